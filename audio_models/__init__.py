@@ -1,0 +1,1 @@
+"""Lung-sound I/O, quality gate, features and the crackle model."""

@@ -1,0 +1,1 @@
+"""The clinic service: config, SQLite store, auth, web UI and JSON API, CLI."""

@@ -1,0 +1,1 @@
+"""Metrics with confidence intervals, calibration, decision curves, subgroup tables and HTML reports."""

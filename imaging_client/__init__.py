@@ -1,0 +1,1 @@
+"""Edge to hospital: FHIR referral, delivery with retry, result polling."""

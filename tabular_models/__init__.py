@@ -1,0 +1,1 @@
+"""Lab panels (LOINC, units, plausibility), e-nose signal processing and their models."""
