@@ -1,0 +1,183 @@
+"""Declaring an API operation once: route, auth, validation, response shape and OpenAPI entry.
+
+Each view is wrapped so that, before it runs, the caller is authenticated (session cookie with
+CSRF token, or bearer token), the role is checked, and the JSON body and query string are
+validated against pydantic models; its return value is validated against the response model,
+so the OpenAPI document cannot drift from what the API sends.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from pydantic import BaseModel, ValidationError as PydanticValidationError
+
+from edge import auth
+from edge.audit import Actor
+from edge.errors import (
+    AuthenticationError,
+    MalformedRequest,
+    PasswordChangeRequired,
+    PayloadTooLarge,
+    PermissionDenied,
+    UnsupportedMediaType,
+    ValidationError,
+)
+
+logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "ildscreen_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_JSON_BYTES = 1024 * 1024
+CLINICAL_ROLES = ("nurse", "clinician")
+ADMIN_ROLES = ("admin",)
+ANY_ROLE = ("nurse", "clinician", "admin")
+
+
+@dataclass
+class Operation:
+    """One documented API operation."""
+
+    rule: str
+    method: str
+    endpoint: str
+    summary: str
+    tag: str
+    roles: Optional[tuple[str, ...]]
+    body: Optional[type[BaseModel]] = None
+    form: Optional[type[BaseModel]] = None
+    query: Optional[type[BaseModel]] = None
+    response: Optional[type[BaseModel]] = None
+    status: int = 200
+    path_params: list[str] = field(default_factory=list)
+
+
+OPERATIONS: list[Operation] = []
+
+
+def validation_error(exc: PydanticValidationError, *, prefix: str = "") -> ValidationError:
+    """Turn pydantic's errors into one naming each field and its reason."""
+    fields = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "body"
+        reason = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        if reason.startswith("Value error, "):
+            reason = reason[len("Value error, "):]
+        fields.append({"field": prefix + name, "reason": reason})
+    summary = "; ".join(f"{item['field']}: {item['reason']}" for item in fields)
+    return ValidationError(f"invalid request: {summary}", fields=fields)
+
+
+def parse_model(model: type[BaseModel], data: object, *, prefix: str = "") -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        raise validation_error(exc, prefix=prefix) from exc
+
+
+def json_body(model: type[BaseModel]) -> BaseModel:
+    if not request.is_json:
+        raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
+    if (request.content_length or 0) > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise MalformedRequest("request body is not valid JSON")
+    if not isinstance(data, dict):
+        raise MalformedRequest(f"request body must be a JSON object, got {type(data).__name__}")
+    return parse_model(model, data)
+
+
+def form_fields(model: type[BaseModel]) -> BaseModel:
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaType("send the upload as multipart/form-data")
+    return parse_model(model, request.form.to_dict())
+
+
+def authenticate(roles: tuple[str, ...], *, allow_pending_password: bool = False) -> Actor:
+    """Identify the caller and check the role; sets ``g.actor`` and ``g.user``."""
+    db = current_app.extensions["ildscreen"].db()
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        user = auth.token_user(db, header[len("Bearer "):].strip())
+    elif request.cookies.get(SESSION_COOKIE):
+        user, session = auth.session_user(db, request.cookies[SESSION_COOKIE])
+        if request.method not in SAFE_METHODS:
+            auth.check_csrf(session, request.headers.get(CSRF_HEADER))
+    else:
+        raise AuthenticationError("log in first: no session cookie or bearer token")
+    if user["must_change_password"] and not allow_pending_password:
+        raise PasswordChangeRequired("change the one-time password first (POST /api/v1/auth/password)")
+    if user["role"] not in roles:
+        raise PermissionDenied(f"the {user['role']} role cannot do this; it needs one of: {', '.join(roles)}")
+    g.user = user
+    g.actor = Actor(user["id"], user["username"], user["role"])
+    return g.actor
+
+
+def operation(
+    blueprint: Blueprint,
+    rule: str,
+    method: str,
+    *,
+    summary: str,
+    roles: Optional[tuple[str, ...]],
+    body: Optional[type[BaseModel]] = None,
+    form: Optional[type[BaseModel]] = None,
+    query: Optional[type[BaseModel]] = None,
+    response: Optional[type[BaseModel]] = None,
+    status: int = 200,
+    allow_pending_password: bool = False,
+) -> Callable:
+    """Register ``view`` on ``blueprint`` and in the OpenAPI registry.
+
+    The view receives path parameters plus ``body``, ``form`` and ``query`` (validated models)
+    when declared, and returns a dict (validated against ``response``) or None (204).
+    ``roles=None`` makes the operation public.
+    """
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(**path_args):
+            if roles is not None:
+                authenticate(roles, allow_pending_password=allow_pending_password)
+            kwargs = dict(path_args)
+            if body is not None:
+                kwargs["body"] = json_body(body)
+            if form is not None:
+                kwargs["form"] = form_fields(form)
+            if query is not None:
+                kwargs["query"] = parse_model(query, request.args.to_dict(), prefix="query.")
+            result = view(**kwargs)
+            if result is None:
+                return "", 204
+            if isinstance(result, Response):  # views that set cookies build their own response
+                return result
+            if response is not None:
+                result = response.model_validate(result).model_dump(mode="json")
+            return jsonify(result), status
+
+        blueprint.add_url_rule(rule, endpoint=view.__name__, view_func=wrapper, methods=[method])
+        prefix = blueprint.url_prefix or ""
+        OPERATIONS.append(
+            Operation(
+                rule=prefix + rule,
+                method=method,
+                endpoint=f"{blueprint.name}.{view.__name__}",
+                summary=summary,
+                tag=blueprint.name,
+                roles=roles,
+                body=body,
+                form=form,
+                query=query,
+                response=response,
+                status=status,
+            )
+        )
+        return wrapper
+
+    return decorator

@@ -1,0 +1,96 @@
+"""Patients, their visits and the lung-sound recordings of a visit."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, request
+
+from edge import patients, recordings
+from edge.api.operations import CLINICAL_ROLES, operation
+from edge.schemas import (
+    Patient,
+    PatientCreate,
+    PatientList,
+    PatientQuery,
+    PatientUpdate,
+    Recording,
+    RecordingList,
+    RecordingUpload,
+    Visit,
+    VisitCreate,
+    VisitList,
+    VisitUpdate,
+)
+
+blueprint = Blueprint("patients", __name__, url_prefix="/api/v1")
+
+
+def _db():
+    return current_app.extensions["ildscreen"].db()
+
+
+@operation(blueprint, "/patients", "GET", summary="Find patients by code prefix", roles=CLINICAL_ROLES,
+           query=PatientQuery, response=PatientList)
+def list_patients(query: PatientQuery):
+    rows, total = patients.list_patients(_db(), code_prefix=query.code, limit=query.limit, offset=query.offset)
+    return {"patients": rows, "total": total}
+
+
+@operation(blueprint, "/patients", "POST", summary="Register a patient under a pseudonymous code",
+           roles=CLINICAL_ROLES, body=PatientCreate, response=Patient, status=201)
+def create_patient(body: PatientCreate):
+    return patients.create_patient(_db(), g.actor, body.model_dump())
+
+
+@operation(blueprint, "/patients/<int:patient_id>", "GET", summary="One patient", roles=CLINICAL_ROLES,
+           response=Patient)
+def get_patient(patient_id: int):
+    return patients.get_patient(_db(), patient_id)
+
+
+@operation(blueprint, "/patients/<int:patient_id>", "PATCH", summary="Update a patient's clinical details",
+           roles=CLINICAL_ROLES, body=PatientUpdate, response=Patient)
+def update_patient(patient_id: int, body: PatientUpdate):
+    return patients.update_patient(_db(), g.actor, patient_id, body.model_dump(exclude_unset=True))
+
+
+@operation(blueprint, "/patients/<int:patient_id>/visits", "GET", summary="A patient's visits, newest first",
+           roles=CLINICAL_ROLES, response=VisitList)
+def list_visits(patient_id: int):
+    return {"visits": patients.list_visits(_db(), patient_id)}
+
+
+@operation(blueprint, "/patients/<int:patient_id>/visits", "POST", summary="Open a screening visit",
+           roles=CLINICAL_ROLES, body=VisitCreate, response=Visit, status=201)
+def create_visit(patient_id: int, body: VisitCreate):
+    return patients.create_visit(_db(), g.actor, patient_id, notes=body.notes)
+
+
+@operation(blueprint, "/visits/<int:visit_id>", "GET", summary="One visit", roles=CLINICAL_ROLES, response=Visit)
+def get_visit(visit_id: int):
+    return patients.get_visit(_db(), visit_id)
+
+
+@operation(blueprint, "/visits/<int:visit_id>", "PATCH", summary="Update a visit's status, notes or draft",
+           roles=CLINICAL_ROLES, body=VisitUpdate, response=Visit)
+def update_visit(visit_id: int, body: VisitUpdate):
+    return patients.update_visit(_db(), g.actor, visit_id, body.model_dump(exclude_unset=True))
+
+
+@operation(blueprint, "/visits/<int:visit_id>/recordings", "GET", summary="Recordings of a visit",
+           roles=CLINICAL_ROLES, response=RecordingList)
+def list_recordings(visit_id: int):
+    db = _db()
+    patients.get_visit(db, visit_id)
+    return {"recordings": recordings.list_recordings(db, visit_id)}
+
+
+@operation(blueprint, "/visits/<int:visit_id>/recordings", "POST",
+           summary="Upload a lung-sound recording (multipart: file + chest_site)",
+           roles=CLINICAL_ROLES, form=RecordingUpload, response=Recording, status=201)
+def upload_recording(visit_id: int, form: RecordingUpload):
+    resources = current_app.extensions["ildscreen"]
+    upload = request.files.get("file")
+    recordings.check_file_name(upload.filename if upload else None)
+    return recordings.add_recording(
+        resources.db(), resources.blobs, g.actor, visit_id,
+        chest_site=form.chest_site, stream=upload.stream, max_bytes=resources.settings.max_upload_bytes,
+    )

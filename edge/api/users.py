@@ -1,0 +1,39 @@
+"""User administration (admin role only) and bearer tokens for machine clients."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g
+
+from edge import auth, users
+from edge.api.operations import ADMIN_ROLES, operation
+from edge.schemas import TokenCreate, TokenCreated, UserCreate, UserCreated, UserList, UserUpdate, User
+
+blueprint = Blueprint("users", __name__, url_prefix="/api/v1")
+
+
+def _db():
+    return current_app.extensions["ildscreen"].db()
+
+
+@operation(blueprint, "/users", "GET", summary="All user accounts", roles=ADMIN_ROLES, response=UserList)
+def list_users():
+    return {"users": [users.public_view(user) for user in users.list_users(_db())]}
+
+
+@operation(blueprint, "/users", "POST", summary="Create an account (one-time password if none given)",
+           roles=ADMIN_ROLES, body=UserCreate, response=UserCreated, status=201)
+def create_user(body: UserCreate):
+    user, one_time = users.create_user(_db(), g.actor, username=body.username, role=body.role, password=body.password)
+    return {**users.public_view(user), "one_time_password": one_time}
+
+
+@operation(blueprint, "/users/<int:user_id>", "PATCH", summary="Change a role, disable or re-enable an account",
+           roles=ADMIN_ROLES, body=UserUpdate, response=User)
+def update_user(user_id: int, body: UserUpdate):
+    return users.public_view(users.update_user(_db(), g.actor, user_id, role=body.role, disabled=body.disabled))
+
+
+@operation(blueprint, "/users/<int:user_id>/tokens", "POST", summary="Issue a bearer token for a machine client",
+           roles=ADMIN_ROLES, body=TokenCreate, response=TokenCreated, status=201)
+def create_token(user_id: int, body: TokenCreate):
+    token_id, token = auth.create_api_token(_db(), g.actor, user_id, body.name)
+    return {"id": token_id, "name": body.name, "token": token}

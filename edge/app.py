@@ -1,0 +1,129 @@
+"""The Flask application factory of the clinic service (flaskr pattern: no global app)."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import sqlite_utils
+from flask import Flask, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from edge import __version__
+from edge.api import audit as audit_api
+from edge.api import auth as auth_api
+from edge.api import openapi as openapi_api
+from edge.api import patients as patients_api
+from edge.api import users as users_api
+from edge import health
+from edge.auth import LockoutPolicy
+from edge.config import Settings, load_settings
+from edge.errors import IldscreenError, PayloadTooLarge
+from edge.service import DataFolder, prepare_data_folder
+from edge.store.blobs import BlobStore
+
+logger = logging.getLogger(__name__)
+BLUEPRINTS = (health.blueprint, openapi_api.blueprint, auth_api.blueprint, patients_api.blueprint,
+              users_api.blueprint, audit_api.blueprint)
+
+
+@dataclass
+class Resources:
+    """What views reach through ``current_app.extensions["ildscreen"]``."""
+
+    settings: Settings
+    folder: DataFolder
+    lockout_policy: LockoutPolicy
+    first_admin_password: Optional[str] = None
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self.folder.blobs
+
+    def db(self) -> sqlite_utils.Database:
+        """This request's database connection, opened on first use and closed at teardown."""
+        if "db" not in g:
+            g.db = self.folder.connect()
+        return g.db
+
+
+def create_app(settings: Optional[Settings] = None) -> Flask:
+    """Build the service for one data folder: migrate it, create the first admin if needed.
+
+    The first admin's one-time password, when this call created it, is left in
+    ``app.extensions["ildscreen"].first_admin_password`` for the caller to show once.
+    """
+    settings = settings or load_settings()
+    folder, first_admin_password = prepare_data_folder(settings)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.json.sort_keys = False
+    app.extensions["ildscreen"] = Resources(
+        settings=settings,
+        folder=folder,
+        lockout_policy=LockoutPolicy(settings.lockout_threshold, settings.lockout_minutes),
+        first_admin_password=first_admin_password,
+    )
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+    register_request_log(app)
+    app.teardown_appcontext(close_db)
+
+    @app.get("/")
+    def index():
+        return render_template("index.html", version=__version__)
+
+    return app
+
+
+def close_db(_exc: Optional[BaseException]) -> None:
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Every error reaches the client as JSON naming the problem; never a traceback."""
+
+    @app.errorhandler(IldscreenError)
+    def domain_error(exc: IldscreenError):
+        return jsonify(exc.to_json()), exc.status
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_exc: RequestEntityTooLarge):
+        limit_mb = app.extensions["ildscreen"].settings.max_upload_mb
+        return domain_error(PayloadTooLarge(f"request body is larger than the {limit_mb:g} MB upload limit"))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        # Log the type and stack only: request bodies and arguments may hold patient data.
+        logger.error("unhandled %s in %s", type(exc).__name__, _rule(), exc_info=exc)
+        return jsonify({"error": {"code": "internal_error", "message": "internal error; see the service log"}}), 500
+
+
+def _rule() -> str:
+    # The route template, never the raw path or query string (they may carry codes).
+    return request.url_rule.rule if request.url_rule else "<no route>"
+
+
+def register_request_log(app: Flask) -> None:
+    @app.before_request
+    def start_timer():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def log_request(response):
+        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        user = g.get("actor")
+        logger.info(
+            "%s %s %s %.0fms user=%s", request.method, _rule(), response.status_code, elapsed_ms,
+            user.user_id if user else "-",
+        )
+        return response

@@ -1,0 +1,165 @@
+"""Logging in: password checks with lockout, browser sessions with CSRF tokens, bearer tokens.
+
+Browser sessions are server-side: the cookie holds a random token, the database holds its
+SHA-256, so a copied database cannot be used to log in. State-changing requests made with a
+session cookie must carry the session's CSRF token in the ``X-CSRF-Token`` header; requests
+with a bearer token (machine clients) are not exposed to CSRF and need none.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Optional
+
+import sqlite_utils
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from edge import audit
+from edge.errors import AccountLocked, AuthenticationError, CsrfError
+from edge.store.database import utc_now, write_transaction
+from edge.users import find_user, get_user, is_locked, password_hasher
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "ild_"
+WRONG_CREDENTIALS = "wrong username or password"
+# Verified against when the username is unknown, so both cases take the same time.
+_DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    threshold: int
+    minutes: float
+
+
+@dataclass(frozen=True)
+class SessionGrant:
+    token: str
+    csrf_token: str
+    expires_at: str
+    user: dict
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def verify_login(
+    db: sqlite_utils.Database, username: str, password: str, policy: LockoutPolicy
+) -> dict:
+    """Check a username and password, counting failures and locking the account at the threshold.
+
+    Raises
+    ------
+    AuthenticationError
+        Wrong username or password, or a disabled account (same message: no account probing).
+    AccountLocked
+        Too many failures; nothing is checked until the lock expires.
+    """
+    user = find_user(db, username)
+    if user is None:
+        _verify(_DUMMY_HASH, password)
+        raise AuthenticationError(WRONG_CREDENTIALS)
+    if is_locked(user):
+        raise AccountLocked(f"account locked after {policy.threshold} failed logins; try again later")
+    if not _verify(user["password_hash"], password) or user["disabled"]:
+        _count_failure(db, user, policy)
+        raise AuthenticationError(WRONG_CREDENTIALS)
+    with write_transaction(db):
+        db["users"].update(user["id"], {"failed_logins": 0, "locked_until": None, "last_login_at": utc_now()})
+    return get_user(db, user["id"])
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return password_hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _count_failure(db: sqlite_utils.Database, user: dict, policy: LockoutPolicy) -> None:
+    with write_transaction(db):
+        failures = db.execute("SELECT failed_logins FROM users WHERE id = ?", [user["id"]]).fetchone()[0] + 1
+        changes: dict = {"failed_logins": failures}
+        if failures >= policy.threshold:
+            changes["locked_until"] = (_now() + dt.timedelta(minutes=policy.minutes)).isoformat(timespec="seconds")
+            changes["failed_logins"] = 0
+            audit.record(db, audit.Actor(user["id"], user["username"], user["role"]), "lock", "user", user["id"])
+            logger.warning("user id %s locked after %s failed logins", user["id"], failures)
+        db["users"].update(user["id"], changes)
+
+
+def start_session(db: sqlite_utils.Database, user: dict, *, hours: float) -> SessionGrant:
+    token = secrets.token_urlsafe(32)
+    csrf_token = secrets.token_urlsafe(32)
+    expires_at = (_now() + dt.timedelta(hours=hours)).isoformat(timespec="seconds")
+    with write_transaction(db):
+        db["sessions"].insert(
+            {
+                "token_hash": _hash_token(token),
+                "user_id": user["id"],
+                "csrf_token": csrf_token,
+                "created_at": utc_now(),
+                "expires_at": expires_at,
+                "revoked": 0,
+            }
+        )
+        audit.record(db, audit.Actor(user["id"], user["username"], user["role"]), "login", "session")
+    return SessionGrant(token, csrf_token, expires_at, user)
+
+
+def end_session(db: sqlite_utils.Database, token: str) -> None:
+    with write_transaction(db):
+        db.execute("UPDATE sessions SET revoked = 1 WHERE token_hash = ?", [_hash_token(token)])
+
+
+def session_user(db: sqlite_utils.Database, token: str) -> tuple[dict, dict]:
+    """The (user, session) a session cookie belongs to, or ``AuthenticationError``."""
+    rows = db.execute_returning_dicts(
+        "SELECT * FROM sessions WHERE token_hash = ? AND revoked = 0", [_hash_token(token)]
+    )
+    if not rows or dt.datetime.fromisoformat(rows[0]["expires_at"]) <= _now():
+        raise AuthenticationError("session expired or unknown; log in again")
+    user = get_user(db, rows[0]["user_id"])
+    if user["disabled"]:
+        raise AuthenticationError("account disabled")
+    return user, rows[0]
+
+
+def check_csrf(session: dict, presented: Optional[str]) -> None:
+    if not presented or not hmac.compare_digest(session["csrf_token"], presented):
+        raise CsrfError("missing or wrong CSRF token: send the session's token as the X-CSRF-Token header")
+
+
+def create_api_token(db: sqlite_utils.Database, actor: audit.Actor, user_id: int, name: str) -> tuple[int, str]:
+    """Issue a bearer token for a machine client acting as ``user_id``; the token is returned once."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with write_transaction(db):
+        get_user(db, user_id)
+        token_id = db["api_tokens"].insert(
+            {"user_id": user_id, "name": name, "token_hash": _hash_token(token), "created_at": utc_now()}
+        ).last_pk
+        audit.record(db, actor, "create", "token", token_id, {"user_id": user_id})
+    return token_id, token
+
+
+def token_user(db: sqlite_utils.Database, token: str) -> dict:
+    """The user a bearer token acts for, or ``AuthenticationError``."""
+    rows = db.execute_returning_dicts(
+        "SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", [_hash_token(token)]
+    )
+    if not rows:
+        raise AuthenticationError("unknown or revoked API token")
+    user = get_user(db, rows[0]["user_id"])
+    if user["disabled"]:
+        raise AuthenticationError("account disabled")
+    return user

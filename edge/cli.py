@@ -1,0 +1,232 @@
+"""The ``ildscreen`` command line: a thin layer over the library, one group per area.
+
+Domain errors become a one-line message and exit status 1, never a traceback.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import signal
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+import click
+import waitress
+
+from edge import __version__, audit
+from edge.app import create_app
+from edge.auth import create_api_token
+from edge.config import load_settings
+from edge.errors import IldscreenError
+from edge.schemas import USERNAME_PATTERN
+from edge.service import prepare_data_folder
+from edge.store.backup import backup_database, default_backup_path
+from edge.store.database import open_database
+from edge.store.migrations import apply_migrations, current_version
+from edge.users import create_user, find_user, list_users, public_view, update_user
+
+logger = logging.getLogger(__name__)
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data folder (database, recordings, config.toml). Default: $ILDSCREEN_DATA_DIR or ./data.",
+)
+
+
+def domain_errors(command: Callable) -> Callable:
+    """Turn the library's errors into a one-line CLI message."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except IldscreenError as exc:
+            raise click.ClickException(exc.message) from exc
+
+    return wrapper
+
+
+def show_first_admin_password(password: Optional[str]) -> None:
+    if password:
+        click.echo(
+            "\nFirst run: created user 'admin' with one-time password\n\n"
+            f"    {password}\n\n"
+            "It is shown only now. Log in and change it before anything else.\n",
+        )
+
+
+@click.group()
+@click.version_option(__version__, prog_name="ildscreen")
+def cli() -> None:
+    """ildscreen: ILD screening at the clinic edge."""
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 8080).")
+@data_dir_option
+@domain_errors
+def serve(host: Optional[str], port: Optional[int], data_dir: Optional[Path]) -> None:
+    """Run the clinic service (HTTP API and UI)."""
+    settings = load_settings(data_dir=data_dir, host=host, port=port)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    show_first_admin_password(app.extensions["ildscreen"].first_admin_password)
+    # SIGTERM (systemd, docker stop) ends the process the same way as Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    click.echo(f"ildscreen {__version__} serving on http://{settings.host}:{settings.port}/ "
+               f"(data in {settings.data_dir.resolve()})")
+    waitress.serve(app, host=settings.host, port=settings.port, threads=settings.threads,
+                   max_request_body_size=settings.max_upload_bytes + 1024 * 1024, ident="ildscreen")
+
+
+@cli.group()
+def db() -> None:
+    """Create, migrate and back up the database."""
+
+
+@db.command("init")
+@data_dir_option
+@domain_errors
+def db_init(data_dir: Optional[Path]) -> None:
+    """Create the data folder and database, and the first admin account."""
+    settings = load_settings(data_dir=data_dir)
+    _, password = prepare_data_folder(settings)
+    click.echo(f"database ready at {settings.database_path}")
+    show_first_admin_password(password)
+
+
+@db.command("migrate")
+@data_dir_option
+@domain_errors
+def db_migrate(data_dir: Optional[Path]) -> None:
+    """Apply pending schema migrations."""
+    settings = load_settings(data_dir=data_dir)
+    if not settings.database_path.exists():
+        raise click.ClickException(f"no database at {settings.database_path}; run 'ildscreen db init' first")
+    database = open_database(settings.database_path)
+    try:
+        applied = apply_migrations(database)
+        click.echo(f"schema at version {current_version(database)}; applied: {applied or 'none'}")
+    finally:
+        database.close()
+
+
+@db.command("backup")
+@click.argument("destination", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@data_dir_option
+@domain_errors
+def db_backup(destination: Optional[Path], data_dir: Optional[Path]) -> None:
+    """Copy the live database to DESTINATION (default: data/backups/ildscreen-<time>.db)."""
+    settings = load_settings(data_dir=data_dir)
+    if not settings.database_path.exists():
+        raise click.ClickException(f"no database at {settings.database_path}")
+    target = backup_database(settings.database_path, destination or default_backup_path(settings.data_dir))
+    click.echo(f"backup written to {target}")
+
+
+@cli.group()
+def users() -> None:
+    """Manage user accounts."""
+
+
+def _open(data_dir: Optional[Path]):
+    folder, _ = prepare_data_folder(load_settings(data_dir=data_dir))
+    return folder.connect()
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["nurse", "clinician", "admin"]), required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of generating one.")
+@data_dir_option
+@domain_errors
+def users_add(username: str, role: str, password_stdin: bool, data_dir: Optional[Path]) -> None:
+    """Create an account; prints a one-time password unless --password-stdin is given."""
+    if not re.match(USERNAME_PATTERN, username):
+        raise click.ClickException(f"username {username!r} must be 2-32 lower-case letters, digits, '.', '_' or '-'")
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    database = _open(data_dir)
+    try:
+        user, one_time = create_user(database, audit.CLI_OPERATOR, username=username, role=role, password=password)
+    finally:
+        database.close()
+    click.echo(f"created {user['role']} {user['username']}")
+    if one_time:
+        click.echo(f"one-time password: {one_time}")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@data_dir_option
+@domain_errors
+def users_list(as_json: bool, data_dir: Optional[Path]) -> None:
+    """List accounts."""
+    database = _open(data_dir)
+    try:
+        rows = [public_view(user) for user in list_users(database)]
+    finally:
+        database.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        state = "disabled" if row["disabled"] else ("locked" if row["locked"] else "active")
+        click.echo(f"{row['username']:<24} {row['role']:<10} {state}")
+
+
+def _set_disabled(username: str, disabled: bool, data_dir: Optional[Path]) -> None:
+    database = _open(data_dir)
+    try:
+        user = find_user(database, username)
+        if user is None:
+            raise click.ClickException(f"no user named {username!r}")
+        update_user(database, audit.CLI_OPERATOR, user["id"], disabled=disabled)
+    finally:
+        database.close()
+    click.echo(f"{'disabled' if disabled else 'enabled'} {username}")
+
+
+@users.command("disable")
+@click.argument("username")
+@data_dir_option
+@domain_errors
+def users_disable(username: str, data_dir: Optional[Path]) -> None:
+    """Disable an account: its sessions and tokens stop working at once."""
+    _set_disabled(username, True, data_dir)
+
+
+@users.command("enable")
+@click.argument("username")
+@data_dir_option
+@domain_errors
+def users_enable(username: str, data_dir: Optional[Path]) -> None:
+    """Re-enable an account and clear its lockout."""
+    _set_disabled(username, False, data_dir)
+
+
+@users.command("token")
+@click.argument("username")
+@click.option("--name", required=True, help="What the token is for, e.g. 'lab importer'.")
+@data_dir_option
+@domain_errors
+def users_token(username: str, name: str, data_dir: Optional[Path]) -> None:
+    """Issue a bearer token acting as USERNAME for a machine client; printed once."""
+    database = _open(data_dir)
+    try:
+        user = find_user(database, username)
+        if user is None:
+            raise click.ClickException(f"no user named {username!r}")
+        _, token = create_api_token(database, audit.CLI_OPERATOR, user["id"], name)
+    finally:
+        database.close()
+    click.echo(token)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,96 @@
+"""Domain errors of the clinic service.
+
+Each error carries the HTTP status it maps to, so the API and the CLI can turn it into a
+4xx JSON body or a one-line message without knowing the concrete class.
+"""
+from __future__ import annotations
+
+
+class IldscreenError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    status = 400
+    code = "error"
+
+    def __init__(self, message: str, *, fields: list[dict] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or []
+
+    def to_json(self) -> dict:
+        body = {"code": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return {"error": body}
+
+
+class ConfigError(IldscreenError):
+    """The configuration file or environment holds an invalid setting."""
+
+    code = "config_error"
+
+
+class ValidationError(IldscreenError):
+    """Input failed validation; ``fields`` names each offending field and why."""
+
+    status = 422
+    code = "validation_error"
+
+
+class MalformedRequest(IldscreenError):
+    """The request body could not be parsed at all."""
+
+    status = 400
+    code = "malformed_request"
+
+
+class PayloadTooLarge(IldscreenError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(IldscreenError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class NotFound(IldscreenError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(IldscreenError):
+    status = 409
+    code = "conflict"
+
+
+class AuthenticationError(IldscreenError):
+    """Credentials missing, wrong, or the account cannot log in."""
+
+    status = 401
+    code = "authentication_failed"
+
+
+class AccountLocked(AuthenticationError):
+    status = 423
+    code = "account_locked"
+
+
+class PermissionDenied(IldscreenError):
+    status = 403
+    code = "forbidden"
+
+
+class CsrfError(PermissionDenied):
+    code = "csrf_failed"
+
+
+class PasswordChangeRequired(PermissionDenied):
+    code = "password_change_required"
+
+
+class StorageError(IldscreenError):
+    """The database or the file store could not complete an operation."""
+
+    status = 500
+    code = "storage_error"

@@ -1,0 +1,78 @@
+"""Liveness (``/healthz``) and readiness (``/readyz``) for the supervisor and the load balancer."""
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from flask import Blueprint, current_app, jsonify
+from pydantic import BaseModel
+
+from edge import __version__
+from edge.api.operations import operation
+from edge.errors import IldscreenError
+from edge.store.database import utc_now, write_transaction
+from edge.store.migrations import LATEST_VERSION, current_version
+
+logger = logging.getLogger(__name__)
+blueprint = Blueprint("health", __name__)
+
+
+class Liveness(BaseModel):
+    status: str
+    version: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, dict]
+
+
+def check_database() -> dict:
+    """The database answers, has the current schema and accepts a write."""
+    db = current_app.extensions["ildscreen"].db()
+    version = current_version(db)
+    if version != LATEST_VERSION:
+        return {"ok": False, "reason": f"schema version {version}, expected {LATEST_VERSION}"}
+    with write_transaction(db):
+        db.execute(
+            "INSERT INTO service_state (key, value, updated_at) VALUES ('readiness_probe', 'ok', ?) "
+            "ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at",
+            [utc_now()],
+        )
+    return {"ok": True, "schema_version": version}
+
+
+def check_file_store() -> dict:
+    current_app.extensions["ildscreen"].blobs.check_writable()
+    return {"ok": True}
+
+
+def check_models() -> dict:
+    # Models are added by the model issues; until one is installed there is nothing to load.
+    return {"ok": True, "detail": "no models installed yet"}
+
+
+READINESS_CHECKS = {"database": check_database, "file_store": check_file_store, "models": check_models}
+
+
+@operation(blueprint, "/healthz", "GET", summary="The process is alive", roles=None, response=Liveness)
+def healthz():
+    return {"status": "ok", "version": __version__}
+
+
+@operation(blueprint, "/readyz", "GET", summary="Ready to serve: database writable, file store writable, models loaded",
+           roles=None, response=Readiness)
+def readyz():
+    checks = {}
+    for name, check in READINESS_CHECKS.items():
+        try:
+            checks[name] = check()
+        except (IldscreenError, OSError, sqlite3.Error) as exc:
+            logger.warning("readiness check %s failed: %s", name, exc)
+            checks[name] = {"ok": False, "reason": str(exc)}
+    ready = all(check["ok"] for check in checks.values())
+    if ready:
+        return {"ready": True, "checks": checks}
+    response = jsonify({"ready": False, "checks": checks})
+    response.status_code = 503
+    return response

@@ -1,0 +1,131 @@
+"""Patients and their screening visits in the clinic's record."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import sqlite_utils
+
+from edge import audit
+from edge.errors import Conflict, NotFound
+from edge.store.database import utc_now, write_transaction
+
+JSON_LIST_COLUMNS = ("autoantibodies", "symptoms", "medications")
+
+
+def _patient_from_row(row: dict) -> dict:
+    for column in JSON_LIST_COLUMNS:
+        row[column] = json.loads(row[column])
+    row.pop("created_by", None)
+    return row
+
+
+def _visit_from_row(row: dict) -> dict:
+    row["draft"] = json.loads(row["draft"])
+    row.pop("created_by", None)
+    return row
+
+
+def get_patient(db: sqlite_utils.Database, patient_id: int) -> dict:
+    rows = db.execute_returning_dicts("SELECT * FROM patients WHERE id = ?", [patient_id])
+    if not rows:
+        raise NotFound(f"no patient with id {patient_id}")
+    return _patient_from_row(rows[0])
+
+
+def list_patients(
+    db: sqlite_utils.Database, *, code_prefix: Optional[str] = None, limit: int = 50, offset: int = 0
+) -> tuple[list[dict], int]:
+    """Patients ordered by code; ``code_prefix`` narrows to codes starting with it."""
+    where, params = "", []
+    if code_prefix:
+        # Codes are letters, digits and dashes only (validated), so no LIKE wildcards to escape.
+        where, params = "WHERE code LIKE ?", [code_prefix + "%"]
+    total = db.execute(f"SELECT COUNT(*) FROM patients {where}", params).fetchone()[0]
+    rows = db.execute_returning_dicts(
+        f"SELECT * FROM patients {where} ORDER BY code LIMIT ? OFFSET ?", [*params, limit, offset]
+    )
+    return [_patient_from_row(row) for row in rows], total
+
+
+def _encode(fields: dict) -> dict:
+    return {key: json.dumps(value) if key in JSON_LIST_COLUMNS else value for key, value in fields.items()}
+
+
+def create_patient(db: sqlite_utils.Database, actor: audit.Actor, fields: dict) -> dict:
+    now = utc_now()
+    with write_transaction(db):
+        if db.execute("SELECT 1 FROM patients WHERE code = ?", [fields["code"]]).fetchone():
+            raise Conflict("a patient with this code is already registered")
+        patient_id = db["patients"].insert(
+            {**_encode(fields), "created_at": now, "updated_at": now, "created_by": actor.user_id}
+        ).last_pk
+        audit.record(db, actor, "create", "patient", patient_id)
+    return get_patient(db, patient_id)
+
+
+def update_patient(db: sqlite_utils.Database, actor: audit.Actor, patient_id: int, changes: dict) -> dict:
+    with write_transaction(db):
+        get_patient(db, patient_id)
+        if changes:
+            db["patients"].update(patient_id, {**_encode(changes), "updated_at": utc_now()})
+        audit.record(db, actor, "update", "patient", patient_id, {"changed": sorted(changes)})
+    return get_patient(db, patient_id)
+
+
+def get_visit(db: sqlite_utils.Database, visit_id: int) -> dict:
+    rows = db.execute_returning_dicts("SELECT * FROM visits WHERE id = ?", [visit_id])
+    if not rows:
+        raise NotFound(f"no visit with id {visit_id}")
+    return _visit_from_row(rows[0])
+
+
+def list_visits(db: sqlite_utils.Database, patient_id: int) -> list[dict]:
+    get_patient(db, patient_id)
+    rows = db.execute_returning_dicts(
+        "SELECT * FROM visits WHERE patient_id = ? ORDER BY started_at DESC, id DESC", [patient_id]
+    )
+    return [_visit_from_row(row) for row in rows]
+
+
+def create_visit(db: sqlite_utils.Database, actor: audit.Actor, patient_id: int, *, notes: str = "") -> dict:
+    now = utc_now()
+    with write_transaction(db):
+        get_patient(db, patient_id)
+        visit_id = db["visits"].insert(
+            {
+                "patient_id": patient_id,
+                "status": "open",
+                "notes": notes,
+                "draft": "{}",
+                "started_at": now,
+                "updated_at": now,
+                "created_by": actor.user_id,
+            }
+        ).last_pk
+        audit.record(db, actor, "create", "visit", visit_id, {"patient_id": patient_id})
+    return get_visit(db, visit_id)
+
+
+def update_visit(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, changes: dict) -> dict:
+    """Change status, notes or the UI draft; a completed or cancelled visit is closed for edits."""
+    with write_transaction(db):
+        visit = get_visit(db, visit_id)
+        if visit["status"] != "open":
+            raise Conflict(f"visit {visit_id} is {visit['status']}; it can no longer be changed")
+        row = {key: value for key, value in changes.items() if value is not None}
+        if "draft" in row:
+            row["draft"] = json.dumps(row["draft"])
+        if row.get("status") in ("completed", "cancelled"):
+            row["completed_at"] = utc_now()
+        if row:
+            db["visits"].update(visit_id, {**row, "updated_at": utc_now()})
+        audit.record(db, actor, "update", "visit", visit_id, {"changed": sorted(row)})
+    return get_visit(db, visit_id)
+
+
+def require_open_visit(db: sqlite_utils.Database, visit_id: int) -> dict:
+    visit = get_visit(db, visit_id)
+    if visit["status"] != "open":
+        raise Conflict(f"visit {visit_id} is {visit['status']}; nothing more can be added to it")
+    return visit

@@ -1,0 +1,132 @@
+"""Lung-sound recordings of a visit: stored atomically and content-addressed, then registered.
+
+Order of operations for an upload: stream to a temporary file (hashing, size-capped), fsync,
+decode the header to check it is audio, rename to the content address, then insert the row.
+A crash at any point leaves either nothing registered or a complete file with its row.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import BinaryIO, Optional
+
+import soundfile
+import sqlite_utils
+
+from edge import audit
+from edge.errors import NotFound, ValidationError
+from edge.patients import require_open_visit
+from edge.store.blobs import BlobStore, PendingBlob
+from edge.store.database import utc_now, write_transaction
+from edge.vocabulary import CHEST_SITES
+
+AUDIO_MEDIA_TYPES = {"WAV": "audio/wav", "FLAC": "audio/flac"}
+# A plain file name: no folders, no parent references, no control characters.
+SAFE_FILE_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,255}$")
+SHORTEST_RECORDING_S = 0.5
+
+
+def check_file_name(name: Optional[str]) -> None:
+    """Refuse names that try to reach outside a folder; the name is never used as a path anyway."""
+    if not name:
+        raise ValidationError("the upload has no file", fields=[{"field": "file", "reason": "a file part is required"}])
+    if not SAFE_FILE_NAME.match(name) or name in (".", "..") or ".." in name.split("."):
+        raise ValidationError(
+            "file name must be a plain name without folders or '..'",
+            fields=[{"field": "file", "reason": "file name contains a path"}],
+        )
+
+
+def describe_audio(pending: PendingBlob) -> dict:
+    """Read the audio header of a pending upload.
+
+    Raises
+    ------
+    ValidationError
+        When the file is not WAV or FLAC audio, or is shorter than half a second.
+    """
+    try:
+        info = soundfile.info(str(pending.path))
+    except (soundfile.LibsndfileError, RuntimeError) as exc:
+        raise ValidationError(
+            "file is not readable audio (WAV or FLAC expected)",
+            fields=[{"field": "file", "reason": f"not WAV or FLAC audio: {exc}"}],
+        ) from exc
+    if info.format not in AUDIO_MEDIA_TYPES or info.frames == 0:
+        raise ValidationError(
+            f"unsupported audio format {info.format!r}",
+            fields=[{"field": "file", "reason": "WAV or FLAC audio expected"}],
+        )
+    duration = info.frames / info.samplerate
+    if duration < SHORTEST_RECORDING_S:
+        raise ValidationError(
+            f"recording is {duration:.2f} s long; at least {SHORTEST_RECORDING_S} s is needed",
+            fields=[{"field": "file", "reason": "too short"}],
+        )
+    return {
+        "media_type": AUDIO_MEDIA_TYPES[info.format],
+        "sample_rate": int(info.samplerate),
+        "channels": int(info.channels),
+        "duration_s": round(duration, 3),
+    }
+
+
+def _recording_from_row(row: dict) -> dict:
+    row["quality"] = json.loads(row["quality"]) if row["quality"] else None
+    for private in ("file_path", "result", "created_by", "device_id"):
+        row.pop(private, None)
+    return row
+
+
+def get_recording(db: sqlite_utils.Database, recording_id: int) -> dict:
+    rows = db.execute_returning_dicts("SELECT * FROM recordings WHERE id = ?", [recording_id])
+    if not rows:
+        raise NotFound(f"no recording with id {recording_id}")
+    return rows[0]
+
+
+def list_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
+    rows = db.execute_returning_dicts("SELECT * FROM recordings WHERE visit_id = ? ORDER BY id", [visit_id])
+    return [_recording_from_row(row) for row in rows]
+
+
+def add_recording(
+    db: sqlite_utils.Database,
+    blobs: BlobStore,
+    actor: audit.Actor,
+    visit_id: int,
+    *,
+    chest_site: str,
+    stream: BinaryIO,
+    max_bytes: int,
+    source: str = "upload",
+    device_id: Optional[str] = None,
+) -> dict:
+    """Store a recording for a visit and chest site; return its public record."""
+    if chest_site not in CHEST_SITES:
+        raise ValidationError(
+            f"unknown chest site {chest_site!r}",
+            fields=[{"field": "chest_site", "reason": f"one of {list(CHEST_SITES)}"}],
+        )
+    require_open_visit(db, visit_id)
+    with blobs.write_pending(stream, max_bytes=max_bytes) as pending:
+        audio = describe_audio(pending)
+        stored = pending.commit()
+    with write_transaction(db):
+        require_open_visit(db, visit_id)
+        recording_id = db["recordings"].insert(
+            {
+                "visit_id": visit_id,
+                "chest_site": chest_site,
+                "source": source,
+                "device_id": device_id,
+                "sha256": stored.sha256,
+                "file_path": stored.relative_path,
+                "size_bytes": stored.size_bytes,
+                **audio,
+                "created_at": utc_now(),
+                "created_by": actor.user_id,
+            }
+        ).last_pk
+        audit.record(db, actor, "create", "recording", recording_id, {"visit_id": visit_id, "chest_site": chest_site})
+    return _recording_from_row(get_recording(db, recording_id))

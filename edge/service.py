@@ -1,0 +1,55 @@
+"""Opening a data folder: directories, schema migrations, first admin, resources per request.
+
+Shared by ``ildscreen serve``, the ``db`` and ``users`` commands and the Flask app, so every
+entry point sees the same layout and the same migrated schema.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional
+
+import sqlite_utils
+
+from edge.config import Settings
+from edge.errors import StorageError
+from edge.store.blobs import BlobStore
+from edge.store.database import open_database
+from edge.store.migrations import apply_migrations
+from edge.users import ensure_first_admin
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DataFolder:
+    """The resources of one data folder: where the database and the raw files live."""
+
+    settings: Settings
+    blobs: BlobStore
+
+    def connect(self) -> sqlite_utils.Database:
+        return open_database(self.settings.database_path)
+
+
+def prepare_data_folder(settings: Settings) -> tuple[DataFolder, Optional[str]]:
+    """Create folders, migrate the schema, clear unfinished uploads, create the first admin.
+
+    Returns
+    -------
+    (data_folder, first_admin_password)
+        The password is set only when this call created the first admin; show it once.
+    """
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create data folder {settings.data_dir}: {exc}") from exc
+    folder = DataFolder(settings, BlobStore(settings.blob_dir))
+    folder.blobs.initialise()
+    db = folder.connect()
+    try:
+        apply_migrations(db)
+        password = ensure_first_admin(db)
+    finally:
+        db.close()
+    return folder, password

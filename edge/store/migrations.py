@@ -1,0 +1,247 @@
+"""Versioned schema migrations, applied in order at start and by ``ildscreen db migrate``.
+
+A migration is never edited once released: the schema moves forward by appending one.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from edge.errors import StorageError
+from edge.store.database import utc_now, write_transaction
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+IDENTITY_AND_AUDIT = Migration(
+    1,
+    "users, sessions, API tokens, audit log",
+    (
+        """CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            role TEXT NOT NULL CHECK (role IN ('nurse', 'clinician', 'admin')),
+            password_hash TEXT NOT NULL,
+            must_change_password INTEGER NOT NULL DEFAULT 0,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            created_at TEXT NOT NULL,
+            last_login_at TEXT
+        )""",
+        """CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            revoked INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            name TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT
+        )""",
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            user_id INTEGER,
+            username TEXT,
+            action TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            entity_id TEXT,
+            detail TEXT
+        )""",
+        "CREATE INDEX audit_log_entity ON audit_log (entity, entity_id)",
+        "CREATE TABLE service_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL)",
+    ),
+)
+
+CLINICAL_RECORD = Migration(
+    2,
+    "patients, visits, recordings, breath, labs, risk, referrals, imaging results",
+    (
+        """CREATE TABLE patients (
+            id INTEGER PRIMARY KEY,
+            code TEXT NOT NULL UNIQUE,
+            birth_year INTEGER NOT NULL,
+            sex TEXT NOT NULL CHECK (sex IN ('F', 'M')),
+            ctd_diagnosis TEXT NOT NULL,
+            autoantibodies TEXT NOT NULL DEFAULT '[]',
+            smoking TEXT NOT NULL DEFAULT 'never',
+            pack_years REAL,
+            symptoms TEXT NOT NULL DEFAULT '[]',
+            medications TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            created_by INTEGER REFERENCES users(id)
+        )""",
+        """CREATE TABLE visits (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id),
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'completed', 'cancelled')),
+            notes TEXT NOT NULL DEFAULT '',
+            draft TEXT NOT NULL DEFAULT '{}',
+            started_at TEXT NOT NULL,
+            completed_at TEXT,
+            created_by INTEGER REFERENCES users(id),
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX visits_patient ON visits (patient_id)",
+        """CREATE TABLE recordings (
+            id INTEGER PRIMARY KEY,
+            visit_id INTEGER NOT NULL REFERENCES visits(id),
+            chest_site TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT 'upload',
+            device_id TEXT,
+            sha256 TEXT NOT NULL,
+            file_path TEXT NOT NULL,
+            media_type TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            sample_rate INTEGER NOT NULL,
+            channels INTEGER NOT NULL,
+            duration_s REAL NOT NULL,
+            quality TEXT,
+            crackle_probability REAL,
+            model_version TEXT,
+            result TEXT,
+            created_at TEXT NOT NULL,
+            created_by INTEGER REFERENCES users(id)
+        )""",
+        "CREATE INDEX recordings_visit ON recordings (visit_id)",
+        """CREATE TABLE breath_readings (
+            id INTEGER PRIMARY KEY,
+            visit_id INTEGER NOT NULL REFERENCES visits(id),
+            source TEXT NOT NULL DEFAULT 'upload',
+            device_id TEXT,
+            sha256 TEXT,
+            file_path TEXT,
+            features TEXT,
+            quality TEXT,
+            probability REAL,
+            model_version TEXT,
+            created_at TEXT NOT NULL,
+            created_by INTEGER REFERENCES users(id)
+        )""",
+        """CREATE TABLE lab_results (
+            id INTEGER PRIMARY KEY,
+            visit_id INTEGER NOT NULL REFERENCES visits(id),
+            loinc TEXT NOT NULL,
+            analyte TEXT NOT NULL,
+            value REAL NOT NULL,
+            unit TEXT NOT NULL,
+            si_value REAL,
+            si_unit TEXT,
+            collected_at TEXT,
+            created_at TEXT NOT NULL,
+            created_by INTEGER REFERENCES users(id)
+        )""",
+        "CREATE INDEX lab_results_visit ON lab_results (visit_id)",
+        """CREATE TABLE risk_assessments (
+            id INTEGER PRIMARY KEY,
+            visit_id INTEGER NOT NULL REFERENCES visits(id),
+            probability REAL NOT NULL,
+            score INTEGER NOT NULL,
+            interval_low REAL,
+            interval_high REAL,
+            tier TEXT NOT NULL,
+            recommendation TEXT NOT NULL,
+            contributions TEXT NOT NULL DEFAULT '{}',
+            missing TEXT NOT NULL DEFAULT '[]',
+            model_versions TEXT NOT NULL DEFAULT '{}',
+            inputs TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            created_by INTEGER REFERENCES users(id)
+        )""",
+        """CREATE TABLE referrals (
+            id INTEGER PRIMARY KEY,
+            visit_id INTEGER NOT NULL REFERENCES visits(id),
+            code TEXT NOT NULL UNIQUE,
+            priority TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued',
+            payload TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            delivered_at TEXT,
+            created_by INTEGER REFERENCES users(id)
+        )""",
+        """CREATE TABLE imaging_results (
+            id INTEGER PRIMARY KEY,
+            referral_id INTEGER NOT NULL REFERENCES referrals(id),
+            received_at TEXT NOT NULL,
+            metrics TEXT NOT NULL DEFAULT '{}',
+            report TEXT
+        )""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD)
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def current_version(db: sqlite_utils.Database) -> int:
+    """Schema version of the database file; 0 for an empty file."""
+    if "schema_migrations" not in db.table_names():
+        return 0
+    row = db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+    return row[0] or 0
+
+
+def apply_migrations(
+    db: sqlite_utils.Database, *, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> list[int]:
+    """Apply every pending migration, each in its own transaction; return the versions applied.
+
+    Safe when two processes start at once: the version is re-read under the write lock.
+
+    Raises
+    ------
+    StorageError
+        When the file is newer than this software, or a migration fails (that migration is
+        rolled back; earlier ones stay applied).
+    """
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    known = max((m.version for m in migrations), default=0)
+    found = current_version(db)
+    if found > known:
+        raise StorageError(
+            f"database schema version {found} is newer than this software supports ({known}); "
+            "upgrade ildscreen instead of downgrading the database"
+        )
+    applied = []
+    for migration in migrations:
+        with write_transaction(db):
+            if current_version(db) >= migration.version:
+                continue
+            try:
+                for statement in migration.statements:
+                    db.execute(statement)
+            except sqlite3.Error as exc:
+                raise StorageError(f"migration {migration.version} ({migration.name}) failed: {exc}") from exc
+            db.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                [migration.version, migration.name, utc_now()],
+            )
+        applied.append(migration.version)
+        logger.info("applied schema migration %s: %s", migration.version, migration.name)
+    return applied

@@ -1,0 +1,82 @@
+"""The clinic's controlled vocabularies: CTD diagnoses, autoantibodies, symptoms, chest sites.
+
+Kept in one place so the API, the CLI, the UI and the models agree on spelling.
+"""
+from __future__ import annotations
+
+# CTD types as in the 2023 ACR/CHEST ILD screening guideline for systemic autoimmune
+# rheumatic diseases: SSc, RA, idiopathic inflammatory myopathy, Sjögren's, SLE, MCTD.
+CTD_DIAGNOSES = {
+    "SSc": "Systemic sclerosis",
+    "RA": "Rheumatoid arthritis",
+    "IIM": "Idiopathic inflammatory myopathy (PM/DM, antisynthetase syndrome)",
+    "SjD": "Sjögren's disease",
+    "SLE": "Systemic lupus erythematosus",
+    "MCTD": "Mixed connective-tissue disease",
+}
+
+AUTOANTIBODIES = {
+    "anti-Scl-70": "Anti-topoisomerase I (SSc, high ILD risk)",
+    "anti-centromere": "Anti-centromere (SSc, lower ILD risk)",
+    "anti-RNA-polymerase-III": "Anti-RNA polymerase III (SSc)",
+    "RF-high-titre": "Rheumatoid factor, high titre (RA)",
+    "anti-CCP": "Anti-cyclic citrullinated peptide (RA)",
+    "anti-Jo-1": "Anti-histidyl-tRNA synthetase (antisynthetase syndrome)",
+    "anti-PL-7": "Anti-threonyl-tRNA synthetase",
+    "anti-PL-12": "Anti-alanyl-tRNA synthetase",
+    "anti-EJ": "Anti-glycyl-tRNA synthetase",
+    "anti-OJ": "Anti-isoleucyl-tRNA synthetase",
+    "anti-MDA5": "Anti-melanoma differentiation-associated gene 5 (rapidly progressive ILD)",
+    "anti-Ro52": "Anti-Ro52/TRIM21",
+    "anti-SSA": "Anti-SSA/Ro60",
+    "anti-SSB": "Anti-SSB/La",
+    "anti-U1-RNP": "Anti-U1 ribonucleoprotein (MCTD)",
+    "anti-dsDNA": "Anti-double-stranded DNA (SLE)",
+    "anti-Sm": "Anti-Smith (SLE)",
+    "ANA": "Antinuclear antibodies",
+}
+
+SYMPTOMS = {
+    "exertional_dyspnoea": "Breathless on exertion",
+    "rapidly_worsening_dyspnoea": "Breathlessness worsening over days to weeks",
+    "dry_cough": "Dry cough for more than 8 weeks",
+    "fatigue": "Fatigue",
+    "chest_pain": "Chest pain",
+    "weight_loss": "Unintended weight loss",
+    "finger_clubbing": "Finger clubbing",
+    "mechanics_hands": "Mechanic's hands",
+    "raynaud": "Raynaud's phenomenon",
+    "skin_ulcers": "Digital ulcers",
+}
+
+SMOKING_STATUS = ("never", "former", "current")
+
+# Recommended order: posterior bases first, where fibrotic ILD begins and Velcro crackles
+# are heard earliest. Codes of the ICBHI database map onto these (see ICBHI_CHEST_SITES).
+CHEST_SITES = {
+    "posterior_left_base": "Posterior left base",
+    "posterior_right_base": "Posterior right base",
+    "lateral_left_base": "Lateral left base",
+    "lateral_right_base": "Lateral right base",
+    "posterior_left_mid": "Posterior left mid-zone",
+    "posterior_right_mid": "Posterior right mid-zone",
+    "posterior_left_upper": "Posterior left upper zone",
+    "posterior_right_upper": "Posterior right upper zone",
+    "anterior_left": "Anterior left",
+    "anterior_right": "Anterior right",
+    "trachea": "Trachea",
+}
+BASAL_CHEST_SITES = frozenset(site for site in CHEST_SITES if site.endswith("_base"))
+
+ICBHI_CHEST_SITES = {
+    "Tc": "trachea",
+    "Al": "anterior_left",
+    "Ar": "anterior_right",
+    "Pl": "posterior_left_base",
+    "Pr": "posterior_right_base",
+    "Ll": "lateral_left_base",
+    "Lr": "lateral_right_base",
+}
+
+ROLES = ("nurse", "clinician", "admin")
+VISIT_STATUSES = ("open", "completed", "cancelled")

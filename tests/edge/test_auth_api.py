@@ -1,0 +1,128 @@
+"""Logging in, lockout, one-time passwords, roles, CSRF and bearer tokens."""
+from conftest import PASSWORD, login
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer(client, make_user):
+    make_user("nurse1", "nurse")
+    wrong = client.post("/api/v1/auth/login", json={"username": "nurse1", "password": "not it at all"})
+    unknown = client.post("/api/v1/auth/login", json={"username": "nobody", "password": "not it at all"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json == unknown.json == {"error": {"code": "authentication_failed",
+                                                    "message": "wrong username or password"}}
+
+
+def test_lockout_after_repeated_failures_refuses_even_the_right_password(client, make_user, settings):
+    make_user("nurse1", "nurse")
+    for _ in range(settings.lockout_threshold):
+        assert client.post("/api/v1/auth/login", json={"username": "nurse1", "password": "wrong pass"}).status_code == 401
+    locked = client.post("/api/v1/auth/login", json={"username": "nurse1", "password": PASSWORD})
+    assert locked.status_code == 423
+    assert locked.json["error"]["code"] == "account_locked"
+
+
+def test_admin_re_enabling_clears_a_lockout(client, make_user, settings, runner):
+    make_user("nurse1", "nurse")
+    for _ in range(settings.lockout_threshold):
+        client.post("/api/v1/auth/login", json={"username": "nurse1", "password": "wrong pass"})
+    from edge.cli import cli
+
+    result = runner.invoke(cli, ["users", "enable", "nurse1", "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0, result.output
+    login(client, "nurse1")
+
+
+def test_first_admin_must_change_the_one_time_password(app, client):
+    password = app.extensions["ildscreen"].first_admin_password
+    assert password and len(password) >= 16
+    headers = login(client, "admin", password)
+    blocked = client.get("/api/v1/users")
+    assert blocked.status_code == 403 and blocked.json["error"]["code"] == "password_change_required"
+    changed = client.post("/api/v1/auth/password", headers=headers,
+                          json={"current_password": password, "new_password": "a much better secret"})
+    assert changed.status_code == 204
+    assert client.get("/api/v1/users").status_code == 200
+    client.post("/api/v1/auth/logout", headers=headers)
+    assert client.post("/api/v1/auth/login", json={"username": "admin", "password": password}).status_code == 401
+
+
+def test_a_nurse_cannot_manage_users(client, nurse):
+    listing = client.get("/api/v1/users")
+    creating = client.post("/api/v1/users", headers=nurse, json={"username": "x1", "role": "admin"})
+    assert listing.status_code == creating.status_code == 403
+    assert "nurse role cannot do this" in creating.json["error"]["message"]
+    assert client.get("/api/v1/audit").status_code == 403
+
+
+def test_an_admin_cannot_read_patient_records(client, admin):
+    assert client.get("/api/v1/patients").status_code == 403
+
+
+def test_requests_without_credentials_are_refused(client):
+    response = client.get("/api/v1/patients")
+    assert response.status_code == 401 and "log in first" in response.json["error"]["message"]
+
+
+def test_state_changes_with_a_session_cookie_need_the_csrf_token(client, nurse):
+    from conftest import PATIENT
+
+    missing = client.post("/api/v1/patients", json=PATIENT)
+    wrong = client.post("/api/v1/patients", json=PATIENT, headers={"X-CSRF-Token": "forged"})
+    assert missing.status_code == wrong.status_code == 403
+    assert missing.json["error"]["code"] == "csrf_failed"
+    assert client.get("/api/v1/patients").json["total"] == 0
+    assert client.post("/api/v1/patients", json=PATIENT, headers=nurse).status_code == 201
+
+
+def test_session_endpoint_returns_the_csrf_token_after_a_reload(client, nurse):
+    session = client.get("/api/v1/auth/session")
+    assert session.status_code == 200 and session.json["csrf_token"] == nurse["X-CSRF-Token"]
+
+
+def test_bearer_tokens_work_without_csrf_and_stop_when_the_user_is_disabled(app, client, admin, make_user):
+    nurse_user = make_user("importer", "nurse")
+    issued = client.post(f"/api/v1/users/{nurse_user['id']}/tokens", headers=admin, json={"name": "lab importer"})
+    assert issued.status_code == 201
+    bearer = {"Authorization": f"Bearer {issued.json['token']}"}
+    other = app.test_client()
+    from conftest import PATIENT
+
+    assert other.post("/api/v1/patients", json=PATIENT, headers=bearer).status_code == 201
+    client.patch(f"/api/v1/users/{nurse_user['id']}", headers=admin, json={"disabled": True})
+    refused = other.get("/api/v1/patients", headers=bearer)
+    assert refused.status_code == 401
+
+
+def test_disabling_a_user_ends_their_browser_session(app, client, admin, make_user):
+    nurse_user = make_user("nurse9", "nurse")
+    nurse_client = app.test_client()
+    login(nurse_client, "nurse9")
+    assert nurse_client.get("/api/v1/patients").status_code == 200
+    client.patch(f"/api/v1/users/{nurse_user['id']}", headers=admin, json={"disabled": True})
+    assert nurse_client.get("/api/v1/patients").status_code == 401
+
+
+def test_logout_ends_the_session(client, nurse):
+    assert client.post("/api/v1/auth/logout", headers=nurse).status_code == 200
+    assert client.get("/api/v1/patients").status_code == 401
+
+
+def test_admin_creates_a_user_with_a_one_time_password(client, admin):
+    created = client.post("/api/v1/users", headers=admin, json={"username": "nurse2", "role": "nurse"})
+    assert created.status_code == 201 and created.json["must_change_password"] is True
+    assert "password_hash" not in created.json
+    other_login = client.post("/api/v1/auth/login",
+                              json={"username": "nurse2", "password": created.json["one_time_password"]})
+    assert other_login.status_code == 200
+
+
+def test_an_admin_cannot_lock_themselves_out(client, admin):
+    me = client.get("/api/v1/auth/me").json
+    response = client.patch(f"/api/v1/users/{me['id']}", headers=admin, json={"disabled": True})
+    assert response.status_code == 409
+
+
+def test_weak_password_is_refused_naming_the_field(client, admin):
+    response = client.post("/api/v1/users", headers=admin, json={"username": "nurse3", "role": "nurse",
+                                                                  "password": "short"})
+    assert response.status_code == 422
+    assert response.json["error"]["fields"][0]["field"] == "password"

@@ -1,0 +1,55 @@
+"""Configuration: defaults, precedence, and refusals that name the offending key."""
+import pytest
+
+from edge.config import Settings, load_settings
+from edge.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for key in [key for key in __import__("os").environ if key.startswith("ILDSCREEN_")]:
+        monkeypatch.delenv(key)
+
+
+def test_defaults_listen_on_loopback_8080(tmp_path):
+    settings = load_settings(data_dir=tmp_path)
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert settings.database_path == tmp_path / "ildscreen.db"
+
+
+def test_file_then_environment_then_flags(tmp_path, monkeypatch):
+    (tmp_path / "config.toml").write_text("port = 9000\nlockout_threshold = 3\n")
+    assert load_settings(data_dir=tmp_path).port == 9000
+    monkeypatch.setenv("ILDSCREEN_PORT", "9100")
+    settings = load_settings(data_dir=tmp_path)
+    assert settings.port == 9100 and settings.lockout_threshold == 3
+    assert load_settings(data_dir=tmp_path, port=9200).port == 9200
+
+
+def test_unknown_key_in_file_is_named(tmp_path):
+    (tmp_path / "config.toml").write_text("prot = 9000\n")
+    with pytest.raises(ConfigError, match="prot: unknown setting"):
+        load_settings(data_dir=tmp_path)
+
+
+def test_unknown_environment_variable_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("ILDSCREEN_PROT", "1")
+    with pytest.raises(ConfigError, match="ILDSCREEN_PROT: unknown setting"):
+        load_settings(data_dir=tmp_path)
+
+
+def test_invalid_value_is_named_with_reason(tmp_path, monkeypatch):
+    monkeypatch.setenv("ILDSCREEN_PORT", "70000")
+    with pytest.raises(ConfigError, match="port: Input should be less than or equal to 65535"):
+        load_settings(data_dir=tmp_path)
+
+
+def test_broken_toml_is_reported_with_the_file(tmp_path):
+    (tmp_path / "config.toml").write_text("port = = 1\n")
+    with pytest.raises(ConfigError, match="config.toml: not valid TOML"):
+        load_settings(data_dir=tmp_path)
+
+
+def test_every_setting_has_title_and_description():
+    for name, field in Settings.model_fields.items():
+        assert field.title and field.description, name

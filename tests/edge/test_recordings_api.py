@@ -1,0 +1,102 @@
+"""Uploading a recording: stored content-addressed and registered, or refused with nothing kept."""
+import hashlib
+import io
+
+import pytest
+
+from conftest import PATIENT, wav_bytes
+
+
+@pytest.fixture
+def visit_id(client, nurse):
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    return client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json["id"]
+
+
+def upload(client, headers, visit_id, data, *, name="base.wav", site="posterior_left_base"):
+    return client.post(
+        f"/api/v1/visits/{visit_id}/recordings",
+        data={"chest_site": site, "file": (io.BytesIO(data), name)},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+
+
+def stored_files(settings):
+    return sorted(p for p in settings.blob_dir.rglob("*") if p.is_file())
+
+
+def test_upload_is_stored_by_content_and_registered(client, nurse, visit_id, settings, db):
+    data = wav_bytes(seconds=3, rate=44100, channels=2, subtype="PCM_24")
+    response = upload(client, nurse, visit_id, data)
+    assert response.status_code == 201, response.json
+    recording = response.json
+    digest = hashlib.sha256(data).hexdigest()
+    assert recording["sha256"] == digest
+    assert (recording["sample_rate"], recording["channels"], recording["duration_s"]) == (44100, 2, 3.0)
+    assert stored_files(settings) == [settings.blob_dir / digest[:2] / digest]
+    assert (settings.blob_dir / digest[:2] / digest).read_bytes() == data
+    listed = client.get(f"/api/v1/visits/{visit_id}/recordings").json["recordings"]
+    assert [r["id"] for r in listed] == [recording["id"]] and "file_path" not in listed[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "message"),
+    [
+        ({"name": "../../etc/cron.d/x.wav"}, 422, "plain name"),
+        ({"name": ".."}, 422, "plain name"),
+        ({"site": "left_knee"}, 422, "unknown chest site 'left_knee'"),
+    ],
+)
+def test_bad_names_and_sites_are_refused(client, nurse, visit_id, settings, db, kwargs, status, message):
+    response = upload(client, nurse, visit_id, wav_bytes(), **kwargs)
+    assert response.status_code == status
+    assert message in str(response.json)
+    assert stored_files(settings) == [] and db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 0
+
+
+def test_a_file_that_is_not_audio_is_refused(client, nurse, visit_id, settings, db):
+    response = upload(client, nurse, visit_id, b"MZ\x90\x00 definitely not audio" * 100, name="x.wav")
+    assert response.status_code == 422 and "not readable audio" in response.json["error"]["message"]
+    assert stored_files(settings) == [] and db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 0
+
+
+def test_too_short_a_recording_is_refused(client, nurse, visit_id):
+    response = upload(client, nurse, visit_id, wav_bytes(seconds=0.1))
+    assert response.status_code == 422 and "at least 0.5 s" in response.json["error"]["message"]
+
+
+def test_an_oversize_upload_is_a_413_and_nothing_is_kept(client, nurse, visit_id, settings, db):
+    big = wav_bytes(seconds=300, rate=4000)  # 2.4 MB against the 2 MB limit of the test settings
+    response = upload(client, nurse, visit_id, big)
+    assert response.status_code == 413 and "2 MB upload limit" in response.json["error"]["message"]
+    assert stored_files(settings) == [] and db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 0
+
+
+def test_missing_file_part_and_wrong_content_type(client, nurse, visit_id):
+    no_file = client.post(f"/api/v1/visits/{visit_id}/recordings", data={"chest_site": "trachea"},
+                          headers=nurse, content_type="multipart/form-data")
+    assert no_file.status_code == 422 and no_file.json["error"]["fields"][0]["field"] == "file"
+    as_json = client.post(f"/api/v1/visits/{visit_id}/recordings", json={"chest_site": "trachea"}, headers=nurse)
+    assert as_json.status_code == 415
+
+
+def test_a_closed_visit_takes_no_more_recordings(client, nurse, visit_id, settings):
+    client.patch(f"/api/v1/visits/{visit_id}", json={"status": "completed"}, headers=nurse)
+    response = upload(client, nurse, visit_id, wav_bytes())
+    assert response.status_code == 409 and stored_files(settings) == []
+
+
+@pytest.mark.parametrize("name", ["..\\..\\boot.wav", "a/b.wav", "/etc/passwd", "..", "x\x00.wav", "a\nb.wav"])
+def test_file_names_with_paths_or_control_characters_are_refused(name):
+    from edge.errors import ValidationError
+    from edge.recordings import check_file_name
+
+    with pytest.raises(ValidationError, match="plain name"):
+        check_file_name(name)
+
+
+def test_plain_file_names_pass():
+    from edge.recordings import check_file_name
+
+    check_file_name("Posterior base (left) 2026-11-22.wav")

@@ -1,0 +1,119 @@
+"""The SQLite store and the file store: migrations, atomic writes, crash leftovers."""
+import io
+
+import pytest
+
+from edge.errors import PayloadTooLarge, StorageError
+from edge.store.blobs import BlobStore
+from edge.store.database import open_database, write_transaction
+from edge.store.migrations import LATEST_VERSION, MIGRATIONS, apply_migrations, current_version
+
+
+def test_migrates_an_empty_file_to_the_latest_schema(tmp_path):
+    db = open_database(tmp_path / "a.db")
+    assert apply_migrations(db) == [m.version for m in MIGRATIONS]
+    assert current_version(db) == LATEST_VERSION
+    assert {"users", "patients", "visits", "recordings", "breath_readings", "lab_results", "risk_assessments",
+            "referrals", "imaging_results", "audit_log"} <= set(db.table_names())
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert apply_migrations(db) == []
+
+
+def test_migrates_the_previous_schema_keeping_its_data(tmp_path):
+    db = open_database(tmp_path / "a.db")
+    apply_migrations(db, migrations=MIGRATIONS[:-1])
+    assert current_version(db) == LATEST_VERSION - 1
+    db.execute("INSERT INTO users (username, role, password_hash, created_at) VALUES ('n', 'nurse', 'h', 't')")
+    db.execute("INSERT INTO audit_log (at, action, entity) VALUES ('t', 'create', 'user')")
+    assert apply_migrations(db) == [LATEST_VERSION]
+    assert db.execute("SELECT username FROM users").fetchall() == [("n",)]
+    assert db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == 1
+
+
+def test_refuses_a_database_newer_than_the_software(tmp_path):
+    db = open_database(tmp_path / "a.db")
+    apply_migrations(db)
+    db.execute("INSERT INTO schema_migrations VALUES (99, 'future', 't')")
+    with pytest.raises(StorageError, match="schema version 99 is newer"):
+        apply_migrations(db)
+
+
+def test_failed_migration_is_rolled_back_and_named(tmp_path):
+    from edge.store.migrations import Migration
+
+    db = open_database(tmp_path / "a.db")
+    broken = Migration(1, "broken", ("CREATE TABLE t (x)", "CREATE TABLE t (x)"))
+    with pytest.raises(StorageError, match="migration 1 \\(broken\\) failed"):
+        apply_migrations(db, migrations=(broken,))
+    assert "t" not in db.table_names() and current_version(db) == 0
+
+
+def test_write_transaction_rolls_back_on_error(tmp_path):
+    db = open_database(tmp_path / "a.db")
+    apply_migrations(db)
+    with pytest.raises(RuntimeError):
+        with write_transaction(db):
+            db.execute("INSERT INTO audit_log (at, action, entity) VALUES ('t', 'x', 'y')")
+            raise RuntimeError("boom")
+    assert db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == 0
+
+
+def test_blob_is_content_addressed_and_deduplicated(tmp_path):
+    store = BlobStore(tmp_path / "blobs")
+    store.initialise()
+    first = store.store_bytes(b"lung sounds")
+    second = store.store_bytes(b"lung sounds")
+    assert first == second
+    assert first.relative_path == f"{first.sha256[:2]}/{first.sha256}"
+    with store.open(first.relative_path) as handle:
+        assert handle.read() == b"lung sounds"
+    assert list(store.temp_dir.iterdir()) == []
+
+
+class FailingStream(io.RawIOBase):
+    """A client that disconnects after sending some bytes."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def read(self, size=-1):
+        self.calls += 1
+        if self.calls > 2:
+            raise ConnectionResetError("client went away")
+        return b"x" * 1000
+
+
+def test_interrupted_write_leaves_no_file(tmp_path):
+    store = BlobStore(tmp_path / "blobs")
+    with pytest.raises(ConnectionResetError):
+        store.write_pending(FailingStream(), max_bytes=10_000)
+    assert list(store.temp_dir.iterdir()) == []
+
+
+def test_oversize_stream_is_refused_and_removed(tmp_path):
+    store = BlobStore(tmp_path / "blobs")
+    with pytest.raises(PayloadTooLarge, match="larger than the 10 byte limit"):
+        store.write_pending(io.BytesIO(b"y" * 11), max_bytes=10)
+    assert list(store.temp_dir.iterdir()) == []
+
+
+def test_initialise_removes_temp_files_left_by_a_crash(tmp_path):
+    store = BlobStore(tmp_path / "blobs")
+    store.temp_dir.mkdir(parents=True)
+    (store.temp_dir / "abc.part").write_bytes(b"half")
+    assert store.initialise() == 1
+    assert list(store.temp_dir.iterdir()) == []
+
+
+def test_open_refuses_paths_outside_the_store(tmp_path):
+    store = BlobStore(tmp_path / "blobs")
+    store.initialise()
+    from edge.errors import NotFound
+
+    with pytest.raises(NotFound, match="outside the store"):
+        store.open("../../etc/passwd")
+
+
+def test_unopenable_database_is_a_storage_error(tmp_path):
+    with pytest.raises(StorageError, match="cannot open database"):
+        open_database(tmp_path / "missing-folder" / "a.db")
