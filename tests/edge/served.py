@@ -1,0 +1,89 @@
+"""Starting a real ``ildscreen serve`` process on a free loopback port for tests."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+
+def ildscreen_command() -> list[str]:
+    """The installed console script when present (as a clinic runs it), else ``python -m edge``."""
+    script = Path(sys.executable).parent / "ildscreen"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "edge"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServedProcess:
+    """One ``ildscreen serve`` child process; output is collected line by line."""
+
+    def __init__(self, data_dir: Path, *, python_flags: tuple[str, ...] = (), env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = ildscreen_command()
+        if python_flags:
+            command = [sys.executable, *python_flags, "-m", "edge"]
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
+        environment.update(env or {})
+        environment["PYTHONUNBUFFERED"] = "1"
+        self.process = subprocess.Popen(
+            [*command, "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
+        self._wait_until_healthy()
+
+    def _collect(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def _wait_until_healthy(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ildscreen serve exited early:\n{self.output}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"ildscreen serve did not become healthy:\n{self.output}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(timeout=5)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self._reader.join(timeout=5)
+
+
+def first_admin_password(output: str) -> str:
+    lines = output.splitlines()
+    index = next(i for i, line in enumerate(lines) if "one-time password" in line)
+    return next(line.strip() for line in lines[index + 1:] if line.strip())

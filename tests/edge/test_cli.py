@@ -1,0 +1,119 @@
+"""The command line: every command works, errors are one line, and all of it is documented."""
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import click
+import pytest
+
+from edge.cli import cli
+from edge.config import Settings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    for key in [key for key in __import__("os").environ if key.startswith("ILDSCREEN_")]:
+        monkeypatch.delenv(key)
+    return str(tmp_path / "data")
+
+
+def run(runner, *args, data_dir=None, input=None):
+    extra = ["--data-dir", data_dir] if data_dir else []
+    return runner.invoke(cli, [*args, *extra], input=input)
+
+
+def test_version(runner):
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("ildscreen, version")
+
+
+def test_db_init_shows_the_first_admin_password_once(runner, data_dir):
+    first = run(runner, "db", "init", data_dir=data_dir)
+    assert first.exit_code == 0 and "one-time password" in first.output
+    again = run(runner, "db", "init", data_dir=data_dir)
+    assert again.exit_code == 0 and "one-time password" not in again.output
+
+
+def test_users_add_list_disable_enable(runner, data_dir):
+    added = run(runner, "users", "add", "wang.li", "--role", "nurse", data_dir=data_dir)
+    assert added.exit_code == 0 and re.search(r"one-time password: \S{16}", added.output)
+    chosen = run(runner, "users", "add", "dr.chen", "--role", "clinician", "--password-stdin",
+                 data_dir=data_dir, input="a long enough secret\n")
+    assert chosen.exit_code == 0 and "one-time password" not in chosen.output
+    assert run(runner, "users", "disable", "wang.li", data_dir=data_dir).exit_code == 0
+    listed = json.loads(run(runner, "users", "list", "--json", data_dir=data_dir).output)
+    states = {row["username"]: (row["role"], row["disabled"]) for row in listed}
+    assert states == {"admin": ("admin", False), "wang.li": ("nurse", True), "dr.chen": ("clinician", False)}
+    assert run(runner, "users", "enable", "wang.li", data_dir=data_dir).exit_code == 0
+    assert "wang.li" in run(runner, "users", "list", data_dir=data_dir).output
+
+
+def test_users_token_prints_a_bearer_token(runner, data_dir):
+    run(runner, "users", "add", "importer", "--role", "nurse", data_dir=data_dir)
+    result = run(runner, "users", "token", "importer", "--name", "lab importer", data_dir=data_dir)
+    assert result.exit_code == 0 and result.output.startswith("ild_")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["users", "add", "Bad Name", "--role", "nurse"], "must be 2-32 lower-case"),
+        (["users", "disable", "ghost"], "no user named 'ghost'"),
+        (["users", "token", "ghost", "--name", "x1"], "no user named 'ghost'"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(runner, data_dir, args, message):
+    result = run(runner, *args, data_dir=data_dir)
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_duplicate_user_and_weak_password_are_clear_errors(runner, data_dir):
+    run(runner, "users", "add", "nurse1", "--role", "nurse", data_dir=data_dir)
+    duplicate = run(runner, "users", "add", "nurse1", "--role", "nurse", data_dir=data_dir)
+    assert duplicate.exit_code == 1 and "already exists" in duplicate.output
+    weak = run(runner, "users", "add", "nurse2", "--role", "nurse", "--password-stdin", data_dir=data_dir, input="abc\n")
+    assert weak.exit_code == 1 and "at least 10 characters" in weak.output
+
+
+def test_invalid_configuration_names_the_key(runner, data_dir):
+    Path(data_dir).mkdir(parents=True)
+    (Path(data_dir) / "config.toml").write_text("lockout_threshold = 0\n")
+    result = run(runner, "db", "init", data_dir=data_dir)
+    assert result.exit_code == 1 and "lockout_threshold" in result.output and "Traceback" not in result.output
+
+
+def test_migrate_and_backup(runner, data_dir, tmp_path):
+    missing = run(runner, "db", "migrate", data_dir=data_dir)
+    assert missing.exit_code == 1 and "run 'ildscreen db init' first" in missing.output
+    run(runner, "db", "init", data_dir=data_dir)
+    migrated = run(runner, "db", "migrate", data_dir=data_dir)
+    assert migrated.exit_code == 0 and "applied: none" in migrated.output
+    target = tmp_path / "copy.db"
+    backed_up = runner.invoke(cli, ["db", "backup", str(target), "--data-dir", data_dir])
+    assert backed_up.exit_code == 0, backed_up.output
+    with sqlite3.connect(target) as copy:
+        assert copy.execute("SELECT username FROM users").fetchall() == [("admin",)]
+    refused = runner.invoke(cli, ["db", "backup", str(target), "--data-dir", data_dir])
+    assert refused.exit_code == 1 and "already exists" in refused.output
+
+
+def _command_paths(group: click.Group, prefix: str = "ildscreen"):
+    for name, command in group.commands.items():
+        path = f"{prefix} {name}"
+        if isinstance(command, click.Group):
+            yield from _command_paths(command, path)
+        else:
+            yield path
+
+
+def test_readme_documents_every_command_and_setting():
+    readme = README.read_text(encoding="utf-8")
+    for path in _command_paths(cli):
+        assert f"`{path}" in readme, f"README does not document {path}"
+    for name in Settings.model_fields:
+        assert f"ILDSCREEN_{name.upper()}" in readme, f"README does not document setting {name}"
