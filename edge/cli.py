@@ -19,6 +19,7 @@ import waitress
 from edge import __version__, audit
 from edge.app import create_app
 from edge.auth import create_api_token
+from edge.commands.evaluate import evaluate
 from edge.config import load_settings
 from edge.errors import IldscreenError
 from edge.schemas import USERNAME_PATTERN
@@ -226,6 +227,9 @@ def users_token(username: str, name: str, data_dir: Optional[Path]) -> None:
     finally:
         database.close()
     click.echo(token)
+
+
+cli.add_command(evaluate)
 
 
 def main() -> None:

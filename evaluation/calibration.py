@@ -1,0 +1,67 @@
+"""Calibration: reliability curve, expected calibration error and Brier score.
+
+ECE is the bin-size-weighted mean absolute gap between mean predicted probability and observed
+frequency over equal-width bins (Naeini, Cooper & Hauskrecht, AAAI 2015; Guo et al., ICML
+2017). Brier score: Brier, Mon Weather Rev 1950;78:1-3.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from evaluation.errors import EvaluationError
+from evaluation.metrics import check_binary_inputs
+
+
+def check_probabilities(y_prob) -> np.ndarray:
+    y_prob = np.asarray(y_prob, dtype=float)
+    if np.any((y_prob < 0) | (y_prob > 1)) or not np.isfinite(y_prob).all():
+        raise EvaluationError("probabilities must lie in [0, 1]")
+    return y_prob
+
+
+def calibration_curve(y_true, y_prob, *, n_bins: int = 10) -> list[dict]:
+    """Per equal-width bin: range, count, mean predicted probability and observed frequency."""
+    if n_bins < 2:
+        raise EvaluationError(f"n_bins must be >= 2, got {n_bins}")
+    y_true, _ = check_binary_inputs(y_true, y_prob)
+    y_prob = check_probabilities(y_prob)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    index = np.clip(np.digitize(y_prob, edges[1:-1], right=True), 0, n_bins - 1)
+    bins = []
+    for b in range(n_bins):
+        members = index == b
+        count = int(members.sum())
+        bins.append({
+            "low": float(edges[b]),
+            "high": float(edges[b + 1]),
+            "count": count,
+            "mean_predicted": float(y_prob[members].mean()) if count else None,
+            "observed": float(y_true[members].mean()) if count else None,
+        })
+    return bins
+
+
+def expected_calibration_error(y_true, y_prob, *, n_bins: int = 10) -> float:
+    """Weighted mean |observed - predicted| over equal-width bins.
+
+    Examples
+    --------
+    >>> expected_calibration_error([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5])
+    0.0
+    """
+    bins = calibration_curve(y_true, y_prob, n_bins=n_bins)
+    total = sum(b["count"] for b in bins)
+    return float(sum(b["count"] * abs(b["observed"] - b["mean_predicted"]) for b in bins if b["count"]) / total)
+
+
+def brier_score(y_true, y_prob) -> float:
+    """Mean squared difference between predicted probability and outcome.
+
+    Examples
+    --------
+    >>> brier_score([0, 1], [0.0, 1.0])
+    0.0
+    """
+    y_true, _ = check_binary_inputs(y_true, y_prob)
+    y_prob = check_probabilities(y_prob)
+    return float(np.mean((y_prob - y_true) ** 2))
