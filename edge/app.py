@@ -11,6 +11,7 @@ from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from edge import __version__
+from edge.api import assessments as assessments_api
 from edge.api import audit as audit_api
 from edge.api import auth as auth_api
 from edge.api import openapi as openapi_api
@@ -25,7 +26,7 @@ from edge.store.blobs import BlobStore
 
 logger = logging.getLogger(__name__)
 BLUEPRINTS = (health.blueprint, openapi_api.blueprint, auth_api.blueprint, patients_api.blueprint,
-              users_api.blueprint, audit_api.blueprint)
+              users_api.blueprint, audit_api.blueprint, assessments_api.blueprint)
 
 
 @dataclass

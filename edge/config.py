@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError as PydanticValidationError
+from pydantic import Field, ValidationError as PydanticValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge.errors import ConfigError
@@ -79,12 +79,34 @@ class Settings(BaseSettings):
         title="Secure cookies",
         description="Mark the session cookie Secure; turn on when the service is reached over HTTPS.",
     )
+    triage_intermediate: float = Field(
+        0.10,
+        gt=0,
+        lt=1,
+        title="Intermediate tier from",
+        description="Fused ILD probability from which PFTs within 3 months are advised (programme setting).",
+    )
+    triage_high: float = Field(
+        0.30,
+        gt=0,
+        lt=1,
+        title="High tier from",
+        description="Fused ILD probability from which referral for HRCT plus PFTs is advised (programme setting).",
+    )
     log_level: str = Field(
         "INFO",
         pattern="^(DEBUG|INFO|WARNING|ERROR)$",
         title="Log level",
         description="One of DEBUG, INFO, WARNING, ERROR. Patient identifiers are never logged at any level.",
     )
+
+    @model_validator(mode="after")
+    def ordered_triage_thresholds(self) -> "Settings":
+        if not self.triage_intermediate < self.triage_high:
+            raise ValueError(
+                f"triage_intermediate ({self.triage_intermediate}) must be below triage_high ({self.triage_high})"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

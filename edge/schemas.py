@@ -257,7 +257,8 @@ class AuditEntry(BaseModel):
 
 
 class AuditQuery(RequestModel):
-    entity: Optional[Literal["patient", "visit", "recording", "user", "token", "session"]] = None
+    entity: Optional[Literal["patient", "visit", "recording", "user", "token", "session", "assessment",
+                             "referral"]] = None
     entity_id: Optional[str] = Field(None, max_length=32)
     limit: int = Field(100, ge=1, le=1000)
     before_id: Optional[int] = Field(None, ge=1, description="Page backwards from this entry id.")
@@ -265,6 +266,37 @@ class AuditQuery(RequestModel):
 
 class AuditList(BaseModel):
     entries: list[AuditEntry]
+
+
+class AssessmentRequest(RequestModel):
+    fvc_percent: Optional[float] = Field(None, ge=5, le=200, description="FVC, % predicted, when PFTs were done.")
+    dlco_percent: Optional[float] = Field(None, ge=1, le=200, description="DLCO, % predicted, when measured.")
+    dlco_not_performed: bool = Field(False, description="The patient could not perform DLCO (GAP: 3 points).")
+
+
+class Assessment(BaseModel):
+    id: int
+    visit_id: int
+    created_at: str
+    probability: float = Field(description="Fused post-test probability of ILD.")
+    score: int = Field(description="The probability as 0-100.")
+    interval: list[float] = Field(description="90% interval of the probability.")
+    pretest_probability: float
+    tier: Literal["low", "intermediate", "high", "urgent"]
+    tier_from_risk: Literal["low", "intermediate", "high"]
+    recommendation: dict
+    red_flags: list[dict]
+    contributions: dict
+    missing: list[str] = Field(description="Modalities without usable evidence: they contributed nothing.")
+    model_versions: dict[str, str]
+    synthetic_models: list[str] = Field(description="Modalities whose model was trained on synthetic data.")
+    staging: Optional[dict]
+    thresholds: dict
+    inputs: dict
+
+
+class AssessmentList(BaseModel):
+    assessments: list[Assessment]
 
 
 class ErrorBody(BaseModel):

@@ -192,7 +192,20 @@ CLINICAL_RECORD = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD)
+ASSESSMENT_AND_OUTBOX = Migration(
+    3,
+    "full assessment result; referral outbox state",
+    (
+        "ALTER TABLE risk_assessments ADD COLUMN result TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE referrals ADD COLUMN assessment_id INTEGER REFERENCES risk_assessments(id)",
+        "ALTER TABLE referrals ADD COLUMN server_status TEXT",
+        "ALTER TABLE referrals ADD COLUMN last_polled_at TEXT",
+        "CREATE INDEX referrals_due ON referrals (status, next_attempt_at)",
+        "CREATE INDEX risk_assessments_visit ON risk_assessments (visit_id)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

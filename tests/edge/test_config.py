@@ -53,3 +53,9 @@ def test_broken_toml_is_reported_with_the_file(tmp_path):
 def test_every_setting_has_title_and_description():
     for name, field in Settings.model_fields.items():
         assert field.title and field.description, name
+
+
+def test_triage_thresholds_must_be_ordered(tmp_path):
+    (tmp_path / "config.toml").write_text("triage_intermediate = 0.5\ntriage_high = 0.3\n")
+    with pytest.raises(ConfigError, match=r"triage_intermediate \(0.5\) must be below triage_high \(0.3\)"):
+        load_settings(data_dir=tmp_path)

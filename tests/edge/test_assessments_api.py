@@ -1,0 +1,85 @@
+"""Assessing a visit through the API: stored with model versions and inputs, recomputable,
+missing modalities reported, PFT staging, red flags."""
+import pytest
+
+from conftest import PATIENT
+from edge import screening
+from edge.fusion.fusion import ModalityEvidence
+
+
+@pytest.fixture
+def visit_id(client, nurse):
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    return client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json["id"]
+
+
+def test_a_visit_without_recordings_is_assessed_from_the_clinical_prior_alone(client, nurse, visit_id, db):
+    response = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse)
+    assert response.status_code == 201, response.json
+    assessment = response.json
+    assert assessment["missing"] == ["auscultation", "breath", "labs"]
+    assert assessment["probability"] == pytest.approx(assessment["pretest_probability"])
+    assert assessment["tier"] in ("intermediate", "high")  # SSc with anti-Scl-70 and symptoms
+    assert assessment["inputs"]["clinical_picture"]["ctd_diagnosis"] == "SSc"
+    stored = db.execute("SELECT tier, model_versions FROM risk_assessments").fetchall()
+    assert stored == [(assessment["tier"], "{}")]
+
+
+def test_registered_modality_evidence_is_fused_and_versioned(app, client, nurse, visit_id, monkeypatch):
+    monkeypatch.setitem(screening.SCORERS, "auscultation", lambda db, vid: ModalityEvidence(
+        "auscultation", 0.95, 0.5, "crackle-cnn-1.0", synthetic=True))
+    assessment = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
+    assert assessment["probability"] > assessment["pretest_probability"]
+    assert assessment["model_versions"] == {"auscultation": "crackle-cnn-1.0"}
+    assert assessment["synthetic_models"] == ["auscultation"]
+    assert assessment["inputs"]["evidence"][0]["probability"] == 0.95
+
+
+def test_reassessment_adds_a_new_record_and_keeps_the_old(client, nurse, visit_id):
+    first = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
+    second = client.post(f"/api/v1/visits/{visit_id}/assessments",
+                         json={"fvc_percent": 70, "dlco_percent": 50}, headers=nurse).json
+    assert second["id"] != first["id"]
+    assert second["tier"] == "high"
+    assert {flag["code"] for flag in second["red_flags"]} == {"low_fvc", "low_dlco"}
+    assert second["staging"]["gap"]["points"] == 4  # age 74 (2), FVC 70 (1), DLCO 50 (1), female (0)
+    listed = client.get(f"/api/v1/visits/{visit_id}/assessments").json["assessments"]
+    assert [a["id"] for a in listed] == [first["id"], second["id"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"fvc_percent": 500}, "fvc_percent"), ({"dlco_percent": -3}, "dlco_percent"), ({"gap": 1}, "gap")],
+)
+def test_bad_pft_values_are_refused_and_nothing_is_stored(client, nurse, visit_id, db, body, field):
+    response = client.post(f"/api/v1/visits/{visit_id}/assessments", json=body, headers=nurse)
+    assert response.status_code == 422 and response.json["error"]["fields"][0]["field"] == field
+    assert db.execute("SELECT COUNT(*) FROM risk_assessments").fetchone()[0] == 0
+
+
+def test_dlco_value_and_not_performed_conflict(client, nurse, visit_id):
+    response = client.post(f"/api/v1/visits/{visit_id}/assessments",
+                           json={"fvc_percent": 80, "dlco_percent": 60, "dlco_not_performed": True}, headers=nurse)
+    assert response.status_code == 422
+
+
+def test_unknown_visit_is_404(client, nurse):
+    assert client.post("/api/v1/visits/999/assessments", json={}, headers=nurse).status_code == 404
+
+
+def test_triage_thresholds_come_from_the_programme_settings(tmp_path):
+    from conftest import login
+    from edge.app import create_app
+    from edge.config import load_settings
+    from edge import audit
+    from edge.users import create_user
+
+    app = create_app(load_settings(data_dir=tmp_path / "d", triage_intermediate=0.95, triage_high=0.99))
+    db = app.extensions["ildscreen"].folder.connect()
+    create_user(db, audit.CLI_OPERATOR, username="nurse1", role="nurse", password="correct horse battery")
+    client = app.test_client()
+    headers = login(client, "nurse1")
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=headers).json
+    visit = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json
+    assessment = client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=headers).json
+    assert assessment["tier"] == "low" and assessment["thresholds"] == {"intermediate": 0.95, "high": 0.99}
