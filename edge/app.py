@@ -16,6 +16,7 @@ from edge.api import audit as audit_api
 from edge.api import auth as auth_api
 from edge.api import openapi as openapi_api
 from edge.api import patients as patients_api
+from edge.api import referrals as referrals_api
 from edge.api import users as users_api
 from edge import health
 from edge.auth import LockoutPolicy
@@ -26,7 +27,7 @@ from edge.store.blobs import BlobStore
 
 logger = logging.getLogger(__name__)
 BLUEPRINTS = (health.blueprint, openapi_api.blueprint, auth_api.blueprint, patients_api.blueprint,
-              users_api.blueprint, audit_api.blueprint, assessments_api.blueprint)
+              users_api.blueprint, audit_api.blueprint, assessments_api.blueprint, referrals_api.blueprint)
 
 
 @dataclass

@@ -22,6 +22,8 @@ from edge.auth import create_api_token
 from edge.commands.evaluate import evaluate
 from edge.config import load_settings
 from edge.errors import IldscreenError
+from edge.outbox import list_referrals
+from edge.outbox_worker import OutboxWorker, client_from_settings
 from edge.schemas import USERNAME_PATTERN
 from edge.service import prepare_data_folder
 from edge.store.backup import backup_database, default_backup_path
@@ -78,12 +80,21 @@ def serve(host: Optional[str], port: Optional[int], data_dir: Optional[Path]) ->
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     show_first_admin_password(app.extensions["ildscreen"].first_admin_password)
+    start_outbox_worker(app.extensions["ildscreen"].folder, settings)
     # SIGTERM (systemd, docker stop) ends the process the same way as Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     click.echo(f"ildscreen {__version__} serving on http://{settings.host}:{settings.port}/ "
                f"(data in {settings.data_dir.resolve()})")
     waitress.serve(app, host=settings.host, port=settings.port, threads=settings.threads,
                    max_request_body_size=settings.max_upload_bytes + 1024 * 1024, ident="ildscreen")
+
+
+def start_outbox_worker(folder, settings) -> None:
+    client = client_from_settings(settings)
+    if client is None:
+        click.echo("No referral server configured (ILDSCREEN_REFERRAL_SERVER_URL): referrals wait in the outbox.")
+        return
+    OutboxWorker(folder, client, interval_s=settings.outbox_interval_s).start()
 
 
 @cli.group()
@@ -227,6 +238,43 @@ def users_token(username: str, name: str, data_dir: Optional[Path]) -> None:
     finally:
         database.close()
     click.echo(token)
+
+
+@cli.group()
+def outbox() -> None:
+    """Referrals waiting for, or delivered to, the hospital."""
+
+
+@outbox.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@data_dir_option
+@domain_errors
+def outbox_status(as_json: bool, data_dir: Optional[Path]) -> None:
+    """List referrals with their delivery status and last error."""
+    database = _open(data_dir)
+    try:
+        rows = list_referrals(database)
+    finally:
+        database.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['code']}  {row['status']:<15} attempts={row['attempts']}  {row['last_error'] or ''}")
+
+
+@outbox.command("deliver")
+@data_dir_option
+@domain_errors
+def outbox_deliver(data_dir: Optional[Path]) -> None:
+    """Send due referrals and poll for CT results now, once."""
+    settings = load_settings(data_dir=data_dir)
+    client = client_from_settings(settings)
+    if client is None:
+        raise click.ClickException("no referral server configured: set ILDSCREEN_REFERRAL_SERVER_URL and "
+                                   "ILDSCREEN_REFERRAL_SERVER_TOKEN")
+    folder, _ = prepare_data_folder(settings)
+    click.echo(json.dumps(OutboxWorker(folder, client, interval_s=settings.outbox_interval_s).run_once()))
 
 
 cli.add_command(evaluate)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-from pydantic import Field, ValidationError as PydanticValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError as PydanticValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge.errors import ConfigError
@@ -93,6 +93,24 @@ class Settings(BaseSettings):
         title="High tier from",
         description="Fused ILD probability from which referral for HRCT plus PFTs is advised (programme setting).",
     )
+    referral_server_url: Optional[str] = Field(
+        None,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        title="Hospital referral server",
+        description="Base URL of the hospital's referral server; unset: referrals wait in the outbox.",
+    )
+    referral_server_token: Optional[SecretStr] = Field(
+        None,
+        title="Clinic token",
+        description="This clinic's bearer token on the referral server (from 'ildscreen imaging-server clinics add').",
+    )
+    outbox_interval_s: float = Field(
+        30.0,
+        ge=1,
+        le=3600,
+        title="Outbox interval (seconds)",
+        description="How often queued referrals are sent and CT results polled.",
+    )
     log_level: str = Field(
         "INFO",
         pattern="^(DEBUG|INFO|WARNING|ERROR)$",
@@ -127,6 +145,10 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def site_secret_path(self) -> Path:
+        return self.data_dir / "site_secret"
 
     @property
     def max_upload_bytes(self) -> int:

@@ -6,6 +6,9 @@ entry point sees the same layout and the same migrated schema.
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Optional
 
@@ -27,6 +30,7 @@ class DataFolder:
 
     settings: Settings
     blobs: BlobStore
+    site_secret: bytes
 
     def connect(self) -> sqlite_utils.Database:
         return open_database(self.settings.database_path)
@@ -44,7 +48,7 @@ def prepare_data_folder(settings: Settings) -> tuple[DataFolder, Optional[str]]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StorageError(f"cannot create data folder {settings.data_dir}: {exc}") from exc
-    folder = DataFolder(settings, BlobStore(settings.blob_dir))
+    folder = DataFolder(settings, BlobStore(settings.blob_dir), load_site_secret(settings.site_secret_path))
     folder.blobs.initialise()
     db = folder.connect()
     try:
@@ -53,3 +57,19 @@ def prepare_data_folder(settings: Settings) -> tuple[DataFolder, Optional[str]]:
     finally:
         db.close()
     return folder, password
+
+
+def load_site_secret(path: Path) -> bytes:
+    """The clinic's secret for pseudonyms sent to the hospital; created once, readable by the owner only.
+
+    Losing it breaks the link between a patient's earlier and later referrals, so it belongs
+    in backups (it is in the data folder).
+    """
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+    secret = path.read_bytes()
+    if len(secret) < 32:
+        raise StorageError(f"site secret {path} is truncated ({len(secret)} bytes); restore it from a backup")
+    return secret

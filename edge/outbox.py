@@ -1,0 +1,183 @@
+"""Referrals to the hospital, delivered through a store-and-forward outbox in SQLite.
+
+A referral's FHIR payload is built and stored when the clinician refers, so every retry and
+every restart sends the same bytes with the same idempotency key (the referral code): the
+outbox delivers at least once and the server's idempotent create makes that exactly once.
+Failed deliveries wait with exponential backoff and full jitter (Brooker, "Exponential backoff
+and jitter", AWS Architecture Blog, 2015) so that clinics coming back online do not stampede.
+
+States: ``queued`` -> ``delivered`` -> ``reported`` (CT results stored), with ``retrying``
+while the server is unreachable, ``rejected`` when the server refuses the referral itself, and
+``imaging_failed`` when the hospital could not quantify the CT.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+from typing import Optional
+
+import sqlite_utils
+
+from edge import audit
+from edge.errors import Conflict, NotFound, ValidationError
+from edge.patients import get_patient, get_visit
+from edge.screening import latest_assessment
+from edge.store.database import utc_now, write_transaction
+from imaging_client.client import DeliveryUnavailable, ReferralRejected, ReferralServerClient
+from imaging_client.referral import build_referral_bundle, new_referral_code
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_BASE_S = 10.0
+BACKOFF_CAP_S = 3600.0
+CLAIM_LEASE_S = 120.0  # a delivery in flight is not picked up by another worker meanwhile
+OPEN_STATES = ("queued", "retrying", "delivered")
+
+
+def backoff_delay(attempts: int, *, rng: random.Random = random) -> float:
+    """Full jitter: uniform in [1 s, min(cap, base * 2^(attempts-1))]."""
+    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(attempts - 1, 0))
+    return max(1.0, rng.uniform(0, ceiling))
+
+
+def _at(seconds_from_now: float, now: Optional[dt.datetime] = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return (now + dt.timedelta(seconds=seconds_from_now)).isoformat(timespec="milliseconds")
+
+
+def _public(row: dict) -> dict:
+    row = dict(row)
+    row.pop("payload", None)
+    row.pop("created_by", None)
+    return row
+
+
+def get_referral(db: sqlite_utils.Database, referral_id: int) -> dict:
+    rows = db.execute_returning_dicts("SELECT * FROM referrals WHERE id = ?", [referral_id])
+    if not rows:
+        raise NotFound(f"no referral with id {referral_id}")
+    referral = _public(rows[0])
+    results = db.execute_returning_dicts(
+        "SELECT received_at, metrics FROM imaging_results WHERE referral_id = ? ORDER BY id DESC LIMIT 1",
+        [referral_id])
+    referral["imaging_result"] = (
+        {"received_at": results[0]["received_at"], "metrics": json.loads(results[0]["metrics"])} if results else None)
+    return referral
+
+
+def list_referrals(db: sqlite_utils.Database, *, status: Optional[str] = None,
+                   patient_id: Optional[int] = None) -> list[dict]:
+    clauses, params = [], []
+    if status:
+        clauses.append("r.status = ?")
+        params.append(status)
+    if patient_id is not None:
+        clauses.append("v.patient_id = ?")
+        params.append(patient_id)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = db.execute_returning_dicts(
+        f"SELECT r.id FROM referrals r JOIN visits v ON v.id = r.visit_id {where} ORDER BY r.id", params)
+    return [get_referral(db, row["id"]) for row in rows]
+
+
+def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, *, site_secret: bytes) -> dict:
+    """Queue a referral for HRCT from the visit's latest assessment.
+
+    Raises
+    ------
+    ValidationError
+        When the visit has not been assessed.
+    Conflict
+        When the visit already has a referral that is not rejected.
+    """
+    visit = get_visit(db, visit_id)
+    assessment = latest_assessment(db, visit_id)
+    if assessment is None:
+        raise ValidationError("assess the visit before referring",
+                              fields=[{"field": "visit_id", "reason": "no assessment yet"}])
+    patient = get_patient(db, visit["patient_id"])
+    labs = db.execute_returning_dicts(
+        "SELECT loinc, analyte, si_value, si_unit FROM lab_results WHERE visit_id = ? ORDER BY id", [visit_id])
+    code = new_referral_code()
+    bundle = build_referral_bundle(
+        referral_code=code, tier=assessment["tier"], patient_code=patient["code"], birth_year=patient["birth_year"],
+        sex=patient["sex"], site_secret=site_secret, assessment=assessment, lab_results=labs)
+    now = utc_now()
+    with write_transaction(db):
+        active = db.execute("SELECT code FROM referrals WHERE visit_id = ? AND status != 'rejected'",
+                            [visit_id]).fetchone()
+        if active:
+            raise Conflict(f"visit {visit_id} already has referral {active[0]}")
+        referral_id = db["referrals"].insert({
+            "visit_id": visit_id, "assessment_id": assessment["id"], "code": code,
+            "priority": bundle["entry"][0]["resource"]["priority"], "status": "queued",
+            "payload": json.dumps(bundle), "attempts": 0, "next_attempt_at": now,
+            "created_at": now, "updated_at": now, "created_by": actor.user_id,
+        }).last_pk
+        audit.record(db, actor, "create", "referral", referral_id, {"visit_id": visit_id, "tier": assessment["tier"]})
+    return get_referral(db, referral_id)
+
+
+def _claim(db: sqlite_utils.Database, referral: dict) -> bool:
+    """Take a lease on a due referral; False if another worker got it first."""
+    with write_transaction(db):
+        cursor = db.execute(
+            "UPDATE referrals SET next_attempt_at = ?, attempts = attempts + 1, updated_at = ? "
+            "WHERE id = ? AND next_attempt_at = ? AND status IN ('queued', 'retrying')",
+            [_at(CLAIM_LEASE_S), utc_now(), referral["id"], referral["next_attempt_at"]])
+        return cursor.rowcount == 1
+
+
+def deliver_due(db: sqlite_utils.Database, client: ReferralServerClient) -> dict:
+    """Send every referral whose time has come; return counts by outcome."""
+    outcome = {"delivered": 0, "retrying": 0, "rejected": 0}
+    due = db.execute_returning_dicts(
+        "SELECT id, code, payload, attempts, next_attempt_at FROM referrals "
+        "WHERE status IN ('queued', 'retrying') AND next_attempt_at <= ? ORDER BY id", [utc_now()])
+    for referral in due:
+        if not _claim(db, referral):
+            continue
+        attempts = referral["attempts"] + 1
+        try:
+            client.submit(referral["code"], json.loads(referral["payload"]))
+        except DeliveryUnavailable as exc:
+            changes = {"status": "retrying", "next_attempt_at": _at(backoff_delay(attempts)), "last_error": str(exc)}
+        except ReferralRejected as exc:
+            changes = {"status": "rejected", "last_error": str(exc)}
+            logger.error("referral id %s rejected by the hospital: %s", referral["id"], exc)
+        else:
+            changes = {"status": "delivered", "delivered_at": utc_now(), "last_error": None}
+        with write_transaction(db):
+            db["referrals"].update(referral["id"], {**changes, "updated_at": utc_now()})
+        outcome[changes["status"]] += 1
+    return outcome
+
+
+def poll_results(db: sqlite_utils.Database, client: ReferralServerClient) -> dict:
+    """Ask the hospital about delivered referrals; store CT results that have arrived."""
+    outcome = {"reported": 0, "waiting": 0, "imaging_failed": 0, "unreachable": 0}
+    for referral in db.execute_returning_dicts("SELECT id, code FROM referrals WHERE status = 'delivered'"):
+        try:
+            status = client.status(referral["code"])
+            report = client.report(referral["code"]) if status.get("status") == "reported" else None
+        except (DeliveryUnavailable, ReferralRejected) as exc:
+            logger.warning("polling referral id %s failed: %s", referral["id"], exc)
+            outcome["unreachable"] += 1
+            continue
+        changes = {"server_status": status.get("status"), "last_polled_at": utc_now(), "updated_at": utc_now()}
+        with write_transaction(db):
+            if report is not None:
+                db["imaging_results"].insert({"referral_id": referral["id"], "received_at": utc_now(),
+                                              "metrics": json.dumps(report.get("metrics", {})),
+                                              "report": json.dumps(report)})
+                changes["status"] = "reported"
+                outcome["reported"] += 1
+            elif status.get("status") == "failed":
+                changes.update(status="imaging_failed", last_error=status.get("error"))
+                outcome["imaging_failed"] += 1
+            else:
+                outcome["waiting"] += 1
+            db["referrals"].update(referral["id"], changes)
+    return outcome

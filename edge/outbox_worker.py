@@ -1,0 +1,51 @@
+"""The background thread of ``ildscreen serve`` that sends queued referrals and polls results."""
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+
+from edge import outbox
+from edge.errors import IldscreenError
+from edge.service import DataFolder
+from imaging_client.client import ReferralServerClient
+
+logger = logging.getLogger(__name__)
+
+
+class OutboxWorker(threading.Thread):
+    """Every ``interval_s``: deliver due referrals, then poll delivered ones for CT results."""
+
+    def __init__(self, folder: DataFolder, client: ReferralServerClient, *, interval_s: float):
+        super().__init__(name="referral-outbox", daemon=True)
+        self.folder = folder
+        self.client = client
+        self.interval_s = interval_s
+        self.stopped = threading.Event()
+
+    def run_once(self) -> dict:
+        db = self.folder.connect()
+        try:
+            return {"delivery": outbox.deliver_due(db, self.client), "results": outbox.poll_results(db, self.client)}
+        finally:
+            db.close()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                summary = self.run_once()
+                if any(summary["delivery"].values()) or summary["results"]["reported"]:
+                    logger.info("referral outbox: %s", summary)
+            except (IldscreenError, sqlite3.Error) as exc:
+                # The next round retries; the outbox state in SQLite is unchanged by a failed round.
+                logger.error("referral outbox round failed: %s", exc)
+            self.stopped.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def client_from_settings(settings) -> ReferralServerClient | None:
+    if not settings.referral_server_url or settings.referral_server_token is None:
+        return None
+    return ReferralServerClient(settings.referral_server_url, settings.referral_server_token.get_secret_value())

@@ -1,0 +1,75 @@
+"""HTTP client of the hospital's referral server (see ``imaging_server/README.md`` for the API).
+
+Errors are sorted into the two kinds the outbox needs: ``DeliveryUnavailable`` (try again
+later: no connection, timeout, HTTP 5xx or 429) and ``ReferralRejected`` (the server refused
+the referral itself: fixing it needs a person).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import requests
+
+logger = logging.getLogger(__name__)
+
+
+class ReferralDeliveryError(Exception):
+    """Base of the referral client's errors."""
+
+
+class DeliveryUnavailable(ReferralDeliveryError):
+    """The server could not be reached or could not answer now; retrying later may succeed."""
+
+
+class ReferralRejected(ReferralDeliveryError):
+    """The server answered that this referral (or our credentials) is not acceptable."""
+
+
+class ReferralServerClient:
+    """Talks to one hospital referral server with a clinic token."""
+
+    def __init__(self, base_url: str, token: str, *, timeout_s: float = 10.0):
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def _request(self, method: str, path: str, **kwargs) -> requests.Response:
+        try:
+            response = self.session.request(method, self.base_url + path, timeout=self.timeout_s, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise DeliveryUnavailable(f"referral server unreachable: {type(exc).__name__}") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise DeliveryUnavailable(f"referral server answered HTTP {response.status_code}")
+        return response
+
+    @staticmethod
+    def _reason(response: requests.Response) -> str:
+        try:
+            return response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            return response.text[:200]
+
+    def submit(self, referral_code: str, bundle: dict) -> dict:
+        """POST the referral with its code as the idempotency key; a replay is success too."""
+        response = self._request("POST", "/api/v1/referrals", json=bundle,
+                                 headers={"Idempotency-Key": referral_code})
+        if response.status_code in (200, 201):
+            return response.json()
+        raise ReferralRejected(f"HTTP {response.status_code}: {self._reason(response)}")
+
+    def status(self, referral_code: str) -> dict:
+        response = self._request("GET", f"/api/v1/referrals/{referral_code}")
+        if response.status_code == 200:
+            return response.json()
+        raise ReferralRejected(f"HTTP {response.status_code}: {self._reason(response)}")
+
+    def report(self, referral_code: str) -> Optional[dict]:
+        """The CT report, or None while the server has none yet."""
+        response = self._request("GET", f"/api/v1/referrals/{referral_code}/report")
+        if response.status_code == 200:
+            return response.json()
+        if response.status_code == 409:
+            return None
+        raise ReferralRejected(f"HTTP {response.status_code}: {self._reason(response)}")

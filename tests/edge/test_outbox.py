@@ -1,0 +1,175 @@
+"""Referrals reach the hospital exactly once, whatever the network does, and CT results come back."""
+import json
+import random
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import PATIENT
+from edge import outbox
+from edge.outbox_worker import OutboxWorker
+from hospital_double import TOKEN, HospitalDouble
+from imaging_client.client import ReferralServerClient
+from served import free_port
+
+
+@pytest.fixture
+def hospital():
+    server = HospitalDouble()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def referred(app, client, nurse):
+    """A high-risk visit, assessed and referred: returns the referral as the API shows it."""
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    visit = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json
+    client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=nurse)
+    response = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def worker(app, url, timeout_s=5.0):
+    folder = app.extensions["ildscreen"].folder
+    return OutboxWorker(folder, ReferralServerClient(url, TOKEN, timeout_s=timeout_s), interval_s=1)
+
+
+def make_due(db):
+    db.execute("UPDATE referrals SET next_attempt_at = '2000-01-01T00:00:00+00:00'")
+
+
+def status(db):
+    return db.execute("SELECT status, attempts FROM referrals").fetchone()
+
+
+def test_a_referral_is_delivered_and_its_ct_result_comes_back(app, client, db, hospital, referred):
+    assert referred["status"] == "queued" and referred["code"].startswith("ILD-")
+    summary = worker(app, hospital.url).run_once()
+    assert summary["delivery"]["delivered"] == 1 and hospital.accepted_codes == [referred["code"]]
+    assert worker(app, hospital.url).run_once()["results"]["waiting"] == 1
+    hospital.report(referred["code"], haa_percent=12.5)
+    assert worker(app, hospital.url).run_once()["results"]["reported"] == 1
+    shown = client.get(f"/api/v1/referrals/{referred['id']}").json
+    assert shown["status"] == "reported" and shown["imaging_result"]["metrics"]["haa_percent"] == 12.5
+
+
+def test_server_down_then_back_delivers_once(app, db, referred):
+    port = free_port()
+    assert worker(app, f"http://127.0.0.1:{port}").run_once()["delivery"]["retrying"] == 1
+    row = db.execute("SELECT status, attempts, last_error, next_attempt_at FROM referrals").fetchone()
+    assert row[:2] == ("retrying", 1) and "unreachable" in row[2]
+    assert worker(app, f"http://127.0.0.1:{port}").run_once()["delivery"] == {"delivered": 0, "retrying": 0,
+                                                                              "rejected": 0}  # not due yet
+    hospital = HospitalDouble(port)
+    try:
+        make_due(db)
+        worker(app, hospital.url).run_once()
+        assert status(db) == ("delivered", 2) and hospital.accepted_codes == [referred["code"]]
+    finally:
+        hospital.stop()
+
+
+def test_server_answering_500_is_retried_until_accepted_once(app, db, hospital, referred):
+    hospital.fail_next = 2
+    for _ in range(3):
+        make_due(db)
+        worker(app, hospital.url).run_once()
+    assert status(db) == ("delivered", 3)
+    assert len([r for r in hospital.requests if r["method"] == "POST"]) == 3
+    assert hospital.accepted_codes == [referred["code"]]
+
+
+def test_a_slow_server_that_times_out_still_gets_the_referral_once(app, db, hospital, referred):
+    hospital.delay_s = 1.0
+    worker(app, hospital.url, timeout_s=0.3).run_once()  # the server stores it, the client gives up
+    assert status(db)[0] == "retrying"
+    hospital.delay_s = 0
+    make_due(db)
+    worker(app, hospital.url).run_once()  # the replay is answered 200: already have it
+    assert status(db)[0] == "delivered" and hospital.accepted_codes == [referred["code"]]
+
+
+KILLED_DELIVERY = """
+import sys
+from edge.config import load_settings
+from edge.outbox_worker import OutboxWorker
+from edge.service import prepare_data_folder
+from imaging_client.client import ReferralServerClient
+folder, _ = prepare_data_folder(load_settings(data_dir=sys.argv[1]))
+OutboxWorker(folder, ReferralServerClient(sys.argv[2], sys.argv[3]), interval_s=1).run_once()
+"""
+
+
+def test_an_edge_killed_mid_delivery_resends_after_restart_and_the_server_keeps_one(app, settings, db, hospital,
+                                                                                     referred):
+    edge = subprocess.Popen([sys.executable, "-c", KILLED_DELIVERY, str(settings.data_dir), hospital.url, TOKEN])
+    hospital.on_post = lambda code: edge.send_signal(signal.SIGKILL)  # dies before hearing the answer
+    edge.wait(timeout=60)
+    assert edge.returncode == -signal.SIGKILL
+    hospital.on_post = None
+    assert hospital.accepted_codes == [referred["code"]]
+    assert status(db)[0] == "queued"  # the edge never learnt of the success
+    make_due(db)  # the claim lease would expire on its own after CLAIM_LEASE_S
+    worker(app, hospital.url).run_once()
+    assert status(db)[0] == "delivered" and hospital.accepted_codes == [referred["code"]]
+
+
+def test_a_rejected_referral_is_not_retried_and_says_why(app, db, hospital, referred):
+    payload = json.loads(db.execute("SELECT payload FROM referrals").fetchone()[0])
+    db.execute("UPDATE referrals SET payload = ?", [json.dumps({**payload, "invalid_for_test": True})])
+    worker(app, hospital.url).run_once()
+    row = db.execute("SELECT status, last_error FROM referrals").fetchone()
+    assert row[0] == "rejected" and "bad bundle" in row[1]
+    make_due(db)
+    assert worker(app, hospital.url).run_once()["delivery"]["delivered"] == 0
+
+
+def test_imaging_failure_at_the_hospital_is_shown(app, db, hospital, referred):
+    worker(app, hospital.url).run_once()
+    hospital.referrals[referred["code"]]["status"] = "failed"
+    worker(app, hospital.url).run_once()
+    assert db.execute("SELECT status, last_error FROM referrals").fetchone() == (
+        "imaging_failed", "series is not CT (modality MR)")
+
+
+def test_every_outgoing_payload_is_free_of_identifying_data(app, client, db, hospital, referred):
+    worker(app, hospital.url).run_once()
+    hospital.report(referred["code"], haa_percent=3.0)
+    worker(app, hospital.url).run_once()
+    usernames = [row[0] for row in db.execute("SELECT username FROM users")]
+    for sent in hospital.requests:
+        assert PATIENT["code"] not in sent["body"] and PATIENT["code"] not in sent["path"]
+        for username in usernames:
+            assert username not in sent["body"]
+
+
+def test_refer_needs_an_assessment_and_only_once(client, nurse):
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    visit = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json
+    early = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse)
+    assert early.status_code == 422 and "assess the visit before referring" in early.json["error"]["message"]
+    client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=nurse)
+    assert client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse).status_code == 201
+    again = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse)
+    assert again.status_code == 409
+    assert len(client.get(f"/api/v1/referrals?patient_id={patient['id']}").json["referrals"]) == 1
+
+
+def test_backoff_grows_with_attempts_and_is_capped():
+    rng = random.Random(0)
+    assert all(1 <= outbox.backoff_delay(1, rng=rng) <= 10 for _ in range(100))
+    assert max(outbox.backoff_delay(4, rng=rng) for _ in range(200)) > 40
+    assert all(outbox.backoff_delay(30, rng=rng) <= outbox.BACKOFF_CAP_S for _ in range(100))
+
+
+def test_outbox_cli_reports_status(runner, settings, referred):
+    from edge.cli import cli
+
+    result = runner.invoke(cli, ["outbox", "status", "--json", "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0 and json.loads(result.output)[0]["status"] == "queued"
+    unconfigured = runner.invoke(cli, ["outbox", "deliver", "--data-dir", str(settings.data_dir)])
+    assert unconfigured.exit_code == 1 and "no referral server configured" in unconfigured.output
