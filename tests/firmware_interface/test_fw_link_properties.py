@@ -70,7 +70,7 @@ def apply_damage(frames: list, operations: list) -> tuple:
             break
         i = op[1] % len(items)
         data, kind = items[i]
-        damageable = kind != "garbage" and len(data) > 2
+        damageable = kind != "garbage" and len(data) > 3
         if op[0] == "drop":
             del items[i]
         elif op[0] == "duplicate":
@@ -85,8 +85,9 @@ def apply_damage(frames: list, operations: list) -> tuple:
             # Two flips of one bit restore the frame: then it is not corrupted.
             items[i] = [bytes(damaged), "frame" if bytes(damaged) in originals else "corrupted"]
         elif op[0] == "truncate" and damageable:
-            # Keep the leading delimiter and at least one encoded byte, lose the end.
-            items[i] = [data[: 2 + op[2] % (len(data) - 2)], "corrupted"]
+            # Keep the leading delimiter and at least one encoded byte; lose the trailing
+            # delimiter and at least one encoded byte before it.
+            items[i] = [data[: 2 + op[2] % (len(data) - 3)], "corrupted"]
         elif op[0] == "garbage":
             items.insert(i, [op[2], "garbage"])
     return b"".join(d for d, _ in items) + b"\x00", sum(1 for _, k in items if k == "corrupted")
