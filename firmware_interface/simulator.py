@@ -166,6 +166,7 @@ class SimulatedDevice:
         self.port = os.path.join(self._dir, "tty")
         self._master: "int | None" = None
         self._slave: "int | None" = None
+        self._pty_name: "str | None" = None  # read by other threads, so kept as a plain string
         self._control: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._thread: "threading.Thread | None" = None
@@ -204,7 +205,7 @@ class SimulatedDevice:
     @property
     def pty_path(self) -> "str | None":
         """The current pty slave path (changes on replug), None while unplugged."""
-        return os.ttyname(self._slave) if self._slave is not None else None
+        return self._pty_name
 
     def unplug(self) -> None:
         """Close the pty as a pulled USB cable would; the host sees the port fail."""
@@ -238,12 +239,14 @@ class SimulatedDevice:
         tty.setraw(slave)
         os.set_blocking(master, False)
         self._master, self._slave = master, slave
+        self._pty_name = os.ttyname(slave)
         link = self.port + ".new"
-        os.symlink(os.ttyname(slave), link)
+        os.symlink(self._pty_name, link)
         os.replace(link, self.port)
-        logger.info("simulated %s on %s (%s)", self.kind.name, self.port, os.ttyname(slave))
+        logger.info("simulated %s on %s (%s)", self.kind.name, self.port, self._pty_name)
 
     def _close_pty(self) -> None:
+        self._pty_name = None
         for fd in (self._master, self._slave):
             if fd is not None:
                 os.close(fd)
