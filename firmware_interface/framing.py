@@ -18,9 +18,10 @@ logger = logging.getLogger(__name__)
 
 DELIMITER = 0x00
 CRC_BYTES = 2
-# Largest decoded body (header + payload, without CRC) a receiver accepts. An audio
-# chunk of 512 int16 samples is 1,024 payload bytes; 4 KiB leaves room for growth.
-MAX_BODY_BYTES = 4096
+# Largest decoded body (header + payload, without CRC) a receiver accepts. A full audio
+# chunk (1,024 int16 samples) is 2,072 bytes. Staying under 4,093 bytes keeps
+# CRC-16/CCITT at Hamming distance 4 (all 1-3 bit errors detected).
+MAX_BODY_BYTES = 4000
 # Worst-case COBS overhead is one byte per 254 plus one.
 MAX_ENCODED_BYTES = MAX_BODY_BYTES + CRC_BYTES + (MAX_BODY_BYTES + CRC_BYTES) // 254 + 1
 
