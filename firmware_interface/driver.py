@@ -105,7 +105,8 @@ class Device:
         self.info: "Info | None" = None
         self.last_status: "Status | None" = None
         self._link = LinkReceiver()
-        self._pending: collections.deque = collections.deque(maxlen=MAX_PENDING)
+        self._pending: collections.deque = collections.deque()
+        self.pending_dropped = 0  # messages nobody consumed before the queue overflowed
         self._seq = 0
 
     @property
@@ -258,26 +259,28 @@ class Device:
     def _await(self, wanted: Callable[[Payload], bool]) -> "Payload | None":
         """Read until a payload matches ``wanted``; queue everything else. None on timeout."""
         deadline = time.monotonic() + self.reply_timeout
-        checked = 0
+        candidates = list(self._pending)
         while True:
-            while checked < len(self._pending):
-                if wanted(self._pending[checked].payload):
-                    answer = self._pending[checked].payload
-                    del self._pending[checked]
-                    return answer
-                checked += 1
+            for message in candidates:
+                if wanted(message.payload):
+                    self._pending.remove(message)
+                    return message.payload
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            self._read_into_pending(remaining)
+            candidates = self._read_into_pending(remaining)
 
-    def _read_into_pending(self, timeout: float) -> None:
+    def _read_into_pending(self, timeout: float) -> list:
         data = self.transport.read(READ_BLOCK, timeout)
         if not data:
-            return
-        for message in self._link.feed(data):
+            return []
+        messages = self._link.feed(data)
+        for message in messages:
             if isinstance(message.payload, Status):
                 self.last_status = message.payload
-            if len(self._pending) == self._pending.maxlen:
-                logger.warning("%s: pending queue full, dropping oldest unconsumed message", self.name)
+            if len(self._pending) >= MAX_PENDING:
+                self._pending.popleft()
+                self.pending_dropped += 1
+                logger.warning("%s: pending queue full, dropped the oldest unconsumed message", self.name)
             self._pending.append(message)
+        return messages

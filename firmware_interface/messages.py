@@ -525,18 +525,12 @@ class ErrorReport:
         return cls(code, capture_id, detail)
 
 
-Payload = Union[
+_PAYLOAD_CLASSES = (
     Hello, Info, StartCapture, StopCapture, SetPhase, SelfTest, GetStatus, Ack, Nak,
     AudioChunk, EnoseSample, CaptureEnd, Status, ErrorReport,
-]
-
-PAYLOAD_TYPES: dict = {
-    cls.TYPE: cls
-    for cls in (
-        Hello, Info, StartCapture, StopCapture, SetPhase, SelfTest, GetStatus, Ack, Nak,
-        AudioChunk, EnoseSample, CaptureEnd, Status, ErrorReport,
-    )
-}
+)
+Payload = Union[_PAYLOAD_CLASSES]
+PAYLOAD_TYPES: dict = {cls.TYPE: cls for cls in _PAYLOAD_CLASSES}
 
 
 @dataclass(frozen=True)

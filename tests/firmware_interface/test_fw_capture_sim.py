@@ -12,7 +12,7 @@ from conftest import noise_pcm
 from firmware_interface.capture import capture_audio, capture_enose
 from firmware_interface.errors import CaptureError, CommandRejected, DeviceDisconnected, DeviceTimeout
 from firmware_interface.driver import Device
-from firmware_interface.messages import DeviceKind, FaultFlag, Phase, SetPhase, StartCapture
+from firmware_interface.messages import DeviceKind, EnoseSample, FaultFlag, Phase, SetPhase, StartCapture
 from firmware_interface.simulator import FaultPlan, SimulatedDevice
 from firmware_interface.transport import SerialTransport
 from firmware_interface.wav import pcm_to_wav_bytes, read_wav_pcm
@@ -206,3 +206,30 @@ def test_wav_reader_refuses_stereo(tmp_path):
         wav.writeframes(bytes(16))
     with pytest.raises(ValueError, match="expected mono, got 2 channels"):
         read_wav_pcm(str(path))
+
+
+def test_set_phase_overrides_the_program_until_the_next_transition(start_sim, connect):
+    device = connect(start_sim(SimulatedDevice(DeviceKind.ENOSE, speed=50.0)))
+    device.connect()
+    device.request(StartCapture(capture_id=9, sample_rate_hz=10, sample_count=60, exposure_start=40, purge_start=50))
+    device.request(SetPhase(Phase.EXPOSURE))
+    phases = {}
+    while len(phases) < 60:
+        payload = device.receive(2.0).payload
+        if isinstance(payload, EnoseSample):
+            phases[payload.sample_index] = payload.phase
+    # Baseline until the override, exposure from it through the programmed exposure, then purge.
+    switch = min(i for i, p in phases.items() if p == Phase.EXPOSURE)
+    assert 0 < switch < 40
+    assert all(phases[i] == Phase.BASELINE for i in range(switch))
+    assert all(phases[i] == Phase.EXPOSURE for i in range(switch, 50))
+    assert all(phases[i] == Phase.PURGE for i in range(50, 60))
+
+
+def test_paced_simulator_streams_no_faster_than_its_speed(start_sim, connect):
+    device = connect(start_sim(SimulatedDevice(DeviceKind.ENOSE, speed=4.0)))
+    device.connect()
+    started = time.monotonic()
+    capture_enose(device, baseline_s=0.5, exposure_s=0.25, purge_s=0.25)
+    # 1 s of e-nose time at 4x speed cannot arrive in less than 0.25 s (minus one sample).
+    assert time.monotonic() - started >= 0.2
