@@ -36,6 +36,7 @@ from firmware_interface.messages import (
     EnoseSample,
     ErrorCode,
     ErrorReport,
+    GetStatus,
     Info,
     Message,
     Payload,
@@ -265,7 +266,7 @@ def capture_audio(
         If the board cannot be reached at all.
     """
     with device.lock:
-        info = device.ensure_connected()
+        info = _ready(device)
         rate = _check_request(info, DeviceKind.STETHOSCOPE, seconds, sample_rate_hz)
         start = StartCapture(_new_capture_id(), rate, int(round(seconds * rate)))
         before = device.link_stats()
@@ -313,7 +314,7 @@ def capture_enose(
     if min(baseline_s, exposure_s, purge_s) < 0:
         raise CaptureError(f"phase durations must be >= 0, got {baseline_s}/{exposure_s}/{purge_s}")
     with device.lock:
-        info = device.ensure_connected()
+        info = _ready(device)
         rate = _check_request(info, DeviceKind.ENOSE, baseline_s + exposure_s + purge_s, sample_rate_hz)
         exposure_start = int(round(baseline_s * rate))
         purge_start = exposure_start + int(round(exposure_s * rate))
@@ -343,6 +344,17 @@ def capture_enose(
         humidity_pct=table[:, 2].astype(np.float32), pressure_hpa=table[:, 3].astype(np.float32),
         phase=phase, sample_rate_hz=rate, device=info, report=report,
     )
+
+
+def _ready(device: Device) -> Info:
+    """Connect if needed, then probe: a port left open across an unplug fails only when used."""
+    info = device.ensure_connected()
+    try:
+        device.request(GetStatus())
+    except DeviceDisconnected:
+        logger.info("%s was replugged since last use; reconnecting", device.name)
+        info = device.connect()
+    return info
 
 
 def _new_capture_id() -> int:

@@ -7,6 +7,7 @@ Strings are ``len u8 | UTF-8``; lists are ``count u8 | items``. See PROTOCOL.md.
 
 import datetime
 import enum
+import re
 import struct
 from dataclasses import dataclass, field
 from typing import ClassVar, Union
@@ -19,6 +20,7 @@ PROTOCOL_VERSION = 1
 HEADER = struct.Struct("<BBHIQ")
 MAX_CHUNK_SAMPLES = 1024
 MAX_SENSORS = 32
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class MessageType(enum.IntEnum):
@@ -186,6 +188,9 @@ class Info:
 
     def __post_init__(self) -> None:
         try:
+            # fromisoformat alone accepts "20260115" on Python 3.11+; the protocol says YYYY-MM-DD.
+            if not _ISO_DATE.fullmatch(self.calibration_date):
+                raise ValueError(self.calibration_date)
             datetime.date.fromisoformat(self.calibration_date)
         except ValueError:
             raise ProtocolError(

@@ -100,6 +100,17 @@ def test_unplug_mid_capture_fails_cleanly_and_the_next_capture_works(start_sim, 
     assert capture.complete and capture.pcm.tobytes() == source[:8000].tobytes()
 
 
+def test_capture_after_an_unplug_between_visits_reconnects_by_itself(start_sim, connect):
+    source = noise_pcm(4000)
+    sim = start_sim(stethoscope(source))
+    device = connect(sim)
+    assert capture_audio(device, seconds=1).complete
+    sim.unplug()
+    sim.replug()
+    capture = capture_audio(device, seconds=1)
+    assert capture.complete and capture.pcm.tobytes() == source.tobytes()
+
+
 def test_reconnect_waits_with_backoff_until_the_board_is_back(start_sim, connect):
     sim = start_sim(stethoscope(noise_pcm(4000)))
     device = connect(sim)

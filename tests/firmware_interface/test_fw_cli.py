@@ -8,6 +8,7 @@ import subprocess
 import sys
 import wave
 
+import pytest
 from click.testing import CliRunner
 
 import edge
@@ -68,6 +69,7 @@ def test_simulate_refuses_a_stereo_wav(tmp_path):
     assert result.exit_code == 1 and "expected mono" in result.output
 
 
+@pytest.mark.slow
 def test_simulate_serves_a_board_another_process_can_capture_from(tmp_path):
     """The real command in its own process; this process connects to the printed port."""
     wav_path = tmp_path / "source.wav"

@@ -82,9 +82,10 @@ def test_decode_errors_name_the_field_and_value(body, named):
         decode_body(body)
 
 
-def test_info_rejects_a_bad_calibration_date():
-    with pytest.raises(ProtocolError, match="calibration_date.*'15/01/2026'"):
-        Info(DeviceKind.STETHOSCOPE, "s", "1", "15/01/2026", (4000,), ("mic",))
+@pytest.mark.parametrize("date", ["15/01/2026", "20260115", "2026-02-30"])
+def test_info_rejects_a_bad_calibration_date(date):
+    with pytest.raises(ProtocolError, match=f"calibration_date.*'{date}'"):
+        Info(DeviceKind.STETHOSCOPE, "s", "1", date, (4000,), ("mic",))
 
 
 def test_strings_longer_than_255_bytes_are_refused_on_encode():
