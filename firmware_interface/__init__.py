@@ -9,14 +9,9 @@ The edge calls::
 and catches :class:`DeviceError`. See PROTOCOL.md for the bytes on the wire.
 """
 
-from firmware_interface.capture import (
-    AudioCapture,
-    CaptureReport,
-    EnoseReading,
-    Gap,
-    capture_audio,
-    capture_enose,
-)
+from firmware_interface.assembly import Gap
+from firmware_interface.capture import AudioCapture, CaptureReport, EnoseReading, capture_audio, capture_enose
+from firmware_interface.codes import DeviceKind, Phase
 from firmware_interface.driver import Backoff, Device
 from firmware_interface.errors import (
     CaptureError,
@@ -29,7 +24,7 @@ from firmware_interface.errors import (
 )
 from firmware_interface.link import LinkStats
 from firmware_interface.manager import DeviceManager, open_device, serial_ports
-from firmware_interface.messages import PROTOCOL_VERSION, DeviceKind, Info, Phase, Status
+from firmware_interface.messages import PROTOCOL_VERSION, Info, Status
 from firmware_interface.simulator import FaultPlan, SimulatedDevice
 from firmware_interface.transport import SerialTransport, Transport
 

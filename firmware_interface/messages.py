@@ -2,11 +2,11 @@
 
 All integers are little-endian. The header (16 bytes) is
 ``version u8 | type u8 | payload_len u16 | seq u32 | device_time_us u64``.
-Strings are ``len u8 | UTF-8``; lists are ``count u8 | items``. See PROTOCOL.md.
+Strings are ``len u8 | UTF-8``; lists are ``count u8 | items``. Codes live in
+:mod:`firmware_interface.codes`. See PROTOCOL.md.
 """
 
 import datetime
-import enum
 import re
 import struct
 from dataclasses import dataclass, field
@@ -14,6 +14,16 @@ from typing import ClassVar, Union
 
 import numpy as np
 
+from firmware_interface.codes import (
+    DeviceKind,
+    DeviceState,
+    EndReason,
+    ErrorCode,
+    FaultFlag,
+    MessageType,
+    NakReason,
+    Phase,
+)
 from firmware_interface.errors import ProtocolError
 
 PROTOCOL_VERSION = 1
@@ -21,83 +31,6 @@ HEADER = struct.Struct("<BBHIQ")
 MAX_CHUNK_SAMPLES = 1024
 MAX_SENSORS = 32
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-class MessageType(enum.IntEnum):
-    """Message type byte of the header."""
-
-    HELLO = 0x01
-    INFO = 0x02
-    START_CAPTURE = 0x10
-    STOP_CAPTURE = 0x11
-    SET_PHASE = 0x12
-    SELF_TEST = 0x13
-    GET_STATUS = 0x14
-    ACK = 0x20
-    NAK = 0x21
-    AUDIO_CHUNK = 0x30
-    ENOSE_SAMPLE = 0x31
-    CAPTURE_END = 0x32
-    STATUS = 0x40
-    ERROR = 0x41
-
-
-class DeviceKind(enum.IntEnum):
-    """What kind of board answered HELLO."""
-
-    STETHOSCOPE = 1
-    ENOSE = 2
-
-
-class Phase(enum.IntEnum):
-    """Phase of an e-nose measurement; UNKNOWN marks samples lost in a gap."""
-
-    UNKNOWN = 0
-    BASELINE = 1
-    EXPOSURE = 2
-    PURGE = 3
-
-
-class NakReason(enum.IntEnum):
-    """Why a device refused a command."""
-
-    UNSUPPORTED = 1
-    BAD_ARGUMENT = 2
-    BUSY = 3
-    NOT_CAPTURING = 4
-    SELF_TEST_FAILED = 5
-
-
-class EndReason(enum.IntEnum):
-    """Why a device ended a capture stream."""
-
-    COMPLETED = 0
-    STOPPED = 1
-    FAULT = 2
-
-
-class DeviceState(enum.IntEnum):
-    """Coarse state reported in STATUS."""
-
-    IDLE = 0
-    CAPTURING = 1
-
-
-class ErrorCode(enum.IntEnum):
-    """Code of an asynchronous ERROR message."""
-
-    SENSOR_FAULT = 1
-    BUFFER_OVERRUN = 2
-    LOW_BATTERY = 3
-    INTERNAL = 4
-
-
-class FaultFlag(enum.IntFlag):
-    """Bits of ``Status.fault_flags``."""
-
-    SENSOR_FAULT = 0x01
-    BUFFER_OVERRUN = 0x02
-    LOW_BATTERY = 0x04
 
 
 class _Reader:
@@ -121,7 +54,7 @@ class _Reader:
     def unpack(self, fmt: str, name: str) -> int:
         return struct.unpack(fmt, self._take(struct.calcsize(fmt), name))[0]
 
-    def enum(self, enum_type: type, name: str) -> enum.IntEnum:
+    def enum(self, enum_type: type, name: str) -> int:
         value = self.unpack("<B", name)
         try:
             return enum_type(value)

@@ -27,26 +27,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from firmware_interface.codes import (
+    DeviceKind,
+    DeviceState,
+    EndReason,
+    ErrorCode,
+    FaultFlag,
+    NakReason,
+    Phase,
+)
 from firmware_interface.framing import encode_frame
 from firmware_interface.link import LinkReceiver
 from firmware_interface.messages import (
     Ack,
     AudioChunk,
     CaptureEnd,
-    DeviceKind,
-    DeviceState,
-    EndReason,
     EnoseSample,
-    ErrorCode,
     ErrorReport,
-    FaultFlag,
     GetStatus,
     Hello,
     Info,
     Nak,
-    NakReason,
     Payload,
-    Phase,
     SelfTest,
     SetPhase,
     StartCapture,

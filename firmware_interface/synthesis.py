@@ -19,7 +19,7 @@ Metal-oxide (MOX) sensors, n-type, exposed to reducing volatile organic compound
 
 import numpy as np
 
-from firmware_interface.messages import Phase
+from firmware_interface.codes import Phase
 
 HUMIDITY_REFERENCE_PCT = 40.0
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from firmware_interface.capture import Gap, SampleAssembler
+from firmware_interface.assembly import Gap, SampleAssembler
 
 
 def test_in_order_blocks_assemble_exactly():

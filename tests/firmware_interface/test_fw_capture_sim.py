@@ -10,9 +10,10 @@ import pytest
 
 from conftest import noise_pcm
 from firmware_interface.capture import capture_audio, capture_enose
-from firmware_interface.errors import CaptureError, CommandRejected, DeviceDisconnected, DeviceTimeout
+from firmware_interface.codes import DeviceKind, FaultFlag, Phase
 from firmware_interface.driver import Device
-from firmware_interface.messages import DeviceKind, EnoseSample, FaultFlag, Phase, SetPhase, StartCapture
+from firmware_interface.errors import CaptureError, CommandRejected, DeviceDisconnected, DeviceTimeout
+from firmware_interface.messages import EnoseSample, SetPhase, StartCapture
 from firmware_interface.simulator import FaultPlan, SimulatedDevice
 from firmware_interface.transport import SerialTransport
 from firmware_interface.wav import pcm_to_wav_bytes, read_wav_pcm

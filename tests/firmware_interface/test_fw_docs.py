@@ -9,7 +9,7 @@ import pytest
 import firmware_interface
 from edge.commands.device import device
 from firmware_interface import driver, framing, synthesis
-from firmware_interface.messages import MessageType
+from firmware_interface.codes import MessageType
 
 
 @pytest.mark.parametrize("module", [framing, driver, synthesis], ids=lambda m: m.__name__)

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_interface.capture import SampleAssembler
+from firmware_interface.assembly import SampleAssembler
 from firmware_interface.framing import encode_frame
 from firmware_interface.link import LinkReceiver
 from firmware_interface.messages import AudioChunk, encode_body

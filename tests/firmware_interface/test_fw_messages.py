@@ -4,26 +4,28 @@ import struct
 
 import pytest
 
+from firmware_interface.codes import (
+    DeviceKind,
+    DeviceState,
+    EndReason,
+    ErrorCode,
+    FaultFlag,
+    NakReason,
+    Phase,
+)
 from firmware_interface.errors import ProtocolError
 from firmware_interface.messages import (
     HEADER,
     Ack,
     AudioChunk,
     CaptureEnd,
-    DeviceKind,
-    DeviceState,
-    EndReason,
     EnoseSample,
-    ErrorCode,
     ErrorReport,
-    FaultFlag,
     GetStatus,
     Hello,
     Info,
     Message,
     Nak,
-    NakReason,
-    Phase,
     SelfTest,
     SetPhase,
     StartCapture,
