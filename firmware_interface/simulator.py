@@ -72,7 +72,9 @@ class FaultPlan:
     """Line faults injected into stream frames (AUDIO_CHUNK, ENOSE_SAMPLE); 0 disables.
 
     ``*_every = n`` hits the n-th, 2n-th, ... stream frame. ``unplug_after_frames = n``
-    unplugs the board once n stream frames have been written. ``sensor_fault`` makes
+    unplugs the board once n stream frames have been written. ``overrun_every = n``
+    loses the block after every n-th frame inside the board (ERROR BUFFER_OVERRUN, the
+    sample index skips, sequence numbers do not). ``sensor_fault`` makes
     the self-test fail and an e-nose capture end with ERROR SENSOR_FAULT.
     """
 
@@ -82,6 +84,7 @@ class FaultPlan:
     bit_flip_every: int = 0
     garbage_every: int = 0
     unplug_after_frames: int = 0
+    overrun_every: int = 0
     sensor_fault: bool = False
     seed: int = 0
 
@@ -233,6 +236,7 @@ class SimulatedDevice:
         self._capture: "_Capture | None" = None
         self._held: "bytes | None" = None  # frame held back to be sent out of order
         self._stream_frames = 0
+        self._overrun_count = 0
         self._unplug_when_flushed = False
 
     def _open_pty(self) -> None:
@@ -351,10 +355,12 @@ class SimulatedDevice:
 
     def _status(self) -> Status:
         flags = FaultFlag.SENSOR_FAULT if self._faults.sensor_fault else FaultFlag(0)
+        if self._overrun_count:
+            flags |= FaultFlag.BUFFER_OVERRUN
         capture_id = self._capture.start.capture_id if self._capture else 0
         battery = max(5, 100 - int((time.monotonic() - self._boot) / 60))
         state = DeviceState.CAPTURING if self._capture else DeviceState.IDLE
-        return Status(battery, state, flags, 0, capture_id)
+        return Status(battery, state, flags, self._overrun_count, capture_id)
 
     def _on_start(self, seq: int, start: StartCapture) -> None:
         if self._capture is not None and self._capture.start.capture_id == start.capture_id:
@@ -432,6 +438,18 @@ class SimulatedDevice:
                 self._end_capture(EndReason.FAULT)
                 return
             self._emit(self._next_stream_payload(capture), capture)
+            every = self._faults.overrun_every
+            if every and self._stream_frames % every == 0 and capture.next_index < capture.total:
+                self._overrun(capture)
+
+    def _overrun(self, capture: _Capture) -> None:
+        # The board's ring buffer overflowed: the next block is lost before it is ever
+        # framed, so sequence numbers stay continuous and only the sample index skips.
+        lost = min(self._chunk if self.kind == DeviceKind.STETHOSCOPE else 1, capture.total - capture.next_index)
+        first = capture.next_index
+        capture.next_index += lost
+        self._overrun_count += 1
+        self._reply(ErrorReport(ErrorCode.BUFFER_OVERRUN, capture.start.capture_id, f"lost samples {first}..{first + lost - 1}"))
 
     def _next_stream_payload(self, capture: _Capture) -> Payload:
         index = capture.next_index

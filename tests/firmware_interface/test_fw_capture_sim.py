@@ -76,6 +76,18 @@ def test_gaps_allowed_are_reported_and_everything_else_is_exact(start_sim, conne
     assert link.frames_missing >= 1
 
 
+def test_buffer_overrun_on_the_board_is_a_gap_even_with_a_clean_link(start_sim, connect):
+    source = noise_pcm(8000)
+    device = connect(start_sim(stethoscope(source, faults=FaultPlan(overrun_every=10))))
+    capture = capture_audio(device, seconds=2, allow_gaps=True)
+    report = capture.report
+    assert [(g.start_sample, g.n_samples) for g in report.gaps] == [(2560, 256), (5376, 256)]
+    assert report.link.frames_missing == 0 and report.link.bad_frames == 0
+    assert report.device_errors == ("BUFFER_OVERRUN: lost samples 2560..2815", "BUFFER_OVERRUN: lost samples 5376..5631")
+    status = device.status()
+    assert FaultFlag.BUFFER_OVERRUN in status.fault_flags and status.overrun_count == 2
+
+
 def test_duplicated_and_reordered_frames_are_repaired_and_counted(start_sim, connect):
     source = noise_pcm(12000)
     sim = start_sim(stethoscope(source, faults=FaultPlan(duplicate_every=4, reorder_every=5)))
