@@ -78,7 +78,7 @@ class CaptureReport:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AudioCapture:
     """A stethoscope recording: int16 mono PCM, its rate, the device and the report."""
 
@@ -107,7 +107,7 @@ class AudioCapture:
                 "n_samples": len(self.pcm), "complete": self.complete, **self.report.to_dict()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EnoseReading:
     """An e-nose reading: per-sample sensor resistances (kΩ), ambient values and phase."""
 

@@ -39,6 +39,7 @@ from firmware_interface.codes import (
 from firmware_interface.framing import encode_frame
 from firmware_interface.link import LinkReceiver
 from firmware_interface.messages import (
+    MAX_SENSORS,
     Ack,
     AudioChunk,
     CaptureEnd,
@@ -143,8 +144,8 @@ class SimulatedDevice:
             raise ValueError("a simulated stethoscope needs non-empty 1-D int16 pcm")
         if not 0 < chunk_samples <= 1024:
             raise ValueError(f"chunk_samples must be in 1..1024, got {chunk_samples}")
-        if not 0 < n_sensors <= len(ENOSE_SENSOR_MODELS) * 4:
-            raise ValueError(f"n_sensors must be in 1..32, got {n_sensors}")
+        if not 0 < n_sensors <= MAX_SENSORS:
+            raise ValueError(f"n_sensors must be in 1..{MAX_SENSORS}, got {n_sensors}")
         if speed is not None and speed <= 0:
             raise ValueError(f"speed must be > 0 or None, got {speed}")
         self.kind = kind
@@ -167,8 +168,8 @@ class SimulatedDevice:
             sample_rates_hz=(rate,),
             sensors=sensors,
         )
-        self._dir = tempfile.mkdtemp(prefix="ildscreen-sim-")
-        self.port = os.path.join(self._dir, "tty")
+        self._dir: "str | None" = None
+        self.port: "str | None" = None  # set by start(): stable across unplug/replug
         self._master: "int | None" = None
         self._slave: "int | None" = None
         self._pty_name: "str | None" = None  # read by other threads, so kept as a plain string
@@ -187,6 +188,8 @@ class SimulatedDevice:
 
     def start(self) -> "SimulatedDevice":
         """Plug the board in and start its firmware thread."""
+        self._dir = tempfile.mkdtemp(prefix="ildscreen-sim-")
+        self.port = os.path.join(self._dir, "tty")
         self._open_pty()
         self._thread = threading.Thread(target=self._run, name=f"sim-{self.info.device_id}", daemon=True)
         self._thread.start()
@@ -199,7 +202,8 @@ class SimulatedDevice:
             self._thread.join(timeout=CONTROL_TIMEOUT_S)
             self._thread = None
         self._close_pty()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> "SimulatedDevice":
         return self.start()
@@ -257,7 +261,7 @@ class SimulatedDevice:
             if fd is not None:
                 os.close(fd)
         self._master = self._slave = None
-        if os.path.lexists(self.port):
+        if self.port is not None and os.path.lexists(self.port):
             os.unlink(self.port)
 
     def _unplug(self) -> None:
