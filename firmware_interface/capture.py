@@ -4,7 +4,7 @@ Ordering policy. Every stream message carries its sample index, so the host buff
 the whole capture (60 s of 8 kHz audio is under 1 MB) and places each block at its
 index: reordering of any depth is repaired and counted, duplicates are dropped and
 counted, and blocks from another capture id (a previous patient's stream) are dropped
-and counted as stale, never mixed in. Missing ranges become :class:`Gap` entries, never
+and counted as stale, never mixed in. Missing ranges become :class:`~firmware_interface.assembly.Gap` entries, never
 silently filled: by default a capture with a gap raises :class:`CaptureError`; with
 ``allow_gaps=True`` it is returned with the gaps listed and zeros (audio) or NaN and
 ``Phase.UNKNOWN`` (e-nose) in their place.
@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from firmware_interface.assembly import Gap, SampleAssembler
+from firmware_interface.assembly import SampleAssembler
 from firmware_interface.codes import DeviceKind, EndReason, ErrorCode, Phase
 from firmware_interface.driver import Device
 from firmware_interface.errors import CaptureError, CommandRejected, DeviceDisconnected, DeviceError, DeviceTimeout
