@@ -6,7 +6,17 @@ import time
 import pytest
 
 from conftest import noise_pcm
-from firmware_interface import DeviceError, DeviceKind, DeviceManager, SimulatedDevice, capture_audio, open_device
+from firmware_interface import (
+    DeviceDisconnected,
+    DeviceError,
+    DeviceKind,
+    DeviceManager,
+    SerialTransport,
+    SimulatedDevice,
+    Transport,
+    capture_audio,
+    open_device,
+)
 
 
 def test_open_device_connects_and_reports_info(start_sim):
@@ -47,3 +57,12 @@ def test_manager_lists_boards_without_waiting_for_a_capture(start_sim):
 def test_unknown_port_is_a_device_error():
     with pytest.raises(DeviceError, match="no device registered on port '/dev/none'"):
         DeviceManager().get("/dev/none")
+
+
+def test_serial_transport_implements_the_transport_interface(tmp_path):
+    transport = SerialTransport(str(tmp_path / "absent"))
+    assert isinstance(transport, Transport) and not transport.is_open
+    with pytest.raises(DeviceDisconnected, match="absent: port is not open"):
+        transport.write(b"\x00")
+    with pytest.raises(DeviceDisconnected, match="cannot open"):
+        transport.open()
