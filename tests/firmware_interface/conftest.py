@@ -1,15 +1,9 @@
 """Fixtures: real simulators on real ptys, real pyserial transports; everything closed after each test."""
 
-import numpy as np
 import pytest
 
 from firmware_interface.driver import Backoff, Device
 from firmware_interface.transport import SerialTransport
-
-
-def noise_pcm(n_samples: int, seed: int = 0) -> np.ndarray:
-    """Full-scale-ish int16 noise: every byte value occurs, zeros included."""
-    return np.random.default_rng(seed).integers(-32768, 32768, n_samples, dtype=np.int16)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import wave
 import numpy as np
 import pytest
 
-from conftest import noise_pcm
 from firmware_interface.capture import capture_audio, capture_enose
 from firmware_interface.codes import DeviceKind, FaultFlag, Phase
 from firmware_interface.driver import Device
@@ -17,6 +16,8 @@ from firmware_interface.messages import EnoseSample, SetPhase, StartCapture
 from firmware_interface.simulator import FaultPlan, SimulatedDevice
 from firmware_interface.transport import SerialTransport
 from firmware_interface.wav import pcm_to_wav_bytes, read_wav_pcm
+
+from fw_helpers import noise_pcm
 
 ICBHI = "/work/shared/data/icbhi_sample"
 

@@ -13,10 +13,11 @@ from click.testing import CliRunner
 
 import edge
 
-from conftest import noise_pcm
 from edge.commands.device import device
 from firmware_interface import DeviceKind, FaultPlan, SimulatedDevice
 from firmware_interface.wav import pcm_to_wav_bytes
+
+from fw_helpers import noise_pcm
 
 
 def test_info_prints_the_board_as_json(start_sim):

@@ -5,7 +5,6 @@ import time
 
 import pytest
 
-from conftest import noise_pcm
 from firmware_interface import (
     DeviceDisconnected,
     DeviceError,
@@ -17,6 +16,8 @@ from firmware_interface import (
     capture_audio,
     open_device,
 )
+
+from fw_helpers import noise_pcm
 
 
 def test_open_device_connects_and_reports_info(start_sim):
