@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 
 import edge
-
 from edge.commands.device import device
 from firmware_interface import DeviceKind, FaultPlan, SimulatedDevice
 from firmware_interface.wav import pcm_to_wav_bytes
