@@ -75,7 +75,8 @@ class FaultPlan:
     ``*_every = n`` hits the n-th, 2n-th, ... stream frame. ``unplug_after_frames = n``
     unplugs the board once n stream frames have been written. ``overrun_every = n``
     loses the block after every n-th frame inside the board (ERROR BUFFER_OVERRUN, the
-    sample index skips, sequence numbers do not). ``sensor_fault`` makes
+    sample index skips, sequence numbers do not). ``answer_bit_flip_every = n`` damages
+    every n-th INFO, ACK or NAK, so the host must re-send. ``sensor_fault`` makes
     the self-test fail and an e-nose capture end with ERROR SENSOR_FAULT.
     """
 
@@ -86,6 +87,7 @@ class FaultPlan:
     garbage_every: int = 0
     unplug_after_frames: int = 0
     overrun_every: int = 0
+    answer_bit_flip_every: int = 0
     sensor_fault: bool = False
     seed: int = 0
 
@@ -241,6 +243,8 @@ class SimulatedDevice:
         self._held: "bytes | None" = None  # frame held back to be sent out of order
         self._stream_frames = 0
         self._overrun_count = 0
+        self._answers = 0
+        self._last_capture_id = 0  # a re-sent STOP for it is ACKed again
         self._unplug_when_flushed = False
 
     def _open_pty(self) -> None:
@@ -327,7 +331,20 @@ class SimulatedDevice:
         return frame
 
     def _reply(self, payload: Payload) -> None:
-        self._tx += self._send(payload)
+        frame = self._send(payload)
+        every = self._faults.answer_bit_flip_every
+        if every and isinstance(payload, (Ack, Nak, Info)):
+            self._answers += 1
+            if self._answers % every == 0:
+                frame = self._flip_bit(frame)
+        self._tx += frame
+
+    def _flip_bit(self, frame: bytes) -> bytes:
+        """Flip one bit between the frame's delimiters."""
+        damaged = bytearray(frame)
+        bit = int(self._rng.integers(8, (len(frame) - 1) * 8))
+        damaged[bit // 8] ^= 1 << (bit % 8)
+        return bytes(damaged)
 
     def _on_bytes(self, data: bytes) -> None:
         for message in self._rx.feed(data):
@@ -347,7 +364,9 @@ class SimulatedDevice:
         elif isinstance(payload, StartCapture):
             self._on_start(seq, payload)
         elif isinstance(payload, StopCapture):
-            if self._capture is None or self._capture.start.capture_id != payload.capture_id:
+            if self._capture is None and self._last_capture_id and payload.capture_id == self._last_capture_id:
+                self._reply(Ack(seq))
+            elif self._capture is None or self._capture.start.capture_id != payload.capture_id:
                 self._reply(Nak(seq, NakReason.NOT_CAPTURING, f"capture {payload.capture_id} is not running"))
             else:
                 self._reply(Ack(seq))
@@ -425,6 +444,7 @@ class SimulatedDevice:
             self._tx += self._held
             self._held = None
         self._reply(CaptureEnd(capture.start.capture_id, capture.next_index, reason))
+        self._last_capture_id = capture.start.capture_id
         self._capture = None
 
     # -- streaming with faults -------------------------------------------------------
@@ -473,7 +493,7 @@ class SimulatedDevice:
     def _emit(self, payload: Payload, capture: _Capture) -> None:
         first = payload.first_sample if isinstance(payload, AudioChunk) else payload.sample_index
         device_time_us = capture.started_us + int(first * 1e6 / capture.start.sample_rate_hz)
-        frame = bytearray(self._send(payload, device_time_us))
+        frame = self._send(payload, device_time_us)
         self._stream_frames += 1
         k = self._stream_frames
         faults = self._faults
@@ -486,12 +506,11 @@ class SimulatedDevice:
         if hit(faults.drop_every):
             return
         if hit(faults.bit_flip_every):
-            bit = int(self._rng.integers(8, (len(frame) - 1) * 8))
-            frame[bit // 8] ^= 1 << (bit % 8)
+            frame = self._flip_bit(frame)
         if hit(faults.garbage_every):
             self._tx += self._rng.integers(0, 256, int(self._rng.integers(1, 40)), dtype=np.uint8).tobytes()
         if hit(faults.reorder_every) and self._held is None:
-            self._held = bytes(frame)
+            self._held = frame
             return
         self._tx += frame
         if self._held is not None:

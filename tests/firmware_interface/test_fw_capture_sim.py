@@ -12,7 +12,7 @@ from firmware_interface.capture import capture_audio, capture_enose
 from firmware_interface.codes import DeviceKind, FaultFlag, Phase
 from firmware_interface.driver import Device
 from firmware_interface.errors import CaptureError, CommandRejected, DeviceDisconnected, DeviceTimeout
-from firmware_interface.messages import EnoseSample, SetPhase, StartCapture
+from firmware_interface.messages import EnoseSample, SetPhase, StartCapture, StopCapture
 from firmware_interface.simulator import FaultPlan, SimulatedDevice
 from firmware_interface.transport import SerialTransport
 from firmware_interface.wav import pcm_to_wav_bytes, read_wav_pcm
@@ -97,6 +97,21 @@ def test_duplicated_and_reordered_frames_are_repaired_and_counted(start_sim, con
     # 47 frames: every 5th is held back one frame (9), every 4th that is not held is sent twice (9).
     assert capture.report.link.duplicate_frames == 9
     assert capture.report.reordered_blocks == 9 and capture.report.link.frames_missing == 0
+
+
+def test_commands_survive_damaged_answers_by_resending(start_sim, connect):
+    source = noise_pcm(4000)
+    sim = start_sim(stethoscope(source, faults=FaultPlan(answer_bit_flip_every=2, seed=1)))
+    device = connect(sim, reply_timeout=0.2)
+    device.connect()
+    for _ in range(3):
+        assert device.status().battery_pct > 0
+    with pytest.raises(CommandRejected, match="NOT_CAPTURING"):
+        device.request(StopCapture(99))
+    capture = capture_audio(device, seconds=1)
+    assert capture.complete and capture.pcm.tobytes() == source.tobytes()
+    # Every second INFO/ACK/NAK was damaged, counted and answered again after a re-send.
+    assert device.link_stats().bad_frames >= 3
 
 
 def test_unplug_mid_capture_fails_cleanly_and_the_next_capture_works(start_sim, connect):
