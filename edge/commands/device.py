@@ -75,11 +75,18 @@ def _build_simulator(kind, wav_path, seconds, rate, sensors, speed, seed) -> Sim
     return SimulatedDevice(DeviceKind.STETHOSCOPE, pcm=pcm, sample_rate_hz=rate, speed=speed, seed=seed)
 
 
+_connect_timeout = click.option(
+    "--connect-timeout", type=click.FloatRange(min=0), default=5.0, show_default=True,
+    help="Seconds to keep retrying to open the port (exponential backoff).",
+)
+
+
 @device.command()
 @click.argument("port")
-def info(port) -> None:
+@_connect_timeout
+def info(port, connect_timeout) -> None:
     """Handshake with the board on PORT and print its INFO as JSON."""
-    board = _open(port)
+    board = _open(port, connect_timeout)
     try:
         click.echo(json.dumps({"port": port, **board.info.to_dict()}, indent=2))
     finally:
@@ -88,9 +95,10 @@ def info(port) -> None:
 
 @device.command()
 @click.argument("port")
-def status(port) -> None:
+@_connect_timeout
+def status(port, connect_timeout) -> None:
     """Print the board's battery, state and faults as JSON."""
-    board = _open(port)
+    board = _open(port, connect_timeout)
     try:
         click.echo(json.dumps({"port": port, **board.status().to_dict()}, indent=2))
     except DeviceError as exc:
@@ -107,9 +115,10 @@ def status(port) -> None:
 @click.option("--exposure", type=float, default=20.0, show_default=True, help="E-nose breath exposure seconds.")
 @click.option("--purge", type=float, default=30.0, show_default=True, help="E-nose purge seconds.")
 @click.option("--allow-gaps", is_flag=True, help="Keep a recording with reported gaps instead of failing.")
-def capture(port, out, seconds, baseline, exposure, purge, allow_gaps) -> None:
+@_connect_timeout
+def capture(port, out, seconds, baseline, exposure, purge, allow_gaps, connect_timeout) -> None:
     """Record from the board on PORT into OUT, with a metadata JSON next to it."""
-    board = _open(port)
+    board = _open(port, connect_timeout)
     try:
         if board.info.device_kind == DeviceKind.STETHOSCOPE:
             result = capture_audio(board, seconds=seconds, allow_gaps=allow_gaps)
@@ -126,8 +135,8 @@ def capture(port, out, seconds, baseline, exposure, purge, allow_gaps) -> None:
     click.echo(f"wrote {out} ({'complete' if result.complete else 'WITH GAPS'})")
 
 
-def _open(port):
+def _open(port, connect_timeout):
     try:
-        return open_device(port, connect_timeout=2.0)
+        return open_device(port, connect_timeout=connect_timeout)
     except DeviceError as exc:
         raise click.ClickException(str(exc)) from exc

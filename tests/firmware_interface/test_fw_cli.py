@@ -35,7 +35,7 @@ def test_status_reports_faults(start_sim):
 
 
 def test_missing_port_is_a_one_line_error(tmp_path):
-    result = CliRunner().invoke(device, ["info", str(tmp_path / "nothing")])
+    result = CliRunner().invoke(device, ["info", str(tmp_path / "nothing"), "--connect-timeout", "0.2"])
     assert result.exit_code == 1
     assert result.output.startswith("Error: ") and "not reachable" in result.output
     assert "Traceback" not in result.output and result.output.count("\n") == 1
