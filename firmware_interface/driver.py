@@ -143,7 +143,7 @@ class Device:
         DeviceTimeout
             If the board does not answer HELLO.
         ProtocolError
-            If it answers with an unsupported protocol.
+            If it answers with messages this host cannot read (e.g. another protocol version).
         """
         with self.lock:
             self.transport.close()
@@ -248,12 +248,18 @@ class Device:
             self.request(SelfTest())
 
     def _handshake(self) -> Info:
+        malformed_before = self._link.stats.malformed_messages
         for _ in range(self.retries + 1):
             self.send(Hello())
             answer = self._await(lambda p: isinstance(p, Info))
             if answer is not None:
                 return answer
         self.transport.close()
+        if self._link.stats.malformed_messages > malformed_before:
+            raise ProtocolError(
+                f"{self.name}: no valid INFO answer to HELLO; the board sent messages this host "
+                f"(protocol version {PROTOCOL_VERSION}) cannot read: {self._link.last_malformed}"
+            )
         raise DeviceTimeout(f"{self.name}: no INFO answer to HELLO (protocol version {PROTOCOL_VERSION})")
 
     def _await(self, wanted: Callable[[Payload], bool]) -> "Payload | None":

@@ -99,6 +99,7 @@ class LinkReceiver:
         self._frames = FrameDecoder(min_body_bytes=HEADER.size)
         self._sequence = SequenceTracker()
         self._malformed = 0
+        self.last_malformed = ""  # why the latest malformed message was dropped, for error messages
 
     def reset(self) -> None:
         """Forget partial frames and sequence history (new connection); keep counters."""
@@ -123,6 +124,7 @@ class LinkReceiver:
                 message = decode_body(body)
             except ProtocolError as exc:
                 self._malformed += 1
+                self.last_malformed = str(exc)
                 logger.warning("dropping malformed message: %s", exc)
                 continue
             if self._sequence.accept(message.seq):

@@ -1,8 +1,10 @@
 """End to end through a real pty: simulator firmware ↔ pyserial ↔ driver ↔ capture."""
 
 import os
+import select
 import threading
 import time
+import tty
 import wave
 
 import numpy as np
@@ -11,8 +13,9 @@ import pytest
 from firmware_interface.capture import capture_audio, capture_enose
 from firmware_interface.codes import DeviceKind, FaultFlag, Phase
 from firmware_interface.driver import Device
-from firmware_interface.errors import CaptureError, CommandRejected, DeviceDisconnected, DeviceTimeout
-from firmware_interface.messages import EnoseSample, SetPhase, StartCapture, StopCapture
+from firmware_interface.errors import CaptureError, CommandRejected, DeviceDisconnected, DeviceTimeout, ProtocolError
+from firmware_interface.framing import encode_frame
+from firmware_interface.messages import EnoseSample, SetPhase, StartCapture, StopCapture, encode_body
 from firmware_interface.simulator import FaultPlan, SimulatedDevice
 from firmware_interface.transport import SerialTransport
 from firmware_interface.wav import pcm_to_wav_bytes, read_wav_pcm
@@ -170,6 +173,33 @@ def test_silent_port_times_out_on_hello():
             device.connect()
         assert not device.transport.is_open
     finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_board_speaking_another_protocol_version_is_named():
+    """A pty 'board' that answers anything with a version-2 frame."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    body = bytearray(encode_body(SimulatedDevice(DeviceKind.ENOSE).info, seq=0, device_time_us=0))
+    body[0] = 2
+    stop = threading.Event()
+
+    def answer():
+        while not stop.is_set():
+            if select.select([master], [], [], 0.05)[0]:
+                os.read(master, 1024)
+                os.write(master, encode_frame(bytes(body)))
+
+    board = threading.Thread(target=answer)
+    board.start()
+    try:
+        device = Device(SerialTransport(os.ttyname(slave)), reply_timeout=0.2, retries=1)
+        with pytest.raises(ProtocolError, match="header.version: 2, this host speaks 1"):
+            device.connect()
+    finally:
+        stop.set()
+        board.join()
         os.close(master)
         os.close(slave)
 
