@@ -1,0 +1,94 @@
+"""``ildscreen device`` commands against real simulators; errors are one line, never a traceback."""
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import wave
+
+import pytest
+from click.testing import CliRunner
+
+import edge
+from edge.commands.device import device
+from firmware_interface import DeviceKind, FaultPlan, SimulatedDevice
+from firmware_interface.wav import pcm_to_wav_bytes
+
+from fw_helpers import noise_pcm
+
+
+def test_info_prints_the_board_as_json(start_sim):
+    sim = start_sim(SimulatedDevice(DeviceKind.ENOSE, n_sensors=3))
+    result = CliRunner().invoke(device, ["info", sim.port])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["device_kind"] == "enose" and len(info["sensors"]) == 3 and info["calibration_date"] == "2026-01-15"
+
+
+def test_status_reports_faults(start_sim):
+    sim = start_sim(SimulatedDevice(DeviceKind.ENOSE, faults=FaultPlan(sensor_fault=True)))
+    result = CliRunner().invoke(device, ["status", sim.port])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["faults"] == ["sensor_fault"]
+
+
+def test_missing_port_is_a_one_line_error(tmp_path):
+    result = CliRunner().invoke(device, ["info", str(tmp_path / "nothing"), "--connect-timeout", "0.2"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and "not reachable" in result.output
+    assert "Traceback" not in result.output and result.output.count("\n") == 1
+
+
+def test_capture_writes_a_bit_exact_wav_and_metadata(tmp_path, start_sim):
+    source = noise_pcm(8000)
+    sim = start_sim(SimulatedDevice(DeviceKind.STETHOSCOPE, pcm=source, sample_rate_hz=4000))
+    out = tmp_path / "site.wav"
+    result = CliRunner().invoke(device, ["capture", sim.port, "--out", str(out), "--seconds", "2"])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == pcm_to_wav_bytes(source, 4000)
+    assert json.loads((tmp_path / "site.wav.json").read_text())["complete"] is True
+
+
+def test_capture_failure_is_a_one_line_error(tmp_path, start_sim):
+    sim = start_sim(SimulatedDevice(DeviceKind.STETHOSCOPE, pcm=noise_pcm(8000), faults=FaultPlan(drop_every=3)))
+    result = CliRunner().invoke(device, ["capture", sim.port, "--out", str(tmp_path / "x.wav"), "--seconds", "2"])
+    assert result.exit_code == 1 and "capture incomplete" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "x.wav").exists()
+
+
+def test_simulate_refuses_a_stereo_wav(tmp_path):
+    path = tmp_path / "stereo.wav"
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(4000)
+        wav.writeframes(bytes(8))
+    result = CliRunner().invoke(device, ["simulate", "--kind", "stethoscope", "--wav", str(path), "--run-for", "0.1"])
+    assert result.exit_code == 1 and "expected mono" in result.output
+
+
+@pytest.mark.slow
+def test_simulate_serves_a_board_another_process_can_capture_from(tmp_path):
+    """The real command in its own process; this process connects to the printed port."""
+    wav_path = tmp_path / "source.wav"
+    source = noise_pcm(12000, seed=5)
+    wav_path.write_bytes(pcm_to_wav_bytes(source, 4000))
+    command = [sys.executable, "-c", "from edge.commands.device import device; device()",
+               "simulate", "--kind", "stethoscope", "--wav", str(wav_path), "--speed", "0", "--run-for", "20"]
+    repo_root = str(pathlib.Path(edge.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo_root, os.environ.get("PYTHONPATH")]))}
+    simulator = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        line = simulator.stdout.readline()
+        port = re.search(r" on (\S+)$", line.strip()).group(1)
+        out = tmp_path / "captured.wav"
+        result = CliRunner().invoke(device, ["capture", port, "--out", str(out), "--seconds", "3"])
+        assert result.exit_code == 0, result.output
+        assert out.read_bytes() == wav_path.read_bytes()
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)
+    # SIGTERM shuts the simulator down cleanly: its port symlink is gone.
+    assert simulator.returncode == 0 and not os.path.lexists(port)
