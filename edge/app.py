@@ -10,9 +10,12 @@ import sqlite_utils
 from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from firmware_interface import DeviceManager
+
 from edge import __version__
 from edge.api import assessments as assessments_api
 from edge.api import audit as audit_api
+from edge.api import devices as devices_api
 from edge.api import auth as auth_api
 from edge.api import openapi as openapi_api
 from edge.api import patients as patients_api
@@ -20,6 +23,7 @@ from edge.api import referrals as referrals_api
 from edge.api import users as users_api
 from edge import health
 from edge.auth import LockoutPolicy
+from edge.devices import register_ports
 from edge.config import Settings, load_settings
 from edge.errors import IldscreenError, PayloadTooLarge
 from edge.service import DataFolder, prepare_data_folder
@@ -27,7 +31,8 @@ from edge.store.blobs import BlobStore
 
 logger = logging.getLogger(__name__)
 BLUEPRINTS = (health.blueprint, openapi_api.blueprint, auth_api.blueprint, patients_api.blueprint,
-              users_api.blueprint, audit_api.blueprint, assessments_api.blueprint, referrals_api.blueprint)
+              users_api.blueprint, audit_api.blueprint, assessments_api.blueprint, referrals_api.blueprint,
+              devices_api.blueprint)
 
 
 @dataclass
@@ -37,6 +42,7 @@ class Resources:
     settings: Settings
     folder: DataFolder
     lockout_policy: LockoutPolicy
+    devices: DeviceManager
     first_admin_password: Optional[str] = None
 
     @property
@@ -65,8 +71,10 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         settings=settings,
         folder=folder,
         lockout_policy=LockoutPolicy(settings.lockout_threshold, settings.lockout_minutes),
+        devices=DeviceManager(),
         first_admin_password=first_admin_password,
     )
+    register_ports(app.extensions["ildscreen"].devices, settings.device_ports)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_error_handlers(app)

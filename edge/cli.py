@@ -19,6 +19,7 @@ import waitress
 from edge import __version__, audit
 from edge.app import create_app
 from edge.auth import create_api_token
+from edge.commands.device import device
 from edge.commands.evaluate import evaluate
 from edge.config import load_settings
 from edge.errors import IldscreenError
@@ -278,6 +279,7 @@ def outbox_deliver(data_dir: Optional[Path]) -> None:
 
 
 cli.add_command(evaluate)
+cli.add_command(device)
 
 
 def main() -> None:

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         title="Outbox interval (seconds)",
         description="How often queued referrals are sent and CT results polled.",
     )
+    device_ports: list[str] = Field(
+        default_factory=list,
+        title="Sensor board ports",
+        description="Serial ports of the stethoscope and e-nose boards to register at start, e.g. [\"/dev/ttyACM0\"].",
+    )
     log_level: str = Field(
         "INFO",
         pattern="^(DEBUG|INFO|WARNING|ERROR)$",

@@ -94,3 +94,10 @@ class StorageError(IldscreenError):
 
     status = 500
     code = "storage_error"
+
+
+class DeviceUnavailable(IldscreenError):
+    """A sensor board could not be reached or did not deliver a complete capture."""
+
+    status = 503
+    code = "device_unavailable"

@@ -1,0 +1,66 @@
+"""Sensor boards: list and status, registering a port, capturing lung sounds into a visit."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g
+from pydantic import BaseModel, Field, field_validator
+
+from edge import devices
+from edge.api.operations import ANY_ROLE, CLINICAL_ROLES, operation
+from edge.schemas import Recording, RecordingUpload, RequestModel
+
+blueprint = Blueprint("devices", __name__, url_prefix="/api/v1")
+PORT_FIELD = Field(pattern=r"^/[A-Za-z0-9._/-]{1,200}$",
+                   description="Serial port of the board: an absolute device path, e.g. /dev/ttyACM0.")
+
+
+def check_port(value: str) -> str:
+    if ".." in value.split("/"):
+        raise ValueError(f"port must be an absolute device path without '..', got {value!r}")
+    return value
+
+
+class DeviceOverview(BaseModel):
+    devices: list[dict]
+    available_ports: list[str]
+
+
+class DeviceRegistration(RequestModel):
+    port: str = PORT_FIELD
+
+    _port = field_validator("port")(check_port)
+
+
+class AudioCaptureRequest(RecordingUpload):
+    port: str = PORT_FIELD
+    seconds: float = Field(20.0, ge=5, le=60, description="Recording length; 20 s covers several breaths.")
+
+    _port = field_validator("port")(check_port)
+
+
+def _resources():
+    return current_app.extensions["ildscreen"]
+
+
+@operation(blueprint, "/devices", "GET", summary="Sensor boards and their status", roles=ANY_ROLE,
+           response=DeviceOverview)
+def list_devices():
+    return devices.device_overview(_resources().devices)
+
+
+@operation(blueprint, "/devices", "POST", summary="Register a sensor board on a serial port", roles=ANY_ROLE,
+           body=DeviceRegistration, response=DeviceOverview, status=201)
+def register_device(body: DeviceRegistration):
+    resources = _resources()
+    resources.devices.add(body.port)
+    return devices.device_overview(resources.devices)
+
+
+@operation(blueprint, "/visits/<int:visit_id>/recordings/capture", "POST",
+           summary="Record lung sounds from a connected stethoscope into the visit", roles=CLINICAL_ROLES,
+           body=AudioCaptureRequest, response=Recording, status=201)
+def capture_recording(visit_id: int, body: AudioCaptureRequest):
+    resources = _resources()
+    return devices.capture_recording(
+        resources.db(), resources.blobs, resources.devices, g.actor, visit_id, port=body.port,
+        chest_site=body.chest_site, seconds=body.seconds, max_bytes=resources.settings.max_upload_bytes,
+    )

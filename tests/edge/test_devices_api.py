@@ -1,0 +1,69 @@
+"""Sensor boards through the API: listed with status, and a capture stored exactly like an upload."""
+import hashlib
+import io
+
+import numpy as np
+import pytest
+import soundfile
+
+from conftest import PATIENT
+from firmware_interface import DeviceKind, SimulatedDevice
+
+
+@pytest.fixture
+def stethoscope():
+    pcm = (np.random.default_rng(3).normal(0, 3000, 4000 * 6)).astype(np.int16)
+    sim = SimulatedDevice(DeviceKind.STETHOSCOPE, pcm=pcm, sample_rate_hz=4000, speed=None, device_id="STETH-42")
+    sim.start()
+    yield sim, pcm
+    sim.close()
+
+
+@pytest.fixture
+def visit_id(client, nurse):
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    return client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json["id"]
+
+
+def test_a_board_is_registered_listed_and_captured_into_the_visit(app, client, nurse, visit_id, stethoscope,
+                                                                   settings, db):
+    sim, pcm = stethoscope
+    registered = client.post("/api/v1/devices", json={"port": sim.port}, headers=nurse)
+    assert registered.status_code == 201 and registered.json["devices"][0]["port"] == sim.port
+    response = client.post(f"/api/v1/visits/{visit_id}/recordings/capture",
+                           json={"port": sim.port, "chest_site": "posterior_right_base", "seconds": 5}, headers=nurse)
+    assert response.status_code == 201, response.json
+    recording = response.json
+    assert (recording["source"], recording["sample_rate"], recording["duration_s"]) == ("device", 4000, 5.0)
+    stored = (settings.blob_dir / recording["sha256"][:2] / recording["sha256"]).read_bytes()
+    assert hashlib.sha256(stored).hexdigest() == recording["sha256"]
+    samples, rate = soundfile.read(io.BytesIO(stored), dtype="int16")
+    assert rate == 4000 and np.array_equal(samples, pcm[: 5 * 4000])  # bit-exact
+    assert db.execute("SELECT device_id FROM recordings").fetchone()[0] == "STETH-42"
+    listed = client.get("/api/v1/devices").json["devices"][0]
+    assert listed["connected"] is True and listed["info"]["device_id"] == "STETH-42"
+
+
+def test_capture_from_an_unknown_or_unplugged_board_is_a_clear_503_and_nothing_is_stored(
+        client, nurse, visit_id, stethoscope, settings, db):
+    sim, _ = stethoscope
+    unknown = client.post(f"/api/v1/visits/{visit_id}/recordings/capture",
+                          json={"port": "/dev/ttyACM9", "chest_site": "trachea", "seconds": 5}, headers=nurse)
+    assert unknown.status_code == 503 and "no device registered on port '/dev/ttyACM9'" in unknown.json["error"]["message"]
+    client.post("/api/v1/devices", json={"port": sim.port}, headers=nurse)
+    sim.unplug()
+    unplugged = client.post(f"/api/v1/visits/{visit_id}/recordings/capture",
+                            json={"port": sim.port, "chest_site": "trachea", "seconds": 5}, headers=nurse)
+    assert unplugged.status_code == 503 and unplugged.json["error"]["code"] == "device_unavailable"
+    assert db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 0
+    assert [p for p in settings.blob_dir.rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize(("body", "field"), [({"port": "COM3; rm -rf /", "chest_site": "trachea"}, "port"),
+                                            ({"port": "/dev/../etc/passwd", "chest_site": "trachea"}, "port"),
+                                            ({"port": "/dev/ttyACM0", "chest_site": "knee"}, "chest_site"),
+                                            ({"port": "/dev/ttyACM0", "chest_site": "trachea", "seconds": 600},
+                                             "seconds")])
+def test_bad_capture_requests_name_the_field(client, nurse, visit_id, body, field):
+    response = client.post(f"/api/v1/visits/{visit_id}/recordings/capture", json=body, headers=nurse)
+    assert response.status_code == 422 and response.json["error"]["fields"][0]["field"] == field
