@@ -2,7 +2,7 @@
 missing modalities reported, PFT staging, red flags."""
 import pytest
 
-from conftest import PATIENT
+from support import PATIENT
 from edge import screening
 from edge.fusion.fusion import ModalityEvidence
 
@@ -68,7 +68,7 @@ def test_unknown_visit_is_404(client, nurse):
 
 
 def test_triage_thresholds_come_from_the_programme_settings(tmp_path):
-    from conftest import login
+    from support import login
     from edge.app import create_app
     from edge.config import load_settings
     from edge import audit

@@ -1,5 +1,5 @@
 """Logging in, lockout, one-time passwords, roles, CSRF and bearer tokens."""
-from conftest import PASSWORD, login
+from support import PASSWORD, login
 
 
 def test_wrong_password_and_unknown_user_get_the_same_answer(client, make_user):
@@ -63,7 +63,7 @@ def test_requests_without_credentials_are_refused(client):
 
 
 def test_state_changes_with_a_session_cookie_need_the_csrf_token(client, nurse):
-    from conftest import PATIENT
+    from support import PATIENT
 
     missing = client.post("/api/v1/patients", json=PATIENT)
     wrong = client.post("/api/v1/patients", json=PATIENT, headers={"X-CSRF-Token": "forged"})
@@ -84,7 +84,7 @@ def test_bearer_tokens_work_without_csrf_and_stop_when_the_user_is_disabled(app,
     assert issued.status_code == 201
     bearer = {"Authorization": f"Bearer {issued.json['token']}"}
     other = app.test_client()
-    from conftest import PATIENT
+    from support import PATIENT
 
     assert other.post("/api/v1/patients", json=PATIENT, headers=bearer).status_code == 201
     client.patch(f"/api/v1/users/{nurse_user['id']}", headers=admin, json={"disabled": True})

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import PATIENT
+from support import PATIENT
 from firmware_interface import DeviceKind, SimulatedDevice
 
 

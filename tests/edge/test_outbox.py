@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import PATIENT
+from support import PATIENT
 from edge import outbox
 from edge.outbox_worker import OutboxWorker
 from hospital_double import TOKEN, HospitalDouble

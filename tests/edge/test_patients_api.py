@@ -1,7 +1,7 @@
 """Patients and visits through the API: validation, refusals, audit, nothing stored on error."""
 import pytest
 
-from conftest import PATIENT
+from support import PATIENT
 
 
 def count(db, table):
@@ -88,7 +88,7 @@ def test_visit_lifecycle_and_closed_visits_refuse_edits(client, nurse):
 
 def test_every_write_is_audited_with_who_and_what(app, client, nurse, admin):
     nurse_client = app.test_client()
-    from conftest import login
+    from support import login
 
     headers = login(nurse_client, "nurse1")
     patient = nurse_client.post("/api/v1/patients", json=PATIENT, headers=headers).json

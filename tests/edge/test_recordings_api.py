@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from conftest import PATIENT, wav_bytes
+from support import PATIENT, wav_bytes
 
 
 @pytest.fixture

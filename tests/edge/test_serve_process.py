@@ -12,7 +12,7 @@ import threading
 import pytest
 import requests
 
-from conftest import PATIENT, wav_bytes
+from support import PATIENT, wav_bytes
 from served import ServedProcess, first_admin_password, ildscreen_command
 
 pytestmark = pytest.mark.slow

@@ -1,0 +1,38 @@
+"""Helpers shared by the tests (imported by name: every package has its own conftest)."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import soundfile
+
+PASSWORD = "correct horse battery"
+
+
+def login(client, username: str, password: str = PASSWORD) -> dict:
+    """Log the test client in; return headers carrying the session's CSRF token."""
+    response = client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.json
+    return {"X-CSRF-Token": response.json["csrf_token"]}
+
+
+def wav_bytes(seconds: float = 2.0, rate: int = 4000, channels: int = 1, subtype: str = "PCM_16") -> bytes:
+    """A short breath-like recording: band-limited noise, enough to pass header checks."""
+    rng = np.random.default_rng(0)
+    signal = 0.1 * rng.standard_normal((int(seconds * rate), channels))
+    buffer = io.BytesIO()
+    soundfile.write(buffer, signal, rate, format="WAV", subtype=subtype)
+    return buffer.getvalue()
+
+
+PATIENT = {
+    "code": "CL01-0001",
+    "birth_year": 1952,
+    "sex": "F",
+    "ctd_diagnosis": "SSc",
+    "autoantibodies": ["anti-Scl-70"],
+    "smoking": "former",
+    "pack_years": 10,
+    "symptoms": ["exertional_dyspnoea", "dry_cough"],
+    "medications": ["mycophenolate"],
+}
