@@ -12,7 +12,6 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from firmware_interface import DeviceManager
 
-from edge import __version__
 from edge.api import assessments as assessments_api
 from edge.api import audit as audit_api
 from edge.api import devices as devices_api
@@ -28,9 +27,10 @@ from edge.config import Settings, load_settings
 from edge.errors import IldscreenError, PayloadTooLarge
 from edge.service import DataFolder, prepare_data_folder
 from edge.store.blobs import BlobStore
+from edge.web import views as ui_views
 
 logger = logging.getLogger(__name__)
-BLUEPRINTS = (health.blueprint, openapi_api.blueprint, auth_api.blueprint, patients_api.blueprint,
+BLUEPRINTS = (ui_views.blueprint, health.blueprint, openapi_api.blueprint, auth_api.blueprint, patients_api.blueprint,
               users_api.blueprint, audit_api.blueprint, assessments_api.blueprint, referrals_api.blueprint,
               devices_api.blueprint)
 
@@ -81,10 +81,6 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     register_request_log(app)
     app.teardown_appcontext(close_db)
 
-    @app.get("/")
-    def index():
-        return render_template("index.html", version=__version__)
-
     return app
 
 
@@ -99,6 +95,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(IldscreenError)
     def domain_error(exc: IldscreenError):
+        if not _wants_json():
+            return render_template("message.html", message=exc.message), exc.status
         return jsonify(exc.to_json()), exc.status
 
     @app.errorhandler(RequestEntityTooLarge)
@@ -108,6 +106,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if not _wants_json():
+            return render_template("message.html", message=f"{exc.code} {exc.name}: {exc.description}"), exc.code
         code = (exc.name or "error").lower().replace(" ", "_")
         return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
 
@@ -116,6 +116,11 @@ def register_error_handlers(app: Flask) -> None:
         # Log the type and stack only: request bodies and arguments may hold patient data.
         logger.error("unhandled %s in %s", type(exc).__name__, _rule(), exc_info=exc)
         return jsonify({"error": {"code": "internal_error", "message": "internal error; see the service log"}}), 500
+
+
+def _wants_json() -> bool:
+    """API and probe paths answer JSON; the tablet pages answer HTML."""
+    return request.path.startswith(("/api/", "/healthz", "/readyz"))
 
 
 def _rule() -> str:

@@ -73,9 +73,17 @@ def describe_audio(pending: PendingBlob) -> dict:
 
 def _recording_from_row(row: dict) -> dict:
     row["quality"] = json.loads(row["quality"]) if row["quality"] else None
+    result = json.loads(row["result"]) if row.get("result") else {}
+    row["windows"] = result.get("windows")
     for private in ("file_path", "result", "created_by", "device_id"):
         row.pop(private, None)
     return row
+
+
+def open_recording_audio(db: sqlite_utils.Database, blobs: BlobStore, recording_id: int) -> tuple[BinaryIO, str]:
+    """The stored audio file of a recording and its media type."""
+    row = get_recording(db, recording_id)
+    return blobs.open(row["file_path"]), row["media_type"]
 
 
 def get_recording(db: sqlite_utils.Database, recording_id: int) -> dict:

@@ -167,6 +167,7 @@ class Recording(BaseModel):
     quality: Optional[dict]
     crackle_probability: Optional[float]
     model_version: Optional[str]
+    windows: Optional[list[dict]] = Field(None, description="Per-window crackle probabilities, when scored.")
     created_at: str
 
 

@@ -1,7 +1,7 @@
 """Patients, their visits and the lung-sound recordings of a visit."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, current_app, g, request, send_file
 
 from edge import patients, recordings
 from edge.api.operations import CLINICAL_ROLES, operation
@@ -94,3 +94,11 @@ def upload_recording(visit_id: int, form: RecordingUpload):
         resources.db(), resources.blobs, g.actor, visit_id,
         chest_site=form.chest_site, stream=upload.stream, max_bytes=resources.settings.max_upload_bytes,
     )
+
+
+@operation(blueprint, "/recordings/<int:recording_id>/audio", "GET",
+           summary="The stored audio of a recording (WAV or FLAC)", roles=CLINICAL_ROLES)
+def recording_audio(recording_id: int):
+    resources = current_app.extensions["ildscreen"]
+    stream, media_type = recordings.open_recording_audio(resources.db(), resources.blobs, recording_id)
+    return send_file(stream, mimetype=media_type, download_name=f"recording-{recording_id}", max_age=0)

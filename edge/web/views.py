@@ -1,0 +1,268 @@
+"""Pages of the tablet UI. Forms post to these routes (they work without JavaScript); the
+scripts enhance them: microphone recording, waveform and spectrogram, drafts, progress."""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+import secrets
+from typing import Callable, Optional
+from urllib.parse import urlparse
+
+import qrcode
+import qrcode.image.svg
+from flask import Blueprint, abort, current_app, g, make_response, redirect, render_template, request, url_for
+from pydantic import ValidationError as PydanticValidationError
+from markupsafe import Markup
+
+from edge import auth, outbox, patients, recordings, screening
+from edge.api.assessments import thresholds_from_settings
+from edge.api.operations import SESSION_COOKIE
+from edge.audit import Actor
+from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError
+from edge.schemas import PatientCreate
+from edge.users import public_view
+from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, CTD_DIAGNOSES, SYMPTOMS
+from edge.web.i18n import LANGUAGE_COOKIE, LANGUAGES, negotiate_language, translate
+
+blueprint = Blueprint("ui", __name__)
+LOGIN_CSRF_COOKIE = "ildscreen_login_csrf"
+CLINICAL = ("nurse", "clinician")
+
+
+def _resources():
+    return current_app.extensions["ildscreen"]
+
+
+@blueprint.before_request
+def identify():
+    g.lang = negotiate_language()
+    g.ui_user, g.ui_session = None, None
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        try:
+            g.ui_user, g.ui_session = auth.session_user(_resources().db(), token)
+        except IldscreenError:
+            pass  # an expired session is the same as none: the page asks to log in
+
+
+@blueprint.app_context_processor
+def template_helpers():
+    lang = g.get("lang", "en")
+    return {
+        "t": lambda key, **values: translate(key, lang, **values),
+        "lang": lang,
+        "other_lang": "zh-CN" if lang == "en" else "en",
+        "user": g.get("ui_user"),
+        "csrf_token": g.ui_session["csrf_token"] if g.get("ui_session") else "",
+    }
+
+
+def login_required(view: Callable) -> Callable:
+    @functools.wraps(view)
+    def wrapper(**kwargs):
+        if g.ui_user is None:
+            return redirect(url_for("ui.login", next=request.path))
+        if g.ui_user["must_change_password"]:
+            return render_template("message.html", message=translate("change_password_first", g.lang)), 403
+        if g.ui_user["role"] not in CLINICAL:
+            abort(403, "the tablet UI is for nurses and clinicians")
+        if request.method == "POST":
+            auth.check_csrf(g.ui_session, request.form.get("csrf_token"))
+        g.actor = Actor(g.ui_user["id"], g.ui_user["username"], g.ui_user["role"])
+        return view(**kwargs)
+
+    return wrapper
+
+
+def _safe_next(target: Optional[str]) -> str:
+    """Only same-site paths: never an open redirect."""
+    if not target or urlparse(target).netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("ui.home")
+    return target
+
+
+@blueprint.route("/lang/<code>")
+def switch_language(code: str):
+    if code not in LANGUAGES:
+        abort(404, f"unknown language {code!r}")
+    response = redirect(_safe_next(request.args.get("next")))
+    response.set_cookie(LANGUAGE_COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax")
+    return response
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not expected or not secrets.compare_digest(expected, request.form.get("csrf_token", "")):
+            abort(403, "login form expired: reload the page")
+        resources = _resources()
+        try:
+            user = auth.verify_login(resources.db(), request.form.get("username", ""),
+                                     request.form.get("password", ""), resources.lockout_policy)
+        except AccountLocked:
+            error = translate("account_locked", g.lang)
+        except AuthenticationError:
+            error = translate("wrong_credentials", g.lang)
+        else:
+            grant = auth.start_session(resources.db(), user, hours=resources.settings.session_hours)
+            response = redirect(_safe_next(request.args.get("next")))
+            response.set_cookie(SESSION_COOKIE, grant.token, max_age=int(resources.settings.session_hours * 3600),
+                                httponly=True, samesite="Lax", secure=resources.settings.secure_cookies)
+            return response
+    login_csrf = secrets.token_urlsafe(24)
+    response = make_response(render_template("login.html", error=error, login_csrf=login_csrf),
+                             401 if error else 200)
+    response.set_cookie(LOGIN_CSRF_COOKIE, login_csrf, httponly=True, samesite="Strict")
+    return response
+
+
+@blueprint.post("/logout")
+@login_required
+def logout():
+    auth.end_session(_resources().db(), request.cookies[SESSION_COOKIE])
+    response = redirect(url_for("ui.login"))
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@blueprint.route("/")
+@login_required
+def home():
+    db = _resources().db()
+    today = dt.date.today().isoformat()
+    visits = db.execute_returning_dicts(
+        "SELECT v.id, v.status, v.started_at, p.id AS patient_id, p.code, p.ctd_diagnosis FROM visits v "
+        "JOIN patients p ON p.id = v.patient_id WHERE v.started_at >= ? ORDER BY v.started_at DESC", [today])
+    query = request.args.get("code", "").strip()
+    found = []
+    if query:
+        found, _ = patients.list_patients(db, code_prefix="".join(ch for ch in query if ch.isalnum() or ch == "-"))
+    return render_template("home.html", visits=visits, query=query, found=found)
+
+
+def _field_errors(exc: PydanticValidationError, lang: str) -> dict[str, str]:
+    errors = {}
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "form"
+        if error["type"] == "missing":
+            key = "err_required"
+        elif field in ("code", "birth_year", "medications"):
+            key = f"err_{field}"
+        else:
+            key = "err_invalid"
+        this_year = dt.date.today().year
+        errors[field] = translate(key, lang, low=this_year - 120, high=this_year - 16)
+    return errors
+
+
+@blueprint.route("/patients/new", methods=["GET", "POST"])
+@login_required
+def register_patient():
+    errors, values = {}, {}
+    if request.method == "POST":
+        values = {
+            "code": request.form.get("code", "").strip(),
+            "birth_year": request.form.get("birth_year", "").strip() or None,
+            "sex": request.form.get("sex") or None,
+            "ctd_diagnosis": request.form.get("ctd_diagnosis") or None,
+            "autoantibodies": request.form.getlist("autoantibodies"),
+            "smoking": request.form.get("smoking") or "never",
+            "symptoms": request.form.getlist("symptoms"),
+            "medications": [m.strip() for m in request.form.get("medications", "").split(",") if m.strip()],
+        }
+        try:
+            # Empty inputs count as missing, so the message is "Required." rather than "invalid".
+            body = PatientCreate.model_validate({k: v for k, v in values.items() if v not in (None, "")})
+            patient = patients.create_patient(_resources().db(), g.actor, body.model_dump())
+        except PydanticValidationError as exc:
+            errors = _field_errors(exc, g.lang)
+        except Conflict:
+            errors = {"code": translate("err_duplicate_code", g.lang)}
+        else:
+            return redirect(url_for("ui.patient_timeline", patient_id=patient["id"]))
+    return render_template("patient_form.html", errors=errors, values=values, ctds=CTD_DIAGNOSES,
+                           antibodies=AUTOANTIBODIES, symptoms=SYMPTOMS), 422 if errors else 200
+
+
+@blueprint.route("/patients/<int:patient_id>")
+@login_required
+def patient_timeline(patient_id: int):
+    db = _resources().db()
+    patient = patients.get_patient(db, patient_id)
+    visits = patients.list_visits(db, patient_id)
+    for visit in visits:
+        visit["assessment"] = screening.latest_assessment(db, visit["id"])
+    referrals = outbox.list_referrals(db, patient_id=patient_id)
+    trend = [(v["started_at"][:10], v["assessment"]["score"]) for v in reversed(visits) if v["assessment"]]
+    return render_template("patient.html", patient=patient, visits=visits, referrals=referrals, trend=trend)
+
+
+@blueprint.post("/patients/<int:patient_id>/visits")
+@login_required
+def start_visit(patient_id: int):
+    visit = patients.create_visit(_resources().db(), g.actor, patient_id)
+    return redirect(url_for("ui.visit_page", visit_id=visit["id"]))
+
+
+@blueprint.route("/visits/<int:visit_id>")
+@login_required
+def visit_page(visit_id: int):
+    db = _resources().db()
+    visit = patients.get_visit(db, visit_id)
+    patient = patients.get_patient(db, visit["patient_id"])
+    assessment = screening.latest_assessment(db, visit_id)
+    referral = next(iter(outbox.list_referrals(db, patient_id=patient["id"])[::-1]), None)
+    if referral and referral["visit_id"] != visit_id:
+        referral = None
+    return render_template("visit.html", visit=visit, patient=patient, sites=CHEST_SITES,
+                           recordings=recordings.list_recordings(db, visit_id), assessment=assessment,
+                           referral=referral, upload_error=request.args.get("upload_error"))
+
+
+@blueprint.post("/visits/<int:visit_id>/recordings")
+@login_required
+def upload_recording(visit_id: int):
+    resources = _resources()
+    upload = request.files.get("file")
+    try:
+        recordings.check_file_name(upload.filename if upload else None)
+        recordings.add_recording(resources.db(), resources.blobs, g.actor, visit_id,
+                                 chest_site=request.form.get("chest_site", ""), stream=upload.stream,
+                                 max_bytes=resources.settings.max_upload_bytes)
+    except ValidationError as exc:
+        return redirect(url_for("ui.visit_page", visit_id=visit_id, upload_error=exc.message) + "#auscultation")
+    return redirect(url_for("ui.visit_page", visit_id=visit_id) + "#auscultation")
+
+
+@blueprint.post("/visits/<int:visit_id>/assess")
+@login_required
+def assess(visit_id: int):
+    resources = _resources()
+    screening.assess_visit(resources.db(), g.actor, visit_id, thresholds=thresholds_from_settings(resources.settings))
+    return redirect(url_for("ui.visit_page", visit_id=visit_id) + "#result")
+
+
+@blueprint.post("/visits/<int:visit_id>/refer")
+@login_required
+def refer(visit_id: int):
+    resources = _resources()
+    outbox.create_referral(resources.db(), g.actor, visit_id, site_secret=resources.folder.site_secret)
+    return redirect(url_for("ui.visit_page", visit_id=visit_id) + "#referral")
+
+
+@blueprint.route("/referrals/<int:referral_id>/letter")
+@login_required
+def referral_letter(referral_id: int):
+    db = _resources().db()
+    referral = outbox.get_referral(db, referral_id)
+    visit = patients.get_visit(db, referral["visit_id"])
+    patient = patients.get_patient(db, visit["patient_id"])
+    assessment = screening.latest_assessment(db, visit["id"])
+    buffer = io.BytesIO()
+    qrcode.make(referral["code"], image_factory=qrcode.image.svg.SvgPathImage).save(buffer)
+    svg = buffer.getvalue().decode().split("?>", 1)[-1]
+    return render_template("letter.html", referral=referral, patient=patient, assessment=assessment,
+                           qr_svg=Markup(svg), user=public_view(g.ui_user))

@@ -1,0 +1,58 @@
+"""Fixtures for browser tests: a real ``ildscreen serve`` and Debian's Chromium driven by Playwright."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
+NURSE_PASSWORD = "nurse password 1"
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "edge"))
+from served import ServedProcess, ildscreen_command  # noqa: E402
+
+if not CHROMIUM.exists():
+    pytest.skip("Debian chromium is not installed (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) is not installed")
+
+
+@pytest.fixture(scope="module")
+def fake_microphone(tmp_path_factory) -> Path:
+    """25 s of breath-like noise that Chromium plays as the microphone."""
+    path = tmp_path_factory.mktemp("audio") / "breath.wav"
+    rng = np.random.default_rng(5)
+    rate = 48_000
+    t = np.arange(25 * rate) / rate
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * t / 4.0)  # one breath every 4 s
+    soundfile.write(path, 0.2 * envelope * rng.standard_normal(t.size), rate, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture
+def server(tmp_path):
+    data_dir = tmp_path / "data"
+    subprocess.run([*ildscreen_command(), "users", "add", "nurse1", "--role", "nurse", "--password-stdin",
+                    "--data-dir", str(data_dir)], input=NURSE_PASSWORD + "\n", text=True, check=True,
+                   capture_output=True, env={k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")})
+    served = ServedProcess(data_dir)
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(fake_microphone):
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                  f"--use-file-for-fake-audio-capture={fake_microphone}"],
+        )
+        yield browser
+        browser.close()

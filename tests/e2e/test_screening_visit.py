@@ -1,0 +1,137 @@
+"""The whole screening visit in a real browser against a real server, in both languages:
+login, register (with a validation error first), record from the microphone, upload a file,
+a reload mid-visit, result, referral, letter, timeline. Screenshots of every step at tablet
+size are saved under test-artifacts/e2e/. The pages must ask nothing of any other host."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from conftest import ARTIFACTS, NURSE_PASSWORD
+from support import wav_bytes
+
+TEXT = {
+    "en": {"required": "Required.", "code_error": "3–32 letters", "record": "Record 20 s", "stop": "Stop",
+           "assess": "Calculate risk", "refer": "Refer for HRCT", "banner_tier": "Tier"},
+    "zh-CN": {"required": "必填。", "code_error": "3–32 位字母", "record": "录音 20 秒", "stop": "停止",
+              "assess": "计算风险", "refer": "转诊做高分辨率 CT", "banner_tier": "分级"},
+}
+PORTRAIT = {"width": 800, "height": 1280}
+LANDSCAPE = {"width": 1280, "height": 800}
+
+
+class Shots:
+    def __init__(self, page, lang):
+        self.page, self.folder, self.count = page, ARTIFACTS / lang, 0
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def take(self, name: str, *, landscape: bool = False) -> None:
+        self.count += 1
+        if landscape:
+            self.page.set_viewport_size(LANDSCAPE)
+        self.page.screenshot(path=str(self.folder / f"{self.count:02d}-{name}{'-landscape' if landscape else ''}.png"),
+                             full_page=True)
+        if landscape:
+            self.page.set_viewport_size(PORTRAIT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_a_nurse_screens_a_patient_from_login_to_timeline(browser, server, lang, tmp_path):
+    text = TEXT[lang]
+    context = browser.new_context(viewport=PORTRAIT, locale=lang, device_scale_factor=1)
+    page = context.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    shots = Shots(page, lang)
+
+    page.goto(server.url + "/")
+    assert page.locator("html").get_attribute("lang") == lang  # default from the browser's language
+    shots.take("login")
+    page.fill("input[name=username]", "nurse1")
+    page.fill("input[name=password]", NURSE_PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(server.url + "/")
+    shots.take("today")
+
+    page.click("#register-link")
+    page.fill("input[name=code]", "王 小明")  # a name, not a code
+    page.click("#patient-form button[type=submit]")
+    assert text["code_error"] in page.inner_text("#error-code")  # beside the field, in the user's language
+    assert page.inner_text("#error-sex") == text["required"]
+    shots.take("register-errors")
+    page.fill("input[name=code]", f"CL7-{lang[:2].upper()}01")
+    page.fill("input[name=birth_year]", "1950")
+    page.check("input[name=sex][value=F]")
+    page.select_option("select[name=ctd_diagnosis]", "SSc")
+    page.check("input[name=autoantibodies][value=anti-Scl-70]")
+    page.check("input[name=symptoms][value=exertional_dyspnoea]")
+    shots.take("register-filled")
+    page.click("#patient-form button[type=submit]")
+    page.wait_for_selector("#new-visit")
+    page.click("#new-visit")
+    page.wait_for_selector("#auscultation")
+    shots.take("visit-start", landscape=True)
+
+    page.click(".chest .site[data-site=posterior_right_base]")
+    assert page.input_value("#chest-site") == "posterior_right_base"
+    page.click("#record-button")
+    page.wait_for_function("document.body.dataset.recording === 'yes'")
+    page.wait_for_timeout(2500)
+    shots.take("recording")
+    page.click("#record-button")  # stop: the WAV is uploaded and the page reloads with it
+    page.wait_for_selector(".recording[data-recording-id]")
+    page.wait_for_selector(".recording[data-drawn=yes]", timeout=15000)
+    shots.take("recorded")
+
+    upload = tmp_path / "left-base.wav"
+    upload.write_bytes(wav_bytes(seconds=4, rate=4000))
+    page.select_option("#chest-site", "posterior_left_base")
+    page.set_input_files("#file-input", str(upload))
+    page.click("#upload-button")
+    page.wait_for_function("document.querySelectorAll('.recording[data-recording-id]').length === 2")
+    shots.take("uploaded")
+
+    page.fill("textarea[data-draft=notes]", "patient breathless on stairs")
+    page.wait_for_function("document.body.dataset.draftSaved === 'yes'")
+    page.reload()
+    assert page.input_value("textarea[data-draft=notes]") == "patient breathless on stairs"  # nothing lost
+
+    page.click("#assess-button")
+    page.wait_for_selector("#assessment")
+    assert text["banner_tier"] in page.inner_text("#assessment")
+    assert page.locator("#next-steps li").count() >= 1
+    shots.take("result")
+    shots.take("result", landscape=True)
+
+    page.click("#refer-button")
+    page.wait_for_selector("#referral-status")
+    shots.take("referral")
+    page.click("#letter-link")
+    page.wait_for_selector("#letter-code")
+    assert page.inner_text("#letter-code").startswith("ILD-")
+    assert page.locator(".qr svg").count() == 1
+    shots.take("letter")
+
+    page.go_back()
+    page.click("h1 a")
+    page.wait_for_selector("#timeline")
+    assert "ILD-" in page.inner_text("#timeline")
+    shots.take("timeline")
+
+    foreign = [url for url in requested if not url.startswith((server.url, "data:", "blob:"))]
+    assert foreign == []
+    context.close()
+
+
+@pytest.mark.slow
+def test_the_language_switch_changes_every_label(browser, server):
+    context = browser.new_context(viewport=PORTRAIT, locale="en")
+    page = context.new_page()
+    page.goto(server.url + "/login")
+    assert page.inner_text("h1") == "Log in"
+    page.click("#language-switch")
+    assert page.inner_text("h1") == "登录"
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    context.close()
