@@ -4,9 +4,11 @@ Domain errors become a one-line message and exit status 1, never a traceback.
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -27,7 +29,8 @@ from edge.outbox import list_referrals
 from edge.outbox_worker import OutboxWorker, client_from_settings
 from edge.schemas import USERNAME_PATTERN
 from edge.service import prepare_data_folder
-from edge.store.backup import backup_database, default_backup_path
+from edge.backup_worker import BackupWorker
+from edge.store.backup import PID_FILE_NAME, backup_database, default_backup_path, restore_database, rotate_backups
 from edge.store.database import open_database
 from edge.store.migrations import apply_migrations, current_version
 from edge.users import create_user, find_user, list_users, public_view, update_user
@@ -82,12 +85,23 @@ def serve(host: Optional[str], port: Optional[int], data_dir: Optional[Path]) ->
     app = create_app(settings)
     show_first_admin_password(app.extensions["ildscreen"].first_admin_password)
     start_outbox_worker(app.extensions["ildscreen"].folder, settings)
+    if settings.backup_interval_hours:
+        BackupWorker(settings.database_path, settings.data_dir, interval_s=settings.backup_interval_hours * 3600,
+                     keep=settings.backup_keep).start()
+    write_pid_file(settings.data_dir)
     # SIGTERM (systemd, docker stop) ends the process the same way as Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     click.echo(f"ildscreen {__version__} serving on http://{settings.host}:{settings.port}/ "
                f"(data in {settings.data_dir.resolve()})")
     waitress.serve(app, host=settings.host, port=settings.port, threads=settings.threads,
                    max_request_body_size=settings.max_upload_bytes + 1024 * 1024, ident="ildscreen")
+
+
+def write_pid_file(data_dir: Path) -> None:
+    """Lets ``ildscreen db restore`` refuse to run under a live service."""
+    pid_file = data_dir / PID_FILE_NAME
+    pid_file.write_text(str(os.getpid()))
+    atexit.register(lambda: pid_file.unlink(missing_ok=True))
 
 
 def start_outbox_worker(folder, settings) -> None:
@@ -135,12 +149,26 @@ def db_migrate(data_dir: Optional[Path]) -> None:
 @data_dir_option
 @domain_errors
 def db_backup(destination: Optional[Path], data_dir: Optional[Path]) -> None:
-    """Copy the live database to DESTINATION (default: data/backups/ildscreen-<time>.db)."""
+    """Copy the live database to DESTINATION (default: data/backups/ildscreen-<time>.db, rotated)."""
     settings = load_settings(data_dir=data_dir)
     if not settings.database_path.exists():
         raise click.ClickException(f"no database at {settings.database_path}")
     target = backup_database(settings.database_path, destination or default_backup_path(settings.data_dir))
-    click.echo(f"backup written to {target}")
+    if destination is None:
+        rotate_backups(target.parent, keep=settings.backup_keep)
+    click.echo(f"backup written to {target} (integrity check ok)")
+
+
+@db.command("restore")
+@click.argument("backup", type=click.Path(dir_okay=False, path_type=Path))
+@data_dir_option
+@domain_errors
+def db_restore(backup: Path, data_dir: Optional[Path]) -> None:
+    """Replace the database with BACKUP (verified first; the service must be stopped)."""
+    settings = load_settings(data_dir=data_dir)
+    restore_database(backup, settings.database_path)
+    click.echo(f"restored {settings.database_path} from {backup}; the previous file is kept as "
+               f"{settings.database_path.name}.before-restore")
 
 
 @cli.group()

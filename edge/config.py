@@ -111,6 +111,16 @@ class Settings(BaseSettings):
         title="Outbox interval (seconds)",
         description="How often queued referrals are sent and CT results polled.",
     )
+    backup_interval_hours: float = Field(
+        24.0,
+        ge=0,
+        le=24 * 7,
+        title="Backup interval (hours)",
+        description="How often the running service writes an online backup to data/backups; 0 turns it off.",
+    )
+    backup_keep: int = Field(
+        14, ge=1, le=1000, title="Backups kept", description="The newest this many backups are kept; older ones are deleted."
+    )
     device_ports: list[str] = Field(
         default_factory=list,
         title="Sensor board ports",

@@ -1,11 +1,26 @@
-"""Online backups of the SQLite database: consistent while the service keeps writing."""
+"""Online backups of the SQLite database (consistent while the service keeps writing),
+rotation, and restore.
+
+SQLite's backup API copies a consistent snapshot page by page while other connections keep
+writing (https://www.sqlite.org/backup.html); each copy is checked with ``PRAGMA
+integrity_check`` before it is kept. Raw files are content-addressed and never rewritten, so
+backing up the database plus ``blobs/`` (e.g. with rsync) is enough to restore a clinic.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 from pathlib import Path
 
 from edge.errors import StorageError
+
+BACKUP_PREFIX = "ildscreen-"
+PID_FILE_NAME = "ildscreen.pid"
+
+
+def _integrity(connection: sqlite3.Connection) -> str:
+    return connection.execute("PRAGMA integrity_check").fetchone()[0]
 
 
 def backup_database(source: Path, destination: Path) -> Path:
@@ -23,7 +38,7 @@ def backup_database(source: Path, destination: Path) -> Path:
     try:
         with sqlite3.connect(str(source)) as src, sqlite3.connect(str(partial)) as dst:
             src.backup(dst)
-            verdict = dst.execute("PRAGMA integrity_check").fetchone()[0]
+            verdict = _integrity(dst)
         if verdict != "ok":
             raise StorageError(f"backup failed its integrity check: {verdict}")
         partial.replace(destination)
@@ -35,5 +50,69 @@ def backup_database(source: Path, destination: Path) -> Path:
 
 
 def default_backup_path(data_dir: Path) -> Path:
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return data_dir / "backups" / f"ildscreen-{stamp}.db"
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return data_dir / "backups" / f"{BACKUP_PREFIX}{stamp}.db"
+
+
+def rotate_backups(folder: Path, *, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` backups in ``folder``; return what was deleted."""
+    if keep < 1:
+        raise StorageError(f"keep must be at least 1, got {keep}")
+    backups = sorted(folder.glob(f"{BACKUP_PREFIX}*.db"))
+    doomed = backups[:-keep]
+    for path in doomed:
+        path.unlink()
+    return doomed
+
+
+def service_pid(data_dir: Path) -> int | None:
+    """The pid of a running ``ildscreen serve`` on this data folder, if any."""
+    pid_file = data_dir / PID_FILE_NAME
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+    except PermissionError:  # alive, owned by someone else
+        return pid
+    return pid
+
+
+def restore_database(backup: Path, database: Path) -> None:
+    """Replace the database with a verified backup. The service must be stopped.
+
+    The current file is kept beside it as ``<name>.before-restore`` so a wrong restore can be
+    undone.
+
+    Raises
+    ------
+    StorageError
+        When the service is running, or the backup is missing, not SQLite or corrupt.
+    """
+    pid = service_pid(database.parent)
+    if pid is not None:
+        raise StorageError(f"ildscreen serve is running on this data folder (pid {pid}); stop it before restoring")
+    if not backup.is_file():
+        raise StorageError(f"no backup file at {backup}")
+    try:
+        with sqlite3.connect(f"file:{backup}?mode=ro", uri=True) as check:
+            verdict = _integrity(check)
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{backup} is not a usable SQLite database: {exc}") from exc
+    if verdict != "ok":
+        raise StorageError(f"{backup} failed its integrity check: {verdict}")
+    staged = database.with_name(database.name + ".restoring")
+    try:
+        with sqlite3.connect(str(backup)) as src, sqlite3.connect(str(staged)) as dst:
+            src.backup(dst)
+        if database.exists():
+            with sqlite3.connect(str(database)) as current:
+                current.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            database.replace(database.with_name(database.name + ".before-restore"))
+        for suffix in ("-wal", "-shm"):
+            Path(str(database) + suffix).unlink(missing_ok=True)
+        staged.replace(database)
+    except sqlite3.Error as exc:
+        raise StorageError(f"restore from {backup} failed: {exc}") from exc
+    finally:
+        staged.unlink(missing_ok=True)
