@@ -96,7 +96,7 @@ def normalize_entry(entry: dict) -> tuple[dict, list[str]]:
     return record, [warning] if warning else []
 
 
-def _derive(values: dict) -> dict:
+def derived_features(values: dict) -> dict:
     """Ratios from the SI values; a ratio is absent when a part is missing or zero."""
     def ratio(numerator: str, denominator: str) -> Optional[float]:
         top, bottom = values.get(numerator), values.get(denominator)
@@ -150,7 +150,7 @@ def normalize_panel(entries: list[dict]) -> dict:
         values[record["analyte"]] = record["si_value"]
     warnings.extend(_counts_from_percentages(values))
     normalized = {key: value for key, value in values.items() if not BY_KEY[key].percent_of}
-    normalized.update(_derive(normalized))
+    normalized.update(derived_features(normalized))
     missing = [key for key in CORE_ANALYTES if key not in normalized]
     logger.debug("normalised a panel of %s results, %s core analytes missing", len(records), len(missing))
     return {"records": records, "normalized": normalized, "missing": missing, "warnings": warnings}
