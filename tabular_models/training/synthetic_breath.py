@@ -20,9 +20,10 @@ purge). Six latent VOC classes stand for the compound families reported in breat
   induced hyperglycaemia, alcohols with diet (noise);
 - infection raises alkanes and carbonyls modestly (airway inflammation, another confounder).
 
-Device effects: sensor gains drawn per device (ageing: lognormal, sd 0.25), humidity
-cross-sensitivity per sensor 0.4-1.8 %/%RH (Wang et al., Sensors 2010), drift up to
-0.1 %/s, ambient humidity 20-80 %RH, exhaled humidity 85-98 %RH.
+Device effects: every board has the same sensor types (one fixed design), with per-board
+spread of selectivity (lognormal sd 0.15), gains (ageing: lognormal sd 0.25), humidity
+cross-sensitivity 0.4-1.8 %/%RH by sensor type (Wang et al., Sensors 2010; per-board spread
+sd 0.15), drift up to 0.1 %/s; ambient humidity 20-80 %RH, exhaled humidity 85-98 %RH.
 
 Effect sizes are drawn per site from ranges, and each cohort mixes several sites, so the
 model cannot learn one exact magnitude. Every row is flagged ``synthetic``.
@@ -46,17 +47,30 @@ RENAL_EFFECTS = {"ammonia": (0.8, 1.5)}
 STEROID_EFFECTS = {"acetone": (0.3, 0.8)}
 
 
-def device_profile(rng: np.random.Generator) -> dict:
-    """One e-nose board: sensor selectivities, gains, cross-sensitivities and drift."""
-    selectivity = rng.gamma(1.0, 1.0, size=(N_SENSORS, len(VOC_CLASSES)))
-    # Each sensor is most sensitive to one or two classes, as a real array is built.
+def _board_design() -> np.ndarray:
+    """Selectivity to the VOC classes and humidity cross-sensitivity of the board's sensor types.
+
+    One design for every board. Each sensor is most sensitive to one class and cross-sensitive to the others, as the
+    metal-oxide sensors of an e-nose array are chosen.
+    """
+    design = np.random.default_rng(2023)
+    selectivity = design.gamma(1.0, 1.0, size=(N_SENSORS, len(VOC_CLASSES)))
     for sensor in range(N_SENSORS):
         selectivity[sensor, sensor % len(VOC_CLASSES)] += 3.0
+    humidity = design.uniform(0.004, 0.018, size=N_SENSORS)
+    return 0.06 * selectivity / selectivity.sum(axis=1, keepdims=True) * len(VOC_CLASSES), humidity
+
+
+BOARD_SELECTIVITY, BOARD_HUMIDITY_COEFFICIENT = _board_design()
+
+
+def device_profile(rng: np.random.Generator) -> dict:
+    """One e-nose board of that design: its own sensor spread, gains, cross-sensitivities and drift."""
     return {
-        "sensitivity": 0.06 * selectivity / selectivity.sum(axis=1, keepdims=True) * len(VOC_CLASSES),
+        "sensitivity": BOARD_SELECTIVITY * rng.lognormal(0.0, 0.15, size=BOARD_SELECTIVITY.shape),
         "level": rng.uniform(200.0, 700.0, size=N_SENSORS),
         "gain": rng.lognormal(0.0, 0.25, size=N_SENSORS),
-        "humidity_coefficient": rng.uniform(0.004, 0.018, size=N_SENSORS),
+        "humidity_coefficient": BOARD_HUMIDITY_COEFFICIENT * rng.lognormal(0.0, 0.15, size=N_SENSORS),
         "temperature_coefficient": rng.uniform(-0.015, -0.005, size=N_SENSORS),
         "drift_per_s": rng.uniform(-1e-3, 1e-3, size=N_SENSORS),
     }
@@ -114,7 +128,7 @@ def _shift(rng: np.random.Generator, effects: dict, present: np.ndarray) -> np.n
     return shift
 
 
-def make_breath_cohort(n: int, *, seed: int, prevalence: float = 0.3, n_sites: int = 8) -> dict:
+def make_breath_cohort(n: int, *, seed: int, prevalence: float = 0.3, n_sites: int = 32) -> dict:
     """A SYNTHETIC cohort: ``{"X", "y", "feature_names", "confounders", "synthetic": True, ...}``.
 
     Readings that fail the quality checks are dropped (as at the clinic, where they are
