@@ -16,6 +16,7 @@ from edge.api import auth as auth_api
 from edge.api import openapi as openapi_api
 from edge.api import patients as patients_api
 from edge.api import users as users_api
+from edge.api import visit_data as visit_data_api
 from edge import health
 from edge.auth import LockoutPolicy
 from edge.config import Settings, load_settings
@@ -25,7 +26,7 @@ from edge.store.blobs import BlobStore
 
 logger = logging.getLogger(__name__)
 BLUEPRINTS = (health.blueprint, openapi_api.blueprint, auth_api.blueprint, patients_api.blueprint,
-              users_api.blueprint, audit_api.blueprint)
+              users_api.blueprint, audit_api.blueprint, visit_data_api.blueprint)
 
 
 @dataclass

@@ -19,6 +19,8 @@ import waitress
 from edge import __version__, audit
 from edge.app import create_app
 from edge.auth import create_api_token
+from edge.commands import breath as breath_commands
+from edge.commands import labs as labs_commands
 from edge.config import load_settings
 from edge.errors import IldscreenError
 from edge.schemas import USERNAME_PATTERN
@@ -226,6 +228,10 @@ def users_token(username: str, name: str, data_dir: Optional[Path]) -> None:
     finally:
         database.close()
     click.echo(token)
+
+
+cli.add_command(labs_commands.labs)
+cli.add_command(breath_commands.breath)
 
 
 def main() -> None:
