@@ -25,8 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-COUNT_PER_L = {"10*9/L": 1.0, "10*3/uL": 1.0, "10*3/mm3": 1.0, "/nL": 1.0, "x10^9/L": 1.0, "K/uL": 1.0}
-RBC_PER_L = {"10*12/L": 1.0, "10*6/uL": 1.0, "10*6/mm3": 1.0, "/pL": 1.0, "x10^12/L": 1.0, "M/uL": 1.0}
+# Cell counts: UCUM spellings plus the caret forms lab exports use; "/uL" is cells per microlitre.
+COUNT_PER_L = {"10*9/L": 1.0, "10*3/uL": 1.0, "10*3/mm3": 1.0, "/nL": 1.0, "10^9/L": 1.0, "x10^9/L": 1.0,
+               "10^3/uL": 1.0, "K/uL": 1.0, "/uL": 1e-3, "/mm3": 1e-3}
+RBC_PER_L = {"10*12/L": 1.0, "10*6/uL": 1.0, "10*6/mm3": 1.0, "/pL": 1.0, "10^12/L": 1.0, "x10^12/L": 1.0,
+             "10^6/uL": 1.0, "M/uL": 1.0}
 MMOL_PER_L_ION = {"mmol/L": 1.0, "meq/L": 1.0, "mEq/L": 1.0}
 ENZYME = {"U/L": 1.0, "[IU]/L": 1.0, "IU/L": 1.0, "ukat/L": 60.0}
 GRAMS_PER_L = {"g/L": 1.0, "g/dL": 10.0}

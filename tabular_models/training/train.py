@@ -42,8 +42,8 @@ COHORTS = {
 
 
 def imputer() -> FeatureUnion:
-    """Median imputation plus one missing-value indicator per feature (missingness is informative:
-    KL-6 or LDH is ordered when a clinician already suspects lung disease)."""
+    """Median imputation plus one missing-value indicator per feature, so a model can tell an
+    unmeasured analyte from a median one (the graph takes NaN for missing)."""
     return FeatureUnion([
         ("value", SimpleImputer(strategy="median", keep_empty_features=True)),
         ("missing", MissingIndicator(features="all")),

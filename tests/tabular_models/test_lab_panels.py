@@ -107,6 +107,14 @@ def test_differential_percentages_become_counts_only_with_a_wbc():
     assert any("needs the WBC" in warning for warning in without["warnings"])
 
 
+def test_counts_per_microlitre_and_caret_units_convert():
+    result = normalize_panel([{"analyte": "wbc", "value": 7200, "unit": "/uL"},
+                              {"analyte": "platelets", "value": 250, "unit": "10^9/L"},
+                              {"analyte": "rbc", "value": 4.5, "unit": "10^6/uL"}])
+    assert result["normalized"]["wbc"] == pytest.approx(7.2)
+    assert result["normalized"]["platelets"] == 250.0 and result["normalized"]["rbc"] == 4.5
+
+
 def test_urea_by_mass_and_urea_nitrogen_convert_differently():
     assert si_factor(find_analyte("3094-0"), "mg/dL", code="3094-0") == 0.357
     assert si_factor(find_analyte("3091-6"), "mg/dL", code="3091-6") == 0.1665
