@@ -106,3 +106,19 @@ def test_cli_refuses_readings_that_fail_quality(runner, tmp_path, options, words
     path.write_text(breath_csv(**options))
     result = runner.invoke(cli, ["breath", "score", "--json", str(path)])
     assert result.exit_code == 1 and words in json.loads(result.output)["error"]
+
+
+def test_a_reading_with_another_sensor_count_is_refused_with_nothing_stored(client, nurse, visit_id, settings, db):
+    lines = breath_csv().splitlines()
+    keep = [i for i, name in enumerate(lines[0].split(",")) if name not in ("sensor_7", "sensor_8")]
+    text = "\n".join(",".join(line.split(",")[i] for i in keep) for line in lines) + "\n"
+    response = upload(client, nurse, visit_id, text)
+    assert response.status_code == 422 and "expects 8 sensors" in response.json["error"]["message"]
+    assert stored_files(settings) == [] and db.execute("SELECT COUNT(*) FROM breath_readings").fetchone()[0] == 0
+
+
+def test_missing_and_closed_visits_take_no_readings(client, nurse, visit_id):
+    assert upload(client, nurse, visit_id + 99, breath_csv()).status_code == 404
+    client.patch(f"/api/v1/visits/{visit_id}", json={"status": "completed"}, headers=nurse)
+    assert upload(client, nurse, visit_id, breath_csv()).status_code == 409
+    assert client.get(f"/api/v1/visits/{visit_id + 99}/breath", headers=nurse).status_code == 404

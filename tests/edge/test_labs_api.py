@@ -126,10 +126,16 @@ def test_admins_cannot_enter_or_read_labs(client, visit_id, make_user):
     assert client.get(f"/api/v1/visits/{visit_id}/labs", headers=admin).status_code == 403
 
 
-def test_a_completed_visit_takes_no_more_labs(client, nurse, visit_id):
+def test_missing_and_completed_visits_take_no_labs(client, nurse, visit_id):
+    panel = {"results": US_PANEL[:2]}
+    assert client.post(f"/api/v1/visits/{visit_id + 99}/labs", json=panel, headers=nurse).status_code == 404
+    assert client.get(f"/api/v1/visits/{visit_id + 99}/labs", headers=nurse).status_code == 404
     client.patch(f"/api/v1/visits/{visit_id}", json={"status": "completed"}, headers=nurse)
-    response = client.post(f"/api/v1/visits/{visit_id}/labs", json={"results": US_PANEL[:2]}, headers=nurse)
-    assert response.status_code == 409
+    assert client.post(f"/api/v1/visits/{visit_id}/labs", json=panel, headers=nurse).status_code == 409
+
+
+def test_a_visit_without_labs_has_no_score(client, nurse, visit_id):
+    assert client.get(f"/api/v1/visits/{visit_id}/labs", headers=nurse).json == {"results": [], "score": None}
 
 
 def test_an_altered_model_file_is_refused(tmp_path):
