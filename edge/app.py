@@ -20,6 +20,7 @@ from edge.api import openapi as openapi_api
 from edge.api import patients as patients_api
 from edge.api import referrals as referrals_api
 from edge.api import users as users_api
+from edge.api import visit_data as visit_data_api
 from edge import health
 from edge.auth import LockoutPolicy
 from edge.devices import register_ports
@@ -32,7 +33,7 @@ from edge.web import views as ui_views
 logger = logging.getLogger(__name__)
 BLUEPRINTS = (ui_views.blueprint, health.blueprint, openapi_api.blueprint, auth_api.blueprint, patients_api.blueprint,
               users_api.blueprint, audit_api.blueprint, assessments_api.blueprint, referrals_api.blueprint,
-              devices_api.blueprint)
+              devices_api.blueprint, visit_data_api.blueprint)
 
 
 @dataclass

@@ -23,6 +23,8 @@ from edge.app import create_app
 from edge.auth import create_api_token
 from edge.commands.device import device
 from edge.commands.evaluate import evaluate
+from edge.commands import breath as breath_commands
+from edge.commands import labs as labs_commands
 from edge.config import load_settings
 from edge.errors import IldscreenError
 from edge.outbox import list_referrals
@@ -308,6 +310,8 @@ def outbox_deliver(data_dir: Optional[Path]) -> None:
 
 cli.add_command(evaluate)
 cli.add_command(device)
+cli.add_command(labs_commands.labs)
+cli.add_command(breath_commands.breath)
 
 
 def main() -> None:

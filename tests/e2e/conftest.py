@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
-NURSE_PASSWORD = "nurse password 1"
+from e2e_support import CHROMIUM, NURSE_PASSWORD
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "edge"))
 from served import ServedProcess, ildscreen_command  # noqa: E402

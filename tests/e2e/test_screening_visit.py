@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from conftest import ARTIFACTS, NURSE_PASSWORD
+from e2e_support import ARTIFACTS, NURSE_PASSWORD
 from support import wav_bytes
 
 TEXT = {

@@ -1,0 +1,157 @@
+"""Lab panels and breath readings of a visit: entered, stored with original and SI values, scored."""
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+from flask import Blueprint, current_app, g, request
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge import breath, labs
+from edge.api.operations import CLINICAL_ROLES, operation
+from edge.errors import ValidationError
+from edge.recordings import check_file_name
+from edge.schemas import RequestModel
+from tabular_models.errors import TabularInputError
+from tabular_models.lab_io import read_fhir_bundle, read_lab_panel
+from tabular_models.lab_panels import MAX_ENTRIES
+
+blueprint = Blueprint("visit_data", __name__, url_prefix="/api/v1")
+MAX_LAB_FILE_BYTES = 1024 * 1024
+
+
+class LabResultIn(RequestModel):
+    analyte: str = Field(min_length=1, max_length=64, description="LOINC code (e.g. 718-7) or a known name.")
+    value: Union[float, str] = Field(description="The number as reported; '<0.5' style censored values are kept.")
+    unit: str = Field(max_length=32, description="UCUM unit string as reported, e.g. g/dL, 10*3/uL, umol/L.")
+    collected_at: Optional[str] = Field(None, max_length=40, description="When the sample was drawn (ISO 8601).")
+
+
+class LabPanelIn(RequestModel):
+    results: list[LabResultIn] = Field(min_length=1, max_length=MAX_ENTRIES, description="One entry per analyte.")
+
+
+class FhirBundleIn(BaseModel):
+    """A FHIR R4 Bundle of Observations; other FHIR fields are allowed and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    resourceType: Literal["Bundle"]
+    entry: list[dict] = Field(max_length=MAX_ENTRIES)
+
+
+class LabFileUpload(RequestModel):
+    """No form fields: the ``file`` part holds CSV (analyte,value,unit[,date]), JSON or a FHIR Bundle."""
+
+
+class BreathUpload(RequestModel):
+    """No form fields: the ``file`` part holds the e-nose reading as CSV or JSON."""
+
+
+class ModelStamp(BaseModel):
+    name: str
+    version: str
+    synthetic: bool
+    note: str
+
+
+class LabResult(BaseModel):
+    id: int
+    visit_id: int
+    loinc: str
+    analyte: str
+    value: float = Field(description="As entered.")
+    unit: str = Field(description="As entered.")
+    si_value: Optional[float]
+    si_unit: Optional[str]
+    collected_at: Optional[str]
+    created_at: str
+
+
+class LabScore(BaseModel):
+    probability: float = Field(description="Calibrated ILD probability from the labs model.")
+    normalized: dict[str, float] = Field(description="SI values and derived ratios by feature name.")
+    missing: list[str] = Field(description="CBC/CMP analytes not measured; the model scores without them.")
+    warnings: list[str]
+    model: ModelStamp
+
+
+class LabPanel(BaseModel):
+    results: list[LabResult]
+    score: Optional[LabScore] = Field(description="Score of all the visit's results; null when there are none.")
+
+
+class BreathReading(BaseModel):
+    id: int
+    visit_id: int
+    source: str
+    sha256: Optional[str]
+    features: Optional[dict[str, float]] = Field(description="Per-sensor features; null when quality failed.")
+    quality: Optional[dict] = Field(description="{ok, issues: [{code, reason, sensor?}]}")
+    probability: Optional[float] = Field(description="Calibrated ILD probability; null when quality failed.")
+    model_version: Optional[str]
+    created_at: str
+
+
+class BreathReadingList(BaseModel):
+    breath_readings: list[BreathReading]
+
+
+def _db():
+    return current_app.extensions["ildscreen"].db()
+
+
+@operation(blueprint, "/visits/<int:visit_id>/labs", "GET", summary="Lab results of a visit and their score",
+           roles=CLINICAL_ROLES, response=LabPanel)
+def get_labs(visit_id: int):
+    return labs.visit_lab_panel(_db(), visit_id)
+
+
+@operation(blueprint, "/visits/<int:visit_id>/labs", "POST", summary="Enter a lab panel (JSON list of results)",
+           roles=CLINICAL_ROLES, body=LabPanelIn, response=LabPanel, status=201)
+def add_labs(visit_id: int, body: LabPanelIn):
+    return labs.add_lab_panel(_db(), g.actor, visit_id, [entry.model_dump() for entry in body.results])
+
+
+@operation(blueprint, "/visits/<int:visit_id>/labs/fhir", "POST", summary="Import a lab panel as a FHIR R4 Bundle",
+           roles=CLINICAL_ROLES, body=FhirBundleIn, response=LabPanel, status=201)
+def add_labs_fhir(visit_id: int, body: FhirBundleIn):
+    try:
+        entries = read_fhir_bundle(body.model_dump())
+    except TabularInputError as exc:
+        raise labs.input_error(exc) from exc
+    return labs.add_lab_panel(_db(), g.actor, visit_id, entries)
+
+
+@operation(blueprint, "/visits/<int:visit_id>/labs/file", "POST",
+           summary="Upload a lab panel file (multipart: file = CSV, JSON or FHIR Bundle)",
+           roles=CLINICAL_ROLES, form=LabFileUpload, response=LabPanel, status=201)
+def add_labs_file(visit_id: int, form: LabFileUpload):
+    upload = request.files.get("file")
+    check_file_name(upload.filename if upload else None)
+    data = upload.stream.read(MAX_LAB_FILE_BYTES + 1)
+    if len(data) > MAX_LAB_FILE_BYTES:
+        raise ValidationError(f"lab files are limited to {MAX_LAB_FILE_BYTES} bytes",
+                              fields=[{"field": "file", "reason": "too large"}])
+    try:
+        entries = read_lab_panel(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ValidationError("lab file is not UTF-8 text", fields=[{"field": "file", "reason": "not UTF-8"}]) from exc
+    except TabularInputError as exc:
+        raise labs.input_error(exc) from exc
+    return labs.add_lab_panel(_db(), g.actor, visit_id, entries)
+
+
+@operation(blueprint, "/visits/<int:visit_id>/breath", "GET", summary="Breath readings of a visit",
+           roles=CLINICAL_ROLES, response=BreathReadingList)
+def list_breath(visit_id: int):
+    return {"breath_readings": breath.list_breath_readings(_db(), visit_id)}
+
+
+@operation(blueprint, "/visits/<int:visit_id>/breath", "POST",
+           summary="Upload an e-nose breath reading (multipart: file = CSV or JSON)",
+           roles=CLINICAL_ROLES, form=BreathUpload, response=BreathReading, status=201)
+def upload_breath(visit_id: int, form: BreathUpload):
+    resources = current_app.extensions["ildscreen"]
+    upload = request.files.get("file")
+    check_file_name(upload.filename if upload else None)
+    return breath.add_breath_reading(resources.db(), resources.blobs, g.actor, visit_id, stream=upload.stream,
+                                     max_bytes=resources.settings.max_upload_bytes)

@@ -1,0 +1,118 @@
+"""Breath readings of a visit: the raw e-nose file stored, its quality checked, features and score kept.
+
+Order of operations for an upload, as for recordings: stream the file to a temporary blob
+(hashed, size-capped), parse and check it, commit the blob, then insert the row. A file that
+cannot be parsed is refused with nothing stored. A reading that parses but fails the quality
+checks is stored with its reasons and no probability, so the nurse sees why and repeats it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import BinaryIO, Optional
+
+import sqlite_utils
+
+from edge import audit
+from edge.errors import NotFound, ValidationError
+from edge.labs import BundledModel, ModelUnavailable, bundled_model, input_error
+from edge.patients import get_visit, require_open_visit
+from edge.store.blobs import BlobStore
+from edge.store.database import utc_now, write_transaction
+from tabular_models.breath_io import read_breath_reading
+from tabular_models.breath_signal import (
+    breath_feature_names,
+    breath_feature_vector,
+    breath_features,
+    check_breath_quality,
+)
+from tabular_models.errors import TabularInputError
+
+logger = logging.getLogger(__name__)
+
+
+def score_breath_reading(text: str, *, model: Optional[BundledModel] = None) -> dict:
+    """Parse, check and score a reading's file text.
+
+    Returns ``{"probability", "features", "quality", "warnings", "model"}``; ``probability``
+    is None (with the reasons in ``warnings``) when the quality checks fail.
+
+    Raises
+    ------
+    ValidationError
+        Naming the column or key when the file is not a readable breath reading.
+    ModelUnavailable
+        When the breath model cannot be loaded or takes another number of sensors.
+    """
+    try:
+        reading = read_breath_reading(text)
+        quality = check_breath_quality(reading)
+        features = breath_features(reading) if quality["ok"] else None
+    except TabularInputError as exc:
+        raise input_error(exc) from exc
+    model = model or bundled_model("breath")
+    n_sensors = int(model.entry["n_sensors"])
+    if model.feature_order != breath_feature_names(n_sensors):
+        raise ModelUnavailable("the installed breath model expects other features than this software computes")
+    probability = None
+    if features is not None:
+        try:
+            row = breath_feature_vector(features, n_sensors=n_sensors)
+        except TabularInputError as exc:
+            raise input_error(exc) from exc
+        probability = float(model.probability(row)[0])
+    return {"probability": probability, "features": features, "quality": quality,
+            "warnings": [issue["reason"] for issue in quality["issues"]], "model": model.stamp()}
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("breath reading is not UTF-8 text (CSV or JSON expected)",
+                              fields=[{"field": "file", "reason": "not UTF-8 text"}]) from exc
+
+
+def _public(row: dict) -> dict:
+    for column in ("features", "quality"):
+        row[column] = json.loads(row[column]) if row[column] else None
+    for private in ("file_path", "created_by", "device_id"):
+        row.pop(private, None)
+    return row
+
+
+def get_breath_reading(db: sqlite_utils.Database, reading_id: int) -> dict:
+    rows = db.execute_returning_dicts("SELECT * FROM breath_readings WHERE id = ?", [reading_id])
+    if not rows:
+        raise NotFound(f"no breath reading with id {reading_id}")
+    return _public(rows[0])
+
+
+def list_breath_readings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
+    get_visit(db, visit_id)
+    rows = db.execute_returning_dicts("SELECT * FROM breath_readings WHERE visit_id = ? ORDER BY id", [visit_id])
+    return [_public(row) for row in rows]
+
+
+def add_breath_reading(
+    db: sqlite_utils.Database, blobs: BlobStore, actor: audit.Actor, visit_id: int, *,
+    stream: BinaryIO, max_bytes: int, source: str = "upload", device_id: Optional[str] = None,
+) -> dict:
+    """Store a breath reading file for an open visit with its quality, features and probability."""
+    require_open_visit(db, visit_id)
+    with blobs.write_pending(stream, max_bytes=max_bytes) as pending:
+        scored = score_breath_reading(_decode(pending.path.read_bytes()))
+        stored = pending.commit()
+    with write_transaction(db):
+        require_open_visit(db, visit_id)
+        reading_id = db["breath_readings"].insert({
+            "visit_id": visit_id, "source": source, "device_id": device_id, "sha256": stored.sha256,
+            "file_path": stored.relative_path,
+            "features": json.dumps(scored["features"]) if scored["features"] is not None else None,
+            "quality": json.dumps(scored["quality"]), "probability": scored["probability"],
+            "model_version": f"{scored['model']['name']}-{scored['model']['version']}",
+            "created_at": utc_now(), "created_by": actor.user_id,
+        }).last_pk
+        audit.record(db, actor, "add_breath_reading", "visit", visit_id, {"breath_reading_id": reading_id})
+    logger.info("stored breath reading %s (quality ok: %s)", reading_id, scored["quality"]["ok"])
+    return get_breath_reading(db, reading_id)

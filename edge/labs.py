@@ -1,0 +1,149 @@
+"""Lab panels of a visit: normalised to SI, stored with the original values, scored by the labs model.
+
+Also holds the small loader for the shipped tabular ONNX models (``BundledModel``): it reads
+``edge/bundled_models/manifest.json``, checks the file's sha256 and runs it with ONNX Runtime
+on CPU. It stands in until the shared inference backends (``edge/inference/``) are merged.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import onnxruntime
+import sqlite_utils
+
+from edge import audit
+from edge.errors import IldscreenError, ValidationError
+from edge.patients import get_visit, require_open_visit
+from edge.store.database import utc_now, write_transaction
+from tabular_models.calibration import apply_calibration
+from tabular_models.errors import TabularInputError
+from tabular_models.lab_panels import LAB_FEATURES, lab_feature_vector, normalize_panel
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_MODELS = Path(__file__).parent / "bundled_models"
+SYNTHETIC_NOTE = "trained on synthetic data only; not for clinical use"
+
+
+class ModelUnavailable(IldscreenError):
+    """A shipped model is missing, altered, or does not match its manifest entry."""
+
+    status = 503
+    code = "model_unavailable"
+
+
+def input_error(exc: TabularInputError) -> ValidationError:
+    """The service's 422 error for a lab or breath input error, naming the field."""
+    return ValidationError(exc.message, fields=[{"field": exc.field or "body", "reason": exc.message}])
+
+
+class BundledModel:
+    """One tabular model from the manifest: calibrated ILD probability for feature rows."""
+
+    def __init__(self, name: str, *, models_dir: Path = BUNDLED_MODELS):
+        manifest_path = Path(models_dir) / "manifest.json"
+        try:
+            entry = json.loads(manifest_path.read_text(encoding="utf-8"))["models"][name]
+            data = (Path(models_dir) / entry["file"]).read_bytes()
+        except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ModelUnavailable(f"the {name} model is not installed in {models_dir}: {exc!r}") from exc
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != entry.get("sha256"):
+            raise ModelUnavailable(f"the {name} model file {entry['file']} does not match its manifest sha256 "
+                                   f"(found {digest[:12]}..., expected {str(entry.get('sha256'))[:12]}...)")
+        self.name = name
+        self.entry = entry
+        self.feature_order = tuple(entry["inputs"][0]["feature_order"])
+        self.session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+        # One run at load so the first patient does not wait for ORT's lazy initialisation.
+        self.probability(np.full((1, len(self.feature_order)), np.nan, dtype=np.float32))
+
+    def stamp(self) -> dict:
+        """What a result says about the model behind it."""
+        synthetic = bool(self.entry.get("synthetic"))
+        return {"name": self.name, "version": self.entry["version"], "synthetic": synthetic,
+                "note": SYNTHETIC_NOTE if synthetic else "not for clinical use"}
+
+    def probability(self, rows: np.ndarray) -> np.ndarray:
+        """Calibrated ILD probability for float32 rows in ``feature_order`` (NaN = missing)."""
+        if rows.ndim != 2 or rows.shape[1] != len(self.feature_order):
+            raise ModelUnavailable(f"the {self.name} model takes {len(self.feature_order)} features, "
+                                   f"got rows of shape {rows.shape}")
+        raw = self.session.run(["probabilities"], {"features": rows.astype(np.float32)})[0][:, 1]
+        calibration = self.entry["calibration"]
+        return apply_calibration(raw, knots_x=calibration["x"], knots_y=calibration["y"])
+
+
+@functools.lru_cache(maxsize=8)
+def bundled_model(name: str, models_dir: Path = BUNDLED_MODELS) -> BundledModel:
+    """The loaded model, once per process and folder."""
+    return BundledModel(name, models_dir=models_dir)
+
+
+def score_lab_panel(entries: list[dict], *, model: Optional[BundledModel] = None) -> dict:
+    """Normalise a panel and score it: ``{"probability", "normalized", "missing", "warnings", "model", ...}``.
+
+    Raises
+    ------
+    ValidationError
+        Naming the analyte when the panel holds an unknown, unreadable or impossible entry.
+    ModelUnavailable
+        When the labs model cannot be loaded.
+    """
+    try:
+        panel = normalize_panel(entries)
+    except TabularInputError as exc:
+        raise input_error(exc) from exc
+    model = model or bundled_model("labs")
+    if model.feature_order != LAB_FEATURES:
+        raise ModelUnavailable("the installed labs model expects other features than this software computes")
+    probability = float(model.probability(lab_feature_vector(panel["normalized"]))[0])
+    return {"probability": probability, "normalized": panel["normalized"], "missing": panel["missing"],
+            "warnings": panel["warnings"], "model": model.stamp(), "records": panel["records"]}
+
+
+def _public(row: dict) -> dict:
+    row.pop("created_by", None)
+    return row
+
+
+def list_lab_results(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
+    rows = db.execute_returning_dicts("SELECT * FROM lab_results WHERE visit_id = ? ORDER BY id", [visit_id])
+    return [_public(row) for row in rows]
+
+
+def visit_lab_panel(db: sqlite_utils.Database, visit_id: int) -> dict:
+    """Every stored result of a visit and the score of all of them together (newest value wins)."""
+    get_visit(db, visit_id)
+    results = list_lab_results(db, visit_id)
+    score = None
+    if results:
+        stored = [{"analyte": row["loinc"] or row["analyte"], "value": row["si_value"], "unit": row["si_unit"]}
+                  for row in results]
+        score = {key: value for key, value in score_lab_panel(stored).items() if key != "records"}
+    return {"results": results, "score": score}
+
+
+def add_lab_panel(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, entries: list[dict]) -> dict:
+    """Validate, score and store a panel for an open visit; nothing is stored if any entry fails."""
+    require_open_visit(db, visit_id)
+    scored = score_lab_panel(entries)
+    now = utc_now()
+    with write_transaction(db):
+        require_open_visit(db, visit_id)
+        for record in scored["records"]:
+            db["lab_results"].insert({
+                "visit_id": visit_id, "loinc": record["loinc"], "analyte": record["analyte"],
+                "value": record["value"], "unit": record["unit"], "si_value": record["si_value"],
+                "si_unit": record["si_unit"], "collected_at": record["collected_at"],
+                "created_at": now, "created_by": actor.user_id,
+            })
+        audit.record(db, actor, "add_labs", "visit", visit_id, {"results": len(scored["records"])})
+    logger.info("stored %s lab results for visit %s", len(scored["records"]), visit_id)
+    return visit_lab_panel(db, visit_id)

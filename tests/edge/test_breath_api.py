@@ -1,0 +1,124 @@
+"""Breath readings of a visit: the raw file stored, quality reasons kept, bad files refused with nothing kept."""
+import hashlib
+import io
+import json
+
+import numpy as np
+import pytest
+
+from support import PATIENT, login
+from edge.breath import score_breath_reading
+from edge.cli import cli
+from tabular_models.training.synthetic_breath import device_profile, simulate_reading
+
+
+def breath_csv(seed: int = 0, *, saturate: bool = False, **options) -> str:
+    """A simulated e-nose capture written in the documented CSV format."""
+    rng = np.random.default_rng(seed)
+    r = simulate_reading(rng, concentrations=np.ones(6), device=device_profile(rng), **options)
+    if saturate:
+        r["sensors"][80:100, 1] = r["full_scale"]
+    n_sensors = r["sensors"].shape[1]
+    lines = [",".join(["t_s", "phase", *[f"sensor_{i + 1}" for i in range(n_sensors)],
+                       "temperature_c", "humidity_pct", "pressure_hpa"])]
+    for i in range(r["t_s"].size):
+        lines.append(",".join([f"{r['t_s'][i]:.2f}", r["phase"][i], *[f"{v:.3f}" for v in r["sensors"][i]],
+                               f"{r['temperature_c'][i]:.3f}", f"{r['humidity_pct'][i]:.3f}",
+                               f"{r['pressure_hpa'][i]:.2f}"]))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def visit_id(client, nurse):
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    return client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json["id"]
+
+
+def upload(client, headers, visit_id, text, name="reading.csv"):
+    return client.post(f"/api/v1/visits/{visit_id}/breath", headers=headers, content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(text.encode()), name)})
+
+
+def stored_files(settings):
+    return sorted(p for p in settings.blob_dir.rglob("*") if p.is_file())
+
+
+def test_a_good_reading_is_stored_with_features_quality_and_probability(client, nurse, visit_id, settings, db):
+    text = breath_csv()
+    response = upload(client, nurse, visit_id, text)
+    assert response.status_code == 201, response.json
+    body = response.json
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    assert body["sha256"] == digest and stored_files(settings) == [settings.blob_dir / digest[:2] / digest]
+    assert body["quality"] == {"ok": True, "issues": []} and 0.0 <= body["probability"] <= 1.0
+    assert body["features"]["sensor_1_response"] > 0 and body["model_version"] == "breath-0.1.0"
+    assert body["probability"] == pytest.approx(score_breath_reading(text)["probability"])
+    listed = client.get(f"/api/v1/visits/{visit_id}/breath", headers=nurse).json["breath_readings"]
+    assert listed == [body]
+    entry = db.execute("SELECT action, entity, entity_id FROM audit_log ORDER BY id DESC").fetchone()
+    assert entry == ("add_breath_reading", "visit", str(visit_id))
+
+
+def test_a_reading_without_breath_is_kept_with_the_reason_and_no_probability(client, nurse, visit_id):
+    response = upload(client, nurse, visit_id, breath_csv(breath_delivered=False))
+    assert response.status_code == 201
+    assert response.json["probability"] is None and response.json["features"] is None
+    assert [issue["code"] for issue in response.json["quality"]["issues"]] == ["no_breath"]
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "words"),
+    [
+        ("t_s,phase,sensor_1\n0,baseline,1\n", "r.csv", "lacks column"),
+        ('{"t_s": [1, 2]}', "r.json", "no 'phase'"),
+        ("", "r.csv", "empty"),
+        (breath_csv(), "../../r.csv", "plain name"),
+    ],
+)
+def test_unreadable_files_are_refused_with_nothing_stored(client, nurse, visit_id, settings, db, text, name, words):
+    response = upload(client, nurse, visit_id, text, name=name)
+    assert response.status_code == 422 and words in json.dumps(response.json)
+    assert stored_files(settings) == [] and db.execute("SELECT COUNT(*) FROM breath_readings").fetchone()[0] == 0
+
+
+def test_admins_cannot_upload_breath_readings(client, visit_id, make_user):
+    make_user("admin2", "admin")
+    assert upload(client, login(client, "admin2"), visit_id, breath_csv()).status_code == 403
+
+
+def test_cli_scores_a_reading_as_json(runner, tmp_path):
+    path = tmp_path / "reading.csv"
+    path.write_text(breath_csv())
+    result = runner.invoke(cli, ["breath", "score", "--json", str(path)])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert {"probability", "normalized", "missing", "warnings"} <= set(body)
+    assert 0.0 <= body["probability"] <= 1.0 and body["warnings"] == []
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [({"saturate": True}, "sensor_2 reached full scale"), ({"warmup_drift": 0.5}, "baseline is still moving"),
+     ({"breath_delivered": False}, "no breath detected")],
+)
+def test_cli_refuses_readings_that_fail_quality(runner, tmp_path, options, words):
+    path = tmp_path / "reading.csv"
+    path.write_text(breath_csv(**options))
+    result = runner.invoke(cli, ["breath", "score", "--json", str(path)])
+    assert result.exit_code == 1 and words in json.loads(result.output)["error"]
+
+
+def test_a_reading_with_another_sensor_count_is_refused_with_nothing_stored(client, nurse, visit_id, settings, db):
+    lines = breath_csv().splitlines()
+    keep = [i for i, name in enumerate(lines[0].split(",")) if name not in ("sensor_7", "sensor_8")]
+    text = "\n".join(",".join(line.split(",")[i] for i in keep) for line in lines) + "\n"
+    response = upload(client, nurse, visit_id, text)
+    assert response.status_code == 422 and "expects 8 sensors" in response.json["error"]["message"]
+    assert stored_files(settings) == [] and db.execute("SELECT COUNT(*) FROM breath_readings").fetchone()[0] == 0
+
+
+def test_missing_and_closed_visits_take_no_readings(client, nurse, visit_id):
+    assert upload(client, nurse, visit_id + 99, breath_csv()).status_code == 404
+    client.patch(f"/api/v1/visits/{visit_id}", json={"status": "completed"}, headers=nurse)
+    assert upload(client, nurse, visit_id, breath_csv()).status_code == 409
+    assert client.get(f"/api/v1/visits/{visit_id + 99}/breath", headers=nurse).status_code == 404
