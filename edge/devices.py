@@ -15,7 +15,8 @@ from edge import audit
 from edge.errors import DeviceUnavailable
 from edge.recordings import add_recording
 from edge.store.blobs import BlobStore
-from firmware_interface import DeviceError, DeviceManager, capture_audio, serial_ports
+from edge.breath import add_breath_reading
+from firmware_interface import DeviceError, DeviceManager, capture_audio, capture_enose, serial_ports
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +54,47 @@ def capture_recording(
         db, blobs, actor, visit_id, chest_site=chest_site, stream=io.BytesIO(capture.to_wav_bytes()),
         max_bytes=max_bytes, source="device", device_id=capture.device.device_id,
     )
+
+
+# The board reports each MOX sensor's resistance; the breath format counts the ADC of a
+# voltage divider with a load resistor, which rises as the sensor conducts (gas present):
+# counts = full_scale * R_load / (R_load + R_sensor). 10 kOhm is the usual load for these
+# sensors (e.g. Figaro TGS26xx datasheets' test circuit).
+LOAD_RESISTANCE_KOHM = 10.0
+ADC_FULL_SCALE = 4095
+PHASE_NAMES = {1: "baseline", 2: "exposure", 3: "purge"}
+
+
+def enose_reading_csv(reading) -> str:
+    """An e-nose capture in the breath-reading CSV format of ``tabular_models`` (see its README)."""
+    counts = ADC_FULL_SCALE * LOAD_RESISTANCE_KOHM / (LOAD_RESISTANCE_KOHM + reading.values.astype(float))
+    n_sensors = counts.shape[1]
+    lines = ["t_s,phase," + ",".join(f"sensor_{i + 1}" for i in range(n_sensors)) + ",temperature_c,humidity_pct,pressure_hpa"]
+    for i, phase in enumerate(reading.phase):
+        if int(phase) not in PHASE_NAMES:
+            raise DeviceUnavailable(f"e-nose capture has a sample in an unknown phase at index {i}")
+        row = [f"{i / reading.sample_rate_hz:.3f}", PHASE_NAMES[int(phase)], *(f"{v:.2f}" for v in counts[i]),
+               f"{reading.temperature_c[i]:.2f}", f"{reading.humidity_pct[i]:.2f}", f"{reading.pressure_hpa[i]:.2f}"]
+        lines.append(",".join(row))
+    return "\n".join(lines) + "\n"
+
+
+def capture_breath(
+    db: sqlite_utils.Database,
+    blobs: BlobStore,
+    manager: DeviceManager,
+    actor: audit.Actor,
+    visit_id: int,
+    *,
+    port: str,
+    max_bytes: int,
+) -> dict:
+    """Take an e-nose reading (baseline, breath, purge) into the visit, stored like an upload."""
+    try:
+        # A 15 s baseline leaves the breath model's 10 s minimum room for the sensors to settle.
+        reading = capture_enose(manager.get(port), baseline_s=15.0, exposure_s=20.0, purge_s=30.0)
+    except DeviceError as exc:
+        logger.warning("e-nose capture from %s failed: %s", port, exc)
+        raise DeviceUnavailable(f"e-nose capture from {port} failed: {exc}") from exc
+    return add_breath_reading(db, blobs, actor, visit_id, stream=io.BytesIO(enose_reading_csv(reading).encode()),
+                              max_bytes=max_bytes, source="device", device_id=reading.device.device_id)

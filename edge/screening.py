@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Callable, Optional
+from typing import Optional
 
 import sqlite_utils
 
@@ -20,11 +20,8 @@ from edge.fusion.fusion import ModalityEvidence, fuse
 from edge.fusion.staging import stage
 from edge.fusion.triage import TriageThresholds, red_flags, triage
 from edge.patients import get_patient, get_visit
+from edge.modalities import SCORERS, ModalityScorer
 from edge.store.database import utc_now, write_transaction
-
-ModalityScorer = Callable[[sqlite_utils.Database, int], Optional[ModalityEvidence]]
-# Filled by the modality packages' wiring (auscultation, breath, labs) as their models ship.
-SCORERS: dict[str, ModalityScorer] = {}
 
 
 def clinical_picture(patient: dict, *, on: Optional[str] = None) -> ClinicalPicture:

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from edge import devices
 from edge.api.operations import ANY_ROLE, CLINICAL_ROLES, operation
+from edge.api.visit_data import BreathReading
 from edge.schemas import Recording, RecordingUpload, RequestModel
 
 blueprint = Blueprint("devices", __name__, url_prefix="/api/v1")
@@ -64,3 +65,18 @@ def capture_recording(visit_id: int, body: AudioCaptureRequest):
         resources.db(), resources.blobs, resources.devices, g.actor, visit_id, port=body.port,
         chest_site=body.chest_site, seconds=body.seconds, max_bytes=resources.settings.max_upload_bytes,
     )
+
+
+class BreathCaptureRequest(RequestModel):
+    port: str = PORT_FIELD
+
+    _port = field_validator("port")(check_port)
+
+
+@operation(blueprint, "/visits/<int:visit_id>/breath/capture", "POST",
+           summary="Take an e-nose breath reading from a connected board into the visit (about a minute)",
+           roles=CLINICAL_ROLES, body=BreathCaptureRequest, response=BreathReading, status=201)
+def capture_breath(visit_id: int, body: BreathCaptureRequest):
+    resources = _resources()
+    return devices.capture_breath(resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
+                                  port=body.port, max_bytes=resources.settings.max_upload_bytes)

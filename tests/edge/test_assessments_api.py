@@ -83,3 +83,15 @@ def test_triage_thresholds_come_from_the_programme_settings(tmp_path):
     visit = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json
     assessment = client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=headers).json
     assert assessment["tier"] == "low" and assessment["thresholds"] == {"intermediate": 0.95, "high": 0.99}
+
+
+def test_entered_labs_and_a_breath_reading_are_fused_with_their_model_versions(client, nurse, visit_id):
+    panel = [{"analyte": "718-7", "value": 11.9, "unit": "g/dL"}, {"analyte": "6690-2", "value": 9.8, "unit": "10*3/uL"},
+             {"analyte": "2160-0", "value": 0.9, "unit": "mg/dL"}]
+    assert client.post(f"/api/v1/visits/{visit_id}/labs", json={"results": panel}, headers=nurse).status_code == 201
+    assessment = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
+    assert "labs" not in assessment["missing"] and "breath" in assessment["missing"]
+    assert assessment["model_versions"]["labs"].startswith("labs-")
+    assert "labs" in assessment["synthetic_models"]  # the shipped labs model is synthetic-only, and says so
+    labs = assessment["contributions"]["labs"]
+    assert labs["likelihood_ratio"] > 0 and 0 < labs["probability"] < 1

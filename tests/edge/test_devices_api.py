@@ -67,3 +67,19 @@ def test_capture_from_an_unknown_or_unplugged_board_is_a_clear_503_and_nothing_i
 def test_bad_capture_requests_name_the_field(client, nurse, visit_id, body, field):
     response = client.post(f"/api/v1/visits/{visit_id}/recordings/capture", json=body, headers=nurse)
     assert response.status_code == 422 and response.json["error"]["fields"][0]["field"] == field
+
+
+def test_an_enose_reading_is_captured_scored_and_stored_like_an_upload(client, nurse, visit_id, settings, db):
+    sim = SimulatedDevice(DeviceKind.ENOSE, n_sensors=8, speed=None, device_id="ENOSE-7")
+    sim.start()
+    try:
+        client.post("/api/v1/devices", json={"port": sim.port}, headers=nurse)
+        response = client.post(f"/api/v1/visits/{visit_id}/breath/capture", json={"port": sim.port}, headers=nurse)
+    finally:
+        sim.close()
+    assert response.status_code == 201, response.json
+    reading = response.json
+    assert reading["quality"]["ok"] is True and 0 <= reading["probability"] <= 1
+    stored = (settings.blob_dir / reading["sha256"][:2] / reading["sha256"]).read_text()
+    assert stored.startswith("t_s,phase,sensor_1")
+    assert db.execute("SELECT source, device_id FROM breath_readings").fetchone() == ("device", "ENOSE-7")
