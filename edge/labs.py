@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
 
 import numpy as np
 import onnxruntime
@@ -23,6 +23,7 @@ from edge.patients import get_visit, require_open_visit
 from edge.store.database import utc_now, write_transaction
 from tabular_models.calibration import apply_calibration
 from tabular_models.errors import TabularInputError
+from tabular_models.lab_io import read_lab_panel
 from tabular_models.lab_panels import LAB_FEATURES, lab_feature_vector, normalize_panel
 
 logger = logging.getLogger(__name__)
@@ -147,3 +148,20 @@ def add_lab_panel(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, 
         audit.record(db, actor, "add_labs", "visit", visit_id, {"results": len(scored["records"])})
     logger.info("stored %s lab results for visit %s", len(scored["records"]), visit_id)
     return visit_lab_panel(db, visit_id)
+
+
+MAX_LAB_FILE_BYTES = 1024 * 1024
+
+
+def read_lab_file(stream: BinaryIO) -> list[dict]:
+    """Entries of an uploaded lab file (CSV, JSON or FHIR R4 Bundle), or a ``ValidationError``."""
+    data = stream.read(MAX_LAB_FILE_BYTES + 1)
+    if len(data) > MAX_LAB_FILE_BYTES:
+        raise ValidationError(f"lab files are limited to {MAX_LAB_FILE_BYTES} bytes",
+                              fields=[{"field": "file", "reason": "too large"}])
+    try:
+        return read_lab_panel(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ValidationError("lab file is not UTF-8 text", fields=[{"field": "file", "reason": "not UTF-8"}]) from exc
+    except TabularInputError as exc:
+        raise input_error(exc) from exc

@@ -8,15 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge import breath, labs
 from edge.api.operations import CLINICAL_ROLES, operation
-from edge.errors import ValidationError
 from edge.recordings import check_file_name
 from edge.schemas import RequestModel
 from tabular_models.errors import TabularInputError
-from tabular_models.lab_io import read_fhir_bundle, read_lab_panel
+from tabular_models.lab_io import read_fhir_bundle
 from tabular_models.lab_panels import MAX_ENTRIES
 
 blueprint = Blueprint("visit_data", __name__, url_prefix="/api/v1")
-MAX_LAB_FILE_BYTES = 1024 * 1024
 
 
 class LabResultIn(RequestModel):
@@ -127,16 +125,7 @@ def add_labs_fhir(visit_id: int, body: FhirBundleIn):
 def add_labs_file(visit_id: int, form: LabFileUpload):
     upload = request.files.get("file")
     check_file_name(upload.filename if upload else None)
-    data = upload.stream.read(MAX_LAB_FILE_BYTES + 1)
-    if len(data) > MAX_LAB_FILE_BYTES:
-        raise ValidationError(f"lab files are limited to {MAX_LAB_FILE_BYTES} bytes",
-                              fields=[{"field": "file", "reason": "too large"}])
-    try:
-        entries = read_lab_panel(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise ValidationError("lab file is not UTF-8 text", fields=[{"field": "file", "reason": "not UTF-8"}]) from exc
-    except TabularInputError as exc:
-        raise labs.input_error(exc) from exc
+    entries = labs.read_lab_file(upload.stream)
     return labs.add_lab_panel(_db(), g.actor, visit_id, entries)
 
 

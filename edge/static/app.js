@@ -43,8 +43,11 @@ function setupChest() {
     g.addEventListener("click", choose);
     g.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") choose(); });
   });
-  select.addEventListener("change", mark);
-  mark();
+  const followers = document.querySelectorAll("[data-follows=chest-site]");
+  const sync = () => { mark(); followers.forEach((input) => { input.value = select.value; }); };
+  select.addEventListener("change", sync);
+  document.querySelectorAll(".chest .site").forEach((g) => g.addEventListener("click", sync));
+  sync();
 }
 
 // Upload with a progress bar (XHR reports upload progress; fetch does not).

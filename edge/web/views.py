@@ -15,17 +15,26 @@ from flask import Blueprint, abort, current_app, g, make_response, redirect, ren
 from pydantic import ValidationError as PydanticValidationError
 from markupsafe import Markup
 
-from edge import auth, outbox, patients, recordings, screening
+from edge import auth, breath, devices, labs, outbox, patients, recordings, screening
 from edge.api.assessments import thresholds_from_settings
 from edge.api.operations import SESSION_COOKIE
 from edge.audit import Actor
-from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError
+from edge.errors import AccountLocked, AuthenticationError, Conflict, DeviceUnavailable, IldscreenError, ValidationError
 from edge.schemas import PatientCreate
 from edge.users import public_view
 from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, CTD_DIAGNOSES, SYMPTOMS
+from tabular_models.lab_catalogue import ANALYTES
 from edge.web.i18n import LANGUAGE_COOKIE, LANGUAGES, negotiate_language, translate
 
 blueprint = Blueprint("ui", __name__)
+# Spellings a nurse would not pick from a list (caret and shorthand variants stay accepted in files).
+HIDDEN_UNITS = {"K/uL", "M/uL", "/nL", "/pL", "10*3/mm3", "10*6/mm3", "/mm3", "um3", "1", "[IU]/L", "meq/L"}
+# The lab form: the core CBC + CMP and the optional markers, in catalogue order, SI unit first.
+LAB_FORM_ANALYTES = [
+    {"key": a.key, "display": a.display, "si_unit": a.si_unit,
+     "units": [a.si_unit] + [u for u in a.units if u != a.si_unit and "^" not in u and u not in HIDDEN_UNITS]}
+    for a in ANALYTES if not a.key.endswith("_pct")
+]
 LOGIN_CSRF_COOKIE = "ildscreen_login_csrf"
 CLINICAL = ("nurse", "clinician")
 
@@ -207,19 +216,34 @@ def start_visit(patient_id: int):
     return redirect(url_for("ui.visit_page", visit_id=visit["id"]))
 
 
+def render_visit(visit_id: int, *, status: int = 200, lab_errors: Optional[dict] = None,
+                 lab_values: Optional[dict] = None, messages: Optional[dict] = None):
+    resources = _resources()
+    db = resources.db()
+    visit = patients.get_visit(db, visit_id)
+    patient = patients.get_patient(db, visit["patient_id"])
+    referral = next((r for r in outbox.list_referrals(db, patient_id=patient["id"]) if r["visit_id"] == visit_id), None)
+    boards = [d for d in resources.devices.statuses() if d["info"]]
+    return render_template(
+        "visit.html", visit=visit, patient=patient, sites=CHEST_SITES,
+        recordings=recordings.list_recordings(db, visit_id), assessment=screening.latest_assessment(db, visit_id),
+        referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), analytes=LAB_FORM_ANALYTES,
+        breath_readings=breath.list_breath_readings(db, visit_id), lab_errors=lab_errors or {},
+        lab_values=lab_values or {}, messages={**(messages or {}), **{k: v for k, v in request.args.items()
+                                                                      if k.endswith("_error")}},
+        stethoscopes=[d["port"] for d in boards if d["info"]["kind"] == "stethoscope"],
+        enoses=[d["port"] for d in boards if d["info"]["kind"] == "enose"],
+    ), status
+
+
+def _back(visit_id: int, anchor: str, **errors):
+    return redirect(url_for("ui.visit_page", visit_id=visit_id, **errors) + f"#{anchor}")
+
+
 @blueprint.route("/visits/<int:visit_id>")
 @login_required
 def visit_page(visit_id: int):
-    db = _resources().db()
-    visit = patients.get_visit(db, visit_id)
-    patient = patients.get_patient(db, visit["patient_id"])
-    assessment = screening.latest_assessment(db, visit_id)
-    referral = next(iter(outbox.list_referrals(db, patient_id=patient["id"])[::-1]), None)
-    if referral and referral["visit_id"] != visit_id:
-        referral = None
-    return render_template("visit.html", visit=visit, patient=patient, sites=CHEST_SITES,
-                           recordings=recordings.list_recordings(db, visit_id), assessment=assessment,
-                           referral=referral, upload_error=request.args.get("upload_error"))
+    return render_visit(visit_id)
 
 
 @blueprint.post("/visits/<int:visit_id>/recordings")
@@ -233,8 +257,89 @@ def upload_recording(visit_id: int):
                                  chest_site=request.form.get("chest_site", ""), stream=upload.stream,
                                  max_bytes=resources.settings.max_upload_bytes)
     except ValidationError as exc:
-        return redirect(url_for("ui.visit_page", visit_id=visit_id, upload_error=exc.message) + "#auscultation")
-    return redirect(url_for("ui.visit_page", visit_id=visit_id) + "#auscultation")
+        return _back(visit_id, "auscultation", upload_error=exc.message)
+    return _back(visit_id, "auscultation")
+
+
+@blueprint.post("/visits/<int:visit_id>/recordings/capture")
+@login_required
+def capture_recording(visit_id: int):
+    resources = _resources()
+    try:
+        devices.capture_recording(resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
+                                  port=request.form.get("port", ""), chest_site=request.form.get("chest_site", ""),
+                                  seconds=20.0, max_bytes=resources.settings.max_upload_bytes)
+    except (DeviceUnavailable, ValidationError) as exc:
+        return _back(visit_id, "auscultation", upload_error=exc.message)
+    return _back(visit_id, "auscultation")
+
+
+@blueprint.post("/visits/<int:visit_id>/labs")
+@login_required
+def enter_labs(visit_id: int):
+    entries, errors, values = [], {}, {}
+    for analyte in LAB_FORM_ANALYTES:
+        key = analyte["key"]
+        raw = request.form.get(f"lab_{key}", "").strip().replace(",", ".")
+        unit = request.form.get(f"unit_{key}", analyte["si_unit"])
+        values[key] = {"value": raw, "unit": unit}
+        if not raw:
+            continue
+        try:
+            entries.append({"analyte": key, "value": float(raw), "unit": unit})
+        except ValueError:
+            errors[key] = translate("err_number", g.lang)
+    if not entries and not errors:
+        errors["form"] = translate("err_no_labs", g.lang)
+    try:
+        if errors:
+            if entries:
+                labs.score_lab_panel(entries)  # check the readable entries too, store nothing
+        else:
+            labs.add_lab_panel(_resources().db(), g.actor, visit_id, entries)
+            return _back(visit_id, "labs")
+    except ValidationError as exc:
+        for field in exc.fields:
+            errors[field["field"]] = translate("err_lab_value", g.lang)
+    return render_visit(visit_id, status=422, lab_errors=errors, lab_values=values)
+
+
+@blueprint.post("/visits/<int:visit_id>/labs/file")
+@login_required
+def import_labs(visit_id: int):
+    upload = request.files.get("file")
+    try:
+        recordings.check_file_name(upload.filename if upload else None)
+        labs.add_lab_panel(_resources().db(), g.actor, visit_id, labs.read_lab_file(upload.stream))
+    except ValidationError as exc:
+        return _back(visit_id, "labs", labs_error=exc.message)
+    return _back(visit_id, "labs")
+
+
+@blueprint.post("/visits/<int:visit_id>/breath")
+@login_required
+def upload_breath(visit_id: int):
+    resources = _resources()
+    upload = request.files.get("file")
+    try:
+        recordings.check_file_name(upload.filename if upload else None)
+        breath.add_breath_reading(resources.db(), resources.blobs, g.actor, visit_id, stream=upload.stream,
+                                  max_bytes=resources.settings.max_upload_bytes)
+    except ValidationError as exc:
+        return _back(visit_id, "breath", breath_error=exc.message)
+    return _back(visit_id, "breath")
+
+
+@blueprint.post("/visits/<int:visit_id>/breath/capture")
+@login_required
+def capture_breath(visit_id: int):
+    resources = _resources()
+    try:
+        devices.capture_breath(resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
+                               port=request.form.get("port", ""), max_bytes=resources.settings.max_upload_bytes)
+    except (DeviceUnavailable, ValidationError) as exc:
+        return _back(visit_id, "breath", breath_error=exc.message)
+    return _back(visit_id, "breath")
 
 
 @blueprint.post("/visits/<int:visit_id>/assess")
@@ -242,7 +347,7 @@ def upload_recording(visit_id: int):
 def assess(visit_id: int):
     resources = _resources()
     screening.assess_visit(resources.db(), g.actor, visit_id, thresholds=thresholds_from_settings(resources.settings))
-    return redirect(url_for("ui.visit_page", visit_id=visit_id) + "#result")
+    return _back(visit_id, "result")
 
 
 @blueprint.post("/visits/<int:visit_id>/refer")
@@ -250,7 +355,7 @@ def assess(visit_id: int):
 def refer(visit_id: int):
     resources = _resources()
     outbox.create_referral(resources.db(), g.actor, visit_id, site_secret=resources.folder.site_secret)
-    return redirect(url_for("ui.visit_page", visit_id=visit_id) + "#referral")
+    return _back(visit_id, "referral")
 
 
 @blueprint.route("/referrals/<int:referral_id>/letter")

@@ -13,9 +13,11 @@ from support import wav_bytes
 
 TEXT = {
     "en": {"required": "Required.", "code_error": "3–32 letters", "record": "Record 20 s", "stop": "Stop",
-           "assess": "Calculate risk", "refer": "Refer for HRCT", "banner_tier": "Tier"},
+           "assess": "Calculate risk", "refer": "Refer for HRCT", "banner_tier": "Tier",
+           "lab_error": "Not possible in this unit: check the value and the unit."},
     "zh-CN": {"required": "必填。", "code_error": "3–32 位字母", "record": "录音 20 秒", "stop": "停止",
-              "assess": "计算风险", "refer": "转诊做高分辨率 CT", "banner_tier": "分级"},
+              "assess": "计算风险", "refer": "转诊做高分辨率 CT", "banner_tier": "分级",
+              "lab_error": "该单位下数值不可能：请核对数值和单位。"},
 }
 PORTRAIT = {"width": 800, "height": 1280}
 LANDSCAPE = {"width": 1280, "height": 800}
@@ -93,6 +95,21 @@ def test_a_nurse_screens_a_patient_from_login_to_timeline(browser, server, lang,
     page.wait_for_function("document.querySelectorAll('.recording[data-recording-id]').length === 2")
     shots.take("uploaded")
 
+    page.fill("#lab_hgb", "150")  # haemoglobin typed in g/L while the unit says g/dL
+    page.select_option("select[name=unit_hgb]", "g/dL")
+    page.fill("#lab_wbc", "7.1")
+    page.select_option("select[name=unit_wbc]", "10*3/uL")
+    page.fill("#lab_creatinine", "0.9")
+    page.select_option("select[name=unit_creatinine]", "mg/dL")
+    page.click("#labs-button")
+    assert page.inner_text("#lab-error-hgb") == text["lab_error"]  # beside the field, in the user's language
+    shots.take("labs-error")
+    page.fill("#lab_hgb", "15.0")
+    page.click("#labs-button")
+    page.wait_for_selector("#lab-results")
+    assert "g/dL" in page.inner_text("#lab-results") and "g/L" in page.inner_text("#lab-results")
+    shots.take("labs-saved")
+
     page.fill("textarea[data-draft=notes]", "patient breathless on stairs")
     page.wait_for_function("document.body.dataset.draftSaved === 'yes'")
     page.reload()
@@ -100,6 +117,7 @@ def test_a_nurse_screens_a_patient_from_login_to_timeline(browser, server, lang,
 
     page.click("#assess-button")
     page.wait_for_selector("#assessment")
+    assert page.locator("#synthetic-banner").is_visible()  # the labs model is synthetic-only
     assert text["banner_tier"] in page.inner_text("#assessment")
     assert page.locator("#next-steps li").count() >= 1
     shots.take("result")

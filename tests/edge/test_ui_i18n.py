@@ -8,6 +8,7 @@ import pytest
 from edge.fusion.triage import RECOMMENDATIONS
 from edge.vocabulary import CHEST_SITES, SYMPTOMS
 from edge.web.i18n import CATALOG, LANGUAGES
+from edge.web.views import LAB_FORM_ANALYTES
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "edge" / "templates"
 
@@ -22,6 +23,8 @@ def test_every_site_symptom_and_tier_is_translated():
         assert f"site_{site}" in CATALOG
     for symptom in SYMPTOMS:
         assert f"symptom_{symptom}" in CATALOG
+    for analyte in LAB_FORM_ANALYTES:
+        assert f"analyte_{analyte['key']}" in CATALOG
     for tier in RECOMMENDATIONS:
         assert f"rec_steps_{tier}" in CATALOG and f"tier_{tier}" in CATALOG
 
