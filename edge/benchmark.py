@@ -1,0 +1,178 @@
+"""Benchmark of the full screening API, measured against a real ``ildscreen serve`` process.
+
+The service runs in its own process on loopback; this process is the load: each client runs
+whole screenings (open a visit, upload 4 recordings, enter a lab panel, upload a breath
+reading, assess) back to back. Reported per concurrency level: p50/p95 of the whole screening
+and of single requests, screenings per second, errors; plus the service's peak RSS (VmHWM)
+and the cold start (process start to ``/readyz`` answering 200).
+"""
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+import soundfile
+
+PANEL = [{"analyte": "718-7", "value": 12.9, "unit": "g/dL"}, {"analyte": "6690-2", "value": 7.2, "unit": "10*3/uL"},
+         {"analyte": "751-8", "value": 4.8, "unit": "10*3/uL"}, {"analyte": "731-0", "value": 1.6, "unit": "10*3/uL"},
+         {"analyte": "2160-0", "value": 0.9, "unit": "mg/dL"}, {"analyte": "1751-7", "value": 3.9, "unit": "g/dL"},
+         {"analyte": "LDH", "value": 260, "unit": "U/L"}, {"analyte": "CRP", "value": 6, "unit": "mg/L"}]
+SITES = ("posterior_left_base", "posterior_right_base", "lateral_left_base", "lateral_right_base")
+PATIENT = {"birth_year": 1955, "sex": "F", "ctd_diagnosis": "SSc", "autoantibodies": ["anti-Scl-70"],
+           "symptoms": ["exertional_dyspnoea"]}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _recording(seconds: float = 20.0, rate: int = 4000) -> bytes:
+    rng = np.random.default_rng(1)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, 0.1 * rng.standard_normal(int(seconds * rate)), rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def _breath_csv(n_sensors: int = 8, rate_hz: int = 10) -> bytes:
+    """A well-formed synthetic reading (15 s baseline, 20 s exposure, 30 s purge)."""
+    rng = np.random.default_rng(2)
+    lines = ["t_s,phase," + ",".join(f"sensor_{i + 1}" for i in range(n_sensors)) + ",temperature_c,humidity_pct,pressure_hpa"]
+    t = 0.0
+    for phase, seconds, level in (("baseline", 15, 0.0), ("exposure", 20, 0.3), ("purge", 30, 0.0)):
+        for _ in range(seconds * rate_hz):
+            counts = 1500 * (1 + level) + rng.normal(0, 3, n_sensors)
+            lines.append(f"{t:.2f},{phase}," + ",".join(f"{c:.1f}" for c in counts) + ",31.0,45.0,1013.0")
+            t += 1 / rate_hz
+    return ("\n".join(lines) + "\n").encode()
+
+
+class Service:
+    """An ``ildscreen serve`` child process on a fresh data folder."""
+
+    def __init__(self, data_dir: Path):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
+        env.update(ILDSCREEN_LOG_LEVEL="WARNING", ILDSCREEN_BACKUP_INTERVAL_HOURS="0")
+        cli = [sys.executable, "-m", "edge"]
+        subprocess.run([*cli, "users", "add", "bench", "--role", "nurse", "--password-stdin", "--data-dir", str(data_dir)],
+                       input="benchmark password\n", text=True, capture_output=True, check=True, env=env)
+        token = subprocess.run([*cli, "users", "token", "bench", "--name", "benchmark", "--data-dir", str(data_dir)],
+                               text=True, capture_output=True, check=True, env=env).stdout.strip()
+        self.headers = {"Authorization": f"Bearer {token}"}
+        started = time.perf_counter()
+        self.process = subprocess.Popen([*cli, "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        while True:
+            try:
+                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if self.process.poll() is not None or time.perf_counter() - started > 120:
+                raise RuntimeError("the service did not become ready")
+            time.sleep(0.05)
+        self.cold_start_s = time.perf_counter() - started
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+def _one_screening(session: requests.Session, url: str, patient_id: int, audio: bytes, breath: bytes,
+                   request_ms: list[float]) -> None:
+    def timed(method: str, path: str, **kwargs) -> dict:
+        started = time.perf_counter()
+        response = session.request(method, url + path, timeout=60, **kwargs)
+        request_ms.append((time.perf_counter() - started) * 1000)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: HTTP {response.status_code}")
+        return response.json()
+
+    visit = timed("POST", f"/api/v1/patients/{patient_id}/visits", json={})
+    for site in SITES:
+        timed("POST", f"/api/v1/visits/{visit['id']}/recordings", data={"chest_site": site},
+              files={"file": ("r.wav", audio, "audio/wav")})
+    timed("POST", f"/api/v1/visits/{visit['id']}/labs", json={"results": PANEL})
+    timed("POST", f"/api/v1/visits/{visit['id']}/breath", files={"file": ("b.csv", breath, "text/csv")})
+    timed("POST", f"/api/v1/visits/{visit['id']}/assessments", json={})
+
+
+def run_level(service: Service, clients: int, *, screenings_per_client: int) -> dict:
+    audio, breath = _recording(), _breath_csv()
+    screening_ms: list[float] = []
+    request_ms: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def client(index: int) -> None:
+        with requests.Session() as session:
+            session.headers.update(service.headers)
+            patient = session.post(service.url + "/api/v1/patients",
+                                   json={**PATIENT, "code": f"B{clients}-{index}-{time.monotonic_ns() % 10**9}"}).json()
+            for _ in range(screenings_per_client):
+                started = time.perf_counter()
+                mine: list[float] = []
+                try:
+                    _one_screening(session, service.url, patient["id"], audio, breath, mine)
+                except (RuntimeError, requests.RequestException) as exc:
+                    with lock:
+                        errors.append(str(exc))
+                    continue
+                with lock:
+                    screening_ms.append((time.perf_counter() - started) * 1000)
+                    request_ms.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return {
+        "p50_ms": _percentile(screening_ms, 50), "p95_ms": _percentile(screening_ms, 95),
+        "request_p50_ms": _percentile(request_ms, 50), "request_p95_ms": _percentile(request_ms, 95),
+        "rps": len(screening_ms) / elapsed, "requests_per_s": len(request_ms) / elapsed,
+        "screenings": len(screening_ms), "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
+
+
+def benchmark_screening(*, levels=(1, 8, 32), screenings_per_client: int = 4) -> dict:
+    """Run the screening benchmark on a fresh temporary data folder; return the JSON result."""
+    with tempfile.TemporaryDirectory() as folder:
+        service = Service(Path(folder) / "data")
+        try:
+            run_level(service, 1, screenings_per_client=1)  # warm-up: first model loads, caches
+            results = {str(level): run_level(service, level, screenings_per_client=screenings_per_client)
+                       for level in levels}
+            rss = service.peak_rss_mb()
+        finally:
+            service.stop()
+    return {"screening": results, "service_rss_mb": rss, "cold_start_s": service.cold_start_s,
+            "screening_definition": "open visit + 4 x 20 s recordings + lab panel + breath reading + assessment",
+            "cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
