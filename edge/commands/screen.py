@@ -1,0 +1,104 @@
+"""``ildscreen screen``: the whole assessment for one patient from the command line, without
+a database: clinical picture from flags, evidence from files."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from edge.breath import score_breath_reading
+from edge.config import load_settings
+from edge.errors import IldscreenError
+from edge.fusion.clinical_prior import ClinicalPicture
+from edge.fusion.fusion import ModalityEvidence
+from edge.fusion.triage import TriageThresholds
+from edge.labs import bundled_model, read_lab_file, score_lab_panel
+from edge.screening import assess
+from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, SYMPTOMS
+
+
+def _prevalence(name: str) -> float:
+    return float(bundled_model(name).entry["training_data"]["prevalence"])
+
+
+def labs_evidence_from_file(path: Path) -> ModalityEvidence:
+    with path.open("rb") as handle:
+        scored = score_lab_panel(read_lab_file(handle))
+    model = scored["model"]
+    return ModalityEvidence("labs", scored["probability"], _prevalence("labs"), f"{model['name']}-{model['version']}",
+                            synthetic=model["synthetic"])
+
+
+def breath_evidence_from_file(path: Path) -> Optional[ModalityEvidence]:
+    scored = score_breath_reading(path.read_text(encoding="utf-8-sig"))
+    if scored["probability"] is None:
+        raise click.ClickException(f"{path}: breath reading failed its quality checks: {'; '.join(scored['warnings'])}")
+    model = scored["model"]
+    return ModalityEvidence("breath", scored["probability"], _prevalence("breath"),
+                            f"{model['name']}-{model['version']}", synthetic=model["synthetic"])
+
+
+def parse_audio_options(values: tuple[str, ...]) -> dict[str, Path]:
+    recordings = {}
+    for value in values:
+        site, sep, file = value.partition("=")
+        if not sep or site not in CHEST_SITES:
+            raise click.BadParameter(f"expected SITE=FILE with SITE one of {', '.join(CHEST_SITES)}, got {value!r}",
+                                     param_hint="--audio")
+        if not Path(file).is_file():
+            raise click.BadParameter(f"no such file: {file}", param_hint="--audio")
+        recordings[site] = Path(file)
+    return recordings
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the assessment as JSON (the default is a summary).")
+@click.option("--age", type=click.IntRange(16, 120), required=True, help="Age in years.")
+@click.option("--sex", type=click.Choice(["F", "M"]), required=True)
+@click.option("--ctd", type=click.Choice(["SSc", "RA", "IIM", "SjD", "SLE", "MCTD"]), required=True,
+              help="Connective-tissue disease.")
+@click.option("--antibody", "antibodies", multiple=True, type=click.Choice(sorted(AUTOANTIBODIES)),
+              help="A positive autoantibody (repeat for several).")
+@click.option("--smoker", is_flag=True, help="Current or former smoker.")
+@click.option("--symptom", "symptoms", multiple=True, type=click.Choice(sorted(SYMPTOMS)), help="Repeatable.")
+@click.option("--audio", "audio", multiple=True, metavar="SITE=FILE", help="A lung-sound recording at a chest site.")
+@click.option("--labs", "labs_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Lab panel: CSV analyte,value,unit[,date], JSON, or FHIR R4 Bundle.")
+@click.option("--breath", "breath_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="E-nose breath reading (CSV or JSON).")
+@click.option("--fvc", type=click.FloatRange(5, 200), help="FVC, % predicted.")
+@click.option("--dlco", type=click.FloatRange(1, 200), help="DLCO, % predicted.")
+def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_file, breath_file, fvc, dlco) -> None:
+    """Assess one patient: fused ILD probability, 0-100 score, 90% interval, tier, next step."""
+    recordings = parse_audio_options(audio)
+    picture = ClinicalPicture(ctd_diagnosis=ctd, age=float(age), sex=sex, smoking="former" if smoker else "never",
+                              autoantibodies=tuple(antibodies), symptoms=tuple(symptoms))
+    try:
+        settings = load_settings()
+        evidence = []
+        if recordings:
+            evidence.append(auscultation_evidence_from_files(recordings))
+        if labs_file:
+            evidence.append(labs_evidence_from_file(labs_file))
+        if breath_file:
+            evidence.append(breath_evidence_from_file(breath_file))
+        result = assess(picture, evidence,
+                        thresholds=TriageThresholds(intermediate=settings.triage_intermediate, high=settings.triage_high),
+                        fvc_percent=fvc, dlco_percent=dlco)
+    except IldscreenError as exc:
+        raise click.ClickException(exc.message) from exc
+    output = {key: result[key] for key in ("probability", "score", "interval", "tier", "recommendation",
+                                           "contributions", "missing", "red_flags", "staging", "model_versions",
+                                           "synthetic_models", "pretest_probability")}
+    if as_json:
+        click.echo(json.dumps(output))
+        return
+    low, high = result["interval"]
+    click.echo(f"ILD risk {result['score']}/100 (90% interval {low * 100:.0f}-{high * 100:.0f}); tier {result['tier']}")
+    click.echo(result["recommendation"]["text"])
+    if result["missing"]:
+        click.echo(f"not available: {', '.join(result['missing'])}")
+    if result["synthetic_models"]:
+        click.echo(f"models trained on synthetic data only: {', '.join(result['synthetic_models'])}")
