@@ -20,6 +20,7 @@ from edge import __version__, audit
 from edge.app import create_app
 from edge.auth import create_api_token
 from edge.commands.evaluate import evaluate
+from edge.commands.imaging import ct, imaging_server
 from edge.config import load_settings
 from edge.errors import IldscreenError
 from edge.schemas import USERNAME_PATTERN
@@ -230,6 +231,8 @@ def users_token(username: str, name: str, data_dir: Optional[Path]) -> None:
 
 
 cli.add_command(evaluate)
+cli.add_command(ct)
+cli.add_command(imaging_server)
 
 
 def main() -> None:
