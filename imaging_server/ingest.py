@@ -49,25 +49,26 @@ def dicomweb_client(settings: ImagingSettings):
     """A DICOMweb client for the configured PACS, with basic auth when a user is set."""
     from dicomweb_client.api import DICOMwebClient
 
-    session = requests.Session()
+    session = _TimeoutSession(settings.pacs_timeout_s)
     if settings.orthanc_username:
         password = settings.orthanc_password.get_secret_value() if settings.orthanc_password else ""
         session.auth = (settings.orthanc_username, password)
     client = DICOMwebClient(url=settings.dicomweb_url, session=session)
+    # The watcher retries on its next poll; retrying inside one poll would hold up other referrals.
     client.set_http_retry_params(retry=False)
-    return _TimeoutClient(client, settings.pacs_timeout_s)
+    return client
 
 
-class _TimeoutClient:
-    """Applies the PACS timeout to every request of a dicomweb-client session."""
+class _TimeoutSession(requests.Session):
+    """A session applying the PACS timeout to every request (requests has no session-wide timeout)."""
 
-    def __init__(self, client, timeout_s: float):
-        self.client = client
-        original = client._session.request
-        client._session.request = lambda *args, **kwargs: original(*args, **{"timeout": timeout_s, **kwargs})
+    def __init__(self, timeout_s: float):
+        super().__init__()
+        self.timeout_s = timeout_s
 
-    def __getattr__(self, name):
-        return getattr(self.client, name)
+    def request(self, method, url, **kwargs):
+        kwargs.setdefault("timeout", self.timeout_s)
+        return super().request(method, url, **kwargs)
 
 
 def poll_once(settings: ImagingSettings, *, client=None, segmenter=None) -> PollSummary:
@@ -215,18 +216,17 @@ def recover_interrupted(settings: ImagingSettings) -> int:
 class Watcher(threading.Thread):
     """Background thread of ``serve``: ``poll_once`` every ``poll_interval_s`` until stopped."""
 
-    def __init__(self, settings: ImagingSettings):
+    def __init__(self, settings: ImagingSettings, segmenter):
         super().__init__(name="pacs-watcher", daemon=True)
         self.settings = settings
+        # Built by the caller before the thread starts, so a bad model path stops the start.
+        self.segmenter = segmenter
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        from imaging_server.segmentation import segmenter_from_settings
-
-        segmenter = segmenter_from_settings(self.settings.onnx_model_path)
         while not self.stopped.is_set():
             try:
-                poll_once(self.settings, segmenter=segmenter)
+                poll_once(self.settings, segmenter=self.segmenter)
             except (ImagingError, requests.RequestException) as exc:
                 logger.error("poll failed: %s", exc)
             self.stopped.wait(self.settings.poll_interval_s)

@@ -99,7 +99,7 @@ def _check_patient(index: int, patient: dict, problem) -> None:
             problem(f"{where}.{field}", "the Patient must be pseudonymous: no name, telecom or address")
     identifier = (patient.get("identifier") or [None])[0]
     if not (isinstance(identifier, dict) and identifier.get("system") == PSEUDONYM_SYSTEM
-            and isinstance(identifier.get("value"), str) and re.fullmatch(r"[0-9a-f]{16,128}", identifier["value"])):
+            and isinstance(identifier.get("value"), str) and re.fullmatch(r"[0-9a-fA-F]{16,128}", identifier["value"])):
         problem(f"{where}.identifier[0]", f"must be a {PSEUDONYM_SYSTEM} pseudonym (hex HMAC)")
     if patient.get("gender") not in ("male", "female", "other", "unknown"):
         problem(f"{where}.gender", "must be male, female, other or unknown")

@@ -189,9 +189,14 @@ class OnnxLungSegmenter:
             raise ConfigError("onnx_model_path is set but onnxruntime is not installed") from exc
         if not Path(model_path).is_file():
             raise ConfigError(f"onnx_model_path: no model file at {model_path}")
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+        # onnxruntime's load errors derive from Exception directly; name the ones a bad file raises.
+        load_errors = (RuntimeError, ValueError, ort_errors.Fail, ort_errors.InvalidProtobuf, ort_errors.InvalidGraph,
+                       ort_errors.NoSuchFile, ort_errors.InvalidArgument, ort_errors.NotImplemented)
         try:
             self.session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-        except (RuntimeError, ValueError) as exc:
+        except load_errors as exc:
             raise ConfigError(f"onnx_model_path: cannot load {model_path} ({exc})") from exc
         self.input_name = self.session.get_inputs()[0].name
         self.name = f"onnx:{Path(model_path).name}"

@@ -118,6 +118,7 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
     from imaging_server.app import create_app
     from imaging_server.config import load_settings
     from imaging_server.ingest import Watcher, recover_interrupted
+    from imaging_server.segmentation import segmenter_from_settings
 
     settings = load_settings(data_dir=data_dir, host=host, port=port)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -125,7 +126,7 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
     recovered = recover_interrupted(settings)
     if recovered:
         logger.warning("%s referrals interrupted while quantifying are waiting again", recovered)
-    watcher = None if no_watch else Watcher(settings)
+    watcher = None if no_watch else Watcher(settings, segmenter_from_settings(settings.onnx_model_path))
     if watcher:
         watcher.start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -73,8 +73,10 @@ def test_referral_to_report_through_orthanc(hospital, orthanc, phantom, tmp_path
     assert haa["valueQuantity"]["value"] == metrics["haa_percent"] and len(haa["component"]) == 3
 
 
-def test_report_payloads_carry_no_identifying_dicom_data(hospital, orthanc, tmp_path):  # noqa: F811
-    """The phantom's headers hold a fake name, ID, birth date and institution: none may leave."""
+def test_report_payloads_carry_no_identifying_dicom_data(hospital, orthanc, tmp_path, caplog):  # noqa: F811
+    """The phantom's headers hold a fake name, ID, birth date and institution: none may leave,
+    neither in an API payload nor in the service log."""
+    caplog.set_level("DEBUG", logger="imaging_server")
     settings, client, headers = hospital
     code = "ILD-BBBBBBBBBB"
     refer(client, headers, code)
@@ -90,6 +92,9 @@ def test_report_payloads_carry_no_identifying_dicom_data(hospital, orthanc, tmp_
         payload = client.get(path, headers=headers).get_data(as_text=True)
         for value in forbidden:
             assert value.lower() not in payload.lower(), f"{value!r} leaked in {path}"
+    assert caplog.records, "the poll logged nothing, so this check would prove nothing"
+    for value in forbidden:
+        assert value.lower() not in caplog.text.lower(), f"{value!r} leaked into the log"
 
 
 def test_the_diagnostic_report_is_valid_fhir_r4(hospital, orthanc, tmp_path):  # noqa: F811

@@ -150,3 +150,35 @@ def test_healthz_needs_no_token(api):
     client, _ = api
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json["algorithm"]["name"] == "ildscreen-ct-quant"
+
+
+def test_concurrent_creates_with_one_key_make_one_referral(api, imaging_settings):  # noqa: F811
+    """Two deliveries racing (an edge retry while the first is in flight) give one 201 and one 200."""
+    import threading
+
+    client, tokens = api
+    app = client.application
+    codes = []
+
+    def post():
+        with app.test_client() as own:
+            codes.append(own.post("/api/v1/referrals", json=referral_bundle(),
+                                  headers=_headers(tokens["clinic-north"])).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(codes) == [200, 200, 200, 201]
+    db = open_database(imaging_settings.database_path)
+    assert db["referrals"].count == 1
+    db.close()
+
+
+def test_a_body_over_one_megabyte_is_413_json(api):
+    client, tokens = api
+    bundle = referral_bundle()
+    bundle["entry"][2]["resource"]["note"] = [{"text": "x" * (1024 * 1024)}]
+    response = client.post("/api/v1/referrals", json=bundle, headers=_headers(tokens["clinic-north"]))
+    assert response.status_code == 413 and "error" in response.json
