@@ -52,3 +52,13 @@ def test_missing_folder_and_non_dicom_file_are_one_line_errors(runner, tmp_path)
 def test_missing_onnx_model_is_a_one_line_error(runner, series_dir, tmp_path):
     result = runner.invoke(cli, ["ct", "quantify", "--onnx-model", str(tmp_path / "lung.onnx"), str(series_dir)])
     assert result.exit_code == 1 and "no model file" in result.output
+
+
+def test_bench_reports_seconds_and_peak_rss_as_json(runner):
+    """Shape of the benchmark output only (a tiny series); the real number comes from a manual run."""
+    result = runner.invoke(cli, ["ct", "bench", "--json", "--size", "64", "--slices", "24"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["shape"] == [24, 64, 64] and report["target_seconds"] == 30.0
+    assert report["total_seconds"] > 0 and report["peak_rss_mb"] > 0
+    assert abs(report["measured_haa_percent"] - report["truth_haa_percent"]) <= 1.5

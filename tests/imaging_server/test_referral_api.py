@@ -181,4 +181,4 @@ def test_a_body_over_one_megabyte_is_413_json(api):
     bundle = referral_bundle()
     bundle["entry"][2]["resource"]["note"] = [{"text": "x" * (1024 * 1024)}]
     response = client.post("/api/v1/referrals", json=bundle, headers=_headers(tokens["clinic-north"]))
-    assert response.status_code == 413 and "error" in response.json
+    assert response.status_code == 413 and response.json["error"]["code"] == "request_entity_too_large"
