@@ -66,11 +66,25 @@ def measure(folder: Path) -> dict:
         "read_seconds": round(read_done - started, 2),
         "quantify_seconds": round(finished - read_done, 2),
         "total_seconds": round(finished - started, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "cpu_cores": cores,
         "measured_lung_volume_ml": result.metrics["lung_volume_ml"],
         "measured_haa_percent": result.metrics["haa_percent"],
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    ``VmHWM`` from ``/proc/self/status`` where it exists: unlike ``ru_maxrss``, which Linux keeps
+    across ``execve``, it does not include the memory of the parent this process was forked from.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

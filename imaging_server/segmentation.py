@@ -108,7 +108,7 @@ def track_airway(interior: np.ndarray, spacing_mm: tuple[float, float, float]) -
     airway[start] = seed
     previous = seed
     for index in range(start + 1, interior.shape[0]):
-        labels, count = ndimage.label(interior[index])
+        labels, _ = ndimage.label(interior[index])
         touching = np.unique(labels[previous & (labels > 0)])
         current = np.zeros_like(previous)
         for label in touching:
