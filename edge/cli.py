@@ -25,6 +25,7 @@ from edge.commands.device import device
 from edge.commands.evaluate import evaluate
 from edge.commands import breath as breath_commands
 from edge.commands import labs as labs_commands
+from edge.commands.imaging import ct, imaging_server
 from edge.config import load_settings
 from edge.errors import IldscreenError
 from edge.outbox import list_referrals
@@ -312,6 +313,8 @@ cli.add_command(evaluate)
 cli.add_command(device)
 cli.add_command(labs_commands.labs)
 cli.add_command(breath_commands.breath)
+cli.add_command(ct)
+cli.add_command(imaging_server)
 
 
 def main() -> None:

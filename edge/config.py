@@ -23,6 +23,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 CONFIG_FILE_NAME = "config.toml"
 ENV_PREFIX = "ILDSCREEN_"
+# The hospital CT server's own settings; a box running both must not trip the edge's check.
+FOREIGN_ENV_PREFIXES = ("ILDSCREEN_IMAGING_",)
 DEFAULT_DATA_DIR = Path("data")
 
 
@@ -198,7 +200,8 @@ def load_settings(*, data_dir: Path | str | None = None, **overrides: Any) -> Se
     """
     resolved_dir = Path(data_dir or os.environ.get(f"{ENV_PREFIX}DATA_DIR") or DEFAULT_DATA_DIR)
     file_values = read_config_file(resolved_dir / CONFIG_FILE_NAME)
-    env_keys = {key[len(ENV_PREFIX):].lower() for key in os.environ if key.startswith(ENV_PREFIX)}
+    env_keys = {key[len(ENV_PREFIX):].lower() for key in os.environ
+                if key.startswith(ENV_PREFIX) and not key.startswith(FOREIGN_ENV_PREFIXES)}
     unknown_env = sorted(env_keys - set(Settings.model_fields))
     if unknown_env:
         raise ConfigError(f"invalid configuration: {ENV_PREFIX}{unknown_env[0].upper()}: unknown setting")

@@ -59,3 +59,8 @@ def test_triage_thresholds_must_be_ordered(tmp_path):
     (tmp_path / "config.toml").write_text("triage_intermediate = 0.5\ntriage_high = 0.3\n")
     with pytest.raises(ConfigError, match=r"triage_intermediate \(0.5\) must be below triage_high \(0.3\)"):
         load_settings(data_dir=tmp_path)
+
+
+def test_the_ct_servers_variables_do_not_stop_the_edge(tmp_path, monkeypatch):
+    monkeypatch.setenv("ILDSCREEN_IMAGING_PORT", "8090")
+    assert load_settings(data_dir=tmp_path).port == 8080

@@ -1,0 +1,202 @@
+"""``ildscreen ct`` (quantify a CT series, benchmark) and ``ildscreen imaging-server`` (the hospital service).
+
+Both are thin layers over :mod:`imaging_server`; its domain errors become one-line messages.
+The imaging extra (pydicom, dicomweb-client, scipy) is imported only when a command runs.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+import click
+
+logger = logging.getLogger(__name__)
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The CT server's data folder. Default: $ILDSCREEN_IMAGING_DATA_DIR or ./imaging-data.",
+)
+
+
+def imaging_errors(command: Callable) -> Callable:
+    """Turn the CT service's errors, and a missing imaging extra, into a one-line message."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            from imaging_server.errors import ImagingError
+        except ImportError as exc:  # pragma: no cover - the package ships with ildscreen
+            raise click.ClickException(str(exc)) from exc
+        try:
+            return command(*args, **kwargs)
+        except ModuleNotFoundError as exc:
+            raise click.ClickException(f"the imaging-server extra is not installed ({exc.name}): "
+                                       "pip install 'ildscreen[imaging-server]'") from exc
+        except ImagingError as exc:
+            raise click.ClickException(exc.message) from exc
+
+    return wrapper
+
+
+@click.group()
+def ct() -> None:
+    """Quantify CT series on this machine."""
+
+
+@ct.command("quantify")
+@click.argument("dicom_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--onnx-model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="ONNX lung segmentation model to use instead of the classical mask.")
+@imaging_errors
+def ct_quantify(dicom_dir: Path, as_json: bool, onnx_model: Optional[Path]) -> None:
+    """Quantify the CT series in DICOM_DIR: lung volume, density, HAA%, LAA%, histogram shape, zones."""
+    from imaging_server.dicom_io import load_series_folder
+    from imaging_server import DISCLAIMER
+    from imaging_server.quantify import quantify_volume
+    from imaging_server.segmentation import segmenter_from_settings
+
+    result = quantify_volume(load_series_folder(dicom_dir), segmenter=segmenter_from_settings(onnx_model))
+    if as_json:
+        click.echo(json.dumps(result.metrics))
+        return
+    metrics = result.metrics
+    click.echo(f"{'zone':<8} {'volume ml':>10} {'MLD HU':>8} {'HAA %':>7} {'LAA %':>7} {'skew':>7} {'kurt':>7}")
+    for name, row in [("whole", metrics), *metrics["zones"].items()]:
+        click.echo(f"{name:<8} {row['lung_volume_ml']:>10.1f} {_number(row['mean_lung_density_hu'], 8, 1)} "
+                   f"{row['haa_percent']:>7.2f} {row['laa_percent']:>7.2f} {_number(row['skewness'], 7, 3)} "
+                   f"{_number(row['kurtosis'], 7, 3)}")
+    click.echo(f"fibrosis extent estimate (unvalidated): {result.extent_percent:.2f}% of lung volume")
+    click.echo(f"lung mask: {result.segmenter}. {DISCLAIMER}")
+
+
+def _number(value: Optional[float], width: int, digits: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
+
+
+@ct.command("bench")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--size", type=click.IntRange(64, 1024), default=512, show_default=True, help="Rows and columns.")
+@click.option("--slices", type=click.IntRange(16, 1000), default=300, show_default=True, help="Number of slices.")
+@imaging_errors
+def ct_bench(as_json: bool, size: int, slices: int) -> None:
+    """Time reading and quantifying a synthetic SIZE x SIZE x SLICES series on one core (target < 30 s)."""
+    from imaging_server.bench import run_benchmark
+
+    result = run_benchmark(shape=(slices, size, size))
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{size}x{size}x{slices}: {result['total_seconds']:.1f} s on {result['cpu_cores']} core(s) "
+               f"(read {result['read_seconds']:.1f} s, quantify {result['quantify_seconds']:.1f} s), "
+               f"peak RSS {result['peak_rss_mb']:.0f} MB; target {result['target_seconds']:.0f} s")
+
+
+@click.group("imaging-server")
+def imaging_server() -> None:
+    """The hospital's CT quantification service: referral API and PACS watcher."""
+
+
+@imaging_server.command("serve")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 8090).")
+@click.option("--no-watch", is_flag=True, help="Serve the API only; do not poll the PACS.")
+@data_dir_option
+@imaging_errors
+def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data_dir: Optional[Path]) -> None:
+    """Run the referral API and, in a background thread, the PACS watcher."""
+    import waitress
+
+    from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION
+    from imaging_server.app import create_app
+    from imaging_server.config import load_settings
+    from imaging_server.ingest import Watcher, recover_interrupted
+    from imaging_server.segmentation import segmenter_from_settings
+
+    settings = load_settings(data_dir=data_dir, host=host, port=port)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    recovered = recover_interrupted(settings)
+    if recovered:
+        logger.warning("%s referrals interrupted while quantifying are waiting again", recovered)
+    watcher = None if no_watch else Watcher(settings, segmenter_from_settings(settings.onnx_model_path))
+    if watcher:
+        watcher.start()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    click.echo(f"{ALGORITHM_NAME} {ALGORITHM_VERSION} CT server on http://{settings.host}:{settings.port}/ "
+               f"(data in {settings.data_dir.resolve()}, PACS {settings.dicomweb_url}"
+               f"{', not watched' if no_watch else ''})")
+    try:
+        waitress.serve(app, host=settings.host, port=settings.port, threads=settings.threads, ident="ildscreen-ct")
+    finally:
+        if watcher:
+            watcher.stop()
+
+
+@imaging_server.group("clinics")
+def clinics() -> None:
+    """Clinics allowed to refer, each with its own token."""
+
+
+@clinics.command("add")
+@click.argument("name")
+@data_dir_option
+@imaging_errors
+def clinics_add(name: str, data_dir: Optional[Path]) -> None:
+    """Register clinic NAME and print its bearer token (shown only now; only its SHA-256 is kept)."""
+    from imaging_server.config import load_settings
+    from imaging_server.store import add_clinic, open_database, prepare_database
+
+    settings = load_settings(data_dir=data_dir)
+    prepare_database(settings.database_path)
+    db = open_database(settings.database_path)
+    try:
+        click.echo(add_clinic(db, name))
+    finally:
+        db.close()
+
+
+@clinics.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@data_dir_option
+@imaging_errors
+def clinics_list(as_json: bool, data_dir: Optional[Path]) -> None:
+    """List registered clinics."""
+    from imaging_server.config import load_settings
+    from imaging_server.store import list_clinics, open_database, prepare_database
+
+    settings = load_settings(data_dir=data_dir)
+    prepare_database(settings.database_path)
+    db = open_database(settings.database_path)
+    try:
+        rows = list_clinics(db)
+    finally:
+        db.close()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<32} {row['created_at']}")
+
+
+@imaging_server.command("poll-once")
+@data_dir_option
+@imaging_errors
+def poll_once_command(data_dir: Optional[Path]) -> None:
+    """Look once in the PACS for the images of every waiting referral and quantify what arrived."""
+    from imaging_server.config import load_settings
+    from imaging_server.ingest import poll_once
+    from imaging_server.store import prepare_database
+
+    settings = load_settings(data_dir=data_dir)
+    prepare_database(settings.database_path)
+    summary = poll_once(settings)
+    click.echo(json.dumps({"checked": summary.checked, "reported": len(summary.reported),
+                           "failed": len(summary.failed), "waiting": len(summary.waiting)}))

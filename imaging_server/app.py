@@ -1,0 +1,125 @@
+"""The referral API of the CT service (Flask application factory, no global app).
+
+Routes (contract in ``imaging_server/README.md``):
+
+- ``POST /api/v1/referrals``: idempotent create from a FHIR Bundle (``Idempotency-Key``).
+- ``GET /api/v1/referrals/<code>``: status.
+- ``GET /api/v1/referrals/<code>/report``: metrics, FHIR DiagnosticReport, algorithm.
+- ``GET /healthz``: the process is alive (no token).
+
+Every ``/api/v1`` call needs ``Authorization: Bearer <clinic token>``; a clinic sees only its own
+referrals. Errors are JSON ``{"error": {"code", "message", "fields"?}}``, never a traceback.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Optional
+
+from flask import Blueprint, Flask, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION
+from imaging_server.config import ImagingSettings, load_settings
+from imaging_server.errors import ImagingError, MalformedRequest
+from imaging_server.referrals import create_referral, referral_for_clinic, report_view, status_view
+from imaging_server.store import clinic_for_token, open_database, prepare_database
+
+logger = logging.getLogger(__name__)
+
+MAX_BUNDLE_BYTES = 1024 * 1024
+api = Blueprint("referrals", __name__, url_prefix="/api/v1")
+
+
+def create_app(settings: Optional[ImagingSettings] = None) -> Flask:
+    """Build the API for one data folder, creating and migrating its database."""
+    settings = settings or load_settings()
+    prepare_database(settings.database_path)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BUNDLE_BYTES
+    app.json.sort_keys = False
+    app.extensions["imaging_server"] = settings
+    app.register_blueprint(api)
+    _register_error_handlers(app)
+    _register_request_log(app)
+    app.teardown_appcontext(_close_db)
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok", "algorithm": {"name": ALGORITHM_NAME, "version": ALGORITHM_VERSION}})
+
+    return app
+
+
+def _db():
+    if "db" not in g:
+        g.db = open_database(current_app.extensions["imaging_server"].database_path)
+    return g.db
+
+
+def _close_db(_exc: Optional[BaseException]) -> None:
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+@api.before_request
+def authenticate_clinic():
+    g.clinic = clinic_for_token(_db(), request.headers.get("Authorization"))
+
+
+@api.post("/referrals")
+def post_referral():
+    try:
+        bundle = json.loads(request.get_data(cache=False))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedRequest("request body is not valid JSON") from exc
+    body, created = create_referral(_db(), g.clinic, bundle, request.headers.get("Idempotency-Key"))
+    return jsonify(body), 201 if created else 200
+
+
+@api.get("/referrals/<code>")
+def get_referral(code: str):
+    return jsonify(status_view(referral_for_clinic(_db(), g.clinic, code)))
+
+
+@api.get("/referrals/<code>/report")
+def get_report(code: str):
+    db = _db()
+    return jsonify(report_view(db, referral_for_clinic(db, g.clinic, code)))
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ImagingError)
+    def domain_error(exc: ImagingError):
+        return jsonify(exc.to_json()), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        # The type and stack only: request bodies may hold referral data.
+        logger.error("unhandled %s in %s", type(exc).__name__, _rule(), exc_info=exc)
+        return jsonify({"error": {"code": "internal_error", "message": "internal error; see the service log"}}), 500
+
+
+def _rule() -> str:
+    return request.url_rule.rule if request.url_rule else "<no route>"
+
+
+def _register_request_log(app: Flask) -> None:
+    @app.before_request
+    def start_timer():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def log_request(response):
+        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        clinic = g.get("clinic")
+        logger.info("%s %s %s %.0fms clinic=%s", request.method, _rule(), response.status_code, elapsed_ms,
+                    clinic["name"] if clinic else "-")
+        return response

@@ -1,0 +1,111 @@
+"""Settings of the hospital CT service: a pydantic settings tree from its data folder and environment.
+
+Precedence, highest first: command-line flags, ``ILDSCREEN_IMAGING_*`` environment variables,
+``config.toml`` in the service's data folder, the defaults below. Unknown keys are refused so
+that a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import Field, SecretStr, ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from imaging_server.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+CONFIG_FILE_NAME = "config.toml"
+ENV_PREFIX = "ILDSCREEN_IMAGING_"
+DEFAULT_DATA_DIR = Path("imaging-data")
+
+
+class ImagingSettings(BaseSettings):
+    """Settings of one CT quantification service."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", title="ildscreen CT server settings",
+                                      validate_default=True)
+
+    data_dir: Path = Field(DEFAULT_DATA_DIR, title="Data folder",
+                           description="Holds imaging.db (referrals, clinics, reports) and config.toml.")
+    host: str = Field("127.0.0.1", title="Listen address",
+                      description="Interface to bind. Keep loopback unless a TLS-terminating proxy sits in front.")
+    port: int = Field(8090, ge=1, le=65535, title="Listen port", description="TCP port of the referral API.")
+    threads: int = Field(4, ge=1, le=64, title="Worker threads", description="Request-handling threads.")
+    orthanc_url: str = Field("http://127.0.0.1:8042", pattern=r"^https?://", title="PACS URL",
+                             description="Base URL of the Orthanc (or other PACS) HTTP server.")
+    dicomweb_root: str = Field("/dicom-web", title="DICOMweb root",
+                               description="Path of the DICOMweb API below the PACS URL.")
+    orthanc_username: Optional[str] = Field(None, title="PACS user",
+                                            description="HTTP basic-auth user for the PACS; none when unset.")
+    orthanc_password: Optional[SecretStr] = Field(None, title="PACS password",
+                                                  description="HTTP basic-auth password for the PACS.")
+    pacs_timeout_s: float = Field(60.0, gt=0, le=3600, title="PACS timeout (s)",
+                                  description="Timeout of each DICOMweb request.")
+    poll_interval_s: float = Field(30.0, gt=0, le=86400, title="Poll interval (s)",
+                                   description="How often the watcher looks for studies of waiting referrals.")
+    series_stable_s: float = Field(
+        30.0, ge=0, le=86400, title="Series settle time (s)",
+        description="A series is quantified only once its image count has not changed for this long "
+                    "(0: at first sight), so that a series still arriving is not measured half-done.")
+    onnx_model_path: Optional[Path] = Field(None, title="ONNX lung model",
+                                            description="An ONNX lung segmentation model that replaces the classical "
+                                                        "mask; unset: the classical mask.")
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$", title="Log level",
+                           description="DEBUG, INFO, WARNING or ERROR. Patient data is never logged.")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "imaging.db"
+
+    @property
+    def dicomweb_url(self) -> str:
+        return self.orthanc_url.rstrip("/") + "/" + self.dicomweb_root.strip("/")
+
+
+def load_settings(*, data_dir: Path | str | None = None, **overrides: Any) -> ImagingSettings:
+    """Build validated settings from ``config.toml`` in the data folder, the environment and overrides.
+
+    Raises
+    ------
+    ConfigError
+        Naming the offending key and why it was refused.
+    """
+    resolved = Path(data_dir or os.environ.get(f"{ENV_PREFIX}DATA_DIR") or DEFAULT_DATA_DIR)
+    path = resolved / CONFIG_FILE_NAME
+    file_values: dict[str, Any] = {}
+    if path.exists():
+        try:
+            with path.open("rb") as handle:
+                file_values = tomllib.load(handle)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    env_keys = {key[len(ENV_PREFIX):].lower() for key in os.environ if key.startswith(ENV_PREFIX)}
+    unknown = sorted(env_keys - set(ImagingSettings.model_fields))
+    if unknown:
+        raise ConfigError(f"invalid configuration: {ENV_PREFIX}{unknown[0].upper()}: unknown setting")
+    values = {key: value for key, value in file_values.items() if key not in env_keys}
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    values["data_dir"] = resolved
+    try:
+        return ImagingSettings(**values)
+    except PydanticValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"]) or "settings"
+            problems.append(f"{key}: {'unknown setting' if error['type'] == 'extra_forbidden' else error['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from exc

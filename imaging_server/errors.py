@@ -1,0 +1,88 @@
+"""Domain errors of the hospital CT service.
+
+Each error carries the HTTP status it maps to and serialises to the same JSON shape as the
+clinic service's errors, ``{"error": {"code", "message", "fields"?}}``, so one client can read
+both. The CLI turns them into a one-line message.
+"""
+from __future__ import annotations
+
+
+class ImagingError(Exception):
+    """Base of every error the CT service raises on purpose."""
+
+    status = 400
+    code = "error"
+
+    def __init__(self, message: str, *, fields: list[dict] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or []
+
+    def to_json(self) -> dict:
+        body = {"code": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return {"error": body}
+
+
+class ConfigError(ImagingError):
+    """The configuration file or environment holds an invalid setting."""
+
+    code = "config_error"
+
+
+class MalformedRequest(ImagingError):
+    """The request body could not be parsed at all."""
+
+    code = "malformed_request"
+
+
+class ValidationError(ImagingError):
+    """Input failed validation; ``fields`` names each offending field and why."""
+
+    status = 422
+    code = "validation_error"
+
+
+class AuthenticationError(ImagingError):
+    status = 401
+    code = "authentication_failed"
+
+
+class NotFound(ImagingError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ImagingError):
+    status = 409
+    code = "conflict"
+
+
+class NotReady(Conflict):
+    """The referral exists but has no report yet."""
+
+    code = "not_ready"
+
+
+class StorageError(ImagingError):
+    status = 500
+    code = "storage_error"
+
+
+class SeriesError(ImagingError):
+    """A CT series cannot be quantified: unreadable, not CT, missing tags, inconsistent geometry.
+
+    The message is the reason shown to the referring clinic, so it never quotes header values
+    that could identify the patient.
+    """
+
+    status = 422
+    code = "series_error"
+
+
+class PacsError(ImagingError):
+    """The PACS could not be reached or answered with an error; the poll is retried later."""
+
+    status = 502
+    code = "pacs_error"

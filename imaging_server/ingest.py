@@ -1,0 +1,235 @@
+"""Finding each waiting referral's HRCT in the PACS over DICOMweb and quantifying it.
+
+For every referral ``awaiting_images``: QIDO-RS ``/studies?AccessionNumber=<referral code>``;
+no study yet means it keeps waiting. Otherwise the CT series with the most images is chosen
+(a study with no CT series fails with the modalities found), retrieved with WADO-RS once its
+image count has been stable for ``series_stable_s``, quantified, and the report stored.
+
+One referral's failure never stops the others: a series problem fails that referral with a
+reason the clinic can read; a PACS outage leaves it waiting for the next poll.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import requests
+import sqlite_utils
+from pydicom.errors import InvalidDicomError
+
+from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION
+from imaging_server.config import ImagingSettings
+from imaging_server.errors import ImagingError, PacsError, SeriesError
+from imaging_server.referrals import set_status
+from imaging_server.store import open_database, utc_now, write_transaction
+
+logger = logging.getLogger(__name__)
+
+ACCESSION_NUMBER = "00080050"
+MODALITY = "00080060"
+STUDY_UID = "0020000D"
+SERIES_UID = "0020000E"
+SERIES_INSTANCES = "00201209"
+
+
+@dataclass
+class PollSummary:
+    """What one poll did, by referral code."""
+
+    checked: int = 0
+    reported: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+
+
+def dicomweb_client(settings: ImagingSettings):
+    """A DICOMweb client for the configured PACS, with basic auth when a user is set."""
+    from dicomweb_client.api import DICOMwebClient
+
+    session = _TimeoutSession(settings.pacs_timeout_s)
+    if settings.orthanc_username:
+        password = settings.orthanc_password.get_secret_value() if settings.orthanc_password else ""
+        session.auth = (settings.orthanc_username, password)
+    client = DICOMwebClient(url=settings.dicomweb_url, session=session)
+    # The watcher retries on its next poll; retrying inside one poll would hold up other referrals.
+    client.set_http_retry_params(retry=False)
+    return client
+
+
+class _TimeoutSession(requests.Session):
+    """A session applying the PACS timeout to every request (requests has no session-wide timeout)."""
+
+    def __init__(self, timeout_s: float):
+        super().__init__()
+        self.timeout_s = timeout_s
+
+    def request(self, method, url, **kwargs):
+        kwargs.setdefault("timeout", self.timeout_s)
+        return super().request(method, url, **kwargs)
+
+
+def poll_once(settings: ImagingSettings, *, client=None, segmenter=None) -> PollSummary:
+    """Look once for the images of every waiting referral; quantify those that have arrived."""
+    from imaging_server.segmentation import segmenter_from_settings
+
+    client = client or dicomweb_client(settings)
+    segmenter = segmenter or segmenter_from_settings(settings.onnx_model_path)
+    db = open_database(settings.database_path)
+    summary = PollSummary()
+    try:
+        waiting = [row["code"] for row in db["referrals"].rows_where("status = 'awaiting_images'", order_by="id")]
+        for code in waiting:
+            summary.checked += 1
+            outcome = _process(db, settings, client, segmenter, code)
+            getattr(summary, outcome).append(code)
+    finally:
+        db.close()
+    logger.info("poll: %s waiting referrals checked, %s reported, %s failed", summary.checked,
+                len(summary.reported), len(summary.failed))
+    return summary
+
+
+def _process(db, settings, client, segmenter, code: str) -> str:
+    try:
+        series = find_ct_series(client, code)
+        if series is None or not _settled(db, settings, code, series):
+            return "waiting"
+        set_status(db, code, "quantifying")
+        datasets = client.retrieve_series(study_instance_uid=series["study_uid"],
+                                          series_instance_uid=series["series_uid"])
+        report = quantify_datasets(code, datasets, segmenter)
+    except SeriesError as exc:
+        return _fail(db, code, exc.message)
+    except InvalidDicomError:
+        return _fail(db, code, "unreadable DICOM")
+    except (ValueError, TypeError, ArithmeticError, MemoryError) as exc:
+        # An image that passed validation but broke the computation: fail this referral only.
+        logger.error("quantification error", exc_info=exc)
+        return _fail(db, code, f"quantification error ({type(exc).__name__})")
+    except (PacsError, requests.RequestException) as exc:
+        set_status(db, code, "awaiting_images")
+        logger.warning("PACS unavailable, will retry: %s", type(exc).__name__)
+        return "waiting"
+    _store_report(db, code, report)
+    return "reported"
+
+
+def _fail(db, code: str, reason: str) -> str:
+    set_status(db, code, "failed", error=reason)
+    logger.warning("referral failed: %s", reason)
+    return "failed"
+
+
+def find_ct_series(client, code: str) -> dict | None:
+    """The CT series of the study with AccessionNumber ``code``, or None when no study exists yet.
+
+    Raises
+    ------
+    SeriesError
+        The studies hold no CT series ("series is not CT (modality MR)").
+    PacsError
+        The PACS answered with an error status.
+    """
+    try:
+        studies = client.search_for_studies(search_filters={"AccessionNumber": code})
+        candidates, modalities = [], set()
+        for study in studies:
+            study_uid = _value(study, STUDY_UID)
+            for series in client.search_for_series(study_instance_uid=study_uid):
+                modality = _value(series, MODALITY) or "unknown"
+                modalities.add(modality)
+                if modality == "CT":
+                    candidates.append({"study_uid": study_uid, "series_uid": _value(series, SERIES_UID),
+                                       "instances": int(_value(series, SERIES_INSTANCES) or 0)})
+    except requests.HTTPError as exc:
+        raise PacsError(f"PACS answered {exc.response.status_code if exc.response is not None else 'an error'}") from exc
+    if not studies:
+        return None
+    if not candidates:
+        raise SeriesError(f"series is not CT (modality {', '.join(sorted(modalities)) or 'none'})")
+    return max(candidates, key=lambda series: series["instances"])
+
+
+def _value(attributes: dict, tag: str):
+    values = attributes.get(tag, {}).get("Value") or [None]
+    return values[0]
+
+
+def _settled(db: sqlite_utils.Database, settings: ImagingSettings, code: str, series: dict) -> bool:
+    """True once the series' image count has not changed for ``series_stable_s`` seconds."""
+    row = next(db["referrals"].rows_where("code = ?", [code], limit=1))
+    now = dt.datetime.now(dt.timezone.utc)
+    if row["series_instances"] != series["instances"] or row["series_seen_at"] is None:
+        with write_transaction(db):
+            db.execute("UPDATE referrals SET series_instances = ?, series_seen_at = ? WHERE code = ?",
+                       [series["instances"], now.isoformat(timespec="milliseconds"), code])
+        return settings.series_stable_s == 0
+    seen = dt.datetime.fromisoformat(row["series_seen_at"])
+    return (now - seen).total_seconds() >= settings.series_stable_s
+
+
+def quantify_datasets(code: str, datasets, segmenter) -> dict:
+    """Validate, quantify and build the report of one referral's series."""
+    from imaging_server.dicom_io import volume_from_datasets
+    from imaging_server.fhir_report import build_diagnostic_report
+    from imaging_server.quantify import quantify_volume
+
+    volume = volume_from_datasets(datasets)
+    result = quantify_volume(volume, segmenter=segmenter)
+    issued = utc_now()
+    return {
+        "metrics": result.metrics,
+        "diagnostic_report": build_diagnostic_report(code, result.metrics, result.extent_percent, issued=issued,
+                                                     segmenter=result.segmenter),
+        "algorithm": {"name": ALGORITHM_NAME, "version": ALGORITHM_VERSION},
+    }
+
+
+def _store_report(db: sqlite_utils.Database, code: str, report: dict) -> None:
+    with write_transaction(db):
+        referral = next(db["referrals"].rows_where("code = ?", [code], limit=1))
+        db["reports"].insert({
+            "referral_id": referral["id"], "metrics": json.dumps(report["metrics"]),
+            "diagnostic_report": json.dumps(report["diagnostic_report"]),
+            "algorithm": json.dumps(report["algorithm"]), "created_at": utc_now(),
+        }, replace=True)
+        db.execute("UPDATE referrals SET status = 'reported', error = NULL, updated_at = ? WHERE code = ?",
+                   [utc_now(), code])
+    logger.info("referral reported")
+
+
+def recover_interrupted(settings: ImagingSettings) -> int:
+    """Put referrals left ``quantifying`` by a crash back to ``awaiting_images``; return how many."""
+    db = open_database(settings.database_path)
+    try:
+        with write_transaction(db):
+            cursor = db.execute("UPDATE referrals SET status = 'awaiting_images', updated_at = ? "
+                                "WHERE status = 'quantifying'", [utc_now()])
+        return cursor.rowcount
+    finally:
+        db.close()
+
+
+class Watcher(threading.Thread):
+    """Background thread of ``serve``: ``poll_once`` every ``poll_interval_s`` until stopped."""
+
+    def __init__(self, settings: ImagingSettings, segmenter):
+        super().__init__(name="pacs-watcher", daemon=True)
+        self.settings = settings
+        # Built by the caller before the thread starts, so a bad model path stops the start.
+        self.segmenter = segmenter
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                poll_once(self.settings, segmenter=self.segmenter)
+            except (ImagingError, requests.RequestException) as exc:
+                logger.error("poll failed: %s", exc)
+            self.stopped.wait(self.settings.poll_interval_s)
+
+    def stop(self) -> None:
+        self.stopped.set()

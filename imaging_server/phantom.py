@@ -1,0 +1,294 @@
+"""A synthetic chest CT with known truth, written as a DICOM series with pydicom.
+
+The phantom is a soft-tissue body ellipse in air holding two lung ellipsoids of aerated
+parenchyma (about -850 HU with spatially correlated noise), vessels (soft-tissue tubes),
+a trachea and two main bronchi (air, connected to the lungs), a small emphysema-like region
+in the upper zone and fibrotic-density patches (about -450 HU, inside the high-attenuation
+window of Podolanczuk et al.) that fill a chosen fraction of the lower-zone parenchyma,
+posterior-basal first as usual fibrosis is. The label map gives the truth by construction.
+
+It exists to test the quantification and the service end to end. It is not a model of any
+patient, and its fake header values (name, ID, birth date, institution) exist only to prove
+that they never leave the service.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+# Label values of the truth map.
+OUTSIDE, BODY, PARENCHYMA, VESSEL, FIBROSIS, AIRWAY, EMPHYSEMA = range(7)
+LUNG_LABELS = (PARENCHYMA, VESSEL, FIBROSIS, EMPHYSEMA)
+RESCALE_INTERCEPT = -1024.0
+FAKE_PATIENT = {
+    "PatientName": "Phantom^Fake^Identifying",
+    "PatientID": "FAKE-MRN-0042",
+    "PatientBirthDate": "19520314",
+    "InstitutionName": "Fake General Hospital",
+    "ReferringPhysicianName": "Doctor^Fake",
+    "OtherPatientIDs": "FAKE-OTHER-7",
+}
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+
+
+@dataclass
+class Phantom:
+    """A phantom volume and its truth.
+
+    Attributes
+    ----------
+    hu
+        Hounsfield units, shape (slices, rows, columns), slice 0 the most cranial.
+    labels
+        Truth label per voxel (``OUTSIDE`` .. ``EMPHYSEMA``).
+    spacing_mm
+        (slice spacing, row spacing, column spacing) in millimetres.
+    truth
+        ``lung_volume_ml``, ``haa_percent``, ``laa_percent`` and ``zones`` (HAA per zone).
+    """
+
+    hu: np.ndarray
+    labels: np.ndarray
+    spacing_mm: tuple[float, float, float]
+    truth: dict = field(default_factory=dict)
+
+
+def make_phantom(
+    *,
+    shape: tuple[int, int, int] = (60, 128, 128),
+    field_of_view_mm: float = 340.0,
+    scan_length_mm: float = 300.0,
+    lower_zone_fibrosis_fraction: float = 0.25,
+    emphysema: bool = True,
+    noise_hu: float = 30.0,
+    seed: int = 0,
+) -> Phantom:
+    """Build a chest phantom.
+
+    Parameters
+    ----------
+    shape
+        (slices, rows, columns). Tests use the default; the benchmark uses (300, 512, 512).
+    field_of_view_mm, scan_length_mm
+        In-plane field of view and cranio-caudal length; they set the voxel spacing.
+    lower_zone_fibrosis_fraction
+        Fraction (0..0.9) of the lower-zone lung parenchyma replaced by fibrotic density.
+    emphysema
+        Add a small region below -950 HU in the upper zone of the right lung.
+    noise_hu
+        Standard deviation of the (spatially correlated) image noise.
+    seed
+        Random seed; the same arguments give the same phantom.
+
+    Returns
+    -------
+    Phantom
+        With ``truth`` computed from the label map.
+
+    Examples
+    --------
+    >>> phantom = make_phantom(shape=(20, 64, 64))
+    >>> round(phantom.truth["lung_volume_ml"]) > 1000
+    True
+    """
+    if not 0.0 <= lower_zone_fibrosis_fraction <= 0.9:
+        raise ValueError(f"lower_zone_fibrosis_fraction must be within 0..0.9, got {lower_zone_fibrosis_fraction}")
+    if min(shape) < 16:
+        raise ValueError(f"every phantom dimension must be >= 16 voxels, got {shape}")
+    rng = np.random.default_rng(seed)
+    slices, rows, cols = shape
+    dz, dy, dx = scan_length_mm / slices, field_of_view_mm / rows, field_of_view_mm / cols
+    # Patient coordinates in mm: z from head (top slice) down, y posterior positive, x left.
+    z = (scan_length_mm / 2 - (np.arange(slices) + 0.5) * dz)[:, None, None]
+    y = ((np.arange(rows) + 0.5) * dy - field_of_view_mm / 2)[None, :, None]
+    x = ((np.arange(cols) + 0.5) * dx - field_of_view_mm / 2)[None, None, :]
+
+    labels = np.zeros(shape, dtype=np.uint8)
+    labels[np.broadcast_to((x / 150.0) ** 2 + (y / 110.0) ** 2 <= 1.0, shape)] = BODY
+    lung_centre_z, lung_axes = -10.0, (58.0, 80.0, 110.0)  # x, y, z semi-axes
+    lung = np.zeros(shape, dtype=bool)
+    inner = np.zeros(shape, dtype=bool)
+    for side in (-1, 1):
+        for target, shrink in ((lung, 0.0), (inner, 10.0)):
+            ax, ay, az = (a - shrink for a in lung_axes)
+            target |= ((x - side * 80.0) / ax) ** 2 + (y / ay) ** 2 + ((z - lung_centre_z) / az) ** 2 <= 1.0
+    labels[lung] = PARENCHYMA
+
+    airway = _airway_tree(x, y, z, shape, carina_z=lung_centre_z + 55.0)
+    labels[airway & ~lung] = AIRWAY
+    vessels = _vessels(x, y, shape, rng) & inner
+    labels[vessels] = VESSEL
+    if emphysema:
+        blob = ((x - 80.0) ** 2 + (y - 10.0) ** 2 + (z - (lung_centre_z + 70.0)) ** 2) <= 18.0 ** 2
+        labels[blob & (labels == PARENCHYMA)] = EMPHYSEMA
+    zone_of_slice = _zones(lung)
+    _add_fibrosis(labels, zone_of_slice, y, lower_zone_fibrosis_fraction, rng)
+
+    hu = _intensities(labels, airway & lung, noise_hu, rng)
+    return Phantom(hu=hu, labels=labels, spacing_mm=(dz, dy, dx),
+                   truth=_truth(labels, zone_of_slice, dz * dy * dx))
+
+
+def _airway_tree(x, y, z, shape, *, carina_z: float) -> np.ndarray:
+    """Trachea from the top of the scan to the carina, then two main bronchi into the lungs."""
+    airway = np.zeros(shape, dtype=bool)
+    trachea_y = -20.0
+    airway |= np.broadcast_to((x ** 2 + (y - trachea_y) ** 2 <= 9.0 ** 2) & (z >= carina_z), shape)
+    start = np.array([0.0, trachea_y, carina_z])
+    for side in (-1, 1):
+        end = np.array([side * 48.0, trachea_y + 10.0, carina_z - 35.0])
+        airway |= _segment_distance(x, y, z, start, end) <= 6.0
+    return airway
+
+
+def _segment_distance(x, y, z, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    direction = end - start
+    length2 = float(direction @ direction)
+    t = ((x - start[0]) * direction[0] + (y - start[1]) * direction[1] + (z - start[2]) * direction[2]) / length2
+    t = np.clip(t, 0.0, 1.0)
+    return np.sqrt((x - start[0] - t * direction[0]) ** 2 + (y - start[1] - t * direction[1]) ** 2
+                   + (z - start[2] - t * direction[2]) ** 2)
+
+
+def _vessels(x, y, shape, rng: np.random.Generator) -> np.ndarray:
+    """Cranio-caudal soft-tissue tubes, 2.5-4 mm radius, at random places inside each lung."""
+    plane = np.zeros(shape[1:], dtype=bool)
+    for side in (-1, 1):
+        for _ in range(6):
+            cx, cy = side * 80.0 + rng.uniform(-30, 30), rng.uniform(-45, 45)
+            radius = rng.uniform(2.5, 4.0)
+            plane |= ((x[0] - cx) ** 2 + (y[0] - cy) ** 2 <= radius ** 2)
+    return np.broadcast_to(plane, shape)
+
+
+def _zones(lung: np.ndarray) -> np.ndarray:
+    """Zone per slice (0 upper, 1 middle, 2 lower, -1 no lung): thirds of the lung's extent."""
+    with_lung = np.flatnonzero(lung.any(axis=(1, 2)))
+    zones = np.full(lung.shape[0], -1, dtype=np.int8)
+    if with_lung.size:
+        first, last = with_lung[0], with_lung[-1] + 1
+        relative = (np.arange(first, last) - first + 0.5) / (last - first)
+        zones[first:last] = np.minimum((relative * 3).astype(np.int8), 2)
+    return zones
+
+
+def _add_fibrosis(labels, zone_of_slice, y, fraction: float, rng: np.random.Generator) -> None:
+    """Turn exactly ``fraction`` of the lower-zone parenchyma into fibrosis, posterior first."""
+    lower = np.flatnonzero(zone_of_slice == 2)
+    if fraction <= 0 or lower.size == 0:
+        return
+    block = labels[lower[0]:lower[-1] + 1]
+    candidates = block == PARENCHYMA
+    texture = ndimage.gaussian_filter(rng.standard_normal(block.shape).astype(np.float32), sigma=3)
+    score = np.broadcast_to(y / 80.0, block.shape) + 2.0 * texture / (texture.std() + 1e-6)
+    values = score[candidates]
+    count = int(round(fraction * values.size))
+    if count == 0:
+        return
+    cutoff = np.partition(values, values.size - count)[values.size - count]
+    block[candidates & (score >= cutoff)] = FIBROSIS
+
+
+def _intensities(labels: np.ndarray, intrapulmonary_airway: np.ndarray, noise_hu: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    mean_hu = np.array([-1000, 40, -850, 40, -450, -1000, -975], dtype=np.float32)
+    noise = ndimage.gaussian_filter(rng.standard_normal(labels.shape).astype(np.float32), sigma=(0, 0.7, 0.7))
+    noise *= noise_hu / (noise.std() + 1e-6)
+    hu = mean_hu[labels] + noise
+    hu[labels == EMPHYSEMA] = np.minimum(hu[labels == EMPHYSEMA], -955.0)
+    hu[intrapulmonary_airway] = -1000.0 + noise[intrapulmonary_airway] * 0.3
+    return np.clip(hu, -1024.0, 3071.0)
+
+
+def _truth(labels: np.ndarray, zone_of_slice: np.ndarray, voxel_mm3: float) -> dict:
+    def summary(part: np.ndarray) -> dict:
+        lung_voxels = int(np.isin(part, LUNG_LABELS).sum())
+        if lung_voxels == 0:
+            return {"lung_volume_ml": 0.0, "haa_percent": 0.0, "laa_percent": 0.0}
+        return {
+            "lung_volume_ml": lung_voxels * voxel_mm3 / 1000.0,
+            "haa_percent": 100.0 * int((part == FIBROSIS).sum()) / lung_voxels,
+            "laa_percent": 100.0 * int((part == EMPHYSEMA).sum()) / lung_voxels,
+        }
+
+    truth = summary(labels)
+    truth["zones"] = {name: summary(labels[zone_of_slice == index])
+                      for index, name in enumerate(("upper", "middle", "lower"))}
+    return truth
+
+
+def write_series(
+    phantom: Phantom,
+    folder: Path,
+    *,
+    accession_number: str = "",
+    modality: str = "CT",
+    with_rescale: bool = True,
+    identifying: bool = True,
+    study_uid: str | None = None,
+) -> list[Path]:
+    """Write the phantom as one DICOM file per slice (uncompressed, explicit VR little endian).
+
+    Parameters
+    ----------
+    accession_number
+        Put in AccessionNumber: the service finds the study of a referral by it.
+    modality
+        ``"CT"`` writes CT Image Storage; anything else (e.g. ``"MR"``) writes MR Image Storage
+        to exercise the "not CT" error path.
+    with_rescale
+        Leave out RescaleSlope/RescaleIntercept when False (the "missing tags" error path).
+    identifying
+        Fill patient name, ID, birth date and institution with fake values.
+    """
+    from pydicom.dataset import FileMetaDataset, Dataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    study_uid = study_uid or generate_uid()
+    series_uid, frame_uid = generate_uid(), generate_uid()
+    sop_class = CT_IMAGE_STORAGE if modality == "CT" else MR_IMAGE_STORAGE
+    dz, dy, dx = phantom.spacing_mm
+    slices, rows, cols = phantom.hu.shape
+    now = dt.datetime.now(dt.timezone.utc)
+    stored = np.clip(np.rint(phantom.hu - RESCALE_INTERCEPT), 0, 4095).astype(np.uint16)
+    paths = []
+    for index in range(slices):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = sop_class
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, frame_uid
+        ds.Modality, ds.AccessionNumber = modality, accession_number
+        ds.StudyDate = ds.SeriesDate = now.strftime("%Y%m%d")
+        ds.StudyTime = now.strftime("%H%M%S")
+        ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", 2, index + 1
+        ds.SeriesDescription = "Synthetic HRCT phantom"
+        ds.BodyPartExamined = "CHEST"
+        if identifying:
+            for keyword, value in FAKE_PATIENT.items():
+                setattr(ds, keyword, value)
+        else:
+            ds.PatientName, ds.PatientID = "", ""
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        z_mm = phantom.hu.shape[0] * dz / 2 - (index + 0.5) * dz
+        ds.ImagePositionPatient = [-cols * dx / 2, -rows * dy / 2, round(z_mm, 4)]
+        ds.SliceThickness, ds.PixelSpacing = round(dz, 4), [round(dy, 6), round(dx, 6)]
+        ds.Rows, ds.Columns = rows, cols
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        if with_rescale:
+            ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = 1, RESCALE_INTERCEPT, "HU"
+        ds.PixelData = stored[index].tobytes()
+        path = folder / f"slice{index:04d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths

@@ -1,0 +1,229 @@
+"""Referrals: validating the clinic's FHIR bundle, idempotent creation, status and reports.
+
+The bundle is checked against the wire contract (``imaging_server/README.md``) by hand rather
+than with a FHIR library: the contract is narrower than FHIR, and each refusal must name the
+offending field.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+from typing import Any, Optional
+
+import sqlite_utils
+
+from imaging_server import DISCLAIMER
+from imaging_server.errors import Conflict, NotFound, NotReady, ValidationError
+from imaging_server.store import utc_now, write_transaction
+
+logger = logging.getLogger(__name__)
+
+REFERRAL_CODE_PATTERN = re.compile(r"^ILD-[A-Z2-7]{10}$")
+REFERRAL_SYSTEM = "urn:ildscreen:referral"
+PSEUDONYM_SYSTEM = "urn:ildscreen:pseudonym"
+SNOMED = "http://snomed.info/sct"
+HRCT_CODE = "241541005"
+PRIORITIES = ("routine", "urgent", "asap")
+FULL_URL = re.compile(r"^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+IDENTIFYING_PATIENT_FIELDS = ("name", "telecom", "address")
+STATUSES = ("awaiting_images", "quantifying", "reported", "failed")
+
+
+def canonical_sha256(document: Any) -> str:
+    """SHA-256 of the JSON with sorted keys and no whitespace: equal for equal bundles."""
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def validate_bundle(bundle: Any, idempotency_key: Optional[str]) -> dict:
+    """Check a referral bundle against the contract; return the referral code and priority.
+
+    Raises
+    ------
+    ValidationError
+        Naming every offending field (``fields``) and summarising them in the message.
+    """
+    problems: list[tuple[str, str]] = []
+
+    def problem(field: str, reason: str) -> None:
+        problems.append((field, reason))
+
+    if not isinstance(bundle, dict):
+        raise ValidationError("the body must be a FHIR Bundle object", fields=[{"field": "body", "reason": "not an object"}])
+    if bundle.get("resourceType") != "Bundle":
+        problem("resourceType", "must be 'Bundle'")
+    if bundle.get("type") != "collection":
+        problem("type", "must be 'collection'")
+    entries = bundle.get("entry")
+    if not isinstance(entries, list) or not entries:
+        problem("entry", "must be a non-empty list")
+        entries = []
+    resources: dict[str, list[tuple[int, dict, Any]]] = {}
+    for index, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            problem(f"entry[{index}].resource", "missing")
+            continue
+        full_url = entry.get("fullUrl")
+        if not isinstance(full_url, str) or not FULL_URL.match(full_url):
+            problem(f"entry[{index}].fullUrl", "must be urn:uuid:<uuid>")
+        kind = resource.get("resourceType")
+        if kind not in ("ServiceRequest", "Patient", "Observation"):
+            problem(f"entry[{index}].resource.resourceType", f"unexpected {kind!r}")
+        resources.setdefault(kind, []).append((index, resource, full_url))
+    for kind in ("ServiceRequest", "Patient"):
+        if len(resources.get(kind, [])) != 1:
+            problem("entry", f"must hold exactly one {kind}, found {len(resources.get(kind, []))}")
+    code, priority = None, None
+    if len(resources.get("Patient", [])) == 1:
+        _check_patient(*resources["Patient"][0][:2], problem)
+    if len(resources.get("ServiceRequest", [])) == 1 and len(resources.get("Patient", [])) == 1:
+        index, request, _ = resources["ServiceRequest"][0]
+        code, priority = _check_service_request(index, request, resources["Patient"][0][2], problem)
+    if code is not None and idempotency_key != code:
+        problem("Idempotency-Key", "header must equal the ServiceRequest's referral code")
+    if problems:
+        summary = "; ".join(f"{field}: {reason}" for field, reason in problems)
+        raise ValidationError(f"invalid referral bundle: {summary}",
+                              fields=[{"field": field, "reason": reason} for field, reason in problems])
+    return {"code": code, "priority": priority}
+
+
+def _check_patient(index: int, patient: dict, problem) -> None:
+    where = f"entry[{index}].resource"
+    for field in IDENTIFYING_PATIENT_FIELDS:
+        if field in patient:
+            problem(f"{where}.{field}", "the Patient must be pseudonymous: no name, telecom or address")
+    identifier = (patient.get("identifier") or [None])[0]
+    if not (isinstance(identifier, dict) and identifier.get("system") == PSEUDONYM_SYSTEM
+            and isinstance(identifier.get("value"), str) and re.fullmatch(r"[0-9a-fA-F]{16,128}", identifier["value"])):
+        problem(f"{where}.identifier[0]", f"must be a {PSEUDONYM_SYSTEM} pseudonym (hex HMAC)")
+    if patient.get("gender") not in ("male", "female", "other", "unknown"):
+        problem(f"{where}.gender", "must be male, female, other or unknown")
+    birth_date = patient.get("birthDate")
+    if birth_date is not None and not (isinstance(birth_date, str) and re.fullmatch(r"(18|19|20)\d\d", birth_date)):
+        problem(f"{where}.birthDate", "must be a year only, e.g. '1952'")
+
+
+def _check_service_request(index: int, request: dict, patient_url: Any, problem) -> tuple[Optional[str], Optional[str]]:
+    where = f"entry[{index}].resource"
+    identifier = (request.get("identifier") or [None])[0]
+    code = None
+    if not (isinstance(identifier, dict) and identifier.get("system") == REFERRAL_SYSTEM):
+        problem(f"{where}.identifier[0].system", f"must be {REFERRAL_SYSTEM}")
+    elif not (isinstance(identifier.get("value"), str) and REFERRAL_CODE_PATTERN.match(identifier["value"])):
+        problem(f"{where}.identifier[0].value", "referral code must match ^ILD-[A-Z2-7]{10}$")
+    else:
+        code = identifier["value"]
+    if request.get("status") != "active":
+        problem(f"{where}.status", "must be 'active'")
+    if request.get("intent") != "order":
+        problem(f"{where}.intent", "must be 'order'")
+    priority = request.get("priority")
+    if priority not in PRIORITIES:
+        problem(f"{where}.priority", f"must be one of {', '.join(PRIORITIES)}")
+        priority = None
+    coding = ((request.get("code") or {}).get("coding") or [None])[0]
+    if not (isinstance(coding, dict) and coding.get("system") == SNOMED and coding.get("code") == HRCT_CODE):
+        problem(f"{where}.code.coding[0]", f"must be SNOMED CT {HRCT_CODE} (HRCT of lungs)")
+    if (request.get("subject") or {}).get("reference") != patient_url:
+        problem(f"{where}.subject.reference", "must be the Patient entry's fullUrl")
+    reason = (request.get("reasonCode") or [None])[0]
+    if not (isinstance(reason, dict) and isinstance(reason.get("text"), str) and reason["text"].strip()):
+        problem(f"{where}.reasonCode[0].text", "required")
+    return code, priority
+
+
+def create_referral(db: sqlite_utils.Database, clinic: dict, bundle: dict, idempotency_key: Optional[str]
+                    ) -> tuple[dict, bool]:
+    """Create the referral, or recognise a replay of the same bundle.
+
+    Returns
+    -------
+    (body, created)
+        ``created`` is False when the same key was replayed with the same bundle.
+
+    Raises
+    ------
+    ValidationError
+        Invalid bundle or idempotency key.
+    Conflict
+        The key was used before with a different bundle (or by another clinic).
+    """
+    checked = validate_bundle(bundle, idempotency_key)
+    code, digest = checked["code"], canonical_sha256(bundle)
+    now = utc_now()
+    with write_transaction(db):
+        existing = _find(db, code)
+        if existing is None:
+            try:
+                db["referrals"].insert({
+                    "code": code, "clinic_id": clinic["id"], "bundle_sha256": digest,
+                    "bundle": json.dumps(bundle, sort_keys=True), "priority": checked["priority"],
+                    "status": "awaiting_images", "error": None, "created_at": now, "updated_at": now,
+                })
+            except sqlite3.IntegrityError as exc:  # pragma: no cover - the write lock makes this unreachable
+                raise Conflict("referral code already used") from exc
+            created = True
+        elif existing["clinic_id"] != clinic["id"] or existing["bundle_sha256"] != digest:
+            raise Conflict("this Idempotency-Key was already used with a different referral bundle")
+        else:
+            created = False
+    if created:
+        logger.info("referral created for clinic %s", clinic["name"])
+    return {"referral_code": code, "status": "awaiting_images", "accession_number": code}, created
+
+
+def _find(db: sqlite_utils.Database, code: str) -> Optional[dict]:
+    rows = list(db["referrals"].rows_where("code = ?", [code], limit=1))
+    return rows[0] if rows else None
+
+
+def referral_for_clinic(db: sqlite_utils.Database, clinic: dict, code: str) -> dict:
+    """The clinic's referral with this code; another clinic's referral is reported as unknown."""
+    referral = _find(db, code) if REFERRAL_CODE_PATTERN.match(code) else None
+    if referral is None or referral["clinic_id"] != clinic["id"]:
+        raise NotFound("no referral with this code for this clinic")
+    return referral
+
+
+def status_view(referral: dict) -> dict:
+    return {"referral_code": referral["code"], "status": referral["status"], "updated_at": referral["updated_at"],
+            "error": referral["error"]}
+
+
+def report_view(db: sqlite_utils.Database, referral: dict) -> dict:
+    """The report body of a reported referral.
+
+    Raises
+    ------
+    NotReady
+        While the referral is not reported (waiting, quantifying or failed).
+    """
+    if referral["status"] != "reported":
+        reason = f" ({referral['error']})" if referral["error"] else ""
+        raise NotReady(f"no report yet: the referral is {referral['status']}{reason}")
+    report = db["reports"].get(referral["id"])
+    return {
+        "referral_code": referral["code"],
+        "status": "reported",
+        "metrics": json.loads(report["metrics"]),
+        "diagnostic_report": json.loads(report["diagnostic_report"]),
+        "algorithm": json.loads(report["algorithm"]),
+        "disclaimer": DISCLAIMER,
+    }
+
+
+def set_status(db: sqlite_utils.Database, code: str, status: str, *, error: Optional[str] = None, **columns) -> None:
+    """Move a referral to ``status`` (one of ``STATUSES``), recording the reason of a failure."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown referral status {status!r}")
+    with write_transaction(db):
+        db.execute(
+            "UPDATE referrals SET status = ?, error = ?, updated_at = ?"
+            + "".join(f", {name} = ?" for name in columns) + " WHERE code = ?",
+            [status, error, utc_now(), *columns.values(), code],
+        )

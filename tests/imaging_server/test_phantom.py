@@ -1,0 +1,50 @@
+"""The phantom's truth is right by construction, so the accuracy tests measure the quantifier."""
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+
+from imaging_server.phantom import (AIRWAY, FAKE_PATIENT, FIBROSIS, LUNG_LABELS, MR_IMAGE_STORAGE, PARENCHYMA,
+                                    make_phantom, write_series)
+
+
+def test_fibrosis_takes_the_requested_share_of_lower_zone_parenchyma_only():
+    phantom = make_phantom(shape=(30, 64, 64), lower_zone_fibrosis_fraction=0.3, seed=1)
+    lung_slices = np.flatnonzero(np.isin(phantom.labels, LUNG_LABELS).any(axis=(1, 2)))
+    # Zones are thirds of the lung's slices, a slice belonging to the third holding its centre.
+    zone = np.minimum(((np.arange(lung_slices.size) + 0.5) / lung_slices.size * 3).astype(int), 2)
+    lower = phantom.labels[lung_slices[zone == 2]]
+    assert not (phantom.labels[lung_slices[zone < 2]] == FIBROSIS).any()
+    fibrosis, parenchyma = (lower == FIBROSIS).sum(), (lower == PARENCHYMA).sum()
+    assert fibrosis / (fibrosis + parenchyma) == pytest.approx(0.3, abs=0.001)
+    assert phantom.truth["haa_percent"] == pytest.approx(
+        100 * (phantom.labels == FIBROSIS).sum() / np.isin(phantom.labels, LUNG_LABELS).sum())
+
+
+def test_the_trachea_reaches_the_top_slice_and_the_lungs_do_not():
+    phantom = make_phantom(shape=(30, 64, 64))
+    assert (phantom.labels[0] == AIRWAY).any()
+    assert not np.isin(phantom.labels[0], LUNG_LABELS).any()
+
+
+def test_intensities_match_the_tissue():
+    phantom = make_phantom(shape=(30, 64, 64))
+    assert np.median(phantom.hu[phantom.labels == PARENCHYMA]) == pytest.approx(-850, abs=10)
+    assert np.median(phantom.hu[phantom.labels == FIBROSIS]) == pytest.approx(-450, abs=10)
+
+
+def test_written_series_carries_the_requested_headers(tmp_path):
+    phantom = make_phantom(shape=(16, 32, 32))
+    paths = write_series(phantom, tmp_path, accession_number="ILD-ABCDEFGHIJ", modality="MR", with_rescale=False)
+    ds = pydicom.dcmread(paths[0])
+    assert (ds.AccessionNumber, ds.Modality, ds.SOPClassUID) == ("ILD-ABCDEFGHIJ", "MR", MR_IMAGE_STORAGE)
+    assert "RescaleSlope" not in ds and str(ds.PatientName) == FAKE_PATIENT["PatientName"]
+    assert len(paths) == 16
+
+
+def test_invalid_phantom_arguments_are_refused():
+    with pytest.raises(ValueError, match="within 0..0.9, got 1.5"):
+        make_phantom(lower_zone_fibrosis_fraction=1.5)
+    with pytest.raises(ValueError, match=">= 16 voxels"):
+        make_phantom(shape=(8, 64, 64))
