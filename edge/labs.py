@@ -78,7 +78,7 @@ class BundledModel:
                                    f"got rows of shape {rows.shape}")
         raw = self.session.run(["probabilities"], {"features": rows.astype(np.float32)})[0][:, 1]
         calibration = self.entry["calibration"]
-        return apply_calibration(raw, knots_x=calibration["x"], knots_y=calibration["y"])
+        return apply_calibration(raw, slope=calibration["slope"], intercept=calibration["intercept"])
 
 
 @functools.lru_cache(maxsize=8)

@@ -30,8 +30,8 @@ def check(models_dir: Path, golden_dir: Path) -> dict:
         golden = np.load(golden_path)
         session = onnxruntime.InferenceSession(str(models_dir / entry["file"]), providers=["CPUExecutionProvider"])
         raw = session.run(["probabilities"], {"features": golden["features"]})[0][:, 1]
-        knots = entry["calibration"]
-        calibrated = apply_calibration(raw, knots_x=knots["x"], knots_y=knots["y"])
+        calibration = entry["calibration"]
+        calibrated = apply_calibration(raw, slope=calibration["slope"], intercept=calibration["intercept"])
         report["models"][name] = {
             "rows": int(raw.size),
             "max_abs_diff_raw": float(np.max(np.abs(raw - golden["raw"]))),

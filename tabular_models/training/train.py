@@ -4,7 +4,7 @@
 
 For each model: a training cohort (``seed``) is split 70/30 into fitting and calibration
 rows; an XGBoost Pipeline and a logistic-regression baseline are fitted, each calibrated by
-isotonic regression on the calibration rows, and both are evaluated on an independent
+Platt scaling on the logit (calibration rows), and both are evaluated on an independent
 held-out cohort drawn with another seed (``seed + 1000``: new sites, new effect sizes, new
 devices). The XGBoost pipeline is exported to ONNX, checked against scikit-learn on 1,000
 held-out rows, and written with its manifest entry.
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.impute import MissingIndicator, SimpleImputer
-from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
+from tabular_models.calibration import CLIP, logit
 from tabular_models.training import export
 from tabular_models.training.metrics import evaluate
 from tabular_models.training.synthetic_breath import N_SENSORS, make_breath_cohort
@@ -72,36 +72,37 @@ def logistic_pipeline() -> Pipeline:
 
 def fit_calibrated(
     pipeline: Pipeline, X: np.ndarray, y: np.ndarray, *, seed: int
-) -> tuple[Pipeline, IsotonicRegression]:
-    """Fit on 70 % of the rows, calibrate (isotonic) on the other 30 %."""
+) -> tuple[Pipeline, LogisticRegression]:
+    """Fit on 70 % of the rows, calibrate (Platt scaling on the logit) on the other 30 %."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(y.size)
     cut = int(0.7 * y.size)
     fit_rows, calibration_rows = order[:cut], order[cut:]
     pipeline.fit(X[fit_rows], y[fit_rows])
     raw = pipeline.predict_proba(X[calibration_rows].astype(np.float32))[:, 1]
-    isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y[calibration_rows])
-    return pipeline, isotonic
+    platt = LogisticRegression(C=1e6).fit(logit(raw)[:, None], y[calibration_rows])
+    return pipeline, platt
 
 
-def calibration_knots(isotonic: IsotonicRegression) -> dict:
+def calibration_entry(platt: LogisticRegression) -> dict:
     """The manifest form of the calibration, applied at the edge by ``apply_calibration``."""
-    return {"method": "isotonic", "x": isotonic.X_thresholds_.tolist(), "y": isotonic.y_thresholds_.tolist(),
-            "fitted_on": "30 % of the training cohort, held out from fitting",
+    return {"method": "platt_logit", "slope": float(platt.coef_[0, 0]), "intercept": float(platt.intercept_[0]),
+            "clip": CLIP, "fitted_on": "30 % of the training cohort, held out from fitting",
             "applied_by": "tabular_models.calibration.apply_calibration"}
 
 
-def calibrated_probability(pipeline: Pipeline, isotonic: IsotonicRegression, X: np.ndarray) -> np.ndarray:
+def calibrated_probability(pipeline: Pipeline, platt: LogisticRegression, X: np.ndarray) -> np.ndarray:
     """What the edge computes, in scikit-learn terms."""
-    return isotonic.predict(pipeline.predict_proba(X.astype(np.float32))[:, 1])
+    raw = pipeline.predict_proba(X.astype(np.float32))[:, 1]
+    return platt.predict_proba(logit(raw)[:, None])[:, 1]
 
 
-def write_golden(pipeline: Pipeline, isotonic: IsotonicRegression, X: np.ndarray, path: Path) -> None:
+def write_golden(pipeline: Pipeline, platt: LogisticRegression, X: np.ndarray, path: Path) -> None:
     """Held-out rows and scikit-learn's raw and calibrated probabilities for them, so the test
     suite can check the shipped ONNX file plus ``apply_calibration`` without scikit-learn."""
     rows = X[:PARITY_ROWS].astype(np.float32)
     np.savez_compressed(path, features=rows, raw=pipeline.predict_proba(rows)[:, 1],
-                        calibrated=calibrated_probability(pipeline, isotonic, rows))
+                        calibrated=calibrated_probability(pipeline, platt, rows))
 
 
 def feature_importances(pipeline: Pipeline, feature_names: tuple[str, ...]) -> dict:
@@ -120,14 +121,14 @@ def train_model(name: str, *, seed: int, out: Path, golden_dir: Path, scale: flo
     train = spec["make"](int(spec["train_size"] * scale), seed=seed)
     test = spec["make"](int(spec["test_size"] * scale), seed=seed + HELD_OUT_SEED_OFFSET)
     logger.info("%s: %s training rows, %s held-out rows", name, train["y"].size, test["y"].size)
-    xgb, xgb_isotonic = fit_calibrated(xgboost_pipeline(seed), train["X"], train["y"], seed=seed)
-    lr, lr_isotonic = fit_calibrated(logistic_pipeline(), train["X"], train["y"], seed=seed)
+    xgb, xgb_platt = fit_calibrated(xgboost_pipeline(seed), train["X"], train["y"], seed=seed)
+    lr, lr_platt = fit_calibrated(logistic_pipeline(), train["X"], train["y"], seed=seed)
     dataset = (f"held-out SYNTHETIC cohort: {test['generator']}(n={test['y'].size}, "
                f"seed={test['seed']}), not used in fitting or calibration")
     metrics = {
         "dataset": dataset,
-        "xgboost": evaluate(test["y"], calibrated_probability(xgb, xgb_isotonic, test["X"]), seed=seed),
-        "logistic_regression": evaluate(test["y"], calibrated_probability(lr, lr_isotonic, test["X"]), seed=seed),
+        "xgboost": evaluate(test["y"], calibrated_probability(xgb, xgb_platt, test["X"]), seed=seed),
+        "logistic_regression": evaluate(test["y"], calibrated_probability(lr, lr_platt, test["X"]), seed=seed),
     }
     file_name = f"{name}-{VERSION}.onnx"
     model = export.to_onnx(xgb, n_features=len(train["feature_names"]), name=f"{name}-{VERSION}")
@@ -135,7 +136,7 @@ def train_model(name: str, *, seed: int, out: Path, golden_dir: Path, scale: flo
     metrics["onnx_parity_max_abs_diff"] = export.parity(xgb, (out / file_name).read_bytes(),
                                                          test["X"][:PARITY_ROWS])
     metrics["onnx_parity_rows"] = min(PARITY_ROWS, test["y"].size)
-    write_golden(xgb, xgb_isotonic, test["X"], golden_dir / f"{name}-{VERSION}.npz")
+    write_golden(xgb, xgb_platt, test["X"], golden_dir / f"{name}-{VERSION}.npz")
     if metrics["onnx_parity_max_abs_diff"] > export.PARITY_TOLERANCE:
         raise RuntimeError(f"{name}: ONNX differs from scikit-learn by {metrics['onnx_parity_max_abs_diff']:.2e}")
     return {
@@ -151,7 +152,7 @@ def train_model(name: str, *, seed: int, out: Path, golden_dir: Path, scale: flo
                     "missing": "NaN", "feature_order": list(train["feature_names"])}],
         "outputs": [{"name": export.OUTPUT_NAME, "shape": [None, 2], "dtype": "float32",
                      "meaning": "uncalibrated [P(no ILD), P(ILD)]; apply calibration to column 1"}],
-        "calibration": calibration_knots(xgb_isotonic),
+        "calibration": calibration_entry(xgb_platt),
         "training_data": {
             "kind": "synthetic", "generator": train["generator"], "seed": seed, "size": int(train["y"].size),
             "prevalence": train["prevalence"], "note": "simulated from published directions and magnitudes; "

@@ -3,6 +3,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tabular_models.errors import LabPanelError
 from tabular_models.lab_catalogue import ANALYTES, CORE_ANALYTES, find_analyte, si_factor
@@ -171,3 +173,17 @@ def test_fhir_observations_without_loinc_or_quantity_are_rejected():
         read_fhir_bundle({"entry": [{"resource": observation}]})
     observation["status"] = "entered-in-error"
     assert read_fhir_bundle({"entry": [{"resource": observation}]}) == []
+
+
+@given(data=st.data())
+@settings(max_examples=200, deadline=None)
+def test_any_accepted_unit_normalises_back_to_the_same_si_value(data):
+    analyte = data.draw(st.sampled_from(ANALYTES))
+    low, high = analyte.plausible
+    # Away from the bounds by a hair, so converting there and back cannot round outside them.
+    si_value = data.draw(st.floats(min_value=max(low, 1e-3) * (1 + 1e-9), max_value=high * (1 - 1e-9)))
+    unit, factor = data.draw(st.sampled_from(sorted(analyte.units.items())))
+    name = analyte.loinc[0] if analyte.loinc else analyte.key
+    record = normalize_panel([{"analyte": name, "value": si_value / factor, "unit": unit}])["records"][0]
+    assert record["analyte"] == analyte.key and record["si_unit"] == analyte.si_unit
+    assert record["si_value"] == pytest.approx(si_value, rel=1e-9)

@@ -32,12 +32,10 @@ def test_onnx_and_edge_calibration_equal_the_python_pipeline_on_1000_rows(name):
     model = BundledModel(name)
     raw = model.session.run(["probabilities"], {"features": golden["features"]})[0][:, 1]
     assert np.max(np.abs(raw - golden["raw"])) <= 1e-5
-    knots = entry["calibration"]
-    edge = apply_calibration(golden["raw"], knots_x=knots["x"], knots_y=knots["y"])
-    assert np.max(np.abs(edge - golden["calibrated"])) <= 1e-6
-    # End to end, the steepest isotonic segments (slope up to ~500) amplify float32 rounding
-    # of the raw probability (~1e-7), so the calibrated outputs agree to 1e-4, not 1e-5.
-    assert np.max(np.abs(model.probability(golden["features"]) - golden["calibrated"])) <= 1e-4
+    calibration = entry["calibration"]
+    edge = apply_calibration(golden["raw"], slope=calibration["slope"], intercept=calibration["intercept"])
+    assert np.max(np.abs(edge - golden["calibrated"])) <= 1e-9
+    assert np.max(np.abs(model.probability(golden["features"]) - golden["calibrated"])) <= 1e-5
 
 
 @pytest.mark.parametrize("name", ["labs", "breath"])
@@ -60,11 +58,17 @@ def test_a_panel_with_nothing_measured_scores_near_the_training_prevalence():
     assert abs(float(model.probability(empty)[0]) - MANIFEST["labs"]["training_data"]["prevalence"]) < 0.25
 
 
-def test_calibration_refuses_broken_knots():
-    with pytest.raises(ValueError, match="matching non-empty"):
-        apply_calibration(np.array([0.5]), knots_x=[], knots_y=[])
-    with pytest.raises(ValueError, match="ascending"):
-        apply_calibration(np.array([0.5]), knots_x=[0.6, 0.2], knots_y=[0.1, 0.2])
+@pytest.mark.parametrize(("slope", "intercept"), [(0.0, 0.0), (-1.0, 0.0), (float("nan"), 0.0), (1.0, float("inf")),
+                                                  ("1", 0.0)])
+def test_calibration_refuses_parameters_that_would_reorder_or_break_probabilities(slope, intercept):
+    with pytest.raises(ValueError, match="finite positive slope"):
+        apply_calibration(np.array([0.5]), slope=slope, intercept=intercept)
+
+
+def test_calibration_keeps_the_ranking_and_the_unit_interval():
+    raw = np.array([0.0, 1e-9, 0.1, 0.5, 0.9, 1.0])
+    calibrated = apply_calibration(raw, slope=1.3, intercept=-0.4)
+    assert np.all(np.diff(calibrated) >= 0) and np.all((calibrated > 0) & (calibrated < 1))
 
 
 def test_cohorts_are_flagged_synthetic_and_carry_the_published_signal():

@@ -11,12 +11,11 @@ pytest.importorskip("xgboost")
 pytest.importorskip("skl2onnx")
 pytest.importorskip("onnxmltools")
 
-from sklearn.isotonic import IsotonicRegression  # noqa: E402
 
-from tabular_models.calibration import apply_calibration  # noqa: E402
+from tabular_models.calibration import apply_calibration, logit  # noqa: E402
 from tabular_models.lab_panels import LAB_FEATURES  # noqa: E402
 from tabular_models.training import export  # noqa: E402
-from tabular_models.training.train import calibration_knots, fit_calibrated  # noqa: E402
+from tabular_models.training.train import calibration_entry, fit_calibrated  # noqa: E402
 from tabular_models.training.train import logistic_pipeline, xgboost_pipeline  # noqa: E402
 from tabular_models.training.synthetic_labs import make_lab_cohort  # noqa: E402
 
@@ -42,15 +41,11 @@ def test_the_logistic_baseline_exports_too():
     assert export.parity(pipeline, model, cohort["X"]) <= export.PARITY_TOLERANCE
 
 
-def test_edge_calibration_equals_sklearn_isotonic(small_lab_model):
-    rng = np.random.default_rng(0)
-    raw, outcome = rng.random(500), (rng.random(500) < 0.3).astype(int)
-    isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, outcome)
-    probe = np.concatenate([rng.random(1000), [-0.5, 0.0, 1.0, 1.5]])
-    edge = apply_calibration(probe, knots_x=isotonic.X_thresholds_, knots_y=isotonic.y_thresholds_)
-    assert np.allclose(edge, isotonic.predict(probe), atol=1e-12)
-    pipeline, isotonic = small_lab_model
-    knots = calibration_knots(isotonic)
-    assert knots["method"] == "isotonic" and np.all(np.diff(knots["x"]) >= 0)
+def test_edge_calibration_equals_sklearn_platt_scaling(small_lab_model):
+    pipeline, platt = small_lab_model
+    entry = calibration_entry(platt)
+    assert entry["method"] == "platt_logit" and entry["slope"] > 0
     raw = pipeline.predict_proba(make_lab_cohort(300, seed=9)["X"].astype(np.float32))[:, 1]
-    assert np.allclose(apply_calibration(raw, knots_x=knots["x"], knots_y=knots["y"]), isotonic.predict(raw))
+    raw = np.concatenate([raw, [0.0, 1.0]])
+    edge = apply_calibration(raw, slope=entry["slope"], intercept=entry["intercept"])
+    assert np.allclose(edge, platt.predict_proba(logit(raw)[:, None])[:, 1], atol=1e-12)
