@@ -153,6 +153,11 @@ CATALOG: dict[str, dict[str, str]] = {
     "analyte_crp": {"en": "C-reactive protein", "zh-CN": "C 反应蛋白 (CRP)"},
     "analyte_esr": {"en": "Erythrocyte sedimentation rate", "zh-CN": "红细胞沉降率 (ESR)"},
     "analyte_kl6": {"en": "KL-6", "zh-CN": "KL-6"},
+    "connected": {"en": "connected", "zh-CN": "已连接"},
+    "disconnected": {"en": "not connected", "zh-CN": "未连接"},
+    "battery": {"en": "battery", "zh-CN": "电量"},
+    "busy": {"en": "recording", "zh-CN": "采集中"},
+    "no_devices": {"en": "No sensor boards registered (ILDSCREEN_DEVICE_PORTS).", "zh-CN": "未登记传感设备（ILDSCREEN_DEVICE_PORTS）。"},
     "notes": {"en": "Notes (no names or ID numbers)", "zh-CN": "备注（不得填写姓名或证件号）"},
     # Chest sites, posterior bases first.
     "site_posterior_left_base": {"en": "Posterior left base", "zh-CN": "左背部肺底"},

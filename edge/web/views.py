@@ -149,7 +149,8 @@ def home():
     found = []
     if query:
         found, _ = patients.list_patients(db, code_prefix="".join(ch for ch in query if ch.isalnum() or ch == "-"))
-    return render_template("home.html", visits=visits, query=query, found=found)
+    return render_template("home.html", visits=visits, query=query, found=found,
+                           boards=_resources().devices.statuses())
 
 
 def _field_errors(exc: PydanticValidationError, lang: str) -> dict[str, str]:
@@ -231,8 +232,8 @@ def render_visit(visit_id: int, *, status: int = 200, lab_errors: Optional[dict]
         breath_readings=breath.list_breath_readings(db, visit_id), lab_errors=lab_errors or {},
         lab_values=lab_values or {}, messages={**(messages or {}), **{k: v for k, v in request.args.items()
                                                                       if k.endswith("_error")}},
-        stethoscopes=[d["port"] for d in boards if d["info"]["kind"] == "stethoscope"],
-        enoses=[d["port"] for d in boards if d["info"]["kind"] == "enose"],
+        stethoscopes=[d["port"] for d in boards if d["info"]["device_kind"] == "stethoscope"],
+        enoses=[d["port"] for d in boards if d["info"]["device_kind"] == "enose"],
     ), status
 
 

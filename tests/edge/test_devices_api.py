@@ -83,3 +83,17 @@ def test_an_enose_reading_is_captured_scored_and_stored_like_an_upload(client, n
     stored = (settings.blob_dir / reading["sha256"][:2] / reading["sha256"]).read_text()
     assert stored.startswith("t_s,phase,sensor_1")
     assert db.execute("SELECT source, device_id FROM breath_readings").fetchone() == ("device", "ENOSE-7")
+
+
+def test_the_tablet_pages_list_boards_and_offer_capture_from_them(app, client, nurse, visit_id, stethoscope):
+    import re
+
+    sim, _ = stethoscope
+    client.post("/api/v1/devices", json={"port": sim.port}, headers=nurse)
+    app.extensions["ildscreen"].devices.get(sim.port)  # connect: INFO known
+    home = client.get("/").text
+    assert "STETH-42" in home and "connected" in home
+    visit = client.get(f"/visits/{visit_id}").text
+    assert 'id="steth-capture"' in visit and sim.port in visit
+    assert 'id="enose-capture"' not in visit  # no e-nose board registered
+    assert re.search(r'name="chest_site" value="posterior_left_base" data-follows="chest-site"', visit)
