@@ -4,7 +4,8 @@ import json
 
 import click
 
-from audio_models.errors import AudioError, ModelError
+from audio_models.datasets.download import DATASETS, fetch_dataset
+from audio_models.errors import AudioError, DatasetError, ModelError
 from edge import auscultation
 
 
@@ -48,3 +49,20 @@ def score(as_json, variant, files):
             click.echo(f"{path}: crackle probability {shown} (quality: {issues})")
     if failed:
         raise SystemExit(1)
+
+
+@audio.command(name="download")
+@click.argument("dataset", type=click.Choice(sorted(DATASETS)))
+@click.option("--dest", required=True, type=click.Path(file_okay=False), help="Data folder; the dataset goes to DEST/DATASET.")
+@click.option("--mirror", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Local folder with the dataset's files (no network is used).")
+def download(dataset, dest, mirror):
+    """Fetch a public lung-sound DATASET (from the web or a mirror) and check its checksums.
+
+    The first import records DEST/DATASET/checksums.json; later imports must match it.
+    """
+    try:
+        report = fetch_dataset(dataset, dest=dest, mirror=mirror)
+    except DatasetError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(report))
