@@ -6,10 +6,10 @@ PyTorch, and write the model's entry in ``edge/bundled_models/manifest.json``.
 (also run at the end of :mod:`audio_models.train`). Training/export module: imports torch.
 
 INT8: ONNX Runtime static quantisation in QDQ format, symmetric int8 activations and
-weights (per-channel weights), calibrated on synthetic and real 4 kHz windows. The
-log-mel front end stays FP32: the power spectrum spans > 80 dB before the log, which an
-8-bit scale cannot hold; quantisation starts at the CNN, where the values are
-normalised log-mel features. TensorRT runs QDQ graphs as explicit INT8.
+weights (per-channel weights), calibrated on synthetic 4 kHz windows. The log-mel front
+end stays FP32 (the power spectrum spans > 80 dB before the log, which an 8-bit scale
+cannot hold), and so does the first conv block (see :func:`fp32_nodes`); the other
+convolutions run in INT8. TensorRT runs QDQ graphs as explicit INT8.
 """
 
 import argparse
@@ -71,16 +71,24 @@ class _Calibration(quantization.CalibrationDataReader):
         return next(self._batches, None)
 
 
-def front_end_nodes(path):
-    """Names of the graph nodes before the first 2-D convolution (the log-mel front end)."""
+def fp32_nodes(path):
+    """Names of the nodes kept in FP32: everything before the second 2-D convolution.
+
+    That is the log-mel front end and the first conv block, whose input (log-mel
+    features) is heavy-tailed; quantising that block alone tripled the window-level
+    difference to FP32 (0.23 vs 0.09 max abs on 64 windows) for 3 % of the compute.
+    """
     proto = onnx.load(str(path))
     ranks = {t.name: len(t.dims) for t in proto.graph.initializer}
     names = []
+    seen = 0
     for node in proto.graph.node:
         if node.op_type == "Conv" and ranks.get(node.input[1]) == 4:
-            return names
+            seen += 1
+            if seen == 2:
+                return names
         names.append(node.name)
-    raise ValueError(f"no 2-D convolution found in {path}")
+    raise ValueError(f"fewer than two 2-D convolutions in {path}")
 
 
 def export_int8(fp32_path, path, calibration):
@@ -90,7 +98,7 @@ def export_int8(fp32_path, path, calibration):
     quantization.quantize_static(
         str(prepared), str(path), _Calibration(calibration), quant_format=quantization.QuantFormat.QDQ,
         activation_type=quantization.QuantType.QInt8, weight_type=quantization.QuantType.QInt8, per_channel=True,
-        nodes_to_exclude=front_end_nodes(prepared),
+        nodes_to_exclude=fp32_nodes(prepared),
         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
     )
     prepared.unlink()
@@ -183,7 +191,8 @@ def export_all(out_dir, *, model=None, seed=0, n_auc=200):
         variants[name] = {"file": path.name, "sha256": sha256(path), "precision": name, "bytes": path.stat().st_size,
                           "parity_vs_torch": checks[name], "auc_synthetic_heldout_snr10_30": aucs[name]}
     variants["int8"]["quantization"] = ("static QDQ, symmetric int8 activations and per-channel weights, "
-                                        "ONNX Runtime quantize_static; log-mel front end kept in FP32")
+                                        "ONNX Runtime quantize_static (MinMax calibration on 128 synthetic windows); "
+                                        "log-mel front end and first conv block kept in FP32")
     entry = {
         "name": MODEL_NAME, "version": MODEL_VERSION, "task": "crackle detection in lung sounds",
         "default_variant": "fp32", "variants": variants, **_io_spec(),
