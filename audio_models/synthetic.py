@@ -23,13 +23,10 @@ Components and the sources of their parameters:
   wheezes (CORSA: tonal, dominant frequency > 100 Hz, > 100 ms; 100-1000 Hz with
   harmonics, mostly expiratory), heart sounds (S1 30-100 Hz over 100-150 ms, S2
   50-150 Hz over 80-120 ms, 50-110 beats/min), stethoscope handling (broadband rubs,
-  low thumps, isolated clicks), isolated crackle-like pops (about one per 4 s, not
-  tied to breathing), ambient noise (white/pink/brown, speech-like babble, mains hum)
-  at an SNR of 0-30 dB against the lung sound, device colouration (random smooth
-  response +-4 dB per octave, in 60 % of files a low-pass at 150-2000 Hz of order 4-12
-  like a stethoscope's bell/diaphragm modes, high-pass at 20-120 Hz), sensor hiss
-  25-60 dB below the signal after the device filter, level -40..-8 dBFS, 16-bit
-  quantisation in half the files.
+  low thumps, isolated clicks), ambient noise (white/pink/brown, speech-like babble,
+  mains hum) at an SNR of 0-30 dB against the lung sound, device colouration (random
+  smooth response +-4 dB per octave, optional diaphragm low-pass at 400-2000 Hz,
+  high-pass at 20-120 Hz), level -40..-8 dBFS, 16-bit quantisation in half the files.
 
 A recording is positive (``label`` 1) when it holds at least one crackle, fine or
 coarse; ICBHI 2017 labels crackles the same way. ``events`` lists every crackle
@@ -217,17 +214,6 @@ def _add_handling(rng, x, sr, ref_rms):
         x[i : i + len(wave)] += ref_rms * 10 ** (rng.uniform(5, 25) / 20) * wave[: n - i]
 
 
-def _add_pops(rng, x, sr, ref_rms):
-    """Up to one isolated crackle-like pop per 4 s anywhere in the recording (diaphragm skin contact,
-    hair, cable knocks): single transients not repeated breath after breath."""
-    duration = len(x) / sr
-    for _ in range(rng.integers(1, max(2, int(duration / 4)) + 1)):
-        wave = crackle_waveform(idw_s=rng.uniform(0.3e-3, 2.0e-3), two_cd_s=rng.uniform(9e-3, 16e-3), sample_rate=sr,
-                                polarity=rng.choice([-1.0, 1.0]))
-        i = rng.integers(0, max(len(x) - len(wave), 1))
-        x[i : i + len(wave)] += ref_rms * 10 ** (rng.uniform(3, 20) / 20) * wave[: len(x) - i]
-
-
 def _ambient(rng, n, sr):
     kind = rng.choice(["white", "pink", "brown", "babble", "hum"], p=[0.3, 0.25, 0.15, 0.2, 0.1])
     if kind == "babble":
@@ -255,8 +241,8 @@ def colour(rng, x, sr):
     gains_db = np.cumsum(rng.normal(0, 4, len(points))) - rng.normal(0, 4)
     gain = 10 ** (np.interp(np.log2(np.maximum(freqs, 1)), np.log2(points), gains_db) / 20)
     gain /= np.sqrt(1 + (rng.uniform(20, 120) / np.maximum(freqs, 1)) ** 4)
-    if rng.random() < 0.6:  # diaphragm/bell/filter modes: bell mode passes little above 200 Hz
-        gain /= np.sqrt(1 + (freqs / np.exp(rng.uniform(np.log(150), np.log(2000)))) ** (2 * rng.integers(2, 7)))
+    if rng.random() < 0.5:
+        gain /= np.sqrt(1 + (freqs / rng.uniform(400, 2000)) ** (2 * rng.integers(2, 5)))
     return np.fft.irfft(np.fft.rfft(x) * gain, n)
 
 
@@ -303,22 +289,17 @@ def synthesize(rng, *, duration_s, crackles=None, kind=None, snr_db_range=(0.0, 
         for k in (["fine", "coarse"] if kind == "mixed" else [kind]):
             events += _add_crackles(rng, x, sr, breaths, k, breath_rms)
         params["crackle_kind"] = str(kind)
-    distractors = {"wheeze": rng.random() < 0.35, "heart": rng.random() < 0.6, "handling": rng.random() < 0.35,
-                   "pops": rng.random() < 0.25}
+    distractors = {"wheeze": rng.random() < 0.35, "heart": rng.random() < 0.6, "handling": rng.random() < 0.35}
     if distractors["wheeze"]:
         _add_wheezes(rng, x, sr, breaths, breath_rms)
     if distractors["heart"]:
         _add_heart(rng, x, sr, breath_rms)
     if distractors["handling"]:
         _add_handling(rng, x, sr, breath_rms)
-    if distractors["pops"]:
-        _add_pops(rng, x, sr, breath_rms)
     snr_db = rng.uniform(*snr_db_range)
     noise, params["ambient"] = _ambient(rng, n, sr)
     x = x + noise * np.sqrt(np.mean(x**2)) * 10 ** (-snr_db / 20)
     x = colour(rng, x, sr)
-    # sensor/ADC hiss after the device filter: fills the bands the filter emptied
-    x += rng.standard_normal(n) * np.sqrt(np.mean(x**2)) * 10 ** (-rng.uniform(25, 60) / 20)
     x *= 10 ** (rng.uniform(-40, -8) / 20) / (np.sqrt(np.mean(x**2)) + 1e-12)
     x = np.clip(x, -1, 1)
     if rng.random() < 0.5:
