@@ -5,11 +5,11 @@ import json
 import pathlib
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 
 torch = pytest.importorskip("torch", reason="model tests need the training extra (torch)")
+onnx = pytest.importorskip("onnx", reason="model tests need the training extra (onnx)")
 
 from audio_models import synthetic  # noqa: E402
 from audio_models.export import sha256  # noqa: E402
