@@ -1,0 +1,119 @@
+"""Fetching the public lung-sound datasets, from the web or from a local mirror folder.
+
+Every fetched file is checked against ``checksums.json`` in the dataset's folder. The
+first import records that manifest (sha256 per file); later imports, from the web or
+a mirror, must match it, so a changed or corrupted copy is refused. numpy-free.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import pathlib
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+
+from audio_models.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+DATASETS = {
+    "icbhi2017": {
+        "title": "ICBHI 2017 Respiratory Sound Database (Rocha et al., Physiol Meas 2019;40:035001)",
+        "files": {
+            "ICBHI_final_database.zip": "https://bhichallenge.med.auth.gr/sites/default/files/ICBHI_final_database/ICBHI_final_database.zip",
+            "ICBHI_challenge_train_test.txt": "https://bhichallenge.med.auth.gr/sites/default/files/ICBHI_final_database/ICBHI_challenge_train_test.txt",
+        },
+    },
+    "kauh2021": {
+        "title": ("KAUH lung sounds, King Abdullah University Hospital, incl. lung fibrosis subjects "
+                  "(Fraiwan et al., Data Brief 2021;35:106913; Mendeley Data doi:10.17632/jwyy9np4gv.3)"),
+        "files": {"jwyy9np4gv-3.zip": "https://data.mendeley.com/public-files/datasets/jwyy9np4gv/files/jwyy9np4gv-3.zip"},
+    },
+}
+CHECKSUMS = "checksums.json"
+
+
+def sha256(path):
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _copy_atomically(fetch, target):
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            fetch(out)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _fetch_one(name, url, target, mirror):
+    if mirror is not None:
+        source = pathlib.Path(mirror) / name
+        if not source.is_file():
+            source = pathlib.Path(mirror) / target.parent.name / name
+        if not source.is_file():
+            raise DatasetError(f"mirror has no {name} (looked in {mirror} and {pathlib.Path(mirror) / target.parent.name})")
+        with open(source, "rb") as handle:
+            _copy_atomically(lambda out: shutil.copyfileobj(handle, out), target)
+        return
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - fixed https URLs above
+            _copy_atomically(lambda out: shutil.copyfileobj(response, out), target)
+    except (urllib.error.URLError, OSError) as exc:
+        raise DatasetError(f"cannot download {url}: {exc}; pass a mirror folder instead") from exc
+
+
+def fetch_dataset(name, *, dest, mirror=None, extract=True):
+    """Fetch a public dataset into ``dest/name``, verify or record checksums, unzip archives.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`DATASETS`.
+    dest : str or os.PathLike, keyword-only
+        Data folder; the dataset goes to ``dest/name``.
+    mirror : str or os.PathLike or None, keyword-only
+        Folder holding the same file names (flat or under ``name/``); no network used.
+    extract : bool, keyword-only
+        Unzip ``.zip`` files after they pass the check.
+
+    Returns
+    -------
+    dict
+        ``{"dataset", "folder", "files": {file: sha256}, "checksums": "recorded" | "verified"}``.
+    """
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
+    folder = pathlib.Path(dest) / name
+    manifest_path = folder / CHECKSUMS
+    recorded = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
+    digests = {}
+    for file_name, url in DATASETS[name]["files"].items():
+        target = folder / file_name
+        _fetch_one(file_name, url, target, mirror)
+        digests[file_name] = sha256(target)
+        if recorded is not None and recorded.get(file_name) != digests[file_name]:
+            target.unlink()
+            raise DatasetError(f"{file_name}: sha256 {digests[file_name]} does not match the recorded {recorded.get(file_name)}")
+        if extract and zipfile.is_zipfile(target):
+            try:
+                with zipfile.ZipFile(target) as archive:
+                    archive.extractall(folder)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise DatasetError(f"cannot extract {target}: {exc}") from exc
+    if recorded is None:
+        manifest_path.write_text(json.dumps(digests, indent=2, sort_keys=True) + "\n")
+        logger.info("recorded checksums of %s files for %s", len(digests), name)
+    return {"dataset": name, "folder": str(folder), "files": digests, "checksums": "recorded" if recorded is None else "verified"}

@@ -1,0 +1,178 @@
+"""Signal-quality gate for a lung-sound recording.
+
+Serving module: numpy only. The gate runs on the decoded mono signal at its own rate
+(clipping is only visible before resampling smears it) and on the 4 kHz model signal.
+
+Thresholds (each issue string starts with its code, followed by the measured value):
+
+============  =====================================================================
+code          rule
+============  =====================================================================
+unreadable    not decodable as WAV/FLAC, truncated, or non-finite samples
+too_short     shorter than ``MIN_DURATION_S`` = 6 s: one breath cycle at 10/min, the
+              slowest rate screened, and more than one 4 s model window
+silent        RMS after DC removal below ``SILENCE_DBFS`` = -60 dBFS (a disconnected
+              or muted stethoscope; real chest recordings sit near -35..-10 dBFS)
+clipped       more than ``CLIP_FRACTION`` = 1 % of samples within 0.1 % of full scale
+handling      more than ``HANDLING_FRACTION`` = 15 % of 100 ms frames are broadband
+              bursts, i.e. their 300-1800 Hz level is ``HANDLING_BURST_DB`` = 20 dB
+              above the recording's median frame (stethoscope rubbing and knocks;
+              heart sounds lie below 200 Hz and crackles last < 20 ms, so neither
+              fills a 100 ms frame in that band)
+speech        more than ``SPEECH_FRACTION`` = 25 % of 64 ms frames have a cepstral
+              peak prominence above ``SPEECH_PROMINENCE`` = 0.6 at a pitch of
+              80-300 Hz (a harmonic series: voiced speech). Wheezes, which CORSA
+              defines as tonal sounds > 100 Hz lasting > 100 ms (Sovijärvi et al.,
+              Eur Respir Rev 2000), are one dominant tone and make no such peak
+============  =====================================================================
+"""
+
+import dataclasses
+
+import numpy as np
+
+from audio_models.errors import AudioError
+from audio_models.resample import resample
+
+#: Rate of the spectral checks (the model rate), so thresholds do not depend on the file.
+_CHECK_RATE = 4000
+
+MIN_DURATION_S = 6.0
+SILENCE_DBFS = -60.0
+CLIP_LEVEL = 0.999
+CLIP_FRACTION = 0.01
+HANDLING_BURST_DB = 20.0
+HANDLING_FRACTION = 0.15
+HANDLING_BAND_HZ = (300.0, 1800.0)
+SPEECH_PITCH_HZ = (80.0, 300.0)
+SPEECH_PROMINENCE = 0.6
+SPEECH_FRACTION = 0.25
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityReport:
+    """Result of the gate: ``ok`` is True when ``issues`` is empty."""
+
+    ok: bool
+    issues: tuple
+
+    def to_dict(self):
+        """JSON-ready form: ``{"ok": bool, "issues": [str, ...]}``."""
+        return {"ok": self.ok, "issues": list(self.issues)}
+
+
+def unreadable_report(message):
+    """The report for a file that could not be decoded at all."""
+    return QualityReport(ok=False, issues=(f"unreadable: {message}",))
+
+
+def assess_quality(samples, *, sample_rate):
+    """Run every check of the gate on a decoded mono signal.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        1-D float signal in [-1, 1] at ``sample_rate`` (as :func:`audio_models.io.read_audio`
+        returns it).
+    sample_rate : int, keyword-only
+        Rate in Hz, > 0.
+
+    Returns
+    -------
+    QualityReport
+
+    Examples
+    --------
+    >>> assess_quality(np.zeros(4000), sample_rate=4000).issues[0]
+    'too_short: 1.00 s recorded, at least 6.0 s needed'
+    """
+    if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        raise AudioError(f"sample rate must be a positive integer, got {sample_rate!r}")
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim != 1:
+        raise AudioError(f"quality gate expects a 1-D signal, got shape {x.shape}")
+    issues = []
+    duration = len(x) / sample_rate
+    if duration < MIN_DURATION_S:
+        issues.append(f"too_short: {duration:.2f} s recorded, at least {MIN_DURATION_S} s needed")
+    if len(x) == 0:
+        return QualityReport(ok=False, issues=tuple(issues))
+    level = 20 * np.log10(np.sqrt(np.mean((x - x.mean()) ** 2)) + 1e-12)
+    if level < SILENCE_DBFS:
+        issues.append(f"silent: level {level:.1f} dBFS, below {SILENCE_DBFS:.0f} dBFS")
+        return QualityReport(ok=False, issues=tuple(issues))
+    clipped = float(np.mean(np.abs(x) >= CLIP_LEVEL))
+    if clipped > CLIP_FRACTION:
+        issues.append(
+            f"clipped: {100 * clipped:.1f}% of samples at full scale, limit {100 * CLIP_FRACTION:.0f}%"
+        )
+    if sample_rate != _CHECK_RATE:
+        x = resample(x, orig_sr=int(sample_rate), target_sr=_CHECK_RATE)
+    handling = handling_fraction(x, sample_rate=_CHECK_RATE)
+    if handling > HANDLING_FRACTION:
+        issues.append(
+            f"handling_noise: {100 * handling:.0f}% of the recording is broadband bursts, "
+            f"limit {100 * HANDLING_FRACTION:.0f}%"
+        )
+    speech = speech_fraction(x, sample_rate=_CHECK_RATE)
+    if speech > SPEECH_FRACTION:
+        issues.append(
+            f"speech: {100 * speech:.0f}% of the recording is voiced speech, "
+            f"limit {100 * SPEECH_FRACTION:.0f}%"
+        )
+    return QualityReport(ok=not issues, issues=tuple(issues))
+
+
+def _frames(x, length, hop):
+    if len(x) < length:
+        return np.zeros((0, length))
+    return np.lib.stride_tricks.sliding_window_view(x, length)[::hop]
+
+
+def handling_fraction(samples, *, sample_rate):
+    """Fraction of 100 ms frames that are broadband bursts (see the module table).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> round(handling_fraction(0.01 * rng.standard_normal(40000), sample_rate=4000), 2)
+    0.0
+    """
+    length = int(0.1 * sample_rate)
+    frames = _frames(np.asarray(samples, dtype=np.float64), length, length)
+    if len(frames) < 3:
+        return 0.0
+    spectrum = np.abs(np.fft.rfft(frames * np.hanning(length), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(length, 1.0 / sample_rate)
+    band = (freqs >= HANDLING_BAND_HZ[0]) & (freqs <= HANDLING_BAND_HZ[1])
+    level = 10 * np.log10(spectrum[:, band].sum(axis=1) + 1e-20)
+    return float(np.mean(level > np.median(level) + HANDLING_BURST_DB))
+
+
+def speech_fraction(samples, *, sample_rate):
+    """Fraction of 64 ms frames with a voiced-speech cepstral peak (see the module table).
+
+    The cepstral peak prominence (Hillenbrand et al., J Speech Hear Res 1994) at a
+    quefrency of 1/300..1/80 s measures how strongly a frame is a harmonic series with a
+    speech pitch. Breath noise has a smooth spectrum and a wheeze a single tone (one
+    spectral peak), so neither makes a cepstral peak.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> speech_fraction(0.01 * rng.standard_normal(40000), sample_rate=4000)
+    0.0
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    length = int(0.064 * sample_rate)
+    frames = _frames(x - x.mean(), length, length // 2)
+    if len(frames) < 3:
+        return 0.0
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    log_power = np.log(np.abs(np.fft.rfft(frames * np.hanning(length), axis=1)) ** 2 + 1e-12)
+    cepstrum = np.fft.irfft(log_power, axis=1)
+    lo = int(sample_rate / SPEECH_PITCH_HZ[1])
+    hi = min(int(sample_rate / SPEECH_PITCH_HZ[0]), length // 2 - 1)
+    segment = cepstrum[:, lo : hi + 1]
+    prominence = segment.max(axis=1) - np.median(segment, axis=1)
+    return float(np.mean(prominence > SPEECH_PROMINENCE))

@@ -1,0 +1,117 @@
+"""Scoring a lung-sound recording end to end for the clinic service.
+
+decode -> quality gate -> resample to 4 kHz -> 4 s windows -> ONNX model ->
+recording probability (top-2 window mean) + per-window values + a frame map the UI can
+draw under the waveform. No torch here: the model runs on an ``edge.inference`` backend.
+
+Quality decision: every decodable recording with sound in it is scored, and its quality
+issues are reported beside the probability so the nurse sees *why* it should be
+re-recorded; a silent or empty recording gets ``crackle_probability: None`` (there is
+nothing to score). :func:`aggregate_visit_recordings` leaves out recordings whose
+quality is not ok, so a noisy recording never drives the visit's finding.
+"""
+
+import functools
+import logging
+
+import numpy as np
+
+from audio_models import aggregation, windows
+from audio_models.io import MODEL_SAMPLE_RATE, read_audio
+from audio_models.quality import assess_quality
+from audio_models.resample import resample
+from edge.inference.models import ModelRegistry
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAME = "auscultation"
+
+
+@functools.lru_cache(maxsize=4)
+def default_model(variant=None):
+    """The bundled crackle model on the CPU backend, loaded (and sha256-checked) once."""
+    return ModelRegistry().load(MODEL_NAME, variant=variant)
+
+
+def _model_stamp(model):
+    entry = model.entry
+    return {"name": entry["name"], "version": entry["version"], "variant": model.variant,
+            "synthetic": bool(entry["training_data"].get("synthetic")), "threshold": entry["threshold"],
+            "intended_use": entry.get("intended_use")}
+
+
+def score_recording(source, *, chest_site=None, backend=None):
+    """Score one recording for crackles.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes or binary file object
+        A WAV or FLAC recording at any rate, width and channel count.
+    chest_site : str or None, keyword-only
+        Where it was recorded (e.g. ``posterior_basal_left``); echoed in the result.
+    backend : edge.inference.models.LoadedModel or None, keyword-only
+        The model to use; default the bundled FP32 model on ONNX Runtime CPU.
+
+    Returns
+    -------
+    dict
+        ``crackle_probability`` (0-1, or None for a silent/empty recording),
+        ``crackle_detected`` (at the manifest threshold), ``quality`` ``{"ok", "issues"}``,
+        ``windows`` ``[{"start_s", "end_s", "crackle_probability"}]``, ``frame_map``
+        ``{"frame_s", "values"}``, ``duration_s``, ``chest_site`` and ``model``
+        ``{"name", "version", "variant", "synthetic", "threshold", "intended_use"}``.
+
+    Raises
+    ------
+    audio_models.errors.UnreadableAudioError
+        The source cannot be decoded (the caller reports it as an error, not a score).
+    audio_models.errors.ModelError
+        The model file is missing, fails its sha256 check, or cannot run.
+    """
+    model = backend if backend is not None else default_model()
+    raw, rate = read_audio(source)
+    quality = assess_quality(raw, sample_rate=rate)
+    samples = resample(raw, orig_sr=rate, target_sr=MODEL_SAMPLE_RATE)
+    result = {"crackle_probability": None, "crackle_detected": None, "quality": quality.to_dict(), "windows": [],
+              "frame_map": None, "duration_s": round(len(samples) / MODEL_SAMPLE_RATE, 3), "chest_site": chest_site,
+              "model": _model_stamp(model)}
+    if len(samples) == 0 or any(issue.startswith("silent") for issue in quality.issues):
+        return result
+    entry = model.entry
+    wins, starts = windows.split_windows(samples, sample_rate=MODEL_SAMPLE_RATE, window_s=entry["window_s"], hop_s=entry["hop_s"])
+    outputs = model.run({entry["inputs"][0]["name"]: wins})
+    window_p = outputs[entry["outputs"][0]["name"]].astype(np.float64)
+    frame_p = outputs[entry["outputs"][1]["name"]]
+    probability = windows.aggregate_windows(window_p)
+    frame_map = windows.stitch_frame_map(frame_p, starts, frame_s=entry["frame_s"], duration_s=len(samples) / MODEL_SAMPLE_RATE)
+    result.update(
+        crackle_probability=probability,
+        crackle_detected=bool(probability >= entry["threshold"]),
+        windows=[{"start_s": round(float(s), 3), "end_s": round(min(float(s) + entry["window_s"], result["duration_s"]), 3),
+                  "crackle_probability": round(float(p), 4)} for s, p in zip(starts, window_p)],
+        frame_map={"frame_s": entry["frame_s"], "values": [round(float(v), 3) for v in frame_map]},
+    )
+    logger.debug("scored recording at %s: %s windows, quality ok %s", chest_site, len(starts), quality.ok)
+    return result
+
+
+def aggregate_visit_recordings(results, *, threshold=None):
+    """Visit-level finding from :func:`score_recording` results (each with ``chest_site``).
+
+    Recordings whose quality is not ok, or without a probability, are left out; several
+    recordings of one site are averaged. See :func:`audio_models.aggregation.aggregate_visit`
+    (basal sites weigh twice; bilateral basal crackles are reported on their own).
+    """
+    by_site = {}
+    for result in results:
+        site = result.get("chest_site") or "unknown"
+        if result["quality"]["ok"] and result["crackle_probability"] is not None:
+            by_site.setdefault(site, []).append(result["crackle_probability"])
+        else:
+            by_site.setdefault(site, [])
+    if threshold is None:
+        threshold = next((r["model"]["threshold"] for r in results), 0.5)
+    site_p = {site: (float(np.mean(v)) if v else None) for site, v in by_site.items()}
+    visit = aggregation.aggregate_visit(site_p, threshold=threshold)
+    visit["unusable_sites"] = sorted(site for site, p in site_p.items() if p is None)
+    return visit

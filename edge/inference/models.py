@@ -1,0 +1,84 @@
+"""The model registry: ``edge/bundled_models/manifest.json`` as data (name -> file, sha256,
+shapes, metrics). Files are verified against their sha256 before any backend sees them;
+a mismatch is an error, never a warning."""
+
+import dataclasses
+import hashlib
+import json
+import pathlib
+
+from audio_models.errors import ModelError
+from edge.inference import BackendConfig, create_backend
+
+BUNDLED_DIR = pathlib.Path(__file__).resolve().parents[1] / "bundled_models"
+
+
+class ModelIntegrityError(ModelError):
+    """A model file is missing or its sha256 differs from the manifest."""
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A backend ready to run plus the manifest entry and variant it came from."""
+
+    name: str
+    variant: str
+    entry: dict
+    backend: object
+
+    def run(self, inputs):
+        """Shortcut for ``backend.run``."""
+        return self.backend.run(inputs)
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ModelRegistry:
+    """Reads a manifest folder; ``load(name)`` verifies and opens one model variant."""
+
+    def __init__(self, directory=BUNDLED_DIR):
+        self.directory = pathlib.Path(directory)
+        manifest = self.directory / "manifest.json"
+        try:
+            self.manifest = json.loads(manifest.read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read model manifest {manifest}: {exc}") from exc
+
+    def entry(self, name):
+        """The manifest entry of model ``name``."""
+        try:
+            return self.manifest["models"][name]
+        except KeyError:
+            raise ModelError(f"model {name!r} not in manifest; have {sorted(self.manifest.get('models', {}))}") from None
+
+    def verified_path(self, name, *, variant=None):
+        """Path of a model variant's file after checking its sha256."""
+        entry = self.entry(name)
+        variant = variant or entry["default_variant"]
+        try:
+            spec = entry["variants"][variant]
+        except KeyError:
+            raise ModelError(f"model {name!r} has no variant {variant!r}; have {sorted(entry['variants'])}") from None
+        path = self.directory / spec["file"]
+        if not path.is_file():
+            raise ModelIntegrityError(f"model file missing: {path}")
+        actual = _sha256(path)
+        if actual != spec["sha256"]:
+            raise ModelIntegrityError(
+                f"model file {path} has sha256 {actual}, manifest says {spec['sha256']}: refusing to load it"
+            )
+        return path
+
+    def load(self, name, *, variant=None, backend_type="onnxruntime_cpu", threads=1, backends=None):
+        """Verify and open a model variant on a backend from the registry."""
+        entry = self.entry(name)
+        variant = variant or entry["default_variant"]
+        path = self.verified_path(name, variant=variant)
+        backend = create_backend(BackendConfig(type=backend_type, model_path=str(path), threads=threads), backends=backends)
+        return LoadedModel(name=name, variant=variant, entry=entry, backend=backend)

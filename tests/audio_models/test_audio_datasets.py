@@ -1,0 +1,122 @@
+"""Dataset loaders and the fetcher: ICBHI names, cycles and split on the real sample; the
+generic CSV loader; mirror import with checksum recording and verification."""
+
+import json
+import zipfile
+
+import pytest
+from click.testing import CliRunner
+
+from audio_models.datasets import download, generic, icbhi
+from audio_models.errors import DatasetError
+from edge.commands.audio import audio
+
+
+def test_icbhi_sample_loads_with_metadata_and_cycles(icbhi_dir):
+    recordings = {r.path.stem: r for r in icbhi.load_icbhi(icbhi_dir)}
+    assert sorted(recordings) == ["101_1b1_Al_sc_Meditron", "103_2b2_Ar_mc_LittC2SE", "104_1b1_Ar_sc_Litt3200",
+                                  "104_1b1_Ll_sc_Litt3200"]
+    ll = recordings["104_1b1_Ll_sc_Litt3200"]
+    assert (ll.patient_id, ll.chest_site, ll.device, ll.diagnosis) == ("104", "lateral_left", "Litt3200", "COPD")
+    assert len(ll.cycles) == 7 and [c.crackles for c in ll.cycles].count(True) == 1
+    assert ll.cycles[4] == icbhi.Cycle(8.8287, 10.396, True, False)
+    assert sum(c.wheezes for c in recordings["104_1b1_Ar_sc_Litt3200"].cycles) == 10
+    assert recordings["103_2b2_Ar_mc_LittC2SE"].acquisition_mode == "mc"
+
+
+def test_official_split_file_is_used_when_present(icbhi_dir, tmp_path):
+    for path in icbhi_dir.iterdir():
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    (tmp_path / icbhi.SPLIT_FILE).write_text("101_1b1_Al_sc_Meditron\ttest\n103_2b2_Ar_mc_LittC2SE\ttrain\n"
+                                             "104_1b1_Ar_sc_Litt3200\ttrain\n104_1b1_Ll_sc_Litt3200\ttrain\n")
+    recordings = icbhi.load_icbhi(tmp_path)
+    assert {r.path.stem: r.split for r in recordings}["101_1b1_Al_sc_Meditron"] == "test"
+    assert icbhi.patient_split(recordings)["104_1b1_Ll_sc_Litt3200"] == "train"
+
+
+def test_patient_split_never_splits_a_patient(icbhi_dir):
+    recordings = icbhi.load_icbhi(icbhi_dir)
+    for seed in range(5):
+        split = icbhi.patient_split(recordings, seed=seed)
+        assert split["104_1b1_Ar_sc_Litt3200"] == split["104_1b1_Ll_sc_Litt3200"]
+
+
+def test_bad_icbhi_inputs_are_dataset_errors(tmp_path):
+    with pytest.raises(DatasetError, match="not an ICBHI 2017 file name: 'recording1'"):
+        icbhi.parse_stem("recording1")
+    (tmp_path / "bad.txt").write_text("0.1 0.5 0\n")
+    with pytest.raises(DatasetError, match="bad.txt:1: expected 'start end crackles wheezes'"):
+        icbhi.read_cycles(tmp_path / "bad.txt")
+    with pytest.raises(DatasetError, match="no annotated ICBHI recordings"):
+        icbhi.load_icbhi(tmp_path)
+    with pytest.raises(DatasetError, match="ICBHI folder not found"):
+        icbhi.load_icbhi(tmp_path / "absent")
+
+
+def _generic_folder(tmp_path, rows):
+    (tmp_path / "a.wav").write_bytes(b"x")
+    (tmp_path / "labels.csv").write_text("file,patient_id,chest_site,device,label\n" + rows)
+    return tmp_path
+
+
+def test_generic_loader_reads_rows(tmp_path):
+    folder = _generic_folder(tmp_path, "a.wav,P1,posterior_basal_left,Littmann 3200,crackles\na.wav,P2,trachea,eko,0\n")
+    records = generic.load_folder(folder)
+    assert [(r.patient_id, r.label) for r in records] == [("P1", 1), ("P2", 0)]
+
+
+@pytest.mark.parametrize("rows,message", [
+    ("a.wav,P1,base,dev,maybe\n", r"labels.csv:2: label must be one of .* got 'maybe'"),
+    ("b.wav,P1,base,dev,1\n", r"labels.csv:2: recording not found: .*b.wav"),
+    ("", "no rows"),
+])
+def test_generic_loader_errors_name_the_row(tmp_path, rows, message):
+    with pytest.raises(DatasetError, match=message):
+        generic.load_folder(_generic_folder(tmp_path, rows))
+
+
+def test_generic_loader_needs_all_columns(tmp_path):
+    (tmp_path / "labels.csv").write_text("file,label\n")
+    with pytest.raises(DatasetError, match=r"missing column\(s\) \['patient_id', 'chest_site', 'device'\]"):
+        generic.load_folder(tmp_path)
+
+
+@pytest.fixture
+def icbhi_mirror(tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    with zipfile.ZipFile(mirror / "ICBHI_final_database.zip", "w") as archive:
+        archive.writestr("ICBHI_final_database/101_1b1_Al_sc_Meditron.txt", "0.0 1.0 0 0\n")
+    (mirror / "ICBHI_challenge_train_test.txt").write_text("101_1b1_Al_sc_Meditron\ttrain\n")
+    return mirror
+
+
+def test_mirror_import_records_then_verifies_checksums(tmp_path, icbhi_mirror):
+    first = download.fetch_dataset("icbhi2017", dest=tmp_path / "data", mirror=icbhi_mirror)
+    assert first["checksums"] == "recorded"
+    folder = tmp_path / "data" / "icbhi2017"
+    assert json.loads((folder / "checksums.json").read_text()) == first["files"]
+    assert (folder / "ICBHI_final_database" / "101_1b1_Al_sc_Meditron.txt").is_file()
+    assert download.fetch_dataset("icbhi2017", dest=tmp_path / "data", mirror=icbhi_mirror)["checksums"] == "verified"
+
+
+def test_changed_mirror_file_is_refused(tmp_path, icbhi_mirror):
+    download.fetch_dataset("icbhi2017", dest=tmp_path / "data", mirror=icbhi_mirror)
+    (icbhi_mirror / "ICBHI_challenge_train_test.txt").write_text("tampered\n")
+    with pytest.raises(DatasetError, match="ICBHI_challenge_train_test.txt: sha256 .* does not match the recorded"):
+        download.fetch_dataset("icbhi2017", dest=tmp_path / "data", mirror=icbhi_mirror)
+
+
+def test_mirror_missing_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="mirror has no jwyy9np4gv-3.zip"):
+        download.fetch_dataset("kauh2021", dest=tmp_path / "data", mirror=tmp_path / "empty")
+
+
+def test_download_command_uses_the_mirror(tmp_path, icbhi_mirror):
+    result = CliRunner().invoke(audio, ["download", "icbhi2017", "--dest", str(tmp_path / "d"), "--mirror", str(icbhi_mirror)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["checksums"] == "recorded"
+    (tmp_path / "empty").mkdir()
+    failed = CliRunner().invoke(audio, ["download", "kauh2021", "--dest", str(tmp_path / "d"), "--mirror", str(tmp_path / "empty")])
+    assert failed.exit_code == 1 and failed.output.startswith("Error: mirror has no")

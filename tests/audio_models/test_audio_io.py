@@ -1,0 +1,66 @@
+"""Decoding: every supported container, width, rate and channel count reaches the model
+as float32 mono at 4 kHz; the four real ICBHI sample files load."""
+
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_models.errors import UnreadableAudioError
+from audio_models.io import load_audio, read_audio
+from conftest import ICBHI_FILES
+
+
+def _encode(data, rate, fmt, subtype):
+    buf = io.BytesIO()
+    sf.write(buf, data, rate, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "fmt,subtype",
+    [("WAV", "PCM_16"), ("WAV", "PCM_24"), ("WAV", "PCM_32"), ("WAV", "FLOAT"), ("WAV", "DOUBLE"),
+     ("FLAC", "PCM_16"), ("FLAC", "PCM_24")],
+)
+@pytest.mark.parametrize("rate", [4000, 8000, 44100, 48000])
+def test_formats_and_rates_resample_to_4k(fmt, subtype, rate):
+    t = np.arange(rate) / rate
+    tone = 0.5 * np.sin(2 * np.pi * 200 * t)
+    x, sr = load_audio(_encode(tone, rate, fmt, subtype))
+    assert sr == 4000 and x.dtype == np.float32 and x.shape == (4000,)
+    expected = 0.5 * np.sin(2 * np.pi * 200 * np.arange(4000) / 4000)
+    assert np.max(np.abs(x[200:-200] - expected[200:-200])) < 2e-3
+
+
+def test_multichannel_is_mixed_down_to_the_channel_mean():
+    left = np.full(800, 0.5)
+    right = np.full(800, -0.1)
+    x, sr = read_audio(_encode(np.stack([left, right, left], axis=1), 8000, "WAV", "FLOAT"))
+    assert sr == 8000 and x.shape == (800,)
+    np.testing.assert_allclose(x, (0.5 - 0.1 + 0.5) / 3, atol=1e-6)
+
+
+def test_path_and_file_object_sources(tmp_path):
+    path = tmp_path / "site.flac"
+    sf.write(path, np.zeros(8000), 8000, format="FLAC")
+    assert load_audio(path)[0].shape == (4000,)
+    with open(path, "rb") as handle:
+        assert load_audio(handle)[0].shape == (4000,)
+
+
+def test_unsupported_container_is_unreadable():
+    ogg = _encode(np.zeros(8000), 8000, "OGG", "VORBIS")
+    with pytest.raises(UnreadableAudioError, match="is OGG, expected one of WAV, FLAC"):
+        read_audio(ogg)
+
+
+def test_real_icbhi_samples_load_at_their_rate_and_width(icbhi_dir):
+    for stem, (rate, subtype, duration) in ICBHI_FILES.items():
+        path = icbhi_dir / f"{stem}.wav"
+        assert sf.info(path).subtype == subtype
+        raw, sr = read_audio(path)
+        assert sr == rate and abs(len(raw) / sr - duration) < 1e-3
+        x, sr4 = load_audio(path)
+        assert sr4 == 4000 and abs(len(x) / 4000 - duration) < 1e-3
+        assert 0.01 < float(np.sqrt(np.mean(x**2))) < 0.5

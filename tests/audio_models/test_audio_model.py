@@ -1,0 +1,115 @@
+"""The crackle model as shipped: DFT-conv front end equals an STFT, size limits, and the
+bundled ONNX files match their manifest and PyTorch."""
+
+import json
+import pathlib
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+torch = pytest.importorskip("torch", reason="model tests need the training extra (torch)")
+onnx = pytest.importorskip("onnx", reason="model tests need the training extra (onnx)")
+
+from audio_models import synthetic  # noqa: E402
+from audio_models.export import sha256  # noqa: E402
+from audio_models.model import HOP, N_FFT, CrackleNet, LogMelFrontEnd, count_parameters, mel_filterbank  # noqa: E402
+
+BUNDLE = pathlib.Path(__file__).resolve().parents[2] / "edge" / "bundled_models"
+MANIFEST = json.loads((BUNDLE / "manifest.json").read_text())
+ENTRY = MANIFEST["models"]["auscultation"]
+
+
+def _windows(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.stack([synthetic.synthesize(rng, duration_s=4.0).samples for _ in range(n)])
+
+
+def _trained():
+    net = CrackleNet()
+    net.load_state_dict(torch.load(BUNDLE / ENTRY["torch_weights"]["file"], weights_only=True))
+    return net.eval()
+
+
+def test_front_end_equals_a_numpy_stft_log_mel():
+    x = np.random.default_rng(0).standard_normal((2, 16000)).astype(np.float32)
+    with torch.no_grad():
+        ours = LogMelFrontEnd()(torch.from_numpy(x)).numpy()[:, 0]
+    xn = x - x.mean(axis=1, keepdims=True)
+    xn = xn / (np.sqrt((xn**2).mean(axis=1, keepdims=True)) + 1e-4)
+    padded = np.pad(xn, ((0, 0), (48, 48)))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT, axis=1)[:, ::HOP]
+    power = np.abs(np.fft.rfft(frames * np.hanning(N_FFT + 1)[:-1], axis=2)) ** 2
+    logmel = np.log(np.einsum("mk,btk->bmt", mel_filterbank(), power) + 1e-6)
+    expected = logmel - logmel.mean(axis=2, keepdims=True)
+    assert ours.shape == (2, 32, 500)
+    np.testing.assert_allclose(ours, expected, atol=2e-3)
+
+
+def test_model_is_compact_and_gives_window_and_frame_outputs():
+    net = CrackleNet().eval()
+    assert count_parameters(net) <= 1_000_000
+    with torch.no_grad():
+        window, frames = net(torch.zeros(3, 16000))
+    assert window.shape == (3,) and frames.shape == (3, 125)
+
+
+def test_manifest_entry_is_complete_and_says_synthetic():
+    for key in ("name", "version", "variants", "inputs", "outputs", "sample_rate", "window_s", "hop_s", "threshold",
+                "training_data", "metrics", "created"):
+        assert key in ENTRY, key
+    assert ENTRY["training_data"]["synthetic"] is True and "seed" in ENTRY["training_data"]
+    assert set(ENTRY["variants"]) == {"fp32", "int8"}
+    assert ENTRY["sample_rate"] == 4000 and ENTRY["inputs"][0]["shape"] == ["batch", 16000]
+
+
+@pytest.mark.parametrize("variant", ["fp32", "int8"])
+def test_bundled_onnx_matches_manifest_and_loads_on_old_runtimes(variant):
+    spec = ENTRY["variants"][variant]
+    path = BUNDLE / spec["file"]
+    assert sha256(path) == spec["sha256"]
+    assert path.stat().st_size < 5 * 1024 * 1024
+    proto = onnx.load(str(path))
+    assert proto.ir_version <= 10  # ONNX Runtime 1.22 reads IR <= 10
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) <= 21
+    ops = {n.op_type for n in proto.graph.node}
+    assert not ops & {"STFT", "DFT", "MelWeightMatrix"}  # TensorRT has none of these
+
+
+def test_onnx_fp32_matches_pytorch_and_int8_stays_close():
+    x = _windows(16, seed=11)
+    with torch.no_grad():
+        ref_window, ref_frames = (t.numpy() for t in _trained()(torch.from_numpy(x)))
+    outs = {}
+    for variant in ("fp32", "int8"):
+        session = ort.InferenceSession(str(BUNDLE / ENTRY["variants"][variant]["file"]), providers=["CPUExecutionProvider"])
+        outs[variant] = session.run(None, {"pcm": x})
+    assert np.abs(outs["fp32"][0] - ref_window).max() < 1e-4
+    assert np.abs(outs["fp32"][1] - ref_frames).max() < 1e-4
+    assert np.abs(outs["int8"][0] - ref_window).max() < 0.1
+
+
+def test_recorded_int8_auc_is_within_001_of_fp32():
+    variants = ENTRY["variants"]
+    assert abs(variants["int8"]["auc_synthetic_heldout_snr10_30"] - variants["fp32"]["auc_synthetic_heldout_snr10_30"]) <= 0.01
+
+
+def test_bundled_models_run_on_onnxruntime_1_22():
+    """Set ILDSCREEN_ORT122_PYTHON to a python with onnxruntime==1.22.x (the JetPack build)."""
+    import os
+    import subprocess
+
+    python = os.environ.get("ILDSCREEN_ORT122_PYTHON")
+    if not python:
+        pytest.skip("set ILDSCREEN_ORT122_PYTHON to a python with onnxruntime 1.22 to check old-runtime loading")
+    code = (
+        "import sys, numpy as np, onnxruntime as ort\n"
+        "assert ort.__version__.startswith('1.22'), ort.__version__\n"
+        "for path in sys.argv[1:]:\n"
+        "    out = ort.InferenceSession(path, providers=['CPUExecutionProvider']).run(None, {'pcm': np.zeros((2, 16000), np.float32)})\n"
+        "    print(path, [o.shape for o in out])\n"
+    )
+    files = [str(BUNDLE / ENTRY["variants"][v]["file"]) for v in ("fp32", "int8")]
+    result = subprocess.run([python, "-c", code, *files], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("[(2,), (2, 125)]") == 2

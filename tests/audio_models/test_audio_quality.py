@@ -1,0 +1,116 @@
+"""The quality gate: one test per kind of bad recording, each with the message a nurse
+would see, and the real ICBHI samples pass."""
+
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_models.errors import AudioError, UnreadableAudioError
+from audio_models.io import read_audio
+from audio_models.quality import assess_quality
+
+
+def _issues(x, sr=4000):
+    report = assess_quality(x, sample_rate=sr)
+    assert report.ok is (not report.issues)
+    return report.issues
+
+
+def test_clean_breath_like_signal_passes(breath_like):
+    assert _issues(breath_like) == ()
+
+
+@pytest.mark.parametrize(
+    "payload,message",
+    [
+        (b"", "Format not recognised"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 6, "cannot decode"),
+        (b"this is a text file, not audio" * 20, "Format not recognised"),
+    ],
+)
+def test_corrupt_bytes_are_unreadable(payload, message):
+    with pytest.raises(UnreadableAudioError, match=message):
+        read_audio(payload)
+
+
+def test_truncated_flac_is_unreadable(breath_like):
+    buf = io.BytesIO()
+    sf.write(buf, breath_like, 4000, format="FLAC")
+    with pytest.raises(UnreadableAudioError, match="cannot decode"):
+        read_audio(buf.getvalue()[:60])
+
+
+def test_missing_file_is_unreadable(tmp_path):
+    with pytest.raises(UnreadableAudioError, match="missing.wav as WAV or FLAC"):
+        read_audio(tmp_path / "missing.wav")
+
+
+def test_nan_samples_are_unreadable():
+    buf = io.BytesIO()
+    sf.write(buf, np.full(4000, np.nan), 4000, format="WAV", subtype="FLOAT")
+    with pytest.raises(UnreadableAudioError, match="NaN or infinite samples"):
+        read_audio(buf.getvalue())
+
+
+def test_too_short(breath_like):
+    assert _issues(breath_like[:8000]) == ("too_short: 2.00 s recorded, at least 6.0 s needed",)
+
+
+def test_empty_recording_is_too_short():
+    assert _issues(np.zeros(0)) == ("too_short: 0.00 s recorded, at least 6.0 s needed",)
+
+
+def test_silent():
+    quiet = 1e-5 * np.random.default_rng(0).standard_normal(40000) + 0.2  # DC offset, no sound
+    (issue,) = _issues(quiet)
+    assert issue.startswith("silent: level -100.0 dBFS, below -60 dBFS")
+
+
+def test_clipped(breath_like):
+    hot = np.clip(breath_like * 10, -1, 1)
+    assert "clipped: 5.5% of samples at full scale, limit 1%" in _issues(hot)
+
+
+def test_handling_noise(breath_like):
+    rng = np.random.default_rng(3)
+    x = breath_like.astype(np.float64).copy()
+    for start in range(0, len(x), 12000):  # a rub of 1.2 s every 3 s
+        x[start : start + 4800] += 0.5 * rng.standard_normal(4800)
+    (issue,) = _issues(np.clip(x, -0.99, 0.99))
+    assert issue.startswith("handling_noise: ") and issue.endswith("limit 15%")
+    assert int(issue.split()[1].rstrip("%")) >= 30
+
+
+def test_speech(breath_like):
+    t = np.arange(len(breath_like)) / 4000
+    phase = np.cumsum(2 * np.pi * (140 + 30 * np.sin(2 * np.pi * 0.7 * t)) / 4000)
+    voice = sum(np.sin(k * phase) / k for k in range(1, 12)) * (np.sin(2 * np.pi * 4 * t) > 0.2)
+    (issue,) = _issues(breath_like + 0.1 * voice)
+    assert issue.startswith("speech: ") and issue.endswith("limit 25%")
+
+
+def test_a_wheeze_is_not_speech(breath_like):
+    t = np.arange(len(breath_like)) / 4000
+    wheeze = 0.05 * np.sin(2 * np.pi * 400 * t) * ((t % 4) > 1.5)
+    assert _issues(breath_like + wheeze) == ()
+
+
+def test_gate_runs_at_44k_like_at_4k(breath_like):
+    from audio_models.resample import resample
+
+    x44 = resample(breath_like, orig_sr=4000, target_sr=44100)
+    assert _issues(x44, 44100) == ()
+
+
+@pytest.mark.parametrize("rate", [0, -1, 4000.0])
+def test_bad_rate_is_a_domain_error(rate):
+    with pytest.raises(AudioError, match=f"sample rate must be a positive integer, got {rate}"):
+        assess_quality(np.zeros(10), sample_rate=rate)
+
+
+def test_real_icbhi_samples_pass_the_gate(icbhi_dir):
+    for path in sorted(icbhi_dir.glob("*.wav")):
+        x, sr = read_audio(path)
+        assert assess_quality(x, sample_rate=sr).to_dict() == {"ok": True, "issues": []}, path.name
