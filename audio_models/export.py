@@ -207,6 +207,11 @@ def export_all(out_dir, *, model=None, seed=0, n_auc=200):
                             f"{evaluation['training']['real_windows']} crops of crackle-free cycles of ICBHI 2017 patients "
                             f"{evaluation['training']['real_patients']} (half with synthetic crackles inserted)"),
             "generator": "audio_models.synthetic", "seed": seed,
+            # Synthetic recordings (synthetic.py) and real-background crops (train.py) both hold
+            # crackles with probability 0.5: the prevalence the fusion's likelihood ratio needs.
+            "prevalence": 0.5,
+            "prevalence_note": ("windows were drawn with crackles with probability 0.5; the recording probability "
+                                "(mean of the top 2 windows) has not been recalibrated on recordings"),
         },
         "metrics": evaluation, "torch_weights": {"file": f"{MODEL_NAME}.pt", "sha256": sha256(out_dir / f"{MODEL_NAME}.pt")},
         "created": datetime.date.today().isoformat(),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import sqlite_utils
@@ -22,7 +22,9 @@ from edge.api import referrals as referrals_api
 from edge.api import users as users_api
 from edge.api import visit_data as visit_data_api
 from edge import health
+from audio_models.errors import ModelError
 from edge.auth import LockoutPolicy
+from edge.inference.models import LoadedModel, ModelRegistry
 from edge.devices import register_ports
 from edge.config import Settings, load_settings
 from edge.errors import IldscreenError, PayloadTooLarge
@@ -44,6 +46,9 @@ class Resources:
     folder: DataFolder
     lockout_policy: LockoutPolicy
     devices: DeviceManager
+    auscultation_model: Optional[LoadedModel] = None
+    model_errors: dict = field(default_factory=dict)
+    model_notes: list = field(default_factory=list)
     first_admin_password: Optional[str] = None
 
     @property
@@ -76,6 +81,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         first_admin_password=first_admin_password,
     )
     register_ports(app.extensions["ildscreen"].devices, settings.device_ports)
+    load_models(app.extensions["ildscreen"])
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
@@ -83,6 +89,23 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     app.teardown_appcontext(close_db)
 
     return app
+
+
+def load_models(resources: Resources) -> None:
+    """Load (sha256-verified, warmed up) the crackle model; a failure is kept for /readyz."""
+    settings = resources.settings
+
+    def fell_back(reason: str) -> None:
+        logger.warning("inference backend fallback: %s", reason)
+        resources.model_notes.append(reason)
+
+    try:
+        resources.auscultation_model = ModelRegistry().load(
+            "auscultation", backend_type=settings.inference_backend, threads=settings.inference_threads,
+            cache_dir=settings.engine_cache_path, on_fallback=fell_back)
+    except ModelError as exc:
+        logger.error("auscultation model not loaded: %s", exc)
+        resources.model_errors["auscultation"] = str(exc)
 
 
 def close_db(_exc: Optional[BaseException]) -> None:

@@ -22,7 +22,9 @@ from edge import __version__, audit
 from edge.app import create_app
 from edge.auth import create_api_token
 from edge.commands.device import device
+from edge.commands.engines import engines
 from edge.commands.evaluate import evaluate
+from edge.commands.screen import screen
 from edge.commands import breath as breath_commands
 from edge.commands import labs as labs_commands
 from edge.commands.imaging import ct, imaging_server
@@ -310,6 +312,8 @@ def outbox_deliver(data_dir: Optional[Path]) -> None:
 
 
 cli.add_command(evaluate)
+cli.add_command(screen)
+cli.add_command(engines)
 cli.add_command(device)
 cli.add_command(labs_commands.labs)
 cli.add_command(breath_commands.breath)

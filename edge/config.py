@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import Field, SecretStr, ValidationError as PydanticValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -123,6 +123,20 @@ class Settings(BaseSettings):
     backup_keep: int = Field(
         14, ge=1, le=1000, title="Backups kept", description="The newest this many backups are kept; older ones are deleted."
     )
+    inference_backend: Literal["onnxruntime_cpu", "onnxruntime_cuda", "onnxruntime_tensorrt"] = Field(
+        "onnxruntime_cpu",
+        title="Inference backend",
+        description="ONNX Runtime on the CPU, with CUDA, or with TensorRT (FP16) on a Jetson; a GPU backend "
+                    "that cannot start falls back to the CPU with a warning.",
+    )
+    engine_cache_dir: Optional[Path] = Field(
+        None,
+        title="TensorRT cache folder",
+        description="Persistent folder for TensorRT engine and timing caches; default data/engines.",
+    )
+    inference_threads: int = Field(
+        1, ge=1, le=16, title="Inference threads", description="CPU threads per model session."
+    )
     device_ports: list[str] = Field(
         default_factory=list,
         title="Sensor board ports",
@@ -162,6 +176,10 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def engine_cache_path(self) -> Path:
+        return self.engine_cache_dir or self.data_dir / "engines"
 
     @property
     def site_secret_path(self) -> Path:

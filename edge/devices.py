@@ -42,8 +42,9 @@ def capture_recording(
     chest_site: str,
     seconds: float,
     max_bytes: int,
+    model=None,
 ) -> dict:
-    """Record ``seconds`` of lung sound from the stethoscope on ``port`` into the visit."""
+    """Record ``seconds`` of lung sound from the stethoscope on ``port`` into the visit, scored by ``model``."""
     try:
         device = manager.get(port)
         capture = capture_audio(device, seconds=seconds)
@@ -52,7 +53,7 @@ def capture_recording(
         raise DeviceUnavailable(f"capture from {port} failed: {exc}") from exc
     return add_recording(
         db, blobs, actor, visit_id, chest_site=chest_site, stream=io.BytesIO(capture.to_wav_bytes()),
-        max_bytes=max_bytes, source="device", device_id=capture.device.device_id,
+        max_bytes=max_bytes, source="device", device_id=capture.device.device_id, model=model,
     )
 
 

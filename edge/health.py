@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from edge import __version__
 from edge.api.operations import operation
 from edge.errors import IldscreenError
+from edge.inference.models import ModelRegistry, sha256_of
 from edge.store.database import utc_now, write_transaction
 from edge.store.migrations import LATEST_VERSION, current_version
 
@@ -48,8 +49,29 @@ def check_file_store() -> dict:
 
 
 def check_models() -> dict:
-    # Models are added by the model issues; until one is installed there is nothing to load.
-    return {"ok": True, "detail": "no models installed yet"}
+    """Every shipped model file matches its manifest sha256, and the crackle model is loaded.
+
+    Files are hashed on every probe, so a model swapped or corrupted on disk after start is
+    reported at once instead of being loaded at the next restart.
+    """
+    resources = current_app.extensions["ildscreen"]
+    problems = dict(resources.model_errors)
+    registry = ModelRegistry()
+    models = {}
+    for name, entry in registry.manifest["models"].items():
+        variants = entry.get("variants") or {"default": {"file": entry["file"], "sha256": entry["sha256"]}}
+        for variant, spec in variants.items():
+            path = registry.directory / spec["file"]
+            actual = sha256_of(path) if path.is_file() else None
+            if actual != spec["sha256"]:
+                problems[f"{name}/{variant}"] = (f"{spec['file']} is missing" if actual is None else
+                                                 f"{spec['file']} has sha256 {actual}, manifest says {spec['sha256']}")
+        models[name] = {"version": entry["version"], "synthetic": bool(entry.get("synthetic")
+                                                                       or entry["training_data"].get("synthetic"))}
+    if problems:
+        return {"ok": False, "reason": "; ".join(f"{key}: {value}" for key, value in sorted(problems.items())),
+                "models": models}
+    return {"ok": True, "models": models, "notes": resources.model_notes}
 
 
 READINESS_CHECKS = {"database": check_database, "file_store": check_file_store, "models": check_models}

@@ -6,12 +6,15 @@ quality checks, no recording of acceptable quality) returns None and is reported
 """
 from __future__ import annotations
 
+import json
 from typing import Callable, Optional
 
 import sqlite_utils
 
+from edge.auscultation import aggregate_visit_recordings
 from edge.breath import list_breath_readings
 from edge.fusion.fusion import ModalityEvidence
+from edge.inference.models import ModelRegistry
 from edge.labs import bundled_model, visit_lab_panel
 
 ModalityScorer = Callable[[sqlite_utils.Database, int], Optional[ModalityEvidence]]
@@ -42,4 +45,30 @@ def breath_evidence(db: sqlite_utils.Database, visit_id: int) -> Optional[Modali
                             synthetic=bool(entry.get("synthetic")))
 
 
-SCORERS: dict[str, ModalityScorer] = {"breath": breath_evidence, "labs": labs_evidence}
+def auscultation_evidence_from_results(results: list[dict]) -> Optional[ModalityEvidence]:
+    """The visit's crackle finding from scored recordings (quality-failed ones left out)."""
+    if not results:
+        return None
+    visit = aggregate_visit_recordings(results)
+    probability = visit.get("visit_crackle_probability")
+    if probability is None:
+        return None
+    stamp = results[0]["model"]
+    entry = ModelRegistry().entry("auscultation")
+    return ModalityEvidence("auscultation", float(probability), float(entry["training_data"]["prevalence"]),
+                            f"{stamp['name']}-{stamp['version']}-{stamp['variant']}", synthetic=bool(stamp["synthetic"]))
+
+
+def auscultation_evidence(db: sqlite_utils.Database, visit_id: int) -> Optional[ModalityEvidence]:
+    """Scored recordings of the visit, aggregated over chest sites (bases weigh twice)."""
+    rows = db.execute_returning_dicts(
+        "SELECT chest_site, quality, crackle_probability, result FROM recordings "
+        "WHERE visit_id = ? AND result IS NOT NULL ORDER BY id", [visit_id])
+    results = [{"chest_site": row["chest_site"], "quality": json.loads(row["quality"]),
+                "crackle_probability": row["crackle_probability"], "model": json.loads(row["result"])["model"]}
+               for row in rows]
+    return auscultation_evidence_from_results(results)
+
+
+SCORERS: dict[str, ModalityScorer] = {"auscultation": auscultation_evidence, "breath": breath_evidence,
+                                      "labs": labs_evidence}

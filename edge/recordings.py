@@ -7,19 +7,23 @@ A crash at any point leaves either nothing registered or a complete file with it
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import BinaryIO, Optional
 
 import soundfile
 import sqlite_utils
 
+from audio_models.errors import ModelError, UnreadableAudioError
 from edge import audit
+from edge.auscultation import score_recording
 from edge.errors import NotFound, ValidationError
 from edge.patients import require_open_visit
 from edge.store.blobs import BlobStore, PendingBlob
 from edge.store.database import utc_now, write_transaction
 from edge.vocabulary import CHEST_SITES
 
+logger = logging.getLogger(__name__)
 AUDIO_MEDIA_TYPES = {"WAV": "audio/wav", "FLAC": "audio/flac"}
 # A plain file name: no folders, no parent references, no control characters.
 SAFE_FILE_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,255}$")
@@ -71,6 +75,27 @@ def describe_audio(pending: PendingBlob) -> dict:
     }
 
 
+def score(path, chest_site: str, model) -> dict:
+    """The columns a crackle score fills; empty without a model."""
+    if model is None:
+        return {}
+    try:
+        result = score_recording(str(path), chest_site=chest_site, backend=model)
+    except UnreadableAudioError as exc:
+        raise ValidationError(f"file is not readable audio: {exc}",
+                              fields=[{"field": "file", "reason": "not decodable"}]) from exc
+    except ModelError as exc:
+        logger.error("crackle model failed; recording kept unscored: %s", exc)
+        return {}
+    stamp = result["model"]
+    return {
+        "quality": json.dumps(result["quality"]),
+        "crackle_probability": result["crackle_probability"],
+        "model_version": f"{stamp['name']}-{stamp['version']}-{stamp['variant']}",
+        "result": json.dumps({key: result[key] for key in ("windows", "frame_map", "crackle_detected", "model")}),
+    }
+
+
 def _recording_from_row(row: dict) -> dict:
     row["quality"] = json.loads(row["quality"]) if row["quality"] else None
     result = json.loads(row["result"]) if row.get("result") else {}
@@ -109,8 +134,13 @@ def add_recording(
     max_bytes: int,
     source: str = "upload",
     device_id: Optional[str] = None,
+    model=None,
 ) -> dict:
-    """Store a recording for a visit and chest site; return its public record."""
+    """Store a recording for a visit and chest site, scored by ``model`` when one is loaded.
+
+    Without a model (it failed its integrity check, say: ``/readyz`` says why) the recording
+    is still kept, unscored, so nothing the nurse captured is lost.
+    """
     if chest_site not in CHEST_SITES:
         raise ValidationError(
             f"unknown chest site {chest_site!r}",
@@ -119,6 +149,7 @@ def add_recording(
     require_open_visit(db, visit_id)
     with blobs.write_pending(stream, max_bytes=max_bytes) as pending:
         audio = describe_audio(pending)
+        scored = score(pending.path, chest_site, model)
         stored = pending.commit()
     with write_transaction(db):
         require_open_visit(db, visit_id)
@@ -132,6 +163,7 @@ def add_recording(
                 "file_path": stored.relative_path,
                 "size_bytes": stored.size_bytes,
                 **audio,
+                **scored,
                 "created_at": utc_now(),
                 "created_by": actor.user_id,
             }

@@ -8,6 +8,8 @@ from typing import Optional
 
 import click
 
+from audio_models.errors import AudioError
+from edge.auscultation import default_model, score_recording
 from edge.breath import score_breath_reading
 from edge.config import load_settings
 from edge.errors import IldscreenError
@@ -15,12 +17,28 @@ from edge.fusion.clinical_prior import ClinicalPicture
 from edge.fusion.fusion import ModalityEvidence
 from edge.fusion.triage import TriageThresholds
 from edge.labs import bundled_model, read_lab_file, score_lab_panel
+from edge.modalities import auscultation_evidence_from_results
 from edge.screening import assess
 from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, SYMPTOMS
 
 
 def _prevalence(name: str) -> float:
     return float(bundled_model(name).entry["training_data"]["prevalence"])
+
+
+def auscultation_evidence_from_files(recordings: dict[str, Path]) -> ModalityEvidence:
+    model = default_model()
+    results = []
+    for site, path in recordings.items():
+        try:
+            results.append(score_recording(str(path), chest_site=site, backend=model))
+        except AudioError as exc:
+            raise click.ClickException(f"{path}: {exc}") from exc
+    evidence = auscultation_evidence_from_results(results)
+    if evidence is None:
+        problems = "; ".join(f"{r['chest_site']}: {', '.join(r['quality']['issues'])}" for r in results)
+        raise click.ClickException(f"no recording passed the quality gate ({problems})")
+    return evidence
 
 
 def labs_evidence_from_file(path: Path) -> ModalityEvidence:

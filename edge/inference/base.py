@@ -5,6 +5,7 @@ and returns named arrays. Backends warm up at load (see each implementation).
 """
 
 import dataclasses
+from typing import Optional
 
 from audio_models.errors import ModelError
 
@@ -15,11 +16,14 @@ class InferenceError(ModelError):
 
 @dataclasses.dataclass(frozen=True)
 class BackendConfig:
-    """What a backend needs: its ``type`` key, the model file and the CPU threads to use."""
+    """What a backend needs: its ``type`` key, the model file, the CPU threads to use, and for
+    GPU backends the folder of persistent TensorRT engine and timing caches and FP16."""
 
     type: str
     model_path: str
     threads: int = 1
+    cache_dir: Optional[str] = None
+    fp16: bool = True
 
 
 class InferenceBackend:

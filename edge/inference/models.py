@@ -8,7 +8,7 @@ import json
 import pathlib
 
 from audio_models.errors import ModelError
-from edge.inference import BackendConfig, create_backend
+from edge.inference import BackendConfig, create_backend, create_backend_with_fallback
 
 BUNDLED_DIR = pathlib.Path(__file__).resolve().parents[1] / "bundled_models"
 
@@ -31,7 +31,7 @@ class LoadedModel:
         return self.backend.run(inputs)
 
 
-def _sha256(path):
+def sha256_of(path):
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -68,17 +68,27 @@ class ModelRegistry:
         path = self.directory / spec["file"]
         if not path.is_file():
             raise ModelIntegrityError(f"model file missing: {path}")
-        actual = _sha256(path)
+        actual = sha256_of(path)
         if actual != spec["sha256"]:
             raise ModelIntegrityError(
                 f"model file {path} has sha256 {actual}, manifest says {spec['sha256']}: refusing to load it"
             )
         return path
 
-    def load(self, name, *, variant=None, backend_type="onnxruntime_cpu", threads=1, backends=None):
-        """Verify and open a model variant on a backend from the registry."""
+    def load(self, name, *, variant=None, backend_type="onnxruntime_cpu", threads=1, backends=None, cache_dir=None,
+             on_fallback=None):
+        """Verify and open a model variant on a backend from the registry.
+
+        With ``on_fallback`` given, a GPU backend that cannot start falls back to the CPU
+        and ``on_fallback(reason)`` is told; without it, that is an error.
+        """
         entry = self.entry(name)
         variant = variant or entry["default_variant"]
         path = self.verified_path(name, variant=variant)
-        backend = create_backend(BackendConfig(type=backend_type, model_path=str(path), threads=threads), backends=backends)
+        config = BackendConfig(type=backend_type, model_path=str(path), threads=threads,
+                               cache_dir=None if cache_dir is None else str(cache_dir))
+        if on_fallback is None:
+            backend = create_backend(config, backends=backends)
+        else:
+            backend = create_backend_with_fallback(config, backends=backends, on_fallback=on_fallback)
         return LoadedModel(name=name, variant=variant, entry=entry, backend=backend)

@@ -18,6 +18,10 @@ class OnnxRuntimeCpuBackend(InferenceBackend):
 
     providers = ["CPUExecutionProvider"]
 
+    def provider_list(self, config):
+        """Execution providers, with their options, in order of preference."""
+        return list(self.providers)
+
     def __init__(self, config):
         super().__init__(config)
         options = ort.SessionOptions()
@@ -25,7 +29,7 @@ class OnnxRuntimeCpuBackend(InferenceBackend):
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self.session = ort.InferenceSession(str(config.model_path), options, providers=self.providers)
+            self.session = ort.InferenceSession(str(config.model_path), options, providers=self.provider_list(config))
         except _ORT_ERRORS as exc:
             raise InferenceError(f"ONNX Runtime cannot load {config.model_path}: {exc}") from exc
         self.input_names = [i.name for i in self.session.get_inputs()]

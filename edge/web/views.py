@@ -256,7 +256,7 @@ def upload_recording(visit_id: int):
         recordings.check_file_name(upload.filename if upload else None)
         recordings.add_recording(resources.db(), resources.blobs, g.actor, visit_id,
                                  chest_site=request.form.get("chest_site", ""), stream=upload.stream,
-                                 max_bytes=resources.settings.max_upload_bytes)
+                                 max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model)
     except ValidationError as exc:
         return _back(visit_id, "auscultation", upload_error=exc.message)
     return _back(visit_id, "auscultation")
@@ -269,7 +269,8 @@ def capture_recording(visit_id: int):
     try:
         devices.capture_recording(resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
                                   port=request.form.get("port", ""), chest_site=request.form.get("chest_site", ""),
-                                  seconds=20.0, max_bytes=resources.settings.max_upload_bytes)
+                                  seconds=20.0, max_bytes=resources.settings.max_upload_bytes,
+                                  model=resources.auscultation_model)
     except (DeviceUnavailable, ValidationError) as exc:
         return _back(visit_id, "auscultation", upload_error=exc.message)
     return _back(visit_id, "auscultation")

@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+from audio_models.errors import ModelError
+
 from edge.inference import BACKENDS, BackendConfig, InferenceBackend, InferenceError, create_backend
 from edge.inference.models import BUNDLED_DIR, ModelIntegrityError, ModelRegistry
 from edge.inference.onnxruntime_cpu import OnnxRuntimeCpuBackend
@@ -92,20 +94,21 @@ def test_missing_model_file_is_refused(bundle_copy):
 
 def test_unknown_model_and_variant_are_clear_errors(bundle_copy):
     registry = ModelRegistry(bundle_copy)
-    with pytest.raises(Exception, match="model 'breath' not in manifest; have \\['auscultation'\\]"):
-        registry.entry("breath")
-    with pytest.raises(Exception, match="has no variant 'fp16'"):
+    with pytest.raises(ModelError, match="model 'xray' not in manifest; have \\['auscultation', 'breath', 'labs'\\]"):
+        registry.entry("xray")
+    with pytest.raises(ModelError, match="has no variant 'fp16'"):
         registry.verified_path("auscultation", variant="fp16")
 
 
 def test_manifest_keeps_other_models(bundle_copy):
     manifest = json.loads((bundle_copy / "manifest.json").read_text())
-    manifest["models"]["labs"] = {"name": "labs"}
+    manifest["models"]["spirometry"] = {"name": "spirometry"}
     (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
     from audio_models.export import write_manifest
 
     write_manifest(bundle_copy, manifest["models"]["auscultation"])
-    assert set(json.loads((bundle_copy / "manifest.json").read_text())["models"]) == {"auscultation", "labs"}
+    assert set(json.loads((bundle_copy / "manifest.json").read_text())["models"]) == {
+        "auscultation", "breath", "labs", "spirometry"}
 
 
 def test_serving_modules_do_not_import_torch_or_sklearn():
