@@ -4,13 +4,16 @@ import logging
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
 from edge.inference.base import InferenceBackend, InferenceError
 
 logger = logging.getLogger(__name__)
 
-# pybind-raised ORT errors (InvalidProtobuf, NoSuchFile, Fail, ...) derive from these.
-_ORT_ERRORS = (RuntimeError, ValueError, OSError)
+# ORT's own errors (NoSuchFile, InvalidProtobuf, Fail, ...) derive straight from Exception,
+# so they are listed from its pybind module; Python-side checks raise the built-in ones.
+_ORT_ERRORS = (RuntimeError, ValueError, OSError) + tuple(
+    error for error in vars(_ort_state).values() if isinstance(error, type) and issubclass(error, Exception))
 
 
 class OnnxRuntimeCpuBackend(InferenceBackend):
