@@ -22,6 +22,8 @@ from edge import __version__, audit
 from edge.app import create_app
 from edge.auth import create_api_token
 from edge.commands.device import device
+from edge.commands.audio import audio
+from edge.commands.bench import bench
 from edge.commands.engines import engines
 from edge.commands.evaluate import evaluate
 from edge.commands.screen import screen
@@ -313,6 +315,8 @@ def outbox_deliver(data_dir: Optional[Path]) -> None:
 
 cli.add_command(evaluate)
 cli.add_command(screen)
+cli.add_command(audio)
+cli.add_command(bench)
 cli.add_command(engines)
 cli.add_command(device)
 cli.add_command(labs_commands.labs)

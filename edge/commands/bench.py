@@ -31,15 +31,11 @@ def _median_ms(fn, runs):
     return round(statistics.median(times), 3)
 
 
-@bench.command(name="audio")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-@click.option("--runs", default=50, show_default=True, type=click.IntRange(min=3), help="Timed runs per engine.")
-@click.option("--seconds", default=20.0, show_default=True, type=click.FloatRange(min=4.0), help="Recording length.")
-def audio(as_json, runs, seconds):
+def measure_audio(*, runs: int, seconds: float) -> dict:
     """Time one recording through PyTorch eager, ORT FP32 and ORT INT8 (single thread).
 
     Every engine gets the same windows of one synthetic recording, one warm-up run, then
-    the median of RUNS timed runs. peak_rss_mb is the process's peak resident memory.
+    the median of ``runs`` timed runs. peak_rss_mb is the process's peak resident memory.
     """
     try:
         import torch
@@ -82,8 +78,54 @@ def audio(as_json, runs, seconds):
         model_version=entry["version"], onnxruntime=__import__("onnxruntime").__version__, torch=torch.__version__,
         machine=platform.machine(), python=platform.python_version(),
     )
+    return result
+
+
+def _print(result: dict, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result))
     else:
         for key, value in result.items():
             click.echo(f"{key}: {value}")
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+
+
+@bench.command(name="audio")
+@json_option
+@click.option("--runs", default=50, show_default=True, type=click.IntRange(min=3), help="Timed runs per engine.")
+@click.option("--seconds", default=20.0, show_default=True, type=click.FloatRange(min=4.0), help="Recording length.")
+def audio(as_json, runs, seconds):
+    """Time one recording through PyTorch eager, ORT FP32 and ORT INT8 (single thread)."""
+    _print(measure_audio(runs=runs, seconds=seconds), as_json)
+
+
+@bench.command(name="screening")
+@json_option
+@click.option("--screenings", default=4, show_default=True, type=click.IntRange(min=1),
+              help="Screenings each client runs per concurrency level.")
+@click.option("--clients", default="1,8,32", show_default=True, help="Concurrency levels, comma-separated.")
+def screening(as_json, screenings, clients):
+    """Full screening API against a real `ildscreen serve` on loopback: p50/p95, throughput, RSS, cold start."""
+    from edge.benchmark import benchmark_screening
+
+    try:
+        levels = tuple(int(level) for level in clients.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {clients!r}", param_hint="--clients") from None
+    _print(benchmark_screening(levels=levels, screenings_per_client=screenings), as_json)
+
+
+@bench.command(name="all")
+@json_option
+@click.option("--runs", default=50, show_default=True, type=click.IntRange(min=3), help="Timed audio runs per engine.")
+@click.option("--screenings", default=4, show_default=True, type=click.IntRange(min=1),
+              help="Screenings each client runs per concurrency level.")
+def bench_all(as_json, runs, screenings):
+    """Audio latency per engine, then the screening API at 1, 8 and 32 clients, in one run."""
+    from edge.benchmark import benchmark_screening
+
+    result = {"audio": measure_audio(runs=runs, seconds=20.0)}
+    result.update(benchmark_screening(levels=(1, 8, 32), screenings_per_client=screenings))
+    _print(result, as_json)
