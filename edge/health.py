@@ -59,8 +59,7 @@ def check_models() -> dict:
     registry = ModelRegistry()
     models = {}
     for name, entry in registry.manifest["models"].items():
-        variants = entry.get("variants") or {"default": {"file": entry["file"], "sha256": entry["sha256"]}}
-        for variant, spec in variants.items():
+        for variant, spec in registry.variant_files(name).items():
             path = registry.directory / spec["file"]
             actual = sha256_of(path) if path.is_file() else None
             if actual != spec["sha256"]:

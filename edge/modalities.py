@@ -6,6 +6,7 @@ quality checks, no recording of acceptable quality) returns None and is reported
 """
 from __future__ import annotations
 
+import functools
 import json
 from typing import Callable, Optional
 
@@ -15,13 +16,26 @@ from edge.auscultation import aggregate_visit_recordings
 from edge.breath import list_breath_readings
 from edge.fusion.fusion import ModalityEvidence
 from edge.inference.models import ModelRegistry
-from edge.labs import bundled_model, visit_lab_panel
+from edge.labs import visit_lab_panel
 
 ModalityScorer = Callable[[sqlite_utils.Database, int], Optional[ModalityEvidence]]
 
 
-def _training_prevalence(name: str) -> float:
-    return float(bundled_model(name).entry["training_data"]["prevalence"])
+@functools.lru_cache(maxsize=None)
+def manifest_entry(name: str) -> dict:
+    """A shipped model's manifest entry, read once per process (assessments are a hot path)."""
+    return ModelRegistry().entry(name)
+
+
+def training_prevalence(name: str) -> float:
+    """The prevalence a model's probability is calibrated at: the fusion's reference odds."""
+    return float(manifest_entry(name)["training_data"]["prevalence"])
+
+
+def scored_evidence(modality: str, probability: float, model: dict) -> ModalityEvidence:
+    """Evidence from a fresh tabular score (``model`` is the stamp of the score's result)."""
+    return ModalityEvidence(modality, probability, training_prevalence(modality),
+                            f"{model['name']}-{model['version']}", synthetic=model["synthetic"])
 
 
 def labs_evidence(db: sqlite_utils.Database, visit_id: int) -> Optional[ModalityEvidence]:
@@ -29,9 +43,7 @@ def labs_evidence(db: sqlite_utils.Database, visit_id: int) -> Optional[Modality
     score = visit_lab_panel(db, visit_id)["score"]
     if score is None:
         return None
-    model = score["model"]
-    return ModalityEvidence("labs", score["probability"], _training_prevalence("labs"),
-                            f"{model['name']}-{model['version']}", synthetic=model["synthetic"])
+    return scored_evidence("labs", score["probability"], score["model"])
 
 
 def breath_evidence(db: sqlite_utils.Database, visit_id: int) -> Optional[ModalityEvidence]:
@@ -40,9 +52,8 @@ def breath_evidence(db: sqlite_utils.Database, visit_id: int) -> Optional[Modali
     if not usable:
         return None
     latest = usable[-1]
-    entry = bundled_model("breath").entry
-    return ModalityEvidence("breath", latest["probability"], _training_prevalence("breath"), latest["model_version"],
-                            synthetic=bool(entry.get("synthetic")))
+    return ModalityEvidence("breath", latest["probability"], training_prevalence("breath"), latest["model_version"],
+                            synthetic=bool(manifest_entry("breath").get("synthetic")))
 
 
 def auscultation_evidence_from_results(results: list[dict]) -> Optional[ModalityEvidence]:
@@ -54,8 +65,7 @@ def auscultation_evidence_from_results(results: list[dict]) -> Optional[Modality
     if probability is None:
         return None
     stamp = results[0]["model"]
-    entry = ModelRegistry().entry("auscultation")
-    return ModalityEvidence("auscultation", float(probability), float(entry["training_data"]["prevalence"]),
+    return ModalityEvidence("auscultation", float(probability), training_prevalence("auscultation"),
                             f"{stamp['name']}-{stamp['version']}-{stamp['variant']}", synthetic=bool(stamp["synthetic"]))
 
 

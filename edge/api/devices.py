@@ -1,8 +1,10 @@
 """Sensor boards: list and status, registering a port, capturing lung sounds into a visit."""
 from __future__ import annotations
 
+from typing import Annotated
+
 from flask import Blueprint, current_app, g
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 
 from edge import devices
 from edge.api.operations import ANY_ROLE, CLINICAL_ROLES, operation
@@ -10,14 +12,15 @@ from edge.api.visit_data import BreathReading
 from edge.schemas import Recording, RecordingUpload, RequestModel
 
 blueprint = Blueprint("devices", __name__, url_prefix="/api/v1")
-PORT_FIELD = Field(pattern=r"^/[A-Za-z0-9._/-]{1,200}$",
-                   description="Serial port of the board: an absolute device path, e.g. /dev/ttyACM0.")
-
-
 def check_port(value: str) -> str:
     if ".." in value.split("/"):
         raise ValueError(f"port must be an absolute device path without '..', got {value!r}")
     return value
+
+
+Port = Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]{1,200}$",
+                            description="Serial port of the board: an absolute device path, e.g. /dev/ttyACM0."),
+                 AfterValidator(check_port)]
 
 
 class DeviceOverview(BaseModel):
@@ -26,16 +29,12 @@ class DeviceOverview(BaseModel):
 
 
 class DeviceRegistration(RequestModel):
-    port: str = PORT_FIELD
-
-    _port = field_validator("port")(check_port)
+    port: Port
 
 
 class AudioCaptureRequest(RecordingUpload):
-    port: str = PORT_FIELD
+    port: Port
     seconds: float = Field(20.0, ge=5, le=60, description="Recording length; 20 s covers several breaths.")
-
-    _port = field_validator("port")(check_port)
 
 
 def _resources():
@@ -69,9 +68,7 @@ def capture_recording(visit_id: int, body: AudioCaptureRequest):
 
 
 class BreathCaptureRequest(RequestModel):
-    port: str = PORT_FIELD
-
-    _port = field_validator("port")(check_port)
+    port: Port
 
 
 @operation(blueprint, "/visits/<int:visit_id>/breath/capture", "POST",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import click
 
@@ -16,14 +15,10 @@ from edge.errors import IldscreenError
 from edge.fusion.clinical_prior import ClinicalPicture
 from edge.fusion.fusion import ModalityEvidence
 from edge.fusion.triage import TriageThresholds
-from edge.labs import bundled_model, read_lab_file, score_lab_panel
-from edge.modalities import auscultation_evidence_from_results
+from edge.labs import read_lab_file, score_lab_panel
+from edge.modalities import auscultation_evidence_from_results, scored_evidence
 from edge.screening import assess
 from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, SYMPTOMS
-
-
-def _prevalence(name: str) -> float:
-    return float(bundled_model(name).entry["training_data"]["prevalence"])
 
 
 def auscultation_evidence_from_files(recordings: dict[str, Path]) -> ModalityEvidence:
@@ -44,18 +39,14 @@ def auscultation_evidence_from_files(recordings: dict[str, Path]) -> ModalityEvi
 def labs_evidence_from_file(path: Path) -> ModalityEvidence:
     with path.open("rb") as handle:
         scored = score_lab_panel(read_lab_file(handle))
-    model = scored["model"]
-    return ModalityEvidence("labs", scored["probability"], _prevalence("labs"), f"{model['name']}-{model['version']}",
-                            synthetic=model["synthetic"])
+    return scored_evidence("labs", scored["probability"], scored["model"])
 
 
-def breath_evidence_from_file(path: Path) -> Optional[ModalityEvidence]:
+def breath_evidence_from_file(path: Path) -> ModalityEvidence:
     scored = score_breath_reading(path.read_text(encoding="utf-8-sig"))
     if scored["probability"] is None:
         raise click.ClickException(f"{path}: breath reading failed its quality checks: {'; '.join(scored['warnings'])}")
-    model = scored["model"]
-    return ModalityEvidence("breath", scored["probability"], _prevalence("breath"),
-                            f"{model['name']}-{model['version']}", synthetic=model["synthetic"])
+    return scored_evidence("breath", scored["probability"], scored["model"])
 
 
 def parse_audio_options(values: tuple[str, ...]) -> dict[str, Path]:

@@ -57,6 +57,11 @@ class ModelRegistry:
         except KeyError:
             raise ModelError(f"model {name!r} not in manifest; have {sorted(self.manifest.get('models', {}))}") from None
 
+    def variant_files(self, name):
+        """``{variant: {"file", "sha256"}}`` of a model: its variants, or its one file as ``default``."""
+        entry = self.entry(name)
+        return entry.get("variants") or {"default": {"file": entry["file"], "sha256": entry["sha256"]}}
+
     def verified_path(self, name, *, variant=None):
         """Path of a model variant's file after checking its sha256."""
         entry = self.entry(name)
