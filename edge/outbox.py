@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 BACKOFF_BASE_S = 10.0
 BACKOFF_CAP_S = 3600.0
 CLAIM_LEASE_S = 120.0  # a delivery in flight is not picked up by another worker meanwhile
-OPEN_STATES = ("queued", "retrying", "delivered")
 
 
 def backoff_delay(attempts: int, *, rng: random.Random = random) -> float:

@@ -7,7 +7,6 @@ file under its final name. Temporary files are removed at start.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import re
@@ -115,11 +114,6 @@ class BlobStore:
             temp_path.unlink(missing_ok=True)
             raise
         return PendingBlob(self, temp_path, digest.hexdigest(), size)
-
-    def store_bytes(self, data: bytes) -> StoredBlob:
-        """Store an in-memory file (device captures) atomically."""
-        with self.write_pending(io.BytesIO(data), max_bytes=len(data)) as pending:
-            return pending.commit()
 
     def open(self, relative_path: str) -> BinaryIO:
         """Open a stored file by the relative path recorded in the database."""

@@ -58,11 +58,16 @@ def test_write_transaction_rolls_back_on_error(tmp_path):
     assert db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == 0
 
 
+def store_bytes(store: BlobStore, data: bytes):
+    with store.write_pending(io.BytesIO(data), max_bytes=len(data)) as pending:
+        return pending.commit()
+
+
 def test_blob_is_content_addressed_and_deduplicated(tmp_path):
     store = BlobStore(tmp_path / "blobs")
     store.initialise()
-    first = store.store_bytes(b"lung sounds")
-    second = store.store_bytes(b"lung sounds")
+    first = store_bytes(store, b"lung sounds")
+    second = store_bytes(store, b"lung sounds")
     assert first == second
     assert first.relative_path == f"{first.sha256[:2]}/{first.sha256}"
     with store.open(first.relative_path) as handle:
