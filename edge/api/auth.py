@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from edge import auth as authentication
-from edge.api.operations import ANY_ROLE, SESSION_COOKIE, operation
+from edge.api.operations import ANY_ROLE, SESSION_COOKIE, operation, set_session_cookie
 from edge.errors import AuthenticationError
 from edge.schemas import LoginRequest, PasswordChange, Session, User
 from edge.users import public_view, set_password
@@ -25,15 +25,7 @@ def login(body: LoginRequest):
     grant = authentication.start_session(db, user, hours=resources.settings.session_hours)
     payload = Session(user=public_view(grant.user), csrf_token=grant.csrf_token, expires_at=grant.expires_at)
     response = jsonify(payload.model_dump(mode="json"))
-    response.set_cookie(
-        SESSION_COOKIE,
-        grant.token,
-        max_age=int(resources.settings.session_hours * 3600),
-        httponly=True,
-        samesite="Lax",
-        secure=resources.settings.secure_cookies,
-        path="/",
-    )
+    set_session_cookie(response, grant, resources.settings)
     return response
 
 

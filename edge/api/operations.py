@@ -98,6 +98,13 @@ def form_fields(model: type[BaseModel]) -> BaseModel:
     return parse_model(model, request.form.to_dict())
 
 
+def set_session_cookie(response: Response, grant: auth.SessionGrant, settings) -> Response:
+    """The browser session cookie, the same for the API's and the tablet UI's login."""
+    response.set_cookie(SESSION_COOKIE, grant.token, max_age=int(settings.session_hours * 3600), httponly=True,
+                        samesite="Lax", secure=settings.secure_cookies, path="/")
+    return response
+
+
 def authenticate(roles: tuple[str, ...], *, allow_pending_password: bool = False) -> Actor:
     """Identify the caller and check the role; sets ``g.actor`` and ``g.user``."""
     db = current_app.extensions["ildscreen"].db()

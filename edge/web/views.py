@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from edge import auth, breath, devices, labs, outbox, patients, recordings, screening
 from edge.api.assessments import thresholds_from_settings
-from edge.api.operations import SESSION_COOKIE
+from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
 from edge.errors import AccountLocked, AuthenticationError, Conflict, DeviceUnavailable, IldscreenError, ValidationError
 from edge.schemas import PatientCreate
@@ -117,10 +117,7 @@ def login():
             error = translate("wrong_credentials", g.lang)
         else:
             grant = auth.start_session(resources.db(), user, hours=resources.settings.session_hours)
-            response = redirect(_safe_next(request.args.get("next")))
-            response.set_cookie(SESSION_COOKIE, grant.token, max_age=int(resources.settings.session_hours * 3600),
-                                httponly=True, samesite="Lax", secure=resources.settings.secure_cookies)
-            return response
+            return set_session_cookie(redirect(_safe_next(request.args.get("next"))), grant, resources.settings)
     login_csrf = secrets.token_urlsafe(24)
     response = make_response(render_template("login.html", error=error, login_csrf=login_csrf),
                              401 if error else 200)
