@@ -4,6 +4,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,15 @@ from edge.errors import StorageError
 # Long enough to ride out another process's write transaction (they are short), short
 # enough that a wedged writer surfaces as an error rather than a hung request.
 BUSY_TIMEOUT_MS = 15_000
+
+# One writer lock per database file in this process. SQLite's busy handler waits for a held
+# write lock by sleeping in growing steps (up to 100 ms each), so threads of one service
+# that met each other at BEGIN IMMEDIATE overslept a 1 ms transaction by tens of ms under
+# load; queueing on a Python lock first wakes the next writer as soon as the lock is free.
+# Other processes (the CLI, a second service) still meet at SQLite's lock and busy timeout.
+_WRITER_LOCKS: dict[str, threading.RLock] = {}
+_WRITER_LOCK_OF: "weakref.WeakKeyDictionary[sqlite_utils.Database, threading.RLock]" = weakref.WeakKeyDictionary()
+_REGISTRY_LOCK = threading.Lock()
 
 
 def utc_now() -> str:
@@ -35,7 +46,10 @@ def open_database(path: Path | str) -> sqlite_utils.Database:
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open database {path}: {exc}") from exc
-    return sqlite_utils.Database(conn)
+    db = sqlite_utils.Database(conn)
+    with _REGISTRY_LOCK:
+        _WRITER_LOCK_OF[db] = _WRITER_LOCKS.setdefault(str(Path(path).resolve()), threading.RLock())
+    return db
 
 
 @contextlib.contextmanager
@@ -49,11 +63,12 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Databa
         with db.atomic():
             yield db
         return
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.rollback()
-        raise
-    else:
-        db.conn.execute("COMMIT")
+    with _WRITER_LOCK_OF.get(db) or contextlib.nullcontext():
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        else:
+            db.conn.execute("COMMIT")

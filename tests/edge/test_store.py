@@ -122,3 +122,52 @@ def test_open_refuses_paths_outside_the_store(tmp_path):
 def test_unopenable_database_is_a_storage_error(tmp_path):
     with pytest.raises(StorageError, match="cannot open database"):
         open_database(tmp_path / "missing-folder" / "a.db")
+
+
+def test_connections_to_one_file_share_one_writer_lock(tmp_path):
+    from edge.store import database
+
+    first, second, other = (open_database(tmp_path / "a.db"), open_database(tmp_path / "a.db"),
+                            open_database(tmp_path / "b.db"))
+    assert database._WRITER_LOCK_OF[first] is database._WRITER_LOCK_OF[second]
+    assert database._WRITER_LOCK_OF[first] is not database._WRITER_LOCK_OF[other]
+
+
+def test_a_writer_waits_on_the_process_lock_and_every_write_commits(tmp_path):
+    """Threads of one process queue on the writer lock (not SQLite's sleeping busy handler)."""
+    import threading
+
+    from edge.store import database
+
+    db = open_database(tmp_path / "a.db")
+    apply_migrations(db)
+    holder_inside, release = threading.Event(), threading.Event()
+    waiting_on_lock = []
+
+    def holder():
+        with write_transaction(open_database(tmp_path / "a.db")) as conn:
+            conn.execute("INSERT INTO audit_log (at, action, entity) VALUES ('t', 'hold', 'x')")
+            holder_inside.set()
+            release.wait(10)
+
+    def writer(index):
+        conn = open_database(tmp_path / "a.db")
+        for n in range(20):
+            with write_transaction(conn):
+                conn.execute("INSERT INTO audit_log (at, action, entity) VALUES ('t', 'w', ?)", [f"{index}-{n}"])
+
+    held = threading.Thread(target=holder)
+    held.start()
+    assert holder_inside.wait(10)
+    lock = database._WRITER_LOCK_OF[db]
+    writers = [threading.Thread(target=writer, args=(i,)) for i in range(6)]
+    for thread in writers:
+        thread.start()
+    # While the first transaction is open the lock is taken, so no writer got to BEGIN.
+    waiting_on_lock.append(lock.acquire(blocking=False))
+    release.set()
+    for thread in [held, *writers]:
+        thread.join(30)
+    assert waiting_on_lock == [False]
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'w'").fetchone()[0] == 6 * 20
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'hold'").fetchone()[0] == 1
