@@ -89,7 +89,7 @@ def score_recording(source, *, chest_site=None, backend=None):
         crackle_detected=bool(probability >= entry["threshold"]),
         windows=[{"start_s": round(float(s), 3), "end_s": round(min(float(s) + entry["window_s"], result["duration_s"]), 3),
                   "crackle_probability": round(float(p), 4)} for s, p in zip(starts, window_p)],
-        frame_map={"frame_s": entry["frame_s"], "values": [round(float(v), 3) for v in frame_map]},
+        frame_map={"frame_s": entry["frame_s"], "values": [round(v, 3) for v in np.asarray(frame_map, dtype=np.float64).tolist()]},
     )
     logger.debug("scored recording at %s: %s windows, quality ok %s", chest_site, len(starts), quality.ok)
     return result

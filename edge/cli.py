@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import click
+import threadpoolctl
 import waitress
 
 from edge import __version__, audit
@@ -89,6 +90,9 @@ def serve(host: Optional[str], port: Optional[int], data_dir: Optional[Path]) ->
     """Run the clinic service (HTTP API and UI)."""
     settings = load_settings(data_dir=data_dir, host=host, port=port)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Requests run in parallel on the cores; numpy's BLAS threads spinning beside them only
+    # take CPU from the other requests (measured: about 10% of a screening's CPU time).
+    threadpoolctl.threadpool_limits(limits=1, user_api="blas")
     app = create_app(settings)
     show_first_admin_password(app.extensions["ildscreen"].first_admin_password)
     start_outbox_worker(app.extensions["ildscreen"].folder, settings)
