@@ -1,0 +1,38 @@
+"""``ildscreen bench screening``: a real service on loopback, the JSON the issue asks for."""
+import json
+
+from click.testing import CliRunner
+
+from edge.benchmark import _unique, check_targets
+from edge.commands.bench import bench
+
+
+def test_screening_benchmark_drives_a_real_service_and_reports_every_level():
+    result = CliRunner().invoke(bench, ["screening", "--json", "--clients", "1,2", "--screenings", "1"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert set(report["screening"]) == {"1", "2"}
+    for clients, level in report["screening"].items():
+        assert level["errors"] == 0, level["first_error"]
+        assert level["screenings"] == int(clients)
+        assert level["requests"] == 8 * level["screenings"]  # visit, 4 recordings, labs, breath, assessment
+        assert 0 < level["p50_ms"] <= level["p95_ms"] < level["screening_p95_ms"]
+        assert level["rps"] > level["screenings_per_s"] > 0
+        assert level["service_cpu_ms_per_screening"] > 0
+    assert 0 < report["service_rss_mb"] < 4096 and report["cold_start_s"] > 0
+    assert report["targets"]["errors"] == {"target": 0, "measured": 0, "met": True}
+    assert "p95_ms_at_8_clients" not in report["targets"]  # the level did not run
+
+
+def test_targets_compare_the_measured_values():
+    levels = {"8": {"p95_ms": 310.0, "errors": 0}, "1": {"p95_ms": 40.0, "errors": 1}}
+    targets = check_targets(levels, 620.0)
+    assert targets["p95_ms_at_8_clients"] == {"target": 300.0, "measured": 310.0, "met": False}
+    assert targets["service_rss_mb"]["met"] is False and targets["errors"]["measured"] == 1
+    assert check_targets({"8": {"p95_ms": 250.0, "errors": 0}}, 300.0)["p95_ms_at_8_clients"]["met"] is True
+
+
+def test_every_upload_is_a_different_file():
+    recording = bytes(100)
+    assert _unique(recording, 1) != _unique(recording, 2)
+    assert len(_unique(recording, 7)) == len(recording) and _unique(recording, 7)[:96] == recording[:96]
