@@ -114,3 +114,13 @@ def test_real_icbhi_samples_pass_the_gate(icbhi_dir):
     for path in sorted(icbhi_dir.glob("*.wav")):
         x, sr = read_audio(path)
         assert assess_quality(x, sample_rate=sr).to_dict() == {"ok": True, "issues": []}, path.name
+
+
+@pytest.mark.parametrize("bins", [129, 128, 257])
+def test_cepstrum_basis_gives_the_inverse_fft_at_the_searched_quefrencies(bins):
+    from audio_models.quality import _cepstrum_basis
+
+    log_power = np.log(np.random.default_rng(bins).uniform(1e-6, 10.0, size=(40, bins)))
+    lo, hi = 13, 50
+    expected = np.fft.irfft(log_power, axis=1)[:, lo : hi + 1]
+    np.testing.assert_allclose(log_power @ _cepstrum_basis(bins, lo, hi), expected, rtol=0, atol=1e-12)
