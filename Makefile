@@ -8,7 +8,12 @@ BIN = $(VENV)/bin
 run: $(VENV)/.installed
 	$(BIN)/ildscreen serve
 
-test: $(VENV)/.installed-dev
+# The Jetson runs JetPack 6's onnxruntime 1.22: a second small environment checks the shipped
+# models on it (tests/edge/test_onnxruntime_122.py).
+ORT122 ?= .venv-ort122
+export ILDSCREEN_ORT122_PYTHON ?= $(abspath $(ORT122))/bin/python
+
+test: $(VENV)/.installed-dev $(ORT122)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 $(VENV)/.installed: pyproject.toml
@@ -23,5 +28,10 @@ $(VENV)/.installed-dev: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,train]"
 	touch $(VENV)/.installed $@
 
+$(ORT122)/.installed:
+	$(PYTHON) -m venv $(ORT122)
+	$(ORT122)/bin/python -m pip install --quiet "onnxruntime==1.22.1" "numpy>=1.26"
+	touch $@
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(ORT122) build *.egg-info
