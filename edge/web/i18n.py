@@ -202,6 +202,38 @@ CATALOG: dict[str, dict[str, str]] = {
     "flag_low_dlco": {"en": "DLCO below 80% predicted", "zh-CN": "DLCO 低于预计值 80%"},
 }
 
+# Why a recording or breath reading should be taken again, by the issue code the checks
+# report (audio_models.quality, tabular_models.breath_signal). English shows the checks' own
+# measured detail; these are the instructions in the other languages.
+QUALITY_ISSUES: dict[str, dict[str, str]] = {
+    "audio:unreadable": {"zh-CN": "文件无法读取：请重新录音"},
+    "audio:too_short": {"zh-CN": "录音太短：每个部位至少录 6 秒"},
+    "audio:silent": {"zh-CN": "没有声音：检查听诊器的连接和静音"},
+    "audio:clipped": {"zh-CN": "声音过载（削波）：调低增益，听诊头不要压得太重"},
+    "audio:handling_noise": {"zh-CN": "摩擦或碰撞噪声过多：握稳听诊头，紧贴皮肤"},
+    "audio:speech": {"zh-CN": "录到说话声：请患者和周围的人在录音时保持安静"},
+    "breath:missing_phase": {"zh-CN": "读数缺少某个阶段：请完整做一次呼气检测"},
+    "breath:too_short": {"zh-CN": "某个阶段时间太短：请按提示时间完成"},
+    "breath:saturated": {"zh-CN": "传感器读数饱和：检查电子鼻板后重测"},
+    "breath:dead_sensor": {"zh-CN": "传感器无信号：检查电子鼻板"},
+    "breath:warmup_incomplete": {"zh-CN": "传感器尚未预热稳定：稍等后重测"},
+    "breath:no_breath": {"zh-CN": "未检测到呼气：请患者对准吹气口完整呼气"},
+}
+
+
+def quality_issue(issue: str | dict, kind: str, lang: str) -> str:
+    """One quality issue for the nurse: ``"code: detail"`` (audio) or ``{"code", "reason"}`` (breath).
+
+    English keeps the measured detail the checks wrote; other languages show the catalog's
+    instruction for the code (the detail is English), or the detail if the code is unknown.
+    """
+    code, detail = ((issue.get("code", ""), issue.get("reason", "")) if isinstance(issue, dict)
+                    else (issue.partition(":")[0], issue))
+    entry = QUALITY_ISSUES.get(f"{kind}:{code}")
+    if lang == "en" or entry is None:
+        return detail
+    return entry.get(lang) or detail
+
 
 def negotiate_language() -> str:
     chosen = request.cookies.get(LANGUAGE_COOKIE)

@@ -24,7 +24,7 @@ from edge.schemas import PatientCreate
 from edge.users import public_view
 from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, CTD_DIAGNOSES, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
-from edge.web.i18n import LANGUAGE_COOKIE, LANGUAGES, negotiate_language, translate
+from edge.web.i18n import LANGUAGE_COOKIE, LANGUAGES, negotiate_language, quality_issue, translate
 
 blueprint = Blueprint("ui", __name__)
 # Spellings a nurse would not pick from a list (caret and shorthand variants stay accepted in files).
@@ -60,6 +60,7 @@ def template_helpers():
     lang = g.get("lang", "en")
     return {
         "t": lambda key, **values: translate(key, lang, **values),
+        "quality_issue": lambda issue, kind: quality_issue(issue, kind, lang),
         "lang": lang,
         "other_lang": "zh-CN" if lang == "en" else "en",
         "user": g.get("ui_user"),

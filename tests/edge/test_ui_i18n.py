@@ -7,7 +7,7 @@ import pytest
 
 from edge.fusion.triage import RECOMMENDATIONS
 from edge.vocabulary import CHEST_SITES, SYMPTOMS
-from edge.web.i18n import CATALOG, LANGUAGES
+from edge.web.i18n import CATALOG, LANGUAGES, QUALITY_ISSUES
 from edge.web.views import LAB_FORM_ANALYTES
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "edge" / "templates"
@@ -40,3 +40,37 @@ def test_templates_use_only_known_keys():
     for template in TEMPLATES.glob("*.html"):
         used |= set(re.findall(r"\bt\('([a-z_]+)'\)", template.read_text(encoding="utf-8")))
     assert used and used <= set(CATALOG), used - set(CATALOG)
+
+
+def _codes_in(module_path: str, pattern: str) -> set[str]:
+    source = (Path(__file__).resolve().parents[2] / module_path).read_text(encoding="utf-8")
+    return set(re.findall(pattern, source))
+
+
+def test_every_quality_issue_code_has_an_instruction_in_every_other_language():
+    audio = _codes_in("audio_models/quality.py", r'f?"([a-z_]+): ')
+    breath = _codes_in("tabular_models/breath_signal.py", r'"code": "([a-z_]+)"')
+    assert {"too_short", "silent", "clipped", "handling_noise", "speech", "unreadable"} <= audio
+    assert {"missing_phase", "saturated", "no_breath"} <= breath
+    expected = {f"audio:{code}" for code in audio} | {f"breath:{code}" for code in breath}
+    assert expected <= set(QUALITY_ISSUES), expected - set(QUALITY_ISSUES)
+    for entry in QUALITY_ISSUES.values():
+        assert set(entry) == set(LANGUAGES) - {"en"}
+
+
+def test_a_poor_recording_is_explained_in_the_pages_language(client, nurse):
+    import io
+
+    from support import PATIENT, wav_bytes
+
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    visit = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json
+    stored = client.post(f"/api/v1/visits/{visit['id']}/recordings", headers=nurse, content_type="multipart/form-data",
+                         data={"chest_site": "posterior_left_base", "file": (io.BytesIO(wav_bytes(2.0)), "short.wav")})
+    assert stored.status_code == 201 and stored.json["quality"]["issues"][0].startswith("too_short:")
+    client.set_cookie("lang", "zh-CN")
+    chinese = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    assert QUALITY_ISSUES["audio:too_short"]["zh-CN"] in chinese and "too_short:" not in chinese
+    client.set_cookie("lang", "en")
+    english = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    assert "too_short: 2.00 s recorded, at least 6.0 s needed" in english
