@@ -1,11 +1,15 @@
 """Installing, activating, rolling back and verifying model bundles (``ildscreen models``), and the
 service serving the active one; refused bundles leave the models folder byte for byte as it was."""
 import hashlib
+import io
 import json
 import sqlite3
 
+import numpy as np
 import pytest
+import soundfile
 
+from audio_models import synthetic
 from edge.app import create_app
 from edge.cli import cli
 from edge.config import load_settings
@@ -237,12 +241,27 @@ def test_models_dir_defaults_to_the_data_folder_and_can_be_moved(tmp_path, monke
     assert load_settings(data_dir=tmp_path / "d").models_path == tmp_path / "elsewhere"
 
 
+def synthetic_crackles_wav() -> bytes:
+    """Ten seconds of synthetic lung sound that passes the quality gate (noise alone may not)."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, synthetic.synthesize(np.random.default_rng(0), duration_s=10.0).samples, 4000,
+                    format="WAV")
+    return buffer.getvalue()
+
+
 def test_the_scoring_commands_use_the_data_folders_active_bundle(runner, data_dir, tmp_path):
-    models(runner, "install", str(model_bundle(tmp_path / "a", labs="0.2.0")), data_dir=data_dir)
+    models(runner, "install", str(model_bundle(tmp_path / "a", auscultation="0.2.0", labs="0.2.0")), data_dir=data_dir)
     panel = tmp_path / "panel.csv"
     panel.write_text("analyte,value,unit\n718-7,12.1,g/dL\n6690-2,7.9,10*3/uL\n")
     scored = runner.invoke(cli, ["labs", "score", "--json", str(panel), "--data-dir", str(data_dir)])
     assert scored.exit_code == 0 and json.loads(scored.output)["model"]["version"] == "0.2.0"
+    wav = tmp_path / "base.wav"
+    wav.write_bytes(synthetic_crackles_wav())
+    screened = runner.invoke(cli, ["screen", "--json", "--age", "67", "--sex", "F", "--ctd", "SSc", "--audio",
+                                   f"posterior_left_base={wav}", "--labs", str(panel), "--data-dir", str(data_dir)])
+    assert screened.exit_code == 0, screened.output
+    versions = json.loads(screened.output)["model_versions"]
+    assert versions["auscultation"].startswith("auscultation-0.2.0") and versions["labs"] == "labs-0.2.0"
     (data_dir / "models" / "active").write_text("\0\0")
     refused = runner.invoke(cli, ["labs", "score", "--json", str(panel), "--data-dir", str(data_dir)])
     assert refused.exit_code == 1 and "is corrupt" in json.loads(refused.output)["error"]
