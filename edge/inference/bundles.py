@@ -272,8 +272,12 @@ class ModelStore:
         # History first: a crash before the pointer is renamed leaves a switch recorded but not
         # made, which rollback handles; the reverse would lose the way back.
         line = json.dumps({"at": utc_now(), "action": action, "bundle": bundle_id, "previous": previous})
-        with open(self.history_path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        with open(self.history_path, "a+b") as handle:
+            handle.seek(0)
+            written = handle.read()
+            if written and not written.endswith(b"\n"):
+                handle.truncate(written.rfind(b"\n") + 1)  # a line torn by a crash: never a switch
+            handle.write(line.encode("utf-8") + b"\n")
             handle.flush()
             os.fsync(handle.fileno())
         temporary = self.root / f".active.{os.getpid()}.tmp"

@@ -182,6 +182,8 @@ def test_a_history_line_cut_short_by_a_crash_is_ignored_but_a_corrupt_one_is_an_
     with history.open("a") as handle:
         handle.write('{"at": "2026-01-01", "action": "activ')
     assert ModelStore(models_dir).history()[-1]["bundle"] == bundle_id
+    assert models(runner, "activate", BUNDLED_ID, data_dir=data_dir).exit_code == 0
+    assert [event["action"] for event in ModelStore(models_dir).history()] == ["install", "activate"]
     history.write_text("garbage\n" + history.read_text())
     result = models(runner, "rollback", data_dir=data_dir)
     assert result.exit_code == 1 and "history.jsonl line 1 is corrupt" in result.output
