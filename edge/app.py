@@ -25,7 +25,8 @@ from edge.api import visit_data as visit_data_api
 from edge import health
 from audio_models.errors import ModelError
 from edge.auth import LockoutPolicy
-from edge.inference.models import LoadedModel, ModelRegistry
+from edge.inference.bundles import SelectedBundle, select_active_bundle
+from edge.inference.models import LoadedModel
 from edge.devices import register_ports
 from edge.config import Settings, load_settings
 from edge.errors import IldscreenError, PayloadTooLarge
@@ -47,6 +48,7 @@ class Resources:
     folder: DataFolder
     lockout_policy: LockoutPolicy
     devices: DeviceManager
+    model_bundle: Optional[SelectedBundle] = None
     auscultation_model: Optional[LoadedModel] = None
     model_errors: dict = field(default_factory=dict)
     model_notes: list = field(default_factory=list)
@@ -101,15 +103,25 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
 
 
 def load_models(resources: Resources) -> None:
-    """Load (sha256-verified, warmed up) the crackle model; a failure is kept for /readyz."""
+    """Serve the active bundle of the models folder and load (sha256-verified, warmed up) its
+    crackle model; a failure is kept for /readyz.
+
+    The bundle is chosen here, once: an activation while the service runs takes effect at the
+    next start, so no visit is scored with a mix of model versions.
+    """
     settings = resources.settings
+    resources.model_bundle = select_active_bundle(settings.models_path)
+    if resources.model_bundle.error:
+        logger.error("no model bundle served: %s", resources.model_bundle.error)
+        return
+    logger.info("serving model bundle %s", resources.model_bundle.bundle_id)
 
     def fell_back(reason: str) -> None:
         logger.warning("inference backend fallback: %s", reason)
         resources.model_notes.append(reason)
 
     try:
-        resources.auscultation_model = ModelRegistry().load(
+        resources.auscultation_model = resources.model_bundle.registry.load(
             "auscultation", backend_type=settings.inference_backend, threads=settings.inference_threads,
             cache_dir=settings.engine_cache_path, on_fallback=fell_back)
     except ModelError as exc:

@@ -20,6 +20,7 @@ from audio_models import aggregation, windows
 from audio_models.io import MODEL_SAMPLE_RATE, read_audio
 from audio_models.quality import assess_quality
 from audio_models.resample import resample
+from edge.inference.bundles import selected_registry
 from edge.inference.models import ModelRegistry
 
 logger = logging.getLogger(__name__)
@@ -27,10 +28,15 @@ logger = logging.getLogger(__name__)
 MODEL_NAME = "auscultation"
 
 
-@functools.lru_cache(maxsize=4)
 def default_model(variant=None):
-    """The bundled crackle model on the CPU backend, loaded (and sha256-checked) once."""
-    return ModelRegistry().load(MODEL_NAME, variant=variant)
+    """The crackle model of the bundle this process serves on the CPU backend, loaded (and
+    sha256-checked) once per bundle."""
+    return _loaded_model(selected_registry().directory, variant)
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded_model(directory, variant):
+    return ModelRegistry(directory).load(MODEL_NAME, variant=variant)
 
 
 def _model_stamp(model):

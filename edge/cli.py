@@ -27,6 +27,7 @@ from edge.commands.audio import audio
 from edge.commands.bench import bench
 from edge.commands.engines import engines
 from edge.commands.evaluate import evaluate
+from edge.commands.models import models
 from edge.commands.screen import screen
 from edge.commands import breath as breath_commands
 from edge.commands import labs as labs_commands
@@ -322,6 +323,7 @@ cli.add_command(screen)
 cli.add_command(audio)
 cli.add_command(bench)
 cli.add_command(engines)
+cli.add_command(models)
 cli.add_command(device)
 cli.add_command(labs_commands.labs)
 cli.add_command(breath_commands.breath)

@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         title="TensorRT cache folder",
         description="Persistent folder for TensorRT engine and timing caches; default data/engines.",
     )
+    models_dir: Optional[Path] = Field(
+        None,
+        title="Installed models folder",
+        description="Installed model bundles, the active pointer and the activation history "
+                    "('ildscreen models'); default data/models. With nothing installed the bundled models serve.",
+    )
     inference_threads: int = Field(
         1, ge=1, le=16, title="Inference threads", description="CPU threads per model session."
     )
@@ -180,6 +186,10 @@ class Settings(BaseSettings):
     @property
     def engine_cache_path(self) -> Path:
         return self.engine_cache_dir or self.data_dir / "engines"
+
+    @property
+    def models_path(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
     @property
     def site_secret_path(self) -> Path:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from edge import __version__
 from edge.api.operations import operation
 from edge.errors import IldscreenError
-from edge.inference.models import ModelRegistry, sha256_of
+from edge.inference.bundles import BundleError, ModelStore, integrity_problems
 from edge.store.database import utc_now, write_transaction
 from edge.store.migrations import LATEST_VERSION, current_version
 
@@ -49,28 +49,35 @@ def check_file_store() -> dict:
 
 
 def check_models() -> dict:
-    """Every shipped model file matches its manifest sha256, and the crackle model is loaded.
+    """The served bundle's model files match their manifest sha256, the crackle model is loaded,
+    and the models folder's active pointer can be read.
 
     Files are hashed on every probe, so a model swapped or corrupted on disk after start is
-    reported at once instead of being loaded at the next restart.
+    reported at once instead of being loaded at the next restart. A pointer that became
+    unreadable fails too: the next start would serve no models.
     """
     resources = current_app.extensions["ildscreen"]
-    problems = dict(resources.model_errors)
-    registry = ModelRegistry()
-    models = {}
-    for name, entry in registry.manifest["models"].items():
-        for variant, spec in registry.variant_files(name).items():
-            path = registry.directory / spec["file"]
-            actual = sha256_of(path) if path.is_file() else None
-            if actual != spec["sha256"]:
-                problems[f"{name}/{variant}"] = (f"{spec['file']} is missing" if actual is None else
-                                                 f"{spec['file']} has sha256 {actual}, manifest says {spec['sha256']}")
-        models[name] = {"version": entry["version"], "synthetic": bool(entry.get("synthetic")
-                                                                       or entry["training_data"].get("synthetic"))}
+    selection = resources.model_bundle
+    if selection.error:
+        return {"ok": False, "reason": f"bundle: {selection.error}", "bundle": None, "models": {}}
+    registry = selection.registry
+    problems = {**resources.model_errors, **integrity_problems(selection.bundle_id, registry)}
+    models = {name: {"version": entry["version"], "synthetic": registry.is_synthetic(name)}
+              for name, entry in registry.manifest["models"].items()}
+    notes = list(resources.model_notes)
+    store = ModelStore(resources.settings.models_path)
+    try:
+        active, _ = store.active()
+    except BundleError as exc:
+        problems["bundle"] = str(exc)
+    else:
+        if active != selection.bundle_id:
+            notes.append(f"bundle {active} is active in {store.root}; restart the service to serve it")
+    checked = {"bundle": selection.bundle_id, "models": models}
     if problems:
         return {"ok": False, "reason": "; ".join(f"{key}: {value}" for key, value in sorted(problems.items())),
-                "models": models}
-    return {"ok": True, "models": models, "notes": resources.model_notes}
+                **checked}
+    return {"ok": True, **checked, "notes": notes}
 
 
 READINESS_CHECKS = {"database": check_database, "file_store": check_file_store, "models": check_models}

@@ -1,14 +1,13 @@
 """Lab panels of a visit: normalised to SI, stored with the original values, scored by the labs model.
 
-Also holds the small loader for the shipped tabular ONNX models (``BundledModel``): it reads
-``edge/bundled_models/manifest.json``, checks the file's sha256 and runs it with ONNX Runtime
-on CPU. It stands in until the shared inference backends (``edge/inference/``) are merged.
+Also holds the small loader for the tabular ONNX models (``BundledModel``): it takes the file
+from the model registry of the served bundle (``edge.inference.bundles``), which checks its
+sha256, and runs it with ONNX Runtime on the CPU (tree models use ONNX-ML operators that the
+GPU backends do not run).
 """
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import BinaryIO, Optional
@@ -17,8 +16,11 @@ import numpy as np
 import onnxruntime
 import sqlite_utils
 
+from audio_models.errors import ModelError
 from edge import audit
 from edge.errors import IldscreenError, ValidationError
+from edge.inference.bundles import selected_registry
+from edge.inference.models import BUNDLED_DIR, ModelFileMissing, ModelIntegrityError, ModelRegistry
 from edge.patients import get_visit, require_open_visit
 from edge.store.database import utc_now, write_transaction
 from tabular_models.calibration import apply_calibration
@@ -28,7 +30,7 @@ from tabular_models.lab_panels import LAB_FEATURES, lab_feature_vector, normaliz
 
 logger = logging.getLogger(__name__)
 
-BUNDLED_MODELS = Path(__file__).parent / "bundled_models"
+BUNDLED_MODELS = BUNDLED_DIR
 SYNTHETIC_NOTE = "trained on synthetic data only; not for clinical use"
 
 
@@ -48,16 +50,16 @@ class BundledModel:
     """One tabular model from the manifest: calibrated ILD probability for feature rows."""
 
     def __init__(self, name: str, *, models_dir: Path = BUNDLED_MODELS):
-        manifest_path = Path(models_dir) / "manifest.json"
         try:
-            entry = json.loads(manifest_path.read_text(encoding="utf-8"))["models"][name]
-            data = (Path(models_dir) / entry["file"]).read_bytes()
-        except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise ModelUnavailable(f"the {name} model is not installed in {models_dir}: {exc!r}") from exc
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != entry.get("sha256"):
-            raise ModelUnavailable(f"the {name} model file {entry['file']} does not match its manifest sha256 "
-                                   f"(found {digest[:12]}..., expected {str(entry.get('sha256'))[:12]}...)")
+            registry = ModelRegistry(models_dir)
+            entry = registry.entry(name)
+            data = registry.verified_bytes(name)
+        except ModelFileMissing as exc:
+            raise ModelUnavailable(f"the {name} model is not installed in {models_dir}: {exc}") from exc
+        except ModelIntegrityError as exc:
+            raise ModelUnavailable(f"the {name} model file does not match its manifest sha256: {exc}") from exc
+        except ModelError as exc:
+            raise ModelUnavailable(f"the {name} model is not installed in {models_dir}: {exc}") from exc
         self.name = name
         self.entry = entry
         self.feature_order = tuple(entry["inputs"][0]["feature_order"])
@@ -81,9 +83,19 @@ class BundledModel:
         return apply_calibration(raw, slope=calibration["slope"], intercept=calibration["intercept"])
 
 
+def bundled_model(name: str, models_dir: Optional[Path] = None) -> BundledModel:
+    """The loaded model from ``models_dir`` (default: the bundle this process serves), once per
+    process and folder."""
+    if models_dir is None:
+        try:
+            models_dir = selected_registry().directory
+        except ModelError as exc:
+            raise ModelUnavailable(f"the {name} model is not available: {exc}") from exc
+    return _loaded_model(name, Path(models_dir))
+
+
 @functools.lru_cache(maxsize=8)
-def bundled_model(name: str, models_dir: Path = BUNDLED_MODELS) -> BundledModel:
-    """The loaded model, once per process and folder."""
+def _loaded_model(name: str, models_dir: Path) -> BundledModel:
     return BundledModel(name, models_dir=models_dir)
 
 

@@ -6,25 +6,28 @@ quality checks, no recording of acceptable quality) returns None and is reported
 """
 from __future__ import annotations
 
-import functools
 import json
 from typing import Callable, Optional
 
 import sqlite_utils
 
+from audio_models.errors import ModelError
 from edge.auscultation import aggregate_visit_recordings
 from edge.breath import list_breath_readings
 from edge.fusion.fusion import ModalityEvidence
-from edge.inference.models import ModelRegistry
-from edge.labs import visit_lab_panel
+from edge.inference.bundles import selected_registry
+from edge.labs import ModelUnavailable, visit_lab_panel
 
 ModalityScorer = Callable[[sqlite_utils.Database, int], Optional[ModalityEvidence]]
 
 
-@functools.lru_cache(maxsize=None)
 def manifest_entry(name: str) -> dict:
-    """A shipped model's manifest entry, read once per process (assessments are a hot path)."""
-    return ModelRegistry().entry(name)
+    """A model's manifest entry in the bundle this process serves (its manifest was read once, at
+    selection: assessments are a hot path)."""
+    try:
+        return selected_registry().entry(name)
+    except ModelError as exc:
+        raise ModelUnavailable(f"the {name} model is not available: {exc}") from exc
 
 
 def training_prevalence(name: str) -> float:

@@ -9,8 +9,18 @@ from click.testing import CliRunner
 from edge import audit
 from edge.app import create_app
 from edge.config import load_settings
+from edge.inference.bundles import select_bundle, selected_bundle
 from edge.users import create_user
 from support import PASSWORD, login
+
+
+@pytest.fixture(autouse=True)
+def served_bundle_restored():
+    """A test that starts an app or a command on an installed bundle leaves the process serving
+    what it served before (the bundle a process serves is chosen once, process-wide)."""
+    before = selected_bundle()
+    yield
+    select_bundle(before)
 
 
 @pytest.fixture

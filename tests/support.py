@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import io
+import json
+import shutil
 
 import numpy as np
 import soundfile
+
+from edge.inference.models import BUNDLED_DIR
 
 PASSWORD = "correct horse battery"
 
@@ -36,3 +40,19 @@ PATIENT = {
     "symptoms": ["exertional_dyspnoea", "dry_cough"],
     "medications": ["mycophenolate"],
 }
+
+
+def model_bundle(folder, **versions):
+    """A copy of the bundled models in ``folder``, with the given model versions changed
+    (``labs="0.2.0"``), so that it is a new bundle; returns ``folder``."""
+    shutil.copytree(BUNDLED_DIR, folder)
+    edit_manifest(folder, lambda models: [models[name].update(version=v) for name, v in versions.items()])
+    return folder
+
+
+def edit_manifest(folder, change) -> None:
+    """Rewrite ``folder/manifest.json`` after ``change(models)`` edited its models in place."""
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    change(manifest["models"])
+    path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")

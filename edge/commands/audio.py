@@ -7,6 +7,8 @@ import click
 from audio_models.datasets.download import DATASETS, fetch_dataset
 from audio_models.errors import AudioError, DatasetError, ModelError
 from edge import auscultation
+from edge.commands.models import data_dir_option, use_active_bundle
+from edge.errors import IldscreenError
 
 
 @click.group(name="audio")
@@ -18,7 +20,8 @@ def audio():
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file (JSON lines).")
 @click.option("--variant", type=click.Choice(["fp32", "int8"]), default=None, help="Model variant (default: the manifest's).")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def score(as_json, variant, files):
+@data_dir_option
+def score(as_json, variant, files, data_dir):
     """Score WAV/FLAC FILES for crackles.
 
     Each file gives {"file", "crackle_probability", "quality": {"ok", "issues"}, "windows"};
@@ -26,7 +29,10 @@ def score(as_json, variant, files):
     Exits with status 1 if any file failed.
     """
     try:
+        use_active_bundle(data_dir)
         model = auscultation.default_model(variant)
+    except IldscreenError as exc:
+        raise click.ClickException(exc.message) from exc
     except ModelError as exc:
         raise click.ClickException(str(exc)) from exc
     failed = 0

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import click
 
 from edge.breath import score_breath_reading
 from edge.commands.labs import emit, fail, read_text
+from edge.commands.models import data_dir_option, use_active_bundle
 from edge.errors import IldscreenError
 
 
@@ -18,12 +20,14 @@ def breath() -> None:
 @breath.command("score")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: probability, normalized, missing, warnings.")
-def breath_score(file: Path, as_json: bool) -> None:
+@data_dir_option
+def breath_score(file: Path, as_json: bool, data_dir: Optional[Path]) -> None:
     """Score the breath reading in FILE (CSV or JSON, see tabular_models/README.md).
 
     A reading that fails the quality checks is an error naming the reasons.
     """
     try:
+        use_active_bundle(data_dir)
         result = score_breath_reading(read_text(file))
     except IldscreenError as exc:
         fail(exc.message, as_json=as_json)

@@ -16,7 +16,7 @@ import click
 from audio_models.errors import ModelError
 from edge.config import load_settings
 from edge.errors import IldscreenError
-from edge.inference.models import ModelRegistry
+from edge.inference.bundles import select_active_bundle
 
 
 @click.group()
@@ -28,12 +28,15 @@ def engines() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data folder (its config chooses the backend and the cache folder).")
 def build(data_dir: Optional[Path]) -> None:
-    """Verify and load each neural model variant; print JSON with the seconds each took."""
+    """Verify and load each neural model variant of the active bundle; print JSON with the seconds each took."""
     try:
         settings = load_settings(data_dir=data_dir)
     except IldscreenError as exc:
         raise click.ClickException(exc.message) from exc
-    registry = ModelRegistry()
+    bundle = select_active_bundle(settings.models_path)
+    if bundle.error:
+        raise click.ClickException(bundle.error)
+    registry = bundle.registry
     report, fallbacks = [], []
     for name, entry in registry.manifest["models"].items():
         for variant in entry.get("variants", {}):
@@ -45,5 +48,5 @@ def build(data_dir: Optional[Path]) -> None:
             except ModelError as exc:
                 raise click.ClickException(f"{name}/{variant}: {exc}") from exc
             report.append({"model": name, "variant": variant, "seconds": round(time.perf_counter() - started, 3)})
-    click.echo(json.dumps({"backend": settings.inference_backend, "cache_dir": str(settings.engine_cache_path),
-                           "built": report, "fallbacks": fallbacks}))
+    click.echo(json.dumps({"bundle": bundle.bundle_id, "backend": settings.inference_backend,
+                           "cache_dir": str(settings.engine_cache_path), "built": report, "fallbacks": fallbacks}))

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, Optional
 
 import click
 
+from edge.commands.models import data_dir_option, use_active_bundle
 from edge.errors import IldscreenError, ValidationError
 from edge.labs import score_lab_panel
 from tabular_models.errors import TabularInputError
@@ -49,9 +50,11 @@ def labs() -> None:
 @labs.command("score")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: probability, normalized, missing, warnings.")
-def labs_score(file: Path, as_json: bool) -> None:
+@data_dir_option
+def labs_score(file: Path, as_json: bool, data_dir: Optional[Path]) -> None:
     """Score the lab panel in FILE (CSV analyte,value,unit[,date]; JSON; or a FHIR R4 Bundle)."""
     try:
+        use_active_bundle(data_dir)
         result = score_lab_panel(read_lab_panel(read_text(file)))
     except (TabularInputError, IldscreenError) as exc:
         fail(exc.message, as_json=as_json)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from audio_models.errors import AudioError
+from audio_models.errors import AudioError, ModelError
 from edge.auscultation import default_model, score_recording
 from edge.breath import score_breath_reading
 from edge.config import load_settings
@@ -15,6 +15,7 @@ from edge.errors import IldscreenError
 from edge.fusion.clinical_prior import ClinicalPicture
 from edge.fusion.fusion import ModalityEvidence
 from edge.fusion.triage import TriageThresholds
+from edge.inference.bundles import select_active_bundle
 from edge.labs import read_lab_file, score_lab_panel
 from edge.modalities import auscultation_evidence_from_results, scored_evidence
 from edge.screening import assess
@@ -22,7 +23,10 @@ from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, SYMPTOMS
 
 
 def auscultation_evidence_from_files(recordings: dict[str, Path]) -> ModalityEvidence:
-    model = default_model()
+    try:
+        model = default_model()
+    except ModelError as exc:
+        raise click.ClickException(f"auscultation model: {exc}") from exc
     results = []
     for site, path in recordings.items():
         try:
@@ -79,13 +83,20 @@ def parse_audio_options(values: tuple[str, ...]) -> dict[str, Path]:
               help="E-nose breath reading (CSV or JSON).")
 @click.option("--fvc", type=click.FloatRange(5, 200), help="FVC, % predicted.")
 @click.option("--dlco", type=click.FloatRange(1, 200), help="DLCO, % predicted.")
-def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_file, breath_file, fvc, dlco) -> None:
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Data folder whose settings and active model bundle are used. "
+                   "Default: $ILDSCREEN_DATA_DIR or ./data.")
+def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_file, breath_file, fvc, dlco,
+           data_dir) -> None:
     """Assess one patient: fused ILD probability, 0-100 score, 90% interval, tier, next step."""
     recordings = parse_audio_options(audio)
     picture = ClinicalPicture(ctd_diagnosis=ctd, age=float(age), sex=sex, smoking="former" if smoker else "never",
                               autoantibodies=tuple(antibodies), symptoms=tuple(symptoms))
     try:
-        settings = load_settings()
+        settings = load_settings(data_dir=data_dir)
+        bundle = select_active_bundle(settings.models_path)
+        if bundle.error:
+            raise click.ClickException(bundle.error)
         evidence = []
         if recordings:
             evidence.append(auscultation_evidence_from_files(recordings))

@@ -1,6 +1,8 @@
-"""The model registry: ``edge/bundled_models/manifest.json`` as data (name -> file, sha256,
+"""The model registry: a bundle folder's ``manifest.json`` as data (name -> file, sha256,
 shapes, metrics). Files are verified against their sha256 before any backend sees them;
-a mismatch is an error, never a warning."""
+a mismatch is an error, never a warning.
+
+The folder is ``edge/bundled_models/`` or an installed bundle (``edge.inference.bundles``)."""
 
 import dataclasses
 import hashlib
@@ -15,6 +17,10 @@ BUNDLED_DIR = pathlib.Path(__file__).resolve().parents[1] / "bundled_models"
 
 class ModelIntegrityError(ModelError):
     """A model file is missing or its sha256 differs from the manifest."""
+
+
+class ModelFileMissing(ModelIntegrityError):
+    """A model file named by the manifest is not in the folder."""
 
 
 @dataclasses.dataclass
@@ -60,25 +66,69 @@ class ModelRegistry:
     def variant_files(self, name):
         """``{variant: {"file", "sha256"}}`` of a model: its variants, or its one file as ``default``."""
         entry = self.entry(name)
-        return entry.get("variants") or {"default": {"file": entry["file"], "sha256": entry["sha256"]}}
+        try:
+            return entry.get("variants") or {"default": {"file": entry["file"], "sha256": entry["sha256"]}}
+        except KeyError as exc:
+            raise ModelError(f"manifest entry of model {name!r} has neither variants nor {exc.args[0]!r}") from None
+
+    def variant_spec(self, name, variant=None):
+        """``(variant, {"file", "sha256"})``; ``variant`` defaults to the entry's ``default_variant``."""
+        files = self.variant_files(name)
+        variant = variant or self.entry(name).get("default_variant", "default")
+        try:
+            return variant, files[variant]
+        except KeyError:
+            raise ModelError(f"model {name!r} has no variant {variant!r}; have {sorted(files)}") from None
+
+    def file_problem(self, spec):
+        """Why a file of this folder cannot be trusted (missing, or another sha256), or None."""
+        path = self.directory / spec["file"]
+        if not path.is_file():
+            return f"{spec['file']} is missing"
+        actual = sha256_of(path)
+        if actual != spec["sha256"]:
+            return f"{spec['file']} has sha256 {actual}, manifest says {spec['sha256']}"
+        return None
+
+    def file_problems(self):
+        """``{"name/variant": reason}`` for every model file that is missing or differs from its sha256."""
+        problems = {}
+        for name in self.manifest.get("models", {}):
+            for variant, spec in self.variant_files(name).items():
+                problem = self.file_problem(spec)
+                if problem:
+                    problems[f"{name}/{variant}"] = problem
+        return problems
+
+    def is_synthetic(self, name):
+        """Whether the manifest says model ``name`` was trained on synthetic data."""
+        entry = self.entry(name)
+        return bool(entry.get("synthetic") or entry.get("training_data", {}).get("synthetic"))
 
     def verified_path(self, name, *, variant=None):
         """Path of a model variant's file after checking its sha256."""
-        entry = self.entry(name)
-        variant = variant or entry["default_variant"]
-        try:
-            spec = entry["variants"][variant]
-        except KeyError:
-            raise ModelError(f"model {name!r} has no variant {variant!r}; have {sorted(entry['variants'])}") from None
+        _, spec = self.variant_spec(name, variant)
         path = self.directory / spec["file"]
         if not path.is_file():
-            raise ModelIntegrityError(f"model file missing: {path}")
-        actual = sha256_of(path)
-        if actual != spec["sha256"]:
-            raise ModelIntegrityError(
-                f"model file {path} has sha256 {actual}, manifest says {spec['sha256']}: refusing to load it"
-            )
+            raise ModelFileMissing(f"model file missing: {path}")
+        _check_digest(path, sha256_of(path), spec)
         return path
+
+    def verified_bytes(self, name, *, variant=None):
+        """A model file's bytes after checking their sha256: what was hashed is what gets loaded.
+
+        For the small tree models, read whole; large models go through :meth:`verified_path`.
+        """
+        _, spec = self.variant_spec(name, variant)
+        path = self.directory / spec["file"]
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ModelFileMissing(f"model file missing: {path}") from None
+        except OSError as exc:
+            raise ModelError(f"cannot read model file {path}: {exc}") from exc
+        _check_digest(path, hashlib.sha256(data).hexdigest(), spec)
+        return data
 
     def load(self, name, *, variant=None, backend_type="onnxruntime_cpu", threads=1, backends=None, cache_dir=None,
              on_fallback=None):
@@ -88,7 +138,7 @@ class ModelRegistry:
         and ``on_fallback(reason)`` is told; without it, that is an error.
         """
         entry = self.entry(name)
-        variant = variant or entry["default_variant"]
+        variant, _ = self.variant_spec(name, variant)
         path = self.verified_path(name, variant=variant)
         config = BackendConfig(type=backend_type, model_path=str(path), threads=threads,
                                cache_dir=None if cache_dir is None else str(cache_dir))
@@ -97,3 +147,10 @@ class ModelRegistry:
         else:
             backend = create_backend_with_fallback(config, backends=backends, on_fallback=on_fallback)
         return LoadedModel(name=name, variant=variant, entry=entry, backend=backend)
+
+
+def _check_digest(path, actual, spec):
+    if actual != spec["sha256"]:
+        raise ModelIntegrityError(
+            f"model file {path} has sha256 {actual}, manifest says {spec['sha256']}: refusing to load it"
+        )

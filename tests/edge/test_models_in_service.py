@@ -5,10 +5,11 @@ import shutil
 
 import pytest
 
-from edge import health
+from edge.app import create_app
 from edge.cli import cli
 from edge.inference import BackendConfig, InferenceError, create_backend_with_fallback
-from edge.inference.models import BUNDLED_DIR, ModelRegistry
+from edge.inference.bundles import ModelStore
+from edge.inference.models import BUNDLED_DIR
 from edge.inference.onnxruntime_cpu import OnnxRuntimeCpuBackend
 from edge.inference.onnxruntime_tensorrt import OnnxRuntimeTensorrtBackend
 from support import PATIENT, wav_bytes
@@ -47,39 +48,41 @@ def test_scored_recordings_are_fused_as_auscultation_evidence(client, nurse, vis
 
 
 @pytest.fixture
-def model_copy(tmp_path, monkeypatch):
-    folder = tmp_path / "models"
-    shutil.copytree(BUNDLED_DIR, folder)
-    monkeypatch.setattr(health, "ModelRegistry", lambda: ModelRegistry(folder))
-    return folder
+def installed(settings, tmp_path):
+    """A copy of the bundled models installed and active in the data folder; returns its folder."""
+    source = tmp_path / "bundle"
+    shutil.copytree(BUNDLED_DIR, source)
+    bundle_id = ModelStore(settings.models_path).install(source)["bundle"]
+    return settings.models_path / "versions" / bundle_id
 
 
-def test_readyz_passes_with_intact_models_and_lists_them(client, model_copy):
-    ready = client.get("/readyz")
+@pytest.fixture
+def installed_client(installed, settings):
+    return create_app(settings).test_client()
+
+
+def test_readyz_passes_with_intact_models_and_lists_them(installed_client, installed):
+    ready = installed_client.get("/readyz")
     assert ready.status_code == 200
+    assert ready.json["checks"]["models"]["bundle"] == installed.name
     assert set(ready.json["checks"]["models"]["models"]) == {"auscultation", "breath", "labs"}
     assert ready.json["checks"]["models"]["models"]["labs"]["synthetic"] is True
 
 
-def test_a_tampered_model_file_fails_readyz_with_the_reason(client, model_copy):
-    target = model_copy / "labs-0.1.0.onnx"
+def test_a_tampered_model_file_fails_readyz_with_the_reason(installed_client, installed):
+    target = installed / "labs-0.1.0.onnx"
     target.write_bytes(target.read_bytes()[:-10] + b"0123456789")
-    ready = client.get("/readyz")
+    ready = installed_client.get("/readyz")
     assert ready.status_code == 503 and ready.json["ready"] is False
     assert "labs/default: labs-0.1.0.onnx has sha256" in ready.json["checks"]["models"]["reason"]
-    (model_copy / "auscultation_int8.onnx").unlink()
-    assert "auscultation_int8.onnx is missing" in client.get("/readyz").json["checks"]["models"]["reason"]
+    (installed / "auscultation_int8.onnx").unlink()
+    assert "auscultation_int8.onnx is missing" in installed_client.get("/readyz").json["checks"]["models"]["reason"]
 
 
-def test_a_model_that_fails_to_load_at_start_keeps_recordings_unscored(settings, monkeypatch, tmp_path):
-    from edge import app as app_module
-    from edge.app import create_app
+def test_a_model_that_fails_to_load_at_start_keeps_recordings_unscored(settings, installed):
     from support import login
 
-    folder = tmp_path / "swapped"
-    shutil.copytree(BUNDLED_DIR, folder)
-    (folder / "auscultation_fp32.onnx").write_bytes(b"not the model")
-    monkeypatch.setattr(app_module, "ModelRegistry", lambda: ModelRegistry(folder))
+    (installed / "auscultation_fp32.onnx").write_bytes(b"not the model")
     app = create_app(settings)
     assert "refusing to load it" in app.extensions["ildscreen"].model_errors["auscultation"]
     from edge import audit

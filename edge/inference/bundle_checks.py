@@ -1,0 +1,181 @@
+"""What a model bundle must pass before it may be installed, as functions that return problems.
+
+A bundle is a folder with a ``manifest.json`` (the schema of ``edge/bundled_models/``) and the
+files it names. Checked here, each problem as ``"<model>[/<variant>]: <file or key>: <reason>"``:
+
+- the manifest has every model the service runs (:data:`REQUIRED_MODELS`) with the keys the
+  code reads, and features, sample rate and window length this software computes;
+- every file it lists exists and matches its sha256 (``torch_weights`` are optional: only
+  training and ``bench audio`` read them, and they are large; if present they must match);
+- every ONNX file loads in ONNX Runtime on the CPU and runs once on zeros of the declared
+  input shape, giving the declared outputs (a smoke run).
+"""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from audio_models.io import MODEL_SAMPLE_RATE
+from edge.inference import BackendConfig, InferenceError, create_backend
+from edge.inference.models import sha256_of
+from tabular_models.breath_signal import breath_feature_names
+from tabular_models.lab_panels import LAB_FEATURES
+
+COMMON_KEYS = ("name", "version", "inputs", "outputs", "training_data")
+REQUIRED_MODELS = {
+    "auscultation": COMMON_KEYS + ("default_variant", "variants", "sample_rate", "window_s", "hop_s", "frame_s",
+                                   "threshold"),
+    "labs": COMMON_KEYS + ("file", "sha256", "calibration"),
+    "breath": COMMON_KEYS + ("file", "sha256", "calibration", "n_sensors"),
+}
+# A version and a file name become parts of paths: plain names only.
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def manifest_problems(manifest: object) -> list[str]:
+    """Why a parsed ``manifest.json`` cannot serve this software (empty when it can)."""
+    models = manifest.get("models") if isinstance(manifest, dict) else None
+    if not isinstance(models, dict):
+        return ["manifest.json: no 'models' object"]
+    problems = [f"{name}: missing from manifest.json" for name in REQUIRED_MODELS if name not in models]
+    for name, entry in models.items():
+        if not isinstance(entry, dict):
+            problems.append(f"{name}: manifest entry is not an object")
+            continue
+        required = REQUIRED_MODELS.get(name, ("version",))
+        missing = [key for key in required if key not in entry]
+        if missing:
+            problems.append(f"{name}: manifest.json: missing {', '.join(missing)}")
+            continue
+        problems += [f"{name}: {problem}" for problem in _entry_problems(name, entry)]
+    return problems
+
+
+def _entry_problems(name: str, entry: dict) -> list[str]:
+    problems = []
+    if not PLAIN_NAME.match(str(entry["version"])):
+        problems.append(f"version {entry['version']!r} is not a plain version string")
+    if name in REQUIRED_MODELS and entry["name"] != name:
+        problems.append(f"name {entry['name']!r} differs from its key")
+    for variant, spec in model_files(name, entry):
+        if not isinstance(spec, dict) or not PLAIN_NAME.match(str(spec.get("file"))) or \
+                not SHA256.match(str(spec.get("sha256"))):
+            problems.append(f"{variant}: needs a plain 'file' name and a hex 'sha256'")
+    if name in REQUIRED_MODELS:
+        problems += _serving_problems(name, entry)
+    return problems
+
+
+def _serving_problems(name: str, entry: dict) -> list[str]:
+    """Keys the serving code reads, and whether they fit what this software computes."""
+    prevalence = entry["training_data"].get("prevalence") if isinstance(entry["training_data"], dict) else None
+    problems = [] if _is_fraction(prevalence) else ["training_data.prevalence: must be a number between 0 and 1"]
+    inputs = entry["inputs"]
+    if not (isinstance(inputs, list) and inputs and all(_is_tensor_spec(spec) for spec in inputs)):
+        return problems + ["inputs: need a list of {name, shape, dtype float32}"]
+    if not (isinstance(entry["outputs"], list) and all(isinstance(o, dict) and "name" in o for o in entry["outputs"])):
+        return problems + ["outputs: need a list of {name}"]
+    if name == "auscultation":
+        return problems + _auscultation_problems(entry)
+    if name == "breath" and not (isinstance(entry["n_sensors"], int) and entry["n_sensors"] > 0):
+        return problems + ["n_sensors: must be a positive integer"]
+    expected = LAB_FEATURES if name == "labs" else breath_feature_names(int(entry["n_sensors"]))
+    if tuple(inputs[0].get("feature_order", ())) != tuple(expected):
+        problems.append(f"inputs[0].feature_order: differs from the {len(expected)} features this software computes")
+    calibration = entry["calibration"]
+    if not (isinstance(calibration, dict) and _is_number(calibration.get("slope"))
+            and calibration["slope"] > 0 and _is_number(calibration.get("intercept"))):
+        problems.append("calibration: needs a finite positive 'slope' and a finite 'intercept'")
+    return problems
+
+
+def _auscultation_problems(entry: dict) -> list[str]:
+    problems = []
+    if entry["default_variant"] not in (entry["variants"] or {}):
+        problems.append(f"default_variant {entry['default_variant']!r} is not among its variants")
+    if entry["sample_rate"] != MODEL_SAMPLE_RATE:
+        problems.append(f"sample_rate {entry['sample_rate']!r}: this software feeds {MODEL_SAMPLE_RATE} Hz")
+    for key in ("window_s", "hop_s", "frame_s", "threshold"):
+        if not _is_number(entry[key]) or entry[key] <= 0:
+            problems.append(f"{key}: must be a positive number")
+    if len(entry["outputs"]) < 2:
+        problems.append("outputs: needs the window and the frame probability")
+    width = entry["inputs"][0]["shape"][-1]
+    if _is_number(entry["window_s"]) and width != round(entry["window_s"] * MODEL_SAMPLE_RATE):
+        problems.append(f"inputs[0].shape: {width} samples is not window_s at {MODEL_SAMPLE_RATE} Hz")
+    return problems
+
+
+def model_files(name: str, entry: dict, *, with_weights: bool = False) -> list[tuple[str, dict]]:
+    """``[(variant, {"file", "sha256"})]`` a manifest entry names (plus ``torch_weights`` if asked)."""
+    variants = entry.get("variants")
+    files = list(variants.items()) if isinstance(variants, dict) and variants else \
+        [("default", {"file": entry.get("file"), "sha256": entry.get("sha256")})]
+    if with_weights and "torch_weights" in entry:
+        files.append(("torch_weights", entry["torch_weights"]))
+    return files
+
+
+def bundle_files(manifest: dict) -> list[tuple[str, str, dict]]:
+    """Every file a checked manifest names: ``[(model, variant, spec)]``."""
+    return [(name, variant, spec) for name, entry in manifest["models"].items()
+            for variant, spec in model_files(name, entry, with_weights=True)]
+
+
+def file_problems(folder: Path, manifest: dict) -> list[str]:
+    """Files of a checked manifest that are missing from ``folder`` or differ from their sha256."""
+    problems = []
+    for name, variant, spec in bundle_files(manifest):
+        path = folder / spec["file"]
+        if not path.is_file():
+            if variant != "torch_weights":
+                problems.append(f"{name}/{variant}: {spec['file']}: missing")
+            continue
+        actual = sha256_of(path)
+        if actual != spec["sha256"]:
+            problems.append(f"{name}/{variant}: {spec['file']}: sha256 is {actual}, manifest says {spec['sha256']}")
+    return problems
+
+
+def smoke_run_problems(folder: Path, manifest: dict) -> list[str]:
+    """Run each ONNX file of a checked manifest once on zeros of its declared input shape."""
+    problems = []
+    for name, entry in manifest["models"].items():
+        for variant, spec in model_files(name, entry):
+            problem = _smoke_run(folder / spec["file"], entry)
+            if problem:
+                problems.append(f"{name}/{variant}: {spec['file']}: {problem}")
+    return problems
+
+
+def _smoke_run(path: Path, entry: dict):
+    feed = {spec["name"]: np.zeros([d if isinstance(d, int) else 1 for d in spec["shape"]], dtype=np.float32)
+            for spec in entry.get("inputs", [])}
+    try:
+        outputs = create_backend(BackendConfig(type="onnxruntime_cpu", model_path=str(path))).run(feed)
+    except InferenceError as exc:
+        return f"does not load or run in ONNX Runtime: {exc}"
+    except KeyError as exc:
+        return f"takes input {exc.args[0]!r}, which the manifest does not declare"
+    missing = [spec["name"] for spec in entry.get("outputs", []) if spec["name"] not in outputs]
+    if missing:
+        return f"gives no output {', '.join(missing)} although the manifest declares it"
+    return None
+
+
+def _is_tensor_spec(spec: object) -> bool:
+    return (isinstance(spec, dict) and isinstance(spec.get("name"), str) and spec.get("dtype") == "float32"
+            and isinstance(spec.get("shape"), list) and bool(spec["shape"])
+            and all(d is None or isinstance(d, str) or (isinstance(d, int) and d > 0) for d in spec["shape"]))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_fraction(value: object) -> bool:
+    return _is_number(value) and 0 < value < 1
