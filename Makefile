@@ -9,9 +9,10 @@ run: $(VENV)/.installed
 	$(BIN)/ildscreen serve
 
 # The Jetson runs JetPack 6's onnxruntime 1.22: a second small environment checks the shipped
-# models on it (tests/edge/test_onnxruntime_122.py).
+# models on it (tests/edge/test_onnxruntime_122.py). Not an ILDSCREEN_ variable: the service
+# refuses settings it does not know.
 ORT122 ?= .venv-ort122
-export ILDSCREEN_ORT122_PYTHON ?= $(abspath $(ORT122))/bin/python
+export ORT122_PYTHON ?= $(abspath $(ORT122))/bin/python
 
 test: $(VENV)/.installed-dev $(ORT122)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -19,6 +19,21 @@ def ildscreen_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "edge"]
 
 
+def run_cli(data_dir, *args, input=None, timeout: float = 120) -> str:
+    """Run an ``ildscreen`` command on a data folder, as an operator would; its stdout."""
+    result = subprocess.run([*ildscreen_command(), *args, "--data-dir", str(data_dir)], input=input,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def nurse_token(data_dir, password: str = "nurse password 1") -> dict:
+    """Create the nurse ``nurse1`` and a bearer token for it; the request headers."""
+    run_cli(data_dir, "users", "add", "nurse1", "--role", "nurse", "--password-stdin", input=password + "\n")
+    token = run_cli(data_dir, "users", "token", "nurse1", "--name", "test client").strip()
+    return {"Authorization": f"Bearer {token}"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -3,16 +3,14 @@ versions, serves the bundled ones again after a rollback and a restart, and refu
 on a corrupt active pointer."""
 from __future__ import annotations
 
-import subprocess
 
 import pytest
 import requests
 
-from served import ServedProcess, ildscreen_command
+from served import ServedProcess, nurse_token, run_cli
 from support import PATIENT, model_bundle, wav_bytes
 
 pytestmark = pytest.mark.slow
-NURSE_PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -20,16 +18,6 @@ def data_dir(tmp_path):
     return tmp_path / "data"
 
 
-def cli(data_dir, *args, input=None) -> str:
-    result = subprocess.run([*ildscreen_command(), *args, "--data-dir", str(data_dir)], input=input,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
-def nurse_token(data_dir) -> dict:
-    cli(data_dir, "users", "add", "nurse1", "--role", "nurse", "--password-stdin", input=NURSE_PASSWORD + "\n")
-    return {"Authorization": "Bearer " + cli(data_dir, "users", "token", "nurse1", "--name", "tablet").strip()}
 
 
 def screen_once(server: ServedProcess, headers: dict, patient_id: int) -> tuple[dict, dict]:
@@ -54,9 +42,9 @@ def models_check(server: ServedProcess) -> tuple[int, dict]:
 def test_an_installed_bundle_is_served_and_stamped_until_rolled_back(data_dir, tmp_path):
     headers = nurse_token(data_dir)
     source = model_bundle(tmp_path / "bundle", auscultation="0.2.0", labs="0.2.0")
-    installed = cli(data_dir, "models", "install", str(source))
+    installed = run_cli(data_dir, "models", "install", str(source))
     bundle_id = installed.splitlines()[0].split(": ", 1)[1]
-    assert "* " + bundle_id in cli(data_dir, "models", "list")
+    assert "* " + bundle_id in run_cli(data_dir, "models", "list")
 
     server = ServedProcess(data_dir)
     try:
@@ -67,7 +55,7 @@ def test_an_installed_bundle_is_served_and_stamped_until_rolled_back(data_dir, t
         recording, lab_score = screen_once(server, headers, patient["id"])
         assert recording["model_version"] == "auscultation-0.2.0-fp32"
         assert lab_score["model"]["version"] == "0.2.0"
-        assert "rolled back to bundled" in cli(data_dir, "models", "rollback")
+        assert "rolled back to bundled" in run_cli(data_dir, "models", "rollback")
         status, check = models_check(server)  # still serving what it started with, until restarted
         assert status == 200 and check["bundle"] == bundle_id and "restart" in " ".join(check["notes"])
     finally:

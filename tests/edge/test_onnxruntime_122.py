@@ -1,7 +1,7 @@
 """Every shipped model file runs on ONNX Runtime 1.22 (JetPack 6's build) with the same outputs.
 
 ``make test`` builds a small environment with onnxruntime 1.22.1 and points
-``ILDSCREEN_ORT122_PYTHON`` at it; run directly, the test needs that variable.
+``ORT122_PYTHON`` at it; run directly, the test needs that variable.
 """
 import json
 import os
@@ -37,9 +37,9 @@ def _model_files():
 
 
 def test_every_bundled_model_gives_the_same_outputs_on_onnxruntime_1_22(tmp_path):
-    python = os.environ.get("ILDSCREEN_ORT122_PYTHON")
+    python = os.environ.get("ORT122_PYTHON")
     if not python:
-        pytest.skip("set ILDSCREEN_ORT122_PYTHON to a python with onnxruntime 1.22 (make test does)")
+        pytest.skip("set ORT122_PYTHON to a python with onnxruntime 1.22 (make test does)")
     files = _model_files()
     assert len(files) >= 4  # auscultation fp32 + int8, labs, breath
     result = subprocess.run([python, "-c", RUN_ALL, json.dumps(files), str(tmp_path / "old.npz")],

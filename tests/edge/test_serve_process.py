@@ -13,10 +13,9 @@ import pytest
 import requests
 
 from support import PATIENT, wav_bytes
-from served import ServedProcess, first_admin_password, ildscreen_command
+from served import ServedProcess, first_admin_password, nurse_token
 
 pytestmark = pytest.mark.slow
-NURSE_PASSWORD = "nurse password 1"
 FORBIDDEN_ON_SERVING_PATH = ("torch", "sklearn", "xgboost", "librosa")
 
 
@@ -25,17 +24,6 @@ def data_dir(tmp_path):
     return tmp_path / "data"
 
 
-def cli(data_dir, *args, input=None) -> str:
-    result = subprocess.run([*ildscreen_command(), *args, "--data-dir", str(data_dir)], input=input,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
-def nurse_token(data_dir) -> dict:
-    cli(data_dir, "users", "add", "nurse1", "--role", "nurse", "--password-stdin", input=NURSE_PASSWORD + "\n")
-    token = cli(data_dir, "users", "token", "nurse1", "--name", "test client").strip()
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_serve_prints_its_url_and_the_first_admin_password(data_dir):
