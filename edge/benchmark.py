@@ -8,7 +8,8 @@ file (a counter in its last samples), so nothing is served from the content-addr
 Reported per concurrency level: ``p50_ms`` / ``p95_ms`` / ``rps`` of the screening API's
 requests (what a tablet waits for after each step), ``screening_p50_ms`` /
 ``screening_p95_ms`` / ``screenings_per_s`` of whole screenings (8 requests back to back),
-errors, and the service's CPU time per screening; plus the service's peak RSS (VmHWM) and
+errors, the service's CPU time per screening and the whole-screening latency that CPU time
+alone forces (``screening_cpu_floor_ms``, derived); plus the service's peak RSS (VmHWM) and
 the cold start (process start to ``/readyz`` answering 200).
 """
 from __future__ import annotations
@@ -181,6 +182,10 @@ def run_level(service: Service, clients: int, *, screenings_per_client: int) -> 
         "screening_p50_ms": _percentile(screening_ms, 50), "screening_p95_ms": _percentile(screening_ms, 95),
         "screenings_per_s": len(screening_ms) / elapsed,
         "service_cpu_ms_per_screening": 1000 * cpu_used / len(screening_ms) if screening_ms else None,
+        # Derived, not timed: with every client always waiting on the service, a whole screening
+        # cannot take less than clients x service CPU per screening / cores.
+        "screening_cpu_floor_ms": (1000 * cpu_used / len(screening_ms) * clients / (os.cpu_count() or 1)
+                                   if screening_ms else None),
         "requests": len(request_ms), "screenings": len(screening_ms), "errors": len(errors),
         "first_error": errors[0] if errors else None,
     }

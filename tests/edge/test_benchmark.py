@@ -1,6 +1,8 @@
 """``ildscreen bench screening``: a real service on loopback, the JSON the issue asks for."""
 import json
+import os
 
+import pytest
 from click.testing import CliRunner
 
 from edge.benchmark import _unique, check_targets
@@ -19,6 +21,7 @@ def test_screening_benchmark_drives_a_real_service_and_reports_every_level():
         assert 0 < level["p50_ms"] <= level["p95_ms"] < level["screening_p95_ms"]
         assert level["rps"] > level["screenings_per_s"] > 0
         assert level["service_cpu_ms_per_screening"] > 0
+        assert level["screening_cpu_floor_ms"] == pytest.approx(level["service_cpu_ms_per_screening"] * int(clients) / os.cpu_count())
     assert 0 < report["service_rss_mb"] < 4096 and report["cold_start_s"] > 0
     assert report["targets"]["errors"] == {"target": 0, "measured": 0, "met": True}
     assert "p95_ms_at_8_clients" not in report["targets"]  # the level did not run
