@@ -16,6 +16,21 @@ _ORT_ERRORS = (RuntimeError, ValueError, OSError) + tuple(
     error for error in vars(_ort_state).values() if isinstance(error, type) and issubclass(error, Exception))
 
 
+def session_options(threads: int) -> ort.SessionOptions:
+    """Options for a CPU session inside the service: ``threads`` intra-op threads that do not spin.
+
+    The service runs requests in parallel on all cores, so a session's own thread pool only
+    competes with them; ORT's default (one thread per core, spinning between runs) burned
+    CPU after every tabular-model run.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
 class OnnxRuntimeCpuBackend(InferenceBackend):
     """One ``onnxruntime.InferenceSession`` on ``CPUExecutionProvider``."""
 
@@ -27,10 +42,7 @@ class OnnxRuntimeCpuBackend(InferenceBackend):
 
     def __init__(self, config):
         super().__init__(config)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = config.threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options = session_options(config.threads)
         try:
             self.session = ort.InferenceSession(str(config.model_path), options, providers=self.provider_list(config))
         except _ORT_ERRORS as exc:
