@@ -133,33 +133,53 @@ def list_lab_results(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
 
 
 def visit_lab_panel(db: sqlite_utils.Database, visit_id: int) -> dict:
-    """Every stored result of a visit and the score of all of them together (newest value wins)."""
+    """Every stored result of a visit and the score of all of them together (newest value wins).
+
+    Without a usable labs model the results are still listed: ``score`` is None and
+    ``score_unavailable`` says why (they are scored once the model is back).
+    """
     get_visit(db, visit_id)
     results = list_lab_results(db, visit_id)
-    score = None
+    panel = {"results": results, "score": None, "score_unavailable": None}
     if results:
-        stored = [{"analyte": row["loinc"] or row["analyte"], "value": row["si_value"], "unit": row["si_unit"]}
-                  for row in results]
-        score = {key: value for key, value in score_lab_panel(stored).items() if key != "records"}
-    return {"results": results, "score": score}
+        try:
+            panel["score"] = score_stored_results(results)
+        except ModelUnavailable as exc:
+            logger.warning("lab results of a visit kept unscored: %s", exc)
+            panel["score_unavailable"] = exc.message
+    return panel
+
+
+def score_stored_results(results: list[dict]) -> dict:
+    """Score stored lab rows (SI values); ``ModelUnavailable`` without a usable labs model."""
+    stored = [{"analyte": row["loinc"] or row["analyte"], "value": row["si_value"], "unit": row["si_unit"]}
+              for row in results]
+    return {key: value for key, value in score_lab_panel(stored).items() if key != "records"}
 
 
 def add_lab_panel(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, entries: list[dict]) -> dict:
-    """Validate, score and store a panel for an open visit; nothing is stored if any entry fails."""
+    """Validate and store a panel for an open visit; nothing is stored if any entry fails.
+
+    Validation needs no model, so a panel is kept even while the labs model is unavailable
+    (the nurse does not type it again); the response then says why it is not scored.
+    """
     require_open_visit(db, visit_id)
-    scored = score_lab_panel(entries)
+    try:
+        records = normalize_panel(entries)["records"]
+    except TabularInputError as exc:
+        raise input_error(exc) from exc
     now = utc_now()
     with write_transaction(db):
         require_open_visit(db, visit_id)
-        for record in scored["records"]:
+        for record in records:
             db["lab_results"].insert({
                 "visit_id": visit_id, "loinc": record["loinc"], "analyte": record["analyte"],
                 "value": record["value"], "unit": record["unit"], "si_value": record["si_value"],
                 "si_unit": record["si_unit"], "collected_at": record["collected_at"],
                 "created_at": now, "created_by": actor.user_id,
             })
-        audit.record(db, actor, "add_labs", "visit", visit_id, {"results": len(scored["records"])})
-    logger.info("stored %s lab results for visit %s", len(scored["records"]), visit_id)
+        audit.record(db, actor, "add_labs", "visit", visit_id, {"results": len(records)})
+    logger.info("stored %s lab results for visit %s", len(records), visit_id)
     return visit_lab_panel(db, visit_id)
 
 

@@ -16,7 +16,7 @@ from edge.auscultation import aggregate_visit_recordings
 from edge.breath import list_breath_readings
 from edge.fusion.fusion import ModalityEvidence
 from edge.inference.bundles import selected_registry
-from edge.labs import ModelUnavailable, visit_lab_panel
+from edge.labs import ModelUnavailable, list_lab_results, score_stored_results
 
 ModalityScorer = Callable[[sqlite_utils.Database, int], Optional[ModalityEvidence]]
 
@@ -43,9 +43,12 @@ def scored_evidence(modality: str, probability: float, model: dict) -> ModalityE
 
 def labs_evidence(db: sqlite_utils.Database, visit_id: int) -> Optional[ModalityEvidence]:
     """The visit's lab results scored together (newest value of each analyte)."""
-    score = visit_lab_panel(db, visit_id)["score"]
-    if score is None:
+    results = list_lab_results(db, visit_id)
+    if not results:
         return None
+    # Raises ModelUnavailable without a usable model: the assessment is refused rather than
+    # computed as if the entered results did not exist.
+    score = score_stored_results(results)
     return scored_evidence("labs", score["probability"], score["model"])
 
 

@@ -74,7 +74,11 @@ class LabScore(BaseModel):
 
 class LabPanel(BaseModel):
     results: list[LabResult]
-    score: Optional[LabScore] = Field(description="Score of all the visit's results; null when there are none.")
+    score: Optional[LabScore] = Field(description="Score of all the visit's results; null when there are none, "
+                                                  "or when the labs model is unavailable.")
+    score_unavailable: Optional[str] = Field(
+        default=None, description="Why stored results are not scored (the labs model is unavailable); they are "
+                                  "kept and scored once it is back.")
 
 
 class BreathReading(BaseModel):

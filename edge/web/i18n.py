@@ -64,6 +64,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "quality_ok": {"en": "Quality OK", "zh-CN": "质量合格"},
     "quality_poor": {"en": "Poor quality: record again", "zh-CN": "质量差：请重新录音"},
     "crackle_probability": {"en": "Crackle probability", "zh-CN": "爆裂音概率"},
+    "labs_kept_unscored": {"en": "Lab results saved but not scored: the labs model is unavailable (see /readyz). "
+                                 "They are scored once it is repaired; no need to enter them again.",
+                           "zh-CN": "化验结果已保存，但未评分：化验模型不可用（见 /readyz）。模型修复后会自动评分，无需重新录入。"},
     "not_scored": {"en": "not scored", "zh-CN": "未评分"},
     "breath_hint": {"en": "Take an e-nose reading with the board, or upload its export.",
                     "zh-CN": "用电子鼻设备采集，或上传其导出文件。"},

@@ -135,7 +135,7 @@ def test_missing_and_completed_visits_take_no_labs(client, nurse, visit_id):
 
 
 def test_a_visit_without_labs_has_no_score(client, nurse, visit_id):
-    assert client.get(f"/api/v1/visits/{visit_id}/labs", headers=nurse).json == {"results": [], "score": None}
+    assert client.get(f"/api/v1/visits/{visit_id}/labs", headers=nurse).json == {"results": [], "score": None, "score_unavailable": None}
 
 
 def test_an_altered_model_file_is_refused(tmp_path):
@@ -169,3 +169,26 @@ def test_cli_reports_an_impossible_value_as_an_error(runner, tmp_path):
     assert result.exit_code == 1 and "hgb" in json.loads(result.output)["error"]
     missing = runner.invoke(cli, ["labs", "score", str(tmp_path / "nope.csv")])
     assert missing.exit_code == 1 and "cannot read" in missing.output
+
+
+def test_a_panel_entered_while_the_labs_model_is_unavailable_is_kept_and_scored_later(
+        client, nurse, visit_id, monkeypatch):
+    import edge.labs
+
+    def unavailable(name, models_dir=None):
+        raise ModelUnavailable(f"the {name} model is not available: test")
+
+    monkeypatch.setattr(edge.labs, "bundled_model", unavailable)
+    stored = client.post(f"/api/v1/visits/{visit_id}/labs", json={"results": US_PANEL}, headers=nurse)
+    assert stored.status_code == 201 and stored.json["score"] is None
+    assert stored.json["score_unavailable"] == "the labs model is not available: test"
+    assert len(stored.json["results"]) == len(US_PANEL)
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert "Lab results saved but not scored" in page
+    refused = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse)
+    assert refused.status_code == 503 and refused.json["error"]["code"] == "model_unavailable"
+
+    monkeypatch.undo()
+    later = client.get(f"/api/v1/visits/{visit_id}/labs", headers=nurse).json
+    assert later["score_unavailable"] is None and 0 < later["score"]["probability"] < 1
+    assert client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).status_code == 201

@@ -304,7 +304,12 @@ def test_a_bad_pointer_at_start_fails_readyz_and_scores_nothing(settings, nurse,
     visit = new_visit(client, headers)
     labs = client.post(f"/api/v1/visits/{visit}/labs", headers=headers,
                        json={"results": [{"analyte": "718-7", "value": 12.1, "unit": "g/dL"}]})
-    assert labs.status_code == 503 and labs.json["error"]["code"] == "model_unavailable"
+    # The nurse's entry is kept (not scored) and the visit cannot be assessed without its model.
+    assert labs.status_code == 201 and labs.json["score"] is None
+    assert "not available" in labs.json["score_unavailable"] and len(labs.json["results"]) == 1
+    assert client.get(f"/api/v1/visits/{visit}/labs", headers=headers).json["results"][0]["value"] == 12.1
+    assessed = client.post(f"/api/v1/visits/{visit}/assessments", headers=headers, json={})
+    assert assessed.status_code == 503 and assessed.json["error"]["code"] == "model_unavailable"
 
 
 def test_a_pointer_corrupted_while_serving_fails_readyz(client, models_dir):
