@@ -101,3 +101,10 @@ class DeviceUnavailable(IldscreenError):
 
     status = 503
     code = "device_unavailable"
+
+
+class ModelUnavailable(IldscreenError):
+    """A model is missing, altered, or does not match its manifest entry (``/readyz`` says which)."""
+
+    status = 503
+    code = "model_unavailable"

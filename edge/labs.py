@@ -18,7 +18,7 @@ import sqlite_utils
 
 from audio_models.errors import ModelError
 from edge import audit
-from edge.errors import IldscreenError, ValidationError
+from edge.errors import ModelUnavailable, ValidationError
 from edge.inference.bundles import selected_registry
 from edge.inference.models import BUNDLED_DIR, ModelFileMissing, ModelIntegrityError, ModelRegistry
 from edge.inference.onnxruntime_cpu import session_options
@@ -33,13 +33,6 @@ logger = logging.getLogger(__name__)
 
 BUNDLED_MODELS = BUNDLED_DIR
 SYNTHETIC_NOTE = "trained on synthetic data only; not for clinical use"
-
-
-class ModelUnavailable(IldscreenError):
-    """A shipped model is missing, altered, or does not match its manifest entry."""
-
-    status = 503
-    code = "model_unavailable"
 
 
 def input_error(exc: TabularInputError) -> ValidationError:

@@ -17,7 +17,7 @@ import sqlite_utils
 from audio_models.errors import ModelError, UnreadableAudioError
 from edge import audit
 from edge.auscultation import score_recording
-from edge.errors import NotFound, ValidationError
+from edge.errors import ModelUnavailable, NotFound, ValidationError
 from edge.patients import require_open_visit
 from edge.store.blobs import BlobStore, PendingBlob
 from edge.store.database import utc_now, write_transaction
@@ -121,6 +121,35 @@ def get_recording(db: sqlite_utils.Database, recording_id: int) -> dict:
 def list_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
     rows = db.execute_returning_dicts("SELECT * FROM recordings WHERE visit_id = ? ORDER BY id", [visit_id])
     return [_recording_from_row(row) for row in rows]
+
+
+def score_unscored_recordings(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, model) -> int:
+    """Score the visit's recordings that were stored while the crackle model was unavailable.
+
+    Called before a visit is assessed, so a recording captured during a model outage counts
+    once the model is back instead of being left out of the risk. Returns how many were scored.
+
+    Raises
+    ------
+    ModelUnavailable
+        When some recordings are unscored and there is still no usable model: the visit is
+        not assessed as if they did not exist.
+    """
+    rows = db.execute_returning_dicts(
+        "SELECT id, chest_site, file_path FROM recordings WHERE visit_id = ? AND result IS NULL ORDER BY id", [visit_id])
+    if not rows:
+        return 0
+    if model is None:
+        raise ModelUnavailable(f"{len(rows)} recording(s) of visit {visit_id} are not scored: the crackle model is "
+                               "unavailable (see /readyz); they are kept and scored once it is back")
+    for row in rows:
+        scored = score(blobs.path_of(row["file_path"]), row["chest_site"], model)
+        if not scored:
+            raise ModelUnavailable(f"the crackle model failed on recording {row['id']}; it stays unscored")
+        with write_transaction(db):
+            db["recordings"].update(row["id"], scored)
+    logger.info("scored %s recording(s) stored while the crackle model was unavailable", len(rows))
+    return len(rows)
 
 
 def add_recording(

@@ -115,11 +115,18 @@ class BlobStore:
             raise
         return PendingBlob(self, temp_path, digest.hexdigest(), size)
 
-    def open(self, relative_path: str) -> BinaryIO:
-        """Open a stored file by the relative path recorded in the database."""
+    def path_of(self, relative_path: str) -> Path:
+        """The stored file at the relative path recorded in the database (inside the store)."""
         path = (self.root / relative_path).resolve()
         if self.root.resolve() not in path.parents:
             raise NotFound(f"stored file path outside the store: {relative_path!r}")
+        if not path.is_file():
+            raise StorageError(f"stored file is missing: {relative_path}")
+        return path
+
+    def open(self, relative_path: str) -> BinaryIO:
+        """Open a stored file by the relative path recorded in the database."""
+        path = self.path_of(relative_path)
         try:
             return path.open("rb")
         except FileNotFoundError as exc:

@@ -96,8 +96,20 @@ def test_a_model_that_fails_to_load_at_start_keeps_recordings_unscored(settings,
     assert ready.status_code == 503 and "auscultation" in ready.json["checks"]["models"]["reason"]
     patient = client.post("/api/v1/patients", json=PATIENT, headers=headers).json
     visit = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json
-    recording = upload(client, headers, visit["id"], "trachea").json
+    recording = upload(client, headers, visit["id"], "posterior_left_base").json
     assert recording["crackle_probability"] is None and recording["sha256"]  # kept, not scored
+    refused = client.post(f"/api/v1/visits/{visit['id']}/assessments", headers=headers, json={})
+    assert refused.status_code == 503 and "1 recording(s) of visit" in refused.json["error"]["message"]
+
+    # The model is repaired and the service restarted: the kept recording is scored and counts.
+    shutil.copyfile(BUNDLED_DIR / "auscultation_fp32.onnx", installed / "auscultation_fp32.onnx")
+    client = create_app(settings).test_client()
+    headers = login(client, "nurse5")
+    assessed = client.post(f"/api/v1/visits/{visit['id']}/assessments", headers=headers, json={})
+    assert assessed.status_code == 201
+    assert any(item["modality"] == "auscultation" for item in assessed.json["inputs"]["evidence"])
+    rescored = client.get(f"/api/v1/visits/{visit['id']}/recordings", headers=headers).json["recordings"][0]
+    assert rescored["id"] == recording["id"] and 0 <= rescored["crackle_probability"] <= 1
 
 
 class UnavailableGpu(OnnxRuntimeCpuBackend):
