@@ -4,6 +4,8 @@ Order of operations for an upload, as for recordings: stream the file to a tempo
 (hashed, size-capped), parse and check it, commit the blob, then insert the row. A file that
 cannot be parsed is refused with nothing stored. A reading that parses but fails the quality
 checks is stored with its reasons and no probability, so the nurse sees why and repeats it.
+A reading that passes them while the breath model is unavailable is stored with its features
+and no probability, and scored before the visit is assessed.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from tabular_models.breath_signal import (
 from tabular_models.errors import TabularInputError
 
 logger = logging.getLogger(__name__)
+UNSCORED = "not scored yet: the breath model is unavailable (see /readyz); scored once it is back"
 
 
 def score_breath_reading(text: str, *, model: Optional[BundledModel] = None) -> dict:
@@ -44,25 +47,68 @@ def score_breath_reading(text: str, *, model: Optional[BundledModel] = None) -> 
     ModelUnavailable
         When the breath model cannot be loaded or takes another number of sensors.
     """
+    checked = check_breath_file(text)
+    model = breath_model(model)
+    probability = None if checked["features"] is None else breath_probability(checked["features"], model)
+    return {**checked, "probability": probability, "model": model.stamp()}
+
+
+def check_breath_file(text: str) -> dict:
+    """Parse a reading and run its quality checks and features; no model needed.
+
+    Returns ``{"features", "quality", "warnings"}``; ``features`` is None when quality fails.
+    """
     try:
         reading = read_breath_reading(text)
         quality = check_breath_quality(reading)
         features = breath_features(reading) if quality["ok"] else None
     except TabularInputError as exc:
         raise input_error(exc) from exc
+    return {"features": features, "quality": quality, "warnings": [issue["reason"] for issue in quality["issues"]]}
+
+
+def breath_model(model: Optional[BundledModel] = None) -> BundledModel:
+    """The served breath model, checked against the features this software computes."""
     model = model or bundled_model("breath")
-    n_sensors = int(model.entry["n_sensors"])
-    if model.feature_order != breath_feature_names(n_sensors):
+    if model.feature_order != breath_feature_names(int(model.entry["n_sensors"])):
         raise ModelUnavailable("the installed breath model expects other features than this software computes")
-    probability = None
-    if features is not None:
-        try:
-            row = breath_feature_vector(features, n_sensors=n_sensors)
-        except TabularInputError as exc:
-            raise input_error(exc) from exc
-        probability = float(model.probability(row)[0])
-    return {"probability": probability, "features": features, "quality": quality,
-            "warnings": [issue["reason"] for issue in quality["issues"]], "model": model.stamp()}
+    return model
+
+
+def breath_probability(features: dict, model: BundledModel) -> float:
+    """Calibrated ILD probability of a reading's features."""
+    try:
+        row = breath_feature_vector(features, n_sensors=int(model.entry["n_sensors"]))
+    except TabularInputError as exc:
+        raise input_error(exc) from exc
+    return float(model.probability(row)[0])
+
+
+def score_unscored_breath_readings(db: sqlite_utils.Database, visit_id: int) -> int:
+    """Score the visit's readings stored while the breath model was unavailable (before assessing).
+
+    Raises
+    ------
+    ModelUnavailable
+        When such readings exist and there is still no usable breath model.
+    """
+    rows = db.execute_returning_dicts(
+        "SELECT id, features FROM breath_readings WHERE visit_id = ? AND features IS NOT NULL "
+        "AND probability IS NULL ORDER BY id", [visit_id])
+    if not rows:
+        return 0
+    try:
+        model = breath_model()
+    except ModelUnavailable as exc:
+        raise ModelUnavailable(f"{len(rows)} breath reading(s) of visit {visit_id} are not scored: {exc.message}; "
+                               "they are kept and scored once the model is back") from exc
+    for row in rows:
+        probability = breath_probability(json.loads(row["features"]), model)
+        with write_transaction(db):
+            db["breath_readings"].update(row["id"], {"probability": probability,
+                                                     "model_version": f"{model.name}-{model.entry['version']}"})
+    logger.info("scored %s breath reading(s) stored while the breath model was unavailable", len(rows))
+    return len(rows)
 
 
 def _decode(data: bytes) -> str:
@@ -76,6 +122,7 @@ def _decode(data: bytes) -> str:
 def _public(row: dict) -> dict:
     for column in ("features", "quality"):
         row[column] = json.loads(row[column]) if row[column] else None
+    row["score_unavailable"] = (UNSCORED if row["features"] is not None and row["probability"] is None else None)
     for private in ("file_path", "created_by", "device_id"):
         row.pop(private, None)
     return row
@@ -101,7 +148,16 @@ def add_breath_reading(
     """Store a breath reading file for an open visit with its quality, features and probability."""
     require_open_visit(db, visit_id)
     with blobs.write_pending(stream, max_bytes=max_bytes) as pending:
-        scored = score_breath_reading(_decode(pending.path.read_bytes()))
+        scored = check_breath_file(_decode(pending.path.read_bytes()))
+        try:
+            model = breath_model()
+            scored["probability"] = (None if scored["features"] is None
+                                     else breath_probability(scored["features"], model))
+            model_version = f"{model.name}-{model.entry['version']}"
+        except ModelUnavailable as exc:
+            # Kept unscored: scored before the visit is assessed, once the model is back.
+            logger.warning("breath reading kept unscored: %s", exc)
+            scored["probability"], model_version = None, None
         stored = pending.commit()
     with write_transaction(db):
         require_open_visit(db, visit_id)
@@ -110,7 +166,7 @@ def add_breath_reading(
             "file_path": stored.relative_path,
             "features": json.dumps(scored["features"]) if scored["features"] is not None else None,
             "quality": json.dumps(scored["quality"]), "probability": scored["probability"],
-            "model_version": f"{scored['model']['name']}-{scored['model']['version']}",
+            "model_version": model_version,
             "created_at": utc_now(), "created_by": actor.user_id,
         }).last_pk
         audit.record(db, actor, "add_breath_reading", "visit", visit_id, {"breath_reading_id": reading_id})

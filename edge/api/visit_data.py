@@ -88,8 +88,12 @@ class BreathReading(BaseModel):
     sha256: Optional[str]
     features: Optional[dict[str, float]] = Field(description="Per-sensor features; null when quality failed.")
     quality: Optional[dict] = Field(description="{ok, issues: [{code, reason, sensor?}]}")
-    probability: Optional[float] = Field(description="Calibrated ILD probability; null when quality failed.")
+    probability: Optional[float] = Field(description="Calibrated ILD probability; null when quality failed or the "
+                                                     "breath model is unavailable.")
     model_version: Optional[str]
+    score_unavailable: Optional[str] = Field(
+        default=None, description="Set when the reading passed its checks but is not scored yet (breath model "
+                                  "unavailable); it is scored before the visit is assessed.")
     created_at: str
 
 

@@ -67,6 +67,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "labs_kept_unscored": {"en": "Lab results saved but not scored: the labs model is unavailable (see /readyz). "
                                  "They are scored once it is repaired; no need to enter them again.",
                            "zh-CN": "化验结果已保存，但未评分：化验模型不可用（见 /readyz）。模型修复后会自动评分，无需重新录入。"},
+    "breath_kept_unscored": {"en": "Saved; the breath model is unavailable (see /readyz): it is scored once the model "
+                                   "is repaired.",
+                             "zh-CN": "已保存；呼气模型不可用（见 /readyz）：模型修复后会自动评分。"},
     "not_scored": {"en": "not scored", "zh-CN": "未评分"},
     "breath_hint": {"en": "Take an e-nose reading with the board, or upload its export.",
                     "zh-CN": "用电子鼻设备采集，或上传其导出文件。"},

@@ -122,3 +122,29 @@ def test_missing_and_closed_visits_take_no_readings(client, nurse, visit_id):
     client.patch(f"/api/v1/visits/{visit_id}", json={"status": "completed"}, headers=nurse)
     assert upload(client, nurse, visit_id, breath_csv()).status_code == 409
     assert client.get(f"/api/v1/visits/{visit_id + 99}/breath", headers=nurse).status_code == 404
+
+
+def test_a_reading_taken_while_the_breath_model_is_unavailable_is_kept_and_scored_before_assessing(
+        client, nurse, visit_id, monkeypatch):
+    import edge.breath
+    from edge.errors import ModelUnavailable
+
+    def unavailable(name, models_dir=None):
+        raise ModelUnavailable(f"the {name} model is not available: test")
+
+    text = breath_csv()
+    monkeypatch.setattr(edge.breath, "bundled_model", unavailable)
+    kept = upload(client, nurse, visit_id, text)
+    assert kept.status_code == 201 and kept.json["probability"] is None and kept.json["model_version"] is None
+    assert kept.json["features"] and "breath model is unavailable" in kept.json["score_unavailable"]
+    assert "the breath model is unavailable (see /readyz)" in client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    refused = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse)
+    assert refused.status_code == 503 and "1 breath reading(s)" in refused.json["error"]["message"]
+
+    monkeypatch.undo()
+    assessed = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse)
+    assert assessed.status_code == 201
+    assert any(item["modality"] == "breath" for item in assessed.json["inputs"]["evidence"])
+    reading = client.get(f"/api/v1/visits/{visit_id}/breath", headers=nurse).json["breath_readings"][0]
+    assert reading["probability"] == pytest.approx(score_breath_reading(text)["probability"])
+    assert reading["score_unavailable"] is None and reading["model_version"].startswith("breath-")
