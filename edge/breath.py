@@ -106,7 +106,7 @@ def score_unscored_breath_readings(db: sqlite_utils.Database, visit_id: int) -> 
         probability = breath_probability(json.loads(row["features"]), model)
         with write_transaction(db):
             db["breath_readings"].update(row["id"], {"probability": probability,
-                                                     "model_version": f"{model.name}-{model.entry['version']}"})
+                                                     "model_version": model.version_label})
     logger.info("scored %s breath reading(s) stored while the breath model was unavailable", len(rows))
     return len(rows)
 
@@ -153,7 +153,7 @@ def add_breath_reading(
             model = breath_model()
             scored["probability"] = (None if scored["features"] is None
                                      else breath_probability(scored["features"], model))
-            model_version = f"{model.name}-{model.entry['version']}"
+            model_version = model.version_label
         except ModelUnavailable as exc:
             # Kept unscored: scored before the visit is assessed, once the model is back.
             logger.warning("breath reading kept unscored: %s", exc)

@@ -61,6 +61,11 @@ class BundledModel:
         # One run at load so the first patient does not wait for ORT's lazy initialisation.
         self.probability(np.full((1, len(self.feature_order)), np.nan, dtype=np.float32))
 
+    @property
+    def version_label(self) -> str:
+        """``<name>-<version>``, as stored beside a score."""
+        return f"{self.name}-{self.entry['version']}"
+
     def stamp(self) -> dict:
         """What a result says about the model behind it."""
         synthetic = bool(self.entry.get("synthetic"))

@@ -19,8 +19,11 @@ from edge.fusion.clinical_prior import ClinicalPicture, clinical_prior
 from edge.fusion.fusion import ModalityEvidence, fuse
 from edge.fusion.staging import stage
 from edge.fusion.triage import TriageThresholds, red_flags, triage
+from edge.breath import score_unscored_breath_readings
 from edge.patients import get_patient, get_visit
 from edge.modalities import SCORERS, ModalityScorer
+from edge.recordings import score_unscored_recordings
+from edge.store.blobs import BlobStore
 from edge.store.database import utc_now, write_transaction
 
 
@@ -71,6 +74,17 @@ def _assessment_from_row(row: dict) -> dict:
         **json.loads(row["result"]),
         "inputs": inputs,
     }
+
+
+def score_kept_inputs(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, crackle_model) -> None:
+    """Score what a visit kept unscored during a model outage, before it is assessed.
+
+    Raises ``ModelUnavailable`` (naming them) while a needed model is still unavailable, so a
+    visit is never assessed as if its recordings or breath readings did not exist. Lab panels
+    are scored when read, so they need no step here.
+    """
+    score_unscored_recordings(db, blobs, visit_id, crackle_model)
+    score_unscored_breath_readings(db, visit_id)
 
 
 def assess_visit(

@@ -5,10 +5,8 @@ from flask import Blueprint, current_app, g
 
 from edge import screening
 from edge.api.operations import CLINICAL_ROLES, operation
-from edge.breath import score_unscored_breath_readings
 from edge.fusion.triage import TriageThresholds
 from edge.patients import get_visit
-from edge.recordings import score_unscored_recordings
 from edge.schemas import Assessment, AssessmentList, AssessmentRequest
 
 blueprint = Blueprint("assessments", __name__, url_prefix="/api/v1")
@@ -23,8 +21,7 @@ def thresholds_from_settings(settings) -> TriageThresholds:
            body=AssessmentRequest, response=Assessment, status=201)
 def assess_visit(visit_id: int, body: AssessmentRequest):
     resources = current_app.extensions["ildscreen"]
-    score_unscored_recordings(resources.db(), resources.blobs, visit_id, resources.auscultation_model)
-    score_unscored_breath_readings(resources.db(), visit_id)
+    screening.score_kept_inputs(resources.db(), resources.blobs, visit_id, resources.auscultation_model)
     return screening.assess_visit(
         resources.db(), g.actor, visit_id, thresholds=thresholds_from_settings(resources.settings),
         fvc_percent=body.fvc_percent, dlco_percent=body.dlco_percent, dlco_not_performed=body.dlco_not_performed,

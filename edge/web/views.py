@@ -346,8 +346,7 @@ def capture_breath(visit_id: int):
 @login_required
 def assess(visit_id: int):
     resources = _resources()
-    recordings.score_unscored_recordings(resources.db(), resources.blobs, visit_id, resources.auscultation_model)
-    breath.score_unscored_breath_readings(resources.db(), visit_id)
+    screening.score_kept_inputs(resources.db(), resources.blobs, visit_id, resources.auscultation_model)
     screening.assess_visit(resources.db(), g.actor, visit_id, thresholds=thresholds_from_settings(resources.settings))
     return _back(visit_id, "result")
 
