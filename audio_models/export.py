@@ -199,6 +199,9 @@ def export_all(out_dir, *, model=None, seed=0, n_auc=200):
         "sample_rate": SAMPLE_RATE, "window_s": WINDOW_SAMPLES / SAMPLE_RATE, "hop_s": windows.HOP_S, "frame_s": FRAME_S,
         "aggregation": f"recording = mean of the top {windows.TOP_K} window probabilities",
         "threshold": evaluation["threshold"], "parameters": count_parameters(model), "opset": OPSET, "ir_version": IR_VERSION,
+        "validation_status": {"synthetic": True, "clinically_validated": False,
+                              "training_population": "synthetic lung sounds plus crackle-free cycles of two adult ICBHI 2017 recordings",
+                              "statement": "Trained on synthetic lung sounds; not validated on patients; not for clinical use."},
         "training_data": {
             "synthetic": True,
             "description": ("synthetic lung sounds from audio_models.synthetic (CORSA crackle waveforms, breath noise, "

@@ -21,7 +21,7 @@ from audio_models.io import MODEL_SAMPLE_RATE, read_audio
 from audio_models.quality import assess_quality
 from audio_models.resample import resample
 from edge.inference.bundles import selected_registry
-from edge.inference.models import ModelRegistry
+from edge.inference.models import ModelRegistry, validation_status
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +41,9 @@ def _loaded_model(directory, variant):
 
 def _model_stamp(model):
     entry = model.entry
+    status = validation_status(entry, name=MODEL_NAME)
     return {"name": entry["name"], "version": entry["version"], "variant": model.variant,
-            "synthetic": bool(entry["training_data"].get("synthetic")), "threshold": entry["threshold"],
+            "synthetic": status.synthetic, "validation": status.statement, "threshold": entry["threshold"],
             "intended_use": entry.get("intended_use")}
 
 
@@ -65,7 +66,7 @@ def score_recording(source, *, chest_site=None, backend=None):
         ``crackle_detected`` (at the manifest threshold), ``quality`` ``{"ok", "issues"}``,
         ``windows`` ``[{"start_s", "end_s", "crackle_probability"}]``, ``frame_map``
         ``{"frame_s", "values"}``, ``duration_s``, ``chest_site`` and ``model``
-        ``{"name", "version", "variant", "synthetic", "threshold", "intended_use"}``.
+        ``{"name", "version", "variant", "synthetic", "validation", "threshold", "intended_use"}``.
 
     Raises
     ------

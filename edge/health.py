@@ -7,6 +7,7 @@ import sqlite3
 from flask import Blueprint, current_app, jsonify
 from pydantic import BaseModel
 
+from audio_models.errors import ModelError
 from edge import __version__
 from edge.api.operations import operation
 from edge.errors import IldscreenError
@@ -62,8 +63,14 @@ def check_models() -> dict:
         return {"ok": False, "reason": f"bundle: {selection.error}", "bundle": None, "models": {}}
     registry = selection.registry
     problems = {**resources.model_errors, **integrity_problems(selection.bundle_id, registry)}
-    models = {name: {"version": entry["version"], "synthetic": registry.is_synthetic(name)}
-              for name, entry in registry.manifest["models"].items()}
+    models = {}
+    for name, entry in registry.manifest["models"].items():
+        try:
+            status = registry.validation(name)
+        except ModelError as exc:
+            problems[name] = str(exc)
+            continue
+        models[name] = {"version": entry["version"], "synthetic": status.synthetic, "validation": status.statement}
     notes = list(resources.model_notes)
     store = ModelStore(resources.settings.models_path)
     try:

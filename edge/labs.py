@@ -20,7 +20,7 @@ from audio_models.errors import ModelError
 from edge import audit
 from edge.errors import ModelUnavailable, ValidationError
 from edge.inference.bundles import selected_registry
-from edge.inference.models import BUNDLED_DIR, ModelFileMissing, ModelIntegrityError, ModelRegistry
+from edge.inference.models import BUNDLED_DIR, ModelFileMissing, ModelIntegrityError, ModelRegistry, validation_status
 from edge.inference.onnxruntime_cpu import session_options
 from edge.patients import get_visit, require_open_visit
 from edge.store.database import utc_now, write_transaction
@@ -32,7 +32,6 @@ from tabular_models.lab_panels import LAB_FEATURES, lab_feature_vector, normaliz
 logger = logging.getLogger(__name__)
 
 BUNDLED_MODELS = BUNDLED_DIR
-SYNTHETIC_NOTE = "trained on synthetic data only; not for clinical use"
 
 
 def input_error(exc: TabularInputError) -> ValidationError:
@@ -68,9 +67,9 @@ class BundledModel:
 
     def stamp(self) -> dict:
         """What a result says about the model behind it."""
-        synthetic = bool(self.entry.get("synthetic"))
-        return {"name": self.name, "version": self.entry["version"], "synthetic": synthetic,
-                "note": SYNTHETIC_NOTE if synthetic else "not for clinical use"}
+        status = validation_status(self.entry, name=self.name)
+        return {"name": self.name, "version": self.entry["version"], "synthetic": status.synthetic,
+                "note": status.statement}
 
     def probability(self, rows: np.ndarray) -> np.ndarray:
         """Calibrated ILD probability for float32 rows in ``feature_order`` (NaN = missing)."""

@@ -16,6 +16,7 @@ from edge.auscultation import aggregate_visit_recordings
 from edge.breath import list_breath_readings
 from edge.fusion.fusion import ModalityEvidence
 from edge.inference.bundles import selected_registry
+from edge.inference.models import validation_status
 from edge.labs import ModelUnavailable, list_lab_results, score_stored_results
 
 ModalityScorer = Callable[[sqlite_utils.Database, int], Optional[ModalityEvidence]]
@@ -59,7 +60,7 @@ def breath_evidence(db: sqlite_utils.Database, visit_id: int) -> Optional[Modali
         return None
     latest = usable[-1]
     return ModalityEvidence("breath", latest["probability"], training_prevalence("breath"), latest["model_version"],
-                            synthetic=bool(manifest_entry("breath").get("synthetic")))
+                            synthetic=validation_status(manifest_entry("breath"), name="breath").synthetic)
 
 
 def auscultation_evidence_from_results(results: list[dict]) -> Optional[ModalityEvidence]:

@@ -18,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from audio_models.errors import ModelError
 from audio_models.io import MODEL_SAMPLE_RATE
 from edge.inference import BackendConfig, InferenceError, create_backend
-from edge.inference.models import sha256_of
+from edge.inference.models import VALIDATION_KEY, sha256_of, validation_status
 from tabular_models.breath_signal import breath_feature_names
 from tabular_models.lab_panels import LAB_FEATURES
 
-COMMON_KEYS = ("name", "version", "inputs", "outputs", "training_data")
+COMMON_KEYS = ("name", "version", "inputs", "outputs", "training_data", VALIDATION_KEY)
 REQUIRED_MODELS = {
     "auscultation": COMMON_KEYS + ("default_variant", "variants", "sample_rate", "window_s", "hop_s", "frame_s",
                                    "threshold"),
@@ -66,6 +67,10 @@ def _entry_problems(name: str, entry: dict) -> list[str]:
                 not SHA256.match(str(spec.get("sha256"))):
             problems.append(f"{variant}: needs a plain 'file' name and a hex 'sha256'")
     if name in REQUIRED_MODELS:
+        try:
+            validation_status(entry, name=name)
+        except ModelError as exc:
+            problems.append(str(exc).removeprefix(f"{name}: "))
         problems += _serving_problems(name, entry)
     return problems
 

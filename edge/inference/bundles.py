@@ -152,7 +152,7 @@ class ModelStore:
         """``{"id", "models": {name: {"version", "synthetic"}}}``, or ``{"id", "error"}``."""
         try:
             registry = ModelRegistry(self.directory_of(bundle_id))
-            models = {name: {"version": entry.get("version"), "synthetic": registry.is_synthetic(name)}
+            models = {name: {"version": entry.get("version"), "synthetic": registry.validation(name).synthetic}
                       for name, entry in sorted(registry.manifest["models"].items())}
         except (ModelError, KeyError, AttributeError, TypeError) as exc:
             return {"id": bundle_id, "error": f"unreadable manifest: {exc}"}

@@ -37,6 +37,48 @@ class LoadedModel:
         return self.backend.run(inputs)
 
 
+VALIDATION_KEY = "validation_status"
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationStatus:
+    """What a model's manifest says about the evidence behind it, read in one place.
+
+    ``synthetic``: trained on synthetic data only; ``clinically_validated``: validated on the
+    patients it will screen (no model here is); ``training_population``: who the training data
+    came from, in words; ``statement``: the sentence every result, page and referral carries.
+    """
+
+    synthetic: bool
+    clinically_validated: bool
+    training_population: str
+    statement: str
+
+    def as_dict(self):
+        """JSON form, as stamped on results."""
+        return dataclasses.asdict(self)
+
+
+def validation_status(entry, *, name="model"):
+    """The :class:`ValidationStatus` of a manifest entry; its ``validation_status`` key is required.
+
+    The one reader of a model's validation status: results, ``/readyz``, the UI banner, bundle
+    listings and referrals all go through it, so a bundle without the key is refused rather than
+    silently losing its warning.
+    """
+    status = entry.get(VALIDATION_KEY) if isinstance(entry, dict) else None
+    if not isinstance(status, dict):
+        raise ModelError(f"{name}: manifest entry has no {VALIDATION_KEY!r} object")
+    problems = [f"{key} must be true or false" for key in ("synthetic", "clinically_validated")
+                if not isinstance(status.get(key), bool)]
+    problems += [f"{key} must be a non-empty string" for key in ("training_population", "statement")
+                 if not isinstance(status.get(key), str) or not status.get(key).strip()]
+    if problems:
+        raise ModelError(f"{name}: {VALIDATION_KEY}: {'; '.join(problems)}")
+    return ValidationStatus(status["synthetic"], status["clinically_validated"], status["training_population"],
+                            status["statement"])
+
+
 def sha256_of(path):
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -100,10 +142,9 @@ class ModelRegistry:
                     problems[f"{name}/{variant}"] = problem
         return problems
 
-    def is_synthetic(self, name):
-        """Whether the manifest says model ``name`` was trained on synthetic data."""
-        entry = self.entry(name)
-        return bool(entry.get("synthetic") or entry.get("training_data", {}).get("synthetic"))
+    def validation(self, name):
+        """Model ``name``'s :class:`ValidationStatus` (see :func:`validation_status`)."""
+        return validation_status(self.entry(name), name=name)
 
     def verified_path(self, name, *, variant=None):
         """Path of a model variant's file after checking its sha256."""

@@ -146,6 +146,10 @@ def train_model(name: str, *, seed: int, out: Path, golden_dir: Path, scale: flo
         "sha256": sha256,
         "synthetic": True,
         "not_for_clinical_use": True,
+        # Read by edge.inference.models.validation_status, the one reader of this key.
+        "validation_status": {"synthetic": True, "clinically_validated": False,
+                              "training_population": "synthetic cohorts (no patient data)",
+                              "statement": "Trained on synthetic data only; not validated on patients; not for clinical use."},
         "created": dt.date.today().isoformat(),
         "task": "ILD vs no ILD in connective-tissue disease",
         "inputs": [{"name": export.INPUT_NAME, "shape": [None, len(train["feature_names"])], "dtype": "float32",

@@ -98,6 +98,11 @@ BROKEN_BUNDLES = {
                       "breath: missing from manifest.json"),
     "missing key": (lambda f: edit_manifest(f, lambda models: models["labs"].pop("calibration")),
                     "labs: manifest.json: missing calibration"),
+    "no validation status": (lambda f: edit_manifest(f, lambda models: models["breath"].pop("validation_status")),
+                             "breath: manifest.json: missing validation_status"),
+    "validation status without its synthetic flag": (
+        lambda f: edit_manifest(f, lambda models: models["labs"]["validation_status"].pop("synthetic")),
+        "labs: validation_status: synthetic must be true or false"),
     "invalid JSON": (lambda f: (f / "manifest.json").write_text('{"models": {'), "manifest.json is not valid JSON"),
     "ONNX that does not load": (swap_labs_for_garbage,
                                 f"labs/default: {LABS_FILE}: does not load or run in ONNX Runtime"),

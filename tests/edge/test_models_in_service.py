@@ -164,3 +164,15 @@ def test_screen_errors_are_one_line(runner, tmp_path, args, message):
     args = [str(bad) if a == "__FILE__" else a for a in args]
     result = runner.invoke(cli, ["screen", "--age", "60", "--sex", "M", "--ctd", "RA", *args])
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+
+
+def test_every_result_and_readyz_carry_the_manifests_validation_statement(client):
+    """The validation status is read from one manifest key and shown wherever a model's output is."""
+    from edge.inference.bundles import selected_registry
+    from edge.inference.models import validation_status
+
+    registry = selected_registry()
+    ready = client.get("/readyz").get_json()
+    for name, model in ready["checks"]["models"]["models"].items():
+        status = validation_status(registry.entry(name), name=name)
+        assert model["validation"] == status.statement and model["synthetic"] is status.synthetic
