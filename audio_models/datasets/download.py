@@ -33,6 +33,14 @@ DATASETS = {
                   "(Fraiwan et al., Data Brief 2021;35:106913; Mendeley Data doi:10.17632/jwyy9np4gv.3)"),
         "files": {"jwyy9np4gv-3.zip": "https://data.mendeley.com/public-files/datasets/jwyy9np4gv/files/jwyy9np4gv-3.zip"},
     },
+    "sprsound2022": {
+        "title": ("SPRSound 2022 training release, SJTU Paediatric Respiratory Sound Database (Zhang et al., "
+                  "IEEE Trans Biomed Circuits Syst 2022;16:867-881; CC BY 4.0)"),
+        # The release is a repository of thousands of small files: from a mirror the folder is
+        # copied file by file (wav/flac audio, json annotations); from the web, the archive.
+        "files": {"SPRSound-main.zip": "https://github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound/archive/refs/heads/main.zip"},
+        "mirror_tree": (".wav", ".flac", ".json", ".csv"),
+    },
 }
 CHECKSUMS = "checksums.json"
 
@@ -92,13 +100,55 @@ def fetch_dataset(name, *, dest, mirror=None, extract=True):
     Returns
     -------
     dict
-        ``{"dataset", "folder", "files": {file: sha256}, "checksums": "recorded" | "verified"}``.
+        ``{"dataset", "folder", "files", "checksums": "recorded" | "verified"}``; ``files`` is
+        ``{file: sha256}``, or for a folder imported from a mirror (SPRSound) the number of files
+        (their sha256 are in ``checksums.json``).
     """
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
     folder = pathlib.Path(dest) / name
     manifest_path = folder / CHECKSUMS
     recorded = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
+    if mirror is not None and "mirror_tree" in DATASETS[name]:
+        digests = _import_tree(pathlib.Path(mirror), folder, DATASETS[name]["mirror_tree"], recorded)
+    else:
+        digests = _fetch_files(name, folder, mirror, recorded, extract=extract)
+    if recorded is None:
+        manifest_path.write_text(json.dumps(digests, indent=2, sort_keys=True) + "\n")
+        logger.info("recorded checksums of %s files for %s", len(digests), name)
+    return {"dataset": name, "folder": str(folder), "files": len(digests) if "mirror_tree" in DATASETS[name] else digests,
+            "checksums": "recorded" if recorded is None else "verified"}
+
+
+def _import_tree(mirror, folder, suffixes, recorded):
+    """Copy a mirror folder's data files (by suffix, keeping sub-folders) and check each one.
+
+    A recorded manifest must match file for file: a changed, missing or extra file is refused
+    before the copy is reported as verified.
+    """
+    sources = sorted(path for path in mirror.rglob("*") if path.is_file() and path.suffix.lower() in suffixes
+                     and not path.relative_to(mirror).parts[0].startswith("."))
+    if not sources:
+        raise DatasetError(f"mirror {mirror} has no {'/'.join(suffixes)} files")
+    digests = {}
+    for source in sources:
+        relative = source.relative_to(mirror).as_posix()
+        if relative == CHECKSUMS:
+            continue
+        digest = sha256(source)
+        if recorded is not None and recorded.get(relative) != digest:
+            raise DatasetError(f"{relative}: sha256 {digest} does not match the recorded {recorded.get(relative)}")
+        digests[relative] = digest
+    if recorded is not None and set(recorded) != set(digests):
+        missing = sorted(set(recorded) - set(digests))[:3]
+        raise DatasetError(f"mirror differs from the recorded file list (e.g. missing {missing})")
+    for relative in digests:
+        with open(mirror / relative, "rb") as handle:
+            _copy_atomically(lambda out, handle=handle: shutil.copyfileobj(handle, out), folder / relative)
+    return digests
+
+
+def _fetch_files(name, folder, mirror, recorded, *, extract):
     digests = {}
     for file_name, url in DATASETS[name]["files"].items():
         target = folder / file_name
@@ -113,7 +163,4 @@ def fetch_dataset(name, *, dest, mirror=None, extract=True):
                     archive.extractall(folder)
             except (zipfile.BadZipFile, OSError) as exc:
                 raise DatasetError(f"cannot extract {target}: {exc}") from exc
-    if recorded is None:
-        manifest_path.write_text(json.dumps(digests, indent=2, sort_keys=True) + "\n")
-        logger.info("recorded checksums of %s files for %s", len(digests), name)
-    return {"dataset": name, "folder": str(folder), "files": digests, "checksums": "recorded" if recorded is None else "verified"}
+    return digests

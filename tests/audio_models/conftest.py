@@ -29,6 +29,26 @@ def icbhi_dir():
     return ICBHI_SAMPLE
 
 
+SPRSOUND = SHARED_DATA / "sprsound2022"
+
+
+def shared_folder_or_skip(folder, what):
+    """``folder`` if it holds data; else skip, except in CI, where ``../shared/data`` is always
+    there and a missing folder must fail rather than quietly skip the real-data tests."""
+    if folder.is_dir() and any(folder.iterdir()):
+        return folder
+    message = f"{what} not found at {folder} (set ILDSCREEN_SHARED_DATA to the folder holding it)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def sprsound_dir():
+    """The real SPRSound 2022 recordings (1,343 files, 190 patients) in ``../shared/data``."""
+    return shared_folder_or_skip(SPRSOUND, "SPRSound 2022")
+
+
 @pytest.fixture
 def breath_like():
     """12 s of low-pass noise with a 4 s breathing envelope at -26 dBFS, 4 kHz."""

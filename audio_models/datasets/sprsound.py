@@ -1,0 +1,201 @@
+"""SPRSound (SJTU Paediatric Respiratory Sound Database) loader.
+
+Zhang Q et al., "SPRSound: Open-Source SJTU Paediatric Respiratory Sound Database",
+IEEE Trans Biomed Circuits Syst 2022;16(5):867-881, doi:10.1109/TBCAS.2022.3204910 (CC BY 4.0);
+the BioCAS 2022 Grand Challenge training release.
+
+Two layouts are read, searched recursively under a root folder:
+
+* the official release: ``<name>.wav`` beside or apart from ``<name>.json``;
+* the lossless copy in ``../shared/data/sprsound2022``: ``audio/<name>.flac`` and
+  ``annotations/<name>.json``.
+
+A name is ``<patient>_<age>_<sex 0=M 1=F>_<location>_<recording no>``; locations p1 left
+posterior, p2 left lateral, p3 right posterior, p4 right lateral. Each JSON holds
+``record_annotation`` (Normal, CAS, DAS, CAS & DAS, Poor Quality) and ``event_annotation``,
+a list of ``{start, end, type}`` in milliseconds (strings in some files).
+
+Splits are by patient only (:func:`patient_split`). numpy only.
+"""
+
+import dataclasses
+import hashlib
+import json
+import pathlib
+import re
+
+from audio_models.errors import DatasetError
+
+FINE_CRACKLE = "Fine Crackle"
+EVENT_TYPES = ("Normal", "Fine Crackle", "Coarse Crackle", "Wheeze", "Rhonchi", "Wheeze+Crackle", "Stridor")
+RECORD_LABELS = ("Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality")
+POOR_QUALITY = "Poor Quality"
+#: SPRSound's four sites in this project's chest-site words (edge.vocabulary.CHEST_SITES).
+LOCATIONS = {"p1": "posterior_left", "p2": "lateral_left", "p3": "posterior_right", "p4": "lateral_right"}
+AUDIO_SUFFIXES = (".wav", ".flac")
+SPLITS = ("train", "validation", "test")
+_NAME = re.compile(r"^(?P<patient>\d+)_(?P<age>\d+(?:\.\d+)?)_(?P<sex>[01])_(?P<location>p[1-4])_(?P<number>\d+)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One annotated respiratory event, in seconds from the start of the recording."""
+
+    start_s: float
+    end_s: float
+    type: str
+
+    @property
+    def onset_s(self):
+        return self.start_s
+
+    @property
+    def duration_s(self):
+        return self.end_s - self.start_s
+
+
+@dataclasses.dataclass(frozen=True)
+class SprsoundRecording:
+    """One SPRSound recording with its metadata and expert annotations."""
+
+    path: pathlib.Path
+    patient_id: str
+    age_y: float
+    sex: str
+    location: str
+    recording_number: str
+    record_label: str
+    events: tuple
+
+    @property
+    def name(self):
+        return self.path.stem
+
+    @property
+    def chest_site(self):
+        """Where it was recorded, in this project's words (e.g. ``posterior_left``)."""
+        return LOCATIONS[self.location]
+
+    @property
+    def poor_quality(self):
+        """The experts marked the whole recording as not assessable."""
+        return self.record_label == POOR_QUALITY
+
+    @property
+    def fine_crackle_events(self):
+        return tuple(event for event in self.events if event.type == FINE_CRACKLE)
+
+    @property
+    def has_fine_crackles(self):
+        """At least one expert-annotated fine-crackle event: the positive class of the crackle model."""
+        return bool(self.fine_crackle_events)
+
+
+def parse_name(stem):
+    """The fields of an SPRSound file name.
+
+    Examples
+    --------
+    >>> parse_name("40069321_15.3_0_p1_981")["location"]
+    'p1'
+    """
+    match = _NAME.match(stem)
+    if not match:
+        raise DatasetError(f"not an SPRSound file name (patient_age_sex_location_number): {stem!r}")
+    return {"patient_id": match["patient"], "age_y": float(match["age"]), "sex": "M" if match["sex"] == "0" else "F",
+            "location": match["location"], "recording_number": match["number"]}
+
+
+def read_annotation(path):
+    """``(record_label, events)`` of one annotation JSON, validated."""
+    try:
+        data = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{path}: unreadable annotation: {exc}") from exc
+    label = data.get("record_annotation") if isinstance(data, dict) else None
+    if label not in RECORD_LABELS:
+        raise DatasetError(f"{path}: record_annotation must be one of {RECORD_LABELS}, got {label!r}")
+    raw_events = data.get("event_annotation") or []
+    if not isinstance(raw_events, list):
+        raise DatasetError(f"{path}: event_annotation must be a list")
+    events = []
+    for number, item in enumerate(raw_events):
+        try:
+            start, end, kind = float(item["start"]) / 1000.0, float(item["end"]) / 1000.0, item["type"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DatasetError(f"{path}: event {number}: needs numeric start/end (ms) and a type: {exc}") from exc
+        if kind not in EVENT_TYPES:
+            raise DatasetError(f"{path}: event {number}: unknown type {kind!r}; known: {EVENT_TYPES}")
+        if not 0 <= start < end:
+            raise DatasetError(f"{path}: event {number}: need 0 <= start < end, got {start * 1000:g}-{end * 1000:g} ms")
+        events.append(Event(start, end, kind))
+    return label, tuple(sorted(events, key=lambda event: event.start_s))
+
+
+def load_sprsound(root):
+    """Every annotated recording under ``root`` (either layout), sorted by name.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The database folder.
+
+    Returns
+    -------
+    list of SprsoundRecording
+
+    Raises
+    ------
+    DatasetError
+        The folder is missing, holds no annotated recording, an annotation is malformed, or one
+        recording appears twice.
+    """
+    root = pathlib.Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"SPRSound folder not found: {root}")
+    audio = {}
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() in AUDIO_SUFFIXES and _NAME.match(path.stem):
+            if path.stem in audio:
+                raise DatasetError(f"recording {path.stem} appears twice: {audio[path.stem]} and {path}")
+            audio[path.stem] = path
+    recordings = []
+    for annotation in sorted(root.rglob("*.json")):
+        if not _NAME.match(annotation.stem) or annotation.stem not in audio:
+            continue
+        label, events = read_annotation(annotation)
+        recordings.append(SprsoundRecording(path=audio[annotation.stem], record_label=label, events=events,
+                                            **parse_name(annotation.stem)))
+    if not recordings:
+        raise DatasetError(f"no annotated SPRSound recordings (<name>.wav|.flac + <name>.json) under {root}")
+    return sorted(recordings, key=lambda recording: recording.name)
+
+
+def _patient_rank(patient_id, seed):
+    return hashlib.sha256(f"{seed}:{patient_id}".encode()).hexdigest()
+
+
+def patient_split(recordings, *, seed=0, fractions=(0.6, 0.2, 0.2)):
+    """Assign every patient (never a single recording) to ``train``, ``validation`` or ``test``.
+
+    Patients with fine crackles and patients without are split separately so each split gets
+    its share of both; within each group the order is a hash of seed and patient id, so a
+    patient's split does not depend on which other files are present or their order.
+
+    Returns
+    -------
+    dict
+        ``{patient_id: "train" | "validation" | "test"}``.
+    """
+    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-9:
+        raise DatasetError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+    positive = {r.patient_id for r in recordings if r.has_fine_crackles}
+    groups = (sorted(positive), sorted({r.patient_id for r in recordings} - positive))
+    split = {}
+    for patients in groups:
+        ordered = sorted(patients, key=lambda patient: _patient_rank(patient, seed))
+        n_train = int(round(fractions[0] * len(ordered)))
+        n_validation = int(round(fractions[1] * len(ordered)))
+        for index, patient in enumerate(ordered):
+            split[patient] = SPLITS[0] if index < n_train else SPLITS[1] if index < n_train + n_validation else SPLITS[2]
+    return split
