@@ -92,6 +92,11 @@ def test_agreeing_evidence_is_shrunk_by_the_dependence_weight_and_weight_one_is_
 def test_each_modality_lr_is_held_within_the_cap():
     assert combined_log_lr({"labs": 9.0}, EvidenceOptions(lr_cap=10))[0] == pytest.approx(math.log(10))
     assert combined_log_lr({"labs": -9.0}, EvidenceOptions(lr_cap=4))[0] == pytest.approx(-math.log(4))
+    extreme = tabular_evidence("labs", 0.999, LABS_ENTRY, model_version="l")
+    result = fuse(PRIOR, [extreme], options=EvidenceOptions(lr_cap=10))
+    assert result["contributions"]["labs"]["applied_likelihood_ratio"] == pytest.approx(10)
+    assert result["contributions"]["labs"]["likelihood_ratio"] > 10
+    assert result["probability"] == pytest.approx(sigmoid(PRIOR.log_odds + math.log(10)))
 
 
 def test_the_interval_comes_from_the_prior_range_and_each_models_range():
