@@ -1,10 +1,11 @@
 """Pre-test probability of ILD from the clinical picture: CTD type, autoantibodies, age, sex,
 smoking and symptoms.
 
-The base rate is the prevalence of ILD on HRCT in each CTD; each risk factor multiplies the
-odds by a published odds ratio. These are approximate pooled values chosen from the sources
-below, rounded, and meant as a starting point for a screening programme to revise with its
-own data (they are data, not code: ``BASE_PREVALENCE`` and ``ODDS_RATIOS``).
+The base rate is the prevalence of ILD on HRCT in each CTD, with the range its source reports
+(the prior's share of the result's interval). Each risk factor multiplies the odds by an odds
+ratio whose *direction* comes from the sources below and whose *magnitude* is a programme
+assumption (no per-value pooled estimate was encoded): each row of ``ODDS_RATIOS`` says so. A
+screening programme should revise them with its own confirmed outcomes (docs/evidence.md).
 
 Sources
 -------
@@ -144,4 +145,5 @@ def base_prevalence_range(ctd_diagnosis: str) -> tuple[float, float]:
     if ctd_diagnosis in BASE_PREVALENCE_RANGE:
         return BASE_PREVALENCE_RANGE[ctd_diagnosis]
     odds = BASE_PREVALENCE[ctd_diagnosis] / (1 - BASE_PREVALENCE[ctd_diagnosis])
-    return odds / UNRANGED_ODDS_FACTOR / (1 + odds / UNRANGED_ODDS_FACTOR), odds * UNRANGED_ODDS_FACTOR / (1 + odds * UNRANGED_ODDS_FACTOR)
+    low, high = odds / UNRANGED_ODDS_FACTOR, odds * UNRANGED_ODDS_FACTOR
+    return low / (1 + low), high / (1 + high)

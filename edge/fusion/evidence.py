@@ -230,13 +230,13 @@ def _detector(entry: dict) -> Optional[dict]:
     validation = entry.get("validation")
     if validation is None:
         return None
+    values = {}
     try:
-        values = {key: _probability(f"auscultation validation {key}", validation[key], open_interval=True)
-                  for key in ("sensitivity", "specificity")}
-        for key in ("sensitivity_ci95", "specificity_ci95"):
-            low, high = (_probability(f"auscultation validation {key}", v, open_interval=True)
-                         for v in validation[key])
-            values[key] = (min(low, values[key[:-5]]), max(high, values[key[:-5]]))
+        for name in ("sensitivity", "specificity"):
+            point = _probability(f"auscultation validation {name}", validation[name], open_interval=True)
+            low, high = (_probability(f"auscultation validation {name}_ci95", v, open_interval=True)
+                         for v in validation[f"{name}_ci95"])
+            values[name], values[f"{name}_ci95"] = point, (min(low, point), max(high, point))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationError(f"auscultation manifest validation block is incomplete: {exc}") from None
     return {**validation, **values}
@@ -271,7 +271,7 @@ def crackle_log_lrs(sign: CrackleSign, detector: dict) -> dict:
 def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: dict, *, ctd_diagnosis: str,
                      model_version: str, options: EvidenceOptions) -> Optional[ModalityEvidence]:
     """The visit's lung-sound evidence for ILD, or None when no lung site was usable."""
-    finding = crackle_finding(site_probabilities, threshold=entry["threshold"])
+    finding = crackle_finding(site_probabilities, threshold=entry.get("threshold"))
     if finding["level"] is None:
         return None
     status = validation_status(entry, name="auscultation").as_dict()

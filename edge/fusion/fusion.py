@@ -100,7 +100,8 @@ def fuse(prior: ClinicalPrior, evidence: list[ModalityEvidence], *, options: Evi
             "log_lr_range95": list(item.log_lr_range),
             "weight": weights[item.modality],
             # What the risk actually used: capped at lr_cap, then weighted for dependence.
-            "applied_likelihood_ratio": math.exp(weights[item.modality] * min(max(item.log_likelihood_ratio, -cap), cap)),
+            "applied_likelihood_ratio": math.exp(weights[item.modality]
+                                                 * min(max(item.log_likelihood_ratio, -cap), cap)),
             "model_version": item.model_version,
             "synthetic": item.validation["synthetic"],
             "clinically_validated": item.validation["clinically_validated"],
