@@ -26,6 +26,7 @@ from edge.modalities import SCORERS, ModalityScorer, potential_ranges
 from edge.recordings import score_unscored_recordings
 from edge.store.blobs import BlobStore
 from edge.store.database import utc_now, write_transaction
+from edge.web.i18n import translate
 
 # SNOMED CT 233703007 |Interstitial lung disease (disorder)|: the conclusion code a hospital
 # report must carry for ILD to count as confirmed.
@@ -87,16 +88,14 @@ def validation_summary(fused: dict) -> dict:
             "note": VALIDATION_NOTE.format(models=models, verb="have" if unvalidated else "has")}
 
 
-def uncertainty_sentence(fused: dict) -> str:
-    """Both uncertainties in one sentence (the page renders the same numbers from i18n)."""
-    low, high = fused["interval"]
-    sentence = (f"90% interval {low * 100:.0f}-{high * 100:.0f}%: how far the estimate could be off given how well "
-                f"the prior and the measured models are known")
+def uncertainty_sentence(fused: dict, *, lang: str = "en") -> str:
+    """Both uncertainties in one sentence, worded as on the result page (one catalog entry)."""
+    low, high = (f"{value * 100:.0f}" for value in fused["interval"])
     missing = fused["if_missing_measured"]
-    if missing:
-        sentence += (f"; measuring {', '.join(missing['modalities'])} could still move it anywhere from "
-                     f"{missing['low'] * 100:.0f}% to {missing['high'] * 100:.0f}%")
-    return sentence + "."
+    if not missing:
+        return translate("uncertainty_interval", lang, low=low, high=high)
+    return translate("uncertainty_both", lang, low=low, high=high, missing_low=f"{missing['low'] * 100:.0f}",
+                     missing_high=f"{missing['high'] * 100:.0f}")
 
 
 def assess(

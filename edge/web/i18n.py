@@ -78,7 +78,6 @@ CATALOG: dict[str, dict[str, str]] = {
     "assess": {"en": "Calculate risk", "zh-CN": "计算风险"},
     "working": {"en": "Working…", "zh-CN": "正在处理…"},
     "risk": {"en": "ILD risk", "zh-CN": "间质性肺病风险"},
-    "interval": {"en": "90% interval", "zh-CN": "90% 区间"},
     "tier": {"en": "Tier", "zh-CN": "分级"},
     "tier_low": {"en": "Low", "zh-CN": "低"},
     "tier_intermediate": {"en": "Intermediate", "zh-CN": "中"},
@@ -213,11 +212,15 @@ CATALOG: dict[str, dict[str, str]] = {
                            "zh-CN": "干燥综合征且有间质性肺病危险因素：应做 HRCT 和肺功能筛查。"},
     "guideline_none": {"en": "No guideline screening line covers this patient: the risk score decides.",
                        "zh-CN": "指南的筛查建议不涵盖此患者：由风险评分决定。"},
+    # Both uncertainties in one sentence (edge.fusion.fusion): the interval, then what missing tests could change.
     "uncertainty_interval": {"en": "90% interval {low}–{high}%: how far this estimate could be off, given how well "
                                    "the clinical prior and the measured models are known.",
                              "zh-CN": "90% 区间 {low}–{high}%：根据临床先验和已测模型的验证程度，此估计可能的偏差范围。"},
-    "uncertainty_missing": {"en": "Measuring the missing tests could still move it anywhere from {low}% to {high}%.",
-                            "zh-CN": "若补做缺失的检查，风险仍可能在 {low}% 到 {high}% 之间变化。"},
+    "uncertainty_both": {"en": "90% interval {low}–{high}%: how far this estimate could be off, given how well the "
+                               "clinical prior and the measured models are known; measuring the missing tests could "
+                               "still move it anywhere from {missing_low}% to {missing_high}%.",
+                         "zh-CN": "90% 区间 {low}–{high}%：根据临床先验和已测模型的验证程度，此估计可能的偏差范围；"
+                                  "若补做缺失的检查，风险仍可能在 {missing_low}% 到 {missing_high}% 之间变化。"},
     "validation_note": {"en": "Not validated for clinical use: the risk model and the models it uses have not been "
                               "validated on patients. Treat the risk as a research estimate.",
                         "zh-CN": "未经临床验证：风险模型及其所用模型尚未在患者中验证。请将风险视为研究性估计。"},

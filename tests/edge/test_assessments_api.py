@@ -113,7 +113,9 @@ def test_the_advice_names_its_guideline_line_and_the_uncertainty_is_explained(cl
     assert recommendation["guideline"]["code"] == "ssc" and recommendation["advice"] == "hrct_pfts"
     low, high = assessment["interval"]
     assert low < assessment["probability"] < high
-    assert assessment["uncertainty"].startswith(f"90% interval {low * 100:.0f}-{high * 100:.0f}%")
+    assert assessment["uncertainty"].startswith(f"90% interval {low * 100:.0f}–{high * 100:.0f}%")
+    missing = assessment["if_missing_measured"]
+    assert f"from {missing['low'] * 100:.0f}% to {missing['high'] * 100:.0f}%" in assessment["uncertainty"]
     missing = assessment["if_missing_measured"]
     # The shipped crackle model has no validation block: recording it could change nothing.
     assert missing["not_informative"] == ["auscultation"] and missing["modalities"] == ["breath", "labs"]

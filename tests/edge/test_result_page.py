@@ -24,10 +24,9 @@ def test_the_result_shows_guideline_line_advice_validation_and_uncertainty(clien
         assert step in page
     assert CATALOG["validation_note"][lang] in page
     low, high = (f"{value * 100:.0f}" for value in assessment["interval"])
-    assert CATALOG["uncertainty_interval"][lang].format(low=low, high=high) in page
     missing = assessment["if_missing_measured"]
-    assert CATALOG["uncertainty_missing"][lang].format(
-        low=f"{missing['low'] * 100:.0f}", high=f"{missing['high'] * 100:.0f}") in page
+    assert CATALOG["uncertainty_both"][lang].format(
+        low=low, high=high, missing_low=f"{missing['low'] * 100:.0f}", missing_high=f"{missing['high'] * 100:.0f}") in page
 
 
 def test_the_letter_names_the_guideline_line_validation_and_model_versions(client, nurse, assessed):

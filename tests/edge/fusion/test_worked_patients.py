@@ -13,11 +13,16 @@ BLOCKS = re.findall(r"```worked-patient\n(.*?)```", (ROOT / "docs" / "evidence.m
                     re.S)
 
 
-def screen(args, data_dir):
+def run(args, data_dir):
+    """``ildscreen screen`` as a user runs it, from the repository root."""
     script = Path(sys.executable).parent / "ildscreen"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "edge"]
-    result = subprocess.run([*command, "screen", "--json", "--data-dir", str(data_dir), *args], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    return subprocess.run([*command, "screen", "--data-dir", str(data_dir), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+def screen(args, data_dir):
+    result = run(["--json", *args], data_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)
 
@@ -42,3 +47,21 @@ def test_a_worked_patient_is_reproduced_by_the_cli(block, tmp_path):
             assert value == pytest.approx(expected, abs=1e-4), key
         else:
             assert value == expected, key
+
+
+def test_the_cli_summary_names_the_guideline_line_uncertainty_and_validation(tmp_path):
+    result = run(["--age", "62", "--sex", "F", "--ctd", "SSc"], tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert "Systemic sclerosis is at increased risk of ILD: screen with HRCT and PFTs." in result.stdout
+    assert "90% interval" in result.stdout and "measuring the missing tests could still move it" in result.stdout
+    assert "Not validated for clinical use" in result.stdout
+
+
+def test_gap_staging_on_the_command_line_needs_confirmed_ild_and_both_pfts(tmp_path):
+    base = ["--json", "--age", "66", "--sex", "M", "--ctd", "RA", "--fvc", "49", "--dlco", "35"]
+    assert json.loads(run(base, tmp_path / "data").stdout)["staging"] is None
+    staged = json.loads(run([*base, "--ild-confirmed"], tmp_path / "data").stdout)["staging"]
+    assert staged["gap"] == {"points": [7, 7], "stage": "III"} and staged["ild_gap"]["index"] == [5, 5]
+    refused = run(["--age", "66", "--sex", "M", "--ctd", "RA", "--fvc", "49", "--ild-confirmed"], tmp_path / "data")
+    assert refused.returncode != 0 and "needs both --fvc and --dlco" in refused.stderr
+    assert "Traceback" not in refused.stderr
