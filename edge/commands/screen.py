@@ -36,8 +36,11 @@ def auscultation_evidence_from_files(recordings: dict[str, Path], picture: Clini
             raise click.ClickException(f"{path}: {exc}") from exc
     evidence = auscultation_evidence_from_results(results, picture, options)
     if evidence is None:
-        problems = "; ".join(f"{r['chest_site']}: {', '.join(r['quality']['issues'])}" for r in results)
-        raise click.ClickException(f"no recording passed the quality gate ({problems})")
+        problems = "; ".join(f"{r['chest_site']}: {', '.join(r['quality']['issues'])}" for r in results
+                             if not r["quality"]["ok"] or r["crackle_probability"] is None)
+        if not problems:
+            raise click.ClickException("no recording from a lung site (the trachea says nothing about crackles)")
+        raise click.ClickException(f"no lung-site recording passed the quality gate ({problems})")
     return evidence
 
 

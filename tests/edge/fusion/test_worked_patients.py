@@ -65,3 +65,12 @@ def test_gap_staging_on_the_command_line_needs_confirmed_ild_and_both_pfts(tmp_p
     refused = run(["--age", "66", "--sex", "M", "--ctd", "RA", "--fvc", "49", "--ild-confirmed"], tmp_path / "data")
     assert refused.returncode != 0 and "needs both --fvc and --dlco" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_a_tracheal_recording_alone_is_refused_as_no_lung_site(tmp_path):
+    from support import wav_bytes
+
+    wav = tmp_path / "trachea.wav"
+    wav.write_bytes(wav_bytes(10.0))
+    result = run(["--age", "60", "--sex", "F", "--ctd", "RA", "--audio", f"trachea={wav}"], tmp_path / "data")
+    assert result.returncode != 0 and "no recording from a lung site" in result.stderr
