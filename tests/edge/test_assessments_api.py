@@ -157,3 +157,41 @@ def test_gap_staging_with_confirmed_ild_uses_both_possible_ages(client, nurse, v
     assert staging["gap"] == {"points": [4, 4], "stage": "II"} and staging["ild_gap"]["index"] == [2, 2]
     without_pfts = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
     assert without_pfts["confirmed_ild"] is not None and without_pfts["staging"] is None
+
+
+def stored_recording(db, visit_id, chest_site, crackle_probability):
+    """A scored recording as the recordings API stores it (the audio itself is not needed here)."""
+    stamp = {"name": "auscultation", "version": "0.1.0", "variant": "fp32", "synthetic": True}
+    db["recordings"].insert({
+        "visit_id": visit_id, "chest_site": chest_site, "sha256": "0" * 64, "file_path": "x.wav",
+        "media_type": "audio/wav", "size_bytes": 1, "sample_rate": 4000, "channels": 1, "duration_s": 20.0,
+        "quality": json.dumps({"ok": True, "issues": []}), "crackle_probability": crackle_probability,
+        "model_version": "auscultation-0.1.0-fp32", "result": json.dumps({"model": stamp}),
+        "created_at": "2026-01-01T00:00:00+00:00"})
+
+
+def test_stored_basal_crackles_count_only_through_a_validated_detector(client, nurse, visit_id, db, monkeypatch):
+    from edge import modalities
+    from edge.fusion.evidence import crackle_sign_for
+
+    stored_recording(db, visit_id, "posterior_left_base", 0.95)
+    stored_recording(db, visit_id, "posterior_right_base", 0.05)
+    shipped = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
+    crackles = shipped["contributions"]["auscultation"]
+    assert crackles["likelihood_ratio"] == 1 and crackles["finding"]["validated"] is False
+    assert shipped["probability"] == pytest.approx(shipped["pretest_probability"])
+
+    detector = {"sensitivity": 0.8, "sensitivity_ci95": [0.7, 0.88], "specificity": 0.9,
+                "specificity_ci95": [0.84, 0.94], "dataset": "fixture"}
+    real_entry = modalities.manifest_entry
+    monkeypatch.setattr(modalities, "manifest_entry", lambda name: (
+        {**real_entry(name), "validation": detector} if name == "auscultation" else real_entry(name)))
+    validated = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
+    crackles = validated["contributions"]["auscultation"]
+    sign = crackle_sign_for(PATIENT["ctd_diagnosis"])
+    positive_if_ild = 0.8 * sign.sensitivity + 0.1 * (1 - sign.sensitivity)
+    positive_if_not = 0.8 * (1 - sign.specificity) + 0.1 * sign.specificity
+    assert crackles["finding"]["level"] == "basal" and crackles["finding"]["positive_basal_sites"] == [
+        "posterior_left_base"]
+    assert crackles["likelihood_ratio"] == pytest.approx(positive_if_ild / positive_if_not)
+    assert validated["probability"] > validated["pretest_probability"]
