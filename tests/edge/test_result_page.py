@@ -40,3 +40,14 @@ def test_the_letter_names_the_guideline_line_validation_and_model_versions(clien
     assert CATALOG["guideline_ssc"]["en"] in letter and CATALOG["validation_note"]["en"] in letter
     labs = assessment["validation"]["models"]["labs"]
     assert labs["version"] in letter and labs["statement"] in letter
+
+
+def test_the_page_shows_the_likelihood_ratio_the_risk_applied(client, nurse, assessed):
+    visit, _ = assessed
+    panel = [{"analyte": "718-7", "value": 12.1, "unit": "g/dL"}]
+    assert client.post(f"/api/v1/visits/{visit['id']}/labs", json={"results": panel}, headers=nurse).status_code == 201
+    assessment = client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=nurse).json
+    client.set_cookie("lang", "en")
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    applied = assessment["contributions"]["labs"]["applied_likelihood_ratio"]
+    assert f"{CATALOG['modality_labs']['en']}: ×{applied:.2f}" in page
