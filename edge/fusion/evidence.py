@@ -239,6 +239,10 @@ def _detector(entry: dict) -> Optional[dict]:
             values[name], values[f"{name}_ci95"] = point, (min(low, point), max(high, point))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationError(f"auscultation manifest validation block is incomplete: {exc}") from None
+    if values["sensitivity"] + values["specificity"] <= 1:
+        # A positive call from such a detector would lower the risk: refuse it rather than invert it.
+        raise ValidationError(f"auscultation validation: sensitivity {values['sensitivity']} + specificity "
+                              f"{values['specificity']} must exceed 1 (a detector better than chance)")
     return {**validation, **values}
 
 

@@ -103,6 +103,7 @@ def test_crackles_away_from_the_bases_weigh_less():
     ("entry", "message"),
     [({**CRACKLE_ENTRY, "validation": {**DETECTOR, "sensitivity": 1.4}}, "validation sensitivity must be in"),
      ({**CRACKLE_ENTRY, "validation": {"auc": 0.9}}, "validation block is incomplete"),
+     ({**CRACKLE_ENTRY, "validation": {**DETECTOR, "sensitivity": 0.4, "specificity": 0.5}}, "better than chance"),
      ({**CRACKLE_ENTRY, "threshold": 2}, "crackle threshold must be in")],
 )
 def test_a_bad_detector_validation_block_is_refused_naming_it(entry, message):
