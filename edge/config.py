@@ -86,14 +86,40 @@ class Settings(BaseSettings):
         gt=0,
         lt=1,
         title="Intermediate tier from",
-        description="Fused ILD probability from which PFTs within 3 months are advised (programme setting).",
+        description="Fused ILD probability from which screening is discussed for patients no guideline line "
+                    "covers (programme setting).",
     )
     triage_high: float = Field(
         0.30,
         gt=0,
         lt=1,
         title="High tier from",
-        description="Fused ILD probability from which referral for HRCT plus PFTs is advised (programme setting).",
+        description="Fused ILD probability from which HRCT plus PFTs are advised within 3 months (programme "
+                    "setting).",
+    )
+    evidence_dependence_weight: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        title="Weight of non-strongest evidence",
+        description="Programme assumption (docs/evidence.md): modalities are not independent given ILD, so the "
+                    "strongest evidence in each direction counts in full and every other at this weight on the "
+                    "log-LR scale (1 = naive Bayes).",
+    )
+    evidence_lr_cap: float = Field(
+        10.0,
+        gt=1,
+        le=1000,
+        title="Largest likelihood ratio of one modality",
+        description="Programme assumption (docs/evidence.md): each modality's LR is held within [1/cap, cap].",
+    )
+    evidence_other_site_weight: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        title="Weight of non-basal crackles",
+        description="Programme assumption (docs/evidence.md): crackles heard only away from the lung bases count "
+                    "at this fraction of the basal finding's log LR.",
     )
     referral_server_url: Optional[str] = Field(
         None,

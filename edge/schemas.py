@@ -281,7 +281,11 @@ class Assessment(BaseModel):
     created_at: str
     probability: float = Field(description="Fused post-test probability of ILD.")
     score: int = Field(description="The probability as 0-100.")
-    interval: list[float] = Field(description="90% interval of the probability.")
+    interval: list[float] = Field(description="90% interval of the probability from the validation numbers the "
+                                              "estimate rests on (prior base-rate range, models' CIs).")
+    if_missing_measured: Optional[dict] = Field(None, description="The range the probability could still take if "
+                                                                  "the missing modalities were measured.")
+    uncertainty: Optional[str] = Field(None, description="Both uncertainties in one sentence.")
     pretest_probability: float
     tier: Literal["low", "intermediate", "high", "urgent"]
     tier_from_risk: Literal["low", "intermediate", "high"]
@@ -291,7 +295,11 @@ class Assessment(BaseModel):
     missing: list[str] = Field(description="Modalities without usable evidence: they contributed nothing.")
     model_versions: dict[str, str]
     synthetic_models: list[str] = Field(description="Modalities whose model was trained on synthetic data.")
-    staging: Optional[dict]
+    staging: Optional[dict] = Field(description="GAP / ILD-GAP, only with confirmed ILD and PFT values.")
+    confirmed_ild: Optional[dict] = Field(None, description="What on record confirms ILD (an HRCT report), if anything.")
+    validation: Optional[dict] = Field(None, description="Validation status of each model used and the note shown "
+                                                         "with the risk.")
+    evidence_options: Optional[dict] = Field(None, description="The evidence model's programme settings used.")
     thresholds: dict
     inputs: dict
 

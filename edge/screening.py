@@ -16,28 +16,86 @@ import sqlite_utils
 from edge import audit
 from edge.errors import NotFound, ValidationError
 from edge.fusion.clinical_prior import ClinicalPicture, clinical_prior
-from edge.fusion.fusion import ModalityEvidence, fuse
+from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
+from edge.fusion.fusion import fuse
 from edge.fusion.staging import stage
-from edge.fusion.triage import TriageThresholds, red_flags, triage
+from edge.fusion.triage import TriageThresholds, patient_factors, red_flags, triage
 from edge.breath import score_unscored_breath_readings
 from edge.patients import get_patient, get_visit
-from edge.modalities import SCORERS, ModalityScorer
+from edge.modalities import SCORERS, ModalityScorer, potential_ranges
 from edge.recordings import score_unscored_recordings
 from edge.store.blobs import BlobStore
 from edge.store.database import utc_now, write_transaction
+from edge.web.i18n import translate
+
+# SNOMED CT 233703007 |Interstitial lung disease (disorder)|: the conclusion code a hospital
+# report must carry for ILD to count as confirmed.
+SNOMED_ILD = "233703007"
+VALIDATION_NOTE = ("Not validated for clinical use: the evidence model{models} {verb} not been validated on "
+                   "patients; treat the risk as a research estimate.")
+
+
+def possible_ages(birth_year: int, on: dt.date) -> tuple[int, int]:
+    """Both ages a person born in ``birth_year`` can have on ``on`` (before / after the birthday)."""
+    return on.year - birth_year - 1, on.year - birth_year
 
 
 def clinical_picture(patient: dict, *, on: Optional[str] = None) -> ClinicalPicture:
-    """The clinical prior's inputs from the patient record; age in years at the visit date."""
-    year = dt.date.fromisoformat(on[:10]).year if on else dt.date.today().year
+    """The clinical prior's inputs from the patient record, at the visit date.
+
+    Only the birth year is on record, so the age is the midpoint of the two possible ages and
+    ``ages`` keeps both (GAP scores both).
+    """
+    day = dt.date.fromisoformat(on[:10]) if on else dt.date.today()
+    youngest, oldest = possible_ages(patient["birth_year"], day)
     return ClinicalPicture(
         ctd_diagnosis=patient["ctd_diagnosis"],
-        age=float(year - patient["birth_year"]),
+        age=(youngest + oldest) / 2,
         sex=patient["sex"],
         smoking=patient["smoking"],
         autoantibodies=tuple(patient["autoantibodies"]),
         symptoms=tuple(patient["symptoms"]),
+        ages=(youngest, oldest),
     )
+
+
+def confirmed_ild(db: sqlite_utils.Database, patient_id: int) -> Optional[dict]:
+    """Whether the patient has confirmed ILD on record today, and from what.
+
+    Today the only record is an HRCT report received from the hospital whose FHIR
+    DiagnosticReport is final (or amended) and carries SNOMED CT 233703007 (interstitial lung
+    disease) in ``conclusionCode``. The automated densitometry of the reference CT server is a
+    preliminary report without such a code, so it never confirms ILD. Returns
+    ``{"source": "hrct_report", "referral_code", "received_at"}`` or None.
+    """
+    rows = db.execute_returning_dicts(
+        "SELECT r.code, i.received_at, i.report FROM imaging_results i JOIN referrals r ON r.id = i.referral_id "
+        "JOIN visits v ON v.id = r.visit_id WHERE v.patient_id = ? ORDER BY i.id", [patient_id])
+    for row in rows:
+        report = json.loads(row["report"] or "{}").get("diagnostic_report") or {}
+        codes = [coding.get("code") for concept in report.get("conclusionCode") or []
+                 for coding in concept.get("coding") or [] if coding.get("system") == "http://snomed.info/sct"]
+        if report.get("status") in ("final", "amended") and SNOMED_ILD in codes:
+            return {"source": "hrct_report", "referral_code": row["code"], "received_at": row["received_at"]}
+    return None
+
+
+def validation_summary(fused: dict) -> dict:
+    """The one note the result page, the CLI and the referral show about validation."""
+    unvalidated = sorted(name for name, model in fused["models"].items() if not model["clinically_validated"])
+    models = "".join(f", the {name} model" for name in unvalidated)
+    return {"clinically_validated": False, "unvalidated_models": unvalidated, "models": fused["models"],
+            "note": VALIDATION_NOTE.format(models=models, verb="have" if unvalidated else "has")}
+
+
+def uncertainty_sentence(fused: dict, *, lang: str = "en") -> str:
+    """Both uncertainties in one sentence, worded as on the result page (one catalog entry)."""
+    low, high = (f"{value * 100:.0f}" for value in fused["interval"])
+    missing = fused["if_missing_measured"]
+    if not missing:
+        return translate("uncertainty_interval", lang, low=low, high=high)
+    return translate("uncertainty_both", lang, low=low, high=high, missing_low=f"{missing['low'] * 100:.0f}",
+                     missing_high=f"{missing['high'] * 100:.0f}")
 
 
 def assess(
@@ -45,20 +103,32 @@ def assess(
     evidence: list[ModalityEvidence],
     *,
     thresholds: TriageThresholds,
+    options: EvidenceOptions,
+    potential: Optional[dict] = None,
     fvc_percent: Optional[float] = None,
     dlco_percent: Optional[float] = None,
     dlco_not_performed: bool = False,
+    ild_confirmed: Optional[dict] = None,
 ) -> dict:
-    """The whole assessment for one patient: fused risk, tier, advice, red flags, staging."""
+    """The whole assessment for one patient: fused risk, both uncertainties, tier, guideline
+    line and advice, red flags, validation note; GAP / ILD-GAP only with ``ild_confirmed``."""
     if dlco_not_performed and dlco_percent is not None:
         raise ValidationError("give either dlco_percent or dlco_not_performed, not both",
                               fields=[{"field": "dlco_percent", "reason": "conflicts with dlco_not_performed"}])
-    fused = fuse(clinical_prior(picture), evidence)
+    fused = fuse(clinical_prior(picture), evidence, options=options, potential=potential)
     flags = red_flags(autoantibodies=picture.autoantibodies, symptoms=picture.symptoms,
                       fvc_percent=fvc_percent, dlco_percent=dlco_percent)
-    result = {**fused, **triage(fused["probability"], thresholds=thresholds, flags=flags)}
-    if fvc_percent is not None and (dlco_percent is not None or dlco_not_performed):
-        result["staging"] = stage(sex=picture.sex, age=picture.age, fvc_percent=fvc_percent,
+    factors = patient_factors(sex=picture.sex, smoking=picture.smoking, autoantibodies=picture.autoantibodies,
+                              symptoms=picture.symptoms)
+    result = {**fused, **triage(fused["probability"], thresholds=thresholds, flags=flags,
+                                ctd_diagnosis=picture.ctd_diagnosis, factors=factors)}
+    result["uncertainty"] = uncertainty_sentence(fused)
+    result["validation"] = validation_summary(fused)
+    result["confirmed_ild"] = ild_confirmed
+    pfts = fvc_percent is not None and (dlco_percent is not None or dlco_not_performed)
+    if ild_confirmed and pfts:
+        ages = picture.ages or (int(picture.age), int(picture.age))
+        result["staging"] = stage(sex=picture.sex, ages=ages, fvc_percent=fvc_percent,
                                   dlco_percent=None if dlco_not_performed else dlco_percent)
     else:
         result["staging"] = None
@@ -96,22 +166,25 @@ def assess_visit(
     fvc_percent: Optional[float] = None,
     dlco_percent: Optional[float] = None,
     dlco_not_performed: bool = False,
+    options: Optional[EvidenceOptions] = None,
     scorers: Optional[dict[str, ModalityScorer]] = None,
 ) -> dict:
     """Assess a visit from what is stored for it and store the result (a new row each time)."""
+    options = options or EvidenceOptions()
     visit = get_visit(db, visit_id)
     patient = get_patient(db, visit["patient_id"])
     picture = clinical_picture(patient, on=visit["started_at"])
     evidence = []
     for scorer in (SCORERS if scorers is None else scorers).values():
-        item = scorer(db, visit_id)
+        item = scorer(db, visit_id, picture, options)
         if item is not None:
             evidence.append(item)
-    result = assess(picture, evidence, thresholds=thresholds, fvc_percent=fvc_percent,
-                    dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed)
+    result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture),
+                    fvc_percent=fvc_percent, dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed,
+                    ild_confirmed=confirmed_ild(db, patient["id"]))
     inputs = {
         "clinical_picture": {**picture.__dict__, "autoantibodies": list(picture.autoantibodies),
-                             "symptoms": list(picture.symptoms)},
+                             "symptoms": list(picture.symptoms), "ages": list(picture.ages or ())},
         "evidence": [item.__dict__ for item in evidence],
         "pft": {"fvc_percent": fvc_percent, "dlco_percent": dlco_percent, "dlco_not_performed": dlco_not_performed},
     }

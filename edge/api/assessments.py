@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, g
 
 from edge import screening
 from edge.api.operations import CLINICAL_ROLES, operation
+from edge.fusion.evidence import EvidenceOptions
 from edge.fusion.triage import TriageThresholds
 from edge.patients import get_visit
 from edge.schemas import Assessment, AssessmentList, AssessmentRequest
@@ -16,6 +17,11 @@ def thresholds_from_settings(settings) -> TriageThresholds:
     return TriageThresholds(intermediate=settings.triage_intermediate, high=settings.triage_high)
 
 
+def evidence_options_from_settings(settings) -> EvidenceOptions:
+    return EvidenceOptions(dependence_weight=settings.evidence_dependence_weight, lr_cap=settings.evidence_lr_cap,
+                           other_site_weight=settings.evidence_other_site_weight)
+
+
 @operation(blueprint, "/visits/<int:visit_id>/assessments", "POST",
            summary="Assess (or re-assess) a visit from what was recorded for it", roles=CLINICAL_ROLES,
            body=AssessmentRequest, response=Assessment, status=201)
@@ -24,6 +30,7 @@ def assess_visit(visit_id: int, body: AssessmentRequest):
     screening.score_kept_inputs(resources.db(), resources.blobs, visit_id, resources.auscultation_model)
     return screening.assess_visit(
         resources.db(), g.actor, visit_id, thresholds=thresholds_from_settings(resources.settings),
+        options=evidence_options_from_settings(resources.settings),
         fvc_percent=body.fvc_percent, dlco_percent=body.dlco_percent, dlco_not_performed=body.dlco_not_performed,
     )
 

@@ -13,16 +13,17 @@ from edge.breath import score_breath_reading
 from edge.config import load_settings
 from edge.errors import IldscreenError
 from edge.fusion.clinical_prior import ClinicalPicture
-from edge.fusion.fusion import ModalityEvidence
-from edge.fusion.triage import TriageThresholds
+from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
+from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
 from edge.inference.bundles import select_active_bundle
 from edge.labs import read_lab_file, score_lab_panel
-from edge.modalities import auscultation_evidence_from_results, scored_evidence
+from edge.modalities import auscultation_evidence_from_results, potential_ranges, scored_evidence
 from edge.screening import assess
 from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, SYMPTOMS
 
 
-def auscultation_evidence_from_files(recordings: dict[str, Path]) -> ModalityEvidence:
+def auscultation_evidence_from_files(recordings: dict[str, Path], picture: ClinicalPicture,
+                                     options: EvidenceOptions) -> ModalityEvidence:
     try:
         model = default_model()
     except ModelError as exc:
@@ -33,10 +34,13 @@ def auscultation_evidence_from_files(recordings: dict[str, Path]) -> ModalityEvi
             results.append(score_recording(str(path), chest_site=site, backend=model))
         except AudioError as exc:
             raise click.ClickException(f"{path}: {exc}") from exc
-    evidence = auscultation_evidence_from_results(results)
+    evidence = auscultation_evidence_from_results(results, picture, options)
     if evidence is None:
-        problems = "; ".join(f"{r['chest_site']}: {', '.join(r['quality']['issues'])}" for r in results)
-        raise click.ClickException(f"no recording passed the quality gate ({problems})")
+        problems = "; ".join(f"{r['chest_site']}: {', '.join(r['quality']['issues'])}" for r in results
+                             if not r["quality"]["ok"] or r["crackle_probability"] is None)
+        if not problems:
+            raise click.ClickException("no recording from a lung site (the trachea says nothing about crackles)")
+        raise click.ClickException(f"no lung-site recording passed the quality gate ({problems})")
     return evidence
 
 
@@ -83,42 +87,51 @@ def parse_audio_options(values: tuple[str, ...]) -> dict[str, Path]:
               help="E-nose breath reading (CSV or JSON).")
 @click.option("--fvc", type=click.FloatRange(5, 200), help="FVC, % predicted.")
 @click.option("--dlco", type=click.FloatRange(1, 200), help="DLCO, % predicted.")
+@click.option("--ild-confirmed", is_flag=True,
+              help="ILD is confirmed on HRCT: add GAP / ILD-GAP staging (needs --fvc and --dlco).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data folder whose settings and active model bundle are used. "
                    "Default: $ILDSCREEN_DATA_DIR or ./data.")
 def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_file, breath_file, fvc, dlco,
-           data_dir) -> None:
-    """Assess one patient: fused ILD probability, 0-100 score, 90% interval, tier, next step."""
+           ild_confirmed, data_dir) -> None:
+    """Assess one patient: fused ILD probability, 0-100 score, 90% interval, what missing tests
+    could change, the guideline line and next step, and the models' validation status."""
     recordings = parse_audio_options(audio)
+    if ild_confirmed and (fvc is None or dlco is None):
+        raise click.BadParameter("GAP / ILD-GAP staging needs both --fvc and --dlco", param_hint="--ild-confirmed")
     picture = ClinicalPicture(ctd_diagnosis=ctd, age=float(age), sex=sex, smoking="former" if smoker else "never",
-                              autoantibodies=tuple(antibodies), symptoms=tuple(symptoms))
+                              autoantibodies=tuple(antibodies), symptoms=tuple(symptoms), ages=(age, age))
     try:
         settings = load_settings(data_dir=data_dir)
         bundle = select_active_bundle(settings.models_path)
         if bundle.error:
             raise click.ClickException(bundle.error)
+        options = evidence_options_from_settings(settings)
         evidence = []
         if recordings:
-            evidence.append(auscultation_evidence_from_files(recordings))
+            evidence.append(auscultation_evidence_from_files(recordings, picture, options))
         if labs_file:
             evidence.append(labs_evidence_from_file(labs_file))
         if breath_file:
             evidence.append(breath_evidence_from_file(breath_file))
-        result = assess(picture, evidence,
-                        thresholds=TriageThresholds(intermediate=settings.triage_intermediate, high=settings.triage_high),
-                        fvc_percent=fvc, dlco_percent=dlco)
+        result = assess(picture, evidence, thresholds=thresholds_from_settings(settings), options=options,
+                        potential=potential_ranges(picture), fvc_percent=fvc, dlco_percent=dlco,
+                        ild_confirmed={"source": "command line (--ild-confirmed)"} if ild_confirmed else None)
     except IldscreenError as exc:
         raise click.ClickException(exc.message) from exc
-    output = {key: result[key] for key in ("probability", "score", "interval", "tier", "recommendation",
-                                           "contributions", "missing", "red_flags", "staging", "model_versions",
-                                           "synthetic_models", "pretest_probability")}
+    output = {key: result[key] for key in ("probability", "score", "interval", "if_missing_measured", "uncertainty",
+                                           "tier", "tier_from_risk", "recommendation", "contributions", "missing",
+                                           "red_flags", "staging", "model_versions", "synthetic_models",
+                                           "validation", "pretest_probability", "evidence_options")}
     if as_json:
         click.echo(json.dumps(output))
         return
-    low, high = result["interval"]
-    click.echo(f"ILD risk {result['score']}/100 (90% interval {low * 100:.0f}-{high * 100:.0f}); tier {result['tier']}")
+    click.echo(f"ILD risk {result['score']}/100; tier {result['tier']}")
+    click.echo(result["uncertainty"])
     click.echo(result["recommendation"]["text"])
+    click.echo(f"guideline: {result['recommendation']['guideline']['source']}")
     if result["missing"]:
         click.echo(f"not available: {', '.join(result['missing'])}")
     if result["synthetic_models"]:
         click.echo(f"models trained on synthetic data only: {', '.join(result['synthetic_models'])}")
+    click.echo(result["validation"]["note"])

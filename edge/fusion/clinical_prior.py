@@ -1,10 +1,11 @@
 """Pre-test probability of ILD from the clinical picture: CTD type, autoantibodies, age, sex,
 smoking and symptoms.
 
-The base rate is the prevalence of ILD on HRCT in each CTD; each risk factor multiplies the
-odds by a published odds ratio. These are approximate pooled values chosen from the sources
-below, rounded, and meant as a starting point for a screening programme to revise with its
-own data (they are data, not code: ``BASE_PREVALENCE`` and ``ODDS_RATIOS``).
+The base rate is the prevalence of ILD on HRCT in each CTD, with the range its source reports
+(the prior's share of the result's interval). Each risk factor multiplies the odds by an odds
+ratio whose *direction* comes from the sources below and whose *magnitude* is a programme
+assumption (no per-value pooled estimate was encoded): each row of ``ODDS_RATIOS`` says so. A
+screening programme should revise them with its own confirmed outcomes (docs/evidence.md).
 
 Sources
 -------
@@ -36,28 +37,34 @@ from typing import Optional
 from edge.errors import ValidationError
 
 BASE_PREVALENCE = {"SSc": 0.40, "IIM": 0.41, "MCTD": 0.40, "SjD": 0.15, "RA": 0.10, "SLE": 0.06}
+# The range of each base rate in its source (above); it feeds the prior's share of the interval.
+# IIM and MCTD give one pooled figure: their range is the programme assumption of odds x/÷ 1.5
+# (UNRANGED_ODDS_FACTOR).
+UNRANGED_ODDS_FACTOR = 1.5
+BASE_PREVALENCE_RANGE = {"SSc": (0.35, 0.52), "SjD": (0.13, 0.20), "RA": (0.05, 0.10), "SLE": (0.03, 0.08)}
 
-# Each factor: odds ratio, and the CTD types it applies to (None: all).
-ODDS_RATIOS: dict[str, tuple[float, Optional[frozenset[str]]]] = {
-    "anti-Scl-70": (3.0, frozenset({"SSc", "MCTD"})),
-    "anti-centromere": (0.35, frozenset({"SSc"})),
-    "anti-Jo-1": (5.0, frozenset({"IIM", "MCTD", "SjD"})),
-    "anti-PL-7": (5.0, frozenset({"IIM", "MCTD", "SjD"})),
-    "anti-PL-12": (5.0, frozenset({"IIM", "MCTD", "SjD"})),
-    "anti-EJ": (5.0, frozenset({"IIM"})),
-    "anti-OJ": (5.0, frozenset({"IIM"})),
-    "anti-MDA5": (5.0, None),
-    "anti-Ro52": (1.8, None),
-    "RF-high-titre": (2.0, frozenset({"RA"})),
-    "anti-CCP": (1.8, frozenset({"RA"})),
-    "male": (1.6, None),
-    "ever_smoker": (1.6, None),
-    "age_per_decade_over_50": (1.3, None),
-    "exertional_dyspnoea": (2.2, None),
-    "rapidly_worsening_dyspnoea": (3.0, None),
-    "dry_cough": (1.6, None),
-    "finger_clubbing": (3.0, None),
-    "mechanics_hands": (2.0, None),
+PROGRAMME = "programme assumption (direction from the sources above; magnitude not a per-value estimate)"
+# Each factor: odds ratio, the CTD types it applies to (None: all), and where its size comes from.
+ODDS_RATIOS: dict[str, tuple[float, Optional[frozenset[str]], str]] = {
+    "anti-Scl-70": (3.0, frozenset({"SSc", "MCTD"}), PROGRAMME + "; Walker 2007, Nihtyanova 2014"),
+    "anti-centromere": (0.35, frozenset({"SSc"}), PROGRAMME + "; Walker 2007, Nihtyanova 2014"),
+    "anti-Jo-1": (5.0, frozenset({"IIM", "MCTD", "SjD"}), PROGRAMME + "; Hallowell 2019"),
+    "anti-PL-7": (5.0, frozenset({"IIM", "MCTD", "SjD"}), PROGRAMME + "; Hallowell 2019"),
+    "anti-PL-12": (5.0, frozenset({"IIM", "MCTD", "SjD"}), PROGRAMME + "; Hallowell 2019"),
+    "anti-EJ": (5.0, frozenset({"IIM"}), PROGRAMME + "; Hallowell 2019"),
+    "anti-OJ": (5.0, frozenset({"IIM"}), PROGRAMME + "; Hallowell 2019"),
+    "anti-MDA5": (5.0, None, PROGRAMME + "; Hallowell 2019"),
+    "anti-Ro52": (1.8, None, PROGRAMME + "; ACR/CHEST 2023 Table 2 lists it for IIM and SjD"),
+    "RF-high-titre": (2.0, frozenset({"RA"}), PROGRAMME + "; Kelly 2014, Restrepo 2015"),
+    "anti-CCP": (1.8, frozenset({"RA"}), PROGRAMME + "; Kelly 2014, Kronzer 2021"),
+    "male": (1.6, None, PROGRAMME + "; Kelly 2014 (RA), ACR/CHEST 2023 Table 2"),
+    "ever_smoker": (1.6, None, PROGRAMME + "; Kelly 2014, Kronzer 2021 (RA)"),
+    "age_per_decade_over_50": (1.3, None, PROGRAMME + "; Kelly 2014 (RA)"),
+    "exertional_dyspnoea": (2.2, None, PROGRAMME + "; Hoffmann-Vold 2020, Cottin 2018"),
+    "rapidly_worsening_dyspnoea": (3.0, None, PROGRAMME),
+    "dry_cough": (1.6, None, PROGRAMME + "; Hoffmann-Vold 2020, Cottin 2018"),
+    "finger_clubbing": (3.0, None, PROGRAMME + "; Cottin 2018"),
+    "mechanics_hands": (2.0, None, PROGRAMME + "; ACR/CHEST 2023 Table 2 (IIM)"),
 }
 PRIOR_BOUNDS = (0.01, 0.95)
 
@@ -72,17 +79,26 @@ class ClinicalPicture:
     smoking: str = "never"
     autoantibodies: tuple[str, ...] = ()
     symptoms: tuple[str, ...] = ()
+    ages: Optional[tuple[int, int]] = None  # both possible ages when only the birth year is known
 
 
 @dataclass(frozen=True)
 class ClinicalPrior:
     probability: float
     base_prevalence: float
+    base_prevalence_range: tuple[float, float]
     factors: dict[str, float] = field(default_factory=dict)  # factor -> odds ratio applied
 
     @property
     def log_odds(self) -> float:
         return math.log(self.probability / (1 - self.probability))
+
+    @property
+    def log_odds_range(self) -> tuple[float, float]:
+        """The prior's log-odds with the base rate at each end of its range (read as a 95% range)."""
+        low, high = self.base_prevalence_range
+        shift = math.log(self.base_prevalence / (1 - self.base_prevalence))
+        return (self.log_odds + math.log(low / (1 - low)) - shift, self.log_odds + math.log(high / (1 - high)) - shift)
 
 
 def clinical_prior(picture: ClinicalPicture) -> ClinicalPrior:
@@ -110,7 +126,7 @@ def clinical_prior(picture: ClinicalPicture) -> ClinicalPrior:
     for name in present:
         if name not in ODDS_RATIOS:
             continue
-        ratio, applies_to = ODDS_RATIOS[name]
+        ratio, applies_to, _source = ODDS_RATIOS[name]
         if applies_to is None or picture.ctd_diagnosis in applies_to:
             factors[name] = ratio
     decades = max(0.0, (picture.age - 50) / 10)
@@ -120,4 +136,14 @@ def clinical_prior(picture: ClinicalPicture) -> ClinicalPrior:
     log_odds = math.log(base / (1 - base)) + sum(math.log(r) for r in factors.values())
     probability = 1 / (1 + math.exp(-log_odds))
     probability = min(max(probability, PRIOR_BOUNDS[0]), PRIOR_BOUNDS[1])
-    return ClinicalPrior(probability=probability, base_prevalence=base, factors=factors)
+    return ClinicalPrior(probability=probability, base_prevalence=base,
+                         base_prevalence_range=base_prevalence_range(picture.ctd_diagnosis), factors=factors)
+
+
+def base_prevalence_range(ctd_diagnosis: str) -> tuple[float, float]:
+    """The published range of a CTD's ILD base rate, or odds x/÷ ``UNRANGED_ODDS_FACTOR``."""
+    if ctd_diagnosis in BASE_PREVALENCE_RANGE:
+        return BASE_PREVALENCE_RANGE[ctd_diagnosis]
+    odds = BASE_PREVALENCE[ctd_diagnosis] / (1 - BASE_PREVALENCE[ctd_diagnosis])
+    low, high = odds / UNRANGED_ODDS_FACTOR, odds * UNRANGED_ODDS_FACTOR
+    return low / (1 + low), high / (1 + high)

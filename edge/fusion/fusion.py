@@ -1,135 +1,127 @@
-"""Fusing the modality models with the clinical prior into one ILD probability.
+"""Fusing the modalities' likelihood ratios with the clinical prior into one ILD probability,
+and saying how uncertain it is.
 
-Each modality model outputs a probability calibrated at the prevalence of its training data.
-Dividing its odds by that prevalence's odds gives the likelihood ratio of the evidence
-(Bayes' theorem in odds form); assuming the modalities are conditionally independent given
-ILD status, the post-test odds are the pre-test odds times every available likelihood ratio.
-A missing modality has likelihood ratio 1: it contributes nothing rather than a guess.
+Post-test log-odds = prior log-odds + the combined log LR of the measured modalities. Naive
+Bayes (adding every log LR) assumes the modalities are independent given ILD; they are not
+known to be (labs, breath and crackles all grow with the extent of fibrosis), so
+:func:`combined_log_lr` counts the strongest evidence in each direction in full and every other
+one at ``EvidenceOptions.dependence_weight``, after holding each LR within ``lr_cap``. A missing
+modality has log LR 0 and so changes nothing; raising any log LR never lowers the result.
 
-The 90% interval says how far the risk could still move: for each missing modality, over
-the distribution of likelihood ratios that modality would produce in this patient (a binormal
-model with the modality's validated AUC, mixed by the current post-test probability), and for
-each measured one, over its calibration uncertainty. Dropping a modality therefore always
-widens the interval on the log-odds scale, where evidence adds; on the probability scale it
-widens whenever the point estimate stays put, but a dropped modality that had moved the
-estimate far towards 0 or 1 can leave a narrower-looking probability interval nearer the edge.
+Two uncertainties are reported, separately:
+
+- ``interval``: a 90% interval from the numbers the estimate rests on: the prior's base-rate
+  range and each measured modality's 95% log-LR range (validation CIs), combined as independent
+  normal errors on the log-odds scale, each weighted as in the combination.
+- ``if_missing_measured``: the range the risk could still take if the missing modalities were
+  measured (each at the low and at the high end of what it would plausibly give).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from statistics import NormalDist
-
-import numpy as np
+from typing import Mapping, Optional
 
 from edge.errors import ValidationError
 from edge.fusion.clinical_prior import ClinicalPrior
-
-MODALITIES = ("auscultation", "breath", "labs")
-PROBABILITY_FLOOR = 1e-4
-INTERVAL = (0.05, 0.95)
-INTERVAL_DRAWS = 4000
-INTERVAL_SEED = 20231  # fixed: the same visit always gets the same interval
-# Typical AUCs of each modality, used only to spread the interval of a missing one; callers
-# pass the AUCs of the installed models' validation when they have them.
-DEFAULT_MODALITY_AUC = {"auscultation": 0.85, "breath": 0.85, "labs": 0.80}
-CALIBRATION_SD_LOG_ODDS = 0.25  # uncertainty of a measured modality's calibration, log-odds
+from edge.fusion.evidence import MODALITIES, Z90, Z95, EvidenceOptions, ModalityEvidence
 
 
-def logit(p: float) -> float:
-    p = min(max(p, PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR)
-    return math.log(p / (1 - p))
+def sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
 
 
-def sigmoid(x):
-    return 1 / (1 + np.exp(-x))
+def combined_log_lr(log_lrs: Mapping[str, float], options: EvidenceOptions) -> tuple[float, dict[str, float]]:
+    """The modalities' joint log LR and the weight each one got.
 
-
-@dataclass(frozen=True)
-class ModalityEvidence:
-    """One modality model's output for this visit."""
-
-    modality: str
-    probability: float  # calibrated at ``training_prevalence``
-    training_prevalence: float
-    model_version: str
-    synthetic: bool = False
-
-    def __post_init__(self):
-        if self.modality not in MODALITIES:
-            raise ValidationError(f"unknown modality {self.modality!r}; expected one of {list(MODALITIES)}")
-        for name in ("probability", "training_prevalence"):
-            value = getattr(self, name)
-            if not (0 <= value <= 1) or math.isnan(value):
-                raise ValidationError(f"{self.modality} {name} must be in [0, 1], got {value}")
-
-    @property
-    def log_likelihood_ratio(self) -> float:
-        return logit(self.probability) - logit(self.training_prevalence)
-
-
-def binormal_separation(auc: float) -> float:
-    """d' of an equal-variance binormal model with this AUC: AUC = Phi(d' / sqrt 2)."""
-    return math.sqrt(2) * NormalDist().inv_cdf(min(max(auc, 0.5), 0.999))
-
-
-def _missing_modality_draws(auc: float, posterior: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Log likelihood ratios a missing modality would give, for a patient with this risk.
-
-    Binormal: the score is N(0, 1) without ILD and N(d', 1) with it, so log LR = d' x - d'^2/2.
+    Examples
+    --------
+    >>> combined_log_lr({"labs": 1.0, "breath": 0.5}, EvidenceOptions(dependence_weight=0.5))
+    (1.25, {'labs': 1.0, 'breath': 0.5})
     """
-    d = binormal_separation(auc)
-    has_ild = rng.uniform(size=posterior.shape) < posterior
-    x = rng.standard_normal(posterior.shape) + d * has_ild
-    return d * x - d * d / 2
+    cap = math.log(options.lr_cap)
+    capped = {name: min(max(value, -cap), cap) for name, value in log_lrs.items()}
+    weights = {}
+    for sign in (1, -1):
+        ranked = sorted((name for name, value in capped.items() if sign * value > 0), key=lambda n: -sign * capped[n])
+        for rank, name in enumerate(ranked):
+            weights[name] = 1.0 if rank == 0 else options.dependence_weight
+    weights.update({name: 1.0 for name, value in capped.items() if value == 0})
+    return sum(weights[name] * capped[name] for name in capped), weights
 
 
-def fuse(prior: ClinicalPrior, evidence: list[ModalityEvidence], *,
-         modality_aucs: dict[str, float] = DEFAULT_MODALITY_AUC) -> dict:
-    """Post-test ILD probability, 0-100 score, 90% interval and each modality's contribution.
+def fused_probability(prior_log_odds: float, log_lrs: Mapping[str, float], options: EvidenceOptions) -> float:
+    """The one place the post-test probability is computed (site recalibration wraps this)."""
+    return sigmoid(prior_log_odds + combined_log_lr(log_lrs, options)[0])
 
-    Returns
-    -------
-    dict
-        ``probability``, ``score``, ``interval`` ([low, high]), ``pretest_probability``,
-        ``contributions`` (per modality: likelihood ratio, log LR, probability, model version,
-        synthetic flag; ``clinical_prior``: odds ratio of each factor), ``missing`` (expected
-        modalities without evidence) and ``model_versions``.
+
+def _sd(low: float, high: float, z: float) -> float:
+    return (high - low) / (2 * z)
+
+
+def fuse(prior: ClinicalPrior, evidence: list[ModalityEvidence], *, options: EvidenceOptions,
+         potential: Optional[Mapping[str, Optional[tuple[float, float]]]] = None) -> dict:
+    """Post-test ILD probability, 0-100 score, both uncertainties and each contribution.
+
+    ``potential`` maps each modality to the log-LR range it would plausibly give if measured
+    (None: unknown, e.g. its model is not installed); only missing modalities are read from it.
     """
     seen = [item.modality for item in evidence]
     if len(set(seen)) != len(seen):
         raise ValidationError(f"each modality may be given once, got {seen}")
-    log_odds = prior.log_odds + sum(item.log_likelihood_ratio for item in evidence)
-    probability = float(sigmoid(log_odds))
-    missing = [name for name in modality_aucs if name not in seen]
+    log_lrs = {item.modality: item.log_likelihood_ratio for item in evidence}
+    combined, weights = combined_log_lr(log_lrs, options)
+    probability = fused_probability(prior.log_odds, log_lrs, options)
+    missing = [name for name in MODALITIES if name not in seen]
 
-    rng = np.random.default_rng(INTERVAL_SEED)
-    draws = np.full(INTERVAL_DRAWS, log_odds)
-    for _item in evidence:
-        draws += rng.normal(0.0, CALIBRATION_SD_LOG_ODDS, INTERVAL_DRAWS)
-    for name in missing:
-        draws += _missing_modality_draws(modality_aucs[name], sigmoid(draws), rng)
-    low, high = np.quantile(sigmoid(draws), INTERVAL)
+    cap = math.log(options.lr_cap)
+    variance = _sd(*prior.log_odds_range, Z95) ** 2
+    for item in evidence:
+        low, high = (min(max(v, -cap), cap) for v in item.log_lr_range)
+        variance += (weights[item.modality] * _sd(low, high, Z95)) ** 2
+    centre = prior.log_odds + combined
+    spread = Z90 * math.sqrt(variance)
+    interval = [sigmoid(centre - spread), sigmoid(centre + spread)]
+
+    potential = potential or {}
+    known = {name: potential[name] for name in missing if potential.get(name) is not None}
+    informative = {name: r for name, r in known.items() if r[0] != r[1]}
+    if_missing = None
+    if informative:
+        low = fused_probability(prior.log_odds, {**log_lrs, **{n: r[0] for n, r in informative.items()}}, options)
+        high = fused_probability(prior.log_odds, {**log_lrs, **{n: r[1] for n, r in informative.items()}}, options)
+        if_missing = {"low": low, "high": high, "modalities": sorted(informative),
+                      "not_informative": sorted(set(known) - set(informative)),
+                      "unknown": sorted(set(missing) - set(known))}
 
     contributions = {
         item.modality: {
-            "probability": item.probability,
-            "likelihood_ratio": math.exp(item.log_likelihood_ratio),
+            "likelihood_ratio": item.likelihood_ratio,
             "log_likelihood_ratio": item.log_likelihood_ratio,
+            "log_lr_range95": list(item.log_lr_range),
+            "weight": weights[item.modality],
+            # What the risk actually used: capped at lr_cap, then weighted for dependence.
+            "applied_likelihood_ratio": math.exp(weights[item.modality]
+                                                 * min(max(item.log_likelihood_ratio, -cap), cap)),
             "model_version": item.model_version,
-            "synthetic": item.synthetic,
+            "synthetic": item.validation["synthetic"],
+            "clinically_validated": item.validation["clinically_validated"],
+            "finding": item.finding,
         }
         for item in evidence
     }
     contributions["clinical_prior"] = {"probability": prior.probability, "base_prevalence": prior.base_prevalence,
+                                       "base_prevalence_range": list(prior.base_prevalence_range),
                                        "odds_ratios": prior.factors}
     return {
         "probability": probability,
         "score": int(round(probability * 100)),
-        "interval": [float(min(low, probability)), float(max(high, probability))],
+        "interval": interval,
+        "if_missing_measured": if_missing,
         "pretest_probability": prior.probability,
         "contributions": contributions,
         "missing": missing,
         "model_versions": {item.modality: item.model_version for item in evidence},
-        "synthetic_models": sorted(item.modality for item in evidence if item.synthetic),
+        "synthetic_models": sorted(item.modality for item in evidence if item.validation["synthetic"]),
+        "models": {item.modality: {"version": item.model_version, **item.validation} for item in evidence},
+        "evidence_options": options.model_dump(),
     }

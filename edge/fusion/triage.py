@@ -1,17 +1,37 @@
-"""From the fused risk to the next step for the nurse, following the 2023 ACR/CHEST guideline
-for ILD screening in systemic autoimmune rheumatic diseases (Johnson SR et al., Arthritis
-Rheumatol 2024;76:1182-1200): the screening tests are PFTs (spirometry, lung volumes, DLCO)
-and HRCT; chest radiography, the 6-minute walk test and pulse oximetry are conditionally
-recommended *against* as screening tests, so they are never offered as the confirming test.
+"""From the patient's CTD, risk factors and fused risk to the next step, following the 2023
+ACR/CHEST guideline for screening for ILD in systemic autoimmune rheumatic diseases (Johnson SR
+et al., Arthritis Rheumatol 2024;76:1182-1200; also Arthritis Care Res and CHEST).
+
+What the guideline says, and how it is encoded (``SCREENING_LINES``, one row per line):
+
+- People with a SARD at increased risk of ILD are screened with HRCT **and** PFTs (spirometry,
+  lung volumes, DLCO); HRCT plus PFTs is preferred over PFTs alone. The guideline's Table 2 lists
+  what puts a person at increased risk: SSc, IIM and MCTD are advised baseline screening
+  whatever the score; RA and Sjögren's disease when one of their Table 2 risk factors is on
+  record. The fused score then only sets the *priority* (where HRCT is scarce).
+- Chest radiography, the 6-minute walk test and ambulatory desaturation (oximetry) are
+  conditionally recommended *against* as screening tests: they are never the confirming test.
+- Patients no guideline line covers (SLE; RA or SjD without a recorded risk factor; Table 2
+  notes that absent risk factors do not preclude ILD): the score decides, under programme
+  thresholds (settings ``triage_intermediate`` / ``triage_high``).
+- Red flags (rapidly worsening breathlessness; anti-MDA5, which carries rapidly progressive
+  ILD) are always urgent.
+
+Priorities and re-screening intervals are programme assumptions (the guideline sets none for
+screening): urgent = this week; high score = within 3 months; otherwise routine.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+GUIDELINE_SOURCE = ("Johnson SR et al. 2023 ACR/CHEST Guideline for the Screening and Monitoring of ILD in "
+                    "People with SARDs. Arthritis Rheumatol 2024;76:1182-1200")
 PFTS = "PFTs (spirometry, lung volumes, DLCO)"
 NOT_CONFIRMING = "A chest X-ray, 6-minute walk test or pulse oximetry cannot rule out ILD: use HRCT and PFTs."
+TIER_ORDER = ("low", "intermediate", "high", "urgent")
 
 
 class TriageThresholds(BaseModel):
@@ -20,9 +40,10 @@ class TriageThresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", title="Triage thresholds")
 
     intermediate: float = Field(0.10, gt=0, lt=1, title="Intermediate from",
-                                description="Fused probability at which PFTs are advised.")
+                                description="Fused probability from which screening is discussed for patients "
+                                            "no guideline line covers.")
     high: float = Field(0.30, gt=0, lt=1, title="High from",
-                        description="Fused probability at which HRCT plus PFTs are advised.")
+                        description="Fused probability from which HRCT plus PFTs are advised within 3 months.")
 
     @model_validator(mode="after")
     def ordered(self) -> "TriageThresholds":
@@ -31,38 +52,81 @@ class TriageThresholds(BaseModel):
         return self
 
 
-RECOMMENDATIONS = {
-    "low": {
-        "text": "Low ILD risk. Re-screen in 12 months, sooner if breathlessness or cough appear.",
-        "next_steps": ["Re-screen in 12 months"],
-        "rescreen_months": 12,
-        "urgency": "routine",
-    },
-    "intermediate": {
-        "text": f"Intermediate ILD risk. Arrange {PFTS} within 3 months; re-screen in 6 months.",
-        "next_steps": [f"{PFTS} within 3 months", "Re-screen in 6 months"],
-        "rescreen_months": 6,
-        "urgency": "within 3 months",
-    },
-    "high": {
-        "text": f"High ILD risk. Refer for HRCT plus {PFTS}.",
-        "next_steps": ["Refer for HRCT", f"{PFTS}"],
-        "rescreen_months": None,
-        "urgency": "referral",
-    },
-    "urgent": {
-        "text": f"Urgent: refer for HRCT and {PFTS} this week and tell the rheumatologist today.",
-        "next_steps": ["Refer for HRCT this week", f"{PFTS} this week", "Inform the rheumatologist today"],
-        "rescreen_months": None,
-        "urgency": "this week",
-    },
+@dataclass(frozen=True)
+class ScreeningLine:
+    """One line of the guideline: who it covers and what it advises."""
+
+    code: str
+    ctd: str
+    risk_factors: Optional[frozenset[str]]  # None: everyone with this CTD
+    text: str
+    source: str
+
+
+RA_RISK_FACTORS = frozenset({"RF-high-titre", "anti-CCP", "ever_smoker", "male"})
+SJD_RISK_FACTORS = frozenset({"anti-Ro52", "ANA", "raynaud"})
+SCREENING_LINES = (
+    ScreeningLine("ssc", "SSc", None, "Systemic sclerosis is at increased risk of ILD: screen with HRCT and PFTs.",
+                  GUIDELINE_SOURCE + ", Table 2 and screening recommendations"),
+    ScreeningLine("iim", "IIM", None, "Inflammatory myopathy is at increased risk of ILD: screen with HRCT and PFTs.",
+                  GUIDELINE_SOURCE + ", Table 2 and screening recommendations"),
+    ScreeningLine("mctd", "MCTD", None, "Mixed connective-tissue disease is at increased risk of ILD: screen with "
+                  "HRCT and PFTs.", GUIDELINE_SOURCE + ", Table 2 and screening recommendations"),
+    # Table 2 (RA): high-titre RF or anti-CCP, smoking, older age at onset, high disease activity,
+    # male sex, higher BMI. Recorded here: RF high titre, anti-CCP (positive; titre not recorded),
+    # ever smoker, male sex.
+    ScreeningLine("ra_risk", "RA", RA_RISK_FACTORS, "Rheumatoid arthritis with an ILD risk factor: screen with "
+                  "HRCT and PFTs.", GUIDELINE_SOURCE + ", Table 2 (RA risk factors)"),
+    # Table 2 (SjD): anti-Ro52, ANA, Raynaud phenomenon, older age, lymphopenia, severe caries.
+    # Recorded here: anti-Ro52, ANA, Raynaud.
+    ScreeningLine("sjd_risk", "SjD", SJD_RISK_FACTORS, "Sjögren's disease with an ILD risk factor: screen with "
+                  "HRCT and PFTs.", GUIDELINE_SOURCE + ", Table 2 (Sjögren's disease risk factors)"),
+)
+NO_LINE = ScreeningLine("none", "", None, "No guideline screening line covers this patient: the risk score decides.",
+                        GUIDELINE_SOURCE + " (population: RA, SSc, IIM, MCTD, SjD; Table 2 note)")
+
+ADVICE = {
+    "hrct_pfts": {"text": f"HRCT plus {PFTS}", "next_steps": ["HRCT of the chest", PFTS]},
+    "discuss": {"text": f"Discuss HRCT plus {PFTS} with the rheumatologist; re-screen in 6 months",
+                "next_steps": [f"Discuss HRCT plus {PFTS} with the rheumatologist", "Re-screen in 6 months"]},
+    "rescreen": {"text": "Re-screen in 12 months, sooner if breathlessness or cough appear",
+                 "next_steps": ["Re-screen in 12 months"]},
 }
-TIER_ORDER = ("low", "intermediate", "high", "urgent")
+RESCREEN_MONTHS = {"hrct_pfts": None, "discuss": 6, "rescreen": 12}  # programme assumptions
+PRIORITY_TEXT = {"urgent": "this week; tell the rheumatologist today", "within_3_months": "within 3 months",
+                 "routine": "routine"}
+
+
+def patient_factors(*, sex: str, smoking: str, autoantibodies: tuple[str, ...], symptoms: tuple[str, ...]) -> set[str]:
+    """The recorded facts that guideline risk factors are matched against."""
+    factors = set(autoantibodies) | set(symptoms)
+    if sex == "M":
+        factors.add("male")
+    if smoking in ("former", "current"):
+        factors.add("ever_smoker")
+    return factors
+
+
+def screening_line(ctd_diagnosis: str, factors: set[str]) -> tuple[ScreeningLine, list[str]]:
+    """The guideline line that covers this patient and the risk factors that matched it."""
+    for line in SCREENING_LINES:
+        if line.ctd != ctd_diagnosis:
+            continue
+        if line.risk_factors is None:
+            return line, []
+        matched = sorted(factors & line.risk_factors)
+        if matched:
+            return line, matched
+    return NO_LINE, []
 
 
 def red_flags(*, autoantibodies: tuple[str, ...], symptoms: tuple[str, ...],
               fvc_percent: Optional[float] = None, dlco_percent: Optional[float] = None) -> list[dict]:
-    """Findings that override the risk tier, each with the tier it forces and why."""
+    """Findings that override the risk tier, each with the tier it forces and why.
+
+    FVC or DLCO below 80% predicted is a programme assumption for "abnormal" (a common
+    lower limit of normal; not from the guideline).
+    """
     flags = []
     rapid = "rapidly_worsening_dyspnoea" in symptoms
     if rapid and "anti-MDA5" in autoantibodies:
@@ -71,6 +135,9 @@ def red_flags(*, autoantibodies: tuple[str, ...], symptoms: tuple[str, ...],
     elif rapid:
         flags.append({"code": "rapid_dyspnoea", "tier": "urgent",
                       "reason": "breathlessness worsening over days to weeks"})
+    elif "anti-MDA5" in autoantibodies:
+        flags.append({"code": "anti_mda5", "tier": "urgent",
+                      "reason": "anti-MDA5: risk of rapidly progressive ILD"})
     if fvc_percent is not None and fvc_percent < 80:
         flags.append({"code": "low_fvc", "tier": "high", "reason": f"FVC {fvc_percent:g}% predicted (< 80%)"})
     if dlco_percent is not None and dlco_percent < 80:
@@ -78,8 +145,9 @@ def red_flags(*, autoantibodies: tuple[str, ...], symptoms: tuple[str, ...],
     return flags
 
 
-def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict]) -> dict:
-    """Tier and recommendation for a fused probability, raised (never lowered) by red flags."""
+def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict], ctd_diagnosis: str,
+           factors: set[str]) -> dict:
+    """Tier (from the risk, raised never lowered by red flags), the guideline line, advice and priority."""
     if probability >= thresholds.high:
         tier = "high"
     elif probability >= thresholds.intermediate:
@@ -90,10 +158,25 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
     for flag in flags:
         if TIER_ORDER.index(flag["tier"]) > TIER_ORDER.index(tier):
             tier = flag["tier"]
+    line, matched = screening_line(ctd_diagnosis, factors)
+    if line is not NO_LINE or tier in ("high", "urgent"):
+        advice = "hrct_pfts"
+    else:
+        advice = "discuss" if tier == "intermediate" else "rescreen"
+    priority = "urgent" if tier == "urgent" else "within_3_months" if tier == "high" else "routine"
+    text = ADVICE[advice]["text"] + (f" ({PRIORITY_TEXT[priority]})" if advice == "hrct_pfts" else "")
     return {
         "tier": tier,
         "tier_from_risk": by_risk,
         "red_flags": flags,
-        "recommendation": {**RECOMMENDATIONS[tier], "not_confirming": NOT_CONFIRMING},
+        "recommendation": {
+            "advice": advice,
+            "priority": priority,
+            "text": f"{line.text} {text}." if line is not NO_LINE else f"{text}.",
+            "next_steps": ADVICE[advice]["next_steps"],
+            "rescreen_months": RESCREEN_MONTHS[advice],
+            "guideline": {"code": line.code, "line": line.text, "source": line.source, "risk_factors": matched},
+            "not_confirming": NOT_CONFIRMING,
+        },
         "thresholds": thresholds.model_dump(),
     }

@@ -78,7 +78,6 @@ CATALOG: dict[str, dict[str, str]] = {
     "assess": {"en": "Calculate risk", "zh-CN": "计算风险"},
     "working": {"en": "Working…", "zh-CN": "正在处理…"},
     "risk": {"en": "ILD risk", "zh-CN": "间质性肺病风险"},
-    "interval": {"en": "90% interval", "zh-CN": "90% 区间"},
     "tier": {"en": "Tier", "zh-CN": "分级"},
     "tier_low": {"en": "Low", "zh-CN": "低"},
     "tier_intermediate": {"en": "Intermediate", "zh-CN": "中"},
@@ -188,15 +187,47 @@ CATALOG: dict[str, dict[str, str]] = {
     "symptom_mechanics_hands": {"en": "Mechanic's hands", "zh-CN": "技工手"},
     "symptom_raynaud": {"en": "Raynaud's phenomenon", "zh-CN": "雷诺现象"},
     "symptom_skin_ulcers": {"en": "Digital ulcers", "zh-CN": "指端溃疡"},
-    # Advice per tier (2023 ACR/CHEST): steps separated by "|".
-    "rec_steps_low": {"en": "Re-screen in 12 months", "zh-CN": "12 个月后复筛"},
-    "rec_steps_intermediate": {"en": "PFTs (spirometry, lung volumes, DLCO) within 3 months|Re-screen in 6 months",
-                               "zh-CN": "3 个月内做肺功能检查（肺通气、肺容积、弥散功能 DLCO）|6 个月后复筛"},
-    "rec_steps_high": {"en": "Refer for HRCT|PFTs (spirometry, lung volumes, DLCO)",
-                       "zh-CN": "转诊做高分辨率 CT（HRCT）|肺功能检查（肺通气、肺容积、弥散功能 DLCO）"},
-    "rec_steps_urgent": {"en": "Refer for HRCT this week|PFTs (spirometry, lung volumes, DLCO) this week|"
-                               "Inform the rheumatologist today",
-                         "zh-CN": "本周内转诊做高分辨率 CT|本周内做肺功能检查（肺通气、肺容积、DLCO）|今天通知风湿科医生"},
+    # Advice (2023 ACR/CHEST; edge.fusion.triage.ADVICE): steps separated by "|".
+    "advice_steps_hrct_pfts": {"en": "HRCT of the chest|PFTs (spirometry, lung volumes, DLCO)",
+                               "zh-CN": "胸部高分辨率 CT（HRCT）|肺功能检查（肺通气、肺容积、弥散功能 DLCO）"},
+    "advice_steps_discuss": {"en": "Discuss HRCT plus PFTs (spirometry, lung volumes, DLCO) with the "
+                                   "rheumatologist|Re-screen in 6 months",
+                             "zh-CN": "与风湿科医生讨论是否做 HRCT 和肺功能检查（肺通气、肺容积、DLCO）|6 个月后复筛"},
+    "advice_steps_rescreen": {"en": "Re-screen in 12 months", "zh-CN": "12 个月后复筛"},
+    "priority": {"en": "Priority", "zh-CN": "优先级"},
+    "priority_urgent": {"en": "Urgent: this week, tell the rheumatologist today",
+                        "zh-CN": "紧急：本周内完成，今天通知风湿科医生"},
+    "priority_within_3_months": {"en": "Within 3 months", "zh-CN": "3 个月内"},
+    "priority_routine": {"en": "Routine", "zh-CN": "常规"},
+    "guideline": {"en": "Guideline (2023 ACR/CHEST)", "zh-CN": "指南（2023 ACR/CHEST）"},
+    "guideline_ssc": {"en": "Systemic sclerosis is at increased risk of ILD: screen with HRCT and PFTs.",
+                      "zh-CN": "系统性硬化症属于间质性肺病高风险：应做 HRCT 和肺功能筛查。"},
+    "guideline_iim": {"en": "Inflammatory myopathy is at increased risk of ILD: screen with HRCT and PFTs.",
+                      "zh-CN": "炎性肌病属于间质性肺病高风险：应做 HRCT 和肺功能筛查。"},
+    "guideline_mctd": {"en": "Mixed connective-tissue disease is at increased risk of ILD: screen with HRCT and PFTs.",
+                       "zh-CN": "混合性结缔组织病属于间质性肺病高风险：应做 HRCT 和肺功能筛查。"},
+    "guideline_ra_risk": {"en": "Rheumatoid arthritis with an ILD risk factor: screen with HRCT and PFTs.",
+                          "zh-CN": "类风湿关节炎且有间质性肺病危险因素：应做 HRCT 和肺功能筛查。"},
+    "guideline_sjd_risk": {"en": "Sjögren's disease with an ILD risk factor: screen with HRCT and PFTs.",
+                           "zh-CN": "干燥综合征且有间质性肺病危险因素：应做 HRCT 和肺功能筛查。"},
+    "guideline_none": {"en": "No guideline screening line covers this patient: the risk score decides.",
+                       "zh-CN": "指南的筛查建议不涵盖此患者：由风险评分决定。"},
+    # Both uncertainties in one sentence (edge.fusion.fusion): the interval, then what missing tests could change.
+    "uncertainty_interval": {"en": "90% interval {low}–{high}%: how far this estimate could be off, given how well "
+                                   "the clinical prior and the measured models are known.",
+                             "zh-CN": "90% 区间 {low}–{high}%：根据临床先验和已测模型的验证程度，此估计可能的偏差范围。"},
+    "uncertainty_both": {"en": "90% interval {low}–{high}%: how far this estimate could be off, given how well the "
+                               "clinical prior and the measured models are known; measuring the missing tests could "
+                               "still move it anywhere from {missing_low}% to {missing_high}%.",
+                         "zh-CN": "90% 区间 {low}–{high}%：根据临床先验和已测模型的验证程度，此估计可能的偏差范围；"
+                                  "若补做缺失的检查，风险仍可能在 {missing_low}% 到 {missing_high}% 之间变化。"},
+    "validation_note": {"en": "Not validated for clinical use: the risk model and the models it uses have not been "
+                              "validated on patients. Treat the risk as a research estimate.",
+                        "zh-CN": "未经临床验证：风险模型及其所用模型尚未在患者中验证。请将风险视为研究性估计。"},
+    "crackle_basal": {"en": "crackles at a lung base", "zh-CN": "肺底可闻及爆裂音"},
+    "crackle_other_sites": {"en": "crackles away from the bases only", "zh-CN": "仅肺底以外部位有爆裂音"},
+    "crackle_none": {"en": "no crackles at the recorded sites", "zh-CN": "所录部位未闻及爆裂音"},
+    "crackle_not_validated": {"en": "crackle detector not validated: not counted", "zh-CN": "爆裂音检测器未经验证：未计入"},
     "not_confirming": {"en": "A chest X-ray, 6-minute walk test or pulse oximetry cannot rule out ILD: use HRCT and PFTs.",
                        "zh-CN": "胸片、6 分钟步行试验或指脉氧不能排除间质性肺病：请用 HRCT 和肺功能检查。"},
     "flag_anti_mda5_rapid_dyspnoea": {"en": "anti-MDA5 with rapidly worsening breathlessness: risk of rapidly "
@@ -204,6 +235,7 @@ CATALOG: dict[str, dict[str, str]] = {
                                       "zh-CN": "抗 MDA5 阳性且气短迅速加重：有快速进展性间质性肺病风险"},
     "flag_rapid_dyspnoea": {"en": "Breathlessness worsening over days to weeks",
                             "zh-CN": "气短在数天至数周内加重"},
+    "flag_anti_mda5": {"en": "anti-MDA5: risk of rapidly progressive ILD", "zh-CN": "抗 MDA5 阳性：有快速进展性间质性肺病风险"},
     "flag_low_fvc": {"en": "FVC below 80% predicted", "zh-CN": "FVC 低于预计值 80%"},
     "flag_low_dlco": {"en": "DLCO below 80% predicted", "zh-CN": "DLCO 低于预计值 80%"},
 }

@@ -16,7 +16,7 @@ from pydantic import ValidationError as PydanticValidationError
 from markupsafe import Markup
 
 from edge import auth, breath, devices, labs, outbox, patients, recordings, screening
-from edge.api.assessments import thresholds_from_settings
+from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
 from edge.errors import AccountLocked, AuthenticationError, Conflict, DeviceUnavailable, IldscreenError, ValidationError
@@ -347,7 +347,8 @@ def capture_breath(visit_id: int):
 def assess(visit_id: int):
     resources = _resources()
     screening.score_kept_inputs(resources.db(), resources.blobs, visit_id, resources.auscultation_model)
-    screening.assess_visit(resources.db(), g.actor, visit_id, thresholds=thresholds_from_settings(resources.settings))
+    screening.assess_visit(resources.db(), g.actor, visit_id, thresholds=thresholds_from_settings(resources.settings),
+                           options=evidence_options_from_settings(resources.settings))
     return _back(visit_id, "result")
 
 

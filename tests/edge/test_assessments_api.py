@@ -1,10 +1,15 @@
-"""Assessing a visit through the API: stored with model versions and inputs, recomputable,
-missing modalities reported, PFT staging, red flags."""
+"""Assessing a visit through the API: stored with model versions, validation status and inputs,
+missing modalities reported, guideline advice, red flags, GAP staging only with confirmed ILD."""
+import json
+
 import pytest
 
 from support import PATIENT
 from edge import screening
-from edge.fusion.fusion import ModalityEvidence
+from edge.fusion.evidence import ModalityEvidence
+
+STATUS = {"synthetic": True, "clinically_validated": False, "training_population": "test fixture",
+          "statement": "Test fixture; not for clinical use."}
 
 
 @pytest.fixture
@@ -26,13 +31,15 @@ def test_a_visit_without_recordings_is_assessed_from_the_clinical_prior_alone(cl
 
 
 def test_registered_modality_evidence_is_fused_and_versioned(app, client, nurse, visit_id, monkeypatch):
-    monkeypatch.setitem(screening.SCORERS, "auscultation", lambda db, vid: ModalityEvidence(
-        "auscultation", 0.95, 0.5, "crackle-cnn-1.0", synthetic=True))
+    monkeypatch.setitem(screening.SCORERS, "auscultation", lambda db, vid, picture, options: ModalityEvidence(
+        "auscultation", 1.2, (0.8, 1.5), "crackle-cnn-1.0", STATUS, {"level": "basal", "validated": True}))
     assessment = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
     assert assessment["probability"] > assessment["pretest_probability"]
     assert assessment["model_versions"] == {"auscultation": "crackle-cnn-1.0"}
     assert assessment["synthetic_models"] == ["auscultation"]
-    assert assessment["inputs"]["evidence"][0]["probability"] == 0.95
+    assert assessment["inputs"]["evidence"][0]["log_likelihood_ratio"] == 1.2
+    assert assessment["validation"]["models"]["auscultation"] == {"version": "crackle-cnn-1.0", **STATUS}
+    assert "Not validated for clinical use" in assessment["validation"]["note"]
 
 
 def test_reassessment_adds_a_new_record_and_keeps_the_old(client, nurse, visit_id):
@@ -42,7 +49,7 @@ def test_reassessment_adds_a_new_record_and_keeps_the_old(client, nurse, visit_i
     assert second["id"] != first["id"]
     assert second["tier"] == "high"
     assert {flag["code"] for flag in second["red_flags"]} == {"low_fvc", "low_dlco"}
-    assert second["staging"]["gap"]["points"] == 4  # age 74 (2), FVC 70 (1), DLCO 50 (1), female (0)
+    assert second["staging"] is None and second["confirmed_ild"] is None  # no confirmed ILD: no GAP
     listed = client.get(f"/api/v1/visits/{visit_id}/assessments").json["assessments"]
     assert [a["id"] for a in listed] == [first["id"], second["id"]]
 
@@ -94,4 +101,97 @@ def test_entered_labs_and_a_breath_reading_are_fused_with_their_model_versions(c
     assert assessment["model_versions"]["labs"].startswith("labs-")
     assert "labs" in assessment["synthetic_models"]  # the shipped labs model is synthetic-only, and says so
     labs = assessment["contributions"]["labs"]
-    assert labs["likelihood_ratio"] > 0 and 0 < labs["probability"] < 1
+    assert 0 < labs["finding"]["probability"] < 1
+    prevalence = labs["finding"]["training_prevalence"]  # the manifest's, not a constant
+    p = labs["finding"]["probability"]
+    assert labs["likelihood_ratio"] == pytest.approx((p / (1 - p)) / (prevalence / (1 - prevalence)))
+
+
+def test_the_advice_names_its_guideline_line_and_the_uncertainty_is_explained(client, nurse, visit_id):
+    assessment = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
+    recommendation = assessment["recommendation"]
+    assert recommendation["guideline"]["code"] == "ssc" and recommendation["advice"] == "hrct_pfts"
+    low, high = assessment["interval"]
+    assert low < assessment["probability"] < high
+    assert assessment["uncertainty"].startswith(f"90% interval {low * 100:.0f}–{high * 100:.0f}%")
+    missing = assessment["if_missing_measured"]
+    assert f"from {missing['low'] * 100:.0f}% to {missing['high'] * 100:.0f}%" in assessment["uncertainty"]
+    missing = assessment["if_missing_measured"]
+    # The shipped crackle model has no validation block: recording it could change nothing.
+    assert missing["not_informative"] == ["auscultation"] and missing["modalities"] == ["breath", "labs"]
+    assert missing["low"] < assessment["probability"] < missing["high"]
+
+
+def received_report(db, visit_id, *, status, conclusion_codes):
+    """A CT report as the outbox stores it when the hospital answers (edge.outbox.poll_results)."""
+    referral_id = db["referrals"].insert({
+        "visit_id": visit_id, "code": "ILD-ABCDEFGHIJ", "priority": "routine", "status": "reported", "payload": "{}",
+        "attempts": 1, "next_attempt_at": "2026-01-01T00:00:00+00:00", "created_at": "2026-01-01T00:00:00+00:00",
+        "updated_at": "2026-01-01T00:00:00+00:00"}).last_pk
+    report = {"resourceType": "DiagnosticReport", "status": status,
+              "conclusionCode": [{"coding": [{"system": "http://snomed.info/sct", "code": code}]}
+                                 for code in conclusion_codes]}
+    db["imaging_results"].insert({"referral_id": referral_id, "received_at": "2026-02-01T00:00:00+00:00",
+                                  "metrics": "{}", "report": json.dumps({"diagnostic_report": report})})
+
+
+@pytest.mark.parametrize(("status", "codes"), [("preliminary", ["233703007"]), ("final", []),
+                                               ("final", ["195967001"])])
+def test_no_gap_staging_without_a_final_hrct_report_of_ild(client, nurse, visit_id, db, status, codes):
+    received_report(db, visit_id, status=status, conclusion_codes=codes)
+    assessment = client.post(f"/api/v1/visits/{visit_id}/assessments", json={"fvc_percent": 70, "dlco_percent": 50},
+                             headers=nurse).json
+    assert assessment["confirmed_ild"] is None and assessment["staging"] is None
+
+
+def test_gap_staging_with_confirmed_ild_uses_both_possible_ages(client, nurse, visit_id, db):
+    received_report(db, visit_id, status="final", conclusion_codes=["233703007"])
+    assessment = client.post(f"/api/v1/visits/{visit_id}/assessments", json={"fvc_percent": 70, "dlco_percent": 50},
+                             headers=nurse).json
+    assert assessment["confirmed_ild"]["source"] == "hrct_report"
+    staging = assessment["staging"]
+    birth_year = PATIENT["birth_year"]
+    year = int(assessment["inputs"]["clinical_picture"]["ages"][1]) + birth_year
+    assert staging["ages"] == [year - birth_year - 1, year - birth_year]
+    # female (0), age > 65 either way (2), FVC 70 (1), DLCO 50 (1); ILD-GAP: CTD-ILD -2
+    assert staging["gap"] == {"points": [4, 4], "stage": "II"} and staging["ild_gap"]["index"] == [2, 2]
+    without_pfts = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
+    assert without_pfts["confirmed_ild"] is not None and without_pfts["staging"] is None
+
+
+def stored_recording(db, visit_id, chest_site, crackle_probability):
+    """A scored recording as the recordings API stores it (the audio itself is not needed here)."""
+    stamp = {"name": "auscultation", "version": "0.1.0", "variant": "fp32", "synthetic": True}
+    db["recordings"].insert({
+        "visit_id": visit_id, "chest_site": chest_site, "sha256": "0" * 64, "file_path": "x.wav",
+        "media_type": "audio/wav", "size_bytes": 1, "sample_rate": 4000, "channels": 1, "duration_s": 20.0,
+        "quality": json.dumps({"ok": True, "issues": []}), "crackle_probability": crackle_probability,
+        "model_version": "auscultation-0.1.0-fp32", "result": json.dumps({"model": stamp}),
+        "created_at": "2026-01-01T00:00:00+00:00"})
+
+
+def test_stored_basal_crackles_count_only_through_a_validated_detector(client, nurse, visit_id, db, monkeypatch):
+    from edge import modalities
+    from edge.fusion.evidence import crackle_sign_for
+
+    stored_recording(db, visit_id, "posterior_left_base", 0.95)
+    stored_recording(db, visit_id, "posterior_right_base", 0.05)
+    shipped = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
+    crackles = shipped["contributions"]["auscultation"]
+    assert crackles["likelihood_ratio"] == 1 and crackles["finding"]["validated"] is False
+    assert shipped["probability"] == pytest.approx(shipped["pretest_probability"])
+
+    detector = {"sensitivity": 0.8, "sensitivity_ci95": [0.7, 0.88], "specificity": 0.9,
+                "specificity_ci95": [0.84, 0.94], "dataset": "fixture"}
+    real_entry = modalities.manifest_entry
+    monkeypatch.setattr(modalities, "manifest_entry", lambda name: (
+        {**real_entry(name), "validation": detector} if name == "auscultation" else real_entry(name)))
+    validated = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
+    crackles = validated["contributions"]["auscultation"]
+    sign = crackle_sign_for(PATIENT["ctd_diagnosis"])
+    positive_if_ild = 0.8 * sign.sensitivity + 0.1 * (1 - sign.sensitivity)
+    positive_if_not = 0.8 * (1 - sign.specificity) + 0.1 * sign.specificity
+    assert crackles["finding"]["level"] == "basal" and crackles["finding"]["positive_basal_sites"] == [
+        "posterior_left_base"]
+    assert crackles["likelihood_ratio"] == pytest.approx(positive_if_ild / positive_if_not)
+    assert validated["probability"] > validated["pretest_probability"]

@@ -151,7 +151,9 @@ def test_screen_prints_the_whole_assessment(runner, tmp_path):
     output = json.loads(result.output)
     assert {"probability", "score", "interval", "tier", "recommendation", "contributions", "missing"} <= set(output)
     assert "breath" in output["missing"] and "labs" not in output["missing"]
-    assert output["staging"]["gap"]["points"] == 4 and output["tier"] in ("high", "urgent")
+    assert output["staging"] is None and output["tier"] in ("high", "urgent")  # GAP needs --ild-confirmed
+    assert output["contributions"]["auscultation"]["finding"]["validated"] is False  # v0.1.0 has no validation
+    assert output["contributions"]["auscultation"]["likelihood_ratio"] == 1
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.fusion.triage import RECOMMENDATIONS
+from edge.fusion.triage import ADVICE, SCREENING_LINES, TIER_ORDER
 from edge.vocabulary import CHEST_SITES, SYMPTOMS
 from edge.web.i18n import CATALOG, LANGUAGES, QUALITY_ISSUES
 from edge.web.views import LAB_FORM_ANALYTES
@@ -25,14 +25,16 @@ def test_every_site_symptom_and_tier_is_translated():
         assert f"symptom_{symptom}" in CATALOG
     for analyte in LAB_FORM_ANALYTES:
         assert f"analyte_{analyte['key']}" in CATALOG
-    for tier in RECOMMENDATIONS:
-        assert f"rec_steps_{tier}" in CATALOG and f"tier_{tier}" in CATALOG
+    for tier in TIER_ORDER:
+        assert f"tier_{tier}" in CATALOG
+    for line in SCREENING_LINES:
+        assert f"guideline_{line.code}" in CATALOG and CATALOG[f"guideline_{line.code}"]["en"] == line.text
 
 
-@pytest.mark.parametrize("tier", list(RECOMMENDATIONS))
-def test_english_advice_is_the_triage_modules_advice(tier):
-    assert CATALOG[f"rec_steps_{tier}"]["en"].split("|") == RECOMMENDATIONS[tier]["next_steps"]
-    assert len(CATALOG[f"rec_steps_{tier}"]["zh-CN"].split("|")) == len(RECOMMENDATIONS[tier]["next_steps"])
+@pytest.mark.parametrize("advice", list(ADVICE))
+def test_english_advice_is_the_triage_modules_advice(advice):
+    assert CATALOG[f"advice_steps_{advice}"]["en"].split("|") == ADVICE[advice]["next_steps"]
+    assert len(CATALOG[f"advice_steps_{advice}"]["zh-CN"].split("|")) == len(ADVICE[advice]["next_steps"])
 
 
 def test_templates_use_only_known_keys():

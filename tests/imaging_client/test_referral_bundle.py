@@ -1,4 +1,6 @@
-"""The referral bundle is valid FHIR R4 and carries nothing that identifies the patient."""
+"""The referral bundle is valid FHIR R4, carries nothing that identifies the patient, says
+which guideline line applies, each model's version and validation status, and codes a lab
+result without a LOINC (KL-6) validly."""
 import json
 import re
 
@@ -6,8 +8,17 @@ import pytest
 
 from imaging_client.referral import REFERRAL_CODE_PATTERN, build_referral_bundle, new_referral_code, pseudonym
 
-ASSESSMENT = {"probability": 0.42, "tier": "high", "recommendation": {"text": "Refer for HRCT plus PFTs."},
-              "contributions": {"auscultation": {"probability": 0.9}}}
+MODEL = {"version": "labs-0.1.0", "synthetic": True, "clinically_validated": False,
+         "training_population": "synthetic cohorts (no patient data)",
+         "statement": "Trained on synthetic data only; not validated on patients; not for clinical use."}
+ASSESSMENT = {"probability": 0.42, "tier": "high",
+              "recommendation": {"text": "HRCT plus PFTs.", "guideline": {
+                  "code": "ssc", "line": "Systemic sclerosis is at increased risk of ILD: screen with HRCT and PFTs.",
+                  "source": "Johnson SR et al. 2023 ACR/CHEST"}},
+              "contributions": {"auscultation": {"finding": {"level": "basal", "validated": False}}},
+              "validation": {"note": "Not validated for clinical use: the evidence model has not been validated.",
+                             "models": {"labs": MODEL}},
+              "uncertainty": "90% interval 30-55%."}
 LABS = [{"loinc": "718-7", "analyte": "Hemoglobin", "si_value": 131.0, "si_unit": "g/L"}]
 
 
@@ -26,7 +37,30 @@ def test_bundle_has_the_service_request_patient_and_observations():
     assert request["subject"]["reference"] == bundle()["entry"][1]["fullUrl"] or request["subject"]["reference"]
     assert patient["birthDate"] == "1952" and patient["gender"] == "female"
     codes = [e["code"]["coding"][0]["code"] for e in entries[2:]]
-    assert codes == ["ild-risk", "crackle-probability", "718-7"]
+    assert codes == ["ild-risk", "crackle-detector-finding", "718-7"]
+
+
+def test_the_referral_carries_the_guideline_line_validation_statement_and_model_versions():
+    entries = [entry["resource"] for entry in bundle()["entry"]]
+    notes = [note["text"] for note in entries[0]["note"]]
+    assert any("Systemic sclerosis is at increased risk" in n and "ACR/CHEST" in n for n in notes)
+    assert ASSESSMENT["validation"]["note"] in notes
+    assert any(n.startswith("labs model labs-0.1.0: Trained on synthetic data only") and
+               "synthetic cohorts (no patient data)" in n for n in notes)
+    risk = entries[2]
+    assert "research model" in risk["code"]["text"]
+    assert [n["text"] for n in risk["note"]] == [ASSESSMENT["validation"]["note"], "90% interval 30-55%."]
+    crackle = entries[3]
+    assert crackle["valueString"].startswith("crackles at a lung base") and "not validated" in crackle["valueString"]
+    assert "probability" not in json.dumps(crackle).lower()  # no score sold as a fine-crackle probability
+
+
+def test_a_lab_result_without_a_loinc_gets_a_local_code_and_text():
+    kl6 = {"loinc": None, "analyte": "kl6", "si_value": 820.0, "si_unit": "U/mL"}
+    observation = bundle(lab_results=[kl6])["entry"][-1]["resource"]
+    assert observation["code"] == {"coding": [{"system": "urn:ildscreen:analyte", "code": "kl6", "display": "kl6"}],
+                                   "text": "kl6"}
+    assert observation["valueQuantity"]["value"] == 820.0
 
 
 def test_nothing_identifying_leaves_the_clinic():

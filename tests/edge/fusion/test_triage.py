@@ -1,45 +1,82 @@
-"""Triage tiers at their boundaries, red flags that override them, and guideline-conform advice."""
+"""Triage follows the 2023 ACR/CHEST guideline: every CTD x risk factor x tier gives the advice
+of its guideline line; SSc, IIM and MCTD are always advised HRCT + PFTs; red flags are urgent;
+a chest X-ray, walk test or oximetry is never the confirming test."""
+import itertools
+
 import pytest
 
-from edge.fusion.triage import RECOMMENDATIONS, TriageThresholds, red_flags, triage
+from edge.fusion.triage import (ADVICE, RA_RISK_FACTORS, SCREENING_LINES, SJD_RISK_FACTORS, TriageThresholds,
+                                patient_factors, red_flags, triage)
+from edge.vocabulary import CTD_DIAGNOSES
 
 DEFAULT = TriageThresholds()
+PROBABILITY_BY_TIER = {"low": 0.05, "intermediate": 0.2, "high": 0.5}
+# Recorded facts, and the guideline lines they should select, per CTD.
+FACTORS = [frozenset(), frozenset({"RF-high-titre"}), frozenset({"anti-CCP"}), frozenset({"ever_smoker"}),
+           frozenset({"male"}), frozenset({"anti-Ro52"}), frozenset({"ANA"}), frozenset({"raynaud"}),
+           frozenset({"anti-Scl-70"}), frozenset({"exertional_dyspnoea"})]
+ALWAYS_SCREENED = {"SSc": "ssc", "IIM": "iim", "MCTD": "mctd"}
+
+
+def expected_line(ctd, factors):
+    if ctd in ALWAYS_SCREENED:
+        return ALWAYS_SCREENED[ctd]
+    if ctd == "RA" and factors & RA_RISK_FACTORS:
+        return "ra_risk"
+    if ctd == "SjD" and factors & SJD_RISK_FACTORS:
+        return "sjd_risk"
+    return "none"
+
+
+def expected_advice(line, tier):
+    if line != "none" or tier == "high":
+        return "hrct_pfts"
+    return "discuss" if tier == "intermediate" else "rescreen"
+
+
+@pytest.mark.parametrize(("ctd", "factors", "tier"),
+                         list(itertools.product(CTD_DIAGNOSES, FACTORS, PROBABILITY_BY_TIER)))
+def test_every_ctd_risk_factor_and_tier_gets_its_guideline_advice(ctd, factors, tier):
+    result = triage(PROBABILITY_BY_TIER[tier], thresholds=DEFAULT, flags=[], ctd_diagnosis=ctd, factors=set(factors))
+    recommendation = result["recommendation"]
+    line = expected_line(ctd, factors)
+    assert result["tier"] == tier
+    assert recommendation["guideline"]["code"] == line
+    assert recommendation["advice"] == expected_advice(line, tier)
+    assert recommendation["priority"] == ("within_3_months" if tier == "high" else "routine")
+    assert recommendation["next_steps"] == ADVICE[recommendation["advice"]]["next_steps"]
+    if recommendation["advice"] == "hrct_pfts":
+        assert recommendation["rescreen_months"] is None
+
+
+@pytest.mark.parametrize(("ctd", "tier"), list(itertools.product(ALWAYS_SCREENED, PROBABILITY_BY_TIER)))
+def test_ssc_iim_and_mctd_are_always_advised_hrct_plus_pfts(ctd, tier):
+    recommendation = triage(PROBABILITY_BY_TIER[tier], thresholds=DEFAULT, flags=[], ctd_diagnosis=ctd,
+                            factors=set())["recommendation"]
+    assert recommendation["advice"] == "hrct_pfts"
+    assert recommendation["next_steps"] == ["HRCT of the chest", "PFTs (spirometry, lung volumes, DLCO)"]
+    assert "Johnson SR" in recommendation["guideline"]["source"]
+
+
+def test_the_matched_risk_factors_are_named():
+    factors = patient_factors(sex="M", smoking="current", autoantibodies=("anti-CCP",), symptoms=())
+    recommendation = triage(0.01, thresholds=DEFAULT, flags=[], ctd_diagnosis="RA", factors=factors)["recommendation"]
+    assert recommendation["guideline"]["risk_factors"] == ["anti-CCP", "ever_smoker", "male"]
 
 
 @pytest.mark.parametrize(
-    ("probability", "tier", "rescreen"),
-    [(0.0, "low", 12), (0.0999, "low", 12), (0.10, "intermediate", 6), (0.2999, "intermediate", 6),
-     (0.30, "high", None), (1.0, "high", None)],
+    ("antibodies", "symptoms", "code"),
+    [(("anti-MDA5",), ("rapidly_worsening_dyspnoea",), "anti_mda5_rapid_dyspnoea"),
+     ((), ("rapidly_worsening_dyspnoea",), "rapid_dyspnoea"),
+     (("anti-MDA5",), (), "anti_mda5")],
 )
-def test_each_tier_at_its_boundaries(probability, tier, rescreen):
-    result = triage(probability, thresholds=DEFAULT, flags=[])
-    assert result["tier"] == tier and result["recommendation"]["rescreen_months"] == rescreen
-
-
-def test_thresholds_are_configurable_per_programme():
-    strict = TriageThresholds(intermediate=0.05, high=0.15)
-    assert triage(0.16, thresholds=strict, flags=[])["tier"] == "high"
-    with pytest.raises(ValueError, match="intermediate \\(0.4\\) must be below high \\(0.3\\)"):
-        TriageThresholds(intermediate=0.4, high=0.3)
-
-
-def test_intermediate_advises_pfts_and_high_advises_hrct_plus_pfts():
-    intermediate = triage(0.2, thresholds=DEFAULT, flags=[])["recommendation"]
-    assert "spirometry, lung volumes, DLCO" in intermediate["text"] and "3 months" in intermediate["text"]
-    high = triage(0.5, thresholds=DEFAULT, flags=[])["recommendation"]
-    assert high["next_steps"][0] == "Refer for HRCT" and "DLCO" in high["next_steps"][1]
-
-
-def test_anti_mda5_with_rapid_dyspnoea_is_urgent_whatever_the_risk():
-    flags = red_flags(autoantibodies=("anti-MDA5",), symptoms=("rapidly_worsening_dyspnoea",))
-    result = triage(0.02, thresholds=DEFAULT, flags=flags)
+@pytest.mark.parametrize("ctd", list(CTD_DIAGNOSES))
+def test_red_flags_are_always_urgent_hrct_plus_pfts(antibodies, symptoms, code, ctd):
+    flags = red_flags(autoantibodies=antibodies, symptoms=symptoms)
+    result = triage(0.01, thresholds=DEFAULT, flags=flags, ctd_diagnosis=ctd, factors=set())
+    assert [flag["code"] for flag in flags] == [code]
     assert result["tier"] == "urgent" and result["tier_from_risk"] == "low"
-    assert flags[0]["code"] == "anti_mda5_rapid_dyspnoea" and "this week" in result["recommendation"]["text"]
-
-
-def test_rapid_dyspnoea_alone_is_urgent_and_anti_mda5_alone_is_not_a_flag():
-    assert red_flags(autoantibodies=(), symptoms=("rapidly_worsening_dyspnoea",))[0]["code"] == "rapid_dyspnoea"
-    assert red_flags(autoantibodies=("anti-MDA5",), symptoms=()) == []
+    assert result["recommendation"]["advice"] == "hrct_pfts" and result["recommendation"]["priority"] == "urgent"
 
 
 @pytest.mark.parametrize(("fvc", "dlco", "codes"), [(79, None, ["low_fvc"]), (80, 79.9, ["low_dlco"]),
@@ -47,16 +84,39 @@ def test_rapid_dyspnoea_alone_is_urgent_and_anti_mda5_alone_is_not_a_flag():
 def test_abnormal_pfts_raise_to_high(fvc, dlco, codes):
     flags = red_flags(autoantibodies=(), symptoms=(), fvc_percent=fvc, dlco_percent=dlco)
     assert [f["code"] for f in flags] == codes
-    assert triage(0.01, thresholds=DEFAULT, flags=flags)["tier"] == ("high" if codes else "low")
+    result = triage(0.01, thresholds=DEFAULT, flags=flags, ctd_diagnosis="SLE", factors=set())
+    assert result["tier"] == ("high" if codes else "low")
 
 
 def test_flags_never_lower_the_tier():
     flags = red_flags(autoantibodies=(), symptoms=(), fvc_percent=70)
-    assert triage(0.9, thresholds=DEFAULT, flags=flags)["tier"] == "high"
+    assert triage(0.9, thresholds=DEFAULT, flags=flags, ctd_diagnosis="RA", factors=set())["tier"] == "high"
 
 
-@pytest.mark.parametrize("tier", list(RECOMMENDATIONS))
-def test_no_step_offers_x_ray_walk_test_or_oximetry(tier):
-    steps = " ".join(RECOMMENDATIONS[tier]["next_steps"] + [RECOMMENDATIONS[tier]["text"]]).lower()
+@pytest.mark.parametrize(("probability", "tier"), [(0.0, "low"), (0.0999, "low"), (0.10, "intermediate"),
+                                                   (0.2999, "intermediate"), (0.30, "high"), (1.0, "high")])
+def test_each_tier_at_its_boundaries(probability, tier):
+    assert triage(probability, thresholds=DEFAULT, flags=[], ctd_diagnosis="SLE", factors=set())["tier"] == tier
+
+
+def test_thresholds_are_configurable_per_programme():
+    strict = TriageThresholds(intermediate=0.05, high=0.15)
+    assert triage(0.16, thresholds=strict, flags=[], ctd_diagnosis="SLE", factors=set())["tier"] == "high"
+    with pytest.raises(ValueError, match="intermediate \\(0.4\\) must be below high \\(0.3\\)"):
+        TriageThresholds(intermediate=0.4, high=0.3)
+
+
+@pytest.mark.parametrize(("ctd", "factors", "tier"),
+                         list(itertools.product(CTD_DIAGNOSES, FACTORS, PROBABILITY_BY_TIER)))
+def test_chest_x_ray_walk_test_or_oximetry_is_never_the_confirming_test(ctd, factors, tier):
+    recommendation = triage(PROBABILITY_BY_TIER[tier], thresholds=DEFAULT, flags=[], ctd_diagnosis=ctd,
+                            factors=set(factors))["recommendation"]
+    steps = " ".join(recommendation["next_steps"] + [recommendation["text"]]).lower()
     for forbidden in ("x-ray", "radiograph", "6-minute", "walk", "oximetry"):
         assert forbidden not in steps
+    assert "x-ray" in recommendation["not_confirming"].lower()
+
+
+def test_every_guideline_line_cites_the_guideline():
+    assert {line.code for line in SCREENING_LINES} == {"ssc", "iim", "mctd", "ra_risk", "sjd_risk"}
+    assert all("ACR/CHEST" in line.source for line in SCREENING_LINES)
