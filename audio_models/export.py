@@ -1,18 +1,15 @@
 """Export the crackle model to ONNX (FP32 and static QDQ INT8), check both against
-PyTorch, and write the model's entry in ``edge/bundled_models/manifest.json``.
-
-    python -m audio_models.export --out edge/bundled_models --seed 0
-
-(also run at the end of :mod:`audio_models.train`). Training/export module: imports torch.
+PyTorch, validate both on held-out patients, and write the model's entry in
+``edge/bundled_models/manifest.json``. Run at the end of :mod:`audio_models.train`, which
+chooses the calibration and thresholds. Training/export module: imports torch.
 
 INT8: ONNX Runtime static quantisation in QDQ format, symmetric int8 activations and
-weights (per-channel weights), calibrated on synthetic 4 kHz windows. The log-mel front
+weights (per-channel weights), calibrated on real 4 kHz windows of training patients. The log-mel front
 end stays FP32 (the power spectrum spans > 80 dB before the log, which an 8-bit scale
 cannot hold), and so does the first conv block (see :func:`fp32_nodes`); the other
 convolutions run in INT8. TensorRT runs QDQ graphs as explicit INT8.
 """
 
-import argparse
 import datetime
 import hashlib
 import json
@@ -25,17 +22,20 @@ import onnxruntime as ort
 import torch
 from onnxruntime import quantization
 
-from audio_models import metrics, synthetic, windows
-from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLES, CrackleNet, count_parameters
+from audio_models import validation, windows
+from audio_models.datasets.icbhi import load_icbhi
+from audio_models.datasets.sprsound import load_sprsound, patient_split
+from audio_models.io import load_audio
+from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLES, count_parameters
 
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "auscultation"
-MODEL_VERSION = "0.1.0"
+MODEL_VERSION = "0.2.0"
 OPSET = 17
 IR_VERSION = 8  # loadable by ONNX Runtime 1.22 (the Jetson's JetPack build) and later
 INPUT_NAME = "pcm"
-OUTPUT_NAMES = ("crackle_probability", "frame_probability")
+OUTPUT_NAMES = ("crackle_probability", "frame_probability", "quality_probability")
 
 
 def sha256(path):
@@ -52,12 +52,13 @@ def export_fp32(model, path):
     model.eval()
     torch.onnx.export(
         model, (torch.zeros(1, WINDOW_SAMPLES),), str(path), input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-        dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAMES[0]: {0: "batch"}, OUTPUT_NAMES[1]: {0: "batch"}},
+        dynamic_axes={INPUT_NAME: {0: "batch"}, **{name: {0: "batch"} for name in OUTPUT_NAMES}},
         opset_version=OPSET, dynamo=False,
     )
     proto = onnx.load(str(path))
     proto.ir_version = IR_VERSION
-    proto.doc_string = f"{MODEL_NAME} {MODEL_VERSION}: crackle probability per 4 s window of 4 kHz PCM. Not for clinical use."
+    proto.doc_string = (f"{MODEL_NAME} {MODEL_VERSION}: fine-crackle probability per 4 s window of 4 kHz PCM. "
+                        "Not for clinical use.")
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
     return path
@@ -116,36 +117,39 @@ def session(path):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _ort_recording_score(sess, samples):
-    wins, _ = windows.split_windows(samples, sample_rate=SAMPLE_RATE)
-    return windows.aggregate_windows(sess.run([OUTPUT_NAMES[0]], {INPUT_NAME: wins})[0])
+def onnx_runner(path):
+    """``run({"pcm": windows})`` for :mod:`audio_models.scoring`, from an ONNX file."""
+    sess = session(path)
+
+    def run(feed):
+        return dict(zip(OUTPUT_NAMES, sess.run(list(OUTPUT_NAMES), feed)))
+
+    return run
 
 
-def parity(model, paths, *, seed, n_windows=64):
-    """Max abs difference of each ONNX file against PyTorch on synthetic windows."""
-    rng = np.random.default_rng(seed + 20)
-    x = np.stack([synthetic.synthesize(rng, duration_s=WINDOW_SAMPLES / SAMPLE_RATE).samples for _ in range(n_windows)])
+def real_windows(recordings, n, *, seed):
+    """``n`` 4 s windows at random offsets of real recordings (INT8 calibration, parity checks)."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, WINDOW_SAMPLES), dtype=np.float32)
+    for i in range(n):
+        samples, _ = load_audio(recordings[rng.integers(len(recordings))].path)
+        start = int(rng.integers(0, max(len(samples) - WINDOW_SAMPLES, 0) + 1))
+        crop = samples[start : start + WINDOW_SAMPLES]
+        out[i, : len(crop)] = crop
+    return out
+
+
+def parity(model, paths, x):
+    """Max abs difference of each ONNX file's outputs against PyTorch on windows ``x``."""
     with torch.no_grad():
         ref = [t.numpy() for t in model(torch.from_numpy(x))]
     result = {}
     for name, path in paths.items():
         out = session(path).run(list(OUTPUT_NAMES), {INPUT_NAME: x})
         result[name] = {"window_max_abs_diff": float(np.abs(out[0] - ref[0]).max()),
-                        "frame_max_abs_diff": float(np.abs(out[1] - ref[1]).max()), "n_windows": n_windows}
+                        "frame_max_abs_diff": float(np.abs(out[1] - ref[1]).max()),
+                        "quality_max_abs_diff": float(np.abs(out[2] - ref[2]).max()), "n_windows": len(x)}
     return result
-
-
-def onnx_auc(paths, *, seed, n_recordings):
-    """Recording-level AUC of each ONNX file on the held-out SNR 10-30 dB synthetic set."""
-    from audio_models.train import synthetic_recordings
-
-    recordings = synthetic_recordings(n_recordings, seed=seed + 2, snr_db_range=(10.0, 30.0))
-    labels = [r.label for r in recordings]
-    out = {}
-    for name, path in paths.items():
-        sess = session(path)
-        out[name] = round(metrics.roc_auc(labels, [_ort_recording_score(sess, r.samples) for r in recordings]), 4)
-    return out
 
 
 def _io_spec():
@@ -153,11 +157,21 @@ def _io_spec():
         "inputs": [{"name": INPUT_NAME, "shape": ["batch", WINDOW_SAMPLES], "dtype": "float32",
                     "description": "4 s windows of mono PCM at 4 kHz, any scale (normalised inside the model)"}],
         "outputs": [
-            {"name": OUTPUT_NAMES[0], "shape": ["batch"], "dtype": "float32", "description": "crackle probability per window"},
+            {"name": OUTPUT_NAMES[0], "shape": ["batch"], "dtype": "float32",
+             "description": "fine-crackle score per window (uncalibrated; the recording probability is calibrated)"},
             {"name": OUTPUT_NAMES[1], "shape": ["batch", N_OUT_FRAMES], "dtype": "float32",
-             "description": f"crackle probability per {FRAME_S * 1000:.0f} ms frame of the window"},
+             "description": f"fine-crackle probability per {FRAME_S * 1000:.0f} ms frame of the window (crackle map)"},
+            {"name": OUTPUT_NAMES[2], "shape": ["batch"], "dtype": "float32",
+             "description": "probability that experts would call the recording not assessable (quality head)"},
         ],
     }
+
+
+def entry_template(*, threshold=0.5, quality_threshold=1.0):
+    """The manifest keys :mod:`audio_models.scoring` reads, before calibration is fitted."""
+    return {**_io_spec(), "sample_rate": SAMPLE_RATE, "window_s": WINDOW_SAMPLES / SAMPLE_RATE, "hop_s": windows.HOP_S,
+            "frame_s": FRAME_S, "threshold": threshold,
+            "quality_head": {"output": OUTPUT_NAMES[2], "threshold": quality_threshold}}
 
 
 def write_manifest(out_dir, entry):
@@ -169,69 +183,94 @@ def write_manifest(out_dir, entry):
     return path
 
 
-def export_all(out_dir, *, model=None, seed=0, n_auc=200):
-    """Export FP32 + INT8, measure parity and AUC, and write the manifest entry."""
+SPRSOUND_CITATION = ("Zhang Q et al. SPRSound: Open-Source SJTU Paediatric Respiratory Sound Database. "
+                     "IEEE Trans Biomed Circuits Syst 2022;16(5):867-881, doi:10.1109/TBCAS.2022.3204910 (CC BY 4.0)")
+VALIDATION_STATEMENT = ("Trained and validated on recordings of children (SPRSound 2022, one hospital, one stethoscope "
+                        "model); not validated in adults or in people with ILD; not for clinical use.")
+
+
+def held_out_metrics(paths, entry, parts, icbhi):
+    """Test-patient metrics of every variant with the ICBHI check (as ``ildscreen audio evaluate``
+    computes them), and the validation patients' metrics (FP32)."""
+    runs = {name: onnx_runner(path) for name, path in paths.items()}
+    test, _ = validation.evaluate_model(parts["test"], runs=runs, entry=entry, icbhi=icbhi)
+    rows = validation.score_recordings(parts["validation"], run=runs["fp32"], entry=entry)
+    return {"test": test, "validation": validation.evaluate_split(rows, entry=entry)}
+
+
+def export_all(out_dir, *, model, seed, calibration, threshold, quality_threshold, training, sprsound, icbhi=()):
+    """Export FP32 + INT8, check parity, validate on held-out patients, write the manifest entry."""
     out_dir = pathlib.Path(out_dir)
-    torch.set_num_threads(1)
-    if model is None:
-        model = CrackleNet()
-        model.load_state_dict(torch.load(out_dir / f"{MODEL_NAME}.pt", weights_only=True))
     model.eval()
-    evaluation = json.loads((out_dir / f"{MODEL_NAME}_eval.json").read_text())
+    recordings = load_sprsound(sprsound)
+    split = patient_split(recordings, seed=seed, fractions=training["split_fractions"])
+    parts = {name: [r for r in recordings if split[r.patient_id] == name] for name in ("train", "validation", "test")}
     fp32 = export_fp32(model, out_dir / f"{MODEL_NAME}_fp32.onnx")
-    rng = np.random.default_rng(seed + 30)
-    calibration = [np.stack([synthetic.synthesize(rng, duration_s=4.0).samples for _ in range(16)]) for _ in range(8)]
-    int8 = export_int8(fp32, out_dir / f"{MODEL_NAME}_int8.onnx", calibration)
+    calibration_windows = real_windows(parts["train"], 128, seed=seed + 30)
+    int8 = export_int8(fp32, out_dir / f"{MODEL_NAME}_int8.onnx", np.split(calibration_windows, 8))
     paths = {"fp32": fp32, "int8": int8}
-    checks = parity(model, paths, seed=seed)
-    aucs = onnx_auc(paths, seed=seed, n_recordings=n_auc)
-    logger.info("parity %s, AUC %s", checks, aucs)
+    checks = parity(model, paths, real_windows(parts["test"], 64, seed=seed + 20))
+    entry = entry_template(threshold=threshold, quality_threshold=quality_threshold)
+    val_rated = [r for r in parts["validation"] if not r.poor_quality]
+    entry["calibration"] = {**calibration, "applies_to": f"recording score (mean of the top {windows.TOP_K} window scores)",
+                            "fitted_on": (f"validation patients of SPRSound 2022 ({len({r.patient_id for r in val_rated})} "
+                                          f"patients, {len(val_rated)} recordings), not used in training")}
+    icbhi_recordings = [r for folder in icbhi for r in load_icbhi(folder)]
+    metrics = held_out_metrics(paths, entry, parts, icbhi_recordings)
+    logger.info("test AUC fp32 %s int8 %s", metrics["test"]["recording"]["auc"], metrics["test"]["recording_int8"]["auc"])
     variants = {}
     for name, path in paths.items():
         variants[name] = {"file": path.name, "sha256": sha256(path), "precision": name, "bytes": path.stat().st_size,
-                          "parity_vs_torch": checks[name], "auc_synthetic_heldout_snr10_30": aucs[name]}
+                          "parity_vs_torch": checks[name],
+                          "auc_test_patients": metrics["test"]["recording" if name == "fp32" else "recording_int8"]["auc"]}
     variants["int8"]["quantization"] = ("static QDQ, symmetric int8 activations and per-channel weights, "
-                                        "ONNX Runtime quantize_static (MinMax calibration on 128 synthetic windows); "
-                                        "log-mel front end and first conv block kept in FP32")
-    entry = {
-        "name": MODEL_NAME, "version": MODEL_VERSION, "task": "crackle detection in lung sounds",
-        "default_variant": "fp32", "variants": variants, **_io_spec(),
-        "sample_rate": SAMPLE_RATE, "window_s": WINDOW_SAMPLES / SAMPLE_RATE, "hop_s": windows.HOP_S, "frame_s": FRAME_S,
-        "aggregation": f"recording = mean of the top {windows.TOP_K} window probabilities",
-        "threshold": evaluation["threshold"], "parameters": count_parameters(model), "opset": OPSET, "ir_version": IR_VERSION,
-        "validation_status": {"synthetic": True, "clinically_validated": False,
-                              "training_population": "synthetic lung sounds plus crackle-free cycles of two adult ICBHI 2017 recordings",
-                              "statement": "Trained on synthetic lung sounds; not validated on patients; not for clinical use."},
+                                        "ONNX Runtime quantize_static (MinMax calibration on 128 real windows of training "
+                                        "patients); log-mel front end and first conv block kept in FP32")
+    test = metrics["test"]["recording"]
+    positives = sum(r.has_fine_crackles for r in parts["train"])
+    train_rated = [r for r in parts["train"] if not r.poor_quality]
+    entry.update({
+        "name": MODEL_NAME, "version": MODEL_VERSION, "task": "fine-crackle detection in lung sounds",
+        "default_variant": "fp32", "variants": variants,
+        "aggregation": f"recording score = mean of the top {windows.TOP_K} window scores, then calibration",
+        "threshold": threshold,
+        "threshold_chosen_on": (f"validation patients: the lowest threshold with specificity >= "
+                                f"{training['target_specificity']:.2f} (programme operating point)"),
+        "quality_head": {**entry["quality_head"], "chosen_on": (
+            f"validation patients: refuses at most {training['quality_false_refusal']:.0%} of recordings the experts "
+            "did not mark Poor Quality")},
+        "parameters": count_parameters(model), "opset": OPSET, "ir_version": IR_VERSION,
+        "validation_status": {"synthetic": False, "clinically_validated": False,
+                              "training_population": ("children aged 0.2-16 years recorded at Shanghai Children's Medical "
+                                                      "Center with one stethoscope model (SPRSound 2022)"),
+                              "statement": VALIDATION_STATEMENT},
         "training_data": {
-            "synthetic": True,
-            "description": ("synthetic lung sounds from audio_models.synthetic (CORSA crackle waveforms, breath noise, "
-                            "wheezes, heart sounds, handling and ambient noise, device colouration, 4-44.1 kHz sources), "
-                            f"seed {seed}, {evaluation['training']['synthetic_windows']} windows, plus "
-                            f"{evaluation['training']['real_windows']} crops of crackle-free cycles of ICBHI 2017 patients "
-                            f"{evaluation['training']['real_patients']} (half with synthetic crackles inserted)"),
-            "generator": "audio_models.synthetic", "seed": seed,
-            # Synthetic recordings (synthetic.py) and real-background crops (train.py) both hold
-            # crackles with probability 0.5: the prevalence the fusion's likelihood ratio needs.
-            "prevalence": 0.5,
-            "prevalence_note": ("windows were drawn with crackles with probability 0.5; the recording probability "
-                                "(mean of the top 2 windows) has not been recalibrated on recordings"),
+            "synthetic": False, "dataset": "SPRSound 2022 training release (BioCAS 2022 Grand Challenge)",
+            "citation": SPRSOUND_CITATION, "population": "children aged 0.2-16 years; one hospital; Yunting model II stethoscope",
+            "patients": training["patients"], "recordings": training["recordings"],
+            "positive": "recording contains at least one expert-annotated fine-crackle event",
+            "train_positive_recordings": positives,
+            "augmentation": "band limits, tilt, resonances, coloured noise, crackle-free synthetic sounds (no synthetic crackles)",
+            # The calibrated probability is calibrated where it was fitted: on validation patients.
+            "prevalence": round(sum(r.has_fine_crackles for r in val_rated) / len(val_rated), 4),
+            "prevalence_note": "share of validation recordings with fine crackles, where the recording probability was calibrated",
+            "train_prevalence": round(positives / max(len(train_rated), 1), 4),
+            "seed": seed, "steps": training["steps"],
         },
-        "metrics": evaluation, "torch_weights": {"file": f"{MODEL_NAME}.pt", "sha256": sha256(out_dir / f"{MODEL_NAME}.pt")},
+        "validation": {
+            "dataset": "SPRSound 2022, test patients (held out from training, calibration and threshold choice)",
+            "split": {"dataset": "sprsound2022", "seed": seed, "fractions": training["split_fractions"], "part": "test"},
+            "patients": test["patients"], "recordings": test["recordings"],
+            "positive": "recording contains expert-annotated fine crackles",
+            "auc": test["auc"], "auc_ci95": test["auc_ci95"], "threshold": threshold,
+            "sensitivity": test["sensitivity"]["value"], "sensitivity_ci95": test["sensitivity"]["ci95"],
+            "specificity": test["specificity"]["value"], "specificity_ci95": test["specificity"]["ci95"],
+            "reproduce": "ildscreen audio evaluate --data ../shared/data/sprsound2022 --json",
+        },
+        "metrics": metrics,
+        "torch_weights": {"file": f"{MODEL_NAME}.pt", "sha256": sha256(out_dir / f"{MODEL_NAME}.pt")},
         "created": datetime.date.today().isoformat(),
-        "intended_use": "research screening aid; trained on synthetic data; not for clinical use",
-    }
+        "intended_use": "research screening aid; trained on children's recordings; not validated in adults; not for clinical use",
+    })
+    (out_dir / f"{MODEL_NAME}_eval.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return write_manifest(out_dir, entry)
-
-
-def main(argv=None):
-    """Command-line entry point: re-export from ``auscultation.pt`` in ``--out``."""
-    parser = argparse.ArgumentParser(description="Export the crackle model to ONNX FP32 + INT8 and write the manifest")
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("edge/bundled_models"))
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    export_all(args.out, seed=args.seed)
-
-
-if __name__ == "__main__":
-    main()

@@ -90,12 +90,16 @@ def _conv_block(c_in, c_out, pool):
 
 
 class CrackleNet(nn.Module):
-    """Log-mel front end + CNN. ``forward(pcm)`` returns ``(window_probability, frame_probability)``.
+    """Log-mel front end + CNN. ``forward(pcm)`` returns ``(window_probability, frame_probability,
+    quality_probability)``.
 
     ``window_probability`` has shape ``(batch,)``; ``frame_probability`` is
     ``(batch, 125)``, one value per 32 ms of the 4 s window. The window value is the
     linear-softmax pooling of the frame values, ``sum(p^2) / sum(p)`` (Wang et al.,
     ICASSP 2019), which follows the loudest frames without being a brittle max.
+    ``quality_probability`` ``(batch,)`` is a second head on the same features: the
+    probability that experts would call the window's recording not assessable ("Poor
+    Quality" in SPRSound), read by the quality gate.
     """
 
     def __init__(self, channels=(16, 32, 48, 64)):
@@ -111,17 +115,23 @@ class CrackleNet(nn.Module):
             nn.Conv1d(c4, c4, 5, padding=8, dilation=4, bias=False), nn.BatchNorm1d(c4), nn.ReLU(),
         )
         self.head = nn.Conv1d(c4, 1, 1)
+        self.quality_head = nn.Conv1d(c4, 1, 1)
+
+    def logits(self, pcm):
+        """Per-frame crackle logits ``(batch, 125)`` and per-window poor-quality logits ``(batch,)``."""
+        h = self.features(self.front_end(pcm)).squeeze(2)
+        h = h + self.context(h)
+        return self.head(h).squeeze(1), self.quality_head(h).mean(dim=2).squeeze(1)
 
     def frame_logits(self, pcm):
         """Per-frame crackle logits ``(batch, 125)``."""
-        h = self.features(self.front_end(pcm)).squeeze(2)
-        h = h + self.context(h)
-        return self.head(h).squeeze(1)
+        return self.logits(pcm)[0]
 
     def forward(self, pcm):
-        frames = torch.sigmoid(self.frame_logits(pcm))
+        frame_logits, quality_logits = self.logits(pcm)
+        frames = torch.sigmoid(frame_logits)
         window = (frames * frames).sum(dim=1) / (frames.sum(dim=1) + 1e-6)
-        return window, frames
+        return window, frames, torch.sigmoid(quality_logits)
 
 
 def count_parameters(model):

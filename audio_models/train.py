@@ -1,21 +1,29 @@
-"""Train and evaluate the crackle model; one command reproduces the shipped model.
+"""Train, calibrate and validate the crackle model on real recordings; one command reproduces
+the shipped model:
 
-    nice -n 10 python -m audio_models.train --out edge/bundled_models --seed 0
+    python -m audio_models.train --out edge/bundled_models --seed 0
 
-writes ``auscultation.pt`` (PyTorch weights), ``auscultation_eval.json`` (metrics) and
-then exports ONNX FP32 + INT8 and the manifest (:mod:`audio_models.export`).
+Data: SPRSound 2022 (``../shared/data/sprsound2022``, or ``--sprsound DIR`` with the official
+release), split by patient with :func:`audio_models.datasets.sprsound.patient_split` (seed,
+60/20/20, stratified by whether a patient has fine crackles):
 
-Data (all splits are by patient; every synthetic recording is its own "patient"):
+* **train** patients: 4 s windows at random offsets; frame targets are the experts' fine-crackle
+  events; coarse-crackle and wheeze+crackle events are neither class (left out of the loss);
+  "Poor Quality" recordings, which carry no event labels, train only the quality head.
+* **validation** patients: the recording probability is calibrated there (Platt scaling of the
+  top-2 window score), and there the operating threshold (the lowest with specificity >= 0.90)
+  and the quality head's threshold (refusing at most 5 % of good recordings) are chosen.
+* **test** patients: never seen before the final report, which scores them through the
+  exported ONNX models exactly as ``ildscreen audio evaluate`` does.
 
-* train: synthetic 4 s windows from seed ``s``, plus 4 s crops of real ICBHI recordings
-  of training patients, taken from cycles annotated without crackles, half of them left
-  as negatives and half with synthetic crackles inserted at their breath cycles;
-* validation: synthetic recordings from seed ``s + 1`` (chooses the operating threshold);
-* test: synthetic recordings from seeds ``s + 2`` (SNR 10-30 dB) and ``s + 3``
-  (SNR 0-30 dB), scored end to end (windows + aggregation) as the service does, and the
-  real ICBHI recordings of held-out patients.
+Robustness (applied to training windows only): polarity and level, band limits (low-pass
+0.7-2 kHz like a bell or a 4 kHz stethoscope, high-pass 20-200 Hz), spectral tilt and
+resonances (other chest pieces), white/pink/brown noise at 5-35 dB SNR, and crackle-free
+synthetic sounds (:mod:`audio_models.synthetic`: breath noise, wheezes, heart sounds, handling
+and ambient noise, speech-like babble) mixed in as negatives. Synthetic crackles are not used.
 
-Training/export module: imports torch. Single-threaded by design (shared CPU).
+Training/export module: imports torch. Two CPU threads; float results are reproducible on one
+machine and torch build, not bit-exact across them (see ``audio_models/README.md``).
 """
 
 import argparse
@@ -27,22 +35,31 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from audio_models import metrics, synthetic, windows
-from audio_models.datasets.icbhi import load_icbhi, patient_split
-from audio_models.errors import DatasetError
+from audio_models import synthetic, validation
+from audio_models.datasets.sprsound import FINE_CRACKLE, load_sprsound, patient_split
 from audio_models.io import load_audio
-from audio_models.model import FRAME_S, N_OUT_FRAMES, WINDOW_SAMPLES, CrackleNet, count_parameters
+from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLES, CrackleNet, count_parameters
+from evaluation.calibration import fit_platt
+from evaluation.metrics import roc_points
 
 logger = logging.getLogger(__name__)
 
-RATE = 4000
-DEFAULT_ICBHI = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "icbhi_sample"
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
+#: Crackles of another or an unknown kind: neither a positive nor a negative frame.
+IGNORED_EVENTS = ("Coarse Crackle", "Wheeze+Crackle")
+#: Operating point chosen on validation patients (a programme choice, stated in the manifest).
+TARGET_SPECIFICITY = 0.90
+#: Share of good validation recordings the learned quality head may refuse.
+QUALITY_FALSE_REFUSAL = 0.05
 
 
-def frame_targets(events, *, offset_s=0.0):
-    """Per-frame 0/1 targets (125 frames of 32 ms) for crackle events in a 4 s window."""
+def frame_targets(events, *, offset_s=0.0, types=(FINE_CRACKLE,)):
+    """Per-frame 0/1 targets (125 frames of 32 ms) for events of ``types`` in a 4 s window."""
     target = np.zeros(N_OUT_FRAMES, dtype=np.float32)
     for event in events:
+        if getattr(event, "type", FINE_CRACKLE) not in types:
+            continue
         start = event.onset_s - offset_s
         first, last = int(np.floor(start / FRAME_S)), int(np.floor((start + event.duration_s) / FRAME_S))
         if last >= 0 and first < N_OUT_FRAMES:
@@ -50,136 +67,160 @@ def frame_targets(events, *, offset_s=0.0):
     return target
 
 
-def synthetic_windows(n, *, seed):
-    """``n`` synthetic 4 s training windows: samples, frame targets, window labels."""
-    rng = np.random.default_rng(seed)
-    x = np.zeros((n, WINDOW_SAMPLES), dtype=np.float32)
-    y = np.zeros((n, N_OUT_FRAMES), dtype=np.float32)
-    for i in range(n):
-        rec = synthetic.synthesize(rng, duration_s=WINDOW_SAMPLES / RATE, crackles=bool(rng.random() < 0.6))
-        x[i] = rec.samples
-        y[i] = frame_targets(rec.events)
-    return x, y
+class WindowSampler:
+    """Draws training windows at random offsets from whole recordings (held in memory at 4 kHz).
+
+    A batch is ``(pcm, frame_target, frame_mask, poor_quality)``; windows holding fine crackles
+    are drawn with probability ``positive_share`` so the rare class is seen often enough.
+    """
+
+    def __init__(self, recordings, samples, *, positive_share=0.35):
+        self.recordings = recordings
+        self.samples = samples
+        self.positive = [i for i, r in enumerate(recordings) if r.has_fine_crackles]
+        self.other = [i for i, r in enumerate(recordings) if not r.has_fine_crackles]
+        self.positive_share = positive_share
+
+    def window(self, index, rng):
+        recording, samples = self.recordings[index], self.samples[index]
+        if len(samples) <= WINDOW_SAMPLES:
+            start = 0
+        elif recording.has_fine_crackles:
+            # Centre a random fine-crackle event, jittered, so the window holds it.
+            event = recording.fine_crackle_events[rng.integers(len(recording.fine_crackle_events))]
+            centre = rng.uniform(event.start_s, event.end_s) * SAMPLE_RATE + rng.uniform(-1.5, 1.5) * SAMPLE_RATE
+            start = int(np.clip(centre - WINDOW_SAMPLES / 2, 0, len(samples) - WINDOW_SAMPLES))
+        else:
+            start = int(rng.integers(0, len(samples) - WINDOW_SAMPLES + 1))
+        pcm = np.pad(samples[start : start + WINDOW_SAMPLES], (0, max(0, start + WINDOW_SAMPLES - len(samples))))
+        offset = start / SAMPLE_RATE
+        target = frame_targets(recording.events, offset_s=offset)
+        ignored = frame_targets(recording.events, offset_s=offset, types=IGNORED_EVENTS)
+        mask = np.where((ignored > 0) & (target == 0), 0.0, 1.0).astype(np.float32)
+        if recording.poor_quality:
+            mask[:] = 0.0
+        return pcm, target, mask, float(recording.poor_quality)
+
+    def batch(self, rng, size):
+        picks = [self.positive[rng.integers(len(self.positive))] if rng.random() < self.positive_share
+                 else self.other[rng.integers(len(self.other))] for _ in range(size)]
+        parts = list(zip(*(self.window(i, rng) for i in picks)))
+        return tuple(np.stack(part).astype(np.float32) for part in parts)
 
 
-def real_background_windows(recordings, n, *, seed):
-    """4 s crops of real crackle-free cycles; half get synthetic crackles inserted."""
-    rng = np.random.default_rng(seed)
-    pools = []
-    for rec in recordings:
-        samples, _ = load_audio(rec.path)
-        for cycle in rec.cycles:
-            if not cycle.crackles:
-                pools.append((samples, rec.cycles, cycle))
-    if not pools:
-        raise DatasetError("no crackle-free ICBHI cycles to use as real backgrounds")
-    x = np.zeros((n, WINDOW_SAMPLES), dtype=np.float32)
-    y = np.zeros((n, N_OUT_FRAMES), dtype=np.float32)
-    for i in range(n):
-        samples, cycles, cycle = pools[rng.integers(len(pools))]
-        centre = rng.uniform(cycle.start_s, cycle.end_s)
-        start = int(np.clip((centre - 2.0) * RATE, 0, max(len(samples) - WINDOW_SAMPLES, 0)))
-        crop = np.pad(samples[start : start + WINDOW_SAMPLES], (0, max(0, WINDOW_SAMPLES - len(samples) + start)))
-        offset = start / RATE
-        clean = [(c.start_s - offset, c.end_s - offset) for c in cycles if not c.crackles]
+def _spectral_filter(x, rng):
+    """Band limits, tilt and a resonance, in one FFT per window (each with its own probability)."""
+    spectrum = np.fft.rfft(x, axis=1)
+    freqs = np.fft.rfftfreq(x.shape[1], 1.0 / SAMPLE_RATE)[None, :]
+    gain = np.ones((len(x), freqs.shape[1]))
+    for i in range(len(x)):
+        if rng.random() < 0.3:
+            cutoff = rng.uniform(700, 2000)
+            gain[i] /= np.sqrt(1 + (freqs[0] / cutoff) ** (2 * rng.uniform(2, 6)))
+        if rng.random() < 0.3:
+            corner = rng.uniform(20, 200)
+            gain[i] *= 1 / np.sqrt(1 + (corner / np.maximum(freqs[0], 1.0)) ** 4)
         if rng.random() < 0.5:
-            crop, events = synthetic.add_crackles_to_background(rng, crop, cycles=clean, kind=rng.choice(["fine", "coarse"], p=[0.8, 0.2]))
-            y[i] = frame_targets(events)
-        x[i] = crop * 10 ** (rng.uniform(-10, 10) / 20)
-    return x, y
+            gain[i] *= (np.maximum(freqs[0], 50.0) / 500.0) ** rng.uniform(-1.0, 1.0)
+        if rng.random() < 0.3:
+            centre, width, db = rng.uniform(100, 1500), rng.uniform(50, 400), rng.uniform(-12, 12)
+            gain[i] *= 10 ** (db * np.exp(-0.5 * ((freqs[0] - centre) / width) ** 2) / 20)
+    return np.fft.irfft(spectrum * gain, n=x.shape[1], axis=1).astype(np.float32)
 
 
-def _augment(x, y, rng):
-    """Polarity flip, frame-aligned circular shift, extra white noise (30 % of windows)."""
+def _coloured_noise(rng, n):
+    kind = rng.integers(3)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.maximum(np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE), 1.0)
+    noise = np.fft.irfft(spectrum / freqs ** (0.5 * kind), n=n)
+    return noise / (np.sqrt(np.mean(noise**2)) + 1e-12)
+
+
+def augment(x, rng, distractors):
+    """Training-time robustness; labels are unchanged (no augmentation adds or hides crackles)."""
     x = x * rng.choice([-1.0, 1.0], size=(len(x), 1)).astype(np.float32)
-    shift = rng.integers(0, N_OUT_FRAMES)
-    x = np.roll(x, shift * (WINDOW_SAMPLES // N_OUT_FRAMES), axis=1)
-    y = np.roll(y, shift, axis=1)
-    noisy = rng.random(len(x)) < 0.3
-    rms = np.sqrt(np.mean(x[noisy] ** 2, axis=1, keepdims=True))
-    snr = rng.uniform(5, 30, size=(int(noisy.sum()), 1))
-    x[noisy] += (rms * 10 ** (-snr / 20) * rng.standard_normal((int(noisy.sum()), WINDOW_SAMPLES))).astype(np.float32)
-    return x, y
+    x = _spectral_filter(x, rng)
+    rms = np.sqrt(np.mean(x**2, axis=1)) + 1e-9
+    for i in range(len(x)):
+        if rng.random() < 0.4:
+            snr = rng.uniform(5, 35)
+            x[i] += (rms[i] * 10 ** (-snr / 20) * _coloured_noise(rng, x.shape[1])).astype(np.float32)
+        if rng.random() < 0.3:
+            sound = distractors[rng.integers(len(distractors))]
+            level = rng.uniform(-15, 0)
+            x[i] += (rms[i] * 10 ** (level / 20) * sound / (np.sqrt(np.mean(sound**2)) + 1e-12)).astype(np.float32)
+    return x * 10 ** (rng.uniform(-20, 20, size=(len(x), 1)) / 20).astype(np.float32)
 
 
-def fit(model, x, y, *, epochs, seed, batch_size=64, lr=3e-3):
-    """Train on frame targets (BCE per frame) and window labels (BCE on the pooled value)."""
+def distractor_pool(n, *, seed):
+    """Crackle-free synthetic 4 s sounds (breath, wheezes, heart, handling, ambient noise)."""
+    rng = np.random.default_rng(seed)
+    return [synthetic.synthesize(rng, duration_s=WINDOW_SAMPLES / SAMPLE_RATE, crackles=False).samples for _ in range(n)]
+
+
+def fit(model, sampler, *, steps, seed, distractors, batch_size=64, lr=3e-3, quality_weight=0.5):
+    """Frame BCE (masked) + window BCE on the pooled value + the quality head's BCE."""
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * (len(x) // batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps)
     model.train()
-    for epoch in range(epochs):
-        order = rng.permutation(len(x))
-        losses = []
-        for b in range(len(x) // batch_size):
-            idx = order[b * batch_size : (b + 1) * batch_size]
-            xb, yb = _augment(x[idx], y[idx], rng)
-            xb, yb = torch.from_numpy(xb), torch.from_numpy(yb)
-            logits = model.frame_logits(xb)
-            frames = torch.sigmoid(logits)
-            window = ((frames * frames).sum(1) / (frames.sum(1) + 1e-6)).clamp(1e-6, 1 - 1e-6)
-            loss = F.binary_cross_entropy_with_logits(logits, yb) + F.binary_cross_entropy(window, yb.max(1).values)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            losses.append(loss.item())
-        logger.info("epoch %s/%s loss %.4f", epoch + 1, epochs, float(np.mean(losses)))
+    losses = []
+    for step in range(steps):
+        pcm, target, mask, poor = sampler.batch(rng, batch_size)
+        pcm = torch.from_numpy(augment(pcm, rng, distractors))
+        target, mask, poor = torch.from_numpy(target), torch.from_numpy(mask), torch.from_numpy(poor)
+        frame_logits, quality_logits = model.logits(pcm)
+        frames = torch.sigmoid(frame_logits)
+        window = ((frames * frames).sum(1) / (frames.sum(1) + 1e-6)).clamp(1e-6, 1 - 1e-6)
+        frame_loss = (F.binary_cross_entropy_with_logits(frame_logits, target, reduction="none") * mask).sum() / mask.sum().clamp(min=1)
+        labelled = mask.min(1).values
+        window_loss = (F.binary_cross_entropy(window, target.max(1).values, reduction="none") * labelled).sum() / labelled.sum().clamp(min=1)
+        loss = frame_loss + window_loss + quality_weight * F.binary_cross_entropy_with_logits(quality_logits, poor)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        losses.append(loss.item())
+        if (step + 1) % 100 == 0:
+            logger.info("step %s/%s loss %.4f", step + 1, steps, float(np.mean(losses[-100:])))
     model.eval()
     return model
 
 
-@torch.no_grad()
-def score_recording(model, samples):
-    """Recording probability, window probabilities and starts, as the service computes them."""
-    wins, starts = windows.split_windows(samples, sample_rate=RATE)
-    window_p, _ = model(torch.from_numpy(wins))
-    return windows.aggregate_windows(window_p.numpy()), window_p.numpy(), starts
+def torch_runner(model):
+    """``run({"pcm": windows})`` for :mod:`audio_models.scoring`, from the PyTorch model."""
+    from audio_models.export import INPUT_NAME, OUTPUT_NAMES
+
+    @torch.no_grad()
+    def run(feed):
+        outputs = model(torch.from_numpy(np.asarray(feed[INPUT_NAME], dtype=np.float32)))
+        return {name: tensor.numpy() for name, tensor in zip(OUTPUT_NAMES, outputs)}
+
+    return run
 
 
-def synthetic_recordings(n, *, seed, snr_db_range):
-    """Held-out synthetic recordings of 8-20 s; half with crackles."""
-    rng = np.random.default_rng(seed)
-    return [synthetic.synthesize(rng, duration_s=float(rng.uniform(8, 20)), crackles=bool(i % 2), snr_db_range=snr_db_range)
-            for i in range(n)]
+def threshold_at_specificity(labels, probabilities, specificity):
+    """The lowest threshold whose specificity on these cases is at least ``specificity``."""
+    fpr, _, thresholds = roc_points(labels, probabilities)
+    allowed = np.flatnonzero(fpr <= 1 - specificity + 1e-12)
+    return float(thresholds[allowed[-1]])
 
 
-def evaluate_synthetic(model, recordings, *, threshold, name):
-    """Recording-level AUC (95 % CI) and the operating point on synthetic recordings."""
-    labels = [r.label for r in recordings]
-    scores = [score_recording(model, r.samples)[0] for r in recordings]
-    return {"dataset": name, **metrics.auc_with_ci(labels, scores), **metrics.operating_point(labels, scores, threshold=threshold)}
+def choose_operating_points(rows, *, entry):
+    """Calibration, crackle threshold and quality threshold from validation patients' rows."""
+    rated = [row for row in rows if not row["poor_quality"] and row["recording_score"] is not None]
+    labels = np.array([row["label"] for row in rated])
+    calibration = fit_platt(labels, [row["recording_score"] for row in rated])
+    entry = {**entry, "calibration": calibration}
+    from audio_models.scoring import calibrate_score
 
-
-@torch.no_grad()
-def evaluate_icbhi(model, recordings, *, threshold, name):
-    """Per-cycle crackle detection on real ICBHI recordings (4 s window centred on each cycle).
-
-    The official ICBHI score is the mean of sensitivity over abnormal cycles (4 classes)
-    and specificity over normal ones; this model detects crackles only, so the score
-    given is the same formula for the crackle/no-crackle question, named accordingly.
-    """
-    labels, scores, per_file = [], [], {}
-    for rec in recordings:
-        samples, _ = load_audio(rec.path)
-        file_scores = []
-        for cycle in rec.cycles:
-            centre = int((cycle.start_s + cycle.end_s) / 2 * RATE)
-            start = int(np.clip(centre - WINDOW_SAMPLES // 2, 0, max(len(samples) - WINDOW_SAMPLES, 0)))
-            crop = np.pad(samples[start : start + WINDOW_SAMPLES], (0, max(0, start + WINDOW_SAMPLES - len(samples))))
-            p = float(model(torch.from_numpy(crop[None]))[0])
-            labels.append(int(cycle.crackles))
-            scores.append(p)
-            file_scores.append({"start_s": cycle.start_s, "end_s": cycle.end_s, "crackles": cycle.crackles,
-                                "wheezes": cycle.wheezes, "crackle_probability": round(p, 4)})
-        per_file[rec.path.stem] = {"recording_probability": score_recording(model, samples)[0], "cycles": file_scores}
-    result = {"dataset": name, "per_file": per_file, **metrics.operating_point(labels, scores, threshold=threshold)}
-    if result["sensitivity"] is not None and result["specificity"] is not None:
-        result["crackle_icbhi_style_score"] = round((result["sensitivity"] + result["specificity"]) / 2, 4)
-        result["auc"] = round(metrics.roc_auc(labels, scores), 4)
-    return result
+    probabilities = np.array([calibrate_score(row["recording_score"], calibration) for row in rated])
+    threshold = threshold_at_specificity(labels, probabilities, TARGET_SPECIFICITY)
+    good_poor = sorted(row["poor_quality_probability"] for row in rows
+                       if not row["poor_quality"] and row["poor_quality_probability"] is not None)
+    quality_threshold = float(np.quantile(good_poor, 1 - QUALITY_FALSE_REFUSAL))
+    return calibration, round(threshold, 6), round(quality_threshold, 6)
 
 
 def main(argv=None):
@@ -187,57 +228,47 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("edge/bundled_models"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-synthetic", type=int, default=5000)
-    parser.add_argument("--n-real", type=int, default=1200)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--n-eval", type=int, default=200, help="recordings per held-out synthetic set")
-    parser.add_argument("--icbhi", type=pathlib.Path, default=DEFAULT_ICBHI)
-    parser.add_argument("--no-export", action="store_true", help="stop after training and evaluation")
+    parser.add_argument("--sprsound", type=pathlib.Path, default=SHARED_DATA / "sprsound2022")
+    parser.add_argument("--icbhi", type=pathlib.Path, nargs="*",
+                        default=[SHARED_DATA / "icbhi_sample", SHARED_DATA / "icbhi_extra"])
+    parser.add_argument("--steps", type=int, default=900)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--reuse-weights", action="store_true",
+                        help="skip training: calibrate, validate and export the auscultation.pt already in --out")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    torch.set_num_threads(1)
-    seed = args.seed
+    torch.set_num_threads(args.threads)
 
-    x, y = synthetic_windows(args.n_synthetic, seed=seed)
-    train_real, test_real = [], []
-    if args.icbhi.is_dir():
-        recordings = load_icbhi(args.icbhi)
-        split = patient_split(recordings, seed=seed)
-        train_real = [r for r in recordings if split[r.path.stem] == "train"]
-        test_real = [r for r in recordings if split[r.path.stem] == "test"]
-        xr, yr = real_background_windows(train_real, args.n_real, seed=seed + 10)
-        x, y = np.concatenate([x, xr]), np.concatenate([y, yr])
-    else:
-        logger.warning("no ICBHI folder at %s: training on synthetic data only", args.icbhi)
-    logger.info("training on %s windows (%s with crackles)", len(x), int(y.max(1).sum()))
-
-    model = fit(CrackleNet(), x, y, epochs=args.epochs, seed=seed)
-    validation = synthetic_recordings(args.n_eval, seed=seed + 1, snr_db_range=(0.0, 30.0))
-    threshold = metrics.youden_threshold([r.label for r in validation], [score_recording(model, r.samples)[0] for r in validation])
-    report = {
-        "model": "auscultation", "parameters": count_parameters(model), "seed": seed,
-        "threshold": round(threshold, 4), "threshold_chosen_on": f"synthetic validation recordings, seed {seed + 1}, Youden J",
-        "training": {"synthetic_windows": args.n_synthetic, "synthetic_seed": seed, "real_windows": len(x) - args.n_synthetic,
-                     "real_patients": sorted({r.patient_id for r in train_real}), "epochs": args.epochs},
-        "synthetic_heldout_snr10_30": evaluate_synthetic(model, synthetic_recordings(args.n_eval, seed=seed + 2, snr_db_range=(10.0, 30.0)),
-                                                         threshold=threshold, name=f"synthetic recordings 8-20 s, seed {seed + 2}, SNR 10-30 dB"),
-        "synthetic_heldout_snr0_30": evaluate_synthetic(model, synthetic_recordings(args.n_eval, seed=seed + 3, snr_db_range=(0.0, 30.0)),
-                                                        threshold=threshold, name=f"synthetic recordings 8-20 s, seed {seed + 3}, SNR 0-30 dB"),
-    }
-    if test_real:
-        report["icbhi_heldout_patients"] = evaluate_icbhi(model, test_real, threshold=threshold,
-                                                          name=f"ICBHI 2017 sample, held-out patients {sorted({r.patient_id for r in test_real})}")
-    if train_real:
-        report["icbhi_training_patients"] = evaluate_icbhi(model, train_real, threshold=threshold,
-                                                           name="ICBHI 2017 sample, patients whose crackle-free cycles were training backgrounds")
+    recordings = load_sprsound(args.sprsound)
+    split = patient_split(recordings, seed=args.seed, fractions=SPLIT_FRACTIONS)
+    parts = {name: [r for r in recordings if split[r.patient_id] == name] for name in ("train", "validation", "test")}
+    train = parts["train"]
     args.out.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), args.out / "auscultation.pt")
-    (args.out / "auscultation_eval.json").write_text(json.dumps(report, indent=2) + "\n")
-    logger.info("AUC SNR 10-30 dB: %s", report["synthetic_heldout_snr10_30"]["auc"])
-    if not args.no_export:
-        from audio_models import export
+    weights = args.out / "auscultation.pt"
+    if args.reuse_weights:
+        model = CrackleNet()
+        model.load_state_dict(torch.load(weights, weights_only=True))
+        model.eval()
+    else:
+        sampler = WindowSampler(train, [load_audio(r.path)[0] for r in train])
+        logger.info("training on %s recordings of %s patients", len(train), len({r.patient_id for r in train}))
+        model = fit(CrackleNet(), sampler, steps=args.steps, seed=args.seed,
+                    distractors=distractor_pool(400, seed=args.seed + 1))
+        torch.save(model.state_dict(), weights)
 
-        export.export_all(args.out, model=model, seed=seed)
+    from audio_models import export
+
+    base_entry = export.entry_template()
+    val_rows = validation.score_recordings(parts["validation"], run=torch_runner(model), entry=base_entry)
+    calibration, threshold, quality_threshold = choose_operating_points(val_rows, entry=base_entry)
+    logger.info("calibration %s, threshold %s, quality threshold %s", calibration, threshold, quality_threshold)
+    training = {"seed": args.seed, "steps": args.steps, "split_fractions": list(SPLIT_FRACTIONS),
+                "patients": {name: len({r.patient_id for r in part}) for name, part in parts.items()},
+                "recordings": {name: len(part) for name, part in parts.items()},
+                "target_specificity": TARGET_SPECIFICITY, "quality_false_refusal": QUALITY_FALSE_REFUSAL}
+    export.export_all(args.out, model=model, seed=args.seed, calibration=calibration, threshold=threshold,
+                      quality_threshold=quality_threshold, training=training, sprsound=args.sprsound,
+                      icbhi=[path for path in args.icbhi if path.is_dir()])
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Scoring a lung-sound recording end to end for the clinic service.
 
-decode -> quality gate -> resample to 4 kHz -> 4 s windows -> ONNX model ->
-recording probability (top-2 window mean) + per-window values + a frame map the UI can
-draw under the waveform. No torch here: the model runs on an ``edge.inference`` backend.
+decode -> quality gate -> resample to 4 kHz -> 4 s windows -> ONNX model -> recording
+probability (top-2 window mean, calibrated as the manifest says) + per-window values + a
+frame map the UI can draw under the waveform (:mod:`audio_models.scoring`, shared with
+``ildscreen audio evaluate``). No torch here: the model runs on an ``edge.inference`` backend.
 
 Quality decision: every decodable recording with sound in it is scored, and its quality
 issues are reported beside the probability so the nurse sees *why* it should be
@@ -16,10 +17,8 @@ import logging
 
 import numpy as np
 
-from audio_models import aggregation, windows
-from audio_models.io import MODEL_SAMPLE_RATE, read_audio
-from audio_models.quality import assess_quality
-from audio_models.resample import resample
+from audio_models import aggregation, scoring
+from audio_models.io import read_audio
 from edge.inference.bundles import selected_registry
 from edge.inference.models import ModelRegistry, validation_status
 
@@ -62,8 +61,10 @@ def score_recording(source, *, chest_site=None, backend=None):
     Returns
     -------
     dict
-        ``crackle_probability`` (0-1, or None for a silent/empty recording),
-        ``crackle_detected`` (at the manifest threshold), ``quality`` ``{"ok", "issues"}``,
+        ``crackle_probability`` (0-1, or None for a silent/empty recording; for a model whose
+        manifest has a ``calibration``, the probability that the recording contains fine
+        crackles), ``crackle_detected`` (at the manifest threshold), ``quality`` ``{"ok",
+        "issues"}`` (rules plus the model's quality head), ``poor_quality_probability``,
         ``windows`` ``[{"start_s", "end_s", "crackle_probability"}]``, ``frame_map``
         ``{"frame_s", "values"}``, ``duration_s``, ``chest_site`` and ``model``
         ``{"name", "version", "variant", "synthetic", "validation", "threshold", "intended_use"}``.
@@ -77,28 +78,21 @@ def score_recording(source, *, chest_site=None, backend=None):
     """
     model = backend if backend is not None else default_model()
     raw, rate = read_audio(source)
-    quality = assess_quality(raw, sample_rate=rate)
-    samples = resample(raw, orig_sr=rate, target_sr=MODEL_SAMPLE_RATE)
-    result = {"crackle_probability": None, "crackle_detected": None, "quality": quality.to_dict(), "windows": [],
-              "frame_map": None, "duration_s": round(len(samples) / MODEL_SAMPLE_RATE, 3), "chest_site": chest_site,
+    scored = scoring.score_samples(raw, rate, run=model.run, entry=model.entry)
+    duration = round(scored["duration_s"], 3)
+    result = {"crackle_probability": scored["crackle_probability"], "crackle_detected": scored["crackle_detected"],
+              "quality": scored["quality"].to_dict(), "poor_quality_probability": scored["poor_quality_probability"],
+              "windows": [], "frame_map": None, "duration_s": duration, "chest_site": chest_site,
               "model": _model_stamp(model)}
-    if len(samples) == 0 or any(issue.startswith("silent") for issue in quality.issues):
-        return result
-    entry = model.entry
-    wins, starts = windows.split_windows(samples, sample_rate=MODEL_SAMPLE_RATE, window_s=entry["window_s"], hop_s=entry["hop_s"])
-    outputs = model.run({entry["inputs"][0]["name"]: wins})
-    window_p = outputs[entry["outputs"][0]["name"]].astype(np.float64)
-    frame_p = outputs[entry["outputs"][1]["name"]]
-    probability = windows.aggregate_windows(window_p)
-    frame_map = windows.stitch_frame_map(frame_p, starts, frame_s=entry["frame_s"], duration_s=len(samples) / MODEL_SAMPLE_RATE)
-    result.update(
-        crackle_probability=probability,
-        crackle_detected=bool(probability >= entry["threshold"]),
-        windows=[{"start_s": round(float(s), 3), "end_s": round(min(float(s) + entry["window_s"], result["duration_s"]), 3),
-                  "crackle_probability": round(float(p), 4)} for s, p in zip(starts, window_p)],
-        frame_map={"frame_s": entry["frame_s"], "values": [round(v, 3) for v in np.asarray(frame_map, dtype=np.float64).tolist()]},
-    )
-    logger.debug("scored recording at %s: %s windows, quality ok %s", chest_site, len(starts), quality.ok)
+    if scored["frame_map"] is not None:
+        window_s = model.entry["window_s"]
+        result["windows"] = [{"start_s": round(float(s), 3), "end_s": round(min(float(s) + window_s, duration), 3),
+                              "crackle_probability": round(float(p), 4)}
+                             for s, p in zip(scored["window_starts_s"], scored["window_probabilities"])]
+        result["frame_map"] = {"frame_s": model.entry["frame_s"],
+                               "values": [round(v, 3) for v in np.asarray(scored["frame_map"], dtype=np.float64).tolist()]}
+    logger.debug("scored recording at %s: %s windows, quality ok %s", chest_site, len(result["windows"]),
+                 scored["quality"].ok)
     return result
 
 

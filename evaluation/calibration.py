@@ -65,3 +65,35 @@ def brier_score(y_true, y_prob) -> float:
     y_true, _ = check_binary_inputs(y_true, y_prob)
     y_prob = check_probabilities(y_prob)
     return float(np.mean((y_prob - y_true) ** 2))
+
+
+def fit_platt(y_true, raw_prob, *, max_iter: int = 100) -> dict:
+    """Platt scaling on the logit: ``p = sigmoid(slope * logit(raw) + intercept)``, fitted by
+    maximum likelihood (Newton's method; Platt, Adv Large Margin Classifiers 1999).
+
+    ``raw`` is clipped to ``[1e-6, 1 - 1e-6]`` as :func:`tabular_models.calibration.logit` does
+    when the fitted numbers are applied. Returns ``{"method": "platt_logit", "slope",
+    "intercept", "n", "n_positive"}``; refuses a fit that does not keep the ranking (slope <= 0).
+
+    Examples
+    --------
+    >>> fit = fit_platt([0, 0, 1, 0, 1, 1], [0.1, 0.3, 0.35, 0.4, 0.6, 0.9])
+    >>> fit["slope"] > 0
+    True
+    """
+    y_true, _ = check_binary_inputs(y_true, raw_prob)
+    raw = np.clip(check_probabilities(raw_prob), 1e-6, 1 - 1e-6)
+    x = np.column_stack([np.log(raw / (1 - raw)), np.ones(len(raw))])
+    beta = np.zeros(2)
+    for _ in range(max_iter):
+        p = 1.0 / (1.0 + np.exp(-(x @ beta)))
+        gradient = x.T @ (y_true - p)
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + 1e-9 * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        beta += step
+        if np.abs(step).max() < 1e-10:
+            break
+    if not np.isfinite(beta).all() or beta[0] <= 0:
+        raise EvaluationError(f"Platt fit does not keep the ranking (slope {beta[0]:.3g}): scores carry no signal here")
+    return {"method": "platt_logit", "slope": float(beta[0]), "intercept": float(beta[1]), "n": int(len(raw)),
+            "n_positive": int(y_true.sum())}

@@ -101,7 +101,17 @@ def _plot_decision_curve(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _html(metrics: dict, source: str) -> str:
+def _appendix_html(appendix: dict) -> str:
+    """Extra sections: a title each, with a dict of numbers shown as a two-column table."""
+    sections = []
+    for title, values in appendix.items():
+        rows = "".join(f"<tr><td>{html.escape(str(key))}</td><td>{html.escape(json.dumps(value))}</td></tr>"
+                       for key, value in values.items())
+        sections.append(f"<h2>{html.escape(title)}</h2><table>{rows}</table>")
+    return "".join(sections)
+
+
+def _html(metrics: dict, source: str, *, title: str = "Evaluation report", appendix: dict | None = None) -> str:
     auc = metrics["roc_auc"]
     op = metrics["operating_point"]
 
@@ -126,7 +136,7 @@ def _html(metrics: dict, source: str) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>ildscreen evaluation</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:.25rem .5rem;text-align:left}}</style></head>
-<body><h1>Evaluation report</h1>
+<body><h1>{html.escape(title)}</h1>
 <p>Predictions: {html.escape(source)}. n = {metrics['n']}, prevalence {metrics['prevalence']:.3f}.</p>
 <h2>Discrimination</h2>
 <p>ROC AUC {auc['auc']:.3f} (95% CI {auc['ci95'][0]:.3f}-{auc['ci95'][1]:.3f}, DeLong).</p>
@@ -138,11 +148,17 @@ specificity {fmt(op['specificity'])} (Wilson 95% CIs).</p>
 <img src="calibration.png" alt="Calibration curve">
 <h2>Decision curve</h2><img src="decision_curve.png" alt="Decision curve">
 <h2>Subgroups</h2>{''.join(subgroup_html) or '<p>No subgroup columns.</p>'}
+{_appendix_html(appendix or {})}
 </body></html>"""
 
 
-def write_report(predictions_csv: Path, out_dir: Path, *, threshold: float | None = None) -> dict:
+def write_report(predictions_csv: Path, out_dir: Path, *, threshold: float | None = None,
+                 subgroup_columns: tuple = SUBGROUP_COLUMNS, band_age=age_band, title: str = "Evaluation report",
+                 appendix: dict | None = None) -> dict:
     """Evaluate a predictions CSV into ``out_dir``: metrics.json, three PNG plots, report.html.
+
+    ``subgroup_columns`` are the CSV columns tabulated (an ``age`` column is grouped by
+    ``band_age``); ``appendix`` adds titled tables of further numbers to the page.
 
     Returns
     -------
@@ -153,10 +169,10 @@ def write_report(predictions_csv: Path, out_dir: Path, *, threshold: float | Non
     labels = np.array([float(v) for v in columns["label"]])
     probs = np.array([float(v) for v in columns["probability"]])
     subgroups = {}
-    for name in SUBGROUP_COLUMNS:
+    for name in subgroup_columns:
         if name in columns:
             values = columns[name]
-            subgroups[name] = [age_band(float(v)) if name == "age" and v else (v or "unknown") for v in values]
+            subgroups[name] = [band_age(float(v)) if name == "age" and v else (v or "unknown") for v in values]
     metrics = compute_metrics(labels, probs, subgroups, threshold=threshold)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -164,5 +180,6 @@ def write_report(predictions_csv: Path, out_dir: Path, *, threshold: float | Non
     _plot_calibration(metrics["calibration"]["curve"], out_dir / "calibration.png")
     _plot_decision_curve(metrics["decision_curve"], out_dir / "decision_curve.png")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    (out_dir / "report.html").write_text(_html(metrics, Path(predictions_csv).name), encoding="utf-8")
+    (out_dir / "report.html").write_text(_html(metrics, Path(predictions_csv).name, title=title, appendix=appendix),
+                                         encoding="utf-8")
     return metrics

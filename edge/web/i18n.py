@@ -250,6 +250,7 @@ QUALITY_ISSUES: dict[str, dict[str, str]] = {
     "audio:clipped": {"zh-CN": "声音过载（削波）：调低增益，听诊头不要压得太重"},
     "audio:handling_noise": {"zh-CN": "摩擦或碰撞噪声过多：握稳听诊头，紧贴皮肤"},
     "audio:speech": {"zh-CN": "录到说话声：请患者和周围的人在录音时保持安静"},
+    "audio:poor_signal": {"zh-CN": "信号质量差，无法判读：请重新放好听诊头，保持安静后再录一次"},
     "breath:missing_phase": {"zh-CN": "读数缺少某个阶段：请完整做一次呼气检测"},
     "breath:too_short": {"zh-CN": "某个阶段时间太短：请按提示时间完成"},
     "breath:saturated": {"zh-CN": "传感器读数饱和：检查电子鼻板后重测"},

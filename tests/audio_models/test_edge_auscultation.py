@@ -31,7 +31,8 @@ def test_result_has_the_documented_shape():
     assert result["quality"] == {"ok": True, "issues": []}
     assert [w["start_s"] for w in result["windows"]] == [0.0, 2.0, 4.0, 6.0, 8.0]
     assert result["frame_map"]["frame_s"] == pytest.approx(0.032) and len(result["frame_map"]["values"]) == 375
-    assert result["model"]["name"] == "auscultation" and result["model"]["synthetic"] is True
+    assert result["model"]["name"] == "auscultation" and result["model"]["synthetic"] is False
+    assert "children" in result["model"]["validation"]
     assert result["chest_site"] == "posterior_basal_left"
 
 
@@ -64,58 +65,14 @@ def test_visit_aggregation_skips_poor_recordings():
     assert visit["bilateral_basal_probability"] is None and visit["missing_basal_sides"] == ["right"]
 
 
-# What the shipped model does on the four real ICBHI sample files (see the metrics in
-# edge/bundled_models/auscultation_eval.json). Patients 101 and 103 gave crackle-free
-# training backgrounds; patient 104 (Littmann 3200, native 4 kHz) was held out.
-
-
-def _cycle_probabilities(path, model):
-    from audio_models.datasets.icbhi import read_cycles
-    from audio_models.io import load_audio
-
-    samples, _ = load_audio(path)
-    out = []
-    for cycle in read_cycles(path.with_suffix(".txt")):
-        centre = int((cycle.start_s + cycle.end_s) / 2 * 4000)
-        start = int(np.clip(centre - 8000, 0, max(len(samples) - 16000, 0)))
-        window = np.pad(samples[start : start + 16000], (0, max(0, start + 16000 - len(samples))))
-        p = float(model.run({"pcm": window[None]})["crackle_probability"][0])
-        out.append((cycle, p))
-    return out
-
-
-@pytest.fixture
-def real_scores(icbhi_dir):
+def test_every_real_icbhi_file_scores_with_full_window_coverage(icbhi_dir):
+    """Adult recordings at 44.1 kHz (32- and 24-bit) and 4 kHz decode, resample and score end to
+    end; how the model calls them is measured by ``ildscreen audio evaluate`` (tests/audio_models/
+    test_audio_validation.py), not pinned here."""
     model = auscultation.default_model()
-    return {path.stem: (auscultation.score_recording(path, backend=model), _cycle_probabilities(path, model))
-            for path in sorted(icbhi_dir.glob("*.wav"))}
-
-
-def test_all_four_real_files_score_with_full_window_coverage(real_scores):
-    for stem, (result, _) in real_scores.items():
-        assert result["quality"]["ok"], stem
-        assert 0.0 <= result["crackle_probability"] <= 1.0
+    for path in sorted(icbhi_dir.glob("*.wav")):
+        result = auscultation.score_recording(path, backend=model)
+        assert 0.0 <= result["crackle_probability"] <= 1.0, path.stem
+        assert 0.0 <= result["poor_quality_probability"] <= 1.0
         assert result["windows"][-1]["end_s"] == pytest.approx(result["duration_s"], abs=1e-3)
-
-
-def test_training_patients_without_crackles_score_low_including_wheeze_cycles(real_scores):
-    for stem in ("101_1b1_Al_sc_Meditron", "103_2b2_Ar_mc_LittC2SE"):
-        result, cycles = real_scores[stem]
-        assert result["crackle_probability"] < 0.1 and not result["crackle_detected"]
-        assert max(p for _, p in cycles) < 0.15
-    wheeze_cycles = [p for c, p in real_scores["103_2b2_Ar_mc_LittC2SE"][1] if c.wheezes]
-    assert len(wheeze_cycles) == 4 and max(wheeze_cycles) < 0.15
-
-
-def test_held_out_patient_104_is_not_separated_known_limitation(real_scores):
-    """On the unseen Littmann 3200 recordings every cycle sits in the middle (0.2-0.75):
-    the one annotated crackle cycle is not ranked above the crackle-free ones, and the
-    wheeze-only recording 104 Ar reaches the threshold (a false positive)."""
-    ll_result, ll_cycles = real_scores["104_1b1_Ll_sc_Litt3200"]
-    crackle = [p for c, p in ll_cycles if c.crackles]
-    others = [p for c, p in ll_cycles if not c.crackles]
-    assert len(crackle) == 1 and 0.3 < crackle[0] < 0.75
-    assert max(others) > crackle[0]
-    ar_result, ar_cycles = real_scores["104_1b1_Ar_sc_Litt3200"]
-    assert all(0.05 < p < 0.8 for _, p in ar_cycles)
-    assert ar_result["crackle_detected"] is True
+        assert len(result["frame_map"]["values"]) >= len(result["windows"])

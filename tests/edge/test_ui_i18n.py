@@ -50,7 +50,9 @@ def _codes_in(module_path: str, pattern: str) -> set[str]:
 
 
 def test_every_quality_issue_code_has_an_instruction_in_every_other_language():
-    audio = _codes_in("audio_models/quality.py", r'f?"([a-z_]+): ')
+    audio = _codes_in("audio_models/quality.py", r'f?"([a-z_]+): ') | _codes_in("audio_models/scoring.py",
+                                                                                r'POOR_SIGNAL = "([a-z_]+)"')
+    assert "poor_signal" in audio  # the crackle model's learned quality head
     breath = _codes_in("tabular_models/breath_signal.py", r'"code": "([a-z_]+)"')
     assert {"too_short", "silent", "clipped", "handling_noise", "speech", "unreadable"} <= audio
     assert {"missing_phase", "saturated", "no_breath"} <= breath

@@ -91,3 +91,16 @@ def test_decision_curve_of_a_perfect_model_is_the_prevalence():
 def test_bad_inputs_name_the_problem(labels, scores, message):
     with pytest.raises(EvaluationError, match=message):
         roc_auc(labels, scores)
+
+
+def test_platt_fit_recovers_a_known_calibration_and_refuses_an_inverted_score():
+    from evaluation.calibration import fit_platt
+
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(0.01, 0.99, 4000)
+    truth = 1 / (1 + np.exp(-(2.0 * np.log(raw / (1 - raw)) - 1.0)))
+    labels = (rng.random(4000) < truth).astype(int)
+    fit = fit_platt(labels, raw)
+    assert fit["slope"] == pytest.approx(2.0, abs=0.15) and fit["intercept"] == pytest.approx(-1.0, abs=0.15)
+    with pytest.raises(EvaluationError, match="does not keep the ranking"):
+        fit_platt(labels, 1 - raw)

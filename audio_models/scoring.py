@@ -1,0 +1,107 @@
+"""Scoring one recording with the crackle model: windows, model outputs, the calibrated
+recording probability, the crackle map and the quality verdict.
+
+Serving module: numpy only. The model is any callable ``run({input: windows}) -> {output:
+array}`` (ONNX Runtime in the service, in ``ildscreen audio evaluate`` and in training's final
+evaluation), and its manifest entry says how to read it, so a metric measured in evaluation is
+the number the clinic gets.
+
+Manifest keys read here (``edge/bundled_models/manifest.json``, model ``auscultation``):
+``inputs``/``outputs`` (names), ``window_s``, ``hop_s``, ``frame_s``, ``threshold`` (on the
+calibrated probability), ``calibration`` (optional Platt scaling of the recording score) and
+``quality_head`` (optional: the output holding the learned poor-quality probability and its
+threshold).
+"""
+
+import numpy as np
+
+from audio_models import windows
+from audio_models.errors import ModelError
+from audio_models.io import MODEL_SAMPLE_RATE
+from audio_models.quality import QualityReport, assess_quality
+from audio_models.resample import resample
+from tabular_models.calibration import apply_calibration
+
+POOR_SIGNAL = "poor_signal"
+
+
+def calibrate_score(score, calibration):
+    """The recording probability for a raw recording score (mean of the top window probabilities).
+
+    ``calibration`` is the manifest's ``{"method": "platt_logit", "slope", "intercept"}``, or None
+    for a model shipped without one (the raw score is then returned unchanged).
+
+    Examples
+    --------
+    >>> round(calibrate_score(0.5, {"method": "platt_logit", "slope": 2.0, "intercept": -1.0}), 4)
+    0.2689
+    """
+    if calibration is None:
+        return float(score)
+    if calibration.get("method") != "platt_logit":
+        raise ModelError(f"unknown calibration method {calibration.get('method')!r}; expected 'platt_logit'")
+    try:
+        value = apply_calibration(np.asarray([score]), slope=calibration["slope"], intercept=calibration["intercept"])
+    except (KeyError, ValueError) as exc:
+        raise ModelError(f"unusable crackle-model calibration {calibration}: {exc}") from exc
+    return float(value[0])
+
+
+def quality_verdict(rules, poor_probability, quality_head):
+    """The rule-based report plus the learned head's verdict, when the model has one."""
+    if quality_head is None or poor_probability is None:
+        return rules
+    if poor_probability < quality_head["threshold"]:
+        return rules
+    issue = (f"{POOR_SIGNAL}: the model rates the signal not assessable (score {poor_probability:.2f}, "
+             f"limit {quality_head['threshold']:.2f})")
+    return QualityReport(ok=False, issues=(*rules.issues, issue))
+
+
+def score_samples(raw, rate, *, run, entry):
+    """Score decoded audio at any rate.
+
+    Parameters
+    ----------
+    raw : numpy.ndarray
+        Mono samples as decoded (before resampling: clipping is judged there).
+    rate : int
+        Their sample rate.
+    run : callable, keyword-only
+        ``run({input_name: windows}) -> {output_name: array}``.
+    entry : dict, keyword-only
+        The model's manifest entry.
+
+    Returns
+    -------
+    dict
+        ``crackle_probability`` (calibrated; None for silent/empty audio), ``recording_score``
+        (before calibration), ``crackle_detected``, ``quality`` (a :class:`QualityReport`),
+        ``poor_quality_probability``, ``window_probabilities``, ``window_starts_s``,
+        ``frame_map`` (per ``frame_s``), ``duration_s``.
+    """
+    rules = assess_quality(raw, sample_rate=rate)
+    samples = resample(raw, orig_sr=rate, target_sr=MODEL_SAMPLE_RATE)
+    duration = len(samples) / MODEL_SAMPLE_RATE
+    result = {"crackle_probability": None, "recording_score": None, "crackle_detected": None, "quality": rules,
+              "poor_quality_probability": None, "window_probabilities": np.zeros(0), "window_starts_s": np.zeros(0),
+              "frame_map": None, "duration_s": duration}
+    if len(samples) == 0 or any(issue.startswith("silent") for issue in rules.issues):
+        return result
+    wins, starts = windows.split_windows(samples, sample_rate=MODEL_SAMPLE_RATE, window_s=entry["window_s"],
+                                         hop_s=entry["hop_s"])
+    outputs = run({entry["inputs"][0]["name"]: wins})
+    window_p = np.asarray(outputs[entry["outputs"][0]["name"]], dtype=np.float64)
+    frame_p = outputs[entry["outputs"][1]["name"]]
+    head = entry.get("quality_head")
+    poor = float(np.mean(outputs[head["output"]])) if head else None
+    score = windows.aggregate_windows(window_p)
+    probability = calibrate_score(score, entry.get("calibration"))
+    result.update(
+        crackle_probability=round(probability, 6), recording_score=score,
+        crackle_detected=bool(probability >= entry["threshold"]),
+        quality=quality_verdict(rules, poor, head), poor_quality_probability=None if poor is None else round(poor, 4),
+        window_probabilities=window_p, window_starts_s=starts,
+        frame_map=windows.stitch_frame_map(frame_p, starts, frame_s=entry["frame_s"], duration_s=duration),
+    )
+    return result
