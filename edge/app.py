@@ -97,6 +97,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     register_request_log(app)
+    audit_api.register_read_audit(app)
     app.teardown_appcontext(close_db)
 
     return app
