@@ -60,7 +60,13 @@ def model_errors(command: Callable) -> Callable:
 
 
 def open_store(data_dir: Optional[Path]) -> tuple[Settings, ModelStore]:
+    """The models folder of an existing data folder (or of ILDSCREEN_MODELS_DIR); never creates a data folder."""
     settings = load_settings(data_dir=data_dir)
+    if settings.models_dir is None and not settings.data_dir.is_dir():
+        raise click.ClickException(
+            f"no data folder at {settings.data_dir.resolve()}: pass the clinic's --data-dir (or set "
+            f"ILDSCREEN_DATA_DIR / ILDSCREEN_MODELS_DIR), or create it with 'ildscreen db init --data-dir "
+            f"{settings.data_dir}'")
     return settings, ModelStore(settings.models_path)
 
 
