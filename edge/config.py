@@ -148,6 +148,18 @@ class Settings(BaseSettings):
         title="Sensor board ports",
         description="Serial ports of the stethoscope and e-nose boards to register at start, e.g. [\"/dev/ttyACM0\"].",
     )
+    device_port_patterns: list[str] = Field(
+        default_factory=lambda: ["/dev/ttyUSB*", "/dev/ttyACM*", "/dev/rfcomm*"],
+        title="Allowed sensor board ports",
+        description="Shell-style patterns of the device paths a board may be registered on (USB-serial, "
+                    "CDC-ACM, Bluetooth RFCOMM); '*' stays within one path segment. Anything else is refused.",
+    )
+    device_simulator: bool = Field(
+        False,
+        title="Allow the board simulator",
+        description="Also allow the pseudo-terminals of 'ildscreen device simulate' as board ports "
+                    "(tests and demonstrations only).",
+    )
     log_level: str = Field(
         "INFO",
         pattern="^(DEBUG|INFO|WARNING|ERROR)$",
@@ -162,6 +174,25 @@ class Settings(BaseSettings):
                 f"triage_intermediate ({self.triage_intermediate}) must be below triage_high ({self.triage_high})"
             )
         return self
+
+    @model_validator(mode="after")
+    def device_ports_allowed(self) -> "Settings":
+        if not self.device_ports:
+            return self
+        from edge.devices import port_allowed  # imported late: edge.devices pulls in the capture stack
+
+        for port in self.device_ports:
+            if not port_allowed(port, self.allowed_port_patterns):
+                raise ValueError(f"device_ports: {port!r} matches none of device_port_patterns "
+                                 f"{self.allowed_port_patterns}")
+        return self
+
+    @property
+    def allowed_port_patterns(self) -> list[str]:
+        """``device_port_patterns`` plus the simulator's ports when ``device_simulator`` is on."""
+        from edge.devices import SIMULATOR_PORT_PATTERN
+
+        return [*self.device_port_patterns, *([SIMULATOR_PORT_PATTERN] if self.device_simulator else [])]
 
     @classmethod
     def settings_customise_sources(
