@@ -6,9 +6,11 @@ a default.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any, Literal, Optional
 
 from pydantic import Field, SecretStr, ValidationError as PydanticValidationError, model_validator
@@ -176,6 +178,16 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def referrals_leave_over_https(self) -> "Settings":
+        # Referrals carry pseudonymised clinical data and the clinic's token: plain HTTP only to
+        # this machine (a test double, or a TLS tunnel ending here).
+        url = self.referral_server_url
+        if url and urlsplit(url).scheme != "https" and not is_loopback(urlsplit(url).hostname):
+            raise ValueError(f"referral_server_url: {url!r} must use https:// (plain http only to a loopback "
+                             "address: localhost, 127.0.0.0/8, ::1)")
+        return self
+
+    @model_validator(mode="after")
     def device_ports_allowed(self) -> "Settings":
         if not self.device_ports:
             return self
@@ -229,6 +241,18 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+
+def is_loopback(host: Optional[str]) -> bool:
+    """Whether ``host`` names this machine: ``localhost`` or a loopback IP address."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
