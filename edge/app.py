@@ -111,7 +111,7 @@ def load_models(resources: Resources) -> None:
     next start, so no visit is scored with a mix of model versions.
     """
     settings = resources.settings
-    resources.model_bundle = select_active_bundle(settings.models_path)
+    resources.model_bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
     if resources.model_bundle.error:
         logger.error("no model bundle served: %s", resources.model_bundle.error)
         return

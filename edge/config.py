@@ -142,6 +142,13 @@ class Settings(BaseSettings):
         description="Installed model bundles, the active pointer and the activation history "
                     "('ildscreen models'); default data/models. With nothing installed the bundled models serve.",
     )
+    model_signing_keys: list[str] = Field(
+        default_factory=list,
+        title="Pinned model signing keys",
+        description="Ed25519 public keys (base64 of the raw 32 bytes, as 'ildscreen models sign' prints) whose "
+                    "signature a model bundle needs to be installed or served; the bundled models are trusted "
+                    "as part of the package. Empty: only the bundled models can serve.",
+    )
     inference_threads: int = Field(
         1, ge=1, le=16, title="Inference threads", description="CPU threads per model session."
     )
@@ -185,6 +192,19 @@ class Settings(BaseSettings):
         if url and urlsplit(url).scheme != "https" and not is_loopback(urlsplit(url).hostname):
             raise ValueError(f"referral_server_url: {url!r} must use https:// (plain http only to a loopback "
                              "address: localhost, 127.0.0.0/8, ::1)")
+        return self
+
+    @model_validator(mode="after")
+    def signing_keys_are_ed25519(self) -> "Settings":
+        if not self.model_signing_keys:
+            return self
+        from edge.inference.bundle_checks import public_key_from_text  # imported late: it loads ONNX Runtime
+
+        for text in self.model_signing_keys:
+            try:
+                public_key_from_text(text)
+            except ValueError as exc:
+                raise ValueError(f"model_signing_keys: {exc}") from exc
         return self
 
     @model_validator(mode="after")
