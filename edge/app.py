@@ -95,9 +95,9 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     load_models(app.extensions["ildscreen"])
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    audit_api.register_read_audit(app)
     register_error_handlers(app)
     register_request_log(app)
-    audit_api.register_read_audit(app)
     app.teardown_appcontext(close_db)
 
     return app

@@ -152,11 +152,6 @@ class Settings(BaseSettings):
     inference_threads: int = Field(
         1, ge=1, le=16, title="Inference threads", description="CPU threads per model session."
     )
-    device_ports: list[str] = Field(
-        default_factory=list,
-        title="Sensor board ports",
-        description="Serial ports of the stethoscope and e-nose boards to register at start, e.g. [\"/dev/ttyACM0\"].",
-    )
     device_port_patterns: list[str] = Field(
         default_factory=lambda: ["/dev/ttyUSB*", "/dev/ttyACM*", "/dev/rfcomm*"],
         title="Allowed sensor board ports",
@@ -168,6 +163,11 @@ class Settings(BaseSettings):
         title="Allow the board simulator",
         description="Also allow the pseudo-terminals of 'ildscreen device simulate' as board ports "
                     "(tests and demonstrations only).",
+    )
+    device_ports: list[str] = Field(
+        default_factory=list,
+        title="Sensor board ports",
+        description="Serial ports of the stethoscope and e-nose boards to register at start, e.g. [\"/dev/ttyACM0\"].",
     )
     log_level: str = Field(
         "INFO",
