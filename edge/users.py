@@ -40,8 +40,12 @@ def common_passwords() -> frozenset[str]:
     return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("# "))
 
 
-def check_password_policy(password: str, username: str) -> None:
-    """Refuse a password that is short, common, or contains the account's name (case-insensitive)."""
+def check_password_policy(password: str, username: str = "") -> None:
+    """Refuse a password that is short, common, or contains the account's name (case-insensitive).
+
+    Without ``username`` (a form checking early) the name rule is left to ``create_user`` and
+    ``set_password``, which always pass it.
+    """
     if len(password) < MIN_PASSWORD_LENGTH:
         reason = f"at least {MIN_PASSWORD_LENGTH} characters"
     elif password.strip().lower() in common_passwords():
