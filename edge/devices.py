@@ -19,6 +19,7 @@ from edge import audit
 from edge.errors import DeviceUnavailable, ValidationError
 from edge.recordings import add_recording
 from edge.store.blobs import BlobStore
+from edge.store.database import write_transaction
 from edge.breath import add_breath_reading
 from firmware_interface import Device, DeviceError, DeviceManager, SerialTransport, capture_audio, capture_enose, \
     serial_ports
@@ -43,8 +44,9 @@ def register_ports(manager: DeviceManager, ports: list[str]) -> None:
         manager.add(port)
 
 
-def register_board(manager: DeviceManager, port: str, patterns: list[str], *, probe_s: float = PROBE_SECONDS) -> None:
-    """Register the board on ``port`` after checking the allowlist and probing it briefly.
+def register_board(db: sqlite_utils.Database, manager: DeviceManager, actor: audit.Actor, port: str,
+                   patterns: list[str], *, probe_s: float = PROBE_SECONDS) -> None:
+    """Register the board on ``port`` after checking the allowlist and probing it briefly; audited.
 
     The allowlist is checked on the path as given, before the file system is touched, so the
     answer for a path outside it never depends on whether that path exists.
@@ -75,6 +77,8 @@ def register_board(manager: DeviceManager, port: str, patterns: list[str], *, pr
     finally:
         probe.close()
     manager.add(port)
+    with write_transaction(db):
+        audit.record(db, actor, "register", "device", None, {"port": port, "device_id": probe.info.device_id})
 
 
 def device_overview(manager: DeviceManager) -> dict:

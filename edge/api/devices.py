@@ -53,7 +53,8 @@ def list_devices():
            roles=ADMIN_ROLES, body=DeviceRegistration, response=DeviceOverview, status=201)
 def register_device(body: DeviceRegistration):
     resources = _resources()
-    devices.register_board(resources.devices, body.port, resources.settings.allowed_port_patterns)
+    devices.register_board(resources.db(), resources.devices, g.actor, body.port,
+                           resources.settings.allowed_port_patterns)
     return devices.device_overview(resources.devices)
 
 

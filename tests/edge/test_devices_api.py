@@ -64,6 +64,8 @@ def test_a_board_is_registered_listed_and_captured_into_the_visit(app, client, n
     assert db.execute("SELECT device_id FROM recordings").fetchone()[0] == "STETH-42"
     listed = client.get("/api/v1/devices").json["devices"][0]
     assert listed["connected"] is True and listed["info"]["device_id"] == "STETH-42"
+    entry = db.execute("SELECT username, action, entity, detail FROM audit_log WHERE entity = 'device'").fetchall()
+    assert entry == [("admin2", "register", "device", f'{{"device_id": "STETH-42", "port": "{sim.port}"}}')]
 
 
 def test_capture_from_an_unknown_or_unplugged_board_is_a_clear_503_and_nothing_is_stored(
