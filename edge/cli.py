@@ -40,7 +40,7 @@ from edge.schemas import USERNAME_PATTERN
 from edge.service import prepare_data_folder
 from edge.backup_worker import BackupWorker
 from edge.store.backup import PID_FILE_NAME, backup_database, default_backup_path, restore_database, rotate_backups
-from edge.store.database import open_database
+from edge.store.database import open_database, write_transaction
 from edge.store.migrations import apply_migrations, current_version
 from edge.users import create_user, find_user, list_users, public_view, reset_password, update_user
 
@@ -321,10 +321,12 @@ def outbox() -> None:
 @data_dir_option
 @domain_errors
 def outbox_status(as_json: bool, data_dir: Optional[Path]) -> None:
-    """List referrals with their delivery status and last error."""
+    """List referrals with their delivery status and last error (a read of clinical records: audited)."""
     database = _open(data_dir)
     try:
         rows = list_referrals(database)
+        with write_transaction(database):
+            audit.record(database, audit.CLI_OPERATOR, "read", "record_list", None, {"command": "outbox status"})
     finally:
         database.close()
     if as_json:
