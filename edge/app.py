@@ -95,6 +95,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     load_models(app.extensions["ildscreen"])
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    audit_api.register_read_audit(app)
     register_error_handlers(app)
     register_request_log(app)
     app.teardown_appcontext(close_db)
@@ -110,7 +111,7 @@ def load_models(resources: Resources) -> None:
     next start, so no visit is scored with a mix of model versions.
     """
     settings = resources.settings
-    resources.model_bundle = select_active_bundle(settings.models_path)
+    resources.model_bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
     if resources.model_bundle.error:
         logger.error("no model bundle served: %s", resources.model_bundle.error)
         return

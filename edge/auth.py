@@ -19,7 +19,7 @@ import sqlite_utils
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from edge import audit
-from edge.errors import AccountLocked, AuthenticationError, CsrfError
+from edge.errors import AuthenticationError, CsrfError, PermissionDenied
 from edge.store.database import utc_now, write_transaction
 from edge.users import find_user, get_user, is_locked, password_hasher
 
@@ -45,7 +45,8 @@ class SessionGrant:
     user: dict
 
 
-def _hash_token(token: str) -> str:
+def hash_token(token: str) -> str:
+    """What the database keeps of a session or API token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -61,16 +62,17 @@ def verify_login(
     Raises
     ------
     AuthenticationError
-        Wrong username or password, or a disabled account (same message: no account probing).
-    AccountLocked
-        Too many failures; nothing is checked until the lock expires.
+        Wrong username or password, a disabled account, or a locked one (until the lock
+        expires even the right password is refused): the same status, message and hashing
+        work in every case, so an answer never tells whether an account exists or is locked.
     """
     user = find_user(db, username)
     if user is None:
         _verify(_DUMMY_HASH, password)
         raise AuthenticationError(WRONG_CREDENTIALS)
     if is_locked(user):
-        raise AccountLocked(f"account locked after {policy.threshold} failed logins; try again later")
+        _verify(user["password_hash"], password)
+        raise AuthenticationError(WRONG_CREDENTIALS)
     if not _verify(user["password_hash"], password) or user["disabled"]:
         _count_failure(db, user, policy)
         raise AuthenticationError(WRONG_CREDENTIALS)
@@ -105,7 +107,7 @@ def start_session(db: sqlite_utils.Database, user: dict, *, hours: float) -> Ses
     with write_transaction(db):
         db["sessions"].insert(
             {
-                "token_hash": _hash_token(token),
+                "token_hash": hash_token(token),
                 "user_id": user["id"],
                 "csrf_token": csrf_token,
                 "created_at": utc_now(),
@@ -119,13 +121,13 @@ def start_session(db: sqlite_utils.Database, user: dict, *, hours: float) -> Ses
 
 def end_session(db: sqlite_utils.Database, token: str) -> None:
     with write_transaction(db):
-        db.execute("UPDATE sessions SET revoked = 1 WHERE token_hash = ?", [_hash_token(token)])
+        db.execute("UPDATE sessions SET revoked = 1 WHERE token_hash = ?", [hash_token(token)])
 
 
 def session_user(db: sqlite_utils.Database, token: str) -> tuple[dict, dict]:
     """The (user, session) a session cookie belongs to, or ``AuthenticationError``."""
     rows = db.execute_returning_dicts(
-        "SELECT * FROM sessions WHERE token_hash = ? AND revoked = 0", [_hash_token(token)]
+        "SELECT * FROM sessions WHERE token_hash = ? AND revoked = 0", [hash_token(token)]
     )
     if not rows or dt.datetime.fromisoformat(rows[0]["expires_at"]) <= _now():
         raise AuthenticationError("session expired or unknown; log in again")
@@ -141,12 +143,25 @@ def check_csrf(session: dict, presented: Optional[str]) -> None:
 
 
 def create_api_token(db: sqlite_utils.Database, actor: audit.Actor, user_id: int, name: str) -> tuple[int, str]:
-    """Issue a bearer token for a machine client acting as ``user_id``; the token is returned once."""
+    """Issue a bearer token for a machine client acting as ``user_id``; the token is returned once.
+
+    An admin signed in to the API cannot mint one for a nurse or clinician: it would let the
+    admin read clinical records, which the admin role does not see. The local operator
+    (``ildscreen users token``, who holds the data folder anyway) can; every token is audited.
+
+    Raises
+    ------
+    PermissionDenied
+        An API admin asked for a token of a clinical account.
+    """
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with write_transaction(db):
-        get_user(db, user_id)
+        user = get_user(db, user_id)
+        if actor is not audit.CLI_OPERATOR and actor.user_id != user_id and user["role"] != "admin":
+            raise PermissionDenied(f"an admin cannot issue tokens for the {user['role']} account {user['username']!r}: "
+                                   "clinical accounts get tokens from the clinic's operator ('ildscreen users token')")
         token_id = db["api_tokens"].insert(
-            {"user_id": user_id, "name": name, "token_hash": _hash_token(token), "created_at": utc_now()}
+            {"user_id": user_id, "name": name, "token_hash": hash_token(token), "created_at": utc_now()}
         ).last_pk
         audit.record(db, actor, "create", "token", token_id, {"user_id": user_id})
     return token_id, token
@@ -155,7 +170,7 @@ def create_api_token(db: sqlite_utils.Database, actor: audit.Actor, user_id: int
 def token_user(db: sqlite_utils.Database, token: str) -> dict:
     """The user a bearer token acts for, or ``AuthenticationError``."""
     rows = db.execute_returning_dicts(
-        "SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", [_hash_token(token)]
+        "SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", [hash_token(token)]
     )
     if not rows:
         raise AuthenticationError("unknown or revoked API token")

@@ -40,9 +40,9 @@ from edge.schemas import USERNAME_PATTERN
 from edge.service import prepare_data_folder
 from edge.backup_worker import BackupWorker
 from edge.store.backup import PID_FILE_NAME, backup_database, default_backup_path, restore_database, rotate_backups
-from edge.store.database import open_database
+from edge.store.database import open_database, write_transaction
 from edge.store.migrations import apply_migrations, current_version
-from edge.users import create_user, find_user, list_users, public_view, update_user
+from edge.users import create_user, find_user, list_users, public_view, reset_password, update_user
 
 logger = logging.getLogger(__name__)
 
@@ -188,9 +188,19 @@ def users() -> None:
     """Manage user accounts."""
 
 
+def existing_data_folder(settings):
+    """Open a data folder that 'db init' or 'serve' created; other commands never create one
+    (run from the wrong folder, they would make a stray ./data with an admin nobody saw)."""
+    if not settings.database_path.is_file():
+        raise click.ClickException(
+            f"no ildscreen database in {settings.data_dir.resolve()}: pass the clinic's --data-dir "
+            f"(or set ILDSCREEN_DATA_DIR), or create one with 'ildscreen db init --data-dir {settings.data_dir}'")
+    folder, _ = prepare_data_folder(settings)
+    return folder
+
+
 def _open(data_dir: Optional[Path]):
-    folder, _ = prepare_data_folder(load_settings(data_dir=data_dir))
-    return folder.connect()
+    return existing_data_folder(load_settings(data_dir=data_dir)).connect()
 
 
 @users.command("add")
@@ -263,6 +273,26 @@ def users_enable(username: str, data_dir: Optional[Path]) -> None:
     _set_disabled(username, False, data_dir)
 
 
+@users.command("reset-password")
+@click.argument("username")
+@data_dir_option
+@domain_errors
+def users_reset_password(username: str, data_dir: Optional[Path]) -> None:
+    """Give USERNAME a one-time password (printed once, to be changed at next login), end all its
+    sessions and tokens and clear its lockout; audited."""
+    database = _open(data_dir)
+    try:
+        user = find_user(database, username)
+        if user is None:
+            raise click.ClickException(f"no user named {username!r}")
+        password = reset_password(database, audit.CLI_OPERATOR, user["id"])
+    finally:
+        database.close()
+    click.echo(f"one-time password for {user['username']}: {password}")
+    click.echo("It is shown only now; the account must change it at the next login. "
+               "Its sessions and tokens have ended.")
+
+
 @users.command("token")
 @click.argument("username")
 @click.option("--name", required=True, help="What the token is for, e.g. 'lab importer'.")
@@ -291,10 +321,12 @@ def outbox() -> None:
 @data_dir_option
 @domain_errors
 def outbox_status(as_json: bool, data_dir: Optional[Path]) -> None:
-    """List referrals with their delivery status and last error."""
+    """List referrals with their delivery status and last error (a read of clinical records: audited)."""
     database = _open(data_dir)
     try:
         rows = list_referrals(database)
+        with write_transaction(database):
+            audit.record(database, audit.CLI_OPERATOR, "read", "record_list", None, {"command": "outbox status"})
     finally:
         database.close()
     if as_json:
@@ -314,7 +346,7 @@ def outbox_deliver(data_dir: Optional[Path]) -> None:
     if client is None:
         raise click.ClickException("no referral server configured: set ILDSCREEN_REFERRAL_SERVER_URL and "
                                    "ILDSCREEN_REFERRAL_SERVER_TOKEN")
-    folder, _ = prepare_data_folder(settings)
+    folder = existing_data_folder(settings)
     click.echo(json.dumps(OutboxWorker(folder, client, interval_s=settings.outbox_interval_s).run_once()))
 
 

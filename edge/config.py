@@ -6,9 +6,11 @@ a default.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any, Literal, Optional
 
 from pydantic import Field, SecretStr, ValidationError as PydanticValidationError, model_validator
@@ -166,8 +168,27 @@ class Settings(BaseSettings):
         description="Installed model bundles, the active pointer and the activation history "
                     "('ildscreen models'); default data/models. With nothing installed the bundled models serve.",
     )
+    model_signing_keys: list[str] = Field(
+        default_factory=list,
+        title="Pinned model signing keys",
+        description="Ed25519 public keys (base64 of the raw 32 bytes, as 'ildscreen models sign' prints) whose "
+                    "signature a model bundle needs to be installed or served; the bundled models are trusted "
+                    "as part of the package. Empty: only the bundled models can serve.",
+    )
     inference_threads: int = Field(
         1, ge=1, le=16, title="Inference threads", description="CPU threads per model session."
+    )
+    device_port_patterns: list[str] = Field(
+        default_factory=lambda: ["/dev/ttyUSB*", "/dev/ttyACM*", "/dev/rfcomm*"],
+        title="Allowed sensor board ports",
+        description="Shell-style patterns of the device paths a board may be registered on (USB-serial, "
+                    "CDC-ACM, Bluetooth RFCOMM); '*' stays within one path segment. Anything else is refused.",
+    )
+    device_simulator: bool = Field(
+        False,
+        title="Allow the board simulator",
+        description="Also allow the pseudo-terminals of 'ildscreen device simulate' as board ports "
+                    "(tests and demonstrations only).",
     )
     device_ports: list[str] = Field(
         default_factory=list,
@@ -188,6 +209,48 @@ class Settings(BaseSettings):
                 f"triage_intermediate ({self.triage_intermediate}) must be below triage_high ({self.triage_high})"
             )
         return self
+
+    @model_validator(mode="after")
+    def referrals_leave_over_https(self) -> "Settings":
+        # Referrals carry pseudonymised clinical data and the clinic's token: plain HTTP only to
+        # this machine (a test double, or a TLS tunnel ending here).
+        url = self.referral_server_url
+        if url and urlsplit(url).scheme != "https" and not is_loopback(urlsplit(url).hostname):
+            raise ValueError(f"referral_server_url: {url!r} must use https:// (plain http only to a loopback "
+                             "address: localhost, 127.0.0.0/8, ::1)")
+        return self
+
+    @model_validator(mode="after")
+    def signing_keys_are_ed25519(self) -> "Settings":
+        if not self.model_signing_keys:
+            return self
+        from edge.inference.bundle_checks import public_key_from_text  # imported late: it loads ONNX Runtime
+
+        for text in self.model_signing_keys:
+            try:
+                public_key_from_text(text)
+            except ValueError as exc:
+                raise ValueError(f"model_signing_keys: {exc}") from exc
+        return self
+
+    @model_validator(mode="after")
+    def device_ports_allowed(self) -> "Settings":
+        if not self.device_ports:
+            return self
+        from edge.devices import port_allowed  # imported late: edge.devices pulls in the capture stack
+
+        for port in self.device_ports:
+            if not port_allowed(port, self.allowed_port_patterns):
+                raise ValueError(f"device_ports: {port!r} matches none of device_port_patterns "
+                                 f"{self.allowed_port_patterns}")
+        return self
+
+    @property
+    def allowed_port_patterns(self) -> list[str]:
+        """``device_port_patterns`` plus the simulator's ports when ``device_simulator`` is on."""
+        from edge.devices import SIMULATOR_PORT_PATTERN
+
+        return [*self.device_port_patterns, *([SIMULATOR_PORT_PATTERN] if self.device_simulator else [])]
 
     @classmethod
     def settings_customise_sources(
@@ -224,6 +287,18 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+
+def is_loopback(host: Optional[str]) -> bool:
+    """Whether ``host`` names this machine: ``localhost`` or a loopback IP address."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -6,24 +6,79 @@ refused rather than stored with silently missing audio.
 """
 from __future__ import annotations
 
+import fnmatch
 import io
 import logging
+import os
+import stat
+import tempfile
 
 import sqlite_utils
 
 from edge import audit
-from edge.errors import DeviceUnavailable
+from edge.errors import DeviceUnavailable, ValidationError
 from edge.recordings import add_recording
 from edge.store.blobs import BlobStore
+from edge.store.database import write_transaction
 from edge.breath import add_breath_reading
-from firmware_interface import DeviceError, DeviceManager, capture_audio, capture_enose, serial_ports
+from firmware_interface import Device, DeviceError, DeviceManager, SerialTransport, capture_audio, capture_enose, \
+    serial_ports
 
 logger = logging.getLogger(__name__)
 
+# Where ``SimulatedDevice.start`` puts its port: a link to its pty in a fresh temporary folder.
+SIMULATOR_PORT_PATTERN = os.path.join(tempfile.gettempdir(), "ildscreen-sim-*", "tty")
+# A registration waits at most about this long for the board's HELLO/INFO answer, so a wrong
+# port never holds a request thread for the driver's 10 s connect timeout.
+PROBE_SECONDS = 2.0
+
+
+def port_allowed(port: str, patterns: list[str]) -> bool:
+    """Whether ``port`` matches one of the shell-style ``patterns``, '*' within one path segment."""
+    return any(fnmatch.fnmatchcase(port, pattern) and port.count("/") == pattern.count("/") for pattern in patterns)
+
 
 def register_ports(manager: DeviceManager, ports: list[str]) -> None:
+    """Register the configured ports at start (checked against the allowlist by the settings)."""
     for port in ports:
         manager.add(port)
+
+
+def register_board(db: sqlite_utils.Database, manager: DeviceManager, actor: audit.Actor, port: str,
+                   patterns: list[str], *, probe_s: float = PROBE_SECONDS) -> None:
+    """Register the board on ``port`` after checking the allowlist and probing it briefly; audited.
+
+    The allowlist is checked on the path as given, before the file system is touched, so the
+    answer for a path outside it never depends on whether that path exists.
+
+    Raises
+    ------
+    ValidationError
+        ``port`` matches none of ``patterns``.
+    DeviceUnavailable
+        Nothing that answers like a sensor board is on ``port`` within ``probe_s``.
+    """
+    if not port_allowed(port, patterns):
+        raise ValidationError(f"port {port!r} is not an allowed sensor board path; allowed: {', '.join(patterns)} "
+                              "(setting device_port_patterns)",
+                              fields=[{"field": "port", "reason": "not an allowed device path"}])
+    no_board = DeviceUnavailable(f"no sensor board answered on {port} within {probe_s:g} s")
+    try:
+        if not stat.S_ISCHR(os.stat(port).st_mode):
+            raise no_board
+    except OSError as exc:
+        raise no_board from exc
+    probe = Device(SerialTransport(port), reply_timeout=probe_s / 2, retries=0, connect_timeout=probe_s / 2)
+    try:
+        probe.connect()
+    except DeviceError as exc:
+        logger.warning("probe of a board port failed: %s", type(exc).__name__)
+        raise no_board from exc
+    finally:
+        probe.close()
+    manager.add(port)
+    with write_transaction(db):
+        audit.record(db, actor, "register", "device", None, {"port": port, "device_id": probe.info.device_id})
 
 
 def device_overview(manager: DeviceManager) -> dict:

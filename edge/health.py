@@ -62,7 +62,8 @@ def check_models() -> dict:
     if selection.error:
         return {"ok": False, "reason": f"bundle: {selection.error}", "bundle": None, "models": {}}
     registry = selection.registry
-    problems = {**resources.model_errors, **integrity_problems(selection.bundle_id, registry)}
+    problems = {**resources.model_errors,
+                **integrity_problems(selection.bundle_id, registry, resources.settings.model_signing_keys)}
     models = {}
     for name, entry in registry.manifest["models"].items():
         try:

@@ -198,6 +198,12 @@ class PasswordChange(RequestModel):
     new_password: str = Field(min_length=10, max_length=1024, description="At least 10 characters.")
 
 
+class PasswordChanged(BaseModel):
+    password_changed: bool
+    sessions_and_tokens_ended: int = Field(
+        description="Other browser sessions and bearer tokens of the account that stopped working.")
+
+
 class UserCreate(RequestModel):
     username: str = Field(pattern=USERNAME_PATTERN, description="Lower-case login name, 2-32 characters.")
     role: Role

@@ -1,8 +1,16 @@
-"""User accounts: nurses, clinicians and admins of one clinic service."""
+"""User accounts: nurses, clinicians and admins of one clinic service.
+
+The password policy refuses passwords shorter than :data:`MIN_PASSWORD_LENGTH`, passwords on a
+bundled list of common passwords (``common_passwords.txt``: the entries of at least that length
+of Royce Williams' 20,000 most common passwords as shipped by Django, source in the file's
+header), and passwords that contain the account's name.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
+from pathlib import Path
 from typing import Optional
 
 import sqlite_utils
@@ -17,6 +25,7 @@ from edge.vocabulary import ROLES
 password_hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
 FIRST_ADMIN_USERNAME = "admin"
+COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
 
 
 def generate_password() -> str:
@@ -24,12 +33,28 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def check_password_policy(password: str) -> None:
+@functools.lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The bundled list of common passwords, lower-cased (header lines start with '# ')."""
+    lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("# "))
+
+
+def check_password_policy(password: str, username: str = "") -> None:
+    """Refuse a password that is short, common, or contains the account's name (case-insensitive).
+
+    Without ``username`` (a form checking early) the name rule is left to ``create_user`` and
+    ``set_password``, which always pass it.
+    """
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(
-            f"password must have at least {MIN_PASSWORD_LENGTH} characters",
-            fields=[{"field": "password", "reason": f"at least {MIN_PASSWORD_LENGTH} characters"}],
-        )
+        reason = f"at least {MIN_PASSWORD_LENGTH} characters"
+    elif password.strip().lower() in common_passwords():
+        reason = "is one of the most common passwords; choose another"
+    elif username and username.lower() in password.lower():
+        reason = "must not contain the user name"
+    else:
+        return
+    raise ValidationError(f"password refused: {reason}", fields=[{"field": "password", "reason": reason}])
 
 
 def is_locked(user: dict, now: Optional[dt.datetime] = None) -> bool:
@@ -90,7 +115,7 @@ def create_user(
     one_time = None
     if password is None:
         password = one_time = generate_password()
-    check_password_policy(password)
+    check_password_policy(password, username)
     password_hash = password_hasher.hash(password)
     with write_transaction(db):
         if find_user(db, username) is not None:
@@ -129,7 +154,7 @@ def update_user(
     role: Optional[str] = None,
     disabled: Optional[bool] = None,
 ) -> dict:
-    """Change an account's role or disable/enable it; disabling ends its sessions and tokens."""
+    """Change an account's role or disable/enable it; disabling or a new role ends its sessions and tokens."""
     changes: dict = {}
     if role is not None:
         if role not in ROLES:
@@ -143,9 +168,9 @@ def update_user(
             raise Conflict("an admin cannot disable or demote their own account")
         if changes:
             db["users"].update(user_id, changes)
-        if disabled:
-            db.execute("UPDATE sessions SET revoked = 1 WHERE user_id = ?", [user_id])
-            db.execute("UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", [utc_now(), user_id])
+        # A token minted while the account had another role must not outlive the change.
+        if disabled or (role is not None and role != user["role"]):
+            end_sessions_and_tokens(db, user_id)
         if disabled is False:
             changes.update(failed_logins=0, locked_until=None)
             db["users"].update(user_id, {"failed_logins": 0, "locked_until": None})
@@ -153,10 +178,45 @@ def update_user(
     return get_user(db, user["id"])
 
 
-def set_password(db: sqlite_utils.Database, actor: audit.Actor, user_id: int, new_password: str) -> None:
-    check_password_policy(new_password)
+def end_sessions_and_tokens(db: sqlite_utils.Database, user_id: int, *, keep_session_hash: Optional[str] = None) -> int:
+    """Revoke the account's sessions (but ``keep_session_hash``) and all its tokens, inside the
+    caller's transaction; returns how many were ended."""
+    sessions = db.execute("UPDATE sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0 AND token_hash IS NOT ?",
+                          [user_id, keep_session_hash]).rowcount
+    tokens = db.execute("UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                        [utc_now(), user_id]).rowcount
+    return sessions + tokens
+
+
+def set_password(
+    db: sqlite_utils.Database, actor: audit.Actor, user_id: int, new_password: str, *,
+    keep_session_hash: Optional[str] = None,
+) -> int:
+    """Change a password and end every other session and every token of the account.
+
+    ``keep_session_hash`` is the session the change was made in, which stays open. Returns the
+    number of sessions and tokens ended.
+    """
+    user = get_user(db, user_id)
+    check_password_policy(new_password, user["username"])
     password_hash = password_hasher.hash(new_password)
     with write_transaction(db):
         get_user(db, user_id)
         db["users"].update(user_id, {"password_hash": password_hash, "must_change_password": 0})
-        audit.record(db, actor, "change_password", "user", user_id)
+        ended = end_sessions_and_tokens(db, user_id, keep_session_hash=keep_session_hash)
+        audit.record(db, actor, "change_password", "user", user_id, {"sessions_and_tokens_ended": ended})
+    return ended
+
+
+def reset_password(db: sqlite_utils.Database, actor: audit.Actor, user_id: int) -> str:
+    """Give the account a one-time password (to be changed at next login), end all its sessions
+    and tokens, clear its lockout; returns the password, to be shown once."""
+    password = generate_password()
+    password_hash = password_hasher.hash(password)
+    with write_transaction(db):
+        get_user(db, user_id)
+        db["users"].update(user_id, {"password_hash": password_hash, "must_change_password": 1,
+                                     "failed_logins": 0, "locked_until": None})
+        ended = end_sessions_and_tokens(db, user_id)
+        audit.record(db, actor, "reset_password", "user", user_id, {"sessions_and_tokens_ended": ended})
+    return password

@@ -17,12 +17,15 @@ from typing import Optional
 
 import sqlite_utils
 
-from imaging_server.errors import AuthenticationError, Conflict, StorageError, ValidationError
+from imaging_server.errors import AuthenticationError, Conflict, NotFound, StorageError, ValidationError
 
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 15_000
 TOKEN_PREFIX = "ildct_"
+# A revoked clinic keeps its row (its referrals point at it) with this in place of a token hash:
+# no SHA-256 hex digest starts with it, so no token matches.
+REVOKED_PREFIX = "revoked:"
 CLINIC_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
 
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
@@ -145,7 +148,7 @@ def add_clinic(db: sqlite_utils.Database, name: str) -> str:
     """
     if not re.match(CLINIC_NAME_PATTERN, name):
         raise ValidationError(f"clinic name {name!r} must be 2-64 lower-case letters, digits, '.', '_' or '-'")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = _new_token()
     try:
         with write_transaction(db):
             db["clinics"].insert({"name": name, "token_hash": hash_token(token), "created_at": utc_now()})
@@ -153,6 +156,32 @@ def add_clinic(db: sqlite_utils.Database, name: str) -> str:
         raise Conflict(f"a clinic named {name!r} already exists") from exc
     logger.info("registered clinic %s", name)
     return token
+
+
+def _new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _set_token_hash(db: sqlite_utils.Database, name: str, token_hash: str) -> None:
+    with write_transaction(db):
+        changed = db.execute("UPDATE clinics SET token_hash = ? WHERE name = ?", [token_hash, name]).rowcount
+    if not changed:
+        raise NotFound(f"no clinic named {name!r}")
+
+
+def rotate_clinic_token(db: sqlite_utils.Database, name: str) -> str:
+    """Give a clinic a new token and return it; the old one stops working at once (a revoked
+    clinic is reinstated with the new token)."""
+    token = _new_token()
+    _set_token_hash(db, name, hash_token(token))
+    logger.info("rotated the token of clinic %s", name)
+    return token
+
+
+def revoke_clinic(db: sqlite_utils.Database, name: str) -> None:
+    """Stop a clinic's token at once; its referrals and reports are kept."""
+    _set_token_hash(db, name, REVOKED_PREFIX + secrets.token_hex(16))
+    logger.info("revoked the token of clinic %s", name)
 
 
 def clinic_for_token(db: sqlite_utils.Database, authorization: Optional[str]) -> dict:
@@ -173,5 +202,6 @@ def clinic_for_token(db: sqlite_utils.Database, authorization: Optional[str]) ->
 
 
 def list_clinics(db: sqlite_utils.Database) -> list[dict]:
-    return [{"name": row["name"], "created_at": row["created_at"]}
+    return [{"name": row["name"], "created_at": row["created_at"],
+             "revoked": row["token_hash"].startswith(REVOKED_PREFIX)}
             for row in db["clinics"].rows_where(order_by="name")]

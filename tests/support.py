@@ -7,8 +7,17 @@ import shutil
 
 import numpy as np
 import soundfile
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge.inference.bundle_checks import SIGNATURE_FILE, public_key_text, sign_manifest
 from edge.inference.models import BUNDLED_DIR
+
+# A model signing key made for this test run only (a publisher's key never enters the repository).
+TEST_SIGNING_KEY = Ed25519PrivateKey.generate()
+TEST_SIGNING_KEY_PEM = TEST_SIGNING_KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption())
+TEST_PUBLIC_KEY = public_key_text(TEST_SIGNING_KEY.public_key())
 
 PASSWORD = "correct horse battery"
 
@@ -44,15 +53,26 @@ PATIENT = {
 
 def model_bundle(folder, **versions):
     """A copy of the bundled models in ``folder``, with the given model versions changed
-    (``labs="0.2.0"``), so that it is a new bundle; returns ``folder``."""
+    (``labs="0.2.0"``), so that it is a new bundle, signed with the test key; returns ``folder``."""
     shutil.copytree(BUNDLED_DIR, folder)
+    sign_manifest(folder, TEST_SIGNING_KEY_PEM)
     edit_manifest(folder, lambda models: [models[name].update(version=v) for name, v in versions.items()])
     return folder
 
 
 def edit_manifest(folder, change) -> None:
-    """Rewrite ``folder/manifest.json`` after ``change(models)`` edited its models in place."""
+    """Rewrite ``folder/manifest.json`` after ``change(models)`` edited its models in place (and
+    sign it again with the test key if it was signed, so tests reach the check they aim at)."""
     path = folder / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
     change(manifest["models"])
     path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    if (folder / SIGNATURE_FILE).exists():
+        sign_manifest(folder, TEST_SIGNING_KEY_PEM)
+
+
+def trust_test_key(data_dir) -> None:
+    """Pin the test signing key in the data folder's config.toml, as a clinic pins its publisher's."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "config.toml", "a", encoding="utf-8") as config:
+        config.write(f'model_signing_keys = ["{TEST_PUBLIC_KEY}"]\n')

@@ -1,13 +1,20 @@
-"""The audit trail, readable by admins."""
+"""The audit trail, readable by admins, and the hook that audits every read of a clinical record."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint, Flask, Response, current_app, g, request
 
 from edge import audit
-from edge.api.operations import ADMIN_ROLES, operation
+from edge.api.operations import ADMIN_ROLES, CLINICAL_ROLES, SAFE_METHODS, operation
 from edge.schemas import AuditList, AuditQuery
+from edge.store.database import write_transaction
 
 blueprint = Blueprint("audit", __name__, url_prefix="/api/v1")
+
+# Pages and API reads of a clinical account that show no patient data; every other successful
+# GET by a nurse or clinician (API, bearer token or tablet page) is a read of clinical records.
+NOT_CLINICAL_RECORDS = frozenset({
+    "auth.me", "auth.current_session", "devices.list_devices", "openapi.openapi_document", "ui.register_patient",
+})
 
 
 @operation(blueprint, "/audit", "GET", summary="Audit entries, newest first", roles=ADMIN_ROLES,
@@ -18,3 +25,26 @@ def list_audit(query: AuditQuery):
         db, entity=query.entity, entity_id=query.entity_id, before_id=query.before_id, limit=query.limit
     )
     return {"entries": entries}
+
+
+def register_read_audit(app: Flask) -> None:
+    """Audit each successful read of clinical records, whichever route or client made it.
+
+    One hook rather than a line per view, so a new page or API read is audited without anyone
+    remembering to. The entry names the route template and the record id, never the query
+    string (it may hold a patient code). A read whose audit entry cannot be written fails.
+    """
+
+    @app.after_request
+    def audit_clinical_read(response: Response) -> Response:
+        actor = g.get("actor")
+        if (actor is None or actor.role not in CLINICAL_ROLES or request.method not in SAFE_METHODS
+                or response.status_code >= 400 or request.endpoint in NOT_CLINICAL_RECORDS):
+            return response
+        ids = [(name[: -len("_id")], value) for name, value in (request.view_args or {}).items()
+               if name.endswith("_id")]
+        entity, entity_id = ids[0] if ids else ("record_list", None)
+        db = current_app.extensions["ildscreen"].db()
+        with write_transaction(db):
+            audit.record(db, actor, "read", entity, entity_id, {"route": request.url_rule.rule})
+        return response

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from edge import auth as authentication
 from edge.api.operations import ANY_ROLE, SESSION_COOKIE, operation, set_session_cookie
 from edge.errors import AuthenticationError
-from edge.schemas import LoginRequest, PasswordChange, Session, User
+from edge.schemas import LoginRequest, PasswordChange, PasswordChanged, Session, User
 from edge.users import public_view, set_password
 
 blueprint = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
@@ -56,10 +56,15 @@ def me():
     return public_view(g.user)
 
 
-@operation(blueprint, "/password", "POST", summary="Change one's own password (required after a one-time password)",
-           roles=ANY_ROLE, body=PasswordChange, allow_pending_password=True)
+@operation(blueprint, "/password", "POST",
+           summary="Change one's own password (required after a one-time password); ends every other session "
+                   "and every bearer token of the account",
+           roles=ANY_ROLE, body=PasswordChange, response=PasswordChanged, allow_pending_password=True)
 def change_password(body: PasswordChange):
     resources = _resources()
     db = resources.db()
     authentication.verify_login(db, g.user["username"], body.current_password, resources.lockout_policy)
-    set_password(db, g.actor, g.user["id"], body.new_password)
+    session_token = request.cookies.get(SESSION_COOKIE)
+    keep = authentication.hash_token(session_token) if session_token else None
+    ended = set_password(db, g.actor, g.user["id"], body.new_password, keep_session_hash=keep)
+    return {"password_changed": True, "sessions_and_tokens_ended": ended}

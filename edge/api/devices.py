@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, g
 from pydantic import AfterValidator, BaseModel, Field
 
 from edge import devices
-from edge.api.operations import ANY_ROLE, CLINICAL_ROLES, operation
+from edge.api.operations import ADMIN_ROLES, ANY_ROLE, CLINICAL_ROLES, operation
 from edge.api.visit_data import BreathReading
 from edge.schemas import Recording, RecordingUpload, RequestModel
 
@@ -47,11 +47,14 @@ def list_devices():
     return devices.device_overview(_resources().devices)
 
 
-@operation(blueprint, "/devices", "POST", summary="Register a sensor board on a serial port", roles=ANY_ROLE,
-           body=DeviceRegistration, response=DeviceOverview, status=201)
+@operation(blueprint, "/devices", "POST",
+           summary="Register a sensor board on a serial port (admin; the port must match device_port_patterns and "
+                   "a board must answer a short probe)",
+           roles=ADMIN_ROLES, body=DeviceRegistration, response=DeviceOverview, status=201)
 def register_device(body: DeviceRegistration):
     resources = _resources()
-    resources.devices.add(body.port)
+    devices.register_board(resources.db(), resources.devices, g.actor, body.port,
+                           resources.settings.allowed_port_patterns)
     return devices.device_overview(resources.devices)
 
 

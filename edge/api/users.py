@@ -32,7 +32,9 @@ def update_user(user_id: int, body: UserUpdate):
     return users.public_view(users.update_user(_db(), g.actor, user_id, role=body.role, disabled=body.disabled))
 
 
-@operation(blueprint, "/users/<int:user_id>/tokens", "POST", summary="Issue a bearer token for a machine client",
+@operation(blueprint, "/users/<int:user_id>/tokens", "POST",
+           summary="Issue a bearer token for a machine client acting as an admin account (403 for a nurse or "
+                   "clinician: their tokens come from the local operator, 'ildscreen users token')",
            roles=ADMIN_ROLES, body=TokenCreate, response=TokenCreated, status=201)
 def create_token(user_id: int, body: TokenCreate):
     token_id, token = auth.create_api_token(_db(), g.actor, user_id, body.name)

@@ -33,7 +33,7 @@ def build(data_dir: Optional[Path]) -> None:
         settings = load_settings(data_dir=data_dir)
     except IldscreenError as exc:
         raise click.ClickException(exc.message) from exc
-    bundle = select_active_bundle(settings.models_path)
+    bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
     if bundle.error:
         raise click.ClickException(bundle.error)
     registry = bundle.registry

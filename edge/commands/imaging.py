@@ -163,6 +163,44 @@ def clinics_add(name: str, data_dir: Optional[Path]) -> None:
         db.close()
 
 
+def _with_clinic_store(data_dir: Optional[Path], action: Callable):
+    """Run ``action(db)`` on the CT server's existing database (revoking never creates one)."""
+    from imaging_server.config import load_settings
+    from imaging_server.store import open_database
+
+    settings = load_settings(data_dir=data_dir)
+    if not settings.database_path.is_file():
+        raise click.ClickException(f"no CT server database at {settings.database_path}: pass its --data-dir")
+    db = open_database(settings.database_path)
+    try:
+        return action(db)
+    finally:
+        db.close()
+
+
+@clinics.command("revoke")
+@click.argument("name")
+@data_dir_option
+@imaging_errors
+def clinics_revoke(name: str, data_dir: Optional[Path]) -> None:
+    """Stop clinic NAME's token at once (its referrals and reports are kept; 'rotate' gives it a new one)."""
+    from imaging_server.store import revoke_clinic
+
+    _with_clinic_store(data_dir, lambda db: revoke_clinic(db, name))
+    click.echo(f"revoked the token of {name}")
+
+
+@clinics.command("rotate")
+@click.argument("name")
+@data_dir_option
+@imaging_errors
+def clinics_rotate(name: str, data_dir: Optional[Path]) -> None:
+    """Give clinic NAME a new token, printed once; the old one stops at once."""
+    from imaging_server.store import rotate_clinic_token
+
+    click.echo(_with_clinic_store(data_dir, lambda db: rotate_clinic_token(db, name)))
+
+
 @clinics.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @data_dir_option
@@ -183,7 +221,7 @@ def clinics_list(as_json: bool, data_dir: Optional[Path]) -> None:
         click.echo(json.dumps(rows))
         return
     for row in rows:
-        click.echo(f"{row['name']:<32} {row['created_at']}")
+        click.echo(f"{row['name']:<32} {row['created_at']}{'  revoked' if row['revoked'] else ''}")
 
 
 @imaging_server.command("poll-once")

@@ -23,7 +23,9 @@ from audio_models.errors import ModelError
 from edge import audit
 from edge.config import Settings, load_settings
 from edge.errors import IldscreenError
-from edge.inference.bundles import BUNDLED_ID, BundleError, ModelStore, SelectedBundle, select_active_bundle
+from edge.inference.bundle_checks import SIGNATURE_FILE, manifest_problems, sign_manifest
+from edge.inference.bundles import BUNDLED_ID, BundleError, ModelStore, SelectedBundle, read_manifest, \
+    select_active_bundle
 from edge.store.database import open_database, write_transaction
 
 RESTART = ("restart 'ildscreen serve' to use it (a running service keeps the bundle it started with, so that no "
@@ -41,7 +43,8 @@ def use_active_bundle(data_dir: Optional[Path]) -> SelectedBundle:
 
     Its ``error`` is not raised here: every model then refuses to load, giving that reason.
     """
-    return select_active_bundle(load_settings(data_dir=data_dir).models_path)
+    settings = load_settings(data_dir=data_dir)
+    return select_active_bundle(settings.models_path, settings.model_signing_keys)
 
 
 def model_errors(command: Callable) -> Callable:
@@ -60,8 +63,14 @@ def model_errors(command: Callable) -> Callable:
 
 
 def open_store(data_dir: Optional[Path]) -> tuple[Settings, ModelStore]:
+    """The models folder of an existing data folder (or of ILDSCREEN_MODELS_DIR); never creates a data folder."""
     settings = load_settings(data_dir=data_dir)
-    return settings, ModelStore(settings.models_path)
+    if settings.models_dir is None and not settings.data_dir.is_dir():
+        raise click.ClickException(
+            f"no data folder at {settings.data_dir.resolve()}: pass the clinic's --data-dir (or set "
+            f"ILDSCREEN_DATA_DIR / ILDSCREEN_MODELS_DIR), or create it with 'ildscreen db init --data-dir "
+            f"{settings.data_dir}'")
+    return settings, ModelStore(settings.models_path, settings.model_signing_keys)
 
 
 def record_in_audit_trail(settings: Settings, action: str, bundle_id: str, detail: dict) -> None:
@@ -173,3 +182,24 @@ def verify(data_dir: Optional[Path]) -> None:
         raise click.ClickException(f"bundle {bundle_id}: "
                                    + "; ".join(f"{key}: {value}" for key, value in sorted(problems.items())))
     click.echo(f"{bundle_id}: {files} model files match their manifest sha256")
+
+
+@models.command("sign")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Ed25519 private key in PEM (openssl genpkey -algorithm ed25519 -out KEY.pem), kept off the "
+                   "clinic boxes.")
+@model_errors
+def sign(path: Path, key_file: Path) -> None:
+    """For whoever publishes bundles: sign the bundle folder PATH's manifest.json (writes
+    manifest.json.sig) and print the public key that clinics pin in model_signing_keys."""
+    _, manifest = read_manifest(path)
+    problems = manifest_problems(manifest)
+    if problems:
+        raise click.ClickException(f"bundle {path} not signed: " + "; ".join(problems))
+    try:
+        public_key = sign_manifest(path, key_file.read_bytes())
+    except ValueError as exc:
+        raise click.ClickException(f"{key_file}: {exc}") from exc
+    click.echo(f"signed: {path / SIGNATURE_FILE}")
+    click.echo(f"public key to pin (model_signing_keys): {public_key}")

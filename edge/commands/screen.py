@@ -103,7 +103,7 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_fil
                               autoantibodies=tuple(antibodies), symptoms=tuple(symptoms), ages=(age, age))
     try:
         settings = load_settings(data_dir=data_dir)
-        bundle = select_active_bundle(settings.models_path)
+        bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
         if bundle.error:
             raise click.ClickException(bundle.error)
         options = evidence_options_from_settings(settings)

@@ -8,15 +8,28 @@ files it names. Checked here, each problem as ``"<model>[/<variant>]: <file or k
 - every file it lists exists and matches its sha256 (``torch_weights`` are optional: only
   training and ``bench audio`` read them, and they are large; if present they must match);
 - every ONNX file loads in ONNX Runtime on the CPU and runs once on zeros of the declared
-  input shape, giving the declared outputs (a smoke run).
+  input shape, giving the declared outputs (a smoke run);
+- ``manifest.json.sig`` is an Ed25519 signature over the exact bytes of ``manifest.json`` by one
+  of the public keys pinned in the ``model_signing_keys`` setting. The manifest holds every
+  file's sha256, so the signature covers the models too: integrity (sha256) plus origin (key).
+
+The models shipped inside the package (``bundled``) carry no signature: they are trusted because
+they are part of the installed software, like its code. Only bundles installed from elsewhere
+must be signed; the private key stays with whoever publishes them (``ildscreen models sign``).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from audio_models.errors import ModelError
 from audio_models.io import MODEL_SAMPLE_RATE
@@ -32,6 +45,7 @@ REQUIRED_MODELS = {
     "labs": COMMON_KEYS + ("file", "sha256", "calibration"),
     "breath": COMMON_KEYS + ("file", "sha256", "calibration", "n_sensors"),
 }
+SIGNATURE_FILE = "manifest.json.sig"
 # A version and a file name become parts of paths: plain names only.
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -184,3 +198,61 @@ def _is_number(value: object) -> bool:
 
 def _is_fraction(value: object) -> bool:
     return _is_number(value) and 0 < value < 1
+
+
+def public_key_from_text(text: str) -> Ed25519PublicKey:
+    """A pinned key: the base64 of a raw 32-byte Ed25519 public key (what ``models sign`` prints).
+
+    Raises ``ValueError`` naming what is wrong with it.
+    """
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"{text[:12]!r}... is not base64") from exc
+    if len(raw) != 32:
+        raise ValueError(f"{text[:12]!r}... is {len(raw)} bytes, an Ed25519 public key is 32")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def public_key_text(key: Ed25519PublicKey) -> str:
+    """How a public key is pinned in ``model_signing_keys``."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def signature_problem(folder: Path, manifest_bytes: bytes, trusted_keys: list[str]) -> Optional[str]:
+    """Why ``folder``'s manifest is not signed by a pinned key (None when it is)."""
+    if not trusted_keys:
+        return (f"{SIGNATURE_FILE}: no model signing key is pinned (setting model_signing_keys), so no "
+                "bundle can be trusted")
+    path = Path(folder) / SIGNATURE_FILE
+    try:
+        signature = base64.b64decode(path.read_bytes().strip(), validate=True)
+    except FileNotFoundError:
+        return f"{SIGNATURE_FILE}: missing: the bundle is unsigned"
+    except (OSError, binascii.Error, ValueError) as exc:
+        return f"{SIGNATURE_FILE}: unreadable ({exc})"
+    for text in trusted_keys:
+        try:
+            public_key_from_text(text).verify(signature, manifest_bytes)
+            return None
+        except InvalidSignature:
+            continue
+    return f"{SIGNATURE_FILE}: not a signature of this manifest.json by any pinned key (model_signing_keys)"
+
+
+def sign_manifest(folder: Path, private_key_pem: bytes) -> str:
+    """Write ``folder/manifest.json.sig`` with an Ed25519 PEM private key; return the public key
+    to pin.
+
+    Raises ``ValueError`` when the key is not an unencrypted Ed25519 private key in PEM.
+    """
+    try:
+        key = serialization.load_pem_private_key(private_key_pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ValueError(f"not an unencrypted PEM private key: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"the key is {type(key).__name__}, not Ed25519 (openssl genpkey -algorithm ed25519)")
+    signature = key.sign((Path(folder) / "manifest.json").read_bytes())
+    (Path(folder) / SIGNATURE_FILE).write_text(base64.b64encode(signature).decode("ascii") + "\n", encoding="ascii")
+    return public_key_text(key.public_key())

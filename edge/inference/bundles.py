@@ -3,7 +3,7 @@ and the one bundle this process serves.
 
 The models folder (``Settings.models_path``, default ``data/models``) holds::
 
-    versions/<bundle id>/  manifest.json and the files it names: one folder per installed bundle
+    versions/<bundle id>/  manifest.json, its signature and the files it names: one folder per bundle
     staging/               installs in progress; a crash leaves a folder here, never a half version
     active                 the id of the bundle the service loads at start (one line); absent: bundled
     history.jsonl          append-only, one JSON line per switch: {at, action, bundle, previous}
@@ -15,6 +15,11 @@ digits of the manifest's sha256, e.g. ``auscultation-0.2.0_breath-0.1.0_labs-0.1
 The manifest holds every file's sha256, so the same versions with other files get another id,
 and a manifest edited after install no longer matches its id. ``bundled`` is the package's
 own ``edge/bundled_models/``, active while nothing else is.
+
+Every bundle but ``bundled`` must carry ``manifest.json.sig``, an Ed25519 signature of its
+manifest by a key pinned in the ``model_signing_keys`` setting (``bundle_checks``): checked at
+install, activation, rollback, at start and by every ``/readyz``, so a bundle whose key is
+unpinned later stops being served.
 
 Rollback follows the history: every activation remembers the bundle it replaced, and rollback
 returns to the most recent of those not yet rolled back; past the first activation that is
@@ -40,7 +45,14 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from audio_models.errors import ModelError
-from edge.inference.bundle_checks import bundle_files, file_problems, manifest_problems, smoke_run_problems
+from edge.inference.bundle_checks import (
+    SIGNATURE_FILE,
+    bundle_files,
+    file_problems,
+    manifest_problems,
+    signature_problem,
+    smoke_run_problems,
+)
 from edge.inference.models import BUNDLED_DIR, ModelRegistry, sha256_of
 from edge.store.blobs import fsync_directory
 from edge.store.database import utc_now
@@ -89,21 +101,39 @@ def manifest_problem(bundle_id: str, directory: Path) -> Optional[str]:
         f"manifest.json has sha256 {actual}..., its bundle id says {expected}..."
 
 
-def integrity_problems(bundle_id: str, registry: ModelRegistry) -> dict:
-    """``{"model/variant" or "manifest": reason}``: model files missing or altered, and an
-    installed bundle's manifest when it no longer matches its id."""
+def installed_signature_problem(bundle_id: str, directory: Path, trusted_keys: list[str]) -> Optional[str]:
+    """Why an installed bundle's manifest is not signed by a pinned key (None when it is, and for
+    the bundled models, trusted as part of the package)."""
+    if bundle_id == BUNDLED_ID:
+        return None
+    try:
+        manifest_bytes = (Path(directory) / "manifest.json").read_bytes()
+    except OSError:
+        return "manifest.json is missing"
+    return signature_problem(directory, manifest_bytes, trusted_keys)
+
+
+def integrity_problems(bundle_id: str, registry: ModelRegistry, trusted_keys: list[str]) -> dict:
+    """``{"model/variant", "manifest" or "signature": reason}``: model files missing or altered, an
+    installed bundle's manifest when it no longer matches its id or is not signed by a pinned key."""
     problems = registry.file_problems()
     problem = manifest_problem(bundle_id, registry.directory)
     if problem:
         problems["manifest"] = problem
+    problem = installed_signature_problem(bundle_id, registry.directory, trusted_keys)
+    if problem:
+        problems["signature"] = problem
     return problems
 
 
 class ModelStore:
     """The models folder: installed bundles, the active pointer and the activation history."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, trusted_keys: Optional[list[str]] = None):
+        """``trusted_keys``: the pinned public keys (``model_signing_keys``); none: no bundle but
+        ``bundled`` can be installed or activated."""
         self.root = Path(root)
+        self.trusted_keys = list(trusted_keys or [])
         self.versions = self.root / "versions"
         self.staging = self.root / "staging"
         self.pointer = self.root / "active"
@@ -193,6 +223,9 @@ class ModelStore:
         problems = manifest_problems(manifest)
         if problems:
             raise BundleError(f"bundle {source} refused: " + "; ".join(problems))
+        problem = signature_problem(Path(source), manifest_bytes, self.trusted_keys)
+        if problem:
+            raise BundleError(f"bundle {source} refused: {problem}")
         bundle_id = bundle_id_for(manifest, manifest_bytes)
         with self._locked():
             installed = not (self.versions / bundle_id).exists()
@@ -236,7 +269,7 @@ class ModelStore:
         bundle_id, directory = self.active()
         registry = ModelRegistry(directory)
         files = sum(len(registry.variant_files(name)) for name in registry.manifest["models"])
-        return bundle_id, files, integrity_problems(bundle_id, registry)
+        return bundle_id, files, integrity_problems(bundle_id, registry, self.trusted_keys)
 
     def _switch(self, bundle_id: str, action: str) -> Optional[str]:
         previous = self._current_or_none()
@@ -263,7 +296,7 @@ class ModelStore:
         return stack
 
     def _require_intact(self, bundle_id: str) -> None:
-        problems = integrity_problems(bundle_id, ModelRegistry(self.directory_of(bundle_id)))
+        problems = integrity_problems(bundle_id, ModelRegistry(self.directory_of(bundle_id)), self.trusted_keys)
         if problems:
             raise BundleError(f"model bundle {bundle_id} is damaged, not activating it: "
                               + "; ".join(f"{key}: {value}" for key, value in sorted(problems.items())))
@@ -318,8 +351,9 @@ class ModelStore:
 
 
 def _copy_bundle(source: Path, stage: Path, manifest_bytes: bytes, manifest: dict) -> None:
-    """The manifest as it was hashed, and each file it names that the source has, fsynced."""
+    """The manifest as it was hashed, its signature, and each file it names that the source has."""
     (stage / "manifest.json").write_bytes(manifest_bytes)
+    shutil.copyfile(source / SIGNATURE_FILE, stage / SIGNATURE_FILE)
     for _, _, spec in bundle_files(manifest):
         origin, copy = source / spec["file"], stage / spec["file"]
         if origin.is_file() and not copy.exists():
@@ -347,16 +381,17 @@ class SelectedBundle:
 _selection: Optional[SelectedBundle] = None  # None: nothing selected, the bundled models serve
 
 
-def select_active_bundle(models_dir: Path) -> SelectedBundle:
+def select_active_bundle(models_dir: Path, trusted_keys: list[str]) -> SelectedBundle:
     """Make the active bundle of ``models_dir`` the one this process serves, and return it.
 
-    Never raises: a corrupt pointer, a missing version or an altered manifest becomes the
-    selection's ``error``, and every model then refuses to load with that reason, rather than
-    this process serving other models than the ones activated.
+    Never raises: a corrupt pointer, a missing version, an altered manifest or one not signed by
+    a key in ``trusted_keys`` becomes the selection's ``error``, and every model then refuses to
+    load with that reason, rather than this process serving other models than the ones activated.
     """
     try:
         bundle_id, directory = ModelStore(models_dir).active()
-        problem = manifest_problem(bundle_id, directory)
+        problem = manifest_problem(bundle_id, directory) or \
+            installed_signature_problem(bundle_id, directory, trusted_keys)
         if problem:
             raise BundleError(f"model bundle {bundle_id}: {problem}")
         selection = SelectedBundle(bundle_id, ModelRegistry(directory))

@@ -8,6 +8,7 @@ backing up the database plus ``blobs/`` (e.g. with rsync) is enough to restore a
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sqlite3
@@ -36,7 +37,11 @@ def backup_database(source: Path, destination: Path) -> Path:
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".part")
     try:
-        with sqlite3.connect(str(source)) as src, sqlite3.connect(str(partial)) as dst:
+        # The copy inherits WAL mode from the source; closing its last connection (a ``with``
+        # block only commits) checkpoints it and removes its -wal and -shm files, so the backup
+        # is one self-contained file.
+        with contextlib.closing(sqlite3.connect(str(source))) as src, \
+                contextlib.closing(sqlite3.connect(str(partial))) as dst:
             src.backup(dst)
             verdict = _integrity(dst)
         if verdict != "ok":
@@ -45,7 +50,8 @@ def backup_database(source: Path, destination: Path) -> Path:
     except sqlite3.Error as exc:
         raise StorageError(f"backup of {source} failed: {exc}") from exc
     finally:
-        partial.unlink(missing_ok=True)
+        for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+            leftover.unlink(missing_ok=True)
     return destination
 
 
@@ -66,16 +72,34 @@ def rotate_backups(folder: Path, *, keep: int) -> list[Path]:
 
 
 def service_pid(data_dir: Path) -> int | None:
-    """The pid of a running ``ildscreen serve`` on this data folder, if any."""
+    """The pid of a running ``ildscreen serve`` on this data folder, if any.
+
+    A pid file copied with the folder, or left by a service that was killed, may name a dead
+    process or one that is something else now: only a live process whose command line is
+    ``ildscreen ... serve`` (the console script or ``python -m edge``) counts.
+    """
     pid_file = data_dir / PID_FILE_NAME
     try:
         pid = int(pid_file.read_text().strip())
         os.kill(pid, 0)
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return None
-    except PermissionError:  # alive, owned by someone else
-        return pid
-    return pid
+    except PermissionError:  # alive, owned by someone else: judged by its command line below
+        pass
+    return pid if is_ildscreen_service(pid) else None
+
+
+def is_ildscreen_service(pid: int) -> bool:
+    """Whether ``pid`` runs ``ildscreen serve``; where /proc is missing, any live process counts."""
+    if not Path("/proc/self").exists():
+        return True  # not Linux: a live pid is all there is to go on
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:  # ended since
+        return False
+    names = [Path(argument.decode(errors="replace")).name for argument in arguments]
+    launched = "ildscreen" in names or any(names[i:i + 2] == ["-m", "edge"] for i in range(len(names)))
+    return launched and "serve" in names
 
 
 def restore_database(backup: Path, database: Path) -> None:
@@ -87,8 +111,12 @@ def restore_database(backup: Path, database: Path) -> None:
     Raises
     ------
     StorageError
-        When the service is running, or the backup is missing, not SQLite or corrupt.
+        When the data folder is missing, the service is running, or the backup is missing, not
+        SQLite or corrupt.
     """
+    if not database.parent.is_dir():
+        raise StorageError(f"no data folder at {database.parent}: create it with 'ildscreen db init --data-dir "
+                           f"{database.parent}' first, or pass the clinic's --data-dir")
     pid = service_pid(database.parent)
     if pid is not None:
         raise StorageError(f"ildscreen serve is running on this data folder (pid {pid}); stop it before restoring")

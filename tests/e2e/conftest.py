@@ -35,6 +35,9 @@ def fake_microphone(tmp_path_factory) -> Path:
 @pytest.fixture
 def server(tmp_path):
     data_dir = tmp_path / "data"
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
+    subprocess.run([*ildscreen_command(), "db", "init", "--data-dir", str(data_dir)], check=True, capture_output=True,
+                   env=clean_env)
     subprocess.run([*ildscreen_command(), "users", "add", "nurse1", "--role", "nurse", "--password-stdin",
                     "--data-dir", str(data_dir)], input=NURSE_PASSWORD + "\n", text=True, check=True,
                    capture_output=True, env={k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")})

@@ -28,7 +28,9 @@ def run_cli(data_dir, *args, input=None, timeout: float = 120) -> str:
 
 
 def nurse_token(data_dir, password: str = "nurse password 1") -> dict:
-    """Create the nurse ``nurse1`` and a bearer token for it; the request headers."""
+    """Create the nurse ``nurse1`` and a bearer token for it (the data folder is created first if
+    needed, as ``db init`` does); the request headers."""
+    run_cli(data_dir, "db", "init")
     run_cli(data_dir, "users", "add", "nurse1", "--role", "nurse", "--password-stdin", input=password + "\n")
     token = run_cli(data_dir, "users", "token", "nurse1", "--name", "test client").strip()
     return {"Authorization": f"Bearer {token}"}

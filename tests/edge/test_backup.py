@@ -1,8 +1,10 @@
 """Backups: consistent while visits are being written, rotated, restorable; restore refuses a
 running service and a corrupt file, and keeps the old database."""
-import os
 import sqlite3
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,9 @@ from edge.errors import StorageError
 from edge.patients import create_patient, create_visit
 from edge.store.backup import backup_database, default_backup_path, restore_database, rotate_backups
 from support import PATIENT
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from served import ServedProcess  # noqa: E402
 
 
 def test_a_backup_taken_during_writes_restores_with_every_committed_visit(app, settings, db, tmp_path):
@@ -66,14 +71,53 @@ def test_restore_keeps_the_previous_database_and_the_service_starts_on_it(app, s
         assert previous.execute("SELECT COUNT(*) FROM patients").fetchone()[0] == 2
 
 
-def test_restore_refuses_a_running_service_and_a_corrupt_backup(settings, app, tmp_path, runner):
+@pytest.mark.slow
+def test_restore_refuses_while_ildscreen_serve_runs_on_the_folder(settings, app, tmp_path):
+    backup = backup_database(settings.database_path, tmp_path / "ok.db")
+    server = ServedProcess(settings.data_dir)
+    try:
+        with pytest.raises(StorageError, match=f"is running on this data folder \\(pid {server.process.pid}\\)"):
+            restore_database(backup, settings.database_path)
+    finally:
+        server.stop()
+    restore_database(backup, settings.database_path)
+
+
+def test_a_copied_pid_file_of_a_dead_or_other_process_does_not_block_restore(settings, app, tmp_path):
+    """Issue 15: restoring into a copied data folder was refused because of its copied pid file."""
+    backup = backup_database(settings.database_path, tmp_path / "ok.db")
+    pid_file = settings.data_dir / "ildscreen.pid"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        pid_file.write_text(str(other.pid))  # alive, but not ildscreen
+        restore_database(backup, settings.database_path)
+    finally:
+        other.kill()
+        other.wait()
+    pid_file.write_text(str(other.pid))  # dead now
+    restore_database(backup, settings.database_path)
+    assert (settings.data_dir / "ildscreen.db.before-restore").exists()
+
+
+def test_restore_never_creates_a_data_folder(tmp_path, settings, app):
+    backup = backup_database(settings.database_path, tmp_path / "ok.db")
+    with pytest.raises(StorageError, match="no data folder at"):
+        restore_database(backup, tmp_path / "elsewhere" / "ildscreen.db")
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_backup_leaves_exactly_one_file(settings, app, db, tmp_path):
+    """Issue 15: every backup left '.part-wal' and '.part-shm' files beside it."""
+    create_patient(db, audit.CLI_OPERATOR, PATIENT)
+    target = backup_database(settings.database_path, tmp_path / "backups" / "one.db")
+    assert sorted(path.name for path in target.parent.iterdir()) == ["one.db"]
+    with sqlite3.connect(target) as copy:
+        assert copy.execute("SELECT COUNT(*) FROM patients").fetchone()[0] == 1
+
+
+def test_restore_refuses_a_corrupt_or_missing_backup(settings, app, tmp_path, runner):
     from edge.cli import cli
 
-    (settings.data_dir / "ildscreen.pid").write_text(str(os.getpid()))  # this process is alive
-    backup = backup_database(settings.database_path, tmp_path / "ok.db")
-    with pytest.raises(StorageError, match="is running on this data folder"):
-        restore_database(backup, settings.database_path)
-    (settings.data_dir / "ildscreen.pid").unlink()
     corrupt = tmp_path / "corrupt.db"
     corrupt.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100 + b"garbage" * 500)
     result = runner.invoke(cli, ["db", "restore", str(corrupt), "--data-dir", str(settings.data_dir)])

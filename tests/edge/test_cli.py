@@ -20,6 +20,13 @@ def data_dir(tmp_path, monkeypatch):
     return str(tmp_path / "data")
 
 
+@pytest.fixture
+def initialised(runner, data_dir):
+    """A data folder made by 'db init', as every command but 'db init' and 'serve' needs."""
+    assert run(runner, "db", "init", data_dir=data_dir).exit_code == 0
+    return data_dir
+
+
 def run(runner, *args, data_dir=None, input=None):
     extra = ["--data-dir", data_dir] if data_dir else []
     return runner.invoke(cli, [*args, *extra], input=input)
@@ -37,23 +44,23 @@ def test_db_init_shows_the_first_admin_password_once(runner, data_dir):
     assert again.exit_code == 0 and "one-time password" not in again.output
 
 
-def test_users_add_list_disable_enable(runner, data_dir):
-    added = run(runner, "users", "add", "wang.li", "--role", "nurse", data_dir=data_dir)
+def test_users_add_list_disable_enable(runner, initialised):
+    added = run(runner, "users", "add", "wang.li", "--role", "nurse", data_dir=initialised)
     assert added.exit_code == 0 and re.search(r"one-time password: \S{16}", added.output)
     chosen = run(runner, "users", "add", "dr.chen", "--role", "clinician", "--password-stdin",
-                 data_dir=data_dir, input="a long enough secret\n")
+                 data_dir=initialised, input="a long enough secret\n")
     assert chosen.exit_code == 0 and "one-time password" not in chosen.output
-    assert run(runner, "users", "disable", "wang.li", data_dir=data_dir).exit_code == 0
-    listed = json.loads(run(runner, "users", "list", "--json", data_dir=data_dir).output)
+    assert run(runner, "users", "disable", "wang.li", data_dir=initialised).exit_code == 0
+    listed = json.loads(run(runner, "users", "list", "--json", data_dir=initialised).output)
     states = {row["username"]: (row["role"], row["disabled"]) for row in listed}
     assert states == {"admin": ("admin", False), "wang.li": ("nurse", True), "dr.chen": ("clinician", False)}
-    assert run(runner, "users", "enable", "wang.li", data_dir=data_dir).exit_code == 0
-    assert "wang.li" in run(runner, "users", "list", data_dir=data_dir).output
+    assert run(runner, "users", "enable", "wang.li", data_dir=initialised).exit_code == 0
+    assert "wang.li" in run(runner, "users", "list", data_dir=initialised).output
 
 
-def test_users_token_prints_a_bearer_token(runner, data_dir):
-    run(runner, "users", "add", "importer", "--role", "nurse", data_dir=data_dir)
-    result = run(runner, "users", "token", "importer", "--name", "lab importer", data_dir=data_dir)
+def test_users_token_prints_a_bearer_token(runner, initialised):
+    run(runner, "users", "add", "importer", "--role", "nurse", data_dir=initialised)
+    result = run(runner, "users", "token", "importer", "--name", "lab importer", data_dir=initialised)
     assert result.exit_code == 0 and result.output.startswith("ild_")
 
 
@@ -65,18 +72,18 @@ def test_users_token_prints_a_bearer_token(runner, data_dir):
         (["users", "token", "ghost", "--name", "x1"], "no user named 'ghost'"),
     ],
 )
-def test_errors_are_one_line_without_traceback(runner, data_dir, args, message):
-    result = run(runner, *args, data_dir=data_dir)
+def test_errors_are_one_line_without_traceback(runner, initialised, args, message):
+    result = run(runner, *args, data_dir=initialised)
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_duplicate_user_and_weak_password_are_clear_errors(runner, data_dir):
-    run(runner, "users", "add", "nurse1", "--role", "nurse", data_dir=data_dir)
-    duplicate = run(runner, "users", "add", "nurse1", "--role", "nurse", data_dir=data_dir)
+def test_duplicate_user_and_weak_password_are_clear_errors(runner, initialised):
+    run(runner, "users", "add", "nurse1", "--role", "nurse", data_dir=initialised)
+    duplicate = run(runner, "users", "add", "nurse1", "--role", "nurse", data_dir=initialised)
     assert duplicate.exit_code == 1 and "already exists" in duplicate.output
-    weak = run(runner, "users", "add", "nurse2", "--role", "nurse", "--password-stdin", data_dir=data_dir, input="abc\n")
+    weak = run(runner, "users", "add", "nurse2", "--role", "nurse", "--password-stdin", data_dir=initialised, input="abc\n")
     assert weak.exit_code == 1 and "at least 10 characters" in weak.output
 
 
@@ -109,6 +116,49 @@ def _command_paths(group: click.Group, prefix: str = "ildscreen"):
             yield from _command_paths(command, path)
         else:
             yield path
+
+
+def test_users_reset_password_gives_a_one_time_password_and_ends_sessions_and_tokens(runner, initialised):
+    """Issue 15: there was no way to reset a forgotten password."""
+    from edge.auth import token_user, verify_login, LockoutPolicy
+    from edge.errors import AuthenticationError
+    from edge.store.database import open_database
+
+    run(runner, "users", "add", "wang.li", "--role", "nurse", "--password-stdin", data_dir=initialised,
+        input="a long enough secret\n")
+    token = run(runner, "users", "token", "wang.li", "--name", "importer", data_dir=initialised).output.strip()
+    reset = run(runner, "users", "reset-password", "wang.li", data_dir=initialised)
+    assert reset.exit_code == 0, reset.output
+    password = re.search(r"one-time password for wang.li: (\S+)", reset.output).group(1)
+    database = open_database(Path(initialised) / "ildscreen.db")
+    try:
+        with pytest.raises(AuthenticationError):
+            token_user(database, token)
+        user = verify_login(database, "wang.li", password, LockoutPolicy(5, 15))
+        assert user["must_change_password"] == 1
+        entry = database.execute("SELECT username, action FROM audit_log WHERE action = 'reset_password'").fetchall()
+        assert entry == [("cli", "reset_password")]
+    finally:
+        database.close()
+    ghost = run(runner, "users", "reset-password", "ghost", data_dir=initialised)
+    assert ghost.exit_code == 1 and "no user named 'ghost'" in ghost.output
+
+
+@pytest.mark.parametrize("args", [
+    ["users", "list"], ["users", "add", "nurse1", "--role", "nurse"], ["users", "token", "nurse1", "--name", "x1"],
+    ["users", "reset-password", "admin"], ["outbox", "status"], ["models", "activate", "bundled"],
+    ["models", "rollback"], ["db", "migrate"], ["db", "backup"],
+])
+def test_no_command_but_db_init_and_serve_creates_a_data_folder(runner, tmp_path, monkeypatch, args):
+    """Issue 15: run from another folder, any command silently created ./data with an admin whose
+    password was never shown. Now it fails naming the folder and the fix."""
+    for key in [key for key in __import__("os").environ if key.startswith("ILDSCREEN_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "data" in result.output and ("db init" in result.output or "no database" in result.output)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_readme_documents_every_command_and_setting():

@@ -64,3 +64,18 @@ def test_triage_thresholds_must_be_ordered(tmp_path):
 def test_the_ct_servers_variables_do_not_stop_the_edge(tmp_path, monkeypatch):
     monkeypatch.setenv("ILDSCREEN_IMAGING_PORT", "8090")
     assert load_settings(data_dir=tmp_path).port == 8080
+
+
+@pytest.mark.parametrize("url", ["http://hospital.example.org/ildscreen", "http://10.0.0.5:8090",
+                                 "http://localhost.evil.example", "http://127.0.0.1.nip.io"])
+def test_a_plain_http_referral_server_off_this_machine_is_refused_naming_the_key(tmp_path, monkeypatch, url):
+    """Issue 15: the referral server URL could be http://, sending referrals and the clinic token in clear."""
+    monkeypatch.setenv("ILDSCREEN_REFERRAL_SERVER_URL", url)
+    with pytest.raises(ConfigError, match="referral_server_url: .* must use https://"):
+        load_settings(data_dir=tmp_path)
+
+
+@pytest.mark.parametrize("url", ["https://hospital.example.org/ildscreen", "http://127.0.0.1:8090",
+                                 "http://localhost:8090", "http://[::1]:8090"])
+def test_https_or_a_loopback_referral_server_is_accepted(tmp_path, url):
+    assert load_settings(data_dir=tmp_path, referral_server_url=url).referral_server_url == url

@@ -1,13 +1,35 @@
-"""Sensor boards through the API: listed with status, and a capture stored exactly like an upload."""
+"""Sensor boards through the API: registered by an admin on allowed, probed ports only; listed
+with status; and a capture stored exactly like an upload."""
 import hashlib
 import io
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
-from support import PATIENT
+from support import PATIENT, login
+from edge.config import load_settings
 from firmware_interface import DeviceKind, SimulatedDevice
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    """The shared settings, with the simulator's ports allowed (as for a demonstration)."""
+    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
+        monkeypatch.delenv(key)
+    return load_settings(data_dir=tmp_path / "data", max_upload_mb=2, device_simulator=True)
+
+
+@pytest.fixture
+def register(app, make_user):
+    """Register a port as an admin (in a client of its own, so the nurse's session stays)."""
+    make_user("admin2", "admin")
+    admin_client = app.test_client()
+    headers = login(admin_client, "admin2")
+    return lambda port: admin_client.post("/api/v1/devices", json={"port": port}, headers=headers)
 
 
 @pytest.fixture
@@ -26,9 +48,9 @@ def visit_id(client, nurse):
 
 
 def test_a_board_is_registered_listed_and_captured_into_the_visit(app, client, nurse, visit_id, stethoscope,
-                                                                   settings, db):
+                                                                   settings, db, register):
     sim, pcm = stethoscope
-    registered = client.post("/api/v1/devices", json={"port": sim.port}, headers=nurse)
+    registered = register(sim.port)
     assert registered.status_code == 201 and registered.json["devices"][0]["port"] == sim.port
     response = client.post(f"/api/v1/visits/{visit_id}/recordings/capture",
                            json={"port": sim.port, "chest_site": "posterior_right_base", "seconds": 5}, headers=nurse)
@@ -42,15 +64,17 @@ def test_a_board_is_registered_listed_and_captured_into_the_visit(app, client, n
     assert db.execute("SELECT device_id FROM recordings").fetchone()[0] == "STETH-42"
     listed = client.get("/api/v1/devices").json["devices"][0]
     assert listed["connected"] is True and listed["info"]["device_id"] == "STETH-42"
+    entry = db.execute("SELECT username, action, entity, detail FROM audit_log WHERE entity = 'device'").fetchall()
+    assert entry == [("admin2", "register", "device", f'{{"device_id": "STETH-42", "port": "{sim.port}"}}')]
 
 
 def test_capture_from_an_unknown_or_unplugged_board_is_a_clear_503_and_nothing_is_stored(
-        client, nurse, visit_id, stethoscope, settings, db):
+        client, nurse, visit_id, stethoscope, settings, db, register):
     sim, _ = stethoscope
     unknown = client.post(f"/api/v1/visits/{visit_id}/recordings/capture",
                           json={"port": "/dev/ttyACM9", "chest_site": "trachea", "seconds": 5}, headers=nurse)
     assert unknown.status_code == 503 and "no device registered on port '/dev/ttyACM9'" in unknown.json["error"]["message"]
-    client.post("/api/v1/devices", json={"port": sim.port}, headers=nurse)
+    assert register(sim.port).status_code == 201
     sim.unplug()
     unplugged = client.post(f"/api/v1/visits/{visit_id}/recordings/capture",
                             json={"port": sim.port, "chest_site": "trachea", "seconds": 5}, headers=nurse)
@@ -69,11 +93,12 @@ def test_bad_capture_requests_name_the_field(client, nurse, visit_id, body, fiel
     assert response.status_code == 422 and response.json["error"]["fields"][0]["field"] == field
 
 
-def test_an_enose_reading_is_captured_scored_and_stored_like_an_upload(client, nurse, visit_id, settings, db):
+def test_an_enose_reading_is_captured_scored_and_stored_like_an_upload(client, nurse, visit_id, settings, db,
+                                                                       register):
     sim = SimulatedDevice(DeviceKind.ENOSE, n_sensors=8, speed=None, device_id="ENOSE-7")
     sim.start()
     try:
-        client.post("/api/v1/devices", json={"port": sim.port}, headers=nurse)
+        assert register(sim.port).status_code == 201
         response = client.post(f"/api/v1/visits/{visit_id}/breath/capture", json={"port": sim.port}, headers=nurse)
     finally:
         sim.close()
@@ -85,11 +110,12 @@ def test_an_enose_reading_is_captured_scored_and_stored_like_an_upload(client, n
     assert db.execute("SELECT source, device_id FROM breath_readings").fetchone() == ("device", "ENOSE-7")
 
 
-def test_the_tablet_pages_list_boards_and_offer_capture_from_them(app, client, nurse, visit_id, stethoscope):
+def test_the_tablet_pages_list_boards_and_offer_capture_from_them(app, client, nurse, visit_id, stethoscope,
+                                                                  register):
     import re
 
     sim, _ = stethoscope
-    client.post("/api/v1/devices", json={"port": sim.port}, headers=nurse)
+    assert register(sim.port).status_code == 201
     app.extensions["ildscreen"].devices.get(sim.port)  # connect: INFO known
     home = client.get("/").text
     assert "STETH-42" in home and "connected" in home
@@ -97,3 +123,50 @@ def test_the_tablet_pages_list_boards_and_offer_capture_from_them(app, client, n
     assert 'id="steth-capture"' in visit and sim.port in visit
     assert 'id="enose-capture"' not in visit  # no e-nose board registered
     assert re.search(r'name="chest_site" value="posterior_left_base" data-follows="chest-site"', visit)
+
+
+def test_only_an_admin_registers_a_board(client, nurse, stethoscope):
+    """Issue 15: any user could register any path as a serial port."""
+    sim, _ = stethoscope
+    refused = client.post("/api/v1/devices", json={"port": sim.port}, headers=nurse)
+    assert refused.status_code == 403 and client.get("/api/v1/devices").json["devices"] == []
+
+
+def test_paths_outside_the_allowlist_get_one_answer_whether_or_not_they_exist(register):
+    """Issue 15: '/etc/passwd' and '/dev/sda' were accepted, and the later error told whether the
+    file existed. Outside the allowlist the answer is the same, and the path is never opened."""
+    answers = {port: register(port) for port in ("/etc/passwd", "/dev/sda", "/etc/no-such-file", "/dev/ttyS0")}
+    for port, answer in answers.items():
+        assert answer.status_code == 422, port
+        assert answer.json["error"]["message"].replace(port, "PORT") == \
+            answers["/etc/passwd"].json["error"]["message"].replace("/etc/passwd", "PORT")
+        assert answer.json["error"]["fields"] == [{"field": "port", "reason": "not an allowed device path"}]
+    assert "/dev/ttyUSB*" in answers["/dev/sda"].json["error"]["message"]
+
+
+def test_an_allowed_path_without_a_board_fails_a_short_probe_and_is_not_registered(register, client, nurse):
+    missing = register("/dev/ttyUSB97")
+    assert missing.status_code == 503 and "no sensor board answered on /dev/ttyUSB97" in missing.json["error"]["message"]
+    # A terminal that never answers HELLO, at a path the simulator setting allows.
+    master, slave = os.openpty()
+    folder = Path(tempfile.mkdtemp(prefix="ildscreen-sim-"))
+    (folder / "tty").symlink_to(os.ttyname(slave))
+    try:
+        silent = register(str(folder / "tty"))
+    finally:
+        os.close(master)
+        os.close(slave)
+        (folder / "tty").unlink()
+        folder.rmdir()
+    assert silent.status_code == 503 and "within 2 s" in silent.json["error"]["message"]
+    assert client.get("/api/v1/devices").json["devices"] == []
+
+
+def test_configured_ports_must_match_the_allowlist(tmp_path, monkeypatch):
+    from edge.errors import ConfigError
+
+    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
+        monkeypatch.delenv(key)
+    with pytest.raises(ConfigError, match="device_ports: '/etc/passwd' matches none of device_port_patterns"):
+        load_settings(data_dir=tmp_path, device_ports=["/etc/passwd"])
+    assert load_settings(data_dir=tmp_path, device_ports=["/dev/ttyACM0"]).device_ports == ["/dev/ttyACM0"]

@@ -8,13 +8,14 @@ import pytest
 import requests
 
 from served import ServedProcess, nurse_token, run_cli
-from support import PATIENT, model_bundle, wav_bytes
+from support import PATIENT, model_bundle, trust_test_key, wav_bytes
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def data_dir(tmp_path):
+    trust_test_key(tmp_path / "data")
     return tmp_path / "data"
 
 

@@ -12,7 +12,14 @@ from edge.inference.bundles import ModelStore
 from edge.inference.models import BUNDLED_DIR
 from edge.inference.onnxruntime_cpu import OnnxRuntimeCpuBackend
 from edge.inference.onnxruntime_tensorrt import OnnxRuntimeTensorrtBackend
-from support import PATIENT, wav_bytes
+from support import PATIENT, TEST_PUBLIC_KEY, TEST_SIGNING_KEY_PEM, wav_bytes
+from edge.inference.bundle_checks import sign_manifest
+
+
+@pytest.fixture
+def settings(settings):
+    """The shared settings with the test signing key pinned."""
+    return settings.model_copy(update={"model_signing_keys": [TEST_PUBLIC_KEY]})
 
 
 @pytest.fixture
@@ -52,7 +59,8 @@ def installed(settings, tmp_path):
     """A copy of the bundled models installed and active in the data folder; returns its folder."""
     source = tmp_path / "bundle"
     shutil.copytree(BUNDLED_DIR, source)
-    bundle_id = ModelStore(settings.models_path).install(source)["bundle"]
+    sign_manifest(source, TEST_SIGNING_KEY_PEM)
+    bundle_id = ModelStore(settings.models_path, settings.model_signing_keys).install(source)["bundle"]
     return settings.models_path / "versions" / bundle_id
 
 

@@ -166,10 +166,12 @@ def test_backoff_grows_with_attempts_and_is_capped():
     assert all(outbox.backoff_delay(30, rng=rng) <= outbox.BACKOFF_CAP_S for _ in range(100))
 
 
-def test_outbox_cli_reports_status(runner, settings, referred):
+def test_outbox_cli_reports_status(runner, settings, referred, db):
     from edge.cli import cli
 
     result = runner.invoke(cli, ["outbox", "status", "--json", "--data-dir", str(settings.data_dir)])
     assert result.exit_code == 0 and json.loads(result.output)[0]["status"] == "queued"
+    reads = db.execute("SELECT detail FROM audit_log WHERE action = 'read' AND username = 'cli'").fetchall()
+    assert reads == [('{"command": "outbox status"}',)]  # the operator's read is audited too
     unconfigured = runner.invoke(cli, ["outbox", "deliver", "--data-dir", str(settings.data_dir)])
     assert unconfigured.exit_code == 1 and "no referral server configured" in unconfigured.output

@@ -50,6 +50,8 @@ def test_refer_image_quantify_and_show_the_result_at_the_clinic(orthanc, phantom
                                   check=True).stdout.strip()
     hospital = CtServer(ct_data, ct_env)
     edge_data = tmp_path / "clinic"
+    subprocess.run([*ildscreen_command(), "db", "init", "--data-dir", str(edge_data)], env=base_env,
+                   capture_output=True, check=True)
     subprocess.run([*ildscreen_command(), "users", "add", "nurse1", "--role", "nurse", "--password-stdin",
                     "--data-dir", str(edge_data)], input="nurse password 1\n", env=base_env, text=True,
                    capture_output=True, check=True)

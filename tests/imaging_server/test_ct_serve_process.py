@@ -26,12 +26,12 @@ def ildscreen(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 
 class CtServer:
-    def __init__(self, data_dir, env: dict):
+    def __init__(self, data_dir, env: dict, *flags: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "edge", "imaging-server", "serve", "--port", str(self.port),
-             "--data-dir", str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+             "--data-dir", str(data_dir), *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.lines: list[str] = []
         threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True).start()
         deadline = time.monotonic() + 30
