@@ -231,7 +231,7 @@ def main(argv=None):
     parser.add_argument("--sprsound", type=pathlib.Path, default=SHARED_DATA / "sprsound2022")
     parser.add_argument("--icbhi", type=pathlib.Path, nargs="*",
                         default=[SHARED_DATA / "icbhi_sample", SHARED_DATA / "icbhi_extra"])
-    parser.add_argument("--steps", type=int, default=900)
+    parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reuse-weights", action="store_true",
                         help="skip training: calibrate, validate and export the auscultation.pt already in --out")

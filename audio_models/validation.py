@@ -25,6 +25,7 @@ import numpy as np
 from audio_models import scoring
 from audio_models.io import read_audio
 from evaluation.calibration import brier_score, calibration_curve, expected_calibration_error
+from evaluation.errors import EvaluationError
 from evaluation.metrics import operating_point, roc_auc, wilson_interval
 from evaluation.subgroups import subgroup_table
 
@@ -70,6 +71,8 @@ def _proportion(point):
 def recording_metrics(rows, *, threshold):
     """Recording-level discrimination and calibration on rows with expert crackle labels."""
     rated = [row for row in rows if not row["poor_quality"] and row["crackle_probability"] is not None]
+    if not rated:
+        raise EvaluationError("no recording with expert crackle labels to evaluate (all are Poor Quality or silent)")
     labels = np.array([row["label"] for row in rated])
     probs = np.array([row["crackle_probability"] for row in rated])
     auc = roc_auc(labels, probs)

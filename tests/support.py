@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import soundfile
@@ -27,6 +28,18 @@ def login(client, username: str, password: str = PASSWORD) -> dict:
     response = client.post("/api/v1/auth/login", json={"username": username, "password": password})
     assert response.status_code == 200, response.json
     return {"X-CSRF-Token": response.json["csrf_token"]}
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: A real adult recording (ICBHI 2017, Littmann 3200, 4 kHz, no crackles annotated) that passes the
+#: quality gate: for tests that need a recording the service accepts as a lung sound. White noise
+#: (wav_bytes) is, rightly, refused by the crackle model's learned quality head.
+REAL_LUNG_SOUND = SHARED_DATA / "icbhi_extra" / "104_1b1_Lr_sc_Litt3200.wav"
+
+
+def lung_sound_bytes() -> bytes:
+    """The bytes of :data:`REAL_LUNG_SOUND` (``../shared/data``, present in CI)."""
+    return REAL_LUNG_SOUND.read_bytes()
 
 
 def wav_bytes(seconds: float = 2.0, rate: int = 4000, channels: int = 1, subtype: str = "PCM_16") -> bytes:

@@ -100,6 +100,7 @@ def evaluate(data, part, icbhi_dirs, as_json, out_dir, data_dir):
         from audio_models import validation
         from audio_models.datasets.icbhi import load_icbhi
         from audio_models.datasets.sprsound import load_sprsound
+        from evaluation.errors import EvaluationError
     except ImportError as exc:
         raise click.ClickException(f"the evaluation extra is not installed ({exc.name}): "
                                    "pip install 'ildscreen[evaluation]'") from exc
@@ -121,7 +122,7 @@ def evaluate(data, part, icbhi_dirs, as_json, out_dir, data_dir):
                                                  entry=entry, icbhi=icbhi)
     except IldscreenError as exc:
         raise click.ClickException(exc.message) from exc
-    except (AudioError, DatasetError, ModelError) as exc:
+    except (AudioError, DatasetError, ModelError, EvaluationError) as exc:
         raise click.ClickException(str(exc)) from exc
     report = {"model": f"{entry['name']}-{entry['version']}", "data": str(data), "part": part, **report}
     if split is not None and part == split.get("part") and "metrics" in entry:

@@ -102,18 +102,37 @@ def test_manifest_check_flags_a_number_that_no_longer_reproduces(evaluated):
     assert not check["all_ok"] and not check["metrics"]["auc"]["ok"] and check["metrics"]["specificity"]["ok"]
 
 
-def test_part_all_scores_a_folder_of_unseen_patients_and_bad_folders_are_clear_errors(sprsound_dir, tmp_path):
-    folder = tmp_path / "unseen"
-    names = sorted(path.stem for path in (sprsound_dir / "annotations").iterdir())[:4]
+def _copy_recordings(source, folder, names):
     for name in names:
         for sub, suffix in (("audio", ".flac"), ("annotations", ".json")):
             (folder / sub).mkdir(parents=True, exist_ok=True)
-            shutil.copy(sprsound_dir / sub / f"{name}{suffix}", folder / sub)
+            shutil.copy(source / sub / f"{name}{suffix}", folder / sub)
+    return folder
+
+
+def test_part_all_scores_a_folder_of_unseen_patients(sprsound_dir, tmp_path):
+    from audio_models.datasets.sprsound import load_sprsound
+
+    recordings = load_sprsound(sprsound_dir)
+    chosen = [r.name for r in recordings if r.has_fine_crackles][:3] + \
+             [r.name for r in recordings if not r.has_fine_crackles and not r.poor_quality][:3]
+    folder = _copy_recordings(sprsound_dir, tmp_path / "unseen", chosen)
+    result = CliRunner().invoke(audio, ["evaluate", "--data", str(folder), "--part", "all", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["recording"]["recordings"] == 6 and report["recording"]["n_positive"] == 3
+    assert "manifest_check" not in report  # only the manifest's own held-out part is compared with it
+
+
+def test_folders_that_cannot_be_evaluated_are_clear_errors(sprsound_dir, tmp_path):
+    from audio_models.datasets.sprsound import load_sprsound
+
     runner = CliRunner()
-    result = runner.invoke(audio, ["evaluate", "--data", str(folder), "--part", "all"])
-    # Four recordings may hold a single class: then AUC is undefined and that is the error given.
-    assert result.exit_code == 0 or "both classes are needed" in result.output, result.output
     empty = tmp_path / "empty"
     empty.mkdir()
     failed = runner.invoke(audio, ["evaluate", "--data", str(empty)])
     assert failed.exit_code == 1 and "no annotated SPRSound recordings" in failed.output
+    poor = [r.name for r in load_sprsound(sprsound_dir) if r.poor_quality][:2]
+    folder = _copy_recordings(sprsound_dir, tmp_path / "poor", poor)
+    failed = runner.invoke(audio, ["evaluate", "--data", str(folder), "--part", "all"])
+    assert failed.exit_code == 1 and "no recording with expert crackle labels" in failed.output

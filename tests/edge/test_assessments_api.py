@@ -116,9 +116,8 @@ def test_the_advice_names_its_guideline_line_and_the_uncertainty_is_explained(cl
     assert assessment["uncertainty"].startswith(f"90% interval {low * 100:.0f}–{high * 100:.0f}%")
     missing = assessment["if_missing_measured"]
     assert f"from {missing['low'] * 100:.0f}% to {missing['high'] * 100:.0f}%" in assessment["uncertainty"]
-    missing = assessment["if_missing_measured"]
-    # The shipped crackle model has no validation block: recording it could change nothing.
-    assert missing["not_informative"] == ["auscultation"] and missing["modalities"] == ["breath", "labs"]
+    # The shipped crackle model is validated: recording the lung sounds could still move the risk.
+    assert missing["not_informative"] == [] and missing["modalities"] == ["auscultation", "breath", "labs"]
     assert missing["low"] < assessment["probability"] < missing["high"]
 
 
@@ -176,14 +175,21 @@ def test_stored_basal_crackles_count_only_through_a_validated_detector(client, n
 
     stored_recording(db, visit_id, "posterior_left_base", 0.95)
     stored_recording(db, visit_id, "posterior_right_base", 0.05)
-    shipped = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
-    crackles = shipped["contributions"]["auscultation"]
+    real_entry = modalities.manifest_entry
+
+    def without_validation(name):
+        entry = dict(real_entry(name))
+        entry.pop("validation", None)
+        return entry
+
+    monkeypatch.setattr(modalities, "manifest_entry", without_validation)
+    unvalidated = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
+    crackles = unvalidated["contributions"]["auscultation"]
     assert crackles["likelihood_ratio"] == 1 and crackles["finding"]["validated"] is False
-    assert shipped["probability"] == pytest.approx(shipped["pretest_probability"])
+    assert unvalidated["probability"] == pytest.approx(unvalidated["pretest_probability"])
 
     detector = {"sensitivity": 0.8, "sensitivity_ci95": [0.7, 0.88], "specificity": 0.9,
                 "specificity_ci95": [0.84, 0.94], "dataset": "fixture"}
-    real_entry = modalities.manifest_entry
     monkeypatch.setattr(modalities, "manifest_entry", lambda name: (
         {**real_entry(name), "validation": detector} if name == "auscultation" else real_entry(name)))
     validated = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json

@@ -42,7 +42,7 @@ def models_check(server: ServedProcess) -> tuple[int, dict]:
 
 def test_an_installed_bundle_is_served_and_stamped_until_rolled_back(data_dir, tmp_path):
     headers = nurse_token(data_dir)
-    source = model_bundle(tmp_path / "bundle", auscultation="0.2.0", labs="0.2.0")
+    source = model_bundle(tmp_path / "bundle", auscultation="9.0.0", labs="0.2.0")
     installed = run_cli(data_dir, "models", "install", str(source))
     bundle_id = installed.splitlines()[0].split(": ", 1)[1]
     assert "* " + bundle_id in run_cli(data_dir, "models", "list")
@@ -51,10 +51,10 @@ def test_an_installed_bundle_is_served_and_stamped_until_rolled_back(data_dir, t
     try:
         status, check = models_check(server)
         assert status == 200 and check["bundle"] == bundle_id
-        assert check["models"]["auscultation"]["version"] == check["models"]["labs"]["version"] == "0.2.0"
+        assert check["models"]["auscultation"]["version"] == "9.0.0" and check["models"]["labs"]["version"] == "0.2.0"
         patient = requests.post(server.url + "/api/v1/patients", json=PATIENT, headers=headers, timeout=10).json()
         recording, lab_score = screen_once(server, headers, patient["id"])
-        assert recording["model_version"] == "auscultation-0.2.0-fp32"
+        assert recording["model_version"] == "auscultation-9.0.0-fp32"
         assert lab_score["model"]["version"] == "0.2.0"
         assert "rolled back to bundled" in run_cli(data_dir, "models", "rollback")
         status, check = models_check(server)  # still serving what it started with, until restarted
@@ -66,9 +66,9 @@ def test_an_installed_bundle_is_served_and_stamped_until_rolled_back(data_dir, t
     try:
         status, check = models_check(restarted)
         assert status == 200 and check["bundle"] == "bundled"
-        assert check["models"]["auscultation"]["version"] == "0.1.0"
+        assert check["models"]["auscultation"]["version"] == "0.2.0"
         recording, lab_score = screen_once(restarted, headers, patient["id"])
-        assert recording["model_version"] == "auscultation-0.1.0-fp32"
+        assert recording["model_version"] == "auscultation-0.2.0-fp32"
         assert lab_score["model"]["version"] == "0.1.0"
     finally:
         restarted.stop()

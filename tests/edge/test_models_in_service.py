@@ -12,7 +12,8 @@ from edge.inference.bundles import ModelStore
 from edge.inference.models import BUNDLED_DIR
 from edge.inference.onnxruntime_cpu import OnnxRuntimeCpuBackend
 from edge.inference.onnxruntime_tensorrt import OnnxRuntimeTensorrtBackend
-from support import PATIENT, TEST_PUBLIC_KEY, TEST_SIGNING_KEY_PEM, wav_bytes
+from edge.inference.bundles import selected_registry
+from support import PATIENT, TEST_PUBLIC_KEY, TEST_SIGNING_KEY_PEM, lung_sound_bytes
 from edge.inference.bundle_checks import sign_manifest
 
 
@@ -32,7 +33,7 @@ def upload(client, nurse, visit_id, site):
     import io
 
     return client.post(f"/api/v1/visits/{visit_id}/recordings", headers=nurse, content_type="multipart/form-data",
-                       data={"chest_site": site, "file": (io.BytesIO(wav_bytes(seconds=10, rate=4000)), "r.wav")})
+                       data={"chest_site": site, "file": (io.BytesIO(lung_sound_bytes()), "r.wav")})
 
 
 def test_an_upload_is_scored_with_the_model_version_and_crackle_windows(client, nurse, visit_id):
@@ -50,8 +51,8 @@ def test_scored_recordings_are_fused_as_auscultation_evidence(client, nurse, vis
     if "auscultation" in assessment["missing"]:  # both recordings failed the quality gate: that is reported too
         assert all(not r["quality"]["ok"] for r in client.get(f"/api/v1/visits/{visit_id}/recordings").json["recordings"])
     else:
-        assert assessment["model_versions"]["auscultation"].startswith("auscultation-0.1.0")
-        assert "auscultation" in assessment["synthetic_models"]
+        assert assessment["model_versions"]["auscultation"].startswith("auscultation-0.2.0")
+        assert "auscultation" not in assessment["synthetic_models"]  # trained on real recordings
 
 
 @pytest.fixture
@@ -148,7 +149,7 @@ def test_tensorrt_provider_options_enable_fp16_and_persistent_caches(tmp_path):
 
 def test_screen_prints_the_whole_assessment(runner, tmp_path):
     wav = tmp_path / "base.wav"
-    wav.write_bytes(wav_bytes(seconds=10))
+    wav.write_bytes(lung_sound_bytes())
     labs = tmp_path / "labs.csv"
     labs.write_text("analyte,value,unit\n718-7,12.1,g/dL\n6690-2,7.9,10*3/uL\n2160-0,80,umol/L\n")
     result = runner.invoke(cli, ["screen", "--json", "--age", "67", "--sex", "F", "--ctd", "SSc",
@@ -160,8 +161,10 @@ def test_screen_prints_the_whole_assessment(runner, tmp_path):
     assert {"probability", "score", "interval", "tier", "recommendation", "contributions", "missing"} <= set(output)
     assert "breath" in output["missing"] and "labs" not in output["missing"]
     assert output["staging"] is None and output["tier"] in ("high", "urgent")  # GAP needs --ild-confirmed
-    assert output["contributions"]["auscultation"]["finding"]["validated"] is False  # v0.1.0 has no validation
-    assert output["contributions"]["auscultation"]["likelihood_ratio"] == 1
+    finding = output["contributions"]["auscultation"]["finding"]
+    detector = selected_registry().entry("auscultation")["validation"]
+    assert finding["validated"] is True and finding["detector_sensitivity"] == detector["sensitivity"]
+    assert finding["level"] == "none" and output["contributions"]["auscultation"]["likelihood_ratio"] < 1
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -68,9 +68,9 @@ def test_gap_staging_on_the_command_line_needs_confirmed_ild_and_both_pfts(tmp_p
 
 
 def test_a_tracheal_recording_alone_is_refused_as_no_lung_site(tmp_path):
-    from support import wav_bytes
+    from support import lung_sound_bytes
 
     wav = tmp_path / "trachea.wav"
-    wav.write_bytes(wav_bytes(10.0))
+    wav.write_bytes(lung_sound_bytes())
     result = run(["--age", "60", "--sex", "F", "--ctd", "RA", "--audio", f"trachea={wav}"], tmp_path / "data")
     assert result.returncode != 0 and "no recording from a lung site" in result.stderr
