@@ -294,6 +294,9 @@ class Assessment(BaseModel):
     staging: Optional[dict]
     thresholds: dict
     inputs: dict
+    calibration: Optional[dict] = Field(
+        None, description="Site calibration used: version, the fused probability before it, and the shadow "
+                          "calibration's probability (null for assessments made before site calibration).")
 
 
 class AssessmentList(BaseModel):

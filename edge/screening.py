@@ -13,7 +13,7 @@ from typing import Optional
 
 import sqlite_utils
 
-from edge import audit
+from edge import audit, site_calibration
 from edge.errors import NotFound, ValidationError
 from edge.fusion.clinical_prior import ClinicalPicture, clinical_prior
 from edge.fusion.fusion import ModalityEvidence, fuse
@@ -53,7 +53,8 @@ def assess(
     if dlco_not_performed and dlco_percent is not None:
         raise ValidationError("give either dlco_percent or dlco_not_performed, not both",
                               fields=[{"field": "dlco_percent", "reason": "conflicts with dlco_not_performed"}])
-    fused = fuse(clinical_prior(picture), evidence)
+    # Site calibration maps the fused probability before triage (edge/site_calibration.py).
+    fused = site_calibration.recalibrated(fuse(clinical_prior(picture), evidence))
     flags = red_flags(autoantibodies=picture.autoantibodies, symptoms=picture.symptoms,
                       fvc_percent=fvc_percent, dlco_percent=dlco_percent)
     result = {**fused, **triage(fused["probability"], thresholds=thresholds, flags=flags)}
@@ -127,6 +128,7 @@ def assess_visit(
             "contributions": json.dumps(result["contributions"]),
             "missing": json.dumps(result["missing"]),
             "model_versions": json.dumps(result["model_versions"]),
+            "calibration_version": result["calibration"]["version"],
             "inputs": json.dumps(inputs),
             "result": json.dumps(result),
             "created_at": utc_now(),
