@@ -18,6 +18,7 @@ from edge.api import audit as audit_api
 from edge.api import devices as devices_api
 from edge.api import auth as auth_api
 from edge.api import openapi as openapi_api
+from edge.api import outcomes as outcomes_api
 from edge.api import patients as patients_api
 from edge.api import referrals as referrals_api
 from edge.api import users as users_api
@@ -38,7 +39,7 @@ from edge.web import views as ui_views
 logger = logging.getLogger(__name__)
 BLUEPRINTS = (ui_views.blueprint, health.blueprint, openapi_api.blueprint, auth_api.blueprint, patients_api.blueprint,
               users_api.blueprint, audit_api.blueprint, assessments_api.blueprint, referrals_api.blueprint,
-              devices_api.blueprint, visit_data_api.blueprint)
+              devices_api.blueprint, visit_data_api.blueprint, outcomes_api.blueprint)
 
 
 @dataclass
