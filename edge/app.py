@@ -34,12 +34,14 @@ from edge.config import Settings, load_settings
 from edge.errors import IldscreenError, PayloadTooLarge
 from edge.service import DataFolder, prepare_data_folder
 from edge.store.blobs import BlobStore
+from edge.web import dashboard as dashboard_views
 from edge.web import views as ui_views
 
 logger = logging.getLogger(__name__)
 BLUEPRINTS = (ui_views.blueprint, health.blueprint, openapi_api.blueprint, auth_api.blueprint, patients_api.blueprint,
               users_api.blueprint, audit_api.blueprint, assessments_api.blueprint, referrals_api.blueprint,
-              devices_api.blueprint, visit_data_api.blueprint, outcomes_api.blueprint)
+              devices_api.blueprint, visit_data_api.blueprint, outcomes_api.blueprint,
+              dashboard_views.blueprint)
 
 
 @dataclass

@@ -40,7 +40,7 @@ def assessed_visits(db: sqlite_utils.Database, *, window_months: float) -> list[
     """
     rows = db.execute_returning_dicts(
         "SELECT a.id AS assessment_id, a.visit_id, a.probability, a.tier, a.model_versions, a.calibration_version,"
-        " a.result, a.created_at, v.started_at, v.patient_id, p.sex, p.birth_year, p.ctd_diagnosis"
+        " a.result, a.inputs, a.created_at, v.started_at, v.patient_id, p.sex, p.birth_year, p.ctd_diagnosis"
         " FROM risk_assessments a JOIN visits v ON v.id = a.visit_id JOIN patients p ON p.id = v.patient_id"
         " WHERE a.id = (SELECT MAX(id) FROM risk_assessments WHERE visit_id = a.visit_id) ORDER BY a.id")
     window = dt.timedelta(days=window_days(window_months))
@@ -54,6 +54,7 @@ def assessed_visits(db: sqlite_utils.Database, *, window_months: float) -> list[
                        if visit_date <= dt.date.fromisoformat(item["date"]) <= visit_date + window), None)
         result = json.loads(row["result"])
         contributions = result.get("contributions", {})
+        evidence = json.loads(row["inputs"]).get("evidence", [])
         visits.append({
             "assessment_id": row["assessment_id"], "visit_id": row["visit_id"], "patient_id": row["patient_id"],
             "visit_date": visit_date.isoformat(), "assessed_at": row["created_at"],
@@ -61,6 +62,8 @@ def assessed_visits(db: sqlite_utils.Database, *, window_months: float) -> list[
             "fused_probability": result.get("calibration", {}).get("fused_probability", row["probability"]),
             "modality_probabilities": {name: contributions[name]["probability"]
                                        for name in MODALITIES if name in contributions},
+            "training_prevalences": {item["modality"]: item["training_prevalence"] for item in evidence
+                                     if "modality" in item and "training_prevalence" in item},
             "tier": row["tier"], "model_versions": json.loads(row["model_versions"]),
             "calibration_version": row["calibration_version"],
             "sex": row["sex"], "age": visit_date.year - row["birth_year"], "ctd": row["ctd_diagnosis"],
