@@ -204,3 +204,10 @@ def recalibrated(fused: dict) -> dict:
             "interval": [min(low, probability), max(high, probability)],
             "calibration": {"version": calibration.version, "fused_probability": fused["probability"],
                             "shadow": shadow}}
+
+
+def select_calibration(selection: SelectedCalibration) -> SelectedCalibration:
+    """Use ``selection`` in this process from now on (tests restore what was selected)."""
+    global _selection
+    _selection = selection
+    return selection
