@@ -17,7 +17,7 @@ def _y(value: float, low: float = 0.0, high: float = 1.0) -> float:
 
 def _frame(label: str, x_label: str, y_label: str, body: str, *, unit_x: bool = True) -> Markup:
     return Markup(
-        f'<svg class="plot" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(label)}">'
+        f'<svg class="plot" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH * 1.5:g}" role="img" aria-label="{escape(label)}">'
         f'<rect x="{PAD}" y="{PAD}" width="{WIDTH - 2 * PAD}" height="{HEIGHT - 2 * PAD}" fill="none" stroke="#c5cfd9"/>'
         f'<text x="{WIDTH / 2}" y="{HEIGHT - 6}" text-anchor="middle" font-size="11">{escape(x_label)}</text>'
         f'<text x="10" y="{HEIGHT / 2}" text-anchor="middle" font-size="11" transform="rotate(-90 10 {HEIGHT / 2})">'
