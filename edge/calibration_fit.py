@@ -6,9 +6,12 @@ whose widths are settings (``calibration_prior_sd_intercept``, ``calibration_pri
 "Before" is the calibration in use now; "after" is the new one on cross-validation: each
 labelled visit is predicted by a fit that did not see it.
 
-Per-modality recalibration needs many more events than one intercept and slope (about 10-20
-events per estimated parameter: Peduzzi et al., J Clin Epidemiol 1996;49:1373-1379; Riley et
-al., BMJ 2020;368:m441); below ``MODALITY_MIN_EVENTS`` it is not attempted and the report says so.
+Per-modality recalibration (a weight on the clinical prior's log-odds and on each modality's
+log likelihood ratio, shrunk towards 1) needs many more events than one intercept and slope
+(about 10-20 events per estimated parameter: Peduzzi et al., J Clin Epidemiol 1996;49:1373-1379;
+Riley et al., BMJ 2020;368:m441); below ``MODALITY_MIN_EVENTS`` it is not attempted. When it is,
+it is reported, not applied: how the modalities combine belongs to the fusion (edge/fusion),
+which can take the weights from this report.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from typing import Optional
 import numpy as np
 
 from edge.errors import ValidationError
+from edge.fusion.fusion import MODALITIES
 from edge.outcome_labels import verified_with_weights
 from edge.site_calibration import SiteCalibration
 from evaluation.errors import EvaluationError
@@ -25,6 +29,8 @@ from evaluation.recalibration import (
     calibration_in_the_large,
     calibration_slope,
     fit_logistic_recalibration,
+    fit_penalised_logistic,
+    logit,
     weighted_brier_score,
     weighted_expected_calibration_error,
     weighted_roc_auc,
@@ -70,6 +76,29 @@ def cross_validated(y: np.ndarray, p: np.ndarray, w: np.ndarray, prior_sd: tuple
     return predicted
 
 
+def per_modality_weights(labelled: list[dict], y: np.ndarray, weights: np.ndarray,
+                         prior_sd: tuple[float, float]) -> dict:
+    """Weights on the prior's log-odds and each modality's log LR (1 = as fused now), or why not."""
+    n_events = int(y.sum())
+    if n_events < MODALITY_MIN_EVENTS:
+        return {"fitted": False, "reason": f"needs at least {MODALITY_MIN_EVENTS} events, has {n_events}"}
+    names = ("clinical_prior", *MODALITIES)
+    x = np.column_stack([np.ones(y.size), logit([visit["pretest_probability"] for visit in labelled]),
+                         *[[visit["log_likelihood_ratios"].get(name, 0.0) for visit in labelled]
+                           for name in MODALITIES]])
+    try:
+        theta, se = fit_penalised_logistic(x, y, weights=weights, prior_mean=(0.0,) + (1.0,) * len(names),
+                                           prior_sd=(prior_sd[0],) + (prior_sd[1],) * len(names))
+    except EvaluationError as exc:
+        return {"fitted": False, "reason": str(exc)}
+    return {"fitted": True, "applied": False, "intercept": float(theta[0]),
+            "weights": {name: {"value": float(value), "se": float(error)}
+                        for name, value, error in zip(names, theta[1:], se[1:])},
+            "with_evidence": {name: sum(name in visit["log_likelihood_ratios"] for visit in labelled)
+                              for name in MODALITIES},
+            "note": "reported, not applied: the fusion (edge/fusion) owns how modalities combine"}
+
+
 def fit_site_calibration(visits: list[dict], *, active: SiteCalibration, prior_sd: tuple[float, float],
                          window_months: float) -> tuple[dict, dict]:
     """``(report, document)``: the before/after report and the calibration file to store.
@@ -96,10 +125,7 @@ def fit_site_calibration(visits: list[dict], *, active: SiteCalibration, prior_s
         "after": after, "cross_validation_folds": folds if folds >= 2 else 0,
         "fit": {"intercept": fit.intercept, "slope": fit.slope, "intercept_se": fit.intercept_se,
                 "slope_se": fit.slope_se, "prior_sd": {"intercept": prior_sd[0], "slope": prior_sd[1]}},
-        "per_modality": {"fitted": False, "reason": f"needs at least {MODALITY_MIN_EVENTS} events, "
-                                                      f"has {n_events}" if n_events < MODALITY_MIN_EVENTS else
-                         "enough events, but each modality's likelihood ratio is recalibrated by the fusion "
-                         "(edge/fusion); refit it there"},
+        "per_modality": per_modality_weights(labelled, y, weights, prior_sd),
         "verification": {
             "by_tier": fractions, "method": "inverse probability of verification by triage tier (Begg & Greenes 1983)",
             "cannot_estimate": ([f"tier {name}: nobody verified, so its outcomes are unknown" for name in unverified]

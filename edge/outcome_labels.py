@@ -62,6 +62,9 @@ def assessed_visits(db: sqlite_utils.Database, *, window_months: float) -> list[
             "fused_probability": result.get("calibration", {}).get("fused_probability", row["probability"]),
             "modality_probabilities": {name: contributions[name]["probability"]
                                        for name in MODALITIES if name in contributions},
+            "pretest_probability": result.get("pretest_probability"),
+            "log_likelihood_ratios": {name: contributions[name]["log_likelihood_ratio"]
+                                      for name in MODALITIES if name in contributions},
             "training_prevalences": {item["modality"]: item["training_prevalence"] for item in evidence
                                      if "modality" in item and "training_prevalence" in item},
             "tier": row["tier"], "model_versions": json.loads(row["model_versions"]),

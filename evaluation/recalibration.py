@@ -150,29 +150,28 @@ class LogisticRecalibration:
         return expit(self.intercept + self.slope * logit(y_prob))
 
 
-def fit_logistic_recalibration(y_true, y_prob, *, weights=None,
-                               prior_sd: Optional[tuple[float, float]] = None) -> LogisticRecalibration:
-    """Fit intercept and slope of the outcome on logit(risk) by (penalised) maximum likelihood.
+def fit_penalised_logistic(x, y_true, *, weights=None, prior_mean, prior_sd=None) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients and standard errors of a weighted logistic regression of ``y_true`` on the
+    columns of ``x`` (include a column of ones for an intercept), by Newton-Raphson.
 
-    Parameters
-    ----------
-    prior_sd
-        ``(intercept_sd, slope_sd)`` of a Gaussian prior centred on (0, 1): the fit is shrunk
-        towards "no change", strongly when outcomes are few. None: plain maximum likelihood,
-        which needs both classes.
-    weights
-        Rescaled to sum to the number of cases, so that weighting for verification does not
-        pretend there were more outcomes than were observed.
+    ``prior_sd`` (one per column, or None for plain maximum likelihood) puts a Gaussian prior
+    centred on ``prior_mean`` on the coefficients. Weights are rescaled to sum to the number of
+    cases, so that weighting for verification does not pretend there were more outcomes.
     """
-    y, p, w = check_weighted(y_true, y_prob, weights)
-    if prior_sd is None and y.min() == y.max():
-        raise EvaluationError(f"both classes are needed to fit a calibration slope, got only label {y[0]}")
-    if prior_sd is not None and min(prior_sd) <= 0:
-        raise EvaluationError(f"prior standard deviations must be > 0, got {prior_sd}")
+    x = np.asarray(x, dtype=float)
+    y, _, w = check_weighted(y_true, np.full(len(y_true), 0.5), weights)
+    if x.ndim != 2 or x.shape[0] != y.size or not np.isfinite(x).all():
+        raise EvaluationError(f"covariates must be a finite {y.size} x k matrix, got shape {x.shape}")
+    centre = np.asarray(prior_mean, dtype=float)
+    if prior_sd is None:
+        if y.min() == y.max():
+            raise EvaluationError(f"both classes are needed to fit a calibration slope, got only label {y[0]}")
+        precision = np.zeros((x.shape[1], x.shape[1]))
+    else:
+        if min(prior_sd) <= 0:
+            raise EvaluationError(f"prior standard deviations must be > 0, got {tuple(prior_sd)}")
+        precision = np.diag(1 / np.square(np.asarray(prior_sd, dtype=float)))
     w = w * (y.size / w.sum())
-    x = np.column_stack([np.ones_like(p), logit(p)])
-    centre = np.array([0.0, 1.0])
-    precision = np.zeros((2, 2)) if prior_sd is None else np.diag(1 / np.square(prior_sd))
     theta = centre.copy()
     for _ in range(MAX_NEWTON_STEPS):
         mu = expit(x @ theta)
@@ -187,7 +186,25 @@ def fit_logistic_recalibration(y_true, y_prob, *, weights=None,
             break
     else:
         raise EvaluationError("the calibration fit did not converge (outcomes perfectly separated by the risk?)")
-    se = np.sqrt(np.diag(np.linalg.inv(information)))
+    return theta, np.sqrt(np.diag(np.linalg.inv(information)))
+
+
+def fit_logistic_recalibration(y_true, y_prob, *, weights=None,
+                               prior_sd: Optional[tuple[float, float]] = None) -> LogisticRecalibration:
+    """Fit intercept and slope of the outcome on logit(risk) by (penalised) maximum likelihood.
+
+    Parameters
+    ----------
+    prior_sd
+        ``(intercept_sd, slope_sd)`` of a Gaussian prior centred on (0, 1): the fit is shrunk
+        towards "no change", strongly when outcomes are few. None: plain maximum likelihood,
+        which needs both classes.
+    weights
+        Rescaled to sum to the number of cases (see :func:`fit_penalised_logistic`).
+    """
+    _, p, _ = check_weighted(y_true, y_prob, weights)
+    x = np.column_stack([np.ones_like(p), logit(p)])
+    theta, se = fit_penalised_logistic(x, y_true, weights=weights, prior_mean=(0.0, 1.0), prior_sd=prior_sd)
     return LogisticRecalibration(float(theta[0]), float(theta[1]), float(se[0]), float(se[1]))
 
 

@@ -16,6 +16,7 @@ from edge.fusion.clinical_prior import ClinicalPicture
 from edge.fusion.fusion import ModalityEvidence
 from edge.fusion.triage import TriageThresholds
 from edge.inference.bundles import select_active_bundle
+from edge.site_calibration import select_active_calibration
 from edge.labs import read_lab_file, score_lab_panel
 from edge.modalities import auscultation_evidence_from_results, scored_evidence
 from edge.screening import assess
@@ -95,6 +96,7 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_fil
     try:
         settings = load_settings(data_dir=data_dir)
         bundle = select_active_bundle(settings.models_path)
+        select_active_calibration(settings.models_path)  # as the service would, from its start
         if bundle.error:
             raise click.ClickException(bundle.error)
         evidence = []
@@ -111,7 +113,7 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_fil
         raise click.ClickException(exc.message) from exc
     output = {key: result[key] for key in ("probability", "score", "interval", "tier", "recommendation",
                                            "contributions", "missing", "red_flags", "staging", "model_versions",
-                                           "synthetic_models", "pretest_probability")}
+                                           "synthetic_models", "pretest_probability", "calibration")}
     if as_json:
         click.echo(json.dumps(output))
         return

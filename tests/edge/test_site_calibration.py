@@ -164,3 +164,41 @@ def test_cli_refuses_without_outcomes_and_switches_with_an_audit_trail(settings,
     actions = [row[0] for row in db.execute(
         "SELECT action FROM audit_log WHERE entity = 'site_calibration' ORDER BY id").fetchall()]
     assert actions == ["activate_site_calibration", "rollback_site_calibration"]
+
+
+def synthetic_visits(n, *, labs_weight, seed=0):
+    """Visits whose outcomes follow the fusion with the labs evidence weighted by ``labs_weight``."""
+    rng = np.random.default_rng(seed)
+    visits = []
+    for index in range(n):
+        prior = float(expit(rng.normal(-1.0, 0.8)))
+        llrs = {"auscultation": rng.normal(0, 1.0), "breath": rng.normal(0, 1.0), "labs": rng.normal(0, 1.5)}
+        fused = float(expit(logit(prior) + sum(llrs.values())))
+        truth = float(expit(logit(prior) + llrs["auscultation"] + llrs["breath"] + labs_weight * llrs["labs"]))
+        visits.append({"assessment_id": index, "tier": "high" if fused >= 0.3 else "low", "fused_probability": fused,
+                       "pretest_probability": prior, "log_likelihood_ratios": llrs,
+                       "label": int(rng.uniform() < truth)})
+    return visits
+
+
+def test_per_modality_weights_are_fitted_only_with_enough_events_and_find_the_miscalibrated_one():
+    options = {"active": IDENTITY, "prior_sd": PRIOR, "window_months": 6}
+    few, _ = fit_site_calibration(synthetic_visits(150, labs_weight=0.4), **options)
+    assert few["per_modality"]["fitted"] is False and "needs at least 100 events" in few["per_modality"]["reason"]
+    many, _ = fit_site_calibration(synthetic_visits(3000, labs_weight=0.4), **options)
+    weights = many["per_modality"]["weights"]
+    assert many["per_modality"]["fitted"] is True and many["per_modality"]["applied"] is False
+    assert weights["labs"]["value"] < 0.6
+    for name in ("auscultation", "breath", "clinical_prior"):
+        assert abs(weights[name]["value"] - 1) < 4 * weights[name]["se"] + 0.1
+
+
+def test_screen_uses_the_active_calibration_as_the_service_would(settings):
+    store = CalibrationStore(settings.models_path)
+    version, _ = store.save({"intercept": -1.0, "slope": 1.0}, activate=True)
+    result = CliRunner().invoke(cli, ["screen", "--json", "--age", "70", "--sex", "F", "--ctd", "SSc",
+                                      "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0, result.output
+    output = json.loads(result.output)
+    assert output["calibration"]["version"] == version
+    assert output["probability"] == pytest.approx(float(expit(logit(output["calibration"]["fused_probability"]) - 1)))
