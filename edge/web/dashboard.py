@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import functools
 import io
+from pathlib import Path
 from typing import Callable
 
 from flask import Blueprint, current_app, g, make_response, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from edge.programme import CSV_FIELDS, programme_summary, summary_rows
 from edge.site_calibration import selected_calibration
@@ -55,7 +57,9 @@ def _page(*, standalone: bool):
     }
     selection = selected_calibration()
     calibration_version = selection.active.version if selection.active else None
-    return render_template("dashboard.html", summary=summary, plots=plots, standalone=standalone,
+    # The downloaded report carries its stylesheet: it is opened later, away from the service.
+    inline_css = Markup(Path(current_app.static_folder, "app.css").read_text(encoding="utf-8")) if standalone else None
+    return render_template("dashboard.html", summary=summary, plots=plots, standalone=standalone, inline_css=inline_css,
                            calibration_version=calibration_version,
                            shadow_version=selection.shadow.version if selection.shadow else None)
 

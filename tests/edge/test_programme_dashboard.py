@@ -66,7 +66,9 @@ def test_the_exports_carry_the_same_figures(client, small_site, clinician):
     assert rows[("counts", "referred")]["value"] == "2"
     assert rows[("proportions", "hrct_completion")]["value"] == "0.5"
     report = client.get("/dashboard/report.html")
-    assert "attachment" in report.headers["Content-Disposition"] and "<svg" in report.get_data(as_text=True)
+    html = report.get_data(as_text=True)
+    assert "attachment" in report.headers["Content-Disposition"] and "<svg" in html
+    assert "<style>" in html and 'id="export-csv"' not in html  # self-contained, no links back
 
 
 def test_the_dashboard_is_translated(client, small_site, clinician):
