@@ -16,19 +16,22 @@ import click
 from edge import audit
 from edge.calibration_fit import fit_site_calibration
 from edge.commands.models import data_dir_option, model_errors
+from edge.commands.outcomes import open_screened_folder
 from edge.config import Settings, load_settings
 from edge.inference.bundles import BUNDLED_ID, BundleError
 from edge.outcome_labels import assessed_visits
-from edge.service import prepare_data_folder
 from edge.site_calibration import CalibrationStore
-from edge.store.database import write_transaction
+from edge.store.database import open_database, write_transaction
 
 RESTART = "restart 'ildscreen serve' to use it (a running service keeps the calibration it started with)"
 
 
 def _audited(settings: Settings, action: str, version: str, detail: dict) -> None:
-    folder, _ = prepare_data_folder(settings)
-    db = folder.connect()
+    """Add a calibration change to the audit trail, when the data folder has a database (never creating one)."""
+    if not settings.database_path.exists():
+        click.echo("warning: not recorded in the audit trail: the data folder has no database", err=True)
+        return
+    db = open_database(settings.database_path)
     try:
         with write_transaction(db):
             audit.record(db, audit.CLI_OPERATOR, action, "site_calibration", version, detail)
@@ -62,8 +65,7 @@ def calibrate(as_json: bool, apply_now: bool, data_dir: Optional[Path]) -> None:
     settings = load_settings(data_dir=data_dir)
     store = CalibrationStore(settings.models_path)
     active = store.load(store.active_id())
-    folder, _ = prepare_data_folder(settings)
-    db = folder.connect()
+    db = open_screened_folder(settings).connect()
     try:
         visits = assessed_visits(db, window_months=settings.outcome_window_months)
     finally:

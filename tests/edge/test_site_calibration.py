@@ -202,3 +202,16 @@ def test_screen_uses_the_active_calibration_as_the_service_would(settings):
     output = json.loads(result.output)
     assert output["calibration"]["version"] == version
     assert output["probability"] == pytest.approx(float(expit(logit(output["calibration"]["fused_probability"]) - 1)))
+
+
+def test_commands_never_create_a_clinic_by_mistake_nor_simulate_beside_real_patients(tmp_path, settings, db):
+    runner = CliRunner()
+    missing = str(tmp_path / "nowhere")
+    for args in (["calibrate"], ["outcomes", "export", "--out", str(tmp_path / "o.csv")]):
+        result = runner.invoke(cli, [*args, "--data-dir", missing])
+        assert result.exit_code == 1 and "no database at" in result.output
+    assert not (tmp_path / "nowhere").exists()
+    patients.create_patient(db, ACTOR, PATIENT)
+    refused = runner.invoke(cli, ["outcomes", "simulate", "--patients", "20", "--data-dir", str(settings.data_dir)])
+    assert refused.exit_code == 1 and "already holds patients" in refused.output
+    assert db.execute("SELECT COUNT(*) FROM patients").fetchone()[0] == 1
