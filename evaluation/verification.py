@@ -5,7 +5,7 @@ risks and a model looks better calibrated and more sensitive than it is. When wh
 is verified depends only on what was observed at screening (here the risk tier, whose referral
 policy is known), weighting each verified case by the inverse of its stratum's verification
 fraction gives unbiased estimates for the whole screened population (Begg & Greenes,
-Biometrics 1983;39:207-215; Alonzo & Pepe, Stat Med 2005;24:2957-2971).
+Biometrics 1983;39:207-215).
 
 What cannot be estimated: a stratum in which nobody was verified (its outcomes are unknown,
 not negative), and any bias from verification that depends on something the system did not
