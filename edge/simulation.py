@@ -37,6 +37,7 @@ TRUE_SLOPE = 0.7  # ... and less extreme risks
 # intermediate, an occasional outside scan for low. Simulation assumptions, not guidance.
 VERIFICATION_BY_TIER = {"low": 0.12, "intermediate": 0.35, "high": 0.85, "urgent": 0.95}
 INDETERMINATE_SHARE = 0.03
+PFT_SHARE = 0.6  # of intermediate and higher tiers: PFTs are recorded but never a label
 TRAINING_PREVALENCE = 0.29  # as in the synthetic lab and breath cohorts' manifests
 ANTIBODIES_BY_CTD = {"SSc": ["anti-Scl-70", "anti-centromere"], "RA": ["anti-CCP", "RF-high-titre"],
                      "IIM": ["anti-Jo-1", "anti-MDA5"], "SjD": ["anti-SSA", "anti-Ro52"], "SLE": ["anti-dsDNA"],
@@ -75,6 +76,7 @@ def simulate_site(db: sqlite_utils.Database, *, site_secret: bytes, n_patients: 
                   thresholds: TriageThresholds, window_months: float) -> dict:
     """Create the site in ``db``; returns counts and the true model's calibration on the outcomes."""
     rng = np.random.default_rng(seed)
+    pft_rng = np.random.default_rng(seed + 1)  # its own stream: PFTs do not change who gets an HRCT
     today = dt.date.today()
     now = dt.datetime.now(dt.timezone.utc)
     truth = {}
@@ -94,6 +96,12 @@ def simulate_site(db: sqlite_utils.Database, *, site_secret: bytes, n_patients: 
             referral = outbox.create_referral(db, SIMULATOR, visit["id"], site_secret=site_secret)
             _backdate(db, "referrals", referral["id"], "created_at", visit_at + dt.timedelta(days=1))
             referred += 1
+        if assessment["tier"] != "low" and pft_rng.uniform() < PFT_SHARE:
+            record_outcome(db, SIMULATOR, patient["id"], {
+                "date": (visit_at.date() + dt.timedelta(days=int(pft_rng.integers(7, 60)))).isoformat(),
+                "source": "pft", "ild": "indeterminate",
+                "fvc_percent": float(np.round(pft_rng.normal(75 if has_ild else 92, 12), 0)),
+                "dlco_percent": float(np.round(pft_rng.normal(58 if has_ild else 82, 12), 0))})
         if rng.uniform() < VERIFICATION_BY_TIER[assessment["tier"]]:
             ild = ("indeterminate" if rng.uniform() < INDETERMINATE_SHARE else "present" if has_ild else "absent")
             scan_day = visit_at.date() + dt.timedelta(days=int(rng.integers(14, 120)))
