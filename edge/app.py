@@ -18,6 +18,7 @@ from edge.api import audit as audit_api
 from edge.api import devices as devices_api
 from edge.api import auth as auth_api
 from edge.api import openapi as openapi_api
+from edge.api import outcomes as outcomes_api
 from edge.api import patients as patients_api
 from edge.api import referrals as referrals_api
 from edge.api import users as users_api
@@ -27,17 +28,20 @@ from audio_models.errors import ModelError
 from edge.auth import LockoutPolicy
 from edge.inference.bundles import SelectedBundle, select_active_bundle
 from edge.inference.models import LoadedModel
+from edge.site_calibration import select_active_calibration
 from edge.devices import register_ports
 from edge.config import Settings, load_settings
 from edge.errors import IldscreenError, PayloadTooLarge
 from edge.service import DataFolder, prepare_data_folder
 from edge.store.blobs import BlobStore
+from edge.web import dashboard as dashboard_views
 from edge.web import views as ui_views
 
 logger = logging.getLogger(__name__)
 BLUEPRINTS = (ui_views.blueprint, health.blueprint, openapi_api.blueprint, auth_api.blueprint, patients_api.blueprint,
               users_api.blueprint, audit_api.blueprint, assessments_api.blueprint, referrals_api.blueprint,
-              devices_api.blueprint, visit_data_api.blueprint)
+              devices_api.blueprint, visit_data_api.blueprint, outcomes_api.blueprint,
+              dashboard_views.blueprint)
 
 
 @dataclass
@@ -112,6 +116,7 @@ def load_models(resources: Resources) -> None:
     """
     settings = resources.settings
     resources.model_bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
+    select_active_calibration(settings.models_path)
     if resources.model_bundle.error:
         logger.error("no model bundle served: %s", resources.model_bundle.error)
         return

@@ -25,9 +25,11 @@ from edge.auth import create_api_token
 from edge.commands.device import device
 from edge.commands.audio import audio
 from edge.commands.bench import bench
+from edge.commands.calibrate import calibrate, calibrations
 from edge.commands.engines import engines
 from edge.commands.evaluate import evaluate
 from edge.commands.models import models
+from edge.commands.outcomes import outcomes
 from edge.commands.screen import screen
 from edge.commands import breath as breath_commands
 from edge.commands import labs as labs_commands
@@ -361,6 +363,9 @@ cli.add_command(labs_commands.labs)
 cli.add_command(breath_commands.breath)
 cli.add_command(ct)
 cli.add_command(imaging_server)
+cli.add_command(outcomes)
+cli.add_command(calibrate)
+cli.add_command(calibrations)
 
 
 def main() -> None:

@@ -195,6 +195,38 @@ class Settings(BaseSettings):
         title="Sensor board ports",
         description="Serial ports of the stethoscope and e-nose boards to register at start, e.g. [\"/dev/ttyACM0\"].",
     )
+    outcome_window_months: float = Field(
+        6.0,
+        gt=0,
+        le=36,
+        title="Outcome window (months)",
+        description="A visit is labelled by the first confirmed outcome (HRCT) this long after it "
+                    "(programme assumption); later outcomes belong to a later visit.",
+    )
+    calibration_prior_sd_intercept: float = Field(
+        0.5,
+        gt=0,
+        le=10,
+        title="Site calibration shrinkage: intercept",
+        description="SD (log-odds) of the prior that shrinks a site recalibration's intercept towards 0, "
+                    "'no change' (programme assumption): smaller moves less on few outcomes.",
+    )
+    calibration_prior_sd_slope: float = Field(
+        0.25,
+        gt=0,
+        le=10,
+        title="Site calibration shrinkage: slope",
+        description="SD of the prior that shrinks a site recalibration's slope towards 1 (programme assumption).",
+    )
+    psi_alert: float = Field(
+        0.25,
+        gt=0,
+        le=5,
+        title="Drift alert (PSI)",
+        description="Population stability index of a model's output against its training distribution above "
+                    "which the dashboard raises a drift alert; 0.25 is the credit-scoring rule of thumb "
+                    "(Siddiqi 2006), a programme assumption for clinical models.",
+    )
     log_level: str = Field(
         "INFO",
         pattern="^(DEBUG|INFO|WARNING|ERROR)$",

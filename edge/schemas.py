@@ -308,6 +308,9 @@ class Assessment(BaseModel):
     evidence_options: Optional[dict] = Field(None, description="The evidence model's programme settings used.")
     thresholds: dict
     inputs: dict
+    calibration: Optional[dict] = Field(
+        None, description="Site calibration used: version, the fused probability before it, and the shadow "
+                          "calibration's probability (null for assessments made before site calibration).")
 
 
 class AssessmentList(BaseModel):

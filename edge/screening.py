@@ -13,7 +13,7 @@ from typing import Optional
 
 import sqlite_utils
 
-from edge import audit
+from edge import audit, site_calibration
 from edge.errors import NotFound, ValidationError
 from edge.fusion.clinical_prior import ClinicalPicture, clinical_prior
 from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
@@ -115,7 +115,8 @@ def assess(
     if dlco_not_performed and dlco_percent is not None:
         raise ValidationError("give either dlco_percent or dlco_not_performed, not both",
                               fields=[{"field": "dlco_percent", "reason": "conflicts with dlco_not_performed"}])
-    fused = fuse(clinical_prior(picture), evidence, options=options, potential=potential)
+    # Site calibration maps the fused probability before triage (edge/site_calibration.py).
+    fused = site_calibration.recalibrated(fuse(clinical_prior(picture), evidence, options=options, potential=potential))
     flags = red_flags(autoantibodies=picture.autoantibodies, symptoms=picture.symptoms,
                       fvc_percent=fvc_percent, dlco_percent=dlco_percent)
     factors = patient_factors(sex=picture.sex, smoking=picture.smoking, autoantibodies=picture.autoantibodies,
@@ -200,6 +201,7 @@ def assess_visit(
             "contributions": json.dumps(result["contributions"]),
             "missing": json.dumps(result["missing"]),
             "model_versions": json.dumps(result["model_versions"]),
+            "calibration_version": result["calibration"]["version"],
             "inputs": json.dumps(inputs),
             "result": json.dumps(result),
             "created_at": utc_now(),

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import stats
 
 from evaluation.errors import EvaluationError
+from evaluation.proportions import wilson_interval
 
 
 def check_binary_inputs(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
@@ -91,26 +92,6 @@ def compare_aucs(y_true, score_a, score_b) -> dict:
     p_value = float(2 * stats.norm.sf(abs(difference) / se)) if variance > 0 else 1.0
     return {"auc_a": auc_a, "auc_b": auc_b, "difference": difference,
             "ci95": [difference - 1.959964 * se, difference + 1.959964 * se], "p_value": p_value}
-
-
-def wilson_interval(successes: int, total: int, *, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion.
-
-    Examples
-    --------
-    >>> [round(x, 3) for x in wilson_interval(8, 10)]
-    [0.49, 0.943]
-    """
-    if total <= 0:
-        raise EvaluationError(f"total must be > 0, got {total}")
-    if not 0 <= successes <= total:
-        raise EvaluationError(f"successes must be between 0 and {total}, got {successes}")
-    z = stats.norm.ppf(0.5 + confidence / 2)
-    p = successes / total
-    denominator = 1 + z * z / total
-    centre = (p + z * z / (2 * total)) / denominator
-    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
 def operating_point(y_true, y_score, threshold: float) -> dict:

@@ -16,6 +16,7 @@ from edge.fusion.clinical_prior import ClinicalPicture
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
 from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
 from edge.inference.bundles import select_active_bundle
+from edge.site_calibration import select_active_calibration
 from edge.labs import read_lab_file, score_lab_panel
 from edge.modalities import auscultation_evidence_from_results, potential_ranges, scored_evidence
 from edge.screening import assess
@@ -104,6 +105,7 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_fil
     try:
         settings = load_settings(data_dir=data_dir)
         bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
+        select_active_calibration(settings.models_path)  # as the service would, from its start
         if bundle.error:
             raise click.ClickException(bundle.error)
         options = evidence_options_from_settings(settings)
@@ -119,10 +121,8 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_fil
                         ild_confirmed={"source": "command line (--ild-confirmed)"} if ild_confirmed else None)
     except IldscreenError as exc:
         raise click.ClickException(exc.message) from exc
-    output = {key: result[key] for key in ("probability", "score", "interval", "if_missing_measured", "uncertainty",
-                                           "tier", "tier_from_risk", "recommendation", "contributions", "missing",
-                                           "red_flags", "staging", "model_versions", "synthetic_models",
-                                           "validation", "pretest_probability", "evidence_options")}
+        bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
+        select_active_calibration(settings.models_path)  # as the service would, from its start
     if as_json:
         click.echo(json.dumps(output))
         return

@@ -205,7 +205,32 @@ ASSESSMENT_AND_OUTBOX = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX)
+OUTCOMES_AND_SITE_CALIBRATION = Migration(
+    7,
+    "confirmed outcomes (HRCT, PFT); the site calibration each assessment used",
+    (
+        """CREATE TABLE outcomes (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id),
+            date TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('hrct', 'pft')),
+            ild TEXT NOT NULL CHECK (ild IN ('present', 'absent', 'indeterminate')),
+            pattern TEXT,
+            extent_percent REAL,
+            fvc_percent REAL,
+            dlco_percent REAL,
+            notes TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            created_by INTEGER REFERENCES users(id)
+        )""",
+        "CREATE INDEX outcomes_patient ON outcomes (patient_id, date)",
+        # Assessments made before site calibration existed used the shipped calibration.
+        "ALTER TABLE risk_assessments ADD COLUMN calibration_version TEXT NOT NULL DEFAULT 'bundled'",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
+                                     OUTCOMES_AND_SITE_CALIBRATION)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

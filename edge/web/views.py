@@ -15,7 +15,7 @@ from flask import Blueprint, abort, current_app, g, make_response, redirect, ren
 from pydantic import ValidationError as PydanticValidationError
 from markupsafe import Markup
 
-from edge import auth, breath, devices, labs, outbox, patients, recordings, screening
+from edge import auth, breath, devices, labs, outbox, outcomes, patients, recordings, screening
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
@@ -205,7 +205,8 @@ def patient_timeline(patient_id: int):
         visit["assessment"] = screening.latest_assessment(db, visit["id"])
     referrals = outbox.list_referrals(db, patient_id=patient_id)
     trend = [(v["started_at"][:10], v["assessment"]["score"]) for v in reversed(visits) if v["assessment"]]
-    return render_template("patient.html", patient=patient, visits=visits, referrals=referrals, trend=trend)
+    return render_template("patient.html", patient=patient, visits=visits, referrals=referrals, trend=trend,
+                           outcomes=outcomes.list_outcomes(db, patient_id))
 
 
 @blueprint.post("/patients/<int:patient_id>/visits")

@@ -22,7 +22,7 @@ def test_migrates_an_empty_file_to_the_latest_schema(tmp_path):
 def test_migrates_the_previous_schema_keeping_its_data(tmp_path):
     db = open_database(tmp_path / "a.db")
     apply_migrations(db, migrations=MIGRATIONS[:-1])
-    assert current_version(db) == LATEST_VERSION - 1
+    assert current_version(db) == MIGRATIONS[-2].version  # versions need not be contiguous
     db.execute("INSERT INTO users (username, role, password_hash, created_at) VALUES ('n', 'nurse', 'h', 't')")
     db.execute("INSERT INTO audit_log (at, action, entity) VALUES ('t', 'create', 'user')")
     assert apply_migrations(db) == [LATEST_VERSION]

@@ -1,0 +1,141 @@
+"""Fitting a site calibration on the clinic's confirmed outcomes, and reporting what it changes.
+
+The fit is a logistic recalibration of the fused probability (intercept and slope), weighted
+for verification (:mod:`edge.outcome_labels`) and shrunk towards "no change" by a Gaussian prior
+whose widths are settings (``calibration_prior_sd_intercept``, ``calibration_prior_sd_slope``).
+"Before" is the calibration in use now; "after" is the new one on cross-validation: each
+labelled visit is predicted by a fit that did not see it.
+
+Per-modality recalibration (a weight on the clinical prior's log-odds and on each modality's
+log likelihood ratio, shrunk towards 1) needs many more events than one intercept and slope
+(about 10-20 events per estimated parameter: Peduzzi et al., J Clin Epidemiol 1996;49:1373-1379;
+Riley et al., BMJ 2020;368:m441); below ``MODALITY_MIN_EVENTS`` it is not attempted. When it is,
+it is reported, not applied: how the modalities combine belongs to the fusion (edge/fusion),
+which can take the weights from this report.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+import numpy as np
+
+from edge.errors import ValidationError
+from edge.fusion.fusion import MODALITIES
+from edge.outcome_labels import verified_with_weights
+from edge.site_calibration import SiteCalibration
+from evaluation.errors import EvaluationError
+from evaluation.recalibration import (
+    calibration_in_the_large,
+    calibration_slope,
+    fit_logistic_recalibration,
+    fit_penalised_logistic,
+    logit,
+    weighted_brier_score,
+    weighted_expected_calibration_error,
+    weighted_roc_auc,
+)
+
+FOLDS = 5
+MODALITY_MIN_EVENTS = 100  # programme assumption: ~3 modality slopes x 20 events, plus margin
+SEED = 0  # fixed: the same outcomes always give the same folds and report
+
+
+def risk_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict:
+    """Weighted calibration-in-the-large, slope, ECE, Brier and AUC (null where undefined)."""
+    metrics = {"calibration_in_the_large": calibration_in_the_large(y, p, weights=w),
+               "ece": weighted_expected_calibration_error(y, p, weights=w),
+               "brier": weighted_brier_score(y, p, weights=w), "calibration_slope": None, "auc": None}
+    try:
+        metrics["calibration_slope"] = calibration_slope(y, p, weights=w)
+        metrics["auc"] = weighted_roc_auc(y, p, weights=w, seed=SEED)
+    except EvaluationError:
+        pass  # one class only, or perfectly separated: left null rather than guessed
+    return metrics
+
+
+def fold_of(y: np.ndarray, folds: int) -> np.ndarray:
+    """Stratified fold numbers: each fold gets its share of events and non-events."""
+    rng = np.random.default_rng(SEED)
+    assignment = np.empty(y.size, dtype=int)
+    for label in (0, 1):
+        members = np.flatnonzero(y == label)
+        assignment[rng.permutation(members)] = np.arange(members.size) % folds
+    return assignment
+
+
+def cross_validated(y: np.ndarray, p: np.ndarray, w: np.ndarray, prior_sd: tuple[float, float],
+                    folds: int) -> np.ndarray:
+    """Out-of-fold recalibrated probabilities."""
+    assignment = fold_of(y, folds)
+    predicted = np.empty_like(p)
+    for fold in range(folds):
+        held = assignment == fold
+        fit = fit_logistic_recalibration(y[~held], p[~held], weights=w[~held], prior_sd=prior_sd)
+        predicted[held] = fit.apply(p[held])
+    return predicted
+
+
+def per_modality_weights(labelled: list[dict], y: np.ndarray, weights: np.ndarray,
+                         prior_sd: tuple[float, float]) -> dict:
+    """Weights on the prior's log-odds and each modality's log LR (1 = as fused now), or why not."""
+    n_events = int(y.sum())
+    if n_events < MODALITY_MIN_EVENTS:
+        return {"fitted": False, "reason": f"needs at least {MODALITY_MIN_EVENTS} events, has {n_events}"}
+    names = ("clinical_prior", *MODALITIES)
+    x = np.column_stack([np.ones(y.size), logit([visit["pretest_probability"] for visit in labelled]),
+                         *[[visit["log_likelihood_ratios"].get(name, 0.0) for visit in labelled]
+                           for name in MODALITIES]])
+    try:
+        theta, se = fit_penalised_logistic(x, y, weights=weights, prior_mean=(0.0,) + (1.0,) * len(names),
+                                           prior_sd=(prior_sd[0],) + (prior_sd[1],) * len(names))
+    except EvaluationError as exc:
+        return {"fitted": False, "reason": str(exc)}
+    return {"fitted": True, "applied": False, "intercept": float(theta[0]),
+            "weights": {name: {"value": float(value), "se": float(error)}
+                        for name, value, error in zip(names, theta[1:], se[1:])},
+            "with_evidence": {name: sum(name in visit["log_likelihood_ratios"] for visit in labelled)
+                              for name in MODALITIES},
+            "note": "reported, not applied: the fusion (edge/fusion) owns how modalities combine"}
+
+
+def fit_site_calibration(visits: list[dict], *, active: SiteCalibration, prior_sd: tuple[float, float],
+                         window_months: float) -> tuple[dict, dict]:
+    """``(report, document)``: the before/after report and the calibration file to store.
+
+    Raises ``ValidationError`` when there is no confirmed outcome to learn from.
+    """
+    labelled, weights, fractions = verified_with_weights(visits)
+    y = np.array([visit["label"] for visit in labelled])
+    fused = np.array([visit["fused_probability"] for visit in labelled])
+    n_events = int(y.sum())
+    before = np.array([active.apply(value) for value in fused])
+    folds = min(FOLDS, n_events, y.size - n_events)
+    try:
+        fit = fit_logistic_recalibration(y, fused, weights=weights, prior_sd=prior_sd)
+    except EvaluationError as exc:
+        raise ValidationError(f"cannot fit a site calibration: {exc}") from exc
+    after: Optional[dict] = None
+    if folds >= 2:
+        after = risk_metrics(y, cross_validated(y, fused, weights, prior_sd, folds), weights)
+    unverified = [name for name, row in fractions.items() if row["verified"] == 0]
+    report = {
+        "n_outcomes": int(y.size), "n_events": n_events, "n_assessed": len(visits),
+        "before": {"calibration_version": active.version, **risk_metrics(y, before, weights)},
+        "after": after, "cross_validation_folds": folds if folds >= 2 else 0,
+        "fit": {"intercept": fit.intercept, "slope": fit.slope, "intercept_se": fit.intercept_se,
+                "slope_se": fit.slope_se, "prior_sd": {"intercept": prior_sd[0], "slope": prior_sd[1]}},
+        "per_modality": per_modality_weights(labelled, y, weights, prior_sd),
+        "verification": {
+            "by_tier": fractions, "method": "inverse probability of verification by triage tier (Begg & Greenes 1983)",
+            "cannot_estimate": ([f"tier {name}: nobody verified, so its outcomes are unknown" for name in unverified]
+                                + ["bias from verification decided on anything not recorded (e.g. a clinician's "
+                                   "judgement beyond the tier)"]),
+        },
+        "window_months": window_months,
+    }
+    document = {"intercept": fit.intercept, "slope": fit.slope, "fitted_at": dt.datetime.now(dt.timezone.utc)
+                .isoformat(timespec="seconds"), "n_outcomes": int(y.size), "n_events": n_events,
+                "prior_sd": [prior_sd[0], prior_sd[1]], "window_months": window_months,
+                "before": report["before"], "after": after}
+    return report, document

@@ -1,0 +1,121 @@
+"""Labels for the site's own evaluation: each assessed visit linked to the first confirmed
+outcome within the window after it, the verification weight of each labelled visit, and the
+de-identified export that ``ildscreen evaluate`` reads.
+
+A visit counts once, by its latest assessment. A visit without a confirmed outcome in the window
+is *unverified*, never negative: verification mostly follows referral, so the labelled visits
+over-represent high risks, and each gets the inverse of the fraction verified in its triage tier
+(Begg & Greenes; :mod:`evaluation.verification`) so that estimates describe everyone screened.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+
+from edge.errors import StorageError, ValidationError
+from edge.fusion.fusion import MODALITIES
+from edge.outcomes import confirmed_outcomes
+from evaluation.errors import EvaluationError
+from evaluation.verification import inverse_probability_weights, verification_fractions
+
+DAYS_PER_MONTH = 365.25 / 12
+EXPORT_COLUMNS = ("label", "probability", "fused_probability", *(f"p_{name}" for name in MODALITIES), "tier",
+                  "verification_weight", "model_versions", "calibration_version", "sex", "age", "ctd",
+                  "visit_month", "days_to_outcome")
+
+
+def window_days(months: float) -> int:
+    return int(round(months * DAYS_PER_MONTH))
+
+
+def assessed_visits(db: sqlite_utils.Database, *, window_months: float) -> list[dict]:
+    """Every assessed visit (latest assessment) with its first confirmed outcome in the window.
+
+    ``label`` is 1 (ILD present), 0 (absent) or None (unverified).
+    """
+    rows = db.execute_returning_dicts(
+        "SELECT a.id AS assessment_id, a.visit_id, a.probability, a.tier, a.model_versions, a.calibration_version,"
+        " a.result, a.inputs, a.created_at, v.started_at, v.patient_id, p.sex, p.birth_year, p.ctd_diagnosis"
+        " FROM risk_assessments a JOIN visits v ON v.id = a.visit_id JOIN patients p ON p.id = v.patient_id"
+        " WHERE a.id = (SELECT MAX(id) FROM risk_assessments WHERE visit_id = a.visit_id) ORDER BY a.id")
+    window = dt.timedelta(days=window_days(window_months))
+    outcomes_of: dict[int, list[dict]] = {}
+    visits = []
+    for row in rows:
+        if row["patient_id"] not in outcomes_of:
+            outcomes_of[row["patient_id"]] = confirmed_outcomes(db, row["patient_id"])
+        visit_date = dt.date.fromisoformat(row["started_at"][:10])
+        linked = next((item for item in outcomes_of[row["patient_id"]]
+                       if visit_date <= dt.date.fromisoformat(item["date"]) <= visit_date + window), None)
+        result = json.loads(row["result"])
+        contributions = result.get("contributions", {})
+        evidence = json.loads(row["inputs"]).get("evidence", [])
+        visits.append({
+            "assessment_id": row["assessment_id"], "visit_id": row["visit_id"], "patient_id": row["patient_id"],
+            "visit_date": visit_date.isoformat(), "assessed_at": row["created_at"],
+            "probability": row["probability"],
+            "fused_probability": result.get("calibration", {}).get("fused_probability", row["probability"]),
+            "modality_probabilities": {name: contributions[name]["probability"]
+                                       for name in MODALITIES if name in contributions},
+            "pretest_probability": result.get("pretest_probability"),
+            "log_likelihood_ratios": {name: contributions[name]["log_likelihood_ratio"]
+                                      for name in MODALITIES if name in contributions},
+            "training_prevalences": {item["modality"]: item["training_prevalence"] for item in evidence
+                                     if "modality" in item and "training_prevalence" in item},
+            "tier": row["tier"], "model_versions": json.loads(row["model_versions"]),
+            "calibration_version": row["calibration_version"],
+            "sex": row["sex"], "age": visit_date.year - row["birth_year"], "ctd": row["ctd_diagnosis"],
+            "label": None if linked is None else int(linked["ild"] == "present"),
+            "outcome_date": linked["date"] if linked else None,
+        })
+    return visits
+
+
+def verified_with_weights(visits: list[dict]) -> tuple[list[dict], np.ndarray, dict]:
+    """The labelled visits, their verification weights (by tier) and the table of fractions."""
+    tiers = [visit["tier"] for visit in visits]
+    verified = [visit["label"] is not None for visit in visits]
+    try:
+        weights = inverse_probability_weights(tiers, verified)
+    except EvaluationError as exc:
+        raise ValidationError(f"cannot weight outcomes: {exc}") from exc
+    return [visit for visit in visits if visit["label"] is not None], weights, verification_fractions(tiers, verified)
+
+
+def export_rows(visits: list[dict]) -> list[dict]:
+    """One de-identified row per labelled visit: no code, no internal id, month not date."""
+    labelled, weights, _ = verified_with_weights(visits)
+    rows = []
+    for visit, weight in zip(labelled, weights):
+        days = (dt.date.fromisoformat(visit["outcome_date"]) - dt.date.fromisoformat(visit["visit_date"])).days
+        rows.append({
+            "label": visit["label"], "probability": f"{visit['probability']:.6f}",
+            "fused_probability": f"{visit['fused_probability']:.6f}",
+            **{f"p_{name}": (f"{visit['modality_probabilities'][name]:.6f}"
+                             if name in visit["modality_probabilities"] else "") for name in MODALITIES},
+            "tier": visit["tier"], "verification_weight": f"{weight:.6f}",
+            "model_versions": ";".join(f"{k}={v}" for k, v in sorted(visit["model_versions"].items())),
+            "calibration_version": visit["calibration_version"], "sex": visit["sex"], "age": visit["age"],
+            "ctd": visit["ctd"], "visit_month": visit["visit_date"][:7], "days_to_outcome": days,
+        })
+    return rows
+
+
+def write_export(visits: list[dict], path: Path) -> int:
+    """Write the export CSV (refusing to overwrite); returns the number of rows."""
+    rows = export_rows(visits)
+    try:
+        with Path(path).open("x", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    except FileExistsError as exc:
+        raise ValidationError(f"{path} already exists; choose another --out") from exc
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return len(rows)

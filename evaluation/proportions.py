@@ -1,0 +1,36 @@
+"""Binomial proportions with confidence intervals, in numpy alone so the clinic service (which
+has no scipy) can show them on its dashboard.
+
+Wilson score interval (Wilson, JASA 1927;22:209-212): keeps its coverage near 0 and 1 where the
+Wald interval fails (Brown, Cai & DasGupta, Stat Sci 2001).
+"""
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+
+from evaluation.errors import EvaluationError
+
+
+def wilson_interval(successes: int, total: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion.
+
+    Examples
+    --------
+    >>> [round(x, 3) for x in wilson_interval(8, 10)]
+    [0.49, 0.943]
+    """
+    if total <= 0:
+        raise EvaluationError(f"total must be > 0, got {total}")
+    if not 0 <= successes <= total:
+        raise EvaluationError(f"successes must be between 0 and {total}, got {successes}")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    # At 0 or n successes the bound is exactly 0 or 1; rounding must not leave 1e-17.
+    low = 0.0 if successes == 0 else float(max(0.0, centre - half))
+    high = 1.0 if successes == total else float(min(1.0, centre + half))
+    return low, high
