@@ -33,6 +33,14 @@ def window_days(months: float) -> int:
     return int(round(months * DAYS_PER_MONTH))
 
 
+def modality_output(contribution) -> "float | None":
+    """What a modality's model said at the visit: a tabular model's calibrated probability, or the
+    crackle detector's probability that at least one base has fine crackles (edge.fusion.evidence)."""
+    finding = (contribution or {}).get("finding") or {}
+    value = finding.get("probability", finding.get("any_base_probability"))
+    return None if value is None else float(value)
+
+
 def assessed_visits(db: sqlite_utils.Database, *, window_months: float) -> list[dict]:
     """Every assessed visit (latest assessment) with its first confirmed outcome in the window.
 
@@ -60,13 +68,13 @@ def assessed_visits(db: sqlite_utils.Database, *, window_months: float) -> list[
             "visit_date": visit_date.isoformat(), "assessed_at": row["created_at"],
             "probability": row["probability"],
             "fused_probability": result.get("calibration", {}).get("fused_probability", row["probability"]),
-            "modality_probabilities": {name: contributions[name]["probability"]
-                                       for name in MODALITIES if name in contributions},
+            "modality_probabilities": {name: modality_output(contributions[name])
+                                       for name in MODALITIES if modality_output(contributions.get(name)) is not None},
             "pretest_probability": result.get("pretest_probability"),
             "log_likelihood_ratios": {name: contributions[name]["log_likelihood_ratio"]
                                       for name in MODALITIES if name in contributions},
-            "training_prevalences": {item["modality"]: item["training_prevalence"] for item in evidence
-                                     if "modality" in item and "training_prevalence" in item},
+            "training_prevalences": {item["modality"]: item["finding"]["training_prevalence"] for item in evidence
+                                     if "modality" in item and "training_prevalence" in (item.get("finding") or {})},
             "tier": row["tier"], "model_versions": json.loads(row["model_versions"]),
             "calibration_version": row["calibration_version"],
             "sex": row["sex"], "age": visit_date.year - row["birth_year"], "ctd": row["ctd_diagnosis"],

@@ -37,6 +37,10 @@ PATTERNS = ("UIP", "probable_UIP", "indeterminate_UIP", "NSIP", "OP", "LIP", "DI
 # The hospital's FHIR DiagnosticReport carries a radiologist's read as conclusion codes in these
 # local systems once its status is "final"; the automated densitometry alone is "preliminary".
 ILD_STATUS_SYSTEM = "urn:ildscreen:ild-status"
+# A report coded the standard way instead: SNOMED CT 233703007 |Interstitial lung disease
+# (disorder)| in conclusionCode means ILD present.
+SNOMED_SYSTEM = "http://snomed.info/sct"
+SNOMED_ILD = "233703007"
 ILD_PATTERN_SYSTEM = "urn:ildscreen:ild-pattern"
 ILD_EXTENT_EXTENSION = "urn:ildscreen:radiologist-extent-percent"
 
@@ -96,6 +100,9 @@ def ct_report_outcome(report: dict) -> Optional[dict]:
     codes = {coding.get("system"): coding.get("code")
              for concept in diagnostic.get("conclusionCode") or [] for coding in concept.get("coding") or []}
     ild = codes.get(ILD_STATUS_SYSTEM)
+    if ild is None and any(coding.get("system") == SNOMED_SYSTEM and coding.get("code") == SNOMED_ILD
+                           for concept in diagnostic.get("conclusionCode") or [] for coding in concept.get("coding") or []):
+        ild = "present"
     if ild not in ILD_STATUSES:
         logger.warning("final CT report without a usable ILD status code; not taken as an outcome")
         return None

@@ -6,8 +6,10 @@ the risk on confirmed outcomes, weighted for verification by tier (Begg & Greene
 model's output against its training distribution (PSI); quality-gate refusals per device.
 
 A model's training output distribution is not shipped with it, so it is rebuilt from what is:
-its training prevalence and a typical AUC, through the same equal-variance binormal model the
-fusion uses for a missing modality (:func:`edge.fusion.fusion.binormal_separation`).
+its training prevalence and the AUC its manifest states (held-out metrics of the labs and breath
+models, the crackle detector's validation block), through the same equal-variance binormal model
+the evidence model uses (:func:`edge.fusion.evidence.binormal_separation`). A model whose
+manifest states no AUC gets no drift figure.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from typing import Optional
 import numpy as np
 import sqlite_utils
 
-from edge.fusion.fusion import DEFAULT_MODALITY_AUC, MODALITIES, binormal_separation
+from edge.fusion.evidence import MODALITIES, binormal_separation, tabular_auc
+from edge.modalities import manifest_entry
 from edge.outcome_labels import assessed_visits, verified_with_weights, window_days
 from edge.outcomes import list_outcomes
 from edge.errors import ValidationError
@@ -42,6 +45,15 @@ def proportion(successes: int, total: int) -> dict:
     if total == 0:
         return {"value": None, "ci95": None, "k": 0, "n": 0}
     return {"value": successes / total, "ci95": list(wilson_interval(successes, total)), "k": successes, "n": total}
+
+
+def stated_auc(name: str) -> Optional[float]:
+    """The AUC a model's manifest states for it, or None."""
+    entry = manifest_entry(name)
+    if name == "auscultation":
+        return (entry.get("validation") or {}).get("auc")
+    auc = tabular_auc(entry)
+    return auc[0] if auc else None
 
 
 def training_outputs(training_prevalence: float, auc: float) -> np.ndarray:
@@ -113,8 +125,9 @@ def drift_figures(visits: list[dict], *, alert_at: float) -> list[dict]:
         outputs = [visit["modality_probabilities"][name] for visit in visits if name in visit["modality_probabilities"]]
         prevalences = [visit["training_prevalences"][name] for visit in visits if name in visit["training_prevalences"]]
         row = {"modality": name, "n": len(outputs), "psi": None, "alert": False}
-        if len(outputs) >= MIN_FOR_DRIFT and prevalences:
-            reference = training_outputs(float(np.median(prevalences)), DEFAULT_MODALITY_AUC[name])
+        auc = stated_auc(name)
+        if len(outputs) >= MIN_FOR_DRIFT and prevalences and auc is not None:
+            reference = training_outputs(float(np.median(prevalences)), auc)
             row["psi"] = population_stability_index(reference, np.array(outputs))
             row["alert"] = row["psi"] > alert_at
         rows.append(row)

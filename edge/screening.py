@@ -13,7 +13,7 @@ from typing import Optional
 
 import sqlite_utils
 
-from edge import audit, site_calibration
+from edge import audit, outcomes, site_calibration
 from edge.errors import NotFound, ValidationError
 from edge.fusion.clinical_prior import ClinicalPicture, clinical_prior
 from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
@@ -28,9 +28,6 @@ from edge.store.blobs import BlobStore
 from edge.store.database import utc_now, write_transaction
 from edge.web.i18n import translate
 
-# SNOMED CT 233703007 |Interstitial lung disease (disorder)|: the conclusion code a hospital
-# report must carry for ILD to count as confirmed.
-SNOMED_ILD = "233703007"
 VALIDATION_NOTE = ("Not validated for clinical use: the evidence model{models} {verb} not been validated on "
                    "patients; treat the risk as a research estimate.")
 
@@ -62,21 +59,17 @@ def clinical_picture(patient: dict, *, on: Optional[str] = None) -> ClinicalPict
 def confirmed_ild(db: sqlite_utils.Database, patient_id: int) -> Optional[dict]:
     """Whether the patient has confirmed ILD on record today, and from what.
 
-    Today the only record is an HRCT report received from the hospital whose FHIR
-    DiagnosticReport is final (or amended) and carries SNOMED CT 233703007 (interstitial lung
-    disease) in ``conclusionCode``. The automated densitometry of the reference CT server is a
-    preliminary report without such a code, so it never confirms ILD. Returns
-    ``{"source": "hrct_report", "referral_code", "received_at"}`` or None.
+    The first confirmed outcome with ILD present (:func:`edge.outcomes.confirmed_outcomes`): an
+    HRCT read a clinician entered, or a final (or amended) hospital CT report carrying a
+    radiologist's read (``urn:ildscreen:ild-status`` or SNOMED CT 233703007 in
+    ``conclusionCode``). The automated densitometry of the reference CT server is a preliminary
+    report without such a code, so it never confirms ILD. Returns ``{"source": "hrct_report" |
+    "clinician_outcome", "date", "referral_id"}`` or None.
     """
-    rows = db.execute_returning_dicts(
-        "SELECT r.code, i.received_at, i.report FROM imaging_results i JOIN referrals r ON r.id = i.referral_id "
-        "JOIN visits v ON v.id = r.visit_id WHERE v.patient_id = ? ORDER BY i.id", [patient_id])
-    for row in rows:
-        report = json.loads(row["report"] or "{}").get("diagnostic_report") or {}
-        codes = [coding.get("code") for concept in report.get("conclusionCode") or []
-                 for coding in concept.get("coding") or [] if coding.get("system") == "http://snomed.info/sct"]
-        if report.get("status") in ("final", "amended") and SNOMED_ILD in codes:
-            return {"source": "hrct_report", "referral_code": row["code"], "received_at": row["received_at"]}
+    for outcome in outcomes.confirmed_outcomes(db, patient_id):
+        if outcome["ild"] == "present":
+            source = "hrct_report" if outcome["origin"] == "hospital" else "clinician_outcome"
+            return {"source": source, "date": outcome["date"], "referral_id": outcome["referral_id"]}
     return None
 
 

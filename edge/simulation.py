@@ -16,7 +16,7 @@ import numpy as np
 import sqlite_utils
 
 from edge import audit, outbox, patients
-from edge.fusion.fusion import ModalityEvidence
+from edge.fusion.evidence import ModalityEvidence
 from edge.fusion.triage import TriageThresholds
 from edge.outcome_labels import assessed_visits, verified_with_weights
 from edge.outcomes import record_outcome
@@ -61,14 +61,24 @@ def _patient(rng: np.random.Generator, index: int, seed: int, today: dt.date) ->
                          symptoms=symptoms).model_dump()
 
 
+SIMULATED = {"synthetic": True, "clinically_validated": False, "training_population": "simulated demonstration site",
+             "statement": "Simulated model output for a demonstration site; not a model; not for clinical use."}
+
+
+def simulated_evidence(name: str, probability: float, *, prevalence: float = TRAINING_PREVALENCE) -> ModalityEvidence:
+    """A modality output as a calibrated model at ``prevalence`` would give it: LR = odds ratio."""
+    log_lr = float(logit(probability) - logit(prevalence))
+    return ModalityEvidence(name, log_lr, (log_lr, log_lr), f"{name}-simulated", dict(SIMULATED),
+                            finding={"probability": probability, "training_prevalence": prevalence})
+
+
 def _evidence(rng: np.random.Generator) -> dict:
     """Scorers giving this visit's drawn modality outputs (a modality is sometimes missing)."""
     scorers = {}
     for name in ("auscultation", "breath", "labs"):
         if rng.uniform() < 0.85:
-            item = ModalityEvidence(name, float(expit(rng.normal(logit(TRAINING_PREVALENCE) - 0.8, 1.4))),
-                                    TRAINING_PREVALENCE, f"{name}-simulated", synthetic=True)
-            scorers[name] = lambda db, visit_id, item=item: item
+            item = simulated_evidence(name, float(expit(rng.normal(logit(TRAINING_PREVALENCE) - 0.8, 1.4))))
+            scorers[name] = lambda db, visit_id, picture, options, item=item: item
     return scorers
 
 

@@ -121,8 +121,10 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_fil
                         ild_confirmed={"source": "command line (--ild-confirmed)"} if ild_confirmed else None)
     except IldscreenError as exc:
         raise click.ClickException(exc.message) from exc
-        bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
-        select_active_calibration(settings.models_path)  # as the service would, from its start
+    output = {key: result[key] for key in ("probability", "score", "interval", "if_missing_measured", "uncertainty",
+                                           "tier", "tier_from_risk", "recommendation", "contributions", "missing",
+                                           "red_flags", "staging", "model_versions", "synthetic_models",
+                                           "validation", "pretest_probability", "evidence_options", "calibration")}
     if as_json:
         click.echo(json.dumps(output))
         return

@@ -121,13 +121,30 @@ def test_the_advice_names_its_guideline_line_and_the_uncertainty_is_explained(cl
     assert missing["low"] < assessment["probability"] < missing["high"]
 
 
+def test_an_hrct_read_entered_by_a_clinician_confirms_ild_for_gap_staging(client, app, visit_id, db):
+    from support import login
+    from edge import audit
+    from edge.users import create_user
+
+    create_user(db, audit.CLI_OPERATOR, username="doctor1", role="clinician", password="correct horse battery")
+    clinician = login(client, "doctor1")
+    patient_id = client.get(f"/api/v1/visits/{visit_id}", headers=clinician).json["patient_id"]
+    entered = client.post(f"/api/v1/patients/{patient_id}/outcomes", headers=clinician,
+                          json={"date": "2026-01-15", "source": "hrct", "ild": "present", "pattern": "NSIP"})
+    assert entered.status_code == 201, entered.json
+    assessment = client.post(f"/api/v1/visits/{visit_id}/assessments", json={"fvc_percent": 70, "dlco_percent": 50},
+                             headers=clinician).json
+    assert assessment["confirmed_ild"] == {"source": "clinician_outcome", "date": "2026-01-15", "referral_id": None}
+    assert assessment["staging"]["gap"]["stage"] == "II"
+
+
 def received_report(db, visit_id, *, status, conclusion_codes):
     """A CT report as the outbox stores it when the hospital answers (edge.outbox.poll_results)."""
     referral_id = db["referrals"].insert({
         "visit_id": visit_id, "code": "ILD-ABCDEFGHIJ", "priority": "routine", "status": "reported", "payload": "{}",
         "attempts": 1, "next_attempt_at": "2026-01-01T00:00:00+00:00", "created_at": "2026-01-01T00:00:00+00:00",
         "updated_at": "2026-01-01T00:00:00+00:00"}).last_pk
-    report = {"resourceType": "DiagnosticReport", "status": status,
+    report = {"resourceType": "DiagnosticReport", "status": status, "effectiveDateTime": "2026-02-01T00:00:00+00:00",
               "conclusionCode": [{"coding": [{"system": "http://snomed.info/sct", "code": code}]}
                                  for code in conclusion_codes]}
     db["imaging_results"].insert({"referral_id": referral_id, "received_at": "2026-02-01T00:00:00+00:00",

@@ -10,11 +10,11 @@ import pytest
 
 from support import PATIENT, login
 from edge import audit, outbox, patients
-from edge.fusion.fusion import ModalityEvidence
 from edge.fusion.triage import TriageThresholds
 from edge.outcomes import record_outcome
 from edge.programme import drift_figures, programme_summary, training_outputs
 from edge.screening import assess_visit
+from edge.simulation import simulated_evidence
 
 CLINICIAN = audit.Actor(None, "test", "clinician")
 
@@ -22,9 +22,9 @@ CLINICIAN = audit.Actor(None, "test", "clinician")
 def assessed(db, code, probability, *, days_ago=None):
     patient = patients.create_patient(db, CLINICIAN, {**PATIENT, "code": code})
     visit = patients.create_visit(db, CLINICIAN, patient["id"])
-    evidence = ModalityEvidence("labs", probability, 0.29, "labs-test")
+    evidence = simulated_evidence("labs", probability, prevalence=0.29)
     assessment = assess_visit(db, CLINICIAN, visit["id"], thresholds=TriageThresholds(),
-                              scorers={"labs": lambda _db, _visit: evidence})
+                              scorers={"labs": lambda _db, _visit, _picture, _options: evidence})
     return patient, visit, assessment
 
 
@@ -89,7 +89,9 @@ def test_admins_see_it_nurses_do_not_and_anonymous_users_log_in_first(app, clien
 
 
 def test_drift_alerts_when_outputs_leave_the_training_distribution_and_not_before():
-    reference = training_outputs(0.29, 0.80)
+    from edge.programme import stated_auc
+
+    reference = training_outputs(0.29, stated_auc("labs"))  # the AUC the labs model's manifest states
     rng = np.random.default_rng(0)
 
     def visits(outputs):
