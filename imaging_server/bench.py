@@ -20,6 +20,9 @@ from imaging_server.phantom import make_phantom, write_series
 from imaging_server.quantify import quantify_volume
 
 TARGET_SECONDS = 30.0
+# The last figure before the findings (ILD extent, nodules, consolidation, bone) were added:
+# README "Accuracy and speed", measured 2026-11-22 on the development machine.
+PREVIOUS_TOTAL_SECONDS = 19.6
 
 
 def run_benchmark(*, shape: tuple[int, int, int] = (300, 512, 512)) -> dict:
@@ -29,8 +32,9 @@ def run_benchmark(*, shape: tuple[int, int, int] = (300, 512, 512)) -> dict:
     -------
     dict
         ``shape``, ``read_seconds``, ``quantify_seconds``, ``total_seconds``, ``peak_rss_mb``,
-        ``cpu_cores`` (1 when pinning worked), ``target_seconds``, ``within_target``, and the
-        phantom's truth next to the measured lung volume and HAA%.
+        ``cpu_cores`` (1 when pinning worked), ``target_seconds``, ``within_target``,
+        ``previous_total_seconds`` (the figure before the findings were added), ``steps`` (seconds
+        of each quantification step), and the phantom's truth next to the measured lung volume and HAA%.
     """
     phantom = make_phantom(shape=shape, field_of_view_mm=360.0)
     with tempfile.TemporaryDirectory(prefix="ildscreen-ct-bench-") as folder:
@@ -45,6 +49,7 @@ def run_benchmark(*, shape: tuple[int, int, int] = (300, 512, 512)) -> dict:
         "shape": list(shape),
         "target_seconds": TARGET_SECONDS,
         "within_target": result["total_seconds"] < TARGET_SECONDS,
+        "previous_total_seconds": PREVIOUS_TOTAL_SECONDS,
         "truth_lung_volume_ml": round(truth["lung_volume_ml"], 1),
         "truth_haa_percent": round(truth["haa_percent"], 2),
     })
@@ -70,6 +75,7 @@ def measure(folder: Path) -> dict:
         "cpu_cores": cores,
         "measured_lung_volume_ml": result.metrics["lung_volume_ml"],
         "measured_haa_percent": result.metrics["haa_percent"],
+        "steps": result.timings,
     }
 
 

@@ -74,6 +74,13 @@ def finding_methods_from_settings(models_dir: Optional[Path] = None, **settings)
     return methods
 
 
+def finding_methods_for(settings) -> FindingMethods:
+    """The finding methods and statement settings of the CT server's settings."""
+    return finding_methods_from_settings(settings.finding_models_dir, context=settings.nodule_guideline_context,
+                                         consolidation_report_ml=settings.consolidation_report_ml,
+                                         progression_threshold_points=settings.progression_threshold_points)
+
+
 def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[slice, ...], zones: list[slice],
                     methods: FindingMethods, *, prior: Optional[dict] = None,
                     timings: Optional[dict] = None) -> dict:
