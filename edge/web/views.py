@@ -205,7 +205,8 @@ def patient_timeline(patient_id: int):
         visit["assessment"] = screening.latest_assessment(db, visit["id"])
     referrals = outbox.list_referrals(db, patient_id=patient_id)
     trend = [(v["started_at"][:10], v["assessment"]["score"]) for v in reversed(visits) if v["assessment"]]
-    return render_template("patient.html", patient=patient, visits=visits, referrals=referrals, trend=trend)
+    return render_template("patient.html", patient=patient, visits=visits, referrals=referrals, trend=trend,
+                           ild_trend=outbox.ild_extent_trend(referrals))
 
 
 @blueprint.post("/patients/<int:patient_id>/visits")
