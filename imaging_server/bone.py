@@ -42,12 +42,16 @@ METHOD = ("trabecular ROI: vertebral body (bone > 200 HU, holes filled) eroded 3
           "slices; vertebrae numbered from the most cranial in the field of view")
 
 
+# A vertebral body: its index box in the volume and its boolean mask inside that box.
+Body = tuple[tuple[slice, slice, slice], np.ndarray]
+
+
 class VertebraFinder(Protocol):
-    """Anything that returns a labelled map of vertebral bodies (0 background, 1..n bodies)."""
+    """Anything that returns the vertebral bodies of a CT volume."""
 
     name: str
 
-    def bodies(self, volume: CtVolume) -> tuple[np.ndarray, int]:
+    def bodies(self, volume: CtVolume) -> list[Body]:
         ...
 
 
@@ -56,15 +60,15 @@ class ClassicalVertebraFinder:
 
     name = "classical"
 
-    def bodies(self, volume: CtVolume) -> tuple[np.ndarray, int]:
+    def bodies(self, volume: CtVolume) -> list[Body]:
         _, dy, dx = volume.spacing_mm
-        result = np.zeros(volume.hu.shape, dtype=np.int32)
+        result: list[Body] = []
         # The spine lies on the midline of the bone (ribs are symmetric about it); every 4th slice
         # is enough to find that column cheaply.
         sample = volume.hu[::4] > CORTEX_HU
         weights = sample.sum(axis=(0, 1))
         if not weights.any():
-            return result, 0
+            return result
         midline = int(round(np.average(np.arange(sample.shape[2]), weights=weights)))
         half = int(MIDLINE_BAND_MM / dx)
         c0, c1 = max(midline - half, 0), min(midline + half + 1, volume.hu.shape[2])
@@ -78,7 +82,6 @@ class ClassicalVertebraFinder:
             # A closing first, so that a cortex thinner than a pixel still makes a closed ring.
             filled[index] = ndimage.binary_fill_holes(ndimage.binary_closing(band[index], structure=square))
         labels, _ = ndimage.label(filled)
-        number = 0
         for label, box in enumerate(ndimage.find_objects(labels), start=1):
             if box is None:
                 continue
@@ -87,10 +90,9 @@ class ClassicalVertebraFinder:
             height_mm = (box[0].stop - box[0].start) * volume.spacing_mm[0]
             inside = box[0].start > 0 and box[0].stop < volume.hu.shape[0]
             if inside and AREA_RANGE_MM2[0] <= area_mm2 <= AREA_RANGE_MM2[1] and height_mm >= MIN_HEIGHT_MM:
-                number += 1
-                target = result[box[0], r0 + box[1].start:r0 + box[1].stop, c0 + box[2].start:c0 + box[2].stop]
-                target[body] = number
-        return result, number
+                result.append(((box[0], slice(r0 + box[1].start, r0 + box[1].stop),
+                                slice(c0 + box[2].start, c0 + box[2].stop)), body))
+        return result
 
 
 class OnnxVertebraFinder:
@@ -100,19 +102,18 @@ class OnnxVertebraFinder:
         self.model = model
         self.name = model.name
 
-    def bodies(self, volume: CtVolume) -> tuple[np.ndarray, int]:
-        return ndimage.label(self.model.mask(volume))
+    def bodies(self, volume: CtVolume) -> list[Body]:
+        labels, _ = ndimage.label(self.model.mask(volume))
+        return [(box, labels[box] == label) for label, box in enumerate(ndimage.find_objects(labels), start=1)
+                if box is not None]
 
 
-def trabecular_attenuation(volume: CtVolume, bodies: np.ndarray, count: int) -> list[dict]:
+def trabecular_attenuation(volume: CtVolume, bodies: list[Body]) -> list[dict]:
     """Mean HU of each body's trabecular ROI, ordered from the most cranial body."""
     _, dy, dx = volume.spacing_mm
     steps = max(1, int(np.ceil(CORTEX_MARGIN_MM / min(dy, dx))))
     results = []
-    for label, box in enumerate(ndimage.find_objects(bodies, max_label=count), start=1):
-        if box is None:
-            continue
-        body = bodies[box] == label
+    for box, body in bodies:
         slices = np.flatnonzero(body.any(axis=(1, 2)))
         quarter = len(slices) // 4
         middle = slices[quarter:len(slices) - quarter] if len(slices) >= 4 else slices

@@ -123,8 +123,8 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
         consolidation_mask, lung_mask, zones, volume.voxel_volume_ml,
         report_threshold_ml=methods.consolidation_report_ml, method=methods.consolidation.name)
     lap("consolidation")
-    bodies, count = methods.vertebra.bodies(full_volume)
-    result["bone"] = bone_density.bone_summary(bone_density.trabecular_attenuation(full_volume, bodies, count),
+    result["bone"] = bone_density.bone_summary(bone_density.trabecular_attenuation(full_volume,
+                                                                                methods.vertebra.bodies(full_volume)),
                                        method=methods.vertebra.name)
     lap("bone")
     return result
