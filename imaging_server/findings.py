@@ -114,7 +114,7 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
         **applicable_guideline(methods.context),
         "lung_rads_exam_category": exam_lung_rads([n["lung_rads"]["category"] for n in result["nodules"]]),
         "assessed": assessed,
-        "method": f"{methods.nodule.name}: {'see nodules.py' if methods.nodule.name == 'classical' else 'ONNX model'}"
+        "method": (f"classical: {nodules.METHOD}" if methods.nodule.name == "classical" else methods.nodule.name)
                   if assessed else f"not assessed: slices thicker than {MAX_NODULE_SLICE_MM:g} mm",
     }
     lap("nodules")
@@ -122,6 +122,10 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
     result["consolidation"] = consolidation_finding.consolidation_summary(
         consolidation_mask, lung_mask, zones, volume.voxel_volume_ml,
         report_threshold_ml=methods.consolidation_report_ml, method=methods.consolidation.name)
+    if methods.context == "screening" and result["consolidation"]["incidental"]:
+        result["nodule_guideline"]["note"] = (
+            "Consolidation may suggest an infectious or inflammatory process: Lung-RADS v2022 allows category 0 "
+            "with a 1-3 month LDCT (ACR Lung-RADS v2022, infectious/inflammatory findings)")
     lap("consolidation")
     result["bone"] = bone_density.bone_summary(bone_density.trabecular_attenuation(full_volume,
                                                                                 methods.vertebra.bodies(full_volume)),
@@ -149,7 +153,9 @@ def _detect_nodules(volume, lung_mask, methods) -> tuple[list[nodules.Nodule], n
 
 def _nodule_lines(volume: CtVolume, found: list[nodules.Nodule], prior: Optional[dict], method: str) -> list[dict]:
     """One JSON line per nodule, with status against the prior scan and both guidelines' advice."""
-    prior_nodules = (prior or {}).get("nodules") if prior is not None else None
+    # A prior exam counts for nodules only when its nodules were assessed (thin enough sections).
+    assessed_before = prior is not None and (prior.get("nodule_guideline") or {}).get("assessed", True)
+    prior_nodules = prior.get("nodules") if assessed_before else None
     groups = [fleischner_group(n.type) for n in found]
     lines = []
     for nodule, group in zip(found, groups):

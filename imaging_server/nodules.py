@@ -46,6 +46,9 @@ MIN_AERATED_SHELL = 0.6
 GROUND_GLASS_SOLID_MM = 2.0
 SOLID_RATIO = 0.8
 ILD_PATTERN_MARGIN_MM = 10.0
+METHOD = ("components above -725 HU in the lung, 4-30 mm, elongation <= 2, compact, aerated 2 mm shell, subsolid "
+          "ones not within 10 mm of a larger ILD pattern; type from the > -300 HU solid part; mean of the longest and "
+          "shortest moment-ellipsoid axes")
 
 
 @dataclass

@@ -67,6 +67,7 @@ def test_quantify_with_a_prior_carries_every_new_field(runner, tmp_path):
     metrics = json.loads(result.output)
     assert metrics["progression"]["progression"] is True
     assert metrics["nodule_guideline"]["applies"] == "Lung-RADS v2022"
+    assert "category 0" in metrics["nodule_guideline"]["note"]  # the phantom's consolidation, in screening
     assert metrics["nodules"], "the phantom's nodules were not found"
     for nodule in metrics["nodules"]:
         assert set(nodule) >= {"type", "mean_diameter_mm", "solid_component_mm", "volume_mm3", "center_mm",

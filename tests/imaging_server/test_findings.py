@@ -126,6 +126,15 @@ def _volume_like(phantom) -> CtVolume:
                     origin_mm=(-cols * dx / 2 + dx / 2, -rows * dy / 2 + dy / 2, slices * dz / 2 - dz / 2))
 
 
+def test_a_prior_whose_nodules_were_not_assessed_does_not_make_them_new(baseline, baseline_metrics):
+    """A prior CT with thick sections had no nodule assessment: this scan's nodules are baseline, not new."""
+    prior = {**baseline_metrics, "nodules": [], "nodule_guideline": {**baseline_metrics["nodule_guideline"],
+                                                                     "assessed": False}}
+    metrics = quantify_volume(_volume_like(baseline), prior=prior).metrics
+    assert {n["status"] for n in metrics["nodules"]} == {"baseline"}
+    assert metrics["progression"]["progression"] is False
+
+
 def test_thick_sections_leave_nodules_unassessed():
     """5 mm slices: the classical detector is not run, and the report says why."""
     metrics = quantify_volume(_volume(make_phantom())).metrics
