@@ -5,6 +5,7 @@ The imaging extra (pydicom, dicomweb-client, scipy) is imported only when a comm
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -213,6 +214,21 @@ def clinics_list(as_json: bool, data_dir: Optional[Path]) -> None:
         click.echo(f"{row['name']:<32} {row['created_at']}")
 
 
+@contextlib.contextmanager
+def _database(data_dir: Optional[Path]):
+    """The CT server's database of the data folder, created and migrated, closed afterwards."""
+    from imaging_server.config import load_settings
+    from imaging_server.store import open_database, prepare_database
+
+    settings = load_settings(data_dir=data_dir)
+    prepare_database(settings.database_path)
+    db = open_database(settings.database_path)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
 @imaging_server.group("readers")
 def readers() -> None:
     """Radiologists allowed to review reports' nodules, each with their own token."""
@@ -224,17 +240,10 @@ def readers() -> None:
 @imaging_errors
 def readers_add(name: str, data_dir: Optional[Path]) -> None:
     """Register radiologist NAME and print their bearer token (shown only now; only its SHA-256 is kept)."""
-    from imaging_server.config import load_settings
     from imaging_server.nodule_review import add_reader
-    from imaging_server.store import open_database, prepare_database
 
-    settings = load_settings(data_dir=data_dir)
-    prepare_database(settings.database_path)
-    db = open_database(settings.database_path)
-    try:
+    with _database(data_dir) as db:
         click.echo(add_reader(db, name))
-    finally:
-        db.close()
 
 
 @imaging_server.command("poll-once")

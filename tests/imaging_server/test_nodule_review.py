@@ -119,3 +119,14 @@ def test_a_referral_without_a_report_cannot_be_reviewed(imaging_settings):  # no
                 headers={"Authorization": f"Bearer {clinic}", "Idempotency-Key": REFERRAL_CODE})
     response = client.get(_url(), headers={"Authorization": f"Bearer {reader}"})
     assert response.status_code == 409 and response.json["error"]["code"] == "not_ready"
+
+
+def test_readers_add_prints_a_token_once_and_refuses_a_duplicate(runner, tmp_path):
+    from edge.cli import cli
+
+    data_dir = str(tmp_path / "imaging-data")
+    added = runner.invoke(cli, ["imaging-server", "readers", "add", "dr-zhao", "--data-dir", data_dir])
+    assert added.exit_code == 0 and added.output.startswith("ildrd_")
+    assert added.output.strip() not in (tmp_path / "imaging-data" / "imaging.db").read_bytes().decode("latin-1")
+    again = runner.invoke(cli, ["imaging-server", "readers", "add", "dr-zhao", "--data-dir", data_dir])
+    assert again.exit_code == 1 and "already exists" in again.output and "Traceback" not in again.output
