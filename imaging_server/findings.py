@@ -143,8 +143,8 @@ def _detect_nodules(volume, lung_mask, methods) -> tuple[list[nodules.Nodule], n
         # A sphere of the nodule's size, to keep it out of the consolidation.
         centre = np.asarray(nodule.center_index)
         radius = nodule.mean_diameter_mm / 2 + 1.0
-        box = tuple(slice(max(int(c - radius / s) - 1, 0), int(c + radius / s) + 2)
-                    for c, s in zip(centre, volume.spacing_mm))
+        box = tuple(slice(max(int(c - radius / s) - 1, 0), min(int(c + radius / s) + 2, size))
+                    for c, s, size in zip(centre, volume.spacing_mm, lung_mask.shape))
         grid = np.ogrid[box]
         distance2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, volume.spacing_mm))
         nodule_mask[box] |= distance2 <= radius ** 2

@@ -177,20 +177,31 @@ def test_finding_models_folder_replaces_methods_and_refuses_bad_input(tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph(
-        [helper.make_node("Greater", ["hu", "low"], ["dense"]), helper.make_node("Cast", ["dense"], ["p"],
-                                                                                  to=TensorProto.FLOAT)],
-        "dense", [helper.make_tensor_value_info("hu", TensorProto.FLOAT, [1, 1, None, None])],
-        [helper.make_tensor_value_info("p", TensorProto.FLOAT, [1, 1, None, None])],
-        initializer=[helper.make_tensor("low", TensorProto.FLOAT, [], [-100.0])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, tmp_path / "consolidation.onnx")
+    def threshold_model(name: str, low: float) -> None:
+        """A per-slice 'model': probability 1 where HU > low."""
+        graph = helper.make_graph(
+            [helper.make_node("Greater", ["hu", "low"], ["dense"]),
+             helper.make_node("Cast", ["dense"], ["p"], to=TensorProto.FLOAT)],
+            "dense", [helper.make_tensor_value_info("hu", TensorProto.FLOAT, [1, 1, None, None])],
+            [helper.make_tensor_value_info("p", TensorProto.FLOAT, [1, 1, None, None])],
+            initializer=[helper.make_tensor("low", TensorProto.FLOAT, [], [low])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.save(model, tmp_path / name)
+
+    threshold_model("consolidation.onnx", -100.0)
     methods = finding_methods_from_settings(tmp_path)
     assert methods.consolidation.name == "onnx:consolidation.onnx" and methods.nodule.name == "classical"
     phantom = make_phantom(shape=(20, 48, 48))
     metrics = quantify_volume(_volume(phantom), methods=methods).metrics
     assert metrics["consolidation"]["method"] == "onnx:consolidation.onnx"
+    # Every slot takes a model; the report names each model as the method of its line.
+    for name, low in (("nodule.onnx", 0.0), ("ild.onnx", -700.0), ("vertebra.onnx", 100.0)):
+        threshold_model(name, low)
+    metrics = quantify_volume(_volume(phantom), methods=finding_methods_from_settings(tmp_path)).metrics
+    assert metrics["ild_extent"]["method"] == "onnx:ild.onnx" and metrics["bone"]["method"] == "onnx:vertebra.onnx"
+    assert metrics["nodule_guideline"]["method"] == "onnx:nodule.onnx"
+    assert all(nodule["method"] == "onnx:nodule.onnx" for nodule in metrics["nodules"])
     with pytest.raises(ConfigError, match="no folder"):
         finding_methods_from_settings(tmp_path / "absent")
     (tmp_path / "ild.onnx").write_bytes(b"not a model")

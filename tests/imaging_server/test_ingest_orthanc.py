@@ -224,3 +224,5 @@ def test_a_second_ct_of_the_same_patient_reports_progression_and_followed_nodule
     assert contained["ild-extent-change"]["valueQuantity"]["value"] == metrics["progression"]["change_points"]
     assert "pulmonary-nodule-1" in contained and "Not for clinical use." in contained["pulmonary-nodule-1"]["note"][0]["text"]
     assert "Progression: ILD extent rose" in report["diagnostic_report"]["conclusion"]
+    fhir = pytest.importorskip("fhir.resources.R4B.diagnosticreport")
+    fhir.DiagnosticReport.model_validate(report["diagnostic_report"])
