@@ -126,7 +126,10 @@ def nodule_sentence(number: int, nodule: dict, applies: str) -> str:
     solid = f" (solid component {nodule['solid_component_mm']:.1f} mm)" if nodule["type"] == "part_solid" else ""
     fleischner = nodule["fleischner"]
     advice = (f"Fleischner 2017: {fleischner['low_risk']} (low risk) / {fleischner['high_risk']} (high risk)")
-    lung_rads = f"Lung-RADS v2022 {nodule['lung_rads']['category']}: {nodule['lung_rads']['management']}"
+    probability = nodule["lung_rads"].get("malignancy_probability")
+    lung_rads = (f"Lung-RADS v2022 {nodule['lung_rads']['category']}"
+                 f"{f' (malignancy probability {probability})' if probability else ''}: "
+                 f"{nodule['lung_rads']['management']}")
     ordered = [lung_rads, advice] if applies.startswith("Lung-RADS") else [advice, lung_rads]
     return (f"Nodule {number}: {kind}, {nodule['mean_diameter_mm']:.1f} mm{solid}, {nodule['status']}; "
             f"{ordered[0]} (applies); {ordered[1]}.")

@@ -177,6 +177,10 @@ LUNG_RADS_MANAGEMENT = {
     "4X": "As category 4B: diagnostic chest CT, PET/CT, tissue sampling and/or referral for further clinical "
           "evaluation",
 }
+# Category -> probability of malignancy (Lung-RADS v2022 table, "Probability of Malignancy" column;
+# category 0 has none).
+LUNG_RADS_MALIGNANCY_PROBABILITY = {"0": None, "1": "< 1%", "2": "< 1%", "3": "1-2%", "4A": "5-15%", "4B": "> 15%",
+                                    "4X": "> 15%"}
 SUSPICIOUS_4X = ("Category 4X: category 3 or 4 nodules with additional features or imaging findings that increase "
                  "the suspicion of lung cancer")
 
@@ -203,8 +207,8 @@ def lung_rads_category(nodule: NoduleDescription) -> dict:
         raise GuidelineInputError(f"no Lung-RADS v2022 row matches {nodule}")
     if nodule.suspicious_features and category in ("3", "4A", "4B"):
         category, rule = "4X", f"{SUSPICIOUS_4X} (from: {rule})"
-    return {"category": category, "management": LUNG_RADS_MANAGEMENT[category], "rule": rule,
-            "source": LUNG_RADS_SOURCE}
+    return {"category": category, "malignancy_probability": LUNG_RADS_MALIGNANCY_PROBABILITY[category],
+            "management": LUNG_RADS_MANAGEMENT[category], "rule": rule, "source": LUNG_RADS_SOURCE}
 
 
 def exam_lung_rads(categories: list[str]) -> str:

@@ -100,6 +100,16 @@ def test_growth_is_more_than_1_5_mm_of_mean_diameter():
     assert nodule_status(8.1, 6.5, has_prior_exam=True) == "growing"
 
 
+@pytest.mark.parametrize(("description", "probability"), [
+    (NoduleDescription("solid", 5.0), "< 1%"), (NoduleDescription("solid", 7.0), "1-2%"),
+    (NoduleDescription("solid", 9.0), "5-15%"), (NoduleDescription("solid", 16.0), "> 15%"),
+    (NoduleDescription("solid", 7.0, suspicious_features=True), "> 15%"),
+])
+def test_each_category_gives_its_probability_of_malignancy(description, probability):
+    """'Probability + advice': the v2022 table's probability column with the management."""
+    assert lung_rads_category(description)["malignancy_probability"] == probability
+
+
 def test_exam_category_is_the_most_suspicious_nodule():
     assert exam_lung_rads([]) == "1"
     assert exam_lung_rads(["2", "4A", "3"]) == "4A"
