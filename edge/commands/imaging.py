@@ -117,7 +117,8 @@ def ct_bench(as_json: bool, size: int, slices: int) -> None:
     if as_json:
         click.echo(json.dumps(result))
         return
-    click.echo(f"{size}x{size}x{slices}: {result['total_seconds']:.1f} s on {result['cpu_cores']} core(s) "
+    click.echo(f"{size}x{size}x{slices}: {result['total_seconds']:.1f} s ({result['total_cpu_seconds']:.1f} s of CPU) "
+               f"on {result['cpu_cores']} core(s) "
                f"(read {result['read_seconds']:.1f} s, quantify {result['quantify_seconds']:.1f} s), "
                f"peak RSS {result['peak_rss_mb']:.0f} MB; target {result['target_seconds']:.0f} s; "
                f"before the findings: {result['previous_total_seconds']:.1f} s")

@@ -96,6 +96,7 @@ def test_bench_reports_seconds_and_peak_rss_as_json(runner):
     assert report["total_seconds"] > 0 and report["peak_rss_mb"] > 0
     assert abs(report["measured_haa_percent"] - report["truth_haa_percent"]) <= 1.5
     assert report["previous_total_seconds"] == 19.6
+    assert 0 < report["total_cpu_seconds"] <= report["total_seconds"] * 1.1  # one core: CPU time <= wall time
     assert set(report["steps"]) == {"segmentation_seconds", "density_seconds", "ild_extent_seconds",
                                     "nodules_seconds", "consolidation_seconds", "bone_seconds"}
     table = runner.invoke(cli, ["ct", "bench", "--size", "64", "--slices", "24"])
