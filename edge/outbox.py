@@ -81,6 +81,23 @@ def list_referrals(db: sqlite_utils.Database, *, status: Optional[str] = None,
     return [get_referral(db, row["id"]) for row in rows]
 
 
+def ild_extent_trend(referrals: list[dict]) -> list[dict]:
+    """The hospital's ILD extent index per CT result of a patient's referrals, oldest first.
+
+    Each point: ``{"date", "percent", "progression"}`` (``progression`` None when the report had no
+    prior). Results from before the index existed have no ``ild_extent`` and are left out.
+    """
+    points = []
+    for referral in referrals:
+        result = referral.get("imaging_result") or {}
+        extent = (result.get("metrics") or {}).get("ild_extent")
+        if isinstance(extent, dict) and isinstance(extent.get("percent"), (int, float)):
+            change = (result["metrics"].get("progression") or {}).get("progression")
+            points.append({"date": result["received_at"][:10], "percent": float(extent["percent"]),
+                           "progression": change})
+    return sorted(points, key=lambda point: point["date"])
+
+
 def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, *, site_secret: bytes) -> dict:
     """Queue a referral for HRCT from the visit's latest assessment.
 

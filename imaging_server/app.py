@@ -6,6 +6,8 @@ Routes (contract in ``imaging_server/README.md``):
 - ``GET /api/v1/referrals/<code>``: status.
 - ``GET /api/v1/referrals/<code>/report``: metrics, FHIR DiagnosticReport, algorithm.
 - ``GET /healthz``: the process is alive (no token).
+- ``/api/v1/reader/...``: a radiologist's review of a report's nodules (reader tokens;
+  :mod:`imaging_server.nodule_review`).
 
 Every ``/api/v1`` call needs ``Authorization: Bearer <clinic token>``; a clinic sees only its own
 referrals. Errors are JSON ``{"error": {"code", "message", "fields"?}}``, never a traceback.
@@ -23,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION
 from imaging_server.config import ImagingSettings, load_settings
 from imaging_server.errors import ImagingError, MalformedRequest
+from imaging_server.nodule_review import review_api
 from imaging_server.referrals import create_referral, referral_for_clinic, report_view, status_view
 from imaging_server.store import clinic_for_token, open_database, prepare_database
 
@@ -41,6 +44,7 @@ def create_app(settings: Optional[ImagingSettings] = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["imaging_server"] = settings
     app.register_blueprint(api)
+    app.register_blueprint(review_api)
     _register_error_handlers(app)
     _register_request_log(app)
     app.teardown_appcontext(_close_db)

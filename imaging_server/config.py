@@ -57,6 +57,22 @@ class ImagingSettings(BaseSettings):
     onnx_model_path: Optional[Path] = Field(None, title="ONNX lung model",
                                             description="An ONNX lung segmentation model that replaces the classical "
                                                         "mask; unset: the classical mask.")
+    finding_models_dir: Optional[Path] = Field(
+        None, title="Finding models folder",
+        description="Folder of ONNX models replacing classical finding methods: nodule.onnx, consolidation.onnx, "
+                    "ild.onnx, vertebra.onnx (each optional); unset: all classical.")
+    nodule_guideline_context: str = Field(
+        "incidental", pattern="^(incidental|screening)$", title="Nodule guideline context",
+        description="incidental: Fleischner 2017 governs nodule management (diagnostic HRCT); screening: Lung-RADS "
+                    "v2022 (a lung cancer screening programme). Both are reported either way.")
+    consolidation_report_ml: float = Field(
+        5.0, gt=0, le=5000, title="Consolidation reporting threshold (ml)",
+        description="Total consolidation volume from which the report has an 'incidental consolidation' line "
+                    "(programme assumption; no published threshold).")
+    progression_threshold_points: float = Field(
+        5.0, gt=0, le=100, title="ILD progression threshold (percentage points)",
+        description="Rise of the ILD extent index against the patient's prior CT stated as progression "
+                    "(programme assumption; no validated threshold).")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$", title="Log level",
                            description="DEBUG, INFO, WARNING or ERROR. Patient data is never logged.")
 

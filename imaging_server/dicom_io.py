@@ -36,6 +36,32 @@ class CtVolume:
 
     hu: np.ndarray
     spacing_mm: tuple[float, float, float]
+    origin_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    orientation: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    slice_step_mm: tuple[float, float, float] | None = None
+
+    def patient_position(self, index: tuple[float, float, float]) -> list[float]:
+        """Patient coordinates (mm) of a (slice, row, column) voxel position.
+
+        ``origin_mm`` is the ImagePositionPatient of slice 0 (the centre of its first pixel),
+        ``orientation`` the ImageOrientationPatient, ``slice_step_mm`` the move from one slice to
+        the next (by default one slice spacing towards the feet).
+        """
+        return [round(float(value), 1) for value in self._position(index)]
+
+    def _position(self, index) -> np.ndarray:
+        k, r, c = index
+        _, dy, dx = self.spacing_mm
+        row_direction, column_direction = np.asarray(self.orientation[:3]), np.asarray(self.orientation[3:])
+        step = np.asarray(self.slice_step_mm if self.slice_step_mm is not None else (0.0, 0.0, -self.spacing_mm[0]))
+        return np.asarray(self.origin_mm) + c * dx * row_direction + r * dy * column_direction + k * step
+
+    def crop(self, box: tuple[slice, slice, slice]) -> "CtVolume":
+        """The sub-volume ``box`` (a view), its origin moved so that patient positions still hold."""
+        start = tuple(part.start or 0 for part in box)
+        return CtVolume(hu=self.hu[box], spacing_mm=self.spacing_mm,
+                        origin_mm=tuple(float(v) for v in self._position(start)), orientation=self.orientation,
+                        slice_step_mm=self.slice_step_mm)
 
     @property
     def voxel_volume_ml(self) -> float:
@@ -109,7 +135,10 @@ def volume_from_datasets(datasets: Iterable) -> CtVolume:
         if not np.allclose(_orientation(ds), orientation, atol=1e-3):
             raise SeriesError("slices differ in ImageOrientationPatient")
         hu[target] = _pixels(ds) * np.float32(ds.RescaleSlope) + np.float32(ds.RescaleIntercept)
-    return CtVolume(hu=hu, spacing_mm=(spacing_z, *pixel_spacing))
+    first, last = _position(datasets[order[0]]), _position(datasets[order[-1]])
+    return CtVolume(hu=hu, spacing_mm=(spacing_z, *pixel_spacing), origin_mm=tuple(float(v) for v in first),
+                    orientation=tuple(float(v) for v in orientation),
+                    slice_step_mm=tuple(float(v) for v in (last - first) / (len(datasets) - 1)))
 
 
 def load_series_folder(folder: Path) -> CtVolume:

@@ -7,6 +7,11 @@ the referral code, and the hospital's identifiers stay in the hospital.
 No LOINC or SNOMED CT code exists for these densitometry measures, so each Observation uses a
 local code from ``urn:ildscreen:ct-metric``; the report's own code is SNOMED CT 241541005
 (high resolution computed tomography of lungs), the procedure the clinic ordered.
+
+The findings (ILD extent and its change, each nodule with its Lung-RADS v2022 category and
+Fleischner 2017 advice, consolidation, vertebral trabecular attenuation) are Observations too,
+each in numbers and in words, with the method of the line and "not for clinical use" in its
+note; the conclusion repeats every statement.
 """
 from __future__ import annotations
 
@@ -28,7 +33,8 @@ METRICS = {
     "skewness": ("histogram-skewness", "Lung attenuation histogram skewness (CT)", "1", "1"),
     "kurtosis": ("histogram-kurtosis", "Lung attenuation histogram excess kurtosis (CT)", "1", "1"),
 }
-EXTENT = ("fibrosis-extent-estimate", "Fibrosis extent estimate, unvalidated (CT)", "%", "%")
+EXTENT = ("fibrosis-extent-estimate", "ILD extent index -700 to -250 HU outside vessels, unvalidated (CT)", "%", "%")
+NOT_FOR_CLINICAL_USE = "Not for clinical use."
 
 
 def build_diagnostic_report(referral_code: str, metrics: dict, extent_percent: float, *, issued: str,
@@ -49,13 +55,7 @@ def build_diagnostic_report(referral_code: str, metrics: dict, extent_percent: f
         Name of the lung mask used (classical or the ONNX model file).
     """
     observations = [_observation(key, metrics, *METRICS[key]) for key in METRICS]
-    code, display, ucum, unit = EXTENT
-    observations.append({
-        "resourceType": "Observation", "id": code, "status": "preliminary", "category": [IMAGING_CATEGORY],
-        "code": {"coding": [{"system": METRIC_SYSTEM, "code": code, "display": display}], "text": display},
-        "valueQuantity": _quantity(extent_percent, ucum, unit),
-        "note": [{"text": "Percentage of lung volume between -600 and -100 HU outside vessels. Not validated."}],
-    })
+    observations.extend(finding_observations(metrics, extent_percent))
     return {
         "resourceType": "DiagnosticReport",
         "identifier": [{"system": REFERRAL_SYSTEM, "value": referral_code}],
@@ -70,7 +70,8 @@ def build_diagnostic_report(referral_code: str, metrics: dict, extent_percent: f
         "performer": [{"display": f"{ALGORITHM_NAME} {ALGORITHM_VERSION} (lung mask: {segmenter})"}],
         "contained": observations,
         "result": [{"reference": f"#{observation['id']}"} for observation in observations],
-        "conclusion": f"Automated CT lung densitometry by {ALGORITHM_NAME} {ALGORITHM_VERSION}. {DISCLAIMER}",
+        "conclusion": " ".join([f"Automated CT lung densitometry by {ALGORITHM_NAME} {ALGORITHM_VERSION}.",
+                                *finding_statements(metrics), DISCLAIMER]),
     }
 
 
@@ -98,3 +99,130 @@ def _value(value: Optional[float], ucum: str, unit: str, field: str) -> dict:
 
 def _quantity(value: float, ucum: str, unit: str) -> dict:
     return {"value": value, "unit": unit, "system": UCUM, "code": ucum}
+
+
+def finding_statements(metrics: dict) -> list[str]:
+    """One sentence per finding, in the order of the report (empty for metrics without findings)."""
+    if "ild_extent" not in metrics:
+        return []
+    lines = [f"ILD extent index {metrics['ild_extent']['percent']:.1f}% of lung volume (unvalidated)."]
+    if metrics.get("progression"):
+        lines.append(metrics["progression"]["statement"])
+    guideline = metrics["nodule_guideline"]
+    if not guideline["assessed"]:
+        lines.append(f"Nodules {guideline['method']}.")
+    elif not metrics["nodules"]:
+        lines.append("No nodule of 4 mm or more detected.")
+    for number, nodule in enumerate(metrics["nodules"], start=1):
+        lines.append(nodule_sentence(number, nodule, guideline["applies"]))
+    lines.append(metrics["consolidation"]["statement"])
+    lines.append(metrics["bone"]["statement"])
+    return lines
+
+
+def nodule_sentence(number: int, nodule: dict, applies: str) -> str:
+    """'Nodule 1: part-solid, 12.0 mm (solid component 6.0 mm), baseline; Lung-RADS 4A: ...; Fleischner: ...'."""
+    kind = nodule["type"].replace("_", "-")
+    solid = f" (solid component {nodule['solid_component_mm']:.1f} mm)" if nodule["type"] == "part_solid" else ""
+    fleischner = nodule["fleischner"]
+    advice = (f"Fleischner 2017: {fleischner['low_risk']} (low risk) / {fleischner['high_risk']} (high risk)")
+    probability = nodule["lung_rads"].get("malignancy_probability")
+    lung_rads = (f"Lung-RADS v2022 {nodule['lung_rads']['category']}"
+                 f"{f' (malignancy probability {probability})' if probability else ''}: "
+                 f"{nodule['lung_rads']['management']}")
+    ordered = [lung_rads, advice] if applies.startswith("Lung-RADS") else [advice, lung_rads]
+    return (f"Nodule {number}: {kind}, {nodule['mean_diameter_mm']:.1f} mm{solid}, {nodule['status']}; "
+            f"{ordered[0]} (applies); {ordered[1]}.")
+
+
+def finding_observations(metrics: dict, extent_percent: float) -> list[dict]:
+    """The ILD extent (always) and, for metrics that have them, the other findings as Observations."""
+    code, display, ucum, unit = EXTENT
+    extent = metrics.get("ild_extent")
+    observations = [_local_observation(
+        code, display, {"valueQuantity": _quantity(extent_percent, ucum, unit)},
+        extent["method"] if extent else "percentage of lung volume in the ILD band outside vessels",
+        components=[_component(f"{code}-{zone}-zone", f"{display}, {zone} zone", _quantity(value, ucum, unit))
+                    for zone, value in (extent or {}).get("zones", {}).items()])]
+    if extent is None:
+        return observations
+    change = metrics.get("progression")
+    if change:
+        observations.append(_local_observation(
+            "ild-extent-change", "Change of ILD extent index since the prior CT (CT)",
+            {"valueQuantity": _quantity(change["change_points"], "%", "percentage points")},
+            f"{change['statement']} Threshold: {change['threshold_source']}.",
+            components=[_component(f"ild-extent-change-{zone}-zone", f"ILD extent change, {zone} zone",
+                                   _quantity(value, "%", "percentage points"))
+                        for zone, value in change["zones_change_points"].items()]))
+    applies = metrics["nodule_guideline"]["applies"]
+    for number, nodule in enumerate(metrics["nodules"], start=1):
+        observations.append(_nodule_observation(number, nodule, applies))
+    consolidation = metrics["consolidation"]
+    observations.append(_local_observation(
+        "consolidation-volume", "Consolidation volume (CT)", {"valueQuantity": _quantity(consolidation["volume_ml"],
+                                                                                         "mL", "mL")},
+        f"{consolidation['statement']} Method: {consolidation['method']}. Reporting threshold: "
+        f"{consolidation['threshold_source']}.",
+        components=[_component("consolidation-percent", "Consolidation, % of lung volume",
+                               _quantity(consolidation["percent"], "%", "%"))]
+        + [_component(f"consolidation-volume-{zone}-zone", f"Consolidation volume, {zone} zone",
+                      _quantity(values["volume_ml"], "mL", "mL")) for zone, values in consolidation["zones"].items()]))
+    bone = metrics["bone"]
+    bone_value = ({"valueQuantity": _quantity(bone["trabecular_hu"], "[hnsf'U]", "HU")}
+                  if bone["trabecular_hu"] is not None else _value(None, "", "", "valueQuantity"))
+    observations.append(_local_observation(
+        "vertebral-trabecular-attenuation", "Lowest vertebral trabecular attenuation (CT)", bone_value,
+        f"{bone['statement']} {bone['caveat']} Method: {bone['method']}.",
+        components=[_component(f"vertebral-trabecular-attenuation-{vertebra['index']}",
+                               f"Vertebral body {vertebra['index']} from the top of the scan",
+                               _quantity(vertebra["trabecular_hu"], "[hnsf'U]", "HU"))
+                    for vertebra in bone["vertebrae"]]))
+    return observations
+
+
+def _nodule_observation(number: int, nodule: dict, applies: str) -> dict:
+    components = [
+        _component("nodule-type", "Nodule type", None, value_string=nodule["type"]),
+        _component("nodule-mean-diameter", "Mean diameter", _quantity(nodule["mean_diameter_mm"], "mm", "mm")),
+        _component("nodule-solid-component", "Solid component mean diameter",
+                   _quantity(nodule["solid_component_mm"], "mm", "mm")),
+        _component("nodule-volume", "Volume", _quantity(nodule["volume_mm3"], "mm3", "mm3")),
+        _component("nodule-center", "Centre in the series' patient coordinates (mm)", None,
+                   value_string=", ".join(f"{value:.1f}" for value in nodule["center_mm"])),
+        _component("nodule-status", "Status against the prior CT", None, value_string=nodule["status"]),
+        _component("lung-rads-v2022", "Lung-RADS v2022 category", None,
+                   value_string=f"{nodule['lung_rads']['category']}: {nodule['lung_rads']['management']}"),
+        _component("fleischner-2017", "Fleischner 2017 recommendation", None,
+                   value_string=f"low risk: {nodule['fleischner']['low_risk']}; high risk: "
+                                f"{nodule['fleischner']['high_risk']}"),
+    ]
+    note = (f"{nodule_sentence(number, nodule, applies)} Lung-RADS row: {nodule['lung_rads']['rule']} "
+            f"({nodule['lung_rads']['source']}). Fleischner row: {nodule['fleischner']['rule']} "
+            f"({nodule['fleischner']['source']}); {nodule['fleischner']['applies_to']}. Method: {nodule['method']}.")
+    return _local_observation(f"pulmonary-nodule-{number}", f"Pulmonary nodule {number} (CT)",
+                              {"valueQuantity": _quantity(nodule["mean_diameter_mm"], "mm", "mm")}, note,
+                              components=components, code="pulmonary-nodule")
+
+
+def _local_observation(observation_id: str, display: str, value: dict, method_note: str, *,
+                       components: list[dict] = (), code: str | None = None) -> dict:
+    code = code or observation_id
+    observation = {
+        "resourceType": "Observation", "id": observation_id, "status": "preliminary", "category": [IMAGING_CATEGORY],
+        "code": {"coding": [{"system": METRIC_SYSTEM, "code": code, "display": display}], "text": display},
+        **value,
+        "note": [{"text": f"{method_note} {NOT_FOR_CLINICAL_USE}"}],
+    }
+    if components:
+        observation["component"] = list(components)
+    return observation
+
+
+def _component(code: str, display: str, quantity: dict | None, *, value_string: str | None = None) -> dict:
+    component = {"code": {"coding": [{"system": METRIC_SYSTEM, "code": code, "display": display}]}}
+    if value_string is not None:
+        component["valueString"] = value_string
+    else:
+        component["valueQuantity"] = quantity
+    return component

@@ -71,19 +71,21 @@ class _TimeoutSession(requests.Session):
         return super().request(method, url, **kwargs)
 
 
-def poll_once(settings: ImagingSettings, *, client=None, segmenter=None) -> PollSummary:
+def poll_once(settings: ImagingSettings, *, client=None, segmenter=None, methods=None) -> PollSummary:
     """Look once for the images of every waiting referral; quantify those that have arrived."""
+    from imaging_server.findings import finding_methods_for
     from imaging_server.segmentation import segmenter_from_settings
 
     client = client or dicomweb_client(settings)
     segmenter = segmenter or segmenter_from_settings(settings.onnx_model_path)
+    methods = methods or finding_methods_for(settings)
     db = open_database(settings.database_path)
     summary = PollSummary()
     try:
         waiting = [row["code"] for row in db["referrals"].rows_where("status = 'awaiting_images'", order_by="id")]
         for code in waiting:
             summary.checked += 1
-            outcome = _process(db, settings, client, segmenter, code)
+            outcome = _process(db, settings, client, (segmenter, methods), code)
             getattr(summary, outcome).append(code)
     finally:
         db.close()
@@ -92,7 +94,8 @@ def poll_once(settings: ImagingSettings, *, client=None, segmenter=None) -> Poll
     return summary
 
 
-def _process(db, settings, client, segmenter, code: str) -> str:
+def _process(db, settings, client, quantifiers, code: str) -> str:
+    segmenter, methods = quantifiers
     try:
         series = find_ct_series(client, code)
         if series is None or not _settled(db, settings, code, series):
@@ -100,7 +103,7 @@ def _process(db, settings, client, segmenter, code: str) -> str:
         set_status(db, code, "quantifying")
         datasets = client.retrieve_series(study_instance_uid=series["study_uid"],
                                           series_instance_uid=series["series_uid"])
-        report = quantify_datasets(code, datasets, segmenter)
+        report = quantify_datasets(code, datasets, segmenter, methods=methods, prior=prior_metrics(db, code))
     except SeriesError as exc:
         return _fail(db, code, exc.message)
     except InvalidDicomError:
@@ -171,14 +174,15 @@ def _settled(db: sqlite_utils.Database, settings: ImagingSettings, code: str, se
     return (now - seen).total_seconds() >= settings.series_stable_s
 
 
-def quantify_datasets(code: str, datasets, segmenter) -> dict:
-    """Validate, quantify and build the report of one referral's series."""
+def quantify_datasets(code: str, datasets, segmenter, *, methods=None, prior: dict | None = None) -> dict:
+    """Validate, quantify and build the report of one referral's series (``prior``: the metrics of
+    the patient's previous report, for progression and nodule follow-up)."""
     from imaging_server.dicom_io import volume_from_datasets
     from imaging_server.fhir_report import build_diagnostic_report
     from imaging_server.quantify import quantify_volume
 
     volume = volume_from_datasets(datasets)
-    result = quantify_volume(volume, segmenter=segmenter)
+    result = quantify_volume(volume, segmenter=segmenter, methods=methods, prior=prior)
     issued = utc_now()
     return {
         "metrics": result.metrics,
@@ -186,6 +190,28 @@ def quantify_datasets(code: str, datasets, segmenter) -> dict:
                                                      segmenter=result.segmenter),
         "algorithm": {"name": ALGORITHM_NAME, "version": ALGORITHM_VERSION},
     }
+
+
+def prior_metrics(db: sqlite_utils.Database, code: str) -> dict | None:
+    """The metrics of the latest earlier report of the same patient (same clinic and pseudonym), if any.
+
+    The pseudonym is the Patient identifier of the referral bundle (an HMAC kept by the clinic), so
+    the hospital links repeat referrals without knowing who the patient is.
+    """
+    from imaging_server.referrals import patient_pseudonym
+
+    referral = next(db["referrals"].rows_where("code = ?", [code], limit=1))
+    pseudonym = patient_pseudonym(json.loads(referral["bundle"]))
+    if pseudonym is None:
+        return None
+    rows = db.execute(
+        "SELECT r.bundle, p.metrics FROM referrals r JOIN reports p ON p.referral_id = r.id "
+        "WHERE r.clinic_id = ? AND r.id < ? AND r.status = 'reported' ORDER BY r.id DESC",
+        [referral["clinic_id"], referral["id"]]).fetchall()
+    for bundle, metrics in rows:
+        if patient_pseudonym(json.loads(bundle)) == pseudonym:
+            return json.loads(metrics)
+    return None
 
 
 def _store_report(db: sqlite_utils.Database, code: str, report: dict) -> None:
@@ -216,17 +242,18 @@ def recover_interrupted(settings: ImagingSettings) -> int:
 class Watcher(threading.Thread):
     """Background thread of ``serve``: ``poll_once`` every ``poll_interval_s`` until stopped."""
 
-    def __init__(self, settings: ImagingSettings, segmenter):
+    def __init__(self, settings: ImagingSettings, segmenter, methods=None):
         super().__init__(name="pacs-watcher", daemon=True)
         self.settings = settings
         # Built by the caller before the thread starts, so a bad model path stops the start.
         self.segmenter = segmenter
+        self.methods = methods
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.is_set():
             try:
-                poll_once(self.settings, segmenter=self.segmenter)
+                poll_once(self.settings, segmenter=self.segmenter, methods=self.methods)
             except (ImagingError, requests.RequestException) as exc:
                 logger.error("poll failed: %s", exc)
             self.stopped.wait(self.settings.poll_interval_s)

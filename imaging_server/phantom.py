@@ -5,7 +5,15 @@ parenchyma (about -850 HU with spatially correlated noise), vessels (soft-tissue
 a trachea and two main bronchi (air, connected to the lungs), a small emphysema-like region
 in the upper zone and fibrotic-density patches (about -450 HU, inside the high-attenuation
 window of Podolanczuk et al.) that fill a chosen fraction of the lower-zone parenchyma,
-posterior-basal first as usual fibrosis is. The label map gives the truth by construction.
+posterior-basal first as usual fibrosis is. With ``findings`` (the default) it also holds
+pulmonary nodules of known type and size (solid, part-solid with a known solid component,
+ground-glass; :data:`NODULES`), a consolidation of known volume (:data:`CONSOLIDATION_FINDING`) and a
+column of vertebral bodies whose trabecular bone has a known attenuation each
+(:data:`VERTEBRA_TRABECULAR_HU`). The label map gives the truth by construction.
+
+A follow-up scan with known progression is the same anatomy (same ``seed``) with a larger
+``lower_zone_fibrosis_fraction`` and another ``noise_seed``; the same fraction with another
+``noise_seed`` is a scan in which only the noise changed.
 
 It exists to test the quantification and the service end to end. It is not a model of any
 patient, and its fake header values (name, ID, birth date, institution) exist only to prove
@@ -21,8 +29,24 @@ import numpy as np
 from scipy import ndimage
 
 # Label values of the truth map.
-OUTSIDE, BODY, PARENCHYMA, VESSEL, FIBROSIS, AIRWAY, EMPHYSEMA = range(7)
-LUNG_LABELS = (PARENCHYMA, VESSEL, FIBROSIS, EMPHYSEMA)
+(OUTSIDE, BODY, PARENCHYMA, VESSEL, FIBROSIS, AIRWAY, EMPHYSEMA, NODULE_SOLID, NODULE_GROUND_GLASS, CONSOLIDATION,
+ CORTICAL_BONE, TRABECULAR_BONE, DISC) = range(13)
+LUNG_LABELS = (PARENCHYMA, VESSEL, FIBROSIS, EMPHYSEMA, NODULE_SOLID, NODULE_GROUND_GLASS, CONSOLIDATION)
+# Mean HU per label (trabecular bone gets its own value per vertebra).
+LABEL_HU = (-1000, 40, -850, 40, -450, -1000, -975, 30, -600, 20, 700, 150, 90)
+# The nodules: type, mean diameter, solid component diameter (mm), centre (x, y, z) in the phantom's
+# patient frame (mm). Placed in the upper and middle zones, away from the fibrosis of the lower zone.
+NODULES = (
+    {"type": "solid", "mean_diameter_mm": 8.0, "solid_component_mm": 8.0, "center_mm": (-80.0, -30.0, 40.0)},
+    {"type": "solid", "mean_diameter_mm": 6.0, "solid_component_mm": 6.0, "center_mm": (95.0, -30.0, 0.0)},
+    {"type": "part_solid", "mean_diameter_mm": 12.0, "solid_component_mm": 6.0, "center_mm": (-70.0, 25.0, -5.0)},
+    {"type": "ground_glass", "mean_diameter_mm": 10.0, "solid_component_mm": 0.0, "center_mm": (65.0, -45.0, 35.0)},
+)
+# A consolidation: an ellipsoid of soft-tissue density in the middle zone of the left-hand lung.
+CONSOLIDATION_FINDING = {"center_mm": (85.0, 35.0, -25.0), "semi_axes_mm": (14.0, 14.0, 18.0)}
+# Vertebral bodies along the posterior midline: cylinders with a cortical shell, separated by discs.
+SPINE = {"center_xy_mm": (0.0, 75.0), "radius_mm": 16.0, "cortex_mm": 2.0, "height_mm": 22.0, "disc_mm": 6.0}
+VERTEBRA_TRABECULAR_HU = (190, 175, 160, 150, 140, 130, 120, 110, 100, 90, 80, 70)
 RESCALE_INTERCEPT = -1024.0
 FAKE_PATIENT = {
     "PatientName": "Phantom^Fake^Identifying",
@@ -67,6 +91,8 @@ def make_phantom(
     emphysema: bool = True,
     noise_hu: float = 30.0,
     seed: int = 0,
+    noise_seed: int | None = None,
+    findings: bool = True,
 ) -> Phantom:
     """Build a chest phantom.
 
@@ -83,12 +109,18 @@ def make_phantom(
     noise_hu
         Standard deviation of the (spatially correlated) image noise.
     seed
-        Random seed; the same arguments give the same phantom.
+        Random seed of the anatomy (vessels, fibrosis texture); the same arguments give the same phantom.
+    noise_seed
+        Random seed of the image noise; ``seed`` when not given.
+    findings
+        Add the nodules, the consolidation and the vertebrae.
 
     Returns
     -------
     Phantom
-        With ``truth`` computed from the label map.
+        With ``truth`` computed from the label map; with ``findings`` also ``nodules`` (type,
+        diameters, volume and centre in the series' patient coordinates), ``consolidation_ml``
+        and ``vertebrae`` (index from the most cranial whole vertebral body, trabecular HU).
 
     Examples
     --------
@@ -121,17 +153,27 @@ def make_phantom(
 
     airway = _airway_tree(x, y, z, shape, carina_z=lung_centre_z + 55.0)
     labels[airway & ~lung] = AIRWAY
-    vessels = _vessels(x, y, shape, rng) & inner
+    keep_clear = [(n["center_mm"][:2], n["mean_diameter_mm"] / 2) for n in NODULES] if findings else []
+    if findings:
+        keep_clear.append((CONSOLIDATION_FINDING["center_mm"][:2], max(CONSOLIDATION_FINDING["semi_axes_mm"][:2])))
+    vessels = _vessels(x, y, shape, rng, keep_clear) & inner
     labels[vessels] = VESSEL
     if emphysema:
         blob = ((x - 80.0) ** 2 + (y - 10.0) ** 2 + (z - (lung_centre_z + 70.0)) ** 2) <= 18.0 ** 2
         labels[blob & (labels == PARENCHYMA)] = EMPHYSEMA
     zone_of_slice = _zones(lung)
     _add_fibrosis(labels, zone_of_slice, y, lower_zone_fibrosis_fraction, rng)
+    vertebra_of_voxel = None
+    if findings:
+        _add_nodules_and_consolidation(labels, x, y, z)
+        vertebra_of_voxel = _add_spine(labels, x, y, z)
 
-    hu = _intensities(labels, airway & lung, noise_hu, rng)
-    return Phantom(hu=hu, labels=labels, spacing_mm=(dz, dy, dx),
-                   truth=_truth(labels, zone_of_slice, dz * dy * dx))
+    noise_rng = rng if noise_seed is None else np.random.default_rng(noise_seed)
+    hu = _intensities(labels, airway & lung, noise_hu, noise_rng, vertebra_of_voxel)
+    truth = _truth(labels, zone_of_slice, dz * dy * dx)
+    if findings:
+        truth.update(_finding_truth(labels, vertebra_of_voxel, (dz, dy, dx), shape, scan_length_mm))
+    return Phantom(hu=hu, labels=labels, spacing_mm=(dz, dy, dx), truth=truth)
 
 
 def _airway_tree(x, y, z, shape, *, carina_z: float) -> np.ndarray:
@@ -155,15 +197,55 @@ def _segment_distance(x, y, z, start: np.ndarray, end: np.ndarray) -> np.ndarray
                    + (z - start[2] - t * direction[2]) ** 2)
 
 
-def _vessels(x, y, shape, rng: np.random.Generator) -> np.ndarray:
-    """Cranio-caudal soft-tissue tubes, 2.5-4 mm radius, at random places inside each lung."""
+def _vessels(x, y, shape, rng: np.random.Generator, keep_clear=()) -> np.ndarray:
+    """Cranio-caudal soft-tissue tubes, 2.5-4 mm radius, at random places inside each lung.
+
+    A tube is redrawn while it would pass within 6 mm of a finding in ``keep_clear`` (centre
+    (x, y), radius), so that nodules and the consolidation are not juxtavascular.
+    """
     plane = np.zeros(shape[1:], dtype=bool)
     for side in (-1, 1):
         for _ in range(6):
-            cx, cy = side * 80.0 + rng.uniform(-30, 30), rng.uniform(-45, 45)
-            radius = rng.uniform(2.5, 4.0)
+            while True:
+                cx, cy = side * 80.0 + rng.uniform(-30, 30), rng.uniform(-45, 45)
+                radius = rng.uniform(2.5, 4.0)
+                if all(np.hypot(cx - fx, cy - fy) > r + radius + 6.0 for (fx, fy), r in keep_clear):
+                    break
             plane |= ((x[0] - cx) ** 2 + (y[0] - cy) ** 2 <= radius ** 2)
     return np.broadcast_to(plane, shape)
+
+
+def _add_nodules_and_consolidation(labels, x, y, z) -> None:
+    for nodule in NODULES:
+        cx, cy, cz = nodule["center_mm"]
+        distance2 = (x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2
+        outer = distance2 <= (nodule["mean_diameter_mm"] / 2) ** 2
+        labels[outer] = NODULE_SOLID if nodule["type"] == "solid" else NODULE_GROUND_GLASS
+        if nodule["type"] == "part_solid":
+            labels[distance2 <= (nodule["solid_component_mm"] / 2) ** 2] = NODULE_SOLID
+    (cx, cy, cz), (ax, ay, az) = CONSOLIDATION_FINDING["center_mm"], CONSOLIDATION_FINDING["semi_axes_mm"]
+    labels[((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 + ((z - cz) / az) ** 2 <= 1.0] = CONSOLIDATION
+
+
+def _add_spine(labels, x, y, z) -> np.ndarray:
+    """Vertebral bodies from the top of the scan down; returns the vertebra number per voxel (-1: none)."""
+    (sx, sy), radius, cortex = SPINE["center_xy_mm"], SPINE["radius_mm"], SPINE["cortex_mm"]
+    period = SPINE["height_mm"] + SPINE["disc_mm"]
+    radial = np.sqrt((x - sx) ** 2 + (y - sy) ** 2)
+    depth = float(z.max()) - z  # mm below the most cranial slice centre
+    number = np.floor(depth / period).astype(int)
+    within = depth - number * period  # 0 .. period: body first, then the disc
+    body = (radial <= radius) & (within < SPINE["height_mm"])
+    disc = (radial <= radius) & ~body
+    trabecular = body & (radial <= radius - cortex) & (within >= cortex) & (within < SPINE["height_mm"] - cortex)
+    shape = labels.shape
+    body, disc, trabecular = (np.broadcast_to(part, shape) for part in (body, disc, trabecular))
+    labels[body] = CORTICAL_BONE
+    labels[trabecular] = TRABECULAR_BONE
+    labels[disc] = DISC
+    vertebra = np.full(shape, -1, dtype=np.int8)
+    vertebra[trabecular] = np.broadcast_to(number, shape)[trabecular]
+    return vertebra
 
 
 def _zones(lung: np.ndarray) -> np.ndarray:
@@ -195,11 +277,15 @@ def _add_fibrosis(labels, zone_of_slice, y, fraction: float, rng: np.random.Gene
 
 
 def _intensities(labels: np.ndarray, intrapulmonary_airway: np.ndarray, noise_hu: float,
-                 rng: np.random.Generator) -> np.ndarray:
-    mean_hu = np.array([-1000, 40, -850, 40, -450, -1000, -975], dtype=np.float32)
+                 rng: np.random.Generator, vertebra_of_voxel: np.ndarray | None = None) -> np.ndarray:
+    mean_hu = np.array(LABEL_HU, dtype=np.float32)
     noise = ndimage.gaussian_filter(rng.standard_normal(labels.shape).astype(np.float32), sigma=(0, 0.7, 0.7))
     noise *= noise_hu / (noise.std() + 1e-6)
     hu = mean_hu[labels] + noise
+    if vertebra_of_voxel is not None:
+        trabecular = vertebra_of_voxel >= 0
+        levels = np.asarray(VERTEBRA_TRABECULAR_HU, dtype=np.float32)
+        hu[trabecular] = levels[np.minimum(vertebra_of_voxel[trabecular], levels.size - 1)] + noise[trabecular]
     hu[labels == EMPHYSEMA] = np.minimum(hu[labels == EMPHYSEMA], -955.0)
     hu[intrapulmonary_airway] = -1000.0 + noise[intrapulmonary_airway] * 0.3
     return np.clip(hu, -1024.0, 3071.0)
@@ -219,7 +305,32 @@ def _truth(labels: np.ndarray, zone_of_slice: np.ndarray, voxel_mm3: float) -> d
     truth = summary(labels)
     truth["zones"] = {name: summary(labels[zone_of_slice == index])
                       for index, name in enumerate(("upper", "middle", "lower"))}
+    # ILD extent truth: the fibrotic share of the lung, whole and per zone (same as HAA by construction).
+    truth["ild_extent_percent"] = truth["haa_percent"]
     return truth
+
+
+def _finding_truth(labels, vertebra_of_voxel, spacing_mm, shape, scan_length_mm) -> dict:
+    """Nodules in the series' patient coordinates (as :func:`write_series` writes them), the
+    consolidation volume and the trabecular HU of each vertebral body wholly inside the scan."""
+    dz, dy, dx = spacing_mm
+    slices = shape[0]
+    # write_series puts the first pixel's centre at the phantom's, so patient and phantom frames agree.
+    nodules = [{**{key: nodule[key] for key in ("type", "mean_diameter_mm", "solid_component_mm")},
+                "volume_mm3": round(np.pi / 6 * nodule["mean_diameter_mm"] ** 3, 1),
+                "center_mm": [round(value, 2) for value in nodule["center_mm"]]} for nodule in NODULES]
+    consolidation_ml = float((labels == CONSOLIDATION).sum()) * dz * dy * dx / 1000.0
+    # A vertebral body counts when it lies wholly inside the scan (not touching its first or last slice).
+    vertebrae = []
+    period = SPINE["height_mm"] + SPINE["disc_mm"]
+    depth = np.arange(slices) * dz  # below the first slice centre
+    for number in np.unique(vertebra_of_voxel[vertebra_of_voxel >= 0]):
+        body = np.flatnonzero((depth >= number * period) & (depth < number * period + SPINE["height_mm"]))
+        if body.size and body[0] > 0 and body[-1] < slices - 1:
+            levels = np.flatnonzero((vertebra_of_voxel == number).any(axis=(1, 2)))
+            vertebrae.append({"trabecular_hu": float(VERTEBRA_TRABECULAR_HU[min(number, len(VERTEBRA_TRABECULAR_HU) - 1)]),
+                              "center_z_mm": round(float(scan_length_mm / 2 - (levels.mean() + 0.5) * dz), 1)})
+    return {"nodules": nodules, "consolidation_ml": consolidation_ml, "vertebrae": vertebrae}
 
 
 def write_series(
@@ -280,7 +391,8 @@ def write_series(
             ds.PatientName, ds.PatientID = "", ""
         ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
         z_mm = phantom.hu.shape[0] * dz / 2 - (index + 0.5) * dz
-        ds.ImagePositionPatient = [-cols * dx / 2, -rows * dy / 2, round(z_mm, 4)]
+        # The centre of the first pixel, so that patient coordinates equal the phantom's.
+        ds.ImagePositionPatient = [round(-cols * dx / 2 + dx / 2, 4), round(-rows * dy / 2 + dy / 2, 4), round(z_mm, 4)]
         ds.SliceThickness, ds.PixelSpacing = round(dz, 4), [round(dy, 6), round(dx, 6)]
         ds.Rows, ds.Columns = rows, cols
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"

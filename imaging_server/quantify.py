@@ -15,17 +15,21 @@ Definitions (all over the lung mask, HU = stored value x RescaleSlope + RescaleI
 - ``zones``: the same six metrics for the upper, middle and lower thirds of the mask's
   cranio-caudal extent (by slice position).
 
-The fibrosis extent estimate (:func:`extent_estimate`) is reported separately; it is not
-validated.
+Beyond density, :mod:`imaging_server.findings` adds ``ild_extent`` (whose overall percentage is
+also the report's unvalidated fibrosis extent estimate), ``progression`` given a prior report,
+``nodules`` with Lung-RADS v2022 and Fleischner 2017 advice, ``nodule_guideline``,
+``consolidation`` and ``bone``.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from imaging_server.dicom_io import CtVolume
+from imaging_server.findings import FindingMethods, assess_findings
 from imaging_server.segmentation import ClassicalLungSegmenter, LungSegmenter
 
 logger = logging.getLogger(__name__)
@@ -34,8 +38,6 @@ HAA_RANGE_HU = (-600.0, -250.0)
 LAA_BELOW_HU = -950.0
 HISTOGRAM_RANGE_HU = (-1000.0, -250.0)
 ZONE_NAMES = ("upper", "middle", "lower")
-# Vessels and other soft tissue for the extent estimate: above this, plus a one-voxel rim.
-SOFT_TISSUE_HU = -100.0
 
 
 @dataclass
@@ -45,10 +47,12 @@ class Quantification:
     metrics: dict
     extent_percent: float
     segmenter: str
+    timings: dict = field(default_factory=dict)
 
 
-def quantify_volume(volume: CtVolume, *, segmenter: LungSegmenter | None = None) -> Quantification:
-    """Segment the lungs and compute the density metrics.
+def quantify_volume(volume: CtVolume, *, segmenter: LungSegmenter | None = None,
+                    methods: FindingMethods | None = None, prior: dict | None = None) -> Quantification:
+    """Segment the lungs and compute the density metrics and the findings.
 
     Parameters
     ----------
@@ -56,6 +60,11 @@ def quantify_volume(volume: CtVolume, *, segmenter: LungSegmenter | None = None)
         The validated series in HU.
     segmenter
         Lung mask source; the classical segmenter by default.
+    methods
+        The method of each finding and the statements' settings; classical by default.
+    prior
+        The metrics of the patient's previous report (``ct quantify --json`` of the earlier
+        scan): adds ``progression`` and gives each nodule its status (new, growing, stable).
 
     Returns
     -------
@@ -67,13 +76,22 @@ def quantify_volume(volume: CtVolume, *, segmenter: LungSegmenter | None = None)
         When no lung is found.
     """
     segmenter = segmenter or ClassicalLungSegmenter()
+    started = time.perf_counter()
     mask = segmenter.segment(volume)
-    metrics = region_metrics(volume.hu, mask, volume.voxel_volume_ml)
-    metrics["zones"] = {name: region_metrics(volume.hu[part], mask[part], volume.voxel_volume_ml)
-                        for name, part in zip(ZONE_NAMES, zone_slices(mask))}
+    timings = {"segmentation_seconds": round(time.perf_counter() - started, 2)}
+    started = time.perf_counter()
+    # Each zone's voxels are gathered once; the whole lung is their union (the zones cover every lung slice).
+    zone_values = [volume.hu[part][mask[part]] for part in zone_slices(mask)]
+    metrics = values_metrics(np.concatenate(zone_values), volume.voxel_volume_ml)
+    metrics["zones"] = {name: values_metrics(values, volume.voxel_volume_ml)
+                        for name, values in zip(ZONE_NAMES, zone_values)}
+    del zone_values
+    timings["density_seconds"] = round(time.perf_counter() - started, 2)
     box = bounding_box(mask)
-    extent = extent_estimate(volume.hu[box], mask[box])
-    return Quantification(metrics=metrics, extent_percent=extent, segmenter=segmenter.name)
+    metrics.update(assess_findings(volume, mask, box, zone_slices(mask[box]), methods or FindingMethods(),
+                                   prior=prior, timings=timings))
+    return Quantification(metrics=metrics, extent_percent=metrics["ild_extent"]["percent"], segmenter=segmenter.name,
+                          timings=timings)
 
 
 def bounding_box(mask: np.ndarray, margin: int = 1) -> tuple[slice, ...]:
@@ -99,7 +117,11 @@ def zone_slices(mask: np.ndarray) -> list[slice]:
 
 def region_metrics(hu: np.ndarray, mask: np.ndarray, voxel_volume_ml: float) -> dict:
     """The six density metrics of the voxels of ``hu`` under ``mask`` (zeros for an empty mask)."""
-    values = hu[mask]
+    return values_metrics(hu[mask], voxel_volume_ml)
+
+
+def values_metrics(values: np.ndarray, voxel_volume_ml: float) -> dict:
+    """The six density metrics of the HU values of one region's voxels."""
     count = values.size
     if count == 0:
         return {"lung_volume_ml": 0.0, "mean_lung_density_hu": None, "haa_percent": 0.0, "laa_percent": 0.0,
@@ -137,20 +159,3 @@ def histogram_shape(values: np.ndarray) -> tuple[float | None, float | None]:
     skewness = np.mean(centred ** 3) / variance ** 1.5
     kurtosis = np.mean(centred ** 4) / variance ** 2 - 3.0
     return round(float(skewness), 3), round(float(kurtosis), 3)
-
-
-def extent_estimate(hu: np.ndarray, mask: np.ndarray) -> float:
-    """Estimated fibrosis extent: % of lung volume at -600 < HU <= -100 outside vessels.
-
-    Vessels are approximated as mask voxels above -100 HU plus a one-voxel rim (their
-    partial-volume edge, which would otherwise count as fibrosis). An unvalidated proxy for the
-    visual extent of reticulation and ground glass; it also counts atelectasis and
-    dependent density.
-    """
-    from scipy import ndimage
-
-    soft_tissue = (hu > SOFT_TISSUE_HU) & mask
-    vessels = ndimage.binary_dilation(soft_tissue, structure=ndimage.generate_binary_structure(3, 1))
-    dense = mask & ~vessels & (hu > HAA_RANGE_HU[0]) & (hu <= SOFT_TISSUE_HU)
-    total = np.count_nonzero(mask)
-    return round(100.0 * np.count_nonzero(dense) / total, 2) if total else 0.0

@@ -177,6 +177,17 @@ def create_referral(db: sqlite_utils.Database, clinic: dict, bundle: dict, idemp
     return {"referral_code": code, "status": "awaiting_images", "accession_number": code}, created
 
 
+def patient_pseudonym(bundle: dict) -> Optional[str]:
+    """The pseudonym (``urn:ildscreen:pseudonym`` identifier) of the bundle's Patient, if any."""
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "Patient":
+            for identifier in resource.get("identifier") or []:
+                if isinstance(identifier, dict) and identifier.get("system") == PSEUDONYM_SYSTEM:
+                    return identifier.get("value")
+    return None
+
+
 def _find(db: sqlite_utils.Database, code: str) -> Optional[dict]:
     rows = list(db["referrals"].rows_where("code = ?", [code], limit=1))
     return rows[0] if rows else None

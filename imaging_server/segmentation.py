@@ -32,7 +32,7 @@ import numpy as np
 from scipy import ndimage
 
 from imaging_server.dicom_io import CtVolume
-from imaging_server.errors import ConfigError, SeriesError
+from imaging_server.errors import SeriesError
 
 logger = logging.getLogger(__name__)
 
@@ -173,41 +173,17 @@ def close_and_fill(lung: np.ndarray, spacing_mm: tuple[float, float, float], rad
 
 
 class OnnxLungSegmenter:
-    """A lung segmentation model in ONNX format, run slice by slice, replacing the classical mask.
-
-    The model takes float32 HU of shape (1, 1, rows, columns) and returns either one channel of
-    lung probability (> 0.5 is lung) or several channels of class scores (argmax > 0 is lung),
-    shape (1, C, rows, columns). Weights come from disk, never from the network.
-    """
-
-    name = "onnx"
+    """A lung segmentation model in ONNX format (see :mod:`imaging_server.onnx_models`), run slice
+    by slice, replacing the classical mask."""
 
     def __init__(self, model_path: Path):
-        try:
-            import onnxruntime
-        except ImportError as exc:  # pragma: no cover - onnxruntime is a base dependency
-            raise ConfigError("onnx_model_path is set but onnxruntime is not installed") from exc
-        if not Path(model_path).is_file():
-            raise ConfigError(f"onnx_model_path: no model file at {model_path}")
-        from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+        from imaging_server.onnx_models import OnnxMaskModel
 
-        # onnxruntime's load errors derive from Exception directly; name the ones a bad file raises.
-        load_errors = (RuntimeError, ValueError, ort_errors.Fail, ort_errors.InvalidProtobuf, ort_errors.InvalidGraph,
-                       ort_errors.NoSuchFile, ort_errors.InvalidArgument, ort_errors.NotImplemented)
-        try:
-            self.session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-        except load_errors as exc:
-            raise ConfigError(f"onnx_model_path: cannot load {model_path} ({exc})") from exc
-        self.input_name = self.session.get_inputs()[0].name
-        self.name = f"onnx:{Path(model_path).name}"
+        self.model = OnnxMaskModel(model_path)
+        self.name = self.model.name
 
     def segment(self, volume: CtVolume) -> np.ndarray:
-        mask = np.zeros(volume.hu.shape, dtype=bool)
-        for index in range(volume.hu.shape[0]):
-            batch = volume.hu[index][None, None].astype(np.float32)
-            (output,) = self.session.run(None, {self.input_name: batch})[:1]
-            scores = np.asarray(output)[0]
-            mask[index] = scores[0] > 0.5 if scores.shape[0] == 1 else scores.argmax(axis=0) > 0
+        mask = self.model.mask(volume)
         if not mask.any():
             raise SeriesError("the segmentation model found no lung in the series")
         return mask

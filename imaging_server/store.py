@@ -59,6 +59,23 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             created_at TEXT NOT NULL
         )""",
     )),
+    (2, "readers and nodule reviews", (
+        """CREATE TABLE readers (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE nodule_reviews (
+            id INTEGER PRIMARY KEY,
+            referral_id INTEGER NOT NULL REFERENCES referrals(id),
+            reader_id INTEGER NOT NULL REFERENCES readers(id),
+            action TEXT NOT NULL CHECK (action IN ('add', 'edit', 'confirm', 'reject')),
+            nodule_number INTEGER,
+            detail TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+    )),
 )
 
 

@@ -83,10 +83,10 @@ class HospitalDouble:
             return self._json(self.reports[code])
         return self._json({"error": {"code": "not_found", "message": "no route"}}, 404)
 
-    def report(self, code: str, haa_percent: float) -> None:
+    def report(self, code: str, haa_percent: float, findings: dict | None = None) -> None:
         self.referrals[code]["status"] = "reported"
         self.reports[code] = {"referral_code": code, "status": "reported",
-                              "metrics": {"haa_percent": haa_percent, "lung_volume_ml": 4200.0},
+                              "metrics": {"haa_percent": haa_percent, "lung_volume_ml": 4200.0, **(findings or {})},
                               "diagnostic_report": {"resourceType": "DiagnosticReport"},
                               "algorithm": {"name": "ildscreen-ct-quant", "version": "test"},
                               "disclaimer": "Not for clinical use until validated."}

@@ -5,6 +5,7 @@ The imaging extra (pydicom, dicomweb-client, scipy) is imported only when a comm
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -55,25 +56,47 @@ def ct() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--onnx-model", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="ONNX lung segmentation model to use instead of the classical mask.")
+@click.option("--prior", "prior_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The patient's earlier CT series: adds the ILD extent progression and nodule follow-up.")
+@click.option("--context", type=click.Choice(["incidental", "screening"]), default="incidental", show_default=True,
+              help="Which nodule guideline governs: Fleischner 2017 (incidental) or Lung-RADS v2022 (screening).")
+@click.option("--finding-models", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of ONNX models replacing classical finding methods (nodule/consolidation/ild/vertebra.onnx).")
 @imaging_errors
-def ct_quantify(dicom_dir: Path, as_json: bool, onnx_model: Optional[Path]) -> None:
-    """Quantify the CT series in DICOM_DIR: lung volume, density, HAA%, LAA%, histogram shape, zones."""
-    from imaging_server.dicom_io import load_series_folder
+def ct_quantify(dicom_dir: Path, as_json: bool, onnx_model: Optional[Path], prior_dir: Optional[Path], context: str,
+                finding_models: Optional[Path]) -> None:
+    """Quantify the CT series in DICOM_DIR: lung density per zone, ILD extent, nodules, consolidation, bone."""
     from imaging_server import DISCLAIMER
+    from imaging_server.dicom_io import load_series_folder
+    from imaging_server.fhir_report import finding_statements
+    from imaging_server.findings import finding_methods_from_settings
     from imaging_server.quantify import quantify_volume
     from imaging_server.segmentation import segmenter_from_settings
 
-    result = quantify_volume(load_series_folder(dicom_dir), segmenter=segmenter_from_settings(onnx_model))
+    segmenter = segmenter_from_settings(onnx_model)
+    methods = finding_methods_from_settings(finding_models, context=context)
+    prior = None
+    if prior_dir is not None:
+        prior = quantify_volume(load_series_folder(prior_dir), segmenter=segmenter, methods=methods).metrics
+    result = quantify_volume(load_series_folder(dicom_dir), segmenter=segmenter, methods=methods, prior=prior)
     if as_json:
         click.echo(json.dumps(result.metrics))
         return
     metrics = result.metrics
-    click.echo(f"{'zone':<8} {'volume ml':>10} {'MLD HU':>8} {'HAA %':>7} {'LAA %':>7} {'skew':>7} {'kurt':>7}")
+    click.echo(f"{'zone':<8} {'volume ml':>10} {'MLD HU':>8} {'HAA %':>7} {'LAA %':>7} {'skew':>7} {'kurt':>7} "
+               f"{'ILD %':>7}")
+    extent = metrics["ild_extent"]
     for name, row in [("whole", metrics), *metrics["zones"].items()]:
+        ild = extent["percent"] if name == "whole" else extent["zones"][name]
         click.echo(f"{name:<8} {row['lung_volume_ml']:>10.1f} {_number(row['mean_lung_density_hu'], 8, 1)} "
                    f"{row['haa_percent']:>7.2f} {row['laa_percent']:>7.2f} {_number(row['skewness'], 7, 3)} "
-                   f"{_number(row['kurtosis'], 7, 3)}")
+                   f"{_number(row['kurtosis'], 7, 3)} {ild:>7.2f}")
     click.echo(f"fibrosis extent estimate (unvalidated): {result.extent_percent:.2f}% of lung volume")
+    for line in finding_statements(metrics):
+        click.echo(line)
+    click.echo(f"methods: lung mask {result.segmenter}; ILD extent {extent['method']}; nodules "
+               f"{metrics['nodule_guideline']['method']}; consolidation {metrics['consolidation']['method']}; "
+               f"bone {metrics['bone']['method']}. {metrics['bone']['caveat']}")
     click.echo(f"lung mask: {result.segmenter}. {DISCLAIMER}")
 
 
@@ -94,9 +117,13 @@ def ct_bench(as_json: bool, size: int, slices: int) -> None:
     if as_json:
         click.echo(json.dumps(result))
         return
-    click.echo(f"{size}x{size}x{slices}: {result['total_seconds']:.1f} s on {result['cpu_cores']} core(s) "
+    click.echo(f"{size}x{size}x{slices}: {result['total_seconds']:.1f} s ({result['total_cpu_seconds']:.1f} s of CPU) "
+               f"on {result['cpu_cores']} core(s) "
                f"(read {result['read_seconds']:.1f} s, quantify {result['quantify_seconds']:.1f} s), "
-               f"peak RSS {result['peak_rss_mb']:.0f} MB; target {result['target_seconds']:.0f} s")
+               f"peak RSS {result['peak_rss_mb']:.0f} MB; target {result['target_seconds']:.0f} s; "
+               f"before the findings: {result['previous_total_seconds']:.1f} s")
+    click.echo("steps: " + ", ".join(f"{key.removesuffix('_seconds').replace('_', ' ')} {value:.1f} s"
+                                     for key, value in result["steps"].items()))
 
 
 @click.group("imaging-server")
@@ -117,6 +144,7 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
     from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION
     from imaging_server.app import create_app
     from imaging_server.config import load_settings
+    from imaging_server.findings import finding_methods_for
     from imaging_server.ingest import Watcher, recover_interrupted
     from imaging_server.segmentation import segmenter_from_settings
 
@@ -126,7 +154,8 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
     recovered = recover_interrupted(settings)
     if recovered:
         logger.warning("%s referrals interrupted while quantifying are waiting again", recovered)
-    watcher = None if no_watch else Watcher(settings, segmenter_from_settings(settings.onnx_model_path))
+    watcher = None if no_watch else Watcher(settings, segmenter_from_settings(settings.onnx_model_path),
+                                            finding_methods_for(settings))
     if watcher:
         watcher.start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -222,6 +251,38 @@ def clinics_list(as_json: bool, data_dir: Optional[Path]) -> None:
         return
     for row in rows:
         click.echo(f"{row['name']:<32} {row['created_at']}{'  revoked' if row['revoked'] else ''}")
+
+
+@contextlib.contextmanager
+def _database(data_dir: Optional[Path]):
+    """The CT server's database of the data folder, created and migrated, closed afterwards."""
+    from imaging_server.config import load_settings
+    from imaging_server.store import open_database, prepare_database
+
+    settings = load_settings(data_dir=data_dir)
+    prepare_database(settings.database_path)
+    db = open_database(settings.database_path)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+@imaging_server.group("readers")
+def readers() -> None:
+    """Radiologists allowed to review reports' nodules, each with their own token."""
+
+
+@readers.command("add")
+@click.argument("name")
+@data_dir_option
+@imaging_errors
+def readers_add(name: str, data_dir: Optional[Path]) -> None:
+    """Register radiologist NAME and print their bearer token (shown only now; only its SHA-256 is kept)."""
+    from imaging_server.nodule_review import add_reader
+
+    with _database(data_dir) as db:
+        click.echo(add_reader(db, name))
 
 
 @imaging_server.command("poll-once")

@@ -206,7 +206,8 @@ def patient_timeline(patient_id: int):
     referrals = outbox.list_referrals(db, patient_id=patient_id)
     trend = [(v["started_at"][:10], v["assessment"]["score"]) for v in reversed(visits) if v["assessment"]]
     return render_template("patient.html", patient=patient, visits=visits, referrals=referrals, trend=trend,
-                           outcomes=outcomes.list_outcomes(db, patient_id))
+                           outcomes=outcomes.list_outcomes(db, patient_id),
+                           ild_trend=outbox.ild_extent_trend(referrals))
 
 
 @blueprint.post("/patients/<int:patient_id>/visits")

@@ -57,6 +57,39 @@ def test_a_referral_is_delivered_and_its_ct_result_comes_back(app, client, db, h
     assert shown["status"] == "reported" and shown["imaging_result"]["metrics"]["haa_percent"] == 12.5
 
 
+def test_ct_findings_are_kept_and_the_ild_extent_trend_shows_on_the_patient_page(app, client, db, hospital,
+                                                                                  nurse, referred):
+    """The hospital's new result fields (ILD extent, progression, nodules, bone) are stored and returned
+    as sent, and the patient's timeline lists the ILD extent of each CT, oldest first."""
+    patient_id = client.get(f"/api/v1/visits/{referred['visit_id']}", headers=nurse).json["patient_id"]
+    visit = client.post(f"/api/v1/patients/{patient_id}/visits", json={}, headers=nurse).json
+    client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=nurse)
+    second = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse).json
+    worker(app, hospital.url).run_once()
+    nodule = {"type": "part_solid", "mean_diameter_mm": 12.0, "solid_component_mm": 6.0, "center_mm": [1, 2, 3],
+              "lung_rads": {"category": "4A"}, "fleischner": {"low_risk": "CT at 3-6 months"}}
+    hospital.report(referred["code"], haa_percent=6.0,
+                    findings={"ild_extent": {"percent": 6.2, "zones": {"upper": 0.1, "middle": 0.1, "lower": 24.0}}})
+    worker(app, hospital.url).run_once()
+    hospital.report(second["code"], haa_percent=9.0, findings={
+        "ild_extent": {"percent": 14.8, "zones": {"upper": 0.1, "middle": 0.2, "lower": 55.0}},
+        "progression": {"change_points": 8.6, "progression": True}, "nodules": [nodule],
+        "bone": {"vertebrae": [{"index": 1, "trabecular_hu": 95.0}], "trabecular_hu": 95.0,
+                 "flag": "likely_osteoporosis"}})
+    worker(app, hospital.url).run_once()
+    shown = client.get(f"/api/v1/referrals/{second['id']}", headers=nurse).json["imaging_result"]["metrics"]
+    assert shown["nodules"] == [nodule] and shown["bone"]["flag"] == "likely_osteoporosis"
+    assert shown["progression"]["progression"] is True
+    page = client.get(f"/patients/{patient_id}").get_data(as_text=True)
+    trend = page[page.index('id="ild-extent-trend"'):]
+    assert trend.index("6.2%") < trend.index("14.8%") and "progression" in trend
+
+
+def test_results_without_ild_extent_make_no_trend():
+    assert outbox.ild_extent_trend([{"imaging_result": {"received_at": "2026-01-01", "metrics": {"haa_percent": 5}}},
+                                    {"imaging_result": None}]) == []
+
+
 def test_server_down_then_back_delivers_once(app, db, referred):
     port = free_port()
     assert worker(app, f"http://127.0.0.1:{port}").run_once()["delivery"]["retrying"] == 1

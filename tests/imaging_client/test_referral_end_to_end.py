@@ -88,6 +88,9 @@ def test_refer_image_quantify_and_show_the_result_at_the_clinic(orthanc, phantom
             timeline = browser.get(f"{edge.url}/patients/{patient['id']}").text
         assert code in timeline and "haa_percent" in timeline
         assert f"{metrics['haa_percent']:.1f}" in timeline
+        # The new findings travel with the metrics, and the ILD extent index starts the CT trend.
+        assert {"ild_extent", "nodules", "consolidation", "bone"} <= set(metrics)
+        assert 'id="ild-extent-trend"' in timeline and f"{metrics['ild_extent']['percent']:.1f}%" in timeline
     finally:
         edge.stop()
         hospital.stop()

@@ -15,7 +15,10 @@ def test_quantify_json_prints_exactly_the_contract_keys(runner, series_dir, phan
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.output)
     assert list(metrics) == ["lung_volume_ml", "mean_lung_density_hu", "haa_percent", "laa_percent", "skewness",
-                             "kurtosis", "zones"]
+                             "kurtosis", "zones", "ild_extent", "nodules", "nodule_guideline", "consolidation", "bone"]
+    assert set(metrics["consolidation"]) >= {"volume_ml", "percent"}
+    assert set(metrics["bone"]) >= {"vertebrae", "trabecular_hu", "flag"}
+    assert "progression" not in metrics  # only with --prior
     assert list(metrics["zones"]) == ["upper", "middle", "lower"]
     assert abs(metrics["haa_percent"] - phantom.truth["haa_percent"]) <= 1.0
 
@@ -23,8 +26,9 @@ def test_quantify_json_prints_exactly_the_contract_keys(runner, series_dir, phan
 def test_quantify_table_shows_zones_extent_and_disclaimer(runner, series_dir):
     result = runner.invoke(cli, ["ct", "quantify", str(series_dir)])
     assert result.exit_code == 0, result.output
-    for word in ("whole", "upper", "middle", "lower", "extent estimate (unvalidated)",
-                 "Not for clinical use until validated."):
+    for word in ("whole", "upper", "middle", "lower", "extent estimate (unvalidated)", "ILD extent index",
+                 "Nodules not assessed: slices thicker than 3 mm", "consolidation", "Vertebral trabecular attenuation",
+                 "methods: lung mask classical", "kVp", "Not for clinical use until validated."):
         assert word in result.output
 
 
@@ -49,6 +53,35 @@ def test_missing_folder_and_non_dicom_file_are_one_line_errors(runner, tmp_path)
     assert junk.exit_code == 1 and "unreadable DICOM: a.dcm" in junk.output and "Traceback" not in junk.output
 
 
+def test_quantify_with_a_prior_carries_every_new_field(runner, tmp_path):
+    """Thin sections (nodules assessed) and an earlier scan with less fibrosis: every field of the
+    interface is present, the nodules are followed and progression is stated."""
+    earlier = make_phantom(shape=(100, 200, 200), field_of_view_mm=300.0, lower_zone_fibrosis_fraction=0.1, seed=5)
+    later = make_phantom(shape=(100, 200, 200), field_of_view_mm=300.0, lower_zone_fibrosis_fraction=0.6, seed=5,
+                         noise_seed=9)
+    write_series(earlier, tmp_path / "earlier", identifying=False)
+    write_series(later, tmp_path / "later", identifying=False)
+    result = runner.invoke(cli, ["ct", "quantify", "--json", "--context", "screening", "--prior",
+                                 str(tmp_path / "earlier"), str(tmp_path / "later")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert metrics["progression"]["progression"] is True
+    assert metrics["nodule_guideline"]["applies"] == "Lung-RADS v2022"
+    assert "category 0" in metrics["nodule_guideline"]["note"]  # the phantom's consolidation, in screening
+    assert metrics["nodules"], "the phantom's nodules were not found"
+    for nodule in metrics["nodules"]:
+        assert set(nodule) >= {"type", "mean_diameter_mm", "solid_component_mm", "volume_mm3", "center_mm",
+                               "lung_rads", "fleischner"}
+        assert nodule["status"] == "stable" and len(nodule["center_mm"]) == 3
+    table = runner.invoke(cli, ["ct", "quantify", "--prior", str(tmp_path / "earlier"), str(tmp_path / "later")])
+    assert "Progression: ILD extent rose" in table.output and "Nodule 1:" in table.output
+
+
+def test_missing_prior_folder_is_a_one_line_error(runner, series_dir, tmp_path):
+    result = runner.invoke(cli, ["ct", "quantify", "--prior", str(tmp_path / "nope"), str(series_dir)])
+    assert result.exit_code == 1 and "not a folder" in result.output and "Traceback" not in result.output
+
+
 def test_missing_onnx_model_is_a_one_line_error(runner, series_dir, tmp_path):
     result = runner.invoke(cli, ["ct", "quantify", "--onnx-model", str(tmp_path / "lung.onnx"), str(series_dir)])
     assert result.exit_code == 1 and "no model file" in result.output
@@ -62,3 +95,9 @@ def test_bench_reports_seconds_and_peak_rss_as_json(runner):
     assert report["shape"] == [24, 64, 64] and report["target_seconds"] == 30.0
     assert report["total_seconds"] > 0 and report["peak_rss_mb"] > 0
     assert abs(report["measured_haa_percent"] - report["truth_haa_percent"]) <= 1.5
+    assert report["previous_total_seconds"] == 19.6
+    assert 0 < report["total_cpu_seconds"] <= report["total_seconds"] * 1.1  # one core: CPU time <= wall time
+    assert set(report["steps"]) == {"segmentation_seconds", "density_seconds", "ild_extent_seconds",
+                                    "nodules_seconds", "consolidation_seconds", "bone_seconds"}
+    table = runner.invoke(cli, ["ct", "bench", "--size", "64", "--slices", "24"])
+    assert "before the findings: 19.6 s" in table.output and "steps: segmentation" in table.output

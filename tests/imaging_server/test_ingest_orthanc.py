@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from ct_fixtures import imaging_settings, phantom  # noqa: F401 - fixtures
@@ -68,7 +69,9 @@ def test_referral_to_report_through_orthanc(hospital, orthanc, phantom, tmp_path
     assert diagnostic["identifier"] == [{"system": "urn:ildscreen:referral", "value": code}]
     codes = {obs["code"]["coding"][0]["code"] for obs in diagnostic["contained"]}
     assert {"lung-volume", "mean-lung-density", "high-attenuation-area", "low-attenuation-area",
-            "histogram-skewness", "histogram-kurtosis", "fibrosis-extent-estimate"} == codes
+            "histogram-skewness", "histogram-kurtosis", "fibrosis-extent-estimate", "consolidation-volume",
+            "vertebral-trabecular-attenuation"} == codes  # no nodule lines: 5 mm slices are not assessed
+    assert "progression" not in metrics  # the patient's first CT
     haa = next(obs for obs in diagnostic["contained"] if obs["code"]["coding"][0]["code"] == "high-attenuation-area")
     assert haa["valueQuantity"]["value"] == metrics["haa_percent"] and len(haa["component"]) == 3
 
@@ -106,7 +109,7 @@ def test_the_diagnostic_report_is_valid_fhir_r4(hospital, orthanc, tmp_path):  #
     poll_once(settings)
     report = client.get(f"/api/v1/referrals/{code}/report", headers=headers).json["diagnostic_report"]
     parsed = diagnostic_report.DiagnosticReport.model_validate(report)
-    assert len(parsed.contained) == 7 and parsed.status == "preliminary"
+    assert len(parsed.contained) == 9 and parsed.status == "preliminary"
 
 
 def test_one_bad_referral_never_blocks_the_others(hospital, orthanc, tmp_path):  # noqa: F811
@@ -190,3 +193,36 @@ def test_poll_once_command_reads_the_data_folder_config(hospital, orthanc, runne
     result = runner.invoke(cli, ["imaging-server", "poll-once", "--data-dir", str(settings.data_dir)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {"checked": 1, "reported": 1, "failed": 0, "waiting": 0}
+
+
+def test_a_second_ct_of_the_same_patient_reports_progression_and_followed_nodules(hospital, orthanc,  # noqa: F811
+                                                                                   tmp_path):
+    """DICOM in the PACS -> quantified report with every new field; the second referral of the same
+    pseudonymous patient is compared with the first: progression stated, nodules stable, in FHIR too."""
+    settings, client, headers = hospital
+    scans = {"ILD-NNNNNNNNNN": make_phantom(shape=(100, 200, 200), field_of_view_mm=300.0, seed=5,
+                                            lower_zone_fibrosis_fraction=0.1),
+             "ILD-PPPPPPPPPP": make_phantom(shape=(100, 200, 200), field_of_view_mm=300.0, seed=5, noise_seed=3,
+                                            lower_zone_fibrosis_fraction=0.6)}
+    for code, scan in scans.items():
+        refer(client, headers, code)
+        orthanc.upload(write_series(scan, tmp_path / code, accession_number=code))
+        assert poll_once(settings).reported == [code]
+    first = client.get("/api/v1/referrals/ILD-NNNNNNNNNN/report", headers=headers).json["metrics"]
+    assert "progression" not in first and {n["status"] for n in first["nodules"]} == {"baseline"}
+    report = client.get("/api/v1/referrals/ILD-PPPPPPPPPP/report", headers=headers).json
+    metrics = report["metrics"]
+    assert metrics["progression"]["progression"] is True
+    assert {n["status"] for n in metrics["nodules"]} == {"stable"}
+    truth = scans["ILD-PPPPPPPPPP"].truth
+    for nodule in truth["nodules"]:
+        assert any(np.linalg.norm(np.subtract(found["center_mm"], nodule["center_mm"])) <= 5.0
+                   for found in metrics["nodules"]), nodule
+    assert abs(metrics["consolidation"]["volume_ml"] / truth["consolidation_ml"] - 1) <= 0.10
+    assert metrics["bone"]["flag"] == "likely_osteoporosis"
+    contained = {obs["id"]: obs for obs in report["diagnostic_report"]["contained"]}
+    assert contained["ild-extent-change"]["valueQuantity"]["value"] == metrics["progression"]["change_points"]
+    assert "pulmonary-nodule-1" in contained and "Not for clinical use." in contained["pulmonary-nodule-1"]["note"][0]["text"]
+    assert "Progression: ILD extent rose" in report["diagnostic_report"]["conclusion"]
+    fhir = pytest.importorskip("fhir.resources.R4B.diagnosticreport")
+    fhir.DiagnosticReport.model_validate(report["diagnostic_report"])

@@ -48,3 +48,34 @@ def test_invalid_phantom_arguments_are_refused():
         make_phantom(lower_zone_fibrosis_fraction=1.5)
     with pytest.raises(ValueError, match=">= 16 voxels"):
         make_phantom(shape=(8, 64, 64))
+
+
+def test_findings_have_their_stated_truth():
+    """Nodule, consolidation and vertebra labels are where and as large as the truth says."""
+    from imaging_server.phantom import (CONSOLIDATION, NODULE_GROUND_GLASS, NODULE_SOLID, TRABECULAR_BONE,
+                                        VERTEBRA_TRABECULAR_HU)
+
+    phantom = make_phantom(shape=(60, 128, 128))
+    dz, dy, dx = phantom.spacing_mm
+    nodule_voxels = np.isin(phantom.labels, (NODULE_SOLID, NODULE_GROUND_GLASS)).sum() * dz * dy * dx
+    assert nodule_voxels == pytest.approx(sum(n["volume_mm3"] for n in phantom.truth["nodules"]), rel=0.3)
+    assert phantom.truth["consolidation_ml"] == pytest.approx((phantom.labels == CONSOLIDATION).sum() * dz * dy * dx
+                                                              / 1000)
+    trabecular = phantom.hu[phantom.labels == TRABECULAR_BONE]
+    assert VERTEBRA_TRABECULAR_HU[-1] - 100 < np.median(trabecular) < VERTEBRA_TRABECULAR_HU[0] + 100
+    # Vertebral bodies touching the first or last slice are not in the truth (nor measured).
+    assert len(phantom.truth["vertebrae"]) == 9
+
+
+def test_noise_seed_changes_the_noise_only():
+    first, second = make_phantom(shape=(20, 64, 64)), make_phantom(shape=(20, 64, 64), noise_seed=5)
+    assert np.array_equal(first.labels, second.labels) and not np.array_equal(first.hu, second.hu)
+    assert first.truth["haa_percent"] == second.truth["haa_percent"]
+
+
+def test_without_findings_the_phantom_has_none():
+    from imaging_server.phantom import CONSOLIDATION, CORTICAL_BONE, NODULE_SOLID
+
+    phantom = make_phantom(shape=(20, 64, 64), findings=False)
+    assert not np.isin(phantom.labels, (CONSOLIDATION, CORTICAL_BONE, NODULE_SOLID)).any()
+    assert "nodules" not in phantom.truth

@@ -1,0 +1,193 @@
+"""The report's findings beyond lung density: ILD extent and progression, nodules with guideline
+advice, consolidation and bone density -- each from a replaceable method.
+
+:class:`FindingMethods` holds one method per finding: the classical one by default, or an ONNX
+model from the finding-models folder (``nodule.onnx``, ``consolidation.onnx``, ``ild.onnx``,
+``vertebra.onnx``; see :mod:`imaging_server.onnx_models`), plus the programme settings the
+statements use. :func:`assess_findings` returns the JSON keys ``ild_extent``, ``progression``
+(with a prior), ``nodules``, ``nodule_guideline``, ``consolidation`` and ``bone``.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from imaging_server import bone as bone_density
+from imaging_server import consolidation as consolidation_finding
+from imaging_server import ild_extent, nodules
+from imaging_server.dicom_io import CtVolume
+from imaging_server.errors import ConfigError
+from imaging_server.nodule_guidelines import (NoduleDescription, applicable_guideline, exam_lung_rads,
+                                              fleischner_group, fleischner_recommendation, lung_rads_category,
+                                              nodule_status)
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILES = {"nodule": "nodule.onnx", "consolidation": "consolidation.onnx", "ild": "ild.onnx",
+               "vertebra": "vertebra.onnx"}
+# Nodule detection needs thin sections: Fleischner 2017 asks for <= 1.5 mm; beyond 3 mm the
+# classical detector's size and type are meaningless, so it is not run.
+MAX_NODULE_SLICE_MM = 3.0
+# A nodule on the prior scan is the same nodule when its centre lies this close (programme assumption;
+# the scans are not registered, so it holds for a patient positioned alike).
+MATCH_DISTANCE_MM = 10.0
+CONTEXTS = ("incidental", "screening")
+
+
+@dataclass
+class FindingMethods:
+    """The method of each finding and the programme settings of the statements."""
+
+    nodule: nodules.NoduleDetector = field(default_factory=nodules.ClassicalNoduleDetector)
+    consolidation: consolidation_finding.ConsolidationFinder = field(default_factory=consolidation_finding.ClassicalConsolidationFinder)
+    ild: ild_extent.IldPatternFinder = field(default_factory=ild_extent.ClassicalIldPattern)
+    vertebra: bone_density.VertebraFinder = field(default_factory=bone_density.ClassicalVertebraFinder)
+    context: str = "incidental"
+    consolidation_report_ml: float = consolidation_finding.REPORT_THRESHOLD_ML
+    progression_threshold_points: float = ild_extent.PROGRESSION_POINTS
+
+    def __post_init__(self):
+        if self.context not in CONTEXTS:
+            raise ConfigError(f"nodule_guideline_context must be one of {', '.join(CONTEXTS)}, got {self.context!r}")
+
+
+def finding_methods_from_settings(models_dir: Optional[Path] = None, **settings) -> FindingMethods:
+    """Classical methods, replaced by each ONNX model present in ``models_dir``."""
+    methods = FindingMethods(**settings)
+    if models_dir is None:
+        return methods
+    if not Path(models_dir).is_dir():
+        raise ConfigError(f"finding_models_dir: no folder at {models_dir}")
+    from imaging_server.onnx_models import OnnxMaskModel
+
+    wrappers = {"nodule": nodules.OnnxNoduleDetector, "consolidation": consolidation_finding.OnnxConsolidationFinder,
+                "ild": ild_extent.OnnxIldPattern, "vertebra": bone_density.OnnxVertebraFinder}
+    for part, file_name in MODEL_FILES.items():
+        path = Path(models_dir) / file_name
+        if path.exists():
+            setattr(methods, part, wrappers[part](OnnxMaskModel(path, setting="finding_models_dir")))
+    return methods
+
+
+def finding_methods_for(settings) -> FindingMethods:
+    """The finding methods and statement settings of the CT server's settings."""
+    return finding_methods_from_settings(settings.finding_models_dir, context=settings.nodule_guideline_context,
+                                         consolidation_report_ml=settings.consolidation_report_ml,
+                                         progression_threshold_points=settings.progression_threshold_points)
+
+
+def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[slice, ...], zones: list[slice],
+                    methods: FindingMethods, *, prior: Optional[dict] = None,
+                    timings: Optional[dict] = None) -> dict:
+    """ILD extent (and progression against ``prior``, a previous report's metrics), nodules with
+    Lung-RADS and Fleischner advice, consolidation and bone, as the ``ct quantify`` JSON keys.
+
+    The lung findings are computed inside ``box`` (the lung's bounding box, where ``zones`` are
+    slice ranges); the bone on the whole volume, as the spine lies outside the lungs. The seconds
+    each step took go into ``timings`` when given (the benchmark reports them).
+    """
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[f"{step}_seconds"] = round(now - clock, 2)
+        clock = now
+
+    volume, lung_mask = full_volume.crop(box), full_mask[box]
+    result = {"ild_extent": ild_extent.extent_summary(methods.ild.find(volume, lung_mask), lung_mask, zones,
+                                                      method=methods.ild.name)}
+    lap("ild_extent")
+    previous_extent = ild_extent.prior_extent(prior)
+    if previous_extent is not None:
+        result["progression"] = ild_extent.progression(result["ild_extent"], previous_extent,
+                                                       threshold_points=methods.progression_threshold_points)
+    found, nodule_mask, assessed = _detect_nodules(volume, lung_mask, methods)
+    result["nodules"] = _nodule_lines(volume, found, prior, methods.nodule.name)
+    result["nodule_guideline"] = {
+        **applicable_guideline(methods.context),
+        "lung_rads_exam_category": exam_lung_rads([n["lung_rads"]["category"] for n in result["nodules"]]),
+        "assessed": assessed,
+        "method": (f"classical: {nodules.METHOD}" if methods.nodule.name == "classical" else methods.nodule.name)
+                  if assessed else f"not assessed: slices thicker than {MAX_NODULE_SLICE_MM:g} mm",
+    }
+    lap("nodules")
+    consolidation_mask = methods.consolidation.find(volume, lung_mask, nodule_mask)
+    result["consolidation"] = consolidation_finding.consolidation_summary(
+        consolidation_mask, lung_mask, zones, volume.voxel_volume_ml,
+        report_threshold_ml=methods.consolidation_report_ml, method=methods.consolidation.name)
+    if methods.context == "screening" and result["consolidation"]["incidental"]:
+        result["nodule_guideline"]["note"] = (
+            "Consolidation may suggest an infectious or inflammatory process: Lung-RADS v2022 allows category 0 "
+            "with a 1-3 month LDCT (ACR Lung-RADS v2022, infectious/inflammatory findings)")
+    lap("consolidation")
+    result["bone"] = bone_density.bone_summary(bone_density.trabecular_attenuation(full_volume,
+                                                                                methods.vertebra.bodies(full_volume)),
+                                       method=methods.vertebra.name)
+    lap("bone")
+    return result
+
+
+def _detect_nodules(volume, lung_mask, methods) -> tuple[list[nodules.Nodule], np.ndarray, bool]:
+    nodule_mask = np.zeros(lung_mask.shape, dtype=bool)
+    if volume.spacing_mm[0] > MAX_NODULE_SLICE_MM and methods.nodule.name == "classical":
+        return [], nodule_mask, False
+    found = methods.nodule.detect(volume, lung_mask)
+    for nodule in found:
+        # A sphere of the nodule's size, to keep it out of the consolidation.
+        centre = np.asarray(nodule.center_index)
+        radius = nodule.mean_diameter_mm / 2 + 1.0
+        box = tuple(slice(max(int(c - radius / s) - 1, 0), min(int(c + radius / s) + 2, size))
+                    for c, s, size in zip(centre, volume.spacing_mm, lung_mask.shape))
+        grid = np.ogrid[box]
+        distance2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, volume.spacing_mm))
+        nodule_mask[box] |= distance2 <= radius ** 2
+    return found, nodule_mask, True
+
+
+def _nodule_lines(volume: CtVolume, found: list[nodules.Nodule], prior: Optional[dict], method: str) -> list[dict]:
+    """One JSON line per nodule, with status against the prior scan and both guidelines' advice."""
+    # A prior exam counts for nodules only when its nodules were assessed (thin enough sections).
+    assessed_before = prior is not None and (prior.get("nodule_guideline") or {}).get("assessed", True)
+    prior_nodules = prior.get("nodules") if assessed_before else None
+    groups = [fleischner_group(n.type) for n in found]
+    lines = []
+    for nodule, group in zip(found, groups):
+        centre = volume.patient_position(nodule.center_index)
+        before = _match(centre, prior_nodules) if prior_nodules is not None else None
+        status = nodule_status(nodule.mean_diameter_mm, before["mean_diameter_mm"] if before else None,
+                               has_prior_exam=prior_nodules is not None)
+        description = NoduleDescription(nodule.type, nodule.mean_diameter_mm, nodule.solid_component_mm, status,
+                                        prior_category=(before or {}).get("lung_rads", {}).get("category"))
+        lines.append(nodule_line(description, volume_mm3=nodule.volume_mm3, center_mm=centre,
+                                 multiple=groups.count(group) > 1, method=method,
+                                 prior_mean_diameter_mm=before["mean_diameter_mm"] if before else None))
+    return lines
+
+
+def nodule_line(description: NoduleDescription, *, volume_mm3: float, center_mm: list[float], multiple: bool,
+                method: str, prior_mean_diameter_mm: Optional[float] = None) -> dict:
+    """The report line of one nodule: measurements, status and both guidelines' category and advice."""
+    return {
+        "type": description.type, "mean_diameter_mm": description.mean_diameter_mm,
+        "solid_component_mm": description.solid_component_mm, "volume_mm3": volume_mm3, "center_mm": center_mm,
+        "status": description.status, "prior_mean_diameter_mm": prior_mean_diameter_mm,
+        "lung_rads": lung_rads_category(description),
+        "fleischner": fleischner_recommendation(description, multiple=multiple),
+        "method": method,
+    }
+
+
+def _match(centre: list[float], prior_nodules: list[dict]) -> Optional[dict]:
+    best, best_distance = None, MATCH_DISTANCE_MM
+    for candidate in prior_nodules:
+        distance = float(np.linalg.norm(np.subtract(centre, candidate.get("center_mm", [np.inf] * 3))))
+        if distance <= best_distance:
+            best, best_distance = candidate, distance
+    return best

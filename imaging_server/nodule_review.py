@@ -1,0 +1,225 @@
+"""A radiologist's review of a report's nodules: confirm, edit, add or reject, over the API.
+
+Readers (hospital radiologists) have their own bearer tokens (``ildscreen imaging-server readers
+add NAME``; only the SHA-256 is kept), separate from the referring clinics' tokens. Routes, all
+under ``/api/v1/reader`` with ``Authorization: Bearer <reader token>``:
+
+- ``GET  /referrals/<code>/nodules``: the report's nodules and the rejected ones;
+- ``POST /referrals/<code>/nodules``: add a nodule the method missed (``type``,
+  ``mean_diameter_mm``, ``solid_component_mm``, ``center_mm``, optional ``volume_mm3`` and flags);
+- ``PATCH /referrals/<code>/nodules/<n>``: edit nodule n (1-based) -- any of those fields and the
+  Lung-RADS flags ``juxtapleural_benign``, ``benign_calcification``, ``suspicious_features``;
+- ``POST /referrals/<code>/nodules/<n>/confirm`` and ``/reject``.
+
+Each change recomputes both guidelines for every nodule (their multiplicity may change), the
+exam's Lung-RADS category and the FHIR DiagnosticReport, stores them on the report that the
+clinic reads, and appends a row to ``nodule_reviews`` (who, what, when). Bad input is a 422
+naming the field; nothing stored changes then.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import secrets
+import sqlite3
+from typing import Any
+
+import sqlite_utils
+from flask import Blueprint, current_app, g, jsonify, request
+
+from imaging_server.errors import AuthenticationError, Conflict, MalformedRequest, NotFound, NotReady, ValidationError
+from imaging_server.nodule_guidelines import (NODULE_TYPES, GuidelineInputError, NoduleDescription, exam_lung_rads,
+                                              fleischner_group)
+from imaging_server.store import CLINIC_NAME_PATTERN, hash_token, open_database, utc_now, write_transaction
+
+logger = logging.getLogger(__name__)
+
+READER_TOKEN_PREFIX = "ildrd_"
+FLAGS = ("juxtapleural_benign", "benign_calcification", "suspicious_features")
+EDITABLE = ("type", "mean_diameter_mm", "solid_component_mm", "center_mm", "volume_mm3", *FLAGS)
+review_api = Blueprint("nodule_review", __name__, url_prefix="/api/v1/reader")
+
+
+def add_reader(db: sqlite_utils.Database, name: str) -> str:
+    """Register a radiologist and return their bearer token (only its SHA-256 is stored)."""
+    if not re.match(CLINIC_NAME_PATTERN, name):
+        raise ValidationError(f"reader name {name!r} must be 2-64 lower-case letters, digits, '.', '_' or '-'")
+    token = READER_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    try:
+        with write_transaction(db):
+            db["readers"].insert({"name": name, "token_hash": hash_token(token), "created_at": utc_now()})
+    except sqlite3.IntegrityError as exc:
+        raise Conflict(f"a reader named {name!r} already exists") from exc
+    logger.info("registered reader %s", name)
+    return token
+
+
+def reader_for_token(db: sqlite_utils.Database, authorization: str | None) -> dict:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise AuthenticationError("send the reader token as 'Authorization: Bearer <token>'")
+    rows = list(db["readers"].rows_where("token_hash = ?", [hash_token(authorization[7:].strip())], limit=1))
+    if not rows:
+        raise AuthenticationError("unknown reader token")
+    return rows[0]
+
+
+def _db() -> sqlite_utils.Database:
+    # The same per-request connection as the clinic routes (app.py closes g.db at teardown).
+    if "db" not in g:
+        g.db = open_database(current_app.extensions["imaging_server"].database_path)
+    return g.db
+
+
+@review_api.before_request
+def authenticate_reader():
+    g.reader = reader_for_token(_db(), request.headers.get("Authorization"))
+
+
+@review_api.get("/referrals/<code>/nodules")
+def list_nodules(code: str):
+    metrics, _ = _report(_db(), code)
+    return jsonify(_view(code, metrics))
+
+
+@review_api.post("/referrals/<code>/nodules")
+def add_nodule(code: str):
+    body = _body()
+    return jsonify(_change(code, "add", None, body)), 201
+
+
+@review_api.patch("/referrals/<code>/nodules/<int:number>")
+def edit_nodule(code: str, number: int):
+    return jsonify(_change(code, "edit", number, _body()))
+
+
+@review_api.post("/referrals/<code>/nodules/<int:number>/<any(confirm, reject):action>")
+def confirm_or_reject(code: str, number: int, action: str):
+    return jsonify(_change(code, action, number, {}))
+
+
+def _body() -> dict:
+    try:
+        body = json.loads(request.get_data(cache=False) or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedRequest("request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object", fields=[{"field": "body", "reason": "not an object"}])
+    return body
+
+
+def _report(db: sqlite_utils.Database, code: str) -> tuple[dict, dict]:
+    rows = db.execute_returning_dicts(
+        "SELECT r.id, r.status, p.metrics FROM referrals r LEFT JOIN reports p ON p.referral_id = r.id WHERE r.code = ?",
+        [code])
+    if not rows:
+        raise NotFound(f"no referral {code}")
+    if rows[0]["metrics"] is None:
+        raise NotReady(f"referral {code} has no report yet (status {rows[0]['status']})")
+    return json.loads(rows[0]["metrics"]), rows[0]
+
+
+def _view(code: str, metrics: dict) -> dict:
+    return {"referral_code": code, "nodules": metrics.get("nodules", []),
+            "rejected_nodules": metrics.get("rejected_nodules", []),
+            "nodule_guideline": metrics.get("nodule_guideline")}
+
+
+def _change(code: str, action: str, number: int | None, body: dict) -> dict:
+    """Apply one review action in one transaction and return the new nodule view."""
+    from imaging_server.fhir_report import build_diagnostic_report
+
+    db = _db()
+    with write_transaction(db):
+        metrics, referral = _report(db, code)
+        nodules = list(metrics.get("nodules", []))
+        if number is not None and not 1 <= number <= len(nodules):
+            raise NotFound(f"no nodule {number} in the report of {code} ({len(nodules)} nodules)")
+        reviewed = {"state": {"add": "added", "edit": "edited", "confirm": "confirmed", "reject": "rejected"}[action],
+                    "reader": g.reader["name"], "at": utc_now()}
+        if action == "reject":
+            rejected = {**nodules.pop(number - 1), "review": reviewed}
+            metrics["rejected_nodules"] = [*metrics.get("rejected_nodules", []), rejected]
+        elif action == "confirm":
+            nodules[number - 1] = {**nodules[number - 1], "review": reviewed}
+        else:
+            base = nodules[number - 1] if action == "edit" else {"status": "baseline", "method": "radiologist"}
+            nodules_entry = _validated(body, base, require_all=action == "add")
+            entry = {**base, **nodules_entry, "review": reviewed}
+            if action == "add":
+                nodules.append(entry)
+            else:
+                nodules[number - 1] = entry
+        metrics["nodules"] = regrade(nodules)
+        metrics["nodule_guideline"] = {**metrics["nodule_guideline"], "lung_rads_exam_category": exam_lung_rads(
+            [n["lung_rads"]["category"] for n in metrics["nodules"]])}
+        stored = next(db["reports"].rows_where("referral_id = ?", [referral["id"]], limit=1))
+        previous = json.loads(stored["diagnostic_report"])
+        segmenter = previous["performer"][0]["display"].split("lung mask: ", 1)[-1].rstrip(")")
+        report = build_diagnostic_report(code, metrics, metrics["ild_extent"]["percent"], issued=utc_now(),
+                                         segmenter=segmenter)
+        first, rest = report["conclusion"].split(". ", 1)
+        report["conclusion"] = f"{first}. Nodules reviewed by a radiologist. {rest}"
+        db.execute("UPDATE reports SET metrics = ?, diagnostic_report = ? WHERE referral_id = ?",
+                   [json.dumps(metrics), json.dumps(report), referral["id"]])
+        db["nodule_reviews"].insert({"referral_id": referral["id"], "reader_id": g.reader["id"], "action": action,
+                                     "nodule_number": number, "detail": json.dumps(body), "created_at": utc_now()})
+    logger.info("nodule review: %s by reader %s", action, g.reader["name"])
+    return _view(code, metrics)
+
+
+def _validated(body: dict, base: dict, *, require_all: bool) -> dict:
+    """The editable fields of ``body``, checked; a 422 naming each bad field."""
+    problems = [{"field": key, "reason": "not an editable field"} for key in body if key not in EDITABLE]
+    required = ("type", "mean_diameter_mm", "center_mm") if require_all else ()
+    problems += [{"field": key, "reason": "required"} for key in required if key not in body]
+    values: dict[str, Any] = {key: body[key] for key in EDITABLE if key in body}
+    center = values.get("center_mm", base.get("center_mm"))
+    if "center_mm" in values and not (isinstance(center, list) and len(center) == 3
+                                      and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in center)):
+        problems.append({"field": "center_mm", "reason": "must be three numbers [x, y, z] in mm"})
+    for key in ("mean_diameter_mm", "solid_component_mm", "volume_mm3"):
+        if key in values and (isinstance(values[key], bool) or not isinstance(values[key], (int, float))):
+            problems.append({"field": key, "reason": "must be a number"})
+    for key in FLAGS:
+        if key in values and not isinstance(values[key], bool):
+            problems.append({"field": key, "reason": "must be true or false"})
+    if "type" in values and values["type"] not in NODULE_TYPES:
+        problems.append({"field": "type", "reason": f"must be one of {', '.join(NODULE_TYPES)}"})
+    if not problems:
+        merged = {**base, **values}
+        if merged["type"] == "solid" and "solid_component_mm" not in values:
+            values["solid_component_mm"] = merged["solid_component_mm"] = merged["mean_diameter_mm"]
+        if merged["type"] == "ground_glass" and "solid_component_mm" not in values:
+            values["solid_component_mm"] = merged["solid_component_mm"] = 0.0
+        try:
+            _description(merged)
+        except GuidelineInputError as exc:
+            problems.append({"field": "nodule", "reason": str(exc)})
+    if problems:
+        raise ValidationError("; ".join(f"{p['field']}: {p['reason']}" for p in problems), fields=problems)
+    if "volume_mm3" not in values and "mean_diameter_mm" in values:
+        values["volume_mm3"] = round(math.pi / 6 * float(values["mean_diameter_mm"]) ** 3, 1)
+    return values
+
+
+def _description(nodule: dict) -> NoduleDescription:
+    return NoduleDescription(nodule["type"], float(nodule["mean_diameter_mm"]),
+                             float(nodule.get("solid_component_mm", 0.0)), nodule.get("status", "baseline"),
+                             prior_category=nodule.get("prior_category"),
+                             **{flag: bool(nodule.get(flag, False)) for flag in FLAGS})
+
+
+def regrade(nodules: list[dict]) -> list[dict]:
+    """Every nodule's Lung-RADS and Fleischner advice again, from its (possibly edited) description."""
+    from imaging_server.findings import nodule_line
+
+    groups = [fleischner_group(n["type"]) for n in nodules]
+    regraded = []
+    for nodule, group in zip(nodules, groups):
+        line = nodule_line(_description(nodule), volume_mm3=nodule.get("volume_mm3"), center_mm=nodule["center_mm"],
+                           multiple=groups.count(group) > 1, method=nodule.get("method", "radiologist"),
+                           prior_mean_diameter_mm=nodule.get("prior_mean_diameter_mm"))
+        regraded.append({**nodule, **line})
+    return regraded

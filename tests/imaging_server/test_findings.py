@@ -1,0 +1,211 @@
+"""The report's findings on phantoms with known truth: nodules, consolidation, vertebral HU, ILD
+extent and its progression; and the statements' thresholds."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imaging_server.bone import bone_summary
+from imaging_server.consolidation import consolidation_summary
+from imaging_server.dicom_io import CtVolume, load_series_folder
+from imaging_server.errors import ConfigError
+from imaging_server.findings import FindingMethods, finding_methods_from_settings
+from imaging_server.ild_extent import progression
+from imaging_server.phantom import make_phantom, write_series
+from imaging_server.quantify import quantify_volume
+
+# Thin enough sections for nodules (2.5 mm slices, 1.33 mm pixels); the default test phantom has 5 mm.
+FINE_SHAPE = (120, 256, 256)
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    """The fine phantom written as DICOM and quantified from the files (patient coordinates included)."""
+    return make_phantom(shape=FINE_SHAPE, seed=4)
+
+
+@pytest.fixture(scope="module")
+def baseline_metrics(baseline, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fine-ct")
+    write_series(baseline, folder, identifying=False)
+    return quantify_volume(load_series_folder(folder)).metrics
+
+
+def _volume(phantom) -> CtVolume:
+    return CtVolume(hu=phantom.hu, spacing_mm=phantom.spacing_mm)
+
+
+def _matches(truth_nodule, found):
+    return [n for n in found if np.linalg.norm(np.subtract(n["center_mm"], truth_nodule["center_mm"])) <= 5.0]
+
+
+def test_every_nodule_of_6_mm_or_more_is_found_typed_and_measured(baseline, baseline_metrics):
+    """Sensitivity 100% for nodules >= 6 mm, <= 2 false positives, diameters within 1 mm."""
+    found = baseline_metrics["nodules"]
+    matched = []
+    for truth in baseline.truth["nodules"]:
+        hits = _matches(truth, found)
+        if truth["mean_diameter_mm"] >= 6:
+            assert len(hits) == 1, truth
+        for hit in hits:
+            matched.append(id(hit))
+            assert hit["type"] == truth["type"]
+            assert abs(hit["mean_diameter_mm"] - truth["mean_diameter_mm"]) <= 1.0, (hit, truth)
+            assert abs(hit["solid_component_mm"] - truth["solid_component_mm"]) <= 1.0, (hit, truth)
+            assert hit["volume_mm3"] == pytest.approx(truth["volume_mm3"], rel=0.25)
+    false_positives = [n for n in found if id(n) not in matched]
+    assert len(false_positives) <= 2, false_positives
+
+
+def test_each_nodule_line_carries_both_guidelines_and_the_report_names_the_one_that_applies(baseline_metrics):
+    part_solid = next(n for n in baseline_metrics["nodules"] if n["type"] == "part_solid")
+    # 12 mm with a 6 mm solid component at baseline: Lung-RADS 4A; Fleischner single part-solid >= 6 mm.
+    assert part_solid["status"] == "baseline"
+    assert part_solid["lung_rads"]["category"] == "4A" and "solid component >= 6 mm" in part_solid["lung_rads"]["rule"]
+    assert part_solid["fleischner"]["low_risk"].startswith("CT at 3-6 months")
+    ground_glass = next(n for n in baseline_metrics["nodules"] if n["type"] == "ground_glass")
+    assert ground_glass["lung_rads"]["category"] == "2"
+    guideline = baseline_metrics["nodule_guideline"]
+    assert guideline["applies"] == "Fleischner 2017" and guideline["assessed"]
+    assert guideline["lung_rads_exam_category"] == "4A"
+
+
+def test_consolidation_volume_within_10_percent(baseline, baseline_metrics):
+    consolidation = baseline_metrics["consolidation"]
+    truth = baseline.truth["consolidation_ml"]
+    assert abs(consolidation["volume_ml"] / truth - 1) <= 0.10
+    assert consolidation["zones"]["middle"]["volume_ml"] == pytest.approx(consolidation["volume_ml"], abs=0.5)
+    assert consolidation["incidental"] and "Incidental consolidation" in consolidation["statement"]
+
+
+def test_vertebral_trabecular_hu_within_10_hu(baseline, baseline_metrics):
+    bone = baseline_metrics["bone"]
+    truth = [vertebra["trabecular_hu"] for vertebra in baseline.truth["vertebrae"]]
+    measured = [vertebra["trabecular_hu"] for vertebra in bone["vertebrae"]]
+    assert len(measured) == len(truth)
+    assert all(abs(m - t) <= 10 for m, t in zip(measured, truth)), (measured, truth)
+    assert [vertebra["index"] for vertebra in bone["vertebrae"]] == list(range(1, len(truth) + 1))
+    assert bone["trabecular_hu"] == min(measured)
+    assert bone["flag"] == "likely_osteoporosis" and "kVp" in bone["caveat"]
+
+
+def test_ild_extent_per_zone_follows_the_fibrosis(baseline, baseline_metrics):
+    extent = baseline_metrics["ild_extent"]
+    assert abs(extent["percent"] - baseline.truth["ild_extent_percent"]) <= 1.0
+    assert abs(extent["zones"]["lower"] - baseline.truth["zones"]["lower"]["haa_percent"]) <= 1.5
+    assert extent["zones"]["upper"] < 1.0
+    assert "progression" not in baseline_metrics
+
+
+def test_progression_is_stated_when_extent_rises_and_nodules_are_followed(baseline, baseline_metrics):
+    """Same anatomy, more fibrosis, other noise: progression; the nodules are the same ones, stable."""
+    worse = make_phantom(shape=FINE_SHAPE, seed=4, noise_seed=11, lower_zone_fibrosis_fraction=0.6)
+    metrics = quantify_volume(_volume_like(worse), prior=baseline_metrics).metrics
+    change = metrics["progression"]
+    expected = worse.truth["ild_extent_percent"] - baseline.truth["ild_extent_percent"]
+    assert change["progression"] is True and abs(change["change_points"] - expected) <= 1.0
+    assert change["zones_change_points"]["lower"] > 5 and abs(change["zones_change_points"]["upper"]) < 0.5
+    assert {n["status"] for n in metrics["nodules"]} == {"stable"}
+
+
+def test_no_progression_when_only_the_noise_changes(baseline, baseline_metrics):
+    again = make_phantom(shape=FINE_SHAPE, seed=4, noise_seed=12)
+    metrics = quantify_volume(_volume_like(again), prior={**baseline_metrics, "nodules": []}).metrics
+    assert metrics["progression"]["progression"] is False
+    assert abs(metrics["progression"]["change_points"]) < 0.5
+    # Against a prior exam without them, every nodule is new: the 8 mm solid one becomes 4B (new, >= 8 mm).
+    assert {n["status"] for n in metrics["nodules"]} == {"new"}
+    assert "4B" in {n["lung_rads"]["category"] for n in metrics["nodules"]}
+
+
+def _volume_like(phantom) -> CtVolume:
+    """The phantom as the DICOM reader would give it (same origin convention as write_series)."""
+    slices, rows, cols = phantom.hu.shape
+    dz, dy, dx = phantom.spacing_mm
+    return CtVolume(hu=phantom.hu, spacing_mm=phantom.spacing_mm,
+                    origin_mm=(-cols * dx / 2 + dx / 2, -rows * dy / 2 + dy / 2, slices * dz / 2 - dz / 2))
+
+
+def test_a_prior_whose_nodules_were_not_assessed_does_not_make_them_new(baseline, baseline_metrics):
+    """A prior CT with thick sections had no nodule assessment: this scan's nodules are baseline, not new."""
+    prior = {**baseline_metrics, "nodules": [], "nodule_guideline": {**baseline_metrics["nodule_guideline"],
+                                                                     "assessed": False}}
+    metrics = quantify_volume(_volume_like(baseline), prior=prior).metrics
+    assert {n["status"] for n in metrics["nodules"]} == {"baseline"}
+    assert metrics["progression"]["progression"] is False
+
+
+def test_thick_sections_leave_nodules_unassessed():
+    """5 mm slices: the classical detector is not run, and the report says why."""
+    metrics = quantify_volume(_volume(make_phantom())).metrics
+    assert metrics["nodules"] == [] and metrics["nodule_guideline"]["assessed"] is False
+    assert "slices thicker than 3 mm" in metrics["nodule_guideline"]["method"]
+
+
+@pytest.mark.parametrize(("lowest", "flag"), [
+    (110.0, "likely_osteoporosis"), (110.1, "possible_low_bone_density"), (160.0, "possible_low_bone_density"),
+    (160.1, "not_low"),
+])
+def test_bone_flags_at_the_pickhardt_thresholds(lowest, flag):
+    """Pickhardt 2013: <= 110 HU specific, <= 160 HU sensitive (both inclusive)."""
+    summary = bone_summary([{"index": 1, "trabecular_hu": 200.0}, {"index": 2, "trabecular_hu": lowest}])
+    assert summary["flag"] == flag and summary["trabecular_hu"] == lowest
+    assert "Ann Intern Med 2013" in summary["source"]
+
+
+def test_no_vertebra_is_not_assessed_rather_than_normal():
+    assert bone_summary([])["flag"] == "not_assessed"
+
+
+def test_consolidation_statement_threshold_is_inclusive():
+    lung = np.ones((3, 10, 10), dtype=bool)
+    mask = np.zeros_like(lung)
+    mask[0, :5] = True  # 50 voxels of 0.1 ml = 5 ml
+    thirds = [slice(0, 1), slice(1, 2), slice(2, 3)]
+    assert consolidation_summary(mask, lung, thirds, 0.1)["incidental"] is True
+    assert consolidation_summary(mask, lung, thirds, 0.1, report_threshold_ml=5.1)["incidental"] is False
+
+
+def test_progression_threshold_is_a_setting():
+    now = {"percent": 10.0, "zones": {"upper": 0.0, "middle": 0.0, "lower": 30.0}}
+    before = {"percent": 7.0, "zones": {"upper": 0.0, "middle": 0.0, "lower": 21.0}}
+    assert progression(now, before)["progression"] is False
+    assert progression(now, before, threshold_points=3.0)["progression"] is True
+
+
+def test_finding_models_folder_replaces_methods_and_refuses_bad_input(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    def threshold_model(name: str, low: float) -> None:
+        """A per-slice 'model': probability 1 where HU > low."""
+        graph = helper.make_graph(
+            [helper.make_node("Greater", ["hu", "low"], ["dense"]),
+             helper.make_node("Cast", ["dense"], ["p"], to=TensorProto.FLOAT)],
+            "dense", [helper.make_tensor_value_info("hu", TensorProto.FLOAT, [1, 1, None, None])],
+            [helper.make_tensor_value_info("p", TensorProto.FLOAT, [1, 1, None, None])],
+            initializer=[helper.make_tensor("low", TensorProto.FLOAT, [], [low])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.save(model, tmp_path / name)
+
+    threshold_model("consolidation.onnx", -100.0)
+    methods = finding_methods_from_settings(tmp_path)
+    assert methods.consolidation.name == "onnx:consolidation.onnx" and methods.nodule.name == "classical"
+    phantom = make_phantom(shape=(20, 48, 48))
+    metrics = quantify_volume(_volume(phantom), methods=methods).metrics
+    assert metrics["consolidation"]["method"] == "onnx:consolidation.onnx"
+    # Every slot takes a model; the report names each model as the method of its line.
+    for name, low in (("nodule.onnx", 0.0), ("ild.onnx", -700.0), ("vertebra.onnx", 100.0)):
+        threshold_model(name, low)
+    metrics = quantify_volume(_volume(phantom), methods=finding_methods_from_settings(tmp_path)).metrics
+    assert metrics["ild_extent"]["method"] == "onnx:ild.onnx" and metrics["bone"]["method"] == "onnx:vertebra.onnx"
+    assert metrics["nodule_guideline"]["method"] == "onnx:nodule.onnx"
+    assert all(nodule["method"] == "onnx:nodule.onnx" for nodule in metrics["nodules"])
+    with pytest.raises(ConfigError, match="no folder"):
+        finding_methods_from_settings(tmp_path / "absent")
+    (tmp_path / "ild.onnx").write_bytes(b"not a model")
+    with pytest.raises(ConfigError, match="finding_models_dir: cannot load"):
+        finding_methods_from_settings(tmp_path)
+    with pytest.raises(ConfigError, match="got 'diagnostic'"):
+        FindingMethods(context="diagnostic")

@@ -1,0 +1,132 @@
+"""A radiologist confirms, edits, adds and rejects nodules over the API; the clinic's report follows,
+and bad input changes nothing."""
+from __future__ import annotations
+
+import pytest
+
+from ct_fixtures import imaging_settings  # noqa: F401 - fixture
+from imaging_server.app import create_app
+from imaging_server.dicom_io import read_folder
+from imaging_server.ingest import _store_report, quantify_datasets
+from imaging_server.nodule_review import add_reader
+from imaging_server.phantom import make_phantom, write_series
+from imaging_server.segmentation import ClassicalLungSegmenter
+from imaging_server.store import add_clinic, open_database
+from referral_bundle import REFERRAL_CODE, referral_bundle
+
+
+@pytest.fixture(scope="module")
+def fine_series(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("review-ct")
+    write_series(make_phantom(shape=(100, 200, 200), field_of_view_mm=300.0, seed=5), folder, identifying=False)
+    return folder
+
+
+@pytest.fixture
+def reviewed(imaging_settings, fine_series):  # noqa: F811
+    """A reported referral of the fine phantom, a clinic token and a reader token."""
+    app = create_app(imaging_settings)
+    client = app.test_client()
+    db = open_database(imaging_settings.database_path)
+    clinic, reader = add_clinic(db, "clinic-north"), add_reader(db, "dr-wang")
+    response = client.post("/api/v1/referrals", json=referral_bundle(),
+                           headers={"Authorization": f"Bearer {clinic}", "Idempotency-Key": REFERRAL_CODE})
+    assert response.status_code == 201
+    _store_report(db, REFERRAL_CODE, quantify_datasets(REFERRAL_CODE, read_folder(fine_series),
+                                                       ClassicalLungSegmenter()))
+    db.close()
+    return client, {"Authorization": f"Bearer {clinic}"}, {"Authorization": f"Bearer {reader}"}
+
+
+def _url(suffix: str = "") -> str:
+    return f"/api/v1/reader/referrals/{REFERRAL_CODE}/nodules{suffix}"
+
+
+def _clinic_nodules(client, clinic):
+    return client.get(f"/api/v1/referrals/{REFERRAL_CODE}/report", headers=clinic).json
+
+
+def test_confirm_edit_add_reject_reach_the_clinics_report(reviewed):
+    client, clinic, reader = reviewed
+    listed = client.get(_url(), headers=reader)
+    assert listed.status_code == 200
+    count = len(listed.json["nodules"])
+    assert count >= 4
+
+    confirmed = client.post(_url("/1/confirm"), headers=reader)
+    assert confirmed.status_code == 200
+    assert confirmed.json["nodules"][0]["review"]["state"] == "confirmed"
+    assert confirmed.json["nodules"][0]["review"]["reader"] == "dr-wang"
+
+    # Editing the 8 mm solid nodule to 16 mm makes it Lung-RADS 4B at baseline (>= 15 mm).
+    solid = next(i for i, n in enumerate(listed.json["nodules"], 1) if n["type"] == "solid")
+    edited = client.patch(_url(f"/{solid}"), json={"mean_diameter_mm": 16.0}, headers=reader)
+    assert edited.status_code == 200, edited.json
+    line = edited.json["nodules"][solid - 1]
+    assert line["lung_rads"]["category"] == "4B" and line["review"]["state"] == "edited"
+    assert edited.json["nodule_guideline"]["lung_rads_exam_category"] == "4B"
+
+    added = client.post(_url(), json={"type": "part_solid", "mean_diameter_mm": 9.0, "solid_component_mm": 3.0,
+                                      "center_mm": [10.0, 20.0, 30.0]}, headers=reader)
+    assert added.status_code == 201
+    assert added.json["nodules"][-1]["review"]["state"] == "added"
+    assert added.json["nodules"][-1]["lung_rads"]["category"] == "3"
+
+    rejected = client.post(_url(f"/{count + 1}/reject"), headers=reader)
+    assert rejected.status_code == 200
+    assert len(rejected.json["nodules"]) == count and len(rejected.json["rejected_nodules"]) == 1
+
+    report = _clinic_nodules(client, clinic)
+    assert report["metrics"]["nodules"] == rejected.json["nodules"]
+    conclusion = report["diagnostic_report"]["conclusion"]
+    assert "Nodules reviewed by a radiologist." in conclusion and "Lung-RADS v2022 4B" in conclusion
+    assert rejected.json["rejected_nodules"][0]["review"]["state"] == "rejected"
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"type": "calcified", "mean_diameter_mm": 5.0, "center_mm": [0, 0, 0]}, "type"),
+    ({"type": "solid", "center_mm": [0, 0, 0]}, "mean_diameter_mm"),
+    ({"type": "solid", "mean_diameter_mm": 5.0, "center_mm": [0, 0]}, "center_mm"),
+    ({"type": "solid", "mean_diameter_mm": "big", "center_mm": [0, 0, 0]}, "mean_diameter_mm"),
+    ({"type": "part_solid", "mean_diameter_mm": 5.0, "solid_component_mm": 7.0, "center_mm": [0, 0, 0]}, "nodule"),
+    ({"type": "solid", "mean_diameter_mm": 5.0, "center_mm": [0, 0, 0], "grade": 3}, "grade"),
+])
+def test_bad_nodules_are_refused_naming_the_field_and_nothing_changes(reviewed, body, field):
+    client, clinic, reader = reviewed
+    before = _clinic_nodules(client, clinic)
+    response = client.post(_url(), json=body, headers=reader)
+    assert response.status_code == 422
+    assert field in [problem["field"] for problem in response.json["error"]["fields"]]
+    assert _clinic_nodules(client, clinic) == before
+
+
+def test_only_readers_review_and_only_existing_nodules(reviewed):
+    client, clinic, reader = reviewed
+    assert client.get(_url(), headers=clinic).status_code == 401  # a clinic token is not a reader token
+    assert client.get(_url(), headers={}).status_code == 401
+    assert client.post(_url("/99/confirm"), headers=reader).status_code == 404
+    assert client.get("/api/v1/reader/referrals/ILD-ZZZZZZZZZZ/nodules", headers=reader).status_code == 404
+    malformed = client.patch(_url("/1"), data="{not json", headers=reader)
+    assert malformed.status_code == 400 and malformed.json["error"]["code"] == "malformed_request"
+
+
+def test_a_referral_without_a_report_cannot_be_reviewed(imaging_settings):  # noqa: F811
+    client = create_app(imaging_settings).test_client()
+    db = open_database(imaging_settings.database_path)
+    clinic, reader = add_clinic(db, "clinic-north"), add_reader(db, "dr-li")
+    db.close()
+    client.post("/api/v1/referrals", json=referral_bundle(),
+                headers={"Authorization": f"Bearer {clinic}", "Idempotency-Key": REFERRAL_CODE})
+    response = client.get(_url(), headers={"Authorization": f"Bearer {reader}"})
+    assert response.status_code == 409 and response.json["error"]["code"] == "not_ready"
+
+
+def test_readers_add_prints_a_token_once_and_refuses_a_duplicate(runner, tmp_path):
+    from edge.cli import cli
+
+    data_dir = str(tmp_path / "imaging-data")
+    added = runner.invoke(cli, ["imaging-server", "readers", "add", "dr-zhao", "--data-dir", data_dir])
+    assert added.exit_code == 0 and added.output.startswith("ildrd_")
+    assert added.output.strip() not in (tmp_path / "imaging-data" / "imaging.db").read_bytes().decode("latin-1")
+    again = runner.invoke(cli, ["imaging-server", "readers", "add", "dr-zhao", "--data-dir", data_dir])
+    assert again.exit_code == 1 and "already exists" in again.output and "Traceback" not in again.output
