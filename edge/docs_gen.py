@@ -17,7 +17,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import click
 
@@ -225,8 +225,9 @@ PAGES: dict[str, Callable[[], str]] = {
 }
 
 
-def stale_pages(directory: Path = REFERENCE_DIR) -> list[str]:
+def stale_pages(directory: Optional[Path] = None) -> list[str]:
     """Names of the pages whose file is missing or differs from what the code generates now."""
+    directory = directory or REFERENCE_DIR
     stale = []
     for name, render in PAGES.items():
         path = directory / name
@@ -235,8 +236,9 @@ def stale_pages(directory: Path = REFERENCE_DIR) -> list[str]:
     return stale
 
 
-def write_pages(directory: Path = REFERENCE_DIR) -> list[Path]:
+def write_pages(directory: Optional[Path] = None) -> list[Path]:
     """Write every reference page; the paths written."""
+    directory = directory or REFERENCE_DIR
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, render in PAGES.items():
@@ -258,7 +260,7 @@ def main(check: bool) -> None:
         click.echo("docs/reference is up to date")
         return
     for path in write_pages():
-        click.echo(f"wrote {path.relative_to(ROOT)}")
+        click.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":
