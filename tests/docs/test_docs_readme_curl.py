@@ -26,7 +26,7 @@ END = "<!-- curl-walkthrough:end -->"
 SH_BLOCK = re.compile(r"^```sh\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 EXPECTED = re.compile(r"^# → (\d{3})$", re.MULTILINE)
 README_URL = "http://127.0.0.1:8080"
-NEW_ADMIN_PASSWORD = "the clinic's admin passphrase"
+NEW_ADMIN_PASSWORD = "the clinic's own passphrase 2026"
 
 # Records the status of every request on its own line of $STATUS_LOG and prints the body, so the
 # README's pipes and redirections work unchanged.
