@@ -10,7 +10,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, CTD_DIAGNOSES, SYMPTOMS
+from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, CTD_DIAGNOSES, SYMPTOMS, unknown_word_message
 
 # Pseudonymous codes only: letters, digits and dashes. Anything else (quotes, spaces,
 # semicolons) is refused rather than escaped, so a code can never carry a name or markup.
@@ -24,7 +24,7 @@ def _check_members(values: Optional[list[str]], allowed: dict, what: str) -> Opt
         return None
     unknown = [value for value in values if value not in allowed]
     if unknown:
-        raise ValueError(f"unknown {what} {unknown[0]!r}; expected one of {sorted(allowed)}")
+        raise ValueError(unknown_word_message(what, unknown[0], allowed))
     return sorted(set(values))
 
 
@@ -184,7 +184,7 @@ class RecordingUpload(RequestModel):
     @classmethod
     def known_site(cls, value: str) -> str:
         if value not in CHEST_SITES:
-            raise ValueError(f"unknown chest site {value!r}; expected one of {list(CHEST_SITES)}")
+            raise ValueError(unknown_word_message("chest site", value, CHEST_SITES))
         return value
 
 

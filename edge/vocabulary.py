@@ -4,6 +4,10 @@ Kept in one place so the API, the CLI, the UI and the models agree on spelling.
 """
 from __future__ import annotations
 
+import re
+from difflib import SequenceMatcher
+from typing import Iterable
+
 # CTD types as in the 2023 ACR/CHEST ILD screening guideline for systemic autoimmune
 # rheumatic diseases: SSc, RA, idiopathic inflammatory myopathy, Sjögren's, SLE, MCTD.
 CTD_DIAGNOSES = {
@@ -80,3 +84,49 @@ ICBHI_CHEST_SITES = {
 
 ROLES = ("nurse", "clinician", "admin")
 VISIT_STATUSES = ("open", "completed", "cancelled")
+
+
+# How alike a typed word and an accepted one (or one part of it) must be to be suggested: close
+# enough for "dyspnea" -> "exertional_dyspnoea" and "Scl-70" -> "anti-Scl-70", not for unrelated words.
+SUGGESTION_SIMILARITY = 0.75
+
+
+def _folded(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def closest_words(word: str, accepted: Iterable[str]) -> list[str]:
+    """The accepted words a misspelt ``word`` most likely meant (empty when none is close).
+
+    A word is compared whole, by its parts (split at ``_`` and ``-``) and by its tails (``Jo-1`` of
+    ``anti-Jo-1``), case and punctuation ignored, so a US spelling or a missing prefix still finds
+    the accepted word.
+
+    Examples
+    --------
+    >>> closest_words("Scl-70", AUTOANTIBODIES)
+    ['anti-Scl-70']
+    >>> closest_words("dyspnea", SYMPTOMS)
+    ['exertional_dyspnoea', 'rapidly_worsening_dyspnoea']
+    >>> closest_words("banana", SYMPTOMS)
+    []
+    """
+    typed = _folded(word)
+    scores = {}
+    for candidate in accepted:
+        parts = re.split(r"[_-]", candidate)
+        pieces = parts + ["".join(parts[start:]) for start in range(1, len(parts))]  # words and tails
+        forms = [_folded(candidate)] + [_folded(piece) for piece in pieces if len(_folded(piece)) > 2]
+        scores[candidate] = max(SequenceMatcher(None, typed, form).ratio() for form in forms)
+    best = max(scores.values(), default=0.0)
+    if best < SUGGESTION_SIMILARITY:
+        return []
+    return [candidate for candidate, score in scores.items() if score == best]
+
+
+def unknown_word_message(what: str, word: str, accepted: Iterable[str]) -> str:
+    """``unknown symptom 'dyspnea' (did you mean 'exertional_dyspnoea'?); expected one of [...]``."""
+    accepted = list(accepted)
+    suggestions = closest_words(word, accepted)
+    hint = f" (did you mean {' or '.join(repr(s) for s in suggestions)}?)" if suggestions else ""
+    return f"unknown {what} {word!r}{hint}; expected one of {sorted(accepted)}"

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint
+from flask import Blueprint, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from edge import __version__
+from edge.api.api_page import render_html
 from edge.api.operations import OPERATIONS, Operation, operation
 from edge.schemas import ErrorResponse
 
@@ -110,3 +111,9 @@ def build_document(version: str) -> dict:
 @operation(blueprint, "/openapi.json", "GET", summary="This document", roles=None)
 def openapi_document():
     return build_document(__version__)
+
+
+@operation(blueprint, "/docs", "GET", summary="This document as a readable HTML page (no scripts, nothing fetched)",
+           roles=None)
+def openapi_page():
+    return Response(render_html(build_document(__version__)), mimetype="text/html")
