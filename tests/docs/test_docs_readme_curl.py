@@ -77,10 +77,14 @@ def test_the_readme_walkthrough_runs_and_every_request_gets_its_status(service, 
     script, expected = walkthrough((ROOT / "README.md").read_text(encoding="utf-8"))
     assert README_URL in script
     status_log = tmp_path / "statuses"
-    program = "set -euo pipefail\n" + CURL_WRAPPER + script.replace(README_URL, service.url)
+    # The console command of the walk-through runs on the served data folder, as on the clinic box.
+    console = str(Path(sys.executable).parent / "ildscreen")
+    program = "set -euo pipefail\n" + CURL_WRAPPER + script.replace(README_URL, service.url).replace(
+        ".venv/bin/ildscreen", console)
     passwords = f"{first_admin_password(service.output)}\n{NEW_ADMIN_PASSWORD}\n"
     result = subprocess.run(["bash", "-c", program], input=passwords, capture_output=True, text=True, cwd=tmp_path,
-                            timeout=300, env={"PATH": "/usr/bin:/bin", "STATUS_LOG": str(status_log), "HOME": str(tmp_path)})
+                            timeout=300, env={"PATH": "/usr/bin:/bin", "STATUS_LOG": str(status_log), "HOME": str(tmp_path),
+                                 "ILDSCREEN_DATA_DIR": str(service.data_dir)})
     statuses = status_log.read_text().split() if status_log.exists() else []
     assert result.returncode == 0, f"stopped after statuses {statuses}:\n{result.stdout}\n{result.stderr}"
     assert statuses == expected, result.stdout

@@ -48,6 +48,7 @@ class ServedProcess:
     def __init__(self, data_dir: Path, *, python_flags: tuple[str, ...] = (), env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = Path(data_dir)
         command = ildscreen_command()
         if python_flags:
             command = [sys.executable, *python_flags, "-m", "edge"]
