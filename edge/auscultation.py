@@ -17,7 +17,7 @@ import logging
 import numpy as np
 
 from audio_models import aggregation, windows
-from audio_models.io import MODEL_SAMPLE_RATE, read_audio
+from audio_models.io import DEFAULT_AUDIO_LIMITS, MODEL_SAMPLE_RATE, read_audio
 from audio_models.quality import assess_quality
 from audio_models.resample import resample
 from edge.inference.bundles import selected_registry
@@ -47,7 +47,7 @@ def _model_stamp(model):
             "intended_use": entry.get("intended_use")}
 
 
-def score_recording(source, *, chest_site=None, backend=None):
+def score_recording(source, *, chest_site=None, backend=None, limits=DEFAULT_AUDIO_LIMITS):
     """Score one recording for crackles.
 
     Parameters
@@ -58,6 +58,9 @@ def score_recording(source, *, chest_site=None, backend=None):
         Where it was recorded (e.g. ``posterior_basal_left``); echoed in the result.
     backend : edge.inference.models.LoadedModel or None, keyword-only
         The model to use; default the bundled FP32 model on ONNX Runtime CPU.
+    limits : audio_models.io.AudioLimits or None, keyword-only
+        Checked on the header before anything is decoded (``Settings.audio_limits``); None
+        only for files already admitted under the limits.
 
     Returns
     -------
@@ -71,12 +74,13 @@ def score_recording(source, *, chest_site=None, backend=None):
     Raises
     ------
     audio_models.errors.UnreadableAudioError
-        The source cannot be decoded (the caller reports it as an error, not a score).
+        The source cannot be decoded (the caller reports it as an error, not a score); its
+        subclass ``AudioLimitError`` when the recording is outside ``limits``.
     audio_models.errors.ModelError
         The model file is missing, fails its sha256 check, or cannot run.
     """
     model = backend if backend is not None else default_model()
-    raw, rate = read_audio(source)
+    raw, rate = read_audio(source, limits=limits)
     quality = assess_quality(raw, sample_rate=rate)
     samples = resample(raw, orig_sr=rate, target_sr=MODEL_SAMPLE_RATE)
     result = {"crackle_probability": None, "crackle_detected": None, "quality": quality.to_dict(), "windows": [],

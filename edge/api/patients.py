@@ -93,7 +93,7 @@ def upload_recording(visit_id: int, form: RecordingUpload):
     return recordings.add_recording(
         resources.db(), resources.blobs, g.actor, visit_id,
         chest_site=form.chest_site, stream=upload.stream, max_bytes=resources.settings.max_upload_bytes,
-        model=resources.auscultation_model,
+        model=resources.auscultation_model, limits=resources.settings.audio_limits,
     )
 
 

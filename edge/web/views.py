@@ -254,7 +254,8 @@ def upload_recording(visit_id: int):
         recordings.check_file_name(upload.filename if upload else None)
         recordings.add_recording(resources.db(), resources.blobs, g.actor, visit_id,
                                  chest_site=request.form.get("chest_site", ""), stream=upload.stream,
-                                 max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model)
+                                 max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model,
+                                 limits=resources.settings.audio_limits)
     except ValidationError as exc:
         return _back(visit_id, "auscultation", upload_error=exc.message)
     return _back(visit_id, "auscultation")
@@ -268,7 +269,7 @@ def capture_recording(visit_id: int):
         devices.capture_recording(resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
                                   port=request.form.get("port", ""), chest_site=request.form.get("chest_site", ""),
                                   seconds=20.0, max_bytes=resources.settings.max_upload_bytes,
-                                  model=resources.auscultation_model)
+                                  model=resources.auscultation_model, limits=resources.settings.audio_limits)
     except (DeviceUnavailable, ValidationError) as exc:
         return _back(visit_id, "auscultation", upload_error=exc.message)
     return _back(visit_id, "auscultation")
