@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+import re
 import secrets
 from typing import Callable, Optional
-from urllib.parse import urlparse
+from urllib.parse import unquote
 
 import qrcode
 import qrcode.image.svg
@@ -85,11 +86,22 @@ def login_required(view: Callable) -> Callable:
     return wrapper
 
 
+# A path of this site: one leading slash not followed by another slash or a backslash (browsers
+# read "/\\evil.com" as "//evil.com"), and no backslash or control character anywhere.
+SAME_ORIGIN_PATH = re.compile(r"^/(?![/\\])[^\\\x00-\x1f\x7f]*$")
+
+
 def _safe_next(target: Optional[str]) -> str:
-    """Only same-site paths: never an open redirect."""
-    if not target or urlparse(target).netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("ui.home")
-    return target
+    """Only same-origin relative paths, however percent-encoded: never an open redirect."""
+    layer = target
+    for _ in range(3):  # "/%255C" decodes to "/%5C", then to "/\\": check every layer
+        if not layer or not SAME_ORIGIN_PATH.match(layer):
+            return url_for("ui.home")
+        decoded = unquote(layer)
+        if decoded == layer:
+            return target
+        layer = decoded
+    return url_for("ui.home")
 
 
 @blueprint.route("/lang/<code>")
