@@ -103,8 +103,11 @@ def build_referral_bundle(
     for row in lab_results:
         if row.get("si_value") is None:
             continue
-        entries.append(_observation(f"urn:uuid:{uuid.uuid4()}", patient_url,
-                                    {"system": "http://loinc.org", "code": row["loinc"], "display": row["analyte"]},
+        # An analyte without a LOINC code (KL-6 has none) is named in the local system instead of
+        # sending an empty LOINC code, which FHIR refuses: the referral must still leave.
+        code = ({"system": "http://loinc.org", "code": row["loinc"], "display": row["analyte"]} if row.get("loinc")
+                else {"system": LOCAL_OBSERVATION_SYSTEM, "code": f"lab-{row['analyte']}", "display": row["analyte"]})
+        entries.append(_observation(f"urn:uuid:{uuid.uuid4()}", patient_url, code,
                                     row["si_value"], row["si_unit"], row["si_unit"]))
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     return Bundle.model_validate(bundle).model_dump(mode="json", exclude_none=True)

@@ -106,3 +106,13 @@ def test_a_method_not_allowed_says_which_are(client, nurse):
     assert response.status_code == 405
     assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
     assert response.json["error"]["code"] == "method_not_allowed"
+
+
+def test_a_patient_whose_panel_includes_kl6_can_be_referred(client, nurse, visit):
+    """KL-6 (no LOINC code) is measured exactly in the patients most likely to be referred."""
+    labs = client.post(f"/api/v1/visits/{visit['id']}/labs", headers=nurse,
+                       json={"results": [{"analyte": "kl6", "value": 1500, "unit": "U/mL"}]})
+    assert labs.status_code == 201, labs.json
+    assert client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=nurse).status_code == 201
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse)
+    assert referral.status_code == 201, referral.json
