@@ -195,7 +195,8 @@ def register_patient():
         }
         try:
             # Empty inputs count as missing, so the message is "Required." rather than "invalid".
-            body = PatientCreate.model_validate({k: v for k, v in values.items() if v not in (None, "")})
+            # A form sends text: numbers are parsed from it (the JSON API's types are strict).
+            body = PatientCreate.model_validate({k: v for k, v in values.items() if v not in (None, "")}, strict=False)
             patient = patients.create_patient(_resources().db(), g.actor, body.model_dump())
         except PydanticValidationError as exc:
             errors = _field_errors(exc, g.lang)

@@ -116,3 +116,12 @@ def test_a_patient_whose_panel_includes_kl6_can_be_referred(client, nurse, visit
     assert client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=nurse).status_code == 201
     referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse)
     assert referral.status_code == 201, referral.json
+
+
+def test_the_tablet_form_still_registers_a_patient_from_text_fields(client, nurse, db):
+    """The JSON API's types are strict; the registration form sends text and is parsed from it."""
+    form = {"csrf_token": nurse["X-CSRF-Token"], "code": "cl77-0001", "birth_year": "1950", "sex": "F",
+            "ctd_diagnosis": "RA", "smoking": "never"}
+    response = client.post("/patients/new", data=form)
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    assert db.execute("SELECT code, birth_year FROM patients").fetchall() == [("CL77-0001", 1950)]
