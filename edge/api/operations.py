@@ -29,7 +29,7 @@ from edge.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
-from edge.schemas import MAX_ID
+from edge.schemas import MAX_ID, json_depth
 from edge.store.database import write_transaction
 
 logger = logging.getLogger(__name__)
@@ -105,17 +105,6 @@ def parse_model(model: type[BaseModel], data: object, *, prefix: str = "") -> Ba
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not JSON")
-
-
-def json_depth(value: object) -> int:
-    """How deeply objects and arrays nest in a parsed JSON value (a scalar is 0)."""
-    depth, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, (dict, list)):
-            depth = max(depth, level)
-            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return depth
 
 
 def json_body(model: type[BaseModel]) -> BaseModel:

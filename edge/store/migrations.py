@@ -13,6 +13,7 @@ from typing import Callable, Optional
 import sqlite_utils
 
 from edge.errors import StorageError
+from edge.schemas import json_depth
 from edge.store.database import utc_now, write_transaction
 
 logger = logging.getLogger(__name__)
@@ -219,22 +220,12 @@ DRAFT_MAX_DEPTH = 20
 PATIENT_LIST_COLUMNS = ("autoantibodies", "symptoms", "medications")
 
 
-def _json_depth(value) -> int:
-    depth, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, (dict, list)):
-            depth = max(depth, level)
-            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return depth
-
-
 def _unreadable_draft(text: str) -> bool:
     try:
         draft = json.loads(text)
     except (ValueError, RecursionError):
         return True
-    return not isinstance(draft, dict) or _json_depth(draft) > DRAFT_MAX_DEPTH
+    return not isinstance(draft, dict) or json_depth(draft) > DRAFT_MAX_DEPTH
 
 
 def fold_codes_and_repair_records(db: sqlite_utils.Database) -> None:
