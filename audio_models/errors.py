@@ -13,6 +13,19 @@ class UnreadableAudioError(AudioError):
     """The file or byte string is not a decodable WAV/FLAC recording."""
 
 
+class AudioLimitError(UnreadableAudioError):
+    """The header declares audio outside the configured limits; nothing was decoded.
+
+    ``limit`` names the setting that refused it; ``too_large`` tells a recording that is
+    too long or has too many channels (HTTP 413) from one with an unusable rate (422).
+    """
+
+    def __init__(self, message, *, limit, too_large):
+        super().__init__(message)
+        self.limit = limit
+        self.too_large = too_large
+
+
 class AudioQualityError(AudioError):
     """A recording failed the signal-quality gate where a usable one was required."""
 

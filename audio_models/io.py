@@ -6,12 +6,14 @@ Serving module: numpy and soundfile only.
 
 import io
 import logging
+import math
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import soundfile as sf
 
-from audio_models.errors import UnreadableAudioError
+from audio_models.errors import AudioLimitError, UnreadableAudioError
 from audio_models.resample import resample
 
 logger = logging.getLogger(__name__)
@@ -24,13 +26,129 @@ MODEL_SAMPLE_RATE = 4000
 _FORMATS = ("WAV", "FLAC", "WAVEX", "RF64")
 
 
-def read_audio(source):
+@dataclass(frozen=True)
+class AudioLimits:
+    """What a recording's header may declare before anything is decoded.
+
+    A header is a few bytes the sender controls: a 147 KB WAV saying 1 Hz, or a small silent
+    FLAC saying one hour, would otherwise be decoded and resampled into gigabytes. The
+    defaults are programme assumptions (the clinic service's ``audio_*`` settings change them):
+    a recording below the model rate cannot carry the band the model listens to, and one
+    chest site is recorded for well under a minute (ICBHI 2017's longest is 86 s).
+    """
+
+    min_sample_rate: int = MODEL_SAMPLE_RATE
+    max_sample_rate: int = 192_000
+    max_duration_s: float = 120.0
+    max_channels: int = 2
+
+    def __post_init__(self):
+        if not 0 < self.min_sample_rate <= self.max_sample_rate:
+            raise ValueError(f"need 0 < min_sample_rate <= max_sample_rate, got {self.min_sample_rate} and "
+                             f"{self.max_sample_rate}")
+        if not self.max_duration_s > 0 or self.max_channels < 1:
+            raise ValueError(f"max_duration_s must be > 0 and max_channels >= 1, got {self.max_duration_s} and "
+                             f"{self.max_channels}")
+
+    def max_frames(self, sample_rate):
+        """The most frames a recording at ``sample_rate`` may hold."""
+        return math.ceil(self.max_duration_s * sample_rate)
+
+
+#: The limits of the clinic service's defaults.
+DEFAULT_AUDIO_LIMITS = AudioLimits()
+
+
+@dataclass(frozen=True)
+class AudioHeader:
+    """What a WAV/FLAC header declares, read without decoding any sample."""
+
+    format: str
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration_s(self):
+        return self.frames / self.sample_rate
+
+
+def read_header(source, *, limits=None):
+    """Read and check a recording's header; no sample is decoded.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or seekable binary file object
+        A WAV or FLAC file; a stream is left at its start.
+    limits : AudioLimits or None, keyword-only
+        Refuse headers outside these limits; None checks nothing but the format.
+
+    Returns
+    -------
+    AudioHeader
+
+    Raises
+    ------
+    AudioLimitError
+        The rate, channel count or duration is outside ``limits`` (naming the limit).
+    UnreadableAudioError
+        The source is empty, not WAV/FLAC, or its header cannot be parsed.
+
+    Examples
+    --------
+    >>> import io, soundfile
+    >>> buf = io.BytesIO()
+    >>> soundfile.write(buf, np.zeros(8000), 1, format="WAV", subtype="PCM_16")
+    >>> _ = buf.seek(0)
+    >>> read_header(buf, limits=DEFAULT_AUDIO_LIMITS)
+    Traceback (most recent call last):
+    ...
+    audio_models.errors.AudioLimitError: sample rate 1 Hz is below the 4000 Hz minimum (min_sample_rate)
+    """
+    name = _describe(source)
+    try:
+        info = sf.info(source)
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as exc:
+        # The message names the file (libsndfile's does too): a service shows its own message instead.
+        raise UnreadableAudioError(f"cannot decode {name} as WAV or FLAC: {exc}") from exc
+    finally:
+        if hasattr(source, "seek"):
+            source.seek(0)
+    if info.format not in _FORMATS:
+        raise UnreadableAudioError(f"{name} is {info.format}, expected one of {', '.join(_FORMATS)}")
+    header = AudioHeader(format=info.format, sample_rate=int(info.samplerate), channels=int(info.channels),
+                         frames=int(info.frames))
+    if limits is not None:
+        _check_limits(header, limits)
+    return header
+
+
+def _check_limits(header, limits):
+    rate, channels = header.sample_rate, header.channels
+    if rate < limits.min_sample_rate:
+        raise AudioLimitError(f"sample rate {rate} Hz is below the {limits.min_sample_rate} Hz minimum "
+                              "(min_sample_rate)", limit="min_sample_rate", too_large=False)
+    if rate > limits.max_sample_rate:
+        raise AudioLimitError(f"sample rate {rate} Hz is above the {limits.max_sample_rate} Hz maximum "
+                              "(max_sample_rate)", limit="max_sample_rate", too_large=False)
+    if channels > limits.max_channels:
+        raise AudioLimitError(f"{channels} channels are more than the {limits.max_channels} allowed (max_channels)",
+                              limit="max_channels", too_large=True)
+    if header.frames > limits.max_frames(rate):
+        raise AudioLimitError(f"recording is {header.duration_s:.1f} s long, more than the {limits.max_duration_s:g} s "
+                              "maximum (max_duration_s)", limit="max_duration_s", too_large=True)
+
+
+def read_audio(source, *, limits=None):
     """Decode a recording at its own rate and mix it down to mono.
 
     Parameters
     ----------
     source : str, os.PathLike, bytes or binary file object
         A WAV or FLAC file (16/24/32-bit integer or 32/64-bit float, any channel count).
+    limits : AudioLimits or None, keyword-only
+        Checked on the header before decoding, and decoding stops at ``max_duration_s`` even
+        when the header understates the length; None (training on known datasets) decodes all.
 
     Returns
     -------
@@ -41,6 +159,8 @@ def read_audio(source):
 
     Raises
     ------
+    AudioLimitError
+        The header or the decoded length is outside ``limits``.
     UnreadableAudioError
         The source is missing, empty, truncated, not WAV/FLAC, or holds NaN/inf samples.
 
@@ -56,24 +176,24 @@ def read_audio(source):
     name = _describe(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
+    header = read_header(source, limits=limits)
+    # A header can understate the length (a FLAC may not declare it at all): stop decoding one
+    # frame past the limit instead of trusting it.
+    frames = -1 if limits is None else limits.max_frames(header.sample_rate) + 1
     try:
-        info = sf.info(source)
-        if hasattr(source, "seek"):
-            source.seek(0)
-        data, sample_rate = sf.read(source, dtype="float32", always_2d=True)
+        data, sample_rate = sf.read(source, frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as exc:
         raise UnreadableAudioError(f"cannot decode {name} as WAV or FLAC: {exc}") from exc
-    if info.format not in _FORMATS:
-        raise UnreadableAudioError(
-            f"{name} is {info.format}, expected one of {', '.join(_FORMATS)}"
-        )
+    if limits is not None and len(data) > limits.max_frames(header.sample_rate):
+        raise AudioLimitError(f"recording is longer than the {limits.max_duration_s:g} s maximum (max_duration_s)",
+                              limit="max_duration_s", too_large=True)
     if not np.all(np.isfinite(data)):
         raise UnreadableAudioError(f"{name} holds NaN or infinite samples (corrupt float data)")
-    logger.debug("decoded %s: %s Hz, %s channel(s), %s", name, sample_rate, data.shape[1], info.subtype)
+    logger.debug("decoded %s: %s Hz, %s channel(s)", name, sample_rate, data.shape[1])
     return data.mean(axis=1, dtype=np.float64).astype(np.float32), int(sample_rate)
 
 
-def load_audio(source, *, target_sr=MODEL_SAMPLE_RATE):
+def load_audio(source, *, target_sr=MODEL_SAMPLE_RATE, limits=None):
     """Decode, mix down and resample a recording to ``target_sr``.
 
     Parameters
@@ -82,6 +202,8 @@ def load_audio(source, *, target_sr=MODEL_SAMPLE_RATE):
         See :func:`read_audio`.
     target_sr : int, keyword-only
         Output rate in Hz (default 4000, the model rate).
+    limits : AudioLimits or None, keyword-only
+        See :func:`read_audio`.
 
     Returns
     -------
@@ -99,7 +221,7 @@ def load_audio(source, *, target_sr=MODEL_SAMPLE_RATE):
     >>> x.shape, sr
     ((4000,), 4000)
     """
-    samples, sample_rate = read_audio(source)
+    samples, sample_rate = read_audio(source, limits=limits)
     return resample(samples, orig_sr=sample_rate, target_sr=target_sr), target_sr
 
 

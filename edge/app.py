@@ -23,6 +23,7 @@ from edge.api import patients as patients_api
 from edge.api import referrals as referrals_api
 from edge.api import users as users_api
 from edge.api import visit_data as visit_data_api
+from edge.api.operations import IdConverter
 from edge import health
 from audio_models.errors import ModelError
 from edge.auth import LockoutPolicy
@@ -88,6 +89,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False
+    app.url_map.converters["int"] = IdConverter  # ids beyond SQLite's integers are a 404, not a 500
     app.extensions["ildscreen"] = Resources(
         settings=settings,
         folder=folder,
@@ -158,10 +160,13 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        # Keep the exception's own headers (a 405's Allow), not its content type.
+        headers = [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
         if not _wants_json():
-            return render_template("message.html", message=f"{exc.code} {exc.name}: {exc.description}"), exc.code
+            return (render_template("message.html", message=f"{exc.code} {exc.name}: {exc.description}"), exc.code,
+                    headers)
         code = (exc.name or "error").lower().replace(" ", "_")
-        return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
+        return jsonify({"error": {"code": code, "message": exc.description}}), exc.code, headers
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

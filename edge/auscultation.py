@@ -18,7 +18,7 @@ import logging
 import numpy as np
 
 from audio_models import aggregation, scoring
-from audio_models.io import read_audio
+from audio_models.io import DEFAULT_AUDIO_LIMITS, read_audio
 from edge.inference.bundles import selected_registry
 from edge.inference.models import ModelRegistry, validation_status
 
@@ -46,7 +46,7 @@ def _model_stamp(model):
             "intended_use": entry.get("intended_use")}
 
 
-def score_recording(source, *, chest_site=None, backend=None):
+def score_recording(source, *, chest_site=None, backend=None, limits=DEFAULT_AUDIO_LIMITS):
     """Score one recording for crackles.
 
     Parameters
@@ -57,6 +57,9 @@ def score_recording(source, *, chest_site=None, backend=None):
         Where it was recorded (e.g. ``posterior_basal_left``); echoed in the result.
     backend : edge.inference.models.LoadedModel or None, keyword-only
         The model to use; default the bundled FP32 model on ONNX Runtime CPU.
+    limits : audio_models.io.AudioLimits or None, keyword-only
+        Checked on the header before anything is decoded (``Settings.audio_limits``); None
+        only for files already admitted under the limits.
 
     Returns
     -------
@@ -72,12 +75,13 @@ def score_recording(source, *, chest_site=None, backend=None):
     Raises
     ------
     audio_models.errors.UnreadableAudioError
-        The source cannot be decoded (the caller reports it as an error, not a score).
+        The source cannot be decoded (the caller reports it as an error, not a score); its
+        subclass ``AudioLimitError`` when the recording is outside ``limits``.
     audio_models.errors.ModelError
         The model file is missing, fails its sha256 check, or cannot run.
     """
     model = backend if backend is not None else default_model()
-    raw, rate = read_audio(source)
+    raw, rate = read_audio(source, limits=limits)
     scored = scoring.score_samples(raw, rate, run=model.run, entry=model.entry)
     duration = round(scored["duration_s"], 3)
     result = {"crackle_probability": scored["crackle_probability"], "crackle_detected": scored["crackle_detected"],

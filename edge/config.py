@@ -16,6 +16,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field, SecretStr, ValidationError as PydanticValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits
 from edge.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -60,6 +61,36 @@ class Settings(BaseSettings):
         le=1024,
         title="Largest upload (MB)",
         description="Requests with a larger body are refused with HTTP 413 before anything is stored.",
+    )
+    audio_min_sample_rate: int = Field(
+        DEFAULT_AUDIO_LIMITS.min_sample_rate,
+        ge=1,
+        le=192_000,
+        title="Lowest recording rate (Hz)",
+        description="Recordings whose header declares a lower sample rate are refused (HTTP 422) before decoding; "
+                    "default the 4 kHz the crackle model listens at (programme assumption).",
+    )
+    audio_max_sample_rate: int = Field(
+        DEFAULT_AUDIO_LIMITS.max_sample_rate,
+        ge=1,
+        le=384_000,
+        title="Highest recording rate (Hz)",
+        description="Recordings whose header declares a higher sample rate are refused (HTTP 422) before decoding.",
+    )
+    audio_max_duration_s: float = Field(
+        DEFAULT_AUDIO_LIMITS.max_duration_s,
+        gt=0,
+        le=3600,
+        title="Longest recording (seconds)",
+        description="Longer recordings (by header, and while decoding) are refused with HTTP 413; one chest site "
+                    "needs well under a minute (programme assumption).",
+    )
+    audio_max_channels: int = Field(
+        DEFAULT_AUDIO_LIMITS.max_channels,
+        ge=1,
+        le=32,
+        title="Most recording channels",
+        description="Recordings with more channels are refused with HTTP 413 before decoding.",
     )
     lockout_threshold: int = Field(
         5,
@@ -235,6 +266,13 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
+    def ordered_audio_rates(self) -> "Settings":
+        if not self.audio_min_sample_rate <= self.audio_max_sample_rate:
+            raise ValueError(f"audio_min_sample_rate ({self.audio_min_sample_rate}) must not be above "
+                             f"audio_max_sample_rate ({self.audio_max_sample_rate})")
+        return self
+
+    @model_validator(mode="after")
     def ordered_triage_thresholds(self) -> "Settings":
         if not self.triage_intermediate < self.triage_high:
             raise ValueError(
@@ -319,6 +357,12 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def audio_limits(self) -> AudioLimits:
+        """What a recording's header may declare, for uploads, device captures and the CLI alike."""
+        return AudioLimits(min_sample_rate=self.audio_min_sample_rate, max_sample_rate=self.audio_max_sample_rate,
+                           max_duration_s=self.audio_max_duration_s, max_channels=self.audio_max_channels)
 
 
 def is_loopback(host: Optional[str]) -> bool:

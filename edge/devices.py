@@ -15,8 +15,9 @@ import tempfile
 
 import sqlite_utils
 
+from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits
 from edge import audit
-from edge.errors import DeviceUnavailable, ValidationError
+from edge.errors import DeviceUnavailable, PayloadTooLarge, ValidationError
 from edge.recordings import add_recording
 from edge.store.blobs import BlobStore
 from edge.store.database import write_transaction
@@ -98,8 +99,16 @@ def capture_recording(
     seconds: float,
     max_bytes: int,
     model=None,
+    limits: AudioLimits = DEFAULT_AUDIO_LIMITS,
 ) -> dict:
-    """Record ``seconds`` of lung sound from the stethoscope on ``port`` into the visit, scored by ``model``."""
+    """Record ``seconds`` of lung sound from the stethoscope on ``port`` into the visit, scored by ``model``.
+
+    A capture longer than ``limits`` allows is refused before the board is asked for it, and the
+    captured WAV passes the same header checks as an upload.
+    """
+    if seconds > limits.max_duration_s:
+        raise PayloadTooLarge(f"a {seconds:g} s capture is longer than the {limits.max_duration_s:g} s maximum "
+                              "(audio_max_duration_s)", fields=[{"field": "seconds", "reason": "outside max_duration_s"}])
     try:
         device = manager.get(port)
         capture = capture_audio(device, seconds=seconds)
@@ -108,7 +117,7 @@ def capture_recording(
         raise DeviceUnavailable(f"capture from {port} failed: {exc}") from exc
     return add_recording(
         db, blobs, actor, visit_id, chest_site=chest_site, stream=io.BytesIO(capture.to_wav_bytes()),
-        max_bytes=max_bytes, source="device", device_id=capture.device.device_id, model=model,
+        max_bytes=max_bytes, source="device", device_id=capture.device.device_id, model=model, limits=limits,
     )
 
 

@@ -36,11 +36,11 @@ def get_patient(db: sqlite_utils.Database, patient_id: int) -> dict:
 def list_patients(
     db: sqlite_utils.Database, *, code_prefix: Optional[str] = None, limit: int = 50, offset: int = 0
 ) -> tuple[list[dict], int]:
-    """Patients ordered by code; ``code_prefix`` narrows to codes starting with it."""
+    """Patients ordered by code; ``code_prefix`` narrows to codes starting with it, in any case."""
     where, params = "", []
     if code_prefix:
         # Codes are letters, digits and dashes only (validated), so no LIKE wildcards to escape.
-        where, params = "WHERE code LIKE ?", [code_prefix + "%"]
+        where, params = "WHERE upper(code) LIKE ?", [code_prefix.upper() + "%"]
     total = db.execute(f"SELECT COUNT(*) FROM patients {where}", params).fetchone()[0]
     rows = db.execute_returning_dicts(
         f"SELECT * FROM patients {where} ORDER BY code LIMIT ? OFFSET ?", [*params, limit, offset]
@@ -53,9 +53,11 @@ def _encode(fields: dict) -> dict:
 
 
 def create_patient(db: sqlite_utils.Database, actor: audit.Actor, fields: dict) -> dict:
+    """Register a patient; the code is stored upper-case, so ``cl1-0001`` and ``CL1-0001`` are one patient."""
     now = utc_now()
+    fields = {**fields, "code": fields["code"].upper()}
     with write_transaction(db):
-        if db.execute("SELECT 1 FROM patients WHERE code = ?", [fields["code"]]).fetchone():
+        if db.execute("SELECT 1 FROM patients WHERE upper(code) = ?", [fields["code"]]).fetchone():
             raise Conflict("a patient with this code is already registered")
         patient_id = db["patients"].insert(
             {**_encode(fields), "created_at": now, "updated_at": now, "created_by": actor.user_id}

@@ -11,13 +11,13 @@ import logging
 import re
 from typing import BinaryIO, Optional
 
-import soundfile
 import sqlite_utils
 
-from audio_models.errors import ModelError, UnreadableAudioError
+from audio_models.errors import AudioLimitError, ModelError, UnreadableAudioError
+from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits, read_header
 from edge import audit
 from edge.auscultation import score_recording
-from edge.errors import ModelUnavailable, NotFound, ValidationError
+from edge.errors import ModelUnavailable, NotFound, PayloadTooLarge, ValidationError
 from edge.patients import require_open_visit
 from edge.store.blobs import BlobStore, PendingBlob
 from edge.store.database import utc_now, write_transaction
@@ -41,49 +41,58 @@ def check_file_name(name: Optional[str]) -> None:
         )
 
 
-def describe_audio(pending: PendingBlob) -> dict:
-    """Read the audio header of a pending upload.
+def audio_error(exc: UnreadableAudioError) -> ValidationError:
+    """The 413/422 for a recording that cannot be used, naming the limit; never a file path."""
+    if isinstance(exc, AudioLimitError):
+        error = PayloadTooLarge if exc.too_large else ValidationError
+        return error(f"recording refused: {exc}", fields=[{"field": "file", "reason": f"outside {exc.limit}"}])
+    return ValidationError("file is not readable audio (WAV or FLAC expected)",
+                           fields=[{"field": "file", "reason": "not WAV or FLAC audio"}])
+
+
+def describe_audio(pending: PendingBlob, limits: AudioLimits = DEFAULT_AUDIO_LIMITS) -> dict:
+    """Read and check the audio header of a pending upload; nothing is decoded.
 
     Raises
     ------
+    PayloadTooLarge
+        When the header declares a recording longer, or with more channels, than ``limits``.
     ValidationError
-        When the file is not WAV or FLAC audio, or is shorter than half a second.
+        When the file is empty, not WAV or FLAC audio, at a rate outside ``limits``, or shorter
+        than half a second.
     """
+    if pending.size_bytes == 0:
+        raise ValidationError("the uploaded file is empty", fields=[{"field": "file", "reason": "0 bytes"}])
     try:
-        info = soundfile.info(str(pending.path))
-    except (soundfile.LibsndfileError, RuntimeError) as exc:
+        header = read_header(pending.path, limits=limits)
+    except UnreadableAudioError as exc:
+        raise audio_error(exc) from exc
+    if header.format not in AUDIO_MEDIA_TYPES or header.frames == 0:
         raise ValidationError(
-            "file is not readable audio (WAV or FLAC expected)",
-            fields=[{"field": "file", "reason": f"not WAV or FLAC audio: {exc}"}],
-        ) from exc
-    if info.format not in AUDIO_MEDIA_TYPES or info.frames == 0:
-        raise ValidationError(
-            f"unsupported audio format {info.format!r}",
+            f"unsupported audio format {header.format!r}",
             fields=[{"field": "file", "reason": "WAV or FLAC audio expected"}],
         )
-    duration = info.frames / info.samplerate
-    if duration < SHORTEST_RECORDING_S:
+    if header.duration_s < SHORTEST_RECORDING_S:
         raise ValidationError(
-            f"recording is {duration:.2f} s long; at least {SHORTEST_RECORDING_S} s is needed",
+            f"recording is {header.duration_s:.2f} s long; at least {SHORTEST_RECORDING_S} s is needed",
             fields=[{"field": "file", "reason": "too short"}],
         )
     return {
-        "media_type": AUDIO_MEDIA_TYPES[info.format],
-        "sample_rate": int(info.samplerate),
-        "channels": int(info.channels),
-        "duration_s": round(duration, 3),
+        "media_type": AUDIO_MEDIA_TYPES[header.format],
+        "sample_rate": header.sample_rate,
+        "channels": header.channels,
+        "duration_s": round(header.duration_s, 3),
     }
 
 
-def score(path, chest_site: str, model) -> dict:
+def score(path, chest_site: str, model, limits: Optional[AudioLimits] = DEFAULT_AUDIO_LIMITS) -> dict:
     """The columns a crackle score fills; empty without a model."""
     if model is None:
         return {}
     try:
-        result = score_recording(str(path), chest_site=chest_site, backend=model)
+        result = score_recording(str(path), chest_site=chest_site, backend=model, limits=limits)
     except UnreadableAudioError as exc:
-        raise ValidationError(f"file is not readable audio: {exc}",
-                              fields=[{"field": "file", "reason": "not decodable"}]) from exc
+        raise audio_error(exc) from exc
     except ModelError as exc:
         logger.error("crackle model failed; recording kept unscored: %s", exc)
         return {}
@@ -143,7 +152,9 @@ def score_unscored_recordings(db: sqlite_utils.Database, blobs: BlobStore, visit
         raise ModelUnavailable(f"{len(rows)} recording(s) of visit {visit_id} are not scored: the crackle model is "
                                "unavailable (see /readyz); they are kept and scored once it is back")
     for row in rows:
-        scored = score(blobs.path_of(row["file_path"]), row["chest_site"], model)
+        # Stored files passed the limits when they were uploaded; a later, stricter setting must
+        # not leave them unscorable (and the visit unassessable).
+        scored = score(blobs.path_of(row["file_path"]), row["chest_site"], model, limits=None)
         if not scored:
             raise ModelUnavailable(f"the crackle model failed on recording {row['id']}; it stays unscored")
         with write_transaction(db):
@@ -164,8 +175,11 @@ def add_recording(
     source: str = "upload",
     device_id: Optional[str] = None,
     model=None,
+    limits: AudioLimits = DEFAULT_AUDIO_LIMITS,
 ) -> dict:
     """Store a recording for a visit and chest site, scored by ``model`` when one is loaded.
+
+    ``limits`` (``Settings.audio_limits``) are checked on the header before any decoding.
 
     Without a model (it failed its integrity check, say: ``/readyz`` says why) the recording
     is still kept, unscored, so nothing the nurse captured is lost.
@@ -177,8 +191,8 @@ def add_recording(
         )
     require_open_visit(db, visit_id)
     with blobs.write_pending(stream, max_bytes=max_bytes) as pending:
-        audio = describe_audio(pending)
-        scored = score(pending.path, chest_site, model)
+        audio = describe_audio(pending, limits)
+        scored = score(pending.path, chest_site, model, limits)
         stored = pending.commit()
     with write_transaction(db):
         require_open_visit(db, visit_id)

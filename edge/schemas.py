@@ -6,100 +6,136 @@ silently dropped. The OpenAPI document is generated from these models.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator,
+                      model_validator)
 
-from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, CTD_DIAGNOSES, SYMPTOMS, unknown_word_message
+from edge.vocabulary import (AUTOANTIBODIES, CHEST_SITES, CTD_DIAGNOSES, ROLES, SMOKING_STATUS, SYMPTOMS,
+                             VISIT_STATUSES, unknown_word_message)
 
 # Pseudonymous codes only: letters, digits and dashes. Anything else (quotes, spaces,
 # semicolons) is refused rather than escaped, so a code can never carry a name or markup.
+# Codes are stored upper-case (edge.patients.create_patient): cl1-0001 and CL1-0001 are one patient.
 PATIENT_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{2,31}$"
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,31}$"
 FREE_TEXT_MAX = 2000
+# SQLite's largest INTEGER: an id beyond it names no record (a 404/422, not an overflow).
+MAX_ID = 2**63 - 1
+# Generic names of medicines: plain characters, nothing that could be markup or a path.
+MEDICATION_PATTERN = r"^[^<>{};\"'\\\n\r\t]{2,80}$"
+
+# The vocabularies as types: the same Literal validates a request and enumerates the values in
+# the OpenAPI document, so the document cannot drift from what is accepted.
+# A word outside the vocabulary is refused naming the closest accepted ones ("did you mean").
+def _known(allowed, what: str) -> BeforeValidator:
+    def check(value):
+        if isinstance(value, str) and value not in allowed:
+            raise ValueError(unknown_word_message(what, value, allowed))
+        return value
+
+    return BeforeValidator(check)
 
 
-def _check_members(values: Optional[list[str]], allowed: dict, what: str) -> Optional[list[str]]:
-    if values is None:
-        return None
-    unknown = [value for value in values if value not in allowed]
-    if unknown:
-        raise ValueError(unknown_word_message(what, unknown[0], allowed))
-    return sorted(set(values))
+CtdDiagnosis = Annotated[Literal[tuple(CTD_DIAGNOSES)], _known(CTD_DIAGNOSES, "CTD diagnosis")]  # type: ignore[valid-type]
+Autoantibody = Annotated[Literal[tuple(AUTOANTIBODIES)], _known(AUTOANTIBODIES, "autoantibody")]  # type: ignore[valid-type]
+Symptom = Annotated[Literal[tuple(SYMPTOMS)], _known(SYMPTOMS, "symptom")]  # type: ignore[valid-type]
+ChestSite = Annotated[Literal[tuple(CHEST_SITES)], _known(CHEST_SITES, "chest site")]  # type: ignore[valid-type]
+Medication = Annotated[str, StringConstraints(pattern=MEDICATION_PATTERN)]
+Sex = Literal["F", "M"]
+Smoking = Literal[SMOKING_STATUS]  # type: ignore[valid-type]
+Role = Literal[ROLES]  # type: ignore[valid-type]
+VisitStatus = Literal[VISIT_STATUSES]  # type: ignore[valid-type]
 
 
-def check_birth_year(value: Optional[int]) -> Optional[int]:
-    """Adults in screening age: 16 to 120 years old this year."""
+def _screening_birth_years() -> tuple[int, int]:
+    """Adults in screening age: 16 to 120 years old this year (the service restarts yearly at least)."""
     this_year = dt.date.today().year
-    if value is not None and not this_year - 120 <= value <= this_year - 16:
-        raise ValueError(f"must be between {this_year - 120} and {this_year - 16}, got {value}")
-    return value
+    return this_year - 120, this_year - 16
 
 
-def check_antibodies(values: Optional[list[str]]) -> Optional[list[str]]:
-    return _check_members(values, AUTOANTIBODIES, "autoantibody")
+BIRTH_YEAR_MIN, BIRTH_YEAR_MAX = _screening_birth_years()
 
 
-def check_symptoms(values: Optional[list[str]]) -> Optional[list[str]]:
-    return _check_members(values, SYMPTOMS, "symptom")
+def json_depth(value: object) -> int:
+    """How deeply objects and arrays nest in a parsed JSON value (a scalar is 0); no recursion."""
+    depth, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            depth = max(depth, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return depth
 
 
-def check_medications(values: Optional[list[str]]) -> Optional[list[str]]:
-    for value in values or []:
-        if not 2 <= len(value) <= 80 or any(ch in value for ch in "<>{};\"'\\\n\r\t"):
-            raise ValueError(f"medication names are 2-80 plain characters, got {value!r}")
-    return values
+def _integral(value):
+    # JSON Schema's "integer" includes 2008.0; strict types would refuse it.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral)]
+
+
+def _unique_sorted(values: Optional[list[str]]) -> Optional[list[str]]:
+    return None if values is None else sorted(set(values))
+
+
+def _not_null(schema: dict) -> None:
+    """An optional field of a partial update that may be left out but not set to null."""
+    schema.pop("default", None)
 
 
 class RequestModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """A JSON request body: unknown fields refused, and types strict (false is not 0, "1" is not 1),
+    as the OpenAPI document says."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
-Sex = Literal["F", "M"]
-CtdDiagnosis = Literal["SSc", "RA", "IIM", "SjD", "SLE", "MCTD"]
-Smoking = Literal["never", "former", "current"]
-Role = Literal["nurse", "clinician", "admin"]
+class QueryModel(RequestModel):
+    """Query-string parameters: they arrive as text, so numbers are parsed from it."""
+
+    model_config = ConfigDict(strict=False)
 
 
 class PatientFields(RequestModel):
-    birth_year: int = Field(description="Year of birth (not the date: less identifying).")
+    birth_year: JsonInt = Field(ge=BIRTH_YEAR_MIN, le=BIRTH_YEAR_MAX,
+                            description="Year of birth (not the date: less identifying); 16 to 120 years old.")
     sex: Sex = Field(description="Sex recorded for reference ranges and risk: F or M.")
     ctd_diagnosis: CtdDiagnosis = Field(description="Connective-tissue disease: " + ", ".join(CTD_DIAGNOSES))
-    autoantibodies: list[str] = Field(default_factory=list, max_length=20, description="Positive autoantibodies.")
+    autoantibodies: list[Autoantibody] = Field(default_factory=list, max_length=20,
+                                               description="Positive autoantibodies.")
     smoking: Smoking = Field("never", description="Smoking status.")
     pack_years: Optional[float] = Field(None, ge=0, le=200, description="Pack-years for current or former smokers.")
-    symptoms: list[str] = Field(default_factory=list, max_length=20, description="Current respiratory symptoms.")
-    medications: list[str] = Field(
+    symptoms: list[Symptom] = Field(default_factory=list, max_length=20, description="Current respiratory symptoms.")
+    medications: list[Medication] = Field(
         default_factory=list, max_length=30, description="Current medications, generic names (e.g. methotrexate)."
     )
 
-    _birth_year = field_validator("birth_year")(check_birth_year)
-    _antibodies = field_validator("autoantibodies")(check_antibodies)
-    _symptoms = field_validator("symptoms")(check_symptoms)
-    _medications = field_validator("medications")(check_medications)
+    _lists = field_validator("autoantibodies", "symptoms")(_unique_sorted)
 
 
 class PatientCreate(PatientFields):
     code: str = Field(
         pattern=PATIENT_CODE_PATTERN,
-        description="Pseudonymous patient code (3-32 letters, digits, dashes); never a name or ID number.",
+        description="Pseudonymous patient code (3-32 letters, digits, dashes; stored upper-case); never a name or "
+                    "ID number.",
     )
 
 
 class PatientUpdate(RequestModel):
-    birth_year: Optional[int] = None
-    sex: Optional[Sex] = None
-    ctd_diagnosis: Optional[CtdDiagnosis] = None
-    autoantibodies: Optional[list[str]] = Field(None, max_length=20)
-    smoking: Optional[Smoking] = None
-    pack_years: Optional[float] = Field(None, ge=0, le=200)
-    symptoms: Optional[list[str]] = Field(None, max_length=20)
-    medications: Optional[list[str]] = Field(None, max_length=30)
+    """Only the fields sent change; none may be null except pack_years (unknown)."""
 
-    _birth_year = field_validator("birth_year")(check_birth_year)
-    _antibodies = field_validator("autoantibodies")(check_antibodies)
-    _symptoms = field_validator("symptoms")(check_symptoms)
-    _medications = field_validator("medications")(check_medications)
+    birth_year: JsonInt = Field(None, ge=BIRTH_YEAR_MIN, le=BIRTH_YEAR_MAX, json_schema_extra=_not_null)
+    sex: Sex = Field(None, json_schema_extra=_not_null)
+    ctd_diagnosis: CtdDiagnosis = Field(None, json_schema_extra=_not_null)
+    autoantibodies: list[Autoantibody] = Field(None, max_length=20, json_schema_extra=_not_null)
+    smoking: Smoking = Field(None, json_schema_extra=_not_null)
+    pack_years: Optional[float] = Field(None, ge=0, le=200)
+    symptoms: list[Symptom] = Field(None, max_length=20, json_schema_extra=_not_null)
+    medications: list[Medication] = Field(None, max_length=30, json_schema_extra=_not_null)
+
+    _lists = field_validator("autoantibodies", "symptoms")(_unique_sorted)
 
 
 class Patient(BaseModel):
@@ -122,10 +158,27 @@ class PatientList(BaseModel):
     total: int
 
 
-class PatientQuery(RequestModel):
-    code: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9-]{1,32}$", description="Code prefix to search for.")
+class PatientQuery(QueryModel):
+    """Paging only: a patient code never travels in a URL (proxies log URLs); search by POST."""
+
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=2**31)
+
+    @model_validator(mode="before")
+    @classmethod
+    def no_code_in_url(cls, data):
+        # Named, not just "unknown field": the code has already reached any proxy's log, so the
+        # client has to change how it searches.
+        if isinstance(data, dict) and "code" in data:
+            raise ValueError("patient codes are not accepted in URLs (proxies log them); "
+                             "POST /api/v1/patients/search with the code in the JSON body")
+        return data
+
+
+class PatientSearch(RequestModel):
+    code: str = Field(pattern=r"^[A-Za-z0-9-]{1,32}$", description="Code prefix to search for, in any case.")
+    limit: JsonInt = Field(50, ge=1, le=500)
+    offset: JsonInt = Field(0, ge=0, le=2**31)
 
 
 class VisitCreate(RequestModel):
@@ -133,7 +186,7 @@ class VisitCreate(RequestModel):
 
 
 class VisitUpdate(RequestModel):
-    status: Optional[Literal["open", "completed", "cancelled"]] = None
+    status: Optional[VisitStatus] = None
     notes: Optional[str] = Field(None, max_length=FREE_TEXT_MAX)
     draft: Optional[dict] = Field(None, description="Unfinished form state kept server-side for the tablet UI.")
 
@@ -141,7 +194,7 @@ class VisitUpdate(RequestModel):
 class Visit(BaseModel):
     id: int
     patient_id: int
-    status: Literal["open", "completed", "cancelled"]
+    status: VisitStatus
     notes: str
     draft: dict
     started_at: str
@@ -178,14 +231,7 @@ class RecordingList(BaseModel):
 class RecordingUpload(RequestModel):
     """Form fields sent beside the ``file`` part of a multipart upload."""
 
-    chest_site: str = Field(description="Where the stethoscope was placed: " + ", ".join(CHEST_SITES))
-
-    @field_validator("chest_site")
-    @classmethod
-    def known_site(cls, value: str) -> str:
-        if value not in CHEST_SITES:
-            raise ValueError(unknown_word_message("chest site", value, CHEST_SITES))
-        return value
+    chest_site: ChestSite = Field(description="Where the stethoscope was placed.")
 
 
 class LoginRequest(RequestModel):
@@ -263,12 +309,12 @@ class AuditEntry(BaseModel):
     detail: Optional[dict]
 
 
-class AuditQuery(RequestModel):
+class AuditQuery(QueryModel):
     entity: Optional[Literal["patient", "visit", "recording", "user", "token", "session", "assessment",
                              "referral"]] = None
     entity_id: Optional[str] = Field(None, max_length=32)
     limit: int = Field(100, ge=1, le=1000)
-    before_id: Optional[int] = Field(None, ge=1, description="Page backwards from this entry id.")
+    before_id: Optional[int] = Field(None, ge=1, le=MAX_ID, description="Page backwards from this entry id.")
 
 
 class AuditList(BaseModel):

@@ -24,7 +24,8 @@ def evidence_options_from_settings(settings) -> EvidenceOptions:
 
 @operation(blueprint, "/visits/<int:visit_id>/assessments", "POST",
            summary="Assess (or re-assess) a visit from what was recorded for it", roles=CLINICAL_ROLES,
-           body=AssessmentRequest, response=Assessment, status=201)
+           body=AssessmentRequest, response=Assessment, status=201,
+           unavailable="kept recordings or breath readings cannot be scored while their model is unavailable")
 def assess_visit(visit_id: int, body: AssessmentRequest):
     resources = current_app.extensions["ildscreen"]
     screening.score_kept_inputs(resources.db(), resources.blobs, visit_id, resources.auscultation_model)

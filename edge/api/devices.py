@@ -66,7 +66,7 @@ def capture_recording(visit_id: int, body: AudioCaptureRequest):
     return devices.capture_recording(
         resources.db(), resources.blobs, resources.devices, g.actor, visit_id, port=body.port,
         chest_site=body.chest_site, seconds=body.seconds, max_bytes=resources.settings.max_upload_bytes,
-        model=resources.auscultation_model,
+        model=resources.auscultation_model, limits=resources.settings.audio_limits,
     )
 
 

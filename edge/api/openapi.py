@@ -1,4 +1,8 @@
-"""The OpenAPI 3.1 document, generated from the registered operations and their pydantic models."""
+"""The OpenAPI 3.1 document, generated from the registered operations and their pydantic models.
+
+Request schemas are the pydantic models that validate the requests, so the document cannot
+promise more or less than the service accepts; every status an operation can answer is listed.
+"""
 from __future__ import annotations
 
 import re
@@ -10,13 +14,25 @@ from pydantic.json_schema import models_json_schema
 from edge import __version__
 from edge.api.api_page import render_html
 from edge.api.operations import OPERATIONS, Operation, operation
-from edge.schemas import ErrorResponse
+from edge.schemas import MAX_ID, ErrorResponse
 
 blueprint = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
 PATH_PARAMETER = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
-CONVERTER_TYPES = {"int": "integer", "float": "number"}
+CONVERTER_SCHEMAS = {"int": {"type": "integer", "minimum": 0, "maximum": MAX_ID}, "float": {"type": "number"}}
 REF_TEMPLATE = "#/components/schemas/{model}"
+ERROR_DESCRIPTIONS = {
+    400: "The body is not JSON, or nests too deeply",
+    401: "Not logged in: no valid session cookie or bearer token",
+    403: "The role may not do this, the CSRF token is missing, or the password must be changed first",
+    404: "No such record",
+    409: "The record's state does not allow it (e.g. a closed visit, a code already registered)",
+    413: "The body or the recording is larger than the configured limits",
+    415: "Wrong Content-Type",
+    422: "A field failed validation; error.fields names each one",
+    423: "The account is locked",
+    503: "A model or device it needs is unavailable (see /readyz)",
+}
 
 
 def _ref(model: type[BaseModel]) -> dict:
@@ -29,7 +45,7 @@ def _path_and_parameters(rule: str) -> tuple[str, list[dict]]:
             "name": match["name"],
             "in": "path",
             "required": True,
-            "schema": {"type": CONVERTER_TYPES.get(match["converter"] or "", "string")},
+            "schema": dict(CONVERTER_SCHEMAS.get(match["converter"] or "", {"type": "string"})),
         }
         for match in PATH_PARAMETER.finditer(rule)
     ]
@@ -45,30 +61,67 @@ def _query_parameters(model: type[BaseModel]) -> list[dict]:
     ]
 
 
-def _operation_object(op: Operation) -> dict:
+def error_statuses(op: Operation) -> list[int]:
+    """Every error status the operation can answer, from what it declares."""
+    statuses = set(op.errors)
+    if op.roles is not None:
+        statuses |= {401, 403}
+        if op.method != "GET":
+            statuses.add(409)
+    if PATH_PARAMETER.search(op.rule):
+        statuses.add(404)
+    if op.body is not None:
+        statuses |= {400, 413, 415, 422}
+    if op.form is not None:
+        statuses |= {413, 415, 422}
+    if op.query is not None:
+        statuses.add(422)
+    if op.unavailable:
+        statuses.add(503)
+    return sorted(statuses)
+
+
+def _multipart_schema(form_schema: dict) -> dict:
+    """The form model's fields plus the ``file`` part, as one object: what a client must send."""
+    return {
+        "type": "object",
+        "properties": {**form_schema.get("properties", {}), "file": {"type": "string", "format": "binary"}},
+        "required": [*form_schema.get("required", []), "file"],
+        "additionalProperties": False,
+    }
+
+
+def _success(op: Operation) -> dict:
+    if op.produces:
+        content = {media: {"schema": {"type": "string", "format": "binary"}} for media in op.produces}
+        return {"description": "Success", "content": content}
+    if op.response is not None:
+        return {"description": "Success", "content": {"application/json": {"schema": _ref(op.response)}}}
+    return {"description": "Success"}
+
+
+def _operation_object(op: Operation, definitions: dict) -> dict:
     path_params = _path_and_parameters(op.rule)[1]
     query_params = _query_parameters(op.query) if op.query else []
+    error = {"application/json": {"schema": _ref(ErrorResponse)}}
+    responses = {str(op.status): _success(op)}
+    for status in error_statuses(op):
+        description = ERROR_DESCRIPTIONS[status]
+        if status == 503:
+            description = f"{description}: {op.unavailable}"
+        responses[str(status)] = {"description": description, "content": error}
     entry: dict = {
         "operationId": op.endpoint.replace(".", "_"),
         "summary": op.summary,
         "tags": [op.tag],
         "parameters": path_params + query_params,
-        "responses": {
-            str(op.status): {
-                "description": "Success",
-                **({"content": {"application/json": {"schema": _ref(op.response)}}} if op.response else {}),
-            },
-            "4XX": {"description": "Client error", "content": {"application/json": {"schema": _ref(ErrorResponse)}}},
-        },
+        "responses": responses,
     }
     if op.body is not None:
         entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.body)}}}
     if op.form is not None:
-        form_schema = {
-            "allOf": [_ref(op.form), {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
-                                      "required": ["file"]}]
-        }
-        entry["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": form_schema}}}
+        schema = _multipart_schema(definitions[op.form.__name__])
+        entry["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
     if op.roles is None:
         entry["security"] = []
     else:
@@ -84,10 +137,11 @@ def build_document(version: str) -> dict:
     _, definitions = models_json_schema(
         [(model, "validation") for model in sorted(models, key=lambda m: m.__name__)], ref_template=REF_TEMPLATE
     )
+    schemas = definitions.get("$defs", {})
     paths: dict = {}
     for op in OPERATIONS:
         path, _ = _path_and_parameters(op.rule)
-        paths.setdefault(path, {})[op.method.lower()] = _operation_object(op)
+        paths.setdefault(path, {})[op.method.lower()] = _operation_object(op, schemas)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -98,7 +152,7 @@ def build_document(version: str) -> dict:
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
-            "schemas": definitions.get("$defs", {}),
+            "schemas": schemas,
             "securitySchemes": {
                 "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "ildscreen_session"},
                 "bearerAuth": {"type": "http", "scheme": "bearer"},

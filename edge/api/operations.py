@@ -8,12 +8,15 @@ so the OpenAPI document cannot drift from what the API sends.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError as PydanticValidationError
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter
 
 from edge import auth
 from edge.audit import Actor
@@ -26,6 +29,8 @@ from edge.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
+from edge.schemas import MAX_ID, json_depth
+from edge.store.database import write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +38,23 @@ SESSION_COOKIE = "ildscreen_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_JSON_BYTES = 1024 * 1024
+# Deeper JSON is refused with a 400 before it is validated or stored: nothing the clinic sends
+# nests beyond a FHIR Bundle's ~7 levels, and a deeply nested value broke every later read.
+MAX_JSON_DEPTH = 20
 CLINICAL_ROLES = ("nurse", "clinician")
 ADMIN_ROLES = ("admin",)
 ANY_ROLE = ("nurse", "clinician", "admin")
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` path parameters: an id beyond SQLite's integers names no record (404)."""
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if number > MAX_ID:
+            # Raised while routing: Flask answers it like any 404 (not a 405 for the other routes).
+            raise NotFound(f"no record with id {value}")
+        return number
 
 
 @dataclass
@@ -54,6 +73,9 @@ class Operation:
     response: Optional[type[BaseModel]] = None
     status: int = 200
     path_params: list[str] = field(default_factory=list)
+    unavailable: Optional[str] = None
+    errors: tuple[int, ...] = ()
+    produces: tuple[str, ...] = ()
 
 
 OPERATIONS: list[Operation] = []
@@ -65,6 +87,8 @@ def validation_error(exc: PydanticValidationError, *, prefix: str = "") -> Valid
     for error in exc.errors():
         name = ".".join(str(part) for part in error["loc"]) or "body"
         reason = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        if error["type"] == "literal_error":
+            reason = f"unknown value {error['input']!r}; {reason[0].lower()}{reason[1:]}"
         if reason.startswith("Value error, "):
             reason = reason[len("Value error, "):]
         fields.append({"field": prefix + name, "reason": reason})
@@ -79,14 +103,24 @@ def parse_model(model: type[BaseModel], data: object, *, prefix: str = "") -> Ba
         raise validation_error(exc, prefix=prefix) from exc
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
 def json_body(model: type[BaseModel]) -> BaseModel:
     if not request.is_json:
         raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
     if (request.content_length or 0) > MAX_JSON_BYTES:
         raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise MalformedRequest("request body is not valid JSON")
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
+    try:
+        data = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
+        raise MalformedRequest("request body is not valid JSON") from None
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise MalformedRequest(f"request body nests deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(data, dict):
         raise MalformedRequest(f"request body must be a JSON object, got {type(data).__name__}")
     return parse_model(model, data)
@@ -139,12 +173,24 @@ def operation(
     response: Optional[type[BaseModel]] = None,
     status: int = 200,
     allow_pending_password: bool = False,
+    unavailable: Optional[str] = None,
+    errors: tuple[int, ...] = (),
+    produces: tuple[str, ...] = (),
+    atomic: bool = False,
 ) -> Callable:
     """Register ``view`` on ``blueprint`` and in the OpenAPI registry.
 
     The view receives path parameters plus ``body``, ``form`` and ``query`` (validated models)
     when declared, and returns a dict (validated against ``response``) or None (204).
-    ``roles=None`` makes the operation public.
+    ``roles=None`` makes the operation public. For the document: ``unavailable`` says when it
+    answers 503 (a model or a device it needs is unavailable), ``errors`` lists error statuses
+    beyond those its declaration implies (see ``edge.api.openapi``), ``produces`` the media
+    types of a binary response.
+
+    ``atomic`` runs the view and the validation of its response in one transaction, so a write
+    that fails after writing leaves nothing written. Not for uploads and device captures (they
+    decode and score outside the write lock, then store in one short transaction) nor for
+    logins (a failed one must still count towards the lockout).
     """
 
     def decorator(view: Callable) -> Callable:
@@ -159,7 +205,12 @@ def operation(
                 kwargs["form"] = form_fields(form)
             if query is not None:
                 kwargs["query"] = parse_model(query, request.args.to_dict(), prefix="query.")
-            result = view(**kwargs)
+            if not atomic:
+                return _respond(view(**kwargs))
+            with write_transaction(current_app.extensions["ildscreen"].db()):
+                return _respond(view(**kwargs))
+
+        def _respond(result):
             if result is None:
                 return "", 204
             if isinstance(result, Response):  # views that set cookies build their own response
@@ -183,6 +234,9 @@ def operation(
                 query=query,
                 response=response,
                 status=status,
+                unavailable=unavailable,
+                errors=errors,
+                produces=produces,
             )
         )
         return wrapper

@@ -10,6 +10,7 @@ from edge.schemas import (
     PatientCreate,
     PatientList,
     PatientQuery,
+    PatientSearch,
     PatientUpdate,
     Recording,
     RecordingList,
@@ -27,15 +28,25 @@ def _db():
     return current_app.extensions["ildscreen"].db()
 
 
-@operation(blueprint, "/patients", "GET", summary="Find patients by code prefix", roles=CLINICAL_ROLES,
-           query=PatientQuery, response=PatientList)
+@operation(blueprint, "/patients", "GET", summary="Patients by code, a page at a time (search: POST /patients/search)",
+           roles=CLINICAL_ROLES, query=PatientQuery, response=PatientList)
 def list_patients(query: PatientQuery):
-    rows, total = patients.list_patients(_db(), code_prefix=query.code, limit=query.limit, offset=query.offset)
+    return _patient_page(None, query.limit, query.offset)
+
+
+@operation(blueprint, "/patients/search", "POST", summary="Find patients by code prefix (the code in the body, "
+           "never in a URL, which proxies log)", roles=CLINICAL_ROLES, body=PatientSearch, response=PatientList)
+def search_patients(body: PatientSearch):
+    return _patient_page(body.code, body.limit, body.offset)
+
+
+def _patient_page(code_prefix, limit: int, offset: int) -> dict:
+    rows, total = patients.list_patients(_db(), code_prefix=code_prefix, limit=limit, offset=offset)
     return {"patients": rows, "total": total}
 
 
 @operation(blueprint, "/patients", "POST", summary="Register a patient under a pseudonymous code",
-           roles=CLINICAL_ROLES, body=PatientCreate, response=Patient, status=201)
+           roles=CLINICAL_ROLES, body=PatientCreate, response=Patient, status=201, atomic=True)
 def create_patient(body: PatientCreate):
     return patients.create_patient(_db(), g.actor, body.model_dump())
 
@@ -47,7 +58,7 @@ def get_patient(patient_id: int):
 
 
 @operation(blueprint, "/patients/<int:patient_id>", "PATCH", summary="Update a patient's clinical details",
-           roles=CLINICAL_ROLES, body=PatientUpdate, response=Patient)
+           roles=CLINICAL_ROLES, body=PatientUpdate, response=Patient, atomic=True)
 def update_patient(patient_id: int, body: PatientUpdate):
     return patients.update_patient(_db(), g.actor, patient_id, body.model_dump(exclude_unset=True))
 
@@ -59,7 +70,7 @@ def list_visits(patient_id: int):
 
 
 @operation(blueprint, "/patients/<int:patient_id>/visits", "POST", summary="Open a screening visit",
-           roles=CLINICAL_ROLES, body=VisitCreate, response=Visit, status=201)
+           roles=CLINICAL_ROLES, body=VisitCreate, response=Visit, status=201, atomic=True)
 def create_visit(patient_id: int, body: VisitCreate):
     return patients.create_visit(_db(), g.actor, patient_id, notes=body.notes)
 
@@ -70,7 +81,7 @@ def get_visit(visit_id: int):
 
 
 @operation(blueprint, "/visits/<int:visit_id>", "PATCH", summary="Update a visit's status, notes or draft",
-           roles=CLINICAL_ROLES, body=VisitUpdate, response=Visit)
+           roles=CLINICAL_ROLES, body=VisitUpdate, response=Visit, atomic=True)
 def update_visit(visit_id: int, body: VisitUpdate):
     return patients.update_visit(_db(), g.actor, visit_id, body.model_dump(exclude_unset=True))
 
@@ -93,12 +104,13 @@ def upload_recording(visit_id: int, form: RecordingUpload):
     return recordings.add_recording(
         resources.db(), resources.blobs, g.actor, visit_id,
         chest_site=form.chest_site, stream=upload.stream, max_bytes=resources.settings.max_upload_bytes,
-        model=resources.auscultation_model,
+        model=resources.auscultation_model, limits=resources.settings.audio_limits,
     )
 
 
 @operation(blueprint, "/recordings/<int:recording_id>/audio", "GET",
-           summary="The stored audio of a recording (WAV or FLAC)", roles=CLINICAL_ROLES)
+           summary="The stored audio of a recording (WAV or FLAC)", roles=CLINICAL_ROLES,
+           produces=("audio/wav", "audio/flac"))
 def recording_audio(recording_id: int):
     resources = current_app.extensions["ildscreen"]
     stream, media_type = recordings.open_recording_audio(resources.db(), resources.blobs, recording_id)

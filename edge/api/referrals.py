@@ -4,11 +4,11 @@ from __future__ import annotations
 from typing import Literal, Optional
 
 from flask import Blueprint, current_app, g
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from edge import outbox
 from edge.api.operations import CLINICAL_ROLES, operation
-from edge.schemas import RequestModel
+from edge.schemas import MAX_ID, QueryModel, RequestModel
 
 blueprint = Blueprint("referrals", __name__, url_prefix="/api/v1")
 ReferralStatus = Literal["queued", "retrying", "delivered", "reported", "rejected", "imaging_failed"]
@@ -36,9 +36,9 @@ class ReferralList(BaseModel):
     referrals: list[Referral]
 
 
-class ReferralQuery(RequestModel):
+class ReferralQuery(QueryModel):
     status: Optional[ReferralStatus] = None
-    patient_id: Optional[int] = None
+    patient_id: Optional[int] = Field(None, ge=1, le=MAX_ID)
 
 
 class ReferralCreate(RequestModel):
@@ -51,7 +51,7 @@ def _resources():
 
 @operation(blueprint, "/visits/<int:visit_id>/referrals", "POST",
            summary="Refer the patient for HRCT from the visit's latest assessment (queued for delivery)",
-           roles=CLINICAL_ROLES, body=ReferralCreate, response=Referral, status=201)
+           roles=CLINICAL_ROLES, body=ReferralCreate, response=Referral, status=201, atomic=True)
 def create_referral(visit_id: int, body: ReferralCreate):
     resources = _resources()
     return outbox.create_referral(resources.db(), g.actor, visit_id, site_secret=resources.folder.site_secret)

@@ -1,26 +1,36 @@
 """Lab panels and breath readings of a visit: entered, stored with original and SI values, scored."""
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
 from flask import Blueprint, current_app, g, request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from edge import breath, labs
 from edge.api.operations import CLINICAL_ROLES, operation
 from edge.recordings import check_file_name
 from edge.schemas import RequestModel
 from tabular_models.errors import TabularInputError
+from tabular_models.lab_catalogue import ANALYTES
 from tabular_models.lab_io import read_fhir_bundle
 from tabular_models.lab_panels import MAX_ENTRIES
 
 blueprint = Blueprint("visit_data", __name__, url_prefix="/api/v1")
 
 
+# The catalogue's LOINC codes and names, and every unit it converts, as the API's vocabulary.
+# Which unit fits which analyte, and the plausible range, are checked by tabular_models.lab_panels
+# (a 422 naming the analyte): rules across two fields that a JSON Schema enum cannot carry.
+AnalyteName = Literal[tuple(sorted({name for a in ANALYTES for name in (*a.loinc, a.key, *a.aliases)}))]  # type: ignore
+LabUnit = Literal[tuple(sorted({unit for a in ANALYTES for unit in a.units}))]  # type: ignore
+CENSORED_VALUE_PATTERN = r"^[<>]?[0-9]+([.,][0-9]+)?$"
+
+
 class LabResultIn(RequestModel):
-    analyte: str = Field(min_length=1, max_length=64, description="LOINC code (e.g. 718-7) or a known name.")
-    value: Union[float, str] = Field(description="The number as reported; '<0.5' style censored values are kept.")
-    unit: str = Field(max_length=32, description="UCUM unit string as reported, e.g. g/dL, 10*3/uL, umol/L.")
+    analyte: AnalyteName = Field(description="LOINC code (e.g. 718-7) or a known name (e.g. hgb).")
+    value: Union[float, Annotated[str, StringConstraints(pattern=CENSORED_VALUE_PATTERN)]] = Field(
+        description="The number as reported; '<0.5' style censored values are kept with a warning.")
+    unit: LabUnit = Field(description="UCUM unit string as reported, e.g. g/dL, 10*3/uL, umol/L.")
     collected_at: Optional[str] = Field(None, max_length=40, description="When the sample was drawn (ISO 8601).")
 
 
@@ -112,13 +122,13 @@ def get_labs(visit_id: int):
 
 
 @operation(blueprint, "/visits/<int:visit_id>/labs", "POST", summary="Enter a lab panel (JSON list of results)",
-           roles=CLINICAL_ROLES, body=LabPanelIn, response=LabPanel, status=201)
+           roles=CLINICAL_ROLES, body=LabPanelIn, response=LabPanel, status=201, atomic=True)
 def add_labs(visit_id: int, body: LabPanelIn):
     return labs.add_lab_panel(_db(), g.actor, visit_id, [entry.model_dump() for entry in body.results])
 
 
 @operation(blueprint, "/visits/<int:visit_id>/labs/fhir", "POST", summary="Import a lab panel as a FHIR R4 Bundle",
-           roles=CLINICAL_ROLES, body=FhirBundleIn, response=LabPanel, status=201)
+           roles=CLINICAL_ROLES, body=FhirBundleIn, response=LabPanel, status=201, atomic=True)
 def add_labs_fhir(visit_id: int, body: FhirBundleIn):
     try:
         entries = read_fhir_bundle(body.model_dump())

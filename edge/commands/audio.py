@@ -9,6 +9,7 @@ from audio_models.datasets.download import DATASETS, fetch_dataset
 from audio_models.errors import AudioError, DatasetError, ModelError
 from edge import auscultation
 from edge.commands.models import data_dir_option, use_active_bundle
+from edge.config import load_settings
 from edge.errors import IldscreenError
 
 
@@ -27,9 +28,11 @@ def score(as_json, variant, files, data_dir):
 
     Each file gives {"file", "crackle_probability", "quality": {"ok", "issues"}, "windows"};
     a file that cannot be decoded gives {"file", "error"} and the others are still scored.
-    Exits with status 1 if any file failed.
+    A file outside the data folder's audio limits (audio_* settings) is refused from its header,
+    before it is decoded. Exits with status 1 if any file failed.
     """
     try:
+        limits = load_settings(data_dir=data_dir).audio_limits
         use_active_bundle(data_dir)
         model = auscultation.default_model(variant)
     except IldscreenError as exc:
@@ -39,7 +42,7 @@ def score(as_json, variant, files, data_dir):
     failed = 0
     for path in files:
         try:
-            result = auscultation.score_recording(path, backend=model)
+            result = auscultation.score_recording(path, backend=model, limits=limits)
         except AudioError as exc:
             failed += 1
             line = {"file": path, "error": str(exc)}

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from audio_models.errors import AudioError, ModelError
+from audio_models.io import AudioLimits
 from edge.auscultation import default_model, score_recording
 from edge.breath import score_breath_reading
 from edge.config import load_settings
@@ -24,7 +25,7 @@ from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, SYMPTOMS
 
 
 def auscultation_evidence_from_files(recordings: dict[str, Path], picture: ClinicalPicture,
-                                     options: EvidenceOptions) -> ModalityEvidence:
+                                     options: EvidenceOptions, limits: AudioLimits) -> ModalityEvidence:
     try:
         model = default_model()
     except ModelError as exc:
@@ -32,7 +33,7 @@ def auscultation_evidence_from_files(recordings: dict[str, Path], picture: Clini
     results = []
     for site, path in recordings.items():
         try:
-            results.append(score_recording(str(path), chest_site=site, backend=model))
+            results.append(score_recording(str(path), chest_site=site, backend=model, limits=limits))
         except AudioError as exc:
             raise click.ClickException(f"{path}: {exc}") from exc
     evidence = auscultation_evidence_from_results(results, picture, options)
@@ -111,7 +112,7 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_fil
         options = evidence_options_from_settings(settings)
         evidence = []
         if recordings:
-            evidence.append(auscultation_evidence_from_files(recordings, picture, options))
+            evidence.append(auscultation_evidence_from_files(recordings, picture, options, settings.audio_limits))
         if labs_file:
             evidence.append(labs_evidence_from_file(labs_file))
         if breath_file:

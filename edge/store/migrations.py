@@ -4,13 +4,16 @@ A migration is never edited once released: the schema moves forward by appending
 """
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import sqlite_utils
 
 from edge.errors import StorageError
+from edge.schemas import json_depth
 from edge.store.database import utc_now, write_transaction
 
 logger = logging.getLogger(__name__)
@@ -18,9 +21,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Migration:
+    """One schema step: SQL statements, then an optional data step in the same transaction."""
+
     version: int
     name: str
     statements: tuple[str, ...]
+    data_step: Optional[Callable[[sqlite_utils.Database], None]] = None
 
 
 IDENTITY_AND_AUDIT = Migration(
@@ -205,6 +211,55 @@ ASSESSMENT_AND_OUTBOX = Migration(
     ),
 )
 
+# Kept in service_state: groups of patient ids whose codes differ only in case.
+CODE_COLLISIONS_KEY = "patient_code_collisions"
+# The deepest JSON the API accepted when this migration was written (edge.api.operations.
+# MAX_JSON_DEPTH); a literal, because a released migration never changes. Deeper drafts, which
+# an earlier release stored, broke every read of their visit.
+DRAFT_MAX_DEPTH = 20
+PATIENT_LIST_COLUMNS = ("autoantibodies", "symptoms", "medications")
+
+
+def _unreadable_draft(text: str) -> bool:
+    try:
+        draft = json.loads(text)
+    except (ValueError, RecursionError):
+        return True
+    return not isinstance(draft, dict) or json_depth(draft) > DRAFT_MAX_DEPTH
+
+
+def fold_codes_and_repair_records(db: sqlite_utils.Database) -> None:
+    """Patient codes to upper case, except codes that would then clash: those patients are left
+    as they are and listed (ids only) in service_state and the log, for a person to resolve;
+    nothing is merged. Values an earlier release let through and that broke reads are reset:
+    a null list to [], a draft nested deeper than the API accepts to {}."""
+    groups = [json.loads(row[0]) for row in db.execute(
+        "SELECT json_group_array(id) FROM patients GROUP BY upper(code) HAVING COUNT(*) > 1 ORDER BY MIN(id)")]
+    colliding = [patient_id for group in groups for patient_id in group]
+    db.execute(f"UPDATE patients SET code = upper(code) WHERE code != upper(code) "
+               f"AND id NOT IN ({','.join('?' * len(colliding))})", colliding)
+    if groups:
+        db.execute("INSERT OR REPLACE INTO service_state (key, value, updated_at) VALUES (?, ?, ?)",
+                   [CODE_COLLISIONS_KEY, json.dumps(groups), utc_now()])
+        logger.warning("patient codes that differ only in case were left unchanged, not merged: patient ids %s",
+                       groups)
+    for column in PATIENT_LIST_COLUMNS:
+        db.execute(f"UPDATE patients SET {column} = '[]' WHERE {column} IS NULL OR json_type({column}) != 'array'")
+    too_deep = [row[0] for row in db.execute("SELECT id, draft FROM visits WHERE draft != '{}'")
+                if _unreadable_draft(row[1])]
+    for visit_id in too_deep:
+        db.execute("UPDATE visits SET draft = '{}' WHERE id = ?", [visit_id])
+    if too_deep:
+        logger.warning("reset the unreadable drafts of %s visit(s): ids %s", len(too_deep), too_deep)
+
+
+CASE_FOLDED_CODES = Migration(
+    4,
+    "patient codes case-folded (collisions reported, not merged); unreadable stored values repaired",
+    ("CREATE INDEX patients_code_folded ON patients (upper(code))",),
+    fold_codes_and_repair_records,
+)
+
 OUTCOMES_AND_SITE_CALIBRATION = Migration(
     7,
     "confirmed outcomes (HRCT, PFT); the site calibration each assessment used",
@@ -230,7 +285,7 @@ OUTCOMES_AND_SITE_CALIBRATION = Migration(
 )
 
 MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
-                                     OUTCOMES_AND_SITE_CALIBRATION)
+                                     CASE_FOLDED_CODES, OUTCOMES_AND_SITE_CALIBRATION)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 
@@ -274,6 +329,8 @@ def apply_migrations(
             try:
                 for statement in migration.statements:
                     db.execute(statement)
+                if migration.data_step is not None:
+                    migration.data_step(db)
             except sqlite3.Error as exc:
                 raise StorageError(f"migration {migration.version} ({migration.name}) failed: {exc}") from exc
             db.execute(

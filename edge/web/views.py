@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+import re
 import secrets
 from typing import Callable, Optional
-from urllib.parse import urlparse
+from urllib.parse import unquote
 
 import qrcode
 import qrcode.image.svg
@@ -85,11 +86,22 @@ def login_required(view: Callable) -> Callable:
     return wrapper
 
 
+# A path of this site: one leading slash not followed by another slash or a backslash (browsers
+# read "/\\evil.com" as "//evil.com"), and no backslash or control character anywhere.
+SAME_ORIGIN_PATH = re.compile(r"^/(?![/\\])[^\\\x00-\x1f\x7f]*$")
+
+
 def _safe_next(target: Optional[str]) -> str:
-    """Only same-site paths: never an open redirect."""
-    if not target or urlparse(target).netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("ui.home")
-    return target
+    """Only same-origin relative paths, however percent-encoded: never an open redirect."""
+    layer = target
+    for _ in range(3):  # "/%255C" decodes to "/%5C", then to "/\\": check every layer
+        if not layer or not SAME_ORIGIN_PATH.match(layer):
+            return url_for("ui.home")
+        decoded = unquote(layer)
+        if decoded == layer:
+            return target
+        layer = decoded
+    return url_for("ui.home")
 
 
 @blueprint.route("/lang/<code>")
@@ -183,7 +195,8 @@ def register_patient():
         }
         try:
             # Empty inputs count as missing, so the message is "Required." rather than "invalid".
-            body = PatientCreate.model_validate({k: v for k, v in values.items() if v not in (None, "")})
+            # A form sends text: numbers are parsed from it (the JSON API's types are strict).
+            body = PatientCreate.model_validate({k: v for k, v in values.items() if v not in (None, "")}, strict=False)
             patient = patients.create_patient(_resources().db(), g.actor, body.model_dump())
         except PydanticValidationError as exc:
             errors = _field_errors(exc, g.lang)
@@ -256,7 +269,8 @@ def upload_recording(visit_id: int):
         recordings.check_file_name(upload.filename if upload else None)
         recordings.add_recording(resources.db(), resources.blobs, g.actor, visit_id,
                                  chest_site=request.form.get("chest_site", ""), stream=upload.stream,
-                                 max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model)
+                                 max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model,
+                                 limits=resources.settings.audio_limits)
     except ValidationError as exc:
         return _back(visit_id, "auscultation", upload_error=exc.message)
     return _back(visit_id, "auscultation")
@@ -270,7 +284,7 @@ def capture_recording(visit_id: int):
         devices.capture_recording(resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
                                   port=request.form.get("port", ""), chest_site=request.form.get("chest_site", ""),
                                   seconds=20.0, max_bytes=resources.settings.max_upload_bytes,
-                                  model=resources.auscultation_model)
+                                  model=resources.auscultation_model, limits=resources.settings.audio_limits)
     except (DeviceUnavailable, ValidationError) as exc:
         return _back(visit_id, "auscultation", upload_error=exc.message)
     return _back(visit_id, "auscultation")

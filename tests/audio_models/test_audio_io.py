@@ -64,3 +64,60 @@ def test_real_icbhi_samples_load_at_their_rate_and_width(icbhi_dir):
         x, sr4 = load_audio(path)
         assert sr4 == 4000 and abs(len(x) / 4000 - duration) < 1e-3
         assert 0.01 < float(np.sqrt(np.mean(x**2))) < 0.5
+
+
+def _silent_flac(seconds, rate):
+    buf = io.BytesIO()
+    with sf.SoundFile(buf, "w", samplerate=rate, channels=1, format="FLAC", subtype="PCM_16") as handle:
+        block = np.zeros(rate * 60, dtype=np.int16)
+        for _ in range(int(seconds // 60)):
+            handle.write(block)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "limit"),
+    [
+        (_encode(np.zeros(8000), 1, "WAV", "PCM_16"), "min_sample_rate"),
+        (_encode(np.zeros(4000), 400_000, "WAV", "PCM_16"), "max_sample_rate"),
+        (_encode(np.zeros((4000, 3)), 8000, "WAV", "PCM_16"), "max_channels"),
+        (_silent_flac(180, 4000), "max_duration_s"),
+    ],
+)
+def test_headers_outside_the_limits_are_refused_before_decoding(data, limit):
+    """Protects the service from a header that decodes into gigabytes (issue 15): the error names the limit."""
+    from audio_models.errors import AudioLimitError
+    from audio_models.io import DEFAULT_AUDIO_LIMITS
+
+    with pytest.raises(AudioLimitError, match=limit) as caught:
+        read_audio(data, limits=DEFAULT_AUDIO_LIMITS)
+    assert caught.value.limit == limit
+    assert caught.value.too_large == (limit in ("max_channels", "max_duration_s"))
+
+
+def test_the_longest_allowed_duration_is_inclusive():
+    from audio_models.errors import AudioLimitError
+    from audio_models.io import AudioLimits
+
+    limits = AudioLimits(max_duration_s=1.0)
+    assert read_audio(_encode(np.zeros(4000), 4000, "WAV", "PCM_16"), limits=limits)[0].shape == (4000,)
+    with pytest.raises(AudioLimitError, match="max_duration_s"):
+        read_audio(_encode(np.zeros(4001), 4000, "WAV", "PCM_16"), limits=limits)
+
+
+def test_a_flac_that_does_not_declare_its_length_is_refused_rather_than_decoded_blind():
+    """STREAMINFO total samples 0 means 'unknown': decoding it would trust the sender for the size."""
+    from audio_models.errors import AudioLimitError
+    from audio_models.io import DEFAULT_AUDIO_LIMITS
+
+    data = bytearray(_encode(np.zeros(8000), 4000, "FLAC", "PCM_16"))
+    offset = 4 + 4 + 10  # "fLaC", block header, then rate/channels/bits/total-samples in 8 bytes
+    packed = int.from_bytes(data[offset:offset + 8], "big") & ~((1 << 36) - 1)
+    data[offset:offset + 8] = packed.to_bytes(8, "big")
+    with pytest.raises(AudioLimitError, match="max_duration_s"):
+        read_audio(bytes(data), limits=DEFAULT_AUDIO_LIMITS)
+
+
+def test_without_limits_training_files_decode_whatever_their_length():
+    x, sr = read_audio(_silent_flac(180, 4000))
+    assert sr == 4000 and x.shape == (180 * 4000,)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -45,7 +46,10 @@ def free_port() -> int:
 class ServedProcess:
     """One ``ildscreen serve`` child process; output is collected line by line."""
 
-    def __init__(self, data_dir: Path, *, python_flags: tuple[str, ...] = (), env: dict | None = None):
+    def __init__(self, data_dir: Path, *, python_flags: tuple[str, ...] = (), env: dict | None = None,
+                 memory_limit_bytes: int | None = None):
+        """``memory_limit_bytes`` caps the child's address space (RLIMIT_AS), so a request that
+        would eat the machine's memory fails inside the child (MemoryError) instead."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = Path(data_dir)
@@ -58,6 +62,7 @@ class ServedProcess:
         self.process = subprocess.Popen(
             [*command, "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+            preexec_fn=(lambda: _limit_memory(memory_limit_bytes)) if memory_limit_bytes else None,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._collect, daemon=True)
@@ -99,6 +104,10 @@ class ServedProcess:
         self.process.kill()
         self.process.wait()
         self._reader.join(timeout=5)
+
+
+def _limit_memory(limit_bytes: int) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
 
 
 def first_admin_password(output: str) -> str:

@@ -28,3 +28,43 @@ def test_request_models_are_referenced_with_their_schemas(client):
     assert schema["additionalProperties"] is False and "code" in schema["required"]
     upload = document["paths"]["/api/v1/visits/{visit_id}/recordings"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in upload
+
+
+def test_vocabularies_are_enumerated_from_the_same_types_that_validate(client):
+    """A client learns the allowed symptoms, antibodies, sites, CTD types and analytes from the
+    document, and they are exactly the values the service accepts."""
+    from edge.api.visit_data import LabResultIn
+    from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, CTD_DIAGNOSES, SYMPTOMS
+    from tabular_models.lab_catalogue import find_analyte
+
+    schemas = client.get("/api/v1/openapi.json").json["components"]["schemas"]
+    patient = schemas["PatientCreate"]["properties"]
+    assert set(patient["symptoms"]["items"]["enum"]) == set(SYMPTOMS)
+    assert set(patient["autoantibodies"]["items"]["enum"]) == set(AUTOANTIBODIES)
+    assert set(patient["ctd_diagnosis"]["enum"]) == set(CTD_DIAGNOSES)
+    assert set(schemas["RecordingUpload"]["properties"]["chest_site"]["enum"]) == set(CHEST_SITES)
+    analytes = schemas["LabResultIn"]["properties"]["analyte"]["enum"]
+    assert "718-7" in analytes and all(find_analyte(name) is not None for name in analytes)
+    assert LabResultIn.model_json_schema()["properties"]["analyte"]["enum"] == analytes
+
+
+def test_uploads_declare_a_multipart_body_a_client_can_send(client):
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    recording = paths["/api/v1/visits/{visit_id}/recordings"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert recording["schema"]["required"] == ["chest_site", "file"]
+    assert recording["schema"]["properties"]["file"] == {"type": "string", "format": "binary"}
+    for path in ("/api/v1/visits/{visit_id}/labs/file", "/api/v1/visits/{visit_id}/breath"):
+        schema = paths[path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+        assert schema["required"] == ["file"] and "allOf" not in schema
+
+
+def test_every_status_an_operation_answers_is_declared(client):
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    assess = paths["/api/v1/visits/{visit_id}/assessments"]["post"]["responses"]
+    assert {"201", "400", "401", "403", "404", "409", "413", "415", "422", "503"} == set(assess)
+    assert "unavailable" in assess["503"]["description"]
+    assert "4XX" not in paths["/api/v1/patients"]["get"]["responses"]
+    audio = paths["/api/v1/recordings/{recording_id}/audio"]["get"]["responses"]["200"]["content"]
+    assert set(audio) == {"audio/wav", "audio/flac"}
+    visit_id = paths["/api/v1/visits/{visit_id}"]["get"]["parameters"][0]["schema"]
+    assert visit_id == {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}

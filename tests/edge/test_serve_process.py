@@ -186,7 +186,8 @@ def test_no_patient_code_reaches_the_log(data_dir):
     try:
         patient = requests.post(server.url + "/api/v1/patients", json={**PATIENT, "code": code}, headers=headers)
         assert patient.status_code == 201
-        requests.get(server.url + f"/api/v1/patients?code={code}", headers=headers)
+        requests.post(server.url + "/api/v1/patients/search", json={"code": code}, headers=headers)
+        requests.get(server.url + f"/api/v1/patients?code={code}", headers=headers)  # 422: never in a URL
         requests.post(server.url + "/api/v1/patients", json={**PATIENT, "code": code}, headers=headers)  # 409
         requests.post(server.url + "/api/v1/patients", json={**PATIENT, "code": code + "'--"}, headers=headers)  # 422
         requests.get(server.url + f"/api/v1/no-such-route/{code}")  # 404

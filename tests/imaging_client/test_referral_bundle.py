@@ -92,3 +92,13 @@ def test_invalid_fhir_is_refused_before_sending():
 
     with pytest.raises((ValidationError, KeyError)):
         bundle(sex="X")
+
+
+def test_a_lab_without_a_loinc_code_is_sent_under_the_local_system():
+    """KL-6 has no LOINC code; an empty one made the bundle invalid and the referral a 500 (issue 15)."""
+    kl6 = {"loinc": "", "analyte": "kl6", "si_value": 1500.0, "si_unit": "U/mL"}
+    entries = [entry["resource"] for entry in bundle(lab_results=[*LABS, kl6])["entry"]]
+    codings = [e["code"]["coding"][0] for e in entries[2:]]
+    assert codings[-2]["system"] == "http://loinc.org" and codings[-2]["code"] == "718-7"
+    assert codings[-1] == {"system": "urn:ildscreen:observation", "code": "lab-kl6", "display": "kl6"}
+    assert entries[-1]["valueQuantity"]["value"] == 1500.0
