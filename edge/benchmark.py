@@ -83,8 +83,9 @@ class Service:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
         env.update(ILDSCREEN_LOG_LEVEL="WARNING", ILDSCREEN_BACKUP_INTERVAL_HOURS="0")
         cli = [sys.executable, "-m", "edge"]
+        subprocess.run([*cli, "db", "init", "--data-dir", str(data_dir)], text=True, capture_output=True, check=True, env=env)
         subprocess.run([*cli, "users", "add", "bench", "--role", "nurse", "--password-stdin", "--data-dir", str(data_dir)],
-                       input="benchmark password\n", text=True, capture_output=True, check=True, env=env)
+                       input="screening load test 42\n", text=True, capture_output=True, check=True, env=env)
         token = subprocess.run([*cli, "users", "token", "bench", "--name", "benchmark", "--data-dir", str(data_dir)],
                                text=True, capture_output=True, check=True, env=env).stdout.strip()
         self.headers = {"Authorization": f"Bearer {token}"}

@@ -12,6 +12,8 @@ blueprint = Blueprint("audit", __name__, url_prefix="/api/v1")
 
 # Pages and API reads of a clinical account that show no patient data; every other successful
 # GET by a nurse or clinician (API, bearer token or tablet page) is a read of clinical records.
+# Reads that are POSTs so that a patient code travels in the body, not the URL.
+READS_BY_POST = frozenset({"patients.search_patients"})
 NOT_CLINICAL_RECORDS = frozenset({
     "auth.me", "auth.current_session", "devices.list_devices", "openapi.openapi_document", "ui.register_patient",
 })
@@ -38,7 +40,8 @@ def register_read_audit(app: Flask) -> None:
     @app.after_request
     def audit_clinical_read(response: Response) -> Response:
         actor = g.get("actor")
-        if (actor is None or actor.role not in CLINICAL_ROLES or request.method not in SAFE_METHODS
+        is_read = request.method in SAFE_METHODS or request.endpoint in READS_BY_POST
+        if (actor is None or actor.role not in CLINICAL_ROLES or not is_read
                 or response.status_code >= 400 or request.endpoint in NOT_CLINICAL_RECORDS):
             return response
         ids = [(name[: -len("_id")], value) for name, value in (request.view_args or {}).items()

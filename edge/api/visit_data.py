@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Optional, Union
 
 from flask import Blueprint, current_app, g, request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from edge import breath, labs
 from edge.api.operations import CLINICAL_ROLES, operation
@@ -21,13 +21,24 @@ blueprint = Blueprint("visit_data", __name__, url_prefix="/api/v1")
 # The catalogue's LOINC codes and names, and every unit it converts, as the API's vocabulary.
 # Which unit fits which analyte, and the plausible range, are checked by tabular_models.lab_panels
 # (a 422 naming the analyte): rules across two fields that a JSON Schema enum cannot carry.
-AnalyteName = Literal[tuple(sorted({name for a in ANALYTES for name in (*a.loinc, a.key, *a.aliases)}))]  # type: ignore
+_ANALYTE_NAMES = frozenset(name for a in ANALYTES for name in (*a.loinc, a.key, *a.aliases))
+
+
+def _analyte_case(value):
+    # Names are matched regardless of case and surrounding spaces, as lab exports write them
+    # ("KL-6", "Hgb"); the enum lists the lower-case forms.
+    if isinstance(value, str) and value not in _ANALYTE_NAMES and value.strip().lower() in _ANALYTE_NAMES:
+        return value.strip().lower()
+    return value
+
+
+AnalyteName = Annotated[Literal[tuple(sorted(_ANALYTE_NAMES))], BeforeValidator(_analyte_case)]  # type: ignore
 LabUnit = Literal[tuple(sorted({unit for a in ANALYTES for unit in a.units}))]  # type: ignore
 CENSORED_VALUE_PATTERN = r"^[<>]?[0-9]+([.,][0-9]+)?$"
 
 
 class LabResultIn(RequestModel):
-    analyte: AnalyteName = Field(description="LOINC code (e.g. 718-7) or a known name (e.g. hgb).")
+    analyte: AnalyteName = Field(description="LOINC code (e.g. 718-7) or a known name (e.g. hgb, any case).")
     value: Union[float, Annotated[str, StringConstraints(pattern=CENSORED_VALUE_PATTERN)]] = Field(
         description="The number as reported; '<0.5' style censored values are kept with a warning.")
     unit: LabUnit = Field(description="UCUM unit string as reported, e.g. g/dL, 10*3/uL, umol/L.")

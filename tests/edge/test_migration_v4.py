@@ -25,7 +25,7 @@ def test_codes_are_folded_and_clashing_codes_are_reported_not_merged(tmp_path):
     upper = add_patient(db, "CL1-0001")
     lower = add_patient(db, "cl1-0001")
     mixed = add_patient(db, "Cl1-0001")
-    assert apply_migrations(db) == [4]
+    assert apply_migrations(db)[0] == 4  # then the later ones
     codes = dict(db.execute("SELECT id, code FROM patients").fetchall())
     assert codes == {lone: "CL1-0009", upper: "CL1-0001", lower: "cl1-0001", mixed: "Cl1-0001"}
     report = db.execute("SELECT value FROM service_state WHERE key = ?", [CODE_COLLISIONS_KEY]).fetchone()[0]

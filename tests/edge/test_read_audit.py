@@ -17,16 +17,17 @@ def test_api_reads_by_session_and_by_token_are_audited_with_route_and_record_id(
     assert client.get(f"/api/v1/visits/{visit['id']}/recordings").status_code == 200
     user = make_user("importer", "clinician")
     _, token = create_api_token(db, audit.CLI_OPERATOR, user["id"], "script")
-    listing = app.test_client().get("/api/v1/patients?code=CL01", headers={"Authorization": f"Bearer {token}"})
+    listing = app.test_client().post("/api/v1/patients/search", json={"code": "CL01"},
+                                     headers={"Authorization": f"Bearer {token}"})
     assert listing.status_code == 200
     newest_first = reads(db)
     assert [(entry["username"], entry["entity"], entry["entity_id"], entry["detail"]["route"])
             for entry in reversed(newest_first)] == [
         ("nurse1", "patient", str(patient["id"]), "/api/v1/patients/<int:patient_id>"),
         ("nurse1", "visit", str(visit["id"]), "/api/v1/visits/<int:visit_id>/recordings"),
-        ("importer", "record_list", None, "/api/v1/patients"),
+        ("importer", "record_list", None, "/api/v1/patients/search"),
     ]
-    assert all("CL01" not in str(entry) for entry in newest_first)  # never the query string
+    assert all("CL01" not in str(entry) for entry in newest_first)  # never the code searched for
 
 
 def test_tablet_page_reads_are_audited_too(client, nurse, db):

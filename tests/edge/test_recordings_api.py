@@ -45,7 +45,7 @@ def test_upload_is_stored_by_content_and_registered(client, nurse, visit_id, set
     [
         ({"name": "../../etc/cron.d/x.wav"}, 422, "plain name"),
         ({"name": ".."}, 422, "plain name"),
-        ({"site": "left_knee"}, 422, "unknown value 'left_knee'; input should be 'posterior_left_base'"),
+        ({"site": "left_knee"}, 422, "unknown chest site 'left_knee'"),
     ],
 )
 def test_bad_names_and_sites_are_refused(client, nurse, visit_id, settings, db, kwargs, status, message):

@@ -33,8 +33,8 @@ def test_api_refuses_misspelt_words_with_the_accepted_spelling_and_stores_nothin
     refused = client.post("/api/v1/patients", json=patient, headers=nurse)
     assert refused.status_code == 422
     reasons = {item["field"]: item["reason"] for item in refused.json["error"]["fields"]}
-    assert "did you mean 'anti-Scl-70'?" in reasons["autoantibodies"]
-    assert "did you mean 'exertional_dyspnoea'" in reasons["symptoms"]
+    assert "did you mean 'anti-Scl-70'?" in reasons["autoantibodies.0"]
+    assert "did you mean 'exertional_dyspnoea'" in reasons["symptoms.0"]
     assert client.get("/api/v1/patients").json["total"] == 0
 
 

@@ -100,5 +100,5 @@ def test_a_lab_without_a_loinc_code_is_sent_under_the_local_system():
     entries = [entry["resource"] for entry in bundle(lab_results=[*LABS, kl6])["entry"]]
     codings = [e["code"]["coding"][0] for e in entries[2:]]
     assert codings[-2]["system"] == "http://loinc.org" and codings[-2]["code"] == "718-7"
-    assert codings[-1] == {"system": "urn:ildscreen:observation", "code": "lab-kl6", "display": "kl6"}
+    assert codings[-1] == {"system": "urn:ildscreen:analyte", "code": "kl6", "display": "kl6"}
     assert entries[-1]["valueQuantity"]["value"] == 1500.0
