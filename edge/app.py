@@ -33,6 +33,7 @@ from edge.errors import IldscreenError, PayloadTooLarge
 from edge.service import DataFolder, prepare_data_folder
 from edge.store.blobs import BlobStore
 from edge.web import views as ui_views
+from edge.web.i18n import error_message, negotiate_language
 
 logger = logging.getLogger(__name__)
 BLUEPRINTS = (ui_views.blueprint, health.blueprint, openapi_api.blueprint, auth_api.blueprint, patients_api.blueprint,
@@ -97,6 +98,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     register_request_log(app)
+    register_security_headers(app)
     app.teardown_appcontext(close_db)
 
     return app
@@ -142,7 +144,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(IldscreenError)
     def domain_error(exc: IldscreenError):
         if not _wants_json():
-            return render_template("message.html", message=exc.message), exc.status
+            return _error_page(exc.code, exc.message, exc.status)
         return jsonify(exc.to_json()), exc.status
 
     @app.errorhandler(RequestEntityTooLarge)
@@ -153,7 +155,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if not _wants_json():
-            return render_template("message.html", message=f"{exc.code} {exc.name}: {exc.description}"), exc.code
+            return _error_page(f"http_{exc.code}", exc.description or "", exc.code)
         code = (exc.name or "error").lower().replace(" ", "_")
         return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
 
@@ -161,7 +163,19 @@ def register_error_handlers(app: Flask) -> None:
     def unexpected(exc: Exception):
         # Log the type and stack only: request bodies and arguments may hold patient data.
         logger.error("unhandled %s in %s", type(exc).__name__, _rule(), exc_info=exc)
+        if not _wants_json():
+            return _error_page("http_500", "", 500)
         return jsonify({"error": {"code": "internal_error", "message": "internal error; see the service log"}}), 500
+
+
+def _error_page(code: str, detail: str, status: int):
+    """The tablet's error page, in the nurse's language (a page, never JSON or a traceback)."""
+    lang = negotiate_language()
+    try:
+        return render_template("message.html", message=error_message(code, lang, detail)), status
+    except Exception:  # noqa: BLE001 - the page itself failed (e.g. the database is gone): plain text
+        logger.exception("error page could not be rendered")
+        return error_message(code, lang), status, {"Content-Type": "text/plain; charset=utf-8"}
 
 
 def _wants_json() -> bool:
@@ -172,6 +186,55 @@ def _wants_json() -> bool:
 def _rule() -> str:
     # The route template, never the raw path or query string (they may carry codes).
     return request.url_rule.rule if request.url_rule else "<no route>"
+
+
+# Scripts and styles come only from /static (no inline code), nothing may frame a page, and
+# the pages talk to no other host. Inline SVG presentation attributes are not styles.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+# The TLS front runs on the same box (deploy/jetson/nginx.conf); only it may say "this was HTTPS".
+TRUSTED_PROXIES = ("127.0.0.1", "::1")
+
+
+def came_over_https() -> bool:
+    """True when the browser reached us over HTTPS: directly, or through the local TLS proxy."""
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return request.is_secure or (request.remote_addr in TRUSTED_PROXIES and forwarded == "https")
+
+
+def register_security_headers(app: Flask) -> None:
+    """Security headers on every response, in one place.
+
+    Every page and API answer may show patient data, so none is cached: Back after logging
+    out or recalculating reloads from the server instead of showing an old page. Only the
+    static assets (no patient data) stay cacheable. Cookies are marked Secure whenever the
+    request came over HTTPS or ``secure_cookies`` is on, whichever view set them.
+    """
+
+    @app.after_request
+    def add_security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.endpoint != "static":
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Pragma"] = "no-cache"
+        if app.extensions["ildscreen"].settings.secure_cookies or came_over_https():
+            cookies = response.headers.getlist("Set-Cookie")
+            if cookies:
+                response.headers.remove("Set-Cookie")
+                for cookie in cookies:
+                    secure = "; secure" in cookie.lower()
+                    response.headers.add("Set-Cookie", cookie if secure else cookie + "; Secure")
+        return response
 
 
 def register_request_log(app: Flask) -> None:
