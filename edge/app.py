@@ -201,23 +201,14 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-# The TLS front runs on the same box (deploy/jetson/nginx.conf); only it may say "this was HTTPS".
-TRUSTED_PROXIES = ("127.0.0.1", "::1")
-
-
-def came_over_https() -> bool:
-    """True when the browser reached us over HTTPS: directly, or through the local TLS proxy."""
-    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-    return request.is_secure or (request.remote_addr in TRUSTED_PROXIES and forwarded == "https")
-
-
 def register_security_headers(app: Flask) -> None:
     """Security headers on every response, in one place.
 
     Every page and API answer may show patient data, so none is cached: Back after logging
     out or recalculating reloads from the server instead of showing an old page. Only the
     static assets (no patient data) stay cacheable. Cookies are marked Secure whenever the
-    request came over HTTPS or ``secure_cookies`` is on, whichever view set them.
+    request came over HTTPS (``ildscreen serve`` trusts X-Forwarded-Proto from the TLS proxy on
+    loopback only) or ``secure_cookies`` is on, whichever view set them.
     """
 
     @app.after_request
@@ -227,7 +218,7 @@ def register_security_headers(app: Flask) -> None:
         if request.endpoint != "static":
             response.headers["Cache-Control"] = "no-store"
             response.headers["Pragma"] = "no-cache"
-        if app.extensions["ildscreen"].settings.secure_cookies or came_over_https():
+        if app.extensions["ildscreen"].settings.secure_cookies or request.is_secure:
             cookies = response.headers.getlist("Set-Cookie")
             if cookies:
                 response.headers.remove("Set-Cookie")
