@@ -240,7 +240,9 @@ function setupIdleLock() {
   }, 1000);
 }
 
-// Errors: the summary (or first invalid field) gets the focus, so it is never out of view.
+// Errors: the summary (or first invalid field) gets the focus, so it is never out of view
+// (after load: scrolling to the URL's #fragment would otherwise take the focus away again).
+window.addEventListener("load", () => setTimeout(focusFirstError, 0));
 function focusFirstError() {
   const target = document.querySelector("#lab-error-summary, #error-summary, [aria-invalid=true]");
   if (!target) return;
@@ -307,7 +309,7 @@ async function drawRecording(item) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  setupDrafts(); setupChest(); setupRecorder(); setupIdleLock(); setupPrint(); focusFirstError();
+  setupDrafts(); setupChest(); setupRecorder(); setupIdleLock(); setupPrint();
   if (!navigator.onLine) showOffline();
   document.querySelectorAll(".recording[data-recording-id]").forEach((item) => drawRecording(item).catch(() => {}));
 });

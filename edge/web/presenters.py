@@ -33,7 +33,7 @@ CT_METRICS: dict[str, tuple[str, str]] = {
 # UCUM spellings as a nurse reads them on a printed report.
 READABLE_UNITS = {
     "10*9/L": "×10⁹/L", "10*12/L": "×10¹²/L", "10*3/uL": "×10³/µL", "10*6/uL": "×10⁶/µL", "/uL": "/µL",
-    "umol/L": "µmol/L", "ukat/L": "µkat/L", "fL": "fL", "mm/h": "mm/h", "[IU]/L": "IU/L", "meq/L": "mEq/L",
+    "umol/L": "µmol/L", "ukat/L": "µkat/L", "fL": "fL", "mm/h": "mm/h", "[IU]/L": "IU/L", "meq/L": "mEq/L", "mm/[hr]": "mm/h",
 }
 
 ANALYTE_BY_KEY = {analyte.key: analyte for analyte in ANALYTES}

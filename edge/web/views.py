@@ -21,7 +21,7 @@ from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
 from edge.errors import AccountLocked, AuthenticationError, Conflict, DeviceUnavailable, IldscreenError, ValidationError
 from edge.schemas import PatientCreate
-from edge.users import MIN_PASSWORD_LENGTH, public_view, set_password
+from edge.users import MIN_PASSWORD_LENGTH, check_password_policy, public_view, set_password
 from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, CTD_DIAGNOSES, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
 from edge.web import clinic_time, presenters
@@ -186,15 +186,15 @@ def change_password():
             errors["current_password"] = translate("account_locked", g.lang)
         except AuthenticationError:
             errors["current_password"] = translate("err_password_current", g.lang)
+        try:
+            check_password_policy(new)
+        except ValidationError:
+            errors["new_password"] = translate("err_password_policy", g.lang, length=MIN_PASSWORD_LENGTH)
         if new == current:
             errors["new_password"] = translate("err_password_same", g.lang)
         if not errors:
-            try:
-                set_password(resources.db(), g.actor, g.ui_user["id"], new)
-            except ValidationError:
-                errors["new_password"] = translate("err_password_policy", g.lang, length=MIN_PASSWORD_LENGTH)
-            else:
-                return redirect(_safe_next(request.args.get("next")))
+            set_password(resources.db(), g.actor, g.ui_user["id"], new)
+            return redirect(_safe_next(request.args.get("next")))
     return render_template("password.html", errors=errors, forced=bool(g.ui_user["must_change_password"]),
                            min_length=MIN_PASSWORD_LENGTH), 422 if errors else 200
 
