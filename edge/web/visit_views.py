@@ -69,13 +69,22 @@ def _back(visit_id: int, anchor: str, **args):
     return redirect(url_for("ui.visit_page", visit_id=visit_id, **args) + f"#{anchor}")
 
 
-def _message(exc: IldscreenError) -> str:
-    """A domain error for the page: its translation when the catalog has one, else its text."""
+def _message(exc: IldscreenError, kind: str = "audio") -> str:
+    """A domain error for the page in the nurse's language. English keeps the checks' own detail
+    (it names the offending value); other languages get the catalog's instruction, naming the
+    analyte when the error names one."""
     key = {"DeviceUnavailable": "err_device", "PayloadTooLarge": "err_too_large", "Conflict": "err_visit_closed",
            "ModelUnavailable": "err_model_unavailable"}.get(type(exc).__name__)
-    if key is None and isinstance(exc, ValidationError) and exc.fields:
-        key = {"file": "err_file", "chest_site": "err_chest_site"}.get(exc.fields[0].get("field"))
-    return translate(key, g.lang) if key else exc.message
+    field = exc.fields[0].get("field") if isinstance(exc, ValidationError) and exc.fields else None
+    if key is None and field in ("file", "chest_site") and not (field == "file" and kind != "audio"):
+        key = {"file": "err_file", "chest_site": "err_chest_site"}[field]
+    if key:
+        return translate(key, g.lang)
+    if g.lang == "en":
+        return exc.message
+    if kind == "labs" and field in presenters.ANALYTE_BY_KEY:
+        return translate("err_lab_file_analyte", g.lang, name=translate(f"analyte_{field}", g.lang))
+    return translate(f"err_{kind}_file", g.lang)
 
 
 @blueprint.route("/visits/<int:visit_id>")
@@ -211,14 +220,8 @@ def import_labs(visit_id: int):
         recordings.check_file_name(upload.filename if upload else None)
         labs.add_lab_panel(_resources().db(), g.actor, visit_id, labs.read_lab_file(upload.stream))
     except ValidationError as exc:
-        return _back(visit_id, "labs", labs_error=_lab_file_message(exc))
+        return _back(visit_id, "labs", labs_error=_message(exc, "labs"))
     return _back(visit_id, "labs")
-
-
-def _lab_file_message(exc: ValidationError) -> str:
-    """A lab import error in the page's language; the offending line or field stays in English."""
-    detail = exc.message
-    return translate("err_lab_file", g.lang, detail=detail) if g.lang != "en" else detail
 
 
 @blueprint.post("/visits/<int:visit_id>/breath")
@@ -231,7 +234,7 @@ def upload_breath(visit_id: int):
         breath.add_breath_reading(resources.db(), resources.blobs, g.actor, visit_id, stream=upload.stream,
                                   max_bytes=resources.settings.max_upload_bytes)
     except ValidationError as exc:
-        return _back(visit_id, "breath", breath_error=_message(exc))
+        return _back(visit_id, "breath", breath_error=_message(exc, "breath"))
     return _back(visit_id, "breath")
 
 
@@ -243,7 +246,7 @@ def capture_breath(visit_id: int):
         devices.capture_breath(resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
                                port=request.form.get("port", ""), max_bytes=resources.settings.max_upload_bytes)
     except (DeviceUnavailable, ValidationError) as exc:
-        return _back(visit_id, "breath", breath_error=_message(exc))
+        return _back(visit_id, "breath", breath_error=_message(exc, "breath"))
     return _back(visit_id, "breath")
 
 

@@ -42,7 +42,7 @@ def log_in(page, url: str, username: str, password: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("#login-form button[type=submit]")
-    page.wait_for_load_state()
+    page.wait_for_selector("#logout-button")  # the submit waits for the server's answer first
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
@@ -363,24 +363,30 @@ def test_every_template_and_error_path_is_translated_in_chinese(browser, clinic,
     page.set_input_files("#file-input", str(short))
     page.click("#upload-button")
     page.wait_for_selector(".recording")
+    tablet.check("poor-take", orientations=("landscape",), accessibility=False)
     page.click("#upload-button")  # no file chosen
     page.wait_for_selector("#upload-error")
+    tablet.check("upload-error", orientations=("landscape",), accessibility=False)
     bad_labs = tmp_path / "labs.csv"
     bad_labs.write_text("analyte,value,unit\nhgb,abc,g/L\n", encoding="utf-8")
     page.set_input_files("#labs-import input[type=file]", str(bad_labs))
     page.click("#labs-import button[type=submit]")
     page.wait_for_selector("#labs-error")
+    tablet.check("lab-import-error", orientations=("landscape",), accessibility=False)
     bad_breath = tmp_path / "breath.csv"
     bad_breath.write_bytes(io.BytesIO(b"not,a,breath\n1,2,3\n").getvalue())
     page.set_input_files("#breath-form input[type=file]", str(bad_breath))
     page.click("#breath-form button[type=submit]")
     page.wait_for_selector("#breath-error, #breath-list li")
+    tablet.check("breath-error", orientations=("landscape",), accessibility=False)
     page.fill("#lab_hgb", "abc")
     page.click("#labs-button")
     page.wait_for_selector("#lab-error-summary")
+    tablet.check("lab-errors", orientations=("landscape",), accessibility=False)
     page.fill("input[name=fvc_percent]", "900")
     page.click("#lung-button")
     page.wait_for_selector("#lung-error")
+    tablet.check("lung-error", orientations=("landscape",), accessibility=False)
     page.click("#assess-button")
     page.wait_for_selector("#assessment")
     tablet.check("visit-errors", orientations=("landscape",))
