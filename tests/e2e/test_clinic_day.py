@@ -93,6 +93,7 @@ def test_a_first_time_nurse_screens_a_patient_from_login_to_the_printed_letter(b
     first = page.locator(".chest .site").first
     assert first.get_attribute("data-site") == "posterior_left_base" and first.text_content().strip() == "1"
     assert page.input_value("#chest-site") == "posterior_left_base"
+    assert page.locator(".chest text.side").count() == 2  # L and R on the back view
     page.click("#record-button")
     page.wait_for_function("() => document.body.dataset.recording === 'yes'")
     assert words["recording"] in page.inner_text("#record-status")  # countdown
@@ -105,11 +106,13 @@ def test_a_first_time_nurse_screens_a_patient_from_login_to_the_printed_letter(b
     page.wait_for_selector(".recording.latest .verdict")  # the verdict right after the take
     assert page.locator(".recording.latest audio").count() == 1  # playback
     assert page.locator(".recording.latest button").count() == 1  # re-record
+    assert {"en": "tablet microphone", "zh-CN": "平板麦克风"}[lang] in page.inner_text(".recording.latest")
     tablet.check("take-verdict")
     if page.locator("#keep-take").count():
         page.click("#keep-take")
         page.wait_for_selector("#chest-site")
         assert page.input_value("#chest-site") == "posterior_right_base"  # auto-advance to the next base
+        assert page.locator(".chest .site.done[data-site=posterior_left_base]").count() == 1  # done, marked
     upload = tmp_path / "right-base.wav"
     upload.write_bytes(wav_bytes(seconds=8, rate=4000))
     page.select_option("#chest-site", "posterior_right_base")
@@ -196,6 +199,7 @@ def test_shared_tablet_back_after_logout_and_recalculation_and_the_idle_lock(bro
     page.wait_for_selector("#assess-button")
     page.click("#assess-button")
     page.wait_for_selector("#urgent-banner")  # the red flag is a banner above the steps, not a line below
+    assert page.locator("#nothing-measured").is_visible() and page.locator("#risk-percent").count() == 0
     assert page.locator("#refer-button.urgent").is_visible()
     first = page.inner_text("#assessment")
     tablet.check("urgent")
@@ -274,11 +278,14 @@ def test_board_status_connect_and_a_capture_with_prompt_and_progress(browser, cl
         connect.click()
         page.wait_for_selector("#steth-capture")
     assert page.locator("#auscultation .board .ok").count() == 1
-    page.evaluate("document.getElementById('steth-capture').addEventListener('submit', () => "
-                  "setTimeout(() => { window.__prompt = document.querySelector('#steth-capture .capture-progress')"
-                  ".hidden === false; }, 50))")
+    # Runs after the page's own submit handler; sessionStorage outlives the navigation.
+    page.evaluate("() => { window.addEventListener('submit', () => sessionStorage.setItem('prompt', "
+                  "document.querySelector('#steth-capture .capture-progress').hidden ? 'hidden' : "
+                  "document.querySelector('#steth-capture .prompt').textContent)); }")
     page.click("#steth-capture button[type=submit]")
     page.wait_for_selector(".recording[data-recording-id]")
+    prompt = page.evaluate("() => sessionStorage.getItem('prompt')")
+    assert {"en": "through the mouth", "zh-CN": "张口深呼吸"}[lang] in prompt  # the prompt and progress showed
     assert page.locator(".recording", has_text={"en": "board", "zh-CN": "设备"}[lang]).count() == 1
     tablet.check("board-capture")
     tablet.assert_clean()
