@@ -135,6 +135,7 @@ def require_open_visit(db: sqlite_utils.Database, visit_id: int) -> dict:
 
 # The steps of a screening visit a nurse can mark as skipped (e.g. no e-nose board today).
 VISIT_STEPS = ("auscultation", "breath", "labs", "lung_function", "symptoms")
+PLAUSIBLE_PERCENT_PREDICTED = (10.0, 200.0)
 
 
 def set_step_skipped(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, step: str, skipped: bool) -> dict:
@@ -154,7 +155,9 @@ def set_lung_function(db: sqlite_utils.Database, actor: audit.Actor, visit_id: i
     """Record FVC and DLCO (% predicted) of an open visit; they feed the red flags and staging."""
     fields = []
     for name, value in (("fvc_percent", fvc_percent), ("dlco_percent", dlco_percent)):
-        if value is not None and not 10 <= value <= 200:
+        # Plausibility only (catches a typed litre value or a missing digit), not a clinical
+        # threshold: programme assumption that no living adult measures outside 10-200 % predicted.
+        if value is not None and not PLAUSIBLE_PERCENT_PREDICTED[0] <= value <= PLAUSIBLE_PERCENT_PREDICTED[1]:
             fields.append({"field": name, "reason": f"% predicted between 10 and 200, got {value:g}"})
     if dlco_not_performed and dlco_percent is not None:
         fields.append({"field": "dlco_percent", "reason": "conflicts with 'DLCO not performed'"})

@@ -22,12 +22,26 @@ def test_migrates_an_empty_file_to_the_latest_schema(tmp_path):
 def test_migrates_the_previous_schema_keeping_its_data(tmp_path):
     db = open_database(tmp_path / "a.db")
     apply_migrations(db, migrations=MIGRATIONS[:-1])
-    assert current_version(db) == LATEST_VERSION - 1
+    assert current_version(db) == MIGRATIONS[-2].version  # versions may skip numbers other branches hold
     db.execute("INSERT INTO users (username, role, password_hash, created_at) VALUES ('n', 'nurse', 'h', 't')")
     db.execute("INSERT INTO audit_log (at, action, entity) VALUES ('t', 'create', 'user')")
     assert apply_migrations(db) == [LATEST_VERSION]
     assert db.execute("SELECT username FROM users").fetchall() == [("n",)]
     assert db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == 1
+
+
+def test_a_visit_from_before_the_checklist_migration_reads_with_nothing_skipped(tmp_path):
+    from edge.patients import get_visit
+    from edge.store.migrations import VISIT_CHECKLIST
+
+    db = open_database(tmp_path / "a.db")
+    apply_migrations(db, migrations=tuple(m for m in MIGRATIONS if m.version < VISIT_CHECKLIST.version))
+    db.execute("INSERT INTO patients (code, birth_year, sex, ctd_diagnosis, created_at, updated_at) "
+               "VALUES ('CL-1', 1950, 'F', 'SSc', 't', 't')")
+    db.execute("INSERT INTO visits (patient_id, started_at, updated_at) VALUES (1, 't', 't')")
+    apply_migrations(db)
+    visit = get_visit(db, 1)
+    assert visit["skipped_steps"] == [] and visit["lung_function"] == {}
 
 
 def test_refuses_a_database_newer_than_the_software(tmp_path):

@@ -258,3 +258,31 @@ def test_the_error_page_is_html_in_the_nurses_language(ui):
     api = client.get("/api/v1/visits/999999")
     assert api.status_code == 404 and api.is_json  # the API keeps answering JSON
     assert json.loads(api.get_data(as_text=True))["error"]
+
+
+def test_an_unknown_step_or_action_is_refused_naming_it(ui):
+    client, csrf = ui
+    visit_id = start_visit(client, csrf, register(client, csrf))
+    assert client.post(f"/visits/{visit_id}/steps/xray", data={"csrf_token": csrf, "skipped": "1"}).status_code == 422
+    assert client.post(f"/visits/{visit_id}/status", data={"csrf_token": csrf, "action": "delete"}).status_code == 422
+    assert 'id="visit-closed"' not in client.get(f"/visits/{visit_id}").get_data(as_text=True)  # still open
+
+
+@pytest.mark.parametrize("form", [{"fvc_percent": "9.9"}, {"fvc_percent": "200.1"},
+                                  {"dlco_percent": "60", "dlco_not_performed": "1"}])
+def test_lung_function_out_of_range_or_contradictory_is_refused_and_nothing_stored(ui, form):
+    client, csrf = ui
+    visit_id = start_visit(client, csrf, register(client, csrf))
+    refused = client.post(f"/visits/{visit_id}/lung-function", data={"csrf_token": csrf, **form})
+    assert "lung_error" in refused.headers["Location"]
+    page = client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert 'id="lung-error"' in page and 'name="fvc_percent" inputmode="decimal" value=""' in page
+
+
+@pytest.mark.parametrize("fvc", ["10", "200"])
+def test_lung_function_at_the_plausible_bounds_is_kept(ui, fvc):
+    client, csrf = ui
+    visit_id = start_visit(client, csrf, register(client, csrf))
+    kept = client.post(f"/visits/{visit_id}/lung-function", data={"csrf_token": csrf, "fvc_percent": fvc})
+    assert "lung_error" not in kept.headers["Location"]
+    assert f'value="{float(fvc)}"' in client.get(f"/visits/{visit_id}").get_data(as_text=True)
