@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from edge.patients import VISIT_STEPS
 from tabular_models.lab_catalogue import ANALYTES
 
 # A likelihood ratio this close to 1 moved the risk too little to call it raised or lowered.
@@ -39,8 +40,6 @@ READABLE_UNITS = {
 ANALYTE_BY_KEY = {analyte.key: analyte for analyte in ANALYTES}
 ANALYTE_BY_LOINC = {code: analyte for analyte in ANALYTES for code in analyte.loinc}
 
-# The checklist of one visit, in the order the nurse works.
-CHECKLIST = ("auscultation", "breath", "labs", "lung_function", "symptoms")
 
 
 def readable_unit(unit: Optional[str]) -> str:
@@ -80,7 +79,7 @@ def checklist(visit: dict, *, recordings: list[dict], breath_readings: list[dict
         "symptoms": bool(patient.get("symptoms")),
     }
     skipped = set(visit.get("skipped_steps", []))
-    return {step: "done" if done[step] else "skipped" if step in skipped else "pending" for step in CHECKLIST}
+    return {step: "done" if done[step] else "skipped" if step in skipped else "pending" for step in VISIT_STEPS}
 
 
 def _direction(likelihood_ratio: float) -> str:
