@@ -15,14 +15,13 @@ from flask import Blueprint, abort, current_app, g, make_response, redirect, ren
 from pydantic import ValidationError as PydanticValidationError
 from markupsafe import Markup
 
-from edge import auth, breath, devices, labs, outbox, patients, recordings, screening
-from edge.api.assessments import thresholds_from_settings
+from edge import auth, breath, labs, outbox, patients, recordings, screening
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
-from edge.errors import AccountLocked, AuthenticationError, Conflict, DeviceUnavailable, IldscreenError, ValidationError
+from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError
 from edge.schemas import PatientCreate
 from edge.users import MIN_PASSWORD_LENGTH, check_password_policy, public_view, set_password
-from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, CTD_DIAGNOSES, SYMPTOMS
+from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
 from edge.web import clinic_time, presenters
 from edge.web.i18n import LANGUAGE_COOKIE, LANGUAGES, negotiate_language, quality_issue, translate

@@ -16,7 +16,7 @@ import pytest
 from edge import audit
 from edge.users import create_user
 from edge.web import clinic_time, presenters
-from support import PASSWORD, PATIENT, login, wav_bytes
+from support import PASSWORD, login, wav_bytes
 
 
 def csrf_of(page: str) -> str:
