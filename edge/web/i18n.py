@@ -319,8 +319,8 @@ CATALOG: dict[str, dict[str, str]] = {
     # Result
     "assess_again": {"en": "Calculate again", "zh-CN": "重新计算"},
     "calculated_at": {"en": "Calculated {time}", "zh-CN": "计算时间 {time}"},
-    "risk_meaning": {"en": "Of 100 patients with these findings, about {percent} would have ILD on HRCT.",
-                     "zh-CN": "在 100 名有相同检查结果的患者中，约 {percent} 的人 HRCT 会显示间质性肺病。"},
+    "risk_meaning": {"en": "Of 100 patients with these findings, about {count} would have ILD on HRCT.",
+                     "zh-CN": "在 100 名有相同检查结果的患者中，约 {count} 人的 HRCT 会显示间质性肺病。"},
     "interval_text": {"en": "Likely between {low}% and {high}% (90% interval).", "zh-CN": "可能在 {low}% 至 {high}% 之间（90% 区间）。"},
     "no_interval": {"en": "No reliable interval for this result.", "zh-CN": "该结果没有可靠的区间。"},
     "nothing_measured": {"en": "Nothing was measured at this visit, so there is no result. From the clinical "

@@ -286,3 +286,17 @@ def test_lung_function_at_the_plausible_bounds_is_kept(ui, fvc):
     kept = client.post(f"/visits/{visit_id}/lung-function", data={"csrf_token": csrf, "fvc_percent": fvc})
     assert "lung_error" not in kept.headers["Location"]
     assert f'value="{float(fvc)}"' in client.get(f"/visits/{visit_id}").get_data(as_text=True)
+
+
+def test_two_visits_on_one_day_are_distinct_numbered_points_oldest_first():
+    visits = [  # newest first, as the timeline lists them
+        {"id": 2, "started_at": "2026-03-03T06:10:00+00:00", "assessment": {"probability": 0.40}},
+        {"id": 1, "started_at": "2026-03-03T01:05:00+00:00", "assessment": {"probability": 0.10}},
+        {"id": 0, "started_at": "2026-03-02T01:05:00+00:00", "assessment": None},
+    ]
+    points = presenters.trend_points(visits)
+    assert [p["visit"]["id"] for p in points] == [1, 2] and [p["number"] for p in points] == [1, 2]
+    assert points[0]["x"] < points[1]["x"] and points[0]["y"] > points[1]["y"]  # higher risk is higher up
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert clinic_time.local_datetime(visits[0]["started_at"], shanghai) != clinic_time.local_datetime(
+        visits[1]["started_at"], shanghai)
