@@ -20,7 +20,7 @@ ALLOWED_LATIN = {
     "Hz", "HU", "mL", "fL", "pg", "dev", "pts", "tty", "ttys", "Clinic",  # the test clinic's configured name
 }
 UNIT_OR_CODE = re.compile(
-    r"(?:\b[A-Z]{2,4}\d*-[A-Z0-9-]+\b)"  # patient and referral codes (CL7-ZH01, ILD-…)
+    r"(?:\b[A-Z]{2,6}\d*-[A-Z0-9-]+\b)"  # patient, referral and board codes (CL7-ZH01, ILD-…, STETH-42)
     r"|(?:[µu]?(?:mol|mmol|umol|g|mg|kat|ukat|IU|U|L|dL|uL|µL|mm|h|s|m|fL|pg|mEq|meq)(?:/[µu]?[A-Za-z]+)+)"  # units
     r"|(?:(?<![\w/])/(?:[\w.-]+/)*[\w.-]+)"  # paths: serial ports, /readyz
     r"|(?:nurse\d+|newnurse\d*\w*)")
