@@ -30,10 +30,11 @@ TARGETS_JS = """(min) => {
 }"""
 
 # The text a nurse sees or hears (screen reader): visible text nodes and accessible attributes,
-# skipping the language switch (it is in the other language on purpose).
+# skipping the language switch (in the other language on purpose) and what the page marks
+# translate="no" (identifiers of things: a board's serial id and port).
 VISIBLE_TEXT_JS = """() => {
   const texts = [];
-  const shown = (el) => el && !el.closest('[hidden], [lang]:not(html), script, style, svg desc') &&
+  const shown = (el) => el && !el.closest('[hidden], [lang]:not(html), [translate=no], script, style, svg desc') &&
                         getComputedStyle(el).display !== 'none';
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
