@@ -37,6 +37,7 @@ from edge.service import DataFolder, prepare_data_folder
 from edge.store.blobs import BlobStore
 from edge.web import dashboard as dashboard_views
 from edge.web import views as ui_views
+from edge.web.i18n import error_message, negotiate_language
 
 logger = logging.getLogger(__name__)
 BLUEPRINTS = (ui_views.blueprint, health.blueprint, openapi_api.blueprint, auth_api.blueprint, patients_api.blueprint,
@@ -104,6 +105,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     audit_api.register_read_audit(app)
     register_error_handlers(app)
     register_request_log(app)
+    register_security_headers(app)
     app.teardown_appcontext(close_db)
 
     return app
@@ -150,7 +152,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(IldscreenError)
     def domain_error(exc: IldscreenError):
         if not _wants_json():
-            return render_template("message.html", message=exc.message), exc.status
+            return _error_page(exc.code, exc.message, exc.status)
         return jsonify(exc.to_json()), exc.status
 
     @app.errorhandler(RequestEntityTooLarge)
@@ -163,8 +165,8 @@ def register_error_handlers(app: Flask) -> None:
         # Keep the exception's own headers (a 405's Allow), not its content type.
         headers = [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
         if not _wants_json():
-            return (render_template("message.html", message=f"{exc.code} {exc.name}: {exc.description}"), exc.code,
-                    headers)
+            page, status = _error_page(f"http_{exc.code}", exc.description or "", exc.code)[:2]
+            return page, status, headers
         code = (exc.name or "error").lower().replace(" ", "_")
         return jsonify({"error": {"code": code, "message": exc.description}}), exc.code, headers
 
@@ -172,7 +174,19 @@ def register_error_handlers(app: Flask) -> None:
     def unexpected(exc: Exception):
         # Log the type and stack only: request bodies and arguments may hold patient data.
         logger.error("unhandled %s in %s", type(exc).__name__, _rule(), exc_info=exc)
+        if not _wants_json():
+            return _error_page("http_500", "", 500)
         return jsonify({"error": {"code": "internal_error", "message": "internal error; see the service log"}}), 500
+
+
+def _error_page(code: str, detail: str, status: int):
+    """The tablet's error page, in the nurse's language (a page, never JSON or a traceback)."""
+    lang = negotiate_language()
+    try:
+        return render_template("message.html", message=error_message(code, lang, detail)), status
+    except Exception:  # noqa: BLE001 - the page itself failed (e.g. the database is gone): plain text
+        logger.exception("error page could not be rendered")
+        return error_message(code, lang), status, {"Content-Type": "text/plain; charset=utf-8"}
 
 
 def _wants_json() -> bool:
@@ -183,6 +197,46 @@ def _wants_json() -> bool:
 def _rule() -> str:
     # The route template, never the raw path or query string (they may carry codes).
     return request.url_rule.rule if request.url_rule else "<no route>"
+
+
+# Scripts and styles come only from /static (no inline code), nothing may frame a page, and
+# the pages talk to no other host. Inline SVG presentation attributes are not styles.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+def register_security_headers(app: Flask) -> None:
+    """Security headers on every response, in one place.
+
+    Every page and API answer may show patient data, so none is cached: Back after logging
+    out or recalculating reloads from the server instead of showing an old page. Only the
+    static assets (no patient data) stay cacheable. Cookies are marked Secure whenever the
+    request came over HTTPS (``ildscreen serve`` trusts X-Forwarded-Proto from the TLS proxy on
+    loopback only) or ``secure_cookies`` is on, whichever view set them.
+    """
+
+    @app.after_request
+    def add_security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.endpoint != "static":
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Pragma"] = "no-cache"
+        if app.extensions["ildscreen"].settings.secure_cookies or request.is_secure:
+            cookies = response.headers.getlist("Set-Cookie")
+            if cookies:
+                response.headers.remove("Set-Cookie")
+                for cookie in cookies:
+                    secure = "; secure" in cookie.lower()
+                    response.headers.add("Set-Cookie", cookie if secure else cookie + "; Secure")
+        return response
 
 
 def register_request_log(app: Flask) -> None:

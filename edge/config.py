@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 from typing import Any, Literal, Optional
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError as PydanticValidationError, model_validator
+from pydantic import Field, SecretStr, field_validator, ValidationError as PydanticValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits
@@ -258,12 +259,51 @@ class Settings(BaseSettings):
                     "which the dashboard raises a drift alert; 0.25 is the credit-scoring rule of thumb "
                     "(Siddiqi 2006), a programme assumption for clinical models.",
     )
+    clinic_timezone: str = Field(
+        "UTC",
+        title="Clinic time zone",
+        description="IANA zone name of the clinic, e.g. Asia/Shanghai: every date and time the tablet shows, and "
+                    "'today' of the worklist, are in this zone (the store keeps UTC).",
+    )
+    clinic_name: str = Field(
+        "",
+        max_length=120,
+        title="Clinic name",
+        description="Printed on referral letters so the hospital knows who referred the patient.",
+    )
+    clinic_contact: str = Field(
+        "",
+        max_length=200,
+        title="Clinic contact",
+        description="Telephone or address printed on referral letters for the receiving pulmonologist.",
+    )
+    idle_logout_minutes: float = Field(
+        5.0,
+        ge=0.5,
+        le=120,
+        title="Idle lock (minutes)",
+        description="A tablet page left untouched this long locks: the nurse re-enters her password, "
+                    "so a shared tablet never shows one nurse's patients to the next.",
+    )
     log_level: str = Field(
         "INFO",
         pattern="^(DEBUG|INFO|WARNING|ERROR)$",
         title="Log level",
         description="One of DEBUG, INFO, WARNING, ERROR. Patient identifiers are never logged at any level.",
     )
+
+    @field_validator("clinic_timezone")
+    @classmethod
+    def known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Asia/Shanghai)") from exc
+        return value
+
+    @property
+    def clinic_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.clinic_timezone)
 
     @model_validator(mode="after")
     def ordered_audio_rates(self) -> "Settings":

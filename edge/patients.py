@@ -7,7 +7,7 @@ from typing import Optional
 import sqlite_utils
 
 from edge import audit
-from edge.errors import Conflict, NotFound
+from edge.errors import Conflict, NotFound, ValidationError
 from edge.store.database import utc_now, write_transaction
 
 JSON_LIST_COLUMNS = ("autoantibodies", "symptoms", "medications")
@@ -22,6 +22,8 @@ def _patient_from_row(row: dict) -> dict:
 
 def _visit_from_row(row: dict) -> dict:
     row["draft"] = json.loads(row["draft"])
+    row["skipped_steps"] = json.loads(row.get("skipped_steps") or "[]")
+    row["lung_function"] = json.loads(row.get("lung_function") or "{}")
     row.pop("created_by", None)
     return row
 
@@ -131,3 +133,41 @@ def require_open_visit(db: sqlite_utils.Database, visit_id: int) -> dict:
     if visit["status"] != "open":
         raise Conflict(f"visit {visit_id} is {visit['status']}; nothing more can be added to it")
     return visit
+
+
+# The steps of a screening visit a nurse can mark as skipped (e.g. no e-nose board today).
+VISIT_STEPS = ("auscultation", "breath", "labs", "lung_function", "symptoms")
+PLAUSIBLE_PERCENT_PREDICTED = (10.0, 200.0)
+
+
+def set_step_skipped(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, step: str, skipped: bool) -> dict:
+    """Mark one checklist step of an open visit as skipped, or not skipped any more."""
+    if step not in VISIT_STEPS:
+        raise ValidationError(f"unknown visit step {step!r}", fields=[{"field": "step", "reason": f"one of {list(VISIT_STEPS)}"}])
+    with write_transaction(db):
+        visit = require_open_visit(db, visit_id)
+        steps = [s for s in visit["skipped_steps"] if s != step] + ([step] if skipped else [])
+        db["visits"].update(visit_id, {"skipped_steps": json.dumps(steps), "updated_at": utc_now()})
+        audit.record(db, actor, "update", "visit", visit_id, {"changed": ["skipped_steps"]})
+    return get_visit(db, visit_id)
+
+
+def set_lung_function(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, *, fvc_percent: Optional[float],
+                      dlco_percent: Optional[float], dlco_not_performed: bool) -> dict:
+    """Record FVC and DLCO (% predicted) of an open visit; they feed the red flags and staging."""
+    fields = []
+    for name, value in (("fvc_percent", fvc_percent), ("dlco_percent", dlco_percent)):
+        # Plausibility only (catches a typed litre value or a missing digit), not a clinical
+        # threshold: programme assumption that no living adult measures outside 10-200 % predicted.
+        if value is not None and not PLAUSIBLE_PERCENT_PREDICTED[0] <= value <= PLAUSIBLE_PERCENT_PREDICTED[1]:
+            fields.append({"field": name, "reason": f"% predicted between 10 and 200, got {value:g}"})
+    if dlco_not_performed and dlco_percent is not None:
+        fields.append({"field": "dlco_percent", "reason": "conflicts with 'DLCO not performed'"})
+    if fields:
+        raise ValidationError("lung function values out of range", fields=fields)
+    values = {"fvc_percent": fvc_percent, "dlco_percent": dlco_percent, "dlco_not_performed": dlco_not_performed}
+    with write_transaction(db):
+        require_open_visit(db, visit_id)
+        db["visits"].update(visit_id, {"lung_function": json.dumps(values), "updated_at": utc_now()})
+        audit.record(db, actor, "update", "visit", visit_id, {"changed": ["lung_function"]})
+    return get_visit(db, visit_id)

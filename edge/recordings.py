@@ -127,6 +127,19 @@ def get_recording(db: sqlite_utils.Database, recording_id: int) -> dict:
     return rows[0]
 
 
+def discard_recording(db: sqlite_utils.Database, actor: audit.Actor, recording_id: int) -> None:
+    """Take a recording out of its open visit (the nurse re-records the site); audited.
+
+    The audio file stays in the blob store: the audit trail can still account for it.
+    """
+    with write_transaction(db):
+        row = get_recording(db, recording_id)
+        require_open_visit(db, row["visit_id"])
+        db.execute("DELETE FROM recordings WHERE id = ?", [recording_id])
+        audit.record(db, actor, "discard", "recording", recording_id,
+                     {"visit_id": row["visit_id"], "chest_site": row["chest_site"]})
+
+
 def list_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
     rows = db.execute_returning_dicts("SELECT * FROM recordings WHERE visit_id = ? ORDER BY id", [visit_id])
     return [_recording_from_row(row) for row in rows]

@@ -1,76 +1,140 @@
 // Progressive enhancement of the server-rendered pages. Everything works without this file
-// except microphone recording; nothing here talks to any host but this server.
+// except microphone recording; nothing here talks to any host but this server, and nothing
+// here calls the JSON API: the pages' own routes serve drafts, takes and audio.
 "use strict";
 
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+const body = () => document.body;
 
-// Busy state on every submit: the nurse sees that something is happening.
+// Offline: a visible banner, and the reason in words when a step cannot reach the server.
+function showOffline(message) {
+  const banner = document.getElementById("offline-banner");
+  if (!banner) return;
+  banner.textContent = message || body().dataset.offlineText;
+  banner.hidden = false;
+  body().dataset.offline = "yes";
+}
+function hideOffline() {
+  const banner = document.getElementById("offline-banner");
+  if (banner) banner.hidden = true;
+  body().dataset.offline = "no";
+}
+window.addEventListener("offline", () => showOffline());
+window.addEventListener("online", () => { hideOffline(); flushDrafts(); });
+
+// The server answers /healthz in milliseconds; a submit only leaves the page when it does, so a
+// dropped network never lands on the browser's error page with the form's values gone.
+const serverReachable = () => fetch("/healthz", {cache: "no-store"}).then((r) => r.ok, () => false);
+
 document.addEventListener("submit", (event) => {
-  const button = event.target.querySelector("button[data-working]");
-  if (button) { button.disabled = true; button.textContent = button.dataset.working; }
+  const form = event.target;
+  const button = event.submitter || form.querySelector("button[type=submit]");
+  if (form.dataset.reachable !== "yes") {
+    event.preventDefault();
+    serverReachable().then((ok) => {
+      if (!ok) { showOffline(body().dataset.networkError); return; }
+      hideOffline();
+      form.dataset.reachable = "yes";
+      form.requestSubmit(event.submitter || undefined);
+    });
+    return;
+  }
+  delete form.dataset.reachable;
+  if (button && button.dataset.working) {
+    setTimeout(() => { button.disabled = true; button.textContent = button.dataset.working; }, 0);
+  }
+  if (form.classList.contains("capture")) showCaptureProgress(form);
 });
 
-// Drafts: visit fields marked data-draft are saved server-side as they are typed, so a
-// reload or a dropped network loses nothing.
-function setupDrafts() {
+// Drafts: fields marked data-draft are saved as they are typed; without a connection they wait
+// in this tablet's storage and are sent when it is back.
+function draftKey() {
   const section = document.querySelector("[data-visit]");
+  return section ? `ildscreen-draft-${section.dataset.visit}` : null;
+}
+function flushDrafts() {
+  const key = draftKey();
+  const queued = key && localStorage.getItem(key);
+  if (!queued) return;
+  const visit = document.querySelector("[data-visit]").dataset.visit;
+  fetch(`/visits/${visit}/draft`, {
+    method: "POST", credentials: "same-origin",
+    headers: {"Content-Type": "application/json", "X-CSRF-Token": csrfToken()},
+    body: JSON.stringify({draft: JSON.parse(queued)}),
+  }).then((response) => {
+    if (response.ok) { localStorage.removeItem(key); body().dataset.draftSaved = "yes"; hideOffline(); }
+    else body().dataset.draftSaved = "no";
+  }, () => { body().dataset.draftSaved = "queued"; showOffline(); });
+}
+function setupDrafts() {
   const fields = document.querySelectorAll("[data-draft]");
-  if (!section || !fields.length) return;
+  const key = draftKey();
+  if (!key || !fields.length) return;
   let timer = null;
-  const save = () => {
-    const draft = {};
+  const queue = () => {
+    const draft = JSON.parse(localStorage.getItem(key) || "{}");
     fields.forEach((field) => { draft[field.dataset.draft] = field.value; });
-    fetch(`/api/v1/visits/${section.dataset.visit}`, {
-      method: "PATCH", credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrfToken()},
-      body: JSON.stringify({draft}),
-    }).then((response) => { document.body.dataset.draftSaved = response.ok ? "yes" : "no"; });
+    localStorage.setItem(key, JSON.stringify(draft));
+    flushDrafts();
   };
   fields.forEach((field) => field.addEventListener("input", () => {
-    document.body.dataset.draftSaved = "pending";
-    clearTimeout(timer); timer = setTimeout(save, 600);
+    body().dataset.draftSaved = "pending";
+    clearTimeout(timer); timer = setTimeout(queue, 600);
   }));
+  flushDrafts();
 }
 
-// Chest diagram: tapping a site selects it in the form.
+// Chest map: tapping a site selects it; while a take runs the site cannot change.
 function setupChest() {
   const select = document.getElementById("chest-site");
   if (!select) return;
-  const mark = () => document.querySelectorAll(".chest .site").forEach((g) =>
-    g.classList.toggle("selected", g.dataset.site === select.value));
-  document.querySelectorAll(".chest .site").forEach((g) => {
-    const choose = () => { select.value = g.dataset.site; mark(); };
+  const sites = document.querySelectorAll(".chest .site");
+  const sync = () => {
+    sites.forEach((g) => {
+      const chosen = g.dataset.site === select.value;
+      g.classList.toggle("selected", chosen); g.setAttribute("aria-pressed", String(chosen));
+    });
+    document.querySelectorAll("[data-follows=chest-site]").forEach((input) => { input.value = select.value; });
+  };
+  sites.forEach((g) => {
+    const choose = () => {
+      if (body().dataset.recording === "yes") return;
+      select.value = g.dataset.site; sync();
+    };
     g.addEventListener("click", choose);
-    g.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") choose(); });
+    g.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); choose(); } });
   });
-  const followers = document.querySelectorAll("[data-follows=chest-site]");
-  const sync = () => { mark(); followers.forEach((input) => { input.value = select.value; }); };
   select.addEventListener("change", sync);
-  document.querySelectorAll(".chest .site").forEach((g) => g.addEventListener("click", sync));
   sync();
 }
 
-// Upload with a progress bar (XHR reports upload progress; fetch does not).
-function uploadRecording(blob, name) {
+function sendTake(blob) {
   const section = document.querySelector("[data-visit]");
   const progress = document.getElementById("upload-progress");
+  const site = document.getElementById("chest-site").value;
   const form = new FormData();
-  form.append("chest_site", document.getElementById("chest-site").value);
-  form.append("file", blob, name);
+  form.append("chest_site", site);
+  form.append("source", "microphone");
+  form.append("file", blob, "microphone.wav");
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", `/api/v1/visits/${section.dataset.visit}/recordings`);
+    xhr.open("POST", `/visits/${section.dataset.visit}/recordings`);
     xhr.setRequestHeader("X-CSRF-Token", csrfToken());
+    xhr.setRequestHeader("X-Requested-With", "fetch");
     progress.hidden = false;
     xhr.upload.onprogress = (e) => { if (e.lengthComputable) progress.value = 100 * e.loaded / e.total; };
-    xhr.onload = () => (xhr.status === 201 ? resolve() : reject(JSON.parse(xhr.responseText).error.message));
-    xhr.onerror = () => reject("network error");
+    xhr.onload = () => {
+      if (xhr.status === 201) resolve(JSON.parse(xhr.responseText).id);
+      else { try { reject(JSON.parse(xhr.responseText).error.message); } catch (_) { reject(body().dataset.networkError); } }
+    };
+    xhr.onerror = () => reject(body().dataset.networkError);
     xhr.send(form);
-  }).then(() => window.location.reload(), (message) => {
+  }).then((id) => {
+    window.location.assign(`/visits/${section.dataset.visit}?take=${id}#take-${id}`);
+  }, (message) => {
     progress.hidden = true;
-    const error = document.createElement("p");
-    error.className = "field-error"; error.setAttribute("role", "alert"); error.textContent = message;
-    document.getElementById("recording-form").append(error);
+    const error = document.getElementById("mic-error");
+    error.textContent = message; error.hidden = false;
   });
 }
 
@@ -87,36 +151,107 @@ function encodeWav(samples, rate) {
   return new Blob([view], {type: "audio/wav"});
 }
 
-// Microphone or line-in capture through Web Audio: 20 s (or until Stop) at the device rate.
+// Microphone or line-in take through Web Audio: a countdown, a level meter, the site locked,
+// then the take is sent and its quality verdict shown at once (the page reloads on it).
 function setupRecorder() {
+  const recorder = document.getElementById("recorder");
+  if (!recorder) return;
+  recorder.hidden = false;
   const button = document.getElementById("record-button");
-  if (!button || !navigator.mediaDevices?.getUserMedia) return;
-  button.hidden = false;
+  const status = document.getElementById("record-status");
+  const meter = document.getElementById("level-meter");
+  const error = document.getElementById("mic-error");
+  const select = document.getElementById("chest-site");
   const label = button.textContent;
+  const total = Number(recorder.dataset.seconds);
   let stopRecording = null;
   button.addEventListener("click", async () => {
     if (stopRecording) { stopRecording(); return; }
-    const stream = await navigator.mediaDevices.getUserMedia({audio: {echoCancellation: false, noiseSuppression: false, autoGainControl: false}});
+    error.hidden = true;
+    if (!navigator.mediaDevices?.getUserMedia) { error.textContent = recorder.dataset.micMissing; error.hidden = false; return; }
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({audio: {echoCancellation: false, noiseSuppression: false, autoGainControl: false}});
+    } catch (exc) {
+      error.textContent = exc && exc.name === "NotFoundError" ? recorder.dataset.micMissing : recorder.dataset.micDenied;
+      error.hidden = false; body().dataset.micError = exc ? exc.name : "error";
+      return;
+    }
     const context = new AudioContext();
     const source = context.createMediaStreamSource(stream);
     const processor = context.createScriptProcessor(4096, 1, 1);
     const chunks = [];
-    processor.onaudioprocess = (e) => chunks.push(new Float32Array(e.inputBuffer.getChannelData(0)));
+    processor.onaudioprocess = (e) => {
+      const data = e.inputBuffer.getChannelData(0);
+      chunks.push(new Float32Array(data));
+      let peak = 0; for (let i = 0; i < data.length; i++) peak = Math.max(peak, Math.abs(data[i]));
+      meter.value = Math.min(1, peak * 2);
+    };
     source.connect(processor); processor.connect(context.destination);
-    button.textContent = button.dataset.stop;
-    document.body.dataset.recording = "yes";
-    const timer = setTimeout(() => stopRecording(), 20000);
+    button.textContent = recorder.dataset.stop;
+    select.disabled = true;
+    body().dataset.recording = "yes";
+    const started = Date.now();
+    const tick = () => {
+      const left = Math.max(0, Math.ceil(total - (Date.now() - started) / 1000));
+      status.textContent = `${recorder.dataset.recording} ${left} ${recorder.dataset.secondsLeft}`;
+    };
+    tick();
+    const ticker = setInterval(tick, 250);
+    const timer = setTimeout(() => stopRecording(), total * 1000);
     stopRecording = () => {
-      clearTimeout(timer); stopRecording = null;
+      clearTimeout(timer); clearInterval(ticker); stopRecording = null;
       processor.disconnect(); source.disconnect(); stream.getTracks().forEach((t) => t.stop());
       const length = chunks.reduce((n, c) => n + c.length, 0);
       const samples = new Float32Array(length);
       let offset = 0; chunks.forEach((c) => { samples.set(c, offset); offset += c.length; });
       const rate = context.sampleRate; context.close();
-      button.textContent = label; document.body.dataset.recording = "no";
-      uploadRecording(encodeWav(samples, rate), "microphone.wav");
+      button.textContent = label; button.disabled = true; meter.value = 0;
+      status.textContent = recorder.dataset.uploading;
+      select.disabled = false;  // a disabled select is not sent; the site was fixed when the take began
+      body().dataset.recording = "no";
+      sendTake(encodeWav(samples, rate)).finally(() => { button.disabled = false; });
     };
   });
+}
+
+// Board captures: the patient prompt and a progress bar for the capture's known length.
+function showCaptureProgress(form) {
+  const panel = form.querySelector(".capture-progress");
+  if (!panel) return;
+  panel.hidden = false;
+  const bar = panel.querySelector("progress");
+  const started = Date.now();
+  setInterval(() => { bar.value = Math.min(Number(bar.max), (Date.now() - started) / 1000); }, 500);
+}
+
+// Shared tablet: after the idle time the page locks (the session ends; logging in again
+// returns to the same page). Never during a take.
+function setupIdleLock() {
+  const seconds = Number(body().dataset.idleSeconds || 0);
+  const form = document.getElementById("lock-form");
+  if (!seconds || !form) return;
+  let last = Date.now();
+  ["pointerdown", "keydown", "input", "scroll"].forEach((name) =>
+    document.addEventListener(name, () => { last = Date.now(); }, {passive: true}));
+  setInterval(() => {
+    if (body().dataset.recording === "yes") { last = Date.now(); return; }
+    if (Date.now() - last >= seconds * 1000) { form.dataset.reachable = "yes"; form.submit(); }
+  }, 1000);
+}
+
+// Errors: the summary (or first invalid field) gets the focus, so it is never out of view
+// (after load: scrolling to the URL's #fragment would otherwise take the focus away again).
+window.addEventListener("load", () => setTimeout(focusFirstError, 0));
+function focusFirstError() {
+  const target = document.querySelector("#lab-error-summary, #error-summary, [aria-invalid=true]");
+  if (!target) return;
+  target.scrollIntoView({block: "center"});
+  target.focus({preventScroll: true});
+}
+
+function setupPrint() {
+  document.querySelectorAll("[data-print]").forEach((button) => button.addEventListener("click", () => window.print()));
 }
 
 // Radix-2 FFT magnitude of one frame (for the spectrogram).
@@ -139,7 +274,7 @@ function fftMagnitude(frame) {
 
 // Waveform and spectrogram of each stored recording, crackle windows shaded.
 async function drawRecording(item) {
-  const response = await fetch(`/api/v1/recordings/${item.dataset.recordingId}/audio`, {credentials: "same-origin"});
+  const response = await fetch(`/recordings/${item.dataset.recordingId}/audio`, {credentials: "same-origin"});
   if (!response.ok) return;
   const context = new OfflineAudioContext(1, 1, 8000);
   const audio = await context.decodeAudioData(await response.arrayBuffer());
@@ -174,6 +309,7 @@ async function drawRecording(item) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  setupDrafts(); setupChest(); setupRecorder();
+  setupDrafts(); setupChest(); setupRecorder(); setupIdleLock(); setupPrint();
+  if (!navigator.onLine) showOffline();
   document.querySelectorAll(".recording[data-recording-id]").forEach((item) => drawRecording(item).catch(() => {}));
 });

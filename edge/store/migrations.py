@@ -284,8 +284,21 @@ OUTCOMES_AND_SITE_CALIBRATION = Migration(
     ),
 )
 
+
+VISIT_CHECKLIST = Migration(
+    6,
+    "visit checklist: skipped steps and lung function entered on the tablet",
+    (
+        # JSON list of step codes the nurse marked as skipped (edge.patients.VISIT_STEPS).
+        "ALTER TABLE visits ADD COLUMN skipped_steps TEXT NOT NULL DEFAULT '[]'",
+        # JSON object {fvc_percent, dlco_percent, dlco_not_performed} or '{}' when not entered.
+        "ALTER TABLE visits ADD COLUMN lung_function TEXT NOT NULL DEFAULT '{}'",
+        "CREATE INDEX IF NOT EXISTS visits_started ON visits (started_at)",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
-                                     CASE_FOLDED_CODES, OUTCOMES_AND_SITE_CALIBRATION)
+                                     CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -16,15 +16,15 @@ from flask import Blueprint, abort, current_app, g, make_response, redirect, ren
 from pydantic import ValidationError as PydanticValidationError
 from markupsafe import Markup
 
-from edge import auth, breath, devices, labs, outbox, outcomes, patients, recordings, screening
-from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
+from edge import auth, breath, labs, outbox, outcomes, patients, recordings, screening
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
-from edge.errors import AccountLocked, AuthenticationError, Conflict, DeviceUnavailable, IldscreenError, ValidationError
+from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError
 from edge.schemas import PatientCreate
-from edge.users import public_view
-from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, CTD_DIAGNOSES, SYMPTOMS
+from edge.users import MIN_PASSWORD_LENGTH, check_password_policy, public_view, set_password
+from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
+from edge.web import clinic_time, presenters
 from edge.web.i18n import LANGUAGE_COOKIE, LANGUAGES, negotiate_language, quality_issue, translate
 
 blueprint = Blueprint("ui", __name__)
@@ -58,9 +58,16 @@ def identify():
 
 @blueprint.app_context_processor
 def template_helpers():
-    lang = g.get("lang", "en")
+    lang = g.get("lang") or negotiate_language()
+    settings = _resources().settings
+    zone = settings.clinic_zone
     return {
         "t": lambda key, **values: translate(key, lang, **values),
+        "local_date": lambda stamp: clinic_time.local_date(stamp, zone),
+        "local_time": lambda stamp: clinic_time.local_time(stamp, zone),
+        "local_datetime": lambda stamp: clinic_time.local_datetime(stamp, zone),
+        "readable_unit": presenters.readable_unit,
+        "idle_seconds": int(settings.idle_logout_minutes * 60),
         "quality_issue": lambda issue, kind: quality_issue(issue, kind, lang),
         "lang": lang,
         "other_lang": "zh-CN" if lang == "en" else "en",
@@ -74,12 +81,12 @@ def login_required(view: Callable) -> Callable:
     def wrapper(**kwargs):
         if g.ui_user is None:
             return redirect(url_for("ui.login", next=request.path))
-        if g.ui_user["must_change_password"]:
-            return render_template("message.html", message=translate("change_password_first", g.lang)), 403
-        if g.ui_user["role"] not in CLINICAL:
-            abort(403, "the tablet UI is for nurses and clinicians")
         if request.method == "POST":
-            auth.check_csrf(g.ui_session, request.form.get("csrf_token"))
+            auth.check_csrf(g.ui_session, request.form.get("csrf_token") or request.headers.get("X-CSRF-Token"))
+        if g.ui_user["must_change_password"]:
+            return redirect(url_for("ui.change_password", next=request.path))
+        if g.ui_user["role"] not in CLINICAL:
+            abort(403, translate("err_role", g.lang))
         g.actor = Actor(g.ui_user["id"], g.ui_user["username"], g.ui_user["role"])
         return view(**kwargs)
 
@@ -132,35 +139,111 @@ def login():
             grant = auth.start_session(resources.db(), user, hours=resources.settings.session_hours)
             return set_session_cookie(redirect(_safe_next(request.args.get("next"))), grant, resources.settings)
     login_csrf = secrets.token_urlsafe(24)
-    response = make_response(render_template("login.html", error=error, login_csrf=login_csrf),
+    response = make_response(render_template("login.html", error=error, login_csrf=login_csrf,
+                                             locked=request.args.get("locked") == "1"),
                              401 if error else 200)
     response.set_cookie(LOGIN_CSRF_COOKIE, login_csrf, httponly=True, samesite="Strict")
     return response
 
 
-@blueprint.post("/logout")
-@login_required
-def logout():
+def signed_in(view: Callable) -> Callable:
+    """Any logged-in account, also one that must still change its one-time password."""
+    @functools.wraps(view)
+    def wrapper(**kwargs):
+        if g.ui_user is None:
+            return redirect(url_for("ui.login", next=request.path))
+        if request.method == "POST":
+            auth.check_csrf(g.ui_session, request.form.get("csrf_token") or request.headers.get("X-CSRF-Token"))
+        g.actor = Actor(g.ui_user["id"], g.ui_user["username"], g.ui_user["role"])
+        return view(**kwargs)
+
+    return wrapper
+
+
+def _end_session(target: str):
     auth.end_session(_resources().db(), request.cookies[SESSION_COOKIE])
-    response = redirect(url_for("ui.login"))
+    response = redirect(target)
     response.delete_cookie(SESSION_COOKIE)
     return response
 
 
-@blueprint.route("/")
+@blueprint.post("/logout")
+@signed_in
+def logout():
+    return _end_session(url_for("ui.login"))
+
+
+@blueprint.post("/lock")
+@signed_in
+def lock():
+    """The idle lock of a shared tablet (static/app.js posts here after the idle time): the
+    session ends, and the same page opens again after the password is entered."""
+    return _end_session(url_for("ui.login", next=_safe_next(request.form.get("next")), locked=1))
+
+
+@blueprint.route("/account/password", methods=["GET", "POST"])
+@signed_in
+def change_password():
+    """Change one's password; forced before anything else after a one-time password."""
+    errors = {}
+    if request.method == "POST":
+        resources = _resources()
+        current, new = request.form.get("current_password", ""), request.form.get("new_password", "")
+        if new != request.form.get("repeat_password", ""):
+            errors["repeat_password"] = translate("err_password_repeat", g.lang)
+        try:
+            auth.verify_login(resources.db(), g.ui_user["username"], current, resources.lockout_policy)
+        except AccountLocked:
+            errors["current_password"] = translate("account_locked", g.lang)
+        except AuthenticationError:
+            errors["current_password"] = translate("err_password_current", g.lang)
+        try:
+            check_password_policy(new)
+        except ValidationError:
+            errors["new_password"] = translate("err_password_policy", g.lang, length=MIN_PASSWORD_LENGTH)
+        if new == current:
+            errors["new_password"] = translate("err_password_same", g.lang)
+        if not errors:
+            set_password(resources.db(), g.actor, g.ui_user["id"], new)
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("password.html", errors=errors, forced=bool(g.ui_user["must_change_password"]),
+                           min_length=MIN_PASSWORD_LENGTH), 422 if errors else 200
+
+
+@blueprint.route("/", methods=["GET", "POST"])
 @login_required
 def home():
+    """Today's worklist and the patient search. The search is a POST form so that the patient
+    code never appears in a URL (history, proxy logs, Referer)."""
     db = _resources().db()
-    today = dt.date.today().isoformat()
-    visits = db.execute_returning_dicts(
-        "SELECT v.id, v.status, v.started_at, p.id AS patient_id, p.code, p.ctd_diagnosis FROM visits v "
-        "JOIN patients p ON p.id = v.patient_id WHERE v.started_at >= ? ORDER BY v.started_at DESC", [today])
-    query = request.args.get("code", "").strip()
+    query = request.form.get("code", "").strip() if request.method == "POST" else ""
     found = []
     if query:
         found, _ = patients.list_patients(db, code_prefix="".join(ch for ch in query if ch.isalnum() or ch == "-"))
-    return render_template("home.html", visits=visits, query=query, found=found,
+    return render_template("home.html", visits=worklist(db), query=query, found=found,
                            boards=_resources().devices.statuses())
+
+
+def worklist(db) -> list[dict]:
+    """Today's visits (the clinic's day, not the server's), with status, tier and missing steps."""
+    zone = _resources().settings.clinic_zone
+    start, end = clinic_time.day_bounds_utc(clinic_time.clinic_today(zone), zone)
+    rows = db.execute_returning_dicts(
+        "SELECT v.id FROM visits v WHERE v.started_at >= ? AND v.started_at < ? ORDER BY v.started_at DESC",
+        [start, end])
+    return [visit_summary(db, row["id"]) for row in rows]
+
+
+def visit_summary(db, visit_id: int) -> dict:
+    """One visit with its patient, latest assessment and checklist."""
+    visit = patients.get_visit(db, visit_id)
+    patient = patients.get_patient(db, visit["patient_id"])
+    steps = presenters.checklist(
+        visit, recordings=recordings.list_recordings(db, visit_id),
+        breath_readings=breath.list_breath_readings(db, visit_id),
+        lab_results=labs.list_lab_results(db, visit_id), patient=patient)
+    return {"visit": visit, "patient": patient, "assessment": screening.latest_assessment(db, visit_id),
+            "steps": steps, "missing": [step for step, state in steps.items() if state == "pending"]}
 
 
 def _field_errors(exc: PydanticValidationError, lang: str) -> dict[str, str]:
@@ -217,8 +300,11 @@ def patient_timeline(patient_id: int):
     for visit in visits:
         visit["assessment"] = screening.latest_assessment(db, visit["id"])
     referrals = outbox.list_referrals(db, patient_id=patient_id)
-    trend = [(v["started_at"][:10], v["assessment"]["score"]) for v in reversed(visits) if v["assessment"]]
-    return render_template("patient.html", patient=patient, visits=visits, referrals=referrals, trend=trend,
+    for referral in referrals:
+        result = referral.get("imaging_result")
+        referral["ct_metrics"] = presenters.ct_metrics(result.get("metrics", {})) if result else []
+    return render_template("patient.html", patient=patient, visits=visits, referrals=referrals,
+                           trend=presenters.trend_points(visits), ctd_names=CTD_DIAGNOSES,
                            outcomes=outcomes.list_outcomes(db, patient_id),
                            ild_trend=outbox.ild_extent_trend(referrals))
 
@@ -230,162 +316,26 @@ def start_visit(patient_id: int):
     return redirect(url_for("ui.visit_page", visit_id=visit["id"]))
 
 
-def render_visit(visit_id: int, *, status: int = 200, lab_errors: Optional[dict] = None,
-                 lab_values: Optional[dict] = None, messages: Optional[dict] = None):
-    resources = _resources()
-    db = resources.db()
-    visit = patients.get_visit(db, visit_id)
-    patient = patients.get_patient(db, visit["patient_id"])
-    referral = next((r for r in outbox.list_referrals(db, patient_id=patient["id"]) if r["visit_id"] == visit_id), None)
-    boards = [d for d in resources.devices.statuses() if d["info"]]
-    return render_template(
-        "visit.html", visit=visit, patient=patient, sites=CHEST_SITES,
-        recordings=recordings.list_recordings(db, visit_id), assessment=screening.latest_assessment(db, visit_id),
-        referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), analytes=LAB_FORM_ANALYTES,
-        breath_readings=breath.list_breath_readings(db, visit_id), lab_errors=lab_errors or {},
-        lab_values=lab_values or {}, messages={**(messages or {}), **{k: v for k, v in request.args.items()
-                                                                      if k.endswith("_error")}},
-        stethoscopes=[d["port"] for d in boards if d["info"]["device_kind"] == "stethoscope"],
-        enoses=[d["port"] for d in boards if d["info"]["device_kind"] == "enose"],
-    ), status
-
-
-def _back(visit_id: int, anchor: str, **errors):
-    return redirect(url_for("ui.visit_page", visit_id=visit_id, **errors) + f"#{anchor}")
-
-
-@blueprint.route("/visits/<int:visit_id>")
-@login_required
-def visit_page(visit_id: int):
-    return render_visit(visit_id)
-
-
-@blueprint.post("/visits/<int:visit_id>/recordings")
-@login_required
-def upload_recording(visit_id: int):
-    resources = _resources()
-    upload = request.files.get("file")
-    try:
-        recordings.check_file_name(upload.filename if upload else None)
-        recordings.add_recording(resources.db(), resources.blobs, g.actor, visit_id,
-                                 chest_site=request.form.get("chest_site", ""), stream=upload.stream,
-                                 max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model,
-                                 limits=resources.settings.audio_limits)
-    except ValidationError as exc:
-        return _back(visit_id, "auscultation", upload_error=exc.message)
-    return _back(visit_id, "auscultation")
-
-
-@blueprint.post("/visits/<int:visit_id>/recordings/capture")
-@login_required
-def capture_recording(visit_id: int):
-    resources = _resources()
-    try:
-        devices.capture_recording(resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
-                                  port=request.form.get("port", ""), chest_site=request.form.get("chest_site", ""),
-                                  seconds=20.0, max_bytes=resources.settings.max_upload_bytes,
-                                  model=resources.auscultation_model, limits=resources.settings.audio_limits)
-    except (DeviceUnavailable, ValidationError) as exc:
-        return _back(visit_id, "auscultation", upload_error=exc.message)
-    return _back(visit_id, "auscultation")
-
-
-@blueprint.post("/visits/<int:visit_id>/labs")
-@login_required
-def enter_labs(visit_id: int):
-    entries, errors, values = [], {}, {}
-    for analyte in LAB_FORM_ANALYTES:
-        key = analyte["key"]
-        raw = request.form.get(f"lab_{key}", "").strip().replace(",", ".")
-        unit = request.form.get(f"unit_{key}", analyte["si_unit"])
-        values[key] = {"value": raw, "unit": unit}
-        if not raw:
-            continue
-        try:
-            entries.append({"analyte": key, "value": float(raw), "unit": unit})
-        except ValueError:
-            errors[key] = translate("err_number", g.lang)
-    if not entries and not errors:
-        errors["form"] = translate("err_no_labs", g.lang)
-    try:
-        if errors:
-            if entries:
-                labs.score_lab_panel(entries)  # check the readable entries too, store nothing
-        else:
-            labs.add_lab_panel(_resources().db(), g.actor, visit_id, entries)
-            return _back(visit_id, "labs")
-    except ValidationError as exc:
-        for field in exc.fields:
-            errors[field["field"]] = translate("err_lab_value", g.lang)
-    return render_visit(visit_id, status=422, lab_errors=errors, lab_values=values)
-
-
-@blueprint.post("/visits/<int:visit_id>/labs/file")
-@login_required
-def import_labs(visit_id: int):
-    upload = request.files.get("file")
-    try:
-        recordings.check_file_name(upload.filename if upload else None)
-        labs.add_lab_panel(_resources().db(), g.actor, visit_id, labs.read_lab_file(upload.stream))
-    except ValidationError as exc:
-        return _back(visit_id, "labs", labs_error=exc.message)
-    return _back(visit_id, "labs")
-
-
-@blueprint.post("/visits/<int:visit_id>/breath")
-@login_required
-def upload_breath(visit_id: int):
-    resources = _resources()
-    upload = request.files.get("file")
-    try:
-        recordings.check_file_name(upload.filename if upload else None)
-        breath.add_breath_reading(resources.db(), resources.blobs, g.actor, visit_id, stream=upload.stream,
-                                  max_bytes=resources.settings.max_upload_bytes)
-    except ValidationError as exc:
-        return _back(visit_id, "breath", breath_error=exc.message)
-    return _back(visit_id, "breath")
-
-
-@blueprint.post("/visits/<int:visit_id>/breath/capture")
-@login_required
-def capture_breath(visit_id: int):
-    resources = _resources()
-    try:
-        devices.capture_breath(resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
-                               port=request.form.get("port", ""), max_bytes=resources.settings.max_upload_bytes)
-    except (DeviceUnavailable, ValidationError) as exc:
-        return _back(visit_id, "breath", breath_error=exc.message)
-    return _back(visit_id, "breath")
-
-
-@blueprint.post("/visits/<int:visit_id>/assess")
-@login_required
-def assess(visit_id: int):
-    resources = _resources()
-    screening.score_kept_inputs(resources.db(), resources.blobs, visit_id, resources.auscultation_model)
-    screening.assess_visit(resources.db(), g.actor, visit_id, thresholds=thresholds_from_settings(resources.settings),
-                           options=evidence_options_from_settings(resources.settings))
-    return _back(visit_id, "result")
-
-
-@blueprint.post("/visits/<int:visit_id>/refer")
-@login_required
-def refer(visit_id: int):
-    resources = _resources()
-    outbox.create_referral(resources.db(), g.actor, visit_id, site_secret=resources.folder.site_secret)
-    return _back(visit_id, "referral")
-
-
 @blueprint.route("/referrals/<int:referral_id>/letter")
 @login_required
 def referral_letter(referral_id: int):
-    db = _resources().db()
+    """Everything the receiving pulmonologist needs, on one printable A4 page."""
+    resources = _resources()
+    db = resources.db()
     referral = outbox.get_referral(db, referral_id)
     visit = patients.get_visit(db, referral["visit_id"])
     patient = patients.get_patient(db, visit["patient_id"])
     assessment = screening.latest_assessment(db, visit["id"])
+    recordings_ = recordings.list_recordings(db, visit["id"])
+    lab_rows = presenters.lab_rows(labs.list_lab_results(db, visit["id"]))
     buffer = io.BytesIO()
     qrcode.make(referral["code"], image_factory=qrcode.image.svg.SvgPathImage).save(buffer)
     svg = buffer.getvalue().decode().split("?>", 1)[-1]
-    return render_template("letter.html", referral=referral, patient=patient, assessment=assessment,
-                           qr_svg=Markup(svg), user=public_view(g.ui_user))
+    return render_template(
+        "letter.html", referral=referral, patient=patient, visit=visit, assessment=assessment,
+        result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows),
+        recordings=recordings_, lab_rows=lab_rows, qr_svg=Markup(svg), user=public_view(g.ui_user),
+        clinic_name=resources.settings.clinic_name, clinic_contact=resources.settings.clinic_contact)
+
+
+from edge.web import visit_views  # noqa: E402,F401  (registers the visit pages on this blueprint)

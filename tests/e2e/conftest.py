@@ -47,6 +47,29 @@ def server(tmp_path):
 
 
 @pytest.fixture(scope="module")
+def clinic(tmp_path_factory):
+    """One served clinic shared by a test module: Shanghai time, a named clinic, a simulated
+    stethoscope registered but not connected, and the nurse ``nurse1``."""
+    data_dir = tmp_path_factory.mktemp("clinic") / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
+    subprocess.run([*ildscreen_command(), "users", "add", "nurse1", "--role", "nurse", "--password-stdin",
+                    "--data-dir", str(data_dir)], input=NURSE_PASSWORD + "\n", text=True, check=True,
+                   capture_output=True, env=env)
+    board = subprocess.Popen([*ildscreen_command(), "device", "simulate", "--kind", "stethoscope", "--speed", "0",
+                              "--run-for", "900"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             env=env)
+    port = board.stdout.readline().split(" on ")[-1].strip()
+    served = ServedProcess(data_dir, env={"ILDSCREEN_CLINIC_TIMEZONE": "Asia/Shanghai",
+                                          "ILDSCREEN_CLINIC_NAME": "Clinic 7", "ILDSCREEN_CLINIC_CONTACT": "021-5555",
+                                          "ILDSCREEN_DEVICE_PORTS": f'["{port}"]'})
+    served.data_dir = data_dir
+    yield served
+    served.stop()
+    board.terminate()
+    board.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
 def browser(fake_microphone):
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(

@@ -79,7 +79,7 @@ def test_a_nurse_screens_a_patient_from_login_to_timeline(browser, server, lang,
     page.click(".chest .site[data-site=posterior_right_base]")
     assert page.input_value("#chest-site") == "posterior_right_base"
     page.click("#record-button")
-    page.wait_for_function("document.body.dataset.recording === 'yes'")
+    page.wait_for_function("() => document.body.dataset.recording === 'yes'")
     page.wait_for_timeout(2500)
     shots.take("recording")
     page.click("#record-button")  # stop: the WAV is uploaded and the page reloads with it
@@ -92,7 +92,7 @@ def test_a_nurse_screens_a_patient_from_login_to_timeline(browser, server, lang,
     page.select_option("#chest-site", "posterior_left_base")
     page.set_input_files("#file-input", str(upload))
     page.click("#upload-button")
-    page.wait_for_function("document.querySelectorAll('.recording[data-recording-id]').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('.recording[data-recording-id]').length === 2")
     shots.take("uploaded")
 
     page.fill("#lab_hgb", "150")  # haemoglobin typed in g/L while the unit says g/dL
@@ -111,7 +111,7 @@ def test_a_nurse_screens_a_patient_from_login_to_timeline(browser, server, lang,
     shots.take("labs-saved")
 
     page.fill("textarea[data-draft=notes]", "patient breathless on stairs")
-    page.wait_for_function("document.body.dataset.draftSaved === 'yes'")
+    page.wait_for_function("() => document.body.dataset.draftSaved === 'yes'")
     page.reload()
     assert page.input_value("textarea[data-draft=notes]") == "patient breathless on stairs"  # nothing lost
 

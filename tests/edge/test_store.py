@@ -30,6 +30,20 @@ def test_migrates_the_previous_schema_keeping_its_data(tmp_path):
     assert db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == 1
 
 
+def test_a_visit_from_before_the_checklist_migration_reads_with_nothing_skipped(tmp_path):
+    from edge.patients import get_visit
+    from edge.store.migrations import VISIT_CHECKLIST
+
+    db = open_database(tmp_path / "a.db")
+    apply_migrations(db, migrations=tuple(m for m in MIGRATIONS if m.version < VISIT_CHECKLIST.version))
+    db.execute("INSERT INTO patients (code, birth_year, sex, ctd_diagnosis, created_at, updated_at) "
+               "VALUES ('CL-1', 1950, 'F', 'SSc', 't', 't')")
+    db.execute("INSERT INTO visits (patient_id, started_at, updated_at) VALUES (1, 't', 't')")
+    apply_migrations(db)
+    visit = get_visit(db, 1)
+    assert visit["skipped_steps"] == [] and visit["lung_function"] == {}
+
+
 def test_refuses_a_database_newer_than_the_software(tmp_path):
     db = open_database(tmp_path / "a.db")
     apply_migrations(db)

@@ -1,0 +1,180 @@
+"""What the tablet pages show, computed from stored records: the visit checklist, the result
+in words, lab rows with reference flags, readable units and CT metrics.
+
+Pure functions of dicts (no Flask): the templates only lay them out, and the unit tests call
+them directly. The result reads the assessment's own fields (edge.screening: the guideline line
+and advice, each modality's applied likelihood ratio and crackle finding, the validation summary);
+only the analytes behind the labs' direction are taken from the visit's records.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from edge.patients import VISIT_STEPS
+from tabular_models.lab_catalogue import ANALYTES
+
+# A likelihood ratio this close to 1 moved the risk too little to call it raised or lowered.
+# Programme assumption (display only): within ±10 % the modality "barely changed" the risk.
+NEUTRAL_LR = (1 / 1.1, 1.1)
+# Interval narrower than this (in probability) is shown as "no interval": 100–100 is false certainty.
+SHOWN_INTERVAL_MIN_WIDTH = 0.01
+
+# CT metrics of the hospital report (imaging_server/fhir_report.py): key -> (label key, unit).
+# Issue 18 adds ILD extent, nodules and bone: one row each here and a label in i18n.
+CT_METRICS: dict[str, tuple[str, str]] = {
+    "haa_percent": ("ct_haa_percent", "%"),
+    "laa_percent": ("ct_laa_percent", "%"),
+    "mean_lung_density_hu": ("ct_mean_lung_density_hu", "HU"),
+    "lung_volume_ml": ("ct_lung_volume_ml", "mL"),
+}
+
+# UCUM spellings as a nurse reads them on a printed report.
+READABLE_UNITS = {
+    "10*9/L": "×10⁹/L", "10*12/L": "×10¹²/L", "10*3/uL": "×10³/µL", "10*6/uL": "×10⁶/µL", "/uL": "/µL",
+    "umol/L": "µmol/L", "ukat/L": "µkat/L", "fL": "fL", "mm/h": "mm/h", "[IU]/L": "IU/L", "meq/L": "mEq/L", "mm/[hr]": "mm/h",
+}
+
+ANALYTE_BY_KEY = {analyte.key: analyte for analyte in ANALYTES}
+ANALYTE_BY_LOINC = {code: analyte for analyte in ANALYTES for code in analyte.loinc}
+
+
+
+def readable_unit(unit: Optional[str]) -> str:
+    """A UCUM unit as printed on lab reports (``10*9/L`` -> ``×10⁹/L``)."""
+    return READABLE_UNITS.get(unit or "", unit or "")
+
+
+def lab_rows(results: list[dict]) -> list[dict]:
+    """Stored lab results with the analyte key, the SI value and a high/low flag against the
+    catalogue's adult reference range (tabular_models.lab_catalogue, display only)."""
+    rows = []
+    for row in results:
+        analyte = ANALYTE_BY_KEY.get(row["analyte"]) or ANALYTE_BY_LOINC.get(row.get("loinc") or "")
+        flag = None
+        if analyte and analyte.reference and row.get("si_value") is not None:
+            low, high = analyte.reference
+            flag = "high" if row["si_value"] > high else "low" if row["si_value"] < low else None
+        rows.append({
+            **row,
+            "key": analyte.key if analyte else row["analyte"],
+            "unit_text": readable_unit(row["unit"]),
+            "si_unit_text": readable_unit(row.get("si_unit")),
+            "reference": analyte.reference if analyte else None,
+            "flag": flag,
+        })
+    return rows
+
+
+def checklist(visit: dict, *, recordings: list[dict], breath_readings: list[dict], lab_results: list[dict],
+              patient: dict) -> dict[str, str]:
+    """Each step's state: ``done``, ``skipped`` or ``pending``."""
+    done = {
+        "auscultation": any(r.get("quality") and r["quality"].get("ok") for r in recordings),
+        "breath": any(r.get("quality") and r["quality"].get("ok") for r in breath_readings),
+        "labs": bool(lab_results),
+        "lung_function": visit.get("lung_function", {}).get("fvc_percent") is not None,
+        "symptoms": bool(patient.get("symptoms")),
+    }
+    skipped = set(visit.get("skipped_steps", []))
+    return {step: "done" if done[step] else "skipped" if step in skipped else "pending" for step in VISIT_STEPS}
+
+
+def _direction(likelihood_ratio: float) -> str:
+    if likelihood_ratio >= NEUTRAL_LR[1]:
+        return "raised"
+    if likelihood_ratio <= NEUTRAL_LR[0]:
+        return "lowered"
+    return "unchanged"
+
+
+def _drivers(assessment: dict, recordings: list[dict], lab_rows_: list[dict]) -> list[dict]:
+    """Per modality: raised/lowered/unchanged, by how much, and the sites or analytes behind it."""
+    drivers = []
+    for modality, item in assessment.get("contributions", {}).items():
+        if modality == "clinical_prior":
+            continue
+        # What the risk used, after the evidence model's cap and dependence weight.
+        ratio = item.get("applied_likelihood_ratio", item["likelihood_ratio"])
+        direction = _direction(ratio)
+        names: list[tuple[str, str]] = []  # (kind, code): kind 'site' or 'analyte'
+        if modality == "auscultation":
+            finding = item.get("finding") or {}
+            if direction == "raised":
+                codes = [*finding.get("positive_basal_sites", []), *finding.get("positive_other_sites", [])]
+            else:
+                codes = [site for site, p in (finding.get("sites") or {}).items() if p is not None]
+            names = [("site", code) for code in dict.fromkeys(codes)]
+        elif modality == "labs":
+            names = [("analyte", row["key"]) for row in lab_rows_ if row["flag"]]
+        drivers.append({"modality": modality, "direction": direction,
+                        "factor": ratio if ratio >= 1 else 1 / ratio, "names": names})
+    return drivers
+
+
+def _not_measured(assessment: dict, lab_rows_: list[dict]) -> dict[str, list[str]]:
+    """By name: the modalities that gave nothing, and the core analytes not entered."""
+    entered = {row["key"] for row in lab_rows_}
+    missing_analytes = [a.key for a in ANALYTES
+                        if a.key not in entered and not a.key.endswith("_pct") and a.percent_of is None]
+    return {"modalities": list(assessment.get("missing", [])), "analytes": missing_analytes if entered else []}
+
+
+def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_: list[dict]) -> Optional[dict]:
+    """The result as the nurse reads it.
+
+    With nothing measured (no modality gave evidence) there is no fused result: only the
+    pre-test risk from the clinical picture and the guideline's advice for it.
+    """
+    if assessment is None:
+        return None
+    measured = [m for m in assessment.get("contributions", {}) if m != "clinical_prior"]
+    low, high = assessment["interval"]
+    percent = assessment["probability"] * 100
+    validation = assessment.get("validation") or {}
+    models = validation.get("models") or {}
+    recommendation = assessment.get("recommendation") or {}
+    return {
+        "measured": bool(measured),
+        "percent": percent,
+        "percent_text": "<1%" if percent < 1 else ">99%" if percent > 99 else f"{percent:.0f}%",
+        "interval": (low * 100, high * 100) if high - low >= SHOWN_INTERVAL_MIN_WIDTH else None,
+        "pretest_percent": assessment["pretest_probability"] * 100,
+        "tier": assessment["tier"],
+        "urgent": assessment["tier"] == "urgent",
+        "red_flags": assessment.get("red_flags", []),
+        "guideline": recommendation.get("guideline"),
+        "advice": recommendation.get("advice"),
+        "priority": recommendation.get("priority"),
+        "rescreen_months": recommendation.get("rescreen_months"),
+        "drivers": _drivers(assessment, recordings, lab_rows_),
+        "not_measured": _not_measured(assessment, lab_rows_),
+        "validation": validation,
+        # Models that took part, each with what its manifest says about its evidence.
+        "models": [{"modality": name, **model} for name, model in sorted(models.items())],
+        "synthetic_models": assessment.get("synthetic_models", []),
+    }
+
+
+def ct_metrics(metrics: dict) -> list[dict]:
+    """The CT report's numeric metrics with a label key and unit; unknown keys keep their key."""
+    shown = []
+    for key, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        label, unit = CT_METRICS.get(key, (None, ""))
+        shown.append({"key": key, "label": label, "value": value, "unit": unit})
+    return shown
+
+
+def trend_points(visits: list[dict], *, width: float = 300, height: float = 120, left: float = 36,
+                 bottom: float = 20) -> list[dict]:
+    """Assessed visits, oldest first, placed on the timeline chart (x by order, y by percent)."""
+    assessed = [v for v in reversed(visits) if v.get("assessment")]
+    plot_w, plot_h = width - left - 10, height - bottom - 10
+    points = []
+    for index, visit in enumerate(assessed):
+        percent = visit["assessment"]["probability"] * 100
+        x = left + (plot_w * index / (len(assessed) - 1) if len(assessed) > 1 else plot_w / 2)
+        points.append({"visit": visit, "x": round(x, 1), "y": round(10 + plot_h * (1 - percent / 100), 1),
+                       "percent": percent, "number": index + 1})
+    return points

@@ -1,0 +1,332 @@
+"""The visit page and its steps: lung sounds, breath, labs, lung function, result, referral.
+
+Each step posts to its own route and comes back to the visit (POST-redirect-GET: a reload
+never posts again). Errors come back beside their fields; for labs the typed values are kept
+in the visit's draft and the offending analytes are named in the query string (keys only,
+never values or patient data).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from flask import g, jsonify, redirect, render_template, request, send_file, url_for
+
+from edge import breath, devices, labs, outbox, patients, recordings, screening
+from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
+from edge.errors import DeviceUnavailable, IldscreenError, ValidationError
+from edge.vocabulary import CHEST_SITES, CTD_DIAGNOSES
+from edge.web import presenters
+from tabular_models.errors import TabularInputError
+from tabular_models.lab_panels import normalize_panel
+from edge.web.i18n import translate
+from edge.web.views import LAB_FORM_ANALYTES, _resources, blueprint, login_required, visit_summary
+
+# Lab form errors named in the redirect: analyte key -> message key.
+LAB_ERROR_KINDS = {"number": "err_number", "value": "err_lab_value"}
+# Chest map of the patient's back as the nurse sees it (patient's left on the nurse's left),
+# bases first: numbering follows the recommended order of edge.vocabulary.CHEST_SITES.
+CHEST_MAP = (("posterior_left_base", 62, 172), ("posterior_right_base", 138, 172),
+             ("lateral_left_base", 26, 200), ("lateral_right_base", 174, 200),
+             ("posterior_left_mid", 66, 118), ("posterior_right_mid", 134, 118),
+             ("posterior_left_upper", 72, 64), ("posterior_right_upper", 128, 64))
+# How long a board capture takes, for the progress bar (the stethoscope records 20 s; the
+# e-nose cycle is baseline + exposure + purge, about a minute on the reference board).
+CAPTURE_SECONDS = {"stethoscope": 20, "enose": 65}
+
+
+def render_visit(visit_id: int, *, status: int = 200):
+    resources = _resources()
+    db = resources.db()
+    summary = visit_summary(db, visit_id)
+    visit, patient = summary["visit"], summary["patient"]
+    referral = next((r for r in outbox.list_referrals(db, patient_id=patient["id"]) if r["visit_id"] == visit_id), None)
+    recordings_ = recordings.list_recordings(db, visit_id)
+    lab_results = labs.list_lab_results(db, visit_id)
+    lab_rows = presenters.lab_rows(lab_results)
+    assessment = summary["assessment"]
+    lab_errors = {}
+    for item in request.args.get("lab_errors", "").split(","):
+        key, _, kind = item.partition(":")
+        if key and kind in LAB_ERROR_KINDS:
+            lab_errors[key] = translate(LAB_ERROR_KINDS[kind], g.lang)
+    if request.args.get("lab_errors") == "none":
+        lab_errors["form"] = translate("err_no_labs", g.lang)
+    done_sites = {r["chest_site"] for r in recordings_ if r.get("quality") and r["quality"].get("ok")}
+    return render_template(
+        "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
+        steps=summary["steps"], recordings=recordings_, assessment=assessment,
+        result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows),
+        referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
+        analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
+        lab_errors=lab_errors, messages={k: request.args[k] for k in ("upload_error", "breath_error", "labs_error",
+                                                                       "lung_error", "assess_error") if k in request.args},
+        boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
+        is_open=visit["status"] == "open",
+    ), status
+
+
+def _back(visit_id: int, anchor: str, **args):
+    return redirect(url_for("ui.visit_page", visit_id=visit_id, **args) + f"#{anchor}")
+
+
+def _message(exc: IldscreenError, kind: str = "audio") -> str:
+    """A domain error for the page in the nurse's language. English keeps the checks' own detail
+    (it names the offending value); other languages get the catalog's instruction, naming the
+    analyte when the error names one."""
+    key = {"DeviceUnavailable": "err_device", "PayloadTooLarge": "err_too_large", "Conflict": "err_visit_closed",
+           "ModelUnavailable": "err_model_unavailable"}.get(type(exc).__name__)
+    field = exc.fields[0].get("field") if isinstance(exc, ValidationError) and exc.fields else None
+    if key is None and field in ("file", "chest_site") and not (field == "file" and kind != "audio"):
+        key = {"file": "err_file", "chest_site": "err_chest_site"}[field]
+    if key:
+        return translate(key, g.lang)
+    if g.lang == "en":
+        return exc.message
+    if kind == "labs" and field in presenters.ANALYTE_BY_KEY:
+        return translate("err_lab_file_analyte", g.lang, name=translate(f"analyte_{field}", g.lang))
+    return translate(f"err_{kind}_file", g.lang)
+
+
+@blueprint.route("/visits/<int:visit_id>")
+@login_required
+def visit_page(visit_id: int):
+    return render_visit(visit_id)
+
+
+def _wants_json() -> bool:
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+@blueprint.post("/visits/<int:visit_id>/recordings")
+@login_required
+def upload_recording(visit_id: int):
+    """A file or a microphone take (the page's script sends ``source=microphone`` and wants JSON)."""
+    resources = _resources()
+    upload = request.files.get("file")
+    source = "microphone" if request.form.get("source") == "microphone" else "upload"
+    try:
+        recordings.check_file_name(upload.filename if upload else None)
+        stored = recordings.add_recording(
+            resources.db(), resources.blobs, g.actor, visit_id, chest_site=request.form.get("chest_site", ""),
+            stream=upload.stream, max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model,
+            source=source, limits=resources.settings.audio_limits)
+    except IldscreenError as exc:
+        if _wants_json():
+            return jsonify({"error": {"message": _message(exc)}}), exc.status
+        return _back(visit_id, "auscultation", upload_error=_message(exc))
+    if _wants_json():
+        return jsonify({"id": stored["id"]}), 201
+    return _back(visit_id, "auscultation", take=stored["id"])
+
+
+@blueprint.get("/recordings/<int:recording_id>/audio")
+@login_required
+def recording_audio(recording_id: int):
+    """The stored sound of one take, for playback and the waveform on the visit page."""
+    stream, mimetype = recordings.open_recording_audio(_resources().db(), _resources().blobs, recording_id)
+    return send_file(stream, mimetype=mimetype)
+
+
+@blueprint.post("/recordings/<int:recording_id>/discard")
+@login_required
+def discard_recording(recording_id: int):
+    """Re-record: this take leaves the visit (the next take of the site replaces it)."""
+    db = _resources().db()
+    recording = recordings.get_recording(db, recording_id)
+    try:
+        recordings.discard_recording(db, g.actor, recording_id)
+    except IldscreenError as exc:
+        return _back(recording["visit_id"], "auscultation", upload_error=_message(exc))
+    return _back(recording["visit_id"], "auscultation", site=recording["chest_site"])
+
+
+@blueprint.post("/visits/<int:visit_id>/recordings/capture")
+@login_required
+def capture_recording(visit_id: int):
+    resources = _resources()
+    try:
+        devices.capture_recording(resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
+                                  port=request.form.get("port", ""), chest_site=request.form.get("chest_site", ""),
+                                  seconds=float(CAPTURE_SECONDS["stethoscope"]),
+                                  max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model,
+                                  limits=resources.settings.audio_limits)
+    except (DeviceUnavailable, ValidationError) as exc:
+        return _back(visit_id, "auscultation", upload_error=_message(exc))
+    return _back(visit_id, "auscultation")
+
+
+@blueprint.post("/devices/connect")
+@login_required
+def connect_board():
+    """Connect a registered board (handshake, status, battery) from the tablet."""
+    resources = _resources()
+    port = request.form.get("port", "")
+    known = {board["port"] for board in resources.devices.statuses()}
+    target = request.form.get("next", "")
+    back = target if target.startswith("/") and not target.startswith("//") else url_for("ui.home")
+    if port not in known:
+        return redirect(back)
+    try:
+        resources.devices.get(port)
+    except Exception:  # noqa: BLE001 - a board that cannot connect shows "not connected"; the page says so
+        return redirect(back + ("&" if "?" in back else "?") + "board_error=1")
+    return redirect(back)
+
+
+@blueprint.post("/visits/<int:visit_id>/labs")
+@login_required
+def enter_labs(visit_id: int):
+    """Check every entry at once; store all or nothing. On errors the typed values stay in the
+    visit's draft and the page comes back (by redirect) with every error beside its field."""
+    resources = _resources()
+    db = resources.db()
+    entries, errors, draft = [], {}, {}
+    for analyte in LAB_FORM_ANALYTES:
+        key = analyte["key"]
+        raw = request.form.get(f"lab_{key}", "").strip().replace(",", ".")
+        unit = request.form.get(f"unit_{key}", analyte["si_unit"])
+        draft[f"lab_{key}"], draft[f"unit_{key}"] = raw, unit
+        if not raw:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            errors[key] = "number"
+            continue
+        entries.append({"analyte": key, "value": value, "unit": unit})
+        try:
+            normalize_panel([entries[-1]])  # plausible in this unit? (no model needed)
+        except TabularInputError:
+            errors[key] = "value"
+    visit = patients.get_visit(db, visit_id)
+    if errors or not entries:
+        patients.update_visit(db, g.actor, visit_id, {"draft": {**visit["draft"], **draft}})
+        summary = ",".join(f"{key}:{kind}" for key, kind in errors.items()) or "none"
+        return _back(visit_id, "labs", lab_errors=summary)
+    try:
+        labs.add_lab_panel(db, g.actor, visit_id, entries)
+    except ValidationError as exc:
+        patients.update_visit(db, g.actor, visit_id, {"draft": {**visit["draft"], **draft}})
+        return _back(visit_id, "labs", lab_errors=",".join(f"{f['field']}:value" for f in exc.fields))
+    cleared = {k: v for k, v in visit["draft"].items() if not k.startswith(("lab_", "unit_"))}
+    patients.update_visit(db, g.actor, visit_id, {"draft": cleared})
+    return _back(visit_id, "labs")
+
+
+@blueprint.post("/visits/<int:visit_id>/labs/file")
+@login_required
+def import_labs(visit_id: int):
+    upload = request.files.get("file")
+    try:
+        recordings.check_file_name(upload.filename if upload else None)
+        labs.add_lab_panel(_resources().db(), g.actor, visit_id, labs.read_lab_file(upload.stream))
+    except ValidationError as exc:
+        return _back(visit_id, "labs", labs_error=_message(exc, "labs"))
+    return _back(visit_id, "labs")
+
+
+@blueprint.post("/visits/<int:visit_id>/breath")
+@login_required
+def upload_breath(visit_id: int):
+    resources = _resources()
+    upload = request.files.get("file")
+    try:
+        recordings.check_file_name(upload.filename if upload else None)
+        breath.add_breath_reading(resources.db(), resources.blobs, g.actor, visit_id, stream=upload.stream,
+                                  max_bytes=resources.settings.max_upload_bytes)
+    except ValidationError as exc:
+        return _back(visit_id, "breath", breath_error=_message(exc, "breath"))
+    return _back(visit_id, "breath")
+
+
+@blueprint.post("/visits/<int:visit_id>/breath/capture")
+@login_required
+def capture_breath(visit_id: int):
+    resources = _resources()
+    try:
+        devices.capture_breath(resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
+                               port=request.form.get("port", ""), max_bytes=resources.settings.max_upload_bytes)
+    except (DeviceUnavailable, ValidationError) as exc:
+        return _back(visit_id, "breath", breath_error=_message(exc, "breath"))
+    return _back(visit_id, "breath")
+
+
+def _percent(name: str) -> Optional[float]:
+    raw = request.form.get(name, "").strip().replace(",", ".")
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValidationError(f"{name} is not a number", fields=[{"field": name, "reason": "not a number"}]) from None
+
+
+@blueprint.post("/visits/<int:visit_id>/lung-function")
+@login_required
+def lung_function(visit_id: int):
+    """FVC and DLCO (% predicted) from the visit's spirometry, if done today."""
+    try:
+        patients.set_lung_function(_resources().db(), g.actor, visit_id, fvc_percent=_percent("fvc_percent"),
+                                   dlco_percent=_percent("dlco_percent"),
+                                   dlco_not_performed=request.form.get("dlco_not_performed") == "1")
+    except ValidationError:
+        return _back(visit_id, "lung-function", lung_error=translate("err_lung_function", g.lang))
+    return _back(visit_id, "lung-function")
+
+
+@blueprint.post("/visits/<int:visit_id>/steps/<step>")
+@login_required
+def skip_step(visit_id: int, step: str):
+    skipped = request.form.get("skipped") == "1"
+    patients.set_step_skipped(_resources().db(), g.actor, visit_id, step, skipped)
+    return _back(visit_id, "checklist")
+
+
+@blueprint.post("/visits/<int:visit_id>/status")
+@login_required
+def visit_status(visit_id: int):
+    """Finish the visit (all done) or close it early; either way nothing more is added."""
+    status = {"finish": "completed", "close": "cancelled"}.get(request.form.get("action", ""))
+    if status is None:
+        raise ValidationError("action must be 'finish' or 'close'", fields=[{"field": "action", "reason": "unknown"}])
+    patients.update_visit(_resources().db(), g.actor, visit_id, {"status": status})
+    return _back(visit_id, "checklist")
+
+
+@blueprint.post("/visits/<int:visit_id>/draft")
+@login_required
+def save_draft(visit_id: int):
+    """Typed but unsaved form values, kept server-side (the page's script posts JSON here)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("draft"), dict):
+        raise ValidationError("send {\"draft\": {...}}", fields=[{"field": "draft", "reason": "not an object"}])
+    db = _resources().db()
+    visit = patients.get_visit(db, visit_id)
+    fields = {str(k)[:64]: str(v)[:2000] for k, v in list(body["draft"].items())[:200]}
+    patients.update_visit(db, g.actor, visit_id, {"draft": {**visit["draft"], **fields}})
+    return jsonify({"saved": True})
+
+
+@blueprint.post("/visits/<int:visit_id>/assess")
+@login_required
+def assess(visit_id: int):
+    resources = _resources()
+    db = resources.db()
+    visit = patients.get_visit(db, visit_id)
+    lung = visit["lung_function"]
+    try:
+        screening.score_kept_inputs(db, resources.blobs, visit_id, resources.auscultation_model)
+    except IldscreenError as exc:
+        return _back(visit_id, "result", assess_error=_message(exc))
+    screening.assess_visit(db, g.actor, visit_id, thresholds=thresholds_from_settings(resources.settings),
+                           options=evidence_options_from_settings(resources.settings), fvc_percent=lung.get("fvc_percent"), dlco_percent=lung.get("dlco_percent"),
+                           dlco_not_performed=bool(lung.get("dlco_not_performed")))
+    return _back(visit_id, "result")
+
+
+@blueprint.post("/visits/<int:visit_id>/refer")
+@login_required
+def refer(visit_id: int):
+    resources = _resources()
+    outbox.create_referral(resources.db(), g.actor, visit_id, site_secret=resources.folder.site_secret)
+    return _back(visit_id, "referral")

@@ -1,0 +1,75 @@
+"""A nurse's tablet in the browser tests: logs every page it checks (screenshots in both
+orientations, touch targets, axe-core, and in Chinese any English left on the page)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+from e2e_support import ARTIFACTS, ORIENTATIONS, VISIBLE_TEXT_JS, check_accessibility, small_targets
+from served import ildscreen_command
+
+# Latin-script words a Chinese page may show: clinical abbreviations and codes used as such in
+# Chinese clinics, unit symbols, file formats, and names of things (the brand, settings).
+ALLOWED_LATIN = {
+    "ildscreen", "ILD", "HRCT", "CT", "FVC", "DLCO", "PFT", "PFTs", "KL", "CRP", "ESR", "LDH", "ALT", "AST", "ALP", "WBC",
+    "RBC", "Hb", "HCT", "MCV", "PLT", "RDW", "Na", "Cl", "Cr", "Glu", "Ca", "TP", "ALB", "TBIL", "CO", "SSc", "RA",
+    "IIM", "SjD", "SLE", "MCTD", "MDA", "ACR", "CHEST", "QR", "WAV", "FLAC", "CSV", "JSON", "FHIR", "anti", "Scl",
+    "ANA", "RF", "CCP", "Jo", "PL", "EJ", "OJ", "Ro", "SSA", "SSB", "RNP", "dsDNA", "Sm", "RNA", "III", "U1",
+    "polymerase", "centromere", "titre", "high", "ILDSCREEN_CLINIC_NAME", "ILDSCREEN_DEVICE_PORTS", "readyz",
+    "Hz", "HU", "mL", "fL", "pg", "dev", "pts", "tty", "ttys", "Clinic",  # the test clinic's configured name
+}
+UNIT_OR_CODE = re.compile(
+    r"(?:\b[A-Z]{2,6}\d*-[A-Z0-9-]+\b)"  # patient, referral and board codes (CL7-ZH01, ILD-…, STETH-42)
+    r"|(?:[µu]?(?:mol|mmol|umol|g|mg|kat|ukat|IU|U|L|dL|uL|µL|mm|h|s|m|fL|pg|mEq|meq)(?:/[µu]?[A-Za-z]+)+)"  # units
+    r"|(?:(?<![\w/])/(?:[\w.-]+/)*[\w.-]+)"  # paths: serial ports, /readyz
+    r"|(?:nurse\d+|newnurse\d*\w*)")
+
+
+def untranslated(texts: list[str]) -> list[str]:
+    """Strings that still hold an English word after codes, units and allowed terms are removed."""
+    found = []
+    for text in texts:
+        rest = UNIT_OR_CODE.sub(" ", text)
+        words = [w for w in re.findall(r"[A-Za-z][A-Za-z_]+", rest) if w not in ALLOWED_LATIN]
+        if words:
+            found.append(f"{text[:80]!r} -> {words}")
+    return found
+
+
+class Tablet:
+    """One page in one language; ``check`` records what is wrong instead of stopping at the first."""
+
+    def __init__(self, page, lang: str, name: str):
+        self.page, self.lang = page, lang
+        self.folder = ARTIFACTS / lang / name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+        self.problems: list[str] = []
+        self.api_calls: list[str] = []
+        page.on("request", lambda request: self.api_calls.append(request.url) if "/api/" in request.url else None)
+
+    def check(self, name: str, *, orientations=("portrait", "landscape"), accessibility: bool = True) -> None:
+        """Screenshots in each orientation; touch targets measured in each; axe-core once; in
+        Chinese, no English word left."""
+        self.count += 1
+        for orientation in orientations:
+            self.page.set_viewport_size(ORIENTATIONS[orientation])
+            self.page.screenshot(path=str(self.folder / f"{self.count:02d}-{name}-{orientation}.png"), full_page=True)
+            self.problems += [f"{name} {orientation}: small target {t}" for t in small_targets(self.page)]
+        self.page.set_viewport_size(ORIENTATIONS[orientations[0]])
+        if accessibility:
+            self.problems += [f"{name}: axe {v}" for v in check_accessibility(self.page)]
+        if self.lang == "zh-CN":
+            self.problems += [f"{name}: untranslated {t}" for t in untranslated(self.page.evaluate(VISIBLE_TEXT_JS))]
+
+    def assert_clean(self) -> None:
+        assert not self.problems, "\n".join(self.problems)
+
+
+def one_time_account(data_dir, username: str) -> str:
+    """A fresh nurse account as the admin creates it: the one-time password it prints."""
+    env_free = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
+    result = subprocess.run([*ildscreen_command(), "users", "add", username, "--role", "nurse", "--data-dir",
+                             str(data_dir)], capture_output=True, text=True, check=True, env=env_free)
+    return result.stdout.split("one-time password:")[1].split()[0]
