@@ -229,6 +229,7 @@ CATALOG: dict[str, dict[str, str]] = {
                                      "with ILD.",
                                "zh-CN": "肺音模型基于儿童录音（SPRSound 2022，单一医院、单一听诊器）训练和验证；"
                                         "尚未在成人或间质性肺病患者中验证。"},
+    "interval": {"en": "90% interval", "zh-CN": "90% 区间"},
     "validation_note": {"en": "Not validated for clinical use: the risk model and the models it uses have not been "
                               "validated on patients. Treat the risk as a research estimate.",
                         "zh-CN": "未经临床验证：风险模型及其所用模型尚未在患者中验证。请将风险视为研究性估计。"},
@@ -306,7 +307,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "err_password_current": {"en": "The current password is wrong.", "zh-CN": "当前密码错误。"},
     "err_password_repeat": {"en": "The two new passwords differ.", "zh-CN": "两次输入的新密码不一致。"},
     "err_password_same": {"en": "Choose a password different from the current one.", "zh-CN": "新密码不能与当前密码相同。"},
-    "err_password_policy": {"en": "At least {length} characters.", "zh-CN": "至少 {length} 个字符。"},
+    "err_password_policy": {"en": "At least {length} characters, not a common password, and not containing your user "
+                                  "name.", "zh-CN": "至少 {length} 个字符，不能是常见密码，也不能包含用户名。"},
     "err_role": {"en": "The tablet is for nurses and clinicians.", "zh-CN": "平板界面仅供护士和医生使用。"},
     "locked_notice": {"en": "The tablet was locked after a pause. Log in again to go on where you were.",
                       "zh-CN": "平板闲置后已锁定。请重新登录，继续之前的操作。"},

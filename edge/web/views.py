@@ -198,13 +198,16 @@ def change_password():
         except AuthenticationError:
             errors["current_password"] = translate("err_password_current", g.lang)
         try:
-            check_password_policy(new)
+            check_password_policy(new, username=g.ui_user["username"])
         except ValidationError:
             errors["new_password"] = translate("err_password_policy", g.lang, length=MIN_PASSWORD_LENGTH)
         if new == current:
             errors["new_password"] = translate("err_password_same", g.lang)
         if not errors:
-            set_password(resources.db(), g.actor, g.ui_user["id"], new)
+            # This tablet session stays open; every other session and token of the account ends.
+            session_token = request.cookies.get(SESSION_COOKIE)
+            set_password(resources.db(), g.actor, g.ui_user["id"], new,
+                         keep_session_hash=auth.hash_token(session_token) if session_token else None)
             return redirect(_safe_next(request.args.get("next")))
     return render_template("password.html", errors=errors, forced=bool(g.ui_user["must_change_password"]),
                            min_length=MIN_PASSWORD_LENGTH), 422 if errors else 200

@@ -49,5 +49,11 @@ def test_the_page_shows_the_likelihood_ratio_the_risk_applied(client, nurse, ass
     assessment = client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=nurse).json
     client.set_cookie("lang", "en")
     page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
-    applied = assessment["contributions"]["labs"]["applied_likelihood_ratio"]
-    assert f"{CATALOG['modality_labs']['en']}: ×{applied:.2f}" in page
+    applied = assessment["contributions"]["labs"]["applied_likelihood_ratio"]  # after cap and dependence weight
+    name = CATALOG["modality_labs"]["en"]
+    if applied >= 1.1:
+        assert CATALOG["driver_raised"]["en"].format(name=name, factor=f"{applied:.1f}") in page
+    elif applied <= 1 / 1.1:
+        assert CATALOG["driver_lowered"]["en"].format(name=name, factor=f"{1 / applied:.1f}") in page
+    else:
+        assert CATALOG["driver_unchanged"]["en"].format(name=name) in page

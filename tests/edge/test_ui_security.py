@@ -15,6 +15,7 @@ from served import ServedProcess, run_cli
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("served") / "data"
+    run_cli(data_dir, "db", "init")
     run_cli(data_dir, "users", "add", "nurse1", "--role", "nurse", "--password-stdin", input="nurse password 1\n")
     process = ServedProcess(data_dir)
     yield process
