@@ -52,6 +52,8 @@ def clinic(tmp_path_factory):
     stethoscope registered but not connected, and the nurse ``nurse1``."""
     data_dir = tmp_path_factory.mktemp("clinic") / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
+    subprocess.run([*ildscreen_command(), "db", "init", "--data-dir", str(data_dir)], check=True, capture_output=True,
+                   env=env)
     subprocess.run([*ildscreen_command(), "users", "add", "nurse1", "--role", "nurse", "--password-stdin",
                     "--data-dir", str(data_dir)], input=NURSE_PASSWORD + "\n", text=True, check=True,
                    capture_output=True, env=env)
@@ -61,7 +63,7 @@ def clinic(tmp_path_factory):
     port = board.stdout.readline().split(" on ")[-1].strip()
     served = ServedProcess(data_dir, env={"ILDSCREEN_CLINIC_TIMEZONE": "Asia/Shanghai",
                                           "ILDSCREEN_CLINIC_NAME": "Clinic 7", "ILDSCREEN_CLINIC_CONTACT": "021-5555",
-                                          "ILDSCREEN_DEVICE_PORTS": f'["{port}"]'})
+                                          "ILDSCREEN_DEVICE_PORTS": f'["{port}"]', "ILDSCREEN_DEVICE_SIMULATOR": "true"})
     served.data_dir = data_dir
     yield served
     served.stop()
