@@ -153,3 +153,17 @@ def test_a_read_of_an_unknown_referral_is_404_and_one_without_a_report_is_409(se
 
 def test_the_server_and_the_clinic_know_the_same_patterns():
     assert ILD_PATTERNS == PATTERNS
+
+
+def test_a_version_2_database_gains_the_reads_table_and_keeps_its_clinics(tmp_path, monkeypatch):
+    from imaging_server import store
+
+    db = open_database(tmp_path / "imaging.db")
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "MIGRATIONS", store.MIGRATIONS[:2])
+        assert store.apply_migrations(db) == [1, 2]
+    add_clinic(db, "clinic-north")
+    assert "ild_reads" not in db.table_names()
+    assert store.apply_migrations(db) == [3]
+    assert "ild_reads" in db.table_names() and [c["name"] for c in store.list_clinics(db)] == ["clinic-north"]
+    db.close()
