@@ -173,6 +173,15 @@ class Settings(BaseSettings):
         title="Outbox interval (seconds)",
         description="How often queued referrals are sent and CT results polled.",
     )
+    result_poll_days: int = Field(
+        60,
+        ge=0,
+        le=365,
+        title="Days to wait for the radiologist's read",
+        description="Programme assumption: for this many days after a referral's first CT result, the outbox keeps "
+                    "asking the hospital for the radiologist's final or amended read (less often as time passes); "
+                    "0 stops at the first result.",
+    )
     backup_interval_hours: float = Field(
         24.0,
         ge=0,

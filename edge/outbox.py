@@ -9,6 +9,14 @@ and jitter", AWS Architecture Blog, 2015) so that clinics coming back online do 
 States: ``queued`` -> ``delivered`` -> ``reported`` (CT results stored), with ``retrying``
 while the server is unreachable, ``rejected`` when the server refuses the referral itself, and
 ``imaging_failed`` when the hospital could not quantify the CT.
+
+The first CT result is the automated, preliminary report; the radiologist's read comes later
+(the report turns ``final``, ``amended`` when changed). So a reported referral is asked again
+for ``result_poll_days`` after its first result (a setting): every round at first, then after a
+tenth of the time already waited, at most every ``READ_POLL_CAP_S`` (``next_attempt_at`` holds
+when). A changed report replaces the stored one in the referral's single ``imaging_results``
+row, whose ``received_at`` stays the first arrival: one CT, one row, so the timeline shows one
+hospital outcome per CT, the latest read.
 """
 from __future__ import annotations
 
@@ -33,6 +41,13 @@ logger = logging.getLogger(__name__)
 BACKOFF_BASE_S = 10.0
 BACKOFF_CAP_S = 3600.0
 CLAIM_LEASE_S = 120.0  # a delivery in flight is not picked up by another worker meanwhile
+READ_POLL_FRACTION = 0.1  # ask again after this fraction of the time already waited for the read
+READ_POLL_CAP_S = 6 * 3600.0
+
+
+def read_poll_delay(waited_s: float) -> float:
+    """Seconds until a reported referral is asked again for the radiologist's read."""
+    return min(READ_POLL_CAP_S, READ_POLL_FRACTION * max(waited_s, 0.0))
 
 
 def backoff_delay(attempts: int, *, rng: random.Random = random) -> float:
@@ -171,9 +186,12 @@ def deliver_due(db: sqlite_utils.Database, client: ReferralServerClient) -> dict
     return outcome
 
 
-def poll_results(db: sqlite_utils.Database, client: ReferralServerClient) -> dict:
-    """Ask the hospital about delivered referrals; store CT results that have arrived."""
-    outcome = {"reported": 0, "waiting": 0, "imaging_failed": 0, "unreachable": 0}
+def poll_results(db: sqlite_utils.Database, client: ReferralServerClient, *, result_poll_days: int = 60) -> dict:
+    """Ask the hospital about delivered referrals and store CT results that have arrived; ask
+    reported ones that are due again, within ``result_poll_days`` of their first result, and keep
+    the newer report (the radiologist's read)."""
+    outcome = {"reported": 0, "updated": 0, "waiting": 0, "imaging_failed": 0, "unreachable": 0}
+    just_reported = set()
     for referral in db.execute_returning_dicts("SELECT id, code FROM referrals WHERE status = 'delivered'"):
         try:
             status = client.status(referral["code"])
@@ -188,12 +206,44 @@ def poll_results(db: sqlite_utils.Database, client: ReferralServerClient) -> dic
                 db["imaging_results"].insert({"referral_id": referral["id"], "received_at": utc_now(),
                                               "metrics": json.dumps(report.get("metrics", {})),
                                               "report": json.dumps(report)})
-                changes["status"] = "reported"
+                changes.update(status="reported", next_attempt_at=utc_now())
                 outcome["reported"] += 1
+                just_reported.add(referral["id"])
             elif status.get("status") == "failed":
                 changes.update(status="imaging_failed", last_error=status.get("error"))
                 outcome["imaging_failed"] += 1
             else:
                 outcome["waiting"] += 1
             db["referrals"].update(referral["id"], changes)
+    _poll_reads(db, client, result_poll_days, outcome, skip=just_reported)
     return outcome
+
+
+def _poll_reads(db: sqlite_utils.Database, client: ReferralServerClient, result_poll_days: int,
+                outcome: dict, *, skip: set) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    due = db.execute_returning_dicts(
+        "SELECT r.id, r.code, i.id AS result_id, i.received_at, i.report FROM referrals r "
+        "JOIN imaging_results i ON i.id = (SELECT MAX(id) FROM imaging_results WHERE referral_id = r.id) "
+        "WHERE r.status = 'reported' AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= ?) "
+        "AND i.received_at > ? ORDER BY r.id", [_at(0, now), _at(-result_poll_days * 86400.0, now)])
+    for referral in due:
+        if referral["id"] in skip:  # its report arrived this round; ask next round
+            continue
+        try:
+            report = client.report(referral["code"])
+        except (DeliveryUnavailable, ReferralRejected) as exc:
+            logger.warning("asking for the read of referral id %s failed: %s", referral["id"], exc)
+            outcome["unreachable"] += 1
+            continue
+        waited_s = (now - dt.datetime.fromisoformat(referral["received_at"])).total_seconds()
+        changes = {"last_polled_at": utc_now(), "updated_at": utc_now(),
+                   "next_attempt_at": _at(read_poll_delay(waited_s), now)}
+        with write_transaction(db):
+            if report is not None and report != json.loads(referral["report"] or "null"):
+                db["imaging_results"].update(referral["result_id"], {"metrics": json.dumps(report.get("metrics", {})),
+                                                                     "report": json.dumps(report)})
+                changes["server_status"] = report.get("report_status") or report.get("status")
+                outcome["updated"] += 1
+                logger.info("referral id %s: newer CT report (%s)", referral["id"], changes["server_status"])
+            db["referrals"].update(referral["id"], changes)

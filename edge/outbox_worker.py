@@ -26,7 +26,8 @@ class OutboxWorker(threading.Thread):
     def run_once(self) -> dict:
         db = self.folder.connect()
         try:
-            return {"delivery": outbox.deliver_due(db, self.client), "results": outbox.poll_results(db, self.client)}
+            return {"delivery": outbox.deliver_due(db, self.client), "results": outbox.poll_results(
+                db, self.client, result_poll_days=self.folder.settings.result_poll_days)}
         finally:
             db.close()
 
@@ -34,7 +35,8 @@ class OutboxWorker(threading.Thread):
         while not self.stopped.is_set():
             try:
                 summary = self.run_once()
-                if any(summary["delivery"].values()) or summary["results"]["reported"]:
+                if any(summary["delivery"].values()) or summary["results"]["reported"] \
+                        or summary["results"]["updated"]:
                     logger.info("referral outbox: %s", summary)
             except (IldscreenError, sqlite3.Error) as exc:
                 # The next round retries; the outbox state in SQLite is unchanged by a failed round.

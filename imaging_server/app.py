@@ -6,8 +6,8 @@ Routes (contract in ``imaging_server/README.md``):
 - ``GET /api/v1/referrals/<code>``: status.
 - ``GET /api/v1/referrals/<code>/report``: metrics, FHIR DiagnosticReport, algorithm.
 - ``GET /healthz``: the process is alive (no token).
-- ``/api/v1/reader/...``: a radiologist's review of a report's nodules (reader tokens;
-  :mod:`imaging_server.nodule_review`).
+- ``/api/v1/reader/...``: a radiologist's review of a report's nodules and ILD read (reader
+  tokens; :mod:`imaging_server.nodule_review`, :mod:`imaging_server.ild_read`).
 
 Every ``/api/v1`` call needs ``Authorization: Bearer <clinic token>``; a clinic sees only its own
 referrals. Errors are JSON ``{"error": {"code", "message", "fields"?}}``, never a traceback.
@@ -22,7 +22,7 @@ from typing import Optional
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION
+from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION, ild_read  # noqa: F401 - ild_read adds its routes
 from imaging_server.config import ImagingSettings, load_settings
 from imaging_server.errors import ImagingError, MalformedRequest
 from imaging_server.nodule_review import review_api

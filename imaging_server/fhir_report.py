@@ -226,3 +226,55 @@ def _component(code: str, display: str, quantity: dict | None, *, value_string: 
     else:
         component["valueQuantity"] = quantity
     return component
+
+
+# A radiologist's ILD read, as conclusion codes the clinic reads (``edge/outcomes.py``,
+# ``ct_report_outcome``): local systems for the status and the pattern, SNOMED CT 233703007
+# |Interstitial lung disease (disorder)| beside "present", the extent as an extension.
+ILD_STATUS_SYSTEM = "urn:ildscreen:ild-status"
+ILD_PATTERN_SYSTEM = "urn:ildscreen:ild-pattern"
+ILD_EXTENT_EXTENSION = "urn:ildscreen:radiologist-extent-percent"
+SNOMED_ILD = ("http://snomed.info/sct", "233703007", "Interstitial lung disease")
+ILD_STATUSES = ("present", "absent", "indeterminate")
+# HRCT patterns: ATS/ERS classification of the idiopathic interstitial pneumonias (Travis WD et
+# al., Am J Respir Crit Care Med 2013;188:733-748) and the UIP categories of the ATS/ERS/JRS/ALAT
+# guideline (Raghu G et al., Am J Respir Crit Care Med 2022;205:e18-e47); the clinic's list
+# (edge.outcomes.PATTERNS) is the same, and a test holds them equal.
+ILD_PATTERNS = ("UIP", "probable_UIP", "indeterminate_UIP", "NSIP", "OP", "LIP", "DIP", "mixed", "unclassifiable")
+
+
+def with_ild_read(report: dict, read: dict, *, amended: bool) -> dict:
+    """The automated (stored, preliminary) report turned into the radiologist's: ``final`` (``amended`` once a read or
+    the report changed after the first final one), the read as conclusion codes and first in the
+    conclusion. The contained Observations stay as measured, ``preliminary`` (automated).
+
+    ``read``: ``{"ild", "pattern", "extent_percent", "comment", "reader", "read_at"}``.
+    """
+    report = dict(report)
+    codings = [{"system": ILD_STATUS_SYSTEM, "code": read["ild"], "display": f"ILD {read['ild']}"}]
+    if read["ild"] == "present":
+        codings.append({"system": SNOMED_ILD[0], "code": SNOMED_ILD[1], "display": SNOMED_ILD[2]})
+    conclusion_codes = [{"coding": codings, "text": f"Interstitial lung disease {read['ild']} (radiologist)"}]
+    words = [f"Radiologist's read ({read['reader']}, {read['read_at'][:10]}): ILD {read['ild']}"]
+    if read.get("pattern"):
+        conclusion_codes.append({"coding": [{"system": ILD_PATTERN_SYSTEM, "code": read["pattern"]}],
+                                 "text": f"HRCT pattern {read['pattern']}"})
+        words.append(f"pattern {read['pattern']}")
+    extensions = [ext for ext in report.get("extension") or [] if ext.get("url") != ILD_EXTENT_EXTENSION]
+    if read.get("extent_percent") is not None:
+        extensions.append({"url": ILD_EXTENT_EXTENSION, "valueDecimal": read["extent_percent"]})
+        words.append(f"extent {read['extent_percent']:g}% of lung")
+    if extensions:
+        report["extension"] = extensions
+    else:
+        report.pop("extension", None)
+    comment = f" {read['comment'].strip()}" if read.get("comment", "").strip() else ""
+    report.update(
+        status="amended" if amended else "final",
+        issued=max(report["issued"], read["read_at"]),
+        conclusionCode=conclusion_codes,
+        resultsInterpreter=[{"display": f"Radiologist {read['reader']}"}],
+        conclusion=(f"{', '.join(words)}.{comment} Automated measurements below (preliminary, unchanged by the "
+                    f"read): {report['conclusion']}"),
+    )
+    return report

@@ -207,7 +207,9 @@ def status_view(referral: dict) -> dict:
 
 
 def report_view(db: sqlite_utils.Database, referral: dict) -> dict:
-    """The report body of a reported referral.
+    """The report body of a reported referral: ``report_status`` is the DiagnosticReport's
+    (``preliminary`` until a radiologist's read, then ``final`` / ``amended``), ``ild_read`` the
+    current read or None.
 
     Raises
     ------
@@ -217,12 +219,17 @@ def report_view(db: sqlite_utils.Database, referral: dict) -> dict:
     if referral["status"] != "reported":
         reason = f" ({referral['error']})" if referral["error"] else ""
         raise NotReady(f"no report yet: the referral is {referral['status']}{reason}")
+    from imaging_server.ild_read import served_report
+
     report = db["reports"].get(referral["id"])
+    diagnostic_report, read = served_report(db, referral["id"], json.loads(report["diagnostic_report"]))
     return {
         "referral_code": referral["code"],
         "status": "reported",
+        "report_status": diagnostic_report["status"],
+        "ild_read": read,
         "metrics": json.loads(report["metrics"]),
-        "diagnostic_report": json.loads(report["diagnostic_report"]),
+        "diagnostic_report": diagnostic_report,
         "algorithm": json.loads(report["algorithm"]),
         "disclaimer": DISCLAIMER,
     }

@@ -76,6 +76,20 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             created_at TEXT NOT NULL
         )""",
     )),
+    (3, "radiologists' ILD reads", (
+        # Append-only: the latest row of a referral is its read, the earlier ones its history.
+        """CREATE TABLE ild_reads (
+            id INTEGER PRIMARY KEY,
+            referral_id INTEGER NOT NULL REFERENCES referrals(id),
+            reader_id INTEGER NOT NULL REFERENCES readers(id),
+            ild TEXT NOT NULL CHECK (ild IN ('present', 'absent', 'indeterminate')),
+            pattern TEXT,
+            extent_percent REAL CHECK (extent_percent IS NULL OR extent_percent BETWEEN 0 AND 100),
+            comment TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX ild_reads_referral ON ild_reads (referral_id, id)",
+    )),
 )
 
 

@@ -1,4 +1,6 @@
-"""Referrals reach the hospital exactly once, whatever the network does, and CT results come back."""
+"""Referrals reach the hospital exactly once, whatever the network does, and CT results come back,
+the radiologist's later read included."""
+import datetime as dt
 import json
 import random
 import signal
@@ -83,6 +85,100 @@ def test_ct_findings_are_kept_and_the_ild_extent_trend_shows_on_the_patient_page
     page = client.get(f"/patients/{patient_id}").get_data(as_text=True)
     trend = page[page.index('id="ild-extent-trend"'):]
     assert trend.index("6.2%") < trend.index("14.8%") and "progression" in trend
+
+
+def _final(code: str, ild: str, pattern: str | None = None, status: str = "final") -> dict:
+    """The hospital's report once a radiologist has read it (imaging_server.fhir_report.with_ild_read)."""
+    codes = [{"coding": [{"system": "urn:ildscreen:ild-status", "code": ild}]}]
+    if pattern:
+        codes.append({"coding": [{"system": "urn:ildscreen:ild-pattern", "code": pattern}]})
+    return {"referral_code": code, "status": "reported", "report_status": status,
+            "metrics": {"haa_percent": 12.5, "lung_volume_ml": 4200.0},
+            "diagnostic_report": {"resourceType": "DiagnosticReport", "status": status, "conclusionCode": codes,
+                                  "issued": "2026-03-02T10:00:00.000+00:00"}}
+
+
+def _report_requests(hospital, code):
+    return len([r for r in hospital.requests if r["path"].endswith(f"{code}/report")])
+
+
+def test_the_radiologists_later_read_reaches_the_timeline_and_confirms_ild(app, client, db, hospital, nurse,
+                                                                          referred):
+    code = referred["code"]
+    patient_id = client.get(f"/api/v1/visits/{referred['visit_id']}", headers=nurse).json["patient_id"]
+    worker(app, hospital.url).run_once()
+    hospital.report(code, haa_percent=12.5)  # the automated, preliminary report
+    assert worker(app, hospital.url).run_once()["results"]["reported"] == 1
+    assert worker(app, hospital.url).run_once()["results"]["updated"] == 0  # asked again, nothing new
+    assert client.get(f"/api/v1/patients/{patient_id}/outcomes", headers=nurse).json["outcomes"] == []
+
+    hospital.reports[code] = _final(code, "present", "UIP")
+    assert worker(app, hospital.url).run_once()["results"]["updated"] == 1
+    outcomes = client.get(f"/api/v1/patients/{patient_id}/outcomes", headers=nurse).json["outcomes"]
+    assert [(o["origin"], o["ild"], o["pattern"], o["confirmed"], o["referral_id"]) for o in outcomes] == [
+        ("hospital", "present", "UIP", True, referred["id"])]
+    assessed = client.post(f"/api/v1/visits/{referred['visit_id']}/assessments", json={}, headers=nurse).json
+    assert assessed["confirmed_ild"] == {"source": "hrct_report", "date": "2026-03-02",
+                                         "referral_id": referred["id"]}
+
+    hospital.reports[code] = _final(code, "absent", status="amended")  # the read changed
+    db.execute("UPDATE referrals SET next_attempt_at = '2000-01-01T00:00:00+00:00'")
+    assert worker(app, hospital.url).run_once()["results"]["updated"] == 1
+    outcomes = client.get(f"/api/v1/patients/{patient_id}/outcomes", headers=nurse).json["outcomes"]
+    assert [(o["ild"], o["confirmed"]) for o in outcomes] == [("absent", True)]  # one CT, one outcome
+    assert db.execute("SELECT COUNT(*) FROM imaging_results").fetchone()[0] == 1
+    assert db.execute("SELECT server_status FROM referrals").fetchone()[0] == "amended"
+
+
+def test_reported_referrals_are_asked_less_often_and_not_after_the_window(app, db, hospital, referred):
+    code = referred["code"]
+    client_ = ReferralServerClient(hospital.url, TOKEN)
+    outbox.deliver_due(db, client_)
+    hospital.report(code, haa_percent=12.5)
+    outbox.poll_results(db, client_)
+    asked = _report_requests(hospital, code)
+    db.execute("UPDATE imaging_results SET received_at = ?", [outbox._at(-10 * 86400.0)])  # waited 10 days
+    outbox.poll_results(db, client_)
+    assert _report_requests(hospital, code) == asked + 1
+    next_at = dt.datetime.fromisoformat(db.execute("SELECT next_attempt_at FROM referrals").fetchone()[0])
+    wait_s = (next_at - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    assert outbox.READ_POLL_CAP_S - 60 < wait_s <= outbox.READ_POLL_CAP_S  # a tenth of 10 days, capped at 6 h
+    outbox.poll_results(db, client_)
+    assert _report_requests(hospital, code) == asked + 1  # not due yet
+
+    db.execute("UPDATE referrals SET next_attempt_at = '2000-01-01T00:00:00+00:00'")
+    outbox.poll_results(db, client_, result_poll_days=10)  # the window has closed
+    assert _report_requests(hospital, code) == asked + 1
+    outbox.poll_results(db, client_, result_poll_days=11)
+    assert _report_requests(hospital, code) == asked + 2
+
+
+def test_read_poll_delay_grows_with_the_wait_and_is_capped():
+    assert outbox.read_poll_delay(0) == 0 and outbox.read_poll_delay(600) == 60
+    assert outbox.read_poll_delay(30 * 86400) == outbox.READ_POLL_CAP_S
+
+
+def test_result_poll_days_zero_stops_at_the_first_result(app, db, hospital, referred):
+    client_ = ReferralServerClient(hospital.url, TOKEN)
+    outbox.deliver_due(db, client_)
+    hospital.report(referred["code"], haa_percent=12.5)
+    outbox.poll_results(db, client_, result_poll_days=0)
+    asked = _report_requests(hospital, referred["code"])
+    hospital.reports[referred["code"]] = _final(referred["code"], "present")
+    assert outbox.poll_results(db, client_, result_poll_days=0)["updated"] == 0
+    assert _report_requests(hospital, referred["code"]) == asked
+
+
+def test_an_unreachable_hospital_while_waiting_for_the_read_keeps_the_stored_report(app, db, hospital, referred):
+    client_ = ReferralServerClient(hospital.url, TOKEN)
+    outbox.deliver_due(db, client_)
+    hospital.report(referred["code"], haa_percent=12.5)
+    outbox.poll_results(db, client_)
+    stored = db.execute("SELECT report FROM imaging_results").fetchone()[0]
+    hospital.fail_next = 1
+    assert outbox.poll_results(db, client_)["unreachable"] == 1
+    assert db.execute("SELECT report FROM imaging_results").fetchone()[0] == stored
+    assert db.execute("SELECT status FROM referrals").fetchone()[0] == "reported"
 
 
 def test_results_without_ild_extent_make_no_trend():

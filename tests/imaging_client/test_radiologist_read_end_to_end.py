@@ -1,0 +1,120 @@
+"""The outcome loop with real parts: a real edge service refers a patient to a real CT server; the
+automated, preliminary CT report reaches the clinic and confirms nothing; a radiologist records the
+ILD read on the CT server; the clinic's next polls show it as a confirmed hospital outcome and the
+next assessment has ``confirmed_ild``. The CT series is quantified by the server's own ingest code
+into the served database (no PACS needed: the images' path is covered by
+test_referral_end_to_end.py)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+TESTS = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(TESTS / "imaging_server"), str(TESTS / "edge")]
+from ct_fixtures import phantom, series_dir  # noqa: E402,F401 - fixtures
+from served import ServedProcess, ildscreen_command  # noqa: E402
+from support import PATIENT  # noqa: E402
+from test_ct_serve_process import CtServer  # noqa: E402
+
+from imaging_server.dicom_io import read_folder  # noqa: E402
+from imaging_server.ingest import _store_report, quantify_datasets  # noqa: E402
+from imaging_server.segmentation import ClassicalLungSegmenter  # noqa: E402
+from imaging_server.store import open_database  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(check, *, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _cli(*args: str, env: dict, stdin: str | None = None) -> str:
+    return subprocess.run([*ildscreen_command(), *args], input=stdin, env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_a_radiologists_read_on_the_ct_server_becomes_a_confirmed_outcome_at_the_clinic(series_dir,  # noqa: F811
+                                                                                       tmp_path):
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
+    base_env.update(PYTHONPATH=os.pathsep.join(sys.path), PYTHONUNBUFFERED="1")
+    ct_data = tmp_path / "hospital"
+    clinic_token = _cli("imaging-server", "clinics", "add", "clinic-north", "--data-dir", str(ct_data), env=base_env)
+    reader_token = _cli("imaging-server", "readers", "add", "dr-wang", "--data-dir", str(ct_data), env=base_env)
+    hospital = CtServer(ct_data, base_env, "--no-watch")
+    edge_data = tmp_path / "clinic"
+    _cli("db", "init", "--data-dir", str(edge_data), env=base_env)
+    _cli("users", "add", "nurse1", "--role", "nurse", "--password-stdin", "--data-dir", str(edge_data),
+         env=base_env, stdin="nurse password 1\n")
+    token = _cli("users", "token", "nurse1", "--name", "test", "--data-dir", str(edge_data), env=base_env)
+    edge = ServedProcess(edge_data, env={"ILDSCREEN_REFERRAL_SERVER_URL": hospital.url,
+                                         "ILDSCREEN_REFERRAL_SERVER_TOKEN": clinic_token,
+                                         "ILDSCREEN_OUTBOX_INTERVAL_S": "1"})
+    headers = {"Authorization": f"Bearer {token}"}
+    reader = {"Authorization": f"Bearer {reader_token}"}
+    try:
+        patient = requests.post(edge.url + "/api/v1/patients", json=PATIENT, headers=headers).json()
+        visit = requests.post(f"{edge.url}/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json()
+        requests.post(f"{edge.url}/api/v1/visits/{visit['id']}/assessments", json={}, headers=headers)
+        referral = requests.post(f"{edge.url}/api/v1/visits/{visit['id']}/referrals", json={}, headers=headers).json()
+        code = referral["code"]
+
+        def referral_state():
+            return requests.get(f"{edge.url}/api/v1/referrals/{referral['id']}", headers=headers).json()
+
+        def outcomes():
+            return requests.get(f"{edge.url}/api/v1/patients/{patient['id']}/outcomes",
+                                headers=headers).json()["outcomes"]
+
+        wait_for(lambda: referral_state()["status"] == "delivered", timeout_s=30, what="delivery to the hospital")
+        read_url = f"{hospital.url}/api/v1/reader/referrals/{code}/ild-read"
+        assert requests.post(read_url, json={"ild": "present"}, headers=reader).status_code == 409  # no report yet
+        db = open_database(ct_data / "imaging.db")
+        try:  # the hospital's ingest quantifies the HRCT series into the served database
+            _store_report(db, code, quantify_datasets(code, read_folder(series_dir), ClassicalLungSegmenter()))
+        finally:
+            db.close()
+        wait_for(lambda: referral_state()["status"] == "reported", timeout_s=60, what="the automated report")
+        assert outcomes() == []  # preliminary: confirms nothing
+
+        # A clinic's token cannot read; a bad value changes nothing; then the radiologist's read.
+        assert requests.post(read_url, json={"ild": "present"},
+                             headers={"Authorization": f"Bearer {clinic_token}"}).status_code == 401
+        bad = requests.post(read_url, json={"ild": "present", "extent_percent": 150}, headers=reader)
+        assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "extent_percent"
+        assert requests.post(f"{hospital.url}/api/v1/reader/referrals/ILD-ZZZZZZZZZZ/ild-read",
+                             json={"ild": "present"}, headers=reader).status_code == 404
+        read = requests.post(read_url, json={"ild": "present", "pattern": "NSIP", "extent_percent": 20},
+                             headers=reader)
+        assert read.status_code == 201, read.text
+
+        shown = wait_for(lambda: outcomes(), timeout_s=30, what="the read at the clinic")
+        assert [(o["origin"], o["source"], o["ild"], o["pattern"], o["extent_percent"], o["confirmed"])
+                for o in shown] == [("hospital", "hrct", "present", "NSIP", 20.0, True)]
+        state = referral_state()
+        assert state["server_status"] == "final" and state["imaging_result"]["metrics"]["ild_extent"]
+        assessed = requests.post(f"{edge.url}/api/v1/visits/{visit['id']}/assessments", json={},
+                                 headers=headers).json()
+        assert assessed["confirmed_ild"]["source"] == "hrct_report"
+        assert assessed["confirmed_ild"]["referral_id"] == referral["id"]
+
+        # The read changed: the amended report replaces it at the clinic, still one outcome.
+        assert requests.post(read_url, json={"ild": "indeterminate"}, headers=reader).status_code == 201
+        wait_for(lambda: [o["ild"] for o in outcomes()] == ["indeterminate"], timeout_s=30,
+                 what="the amended read at the clinic")
+        assert referral_state()["server_status"] == "amended"
+    finally:
+        edge.stop()
+        hospital.stop()
+    assert PATIENT["code"] not in "".join(hospital.lines)  # nothing identifying reached the hospital's log
