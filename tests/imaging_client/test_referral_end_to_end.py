@@ -86,7 +86,9 @@ def test_refer_image_quantify_and_show_the_result_at_the_clinic(orthanc, phantom
             browser.post(edge.url + "/login", data={"csrf_token": csrf, "username": "nurse1",
                                                     "password": "nurse password 1"})
             timeline = browser.get(f"{edge.url}/patients/{patient['id']}").text
-        assert code in timeline and "haa_percent" in timeline
+        from edge.web.i18n import CATALOG
+
+        assert code in timeline and CATALOG["ct_haa_percent"]["en"] in timeline  # the metric in words
         assert f"{metrics['haa_percent']:.1f}" in timeline
         # The new findings travel with the metrics, and the ILD extent index starts the CT trend.
         assert {"ild_extent", "nodules", "consolidation", "bone"} <= set(metrics)
