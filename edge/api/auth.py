@@ -17,7 +17,7 @@ def _resources():
 
 
 @operation(blueprint, "/login", "POST", summary="Log in: starts a browser session (cookie) and returns its CSRF token",
-           roles=None, body=LoginRequest, response=Session)
+           roles=None, body=LoginRequest, response=Session, errors=(401,))
 def login(body: LoginRequest):
     resources = _resources()
     db = resources.db()

@@ -60,7 +60,8 @@ def register_device(body: DeviceRegistration):
 
 @operation(blueprint, "/visits/<int:visit_id>/recordings/capture", "POST",
            summary="Record lung sounds from a connected stethoscope into the visit", roles=CLINICAL_ROLES,
-           body=AudioCaptureRequest, response=Recording, status=201)
+           body=AudioCaptureRequest, response=Recording, status=201,
+           unavailable="no board answers on the port, or the capture fails part way")
 def capture_recording(visit_id: int, body: AudioCaptureRequest):
     resources = _resources()
     return devices.capture_recording(
@@ -76,7 +77,8 @@ class BreathCaptureRequest(RequestModel):
 
 @operation(blueprint, "/visits/<int:visit_id>/breath/capture", "POST",
            summary="Take an e-nose breath reading from a connected board into the visit (about a minute)",
-           roles=CLINICAL_ROLES, body=BreathCaptureRequest, response=BreathReading, status=201)
+           roles=CLINICAL_ROLES, body=BreathCaptureRequest, response=BreathReading, status=201,
+           unavailable="no board answers on the port, or the capture fails part way")
 def capture_breath(visit_id: int, body: BreathCaptureRequest):
     resources = _resources()
     return devices.capture_breath(resources.db(), resources.blobs, resources.devices, g.actor, visit_id,

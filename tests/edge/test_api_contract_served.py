@@ -16,11 +16,10 @@ from served import ServedProcess, nurse_token, run_cli
 from support import PATIENT
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-# Left out, for the issue-15 developer who owns them: /auth/* (login answers 401 and 423 that its
-# declaration does not list yet; /auth/password's contract is being reworked) and the device
-# captures (an unregistered port holds the request ~10 s before its 503; ports are being
-# restricted to an allowlist).
-NOT_YET = "/auth/|/recordings/capture|/breath/capture"
+# The device captures are left out: with no board connected they answer their documented 503
+# device_unavailable, which schemathesis counts as a server error whatever the document says.
+# tests/edge/test_devices_api.py covers them. Everything else, /auth included, is fuzzed.
+NOT_YET = "/recordings/capture|/breath/capture"
 
 
 def schemathesis_command() -> list[str]:
