@@ -56,7 +56,9 @@ def test_referral_to_report_through_orthanc(hospital, orthanc, phantom, tmp_path
     response = client.get(f"/api/v1/referrals/{code}/report", headers=headers)
     assert response.status_code == 200
     report = response.json
-    assert set(report) == {"referral_code", "status", "metrics", "diagnostic_report", "algorithm", "disclaimer"}
+    assert set(report) == {"referral_code", "status", "metrics", "diagnostic_report", "algorithm", "disclaimer",
+                           "report_status", "ild_read"}
+    assert report["report_status"] == "preliminary" and report["ild_read"] is None  # no radiologist read yet
     assert report["algorithm"] == {"name": "ildscreen-ct-quant", "version": "0.1.0"}
     assert report["disclaimer"] == "Not for clinical use until validated."
     metrics, truth = report["metrics"], phantom.truth
