@@ -10,6 +10,7 @@ import numpy as np
 
 from evaluation.errors import EvaluationError
 from evaluation.metrics import check_binary_inputs
+from evaluation.recalibration import fit_logistic_recalibration
 
 
 def check_probabilities(y_prob) -> np.ndarray:
@@ -67,13 +68,15 @@ def brier_score(y_true, y_prob) -> float:
     return float(np.mean((y_prob - y_true) ** 2))
 
 
-def fit_platt(y_true, raw_prob, *, max_iter: int = 100) -> dict:
+def fit_platt(y_true, raw_prob) -> dict:
     """Platt scaling on the logit: ``p = sigmoid(slope * logit(raw) + intercept)``, fitted by
-    maximum likelihood (Newton's method; Platt, Adv Large Margin Classifiers 1999).
+    maximum likelihood (Platt, Adv Large Margin Classifiers 1999).
 
-    ``raw`` is clipped to ``[1e-6, 1 - 1e-6]`` as :func:`tabular_models.calibration.logit` does
-    when the fitted numbers are applied. Returns ``{"method": "platt_logit", "slope",
-    "intercept", "n", "n_positive"}``; refuses a fit that does not keep the ranking (slope <= 0).
+    The same fit as a site recalibration without a prior
+    (:func:`evaluation.recalibration.fit_logistic_recalibration`); ``raw`` is clipped to
+    ``[1e-6, 1 - 1e-6]`` there, as :func:`tabular_models.calibration.logit` does when the fitted
+    numbers are applied. Returns ``{"method": "platt_logit", "slope", "intercept", "n",
+    "n_positive"}``; refuses a fit that does not keep the ranking (slope <= 0).
 
     Examples
     --------
@@ -82,18 +85,8 @@ def fit_platt(y_true, raw_prob, *, max_iter: int = 100) -> dict:
     True
     """
     y_true, _ = check_binary_inputs(y_true, raw_prob)
-    raw = np.clip(check_probabilities(raw_prob), 1e-6, 1 - 1e-6)
-    x = np.column_stack([np.log(raw / (1 - raw)), np.ones(len(raw))])
-    beta = np.zeros(2)
-    for _ in range(max_iter):
-        p = 1.0 / (1.0 + np.exp(-(x @ beta)))
-        gradient = x.T @ (y_true - p)
-        hessian = (x * (p * (1 - p))[:, None]).T @ x + 1e-9 * np.eye(2)
-        step = np.linalg.solve(hessian, gradient)
-        beta += step
-        if np.abs(step).max() < 1e-10:
-            break
-    if not np.isfinite(beta).all() or beta[0] <= 0:
-        raise EvaluationError(f"Platt fit does not keep the ranking (slope {beta[0]:.3g}): scores carry no signal here")
-    return {"method": "platt_logit", "slope": float(beta[0]), "intercept": float(beta[1]), "n": int(len(raw)),
+    fit = fit_logistic_recalibration(y_true, check_probabilities(raw_prob))
+    if fit.slope <= 0:
+        raise EvaluationError(f"Platt fit does not keep the ranking (slope {fit.slope:.3g}): scores carry no signal here")
+    return {"method": "platt_logit", "slope": fit.slope, "intercept": fit.intercept, "n": int(len(y_true)),
             "n_positive": int(y_true.sum())}
