@@ -10,7 +10,7 @@ import numpy as np
 
 from evaluation.errors import EvaluationError
 from evaluation.metrics import check_binary_inputs
-from evaluation.recalibration import fit_logistic_recalibration
+from evaluation.recalibration import fit_logistic_recalibration, weighted_calibration_curve
 
 
 def check_probabilities(y_prob) -> np.ndarray:
@@ -21,25 +21,14 @@ def check_probabilities(y_prob) -> np.ndarray:
 
 
 def calibration_curve(y_true, y_prob, *, n_bins: int = 10) -> list[dict]:
-    """Per equal-width bin: range, count, mean predicted probability and observed frequency."""
+    """Per equal-width bin: range, count, mean predicted probability and observed frequency
+    (the unweighted case of :func:`evaluation.recalibration.weighted_calibration_curve`)."""
     if n_bins < 2:
         raise EvaluationError(f"n_bins must be >= 2, got {n_bins}")
     y_true, _ = check_binary_inputs(y_true, y_prob)
     y_prob = check_probabilities(y_prob)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    index = np.clip(np.digitize(y_prob, edges[1:-1], right=True), 0, n_bins - 1)
-    bins = []
-    for b in range(n_bins):
-        members = index == b
-        count = int(members.sum())
-        bins.append({
-            "low": float(edges[b]),
-            "high": float(edges[b + 1]),
-            "count": count,
-            "mean_predicted": float(y_prob[members].mean()) if count else None,
-            "observed": float(y_true[members].mean()) if count else None,
-        })
-    return bins
+    return [{key: value for key, value in row.items() if key != "weight"}
+            for row in weighted_calibration_curve(y_true, y_prob, n_bins=n_bins)]
 
 
 def expected_calibration_error(y_true, y_prob, *, n_bins: int = 10) -> float:
