@@ -19,7 +19,7 @@ import logging
 import time
 from typing import Optional
 
-from flask import Blueprint, Flask, current_app, g, jsonify, request
+from flask import Blueprint, Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION, ild_read  # noqa: F401 - ild_read adds its routes
@@ -27,7 +27,7 @@ from imaging_server.config import ImagingSettings, load_settings
 from imaging_server.errors import ImagingError, MalformedRequest
 from imaging_server.nodule_review import review_api
 from imaging_server.referrals import create_referral, referral_for_clinic, report_view, status_view
-from imaging_server.store import clinic_for_token, open_database, prepare_database
+from imaging_server.store import clinic_for_token, prepare_database, request_db
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +56,6 @@ def create_app(settings: Optional[ImagingSettings] = None) -> Flask:
     return app
 
 
-def _db():
-    if "db" not in g:
-        g.db = open_database(current_app.extensions["imaging_server"].database_path)
-    return g.db
-
-
 def _close_db(_exc: Optional[BaseException]) -> None:
     db = g.pop("db", None)
     if db is not None:
@@ -70,7 +64,7 @@ def _close_db(_exc: Optional[BaseException]) -> None:
 
 @api.before_request
 def authenticate_clinic():
-    g.clinic = clinic_for_token(_db(), request.headers.get("Authorization"))
+    g.clinic = clinic_for_token(request_db(), request.headers.get("Authorization"))
 
 
 @api.post("/referrals")
@@ -79,18 +73,18 @@ def post_referral():
         bundle = json.loads(request.get_data(cache=False))
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedRequest("request body is not valid JSON") from exc
-    body, created = create_referral(_db(), g.clinic, bundle, request.headers.get("Idempotency-Key"))
+    body, created = create_referral(request_db(), g.clinic, bundle, request.headers.get("Idempotency-Key"))
     return jsonify(body), 201 if created else 200
 
 
 @api.get("/referrals/<code>")
 def get_referral(code: str):
-    return jsonify(status_view(referral_for_clinic(_db(), g.clinic, code)))
+    return jsonify(status_view(referral_for_clinic(request_db(), g.clinic, code)))
 
 
 @api.get("/referrals/<code>/report")
 def get_report(code: str):
-    db = _db()
+    db = request_db()
     return jsonify(report_view(db, referral_for_clinic(db, g.clinic, code)))
 
 

@@ -24,8 +24,8 @@ from flask import g, jsonify
 
 from imaging_server.errors import NotFound, NotReady, ValidationError
 from imaging_server.fhir_report import ILD_PATTERNS, ILD_STATUSES, with_ild_read
-from imaging_server.nodule_review import _body, _db, review_api
-from imaging_server.store import utc_now, write_transaction
+from imaging_server.nodule_review import json_object_body, review_api
+from imaging_server.store import request_db, utc_now, write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +35,8 @@ MAX_COMMENT_CHARS = 2000
 
 @review_api.post("/referrals/<code>/ild-read")
 def post_ild_read(code: str):
-    read = validated_read(_body())
-    db = _db()
+    read = validated_read(json_object_body())
+    db = request_db()
     with write_transaction(db):
         referral = _reported_referral(db, code)
         db["ild_reads"].insert({"referral_id": referral["id"], "reader_id": g.reader["id"], **read,
@@ -47,7 +47,7 @@ def post_ild_read(code: str):
 
 @review_api.get("/referrals/<code>/ild-read")
 def get_ild_read(code: str):
-    db = _db()
+    db = request_db()
     _reported_referral(db, code)
     return jsonify(read_view(db, code))
 

@@ -27,12 +27,12 @@ import sqlite3
 from typing import Any
 
 import sqlite_utils
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from imaging_server.errors import AuthenticationError, Conflict, MalformedRequest, NotFound, NotReady, ValidationError
 from imaging_server.nodule_guidelines import (NODULE_TYPES, GuidelineInputError, NoduleDescription, exam_lung_rads,
                                               fleischner_group)
-from imaging_server.store import CLINIC_NAME_PATTERN, hash_token, open_database, utc_now, write_transaction
+from imaging_server.store import CLINIC_NAME_PATTERN, hash_token, request_db, utc_now, write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -65,33 +65,26 @@ def reader_for_token(db: sqlite_utils.Database, authorization: str | None) -> di
     return rows[0]
 
 
-def _db() -> sqlite_utils.Database:
-    # The same per-request connection as the clinic routes (app.py closes g.db at teardown).
-    if "db" not in g:
-        g.db = open_database(current_app.extensions["imaging_server"].database_path)
-    return g.db
-
-
 @review_api.before_request
 def authenticate_reader():
-    g.reader = reader_for_token(_db(), request.headers.get("Authorization"))
+    g.reader = reader_for_token(request_db(), request.headers.get("Authorization"))
 
 
 @review_api.get("/referrals/<code>/nodules")
 def list_nodules(code: str):
-    metrics, _ = _report(_db(), code)
+    metrics, _ = _report(request_db(), code)
     return jsonify(_view(code, metrics))
 
 
 @review_api.post("/referrals/<code>/nodules")
 def add_nodule(code: str):
-    body = _body()
+    body = json_object_body()
     return jsonify(_change(code, "add", None, body)), 201
 
 
 @review_api.patch("/referrals/<code>/nodules/<int:number>")
 def edit_nodule(code: str, number: int):
-    return jsonify(_change(code, "edit", number, _body()))
+    return jsonify(_change(code, "edit", number, json_object_body()))
 
 
 @review_api.post("/referrals/<code>/nodules/<int:number>/<any(confirm, reject):action>")
@@ -99,7 +92,7 @@ def confirm_or_reject(code: str, number: int, action: str):
     return jsonify(_change(code, action, number, {}))
 
 
-def _body() -> dict:
+def json_object_body() -> dict:
     try:
         body = json.loads(request.get_data(cache=False) or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -130,7 +123,7 @@ def _change(code: str, action: str, number: int | None, body: dict) -> dict:
     """Apply one review action in one transaction and return the new nodule view."""
     from imaging_server.fhir_report import build_diagnostic_report
 
-    db = _db()
+    db = request_db()
     with write_transaction(db):
         metrics, referral = _report(db, code)
         nodules = list(metrics.get("nodules", []))

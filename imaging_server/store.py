@@ -125,6 +125,16 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Databa
         db.conn.execute("COMMIT")
 
 
+def request_db() -> sqlite_utils.Database:
+    """This request's connection, shared by the clinic and reader routes (``app.py`` closes it at
+    teardown)."""
+    from flask import current_app, g
+
+    if "db" not in g:
+        g.db = open_database(current_app.extensions["imaging_server"].database_path)
+    return g.db
+
+
 def current_version(db: sqlite_utils.Database) -> int:
     if "schema_migrations" not in db.table_names():
         return 0
