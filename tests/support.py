@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,14 @@ def trust_test_key(data_dir) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     with open(data_dir / "config.toml", "a", encoding="utf-8") as config:
         config.write(f'model_signing_keys = ["{TEST_PUBLIC_KEY}"]\n')
+
+
+def wait_for(check, *, timeout_s: float, what: str):
+    """``check()``'s first truthy value, polled every 0.5 s; fails naming ``what`` after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(TESTS / "imaging_server"), str(TESTS / "edge")]
 from ct_fixtures import phantom, series_dir  # noqa: E402,F401 - fixtures
 from served import ServedProcess, ildscreen_command  # noqa: E402
-from support import PATIENT  # noqa: E402
+from support import PATIENT, wait_for  # noqa: E402
 from test_ct_serve_process import CtServer  # noqa: E402
 
 from imaging_server.dicom_io import read_folder  # noqa: E402
@@ -28,16 +27,6 @@ from imaging_server.segmentation import ClassicalLungSegmenter  # noqa: E402
 from imaging_server.store import open_database  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(check, *, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _cli(*args: str, env: dict, stdin: str | None = None) -> str:

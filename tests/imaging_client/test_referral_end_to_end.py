@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,22 +19,12 @@ sys.path[:0] = [str(TESTS / "imaging_server"), str(TESTS / "edge")]
 from ct_fixtures import phantom  # noqa: E402,F401 - fixture
 from orthanc_pacs import PASSWORD, USER, orthanc  # noqa: E402,F401 - fixture
 from served import ServedProcess, ildscreen_command  # noqa: E402
-from support import PATIENT  # noqa: E402
+from support import PATIENT, wait_for  # noqa: E402
 from test_ct_serve_process import CtServer  # noqa: E402
 
 from imaging_server.phantom import write_series  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(check, *, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_refer_image_quantify_and_show_the_result_at_the_clinic(orthanc, phantom, tmp_path):  # noqa: F811
