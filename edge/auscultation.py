@@ -8,8 +8,8 @@ frame map the UI can draw under the waveform (:mod:`audio_models.scoring`, share
 Quality decision: every decodable recording with sound in it is scored, and its quality
 issues are reported beside the probability so the nurse sees *why* it should be
 re-recorded; a silent or empty recording gets ``crackle_probability: None`` (there is
-nothing to score). :func:`aggregate_visit_recordings` leaves out recordings whose
-quality is not ok, so a noisy recording never drives the visit's finding.
+nothing to score). The visit's finding (``edge.modalities``) leaves out recordings whose
+quality is not ok, so a noisy recording never drives it.
 """
 
 import functools
@@ -17,7 +17,7 @@ import logging
 
 import numpy as np
 
-from audio_models import aggregation, scoring
+from audio_models import scoring
 from audio_models.io import DEFAULT_AUDIO_LIMITS, read_audio
 from edge.inference.bundles import selected_registry
 from edge.inference.models import ModelRegistry, validation_status
@@ -98,25 +98,3 @@ def score_recording(source, *, chest_site=None, backend=None, limits=DEFAULT_AUD
     logger.debug("scored recording at %s: %s windows, quality ok %s", chest_site, len(result["windows"]),
                  scored["quality"].ok)
     return result
-
-
-def aggregate_visit_recordings(results, *, threshold=None):
-    """Visit-level finding from :func:`score_recording` results (each with ``chest_site``).
-
-    Recordings whose quality is not ok, or without a probability, are left out; several
-    recordings of one site are averaged. See :func:`audio_models.aggregation.aggregate_visit`
-    (basal sites weigh twice; bilateral basal crackles are reported on their own).
-    """
-    by_site = {}
-    for result in results:
-        site = result.get("chest_site") or "unknown"
-        if result["quality"]["ok"] and result["crackle_probability"] is not None:
-            by_site.setdefault(site, []).append(result["crackle_probability"])
-        else:
-            by_site.setdefault(site, [])
-    if threshold is None:
-        threshold = next((r["model"]["threshold"] for r in results), 0.5)
-    site_p = {site: (float(np.mean(v)) if v else None) for site, v in by_site.items()}
-    visit = aggregation.aggregate_visit(site_p, threshold=threshold)
-    visit["unusable_sites"] = sorted(site for site, p in site_p.items() if p is None)
-    return visit

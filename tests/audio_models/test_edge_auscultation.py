@@ -56,16 +56,6 @@ def test_silent_recording_gets_no_probability():
     assert result["quality"]["issues"][0].startswith("silent:")
 
 
-def test_visit_aggregation_skips_poor_recordings():
-    good = {"chest_site": "posterior_basal_left", "crackle_probability": 0.9, "quality": {"ok": True, "issues": []},
-            "model": {"threshold": 0.5}}
-    bad = {"chest_site": "posterior_basal_right", "crackle_probability": 0.95,
-           "quality": {"ok": False, "issues": ["clipped: 5.0% ..."]}, "model": {"threshold": 0.5}}
-    visit = auscultation.aggregate_visit_recordings([good, bad])
-    assert visit["unusable_sites"] == ["posterior_basal_right"]
-    assert visit["bilateral_basal_probability"] is None and visit["missing_basal_sides"] == ["right"]
-
-
 def test_every_real_icbhi_file_scores_with_full_window_coverage(icbhi_dir):
     """Adult recordings at 44.1 kHz (32- and 24-bit) and 4 kHz decode, resample and score end to
     end; how the model calls them is measured by ``ildscreen audio evaluate`` (tests/audio_models/
