@@ -49,13 +49,19 @@ def age_band(age_y):
 
 def score_recordings(recordings, *, run, entry):
     """Score SPRSound recordings as the service would; one row per recording."""
-    rows = []
+    return score_variants(recordings, runs={"model": run}, entry=entry)["model"]
+
+
+def score_variants(recordings, *, runs, entry):
+    """``{variant: rows}``: each recording decoded once and scored by every ``runs`` variant."""
+    rows = {name: [] for name in runs}
     for recording in recordings:
         raw, rate = read_audio(recording.path)
-        scored = scoring.score_samples(raw, rate, run=run, entry=entry)
-        rows.append({"name": recording.name, "patient_id": recording.patient_id, "age_y": recording.age_y,
-                     "sex": recording.sex, "location": recording.chest_site, "label": int(recording.has_fine_crackles),
-                     "poor_quality": recording.poor_quality, "events": recording.events, **scored})
+        labels = {"name": recording.name, "patient_id": recording.patient_id, "age_y": recording.age_y,
+                  "sex": recording.sex, "location": recording.chest_site, "label": int(recording.has_fine_crackles),
+                  "poor_quality": recording.poor_quality, "events": recording.events}
+        for name, run in runs.items():
+            rows[name].append({**labels, **scoring.score_samples(raw, rate, run=run, entry=entry)})
     return rows
 
 
@@ -205,10 +211,11 @@ def evaluate_model(recordings, *, runs, entry, icbhi=()):
     the full report, the others their recording-level metrics beside it.
     """
     names = list(runs)
-    rows = score_recordings(recordings, run=runs[names[0]], entry=entry)
+    scored = score_variants(recordings, runs=runs, entry=entry)
+    rows = scored[names[0]]
     report = {"variant": names[0], **evaluate_split(rows, entry=entry)}
     for name in names[1:]:
-        other = recording_metrics(score_recordings(recordings, run=runs[name], entry=entry), threshold=entry["threshold"])
+        other = recording_metrics(scored[name], threshold=entry["threshold"])
         report[f"recording_{name}"] = other
         report[f"auc_difference_{name}_vs_{names[0]}"] = round(other["auc"] - report["recording"]["auc"], 4)
     if icbhi:
