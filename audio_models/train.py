@@ -27,7 +27,6 @@ machine and torch build, not bit-exact across them (see ``audio_models/README.md
 """
 
 import argparse
-import json
 import logging
 import pathlib
 
@@ -35,10 +34,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from audio_models import synthetic, validation
+from audio_models import export, synthetic, validation
 from audio_models.datasets.sprsound import FINE_CRACKLE, load_sprsound, patient_split
+from audio_models.export import INPUT_NAME, OUTPUT_NAMES
 from audio_models.io import load_audio
-from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLES, CrackleNet, count_parameters
+from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLES, CrackleNet
+from audio_models.scoring import calibrate_score
 from evaluation.calibration import fit_platt
 from evaluation.metrics import roc_points
 
@@ -190,8 +191,6 @@ def fit(model, sampler, *, steps, seed, distractors, batch_size=64, lr=3e-3, qua
 
 def torch_runner(model):
     """``run({"pcm": windows})`` for :mod:`audio_models.scoring`, from the PyTorch model."""
-    from audio_models.export import INPUT_NAME, OUTPUT_NAMES
-
     @torch.no_grad()
     def run(feed):
         outputs = model(torch.from_numpy(np.asarray(feed[INPUT_NAME], dtype=np.float32)))
@@ -213,8 +212,6 @@ def choose_operating_points(rows, *, entry):
     labels = np.array([row["label"] for row in rated])
     calibration = fit_platt(labels, [row["recording_score"] for row in rated])
     entry = {**entry, "calibration": calibration}
-    from audio_models.scoring import calibrate_score
-
     probabilities = np.array([calibrate_score(row["recording_score"], calibration) for row in rated])
     threshold = threshold_at_specificity(labels, probabilities, TARGET_SPECIFICITY)
     good_poor = sorted(row["poor_quality_probability"] for row in rows
@@ -255,8 +252,6 @@ def main(argv=None):
         model = fit(CrackleNet(), sampler, steps=args.steps, seed=args.seed,
                     distractors=distractor_pool(400, seed=args.seed + 1))
         torch.save(model.state_dict(), weights)
-
-    from audio_models import export
 
     base_entry = export.entry_template()
     val_rows = validation.score_recordings(parts["validation"], run=torch_runner(model), entry=base_entry)
