@@ -14,8 +14,14 @@ run: $(VENV)/.installed
 ORT122 ?= .venv-ort122
 export ORT122_PYTHON ?= $(abspath $(ORT122))/bin/python
 
-test: $(VENV)/.installed-dev $(ORT122)/.installed
+# axe-core (MPL-2.0) for the browser tests' accessibility check, from npm; never served by the app.
+AXE = .ci/node/node_modules/axe-core/axe.min.js
+
+test: $(VENV)/.installed-dev $(ORT122)/.installed $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+$(AXE):
+	npm install --prefix .ci/node --no-audit --no-fund axe-core@4.14.1
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,4 +41,4 @@ $(ORT122)/.installed:
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(ORT122) build *.egg-info
+	rm -rf $(VENV) $(ORT122) .ci/node build *.egg-info
