@@ -30,6 +30,7 @@ from edge.commands.engines import engines
 from edge.commands.evaluate import evaluate
 from edge.commands.models import models
 from edge.commands.outcomes import outcomes
+from edge.commands.programme import programme_group
 from edge.commands.screen import screen
 from edge.commands import breath as breath_commands
 from edge.commands import labs as labs_commands
@@ -366,6 +367,7 @@ cli.add_command(breath_commands.breath)
 cli.add_command(ct)
 cli.add_command(imaging_server)
 cli.add_command(outcomes)
+cli.add_command(programme_group)
 cli.add_command(calibrate)
 cli.add_command(calibrations)
 

@@ -268,6 +268,24 @@ class Settings(BaseSettings):
                     "which the dashboard raises a drift alert; 0.25 is the credit-scoring rule of thumb "
                     "(Siddiqi 2006), a programme assumption for clinical models.",
     )
+    programme_report_hours: float = Field(
+        24.0,
+        ge=0,
+        le=24 * 31,
+        title="Programme figures interval (hours)",
+        description="How often the running service queues this clinic's de-identified programme figures for the "
+                    "hospital's programme view (through the referral outbox); 0 turns it off "
+                    "('ildscreen programme send' still works).",
+    )
+    programme_min_cell: int = Field(
+        5,
+        ge=1,
+        le=100,
+        title="Smallest count shown (programme figures)",
+        description="Counts from 1 to one below this are suppressed in the figures sent to the hospital, with any "
+                    "cell they could be derived from (small-cell rule of the CMS cell size suppression policy, "
+                    "whose threshold is 11; 5 here is a programme assumption). 1: nothing suppressed.",
+    )
     clinic_timezone: str = Field(
         "UTC",
         title="Clinic time zone",

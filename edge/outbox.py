@@ -1,4 +1,4 @@
-"""Referrals to the hospital, delivered through a store-and-forward outbox in SQLite.
+"""Referrals and programme figures to the hospital, delivered through a store-and-forward outbox in SQLite.
 
 A referral's FHIR payload is built and stored when the clinician refers, so every retry and
 every restart sends the same bytes with the same idempotency key (the referral code): the
@@ -17,10 +17,17 @@ tenth of the time already waited, at most every ``READ_POLL_CAP_S`` (``next_atte
 when). A changed report replaces the stored one in the referral's single ``imaging_results``
 row, whose ``received_at`` stays the first arrival: one CT, one row, so the timeline shows one
 hospital outcome per CT, the latest read.
+
+The clinic's programme figures (:func:`edge.programme.programme_figures`) take the same path
+(``programme_reports``): queued with their bytes fixed, claimed, sent with the same backoff, and
+deduplicated by the server on clinic + reporting month + ``sequence`` (the row id, so a figure
+sent late never replaces a newer one). Queuing figures equal to the last ones of the month adds
+nothing; newer figures supersede ones not yet sent.
 """
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import random
@@ -151,13 +158,13 @@ def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int
     return get_referral(db, referral_id)
 
 
-def _claim(db: sqlite_utils.Database, referral: dict) -> bool:
-    """Take a lease on a due referral; False if another worker got it first."""
+def _claim(db: sqlite_utils.Database, row: dict, *, table: str = "referrals") -> bool:
+    """Take a lease on a due referral (or programme report); False if another worker got it first."""
     with write_transaction(db):
         cursor = db.execute(
-            "UPDATE referrals SET next_attempt_at = ?, attempts = attempts + 1, updated_at = ? "
+            f"UPDATE {table} SET next_attempt_at = ?, attempts = attempts + 1, updated_at = ? "
             "WHERE id = ? AND next_attempt_at = ? AND status IN ('queued', 'retrying')",
-            [_at(CLAIM_LEASE_S), utc_now(), referral["id"], referral["next_attempt_at"]])
+            [_at(CLAIM_LEASE_S), utc_now(), row["id"], row["next_attempt_at"]])
         return cursor.rowcount == 1
 
 
@@ -247,3 +254,66 @@ def _poll_reads(db: sqlite_utils.Database, client: ReferralServerClient, result_
                 outcome["updated"] += 1
                 logger.info("referral id %s: newer CT report (%s)", referral["id"], changes["server_status"])
             db["referrals"].update(referral["id"], changes)
+
+
+def _figures_digest(payload: dict) -> str:
+    """SHA-256 of the figures without their sequence: equal for equal figures."""
+    content = {key: value for key, value in payload.items() if key != "sequence"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def queue_programme_figures(db: sqlite_utils.Database, payload: dict) -> dict:
+    """Queue the clinic's figures for their reporting month; nothing new when they equal the last.
+
+    Returns ``{"id", "period", "sequence", "status", "queued"}`` of the row that carries them.
+    """
+    digest, now = _figures_digest(payload), utc_now()
+    with write_transaction(db):
+        last = db.execute_returning_dicts(
+            "SELECT id, status, payload_sha256 FROM programme_reports WHERE period = ? AND status != 'superseded' "
+            "ORDER BY id DESC LIMIT 1", [payload["period"]])
+        if last and last[0]["payload_sha256"] == digest and last[0]["status"] != "rejected":
+            return {"id": last[0]["id"], "period": payload["period"], "sequence": last[0]["id"],
+                    "status": last[0]["status"], "queued": False}
+        db.execute("UPDATE programme_reports SET status = 'superseded', updated_at = ? "
+                   "WHERE period = ? AND status IN ('queued', 'retrying')", [now, payload["period"]])
+        report_id = db["programme_reports"].insert({
+            "period": payload["period"], "payload": "{}", "payload_sha256": digest, "status": "queued",
+            "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}).last_pk
+        db["programme_reports"].update(report_id, {"payload": json.dumps({**payload, "sequence": report_id})})
+    return {"id": report_id, "period": payload["period"], "sequence": report_id, "status": "queued", "queued": True}
+
+
+def last_programme_report(db: sqlite_utils.Database) -> Optional[dict]:
+    """The newest queued programme report (any state but superseded), without its payload."""
+    rows = db.execute_returning_dicts(
+        "SELECT id, period, status, attempts, created_at, delivered_at, last_error FROM programme_reports "
+        "WHERE status != 'superseded' ORDER BY id DESC LIMIT 1")
+    return rows[0] if rows else None
+
+
+def deliver_due_figures(db: sqlite_utils.Database, client: ReferralServerClient) -> dict:
+    """Send every programme report whose time has come; return counts by outcome."""
+    outcome = {"delivered": 0, "retrying": 0, "rejected": 0}
+    due = db.execute_returning_dicts(
+        "SELECT id, payload, attempts, next_attempt_at FROM programme_reports "
+        "WHERE status IN ('queued', 'retrying') AND next_attempt_at <= ? ORDER BY id", [utc_now()])
+    for report in due:
+        if not _claim(db, report, table="programme_reports"):
+            continue
+        try:
+            client.submit_figures(json.loads(report["payload"]))
+        except DeliveryUnavailable as exc:
+            changes = {"status": "retrying", "next_attempt_at": _at(backoff_delay(report["attempts"] + 1)),
+                       "last_error": str(exc)}
+        except ReferralRejected as exc:
+            changes = {"status": "rejected", "last_error": str(exc)}
+            logger.error("programme report id %s rejected by the hospital: %s", report["id"], exc)
+        else:
+            changes = {"status": "delivered", "delivered_at": utc_now(), "last_error": None}
+        with write_transaction(db):
+            # A report superseded while in flight stays superseded: the newer one follows it.
+            db.execute(f"UPDATE programme_reports SET {', '.join(f'{key} = ?' for key in changes)}, updated_at = ? "
+                       "WHERE id = ? AND status != 'superseded'", [*changes.values(), utc_now(), report["id"]])
+        outcome[changes["status"]] += 1
+    return outcome

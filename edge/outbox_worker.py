@@ -1,20 +1,23 @@
-"""The background thread of ``ildscreen serve`` that sends queued referrals and polls results."""
+"""The background thread of ``ildscreen serve`` that sends queued referrals and polls results, and
+queues and sends the clinic's programme figures on their schedule (``programme_report_hours``)."""
 from __future__ import annotations
 
 import logging
 import sqlite3
 import threading
 
-from edge import outbox
+from edge import outbox, programme
 from edge.errors import IldscreenError
 from edge.service import DataFolder
+from evaluation.errors import EvaluationError
 from imaging_client.client import ReferralServerClient
 
 logger = logging.getLogger(__name__)
 
 
 class OutboxWorker(threading.Thread):
-    """Every ``interval_s``: deliver due referrals, then poll delivered ones for CT results."""
+    """Every ``interval_s``: deliver due referrals, poll delivered ones for CT results, then queue the
+    programme figures when due and send due figures."""
 
     def __init__(self, folder: DataFolder, client: ReferralServerClient, *, interval_s: float):
         super().__init__(name="referral-outbox", daemon=True)
@@ -26,8 +29,13 @@ class OutboxWorker(threading.Thread):
     def run_once(self) -> dict:
         db = self.folder.connect()
         try:
-            return {"delivery": outbox.deliver_due(db, self.client), "results": outbox.poll_results(
-                db, self.client, result_poll_days=self.folder.settings.result_poll_days)}
+            settings = self.folder.settings
+            summary = {"delivery": outbox.deliver_due(db, self.client), "results": outbox.poll_results(
+                db, self.client, result_poll_days=settings.result_poll_days)}
+            if programme.figures_due(db, every_hours=settings.programme_report_hours):
+                programme.queue_figures(db, settings)
+            summary["figures"] = outbox.deliver_due_figures(db, self.client)
+            return summary
         finally:
             db.close()
 
@@ -35,10 +43,10 @@ class OutboxWorker(threading.Thread):
         while not self.stopped.is_set():
             try:
                 summary = self.run_once()
-                if any(summary["delivery"].values()) or summary["results"]["reported"] \
-                        or summary["results"]["updated"]:
+                if any(summary["delivery"].values()) or any(summary["figures"].values()) \
+                        or summary["results"]["reported"] or summary["results"]["updated"]:
                     logger.info("referral outbox: %s", summary)
-            except (IldscreenError, sqlite3.Error) as exc:
+            except (IldscreenError, EvaluationError, sqlite3.Error) as exc:
                 # The next round retries; the outbox state in SQLite is unchanged by a failed round.
                 logger.error("referral outbox round failed: %s", exc)
             self.stopped.wait(self.interval_s)

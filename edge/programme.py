@@ -10,6 +10,14 @@ its training prevalence and the AUC its manifest states (held-out metrics of the
 models, the crackle detector's validation block), through the same equal-variance binormal model
 the evidence model uses (:func:`edge.fusion.evidence.binormal_separation`). A model whose
 manifest states no AUC gets no drift figure.
+
+The same figures leave the clinic for the regional programme view as a de-identified aggregate
+(:func:`programme_figures`, sent through the outbox): counts, proportions, the calibration summary,
+model and calibration versions, drift and data quality, for a reporting month. No patient code,
+no row, no date finer than a month. Small cells are suppressed as statistical disclosure control
+does it (CMS cell size suppression policy, ResDAC 2017: no cell of 1 to the threshold shown, zero
+allowed, and no cell that lets a suppressed one be derived, e.g. the complement of a proportion);
+the threshold (counts 1-4 by default) is a programme assumption, setting ``programme_min_cell``.
 """
 from __future__ import annotations
 
@@ -21,15 +29,22 @@ from typing import Optional
 import numpy as np
 import sqlite_utils
 
+from edge import outbox
 from edge.fusion.evidence import MODALITIES, binormal_separation, tabular_auc
+from edge.errors import ModelUnavailable
+from edge.inference.bundles import selected_bundle
+from edge.inference.models import ModelError, validation_status
 from edge.modalities import manifest_entry
 from edge.outcome_labels import assessed_visits, verified_with_weights, window_days
 from edge.outcomes import list_outcomes
 from edge.errors import ValidationError
+from edge.site_calibration import selected_calibration
 from evaluation.drift import population_stability_index
+from evaluation.errors import EvaluationError
 from evaluation.proportions import wilson_interval
 from evaluation.recalibration import (
     calibration_in_the_large,
+    calibration_slope,
     expit,
     logit,
     weighted_calibration_curve,
@@ -112,11 +127,15 @@ def calibration_figures(visits: list[dict]) -> Optional[dict]:
         return None
     y = np.array([visit["label"] for visit in labelled])
     p = np.array([visit["probability"] for visit in labelled])
+    try:
+        slope = calibration_slope(y, p, weights=weights)
+    except EvaluationError:  # one class only, or a fit that does not converge
+        slope = None
     return {"n_outcomes": int(y.size), "n_events": int(y.sum()),
             "bins": [b for b in weighted_calibration_curve(y, p, weights=weights) if b["count"]],
             "ece": weighted_expected_calibration_error(y, p, weights=weights),
             "calibration_in_the_large": calibration_in_the_large(y, p, weights=weights),
-            "verification_by_tier": fractions}
+            "calibration_slope": slope, "verification_by_tier": fractions}
 
 
 def drift_figures(visits: list[dict], *, alert_at: float) -> list[dict]:
@@ -147,8 +166,10 @@ def quality_refusals(db: sqlite_utils.Database) -> list[dict]:
              "share": refused / total} for (kind, device), (total, refused) in sorted(counts.items())]
 
 
-def programme_summary(db: sqlite_utils.Database, *, window_months: float, psi_alert: float) -> dict:
-    visits = assessed_visits(db, window_months=window_months)
+def programme_summary(db: sqlite_utils.Database, *, window_months: float, psi_alert: float,
+                      visits: Optional[list[dict]] = None) -> dict:
+    """The clinic's figures; ``visits`` (from :func:`assessed_visits`) when the caller has them."""
+    visits = assessed_visits(db, window_months=window_months) if visits is None else visits
     labelled = [visit for visit in visits if visit["label"] is not None]
     return {
         "screened_patients": len({visit["patient_id"] for visit in visits}),
@@ -195,3 +216,144 @@ def summary_rows(summary: dict) -> list[dict]:
         rows.append({"section": "quality_refusals", "item": f"{refusal['kind']}: {refusal['device']}",
                      "value": refusal["refused"], "n": refusal["readings"]})
     return rows
+
+
+FIGURES_SCHEMA = "ildscreen.programme-figures/1"
+COUNT_FIELDS = ("screened_patients", "assessed_visits", "referred", "hrct_done", "ild_confirmed", "outcomes_confirmed")
+
+
+def reporting_period(today: Optional[dt.date] = None) -> str:
+    """The reporting month (UTC) a payload sent today belongs to, e.g. ``2026-11``."""
+    return f"{today or dt.datetime.now(dt.timezone.utc).date():%Y-%m}"
+
+
+class SmallCells:
+    """Primary and complementary small-cell suppression with threshold ``minimum`` (module docstring).
+
+    A count c is small when 0 < c < minimum; zero is shown. Every suppressed cell is named in
+    ``suppressed`` so the receiver knows a total is a lower bound rather than the truth.
+    """
+
+    def __init__(self, minimum: int):
+        if minimum < 1:
+            raise ValidationError(f"the small-cell threshold must be >= 1, got {minimum}")
+        self.minimum = minimum
+        self.suppressed: list[str] = []
+
+    def small(self, count: int) -> bool:
+        return 0 < count < self.minimum
+
+    def count(self, path: str, value: int) -> Optional[int]:
+        if self.small(value):
+            self.suppressed.append(path)
+            return None
+        return value
+
+    def proportion(self, path: str, successes: int, total: int) -> dict:
+        """A proportion, hidden whole when its numerator, complement or denominator is small."""
+        if self.small(successes) or self.small(total - successes) or self.small(total):
+            self.suppressed.append(path)
+            return {"value": None, "ci95": None, "k": None, "n": None}
+        return proportion(successes, total)
+
+
+def _calibration_payload(calibration: Optional[dict], cells: SmallCells) -> Optional[dict]:
+    if calibration is None:
+        return None
+    n, events = calibration["n_outcomes"], calibration["n_events"]
+    if cells.small(n) or cells.small(events) or cells.small(n - events):
+        cells.suppressed.append("calibration")
+        return None
+    bins = []
+    for number, item in enumerate(calibration["bins"]):
+        if cells.small(item["count"]):
+            cells.suppressed.append(f"calibration.bins[{number}]")
+            bins.append({"low": item["low"], "high": item["high"], "count": None, "mean_predicted": None,
+                         "observed": None})
+        else:
+            bins.append({key: item[key] for key in ("low", "high", "count", "mean_predicted", "observed")})
+    return {"n_outcomes": n, "n_events": events, "ece": calibration["ece"],
+            "calibration_in_the_large": calibration["calibration_in_the_large"],
+            "calibration_slope": calibration["calibration_slope"], "bins": bins}
+
+
+def _models_payload() -> dict:
+    """The bundle, each model's version and validation status, and the active site calibration."""
+    selection = selected_calibration()
+    versions = {}
+    for name in MODALITIES:
+        try:
+            entry = manifest_entry(name)
+            status = validation_status(entry, name=name)
+        except (ModelError, ModelUnavailable):
+            continue
+        versions[name] = {"version": str(entry.get("version")), "synthetic": status.synthetic,
+                          "clinically_validated": status.clinically_validated}
+    return {"bundle": selected_bundle().bundle_id, "models": versions,
+            "calibration_version": selection.active.version if selection.active else None}
+
+
+def _data_quality(visits: list[dict], refusals: list[dict], cells: SmallCells) -> dict:
+    missing = {name: cells.proportion(f"data_quality.missing_modality.{name}",
+                                      sum(name not in visit["modality_probabilities"] for visit in visits), len(visits))
+               for name in MODALITIES}
+    gate = [{"kind": row["kind"], "device": row["device"],
+             "refusals": cells.proportion(f"data_quality.quality_refusals[{number}]", row["refused"], row["readings"])}
+            for number, row in enumerate(refusals)]
+    return {"missing_modality": missing, "quality_refusals": gate}
+
+
+def programme_figures(db: sqlite_utils.Database, *, window_months: float, psi_alert: float, min_cell: int,
+                      period: Optional[str] = None) -> dict:
+    """The de-identified aggregate the clinic sends to the programme view (module docstring).
+
+    Figures are cumulative over every assessed visit up to now; ``period`` (default this month)
+    is the reporting month the hospital keys them by, so a later send in the month replaces an
+    earlier one. ``sequence`` is set when the outbox queues the payload.
+    """
+    visits = assessed_visits(db, window_months=window_months)
+    summary = programme_summary(db, window_months=window_months, psi_alert=psi_alert, visits=visits)
+    cells = SmallCells(min_cell)
+    months = sorted(visit["visit_date"][:7] for visit in visits)
+    days = summary["days_to_hrct"]
+    return {
+        "schema": FIGURES_SCHEMA,
+        "period": period or reporting_period(),
+        "covers": {"first_month": months[0], "last_month": months[-1]} if months else None,
+        "window_months": window_months,
+        "min_cell": min_cell,
+        "counts": {key: cells.count(f"counts.{key}", summary[key]) for key in COUNT_FIELDS},
+        "proportions": {
+            "referral_yield": cells.proportion("proportions.referral_yield", summary["referral_yield"]["k"],
+                                               summary["referral_yield"]["n"]),
+            "hrct_completion": cells.proportion("proportions.hrct_completion", summary["hrct_completion"]["k"],
+                                                summary["hrct_completion"]["n"]),
+        },
+        "days_to_hrct": ({"median": days["median"], "iqr": days["iqr"], "n": days["n"]}
+                         if cells.count("days_to_hrct", days["n"]) is not None
+                         else {"median": None, "iqr": None, "n": None}),
+        "calibration": _calibration_payload(summary["calibration"], cells),
+        **_models_payload(),
+        "drift": [{"modality": row["modality"], "n": cells.count(f"drift.{row['modality']}", row["n"]),
+                   "psi": row["psi"]} for row in summary["drift"]],
+        "data_quality": _data_quality(visits, summary["quality_refusals"], cells),
+        "suppressed": cells.suppressed,
+    }
+
+
+def figures_due(db: sqlite_utils.Database, *, every_hours: float, now: Optional[dt.datetime] = None) -> bool:
+    """Whether the schedule calls for new figures: none queued yet, or the last is ``every_hours`` old."""
+    if every_hours <= 0:
+        return False
+    last = outbox.last_programme_report(db)
+    if last is None:
+        return True
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now - dt.datetime.fromisoformat(last["created_at"]) >= dt.timedelta(hours=every_hours)
+
+
+def queue_figures(db: sqlite_utils.Database, settings) -> dict:
+    """Compute this clinic's figures from its settings and queue them in the outbox."""
+    payload = programme_figures(db, window_months=settings.outcome_window_months, psi_alert=settings.psi_alert,
+                                min_cell=settings.programme_min_cell)
+    return outbox.queue_programme_figures(db, payload)

@@ -59,6 +59,13 @@ class ReferralServerClient:
             return response.json()
         raise ReferralRejected(f"HTTP {response.status_code}: {self._reason(response)}")
 
+    def submit_figures(self, figures: dict) -> dict:
+        """POST the clinic's programme figures; the server deduplicates on period and sequence."""
+        response = self._request("POST", "/api/v1/programme/figures", json=figures)
+        if response.status_code in (200, 201):
+            return response.json()
+        raise ReferralRejected(f"HTTP {response.status_code}: {self._reason(response)}")
+
     def status(self, referral_code: str) -> dict:
         response = self._request("GET", f"/api/v1/referrals/{referral_code}")
         if response.status_code == 200:

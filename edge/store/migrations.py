@@ -297,8 +297,31 @@ VISIT_CHECKLIST = Migration(
     ),
 )
 
+PROGRAMME_REPORTS = Migration(
+    9,
+    "programme figures waiting in the outbox for the hospital's programme view",
+    (
+        # One row per queued payload (aggregates only); the id is the payload's sequence.
+        """CREATE TABLE programme_reports (
+            id INTEGER PRIMARY KEY,
+            period TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            payload_sha256 TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'retrying', 'delivered', 'rejected', 'superseded')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            delivered_at TEXT
+        )""",
+        "CREATE INDEX programme_reports_due ON programme_reports (status, next_attempt_at)",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
-                                     CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION)
+                                     CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION,
+                                     PROGRAMME_REPORTS)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

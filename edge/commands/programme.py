@@ -1,0 +1,74 @@
+"""``ildscreen programme``: this clinic's de-identified figures for the regional programme view."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from edge import outbox, programme
+from edge.commands.models import data_dir_option, model_errors
+from edge.commands.outcomes import open_screened_folder
+from edge.config import Settings, load_settings
+from edge.inference.bundles import select_active_bundle
+from edge.outbox_worker import client_from_settings
+from edge.site_calibration import select_active_calibration
+
+
+def _open(settings: Settings):
+    folder = open_screened_folder(settings)
+    select_active_bundle(settings.models_path, settings.model_signing_keys)  # as the service would, from its start
+    select_active_calibration(settings.models_path)
+    return folder.connect()
+
+
+@click.group("programme")
+def programme_group() -> None:
+    """De-identified programme figures for the hospital's programme view."""
+
+
+@programme_group.command("figures")
+@data_dir_option
+@model_errors
+def figures(data_dir: Optional[Path]) -> None:
+    """Print, as JSON, the aggregate figures this clinic would send (small cells suppressed); sends nothing."""
+    settings = load_settings(data_dir=data_dir)
+    db = _open(settings)
+    try:
+        payload = programme.programme_figures(db, window_months=settings.outcome_window_months,
+                                              psi_alert=settings.psi_alert, min_cell=settings.programme_min_cell)
+    finally:
+        db.close()
+    click.echo(json.dumps(payload, indent=2))
+
+
+@programme_group.command("send")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@data_dir_option
+@model_errors
+def send(as_json: bool, data_dir: Optional[Path]) -> None:
+    """Queue this month's figures in the outbox now and deliver them if a referral server is configured.
+
+    Figures equal to the last ones queued this month are not queued again; newer ones replace
+    them at the hospital. Without a server (or while it is unreachable) they wait in the outbox
+    for the running service to deliver."""
+    settings = load_settings(data_dir=data_dir)
+    db = _open(settings)
+    try:
+        queued = programme.queue_figures(db, settings)
+        client = client_from_settings(settings)
+        delivery = outbox.deliver_due_figures(db, client) if client is not None else None
+        state = outbox.last_programme_report(db)
+    finally:
+        db.close()
+    result = {"period": queued["period"], "sequence": queued["sequence"], "queued": queued["queued"],
+              "status": state["status"] if state else None, "delivery": delivery,
+              "last_error": state["last_error"] if state else None}
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"programme figures for {result['period']} (sequence {result['sequence']}): "
+               f"{'queued' if result['queued'] else 'unchanged since the last send'}; now {result['status']}"
+               + (f" ({result['last_error']})" if result["last_error"] else "")
+               + ("" if client is not None else "; no referral server configured, they wait in the outbox"))
