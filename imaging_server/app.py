@@ -6,6 +6,8 @@ Routes (contract in ``imaging_server/README.md``):
 - ``GET /api/v1/referrals/<code>``: status.
 - ``GET /api/v1/referrals/<code>/report``: metrics, FHIR DiagnosticReport, algorithm.
 - ``GET /healthz``: the process is alive (no token).
+- ``POST /api/v1/programme/figures`` (clinic token), ``GET /api/v1/programme/dashboard`` and
+  ``GET /programme`` (programme viewer token): the programme view (:mod:`imaging_server.programme`).
 - ``/api/v1/reader/...``: a radiologist's review of a report's nodules and ILD read (reader
   tokens; :mod:`imaging_server.nodule_review`, :mod:`imaging_server.ild_read`).
 
@@ -26,6 +28,7 @@ from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION, ild_read  # noqa: 
 from imaging_server.config import ImagingSettings, load_settings
 from imaging_server.errors import ImagingError, MalformedRequest
 from imaging_server.nodule_review import review_api
+from imaging_server.programme import figures_api
 from imaging_server.referrals import create_referral, referral_for_clinic, report_view, status_view
 from imaging_server.store import clinic_for_token, prepare_database, request_db
 
@@ -45,6 +48,7 @@ def create_app(settings: Optional[ImagingSettings] = None) -> Flask:
     app.extensions["imaging_server"] = settings
     app.register_blueprint(api)
     app.register_blueprint(review_api)
+    app.register_blueprint(figures_api)
     _register_error_handlers(app)
     _register_request_log(app)
     app.teardown_appcontext(_close_db)

@@ -73,6 +73,31 @@ class ImagingSettings(BaseSettings):
         5.0, gt=0, le=100, title="ILD progression threshold (percentage points)",
         description="Rise of the ILD extent index against the patient's prior CT stated as progression "
                     "(programme assumption; no validated threshold).")
+    programme_min_outcomes: int = Field(
+        50, ge=1, le=100000, title="Programme: outcomes before a calibration flag",
+        description="Confirmed outcomes a clinic needs before its calibration can be flagged (programme assumption; "
+                    "Van Calster et al. 2016 ask for far more for a calibration curve).")
+    programme_ece_flag: float = Field(
+        0.05, gt=0, le=1, title="Programme: ECE flag",
+        description="Expected calibration error above which a clinic is flagged (programme assumption).")
+    programme_citl_flag: float = Field(
+        0.05, gt=0, le=1, title="Programme: calibration-in-the-large flag",
+        description="|Mean observed - mean predicted risk| above which a clinic is flagged (programme assumption).")
+    programme_refusal_flag: float = Field(
+        0.2, gt=0, le=1, title="Programme: quality-gate refusal flag",
+        description="Share of a device's readings refused by the quality gate above which the clinic is flagged "
+                    "(programme assumption).")
+    programme_missing_flag: float = Field(
+        0.3, gt=0, le=1, title="Programme: missing-modality flag",
+        description="Share of visits without a modality above which the clinic is flagged (programme assumption).")
+    programme_quality_rise: float = Field(
+        0.1, gt=0, le=1, title="Programme: data-quality worsening flag",
+        description="Rise of a refusal or missing-modality share since the clinic's previous month that is flagged "
+                    "(programme assumption).")
+    programme_overdue_days: float = Field(
+        3.0, gt=0, le=366, title="Programme: days before a clinic is overdue",
+        description="A clinic whose last figures are older than this is flagged (programme assumption; clinics "
+                    "send daily by default).")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$", title="Log level",
                            description="DEBUG, INFO, WARNING or ERROR. Patient data is never logged.")
 

@@ -49,6 +49,13 @@ class AuthenticationError(ImagingError):
     code = "authentication_failed"
 
 
+class Forbidden(ImagingError):
+    """A known token that may not use this route (e.g. a clinic's token on the programme view)."""
+
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(ImagingError):
     status = 404
     code = "not_found"

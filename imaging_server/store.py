@@ -90,6 +90,25 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         )""",
         "CREATE INDEX ild_reads_referral ON ild_reads (referral_id, id)",
     )),
+    (4, "programme figures from the clinics; programme viewers", (
+        # Every payload is kept; the highest sequence of a clinic's month is its figures.
+        """CREATE TABLE programme_figures (
+            id INTEGER PRIMARY KEY,
+            clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+            period TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            payload_sha256 TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            UNIQUE (clinic_id, period, sequence)
+        )""",
+        """CREATE TABLE programme_viewers (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        )""",
+    )),
 )
 
 

@@ -285,6 +285,23 @@ def readers_add(name: str, data_dir: Optional[Path]) -> None:
         click.echo(add_reader(db, name))
 
 
+@imaging_server.group("programme-viewers")
+def programme_viewers() -> None:
+    """People allowed to see the programme dashboard across clinics, each with their own token."""
+
+
+@programme_viewers.command("add")
+@click.argument("name")
+@data_dir_option
+@imaging_errors
+def programme_viewers_add(name: str, data_dir: Optional[Path]) -> None:
+    """Register programme viewer NAME and print their bearer token (shown only now; only its SHA-256 is kept)."""
+    from imaging_server.programme import add_viewer
+
+    with _database(data_dir) as db:
+        click.echo(add_viewer(db, name))
+
+
 @imaging_server.command("poll-once")
 @data_dir_option
 @imaging_errors

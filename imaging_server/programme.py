@@ -1,0 +1,450 @@
+"""The regional programme view: clinics' de-identified figures in, a dashboard per clinic and overall out.
+
+Routes (contract in ``imaging_server/README.md``):
+
+- ``POST /api/v1/programme/figures`` (clinic token, as referrals): one clinic's aggregate figures
+  for a reporting month (:data:`FIGURES_SCHEMA`, built by :func:`edge.programme.programme_figures`).
+  Idempotent on clinic + ``period`` + ``sequence``: a replay is 200, a new sequence 201. Every
+  payload is kept (the history); the highest sequence of a month is that month's figures, so a
+  payload delivered late never replaces a newer one.
+- ``GET /api/v1/programme/dashboard`` (JSON) and ``GET /programme`` (HTML, server-drawn SVG, no
+  script): per clinic and overall, with flags. Both need a *programme viewer* token
+  (``ildscreen imaging-server programme-viewers add NAME``): 401 without a known token, 403 for a
+  clinic's or a radiologist's token.
+
+Pooled proportions are Wilson intervals on the summed counts (:mod:`evaluation.proportions`); the
+overall calibration weights each clinic's ECE, calibration-in-the-large and slope by its confirmed
+outcomes. Suppressed small cells (1 to ``min_cell`` - 1) are left out of sums, and the number left
+out is shown, so a pooled count is then a lower bound.
+
+Flags, each with its source or marked a programme assumption with its setting:
+
+- calibration: with at least ``programme_min_outcomes`` confirmed outcomes, ECE above
+  ``programme_ece_flag`` or |calibration-in-the-large| above ``programme_citl_flag``
+  (programme assumptions: no published threshold; Van Calster et al., J Clin Epidemiol
+  2016;74:167-176, ask for far more outcomes for a calibration curve, so this is a signal to
+  look, not proof);
+- model drift: PSI above 0.10 (some shift) or 0.25 (major shift), the rule of thumb in
+  :mod:`evaluation.drift` (Siddiqi 2006);
+- data quality: a device's quality-gate refusal share above ``programme_refusal_flag``, a
+  modality missing from more than ``programme_missing_flag`` of visits, or either risen by more
+  than ``programme_quality_rise`` since the clinic's previous month (programme assumptions);
+- reporting: no figures for ``programme_overdue_days`` (programme assumption; clinics send daily);
+- versions: a model version older than the newest any clinic runs, or the shipped calibration
+  while most reporting clinics run a site calibration.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+import secrets
+import sqlite3
+from typing import Literal, Optional
+
+import sqlite_utils
+from flask import Blueprint, current_app, g, jsonify, render_template, request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, model_validator
+
+from edge.web import svg_plots
+from evaluation.drift import PSI_MAJOR_SHIFT, PSI_SOME_SHIFT
+from evaluation.proportions import wilson_interval
+from imaging_server.errors import (AuthenticationError, Conflict, Forbidden, MalformedRequest, ValidationError)
+from imaging_server.store import (CLINIC_NAME_PATTERN, clinic_for_token, hash_token, request_db, utc_now,
+                                  write_transaction)
+
+logger = logging.getLogger(__name__)
+
+FIGURES_SCHEMA = "ildscreen.programme-figures/1"
+VIEWER_TOKEN_PREFIX = "ildpg_"
+MAX_FIGURES_BYTES = 256 * 1024
+MODALITIES = ("auscultation", "breath", "labs")
+MONTH = r"^20\d\d-(0[1-9]|1[0-2])$"
+LABEL = r"^[A-Za-z0-9][A-Za-z0-9._:+/ -]{0,127}$"  # device ids, versions: no free text
+
+figures_api = Blueprint("programme", __name__)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Proportion(_Strict):
+    value: Optional[float] = Field(ge=0, le=1)
+    ci95: Optional[tuple[float, float]]
+    k: Optional[int] = Field(ge=0)
+    n: Optional[int] = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if (self.k is None) != (self.n is None) or (self.k is not None and self.k > self.n):
+            raise ValueError("k and n must both be given, with k <= n, or both null (suppressed)")
+        return self
+
+
+class Counts(_Strict):
+    screened_patients: Optional[int] = Field(ge=0)
+    assessed_visits: Optional[int] = Field(ge=0)
+    referred: Optional[int] = Field(ge=0)
+    hrct_done: Optional[int] = Field(ge=0)
+    ild_confirmed: Optional[int] = Field(ge=0)
+    outcomes_confirmed: Optional[int] = Field(ge=0)
+
+
+class Proportions(_Strict):
+    referral_yield: Proportion
+    hrct_completion: Proportion
+
+
+class DaysToHrct(_Strict):
+    median: Optional[float] = Field(ge=0)
+    iqr: Optional[tuple[float, float]]
+    n: Optional[int] = Field(ge=0)
+
+
+class CalibrationBin(_Strict):
+    low: float = Field(ge=0, le=1)
+    high: float = Field(ge=0, le=1)
+    count: Optional[int] = Field(ge=0)
+    mean_predicted: Optional[float] = Field(ge=0, le=1)
+    observed: Optional[float] = Field(ge=0, le=1)
+
+
+class Calibration(_Strict):
+    n_outcomes: int = Field(ge=1)
+    n_events: int = Field(ge=0)
+    ece: float = Field(ge=0, le=1)
+    calibration_in_the_large: float = Field(ge=-1, le=1)
+    calibration_slope: Optional[float] = Field(ge=-100, le=100)
+    bins: list[CalibrationBin] = Field(max_length=100)
+
+
+class Covers(_Strict):
+    first_month: str = Field(pattern=MONTH)
+    last_month: str = Field(pattern=MONTH)
+
+
+class ModelVersion(_Strict):
+    version: str = Field(pattern=LABEL)
+    synthetic: bool
+    clinically_validated: bool
+
+
+class Drift(_Strict):
+    modality: Literal["auscultation", "breath", "labs"]
+    n: Optional[int] = Field(ge=0)
+    psi: Optional[float] = Field(ge=0)
+
+
+class Refusals(_Strict):
+    kind: Literal["lung sounds", "breath"]
+    device: str = Field(pattern=LABEL)
+    refusals: Proportion
+
+
+class DataQuality(_Strict):
+    missing_modality: dict[Literal["auscultation", "breath", "labs"], Proportion]
+    quality_refusals: list[Refusals] = Field(max_length=200)
+
+
+class Figures(_Strict):
+    """One clinic's programme figures for a reporting month (the wire contract)."""
+
+    schema_: Literal["ildscreen.programme-figures/1"] = Field(alias="schema")
+    period: str = Field(pattern=MONTH)
+    sequence: int = Field(ge=1)
+    covers: Optional[Covers]
+    window_months: float = Field(gt=0, le=36)
+    min_cell: int = Field(ge=1, le=100)
+    counts: Counts
+    proportions: Proportions
+    days_to_hrct: DaysToHrct
+    calibration: Optional[Calibration]
+    bundle: Optional[str] = Field(pattern=LABEL)
+    models: dict[Literal["auscultation", "breath", "labs"], ModelVersion]
+    calibration_version: Optional[str] = Field(pattern=LABEL)
+    drift: list[Drift] = Field(max_length=10)
+    data_quality: DataQuality
+    suppressed: list[str] = Field(max_length=500)
+
+
+def validate_figures(body, *, today: Optional[dt.date] = None) -> Figures:
+    """Check a figures payload against the contract.
+
+    Raises
+    ------
+    ValidationError
+        Naming every offending field (``fields``), e.g. ``counts.referred``.
+    """
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object of programme figures",
+                              fields=[{"field": "body", "reason": "not an object"}])
+    try:  # from JSON text: strict types, yet arrays may fill tuples and integers floats
+        figures = Figures.model_validate_json(json.dumps(body))
+    except PydanticValidationError as exc:
+        fields = [{"field": ".".join(str(part) for part in error["loc"]) or "body", "reason": error["msg"]}
+                  for error in exc.errors()]
+        summary = "; ".join(f"{item['field']}: {item['reason']}" for item in fields[:5])
+        raise ValidationError(f"invalid programme figures: {summary}", fields=fields) from exc
+    this_month = f"{today or dt.datetime.now(dt.timezone.utc).date():%Y-%m}"
+    if figures.period > _next_month(this_month):  # a clinic's clock may be a little ahead, not a month
+        raise ValidationError(f"period {figures.period} is in the future",
+                              fields=[{"field": "period", "reason": "after the next month"}])
+    return figures
+
+
+def _next_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:])
+    return f"{year + number // 12}-{number % 12 + 1:02d}"
+
+
+def store_figures(db: sqlite_utils.Database, clinic: dict, figures: Figures, body: dict) -> tuple[dict, bool]:
+    """Keep the payload; return ``(answer, created)``. ``current`` says whether it is now the month's figures.
+
+    Raises
+    ------
+    Conflict
+        The same clinic, period and sequence arrived before with different figures.
+    """
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    with write_transaction(db):
+        same = db.execute("SELECT payload_sha256 FROM programme_figures WHERE clinic_id = ? AND period = ? "
+                          "AND sequence = ?", [clinic["id"], figures.period, figures.sequence]).fetchone()
+        if same is not None and same[0] != digest:
+            raise Conflict(f"sequence {figures.sequence} of period {figures.period} was already sent with "
+                           "different figures")
+        if same is None:
+            try:
+                db["programme_figures"].insert({
+                    "clinic_id": clinic["id"], "period": figures.period, "sequence": figures.sequence,
+                    "payload_sha256": digest, "payload": json.dumps(body, sort_keys=True), "received_at": utc_now()})
+            except sqlite3.IntegrityError as exc:  # pragma: no cover - the write lock makes this unreachable
+                raise Conflict("figures already stored") from exc
+        newest = db.execute("SELECT MAX(sequence) FROM programme_figures WHERE clinic_id = ? AND period = ?",
+                            [clinic["id"], figures.period]).fetchone()[0]
+    if same is None:
+        logger.info("programme figures for %s stored for clinic %s", figures.period, clinic["name"])
+    return {"period": figures.period, "sequence": figures.sequence, "current": newest == figures.sequence}, same is None
+
+
+# --- programme viewers ---------------------------------------------------------------------------
+
+def add_viewer(db: sqlite_utils.Database, name: str) -> str:
+    """Register a programme viewer (programme lead, admin) and return their token (only its SHA-256 is kept)."""
+    if not re.match(CLINIC_NAME_PATTERN, name):
+        raise ValidationError(f"viewer name {name!r} must be 2-64 lower-case letters, digits, '.', '_' or '-'")
+    token = VIEWER_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    try:
+        with write_transaction(db):
+            db["programme_viewers"].insert({"name": name, "token_hash": hash_token(token), "created_at": utc_now()})
+    except sqlite3.IntegrityError as exc:
+        raise Conflict(f"a programme viewer named {name!r} already exists") from exc
+    logger.info("registered programme viewer %s", name)
+    return token
+
+
+def viewer_for_token(db: sqlite_utils.Database, authorization: Optional[str]) -> dict:
+    """The programme viewer whose token is in an ``Authorization: Bearer`` header value.
+
+    Raises
+    ------
+    AuthenticationError
+        Missing header or an unknown token.
+    Forbidden
+        A clinic's or a radiologist's token: known, but not allowed to see the programme.
+    """
+    if not authorization or not authorization.startswith("Bearer "):
+        raise AuthenticationError("send a programme viewer token as 'Authorization: Bearer <token>'")
+    token_hash = hash_token(authorization[len("Bearer "):].strip())
+    rows = list(db["programme_viewers"].rows_where("token_hash = ?", [token_hash], limit=1))
+    if rows:
+        return rows[0]
+    for table in ("clinics", "readers"):
+        if db.execute(f"SELECT 1 FROM {table} WHERE token_hash = ?", [token_hash]).fetchone():
+            raise Forbidden("the programme view needs a programme viewer token, not a clinic's or a reader's")
+    raise AuthenticationError("unknown programme viewer token")
+
+
+# --- the dashboard -------------------------------------------------------------------------------
+
+def _latest_figures(db: sqlite_utils.Database) -> dict[str, list[dict]]:
+    """Per clinic name, its current figures per period, newest period first (empty when none)."""
+    rows = db.execute_returning_dicts(
+        "SELECT c.name, f.period, f.sequence, f.payload, f.received_at FROM clinics c "
+        "LEFT JOIN programme_figures f ON f.clinic_id = c.id AND f.sequence = ("
+        "SELECT MAX(sequence) FROM programme_figures WHERE clinic_id = f.clinic_id AND period = f.period) "
+        "WHERE c.token_hash NOT LIKE 'revoked:%' OR f.id IS NOT NULL ORDER BY c.name, f.period DESC")
+    clinics: dict[str, list[dict]] = {}
+    for row in rows:
+        months = clinics.setdefault(row["name"], [])
+        if row["period"] is not None:
+            months.append({**json.loads(row["payload"]), "received_at": row["received_at"]})
+    return clinics
+
+
+def _version_key(version: str) -> Optional[tuple[int, ...]]:
+    parts = version.split(".")
+    return tuple(int(part) for part in parts) if all(part.isdigit() for part in parts) else None
+
+
+def _quality_shares(figures: dict) -> dict[str, float]:
+    quality = figures["data_quality"]
+    shares = {f"missing {name}": item["value"] for name, item in quality["missing_modality"].items()
+              if item["value"] is not None}
+    shares.update({f"refusals {row['kind']} · {row['device']}": row["refusals"]["value"]
+                   for row in quality["quality_refusals"] if row["refusals"]["value"] is not None})
+    return shares
+
+
+def clinic_flags(months: list[dict], settings, *, newest_versions: dict[str, tuple], site_calibrated_share: float,
+                 now: dt.datetime) -> list[dict]:
+    """The flags of one clinic (module docstring), each ``{"code", "message"}``."""
+    if not months:
+        return [{"code": "not_reporting", "message": "no figures received yet"}]
+    latest, flags = months[0], []
+    flag = lambda code, message: flags.append({"code": code, "message": message})  # noqa: E731
+    age = now - dt.datetime.fromisoformat(latest["received_at"])
+    if age > dt.timedelta(days=settings.programme_overdue_days):
+        flag("overdue", f"last figures {age.days} days ago (expected within {settings.programme_overdue_days:g})")
+    calibration = latest["calibration"]
+    if calibration and calibration["n_outcomes"] >= settings.programme_min_outcomes:
+        if calibration["ece"] > settings.programme_ece_flag:
+            flag("calibration_ece", f"ECE {calibration['ece']:.3f} above {settings.programme_ece_flag:g}")
+        if abs(calibration["calibration_in_the_large"]) > settings.programme_citl_flag:
+            flag("calibration_in_the_large", f"calibration-in-the-large {calibration['calibration_in_the_large']:+.3f}"
+                                             f" beyond ±{settings.programme_citl_flag:g}")
+    for row in latest["drift"]:
+        if row["psi"] is not None and row["psi"] > PSI_MAJOR_SHIFT:
+            flag("drift_major", f"{row['modality']} PSI {row['psi']:.2f} above {PSI_MAJOR_SHIFT} (major shift)")
+        elif row["psi"] is not None and row["psi"] > PSI_SOME_SHIFT:
+            flag("drift_some", f"{row['modality']} PSI {row['psi']:.2f} above {PSI_SOME_SHIFT} (some shift)")
+    shares, previous = _quality_shares(latest), _quality_shares(months[1]) if len(months) > 1 else {}
+    for name, share in shares.items():
+        limit = settings.programme_missing_flag if name.startswith("missing") else settings.programme_refusal_flag
+        if share > limit:
+            flag("data_quality", f"{name}: {share:.0%} above {limit:.0%}")
+        elif name in previous and share - previous[name] > settings.programme_quality_rise:
+            flag("data_quality_worse", f"{name}: {previous[name]:.0%} -> {share:.0%} since {months[1]['period']}")
+    for name, model in latest["models"].items():
+        key = _version_key(model["version"])
+        if key is not None and name in newest_versions and key < newest_versions[name]:
+            flag("older_model", f"{name} model {model['version']} older than "
+                                f"{'.'.join(map(str, newest_versions[name]))} run elsewhere")
+    if latest["calibration_version"] == "bundled" and site_calibrated_share > 0.5:
+        flag("older_calibration", "runs the shipped calibration while most clinics run a site calibration")
+    return flags
+
+
+def _pooled_proportion(rows: list[dict], key: str) -> dict:
+    parts = [row["proportions"][key] for row in rows]
+    k = sum(part["k"] for part in parts if part["k"] is not None)
+    n = sum(part["n"] for part in parts if part["n"] is not None)
+    left_out = sum(part["k"] is None for part in parts)
+    if n == 0:
+        return {"value": None, "ci95": None, "k": 0, "n": 0, "clinics_suppressed": left_out}
+    return {"value": k / n, "ci95": list(wilson_interval(k, n)), "k": k, "n": n, "clinics_suppressed": left_out}
+
+
+def _pooled_calibration(rows: list[dict]) -> Optional[dict]:
+    parts = [row["calibration"] for row in rows if row["calibration"]]
+    total = sum(part["n_outcomes"] for part in parts)
+    if not total:
+        return None
+    pooled = {key: sum(part["n_outcomes"] * part[key] for part in parts) / total
+              for key in ("ece", "calibration_in_the_large")}
+    slopes = [part for part in parts if part["calibration_slope"] is not None]
+    slope_total = sum(part["n_outcomes"] for part in slopes)
+    bins: dict[tuple, dict] = {}
+    for part in parts:
+        for item in part["bins"]:
+            if item["count"]:
+                entry = bins.setdefault((item["low"], item["high"]), {"count": 0, "predicted": 0.0, "observed": 0.0})
+                entry["count"] += item["count"]
+                entry["predicted"] += item["count"] * item["mean_predicted"]
+                entry["observed"] += item["count"] * item["observed"]
+    return {**pooled, "n_outcomes": total, "n_events": sum(part["n_events"] for part in parts), "clinics": len(parts),
+            "calibration_slope": (sum(part["n_outcomes"] * part["calibration_slope"] for part in slopes) / slope_total
+                                  if slope_total else None),
+            "bins": [{"low": low, "high": high, "count": entry["count"], "weight": entry["count"],
+                      "mean_predicted": entry["predicted"] / entry["count"],
+                      "observed": entry["observed"] / entry["count"]}
+                     for (low, high), entry in sorted(bins.items())]}
+
+
+def programme_view(db: sqlite_utils.Database, settings, *, now: Optional[dt.datetime] = None) -> dict:
+    """Every clinic's latest figures with its flags, and the pooled programme."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    clinics = _latest_figures(db)
+    latest = [months[0] for months in clinics.values() if months]
+    newest_versions: dict[str, tuple] = {}
+    for figures in latest:
+        for name, model in figures["models"].items():
+            key = _version_key(model["version"])
+            if key is not None and key > newest_versions.get(name, ()):
+                newest_versions[name] = key
+    site_calibrated = sum(figures["calibration_version"] not in (None, "bundled") for figures in latest)
+    rows = []
+    for name, months in clinics.items():
+        others = len(latest) - (1 if months else 0)
+        share = (site_calibrated - (1 if months and months[0]["calibration_version"] not in (None, "bundled") else 0)
+                 ) / others if others else 0.0
+        rows.append({"clinic": name, "figures": months[0] if months else None,
+                     "flags": clinic_flags(months, settings, newest_versions=newest_versions,
+                                           site_calibrated_share=share, now=now)})
+    counts = {}
+    for key in Counts.model_fields:
+        values = [figures["counts"][key] for figures in latest]
+        counts[key] = {"total": sum(value for value in values if value is not None),
+                       "clinics_suppressed": sum(value is None for value in values)}
+    return {
+        "generated_at": now.isoformat(timespec="seconds"),
+        "clinics": rows,
+        "overall": {"clinics_reporting": len(latest), "counts": counts,
+                    "referral_yield": _pooled_proportion(latest, "referral_yield"),
+                    "hrct_completion": _pooled_proportion(latest, "hrct_completion"),
+                    "calibration": _pooled_calibration(latest)},
+        "thresholds": {"psi_some_shift": PSI_SOME_SHIFT, "psi_major_shift": PSI_MAJOR_SHIFT,
+                       **{key: getattr(settings, key) for key in (
+                           "programme_ece_flag", "programme_citl_flag", "programme_min_outcomes",
+                           "programme_refusal_flag", "programme_missing_flag", "programme_quality_rise",
+                           "programme_overdue_days")}},
+    }
+
+
+# --- routes --------------------------------------------------------------------------------------
+
+@figures_api.post("/api/v1/programme/figures")
+def post_figures():
+    db = request_db()
+    clinic = clinic_for_token(db, request.headers.get("Authorization"))
+    g.clinic = clinic
+    if request.content_length and request.content_length > MAX_FIGURES_BYTES:
+        raise ValidationError(f"programme figures are at most {MAX_FIGURES_BYTES} bytes")
+    try:
+        body = json.loads(request.get_data(cache=False))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedRequest("request body is not valid JSON") from exc
+    figures = validate_figures(body)
+    answer, created = store_figures(db, clinic, figures, body)
+    return jsonify(answer), 201 if created else 200
+
+
+@figures_api.get("/api/v1/programme/dashboard")
+def dashboard_json():
+    db = request_db()
+    viewer_for_token(db, request.headers.get("Authorization"))
+    return jsonify(programme_view(db, current_app.extensions["imaging_server"]))
+
+
+@figures_api.get("/programme")
+def dashboard_page():
+    db = request_db()
+    viewer_for_token(db, request.headers.get("Authorization"))
+    view = programme_view(db, current_app.extensions["imaging_server"])
+    calibration = view["overall"]["calibration"]
+    plot = svg_plots.calibration_plot(calibration["bins"] if calibration else [], label="Pooled calibration",
+                                      x_label="Predicted risk", y_label="Observed (verification-weighted)")
+    return render_template("programme.html", view=view, plot=plot)
+
