@@ -29,13 +29,19 @@ class OutboxWorker(threading.Thread):
     def run_once(self) -> dict:
         db = self.folder.connect()
         try:
+            return {"delivery": outbox.deliver_due(db, self.client), "results": outbox.poll_results(
+                db, self.client, result_poll_days=self.folder.settings.result_poll_days)}
+        finally:
+            db.close()
+
+    def run_figures_once(self) -> dict:
+        """Queue the programme figures when their schedule says so, then send the due ones."""
+        db = self.folder.connect()
+        try:
             settings = self.folder.settings
-            summary = {"delivery": outbox.deliver_due(db, self.client), "results": outbox.poll_results(
-                db, self.client, result_poll_days=settings.result_poll_days)}
             if programme.figures_due(db, every_hours=settings.programme_report_hours):
                 programme.queue_figures(db, settings)
-            summary["figures"] = outbox.deliver_due_figures(db, self.client)
-            return summary
+            return outbox.deliver_due_figures(db, self.client)
         finally:
             db.close()
 
@@ -43,12 +49,18 @@ class OutboxWorker(threading.Thread):
         while not self.stopped.is_set():
             try:
                 summary = self.run_once()
-                if any(summary["delivery"].values()) or any(summary["figures"].values()) \
-                        or summary["results"]["reported"] or summary["results"]["updated"]:
+                if any(summary["delivery"].values()) or summary["results"]["reported"] \
+                        or summary["results"]["updated"]:
                     logger.info("referral outbox: %s", summary)
-            except (IldscreenError, EvaluationError, sqlite3.Error) as exc:
+            except (IldscreenError, sqlite3.Error) as exc:
                 # The next round retries; the outbox state in SQLite is unchanged by a failed round.
                 logger.error("referral outbox round failed: %s", exc)
+            try:
+                figures = self.run_figures_once()
+                if any(figures.values()):
+                    logger.info("programme figures: %s", figures)
+            except (IldscreenError, EvaluationError, sqlite3.Error) as exc:
+                logger.error("programme figures round failed: %s", exc)  # referrals go on regardless
             self.stopped.wait(self.interval_s)
 
     def stop(self) -> None:
