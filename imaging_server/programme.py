@@ -48,7 +48,7 @@ import sqlite_utils
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, model_validator
 
-from edge.web import svg_plots
+from evaluation import svg_plots
 from evaluation.drift import PSI_MAJOR_SHIFT, PSI_SOME_SHIFT
 from evaluation.proportions import wilson_interval
 from imaging_server.errors import (AuthenticationError, Conflict, Forbidden, MalformedRequest, ValidationError)

@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from edge.programme import CSV_FIELDS, programme_summary, summary_rows
 from edge.site_calibration import selected_calibration
-from edge.web import svg_plots
+from evaluation import svg_plots
 from edge.web.i18n import translate
 from edge.web.views import identify
 

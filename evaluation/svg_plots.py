@@ -1,5 +1,7 @@
 """Small plots drawn on the server as inline SVG: no plotting library in the serving install,
-nothing loaded from another host, and they print in a report as they show on screen."""
+nothing loaded from another host, and they print in a report as they show on screen. One home
+for the clinic's dashboard (:mod:`edge.web.dashboard`) and the hospital's programme view
+(:mod:`imaging_server.programme`); markupsafe only (a Flask dependency of both services)."""
 from __future__ import annotations
 
 from markupsafe import Markup, escape
