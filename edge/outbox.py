@@ -31,7 +31,7 @@ import hashlib
 import json
 import logging
 import random
-from typing import Optional
+from typing import Callable, Optional
 
 import sqlite_utils
 
@@ -168,29 +168,39 @@ def _claim(db: sqlite_utils.Database, row: dict, *, table: str = "referrals") ->
         return cursor.rowcount == 1
 
 
-def deliver_due(db: sqlite_utils.Database, client: ReferralServerClient) -> dict:
-    """Send every referral whose time has come; return counts by outcome."""
+def _deliver(db: sqlite_utils.Database, table: str, due: list[dict], send: Callable[[dict], object],
+             what: str) -> dict:
+    """Claim each due row of ``table``, ``send`` it, and record the outcome: delivered, retrying
+    with backoff while the hospital is unreachable, or rejected with the hospital's reason."""
     outcome = {"delivered": 0, "retrying": 0, "rejected": 0}
-    due = db.execute_returning_dicts(
-        "SELECT id, code, payload, attempts, next_attempt_at FROM referrals "
-        "WHERE status IN ('queued', 'retrying') AND next_attempt_at <= ? ORDER BY id", [utc_now()])
-    for referral in due:
-        if not _claim(db, referral):
+    for row in due:
+        if not _claim(db, row, table=table):
             continue
-        attempts = referral["attempts"] + 1
         try:
-            client.submit(referral["code"], json.loads(referral["payload"]))
+            send(row)
         except DeliveryUnavailable as exc:
-            changes = {"status": "retrying", "next_attempt_at": _at(backoff_delay(attempts)), "last_error": str(exc)}
+            changes = {"status": "retrying", "next_attempt_at": _at(backoff_delay(row["attempts"] + 1)),
+                       "last_error": str(exc)}
         except ReferralRejected as exc:
             changes = {"status": "rejected", "last_error": str(exc)}
-            logger.error("referral id %s rejected by the hospital: %s", referral["id"], exc)
+            logger.error("%s id %s rejected by the hospital: %s", what, row["id"], exc)
         else:
             changes = {"status": "delivered", "delivered_at": utc_now(), "last_error": None}
         with write_transaction(db):
-            db["referrals"].update(referral["id"], {**changes, "updated_at": utc_now()})
+            # A programme report superseded while in flight stays superseded: the newer one follows it.
+            db.execute(f"UPDATE {table} SET {', '.join(f'{key} = ?' for key in changes)}, updated_at = ? "
+                       "WHERE id = ? AND status != 'superseded'", [*changes.values(), utc_now(), row["id"]])
         outcome[changes["status"]] += 1
     return outcome
+
+
+def deliver_due(db: sqlite_utils.Database, client: ReferralServerClient) -> dict:
+    """Send every referral whose time has come; return counts by outcome."""
+    due = db.execute_returning_dicts(
+        "SELECT id, code, payload, attempts, next_attempt_at FROM referrals "
+        "WHERE status IN ('queued', 'retrying') AND next_attempt_at <= ? ORDER BY id", [utc_now()])
+    return _deliver(db, "referrals", due, lambda row: client.submit(row["code"], json.loads(row["payload"])),
+                    "referral")
 
 
 def poll_results(db: sqlite_utils.Database, client: ReferralServerClient, *, result_poll_days: int = 60) -> dict:
@@ -294,26 +304,8 @@ def last_programme_report(db: sqlite_utils.Database) -> Optional[dict]:
 
 def deliver_due_figures(db: sqlite_utils.Database, client: ReferralServerClient) -> dict:
     """Send every programme report whose time has come; return counts by outcome."""
-    outcome = {"delivered": 0, "retrying": 0, "rejected": 0}
     due = db.execute_returning_dicts(
         "SELECT id, payload, attempts, next_attempt_at FROM programme_reports "
         "WHERE status IN ('queued', 'retrying') AND next_attempt_at <= ? ORDER BY id", [utc_now()])
-    for report in due:
-        if not _claim(db, report, table="programme_reports"):
-            continue
-        try:
-            client.submit_figures(json.loads(report["payload"]))
-        except DeliveryUnavailable as exc:
-            changes = {"status": "retrying", "next_attempt_at": _at(backoff_delay(report["attempts"] + 1)),
-                       "last_error": str(exc)}
-        except ReferralRejected as exc:
-            changes = {"status": "rejected", "last_error": str(exc)}
-            logger.error("programme report id %s rejected by the hospital: %s", report["id"], exc)
-        else:
-            changes = {"status": "delivered", "delivered_at": utc_now(), "last_error": None}
-        with write_transaction(db):
-            # A report superseded while in flight stays superseded: the newer one follows it.
-            db.execute(f"UPDATE programme_reports SET {', '.join(f'{key} = ?' for key in changes)}, updated_at = ? "
-                       "WHERE id = ? AND status != 'superseded'", [*changes.values(), utc_now(), report["id"]])
-        outcome[changes["status"]] += 1
-    return outcome
+    return _deliver(db, "programme_reports", due, lambda row: client.submit_figures(json.loads(row["payload"])),
+                    "programme report")
