@@ -41,10 +41,8 @@ import json
 import logging
 import re
 import secrets
-import sqlite3
 from typing import Literal, Optional
 
-import sqlite_utils
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, model_validator
 
@@ -52,8 +50,8 @@ from evaluation import svg_plots
 from evaluation.drift import PSI_MAJOR_SHIFT, PSI_SOME_SHIFT
 from evaluation.proportions import wilson_interval
 from imaging_server.errors import (AuthenticationError, Conflict, Forbidden, MalformedRequest, ValidationError)
-from imaging_server.store import (CLINIC_NAME_PATTERN, clinic_for_token, hash_token, request_db, utc_now,
-                                  write_transaction)
+from imaging_server.store import (CLINIC_NAME_PATTERN, REVOKED_PREFIX, Database, IntegrityError, clinic_for_token,
+                                  hash_token, request_db, utc_now)
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +198,7 @@ def _next_month(month: str) -> str:
     return f"{year + number // 12}-{number % 12 + 1:02d}"
 
 
-def store_figures(db: sqlite_utils.Database, clinic: dict, figures: Figures, body: dict) -> tuple[dict, bool]:
+def store_figures(db: Database, clinic: dict, figures: Figures, body: dict) -> tuple[dict, bool]:
     """Keep the payload; return ``(answer, created)``. ``current`` says whether it is now the month's figures.
 
     Raises
@@ -209,43 +207,43 @@ def store_figures(db: sqlite_utils.Database, clinic: dict, figures: Figures, bod
         The same clinic, period and sequence arrived before with different figures.
     """
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    with write_transaction(db):
-        same = db.execute("SELECT payload_sha256 FROM programme_figures WHERE clinic_id = ? AND period = ? "
-                          "AND sequence = ?", [clinic["id"], figures.period, figures.sequence]).fetchone()
-        if same is not None and same[0] != digest:
+    key = {"clinic_id": clinic["id"], "period": figures.period, "sequence": figures.sequence}
+    with db.write():
+        # The unique key makes a concurrent duplicate a no-op on both databases; then compare.
+        created = db.execute(
+            "INSERT INTO programme_figures (clinic_id, period, sequence, payload_sha256, payload, received_at) "
+            "VALUES (:clinic_id, :period, :sequence, :digest, :payload, :at) "
+            "ON CONFLICT (clinic_id, period, sequence) DO NOTHING RETURNING id",
+            {**key, "digest": digest, "payload": json.dumps(body, sort_keys=True), "at": utc_now()}).first() is not None
+        stored = db.scalar("SELECT payload_sha256 FROM programme_figures WHERE clinic_id = :clinic_id "
+                           "AND period = :period AND sequence = :sequence", key)
+        if stored != digest:
             raise Conflict(f"sequence {figures.sequence} of period {figures.period} was already sent with "
                            "different figures")
-        if same is None:
-            try:
-                db["programme_figures"].insert({
-                    "clinic_id": clinic["id"], "period": figures.period, "sequence": figures.sequence,
-                    "payload_sha256": digest, "payload": json.dumps(body, sort_keys=True), "received_at": utc_now()})
-            except sqlite3.IntegrityError as exc:  # pragma: no cover - the write lock makes this unreachable
-                raise Conflict("figures already stored") from exc
-        newest = db.execute("SELECT MAX(sequence) FROM programme_figures WHERE clinic_id = ? AND period = ?",
-                            [clinic["id"], figures.period]).fetchone()[0]
-    if same is None:
+        newest = db.scalar("SELECT MAX(sequence) AS newest FROM programme_figures WHERE clinic_id = :clinic_id "
+                           "AND period = :period", key)
+    if created:
         logger.info("programme figures for %s stored for clinic %s", figures.period, clinic["name"])
-    return {"period": figures.period, "sequence": figures.sequence, "current": newest == figures.sequence}, same is None
+    return {"period": figures.period, "sequence": figures.sequence, "current": newest == figures.sequence}, created
 
 
 # --- programme viewers ---------------------------------------------------------------------------
 
-def add_viewer(db: sqlite_utils.Database, name: str) -> str:
+def add_viewer(db: Database, name: str) -> str:
     """Register a programme viewer (programme lead, admin) and return their token (only its SHA-256 is kept)."""
     if not re.match(CLINIC_NAME_PATTERN, name):
         raise ValidationError(f"viewer name {name!r} must be 2-64 lower-case letters, digits, '.', '_' or '-'")
     token = VIEWER_TOKEN_PREFIX + secrets.token_urlsafe(32)
     try:
-        with write_transaction(db):
-            db["programme_viewers"].insert({"name": name, "token_hash": hash_token(token), "created_at": utc_now()})
-    except sqlite3.IntegrityError as exc:
+        with db.write():
+            db.insert("programme_viewers", {"name": name, "token_hash": hash_token(token), "created_at": utc_now()})
+    except IntegrityError as exc:
         raise Conflict(f"a programme viewer named {name!r} already exists") from exc
     logger.info("registered programme viewer %s", name)
     return token
 
 
-def viewer_for_token(db: sqlite_utils.Database, authorization: Optional[str]) -> dict:
+def viewer_for_token(db: Database, authorization: Optional[str]) -> dict:
     """The programme viewer whose token is in an ``Authorization: Bearer`` header value.
 
     Raises
@@ -257,25 +255,27 @@ def viewer_for_token(db: sqlite_utils.Database, authorization: Optional[str]) ->
     """
     if not authorization or not authorization.startswith("Bearer "):
         raise AuthenticationError("send a programme viewer token as 'Authorization: Bearer <token>'")
-    token_hash = hash_token(authorization[len("Bearer "):].strip())
-    rows = list(db["programme_viewers"].rows_where("token_hash = ?", [token_hash], limit=1))
-    if rows:
-        return rows[0]
-    for table in ("clinics", "readers"):
-        if db.execute(f"SELECT 1 FROM {table} WHERE token_hash = ?", [token_hash]).fetchone():
-            raise Forbidden("the programme view needs a programme viewer token, not a clinic's or a reader's")
+    token_hash = {"hash": hash_token(authorization[len("Bearer "):].strip())}
+    viewer = db.row("SELECT * FROM programme_viewers WHERE token_hash = :hash", token_hash)
+    if viewer is not None:
+        return viewer
+    if db.row("SELECT id FROM clinics WHERE token_hash = :hash UNION ALL "
+              "SELECT id FROM readers WHERE token_hash = :hash", token_hash):
+        raise Forbidden("the programme view needs a programme viewer token, not a clinic's or a reader's")
     raise AuthenticationError("unknown programme viewer token")
 
 
 # --- the dashboard -------------------------------------------------------------------------------
 
-def _latest_figures(db: sqlite_utils.Database) -> dict[str, list[dict]]:
-    """Per clinic name, its current figures per period, newest period first (empty when none)."""
-    rows = db.execute_returning_dicts(
+def _latest_figures(db: Database) -> dict[str, list[dict]]:
+    """Per clinic name (revoked ones only if they reported), its current figures per period, newest
+    period first (empty when none)."""
+    rows = db.rows(
         "SELECT c.name, f.period, f.sequence, f.payload, f.received_at FROM clinics c "
         "LEFT JOIN programme_figures f ON f.clinic_id = c.id AND f.sequence = ("
         "SELECT MAX(sequence) FROM programme_figures WHERE clinic_id = f.clinic_id AND period = f.period) "
-        "WHERE c.token_hash NOT LIKE 'revoked:%' OR f.id IS NOT NULL ORDER BY c.name, f.period DESC")
+        "WHERE c.token_hash NOT LIKE :revoked OR f.id IS NOT NULL ORDER BY c.name, f.period DESC",
+        {"revoked": REVOKED_PREFIX + "%"})
     clinics: dict[str, list[dict]] = {}
     for row in rows:
         months = clinics.setdefault(row["name"], [])
@@ -373,7 +373,7 @@ def _pooled_calibration(rows: list[dict]) -> Optional[dict]:
                      for (low, high), entry in sorted(bins.items())]}
 
 
-def programme_view(db: sqlite_utils.Database, settings, *, now: Optional[dt.datetime] = None) -> dict:
+def programme_view(db: Database, settings, *, now: Optional[dt.datetime] = None) -> dict:
     """Every clinic's latest figures with its flags, and the pooled programme."""
     now = now or dt.datetime.now(dt.timezone.utc)
     clinics = _latest_figures(db)

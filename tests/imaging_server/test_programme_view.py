@@ -1,7 +1,8 @@
 """The hospital's programme view: clinics post de-identified figures (strict validation naming the
 field, idempotent per clinic + month + sequence, history kept), and programme viewers (only they)
 see every clinic and the pooled programme, with flags for calibration, drift, data quality,
-silence and old versions. Three simulated clinics stand in for a region."""
+silence and old versions. Three simulated clinics stand in for a region; every test runs on
+SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,7 +10,7 @@ import json
 
 import pytest
 
-from ct_fixtures import imaging_settings  # noqa: F401 - fixture
+from ct_fixtures import database_url, imaging_settings, postgres  # noqa: F401 - fixtures
 from edge.programme import reporting_period
 from evaluation.proportions import wilson_interval
 from imaging_server.app import create_app
@@ -33,7 +34,7 @@ def region(tmp_path_factory):
 @pytest.fixture
 def hospital(imaging_settings):  # noqa: F811
     app = create_app(imaging_settings)
-    db = open_database(imaging_settings.database_path)
+    db = open_database(imaging_settings.database_target)
     tokens = {name: add_clinic(db, name) for name in (*CLINICS, "clinic-west")}
     tokens["viewer"] = add_viewer(db, "programme-lead")
     tokens["reader"] = add_reader(db, "dr-chen")
@@ -68,8 +69,8 @@ def test_figures_are_stored_once_per_sequence_and_the_newest_sequence_wins(hospi
     view = client.get("/api/v1/programme/dashboard", headers=bearer(tokens["viewer"])).json
     north = next(row for row in view["clinics"] if row["clinic"] == "clinic-north")
     assert north["figures"]["counts"]["referred"] == 80 and north["figures"]["sequence"] == 3
-    db = open_database(app.extensions["imaging_server"].database_path)
-    assert db.execute("SELECT COUNT(*) FROM programme_figures").fetchone()[0] == 3  # history: 1, 3 and 2
+    db = open_database(app.extensions["imaging_server"].database_target)
+    assert db.scalar("SELECT COUNT(*) AS n FROM programme_figures") == 3  # history: 1, 3 and 2
     db.close()
 
 
@@ -143,7 +144,7 @@ def test_the_pooled_programme_and_each_clinics_flags(hospital, region):
     for name, payload in (("clinic-east", east), ("clinic-north", earlier), ("clinic-north", north_now),
                           ("clinic-south", south_old)):
         assert post(client, tokens[name], payload).status_code == 201
-    db = open_database(settings.database_path)
+    db = open_database(settings.database_target)
     view = programme_view(db, settings)
     week_later = programme_view(db, settings, now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=7))
     db.close()
