@@ -186,3 +186,18 @@ def test_a_suppressed_cell_is_left_out_of_the_pool_and_said_so(hospital, region)
     assert overall["referral_yield"]["clinics_suppressed"] == 1
     page = client.get("/programme", headers=bearer(tokens["viewer"])).get_data(as_text=True)
     assert "1 clinic(s) with 1–4 left out" in page and "<script" not in page and "<svg" in page
+
+
+def test_a_version_3_database_gains_the_programme_tables_and_keeps_its_clinics(imaging_settings, monkeypatch):  # noqa: F811
+    from imaging_server import store
+
+    db = open_database(imaging_settings.database_target)
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "MIGRATIONS", store.MIGRATIONS[:3])
+        assert store.apply_migrations(db) == [1, 2, 3]
+    token = add_clinic(db, "clinic-north")
+    assert "programme_figures" not in db.table_names()
+    assert store.apply_migrations(db) == [4]
+    assert {"programme_figures", "programme_viewers"} <= set(db.table_names())
+    assert store.clinic_for_token(db, f"Bearer {token}")["name"] == "clinic-north"
+    db.close()
