@@ -3,7 +3,8 @@
 Routes (contract in ``imaging_server/README.md``):
 
 - ``POST /api/v1/programme/figures`` (clinic token, as referrals): one clinic's aggregate figures
-  for a reporting month (:data:`FIGURES_SCHEMA`, built by :func:`edge.programme.programme_figures`).
+  for a reporting month (:mod:`imaging_server.programme_figures`, built by
+  :func:`edge.programme.programme_figures`).
   Idempotent on clinic + ``period`` + ``sequence``: a replay is 200, a new sequence 201. Every
   payload is kept (the history); the highest sequence of a month is that month's figures, so a
   payload delivered late never replaces a newer one.
@@ -41,161 +42,23 @@ import json
 import logging
 import re
 import secrets
-from typing import Literal, Optional
+from typing import Optional
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, model_validator
 
 from evaluation import svg_plots
 from evaluation.drift import PSI_MAJOR_SHIFT, PSI_SOME_SHIFT
 from evaluation.proportions import wilson_interval
-from imaging_server.errors import (AuthenticationError, Conflict, Forbidden, MalformedRequest, ValidationError)
+from imaging_server.errors import AuthenticationError, Conflict, Forbidden, MalformedRequest, ValidationError
+from imaging_server.programme_figures import Counts, Figures, validate_figures
 from imaging_server.store import (CLINIC_NAME_PATTERN, REVOKED_PREFIX, Database, IntegrityError, clinic_for_token,
                                   hash_token, request_db, utc_now)
 
 logger = logging.getLogger(__name__)
 
-FIGURES_SCHEMA = "ildscreen.programme-figures/1"
 VIEWER_TOKEN_PREFIX = "ildpg_"
-MAX_FIGURES_BYTES = 256 * 1024
-MODALITIES = ("auscultation", "breath", "labs")
-MONTH = r"^20\d\d-(0[1-9]|1[0-2])$"
-LABEL = r"^[A-Za-z0-9][A-Za-z0-9._:+/ -]{0,127}$"  # device ids, versions: no free text
 
 figures_api = Blueprint("programme", __name__)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class Proportion(_Strict):
-    value: Optional[float] = Field(ge=0, le=1)
-    ci95: Optional[tuple[float, float]]
-    k: Optional[int] = Field(ge=0)
-    n: Optional[int] = Field(ge=0)
-
-    @model_validator(mode="after")
-    def _consistent(self):
-        if (self.k is None) != (self.n is None) or (self.k is not None and self.k > self.n):
-            raise ValueError("k and n must both be given, with k <= n, or both null (suppressed)")
-        return self
-
-
-class Counts(_Strict):
-    screened_patients: Optional[int] = Field(ge=0)
-    assessed_visits: Optional[int] = Field(ge=0)
-    referred: Optional[int] = Field(ge=0)
-    hrct_done: Optional[int] = Field(ge=0)
-    ild_confirmed: Optional[int] = Field(ge=0)
-    outcomes_confirmed: Optional[int] = Field(ge=0)
-
-
-class Proportions(_Strict):
-    referral_yield: Proportion
-    hrct_completion: Proportion
-
-
-class DaysToHrct(_Strict):
-    median: Optional[float] = Field(ge=0)
-    iqr: Optional[tuple[float, float]]
-    n: Optional[int] = Field(ge=0)
-
-
-class CalibrationBin(_Strict):
-    low: float = Field(ge=0, le=1)
-    high: float = Field(ge=0, le=1)
-    count: Optional[int] = Field(ge=0)
-    mean_predicted: Optional[float] = Field(ge=0, le=1)
-    observed: Optional[float] = Field(ge=0, le=1)
-
-
-class Calibration(_Strict):
-    n_outcomes: int = Field(ge=1)
-    n_events: int = Field(ge=0)
-    ece: float = Field(ge=0, le=1)
-    calibration_in_the_large: float = Field(ge=-1, le=1)
-    calibration_slope: Optional[float] = Field(ge=-100, le=100)
-    bins: list[CalibrationBin] = Field(max_length=100)
-
-
-class Covers(_Strict):
-    first_month: str = Field(pattern=MONTH)
-    last_month: str = Field(pattern=MONTH)
-
-
-class ModelVersion(_Strict):
-    version: str = Field(pattern=LABEL)
-    synthetic: bool
-    clinically_validated: bool
-
-
-class Drift(_Strict):
-    modality: Literal["auscultation", "breath", "labs"]
-    n: Optional[int] = Field(ge=0)
-    psi: Optional[float] = Field(ge=0)
-
-
-class Refusals(_Strict):
-    kind: Literal["lung sounds", "breath"]
-    device: str = Field(pattern=LABEL)
-    refusals: Proportion
-
-
-class DataQuality(_Strict):
-    missing_modality: dict[Literal["auscultation", "breath", "labs"], Proportion]
-    quality_refusals: list[Refusals] = Field(max_length=200)
-
-
-class Figures(_Strict):
-    """One clinic's programme figures for a reporting month (the wire contract)."""
-
-    schema_: Literal["ildscreen.programme-figures/1"] = Field(alias="schema")
-    period: str = Field(pattern=MONTH)
-    sequence: int = Field(ge=1)
-    covers: Optional[Covers]
-    window_months: float = Field(gt=0, le=36)
-    min_cell: int = Field(ge=1, le=100)
-    counts: Counts
-    proportions: Proportions
-    days_to_hrct: DaysToHrct
-    calibration: Optional[Calibration]
-    bundle: Optional[str] = Field(pattern=LABEL)
-    models: dict[Literal["auscultation", "breath", "labs"], ModelVersion]
-    calibration_version: Optional[str] = Field(pattern=LABEL)
-    drift: list[Drift] = Field(max_length=10)
-    data_quality: DataQuality
-    suppressed: list[str] = Field(max_length=500)
-
-
-def validate_figures(body, *, today: Optional[dt.date] = None) -> Figures:
-    """Check a figures payload against the contract.
-
-    Raises
-    ------
-    ValidationError
-        Naming every offending field (``fields``), e.g. ``counts.referred``.
-    """
-    if not isinstance(body, dict):
-        raise ValidationError("the body must be a JSON object of programme figures",
-                              fields=[{"field": "body", "reason": "not an object"}])
-    try:  # from JSON text: strict types, yet arrays may fill tuples and integers floats
-        figures = Figures.model_validate_json(json.dumps(body))
-    except PydanticValidationError as exc:
-        fields = [{"field": ".".join(str(part) for part in error["loc"]) or "body", "reason": error["msg"]}
-                  for error in exc.errors()]
-        summary = "; ".join(f"{item['field']}: {item['reason']}" for item in fields[:5])
-        raise ValidationError(f"invalid programme figures: {summary}", fields=fields) from exc
-    this_month = f"{today or dt.datetime.now(dt.timezone.utc).date():%Y-%m}"
-    if figures.period > _next_month(this_month):  # a clinic's clock may be a little ahead, not a month
-        raise ValidationError(f"period {figures.period} is in the future",
-                              fields=[{"field": "period", "reason": "after the next month"}])
-    return figures
-
-
-def _next_month(month: str) -> str:
-    year, number = int(month[:4]), int(month[5:])
-    return f"{year + number // 12}-{number % 12 + 1:02d}"
 
 
 def store_figures(db: Database, clinic: dict, figures: Figures, body: dict) -> tuple[dict, bool]:
@@ -303,8 +166,11 @@ def clinic_flags(months: list[dict], settings, *, newest_versions: dict[str, tup
     """The flags of one clinic (module docstring), each ``{"code", "message"}``."""
     if not months:
         return [{"code": "not_reporting", "message": "no figures received yet"}]
-    latest, flags = months[0], []
-    flag = lambda code, message: flags.append({"code": code, "message": message})  # noqa: E731
+    latest, found = months[0], []
+
+    def flag(code: str, message: str) -> None:
+        found.append({"code": code, "message": message})
+
     age = now - dt.datetime.fromisoformat(latest["received_at"])
     if age > dt.timedelta(days=settings.programme_overdue_days):
         flag("overdue", f"last figures {age.days} days ago (expected within {settings.programme_overdue_days:g})")
@@ -334,7 +200,7 @@ def clinic_flags(months: list[dict], settings, *, newest_versions: dict[str, tup
                                 f"{'.'.join(map(str, newest_versions[name]))} run elsewhere")
     if latest["calibration_version"] == "bundled" and site_calibrated_share > 0.5:
         flag("older_calibration", "runs the shipped calibration while most clinics run a site calibration")
-    return flags
+    return found
 
 
 def _pooled_proportion(rows: list[dict], key: str) -> dict:
@@ -420,8 +286,6 @@ def post_figures():
     db = request_db()
     clinic = clinic_for_token(db, request.headers.get("Authorization"))
     g.clinic = clinic
-    if request.content_length and request.content_length > MAX_FIGURES_BYTES:
-        raise ValidationError(f"programme figures are at most {MAX_FIGURES_BYTES} bytes")
     try:
         body = json.loads(request.get_data(cache=False))
     except (ValueError, UnicodeDecodeError) as exc:

@@ -24,7 +24,7 @@ from edge.screening import assess_visit
 from edge.simulation import simulated_evidence
 from edge.store.database import write_transaction
 from imaging_client.client import ReferralServerClient
-from imaging_server.programme import validate_figures
+from imaging_server.programme_figures import validate_figures
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "imaging_server"))
 from test_ct_serve_process import CtServer, ildscreen  # noqa: E402

@@ -15,7 +15,8 @@ from edge.programme import reporting_period
 from evaluation.proportions import wilson_interval
 from imaging_server.app import create_app
 from imaging_server.nodule_review import add_reader
-from imaging_server.programme import add_viewer, programme_view, validate_figures
+from imaging_server.programme import add_viewer, programme_view
+from imaging_server.programme_figures import validate_figures
 from imaging_server.errors import ValidationError
 from imaging_server.store import add_clinic, open_database
 from programme_clinics import changed, simulated_figures
