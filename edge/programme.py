@@ -120,7 +120,9 @@ def risk_by_month(visits: list[dict]) -> list[dict]:
             for month, values in sorted(months.items())]
 
 
-def calibration_figures(visits: list[dict]) -> Optional[dict]:
+def calibration_figures(visits: list[dict], *, n_bins: int = 10) -> Optional[dict]:
+    """Calibration on the confirmed outcomes, weighted for verification; each bin also carries its
+    unweighted ``events`` (for small-cell control), or None without outcomes."""
     try:
         labelled, weights, fractions = verified_with_weights(visits)
     except ValidationError:
@@ -131,8 +133,11 @@ def calibration_figures(visits: list[dict]) -> Optional[dict]:
         slope = calibration_slope(y, p, weights=weights)
     except EvaluationError:  # one class only, or a fit that does not converge
         slope = None
-    return {"n_outcomes": int(y.size), "n_events": int(y.sum()),
-            "bins": [b for b in weighted_calibration_curve(y, p, weights=weights) if b["count"]],
+    # The unweighted curve's observed share times its count is the number of events in the bin.
+    bins = [{**weighted, "events": int(round(plain["observed"] * plain["count"]))}
+            for weighted, plain in zip(weighted_calibration_curve(y, p, weights=weights, n_bins=n_bins),
+                                       weighted_calibration_curve(y, p, n_bins=n_bins)) if weighted["count"]]
+    return {"n_outcomes": int(y.size), "n_events": int(y.sum()), "bins": bins,
             "ece": weighted_expected_calibration_error(y, p, weights=weights),
             "calibration_in_the_large": calibration_in_the_large(y, p, weights=weights),
             "calibration_slope": slope, "verification_by_tier": fractions}
@@ -219,6 +224,7 @@ def summary_rows(summary: dict) -> list[dict]:
 
 
 FIGURES_SCHEMA = "ildscreen.programme-figures/1"
+PAYLOAD_BINS = 5  # calibration bins 0.2 wide: fewer small cells to suppress than the dashboard's 10 (programme choice)
 COUNT_FIELDS = ("screened_patients", "assessed_visits", "referred", "hrct_done", "ild_confirmed", "outcomes_confirmed")
 
 
@@ -258,6 +264,7 @@ class SmallCells:
 
 
 def _calibration_payload(calibration: Optional[dict], cells: SmallCells) -> Optional[dict]:
+    """The calibration summary; a bin's observed share hidden when its events or non-events are small."""
     if calibration is None:
         return None
     n, events = calibration["n_outcomes"], calibration["n_events"]
@@ -266,12 +273,14 @@ def _calibration_payload(calibration: Optional[dict], cells: SmallCells) -> Opti
         return None
     bins = []
     for number, item in enumerate(calibration["bins"]):
+        shown = {key: item[key] for key in ("low", "high", "count", "mean_predicted", "observed")}
         if cells.small(item["count"]):
+            shown.update(count=None, mean_predicted=None, observed=None)
+        elif cells.small(item["events"]) or cells.small(item["count"] - item["events"]):
+            shown.update(observed=None)
+        if shown["observed"] is None:
             cells.suppressed.append(f"calibration.bins[{number}]")
-            bins.append({"low": item["low"], "high": item["high"], "count": None, "mean_predicted": None,
-                         "observed": None})
-        else:
-            bins.append({key: item[key] for key in ("low", "high", "count", "mean_predicted", "observed")})
+        bins.append(shown)
     return {"n_outcomes": n, "n_events": events, "ece": calibration["ece"],
             "calibration_in_the_large": calibration["calibration_in_the_large"],
             "calibration_slope": calibration["calibration_slope"], "bins": bins}
@@ -332,7 +341,7 @@ def programme_figures(db: sqlite_utils.Database, *, window_months: float, psi_al
         "days_to_hrct": ({"median": days["median"], "iqr": days["iqr"], "n": days["n"]}
                          if cells.count("days_to_hrct", days["n"]) is not None
                          else {"median": None, "iqr": None, "n": None}),
-        "calibration": _calibration_payload(summary["calibration"], cells),
+        "calibration": _calibration_payload(calibration_figures(visits, n_bins=PAYLOAD_BINS), cells),
         **_models_payload(),
         "drift": [{"modality": row["modality"], "n": cells.count(f"drift.{row['modality']}", row["n"]),
                    "psi": row["psi"]} for row in summary["drift"]],

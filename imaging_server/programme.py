@@ -225,7 +225,7 @@ def _pooled_calibration(rows: list[dict]) -> Optional[dict]:
     bins: dict[tuple, dict] = {}
     for part in parts:
         for item in part["bins"]:
-            if item["count"]:
+            if item["count"] and item["observed"] is not None:  # a bin with small cells counts in the summaries only
                 entry = bins.setdefault((item["low"], item["high"]), {"count": 0, "predicted": 0.0, "observed": 0.0})
                 entry["count"] += item["count"]
                 entry["predicted"] += item["count"] * item["mean_predicted"]

@@ -19,6 +19,7 @@ from support import PATIENT
 from edge import audit, outbox, patients, programme
 from edge.fusion.triage import TriageThresholds
 from edge.outbox_worker import OutboxWorker
+from edge.outcome_labels import assessed_visits
 from edge.outcomes import record_outcome
 from edge.screening import assess_visit
 from edge.simulation import simulated_evidence
@@ -197,3 +198,18 @@ def test_programme_send_on_a_folder_that_never_screened_is_a_one_line_error(tmp_
     env.update({"PYTHONPATH": os.pathsep.join(sys.path)})
     result = ildscreen("programme", "send", "--data-dir", str(tmp_path / "nothing"), env=env)
     assert result.returncode == 1 and "no database at" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_calibration_bin_hides_its_observed_share_when_its_events_or_non_events_are_few(db, site):
+    bins = programme.calibration_figures(assessed_visits(db, window_months=6.0), n_bins=5)["bins"]
+    assert sum(item["events"] for item in bins) == 3 and sum(item["count"] for item in bins) == 6
+    calibration = {"n_outcomes": 40, "n_events": 12, "ece": 0.1, "calibration_in_the_large": 0.0,
+                   "calibration_slope": 1.0, "bins": [
+                       {"low": 0.0, "high": 0.2, "count": 20, "events": 2, "mean_predicted": 0.1, "observed": 0.1},
+                       {"low": 0.2, "high": 0.4, "count": 7, "events": 5, "mean_predicted": 0.3, "observed": 0.7},
+                       {"low": 0.4, "high": 0.6, "count": 3, "events": 0, "mean_predicted": 0.5, "observed": 0.0},
+                       {"low": 0.6, "high": 0.8, "count": 10, "events": 5, "mean_predicted": 0.7, "observed": 0.5}]}
+    cells = programme.SmallCells(5)
+    shown = programme._calibration_payload(calibration, cells)["bins"]
+    assert [(item["count"], item["observed"]) for item in shown] == [(20, None), (7, None), (None, None), (10, 0.5)]
+    assert cells.suppressed == ["calibration.bins[0]", "calibration.bins[1]", "calibration.bins[2]"]

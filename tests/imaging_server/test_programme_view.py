@@ -162,7 +162,7 @@ def test_the_pooled_programme_and_each_clinics_flags(hospital, region):
     assert overall["calibration"]["ece"] == pytest.approx(
         sum(o * item["calibration"]["ece"] for o, item in zip(outcomes, latest)) / sum(outcomes))
     assert sum(b["count"] for b in overall["calibration"]["bins"]) == sum(
-        b["count"] for item in latest for b in item["calibration"]["bins"] if b["count"] is not None)
+        b["count"] for item in latest for b in item["calibration"]["bins"] if b["observed"] is not None)
 
     assert all(o >= settings.programme_min_outcomes for o in outcomes)  # so calibration can be flagged
     assert {"calibration_ece", "drift_major"} <= flags_of(view, "clinic-east")  # the simulated site's truth differs
