@@ -14,8 +14,10 @@ from ct_fixtures import database_url, imaging_settings, postgres  # noqa: F401 -
 from edge.programme import reporting_period
 from evaluation.proportions import wilson_interval
 from imaging_server.app import create_app
+from imaging_server.config import load_settings
 from imaging_server.nodule_review import add_reader
 from imaging_server.programme import add_viewer, programme_view
+from imaging_server.programme import clinic_flags as programme_flags
 from imaging_server.programme_figures import validate_figures
 from imaging_server.errors import ValidationError
 from imaging_server.store import add_clinic, open_database
@@ -202,3 +204,44 @@ def test_a_version_3_database_gains_the_programme_tables_and_keeps_its_clinics(i
     assert {"programme_figures", "programme_viewers"} <= set(db.table_names())
     assert store.clinic_for_token(db, f"Bearer {token}")["name"] == "clinic-north"
     db.close()
+
+
+NOW = dt.datetime(2026, 11, 30, 12, tzinfo=dt.timezone.utc)
+SHARE = {"value": 0.1, "ci95": [0.05, 0.2], "k": 10, "n": 100}
+
+
+def clean(**changes) -> dict:
+    """Figures of a clinic that earns no flag (received at NOW), with dotted-path changes."""
+    figures = {"period": "2026-11", "received_at": NOW.isoformat(), "calibration_version": "site-x",
+               "calibration": {"n_outcomes": 50, "n_events": 15, "ece": 0.05, "calibration_in_the_large": -0.05,
+                               "calibration_slope": 1.0, "bins": []},
+               "drift": [{"modality": "labs", "n": 100, "psi": 0.10}],
+               "models": {"labs": {"version": "0.1.0", "synthetic": True, "clinically_validated": False}},
+               "data_quality": {"missing_modality": {"labs": {**SHARE, "value": 0.3}},
+                                "quality_refusals": [{"kind": "breath", "device": "enose-1",
+                                                      "refusals": {**SHARE, "value": 0.2}}]}}
+    return changed(figures, **changes)
+
+
+@pytest.mark.parametrize("changes, previous, code", [
+    ({}, None, None),  # every figure at its threshold: nothing
+    ({"received_at": (NOW - dt.timedelta(days=3, seconds=1)).isoformat()}, None, "overdue"),
+    ({"calibration.ece": 0.0501}, None, "calibration_ece"),
+    ({"calibration.ece": 0.3, "calibration.n_outcomes": 49}, None, None),  # too few outcomes to judge
+    ({"calibration.calibration_in_the_large": -0.0501}, None, "calibration_in_the_large"),
+    ({"drift": [{"modality": "labs", "n": 100, "psi": 0.1001}]}, None, "drift_some"),
+    ({"drift": [{"modality": "labs", "n": 100, "psi": 0.2501}]}, None, "drift_major"),
+    ({"data_quality.missing_modality.labs.value": 0.3001}, None, "data_quality"),
+    ({"data_quality.quality_refusals.0.refusals.value": 0.2001}, None, "data_quality"),
+    ({}, {"data_quality.quality_refusals.0.refusals.value": 0.0999, "period": "2026-10"}, "data_quality_worse"),
+    ({}, {"data_quality.quality_refusals.0.refusals.value": 0.1001, "period": "2026-10"}, None),
+    ({"models.labs.version": "0.0.9"}, None, "older_model"),
+    ({"calibration_version": "bundled"}, None, "older_calibration"),
+])
+def test_each_flag_fires_just_past_its_threshold_and_not_at_it(tmp_path, changes, previous, code):
+    """The defaults: overdue after 3 days, ECE and |CITL| 0.05 with 50 outcomes, PSI 0.10 / 0.25,
+    missing 30 %, refusals 20 %, a rise of 10 points, the newest model version, mostly site-calibrated."""
+    months = [clean(**changes)] + ([clean(**previous)] if previous else [])
+    flags = programme_flags(months, load_settings(data_dir=tmp_path), newest_versions={"labs": (0, 1, 0)},
+                            site_calibrated_share=0.6, now=NOW)
+    assert [flag["code"] for flag in flags] == ([code] if code else [])
