@@ -11,7 +11,9 @@ Routes (contract in ``imaging_server/README.md``):
 - ``GET /api/v1/programme/dashboard`` (JSON) and ``GET /programme`` (HTML, server-drawn SVG, no
   script): per clinic and overall, with flags. Both need a *programme viewer* token
   (``ildscreen imaging-server programme-viewers add NAME``): 401 without a known token, 403 for a
-  clinic's or a radiologist's token.
+  clinic's or a radiologist's token. In a browser, ``/programme`` without a token shows a sign-in
+  form (``POST /programme/sign-in``) whose token an HttpOnly cookie then carries;
+  ``POST /programme/sign-out`` drops it.
 
 Pooled proportions are Wilson intervals on the summed counts (:mod:`evaluation.proportions`); the
 overall calibration weights each clinic's ECE, calibration-in-the-large and slope by its confirmed
@@ -44,7 +46,7 @@ import re
 import secrets
 from typing import Optional
 
-from flask import Blueprint, current_app, g, jsonify, render_template, request
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request
 
 from evaluation import svg_plots
 from evaluation.drift import PSI_MAJOR_SHIFT, PSI_SOME_SHIFT
@@ -57,6 +59,8 @@ from imaging_server.store import (CLINIC_NAME_PATTERN, REVOKED_PREFIX, Database,
 logger = logging.getLogger(__name__)
 
 VIEWER_TOKEN_PREFIX = "ildpg_"
+SESSION_COOKIE = "ildscreen_programme"
+SESSION_MAX_AGE_S = 12 * 3600  # a working day; then the token is pasted again
 
 figures_api = Blueprint("programme", __name__)
 
@@ -302,13 +306,51 @@ def dashboard_json():
     return jsonify(programme_view(db, current_app.extensions["imaging_server"]))
 
 
+def _page_viewer(db: Database) -> Optional[dict]:
+    """The viewer of a page request: the bearer header, else the sign-in cookie; None for neither."""
+    authorization = request.headers.get("Authorization")
+    if authorization is None and request.cookies.get(SESSION_COOKIE):
+        authorization = f"Bearer {request.cookies[SESSION_COOKIE]}"
+    return None if authorization is None else viewer_for_token(db, authorization)
+
+
+def _sign_in_page(message: Optional[str] = None, status: int = 401):
+    return render_template("programme_sign_in.html", message=message), status
+
+
 @figures_api.get("/programme")
 def dashboard_page():
     db = request_db()
-    viewer_for_token(db, request.headers.get("Authorization"))
+    try:
+        viewer = _page_viewer(db)
+    except AuthenticationError as exc:
+        return _sign_in_page(exc.message)
+    if viewer is None:
+        return _sign_in_page()
     view = programme_view(db, current_app.extensions["imaging_server"])
     calibration = view["overall"]["calibration"]
     plot = svg_plots.calibration_plot(calibration["bins"] if calibration else [], label="Pooled calibration",
                                       x_label="Predicted risk", y_label="Observed (verification-weighted)")
-    return render_template("programme.html", view=view, plot=plot)
+    return render_template("programme.html", view=view, plot=plot, viewer=viewer["name"])
 
+
+@figures_api.post("/programme/sign-in")
+def sign_in():
+    """A browser's sign-in: the viewer pastes their token once; an HttpOnly, SameSite=Strict cookie
+    limited to ``/programme`` carries it afterwards (Secure when the request came over HTTPS)."""
+    token = (request.form.get("token") or "").strip()
+    try:
+        viewer_for_token(request_db(), f"Bearer {token}")
+    except (AuthenticationError, Forbidden) as exc:
+        return _sign_in_page(exc.message, exc.status)
+    response = redirect("/programme", code=303)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure,
+                        path="/programme", max_age=SESSION_MAX_AGE_S)
+    return response
+
+
+@figures_api.post("/programme/sign-out")
+def sign_out():
+    response = redirect("/programme", code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/programme")
+    return response

@@ -1,7 +1,8 @@
 """The hospital's programme view in Debian's Chromium against a real ``ildscreen imaging-server
 serve`` holding figures of two simulated clinics (and one silent clinic): a programme viewer sees
-the pooled figures, the server-drawn calibration plot and each clinic's flags; the page asks
-nothing of any other host and runs no script. Screenshot: test-artifacts/e2e/en/programme-view.png."""
+the pooled figures, the server-drawn calibration plot and each clinic's flags after signing in
+with their token (a wrong one is refused), and signs out; the page asks nothing of any other host
+and runs no script. Screenshot: test-artifacts/e2e/en/programme-view.png."""
 from __future__ import annotations
 
 import os
@@ -43,13 +44,17 @@ def test_a_programme_viewer_reads_the_programme_view(browser, programme_server):
     server, viewer, (east, north) = programme_server
     folder = ARTIFACTS / "en"
     folder.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en",
-                                  extra_http_headers={"Authorization": f"Bearer {viewer}"})
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en")
     page = context.new_page()
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
-    response = page.goto(server.url + "/programme")
-    assert response.status == 200
+    assert page.goto(server.url + "/programme").status == 401  # the sign-in form
+    page.fill("#token", "ildpg_not-a-token")
+    page.click("#sign-in button[type=submit]")
+    assert "unknown programme viewer token" in page.locator("#sign-in-error").inner_text()
+    page.fill("#token", viewer)
+    page.click("#sign-in button[type=submit]")
+    page.wait_for_selector("#overall")
     assert page.locator("h1").inner_text() == "Screening programme"
     assert page.locator("#clinics-reporting").inner_text() == "2"
     screened = east["counts"]["screened_patients"] + north["counts"]["screened_patients"]
@@ -61,7 +66,6 @@ def test_a_programme_viewer_reads_the_programme_view(browser, programme_server):
     assert page.locator("script").count() == 0
     page.screenshot(path=str(folder / "programme-view.png"), full_page=True)
     assert all(url.startswith(server.url) for url in requested), requested  # nothing from another host
+    page.click("#sign-out button[type=submit]")
+    page.wait_for_selector("#sign-in")
     context.close()
-    anonymous = browser.new_context()
-    assert anonymous.new_page().goto(server.url + "/programme").status == 401
-    anonymous.close()

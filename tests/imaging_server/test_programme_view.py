@@ -245,3 +245,23 @@ def test_each_flag_fires_just_past_its_threshold_and_not_at_it(tmp_path, changes
     flags = programme_flags(months, load_settings(data_dir=tmp_path), newest_versions={"labs": (0, 1, 0)},
                             site_calibrated_share=0.6, now=NOW)
     assert [flag["code"] for flag in flags] == ([code] if code else [])
+
+
+def test_a_browser_signs_in_with_the_token_once_and_out_again(hospital):
+    _, client, tokens = hospital
+    asked = client.get("/programme")
+    assert asked.status_code == 401 and 'id="sign-in"' in asked.get_data(as_text=True)
+    wrong = client.post("/programme/sign-in", data={"token": "ildpg_wrong"})
+    assert wrong.status_code == 401 and "unknown programme viewer token" in wrong.get_data(as_text=True)
+    clinic = client.post("/programme/sign-in", data={"token": tokens["clinic-east"]})
+    assert clinic.status_code == 403 and "needs a programme viewer token" in clinic.get_data(as_text=True)
+    assert client.get_cookie("ildscreen_programme", path="/programme") is None  # nothing kept after a refusal
+    signed = client.post("/programme/sign-in", data={"token": tokens["viewer"]})
+    assert signed.status_code == 303 and signed.headers["Location"].endswith("/programme")
+    cookie = signed.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/programme" in cookie
+    page = client.get("/programme")
+    assert page.status_code == 200 and "Signed in as programme-lead" in page.get_data(as_text=True)
+    assert client.get("/api/v1/programme/dashboard").status_code == 401  # the cookie is for the page only
+    client.post("/programme/sign-out")
+    assert client.get("/programme").status_code == 401
