@@ -22,7 +22,7 @@ Modality = Literal["auscultation", "breath", "labs"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Proportion(_Strict):

@@ -87,6 +87,8 @@ def test_figures_are_stored_once_per_sequence_and_the_newest_sequence_wins(hospi
     ({"patient_code": "NORTH-0001"}, "patient_code"),
     ({"counts.patients": ["NORTH-0001"]}, "counts.patients"),
     ({"calibration.ece": 1.5}, "calibration.ece"),
+    ({"calibration.calibration_slope": float("nan")}, "calibration.calibration_slope"),
+    ({"drift.0.psi": float("inf")}, "drift.0.psi"),
     ({"data_quality.quality_refusals": [{"kind": "breath", "device": "Mrs Li, 3 Elm St!", "refusals": {
         "value": None, "ci95": None, "k": None, "n": None}}]}, "data_quality.quality_refusals.0.device"),
 ])
