@@ -22,7 +22,9 @@ the threshold (counts 1-4 by default) is a programme assumption, setting ``progr
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import re
 import statistics
 from typing import Optional
 
@@ -224,6 +226,7 @@ def summary_rows(summary: dict) -> list[dict]:
 
 
 FIGURES_SCHEMA = "ildscreen.programme-figures/1"
+DEVICE_LABEL = r"[A-Za-z0-9][A-Za-z0-9._:+/ -]{0,127}"  # as imaging_server.programme_figures.LABEL
 PAYLOAD_BINS = 5  # calibration bins 0.2 wide: fewer small cells to suppress than the dashboard's 10 (programme choice)
 COUNT_FIELDS = ("screened_patients", "assessed_visits", "referred", "hrct_done", "ild_confirmed", "outcomes_confirmed")
 
@@ -302,11 +305,20 @@ def _models_payload() -> dict:
             "calibration_version": selection.active.version if selection.active else None}
 
 
+def device_label(device: str) -> str:
+    """A board's id as the figures carry it: the id when it is a plain label (letters, digits,
+    ``._:+/ -``, as the hospital accepts), else ``device-`` and the start of its SHA-256, so that
+    free text a board reports never leaves the clinic."""
+    if re.fullmatch(DEVICE_LABEL, device):
+        return device
+    return "device-" + hashlib.sha256(device.encode("utf-8")).hexdigest()[:12]
+
+
 def _data_quality(visits: list[dict], refusals: list[dict], cells: SmallCells) -> dict:
     missing = {name: cells.proportion(f"data_quality.missing_modality.{name}",
                                       sum(name not in visit["modality_probabilities"] for visit in visits), len(visits))
                for name in MODALITIES}
-    gate = [{"kind": row["kind"], "device": row["device"],
+    gate = [{"kind": row["kind"], "device": device_label(row["device"]),
              "refusals": cells.proportion(f"data_quality.quality_refusals[{number}]", row["refused"], row["readings"])}
             for number, row in enumerate(refusals)]
     return {"missing_modality": missing, "quality_refusals": gate}

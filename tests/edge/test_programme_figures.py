@@ -25,7 +25,7 @@ from edge.screening import assess_visit
 from edge.simulation import simulated_evidence
 from edge.store.database import write_transaction
 from imaging_client.client import ReferralServerClient
-from imaging_server.programme_figures import validate_figures
+from imaging_server.programme_figures import Refusals, validate_figures
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "imaging_server"))
 from test_ct_serve_process import CtServer, ildscreen  # noqa: E402
@@ -213,3 +213,14 @@ def test_a_calibration_bin_hides_its_observed_share_when_its_events_or_non_event
     shown = programme._calibration_payload(calibration, cells)["bins"]
     assert [(item["count"], item["observed"]) for item in shown] == [(20, None), (7, None), (None, None), (10, 0.5)]
     assert cells.suppressed == ["calibration.bins[0]", "calibration.bins[1]", "calibration.bins[2]"]
+
+
+@pytest.mark.parametrize("device, label", [
+    ("sim-enose-0007", "sim-enose-0007"), ("upload", "upload"),
+    ("Board #7 (Mrs Li's)", "device-"), ("", "device-"), ("x" * 200, "device-"),
+])
+def test_a_board_id_that_is_not_a_plain_label_leaves_the_clinic_as_a_hash(device, label):
+    shown = programme.device_label(device)
+    assert shown == label if label != "device-" else (shown.startswith("device-") and len(shown) == 19)
+    row = {"kind": "breath", "device": shown, "refusals": {"value": None, "ci95": None, "k": None, "n": None}}
+    Refusals.model_validate_json(json.dumps(row))  # what the hospital accepts
