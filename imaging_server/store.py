@@ -45,6 +45,7 @@ import sqlalchemy
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from imaging_server.errors import (AuthenticationError, ConfigError, Conflict, DatabaseUnavailable, NotFound,
                                    StorageError, ValidationError)
@@ -316,6 +317,8 @@ class Database:
             raise
         except OperationalError as exc:
             raise DatabaseUnavailable(f"database {self.url} is unavailable: {_first_line(exc)}") from exc
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(f"database {self.url}: every pooled connection stayed busy") from exc
         except DBAPIError as exc:
             raise StorageError(f"database {self.url} refused a statement: {_first_line(exc)}") from exc
 

@@ -258,6 +258,30 @@ def clinics_list(as_json: bool, data_dir: Optional[Path], database_url: Optional
         click.echo(f"{row['name']:<32} {row['created_at']}{'  revoked' if row['revoked'] else ''}")
 
 
+@imaging_server.group("db")
+def imaging_db() -> None:
+    """The CT server's database schema."""
+
+
+@imaging_db.command("migrate")
+@data_dir_option
+@database_url_option
+@imaging_errors
+def imaging_db_migrate(data_dir: Optional[Path], database_url: Optional[str]) -> None:
+    """Create the database if needed and apply pending schema migrations (serve does this at start too);
+    print the versions applied and the schema version as JSON."""
+    from imaging_server.config import load_settings
+    from imaging_server.store import apply_migrations, current_version, dispose_engine, open_database
+
+    target = load_settings(data_dir=data_dir, database_url=database_url).database_target
+    try:
+        db = open_database(target, pool_size=1)
+        applied = apply_migrations(db)
+        click.echo(json.dumps({"database": db.url, "applied": applied, "schema_version": current_version(db)}))
+    finally:
+        dispose_engine(target)
+
+
 @imaging_server.group("readers")
 def readers() -> None:
     """Radiologists allowed to review reports' nodules, each with their own token."""

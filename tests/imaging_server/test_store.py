@@ -3,6 +3,7 @@ failed step leaving nothing), database URLs (malformed, unreachable, never showi
 and readiness."""
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
 
@@ -168,3 +169,14 @@ def test_readyz_says_ready_then_not_ready_when_the_database_goes(imaging_setting
     gone = client.get("/readyz")
     assert gone.status_code == 503 and gone.json["status"] == "not_ready" and expected in gone.json["reason"]
     assert client.get("/healthz").status_code == 200
+
+
+def test_db_migrate_creates_the_schema_once_and_says_so(runner, database_url, tmp_path):  # noqa: F811
+    from edge.cli import cli
+
+    command = ["imaging-server", "db", "migrate", "--data-dir", str(tmp_path / "d"), "--database-url", database_url]
+    first = runner.invoke(cli, command)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output)["applied"] == [1, 2, 3] and json.loads(first.output)["schema_version"] == 3
+    again = runner.invoke(cli, command)
+    assert json.loads(again.output)["applied"] == [] and json.loads(again.output)["schema_version"] == 3
