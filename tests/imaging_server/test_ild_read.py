@@ -164,6 +164,6 @@ def test_a_version_2_database_gains_the_reads_table_and_keeps_its_clinics(tmp_pa
         assert store.apply_migrations(db) == [1, 2]
     add_clinic(db, "clinic-north")
     assert "ild_reads" not in db.table_names()
-    assert store.apply_migrations(db) == [3]
+    assert store.apply_migrations(db) == [version for version, _, _ in store.MIGRATIONS if version >= 3]
     assert "ild_reads" in db.table_names() and [c["name"] for c in store.list_clinics(db)] == ["clinic-north"]
     db.close()
