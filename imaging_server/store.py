@@ -45,6 +45,7 @@ import sqlalchemy
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from imaging_server.errors import (AuthenticationError, ConfigError, Conflict, DatabaseUnavailable, NotFound,
                                    StorageError, ValidationError)
@@ -59,6 +60,8 @@ DEFAULT_POOL_SIZE = 8
 MIGRATION_LOCK_KEY = 0x696C647363726E
 SUPPORTED_DRIVERS = {"sqlite": "sqlite", "sqlite+pysqlite": "sqlite", "postgresql": "postgresql+psycopg",
                      "postgresql+psycopg": "postgresql+psycopg"}
+# sqlite3 raises OperationalError for a bad statement too; these say the file itself is unusable now.
+SQLITE_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o", "readonly", "disk is full")
 TOKEN_PREFIX = "ildct_"
 # A revoked clinic keeps its row (its referrals point at it) with this in place of a token hash:
 # no SHA-256 hex digest starts with it, so no token matches.
@@ -334,7 +337,11 @@ class Database:
         except IntegrityError:
             raise
         except OperationalError as exc:
-            raise DatabaseUnavailable(f"database {self.url} is unavailable: {_first_line(exc)}") from exc
+            if self.dialect == "postgresql" or any(sign in str(exc.orig).lower() for sign in SQLITE_UNAVAILABLE):
+                raise DatabaseUnavailable(f"database {self.url} is unavailable: {_first_line(exc)}") from exc
+            raise StorageError(f"database {self.url} refused a statement: {_first_line(exc)}") from exc
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(f"database {self.url}: every pooled connection stayed busy") from exc
         except DBAPIError as exc:
             raise StorageError(f"database {self.url} refused a statement: {_first_line(exc)}") from exc
 

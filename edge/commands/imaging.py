@@ -258,6 +258,30 @@ def clinics_list(as_json: bool, data_dir: Optional[Path], database_url: Optional
         click.echo(f"{row['name']:<32} {row['created_at']}{'  revoked' if row['revoked'] else ''}")
 
 
+@imaging_server.group("db")
+def imaging_db() -> None:
+    """The CT server's database schema."""
+
+
+@imaging_db.command("migrate")
+@data_dir_option
+@database_url_option
+@imaging_errors
+def imaging_db_migrate(data_dir: Optional[Path], database_url: Optional[str]) -> None:
+    """Create the database if needed and apply pending schema migrations (serve does this at start too);
+    print the versions applied and the schema version as JSON."""
+    from imaging_server.config import load_settings
+    from imaging_server.store import apply_migrations, current_version, dispose_engine, open_database
+
+    target = load_settings(data_dir=data_dir, database_url=database_url).database_target
+    try:
+        db = open_database(target, pool_size=1)
+        applied = apply_migrations(db)
+        click.echo(json.dumps({"database": db.url, "applied": applied, "schema_version": current_version(db)}))
+    finally:
+        dispose_engine(target)
+
+
 @imaging_server.group("readers")
 def readers() -> None:
     """Radiologists allowed to review reports' nodules, each with their own token."""
@@ -309,3 +333,35 @@ def poll_once_command(data_dir: Optional[Path], database_url: Optional[str]) -> 
     summary = poll_once(settings)
     click.echo(json.dumps({"checked": summary.checked, "reported": len(summary.reported),
                            "failed": len(summary.failed), "waiting": len(summary.waiting)}))
+
+
+@imaging_server.command("bench")
+@click.option("--clinics", type=click.IntRange(1, 2000), required=True, help="Number of clinics at once.")
+@click.option("--referrals-per-clinic", type=click.IntRange(1, 1000), default=3, show_default=True,
+              help="Referrals each clinic sends (each refers twice at once, retries, polls status and report).")
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Client processes driving the clinics (each runs its clinics as threads).")
+@click.option("--server-threads", type=click.IntRange(1, 64), default=16, show_default=True,
+              help="Request threads of the benchmarked serve process.")
+@click.option("--database-url", default=None,
+              help="A scratch database to run against (its bench clinics and referrals stay). "
+                   "Default: a temporary SQLite file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@imaging_errors
+def imaging_bench(clinics: int, referrals_per_clinic: int, workers: int, server_threads: int,
+                  database_url: Optional[str], as_json: bool) -> None:
+    """Load benchmark: N clinics posting and polling referrals at once against a real serve on loopback."""
+    from imaging_server.load_bench import run_load_benchmark
+    from imaging_server.store import checked_url
+
+    if database_url is not None:
+        checked_url(database_url)
+    result = run_load_benchmark(clinics=clinics, database_url=database_url, referrals_per_clinic=referrals_per_clinic,
+                                workers=workers, server_threads=server_threads)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{result['clinics']} clinics on {result['database']}: {result['referrals']} referrals, "
+               f"{result['requests']} requests in {result['seconds']:.1f} s ({result['rps']:.0f}/s), "
+               f"p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms; errors {result['errors']}, "
+               f"lost {result['lost']}, duplicated {result['duplicated']}")

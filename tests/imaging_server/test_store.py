@@ -3,8 +3,12 @@ failed step leaving nothing), database URLs (malformed, unreachable, never showi
 and readiness."""
 from __future__ import annotations
 
+import json
 import multiprocessing
+import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -107,7 +111,7 @@ def test_a_failing_migration_leaves_nothing_of_itself(database_url, monkeypatch)
     broken = (LATEST + 1, "a broken step", ("CREATE TABLE half_done (id INTEGER PRIMARY KEY)", "CREATE TABLE oops (x NOPE("))
     monkeypatch.setattr(store, "MIGRATIONS", (*store.MIGRATIONS, broken))
     db = store.open_database(database_url)
-    with pytest.raises(StorageError, match=rf"migration {LATEST + 1} \(a broken step\) failed"):
+    with pytest.raises(StorageError, match=rf"migration {LATEST + 1} \(a broken step\) failed: .*refused a statement"):
         store.apply_migrations(db)
     assert "half_done" not in db.table_names() and "ild_reads" in db.table_names()
     assert store.current_version(db) == LATEST
@@ -173,3 +177,27 @@ def test_readyz_says_ready_then_not_ready_when_the_database_goes(imaging_setting
     gone = client.get("/readyz")
     assert gone.status_code == 503 and gone.json["status"] == "not_ready" and expected in gone.json["reason"]
     assert client.get("/healthz").status_code == 200
+
+
+def test_db_migrate_creates_the_schema_once_and_says_so(runner, database_url, tmp_path):  # noqa: F811
+    from edge.cli import cli
+
+    command = ["imaging-server", "db", "migrate", "--data-dir", str(tmp_path / "d"), "--database-url", database_url]
+    first = runner.invoke(cli, command)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output)["applied"] == VERSIONS and json.loads(first.output)["schema_version"] == LATEST
+    again = runner.invoke(cli, command)
+    assert json.loads(again.output)["applied"] == [] and json.loads(again.output)["schema_version"] == LATEST
+
+
+def test_serve_on_an_unreachable_database_stops_at_once_with_one_line(tmp_path):
+    """Nothing is served (and nothing written) on a database that cannot be reached; the log keeps the
+    password out."""
+    url = f"postgresql://ildscreen:s3cret-pw@127.0.0.1:{free_port()}/ildscreen"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ILDSCREEN_")}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    result = subprocess.run([sys.executable, "-m", "edge", "imaging-server", "serve", "--no-watch", "--port",
+                             str(free_port()), "--data-dir", str(tmp_path / "d"), "--database-url", url],
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 1 and "unavailable" in result.stderr and "Traceback" not in result.stderr
+    assert "s3cret-pw" not in result.stdout + result.stderr and not (tmp_path / "d").exists()
