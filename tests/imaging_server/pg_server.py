@@ -88,16 +88,24 @@ class PostgresProcess:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+_shared: list[PostgresProcess] = []
+
+
 @pytest.fixture(scope="session")
 def postgres():
+    """The session's PostgreSQL server. Each test module that imports this fixture gets its own
+    session-scoped copy of it, so the server itself is kept here and shared by all of them; every
+    copy's teardown runs at the end of the session, and the first one stops it."""
     if not POSTGRES_BINARIES:
         message = "PostgreSQL is not installed (apt-get install postgresql)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    server = PostgresProcess(POSTGRES_BINARIES[-1])
-    yield server
-    server.stop()
+    if not _shared:
+        _shared.append(PostgresProcess(POSTGRES_BINARIES[-1]))
+    yield _shared[0]
+    if _shared:
+        _shared.pop().stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -4,7 +4,6 @@ and readiness."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import sqlite3
 import subprocess
@@ -95,13 +94,21 @@ def test_a_new_sqlite_database_has_the_same_schema_as_the_old_store(tmp_path):
     assert normalised(new) == normalised(old)
 
 
-def _prepare(url: str) -> list[int]:
-    return store.apply_migrations(store.open_database(url))
+def _ildscreen_env() -> dict:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ILDSCREEN_")}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    return env
 
 
-def test_concurrent_prepares_from_several_processes_apply_each_migration_once(database_url):  # noqa: F811
-    with multiprocessing.get_context("spawn").Pool(3) as pool:
-        applied = pool.map(_prepare, [database_url] * 3)
+def test_concurrent_prepares_from_several_processes_apply_each_migration_once(database_url, tmp_path):  # noqa: F811
+    """Three ``imaging-server db migrate`` processes started together on one empty database."""
+    command = [sys.executable, "-m", "edge", "imaging-server", "db", "migrate", "--data-dir", str(tmp_path / "d"),
+               "--database-url", database_url]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=_ildscreen_env()) for _ in range(3)]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0], [err for _, err in outputs]
+    applied = [json.loads(out)["applied"] for out, _ in outputs]
     assert sorted(version for versions in applied for version in versions) == VERSIONS
     db = store.open_database(database_url)
     assert [row["version"] for row in db.rows("SELECT version FROM schema_migrations ORDER BY version")] == VERSIONS
@@ -194,10 +201,8 @@ def test_serve_on_an_unreachable_database_stops_at_once_with_one_line(tmp_path):
     """Nothing is served (and nothing written) on a database that cannot be reached; the log keeps the
     password out."""
     url = f"postgresql://ildscreen:s3cret-pw@127.0.0.1:{free_port()}/ildscreen"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ILDSCREEN_")}
-    env["PYTHONPATH"] = os.pathsep.join(sys.path)
     result = subprocess.run([sys.executable, "-m", "edge", "imaging-server", "serve", "--no-watch", "--port",
                              str(free_port()), "--data-dir", str(tmp_path / "d"), "--database-url", url],
-                            capture_output=True, text=True, timeout=60, env=env)
+                            capture_output=True, text=True, timeout=60, env=_ildscreen_env())
     assert result.returncode == 1 and "unavailable" in result.stderr and "Traceback" not in result.stderr
     assert "s3cret-pw" not in result.stdout + result.stderr and not (tmp_path / "d").exists()
