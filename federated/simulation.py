@@ -24,7 +24,7 @@ import numpy as np
 from evaluation.errors import EvaluationError
 from evaluation.metrics import roc_auc
 from evaluation.recalibration import weighted_brier_score, weighted_expected_calibration_error
-from federated.engine import FederationResult, run_federation
+from federated.engine import FederationResult, run_federation, write_training_files
 from federated.model import Scaler, feature_statistics, fit_logistic, predict
 from federated.population import SYNTHETIC, Clinic, make_clinics
 from federated.privacy import PrivacySettings, epsilon
@@ -45,16 +45,6 @@ def risk_metrics(y: np.ndarray, p: np.ndarray) -> dict:
     except EvaluationError:
         pass  # one class only in this clinic's held-out rows
     return metrics
-
-
-def _write_training_files(clinics: list[Clinic], folder: Path) -> list[Path]:
-    """Each clinic's training rows in its own file, read only by that clinic's process."""
-    files = []
-    for clinic in clinics:
-        path = folder / f"{clinic.name}.npz"
-        np.savez(path, X=clinic.X_train, y=clinic.y_train)
-        files.append(path)
-    return files
 
 
 def _compare(clinics: list[Clinic], predictions: dict[str, list[np.ndarray]]) -> dict:
@@ -94,7 +84,7 @@ def simulate(n_clinics: int, *, seed: int, scale: float = 1.0, rounds: int = ROU
         scaler = Scaler.of(clinic.X_train)
         local.append(predict(fit_logistic(clinic.X_train, clinic.y_train, scaler), scaler, clinic.X_test))
     with tempfile.TemporaryDirectory(prefix="ildscreen-federated-") as folder:
-        files = _write_training_files(clinics, Path(folder))
+        files = write_training_files(clinics, Path(folder))
         federation = run_federation(files, workdir=Path(folder), rounds=rounds, proximal_mu=proximal_mu)
         private = None
         if privacy is not None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from federated.engine import run_federation
+from federated.engine import run_federation, write_training_files
 from federated.errors import FederatedError
 from federated.model import N_COEFFICIENTS, Scaler, feature_statistics, fit_logistic
 from federated.population import make_clinics
@@ -15,18 +15,9 @@ from federated.population import make_clinics
 pytestmark = pytest.mark.slow
 
 
-def write_clinics(clinics, folder):
-    files = []
-    for clinic in clinics:
-        path = folder / f"{clinic.name}.npz"
-        np.savez(path, X=clinic.X_train, y=clinic.y_train)
-        files.append(path)
-    return files
-
-
 def test_three_clinic_processes_learn_close_to_the_pooled_fit_and_the_bytes_are_counted(tmp_path):
     clinics = make_clinics(3, seed=7)
-    result = run_federation(write_clinics(clinics, tmp_path), workdir=tmp_path, rounds=40, proximal_mu=0.1)
+    result = run_federation(write_training_files(clinics, tmp_path), workdir=tmp_path, rounds=40, proximal_mu=0.1)
     X = np.vstack([clinic.X_train for clinic in clinics])
     y = np.concatenate([clinic.y_train for clinic in clinics])
     pooled = Scaler.from_statistics([feature_statistics(clinic.X_train) for clinic in clinics], len(y))
@@ -45,7 +36,7 @@ def test_three_clinic_processes_learn_close_to_the_pooled_fit_and_the_bytes_are_
 
 def test_a_clinic_that_cannot_read_its_rows_ends_the_run_with_its_name_and_log(tmp_path):
     clinics = make_clinics(3, seed=8)
-    files = write_clinics(clinics, tmp_path)
+    files = write_training_files(clinics, tmp_path)
     files[1].write_bytes(b"not an npz file")
     started = time.monotonic()
     with pytest.raises(FederatedError, match=f"clinic process {clinics[1].name} exited") as raised:
@@ -73,7 +64,7 @@ class SilentClinics:
 
 
 def test_clinics_that_never_connect_end_the_run_at_the_startup_timeout(tmp_path, monkeypatch):
-    files = write_clinics(make_clinics(2, seed=9), tmp_path)
+    files = write_training_files(make_clinics(2, seed=9), tmp_path)
     monkeypatch.setattr("federated.engine.ClinicProcesses", SilentClinics)
     started = time.monotonic()
     with pytest.raises(FederatedError, match="only 0 of 2 clinics connected within 3 s"):
@@ -83,7 +74,7 @@ def test_clinics_that_never_connect_end_the_run_at_the_startup_timeout(tmp_path,
 
 @pytest.mark.parametrize("count, rounds, message", [(1, 3, "at least 2 clinics"), (2, 0, "rounds must be >= 1")])
 def test_impossible_runs_are_refused_before_any_process_starts(tmp_path, count, rounds, message):
-    files = write_clinics(make_clinics(2, seed=0)[:count], tmp_path)
+    files = write_training_files(make_clinics(2, seed=0)[:count], tmp_path)
     with pytest.raises(FederatedError, match=message):
         run_federation(files, workdir=tmp_path, rounds=rounds, proximal_mu=0.1)
     assert not list(tmp_path.glob("*.log"))
