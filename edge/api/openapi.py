@@ -96,7 +96,11 @@ def _success(op: Operation) -> dict:
         content = {media: {"schema": {"type": "string", "format": "binary"}} for media in op.produces}
         return {"description": "Success", "content": content}
     if op.response is not None:
-        return {"description": "Success", "content": {"application/json": {"schema": _ref(op.response)}}}
+        success = {"description": "Success", "content": {"application/json": {"schema": _ref(op.response)}}}
+        if op.status == 202:  # accepted jobs say where to follow them
+            success["description"] = "Accepted: the job runs in the background"
+            success["headers"] = {"Location": {"description": "URL of the job", "schema": {"type": "string"}}}
+        return success
     return {"description": "Success"}
 
 

@@ -40,10 +40,14 @@ document.addEventListener("submit", (event) => {
     return;
   }
   delete form.dataset.reachable;
+  if (form.classList.contains("capture")) {
+    event.preventDefault();
+    runCapture(form, button);
+    return;
+  }
   if (button && button.dataset.working) {
     setTimeout(() => { button.disabled = true; button.textContent = button.dataset.working; }, 0);
   }
-  if (form.classList.contains("capture")) showCaptureProgress(form);
 });
 
 // Drafts: fields marked data-draft are saved as they are typed; without a connection they wait
@@ -215,14 +219,54 @@ function setupRecorder() {
   });
 }
 
-// Board captures: the patient prompt and a progress bar for the capture's known length.
-function showCaptureProgress(form) {
+// Board captures run as jobs on the server: the patient prompt, the job's progress, and Cancel
+// (the board stops, nothing is kept). Leaving the page cancels the capture too; if even that
+// message is lost, the server cancels a job nobody polls (capture_orphan_seconds).
+function runCapture(form, button) {
   const panel = form.querySelector(".capture-progress");
-  if (!panel) return;
-  panel.hidden = false;
   const bar = panel.querySelector("progress");
-  const started = Date.now();
-  setInterval(() => { bar.value = Math.min(Number(bar.max), (Date.now() - started) / 1000); }, 500);
+  const cancel = panel.querySelector(".capture-cancel");
+  const message = form.querySelector(".capture-message");
+  const headers = {"X-Requested-With": "fetch", "X-CSRF-Token": csrfToken()};
+  let timer = null, job = null;
+  const leave = () => { if (job) navigator.sendBeacon(job.cancel, new URLSearchParams({csrf_token: csrfToken()})); };
+  const finish = (text) => {
+    clearInterval(timer); job = null;
+    window.removeEventListener("pagehide", leave);
+    panel.hidden = true; cancel.hidden = true; cancel.disabled = false;
+    body().dataset.recording = "no";
+    button.disabled = false; button.textContent = button.dataset.label;
+    if (text) { message.textContent = text; message.hidden = false; }
+  };
+  const show = (state) => {
+    bar.value = Number(bar.max) * (state.progress || 0);
+    if (state.state === "completed") {
+      const done = job && job.done;
+      job = null;
+      if (done) window.location.assign(done);  // the stored take, with its quality verdict
+    }
+    else if (state.state !== "running") finish(state.message);
+  };
+  message.hidden = true;
+  panel.hidden = false; bar.value = 0;
+  body().dataset.recording = "yes";  // no idle lock during a capture
+  button.disabled = true; button.textContent = button.dataset.working;
+  fetch(form.action, {method: "POST", body: new FormData(form), headers, credentials: "same-origin"})
+    .then((response) => response.json().then((answer) => {
+      if (response.status !== 202) { finish(answer.error?.message || body().dataset.networkError); return; }
+      job = answer;
+      window.addEventListener("pagehide", leave);
+      cancel.hidden = false;
+      cancel.onclick = () => {
+        cancel.disabled = true;
+        fetch(answer.cancel, {method: "POST", headers, credentials: "same-origin"})
+          .then((reply) => reply.json()).then(show, () => finish(body().dataset.networkError));
+      };
+      timer = setInterval(() => {
+        fetch(answer.job, {headers, credentials: "same-origin", cache: "no-store"})
+          .then((reply) => reply.json()).then((state) => { if (job) show(state); }, () => {});
+      }, 1000);
+    }), () => finish(body().dataset.networkError));
 }
 
 // Shared tablet: after the idle time the page locks (the session ends; logging in again

@@ -170,3 +170,127 @@ def test_configured_ports_must_match_the_allowlist(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="device_ports: '/etc/passwd' matches none of device_port_patterns"):
         load_settings(data_dir=tmp_path, device_ports=["/etc/passwd"])
     assert load_settings(data_dir=tmp_path, device_ports=["/dev/ttyACM0"]).device_ports == ["/dev/ttyACM0"]
+
+
+# --- Capture jobs against a real ``ildscreen serve`` and a simulated board on a pty ---------------
+
+@pytest.fixture(scope="module")
+def served_board(tmp_path_factory):
+    """A served clinic with one real-time simulated stethoscope registered, a nurse's bearer token,
+    and an orphan rule of 2 s (the pages poll every second)."""
+    from served import ServedProcess, nurse_token
+
+    pcm = (np.random.default_rng(4).normal(0, 3000, 4000 * 12)).astype(np.int16)
+    sim = SimulatedDevice(DeviceKind.STETHOSCOPE, pcm=pcm, sample_rate_hz=4000, speed=1.0, device_id="STETH-7")
+    sim.start()
+    data_dir = tmp_path_factory.mktemp("jobs") / "data"
+    headers = nurse_token(data_dir)
+    served = ServedProcess(data_dir, env={"ILDSCREEN_DEVICE_PORTS": f'["{sim.port}"]',
+                                          "ILDSCREEN_DEVICE_SIMULATOR": "true",
+                                          "ILDSCREEN_CAPTURE_ORPHAN_SECONDS": "2"})
+    yield served, sim, headers
+    served.stop()
+    sim.close()
+
+
+def served_visit(url, headers) -> int:
+    import requests
+
+    patient = requests.post(f"{url}/api/v1/patients", json={**PATIENT, "code": f"JOB-{os.urandom(3).hex()}"},
+                            headers=headers, timeout=10).json()
+    return requests.post(f"{url}/api/v1/patients/{patient['id']}/visits", json={}, headers=headers, timeout=10).json()["id"]
+
+
+def recordings_of(url, visit, headers) -> list:
+    import requests
+
+    return requests.get(f"{url}/api/v1/visits/{visit}/recordings", headers=headers, timeout=10).json()["recordings"]
+
+
+def poll(url, headers, until, timeout=30.0) -> dict:
+    import time
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        job = requests.get(url, headers=headers, timeout=10).json()
+        if until(job) or time.monotonic() > deadline:
+            return job
+        time.sleep(0.2)
+
+
+def test_a_capture_job_is_cancelled_on_the_board_stores_nothing_and_the_next_one_is_stored(served_board):
+    import requests
+
+    served, sim, headers = served_board
+    visit = served_visit(served.url, headers)
+    start = f"{served.url}/api/v1/visits/{visit}/recordings/capture-jobs"
+    body = {"port": sim.port, "chest_site": "posterior_left_base", "seconds": 10}
+    started = requests.post(start, json=body, headers=headers, timeout=10)
+    assert started.status_code == 202 and started.json()["state"] == "running"
+    job_url = served.url + started.headers["Location"]
+    assert started.headers["Location"] == f"/api/v1/capture-jobs/{started.json()['id']}"
+
+    second = requests.post(start, json=body, headers=headers, timeout=10)  # the same board, still capturing
+    assert second.status_code == 409 and second.json()["error"]["code"] == "capture_running"
+    assert requests.post(f"{served.url}/api/v1/visits/{visit}/recordings/capture", json=body, headers=headers,
+                         timeout=10).status_code == 409  # the synchronous call shares the one-per-board rule
+
+    running = poll(job_url, headers, lambda job: job["progress"] > 0)
+    assert running["state"] == "running" and sim.capturing
+    cancelled = requests.delete(job_url, headers=headers, timeout=20)
+    assert cancelled.status_code == 200
+    assert cancelled.json()["state"] == "cancelled" and cancelled.json()["cancel_reason"] == "user"
+    assert not sim.capturing  # STOP_CAPTURE reached the board: it is idle again
+    assert recordings_of(served.url, visit, headers) == []
+    again = requests.delete(job_url, headers=headers, timeout=10)
+    assert again.status_code == 409 and "already ended (cancelled)" in again.json()["error"]["message"]
+
+    short = requests.post(start, json={**body, "seconds": 5}, headers=headers, timeout=10)
+    assert short.status_code == 202
+    done = poll(served.url + short.headers["Location"], headers, lambda job: job["state"] != "running")
+    assert done["state"] == "completed" and done["progress"] == 1.0
+    stored = recordings_of(served.url, visit, headers)
+    assert [r["id"] for r in stored] == [done["result"]["id"]]
+    assert stored[0]["source"] == "device"
+    finished = requests.delete(served.url + short.headers["Location"], headers=headers, timeout=10)
+    assert finished.status_code == 409 and finished.json()["error"]["code"] == "conflict"
+
+
+def test_an_unknown_job_is_a_404_and_a_bad_start_is_refused_before_the_board_is_asked(served_board):
+    import requests
+
+    served, sim, headers = served_board
+    for method in ("GET", "DELETE"):
+        unknown = requests.request(method, f"{served.url}/api/v1/capture-jobs/no-such-job", headers=headers, timeout=10)
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    visit = served_visit(served.url, headers)
+    start = f"{served.url}/api/v1/visits/{visit}/recordings/capture-jobs"
+    site = requests.post(start, json={"port": sim.port, "chest_site": "elbow"}, headers=headers, timeout=10)
+    assert site.status_code == 422 and not sim.capturing
+    unregistered = requests.post(start, json={"port": "/dev/ttyACM9", "chest_site": "posterior_left_base"},
+                                 headers=headers, timeout=10)
+    assert unregistered.status_code == 503 and "no device registered" in unregistered.json()["error"]["message"]
+    missing = requests.post(f"{served.url}/api/v1/visits/999999/breath/capture-jobs", json={"port": sim.port},
+                            headers=headers, timeout=10)
+    assert missing.status_code == 404
+
+
+def test_a_job_nobody_polls_is_cancelled_on_the_board_and_stores_nothing(served_board):
+    import time
+    import requests
+
+    served, sim, headers = served_board
+    visit = served_visit(served.url, headers)
+    started = requests.post(f"{served.url}/api/v1/visits/{visit}/recordings/capture-jobs",
+                            json={"port": sim.port, "chest_site": "posterior_right_base", "seconds": 10},
+                            headers=headers, timeout=10)
+    assert started.status_code == 202
+    deadline = time.monotonic() + 15  # the capture alone would take 10 s; the orphan rule is 2 s
+    while not sim.capturing and time.monotonic() < deadline:
+        time.sleep(0.05)
+    while sim.capturing and time.monotonic() < deadline:  # watch the board, not the job (that would touch it)
+        time.sleep(0.1)
+    job = requests.get(served.url + started.headers["Location"], headers=headers, timeout=10).json()
+    assert job["state"] == "cancelled" and job["cancel_reason"] == "orphaned"
+    assert recordings_of(served.url, visit, headers) == []
