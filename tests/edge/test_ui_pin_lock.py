@@ -3,7 +3,6 @@ lock keeps her session but locks it server-side until her PIN opens it; wrong PI
 and end the session; a PIN never logs anyone in; password changes and resets clear it."""
 from __future__ import annotations
 
-import json
 import logging
 import re
 
@@ -186,3 +185,41 @@ def test_lock_state_lives_on_the_session_not_the_account(ui, db, app):
     assert client.get("/api/v1/patients").status_code == 401
     with pytest.raises(AuthenticationError, match="session expired or unknown"):
         auth.unlock_session(db, "not-a-session", PIN, max_attempts=5)  # a PIN opens only an existing session
+
+
+def test_a_served_locked_session_is_refused_pages_and_api_until_its_pin(tmp_path):
+    """Against a real ``ildscreen serve``: the lock is server state, not a client overlay."""
+    import requests
+    from served import ServedProcess, run_cli
+
+    run_cli(tmp_path / "data", "db", "init")
+    run_cli(tmp_path / "data", "users", "add", "nurse1", "--role", "nurse", "--password-stdin", input=PASSWORD + "\n")
+    served = ServedProcess(tmp_path / "data")
+    try:
+        tablet = requests.Session()
+        csrf = tablet.post(f"{served.url}/api/v1/auth/login", json={"username": "nurse1", "password": PASSWORD},
+                           timeout=10).json()["csrf_token"]
+        patient = tablet.post(f"{served.url}/api/v1/patients", headers={"X-CSRF-Token": csrf}, timeout=10,
+                              json={"code": "CL8-LOCK", "birth_year": 1950, "sex": "F", "ctd_diagnosis": "SSc"}).json()
+        assert tablet.post(f"{served.url}/account/pin", timeout=10, allow_redirects=False,
+                           data={"csrf_token": csrf, "pin_password": PASSWORD, "pin": PIN, "repeat_pin": PIN}
+                           ).status_code == 302
+        page = f"/patients/{patient['id']}"
+        assert tablet.post(f"{served.url}/lock", data={"csrf_token": csrf, "next": page}, timeout=10,
+                           allow_redirects=False).headers["Location"] == f"/unlock?next={page}"
+
+        api = tablet.get(f"{served.url}/api/v1/patients/{patient['id']}", timeout=10)
+        assert api.status_code == 401 and api.json()["error"]["code"] == "session_locked"
+        write = tablet.post(f"{served.url}/api/v1/patients", headers={"X-CSRF-Token": csrf}, timeout=10,
+                            json={"code": "CL8-NEW", "birth_year": 1950, "sex": "F", "ctd_diagnosis": "SSc"})
+        assert write.status_code == 401
+        back = tablet.get(served.url + page, timeout=10)  # what Back reloads (every page is no-store)
+        assert back.url.endswith(f"/unlock?next={page}") and "CL8-LOCK" not in back.text and "nurse1" in back.text
+        assert back.headers["Cache-Control"] == "no-store"
+
+        unlocked = tablet.post(f"{served.url}/unlock?next={page}", data={"csrf_token": csrf, "pin": PIN}, timeout=10)
+        assert unlocked.url.endswith(page) and "CL8-LOCK" in unlocked.text
+        assert tablet.get(f"{served.url}/api/v1/patients/{patient['id']}", timeout=10).status_code == 200
+        assert "CL8-NEW" not in tablet.get(f"{served.url}/api/v1/patients", timeout=10).text  # the locked write stored nothing
+    finally:
+        served.stop()
