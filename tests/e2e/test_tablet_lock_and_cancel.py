@@ -1,0 +1,186 @@
+"""The shared tablet's PIN re-lock and the Cancel of a board capture (issue 16), in Debian
+Chromium against a served clinic with a real-time simulated stethoscope on a pty, in English and
+Chinese: idle -> lock screen -> wrong PIN -> right PIN back on the same page; five wrong PINs ->
+the password login; a capture started, its progress seen, cancelled, and nothing stored.
+The idle time passes on Playwright's clock, not the wall clock."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from e2e_support import AXE, NURSE_PASSWORD, PORTRAIT
+from tablet import Tablet, one_time_account
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "edge"))
+from served import ServedProcess, ildscreen_command  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+if not AXE.exists():
+    pytest.fail(f"axe-core is missing at {AXE}: run `npm install --prefix .ci/node axe-core@4` (.ci/run does)",
+                pytrace=False)
+
+PIN = "4071"
+WORDS = {
+    "en": {"owner": "Session of", "wrong": "Wrong PIN. 4 attempt(s) left", "ended": "Too many wrong PINs",
+           "saved": "PIN saved", "cancelled": "Capture cancelled"},
+    "zh-CN": {"owner": "的会话", "wrong": "PIN 错误。再错 4 次", "ended": "PIN 错误次数过多",
+              "saved": "PIN 码已保存", "cancelled": "采集已取消"},
+}
+
+
+@pytest.fixture(scope="module")
+def board_clinic(tmp_path_factory):
+    """A served clinic whose stethoscope streams in real time (20 s of synthetic lung sound), so a
+    capture is still running when the nurse cancels it."""
+    data_dir = tmp_path_factory.mktemp("lockcancel") / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
+    subprocess.run([*ildscreen_command(), "db", "init", "--data-dir", str(data_dir)], check=True, capture_output=True,
+                   env=env)
+    subprocess.run([*ildscreen_command(), "users", "add", "nurse1", "--role", "nurse", "--password-stdin",
+                    "--data-dir", str(data_dir)], input=NURSE_PASSWORD + "\n", text=True, check=True,
+                   capture_output=True, env=env)
+    board = subprocess.Popen([*ildscreen_command(), "device", "simulate", "--kind", "stethoscope", "--speed", "1",
+                              "--run-for", "900"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             env=env)
+    port = board.stdout.readline().split(" on ")[-1].strip()
+    served = ServedProcess(data_dir, env={"ILDSCREEN_DEVICE_PORTS": f'["{port}"]', "ILDSCREEN_DEVICE_SIMULATOR": "true"})
+    served.data_dir = data_dir
+    yield served
+    served.stop()
+    board.terminate()
+    board.wait(timeout=10)
+
+
+def new_page(browser, lang: str):
+    context = browser.new_context(viewport=PORTRAIT, locale=lang, device_scale_factor=1)
+    context.add_cookies([{"name": "lang", "value": lang, "url": "http://127.0.0.1"}])
+    return context, context.new_page()
+
+
+def log_in(page, url: str, username: str, password: str) -> None:
+    page.goto(url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#logout-button, #password-form")
+
+
+def register_patient(page, url: str, code: str) -> str:
+    page.goto(url + "/patients/new")
+    page.fill("input[name=code]", code)
+    page.fill("input[name=birth_year]", "1949")
+    page.check("input[name=sex][value=F]")
+    page.select_option("select[name=ctd_diagnosis]", "SSc")
+    page.click("#patient-form button[type=submit]")
+    page.wait_for_selector("#new-visit")
+    return page.url
+
+
+def idle_until_locked(page) -> None:
+    page.clock.fast_forward("06:00")  # past the 5-minute idle lock
+    page.wait_for_selector("#lock-screen")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_the_idle_lock_asks_for_the_nurses_pin_and_returns_to_the_same_page(browser, board_clinic, lang):
+    words = WORDS[lang]
+    username = {"en": "nurse71", "zh-CN": "nurse72"}[lang]
+    one_time = one_time_account(board_clinic.data_dir, username)
+    context, page = new_page(browser, lang)
+    tablet = Tablet(page, lang, "pin-lock")
+    page.clock.install()
+    log_in(page, board_clinic.url, username, one_time)
+    page.fill("#current_password", one_time)
+    page.fill("#new_password", "my own password 7")
+    page.fill("#repeat_password", "my own password 7")
+    page.click("#password-button")
+    page.wait_for_selector("#search-form")
+
+    page.click("#account-link")
+    page.fill("#pin_password", "my own password 7")
+    page.fill("#pin", "1234")
+    page.fill("#repeat_pin", "1234")
+    page.click("#pin-button")
+    page.wait_for_selector("#pin-error-summary")
+    assert page.locator("#error-pin").is_visible()  # a run is refused, beside the field
+    page.fill("#pin_password", "my own password 7")
+    page.fill("#pin", PIN)
+    page.fill("#repeat_pin", PIN)
+    page.click("#pin-button")
+    page.wait_for_selector("#pin-state")
+    assert words["saved"] in page.inner_text("#pin-state")
+    tablet.check("account-pin")
+
+    code = f"CL9-PN{lang[:2].upper()}"
+    patient_url = register_patient(page, board_clinic.url, code)
+    idle_until_locked(page)
+    assert code not in page.content() and words["owner"] in page.inner_text("#lock-owner")
+    assert username in page.inner_text("#lock-owner")
+    pin_box = page.locator("#pin")
+    assert pin_box.get_attribute("inputmode") == "numeric" and pin_box.get_attribute("autocomplete") == "off"
+    tablet.check("lock-screen")
+    page.go_back()  # Back asks the server, which answers with the lock screen again
+    page.wait_for_selector("#lock-screen")
+    assert code not in page.content()
+
+    page.fill("#pin", "9999")
+    page.click("#unlock-button")
+    page.wait_for_selector("#pin-error")
+    assert words["wrong"] in page.inner_text("#pin-error")
+    tablet.check("wrong-pin")
+    page.fill("#pin", PIN)
+    page.click("#unlock-button")
+    page.wait_for_selector("#new-visit")
+    assert page.url == patient_url and code in page.content()  # the same page, the same session
+
+    idle_until_locked(page)
+    for attempt in range(5):
+        page.fill("#pin", f"80{attempt}6")
+        page.click("#unlock-button")
+        page.wait_for_selector("#pin-error, #login-form")
+    page.wait_for_selector("#pin-ended-notice")
+    assert words["ended"] in page.inner_text("#pin-ended-notice")
+    tablet.check("pin-ended")
+    page.goto(patient_url)
+    page.wait_for_selector("#login-form")  # the session is over: only the password opens it
+    assert code not in page.content()
+    tablet.assert_clean()
+    context.close()
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_a_nurse_cancels_a_board_capture_and_nothing_is_stored(browser, board_clinic, lang):
+    words = WORDS[lang]
+    context, page = new_page(browser, lang)
+    tablet = Tablet(page, lang, "board-cancel")
+    log_in(page, board_clinic.url, "nurse1", NURSE_PASSWORD)
+    register_patient(page, board_clinic.url, f"CL9-CX{lang[:2].upper()}")
+    page.click("#new-visit")
+    page.wait_for_selector("#auscultation")
+    connect = page.locator("#auscultation .board button")
+    if connect.count():
+        connect.click()
+        page.wait_for_selector("#steth-capture")
+    page.click("#steth-capture button[type=submit]")
+    page.wait_for_selector("#steth-capture .capture-cancel:not([hidden])")
+    page.wait_for_function("() => document.querySelector('#steth-capture progress').value > 0")  # the board's progress
+    assert page.locator("#steth-capture .prompt").is_visible()
+    tablet.check("capture-running", orientations=("portrait",))
+    page.click("#steth-capture .capture-cancel")
+    page.wait_for_selector("#steth-capture .capture-message:not([hidden])")
+    assert words["cancelled"] in page.inner_text("#steth-capture .capture-message")
+    assert page.locator("#steth-capture .capture-progress").is_hidden()
+    assert page.locator("#steth-capture button[type=submit]").is_enabled()
+    tablet.check("capture-cancelled")
+    page.reload()
+    page.wait_for_selector("#auscultation")
+    assert page.locator(".recording[data-recording-id]").count() == 0  # nothing stored
+    assert page.locator("#auscultation .board .ok").count() == 1
+    assert {"en": "recording", "zh-CN": "采集中"}[lang] not in page.inner_text("#auscultation .board")  # board free
+    tablet.assert_clean()
+    context.close()
