@@ -102,6 +102,7 @@ class CaptureJob:
         try:
             self.result = work(self)
             self.state = COMPLETED
+            self.progress = 1.0  # also when the board ended early with a shorter capture
             self.cancel_reason = None  # finished before it saw a cancel
         except CaptureCancelled:
             self.state = CANCELLED

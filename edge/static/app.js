@@ -263,8 +263,10 @@ function runCapture(form, button) {
           .then((reply) => reply.json()).then(show, () => finish(body().dataset.networkError));
       };
       timer = setInterval(() => {
-        fetch(answer.job, {headers, credentials: "same-origin", cache: "no-store"})
-          .then((reply) => reply.json()).then((state) => { if (job) show(state); }, () => {});
+        fetch(answer.job, {headers, credentials: "same-origin", cache: "no-store"}).then((reply) => {
+          if (reply.status === 404) { finish(form.dataset.lost); return; }  // e.g. the server restarted
+          return reply.json().then((state) => { if (job) show(state); });
+        }, () => {});  // a dropped poll: the next one tries again
       }, 1000);
     }), () => finish(body().dataset.networkError));
 }

@@ -391,6 +391,8 @@ CATALOG: dict[str, dict[str, str]] = {
                           "zh-CN": "采集已取消。未保存任何内容，设备已就绪。"},
     "capture_orphaned": {"en": "The capture was stopped because the page was left. Nothing was saved.",
                          "zh-CN": "因离开页面，采集已停止。未保存任何内容。"},
+    "capture_lost": {"en": "The capture was lost (the clinic server restarted?). Nothing was saved: start it again.",
+                     "zh-CN": "采集已中断（诊所服务器可能已重启）。未保存任何内容：请重新开始。"},
     "cancel_capture": {"en": "Cancel", "zh-CN": "取消"},
     "capturing": {"en": "Recording from the board…", "zh-CN": "正在从设备采集…"},
     "prompt_stethoscope": {"en": "Ask the patient to breathe deeply through the mouth.", "zh-CN": "请患者张口深呼吸。"},

@@ -86,7 +86,7 @@ def login_required(view: Callable) -> Callable:
         if g.ui_user is None:
             return redirect(url_for("ui.login", next=request.path))
         if g.ui_locked:
-            return _to_lock_screen()
+            return to_lock_screen()
         if request.method == "POST":
             auth.check_csrf(g.ui_session, request.form.get("csrf_token") or request.headers.get("X-CSRF-Token"))
         if g.ui_user["must_change_password"]:
@@ -159,7 +159,7 @@ def signed_in(view: Callable) -> Callable:
         if g.ui_user is None:
             return redirect(url_for("ui.login", next=request.path))
         if g.ui_locked:
-            return _to_lock_screen()
+            return to_lock_screen()
         if request.method == "POST":
             auth.check_csrf(g.ui_session, request.form.get("csrf_token") or request.headers.get("X-CSRF-Token"))
         g.actor = Actor(g.ui_user["id"], g.ui_user["username"], g.ui_user["role"])
@@ -168,7 +168,7 @@ def signed_in(view: Callable) -> Callable:
     return wrapper
 
 
-def _to_lock_screen():
+def to_lock_screen():
     """A locked session sees only the lock screen: a page script's fetch gets a 401 JSON, a page
     the lock screen (which returns to this page once unlocked, GET only: a form is not re-posted)."""
     if request.headers.get("X-Requested-With") == "fetch":

@@ -294,3 +294,59 @@ def test_a_job_nobody_polls_is_cancelled_on_the_board_and_stores_nothing(served_
     job = requests.get(served.url + started.headers["Location"], headers=headers, timeout=10).json()
     assert job["state"] == "cancelled" and job["cancel_reason"] == "orphaned"
     assert recordings_of(served.url, visit, headers) == []
+
+
+# --- The visit page's capture routes (the page's script: X-Requested-With: fetch) --------------------
+
+def page_csrf(client) -> str:
+    import re
+
+    return re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
+
+
+FETCH = {"X-Requested-With": "fetch"}
+
+
+def test_the_page_starts_a_capture_job_polls_it_and_finds_the_take_stored(app, client, nurse, visit_id, stethoscope,
+                                                                         register):
+    sim, _ = stethoscope
+    assert register(sim.port).status_code == 201
+    csrf = page_csrf(client)
+    started = client.post(f"/visits/{visit_id}/recordings/capture", headers=FETCH,
+                          data={"csrf_token": csrf, "port": sim.port, "chest_site": "posterior_left_base"})
+    assert started.status_code == 202
+    urls = started.json
+    assert urls["done"].startswith(f"/visits/{visit_id}?captured=") and urls["done"].endswith("#auscultation")
+    job = app.extensions["ildscreen"].devices.job(urls["job"].rsplit("/", 1)[1])
+    assert job.wait(30)
+    state = client.get(urls["job"], headers=FETCH).json
+    assert state == {"state": "completed", "progress": 1.0, "message": None}
+    assert len(client.get(f"/api/v1/visits/{visit_id}/recordings", headers=nurse).json["recordings"]) == 1
+    late = client.post(urls["cancel"], headers={**FETCH, "X-CSRF-Token": csrf})
+    assert late.status_code == 409 and late.json["state"] == "completed"  # too late to cancel: it is stored
+    assert client.get("/capture-jobs/nope", headers=FETCH).status_code == 404
+    assert client.post(urls["cancel"], headers=FETCH).status_code == 403  # no CSRF token
+
+
+def test_the_page_cancels_a_running_capture_and_a_busy_board_is_explained_in_the_nurses_language(
+        app, client, nurse, visit_id, register):
+    pcm = (np.random.default_rng(5).normal(0, 3000, 4000 * 30)).astype(np.int16)
+    sim = SimulatedDevice(DeviceKind.STETHOSCOPE, pcm=pcm, sample_rate_hz=4000, speed=1.0)
+    sim.start()
+    try:
+        assert register(sim.port).status_code == 201
+        csrf = page_csrf(client)
+        form = {"csrf_token": csrf, "port": sim.port, "chest_site": "posterior_right_base"}
+        urls = client.post(f"/visits/{visit_id}/recordings/capture", headers=FETCH, data=form).json
+        client.set_cookie("lang", "zh-CN")
+        busy = client.post(f"/visits/{visit_id}/recordings/capture", headers=FETCH, data=form)
+        assert busy.status_code == 409 and busy.json["error"]["message"] == "该设备正在采集：请等待完成或取消。"
+        cancelled = client.post(urls["cancel"], headers={**FETCH, "X-CSRF-Token": csrf})
+        assert cancelled.status_code == 200
+        assert cancelled.json == {"state": "cancelled", "progress": cancelled.json["progress"],
+                                  "message": "采集已取消。未保存任何内容，设备已就绪。"}
+        assert not sim.capturing
+        assert client.get(f"/api/v1/visits/{visit_id}/recordings", headers=nurse).json["recordings"] == []
+    finally:
+        app.extensions["ildscreen"].devices.close_all()
+        sim.close()

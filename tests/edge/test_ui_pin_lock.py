@@ -223,3 +223,17 @@ def test_a_served_locked_session_is_refused_pages_and_api_until_its_pin(tmp_path
         assert "CL8-NEW" not in tablet.get(f"{served.url}/api/v1/patients", timeout=10).text  # the locked write stored nothing
     finally:
         served.stop()
+
+
+def test_a_locked_clinicians_dashboard_and_recordings_are_refused_too(app, make_user):
+    make_user("doc1", "clinician")
+    client = app.test_client()
+    login(client, "doc1")
+    csrf = csrf_of(client.get("/").get_data(as_text=True))
+    set_pin(client, csrf)
+    assert client.get("/dashboard").status_code == 200
+    client.post("/lock", data={"csrf_token": csrf, "next": "/dashboard"})
+    for path in ("/dashboard", "/dashboard/export.csv", "/recordings/1/audio"):
+        assert client.get(path).headers["Location"].startswith("/unlock"), path
+    fetch = client.get("/visits/1", headers={"X-Requested-With": "fetch"})  # a page script gets JSON, not a page
+    assert fetch.status_code == 401 and fetch.json["error"]["code"] == "session_locked"
