@@ -350,3 +350,33 @@ def test_the_page_cancels_a_running_capture_and_a_busy_board_is_explained_in_the
     finally:
         app.extensions["ildscreen"].devices.close_all()
         sim.close()
+
+
+def test_without_the_pages_script_the_capture_form_waits_for_the_take_and_comes_back(client, nurse, visit_id,
+                                                                                   stethoscope, register):
+    sim, _ = stethoscope
+    register(sim.port)
+    csrf = page_csrf(client)
+    response = client.post(f"/visits/{visit_id}/recordings/capture",
+                           data={"csrf_token": csrf, "port": sim.port, "chest_site": "posterior_left_base"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("#auscultation")
+    assert len(client.get(f"/api/v1/visits/{visit_id}/recordings", headers=nurse).json["recordings"]) == 1
+    unknown = client.post(f"/visits/{visit_id}/recordings/capture",
+                          data={"csrf_token": csrf, "port": "/dev/ttyACM7", "chest_site": "posterior_left_base"})
+    assert unknown.status_code == 302 and "upload_error=" in unknown.headers["Location"]
+
+
+def test_an_enose_capture_job_ends_with_the_stored_breath_reading(app, client, nurse, visit_id, register):
+    sim = SimulatedDevice(DeviceKind.ENOSE, n_sensors=8, speed=None, device_id="ENOSE-8")
+    sim.start()
+    try:
+        assert register(sim.port).status_code == 201
+        started = client.post(f"/api/v1/visits/{visit_id}/breath/capture-jobs", json={"port": sim.port}, headers=nurse)
+        assert started.status_code == 202 and started.json["kind"] == "enose"
+        app.extensions["ildscreen"].devices.job(started.json["id"]).wait(60)
+        done = client.get(started.headers["Location"], headers=nurse).json
+    finally:
+        sim.close()
+    assert done["state"] == "completed" and done["error"] is None
+    readings = client.get(f"/api/v1/visits/{visit_id}/breath", headers=nurse).json
+    assert [reading["id"] for reading in readings["breath_readings"]] == [done["result"]["id"]]
