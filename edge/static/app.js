@@ -271,8 +271,9 @@ function runCapture(form, button) {
     }), () => finish(body().dataset.networkError));
 }
 
-// Shared tablet: after the idle time the page locks (the session ends; logging in again
-// returns to the same page). Never during a take.
+// Shared tablet: after the idle time the page locks. The server locks the session and shows
+// the lock screen (the nurse's PIN reopens this page), or, for a nurse without a PIN, ends it
+// (logging in again returns here). Never during a take or a board capture.
 function setupIdleLock() {
   const seconds = Number(body().dataset.idleSeconds || 0);
   const form = document.getElementById("lock-form");

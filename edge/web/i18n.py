@@ -486,8 +486,6 @@ CATALOG: dict[str, dict[str, str]] = {
     "error_not_found": {"en": "This page or record does not exist.", "zh-CN": "该页面或记录不存在。"},
     "error_conflict": {"en": "This cannot be changed any more (the visit may be closed).", "zh-CN": "已无法修改（就诊可能已结束）。"},
     "error_authentication_failed": {"en": "Please log in.", "zh-CN": "请登录。"},
-    "error_session_locked": {"en": "The tablet is locked: enter your PIN.", "zh-CN": "平板已锁定：请输入 PIN 码。"},
-    "error_wrong_pin": {"en": "Wrong PIN.", "zh-CN": "PIN 码错误。"},
     "error_capture_running": {"en": "This board is already recording: wait for it to finish or cancel it.",
                               "zh-CN": "该设备正在采集：请等待完成或取消。"},
     "error_account_locked": {"en": "Too many failed attempts: the account is locked for a while.", "zh-CN": "失败次数过多：账户已暂时锁定。"},

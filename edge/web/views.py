@@ -142,6 +142,9 @@ def login():
         except AuthenticationError:
             error = translate("wrong_credentials", g.lang)
         else:
+            if request.cookies.get(SESSION_COOKIE):
+                # Someone else logging in on a locked tablet: the session left behind ends now.
+                auth.end_session(resources.db(), request.cookies[SESSION_COOKIE])
             grant = auth.start_session(resources.db(), user, hours=resources.settings.session_hours)
             return set_session_cookie(redirect(_safe_next(request.args.get("next"))), grant, resources.settings)
     login_csrf = secrets.token_urlsafe(24)

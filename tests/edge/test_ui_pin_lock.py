@@ -237,3 +237,15 @@ def test_a_locked_clinicians_dashboard_and_recordings_are_refused_too(app, make_
         assert client.get(path).headers["Location"].startswith("/unlock"), path
     fetch = client.get("/visits/1", headers={"X-Requested-With": "fetch"})  # a page script gets JSON, not a page
     assert fetch.status_code == 401 and fetch.json["error"]["code"] == "session_locked"
+
+
+def test_another_nurse_logging_in_on_a_locked_tablet_ends_the_session_left_behind(locked, make_user, db):
+    client, csrf = locked
+    make_user("nurse2", "nurse")
+    login_page = client.get("/login").get_data(as_text=True)
+    login_csrf = re.search(r'name="csrf_token" value="([^"]+)"', login_page).group(1)
+    assert client.post("/login", data={"csrf_token": login_csrf, "username": "nurse2", "password": PASSWORD}
+                       ).status_code == 302
+    assert client.get("/").status_code == 200
+    nurse1 = find_user(db, "nurse1")["id"]
+    assert db.execute("SELECT revoked FROM sessions WHERE user_id = ?", [nurse1]).fetchall() == [(1,)]
