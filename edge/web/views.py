@@ -221,6 +221,8 @@ def unlock():
         return redirect(url_for("ui.login", next=target))
     if not g.ui_locked:
         return redirect(target)
+    if not g.ui_user["pin_hash"]:  # the PIN was removed meanwhile (another tablet): the password it is
+        return _end_session(url_for("ui.login", next=target, locked=1))
     error, status = None, 200
     if request.method == "POST":
         auth.check_csrf(g.ui_session, request.form.get("csrf_token"))

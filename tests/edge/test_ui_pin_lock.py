@@ -12,7 +12,7 @@ from edge import audit, auth
 from edge.app import create_app
 from edge.config import load_settings
 from edge.errors import AuthenticationError, ValidationError
-from edge.users import check_pin_policy, create_user, find_user, reset_password
+from edge.users import check_pin_policy, clear_pin, create_user, find_user, reset_password
 from support import PASSWORD, login
 
 PIN = "4071"
@@ -249,3 +249,12 @@ def test_another_nurse_logging_in_on_a_locked_tablet_ends_the_session_left_behin
     assert client.get("/").status_code == 200
     nurse1 = find_user(db, "nurse1")["id"]
     assert db.execute("SELECT revoked FROM sessions WHERE user_id = ?", [nurse1]).fetchall() == [(1,)]
+
+
+def test_a_locked_session_whose_pin_was_removed_meanwhile_asks_for_the_password(locked, db):
+    client, _ = locked
+    user = find_user(db, "nurse1")
+    clear_pin(db, audit.Actor(user["id"], user["username"], user["role"]), user["id"])
+    response = client.get("/unlock?next=/patients/new")
+    assert response.status_code == 302 and response.headers["Location"] == "/login?next=/patients/new&locked=1"
+    assert client.get("/").headers["Location"].startswith("/login")  # that session is over
