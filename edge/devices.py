@@ -21,8 +21,8 @@ import sqlite_utils
 
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits
 from edge import audit
-from edge.errors import (CaptureRunning, Conflict, DeviceUnavailable, IldscreenError, NotFound, PayloadTooLarge, StorageError,
-                         ValidationError)
+from edge.errors import (CaptureRunning, Conflict, DeviceUnavailable, IldscreenError, NotFound, PayloadTooLarge,
+                         StorageError, ValidationError)
 from edge.patients import require_open_visit
 from edge.recordings import add_recording
 from edge.vocabulary import CHEST_SITES

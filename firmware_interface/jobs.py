@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from firmware_interface.errors import CaptureCancelled
+from firmware_interface.errors import CaptureCancelled, DeviceError
 
 logger = logging.getLogger(__name__)
 
@@ -107,10 +107,13 @@ class CaptureJob:
         except CaptureCancelled:
             self.state = CANCELLED
             self.cancel_reason = self.cancel_reason or "user"
+        except DeviceError as exc:
+            logger.warning("capture job on %s failed: %s", self.port, exc)
+            self.error, self.state = exc, FAILED
         except Exception as exc:  # noqa: BLE001 - kept for the caller to turn into its own error
-            logger.warning("capture job on %s failed: %s", self.port, type(exc).__name__)
-            self.error = exc
-            self.state = FAILED
+            # Not a board problem: a bug or a storage failure in the caller's step, kept with its stack.
+            logger.warning("capture job on %s failed: %s", self.port, type(exc).__name__, exc_info=exc)
+            self.error, self.state = exc, FAILED
         finally:
             self.finished_at = _utc_now()
             self.ended_monotonic = time.monotonic()
