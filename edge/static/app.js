@@ -291,7 +291,7 @@ function setupIdleLock() {
 // (after load: scrolling to the URL's #fragment would otherwise take the focus away again).
 window.addEventListener("load", () => setTimeout(focusFirstError, 0));
 function focusFirstError() {
-  const target = document.querySelector("#lab-error-summary, #error-summary, [aria-invalid=true]");
+  const target = document.querySelector("#lab-error-summary, #error-summary, #pin-error-summary, [aria-invalid=true]");
   if (!target) return;
   target.scrollIntoView({block: "center"});
   target.focus({preventScroll: true});

@@ -107,6 +107,7 @@ def test_the_idle_lock_asks_for_the_nurses_pin_and_returns_to_the_same_page(brow
     page.fill("#repeat_pin", "1234")
     page.click("#pin-button")
     page.wait_for_selector("#pin-error-summary")
+    page.wait_for_function("() => document.activeElement.id === 'pin-error-summary'")  # the errors, in view
     assert page.locator("#error-pin").is_visible()  # a run is refused, beside the field
     page.fill("#pin_password", "my own password 7")
     page.fill("#pin", PIN)
@@ -132,6 +133,7 @@ def test_the_idle_lock_asks_for_the_nurses_pin_and_returns_to_the_same_page(brow
     page.click("#unlock-button")
     page.wait_for_selector("#pin-error")
     assert words["wrong"] in page.inner_text("#pin-error")
+    page.wait_for_function("() => document.activeElement.id === 'pin'")  # ready for the next try
     tablet.check("wrong-pin")
     page.fill("#pin", PIN)
     page.click("#unlock-button")
