@@ -23,7 +23,7 @@ CONVERTER_SCHEMAS = {"int": {"type": "integer", "minimum": 0, "maximum": MAX_ID}
 REF_TEMPLATE = "#/components/schemas/{model}"
 ERROR_DESCRIPTIONS = {
     400: "The body is not JSON, or nests too deeply",
-    401: "Not logged in: no valid session cookie or bearer token",
+    401: "Not logged in: no valid session cookie or bearer token, or the session is locked on the tablet (session_locked)",
     403: "The role may not do this, the CSRF token is missing, or the password must be changed first",
     404: "No such record",
     409: "The record's state does not allow it (e.g. a closed visit, a code already registered)",
