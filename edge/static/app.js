@@ -260,7 +260,7 @@ function runCapture(form, button) {
       cancel.onclick = () => {
         cancel.disabled = true;
         fetch(answer.cancel, {method: "POST", headers, credentials: "same-origin"})
-          .then((reply) => reply.json()).then(show, () => finish(body().dataset.networkError));
+          .then((reply) => reply.json()).then(show).catch(() => finish(body().dataset.networkError));
       };
       timer = setInterval(() => {
         fetch(answer.job, {headers, credentials: "same-origin", cache: "no-store"}).then((reply) => {
@@ -268,7 +268,7 @@ function runCapture(form, button) {
           return reply.json().then((state) => { if (job) show(state); });
         }, () => {});  // a dropped poll: the next one tries again
       }, 1000);
-    }), () => finish(body().dataset.networkError));
+    })).catch(() => finish(body().dataset.networkError));  // no answer, or not the JSON this route sends
 }
 
 // Shared tablet: after the idle time the page locks. The server locks the session and shows

@@ -13,7 +13,7 @@ from flask import g, jsonify, redirect, render_template, request, send_file, url
 
 from edge import breath, devices, labs, outbox, patients, recordings, screening
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
-from edge.errors import Conflict, DeviceUnavailable, IldscreenError, ValidationError
+from edge.errors import Conflict, IldscreenError, ValidationError
 from edge.vocabulary import CHEST_SITES, CTD_DIAGNOSES
 from edge.web import presenters
 from tabular_models.errors import TabularInputError
@@ -144,25 +144,30 @@ def discard_recording(recording_id: int):
 @blueprint.post("/visits/<int:visit_id>/recordings/capture")
 @login_required
 def capture_recording(visit_id: int):
-    """A stethoscope capture. The page's script (``X-Requested-With: fetch``) gets the job at
-    once, shows its progress and can cancel it; without the script the post waits for it."""
+    """A stethoscope capture into the visit (see :func:`_board_capture`)."""
     resources = _resources()
+    return _board_capture(visit_id, "auscultation", "audio", lambda orphan_after_s: devices.start_recording_capture(
+        resources.folder.connect, resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
+        port=request.form.get("port", ""), chest_site=request.form.get("chest_site", ""),
+        seconds=float(CAPTURE_SECONDS["stethoscope"]), max_bytes=resources.settings.max_upload_bytes,
+        model=resources.auscultation_model, limits=resources.settings.audio_limits, orphan_after_s=orphan_after_s))
+
+
+def _board_capture(visit_id: int, anchor: str, kind: str, start):
+    """Start a board capture with ``start(orphan_after_s)``. The page's script (``X-Requested-With:
+    fetch``) gets the job at once, shows its progress and can cancel it, and the job is cancelled
+    if the page stops polling; without the script the post waits for the capture and comes back."""
     watched = _wants_json()
     try:
-        job = devices.start_recording_capture(
-            resources.folder.connect, resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
-            port=request.form.get("port", ""), chest_site=request.form.get("chest_site", ""),
-            seconds=float(CAPTURE_SECONDS["stethoscope"]), max_bytes=resources.settings.max_upload_bytes,
-            model=resources.auscultation_model, limits=resources.settings.audio_limits,
-            orphan_after_s=resources.settings.capture_orphan_seconds if watched else None)
+        job = start(_resources().settings.capture_orphan_seconds if watched else None)
         if watched:
-            return _job_started(job, visit_id, "auscultation")
+            return _job_started(job, visit_id, anchor)
         devices.finish_synchronously(job)
-    except (DeviceUnavailable, ValidationError, Conflict) as exc:
+    except IldscreenError as exc:
         if watched:
-            return jsonify({"error": {"message": _message(exc)}}), exc.status
-        return _back(visit_id, "auscultation", upload_error=_message(exc))
-    return _back(visit_id, "auscultation")
+            return jsonify({"error": {"message": _message(exc, kind)}}), exc.status
+        return _back(visit_id, anchor, **{"upload_error" if kind == "audio" else "breath_error": _message(exc, kind)})
+    return _back(visit_id, anchor)
 
 
 def _job_started(job, visit_id: int, anchor: str):
@@ -289,22 +294,12 @@ def upload_breath(visit_id: int):
 @blueprint.post("/visits/<int:visit_id>/breath/capture")
 @login_required
 def capture_breath(visit_id: int):
-    """An e-nose capture, as :func:`capture_recording`."""
+    """An e-nose capture into the visit (see :func:`_board_capture`)."""
     resources = _resources()
-    watched = _wants_json()
-    try:
-        job = devices.start_breath_capture(
-            resources.folder.connect, resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
-            port=request.form.get("port", ""), max_bytes=resources.settings.max_upload_bytes,
-            orphan_after_s=resources.settings.capture_orphan_seconds if watched else None)
-        if watched:
-            return _job_started(job, visit_id, "breath")
-        devices.finish_synchronously(job)
-    except (DeviceUnavailable, ValidationError, Conflict) as exc:
-        if watched:
-            return jsonify({"error": {"message": _message(exc, "breath")}}), exc.status
-        return _back(visit_id, "breath", breath_error=_message(exc, "breath"))
-    return _back(visit_id, "breath")
+    return _board_capture(visit_id, "breath", "breath", lambda orphan_after_s: devices.start_breath_capture(
+        resources.folder.connect, resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
+        port=request.form.get("port", ""), max_bytes=resources.settings.max_upload_bytes,
+        orphan_after_s=orphan_after_s))
 
 
 def _percent(name: str) -> Optional[float]:

@@ -5,18 +5,10 @@ the password login; a capture started, its progress seen, cancelled, and nothing
 The idle time passes on Playwright's clock, not the wall clock."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from e2e_support import AXE, NURSE_PASSWORD, PORTRAIT
-from tablet import Tablet, one_time_account
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "edge"))
-from served import ServedProcess, ildscreen_command  # noqa: E402
+from e2e_support import AXE, NURSE_PASSWORD
+from tablet import Tablet, log_in, new_page, one_time_account
 
 pytestmark = pytest.mark.slow
 
@@ -31,43 +23,6 @@ WORDS = {
     "zh-CN": {"owner": "的会话", "wrong": "PIN 错误。再错 4 次", "ended": "PIN 错误次数过多",
               "saved": "PIN 码已保存", "cancelled": "采集已取消"},
 }
-
-
-@pytest.fixture(scope="module")
-def board_clinic(tmp_path_factory):
-    """A served clinic whose stethoscope streams in real time (20 s of synthetic lung sound), so a
-    capture is still running when the nurse cancels it."""
-    data_dir = tmp_path_factory.mktemp("lockcancel") / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-    subprocess.run([*ildscreen_command(), "db", "init", "--data-dir", str(data_dir)], check=True, capture_output=True,
-                   env=env)
-    subprocess.run([*ildscreen_command(), "users", "add", "nurse1", "--role", "nurse", "--password-stdin",
-                    "--data-dir", str(data_dir)], input=NURSE_PASSWORD + "\n", text=True, check=True,
-                   capture_output=True, env=env)
-    board = subprocess.Popen([*ildscreen_command(), "device", "simulate", "--kind", "stethoscope", "--speed", "1",
-                              "--run-for", "900"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                             env=env)
-    port = board.stdout.readline().split(" on ")[-1].strip()
-    served = ServedProcess(data_dir, env={"ILDSCREEN_DEVICE_PORTS": f'["{port}"]', "ILDSCREEN_DEVICE_SIMULATOR": "true"})
-    served.data_dir = data_dir
-    yield served
-    served.stop()
-    board.terminate()
-    board.wait(timeout=10)
-
-
-def new_page(browser, lang: str):
-    context = browser.new_context(viewport=PORTRAIT, locale=lang, device_scale_factor=1)
-    context.add_cookies([{"name": "lang", "value": lang, "url": "http://127.0.0.1"}])
-    return context, context.new_page()
-
-
-def log_in(page, url: str, username: str, password: str) -> None:
-    page.goto(url + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("#logout-button, #password-form")
 
 
 def register_patient(page, url: str, code: str) -> str:
@@ -94,7 +49,7 @@ def test_the_idle_lock_asks_for_the_nurses_pin_and_returns_to_the_same_page(brow
     context, page = new_page(browser, lang)
     tablet = Tablet(page, lang, "pin-lock")
     page.clock.install()
-    log_in(page, board_clinic.url, username, one_time)
+    log_in(page, board_clinic.url, username, one_time, then="#password-form")
     page.fill("#current_password", one_time)
     page.fill("#new_password", "my own password 7")
     page.fill("#repeat_password", "my own password 7")
