@@ -1,15 +1,21 @@
 """Sensor boards through the API: registered by an admin on allowed, probed ports only; listed
-with status; and a capture stored exactly like an upload."""
+with status; a capture stored exactly like an upload; captures as jobs (against a real
+``ildscreen serve`` and a simulated board on a pty): cancelled on the board with nothing stored,
+one per board, orphans cancelled; and the visit page's capture routes."""
 import hashlib
 import io
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 import soundfile
 
+from served import ServedProcess, nurse_token
 from support import PATIENT, login
 from edge.config import load_settings
 from firmware_interface import DeviceKind, SimulatedDevice
@@ -112,7 +118,6 @@ def test_an_enose_reading_is_captured_scored_and_stored_like_an_upload(client, n
 
 def test_the_tablet_pages_list_boards_and_offer_capture_from_them(app, client, nurse, visit_id, stethoscope,
                                                                   register):
-    import re
 
     sim, _ = stethoscope
     assert register(sim.port).status_code == 201
@@ -178,8 +183,6 @@ def test_configured_ports_must_match_the_allowlist(tmp_path, monkeypatch):
 def served_board(tmp_path_factory):
     """A served clinic with one real-time simulated stethoscope registered, a nurse's bearer token,
     and an orphan rule of 2 s (the pages poll every second)."""
-    from served import ServedProcess, nurse_token
-
     pcm = (np.random.default_rng(4).normal(0, 3000, 4000 * 12)).astype(np.int16)
     sim = SimulatedDevice(DeviceKind.STETHOSCOPE, pcm=pcm, sample_rate_hz=4000, speed=1.0, device_id="STETH-7")
     sim.start()
@@ -194,7 +197,6 @@ def served_board(tmp_path_factory):
 
 
 def served_visit(url, headers) -> int:
-    import requests
 
     patient = requests.post(f"{url}/api/v1/patients", json={**PATIENT, "code": f"JOB-{os.urandom(3).hex()}"},
                             headers=headers, timeout=10).json()
@@ -202,14 +204,11 @@ def served_visit(url, headers) -> int:
 
 
 def recordings_of(url, visit, headers) -> list:
-    import requests
 
     return requests.get(f"{url}/api/v1/visits/{visit}/recordings", headers=headers, timeout=10).json()["recordings"]
 
 
 def poll(url, headers, until, timeout=30.0) -> dict:
-    import time
-    import requests
 
     deadline = time.monotonic() + timeout
     while True:
@@ -220,7 +219,6 @@ def poll(url, headers, until, timeout=30.0) -> dict:
 
 
 def test_a_capture_job_is_cancelled_on_the_board_stores_nothing_and_the_next_one_is_stored(served_board):
-    import requests
 
     served, sim, headers = served_board
     visit = served_visit(served.url, headers)
@@ -258,7 +256,6 @@ def test_a_capture_job_is_cancelled_on_the_board_stores_nothing_and_the_next_one
 
 
 def test_an_unknown_job_is_a_404_and_a_bad_start_is_refused_before_the_board_is_asked(served_board):
-    import requests
 
     served, sim, headers = served_board
     for method in ("GET", "DELETE"):
@@ -277,8 +274,6 @@ def test_an_unknown_job_is_a_404_and_a_bad_start_is_refused_before_the_board_is_
 
 
 def test_a_job_nobody_polls_is_cancelled_on_the_board_and_stores_nothing(served_board):
-    import time
-    import requests
 
     served, sim, headers = served_board
     visit = served_visit(served.url, headers)
@@ -299,7 +294,6 @@ def test_a_job_nobody_polls_is_cancelled_on_the_board_and_stores_nothing(served_
 # --- The visit page's capture routes (the page's script: X-Requested-With: fetch) --------------------
 
 def page_csrf(client) -> str:
-    import re
 
     return re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
 

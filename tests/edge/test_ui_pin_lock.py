@@ -7,12 +7,14 @@ import logging
 import re
 
 import pytest
+import requests
 
 from edge import audit, auth
 from edge.app import create_app
 from edge.config import load_settings
 from edge.errors import AuthenticationError, ValidationError
 from edge.users import check_pin_policy, clear_pin, create_user, find_user, reset_password
+from served import ServedProcess, run_cli
 from support import PASSWORD, login
 
 PIN = "4071"
@@ -189,9 +191,6 @@ def test_lock_state_lives_on_the_session_not_the_account(ui, db, app):
 
 def test_a_served_locked_session_is_refused_pages_and_api_until_its_pin(tmp_path):
     """Against a real ``ildscreen serve``: the lock is server state, not a client overlay."""
-    import requests
-    from served import ServedProcess, run_cli
-
     run_cli(tmp_path / "data", "db", "init")
     run_cli(tmp_path / "data", "users", "add", "nurse1", "--role", "nurse", "--password-stdin", input=PASSWORD + "\n")
     served = ServedProcess(tmp_path / "data")
