@@ -138,6 +138,20 @@ def test_a_nurse_cancels_a_board_capture_and_nothing_is_stored(browser, board_cl
     page.wait_for_selector("#auscultation")
     assert page.locator(".recording[data-recording-id]").count() == 0  # nothing stored
     assert page.locator("#auscultation .board .ok").count() == 1
-    assert {"en": "recording", "zh-CN": "采集中"}[lang] not in page.inner_text("#auscultation .board")  # board free
+    busy = {"en": "recording", "zh-CN": "采集中"}[lang]
+    assert busy not in page.inner_text("#auscultation .board")  # the board is free
+
+    # Leaving the page mid-capture cancels it at once (well before the 15 s orphan rule would).
+    visit_url = page.url
+    page.click("#steth-capture button[type=submit]")
+    page.wait_for_selector("#steth-capture .capture-cancel:not([hidden])")
+    page.goto(visit_url)
+    for _ in range(10):  # at most ~5 s of reloads
+        if busy not in page.inner_text("#auscultation .board"):
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    assert busy not in page.inner_text("#auscultation .board")
+    assert page.locator(".recording[data-recording-id]").count() == 0
     tablet.assert_clean()
     context.close()
