@@ -1,4 +1,5 @@
-"""Sensor boards: list and status, registering a port, capturing lung sounds into a visit."""
+"""Sensor boards: list and status, registering a port, capturing lung sounds or a breath reading
+into a visit (synchronously, or as a job to poll and cancel)."""
 from __future__ import annotations
 
 from typing import Annotated, Literal, Optional
@@ -37,6 +38,10 @@ class AudioCaptureRequest(RecordingUpload):
     seconds: float = Field(20.0, ge=5, le=60, description="Recording length; 20 s covers several breaths.")
 
 
+def _resources():
+    return current_app.extensions["ildscreen"]
+
+
 @operation(blueprint, "/devices", "GET", summary="Sensor boards and their status", roles=ANY_ROLE,
            response=DeviceOverview)
 def list_devices():
@@ -69,10 +74,6 @@ class CaptureJob(BaseModel):
                           "for capture_orphan_seconds.")
     result: Optional[dict] = Field(None, description="Once completed: the stored recording or breath reading.")
     error: Optional[dict] = Field(None, description="Once failed: the error's code and message.")
-
-
-def _resources():
-    return current_app.extensions["ildscreen"]
 
 
 def _accepted(job) -> Response:
