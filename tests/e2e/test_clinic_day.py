@@ -191,9 +191,12 @@ def test_shared_tablet_back_after_logout_and_recalculation_and_the_idle_lock(bro
     tablet.check("urgent")
     page.goto(page.url.split("?")[0].split("#")[0] + "?again=1")
     page.fill("input[name=fvc_percent]", "60")
-    page.click("#lung-button")
-    page.wait_for_selector("#assess-button")
-    page.click("#assess-button")
+    # Both are form posts answered by a redirect: wait for each new page, since the elements
+    # waited for are already on the old one.
+    with page.expect_navigation():
+        page.click("#lung-button")
+    with page.expect_navigation():
+        page.click("#assess-button")
     page.wait_for_selector("#red-flags")
     second = page.inner_text("#assessment")
     assert second != first
