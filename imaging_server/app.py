@@ -6,6 +6,7 @@ Routes (contract in ``imaging_server/README.md``):
 - ``GET /api/v1/referrals/<code>``: status.
 - ``GET /api/v1/referrals/<code>/report``: metrics, FHIR DiagnosticReport, algorithm.
 - ``GET /healthz``: the process is alive (no token).
+- ``GET /readyz``: the database answers and holds the current schema (no token); 503 otherwise.
 - ``/api/v1/reader/...``: a radiologist's review of a report's nodules and ILD read (reader
   tokens; :mod:`imaging_server.nodule_review`, :mod:`imaging_server.ild_read`).
 
@@ -24,10 +25,10 @@ from werkzeug.exceptions import HTTPException
 
 from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION, ild_read  # noqa: F401 - ild_read adds its routes
 from imaging_server.config import ImagingSettings, load_settings
-from imaging_server.errors import ImagingError, MalformedRequest
+from imaging_server.errors import ImagingError, MalformedRequest, StorageError
 from imaging_server.nodule_review import review_api
 from imaging_server.referrals import create_referral, referral_for_clinic, report_view, status_view
-from imaging_server.store import clinic_for_token, prepare_database, request_db
+from imaging_server.store import MIGRATIONS, clinic_for_token, current_version, prepare_database, request_db
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +37,9 @@ api = Blueprint("referrals", __name__, url_prefix="/api/v1")
 
 
 def create_app(settings: Optional[ImagingSettings] = None) -> Flask:
-    """Build the API for one data folder, creating and migrating its database."""
+    """Build the API for one data folder and database, creating and migrating the database."""
     settings = settings or load_settings()
-    prepare_database(settings.database_path)
+    prepare_database(settings.database_target, pool_size=settings.pool_size)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BUNDLE_BYTES
     app.json.sort_keys = False
@@ -52,6 +53,17 @@ def create_app(settings: Optional[ImagingSettings] = None) -> Flask:
     @app.get("/healthz")
     def healthz():
         return jsonify({"status": "ok", "algorithm": {"name": ALGORITHM_NAME, "version": ALGORITHM_VERSION}})
+
+    @app.get("/readyz")
+    def readyz():
+        try:
+            version = current_version(request_db())
+        except StorageError as exc:
+            return jsonify({"status": "not_ready", "reason": exc.message}), 503
+        if version != MIGRATIONS[-1][0]:
+            return jsonify({"status": "not_ready", "reason": f"database schema version {version}, "
+                                                             f"expected {MIGRATIONS[-1][0]}"}), 503
+        return jsonify({"status": "ready", "schema_version": version})
 
     return app
 

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from pydantic import Field, SecretStr, ValidationError as PydanticValidationError
+from pydantic import Field, SecretStr, ValidationError as PydanticValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from imaging_server.errors import ConfigError
+from imaging_server.store import checked_url, sqlite_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,7 +34,15 @@ class ImagingSettings(BaseSettings):
                                       validate_default=True)
 
     data_dir: Path = Field(DEFAULT_DATA_DIR, title="Data folder",
-                           description="Holds imaging.db (referrals, clinics, reports) and config.toml.")
+                           description="Holds config.toml, and imaging.db (referrals, clinics, reports) unless a "
+                                       "database URL is set.")
+    database_url: Optional[SecretStr] = Field(
+        None, title="Database URL",
+        description="sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE (psycopg 3); unset: SQLite "
+                    "imaging.db in the data folder. Secret: messages and logs show it without its password.")
+    pool_size: int = Field(8, ge=1, le=100, title="Database pool size",
+                           description="Connections each process keeps open to the database (as many again may "
+                                       "open under load).")
     host: str = Field("127.0.0.1", title="Listen address",
                       description="Interface to bind. Keep loopback unless a TLS-terminating proxy sits in front.")
     port: int = Field(8090, ge=1, le=65535, title="Listen port", description="TCP port of the referral API.")
@@ -84,9 +93,27 @@ class ImagingSettings(BaseSettings):
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings)
 
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: Optional[SecretStr]) -> Optional[SecretStr]:
+        if value is not None:
+            try:
+                checked_url(value.get_secret_value())
+            except ConfigError as exc:
+                raise ValueError(exc.message) from None
+        return value
+
     @property
     def database_path(self) -> Path:
+        """The default SQLite file, used when no database URL is set."""
         return self.data_dir / "imaging.db"
+
+    @property
+    def database_target(self) -> str:
+        """The URL of the database this service uses (holds the password: never log it)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return sqlite_url(self.database_path)
 
     @property
     def dicomweb_url(self) -> str:

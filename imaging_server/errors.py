@@ -70,6 +70,13 @@ class StorageError(ImagingError):
     code = "storage_error"
 
 
+class DatabaseUnavailable(StorageError):
+    """The database cannot be reached (server down, wrong address or credentials, locked too long)."""
+
+    status = 503
+    code = "database_unavailable"
+
+
 class SeriesError(ImagingError):
     """A CT series cannot be quantified: unreadable, not CT, missing tags, inconsistent geometry.
 

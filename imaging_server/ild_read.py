@@ -19,13 +19,12 @@ import logging
 import math
 from typing import Optional
 
-import sqlite_utils
 from flask import g, jsonify
 
 from imaging_server.errors import NotFound, NotReady, ValidationError
 from imaging_server.fhir_report import ILD_PATTERNS, ILD_STATUSES, with_ild_read
 from imaging_server.nodule_review import json_object_body, review_api
-from imaging_server.store import request_db, utc_now, write_transaction
+from imaging_server.store import Database, request_db, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +36,9 @@ MAX_COMMENT_CHARS = 2000
 def post_ild_read(code: str):
     read = validated_read(json_object_body())
     db = request_db()
-    with write_transaction(db):
+    with db.write():
         referral = _reported_referral(db, code)
-        db["ild_reads"].insert({"referral_id": referral["id"], "reader_id": g.reader["id"], **read,
+        db.insert("ild_reads", {"referral_id": referral["id"], "reader_id": g.reader["id"], **read,
                                 "created_at": utc_now()})
     logger.info("ILD read recorded by reader %s", g.reader["name"])
     return jsonify(read_view(db, code)), 201
@@ -78,31 +77,31 @@ def validated_read(body: dict) -> dict:
             "comment": (comment or "").strip()}
 
 
-def _reported_referral(db: sqlite_utils.Database, code: str) -> dict:
-    rows = db.execute_returning_dicts(
+def _reported_referral(db: Database, code: str) -> dict:
+    referral = db.row(
         "SELECT r.id, r.status, p.referral_id AS has_report FROM referrals r "
-        "LEFT JOIN reports p ON p.referral_id = r.id WHERE r.code = ?", [code])
-    if not rows:
+        "LEFT JOIN reports p ON p.referral_id = r.id WHERE r.code = :code", {"code": code})
+    if referral is None:
         raise NotFound(f"no referral {code}")
-    if rows[0]["has_report"] is None:
-        raise NotReady(f"referral {code} has no report to read yet (status {rows[0]['status']})")
-    return rows[0]
+    if referral["has_report"] is None:
+        raise NotReady(f"referral {code} has no report to read yet (status {referral['status']})")
+    return referral
 
 
-def _reads(db: sqlite_utils.Database, referral_id: int) -> list[dict]:
-    return db.execute_returning_dicts(
+def _reads(db: Database, referral_id: int) -> list[dict]:
+    return db.rows(
         "SELECT i.ild, i.pattern, i.extent_percent, i.comment, d.name AS reader, i.created_at AS read_at "
-        "FROM ild_reads i JOIN readers d ON d.id = i.reader_id WHERE i.referral_id = ? ORDER BY i.id",
-        [referral_id])
+        "FROM ild_reads i JOIN readers d ON d.id = i.reader_id WHERE i.referral_id = :id ORDER BY i.id",
+        {"id": referral_id})
 
 
-def read_view(db: sqlite_utils.Database, code: str) -> dict:
+def read_view(db: Database, code: str) -> dict:
     referral = _reported_referral(db, code)
     reads = _reads(db, referral["id"])
     return {"referral_code": code, "ild_read": reads[-1] if reads else None, "earlier_reads": reads[:-1][::-1]}
 
 
-def served_report(db: sqlite_utils.Database, referral_id: int, automated: dict) -> tuple[dict, Optional[dict]]:
+def served_report(db: Database, referral_id: int, automated: dict) -> tuple[dict, Optional[dict]]:
     """The DiagnosticReport the clinic gets and the current read (None before any read).
 
     ``automated`` is the stored report (preliminary). With a read it becomes ``final``;
@@ -112,7 +111,7 @@ def served_report(db: sqlite_utils.Database, referral_id: int, automated: dict) 
     if not reads:
         return automated, None
     first_at = reads[0]["read_at"]
-    reviewed_later = db.execute("SELECT 1 FROM nodule_reviews WHERE referral_id = ? AND created_at > ? LIMIT 1",
-                                [referral_id, first_at]).fetchone()
+    reviewed_later = db.row("SELECT 1 AS found FROM nodule_reviews WHERE referral_id = :id AND created_at > :at LIMIT 1",
+                            {"id": referral_id, "at": first_at})
     amended = len(reads) > 1 or reviewed_later is not None
     return with_ild_read(automated, reads[-1], amended=amended), reads[-1]

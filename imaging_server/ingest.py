@@ -17,14 +17,13 @@ import threading
 from dataclasses import dataclass, field
 
 import requests
-import sqlite_utils
 from pydicom.errors import InvalidDicomError
 
 from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION
 from imaging_server.config import ImagingSettings
 from imaging_server.errors import ImagingError, PacsError, SeriesError
 from imaging_server.referrals import set_status
-from imaging_server.store import open_database, utc_now, write_transaction
+from imaging_server.store import Database, open_database, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -79,16 +78,13 @@ def poll_once(settings: ImagingSettings, *, client=None, segmenter=None, methods
     client = client or dicomweb_client(settings)
     segmenter = segmenter or segmenter_from_settings(settings.onnx_model_path)
     methods = methods or finding_methods_for(settings)
-    db = open_database(settings.database_path)
+    db = open_database(settings.database_target, pool_size=settings.pool_size)
     summary = PollSummary()
-    try:
-        waiting = [row["code"] for row in db["referrals"].rows_where("status = 'awaiting_images'", order_by="id")]
-        for code in waiting:
-            summary.checked += 1
-            outcome = _process(db, settings, client, (segmenter, methods), code)
-            getattr(summary, outcome).append(code)
-    finally:
-        db.close()
+    waiting = [row["code"] for row in db.rows("SELECT code FROM referrals WHERE status = 'awaiting_images' ORDER BY id")]
+    for code in waiting:
+        summary.checked += 1
+        outcome = _process(db, settings, client, (segmenter, methods), code)
+        getattr(summary, outcome).append(code)
     logger.info("poll: %s waiting referrals checked, %s reported, %s failed", summary.checked,
                 len(summary.reported), len(summary.failed))
     return summary
@@ -161,14 +157,15 @@ def _value(attributes: dict, tag: str):
     return values[0]
 
 
-def _settled(db: sqlite_utils.Database, settings: ImagingSettings, code: str, series: dict) -> bool:
+def _settled(db: Database, settings: ImagingSettings, code: str, series: dict) -> bool:
     """True once the series' image count has not changed for ``series_stable_s`` seconds."""
-    row = next(db["referrals"].rows_where("code = ?", [code], limit=1))
+    row = db.row("SELECT series_instances, series_seen_at FROM referrals WHERE code = :code", {"code": code})
     now = dt.datetime.now(dt.timezone.utc)
     if row["series_instances"] != series["instances"] or row["series_seen_at"] is None:
-        with write_transaction(db):
-            db.execute("UPDATE referrals SET series_instances = ?, series_seen_at = ? WHERE code = ?",
-                       [series["instances"], now.isoformat(timespec="milliseconds"), code])
+        with db.write():
+            db.execute("UPDATE referrals SET series_instances = :instances, series_seen_at = :seen WHERE code = :code",
+                       {"instances": series["instances"], "seen": now.isoformat(timespec="milliseconds"),
+                        "code": code})
         return settings.series_stable_s == 0
     seen = dt.datetime.fromisoformat(row["series_seen_at"])
     return (now - seen).total_seconds() >= settings.series_stable_s
@@ -192,7 +189,7 @@ def quantify_datasets(code: str, datasets, segmenter, *, methods=None, prior: di
     }
 
 
-def prior_metrics(db: sqlite_utils.Database, code: str) -> dict | None:
+def prior_metrics(db: Database, code: str) -> dict | None:
     """The metrics of the latest earlier report of the same patient (same clinic and pseudonym), if any.
 
     The pseudonym is the Patient identifier of the referral bundle (an HMAC kept by the clinic), so
@@ -200,43 +197,42 @@ def prior_metrics(db: sqlite_utils.Database, code: str) -> dict | None:
     """
     from imaging_server.referrals import patient_pseudonym
 
-    referral = next(db["referrals"].rows_where("code = ?", [code], limit=1))
+    referral = db.row("SELECT id, clinic_id, bundle FROM referrals WHERE code = :code", {"code": code})
     pseudonym = patient_pseudonym(json.loads(referral["bundle"]))
     if pseudonym is None:
         return None
-    rows = db.execute(
+    rows = db.rows(
         "SELECT r.bundle, p.metrics FROM referrals r JOIN reports p ON p.referral_id = r.id "
-        "WHERE r.clinic_id = ? AND r.id < ? AND r.status = 'reported' ORDER BY r.id DESC",
-        [referral["clinic_id"], referral["id"]]).fetchall()
-    for bundle, metrics in rows:
-        if patient_pseudonym(json.loads(bundle)) == pseudonym:
-            return json.loads(metrics)
+        "WHERE r.clinic_id = :clinic_id AND r.id < :id AND r.status = 'reported' ORDER BY r.id DESC",
+        {"clinic_id": referral["clinic_id"], "id": referral["id"]})
+    for row in rows:
+        if patient_pseudonym(json.loads(row["bundle"])) == pseudonym:
+            return json.loads(row["metrics"])
     return None
 
 
-def _store_report(db: sqlite_utils.Database, code: str, report: dict) -> None:
-    with write_transaction(db):
-        referral = next(db["referrals"].rows_where("code = ?", [code], limit=1))
-        db["reports"].insert({
-            "referral_id": referral["id"], "metrics": json.dumps(report["metrics"]),
-            "diagnostic_report": json.dumps(report["diagnostic_report"]),
-            "algorithm": json.dumps(report["algorithm"]), "created_at": utc_now(),
-        }, replace=True)
-        db.execute("UPDATE referrals SET status = 'reported', error = NULL, updated_at = ? WHERE code = ?",
-                   [utc_now(), code])
+def _store_report(db: Database, code: str, report: dict) -> None:
+    with db.write():
+        referral_id = db.scalar("SELECT id FROM referrals WHERE code = :code" + db.for_update(), {"code": code})
+        db.execute(
+            "INSERT INTO reports (referral_id, metrics, diagnostic_report, algorithm, created_at) "
+            "VALUES (:referral_id, :metrics, :diagnostic_report, :algorithm, :now) ON CONFLICT (referral_id) "
+            "DO UPDATE SET metrics = excluded.metrics, diagnostic_report = excluded.diagnostic_report, "
+            "algorithm = excluded.algorithm, created_at = excluded.created_at",
+            {"referral_id": referral_id, "metrics": json.dumps(report["metrics"]),
+             "diagnostic_report": json.dumps(report["diagnostic_report"]),
+             "algorithm": json.dumps(report["algorithm"]), "now": utc_now()})
+        db.execute("UPDATE referrals SET status = 'reported', error = NULL, updated_at = :now WHERE code = :code",
+                   {"now": utc_now(), "code": code})
     logger.info("referral reported")
 
 
 def recover_interrupted(settings: ImagingSettings) -> int:
     """Put referrals left ``quantifying`` by a crash back to ``awaiting_images``; return how many."""
-    db = open_database(settings.database_path)
-    try:
-        with write_transaction(db):
-            cursor = db.execute("UPDATE referrals SET status = 'awaiting_images', updated_at = ? "
-                                "WHERE status = 'quantifying'", [utc_now()])
-        return cursor.rowcount
-    finally:
-        db.close()
+    db = open_database(settings.database_target, pool_size=settings.pool_size)
+    with db.write():
+        return db.execute("UPDATE referrals SET status = 'awaiting_images', updated_at = :now "
+                          "WHERE status = 'quantifying'", {"now": utc_now()}).rowcount
 
 
 class Watcher(threading.Thread):

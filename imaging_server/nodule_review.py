@@ -23,16 +23,14 @@ import logging
 import math
 import re
 import secrets
-import sqlite3
 from typing import Any
 
-import sqlite_utils
 from flask import Blueprint, g, jsonify, request
 
 from imaging_server.errors import AuthenticationError, Conflict, MalformedRequest, NotFound, NotReady, ValidationError
 from imaging_server.nodule_guidelines import (NODULE_TYPES, GuidelineInputError, NoduleDescription, exam_lung_rads,
                                               fleischner_group)
-from imaging_server.store import CLINIC_NAME_PATTERN, hash_token, request_db, utc_now, write_transaction
+from imaging_server.store import CLINIC_NAME_PATTERN, Database, IntegrityError, hash_token, request_db, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -42,27 +40,27 @@ EDITABLE = ("type", "mean_diameter_mm", "solid_component_mm", "center_mm", "volu
 review_api = Blueprint("nodule_review", __name__, url_prefix="/api/v1/reader")
 
 
-def add_reader(db: sqlite_utils.Database, name: str) -> str:
+def add_reader(db: Database, name: str) -> str:
     """Register a radiologist and return their bearer token (only its SHA-256 is stored)."""
     if not re.match(CLINIC_NAME_PATTERN, name):
         raise ValidationError(f"reader name {name!r} must be 2-64 lower-case letters, digits, '.', '_' or '-'")
     token = READER_TOKEN_PREFIX + secrets.token_urlsafe(32)
     try:
-        with write_transaction(db):
-            db["readers"].insert({"name": name, "token_hash": hash_token(token), "created_at": utc_now()})
-    except sqlite3.IntegrityError as exc:
+        with db.write():
+            db.insert("readers", {"name": name, "token_hash": hash_token(token), "created_at": utc_now()})
+    except IntegrityError as exc:
         raise Conflict(f"a reader named {name!r} already exists") from exc
     logger.info("registered reader %s", name)
     return token
 
 
-def reader_for_token(db: sqlite_utils.Database, authorization: str | None) -> dict:
+def reader_for_token(db: Database, authorization: str | None) -> dict:
     if not authorization or not authorization.startswith("Bearer "):
         raise AuthenticationError("send the reader token as 'Authorization: Bearer <token>'")
-    rows = list(db["readers"].rows_where("token_hash = ?", [hash_token(authorization[7:].strip())], limit=1))
-    if not rows:
+    reader = db.row("SELECT * FROM readers WHERE token_hash = :hash", {"hash": hash_token(authorization[7:].strip())})
+    if reader is None:
         raise AuthenticationError("unknown reader token")
-    return rows[0]
+    return reader
 
 
 @review_api.before_request
@@ -102,15 +100,17 @@ def json_object_body() -> dict:
     return body
 
 
-def _report(db: sqlite_utils.Database, code: str) -> tuple[dict, dict]:
-    rows = db.execute_returning_dicts(
-        "SELECT r.id, r.status, p.metrics FROM referrals r LEFT JOIN reports p ON p.referral_id = r.id WHERE r.code = ?",
-        [code])
-    if not rows:
+def _report(db: Database, code: str) -> tuple[dict, dict]:
+    # Inside a review's transaction the referral row is locked (PostgreSQL; SQLite holds the write
+    # lock), so two reviews of one report apply one after the other.
+    referral = db.row(
+        "SELECT r.id, r.status, p.metrics FROM referrals r LEFT JOIN reports p ON p.referral_id = r.id "
+        "WHERE r.code = :code" + db.for_update(of="r"), {"code": code})
+    if referral is None:
         raise NotFound(f"no referral {code}")
-    if rows[0]["metrics"] is None:
-        raise NotReady(f"referral {code} has no report yet (status {rows[0]['status']})")
-    return json.loads(rows[0]["metrics"]), rows[0]
+    if referral["metrics"] is None:
+        raise NotReady(f"referral {code} has no report yet (status {referral['status']})")
+    return json.loads(referral["metrics"]), referral
 
 
 def _view(code: str, metrics: dict) -> dict:
@@ -124,7 +124,7 @@ def _change(code: str, action: str, number: int | None, body: dict) -> dict:
     from imaging_server.fhir_report import build_diagnostic_report
 
     db = request_db()
-    with write_transaction(db):
+    with db.write():
         metrics, referral = _report(db, code)
         nodules = list(metrics.get("nodules", []))
         if number is not None and not 1 <= number <= len(nodules):
@@ -147,16 +147,16 @@ def _change(code: str, action: str, number: int | None, body: dict) -> dict:
         metrics["nodules"] = regrade(nodules)
         metrics["nodule_guideline"] = {**metrics["nodule_guideline"], "lung_rads_exam_category": exam_lung_rads(
             [n["lung_rads"]["category"] for n in metrics["nodules"]])}
-        stored = next(db["reports"].rows_where("referral_id = ?", [referral["id"]], limit=1))
+        stored = db.row("SELECT diagnostic_report FROM reports WHERE referral_id = :id", {"id": referral["id"]})
         previous = json.loads(stored["diagnostic_report"])
         segmenter = previous["performer"][0]["display"].split("lung mask: ", 1)[-1].rstrip(")")
         report = build_diagnostic_report(code, metrics, metrics["ild_extent"]["percent"], issued=utc_now(),
                                          segmenter=segmenter)
         first, rest = report["conclusion"].split(". ", 1)
         report["conclusion"] = f"{first}. Nodules reviewed by a radiologist. {rest}"
-        db.execute("UPDATE reports SET metrics = ?, diagnostic_report = ? WHERE referral_id = ?",
-                   [json.dumps(metrics), json.dumps(report), referral["id"]])
-        db["nodule_reviews"].insert({"referral_id": referral["id"], "reader_id": g.reader["id"], "action": action,
+        db.execute("UPDATE reports SET metrics = :metrics, diagnostic_report = :report WHERE referral_id = :id",
+                   {"metrics": json.dumps(metrics), "report": json.dumps(report), "id": referral["id"]})
+        db.insert("nodule_reviews", {"referral_id": referral["id"], "reader_id": g.reader["id"], "action": action,
                                      "nodule_number": number, "detail": json.dumps(body), "created_at": utc_now()})
     logger.info("nodule review: %s by reader %s", action, g.reader["name"])
     return _view(code, metrics)

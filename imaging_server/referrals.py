@@ -10,14 +10,11 @@ import hashlib
 import json
 import logging
 import re
-import sqlite3
 from typing import Any, Optional
-
-import sqlite_utils
 
 from imaging_server import DISCLAIMER
 from imaging_server.errors import Conflict, NotFound, NotReady, ValidationError
-from imaging_server.store import utc_now, write_transaction
+from imaging_server.store import Database, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +134,7 @@ def _check_service_request(index: int, request: dict, patient_url: Any, problem)
     return code, priority
 
 
-def create_referral(db: sqlite_utils.Database, clinic: dict, bundle: dict, idempotency_key: Optional[str]
+def create_referral(db: Database, clinic: dict, bundle: dict, idempotency_key: Optional[str]
                     ) -> tuple[dict, bool]:
     """Create the referral, or recognise a replay of the same bundle.
 
@@ -156,22 +153,19 @@ def create_referral(db: sqlite_utils.Database, clinic: dict, bundle: dict, idemp
     checked = validate_bundle(bundle, idempotency_key)
     code, digest = checked["code"], canonical_sha256(bundle)
     now = utc_now()
-    with write_transaction(db):
-        existing = _find(db, code)
-        if existing is None:
-            try:
-                db["referrals"].insert({
-                    "code": code, "clinic_id": clinic["id"], "bundle_sha256": digest,
-                    "bundle": json.dumps(bundle, sort_keys=True), "priority": checked["priority"],
-                    "status": "awaiting_images", "error": None, "created_at": now, "updated_at": now,
-                })
-            except sqlite3.IntegrityError as exc:  # pragma: no cover - the write lock makes this unreachable
-                raise Conflict("referral code already used") from exc
-            created = True
-        elif existing["clinic_id"] != clinic["id"] or existing["bundle_sha256"] != digest:
-            raise Conflict("this Idempotency-Key was already used with a different referral bundle")
-        else:
-            created = False
+    with db.write():
+        # The unique code decides: on PostgreSQL a racing insert of the same code waits for the
+        # first one's commit and then inserts nothing, so each key creates exactly one referral.
+        created = db.execute(
+            "INSERT INTO referrals (code, clinic_id, bundle_sha256, bundle, priority, status, error, created_at, "
+            "updated_at) VALUES (:code, :clinic_id, :digest, :bundle, :priority, 'awaiting_images', NULL, :now, :now) "
+            "ON CONFLICT (code) DO NOTHING RETURNING id",
+            {"code": code, "clinic_id": clinic["id"], "digest": digest, "bundle": json.dumps(bundle, sort_keys=True),
+             "priority": checked["priority"], "now": now}).first() is not None
+        if not created:
+            existing = _find(db, code)
+            if existing["clinic_id"] != clinic["id"] or existing["bundle_sha256"] != digest:
+                raise Conflict("this Idempotency-Key was already used with a different referral bundle")
     if created:
         logger.info("referral created for clinic %s", clinic["name"])
     return {"referral_code": code, "status": "awaiting_images", "accession_number": code}, created
@@ -188,12 +182,11 @@ def patient_pseudonym(bundle: dict) -> Optional[str]:
     return None
 
 
-def _find(db: sqlite_utils.Database, code: str) -> Optional[dict]:
-    rows = list(db["referrals"].rows_where("code = ?", [code], limit=1))
-    return rows[0] if rows else None
+def _find(db: Database, code: str) -> Optional[dict]:
+    return db.row("SELECT * FROM referrals WHERE code = :code", {"code": code})
 
 
-def referral_for_clinic(db: sqlite_utils.Database, clinic: dict, code: str) -> dict:
+def referral_for_clinic(db: Database, clinic: dict, code: str) -> dict:
     """The clinic's referral with this code; another clinic's referral is reported as unknown."""
     referral = _find(db, code) if REFERRAL_CODE_PATTERN.match(code) else None
     if referral is None or referral["clinic_id"] != clinic["id"]:
@@ -206,7 +199,7 @@ def status_view(referral: dict) -> dict:
             "error": referral["error"]}
 
 
-def report_view(db: sqlite_utils.Database, referral: dict) -> dict:
+def report_view(db: Database, referral: dict) -> dict:
     """The report body of a reported referral: ``report_status`` is the DiagnosticReport's
     (``preliminary`` until a radiologist's read, then ``final`` / ``amended``), ``ild_read`` the
     current read or None.
@@ -221,7 +214,7 @@ def report_view(db: sqlite_utils.Database, referral: dict) -> dict:
         raise NotReady(f"no report yet: the referral is {referral['status']}{reason}")
     from imaging_server.ild_read import served_report
 
-    report = db["reports"].get(referral["id"])
+    report = db.row("SELECT * FROM reports WHERE referral_id = :id", {"id": referral["id"]})
     diagnostic_report, read = served_report(db, referral["id"], json.loads(report["diagnostic_report"]))
     return {
         "referral_code": referral["code"],
@@ -235,13 +228,11 @@ def report_view(db: sqlite_utils.Database, referral: dict) -> dict:
     }
 
 
-def set_status(db: sqlite_utils.Database, code: str, status: str, *, error: Optional[str] = None, **columns) -> None:
+def set_status(db: Database, code: str, status: str, *, error: Optional[str] = None, **columns) -> None:
     """Move a referral to ``status`` (one of ``STATUSES``), recording the reason of a failure."""
     if status not in STATUSES:
         raise ValueError(f"unknown referral status {status!r}")
-    with write_transaction(db):
-        db.execute(
-            "UPDATE referrals SET status = ?, error = ?, updated_at = ?"
-            + "".join(f", {name} = ?" for name in columns) + " WHERE code = ?",
-            [status, error, utc_now(), *columns.values(), code],
-        )
+    with db.write():
+        db.execute("UPDATE referrals SET status = :status, error = :error, updated_at = :now"
+                   + "".join(f", {name} = :{name}" for name in columns) + " WHERE code = :code",
+                   {**columns, "status": status, "error": error, "now": utc_now(), "code": code})

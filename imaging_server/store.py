@@ -1,6 +1,32 @@
-"""The CT service's SQLite database: WAL mode, versioned migrations, clinics and their tokens.
+"""The CT service's database: SQLite (the default) or PostgreSQL, one SQLAlchemy Core code path.
 
-A migration is never edited once released: the schema moves forward by appending one.
+SQLite (``sqlite:///<data dir>/imaging.db``: WAL, ``synchronous=FULL``, a busy timeout, foreign keys
+on) serves a single small hospital and development; PostgreSQL (``postgresql://`` or
+``postgresql+psycopg://``, driver psycopg 3) serves a regional programme. Each process keeps one
+pooled :class:`sqlalchemy.engine.Engine` per URL (:func:`engine_for`).
+
+How to use it (the API other ``imaging_server`` modules build on):
+
+- ``db = open_database(url)`` gives a :class:`Database` handle for one thread (a request, a poll,
+  a command); inside the Flask app ``request_db()`` gives the request's handle.
+- Reads: ``db.rows(sql, params)`` (list of dicts), ``db.row(...)`` (dict or None),
+  ``db.scalar(...)``. SQL is plain text with ``:name`` parameters, written in the subset that
+  SQLite and PostgreSQL share (``ON CONFLICT ... DO NOTHING/UPDATE``, ``RETURNING``).
+- Writes: one transaction per request, ``with db.write(): db.execute(sql, params)`` or
+  ``db.insert(table, values)`` (returns the new ``id``). On SQLite it takes the write lock up
+  front (``BEGIN IMMEDIATE``), so a read-then-write inside it cannot race. On PostgreSQL
+  (``READ COMMITTED``) code that reads then writes must lock what it read: add
+  ``db.for_update()`` to the SELECT (``" FOR UPDATE"`` there, empty on SQLite), or rely on a
+  unique constraint with ``INSERT ... ON CONFLICT`` (idempotent referral creation does).
+  A duplicate raises :class:`IntegrityError` (re-exported here) after the rollback.
+- Migrations: append ``(version, name, statements)`` to ``MIGRATIONS``, never edit a released one.
+  Write the DDL in SQLite's words with TEXT ISO timestamps (``utc_now()``), ``INTEGER``, ``TEXT``,
+  ``REAL``; an autoincrement key is exactly ``id INTEGER PRIMARY KEY`` on its own line.
+  :func:`portable_ddl` turns that into ``id SERIAL PRIMARY KEY`` and ``REAL`` into ``DOUBLE
+  PRECISION`` on PostgreSQL. Each migration runs in its own transaction under the schema lock (the
+  SQLite write lock; a transaction-scoped advisory lock on PostgreSQL), so two processes preparing
+  the same database at once apply each migration exactly once. Version 4 is reserved for the
+  programme figures (issue 19, part B).
 """
 from __future__ import annotations
 
@@ -10,18 +36,32 @@ import hashlib
 import logging
 import re
 import secrets
-import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
-import sqlite_utils
+import sqlalchemy
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from imaging_server.errors import AuthenticationError, Conflict, NotFound, StorageError, ValidationError
+from imaging_server.errors import (AuthenticationError, ConfigError, Conflict, DatabaseUnavailable, NotFound,
+                                   StorageError, ValidationError)
+
+__all__ = ["Database", "IntegrityError", "open_database", "prepare_database", "utc_now"]
 
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 15_000
+DEFAULT_POOL_SIZE = 8
+# Key of the PostgreSQL advisory lock serialising migrations ("ildscreen" as bytes, a constant).
+MIGRATION_LOCK_KEY = 0x696C647363726E
+SUPPORTED_DRIVERS = {"sqlite": "sqlite", "sqlite+pysqlite": "sqlite", "postgresql": "postgresql+psycopg",
+                     "postgresql+psycopg": "postgresql+psycopg"}
+# sqlite3 raises OperationalError for a bad statement too; these say the file itself is unusable now.
+SQLITE_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o", "readonly", "disk is full")
 TOKEN_PREFIX = "ildct_"
 # A revoked clinic keeps its row (its referrals point at it) with this in place of a token hash:
 # no SHA-256 hex digest starts with it, so no token matches.
@@ -93,91 +133,304 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
 )
 
 
+
 def utc_now() -> str:
     """The current time as an ISO 8601 UTC string, the one timestamp format in the store."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def open_database(path: Path) -> sqlite_utils.Database:
-    """Open (creating if needed) the database in WAL mode; one connection per thread."""
+def sqlite_url(path: Path) -> str:
+    """The URL of a SQLite file (the default store: ``<data dir>/imaging.db``)."""
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def checked_url(url: str) -> sqlalchemy.URL:
+    """Parse a database URL, keeping only the supported drivers (psycopg 3 for PostgreSQL).
+
+    Raises
+    ------
+    ConfigError
+        Not a URL, or another database; the message never repeats the password.
+    """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-    except (sqlite3.Error, OSError) as exc:
-        raise StorageError(f"cannot open database {path}: {exc}") from exc
-    return sqlite_utils.Database(conn)
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError("database URL is malformed: expected sqlite:///PATH or "
+                          "postgresql://USER:PASSWORD@HOST:PORT/DATABASE") from exc
+    driver = SUPPORTED_DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise ConfigError(f"database URL scheme {parsed.drivername!r} is not supported: use sqlite:/// or postgresql://")
+    if driver == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise ConfigError("a SQLite database URL needs a file path: sqlite:///PATH")
+    if driver != "sqlite" and not parsed.database:
+        raise ConfigError("a PostgreSQL database URL needs a database name: postgresql://USER@HOST:PORT/DATABASE")
+    return parsed.set(drivername=driver)
 
 
-@contextlib.contextmanager
-def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """One write transaction taking the write lock up front (``BEGIN IMMEDIATE``)."""
-    db.conn.execute("BEGIN IMMEDIATE")
+def redacted(url: str | sqlalchemy.URL) -> str:
+    """The URL with its password replaced by ``***``, for messages and logs."""
     try:
-        yield db
-    except BaseException:
-        db.conn.rollback()
-        raise
-    else:
-        db.conn.execute("COMMIT")
+        return (url if isinstance(url, sqlalchemy.URL) else make_url(url)).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "<malformed database URL>"
 
 
-def request_db() -> sqlite_utils.Database:
-    """This request's connection, shared by the clinic and reader routes (``app.py`` closes it at
-    teardown)."""
+_engines: dict[tuple[str, int], Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine_for(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
+    """This process's pooled engine for ``url`` (created on first use, then shared by its threads)."""
+    parsed = checked_url(url)
+    key = (parsed.render_as_string(hide_password=False), pool_size)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = _create_engine(parsed, pool_size)
+    return engine
+
+
+def dispose_engine(url: str) -> None:
+    """Close the pooled connections to ``url`` (tests and short-lived tools; serve keeps its pool)."""
+    parsed = checked_url(url).render_as_string(hide_password=False)
+    with _engines_lock:
+        for key in [key for key in _engines if key[0] == parsed]:
+            _engines.pop(key).dispose()
+
+
+def _create_engine(url: sqlalchemy.URL, pool_size: int) -> Engine:
+    if url.drivername == "sqlite":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sqlalchemy.create_engine(
+            url, poolclass=sqlalchemy.pool.QueuePool, pool_size=pool_size, max_overflow=pool_size,
+            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return sqlalchemy.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                                    pool_timeout=30, connect_args={"connect_timeout": 10})
+
+
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    # The driver's own implicit transactions off: SQLAlchemy's "begin" event below decides.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (f"busy_timeout = {BUSY_TIMEOUT_MS}", "journal_mode = WAL", "synchronous = FULL",
+                   "foreign_keys = ON"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_begin(connection) -> None:
+    # A write transaction takes the write lock up front, so its reads and writes cannot interleave
+    # with another writer's; a read gets a plain (deferred) snapshot.
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get("ildscreen_write")
+                               else "BEGIN")
+
+
+class Database:
+    """A handle on the CT server's database for one thread: reads anywhere, writes in ``write()``."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._transaction: Optional[sqlalchemy.Connection] = None
+
+    @property
+    def url(self) -> str:
+        """The database URL without its password."""
+        return redacted(self.engine.url)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator["Database"]:
+        """One write transaction: committed when the block ends, rolled back if it raises."""
+        if self._transaction is not None:
+            raise RuntimeError("write transactions do not nest")
+        with self._errors():
+            connection = self.engine.connect().execution_options(ildscreen_write=True)
+        try:
+            with self._errors():
+                connection.begin()
+            self._transaction = connection
+            yield self
+            with self._errors():
+                connection.commit()
+        finally:
+            self._transaction = None
+            connection.close()  # rolls back whatever was not committed
+
+    def for_update(self, of: Optional[str] = None) -> str:
+        """The suffix of a SELECT inside ``write()`` that locks the rows it reads (``of``: the alias
+        to lock in a join): ``FOR UPDATE`` on PostgreSQL; empty on SQLite, whose write lock already
+        covers them, and outside a transaction."""
+        if self.dialect != "postgresql" or self._transaction is None:
+            return ""
+        return " FOR UPDATE" + (f" OF {of}" if of else "")
+
+    def lock_schema(self) -> None:
+        """Serialise schema changes between processes (SQLite: the write lock already does)."""
+        if self.dialect == "postgresql":
+            self.execute("SELECT pg_advisory_xact_lock(:key)", {"key": MIGRATION_LOCK_KEY})
+
+    def execute(self, sql: str, params: Optional[Mapping[str, Any]] = None) -> sqlalchemy.CursorResult:
+        """Run a statement inside ``write()``; returns the result (``rowcount``, returned rows)."""
+        if self._transaction is None:
+            raise RuntimeError("statements that change the database run inside db.write()")
+        with self._errors():
+            return self._transaction.execute(text(sql), dict(params or {}))
+
+    def insert(self, table: str, values: Mapping[str, Any]) -> int:
+        """Insert one row into ``table`` (a name from this module's schema) and return its ``id``."""
+        columns = ", ".join(values)
+        placeholders = ", ".join(f":{name}" for name in values)
+        return self.execute(f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING id",
+                            values).scalar_one()
+
+    def rows(self, sql: str, params: Optional[Mapping[str, Any]] = None) -> list[dict]:
+        """The rows of a query as dicts (inside ``write()`` they see its uncommitted changes)."""
+        if self._transaction is not None:
+            return [dict(row) for row in self.execute(sql, params).mappings()]
+        with self._errors(), self.engine.connect() as connection:
+            return [dict(row) for row in connection.execute(text(sql), dict(params or {})).mappings()]
+
+    def row(self, sql: str, params: Optional[Mapping[str, Any]] = None) -> Optional[dict]:
+        rows = self.rows(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Optional[Mapping[str, Any]] = None) -> Any:
+        row = self.row(sql, params)
+        return None if row is None else next(iter(row.values()))
+
+    def table_names(self) -> list[str]:
+        with self._errors():
+            return sqlalchemy.inspect(self.engine).get_table_names()
+
+    def close(self) -> None:
+        """Nothing to release but an unfinished transaction: the engine's pool keeps the connections."""
+        if self._transaction is not None:
+            self._transaction.close()
+            self._transaction = None
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except IntegrityError:
+            raise
+        except OperationalError as exc:
+            if self.dialect == "postgresql" or any(sign in str(exc.orig).lower() for sign in SQLITE_UNAVAILABLE):
+                raise DatabaseUnavailable(f"database {self.url} is unavailable: {_first_line(exc)}") from exc
+            raise StorageError(f"database {self.url} refused a statement: {_first_line(exc)}") from exc
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(f"database {self.url}: every pooled connection stayed busy") from exc
+        except DBAPIError as exc:
+            raise StorageError(f"database {self.url} refused a statement: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: DBAPIError) -> str:
+    return (str(exc.orig) or type(exc.orig).__name__).strip().splitlines()[0]
+
+
+def open_database(url: str | Path, *, pool_size: int = DEFAULT_POOL_SIZE) -> Database:
+    """A handle on the database at ``url`` (a path means that SQLite file), on this process's pool.
+
+    Raises
+    ------
+    ConfigError
+        A malformed or unsupported URL.
+    StorageError
+        The SQLite file's folder cannot be created.
+    """
+    url = sqlite_url(url) if isinstance(url, Path) else url
+    try:
+        return Database(engine_for(url, pool_size=pool_size))
+    except OSError as exc:
+        raise StorageError(f"cannot open database {redacted(url)}: {exc}") from exc
+
+
+def request_db() -> Database:
+    """This request's database handle, shared by the clinic and reader routes."""
     from flask import current_app, g
 
     if "db" not in g:
-        g.db = open_database(current_app.extensions["imaging_server"].database_path)
+        settings = current_app.extensions["imaging_server"]
+        g.db = open_database(settings.database_target, pool_size=settings.pool_size)
     return g.db
 
 
-def current_version(db: sqlite_utils.Database) -> int:
+def current_version(db: Database) -> int:
+    """The schema version of the database (0: empty)."""
     if "schema_migrations" not in db.table_names():
         return 0
-    return db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] or 0
+    return db.scalar("SELECT MAX(version) AS version FROM schema_migrations") or 0
 
 
-def apply_migrations(db: sqlite_utils.Database) -> list[int]:
-    """Apply pending migrations, each in its own transaction; return the versions applied."""
-    db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
-               "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+def portable_ddl(statement: str, dialect: str) -> str:
+    """A migration statement (written for SQLite) in ``dialect``'s words."""
+    if dialect != "postgresql":
+        return statement
+    statement = re.sub(r"(?m)^(\s*)id INTEGER PRIMARY KEY\b", r"\1id SERIAL PRIMARY KEY", statement)
+    return re.sub(r"\bREAL\b", "DOUBLE PRECISION", statement)
+
+
+def apply_migrations(db: Database) -> list[int]:
+    """Apply pending migrations, each in its own transaction under the schema lock; return the
+    versions applied (by this process: another one preparing at the same time applies the rest)."""
     known = MIGRATIONS[-1][0]
-    if current_version(db) > known:
-        raise StorageError(f"database schema version {current_version(db)} is newer than this software ({known})")
     applied = []
     for version, name, statements in MIGRATIONS:
-        with write_transaction(db):
-            if current_version(db) >= version:
+        with db.write():
+            db.lock_schema()
+            db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                       "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+            found = db.scalar("SELECT MAX(version) AS version FROM schema_migrations") or 0
+            if found > known:
+                raise StorageError(f"database schema version {found} is newer than this software ({known})")
+            if found >= version:
                 continue
             try:
                 for statement in statements:
-                    db.execute(statement)
-            except sqlite3.Error as exc:
-                raise StorageError(f"migration {version} ({name}) failed: {exc}") from exc
-            db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utc_now()])
+                    db.execute(portable_ddl(statement, db.dialect))
+            except StorageError as exc:
+                raise StorageError(f"migration {version} ({name}) failed: {exc.message}") from exc
+            db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (:version, :name, :at)",
+                       {"version": version, "name": name, "at": utc_now()})
         applied.append(version)
         logger.info("applied schema migration %s: %s", version, name)
     return applied
 
 
-def prepare_database(path: Path) -> None:
-    """Create the data folder and the database, and bring the schema up to date."""
-    db = open_database(path)
-    try:
-        apply_migrations(db)
-    finally:
-        db.close()
+def prepare_database(url: str | Path, *, pool_size: int = DEFAULT_POOL_SIZE) -> Database:
+    """Open the database (creating a SQLite file and its folder if needed), bring the schema up to
+    date, and return the handle."""
+    db = open_database(url, pool_size=pool_size)
+    apply_migrations(db)
+    return db
+
+
+def existing_database(url: str | Path, *, pool_size: int = DEFAULT_POOL_SIZE) -> Database:
+    """Open a database that already holds the CT server's schema, creating nothing.
+
+    Raises
+    ------
+    StorageError
+        No such SQLite file, or a database without the schema.
+    """
+    if isinstance(url, Path) or checked_url(url).drivername == "sqlite":
+        path = Path(url) if isinstance(url, Path) else Path(checked_url(url).database)
+        if not path.is_file():
+            raise StorageError(f"no CT server database at {path}: pass its --data-dir or --database-url")
+    db = open_database(url, pool_size=pool_size)
+    if current_version(db) == 0:
+        raise StorageError(f"no CT server database at {db.url}: pass its --data-dir or --database-url")
+    return db
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def add_clinic(db: sqlite_utils.Database, name: str) -> str:
+def add_clinic(db: Database, name: str) -> str:
     """Register a clinic and return its bearer token (only its SHA-256 is stored).
 
     Raises
@@ -191,9 +444,9 @@ def add_clinic(db: sqlite_utils.Database, name: str) -> str:
         raise ValidationError(f"clinic name {name!r} must be 2-64 lower-case letters, digits, '.', '_' or '-'")
     token = _new_token()
     try:
-        with write_transaction(db):
-            db["clinics"].insert({"name": name, "token_hash": hash_token(token), "created_at": utc_now()})
-    except sqlite3.IntegrityError as exc:
+        with db.write():
+            db.insert("clinics", {"name": name, "token_hash": hash_token(token), "created_at": utc_now()})
+    except IntegrityError as exc:
         raise Conflict(f"a clinic named {name!r} already exists") from exc
     logger.info("registered clinic %s", name)
     return token
@@ -203,14 +456,15 @@ def _new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def _set_token_hash(db: sqlite_utils.Database, name: str, token_hash: str) -> None:
-    with write_transaction(db):
-        changed = db.execute("UPDATE clinics SET token_hash = ? WHERE name = ?", [token_hash, name]).rowcount
+def _set_token_hash(db: Database, name: str, token_hash: str) -> None:
+    with db.write():
+        changed = db.execute("UPDATE clinics SET token_hash = :hash WHERE name = :name",
+                             {"hash": token_hash, "name": name}).rowcount
     if not changed:
         raise NotFound(f"no clinic named {name!r}")
 
 
-def rotate_clinic_token(db: sqlite_utils.Database, name: str) -> str:
+def rotate_clinic_token(db: Database, name: str) -> str:
     """Give a clinic a new token and return it; the old one stops working at once (a revoked
     clinic is reinstated with the new token)."""
     token = _new_token()
@@ -219,13 +473,13 @@ def rotate_clinic_token(db: sqlite_utils.Database, name: str) -> str:
     return token
 
 
-def revoke_clinic(db: sqlite_utils.Database, name: str) -> None:
+def revoke_clinic(db: Database, name: str) -> None:
     """Stop a clinic's token at once; its referrals and reports are kept."""
     _set_token_hash(db, name, REVOKED_PREFIX + secrets.token_hex(16))
     logger.info("revoked the token of clinic %s", name)
 
 
-def clinic_for_token(db: sqlite_utils.Database, authorization: Optional[str]) -> dict:
+def clinic_for_token(db: Database, authorization: Optional[str]) -> dict:
     """The clinic whose token is in an ``Authorization: Bearer`` header value.
 
     Raises
@@ -236,13 +490,13 @@ def clinic_for_token(db: sqlite_utils.Database, authorization: Optional[str]) ->
     if not authorization or not authorization.startswith("Bearer "):
         raise AuthenticationError("send the clinic token as 'Authorization: Bearer <token>'")
     token = authorization[len("Bearer "):].strip()
-    rows = list(db["clinics"].rows_where("token_hash = ?", [hash_token(token)], limit=1))
-    if not rows:
+    clinic = db.row("SELECT * FROM clinics WHERE token_hash = :hash", {"hash": hash_token(token)})
+    if clinic is None:
         raise AuthenticationError("unknown clinic token")
-    return rows[0]
+    return clinic
 
 
-def list_clinics(db: sqlite_utils.Database) -> list[dict]:
+def list_clinics(db: Database) -> list[dict]:
     return [{"name": row["name"], "created_at": row["created_at"],
              "revoked": row["token_hash"].startswith(REVOKED_PREFIX)}
-            for row in db["clinics"].rows_where(order_by="name")]
+            for row in db.rows("SELECT name, token_hash, created_at FROM clinics ORDER BY name")]

@@ -25,6 +25,14 @@ data_dir_option = click.option(
     help="The CT server's data folder. Default: $ILDSCREEN_IMAGING_DATA_DIR or ./imaging-data.",
 )
 
+database_url_option = click.option(
+    "--database-url",
+    default=None,
+    help="sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE. Default: "
+         "$ILDSCREEN_IMAGING_DATABASE_URL, else imaging.db in the data folder. Prefer the environment "
+         "variable for a password: a command line is visible to other users of the machine.",
+)
+
 
 def imaging_errors(command: Callable) -> Callable:
     """Turn the CT service's errors, and a missing imaging extra, into a one-line message."""
@@ -136,8 +144,10 @@ def imaging_server() -> None:
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8090).")
 @click.option("--no-watch", is_flag=True, help="Serve the API only; do not poll the PACS.")
 @data_dir_option
+@database_url_option
 @imaging_errors
-def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data_dir: Optional[Path]) -> None:
+def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data_dir: Optional[Path],
+                  database_url: Optional[str]) -> None:
     """Run the referral API and, in a background thread, the PACS watcher."""
     import waitress
 
@@ -147,8 +157,9 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
     from imaging_server.findings import finding_methods_for
     from imaging_server.ingest import Watcher, recover_interrupted
     from imaging_server.segmentation import segmenter_from_settings
+    from imaging_server.store import redacted
 
-    settings = load_settings(data_dir=data_dir, host=host, port=port)
+    settings = load_settings(data_dir=data_dir, host=host, port=port, database_url=database_url)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     recovered = recover_interrupted(settings)
@@ -160,7 +171,7 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
         watcher.start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     click.echo(f"{ALGORITHM_NAME} {ALGORITHM_VERSION} CT server on http://{settings.host}:{settings.port}/ "
-               f"(data in {settings.data_dir.resolve()}, PACS {settings.dicomweb_url}"
+               f"(database {redacted(settings.database_target)}, PACS {settings.dicomweb_url}"
                f"{', not watched' if no_watch else ''})")
     try:
         waitress.serve(app, host=settings.host, port=settings.port, threads=settings.threads, ident="ildscreen-ct")
@@ -177,75 +188,69 @@ def clinics() -> None:
 @clinics.command("add")
 @click.argument("name")
 @data_dir_option
+@database_url_option
 @imaging_errors
-def clinics_add(name: str, data_dir: Optional[Path]) -> None:
+def clinics_add(name: str, data_dir: Optional[Path], database_url: Optional[str]) -> None:
     """Register clinic NAME and print its bearer token (shown only now; only its SHA-256 is kept)."""
-    from imaging_server.config import load_settings
-    from imaging_server.store import add_clinic, open_database, prepare_database
+    from imaging_server.store import add_clinic
 
-    settings = load_settings(data_dir=data_dir)
-    prepare_database(settings.database_path)
-    db = open_database(settings.database_path)
-    try:
+    with _database(data_dir, database_url) as db:
         click.echo(add_clinic(db, name))
-    finally:
-        db.close()
 
 
-def _with_clinic_store(data_dir: Optional[Path], action: Callable):
-    """Run ``action(db)`` on the CT server's existing database (revoking never creates one)."""
+@contextlib.contextmanager
+def _database(data_dir: Optional[Path], database_url: Optional[str], *, create: bool = True):
+    """The CT server's database, created and migrated (``create``), or one that must already
+    exist (revoking never creates one); its pooled connections are closed afterwards."""
     from imaging_server.config import load_settings
-    from imaging_server.store import open_database
+    from imaging_server.store import dispose_engine, existing_database, prepare_database
 
-    settings = load_settings(data_dir=data_dir)
-    if not settings.database_path.is_file():
-        raise click.ClickException(f"no CT server database at {settings.database_path}: pass its --data-dir")
-    db = open_database(settings.database_path)
+    settings = load_settings(data_dir=data_dir, database_url=database_url)
+    target = settings.database_target
     try:
-        return action(db)
+        yield (prepare_database if create else existing_database)(target, pool_size=1)
     finally:
-        db.close()
+        dispose_engine(target)
 
 
 @clinics.command("revoke")
 @click.argument("name")
 @data_dir_option
+@database_url_option
 @imaging_errors
-def clinics_revoke(name: str, data_dir: Optional[Path]) -> None:
+def clinics_revoke(name: str, data_dir: Optional[Path], database_url: Optional[str]) -> None:
     """Stop clinic NAME's token at once (its referrals and reports are kept; 'rotate' gives it a new one)."""
     from imaging_server.store import revoke_clinic
 
-    _with_clinic_store(data_dir, lambda db: revoke_clinic(db, name))
+    with _database(data_dir, database_url, create=False) as db:
+        revoke_clinic(db, name)
     click.echo(f"revoked the token of {name}")
 
 
 @clinics.command("rotate")
 @click.argument("name")
 @data_dir_option
+@database_url_option
 @imaging_errors
-def clinics_rotate(name: str, data_dir: Optional[Path]) -> None:
+def clinics_rotate(name: str, data_dir: Optional[Path], database_url: Optional[str]) -> None:
     """Give clinic NAME a new token, printed once; the old one stops at once."""
     from imaging_server.store import rotate_clinic_token
 
-    click.echo(_with_clinic_store(data_dir, lambda db: rotate_clinic_token(db, name)))
+    with _database(data_dir, database_url, create=False) as db:
+        click.echo(rotate_clinic_token(db, name))
 
 
 @clinics.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @data_dir_option
+@database_url_option
 @imaging_errors
-def clinics_list(as_json: bool, data_dir: Optional[Path]) -> None:
+def clinics_list(as_json: bool, data_dir: Optional[Path], database_url: Optional[str]) -> None:
     """List registered clinics."""
-    from imaging_server.config import load_settings
-    from imaging_server.store import list_clinics, open_database, prepare_database
+    from imaging_server.store import list_clinics
 
-    settings = load_settings(data_dir=data_dir)
-    prepare_database(settings.database_path)
-    db = open_database(settings.database_path)
-    try:
+    with _database(data_dir, database_url) as db:
         rows = list_clinics(db)
-    finally:
-        db.close()
     if as_json:
         click.echo(json.dumps(rows))
         return
@@ -253,19 +258,28 @@ def clinics_list(as_json: bool, data_dir: Optional[Path]) -> None:
         click.echo(f"{row['name']:<32} {row['created_at']}{'  revoked' if row['revoked'] else ''}")
 
 
-@contextlib.contextmanager
-def _database(data_dir: Optional[Path]):
-    """The CT server's database of the data folder, created and migrated, closed afterwards."""
-    from imaging_server.config import load_settings
-    from imaging_server.store import open_database, prepare_database
+@imaging_server.group("db")
+def imaging_db() -> None:
+    """The CT server's database schema."""
 
-    settings = load_settings(data_dir=data_dir)
-    prepare_database(settings.database_path)
-    db = open_database(settings.database_path)
+
+@imaging_db.command("migrate")
+@data_dir_option
+@database_url_option
+@imaging_errors
+def imaging_db_migrate(data_dir: Optional[Path], database_url: Optional[str]) -> None:
+    """Create the database if needed and apply pending schema migrations (serve does this at start too);
+    print the versions applied and the schema version as JSON."""
+    from imaging_server.config import load_settings
+    from imaging_server.store import apply_migrations, current_version, dispose_engine, open_database
+
+    target = load_settings(data_dir=data_dir, database_url=database_url).database_target
     try:
-        yield db
+        db = open_database(target, pool_size=1)
+        applied = apply_migrations(db)
+        click.echo(json.dumps({"database": db.url, "applied": applied, "schema_version": current_version(db)}))
     finally:
-        db.close()
+        dispose_engine(target)
 
 
 @imaging_server.group("readers")
@@ -276,26 +290,60 @@ def readers() -> None:
 @readers.command("add")
 @click.argument("name")
 @data_dir_option
+@database_url_option
 @imaging_errors
-def readers_add(name: str, data_dir: Optional[Path]) -> None:
+def readers_add(name: str, data_dir: Optional[Path], database_url: Optional[str]) -> None:
     """Register radiologist NAME and print their bearer token (shown only now; only its SHA-256 is kept)."""
     from imaging_server.nodule_review import add_reader
 
-    with _database(data_dir) as db:
+    with _database(data_dir, database_url) as db:
         click.echo(add_reader(db, name))
 
 
 @imaging_server.command("poll-once")
 @data_dir_option
+@database_url_option
 @imaging_errors
-def poll_once_command(data_dir: Optional[Path]) -> None:
+def poll_once_command(data_dir: Optional[Path], database_url: Optional[str]) -> None:
     """Look once in the PACS for the images of every waiting referral and quantify what arrived."""
     from imaging_server.config import load_settings
     from imaging_server.ingest import poll_once
     from imaging_server.store import prepare_database
 
-    settings = load_settings(data_dir=data_dir)
-    prepare_database(settings.database_path)
+    settings = load_settings(data_dir=data_dir, database_url=database_url)
+    prepare_database(settings.database_target, pool_size=settings.pool_size)
     summary = poll_once(settings)
     click.echo(json.dumps({"checked": summary.checked, "reported": len(summary.reported),
                            "failed": len(summary.failed), "waiting": len(summary.waiting)}))
+
+
+@imaging_server.command("bench")
+@click.option("--clinics", type=click.IntRange(1, 2000), required=True, help="Number of clinics at once.")
+@click.option("--referrals-per-clinic", type=click.IntRange(1, 1000), default=3, show_default=True,
+              help="Referrals each clinic sends (each refers twice at once, retries, polls status and report).")
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Client processes driving the clinics (each runs its clinics as threads).")
+@click.option("--server-threads", type=click.IntRange(1, 64), default=16, show_default=True,
+              help="Request threads of the benchmarked serve process.")
+@click.option("--database-url", default=None,
+              help="A scratch database to run against (its bench clinics and referrals stay). "
+                   "Default: a temporary SQLite file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@imaging_errors
+def imaging_bench(clinics: int, referrals_per_clinic: int, workers: int, server_threads: int,
+                  database_url: Optional[str], as_json: bool) -> None:
+    """Load benchmark: N clinics posting and polling referrals at once against a real serve on loopback."""
+    from imaging_server.load_bench import run_load_benchmark
+    from imaging_server.store import checked_url
+
+    if database_url is not None:
+        checked_url(database_url)
+    result = run_load_benchmark(clinics=clinics, database_url=database_url, referrals_per_clinic=referrals_per_clinic,
+                                workers=workers, server_threads=server_threads)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{result['clinics']} clinics on {result['database']}: {result['referrals']} referrals, "
+               f"{result['requests']} requests in {result['seconds']:.1f} s ({result['rps']:.0f}/s), "
+               f"p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms; errors {result['errors']}, "
+               f"lost {result['lost']}, duplicated {result['duplicated']}")

@@ -73,6 +73,14 @@ class OrthancProcess:
             response = requests.post(self.url + "/instances", data=path.read_bytes(), auth=self.auth, timeout=30)
             response.raise_for_status()
 
+    def clear(self) -> None:
+        """Delete every stored study, so that a test sees only what it uploads (one PACS serves the
+        session, and each test runs once per database)."""
+        patients = requests.get(self.url + "/patients", auth=self.auth, timeout=30)
+        patients.raise_for_status()
+        for patient in patients.json():
+            requests.delete(f"{self.url}/patients/{patient}", auth=self.auth, timeout=30).raise_for_status()
+
     def stop(self) -> None:
         """Stop Orthanc and wait for its PID to exit, so that its storage folder can be reused."""
         if self.process.poll() is None:

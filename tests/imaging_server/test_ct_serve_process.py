@@ -14,6 +14,7 @@ import requests
 
 from ct_fixtures import phantom  # noqa: F401 - fixture
 from orthanc_pacs import PASSWORD, USER, free_port, orthanc  # noqa: F401 - fixture
+from pg_server import database_url, postgres  # noqa: F401 - fixtures
 from imaging_server.phantom import write_series
 from referral_bundle import referral_bundle
 
@@ -53,6 +54,7 @@ class CtServer:
 
 @pytest.fixture
 def env(orthanc):  # noqa: F811
+    orthanc.clear()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
     environment.update({
         "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONUNBUFFERED": "1",
@@ -64,12 +66,14 @@ def env(orthanc):  # noqa: F811
     return environment
 
 
-def test_refer_upload_report_and_replay_after_restart(env, orthanc, phantom, tmp_path):  # noqa: F811
+def test_refer_upload_report_and_replay_after_restart(env, orthanc, phantom, tmp_path, database_url):  # noqa: F811
     data_dir = tmp_path / "ct-data"
-    added = ildscreen("imaging-server", "clinics", "add", "clinic-north", "--data-dir", str(data_dir), env=env)
+    database = ("--database-url", database_url)
+    added = ildscreen("imaging-server", "clinics", "add", "clinic-north", "--data-dir", str(data_dir), *database,
+                      env=env)
     assert added.returncode == 0, added.stderr
     headers = {"Authorization": f"Bearer {added.stdout.strip()}", "Idempotency-Key": CODE}
-    server = CtServer(data_dir, env)
+    server = CtServer(data_dir, env, *database)
     try:
         created = requests.post(server.url + "/api/v1/referrals", json=referral_bundle(CODE), headers=headers,
                                 timeout=10)
@@ -89,7 +93,7 @@ def test_refer_upload_report_and_replay_after_restart(env, orthanc, phantom, tmp
     log = "".join(server.lines)
     assert "Phantom" not in log and "FAKE" not in log and "Traceback" not in log
 
-    restarted = CtServer(data_dir, env)
+    restarted = CtServer(data_dir, env, *database)
     try:
         replay = requests.post(restarted.url + "/api/v1/referrals", json=referral_bundle(CODE), headers=headers,
                                timeout=10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ct_fixtures import imaging_settings, phantom, series_dir  # noqa: F401 - fixtures
+from ct_fixtures import database_url, imaging_settings, phantom, postgres, series_dir  # noqa: F401 - fixtures
 from edge.outcomes import PATTERNS, ct_report_outcome
 from imaging_server.app import create_app
 from imaging_server.dicom_io import read_folder
@@ -27,7 +27,7 @@ def served(imaging_settings, quantified):  # noqa: F811
     """A referral with its automated report: the test client, the database, clinic and reader headers."""
     app = create_app(imaging_settings)
     client = app.test_client()
-    db = open_database(imaging_settings.database_path)
+    db = open_database(imaging_settings.database_target)
     clinic, reader = add_clinic(db, "clinic-north"), add_reader(db, "dr-wang")
     response = client.post("/api/v1/referrals", json=referral_bundle(),
                            headers={"Authorization": f"Bearer {clinic}", "Idempotency-Key": REFERRAL_CODE})
@@ -45,7 +45,7 @@ REPORT_URL = f"/api/v1/referrals/{REFERRAL_CODE}/report"
 
 
 def _reads(db) -> int:
-    return db.execute("SELECT COUNT(*) FROM ild_reads").fetchone()[0]
+    return db.scalar("SELECT COUNT(*) AS n FROM ild_reads")
 
 
 def test_a_read_makes_the_clinics_report_final_with_the_codes_the_clinic_reads(served, quantified):
@@ -164,6 +164,6 @@ def test_a_version_2_database_gains_the_reads_table_and_keeps_its_clinics(tmp_pa
         assert store.apply_migrations(db) == [1, 2]
     add_clinic(db, "clinic-north")
     assert "ild_reads" not in db.table_names()
-    assert store.apply_migrations(db) == [3]
+    assert store.apply_migrations(db) == [version for version, _, _ in store.MIGRATIONS if version >= 3]
     assert "ild_reads" in db.table_names() and [c["name"] for c in store.list_clinics(db)] == ["clinic-north"]
     db.close()

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ct_fixtures import imaging_settings, phantom  # noqa: F401 - fixtures
+from ct_fixtures import database_url, imaging_settings, phantom, postgres  # noqa: F401 - fixtures
 from imaging_server.app import create_app
 from imaging_server.config import load_settings
 from imaging_server.ingest import poll_once
@@ -21,11 +21,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def hospital(imaging_settings, orthanc):  # noqa: F811
-    """The CT server's settings pointing at the test Orthanc, its API client and a clinic token."""
+    """The CT server's settings pointing at the test Orthanc (emptied), its API client and a clinic token."""
+    orthanc.clear()
     settings = load_settings(data_dir=imaging_settings.data_dir, orthanc_url=orthanc.url, orthanc_username=USER,
-                             orthanc_password=PASSWORD, series_stable_s=0)
+                             orthanc_password=PASSWORD, series_stable_s=0, database_url=imaging_settings.database_target)
     client = create_app(settings).test_client()
-    db = open_database(settings.database_path)
+    db = open_database(settings.database_target)
     token = add_clinic(db, "clinic-north")
     db.close()
     return settings, client, {"Authorization": f"Bearer {token}"}
@@ -165,7 +166,7 @@ def test_wrong_pacs_password_leaves_referrals_waiting(hospital, orthanc, tmp_pat
     settings, client, headers = hospital
     refer(client, headers, "ILD-KKKKKKKKKK")
     wrong = load_settings(data_dir=settings.data_dir, orthanc_url=orthanc.url, orthanc_username=USER,
-                          orthanc_password="wrong", series_stable_s=0)
+                          orthanc_password="wrong", series_stable_s=0, database_url=settings.database_target)
     assert poll_once(wrong).waiting == ["ILD-KKKKKKKKKK"]
 
 
@@ -186,13 +187,15 @@ def test_poll_once_command_reads_the_data_folder_config(hospital, orthanc, runne
     from edge.cli import cli
 
     settings, client, headers = hospital
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # on PostgreSQL nothing else is in it
     (settings.data_dir / "config.toml").write_text(
         f'orthanc_url = "{orthanc.url}"\northanc_username = "{USER}"\northanc_password = "{PASSWORD}"\n'
         "series_stable_s = 0\n")
     code = "ILD-MMMMMMMMMM"
     refer(client, headers, code)
     orthanc.upload(write_series(make_phantom(shape=(24, 64, 64), seed=9), tmp_path / "ct", accession_number=code))
-    result = runner.invoke(cli, ["imaging-server", "poll-once", "--data-dir", str(settings.data_dir)])
+    result = runner.invoke(cli, ["imaging-server", "poll-once", "--data-dir", str(settings.data_dir),
+                                 "--database-url", settings.database_target])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {"checked": 1, "reported": 1, "failed": 0, "waiting": 0}
 

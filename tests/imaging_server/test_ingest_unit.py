@@ -6,7 +6,7 @@ import pydicom
 import pytest
 from pydicom.errors import InvalidDicomError
 
-from ct_fixtures import imaging_settings  # noqa: F401 - fixture
+from ct_fixtures import database_url, imaging_settings, postgres  # noqa: F401 - fixtures
 from imaging_server.app import create_app
 from imaging_server.ingest import poll_once, recover_interrupted
 from imaging_server.phantom import make_phantom, write_series
@@ -49,7 +49,7 @@ class BrokenMathsSegmenter(ClassicalLungSegmenter):
 @pytest.fixture
 def referred(imaging_settings, tmp_path):  # noqa: F811
     client = create_app(imaging_settings).test_client()
-    db = open_database(imaging_settings.database_path)
+    db = open_database(imaging_settings.database_target)
     headers = {"Authorization": f"Bearer {add_clinic(db, 'clinic-north')}"}
     db.close()
     for code in (GOOD, TRUNCATED, UNDECODABLE, BROKEN_MATHS):
@@ -83,7 +83,7 @@ def test_each_broken_series_fails_alone(imaging_settings, referred, tmp_path):  
 
 
 def test_referrals_interrupted_while_quantifying_wait_again_after_restart(imaging_settings, referred):  # noqa: F811
-    db = open_database(imaging_settings.database_path)
+    db = open_database(imaging_settings.database_target)
     set_status(db, GOOD, "quantifying")
     db.close()
     assert recover_interrupted(imaging_settings) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ct_fixtures import imaging_settings  # noqa: F401 - fixture
+from ct_fixtures import database_url, imaging_settings, postgres  # noqa: F401 - fixtures
 from imaging_server.app import create_app
 from imaging_server.dicom_io import read_folder
 from imaging_server.ingest import _store_report, quantify_datasets
@@ -27,7 +27,7 @@ def reviewed(imaging_settings, fine_series):  # noqa: F811
     """A reported referral of the fine phantom, a clinic token and a reader token."""
     app = create_app(imaging_settings)
     client = app.test_client()
-    db = open_database(imaging_settings.database_path)
+    db = open_database(imaging_settings.database_target)
     clinic, reader = add_clinic(db, "clinic-north"), add_reader(db, "dr-wang")
     response = client.post("/api/v1/referrals", json=referral_bundle(),
                            headers={"Authorization": f"Bearer {clinic}", "Idempotency-Key": REFERRAL_CODE})
@@ -112,7 +112,7 @@ def test_only_readers_review_and_only_existing_nodules(reviewed):
 
 def test_a_referral_without_a_report_cannot_be_reviewed(imaging_settings):  # noqa: F811
     client = create_app(imaging_settings).test_client()
-    db = open_database(imaging_settings.database_path)
+    db = open_database(imaging_settings.database_target)
     clinic, reader = add_clinic(db, "clinic-north"), add_reader(db, "dr-li")
     db.close()
     client.post("/api/v1/referrals", json=referral_bundle(),

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from ct_fixtures import imaging_settings  # noqa: F401 - fixture
+from ct_fixtures import database_url, imaging_settings, postgres  # noqa: F401 - fixtures
 from imaging_server.app import create_app
 from imaging_server.referrals import canonical_sha256
 from imaging_server.store import add_clinic, open_database
@@ -15,7 +15,7 @@ from referral_bundle import REFERRAL_CODE, referral_bundle
 @pytest.fixture
 def api(imaging_settings):  # noqa: F811
     app = create_app(imaging_settings)
-    db = open_database(imaging_settings.database_path)
+    db = open_database(imaging_settings.database_target)
     tokens = {name: add_clinic(db, name) for name in ("clinic-north", "clinic-south")}
     db.close()
     return app.test_client(), tokens
@@ -171,8 +171,8 @@ def test_concurrent_creates_with_one_key_make_one_referral(api, imaging_settings
     for thread in threads:
         thread.join()
     assert sorted(codes) == [200, 200, 200, 201]
-    db = open_database(imaging_settings.database_path)
-    assert db["referrals"].count == 1
+    db = open_database(imaging_settings.database_target)
+    assert db.scalar("SELECT COUNT(*) AS n FROM referrals") == 1
     db.close()
 
 

@@ -1,0 +1,69 @@
+"""The load benchmark (``imaging-server bench``) drives a real serve from other processes on both
+databases and accounts for every referral exactly once; its accounting catches a lost or doubled
+referral. Timings are not checked (they belong to the machine)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from imaging_server import store
+from imaging_server.load_bench import TRAFFIC, _read_back, run_load_benchmark
+from pg_server import database_url, postgres  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.slow
+
+# Requests per referral: two racing POSTs of one key, a later retry, a status and a report poll.
+REQUESTS_PER_REFERRAL = 5
+
+
+def test_the_bench_accounts_for_every_referral_on_both_databases(database_url):  # noqa: F811
+    result = run_load_benchmark(clinics=5, database_url=database_url, referrals_per_clinic=2, workers=2,
+                                server_threads=4)
+    assert {"clinics", "referrals", "p50_ms", "p95_ms", "rps", "errors", "lost", "duplicated",
+            "database"} <= set(result)
+    assert result["database"] == ("postgresql" if database_url.startswith("postgresql") else "sqlite")
+    assert (result["clinics"], result["referrals"], result["requests"]) == (5, 10, 10 * REQUESTS_PER_REFERRAL)
+    assert (result["errors"], result["lost"], result["duplicated"]) == (0, 0, 0), result["error_samples"]
+    assert result["traffic"] == [name for name, _ in TRAFFIC]
+    db = store.open_database(database_url)
+    per_clinic = db.rows("SELECT c.name, COUNT(r.id) AS referrals FROM clinics c "
+                         "LEFT JOIN referrals r ON r.clinic_id = c.id GROUP BY c.name")
+    assert sorted(row["referrals"] for row in per_clinic) == [2] * 5
+
+
+def test_the_accounting_counts_lost_doubled_and_unsent_referrals(tmp_path):
+    """What the clinics were told against what the database holds: a referral acknowledged but
+    missing is lost, one stored for another bundle is lost, two 201s for one key and a row nobody
+    sent are duplicates."""
+    from imaging_server.referrals import create_referral
+    from referral_bundle import referral_bundle
+
+    db = store.prepare_database(tmp_path / "imaging.db")
+    clinic = store.clinic_for_token(db, f"Bearer {store.add_clinic(db, 'bench-abc-0000')}")
+    for code in ("ILD-AAAAAAAAAA", "ILD-BBBBBBBBBB", "ILD-CCCCCCCCCC"):
+        create_referral(db, clinic, referral_bundle(code), code)
+    digest = db.scalar("SELECT bundle_sha256 FROM referrals WHERE code = 'ILD-AAAAAAAAAA'")
+    told = [{"acknowledged": {"ILD-AAAAAAAAAA": ("bench-abc-0000", digest),
+                              "ILD-BBBBBBBBBB": ("bench-abc-0000", "another bundle"),
+                              "ILD-DDDDDDDDDD": ("bench-abc-0000", digest)},
+             "created": {"ILD-AAAAAAAAAA": 2, "ILD-BBBBBBBBBB": 1}}]
+    assert _read_back(db, "bench-abc-", told) == {"referrals": 3, "lost": 2, "duplicated": 2}
+    everything_fine = [{"acknowledged": {code: ("bench-abc-0000", row["bundle_sha256"]) for code, row in (
+        (row["code"], row) for row in db.rows("SELECT code, bundle_sha256 FROM referrals"))},
+        "created": {"ILD-AAAAAAAAAA": 1, "ILD-BBBBBBBBBB": 1, "ILD-CCCCCCCCCC": 1}}]
+    assert _read_back(db, "bench-abc-", everything_fine) == {"referrals": 3, "lost": 0, "duplicated": 0}
+    store.dispose_engine(store.sqlite_url(tmp_path / "imaging.db"))
+
+
+def test_the_bench_command_prints_json_and_refuses_a_bad_url(runner):
+    from edge.cli import cli
+
+    result = runner.invoke(cli, ["imaging-server", "bench", "--clinics", "2", "--referrals-per-clinic", "1",
+                                 "--workers", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    assert (printed["referrals"], printed["errors"], printed["lost"], printed["duplicated"]) == (2, 0, 0, 0)
+    assert printed["database_url"] == "temporary SQLite file"
+    bad = runner.invoke(cli, ["imaging-server", "bench", "--clinics", "2", "--database-url", "mysql://u:pw@h/x"])
+    assert bad.exit_code == 1 and "not supported" in bad.output and "Traceback" not in bad.output
