@@ -19,7 +19,7 @@ import sqlite_utils
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from edge import audit
-from edge.errors import AuthenticationError, CsrfError, PermissionDenied
+from edge.errors import AuthenticationError, CsrfError, PermissionDenied, SessionLocked, WrongPin
 from edge.store.database import utc_now, write_transaction
 from edge.users import find_user, get_user, is_locked, password_hasher
 
@@ -124,8 +124,12 @@ def end_session(db: sqlite_utils.Database, token: str) -> None:
         db.execute("UPDATE sessions SET revoked = 1 WHERE token_hash = ?", [hash_token(token)])
 
 
-def session_user(db: sqlite_utils.Database, token: str) -> tuple[dict, dict]:
-    """The (user, session) a session cookie belongs to, or ``AuthenticationError``."""
+def session_user(db: sqlite_utils.Database, token: str, *, allow_locked: bool = False) -> tuple[dict, dict]:
+    """The (user, session) a session cookie belongs to, or ``AuthenticationError``.
+
+    A session locked on the tablet (:func:`lock_session`) raises ``SessionLocked`` unless
+    ``allow_locked`` (the lock page itself, which shows whose session it is and nothing else).
+    """
     rows = db.execute_returning_dicts(
         "SELECT * FROM sessions WHERE token_hash = ? AND revoked = 0", [hash_token(token)]
     )
@@ -134,7 +138,58 @@ def session_user(db: sqlite_utils.Database, token: str) -> tuple[dict, dict]:
     user = get_user(db, rows[0]["user_id"])
     if user["disabled"]:
         raise AuthenticationError("account disabled")
+    if rows[0]["locked_at"] and not allow_locked:
+        raise SessionLocked("this session is locked on the tablet: unlock it there with the PIN")
     return user, rows[0]
+
+
+def lock_session(db: sqlite_utils.Database, token: str) -> None:
+    """Lock a browser session (the tablet was idle): every page and API call with its cookie is
+    refused until its own user's PIN unlocks it (:func:`unlock_session`)."""
+    user, _ = session_user(db, token, allow_locked=True)
+    with write_transaction(db):
+        db.execute("UPDATE sessions SET locked_at = ?, failed_pins = 0 WHERE token_hash = ? AND locked_at IS NULL",
+                   [utc_now(), hash_token(token)])
+        audit.record(db, audit.Actor(user["id"], user["username"], user["role"]), "lock", "session")
+
+
+def unlock_session(db: sqlite_utils.Database, token: str, pin: str, *, max_attempts: int) -> dict:
+    """Unlock a locked session with its user's PIN; returns the user.
+
+    A PIN only ever reopens a session that exists and is locked on this browser: it never logs
+    anyone in. Each wrong PIN is audited (never the PIN itself); the ``max_attempts``-th ends the
+    session, so the full password login is needed.
+
+    Raises
+    ------
+    WrongPin
+        The PIN is wrong (or the account has none); ``attempts_left`` > 0.
+    AuthenticationError
+        The session is unknown or ended, or this wrong PIN was the last allowed one.
+    """
+    user, session = session_user(db, token, allow_locked=True)
+    actor = audit.Actor(user["id"], user["username"], user["role"])
+    if not session["locked_at"]:
+        return user
+    right = _verify(user["pin_hash"] or _DUMMY_HASH, pin) and bool(user["pin_hash"])
+    with write_transaction(db):
+        if right:
+            db.execute("UPDATE sessions SET locked_at = NULL, failed_pins = 0 WHERE token_hash = ?", [hash_token(token)])
+            audit.record(db, actor, "unlock", "session")
+            return user
+        failures = db.execute("SELECT failed_pins FROM sessions WHERE token_hash = ?",
+                              [hash_token(token)]).fetchone()[0] + 1
+        if failures >= max_attempts:
+            db.execute("UPDATE sessions SET revoked = 1, failed_pins = ? WHERE token_hash = ?",
+                       [failures, hash_token(token)])
+            audit.record(db, actor, "pin_lockout", "session", None, {"failed_pins": failures})
+            logger.warning("user id %s: locked session ended after %s wrong PINs", user["id"], failures)
+        else:
+            db.execute("UPDATE sessions SET failed_pins = ? WHERE token_hash = ?", [failures, hash_token(token)])
+            audit.record(db, actor, "unlock_failed", "session", None, {"failed_pins": failures})
+    if failures >= max_attempts:
+        raise AuthenticationError(f"{failures} wrong PINs: the session ended; log in with the password")
+    raise WrongPin("wrong PIN", attempts_left=max_attempts - failures)
 
 
 def check_csrf(session: dict, presented: Optional[str]) -> None:

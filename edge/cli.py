@@ -28,6 +28,7 @@ from edge.commands.bench import bench
 from edge.commands.calibrate import calibrate, calibrations
 from edge.commands.engines import engines
 from edge.commands.evaluate import evaluate
+from edge.commands.federated import federated
 from edge.commands.models import models
 from edge.commands.outcomes import outcomes
 from edge.commands.programme import programme_group
@@ -370,6 +371,7 @@ cli.add_command(outcomes)
 cli.add_command(programme_group)
 cli.add_command(calibrate)
 cli.add_command(calibrations)
+cli.add_command(federated)
 
 
 def main() -> None:

@@ -309,8 +309,26 @@ class Settings(BaseSettings):
         ge=0.5,
         le=120,
         title="Idle lock (minutes)",
-        description="A tablet page left untouched this long locks: the nurse re-enters her password, "
-                    "so a shared tablet never shows one nurse's patients to the next.",
+        description="A tablet page left untouched this long locks: the nurse re-enters her PIN (or her "
+                    "password when she has set no PIN), so a shared tablet never shows one nurse's patients "
+                    "to the next.",
+    )
+    pin_max_attempts: int = Field(
+        5,
+        ge=1,
+        le=20,
+        title="Wrong PINs before the locked session ends",
+        description="Programme assumption: after this many wrong PINs on a locked tablet the session ends "
+                    "and the nurse must log in with her password.",
+    )
+    capture_orphan_seconds: float = Field(
+        15.0,
+        ge=1,
+        le=600,
+        title="Board capture without a watcher (seconds)",
+        description="A board capture whose progress nobody has asked for this long (the page was closed or "
+                    "left) is cancelled on the board and nothing is stored; pages and API clients poll the "
+                    "capture job more often than this.",
     )
     log_level: str = Field(
         "INFO",

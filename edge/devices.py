@@ -1,29 +1,37 @@
 """Sensor boards at the edge: which are connected, and capturing from them into a visit.
 
-A capture is stored exactly like an upload (same atomic, content-addressed path and the same
-checks), with ``source = 'device'`` and the board's id; a capture with a sequence gap is
-refused rather than stored with silently missing audio.
+A capture runs as a background job of the ``DeviceManager`` (one per board; it can be
+cancelled on the board, and one nobody watches is cancelled, see ``firmware_interface.jobs``).
+Once it ends it is stored exactly like an upload (same atomic, content-addressed path and the
+same checks), with ``source = 'device'`` and the board's id; a capture with a sequence gap is
+refused rather than stored with silently missing audio, and a cancelled one stores nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import io
 import logging
 import os
 import stat
 import tempfile
+from typing import Callable, Iterator, Optional
 
 import sqlite_utils
 
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits
 from edge import audit
-from edge.errors import DeviceUnavailable, PayloadTooLarge, ValidationError
+from edge.errors import (CaptureRunning, Conflict, DeviceUnavailable, IldscreenError, NotFound, PayloadTooLarge,
+                         StorageError, ValidationError)
+from edge.patients import require_open_visit
 from edge.recordings import add_recording
+from edge.vocabulary import CHEST_SITES
 from edge.store.blobs import BlobStore
 from edge.store.database import write_transaction
 from edge.breath import add_breath_reading
-from firmware_interface import Device, DeviceError, DeviceManager, SerialTransport, capture_audio, capture_enose, \
-    serial_ports
+from firmware_interface import BoardBusy, CaptureJob, Device, DeviceError, DeviceManager, SerialTransport, \
+    capture_audio, capture_enose, serial_ports
+from firmware_interface.jobs import CANCELLED, COMPLETED, FAILED
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +95,8 @@ def device_overview(manager: DeviceManager) -> dict:
     return {"devices": manager.statuses(), "available_ports": serial_ports()}
 
 
-def capture_recording(
+def start_recording_capture(
+    connect: Callable[[], sqlite_utils.Database],
     db: sqlite_utils.Database,
     blobs: BlobStore,
     manager: DeviceManager,
@@ -100,25 +109,119 @@ def capture_recording(
     max_bytes: int,
     model=None,
     limits: AudioLimits = DEFAULT_AUDIO_LIMITS,
-) -> dict:
-    """Record ``seconds`` of lung sound from the stethoscope on ``port`` into the visit, scored by ``model``.
+    orphan_after_s: Optional[float] = None,
+) -> CaptureJob:
+    """Start recording ``seconds`` of lung sound from the stethoscope on ``port`` into the visit,
+    as a background job of ``manager`` (one per board), scored by ``model`` once it ends.
 
-    A capture longer than ``limits`` allows is refused before the board is asked for it, and the
-    captured WAV passes the same header checks as an upload.
+    What can be checked before the board is asked is checked here, so that a bad request gets
+    its 4xx at once: the length (``limits``), the chest site, that the visit is open. The job
+    stores the capture exactly like an upload (same checks on the WAV), on its own connection
+    (``connect``); a cancelled or failed capture stores nothing.
+
+    Raises
+    ------
+    PayloadTooLarge, ValidationError, NotFound, Conflict
+        Too long, unknown chest site, no such visit, visit closed.
+    DeviceUnavailable
+        No board is registered on ``port``.
+    CaptureRunning
+        A capture is already running on that board (a 409).
     """
     if seconds > limits.max_duration_s:
         raise PayloadTooLarge(f"a {seconds:g} s capture is longer than the {limits.max_duration_s:g} s maximum "
                               "(audio_max_duration_s)", fields=[{"field": "seconds", "reason": "outside max_duration_s"}])
+    if chest_site not in CHEST_SITES:
+        raise ValidationError(f"unknown chest site {chest_site!r}",
+                              fields=[{"field": "chest_site", "reason": f"one of {list(CHEST_SITES)}"}])
+    require_open_visit(db, visit_id)
+
+    def work(device, job: CaptureJob) -> dict:
+        capture = capture_audio(device, seconds=seconds, stop_requested=job.should_stop,
+                                on_progress=job.report_progress)
+        with _connection(connect) as job_db:
+            return add_recording(
+                job_db, blobs, actor, visit_id, chest_site=chest_site, stream=io.BytesIO(capture.to_wav_bytes()),
+                max_bytes=max_bytes, source="device", device_id=capture.device.device_id, model=model, limits=limits,
+            )
+
+    return _start(manager, port, "stethoscope", work, orphan_after_s)
+
+
+def _start(manager: DeviceManager, port: str, kind: str, work: Callable, orphan_after_s: Optional[float]) -> CaptureJob:
     try:
-        device = manager.get(port)
-        capture = capture_audio(device, seconds=seconds)
+        return manager.start_capture(port, kind, work, orphan_after_s=orphan_after_s)
+    except BoardBusy as exc:
+        raise CaptureRunning(str(exc)) from exc
     except DeviceError as exc:
-        logger.warning("capture from %s failed: %s", port, exc)
         raise DeviceUnavailable(f"capture from {port} failed: {exc}") from exc
-    return add_recording(
-        db, blobs, actor, visit_id, chest_site=chest_site, stream=io.BytesIO(capture.to_wav_bytes()),
-        max_bytes=max_bytes, source="device", device_id=capture.device.device_id, model=model, limits=limits,
-    )
+
+
+@contextlib.contextmanager
+def _connection(connect: Callable[[], sqlite_utils.Database]) -> Iterator[sqlite_utils.Database]:
+    """A capture job's own database connection (request connections belong to their threads)."""
+    db = connect()
+    try:
+        yield db
+    finally:
+        db.conn.close()
+
+
+def job_outcome(job: CaptureJob) -> dict:
+    """A capture job for a client: state and progress; the stored record once ``completed``;
+    the error (a domain error's code and message) once ``failed``."""
+    view = job.to_dict()
+    view["result"] = job.result if job.state == COMPLETED else None
+    view["error"] = job_error(job).to_json()["error"] if job.state == FAILED else None
+    return view
+
+
+def job_error(job: CaptureJob) -> IldscreenError:
+    """Why a failed job failed, as the domain error a synchronous capture would have raised."""
+    exc = job.error
+    if isinstance(exc, IldscreenError):
+        return exc
+    if isinstance(exc, DeviceError):
+        return DeviceUnavailable(f"capture from {job.port} failed: {exc}")
+    return StorageError("the capture failed inside the service; see the service log")
+
+
+def get_job(manager: DeviceManager, job_id: str) -> CaptureJob:
+    """The capture job ``job_id`` (touched: someone is watching it), or ``NotFound``."""
+    job = manager.job(job_id)
+    if job is None:
+        raise NotFound(f"no capture job {job_id!r} (unknown, or finished more than 10 minutes ago)")
+    job.touch()
+    return job
+
+
+def cancel_job(manager: DeviceManager, job_id: str) -> CaptureJob:
+    """Stop a running capture on its board (STOP_CAPTURE); nothing of it is stored.
+
+    Raises
+    ------
+    NotFound
+        Unknown job.
+    Conflict
+        The job had already ended (completed, failed or cancelled), or ended storing its
+        capture before the board saw the stop.
+    """
+    job = get_job(manager, job_id)
+    if not job.cancel():
+        raise Conflict(f"capture job {job_id!r} already ended ({job.state}); there is nothing to cancel")
+    if job.state == COMPLETED:
+        raise Conflict(f"capture job {job_id!r} completed and was stored before it could be cancelled")
+    return job
+
+
+def finish_synchronously(job: CaptureJob) -> dict:
+    """Wait for a job started for a synchronous caller and return what it stored, or raise its error."""
+    job.wait()
+    if job.state == FAILED:
+        raise job_error(job)
+    if job.state == CANCELLED:
+        raise DeviceUnavailable(f"capture from {job.port} was cancelled")
+    return job.result
 
 
 # The board reports each MOX sensor's resistance; the breath format counts the ADC of a
@@ -144,7 +247,8 @@ def enose_reading_csv(reading) -> str:
     return "\n".join(lines) + "\n"
 
 
-def capture_breath(
+def start_breath_capture(
+    connect: Callable[[], sqlite_utils.Database],
     db: sqlite_utils.Database,
     blobs: BlobStore,
     manager: DeviceManager,
@@ -153,13 +257,19 @@ def capture_breath(
     *,
     port: str,
     max_bytes: int,
-) -> dict:
-    """Take an e-nose reading (baseline, breath, purge) into the visit, stored like an upload."""
-    try:
+    orphan_after_s: Optional[float] = None,
+) -> CaptureJob:
+    """Start an e-nose reading (baseline, breath, purge) into the visit as a background job,
+    stored like an upload once it ends; raises as :func:`start_recording_capture`."""
+    require_open_visit(db, visit_id)
+
+    def work(device, job: CaptureJob) -> dict:
         # A 15 s baseline leaves the breath model's 10 s minimum room for the sensors to settle.
-        reading = capture_enose(manager.get(port), baseline_s=15.0, exposure_s=20.0, purge_s=30.0)
-    except DeviceError as exc:
-        logger.warning("e-nose capture from %s failed: %s", port, exc)
-        raise DeviceUnavailable(f"e-nose capture from {port} failed: {exc}") from exc
-    return add_breath_reading(db, blobs, actor, visit_id, stream=io.BytesIO(enose_reading_csv(reading).encode()),
-                              max_bytes=max_bytes, source="device", device_id=reading.device.device_id)
+        reading = capture_enose(device, baseline_s=15.0, exposure_s=20.0, purge_s=30.0,
+                                stop_requested=job.should_stop, on_progress=job.report_progress)
+        with _connection(connect) as job_db:
+            return add_breath_reading(job_db, blobs, actor, visit_id,
+                                      stream=io.BytesIO(enose_reading_csv(reading).encode()),
+                                      max_bytes=max_bytes, source="device", device_id=reading.device.device_id)
+
+    return _start(manager, port, "enose", work, orphan_after_s)

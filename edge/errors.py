@@ -64,11 +64,33 @@ class Conflict(IldscreenError):
     code = "conflict"
 
 
+class CaptureRunning(Conflict):
+    """A capture is already running on that sensor board: one at a time per board."""
+
+    code = "capture_running"
+
+
 class AuthenticationError(IldscreenError):
     """Credentials missing, wrong, or the account cannot log in."""
 
     status = 401
     code = "authentication_failed"
+
+
+class SessionLocked(AuthenticationError):
+    """The browser session is locked on the tablet: only its own user's PIN (or password) opens it."""
+
+    code = "session_locked"
+
+
+class WrongPin(AuthenticationError):
+    """A wrong PIN for a locked session; ``attempts_left`` before the session ends."""
+
+    code = "wrong_pin"
+
+    def __init__(self, message: str, *, attempts_left: int):
+        super().__init__(message)
+        self.attempts_left = attempts_left
 
 
 class AccountLocked(AuthenticationError):

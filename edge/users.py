@@ -4,6 +4,12 @@ The password policy refuses passwords shorter than :data:`MIN_PASSWORD_LENGTH`, 
 bundled list of common passwords (``common_passwords.txt``: the entries of at least that length
 of Royce Williams' 20,000 most common passwords as shipped by Django, source in the file's
 header), and passwords that contain the account's name.
+
+A nurse may also set a PIN (:data:`PIN_LENGTHS` digits) that unlocks her own idle-locked session on
+the shared tablet (never a login from scratch, see ``edge.auth.unlock_session``). The PIN rule
+(:func:`check_pin_policy`) is a programme choice, not a published standard: it refuses the PINs
+that are guessed first (one repeated digit, ascending or descending runs). A PIN is hashed like a
+password, and any password change or reset clears it: whoever holds the new password sets a new PIN.
 """
 from __future__ import annotations
 
@@ -26,6 +32,8 @@ password_hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
 FIRST_ADMIN_USERNAME = "admin"
 COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
+# Programme choice: 4 to 8 digits, the range of phone and bank-card PINs nurses already use.
+PIN_LENGTHS = range(4, 9)
 
 
 def generate_password() -> str:
@@ -55,6 +63,41 @@ def check_password_policy(password: str, username: str = "") -> None:
     else:
         return
     raise ValidationError(f"password refused: {reason}", fields=[{"field": "password", "reason": reason}])
+
+
+def check_pin_policy(pin: str) -> None:
+    """Refuse a PIN that is not 4-8 digits, repeats one digit (0000) or is a run (1234, 9876).
+
+    The rule is a programme choice (see the module docstring). Raises ``ValidationError`` naming
+    the reason, never the PIN.
+    """
+    if not (pin.isascii() and pin.isdigit() and len(pin) in PIN_LENGTHS):
+        reason = f"{PIN_LENGTHS.start} to {PIN_LENGTHS.stop - 1} digits"
+    elif len(set(pin)) == 1:
+        reason = "one digit repeated is too easy to guess"
+    elif {int(b) - int(a) for a, b in zip(pin, pin[1:])} in ({1}, {-1}):
+        reason = "an ascending or descending run is too easy to guess"
+    else:
+        return
+    raise ValidationError(f"PIN refused: {reason}", fields=[{"field": "pin", "reason": reason}])
+
+
+def set_pin(db: sqlite_utils.Database, actor: audit.Actor, user_id: int, pin: str) -> None:
+    """Set or change the account's tablet PIN (the caller has checked the current password)."""
+    check_pin_policy(pin)
+    pin_hash = password_hasher.hash(pin)
+    with write_transaction(db):
+        get_user(db, user_id)
+        db["users"].update(user_id, {"pin_hash": pin_hash})
+        audit.record(db, actor, "set_pin", "user", user_id)
+
+
+def clear_pin(db: sqlite_utils.Database, actor: audit.Actor, user_id: int) -> None:
+    """Remove the account's tablet PIN: an idle lock then asks for the password again."""
+    with write_transaction(db):
+        get_user(db, user_id)
+        db["users"].update(user_id, {"pin_hash": None})
+        audit.record(db, actor, "clear_pin", "user", user_id)
 
 
 def is_locked(user: dict, now: Optional[dt.datetime] = None) -> bool:
@@ -192,7 +235,8 @@ def set_password(
     db: sqlite_utils.Database, actor: audit.Actor, user_id: int, new_password: str, *,
     keep_session_hash: Optional[str] = None,
 ) -> int:
-    """Change a password and end every other session and every token of the account.
+    """Change a password, clear the tablet PIN, and end every other session and every token of
+    the account.
 
     ``keep_session_hash`` is the session the change was made in, which stays open. Returns the
     number of sessions and tokens ended.
@@ -202,7 +246,7 @@ def set_password(
     password_hash = password_hasher.hash(new_password)
     with write_transaction(db):
         get_user(db, user_id)
-        db["users"].update(user_id, {"password_hash": password_hash, "must_change_password": 0})
+        db["users"].update(user_id, {"password_hash": password_hash, "must_change_password": 0, "pin_hash": None})
         ended = end_sessions_and_tokens(db, user_id, keep_session_hash=keep_session_hash)
         audit.record(db, actor, "change_password", "user", user_id, {"sessions_and_tokens_ended": ended})
     return ended
@@ -210,13 +254,13 @@ def set_password(
 
 def reset_password(db: sqlite_utils.Database, actor: audit.Actor, user_id: int) -> str:
     """Give the account a one-time password (to be changed at next login), end all its sessions
-    and tokens, clear its lockout; returns the password, to be shown once."""
+    and tokens, clear its lockout and its tablet PIN; returns the password, to be shown once."""
     password = generate_password()
     password_hash = password_hasher.hash(password)
     with write_transaction(db):
         get_user(db, user_id)
         db["users"].update(user_id, {"password_hash": password_hash, "must_change_password": 1,
-                                     "failed_logins": 0, "locked_until": None})
+                                     "failed_logins": 0, "locked_until": None, "pin_hash": None})
         ended = end_sessions_and_tokens(db, user_id)
         audit.record(db, actor, "reset_password", "user", user_id, {"sessions_and_tokens_ended": ended})
     return password

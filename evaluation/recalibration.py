@@ -24,6 +24,7 @@ from evaluation.errors import EvaluationError
 
 LOGIT_CLIP = 1e-6
 MAX_NEWTON_STEPS = 100
+MAX_STEP_HALVINGS = 30
 
 
 def logit(p) -> np.ndarray:
@@ -152,7 +153,8 @@ class LogisticRecalibration:
 
 def fit_penalised_logistic(x, y_true, *, weights=None, prior_mean, prior_sd=None) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients and standard errors of a weighted logistic regression of ``y_true`` on the
-    columns of ``x`` (include a column of ones for an intercept), by Newton-Raphson.
+    columns of ``x`` (include a column of ones for an intercept), by Newton-Raphson with
+    step-halving.
 
     ``prior_sd`` (one per column, or None for plain maximum likelihood) puts a Gaussian prior
     centred on ``prior_mean`` on the coefficients. Weights are rescaled to sum to the number of
@@ -172,7 +174,13 @@ def fit_penalised_logistic(x, y_true, *, weights=None, prior_mean, prior_sd=None
             raise EvaluationError(f"prior standard deviations must be > 0, got {tuple(prior_sd)}")
         precision = np.diag(1 / np.square(np.asarray(prior_sd, dtype=float)))
     w = w * (y.size / w.sum())
+
+    def penalised_log_likelihood(theta: np.ndarray) -> float:
+        eta = x @ theta
+        return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))) - 0.5 * (theta - centre) @ precision @ (theta - centre))
+
     theta = centre.copy()
+    current = penalised_log_likelihood(theta)
     for _ in range(MAX_NEWTON_STEPS):
         mu = expit(x @ theta)
         gradient = x.T @ (w * (y - mu)) - precision @ (theta - centre)
@@ -181,7 +189,16 @@ def fit_penalised_logistic(x, y_true, *, weights=None, prior_mean, prior_sd=None
             step = np.linalg.solve(information, gradient)
         except np.linalg.LinAlgError as exc:
             raise EvaluationError("the calibration fit is singular: the risks do not vary") from exc
-        theta = theta + step
+        # A full Newton step can overshoot where the likelihood is flat (few outcomes, nearly
+        # separated): halve it until the penalised likelihood does not fall (step-halving).
+        for _ in range(MAX_STEP_HALVINGS):
+            candidate = penalised_log_likelihood(theta + step)
+            if candidate >= current - 1e-12 * abs(current):
+                break
+            step = step / 2
+        else:  # no step, however short, improves it: at the optimum up to rounding
+            candidate = penalised_log_likelihood(theta + step)
+        theta, current = theta + step, candidate
         if np.max(np.abs(step)) < 1e-9:
             break
     else:

@@ -14,6 +14,8 @@ from firmware_interface.capture import AudioCapture, CaptureReport, EnoseReading
 from firmware_interface.codes import DeviceKind, Phase
 from firmware_interface.driver import Backoff, Device
 from firmware_interface.errors import (
+    BoardBusy,
+    CaptureCancelled,
     CaptureError,
     CommandRejected,
     DeviceDisconnected,
@@ -22,6 +24,7 @@ from firmware_interface.errors import (
     FrameError,
     ProtocolError,
 )
+from firmware_interface.jobs import CaptureJob
 from firmware_interface.link import LinkStats
 from firmware_interface.manager import DeviceManager, open_device, serial_ports
 from firmware_interface.messages import PROTOCOL_VERSION, Info, Status
@@ -32,7 +35,10 @@ __all__ = [
     "PROTOCOL_VERSION",
     "AudioCapture",
     "Backoff",
+    "BoardBusy",
+    "CaptureCancelled",
     "CaptureError",
+    "CaptureJob",
     "CaptureReport",
     "CommandRejected",
     "Device",

@@ -12,6 +12,11 @@ silently filled: by default a capture with a gap raises :class:`CaptureError`; w
 Unplug policy. If the port fails mid-capture the capture raises :class:`CaptureError`
 (caused by :class:`DeviceDisconnected`); it does not resume, because a replugged
 board has rebooted and lost the stream. The next capture reconnects with backoff.
+
+Cancel policy. A capture given ``stop_requested`` checks it after every message (blocks arrive
+many times a second); once it returns True the host sends STOP_CAPTURE, reads up to the board's
+CAPTURE_END (so the board is idle again and no block of this capture is left queued for the next
+one) and raises :class:`CaptureCancelled`.
 """
 
 import csv
@@ -20,14 +25,21 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
 from firmware_interface.assembly import SampleAssembler
 from firmware_interface.codes import DeviceKind, EndReason, ErrorCode, Phase
 from firmware_interface.driver import Device
-from firmware_interface.errors import CaptureError, CommandRejected, DeviceDisconnected, DeviceError, DeviceTimeout
+from firmware_interface.errors import (
+    CaptureCancelled,
+    CaptureError,
+    CommandRejected,
+    DeviceDisconnected,
+    DeviceError,
+    DeviceTimeout,
+)
 from firmware_interface.link import LinkStats
 from firmware_interface.messages import (
     AudioChunk,
@@ -163,6 +175,7 @@ class _Stream:
 def capture_audio(
     device: Device, *, seconds: float, sample_rate_hz: "int | None" = None,
     allow_gaps: bool = False, inactivity_timeout: float = 2.0,
+    stop_requested: Optional[Callable[[], bool]] = None, on_progress: Optional[Callable[[int, int], None]] = None,
 ) -> AudioCapture:
     """Record ``seconds`` of auscultation from a stethoscope board.
 
@@ -179,6 +192,10 @@ def capture_audio(
         Return a capture with reported gaps instead of raising.
     inactivity_timeout : float
         Seconds without a valid message before the capture fails.
+    stop_requested : callable, optional
+        Polled after each message; True stops the capture on the board (``CaptureCancelled``).
+    on_progress : callable, optional
+        Called with (samples received, samples requested) as blocks arrive.
 
     Returns
     -------
@@ -202,7 +219,7 @@ def capture_audio(
                 return payload.capture_id, payload.first_sample, payload.samples
             return None
 
-        stream = _collect(device, start, block_of, inactivity_timeout)
+        stream = _collect(device, start, block_of, inactivity_timeout, stop_requested, on_progress)
         pcm, gaps = stream.assembler.assemble(stream.total, fill_value=0, dtype=np.int16)
         report = _report(stream, gaps, device.link_stats() - before)
     _check_gaps(report, allow_gaps, device.name)
@@ -212,6 +229,7 @@ def capture_audio(
 def capture_enose(
     device: Device, *, baseline_s: float = 10.0, exposure_s: float = 20.0, purge_s: float = 30.0,
     sample_rate_hz: "int | None" = None, allow_gaps: bool = False, inactivity_timeout: float = 3.0,
+    stop_requested: Optional[Callable[[], bool]] = None, on_progress: Optional[Callable[[int, int], None]] = None,
 ) -> EnoseReading:
     """Record one e-nose breath measurement: baseline, then breath exposure, then purge.
 
@@ -227,6 +245,8 @@ def capture_enose(
         Return a reading with reported gaps instead of raising.
     inactivity_timeout : float
         Seconds without a valid message before the capture fails.
+    stop_requested, on_progress : callable, optional
+        As for :func:`capture_audio`.
 
     Returns
     -------
@@ -260,7 +280,7 @@ def capture_enose(
                              payload.pressure_hpa, *payload.values]], dtype=np.float64)
             return payload.capture_id, payload.sample_index, row
 
-        stream = _collect(device, start, block_of, inactivity_timeout)
+        stream = _collect(device, start, block_of, inactivity_timeout, stop_requested, on_progress)
         table, gaps = stream.assembler.assemble(stream.total, fill_value=np.nan, dtype=np.float64, row_shape=(4 + n_sensors,))
         report = _report(stream, gaps, device.link_stats() - before)
     _check_gaps(report, allow_gaps, device.name)
@@ -299,7 +319,9 @@ def _check_request(info: Info, kind: DeviceKind, seconds: float, sample_rate_hz:
     return rate
 
 
-def _collect(device: Device, start: StartCapture, block_of: Callable, inactivity_timeout: float) -> _Stream:
+def _collect(device: Device, start: StartCapture, block_of: Callable, inactivity_timeout: float,
+             stop_requested: Optional[Callable[[], bool]] = None,
+             on_progress: Optional[Callable[[int, int], None]] = None) -> _Stream:
     stream = _Stream(SampleAssembler(start.sample_count), start.sample_count, start.capture_id, start.sample_rate_hz)
     try:
         device.request(start)
@@ -315,6 +337,12 @@ def _collect(device: Device, start: StartCapture, block_of: Callable, inactivity
                 raise DeviceTimeout(f"{device.name}: capture still incomplete after its deadline")
             if _handle(device.receive(inactivity_timeout), stream, block_of):
                 break
+            if on_progress is not None:
+                on_progress(stream.assembler.received_samples, stream.total)
+            if stop_requested is not None and stop_requested():
+                _cancel(device, start.capture_id)
+                raise CaptureCancelled(f"{device.name}: capture {start.capture_id} cancelled at "
+                                       f"{stream.assembler.received_samples} of {stream.total} samples")
     except DeviceDisconnected as exc:
         raise CaptureError(
             f"{device.name} disconnected during capture at {stream.assembler.received_samples} of {stream.total} samples"
@@ -324,10 +352,28 @@ def _collect(device: Device, start: StartCapture, block_of: Callable, inactivity
         raise CaptureError(
             f"{device.name}: stream stalled at {stream.assembler.received_samples} of {stream.total} samples ({exc})"
         ) from exc
+    except CaptureCancelled:
+        raise
     except CaptureError:
         _stop_quietly(device, start.capture_id)
         raise
     return stream
+
+
+def _cancel(device: Device, capture_id: int, *, drain_s: float = 2.0) -> None:
+    """STOP_CAPTURE, then read to the board's CAPTURE_END so the board is idle and no block of
+    this capture waits in the queue of the next one."""
+    _stop_quietly(device, capture_id)
+    deadline = time.monotonic() + drain_s
+    while time.monotonic() < deadline:
+        try:
+            payload = device.receive(max(0.01, deadline - time.monotonic())).payload
+        except DeviceError:
+            return
+        if isinstance(payload, CaptureEnd) and payload.capture_id == capture_id:
+            logger.info("capture %s on %s stopped by the host", capture_id, device.name)
+            return
+    logger.warning("%s sent no CAPTURE_END within %.1f s of STOP_CAPTURE %s", device.name, drain_s, capture_id)
 
 
 def _handle(message: Message, stream: _Stream, block_of: Callable) -> bool:

@@ -47,3 +47,11 @@ class DeviceDisconnected(DeviceError):
 
 class CaptureError(DeviceError):
     """A capture could not deliver a complete recording; the message says why."""
+
+
+class CaptureCancelled(CaptureError):
+    """The host asked the capture to stop (STOP_CAPTURE sent); nothing of it is kept."""
+
+
+class BoardBusy(DeviceError):
+    """A capture is already running on this board; one capture per board at a time."""

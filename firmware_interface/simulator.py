@@ -218,6 +218,11 @@ class SimulatedDevice:
         """The current pty slave path (changes on replug), None while unplugged."""
         return self._pty_name
 
+    @property
+    def capturing(self) -> bool:
+        """True while a capture streams: what the board's STATUS reports as ``state`` capturing."""
+        return self._capture is not None
+
     def unplug(self) -> None:
         """Close the pty as a pulled USB cable would; the host sees the port fail."""
         self._call(self._unplug)

@@ -1,9 +1,10 @@
-"""Sensor boards: list and status, registering a port, capturing lung sounds into a visit."""
+"""Sensor boards: list and status, registering a port, capturing lung sounds or a breath reading
+into a visit (synchronously, or as a job to poll and cancel)."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal, Optional
 
-from flask import Blueprint, current_app, g
+from flask import Blueprint, Response, current_app, g, jsonify, url_for
 from pydantic import AfterValidator, BaseModel, Field
 
 from edge import devices
@@ -58,17 +59,65 @@ def register_device(body: DeviceRegistration):
     return devices.device_overview(resources.devices)
 
 
+class CaptureJob(BaseModel):
+    """A board capture running in the background; poll it more often than ``capture_orphan_seconds``."""
+
+    id: str = Field(description="Random id of the job; its URL is /api/v1/capture-jobs/{id}.")
+    port: str
+    kind: Literal["stethoscope", "enose"]
+    state: Literal["running", "completed", "failed", "cancelled"]
+    progress: float = Field(ge=0, le=1, description="Share of the requested samples received so far.")
+    started_at: str
+    finished_at: Optional[str] = None
+    cancel_reason: Optional[Literal["user", "orphaned"]] = Field(
+        None, description="Why a cancelled job was cancelled: a user asked, or nobody polled it "
+                          "for capture_orphan_seconds.")
+    result: Optional[dict] = Field(None, description="Once completed: the stored recording or breath reading.")
+    error: Optional[dict] = Field(None, description="Once failed: the error's code and message.")
+
+
+def _accepted(job) -> Response:
+    """202 Accepted with the job and its Location, for the client to poll or cancel."""
+    body = CaptureJob.model_validate(devices.job_outcome(job)).model_dump(mode="json")
+    response = jsonify(body)
+    response.status_code = 202
+    response.headers["Location"] = url_for("devices.get_capture_job", job_id=job.id)
+    return response
+
+
+def _start_recording(visit_id: int, body: AudioCaptureRequest, *, orphan_after_s):
+    resources = _resources()
+    return devices.start_recording_capture(
+        resources.folder.connect, resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
+        port=body.port, chest_site=body.chest_site, seconds=body.seconds,
+        max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model,
+        limits=resources.settings.audio_limits, orphan_after_s=orphan_after_s)
+
+
+def _start_breath(visit_id: int, body: "BreathCaptureRequest", *, orphan_after_s):
+    resources = _resources()
+    return devices.start_breath_capture(
+        resources.folder.connect, resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
+        port=body.port, max_bytes=resources.settings.max_upload_bytes, orphan_after_s=orphan_after_s)
+
+
 @operation(blueprint, "/visits/<int:visit_id>/recordings/capture", "POST",
-           summary="Record lung sounds from a connected stethoscope into the visit", roles=CLINICAL_ROLES,
-           body=AudioCaptureRequest, response=Recording, status=201,
+           summary="Record lung sounds from a connected stethoscope into the visit, answering when stored "
+                   "(for a cancellable capture use .../recordings/capture-jobs)", roles=CLINICAL_ROLES,
+           body=AudioCaptureRequest, response=Recording, status=201, errors=(409,),
            unavailable="no board answers on the port, or the capture fails part way")
 def capture_recording(visit_id: int, body: AudioCaptureRequest):
-    resources = _resources()
-    return devices.capture_recording(
-        resources.db(), resources.blobs, resources.devices, g.actor, visit_id, port=body.port,
-        chest_site=body.chest_site, seconds=body.seconds, max_bytes=resources.settings.max_upload_bytes,
-        model=resources.auscultation_model, limits=resources.settings.audio_limits,
-    )
+    # The request itself watches the job, so it is never cancelled as orphaned.
+    return devices.finish_synchronously(_start_recording(visit_id, body, orphan_after_s=None))
+
+
+@operation(blueprint, "/visits/<int:visit_id>/recordings/capture-jobs", "POST",
+           summary="Start recording lung sounds from a connected stethoscope as a cancellable job: 202 with "
+                   "the job and its Location; poll it (GET) at least every capture_orphan_seconds, or it is "
+                   "cancelled", roles=CLINICAL_ROLES, body=AudioCaptureRequest, response=CaptureJob, status=202,
+           errors=(409,), unavailable="no board is registered on the port")
+def start_recording_capture_job(visit_id: int, body: AudioCaptureRequest):
+    return _accepted(_start_recording(visit_id, body, orphan_after_s=_resources().settings.capture_orphan_seconds))
 
 
 class BreathCaptureRequest(RequestModel):
@@ -76,10 +125,31 @@ class BreathCaptureRequest(RequestModel):
 
 
 @operation(blueprint, "/visits/<int:visit_id>/breath/capture", "POST",
-           summary="Take an e-nose breath reading from a connected board into the visit (about a minute)",
-           roles=CLINICAL_ROLES, body=BreathCaptureRequest, response=BreathReading, status=201,
+           summary="Take an e-nose breath reading from a connected board into the visit (about a minute), "
+                   "answering when stored (for a cancellable capture use .../breath/capture-jobs)",
+           roles=CLINICAL_ROLES, body=BreathCaptureRequest, response=BreathReading, status=201, errors=(409,),
            unavailable="no board answers on the port, or the capture fails part way")
 def capture_breath(visit_id: int, body: BreathCaptureRequest):
-    resources = _resources()
-    return devices.capture_breath(resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
-                                  port=body.port, max_bytes=resources.settings.max_upload_bytes)
+    return devices.finish_synchronously(_start_breath(visit_id, body, orphan_after_s=None))
+
+
+@operation(blueprint, "/visits/<int:visit_id>/breath/capture-jobs", "POST",
+           summary="Start an e-nose breath reading as a cancellable job: 202 with the job and its Location",
+           roles=CLINICAL_ROLES, body=BreathCaptureRequest, response=CaptureJob, status=202, errors=(409,),
+           unavailable="no board is registered on the port")
+def start_breath_capture_job(visit_id: int, body: BreathCaptureRequest):
+    return _accepted(_start_breath(visit_id, body, orphan_after_s=_resources().settings.capture_orphan_seconds))
+
+
+@operation(blueprint, "/capture-jobs/<job_id>", "GET",
+           summary="A board capture job: state, progress, and the stored record or the error once it ended",
+           roles=CLINICAL_ROLES, response=CaptureJob, errors=(404,))
+def get_capture_job(job_id: str):
+    return devices.job_outcome(devices.get_job(_resources().devices, job_id))
+
+
+@operation(blueprint, "/capture-jobs/<job_id>", "DELETE",
+           summary="Cancel a running board capture: STOP_CAPTURE on the board, nothing stored; 409 once it ended",
+           roles=CLINICAL_ROLES, response=CaptureJob, errors=(404, 409))
+def cancel_capture_job(job_id: str):
+    return devices.job_outcome(devices.cancel_job(_resources().devices, job_id))

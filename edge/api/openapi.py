@@ -23,7 +23,7 @@ CONVERTER_SCHEMAS = {"int": {"type": "integer", "minimum": 0, "maximum": MAX_ID}
 REF_TEMPLATE = "#/components/schemas/{model}"
 ERROR_DESCRIPTIONS = {
     400: "The body is not JSON, or nests too deeply",
-    401: "Not logged in: no valid session cookie or bearer token",
+    401: "Not logged in: no valid session cookie or bearer token, or the session is locked on the tablet (session_locked)",
     403: "The role may not do this, the CSRF token is missing, or the password must be changed first",
     404: "No such record",
     409: "The record's state does not allow it (e.g. a closed visit, a code already registered)",
@@ -96,7 +96,11 @@ def _success(op: Operation) -> dict:
         content = {media: {"schema": {"type": "string", "format": "binary"}} for media in op.produces}
         return {"description": "Success", "content": content}
     if op.response is not None:
-        return {"description": "Success", "content": {"application/json": {"schema": _ref(op.response)}}}
+        success = {"description": "Success", "content": {"application/json": {"schema": _ref(op.response)}}}
+        if op.status == 202:  # accepted jobs say where to follow them
+            success["description"] = "Accepted: the job runs in the background"
+            success["headers"] = {"Location": {"description": "URL of the job", "schema": {"type": "string"}}}
+        return success
     return {"description": "Success"}
 
 

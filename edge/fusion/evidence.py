@@ -225,8 +225,12 @@ def crackle_finding(site_probabilities: Mapping[str, Optional[float]], *, thresh
     }
 
 
-def _detector(entry: dict) -> Optional[dict]:
-    """The crackle detector's validation block, checked; None when the manifest has none."""
+def detector_validation(entry: dict) -> Optional[dict]:
+    """The crackle detector's validation block, checked; None when the manifest has none.
+
+    Also run by ``models install`` (:mod:`edge.inference.bundle_checks`), so that a bundle whose
+    block the assessment would refuse is refused at install instead.
+    """
     validation = entry.get("validation")
     if validation is None:
         return None
@@ -279,7 +283,7 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     if finding["level"] is None:
         return None
     status = validation_status(entry, name="auscultation").as_dict()
-    detector = _detector(entry)
+    detector = detector_validation(entry)
     if detector is None:
         finding.update(validated=False, note="crackle detector not validated: contributes nothing (LR 1)")
         return ModalityEvidence("auscultation", 0.0, (0.0, 0.0), model_version, status, finding)
@@ -301,7 +305,7 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
 
 def crackle_potential_range(entry: dict, *, ctd_diagnosis: str) -> tuple[float, float]:
     """Log LRs lung sounds would give if recorded at both bases: clear to basal crackles."""
-    detector = _detector(entry)
+    detector = detector_validation(entry)
     if detector is None:
         return 0.0, 0.0
     lrs = crackle_log_lrs(crackle_sign_for(ctd_diagnosis), detector)

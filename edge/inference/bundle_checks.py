@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from audio_models.errors import ModelError
 from audio_models.io import MODEL_SAMPLE_RATE
+from edge.errors import ValidationError
+from edge.fusion.evidence import detector_validation
 from edge.inference import BackendConfig, InferenceError, create_backend
 from edge.inference.models import VALIDATION_KEY, sha256_of, validation_status
 from tabular_models.breath_signal import breath_feature_names
@@ -123,6 +125,10 @@ def _auscultation_problems(entry: dict) -> list[str]:
             problems.append(f"{key}: must be a positive number")
     if len(entry["outputs"]) < 2:
         problems.append("outputs: needs the window and the frame probability")
+    try:
+        detector_validation(entry)
+    except ValidationError as exc:
+        problems.append(exc.message)
     width = entry["inputs"][0]["shape"][-1]
     if _is_number(entry["window_s"]) and width != round(entry["window_s"] * MODEL_SAMPLE_RATE):
         problems.append(f"inputs[0].shape: {width} samples is not window_s at {MODEL_SAMPLE_RATE} Hz")

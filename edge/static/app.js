@@ -40,10 +40,14 @@ document.addEventListener("submit", (event) => {
     return;
   }
   delete form.dataset.reachable;
+  if (form.classList.contains("capture")) {
+    event.preventDefault();
+    runCapture(form, button);
+    return;
+  }
   if (button && button.dataset.working) {
     setTimeout(() => { button.disabled = true; button.textContent = button.dataset.working; }, 0);
   }
-  if (form.classList.contains("capture")) showCaptureProgress(form);
 });
 
 // Drafts: fields marked data-draft are saved as they are typed; without a connection they wait
@@ -215,18 +219,61 @@ function setupRecorder() {
   });
 }
 
-// Board captures: the patient prompt and a progress bar for the capture's known length.
-function showCaptureProgress(form) {
+// Board captures run as jobs on the server: the patient prompt, the job's progress, and Cancel
+// (the board stops, nothing is kept). Leaving the page cancels the capture too; if even that
+// message is lost, the server cancels a job nobody polls (capture_orphan_seconds).
+function runCapture(form, button) {
   const panel = form.querySelector(".capture-progress");
-  if (!panel) return;
-  panel.hidden = false;
   const bar = panel.querySelector("progress");
-  const started = Date.now();
-  setInterval(() => { bar.value = Math.min(Number(bar.max), (Date.now() - started) / 1000); }, 500);
+  const cancel = panel.querySelector(".capture-cancel");
+  const message = form.querySelector(".capture-message");
+  const headers = {"X-Requested-With": "fetch", "X-CSRF-Token": csrfToken()};
+  let timer = null, job = null;
+  const leave = () => { if (job) navigator.sendBeacon(job.cancel, new URLSearchParams({csrf_token: csrfToken()})); };
+  const finish = (text) => {
+    clearInterval(timer); job = null;
+    window.removeEventListener("pagehide", leave);
+    panel.hidden = true; cancel.hidden = true; cancel.disabled = false;
+    body().dataset.recording = "no";
+    button.disabled = false; button.textContent = button.dataset.label;
+    if (text) { message.textContent = text; message.hidden = false; }
+  };
+  const show = (state) => {
+    bar.value = Number(bar.max) * (state.progress || 0);
+    if (state.state === "completed") {
+      const done = job && job.done;
+      job = null;
+      if (done) window.location.assign(done);  // the stored take, with its quality verdict
+    }
+    else if (state.state !== "running") finish(state.message);
+  };
+  message.hidden = true;
+  panel.hidden = false; bar.value = 0;
+  body().dataset.recording = "yes";  // no idle lock during a capture
+  button.disabled = true; button.textContent = button.dataset.working;
+  fetch(form.action, {method: "POST", body: new FormData(form), headers, credentials: "same-origin"})
+    .then((response) => response.json().then((answer) => {
+      if (response.status !== 202) { finish(answer.error?.message || body().dataset.networkError); return; }
+      job = answer;
+      window.addEventListener("pagehide", leave);
+      cancel.hidden = false;
+      cancel.onclick = () => {
+        cancel.disabled = true;
+        fetch(answer.cancel, {method: "POST", headers, credentials: "same-origin"})
+          .then((reply) => reply.json()).then(show).catch(() => finish(body().dataset.networkError));
+      };
+      timer = setInterval(() => {
+        fetch(answer.job, {headers, credentials: "same-origin", cache: "no-store"}).then((reply) => {
+          if (reply.status === 404) { finish(form.dataset.lost); return; }  // e.g. the server restarted
+          return reply.json().then((state) => { if (job) show(state); });
+        }, () => {});  // a dropped poll: the next one tries again
+      }, 1000);
+    })).catch(() => finish(body().dataset.networkError));  // no answer, or not the JSON this route sends
 }
 
-// Shared tablet: after the idle time the page locks (the session ends; logging in again
-// returns to the same page). Never during a take.
+// Shared tablet: after the idle time the page locks. The server locks the session and shows
+// the lock screen (the nurse's PIN reopens this page), or, for a nurse without a PIN, ends it
+// (logging in again returns here). Never during a take or a board capture.
 function setupIdleLock() {
   const seconds = Number(body().dataset.idleSeconds || 0);
   const form = document.getElementById("lock-form");
@@ -244,7 +291,7 @@ function setupIdleLock() {
 // (after load: scrolling to the URL's #fragment would otherwise take the focus away again).
 window.addEventListener("load", () => setTimeout(focusFirstError, 0));
 function focusFirstError() {
-  const target = document.querySelector("#lab-error-summary, #error-summary, [aria-invalid=true]");
+  const target = document.querySelector("#lab-error-summary, #error-summary, #pin-error-summary, [aria-invalid=true]");
   if (!target) return;
   target.scrollIntoView({block: "center"});
   target.focus({preventScroll: true});

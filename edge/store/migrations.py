@@ -297,6 +297,18 @@ VISIT_CHECKLIST = Migration(
     ),
 )
 
+TABLET_PIN_LOCK = Migration(
+    8,
+    "shared-tablet PIN: the nurse's hashed PIN, and the lock state of a browser session",
+    (
+        # argon2id hash of the account's re-lock PIN (edge.users.set_pin); NULL: no PIN set.
+        "ALTER TABLE users ADD COLUMN pin_hash TEXT",
+        # When the tablet locked this session (NULL: unlocked) and the wrong PINs since.
+        "ALTER TABLE sessions ADD COLUMN locked_at TEXT",
+        "ALTER TABLE sessions ADD COLUMN failed_pins INTEGER NOT NULL DEFAULT 0",
+    ),
+)
+
 PROGRAMME_REPORTS = Migration(
     9,
     "programme figures waiting in the outbox for the hospital's programme view",
@@ -321,7 +333,7 @@ PROGRAMME_REPORTS = Migration(
 
 MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
                                      CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION,
-                                     PROGRAMME_REPORTS)
+                                     TABLET_PIN_LOCK, PROGRAMME_REPORTS)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

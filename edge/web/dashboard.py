@@ -16,7 +16,7 @@ from edge.programme import CSV_FIELDS, programme_summary, summary_rows
 from edge.site_calibration import selected_calibration
 from evaluation import svg_plots
 from edge.web.i18n import translate
-from edge.web.views import identify
+from edge.web.views import identify, to_lock_screen
 
 blueprint = Blueprint("dashboard", __name__)
 blueprint.before_request(identify)
@@ -28,6 +28,8 @@ def dashboard_access(view: Callable) -> Callable:
     def wrapper(**kwargs):
         if g.ui_user is None:
             return redirect(url_for("ui.login", next=request.path))
+        if g.ui_locked:
+            return to_lock_screen()
         if g.ui_user["must_change_password"]:
             return render_template("message.html", message=translate("change_password_first", g.lang)), 403
         if g.ui_user["role"] not in DASHBOARD_ROLES:

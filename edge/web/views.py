@@ -19,9 +19,10 @@ from markupsafe import Markup
 from edge import auth, breath, labs, outbox, outcomes, patients, recordings, screening
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
-from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError
+from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError, WrongPin
 from edge.schemas import PatientCreate
-from edge.users import MIN_PASSWORD_LENGTH, check_password_policy, public_view, set_password
+from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy, check_pin_policy, clear_pin,
+                        public_view, set_password, set_pin)
 from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
 from edge.web import clinic_time, presenters
@@ -47,13 +48,15 @@ def _resources():
 @blueprint.before_request
 def identify():
     g.lang = negotiate_language()
-    g.ui_user, g.ui_session = None, None
+    g.ui_user, g.ui_session, g.ui_locked = None, None, False
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         try:
-            g.ui_user, g.ui_session = auth.session_user(_resources().db(), token)
+            g.ui_user, g.ui_session = auth.session_user(_resources().db(), token, allow_locked=True)
         except IldscreenError:
             pass  # an expired session is the same as none: the page asks to log in
+        else:
+            g.ui_locked = bool(g.ui_session["locked_at"])
 
 
 @blueprint.app_context_processor
@@ -71,7 +74,8 @@ def template_helpers():
         "quality_issue": lambda issue, kind: quality_issue(issue, kind, lang),
         "lang": lang,
         "other_lang": "zh-CN" if lang == "en" else "en",
-        "user": g.get("ui_user"),
+        # A locked session's page (the lock screen) gets no user menu and no idle timer.
+        "user": None if g.get("ui_locked") else g.get("ui_user"),
         "csrf_token": g.ui_session["csrf_token"] if g.get("ui_session") else "",
     }
 
@@ -81,6 +85,8 @@ def login_required(view: Callable) -> Callable:
     def wrapper(**kwargs):
         if g.ui_user is None:
             return redirect(url_for("ui.login", next=request.path))
+        if g.ui_locked:
+            return to_lock_screen()
         if request.method == "POST":
             auth.check_csrf(g.ui_session, request.form.get("csrf_token") or request.headers.get("X-CSRF-Token"))
         if g.ui_user["must_change_password"]:
@@ -136,6 +142,9 @@ def login():
         except AuthenticationError:
             error = translate("wrong_credentials", g.lang)
         else:
+            if request.cookies.get(SESSION_COOKIE):
+                # Someone else logging in on a locked tablet: the session left behind ends now.
+                auth.end_session(resources.db(), request.cookies[SESSION_COOKIE])
             grant = auth.start_session(resources.db(), user, hours=resources.settings.session_hours)
             return set_session_cookie(redirect(_safe_next(request.args.get("next"))), grant, resources.settings)
     login_csrf = secrets.token_urlsafe(24)
@@ -152,12 +161,22 @@ def signed_in(view: Callable) -> Callable:
     def wrapper(**kwargs):
         if g.ui_user is None:
             return redirect(url_for("ui.login", next=request.path))
+        if g.ui_locked:
+            return to_lock_screen()
         if request.method == "POST":
             auth.check_csrf(g.ui_session, request.form.get("csrf_token") or request.headers.get("X-CSRF-Token"))
         g.actor = Actor(g.ui_user["id"], g.ui_user["username"], g.ui_user["role"])
         return view(**kwargs)
 
     return wrapper
+
+
+def to_lock_screen():
+    """A locked session sees only the lock screen: a page script's fetch gets a 401 JSON, a page
+    the lock screen (which returns to this page once unlocked, GET only: a form is not re-posted)."""
+    if request.headers.get("X-Requested-With") == "fetch":
+        return {"error": {"code": "session_locked", "message": translate("session_locked", g.lang)}}, 401
+    return redirect(url_for("ui.unlock", next=request.path if request.method == "GET" else None))
 
 
 def _end_session(target: str):
@@ -176,9 +195,60 @@ def logout():
 @blueprint.post("/lock")
 @signed_in
 def lock():
-    """The idle lock of a shared tablet (static/app.js posts here after the idle time): the
-    session ends, and the same page opens again after the password is entered."""
-    return _end_session(url_for("ui.login", next=_safe_next(request.form.get("next")), locked=1))
+    """The idle lock of a shared tablet (static/app.js posts here after the idle time).
+
+    A nurse with a PIN: the session stays but is locked server-side (every page and API call
+    with it is refused) until her PIN unlocks it, and the same page opens again. Without a PIN
+    the session ends, and the same page opens again after the password is entered.
+    """
+    target = _safe_next(request.form.get("next"))
+    if not g.ui_user["pin_hash"]:
+        return _end_session(url_for("ui.login", next=target, locked=1))
+    auth.lock_session(_resources().db(), request.cookies[SESSION_COOKIE])
+    return redirect(url_for("ui.unlock", next=target))
+
+
+@blueprint.route("/unlock", methods=["GET", "POST"])
+def unlock():
+    """The lock screen: whose session this is (the user name, no patient data) and her PIN.
+
+    The right PIN reopens the same session at the page it locked on; the setting
+    ``pin_max_attempts``-th wrong one ends the session (password login). Without a session, or
+    one that is not locked, there is nothing to unlock: the login or the page follows.
+    """
+    target = _safe_next(request.args.get("next"))
+    if g.ui_user is None:
+        return redirect(url_for("ui.login", next=target))
+    if not g.ui_locked:
+        return redirect(target)
+    if not g.ui_user["pin_hash"]:  # the PIN was removed meanwhile (another tablet): the password it is
+        return _end_session(url_for("ui.login", next=target, locked=1))
+    error, status = None, 200
+    if request.method == "POST":
+        auth.check_csrf(g.ui_session, request.form.get("csrf_token"))
+        resources = _resources()
+        try:
+            auth.unlock_session(resources.db(), request.cookies[SESSION_COOKIE], request.form.get("pin", ""),
+                                max_attempts=resources.settings.pin_max_attempts)
+        except WrongPin as exc:
+            error, status = translate("err_pin_wrong", g.lang, left=exc.attempts_left), 401
+        except AuthenticationError:
+            response = redirect(url_for("ui.login", pin_ended=1))
+            response.delete_cookie(SESSION_COOKIE)
+            return response
+        else:
+            return redirect(target)
+    return render_template("unlock.html", owner=g.ui_user["username"], error=error,
+                           csrf_token=g.ui_session["csrf_token"], next_path=target), status
+
+
+@blueprint.post("/unlock/switch")
+def switch_user():
+    """"Not you?": the locked session ends and the login page follows."""
+    if g.ui_user is None:
+        return redirect(url_for("ui.login"))
+    auth.check_csrf(g.ui_session, request.form.get("csrf_token"))
+    return _end_session(url_for("ui.login"))
 
 
 @blueprint.route("/account/password", methods=["GET", "POST"])
@@ -209,8 +279,47 @@ def change_password():
             set_password(resources.db(), g.actor, g.ui_user["id"], new,
                          keep_session_hash=auth.hash_token(session_token) if session_token else None)
             return redirect(_safe_next(request.args.get("next")))
-    return render_template("password.html", errors=errors, forced=bool(g.ui_user["must_change_password"]),
-                           min_length=MIN_PASSWORD_LENGTH), 422 if errors else 200
+    return _account_page(errors=errors, pin_saved=request.args.get("pin", "") if request.method == "GET" else "")
+
+
+def _account_page(*, errors: Optional[dict] = None, pin_errors: Optional[dict] = None, pin_saved: str = ""):
+    failed = errors or pin_errors
+    return render_template("password.html", errors=errors or {}, pin_errors=pin_errors or {}, pin_saved=pin_saved,
+                           forced=bool(g.ui_user["must_change_password"]), has_pin=bool(g.ui_user["pin_hash"]),
+                           min_length=MIN_PASSWORD_LENGTH, pin_lengths=PIN_LENGTHS), 422 if failed else 200
+
+
+@blueprint.post("/account/pin")
+@signed_in
+def account_pin():
+    """Set, change or remove one's tablet PIN; the current password is required for each."""
+    if g.ui_user["must_change_password"]:
+        return redirect(url_for("ui.change_password"))
+    resources = _resources()
+    errors = {}
+    remove = request.form.get("action") == "remove"
+    pin = request.form.get("pin", "").strip()
+    try:
+        auth.verify_login(resources.db(), g.ui_user["username"], request.form.get("pin_password", ""),
+                          resources.lockout_policy)
+    except AccountLocked:
+        errors["pin_password"] = translate("account_locked", g.lang)
+    except AuthenticationError:
+        errors["pin_password"] = translate("err_password_current", g.lang)
+    if not remove:
+        try:
+            check_pin_policy(pin)
+        except ValidationError:
+            errors["pin"] = translate("err_pin_policy", g.lang, low=PIN_LENGTHS.start, high=PIN_LENGTHS.stop - 1)
+        if pin != request.form.get("repeat_pin", "").strip():
+            errors["repeat_pin"] = translate("err_pin_repeat", g.lang)
+    if errors:
+        return _account_page(pin_errors=errors)
+    if remove:
+        clear_pin(resources.db(), g.actor, g.ui_user["id"])
+    else:
+        set_pin(resources.db(), g.actor, g.ui_user["id"], pin)
+    return redirect(url_for("ui.change_password", pin="removed" if remove else "saved"))
 
 
 @blueprint.route("/", methods=["GET", "POST"])

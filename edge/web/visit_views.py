@@ -13,7 +13,7 @@ from flask import g, jsonify, redirect, render_template, request, send_file, url
 
 from edge import breath, devices, labs, outbox, patients, recordings, screening
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
-from edge.errors import DeviceUnavailable, IldscreenError, ValidationError
+from edge.errors import Conflict, IldscreenError, ValidationError
 from edge.vocabulary import CHEST_SITES, CTD_DIAGNOSES
 from edge.web import presenters
 from tabular_models.errors import TabularInputError
@@ -74,6 +74,7 @@ def _message(exc: IldscreenError, kind: str = "audio") -> str:
     (it names the offending value); other languages get the catalog's instruction, naming the
     analyte when the error names one."""
     key = {"DeviceUnavailable": "err_device", "PayloadTooLarge": "err_too_large", "Conflict": "err_visit_closed",
+           "CaptureRunning": "err_board_busy",
            "ModelUnavailable": "err_model_unavailable"}.get(type(exc).__name__)
     field = exc.fields[0].get("field") if isinstance(exc, ValidationError) and exc.fields else None
     if key is None and field in ("file", "chest_site") and not (field == "file" and kind != "audio"):
@@ -143,16 +144,67 @@ def discard_recording(recording_id: int):
 @blueprint.post("/visits/<int:visit_id>/recordings/capture")
 @login_required
 def capture_recording(visit_id: int):
+    """A stethoscope capture into the visit (see :func:`_board_capture`)."""
     resources = _resources()
+    return _board_capture(visit_id, "auscultation", "audio", lambda orphan_after_s: devices.start_recording_capture(
+        resources.folder.connect, resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
+        port=request.form.get("port", ""), chest_site=request.form.get("chest_site", ""),
+        seconds=float(CAPTURE_SECONDS["stethoscope"]), max_bytes=resources.settings.max_upload_bytes,
+        model=resources.auscultation_model, limits=resources.settings.audio_limits, orphan_after_s=orphan_after_s))
+
+
+def _board_capture(visit_id: int, anchor: str, kind: str, start):
+    """Start a board capture with ``start(orphan_after_s)``. The page's script (``X-Requested-With:
+    fetch``) gets the job at once, shows its progress and can cancel it, and the job is cancelled
+    if the page stops polling; without the script the post waits for the capture and comes back."""
+    watched = _wants_json()
     try:
-        devices.capture_recording(resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
-                                  port=request.form.get("port", ""), chest_site=request.form.get("chest_site", ""),
-                                  seconds=float(CAPTURE_SECONDS["stethoscope"]),
-                                  max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model,
-                                  limits=resources.settings.audio_limits)
-    except (DeviceUnavailable, ValidationError) as exc:
-        return _back(visit_id, "auscultation", upload_error=_message(exc))
-    return _back(visit_id, "auscultation")
+        job = start(_resources().settings.capture_orphan_seconds if watched else None)
+        if watched:
+            return _job_started(job, visit_id, anchor)
+        devices.finish_synchronously(job)
+    except IldscreenError as exc:
+        if watched:
+            return jsonify({"error": {"message": _message(exc, kind)}}), exc.status
+        return _back(visit_id, anchor, **{"upload_error" if kind == "audio" else "breath_error": _message(exc, kind)})
+    return _back(visit_id, anchor)
+
+
+def _job_started(job, visit_id: int, anchor: str):
+    return jsonify({"job": url_for("ui.capture_job", job_id=job.id),
+                    "cancel": url_for("ui.cancel_capture_job", job_id=job.id),
+                    # A new URL each time, so that going there reloads the page (not just scrolls).
+                    "done": url_for("ui.visit_page", visit_id=visit_id, captured=job.id) + f"#{anchor}"}), 202
+
+
+def _job_for_page(job, *, status: int = 200):
+    """A capture job as the page's script shows it: state, progress and a message in the nurse's language."""
+    outcome = devices.job_outcome(job)
+    message = None
+    if job.state == "cancelled":
+        message = translate("capture_cancelled" if job.cancel_reason == "user" else "capture_orphaned", g.lang)
+    elif job.state == "failed":
+        message = _message(devices.job_error(job), "audio" if job.kind == "stethoscope" else "breath")
+    return jsonify({"state": outcome["state"], "progress": outcome["progress"], "message": message}), status
+
+
+@blueprint.get("/capture-jobs/<job_id>")
+@login_required
+def capture_job(job_id: str):
+    """Progress of a board capture for the visit page (polled about every second)."""
+    return _job_for_page(devices.get_job(_resources().devices, job_id))
+
+
+@blueprint.post("/capture-jobs/<job_id>/cancel")
+@login_required
+def cancel_capture_job(job_id: str):
+    """The page's Cancel: the board stops (STOP_CAPTURE), nothing is stored."""
+    manager = _resources().devices
+    try:
+        job = devices.cancel_job(manager, job_id)
+    except Conflict:
+        return _job_for_page(devices.get_job(manager, job_id), status=409)
+    return _job_for_page(job)
 
 
 @blueprint.post("/devices/connect")
@@ -242,13 +294,12 @@ def upload_breath(visit_id: int):
 @blueprint.post("/visits/<int:visit_id>/breath/capture")
 @login_required
 def capture_breath(visit_id: int):
+    """An e-nose capture into the visit (see :func:`_board_capture`)."""
     resources = _resources()
-    try:
-        devices.capture_breath(resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
-                               port=request.form.get("port", ""), max_bytes=resources.settings.max_upload_bytes)
-    except (DeviceUnavailable, ValidationError) as exc:
-        return _back(visit_id, "breath", breath_error=_message(exc, "breath"))
-    return _back(visit_id, "breath")
+    return _board_capture(visit_id, "breath", "breath", lambda orphan_after_s: devices.start_breath_capture(
+        resources.folder.connect, resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
+        port=request.form.get("port", ""), max_bytes=resources.settings.max_upload_bytes,
+        orphan_after_s=orphan_after_s))
 
 
 def _percent(name: str) -> Optional[float]:

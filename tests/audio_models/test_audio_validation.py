@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 
 from audio_models import scoring, validation
 from audio_models.datasets.sprsound import Event
+from edge.cli import cli
 from edge.commands.audio import audio
 from edge.inference.bundles import selected_registry
+from support import edit_manifest, model_bundle, trust_test_key
 
 ENTRY = selected_registry().entry("auscultation")
 
@@ -136,3 +138,17 @@ def test_folders_that_cannot_be_evaluated_are_clear_errors(sprsound_dir, tmp_pat
     folder = _copy_recordings(sprsound_dir, tmp_path / "poor", poor)
     failed = runner.invoke(audio, ["evaluate", "--data", str(folder), "--part", "all"])
     assert failed.exit_code == 1 and "no recording with expert crackle labels" in failed.output
+
+
+def test_a_model_that_names_no_patient_split_is_evaluated_only_with_part_all(sprsound_dir, settings, tmp_path):
+    """Without a split in its manifest nobody can tell which patients the model saw: the default
+    ``--part test`` is refused with the way out, rather than scoring patients it may have trained on."""
+    trust_test_key(settings.data_dir)
+    bundle = model_bundle(tmp_path / "no-split", auscultation="0.2.1")
+    edit_manifest(bundle, lambda models: models["auscultation"]["validation"].pop("split"))
+    runner = CliRunner()
+    installed = runner.invoke(cli, ["models", "install", str(bundle), "--data-dir", str(settings.data_dir)])
+    assert installed.exit_code == 0, installed.output
+    failed = runner.invoke(audio, ["evaluate", "--data", str(sprsound_dir), "--data-dir", str(settings.data_dir)])
+    assert failed.exit_code == 1, failed.output
+    assert "auscultation-0.2.1 names no patient split in its manifest: use --part all" in failed.output

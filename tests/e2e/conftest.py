@@ -46,29 +46,44 @@ def server(tmp_path):
     served.stop()
 
 
+def served_clinic(data_dir: Path, *, board_speed: str, env: dict | None = None):
+    """Serve a new clinic with the nurse ``nurse1`` and a simulated stethoscope registered (not yet
+    connected) streaming at ``board_speed`` (0: as fast as read; 1: real time); yields the server."""
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
+    subprocess.run([*ildscreen_command(), "db", "init", "--data-dir", str(data_dir)], check=True, capture_output=True,
+                   env=clean_env)
+    subprocess.run([*ildscreen_command(), "users", "add", "nurse1", "--role", "nurse", "--password-stdin",
+                    "--data-dir", str(data_dir)], input=NURSE_PASSWORD + "\n", text=True, check=True,
+                   capture_output=True, env=clean_env)
+    board = subprocess.Popen([*ildscreen_command(), "device", "simulate", "--kind", "stethoscope", "--speed",
+                              board_speed, "--run-for", "900"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             text=True, env=clean_env)
+    port = board.stdout.readline().split(" on ")[-1].strip()
+    served = ServedProcess(data_dir, env={**(env or {}), "ILDSCREEN_DEVICE_PORTS": f'["{port}"]',
+                                          "ILDSCREEN_DEVICE_SIMULATOR": "true"})
+    served.data_dir = data_dir
+    try:
+        yield served
+    finally:
+        served.stop()
+        board.terminate()
+        board.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory):
     """One served clinic shared by a test module: Shanghai time, a named clinic, a simulated
     stethoscope registered but not connected, and the nurse ``nurse1``."""
-    data_dir = tmp_path_factory.mktemp("clinic") / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-    subprocess.run([*ildscreen_command(), "db", "init", "--data-dir", str(data_dir)], check=True, capture_output=True,
-                   env=env)
-    subprocess.run([*ildscreen_command(), "users", "add", "nurse1", "--role", "nurse", "--password-stdin",
-                    "--data-dir", str(data_dir)], input=NURSE_PASSWORD + "\n", text=True, check=True,
-                   capture_output=True, env=env)
-    board = subprocess.Popen([*ildscreen_command(), "device", "simulate", "--kind", "stethoscope", "--speed", "0",
-                              "--run-for", "900"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                             env=env)
-    port = board.stdout.readline().split(" on ")[-1].strip()
-    served = ServedProcess(data_dir, env={"ILDSCREEN_CLINIC_TIMEZONE": "Asia/Shanghai",
-                                          "ILDSCREEN_CLINIC_NAME": "Clinic 7", "ILDSCREEN_CLINIC_CONTACT": "021-5555",
-                                          "ILDSCREEN_DEVICE_PORTS": f'["{port}"]', "ILDSCREEN_DEVICE_SIMULATOR": "true"})
-    served.data_dir = data_dir
-    yield served
-    served.stop()
-    board.terminate()
-    board.wait(timeout=10)
+    yield from served_clinic(tmp_path_factory.mktemp("clinic") / "data", board_speed="0",
+                             env={"ILDSCREEN_CLINIC_TIMEZONE": "Asia/Shanghai", "ILDSCREEN_CLINIC_NAME": "Clinic 7",
+                                  "ILDSCREEN_CLINIC_CONTACT": "021-5555"})
+
+
+@pytest.fixture(scope="module")
+def board_clinic(tmp_path_factory):
+    """A served clinic whose stethoscope streams in real time (20 s of synthetic lung sound), so a
+    capture is still running when the nurse cancels it."""
+    yield from served_clinic(tmp_path_factory.mktemp("board-clinic") / "data", board_speed="1")
 
 
 @pytest.fixture(scope="module")

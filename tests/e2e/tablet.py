@@ -6,7 +6,7 @@ import os
 import re
 import subprocess
 
-from e2e_support import ARTIFACTS, ORIENTATIONS, VISIBLE_TEXT_JS, check_accessibility, small_targets
+from e2e_support import ARTIFACTS, ORIENTATIONS, PORTRAIT, VISIBLE_TEXT_JS, check_accessibility, small_targets
 from served import ildscreen_command
 
 # Latin-script words a Chinese page may show: clinical abbreviations and codes used as such in
@@ -16,7 +16,7 @@ ALLOWED_LATIN = {
     "RBC", "Hb", "HCT", "MCV", "PLT", "RDW", "Na", "Cl", "Cr", "Glu", "Ca", "TP", "ALB", "TBIL", "CO", "SSc", "RA",
     "IIM", "SjD", "SLE", "MCTD", "MDA", "ACR", "CHEST", "QR", "WAV", "FLAC", "CSV", "JSON", "FHIR", "anti", "Scl",
     "ANA", "RF", "CCP", "Jo", "PL", "EJ", "OJ", "Ro", "SSA", "SSB", "RNP", "dsDNA", "Sm", "RNA", "III", "U1",
-    "polymerase", "centromere", "titre", "high", "ILDSCREEN_CLINIC_NAME", "ILDSCREEN_DEVICE_PORTS", "readyz",
+    "polymerase", "centromere", "titre", "high", "PIN",  # "PIN 码", as Chinese banks and phones say "ILDSCREEN_CLINIC_NAME", "ILDSCREEN_DEVICE_PORTS", "readyz",
     "Hz", "HU", "mL", "fL", "pg", "dev", "pts", "tty", "ttys", "Clinic",  # the test clinic's configured name
 }
 UNIT_OR_CODE = re.compile(
@@ -73,3 +73,19 @@ def one_time_account(data_dir, username: str) -> str:
     result = subprocess.run([*ildscreen_command(), "users", "add", username, "--role", "nurse", "--data-dir",
                              str(data_dir)], capture_output=True, text=True, check=True, env=env_free)
     return result.stdout.split("one-time password:")[1].split()[0]
+
+
+def new_page(browser, lang: str, **options):
+    """A fresh browser context in portrait, the page's language chosen by cookie; (context, page)."""
+    context = browser.new_context(viewport=PORTRAIT, locale=lang, device_scale_factor=1, **options)
+    context.add_cookies([{"name": "lang", "value": lang, "url": "http://127.0.0.1"}])
+    return context, context.new_page()
+
+
+def log_in(page, url: str, username: str, password: str, *, then: str = "#logout-button") -> None:
+    """Log in through the login page; ``then`` is what appears once the server has answered."""
+    page.goto(url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector(then)  # the submit waits for the server's answer first

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from e2e_support import AXE, NURSE_PASSWORD, PORTRAIT
+from e2e_support import AXE, NURSE_PASSWORD
 from support import wav_bytes
-from tablet import Tablet, one_time_account
+from tablet import Tablet, log_in, new_page, one_time_account
 
 pytestmark = pytest.mark.slow
 
@@ -29,20 +29,6 @@ WORDS = {
     "zh-CN": {"recording": "正在录音…", "risk_meaning": "在 100 名", "letter": "肺部高分辨率 CT 转诊单",
               "offline": "连接中断", "mic": "麦克风被禁止", "locked": "闲置后已锁定"},
 }
-
-
-def new_page(browser, lang: str, **options):
-    context = browser.new_context(viewport=PORTRAIT, locale=lang, device_scale_factor=1, **options)
-    context.add_cookies([{"name": "lang", "value": lang, "url": "http://127.0.0.1"}])
-    return context, context.new_page()
-
-
-def log_in(page, url: str, username: str, password: str) -> None:
-    page.goto(url + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("#logout-button")  # the submit waits for the server's answer first
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
@@ -205,9 +191,12 @@ def test_shared_tablet_back_after_logout_and_recalculation_and_the_idle_lock(bro
     tablet.check("urgent")
     page.goto(page.url.split("?")[0].split("#")[0] + "?again=1")
     page.fill("input[name=fvc_percent]", "60")
-    page.click("#lung-button")
-    page.wait_for_selector("#assess-button")
-    page.click("#assess-button")
+    # Both are form posts answered by a redirect: wait for each new page, since the elements
+    # waited for are already on the old one.
+    with page.expect_navigation():
+        page.click("#lung-button")
+    with page.expect_navigation():
+        page.click("#assess-button")
     page.wait_for_selector("#red-flags")
     second = page.inner_text("#assessment")
     assert second != first

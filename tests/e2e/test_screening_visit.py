@@ -4,7 +4,6 @@ a reload mid-visit, result, referral, letter, timeline. Screenshots of every ste
 size are saved under test-artifacts/e2e/. The pages must ask nothing of any other host."""
 from __future__ import annotations
 
-import io
 
 import pytest
 

@@ -1,15 +1,21 @@
 """Sensor boards through the API: registered by an admin on allowed, probed ports only; listed
-with status; and a capture stored exactly like an upload."""
+with status; a capture stored exactly like an upload; captures as jobs (against a real
+``ildscreen serve`` and a simulated board on a pty): cancelled on the board with nothing stored,
+one per board, orphans cancelled; and the visit page's capture routes."""
 import hashlib
 import io
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 import soundfile
 
+from served import ServedProcess, nurse_token
 from support import PATIENT, login
 from edge.config import load_settings
 from firmware_interface import DeviceKind, SimulatedDevice
@@ -112,7 +118,6 @@ def test_an_enose_reading_is_captured_scored_and_stored_like_an_upload(client, n
 
 def test_the_tablet_pages_list_boards_and_offer_capture_from_them(app, client, nurse, visit_id, stethoscope,
                                                                   register):
-    import re
 
     sim, _ = stethoscope
     assert register(sim.port).status_code == 201
@@ -170,3 +175,202 @@ def test_configured_ports_must_match_the_allowlist(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="device_ports: '/etc/passwd' matches none of device_port_patterns"):
         load_settings(data_dir=tmp_path, device_ports=["/etc/passwd"])
     assert load_settings(data_dir=tmp_path, device_ports=["/dev/ttyACM0"]).device_ports == ["/dev/ttyACM0"]
+
+
+# --- Capture jobs against a real ``ildscreen serve`` and a simulated board on a pty ---------------
+
+@pytest.fixture(scope="module")
+def served_board(tmp_path_factory):
+    """A served clinic with one real-time simulated stethoscope registered, a nurse's bearer token,
+    and an orphan rule of 2 s (the pages poll every second)."""
+    pcm = (np.random.default_rng(4).normal(0, 3000, 4000 * 12)).astype(np.int16)
+    sim = SimulatedDevice(DeviceKind.STETHOSCOPE, pcm=pcm, sample_rate_hz=4000, speed=1.0, device_id="STETH-7")
+    sim.start()
+    data_dir = tmp_path_factory.mktemp("jobs") / "data"
+    headers = nurse_token(data_dir)
+    served = ServedProcess(data_dir, env={"ILDSCREEN_DEVICE_PORTS": f'["{sim.port}"]',
+                                          "ILDSCREEN_DEVICE_SIMULATOR": "true",
+                                          "ILDSCREEN_CAPTURE_ORPHAN_SECONDS": "2"})
+    yield served, sim, headers
+    served.stop()
+    sim.close()
+
+
+def served_visit(url, headers) -> int:
+
+    patient = requests.post(f"{url}/api/v1/patients", json={**PATIENT, "code": f"JOB-{os.urandom(3).hex()}"},
+                            headers=headers, timeout=10).json()
+    return requests.post(f"{url}/api/v1/patients/{patient['id']}/visits", json={}, headers=headers, timeout=10).json()["id"]
+
+
+def recordings_of(url, visit, headers) -> list:
+
+    return requests.get(f"{url}/api/v1/visits/{visit}/recordings", headers=headers, timeout=10).json()["recordings"]
+
+
+def poll(url, headers, until, timeout=30.0) -> dict:
+
+    deadline = time.monotonic() + timeout
+    while True:
+        job = requests.get(url, headers=headers, timeout=10).json()
+        if until(job) or time.monotonic() > deadline:
+            return job
+        time.sleep(0.2)
+
+
+def test_a_capture_job_is_cancelled_on_the_board_stores_nothing_and_the_next_one_is_stored(served_board):
+
+    served, sim, headers = served_board
+    visit = served_visit(served.url, headers)
+    start = f"{served.url}/api/v1/visits/{visit}/recordings/capture-jobs"
+    body = {"port": sim.port, "chest_site": "posterior_left_base", "seconds": 10}
+    started = requests.post(start, json=body, headers=headers, timeout=10)
+    assert started.status_code == 202 and started.json()["state"] == "running"
+    job_url = served.url + started.headers["Location"]
+    assert started.headers["Location"] == f"/api/v1/capture-jobs/{started.json()['id']}"
+
+    second = requests.post(start, json=body, headers=headers, timeout=10)  # the same board, still capturing
+    assert second.status_code == 409 and second.json()["error"]["code"] == "capture_running"
+    assert requests.post(f"{served.url}/api/v1/visits/{visit}/recordings/capture", json=body, headers=headers,
+                         timeout=10).status_code == 409  # the synchronous call shares the one-per-board rule
+
+    running = poll(job_url, headers, lambda job: job["progress"] > 0)
+    assert running["state"] == "running" and sim.capturing
+    cancelled = requests.delete(job_url, headers=headers, timeout=20)
+    assert cancelled.status_code == 200
+    assert cancelled.json()["state"] == "cancelled" and cancelled.json()["cancel_reason"] == "user"
+    assert not sim.capturing  # STOP_CAPTURE reached the board: it is idle again
+    assert recordings_of(served.url, visit, headers) == []
+    again = requests.delete(job_url, headers=headers, timeout=10)
+    assert again.status_code == 409 and "already ended (cancelled)" in again.json()["error"]["message"]
+
+    short = requests.post(start, json={**body, "seconds": 5}, headers=headers, timeout=10)
+    assert short.status_code == 202
+    done = poll(served.url + short.headers["Location"], headers, lambda job: job["state"] != "running")
+    assert done["state"] == "completed" and done["progress"] == 1.0
+    stored = recordings_of(served.url, visit, headers)
+    assert [r["id"] for r in stored] == [done["result"]["id"]]
+    assert stored[0]["source"] == "device"
+    finished = requests.delete(served.url + short.headers["Location"], headers=headers, timeout=10)
+    assert finished.status_code == 409 and finished.json()["error"]["code"] == "conflict"
+
+
+def test_an_unknown_job_is_a_404_and_a_bad_start_is_refused_before_the_board_is_asked(served_board):
+
+    served, sim, headers = served_board
+    for method in ("GET", "DELETE"):
+        unknown = requests.request(method, f"{served.url}/api/v1/capture-jobs/no-such-job", headers=headers, timeout=10)
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    visit = served_visit(served.url, headers)
+    start = f"{served.url}/api/v1/visits/{visit}/recordings/capture-jobs"
+    site = requests.post(start, json={"port": sim.port, "chest_site": "elbow"}, headers=headers, timeout=10)
+    assert site.status_code == 422 and not sim.capturing
+    unregistered = requests.post(start, json={"port": "/dev/ttyACM9", "chest_site": "posterior_left_base"},
+                                 headers=headers, timeout=10)
+    assert unregistered.status_code == 503 and "no device registered" in unregistered.json()["error"]["message"]
+    missing = requests.post(f"{served.url}/api/v1/visits/999999/breath/capture-jobs", json={"port": sim.port},
+                            headers=headers, timeout=10)
+    assert missing.status_code == 404
+
+
+def test_a_job_nobody_polls_is_cancelled_on_the_board_and_stores_nothing(served_board):
+
+    served, sim, headers = served_board
+    visit = served_visit(served.url, headers)
+    started = requests.post(f"{served.url}/api/v1/visits/{visit}/recordings/capture-jobs",
+                            json={"port": sim.port, "chest_site": "posterior_right_base", "seconds": 10},
+                            headers=headers, timeout=10)
+    assert started.status_code == 202
+    deadline = time.monotonic() + 15  # the capture alone would take 10 s; the orphan rule is 2 s
+    while not sim.capturing and time.monotonic() < deadline:
+        time.sleep(0.05)
+    while sim.capturing and time.monotonic() < deadline:  # watch the board, not the job (that would touch it)
+        time.sleep(0.1)
+    job = requests.get(served.url + started.headers["Location"], headers=headers, timeout=10).json()
+    assert job["state"] == "cancelled" and job["cancel_reason"] == "orphaned"
+    assert recordings_of(served.url, visit, headers) == []
+
+
+# --- The visit page's capture routes (the page's script: X-Requested-With: fetch) --------------------
+
+def page_csrf(client) -> str:
+
+    return re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
+
+
+FETCH = {"X-Requested-With": "fetch"}
+
+
+def test_the_page_starts_a_capture_job_polls_it_and_finds_the_take_stored(app, client, nurse, visit_id, stethoscope,
+                                                                         register):
+    sim, _ = stethoscope
+    assert register(sim.port).status_code == 201
+    csrf = page_csrf(client)
+    started = client.post(f"/visits/{visit_id}/recordings/capture", headers=FETCH,
+                          data={"csrf_token": csrf, "port": sim.port, "chest_site": "posterior_left_base"})
+    assert started.status_code == 202
+    urls = started.json
+    assert urls["done"].startswith(f"/visits/{visit_id}?captured=") and urls["done"].endswith("#auscultation")
+    job = app.extensions["ildscreen"].devices.job(urls["job"].rsplit("/", 1)[1])
+    assert job.wait(30)
+    state = client.get(urls["job"], headers=FETCH).json
+    assert state == {"state": "completed", "progress": 1.0, "message": None}
+    assert len(client.get(f"/api/v1/visits/{visit_id}/recordings", headers=nurse).json["recordings"]) == 1
+    late = client.post(urls["cancel"], headers={**FETCH, "X-CSRF-Token": csrf})
+    assert late.status_code == 409 and late.json["state"] == "completed"  # too late to cancel: it is stored
+    assert client.get("/capture-jobs/nope", headers=FETCH).status_code == 404
+    assert client.post(urls["cancel"], headers=FETCH).status_code == 403  # no CSRF token
+
+
+def test_the_page_cancels_a_running_capture_and_a_busy_board_is_explained_in_the_nurses_language(
+        app, client, nurse, visit_id, register):
+    pcm = (np.random.default_rng(5).normal(0, 3000, 4000 * 30)).astype(np.int16)
+    sim = SimulatedDevice(DeviceKind.STETHOSCOPE, pcm=pcm, sample_rate_hz=4000, speed=1.0)
+    sim.start()
+    try:
+        assert register(sim.port).status_code == 201
+        csrf = page_csrf(client)
+        form = {"csrf_token": csrf, "port": sim.port, "chest_site": "posterior_right_base"}
+        urls = client.post(f"/visits/{visit_id}/recordings/capture", headers=FETCH, data=form).json
+        client.set_cookie("lang", "zh-CN")
+        busy = client.post(f"/visits/{visit_id}/recordings/capture", headers=FETCH, data=form)
+        assert busy.status_code == 409 and busy.json["error"]["message"] == "该设备正在采集：请等待完成或取消。"
+        cancelled = client.post(urls["cancel"], headers={**FETCH, "X-CSRF-Token": csrf})
+        assert cancelled.status_code == 200
+        assert cancelled.json == {"state": "cancelled", "progress": cancelled.json["progress"],
+                                  "message": "采集已取消。未保存任何内容，设备已就绪。"}
+        assert not sim.capturing
+        assert client.get(f"/api/v1/visits/{visit_id}/recordings", headers=nurse).json["recordings"] == []
+    finally:
+        app.extensions["ildscreen"].devices.close_all()
+        sim.close()
+
+
+def test_without_the_pages_script_the_capture_form_waits_for_the_take_and_comes_back(client, nurse, visit_id,
+                                                                                   stethoscope, register):
+    sim, _ = stethoscope
+    register(sim.port)
+    csrf = page_csrf(client)
+    response = client.post(f"/visits/{visit_id}/recordings/capture",
+                           data={"csrf_token": csrf, "port": sim.port, "chest_site": "posterior_left_base"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("#auscultation")
+    assert len(client.get(f"/api/v1/visits/{visit_id}/recordings", headers=nurse).json["recordings"]) == 1
+    unknown = client.post(f"/visits/{visit_id}/recordings/capture",
+                          data={"csrf_token": csrf, "port": "/dev/ttyACM7", "chest_site": "posterior_left_base"})
+    assert unknown.status_code == 302 and "upload_error=" in unknown.headers["Location"]
+
+
+def test_an_enose_capture_job_ends_with_the_stored_breath_reading(app, client, nurse, visit_id, register):
+    sim = SimulatedDevice(DeviceKind.ENOSE, n_sensors=8, speed=None, device_id="ENOSE-8")
+    sim.start()
+    try:
+        assert register(sim.port).status_code == 201
+        started = client.post(f"/api/v1/visits/{visit_id}/breath/capture-jobs", json={"port": sim.port}, headers=nurse)
+        assert started.status_code == 202 and started.json["kind"] == "enose"
+        app.extensions["ildscreen"].devices.job(started.json["id"]).wait(60)
+        done = client.get(started.headers["Location"], headers=nurse).json
+    finally:
+        sim.close()
+    assert done["state"] == "completed" and done["error"] is None
+    readings = client.get(f"/api/v1/visits/{visit_id}/breath", headers=nurse).json
+    assert [reading["id"] for reading in readings["breath_readings"]] == [done["result"]["id"]]

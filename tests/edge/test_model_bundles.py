@@ -120,6 +120,13 @@ BROKEN_BUNDLES = {
     "features this software does not compute": (
         lambda f: edit_manifest(f, lambda models: models["labs"]["inputs"][0]["feature_order"].reverse()),
         "labs: inputs[0].feature_order: differs from the 33 features"),
+    "crackle validation block without its intervals": (
+        lambda f: edit_manifest(f, lambda models: models["auscultation"]["validation"].pop("specificity_ci95")),
+        "auscultation manifest validation block is incomplete: 'specificity_ci95'"),
+    "crackle detector no better than chance": (
+        lambda f: edit_manifest(f, lambda models: models["auscultation"]["validation"].update(sensitivity=0.5,
+                                                                                              specificity=0.5)),
+        "sensitivity 0.5 + specificity 0.5 must exceed 1"),
     "file outside the bundle": (lambda f: edit_manifest(f, lambda models: models["labs"].update(file="../x.onnx")),
                                 "labs: default: needs a plain 'file' name"),
 }

@@ -16,7 +16,7 @@ from support import PATIENT, wav_bytes
 from served import ServedProcess, first_admin_password, nurse_token
 
 pytestmark = pytest.mark.slow
-FORBIDDEN_ON_SERVING_PATH = ("torch", "sklearn", "xgboost", "librosa")
+FORBIDDEN_ON_SERVING_PATH = ("torch", "sklearn", "xgboost", "librosa", "flwr", "federated")
 
 
 @pytest.fixture

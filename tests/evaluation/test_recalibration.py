@@ -13,6 +13,7 @@ from evaluation.recalibration import (
     calibration_slope,
     expit,
     fit_logistic_recalibration,
+    fit_penalised_logistic,
     logit,
     weighted_brier_score,
     weighted_expected_calibration_error,
@@ -136,3 +137,15 @@ def test_psi_is_zero_for_the_same_distribution_and_large_for_a_shift():
     assert population_stability_index(reference, rng.beta(5, 2, 2000)) > 0.25
     with pytest.raises(EvaluationError, match="current must be a non-empty"):
         population_stability_index(reference, [])
+
+
+def test_penalised_fit_converges_from_a_prior_centre_far_from_the_data():
+    # A separated sample with the prior centred on the wrong sign: a full Newton step from there
+    # overshoots (the fit failed to converge before step-halving; FedProx steps start this way).
+    x = np.column_stack([np.ones(10), np.linspace(-1, 1, 10)])
+    y = (x[:, 1] > 0).astype(int)
+    centre, sd = np.array([0.0, -10.0]), np.array([3.0, 3.0])
+    theta, _ = fit_penalised_logistic(x, y, prior_mean=centre, prior_sd=sd)
+    gradient = x.T @ (y - expit(x @ theta)) - (theta - centre) / sd ** 2  # zero at the penalised optimum
+    assert np.abs(gradient).max() < 1e-6
+    assert theta[1] > 0  # the data win over the wrong-signed prior

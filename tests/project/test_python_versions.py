@@ -13,7 +13,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGES = ("edge", "audio_models", "tabular_models", "firmware_interface", "imaging_client", "imaging_server",
-            "evaluation")
+            "evaluation", "federated")
 REMOVED = {"distutils", "imp", "asynchat", "asyncore", "smtpd",  # 3.12
            "aifc", "audioop", "cgi", "cgitb", "chunk", "crypt", "imghdr", "mailcap", "msilib", "nis", "nntplib",
            "ossaudiodev", "pipes", "sndhdr", "spwd", "sunau", "telnetlib", "uu", "xdrlib", "lib2to3"}  # 3.13
