@@ -5,10 +5,13 @@
 ``server_threads`` request threads, one connection pool), and drives the clinics from a pool of
 worker processes, each running its share of the clinics as threads. Every clinic walks the
 ``TRAFFIC`` steps for each of its referrals, as the clinic's outbox and result poller do; a new
-kind of clinic traffic is one more line there. At the end every referral is read back from the
-database: ``lost`` counts referrals the server acknowledged but does not hold (or holds for
-another clinic or bundle), ``duplicated`` the extra creations of one Idempotency-Key and rows
-nobody sent. The timings are this machine's; the accounting must be zero everywhere.
+kind of clinic traffic is one more line there. Beside each referral the clinic's outbox also sends
+an updated programme figures payload (the next ``sequence`` of this month's figures, then the same
+one again as a retry), built by the clinic's own :func:`edge.programme.programme_figures`. At the
+end every referral is read back from the database: ``lost`` counts referrals the server
+acknowledged but does not hold (or holds for another clinic or bundle), ``duplicated`` the extra
+creations of one Idempotency-Key and rows nobody sent; ``figures`` does the same for the figures
+payloads. The timings are this machine's; the accounting must be zero everywhere.
 
 Use a scratch database: the bench's clinics (``bench-<run>-<n>``) and referrals stay in it.
 """
@@ -57,6 +60,7 @@ BENCH_ASSESSMENT = {"probability": 0.42, "contributions": {},
 class Referral:
     code: str
     bundle: dict
+    sequence: int  # of the figures payload the clinic sends beside it
 
 
 @dataclass
@@ -70,6 +74,9 @@ class ClinicRun:
     errors: list[str] = field(default_factory=list)
     created: collections.Counter = field(default_factory=collections.Counter)
     acknowledged: dict[str, str] = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)  # the payload template; each send sets its sequence
+    figures_created: collections.Counter = field(default_factory=collections.Counter)
+    figures_acknowledged: list[int] = field(default_factory=list)
 
     def call(self, step: str, method: str, path: str, expected: tuple[int, ...], **kwargs) -> Optional[int]:
         """One request, timed; an answer outside ``expected`` (or none) is an error of ``step``."""
@@ -115,6 +122,18 @@ def retry_later(clinic: ClinicRun, referral: Referral) -> None:
     clinic.post_referral("retry", referral, (200,))
 
 
+def send_figures(clinic: ClinicRun, referral: Referral) -> None:
+    """The outbox sending newer programme figures (201, stored), then retrying the same payload
+    because it never saw the answer (200, nothing new stored)."""
+    payload = {**clinic.figures, "sequence": referral.sequence}
+    for expected in (201, 200):
+        status = clinic.call("figures", "POST", "/api/v1/programme/figures", (expected,), json=payload)
+        if status in (200, 201) and referral.sequence not in clinic.figures_acknowledged:
+            clinic.figures_acknowledged.append(referral.sequence)
+        if status == 201:
+            clinic.figures_created[referral.sequence] += 1
+
+
 def poll_status(clinic: ClinicRun, referral: Referral) -> None:
     clinic.call("status", "GET", f"/api/v1/referrals/{referral.code}", (200,))
 
@@ -128,6 +147,7 @@ def poll_report(clinic: ClinicRun, referral: Referral) -> None:
 TRAFFIC: tuple[tuple[str, Callable[[ClinicRun, Referral], None]], ...] = (
     ("refer", refer_twice_at_once),
     ("retry", retry_later),
+    ("figures", send_figures),
     ("status", poll_status),
     ("report", poll_report),
 )
@@ -141,7 +161,7 @@ def _bench_referrals(clinic: str, count: int) -> list[Referral]:
         code = new_referral_code()
         referrals.append(Referral(code, build_referral_bundle(
             referral_code=code, tier="high", patient_code=f"{clinic}-{number}", birth_year=1950, sex="F",
-            site_secret=site_secret, assessment=BENCH_ASSESSMENT)))
+            site_secret=site_secret, assessment=BENCH_ASSESSMENT), sequence=number + 1))
     return referrals
 
 
@@ -158,8 +178,9 @@ def _drive_clinic(clinic: ClinicRun, referrals: list[Referral]) -> ClinicRun:
 def drive_clinics(task: tuple[str, list[tuple[str, str]], int]) -> dict:
     """Worker process: build its clinics' bundles, then run the clinics at once, one thread each;
     return their merged results and the wall-clock span of the traffic."""
-    base_url, clinics, count = task
-    work = [(ClinicRun(base_url, name, token), _bench_referrals(name, count)) for name, token in clinics]
+    base_url, clinics, count, figures = task
+    work = [(ClinicRun(base_url, name, token, figures=figures), _bench_referrals(name, count))
+            for name, token in clinics]
     started = time.time()
     with ThreadPoolExecutor(max_workers=len(work)) as pool:
         runs = list(pool.map(lambda item: _drive_clinic(*item), work))
@@ -170,6 +191,9 @@ def drive_clinics(task: tuple[str, list[tuple[str, str]], int]) -> dict:
         "errors": [error for run in runs for error in run.errors],
         "created": {code: count for run in runs for code, count in run.created.items()},
         "acknowledged": {code: (run.name, digest) for run in runs for code, digest in run.acknowledged.items()},
+        "figures_created": {f"{run.name}/{sequence}": count for run in runs
+                            for sequence, count in run.figures_created.items()},
+        "figures_acknowledged": [f"{run.name}/{sequence}" for run in runs for sequence in run.figures_acknowledged],
     }
 
 
@@ -245,13 +269,15 @@ def run_load_benchmark(*, clinics: int, database_url: Optional[str] = None, refe
         tokens = {name: add_clinic(db, name) for name in names}
         server = BenchServer(data_dir, url, threads=server_threads, pool_size=pool_size)
         try:
-            tasks = [(server.url, [(name, tokens[name]) for name in names[index::workers]], referrals_per_clinic)
-                     for index in range(workers)]
+            figures = bench_figures(Path(folder) / "clinic")
+            tasks = [(server.url, [(name, tokens[name]) for name in names[index::workers]], referrals_per_clinic,
+                      figures) for index in range(workers)]
             with multiprocessing.get_context("spawn").Pool(workers, initializer=_limit_worker) as pool:
                 results = pool.map(drive_clinics, tasks)
         finally:
             server.stop()
         accounting = _read_back(db, f"bench-{run}-", results)
+        figures_accounting = _read_back_figures(db, f"bench-{run}-", results)
         dialect = db.dialect
         dispose_engine(url)
     # From the first clinic's first request to the last one's last answer, across the workers.
@@ -270,6 +296,7 @@ def run_load_benchmark(*, clinics: int, database_url: Optional[str] = None, refe
         "error_samples": sorted(collections.Counter(errors).items(), key=lambda item: -item[1])[:ERROR_SAMPLES],
         "lost": accounting["lost"],
         "duplicated": accounting["duplicated"],
+        "figures": figures_accounting,
         "database": dialect,
         "database_url": redacted(url) if database_url else "temporary SQLite file",
         "server": {"processes": 1, "threads": server_threads, "pool_size": pool_size},
@@ -277,6 +304,39 @@ def run_load_benchmark(*, clinics: int, database_url: Optional[str] = None, refe
         "referrals_per_clinic": referrals_per_clinic,
         "traffic": [name for name, _ in TRAFFIC],
     }
+
+
+def bench_figures(folder: Path) -> dict:
+    """The figures payload of a clinic that has screened nobody yet, built by the clinic's own code
+    (no sequence: each send sets it)."""
+    from edge import programme
+    from edge.store.database import open_database
+    from edge.store.migrations import apply_migrations
+
+    folder.mkdir(parents=True, exist_ok=True)
+    clinic_db = open_database(folder / "clinic.db")
+    try:
+        apply_migrations(clinic_db)
+        return programme.programme_figures(clinic_db, window_months=6.0, psi_alert=0.25, min_cell=5)
+    finally:
+        clinic_db.close()
+
+
+def _read_back_figures(db, prefix: str, results: list[dict]) -> dict:
+    """The figures payloads the clinics were told were stored against the rows the database holds:
+    ``lost`` acknowledged but missing, ``duplicated`` two 201s for one sequence or a row nobody sent."""
+    acknowledged = {key for result in results for key in result["figures_acknowledged"]}
+    created = collections.Counter()
+    for result in results:
+        created.update(result["figures_created"])
+    stored = collections.Counter(f"{row['clinic']}/{row['sequence']}" for row in db.rows(
+        "SELECT c.name AS clinic, f.sequence FROM programme_figures f JOIN clinics c ON c.id = f.clinic_id "
+        "WHERE c.name LIKE :prefix", {"prefix": prefix + "%"}))
+    return {"sent": len(acknowledged),
+            "lost": sum(1 for key in acknowledged if key not in stored),
+            "duplicated": (sum(count - 1 for count in created.values() if count > 1)
+                           + sum(count - 1 for count in stored.values() if count > 1)
+                           + sum(1 for key in stored if key not in acknowledged))}
 
 
 def _read_back(db, prefix: str, results: list[dict]) -> dict:

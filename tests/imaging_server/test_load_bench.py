@@ -8,13 +8,14 @@ import json
 import pytest
 
 from imaging_server import store
-from imaging_server.load_bench import TRAFFIC, _read_back, run_load_benchmark
+from imaging_server.load_bench import TRAFFIC, _read_back, _read_back_figures, bench_figures, run_load_benchmark
 from pg_server import database_url, postgres  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 
-# Requests per referral: two racing POSTs of one key, a later retry, a status and a report poll.
-REQUESTS_PER_REFERRAL = 5
+# Requests per referral: two racing POSTs of one key, a later retry, the figures sent and retried,
+# a status and a report poll.
+REQUESTS_PER_REFERRAL = 7
 
 
 def test_the_bench_accounts_for_every_referral_on_both_databases(database_url):  # noqa: F811
@@ -26,10 +27,14 @@ def test_the_bench_accounts_for_every_referral_on_both_databases(database_url): 
     assert (result["clinics"], result["referrals"], result["requests"]) == (5, 10, 10 * REQUESTS_PER_REFERRAL)
     assert (result["errors"], result["lost"], result["duplicated"]) == (0, 0, 0), result["error_samples"]
     assert result["traffic"] == [name for name, _ in TRAFFIC]
+    assert result["figures"] == {"sent": 10, "lost": 0, "duplicated": 0}
     db = store.open_database(database_url)
     per_clinic = db.rows("SELECT c.name, COUNT(r.id) AS referrals FROM clinics c "
                          "LEFT JOIN referrals r ON r.clinic_id = c.id GROUP BY c.name")
     assert sorted(row["referrals"] for row in per_clinic) == [2] * 5
+    figures = db.rows("SELECT c.name, COUNT(f.id) AS payloads FROM clinics c "
+                      "LEFT JOIN programme_figures f ON f.clinic_id = c.id GROUP BY c.name")
+    assert sorted(row["payloads"] for row in figures) == [2] * 5
 
 
 def test_the_accounting_counts_lost_doubled_and_unsent_referrals(tmp_path):
@@ -53,6 +58,17 @@ def test_the_accounting_counts_lost_doubled_and_unsent_referrals(tmp_path):
         (row["code"], row) for row in db.rows("SELECT code, bundle_sha256 FROM referrals"))},
         "created": {"ILD-AAAAAAAAAA": 1, "ILD-BBBBBBBBBB": 1, "ILD-CCCCCCCCCC": 1}}]
     assert _read_back(db, "bench-abc-", everything_fine) == {"referrals": 3, "lost": 0, "duplicated": 0}
+
+    from imaging_server.programme import store_figures
+    from imaging_server.programme_figures import validate_figures
+
+    for sequence in (1, 2, 3):
+        body = {**bench_figures(tmp_path / "clinic"), "sequence": sequence}
+        store_figures(db, clinic, validate_figures(body), body)
+    told = [{"figures_acknowledged": ["bench-abc-0000/1", "bench-abc-0000/2", "bench-abc-0000/4"],
+             "figures_created": {"bench-abc-0000/1": 2, "bench-abc-0000/2": 1}}]
+    # sequence 4 acknowledged but missing; sequence 1 created twice; sequence 3 stored but never sent
+    assert _read_back_figures(db, "bench-abc-", told) == {"sent": 3, "lost": 1, "duplicated": 2}
     store.dispose_engine(store.sqlite_url(tmp_path / "imaging.db"))
 
 
