@@ -16,10 +16,11 @@ def test_migration_8_adds_pin_and_lock_columns_and_keeps_every_row(tmp_path):
                                      "created_at": "t", "updated_at": "t"}).last_pk
     before = {table: list(db[table].rows) for table in ("users", "sessions", "patients")}
 
-    assert apply_migrations(db) == [8]
+    up_to_8 = tuple(m for m in MIGRATIONS if m.version <= 8)
+    assert apply_migrations(db, migrations=up_to_8) == [8]
     assert current_version(db) == 8
     users = list(db["users"].rows)
     assert users == [{**before["users"][0], "pin_hash": None}]  # no PIN until the nurse sets one
     assert list(db["sessions"].rows) == [{**before["sessions"][0], "locked_at": None, "failed_pins": 0}]
     assert list(db["patients"].rows) == before["patients"] and before["patients"][0]["id"] == patient
-    assert apply_migrations(db) == []  # applied once
+    assert apply_migrations(db, migrations=up_to_8) == []  # applied once
