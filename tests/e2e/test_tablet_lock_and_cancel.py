@@ -67,7 +67,8 @@ def test_the_idle_lock_asks_for_the_nurses_pin_and_returns_to_the_same_page(brow
     page.fill("#pin_password", "my own password 7")
     page.fill("#pin", PIN)
     page.fill("#repeat_pin", PIN)
-    page.click("#pin-button")
+    with page.expect_navigation():  # #pin-state is on the page with the errors too: wait for the new one
+        page.click("#pin-button")
     page.wait_for_selector("#pin-state")
     assert words["saved"] in page.inner_text("#pin-state")
     tablet.check("account-pin")
@@ -98,7 +99,8 @@ def test_the_idle_lock_asks_for_the_nurses_pin_and_returns_to_the_same_page(brow
     idle_until_locked(page)
     for attempt in range(5):
         page.fill("#pin", f"80{attempt}6")
-        page.click("#unlock-button")
+        with page.expect_navigation():  # each try is a form post; #pin-error is on the old page too
+            page.click("#unlock-button")
         page.wait_for_selector("#pin-error, #login-form")
     page.wait_for_selector("#pin-ended-notice")
     assert words["ended"] in page.inner_text("#pin-ended-notice")
