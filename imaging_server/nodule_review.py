@@ -21,16 +21,14 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
-import secrets
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
-from imaging_server.errors import AuthenticationError, Conflict, MalformedRequest, NotFound, NotReady, ValidationError
+from imaging_server.errors import AuthenticationError, MalformedRequest, NotFound, NotReady, ValidationError
 from imaging_server.nodule_guidelines import (NODULE_TYPES, GuidelineInputError, NoduleDescription, exam_lung_rads,
                                               fleischner_group)
-from imaging_server.store import CLINIC_NAME_PATTERN, Database, IntegrityError, hash_token, request_db, utc_now
+from imaging_server.store import Database, add_token_holder, request_db, token_holder, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -41,23 +39,12 @@ review_api = Blueprint("nodule_review", __name__, url_prefix="/api/v1/reader")
 
 
 def add_reader(db: Database, name: str) -> str:
-    """Register a radiologist and return their bearer token (only its SHA-256 is stored)."""
-    if not re.match(CLINIC_NAME_PATTERN, name):
-        raise ValidationError(f"reader name {name!r} must be 2-64 lower-case letters, digits, '.', '_' or '-'")
-    token = READER_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    try:
-        with db.write():
-            db.insert("readers", {"name": name, "token_hash": hash_token(token), "created_at": utc_now()})
-    except IntegrityError as exc:
-        raise Conflict(f"a reader named {name!r} already exists") from exc
-    logger.info("registered reader %s", name)
-    return token
+    """Register a radiologist and return their bearer token (:func:`store.add_token_holder`)."""
+    return add_token_holder(db, "reader", name, READER_TOKEN_PREFIX)
 
 
 def reader_for_token(db: Database, authorization: str | None) -> dict:
-    if not authorization or not authorization.startswith("Bearer "):
-        raise AuthenticationError("send the reader token as 'Authorization: Bearer <token>'")
-    reader = db.row("SELECT * FROM readers WHERE token_hash = :hash", {"hash": hash_token(authorization[7:].strip())})
+    reader = token_holder(db, "reader", authorization)
     if reader is None:
         raise AuthenticationError("unknown reader token")
     return reader

@@ -42,8 +42,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import re
-import secrets
 from typing import Optional
 
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request
@@ -51,10 +49,10 @@ from flask import Blueprint, current_app, g, jsonify, redirect, render_template,
 from evaluation import svg_plots
 from evaluation.drift import PSI_MAJOR_SHIFT, PSI_SOME_SHIFT
 from evaluation.proportions import wilson_interval
-from imaging_server.errors import AuthenticationError, Conflict, Forbidden, MalformedRequest, ValidationError
+from imaging_server.errors import AuthenticationError, Conflict, Forbidden, MalformedRequest
 from imaging_server.programme_figures import Counts, Figures, validate_figures
-from imaging_server.store import (CLINIC_NAME_PATTERN, REVOKED_PREFIX, Database, IntegrityError, clinic_for_token,
-                                  hash_token, request_db, utc_now)
+from imaging_server.store import (REVOKED_PREFIX, Database, add_token_holder, clinic_for_token, request_db,
+                                  token_holder, utc_now)
 
 logger = logging.getLogger(__name__)
 
@@ -97,17 +95,9 @@ def store_figures(db: Database, clinic: dict, figures: Figures, body: dict) -> t
 # --- programme viewers ---------------------------------------------------------------------------
 
 def add_viewer(db: Database, name: str) -> str:
-    """Register a programme viewer (programme lead, admin) and return their token (only its SHA-256 is kept)."""
-    if not re.match(CLINIC_NAME_PATTERN, name):
-        raise ValidationError(f"viewer name {name!r} must be 2-64 lower-case letters, digits, '.', '_' or '-'")
-    token = VIEWER_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    try:
-        with db.write():
-            db.insert("programme_viewers", {"name": name, "token_hash": hash_token(token), "created_at": utc_now()})
-    except IntegrityError as exc:
-        raise Conflict(f"a programme viewer named {name!r} already exists") from exc
-    logger.info("registered programme viewer %s", name)
-    return token
+    """Register a programme viewer (programme lead, admin) and return their token
+    (:func:`store.add_token_holder`)."""
+    return add_token_holder(db, "programme viewer", name, VIEWER_TOKEN_PREFIX)
 
 
 def viewer_for_token(db: Database, authorization: Optional[str]) -> dict:
@@ -120,14 +110,10 @@ def viewer_for_token(db: Database, authorization: Optional[str]) -> dict:
     Forbidden
         A clinic's or a radiologist's token: known, but not allowed to see the programme.
     """
-    if not authorization or not authorization.startswith("Bearer "):
-        raise AuthenticationError("send a programme viewer token as 'Authorization: Bearer <token>'")
-    token_hash = {"hash": hash_token(authorization[len("Bearer "):].strip())}
-    viewer = db.row("SELECT * FROM programme_viewers WHERE token_hash = :hash", token_hash)
+    viewer = token_holder(db, "programme viewer", authorization)
     if viewer is not None:
         return viewer
-    if db.row("SELECT id FROM clinics WHERE token_hash = :hash UNION ALL "
-              "SELECT id FROM readers WHERE token_hash = :hash", token_hash):
+    if token_holder(db, "clinic", authorization) or token_holder(db, "reader", authorization):
         raise Forbidden("the programme view needs a programme viewer token, not a clinic's or a reader's")
     raise AuthenticationError("unknown programme viewer token")
 

@@ -449,26 +449,51 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def add_clinic(db: Database, name: str) -> str:
-    """Register a clinic and return its bearer token (only its SHA-256 is stored).
+# The named holders of bearer tokens, by kind: each is a table of (id, name, token_hash, created_at).
+TOKEN_HOLDERS = {"clinic": "clinics", "reader": "readers", "programme viewer": "programme_viewers"}
+
+
+def add_token_holder(db: Database, kind: str, name: str, prefix: str) -> str:
+    """Register a clinic, reader or programme viewer (``kind``, see :data:`TOKEN_HOLDERS`) and
+    return its bearer token, ``prefix`` and 32 random bytes (only its SHA-256 is stored).
 
     Raises
     ------
     ValidationError
         The name is not 2-64 lower-case letters, digits, '.', '_' or '-'.
     Conflict
-        A clinic of that name exists.
+        One of that kind and name exists.
     """
     if not re.match(CLINIC_NAME_PATTERN, name):
-        raise ValidationError(f"clinic name {name!r} must be 2-64 lower-case letters, digits, '.', '_' or '-'")
-    token = _new_token()
+        raise ValidationError(f"{kind} name {name!r} must be 2-64 lower-case letters, digits, '.', '_' or '-'")
+    token = prefix + secrets.token_urlsafe(32)
     try:
         with db.write():
-            db.insert("clinics", {"name": name, "token_hash": hash_token(token), "created_at": utc_now()})
+            db.insert(TOKEN_HOLDERS[kind], {"name": name, "token_hash": hash_token(token), "created_at": utc_now()})
     except IntegrityError as exc:
-        raise Conflict(f"a clinic named {name!r} already exists") from exc
-    logger.info("registered clinic %s", name)
+        raise Conflict(f"a {kind} named {name!r} already exists") from exc
+    logger.info("registered %s %s", kind, name)
     return token
+
+
+def token_holder(db: Database, kind: str, authorization: Optional[str]) -> Optional[dict]:
+    """The ``kind`` whose token is in an ``Authorization: Bearer`` header value; None when no
+    such token is known.
+
+    Raises
+    ------
+    AuthenticationError
+        Missing header, or not a bearer token.
+    """
+    if not authorization or not authorization.startswith("Bearer "):
+        raise AuthenticationError(f"send the {kind} token as 'Authorization: Bearer <token>'")
+    token_hash = hash_token(authorization[len("Bearer "):].strip())
+    return db.row(f"SELECT * FROM {TOKEN_HOLDERS[kind]} WHERE token_hash = :hash", {"hash": token_hash})
+
+
+def add_clinic(db: Database, name: str) -> str:
+    """Register a clinic and return its bearer token (:func:`add_token_holder`)."""
+    return add_token_holder(db, "clinic", name, TOKEN_PREFIX)
 
 
 def _new_token() -> str:
@@ -506,10 +531,7 @@ def clinic_for_token(db: Database, authorization: Optional[str]) -> dict:
     AuthenticationError
         Missing header, not a bearer token, or an unknown token.
     """
-    if not authorization or not authorization.startswith("Bearer "):
-        raise AuthenticationError("send the clinic token as 'Authorization: Bearer <token>'")
-    token = authorization[len("Bearer "):].strip()
-    clinic = db.row("SELECT * FROM clinics WHERE token_hash = :hash", {"hash": hash_token(token)})
+    clinic = token_holder(db, "clinic", authorization)
     if clinic is None:
         raise AuthenticationError("unknown clinic token")
     return clinic
