@@ -52,6 +52,7 @@ from evaluation.recalibration import (
     weighted_calibration_curve,
     weighted_expected_calibration_error,
 )
+from imaging_client.client import FIGURES_LABEL, FIGURES_SCHEMA
 
 REFERENCE_DRAWS = 20000
 REFERENCE_SEED = 17  # fixed: the same reference every time
@@ -225,8 +226,6 @@ def summary_rows(summary: dict) -> list[dict]:
     return rows
 
 
-FIGURES_SCHEMA = "ildscreen.programme-figures/1"
-DEVICE_LABEL = r"[A-Za-z0-9][A-Za-z0-9._:+/ -]{0,127}"  # as imaging_server.programme_figures.LABEL
 PAYLOAD_BINS = 5  # calibration bins 0.2 wide: fewer small cells to suppress than the dashboard's 10 (programme choice)
 COUNT_FIELDS = ("screened_patients", "assessed_visits", "referred", "hrct_done", "ild_confirmed", "outcomes_confirmed")
 
@@ -309,7 +308,7 @@ def device_label(device: str) -> str:
     """A board's id as the figures carry it: the id when it is a plain label (letters, digits,
     ``._:+/ -``, as the hospital accepts), else ``device-`` and the start of its SHA-256, so that
     free text a board reports never leaves the clinic."""
-    if re.fullmatch(DEVICE_LABEL, device):
+    if re.fullmatch(FIGURES_LABEL, device):
         return device
     return "device-" + hashlib.sha256(device.encode("utf-8")).hexdigest()[:12]
 

@@ -13,6 +13,12 @@ import requests
 
 logger = logging.getLogger(__name__)
 
+# The programme figures' wire contract, shared by the clinic that builds them (edge.programme) and
+# the hospital that validates them (imaging_server.programme_figures): the schema id, and the
+# pattern of the only strings a payload may carry (device ids, versions: labels, never free text).
+FIGURES_SCHEMA = "ildscreen.programme-figures/1"
+FIGURES_LABEL = r"[A-Za-z0-9][A-Za-z0-9._:+/ -]{0,127}"
+
 
 class ReferralDeliveryError(Exception):
     """Base of the referral client's errors."""

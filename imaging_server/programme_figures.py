@@ -13,11 +13,11 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, model_validator
 
+from imaging_client.client import FIGURES_LABEL, FIGURES_SCHEMA
 from imaging_server.errors import ValidationError
 
-FIGURES_SCHEMA = "ildscreen.programme-figures/1"
 MONTH = r"^20\d\d-(0[1-9]|1[0-2])$"
-LABEL = r"^[A-Za-z0-9][A-Za-z0-9._:+/ -]{0,127}$"  # device ids, versions: no free text
+LABEL = f"^{FIGURES_LABEL}$"  # device ids, versions: no free text
 Modality = Literal["auscultation", "breath", "labs"]
 
 
@@ -106,7 +106,7 @@ class DataQuality(_Strict):
 class Figures(_Strict):
     """One clinic's programme figures for a reporting month (the wire contract)."""
 
-    schema_: Literal["ildscreen.programme-figures/1"] = Field(alias="schema")  # FIGURES_SCHEMA
+    schema_: Literal[FIGURES_SCHEMA] = Field(alias="schema")
     period: str = Field(pattern=MONTH)
     sequence: int = Field(ge=1)
     covers: Optional[Covers]
