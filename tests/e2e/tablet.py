@@ -89,3 +89,18 @@ def log_in(page, url: str, username: str, password: str, *, then: str = "#logout
     page.fill("input[name=password]", password)
     page.click("#login-form button[type=submit]")
     page.wait_for_selector(then)  # the submit waits for the server's answer first
+
+
+def register_patient(page, url: str, code: str, *, birth_year: int = 1949, sex: str = "F",
+                     ctd: str = "SSc", symptoms: tuple[str, ...] = ()) -> str:
+    """Register a patient on the new-patient page; returns the patient page's URL."""
+    page.goto(url + "/patients/new")
+    page.fill("input[name=code]", code)
+    page.fill("input[name=birth_year]", str(birth_year))
+    page.check(f"input[name=sex][value={sex}]")
+    page.select_option("select[name=ctd_diagnosis]", ctd)
+    for symptom in symptoms:
+        page.check(f"input[name=symptoms][value={symptom}]")
+    page.click("#patient-form button[type=submit]")
+    page.wait_for_selector("#new-visit")
+    return page.url

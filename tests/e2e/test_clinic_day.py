@@ -15,7 +15,7 @@ import pytest
 
 from e2e_support import AXE, NURSE_PASSWORD
 from support import wav_bytes
-from tablet import Tablet, log_in, new_page, one_time_account
+from tablet import Tablet, log_in, new_page, one_time_account, register_patient
 
 pytestmark = pytest.mark.slow
 
@@ -173,14 +173,8 @@ def test_shared_tablet_back_after_logout_and_recalculation_and_the_idle_lock(bro
     tablet = Tablet(page, lang, "shared-tablet")
     page.clock.install()
     log_in(page, clinic.url, "nurse1", NURSE_PASSWORD)
-    page.goto(clinic.url + "/patients/new")
-    page.fill("input[name=code]", f"CL7-BK{lang[:2].upper()}")
-    page.fill("input[name=birth_year]", "1948")
-    page.check("input[name=sex][value=M]")
-    page.select_option("select[name=ctd_diagnosis]", "RA")
-    page.check("input[name=symptoms][value=rapidly_worsening_dyspnoea]")
-    page.click("#patient-form button[type=submit]")
-    page.wait_for_selector("#new-visit")
+    register_patient(page, clinic.url, f"CL7-BK{lang[:2].upper()}", birth_year=1948, sex="M", ctd="RA",
+                     symptoms=("rapidly_worsening_dyspnoea",))
     page.click("#new-visit")
     page.wait_for_selector("#assess-button")
     page.click("#assess-button")
@@ -228,13 +222,7 @@ def test_shared_tablet_back_after_logout_and_recalculation_and_the_idle_lock(bro
 def test_todays_worklist_is_in_the_clinics_time_zone(browser, clinic, lang):
     context, page = new_page(browser, lang)
     log_in(page, clinic.url, "nurse1", NURSE_PASSWORD)
-    page.goto(clinic.url + "/patients/new")
-    page.fill("input[name=code]", f"CL7-TZ{lang[:2].upper()}")
-    page.fill("input[name=birth_year]", "1955")
-    page.check("input[name=sex][value=F]")
-    page.select_option("select[name=ctd_diagnosis]", "IIM")
-    page.click("#patient-form button[type=submit]")
-    page.wait_for_selector("#new-visit")
+    register_patient(page, clinic.url, f"CL7-TZ{lang[:2].upper()}", birth_year=1955, ctd="IIM")
     page.click("#new-visit")
     page.wait_for_selector("#checklist")
     shanghai_now = dt.datetime.now(ZoneInfo("Asia/Shanghai"))
@@ -253,13 +241,7 @@ def test_board_status_connect_and_a_capture_with_prompt_and_progress(browser, cl
     context, page = new_page(browser, lang)
     tablet = Tablet(page, lang, "board")
     log_in(page, clinic.url, "nurse1", NURSE_PASSWORD)
-    page.goto(clinic.url + "/patients/new")
-    page.fill("input[name=code]", f"CL7-BD{lang[:2].upper()}")
-    page.fill("input[name=birth_year]", "1951")
-    page.check("input[name=sex][value=F]")
-    page.select_option("select[name=ctd_diagnosis]", "SSc")
-    page.click("#patient-form button[type=submit]")
-    page.wait_for_selector("#new-visit")
+    register_patient(page, clinic.url, f"CL7-BD{lang[:2].upper()}", birth_year=1951)
     page.click("#new-visit")
     page.wait_for_selector("#auscultation")
     connect = page.locator("#auscultation .board button")
@@ -289,13 +271,7 @@ def test_a_blocked_microphone_and_a_dropped_network_are_explained(browser, clini
     context.add_init_script("navigator.mediaDevices.getUserMedia = () => "
                             "Promise.reject(new DOMException('denied', 'NotAllowedError'));")
     log_in(page, clinic.url, "nurse1", NURSE_PASSWORD)
-    page.goto(clinic.url + "/patients/new")
-    page.fill("input[name=code]", f"CL7-NW{lang[:2].upper()}")
-    page.fill("input[name=birth_year]", "1949")
-    page.check("input[name=sex][value=F]")
-    page.select_option("select[name=ctd_diagnosis]", "SLE")
-    page.click("#patient-form button[type=submit]")
-    page.wait_for_selector("#new-visit")
+    register_patient(page, clinic.url, f"CL7-NW{lang[:2].upper()}", birth_year=1949, ctd="SLE")
     page.click("#new-visit")
     page.wait_for_selector("#record-button")
     page.click("#record-button")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from e2e_support import AXE, NURSE_PASSWORD
-from tablet import Tablet, log_in, new_page, one_time_account
+from tablet import Tablet, log_in, new_page, one_time_account, register_patient
 
 pytestmark = pytest.mark.slow
 
@@ -23,17 +23,6 @@ WORDS = {
     "zh-CN": {"owner": "的会话", "wrong": "PIN 错误。再错 4 次", "ended": "PIN 错误次数过多",
               "saved": "PIN 码已保存", "cancelled": "采集已取消"},
 }
-
-
-def register_patient(page, url: str, code: str) -> str:
-    page.goto(url + "/patients/new")
-    page.fill("input[name=code]", code)
-    page.fill("input[name=birth_year]", "1949")
-    page.check("input[name=sex][value=F]")
-    page.select_option("select[name=ctd_diagnosis]", "SSc")
-    page.click("#patient-form button[type=submit]")
-    page.wait_for_selector("#new-visit")
-    return page.url
 
 
 def idle_until_locked(page) -> None:
