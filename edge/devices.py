@@ -24,8 +24,7 @@ from edge import audit
 from edge.errors import (CaptureRunning, Conflict, DeviceUnavailable, IldscreenError, NotFound, PayloadTooLarge,
                          StorageError, ValidationError)
 from edge.patients import require_open_visit
-from edge.recordings import add_recording
-from edge.vocabulary import CHEST_SITES
+from edge.recordings import add_recording, check_recording_target
 from edge.store.blobs import BlobStore
 from edge.store.database import write_transaction
 from edge.breath import add_breath_reading
@@ -131,10 +130,7 @@ def start_recording_capture(
     if seconds > limits.max_duration_s:
         raise PayloadTooLarge(f"a {seconds:g} s capture is longer than the {limits.max_duration_s:g} s maximum "
                               "(audio_max_duration_s)", fields=[{"field": "seconds", "reason": "outside max_duration_s"}])
-    if chest_site not in CHEST_SITES:
-        raise ValidationError(f"unknown chest site {chest_site!r}",
-                              fields=[{"field": "chest_site", "reason": f"one of {list(CHEST_SITES)}"}])
-    require_open_visit(db, visit_id)
+    check_recording_target(db, visit_id, chest_site)
 
     def work(device, job: CaptureJob) -> dict:
         capture = capture_audio(device, seconds=seconds, stop_requested=job.should_stop,

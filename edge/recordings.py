@@ -176,6 +176,17 @@ def score_unscored_recordings(db: sqlite_utils.Database, blobs: BlobStore, visit
     return len(rows)
 
 
+def check_recording_target(db: sqlite_utils.Database, visit_id: int, chest_site: str) -> None:
+    """Refuse a recording for an unknown chest site (``ValidationError``) or a visit that is not
+    open (``NotFound``, ``Conflict``): checked before any audio is read or a board is asked."""
+    if chest_site not in CHEST_SITES:
+        raise ValidationError(
+            f"unknown chest site {chest_site!r}",
+            fields=[{"field": "chest_site", "reason": f"one of {list(CHEST_SITES)}"}],
+        )
+    require_open_visit(db, visit_id)
+
+
 def add_recording(
     db: sqlite_utils.Database,
     blobs: BlobStore,
@@ -197,12 +208,7 @@ def add_recording(
     Without a model (it failed its integrity check, say: ``/readyz`` says why) the recording
     is still kept, unscored, so nothing the nurse captured is lost.
     """
-    if chest_site not in CHEST_SITES:
-        raise ValidationError(
-            f"unknown chest site {chest_site!r}",
-            fields=[{"field": "chest_site", "reason": f"one of {list(CHEST_SITES)}"}],
-        )
-    require_open_visit(db, visit_id)
+    check_recording_target(db, visit_id, chest_site)
     with blobs.write_pending(stream, max_bytes=max_bytes) as pending:
         audio = describe_audio(pending, limits)
         scored = score(pending.path, chest_site, model, limits)
