@@ -80,7 +80,24 @@ def test_handling_noise(breath_like):
         x[start : start + 4800] += 0.5 * rng.standard_normal(4800)
     (issue,) = _issues(np.clip(x, -0.99, 0.99))
     assert issue.startswith("handling_noise: ") and issue.endswith("limit 15%")
-    assert int(issue.split()[1].rstrip("%")) >= 30
+    # 40 % of the time is rubbed; only frames loud in every 10 ms slice count (so crackles never do),
+    # and the rub lifts the median it is compared with: about half of it counts, well past the limit.
+    assert int(issue.split()[1].rstrip("%")) >= 20
+
+
+def test_loud_crackles_are_not_handling_noise(breath_like):
+    """Crackles are broadband bursts too, but short: a dense train of loud fine crackles (one every
+    25 ms through 0.6 s of every 3 s breath, peaks 30 times the breath sound's RMS) must pass the
+    gate; the old rule, which judged whole 100 ms frames, called 20 % of it handling noise."""
+    from audio_models.synthetic import crackle_waveform
+
+    x = breath_like.astype(np.float64).copy()
+    crackle = crackle_waveform(idw_s=0.0005, two_cd_s=0.005, sample_rate=4000)
+    crackle = 30 * np.sqrt(np.mean(x**2)) * crackle / np.abs(crackle).max()
+    for breath in range(0, len(x) - 8000, 12000):
+        for onset in range(breath, breath + 2400, 100):
+            x[onset : onset + len(crackle)] += crackle
+    assert _issues(np.clip(x, -0.99, 0.99)) == ()
 
 
 def test_speech(breath_like):
