@@ -15,11 +15,10 @@ posterior, p2 left lateral, p3 right posterior, p4 right lateral. Each JSON hold
 ``record_annotation`` (Normal, CAS, DAS, CAS & DAS, Poor Quality) and ``event_annotation``,
 a list of ``{start, end, type}`` in milliseconds (strings in some files).
 
-Splits are by patient only (:func:`patient_split`). numpy only.
+Splits are by patient only (:mod:`audio_models.datasets.splits`). Standard library only.
 """
 
 import dataclasses
-import hashlib
 import json
 import pathlib
 import re
@@ -33,7 +32,6 @@ POOR_QUALITY = "Poor Quality"
 #: SPRSound's four sites in this project's chest-site words (edge.vocabulary.CHEST_SITES).
 LOCATIONS = {"p1": "posterior_left", "p2": "lateral_left", "p3": "posterior_right", "p4": "lateral_right"}
 AUDIO_SUFFIXES = (".wav", ".flac")
-SPLITS = ("train", "validation", "test")
 _NAME = re.compile(r"^(?P<patient>\d+)_(?P<age>\d+(?:\.\d+)?)_(?P<sex>[01])_(?P<location>p[1-4])_(?P<number>\d+)$")
 
 
@@ -66,6 +64,16 @@ class SprsoundRecording:
     recording_number: str
     record_label: str
     events: tuple
+    #: Which release the file came from (its folder's name, e.g. ``sprsound2022_test``).
+    release: str = "sprsound2022"
+
+    dataset_family = "sprsound"
+    population = "children"
+    device = "Yunting II"
+
+    @property
+    def dataset(self):
+        return self.release
 
     @property
     def name(self):
@@ -132,13 +140,15 @@ def read_annotation(path):
     return label, tuple(sorted(events, key=lambda event: event.start_s))
 
 
-def load_sprsound(root):
+def load_sprsound(root, *, release=None):
     """Every annotated recording under ``root`` (either layout), sorted by name.
 
     Parameters
     ----------
     root : str or os.PathLike
         The database folder.
+    release : str, optional, keyword-only
+        Name of the release the folder holds (default: the folder's name, e.g. ``sprsound2022_test``).
 
     Returns
     -------
@@ -165,37 +175,7 @@ def load_sprsound(root):
             continue
         label, events = read_annotation(annotation)
         recordings.append(SprsoundRecording(path=audio[annotation.stem], record_label=label, events=events,
-                                            **parse_name(annotation.stem)))
+                                            release=release or root.name, **parse_name(annotation.stem)))
     if not recordings:
         raise DatasetError(f"no annotated SPRSound recordings (<name>.wav|.flac + <name>.json) under {root}")
     return sorted(recordings, key=lambda recording: recording.name)
-
-
-def _patient_rank(patient_id, seed):
-    return hashlib.sha256(f"{seed}:{patient_id}".encode()).hexdigest()
-
-
-def patient_split(recordings, *, seed=0, fractions=(0.6, 0.2, 0.2)):
-    """Assign every patient (never a single recording) to ``train``, ``validation`` or ``test``.
-
-    Patients with fine crackles and patients without are split separately so each split gets
-    its share of both; within each group the order is a hash of seed and patient id, so a
-    patient's split does not depend on which other files are present or their order.
-
-    Returns
-    -------
-    dict
-        ``{patient_id: "train" | "validation" | "test"}``.
-    """
-    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-9:
-        raise DatasetError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
-    positive = {r.patient_id for r in recordings if r.has_fine_crackles}
-    groups = (sorted(positive), sorted({r.patient_id for r in recordings} - positive))
-    split = {}
-    for patients in groups:
-        ordered = sorted(patients, key=lambda patient: _patient_rank(patient, seed))
-        n_train = int(round(fractions[0] * len(ordered)))
-        n_validation = int(round(fractions[1] * len(ordered)))
-        for index, patient in enumerate(ordered):
-            split[patient] = SPLITS[0] if index < n_train else SPLITS[1] if index < n_train + n_validation else SPLITS[2]
-    return split

@@ -58,3 +58,21 @@ def breath_like():
     envelope = 0.4 + 0.6 * np.sin(np.pi * np.arange(n) / 16000) ** 2
     x = noise * envelope
     return (0.05 * x / np.sqrt(np.mean(x**2))).astype(np.float32)
+
+
+SPRSOUND_TEST = SHARED_DATA / "sprsound2022_test"
+KAUH = SHARED_DATA / "kauh"
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir():
+    """``../shared/data`` with both SPRSound releases and the KAUH adults (the crackle model's corpus)."""
+    for folder, what in ((SPRSOUND, "SPRSound 2022"), (SPRSOUND_TEST, "SPRSound 2022 test release"), (KAUH, "KAUH")):
+        shared_folder_or_skip(folder, what)
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def kauh_dir():
+    """The real KAUH adult recordings (107 files, 37 patients) in ``../shared/data``."""
+    return shared_folder_or_skip(KAUH, "KAUH lung sounds")

@@ -1,5 +1,5 @@
 """SPRSound loader on the real recordings in ../shared/data: counts, annotations, both layouts,
-patient-level splits, and the mirror import of ``ildscreen audio download sprsound2022``."""
+and the mirror import of ``ildscreen audio download sprsound2022``."""
 
 import json
 import shutil
@@ -75,24 +75,6 @@ def test_a_missing_or_empty_folder_and_a_bad_name_are_dataset_errors(tmp_path):
         sprsound.load_sprsound(tmp_path)
     with pytest.raises(DatasetError, match="not an SPRSound file name"):
         sprsound.parse_name("recording1")
-
-
-def test_no_patient_is_in_two_splits_and_every_split_has_crackle_patients(recordings):
-    split = sprsound.patient_split(recordings, seed=0)
-    assert set(split) == {r.patient_id for r in recordings}
-    by_split = {name: {r.patient_id for r in recordings if split[r.patient_id] == name} for name in sprsound.SPLITS}
-    assert sum(map(len, by_split.values())) == 190  # a dict cannot hold a patient twice; every patient is placed
-    for name, patients in by_split.items():
-        positive = {r.patient_id for r in recordings if r.has_fine_crackles and r.patient_id in patients}
-        assert positive, f"{name} has no patient with fine crackles"
-    assert abs(len(by_split["train"]) / 190 - 0.6) < 0.02
-
-
-def test_a_patients_split_does_not_depend_on_the_other_files(recordings):
-    full = sprsound.patient_split(recordings, seed=0)
-    reordered = sprsound.patient_split(list(reversed(recordings)), seed=0)
-    assert reordered == full
-    assert sprsound.patient_split(recordings, seed=1) != full
 
 
 def test_mirror_import_copies_the_folder_records_then_verifies_and_refuses_a_changed_file(sprsound_dir, tmp_path):

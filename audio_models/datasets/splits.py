@@ -1,0 +1,105 @@
+"""Patient-level splits of the lung-sound datasets: a pure function of (seed, patient).
+
+A patient's part (``train`` / ``validation`` / ``test``) is read from a hash of the seed and the
+patient's key, never from a rank among the patients present, so adding or withholding other
+patients never moves anyone, and a child recorded in both SPRSound releases lands in the same
+part in both. Each part's patient list is summarised by a sha256 (:func:`part_digest`) that the
+manifest stores, so ``ildscreen audio evaluate`` can refuse to report on a folder whose test
+patients differ from the ones the shipped figures came from. Standard library only.
+"""
+
+import hashlib
+
+from audio_models.errors import DatasetError
+
+PARTS = ("train", "validation", "test")
+#: Fractions of patients per part, per dataset family. KAUH is small (37 adults here, 9 with
+#: crackles), so more of it goes to the test part, where the adult figures come from.
+FRACTIONS = {"sprsound": (0.6, 0.2, 0.2), "kauh": (0.5, 0.2, 0.3)}
+
+
+def patient_key(dataset_family, patient_id):
+    """The key a patient is split by: ``"<family>:<id>"`` (ids of different datasets may clash).
+
+    Examples
+    --------
+    >>> patient_key("kauh", "11")
+    'kauh:11'
+    """
+    return f"{dataset_family}:{patient_id}"
+
+
+def unit_interval(seed, key):
+    """A number in [0, 1) fixed by ``seed`` and ``key`` (the first 64 bits of a sha256).
+
+    Examples
+    --------
+    >>> 0 <= unit_interval(0, "kauh:11") < 1, unit_interval(0, "kauh:11") == unit_interval(0, "kauh:11")
+    (True, True)
+    """
+    return int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:16], 16) / 16**16
+
+
+def check_fractions(fractions):
+    """Three non-negative numbers summing to 1, as a tuple."""
+    fractions = tuple(float(f) for f in fractions)
+    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-9:
+        raise DatasetError(f"fractions must be three non-negative numbers summing to 1, got {list(fractions)}")
+    return fractions
+
+
+def part_of(key, *, seed, fractions):
+    """The part of one patient key.
+
+    Examples
+    --------
+    >>> part_of("sprsound:40069321", seed=0, fractions=(1.0, 0.0, 0.0))
+    'train'
+    """
+    train, validation, _ = check_fractions(fractions)
+    x = unit_interval(seed, key)
+    return PARTS[0] if x < train else PARTS[1] if x < train + validation else PARTS[2]
+
+
+def patient_split(recordings, *, seed=0, fractions=None):
+    """``{patient_key: part}`` for every patient of ``recordings``.
+
+    Each recording names its ``dataset_family`` (``sprsound``, ``kauh``) and ``patient_id``;
+    ``fractions`` overrides :data:`FRACTIONS` for every family (as a ``{family: fractions}`` dict
+    or one triple for all).
+    """
+    split = {}
+    for recording in recordings:
+        family = recording.dataset_family
+        chosen = fractions.get(family, FRACTIONS.get(family)) if isinstance(fractions, dict) else fractions
+        if chosen is None:
+            chosen = FRACTIONS.get(family)
+        if chosen is None:
+            raise DatasetError(f"no split fractions for dataset family {family!r}; known: {sorted(FRACTIONS)}")
+        key = patient_key(family, recording.patient_id)
+        split[key] = part_of(key, seed=seed, fractions=chosen)
+    return split
+
+
+def select(recordings, part, *, seed=0, fractions=None):
+    """The recordings whose patient falls in ``part`` (``"all"`` keeps every recording)."""
+    if part == "all":
+        return list(recordings)
+    if part not in PARTS:
+        raise DatasetError(f"part must be one of {list(PARTS) + ['all']}, got {part!r}")
+    split = patient_split(recordings, seed=seed, fractions=fractions)
+    return [r for r in recordings if split[patient_key(r.dataset_family, r.patient_id)] == part]
+
+
+def part_digest(recordings):
+    """sha256 of the sorted patient keys of ``recordings``: equal digests, equal patients.
+
+    Examples
+    --------
+    >>> class R:
+    ...     dataset_family, patient_id = "kauh", "11"
+    >>> part_digest([R()]) == part_digest([R(), R()])
+    True
+    """
+    keys = sorted({patient_key(r.dataset_family, r.patient_id) for r in recordings})
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()
