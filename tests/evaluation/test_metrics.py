@@ -104,3 +104,37 @@ def test_platt_fit_recovers_a_known_calibration_and_refuses_an_inverted_score():
     assert fit["slope"] == pytest.approx(2.0, abs=0.15) and fit["intercept"] == pytest.approx(-1.0, abs=0.15)
     with pytest.raises(EvaluationError, match="does not keep the ranking"):
         fit_platt(labels, 1 - raw)
+
+
+def test_cluster_bootstrap_intervals_widen_when_positives_come_from_one_patient():
+    """48 positive recordings from 10 patients say more than 48 from one child: resampling patients,
+    not recordings, must show it (issue: 26 of 48 positives came from one child)."""
+    from evaluation.metrics import cluster_bootstrap
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.ones(48), np.zeros(200)].astype(int)
+    scores = np.r_[rng.uniform(0.3, 1.0, 48), rng.uniform(0.0, 0.7, 200)]
+    spread = [f"p{i}" for i in range(48)] + [f"n{i % 40}" for i in range(200)]
+    clustered = ["p0"] * 40 + [f"p{i}" for i in range(1, 9)] + [f"n{i % 40}" for i in range(200)]
+    wide = cluster_bootstrap(labels, scores, clustered, threshold=0.5, replicates=500)
+    narrow = cluster_bootstrap(labels, scores, spread, threshold=0.5, replicates=500)
+    width = lambda r: r["sensitivity"]["ci95"][1] - r["sensitivity"]["ci95"][0]
+    assert width(wide) > 1.5 * width(narrow)
+    assert wide["sensitivity"]["value"] == narrow["sensitivity"]["value"] and wide["clusters"] == 49
+
+
+def test_cluster_bootstrap_is_seeded_and_never_collapses_to_a_point():
+    from evaluation.metrics import cluster_bootstrap
+
+    args = ([0] * 12 + [1] * 3, [0.1] * 12 + [0.9, 0.8, 0.7], [str(i) for i in range(15)])
+    first = cluster_bootstrap(*args, threshold=0.5, replicates=300, seed=3)
+    assert first == cluster_bootstrap(*args, threshold=0.5, replicates=300, seed=3)
+    assert first["specificity"]["value"] == 1.0 and first["specificity"]["ci95"][0] < 0.8  # Wilson floor on 12 patients
+    assert first["sensitivity"]["ci95"][0] < 0.5
+
+
+def test_cluster_bootstrap_refuses_mismatched_clusters():
+    from evaluation.metrics import cluster_bootstrap
+
+    with pytest.raises(EvaluationError, match="one cluster label per case"):
+        cluster_bootstrap([0, 1], [0.2, 0.8], ["a"], threshold=0.5)
