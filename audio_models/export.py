@@ -23,15 +23,15 @@ import torch
 from onnxruntime import quantization
 
 from audio_models import validation, windows
+from audio_models.datasets import splits
 from audio_models.datasets.icbhi import load_icbhi
-from audio_models.datasets.sprsound import load_sprsound, patient_split
 from audio_models.io import load_audio
 from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLES, count_parameters
 
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "auscultation"
-MODEL_VERSION = "0.2.0"
+MODEL_VERSION = "0.3.0"
 OPSET = 17
 IR_VERSION = 8  # loadable by ONNX Runtime 1.22 (the Jetson's JetPack build) and later
 INPUT_NAME = "pcm"
@@ -185,26 +185,68 @@ def write_manifest(out_dir, entry):
 
 SPRSOUND_CITATION = ("Zhang Q et al. SPRSound: Open-Source SJTU Paediatric Respiratory Sound Database. "
                      "IEEE Trans Biomed Circuits Syst 2022;16(5):867-881, doi:10.1109/TBCAS.2022.3204910 (CC BY 4.0)")
-VALIDATION_STATEMENT = ("Trained and validated on recordings of children (SPRSound 2022, one hospital, one stethoscope "
-                        "model); not validated in adults or in people with ILD; not for clinical use.")
+KAUH_CITATION = ("Fraiwan M, Fraiwan L, Khassawneh B, Ibnian A. A dataset of lung sounds recorded from the chest wall "
+                 "using an electronic stethoscope. Data in Brief 2021;35:106913, doi:10.1016/j.dib.2021.106913 (CC BY 4.0)")
+#: What each population's figures rest on (the manifest's ``validation.populations``).
+POPULATION_DATASETS = {
+    "adults": {"dataset": "KAUH lung sounds (Fraiwan 2021), test patients of the hash split",
+               "population": "adults (15-90 years here) at King Abdullah University Hospital, Jordan; crackles from heart "
+                             "failure, COPD, bronchitis, asthma with lung fibrosis",
+               "devices": ["Littmann 3200 bell", "Littmann 3200 diaphragm", "Littmann 3200 extended"],
+               "positive": "recording labelled crackles (C, Crep, I C E W) by the dataset"},
+    "children_sprsound2022": {"dataset": "SPRSound 2022 training release, test patients of the hash split",
+                              "population": "children aged 0.2-16 years, Shanghai Children's Medical Center",
+                              "devices": ["Yunting II"], "positive": "expert-annotated fine-crackle event"},
+    "children_sprsound2022_test": {"dataset": "SPRSound 2022 test release (recorded later), test patients of the hash split",
+                                   "population": "children, Shanghai Children's Medical Center",
+                                   "devices": ["Yunting II"], "positive": "expert-annotated fine-crackle event"},
+}
+
+
+def _figure(block, name):
+    value, (low, high) = block[name], block[f"{name}_ci95"]
+    return f"{name} {value:.2f} ({low:.2f}-{high:.2f})"
+
+
+def validation_statement(block):
+    """The plain sentence every result and referral shows about what the detector was validated on."""
+    adults = block["populations"].get("adults")
+    children = [f"{pop.removeprefix('children_')}: AUC {b['auc']:.2f}" for pop, b in block["populations"].items()
+                if pop.startswith("children")]
+    adult_text = ("not yet validated in adults" if adults is None else
+                  f"validated per patient on {adults['patients']} held-out adults ({adults['positive_patients']} with "
+                  f"crackles; Littmann 3200, three filter modes): AUC {adults['auc']:.2f} "
+                  f"({adults['auc_ci95'][0]:.2f}-{adults['auc_ci95'][1]:.2f}), {_figure(adults, 'sensitivity')}, "
+                  f"{_figure(adults, 'specificity')}")
+    return (f"Crackle detector trained on children (SPRSound) and adults (KAUH); {adult_text}; in held-out children "
+            f"({'; '.join(children)}). Crackles here come from heart failure, COPD and other diseases, not ILD; the "
+            "detector is not validated in people with ILD and is not for clinical use.")
 
 
 def held_out_metrics(paths, entry, parts, icbhi):
-    """Test-patient metrics of every variant with the ICBHI check (as ``ildscreen audio evaluate``
-    computes them), and the validation patients' metrics (FP32)."""
+    """Test-patient figures of every variant per population, with the ICBHI check (as
+    ``ildscreen audio evaluate`` computes them), and the validation patients' figures (FP32)."""
     runs = {name: onnx_runner(path) for name, path in paths.items()}
     test, _ = validation.evaluate_model(parts["test"], runs=runs, entry=entry, icbhi=icbhi)
-    rows = validation.score_recordings(parts["validation"], run=runs["fp32"], entry=entry)
-    return {"test": test, "validation": validation.evaluate_split(rows, entry=entry)}
+    validation_report, _ = validation.evaluate_model(parts["validation"], runs={"fp32": runs["fp32"]}, entry=entry)
+    return {"test": test, "validation": validation_report}
 
 
-def export_all(out_dir, *, model, seed, calibration, threshold, quality_threshold, training, sprsound, icbhi=()):
+def _population_counts(recordings):
+    counts = {}
+    for recording in recordings:
+        pop = validation.population_key(recording)
+        entry = counts.setdefault(pop, {"patients": set(), "recordings": 0, "positive_recordings": 0})
+        entry["patients"].add(recording.patient_id)
+        entry["recordings"] += 1
+        entry["positive_recordings"] += int(recording.has_fine_crackles)
+    return {pop: {**c, "patients": len(c["patients"])} for pop, c in sorted(counts.items())}
+
+
+def export_all(out_dir, *, model, seed, calibration, threshold, quality_threshold, training, parts, icbhi=()):
     """Export FP32 + INT8, check parity, validate on held-out patients, write the manifest entry."""
     out_dir = pathlib.Path(out_dir)
     model.eval()
-    recordings = load_sprsound(sprsound)
-    split = patient_split(recordings, seed=seed, fractions=training["split_fractions"])
-    parts = {name: [r for r in recordings if split[r.patient_id] == name] for name in ("train", "validation", "test")}
     fp32 = export_fp32(model, out_dir / f"{MODEL_NAME}_fp32.onnx")
     calibration_windows = real_windows(parts["train"], 128, seed=seed + 30)
     int8 = export_int8(fp32, out_dir / f"{MODEL_NAME}_int8.onnx", np.split(calibration_windows, 8))
@@ -213,64 +255,70 @@ def export_all(out_dir, *, model, seed, calibration, threshold, quality_threshol
     entry = entry_template(threshold=threshold, quality_threshold=quality_threshold)
     val_rated = [r for r in parts["validation"] if not r.poor_quality]
     entry["calibration"] = {**calibration, "applies_to": f"recording score (mean of the top {windows.TOP_K} window scores)",
-                            "fitted_on": (f"validation patients of SPRSound 2022 ({len({r.patient_id for r in val_rated})} "
-                                          f"patients, {len(val_rated)} recordings), not used in training")}
+                            "fitted_on": (f"validation patients of SPRSound 2022 (both releases) and KAUH "
+                                          f"({len({(r.dataset_family, r.patient_id) for r in val_rated})} patients, "
+                                          f"{len(val_rated)} recordings), not used in training")}
     icbhi_recordings = [r for folder in icbhi for r in load_icbhi(folder)]
     metrics = held_out_metrics(paths, entry, parts, icbhi_recordings)
-    logger.info("test AUC fp32 %s int8 %s", metrics["test"]["recording"]["auc"], metrics["test"]["recording_int8"]["auc"])
+    block = validation.validation_block(metrics["test"], digests=validation.part_digests(parts["test"]),
+                                        datasets=POPULATION_DATASETS)
+    for pop, figures in block["populations"].items():
+        logger.info("test %s: patient AUC %s sensitivity %s specificity %s", pop, figures["auc"],
+                    figures["sensitivity"], figures["specificity"])
     variants = {}
     for name, path in paths.items():
         variants[name] = {"file": path.name, "sha256": sha256(path), "precision": name, "bytes": path.stat().st_size,
-                          "parity_vs_torch": checks[name],
-                          "auc_test_patients": metrics["test"]["recording" if name == "fp32" else "recording_int8"]["auc"]}
+                          "parity_vs_torch": checks[name]}
     variants["int8"]["quantization"] = ("static QDQ, symmetric int8 activations and per-channel weights, "
                                         "ONNX Runtime quantize_static (MinMax calibration on 128 real windows of training "
                                         "patients); log-mel front end and first conv block kept in FP32")
-    test = metrics["test"]["recording"]
-    positives = sum(r.has_fine_crackles for r in parts["train"])
     train_rated = [r for r in parts["train"] if not r.poor_quality]
+    positives = sum(r.has_fine_crackles for r in train_rated)
+    statement = validation_statement(block)
     entry.update({
-        "name": MODEL_NAME, "version": MODEL_VERSION, "task": "fine-crackle detection in lung sounds",
+        "name": MODEL_NAME, "version": MODEL_VERSION, "task": "crackle detection in lung sounds",
         "default_variant": "fp32", "variants": variants,
         "aggregation": f"recording score = mean of the top {windows.TOP_K} window scores, then calibration",
         "threshold": threshold,
-        "threshold_chosen_on": (f"validation patients: the lowest threshold with specificity >= "
-                                f"{training['target_specificity']:.2f} (programme operating point)"),
+        "threshold_chosen_on": ("validation patients (children and adults pooled): the threshold with the highest "
+                                "patient-level Youden index under the screening's patient rule (programme operating point)"),
         "quality_head": {**entry["quality_head"], "chosen_on": (
-            f"validation patients: refuses at most {training['quality_false_refusal']:.0%} of recordings the experts "
-            "did not mark Poor Quality")},
+            f"validation patients: refuses at most {training['quality_false_refusal']:.0%} of the good recordings of "
+            "each population (children, adults)")},
         "parameters": count_parameters(model), "opset": OPSET, "ir_version": IR_VERSION,
         "validation_status": {"synthetic": False, "clinically_validated": False,
-                              "training_population": ("children aged 0.2-16 years recorded at Shanghai Children's Medical "
-                                                      "Center with one stethoscope model (SPRSound 2022)"),
-                              "statement": VALIDATION_STATEMENT},
+                              "training_population": ("children aged 0.2-16 years (SPRSound 2022, both releases; one "
+                                                      "stethoscope) and adults (KAUH; Littmann 3200 bell, diaphragm and "
+                                                      "extended filter modes)"),
+                              "statement": statement},
         "training_data": {
-            "synthetic": False, "dataset": "SPRSound 2022 training release (BioCAS 2022 Grand Challenge)",
-            "citation": SPRSOUND_CITATION, "population": "children aged 0.2-16 years; one hospital; Yunting model II stethoscope",
-            "patients": training["patients"], "recordings": training["recordings"],
-            "positive": "recording contains at least one expert-annotated fine-crackle event",
+            "synthetic": False,
+            "datasets": {"SPRSound 2022 (training and test releases)": SPRSOUND_CITATION, "KAUH lung sounds": KAUH_CITATION},
+            "population": "children (SPRSound, Yunting II) and adults (KAUH, Littmann 3200 through three filter modes)",
+            "split": {"method": "sha256 of (seed, dataset family, patient id): a patient's part never depends on other "
+                                "patients; a child in both SPRSound releases is in the same part in both",
+                      "seed": seed, "fractions": {family: list(f) for family, f in splits.FRACTIONS.items()},
+                      "test_patients_sha256": validation.part_digests(parts["test"]),
+                      "validation_patients_sha256": validation.part_digests(parts["validation"])},
+            "parts": {name: _population_counts(part) for name, part in parts.items()},
+            "positive": ("children: recording contains at least one expert-annotated fine-crackle event; adults: "
+                         "recording labelled crackles by the dataset (fine and coarse not told apart)"),
             "train_positive_recordings": positives,
-            "augmentation": "band limits, tilt, resonances, coloured noise, crackle-free synthetic sounds (no synthetic crackles)",
+            "augmentation": ("band limits (incl. bell-like low-pass), tilt, resonances, coloured noise, crackle-free "
+                             "synthetic sounds (no synthetic crackles)"),
+            "population_share": training["population_share"],
             # The calibrated probability is calibrated where it was fitted: on validation patients.
             "prevalence": round(sum(r.has_fine_crackles for r in val_rated) / len(val_rated), 4),
-            "prevalence_note": "share of validation recordings with fine crackles, where the recording probability was calibrated",
+            "prevalence_note": "share of validation recordings with crackles (children and adults), where the "
+                               "recording probability was calibrated",
             "train_prevalence": round(positives / max(len(train_rated), 1), 4),
             "seed": seed, "steps": training["steps"],
         },
-        "validation": {
-            "dataset": "SPRSound 2022, test patients (held out from training, calibration and threshold choice)",
-            "split": {"dataset": "sprsound2022", "seed": seed, "fractions": training["split_fractions"], "part": "test"},
-            "patients": test["patients"], "recordings": test["recordings"],
-            "positive": "recording contains expert-annotated fine crackles",
-            "auc": test["auc"], "auc_ci95": test["auc_ci95"], "threshold": threshold,
-            "sensitivity": test["sensitivity"]["value"], "sensitivity_ci95": test["sensitivity"]["ci95"],
-            "specificity": test["specificity"]["value"], "specificity_ci95": test["specificity"]["ci95"],
-            "reproduce": "ildscreen audio evaluate --data ../shared/data/sprsound2022 --json",
-        },
+        "validation": block,
         "metrics": metrics,
         "torch_weights": {"file": f"{MODEL_NAME}.pt", "sha256": sha256(out_dir / f"{MODEL_NAME}.pt")},
         "created": datetime.date.today().isoformat(),
-        "intended_use": "research screening aid; trained on children's recordings; not validated in adults; not for clinical use",
+        "intended_use": "research screening aid; crackle detector only (not an ILD diagnosis); not for clinical use",
     })
     (out_dir / f"{MODEL_NAME}_eval.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return write_manifest(out_dir, entry)

@@ -1,26 +1,29 @@
-"""Train, calibrate and validate the crackle model on real recordings; one command reproduces
-the shipped model:
+"""Train, calibrate and validate the crackle model on real recordings of children and adults; one
+command reproduces the shipped model:
 
     python -m audio_models.train --out edge/bundled_models --seed 0
 
-Data: SPRSound 2022 (``../shared/data/sprsound2022``, or ``--sprsound DIR`` with the official
-release), split by patient with :func:`audio_models.datasets.sprsound.patient_split` (seed,
-60/20/20, stratified by whether a patient has fine crackles):
+Data (``--data``, default ``../shared/data``; :func:`audio_models.datasets.corpus.load_corpus`):
+SPRSound 2022, both releases (children, expert fine-crackle events) and KAUH (adults, recording
+labels, Littmann 3200 through three filter modes). Patients are split by a hash of (seed, dataset,
+patient id) (:mod:`audio_models.datasets.splits`: SPRSound 60/20/20, KAUH 50/20/30):
 
-* **train** patients: 4 s windows at random offsets; frame targets are the experts' fine-crackle
-  events; coarse-crackle and wheeze+crackle events are neither class (left out of the loss);
-  "Poor Quality" recordings, which carry no event labels, train only the quality head.
+* **train** patients: 4 s windows at random offsets, a quarter of them from adults; frame targets
+  are the experts' fine-crackle events (SPRSound); adult recordings, labelled per recording only,
+  train the window output (their frames are left out of the frame loss); coarse-crackle and
+  wheeze+crackle events are neither class; "Poor Quality" recordings train only the quality head.
 * **validation** patients: the recording probability is calibrated there (Platt scaling of the
-  top-2 window score), and there the operating threshold (the lowest with specificity >= 0.90)
-  and the quality head's threshold (refusing at most 5 % of good recordings) are chosen.
-* **test** patients: never seen before the final report, which scores them through the
-  exported ONNX models exactly as ``ildscreen audio evaluate`` does.
+  top-2 window score), and there the operating threshold (patient-level Youden index, children
+  and adults pooled) and the quality head's threshold (refusing at most 5 % of each population's
+  good recordings) are chosen.
+* **test** patients: never seen before the final report, which scores them through the exported
+  ONNX models exactly as ``ildscreen audio evaluate`` does, per population and per patient.
 
 Robustness (applied to training windows only): polarity and level, band limits (low-pass
-0.7-2 kHz like a bell or a 4 kHz stethoscope, high-pass 20-200 Hz), spectral tilt and
-resonances (other chest pieces), white/pink/brown noise at 5-35 dB SNR, and crackle-free
-synthetic sounds (:mod:`audio_models.synthetic`: breath noise, wheezes, heart sounds, handling
-and ambient noise, speech-like babble) mixed in as negatives. Synthetic crackles are not used.
+0.7-2 kHz like a 4 kHz stethoscope, a gentle 150-500 Hz low-pass like a bell, high-pass 20-200 Hz),
+spectral tilt and resonances (other chest pieces), white/pink/brown noise at 5-35 dB SNR, and
+crackle-free synthetic sounds (:mod:`audio_models.synthetic`: breath noise, wheezes, heart sounds,
+handling and ambient noise, speech-like babble) mixed in as negatives. Synthetic crackles are not used.
 
 Training/export module: imports torch. Two CPU threads; float results are reproducible on one
 machine and torch build, not bit-exact across them (see ``audio_models/README.md``).
@@ -35,22 +38,25 @@ import torch
 from torch.nn import functional as F
 
 from audio_models import export, synthetic, validation
-from audio_models.datasets.sprsound import FINE_CRACKLE, load_sprsound, patient_split
+from audio_models.datasets import splits
+from audio_models.datasets.corpus import load_corpus
+from audio_models.datasets.sprsound import FINE_CRACKLE
 from audio_models.export import INPUT_NAME, OUTPUT_NAMES
 from audio_models.io import load_audio
 from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLES, CrackleNet
 from audio_models.scoring import calibrate_score
 from evaluation.calibration import fit_platt
-from evaluation.metrics import roc_points
+from evaluation.metrics import youden_threshold
 
 logger = logging.getLogger(__name__)
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
-SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
+STEPS = 1200
+#: Share of training windows drawn from each population: the 18 adults of the train part would be
+#: 5 % of the windows by count; a quarter teaches the network adult chests and stethoscope filters.
+POPULATION_SHARE = {"children": 0.75, "adults": 0.25}
 #: Crackles of another or an unknown kind: neither a positive nor a negative frame.
 IGNORED_EVENTS = ("Coarse Crackle", "Wheeze+Crackle")
-#: Operating point chosen on validation patients (a programme choice, stated in the manifest).
-TARGET_SPECIFICITY = 0.90
 #: Share of good validation recordings the learned quality head may refuse.
 QUALITY_FALSE_REFUSAL = 0.05
 
@@ -71,24 +77,36 @@ def frame_targets(events, *, offset_s=0.0, types=(FINE_CRACKLE,)):
 class WindowSampler:
     """Draws training windows at random offsets from whole recordings (held in memory at 4 kHz).
 
-    A batch is ``(pcm, frame_target, frame_mask, poor_quality)``; windows holding fine crackles
-    are drawn with probability ``positive_share`` so the rare class is seen often enough.
+    A batch is ``(pcm, frame_target, frame_mask, window_target, window_mask, poor_quality)``.
+    Windows holding crackles are drawn with probability ``positive_share`` so the rare class is
+    seen often enough, and each population (children, adults) with the share ``population_share``
+    gives it, so the few adults are not drowned by the many children.
+
+    Recordings with expert event times (SPRSound) train the frame map and the window; recordings
+    with a recording-level label only (KAUH) train the window (weak label: a 4 s window of a 10 s
+    crackle recording holds at least part of an inspiration) and leave every frame out of the
+    frame loss.
     """
 
-    def __init__(self, recordings, samples, *, positive_share=0.35):
+    def __init__(self, recordings, samples, *, positive_share=0.35, population_share=None):
         self.recordings = recordings
         self.samples = samples
-        self.positive = [i for i, r in enumerate(recordings) if r.has_fine_crackles]
-        self.other = [i for i, r in enumerate(recordings) if not r.has_fine_crackles]
         self.positive_share = positive_share
+        self.population_share = population_share or {}
+        self.groups = {}
+        for i, recording in enumerate(recordings):
+            key = (recording.population, bool(recording.has_fine_crackles))
+            self.groups.setdefault(key, []).append(i)
+        self.populations = sorted({population for population, _ in self.groups})
 
     def window(self, index, rng):
         recording, samples = self.recordings[index], self.samples[index]
+        events = recording.fine_crackle_events
         if len(samples) <= WINDOW_SAMPLES:
             start = 0
-        elif recording.has_fine_crackles:
+        elif events:
             # Centre a random fine-crackle event, jittered, so the window holds it.
-            event = recording.fine_crackle_events[rng.integers(len(recording.fine_crackle_events))]
+            event = events[rng.integers(len(events))]
             centre = rng.uniform(event.start_s, event.end_s) * SAMPLE_RATE + rng.uniform(-1.5, 1.5) * SAMPLE_RATE
             start = int(np.clip(centre - WINDOW_SAMPLES / 2, 0, len(samples) - WINDOW_SAMPLES))
         else:
@@ -98,14 +116,26 @@ class WindowSampler:
         target = frame_targets(recording.events, offset_s=offset)
         ignored = frame_targets(recording.events, offset_s=offset, types=IGNORED_EVENTS)
         mask = np.where((ignored > 0) & (target == 0), 0.0, 1.0).astype(np.float32)
+        window_target, window_mask = float(target.max()), float(mask.min())
+        if not recording.events and recording.has_fine_crackles:
+            # Recording-level label only: no frame is known to be clear or crackly.
+            mask[:] = 0.0
+            window_target, window_mask = 1.0, 1.0
         if recording.poor_quality:
             mask[:] = 0.0
-        return pcm, target, mask, float(recording.poor_quality)
+            window_mask = 0.0
+        return pcm, target, mask, window_target, window_mask, float(recording.poor_quality)
+
+    def pick(self, rng):
+        """One recording index: population by ``population_share``, then crackles by ``positive_share``."""
+        weights = np.array([self.population_share.get(p, 1.0) for p in self.populations], dtype=float)
+        population = self.populations[rng.choice(len(self.populations), p=weights / weights.sum())]
+        wanted = rng.random() < self.positive_share
+        group = self.groups.get((population, wanted)) or self.groups[(population, not wanted)]
+        return group[rng.integers(len(group))]
 
     def batch(self, rng, size):
-        picks = [self.positive[rng.integers(len(self.positive))] if rng.random() < self.positive_share
-                 else self.other[rng.integers(len(self.other))] for _ in range(size)]
-        parts = list(zip(*(self.window(i, rng) for i in picks)))
+        parts = list(zip(*(self.window(self.pick(rng), rng) for _ in range(size))))
         return tuple(np.stack(part).astype(np.float32) for part in parts)
 
 
@@ -118,6 +148,10 @@ def _spectral_filter(x, rng):
         if rng.random() < 0.3:
             cutoff = rng.uniform(700, 2000)
             gain[i] /= np.sqrt(1 + (freqs[0] / cutoff) ** (2 * rng.uniform(2, 6)))
+        elif rng.random() < 0.2:
+            # A bell-like chest piece: a gentle low-pass with its corner at 150-500 Hz.
+            cutoff = rng.uniform(150, 500)
+            gain[i] /= np.sqrt(1 + (freqs[0] / cutoff) ** (2 * rng.uniform(1, 2)))
         if rng.random() < 0.3:
             corner = rng.uniform(20, 200)
             gain[i] *= 1 / np.sqrt(1 + (corner / np.maximum(freqs[0], 1.0)) ** 4)
@@ -160,7 +194,7 @@ def distractor_pool(n, *, seed):
 
 
 def fit(model, sampler, *, steps, seed, distractors, batch_size=64, lr=3e-3, quality_weight=0.5):
-    """Frame BCE (masked) + window BCE on the pooled value + the quality head's BCE."""
+    """Frame BCE (masked) + window BCE on the pooled value (masked) + the quality head's BCE."""
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -168,15 +202,15 @@ def fit(model, sampler, *, steps, seed, distractors, batch_size=64, lr=3e-3, qua
     model.train()
     losses = []
     for step in range(steps):
-        pcm, target, mask, poor = sampler.batch(rng, batch_size)
+        pcm, target, mask, window_target, window_mask, poor = sampler.batch(rng, batch_size)
         pcm = torch.from_numpy(augment(pcm, rng, distractors))
         target, mask, poor = torch.from_numpy(target), torch.from_numpy(mask), torch.from_numpy(poor)
+        window_target, labelled = torch.from_numpy(window_target), torch.from_numpy(window_mask)
         frame_logits, quality_logits = model.logits(pcm)
         frames = torch.sigmoid(frame_logits)
         window = ((frames * frames).sum(1) / (frames.sum(1) + 1e-6)).clamp(1e-6, 1 - 1e-6)
         frame_loss = (F.binary_cross_entropy_with_logits(frame_logits, target, reduction="none") * mask).sum() / mask.sum().clamp(min=1)
-        labelled = mask.min(1).values
-        window_loss = (F.binary_cross_entropy(window, target.max(1).values, reduction="none") * labelled).sum() / labelled.sum().clamp(min=1)
+        window_loss = (F.binary_cross_entropy(window, window_target, reduction="none") * labelled).sum() / labelled.sum().clamp(min=1)
         loss = frame_loss + window_loss + quality_weight * F.binary_cross_entropy_with_logits(quality_logits, poor)
         optimiser.zero_grad()
         loss.backward()
@@ -199,25 +233,40 @@ def torch_runner(model):
     return run
 
 
-def threshold_at_specificity(labels, probabilities, specificity):
-    """The lowest threshold whose specificity on these cases is at least ``specificity``."""
-    fpr, _, thresholds = roc_points(labels, probabilities)
-    allowed = np.flatnonzero(fpr <= 1 - specificity + 1e-12)
-    return float(thresholds[allowed[-1]])
+def youden_patient_threshold(rows):
+    """The threshold with the highest patient-level Youden index (sensitivity + specificity - 1)
+    under the screening's patient rule (:func:`audio_models.validation.patient_scores`)."""
+    patients = [p for p in validation.patient_scores(rows).values() if p["assessable"]]
+    labels = np.array([p["label"] for p in patients])
+    scores = np.array([p["score"] for p in patients])
+    return youden_threshold(labels, scores)
 
 
-def choose_operating_points(rows, *, entry):
-    """Calibration, crackle threshold and quality threshold from validation patients' rows."""
+def choose_operating_points(rows):
+    """Calibration, crackle threshold and quality threshold from validation patients' rows.
+
+    * calibration: Platt scaling of the recording score on every labelled validation recording;
+    * threshold: patient-level Youden index on the validation patients of both populations pooled;
+    * quality head: the highest of each population's ``1 - QUALITY_FALSE_REFUSAL`` quantile of the
+      poor-quality probability of its good recordings, so no population loses more than that share.
+    """
     rated = [row for row in rows if not row["poor_quality"] and row["recording_score"] is not None]
     labels = np.array([row["label"] for row in rated])
     calibration = fit_platt(labels, [row["recording_score"] for row in rated])
-    entry = {**entry, "calibration": calibration}
-    probabilities = np.array([calibrate_score(row["recording_score"], calibration) for row in rated])
-    threshold = threshold_at_specificity(labels, probabilities, TARGET_SPECIFICITY)
-    good_poor = sorted(row["poor_quality_probability"] for row in rows
-                       if not row["poor_quality"] and row["poor_quality_probability"] is not None)
-    quality_threshold = float(np.quantile(good_poor, 1 - QUALITY_FALSE_REFUSAL))
+    calibrated = [{**row, "crackle_probability": calibrate_score(row["recording_score"], calibration)} for row in rated]
+    threshold = youden_patient_threshold(calibrated)
+    quality_threshold = max(
+        float(np.quantile([row["poor_quality_probability"] for row in members
+                           if not row["poor_quality"] and row["poor_quality_probability"] is not None],
+                          1 - QUALITY_FALSE_REFUSAL))
+        for members in validation.by_population(rows).values())
     return calibration, round(threshold, 6), round(quality_threshold, 6)
+
+
+def load_parts(data, *, seed):
+    """``{part: recordings}`` of the whole corpus under ``data`` (children and adults)."""
+    recordings = load_corpus(data)
+    return {part: splits.select(recordings, part, seed=seed) for part in splits.PARTS}
 
 
 def main(argv=None):
@@ -225,10 +274,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("edge/bundled_models"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sprsound", type=pathlib.Path, default=SHARED_DATA / "sprsound2022")
+    parser.add_argument("--data", type=pathlib.Path, default=SHARED_DATA,
+                        help="folder with sprsound2022/, sprsound2022_test/ and kauh/ (default ../shared/data)")
     parser.add_argument("--icbhi", type=pathlib.Path, nargs="*",
                         default=[SHARED_DATA / "icbhi_sample", SHARED_DATA / "icbhi_extra"])
-    parser.add_argument("--steps", type=int, default=800)
+    parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reuse-weights", action="store_true",
                         help="skip training: calibrate, validate and export the auscultation.pt already in --out")
@@ -236,9 +286,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
 
-    recordings = load_sprsound(args.sprsound)
-    split = patient_split(recordings, seed=args.seed, fractions=SPLIT_FRACTIONS)
-    parts = {name: [r for r in recordings if split[r.patient_id] == name] for name in ("train", "validation", "test")}
+    parts = load_parts(args.data, seed=args.seed)
     train = parts["train"]
     args.out.mkdir(parents=True, exist_ok=True)
     weights = args.out / "auscultation.pt"
@@ -247,22 +295,19 @@ def main(argv=None):
         model.load_state_dict(torch.load(weights, weights_only=True))
         model.eval()
     else:
-        sampler = WindowSampler(train, [load_audio(r.path)[0] for r in train])
-        logger.info("training on %s recordings of %s patients", len(train), len({r.patient_id for r in train}))
+        sampler = WindowSampler(train, [load_audio(r.path)[0] for r in train], population_share=POPULATION_SHARE)
+        logger.info("training on %s recordings of %s patients", len(train), len({(r.dataset_family, r.patient_id) for r in train}))
         model = fit(CrackleNet(), sampler, steps=args.steps, seed=args.seed,
                     distractors=distractor_pool(400, seed=args.seed + 1))
         torch.save(model.state_dict(), weights)
 
-    base_entry = export.entry_template()
-    val_rows = validation.score_recordings(parts["validation"], run=torch_runner(model), entry=base_entry)
-    calibration, threshold, quality_threshold = choose_operating_points(val_rows, entry=base_entry)
+    val_rows = validation.score_recordings(parts["validation"], run=torch_runner(model), entry=export.entry_template())
+    calibration, threshold, quality_threshold = choose_operating_points(val_rows)
     logger.info("calibration %s, threshold %s, quality threshold %s", calibration, threshold, quality_threshold)
-    training = {"seed": args.seed, "steps": args.steps, "split_fractions": list(SPLIT_FRACTIONS),
-                "patients": {name: len({r.patient_id for r in part}) for name, part in parts.items()},
-                "recordings": {name: len(part) for name, part in parts.items()},
-                "target_specificity": TARGET_SPECIFICITY, "quality_false_refusal": QUALITY_FALSE_REFUSAL}
+    training = {"seed": args.seed, "steps": args.steps, "population_share": POPULATION_SHARE,
+                "quality_false_refusal": QUALITY_FALSE_REFUSAL}
     export.export_all(args.out, model=model, seed=args.seed, calibration=calibration, threshold=threshold,
-                      quality_threshold=quality_threshold, training=training, sprsound=args.sprsound,
+                      quality_threshold=quality_threshold, training=training, parts=parts,
                       icbhi=[path for path in args.icbhi if path.is_dir()])
 
 

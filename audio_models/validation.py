@@ -1,55 +1,78 @@
-"""Validating the crackle model on real recordings: one routine for training's final report
-and ``ildscreen audio evaluate``, so every metric in the manifest is recomputed by that command.
+"""Validating the crackle model on real recordings, per population and per patient: one routine
+for training's final report and ``ildscreen audio evaluate``, so every figure in the manifest is
+recomputed by that command.
 
-Recordings are scored through :func:`audio_models.scoring.score_samples`, the service's own
-path (decode, quality gate, resample, windows, model, top-2 aggregation, calibration). Metrics
-come from :mod:`evaluation` (DeLong AUC, Wilson intervals, ECE, reliability curve, subgroup
-tables). No torch: the model is any ``run`` callable (ONNX Runtime, or PyTorch in training).
+Recordings are scored through :func:`audio_models.scoring.score_samples`, the service's own path
+(decode, quality gate, resample, windows, model, top-2 aggregation, calibration). Metrics come from
+:mod:`evaluation` (AUC, cluster-bootstrap intervals, Wilson intervals, ECE, reliability curve,
+subgroup tables). No torch: the model is any ``run`` callable (ONNX Runtime, or PyTorch in training).
 
-What is measured, on SPRSound patients of one split (:func:`audio_models.datasets.sprsound.patient_split`):
+Populations are reported apart, never pooled into one figure: ``children_<release>`` (SPRSound, each
+release) and ``adults`` (KAUH). For each:
 
-* recording level: positive = at least one expert-annotated fine-crackle event; recordings the
-  experts marked "Poor Quality" carry no event labels and are left out (they test the quality
-  gate instead); AUC with a DeLong 95 % CI, sensitivity and specificity at the shipped
-  threshold with Wilson CIs, ECE and Brier of the calibrated probability, reliability curve;
-* event level: an annotated fine-crackle event is detected when a frame inside it reaches the
-  frame threshold; a detected segment (consecutive frames at or above it) that overlaps no
-  annotated crackle of any kind is a false alarm, counted per minute of audio;
-* per chest location and age band (subgroup tables);
-* quality gate (rules + learned head) against the experts' "Poor Quality" label;
-* the adult ICBHI cross-device check: each recording called negative or positive, by device.
+* **patient level** (what the screening uses): a chest site's finding is the *maximum* crackle
+  probability over its accepted recordings; a patient is positive when any site reaches the
+  threshold; the truth is whether any of the patient's expert-labelled recordings has crackles. A
+  patient whose every recording the quality gate refused is *not assessable*: counted apart, never
+  as a negative. AUC, sensitivity and specificity with patient-bootstrap 95 % intervals;
+* **recording level**: accepted recordings with expert crackle labels ("Poor Quality" records are
+  left out and test the gate instead); refused recordings are counted apart by label, never as
+  correct negatives; intervals by patient-cluster bootstrap (recordings of one patient move
+  together); ECE, Brier and the reliability curve of the calibrated probability;
+* per device (stethoscope / filter mode), age band and chest location;
+* event level (children: the only population with event times);
+* the quality gate: expert Poor Quality caught, good recordings refused, crackle recordings refused
+  (the gate must not call crackles noise), reasons by code.
 """
 
 import numpy as np
 
 from audio_models import scoring
+from audio_models.datasets import splits
 from audio_models.io import read_audio
 from evaluation.calibration import brier_score, calibration_curve, expected_calibration_error
 from evaluation.errors import EvaluationError
-from evaluation.metrics import operating_point, roc_auc, wilson_interval
+from evaluation.metrics import cluster_bootstrap, wilson_interval
+from evaluation.subgroups import age_band as adult_age_band
 from evaluation.subgroups import subgroup_table
 
 #: Frame probability at which the crackle map shades a frame (edge UI) and an event counts as found.
 FRAME_THRESHOLD = 0.5
 CRACKLE_EVENTS = ("Fine Crackle", "Coarse Crackle", "Wheeze+Crackle")
-#: Paediatric age bands (SPRSound: 0.2-16 years); the adult bands of evaluation.subgroups do not fit.
-AGE_BANDS = ((0, 1, "<1"), (1, 6, "1-5"), (6, 12, "6-11"), (12, 200, "12+"))
+#: Paediatric age bands (SPRSound: 0.2-16 years); adults use evaluation.subgroups' ten-year bands.
+CHILD_AGE_BANDS = ((0, 1, "<1"), (1, 6, "1-5"), (6, 12, "6-11"), (12, 18, "12-17"))
+#: Patient-cluster bootstrap of every interval: replicates and seed (fixed, so figures reproduce).
+BOOTSTRAP_REPLICATES = 2000
+BOOTSTRAP_SEED = 0
+PATIENT_RULE = ("a chest site's finding is the maximum crackle probability over its accepted recordings; a patient "
+                "is positive when any site reaches the threshold; refused recordings count for nothing, and a patient "
+                "with no accepted recording is not assessable (reported apart, never a negative)")
+#: How far a re-run of ``ildscreen audio evaluate`` may differ from the manifest's numbers: the
+#: same ONNX files on another CPU or ONNX Runtime version round floats differently.
+REPRODUCTION_TOLERANCE = 0.005
 
 
 def age_band(age_y):
-    """Paediatric age band of an age in years.
+    """Age band of an age in years: paediatric bands under 18, ten-year adult bands from 18.
 
     Examples
     --------
-    >>> age_band(0.4), age_band(7.0), age_band(15.3)
-    ('<1', '6-11', '12+')
+    >>> age_band(0.4), age_band(7.0), age_band(15.3), age_band(67)
+    ('<1', '6-11', '12-17', '60-69')
     """
-    return next(name for low, high, name in AGE_BANDS if low <= age_y < high)
+    for low, high, name in CHILD_AGE_BANDS:
+        if low <= age_y < high:
+            return name
+    return adult_age_band(age_y)
 
 
-def score_recordings(recordings, *, run, entry):
-    """Score SPRSound recordings as the service would; one row per recording."""
-    return score_variants(recordings, runs={"model": run}, entry=entry)["model"]
+def population_key(recording):
+    """``adults`` or ``children_<release>``: the populations reported apart."""
+    return "adults" if recording.population == "adults" else f"children_{recording.dataset}"
+
+
+def _rounded(value, digits=4):
+    return None if value is None else round(float(value), digits)
 
 
 def score_variants(recordings, *, runs, entry):
@@ -57,7 +80,8 @@ def score_variants(recordings, *, runs, entry):
     rows = {name: [] for name in runs}
     for recording in recordings:
         raw, rate = read_audio(recording.path)
-        labels = {"name": recording.name, "patient_id": recording.patient_id, "age_y": recording.age_y,
+        labels = {"name": recording.name, "patient": splits.patient_key(recording.dataset_family, recording.patient_id),
+                  "population": population_key(recording), "device": recording.device, "age_y": recording.age_y,
                   "sex": recording.sex, "location": recording.chest_site, "label": int(recording.has_fine_crackles),
                   "poor_quality": recording.poor_quality, "events": recording.events}
         for name, run in runs.items():
@@ -65,35 +89,102 @@ def score_variants(recordings, *, runs, entry):
     return rows
 
 
-def _rounded(value, digits=4):
-    return None if value is None else round(float(value), digits)
+def score_recordings(recordings, *, run, entry):
+    """Score recordings as the service would; one row per recording."""
+    return score_variants(recordings, runs={"model": run}, entry=entry)["model"]
 
 
-def _proportion(point):
-    return {"value": _rounded(point["value"]), "ci95": [_rounded(v) for v in point["ci95"]] if point["ci95"] else None,
-            "n": point["n"]}
+def _labelled(rows):
+    """Rows with an expert crackle label (not "Poor Quality") that the model could score."""
+    return [row for row in rows if not row["poor_quality"] and row["crackle_probability"] is not None]
+
+
+def _accepted(rows):
+    return [row for row in _labelled(rows) if row["quality"].ok]
+
+
+def _interval_figures(labels, scores, clusters, threshold):
+    boot = cluster_bootstrap(labels, scores, clusters, threshold=threshold, replicates=BOOTSTRAP_REPLICATES,
+                             seed=BOOTSTRAP_SEED)
+    return {name: {"value": _rounded(boot[name]["value"]),
+                   "ci95": [_rounded(v) for v in boot[name]["ci95"]] if boot[name]["ci95"] else None}
+            for name in ("auc", "sensitivity", "specificity")}
 
 
 def recording_metrics(rows, *, threshold):
-    """Recording-level discrimination and calibration on rows with expert crackle labels."""
-    rated = [row for row in rows if not row["poor_quality"] and row["crackle_probability"] is not None]
-    if not rated:
-        raise EvaluationError("no recording with expert crackle labels to evaluate (all are Poor Quality or silent)")
-    labels = np.array([row["label"] for row in rated])
-    probs = np.array([row["crackle_probability"] for row in rated])
-    auc = roc_auc(labels, probs)
-    point = operating_point(labels, probs, threshold)
-    return {
-        "patients": len({row["patient_id"] for row in rated}), "recordings": len(rated),
-        "n_positive": int(labels.sum()), "n_negative": int(len(labels) - labels.sum()),
-        "positive_patients": len({row["patient_id"] for row in rated if row["label"]}),
-        "auc": _rounded(auc.auc), "auc_ci95": [_rounded(auc.ci_low), _rounded(auc.ci_high)], "threshold": threshold,
-        "sensitivity": _proportion(point["sensitivity"]), "specificity": _proportion(point["specificity"]),
-        "counts": point["counts"], "ece": _rounded(expected_calibration_error(labels, probs)),
-        "brier": _rounded(brier_score(labels, probs)),
+    """Recording-level discrimination and calibration on accepted recordings with crackle labels."""
+    labelled, accepted = _labelled(rows), _accepted(rows)
+    if not accepted:
+        raise EvaluationError("no accepted recording with expert crackle labels to evaluate")
+    labels = np.array([row["label"] for row in accepted])
+    probs = np.array([row["crackle_probability"] for row in accepted])
+    refused = [row for row in labelled if not row["quality"].ok]
+    result = {"patients": len({row["patient"] for row in accepted}), "recordings": len(accepted),
+              "n_positive": int(labels.sum()), "n_negative": int(len(labels) - labels.sum()),
+              "positive_patients": len({row["patient"] for row in accepted if row["label"]}),
+              "refused": {"recordings": len(refused), "with_crackles": sum(row["label"] for row in refused),
+                          "without_crackles": sum(1 - row["label"] for row in refused)},
+              "threshold": threshold, "ci_method": "patient_cluster_bootstrap"}
+    if labels.min() == labels.max():
+        result["note"] = "one class only: no AUC, sensitivity or specificity"
+        return result
+    figures = _interval_figures(labels, probs, [row["patient"] for row in accepted], threshold)
+    predicted = probs >= threshold
+    result.update({
+        "auc": figures["auc"]["value"], "auc_ci95": figures["auc"]["ci95"],
+        "sensitivity": figures["sensitivity"], "specificity": figures["specificity"],
+        "counts": {"tp": int(np.sum(predicted & (labels == 1))), "fp": int(np.sum(predicted & (labels == 0))),
+                   "tn": int(np.sum(~predicted & (labels == 0))), "fn": int(np.sum(~predicted & (labels == 1)))},
+        "ece": _rounded(expected_calibration_error(labels, probs)), "brier": _rounded(brier_score(labels, probs)),
         "reliability": [{**b, "mean_predicted": _rounded(b["mean_predicted"]), "observed": _rounded(b["observed"])}
                         for b in calibration_curve(labels, probs)],
-    }
+    })
+    return result
+
+
+def patient_scores(rows):
+    """``{patient: {"label", "score", "sites", "assessable"}}`` by the screening's patient rule.
+
+    ``score`` is the maximum over chest sites of each site's maximum accepted probability (a
+    second, clear take at a site cannot pull its finding down), None when nothing was accepted.
+    """
+    patients = {}
+    for row in _labelled(rows):
+        patient = patients.setdefault(row["patient"], {"label": 0, "sites": {}})
+        patient["label"] = max(patient["label"], row["label"])
+        if row["quality"].ok:
+            site = patient["sites"]
+            site[row["location"]] = max(site.get(row["location"], 0.0), row["crackle_probability"])
+    for patient in patients.values():
+        patient["assessable"] = bool(patient["sites"])
+        patient["score"] = max(patient["sites"].values()) if patient["sites"] else None
+    return patients
+
+
+def patient_metrics(rows, *, threshold):
+    """Patient-level figures of :func:`patient_scores` with patient-bootstrap 95 % intervals."""
+    patients = patient_scores(rows)
+    assessable = {key: p for key, p in patients.items() if p["assessable"]}
+    unassessable = [p for p in patients.values() if not p["assessable"]]
+    labels = np.array([p["label"] for p in assessable.values()], dtype=int)
+    scores = np.array([p["score"] for p in assessable.values()], dtype=float)
+    result = {"unit": "patient", "ci_method": "patient_cluster_bootstrap", "rule": PATIENT_RULE,
+              "patients": len(patients), "assessable_patients": len(assessable),
+              "positive_patients": int(labels.sum()) if len(labels) else 0,
+              "not_assessable": {"patients": len(unassessable), "with_crackles": sum(p["label"] for p in unassessable)},
+              "threshold": threshold}
+    if len(labels) == 0 or labels.min() == labels.max():
+        result["note"] = "one class only among assessable patients: no AUC, sensitivity or specificity"
+        return result
+    figures = _interval_figures(labels, scores, list(assessable), threshold)
+    predicted = scores >= threshold
+    result.update({
+        "auc": figures["auc"]["value"], "auc_ci95": figures["auc"]["ci95"],
+        "sensitivity": figures["sensitivity"], "specificity": figures["specificity"],
+        "counts": {"tp": int(np.sum(predicted & (labels == 1))), "fp": int(np.sum(predicted & (labels == 0))),
+                   "tn": int(np.sum(~predicted & (labels == 0))), "fn": int(np.sum(~predicted & (labels == 1)))},
+    })
+    return result
 
 
 def _segments(active):
@@ -103,11 +194,11 @@ def _segments(active):
 
 
 def event_metrics(rows, *, frame_s, frame_threshold=FRAME_THRESHOLD):
-    """Event-level detection of fine crackles from the stitched frame map."""
+    """Event-level detection of fine crackles from the stitched frame map; None without event times."""
     found = total = false_alarms = 0
     minutes = 0.0
     for row in rows:
-        if row["poor_quality"] or row["frame_map"] is None:
+        if row["poor_quality"] or row["frame_map"] is None or not row["events"]:
             continue
         frames = np.asarray(row["frame_map"], dtype=float)
         minutes += len(frames) * frame_s / 60.0
@@ -121,26 +212,37 @@ def event_metrics(rows, *, frame_s, frame_threshold=FRAME_THRESHOLD):
         for first, last in _segments(frames >= frame_threshold):
             start, end = first * frame_s, (last + 1) * frame_s
             false_alarms += not any(start < e_end and s < end for s, e_end in crackles)
+    if not minutes:
+        return None
     low, high = wilson_interval(found, total) if total else (None, None)
     return {"frame_threshold": frame_threshold, "fine_crackle_events": total, "detected": found,
             "sensitivity": _rounded(found / total) if total else None, "sensitivity_ci95": [_rounded(low), _rounded(high)],
-            "false_alarms": false_alarms, "false_alarms_per_minute": _rounded(false_alarms / minutes) if minutes else None,
+            "false_alarms": false_alarms, "false_alarms_per_minute": _rounded(false_alarms / minutes),
             "minutes": round(minutes, 2)}
 
 
-def subgroup_metrics(rows):
-    """Recording-level AUC and calibration per chest location and per age band."""
-    rated = [row for row in rows if not row["poor_quality"] and row["crackle_probability"] is not None]
-    labels = [row["label"] for row in rated]
-    probs = [row["crackle_probability"] for row in rated]
-    return {"location": subgroup_table(labels, probs, [row["location"] for row in rated]),
-            "age_band": subgroup_table(labels, probs, [age_band(row["age_y"]) for row in rated])}
+def subgroup_metrics(rows, *, threshold):
+    """Per device, age band and chest location: recording-level tables and patient-level figures."""
+    accepted = _accepted(rows)
+    labels = [row["label"] for row in accepted]
+    probs = [row["crackle_probability"] for row in accepted]
+    tables = {}
+    if len(set(labels)) == 2:
+        tables = {column: subgroup_table(labels, probs, [key(row) for row in accepted])
+                  for column, key in (("device", lambda r: r["device"]), ("age_band", lambda r: age_band(r["age_y"])),
+                                      ("location", lambda r: r["location"]))}
+    by_device = {}
+    for device in sorted({row["device"] for row in rows}):
+        members = [row for row in rows if row["device"] == device]
+        by_device[device] = patient_metrics(members, threshold=threshold)
+    return {"recording": tables, "patient_by_device": by_device}
 
 
 def quality_metrics(rows):
-    """The quality gate (rules + learned head) against the experts' "Poor Quality" label."""
+    """The quality gate (rules + learned head) against the experts' labels."""
     poor = [row for row in rows if row["poor_quality"]]
     good = [row for row in rows if not row["poor_quality"]]
+    crackly = [row for row in good if row["label"]]
     caught = sum(not row["quality"].ok for row in poor)
     refused = sum(not row["quality"].ok for row in good)
     by_rule = {}
@@ -150,6 +252,7 @@ def quality_metrics(rows):
             key = "poor" if row["poor_quality"] else "good"
             by_rule.setdefault(code, {"poor": 0, "good": 0})[key] += 1
     result = {"poor_quality_records": len(poor), "caught": caught, "good_records": len(good), "refused_good": refused,
+              "crackle_records": len(crackly), "refused_crackle": sum(not row["quality"].ok for row in crackly),
               "issues_by_code": by_rule}
     if poor:
         result["catch_rate"] = _rounded(caught / len(poor))
@@ -157,13 +260,16 @@ def quality_metrics(rows):
     if good:
         result["false_refusal_rate"] = _rounded(refused / len(good))
         result["false_refusal_rate_ci95"] = [_rounded(v) for v in wilson_interval(refused, len(good))]
+    if crackly:
+        result["crackle_refusal_rate"] = _rounded(result["refused_crackle"] / len(crackly))
     return result
 
 
 def icbhi_check(recordings, *, run, entry):
     """Adult cross-device check on ICBHI recordings: is each called negative or positive?
 
-    A recording counts as having crackles when any of its annotated cycles has them.
+    A recording counts as having crackles when any of its annotated cycles has them. A recording the
+    quality gate refused is reported as refused: neither a correct negative nor a miss.
     """
     files = []
     for recording in recordings:
@@ -176,79 +282,142 @@ def icbhi_check(recordings, *, run, entry):
     negatives = [f for f in files if not f["annotated_crackles"]]
     positives = [f for f in files if f["annotated_crackles"]]
     return {"recordings": len(files), "crackle_free": len(negatives),
-            "crackle_free_called_negative": sum(not f["called_positive"] for f in negatives),
-            "with_crackles": len(positives), "with_crackles_called_positive": sum(f["called_positive"] for f in positives),
+            "crackle_free_refused": sum(not f["quality_ok"] for f in negatives),
+            "crackle_free_called_negative": sum(f["quality_ok"] and not f["called_positive"] for f in negatives),
+            "with_crackles": len(positives), "with_crackles_refused": sum(not f["quality_ok"] for f in positives),
+            "with_crackles_called_positive": sum(f["quality_ok"] and f["called_positive"] for f in positives),
             "files": files}
 
 
-def evaluate_split(rows, *, entry):
-    """Every SPRSound metric of one split's scored rows, at the manifest's threshold."""
-    return {"recording": recording_metrics(rows, threshold=entry["threshold"]),
-            "events": event_metrics(rows, frame_s=entry["frame_s"]),
-            "subgroups": subgroup_metrics(rows), "quality_gate": quality_metrics(rows)}
+def evaluate_population(rows, *, entry):
+    """Every figure of one population's scored rows, at the manifest's threshold."""
+    threshold = entry["threshold"]
+    report = {"patient": patient_metrics(rows, threshold=threshold),
+              "recording": recording_metrics(rows, threshold=threshold),
+              "subgroups": subgroup_metrics(rows, threshold=threshold), "quality_gate": quality_metrics(rows)}
+    events = event_metrics(rows, frame_s=entry["frame_s"])
+    if events is not None:
+        report["events"] = events
+    return report
 
 
-#: How far a re-run of ``ildscreen audio evaluate`` may differ from the manifest's numbers: the
-#: same ONNX files on another CPU or ONNX Runtime version round floats differently.
-REPRODUCTION_TOLERANCE = 0.005
-
-
-def select_part(recordings, *, split_spec, part):
-    """The recordings of one split part, or all of them for ``part="all"`` (a folder of patients
-    the model never saw, e.g. another release)."""
-    from audio_models.datasets.sprsound import patient_split
-
-    if part == "all":
-        return list(recordings)
-    split = patient_split(recordings, seed=split_spec["seed"], fractions=tuple(split_spec["fractions"]))
-    return [r for r in recordings if split[r.patient_id] == part]
+def by_population(rows):
+    """``{population: rows}``, in a stable order."""
+    groups = {}
+    for row in rows:
+        groups.setdefault(row["population"], []).append(row)
+    return dict(sorted(groups.items()))
 
 
 def evaluate_model(recordings, *, runs, entry, icbhi=()):
-    """Every metric of the model on ``recordings``: ``(report, fp32_rows)``.
+    """Every figure of the model on ``recordings``, per population: ``(report, fp32_rows)``.
 
-    ``runs`` maps variant names (``fp32`` first) to ``run`` callables; the first variant gives
-    the full report, the others their recording-level metrics beside it.
+    ``runs`` maps variant names (``fp32`` first) to ``run`` callables; the first variant gives the
+    full report, the others their recording- and patient-level AUCs beside it.
     """
     names = list(runs)
     scored = score_variants(recordings, runs=runs, entry=entry)
     rows = scored[names[0]]
-    report = {"variant": names[0], **evaluate_split(rows, entry=entry)}
+    report = {"variant": names[0], "threshold": entry["threshold"],
+              "populations": {pop: evaluate_population(members, entry=entry) for pop, members in by_population(rows).items()}}
     for name in names[1:]:
-        other = recording_metrics(scored[name], threshold=entry["threshold"])
-        report[f"recording_{name}"] = other
-        report[f"auc_difference_{name}_vs_{names[0]}"] = round(other["auc"] - report["recording"]["auc"], 4)
+        report[name] = {}
+        for pop, members in by_population(scored[name]).items():
+            recording = recording_metrics(members, threshold=entry["threshold"])
+            patient = patient_metrics(members, threshold=entry["threshold"])
+            reference = report["populations"][pop]
+            report[name][pop] = {
+                "recording_auc": recording.get("auc"), "patient_auc": patient.get("auc"),
+                "recording_auc_difference": (None if recording.get("auc") is None
+                                             else round(recording["auc"] - reference["recording"]["auc"], 4))}
     if icbhi:
         report["icbhi_adults"] = icbhi_check(icbhi, run=runs[names[0]], entry=entry)
     return report, rows
 
 
-def manifest_check(report, shipped, *, tolerance=REPRODUCTION_TOLERANCE):
-    """Each headline number of the manifest's test report (``shipped``) beside the one measured."""
-    def pick(source, *path):
-        for key in path:
-            source = source.get(key) if isinstance(source, dict) else None
-        return source
+def headline(report):
+    """``{name: number}``: every figure the manifest states, flattened (for :func:`manifest_check`)."""
+    figures = {}
+    for pop, section in (report.get("populations") or {}).items():
+        for level in ("patient", "recording"):
+            block = section.get(level) or {}
+            figures[f"{pop}.{level}.auc"] = block.get("auc")
+            for name in ("sensitivity", "specificity"):
+                figures[f"{pop}.{level}.{name}"] = (block.get(name) or {}).get("value")
+        gate = section.get("quality_gate") or {}
+        figures[f"{pop}.quality.false_refusal_rate"] = gate.get("false_refusal_rate")
+        figures[f"{pop}.quality.catch_rate"] = gate.get("catch_rate")
+        figures[f"{pop}.events.sensitivity"] = (section.get("events") or {}).get("sensitivity")
+    for pop, block in (report.get("int8") or {}).items():
+        figures[f"{pop}.int8.recording_auc"] = block.get("recording_auc")
+    icbhi = report.get("icbhi_adults")
+    if icbhi:
+        figures["icbhi.crackle_free_called_negative"] = icbhi["crackle_free_called_negative"]
+        figures["icbhi.crackle_free_refused"] = icbhi["crackle_free_refused"]
+    return {name: value for name, value in figures.items() if value is not None}
 
-    paths = {"auc": ("recording", "auc"), "sensitivity": ("recording", "sensitivity", "value"),
-             "specificity": ("recording", "specificity", "value"), "ece": ("recording", "ece"),
-             "event_sensitivity": ("events", "sensitivity"), "quality_catch_rate": ("quality_gate", "catch_rate"),
-             "quality_false_refusal_rate": ("quality_gate", "false_refusal_rate"),
-             "auc_int8": ("recording_int8", "auc"),
-             "icbhi_crackle_free_called_negative": ("icbhi_adults", "crackle_free_called_negative")}
+
+def manifest_check(report, shipped, *, tolerance=REPRODUCTION_TOLERANCE):
+    """Each headline figure of the manifest's test report (``shipped``) beside the one measured.
+
+    Only the populations measured are compared (``--population adults`` checks the adult figures);
+    a figure the manifest states for a measured population but the run lacks is a failure.
+    """
+    measured = headline(report)
+    expected = headline(shipped)
+    measured_populations = set(report.get("populations") or {})
     checks = {}
-    for name, path in paths.items():
-        expected, measured = pick(shipped, *path), pick(report, *path)
-        if expected is None and measured is None:
+    for name, value in expected.items():
+        population = name.split(".", 1)[0]
+        if population != "icbhi" and population not in measured_populations:
             continue
-        checks[name] = {"manifest": expected, "measured": measured,
-                        "ok": expected is not None and measured is not None and abs(expected - measured) <= tolerance}
-    return {"tolerance": tolerance, "all_ok": all(check["ok"] for check in checks.values()), "metrics": checks}
+        if population == "icbhi" and "icbhi_adults" not in report:
+            continue
+        got = measured.get(name)
+        checks[name] = {"manifest": value, "measured": got, "ok": got is not None and abs(value - got) <= tolerance}
+    return {"tolerance": tolerance, "all_ok": bool(checks) and all(c["ok"] for c in checks.values()), "metrics": checks}
+
+
+def validation_block(test_report, *, digests, datasets):
+    """The manifest's ``validation`` block: patient-level figures per population (test patients).
+
+    ``digests`` is ``{population: sha256 of its test patients}``; ``datasets`` describes each
+    population (``{"dataset", "age_range", "devices"}``).
+    """
+    populations = {}
+    for pop, section in test_report["populations"].items():
+        patient = section["patient"]
+        if "auc" not in patient:
+            continue
+        recording = section["recording"]
+        populations[pop] = {
+            **datasets.get(pop, {}), "patients": patient["patients"], "assessable_patients": patient["assessable_patients"],
+            "positive_patients": patient["positive_patients"], "not_assessable_patients": patient["not_assessable"]["patients"],
+            "recordings": recording["recordings"] + recording["refused"]["recordings"],
+            "refused_recordings": recording["refused"]["recordings"],
+            "auc": patient["auc"], "auc_ci95": patient["auc_ci95"],
+            "sensitivity": patient["sensitivity"]["value"], "sensitivity_ci95": patient["sensitivity"]["ci95"],
+            "specificity": patient["specificity"]["value"], "specificity_ci95": patient["specificity"]["ci95"],
+            "test_patients_sha256": digests.get(pop),
+            "reproduce": f"ildscreen audio evaluate --data ../shared/data --population "
+                         f"{'adults' if pop == 'adults' else 'children'} --json",
+        }
+    return {"unit": "patient", "ci_method": "patient_cluster_bootstrap",
+            "bootstrap": {"replicates": BOOTSTRAP_REPLICATES, "seed": BOOTSTRAP_SEED}, "patient_rule": PATIENT_RULE,
+            "threshold": test_report["threshold"], "populations": populations}
+
+
+def part_digests(recordings):
+    """``{population: sha256 of its patients}`` of a set of recordings (one part of the split)."""
+    groups = {}
+    for recording in recordings:
+        groups.setdefault(population_key(recording), []).append(recording)
+    return {pop: splits.part_digest(members) for pop, members in sorted(groups.items())}
 
 
 def write_html_report(report, rows, out_dir):
-    """``predictions.csv``, the evaluation toolkit's report (ROC, reliability plot, subgroups by
-    chest location and age band) and ``audio_metrics.json`` with everything else."""
+    """``predictions.csv``, the evaluation toolkit's report per population (ROC, reliability plot,
+    subgroups by device, age band and chest location) and ``audio_metrics.json`` with everything."""
     import csv
     import json
     import pathlib
@@ -257,25 +426,41 @@ def write_html_report(report, rows, out_dir):
 
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rated = [row for row in rows if not row["poor_quality"] and row["crackle_probability"] is not None]
-    predictions = out_dir / "predictions.csv"
-    with predictions.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["recording", "label", "probability", "sex", "age", "location"])
-        for row in rated:
-            writer.writerow([row["name"], row["label"], row["crackle_probability"], row["sex"], row["age_y"], row["location"]])
-    appendix = {"Event-level detection": report["events"], "Quality gate vs expert Poor Quality": report["quality_gate"]}
-    if "icbhi_adults" in report:
-        icbhi = report["icbhi_adults"]
-        appendix["ICBHI adult cross-device check"] = {f["file"]: {"probability": f["crackle_probability"],
-                                                                  "called_positive": f["called_positive"],
-                                                                  "annotated_crackles": f["annotated_crackles"]}
-                                                      for f in icbhi["files"]}
-    for key in report:
-        if key.startswith("recording_") or key.startswith("auc_difference"):
-            appendix.setdefault("Other variants", {})[key] = report[key] if key.startswith("auc") else {
-                "auc": report[key]["auc"], "auc_ci95": report[key]["auc_ci95"]}
-    write_report(predictions, out_dir, threshold=report["recording"]["threshold"], subgroup_columns=("sex", "age", "location"),
-                 band_age=age_band, title="Crackle model on held-out recordings", appendix=appendix)
+    pages = {}
+    for pop, members in by_population(rows).items():
+        accepted = _accepted(members)
+        if len({row["label"] for row in accepted}) < 2:
+            continue
+        folder = out_dir / pop
+        folder.mkdir(exist_ok=True)
+        predictions = folder / "predictions.csv"
+        with predictions.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["recording", "label", "probability", "sex", "age", "location", "device"])
+            for row in accepted:
+                writer.writerow([row["name"], row["label"], row["crackle_probability"], row["sex"], row["age_y"],
+                                 row["location"], row["device"]])
+        section = report["populations"][pop]
+        appendix = {"Patient level (the screening's rule)": section["patient"],
+                    "Patient level per device": section["subgroups"]["patient_by_device"],
+                    "Quality gate": section["quality_gate"]}
+        if "events" in section:
+            appendix["Event-level detection"] = section["events"]
+        if pop == "adults" and "icbhi_adults" in report:
+            appendix["ICBHI adult cross-device check"] = {
+                f["file"]: {"probability": f["crackle_probability"], "called_positive": f["called_positive"],
+                            "quality_ok": f["quality_ok"], "annotated_crackles": f["annotated_crackles"]}
+                for f in report["icbhi_adults"]["files"]}
+        if "int8" in report and pop in report["int8"]:
+            appendix["INT8 beside FP32"] = report["int8"][pop]
+        write_report(predictions, folder, threshold=report["threshold"], subgroup_columns=("sex", "age", "location", "device"),
+                     band_age=age_band, title=f"Crackle model on held-out recordings: {pop}", appendix=appendix)
+        pages[pop] = folder / "report.html"
     (out_dir / "audio_metrics.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-    return out_dir / "report.html"
+    index = out_dir / "report.html"
+    links = "".join(f'<li><a href="{pop}/{page.name}">{pop}</a></li>' for pop, page in pages.items())
+    index.write_text(f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Crackle model: held-out "
+                     f"populations</title></head><body><main><h1>Crackle model on held-out patients, per population</h1>"
+                     f"<ul>{links}</ul><p>Every figure is in audio_metrics.json.</p></main></body></html>\n",
+                     encoding="utf-8")
+    return index

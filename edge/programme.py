@@ -69,7 +69,8 @@ def stated_auc(name: str) -> Optional[float]:
     """The AUC a model's manifest states for it, or None."""
     entry = manifest_entry(name)
     if name == "auscultation":
-        return (entry.get("validation") or {}).get("auc")
+        validation = entry.get("validation") or {}
+        return ((validation.get("populations") or {}).get("adults") or validation).get("auc")
     auc = tabular_auc(entry)
     return auc[0] if auc else None
 

@@ -80,29 +80,35 @@ def download(dataset, dest, mirror):
 
 @audio.command(name="evaluate")
 @click.option("--data", "data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="SPRSound folder (the official wav+json release or the FLAC layout of ../shared/data/sprsound2022).")
+              help="The shared data folder (sprsound2022/, sprsound2022_test/, kauh/) or one dataset folder "
+                   "(an SPRSound release, wav+json or FLAC layout; or the KAUH copy with its recordings.csv).")
+@click.option("--population", type=click.Choice(["all", "adults", "children"]), default="all", show_default=True,
+              help="Which population's datasets to evaluate (reported apart, never pooled).")
 @click.option("--part", type=click.Choice(["test", "validation", "train", "all"]), default="test", show_default=True,
               help="Which patients: a part of the manifest's patient split, or all (a folder of patients the model never saw).")
 @click.option("--icbhi", "icbhi_dirs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="ICBHI folder(s) for the adult cross-device check (default: icbhi_sample/ and icbhi_extra/ beside --data).")
+              help="ICBHI folder(s) for the adult cross-device check (default: icbhi_sample/ and icbhi_extra/ in or beside --data).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as one JSON object.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Also write report.html, plots, predictions.csv and audio_metrics.json here.")
+              help="Also write report.html (one page per population), plots, predictions.csv and audio_metrics.json here.")
 @data_dir_option
-def evaluate(data, part, icbhi_dirs, as_json, out_dir, data_dir):
-    """Validate the active crackle model on real recordings with expert labels.
+def evaluate(data, population, part, icbhi_dirs, as_json, out_dir, data_dir):
+    """Validate the active crackle model on real recordings with expert labels, per population.
 
     Scores every recording of the chosen patients through the service's own path (quality gate,
-    windows, ONNX FP32 and INT8 side by side, calibration) and reports recording-level AUC with a
-    DeLong 95% CI, sensitivity/specificity at the shipped threshold with Wilson CIs, calibration
-    (ECE, reliability), event-level detection, chest location and age band subgroups, the quality
-    gate against the experts' Poor Quality labels and the adult ICBHI check; on the manifest's
-    held-out part it also compares each number with the manifest (``manifest_check``).
+    windows, ONNX FP32 and INT8 side by side, calibration) and reports, for each population apart
+    (adults; children of each SPRSound release): patient-level AUC, sensitivity and specificity under
+    the screening's patient rule and recording-level figures, all with patient-cluster bootstrap 95%
+    CIs; refused recordings and unassessable patients apart (never counted as negatives); calibration;
+    per device / filter mode, age band and chest location; event-level detection; the quality gate;
+    the adult ICBHI check. On the manifest's test part it refuses a folder whose test patients differ
+    from the manifest's, and compares every figure with the manifest (``manifest_check``).
     """
     try:
         from audio_models import validation
+        from audio_models.datasets import splits
+        from audio_models.datasets.corpus import load_corpus
         from audio_models.datasets.icbhi import load_icbhi
-        from audio_models.datasets.sprsound import load_sprsound
         from evaluation.errors import EvaluationError
     except ImportError as exc:
         raise click.ClickException(f"the evaluation extra is not installed ({exc.name}): "
@@ -111,15 +117,20 @@ def evaluate(data, part, icbhi_dirs, as_json, out_dir, data_dir):
         use_active_bundle(data_dir)
         models = {variant: auscultation.default_model(variant) for variant in ("fp32", "int8")}
         entry = models["fp32"].entry
-        split = entry.get("validation", {}).get("split")
+        split = (entry.get("training_data") or {}).get("split")
         if split is None and part != "all":
             raise click.ClickException(f"model {entry['name']}-{entry['version']} names no patient split in its "
                                        "manifest: use --part all on patients it never saw")
-        recordings = validation.select_part(load_sprsound(data), split_spec=split, part=part)
+        recordings = load_corpus(data, population=population)
+        if part != "all":
+            recordings = splits.select(recordings, part, seed=split["seed"], fractions=split["fractions"])
         if not recordings:
             raise click.ClickException(f"no recordings of the {part} part in {data}")
-        icbhi_dirs = icbhi_dirs or [folder for folder in (data.parent / "icbhi_sample", data.parent / "icbhi_extra")
-                                    if folder.is_dir()]
+        if part == "test":
+            _check_test_patients(validation.part_digests(recordings), split, data)
+        if population != "children":
+            icbhi_dirs = icbhi_dirs or [folder for base in (data, data.parent) for folder in
+                                        (base / "icbhi_sample", base / "icbhi_extra") if folder.is_dir()]
         icbhi = [recording for folder in icbhi_dirs for recording in load_icbhi(folder)]
         report, rows = validation.evaluate_model(recordings, runs={name: model.run for name, model in models.items()},
                                                  entry=entry, icbhi=icbhi)
@@ -127,26 +138,52 @@ def evaluate(data, part, icbhi_dirs, as_json, out_dir, data_dir):
         raise click.ClickException(exc.message) from exc
     except (AudioError, DatasetError, ModelError, EvaluationError) as exc:
         raise click.ClickException(str(exc)) from exc
-    report = {"model": f"{entry['name']}-{entry['version']}", "data": str(data), "part": part, **report}
-    if split is not None and part == split.get("part") and "metrics" in entry:
+    report = {"model": f"{entry['name']}-{entry['version']}", "data": str(data), "population": population, "part": part,
+              **report}
+    if part == "test" and "metrics" in entry:
         report["manifest_check"] = validation.manifest_check(report, entry["metrics"]["test"])
     if out_dir is not None:
         report["report"] = str(validation.write_html_report(report, rows, out_dir))
     if as_json:
         click.echo(json.dumps(report, default=str))
         return
-    recording = report["recording"]
-    click.echo(f"{report['model']} on {recording['recordings']} recordings of {recording['patients']} patients ({part}): "
-               f"AUC {recording['auc']:.3f} ({recording['auc_ci95'][0]:.3f}-{recording['auc_ci95'][1]:.3f}); at "
-               f"{recording['threshold']:.3f} sensitivity {recording['sensitivity']['value']:.2f}, "
-               f"specificity {recording['specificity']['value']:.2f}; ECE {recording['ece']:.3f}")
-    gate = report["quality_gate"]
-    click.echo(f"quality gate: caught {gate['caught']}/{gate['poor_quality_records']} Poor Quality records, "
-               f"refused {gate['refused_good']}/{gate['good_records']} good ones")
+    _echo_summary(report, part)
+
+
+def _check_test_patients(digests, split, data):
+    """Refuse to report on a folder whose test patients are not the manifest's (figures would not match)."""
+    shipped = split.get("test_patients_sha256") or {}
+    for population, digest in digests.items():
+        if shipped.get(population) != digest:
+            raise click.ClickException(
+                f"the {population} test patients in {data} are not the ones the manifest's figures came from (their "
+                "patient list hash differs): the folder holds other patients. Use --part all on a folder of patients "
+                "the model never saw")
+
+
+def _ci(point):
+    return f"{point['value']:.2f} ({point['ci95'][0]:.2f}-{point['ci95'][1]:.2f})"
+
+
+def _echo_summary(report, part):
+    for population, section in report["populations"].items():
+        patient, recording = section["patient"], section["recording"]
+        line = f"{report['model']} {population} ({part}): {patient['patients']} patients, {recording['recordings']} accepted recordings"
+        if "auc" in patient:
+            line += (f"; per patient AUC {patient['auc']:.3f} ({patient['auc_ci95'][0]:.3f}-{patient['auc_ci95'][1]:.3f}), "
+                     f"sensitivity {_ci(patient['sensitivity'])}, specificity {_ci(patient['specificity'])}")
+        if "auc" in recording:
+            line += f"; per recording AUC {recording['auc']:.3f}"
+        click.echo(line)
+        gate = section["quality_gate"]
+        click.echo(f"  quality gate: refused {gate['refused_good']}/{gate['good_records']} good recordings "
+                   f"({gate['refused_crackle']}/{gate['crackle_records']} with crackles), caught "
+                   f"{gate['caught']}/{gate['poor_quality_records']} Poor Quality; "
+                   f"{patient['not_assessable']['patients']} patients not assessable")
     if "icbhi_adults" in report:
         icbhi_report = report["icbhi_adults"]
         click.echo(f"ICBHI adults: {icbhi_report['crackle_free_called_negative']}/{icbhi_report['crackle_free']} "
-                   "crackle-free recordings called negative")
+                   f"crackle-free recordings called negative ({icbhi_report['crackle_free_refused']} refused)")
     if "manifest_check" in report:
         click.echo("manifest reproduced" if report["manifest_check"]["all_ok"] else "manifest NOT reproduced: "
                    + json.dumps(report["manifest_check"]["metrics"]))

@@ -234,6 +234,11 @@ def detector_validation(entry: dict) -> Optional[dict]:
     validation = entry.get("validation")
     if validation is None:
         return None
+    if validation.get("unit") == "patient":
+        # Patient-level figures per population: the screened patients are adults.
+        validation = (validation.get("populations") or {}).get("adults")
+        if validation is None:
+            return None
     values = {}
     try:
         for name in ("sensitivity", "specificity"):

@@ -1,5 +1,6 @@
 """Training helpers (no real training here): frame targets from expert events, the window
-sampler's masks, augmentation that never changes labels, and the operating-point choices."""
+sampler's masks and weak adult labels, population shares, augmentation that never changes labels,
+and the operating-point choices."""
 
 import numpy as np
 import pytest
@@ -36,14 +37,41 @@ def test_sampled_windows_hold_the_crackle_and_leave_other_crackles_and_poor_reco
     sampler = train.WindowSampler([positive, poor, normal], [np.ones(10 * rate, np.float32)] * 3)
     rng = np.random.default_rng(0)
     for _ in range(20):
-        pcm, target, mask, quality = sampler.window(0, rng)
-        assert pcm.shape == (16000,) and target.sum() > 0 and quality == 0.0
+        pcm, target, mask, window_target, window_mask, quality = sampler.window(0, rng)
+        assert pcm.shape == (16000,) and target.sum() > 0 and quality == 0.0 and window_target == 1.0
         coarse_only = (train.frame_targets(positive.events, types=("Coarse Crackle",)) > 0)
         assert mask.min() == 0.0 or not coarse_only.any()
-    pcm, target, mask, quality = sampler.window(1, rng)
-    assert quality == 1.0 and mask.sum() == 0
-    _, target, mask, _ = sampler.window(2, rng)
-    assert target.sum() == 0 and mask.min() == 1.0
+    pcm, target, mask, window_target, window_mask, quality = sampler.window(1, rng)
+    assert quality == 1.0 and mask.sum() == 0 and window_mask == 0.0
+    _, target, mask, window_target, window_mask, _ = sampler.window(2, rng)
+    assert target.sum() == 0 and mask.min() == 1.0 and (window_target, window_mask) == (0.0, 1.0)
+
+
+def _adult(crackles, patient="11"):
+    from audio_models.datasets.kauh import KauhRecording
+
+    return KauhRecording(path=None, patient_id=patient, filter_mode="bell", sound_label="C" if crackles else "N",
+                         crackles=crackles, location="P L L", age_y=60.0, sex="M")
+
+
+def test_adult_recordings_with_only_a_recording_label_train_the_window_not_the_frames():
+    sampler = train.WindowSampler([_adult(True), _adult(False, "12")], [np.ones(40000, np.float32)] * 2)
+    rng = np.random.default_rng(1)
+    _, target, mask, window_target, window_mask, quality = sampler.window(0, rng)
+    assert mask.sum() == 0 and (window_target, window_mask, quality) == (1.0, 1.0, 0.0)
+    _, target, mask, window_target, window_mask, _ = sampler.window(1, rng)
+    assert target.sum() == 0 and mask.min() == 1.0 and (window_target, window_mask) == (0.0, 1.0)
+
+
+def test_the_sampler_draws_each_population_at_its_share():
+    children = [_recording("Normal", [])] * 50 + [_recording("DAS", [Event(1.0, 1.2, "Fine Crackle")])] * 50
+    adults = [_adult(False, "12"), _adult(True)]
+    sampler = train.WindowSampler(children + adults, [np.ones(40000, np.float32)] * 102,
+                                  population_share={"children": 0.75, "adults": 0.25})
+    rng = np.random.default_rng(2)
+    picks = [sampler.pick(rng) for _ in range(4000)]
+    adult_share = np.mean([i >= 100 for i in picks])
+    assert 0.22 < adult_share < 0.28  # 2 adult recordings of 102 would be 2 % by count
 
 
 def test_augmentation_keeps_shape_and_never_silences_a_window():
@@ -54,9 +82,32 @@ def test_augmentation_keeps_shape_and_never_silences_a_window():
     assert (np.sqrt((out**2).mean(axis=1)) > 1e-3).all()
 
 
-def test_threshold_at_specificity_is_the_lowest_that_keeps_it():
-    labels = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1])
-    scores = np.array([.1, .2, .3, .4, .5, .6, .7, .8, .9, .95, .85, .97, .99])
-    threshold = train.threshold_at_specificity(labels, scores, 0.9)
-    assert threshold == 0.95
-    assert ((scores >= threshold) & (labels == 0)).sum() <= 1
+def _row(patient, site, label, probability, *, poor=False, ok=True, population="adults"):
+    from audio_models.quality import QualityReport
+
+    return {"patient": patient, "location": site, "label": label, "poor_quality": poor, "population": population,
+            "recording_score": probability, "crackle_probability": probability, "poor_quality_probability": 0.1,
+            "quality": QualityReport(ok=ok, issues=() if ok else ("poor_signal: x",))}
+
+
+def test_the_threshold_is_the_patient_level_youden_point():
+    rows = [_row("a", "base_left", 1, 0.9), _row("a", "base_right", 1, 0.1), _row("b", "base_left", 1, 0.6),
+            _row("c", "base_left", 0, 0.5), _row("d", "base_left", 0, 0.2), _row("d", "base_left", 0, 0.3)]
+    # Patients by their highest site: a 0.9 (+), b 0.6 (+), c 0.5 (-), d 0.3 (-): 0.6 separates them;
+    # a mean over a's sites (0.5) would have missed a.
+    assert train.youden_patient_threshold(rows) == 0.6
+
+
+def test_operating_points_keep_each_population_under_its_refusal_share():
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(200):
+        child = _row(f"c{i}", "posterior_left", int(i % 5 == 0), 0.3 * (i % 5 == 0) + 0.7 * rng.uniform(),
+                     population="children_sprsound2022")
+        child["poor_quality_probability"] = rng.uniform(0.0, 0.3)
+        adult = _row(f"a{i}", "posterior_lower_left", int(i % 4 == 0), 0.3 * (i % 4 == 0) + 0.7 * rng.uniform())
+        adult["poor_quality_probability"] = rng.uniform(0.2, 0.8)
+        rows += [child, adult]
+    _, _, quality_threshold = train.choose_operating_points(rows)
+    adult_poor = [r["poor_quality_probability"] for r in rows if r["population"] == "adults"]
+    assert np.mean(np.array(adult_poor) >= quality_threshold) <= train.QUALITY_FALSE_REFUSAL + 0.01

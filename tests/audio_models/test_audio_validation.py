@@ -1,6 +1,8 @@
-"""``ildscreen audio evaluate`` on the real recordings in ../shared/data: it reproduces every
-headline number of the shipped manifest, and its parts (calibration, event detection, quality
-gate, reproduction check, HTML report) behave as documented."""
+"""``ildscreen audio evaluate`` on the real recordings in ../shared/data: it reproduces every figure
+of the shipped manifest per population (children of each SPRSound release, adults of KAUH), per
+patient and per recording; it refuses a folder whose test patients differ; and its parts (the
+patient rule, refusals, calibration, event detection, reproduction check, HTML report) behave as
+documented."""
 
 import json
 import shutil
@@ -12,62 +14,149 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audio_models import scoring, validation
+from audio_models.datasets import corpus, splits
 from audio_models.datasets.sprsound import Event
+from audio_models.quality import QualityReport
 from edge.cli import cli
 from edge.commands.audio import audio
 from edge.inference.bundles import selected_registry
 from support import edit_manifest, model_bundle, trust_test_key
 
 ENTRY = selected_registry().entry("auscultation")
+POPULATIONS = {"adults", "children_sprsound2022", "children_sprsound2022_test"}
 
 
 @pytest.fixture(scope="module")
-def evaluated(sprsound_dir, tmp_path_factory):
+def evaluated(shared_data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    result = CliRunner().invoke(audio, ["evaluate", "--data", str(sprsound_dir), "--json", "--out", str(out)])
+    result = CliRunner().invoke(audio, ["evaluate", "--data", str(shared_data_dir), "--json", "--out", str(out)])
     assert result.exit_code == 0, result.output
     return json.loads(result.output), out
 
 
-def test_evaluate_reproduces_every_metric_of_the_manifest(evaluated):
+def test_evaluate_reproduces_every_figure_of_the_manifest_per_population(evaluated):
     report, _ = evaluated
     check = report["manifest_check"]
-    assert check["all_ok"], json.dumps(check["metrics"], indent=1)
-    assert {"auc", "sensitivity", "specificity", "ece", "quality_catch_rate", "auc_int8",
-            "icbhi_crackle_free_called_negative"} <= set(check["metrics"])
-    validation_block = ENTRY["validation"]
-    assert abs(validation_block["auc"] - report["recording"]["auc"]) <= validation.REPRODUCTION_TOLERANCE
-    assert report["recording"]["patients"] == validation_block["patients"]
+    assert check["all_ok"], json.dumps({k: v for k, v in check["metrics"].items() if not v["ok"]}, indent=1)
+    assert set(report["populations"]) == POPULATIONS
+    for population in POPULATIONS:
+        assert {f"{population}.patient.auc", f"{population}.patient.sensitivity", f"{population}.recording.auc",
+                f"{population}.int8.recording_auc"} <= set(check["metrics"])
+    assert "children_sprsound2022.quality.catch_rate" in check["metrics"]
 
 
-def test_int8_stays_within_001_auc_of_fp32_on_held_out_patients(evaluated):
+def test_the_validation_block_is_patient_level_per_population_and_matches_the_report(evaluated):
     report, _ = evaluated
-    assert abs(report["auc_difference_int8_vs_fp32"]) <= 0.01
+    block = ENTRY["validation"]
+    assert (block["unit"], block["ci_method"]) == ("patient", "patient_cluster_bootstrap")
+    assert set(block["populations"]) == POPULATIONS
+    for population, figures in block["populations"].items():
+        patient = report["populations"][population]["patient"]
+        for name in ("sensitivity", "specificity"):
+            assert abs(figures[name] - patient[name]["value"]) <= validation.REPRODUCTION_TOLERANCE
+            low, high = figures[f"{name}_ci95"]
+            assert low <= figures[name] <= high and high - low > 0  # never a point: the Wilson floor
+        assert figures["patients"] == patient["patients"]
+        assert figures["reproduce"].startswith("ildscreen audio evaluate --data ../shared/data --population ")
 
 
-def test_the_report_covers_every_view_the_issue_names(evaluated):
+def test_int8_stays_within_001_auc_of_fp32_in_every_population(evaluated):
+    report, _ = evaluated
+    for population, block in report["int8"].items():
+        assert abs(block["recording_auc_difference"]) <= 0.01, population
+
+
+def test_the_report_covers_each_population_device_and_age_band(evaluated):
     report, out = evaluated
-    assert set(report["subgroups"]["location"]["groups"]) == {"posterior_left", "lateral_left", "posterior_right",
-                                                              "lateral_right"}
-    assert report["events"]["fine_crackle_events"] > 0 and report["quality_gate"]["poor_quality_records"] > 0
+    adults = report["populations"]["adults"]
+    assert set(adults["subgroups"]["patient_by_device"]) == {"Littmann 3200 bell", "Littmann 3200 diaphragm",
+                                                               "Littmann 3200 extended"}
+    assert "events" not in adults  # KAUH has recording labels only
+    children = report["populations"]["children_sprsound2022"]
+    assert children["events"]["fine_crackle_events"] > 0 and children["quality_gate"]["poor_quality_records"] > 0
+    assert set(children["subgroups"]["recording"]["location"]["groups"]) == {
+        "posterior_left", "lateral_left", "posterior_right", "lateral_right"}
     assert report["icbhi_adults"]["crackle_free"] == 9 and report["icbhi_adults"]["recordings"] == 10
-    page = (out / "report.html").read_text()
-    for section in ("Crackle model on held-out recordings", "Event-level detection", "Quality gate vs expert Poor Quality",
-                    "ICBHI adult cross-device check", "By location", "By age"):
-        assert section in page, section
-    assert (out / "calibration.png").stat().st_size > 0 and (out / "predictions.csv").is_file()
+    assert "crackle_free_refused" in report["icbhi_adults"]  # a refusal is never a correct negative
+    for population in POPULATIONS:
+        page = (out / population / "report.html").read_text()
+        for section in ("Crackle model on held-out recordings", "Patient level (the screening&#x27;s rule)",
+                        "Quality gate", "By age", "By device"):
+            assert section in page, (population, section)
+        assert (out / population / "calibration.png").stat().st_size > 0
+    assert "adults/report.html" in (out / "report.html").read_text()
 
 
-def test_no_patient_of_the_evaluated_part_was_in_training(sprsound_dir):
-    from audio_models.datasets.sprsound import load_sprsound
+def test_the_quality_gate_keeps_crackle_recordings_and_good_adult_recordings(evaluated):
+    """Crackles are broadband bursts: the gate must not call expert crackle recordings noise, and the
+    adults it screens must not be refused as the children-trained gate refused 23 % of them."""
+    report, _ = evaluated
+    for population, section in report["populations"].items():
+        gate = section["quality_gate"]
+        assert gate["refused_crackle"] <= 0.10 * gate["crackle_records"], (population, gate)
+        assert gate["false_refusal_rate"] <= 0.10, (population, gate)
+        assert "handling_noise" not in gate["issues_by_code"], population
 
-    recordings = load_sprsound(sprsound_dir)
-    split = ENTRY["validation"]["split"]
-    test = {r.patient_id for r in validation.select_part(recordings, split_spec=split, part="test")}
-    train = {r.patient_id for r in validation.select_part(recordings, split_spec=split, part="train")}
-    calibration = {r.patient_id for r in validation.select_part(recordings, split_spec=split, part="validation")}
-    assert test and not test & train and not test & calibration and not train & calibration
-    assert ENTRY["training_data"]["patients"] == {"train": len(train), "validation": len(calibration), "test": len(test)}
+
+def test_no_patient_of_the_test_part_was_trained_on_or_calibrated_on(shared_data_dir):
+    recordings = corpus.load_corpus(shared_data_dir)
+    split = ENTRY["training_data"]["split"]
+    parts = {name: {splits.patient_key(r.dataset_family, r.patient_id)
+                    for r in splits.select(recordings, name, seed=split["seed"], fractions=split["fractions"])}
+             for name in splits.PARTS}
+    assert parts["test"] and not parts["test"] & parts["train"] and not parts["test"] & parts["validation"]
+    test = splits.select(recordings, "test", seed=split["seed"], fractions=split["fractions"])
+    assert validation.part_digests(test) == split["test_patients_sha256"]
+
+
+def test_adults_alone_are_evaluated_and_checked_against_their_own_figures(shared_data_dir):
+    result = CliRunner().invoke(audio, ["evaluate", "--data", str(shared_data_dir), "--population", "adults", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert set(report["populations"]) == {"adults"}
+    check = report["manifest_check"]["metrics"]
+    assert check and all(name.startswith(("adults.", "icbhi.")) for name in check)
+    assert report["manifest_check"]["all_ok"]
+
+
+def test_a_folder_whose_test_patients_differ_is_refused_and_can_be_scored_with_part_all(kauh_dir, tmp_path):
+    folder = tmp_path / "kauh"
+    shutil.copytree(kauh_dir, folder)
+    table = folder / "recordings.csv"
+    lines = table.read_text().splitlines()
+    dropped = sorted({r.patient_id for r in splits.select(corpus.load_corpus(kauh_dir), "test")})[0]
+    table.write_text("\n".join([lines[0]] + [line for line in lines[1:] if line.split(",")[1] != dropped]) + "\n")
+    runner = CliRunner()
+    refused = runner.invoke(audio, ["evaluate", "--data", str(folder)])
+    assert refused.exit_code == 1 and "adults test patients" in refused.output and "--part all" in refused.output
+    scored = runner.invoke(audio, ["evaluate", "--data", str(folder), "--part", "all", "--json"])
+    assert scored.exit_code == 0, scored.output
+    report = json.loads(scored.output)
+    assert "manifest_check" not in report and report["populations"]["adults"]["patient"]["patients"] == 36
+
+
+def _row(patient, site, label, probability, *, ok=True, poor=False):
+    return {"patient": patient, "location": site, "label": label, "poor_quality": poor, "crackle_probability": probability,
+            "quality": QualityReport(ok=ok, issues=() if ok else ("poor_signal: x",))}
+
+
+def test_a_clear_second_take_never_lowers_a_sites_finding():
+    crackly = [_row("a", "base_left", 1, 0.8), _row("a", "base_right", 1, 0.1)]
+    again = crackly + [_row("a", "base_left", 1, 0.05)]
+    assert validation.patient_scores(crackly)["a"]["score"] == validation.patient_scores(again)["a"]["score"] == 0.8
+
+
+def test_a_refused_recording_counts_for_nothing_and_an_unassessable_patient_is_never_a_negative():
+    rows = [_row("a", "base_left", 1, 0.9, ok=False), _row("a", "base_right", 1, 0.2),
+            _row("b", "base_left", 1, 0.9, ok=False), _row("c", "base_left", 0, 0.1), _row("d", "base_left", 1, 0.7)]
+    patients = validation.patient_scores(rows)
+    assert patients["a"]["score"] == 0.2 and not patients["b"]["assessable"]
+    metrics = validation.patient_metrics(rows, threshold=0.5)
+    assert metrics["not_assessable"] == {"patients": 1, "with_crackles": 1}
+    assert metrics["counts"] == {"tp": 1, "fp": 0, "tn": 1, "fn": 1}  # b is not a negative
+    recording = validation.recording_metrics(rows, threshold=0.5)
+    assert recording["refused"] == {"recordings": 2, "with_crackles": 2, "without_crackles": 0}
+    assert recording["recordings"] == 3
 
 
 @given(st.floats(0.0, 1.0), st.floats(0.0, 1.0))
@@ -96,59 +185,31 @@ def test_event_detection_counts_found_events_and_false_alarms():
     assert result["false_alarms_per_minute"] == pytest.approx(1 / (100 * 0.032 / 60), rel=1e-3)
 
 
-def test_manifest_check_flags_a_number_that_no_longer_reproduces(evaluated):
+def test_manifest_check_flags_a_figure_that_no_longer_reproduces(evaluated):
     report, _ = evaluated
     shipped = json.loads(json.dumps(ENTRY["metrics"]["test"]))
-    shipped["recording"]["auc"] += 0.02
+    shipped["populations"]["adults"]["patient"]["auc"] += 0.02
     check = validation.manifest_check(report, shipped)
-    assert not check["all_ok"] and not check["metrics"]["auc"]["ok"] and check["metrics"]["specificity"]["ok"]
+    assert not check["all_ok"] and not check["metrics"]["adults.patient.auc"]["ok"]
+    assert check["metrics"]["adults.patient.specificity"]["ok"]
 
 
-def _copy_recordings(source, folder, names):
-    for name in names:
-        for sub, suffix in (("audio", ".flac"), ("annotations", ".json")):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-            shutil.copy(source / sub / f"{name}{suffix}", folder / sub)
-    return folder
-
-
-def test_part_all_scores_a_folder_of_unseen_patients(sprsound_dir, tmp_path):
-    from audio_models.datasets.sprsound import load_sprsound
-
-    recordings = load_sprsound(sprsound_dir)
-    chosen = [r.name for r in recordings if r.has_fine_crackles][:3] + \
-             [r.name for r in recordings if not r.has_fine_crackles and not r.poor_quality][:3]
-    folder = _copy_recordings(sprsound_dir, tmp_path / "unseen", chosen)
-    result = CliRunner().invoke(audio, ["evaluate", "--data", str(folder), "--part", "all", "--json"])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
-    assert report["recording"]["recordings"] == 6 and report["recording"]["n_positive"] == 3
-    assert "manifest_check" not in report  # only the manifest's own held-out part is compared with it
-
-
-def test_folders_that_cannot_be_evaluated_are_clear_errors(sprsound_dir, tmp_path):
-    from audio_models.datasets.sprsound import load_sprsound
-
-    runner = CliRunner()
+def test_folders_that_cannot_be_evaluated_are_clear_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    failed = runner.invoke(audio, ["evaluate", "--data", str(empty)])
+    failed = CliRunner().invoke(audio, ["evaluate", "--data", str(empty), "--part", "all"])
     assert failed.exit_code == 1 and "no annotated SPRSound recordings" in failed.output
-    poor = [r.name for r in load_sprsound(sprsound_dir) if r.poor_quality][:2]
-    folder = _copy_recordings(sprsound_dir, tmp_path / "poor", poor)
-    failed = runner.invoke(audio, ["evaluate", "--data", str(folder), "--part", "all"])
-    assert failed.exit_code == 1 and "no recording with expert crackle labels" in failed.output
 
 
-def test_a_model_that_names_no_patient_split_is_evaluated_only_with_part_all(sprsound_dir, settings, tmp_path):
+def test_a_model_that_names_no_patient_split_is_evaluated_only_with_part_all(shared_data_dir, settings, tmp_path):
     """Without a split in its manifest nobody can tell which patients the model saw: the default
     ``--part test`` is refused with the way out, rather than scoring patients it may have trained on."""
     trust_test_key(settings.data_dir)
-    bundle = model_bundle(tmp_path / "no-split", auscultation="0.2.1")
-    edit_manifest(bundle, lambda models: models["auscultation"]["validation"].pop("split"))
+    bundle = model_bundle(tmp_path / "no-split", auscultation="0.3.1")
+    edit_manifest(bundle, lambda models: models["auscultation"]["training_data"].pop("split"))
     runner = CliRunner()
     installed = runner.invoke(cli, ["models", "install", str(bundle), "--data-dir", str(settings.data_dir)])
     assert installed.exit_code == 0, installed.output
-    failed = runner.invoke(audio, ["evaluate", "--data", str(sprsound_dir), "--data-dir", str(settings.data_dir)])
+    failed = runner.invoke(audio, ["evaluate", "--data", str(shared_data_dir), "--data-dir", str(settings.data_dir)])
     assert failed.exit_code == 1, failed.output
-    assert "auscultation-0.2.1 names no patient split in its manifest: use --part all" in failed.output
+    assert "auscultation-0.3.1 names no patient split in its manifest: use --part all" in failed.output

@@ -51,7 +51,7 @@ def test_scored_recordings_are_fused_as_auscultation_evidence(client, nurse, vis
     if "auscultation" in assessment["missing"]:  # both recordings failed the quality gate: that is reported too
         assert all(not r["quality"]["ok"] for r in client.get(f"/api/v1/visits/{visit_id}/recordings").json["recordings"])
     else:
-        assert assessment["model_versions"]["auscultation"].startswith("auscultation-0.2.0")
+        assert assessment["model_versions"]["auscultation"].startswith("auscultation-0.3.0")
         assert "auscultation" not in assessment["synthetic_models"]  # trained on real recordings
 
 
@@ -162,7 +162,7 @@ def test_screen_prints_the_whole_assessment(runner, tmp_path):
     assert "breath" in output["missing"] and "labs" not in output["missing"]
     assert output["staging"] is None and output["tier"] in ("high", "urgent")  # GAP needs --ild-confirmed
     finding = output["contributions"]["auscultation"]["finding"]
-    detector = selected_registry().entry("auscultation")["validation"]
+    detector = selected_registry().entry("auscultation")["validation"]["populations"]["adults"]
     assert finding["validated"] is True and finding["detector_sensitivity"] == detector["sensitivity"]
     assert finding["level"] == "none" and output["contributions"]["auscultation"]["likelihood_ratio"] < 1
 
