@@ -46,6 +46,20 @@ def _model_stamp(model):
             "intended_use": entry.get("intended_use")}
 
 
+def adult_validation():
+    """The active crackle model's patient-level figures on held-out adults, as whole percentages
+    for the nurse's note, or None when the manifest has none (``validation.populations.adults``)."""
+    entry = selected_registry().entry(MODEL_NAME)
+    adults = ((entry.get("validation") or {}).get("populations") or {}).get("adults")
+    if not adults:
+        return None
+    percent = lambda value: f"{100 * value:.0f}"
+    return {"patients": adults["patients"], "positive": adults["positive_patients"],
+            "sensitivity": percent(adults["sensitivity"]), "specificity": percent(adults["specificity"]),
+            "sensitivity_low": percent(adults["sensitivity_ci95"][0]), "sensitivity_high": percent(adults["sensitivity_ci95"][1]),
+            "specificity_low": percent(adults["specificity_ci95"][0]), "specificity_high": percent(adults["specificity_ci95"][1])}
+
+
 def score_recording(source, *, chest_site=None, backend=None, limits=DEFAULT_AUDIO_LIMITS):
     """Score one recording for crackles.
 

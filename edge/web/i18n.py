@@ -224,11 +224,19 @@ CATALOG: dict[str, dict[str, str]] = {
                                "still move it anywhere from {missing_low}% to {missing_high}%.",
                          "zh-CN": "90% 区间 {low}–{high}%：根据临床先验和已测模型的验证程度，此估计可能的偏差范围；"
                                   "若补做缺失的检查，风险仍可能在 {missing_low}% 到 {missing_high}% 之间变化。"},
-    "crackle_model_children": {"en": "The lung-sound model was trained and validated on recordings of children (SPRSound "
-                                     "2022, one hospital, one stethoscope); it is not validated in adults or in people "
-                                     "with ILD.",
-                               "zh-CN": "肺音模型基于儿童录音（SPRSound 2022，单一医院、单一听诊器）训练和验证；"
-                                        "尚未在成人或间质性肺病患者中验证。"},
+    "crackle_model_adults": {"en": "Lung-sound model: trained on recordings of children and adults. On {patients} "
+                                   "adults it never saw ({positive} with crackles) it found crackles in {sensitivity}% "
+                                   "(95% CI {sensitivity_low}-{sensitivity_high}) of those who had them and called "
+                                   "{specificity}% ({specificity_low}-{specificity_high}) of the others clear. Those "
+                                   "crackles came from heart failure and other lung diseases: it is not validated in "
+                                   "people with ILD.",
+                             "zh-CN": "肺音模型：基于儿童和成人录音训练。在 {patients} 名未参与训练的成人中（{positive} 名有爆裂音），"
+                                      "有爆裂音者中 {sensitivity}%（95% 置信区间 {sensitivity_low}–{sensitivity_high}）被检出，"
+                                      "无爆裂音者中 {specificity}%（{specificity_low}–{specificity_high}）被判为无。"
+                                      "这些爆裂音来自心力衰竭等其他肺部疾病：尚未在间质性肺病患者中验证。"},
+    "crackle_model_no_adults": {"en": "The lung-sound model has not been validated on adults; it is not validated in "
+                                      "people with ILD.",
+                                "zh-CN": "肺音模型尚未在成人中验证，也未在间质性肺病患者中验证。"},
     "interval": {"en": "90% interval", "zh-CN": "90% 区间"},
     "validation_note": {"en": "Not validated for clinical use: the risk model and the models it uses have not been "
                               "validated on patients. Treat the risk as a research estimate.",

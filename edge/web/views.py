@@ -16,7 +16,7 @@ from flask import Blueprint, abort, current_app, g, make_response, redirect, ren
 from pydantic import ValidationError as PydanticValidationError
 from markupsafe import Markup
 
-from edge import auth, breath, labs, outbox, outcomes, patients, recordings, screening
+from edge import auscultation, auth, breath, labs, outbox, outcomes, patients, recordings, screening
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
 from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError, WrongPin
@@ -72,6 +72,7 @@ def template_helpers():
         "readable_unit": presenters.readable_unit,
         "idle_seconds": int(settings.idle_logout_minutes * 60),
         "quality_issue": lambda issue, kind: quality_issue(issue, kind, lang),
+        "crackle_validation": auscultation.adult_validation,
         "lang": lang,
         "other_lang": "zh-CN" if lang == "en" else "en",
         # A locked session's page (the lock screen) gets no user menu and no idle timer.
