@@ -173,7 +173,7 @@ def assess_visit(
         item = scorer(db, visit_id, picture, options)
         if item is not None:
             evidence.append(item)
-    result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture),
+    result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture, options),
                     fvc_percent=fvc_percent, dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed,
                     ild_confirmed=confirmed_ild(db, patient["id"]))
     inputs = {

@@ -19,7 +19,8 @@ from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
 from edge.inference.bundles import select_active_bundle
 from edge.site_calibration import select_active_calibration
 from edge.labs import read_lab_file, score_lab_panel
-from edge.modalities import auscultation_evidence_from_results, potential_ranges, scored_evidence
+from edge.modalities import (auscultation_evidence_from_results, labs_evidence_from_score, potential_ranges,
+                             scored_evidence)
 from edge.screening import assess
 from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, SYMPTOMS
 
@@ -46,17 +47,17 @@ def auscultation_evidence_from_files(recordings: dict[str, Path], picture: Clini
     return evidence
 
 
-def labs_evidence_from_file(path: Path) -> ModalityEvidence:
+def labs_evidence_from_file(path: Path, options: EvidenceOptions) -> ModalityEvidence:
     with path.open("rb") as handle:
         scored = score_lab_panel(read_lab_file(handle))
-    return scored_evidence("labs", scored["probability"], scored["model"])
+    return labs_evidence_from_score(scored, options)
 
 
-def breath_evidence_from_file(path: Path) -> ModalityEvidence:
+def breath_evidence_from_file(path: Path, options: EvidenceOptions) -> ModalityEvidence:
     scored = score_breath_reading(path.read_text(encoding="utf-8-sig"))
     if scored["probability"] is None:
         raise click.ClickException(f"{path}: breath reading failed its quality checks: {'; '.join(scored['warnings'])}")
-    return scored_evidence("breath", scored["probability"], scored["model"])
+    return scored_evidence("breath", scored["probability"], scored["model"], options)
 
 
 def parse_audio_options(values: tuple[str, ...]) -> dict[str, Path]:
@@ -114,11 +115,11 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_fil
         if recordings:
             evidence.append(auscultation_evidence_from_files(recordings, picture, options, settings.audio_limits))
         if labs_file:
-            evidence.append(labs_evidence_from_file(labs_file))
+            evidence.append(labs_evidence_from_file(labs_file, options))
         if breath_file:
-            evidence.append(breath_evidence_from_file(breath_file))
+            evidence.append(breath_evidence_from_file(breath_file, options))
         result = assess(picture, evidence, thresholds=thresholds_from_settings(settings), options=options,
-                        potential=potential_ranges(picture), fvc_percent=fvc, dlco_percent=dlco,
+                        potential=potential_ranges(picture, options), fvc_percent=fvc, dlco_percent=dlco,
                         ild_confirmed={"source": "command line (--ild-confirmed)"} if ild_confirmed else None)
     except IldscreenError as exc:
         raise click.ClickException(exc.message) from exc

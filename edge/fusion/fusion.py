@@ -105,6 +105,10 @@ def fuse(prior: ClinicalPrior, evidence: list[ModalityEvidence], *, options: Evi
             "model_version": item.model_version,
             "synthetic": item.validation["synthetic"],
             "clinically_validated": item.validation["clinically_validated"],
+            # Whether the evidence model let it count ("measured, not yet counted" otherwise) and why.
+            "counted": item.finding.get("counted", True),
+            "status": item.finding.get("status", "validated"),
+            "reason": item.finding.get("reason"),
             "finding": item.finding,
         }
         for item in evidence
@@ -122,6 +126,8 @@ def fuse(prior: ClinicalPrior, evidence: list[ModalityEvidence], *, options: Evi
         "missing": missing,
         "model_versions": {item.modality: item.model_version for item in evidence},
         "synthetic_models": sorted(item.modality for item in evidence if item.validation["synthetic"]),
+        "not_counted": {item.modality: item.finding.get("reason") for item in evidence
+                        if item.finding.get("counted") is False},
         "models": {item.modality: {"version": item.model_version, **item.validation} for item in evidence},
         "evidence_options": options.model_dump(),
     }
