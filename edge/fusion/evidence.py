@@ -111,6 +111,10 @@ class EvidenceOptions(BaseModel):
     kl6_cutoff: float = Field(500.0, gt=0, title="KL-6 positive from (U/mL)",
                               description="Programme assumption: the commercial latex assay's cut-off, used by most "
                                           "studies pooled in the KL-6 meta-analysis (docs/evidence.md).")
+    assumption_spread: float = Field(0.5, ge=0, le=2, title="Uncertainty of an assumed effect size",
+                                     description="Programme assumption: the size of every effect the programme "
+                                                 "assumed (odds-ratio magnitudes) may be off by this fraction of its "
+                                                 "log (95%); it widens the interval.")
     validation_rule: ValidationRule = Field(default_factory=ValidationRule, title="When a modality counts")
 
 

@@ -76,3 +76,19 @@ def test_a_sites_finding_is_the_maximum_over_its_accepted_recordings():
                                 recording("posterior_right_base", 0.9, ok=False),
                                 recording("anterior_left", None)])
     assert sites == {"posterior_left_base": 0.7, "posterior_right_base": None, "anterior_left": None}
+
+
+def test_the_90_interval_holds_the_estimate_and_is_not_collapsed_for_one_crackly_base():
+    result = assessed([crackles(ONE_CRACKLY_BASE)])
+    low, high = result["interval"]
+    assert low < result["probability"] < high and high - low >= 0.05
+    assert result["interval_sources"]["programme_assumptions"]  # the assumed odds ratios widen it
+
+
+def test_an_unvalidated_modality_is_named_in_the_sentence_instead_of_narrowing_the_interval():
+    sounds = crackles(ONE_CRACKLY_BASE)
+    labs = labs_evidence_from_score(score_lab_panel(NORMAL_PANEL), OPTIONS)
+    without, with_panel = assessed([sounds]), assessed([sounds, labs])
+    assert with_panel["interval"] == pytest.approx(without["interval"])
+    assert "Measured, not yet counted: Blood tests" in with_panel["uncertainty"]
+    assert "not yet counted" not in without["uncertainty"] and "We are 90% sure" in without["uncertainty"]
