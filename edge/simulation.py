@@ -39,7 +39,7 @@ VERIFICATION_BY_TIER = {"low": 0.12, "intermediate": 0.35, "high": 0.85, "urgent
 INDETERMINATE_SHARE = 0.03
 PFT_SHARE = 0.6  # of intermediate and higher tiers: PFTs are recorded but never a label
 TRAINING_PREVALENCE = 0.29  # as in the synthetic lab and breath cohorts' manifests
-ANTIBODIES_BY_CTD = {"SSc": ["anti-Scl-70", "anti-centromere"], "RA": ["anti-CCP", "RF-high-titre"],
+ANTIBODIES_BY_CTD = {"SSc": ["anti-Scl-70", "anti-centromere"], "RA": ["anti-CCP-high-titre", "RF-high-titre"],
                      "IIM": ["anti-Jo-1", "anti-MDA5"], "SjD": ["anti-SSA", "anti-Ro52"], "SLE": ["anti-dsDNA"],
                      "MCTD": ["anti-U1-RNP"]}
 SIMULATOR = audit.Actor(user_id=None, username="simulation", role="clinician")
