@@ -126,13 +126,16 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_fil
     output = {key: result[key] for key in ("probability", "score", "interval", "if_missing_measured", "uncertainty",
                                            "tier", "tier_from_risk", "recommendation", "contributions", "missing",
                                            "red_flags", "staging", "model_versions", "synthetic_models",
-                                           "validation", "pretest_probability", "evidence_options", "calibration")}
+                                           "validation", "pretest_probability", "evidence_options", "calibration",
+                                           "pathway", "monitoring", "not_counted", "interval_sources")}
     if as_json:
         click.echo(json.dumps(output))
         return
     click.echo(f"ILD risk {result['score']}/100; tier {result['tier']}")
     click.echo(result["uncertainty"])
     click.echo(result["recommendation"]["text"])
+    for name, reason in result["not_counted"].items():
+        click.echo(f"{name}: measured, not yet counted: {reason}")
     click.echo(f"guideline: {result['recommendation']['guideline']['source']}")
     if result["missing"]:
         click.echo(f"not available: {', '.join(result['missing'])}")

@@ -33,11 +33,11 @@ def at(output, dotted):
     return output
 
 
-def test_the_document_has_three_worked_patients():
-    assert len(BLOCKS) == 3
+def test_the_document_has_four_worked_patients():
+    assert len(BLOCKS) == 4
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[f"patient-{c}" for c in "ABC"])
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"patient-{c}" for c in "ABCD"])
 def test_a_worked_patient_is_reproduced_by_the_cli(block, tmp_path):
     patient = json.loads(block)
     output = screen(patient["args"], tmp_path / "data")
