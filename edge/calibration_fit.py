@@ -1,8 +1,8 @@
 """Fitting a site calibration on the clinic's confirmed outcomes, and reporting what it changes.
 
 The fit is a logistic recalibration of the fused probability (intercept and slope), weighted
-for verification by triage tier x advice (:mod:`edge.outcome_labels`; visits whose outcome
-window is still open left out) and shrunk towards "no change" by a Gaussian prior whose widths
+for verification by triage tier x advice (:mod:`edge.outcome_labels`; visits still inside
+their outcome window without an outcome left out) and shrunk towards "no change" by a Gaussian prior whose widths
 are settings (``calibration_prior_sd_intercept``, ``calibration_prior_sd_slope``). "Before" is
 the calibration in use now; "after" is the new one on cross-validation with folds by *patient*:
 each labelled visit is predicted by a fit that saw no visit of its patient.
@@ -30,7 +30,7 @@ import numpy as np
 from edge.errors import ValidationError
 from edge.fusion.evidence import ValidationRule
 from edge.fusion.fusion import MODALITIES
-from edge.outcome_labels import verified_with_weights
+from edge.outcome_labels import awaiting_outcome, verified_with_weights
 from edge.site_calibration import SiteCalibration
 from evaluation.errors import EvaluationError
 from evaluation.recalibration import (
@@ -190,7 +190,7 @@ def fit_site_calibration(visits: list[dict], *, active: SiteCalibration, prior_s
         "verification": {
             "by_stratum": fractions,
             "method": "inverse probability of verification by triage tier x advice (Begg & Greenes 1983)",
-            "left_out_open_window": sum(1 for visit in visits if visit.get("window_open")),
+            "left_out_awaiting_outcome": sum(1 for visit in visits if awaiting_outcome(visit)),
             "cannot_estimate": ([f"{name}: nobody verified, so its outcomes are unknown" for name in unverified]
                                 + ["bias from verification decided on anything not recorded (e.g. a clinician's "
                                    "judgement beyond the tier)"]),

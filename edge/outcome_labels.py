@@ -8,8 +8,9 @@ over-represent high risks, and each gets the inverse of the fraction verified in
 triage tier x advice (Begg & Greenes; :mod:`evaluation.verification`) so that estimates describe
 everyone screened. The stratum is tier *and* advice because referral follows the guideline line
 (an SSc patient at low risk is still advised HRCT + PFTs; an RA patient without a risk factor
-at the same risk is advised to re-screen). A visit whose outcome window is still open is left
-out altogether: it is neither verified nor unverified yet.
+at the same risk is advised to re-screen). A visit still inside its outcome window without an
+outcome is left out altogether (:func:`awaiting_outcome`): it is not unverified yet, and
+counting it so would deflate its stratum's verified share.
 """
 from __future__ import annotations
 
@@ -95,6 +96,11 @@ def assessed_visits(db: sqlite_utils.Database, *, window_months: float,
     return visits
 
 
+def awaiting_outcome(visit: dict) -> bool:
+    """Inside its outcome window and without an outcome yet: neither verified nor unverified."""
+    return bool(visit.get("window_open")) and visit["label"] is None
+
+
 def verification_stratum(visit: dict) -> str:
     """The stratum verification is weighted in: triage tier x advice (``"low x hrct_pfts"``)."""
     return f"{visit['tier']} x {visit.get('advice') or 'unknown'}"
@@ -102,8 +108,8 @@ def verification_stratum(visit: dict) -> str:
 
 def verified_with_weights(visits: list[dict]) -> tuple[list[dict], np.ndarray, dict]:
     """The labelled visits, their verification weights (by tier x advice) and the table of
-    fractions per stratum; visits whose outcome window is still open are left out."""
-    closed = [visit for visit in visits if not visit.get("window_open")]
+    fractions per stratum; visits still awaiting their outcome are left out."""
+    closed = [visit for visit in visits if not awaiting_outcome(visit)]
     strata = [verification_stratum(visit) for visit in closed]
     verified = [visit["label"] is not None for visit in closed]
     try:

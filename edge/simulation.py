@@ -19,7 +19,7 @@ import sqlite_utils
 from edge import audit, outbox, patients
 from edge.fusion.evidence import ModalityEvidence
 from edge.fusion.triage import TriageThresholds
-from edge.outcome_labels import assessed_visits, verified_with_weights
+from edge.outcome_labels import assessed_visits, awaiting_outcome, verified_with_weights
 from edge.outcomes import record_outcome
 from edge.schemas import PatientCreate
 from edge.screening import assess_visit
@@ -134,7 +134,7 @@ def simulate_site(db: sqlite_utils.Database, *, site_secret: bytes, n_patients: 
                 "extent_percent": float(np.round(rng.uniform(5, 40), 1)) if ild == "present" else None})
     visits = assessed_visits(db, window_months=window_months)
     labelled, weights, fractions = verified_with_weights(visits)
-    closed = [visit for visit in visits if not visit["window_open"]]
+    closed = [visit for visit in visits if not awaiting_outcome(visit)]
     by_tier = verification_fractions([visit["tier"] for visit in closed],
                                      [visit["label"] is not None for visit in closed])
     y = np.array([visit["label"] for visit in labelled])

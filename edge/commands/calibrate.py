@@ -60,8 +60,8 @@ def calibrate(as_json: bool, apply_now: bool, data_dir: Optional[Path]) -> None:
     """Fit the site's logistic recalibration of the fused risk on its confirmed outcomes.
 
     Reports calibration-in-the-large, slope, ECE, Brier and AUC (95% CI) before and after on
-    cross-validation by patient, weighted for verification by triage tier x advice (visits whose
-    outcome window is open left out), and each modality's status at this clinic (validated by
+    cross-validation by patient, weighted for verification by triage tier x advice (visits awaiting
+    their outcome inside its window left out), and each modality's status at this clinic (validated by
     its own outcomes or not); stores both as a new calibration version, whose modality statuses
     apply once it is active.
     """

@@ -72,12 +72,15 @@ def test_weighting_by_tier_alone_misses_what_advice_adds(site):
     assert errors["tier x advice"] <= 0.01 < errors["tier"]
 
 
-def test_open_outcome_windows_are_left_out_not_counted_unverified(site):
+def test_visits_awaiting_their_outcome_are_left_out_not_counted_unverified(site):
     opened = [{**visit, "window_open": True, "label": None} if index % 3 == 0 else visit
               for index, visit in enumerate(site[:3000])]
     labelled, weights, fractions = verified_with_weights(opened)
     assert sum(row["screened"] for row in fractions.values()) == 2000
     assert all(visit["window_open"] is False for visit in labelled)
+    # An outcome already in counts even while the window is open.
+    early = [{**visit, "window_open": True} if visit["label"] is not None else visit for visit in site[:3000]]
+    assert len(verified_with_weights(early)[0]) == len(verified_with_weights(site[:3000])[0])
 
 
 def test_folds_keep_every_visit_of_a_patient_together():
