@@ -233,9 +233,9 @@ def tabular_validation(entry: dict, *, name: str, site: Optional[dict] = None,
     validation = entry.get("validation") or {}
     adults = (validation.get("populations") or {}).get(ADULT_POPULATION) if isinstance(validation, dict) else None
     if synthetic:
-        reason = "its model was trained on synthetic data only, not on patients"
+        code, reason = "synthetic", "its model was trained on synthetic data only, not on patients"
     elif validation.get("unit") != "patient" or not isinstance(adults, dict):
-        reason = "its model has not been validated on adult patients"
+        code, reason = "no_patient_validation", "its model has not been validated on adult patients"
     else:
         try:
             auc = float(adults["auc"]), *(float(v) for v in adults["auc_ci95"])
@@ -243,12 +243,12 @@ def tabular_validation(entry: dict, *, name: str, site: Optional[dict] = None,
         except (KeyError, TypeError, ValueError) as exc:
             raise ValidationError(f"{name} manifest validation.populations.adults is incomplete: {exc}") from None
         if patients < rule.min_patients or events < rule.min_positive_patients:
-            reason = f"its model was validated on {patients} patients ({events} with ILD): too few"
+            code, reason = "too_few", f"its model was validated on {patients} patients ({events} with ILD): too few"
         elif auc[1] < rule.site_min_auc_lower:
-            reason = f"its validated AUC could be as low as {auc[1]:.2f}"
+            code, reason = "uncertain", f"its validated AUC could be as low as {auc[1]:.2f}"
         else:
             return {"validated": True, "reason": "validated in adults, per patient", "auc": auc, "source": "manifest"}
-    return {"validated": False, "reason": reason}
+    return {"validated": False, "reason": reason, "reason_code": code}
 
 
 def tabular_evidence(modality: str, probability: float, entry: dict, *, model_version: str,
@@ -267,7 +267,7 @@ def tabular_evidence(modality: str, probability: float, entry: dict, *, model_ve
     finding = {"probability": probability, "training_prevalence": prevalence,
                "likelihood_ratio_if_counted": math.exp(log_lr)}
     if not counts["validated"]:
-        return _not_counted(modality, counts["reason"], model_version, status, finding)
+        return _not_counted(modality, counts, model_version, status, finding)
     auc = counts["auc"]
     d = binormal_separation(auc[0])
     low, high = sorted(log_lr * binormal_separation(a) / d for a in auc[1:])
@@ -420,16 +420,17 @@ def _population_figures(block, *, name: str) -> dict:
     return {**{k: v for k, v in block.items() if k not in values}, **values}
 
 
-def population_counts(figures: dict, rule: "ValidationRule") -> Optional[str]:
-    """Why a population's validation is too weak to count under ``rule``, or None when it counts."""
+def population_counts(figures: dict, rule: "ValidationRule") -> Optional[tuple[str, str]]:
+    """``(reason_code, reason)`` when a population's validation is too weak to count under
+    ``rule``, or None when it counts."""
     if figures["patients"] < rule.min_patients:
-        return f"validated on {figures['patients']} patients; at least {rule.min_patients} are needed"
+        return "too_few", f"validated on {figures['patients']} patients; at least {rule.min_patients} are needed"
     if figures["positive_patients"] < rule.min_positive_patients:
-        return (f"validated on {figures['positive_patients']} patients with crackles; at least "
-                f"{rule.min_positive_patients} are needed")
+        return "too_few", (f"validated on {figures['positive_patients']} patients with crackles; at least "
+                           f"{rule.min_positive_patients} are needed")
     youden_low = figures["sensitivity_ci95"][0] + figures["specificity_ci95"][0] - 1
     if youden_low <= rule.min_youden_lower:
-        return (f"its accuracy is too uncertain: the lower 95% bounds of sensitivity "
+        return "uncertain", (f"its accuracy is too uncertain: the lower 95% bounds of sensitivity "
                 f"({figures['sensitivity_ci95'][0]:.2f}) and specificity ({figures['specificity_ci95'][0]:.2f}) "
                 f"are no better than chance")
     return None
@@ -452,23 +453,25 @@ def detector_validation(entry: dict, rule: Optional["ValidationRule"] = None) ->
     rule = rule or ValidationRule()
     validation = entry.get("validation")
     if validation is None:
-        return {"validated": False, "reason": "the crackle detector has no validation on patients"}
+        return {"validated": False, "reason": "the crackle detector has no validation on patients",
+                "reason_code": "no_patient_validation"}
     if not isinstance(validation, dict):
         raise ValidationError(f"auscultation manifest validation must be an object, got {type(validation).__name__}")
     if validation.get("unit") != "patient":
-        return {"validated": False, "reason": "the crackle detector was validated per recording, not per patient"}
+        return {"validated": False, "reason": "the crackle detector was validated per recording, not per patient",
+                "reason_code": "no_patient_validation"}
     if validation.get("ci_method") != PATIENT_CI_METHOD:
         return {"validated": False, "reason": f"the crackle detector's confidence intervals are not by patient "
-                                              f"({validation.get('ci_method')!r})"}
+                                              f"({validation.get('ci_method')!r})", "reason_code": "no_patient_validation"}
     populations = validation.get("populations")
     if not isinstance(populations, dict):
         raise ValidationError("auscultation manifest validation.populations must be an object")
     checked = {name: _population_figures(block, name=f"auscultation validation.populations.{name}")
                for name, block in populations.items()}
     adults = checked.get(ADULT_POPULATION)
-    reason = ("the crackle detector has not been validated in adults" if adults is None
-              else population_counts(adults, rule))
-    if reason is None:
+    weak = (("no_patient_validation", "the crackle detector has not been validated in adults") if adults is None
+            else population_counts(adults, rule))
+    if weak is None:
         return {"validated": True, "reason": "validated in adults, per patient", "population": ADULT_POPULATION,
                 "transfer": False, **adults}
     if rule.allow_child_transfer and rule.child_population in checked:
@@ -476,7 +479,7 @@ def detector_validation(entry: dict, rule: Optional["ValidationRule"] = None) ->
         if population_counts(child, rule) is None:
             return {"validated": True, "population": rule.child_population, "transfer": True, **child,
                     "reason": "children's figures stand in for adults (programme assumption; it widens the range)"}
-    return {"validated": False, "reason": reason}
+    return {"validated": False, "reason_code": weak[0], "reason": weak[1]}
 
 
 def _positive_rates(se_sign, sp_sign, se_detector, sp_detector) -> tuple[float, float]:
@@ -509,10 +512,16 @@ def crackle_log_lrs(sign: CrackleSign, detector: dict) -> dict:
             "negative": (negative, min(negatives), max(negatives))}
 
 
-def _not_counted(modality: str, reason: str, model_version: str, status: dict, finding: dict) -> ModalityEvidence:
-    """A modality that was measured but does not count: LR 1, with the reason in plain words."""
+# Why a modality is not counted, as a code the result page words in the nurse's language.
+REASON_CODES = ("synthetic", "no_patient_validation", "too_few", "uncertain")
+
+
+def _not_counted(modality: str, why: dict, model_version: str, status: dict, finding: dict) -> ModalityEvidence:
+    """A modality that was measured but does not count: LR 1, with the reason in plain words
+    (``why``: ``{"reason", "reason_code"}``)."""
+    reason = why["reason"]
     finding.update(validated=False, counted=False, status="unvalidated", reason=reason,
-                   note=f"{NOT_COUNTED}: {reason}")
+                   reason_code=why["reason_code"], note=f"{NOT_COUNTED}: {reason}")
     return ModalityEvidence(modality, 0.0, (0.0, 0.0), model_version, status, finding)
 
 
@@ -540,7 +549,7 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     finding.update(protocol_basal_sites=list(protocol), accepted_protocol_basal_sites=accepted,
                    complete_exam=len(accepted) == len(protocol))
     if not detector["validated"]:
-        return _not_counted("auscultation", detector["reason"], model_version, status, finding)
+        return _not_counted("auscultation", detector, model_version, status, finding)
     sign = crackle_sign_for(ctd_diagnosis)
     lrs = crackle_log_lrs(sign, detector)
     if finding["level"] == "basal":

@@ -133,6 +133,7 @@ def fuse(prior: ClinicalPrior, evidence: list[ModalityEvidence], *, options: Evi
             "counted": item.finding.get("counted", True),
             "status": item.finding.get("status", "validated"),
             "reason": item.finding.get("reason"),
+            "reason_code": item.finding.get("reason_code"),
             "finding": item.finding,
         }
         for item in evidence

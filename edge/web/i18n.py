@@ -238,6 +238,18 @@ CATALOG: dict[str, dict[str, str]] = {
                          "zh-CN": "我们有 90% 的把握认为风险在 {low}% 到 {high}% 之间。之所以是一个范围而不是一个数，"
                                   "是因为它所依据的内容（已发表的研究、我们自己的假设）并不完全确定。"
                                   "尚未做的检查仍可能使风险在 {missing_low}% 到 {missing_high}% 之间变化。"},
+    # Why a modality is measured but not counted (edge.fusion.evidence.REASON_CODES), per modality.
+    "not_counted_line": {"en": "{modality}: measured, not yet counted — {reason}.",
+                         "zh-CN": "{modality}：已测量、尚未计入——{reason}。"},
+    "not_counted_synthetic": {"en": "its model learned only from made-up (synthetic) data and has not been "
+                                    "tested on patients",
+                              "zh-CN": "其模型只用模拟（合成）数据训练，尚未在患者中检验"},
+    "not_counted_no_patient_validation": {"en": "it has not yet been tested on adult patients",
+                                          "zh-CN": "尚未在成年患者中检验"},
+    "not_counted_too_few": {"en": "it has been tested on too few patients so far",
+                            "zh-CN": "目前检验过的患者太少"},
+    "not_counted_uncertain": {"en": "how well it works is still too uncertain",
+                              "zh-CN": "其效果仍然太不确定"},
     # An unvalidated modality (edge.fusion.evidence): measured, shown, but not moving the risk.
     "uncertainty_not_counted": {"en": "Measured, not yet counted: {names} (not yet shown to work for patients "
                                       "like this one, so they do not change the risk).",

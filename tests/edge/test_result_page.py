@@ -57,3 +57,17 @@ def test_the_page_shows_the_likelihood_ratio_the_risk_applied(client, nurse, ass
         assert CATALOG["driver_lowered"]["en"].format(name=name, factor=f"{1 / applied:.1f}") in page
     else:
         assert CATALOG["driver_unchanged"]["en"].format(name=name) in page
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_synthetic_lab_model_is_shown_as_measured_not_yet_counted_with_its_reason(client, nurse, assessed, lang):
+    visit, _ = assessed
+    panel = [{"analyte": "718-7", "value": 12.1, "unit": "g/dL"}]
+    assert client.post(f"/api/v1/visits/{visit['id']}/labs", json={"results": panel}, headers=nurse).status_code == 201
+    assessment = client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=nurse).json
+    assert assessment["contributions"]["labs"]["reason_code"] == "synthetic"
+    client.set_cookie("lang", lang)
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    line = CATALOG["not_counted_line"][lang].format(modality=CATALOG["modality_labs"][lang],
+                                                    reason=CATALOG["not_counted_synthetic"][lang])
+    assert line.replace("'", "&#39;") in page or line in page

@@ -81,6 +81,9 @@ def test_an_unvalidated_detector_is_measured_not_counted_with_its_reason(entry, 
     assert evidence.likelihood_ratio == 1 and evidence.log_lr_range == (0.0, 0.0)
     assert evidence.finding["counted"] is False and evidence.finding["status"] == "unvalidated"
     assert reason in evidence.finding["reason"] and evidence.finding["note"].startswith(NOT_COUNTED)
+    expected_code = ("too_few" if "at least" in reason else "uncertain" if "chance" in reason
+                     else "no_patient_validation")
+    assert evidence.finding["reason_code"] == expected_code
     assert crackle_potential_range(entry, ctd_diagnosis="SSc") == (0.0, 0.0)
 
 
@@ -174,6 +177,7 @@ def test_a_synthetic_lab_model_is_measured_not_counted():
     evidence = tabular_evidence("labs", 0.02, SYNTHETIC_LABS_ENTRY, model_version="labs-1")
     assert evidence.likelihood_ratio == 1 and evidence.log_lr_range == (0.0, 0.0)
     assert not evidence.finding["counted"] and "synthetic" in evidence.finding["reason"]
+    assert evidence.finding["reason_code"] == "synthetic"
     assert evidence.finding["likelihood_ratio_if_counted"] == pytest.approx((0.02 / 0.98) / (0.29 / 0.71))
     assert tabular_potential_range(SYNTHETIC_LABS_ENTRY) == (0.0, 0.0)
 
