@@ -309,7 +309,7 @@ KL6_ACCURACY = PublishedAccuracy(0.76, (0.68, 0.82), 0.89, (0.83, 0.93),
 KL6_STATUS = {"synthetic": False, "clinically_validated": False,
               "training_population": "CTD patients of 29 published studies (meta-analysis)",
               "statement": "KL-6 counts by its published pooled accuracy in CTD (Medicine 2020;99:e19695); not "
-                           "validated at this clinic or with its assay."}
+                           "validated at this clinic or with its assay; not for clinical use."}
 KL6_VERSION = "kl6-published-2020"
 
 
