@@ -223,3 +223,18 @@ def test_kl6_counts_by_its_published_accuracy_raising_above_the_cutoff_and_lower
 def test_bad_tabular_numbers_are_refused_naming_them(entry, probability, message):
     with pytest.raises(ValidationError, match=message):
         tabular_evidence("labs", probability, entry, model_version="labs-1")
+
+
+def test_the_evidence_settings_reach_the_options(tmp_path, monkeypatch):
+    from edge.api.assessments import evidence_options_from_settings
+    from edge.config import load_settings
+    from edge.errors import ConfigError
+
+    monkeypatch.setenv("ILDSCREEN_EVIDENCE_VALIDATION_RULE", '{"min_patients": 30}')
+    monkeypatch.setenv("ILDSCREEN_EVIDENCE_KL6_CUTOFF", "800")
+    options = evidence_options_from_settings(load_settings(data_dir=tmp_path / "data"))
+    assert options.validation_rule.min_patients == 30 and options.validation_rule.min_positive_patients == 5
+    assert options.kl6_cutoff == 800
+    monkeypatch.setenv("ILDSCREEN_EVIDENCE_VALIDATION_RULE", '{"min_patientz": 30}')
+    with pytest.raises(ConfigError, match="evidence_validation_rule"):
+        load_settings(data_dir=tmp_path / "data")
