@@ -33,6 +33,7 @@ from edge.fusion.fusion import MODALITIES
 from edge.outcome_labels import awaiting_outcome, verified_with_weights
 from edge.site_calibration import SiteCalibration
 from evaluation.errors import EvaluationError
+from evaluation.proportions import wilson_interval
 from evaluation.recalibration import (
     calibration_in_the_large,
     calibration_slope,
@@ -117,6 +118,27 @@ def per_modality_weights(labelled: list[dict], y: np.ndarray, weights: np.ndarra
             "note": "reported, not applied: the fusion (edge/fusion) owns how modalities combine"}
 
 
+def basal_finding_accuracy(labelled: list[dict], y: np.ndarray, weights: np.ndarray, rows: list[int]) -> dict:
+    """Sensitivity and specificity of the basal crackle finding for ILD at the clinic, weighted for
+    verification; 95% CIs are Wilson intervals of the unweighted counts (an approximation)."""
+    level = np.array([labelled[index].get("crackle_level") == "basal" for index in rows])
+    ys, ws = y[rows], weights[rows]
+    figures = {}
+    for key, cases, hit in (("sensitivity", ys == 1, level), ("specificity", ys == 0, ~level)):
+        total = float(ws[cases].sum())
+        figures[key] = float(ws[cases & hit].sum() / total) if total else None
+        figures[f"{key}_ci95"] = list(wilson_interval(int((cases & hit).sum()), int(cases.sum()))) if cases.any() \
+            else None
+    return figures
+
+
+def _better_than_chance(status: dict, rule: ValidationRule) -> bool:
+    """The basal finding's lower 95% bounds of sensitivity and specificity beat chance (rule's Youden row)."""
+    if status.get("sensitivity_ci95") is None or status.get("specificity_ci95") is None:
+        return False
+    return status["sensitivity_ci95"][0] + status["specificity_ci95"][0] - 1 > rule.min_youden_lower
+
+
 def modality_status(labelled: list[dict], y: np.ndarray, weights: np.ndarray, rule: ValidationRule) -> dict:
     """Per modality: whether the clinic's own verified outcomes validate it (``rule``'s site rows).
 
@@ -144,7 +166,12 @@ def modality_status(labelled: list[dict], y: np.ndarray, weights: np.ndarray, ru
                 status["reason"] = f"its AUC cannot be estimated: {exc}"
             else:
                 status.update(auc=auc["auc"], auc_ci95=auc["ci95"])
-                if auc["ci95"][0] >= rule.site_min_auc_lower:
+                if name == "auscultation":
+                    status.update(basal_finding_accuracy(labelled, y, weights, rows))
+                if name == "auscultation" and not _better_than_chance(status, rule):
+                    status["reason"] = ("its basal crackle finding's sensitivity and specificity at this clinic "
+                                        "are still too uncertain")
+                elif auc["ci95"][0] >= rule.site_min_auc_lower:
                     status.update(validated=True, reason=f"validated on {patients} verified patients at this clinic "
                                                          f"(AUC {auc['auc']:.2f}, 95% CI {auc['ci95'][0]:.2f}-"
                                                          f"{auc['ci95'][1]:.2f})")

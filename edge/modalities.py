@@ -112,7 +112,7 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
         return None
     stamp = results[0]["model"]
     return crackle_evidence(site_probabilities(results), manifest_entry("auscultation"),
-                            ctd_diagnosis=picture.ctd_diagnosis, options=options,
+                            ctd_diagnosis=picture.ctd_diagnosis, options=options, site=site_validation("auscultation"),
                             model_version=f"{stamp['name']}-{stamp['version']}-{stamp['variant']}")
 
 

@@ -81,6 +81,8 @@ def assessed_visits(db: sqlite_utils.Database, *, window_months: float,
             "modality_probabilities": {name: modality_output(contributions[name])
                                        for name in MODALITIES if modality_output(contributions.get(name)) is not None},
             "pretest_probability": result.get("pretest_probability"),
+            # The patient-level crackle finding (basal / other_sites / none), for its accuracy at the clinic.
+            "crackle_level": ((contributions.get("auscultation") or {}).get("finding") or {}).get("level"),
             "log_likelihood_ratios": {name: contributions[name]["log_likelihood_ratio"]
                                       for name in MODALITIES if name in contributions},
             "training_prevalences": {item["modality"]: item["finding"]["training_prevalence"] for item in evidence

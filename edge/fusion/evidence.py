@@ -530,14 +530,30 @@ def _counted(finding: dict, reason: str) -> dict:
     return finding
 
 
+def site_crackle_accuracy(site: Optional[dict]) -> Optional[PublishedAccuracy]:
+    """The basal crackle finding's accuracy for ILD measured on the clinic's own verified patients
+    (``ildscreen calibrate``), when that status validated lung sounds and carries it; else None."""
+    if not site or not site.get("validated") or site.get("sensitivity") is None:
+        return None
+    def held(value) -> float:  # a 0 or 1 from few patients would make an infinite LR
+        return min(max(float(value), PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR)
+
+    return PublishedAccuracy(held(site["sensitivity"]), tuple(held(v) for v in site["sensitivity_ci95"]),
+                             held(site["specificity"]), tuple(held(v) for v in site["specificity_ci95"]),
+                             site.get("reason") or "this clinic's outcomes")
+
+
 def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: dict, *, ctd_diagnosis: str,
-                     model_version: str, options: EvidenceOptions) -> Optional[ModalityEvidence]:
+                     model_version: str, options: EvidenceOptions,
+                     site: Optional[dict] = None) -> Optional[ModalityEvidence]:
     """The visit's patient-level lung-sound evidence for ILD, or None when no lung site was usable.
 
     ``site_probabilities`` holds each site's finding: the maximum over its accepted recordings
     (:func:`edge.modalities.site_probabilities`). A positive finding counts in full; a clear chest
     counts fully only for a complete exam (every ``options.protocol_basal_sites`` accepted), else
-    by the share of them that was accepted.
+    by the share of them that was accepted. Without an adult validation in the manifest, the
+    clinic's own outcomes (``site``, when they validated lung sounds) give the finding's accuracy
+    for ILD directly.
     """
     finding = crackle_finding(site_probabilities, threshold=entry.get("threshold"))
     if finding["level"] is None:
@@ -548,10 +564,11 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     accepted = [site for site in protocol if site in finding["sites"]]
     finding.update(protocol_basal_sites=list(protocol), accepted_protocol_basal_sites=accepted,
                    complete_exam=len(accepted) == len(protocol))
-    if not detector["validated"]:
+    local = None if detector["validated"] else site_crackle_accuracy(site)
+    if not detector["validated"] and local is None:
         return _not_counted("auscultation", detector, model_version, status, finding)
     sign = crackle_sign_for(ctd_diagnosis)
-    lrs = crackle_log_lrs(sign, detector)
+    lrs = local.log_lrs() if local else crackle_log_lrs(sign, detector)
     if finding["level"] == "basal":
         value, low, high = lrs["positive"]
     elif finding["level"] == "other_sites":
@@ -561,6 +578,11 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
         share = len(accepted) / len(protocol)
         value, low, high = (share * x for x in lrs["negative"])
         finding["negative_share"] = share
+    if local:
+        finding.update(validation_source="site", site_sensitivity=local.sensitivity,
+                       site_specificity=local.specificity)
+        return ModalityEvidence("auscultation", value, (min(low, value), max(high, value)), model_version, status,
+                                _counted(finding, local.source))
     _counted(finding, detector["reason"])
     finding.update(sign_source=sign.source, detector_population=detector["population"],
                    detector_transfer=detector["transfer"], detector_dataset=detector.get("dataset"),

@@ -90,3 +90,22 @@ def test_folds_keep_every_visit_of_a_patient_together():
     for patient in set(patients):
         assert len(set(folds[patients == patient])) == 1
     assert set(folds) == {0, 1}
+
+
+def test_the_clinic_measures_the_basal_finding_accuracy_that_lets_lung_sounds_count():
+    from edge.calibration_fit import modality_status
+    from edge.fusion.evidence import ValidationRule
+
+    rng = np.random.default_rng(3)
+    labelled = []
+    for index in range(400):
+        ild = int(rng.uniform() < 0.3)
+        basal = rng.uniform() < (0.8 if ild else 0.15)
+        labelled.append({"patient_id": index, "label": ild, "crackle_level": "basal" if basal else "none",
+                         "modality_probabilities": {"auscultation": float(rng.uniform(0.5, 1) if basal
+                                                                          else rng.uniform(0, 0.5))}})
+    y = np.array([visit["label"] for visit in labelled])
+    status = modality_status(labelled, y, np.ones(y.size), ValidationRule())["auscultation"]
+    assert status["validated"], status["reason"]
+    assert abs(status["sensitivity"] - 0.8) < 0.08 and abs(status["specificity"] - 0.85) < 0.06
+    assert status["sensitivity_ci95"][0] < status["sensitivity"] < status["sensitivity_ci95"][1]

@@ -238,3 +238,18 @@ def test_the_evidence_settings_reach_the_options(tmp_path, monkeypatch):
     monkeypatch.setenv("ILDSCREEN_EVIDENCE_VALIDATION_RULE", '{"min_patientz": 30}')
     with pytest.raises(ConfigError, match="evidence_validation_rule"):
         load_settings(data_dir=tmp_path / "data")
+
+
+def test_lung_sounds_validated_by_the_clinics_outcomes_count_by_the_clinics_own_accuracy():
+    site = {"validated": True, "reason": "validated on 120 verified patients at this clinic", "sensitivity": 0.7,
+            "sensitivity_ci95": [0.55, 0.82], "specificity": 0.85, "specificity_ci95": [0.78, 0.9]}
+    crackly = crackle_evidence({"posterior_left_base": 0.9, "posterior_right_base": 0.1}, UNVALIDATED_ENTRY,
+                               ctd_diagnosis="RA", model_version="a", options=OPTIONS, site=site)
+    assert crackly.finding["counted"] and crackly.finding["validation_source"] == "site"
+    assert crackly.likelihood_ratio == pytest.approx(0.7 / 0.15)
+    clear = crackle_evidence(BASES, UNVALIDATED_ENTRY, ctd_diagnosis="RA", model_version="a", options=OPTIONS,
+                             site=site)
+    assert clear.likelihood_ratio == pytest.approx(0.3 / 0.85)
+    not_yet = crackle_evidence(BASES, UNVALIDATED_ENTRY, ctd_diagnosis="RA", model_version="a", options=OPTIONS,
+                               site={"validated": False, "reason": "too few"})
+    assert not_yet.likelihood_ratio == 1
