@@ -10,7 +10,7 @@ each labelled visit is predicted by a fit that saw no visit of its patient.
 Each modality also gets its status at this clinic (:func:`modality_status`, the site rows of
 ``edge.fusion.evidence.ValidationRule``): enough verified patients with it measured and a
 weighted AUC whose lower 95% bound clears the rule. It is reported and stored with the
-calibration; once the calibration is active, a labs or breath model validated here counts in
+calibration; once the calibration is active, a modality validated here counts in
 assessments (``edge.modalities.site_validation``).
 
 Per-modality recalibration (a weight on the clinical prior's log-odds and on each modality's
