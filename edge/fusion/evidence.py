@@ -2,19 +2,22 @@
 
 Written down, with a source for every number, in ``docs/evidence.md``. In short:
 
-- Lung sounds. The crackle detector answers "does this recording contain fine crackles?", not
-  "does this patient have ILD?". A chest site is positive when its crackle probability reaches
-  the detector's validated threshold; the patient-level finding is *basal* when any basal site
-  is positive (so a positive site can only raise it), *other sites* when only non-basal sites
-  are, and *none* otherwise. That finding becomes an ILD likelihood ratio through the published
-  sensitivity and specificity of fine (Velcro) crackles for CTD-ILD against HRCT, combined with
-  the detector's own validated sensitivity and specificity (manifest ``validation``). Without a
-  ``validation`` key the detector contributes nothing (LR 1, "crackle detector not validated").
-- Labs and breath: calibrated probabilities against the prevalence their model was really
-  trained at (manifest ``training_data.prevalence``): LR = odds(output) / odds(prevalence).
+- Evidence is earned. Each modality has a status, decided by one rule table
+  (:class:`ValidationRule`): *validated* (an adult, patient-level validation in its manifest, or
+  the clinic's own verified outcomes via ``ildscreen calibrate``) or *unvalidated*: LR 1,
+  "measured, not yet counted", with the reason (:func:`_not_counted`). A model trained on
+  synthetic data never counts from its manifest.
+- Lung sounds. A chest site's finding is the maximum over its accepted recordings
+  (``edge.modalities.site_probabilities``); the patient-level finding is *basal* when any basal
+  site reaches the detector's threshold, *other sites* when only non-basal sites do, *none*
+  otherwise. It becomes an ILD LR through the published accuracy of fine (Velcro) crackles
+  combined with the detector's patient-level adult figures (manifest
+  ``validation.populations.adults``); a clear chest counts fully only for a complete exam.
+- Labs and breath, when they count: LR = odds(output) / odds(training prevalence).
+- KL-6 by its published pooled accuracy in CTD (:data:`KL6_ACCURACY`).
 
-Each evidence also carries a 95% range of its log LR from the validation numbers (published
-counts, the detector's CIs, the tabular model's AUC CI), which the fused interval uses.
+Each evidence also carries a 95% range of its log LR from the numbers behind it (published
+counts and CIs, the detector's CIs, the validated AUC CI), which the fused interval uses.
 """
 from __future__ import annotations
 
