@@ -23,6 +23,7 @@ FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1", re.MULTILINE | re.DOTALL)
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
 # ``ildscreen`` as a command: not part of a word, a file name (ildscreen.pid) or a path segment.
 INVOCATION = re.compile(r"(?:^|(?<=[\s(\"'=/]))ildscreen((?:[ \t]+[a-z][a-z0-9-]*\b(?![./]))+)")
+SHELL_COMMENT = re.compile(r"(?:^|\s)#")
 SKIPPED_FOLDERS = {".git", ".venv", ".venv-ort122", "node_modules", ".ci"}
 
 
@@ -45,6 +46,7 @@ def unknown_commands(code: str) -> list[str]:
     """The ``ildscreen`` invocations in ``code`` that name a subcommand the CLI does not have."""
     problems = []
     for line in code.splitlines():
+        line = SHELL_COMMENT.split(line)[0]  # a shell comment is prose
         for match in INVOCATION.finditer(line):
             words = match.group(1).split()
             node: click.Command = cli
@@ -86,6 +88,7 @@ def test_every_command_a_page_shows_exists(page):
     ("docker compose exec edge ildscreen users add nurse1 --role nurse", []),
     ("ildscreen.pid beside /opt/ildscreen/deploy and ildscreen-ct", []),
     ("ildscreen db reset", ["ildscreen db has no command 'reset'"]),
+    ("# 4. the ildscreen commands run inside\nildscreen serve  # then ildscreen does it", []),
     ("sudo ildscreen imaging-server clinic add x", ["ildscreen imaging-server has no command 'clinic'"]),
 ])
 def test_the_checker_finds_commands_that_do_not_exist(code, found):
