@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Optional
 
 from flask import Blueprint, Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from common.web import register_request_log, route_rule as _rule
 from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION, ild_read  # noqa: F401 - ild_read adds its routes
 from imaging_server.config import ImagingSettings, load_settings
 from imaging_server.errors import ImagingError, MalformedRequest, StorageError
@@ -57,7 +57,7 @@ def create_app(settings: Optional[ImagingSettings] = None, *, pacs_watched: bool
     app.register_blueprint(review_api)
     app.register_blueprint(figures_api)
     _register_error_handlers(app)
-    _register_request_log(app)
+    register_request_log(app, logger, _caller)
     app.teardown_appcontext(_close_db)
 
     @app.get("/healthz")
@@ -131,19 +131,7 @@ def _register_error_handlers(app: Flask) -> None:
         return jsonify({"error": {"code": "internal_error", "message": "internal error; see the service log"}}), 500
 
 
-def _rule() -> str:
-    return request.url_rule.rule if request.url_rule else "<no route>"
-
-
-def _register_request_log(app: Flask) -> None:
-    @app.before_request
-    def start_timer():
-        g.started = time.perf_counter()
-
-    @app.after_request
-    def log_request(response):
-        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        clinic = g.get("clinic")
-        logger.info("%s %s %s %.0fms clinic=%s", request.method, _rule(), response.status_code, elapsed_ms,
-                    clinic["name"] if clinic else "-")
-        return response
+def _caller() -> str:
+    """The referring clinic of the request, for the request log."""
+    clinic = g.get("clinic")
+    return f"clinic={clinic['name'] if clinic else '-'}"
