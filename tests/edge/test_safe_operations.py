@@ -37,6 +37,21 @@ def test_serve_on_a_busy_port_prints_one_line_and_creates_nothing(tmp_path):
     assert not (tmp_path / "data").exists()  # no folder, no admin, no pid file
 
 
+def test_the_ct_server_on_a_busy_port_prints_one_line_and_creates_no_database(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([*ildscreen_command(), "imaging-server", "serve", "--no-watch", "--port", str(port),
+                                 "--data-dir", str(tmp_path / "ct")], capture_output=True, text=True, timeout=60,
+                                env=environment)
+    assert result.returncode != 0
+    assert (result.stdout + result.stderr).strip().splitlines() == [
+        f"Error: port {port} on 127.0.0.1 is already in use (another ildscreen serve?); nothing was started"]
+    assert not (tmp_path / "ct").exists()
+
+
 def test_a_second_serve_on_the_first_ones_port_leaves_it_running_and_restore_refuses(tmp_path):
     """The issue's walk: the second serve printed a traceback after creating a folder and an admin,
     deleted the running service's pid file, and 'db restore' then replaced the live database."""
