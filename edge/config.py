@@ -361,6 +361,8 @@ class Settings(BaseSettings):
     @field_validator("evidence_validation_rule")
     @classmethod
     def _known_validation_rule(cls, value: dict) -> dict:
+        from pydantic import ValidationError as PydanticValidationError
+
         from edge.fusion.evidence import ValidationRule  # the one table; imported here to keep config light
 
         try:
