@@ -6,8 +6,8 @@ chooses the calibration and thresholds. Training/export module: imports torch.
 INT8: ONNX Runtime static quantisation in QDQ format, symmetric int8 activations and
 weights (per-channel weights), calibrated on real 4 kHz windows of training patients. The log-mel front
 end stays FP32 (the power spectrum spans > 80 dB before the log, which an 8-bit scale
-cannot hold), and so does the first conv block (see :func:`fp32_nodes`); the other
-convolutions run in INT8. TensorRT runs QDQ graphs as explicit INT8.
+cannot hold), and so do the first conv block (see :func:`fp32_nodes`) and the window pooling (see
+:func:`pooling_nodes`); the other convolutions run in INT8. TensorRT runs QDQ graphs as explicit INT8.
 """
 
 import datetime
@@ -92,6 +92,22 @@ def fp32_nodes(path):
     raise ValueError(f"fewer than two 2-D convolutions in {path}")
 
 
+def pooling_nodes(path):
+    """Names of the nodes downstream of the frame map (the linear-softmax pooling), kept in FP32.
+
+    Quantised, a window whose every frame is confidently clear divides 0 by an epsilon that was
+    itself quantised to 0: 0 / 0 = NaN (seen on a clipped adult recording). These few element-wise
+    ops cost nothing in FP32.
+    """
+    proto = onnx.load(str(path))
+    downstream, names = {OUTPUT_NAMES[1]}, []
+    for node in proto.graph.node:
+        if set(node.input) & downstream:
+            names.append(node.name)
+            downstream.update(node.output)
+    return names
+
+
 def export_int8(fp32_path, path, calibration):
     """Static QDQ INT8 (symmetric) copy of ``fp32_path``, calibrated on ``calibration`` batches."""
     prepared = path.with_suffix(".prep.onnx")
@@ -99,7 +115,7 @@ def export_int8(fp32_path, path, calibration):
     quantization.quantize_static(
         str(prepared), str(path), _Calibration(calibration), quant_format=quantization.QuantFormat.QDQ,
         activation_type=quantization.QuantType.QInt8, weight_type=quantization.QuantType.QInt8, per_channel=True,
-        nodes_to_exclude=fp32_nodes(prepared),
+        nodes_to_exclude=fp32_nodes(prepared) + pooling_nodes(prepared),
         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
     )
     prepared.unlink()
@@ -271,7 +287,8 @@ def export_all(out_dir, *, model, seed, calibration, threshold, quality_threshol
                           "parity_vs_torch": checks[name]}
     variants["int8"]["quantization"] = ("static QDQ, symmetric int8 activations and per-channel weights, "
                                         "ONNX Runtime quantize_static (MinMax calibration on 128 real windows of training "
-                                        "patients); log-mel front end and first conv block kept in FP32")
+                                        "patients); log-mel front end, first conv block and the window pooling kept in "
+                                        "FP32")
     train_rated = [r for r in parts["train"] if not r.poor_quality]
     positives = sum(r.has_fine_crackles for r in train_rated)
     statement = validation_statement(block)
