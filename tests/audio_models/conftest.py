@@ -50,11 +50,11 @@ KAUH = SHARED_DATA / "kauh"
 def shared_data_dir():
     """``../shared/data`` with both SPRSound releases and the KAUH adults (the crackle model's corpus)."""
     for folder, what in ((SPRSOUND, "SPRSound 2022"), (SPRSOUND_TEST, "SPRSound 2022 test release"), (KAUH, "KAUH")):
-        shared_folder_or_skip(folder, what)
+        shared_data_or_skip(folder, what)
     return SHARED_DATA
 
 
 @pytest.fixture(scope="session")
 def kauh_dir():
     """The real KAUH adult recordings (107 files, 37 patients) in ``../shared/data``."""
-    return shared_folder_or_skip(KAUH, "KAUH lung sounds")
+    return shared_data_or_skip(KAUH, "KAUH lung sounds")
