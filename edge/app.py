@@ -24,7 +24,7 @@ from edge.api import referrals as referrals_api
 from edge.api import users as users_api
 from edge.api import visit_data as visit_data_api
 from edge.api.operations import IdConverter
-from edge import health
+from edge import health, recordings
 from audio_models.errors import ModelError
 from edge.auth import LockoutPolicy
 from edge.inference.bundles import SelectedBundle, select_active_bundle
@@ -98,6 +98,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         devices=DeviceManager(),
         first_admin_password=first_admin_password,
     )
+    recordings.DECODE_SLOTS.configure(settings.audio_max_concurrent_decodes, settings.audio_decode_wait_s)
     register_ports(app.extensions["ildscreen"].devices, settings.device_ports)
     load_models(app.extensions["ildscreen"])
     for blueprint in BLUEPRINTS:
