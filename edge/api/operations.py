@@ -29,7 +29,8 @@ from edge.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
-from edge.schemas import MAX_ID, json_depth
+from edge.schemas import MAX_ID
+from tabular_models.text_formats import json_depth
 from edge.store.database import write_transaction
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import sqlite_utils
 
 from edge.errors import StorageError
-from edge.schemas import json_depth
+from tabular_models.text_formats import json_depth
 from edge.store.database import utc_now, write_transaction
 
 logger = logging.getLogger(__name__)
