@@ -102,12 +102,14 @@ class Settings(BaseSettings):
                     "decoding (the default, 24 million, is 96 MB of float32: programme assumption).",
     )
     audio_max_concurrent_decodes: int = Field(
-        2,
+        1,
         ge=1,
         le=64,
         title="Recordings decoded at once",
         description="Uploads and captures beyond this many wait for a decode slot (HTTP 503 after "
-                    "audio_decode_wait_s), so the service's memory does not grow with its worker threads.",
+                    "audio_decode_wait_s), so the service's memory does not grow with its worker threads: the "
+                    "longest recording the defaults admit needs about 500 MB while it is decoded and checked, "
+                    "a normal one a few MB and well under a second.",
     )
     audio_decode_wait_s: float = Field(
         60.0,

@@ -96,7 +96,7 @@ class DecodeSlots:
     ``wait_s``. ``create_app`` sets the size from ``audio_max_concurrent_decodes``.
     """
 
-    def __init__(self, slots: int = 2, wait_s: float = 60.0):
+    def __init__(self, slots: int = 1, wait_s: float = 60.0):
         self.configure(slots, wait_s)
 
     def configure(self, slots: int, wait_s: float) -> None:
