@@ -17,9 +17,8 @@ from typing import Callable, Optional
 
 import click
 import threadpoolctl
-import waitress
 
-from edge import __version__, audit
+from edge import __version__, audit, wsgi_server
 from edge.app import create_app
 from edge.auth import create_api_token
 from edge.commands.device import device
@@ -110,9 +109,9 @@ def serve(host: Optional[str], port: Optional[int], data_dir: Optional[Path]) ->
     click.echo(f"ildscreen {__version__} serving on http://{settings.host}:{settings.port}/ "
                f"(data in {settings.data_dir.resolve()})")
     # The TLS front runs on this box (deploy/jetson/nginx.conf): only it may say a request was HTTPS.
-    waitress.serve(app, host=settings.host, port=settings.port, threads=settings.threads,
-                   max_request_body_size=settings.max_upload_bytes + 1024 * 1024, ident="ildscreen",
-                   trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto"})
+    wsgi_server.serve(app, host=settings.host, port=settings.port, threads=settings.threads,
+                      max_request_body_size=settings.max_upload_bytes + 1024 * 1024, ident="ildscreen",
+                      trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto"})
 
 
 def write_pid_file(data_dir: Path) -> None:

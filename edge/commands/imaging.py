@@ -149,8 +149,7 @@ def imaging_server() -> None:
 def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data_dir: Optional[Path],
                   database_url: Optional[str]) -> None:
     """Run the referral API and, in a background thread, the PACS watcher."""
-    import waitress
-
+    from edge import wsgi_server
     from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION
     from imaging_server.app import create_app
     from imaging_server.config import load_settings
@@ -174,7 +173,7 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
                f"(database {redacted(settings.database_target)}, PACS {settings.dicomweb_url}"
                f"{', not watched' if no_watch else ''})")
     try:
-        waitress.serve(app, host=settings.host, port=settings.port, threads=settings.threads, ident="ildscreen-ct")
+        wsgi_server.serve(app, host=settings.host, port=settings.port, threads=settings.threads, ident="ildscreen-ct")
     finally:
         if watcher:
             watcher.stop()
