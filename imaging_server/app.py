@@ -17,7 +17,6 @@ referrals. Errors are JSON ``{"error": {"code", "message", "fields"?}}``, never 
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Optional
@@ -27,9 +26,10 @@ from werkzeug.exceptions import HTTPException
 
 from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION, ild_read  # noqa: F401 - ild_read adds its routes
 from imaging_server.config import ImagingSettings, load_settings
-from imaging_server.errors import ImagingError, MalformedRequest, StorageError
+from imaging_server.errors import ImagingError, StorageError
 from imaging_server.nodule_review import review_api
 from imaging_server.programme import figures_api
+from imaging_server.request_body import json_body
 from imaging_server.referrals import create_referral, referral_for_clinic, report_view, status_view
 from imaging_server.store import MIGRATIONS, clinic_for_token, current_version, prepare_database, request_db
 
@@ -85,10 +85,7 @@ def authenticate_clinic():
 
 @api.post("/referrals")
 def post_referral():
-    try:
-        bundle = json.loads(request.get_data(cache=False))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedRequest("request body is not valid JSON") from exc
+    bundle = json_body()
     body, created = create_referral(request_db(), g.clinic, bundle, request.headers.get("Idempotency-Key"))
     return jsonify(body), 201 if created else 200
 

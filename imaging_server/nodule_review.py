@@ -25,9 +25,10 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
-from imaging_server.errors import AuthenticationError, MalformedRequest, NotFound, NotReady, ValidationError
+from imaging_server.errors import AuthenticationError, NotFound, NotReady, ValidationError
 from imaging_server.nodule_guidelines import (NODULE_TYPES, GuidelineInputError, NoduleDescription, exam_lung_rads,
                                               fleischner_group)
+from imaging_server.request_body import json_object_body
 from imaging_server.store import Database, add_token_holder, request_db, token_holder, utc_now
 
 logger = logging.getLogger(__name__)
@@ -75,16 +76,6 @@ def edit_nodule(code: str, number: int):
 @review_api.post("/referrals/<code>/nodules/<int:number>/<any(confirm, reject):action>")
 def confirm_or_reject(code: str, number: int, action: str):
     return jsonify(_change(code, action, number, {}))
-
-
-def json_object_body() -> dict:
-    try:
-        body = json.loads(request.get_data(cache=False) or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedRequest("request body is not valid JSON") from exc
-    if not isinstance(body, dict):
-        raise ValidationError("the body must be a JSON object", fields=[{"field": "body", "reason": "not an object"}])
-    return body
 
 
 def _report(db: Database, code: str) -> tuple[dict, dict]:
