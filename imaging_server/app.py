@@ -28,6 +28,7 @@ from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION, ild_read  # noqa: 
 from imaging_server.config import ImagingSettings, load_settings
 from imaging_server.errors import ImagingError, StorageError
 from imaging_server.nodule_review import review_api
+from imaging_server.openapi import openapi_document
 from imaging_server.programme import figures_api
 from imaging_server.request_body import json_body
 from imaging_server.referrals import create_referral, referral_for_clinic, report_view, status_view
@@ -53,6 +54,10 @@ def create_app(settings: Optional[ImagingSettings] = None) -> Flask:
     _register_error_handlers(app)
     _register_request_log(app)
     app.teardown_appcontext(_close_db)
+
+    @app.get("/api/v1/openapi.json")
+    def openapi_json():
+        return jsonify(openapi_document())
 
     @app.get("/healthz")
     def healthz():
@@ -109,7 +114,9 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
-        return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
+        # Keep the exception's own headers (a 405's Allow), not its content type.
+        headers = [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
+        return jsonify({"error": {"code": code, "message": exc.description}}), exc.code, headers
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
