@@ -24,6 +24,7 @@ from typing import Optional
 from flask import Blueprint, Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from edge.http_security import register_security_headers
 from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION, ild_read  # noqa: F401 - ild_read adds its routes
 from imaging_server.config import ImagingSettings, load_settings
 from imaging_server.errors import ImagingError, StorageError
@@ -52,6 +53,7 @@ def create_app(settings: Optional[ImagingSettings] = None) -> Flask:
     app.register_blueprint(review_api)
     app.register_blueprint(figures_api)
     _register_error_handlers(app)
+    register_security_headers(app, secure_cookies=lambda: app.extensions["imaging_server"].secure_cookies)
     _register_request_log(app)
     app.teardown_appcontext(_close_db)
 

@@ -173,7 +173,10 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
                f"(database {redacted(settings.database_target)}, PACS {settings.dicomweb_url}"
                f"{', not watched' if no_watch else ''})")
     try:
-        wsgi_server.serve(app, host=settings.host, port=settings.port, threads=settings.threads, ident="ildscreen-ct")
+        proxy = ({"trusted_proxy": settings.trusted_proxy, "trusted_proxy_headers": {"x-forwarded-proto"}}
+                 if settings.trusted_proxy else {})
+        wsgi_server.serve(app, host=settings.host, port=settings.port, threads=settings.threads, ident="ildscreen-ct",
+                          **proxy)
     finally:
         if watcher:
             watcher.stop()
