@@ -151,7 +151,7 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
     """Run the referral API and, in a background thread, the PACS watcher."""
     from edge import wsgi_server
     from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION
-    from imaging_server.app import create_app
+    from imaging_server.app import MAX_BUNDLE_BYTES, create_app
     from imaging_server.config import load_settings
     from imaging_server.findings import finding_methods_for
     from imaging_server.ingest import Watcher, recover_interrupted
@@ -175,8 +175,9 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
     try:
         proxy = ({"trusted_proxy": settings.trusted_proxy, "trusted_proxy_headers": {"x-forwarded-proto"}}
                  if settings.trusted_proxy else {})
+        # waitress buffers a whole body before the app sees it: refuse one over the API's limit there.
         wsgi_server.serve(app, host=settings.host, port=settings.port, threads=settings.threads, ident="ildscreen-ct",
-                          **proxy)
+                          max_request_body_size=MAX_BUNDLE_BYTES + 64 * 1024, **proxy)
     finally:
         if watcher:
             watcher.stop()

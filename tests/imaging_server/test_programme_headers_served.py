@@ -37,3 +37,14 @@ def test_the_sign_in_cookie_is_secure_only_behind_the_configured_proxy(served):
     assert response.status_code == 303
     cookie = response.headers["Set-Cookie"]
     assert ("; Secure" in cookie) == (kind == "trusted"), cookie
+
+
+def test_a_body_over_the_limit_is_refused_by_the_server_as_json_before_it_is_buffered(served):
+    """waitress buffers a body before the app runs: over 1 MB (+64 KB) it answers the JSON 413
+    itself (edge.wsgi_server), instead of spooling up to its 1 GB default."""
+    _, server, token = served
+    response = requests.post(server.url + "/api/v1/referrals", data=b"x" * (3 * 1024 * 1024),
+                             headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+                             timeout=30)
+    assert response.status_code == 413 and response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "payload_too_large"
