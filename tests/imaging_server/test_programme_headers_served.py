@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from ct_served import CtServed
-from edge.http_security import CONTENT_SECURITY_POLICY
+from common.http_security import CONTENT_SECURITY_POLICY
 
 
 @pytest.fixture(scope="module", params=["trusted", "untrusted"])
@@ -41,7 +41,7 @@ def test_the_sign_in_cookie_is_secure_only_behind_the_configured_proxy(served):
 
 def test_a_body_over_the_limit_is_refused_by_the_server_as_json_before_it_is_buffered(served):
     """waitress buffers a body before the app runs: over 1 MB (+64 KB) it answers the JSON 413
-    itself (edge.wsgi_server), instead of spooling up to its 1 GB default."""
+    itself (common.serving.serve_json_errors), instead of spooling up to its 1 GB default."""
     _, server, token = served
     response = requests.post(server.url + "/api/v1/referrals", data=b"x" * (3 * 1024 * 1024),
                              headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
