@@ -3,9 +3,10 @@ check, finds no server error and no answer outside the document on a real ``ilds
 imaging-server serve`` (SQLite, PACS watcher off), with each kind of token.
 
 Bounded like the clinic's run (tests/edge/test_api_contract_served.py): a fixed seed and 5
-examples per operation per phase. The reader's routes meet no reported referral here, so they
-are fuzzed for authentication, validation and their 404s, not for a review's effects
-(tests/imaging_server/test_nodule_review.py and test_ild_read.py cover those). Settings and each exception's reason: schemathesis.toml here.
+examples per operation per phase. Path codes name one referral awaiting its images (no report
+yet), so the reader's routes are fuzzed for authentication, validation and their 404/409s, not
+for a review's effects (tests/imaging_server/test_nodule_review.py and test_ild_read.py cover
+those). Settings and each exception's reason: schemathesis.toml here.
 """
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from ct_served import CtServed
+from referral_bundle import REFERRAL_CODE, referral_bundle
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
@@ -31,6 +34,11 @@ def server(tmp_path_factory):
     tokens = {"clinic": served.cli("clinics", "add", "clinic-north"), "reader": served.cli("readers", "add", "dr-wang"),
               "viewer": served.cli("programme-viewers", "add", "region")}
     served.start()
+    # The referral schemathesis.toml points path codes at: status and report routes get past
+    # their 404 (the report is not ready: 409), and the reader's routes meet a real referral.
+    created = requests.post(served.url + "/api/v1/referrals", json=referral_bundle(), timeout=30,
+                            headers={"Authorization": f"Bearer {tokens['clinic']}", "Idempotency-Key": REFERRAL_CODE})
+    assert created.status_code == 201, created.text
     yield served.url, tokens, served, served.data_dir.parent
     served.stop()
 
