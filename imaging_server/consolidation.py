@@ -4,10 +4,10 @@ Classical method (:class:`ClassicalConsolidationFinder`): voxels of -100..+100 H
 lung mask; vessels and nodules removed by an opening by reconstruction (erosion by
 ``VESSEL_RADIUS_MM`` -- 5 mm, wider than intrapulmonary vessels away from the hilum -- then
 regrowth inside the dense voxels, on a grid of about 1.5 mm in-plane), and the detected nodules taken out; components of at least
-``MIN_COMPONENT_ML`` are consolidation. The mediastinum is outside the lung mask already. Known
-limit: consolidation thicker than about 10 mm along the pleura is outside the classical lung
-mask (see ``segmentation.py``) and is missed; a trained model can replace the method through the
-ONNX slot.
+``MIN_COMPONENT_ML`` are consolidation. The mediastinum is outside the lung mask already; consolidation along
+the pleura is inside it (the mask fills the dents dense disease leaves, see ``segmentation.py``).
+Lesions as large as a 30 mm sphere are not taken out as nodules: a round consolidation and a mass
+look alike to this method, so such a lesion is counted here and listed as a mass too.
 
 An "incidental consolidation" line is reported when the total is at least
 ``REPORT_THRESHOLD_ML``. No published volume threshold exists for this; 5 ml is a programme

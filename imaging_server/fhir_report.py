@@ -131,7 +131,9 @@ def nodule_sentence(number: int, nodule: dict, applies: str) -> str:
                  f"{f' (malignancy probability {probability})' if probability else ''}: "
                  f"{nodule['lung_rads']['management']}")
     ordered = [lung_rads, advice] if applies.startswith("Lung-RADS") else [advice, lung_rads]
-    return (f"Nodule {number}: {kind}, {nodule['mean_diameter_mm']:.1f} mm{solid}, {nodule['status']}; "
+    # A lesion of 30 mm or more is a mass (nodule_guidelines.lesion_kind); reports before masses had no key.
+    name = "Mass" if nodule.get("lesion") == "mass" else "Nodule"
+    return (f"{name} {number}: {kind}, {nodule['mean_diameter_mm']:.1f} mm{solid}, {nodule['status']}; "
             f"{ordered[0]} (applies); {ordered[1]}.")
 
 
@@ -184,6 +186,8 @@ def finding_observations(metrics: dict, extent_percent: float) -> list[dict]:
 def _nodule_observation(number: int, nodule: dict, applies: str) -> dict:
     components = [
         _component("nodule-type", "Nodule type", None, value_string=nodule["type"]),
+        _component("lesion-kind", "Nodule (< 30 mm) or mass (>= 30 mm)", None,
+                   value_string=nodule.get("lesion", "nodule")),
         _component("nodule-mean-diameter", "Mean diameter", _quantity(nodule["mean_diameter_mm"], "mm", "mm")),
         _component("nodule-solid-component", "Solid component mean diameter",
                    _quantity(nodule["solid_component_mm"], "mm", "mm")),

@@ -23,8 +23,8 @@ from imaging_server import ild_extent, nodules
 from imaging_server.dicom_io import CtVolume
 from imaging_server.errors import ConfigError
 from imaging_server.nodule_guidelines import (NoduleDescription, applicable_guideline, exam_lung_rads,
-                                              fleischner_group, fleischner_recommendation, lung_rads_category,
-                                              nodule_status)
+                                              fleischner_group, fleischner_recommendation, lesion_kind,
+                                              lung_rads_category, nodule_status)
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +140,10 @@ def _detect_nodules(volume, lung_mask, methods) -> tuple[list[nodules.Nodule], n
         return [], nodule_mask, False
     found = methods.nodule.detect(volume, lung_mask)
     for nodule in found:
+        if np.cbrt(6 / np.pi * nodule.volume_mm3) >= nodules.DIAMETER_RANGE_MM[1]:
+            # As large as a 30 mm sphere: a mass or a round consolidation, which attenuation and
+            # shape cannot tell apart; it stays in the consolidation volume too (its statement says so).
+            continue
         # A sphere of the nodule's size, to keep it out of the consolidation.
         centre = np.asarray(nodule.center_index)
         radius = nodule.mean_diameter_mm / 2 + 1.0
@@ -175,6 +179,7 @@ def nodule_line(description: NoduleDescription, *, volume_mm3: float, center_mm:
                 method: str, prior_mean_diameter_mm: Optional[float] = None) -> dict:
     """The report line of one nodule: measurements, status and both guidelines' category and advice."""
     return {
+        "lesion": lesion_kind(description.mean_diameter_mm),
         "type": description.type, "mean_diameter_mm": description.mean_diameter_mm,
         "solid_component_mm": description.solid_component_mm, "volume_mm3": volume_mm3, "center_mm": center_mm,
         "status": description.status, "prior_mean_diameter_mm": prior_mean_diameter_mm,

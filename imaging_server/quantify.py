@@ -12,6 +12,8 @@ Definitions (all over the lung mask, HU = stored value x RescaleSlope + RescaleI
   moment estimators, of the HU of mask voxels within -1000 <= HU <= -250, so that vessels do
   not dominate the tail (Best AC et al., Radiology 2008;246:935-940: lower skewness and
   kurtosis go with more fibrosis and worse survival).
+- ``lung_mask``: the mask's volume and how much of it is dense tissue (>= -100 HU): the mask
+  keeps consolidation, masses and dense fibrosis (``segmentation.py``), and this says how much.
 - ``zones``: the same six metrics for the upper, middle and lower thirds of the mask's
   cranio-caudal extent (by slice position).
 
@@ -38,6 +40,8 @@ HAA_RANGE_HU = (-600.0, -250.0)
 LAA_BELOW_HU = -950.0
 HISTOGRAM_RANGE_HU = (-1000.0, -250.0)
 ZONE_NAMES = ("upper", "middle", "lower")
+# Soft-tissue attenuation, the lower bound of consolidation (consolidation.CONSOLIDATION_HU).
+DENSE_TISSUE_HU = -100.0
 
 
 @dataclass
@@ -85,6 +89,14 @@ def quantify_volume(volume: CtVolume, *, segmenter: LungSegmenter | None = None,
     metrics = values_metrics(np.concatenate(zone_values), volume.voxel_volume_ml)
     metrics["zones"] = {name: values_metrics(values, volume.voxel_volume_ml)
                         for name, values in zip(ZONE_NAMES, zone_values)}
+    dense = sum(np.count_nonzero(values >= DENSE_TISSUE_HU) for values in zone_values)
+    metrics["lung_mask"] = {
+        "segmenter": segmenter.name, "volume_ml": metrics["lung_volume_ml"],
+        "dense_tissue_ml": round(float(dense * volume.voxel_volume_ml), 1),
+        "dense_tissue_percent": round(float(100.0 * dense) / max(sum(v.size for v in zone_values), 1), 2),
+        "dense_tissue_definition": f">= {DENSE_TISSUE_HU:g} HU (soft tissue: vessels, consolidation, masses, "
+                                   "dense fibrosis) inside the mask",
+    }
     del zone_values
     timings["density_seconds"] = round(time.perf_counter() - started, 2)
     box = bounding_box(mask)
