@@ -56,7 +56,7 @@ GROUND_GLASS_SOLID_MM = 2.0
 SOLID_RATIO = 0.8
 ILD_PATTERN_MARGIN_MM = 10.0
 METHOD = ("components above -725 HU in the lung and their cores after a 4 mm opening, 4-100 mm, elongation <= 2, compact, aerated 2 mm shell, subsolid "
-          "ones not within 10 mm of a larger ILD pattern; type from the > -300 HU solid part; mean of the longest and "
+          "ones not within 10 mm of a larger ILD pattern; type from the > -300 HU solid part; mean of the long and "
           "short axis in the plane where largest (Lung-RADS v2022); 30 mm or more: a mass")
 
 
