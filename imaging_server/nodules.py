@@ -92,23 +92,45 @@ class ClassicalNoduleDetector:
         voxel_mm3 = float(np.prod(volume.spacing_mm))
         low, high = (np.pi / 6 * d ** 3 / voxel_mm3 for d in (DIAMETER_RANGE_MM[0], MASS_MAX_MM))
         kept = []
-        for component, padded in _candidates(dense, volume.spacing_mm):
+        for component, padded, opened in _candidates(dense, volume.spacing_mm):
             size = int(component.sum())
             if not low <= size <= high:
                 continue
             if not _is_compact(component, volume.spacing_mm) or \
                     not _shell_is_aerated(component, volume.hu[padded], lung_mask[padded], volume.spacing_mm):
                 continue
-            kept.append(measure_nodule(component, volume.hu[padded], volume.spacing_mm,
-                                       offset=tuple(part.start for part in padded), method=self.name))
-        kept = [n for n in kept if n.mean_diameter_mm >= DIAMETER_RANGE_MM[0]]
-        nodules = _outside_ild_pattern(kept, volume, lung_mask) if any(n.type != "solid" for n in kept) else kept
+            nodule = measure_nodule(component, volume.hu[padded], volume.spacing_mm,
+                                    offset=tuple(part.start for part in padded), method=self.name)
+            nodule.extra["opened"] = opened
+            kept.append(nodule)
+        kept = _distinct([n for n in kept if n.mean_diameter_mm >= DIAMETER_RANGE_MM[0]], volume.spacing_mm)
+        nodules = _outside_ild_pattern(kept, volume, lung_mask) if any(_ild_sensitive(n) for n in kept) else kept
         logger.info("nodule candidates: %s kept", len(nodules))
         return nodules
 
 
-def _candidates(dense: np.ndarray, spacing_mm) -> list[tuple[np.ndarray, tuple[slice, ...]]]:
-    """Dense structures to test, each as (its mask inside a padded box, that box).
+def _distinct(found: list[Nodule], spacing_mm) -> list[Nodule]:
+    """One lesion per place: a threshold component and an opened core of the same lesion both pass
+    the tests; the first found (the threshold component) is kept when their centres lie within
+    half the larger one's diameter."""
+    kept: list[Nodule] = []
+    for nodule in found:
+        centre = np.asarray(nodule.center_index) * np.asarray(spacing_mm)
+        if not any(np.linalg.norm(centre - np.asarray(other.center_index) * np.asarray(spacing_mm))
+                   <= max(nodule.mean_diameter_mm, other.mean_diameter_mm) / 2 for other in kept):
+            kept.append(nodule)
+    return kept
+
+
+def _ild_sensitive(nodule: Nodule) -> bool:
+    """Whether a larger ILD pattern nearby makes this candidate part of it: subsolid ones, and solid
+    ones under 30 mm found only by the opening (a thickened vessel crossing inside fibrosis)."""
+    return nodule.type != "solid" or (nodule.extra.get("opened", False) and nodule.mean_diameter_mm < DIAMETER_RANGE_MM[1])
+
+
+def _candidates(dense: np.ndarray, spacing_mm) -> list[tuple[np.ndarray, tuple[slice, ...], bool]]:
+    """Dense structures to test, each as (its mask inside a padded box, that box, whether it is an
+    opened core).
 
     Two sources: the threshold components themselves (an isolated nodule), and the cores left
     after opening the dense voxels by ``OPENING_MM`` -- a lesion touching a vessel, the pleura or
@@ -124,7 +146,7 @@ def _candidates(dense: np.ndarray, spacing_mm) -> list[tuple[np.ndarray, tuple[s
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is not None:
             padded = _pad(box, dense.shape, spacing_mm, SHELL_MM + 1)
-            found.append((labels[padded] == index, padded))
+            found.append((labels[padded] == index, padded, False))
     factor = max(1, int(COARSE_GRID_MM // min(spacing_mm[1:])))
     coarse = _block_any(dense, factor)
     step_mm = factor * min(spacing_mm[1:])
@@ -155,8 +177,8 @@ def _candidates(dense: np.ndarray, spacing_mm) -> list[tuple[np.ndarray, tuple[s
         component = np.zeros(tuple(p.stop - p.start for p in padded), dtype=bool)
         component[tuple(slice(f.start - p.start, f.stop - p.start) for f, p in zip(full, padded))] = up
         component &= dense[padded]
-        if component.any() and not any(p == padded and np.array_equal(c, component) for c, p in found):
-            found.append((component, padded))
+        if component.any() and not any(p == padded and np.array_equal(c, component) for c, p, _ in found):
+            found.append((component, padded, True))
     return found
 
 
@@ -300,7 +322,7 @@ def _outside_ild_pattern(nodules: list[Nodule], volume: CtVolume, lung_mask: np.
     large_mm3 = np.pi / 6 * DIAMETER_RANGE_MM[1] ** 3
     kept = []
     for nodule in nodules:
-        if nodule.type == "solid":
+        if not _ild_sensitive(nodule):
             kept.append(nodule)
             continue
         centre = np.round(nodule.center_index).astype(int)
