@@ -127,9 +127,10 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
             "Consolidation may suggest an infectious or inflammatory process: Lung-RADS v2022 allows category 0 "
             "with a 1-3 month LDCT (ACR Lung-RADS v2022, infectious/inflammatory findings)")
     lap("consolidation")
-    result["bone"] = bone_density.bone_summary(bone_density.trabecular_attenuation(full_volume,
-                                                                                methods.vertebra.bodies(full_volume)),
-                                       method=methods.vertebra.name)
+    bodies = methods.vertebra.bodies(full_volume)
+    result["bone"] = bone_density.bone_summary(bone_density.trabecular_attenuation(full_volume, bodies),
+                                               method=methods.vertebra.name,
+                                               column_slices=getattr(methods.vertebra, "column_slices", len(bodies)))
     lap("bone")
     return result
 

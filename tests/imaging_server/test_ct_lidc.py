@@ -83,3 +83,25 @@ def test_reader_file_texture_scale_and_diameters(lidc):
     assert 28.0 <= min(lesion.diameters_mm) <= max(lesion.diameters_mm) <= 31.0
     with pytest.raises(Exception, match="texture must be 1-5"):
         texture_type(0)
+
+
+@pytest.mark.parametrize("case", CASES + ("LIDC-IDRI-0002",))
+def test_the_vertebral_column_is_followed_on_real_ct(lidc, case):
+    """Each slab's vertebral body is found on (nearly) every slice, on the midline behind the body's
+    centre, with bone attenuation; a slab holds no whole body, and the summary says why."""
+    from imaging_server.bone import body_sections, bone_summary
+
+    volume = load_series_folder(lidc / case / "series")
+    sections, r0, c0 = body_sections(volume)
+    present = sections.any(axis=(1, 2))
+    assert present.mean() >= 0.8, present
+    _, dy, dx = volume.spacing_mm
+    centres = np.array([np.argwhere(section).mean(axis=0) + [r0, c0] for section in sections[present]])
+    # The column runs straight: section centres within 15 mm of their median, behind the image centre.
+    spread = np.hypot(*((centres - np.median(centres, axis=0)) * [dy, dx]).T)
+    assert np.median(spread) <= 5.0 and (centres[:, 0] > volume.hu.shape[1] / 2).all()
+    means = [volume.hu[k, r0:r0 + sections.shape[1], c0:c0 + sections.shape[2]][sections[k]].mean()
+             for k in np.flatnonzero(present)]
+    assert 100.0 <= np.median(means) <= 600.0
+    metrics_bone = bone_summary([], column_slices=int(present.sum()))
+    assert "column is in the field of view but no whole vertebral body" in metrics_bone["statement"]

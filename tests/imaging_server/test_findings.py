@@ -161,6 +161,8 @@ def test_bone_flags_at_the_pickhardt_thresholds(lowest, flag):
 
 def test_no_vertebra_is_not_assessed_rather_than_normal():
     assert bone_summary([])["flag"] == "not_assessed"
+    assert "no vertebral column found" in bone_summary([])["statement"]
+    assert "no whole vertebral body" in bone_summary([], column_slices=12)["statement"]
 
 
 def test_consolidation_statement_threshold_is_inclusive():
