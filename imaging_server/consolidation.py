@@ -99,6 +99,13 @@ class OnnxConsolidationFinder:
         return self.model.mask(volume) & lung_mask & ~nodule_mask
 
 
+def consolidation_statement(volume_ml: float, percent: float, report_threshold_ml: float) -> tuple[bool, str]:
+    """Whether the consolidation is reported (``volume_ml`` at or above the threshold) and its sentence."""
+    flagged = bool(volume_ml >= report_threshold_ml)
+    return flagged, (f"Incidental consolidation: {volume_ml:.1f} ml ({percent:.2f}% of lung volume)." if flagged
+                     else f"No consolidation of {report_threshold_ml:g} ml or more.")
+
+
 def consolidation_summary(mask: np.ndarray, lung_mask: np.ndarray, zones: list[slice], voxel_volume_ml: float,
                           *, report_threshold_ml: float = REPORT_THRESHOLD_ML, method: str = "classical") -> dict:
     """``{"volume_ml", "percent", "zones": {zone: {"volume_ml", "percent"}}, "incidental", "statement", "method"}``."""
@@ -109,9 +116,7 @@ def consolidation_summary(mask: np.ndarray, lung_mask: np.ndarray, zones: list[s
                 "percent": round(100.0 * voxels / lung, 2) if lung else 0.0}
 
     whole = part(slice(None))
-    flagged = bool(whole["volume_ml"] >= report_threshold_ml)
-    statement = (f"Incidental consolidation: {whole['volume_ml']:.1f} ml ({whole['percent']:.2f}% of lung volume)."
-                 if flagged else f"No consolidation of {report_threshold_ml:g} ml or more.")
+    flagged, statement = consolidation_statement(whole["volume_ml"], whole["percent"], report_threshold_ml)
     return {**whole, "zones": {name: part(region) for name, region in zip(("upper", "middle", "lower"), zones)},
             "incidental": flagged, "report_threshold_ml": report_threshold_ml,
             "threshold_source": "programme assumption (setting consolidation_report_ml)",

@@ -165,7 +165,7 @@ def finding_observations(metrics: dict, extent_percent: float) -> list[dict]:
         "consolidation-volume", "Consolidation volume (CT)", {"valueQuantity": _quantity(consolidation["volume_ml"],
                                                                                          "mL", "mL")},
         f"{consolidation['statement']} Method: {consolidation['method']}. Reporting threshold: "
-        f"{consolidation['threshold_source']}.",
+        f"{consolidation['threshold_source']}.{_review_note(consolidation)}",
         components=[_component("consolidation-percent", "Consolidation, % of lung volume",
                                _quantity(consolidation["percent"], "%", "%"))]
         + [_component(f"consolidation-volume-{zone}-zone", f"Consolidation volume, {zone} zone",
@@ -181,6 +181,15 @@ def finding_observations(metrics: dict, extent_percent: float) -> list[dict]:
                                _quantity(vertebra["trabecular_hu"], "[hnsf'U]", "HU"))
                     for vertebra in bone["vertebrae"]]))
     return observations
+
+
+def _review_note(finding: dict) -> str:
+    """' Reviewed by a radiologist: edited (method: 12.0 ml).' for a reviewed finding, else ''."""
+    review = finding.get("review")
+    if not review:
+        return ""
+    method = f" (method: {review['method_volume_ml']:.1f} ml)" if "method_volume_ml" in review else ""
+    return f" Reviewed by a radiologist: {review['state']}{method}."
 
 
 def _nodule_observation(number: int, nodule: dict, applies: str) -> dict:
@@ -203,7 +212,8 @@ def _nodule_observation(number: int, nodule: dict, applies: str) -> dict:
     ]
     note = (f"{nodule_sentence(number, nodule, applies)} Lung-RADS row: {nodule['lung_rads']['rule']} "
             f"({nodule['lung_rads']['source']}). Fleischner row: {nodule['fleischner']['rule']} "
-            f"({nodule['fleischner']['source']}); {nodule['fleischner']['applies_to']}. Method: {nodule['method']}.")
+            f"({nodule['fleischner']['source']}); {nodule['fleischner']['applies_to']}. Method: {nodule['method']}."
+            f"{_review_note(nodule)}")
     return _local_observation(f"pulmonary-nodule-{number}", f"Pulmonary nodule {number} (CT)",
                               {"valueQuantity": _quantity(nodule["mean_diameter_mm"], "mm", "mm")}, note,
                               components=components, code="pulmonary-nodule")
