@@ -203,7 +203,7 @@ def measure_nodule(component: np.ndarray, hu: np.ndarray, spacing_mm, *, offset=
     >>> ball = x ** 2 + y ** 2 + z ** 2 <= 8 ** 2
     >>> nodule = measure_nodule(ball, np.where(ball, 30.0, -850.0), (1.0, 1.0, 1.0))
     >>> nodule.type, round(nodule.mean_diameter_mm)
-    ('solid', 16)
+    ('solid', 17)
     """
     solid = component & (hu > SOLID_HU)
     if solid.any():  # the largest solid part is the solid component
