@@ -55,7 +55,7 @@ class ClassicalConsolidationFinder:
         # The opening runs on a grid of about 1.5 mm in-plane (blocks of f x f pixels, majority
         # vote): a 5 mm structuring element needs no finer one, and it is f^2 times cheaper.
         factor = max(1, int(COARSE_GRID_MM // min(volume.spacing_mm[1:])))
-        coarse = _block_majority(dense, factor)
+        coarse = block_majority(dense, factor)
         steps = max(1, int(round(VESSEL_RADIUS_MM / (factor * min(volume.spacing_mm[1:])))))
         cross = ndimage.generate_binary_structure(3, 1)
         core = ndimage.binary_erosion(coarse, structure=cross, iterations=steps)
@@ -71,7 +71,7 @@ class ClassicalConsolidationFinder:
         return keep[labels]
 
 
-def _block_majority(mask: np.ndarray, factor: int) -> np.ndarray:
+def block_majority(mask: np.ndarray, factor: int) -> np.ndarray:
     """Each in-plane block of ``factor`` x ``factor`` voxels set when at least half of it is (edges padded)."""
     if factor == 1:
         return mask

@@ -35,6 +35,7 @@ from typing import Protocol
 import numpy as np
 from scipy import ndimage
 
+from imaging_server.consolidation import block_majority
 from imaging_server.dicom_io import CtVolume
 
 logger = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def _candidates(dense: np.ndarray, spacing_mm) -> list[tuple[np.ndarray, tuple[s
             padded = _pad(box, dense.shape, spacing_mm, SHELL_MM + 1)
             found.append((labels[padded] == index, padded, False))
     factor = max(1, int(COARSE_GRID_MM // min(spacing_mm[1:])))
-    coarse = _block_any(dense, factor)
+    coarse = block_majority(dense, factor)
     step_mm = factor * min(spacing_mm[1:])
     iterations = max(1, int(round(OPENING_MM / step_mm)))
     in_plane = np.zeros((3, 3, 3), dtype=bool)
@@ -180,17 +181,6 @@ def _candidates(dense: np.ndarray, spacing_mm) -> list[tuple[np.ndarray, tuple[s
         if component.any() and not any(p == padded and np.array_equal(c, component) for c, p, _ in found):
             found.append((component, padded, True))
     return found
-
-
-def _block_any(mask: np.ndarray, factor: int) -> np.ndarray:
-    """Each in-plane block of ``factor`` x ``factor`` voxels set when at least half of it is."""
-    if factor == 1:
-        return mask
-    slices, rows, cols = mask.shape
-    padded = np.zeros((slices, -(-rows // factor) * factor, -(-cols // factor) * factor), dtype=np.uint8)
-    padded[:, :rows, :cols] = mask
-    blocks = padded.reshape(slices, padded.shape[1] // factor, factor, padded.shape[2] // factor, factor)
-    return blocks.sum(axis=(2, 4), dtype=np.uint16) * 2 >= factor * factor
 
 
 def measure_nodule(component: np.ndarray, hu: np.ndarray, spacing_mm, *, offset=(0, 0, 0),
