@@ -214,7 +214,8 @@ def _nodule_observation(number: int, nodule: dict, applies: str) -> dict:
             f"({nodule['lung_rads']['source']}). Fleischner row: {nodule['fleischner']['rule']} "
             f"({nodule['fleischner']['source']}); {nodule['fleischner']['applies_to']}. Method: {nodule['method']}."
             f"{_review_note(nodule)}")
-    return _local_observation(f"pulmonary-nodule-{number}", f"Pulmonary nodule {number} (CT)",
+    kind = "mass" if nodule.get("lesion") == "mass" else "nodule"
+    return _local_observation(f"pulmonary-nodule-{number}", f"Pulmonary {kind} {number} (CT)",
                               {"valueQuantity": _quantity(nodule["mean_diameter_mm"], "mm", "mm")}, note,
                               components=components, code="pulmonary-nodule")
 
