@@ -105,7 +105,10 @@ def ct_quantify(dicom_dir: Path, as_json: bool, onnx_model: Optional[Path], prio
     click.echo(f"methods: lung mask {result.segmenter}; ILD extent {extent['method']}; nodules "
                f"{metrics['nodule_guideline']['method']}; consolidation {metrics['consolidation']['method']}; "
                f"bone {metrics['bone']['method']}. {metrics['bone']['caveat']}")
-    click.echo(f"lung mask: {result.segmenter}. {DISCLAIMER}")
+    mask = result.metrics.get("lung_mask")
+    held = (f" ({mask['volume_ml']:.1f} ml, of which {mask['dense_tissue_ml']:.1f} ml dense tissue >= -100 HU, "
+            f"{mask['dense_tissue_percent']:.2f}%)" if mask else "")
+    click.echo(f"lung mask: {result.segmenter}{held}. {DISCLAIMER}")
 
 
 def _number(value: Optional[float], width: int, digits: int) -> str:

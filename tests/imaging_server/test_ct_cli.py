@@ -28,7 +28,7 @@ def test_quantify_table_shows_zones_extent_and_disclaimer(runner, series_dir):
     assert result.exit_code == 0, result.output
     for word in ("whole", "upper", "middle", "lower", "extent estimate (unvalidated)", "ILD extent index",
                  "Nodules not assessed: slices thicker than 3 mm", "consolidation", "vertebral trabecular attenuation",
-                 "methods: lung mask classical", "kVp", "Not for clinical use until validated."):
+                 "methods: lung mask classical", "kVp", "Not for clinical use until validated.", "ml dense tissue"):
         assert word in result.output
 
 
