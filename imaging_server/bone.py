@@ -73,16 +73,17 @@ class ClassicalVertebraFinder:
 
     name = "classical"
 
-    def __init__(self):
-        #: Slices of the last volume with a vertebral-body section (the column), for the summary.
-        self.column_slices = 0
-
     def bodies(self, volume: CtVolume) -> list[Body]:
+        return self.bodies_and_column(volume)[0]
+
+    def bodies_and_column(self, volume: CtVolume) -> tuple[list[Body], int]:
+        """The bodies and the number of slices where the column was found (for the summary's
+        reason when no body is whole). No state is kept: one finder serves concurrent requests."""
         found = body_sections(volume)
-        self.column_slices = 0 if found is None else int(found[0].any(axis=(1, 2)).sum())
         if found is None:
-            return []
+            return [], 0
         interiors, r0, c0 = found
+        column_slices = int(interiors.any(axis=(1, 2)).sum())
         result: list[Body] = []
         # Consecutive slices with a body section that overlap in-plane are one body; a disc (no
         # bone dense enough) separates two.
@@ -100,7 +101,7 @@ class ClassicalVertebraFinder:
                 inside = first > 0 and last < volume.hu.shape[0]
                 if inside and height_mm >= MIN_HEIGHT_MM:
                     result.append(((slice(first, last), rows, cols), run[start:stop]))
-        return result
+        return result, column_slices
 
 
 def _split_at_discs(run: np.ndarray, hu: np.ndarray, slice_mm: float) -> list[tuple[int, int]]:

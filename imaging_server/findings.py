@@ -127,10 +127,13 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
             "Consolidation may suggest an infectious or inflammatory process: Lung-RADS v2022 allows category 0 "
             "with a 1-3 month LDCT (ACR Lung-RADS v2022, infectious/inflammatory findings)")
     lap("consolidation")
-    bodies = methods.vertebra.bodies(full_volume)
+    if isinstance(methods.vertebra, bone_density.ClassicalVertebraFinder):
+        bodies, column_slices = methods.vertebra.bodies_and_column(full_volume)
+    else:  # a model's bodies: the column is where they are
+        bodies = methods.vertebra.bodies(full_volume)
+        column_slices = sum(box[0].stop - box[0].start for box, _ in bodies)
     result["bone"] = bone_density.bone_summary(bone_density.trabecular_attenuation(full_volume, bodies),
-                                               method=methods.vertebra.name,
-                                               column_slices=getattr(methods.vertebra, "column_slices", len(bodies)))
+                                               method=methods.vertebra.name, column_slices=column_slices)
     lap("bone")
     return result
 
