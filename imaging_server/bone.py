@@ -11,8 +11,10 @@ body; a disc -- no section, or, in a run taller than ``MAX_BODY_HEIGHT_MM``, the
 mean attenuation between the endplates -- separates two. A body of at least 10 mm that does not
 touch the scan's first or last slice is measured. Its trabecular ROI avoids the cortex: the body
 eroded in-plane by ``CORTEX_MARGIN_MM`` (3 mm), over the middle half of its slices (away from the
-endplates). Vertebrae are numbered from the most cranial one in the field of view; the
-anatomical level (T1..L1) is not named -- a trained model can do that through the ONNX slot. A
+endplates). Vertebrae are numbered from the most cranial one in the field of view; levels
+(T1..L5) are named only where the scan shows the lung apex (:func:`name_levels`: the body level
+with it is T1, a programme assumption good to about one level) -- a trained model can do better
+through the ONNX slot. A
 scan where the column is found but no whole body lies inside (a slab) says so, as does a scan
 without a column.
 
@@ -221,9 +223,44 @@ def trabecular_attenuation(volume: CtVolume, bodies: list[Body]) -> list[dict]:
             values.append(volume.hu[box][index][roi])
         values = np.concatenate(values) if values else np.empty(0)
         if values.size:
-            results.append((box[0].start, float(values.mean())))
+            results.append((box[0].start, box[0].stop, float(values.mean())))
     results.sort()
-    return [{"index": number, "trabecular_hu": round(hu, 1)} for number, (_, hu) in enumerate(results, start=1)]
+    return [{"index": number, "trabecular_hu": round(hu, 1), "slices": [first, stop - 1]}
+            for number, (first, stop, hu) in enumerate(results, start=1)]
+
+
+LEVELS = tuple(f"T{n}" for n in range(1, 13)) + tuple(f"L{n}" for n in range(1, 6))
+# Consecutive bodies are counted as adjacent levels only when their centres lie at most this many
+# times the median centre-to-centre distance apart (a missed body would shift every name below it).
+ADJACENT_GAP_RATIO = 1.6
+LEVEL_ANCHOR = ("levels estimated from the lung apex, taken to lie level with T1 (programme assumption; "
+                "+-1 level), counting down consecutive bodies")
+
+
+def name_levels(vertebrae: list[dict], apex_slice: int | None) -> list[dict]:
+    """Each vertebra with ``level`` (T1..L5) where the scan allows, else ``None``.
+
+    Levels are named only when the scan shows the lung apex (``apex_slice``: the first slice with
+    lung, not the scan's first): the body level with it -- containing that slice, or the first one
+    starting within a body's height below it -- is T1, and each following body the next level as
+    long as the bodies are adjacent (no missed body between).
+    """
+    named = [{**vertebra, "level": None} for vertebra in vertebrae]
+    if apex_slice is None or not named or "slices" not in named[0]:
+        return named
+    centres = [(v["slices"][0] + v["slices"][1]) / 2 for v in named]
+    heights = [v["slices"][1] - v["slices"][0] + 1 for v in named]
+    first = next((i for i, v in enumerate(named)
+                  if v["slices"][0] - heights[i] <= apex_slice <= v["slices"][1]), None)
+    if first is None:
+        return named
+    gaps = np.diff(centres)
+    typical = float(np.median(gaps)) if gaps.size else 0.0
+    for offset, i in enumerate(range(first, len(named))):
+        if offset >= len(LEVELS) or (i > first and gaps[i - 1] > ADJACENT_GAP_RATIO * typical):
+            break
+        named[i]["level"] = LEVELS[offset]
+    return named
 
 
 def bone_summary(vertebrae: list[dict], *, method: str = "classical", column_slices: int = 0) -> dict:
@@ -241,10 +278,16 @@ def bone_summary(vertebrae: list[dict], *, method: str = "classical", column_sli
         if lowest <= bound:
             flag, threshold = name, text
             break
-    measured = ", ".join(str(vertebra["index"]) for vertebra in vertebrae)
+    levels = [vertebra.get("level") for vertebra in vertebrae]
+    if any(levels):
+        measured = ", ".join(level or f"#{vertebra['index']}" for level, vertebra in zip(levels, vertebrae))
+        naming = f"levels {measured}; {LEVEL_ANCHOR}"
+    else:
+        measured = ", ".join(str(vertebra["index"]) for vertebra in vertebrae)
+        naming = (f"numbered from the top of the scan: {measured}; anatomical levels not named (the scan does not "
+                  "show the lung apex, or the bodies below it are not consecutive)")
     statement = (f"Lowest vertebral trabecular attenuation {lowest:.0f} HU: {flag.replace('_', ' ')} ({threshold}); "
-                 f"{len(vertebrae)} vertebral bodies measured (numbered from the top of the scan: {measured}; "
-                 "anatomical levels not named).")
+                 f"{len(vertebrae)} vertebral bodies measured ({naming}).")
     return {"vertebrae": vertebrae, "trabecular_hu": lowest, "flag": flag, "threshold": threshold,
             "column_slices": column_slices,
             "statement": statement, "caveat": CAVEAT,

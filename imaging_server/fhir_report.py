@@ -177,7 +177,8 @@ def finding_observations(metrics: dict, extent_percent: float) -> list[dict]:
         "vertebral-trabecular-attenuation", "Lowest vertebral trabecular attenuation (CT)", bone_value,
         f"{bone['statement']} {bone['caveat']} Method: {bone['method']}.",
         components=[_component(f"vertebral-trabecular-attenuation-{vertebra['index']}",
-                               f"Vertebral body {vertebra['index']} from the top of the scan",
+                               f"Vertebral body {vertebra['index']} from the top of the scan"
+                               + (f" (level {vertebra['level']}, estimated)" if vertebra.get("level") else ""),
                                _quantity(vertebra["trabecular_hu"], "[hnsf'U]", "HU"))
                     for vertebra in bone["vertebrae"]]))
     return observations

@@ -132,8 +132,10 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
     else:  # a model's bodies: the column is where they are
         bodies = methods.vertebra.bodies(full_volume)
         column_slices = sum(box[0].stop - box[0].start for box, _ in bodies)
-    result["bone"] = bone_density.bone_summary(bone_density.trabecular_attenuation(full_volume, bodies),
-                                               method=methods.vertebra.name, column_slices=column_slices)
+    # The lung apex anchors the level names when the scan starts above it (not a slab through the lungs).
+    apex = int(box[0].start) + 1 if box[0].start > 0 else None
+    vertebrae = bone_density.name_levels(bone_density.trabecular_attenuation(full_volume, bodies), apex)
+    result["bone"] = bone_density.bone_summary(vertebrae, method=methods.vertebra.name, column_slices=column_slices)
     lap("bone")
     return result
 

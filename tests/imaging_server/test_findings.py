@@ -272,3 +272,16 @@ def test_thin_sections_trabecular_hu_within_15(thin):
     truth = [v["trabecular_hu"] for v in phantom.truth["vertebrae"]]
     assert len(measured) == len(truth) >= 5
     assert max(abs(a - b) for a, b in zip(measured, truth)) <= 15.0
+
+
+def test_vertebral_levels_are_named_from_the_lung_apex_only_over_consecutive_bodies():
+    from imaging_server.bone import name_levels
+
+    bodies = [{"index": n, "trabecular_hu": 150.0, "slices": [start, start + 7]}
+              for n, start in enumerate((0, 10, 20, 30, 52, 62), start=1)]
+    named = name_levels(bodies, apex_slice=12)  # the apex lies in the second body: T1
+    assert [v["level"] for v in named] == [None, "T1", "T2", "T3", None, None]  # a missed body: stop naming
+    assert all(v["level"] is None for v in name_levels(bodies, apex_slice=None))  # a slab: no apex
+    summary = bone_summary(named)
+    assert "levels #1, T1, T2, T3, #5, #6" in summary["statement"] and "lung apex" in summary["statement"]
+    assert "anatomical levels not named" in bone_summary(bodies)["statement"]
