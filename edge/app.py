@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -24,6 +23,7 @@ from edge.api import referrals as referrals_api
 from edge.api import users as users_api
 from edge.api import visit_data as visit_data_api
 from edge.api.operations import IdConverter
+from common.web import register_request_log, route_rule as _rule
 from edge import health
 from audio_models.errors import ModelError
 from edge.auth import LockoutPolicy
@@ -104,7 +104,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         app.register_blueprint(blueprint)
     audit_api.register_read_audit(app)
     register_error_handlers(app)
-    register_request_log(app)
+    register_request_log(app, logger, _caller)
     register_security_headers(app)
     app.teardown_appcontext(close_db)
 
@@ -194,11 +194,6 @@ def _wants_json() -> bool:
     return request.path.startswith(("/api/", "/healthz", "/readyz"))
 
 
-def _rule() -> str:
-    # The route template, never the raw path or query string (they may carry codes).
-    return request.url_rule.rule if request.url_rule else "<no route>"
-
-
 # Scripts and styles come only from /static (no inline code), nothing may frame a page, and
 # the pages talk to no other host. Inline SVG presentation attributes are not styles.
 CONTENT_SECURITY_POLICY = (
@@ -239,17 +234,7 @@ def register_security_headers(app: Flask) -> None:
         return response
 
 
-def register_request_log(app: Flask) -> None:
-    @app.before_request
-    def start_timer():
-        g.started = time.perf_counter()
-
-    @app.after_request
-    def log_request(response):
-        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        user = g.get("actor")
-        logger.info(
-            "%s %s %s %.0fms user=%s", request.method, _rule(), response.status_code, elapsed_ms,
-            user.user_id if user else "-",
-        )
-        return response
+def _caller() -> str:
+    """Who made the request, for the request log: a user id, never a name."""
+    user = g.get("actor")
+    return f"user={user.user_id if user else '-'}"

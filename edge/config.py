@@ -7,25 +7,18 @@ a default.
 from __future__ import annotations
 
 import ipaddress
-import os
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 from typing import Any, Literal, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, ValidationError as PydanticValidationError, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits
+from common.settings import load_layered_settings
 from edge.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
-CONFIG_FILE_NAME = "config.toml"
 ENV_PREFIX = "ILDSCREEN_"
 # The hospital CT server's own settings; a box running both must not trip the edge's check.
 FOREIGN_ENV_PREFIXES = ("ILDSCREEN_IMAGING_",)
@@ -462,17 +455,6 @@ def is_loopback(host: Optional[str]) -> bool:
         return False
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Read ``config.toml``; a missing file is an empty config, a broken one is a ``ConfigError``."""
-    if not path.exists():
-        return {}
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
-
-
 def load_settings(*, data_dir: Path | str | None = None, **overrides: Any) -> Settings:
     """Build validated settings from the data folder's config file, the environment and overrides.
 
@@ -488,28 +470,6 @@ def load_settings(*, data_dir: Path | str | None = None, **overrides: Any) -> Se
     ConfigError
         Naming the offending key and why it was refused.
     """
-    resolved_dir = Path(data_dir or os.environ.get(f"{ENV_PREFIX}DATA_DIR") or DEFAULT_DATA_DIR)
-    file_values = read_config_file(resolved_dir / CONFIG_FILE_NAME)
-    env_keys = {key[len(ENV_PREFIX):].lower() for key in os.environ
-                if key.startswith(ENV_PREFIX) and not key.startswith(FOREIGN_ENV_PREFIXES)}
-    unknown_env = sorted(env_keys - set(Settings.model_fields))
-    if unknown_env:
-        raise ConfigError(f"invalid configuration: {ENV_PREFIX}{unknown_env[0].upper()}: unknown setting")
-    # The environment beats the file: drop file keys that the environment sets.
-    values = {key: value for key, value in file_values.items() if key not in env_keys}
-    values.update({key: value for key, value in overrides.items() if value is not None})
-    values["data_dir"] = resolved_dir
-    try:
-        return Settings(**values)
-    except PydanticValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from exc
-
-
-def describe_validation_error(exc: PydanticValidationError) -> str:
-    """One line per offending key: ``key: reason``."""
-    problems = []
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "settings"
-        reason = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"]
-        problems.append(f"{key}: {reason}")
-    return "invalid configuration: " + "; ".join(problems)
+    return load_layered_settings(Settings, data_dir=data_dir, default_data_dir=DEFAULT_DATA_DIR,
+                                 env_prefix=ENV_PREFIX, overrides=overrides, config_error=ConfigError,
+                                 foreign_env_prefixes=FOREIGN_ENV_PREFIXES)

@@ -127,17 +127,27 @@ def get_recording(db: sqlite_utils.Database, recording_id: int) -> dict:
     return rows[0]
 
 
-def discard_recording(db: sqlite_utils.Database, actor: audit.Actor, recording_id: int) -> None:
+def discard_recording(db: sqlite_utils.Database, blobs: BlobStore, actor: audit.Actor, recording_id: int) -> None:
     """Take a recording out of its open visit (the nurse re-records the site); audited.
 
-    The audio file stays in the blob store: the audit trail can still account for it.
+    Its audio file is removed from the store unless another row holds the same content (files
+    are stored once per content): a discarded take leaves no sound of the patient behind. The
+    audit entry keeps the file's SHA-256, so the trail still accounts for what was recorded.
     """
     with write_transaction(db):
         row = get_recording(db, recording_id)
         require_open_visit(db, row["visit_id"])
         db.execute("DELETE FROM recordings WHERE id = ?", [recording_id])
         audit.record(db, actor, "discard", "recording", recording_id,
-                     {"visit_id": row["visit_id"], "chest_site": row["chest_site"]})
+                     {"visit_id": row["visit_id"], "chest_site": row["chest_site"], "sha256": row["sha256"]})
+        # Under the write lock: an upload of the same content commits its file and its row
+        # under this lock too (add_recording), so it never finds its file removed.
+        still_used = db.execute(
+            "SELECT EXISTS (SELECT 1 FROM recordings WHERE file_path = ?) "
+            "OR EXISTS (SELECT 1 FROM breath_readings WHERE file_path = ?)",
+            [row["file_path"], row["file_path"]]).fetchone()[0]
+        if not still_used:
+            blobs.remove(row["file_path"])
 
 
 def list_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
@@ -212,23 +222,26 @@ def add_recording(
     with blobs.write_pending(stream, max_bytes=max_bytes) as pending:
         audio = describe_audio(pending, limits)
         scored = score(pending.path, chest_site, model, limits)
-        stored = pending.commit()
-    with write_transaction(db):
-        require_open_visit(db, visit_id)
-        recording_id = db["recordings"].insert(
-            {
-                "visit_id": visit_id,
-                "chest_site": chest_site,
-                "source": source,
-                "device_id": device_id,
-                "sha256": stored.sha256,
-                "file_path": stored.relative_path,
-                "size_bytes": stored.size_bytes,
-                **audio,
-                **scored,
-                "created_at": utc_now(),
-                "created_by": actor.user_id,
-            }
-        ).last_pk
-        audit.record(db, actor, "create", "recording", recording_id, {"visit_id": visit_id, "chest_site": chest_site})
+        with write_transaction(db):
+            require_open_visit(db, visit_id)
+            # File and row under one write lock: a discard of a take with the same content
+            # (discard_recording) cannot remove the file between the two.
+            stored = pending.commit()
+            recording_id = db["recordings"].insert(
+                {
+                    "visit_id": visit_id,
+                    "chest_site": chest_site,
+                    "source": source,
+                    "device_id": device_id,
+                    "sha256": stored.sha256,
+                    "file_path": stored.relative_path,
+                    "size_bytes": stored.size_bytes,
+                    **audio,
+                    **scored,
+                    "created_at": utc_now(),
+                    "created_by": actor.user_id,
+                }
+            ).last_pk
+            audit.record(db, actor, "create", "recording", recording_id,
+                         {"visit_id": visit_id, "chest_site": chest_site})
     return _recording_from_row(get_recording(db, recording_id))

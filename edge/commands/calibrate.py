@@ -16,7 +16,7 @@ import click
 from edge import audit
 from edge.calibration_fit import fit_site_calibration
 from edge.commands.models import data_dir_option, model_errors
-from edge.commands.outcomes import open_screened_folder
+from edge.service import open_existing_data_folder
 from edge.config import Settings, load_settings
 from edge.inference.bundles import BUNDLED_ID, BundleError
 from edge.outcome_labels import assessed_visits
@@ -65,7 +65,7 @@ def calibrate(as_json: bool, apply_now: bool, data_dir: Optional[Path]) -> None:
     settings = load_settings(data_dir=data_dir)
     store = CalibrationStore(settings.models_path)
     active = store.load(store.active_id())
-    db = open_screened_folder(settings).connect()
+    db = open_existing_data_folder(settings).connect()
     try:
         visits = assessed_visits(db, window_months=settings.outcome_window_months)
     finally:

@@ -155,6 +155,7 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
     """Run the referral API and, in a background thread, the PACS watcher."""
     import waitress
 
+    from common.serving import PortUnavailable, bind_listener
     from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION
     from imaging_server.app import create_app
     from imaging_server.config import load_settings
@@ -165,7 +166,12 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
 
     settings = load_settings(data_dir=data_dir, host=host, port=port, database_url=database_url)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+    # The port first: on a busy one, stop before a database is created or migrated.
+    try:
+        listener = bind_listener(settings.host, settings.port)
+    except PortUnavailable as exc:
+        raise click.ClickException(exc.message) from exc
+    app = create_app(settings, pacs_watched=not no_watch)
     recovered = recover_interrupted(settings)
     if recovered:
         logger.warning("%s referrals interrupted while quantifying are waiting again", recovered)
@@ -178,7 +184,7 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
                f"(database {redacted(settings.database_target)}, PACS {settings.dicomweb_url}"
                f"{', not watched' if no_watch else ''})")
     try:
-        waitress.serve(app, host=settings.host, port=settings.port, threads=settings.threads, ident="ildscreen-ct")
+        waitress.serve(app, sockets=[listener], threads=settings.threads, ident="ildscreen-ct")
     finally:
         if watcher:
             watcher.stop()
@@ -205,7 +211,7 @@ def clinics_add(name: str, data_dir: Optional[Path], database_url: Optional[str]
 @contextlib.contextmanager
 def _database(data_dir: Optional[Path], database_url: Optional[str], *, create: bool = True):
     """The CT server's database, created and migrated (``create``), or one that must already
-    exist (revoking never creates one); its pooled connections are closed afterwards."""
+    exist (listing and revoking never create one); its pooled connections are closed afterwards."""
     from imaging_server.config import load_settings
     from imaging_server.store import dispose_engine, existing_database, prepare_database
 
@@ -253,7 +259,7 @@ def clinics_list(as_json: bool, data_dir: Optional[Path], database_url: Optional
     """List registered clinics."""
     from imaging_server.store import list_clinics
 
-    with _database(data_dir, database_url) as db:
+    with _database(data_dir, database_url, create=False) as db:
         rows = list_clinics(db)
     if as_json:
         click.echo(json.dumps(rows))
