@@ -120,18 +120,3 @@ def wait_for(check, *, timeout_s: float, what: str):
             return value
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def shared_folder_or_skip(folder: Path, what: str) -> Path:
-    """``folder`` if it holds data; else skip, except in CI (env ``CI`` set), where ``../shared/data``
-    is always there and a missing folder must fail rather than quietly skip the real-data tests."""
-    import os
-
-    import pytest
-
-    if folder.is_dir() and any(folder.iterdir()):
-        return folder
-    message = f"{what} not found at {folder} (set ILDSCREEN_SHARED_DATA to the folder holding it)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)

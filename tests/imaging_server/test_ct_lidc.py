@@ -22,7 +22,7 @@ import pytest
 from imaging_server.dicom_io import load_series_folder
 from imaging_server.lidc_readers import reference_lesions, sop_slice_index, texture_type
 from imaging_server.quantify import quantify_volume
-from support import shared_folder_or_skip
+from support import shared_data_or_skip
 
 REPO = Path(__file__).resolve().parents[2]
 CT_LIDC = Path(os.environ.get("ILDSCREEN_SHARED_DATA", REPO.parent / "shared" / "data")) / "ct_lidc"
@@ -33,7 +33,7 @@ DIAMETER_SLACK_MM = 1.5
 
 @pytest.fixture(scope="module")
 def lidc():
-    return shared_folder_or_skip(CT_LIDC, "LIDC-IDRI slabs (ct_lidc)")
+    return shared_data_or_skip(CT_LIDC, "LIDC-IDRI slabs (ct_lidc)")
 
 
 @pytest.fixture(scope="module")
