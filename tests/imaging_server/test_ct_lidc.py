@@ -13,8 +13,6 @@ Phys 2011;38:915-931). Never committed: skipped where absent, failed under CI.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,10 +20,9 @@ import pytest
 from imaging_server.dicom_io import load_series_folder
 from imaging_server.lidc_readers import reference_lesions, sop_slice_index, texture_type
 from imaging_server.quantify import quantify_volume
-from support import shared_data_or_skip
+from support import SHARED_DATA, shared_data_or_skip
 
-REPO = Path(__file__).resolve().parents[2]
-CT_LIDC = Path(os.environ.get("ILDSCREEN_SHARED_DATA", REPO.parent / "shared" / "data")) / "ct_lidc"
+CT_LIDC = SHARED_DATA / "ct_lidc"
 CASES = ("LIDC-IDRI-0001", "LIDC-IDRI-0003")
 CENTRE_MM = 10.0
 DIAMETER_SLACK_MM = 1.5
