@@ -174,6 +174,34 @@ class Settings(BaseSettings):
         description="Programme assumption (docs/evidence.md): crackles heard only away from the lung bases count "
                     "at this fraction of the basal finding's log LR.",
     )
+    evidence_protocol_basal_sites: list[str] = Field(
+        ["posterior_left_base", "posterior_right_base"],
+        min_length=1,
+        title="Basal sites of a complete lung-sound exam",
+        description="Programme assumption (docs/evidence.md): a clear chest counts fully only when each of these "
+                    "sites has an accepted recording, otherwise by the share that has.",
+    )
+    evidence_kl6_cutoff: float = Field(
+        500.0,
+        gt=0,
+        title="KL-6 positive from (U/mL)",
+        description="Programme assumption (docs/evidence.md): the cut-off of the laboratory's KL-6 assay; 500 U/mL "
+                    "is the commercial latex assay's, used by most studies of the KL-6 meta-analysis.",
+    )
+    evidence_assumption_spread: float = Field(
+        0.5,
+        ge=0,
+        le=2,
+        title="Uncertainty of an assumed effect size",
+        description="Programme assumption (docs/evidence.md): every assumed odds-ratio magnitude may be off by this "
+                    "fraction of its log (95%); it widens the interval.",
+    )
+    evidence_validation_rule: dict[str, Any] = Field(
+        default_factory=dict,
+        title="When a modality counts",
+        description="Overrides of the evidence model's validation rule table (docs/evidence.md, section 2a), e.g. "
+                    '{"min_patients": 30, "site_min_auc_lower": 0.75}; unset keys keep their defaults.',
+    )
     referral_server_url: Optional[str] = Field(
         None,
         pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
@@ -355,6 +383,19 @@ class Settings(BaseSettings):
         title="Log level",
         description="One of DEBUG, INFO, WARNING, ERROR. Patient identifiers are never logged at any level.",
     )
+
+    @field_validator("evidence_validation_rule")
+    @classmethod
+    def _known_validation_rule(cls, value: dict) -> dict:
+        from pydantic import ValidationError as PydanticValidationError
+
+        from edge.fusion.evidence import ValidationRule  # the one table; imported here to keep config light
+
+        try:
+            ValidationRule(**value)
+        except PydanticValidationError as exc:
+            raise ValueError(f"evidence_validation_rule: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+        return value
 
     @field_validator("clinic_timezone")
     @classmethod

@@ -111,6 +111,15 @@ def openapi_document() -> dict:
             "Confirm or reject a nodule", "reader", {200: _ok("Done")}, (404, 409),
             parameters=(CODE, NUMBER, {"name": "action", "in": "path", "required": True,
                                        "schema": {"type": "string", "enum": ["confirm", "reject"]}}))},
+        "/api/v1/reader/referrals/{code}/consolidation": {
+            "get": _operation("A report's consolidation finding", "reader", {200: _ok("Consolidation")}, (404, 409),
+                              parameters=reader),
+            "patch": _operation("Edit the consolidation finding", "reader", {200: _ok("Edited")},
+                                (*BODY_ERRORS, 404, 409), body=ANY_OBJECT, parameters=reader)},
+        "/api/v1/reader/referrals/{code}/consolidation/{action}": {"post": _operation(
+            "Confirm or reject the consolidation finding", "reader", {200: _ok("Done")}, (404, 409),
+            parameters=(CODE, {"name": "action", "in": "path", "required": True,
+                               "schema": {"type": "string", "enum": ["confirm", "reject"]}}))},
         "/api/v1/reader/referrals/{code}/ild-read": {
             "get": _operation("The radiologist's ILD read", "reader", {200: _ok("Read")}, (404, 409),
                               parameters=reader),
