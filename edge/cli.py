@@ -15,9 +15,8 @@ from typing import Callable, Optional
 
 import click
 import threadpoolctl
-import waitress
 
-from common.serving import PortUnavailable, bind_listener
+from common.serving import PortUnavailable, bind_listener, serve_json_errors
 from edge import __version__, audit
 from edge.app import create_app
 from edge.auth import create_api_token
@@ -116,9 +115,9 @@ def serve(host: Optional[str], port: Optional[int], data_dir: Optional[Path]) ->
                f"(data in {settings.data_dir.resolve()})")
     try:
         # The TLS front runs on this box (deploy/jetson/nginx.conf): only it may say a request was HTTPS.
-        waitress.serve(app, sockets=[listener], threads=settings.threads,
-                       max_request_body_size=settings.max_upload_bytes + 1024 * 1024, ident="ildscreen",
-                       trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto"})
+        serve_json_errors(app, sockets=[listener], threads=settings.threads,
+                          max_request_body_size=settings.max_upload_bytes + 1024 * 1024, ident="ildscreen",
+                          trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto"})
     finally:
         # Running captures are cancelled on their boards and the serial ports closed.
         boards = len(resources.devices.statuses())

@@ -86,6 +86,32 @@ class Settings(BaseSettings):
         title="Most recording channels",
         description="Recordings with more channels are refused with HTTP 413 before decoding.",
     )
+    audio_max_decoded_samples: int = Field(
+        DEFAULT_AUDIO_LIMITS.max_decoded_samples,
+        ge=1,
+        le=200_000_000,
+        title="Most decoded samples per recording",
+        description="Frames x channels a recording's header may declare; more is refused with HTTP 413 before "
+                    "decoding (the default, 24 million, is 96 MB of float32: programme assumption).",
+    )
+    audio_max_concurrent_decodes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        title="Recordings decoded at once",
+        description="Uploads and captures beyond this many wait for a decode slot (HTTP 503 after "
+                    "audio_decode_wait_s), so the service's memory does not grow with its worker threads: the "
+                    "longest recording the defaults admit needs about 500 MB while it is decoded and checked, "
+                    "a normal one a few MB and well under a second.",
+    )
+    audio_decode_wait_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        title="Longest wait for a decode slot (seconds)",
+        description="A recording that waits longer for one of audio_max_concurrent_decodes is refused with "
+                    "HTTP 503 (nothing stored); the nurse sends it again.",
+    )
     lockout_threshold: int = Field(
         5,
         ge=1,
@@ -481,7 +507,8 @@ class Settings(BaseSettings):
     def audio_limits(self) -> AudioLimits:
         """What a recording's header may declare, for uploads, device captures and the CLI alike."""
         return AudioLimits(min_sample_rate=self.audio_min_sample_rate, max_sample_rate=self.audio_max_sample_rate,
-                           max_duration_s=self.audio_max_duration_s, max_channels=self.audio_max_channels)
+                           max_duration_s=self.audio_max_duration_s, max_channels=self.audio_max_channels,
+                           max_decoded_samples=self.audio_max_decoded_samples)
 
 
 def is_loopback(host: Optional[str]) -> bool:

@@ -113,6 +113,13 @@ class DeviceUnavailable(IldscreenError):
     code = "device_unavailable"
 
 
+class ServiceBusy(IldscreenError):
+    """Every slot for a bounded piece of work (decoding a recording) stayed taken too long."""
+
+    status = 503
+    code = "busy"
+
+
 class ModelUnavailable(IldscreenError):
     """A model is missing, altered, or does not match its manifest entry (``/readyz`` says which)."""
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+from contextlib import contextmanager
 from typing import BinaryIO, Optional
 
 import sqlite_utils
@@ -17,7 +19,7 @@ from audio_models.errors import AudioLimitError, ModelError, UnreadableAudioErro
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits, read_header
 from edge import audit
 from edge.auscultation import score_recording
-from edge.errors import ModelUnavailable, NotFound, PayloadTooLarge, ValidationError
+from edge.errors import ModelUnavailable, NotFound, PayloadTooLarge, ServiceBusy, ValidationError
 from edge.patients import require_open_visit
 from edge.store.blobs import BlobStore, PendingBlob
 from edge.store.database import utc_now, write_transaction
@@ -85,12 +87,46 @@ def describe_audio(pending: PendingBlob, limits: AudioLimits = DEFAULT_AUDIO_LIM
     }
 
 
+class DecodeSlots:
+    """A process-wide cap on recordings decoded at once.
+
+    Decoding and scoring hold the mono signal and its resampled copies (up to a few hundred MB
+    for a long recording at 192 kHz); with one decode per worker thread, memory would grow with
+    ``threads``. Waiting callers get a slot in turn, or :class:`ServiceBusy` (503) after
+    ``wait_s``. ``create_app`` sets the size from ``audio_max_concurrent_decodes``.
+    """
+
+    def __init__(self, slots: int = 1, wait_s: float = 60.0):
+        self.configure(slots, wait_s)
+
+    def configure(self, slots: int, wait_s: float) -> None:
+        """Resize (at start-up, before any request is served)."""
+        self.slots, self.wait_s = slots, wait_s
+        self._semaphore = threading.BoundedSemaphore(slots)
+
+    @contextmanager
+    def held(self):
+        semaphore = self._semaphore
+        if not semaphore.acquire(timeout=self.wait_s):
+            raise ServiceBusy(f"all {self.slots} decode slots stayed busy for {self.wait_s:g} s; send the recording "
+                              "again", fields=[{"field": "file", "reason": "other recordings are being decoded"}])
+        try:
+            yield
+        finally:
+            semaphore.release()
+
+
+#: The one cap every decode of the service goes through (uploads, board captures, rescoring).
+DECODE_SLOTS = DecodeSlots()
+
+
 def score(path, chest_site: str, model, limits: Optional[AudioLimits] = DEFAULT_AUDIO_LIMITS) -> dict:
-    """The columns a crackle score fills; empty without a model."""
+    """The columns a crackle score fills; empty without a model. Decodes in one of ``DECODE_SLOTS``."""
     if model is None:
         return {}
     try:
-        result = score_recording(str(path), chest_site=chest_site, backend=model, limits=limits)
+        with DECODE_SLOTS.held():
+            result = score_recording(str(path), chest_site=chest_site, backend=model, limits=limits)
     except UnreadableAudioError as exc:
         raise audio_error(exc) from exc
     except ModelError as exc:

@@ -57,17 +57,6 @@ def _screening_birth_years() -> tuple[int, int]:
 BIRTH_YEAR_MIN, BIRTH_YEAR_MAX = _screening_birth_years()
 
 
-def json_depth(value: object) -> int:
-    """How deeply objects and arrays nest in a parsed JSON value (a scalar is 0); no recursion."""
-    depth, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, (dict, list)):
-            depth = max(depth, level)
-            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return depth
-
-
 def _integral(value):
     # JSON Schema's "integer" includes 2008.0; strict types would refuse it.
     return int(value) if isinstance(value, float) and value.is_integer() else value

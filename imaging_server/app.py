@@ -18,20 +18,22 @@ referrals. Errors are JSON ``{"error": {"code", "message", "fields"?}}``, never 
 """
 from __future__ import annotations
 
-import json
 import logging
 from typing import Optional
 
 from flask import Blueprint, Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from common.http_security import register_security_headers
 from common.web import register_request_log, route_rule as _rule
 from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION, ild_read  # noqa: F401 - ild_read adds its routes
 from imaging_server.config import ImagingSettings, load_settings
-from imaging_server.errors import ImagingError, MalformedRequest, StorageError
+from imaging_server.errors import ImagingError, StorageError
 from imaging_server.ingest import check_pacs
 from imaging_server.nodule_review import review_api
+from imaging_server.openapi import openapi_document
 from imaging_server.programme import figures_api
+from imaging_server.request_body import json_body
 from imaging_server.referrals import create_referral, referral_for_clinic, report_view, status_view
 from imaging_server.store import MIGRATIONS, clinic_for_token, current_version, prepare_database, request_db
 
@@ -57,8 +59,13 @@ def create_app(settings: Optional[ImagingSettings] = None, *, pacs_watched: bool
     app.register_blueprint(review_api)
     app.register_blueprint(figures_api)
     _register_error_handlers(app)
+    register_security_headers(app, secure_cookies=lambda: app.extensions["imaging_server"].secure_cookies)
     register_request_log(app, logger, _caller)
     app.teardown_appcontext(_close_db)
+
+    @app.get("/api/v1/openapi.json")
+    def openapi_json():
+        return jsonify(openapi_document())
 
     @app.get("/healthz")
     def healthz():
@@ -95,10 +102,7 @@ def authenticate_clinic():
 
 @api.post("/referrals")
 def post_referral():
-    try:
-        bundle = json.loads(request.get_data(cache=False))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedRequest("request body is not valid JSON") from exc
+    bundle = json_body()
     body, created = create_referral(request_db(), g.clinic, bundle, request.headers.get("Idempotency-Key"))
     return jsonify(body), 201 if created else 200
 
@@ -122,7 +126,9 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
-        return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
+        # Keep the exception's own headers (a 405's Allow), not its content type.
+        headers = [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
+        return jsonify({"error": {"code": code, "message": exc.description}}), exc.code, headers
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -40,6 +40,14 @@ class ImagingSettings(BaseSettings):
                       description="Interface to bind. Keep loopback unless a TLS-terminating proxy sits in front.")
     port: int = Field(8090, ge=1, le=65535, title="Listen port", description="TCP port of the referral API.")
     threads: int = Field(4, ge=1, le=64, title="Worker threads", description="Request-handling threads.")
+    trusted_proxy: Optional[str] = Field(
+        None, title="Trusted TLS proxy",
+        description="Address of the TLS-terminating proxy (e.g. 127.0.0.1 for the shipped nginx) whose "
+                    "X-Forwarded-Proto is believed: requests it marks https set Secure cookies. Unset: no "
+                    "forwarded header is believed.")
+    secure_cookies: bool = Field(
+        False, title="Secure cookies",
+        description="Always mark cookies (the programme view's sign-in) Secure, whatever the request's scheme.")
     orthanc_url: str = Field("http://127.0.0.1:8042", pattern=r"^https?://", title="PACS URL",
                              description="Base URL of the Orthanc (or other PACS) HTTP server.")
     dicomweb_root: str = Field("/dicom-web", title="DICOMweb root",

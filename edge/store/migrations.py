@@ -14,7 +14,7 @@ import sqlite_utils
 
 from common.migrations import migration_order_problem
 from edge.errors import StorageError
-from edge.schemas import json_depth
+from tabular_models.text_formats import json_depth
 from edge.store.database import utc_now, write_transaction
 
 logger = logging.getLogger(__name__)
