@@ -2,7 +2,7 @@
 
 Written out here rather than generated: the routes validate by hand (each refusal names its
 field), so the document states what they accept and answer. ``tests/imaging_server/
-test_api_contract_served.py`` runs schemathesis with every check against a real server to keep
+test_imaging_api_contract_served.py`` runs schemathesis with every check against a real server to keep
 the two in step. The HTML pages (``/programme``, its sign-in and sign-out forms) are not API.
 """
 from __future__ import annotations
