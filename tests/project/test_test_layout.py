@@ -9,8 +9,7 @@ TESTS = Path(__file__).resolve().parents[1]
 
 def test_no_two_test_files_share_a_name():
     names = collections.defaultdict(list)
-    for path in TESTS.rglob("*.py"):
-        if path.name.startswith("test_") or path.name in {"conftest.py"}:
-            names[path.name].append(str(path.relative_to(TESTS)))
-    clashes = {name: paths for name, paths in names.items() if len(paths) > 1 and name != "conftest.py"}
+    for path in TESTS.rglob("test_*.py"):
+        names[path.name].append(str(path.relative_to(TESTS)))
+    clashes = {name: paths for name, paths in names.items() if len(paths) > 1}
     assert not clashes, clashes
