@@ -145,6 +145,18 @@ def list_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
     return [_recording_from_row(row) for row in rows]
 
 
+def is_accepted(recording: dict) -> bool:
+    """Whether a recording passed the quality gate and was scored: the only recordings that may
+    reach the risk, the letter, the referral and the crackle map."""
+    quality = recording.get("quality")
+    return bool(quality and quality.get("ok")) and recording.get("crackle_probability") is not None
+
+
+def accepted_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
+    """The visit's recordings that passed the quality gate and were scored (see ``is_accepted``)."""
+    return [recording for recording in list_recordings(db, visit_id) if is_accepted(recording)]
+
+
 def score_unscored_recordings(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, model) -> int:
     """Score the visit's recordings that were stored while the crackle model was unavailable.
 

@@ -195,8 +195,40 @@ def referral_for_clinic(db: Database, clinic: dict, code: str) -> dict:
 
 
 def status_view(referral: dict) -> dict:
-    return {"referral_code": referral["code"], "status": referral["status"], "updated_at": referral["updated_at"],
+    """The status a clinic sees: ``revoked`` once the clinic withdrew the referral."""
+    status = "revoked" if referral.get("revoked_at") else referral["status"]
+    return {"referral_code": referral["code"], "status": status, "updated_at": referral["updated_at"],
             "error": referral["error"]}
+
+
+def revoke_referral(db: Database, clinic: dict, code: str) -> dict:
+    """The clinic withdrew a delivered referral: its ServiceRequest becomes ``revoked`` and the
+    PACS watcher stops waiting for its images. Revoking twice is accepted (the outbox may retry).
+
+    Raises
+    ------
+    NotFound
+        Unknown code, or another clinic's.
+    Conflict
+        The CT is already being quantified or reported: the result stands.
+    """
+    referral_for_clinic(db, clinic, code)
+    now = utc_now()
+    with db.write():
+        referral = db.row("SELECT * FROM referrals WHERE code = :code" + db.for_update(), {"code": code})
+        if not referral["revoked_at"]:
+            if referral["status"] not in ("awaiting_images", "failed"):
+                raise Conflict(f"the referral is {referral['status']}: it can no longer be revoked")
+            bundle = json.loads(referral["bundle"])
+            for entry in bundle.get("entry", []):
+                if entry.get("resource", {}).get("resourceType") == "ServiceRequest":
+                    entry["resource"]["status"] = "revoked"
+            # bundle_sha256 stays the digest of what the clinic sent, so a replayed POST is still a replay.
+            db.execute("UPDATE referrals SET revoked_at = :now, updated_at = :now, bundle = :bundle WHERE code = :code",
+                       {"now": now, "code": code, "bundle": json.dumps(bundle, sort_keys=True)})
+            referral = {**referral, "revoked_at": now, "updated_at": now}
+    logger.info("referral revoked by clinic %s", clinic["name"])
+    return status_view(referral)
 
 
 def report_view(db: Database, referral: dict) -> dict:

@@ -149,6 +149,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             created_at TEXT NOT NULL
         )""",
     )),
+    (5, "referrals revoked by their clinic", (
+        # When the clinic withdrew a delivered referral (its ServiceRequest is then ``revoked``);
+        # NULL: standing. A column, not a status, so the status CHECK of version 1 stays as released.
+        "ALTER TABLE referrals ADD COLUMN revoked_at TEXT",
+    )),
 )
 
 

@@ -331,9 +331,21 @@ PROGRAMME_REPORTS = Migration(
     ),
 )
 
+REFERRAL_REASON_AND_WITHDRAWAL = Migration(
+    10,
+    "referrals: the clinician's stated reason, and withdrawal (queued) or revocation (delivered)",
+    (
+        # Free text the clinician gave for a referral the advice did not call for (NULL: none given).
+        "ALTER TABLE referrals ADD COLUMN reason TEXT",
+        "ALTER TABLE referrals ADD COLUMN withdrawn_at TEXT",
+        "ALTER TABLE referrals ADD COLUMN withdrawn_by INTEGER REFERENCES users(id)",
+        "ALTER TABLE referrals ADD COLUMN withdraw_reason TEXT",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
                                      CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION,
-                                     TABLET_PIN_LOCK, PROGRAMME_REPORTS)
+                                     TABLET_PIN_LOCK, PROGRAMME_REPORTS, REFERRAL_REASON_AND_WITHDRAWAL)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -437,8 +437,11 @@ def referral_letter(referral_id: int):
     referral = outbox.get_referral(db, referral_id)
     visit = patients.get_visit(db, referral["visit_id"])
     patient = patients.get_patient(db, visit["patient_id"])
-    assessment = screening.latest_assessment(db, visit["id"])
-    recordings_ = recordings.list_recordings(db, visit["id"])
+    # The assessment the referral was built from, so the letter says what the hospital received.
+    assessment = (screening.get_assessment(db, referral["assessment_id"]) if referral.get("assessment_id")
+                  else screening.latest_assessment(db, visit["id"]))
+    # Only recordings that passed the quality gate: a refused take never reaches the letter.
+    recordings_ = recordings.accepted_recordings(db, visit["id"])
     lab_rows = presenters.lab_rows(labs.list_lab_results(db, visit["id"]))
     buffer = io.BytesIO()
     qrcode.make(referral["code"], image_factory=qrcode.image.svg.SvgPathImage).save(buffer)

@@ -378,6 +378,22 @@ def assess(visit_id: int):
 @blueprint.post("/visits/<int:visit_id>/refer")
 @login_required
 def refer(visit_id: int):
+    """Refer for HRCT; when the advice is not HRCT the form must carry the clinical reason."""
     resources = _resources()
-    outbox.create_referral(resources.db(), g.actor, visit_id, site_secret=resources.folder.site_secret)
+    try:
+        outbox.create_referral(resources.db(), g.actor, visit_id, site_secret=resources.folder.site_secret,
+                               reason=request.form.get("reason"))
+    except ValidationError as exc:
+        if any(field.get("field") == "reason" for field in exc.fields or ()):
+            return _back(visit_id, "referral", refer_error="reason")
+        raise
     return _back(visit_id, "referral")
+
+
+@blueprint.post("/referrals/<int:referral_id>/withdraw")
+@login_required
+def withdraw_referral(referral_id: int):
+    """Withdraw (not yet delivered) or revoke at the hospital (delivered); back to its visit."""
+    db = _resources().db()
+    referral = outbox.withdraw_referral(db, g.actor, referral_id, reason=request.form.get("reason"))
+    return _back(referral["visit_id"], "referral")
