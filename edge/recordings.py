@@ -136,8 +136,12 @@ def discard_recording(db: sqlite_utils.Database, actor: audit.Actor, recording_i
         row = get_recording(db, recording_id)
         require_open_visit(db, row["visit_id"])
         db.execute("DELETE FROM recordings WHERE id = ?", [recording_id])
+        # The take's device and verdict stay in the audit entry so that discarded takes still
+        # count in the quality-gate figures (edge.programme.quality_refusals).
+        quality = json.loads(row["quality"]) if row["quality"] else {}
         audit.record(db, actor, "discard", "recording", recording_id,
-                     {"visit_id": row["visit_id"], "chest_site": row["chest_site"]})
+                     {"visit_id": row["visit_id"], "chest_site": row["chest_site"],
+                      "device": row["device_id"] or "upload", "refused": quality.get("ok") is False})
 
 
 def list_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:

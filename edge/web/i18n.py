@@ -55,7 +55,7 @@ CATALOG: dict[str, dict[str, str]] = {
                                 "through the mouth.",
                           "zh-CN": "每个部位录音 20 秒，先录背部肺底，请患者张口深呼吸。"},
     "chest_site": {"en": "Chest site", "zh-CN": "听诊部位"},
-    "record": {"en": "Record 20 s", "zh-CN": "录音 20 秒"},
+    "record": {"en": "Record 20 s with the tablet microphone", "zh-CN": "用平板麦克风录音 20 秒"},
     "stop": {"en": "Stop", "zh-CN": "停止"},
     "recording": {"en": "Recording…", "zh-CN": "正在录音…"},
     "uploading": {"en": "Uploading…", "zh-CN": "正在上传…"},
@@ -108,6 +108,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "status_withdrawn": {"en": "withdrawn before it was sent", "zh-CN": "发送前已撤回"},
     "status_revoking": {"en": "withdrawn; telling the hospital", "zh-CN": "已撤回，正在通知医院"},
     "status_revoked": {"en": "withdrawn; the hospital has cancelled it", "zh-CN": "已撤回，医院已取消"},
+    "discarded_takes": {"en": "Re-recorded (discarded)", "zh-CN": "已重录（弃用）"},
+    "reading_kind_lung_sounds": {"en": "Lung sounds", "zh-CN": "肺部听诊"},
+    "reading_kind_breath": {"en": "Breath", "zh-CN": "呼气"},
+    "device_upload": {"en": "uploaded file or tablet microphone", "zh-CN": "上传文件或平板麦克风"},
     "withdraw_referral": {"en": "Withdraw referral", "zh-CN": "撤回转诊"},
     "revoke_referral": {"en": "Withdraw referral (the hospital is told)", "zh-CN": "撤回转诊（通知医院）"},
     "withdraw_reason": {"en": "Why it is withdrawn (optional)", "zh-CN": "撤回原因（可不填）"},
@@ -148,6 +152,14 @@ CATALOG: dict[str, dict[str, str]] = {
     "missing_analytes": {"en": "Not measured", "zh-CN": "未检测"},
     "upload_breath": {"en": "Upload an e-nose export (CSV/JSON)", "zh-CN": "上传电子鼻导出文件（CSV/JSON）"},
     "capture_device": {"en": "Capture from the connected board", "zh-CN": "从已连接的设备采集"},
+    "capture_device_stethoscope": {"en": "Record 20 s with the connected stethoscope", "zh-CN": "用已连接的听诊器录音 20 秒"},
+    "capture_device_enose": {"en": "Run the breath test on the connected e-nose", "zh-CN": "用已连接的电子鼻做呼气检测"},
+    "capture_heading_stethoscope": {"en": "Connected digital stethoscope", "zh-CN": "已连接的电子听诊器"},
+    "capture_heading_enose": {"en": "Connected e-nose board", "zh-CN": "已连接的电子鼻设备"},
+    "record_heading_microphone": {"en": "Tablet microphone (or a stethoscope plugged into the tablet)",
+                                  "zh-CN": "平板麦克风（或插在平板上的听诊器）"},
+    "board_number": {"en": "Board {number}", "zh-CN": "设备 {number}"},
+    "quality_refused": {"en": "Not usable: this take is not counted.", "zh-CN": "无法使用：该次录音不计入。"},
     "breath_probability": {"en": "Breath model", "zh-CN": "呼气模型"},
     "value": {"en": "Value", "zh-CN": "数值"},
     "unit": {"en": "Unit", "zh-CN": "单位"},
@@ -421,7 +433,7 @@ CATALOG: dict[str, dict[str, str]] = {
                    "zh-CN": "设备无响应：请检查设备电源和连接线后重新连接。"},
     "source_upload": {"en": "file", "zh-CN": "文件"},
     "source_microphone": {"en": "tablet microphone", "zh-CN": "平板麦克风"},
-    "source_device": {"en": "board", "zh-CN": "设备"},
+    "source_device": {"en": "connected board", "zh-CN": "已连接的设备"},
     # Recording
     "back_view": {"en": "Patient's back, seen from behind", "zh-CN": "患者背部（从背后看）"},
     "side_left": {"en": "L", "zh-CN": "左"},
@@ -530,35 +542,53 @@ CATALOG: dict[str, dict[str, str]] = {
 # Why a recording or breath reading should be taken again, by the issue code the checks
 # report (audio_models.quality, tabular_models.breath_signal). English shows the checks' own
 # measured detail; these are the instructions in the other languages.
+# Why a take or a breath reading was refused, in plain words with what to do next, by the quality
+# gate's issue code (audio: "code: measured detail"; breath: {"code", "reason"}). The gate's own
+# strings are for engineers; the nurse reads these.
 QUALITY_ISSUES: dict[str, dict[str, str]] = {
-    "audio:unreadable": {"zh-CN": "文件无法读取：请重新录音"},
-    "audio:too_short": {"zh-CN": "录音太短：每个部位至少录 6 秒"},
-    "audio:silent": {"zh-CN": "没有声音：检查听诊器的连接和静音"},
-    "audio:clipped": {"zh-CN": "声音过载（削波）：调低增益，听诊头不要压得太重"},
-    "audio:handling_noise": {"zh-CN": "摩擦或碰撞噪声过多：握稳听诊头，紧贴皮肤"},
-    "audio:speech": {"zh-CN": "录到说话声：请患者和周围的人在录音时保持安静"},
-    "audio:poor_signal": {"zh-CN": "信号质量差，无法判读：请重新放好听诊头，保持安静后再录一次"},
-    "breath:missing_phase": {"zh-CN": "读数缺少某个阶段：请完整做一次呼气检测"},
-    "breath:too_short": {"zh-CN": "某个阶段时间太短：请按提示时间完成"},
-    "breath:saturated": {"zh-CN": "传感器读数饱和：检查电子鼻板后重测"},
-    "breath:dead_sensor": {"zh-CN": "传感器无信号：检查电子鼻板"},
-    "breath:warmup_incomplete": {"zh-CN": "传感器尚未预热稳定：稍等后重测"},
-    "breath:no_breath": {"zh-CN": "未检测到呼气：请患者对准吹气口完整呼气"},
+    "audio:unreadable": {"en": "The file could not be read: record this site again.",
+                         "zh-CN": "文件无法读取：请重新录音"},
+    "audio:too_short": {"en": "The recording is too short: record at least 6 seconds at this site.",
+                        "zh-CN": "录音太短：每个部位至少录 6 秒"},
+    "audio:silent": {"en": "No sound was recorded: check the stethoscope is connected and not muted, then "
+                           "record again.", "zh-CN": "没有声音：检查听诊器的连接和静音"},
+    "audio:clipped": {"en": "The sound was too loud (distorted): press the chest piece more lightly and record "
+                            "again.", "zh-CN": "声音过载（削波）：调低增益，听诊头不要压得太重"},
+    "audio:handling_noise": {"en": "Too much rubbing or knocking noise: hold the chest piece still and flat on "
+                                   "the skin, then record again.",
+                             "zh-CN": "摩擦或碰撞噪声过多：握稳听诊头，紧贴皮肤"},
+    "audio:speech": {"en": "Talking was recorded: ask the patient and others to stay quiet, then record again.",
+                     "zh-CN": "录到说话声：请患者和周围的人在录音时保持安静"},
+    "audio:poor_signal": {"en": "The sound is too poor to judge: place the chest piece again, keep quiet and "
+                                "record again.", "zh-CN": "信号质量差，无法判读：请重新放好听诊头，保持安静后再录一次"},
+    "breath:missing_phase": {"en": "Part of the breath test is missing: do the whole breath test again.",
+                             "zh-CN": "读数缺少某个阶段：请完整做一次呼气检测"},
+    "breath:too_short": {"en": "A step of the breath test was too short: follow the timed prompts and test again.",
+                         "zh-CN": "某个阶段时间太短：请按提示时间完成"},
+    "breath:saturated": {"en": "The sensor was overloaded: check the e-nose board, then test again.",
+                         "zh-CN": "传感器读数饱和：检查电子鼻板后重测"},
+    "breath:dead_sensor": {"en": "A sensor gave no signal: check the e-nose board.",
+                           "zh-CN": "传感器无信号：检查电子鼻板"},
+    "breath:warmup_incomplete": {"en": "The sensor had not warmed up: wait a minute, then test again.",
+                                 "zh-CN": "传感器尚未预热稳定：稍等后重测"},
+    "breath:no_breath": {"en": "No breath was detected: ask the patient to breathe out fully into the mouthpiece.",
+                         "zh-CN": "未检测到呼气：请患者对准吹气口完整呼气"},
 }
+UNKNOWN_QUALITY_ISSUE = {"audio": {"en": "The recording could not be used: record this site again.",
+                                   "zh-CN": "录音无法使用：请在该部位重新录音"},
+                         "breath": {"en": "The reading could not be used: do the breath test again.",
+                                    "zh-CN": "读数无法使用：请重新做呼气检测"}}
 
 
 def quality_issue(issue: str | dict, kind: str, lang: str) -> str:
-    """One quality issue for the nurse: ``"code: detail"`` (audio) or ``{"code", "reason"}`` (breath).
+    """One quality issue for the nurse, in plain words with what to do, in her language.
 
-    English keeps the measured detail the checks wrote; other languages show the catalog's
-    instruction for the code (the detail is English), or the detail if the code is unknown.
+    ``issue`` is the gate's ``"code: detail"`` (audio) or ``{"code", "reason"}`` (breath); only the
+    code is read. The measured detail is for engineers and stays in the API's ``quality.issues``.
     """
-    code, detail = ((issue.get("code", ""), issue.get("reason", "")) if isinstance(issue, dict)
-                    else (issue.partition(":")[0], issue))
-    entry = QUALITY_ISSUES.get(f"{kind}:{code}")
-    if lang == "en" or entry is None:
-        return detail
-    return entry.get(lang) or detail
+    code = issue.get("code", "") if isinstance(issue, dict) else issue.partition(":")[0].strip()
+    entry = QUALITY_ISSUES.get(f"{kind}:{code}") or UNKNOWN_QUALITY_ISSUE.get(kind) or UNKNOWN_QUALITY_ISSUE["audio"]
+    return entry.get(lang) or entry["en"]
 
 
 def error_message(code: str, lang: str, detail: str = "") -> str:

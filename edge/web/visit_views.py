@@ -51,7 +51,7 @@ def render_visit(visit_id: int, *, status: int = 200):
             lab_errors[key] = translate(LAB_ERROR_KINDS[kind], g.lang)
     if request.args.get("lab_errors") == "none":
         lab_errors["form"] = translate("err_no_labs", g.lang)
-    done_sites = {r["chest_site"] for r in recordings_ if r.get("quality") and r["quality"].get("ok")}
+    done_sites = {r["chest_site"] for r in recordings_ if recordings.is_accepted(r)}
     return render_template(
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment,
@@ -61,8 +61,23 @@ def render_visit(visit_id: int, *, status: int = 200):
         lab_errors=lab_errors, messages={k: request.args[k] for k in ("upload_error", "breath_error", "labs_error",
                                                                        "lung_error", "assess_error") if k in request.args},
         boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
-        is_open=visit["status"] == "open",
+        is_open=visit["status"] == "open", take_id=_take_id(),
     ), status
+
+
+def _take_id() -> Optional[int]:
+    """The take just recorded, whatever recorded it: ``take`` (microphone, upload) or the board
+    capture job named by ``captured``; it gets the verdict, playback, keep and re-record."""
+    if request.args.get("take", "").isdigit():
+        return int(request.args["take"])
+    job_id = request.args.get("captured")
+    if not job_id:
+        return None
+    try:
+        result = devices.job_outcome(devices.get_job(_resources().devices, job_id))["result"]
+    except IldscreenError:  # the job is gone (finished long ago): no take to highlight
+        return None
+    return result.get("id") if isinstance(result, dict) and "chest_site" in result else None
 
 
 def _back(visit_id: int, anchor: str, **args):
@@ -162,11 +177,13 @@ def _board_capture(visit_id: int, anchor: str, kind: str, start):
         job = start(_resources().settings.capture_orphan_seconds if watched else None)
         if watched:
             return _job_started(job, visit_id, anchor)
-        devices.finish_synchronously(job)
+        stored = devices.finish_synchronously(job)
     except IldscreenError as exc:
         if watched:
             return jsonify({"error": {"message": _message(exc, kind)}}), exc.status
         return _back(visit_id, anchor, **{"upload_error" if kind == "audio" else "breath_error": _message(exc, kind)})
+    if kind == "audio" and isinstance(stored, dict) and "id" in stored:
+        return _back(visit_id, f"take-{stored['id']}", take=stored["id"])
     return _back(visit_id, anchor)
 
 

@@ -4,6 +4,7 @@ referral can be withdrawn before delivery or revoked at the hospital after it, a
 on the timeline; only recordings that passed the quality gate reach the letter."""
 import io
 import json
+import re
 
 import pytest
 from markupsafe import escape
@@ -161,3 +162,11 @@ def test_a_refused_recording_never_reaches_the_letter(client, nurse):
     crackles = letter.split('id="letter-crackles">', 1)[1].split("</dd>", 1)[0]
     assert CATALOG["site_posterior_left_base"]["en"] in crackles
     assert CATALOG["site_posterior_right_base"]["en"] not in crackles
+    payload = json.dumps(client.get(f"/api/v1/referrals/{referral['id']}", headers=nurse).json)
+    assert "posterior_right_base" not in payload
+    # On the visit page the refused take shows why and what to do, never a crackle probability.
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    refused = page.split(f'id="take-{bad.json["id"]}"', 1)[1].split("</li>\n", 1)[0]
+    assert CATALOG["quality_refused"]["en"] in refused and CATALOG["crackle_probability"]["en"] not in refused
+    reasons = refused.split('<ul class="refusal">', 1)[1].split("</ul>", 1)[0]
+    assert reasons.count("<li>") >= 1 and not re.search(r"\b[a-z]+(_[a-z]+)*: \d", reasons)  # no "code: 19% ..."

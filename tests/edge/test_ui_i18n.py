@@ -59,7 +59,7 @@ def test_every_quality_issue_code_has_an_instruction_in_every_other_language():
     expected = {f"audio:{code}" for code in audio} | {f"breath:{code}" for code in breath}
     assert expected <= set(QUALITY_ISSUES), expected - set(QUALITY_ISSUES)
     for entry in QUALITY_ISSUES.values():
-        assert set(entry) == set(LANGUAGES) - {"en"}
+        assert set(entry) == set(LANGUAGES)
 
 
 def test_a_poor_recording_is_explained_in_the_pages_language(client, nurse):
@@ -77,4 +77,5 @@ def test_a_poor_recording_is_explained_in_the_pages_language(client, nurse):
     assert QUALITY_ISSUES["audio:too_short"]["zh-CN"] in chinese and "too_short:" not in chinese
     client.set_cookie("lang", "en")
     english = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
-    assert "too_short: 2.00 s recorded, at least 6.0 s needed" in english
+    # Plain words and what to do, never the gate's internal code (issue 27).
+    assert QUALITY_ISSUES["audio:too_short"]["en"] in english and "too_short:" not in english
