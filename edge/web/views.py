@@ -26,7 +26,7 @@ from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy,
 from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
 from edge.web import clinic_time, presenters
-from edge.web.i18n import LANGUAGE_COOKIE, LANGUAGES, negotiate_language, quality_issue, translate
+from edge.web.i18n import CATALOG, LANGUAGE_COOKIE, LANGUAGES, negotiate_language, quality_issue, translate
 
 blueprint = Blueprint("ui", __name__)
 # Spellings a nurse would not pick from a list (caret and shorthand variants stay accepted in files).
@@ -73,6 +73,7 @@ def template_helpers():
         "idle_seconds": int(settings.idle_logout_minutes * 60),
         "quality_issue": lambda issue, kind: quality_issue(issue, kind, lang),
         "lang": lang,
+        "catalog": CATALOG,
         "other_lang": "zh-CN" if lang == "en" else "en",
         # A locked session's page (the lock screen) gets no user menu and no idle timer.
         "user": None if g.get("ui_locked") else g.get("ui_user"),

@@ -13,6 +13,7 @@ from flask import g, jsonify, redirect, render_template, request, send_file, url
 
 from edge import breath, devices, labs, outbox, patients, recordings, screening
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
+from edge.modalities import potential_ranges
 from edge.errors import Conflict, IldscreenError, ValidationError
 from edge.vocabulary import CHEST_SITES, CTD_DIAGNOSES
 from edge.web import presenters
@@ -55,7 +56,8 @@ def render_visit(visit_id: int, *, status: int = 200):
     return render_template(
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment,
-        result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows),
+        result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows,
+                                      potential=_potential(patient, visit) if assessment else None),
         referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
         analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
         lab_errors=lab_errors, messages={k: request.args[k] for k in ("upload_error", "breath_error", "labs_error",
@@ -63,6 +65,14 @@ def render_visit(visit_id: int, *, status: int = 200):
         boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
         is_open=visit["status"] == "open", take_id=_take_id(),
     ), status
+
+
+def _potential(patient: dict, visit: dict) -> Optional[dict]:
+    """Per modality, the log-LR range it could give if measured (ranks what is missing)."""
+    try:
+        return potential_ranges(screening.clinical_picture(patient, on=visit["started_at"]))
+    except IldscreenError:
+        return None
 
 
 def _take_id() -> Optional[int]:

@@ -25,8 +25,12 @@ def test_the_result_shows_guideline_line_advice_validation_and_uncertainty(clien
     assert CATALOG["validation_note"][lang] in page
     low, high = (f"{value * 100:.0f}" for value in assessment["interval"])
     missing = assessment["if_missing_measured"]
-    assert CATALOG["uncertainty_both"][lang].format(
-        low=low, high=high, missing_low=f"{missing['low'] * 100:.0f}", missing_high=f"{missing['high'] * 100:.0f}") in page
+    # Plain words (issue 27): no "90% interval", no "clinical prior".
+    assert CATALOG["plain_interval"][lang].format(low=low, high=high) in page
+    assert CATALOG["plain_interval_missing"][lang].format(
+        missing_low=f"{missing['low'] * 100:.0f}", missing_high=f"{missing['high'] * 100:.0f}") in page
+    interval = page.split('id="risk-interval">', 1)[1].split("</p>", 1)[0]
+    assert "prior" not in interval and "90%" not in interval
 
 
 def test_the_letter_names_the_guideline_line_validation_and_model_versions(client, nurse, assessed):
@@ -57,3 +61,36 @@ def test_the_page_shows_the_likelihood_ratio_the_risk_applied(client, nurse, ass
         assert CATALOG["driver_lowered"]["en"].format(name=name, factor=f"{1 / applied:.1f}") in page
     else:
         assert CATALOG["driver_unchanged"]["en"].format(name=name) in page
+
+
+@pytest.mark.parametrize("percent, key, values", [(0.4, "freq_under_1", {}), (42.4, "freq_about", {"count": "42"}),
+                                                  (99.6, "freq_over_99", {})])
+def test_the_risk_reads_as_a_natural_frequency_never_about_more_than_99(percent, key, values):
+    from edge.web.presenters import natural_frequency
+
+    assert natural_frequency(percent) == (key, values)
+
+
+@pytest.mark.parametrize("recommendation, key", [
+    ({"advice": "hrct_pfts", "priority": "urgent"}, "action_hrct_pfts_urgent"),
+    ({"advice": "hrct_pfts", "priority": "within_3_months"}, "action_hrct_pfts_within_3_months"),
+    ({"advice": "hrct_pfts", "priority": "routine"}, "action_hrct_pfts_routine"),
+    ({"advice": "discuss", "priority": "routine"}, "action_discuss"),
+    ({"advice": "rescreen", "priority": "routine"}, "action_rescreen"),
+    ({"advice": "something_new", "priority": "routine"}, None)])
+def test_every_advice_has_a_what_to_do_by_when_sentence_in_both_languages(recommendation, key):
+    from edge.web.presenters import action_key
+
+    assert action_key(recommendation) == key
+    if key:
+        assert set(CATALOG[key]) == {"en", "zh-CN"}
+
+
+def test_missing_tests_are_ranked_by_how_much_they_could_move_the_risk():
+    from edge.web.presenters import missing_ranked
+
+    ranked = missing_ranked(["labs", "breath", "auscultation"],
+                            {"labs": (0.0, 0.0), "breath": None, "auscultation": (-1.8, 1.1)})
+    # Known movers first, then unknown ones (could still matter), then ones that cannot move it.
+    assert [item["modality"] for item in ranked] == ["auscultation", "breath", "labs"]
+    assert [item["could_change"] for item in ranked] == [True, None, False]

@@ -152,13 +152,20 @@ def test_a_measured_result_is_a_percentage_with_its_meaning_and_named_drivers(ui
                                                   "lab_ldh": "400", "unit_ldh": "U/L"})
     client.post(f"/visits/{visit_id}/assess", data={"csrf_token": csrf})
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
-    percent = re.search(r'id="risk-percent">([^<]+)<', page).group(1)
-    assert percent.endswith("%") and "Of 100 patients" in page
+    # Issue 27: one headline sentence (risk in words, natural frequency, what to do and by when),
+    # the tier colour on the badge only, no competing percentage.
+    headline = re.search(r'id="headline-text">([^<]+)<', page).group(1)
+    assert re.search(r"(about \d+|fewer than 1|more than 99) in 100 patients like this have ILD\. \w", headline)
+    assert "&gt;99" not in headline and 'class="result"' in page and 'class="result tier-' not in page
+    assert re.search(r'class="tier-badge tier-(low|intermediate|high|urgent)"', page)
+    assert "Blood-test model" not in page
     drivers = page.split('id="contributions"')[1].split("</ul>")[0]
     assert "Blood tests" in drivers and ("raised" in drivers or "lowered" in drivers or "barely" in drivers)
     assert "C-reactive protein" in drivers  # the out-of-range analyte is named (CRP 40 mg/L is high)
-    not_measured = page.split('id="not-measured"')[1].split("</p>")[0]
-    assert "Lung sounds" in not_measured and "Haemoglobin" in not_measured  # by name, not a count
+    not_measured = page.split('id="not-measured"')[1].split("</ol>")[0]
+    # Missing modalities first, ranked; the untested blood tests folded into one counted line.
+    assert not_measured.index("Lung sounds") < not_measured.index("blood tests not entered")
+    assert "Haemoglobin" in not_measured.split("<details")[1]
 
 
 def test_red_flags_show_an_urgent_banner_and_an_urgent_referral_button(ui):
@@ -181,6 +188,8 @@ def test_lung_function_is_entered_on_the_tablet_and_feeds_the_red_flags(ui):
     client.post(f"/visits/{visit_id}/assess", data={"csrf_token": csrf})
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert "FVC below 80% predicted" in page and "DLCO below 80% predicted" in page
+    # A red flag always gets a banner above the result, not only a line in the list (issue 27).
+    assert page.index('id="flag-banner"') < page.index('id="assess-button"')
 
 
 def test_a_visit_can_be_finished_and_then_takes_nothing_more(ui):
