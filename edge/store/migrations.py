@@ -333,13 +333,17 @@ PROGRAMME_REPORTS = Migration(
 
 REFERRAL_REASON_AND_WITHDRAWAL = Migration(
     10,
-    "referrals: the clinician's stated reason, and withdrawal (queued) or revocation (delivered)",
+    "referrals: the clinician's stated reason, and withdrawal (queued) or revocation (delivered); "
+    "the tablet's last search kept with its session",
     (
         # Free text the clinician gave for a referral the advice did not call for (NULL: none given).
         "ALTER TABLE referrals ADD COLUMN reason TEXT",
         "ALTER TABLE referrals ADD COLUMN withdrawn_at TEXT",
         "ALTER TABLE referrals ADD COLUMN withdrawn_by INTEGER REFERENCES users(id)",
         "ALTER TABLE referrals ADD COLUMN withdraw_reason TEXT",
+        # The tablet's last patient search, kept with the browser session (never in a URL): the
+        # search form posts, stores it here and redirects to a plain GET (POST-redirect-GET).
+        "ALTER TABLE sessions ADD COLUMN last_search TEXT",
     ),
 )
 

@@ -17,6 +17,7 @@ CATALOG: dict[str, dict[str, str]] = {
                          "zh-CN": "此处使用的模型仅用合成数据训练：风险值仅供演示。"},
     "login": {"en": "Log in", "zh-CN": "登录"},
     "logout": {"en": "Log out", "zh-CN": "退出"},
+    "lock_now": {"en": "Lock now", "zh-CN": "立即锁屏"},
     "username": {"en": "Username", "zh-CN": "用户名"},
     "password": {"en": "Password", "zh-CN": "密码"},
     "wrong_credentials": {"en": "Wrong username or password.", "zh-CN": "用户名或密码错误。"},

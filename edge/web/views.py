@@ -21,6 +21,7 @@ from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
 from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError, WrongPin
 from edge.schemas import PatientCreate
+from edge.store.database import write_transaction
 from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy, check_pin_policy, clear_pin,
                         public_view, set_password, set_pin)
 from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, SYMPTOMS
@@ -327,9 +328,20 @@ def account_pin():
 @login_required
 def home():
     """Today's worklist and the patient search. The search is a POST form so that the patient
-    code never appears in a URL (history, proxy logs, Referer)."""
+    code never appears in a URL (history, proxy logs, Referer); the query is kept with the
+    server-side session and the POST redirects to a GET (POST-redirect-GET), so Back and reload
+    never ask to resubmit a form."""
     db = _resources().db()
-    query = request.form.get("code", "").strip() if request.method == "POST" else ""
+    token_hash = auth.hash_token(request.cookies.get(SESSION_COOKIE, ""))
+    if request.method == "POST":
+        query = request.form.get("code", "").strip()[:64]
+        with write_transaction(db):
+            db.execute("UPDATE sessions SET last_search = ? WHERE token_hash = ?", [query or None, token_hash])
+        return redirect(url_for("ui.home", searched=1) + "#search-results" if query else url_for("ui.home"))
+    query = ""
+    if request.args.get("searched") == "1":
+        row = db.execute("SELECT last_search FROM sessions WHERE token_hash = ?", [token_hash]).fetchone()
+        query = (row[0] or "") if row else ""
     found = []
     if query:
         found, _ = patients.list_patients(db, code_prefix="".join(ch for ch in query if ch.isalnum() or ch == "-"))

@@ -46,7 +46,10 @@ def start_visit(client, csrf, patient_id) -> int:
 def test_the_patient_search_is_a_post_and_the_code_never_enters_a_url(ui):
     client, csrf = ui
     register(client, csrf, code="CL16-SEARCH")
-    found = client.post("/", data={"csrf_token": csrf, "code": "CL16-SE"})
+    posted = client.post("/", data={"csrf_token": csrf, "code": "CL16-SE"})
+    # POST-redirect-GET (issue 27): Back after logout never meets "Confirm Form Resubmission".
+    assert posted.status_code == 302 and "CL16" not in posted.headers["Location"]
+    found = client.get(posted.headers["Location"])
     assert found.status_code == 200 and "CL16-SEARCH" in found.get_data(as_text=True)
     assert 'method="post"' in client.get("/").get_data(as_text=True).split('id="search-form"')[0][-200:]
     assert "CL16-SEARCH" not in client.get("/?code=CL16-SE").get_data(as_text=True)  # GET searches nothing
@@ -309,3 +312,14 @@ def test_two_visits_on_one_day_are_distinct_numbered_points_oldest_first():
     shanghai = ZoneInfo("Asia/Shanghai")
     assert clinic_time.local_datetime(visits[0]["started_at"], shanghai) != clinic_time.local_datetime(
         visits[1]["started_at"], shanghai)
+
+
+def test_lock_now_locks_the_tablet_at_a_tap(ui):
+    """Issue 27: a "Lock now" control beside Log out; without a PIN it ends the session."""
+    client, csrf = ui
+    page = client.get("/").get_data(as_text=True)
+    form = page.split('id="lock-form"', 1)[1].split("</form>", 1)[0]
+    assert 'id="lock-now-button"' in form and " hidden" not in page.split('id="lock-form"', 1)[0][-80:]
+    locked = client.post("/lock", data={"csrf_token": csrf, "next": "/"})
+    assert locked.status_code == 302 and "/login" in locked.headers["Location"]
+    assert client.get("/").status_code == 302  # the session ended
