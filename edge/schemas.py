@@ -256,17 +256,20 @@ class UserCreate(RequestModel):
     password: Optional[str] = Field(
         None, min_length=10, max_length=1024, description="Leave out to have a one-time password generated."
     )
+    full_name: Optional[str] = Field(None, max_length=100, description="Printed on referral letters with the role.")
 
 
 class UserUpdate(RequestModel):
     role: Optional[Role] = None
     disabled: Optional[bool] = None
+    full_name: Optional[str] = Field(None, max_length=100, description="Printed on referral letters with the role.")
 
 
 class User(BaseModel):
     id: int
     username: str
     role: Role
+    full_name: Optional[str] = None
     disabled: bool
     must_change_password: bool
     locked: bool

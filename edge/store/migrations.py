@@ -344,6 +344,11 @@ REFERRAL_REASON_AND_WITHDRAWAL = Migration(
         # The tablet's last patient search, kept with the browser session (never in a URL): the
         # search form posts, stores it here and redirects to a plain GET (POST-redirect-GET).
         "ALTER TABLE sessions ADD COLUMN last_search TEXT",
+        # The name a referral letter prints beside the role ("Referred by"); NULL: not given.
+        "ALTER TABLE users ADD COLUMN full_name TEXT",
+        # When the nurse reviewed the patient's symptoms at this visit (NULL: not yet): a patient
+        # with no symptoms has the step done once they are reviewed, not "to do" forever.
+        "ALTER TABLE visits ADD COLUMN symptoms_reviewed_at TEXT",
     ),
 )
 

@@ -18,6 +18,12 @@ CATALOG: dict[str, dict[str, str]] = {
     "login": {"en": "Log in", "zh-CN": "登录"},
     "logout": {"en": "Log out", "zh-CN": "退出"},
     "lock_now": {"en": "Lock now", "zh-CN": "立即锁屏"},
+    "edit_patient": {"en": "Patient details and symptoms", "zh-CN": "患者信息和症状"},
+    "edit_patient_hint": {"en": "Check the details and tick every symptom the patient has now; saving with none "
+                                "ticked records that there are none. Every change is logged.",
+                          "zh-CN": "核对信息并勾选患者目前的所有症状；不勾选任何症状保存即表示目前无症状。每次修改均有记录。"},
+    "cancel": {"en": "Cancel", "zh-CN": "取消"},
+    "edit_details": {"en": "Edit details and symptoms", "zh-CN": "修改信息和症状"},
     "username": {"en": "Username", "zh-CN": "用户名"},
     "password": {"en": "Password", "zh-CN": "密码"},
     "wrong_credentials": {"en": "Wrong username or password.", "zh-CN": "用户名或密码错误。"},
@@ -544,6 +550,15 @@ CATALOG: dict[str, dict[str, str]] = {
     "key_labs": {"en": "Blood tests", "zh-CN": "血液检查"},
     "validation_unknown": {"en": "Model validation: see the service status page.", "zh-CN": "模型验证情况：见服务状态页。"},
     "referred_by": {"en": "Referred by", "zh-CN": "转诊人"},
+    "role_nurse": {"en": "nurse", "zh-CN": "护士"},
+    "role_clinician": {"en": "clinician", "zh-CN": "医生"},
+    "role_admin": {"en": "administrator", "zh-CN": "管理员"},
+    "screening_advice": {"en": "Screening advice", "zh-CN": "筛查建议"},
+    "source_original_language": {"en": "Source", "zh-CN": "出处（原文）"},
+    "model_statement_synthetic": {"en": "Trained on synthetic data only; not validated on patients; not for clinical use.",
+                                  "zh-CN": "仅用合成数据训练；未在患者中验证；不得用于临床。"},
+    "model_statement_unvalidated": {"en": "Not validated on patients of this population; not for clinical use.",
+                                    "zh-CN": "未在该人群患者中验证；不得用于临床。"},
     "signature": {"en": "signature", "zh-CN": "签名"},
     "date": {"en": "date", "zh-CN": "日期"},
     # Error pages of the tablet (edge.app): by the domain error's code or the HTTP status.
@@ -580,6 +595,17 @@ CATALOG: dict[str, dict[str, str]] = {
 # Why a recording or breath reading should be taken again, by the issue code the checks
 # report (audio_models.quality, tabular_models.breath_signal). English shows the checks' own
 # measured detail; these are the instructions in the other languages.
+# Autoantibodies as a Chinese clinic writes them (edge.vocabulary.AUTOANTIBODIES codes); English
+# keeps the code, which is how English clinical notes write them.
+ANTIBODY_ZH = {
+    "anti-Scl-70": "抗 Scl-70 抗体", "anti-centromere": "抗着丝点抗体", "anti-RNA-polymerase-III": "抗 RNA 聚合酶 III 抗体",
+    "RF-high-titre": "类风湿因子（高滴度）", "anti-CCP": "抗 CCP 抗体", "anti-Jo-1": "抗 Jo-1 抗体",
+    "anti-PL-7": "抗 PL-7 抗体", "anti-PL-12": "抗 PL-12 抗体", "anti-EJ": "抗 EJ 抗体", "anti-OJ": "抗 OJ 抗体",
+    "anti-MDA5": "抗 MDA5 抗体", "anti-Ro52": "抗 Ro52 抗体", "anti-SSA": "抗 SSA 抗体", "anti-SSB": "抗 SSB 抗体",
+    "anti-U1-RNP": "抗 U1-RNP 抗体", "anti-dsDNA": "抗 dsDNA 抗体", "anti-Sm": "抗 Sm 抗体", "ANA": "抗核抗体（ANA）",
+}
+CATALOG.update({f"antibody_{code}": {"en": code, "zh-CN": name} for code, name in ANTIBODY_ZH.items()})
+
 # Why a take or a breath reading was refused, in plain words with what to do next, by the quality
 # gate's issue code (audio: "code: measured detail"; breath: {"code", "reason"}). The gate's own
 # strings are for engineers; the nurse reads these.

@@ -74,7 +74,7 @@ def checklist(visit: dict, *, recordings: list[dict], breath_readings: list[dict
         "breath": any(r.get("quality") and r["quality"].get("ok") for r in breath_readings),
         "labs": bool(lab_results),
         "lung_function": visit.get("lung_function", {}).get("fvc_percent") is not None,
-        "symptoms": bool(patient.get("symptoms")),
+        "symptoms": bool(patient.get("symptoms")) or bool(visit.get("symptoms_reviewed_at")),
     }
     skipped = set(visit.get("skipped_steps", []))
     return {step: "done" if done[step] else "skipped" if step in skipped else "pending" for step in VISIT_STEPS}

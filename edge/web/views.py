@@ -20,10 +20,10 @@ from edge import auth, breath, labs, outbox, outcomes, patients, recordings, scr
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
 from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError, WrongPin
-from edge.schemas import PatientCreate
+from edge.schemas import PatientCreate, PatientUpdate
 from edge.store.database import write_transaction
 from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy, check_pin_policy, clear_pin,
-                        public_view, set_password, set_pin)
+                        set_password, set_pin)
 from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
 from edge.web import clinic_time, presenters
@@ -391,16 +391,7 @@ def _field_errors(exc: PydanticValidationError, lang: str) -> dict[str, str]:
 def register_patient():
     errors, values = {}, {}
     if request.method == "POST":
-        values = {
-            "code": request.form.get("code", "").strip(),
-            "birth_year": request.form.get("birth_year", "").strip() or None,
-            "sex": request.form.get("sex") or None,
-            "ctd_diagnosis": request.form.get("ctd_diagnosis") or None,
-            "autoantibodies": request.form.getlist("autoantibodies"),
-            "smoking": request.form.get("smoking") or "never",
-            "symptoms": request.form.getlist("symptoms"),
-            "medications": [m.strip() for m in request.form.get("medications", "").split(",") if m.strip()],
-        }
+        values = _patient_form_values(request.form)
         try:
             # Empty inputs count as missing, so the message is "Required." rather than "invalid".
             # A form sends text: numbers are parsed from it (the JSON API's types are strict).
@@ -414,6 +405,53 @@ def register_patient():
             return redirect(url_for("ui.patient_timeline", patient_id=patient["id"]))
     return render_template("patient_form.html", errors=errors, values=values, ctds=CTD_DIAGNOSES,
                            antibodies=AUTOANTIBODIES, symptoms=SYMPTOMS), 422 if errors else 200
+
+
+def _patient_form_values(form) -> dict:
+    """The patient form's fields as the schemas read them (empty inputs count as missing)."""
+    return {
+        "code": form.get("code", "").strip(),
+        "birth_year": form.get("birth_year", "").strip() or None,
+        "sex": form.get("sex") or None,
+        "ctd_diagnosis": form.get("ctd_diagnosis") or None,
+        "autoantibodies": form.getlist("autoantibodies"),
+        "smoking": form.get("smoking") or "never",
+        "symptoms": form.getlist("symptoms"),
+        "medications": [m.strip() for m in form.get("medications", "").split(",") if m.strip()],
+    }
+
+
+@blueprint.route("/patients/<int:patient_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_patient(patient_id: int):
+    """Correct a patient's details and symptoms (audited), from the visit's checklist or the
+    timeline. Saving from a visit also marks its symptoms step reviewed (no symptoms is an answer)."""
+    db = _resources().db()
+    patient = patients.get_patient(db, patient_id)
+    visit_id = request.values.get("visit", "")
+    visit = patients.get_visit(db, int(visit_id)) if visit_id.isdigit() else None
+    if visit is not None and visit["patient_id"] != patient_id:
+        abort(404, "no such visit for this patient")
+    errors, values = {}, dict(patient)
+    if request.method == "POST":
+        values = {**_patient_form_values(request.form), "code": patient["code"]}
+        try:
+            changes = {k: v for k, v in values.items() if k != "code" and v not in (None, "")}
+            changes.setdefault("symptoms", [])
+            changes.setdefault("autoantibodies", [])
+            body = PatientUpdate.model_validate(changes, strict=False)
+            patients.update_patient(db, g.actor, patient_id, body.model_dump(exclude_unset=True))
+            if visit is not None and visit["status"] == "open":
+                patients.mark_symptoms_reviewed(db, g.actor, visit["id"])
+        except PydanticValidationError as exc:
+            errors = _field_errors(exc, g.lang)
+        else:
+            if visit is not None:
+                return redirect(url_for("ui.visit_page", visit_id=visit["id"]) + "#checklist")
+            return redirect(url_for("ui.patient_timeline", patient_id=patient_id))
+    return render_template("patient_form.html", errors=errors, values=values, ctds=CTD_DIAGNOSES,
+                           antibodies=AUTOANTIBODIES, symptoms=SYMPTOMS, editing=patient, visit=visit), \
+        422 if errors else 200
 
 
 @blueprint.route("/patients/<int:patient_id>")
@@ -441,6 +479,14 @@ def start_visit(patient_id: int):
     return redirect(url_for("ui.visit_page", visit_id=visit["id"]))
 
 
+def _referrer(db, referral_id: int) -> Optional[dict]:
+    """Who referred (the referral's creator, not whoever prints the letter): full name and role."""
+    rows = db.execute_returning_dicts(
+        "SELECT u.username, u.full_name, u.role FROM referrals r JOIN users u ON u.id = r.created_by WHERE r.id = ?",
+        [referral_id])
+    return rows[0] if rows else None
+
+
 @blueprint.route("/referrals/<int:referral_id>/letter")
 @login_required
 def referral_letter(referral_id: int):
@@ -462,7 +508,7 @@ def referral_letter(referral_id: int):
     return render_template(
         "letter.html", referral=referral, patient=patient, visit=visit, assessment=assessment,
         result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows),
-        recordings=recordings_, lab_rows=lab_rows, qr_svg=Markup(svg), user=public_view(g.ui_user),
+        recordings=recordings_, lab_rows=lab_rows, qr_svg=Markup(svg), referrer=_referrer(db, referral["id"]),
         clinic_name=resources.settings.clinic_name, clinic_contact=resources.settings.clinic_contact)
 
 

@@ -94,3 +94,34 @@ def test_missing_tests_are_ranked_by_how_much_they_could_move_the_risk():
     # Known movers first, then unknown ones (could still matter), then ones that cannot move it.
     assert [item["modality"] for item in ranked] == ["auscultation", "breath", "labs"]
     assert [item["could_change"] for item in ranked] == [True, None, False]
+
+
+def test_the_letter_names_who_referred_with_full_name_and_role_and_is_translated(client, nurse, db, assessed):
+    """Issue 27: "Referred by" showed the login name of whoever printed; the zh letter kept the
+    safety statements in English. Citations may stay in their language, labelled."""
+    visit, _ = assessed
+    db.execute("UPDATE users SET full_name = 'Li Mei' WHERE role = 'nurse'")
+    db.conn.commit()
+    panel = [{"analyte": "718-7", "value": 12.1, "unit": "g/dL"}]
+    assert client.post(f"/api/v1/visits/{visit['id']}/labs", json={"results": panel}, headers=nurse).status_code == 201
+    client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=nurse)
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse).json
+    client.set_cookie("lang", "en")
+    letter = client.get(f"/referrals/{referral['id']}/letter").get_data(as_text=True)
+    assert 'id="letter-referrer">Li Mei, nurse<' in letter
+    client.set_cookie("lang", "zh-CN")
+    letter = client.get(f"/referrals/{referral['id']}/letter").get_data(as_text=True)
+    assert 'id="letter-referrer">Li Mei, 护士<' in letter
+    assert "not for clinical use" not in letter.split('id="letter-models"', 1)[1].split("</ul>", 1)[0]
+    source = letter.split('id="letter-source">', 1)[1].split("</p>", 1)[0]
+    assert CATALOG["source_original_language"]["zh-CN"] in source and 'lang="en"' in source
+
+
+def test_users_carry_a_full_name_for_letters(client, admin):
+    created = client.post("/api/v1/users", json={"username": "wang.fang", "role": "clinician",
+                                                 "full_name": "  Wang   Fang "}, headers=admin)
+    assert created.status_code == 201 and created.json["full_name"] == "Wang Fang"
+    changed = client.patch(f"/api/v1/users/{created.json['id']}", json={"full_name": "Dr Wang Fang"}, headers=admin)
+    assert changed.status_code == 200 and changed.json["full_name"] == "Dr Wang Fang"
+    too_long = client.patch(f"/api/v1/users/{created.json['id']}", json={"full_name": "x" * 101}, headers=admin)
+    assert too_long.status_code == 422

@@ -79,3 +79,11 @@ def test_a_poor_recording_is_explained_in_the_pages_language(client, nurse):
     english = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
     # Plain words and what to do, never the gate's internal code (issue 27).
     assert QUALITY_ISSUES["audio:too_short"]["en"] in english and "too_short:" not in english
+
+
+def test_every_autoantibody_has_a_chinese_label():
+    """Issue 27: antibody labels stayed English on zh-CN pages."""
+    from edge.vocabulary import AUTOANTIBODIES
+
+    for code in AUTOANTIBODIES:
+        assert CATALOG[f"antibody_{code}"]["en"] == code and "anti" not in CATALOG[f"antibody_{code}"]["zh-CN"]

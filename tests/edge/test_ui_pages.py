@@ -323,3 +323,30 @@ def test_lock_now_locks_the_tablet_at_a_tap(ui):
     locked = client.post("/lock", data={"csrf_token": csrf, "next": "/"})
     assert locked.status_code == 302 and "/login" in locked.headers["Location"]
     assert client.get("/").status_code == 302  # the session ended
+
+
+def test_patient_details_and_symptoms_are_edited_at_the_visit_and_audited(ui, db):
+    """Issue 27: the checklist's Symptoms step linked nowhere and details could not be edited, so a
+    patient without symptoms stayed 'to do' forever."""
+    client, csrf = ui
+    patient_id = register(client, csrf, code="CL27-EDIT")
+    visit_id = start_visit(client, csrf, patient_id)
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert 'class="step step-pending" data-step="symptoms"' in page
+    link = re.search(r'href="(/patients/\d+/edit\?visit=\d+)" id="symptoms-link"', page)
+    assert link and link.group(1) == f"/patients/{patient_id}/edit?visit={visit_id}"
+    form = client.get(link.group(1)).get_data(as_text=True)
+    assert 'id="edit-code"' in form and 'name="code"' not in form  # the code itself is not edited here
+    saved = client.post(f"/patients/{patient_id}/edit", data={
+        "csrf_token": csrf, "visit": str(visit_id), "birth_year": "1951", "sex": "F", "ctd_diagnosis": "SSc",
+        "smoking": "former", "autoantibodies": ["anti-Scl-70"]})
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(f"/visits/{visit_id}#checklist")
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert 'class="step step-done" data-step="symptoms"' in page  # reviewed, none present
+    patient = client.get(f"/api/v1/patients/{patient_id}").json
+    assert patient["birth_year"] == 1951 and patient["smoking"] == "former" and patient["autoantibodies"] == ["anti-Scl-70"]
+    actions = db.execute("SELECT action, entity FROM audit_log WHERE entity IN ('patient', 'visit') ORDER BY id").fetchall()
+    assert ("update", "patient") in actions and ("review_symptoms", "visit") in actions
+    bad = client.post(f"/patients/{patient_id}/edit", data={"csrf_token": csrf, "birth_year": "1800", "sex": "F",
+                                                            "ctd_diagnosis": "SSc"})
+    assert bad.status_code == 422 and 'id="error-birth_year"' in bad.get_data(as_text=True)
