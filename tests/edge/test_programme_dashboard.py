@@ -148,3 +148,13 @@ def test_a_refused_take_that_was_re_recorded_still_counts_as_refused(app, client
     client.set_cookie("lang", "zh-CN")
     page = client.get("/dashboard").get_data(as_text=True)
     assert "肺部听诊" in page and "lung sounds" not in page and "100%" in page
+
+
+def test_the_risk_chart_draws_a_clinics_first_month():
+    """Issue 27: the clinic dashboard's risk chart was blank with one month of visits (a band and a
+    line of one point have no area or length); each month now has a marker and a whisker."""
+    from evaluation import svg_plots
+
+    svg = str(svg_plots.risk_over_time([{"month": "2026-12", "n": 3, "p10": 0.05, "median": 0.2, "p90": 0.6}],
+                                       label="Risk", x_label="Month", y_label="Risk"))
+    assert svg.count("<circle") == 1 and "<line" in svg and "2026-12: 20% (n=3)" in svg
