@@ -183,7 +183,9 @@ def patient_pseudonym(bundle: dict) -> Optional[str]:
 
 
 def _find(db: Database, code: str) -> Optional[dict]:
-    return db.row("SELECT * FROM referrals WHERE code = :code", {"code": code})
+    """The referral with this code and, when its clinic revoked it, ``revoked_at`` (else None)."""
+    return db.row("SELECT r.*, v.revoked_at FROM referrals r LEFT JOIN referral_revocations v ON v.referral_id = r.id "
+                  "WHERE r.code = :code", {"code": code})
 
 
 def referral_for_clinic(db: Database, clinic: dict, code: str) -> dict:
@@ -216,7 +218,10 @@ def revoke_referral(db: Database, clinic: dict, code: str) -> dict:
     now = utc_now()
     with db.write():
         referral = db.row("SELECT * FROM referrals WHERE code = :code" + db.for_update(), {"code": code})
-        if not referral["revoked_at"]:
+        revoked = db.row("SELECT revoked_at FROM referral_revocations WHERE referral_id = :id", {"id": referral["id"]})
+        if revoked:
+            referral = {**referral, "revoked_at": revoked["revoked_at"]}
+        else:
             if referral["status"] not in ("awaiting_images", "failed"):
                 raise Conflict(f"the referral is {referral['status']}: it can no longer be revoked")
             bundle = json.loads(referral["bundle"])
@@ -224,8 +229,10 @@ def revoke_referral(db: Database, clinic: dict, code: str) -> dict:
                 if entry.get("resource", {}).get("resourceType") == "ServiceRequest":
                     entry["resource"]["status"] = "revoked"
             # bundle_sha256 stays the digest of what the clinic sent, so a replayed POST is still a replay.
-            db.execute("UPDATE referrals SET revoked_at = :now, updated_at = :now, bundle = :bundle WHERE code = :code",
-                       {"now": now, "code": code, "bundle": json.dumps(bundle, sort_keys=True)})
+            db.execute("UPDATE referrals SET updated_at = :now, bundle = :bundle WHERE id = :id",
+                       {"now": now, "id": referral["id"], "bundle": json.dumps(bundle, sort_keys=True)})
+            db.execute("INSERT INTO referral_revocations (referral_id, revoked_at) VALUES (:id, :now)",
+                       {"id": referral["id"], "now": now})
             referral = {**referral, "revoked_at": now, "updated_at": now}
     logger.info("referral revoked by clinic %s", clinic["name"])
     return status_view(referral)
