@@ -279,7 +279,7 @@ def test_a_person_signs_in_with_a_password_and_the_cookie_is_a_session_not_the_t
     session_id = client.get_cookie("ildscreen_programme", path="/programme").value
     assert session_id != tokens["viewer"] and not session_id.startswith("ildpg_")
     page = client.get("/programme")
-    assert page.status_code == 200 and "Signed in as programme-lead" in page.get_data(as_text=True)
+    assert page.status_code == 200 and "programme-lead</span>" in page.get_data(as_text=True)
     assert client.get("/api/v1/programme/dashboard").status_code == 401  # the cookie is for the page only
     client.post("/programme/sign-out")
     assert client.get("/programme").status_code == 401
