@@ -221,6 +221,10 @@ class Recording(BaseModel):
     crackle_probability: Optional[float]
     model_version: Optional[str]
     windows: Optional[list[dict]] = Field(None, description="Per-window crackle probabilities, when scored.")
+    quality_advice: list[str] = Field(
+        [], description="Why the quality gate refused the take, in plain words with what to do, in the language of "
+                        "Accept-Language (en or zh-CN); empty when accepted. `quality.issues` keeps the gate's own "
+                        "codes and measurements.")
     created_at: str
 
 

@@ -87,3 +87,20 @@ def test_every_autoantibody_has_a_chinese_label():
 
     for code in AUTOANTIBODIES:
         assert CATALOG[f"antibody_{code}"]["en"] == code and "anti" not in CATALOG[f"antibody_{code}"]["zh-CN"]
+
+
+def test_the_api_explains_a_refusal_in_plain_words_in_the_callers_language(client, nurse):
+    """Issue 27: the API answered a refusal with the gate's internal code only."""
+    import io
+
+    from support import PATIENT, wav_bytes
+
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    visit = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json
+    stored = client.post(f"/api/v1/visits/{visit['id']}/recordings", headers={**nurse, "Accept-Language": "zh-CN"},
+                         content_type="multipart/form-data",
+                         data={"chest_site": "posterior_left_base", "file": (io.BytesIO(wav_bytes(2.0)), "short.wav")})
+    assert stored.json["quality"]["issues"][0].startswith("too_short:")  # the gate's own words stay
+    assert stored.json["quality_advice"] == [QUALITY_ISSUES["audio:too_short"]["zh-CN"]]
+    listed = client.get(f"/api/v1/visits/{visit['id']}/recordings", headers=nurse).json["recordings"]
+    assert listed[0]["quality_advice"] == [QUALITY_ISSUES["audio:too_short"]["en"]]
