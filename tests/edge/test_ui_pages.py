@@ -158,7 +158,7 @@ def test_a_measured_result_is_a_percentage_with_its_meaning_and_named_drivers(ui
     # Issue 27: one headline sentence (risk in words, natural frequency, what to do and by when),
     # the tier colour on the badge only, no competing percentage.
     headline = re.search(r'id="headline-text">([^<]+)<', page).group(1)
-    assert re.search(r"(about \d+|fewer than 1|more than 99) in 100 patients like this have ILD\. \w", headline)
+    assert re.search(r"(About \d+|Fewer than 1|more than 99) in 100 patients like this have ILD\.? \w", headline)
     assert "&gt;99" not in headline and 'class="result"' in page and 'class="result tier-' not in page
     assert re.search(r'class="tier-badge tier-(low|intermediate|high|urgent)"', page)
     assert "Blood-test model" not in page
