@@ -358,7 +358,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "pin": {"en": "PIN", "zh-CN": "PIN 码"},
     "unlock": {"en": "Unlock", "zh-CN": "解锁"},
     "switch_user": {"en": "Not you? Switch user", "zh-CN": "不是您？切换用户"},
-    "err_pin_wrong": {"en": "Wrong PIN. {left} attempt(s) left before the session ends.",
+    "err_pin_wrong": {"en": "Wrong PIN. Attempts left before the session ends: {left}.",
                       "zh-CN": "PIN 错误。再错 {left} 次会话将结束。"},
     "session_locked": {"en": "The tablet is locked: enter your PIN.", "zh-CN": "平板已锁定：请输入 PIN 码。"},
     "pin_heading": {"en": "Tablet PIN", "zh-CN": "平板 PIN 码"},
@@ -379,7 +379,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "err_pin_repeat": {"en": "The two PINs differ.", "zh-CN": "两次输入的 PIN 码不一致。"},
     "save_pin": {"en": "Save PIN", "zh-CN": "保存 PIN 码"},
     "remove_pin": {"en": "Remove PIN", "zh-CN": "清除 PIN 码"},
-    "fix_errors": {"en": "{count} field(s) to correct:", "zh-CN": "有 {count} 项需要更正："},
+    "fix_errors": {"en": "Fields to correct: {count}", "zh-CN": "有 {count} 项需要更正："},
     "back_home": {"en": "Back to today's visits", "zh-CN": "返回今日就诊"},
     "menu": {"en": "Menu", "zh-CN": "菜单"},
     "offline_banner": {"en": "No connection to the clinic server: what you type is kept on this tablet and saved "
