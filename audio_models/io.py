@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 MODEL_SAMPLE_RATE = 4000
 
 _FORMATS = ("WAV", "FLAC", "WAVEX", "RF64")
+#: Frames decoded per step (1.5 MB of float32 at two channels).
+_DECODE_BLOCK_FRAMES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class AudioLimits:
     max_sample_rate: int = 192_000
     max_duration_s: float = 120.0
     max_channels: int = 2
+    #: Frames x channels a header may declare: 24 million is 96 MB of float32, 125 s of mono
+    #: or 62 s of stereo at 192 kHz (programme assumption: a chest site needs far less).
+    max_decoded_samples: int = 24_000_000
 
     def __post_init__(self):
         if not 0 < self.min_sample_rate <= self.max_sample_rate:
@@ -49,6 +54,8 @@ class AudioLimits:
         if not self.max_duration_s > 0 or self.max_channels < 1:
             raise ValueError(f"max_duration_s must be > 0 and max_channels >= 1, got {self.max_duration_s} and "
                              f"{self.max_channels}")
+        if self.max_decoded_samples < 1:
+            raise ValueError(f"max_decoded_samples must be >= 1, got {self.max_decoded_samples}")
 
     def max_frames(self, sample_rate):
         """The most frames a recording at ``sample_rate`` may hold."""
@@ -137,6 +144,10 @@ def _check_limits(header, limits):
     if header.frames > limits.max_frames(rate):
         raise AudioLimitError(f"recording is {header.duration_s:.1f} s long, more than the {limits.max_duration_s:g} s "
                               "maximum (max_duration_s)", limit="max_duration_s", too_large=True)
+    if header.frames * channels > limits.max_decoded_samples:
+        raise AudioLimitError(f"recording declares {header.frames * channels} samples over its channels, more than the "
+                              f"{limits.max_decoded_samples} allowed (max_decoded_samples)",
+                              limit="max_decoded_samples", too_large=True)
 
 
 def read_audio(source, *, limits=None):
@@ -147,8 +158,10 @@ def read_audio(source, *, limits=None):
     source : str, os.PathLike, bytes or binary file object
         A WAV or FLAC file (16/24/32-bit integer or 32/64-bit float, any channel count).
     limits : AudioLimits or None, keyword-only
-        Checked on the header before decoding, and decoding stops at ``max_duration_s`` even
-        when the header understates the length; None (training on known datasets) decodes all.
+        Checked on the header before decoding, and decoding stops at ``max_duration_s`` (or
+        ``max_decoded_samples``) even when the header understates the length; None (training on
+        known datasets) decodes all. Blocks are mixed down as they are decoded, so memory is the
+        mono float32 result whatever the channel count.
 
     Returns
     -------
@@ -178,19 +191,44 @@ def read_audio(source, *, limits=None):
         source = io.BytesIO(bytes(source))
     header = read_header(source, limits=limits)
     # A header can understate the length (a FLAC may not declare it at all): stop decoding one
-    # frame past the limit instead of trusting it.
-    frames = -1 if limits is None else limits.max_frames(header.sample_rate) + 1
+    # block past the limit instead of trusting it.
+    most = None if limits is None else min(limits.max_frames(header.sample_rate),
+                                           limits.max_decoded_samples // header.channels)
     try:
-        data, sample_rate = sf.read(source, frames=frames, dtype="float32", always_2d=True)
+        mono = _decode_mono(source, header, most)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as exc:
         raise UnreadableAudioError(f"cannot decode {name} as WAV or FLAC: {exc}") from exc
-    if limits is not None and len(data) > limits.max_frames(header.sample_rate):
+    if mono is None:
+        if most < limits.max_frames(header.sample_rate):
+            raise AudioLimitError(f"recording holds more than the {limits.max_decoded_samples} samples over its "
+                                  "channels allowed (max_decoded_samples)", limit="max_decoded_samples",
+                                  too_large=True)
         raise AudioLimitError(f"recording is longer than the {limits.max_duration_s:g} s maximum (max_duration_s)",
                               limit="max_duration_s", too_large=True)
-    if not np.all(np.isfinite(data)):
+    if not np.all(np.isfinite(mono)):
         raise UnreadableAudioError(f"{name} holds NaN or infinite samples (corrupt float data)")
-    logger.debug("decoded %s: %s Hz, %s channel(s)", name, sample_rate, data.shape[1])
-    return data.mean(axis=1, dtype=np.float64).astype(np.float32), int(sample_rate)
+    logger.debug("decoded %s: %s Hz, %s channel(s)", name, header.sample_rate, header.channels)
+    return mono, header.sample_rate
+
+
+def _decode_mono(source, header, most):
+    """Decode block by block, mixing each block down as it comes: memory is the mono float32
+    result (never the multichannel float array). None when more than ``most`` frames arrive."""
+    mono = np.empty(header.frames if most is None else min(header.frames, most), dtype=np.float32)
+    filled = 0
+    with sf.SoundFile(source) as handle:
+        for block in handle.blocks(blocksize=_DECODE_BLOCK_FRAMES, dtype="float32", always_2d=True):
+            end = filled + len(block)
+            if most is not None and end > most:
+                return None
+            if end > len(mono):  # the header understated the length
+                grown = np.empty(max(end, 2 * len(mono)) if most is None else min(max(end, 2 * len(mono)), most),
+                                 dtype=np.float32)
+                grown[:filled] = mono[:filled]
+                mono = grown
+            mono[filled:end] = block.mean(axis=1, dtype=np.float64)
+            filled = end
+    return mono[:filled]
 
 
 def load_audio(source, *, target_sr=MODEL_SAMPLE_RATE, limits=None):

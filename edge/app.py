@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -24,7 +23,9 @@ from edge.api import referrals as referrals_api
 from edge.api import users as users_api
 from edge.api import visit_data as visit_data_api
 from edge.api.operations import IdConverter
-from edge import health
+from common.http_security import register_security_headers
+from common.web import register_request_log, route_rule as _rule
+from edge import health, recordings
 from audio_models.errors import ModelError
 from edge.auth import LockoutPolicy
 from edge.inference.bundles import SelectedBundle, select_active_bundle
@@ -98,14 +99,15 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         devices=DeviceManager(),
         first_admin_password=first_admin_password,
     )
+    recordings.DECODE_SLOTS.configure(settings.audio_max_concurrent_decodes, settings.audio_decode_wait_s)
     register_ports(app.extensions["ildscreen"].devices, settings.device_ports)
     load_models(app.extensions["ildscreen"])
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     audit_api.register_read_audit(app)
     register_error_handlers(app)
-    register_request_log(app)
-    register_security_headers(app)
+    register_request_log(app, logger, _caller)
+    register_security_headers(app, secure_cookies=lambda: app.extensions["ildscreen"].settings.secure_cookies)
     app.teardown_appcontext(close_db)
 
     return app
@@ -194,62 +196,7 @@ def _wants_json() -> bool:
     return request.path.startswith(("/api/", "/healthz", "/readyz"))
 
 
-def _rule() -> str:
-    # The route template, never the raw path or query string (they may carry codes).
-    return request.url_rule.rule if request.url_rule else "<no route>"
-
-
-# Scripts and styles come only from /static (no inline code), nothing may frame a page, and
-# the pages talk to no other host. Inline SVG presentation attributes are not styles.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
-def register_security_headers(app: Flask) -> None:
-    """Security headers on every response, in one place.
-
-    Every page and API answer may show patient data, so none is cached: Back after logging
-    out or recalculating reloads from the server instead of showing an old page. Only the
-    static assets (no patient data) stay cacheable. Cookies are marked Secure whenever the
-    request came over HTTPS (``ildscreen serve`` trusts X-Forwarded-Proto from the TLS proxy on
-    loopback only) or ``secure_cookies`` is on, whichever view set them.
-    """
-
-    @app.after_request
-    def add_security_headers(response):
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.endpoint != "static":
-            response.headers["Cache-Control"] = "no-store"
-            response.headers["Pragma"] = "no-cache"
-        if app.extensions["ildscreen"].settings.secure_cookies or request.is_secure:
-            cookies = response.headers.getlist("Set-Cookie")
-            if cookies:
-                response.headers.remove("Set-Cookie")
-                for cookie in cookies:
-                    secure = "; secure" in cookie.lower()
-                    response.headers.add("Set-Cookie", cookie if secure else cookie + "; Secure")
-        return response
-
-
-def register_request_log(app: Flask) -> None:
-    @app.before_request
-    def start_timer():
-        g.started = time.perf_counter()
-
-    @app.after_request
-    def log_request(response):
-        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        user = g.get("actor")
-        logger.info(
-            "%s %s %s %.0fms user=%s", request.method, _rule(), response.status_code, elapsed_ms,
-            user.user_id if user else "-",
-        )
-        return response
+def _caller() -> str:
+    """Who made the request, for the request log: a user id, never a name."""
+    user = g.get("actor")
+    return f"user={user.user_id if user else '-'}"

@@ -21,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from edge import audit
 from edge.errors import AuthenticationError, CsrfError, PermissionDenied, SessionLocked, WrongPin
 from edge.store.database import utc_now, write_transaction
-from edge.users import find_user, get_user, is_locked, password_hasher
+from edge.users import find_user, get_user, is_locked, normalize_password, password_hasher
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ def verify_login(
         expires even the right password is refused): the same status, message and hashing
         work in every case, so an answer never tells whether an account exists or is locked.
     """
+    password = normalize_password(password)
     user = find_user(db, username)
     if user is None:
         _verify(_DUMMY_HASH, password)
@@ -173,12 +174,19 @@ def unlock_session(db: sqlite_utils.Database, token: str, pin: str, *, max_attem
         return user
     right = _verify(user["pin_hash"] or _DUMMY_HASH, pin) and bool(user["pin_hash"])
     with write_transaction(db):
+        # Re-read under the write lock: PINs verified concurrently (31 at once) are counted one
+        # after the other, and none counts or unlocks once the session has ended.
+        row = db.execute("SELECT revoked, locked_at, failed_pins FROM sessions WHERE token_hash = ?",
+                         [hash_token(token)]).fetchone()
+        if row is None or row[0] or row[2] >= max_attempts:
+            raise AuthenticationError("the session ended; log in with the password")
+        if not row[1]:
+            return user  # unlocked meanwhile (by this user's right PIN on another request)
         if right:
             db.execute("UPDATE sessions SET locked_at = NULL, failed_pins = 0 WHERE token_hash = ?", [hash_token(token)])
             audit.record(db, actor, "unlock", "session")
             return user
-        failures = db.execute("SELECT failed_pins FROM sessions WHERE token_hash = ?",
-                              [hash_token(token)]).fetchone()[0] + 1
+        failures = row[2] + 1
         if failures >= max_attempts:
             db.execute("UPDATE sessions SET revoked = 1, failed_pins = ? WHERE token_hash = ?",
                        [failures, hash_token(token)])
@@ -190,6 +198,47 @@ def unlock_session(db: sqlite_utils.Database, token: str, pin: str, *, max_attem
     if failures >= max_attempts:
         raise AuthenticationError(f"{failures} wrong PINs: the session ended; log in with the password")
     raise WrongPin("wrong PIN", attempts_left=max_attempts - failures)
+
+
+def verify_current_password(db: sqlite_utils.Database, user: dict, password: str, policy: LockoutPolicy, *,
+                            token_hash: Optional[str] = None) -> None:
+    """The re-authentication a password change needs: the account's current password.
+
+    In a browser session this is :func:`verify_login` (wrong answers count toward the account's
+    lockout). Over a bearer token a wrong answer must not lock the owner's password login (a
+    leaked token would otherwise be a way to lock anyone out), yet guesses stay bounded: each is
+    audited against the token (``wrong_current_password``), and at ``policy.threshold`` the
+    token itself is revoked. A locked or disabled account is refused either way.
+
+    Raises
+    ------
+    AuthenticationError
+        The password is wrong, or the account is locked.
+    """
+    if token_hash is None:
+        verify_login(db, user["username"], password, policy)
+        return
+    password = normalize_password(password)
+    right = _verify(user["password_hash"], password)
+    if right and not is_locked(user) and not user["disabled"]:
+        return
+    actor = audit.Actor(user["id"], user["username"], user["role"])
+    with write_transaction(db):
+        token = db.execute("SELECT id FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+                           [token_hash]).fetchone()
+        if token is None:
+            raise AuthenticationError("unknown or revoked API token")
+        if right:  # the right password of a locked account: refused, but not a guess
+            raise AuthenticationError(WRONG_CREDENTIALS)
+        audit.record(db, actor, "wrong_current_password", "api_token", token[0])
+        guesses = db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'wrong_current_password' "
+                             "AND entity = 'api_token' AND entity_id = ?", [str(token[0])]).fetchone()[0]
+        if guesses >= policy.threshold:
+            db.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", [utc_now(), token[0]])
+            audit.record(db, actor, "revoke_token", "api_token", token[0], {"reason": "wrong current passwords"})
+            logger.warning("user id %s: API token %s revoked after %s wrong current passwords", user["id"], token[0],
+                           guesses)
+    raise AuthenticationError(WRONG_CREDENTIALS)
 
 
 def check_csrf(session: dict, presented: Optional[str]) -> None:

@@ -1,10 +1,17 @@
 """Fitting a site calibration on the clinic's confirmed outcomes, and reporting what it changes.
 
 The fit is a logistic recalibration of the fused probability (intercept and slope), weighted
-for verification (:mod:`edge.outcome_labels`) and shrunk towards "no change" by a Gaussian prior
-whose widths are settings (``calibration_prior_sd_intercept``, ``calibration_prior_sd_slope``).
-"Before" is the calibration in use now; "after" is the new one on cross-validation: each
-labelled visit is predicted by a fit that did not see it.
+for verification by triage tier x advice (:mod:`edge.outcome_labels`; visits still inside
+their outcome window without an outcome left out) and shrunk towards "no change" by a Gaussian prior whose widths
+are settings (``calibration_prior_sd_intercept``, ``calibration_prior_sd_slope``). "Before" is
+the calibration in use now; "after" is the new one on cross-validation with folds by *patient*:
+each labelled visit is predicted by a fit that saw no visit of its patient.
+
+Each modality also gets its status at this clinic (:func:`modality_status`, the site rows of
+``edge.fusion.evidence.ValidationRule``): enough verified patients with it measured and a
+weighted AUC whose lower 95% bound clears the rule. It is reported and stored with the
+calibration; once the calibration is active, a modality validated here counts in
+assessments (``edge.modalities.site_validation``).
 
 Per-modality recalibration (a weight on the clinical prior's log-odds and on each modality's
 log likelihood ratio, shrunk towards 1) needs many more events than one intercept and slope
@@ -21,10 +28,12 @@ from typing import Optional
 import numpy as np
 
 from edge.errors import ValidationError
+from edge.fusion.evidence import ValidationRule
 from edge.fusion.fusion import MODALITIES
-from edge.outcome_labels import verified_with_weights
+from edge.outcome_labels import awaiting_outcome, verified_with_weights
 from edge.site_calibration import SiteCalibration
 from evaluation.errors import EvaluationError
+from evaluation.proportions import wilson_interval
 from evaluation.recalibration import (
     calibration_in_the_large,
     calibration_slope,
@@ -54,20 +63,30 @@ def risk_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict:
     return metrics
 
 
-def fold_of(y: np.ndarray, folds: int) -> np.ndarray:
-    """Stratified fold numbers: each fold gets its share of events and non-events."""
+def fold_of(y: np.ndarray, folds: int, groups=None) -> np.ndarray:
+    """Fold numbers by patient (``groups``; default one per visit), stratified: every visit of a
+    patient in one fold, each fold with its share of patients with and without ILD."""
+    groups = np.arange(y.size) if groups is None else np.asarray(groups)
+    unique, inverse = np.unique(groups, return_inverse=True)
+    group_label = np.zeros(unique.size, dtype=int)
+    np.maximum.at(group_label, inverse, y.astype(int))
     rng = np.random.default_rng(SEED)
-    assignment = np.empty(y.size, dtype=int)
+    group_fold = np.empty(unique.size, dtype=int)
     for label in (0, 1):
-        members = np.flatnonzero(y == label)
-        assignment[rng.permutation(members)] = np.arange(members.size) % folds
-    return assignment
+        members = np.flatnonzero(group_label == label)
+        group_fold[rng.permutation(members)] = np.arange(members.size) % folds
+    return group_fold[inverse]
+
+
+def patient_ids(labelled: list[dict]) -> np.ndarray:
+    """Each labelled visit's patient (its own id when the visit names none)."""
+    return np.array([str(visit.get("patient_id", f"visit-{index}")) for index, visit in enumerate(labelled)])
 
 
 def cross_validated(y: np.ndarray, p: np.ndarray, w: np.ndarray, prior_sd: tuple[float, float],
-                    folds: int) -> np.ndarray:
-    """Out-of-fold recalibrated probabilities."""
-    assignment = fold_of(y, folds)
+                    folds: int, groups=None) -> np.ndarray:
+    """Out-of-fold recalibrated probabilities (folds by patient)."""
+    assignment = fold_of(y, folds, groups)
     predicted = np.empty_like(p)
     for fold in range(folds):
         held = assignment == fold
@@ -99,26 +118,94 @@ def per_modality_weights(labelled: list[dict], y: np.ndarray, weights: np.ndarra
             "note": "reported, not applied: the fusion (edge/fusion) owns how modalities combine"}
 
 
+def basal_finding_accuracy(labelled: list[dict], y: np.ndarray, weights: np.ndarray, rows: list[int]) -> dict:
+    """Sensitivity and specificity of the basal crackle finding for ILD at the clinic, weighted for
+    verification; 95% CIs are Wilson intervals of the unweighted counts (an approximation)."""
+    level = np.array([labelled[index].get("crackle_level") == "basal" for index in rows])
+    ys, ws = y[rows], weights[rows]
+    figures = {}
+    for key, cases, hit in (("sensitivity", ys == 1, level), ("specificity", ys == 0, ~level)):
+        total = float(ws[cases].sum())
+        figures[key] = float(ws[cases & hit].sum() / total) if total else None
+        figures[f"{key}_ci95"] = list(wilson_interval(int((cases & hit).sum()), int(cases.sum()))) if cases.any() \
+            else None
+    return figures
+
+
+def _better_than_chance(status: dict, rule: ValidationRule) -> bool:
+    """The basal finding's lower 95% bounds of sensitivity and specificity beat chance (rule's Youden row)."""
+    if status.get("sensitivity_ci95") is None or status.get("specificity_ci95") is None:
+        return False
+    return status["sensitivity_ci95"][0] + status["specificity_ci95"][0] - 1 > rule.min_youden_lower
+
+
+def modality_status(labelled: list[dict], y: np.ndarray, weights: np.ndarray, rule: ValidationRule) -> dict:
+    """Per modality: whether the clinic's own verified outcomes validate it (``rule``'s site rows).
+
+    A modality's output is what its model said at the visit (``modality_probabilities``: counted
+    or not), so a model measured but not yet counted can earn its weight here.
+    """
+    statuses = {}
+    for name in MODALITIES:
+        rows = [index for index, visit in enumerate(labelled) if name in (visit.get("modality_probabilities") or {})]
+        ys = y[rows] if rows else np.array([], dtype=int)
+        patients = len({visit.get("patient_id", index) for index, visit in
+                        ((index, labelled[index]) for index in rows)})
+        events = int(ys.sum())
+        status = {"validated": False, "patients": patients, "events": events, "auc": None, "auc_ci95": None,
+                  "rule": {"min_patients": rule.site_min_patients, "min_events": rule.site_min_events,
+                           "min_auc_lower": rule.site_min_auc_lower}}
+        if patients < rule.site_min_patients or events < rule.site_min_events:
+            status["reason"] = (f"{patients} verified patients ({events} with ILD) at this clinic; "
+                                f"{rule.site_min_patients} ({rule.site_min_events} with ILD) are needed")
+        else:
+            p = np.array([labelled[index]["modality_probabilities"][name] for index in rows])
+            try:
+                auc = weighted_roc_auc(ys, p, weights=weights[rows], seed=SEED)
+            except EvaluationError as exc:
+                status["reason"] = f"its AUC cannot be estimated: {exc}"
+            else:
+                status.update(auc=auc["auc"], auc_ci95=auc["ci95"])
+                if name == "auscultation":
+                    status.update(basal_finding_accuracy(labelled, y, weights, rows))
+                if name == "auscultation" and not _better_than_chance(status, rule):
+                    status["reason"] = ("its basal crackle finding's sensitivity and specificity at this clinic "
+                                        "are still too uncertain")
+                elif auc["ci95"][0] >= rule.site_min_auc_lower:
+                    status.update(validated=True, reason=f"validated on {patients} verified patients at this clinic "
+                                                         f"(AUC {auc['auc']:.2f}, 95% CI {auc['ci95'][0]:.2f}-"
+                                                         f"{auc['ci95'][1]:.2f})")
+                else:
+                    status["reason"] = (f"its AUC at this clinic could be as low as {auc['ci95'][0]:.2f}; "
+                                        f"{rule.site_min_auc_lower:.2f} is needed")
+        statuses[name] = status
+    return statuses
+
+
 def fit_site_calibration(visits: list[dict], *, active: SiteCalibration, prior_sd: tuple[float, float],
-                         window_months: float) -> tuple[dict, dict]:
+                         window_months: float, rule: "ValidationRule | None" = None) -> tuple[dict, dict]:
     """``(report, document)``: the before/after report and the calibration file to store.
 
     Raises ``ValidationError`` when there is no confirmed outcome to learn from.
     """
+    rule = rule or ValidationRule()
     labelled, weights, fractions = verified_with_weights(visits)
     y = np.array([visit["label"] for visit in labelled])
     fused = np.array([visit["fused_probability"] for visit in labelled])
     n_events = int(y.sum())
     before = np.array([active.apply(value) for value in fused])
-    folds = min(FOLDS, n_events, y.size - n_events)
+    groups = patient_ids(labelled)
+    event_patients = len(set(groups[y == 1]))
+    folds = min(FOLDS, event_patients, len(set(groups[y == 0])))
     try:
         fit = fit_logistic_recalibration(y, fused, weights=weights, prior_sd=prior_sd)
     except EvaluationError as exc:
         raise ValidationError(f"cannot fit a site calibration: {exc}") from exc
     after: Optional[dict] = None
     if folds >= 2:
-        after = risk_metrics(y, cross_validated(y, fused, weights, prior_sd, folds), weights)
+        after = risk_metrics(y, cross_validated(y, fused, weights, prior_sd, folds, groups), weights)
     unverified = [name for name, row in fractions.items() if row["verified"] == 0]
+    modalities = modality_status(labelled, y, weights, rule)
     report = {
         "n_outcomes": int(y.size), "n_events": n_events, "n_assessed": len(visits),
         "before": {"calibration_version": active.version, **risk_metrics(y, before, weights)},
@@ -126,9 +213,12 @@ def fit_site_calibration(visits: list[dict], *, active: SiteCalibration, prior_s
         "fit": {"intercept": fit.intercept, "slope": fit.slope, "intercept_se": fit.intercept_se,
                 "slope_se": fit.slope_se, "prior_sd": {"intercept": prior_sd[0], "slope": prior_sd[1]}},
         "per_modality": per_modality_weights(labelled, y, weights, prior_sd),
+        "modalities": modalities,
         "verification": {
-            "by_tier": fractions, "method": "inverse probability of verification by triage tier (Begg & Greenes 1983)",
-            "cannot_estimate": ([f"tier {name}: nobody verified, so its outcomes are unknown" for name in unverified]
+            "by_stratum": fractions,
+            "method": "inverse probability of verification by triage tier x advice (Begg & Greenes 1983)",
+            "left_out_awaiting_outcome": sum(1 for visit in visits if awaiting_outcome(visit)),
+            "cannot_estimate": ([f"{name}: nobody verified, so its outcomes are unknown" for name in unverified]
                                 + ["bias from verification decided on anything not recorded (e.g. a clinician's "
                                    "judgement beyond the tier)"]),
         },
@@ -136,6 +226,6 @@ def fit_site_calibration(visits: list[dict], *, active: SiteCalibration, prior_s
     }
     document = {"intercept": fit.intercept, "slope": fit.slope, "fitted_at": dt.datetime.now(dt.timezone.utc)
                 .isoformat(timespec="seconds"), "n_outcomes": int(y.size), "n_events": n_events,
-                "prior_sd": [prior_sd[0], prior_sd[1]], "window_months": window_months,
+                "prior_sd": [prior_sd[0], prior_sd[1]], "window_months": window_months, "modalities": modalities,
                 "before": report["before"], "after": after}
     return report, document

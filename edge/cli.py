@@ -4,11 +4,9 @@ Domain errors become a one-line message and exit status 1, never a traceback.
 """
 from __future__ import annotations
 
-import atexit
 import functools
 import json
 import logging
-import os
 import re
 import signal
 import sys
@@ -17,8 +15,8 @@ from typing import Callable, Optional
 
 import click
 import threadpoolctl
-import waitress
 
+from common.serving import PortUnavailable, bind_listener, serve_json_errors
 from edge import __version__, audit
 from edge.app import create_app
 from edge.auth import create_api_token
@@ -41,9 +39,10 @@ from edge.errors import IldscreenError
 from edge.outbox import list_referrals
 from edge.outbox_worker import OutboxWorker, client_from_settings
 from edge.schemas import USERNAME_PATTERN
-from edge.service import prepare_data_folder
+from edge.service import open_existing_data_folder, prepare_data_folder
 from edge.backup_worker import BackupWorker
-from edge.store.backup import PID_FILE_NAME, backup_database, default_backup_path, restore_database, rotate_backups
+from edge.store.backup import (backup_database, claim_pid_file, default_backup_path, release_pid_file,
+                                restore_database, rotate_backups)
 from edge.store.database import open_database, write_transaction
 from edge.store.migrations import apply_migrations, current_version
 from edge.users import create_user, find_user, list_users, public_view, reset_password, update_user
@@ -95,31 +94,46 @@ def serve(host: Optional[str], port: Optional[int], data_dir: Optional[Path]) ->
     """Run the clinic service (HTTP API and UI)."""
     settings = load_settings(data_dir=data_dir, host=host, port=port)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The port first: on a busy one, stop before a folder, an admin or a pid file is made.
+    listener = listen_or_exit(settings.host, settings.port)
     # Requests run in parallel on the cores; numpy's BLAS threads spinning beside them only
     # take CPU from the other requests (measured: about 10% of a screening's CPU time).
     threadpoolctl.threadpool_limits(limits=1, user_api="blas")
     app = create_app(settings)
-    show_first_admin_password(app.extensions["ildscreen"].first_admin_password)
-    start_outbox_worker(app.extensions["ildscreen"].folder, settings)
+    resources = app.extensions["ildscreen"]
+    show_first_admin_password(resources.first_admin_password)
+    # Held open for the whole run: 'db restore' sees the database in use even without a pid file.
+    presence = resources.folder.connect()
+    pid_file = claim_pid_file(settings.data_dir)
+    start_outbox_worker(resources.folder, settings)
     if settings.backup_interval_hours:
         BackupWorker(settings.database_path, settings.data_dir, interval_s=settings.backup_interval_hours * 3600,
                      keep=settings.backup_keep).start()
-    write_pid_file(settings.data_dir)
     # SIGTERM (systemd, docker stop) ends the process the same way as Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     click.echo(f"ildscreen {__version__} serving on http://{settings.host}:{settings.port}/ "
                f"(data in {settings.data_dir.resolve()})")
-    # The TLS front runs on this box (deploy/jetson/nginx.conf): only it may say a request was HTTPS.
-    waitress.serve(app, host=settings.host, port=settings.port, threads=settings.threads,
-                   max_request_body_size=settings.max_upload_bytes + 1024 * 1024, ident="ildscreen",
-                   trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto"})
+    try:
+        # The TLS front runs on this box (deploy/jetson/nginx.conf): only it may say a request was HTTPS.
+        serve_json_errors(app, sockets=[listener], threads=settings.threads,
+                          max_request_body_size=settings.max_upload_bytes + 1024 * 1024, ident="ildscreen",
+                          trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto"})
+    finally:
+        # Running captures are cancelled on their boards and the serial ports closed.
+        boards = len(resources.devices.statuses())
+        resources.devices.close_all()
+        logger.info("shut down: closed %s sensor board(s)", boards)
+        if pid_file is not None:
+            release_pid_file(pid_file)
+        presence.close()
 
 
-def write_pid_file(data_dir: Path) -> None:
-    """Lets ``ildscreen db restore`` refuse to run under a live service."""
-    pid_file = data_dir / PID_FILE_NAME
-    pid_file.write_text(str(os.getpid()))
-    atexit.register(lambda: pid_file.unlink(missing_ok=True))
+def listen_or_exit(host: str, port: int):
+    """The bound listening socket, or one line naming the problem and exit status 1."""
+    try:
+        return bind_listener(host, port)
+    except PortUnavailable as exc:
+        raise click.ClickException(exc.message) from exc
 
 
 def start_outbox_worker(folder, settings) -> None:
@@ -194,19 +208,8 @@ def users() -> None:
     """Manage user accounts."""
 
 
-def existing_data_folder(settings):
-    """Open a data folder that 'db init' or 'serve' created; other commands never create one
-    (run from the wrong folder, they would make a stray ./data with an admin nobody saw)."""
-    if not settings.database_path.is_file():
-        raise click.ClickException(
-            f"no ildscreen database in {settings.data_dir.resolve()}: pass the clinic's --data-dir "
-            f"(or set ILDSCREEN_DATA_DIR), or create one with 'ildscreen db init --data-dir {settings.data_dir}'")
-    folder, _ = prepare_data_folder(settings)
-    return folder
-
-
 def _open(data_dir: Optional[Path]):
-    return existing_data_folder(load_settings(data_dir=data_dir)).connect()
+    return open_existing_data_folder(load_settings(data_dir=data_dir)).connect()
 
 
 @users.command("add")
@@ -355,7 +358,7 @@ def outbox_deliver(data_dir: Optional[Path]) -> None:
     if client is None:
         raise click.ClickException("no referral server configured: set ILDSCREEN_REFERRAL_SERVER_URL and "
                                    "ILDSCREEN_REFERRAL_SERVER_TOKEN")
-    folder = existing_data_folder(settings)
+    folder = open_existing_data_folder(settings)
     click.echo(json.dumps(OutboxWorker(folder, client, interval_s=settings.outbox_interval_s).run_once()))
 
 

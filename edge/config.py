@@ -7,25 +7,18 @@ a default.
 from __future__ import annotations
 
 import ipaddress
-import os
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 from typing import Any, Literal, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, ValidationError as PydanticValidationError, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits
+from common.settings import load_layered_settings
 from edge.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
-CONFIG_FILE_NAME = "config.toml"
 ENV_PREFIX = "ILDSCREEN_"
 # The hospital CT server's own settings; a box running both must not trip the edge's check.
 FOREIGN_ENV_PREFIXES = ("ILDSCREEN_IMAGING_",)
@@ -93,6 +86,32 @@ class Settings(BaseSettings):
         title="Most recording channels",
         description="Recordings with more channels are refused with HTTP 413 before decoding.",
     )
+    audio_max_decoded_samples: int = Field(
+        DEFAULT_AUDIO_LIMITS.max_decoded_samples,
+        ge=1,
+        le=200_000_000,
+        title="Most decoded samples per recording",
+        description="Frames x channels a recording's header may declare; more is refused with HTTP 413 before "
+                    "decoding (the default, 24 million, is 96 MB of float32: programme assumption).",
+    )
+    audio_max_concurrent_decodes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        title="Recordings decoded at once",
+        description="Uploads and captures beyond this many wait for a decode slot (HTTP 503 after "
+                    "audio_decode_wait_s), so the service's memory does not grow with its worker threads: the "
+                    "longest recording the defaults admit needs about 500 MB while it is decoded and checked, "
+                    "a normal one a few MB and well under a second.",
+    )
+    audio_decode_wait_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        title="Longest wait for a decode slot (seconds)",
+        description="A recording that waits longer for one of audio_max_concurrent_decodes is refused with "
+                    "HTTP 503 (nothing stored); the nurse sends it again.",
+    )
     lockout_threshold: int = Field(
         5,
         ge=1,
@@ -154,6 +173,34 @@ class Settings(BaseSettings):
         title="Weight of non-basal crackles",
         description="Programme assumption (docs/evidence.md): crackles heard only away from the lung bases count "
                     "at this fraction of the basal finding's log LR.",
+    )
+    evidence_protocol_basal_sites: list[str] = Field(
+        ["posterior_left_base", "posterior_right_base"],
+        min_length=1,
+        title="Basal sites of a complete lung-sound exam",
+        description="Programme assumption (docs/evidence.md): a clear chest counts fully only when each of these "
+                    "sites has an accepted recording, otherwise by the share that has.",
+    )
+    evidence_kl6_cutoff: float = Field(
+        500.0,
+        gt=0,
+        title="KL-6 positive from (U/mL)",
+        description="Programme assumption (docs/evidence.md): the cut-off of the laboratory's KL-6 assay; 500 U/mL "
+                    "is the commercial latex assay's, used by most studies of the KL-6 meta-analysis.",
+    )
+    evidence_assumption_spread: float = Field(
+        0.5,
+        ge=0,
+        le=2,
+        title="Uncertainty of an assumed effect size",
+        description="Programme assumption (docs/evidence.md): every assumed odds-ratio magnitude may be off by this "
+                    "fraction of its log (95%); it widens the interval.",
+    )
+    evidence_validation_rule: dict[str, Any] = Field(
+        default_factory=dict,
+        title="When a modality counts",
+        description="Overrides of the evidence model's validation rule table (docs/evidence.md, section 2a), e.g. "
+                    '{"min_patients": 30, "site_min_auc_lower": 0.75}; unset keys keep their defaults.',
     )
     referral_server_url: Optional[str] = Field(
         None,
@@ -337,6 +384,19 @@ class Settings(BaseSettings):
         description="One of DEBUG, INFO, WARNING, ERROR. Patient identifiers are never logged at any level.",
     )
 
+    @field_validator("evidence_validation_rule")
+    @classmethod
+    def _known_validation_rule(cls, value: dict) -> dict:
+        from pydantic import ValidationError as PydanticValidationError
+
+        from edge.fusion.evidence import ValidationRule  # the one table; imported here to keep config light
+
+        try:
+            ValidationRule(**value)
+        except PydanticValidationError as exc:
+            raise ValueError(f"evidence_validation_rule: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+        return value
+
     @field_validator("clinic_timezone")
     @classmethod
     def known_time_zone(cls, value: str) -> str:
@@ -447,7 +507,8 @@ class Settings(BaseSettings):
     def audio_limits(self) -> AudioLimits:
         """What a recording's header may declare, for uploads, device captures and the CLI alike."""
         return AudioLimits(min_sample_rate=self.audio_min_sample_rate, max_sample_rate=self.audio_max_sample_rate,
-                           max_duration_s=self.audio_max_duration_s, max_channels=self.audio_max_channels)
+                           max_duration_s=self.audio_max_duration_s, max_channels=self.audio_max_channels,
+                           max_decoded_samples=self.audio_max_decoded_samples)
 
 
 def is_loopback(host: Optional[str]) -> bool:
@@ -460,17 +521,6 @@ def is_loopback(host: Optional[str]) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Read ``config.toml``; a missing file is an empty config, a broken one is a ``ConfigError``."""
-    if not path.exists():
-        return {}
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
 
 
 def load_settings(*, data_dir: Path | str | None = None, **overrides: Any) -> Settings:
@@ -488,28 +538,6 @@ def load_settings(*, data_dir: Path | str | None = None, **overrides: Any) -> Se
     ConfigError
         Naming the offending key and why it was refused.
     """
-    resolved_dir = Path(data_dir or os.environ.get(f"{ENV_PREFIX}DATA_DIR") or DEFAULT_DATA_DIR)
-    file_values = read_config_file(resolved_dir / CONFIG_FILE_NAME)
-    env_keys = {key[len(ENV_PREFIX):].lower() for key in os.environ
-                if key.startswith(ENV_PREFIX) and not key.startswith(FOREIGN_ENV_PREFIXES)}
-    unknown_env = sorted(env_keys - set(Settings.model_fields))
-    if unknown_env:
-        raise ConfigError(f"invalid configuration: {ENV_PREFIX}{unknown_env[0].upper()}: unknown setting")
-    # The environment beats the file: drop file keys that the environment sets.
-    values = {key: value for key, value in file_values.items() if key not in env_keys}
-    values.update({key: value for key, value in overrides.items() if value is not None})
-    values["data_dir"] = resolved_dir
-    try:
-        return Settings(**values)
-    except PydanticValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from exc
-
-
-def describe_validation_error(exc: PydanticValidationError) -> str:
-    """One line per offending key: ``key: reason``."""
-    problems = []
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "settings"
-        reason = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"]
-        problems.append(f"{key}: {reason}")
-    return "invalid configuration: " + "; ".join(problems)
+    return load_layered_settings(Settings, data_dir=data_dir, default_data_dir=DEFAULT_DATA_DIR,
+                                 env_prefix=ENV_PREFIX, overrides=overrides, config_error=ConfigError,
+                                 foreign_env_prefixes=FOREIGN_ENV_PREFIXES)

@@ -46,6 +46,14 @@ def port_allowed(port: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(port, pattern) and port.count("/") == pattern.count("/") for pattern in patterns)
 
 
+def port_present(port: str) -> bool:
+    """Whether ``port`` is a character device now (a board plugged in, or a simulator's pty)."""
+    try:
+        return stat.S_ISCHR(os.stat(port).st_mode)
+    except OSError:
+        return False
+
+
 def register_ports(manager: DeviceManager, ports: list[str]) -> None:
     """Register the configured ports at start (checked against the allowlist by the settings)."""
     for port in ports:
@@ -71,11 +79,8 @@ def register_board(db: sqlite_utils.Database, manager: DeviceManager, actor: aud
                               "(setting device_port_patterns)",
                               fields=[{"field": "port", "reason": "not an allowed device path"}])
     no_board = DeviceUnavailable(f"no sensor board answered on {port} within {probe_s:g} s")
-    try:
-        if not stat.S_ISCHR(os.stat(port).st_mode):
-            raise no_board
-    except OSError as exc:
-        raise no_board from exc
+    if not port_present(port):
+        raise no_board
     probe = Device(SerialTransport(port), reply_timeout=probe_s / 2, retries=0, connect_timeout=probe_s / 2)
     try:
         probe.connect()

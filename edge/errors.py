@@ -5,23 +5,11 @@ Each error carries the HTTP status it maps to, so the API and the CLI can turn i
 """
 from __future__ import annotations
 
+from common.errors import DomainError
 
-class IldscreenError(Exception):
-    """Base of every error the service raises on purpose."""
 
-    status = 400
-    code = "error"
-
-    def __init__(self, message: str, *, fields: list[dict] | None = None):
-        super().__init__(message)
-        self.message = message
-        self.fields = fields or []
-
-    def to_json(self) -> dict:
-        body = {"code": self.code, "message": self.message}
-        if self.fields:
-            body["fields"] = self.fields
-        return {"error": body}
+class IldscreenError(DomainError):
+    """Base of every error the service raises on purpose (status, code and JSON shape: ``DomainError``)."""
 
 
 class ConfigError(IldscreenError):
@@ -123,6 +111,13 @@ class DeviceUnavailable(IldscreenError):
 
     status = 503
     code = "device_unavailable"
+
+
+class ServiceBusy(IldscreenError):
+    """Every slot for a bounded piece of work (decoding a recording) stayed taken too long."""
+
+    status = 503
+    code = "busy"
 
 
 class ModelUnavailable(IldscreenError):

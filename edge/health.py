@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from audio_models.errors import ModelError
 from edge import __version__
 from edge.api.operations import operation
+from edge.devices import port_present
 from edge.errors import IldscreenError
 from edge.inference.bundles import BundleError, ModelStore, integrity_problems
 from edge.store.database import utc_now, write_transaction
@@ -88,7 +89,27 @@ def check_models() -> dict:
     return {"ok": True, **checked, "notes": notes}
 
 
-READINESS_CHECKS = {"database": check_database, "file_store": check_file_store, "models": check_models}
+def check_boards() -> dict:
+    """Every board configured in ``device_ports`` is plugged in (its port is there).
+
+    Presence only: a probe never talks to a board, so it cannot disturb a running capture.
+    Boards registered later through the API are not part of readiness.
+    """
+    resources = current_app.extensions["ildscreen"]
+    known = {status["port"]: status for status in resources.devices.statuses()}
+    boards = {}
+    for port in resources.settings.device_ports:
+        status = known.get(port, {})
+        boards[port] = {"present": port_present(port), "connected": status.get("connected", False),
+                        "busy": status.get("busy", False)}
+    missing = [port for port, board in boards.items() if not board["present"]]
+    if missing:
+        return {"ok": False, "reason": f"configured board port missing: {', '.join(missing)}", "boards": boards}
+    return {"ok": True, "boards": boards}
+
+
+READINESS_CHECKS = {"database": check_database, "file_store": check_file_store, "models": check_models,
+                    "boards": check_boards}
 
 
 @operation(blueprint, "/healthz", "GET", summary="The process is alive", roles=None, response=Liveness)
@@ -96,7 +117,8 @@ def healthz():
     return {"status": "ok", "version": __version__}
 
 
-@operation(blueprint, "/readyz", "GET", summary="Ready to serve: database writable, file store writable, models loaded",
+@operation(blueprint, "/readyz", "GET",
+           summary="Ready to serve: database writable, file store writable, models loaded, configured boards present",
            roles=None, response=Readiness)
 def readyz():
     checks = {}

@@ -10,6 +10,7 @@ missing.
 from __future__ import annotations
 
 import json
+import math
 from typing import Callable, Optional
 
 import sqlite_utils
@@ -17,8 +18,9 @@ import sqlite_utils
 from audio_models.errors import ModelError
 from edge.breath import list_breath_readings
 from edge.fusion.clinical_prior import ClinicalPicture
+from edge import site_calibration
 from edge.fusion.evidence import (EvidenceOptions, ModalityEvidence, crackle_evidence, crackle_potential_range,
-                                  tabular_evidence, tabular_potential_range)
+                                  kl6_evidence, kl6_potential_range, tabular_evidence, tabular_potential_range)
 from edge.inference.bundles import selected_registry
 from edge.labs import ModelUnavailable, list_lab_results, score_stored_results
 
@@ -34,22 +36,46 @@ def manifest_entry(name: str) -> dict:
         raise ModelUnavailable(f"the {name} model is not available: {exc}") from exc
 
 
-def scored_evidence(modality: str, probability: float, model: dict) -> ModalityEvidence:
+def site_validation(modality: str) -> Optional[dict]:
+    """The status the clinic's own outcomes gave a modality (``ildscreen calibrate --apply``), or None."""
+    active = site_calibration.selected_calibration().active
+    return (active.modalities or {}).get(modality) if active is not None else None
+
+
+def scored_evidence(modality: str, probability: float, model: dict,
+                    options: Optional[EvidenceOptions] = None) -> ModalityEvidence:
     """Evidence from a fresh tabular score (``model`` is the stamp of the score's result)."""
+    options = options or EvidenceOptions()
     return tabular_evidence(modality, probability, manifest_entry(modality),
-                            model_version=f"{model['name']}-{model['version']}")
+                            model_version=f"{model['name']}-{model['version']}", site=site_validation(modality),
+                            rule=options.validation_rule)
 
 
 def labs_evidence(db: sqlite_utils.Database, visit_id: int, picture: ClinicalPicture,
                   options: EvidenceOptions) -> Optional[ModalityEvidence]:
-    """The visit's lab results scored together (newest value of each analyte)."""
+    """The visit's lab results: the lab model when it counts (it reads KL-6 itself); otherwise a
+    KL-6, when entered, by its published accuracy; otherwise the model's output, not counted."""
     results = list_lab_results(db, visit_id)
     if not results:
         return None
+    return labs_evidence_from_results(results, options)
+
+
+def labs_evidence_from_results(results: list[dict], options: EvidenceOptions) -> ModalityEvidence:
+    """:func:`labs_evidence` for stored lab rows (``loinc``/``analyte``, ``si_value``, ``si_unit``)."""
     # Raises ModelUnavailable without a usable model: the assessment is refused rather than
     # computed as if the entered results did not exist.
-    score = score_stored_results(results)
-    return scored_evidence("labs", score["probability"], score["model"])
+    return labs_evidence_from_score(score_stored_results(results), options)
+
+
+def labs_evidence_from_score(score: dict, options: EvidenceOptions) -> ModalityEvidence:
+    """A scored panel (``edge.labs.score_lab_panel``) as labs evidence: the model when it counts,
+    else the panel's KL-6 (newest value) by its published accuracy, else the model not counted."""
+    model = scored_evidence("labs", score["probability"], score["model"], options)
+    kl6 = (score.get("normalized") or {}).get("kl6")
+    if model.finding.get("counted") or kl6 is None or math.isnan(kl6):
+        return model
+    return kl6_evidence(kl6, options=options, measured_model={"model_version": model.model_version, **model.finding})
 
 
 def breath_evidence(db: sqlite_utils.Database, visit_id: int, picture: ClinicalPicture,
@@ -60,19 +86,23 @@ def breath_evidence(db: sqlite_utils.Database, visit_id: int, picture: ClinicalP
         return None
     latest = usable[-1]
     return tabular_evidence("breath", latest["probability"], manifest_entry("breath"),
-                            model_version=latest["model_version"])
+                            model_version=latest["model_version"], site=site_validation("breath"),
+                            rule=options.validation_rule)
 
 
 def site_probabilities(results: list[dict]) -> dict[str, Optional[float]]:
-    """Mean crackle probability per chest site over its recordings that passed the quality gate;
-    None for a site with none."""
+    """Each chest site's finding: the **maximum** crackle probability over its accepted recordings
+    (quality ok, scored); None for a site with none. Never a mean: a clear second recording
+    must not hide crackles heard in the first (fine crackles come and go with breaths and
+    posture), and this is the rule the detector's patient-level validation used. Refused
+    recordings count for nothing."""
     by_site: dict[str, list[float]] = {}
     for result in results:
         site = result.get("chest_site") or "unknown"
         values = by_site.setdefault(site, [])
         if result["quality"]["ok"] and result["crackle_probability"] is not None:
             values.append(float(result["crackle_probability"]))
-    return {site: (sum(values) / len(values) if values else None) for site, values in by_site.items()}
+    return {site: (max(values) if values else None) for site, values in by_site.items()}
 
 
 def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPicture,
@@ -82,7 +112,7 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
         return None
     stamp = results[0]["model"]
     return crackle_evidence(site_probabilities(results), manifest_entry("auscultation"),
-                            ctd_diagnosis=picture.ctd_diagnosis, options=options,
+                            ctd_diagnosis=picture.ctd_diagnosis, options=options, site=site_validation("auscultation"),
                             model_version=f"{stamp['name']}-{stamp['version']}-{stamp['variant']}")
 
 
@@ -98,18 +128,26 @@ def auscultation_evidence(db: sqlite_utils.Database, visit_id: int, picture: Cli
     return auscultation_evidence_from_results(results, picture, options)
 
 
-def potential_ranges(picture: ClinicalPicture) -> dict[str, Optional[tuple[float, float]]]:
-    """Per modality, the log-LR range it would plausibly give if measured (None when its model
-    or its validation numbers are not available)."""
+def potential_ranges(picture: ClinicalPicture,
+                     options: Optional[EvidenceOptions] = None) -> dict[str, Optional[tuple[float, float]]]:
+    """Per modality, the log-LR range it would plausibly give if measured ((0, 0) when it would
+    not count; None when its model is not available). Labs: the lab model's range when it
+    counts, else a KL-6's."""
+    options = options or EvidenceOptions()
     ranges: dict[str, Optional[tuple[float, float]]] = {}
     for name in ("auscultation", "breath", "labs"):
         try:
             entry = manifest_entry(name)
         except ModelUnavailable:
-            ranges[name] = None
+            ranges[name] = kl6_potential_range() if name == "labs" else None
             continue
-        ranges[name] = (crackle_potential_range(entry, ctd_diagnosis=picture.ctd_diagnosis) if name == "auscultation"
-                        else tabular_potential_range(entry))
+        if name == "auscultation":
+            ranges[name] = crackle_potential_range(entry, ctd_diagnosis=picture.ctd_diagnosis, options=options)
+            continue
+        ranges[name] = tabular_potential_range(entry, name=name, site=site_validation(name),
+                                               rule=options.validation_rule)
+        if name == "labs" and ranges[name] == (0.0, 0.0):
+            ranges[name] = kl6_potential_range()
     return ranges
 
 

@@ -4,8 +4,13 @@ de-identified export that ``ildscreen evaluate`` reads.
 
 A visit counts once, by its latest assessment. A visit without a confirmed outcome in the window
 is *unverified*, never negative: verification mostly follows referral, so the labelled visits
-over-represent high risks, and each gets the inverse of the fraction verified in its triage tier
-(Begg & Greenes; :mod:`evaluation.verification`) so that estimates describe everyone screened.
+over-represent high risks, and each gets the inverse of the fraction verified in its stratum of
+triage tier x advice (Begg & Greenes; :mod:`evaluation.verification`) so that estimates describe
+everyone screened. The stratum is tier *and* advice because referral follows the guideline line
+(an SSc patient at low risk is still advised HRCT + PFTs; an RA patient without a risk factor
+at the same risk is advised to re-screen). A visit still inside its outcome window without an
+outcome is left out altogether (:func:`awaiting_outcome`): it is not unverified yet, and
+counting it so would deflate its stratum's verified share.
 """
 from __future__ import annotations
 
@@ -38,14 +43,19 @@ def modality_output(contribution) -> "float | None":
     crackle detector's probability that at least one base has fine crackles (edge.fusion.evidence)."""
     finding = (contribution or {}).get("finding") or {}
     value = finding.get("probability", finding.get("any_base_probability"))
+    if value is None:  # labs counted through a KL-6: the lab model's own output is kept beside it
+        value = (finding.get("lab_model") or {}).get("probability")
     return None if value is None else float(value)
 
 
-def assessed_visits(db: sqlite_utils.Database, *, window_months: float) -> list[dict]:
+def assessed_visits(db: sqlite_utils.Database, *, window_months: float,
+                    today: "dt.date | None" = None) -> list[dict]:
     """Every assessed visit (latest assessment) with its first confirmed outcome in the window.
 
-    ``label`` is 1 (ILD present), 0 (absent) or None (unverified).
+    ``label`` is 1 (ILD present), 0 (absent) or None (unverified); ``window_open`` is True while
+    the visit's outcome window has not ended (as of ``today``, default today).
     """
+    today = today or dt.date.today()
     rows = db.execute_returning_dicts(
         "SELECT a.id AS assessment_id, a.visit_id, a.probability, a.tier, a.model_versions, a.calibration_version,"
         " a.result, a.inputs, a.created_at, v.started_at, v.patient_id, p.sex, p.birth_year, p.ctd_diagnosis"
@@ -71,11 +81,15 @@ def assessed_visits(db: sqlite_utils.Database, *, window_months: float) -> list[
             "modality_probabilities": {name: modality_output(contributions[name])
                                        for name in MODALITIES if modality_output(contributions.get(name)) is not None},
             "pretest_probability": result.get("pretest_probability"),
+            # The patient-level crackle finding (basal / other_sites / none), for its accuracy at the clinic.
+            "crackle_level": ((contributions.get("auscultation") or {}).get("finding") or {}).get("level"),
             "log_likelihood_ratios": {name: contributions[name]["log_likelihood_ratio"]
                                       for name in MODALITIES if name in contributions},
             "training_prevalences": {item["modality"]: item["finding"]["training_prevalence"] for item in evidence
                                      if "modality" in item and "training_prevalence" in (item.get("finding") or {})},
-            "tier": row["tier"], "model_versions": json.loads(row["model_versions"]),
+            "tier": row["tier"], "advice": (result.get("recommendation") or {}).get("advice"),
+            "window_open": visit_date + window >= today,
+            "model_versions": json.loads(row["model_versions"]),
             "calibration_version": row["calibration_version"],
             "sex": row["sex"], "age": visit_date.year - row["birth_year"], "ctd": row["ctd_diagnosis"],
             "label": None if linked is None else int(linked["ild"] == "present"),
@@ -84,15 +98,27 @@ def assessed_visits(db: sqlite_utils.Database, *, window_months: float) -> list[
     return visits
 
 
+def awaiting_outcome(visit: dict) -> bool:
+    """Inside its outcome window and without an outcome yet: neither verified nor unverified."""
+    return bool(visit.get("window_open")) and visit["label"] is None
+
+
+def verification_stratum(visit: dict) -> str:
+    """The stratum verification is weighted in: triage tier x advice (``"low x hrct_pfts"``)."""
+    return f"{visit['tier']} x {visit.get('advice') or 'unknown'}"
+
+
 def verified_with_weights(visits: list[dict]) -> tuple[list[dict], np.ndarray, dict]:
-    """The labelled visits, their verification weights (by tier) and the table of fractions."""
-    tiers = [visit["tier"] for visit in visits]
-    verified = [visit["label"] is not None for visit in visits]
+    """The labelled visits, their verification weights (by tier x advice) and the table of
+    fractions per stratum; visits still awaiting their outcome are left out."""
+    closed = [visit for visit in visits if not awaiting_outcome(visit)]
+    strata = [verification_stratum(visit) for visit in closed]
+    verified = [visit["label"] is not None for visit in closed]
     try:
-        weights = inverse_probability_weights(tiers, verified)
+        weights = inverse_probability_weights(strata, verified)
     except EvaluationError as exc:
         raise ValidationError(f"cannot weight outcomes: {exc}") from exc
-    return [visit for visit in visits if visit["label"] is not None], weights, verification_fractions(tiers, verified)
+    return [visit for visit in closed if visit["label"] is not None], weights, verification_fractions(strata, verified)
 
 
 def export_rows(visits: list[dict]) -> list[dict]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+from contextlib import contextmanager
 from typing import BinaryIO, Optional
 
 import sqlite_utils
@@ -17,7 +19,7 @@ from audio_models.errors import AudioLimitError, ModelError, UnreadableAudioErro
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits, read_header
 from edge import audit
 from edge.auscultation import score_recording
-from edge.errors import ModelUnavailable, NotFound, PayloadTooLarge, ValidationError
+from edge.errors import ModelUnavailable, NotFound, PayloadTooLarge, ServiceBusy, ValidationError
 from edge.patients import require_open_visit
 from edge.store.blobs import BlobStore, PendingBlob
 from edge.store.database import utc_now, write_transaction
@@ -85,12 +87,46 @@ def describe_audio(pending: PendingBlob, limits: AudioLimits = DEFAULT_AUDIO_LIM
     }
 
 
+class DecodeSlots:
+    """A process-wide cap on recordings decoded at once.
+
+    Decoding and scoring hold the mono signal and its resampled copies (up to a few hundred MB
+    for a long recording at 192 kHz); with one decode per worker thread, memory would grow with
+    ``threads``. Waiting callers get a slot in turn, or :class:`ServiceBusy` (503) after
+    ``wait_s``. ``create_app`` sets the size from ``audio_max_concurrent_decodes``.
+    """
+
+    def __init__(self, slots: int = 1, wait_s: float = 60.0):
+        self.configure(slots, wait_s)
+
+    def configure(self, slots: int, wait_s: float) -> None:
+        """Resize (at start-up, before any request is served)."""
+        self.slots, self.wait_s = slots, wait_s
+        self._semaphore = threading.BoundedSemaphore(slots)
+
+    @contextmanager
+    def held(self):
+        semaphore = self._semaphore
+        if not semaphore.acquire(timeout=self.wait_s):
+            raise ServiceBusy(f"all {self.slots} decode slots stayed busy for {self.wait_s:g} s; send the recording "
+                              "again", fields=[{"field": "file", "reason": "other recordings are being decoded"}])
+        try:
+            yield
+        finally:
+            semaphore.release()
+
+
+#: The one cap every decode of the service goes through (uploads, board captures, rescoring).
+DECODE_SLOTS = DecodeSlots()
+
+
 def score(path, chest_site: str, model, limits: Optional[AudioLimits] = DEFAULT_AUDIO_LIMITS) -> dict:
-    """The columns a crackle score fills; empty without a model."""
+    """The columns a crackle score fills; empty without a model. Decodes in one of ``DECODE_SLOTS``."""
     if model is None:
         return {}
     try:
-        result = score_recording(str(path), chest_site=chest_site, backend=model, limits=limits)
+        with DECODE_SLOTS.held():
+            result = score_recording(str(path), chest_site=chest_site, backend=model, limits=limits)
     except UnreadableAudioError as exc:
         raise audio_error(exc) from exc
     except ModelError as exc:
@@ -127,10 +163,12 @@ def get_recording(db: sqlite_utils.Database, recording_id: int) -> dict:
     return rows[0]
 
 
-def discard_recording(db: sqlite_utils.Database, actor: audit.Actor, recording_id: int) -> None:
+def discard_recording(db: sqlite_utils.Database, blobs: BlobStore, actor: audit.Actor, recording_id: int) -> None:
     """Take a recording out of its open visit (the nurse re-records the site); audited.
 
-    The audio file stays in the blob store: the audit trail can still account for it.
+    Its audio file is removed from the store unless another row holds the same content (files
+    are stored once per content): a discarded take leaves no sound of the patient behind. The
+    audit entry keeps the file's SHA-256, so the trail still accounts for what was recorded.
     """
     with write_transaction(db):
         row = get_recording(db, recording_id)
@@ -140,8 +178,16 @@ def discard_recording(db: sqlite_utils.Database, actor: audit.Actor, recording_i
         # count in the quality-gate figures (edge.programme.quality_refusals).
         quality = json.loads(row["quality"]) if row["quality"] else {}
         audit.record(db, actor, "discard", "recording", recording_id,
-                     {"visit_id": row["visit_id"], "chest_site": row["chest_site"],
+                     {"visit_id": row["visit_id"], "chest_site": row["chest_site"], "sha256": row["sha256"],
                       "device": row["device_id"] or "upload", "refused": quality.get("ok") is False})
+        # Under the write lock: an upload of the same content commits its file and its row
+        # under this lock too (add_recording), so it never finds its file removed.
+        still_used = db.execute(
+            "SELECT EXISTS (SELECT 1 FROM recordings WHERE file_path = ?) "
+            "OR EXISTS (SELECT 1 FROM breath_readings WHERE file_path = ?)",
+            [row["file_path"], row["file_path"]]).fetchone()[0]
+        if not still_used:
+            blobs.remove(row["file_path"])
 
 
 def list_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
@@ -228,23 +274,26 @@ def add_recording(
     with blobs.write_pending(stream, max_bytes=max_bytes) as pending:
         audio = describe_audio(pending, limits)
         scored = score(pending.path, chest_site, model, limits)
-        stored = pending.commit()
-    with write_transaction(db):
-        require_open_visit(db, visit_id)
-        recording_id = db["recordings"].insert(
-            {
-                "visit_id": visit_id,
-                "chest_site": chest_site,
-                "source": source,
-                "device_id": device_id,
-                "sha256": stored.sha256,
-                "file_path": stored.relative_path,
-                "size_bytes": stored.size_bytes,
-                **audio,
-                **scored,
-                "created_at": utc_now(),
-                "created_by": actor.user_id,
-            }
-        ).last_pk
-        audit.record(db, actor, "create", "recording", recording_id, {"visit_id": visit_id, "chest_site": chest_site})
+        with write_transaction(db):
+            require_open_visit(db, visit_id)
+            # File and row under one write lock: a discard of a take with the same content
+            # (discard_recording) cannot remove the file between the two.
+            stored = pending.commit()
+            recording_id = db["recordings"].insert(
+                {
+                    "visit_id": visit_id,
+                    "chest_site": chest_site,
+                    "source": source,
+                    "device_id": device_id,
+                    "sha256": stored.sha256,
+                    "file_path": stored.relative_path,
+                    "size_bytes": stored.size_bytes,
+                    **audio,
+                    **scored,
+                    "created_at": utc_now(),
+                    "created_by": actor.user_id,
+                }
+            ).last_pk
+            audit.record(db, actor, "create", "recording", recording_id,
+                         {"visit_id": visit_id, "chest_site": chest_site})
     return _recording_from_row(get_recording(db, recording_id))

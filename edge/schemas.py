@@ -57,17 +57,6 @@ def _screening_birth_years() -> tuple[int, int]:
 BIRTH_YEAR_MIN, BIRTH_YEAR_MAX = _screening_birth_years()
 
 
-def json_depth(value: object) -> int:
-    """How deeply objects and arrays nest in a parsed JSON value (a scalar is 0); no recursion."""
-    depth, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, (dict, list)):
-            depth = max(depth, level)
-            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return depth
-
-
 def _integral(value):
     # JSON Schema's "integer" includes 2008.0; strict types would refuse it.
     return int(value) if isinstance(value, float) and value.is_integer() else value
@@ -356,6 +345,14 @@ class Assessment(BaseModel):
     synthetic_models: list[str] = Field(description="Modalities whose model was trained on synthetic data.")
     staging: Optional[dict] = Field(description="GAP / ILD-GAP, only with confirmed ILD and PFT values.")
     confirmed_ild: Optional[dict] = Field(None, description="What on record confirms ILD (an HRCT report), if anything.")
+    pathway: Literal["screening", "monitoring"] = Field(
+        "screening", description="'monitoring' once ILD is confirmed (2023 ACR/CHEST monitoring), else 'screening'.")
+    monitoring: Optional[dict] = Field(None, description="The monitoring plan of confirmed ILD: PFT interval, next "
+                                                         "PFTs due, ambulatory desaturation, HRCT.")
+    not_counted: dict[str, str] = Field(default_factory=dict, description="Modalities measured but not yet counted "
+                                                                          "(not validated), each with the reason.")
+    interval_sources: Optional[dict] = Field(None, description="What the interval's width is made of (SD on the "
+                                                               "log-odds scale per source and programme assumption).")
     validation: Optional[dict] = Field(None, description="Validation status of each model used and the note shown "
                                                          "with the risk.")
     evidence_options: Optional[dict] = Field(None, description="The evidence model's programme settings used.")

@@ -18,6 +18,7 @@ from edge.errors import NotFound, ValidationError
 from edge.fusion.clinical_prior import ClinicalPicture, clinical_prior
 from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
 from edge.fusion.fusion import fuse
+from edge.fusion.monitoring import monitoring_plan, monitoring_recommendation
 from edge.fusion.staging import stage
 from edge.fusion.triage import TriageThresholds, patient_factors, red_flags, triage
 from edge.breath import score_unscored_breath_readings
@@ -86,9 +87,15 @@ def uncertainty_sentence(fused: dict, *, lang: str = "en") -> str:
     low, high = (f"{value * 100:.0f}" for value in fused["interval"])
     missing = fused["if_missing_measured"]
     if not missing:
-        return translate("uncertainty_interval", lang, low=low, high=high)
-    return translate("uncertainty_both", lang, low=low, high=high, missing_low=f"{missing['low'] * 100:.0f}",
-                     missing_high=f"{missing['high'] * 100:.0f}")
+        sentence = translate("uncertainty_interval", lang, low=low, high=high)
+    else:
+        sentence = translate("uncertainty_both", lang, low=low, high=high, missing_low=f"{missing['low'] * 100:.0f}",
+                             missing_high=f"{missing['high'] * 100:.0f}")
+    if fused.get("not_counted"):
+        # Say that a measured test was left out rather than let the interval look narrower than it is.
+        names = ", ".join(translate(f"modality_{name}", lang) for name in sorted(fused["not_counted"]))
+        sentence += " " + translate("uncertainty_not_counted", lang, names=names)
+    return sentence
 
 
 def assess(
@@ -102,9 +109,16 @@ def assess(
     dlco_percent: Optional[float] = None,
     dlco_not_performed: bool = False,
     ild_confirmed: Optional[dict] = None,
+    pft_dates: Optional[list[str]] = None,
+    on: Optional[str] = None,
 ) -> dict:
     """The whole assessment for one patient: fused risk, both uncertainties, tier, guideline
-    line and advice, red flags, validation note; GAP / ILD-GAP only with ``ild_confirmed``."""
+    line and advice, red flags, validation note; GAP / ILD-GAP only with ``ild_confirmed``.
+
+    With ``ild_confirmed`` the patient is on the monitoring pathway (``pathway``:
+    ``"monitoring"``, :mod:`edge.fusion.monitoring`): screening advice is replaced by the
+    monitoring plan, the next PFTs due counted from the later of the confirmation and the last
+    of ``pft_dates``, as of ``on`` (the visit date)."""
     if dlco_not_performed and dlco_percent is not None:
         raise ValidationError("give either dlco_percent or dlco_not_performed, not both",
                               fields=[{"field": "dlco_percent", "reason": "conflicts with dlco_not_performed"}])
@@ -119,6 +133,15 @@ def assess(
     result["uncertainty"] = uncertainty_sentence(fused)
     result["validation"] = validation_summary(fused)
     result["confirmed_ild"] = ild_confirmed
+    result["pathway"], result["monitoring"] = "screening", None
+    if ild_confirmed:
+        plan = monitoring_plan(picture.ctd_diagnosis, confirmed_on=ild_confirmed.get("date"),
+                               pft_dates=list(pft_dates or []), on=on)
+        # Screening advice (HRCT + PFTs to find ILD) would contradict a confirmed diagnosis; a red
+        # flag still makes it urgent.
+        priority = "urgent" if result["tier"] == "urgent" else "routine"
+        result["pathway"], result["monitoring"] = "monitoring", plan
+        result["recommendation"] = {**result["recommendation"], **monitoring_recommendation(plan, priority=priority)}
     pfts = fvc_percent is not None and (dlco_percent is not None or dlco_not_performed)
     if ild_confirmed and pfts:
         ages = picture.ages or (int(picture.age), int(picture.age))
@@ -173,9 +196,14 @@ def assess_visit(
         item = scorer(db, visit_id, picture, options)
         if item is not None:
             evidence.append(item)
-    result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture),
+    visit_day = visit["started_at"][:10]
+    # PFTs on record (outcomes of source "pft") and today's, when entered with this assessment.
+    pft_dates = [item["date"] for item in outcomes.list_outcomes(db, patient["id"]) if item["source"] == "pft"]
+    if fvc_percent is not None:
+        pft_dates.append(visit_day)
+    result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture, options),
                     fvc_percent=fvc_percent, dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed,
-                    ild_confirmed=confirmed_ild(db, patient["id"]))
+                    ild_confirmed=confirmed_ild(db, patient["id"]), pft_dates=pft_dates, on=visit_day)
     inputs = {
         "clinical_picture": {**picture.__dict__, "autoantibodies": list(picture.autoantibodies),
                              "symptoms": list(picture.symptoms), "ages": list(picture.ages or ())},

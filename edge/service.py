@@ -59,6 +59,25 @@ def prepare_data_folder(settings: Settings) -> tuple[DataFolder, Optional[str]]:
     return folder, password
 
 
+def open_existing_data_folder(settings: Settings) -> DataFolder:
+    """Open (and migrate) a data folder that ``db init`` or ``serve`` created.
+
+    Every other command uses this, never :func:`prepare_data_folder`: run from the wrong folder,
+    it would make a stray ./data with an admin whose password nobody saw.
+
+    Raises
+    ------
+    StorageError
+        There is no database in ``settings.data_dir``; the message names the folder and the fix.
+    """
+    if not settings.database_path.is_file():
+        raise StorageError(
+            f"no database at {settings.database_path.resolve()}: pass the clinic's --data-dir (or set "
+            f"ILDSCREEN_DATA_DIR), or create one with 'ildscreen db init --data-dir {settings.data_dir}'")
+    folder, _ = prepare_data_folder(settings)
+    return folder
+
+
 def load_site_secret(path: Path) -> bytes:
     """The clinic's secret for pseudonyms sent to the hospital; created once, readable by the owner only.
 

@@ -5,8 +5,9 @@ the past year and a half), modality outputs drawn per visit, assessments by the 
 ``assess_visit``, referrals for the high tiers through the outbox, and HRCT outcomes from a
 **known true model** that differs from the shipped calibration (``TRUE_INTERCEPT``,
 ``TRUE_SLOPE`` on the logit of the fused risk: lower prevalence, less extreme risks). Who gets
-an HRCT follows the referral policy (``VERIFICATION_BY_TIER``), so the outcomes are
-verification-biased as at a real site. Nothing here is a patient; codes start with ``SIM``.
+an HRCT follows the real referral rule, the guideline line's advice and the tier
+(:func:`verification_chance`), so the outcomes are verification-biased as at a real site.
+Nothing here is a patient; codes start with ``SIM``.
 """
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ import sqlite_utils
 from edge import audit, outbox, patients
 from edge.fusion.evidence import ModalityEvidence
 from edge.fusion.triage import TriageThresholds
-from edge.outcome_labels import assessed_visits, verified_with_weights
+from edge.outcome_labels import assessed_visits, awaiting_outcome, verified_with_weights
 from edge.outcomes import record_outcome
 from edge.schemas import PatientCreate
 from edge.screening import assess_visit
 from edge.store.database import write_transaction
 from edge.vocabulary import CTD_DIAGNOSES, SYMPTOMS
+from evaluation.verification import verification_fractions
 from evaluation.recalibration import (
     calibration_in_the_large,
     expit,
@@ -33,13 +35,23 @@ from evaluation.recalibration import (
 
 TRUE_INTERCEPT = -1.0  # the site's truth: lower odds of ILD than the shipped risk says ...
 TRUE_SLOPE = 0.7  # ... and less extreme risks
-# Chance of an HRCT within the window by tier: referral for high/urgent, PFT-led work-up for
-# intermediate, an occasional outside scan for low. Simulation assumptions, not guidance.
-VERIFICATION_BY_TIER = {"low": 0.12, "intermediate": 0.35, "high": 0.85, "urgent": 0.95}
+# Chance of an HRCT within the window, by the assessment's advice (and, for HRCT + PFTs, its tier):
+# referral when HRCT + PFTs is advised (whatever the tier: a guideline line advises it even at
+# low risk), a discussion with the rheumatologist for "discuss", an occasional outside scan for
+# "re-screen". Simulation assumptions, not guidance.
+VERIFICATION_BY_ADVICE = {"hrct_pfts": {"urgent": 0.95, "high": 0.85, "intermediate": 0.6, "low": 0.5},
+                          "discuss": 0.35, "rescreen": 0.08}
+REFERRAL_ADVICE = "hrct_pfts"  # the advice a referral is sent for (edge.outbox)
+
+
+def verification_chance(tier: str, advice: str) -> float:
+    """The chance a visit gets an HRCT within its window under the referral rule (tier x advice)."""
+    chance = VERIFICATION_BY_ADVICE[advice]
+    return chance[tier] if isinstance(chance, dict) else chance
 INDETERMINATE_SHARE = 0.03
 PFT_SHARE = 0.6  # of intermediate and higher tiers: PFTs are recorded but never a label
 TRAINING_PREVALENCE = 0.29  # as in the synthetic lab and breath cohorts' manifests
-ANTIBODIES_BY_CTD = {"SSc": ["anti-Scl-70", "anti-centromere"], "RA": ["anti-CCP", "RF-high-titre"],
+ANTIBODIES_BY_CTD = {"SSc": ["anti-Scl-70", "anti-centromere"], "RA": ["anti-CCP-high-titre", "RF-high-titre"],
                      "IIM": ["anti-Jo-1", "anti-MDA5"], "SjD": ["anti-SSA", "anti-Ro52"], "SLE": ["anti-dsDNA"],
                      "MCTD": ["anti-U1-RNP"]}
 SIMULATOR = audit.Actor(user_id=None, username="simulation", role="clinician")
@@ -102,7 +114,8 @@ def simulate_site(db: sqlite_utils.Database, *, site_secret: bytes, n_patients: 
         true_probability = float(expit(TRUE_INTERCEPT + TRUE_SLOPE * logit(fused)))
         truth[assessment["id"]] = true_probability
         has_ild = rng.uniform() < true_probability
-        if assessment["tier"] in ("high", "urgent"):
+        advice = assessment["recommendation"]["advice"]
+        if advice == REFERRAL_ADVICE:
             referral = outbox.create_referral(db, SIMULATOR, visit["id"], site_secret=site_secret)
             _backdate(db, "referrals", referral["id"], "created_at", visit_at + dt.timedelta(days=1))
             referred += 1
@@ -112,20 +125,24 @@ def simulate_site(db: sqlite_utils.Database, *, site_secret: bytes, n_patients: 
                 "source": "pft", "ild": "indeterminate",
                 "fvc_percent": float(np.round(pft_rng.normal(75 if has_ild else 92, 12), 0)),
                 "dlco_percent": float(np.round(pft_rng.normal(58 if has_ild else 82, 12), 0))})
-        if rng.uniform() < VERIFICATION_BY_TIER[assessment["tier"]]:
+        if rng.uniform() < verification_chance(assessment["tier"], advice):
             ild = ("indeterminate" if rng.uniform() < INDETERMINATE_SHARE else "present" if has_ild else "absent")
             scan_day = visit_at.date() + dt.timedelta(days=int(rng.integers(14, 120)))
             record_outcome(db, SIMULATOR, patient["id"], {
                 "date": scan_day.isoformat(), "source": "hrct", "ild": ild,
                 "pattern": str(rng.choice(["NSIP", "UIP", "OP"], p=[0.6, 0.3, 0.1])) if ild == "present" else None,
                 "extent_percent": float(np.round(rng.uniform(5, 40), 1)) if ild == "present" else None})
-    labelled, weights, fractions = verified_with_weights(assessed_visits(db, window_months=window_months))
+    visits = assessed_visits(db, window_months=window_months)
+    labelled, weights, fractions = verified_with_weights(visits)
+    closed = [visit for visit in visits if not awaiting_outcome(visit)]
+    by_tier = verification_fractions([visit["tier"] for visit in closed],
+                                     [visit["label"] is not None for visit in closed])
     y = np.array([visit["label"] for visit in labelled])
     true_p = np.array([truth[visit["assessment_id"]] for visit in labelled])
     shipped = np.array([visit["probability"] for visit in labelled])
     return {
         "patients": n_patients, "referred": referred, "verified": int(y.size), "events": int(y.sum()),
-        "verification_by_tier": fractions,
+        "verification_by_tier": by_tier, "verification_by_stratum": fractions,
         "true_model": {"intercept": TRUE_INTERCEPT, "slope": TRUE_SLOPE,
                        "ece": weighted_expected_calibration_error(y, true_p, weights=weights),
                        "calibration_in_the_large": calibration_in_the_large(y, true_p, weights=weights)},

@@ -46,6 +46,9 @@ class SiteCalibration:
     version: str
     intercept: float = 0.0
     slope: float = 1.0
+    # Per modality, the status the clinic's confirmed outcomes gave it (edge.calibration_fit,
+    # ``modality_status``): ``{"validated", "reason", "auc", "auc_ci95", ...}``; None: none applied.
+    modalities: Optional[dict] = dataclasses.field(default=None, compare=False)
 
     def apply(self, probability: float) -> float:
         if self.version == BUNDLED_ID:
@@ -102,7 +105,8 @@ class CalibrationStore(ModelStore):
 
     def load(self, version: str) -> SiteCalibration:
         document = self.document(version)
-        return SiteCalibration(version, float(document["intercept"]), float(document["slope"]))
+        return SiteCalibration(version, float(document["intercept"]), float(document["slope"]),
+                               document.get("modalities"))
 
     def describe(self, version: str) -> dict:
         try:

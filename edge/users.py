@@ -48,12 +48,20 @@ def common_passwords() -> frozenset[str]:
     return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("# "))
 
 
+def normalize_password(password: str) -> str:
+    """The one form a password is hashed and checked in, wherever it is typed (tablet form, JSON
+    API, CLI): surrounding whitespace dropped, as the JSON API always did, so a password set on
+    the tablet works on the API and the reverse. Inner spaces are kept."""
+    return password.strip()
+
+
 def check_password_policy(password: str, username: str = "") -> None:
     """Refuse a password that is short, common, or contains the account's name (case-insensitive).
 
     Without ``username`` (a form checking early) the name rule is left to ``create_user`` and
     ``set_password``, which always pass it.
     """
+    password = normalize_password(password)
     if len(password) < MIN_PASSWORD_LENGTH:
         reason = f"at least {MIN_PASSWORD_LENGTH} characters"
     elif password.strip().lower() in common_passwords():
@@ -176,6 +184,7 @@ def create_user(
     one_time = None
     if password is None:
         password = one_time = generate_password()
+    password = normalize_password(password)
     check_password_policy(password, username)
     password_hash = password_hasher.hash(password)
     with write_transaction(db):
@@ -265,6 +274,7 @@ def set_password(
     number of sessions and tokens ended.
     """
     user = get_user(db, user_id)
+    new_password = normalize_password(new_password)
     check_password_policy(new_password, user["username"])
     password_hash = password_hasher.hash(new_password)
     with write_transaction(db):

@@ -7,7 +7,8 @@ Routes (contract in ``imaging_server/README.md``):
 - ``GET /api/v1/referrals/<code>/report``: metrics, FHIR DiagnosticReport, algorithm.
 - ``POST /api/v1/referrals/<code>/revoke``: the clinic withdrew it (ServiceRequest ``revoked``).
 - ``GET /healthz``: the process is alive (no token).
-- ``GET /readyz``: the database answers and holds the current schema (no token); 503 otherwise.
+- ``GET /readyz``: the database answers and holds the current schema and, when the PACS is
+  watched, the PACS answers a study search (no token); 503 otherwise.
 - ``POST /api/v1/programme/figures`` (clinic token), ``GET /api/v1/programme/dashboard`` and
   ``GET /programme`` (programme viewer token): the programme view (:mod:`imaging_server.programme`).
 - ``/api/v1/reader/...``: a radiologist's review of a report's nodules and ILD read (reader
@@ -18,19 +19,22 @@ referrals. Errors are JSON ``{"error": {"code", "message", "fields"?}}``, never 
 """
 from __future__ import annotations
 
-import json
 import logging
-import time
 from typing import Optional
 
 from flask import Blueprint, Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from common.http_security import register_security_headers
+from common.web import register_request_log, route_rule as _rule
 from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION, ild_read  # noqa: F401 - ild_read adds its routes
 from imaging_server.config import ImagingSettings, load_settings
-from imaging_server.errors import ImagingError, MalformedRequest, StorageError
+from imaging_server.errors import ImagingError, StorageError
+from imaging_server.ingest import check_pacs
 from imaging_server.nodule_review import review_api
+from imaging_server.openapi import openapi_document
 from imaging_server.programme import figures_api
+from imaging_server.request_body import json_body
 from imaging_server.referrals import create_referral, referral_for_clinic, report_view, revoke_referral, status_view
 from imaging_server.store import MIGRATIONS, clinic_for_token, current_version, prepare_database, request_db
 
@@ -40,8 +44,12 @@ MAX_BUNDLE_BYTES = 1024 * 1024
 api = Blueprint("referrals", __name__, url_prefix="/api/v1")
 
 
-def create_app(settings: Optional[ImagingSettings] = None) -> Flask:
-    """Build the API for one data folder and database, creating and migrating the database."""
+def create_app(settings: Optional[ImagingSettings] = None, *, pacs_watched: bool = False) -> Flask:
+    """Build the API for one data folder and database, creating and migrating the database.
+
+    ``pacs_watched``: the PACS watcher runs beside the API (``serve`` without ``--no-watch``),
+    so ``/readyz`` is ready only while the PACS answers too.
+    """
     settings = settings or load_settings()
     prepare_database(settings.database_target, pool_size=settings.pool_size)
     app = Flask(__name__)
@@ -52,8 +60,13 @@ def create_app(settings: Optional[ImagingSettings] = None) -> Flask:
     app.register_blueprint(review_api)
     app.register_blueprint(figures_api)
     _register_error_handlers(app)
-    _register_request_log(app)
+    register_security_headers(app, secure_cookies=lambda: app.extensions["imaging_server"].secure_cookies)
+    register_request_log(app, logger, _caller)
     app.teardown_appcontext(_close_db)
+
+    @app.get("/api/v1/openapi.json")
+    def openapi_json():
+        return jsonify(openapi_document())
 
     @app.get("/healthz")
     def healthz():
@@ -68,7 +81,11 @@ def create_app(settings: Optional[ImagingSettings] = None) -> Flask:
         if version != MIGRATIONS[-1][0]:
             return jsonify({"status": "not_ready", "reason": f"database schema version {version}, "
                                                              f"expected {MIGRATIONS[-1][0]}"}), 503
-        return jsonify({"status": "ready", "schema_version": version})
+        pacs = check_pacs(settings) if pacs_watched else {"ok": True, "watched": False}
+        if not pacs["ok"]:
+            return jsonify({"status": "not_ready", "reason": pacs["reason"], "schema_version": version,
+                            "pacs": pacs}), 503
+        return jsonify({"status": "ready", "schema_version": version, "pacs": pacs})
 
     return app
 
@@ -86,10 +103,7 @@ def authenticate_clinic():
 
 @api.post("/referrals")
 def post_referral():
-    try:
-        bundle = json.loads(request.get_data(cache=False))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedRequest("request body is not valid JSON") from exc
+    bundle = json_body()
     body, created = create_referral(request_db(), g.clinic, bundle, request.headers.get("Idempotency-Key"))
     return jsonify(body), 201 if created else 200
 
@@ -118,7 +132,9 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
-        return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
+        # Keep the exception's own headers (a 405's Allow), not its content type.
+        headers = [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
+        return jsonify({"error": {"code": code, "message": exc.description}}), exc.code, headers
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
@@ -127,19 +143,7 @@ def _register_error_handlers(app: Flask) -> None:
         return jsonify({"error": {"code": "internal_error", "message": "internal error; see the service log"}}), 500
 
 
-def _rule() -> str:
-    return request.url_rule.rule if request.url_rule else "<no route>"
-
-
-def _register_request_log(app: Flask) -> None:
-    @app.before_request
-    def start_timer():
-        g.started = time.perf_counter()
-
-    @app.after_request
-    def log_request(response):
-        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        clinic = g.get("clinic")
-        logger.info("%s %s %s %.0fms clinic=%s", request.method, _rule(), response.status_code, elapsed_ms,
-                    clinic["name"] if clinic else "-")
-        return response
+def _caller() -> str:
+    """The referring clinic of the request, for the request log."""
+    clinic = g.get("clinic")
+    return f"clinic={clinic['name'] if clinic else '-'}"

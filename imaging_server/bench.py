@@ -20,6 +20,9 @@ from imaging_server.phantom import make_phantom, write_series
 from imaging_server.quantify import quantify_volume
 
 TARGET_SECONDS = 30.0
+# Issue 28: CPU seconds of read + quantify of the 512 x 512 x 300 series; CPU, not wall, because the
+# wall time on the shared development machine depends on what else runs.
+TARGET_CPU_SECONDS = 10.0
 # The last figure before the findings (ILD extent, nodules, consolidation, bone) were added:
 # README "Accuracy and speed", measured 2026-11-22 on the development machine.
 PREVIOUS_TOTAL_SECONDS = 19.6
@@ -32,7 +35,8 @@ def run_benchmark(*, shape: tuple[int, int, int] = (300, 512, 512)) -> dict:
     -------
     dict
         ``shape``, ``read_seconds``, ``quantify_seconds``, ``total_seconds``, ``total_cpu_seconds``, ``peak_rss_mb``,
-        ``cpu_cores`` (1 when pinning worked), ``target_seconds``, ``within_target``,
+        ``cpu_cores`` (1 when pinning worked), ``target_seconds``, ``within_target``, ``target_cpu_seconds``,
+        ``within_cpu_target``,
         ``previous_total_seconds`` (the figure before the findings were added), ``steps`` (seconds
         of each quantification step), and the phantom's truth next to the measured lung volume and HAA%.
     """
@@ -49,6 +53,8 @@ def run_benchmark(*, shape: tuple[int, int, int] = (300, 512, 512)) -> dict:
         "shape": list(shape),
         "target_seconds": TARGET_SECONDS,
         "within_target": result["total_seconds"] < TARGET_SECONDS,
+        "target_cpu_seconds": TARGET_CPU_SECONDS,
+        "within_cpu_target": result["total_cpu_seconds"] < TARGET_CPU_SECONDS,
         "previous_total_seconds": PREVIOUS_TOTAL_SECONDS,
         "truth_lung_volume_ml": round(truth["lung_volume_ml"], 1),
         "truth_haa_percent": round(truth["haa_percent"], 2),

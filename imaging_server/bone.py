@@ -1,13 +1,22 @@
 """Opportunistic bone density: trabecular attenuation of the vertebral bodies in the chest CT.
 
-Classical method (:class:`ClassicalVertebraFinder`): bone (HU > ``CORTEX_HU``) in a band around
-the body's midline behind the lungs; per slice, holes filled so that a cortical ring becomes a
-solid vertebral body (after a 3 x 3 closing that seals a cortex thinner than a pixel); each 3D component (vertebral bodies are separated by their discs) with a
-cross-section of 3-25 cm2, a height of at least 10 mm and inside the scan (not touching its
-first or last slice) is a vertebral body. Its trabecular ROI avoids the cortex: the body eroded
-in-plane by ``CORTEX_MARGIN_MM`` (3 mm), over the middle half of its slices (away from the
-endplates). Vertebrae are numbered from the most cranial one in the field of view; the
-anatomical level (T7..L1) is not identified -- a trained model can do that through the ONNX slot.
+Classical method (:class:`ClassicalVertebraFinder`), slice by slice along the column: in a band
+``MIDLINE_BAND_MM`` either side of the body's midline, behind the centre of the body outline,
+bone is > ``BONE_HU`` (150 HU) plus the holes of bone that hold trabecular attenuation
+(>= 60 HU: an osteoporotic body inside its cortex; the spinal canal's fluid stays out); an
+opening by a disk of ``BODY_OPENING_MM`` (6 mm) keeps the round vertebral body and drops the
+thinner pedicles, laminae, processes and rib heads; the section of 3-25 cm2 nearest the midline
+is the body (a contrast-filled aorta lies beside it). Consecutive sections that overlap are one
+body; a disc -- no section, or, in a run taller than ``MAX_BODY_HEIGHT_MM``, the slice of least
+mean attenuation between the endplates -- separates two. A body of at least 10 mm that does not
+touch the scan's first or last slice is measured. Its trabecular ROI avoids the cortex: the body
+eroded in-plane by ``CORTEX_MARGIN_MM`` (3 mm), over the middle half of its slices (away from the
+endplates). Vertebrae are numbered from the most cranial one in the field of view; levels
+(T1..L5) are named only where the scan shows the lung apex (:func:`name_levels`: the body level
+with it is T1, a programme assumption good to about one level) -- a trained model can do better
+through the ONNX slot. A
+scan where the column is found but no whole body lies inside (a slab) says so, as does a scan
+without a column.
 
 Flags, on the lowest vertebral trabecular attenuation (Pickhardt PJ et al., Opportunistic
 screening for osteoporosis using abdominal CT scans obtained for other indications. Ann Intern
@@ -27,9 +36,15 @@ from scipy import ndimage
 from imaging_server.dicom_io import CtVolume
 
 CORTEX_HU = 200.0
-MIDLINE_BAND_MM = 60.0
+BONE_HU = 150.0
+TRABECULAR_MIN_HU = 60.0
+BODY_OPENING_MM = 6.0
+BODY_HU = -500.0
+MIDLINE_BAND_MM = 35.0
 AREA_RANGE_MM2 = (300.0, 2500.0)
 MIN_HEIGHT_MM = 10.0
+# Thoracic and lumbar vertebral bodies are 15-30 mm tall; a run of sections taller than this holds two or more.
+MAX_BODY_HEIGHT_MM = 35.0
 CORTEX_MARGIN_MM = 3.0
 # (upper bound HU inclusive, flag, threshold text) -- Pickhardt PJ et al. Ann Intern Med 2013;158:588-595.
 BONE_FLAGS = (
@@ -56,43 +71,128 @@ class VertebraFinder(Protocol):
 
 
 class ClassicalVertebraFinder:
-    """Filled cortical rings near the midline, separated by discs (see the module docstring)."""
+    """Vertebral bodies followed along the column, slice by slice (see the module docstring)."""
 
     name = "classical"
 
     def bodies(self, volume: CtVolume) -> list[Body]:
-        _, dy, dx = volume.spacing_mm
+        return self.bodies_and_column(volume)[0]
+
+    def bodies_and_column(self, volume: CtVolume) -> tuple[list[Body], int]:
+        """The bodies and the number of slices where the column was found (for the summary's
+        reason when no body is whole). No state is kept: one finder serves concurrent requests."""
+        found = body_sections(volume)
+        if found is None:
+            return [], 0
+        interiors, r0, c0 = found
+        column_slices = int(interiors.any(axis=(1, 2)).sum())
         result: list[Body] = []
-        # The spine lies on the midline of the bone (ribs are symmetric about it); every 4th slice
-        # is enough to find that column cheaply.
-        sample = volume.hu[::4] > CORTEX_HU
-        weights = sample.sum(axis=(0, 1))
-        if not weights.any():
-            return result
-        midline = int(round(np.average(np.arange(sample.shape[2]), weights=weights)))
-        half = int(MIDLINE_BAND_MM / dx)
-        c0, c1 = max(midline - half, 0), min(midline + half + 1, volume.hu.shape[2])
-        band = volume.hu[:, :, c0:c1] > CORTEX_HU
-        rows = np.flatnonzero(band.any(axis=(0, 2)))
-        r0, r1 = int(rows[0]), int(rows[-1]) + 1
-        band = band[:, r0:r1]
-        filled = np.zeros_like(band)
-        square = np.ones((3, 3), dtype=bool)
-        for index in np.flatnonzero(band.any(axis=(1, 2))):
-            # A closing first, so that a cortex thinner than a pixel still makes a closed ring.
-            filled[index] = ndimage.binary_fill_holes(ndimage.binary_closing(band[index], structure=square))
-        labels, _ = ndimage.label(filled)
+        # Consecutive slices with a body section that overlap in-plane are one body; a disc (no
+        # bone dense enough) separates two.
+        labels, _ = ndimage.label(interiors, structure=np.array([[[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+                                                                 [[0, 1, 0], [1, 1, 1], [0, 1, 0]],
+                                                                 [[0, 0, 0], [0, 1, 0], [0, 0, 0]]], dtype=bool))
         for label, box in enumerate(ndimage.find_objects(labels), start=1):
             if box is None:
                 continue
-            body = labels[box] == label
-            area_mm2 = body.sum(axis=(1, 2)).max() * dy * dx
-            height_mm = (box[0].stop - box[0].start) * volume.spacing_mm[0]
-            inside = box[0].start > 0 and box[0].stop < volume.hu.shape[0]
-            if inside and AREA_RANGE_MM2[0] <= area_mm2 <= AREA_RANGE_MM2[1] and height_mm >= MIN_HEIGHT_MM:
-                result.append(((box[0], slice(r0 + box[1].start, r0 + box[1].stop),
-                                slice(c0 + box[2].start, c0 + box[2].stop)), body))
-        return result
+            run = labels[box] == label
+            rows, cols = slice(r0 + box[1].start, r0 + box[1].stop), slice(c0 + box[2].start, c0 + box[2].stop)
+            for start, stop in _split_at_discs(run, volume.hu[box[0], rows, cols], volume.spacing_mm[0]):
+                first, last = box[0].start + start, box[0].start + stop
+                height_mm = (stop - start) * volume.spacing_mm[0]
+                inside = first > 0 and last < volume.hu.shape[0]
+                if inside and height_mm >= MIN_HEIGHT_MM:
+                    result.append(((slice(first, last), rows, cols), run[start:stop]))
+        return result, column_slices
+
+
+def _split_at_discs(run: np.ndarray, hu: np.ndarray, slice_mm: float) -> list[tuple[int, int]]:
+    """Slice ranges of the bodies in one run of consecutive body sections.
+
+    Thin discs and thick slices can leave no slice without a section between two bodies; a run
+    taller than ``MAX_BODY_HEIGHT_MM`` is cut at the slices where the section's mean attenuation
+    has a local minimum (the disc, softer than the endplates on either side), at least
+    ``MIN_HEIGHT_MM`` apart.
+    """
+    count = run.shape[0]
+    if count * slice_mm <= MAX_BODY_HEIGHT_MM:
+        return [(0, count)]
+    means = np.array([hu[k][run[k]].mean() if run[k].any() else -np.inf for k in range(count)])
+    smooth = np.convolve(np.where(np.isfinite(means), means, means[np.isfinite(means)].min()), np.ones(3) / 3, "same")
+    spacing = max(1, int(np.ceil(MIN_HEIGHT_MM / slice_mm)))
+    cuts = []
+    for k in np.argsort(smooth):
+        if 0 < k < count - 1 and smooth[k] <= smooth[k - 1] and smooth[k] <= smooth[k + 1] and \
+                all(abs(k - c) >= spacing for c in cuts) and k >= spacing and count - k > spacing:
+            cuts.append(int(k))
+    # Keep only cuts that leave bodies of a plausible height.
+    cuts = sorted(cuts)
+    bounds = [0, *cuts, count]
+    return [(bounds[i] + (1 if i else 0), bounds[i + 1]) for i in range(len(bounds) - 1)]
+
+
+def body_sections(volume: CtVolume) -> tuple[np.ndarray, int, int] | None:
+    """Each slice's vertebral-body section in the band behind the body's centre, and the band's
+    first row and column; None when the scan shows no body outline."""
+    _, dy, dx = volume.spacing_mm
+    centre = _body_centre(volume.hu)
+    if centre is None:
+        return None
+    centre_row, centre_col = centre
+    half = int(MIDLINE_BAND_MM / dx)
+    c0, c1 = max(centre_col - half, 0), min(centre_col + half + 1, volume.hu.shape[2])
+    r0, r1 = centre_row, volume.hu.shape[1]  # the spine lies behind the body's centre
+    if r1 - r0 < 3 or c1 - c0 < 3:
+        return None
+    pixel_mm2 = dy * dx
+    interiors = np.zeros((volume.hu.shape[0], r1 - r0, c1 - c0), dtype=bool)
+    for index in range(volume.hu.shape[0]):
+        window = volume.hu[index, r0:r1, c0:c1]
+        bone = window > BONE_HU
+        # Holes of bone that hold trabecular bone (an osteoporotic body inside its cortex) are
+        # bone; the spinal canal (fluid and cord, < 60 HU) stays a hole.
+        # Holes = background components not touching the window's edge (one labelling, cheaper
+        # than binary_fill_holes' propagation).
+        labels, count = ndimage.label(~bone)
+        if count > 1:
+            means = np.asarray(ndimage.mean(window, labels, index=np.arange(1, count + 1)))
+            trabecular = np.r_[False, means >= TRABECULAR_MIN_HU]
+            edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+            trabecular[edge] = False
+            bone |= trabecular[labels]
+        # An opening by a disk of OPENING_MM keeps the round body and drops the thinner
+        # pedicles, laminae, processes and ribs.
+        core = ndimage.distance_transform_edt(bone, sampling=(dy, dx)) > BODY_OPENING_MM
+        if not core.any():
+            continue
+        opened = bone & (ndimage.distance_transform_edt(~core, sampling=(dy, dx)) <= BODY_OPENING_MM + max(dy, dx))
+        labels, count = ndimage.label(opened)
+        areas = np.bincount(labels.ravel(), minlength=count + 1) * pixel_mm2
+        centres = ndimage.center_of_mass(opened, labels, index=np.arange(1, count + 1))
+        fits = [(abs(centre[1] - (centre_col - c0)), label) for label, centre in enumerate(centres, start=1)
+                if AREA_RANGE_MM2[0] <= areas[label] <= AREA_RANGE_MM2[1]]
+        if fits:  # the body nearest the midline (the aorta lies beside it)
+            interiors[index] = labels == min(fits)[1]
+    return interiors, r0, c0
+
+
+def _body_centre(hu: np.ndarray) -> tuple[int, int] | None:
+    """Row and column of the centre of the patient's body (soft tissue and lung inside the skin),
+    from a few slices: the spine lies on its midline, behind it."""
+    sample = hu[:: max(1, hu.shape[0] // 8)] > BODY_HU
+    rows, cols = [], []
+    for section in sample:
+        labels, count = ndimage.label(section)
+        if count == 0:
+            continue
+        sizes = np.bincount(labels.ravel())
+        sizes[0] = 0
+        r, c = np.nonzero(labels == sizes.argmax())
+        rows.append(r.mean())
+        cols.append(c.mean())
+    if not rows:
+        return None
+    return int(round(float(np.median(rows)))), int(round(float(np.median(cols))))
 
 
 class OnnxVertebraFinder:
@@ -123,16 +223,54 @@ def trabecular_attenuation(volume: CtVolume, bodies: list[Body]) -> list[dict]:
             values.append(volume.hu[box][index][roi])
         values = np.concatenate(values) if values else np.empty(0)
         if values.size:
-            results.append((box[0].start, float(values.mean())))
+            results.append((box[0].start, box[0].stop, float(values.mean())))
     results.sort()
-    return [{"index": number, "trabecular_hu": round(hu, 1)} for number, (_, hu) in enumerate(results, start=1)]
+    return [{"index": number, "trabecular_hu": round(hu, 1), "slices": [first, stop - 1]}
+            for number, (first, stop, hu) in enumerate(results, start=1)]
 
 
-def bone_summary(vertebrae: list[dict], *, method: str = "classical") -> dict:
+LEVELS = tuple(f"T{n}" for n in range(1, 13)) + tuple(f"L{n}" for n in range(1, 6))
+# Consecutive bodies are counted as adjacent levels only when their centres lie at most this many
+# times the median centre-to-centre distance apart (a missed body would shift every name below it).
+ADJACENT_GAP_RATIO = 1.6
+LEVEL_ANCHOR = ("levels estimated from the lung apex, taken to lie level with T1 (programme assumption; "
+                "+-1 level), counting down consecutive bodies")
+
+
+def name_levels(vertebrae: list[dict], apex_slice: int | None) -> list[dict]:
+    """Each vertebra with ``level`` (T1..L5) where the scan allows, else ``None``.
+
+    Levels are named only when the scan shows the lung apex (``apex_slice``: the first slice with
+    lung, not the scan's first): the body level with it -- containing that slice, or the first one
+    starting within a body's height below it -- is T1, and each following body the next level as
+    long as the bodies are adjacent (no missed body between).
+    """
+    named = [{**vertebra, "level": None} for vertebra in vertebrae]
+    if apex_slice is None or not named or "slices" not in named[0]:
+        return named
+    centres = [(v["slices"][0] + v["slices"][1]) / 2 for v in named]
+    heights = [v["slices"][1] - v["slices"][0] + 1 for v in named]
+    first = next((i for i, v in enumerate(named)
+                  if v["slices"][0] - heights[i] <= apex_slice <= v["slices"][1]), None)
+    if first is None:
+        return named
+    gaps = np.diff(centres)
+    typical = float(np.median(gaps)) if gaps.size else 0.0
+    for offset, i in enumerate(range(first, len(named))):
+        if offset >= len(LEVELS) or (i > first and gaps[i - 1] > ADJACENT_GAP_RATIO * typical):
+            break
+        named[i]["level"] = LEVELS[offset]
+    return named
+
+
+def bone_summary(vertebrae: list[dict], *, method: str = "classical", column_slices: int = 0) -> dict:
     """``{"vertebrae", "trabecular_hu" (lowest), "flag", "threshold", "caveat", "method", "source"}``."""
     if not vertebrae:
+        reason = ("the vertebral column is in the field of view but no whole vertebral body (a partial scan)"
+                  if column_slices else "no vertebral column found in the field of view")
         return {"vertebrae": [], "trabecular_hu": None, "flag": "not_assessed", "threshold": None,
-                "statement": "Vertebral trabecular attenuation: no whole vertebral body found in the field of view.", "caveat": CAVEAT,
+                "column_slices": column_slices,
+                "statement": f"Vertebral trabecular attenuation not assessed: {reason}.", "caveat": CAVEAT,
                 "method": method}
     lowest = min(vertebra["trabecular_hu"] for vertebra in vertebrae)
     flag, threshold = "not_low", "> 160 HU"
@@ -140,8 +278,18 @@ def bone_summary(vertebrae: list[dict], *, method: str = "classical") -> dict:
         if lowest <= bound:
             flag, threshold = name, text
             break
-    statement = f"Lowest vertebral trabecular attenuation {lowest:.0f} HU: {flag.replace('_', ' ')} ({threshold})."
+    levels = [vertebra.get("level") for vertebra in vertebrae]
+    if any(levels):
+        measured = ", ".join(level or f"#{vertebra['index']}" for level, vertebra in zip(levels, vertebrae))
+        naming = f"levels {measured}; {LEVEL_ANCHOR}"
+    else:
+        measured = ", ".join(str(vertebra["index"]) for vertebra in vertebrae)
+        naming = (f"numbered from the top of the scan: {measured}; anatomical levels not named (the scan does not "
+                  "show the lung apex, or the bodies below it are not consecutive)")
+    statement = (f"Lowest vertebral trabecular attenuation {lowest:.0f} HU: {flag.replace('_', ' ')} ({threshold}); "
+                 f"{len(vertebrae)} vertebral bodies measured ({naming}).")
     return {"vertebrae": vertebrae, "trabecular_hu": lowest, "flag": flag, "threshold": threshold,
+            "column_slices": column_slices,
             "statement": statement, "caveat": CAVEAT,
             "method": f"{method}: {METHOD}" if method == "classical" else method,
             "source": "Pickhardt PJ et al. Ann Intern Med 2013;158:588-595"}

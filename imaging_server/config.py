@@ -6,23 +6,16 @@ that a typo never silently falls back to a default.
 """
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from pydantic import Field, SecretStr, ValidationError as PydanticValidationError, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from common.settings import load_layered_settings
 from imaging_server.errors import ConfigError
 from imaging_server.store import checked_url, sqlite_url
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
-CONFIG_FILE_NAME = "config.toml"
 ENV_PREFIX = "ILDSCREEN_IMAGING_"
 DEFAULT_DATA_DIR = Path("imaging-data")
 
@@ -47,6 +40,14 @@ class ImagingSettings(BaseSettings):
                       description="Interface to bind. Keep loopback unless a TLS-terminating proxy sits in front.")
     port: int = Field(8090, ge=1, le=65535, title="Listen port", description="TCP port of the referral API.")
     threads: int = Field(4, ge=1, le=64, title="Worker threads", description="Request-handling threads.")
+    trusted_proxy: Optional[str] = Field(
+        None, title="Trusted TLS proxy",
+        description="Address of the TLS-terminating proxy (e.g. 127.0.0.1 for the shipped nginx) whose "
+                    "X-Forwarded-Proto is believed: requests it marks https set Secure cookies. Unset: no "
+                    "forwarded header is believed.")
+    secure_cookies: bool = Field(
+        False, title="Secure cookies",
+        description="Always mark cookies (the programme view's sign-in) Secure, whatever the request's scheme.")
     orthanc_url: str = Field("http://127.0.0.1:8042", pattern=r"^https?://", title="PACS URL",
                              description="Base URL of the Orthanc (or other PACS) HTTP server.")
     dicomweb_root: str = Field("/dicom-web", title="DICOMweb root",
@@ -167,27 +168,5 @@ def load_settings(*, data_dir: Path | str | None = None, **overrides: Any) -> Im
     ConfigError
         Naming the offending key and why it was refused.
     """
-    resolved = Path(data_dir or os.environ.get(f"{ENV_PREFIX}DATA_DIR") or DEFAULT_DATA_DIR)
-    path = resolved / CONFIG_FILE_NAME
-    file_values: dict[str, Any] = {}
-    if path.exists():
-        try:
-            with path.open("rb") as handle:
-                file_values = tomllib.load(handle)
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
-    env_keys = {key[len(ENV_PREFIX):].lower() for key in os.environ if key.startswith(ENV_PREFIX)}
-    unknown = sorted(env_keys - set(ImagingSettings.model_fields))
-    if unknown:
-        raise ConfigError(f"invalid configuration: {ENV_PREFIX}{unknown[0].upper()}: unknown setting")
-    values = {key: value for key, value in file_values.items() if key not in env_keys}
-    values.update({key: value for key, value in overrides.items() if value is not None})
-    values["data_dir"] = resolved
-    try:
-        return ImagingSettings(**values)
-    except PydanticValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            key = ".".join(str(part) for part in error["loc"]) or "settings"
-            problems.append(f"{key}: {'unknown setting' if error['type'] == 'extra_forbidden' else error['msg']}")
-        raise ConfigError("invalid configuration: " + "; ".join(problems)) from exc
+    return load_layered_settings(ImagingSettings, data_dir=data_dir, default_data_dir=DEFAULT_DATA_DIR,
+                                 env_prefix=ENV_PREFIX, overrides=overrides, config_error=ConfigError)

@@ -4,10 +4,10 @@ Classical method (:class:`ClassicalConsolidationFinder`): voxels of -100..+100 H
 lung mask; vessels and nodules removed by an opening by reconstruction (erosion by
 ``VESSEL_RADIUS_MM`` -- 5 mm, wider than intrapulmonary vessels away from the hilum -- then
 regrowth inside the dense voxels, on a grid of about 1.5 mm in-plane), and the detected nodules taken out; components of at least
-``MIN_COMPONENT_ML`` are consolidation. The mediastinum is outside the lung mask already. Known
-limit: consolidation thicker than about 10 mm along the pleura is outside the classical lung
-mask (see ``segmentation.py``) and is missed; a trained model can replace the method through the
-ONNX slot.
+``MIN_COMPONENT_ML`` are consolidation. The mediastinum is outside the lung mask already; consolidation along
+the pleura is inside it (the mask fills the dents dense disease leaves, see ``segmentation.py``).
+Lesions as large as a 30 mm sphere are not taken out as nodules: a round consolidation and a mass
+look alike to this method, so such a lesion is counted here and listed as a mass too.
 
 An "incidental consolidation" line is reported when the total is at least
 ``REPORT_THRESHOLD_ML``. No published volume threshold exists for this; 5 ml is a programme
@@ -55,7 +55,7 @@ class ClassicalConsolidationFinder:
         # The opening runs on a grid of about 1.5 mm in-plane (blocks of f x f pixels, majority
         # vote): a 5 mm structuring element needs no finer one, and it is f^2 times cheaper.
         factor = max(1, int(COARSE_GRID_MM // min(volume.spacing_mm[1:])))
-        coarse = _block_majority(dense, factor)
+        coarse = block_majority(dense, factor)
         steps = max(1, int(round(VESSEL_RADIUS_MM / (factor * min(volume.spacing_mm[1:])))))
         cross = ndimage.generate_binary_structure(3, 1)
         core = ndimage.binary_erosion(coarse, structure=cross, iterations=steps)
@@ -71,7 +71,7 @@ class ClassicalConsolidationFinder:
         return keep[labels]
 
 
-def _block_majority(mask: np.ndarray, factor: int) -> np.ndarray:
+def block_majority(mask: np.ndarray, factor: int) -> np.ndarray:
     """Each in-plane block of ``factor`` x ``factor`` voxels set when at least half of it is (edges padded)."""
     if factor == 1:
         return mask
@@ -99,6 +99,13 @@ class OnnxConsolidationFinder:
         return self.model.mask(volume) & lung_mask & ~nodule_mask
 
 
+def consolidation_statement(volume_ml: float, percent: float, report_threshold_ml: float) -> tuple[bool, str]:
+    """Whether the consolidation is reported (``volume_ml`` at or above the threshold) and its sentence."""
+    flagged = bool(volume_ml >= report_threshold_ml)
+    return flagged, (f"Incidental consolidation: {volume_ml:.1f} ml ({percent:.2f}% of lung volume)." if flagged
+                     else f"No consolidation of {report_threshold_ml:g} ml or more.")
+
+
 def consolidation_summary(mask: np.ndarray, lung_mask: np.ndarray, zones: list[slice], voxel_volume_ml: float,
                           *, report_threshold_ml: float = REPORT_THRESHOLD_ML, method: str = "classical") -> dict:
     """``{"volume_ml", "percent", "zones": {zone: {"volume_ml", "percent"}}, "incidental", "statement", "method"}``."""
@@ -109,9 +116,7 @@ def consolidation_summary(mask: np.ndarray, lung_mask: np.ndarray, zones: list[s
                 "percent": round(100.0 * voxels / lung, 2) if lung else 0.0}
 
     whole = part(slice(None))
-    flagged = bool(whole["volume_ml"] >= report_threshold_ml)
-    statement = (f"Incidental consolidation: {whole['volume_ml']:.1f} ml ({whole['percent']:.2f}% of lung volume)."
-                 if flagged else f"No consolidation of {report_threshold_ml:g} ml or more.")
+    flagged, statement = consolidation_statement(whole["volume_ml"], whole["percent"], report_threshold_ml)
     return {**whole, "zones": {name: part(region) for name, region in zip(("upper", "middle", "lower"), zones)},
             "incidental": flagged, "report_threshold_ml": report_threshold_ml,
             "threshold_source": "programme assumption (setting consolidation_report_ml)",

@@ -6,23 +6,11 @@ both. The CLI turns them into a one-line message.
 """
 from __future__ import annotations
 
+from common.errors import DomainError
 
-class ImagingError(Exception):
-    """Base of every error the CT service raises on purpose."""
 
-    status = 400
-    code = "error"
-
-    def __init__(self, message: str, *, fields: list[dict] | None = None):
-        super().__init__(message)
-        self.message = message
-        self.fields = fields or []
-
-    def to_json(self) -> dict:
-        body = {"code": self.code, "message": self.message}
-        if self.fields:
-            body["fields"] = self.fields
-        return {"error": body}
+class ImagingError(DomainError):
+    """Base of every error the CT service raises on purpose (status, code and JSON shape: ``DomainError``)."""
 
 
 class ConfigError(ImagingError):

@@ -131,7 +131,9 @@ def nodule_sentence(number: int, nodule: dict, applies: str) -> str:
                  f"{f' (malignancy probability {probability})' if probability else ''}: "
                  f"{nodule['lung_rads']['management']}")
     ordered = [lung_rads, advice] if applies.startswith("Lung-RADS") else [advice, lung_rads]
-    return (f"Nodule {number}: {kind}, {nodule['mean_diameter_mm']:.1f} mm{solid}, {nodule['status']}; "
+    # A lesion of 30 mm or more is a mass (nodule_guidelines.lesion_kind); reports before masses had no key.
+    name = "Mass" if nodule.get("lesion") == "mass" else "Nodule"
+    return (f"{name} {number}: {kind}, {nodule['mean_diameter_mm']:.1f} mm{solid}, {nodule['status']}; "
             f"{ordered[0]} (applies); {ordered[1]}.")
 
 
@@ -163,7 +165,7 @@ def finding_observations(metrics: dict, extent_percent: float) -> list[dict]:
         "consolidation-volume", "Consolidation volume (CT)", {"valueQuantity": _quantity(consolidation["volume_ml"],
                                                                                          "mL", "mL")},
         f"{consolidation['statement']} Method: {consolidation['method']}. Reporting threshold: "
-        f"{consolidation['threshold_source']}.",
+        f"{consolidation['threshold_source']}.{_review_note(consolidation)}",
         components=[_component("consolidation-percent", "Consolidation, % of lung volume",
                                _quantity(consolidation["percent"], "%", "%"))]
         + [_component(f"consolidation-volume-{zone}-zone", f"Consolidation volume, {zone} zone",
@@ -175,15 +177,27 @@ def finding_observations(metrics: dict, extent_percent: float) -> list[dict]:
         "vertebral-trabecular-attenuation", "Lowest vertebral trabecular attenuation (CT)", bone_value,
         f"{bone['statement']} {bone['caveat']} Method: {bone['method']}.",
         components=[_component(f"vertebral-trabecular-attenuation-{vertebra['index']}",
-                               f"Vertebral body {vertebra['index']} from the top of the scan",
+                               f"Vertebral body {vertebra['index']} from the top of the scan"
+                               + (f" (level {vertebra['level']}, estimated)" if vertebra.get("level") else ""),
                                _quantity(vertebra["trabecular_hu"], "[hnsf'U]", "HU"))
                     for vertebra in bone["vertebrae"]]))
     return observations
 
 
+def _review_note(finding: dict) -> str:
+    """' Reviewed by a radiologist: edited (method: 12.0 ml).' for a reviewed finding, else ''."""
+    review = finding.get("review")
+    if not review:
+        return ""
+    method = f" (method: {review['method_volume_ml']:.1f} ml)" if "method_volume_ml" in review else ""
+    return f" Reviewed by a radiologist: {review['state']}{method}."
+
+
 def _nodule_observation(number: int, nodule: dict, applies: str) -> dict:
     components = [
         _component("nodule-type", "Nodule type", None, value_string=nodule["type"]),
+        _component("lesion-kind", "Nodule (< 30 mm) or mass (>= 30 mm)", None,
+                   value_string=nodule.get("lesion", "nodule")),
         _component("nodule-mean-diameter", "Mean diameter", _quantity(nodule["mean_diameter_mm"], "mm", "mm")),
         _component("nodule-solid-component", "Solid component mean diameter",
                    _quantity(nodule["solid_component_mm"], "mm", "mm")),
@@ -199,8 +213,10 @@ def _nodule_observation(number: int, nodule: dict, applies: str) -> dict:
     ]
     note = (f"{nodule_sentence(number, nodule, applies)} Lung-RADS row: {nodule['lung_rads']['rule']} "
             f"({nodule['lung_rads']['source']}). Fleischner row: {nodule['fleischner']['rule']} "
-            f"({nodule['fleischner']['source']}); {nodule['fleischner']['applies_to']}. Method: {nodule['method']}.")
-    return _local_observation(f"pulmonary-nodule-{number}", f"Pulmonary nodule {number} (CT)",
+            f"({nodule['fleischner']['source']}); {nodule['fleischner']['applies_to']}. Method: {nodule['method']}."
+            f"{_review_note(nodule)}")
+    kind = "mass" if nodule.get("lesion") == "mass" else "nodule"
+    return _local_observation(f"pulmonary-nodule-{number}", f"Pulmonary {kind} {number} (CT)",
                               {"valueQuantity": _quantity(nodule["mean_diameter_mm"], "mm", "mm")}, note,
                               components=components, code="pulmonary-nodule")
 

@@ -23,8 +23,8 @@ from imaging_server import ild_extent, nodules
 from imaging_server.dicom_io import CtVolume
 from imaging_server.errors import ConfigError
 from imaging_server.nodule_guidelines import (NoduleDescription, applicable_guideline, exam_lung_rads,
-                                              fleischner_group, fleischner_recommendation, lung_rads_category,
-                                              nodule_status)
+                                              fleischner_group, fleischner_recommendation, lesion_kind,
+                                              lung_rads_category, nodule_status)
 
 logger = logging.getLogger(__name__)
 
@@ -127,9 +127,15 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
             "Consolidation may suggest an infectious or inflammatory process: Lung-RADS v2022 allows category 0 "
             "with a 1-3 month LDCT (ACR Lung-RADS v2022, infectious/inflammatory findings)")
     lap("consolidation")
-    result["bone"] = bone_density.bone_summary(bone_density.trabecular_attenuation(full_volume,
-                                                                                methods.vertebra.bodies(full_volume)),
-                                       method=methods.vertebra.name)
+    if isinstance(methods.vertebra, bone_density.ClassicalVertebraFinder):
+        bodies, column_slices = methods.vertebra.bodies_and_column(full_volume)
+    else:  # a model's bodies: the column is where they are
+        bodies = methods.vertebra.bodies(full_volume)
+        column_slices = sum(box[0].stop - box[0].start for box, _ in bodies)
+    # The lung apex anchors the level names when the scan starts above it (not a slab through the lungs).
+    apex = int(box[0].start) + 1 if box[0].start > 0 else None
+    vertebrae = bone_density.name_levels(bone_density.trabecular_attenuation(full_volume, bodies), apex)
+    result["bone"] = bone_density.bone_summary(vertebrae, method=methods.vertebra.name, column_slices=column_slices)
     lap("bone")
     return result
 
@@ -140,6 +146,10 @@ def _detect_nodules(volume, lung_mask, methods) -> tuple[list[nodules.Nodule], n
         return [], nodule_mask, False
     found = methods.nodule.detect(volume, lung_mask)
     for nodule in found:
+        if np.cbrt(6 / np.pi * nodule.volume_mm3) >= nodules.DIAMETER_RANGE_MM[1]:
+            # As large as a 30 mm sphere: a mass or a round consolidation, which attenuation and
+            # shape cannot tell apart; it stays in the consolidation volume too (its statement says so).
+            continue
         # A sphere of the nodule's size, to keep it out of the consolidation.
         centre = np.asarray(nodule.center_index)
         radius = nodule.mean_diameter_mm / 2 + 1.0
@@ -175,6 +185,7 @@ def nodule_line(description: NoduleDescription, *, volume_mm3: float, center_mm:
                 method: str, prior_mean_diameter_mm: Optional[float] = None) -> dict:
     """The report line of one nodule: measurements, status and both guidelines' category and advice."""
     return {
+        "lesion": lesion_kind(description.mean_diameter_mm),
         "type": description.type, "mean_diameter_mm": description.mean_diameter_mm,
         "solid_component_mm": description.solid_component_mm, "volume_mm3": volume_mm3, "center_mm": center_mm,
         "status": description.status, "prior_mean_diameter_mm": prior_mean_diameter_mm,

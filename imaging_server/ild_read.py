@@ -23,7 +23,8 @@ from flask import g, jsonify
 
 from imaging_server.errors import NotFound, NotReady, ValidationError
 from imaging_server.fhir_report import ILD_PATTERNS, ILD_STATUSES, with_ild_read
-from imaging_server.nodule_review import json_object_body, review_api
+from imaging_server.nodule_review import review_api
+from imaging_server.request_body import json_object_body
 from imaging_server.store import Database, request_db, utc_now
 
 logger = logging.getLogger(__name__)

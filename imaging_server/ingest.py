@@ -32,6 +32,8 @@ MODALITY = "00080060"
 STUDY_UID = "0020000D"
 SERIES_UID = "0020000E"
 SERIES_INSTANCES = "00201209"
+# Longest wait of the readiness probe's PACS request (a load balancer probes every few seconds).
+PACS_PROBE_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -48,14 +50,36 @@ def dicomweb_client(settings: ImagingSettings):
     """A DICOMweb client for the configured PACS, with basic auth when a user is set."""
     from dicomweb_client.api import DICOMwebClient
 
-    session = _TimeoutSession(settings.pacs_timeout_s)
-    if settings.orthanc_username:
-        password = settings.orthanc_password.get_secret_value() if settings.orthanc_password else ""
-        session.auth = (settings.orthanc_username, password)
-    client = DICOMwebClient(url=settings.dicomweb_url, session=session)
+    client = DICOMwebClient(url=settings.dicomweb_url, session=_pacs_session(settings, settings.pacs_timeout_s))
     # The watcher retries on its next poll; retrying inside one poll would hold up other referrals.
     client.set_http_retry_params(retry=False)
     return client
+
+
+def _pacs_session(settings: ImagingSettings, timeout_s: float) -> requests.Session:
+    """An HTTP session to the PACS with its basic auth (when a user is set) and a timeout."""
+    session = _TimeoutSession(timeout_s)
+    if settings.orthanc_username:
+        password = settings.orthanc_password.get_secret_value() if settings.orthanc_password else ""
+        session.auth = (settings.orthanc_username, password)
+    return session
+
+
+def check_pacs(settings: ImagingSettings) -> dict:
+    """Readiness of the PACS: one QIDO-RS study search (at most one result) answers 200.
+
+    The probe waits at most :data:`PACS_PROBE_TIMEOUT_S`, so a PACS that hangs fails the
+    readiness check instead of holding the probe for the whole PACS timeout.
+    """
+    url = settings.dicomweb_url
+    try:
+        with _pacs_session(settings, min(settings.pacs_timeout_s, PACS_PROBE_TIMEOUT_S)) as session:
+            answer = session.get(f"{url}/studies", params={"limit": 1}, headers={"Accept": "application/dicom+json"})
+    except requests.RequestException as exc:
+        return {"ok": False, "url": url, "reason": f"PACS unreachable: {type(exc).__name__}"}
+    if answer.status_code != 200:
+        return {"ok": False, "url": url, "reason": f"PACS answered HTTP {answer.status_code} to a study search"}
+    return {"ok": True, "url": url}
 
 
 class _TimeoutSession(requests.Session):

@@ -278,6 +278,12 @@ FLEISCHNER_NOT_FOR = ("Fleischner 2017 does not apply to lung cancer screening, 
                       "with known primary cancer or immunosuppression (as on many CTD treatments)")
 
 
+# A lesion of 30 mm or more is a mass (Hansell DM et al. Radiology 2008;246:697-722, "nodule").
+MASS_MM = 30.0
+MASS_ADVICE = ("mass >= 30 mm, managed as probable malignancy: contrast chest CT, PET/CT and/or tissue sampling "
+               "(outside the Fleischner 2017 nodule guideline)")
+
+
 def round_to_mm(value: float) -> int:
     """Round half up to whole millimetres, as Fleischner sizes are (Python's round() rounds half to even).
 
@@ -287,12 +293,31 @@ def round_to_mm(value: float) -> int:
     return int(math.floor(value + 0.5))
 
 
+def lesion_kind(mean_diameter_mm: float) -> str:
+    """``mass`` for a lesion of ``MASS_MM`` (30 mm) or more, else ``nodule``.
+
+    A nodule is an opacity up to 3 cm; a larger one is a mass (Fleischner Society glossary,
+    Hansell DM et al. Radiology 2008;246:697-722), outside the Fleischner 2017 nodule guideline
+    (MacMahon H et al. Radiology 2017;284:228-243). Lung-RADS v2022 grades it by its table
+    (a solid one >= 15 mm is category 4B).
+
+    >>> lesion_kind(29.9), lesion_kind(30.0)
+    ('nodule', 'mass')
+    """
+    return "mass" if mean_diameter_mm >= MASS_MM else "nodule"
+
+
 def fleischner_recommendation(nodule: NoduleDescription, *, multiple: bool) -> dict:
     """The Fleischner 2017 recommendation for one nodule (``multiple``: more nodules of its group).
 
     Returns ``{"low_risk", "high_risk", "rule", "source", "applies_to"}``; the patient's risk is
-    not known to the server, so both columns are given.
+    not known to the server, so both columns are given. A mass (>= 30 mm) is outside the
+    guideline: both columns say so and advise the work-up of a probable malignancy.
     """
+    if lesion_kind(nodule.mean_diameter_mm) == "mass":
+        return {"low_risk": MASS_ADVICE, "high_risk": MASS_ADVICE,
+                "rule": "Mass (>= 30 mm): outside the Fleischner 2017 nodule guideline (nodules < 30 mm)",
+                "source": FLEISCHNER_SOURCE, "applies_to": FLEISCHNER_NOT_FOR}
     diameter, solid = round_to_mm(nodule.mean_diameter_mm), round_to_mm(nodule.solid_component_mm)
     for row in FLEISCHNER_ROWS:
         if (nodule.type in row.types and row.multiple == multiple and row.diameter_mm[0] <= diameter <= row.diameter_mm[1]

@@ -11,6 +11,15 @@ under ``/api/v1/reader`` with ``Authorization: Bearer <reader token>``:
   Lung-RADS flags ``juxtapleural_benign``, ``benign_calcification``, ``suspicious_features``;
 - ``POST /referrals/<code>/nodules/<n>/confirm`` and ``/reject``.
 
+Masses (lesions of 30 mm or more) are entries of the same list (``"lesion": "mass"``) and are
+reviewed the same way. The consolidation has its own routes:
+
+- ``GET /referrals/<code>/consolidation``;
+- ``PATCH /referrals/<code>/consolidation``: the reader's ``volume_ml`` (and optionally
+  ``zones``: ``{"upper", "middle", "lower"}`` in ml, adding up to it);
+- ``POST /referrals/<code>/consolidation/confirm`` and ``/reject`` (rejected: 0 ml, the
+  method's figure kept under ``review``).
+
 Each change recomputes both guidelines for every nodule (their multiplicity may change), the
 exam's Lung-RADS category and the FHIR DiagnosticReport, stores them on the report that the
 clinic reads, and appends a row to ``nodule_reviews`` (who, what, when). Bad input is a 422
@@ -25,9 +34,10 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
-from imaging_server.errors import AuthenticationError, MalformedRequest, NotFound, NotReady, ValidationError
+from imaging_server.errors import AuthenticationError, NotFound, NotReady, ValidationError
 from imaging_server.nodule_guidelines import (NODULE_TYPES, GuidelineInputError, NoduleDescription, exam_lung_rads,
                                               fleischner_group)
+from imaging_server.request_body import json_object_body
 from imaging_server.store import Database, add_token_holder, request_db, token_holder, utc_now
 
 logger = logging.getLogger(__name__)
@@ -77,14 +87,20 @@ def confirm_or_reject(code: str, number: int, action: str):
     return jsonify(_change(code, action, number, {}))
 
 
-def json_object_body() -> dict:
-    try:
-        body = json.loads(request.get_data(cache=False) or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedRequest("request body is not valid JSON") from exc
-    if not isinstance(body, dict):
-        raise ValidationError("the body must be a JSON object", fields=[{"field": "body", "reason": "not an object"}])
-    return body
+@review_api.get("/referrals/<code>/consolidation")
+def show_consolidation(code: str):
+    metrics, _ = _report(request_db(), code)
+    return jsonify(_consolidation_view(code, metrics))
+
+
+@review_api.patch("/referrals/<code>/consolidation")
+def edit_consolidation(code: str):
+    return jsonify(_change_consolidation(code, "edit", json_object_body()))
+
+
+@review_api.post("/referrals/<code>/consolidation/<any(confirm, reject):action>")
+def confirm_or_reject_consolidation(code: str, action: str):
+    return jsonify(_change_consolidation(code, action, {}))
 
 
 def _report(db: Database, code: str) -> tuple[dict, dict]:
@@ -108,8 +124,6 @@ def _view(code: str, metrics: dict) -> dict:
 
 def _change(code: str, action: str, number: int | None, body: dict) -> dict:
     """Apply one review action in one transaction and return the new nodule view."""
-    from imaging_server.fhir_report import build_diagnostic_report
-
     db = request_db()
     with db.write():
         metrics, referral = _report(db, code)
@@ -134,19 +148,94 @@ def _change(code: str, action: str, number: int | None, body: dict) -> dict:
         metrics["nodules"] = regrade(nodules)
         metrics["nodule_guideline"] = {**metrics["nodule_guideline"], "lung_rads_exam_category": exam_lung_rads(
             [n["lung_rads"]["category"] for n in metrics["nodules"]])}
-        stored = db.row("SELECT diagnostic_report FROM reports WHERE referral_id = :id", {"id": referral["id"]})
-        previous = json.loads(stored["diagnostic_report"])
-        segmenter = previous["performer"][0]["display"].split("lung mask: ", 1)[-1].rstrip(")")
-        report = build_diagnostic_report(code, metrics, metrics["ild_extent"]["percent"], issued=utc_now(),
-                                         segmenter=segmenter)
-        first, rest = report["conclusion"].split(". ", 1)
-        report["conclusion"] = f"{first}. Nodules reviewed by a radiologist. {rest}"
-        db.execute("UPDATE reports SET metrics = :metrics, diagnostic_report = :report WHERE referral_id = :id",
-                   {"metrics": json.dumps(metrics), "report": json.dumps(report), "id": referral["id"]})
-        db.insert("nodule_reviews", {"referral_id": referral["id"], "reader_id": g.reader["id"], "action": action,
-                                     "nodule_number": number, "detail": json.dumps(body), "created_at": utc_now()})
+        _save(db, code, referral, metrics, action, number, body)
     logger.info("nodule review: %s by reader %s", action, g.reader["name"])
     return _view(code, metrics)
+
+
+def _save(db: Database, code: str, referral: dict, metrics: dict, action: str, number: int | None,
+          detail: dict) -> None:
+    """Store reviewed metrics with a rebuilt FHIR report, and the review's row (inside the transaction)."""
+    from imaging_server.fhir_report import build_diagnostic_report
+
+    stored = db.row("SELECT diagnostic_report FROM reports WHERE referral_id = :id", {"id": referral["id"]})
+    previous = json.loads(stored["diagnostic_report"])
+    segmenter = previous["performer"][0]["display"].split("lung mask: ", 1)[-1].rstrip(")")
+    report = build_diagnostic_report(code, metrics, metrics["ild_extent"]["percent"], issued=utc_now(),
+                                     segmenter=segmenter)
+    first, rest = report["conclusion"].split(". ", 1)
+    reviewed = [name for name, key in (("Nodules", "nodules"), ("Consolidation", "consolidation"))
+                if _was_reviewed(metrics, key)]
+    report["conclusion"] = f"{first}. {' and '.join(reviewed)} reviewed by a radiologist. {rest}"
+    db.execute("UPDATE reports SET metrics = :metrics, diagnostic_report = :report WHERE referral_id = :id",
+               {"metrics": json.dumps(metrics), "report": json.dumps(report), "id": referral["id"]})
+    db.insert("nodule_reviews", {"referral_id": referral["id"], "reader_id": g.reader["id"], "action": action,
+                                 "nodule_number": number, "detail": json.dumps(detail), "created_at": utc_now()})
+
+
+def _was_reviewed(metrics: dict, key: str) -> bool:
+    if key == "nodules":
+        return any("review" in n for n in [*metrics.get("nodules", []), *metrics.get("rejected_nodules", [])])
+    return "review" in (metrics.get(key) or {})
+
+
+def _consolidation_view(code: str, metrics: dict) -> dict:
+    return {"referral_code": code, "consolidation": metrics.get("consolidation")}
+
+
+def _change_consolidation(code: str, action: str, body: dict) -> dict:
+    """Confirm, edit or reject the report's consolidation in one transaction; return the new view."""
+    from imaging_server.consolidation import consolidation_statement
+
+    db = request_db()
+    with db.write():
+        metrics, referral = _report(db, code)
+        consolidation = dict(metrics.get("consolidation") or {})
+        if not consolidation:
+            raise NotFound(f"the report of {code} has no consolidation finding")
+        original = consolidation.get("review", {}).get("method_volume_ml", consolidation["volume_ml"])
+        reviewed = {"state": {"edit": "edited", "confirm": "confirmed", "reject": "rejected"}[action],
+                    "reader": g.reader["name"], "at": utc_now(), "method_volume_ml": original}
+        if action != "confirm":
+            volume, zones = (0.0, {name: 0.0 for name in consolidation["zones"]}) if action == "reject" \
+                else _validated_consolidation(body, consolidation)
+            lung_ml = metrics["lung_volume_ml"]
+            consolidation["volume_ml"] = round(volume, 1)
+            consolidation["percent"] = round(100.0 * volume / lung_ml, 2) if lung_ml else 0.0
+            if zones is not None:
+                consolidation["zones"] = {
+                    name: {"volume_ml": round(value, 1),
+                           "percent": round(100.0 * value / metrics["zones"][name]["lung_volume_ml"], 2)
+                           if metrics["zones"][name]["lung_volume_ml"] else 0.0}
+                    for name, value in zones.items()}
+            consolidation["incidental"], consolidation["statement"] = consolidation_statement(
+                consolidation["volume_ml"], consolidation["percent"], consolidation["report_threshold_ml"])
+        consolidation["review"] = reviewed
+        metrics["consolidation"] = consolidation
+        _save(db, code, referral, metrics, action, None, {"finding": "consolidation", **body})
+    logger.info("consolidation review: %s by reader %s", action, g.reader["name"])
+    return _consolidation_view(code, metrics)
+
+
+def _validated_consolidation(body: dict, consolidation: dict) -> tuple[float, dict | None]:
+    """The reader's volume (ml) and zone volumes, checked; a 422 naming each bad field."""
+    problems = [{"field": key, "reason": "not an editable field"} for key in body if key not in ("volume_ml", "zones")]
+    volume = body.get("volume_ml")
+    if volume is None:
+        problems.append({"field": "volume_ml", "reason": "required"})
+    elif isinstance(volume, bool) or not isinstance(volume, (int, float)) or not 0 <= volume <= 10000:
+        problems.append({"field": "volume_ml", "reason": "must be a number of ml within 0-10000"})
+    zones = body.get("zones")
+    if zones is not None:
+        names = set(consolidation["zones"])
+        if not (isinstance(zones, dict) and set(zones) == names
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in zones.values())):
+            problems.append({"field": "zones", "reason": f"must give {', '.join(sorted(names))} in ml (>= 0)"})
+        elif isinstance(volume, (int, float)) and abs(sum(zones.values()) - volume) > 0.15:
+            problems.append({"field": "zones", "reason": f"must add up to volume_ml ({volume})"})
+    if problems:
+        raise ValidationError("; ".join(f"{p['field']}: {p['reason']}" for p in problems), fields=problems)
+    return float(volume), ({name: float(value) for name, value in zones.items()} if zones is not None else None)
 
 
 def _validated(body: dict, base: dict, *, require_all: bool) -> dict:

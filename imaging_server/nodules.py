@@ -3,9 +3,12 @@
 Classical method (:class:`ClassicalNoduleDetector`), on the lung mask:
 
 1. candidates: 3D connected components of voxels denser than ``CANDIDATE_HU`` (-725 HU, halfway
-   between aerated lung and ground glass) inside the lung mask;
-2. false-positive reduction by shape: a volume-equivalent diameter of 4-30 mm (the size range
-   of a nodule; a larger opacity is a mass or consolidation, a smaller one noise), an elongation
+   between aerated lung and ground glass) inside the lung mask, and the cores that remain when
+   those voxels are opened by ``OPENING_MM`` (4 mm), grown back: on real CT a lesion touches
+   vessels, the pleura or other opacities and is one component with them; the opening cuts
+   vessels thinner than 8 mm (see :func:`_candidates`);
+2. false-positive reduction by shape: a volume-equivalent diameter of 4-``MASS_MAX_MM`` mm (a
+   lesion of 30 mm or more is reported as a mass, see ``nodule_guidelines.lesion_kind``), an elongation
    (longest over shortest principal axis) at most 2 (vessels and fissures are tubes and
    sheets), a fill of its principal-axis ellipsoid of at least 0.6 (a compact blob), and a shell
    2 mm around it that is mostly aerated lung (at least 60% below ``CANDIDATE_HU``); a subsolid
@@ -14,9 +17,9 @@ Classical method (:class:`ClassicalNoduleDetector`), on the lung mask:
 3. type from attenuation: the solid component is the voxels above ``SOLID_HU`` (-300 HU); a
    nodule whose solid component is < 2 mm is ground glass, one whose solid component measures at
    least 80% of its diameter is solid, anything between is part-solid;
-4. size: the mean of the longest and shortest axis of the moment ellipsoid (for a uniform
-   ellipsoid the full axis is 2 * sqrt(5 * eigenvalue)), to 0.1 mm, and the volume (voxels x voxel
-   volume); the solid component is measured the same way.
+4. size: the Lung-RADS v2022 mean diameter -- the mean of the long and short axis, to 0.1 mm,
+   in the plane where the lesion is largest (see :func:`mean_axis_diameter`) -- and the volume
+   (voxels x voxel volume); the solid component is measured the same way.
 
 The thresholds are programme assumptions tuned on the synthetic phantom (``phantom.py``), not
 validated on patients. Nodules touching vessels, the pleura or fibrosis are often missed by
@@ -32,6 +35,7 @@ from typing import Protocol
 import numpy as np
 from scipy import ndimage
 
+from imaging_server.consolidation import block_majority
 from imaging_server.dicom_io import CtVolume
 
 logger = logging.getLogger(__name__)
@@ -39,16 +43,22 @@ logger = logging.getLogger(__name__)
 CANDIDATE_HU = -725.0
 SOLID_HU = -300.0
 DIAMETER_RANGE_MM = (4.0, 30.0)
+# A lesion of 30 mm or more is a mass (Lung-RADS v2022 lexicon; Fleischner 2017 applies to nodules < 30 mm);
+# larger than MASS_MAX_MM it is taken for consolidation or collapse, not a mass (programme assumption).
+MASS_MAX_MM = 100.0
+OPENING_MM = 4.0
+COARSE_GRID_MM = 1.4
+REGROW_EXTRA = 4
 MAX_ELONGATION = 2.0
 MIN_ELLIPSOID_FILL = 0.6
 SHELL_MM = 2.0
-MIN_AERATED_SHELL = 0.6
+MIN_AERATED_SHELL = 0.5
 GROUND_GLASS_SOLID_MM = 2.0
 SOLID_RATIO = 0.8
 ILD_PATTERN_MARGIN_MM = 10.0
-METHOD = ("components above -725 HU in the lung, 4-30 mm, elongation <= 2, compact, aerated 2 mm shell, subsolid "
-          "ones not within 10 mm of a larger ILD pattern; type from the > -300 HU solid part; mean of the longest and "
-          "shortest moment-ellipsoid axes")
+METHOD = ("components above -725 HU in the lung and their cores after a 4 mm opening, 4-100 mm, elongation <= 2, compact, aerated 2 mm shell, subsolid "
+          "ones not within 10 mm of a larger ILD pattern; type from the > -300 HU solid part; mean of the long and "
+          "short axis in the plane where largest (Lung-RADS v2022); 30 mm or more: a mass")
 
 
 @dataclass
@@ -74,32 +84,103 @@ class NoduleDetector(Protocol):
 
 
 class ClassicalNoduleDetector:
-    """Threshold components with shape-based false-positive reduction (see the module docstring)."""
+    """Opened threshold components with shape-based false-positive reduction (see the module docstring)."""
 
     name = "classical"
 
     def detect(self, volume: CtVolume, lung_mask: np.ndarray) -> list[Nodule]:
         dense = lung_mask & (volume.hu > CANDIDATE_HU)
-        labels, count = ndimage.label(dense)
-        if count == 0:
-            return []
         voxel_mm3 = float(np.prod(volume.spacing_mm))
-        sizes = np.bincount(labels.ravel(), minlength=count + 1)
-        low, high = (np.pi / 6 * d ** 3 / voxel_mm3 for d in DIAMETER_RANGE_MM)
+        low, high = (np.pi / 6 * d ** 3 / voxel_mm3 for d in (DIAMETER_RANGE_MM[0], MASS_MAX_MM))
         kept = []
-        for index, box in enumerate(ndimage.find_objects(labels), start=1):
-            if box is None or not low <= sizes[index] <= high:
+        for component, padded, opened in _candidates(dense, volume.spacing_mm):
+            size = int(component.sum())
+            if not low <= size <= high:
                 continue
-            padded = _pad(box, labels.shape, volume.spacing_mm, SHELL_MM + 1)
-            component = labels[padded] == index
             if not _is_compact(component, volume.spacing_mm) or \
                     not _shell_is_aerated(component, volume.hu[padded], lung_mask[padded], volume.spacing_mm):
                 continue
-            kept.append(measure_nodule(component, volume.hu[padded], volume.spacing_mm,
-                                       offset=tuple(part.start for part in padded), method=self.name))
-        nodules = _outside_ild_pattern(kept, volume, lung_mask) if any(n.type != "solid" for n in kept) else kept
-        logger.info("nodule candidates: %s components, %s kept", count, len(nodules))
+            nodule = measure_nodule(component, volume.hu[padded], volume.spacing_mm,
+                                    offset=tuple(part.start for part in padded), method=self.name)
+            nodule.extra["opened"] = opened
+            kept.append(nodule)
+        kept = _distinct([n for n in kept if n.mean_diameter_mm >= DIAMETER_RANGE_MM[0]], volume.spacing_mm)
+        nodules = _outside_ild_pattern(kept, volume, lung_mask) if any(_ild_sensitive(n) for n in kept) else kept
+        logger.info("nodule candidates: %s kept", len(nodules))
         return nodules
+
+
+def _distinct(found: list[Nodule], spacing_mm) -> list[Nodule]:
+    """One lesion per place: a threshold component and an opened core of the same lesion both pass
+    the tests; the first found (the threshold component) is kept when their centres lie within
+    half the larger one's diameter."""
+    kept: list[Nodule] = []
+    for nodule in found:
+        centre = np.asarray(nodule.center_index) * np.asarray(spacing_mm)
+        if not any(np.linalg.norm(centre - np.asarray(other.center_index) * np.asarray(spacing_mm))
+                   <= max(nodule.mean_diameter_mm, other.mean_diameter_mm) / 2 for other in kept):
+            kept.append(nodule)
+    return kept
+
+
+def _ild_sensitive(nodule: Nodule) -> bool:
+    """Whether a larger ILD pattern nearby makes this candidate part of it: subsolid ones, and solid
+    ones under 30 mm found only by the opening (a thickened vessel crossing inside fibrosis)."""
+    return nodule.type != "solid" or (nodule.extra.get("opened", False) and nodule.mean_diameter_mm < DIAMETER_RANGE_MM[1])
+
+
+def _candidates(dense: np.ndarray, spacing_mm) -> list[tuple[np.ndarray, tuple[slice, ...], bool]]:
+    """Dense structures to test, each as (its mask inside a padded box, that box, whether it is an
+    opened core).
+
+    Two sources: the threshold components themselves (an isolated nodule), and the cores left
+    after opening the dense voxels by ``OPENING_MM`` -- a lesion touching a vessel, the pleura or
+    another opacity is one threshold component with them, but the opening cuts every vessel thinner
+    than twice that. The opening runs on a grid of about ``COARSE_GRID_MM`` (blocks of f x f pixels,
+    majority vote), in-plane, and along the slices where they are thinner than the radius; each core
+    is grown back inside the dense voxels by the radius plus one coarse pixel, so the lesion regains
+    its edge while a vessel keeps only a stub. A lesion whose core is the same as its component is
+    tested once.
+    """
+    found = []
+    labels, count = ndimage.label(dense)
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is not None:
+            padded = _pad(box, dense.shape, spacing_mm, SHELL_MM + 1)
+            found.append((labels[padded] == index, padded, False))
+    factor = max(1, int(COARSE_GRID_MM // min(spacing_mm[1:])))
+    coarse = block_majority(dense, factor)
+    step_mm = factor * min(spacing_mm[1:])
+    iterations = max(1, int(round(OPENING_MM / step_mm)))
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[1] = ndimage.generate_binary_structure(2, 1)
+    core = ndimage.binary_erosion(coarse, structure=in_plane, iterations=iterations)
+    along = int(round(OPENING_MM / spacing_mm[0])) if spacing_mm[0] <= OPENING_MM else 0
+    if along and core.any():
+        core = ndimage.binary_erosion(core, structure=np.ones((3, 1, 1), dtype=bool), iterations=along,
+                                      border_value=1)
+    if not core.any():
+        return found
+    grown = ndimage.binary_dilation(core, structure=in_plane, iterations=iterations + REGROW_EXTRA, mask=coarse)
+    if along:
+        grown = ndimage.binary_dilation(grown, structure=np.ones((3, 1, 1), dtype=bool), iterations=along,
+                                        mask=coarse)
+    core_labels, _ = ndimage.label(grown)
+    for index, box in enumerate(ndimage.find_objects(core_labels), start=1):
+        if box is None:
+            continue
+        cells = core_labels[box] == index
+        full = tuple(slice(part.start * f, min(part.stop * f, size))
+                     for part, f, size in zip(box, (1, factor, factor), dense.shape))
+        up = np.repeat(np.repeat(cells, factor, axis=1), factor, axis=2)[:, :full[1].stop - full[1].start,
+                                                                         :full[2].stop - full[2].start]
+        padded = _pad(full, dense.shape, spacing_mm, SHELL_MM + 1)
+        component = np.zeros(tuple(p.stop - p.start for p in padded), dtype=bool)
+        component[tuple(slice(f.start - p.start, f.stop - p.start) for f, p in zip(full, padded))] = up
+        component &= dense[padded]
+        if component.any() and not any(p == padded and np.array_equal(c, component) for c, p, _ in found):
+            found.append((component, padded, True))
+    return found
 
 
 def measure_nodule(component: np.ndarray, hu: np.ndarray, spacing_mm, *, offset=(0, 0, 0),
@@ -112,7 +193,7 @@ def measure_nodule(component: np.ndarray, hu: np.ndarray, spacing_mm, *, offset=
     >>> ball = x ** 2 + y ** 2 + z ** 2 <= 8 ** 2
     >>> nodule = measure_nodule(ball, np.where(ball, 30.0, -850.0), (1.0, 1.0, 1.0))
     >>> nodule.type, round(nodule.mean_diameter_mm)
-    ('solid', 16)
+    ('solid', 17)
     """
     solid = component & (hu > SOLID_HU)
     if solid.any():  # the largest solid part is the solid component
@@ -134,15 +215,73 @@ def measure_nodule(component: np.ndarray, hu: np.ndarray, spacing_mm, *, offset=
 
 
 def mean_axis_diameter(mask: np.ndarray, spacing_mm) -> float:
-    """Mean of the longest and shortest full axis of the mask's moment ellipsoid, in mm."""
+    """Lung-RADS v2022 mean diameter in mm: the mean of the long and the short axis, which the
+    guideline lets a reader take in any plane where the nodule is largest.
+
+    Two planes are measured and the larger kept: the axial slice where the long axis is greatest
+    (the short axis the widest extent perpendicular to it; pixel edges count, so a disk of
+    diameter D measures D), and the principal plane of the moment ellipsoid (full axis
+    2 * sqrt(5 * eigenvalue)), which finds the true size when thick slices miss the equator.
+    """
+    return max(_axial_mean_diameter(mask, spacing_mm), _moment_mean_diameter(mask, spacing_mm))
+
+
+def _moment_mean_diameter(mask: np.ndarray, spacing_mm) -> float:
     points = np.argwhere(mask) * np.asarray(spacing_mm, dtype=float)
     if len(points) < 2:
         return float(np.cbrt(6 / np.pi * len(points) * np.prod(spacing_mm)))
     # Each voxel is a small box, not a point: add its own second moment (h^2 / 12 per axis).
     covariance = np.cov(points, rowvar=False, bias=True) + np.diag(np.asarray(spacing_mm, dtype=float) ** 2 / 12)
-    eigenvalues = np.clip(np.linalg.eigvalsh(covariance), 0, None)
-    axes = 2 * np.sqrt(5 * eigenvalues)
+    axes = 2 * np.sqrt(5 * np.clip(np.linalg.eigvalsh(covariance), 0, None))
     return float((axes.max() + axes.min()) / 2)
+
+
+def _axial_mean_diameter(mask: np.ndarray, spacing_mm) -> float:
+    _, dy, dx = spacing_mm
+    best = (0.0, 0.0)
+    for index in np.flatnonzero(mask.any(axis=(1, 2))):
+        rows, cols = np.nonzero(mask[index])
+        points = np.c_[cols, rows].astype(float)
+        long_axis, short_axis = axial_diameters(_outline(points), (dy, dx))
+        if long_axis > best[0]:
+            best = (long_axis, short_axis)
+    pixel = float(np.sqrt(dy * dx))
+    return float((best[0] + best[1]) / 2 + pixel)
+
+
+def _outline(points: np.ndarray) -> np.ndarray:
+    """The extreme points of each row and column of a pixel set ((x, y) pairs): every extreme
+    distance of the set is between two of them."""
+    keep = []
+    for axis in (0, 1):
+        order = np.lexsort((points[:, 1 - axis], points[:, axis]))
+        ordered = points[order]
+        _, first = np.unique(ordered[:, axis], return_index=True)
+        last = np.r_[first[1:], len(ordered)] - 1
+        keep.extend([ordered[first], ordered[last]])
+    return np.unique(np.concatenate(keep), axis=0)
+
+
+def axial_diameters(points: np.ndarray, pixel_mm: tuple[float, float]) -> tuple[float, float]:
+    """Long axis (the farthest pair of points) and the widest extent perpendicular to it, in mm,
+    of in-plane points given as (x = column, y = row) pixel coordinates.
+
+    >>> square = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], dtype=float)
+    >>> [round(value, 1) for value in axial_diameters(square, (1.0, 1.0))]
+    [14.1, 14.1]
+    """
+    xy = np.asarray(points, dtype=float) * np.array([pixel_mm[1], pixel_mm[0]])
+    if len(xy) < 2:
+        return 0.0, 0.0
+    gaps = xy[:, None, :] - xy[None, :, :]
+    distances = np.hypot(gaps[..., 0], gaps[..., 1])
+    i, j = np.unravel_index(np.argmax(distances), distances.shape)
+    long_axis = float(distances[i, j])
+    if long_axis == 0:
+        return 0.0, 0.0
+    direction = (xy[j] - xy[i]) / long_axis
+    across = xy @ np.array([-direction[1], direction[0]])
+    return long_axis, float(across.max() - across.min())
 
 
 def _is_compact(component: np.ndarray, spacing_mm) -> bool:
@@ -173,7 +312,7 @@ def _outside_ild_pattern(nodules: list[Nodule], volume: CtVolume, lung_mask: np.
     large_mm3 = np.pi / 6 * DIAMETER_RANGE_MM[1] ** 3
     kept = []
     for nodule in nodules:
-        if nodule.type == "solid":
+        if not _ild_sensitive(nodule):
             kept.append(nodule)
             continue
         centre = np.round(nodule.center_index).astype(int)

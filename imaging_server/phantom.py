@@ -93,6 +93,8 @@ def make_phantom(
     seed: int = 0,
     noise_seed: int | None = None,
     findings: bool = True,
+    nodules: tuple[dict, ...] = NODULES,
+    consolidation: dict = CONSOLIDATION_FINDING,
 ) -> Phantom:
     """Build a chest phantom.
 
@@ -114,6 +116,9 @@ def make_phantom(
         Random seed of the image noise; ``seed`` when not given.
     findings
         Add the nodules, the consolidation and the vertebrae.
+    nodules, consolidation
+        The nodules and the consolidation to place (as :data:`NODULES` and
+        :data:`CONSOLIDATION_FINDING`), so a test can build a phantom other than the default.
 
     Returns
     -------
@@ -153,9 +158,9 @@ def make_phantom(
 
     airway = _airway_tree(x, y, z, shape, carina_z=lung_centre_z + 55.0)
     labels[airway & ~lung] = AIRWAY
-    keep_clear = [(n["center_mm"][:2], n["mean_diameter_mm"] / 2) for n in NODULES] if findings else []
+    keep_clear = [(n["center_mm"][:2], n["mean_diameter_mm"] / 2) for n in nodules] if findings else []
     if findings:
-        keep_clear.append((CONSOLIDATION_FINDING["center_mm"][:2], max(CONSOLIDATION_FINDING["semi_axes_mm"][:2])))
+        keep_clear.append((consolidation["center_mm"][:2], max(consolidation["semi_axes_mm"][:2])))
     vessels = _vessels(x, y, shape, rng, keep_clear) & inner
     labels[vessels] = VESSEL
     if emphysema:
@@ -165,14 +170,14 @@ def make_phantom(
     _add_fibrosis(labels, zone_of_slice, y, lower_zone_fibrosis_fraction, rng)
     vertebra_of_voxel = None
     if findings:
-        _add_nodules_and_consolidation(labels, x, y, z)
+        _add_nodules_and_consolidation(labels, x, y, z, nodules, consolidation)
         vertebra_of_voxel = _add_spine(labels, x, y, z)
 
     noise_rng = rng if noise_seed is None else np.random.default_rng(noise_seed)
     hu = _intensities(labels, airway & lung, noise_hu, noise_rng, vertebra_of_voxel)
     truth = _truth(labels, zone_of_slice, dz * dy * dx)
     if findings:
-        truth.update(_finding_truth(labels, vertebra_of_voxel, (dz, dy, dx), shape, scan_length_mm))
+        truth.update(_finding_truth(labels, vertebra_of_voxel, (dz, dy, dx), shape, scan_length_mm, nodules))
     return Phantom(hu=hu, labels=labels, spacing_mm=(dz, dy, dx), truth=truth)
 
 
@@ -215,16 +220,18 @@ def _vessels(x, y, shape, rng: np.random.Generator, keep_clear=()) -> np.ndarray
     return np.broadcast_to(plane, shape)
 
 
-def _add_nodules_and_consolidation(labels, x, y, z) -> None:
-    for nodule in NODULES:
+def _add_nodules_and_consolidation(labels, x, y, z, nodules, consolidation) -> None:
+    for nodule in nodules:
         cx, cy, cz = nodule["center_mm"]
         distance2 = (x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2
         outer = distance2 <= (nodule["mean_diameter_mm"] / 2) ** 2
         labels[outer] = NODULE_SOLID if nodule["type"] == "solid" else NODULE_GROUND_GLASS
         if nodule["type"] == "part_solid":
             labels[distance2 <= (nodule["solid_component_mm"] / 2) ** 2] = NODULE_SOLID
-    (cx, cy, cz), (ax, ay, az) = CONSOLIDATION_FINDING["center_mm"], CONSOLIDATION_FINDING["semi_axes_mm"]
-    labels[((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 + ((z - cz) / az) ** 2 <= 1.0] = CONSOLIDATION
+    (cx, cy, cz), (ax, ay, az) = consolidation["center_mm"], consolidation["semi_axes_mm"]
+    # Consolidation replaces lung only: where the ellipsoid reaches past the pleura it stops there.
+    inside = ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 + ((z - cz) / az) ** 2 <= 1.0
+    labels[inside & np.isin(labels, LUNG_LABELS)] = CONSOLIDATION
 
 
 def _add_spine(labels, x, y, z) -> np.ndarray:
@@ -310,7 +317,7 @@ def _truth(labels: np.ndarray, zone_of_slice: np.ndarray, voxel_mm3: float) -> d
     return truth
 
 
-def _finding_truth(labels, vertebra_of_voxel, spacing_mm, shape, scan_length_mm) -> dict:
+def _finding_truth(labels, vertebra_of_voxel, spacing_mm, shape, scan_length_mm, placed=NODULES) -> dict:
     """Nodules in the series' patient coordinates (as :func:`write_series` writes them), the
     consolidation volume and the trabecular HU of each vertebral body wholly inside the scan."""
     dz, dy, dx = spacing_mm
@@ -318,7 +325,7 @@ def _finding_truth(labels, vertebra_of_voxel, spacing_mm, shape, scan_length_mm)
     # write_series puts the first pixel's centre at the phantom's, so patient and phantom frames agree.
     nodules = [{**{key: nodule[key] for key in ("type", "mean_diameter_mm", "solid_component_mm")},
                 "volume_mm3": round(np.pi / 6 * nodule["mean_diameter_mm"] ** 3, 1),
-                "center_mm": [round(value, 2) for value in nodule["center_mm"]]} for nodule in NODULES]
+                "center_mm": [round(value, 2) for value in nodule["center_mm"]]} for nodule in placed]
     consolidation_ml = float((labels == CONSOLIDATION).sum()) * dz * dy * dx / 1000.0
     # A vertebral body counts when it lies wholly inside the scan (not touching its first or last slice).
     vertebrae = []

@@ -51,7 +51,8 @@ from flask import Blueprint, current_app, g, jsonify, redirect, render_template,
 from evaluation import svg_plots
 from evaluation.drift import PSI_MAJOR_SHIFT, PSI_SOME_SHIFT
 from evaluation.proportions import wilson_interval
-from imaging_server.errors import AuthenticationError, Conflict, Forbidden, MalformedRequest
+from imaging_server.errors import AuthenticationError, Conflict, Forbidden
+from imaging_server.request_body import json_body
 from imaging_server.programme_figures import Counts, Figures, validate_figures
 from imaging_server.programme_i18n import (LANGUAGE_COOKIE, LANGUAGES, device_text, flag_text, local_time,
                                            negotiate_language, translate)
@@ -298,10 +299,7 @@ def post_figures():
     db = request_db()
     clinic = clinic_for_token(db, request.headers.get("Authorization"))
     g.clinic = clinic
-    try:
-        body = json.loads(request.get_data(cache=False))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedRequest("request body is not valid JSON") from exc
+    body = json_body()
     figures = validate_figures(body)
     answer, created = store_figures(db, clinic, figures, body)
     return jsonify(answer), 201 if created else 200

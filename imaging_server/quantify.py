@@ -12,6 +12,8 @@ Definitions (all over the lung mask, HU = stored value x RescaleSlope + RescaleI
   moment estimators, of the HU of mask voxels within -1000 <= HU <= -250, so that vessels do
   not dominate the tail (Best AC et al., Radiology 2008;246:935-940: lower skewness and
   kurtosis go with more fibrosis and worse survival).
+- ``lung_mask``: the mask's volume and how much of it is dense tissue (>= -100 HU): the mask
+  keeps consolidation, masses and dense fibrosis (``segmentation.py``), and this says how much.
 - ``zones``: the same six metrics for the upper, middle and lower thirds of the mask's
   cranio-caudal extent (by slice position).
 
@@ -38,6 +40,8 @@ HAA_RANGE_HU = (-600.0, -250.0)
 LAA_BELOW_HU = -950.0
 HISTOGRAM_RANGE_HU = (-1000.0, -250.0)
 ZONE_NAMES = ("upper", "middle", "lower")
+# Soft-tissue attenuation, the lower bound of consolidation (consolidation.CONSOLIDATION_HU).
+DENSE_TISSUE_HU = -100.0
 
 
 @dataclass
@@ -80,12 +84,20 @@ def quantify_volume(volume: CtVolume, *, segmenter: LungSegmenter | None = None,
     mask = segmenter.segment(volume)
     timings = {"segmentation_seconds": round(time.perf_counter() - started, 2)}
     started = time.perf_counter()
-    # Each zone's voxels are gathered once; the whole lung is their union (the zones cover every lung slice).
-    zone_values = [volume.hu[part][mask[part]] for part in zone_slices(mask)]
-    metrics = values_metrics(np.concatenate(zone_values), volume.voxel_volume_ml)
-    metrics["zones"] = {name: values_metrics(values, volume.voxel_volume_ml)
-                        for name, values in zip(ZONE_NAMES, zone_values)}
-    del zone_values
+    # Each zone's voxels are read once into sums that add up: the whole lung is the zones' union
+    # (they cover every lung slice), so its metrics come from the zones' sums, not a second pass.
+    zone_sums = [value_sums(volume.hu[part][mask[part]]) for part in zone_slices(mask)]
+    whole = {key: sum(sums[key] for sums in zone_sums) for key in zone_sums[0]}
+    metrics = metrics_from_sums(whole, volume.voxel_volume_ml)
+    metrics["zones"] = {name: metrics_from_sums(sums, volume.voxel_volume_ml)
+                        for name, sums in zip(ZONE_NAMES, zone_sums)}
+    metrics["lung_mask"] = {
+        "segmenter": segmenter.name, "volume_ml": metrics["lung_volume_ml"],
+        "dense_tissue_ml": round(whole["dense"] * volume.voxel_volume_ml, 1),
+        "dense_tissue_percent": round(100.0 * whole["dense"] / max(whole["count"], 1), 2),
+        "dense_tissue_definition": f">= {DENSE_TISSUE_HU:g} HU (soft tissue: vessels, consolidation, masses, "
+                                   "dense fibrosis) inside the mask",
+    }
     timings["density_seconds"] = round(time.perf_counter() - started, 2)
     box = bounding_box(mask)
     metrics.update(assess_findings(volume, mask, box, zone_slices(mask[box]), methods or FindingMethods(),
@@ -122,22 +134,58 @@ def region_metrics(hu: np.ndarray, mask: np.ndarray, voxel_volume_ml: float) -> 
 
 def values_metrics(values: np.ndarray, voxel_volume_ml: float) -> dict:
     """The six density metrics of the HU values of one region's voxels."""
-    count = values.size
+    return metrics_from_sums(value_sums(values), voxel_volume_ml)
+
+
+# Histogram moments are taken about this value (near the lung's mean) so the power sums stay small.
+MOMENT_ORIGIN_HU = -800.0
+
+
+def value_sums(values: np.ndarray) -> dict:
+    """Counts and power sums of one region's HU values, which add across regions."""
+    low, high = HAA_RANGE_HU
+    w_low, w_high = HISTOGRAM_RANGE_HU
+    window = values[(values >= w_low) & (values <= w_high)].astype(np.float64) - MOMENT_ORIGIN_HU
+    squares = window * window
+    return {
+        "count": int(values.size), "total": float(values.sum(dtype=np.float64)),
+        "haa": int(np.count_nonzero((values >= low) & (values <= high))),
+        "laa": int(np.count_nonzero(values < LAA_BELOW_HU)),
+        "dense": int(np.count_nonzero(values >= DENSE_TISSUE_HU)),
+        "window": int(window.size), "s1": float(window.sum()), "s2": float(squares.sum()),
+        "s3": float(squares @ window), "s4": float(squares @ squares),
+    }
+
+
+def metrics_from_sums(sums: dict, voxel_volume_ml: float) -> dict:
+    """The six density metrics from :func:`value_sums` (zeros for an empty region)."""
+    count = sums["count"]
     if count == 0:
         return {"lung_volume_ml": 0.0, "mean_lung_density_hu": None, "haa_percent": 0.0, "laa_percent": 0.0,
                 "skewness": None, "kurtosis": None}
-    low, high = HAA_RANGE_HU
-    haa = np.count_nonzero((values >= low) & (values <= high))
-    laa = np.count_nonzero(values < LAA_BELOW_HU)
-    skewness, kurtosis = histogram_shape(values)
+    skewness, kurtosis = _shape_from_sums(sums)
     return {
         "lung_volume_ml": round(count * voxel_volume_ml, 1),
-        "mean_lung_density_hu": round(float(values.mean(dtype=np.float64)), 1),
-        "haa_percent": round(100.0 * haa / count, 2),
-        "laa_percent": round(100.0 * laa / count, 2),
+        "mean_lung_density_hu": round(sums["total"] / count, 1),
+        "haa_percent": round(100.0 * sums["haa"] / count, 2),
+        "laa_percent": round(100.0 * sums["laa"] / count, 2),
         "skewness": skewness,
         "kurtosis": kurtosis,
     }
+
+
+def _shape_from_sums(sums: dict) -> tuple[float | None, float | None]:
+    n = sums["window"]
+    if n < 3:
+        return None, None
+    mean = sums["s1"] / n
+    # Central moments from raw power sums about MOMENT_ORIGIN_HU.
+    m2 = sums["s2"] / n - mean ** 2
+    m3 = sums["s3"] / n - 3 * mean * sums["s2"] / n + 2 * mean ** 3
+    m4 = sums["s4"] / n - 4 * mean * sums["s3"] / n + 6 * mean ** 2 * sums["s2"] / n - 3 * mean ** 4
+    if m2 <= 1e-9 * max(1.0, mean ** 2):
+        return None, None
+    return round(float(m3 / m2 ** 1.5), 3), round(float(m4 / m2 ** 2 - 3.0), 3)
 
 
 def histogram_shape(values: np.ndarray) -> tuple[float | None, float | None]:
@@ -148,14 +196,4 @@ def histogram_shape(values: np.ndarray) -> tuple[float | None, float | None]:
     >>> histogram_shape(np.array([-900.0, -850.0, -800.0]))
     (0.0, -1.5)
     """
-    low, high = HISTOGRAM_RANGE_HU
-    window = values[(values >= low) & (values <= high)].astype(np.float64)
-    if window.size < 3:
-        return None, None
-    centred = window - window.mean()
-    variance = np.mean(centred ** 2)
-    if variance == 0:
-        return None, None
-    skewness = np.mean(centred ** 3) / variance ** 1.5
-    kurtosis = np.mean(centred ** 4) / variance ** 2 - 3.0
-    return round(float(skewness), 3), round(float(kurtosis), 3)
+    return _shape_from_sums(value_sums(values))

@@ -27,6 +27,8 @@ PRIORITIES = ("routine", "urgent", "asap")
 FULL_URL = re.compile(r"^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 IDENTIFYING_PATIENT_FIELDS = ("name", "telecom", "address")
 STATUSES = ("awaiting_images", "quantifying", "reported", "failed")
+# What a clinic may read as a referral's status: a stored status, or ``revoked`` once it withdrew it.
+VIEW_STATUSES = (*STATUSES, "revoked")
 
 
 def canonical_sha256(document: Any) -> str:
@@ -68,8 +70,9 @@ def validate_bundle(bundle: Any, idempotency_key: Optional[str]) -> dict:
         if not isinstance(full_url, str) or not FULL_URL.match(full_url):
             problem(f"entry[{index}].fullUrl", "must be urn:uuid:<uuid>")
         kind = resource.get("resourceType")
-        if kind not in ("ServiceRequest", "Patient", "Observation"):
-            problem(f"entry[{index}].resource.resourceType", f"unexpected {kind!r}")
+        if kind not in ("ServiceRequest", "Patient", "Observation"):  # also refuses a list or an object
+            problem(f"entry[{index}].resource.resourceType", f"unexpected {_shown(kind)}")
+            continue
         resources.setdefault(kind, []).append((index, resource, full_url))
     for kind in ("ServiceRequest", "Patient"):
         if len(resources.get(kind, [])) != 1:
@@ -94,7 +97,7 @@ def _check_patient(index: int, patient: dict, problem) -> None:
     for field in IDENTIFYING_PATIENT_FIELDS:
         if field in patient:
             problem(f"{where}.{field}", "the Patient must be pseudonymous: no name, telecom or address")
-    identifier = (patient.get("identifier") or [None])[0]
+    identifier = _first(patient.get("identifier"))
     if not (isinstance(identifier, dict) and identifier.get("system") == PSEUDONYM_SYSTEM
             and isinstance(identifier.get("value"), str) and re.fullmatch(r"[0-9a-fA-F]{16,128}", identifier["value"])):
         problem(f"{where}.identifier[0]", f"must be a {PSEUDONYM_SYSTEM} pseudonym (hex HMAC)")
@@ -107,7 +110,7 @@ def _check_patient(index: int, patient: dict, problem) -> None:
 
 def _check_service_request(index: int, request: dict, patient_url: Any, problem) -> tuple[Optional[str], Optional[str]]:
     where = f"entry[{index}].resource"
-    identifier = (request.get("identifier") or [None])[0]
+    identifier = _first(request.get("identifier"))
     code = None
     if not (isinstance(identifier, dict) and identifier.get("system") == REFERRAL_SYSTEM):
         problem(f"{where}.identifier[0].system", f"must be {REFERRAL_SYSTEM}")
@@ -123,12 +126,12 @@ def _check_service_request(index: int, request: dict, patient_url: Any, problem)
     if priority not in PRIORITIES:
         problem(f"{where}.priority", f"must be one of {', '.join(PRIORITIES)}")
         priority = None
-    coding = ((request.get("code") or {}).get("coding") or [None])[0]
+    coding = _first(_object(request.get("code")).get("coding"))
     if not (isinstance(coding, dict) and coding.get("system") == SNOMED and coding.get("code") == HRCT_CODE):
         problem(f"{where}.code.coding[0]", f"must be SNOMED CT {HRCT_CODE} (HRCT of lungs)")
-    if (request.get("subject") or {}).get("reference") != patient_url:
+    if _object(request.get("subject")).get("reference") != patient_url:
         problem(f"{where}.subject.reference", "must be the Patient entry's fullUrl")
-    reason = (request.get("reasonCode") or [None])[0]
+    reason = _first(request.get("reasonCode"))
     if not (isinstance(reason, dict) and isinstance(reason.get("text"), str) and reason["text"].strip()):
         problem(f"{where}.reasonCode[0].text", "required")
     return code, priority
@@ -169,6 +172,22 @@ def create_referral(db: Database, clinic: dict, bundle: dict, idempotency_key: O
     if created:
         logger.info("referral created for clinic %s", clinic["name"])
     return {"referral_code": code, "status": "awaiting_images", "accession_number": code}, created
+
+
+def _first(value: Any) -> Any:
+    """The first item of a FHIR list element; None when the element is not a non-empty list
+    (``identifier: 5`` is then reported as a missing identifier, not a crash)."""
+    return value[0] if isinstance(value, list) and value else None
+
+
+def _object(value: Any) -> dict:
+    """A FHIR complex element, or {} when the sender put anything else there (``code: "x"``)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _shown(value: Any) -> str:
+    """A sender's value for an error message: short, and a type name for lists and objects."""
+    return repr(value)[:40] if isinstance(value, (str, int, float, type(None))) else f"a JSON {type(value).__name__}"
 
 
 def patient_pseudonym(bundle: dict) -> Optional[str]:

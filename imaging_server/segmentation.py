@@ -15,7 +15,17 @@ would hide exactly the disease we measure) and must leave out the trachea and ma
 5. per lung and per slice, a morphological closing with a disk of ``closing_radius_mm``
    (5 mm) computed with distance transforms, then hole filling: this brings back vessels,
    fibrotic patches and reticulation up to soft-tissue density that the threshold missed,
-   including those touching the pleura.
+   including those touching the pleura;
+6. per slice and per lung, the convex hull of the lung fills the dents the threshold left where
+   dense disease lies against the pleura (a mass, consolidation or dense subpleural fibrosis
+   replaces aerated lung but keeps the lung's outline): each dent (a connected part of hull minus
+   lung) is added unless it is mediastinum -- more than ``MEDIASTINAL_SHARE_LIMIT`` of it lies
+   between the two lungs on its image row (heart, great vessels, hilum, spine) -- or larger than
+   ``DENT_AREA_LIMIT`` times the lung's own area on that slice (the liver or spleen under a
+   crescent of basal lung); and a dent that runs in 3D down to a lung base -- the caudal slice of
+   the mask with less than ``BASE_AREA_SHARE`` of the largest lung section, so not the edge of a
+   slab -- is the diaphragm dome and is dropped. The step works slice by slice, so a partial scan
+   (a slab) is handled like a whole chest.
 
 References
 ----------
@@ -41,6 +51,11 @@ CLOSING_RADIUS_MM = 5.0
 TRACHEA_MAX_AREA_MM2 = 1000.0
 BRANCH_GROWTH_LIMIT = 4.0
 SECOND_LUNG_MIN_RATIO = 0.2
+# Dent filling (step 6); programme assumptions checked on the LIDC-IDRI slabs and the phantoms.
+MEDIASTINAL_SHARE_LIMIT = 0.25
+DENT_AREA_LIMIT = 0.75
+BASE_AREA_SHARE = 0.3
+DENT_GRID_MM = 1.4
 
 
 class LungSegmenter(Protocol):
@@ -72,6 +87,8 @@ class ClassicalLungSegmenter:
         mask = np.zeros(volume.hu.shape, dtype=bool)
         for lung in lungs:
             mask |= close_and_fill(lung, volume.spacing_mm, self.closing_radius_mm)
+        del lungs
+        mask |= fill_pleural_dents(mask, factor=max(1, int(round(DENT_GRID_MM / min(volume.spacing_mm[1:])))))
         mask &= ~airway
         if not mask.any():
             raise SeriesError("no lung found in the series")
@@ -147,12 +164,23 @@ def largest_components(mask: np.ndarray) -> list[np.ndarray]:
     labels, count = ndimage.label(mask)
     if count == 0:
         raise SeriesError("no air-filled lung found in the series")
-    sizes = np.bincount(labels.ravel())[1:]
-    order = np.argsort(sizes)[::-1]
-    keep = [order[0] + 1]
-    if count > 1 and sizes[order[1]] >= SECOND_LUNG_MIN_RATIO * sizes[order[0]]:
-        keep.append(order[1] + 1)
-    return [labels == label for label in keep]
+    # Sizes counted inside each component's box: cheaper than a bincount over the whole volume, and
+    # the two lungs' box masks are needed anyway.
+    parts = []
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is not None:
+            part = labels[box] == label
+            parts.append((int(np.count_nonzero(part)), label, box, part))
+    parts.sort(key=lambda item: item[0], reverse=True)
+    keep = parts[:1]
+    if len(parts) > 1 and parts[1][0] >= SECOND_LUNG_MIN_RATIO * parts[0][0]:
+        keep.append(parts[1])
+    lungs = []
+    for _, _, box, part in keep:
+        lung = np.zeros(mask.shape, dtype=bool)
+        lung[box] = part
+        lungs.append(lung)
+    return lungs
 
 
 def close_and_fill(lung: np.ndarray, spacing_mm: tuple[float, float, float], radius_mm: float) -> np.ndarray:
@@ -170,6 +198,147 @@ def close_and_fill(lung: np.ndarray, spacing_mm: tuple[float, float, float], rad
         closed = ndimage.distance_transform_edt(np.pad(dilated, 1), sampling=(dy, dx))[1:-1, 1:-1] > radius_mm
         result[index, r0:r1, c0:c1] = ndimage.binary_fill_holes(closed | window)
     return result
+
+
+def fill_pleural_dents(mask: np.ndarray, factor: int = 1) -> np.ndarray:
+    """The dents of each lung's per-slice convex hull that are lung replaced by dense disease.
+
+    See step 6 of the module docstring; ``mask`` is the closed lung mask (both lungs). On each
+    slice it is split into the image-left and image-right lung at the body's midline (at the
+    thinnest column near it where the lungs touch at a junction line). ``factor``: work on blocks
+    of that many pixels a side. Returns the voxels to add.
+    """
+    if factor > 1:
+        # Hull dents are centimetres across: a grid of f x f blocks is enough, f^2 cheaper. A
+        # block counts as lung only when all of it is, so no dent is lost at the edge.
+        slices, rows, cols = mask.shape
+        coarse = np.zeros((slices, -(-rows // factor) * factor, -(-cols // factor) * factor), dtype=bool)
+        coarse[:, :rows, :cols] = mask
+        coarse = coarse.reshape(slices, coarse.shape[1] // factor, factor, coarse.shape[2] // factor,
+                                factor).all(axis=(2, 4))
+        dents = fill_pleural_dents(coarse)
+        dents = np.repeat(np.repeat(dents, factor, axis=1), factor, axis=2)[:, :rows, :cols]
+        return dents & ~mask
+    dents = np.zeros(mask.shape, dtype=bool)
+    areas = mask.sum(axis=(1, 2))
+    if not areas.any():
+        return dents
+    midline = float(np.argwhere(mask[::max(1, mask.shape[0] // 20)].any(axis=0))[:, 1].mean())
+    for index in np.flatnonzero(areas):
+        # Work in the slice's lung box (with a margin row and column): a fraction of the image.
+        rows, cols = np.flatnonzero(mask[index].any(axis=1)), np.flatnonzero(mask[index].any(axis=0))
+        box = (slice(max(rows[0] - 1, 0), rows[-1] + 2), slice(max(cols[0] - 1, 0), cols[-1] + 2))
+        sides = split_lungs(mask[index][box], midline - box[1].start)
+        added = dents[index][box]
+        between = _between_lungs(sides) if all(side.any() for side in sides) else None
+        for section in sides:
+            area = int(section.sum())
+            if area < 3:
+                continue
+            hull = convex_hull_image(section)
+            labels, count = ndimage.label(hull & ~section)
+            if count == 0:
+                continue
+            sizes = np.bincount(labels.ravel(), minlength=count + 1)
+            keep = sizes <= DENT_AREA_LIMIT * area
+            if between is not None:
+                inside = np.bincount(labels[between].ravel(), minlength=count + 1)
+                keep &= inside <= MEDIASTINAL_SHARE_LIMIT * sizes
+            keep[0] = False
+            added |= keep[labels]
+    dents &= ~mask
+    if not dents.any():
+        return dents
+    # A dent reaching a true lung base is the diaphragm dome (liver or spleen), not lung.
+    base = int(np.flatnonzero(areas)[-1])
+    if areas[base] < BASE_AREA_SHARE * areas.max():
+        labels, count = ndimage.label(dents)
+        at_base = np.unique(labels[base][labels[base] > 0])
+        if at_base.size:
+            drop = np.zeros(count + 1, dtype=bool)
+            drop[at_base] = True
+            dents &= ~drop[labels]
+    return dents
+
+
+def split_lungs(section: np.ndarray, midline: float) -> tuple[np.ndarray, np.ndarray]:
+    """The image-left and image-right lung of one slice's mask.
+
+    Each 2D component goes to the side of its centre; one that crosses the midline widely (lungs
+    touching at the anterior or posterior junction) is cut at its thinnest column within a
+    quarter of its width of the midline.
+    """
+    labels, count = ndimage.label(section)
+    left = np.zeros_like(section)
+    right = np.zeros_like(section)
+    cols = np.arange(section.shape[1])
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        part = labels[box] == label
+        c0, c1 = box[1].start, box[1].stop
+        width = c1 - c0
+        spread = min(midline - c0, c1 - midline)
+        if spread > 0.25 * width:
+            counts = part.sum(axis=0)
+            lo = max(int(midline - 0.25 * width) - c0, 0)
+            hi = min(int(midline + 0.25 * width) - c0, width - 1)
+            cut = c0 + lo + int(np.argmin(counts[lo:hi + 1]))
+            whole = np.zeros_like(section)
+            whole[box] = part
+            left |= whole & (cols[None, :] < cut)
+            right |= whole & (cols[None, :] >= cut)
+            continue
+        target = left if (c0 + c1) / 2 < midline else right
+        target[box] |= part
+    return left, right
+
+
+def _between_lungs(sections: list[np.ndarray]) -> np.ndarray:
+    """Pixels that lie, on their row, between the medial edges of the left-hand and right-hand lung."""
+    left, right = sections
+    cols = np.arange(left.shape[1])
+    left_edge = np.where(left.any(axis=1), np.max(np.where(left, cols, -1), axis=1), -1)
+    right_edge = np.where(right.any(axis=1), np.min(np.where(right, cols, left.shape[1]), axis=1), -1)
+    both = (left_edge >= 0) & (right_edge >= 0)
+    return both[:, None] & (cols[None, :] > left_edge[:, None]) & (cols[None, :] < right_edge[:, None])
+
+
+def convex_hull_image(section: np.ndarray) -> np.ndarray:
+    """The filled convex hull of a 2D mask's pixel centres (row by row between the hull's edges)."""
+    rows, cols = np.nonzero(section)
+    # Only each row's extreme pixels can be hull vertices.
+    row_ids, first = np.unique(rows, return_index=True)
+    last = np.r_[first[1:], rows.size] - 1
+    points = np.concatenate([np.c_[row_ids, cols[first]], np.c_[row_ids, cols[last]]]).astype(float)
+    hull = np.zeros_like(section)
+    if row_ids.size < 2 or np.ptp(points[:, 1]) == 0:
+        hull[rows, cols] = True
+        return hull | _row_spans(section)
+    from scipy.spatial import ConvexHull, QhullError
+
+    try:
+        vertices = points[ConvexHull(points).vertices]
+    except QhullError:  # collinear points
+        return section | _row_spans(section)
+    low = np.full(section.shape[0], np.inf)
+    high = np.full(section.shape[0], -np.inf)
+    for (r0, c0), (r1, c1) in zip(vertices, np.roll(vertices, -1, axis=0)):
+        r_from, r_to = sorted((r0, r1))
+        span = np.arange(int(np.ceil(r_from)), int(np.floor(r_to)) + 1)
+        if span.size == 0:
+            continue
+        c = np.full(span.size, c0) if r1 == r0 else c0 + (span - r0) * (c1 - c0) / (r1 - r0)
+        np.minimum.at(low, span, c)
+        np.maximum.at(high, span, c)
+    cols_grid = np.arange(section.shape[1])[None, :]
+    hull = (cols_grid >= np.ceil(low - 1e-6)[:, None]) & (cols_grid <= np.floor(high + 1e-6)[:, None])
+    return hull | section
+
+
+def _row_spans(section: np.ndarray) -> np.ndarray:
+    cols = np.arange(section.shape[1])
+    first = np.min(np.where(section, cols, section.shape[1]), axis=1)
+    last = np.max(np.where(section, cols, -1), axis=1)
+    return (cols[None, :] >= first[:, None]) & (cols[None, :] <= last[:, None])
 
 
 class OnnxLungSegmenter:

@@ -47,6 +47,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from common.migrations import migration_order_problem
 from imaging_server.errors import (AuthenticationError, ConfigError, Conflict, DatabaseUnavailable, NotFound,
                                    StorageError, ValidationError)
 
@@ -423,10 +424,14 @@ def apply_migrations(db: Database) -> list[int]:
             db.lock_schema()
             db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
-            found = db.scalar("SELECT MAX(version) AS version FROM schema_migrations") or 0
+            done = {row["version"] for row in db.rows("SELECT version FROM schema_migrations")}
+            found = max(done, default=0)
             if found > known:
                 raise StorageError(f"database schema version {found} is newer than this software ({known})")
-            if found >= version:
+            problem = migration_order_problem([(v, n) for v, n, _ in MIGRATIONS], done)
+            if problem:
+                raise StorageError(f"cannot migrate {db.url}: {problem}")
+            if version in done:
                 continue
             try:
                 for statement in statements:

@@ -18,14 +18,12 @@ The reading is returned as a dict of arrays: ``t_s`` (n,), ``phase`` (n,) str, `
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import re
 
 import numpy as np
 
 from tabular_models.errors import BreathReadingError
+from tabular_models.text_formats import csv_rows, parse_json_text
 
 PHASES = ("warmup", "baseline", "exposure", "purge", "reference")
 ENVIRONMENT = ("temperature_c", "humidity_pct", "pressure_hpa")
@@ -106,7 +104,7 @@ def _wrong_length(name: str, got: int, expected: int):
 
 def read_breath_csv(text: str) -> dict:
     """A reading from CSV text (see the module docstring for the columns)."""
-    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    rows = list(csv_rows(text, error=BreathReadingError))
     if not rows:
         raise BreathReadingError("the CSV file is empty", field="file")
     header = [name.strip().lower() for name in rows[0]]
@@ -144,9 +142,5 @@ def read_breath_reading(text: str) -> dict:
     """A reading from a file's text: JSON when it starts with ``{``, else CSV."""
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith("{"):
-        try:
-            data = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise BreathReadingError(f"the file is not valid JSON: {exc}", field="file") from exc
-        return read_breath_json(data)
+        return read_breath_json(parse_json_text(stripped, error=BreathReadingError))
     return read_breath_csv(text)

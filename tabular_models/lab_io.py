@@ -13,12 +13,10 @@ for ``lab_panels.normalize_panel``.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 from typing import Optional
 
 from tabular_models.errors import LabPanelError
+from tabular_models.text_formats import csv_rows, parse_json_text
 
 LOINC_SYSTEM = "http://loinc.org"
 CSV_COLUMNS = ("analyte", "value", "unit")
@@ -33,23 +31,23 @@ def read_lab_csv(text: str) -> list[dict]:
     >>> read_lab_csv("analyte,value,unit\\n718-7,13.5,g/dL\\n")
     [{'analyte': '718-7', 'value': '13.5', 'unit': 'g/dL', 'collected_at': None}]
     """
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip().lower() for name in reader.fieldnames or []]
+    rows = csv_rows(text, error=LabPanelError)
+    header = [name.strip().lower() for name in next(rows, [])]
     missing = [column for column in CSV_COLUMNS if column not in header]
     if missing:
         raise LabPanelError(f"the CSV header lacks column(s) {missing}; expected analyte,value,unit[,date]",
                             field="header")
-    reader.fieldnames = header
     entries = []
-    for line_number, row in enumerate(reader, start=2):
-        if None in row:
+    for line_number, cells in enumerate(rows, start=2):
+        if len(cells) > len(header):
             raise LabPanelError(f"CSV line {line_number} has more fields than the header", field=f"line {line_number}")
-        if not any((value or "").strip() for value in row.values()):
+        row = dict(zip(header, cells))
+        if not any(value.strip() for value in row.values()):
             continue
         entries.append({
-            "analyte": (row["analyte"] or "").strip(),
-            "value": (row["value"] or "").strip(),
-            "unit": (row["unit"] or "").strip(),
+            "analyte": row.get("analyte", "").strip(),
+            "value": row.get("value", "").strip(),
+            "unit": row.get("unit", "").strip(),
             "collected_at": (row.get("date") or row.get("collected_at") or "").strip() or None,
         })
     return entries
@@ -123,9 +121,5 @@ def read_lab_panel(text: str) -> list[dict]:
     """Entries from a file's text: JSON (incl. FHIR) when it starts with ``{`` or ``[``, else CSV."""
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped[:1] in "{[":
-        try:
-            data = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise LabPanelError(f"the file is not valid JSON: {exc}", field="file") from exc
-        return read_lab_json(data)
+        return read_lab_json(parse_json_text(stripped, error=LabPanelError))
     return read_lab_csv(text)

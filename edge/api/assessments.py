@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, g
 
 from edge import screening
 from edge.api.operations import CLINICAL_ROLES, operation
-from edge.fusion.evidence import EvidenceOptions
+from edge.fusion.evidence import EvidenceOptions, ValidationRule
 from edge.fusion.triage import TriageThresholds
 from edge.patients import get_visit
 from edge.schemas import Assessment, AssessmentList, AssessmentRequest
@@ -19,7 +19,11 @@ def thresholds_from_settings(settings) -> TriageThresholds:
 
 def evidence_options_from_settings(settings) -> EvidenceOptions:
     return EvidenceOptions(dependence_weight=settings.evidence_dependence_weight, lr_cap=settings.evidence_lr_cap,
-                           other_site_weight=settings.evidence_other_site_weight)
+                           other_site_weight=settings.evidence_other_site_weight,
+                           protocol_basal_sites=tuple(settings.evidence_protocol_basal_sites),
+                           kl6_cutoff=settings.evidence_kl6_cutoff,
+                           assumption_spread=settings.evidence_assumption_spread,
+                           validation_rule=ValidationRule(**settings.evidence_validation_rule))
 
 
 @operation(blueprint, "/visits/<int:visit_id>/assessments", "POST",

@@ -63,7 +63,8 @@ def me():
 def change_password(body: PasswordChange):
     resources = _resources()
     db = resources.db()
-    authentication.verify_login(db, g.user["username"], body.current_password, resources.lockout_policy)
+    authentication.verify_current_password(db, g.user, body.current_password, resources.lockout_policy,
+                                           token_hash=g.get("token_hash"))
     session_token = request.cookies.get(SESSION_COOKIE)
     keep = authentication.hash_token(session_token) if session_token else None
     ended = set_password(db, g.actor, g.user["id"], body.new_password, keep_session_hash=keep)

@@ -29,7 +29,8 @@ from edge.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
-from edge.schemas import MAX_ID, json_depth
+from edge.schemas import MAX_ID
+from tabular_models.text_formats import json_depth
 from edge.store.database import write_transaction
 
 logger = logging.getLogger(__name__)
@@ -143,8 +144,10 @@ def authenticate(roles: tuple[str, ...], *, allow_pending_password: bool = False
     """Identify the caller and check the role; sets ``g.actor`` and ``g.user``."""
     db = current_app.extensions["ildscreen"].db()
     header = request.headers.get("Authorization", "")
+    g.token_hash = None
     if header.startswith("Bearer "):
         user = auth.token_user(db, header[len("Bearer "):].strip())
+        g.token_hash = auth.hash_token(header[len("Bearer "):].strip())
     elif request.cookies.get(SESSION_COOKIE):
         user, session = auth.session_user(db, request.cookies[SESSION_COOKIE])
         if request.method not in SAFE_METHODS:

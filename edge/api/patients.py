@@ -105,7 +105,8 @@ def list_recordings(visit_id: int):
 
 @operation(blueprint, "/visits/<int:visit_id>/recordings", "POST",
            summary="Upload a lung-sound recording (multipart: file + chest_site)",
-           roles=CLINICAL_ROLES, form=RecordingUpload, response=Recording, status=201)
+           roles=CLINICAL_ROLES, form=RecordingUpload, response=Recording, status=201,
+           unavailable="every decode slot stayed busy for audio_decode_wait_s (error code busy); send it again")
 def upload_recording(visit_id: int, form: RecordingUpload):
     resources = current_app.extensions["ildscreen"]
     upload = request.files.get("file")

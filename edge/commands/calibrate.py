@@ -14,9 +14,10 @@ from typing import Optional
 import click
 
 from edge import audit
+from edge.api.assessments import evidence_options_from_settings
 from edge.calibration_fit import fit_site_calibration
 from edge.commands.models import data_dir_option, model_errors
-from edge.commands.outcomes import open_screened_folder
+from edge.service import open_existing_data_folder
 from edge.config import Settings, load_settings
 from edge.inference.bundles import BUNDLED_ID, BundleError
 from edge.outcome_labels import assessed_visits
@@ -59,20 +60,23 @@ def calibrate(as_json: bool, apply_now: bool, data_dir: Optional[Path]) -> None:
     """Fit the site's logistic recalibration of the fused risk on its confirmed outcomes.
 
     Reports calibration-in-the-large, slope, ECE, Brier and AUC (95% CI) before and after on
-    cross-validation, weighted for verification by triage tier, and stores the fit as a new
-    calibration version.
+    cross-validation by patient, weighted for verification by triage tier x advice (visits awaiting
+    their outcome inside its window left out), and each modality's status at this clinic (validated by
+    its own outcomes or not); stores both as a new calibration version, whose modality statuses
+    apply once it is active.
     """
     settings = load_settings(data_dir=data_dir)
     store = CalibrationStore(settings.models_path)
     active = store.load(store.active_id())
-    db = open_screened_folder(settings).connect()
+    db = open_existing_data_folder(settings).connect()
     try:
         visits = assessed_visits(db, window_months=settings.outcome_window_months)
     finally:
         db.close()
     report, document = fit_site_calibration(
         visits, active=active, window_months=settings.outcome_window_months,
-        prior_sd=(settings.calibration_prior_sd_intercept, settings.calibration_prior_sd_slope))
+        prior_sd=(settings.calibration_prior_sd_intercept, settings.calibration_prior_sd_slope),
+        rule=evidence_options_from_settings(settings).validation_rule)
     version, previous = store.save(document, activate=apply_now)
     report.update(version=version, applied=apply_now, previous=previous if apply_now else None)
     _audited(settings, "apply_site_calibration" if apply_now else "fit_site_calibration", version,
@@ -86,6 +90,9 @@ def calibrate(as_json: bool, apply_now: bool, data_dir: Optional[Path]) -> None:
     click.echo(f"after (cross-validated):  {_format(report['after'])}")
     for line in report["verification"]["cannot_estimate"]:
         click.echo(f"cannot be estimated: {line}")
+    # Per modality: whether this clinic's outcomes let it count (applied with the calibration).
+    for name, status in report["modalities"].items():
+        click.echo(f"{name}: {'validated here' if status['validated'] else 'not validated here'}: {status['reason']}")
     if apply_now:
         click.echo(f"applied: {version} (was {previous}); {RESTART}")
     else:

@@ -10,18 +10,8 @@ import click
 from edge.api.assessments import thresholds_from_settings
 from edge.commands.models import data_dir_option, model_errors
 from edge.config import load_settings
-from edge.config import Settings
 from edge.outcome_labels import assessed_visits, write_export
-from edge.service import DataFolder, prepare_data_folder
-
-
-def open_screened_folder(settings: Settings) -> DataFolder:
-    """The data folder of a clinic that has screened, migrated; never a new one by mistake."""
-    if not settings.database_path.exists():
-        raise click.ClickException(f"no database at {settings.database_path}: nothing was screened with this "
-                                   "--data-dir (a demo: 'ildscreen outcomes simulate')")
-    folder, _ = prepare_data_folder(settings)
-    return folder
+from edge.service import open_existing_data_folder
 
 
 @click.group()
@@ -38,7 +28,7 @@ def export(out_path: Path, data_dir: Optional[Path]) -> None:
     """Write one de-identified row per assessed visit with a confirmed outcome in the window:
     label, risk, each modality's probability, model and calibration versions, verification weight."""
     settings = load_settings(data_dir=data_dir)
-    db = open_screened_folder(settings).connect()
+    db = open_existing_data_folder(settings).connect()
     try:
         count = write_export(assessed_visits(db, window_months=settings.outcome_window_months), out_path)
     finally:
@@ -53,14 +43,12 @@ def export(out_path: Path, data_dir: Optional[Path]) -> None:
 @data_dir_option
 @model_errors
 def simulate(n_patients: int, seed: int, data_dir: Optional[Path]) -> None:
-    """Fill a data folder with a simulated site (visits, assessments, referrals, verification-biased
+    """Fill an empty data folder (made by 'ildscreen db init') with a simulated site (visits, assessments, referrals, verification-biased
     HRCT outcomes from a known true model); prints what was made and the true model's calibration as JSON."""
     from edge.simulation import simulate_site  # only this command needs it
 
     settings = load_settings(data_dir=data_dir)
-    folder, password = prepare_data_folder(settings)
-    if password:
-        click.echo(f"created user 'admin' with one-time password {password} (shown only now)", err=True)
+    folder = open_existing_data_folder(settings)
     db = folder.connect()
     try:
         if db.execute("SELECT COUNT(*) FROM patients").fetchone()[0]:

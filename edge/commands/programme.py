@@ -9,7 +9,7 @@ import click
 
 from edge import outbox, programme
 from edge.commands.models import data_dir_option, model_errors
-from edge.commands.outcomes import open_screened_folder
+from edge.service import open_existing_data_folder
 from edge.config import Settings, load_settings
 from edge.inference.bundles import select_active_bundle
 from edge.outbox_worker import client_from_settings
@@ -17,7 +17,7 @@ from edge.site_calibration import select_active_calibration
 
 
 def _open(settings: Settings):
-    folder = open_screened_folder(settings)
+    folder = open_existing_data_folder(settings)
     select_active_bundle(settings.models_path, settings.model_signing_keys)  # as the service would, from its start
     select_active_calibration(settings.models_path)
     return folder.connect()

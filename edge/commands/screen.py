@@ -19,7 +19,8 @@ from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
 from edge.inference.bundles import select_active_bundle
 from edge.site_calibration import select_active_calibration
 from edge.labs import read_lab_file, score_lab_panel
-from edge.modalities import auscultation_evidence_from_results, potential_ranges, scored_evidence
+from edge.modalities import (auscultation_evidence_from_results, labs_evidence_from_score, potential_ranges,
+                             scored_evidence)
 from edge.screening import assess
 from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, SYMPTOMS
 
@@ -46,17 +47,17 @@ def auscultation_evidence_from_files(recordings: dict[str, Path], picture: Clini
     return evidence
 
 
-def labs_evidence_from_file(path: Path) -> ModalityEvidence:
+def labs_evidence_from_file(path: Path, options: EvidenceOptions) -> ModalityEvidence:
     with path.open("rb") as handle:
         scored = score_lab_panel(read_lab_file(handle))
-    return scored_evidence("labs", scored["probability"], scored["model"])
+    return labs_evidence_from_score(scored, options)
 
 
-def breath_evidence_from_file(path: Path) -> ModalityEvidence:
+def breath_evidence_from_file(path: Path, options: EvidenceOptions) -> ModalityEvidence:
     scored = score_breath_reading(path.read_text(encoding="utf-8-sig"))
     if scored["probability"] is None:
         raise click.ClickException(f"{path}: breath reading failed its quality checks: {'; '.join(scored['warnings'])}")
-    return scored_evidence("breath", scored["probability"], scored["model"])
+    return scored_evidence("breath", scored["probability"], scored["model"], options)
 
 
 def parse_audio_options(values: tuple[str, ...]) -> dict[str, Path]:
@@ -114,24 +115,27 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_fil
         if recordings:
             evidence.append(auscultation_evidence_from_files(recordings, picture, options, settings.audio_limits))
         if labs_file:
-            evidence.append(labs_evidence_from_file(labs_file))
+            evidence.append(labs_evidence_from_file(labs_file, options))
         if breath_file:
-            evidence.append(breath_evidence_from_file(breath_file))
+            evidence.append(breath_evidence_from_file(breath_file, options))
         result = assess(picture, evidence, thresholds=thresholds_from_settings(settings), options=options,
-                        potential=potential_ranges(picture), fvc_percent=fvc, dlco_percent=dlco,
+                        potential=potential_ranges(picture, options), fvc_percent=fvc, dlco_percent=dlco,
                         ild_confirmed={"source": "command line (--ild-confirmed)"} if ild_confirmed else None)
     except IldscreenError as exc:
         raise click.ClickException(exc.message) from exc
     output = {key: result[key] for key in ("probability", "score", "interval", "if_missing_measured", "uncertainty",
                                            "tier", "tier_from_risk", "recommendation", "contributions", "missing",
                                            "red_flags", "staging", "model_versions", "synthetic_models",
-                                           "validation", "pretest_probability", "evidence_options", "calibration")}
+                                           "validation", "pretest_probability", "evidence_options", "calibration",
+                                           "pathway", "monitoring", "not_counted", "interval_sources")}
     if as_json:
         click.echo(json.dumps(output))
         return
     click.echo(f"ILD risk {result['score']}/100; tier {result['tier']}")
     click.echo(result["uncertainty"])
     click.echo(result["recommendation"]["text"])
+    for name, reason in result["not_counted"].items():
+        click.echo(f"{name}: measured, not yet counted: {reason}")
     click.echo(f"guideline: {result['recommendation']['guideline']['source']}")
     if result["missing"]:
         click.echo(f"not available: {', '.join(result['missing'])}")

@@ -15,14 +15,19 @@ Sources
 - SSc: ILD on HRCT in ~35-52% (Hoffmann-Vold AM et al., Lancet Rheumatol 2020;2:e71-83);
   anti-Scl-70 raises and anti-centromere lowers the risk (Walker UA et al., EUSTAR, Ann Rheum
   Dis 2007;66:754-763; Nihtyanova SI et al., Arthritis Rheumatol 2014;66:1625-1635).
-- IIM: pooled ILD prevalence 41% (Sun KY et al., Semin Arthritis Rheum 2021;51:175-191);
+- IIM: pooled ILD prevalence 0.41 (95% CI 0.35-0.48; 34 studies, 10,130 patients with PM/DM;
+  Sun KY et al., Semin Arthritis Rheum 2021;51:175-191);
   antisynthetase and anti-MDA5 antibodies carry ILD in most patients (Hallowell RW et al.,
   Curr Opin Rheumatol 2019).
-- RA: clinically evident ILD ~5-10%, lifetime risk 7.7% (Bongartz T et al., Arthritis Rheum
-  2010;62:1583-1591); male sex, older age, smoking, high-titre RF and anti-CCP raise it
-  (Kelly CA et al., Rheumatology 2014;53:1676-1682; Kronzer VL et al., Arthritis Rheumatol
-  2021; Restrepo JF et al., Clin Rheumatol 2015).
-- SjD: ILD ~13-20% (He C et al., Clin Rheumatol 2020;39:2687-2695 (meta-analysis)).
+- RA: pooled ILD prevalence 11% (95% CI 7-15%; Joy GM et al., Eur Respir Rev 2023;32:220210,
+  systematic review of ILD on chest CT in CTD, 237 studies). (The 7.7% of Bongartz T et al.,
+  Arthritis Rheum 2010;62:1583-1591, is a lifetime risk of *clinical* ILD: not this prior.) Male
+  sex, older age, smoking, high-titre RF and high-titre anti-CCP raise it (Kelly CA et al.,
+  Rheumatology 2014;53:1676-1682; Kronzer VL et al., Arthritis Rheumatol 2021; Restrepo JF et
+  al., Clin Rheumatol 2015); a merely positive anti-CCP is not the guideline's factor.
+- SjD: pooled ILD prevalence 23% (95% CI 16-30%; 30 studies, 8,255 patients; "Interstitial Lung
+  Disease and Pulmonary Damage in Primary Sjogren's Syndrome: a systematic review and
+  meta-analysis", J Clin Med 2023;12(7):2586).
 - SLE: ILD ~3-8% (Hannah JR et al., Lupus Sci Med 2019).
 - MCTD: ILD ~40% (Gunnarsson R et al., Ann Rheum Dis 2012;71:1966-1972).
 - Symptoms: exertional dyspnoea and dry cough are associated with ILD but insensitive;
@@ -36,12 +41,13 @@ from typing import Optional
 
 from edge.errors import ValidationError
 
-BASE_PREVALENCE = {"SSc": 0.40, "IIM": 0.41, "MCTD": 0.40, "SjD": 0.15, "RA": 0.10, "SLE": 0.06}
-# The range of each base rate in its source (above); it feeds the prior's share of the interval.
-# IIM and MCTD give one pooled figure: their range is the programme assumption of odds x/÷ 1.5
-# (UNRANGED_ODDS_FACTOR).
+BASE_PREVALENCE = {"SSc": 0.40, "IIM": 0.41, "MCTD": 0.40, "SjD": 0.23, "RA": 0.11, "SLE": 0.06}
+# The range of each base rate in its source (above: the 95% CI where the source gives one); it
+# feeds the prior's share of the interval. MCTD's source gives one figure: its range is the
+# programme assumption of odds x/÷ 1.5 (UNRANGED_ODDS_FACTOR).
 UNRANGED_ODDS_FACTOR = 1.5
-BASE_PREVALENCE_RANGE = {"SSc": (0.35, 0.52), "SjD": (0.13, 0.20), "RA": (0.05, 0.10), "SLE": (0.03, 0.08)}
+BASE_PREVALENCE_RANGE = {"SSc": (0.35, 0.52), "IIM": (0.35, 0.48), "SjD": (0.16, 0.30), "RA": (0.07, 0.15),
+                         "SLE": (0.03, 0.08)}
 
 PROGRAMME = "programme assumption (direction from the sources above; magnitude not a per-value estimate)"
 # Each factor: odds ratio, the CTD types it applies to (None: all), and where its size comes from.
@@ -56,7 +62,7 @@ ODDS_RATIOS: dict[str, tuple[float, Optional[frozenset[str]], str]] = {
     "anti-MDA5": (5.0, None, PROGRAMME + "; Hallowell 2019"),
     "anti-Ro52": (1.8, None, PROGRAMME + "; ACR/CHEST 2023 Table 2 lists it for IIM and SjD"),
     "RF-high-titre": (2.0, frozenset({"RA"}), PROGRAMME + "; Kelly 2014, Restrepo 2015"),
-    "anti-CCP": (1.8, frozenset({"RA"}), PROGRAMME + "; Kelly 2014, Kronzer 2021"),
+    "anti-CCP-high-titre": (1.8, frozenset({"RA"}), PROGRAMME + "; Kelly 2014, Kronzer 2021 (high titre only)"),
     "male": (1.6, None, PROGRAMME + "; Kelly 2014 (RA), ACR/CHEST 2023 Table 2"),
     "ever_smoker": (1.6, None, PROGRAMME + "; Kelly 2014, Kronzer 2021 (RA)"),
     "age_per_decade_over_50": (1.3, None, PROGRAMME + "; Kelly 2014 (RA)"),

@@ -2,19 +2,22 @@
 
 Written down, with a source for every number, in ``docs/evidence.md``. In short:
 
-- Lung sounds. The crackle detector answers "does this recording contain fine crackles?", not
-  "does this patient have ILD?". A chest site is positive when its crackle probability reaches
-  the detector's validated threshold; the patient-level finding is *basal* when any basal site
-  is positive (so a positive site can only raise it), *other sites* when only non-basal sites
-  are, and *none* otherwise. That finding becomes an ILD likelihood ratio through the published
-  sensitivity and specificity of fine (Velcro) crackles for CTD-ILD against HRCT, combined with
-  the detector's own validated sensitivity and specificity (manifest ``validation``). Without a
-  ``validation`` key the detector contributes nothing (LR 1, "crackle detector not validated").
-- Labs and breath: calibrated probabilities against the prevalence their model was really
-  trained at (manifest ``training_data.prevalence``): LR = odds(output) / odds(prevalence).
+- Evidence is earned. Each modality has a status, decided by one rule table
+  (:class:`ValidationRule`): *validated* (an adult, patient-level validation in its manifest, or
+  the clinic's own verified outcomes via ``ildscreen calibrate``) or *unvalidated*: LR 1,
+  "measured, not yet counted", with the reason (:func:`_not_counted`). A model trained on
+  synthetic data never counts from its manifest.
+- Lung sounds. A chest site's finding is the maximum over its accepted recordings
+  (``edge.modalities.site_probabilities``); the patient-level finding is *basal* when any basal
+  site reaches the detector's threshold, *other sites* when only non-basal sites do, *none*
+  otherwise. It becomes an ILD LR through the published accuracy of fine (Velcro) crackles
+  combined with the detector's patient-level adult figures (manifest
+  ``validation.populations.adults``); a clear chest counts fully only for a complete exam.
+- Labs and breath, when they count: LR = odds(output) / odds(training prevalence).
+- KL-6 by its published pooled accuracy in CTD (:data:`KL6_ACCURACY`).
 
-Each evidence also carries a 95% range of its log LR from the validation numbers (published
-counts, the detector's CIs, the tabular model's AUC CI), which the fused interval uses.
+Each evidence also carries a 95% range of its log LR from the numbers behind it (published
+counts and CIs, the detector's CIs, the validated AUC CI), which the fused interval uses.
 """
 from __future__ import annotations
 
@@ -45,6 +48,51 @@ def logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+PROGRAMME_ASSUMPTION = "programme assumption"
+ADULT_POPULATION = "adults"  # the screened patients are adults: only adult figures count by default
+PATIENT_CI_METHOD = "patient_cluster_bootstrap"
+# What the nurse reads beside a modality that was measured but does not move the risk.
+NOT_COUNTED = "measured, not yet counted"
+
+
+class ValidationRule(BaseModel):
+    """The one table deciding when a modality's evidence counts (its status: validated or not).
+
+    Every number is a programme assumption (a setting) or names its source in its description.
+    A modality counts when its manifest carries an adult, patient-level validation that passes
+    the first four rows, or when the clinic's own confirmed outcomes pass the ``site_`` rows
+    (``ildscreen calibrate``). Otherwise it gives LR 1: "measured, not yet counted".
+    """
+
+    model_config = ConfigDict(extra="forbid", title="When a modality's evidence counts")
+
+    min_patients: int = Field(20, ge=1, title="Fewest validation patients",
+                              description="Programme assumption: a patient-level validation needs at least this "
+                                          "many patients of the screened population.")
+    min_positive_patients: int = Field(5, ge=1, title="Fewest validation patients with the finding",
+                                       description="Programme assumption: and at least this many with the finding "
+                                                   "(a sensitivity from fewer is a guess).")
+    min_youden_lower: float = Field(0.0, ge=0, lt=1, title="Lowest Youden index at the CI bounds",
+                                    description="Programme assumption: lower 95% bound of sensitivity + lower 95% "
+                                                "bound of specificity - 1 must exceed this (better than chance "
+                                                "even at its worst plausible accuracy).")
+    allow_child_transfer: bool = Field(False, title="Let children's figures stand in for adults",
+                                       description="Programme assumption, off by default: a detector validated only "
+                                                   "in children counts for adults, with a range widened to include "
+                                                   "no effect.")
+    child_population: str = Field("children_sprsound2022_test", title="Children's population used when allowed")
+    site_min_patients: int = Field(50, ge=1, title="Fewest verified patients at the clinic",
+                                   description="Programme assumption: verified patients with the modality measured "
+                                               "before the clinic's outcomes can validate it.")
+    site_min_events: int = Field(10, ge=1, title="Fewest verified patients with ILD at the clinic",
+                                 description="About 10 events per estimated quantity (Peduzzi P et al. J Clin "
+                                             "Epidemiol 1996;49:1373-1379).")
+    site_min_auc_lower: float = Field(0.70, gt=0.5, lt=1, title="Lowest AUC lower 95% bound",
+                                      description="AUC 0.7-0.8 is 'acceptable' discrimination (Hosmer DW, "
+                                                  "Lemeshow S. Applied Logistic Regression, 3rd ed. 2013, p177); the "
+                                                  "lower 95% bound must reach it.")
+
+
 class EvidenceOptions(BaseModel):
     """Programme assumptions of the evidence model; each is a setting (see docs/evidence.md)."""
 
@@ -59,6 +107,18 @@ class EvidenceOptions(BaseModel):
     other_site_weight: float = Field(0.5, ge=0, le=1, title="Weight of non-basal crackles",
                                      description="Crackles heard only away from the bases count at this "
                                                  "fraction of the basal log LR.")
+    protocol_basal_sites: tuple[str, ...] = Field(
+        ("posterior_left_base", "posterior_right_base"), min_length=1, title="Basal sites of a complete exam",
+        description="Programme assumption: a clear chest counts fully only when every one of these sites has an "
+                    "accepted recording; otherwise by the share that has.")
+    kl6_cutoff: float = Field(500.0, gt=0, title="KL-6 positive from (U/mL)",
+                              description="Programme assumption: the commercial latex assay's cut-off, used by most "
+                                          "studies pooled in the KL-6 meta-analysis (docs/evidence.md).")
+    assumption_spread: float = Field(0.5, ge=0, le=2, title="Uncertainty of an assumed effect size",
+                                     description="Programme assumption: the size of every effect the programme "
+                                                 "assumed (odds-ratio magnitudes) may be off by this fraction of its "
+                                                 "log (95%); it widens the interval.")
+    validation_rule: ValidationRule = Field(default_factory=ValidationRule, title="When a modality counts")
 
 
 @dataclass(frozen=True)
@@ -156,38 +216,145 @@ def training_prevalence(entry: dict, *, name: str) -> float:
                         open_interval=True)
 
 
-def tabular_evidence(modality: str, probability: float, entry: dict, *, model_version: str) -> ModalityEvidence:
-    """Labs or breath: LR = odds(calibrated output) / odds(training prevalence).
+def tabular_validation(entry: dict, *, name: str, site: Optional[dict] = None,
+                       rule: Optional[ValidationRule] = None) -> dict:
+    """Whether a labs or breath model counts, and with which AUC (value, low, high).
+
+    It counts when the clinic's own outcomes validated it (``site``: the per-modality status
+    ``ildscreen calibrate`` applied, :mod:`edge.site_calibration`), or when its manifest carries an
+    adult patient-level ``validation`` whose AUC lower bound, patients and events pass ``rule``.
+    A model trained on synthetic data, or validated only on held-out synthetic data, never counts
+    from its manifest: its AUC describes the generator, not patients.
+    """
+    rule = rule or ValidationRule()
+    if site and site.get("validated"):
+        low, high = site["auc_ci95"]
+        return {"validated": True, "reason": site.get("reason") or "validated on this clinic's confirmed outcomes",
+                "auc": (float(site["auc"]), float(low), float(high)), "source": "site"}
+    status = validation_status(entry, name=name)
+    synthetic = status.synthetic or (entry.get("training_data") or {}).get("kind") == "synthetic"
+    validation = entry.get("validation") or {}
+    adults = (validation.get("populations") or {}).get(ADULT_POPULATION) if isinstance(validation, dict) else None
+    if synthetic:
+        code, reason = "synthetic", "its model was trained on synthetic data only, not on patients"
+    elif validation.get("unit") != "patient" or not isinstance(adults, dict):
+        code, reason = "no_patient_validation", "its model has not been validated on adult patients"
+    else:
+        try:
+            auc = float(adults["auc"]), *(float(v) for v in adults["auc_ci95"])
+            patients, events = int(adults["patients"]), int(adults["positive_patients"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValidationError(f"{name} manifest validation.populations.adults is incomplete: {exc}") from None
+        if patients < rule.min_patients or events < rule.min_positive_patients:
+            code, reason = "too_few", f"its model was validated on {patients} patients ({events} with ILD): too few"
+        elif auc[1] < rule.site_min_auc_lower:
+            code, reason = "uncertain", f"its validated AUC could be as low as {auc[1]:.2f}"
+        else:
+            return {"validated": True, "reason": "validated in adults, per patient", "auc": auc, "source": "manifest"}
+    return {"validated": False, "reason": reason, "reason_code": code}
+
+
+def tabular_evidence(modality: str, probability: float, entry: dict, *, model_version: str,
+                     site: Optional[dict] = None, rule: Optional[ValidationRule] = None) -> ModalityEvidence:
+    """Labs or breath: LR = odds(calibrated output) / odds(training prevalence) when the model
+    counts (:func:`tabular_validation`); LR 1 ("measured, not yet counted") when it does not.
 
     The 95% range scales the log LR by how much weaker or stronger the model could be within its
-    AUC CI (binormal d' at the CI ends over d' at the AUC); without an AUC in the manifest the
-    range runs from no evidence to the stated evidence.
+    validated AUC CI (binormal d' at the CI ends over d' at the AUC).
     """
     probability = _probability(f"{modality} probability", probability)
     prevalence = training_prevalence(entry, name=modality)
     log_lr = logit(probability) - logit(prevalence)
-    auc = tabular_auc(entry)
-    if auc is None:
-        factors = (0.0, 1.0)
-    else:
-        d = binormal_separation(auc[0])
-        factors = (binormal_separation(auc[1]) / d, binormal_separation(auc[2]) / d)
-    low, high = sorted(log_lr * f for f in factors)
-    return ModalityEvidence(modality, log_lr, (min(low, log_lr), max(high, log_lr)), model_version,
-                            validation_status(entry, name=modality).as_dict(),
-                            {"probability": probability, "training_prevalence": prevalence,
-                             "auc": auc[0] if auc else None, "auc_ci95": list(auc[1:]) if auc else None})
-
-
-def tabular_potential_range(entry: dict) -> Optional[tuple[float, float]]:
-    """Log LRs a tabular model would likely give if measured: from the 5th centile of people
-    without ILD to the 95th centile of people with it, binormal at the validated AUC."""
-    auc = tabular_auc(entry)
-    if auc is None:
-        return None
+    status = validation_status(entry, name=modality).as_dict()
+    counts = tabular_validation(entry, name=modality, site=site, rule=rule)
+    finding = {"probability": probability, "training_prevalence": prevalence,
+               "likelihood_ratio_if_counted": math.exp(log_lr)}
+    if not counts["validated"]:
+        return _not_counted(modality, counts, model_version, status, finding)
+    auc = counts["auc"]
     d = binormal_separation(auc[0])
+    low, high = sorted(log_lr * binormal_separation(a) / d for a in auc[1:])
+    finding.update(auc=auc[0], auc_ci95=list(auc[1:]), validation_source=counts["source"])
+    return ModalityEvidence(modality, log_lr, (min(low, log_lr), max(high, log_lr)), model_version, status,
+                            _counted(finding, counts["reason"]))
+
+
+# --- KL-6 ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PublishedAccuracy:
+    """Published pooled sensitivity and specificity of a dichotomised test, with 95% CIs."""
+
+    sensitivity: float
+    sensitivity_ci95: tuple[float, float]
+    specificity: float
+    specificity_ci95: tuple[float, float]
+    source: str
+
+    def log_lrs(self) -> dict:
+        """Log LR (value, low, high) of a positive and of a negative result; ranges from the CI corners."""
+        def both(se, sp):
+            return math.log(se / (1 - sp)), math.log((1 - se) / sp)
+        positive, negative = both(self.sensitivity, self.specificity)
+        corners = [both(se, sp) for se, sp in itertools.product(self.sensitivity_ci95, self.specificity_ci95)]
+        return {"positive": (positive, min(c[0] for c in corners), max(c[0] for c in corners)),
+                "negative": (negative, min(c[1] for c in corners), max(c[1] for c in corners))}
+
+
+# Bivariate random-effects pooling of 29 studies of KL-6 for ILD on HRCT among CTD patients.
+# Each study used its own cut-off (no threshold effect was found); most used the 500 U/mL of the
+# commercial latex assay. KL-6 values depend on the assay (in one cohort ELISA read 3-4x the latex
+# assay in the same patients: "KL-6 as a Biomarker of ILD Development in Patients with Sjogren
+# Syndrome", J Inflamm Res 2022;15:2255-2262), so the cut-off must match the lab's assay.
+KL6_ACCURACY = PublishedAccuracy(0.76, (0.68, 0.82), 0.89, (0.83, 0.93),
+                            "Comparative diagnostic efficacy of serum KL-6 and SP-D for CTD-ILD: a meta-analysis. "
+                            "Medicine (Baltimore) 2020;99(16):e19695 (doi:10.1097/MD.0000000000019695, 29 studies)")
+KL6_STATUS = {"synthetic": False, "clinically_validated": False,
+              "training_population": "CTD patients of 29 published studies (meta-analysis)",
+              "statement": "KL-6 counts by its published pooled accuracy in CTD (Medicine 2020;99:e19695); not "
+                           "validated at this clinic or with its assay; not for clinical use."}
+KL6_VERSION = "kl6-published-2020"
+
+
+def kl6_evidence(value: float, *, options: EvidenceOptions, measured_model: Optional[dict] = None
+                 ) -> ModalityEvidence:
+    """Serum KL-6 (U/mL) as labs evidence: the published LR of a result at or above
+    ``options.kl6_cutoff`` (positive) or below it (negative).
+
+    ``measured_model`` is the lab model's own (not counted) finding, kept for the record.
+    """
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"KL-6 must be a number of U/mL, got {value!r}") from None
+    if math.isnan(value) or value < 0:
+        raise ValidationError(f"KL-6 must be a number of U/mL >= 0, got {value}")
+    result = "positive" if value >= options.kl6_cutoff else "negative"
+    log_lr, low, high = KL6_ACCURACY.log_lrs()[result]
+    finding = {"kl6_u_per_ml": value, "kl6_cutoff": options.kl6_cutoff, "kl6_result": result,
+               "source": KL6_ACCURACY.source, "sensitivity": KL6_ACCURACY.sensitivity,
+               "specificity": KL6_ACCURACY.specificity, "lab_model": measured_model}
+    return ModalityEvidence("labs", log_lr, (low, high), KL6_VERSION, dict(KL6_STATUS),
+                            _counted(finding, "KL-6 counts by its published accuracy in CTD"))
+
+
+def tabular_potential_range(entry: dict, *, name: str = "labs", site: Optional[dict] = None,
+                            rule: Optional[ValidationRule] = None) -> Optional[tuple[float, float]]:
+    """Log LRs a tabular model would likely give if measured: from the 5th centile of people
+    without ILD to the 95th centile of people with it, binormal at the validated AUC; (0, 0)
+    when the model does not count, None when no AUC is known."""
+    counts = tabular_validation(entry, name=name, site=site, rule=rule)
+    if not counts["validated"]:
+        return 0.0, 0.0
+    d = binormal_separation(counts["auc"][0])
     extreme = Z90 * d + d * d / 2
     return -extreme, extreme
+
+
+def kl6_potential_range() -> tuple[float, float]:
+    """Log LRs a KL-6 result would give: negative to positive."""
+    lrs = KL6_ACCURACY.log_lrs()
+    return lrs["negative"][0], lrs["positive"][0]
 
 
 # --- lung sounds --------------------------------------------------------------------------
@@ -225,29 +392,97 @@ def crackle_finding(site_probabilities: Mapping[str, Optional[float]], *, thresh
     }
 
 
-def detector_validation(entry: dict) -> Optional[dict]:
-    """The crackle detector's validation block, checked; None when the manifest has none.
-
-    Also run by ``models install`` (:mod:`edge.inference.bundle_checks`), so that a bundle whose
-    block the assessment would refuse is refused at install instead.
-    """
-    validation = entry.get("validation")
-    if validation is None:
-        return None
+def _population_figures(block, *, name: str) -> dict:
+    """One population of a patient-level validation block, checked; raises ``ValidationError``
+    naming the first bad number."""
+    if not isinstance(block, dict):
+        raise ValidationError(f"{name} must be an object, got {type(block).__name__}")
     values = {}
     try:
-        for name in ("sensitivity", "specificity"):
-            point = _probability(f"auscultation validation {name}", validation[name], open_interval=True)
-            low, high = (_probability(f"auscultation validation {name}_ci95", v, open_interval=True)
-                         for v in validation[f"{name}_ci95"])
-            values[name], values[f"{name}_ci95"] = point, (min(low, point), max(high, point))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValidationError(f"auscultation manifest validation block is incomplete: {exc}") from None
-    if values["sensitivity"] + values["specificity"] <= 1:
-        # A positive call from such a detector would lower the risk: refuse it rather than invert it.
-        raise ValidationError(f"auscultation validation: sensitivity {values['sensitivity']} + specificity "
-                              f"{values['specificity']} must exceed 1 (a detector better than chance)")
-    return {**validation, **values}
+        for key in ("patients", "positive_patients"):
+            count = block[key]
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ValidationError(f"{name}.{key} must be a whole number >= 0, got {count!r}")
+            values[key] = count
+        if values["positive_patients"] > values["patients"]:
+            raise ValidationError(f"{name}.positive_patients {values['positive_patients']} exceeds patients "
+                                  f"{values['patients']}")
+        for key in ("sensitivity", "specificity"):
+            point = _probability(f"{name}.{key}", block[key], open_interval=True)
+            ci = block[f"{key}_ci95"]
+            if not isinstance(ci, (list, tuple)) or len(ci) != 2:
+                raise ValidationError(f"{name}.{key}_ci95 must be [low, high], got {ci!r}")
+            low, high = (_probability(f"{name}.{key}_ci95", v) for v in ci)
+            # A bootstrap bound of exactly 0 or 1 is common with few patients; keep the log finite.
+            low, high = (min(max(v, PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR) for v in (low, high))
+            values[key], values[f"{key}_ci95"] = point, (min(low, point), max(high, point))
+    except KeyError as exc:
+        raise ValidationError(f"{name} is incomplete: missing {exc.args[0]!r}") from None
+    except TypeError as exc:
+        raise ValidationError(f"{name} is malformed: {exc}") from None
+    return {**{k: v for k, v in block.items() if k not in values}, **values}
+
+
+def population_counts(figures: dict, rule: "ValidationRule") -> Optional[tuple[str, str]]:
+    """``(reason_code, reason)`` when a population's validation is too weak to count under
+    ``rule``, or None when it counts."""
+    if figures["patients"] < rule.min_patients:
+        return "too_few", f"validated on {figures['patients']} patients; at least {rule.min_patients} are needed"
+    if figures["positive_patients"] < rule.min_positive_patients:
+        return "too_few", (f"validated on {figures['positive_patients']} patients with crackles; at least "
+                           f"{rule.min_positive_patients} are needed")
+    youden_low = figures["sensitivity_ci95"][0] + figures["specificity_ci95"][0] - 1
+    if youden_low <= rule.min_youden_lower:
+        return "uncertain", (f"its accuracy is too uncertain: the lower 95% bounds of sensitivity "
+                f"({figures['sensitivity_ci95'][0]:.2f}) and specificity ({figures['specificity_ci95'][0]:.2f}) "
+                f"are no better than chance")
+    return None
+
+
+def detector_validation(entry: dict, rule: Optional["ValidationRule"] = None) -> dict:
+    """Whether the crackle detector's manifest ``validation`` block lets it count for adults.
+
+    Returns ``{"validated": bool, "reason": str, ...}``; when validated, the adult population's
+    ``sensitivity``, ``specificity`` and their ``_ci95`` (patient level), ``patients``,
+    ``positive_patients``, ``population`` and ``transfer`` (True when children's figures stand in
+    for adults under the programme assumption ``ValidationRule.allow_child_transfer``).
+
+    A block counts only at patient level (``unit == "patient"``) with patient-cluster bootstrap
+    CIs, for the ``adults`` population, and when :func:`population_counts` passes. The old
+    recording-level block, or none, means *unvalidated*: LR 1. A malformed patient-level block
+    raises ``ValidationError``; ``models install`` (:mod:`edge.inference.bundle_checks`) calls this
+    so such a bundle is refused at install.
+    """
+    rule = rule or ValidationRule()
+    validation = entry.get("validation")
+    if validation is None:
+        return {"validated": False, "reason": "the crackle detector has no validation on patients",
+                "reason_code": "no_patient_validation"}
+    if not isinstance(validation, dict):
+        raise ValidationError(f"auscultation manifest validation must be an object, got {type(validation).__name__}")
+    if validation.get("unit") != "patient":
+        return {"validated": False, "reason": "the crackle detector was validated per recording, not per patient",
+                "reason_code": "no_patient_validation"}
+    if validation.get("ci_method") != PATIENT_CI_METHOD:
+        return {"validated": False, "reason": f"the crackle detector's confidence intervals are not by patient "
+                                              f"({validation.get('ci_method')!r})", "reason_code": "no_patient_validation"}
+    populations = validation.get("populations")
+    if not isinstance(populations, dict):
+        raise ValidationError("auscultation manifest validation.populations must be an object")
+    checked = {name: _population_figures(block, name=f"auscultation validation.populations.{name}")
+               for name, block in populations.items()}
+    adults = checked.get(ADULT_POPULATION)
+    weak = (("no_patient_validation", "the crackle detector has not been validated in adults") if adults is None
+            else population_counts(adults, rule))
+    if weak is None:
+        return {"validated": True, "reason": "validated in adults, per patient", "population": ADULT_POPULATION,
+                "transfer": False, **adults}
+    if rule.allow_child_transfer and rule.child_population in checked:
+        child = checked[rule.child_population]
+        if population_counts(child, rule) is None:
+            return {"validated": True, "population": rule.child_population, "transfer": True, **child,
+                    "reason": "children's figures stand in for adults (programme assumption; it widens the range)"}
+    return {"validated": False, "reason_code": weak[0], "reason": weak[1]}
 
 
 def _positive_rates(se_sign, sp_sign, se_detector, sp_detector) -> tuple[float, float]:
@@ -272,41 +507,101 @@ def crackle_log_lrs(sign: CrackleSign, detector: dict) -> dict:
                                                    detector["sensitivity_ci95"], detector["specificity_ci95"])]
     positives = [c[0] for c in corners] + [positive]
     negatives = [c[1] for c in corners] + [negative]
+    if detector.get("transfer"):
+        # Children's figures standing in for adults: in adults the detector may tell nothing.
+        positives.append(0.0)
+        negatives.append(0.0)
     return {"positive": (positive, min(positives), max(positives)),
             "negative": (negative, min(negatives), max(negatives))}
 
 
+# Why a modality is not counted, as a code the result page words in the nurse's language.
+REASON_CODES = ("synthetic", "no_patient_validation", "too_few", "uncertain")
+
+
+def _not_counted(modality: str, why: dict, model_version: str, status: dict, finding: dict) -> ModalityEvidence:
+    """A modality that was measured but does not count: LR 1, with the reason in plain words
+    (``why``: ``{"reason", "reason_code"}``)."""
+    reason = why["reason"]
+    finding.update(validated=False, counted=False, status="unvalidated", reason=reason,
+                   reason_code=why["reason_code"], note=f"{NOT_COUNTED}: {reason}")
+    return ModalityEvidence(modality, 0.0, (0.0, 0.0), model_version, status, finding)
+
+
+def _counted(finding: dict, reason: str) -> dict:
+    finding.update(validated=True, counted=True, status="validated", reason=reason)
+    return finding
+
+
+def site_crackle_accuracy(site: Optional[dict]) -> Optional[PublishedAccuracy]:
+    """The basal crackle finding's accuracy for ILD measured on the clinic's own verified patients
+    (``ildscreen calibrate``), when that status validated lung sounds and carries it; else None."""
+    if not site or not site.get("validated") or site.get("sensitivity") is None:
+        return None
+    def held(value) -> float:  # a 0 or 1 from few patients would make an infinite LR
+        return min(max(float(value), PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR)
+
+    return PublishedAccuracy(held(site["sensitivity"]), tuple(held(v) for v in site["sensitivity_ci95"]),
+                             held(site["specificity"]), tuple(held(v) for v in site["specificity_ci95"]),
+                             site.get("reason") or "this clinic's outcomes")
+
+
 def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: dict, *, ctd_diagnosis: str,
-                     model_version: str, options: EvidenceOptions) -> Optional[ModalityEvidence]:
-    """The visit's lung-sound evidence for ILD, or None when no lung site was usable."""
+                     model_version: str, options: EvidenceOptions,
+                     site: Optional[dict] = None) -> Optional[ModalityEvidence]:
+    """The visit's patient-level lung-sound evidence for ILD, or None when no lung site was usable.
+
+    ``site_probabilities`` holds each site's finding: the maximum over its accepted recordings
+    (:func:`edge.modalities.site_probabilities`). A positive finding counts in full; a clear chest
+    counts fully only for a complete exam (every ``options.protocol_basal_sites`` accepted), else
+    by the share of them that was accepted. Without an adult validation in the manifest, the
+    clinic's own outcomes (``site``, when they validated lung sounds) give the finding's accuracy
+    for ILD directly.
+    """
     finding = crackle_finding(site_probabilities, threshold=entry.get("threshold"))
     if finding["level"] is None:
         return None
     status = validation_status(entry, name="auscultation").as_dict()
-    detector = detector_validation(entry)
-    if detector is None:
-        finding.update(validated=False, note="crackle detector not validated: contributes nothing (LR 1)")
-        return ModalityEvidence("auscultation", 0.0, (0.0, 0.0), model_version, status, finding)
+    detector = detector_validation(entry, options.validation_rule)
+    protocol = options.protocol_basal_sites
+    accepted = [site for site in protocol if site in finding["sites"]]
+    finding.update(protocol_basal_sites=list(protocol), accepted_protocol_basal_sites=accepted,
+                   complete_exam=len(accepted) == len(protocol))
+    local = None if detector["validated"] else site_crackle_accuracy(site)
+    if not detector["validated"] and local is None:
+        return _not_counted("auscultation", detector, model_version, status, finding)
     sign = crackle_sign_for(ctd_diagnosis)
-    lrs = crackle_log_lrs(sign, detector)
+    lrs = local.log_lrs() if local else crackle_log_lrs(sign, detector)
     if finding["level"] == "basal":
         value, low, high = lrs["positive"]
     elif finding["level"] == "other_sites":
         value, low, high = (options.other_site_weight * x for x in lrs["positive"])
     else:
-        # A clear chest rules out basal crackles only as far as both bases were heard.
-        share = len(finding["basal_sides_recorded"]) / 2
+        # A clear chest rules out basal crackles only as far as the protocol's bases were heard.
+        share = len(accepted) / len(protocol)
         value, low, high = (share * x for x in lrs["negative"])
-    finding.update(validated=True, sign_source=sign.source, detector_dataset=detector.get("dataset"),
+        finding["negative_share"] = share
+    if local:
+        finding.update(validation_source="site", site_sensitivity=local.sensitivity,
+                       site_specificity=local.specificity)
+        return ModalityEvidence("auscultation", value, (min(low, value), max(high, value)), model_version, status,
+                                _counted(finding, local.source))
+    _counted(finding, detector["reason"])
+    finding.update(sign_source=sign.source, detector_population=detector["population"],
+                   detector_transfer=detector["transfer"], detector_dataset=detector.get("dataset"),
                    sign_sensitivity=sign.sensitivity, sign_specificity=sign.specificity,
                    detector_sensitivity=detector["sensitivity"], detector_specificity=detector["specificity"])
-    return ModalityEvidence("auscultation", value, (low, high), model_version, status, finding)
+    return ModalityEvidence("auscultation", value, (min(low, value), max(high, value)), model_version, status,
+                            finding)
 
 
-def crackle_potential_range(entry: dict, *, ctd_diagnosis: str) -> tuple[float, float]:
-    """Log LRs lung sounds would give if recorded at both bases: clear to basal crackles."""
-    detector = detector_validation(entry)
-    if detector is None:
+def crackle_potential_range(entry: dict, *, ctd_diagnosis: str,
+                            options: Optional[EvidenceOptions] = None) -> tuple[float, float]:
+    """Log LRs lung sounds would give after a complete exam: clear to basal crackles (0, 0 when
+    the detector does not count)."""
+    options = options or EvidenceOptions()
+    detector = detector_validation(entry, options.validation_rule)
+    if not detector["validated"]:
         return 0.0, 0.0
     lrs = crackle_log_lrs(crackle_sign_for(ctd_diagnosis), detector)
     return lrs["negative"][0], lrs["positive"][0]

@@ -11,8 +11,11 @@ modality has log LR 0 and so changes nothing; raising any log LR never lowers th
 Two uncertainties are reported, separately:
 
 - ``interval``: a 90% interval from the numbers the estimate rests on: the prior's base-rate
-  range and each measured modality's 95% log-LR range (validation CIs), combined as independent
-  normal errors on the log-odds scale, each weighted as in the combination.
+  range, each measured modality's 95% log-LR range (validation CIs; taken *before* the LR cap,
+  so a capped LR does not hide its spread), and the programme assumptions (each odds-ratio
+  magnitude of the prior and the dependence weight, see :func:`assumption_terms`), combined as
+  independent normal errors on the log-odds scale, each weighted as in the combination. An
+  unvalidated modality adds nothing and is named instead (``not_counted``).
 - ``if_missing_measured``: the range the risk could still take if the missing modalities were
   measured (each at the low and at the high end of what it would plausibly give).
 """
@@ -22,7 +25,7 @@ import math
 from typing import Mapping, Optional
 
 from edge.errors import ValidationError
-from edge.fusion.clinical_prior import ClinicalPrior
+from edge.fusion.clinical_prior import ODDS_RATIOS, ClinicalPrior
 from edge.fusion.evidence import MODALITIES, Z90, Z95, EvidenceOptions, ModalityEvidence
 
 
@@ -58,6 +61,25 @@ def _sd(low: float, high: float, z: float) -> float:
     return (high - low) / (2 * z)
 
 
+def assumption_terms(prior: ClinicalPrior, log_lrs: Mapping[str, float], options: EvidenceOptions) -> dict[str, float]:
+    """The standard deviation (log-odds) each programme assumption adds to the interval.
+
+    - each odds ratio of the prior whose size is a programme assumption: its log OR is read as
+      uncertain by +/- ``options.assumption_spread`` of itself (95%);
+    - the dependence weight: the combined log LR anywhere between weight 0 (only the strongest
+      evidence in each direction) and 1 (naive Bayes), read as a 95% range.
+    """
+    terms = {}
+    for name, ratio in prior.factors.items():
+        source = ODDS_RATIOS[name][2] if name in ODDS_RATIOS else ""
+        if ratio > 0 and ratio != 1 and source.startswith("programme assumption"):
+            terms[f"odds_ratio:{name}"] = abs(math.log(ratio)) * options.assumption_spread / Z95
+    weights = [combined_log_lr(log_lrs, options.model_copy(update={"dependence_weight": w}))[0] for w in (0.0, 1.0)]
+    if weights[0] != weights[1]:
+        terms["dependence_weight"] = _sd(min(weights), max(weights), Z95)
+    return terms
+
+
 def fuse(prior: ClinicalPrior, evidence: list[ModalityEvidence], *, options: EvidenceOptions,
          potential: Optional[Mapping[str, Optional[tuple[float, float]]]] = None) -> dict:
     """Post-test ILD probability, 0-100 score, both uncertainties and each contribution.
@@ -74,10 +96,12 @@ def fuse(prior: ClinicalPrior, evidence: list[ModalityEvidence], *, options: Evi
     missing = [name for name in MODALITIES if name not in seen]
 
     cap = math.log(options.lr_cap)
-    variance = _sd(*prior.log_odds_range, Z95) ** 2
+    sds = {"clinical_prior": _sd(*prior.log_odds_range, Z95)}
     for item in evidence:
-        low, high = (min(max(v, -cap), cap) for v in item.log_lr_range)
-        variance += (weights[item.modality] * _sd(low, high, Z95)) ** 2
+        # The spread of the evidence itself, before the cap: capping both ends would collapse it.
+        sds[item.modality] = weights[item.modality] * _sd(*item.log_lr_range, Z95)
+    assumptions = assumption_terms(prior, log_lrs, options)
+    variance = sum(sd ** 2 for sd in sds.values()) + sum(sd ** 2 for sd in assumptions.values())
     centre = prior.log_odds + combined
     spread = Z90 * math.sqrt(variance)
     interval = [sigmoid(centre - spread), sigmoid(centre + spread)]
@@ -105,6 +129,11 @@ def fuse(prior: ClinicalPrior, evidence: list[ModalityEvidence], *, options: Evi
             "model_version": item.model_version,
             "synthetic": item.validation["synthetic"],
             "clinically_validated": item.validation["clinically_validated"],
+            # Whether the evidence model let it count ("measured, not yet counted" otherwise) and why.
+            "counted": item.finding.get("counted", True),
+            "status": item.finding.get("status", "validated"),
+            "reason": item.finding.get("reason"),
+            "reason_code": item.finding.get("reason_code"),
             "finding": item.finding,
         }
         for item in evidence
@@ -116,12 +145,16 @@ def fuse(prior: ClinicalPrior, evidence: list[ModalityEvidence], *, options: Evi
         "probability": probability,
         "score": int(round(probability * 100)),
         "interval": interval,
+        # What the interval's width is made of (SD on the log-odds scale, each term).
+        "interval_sources": {"measured": sds, "programme_assumptions": assumptions},
         "if_missing_measured": if_missing,
         "pretest_probability": prior.probability,
         "contributions": contributions,
         "missing": missing,
         "model_versions": {item.modality: item.model_version for item in evidence},
         "synthetic_models": sorted(item.modality for item in evidence if item.validation["synthetic"]),
+        "not_counted": {item.modality: item.finding.get("reason") for item in evidence
+                        if item.finding.get("counted") is False},
         "models": {item.modality: {"version": item.model_version, **item.validation} for item in evidence},
         "evidence_options": options.model_dump(),
     }

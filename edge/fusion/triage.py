@@ -63,7 +63,7 @@ class ScreeningLine:
     source: str
 
 
-RA_RISK_FACTORS = frozenset({"RF-high-titre", "anti-CCP", "ever_smoker", "male"})
+RA_RISK_FACTORS = frozenset({"RF-high-titre", "anti-CCP-high-titre", "ever_smoker", "male"})
 SJD_RISK_FACTORS = frozenset({"anti-Ro52", "ANA", "raynaud"})
 SCREENING_LINES = (
     ScreeningLine("ssc", "SSc", None, "Systemic sclerosis is at increased risk of ILD: screen with HRCT and PFTs.",
@@ -73,7 +73,9 @@ SCREENING_LINES = (
     ScreeningLine("mctd", "MCTD", None, "Mixed connective-tissue disease is at increased risk of ILD: screen with "
                   "HRCT and PFTs.", GUIDELINE_SOURCE + ", Table 2 and screening recommendations"),
     # Table 2 (RA): high-titre RF or anti-CCP, smoking, older age at onset, high disease activity,
-    # male sex, higher BMI. Recorded here: RF high titre, anti-CCP (positive; titre not recorded),
+    # male sex, higher BMI. Recorded here: RF high titre, anti-CCP high titre (> 3 x ULN, the
+    # 2010 ACR/EULAR "high-positive": Aletaha D et al. Arthritis Rheum 2010;62:2569-2581; a merely
+    # positive anti-CCP is not the guideline's factor),
     # ever smoker, male sex.
     ScreeningLine("ra_risk", "RA", RA_RISK_FACTORS, "Rheumatoid arthritis with an ILD risk factor: screen with "
                   "HRCT and PFTs.", GUIDELINE_SOURCE + ", Table 2 (RA risk factors)"),

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import sqlite3
 from pathlib import Path
 
 from edge.errors import StorageError
+
+logger = logging.getLogger(__name__)
 
 BACKUP_PREFIX = "ildscreen-"
 PID_FILE_NAME = "ildscreen.pid"
@@ -89,6 +92,57 @@ def service_pid(data_dir: Path) -> int | None:
     return pid if is_ildscreen_service(pid) else None
 
 
+def claim_pid_file(data_dir: Path) -> Path | None:
+    """Name this process in the data folder's pid file, unless a live service already holds it.
+
+    A second service on the same folder (two processes may serve one database) leaves the
+    first one's file alone: the file always names a live ``ildscreen serve``, and a running
+    service is never hidden from ``db restore`` by another one's start or exit. Returns the
+    file when this process owns it (give it to :func:`release_pid_file` at exit), else None.
+    """
+    holder = service_pid(data_dir)
+    if holder is not None and holder != os.getpid():
+        logger.warning("ildscreen serve (pid %s) already runs on this data folder; its pid file is kept", holder)
+        return None
+    pid_file = data_dir / PID_FILE_NAME
+    staged = pid_file.with_name(f"{PID_FILE_NAME}.{os.getpid()}")
+    staged.write_text(f"{os.getpid()}\n")
+    staged.replace(pid_file)  # a reader never sees a half-written pid
+    return pid_file
+
+
+def release_pid_file(pid_file: Path) -> None:
+    """Remove the pid file if it still names this process (only its owner removes it)."""
+    try:
+        if int(pid_file.read_text().strip()) == os.getpid():
+            pid_file.unlink()
+    except (OSError, ValueError):
+        pass  # gone, or replaced by hand: nothing of ours to remove
+
+
+def database_in_use(database: Path) -> bool:
+    """Whether another connection holds ``database`` open (``ildscreen serve`` keeps one open for
+    its whole run, so a service whose pid file is gone is still seen).
+
+    In WAL mode every open connection holds a shared lock on the wal-index; an exclusive lock
+    is granted only when no other connection has the file open.
+    """
+    if not database.is_file():
+        return False
+    probe = sqlite3.connect(str(database), timeout=0, isolation_level=None)
+    try:
+        probe.execute("PRAGMA locking_mode = EXCLUSIVE")
+        probe.execute("BEGIN EXCLUSIVE")
+        probe.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return True
+        raise StorageError(f"cannot check whether {database} is in use: {exc}") from exc
+    finally:
+        probe.close()
+    return False
+
+
 def is_ildscreen_service(pid: int) -> bool:
     """Whether ``pid`` runs ``ildscreen serve``; where /proc is missing, any live process counts."""
     if not Path("/proc/self").exists():
@@ -120,6 +174,9 @@ def restore_database(backup: Path, database: Path) -> None:
     pid = service_pid(database.parent)
     if pid is not None:
         raise StorageError(f"ildscreen serve is running on this data folder (pid {pid}); stop it before restoring")
+    if database_in_use(database):
+        raise StorageError(f"{database} is open in another process (a running ildscreen serve or command); "
+                           "stop it before restoring")
     if not backup.is_file():
         raise StorageError(f"no backup file at {backup}")
     try:

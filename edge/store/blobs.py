@@ -132,6 +132,14 @@ class BlobStore:
         except FileNotFoundError as exc:
             raise StorageError(f"stored file is missing: {relative_path}") from exc
 
+    def remove(self, relative_path: str) -> None:
+        """Delete a stored file (its last database row is gone); a missing file is not an error."""
+        try:
+            self.path_of(relative_path).unlink()
+        except StorageError:
+            return  # already missing
+        fsync_directory((self.root / relative_path).parent)
+
     def check_writable(self) -> None:
         """Raise ``StorageError`` unless a file can be created and removed in the store."""
         probe = self.temp_dir / f"probe-{secrets.token_hex(4)}{TEMP_SUFFIX}"

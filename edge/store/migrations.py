@@ -12,8 +12,9 @@ from typing import Callable, Optional
 
 import sqlite_utils
 
+from common.migrations import migration_order_problem
 from edge.errors import StorageError
-from edge.schemas import json_depth
+from tabular_models.text_formats import json_depth
 from edge.store.database import utc_now, write_transaction
 
 logger = logging.getLogger(__name__)
@@ -376,8 +377,9 @@ def apply_migrations(
     Raises
     ------
     StorageError
-        When the file is newer than this software, or a migration fails (that migration is
-        rolled back; earlier ones stay applied).
+        When the file is newer than this software, a migration it lacks is older than one it
+        has (out of order, see :mod:`common.migrations`), or a migration fails (that migration
+        is rolled back; earlier ones stay applied).
     """
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
@@ -390,10 +392,15 @@ def apply_migrations(
             f"database schema version {found} is newer than this software supports ({known}); "
             "upgrade ildscreen instead of downgrading the database"
         )
+    declared = [(m.version, m.name) for m in migrations]
     applied = []
     for migration in migrations:
         with write_transaction(db):
-            if current_version(db) >= migration.version:
+            done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+            problem = migration_order_problem(declared, done)
+            if problem:
+                raise StorageError(f"cannot migrate the database: {problem}")
+            if migration.version in done:
                 continue
             try:
                 for statement in migration.statements:

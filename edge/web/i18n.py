@@ -235,6 +235,16 @@ CATALOG: dict[str, dict[str, str]] = {
                                    "rheumatologist|Re-screen in 6 months",
                              "zh-CN": "与风湿科医生讨论是否做 HRCT 和肺功能检查（肺通气、肺容积、DLCO）|6 个月后复筛"},
     "advice_steps_rescreen": {"en": "Re-screen in 12 months", "zh-CN": "12 个月后复筛"},
+    # Confirmed ILD (edge.fusion.monitoring, 2023 ACR/CHEST Table 4).
+    "advice_steps_monitoring": {"en": "PFTs (spirometry, lung volumes, DLCO) every 3–6 months in the first year for SSc "
+                                      "and myositis, every 3–12 months for RA, Sjögren's and MCTD|Ambulatory "
+                                      "desaturation test every 3–12 months|HRCT of the chest when clinically indicated",
+                                "zh-CN": "肺功能检查（肺通气、肺容积、弥散功能）：系统性硬化症和肌炎第一年每 3–6 个月一次，"
+                                         "类风湿关节炎、干燥综合征和混合性结缔组织病每 3–12 个月一次|每 3–12 个月做一次"
+                                         "活动时血氧下降检查|有临床指征时做胸部 HRCT"},
+    "guideline_monitoring": {"en": "ILD is confirmed: monitor it for progression.",
+                             "zh-CN": "间质性肺病已确诊：监测其进展。"},
+    "next_pft_due": {"en": "Next PFTs due between {start} and {end}", "zh-CN": "下次肺功能检查应在 {start} 至 {end} 之间"},
     "priority": {"en": "Priority", "zh-CN": "优先级"},
     "priority_urgent": {"en": "Urgent: this week, tell the rheumatologist today",
                         "zh-CN": "紧急：本周内完成，今天通知风湿科医生"},
@@ -254,14 +264,34 @@ CATALOG: dict[str, dict[str, str]] = {
     "guideline_none": {"en": "No guideline screening line covers this patient: the risk score decides.",
                        "zh-CN": "指南的筛查建议不涵盖此患者：由风险评分决定。"},
     # Both uncertainties in one sentence (edge.fusion.fusion): the interval, then what missing tests could change.
-    "uncertainty_interval": {"en": "90% interval {low}–{high}%: how far this estimate could be off, given how well "
-                                   "the clinical prior and the measured models are known.",
-                             "zh-CN": "90% 区间 {low}–{high}%：根据临床先验和已测模型的验证程度，此估计可能的偏差范围。"},
-    "uncertainty_both": {"en": "90% interval {low}–{high}%: how far this estimate could be off, given how well the "
-                               "clinical prior and the measured models are known; measuring the missing tests could "
-                               "still move it anywhere from {missing_low}% to {missing_high}%.",
-                         "zh-CN": "90% 区间 {low}–{high}%：根据临床先验和已测模型的验证程度，此估计可能的偏差范围；"
-                                  "若补做缺失的检查，风险仍可能在 {missing_low}% 到 {missing_high}% 之间变化。"},
+    "uncertainty_interval": {"en": "We are 90% sure the risk is between {low}% and {high}%. It is a range, not one "
+                                   "number, because what it is built on (published studies, our own assumptions) is "
+                                   "not known exactly.",
+                             "zh-CN": "我们有 90% 的把握认为风险在 {low}% 到 {high}% 之间。之所以是一个范围而不是一个数，"
+                                      "是因为它所依据的内容（已发表的研究、我们自己的假设）并不完全确定。"},
+    "uncertainty_both": {"en": "We are 90% sure the risk is between {low}% and {high}%. It is a range, not one "
+                               "number, because what it is built on (published studies, our own assumptions) is not "
+                               "known exactly. The tests not done yet could still move it anywhere from "
+                               "{missing_low}% to {missing_high}%.",
+                         "zh-CN": "我们有 90% 的把握认为风险在 {low}% 到 {high}% 之间。之所以是一个范围而不是一个数，"
+                                  "是因为它所依据的内容（已发表的研究、我们自己的假设）并不完全确定。"
+                                  "尚未做的检查仍可能使风险在 {missing_low}% 到 {missing_high}% 之间变化。"},
+    # Why a modality is measured but not counted (edge.fusion.evidence.REASON_CODES), per modality.
+    "not_counted_line": {"en": "{modality}: measured, not yet counted — {reason}.",
+                         "zh-CN": "{modality}：已测量、尚未计入——{reason}。"},
+    "not_counted_synthetic": {"en": "its model learned only from made-up (synthetic) data and has not been "
+                                    "tested on patients",
+                              "zh-CN": "其模型只用模拟（合成）数据训练，尚未在患者中检验"},
+    "not_counted_no_patient_validation": {"en": "it has not yet been tested on adult patients",
+                                          "zh-CN": "尚未在成年患者中检验"},
+    "not_counted_too_few": {"en": "it has been tested on too few patients so far",
+                            "zh-CN": "目前检验过的患者太少"},
+    "not_counted_uncertain": {"en": "how well it works is still too uncertain",
+                              "zh-CN": "其效果仍然太不确定"},
+    # An unvalidated modality (edge.fusion.evidence): measured, shown, but not moving the risk.
+    "uncertainty_not_counted": {"en": "Measured, not yet counted: {names} (not yet shown to work for patients "
+                                      "like this one, so they do not change the risk).",
+                                "zh-CN": "已测量、尚未计入：{names}（尚未证明对此类患者有效，因此不改变风险）。"},
     "crackle_model_children": {"en": "The lung-sound model was trained and validated on recordings of children (SPRSound "
                                      "2022, one hospital, one stethoscope); it is not validated in adults or in people "
                                      "with ILD.",

@@ -160,7 +160,7 @@ def discard_recording(recording_id: int):
     db = _resources().db()
     recording = recordings.get_recording(db, recording_id)
     try:
-        recordings.discard_recording(db, g.actor, recording_id)
+        recordings.discard_recording(db, _resources().blobs, g.actor, recording_id)
     except IldscreenError as exc:
         return _back(recording["visit_id"], "auscultation", upload_error=_message(exc))
     return _back(recording["visit_id"], "auscultation", site=recording["chest_site"])

@@ -1,14 +1,12 @@
-"""Shared fixtures: the real ICBHI sample folder (skipped where a clone lacks it) and
-small synthetic signals written as files of every supported format."""
-
-import os
-import pathlib
+"""Shared fixtures: the real ICBHI and SPRSound folders (``support.shared_data_or_skip``: skipped,
+naming what is missing, where a clone lacks them; a failure in CI) and small synthetic signals
+written as files of every supported format."""
 
 import numpy as np
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-SHARED_DATA = pathlib.Path(os.environ.get("ILDSCREEN_SHARED_DATA", REPO.parent / "shared" / "data"))
+from support import SHARED_DATA, shared_data_or_skip
+
 ICBHI_SAMPLE = SHARED_DATA / "icbhi_sample"
 ICBHI_FILES = {
     "101_1b1_Al_sc_Meditron": (44100, "PCM_32", 20.0),
@@ -21,32 +19,16 @@ ICBHI_FILES = {
 @pytest.fixture
 def icbhi_dir():
     """The four real ICBHI 2017 sample recordings with their annotations."""
-    if not (ICBHI_SAMPLE / "101_1b1_Al_sc_Meditron.wav").is_file():
-        pytest.skip(
-            f"real ICBHI samples not found at {ICBHI_SAMPLE} (set ILDSCREEN_SHARED_DATA to the "
-            "folder holding icbhi_sample/ to run this test)"
-        )
-    return ICBHI_SAMPLE
+    return shared_data_or_skip(ICBHI_SAMPLE, "the real ICBHI 2017 samples (icbhi_sample/)")
 
 
 SPRSOUND = SHARED_DATA / "sprsound2022"
 
 
-def shared_folder_or_skip(folder, what):
-    """``folder`` if it holds data; else skip, except in CI, where ``../shared/data`` is always
-    there and a missing folder must fail rather than quietly skip the real-data tests."""
-    if folder.is_dir() and any(folder.iterdir()):
-        return folder
-    message = f"{what} not found at {folder} (set ILDSCREEN_SHARED_DATA to the folder holding it)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
 def sprsound_dir():
     """The real SPRSound 2022 recordings (1,343 files, 190 patients) in ``../shared/data``."""
-    return shared_folder_or_skip(SPRSOUND, "SPRSound 2022")
+    return shared_data_or_skip(SPRSOUND, "SPRSound 2022")
 
 
 @pytest.fixture

@@ -121,3 +121,43 @@ def test_a_flac_that_does_not_declare_its_length_is_refused_rather_than_decoded_
 def test_without_limits_training_files_decode_whatever_their_length():
     x, sr = read_audio(_silent_flac(180, 4000))
     assert sr == 4000 and x.shape == (180 * 4000,)
+
+
+def _silent_stereo_flac(seconds, rate):
+    buf = io.BytesIO()
+    with sf.SoundFile(buf, "w", samplerate=rate, channels=2, format="FLAC", subtype="PCM_16") as handle:
+        block = np.zeros((rate * 10, 2), dtype=np.int16)
+        for _ in range(int(seconds // 10)):
+            handle.write(block)
+    return buf.getvalue()
+
+
+def test_samples_times_channels_are_limited_from_the_header():
+    """Issue 26: 70 s of stereo at 192 kHz is inside the rate, channel and duration limits but
+    declares 26.9 million samples; it is refused before anything is decoded, naming the limit."""
+    from audio_models.errors import AudioLimitError
+    from audio_models.io import DEFAULT_AUDIO_LIMITS, read_header
+
+    data = _silent_stereo_flac(70, 192_000)
+    with pytest.raises(AudioLimitError, match="max_decoded_samples") as caught:
+        read_header(io.BytesIO(data), limits=DEFAULT_AUDIO_LIMITS)
+    assert caught.value.too_large
+
+
+def test_decoding_holds_the_mono_result_not_the_multichannel_floats():
+    """Issue 26: an 87 KB 192 kHz stereo FLAC once cost about 450 MB to decode; blocks are now
+    mixed down as they come, so the peak is the mono float32 result plus a block."""
+    import tracemalloc
+
+    from audio_models.io import AudioLimits
+
+    data = _silent_stereo_flac(60, 192_000)
+    limits = AudioLimits(max_decoded_samples=192_000 * 120)
+    tracemalloc.start()
+    try:
+        mono, rate = read_audio(data, limits=limits)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert rate == 192_000 and mono.shape == (60 * 192_000,) and mono.dtype == np.float32
+    assert peak < mono.nbytes + 16 * 2**20, f"peak {peak / 2**20:.0f} MB for a {mono.nbytes / 2**20:.0f} MB result"

@@ -1,6 +1,8 @@
 """The numpy polyphase resampler must match scipy.signal.resample_poly (the reference
 implementation) so the serving path gets the same anti-aliased 4 kHz signal as training."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -43,3 +45,30 @@ def test_rejects_bad_rate_with_value_in_message(bad):
 def test_rejects_multichannel_input():
     with pytest.raises(AudioError, match=r"1-D signal, got shape \(10, 2\)"):
         resample(np.zeros((10, 2)), orig_sr=8000, target_sr=4000)
+
+
+@pytest.mark.parametrize("orig_sr", [44101, 191999])
+def test_rates_without_common_factors_match_scipy(orig_sr):
+    """Issue 26: 44,101 Hz shares no factor with 4 kHz (4000 phases); the result is still scipy's."""
+    x = np.random.default_rng(1).standard_normal(int(orig_sr * 0.6))
+    ours = resample(x, orig_sr=orig_sr, target_sr=4000)
+    reference = scipy_signal.resample_poly(x, 4000, orig_sr)
+    assert ours.shape == reference.shape
+    assert np.max(np.abs(ours - reference)) < 1e-5
+
+
+@pytest.mark.parametrize(("orig_sr", "seconds"), [(44101, 0.6), (191999, 0.6), (191999, 120), (192000, 120)])
+def test_working_memory_does_not_depend_on_the_rates_factors_or_the_length(orig_sr, seconds):
+    """Issue 26: a 0.6 s WAV at 44,101 Hz made the old padding allocate 1.3 GiB (5.7 GiB at
+    191,999 Hz). Beyond its float32 output, resampling now needs a bounded working set: a
+    16 MB input segment and at most a 32 MB phase table."""
+    x = np.zeros(int(orig_sr * seconds), dtype=np.float32)
+    x[::7] = 0.5
+    tracemalloc.start()
+    try:
+        y = resample(x, orig_sr=orig_sr, target_sr=4000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(y) == -(-len(x) * 4000 // orig_sr)
+    assert peak - y.nbytes < 80 * 2**20, f"peak {peak / 2**20:.0f} MB"

@@ -30,6 +30,7 @@ def cli(data_dir, *args, stdin=None) -> str:
 @pytest.fixture(scope="module")
 def site_server(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("dashboard") / "data"
+    cli(data_dir, "db", "init")  # simulate fills a folder, never creates one
     summary = json.loads(cli(data_dir, "outcomes", "simulate", "--patients", "120", "--seed", "1"))
     for name, role in (("clin1", "clinician"), ("admin9", "admin")):
         cli(data_dir, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")

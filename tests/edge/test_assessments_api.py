@@ -102,9 +102,13 @@ def test_entered_labs_and_a_breath_reading_are_fused_with_their_model_versions(c
     assert "labs" in assessment["synthetic_models"]  # the shipped labs model is synthetic-only, and says so
     labs = assessment["contributions"]["labs"]
     assert 0 < labs["finding"]["probability"] < 1
+    # Synthetic-only: measured, not yet counted (LR 1), with what it would have said if it counted.
+    assert labs["counted"] is False and labs["likelihood_ratio"] == 1 and "synthetic" in labs["reason"]
+    assert assessment["not_counted"]["labs"] == labs["reason"]
     prevalence = labs["finding"]["training_prevalence"]  # the manifest's, not a constant
     p = labs["finding"]["probability"]
-    assert labs["likelihood_ratio"] == pytest.approx((p / (1 - p)) / (prevalence / (1 - prevalence)))
+    assert labs["finding"]["likelihood_ratio_if_counted"] == pytest.approx(
+        (p / (1 - p)) / (prevalence / (1 - prevalence)))
 
 
 def test_the_advice_names_its_guideline_line_and_the_uncertainty_is_explained(client, nurse, visit_id):
@@ -113,11 +117,12 @@ def test_the_advice_names_its_guideline_line_and_the_uncertainty_is_explained(cl
     assert recommendation["guideline"]["code"] == "ssc" and recommendation["advice"] == "hrct_pfts"
     low, high = assessment["interval"]
     assert low < assessment["probability"] < high
-    assert assessment["uncertainty"].startswith(f"90% interval {low * 100:.0f}–{high * 100:.0f}%")
+    assert assessment["uncertainty"].startswith(
+        f"We are 90% sure the risk is between {low * 100:.0f}% and {high * 100:.0f}%")
     missing = assessment["if_missing_measured"]
     assert f"from {missing['low'] * 100:.0f}% to {missing['high'] * 100:.0f}%" in assessment["uncertainty"]
-    # The shipped crackle model is validated: recording the lung sounds could still move the risk.
-    assert missing["not_informative"] == [] and missing["modalities"] == ["auscultation", "breath", "labs"]
+    # The synthetic breath model would not count; a KL-6 (labs) could still move the risk.
+    assert "breath" in missing["not_informative"] and "labs" in missing["modalities"]
     assert missing["low"] < assessment["probability"] < missing["high"]
 
 
@@ -136,6 +141,31 @@ def test_an_hrct_read_entered_by_a_clinician_confirms_ild_for_gap_staging(client
                              headers=clinician).json
     assert assessment["confirmed_ild"] == {"source": "clinician_outcome", "date": "2026-01-15", "referral_id": None}
     assert assessment["staging"]["gap"]["stage"] == "II"
+
+
+def test_confirmed_ild_then_a_new_visit_is_on_the_monitoring_pathway_with_pfts_due(client, nurse, visit_id, db):
+    from support import login
+    from edge import audit
+    from edge.users import create_user
+
+    before = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
+    assert before["pathway"] == "screening" and before["monitoring"] is None
+    create_user(db, audit.CLI_OPERATOR, username="doctor2", role="clinician", password="correct horse battery")
+    clinician = login(client, "doctor2")
+    patient_id = client.get(f"/api/v1/visits/{visit_id}", headers=clinician).json["patient_id"]
+    assert client.post(f"/api/v1/patients/{patient_id}/outcomes", headers=clinician,
+                       json={"date": "2026-01-15", "source": "hrct", "ild": "present"}).status_code == 201
+    assert client.patch(f"/api/v1/visits/{visit_id}", json={"status": "completed"}, headers=clinician).status_code == 200
+    opened = client.post(f"/api/v1/patients/{patient_id}/visits", json={}, headers=clinician)
+    assert opened.status_code == 201, opened.json
+    new_visit = opened.json["id"]
+    after = client.post(f"/api/v1/visits/{new_visit}/assessments", json={}, headers=clinician).json
+    assert after["pathway"] == "monitoring"
+    recommendation = after["recommendation"]
+    assert recommendation["advice"] == "monitoring" and recommendation["advice"] != before["recommendation"]["advice"]
+    assert any(step.startswith("PFTs") for step in recommendation["next_steps"])
+    assert after["monitoring"]["pft_every_months"] in ([3, 6], [3, 12], [6, 6], [12, 12])
+    assert after["monitoring"]["next_pft_due"] is not None
 
 
 def received_report(db, visit_id, *, status, conclusion_codes):
@@ -203,10 +233,13 @@ def test_stored_basal_crackles_count_only_through_a_validated_detector(client, n
     unvalidated = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
     crackles = unvalidated["contributions"]["auscultation"]
     assert crackles["likelihood_ratio"] == 1 and crackles["finding"]["validated"] is False
+    assert crackles["counted"] is False and unvalidated["not_counted"]["auscultation"]
     assert unvalidated["probability"] == pytest.approx(unvalidated["pretest_probability"])
 
-    detector = {"sensitivity": 0.8, "sensitivity_ci95": [0.7, 0.88], "specificity": 0.9,
-                "specificity_ci95": [0.84, 0.94], "dataset": "fixture"}
+    # A patient-level adult validation block (issue 24's shape) that passes the validation rule.
+    detector = {"unit": "patient", "ci_method": "patient_cluster_bootstrap", "populations": {"adults": {
+        "patients": 60, "positive_patients": 20, "sensitivity": 0.8, "sensitivity_ci95": [0.7, 0.88],
+        "specificity": 0.9, "specificity_ci95": [0.84, 0.94], "dataset": "fixture"}}}
     monkeypatch.setattr(modalities, "manifest_entry", lambda name: (
         {**real_entry(name), "validation": detector} if name == "auscultation" else real_entry(name)))
     validated = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json

@@ -128,3 +128,36 @@ def test_screen_refuses_a_recording_outside_the_limits(tmp_path, one_hertz_file)
                                        "--audio", f"posterior_left_base={one_hertz_file}",
                                        "--data-dir", str(tmp_path / "data")])
     assert result.exit_code == 1 and "min_sample_rate" in result.output and "Traceback" not in result.output
+
+
+def test_decodes_beyond_the_configured_slots_wait_then_get_a_503_naming_the_file(strict_app):
+    """Issue 26: decodes are capped process-wide (audio_max_concurrent_decodes), so memory does not
+    grow with the worker threads; a caller that waits too long gets 503 ``busy``, nothing stored."""
+    import threading
+
+    from edge import recordings
+    from edge.errors import ServiceBusy
+
+    slots = recordings.DecodeSlots(slots=1, wait_s=0.2)
+    entered = threading.Event()
+    release = threading.Event()
+
+    def hold():
+        with slots.held():
+            entered.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert entered.wait(5)
+        with pytest.raises(ServiceBusy) as caught:
+            with slots.held():
+                pass
+        assert caught.value.status == 503 and caught.value.fields[0]["field"] == "file"
+    finally:
+        release.set()
+        holder.join()
+    with slots.held():  # the slot is back once the holder is done
+        pass
+    assert recordings.DECODE_SLOTS.slots == strict_app.extensions["ildscreen"].settings.audio_max_concurrent_decodes

@@ -147,7 +147,7 @@ def test_users_reset_password_gives_a_one_time_password_and_ends_sessions_and_to
 @pytest.mark.parametrize("args", [
     ["users", "list"], ["users", "add", "nurse1", "--role", "nurse"], ["users", "token", "nurse1", "--name", "x1"],
     ["users", "reset-password", "admin"], ["outbox", "status"], ["models", "activate", "bundled"],
-    ["models", "rollback"], ["db", "migrate"], ["db", "backup"],
+    ["models", "rollback"], ["db", "migrate"], ["db", "backup"], ["outcomes", "simulate", "--patients", "20"],
 ])
 def test_no_command_but_db_init_and_serve_creates_a_data_folder(runner, tmp_path, monkeypatch, args):
     """Issue 15: run from another folder, any command silently created ./data with an admin whose

@@ -379,3 +379,23 @@ def test_an_enose_capture_job_ends_with_the_stored_breath_reading(app, client, n
     assert done["state"] == "completed" and done["error"] is None
     readings = client.get(f"/api/v1/visits/{visit_id}/breath", headers=nurse).json
     assert [reading["id"] for reading in readings["breath_readings"]] == [done["result"]["id"]]
+
+
+def test_readyz_reports_each_configured_board_and_fails_while_one_is_missing(settings, stethoscope):
+    """Issue 26: /readyz said ready with a configured board unplugged."""
+    from edge.app import create_app
+
+    sim, _ = stethoscope
+    gone = os.path.join(tempfile.gettempdir(), "ildscreen-sim-unplugged", "tty")
+    configured = settings.model_copy(update={"device_ports": [sim.port]})
+    ready = create_app(configured).test_client().get("/readyz")
+    assert ready.status_code == 200, ready.json
+    assert ready.json["checks"]["boards"] == {"ok": True, "boards": {sim.port: {
+        "present": True, "connected": False, "busy": False}}}
+    unplugged = create_app(settings.model_copy(update={"device_ports": [sim.port, gone]})).test_client()
+    sim.close()
+    missing = unplugged.get("/readyz")
+    assert missing.status_code == 503 and missing.json["ready"] is False
+    boards = missing.json["checks"]["boards"]
+    assert boards["ok"] is False and sim.port in boards["reason"] and gone in boards["reason"]
+    assert create_app(settings).test_client().get("/readyz").json["checks"]["boards"] == {"ok": True, "boards": {}}

@@ -120,13 +120,19 @@ BROKEN_BUNDLES = {
     "features this software does not compute": (
         lambda f: edit_manifest(f, lambda models: models["labs"]["inputs"][0]["feature_order"].reverse()),
         "labs: inputs[0].feature_order: differs from the 33 features"),
+    # A patient-level crackle validation block (issue 24's shape) that the evidence model would refuse.
     "crackle validation block without its intervals": (
-        lambda f: edit_manifest(f, lambda models: models["auscultation"]["validation"].pop("specificity_ci95")),
-        "auscultation manifest validation block is incomplete: 'specificity_ci95'"),
-    "crackle detector no better than chance": (
-        lambda f: edit_manifest(f, lambda models: models["auscultation"]["validation"].update(sensitivity=0.5,
-                                                                                              specificity=0.5)),
-        "sensitivity 0.5 + specificity 0.5 must exceed 1"),
+        lambda f: edit_manifest(f, lambda models: models["auscultation"].update(validation={
+            "unit": "patient", "ci_method": "patient_cluster_bootstrap", "populations": {"adults": {
+                "patients": 30, "positive_patients": 10, "sensitivity": 0.8, "sensitivity_ci95": [0.6, 0.9],
+                "specificity": 0.9}}})),
+        "auscultation validation.populations.adults is incomplete: missing 'specificity_ci95'"),
+    "crackle validation with more positive patients than patients": (
+        lambda f: edit_manifest(f, lambda models: models["auscultation"].update(validation={
+            "unit": "patient", "ci_method": "patient_cluster_bootstrap", "populations": {"adults": {
+                "patients": 3, "positive_patients": 10, "sensitivity": 0.8, "sensitivity_ci95": [0.6, 0.9],
+                "specificity": 0.9, "specificity_ci95": [0.8, 0.95]}}})),
+        "positive_patients 10 exceeds patients 3"),
     "file outside the bundle": (lambda f: edit_manifest(f, lambda models: models["labs"].update(file="../x.onnx")),
                                 "labs: default: needs a plain 'file' name"),
 }

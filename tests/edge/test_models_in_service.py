@@ -7,6 +7,7 @@ import pytest
 
 from edge.app import create_app
 from edge.cli import cli
+from edge.fusion.evidence import detector_validation
 from edge.inference import BackendConfig, InferenceError, create_backend_with_fallback
 from edge.inference.bundles import ModelStore
 from edge.inference.models import BUNDLED_DIR
@@ -162,9 +163,14 @@ def test_screen_prints_the_whole_assessment(runner, tmp_path):
     assert "breath" in output["missing"] and "labs" not in output["missing"]
     assert output["staging"] is None and output["tier"] in ("high", "urgent")  # GAP needs --ild-confirmed
     finding = output["contributions"]["auscultation"]["finding"]
-    detector = selected_registry().entry("auscultation")["validation"]
-    assert finding["validated"] is True and finding["detector_sensitivity"] == detector["sensitivity"]
-    assert finding["level"] == "none" and output["contributions"]["auscultation"]["likelihood_ratio"] < 1
+    detector = detector_validation(selected_registry().entry("auscultation"))
+    assert finding["level"] == "none" and finding["validated"] is detector["validated"]
+    if detector["validated"]:  # an adult, patient-level validation in the shipped manifest (issue 24)
+        assert finding["detector_sensitivity"] == detector["sensitivity"]
+        assert output["contributions"]["auscultation"]["likelihood_ratio"] < 1
+    else:  # measured, not yet counted (issue 25)
+        assert output["contributions"]["auscultation"]["likelihood_ratio"] == 1
+        assert output["not_counted"]["auscultation"] == detector["reason"]
 
 
 @pytest.mark.parametrize(("args", "message"), [

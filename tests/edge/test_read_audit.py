@@ -44,3 +44,15 @@ def test_refused_reads_and_reads_without_clinical_data_leave_no_read_entry(app, 
     assert client.get("/api/v1/users").status_code == 200  # the admin's session (client's latest login)
     assert client.get("/api/v1/patients").status_code == 403
     assert reads(db) == []
+
+
+def test_the_tablet_patient_search_is_audited_without_the_code(client, nurse, db):
+    """Issue 26: the tablet's search (a POST to / so the code stays out of URLs) was not audited."""
+    client.post("/api/v1/patients", json=PATIENT, headers=nurse)
+    before = len(reads(db))
+    response = client.post("/", data={"code": PATIENT["code"][:4], "csrf_token": nurse["X-CSRF-Token"]})
+    assert response.status_code == 200
+    new = reads(db)[: len(reads(db)) - before]
+    assert [(entry["username"], entry["entity"], entry["detail"]["route"]) for entry in new] == [
+        ("nurse1", "record_list", "/")]
+    assert PATIENT["code"][:4] not in str(new)

@@ -100,3 +100,25 @@ def test_plain_file_names_pass():
     from edge.recordings import check_file_name
 
     check_file_name("Posterior base (left) 2026-11-22.wav")
+
+
+def test_a_discarded_take_leaves_no_file_unless_another_row_holds_the_same_sound(client, nurse, visit_id, settings,
+                                                                                 app, db):
+    """Issue 26: a discarded recording's file stayed in the store for ever."""
+    from edge import audit
+    from edge.recordings import discard_recording
+
+    blobs = app.extensions["ildscreen"].blobs
+    same = wav_bytes(seconds=2)
+    first = upload(client, nurse, visit_id, same).json
+    second = upload(client, nurse, visit_id, same, site="posterior_right_base").json
+    other = upload(client, nurse, visit_id, wav_bytes(seconds=3), site="trachea").json
+    assert len(stored_files(settings)) == 2
+    discard_recording(db, blobs, audit.CLI_OPERATOR, other["id"])
+    assert stored_files(settings) == [blobs.path_for(first["sha256"])]
+    discard_recording(db, blobs, audit.CLI_OPERATOR, first["id"])
+    assert stored_files(settings) == [blobs.path_for(first["sha256"])]  # still the second take's sound
+    discard_recording(db, blobs, audit.CLI_OPERATOR, second["id"])
+    assert stored_files(settings) == []
+    trail = db.execute("SELECT detail FROM audit_log WHERE action = 'discard' ORDER BY id").fetchall()
+    assert len(trail) == 3 and first["sha256"] in trail[1][0]

@@ -125,3 +125,40 @@ def test_users_carry_a_full_name_for_letters(client, admin):
     assert changed.status_code == 200 and changed.json["full_name"] == "Dr Wang Fang"
     too_long = client.patch(f"/api/v1/users/{created.json['id']}", json={"full_name": "x" * 101}, headers=admin)
     assert too_long.status_code == 422
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_synthetic_lab_model_is_shown_as_measured_not_yet_counted_with_its_reason(client, nurse, assessed, lang):
+    visit, _ = assessed
+    panel = [{"analyte": "718-7", "value": 12.1, "unit": "g/dL"}]
+    assert client.post(f"/api/v1/visits/{visit['id']}/labs", json={"results": panel}, headers=nurse).status_code == 201
+    assessment = client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=nurse).json
+    assert assessment["contributions"]["labs"]["reason_code"] == "synthetic"
+    client.set_cookie("lang", lang)
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    line = CATALOG["not_counted_line"][lang].format(modality=CATALOG["modality_labs"][lang],
+                                                    reason=CATALOG["not_counted_synthetic"][lang])
+    assert line.replace("'", "&#39;") in page or line in page
+
+
+def test_confirmed_ild_shows_when_the_next_pfts_are_due_on_the_result_timeline_and_worklist(client, nurse, db):
+    from support import login
+    from edge import audit
+    from edge.users import create_user
+
+    create_user(db, audit.CLI_OPERATOR, username="doctor3", role="clinician", password="correct horse battery")
+    clinician = login(client, "doctor3")
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=clinician).json
+    visit = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=clinician).json
+    assert client.post(f"/api/v1/patients/{patient['id']}/outcomes", headers=clinician,
+                       json={"date": "2026-01-15", "source": "hrct", "ild": "present"}).status_code == 201
+    assessment = client.post(f"/api/v1/visits/{visit['id']}/assessments", json={"fvc_percent": 82, "dlco_percent": 70},
+                             headers=clinician).json
+    plan = assessment["monitoring"]
+    assert assessment["pathway"] == "monitoring" and plan["last_pft"] == visit["started_at"][:10]
+    client.set_cookie("lang", "en")
+    due = CATALOG["next_pft_due"]["en"].format(start=plan["next_pft_from"], end=plan["next_pft_due"])
+    for url in (f"/visits/{visit['id']}", f"/patients/{patient['id']}", "/"):
+        assert due in client.get(url).get_data(as_text=True), url
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    assert CATALOG["guideline_monitoring"]["en"] in page

@@ -138,13 +138,34 @@ def test_with_20_outcomes_the_recalibration_moves_little(simulated_visits):
 
 def test_the_report_says_what_verification_leaves_unknown(simulated_visits):
     report, document = fit_site_calibration(simulated_visits, active=IDENTITY, prior_sd=PRIOR, window_months=6)
-    assert {"low", "intermediate", "high"} <= set(report["verification"]["by_tier"]) <= {"low", "intermediate", "high", "urgent"}
+    tiers = {name.split(" x ")[0] for name in report["verification"]["by_stratum"]}
+    assert {"low", "intermediate", "high"} <= tiers <= {"low", "intermediate", "high", "urgent"}
+    assert "tier x advice" in report["verification"]["method"]
     assert any("not recorded" in line for line in report["verification"]["cannot_estimate"])
     assert report["per_modality"]["fitted"] is False
     assert document["intercept"] == report["fit"]["intercept"]
     nobody_low = [{**visit, "label": None} if visit["tier"] == "low" else visit for visit in simulated_visits]
     report, _ = fit_site_calibration(nobody_low, active=IDENTITY, prior_sd=PRIOR, window_months=6)
-    assert "tier low: nobody verified" in report["verification"]["cannot_estimate"][0]
+    assert report["verification"]["cannot_estimate"][0].startswith("low x ")
+    assert "nobody verified" in report["verification"]["cannot_estimate"][0]
+
+
+def test_each_modality_gets_its_status_from_the_clinics_outcomes_and_it_is_stored(simulated_visits):
+    from edge.fusion.evidence import ValidationRule
+
+    report, document = fit_site_calibration(simulated_visits, active=IDENTITY, prior_sd=PRIOR, window_months=6)
+    assert set(report["modalities"]) == {"auscultation", "breath", "labs"}
+    assert document["modalities"] == report["modalities"]
+    lenient = ValidationRule(site_min_patients=5, site_min_events=2, site_min_auc_lower=0.51)
+    strict = ValidationRule(site_min_patients=10 ** 6)
+    lenient_report, _ = fit_site_calibration(simulated_visits, active=IDENTITY, prior_sd=PRIOR, window_months=6,
+                                             rule=lenient)
+    strict_report, _ = fit_site_calibration(simulated_visits, active=IDENTITY, prior_sd=PRIOR, window_months=6,
+                                            rule=strict)
+    # The simulated outputs carry signal: a lenient rule validates them, a strict one never does.
+    assert any(status["validated"] for status in lenient_report["modalities"].values())
+    assert not any(status["validated"] for status in strict_report["modalities"].values())
+    assert "verified patients" in strict_report["modalities"]["labs"]["reason"]
 
 
 def test_cli_refuses_without_outcomes_and_switches_with_an_audit_trail(settings, db):
@@ -215,3 +236,25 @@ def test_commands_never_create_a_clinic_by_mistake_nor_simulate_beside_real_pati
     refused = runner.invoke(cli, ["outcomes", "simulate", "--patients", "20", "--data-dir", str(settings.data_dir)])
     assert refused.exit_code == 1 and "already holds patients" in refused.output
     assert db.execute("SELECT COUNT(*) FROM patients").fetchone()[0] == 1
+
+
+def test_an_active_calibration_that_validated_the_lab_model_lets_it_count(store):
+    from edge.fusion.evidence import EvidenceOptions
+    from edge.labs import score_lab_panel
+    from edge.modalities import labs_evidence_from_score
+
+    panel = [{"analyte": "albumin", "value": 44, "unit": "g/L"}, {"analyte": "ldh", "value": 180, "unit": "U/L"}]
+    validated = {"labs": {"validated": True, "reason": "validated on 80 verified patients at this clinic",
+                          "auc": 0.8, "auc_ci95": [0.74, 0.86]}}
+    version, _ = store.save({"intercept": 0.0, "slope": 1.0, "modalities": validated}, activate=True)
+    loaded = store.load(version)
+    assert loaded.modalities == validated
+    before = labs_evidence_from_score(score_lab_panel(panel), EvidenceOptions())
+    assert before.finding["counted"] is False
+    try:
+        select_calibration(SelectedCalibration(loaded))
+        after = labs_evidence_from_score(score_lab_panel(panel), EvidenceOptions())
+    finally:
+        select_calibration(SelectedCalibration(IDENTITY))
+    assert after.finding["counted"] and after.finding["validation_source"] == "site"
+    assert after.likelihood_ratio == pytest.approx(after.finding["likelihood_ratio_if_counted"])

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.slow
 def site(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("site") / "data"
     # 600 patients give about 280 verified outcomes: enough for the fit to leave its shrinkage prior.
+    run_cli(data_dir, "db", "init")  # simulate fills a folder, never creates one
     summary = json.loads(run_cli(data_dir, "outcomes", "simulate", "--patients", "600", "--seed", "0"))
     return data_dir, summary
 

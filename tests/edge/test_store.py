@@ -185,3 +185,24 @@ def test_a_writer_waits_on_the_process_lock_and_every_write_commits(tmp_path):
     assert waiting_on_lock == [False]
     assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'w'").fetchone()[0] == 6 * 20
     assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'hold'").fetchone()[0] == 1
+
+
+def test_a_migration_below_the_newest_applied_one_is_refused_not_skipped(tmp_path):
+    """Issue 26: a migration inserted below the database's version was skipped silently, leaving a
+    schema unlike every other clinic's."""
+    from edge.store.migrations import Migration
+
+    db = open_database(tmp_path / "x.db")
+    apply_migrations(db)
+    late = Migration(LATEST_VERSION - 1, "merged late", ("CREATE TABLE merged_late (id INTEGER PRIMARY KEY)",))
+    inserted = tuple(sorted([*(m for m in MIGRATIONS if m.version != LATEST_VERSION - 1), late],
+                            key=lambda m: m.version))
+    db.execute("DELETE FROM schema_migrations WHERE version = ?", [LATEST_VERSION - 1])
+    with pytest.raises(StorageError, match=rf"migration {LATEST_VERSION - 1} \(merged late\) is not applied but the "
+                                           rf"database is already at version {LATEST_VERSION}"):
+        apply_migrations(db, migrations=inserted)
+    assert "merged_late" not in db.table_names()
+    fresh = open_database(tmp_path / "fresh.db")
+    with pytest.raises(StorageError, match="out of order: version 1 is declared after version 2"):
+        apply_migrations(fresh, migrations=(MIGRATIONS[1], MIGRATIONS[0]))
+    assert current_version(fresh) == 0

@@ -21,8 +21,9 @@ from firmware_interface.transport import SerialTransport
 from firmware_interface.wav import pcm_to_wav_bytes, read_wav_pcm
 
 from fw_helpers import noise_pcm
+from support import SHARED_DATA, shared_data_or_skip
 
-ICBHI = "/work/shared/data/icbhi_sample"
+ICBHI = SHARED_DATA / "icbhi_sample"
 
 
 def stethoscope(pcm, **kwargs):
@@ -44,9 +45,7 @@ def test_twenty_second_wav_is_captured_bit_exact(tmp_path, start_sim, connect, r
 
 
 def test_real_icbhi_recording_streams_bit_exact(start_sim, connect):
-    path = os.path.join(ICBHI, "104_1b1_Ar_sc_Litt3200.wav")
-    if not os.path.exists(path):
-        pytest.skip(f"ICBHI sample not present at {ICBHI}")
+    path = str(shared_data_or_skip(ICBHI / "104_1b1_Ar_sc_Litt3200.wav", "the real ICBHI sample 104_1b1_Ar_sc_Litt3200.wav"))
     source, rate = read_wav_pcm(path)
     sim = start_sim(SimulatedDevice.from_wav(path))
     capture = capture_audio(connect(sim), seconds=20)

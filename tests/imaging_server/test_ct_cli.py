@@ -15,7 +15,7 @@ def test_quantify_json_prints_exactly_the_contract_keys(runner, series_dir, phan
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.output)
     assert list(metrics) == ["lung_volume_ml", "mean_lung_density_hu", "haa_percent", "laa_percent", "skewness",
-                             "kurtosis", "zones", "ild_extent", "nodules", "nodule_guideline", "consolidation", "bone"]
+                             "kurtosis", "zones", "lung_mask", "ild_extent", "nodules", "nodule_guideline", "consolidation", "bone"]
     assert set(metrics["consolidation"]) >= {"volume_ml", "percent"}
     assert set(metrics["bone"]) >= {"vertebrae", "trabecular_hu", "flag"}
     assert "progression" not in metrics  # only with --prior
@@ -27,8 +27,8 @@ def test_quantify_table_shows_zones_extent_and_disclaimer(runner, series_dir):
     result = runner.invoke(cli, ["ct", "quantify", str(series_dir)])
     assert result.exit_code == 0, result.output
     for word in ("whole", "upper", "middle", "lower", "extent estimate (unvalidated)", "ILD extent index",
-                 "Nodules not assessed: slices thicker than 3 mm", "consolidation", "Vertebral trabecular attenuation",
-                 "methods: lung mask classical", "kVp", "Not for clinical use until validated."):
+                 "Nodules not assessed: slices thicker than 3 mm", "consolidation", "vertebral trabecular attenuation",
+                 "methods: lung mask classical", "kVp", "Not for clinical use until validated.", "ml dense tissue"):
         assert word in result.output
 
 

@@ -17,7 +17,7 @@ from imaging_server.app import create_app
 from imaging_server.config import load_settings
 from imaging_server.errors import ConfigError, DatabaseUnavailable, StorageError
 from imaging_server.referrals import create_referral
-from orthanc_pacs import free_port
+from orthanc_pacs import PASSWORD, USER, free_port, orthanc  # noqa: F401 - fixture
 from referral_bundle import REFERRAL_CODE, referral_bundle
 
 VERSIONS = [version for version, _, _ in store.MIGRATIONS]
@@ -172,7 +172,8 @@ def test_an_unreachable_database_is_one_line_that_never_shows_the_password(runne
 def test_readyz_says_ready_then_not_ready_when_the_database_goes(imaging_settings, request):  # noqa: F811
     client = create_app(imaging_settings).test_client()
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json == {"status": "ready", "schema_version": LATEST}
+    assert ready.status_code == 200 and ready.json == {"status": "ready", "schema_version": LATEST,
+                                                       "pacs": {"ok": True, "watched": False}}
     target = imaging_settings.database_target
     store.dispose_engine(target)
     if target.startswith("sqlite"):
@@ -206,3 +207,37 @@ def test_serve_on_an_unreachable_database_stops_at_once_with_one_line(tmp_path):
                             capture_output=True, text=True, timeout=60, env=_ildscreen_env())
     assert result.returncode == 1 and "unavailable" in result.stderr and "Traceback" not in result.stderr
     assert "s3cret-pw" not in result.stdout + result.stderr and not (tmp_path / "d").exists()
+
+
+def test_a_migration_below_the_newest_applied_one_is_refused_not_skipped(database_url, monkeypatch):  # noqa: F811
+    """Issue 26: a version at or below the database's newest was skipped silently."""
+    db = store.prepare_database(database_url)
+    late = (LATEST - 1, "merged late", ("CREATE TABLE merged_late (id INTEGER PRIMARY KEY)",))
+    with db.write():
+        db.execute("DELETE FROM schema_migrations WHERE version = :v", {"v": LATEST - 1})
+    monkeypatch.setattr(store, "MIGRATIONS", (*store.MIGRATIONS[:-2], late, store.MIGRATIONS[-1]))
+    with pytest.raises(StorageError, match=rf"migration {LATEST - 1} \(merged late\) is not applied but the database "
+                                           rf"is already at version {LATEST}"):
+        store.apply_migrations(db)
+    assert "merged_late" not in db.table_names()
+
+
+def test_readyz_of_a_server_watching_the_pacs_needs_the_pacs(tmp_path, monkeypatch, orthanc):  # noqa: F811
+    """Issue 26: the hospital's /readyz said ready with the PACS unreachable."""
+    from pydantic import SecretStr
+
+    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
+        monkeypatch.delenv(key)
+    watched = load_settings(data_dir=tmp_path / "h", orthanc_url=orthanc.url, orthanc_username=USER,
+                            orthanc_password=PASSWORD)
+    ready = create_app(watched, pacs_watched=True).test_client().get("/readyz")
+    assert ready.status_code == 200 and ready.json["pacs"] == {"ok": True, "url": watched.dicomweb_url}
+    refused = watched.model_copy(update={"orthanc_password": SecretStr("not the password")})
+    login_refused = create_app(refused, pacs_watched=True).test_client().get("/readyz")
+    assert login_refused.status_code == 503 and login_refused.json["reason"] == (
+        "PACS answered HTTP 401 to a study search")
+    closed = watched.model_copy(update={"orthanc_url": f"http://127.0.0.1:{free_port()}"})
+    unreachable = create_app(closed, pacs_watched=True).test_client().get("/readyz")
+    assert unreachable.status_code == 503 and unreachable.json["status"] == "not_ready"
+    assert unreachable.json["reason"].startswith("PACS unreachable") and PASSWORD not in unreachable.get_data(True)
+    assert create_app(closed).test_client().get("/readyz").status_code == 200  # --no-watch: the API alone

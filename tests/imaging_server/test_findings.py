@@ -67,7 +67,13 @@ def test_each_nodule_line_carries_both_guidelines_and_the_report_names_the_one_t
     assert ground_glass["lung_rads"]["category"] == "2"
     guideline = baseline_metrics["nodule_guideline"]
     assert guideline["applies"] == "Fleischner 2017" and guideline["assessed"]
-    assert guideline["lung_rads_exam_category"] == "4A"
+    # The round 28 x 28 x 36 mm consolidation is as large as a 30 mm sphere: attenuation and shape
+    # cannot tell it from a mass, so it is also reported as a solid mass (Lung-RADS 4B), which sets
+    # the exam category; its volume still counts as consolidation (test below).
+    masses = [n for n in baseline_metrics["nodules"] if n["lesion"] == "mass"]
+    assert len(masses) == 1 and masses[0]["lung_rads"]["category"] == "4B"
+    assert "outside the Fleischner 2017 nodule guideline" in masses[0]["fleischner"]["low_risk"]
+    assert guideline["lung_rads_exam_category"] == "4B"
 
 
 def test_consolidation_volume_within_10_percent(baseline, baseline_metrics):
@@ -155,6 +161,8 @@ def test_bone_flags_at_the_pickhardt_thresholds(lowest, flag):
 
 def test_no_vertebra_is_not_assessed_rather_than_normal():
     assert bone_summary([])["flag"] == "not_assessed"
+    assert "no vertebral column found" in bone_summary([])["statement"]
+    assert "no whole vertebral body" in bone_summary([], column_slices=12)["statement"]
 
 
 def test_consolidation_statement_threshold_is_inclusive():
@@ -209,3 +217,71 @@ def test_finding_models_folder_replaces_methods_and_refuses_bad_input(tmp_path):
         finding_methods_from_settings(tmp_path)
     with pytest.raises(ConfigError, match="got 'diagnostic'"):
         FindingMethods(context="diagnostic")
+
+
+# A phantom like the withheld one: 0.9 mm pixels and 1 mm slices, a 7 mm ground-glass nodule
+# and a round consolidation against the posterior pleura (cut by it to about 40 ml).
+THIN_NODULES = (
+    {"type": "solid", "mean_diameter_mm": 8.0, "solid_component_mm": 8.0, "center_mm": (-80.0, -30.0, 40.0)},
+    {"type": "part_solid", "mean_diameter_mm": 12.0, "solid_component_mm": 6.0, "center_mm": (-70.0, 25.0, -5.0)},
+    {"type": "ground_glass", "mean_diameter_mm": 7.0, "solid_component_mm": 0.0, "center_mm": (65.0, -45.0, 35.0)},
+)
+SUBPLEURAL_CONSOLIDATION = {"center_mm": (80.0, 62.0, -40.0), "semi_axes_mm": (22.0, 22.0, 22.0)}
+THIN_CATEGORIES = {"solid": "4A", "part_solid": "4A", "ground_glass": "2"}
+
+
+@pytest.fixture(scope="module")
+def thin():
+    phantom = make_phantom(shape=(240, 378, 378), field_of_view_mm=340.0, scan_length_mm=240.0, seed=4,
+                           nodules=THIN_NODULES, consolidation=SUBPLEURAL_CONSOLIDATION)
+    metrics = quantify_volume(_volume(phantom)).metrics
+    # A CtVolume without DICOM geometry has its first voxel at the origin and slices going to -z;
+    # the phantom's frame is centred, its field of view 340 mm and its scan 240 mm long.
+    dz, dy, dx = phantom.spacing_mm
+    for nodule in metrics["nodules"]:
+        x, y, z = nodule["center_mm"]
+        nodule["phantom_mm"] = [x + dx / 2 - 170.0, y + dy / 2 - 170.0, z - dz / 2 + 120.0]
+    return phantom, metrics
+
+
+def test_thin_sections_every_nodule_typed_within_1_5_mm_with_its_lung_rads(thin):
+    phantom, metrics = thin
+    for truth in THIN_NODULES:
+        hits = [n for n in metrics["nodules"]
+                if np.linalg.norm(np.subtract(n["phantom_mm"], truth["center_mm"])) <= 5.0]
+        assert len(hits) == 1, (truth, metrics["nodules"])
+        assert hits[0]["type"] == truth["type"] and hits[0]["lesion"] == "nodule"
+        assert abs(hits[0]["mean_diameter_mm"] - truth["mean_diameter_mm"]) <= 1.5, hits[0]
+        assert hits[0]["lung_rads"]["category"] == THIN_CATEGORIES[truth["type"]], hits[0]
+
+
+def test_subpleural_consolidation_is_kept_in_the_mask_and_measured_within_25_percent(thin):
+    phantom, metrics = thin
+    truth = phantom.truth["consolidation_ml"]
+    assert 35.0 <= truth <= 45.0
+    assert abs(metrics["consolidation"]["volume_ml"] / truth - 1) <= 0.25, metrics["consolidation"]
+    assert sum(zone["volume_ml"] for zone in metrics["consolidation"]["zones"].values()) == pytest.approx(
+        metrics["consolidation"]["volume_ml"], abs=0.3)
+    # Round and 44 mm across: reported as a mass as well (attenuation and shape cannot tell them apart).
+    assert [n["lesion"] for n in metrics["nodules"]].count("mass") == 1
+
+
+def test_thin_sections_trabecular_hu_within_15(thin):
+    phantom, metrics = thin
+    measured = [v["trabecular_hu"] for v in metrics["bone"]["vertebrae"]]
+    truth = [v["trabecular_hu"] for v in phantom.truth["vertebrae"]]
+    assert len(measured) == len(truth) >= 5
+    assert max(abs(a - b) for a, b in zip(measured, truth)) <= 15.0
+
+
+def test_vertebral_levels_are_named_from_the_lung_apex_only_over_consecutive_bodies():
+    from imaging_server.bone import name_levels
+
+    bodies = [{"index": n, "trabecular_hu": 150.0, "slices": [start, start + 7]}
+              for n, start in enumerate((0, 10, 20, 30, 52, 62), start=1)]
+    named = name_levels(bodies, apex_slice=12)  # the apex lies in the second body: T1
+    assert [v["level"] for v in named] == [None, "T1", "T2", "T3", None, None]  # a missed body: stop naming
+    assert all(v["level"] is None for v in name_levels(bodies, apex_slice=None))  # a slab: no apex
+    summary = bone_summary(named)
+    assert "levels #1, T1, T2, T3, #5, #6" in summary["statement"] and "lung apex" in summary["statement"]
+    assert "anatomical levels not named" in bone_summary(bodies)["statement"]

@@ -84,3 +84,10 @@ def test_poll_once_with_an_unreachable_pacs_is_not_an_error(runner, data_dir):
     (data_dir / "config.toml").write_text('orthanc_url = "http://127.0.0.1:9"\npacs_timeout_s = 2\n')
     result = runner.invoke(cli, ["imaging-server", "poll-once", "--data-dir", str(data_dir)])
     assert result.exit_code == 0 and '"checked": 0' in result.output
+
+
+def test_clinics_list_never_creates_a_database(runner, tmp_path):
+    """Issue 26: listing clinics in the wrong folder made a new, empty hospital database there."""
+    listed = runner.invoke(cli, ["imaging-server", "clinics", "list", "--data-dir", str(tmp_path / "nowhere")])
+    assert listed.exit_code == 1 and "no CT server database" in listed.output and "Traceback" not in listed.output
+    assert not (tmp_path / "nowhere").exists()

@@ -130,3 +130,70 @@ def test_readers_add_prints_a_token_once_and_refuses_a_duplicate(runner, tmp_pat
     assert added.output.strip() not in (tmp_path / "imaging-data" / "imaging.db").read_bytes().decode("latin-1")
     again = runner.invoke(cli, ["imaging-server", "readers", "add", "dr-zhao", "--data-dir", data_dir])
     assert again.exit_code == 1 and "already exists" in again.output and "Traceback" not in again.output
+
+
+def test_masses_are_reviewed_like_nodules(reviewed):
+    """A mass the method missed is added as a lesion of 30 mm or more: its line says mass, Lung-RADS
+    4B, and that Fleischner 2017 does not apply; the clinic's FHIR report names it a mass."""
+    client, clinic, reader = reviewed
+    added = client.post(_url(), json={"type": "solid", "mean_diameter_mm": 42.0, "center_mm": [5.0, 5.0, 5.0]},
+                        headers=reader)
+    assert added.status_code == 201, added.json
+    mass = added.json["nodules"][-1]
+    assert mass["lesion"] == "mass" and mass["lung_rads"]["category"] == "4B"
+    assert "outside the Fleischner 2017 nodule guideline" in mass["fleischner"]["high_risk"]
+    edited = client.patch(_url(f"/{len(added.json['nodules'])}"), json={"mean_diameter_mm": 25.0}, headers=reader)
+    assert edited.json["nodules"][-1]["lesion"] == "nodule"
+    report = _clinic_nodules(client, clinic)["diagnostic_report"]
+    assert "Nodule" in report["conclusion"]
+    client.patch(_url(f"/{len(added.json['nodules'])}"), json={"mean_diameter_mm": 31.0}, headers=reader)
+    report = _clinic_nodules(client, clinic)["diagnostic_report"]
+    assert "Mass " in report["conclusion"] and "31.0 mm" in report["conclusion"]
+
+
+def _consolidation_url(suffix: str = "") -> str:
+    return f"/api/v1/reader/referrals/{REFERRAL_CODE}/consolidation{suffix}"
+
+
+def test_consolidation_is_confirmed_edited_and_rejected_and_reaches_the_clinic(reviewed):
+    client, clinic, reader = reviewed
+    shown = client.get(_consolidation_url(), headers=reader)
+    assert shown.status_code == 200
+    method_ml = shown.json["consolidation"]["volume_ml"]
+    assert method_ml > 5.0  # the phantom's consolidation
+
+    confirmed = client.post(_consolidation_url("/confirm"), headers=reader)
+    assert confirmed.json["consolidation"]["review"]["state"] == "confirmed"
+    assert confirmed.json["consolidation"]["volume_ml"] == method_ml
+
+    edited = client.patch(_consolidation_url(), json={"volume_ml": 30.0, "zones": {"upper": 0.0, "middle": 30.0,
+                                                                                   "lower": 0.0}}, headers=reader)
+    assert edited.status_code == 200, edited.json
+    consolidation = edited.json["consolidation"]
+    assert consolidation["volume_ml"] == 30.0 and consolidation["zones"]["middle"]["volume_ml"] == 30.0
+    assert consolidation["review"] == {**consolidation["review"], "state": "edited", "method_volume_ml": method_ml}
+    assert consolidation["statement"].startswith("Incidental consolidation: 30.0 ml")
+
+    report = _clinic_nodules(client, clinic)
+    assert report["metrics"]["consolidation"] == consolidation
+    assert "Consolidation reviewed by a radiologist." in report["diagnostic_report"]["conclusion"]
+
+    rejected = client.post(_consolidation_url("/reject"), headers=reader)
+    assert rejected.json["consolidation"]["volume_ml"] == 0.0
+    assert rejected.json["consolidation"]["review"]["method_volume_ml"] == method_ml
+    assert rejected.json["consolidation"]["statement"].startswith("No consolidation of")
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({}, "volume_ml"), ({"volume_ml": -1}, "volume_ml"), ({"volume_ml": "lots"}, "volume_ml"),
+    ({"volume_ml": 10.0, "zones": {"upper": 10.0}}, "zones"),
+    ({"volume_ml": 10.0, "zones": {"upper": 1.0, "middle": 1.0, "lower": 1.0}}, "zones"),
+    ({"volume_ml": 10.0, "grade": 2}, "grade"),
+])
+def test_bad_consolidation_edits_are_refused_naming_the_field(reviewed, body, field):
+    client, clinic, reader = reviewed
+    before = _clinic_nodules(client, clinic)
+    response = client.patch(_consolidation_url(), json=body, headers=reader)
+    assert response.status_code == 422
+    assert field in [problem["field"] for problem in response.json["error"]["fields"]]
+    assert _clinic_nodules(client, clinic) == before

@@ -6,13 +6,14 @@ standard-library modules removed in 3.12 and 3.13.
 """
 import ast
 import pathlib
+import re
 import subprocess
 import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-PACKAGES = ("edge", "audio_models", "tabular_models", "firmware_interface", "imaging_client", "imaging_server",
+PACKAGES = ("common", "edge", "audio_models", "tabular_models", "firmware_interface", "imaging_client", "imaging_server",
             "evaluation", "federated")
 REMOVED = {"distutils", "imp", "asynchat", "asyncore", "smtpd",  # 3.12
            "aifc", "audioop", "cgi", "cgitb", "chunk", "crypt", "imghdr", "mailcap", "msilib", "nis", "nntplib",
@@ -36,3 +37,14 @@ def test_no_standard_library_module_removed_in_3_12_or_3_13_is_imported():
                          else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
                 found += [f"{path.relative_to(ROOT)}: {name}" for name in names if name.split(".")[0] in REMOVED]
     assert not found, found
+
+
+def test_the_package_declares_the_python_range_the_readme_states():
+    """Issue 26: the README said 3.10-3.12 while pyproject.toml allowed any Python from 3.10 on."""
+    import tomllib
+
+    stated = re.search(r"needs Python (3\.\d+)\u2013(3\.(\d+))", (ROOT / "README.md").read_text(encoding="utf-8"))
+    assert stated, "the README no longer states its Python range as 'needs Python 3.X-3.Y'"
+    oldest, newest_minor = stated.group(1), int(stated.group(3))
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["requires-python"]
+    assert declared == f">={oldest},<3.{newest_minor + 1}"

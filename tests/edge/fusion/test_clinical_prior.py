@@ -21,8 +21,25 @@ def test_ssc_is_higher_risk_than_ra_and_scl70_raises_anti_centromere_lowers():
 
 
 def test_factors_apply_only_to_their_ctd():
-    ra = clinical_prior(ClinicalPicture("RA", 60, "F", autoantibodies=("anti-Scl-70", "anti-CCP")))
-    assert set(ra.factors) == {"anti-CCP", "age_per_decade_over_50"}
+    ra = clinical_prior(ClinicalPicture("RA", 60, "F", autoantibodies=("anti-Scl-70", "anti-CCP-high-titre")))
+    assert set(ra.factors) == {"anti-CCP-high-titre", "age_per_decade_over_50"}
+
+
+def test_only_a_high_titre_anti_ccp_is_the_guidelines_risk_factor():
+    positive = clinical_prior(ClinicalPicture("RA", 45, "F", autoantibodies=("anti-CCP",)))
+    assert positive.factors == {} and positive.probability == pytest.approx(BASE_PREVALENCE["RA"])
+    high = clinical_prior(ClinicalPicture("RA", 45, "F", autoantibodies=("anti-CCP-high-titre",)))
+    assert high.probability > positive.probability
+
+
+@pytest.mark.parametrize(("ctd", "base", "low", "high"), [
+    ("RA", 0.11, 0.07, 0.15),    # Joy GM et al. Eur Respir Rev 2023;32:220210
+    ("SjD", 0.23, 0.16, 0.30),   # J Clin Med 2023;12(7):2586
+    ("IIM", 0.41, 0.35, 0.48),   # Sun KY et al. Semin Arthritis Rheum 2021;51:175-191
+])
+def test_the_base_rates_and_their_cis_are_the_sources(ctd, base, low, high):
+    prior = clinical_prior(ClinicalPicture(ctd, 45, "F"))
+    assert prior.base_prevalence == base and prior.base_prevalence_range == (low, high)
 
 
 def test_age_sex_smoking_and_symptoms_raise_the_prior():
@@ -50,8 +67,8 @@ def test_every_base_rate_lies_in_its_range_and_the_prior_range_moves_with_it(ctd
 
 
 def test_a_ctd_without_a_published_range_gets_odds_times_and_over_the_stated_factor():
-    low, high = clinical_prior(ClinicalPicture("IIM", 45, "F")).base_prevalence_range
-    odds = BASE_PREVALENCE["IIM"] / (1 - BASE_PREVALENCE["IIM"])
+    low, high = clinical_prior(ClinicalPicture("MCTD", 45, "F")).base_prevalence_range
+    odds = BASE_PREVALENCE["MCTD"] / (1 - BASE_PREVALENCE["MCTD"])
     assert low / (1 - low) == pytest.approx(odds / UNRANGED_ODDS_FACTOR)
     assert high / (1 - high) == pytest.approx(odds * UNRANGED_ODDS_FACTOR)
 

@@ -1,16 +1,24 @@
 """The evidence model (docs/evidence.md): crackles become ILD evidence only through the
-published accuracy of fine crackles and the detector's own validation; labs and breath through
-their real training prevalence; bad manifest numbers are refused, naming them."""
+published accuracy of fine crackles and the detector's own patient-level adult validation; labs
+and breath only when validated on patients, through their real training prevalence; KL-6 by its
+published accuracy; an unvalidated modality gives LR 1 with its reason; bad manifest numbers are
+refused, naming them."""
+import json
 import math
+from pathlib import Path
 
 import pytest
 
 from edge.errors import ValidationError
-from edge.fusion.evidence import (CRACKLE_SIGN, EvidenceOptions, binormal_separation, crackle_evidence,
-                                  crackle_finding, crackle_potential_range, crackle_sign_for, tabular_evidence,
+from edge.fusion.evidence import (CRACKLE_SIGN, KL6_ACCURACY, NOT_COUNTED, EvidenceOptions, ValidationRule,
+                                  binormal_separation, crackle_evidence, crackle_finding, crackle_potential_range,
+                                  crackle_sign_for, detector_validation, kl6_evidence, tabular_evidence,
                                   tabular_potential_range)
 from evaluation.metrics import wilson_interval
-from manifest_fixtures import CRACKLE_ENTRY, DETECTOR, LABS_ENTRY, STATUS, UNVALIDATED_ENTRY
+from manifest_fixtures import (CHILDREN, CRACKLE_ENTRY, DETECTOR, LABS_ENTRY, REAL_STATUS, RECORDING_LEVEL_ENTRY,
+                               SMALL_ADULTS, SYNTHETIC_LABS_ENTRY, UNVALIDATED_ENTRY, detector_block)
+
+SHIPPED_MANIFEST = Path(__file__).resolve().parents[3] / "edge" / "bundled_models" / "manifest.json"
 
 OPTIONS = EvidenceOptions()
 BASES = {"posterior_left_base": 0.1, "posterior_right_base": 0.1}
@@ -51,15 +59,47 @@ def test_a_perfect_detector_passes_the_published_sign_through():
     perfect = {**DETECTOR, "sensitivity": 0.99999, "specificity": 0.99999,
                "sensitivity_ci95": [0.99998, 0.999999], "specificity_ci95": [0.99998, 0.999999]}
     sign = crackle_sign_for("RA")
-    evidence = crackles({"posterior_right_base": 0.9}, {**CRACKLE_ENTRY, "validation": perfect}, ctd="RA")
+    evidence = crackles({"posterior_right_base": 0.9}, {**CRACKLE_ENTRY, "validation": detector_block(perfect)},
+                        ctd="RA")
     assert evidence.likelihood_ratio == pytest.approx(sign.sensitivity / (1 - sign.specificity), rel=1e-3)
 
 
-def test_without_a_validation_block_the_detector_contributes_nothing():
-    evidence = crackles({"posterior_left_base": 0.99, "posterior_right_base": 0.99}, UNVALIDATED_ENTRY)
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [(UNVALIDATED_ENTRY, "no validation on patients"),
+     (RECORDING_LEVEL_ENTRY, "per recording, not per patient"),
+     ({**CRACKLE_ENTRY, "validation": {**detector_block(), "ci_method": "recording_bootstrap"}}, "not by patient"),
+     ({**CRACKLE_ENTRY, "validation": detector_block(adults=None, children_sprsound2022_test=CHILDREN)},
+      "not been validated in adults"),
+     ({**CRACKLE_ENTRY, "validation": detector_block(SMALL_ADULTS)}, "11 patients; at least 20"),
+     ({**CRACKLE_ENTRY, "validation": detector_block({**DETECTOR, "sensitivity": 0.4, "sensitivity_ci95": [0.3, 0.5],
+                                                      "specificity": 0.5, "specificity_ci95": [0.4, 0.6]})},
+      "no better than chance")],
+)
+def test_an_unvalidated_detector_is_measured_not_counted_with_its_reason(entry, reason):
+    evidence = crackles({"posterior_left_base": 0.99, "posterior_right_base": 0.99}, entry)
     assert evidence.likelihood_ratio == 1 and evidence.log_lr_range == (0.0, 0.0)
-    assert evidence.finding["validated"] is False and "not validated" in evidence.finding["note"]
-    assert crackle_potential_range(UNVALIDATED_ENTRY, ctd_diagnosis="SSc") == (0.0, 0.0)
+    assert evidence.finding["counted"] is False and evidence.finding["status"] == "unvalidated"
+    assert reason in evidence.finding["reason"] and evidence.finding["note"].startswith(NOT_COUNTED)
+    expected_code = ("too_few" if "at least" in reason else "uncertain" if "chance" in reason
+                     else "no_patient_validation")
+    assert evidence.finding["reason_code"] == expected_code
+    assert crackle_potential_range(entry, ctd_diagnosis="SSc") == (0.0, 0.0)
+
+
+def test_the_shipped_manifests_block_is_read_without_error():
+    entry = json.loads(SHIPPED_MANIFEST.read_text())["models"]["auscultation"]
+    status = detector_validation(entry)
+    assert isinstance(status["validated"], bool) and status["reason"]
+
+
+def test_childrens_figures_stand_in_for_adults_only_when_allowed_and_then_widen_the_range():
+    entry = {**CRACKLE_ENTRY, "validation": detector_block(adults=None, children_sprsound2022_test=CHILDREN)}
+    allowed = EvidenceOptions(validation_rule=ValidationRule(allow_child_transfer=True))
+    evidence = crackles({"posterior_left_base": 0.9}, entry, options=allowed)
+    assert evidence.finding["counted"] and evidence.finding["detector_transfer"]
+    assert evidence.log_lr_range[0] == 0.0 < evidence.log_likelihood_ratio  # in adults it may tell nothing
+    assert crackles({"posterior_left_base": 0.9}, entry).finding["counted"] is False
 
 
 def test_the_range_of_a_finding_comes_from_every_ci_corner_and_contains_it():
@@ -67,7 +107,8 @@ def test_the_range_of_a_finding_comes_from_every_ci_corner_and_contains_it():
     low, high = evidence.log_lr_range
     assert low < evidence.log_likelihood_ratio < high
     wider = {**DETECTOR, "sensitivity_ci95": [0.5, 0.95], "specificity_ci95": [0.6, 0.98]}
-    wide_low, wide_high = crackles({"posterior_left_base": 0.9}, {**CRACKLE_ENTRY, "validation": wider}).log_lr_range
+    wide_low, wide_high = crackles({"posterior_left_base": 0.9},
+                                  {**CRACKLE_ENTRY, "validation": detector_block(wider)}).log_lr_range
     assert wide_low < low and wide_high > high
 
 
@@ -84,12 +125,18 @@ def test_site_findings(sites, level, sides):
     assert finding["level"] == level and finding["basal_sides_recorded"] == sides
 
 
-def test_bilateral_basal_crackles_are_reported_and_a_one_sided_clear_chest_counts_half():
+def test_a_clear_chest_counts_fully_only_for_a_complete_exam():
     both = crackle_finding({"posterior_left_base": 0.6, "lateral_right_base": 0.8}, threshold=0.5)
     assert both["bilateral_basal"] and both["any_base_probability"] == pytest.approx(1 - 0.4 * 0.2)
-    one_side = crackles({"posterior_left_base": 0.1})
-    assert one_side.log_likelihood_ratio == pytest.approx(crackles(BASES).log_likelihood_ratio / 2)
-    assert crackles({"anterior_left": 0.1}).log_likelihood_ratio == 0  # no base heard: rules nothing out
+    complete = crackles(BASES)
+    assert complete.finding["complete_exam"] and complete.log_likelihood_ratio < 0
+    one_side = crackles({"posterior_left_base": 0.1, "lateral_right_base": 0.1})
+    assert not one_side.finding["complete_exam"] and one_side.finding["negative_share"] == 0.5
+    assert one_side.log_likelihood_ratio == pytest.approx(complete.log_likelihood_ratio / 2)
+    assert crackles({"anterior_left": 0.1}).log_likelihood_ratio == 0  # no protocol base heard: rules nothing out
+    # A base that was not accepted (None: every recording refused) counts for nothing.
+    refused = crackles({"posterior_left_base": 0.1, "posterior_right_base": None})
+    assert refused.log_likelihood_ratio == pytest.approx(one_side.log_likelihood_ratio)
 
 
 def test_crackles_away_from_the_bases_weigh_less():
@@ -101,9 +148,11 @@ def test_crackles_away_from_the_bases_weigh_less():
 
 @pytest.mark.parametrize(
     ("entry", "message"),
-    [({**CRACKLE_ENTRY, "validation": {**DETECTOR, "sensitivity": 1.4}}, "validation sensitivity must be in"),
-     ({**CRACKLE_ENTRY, "validation": {"auc": 0.9}}, "validation block is incomplete"),
-     ({**CRACKLE_ENTRY, "validation": {**DETECTOR, "sensitivity": 0.4, "specificity": 0.5}}, "better than chance"),
+    [({**CRACKLE_ENTRY, "validation": detector_block({**DETECTOR, "sensitivity": 1.4})},
+      r"populations.adults.sensitivity must be in"),
+     ({**CRACKLE_ENTRY, "validation": detector_block({"auc": 0.9})}, "adults is incomplete: missing 'patients'"),
+     ({**CRACKLE_ENTRY, "validation": detector_block({**DETECTOR, "positive_patients": 81})}, "exceeds patients"),
+     ({**CRACKLE_ENTRY, "validation": {**detector_block(), "populations": [1]}}, "populations must be an object"),
      ({**CRACKLE_ENTRY, "threshold": 2}, "crackle threshold must be in")],
 )
 def test_a_bad_detector_validation_block_is_refused_naming_it(entry, message):
@@ -120,20 +169,49 @@ def test_labs_lr_is_the_output_odds_over_the_real_training_prevalence_odds():
     evidence = tabular_evidence("labs", 0.6, LABS_ENTRY, model_version="labs-1")
     assert evidence.likelihood_ratio == pytest.approx((0.6 / 0.4) / (0.29 / 0.71))
     assert tabular_evidence("labs", 0.29, LABS_ENTRY, model_version="labs-1").likelihood_ratio == pytest.approx(1)
-    assert evidence.validation == STATUS and evidence.finding["training_prevalence"] == 0.29
+    assert evidence.validation == REAL_STATUS and evidence.finding["training_prevalence"] == 0.29
+    assert evidence.finding["counted"]
 
 
-def test_the_labs_range_scales_the_log_lr_by_the_auc_ci():
+def test_a_synthetic_lab_model_is_measured_not_counted():
+    evidence = tabular_evidence("labs", 0.02, SYNTHETIC_LABS_ENTRY, model_version="labs-1")
+    assert evidence.likelihood_ratio == 1 and evidence.log_lr_range == (0.0, 0.0)
+    assert not evidence.finding["counted"] and "synthetic" in evidence.finding["reason"]
+    assert evidence.finding["reason_code"] == "synthetic"
+    assert evidence.finding["likelihood_ratio_if_counted"] == pytest.approx((0.02 / 0.98) / (0.29 / 0.71))
+    assert tabular_potential_range(SYNTHETIC_LABS_ENTRY) == (0.0, 0.0)
+
+
+def test_a_synthetic_lab_model_counts_once_the_clinics_outcomes_validate_it():
+    site = {"validated": True, "reason": "validated on 120 verified patients", "auc": 0.8, "auc_ci95": [0.74, 0.86]}
+    evidence = tabular_evidence("labs", 0.6, SYNTHETIC_LABS_ENTRY, model_version="labs-1", site=site)
+    assert evidence.finding["counted"] and evidence.finding["validation_source"] == "site"
+    assert evidence.likelihood_ratio == pytest.approx((0.6 / 0.4) / (0.29 / 0.71))
+    not_yet = tabular_evidence("labs", 0.6, SYNTHETIC_LABS_ENTRY, model_version="labs-1",
+                               site={"validated": False, "reason": "too few"})
+    assert not_yet.likelihood_ratio == 1
+
+
+def test_the_labs_range_scales_the_log_lr_by_the_validated_auc_ci():
     evidence = tabular_evidence("labs", 0.8, LABS_ENTRY, model_version="labs-1")
     d = binormal_separation(0.88)
     expected = [evidence.log_likelihood_ratio * binormal_separation(a) / d for a in (0.87, 0.89)]
     assert list(evidence.log_lr_range) == pytest.approx(expected)
-    bare = {**LABS_ENTRY, "metrics": {}}
-    assert tabular_evidence("labs", 0.8, bare, model_version="l").log_lr_range == pytest.approx(
-        (0.0, evidence.log_likelihood_ratio))
-    assert tabular_potential_range(bare) is None
     low, high = tabular_potential_range(LABS_ENTRY)
     assert low == pytest.approx(-high) and high == pytest.approx(1.6449 * d + d * d / 2, rel=1e-4)
+
+
+def test_kl6_counts_by_its_published_accuracy_raising_above_the_cutoff_and_lowering_below():
+    assert (KL6_ACCURACY.sensitivity, KL6_ACCURACY.specificity) == (0.76, 0.89)
+    high = kl6_evidence(1500, options=OPTIONS)
+    low = kl6_evidence(200, options=OPTIONS)
+    assert high.likelihood_ratio == pytest.approx(0.76 / 0.11) and high.finding["kl6_result"] == "positive"
+    assert low.likelihood_ratio == pytest.approx(0.24 / 0.89) and low.finding["kl6_result"] == "negative"
+    assert high.log_lr_range[0] < high.log_likelihood_ratio < high.log_lr_range[1]
+    assert "e19695" in high.finding["source"]
+    assert kl6_evidence(450, options=EvidenceOptions(kl6_cutoff=400)).finding["kl6_result"] == "positive"
+    with pytest.raises(ValidationError, match="KL-6 must be a number of U/mL"):
+        kl6_evidence(-3, options=OPTIONS)
 
 
 @pytest.mark.parametrize(
@@ -145,3 +223,33 @@ def test_the_labs_range_scales_the_log_lr_by_the_auc_ci():
 def test_bad_tabular_numbers_are_refused_naming_them(entry, probability, message):
     with pytest.raises(ValidationError, match=message):
         tabular_evidence("labs", probability, entry, model_version="labs-1")
+
+
+def test_the_evidence_settings_reach_the_options(tmp_path, monkeypatch):
+    from edge.api.assessments import evidence_options_from_settings
+    from edge.config import load_settings
+    from edge.errors import ConfigError
+
+    monkeypatch.setenv("ILDSCREEN_EVIDENCE_VALIDATION_RULE", '{"min_patients": 30}')
+    monkeypatch.setenv("ILDSCREEN_EVIDENCE_KL6_CUTOFF", "800")
+    options = evidence_options_from_settings(load_settings(data_dir=tmp_path / "data"))
+    assert options.validation_rule.min_patients == 30 and options.validation_rule.min_positive_patients == 5
+    assert options.kl6_cutoff == 800
+    monkeypatch.setenv("ILDSCREEN_EVIDENCE_VALIDATION_RULE", '{"min_patientz": 30}')
+    with pytest.raises(ConfigError, match="evidence_validation_rule"):
+        load_settings(data_dir=tmp_path / "data")
+
+
+def test_lung_sounds_validated_by_the_clinics_outcomes_count_by_the_clinics_own_accuracy():
+    site = {"validated": True, "reason": "validated on 120 verified patients at this clinic", "sensitivity": 0.7,
+            "sensitivity_ci95": [0.55, 0.82], "specificity": 0.85, "specificity_ci95": [0.78, 0.9]}
+    crackly = crackle_evidence({"posterior_left_base": 0.9, "posterior_right_base": 0.1}, UNVALIDATED_ENTRY,
+                               ctd_diagnosis="RA", model_version="a", options=OPTIONS, site=site)
+    assert crackly.finding["counted"] and crackly.finding["validation_source"] == "site"
+    assert crackly.likelihood_ratio == pytest.approx(0.7 / 0.15)
+    clear = crackle_evidence(BASES, UNVALIDATED_ENTRY, ctd_diagnosis="RA", model_version="a", options=OPTIONS,
+                             site=site)
+    assert clear.likelihood_ratio == pytest.approx(0.3 / 0.85)
+    not_yet = crackle_evidence(BASES, UNVALIDATED_ENTRY, ctd_diagnosis="RA", model_version="a", options=OPTIONS,
+                               site={"validated": False, "reason": "too few"})
+    assert not_yet.likelihood_ratio == 1

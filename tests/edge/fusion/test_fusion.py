@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from edge.errors import ValidationError
 from edge.fusion.clinical_prior import ClinicalPicture, clinical_prior
 from edge.fusion.evidence import Z90, Z95, EvidenceOptions, ModalityEvidence, crackle_evidence, tabular_evidence
-from edge.fusion.fusion import combined_log_lr, fuse, sigmoid
+from edge.fusion.fusion import assumption_terms, combined_log_lr, fuse, sigmoid
 from manifest_fixtures import CRACKLE_ENTRY, LABS_ENTRY, STATUS
 
 OPTIONS = EvidenceOptions()
@@ -99,15 +99,34 @@ def test_each_modality_lr_is_held_within_the_cap():
     assert result["probability"] == pytest.approx(sigmoid(PRIOR.log_odds + math.log(10)))
 
 
-def test_the_interval_comes_from_the_prior_range_and_each_models_range():
+def test_the_interval_comes_from_the_prior_range_each_models_range_and_the_programme_assumptions():
     labs = tabular_evidence("labs", 0.7, LABS_ENTRY, model_version="l")
     result = fuse(PRIOR, [labs], options=OPTIONS)
     prior_low, prior_high = PRIOR.log_odds_range
     labs_low, labs_high = labs.log_lr_range
-    sd = math.hypot((prior_high - prior_low) / (2 * Z95), (labs_high - labs_low) / (2 * Z95))
+    assumed = assumption_terms(PRIOR, {"labs": labs.log_likelihood_ratio}, OPTIONS)
+    # RA woman of 64: the age odds ratio is a programme assumption and widens the interval.
+    assert set(assumed) == {"odds_ratio:age_per_decade_over_50"}
+    sd = math.sqrt(((prior_high - prior_low) / (2 * Z95)) ** 2 + ((labs_high - labs_low) / (2 * Z95)) ** 2
+                   + sum(v ** 2 for v in assumed.values()))
     centre = PRIOR.log_odds + labs.log_likelihood_ratio
     assert result["interval"] == pytest.approx([sigmoid(centre - Z90 * sd), sigmoid(centre + Z90 * sd)])
     assert result["interval"][0] < result["probability"] < result["interval"][1]
+
+
+def test_the_spread_is_taken_before_the_cap_so_a_capped_lr_keeps_its_uncertainty():
+    extreme = ModalityEvidence("labs", math.log(40), (math.log(15), math.log(90)), "v", STATUS)
+    result = fuse(PRIOR, [extreme], options=EvidenceOptions(lr_cap=10, assumption_spread=0))
+    assert result["interval_sources"]["measured"]["labs"] == pytest.approx((math.log(90) - math.log(15)) / (2 * Z95))
+    assert result["interval"][0] < result["probability"] < result["interval"][1]
+
+
+def test_the_dependence_weight_widens_the_interval_when_evidence_agrees():
+    a = ModalityEvidence("labs", 1.0, (1.0, 1.0), "v", STATUS)
+    b = ModalityEvidence("breath", 0.8, (0.8, 0.8), "v", STATUS)
+    result = fuse(PRIOR, [a, b], options=OPTIONS)
+    assert result["interval_sources"]["programme_assumptions"]["dependence_weight"] == pytest.approx(0.8 / (2 * Z95))
+    assert "dependence_weight" not in fuse(PRIOR, [a], options=OPTIONS)["interval_sources"]["programme_assumptions"]
 
 
 def test_what_missing_modalities_could_change_is_reported_apart_from_the_interval():

@@ -12,7 +12,7 @@ from edge.vocabulary import CTD_DIAGNOSES
 DEFAULT = TriageThresholds()
 PROBABILITY_BY_TIER = {"low": 0.05, "intermediate": 0.2, "high": 0.5}
 # Recorded facts, and the guideline lines they should select, per CTD.
-FACTORS = [frozenset(), frozenset({"RF-high-titre"}), frozenset({"anti-CCP"}), frozenset({"ever_smoker"}),
+FACTORS = [frozenset(), frozenset({"RF-high-titre"}), frozenset({"anti-CCP-high-titre"}), frozenset({"ever_smoker"}),
            frozenset({"male"}), frozenset({"anti-Ro52"}), frozenset({"ANA"}), frozenset({"raynaud"}),
            frozenset({"anti-Scl-70"}), frozenset({"exertional_dyspnoea"})]
 ALWAYS_SCREENED = {"SSc": "ssc", "IIM": "iim", "MCTD": "mctd"}
@@ -59,9 +59,15 @@ def test_ssc_iim_and_mctd_are_always_advised_hrct_plus_pfts(ctd, tier):
 
 
 def test_the_matched_risk_factors_are_named():
-    factors = patient_factors(sex="M", smoking="current", autoantibodies=("anti-CCP",), symptoms=())
+    factors = patient_factors(sex="M", smoking="current", autoantibodies=("anti-CCP-high-titre",), symptoms=())
     recommendation = triage(0.01, thresholds=DEFAULT, flags=[], ctd_diagnosis="RA", factors=factors)["recommendation"]
-    assert recommendation["guideline"]["risk_factors"] == ["anti-CCP", "ever_smoker", "male"]
+    assert recommendation["guideline"]["risk_factors"] == ["anti-CCP-high-titre", "ever_smoker", "male"]
+
+
+def test_a_merely_positive_anti_ccp_selects_no_ra_line():
+    factors = patient_factors(sex="F", smoking="never", autoantibodies=("anti-CCP",), symptoms=())
+    recommendation = triage(0.01, thresholds=DEFAULT, flags=[], ctd_diagnosis="RA", factors=factors)["recommendation"]
+    assert recommendation["guideline"]["code"] == "none" and recommendation["advice"] == "rescreen"
 
 
 @pytest.mark.parametrize(

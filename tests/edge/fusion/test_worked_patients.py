@@ -33,11 +33,11 @@ def at(output, dotted):
     return output
 
 
-def test_the_document_has_three_worked_patients():
-    assert len(BLOCKS) == 3
+def test_the_document_has_four_worked_patients():
+    assert len(BLOCKS) == 4
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[f"patient-{c}" for c in "ABC"])
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"patient-{c}" for c in "ABCD"])
 def test_a_worked_patient_is_reproduced_by_the_cli(block, tmp_path):
     patient = json.loads(block)
     output = screen(patient["args"], tmp_path / "data")
@@ -53,7 +53,8 @@ def test_the_cli_summary_names_the_guideline_line_uncertainty_and_validation(tmp
     result = run(["--age", "62", "--sex", "F", "--ctd", "SSc"], tmp_path / "data")
     assert result.returncode == 0, result.stderr
     assert "Systemic sclerosis is at increased risk of ILD: screen with HRCT and PFTs." in result.stdout
-    assert "90% interval" in result.stdout and "measuring the missing tests could still move it" in result.stdout
+    assert "We are 90% sure the risk is between" in result.stdout
+    assert "The tests not done yet could still move it" in result.stdout
     assert "Not validated for clinical use" in result.stdout
 
 

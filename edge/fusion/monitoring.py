@@ -1,0 +1,97 @@
+"""Monitoring of confirmed ILD: once ILD is confirmed the patient leaves screening for the
+monitoring pathway of the 2023 ACR/CHEST guideline (Johnson SR et al. Arthritis Rheumatol
+2024;76:1182-1200, Table 4, "Summary of recommendations for monitoring for ILD progression"):
+
+- PFTs (spirometry, lung volumes, DLCO) every 3-6 months in the first year for IIM-ILD and
+  SSc-ILD, every 3-12 months for RA-, SjD- and MCTD-ILD, "then less frequently once stable";
+- ambulatory desaturation testing every 3-12 months;
+- HRCT when clinically indicated (no routine interval given);
+- against chest radiography, 6-minute walk distance and bronchoscopy for monitoring.
+
+Programme assumptions (marked in ``PFT_MONTHS``): SLE is outside the guideline's population and
+follows the 3-12 month line; after the first year, "less frequently" is the upper end of the
+first-year interval. GAP / ILD-GAP staging (``edge.fusion.staging``) is computed when FVC and
+DLCO are known.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+GUIDELINE = ("Johnson SR et al. 2023 ACR/CHEST Guideline for the Screening and Monitoring of ILD in People with "
+             "SARDs, Arthritis Rheumatol 2024;76:1182-1200, Table 4")
+PROGRAMME = "programme assumption"
+# CTD -> (first-year PFT interval in months (low, high), interval after the first year, source).
+PFT_MONTHS: dict[str, tuple[tuple[int, int], int, str]] = {
+    "SSc": ((3, 6), 6, GUIDELINE + "; after the first year: " + PROGRAMME),
+    "IIM": ((3, 6), 6, GUIDELINE + "; after the first year: " + PROGRAMME),
+    "RA": ((3, 12), 12, GUIDELINE + "; after the first year: " + PROGRAMME),
+    "SjD": ((3, 12), 12, GUIDELINE + "; after the first year: " + PROGRAMME),
+    "MCTD": ((3, 12), 12, GUIDELINE + "; after the first year: " + PROGRAMME),
+    "SLE": ((3, 12), 12, PROGRAMME + " (SLE is outside the guideline's population)"),
+}
+DESATURATION_MONTHS = (3, 12)
+AVOID = ("chest radiography", "6-minute walk distance", "bronchoscopy")
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` plus whole months, held to the month's last day (31 Jan + 1 month = 28/29 Feb)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    next_month = dt.date(year + (month == 12), month % 12 + 1, 1)
+    return min(day.replace(year=year, month=month, day=1) + dt.timedelta(days=day.day - 1),
+               next_month - dt.timedelta(days=1))
+
+
+def _date(value: Optional[str]) -> Optional[dt.date]:
+    return dt.date.fromisoformat(value[:10]) if value else None
+
+
+def monitoring_plan(ctd_diagnosis: str, *, confirmed_on: Optional[str], pft_dates: list[str],
+                    on: Optional[str] = None) -> dict:
+    """The monitoring plan of a patient with confirmed ILD, as of ``on`` (ISO date; default today).
+
+    The next PFTs are due within the interval after the later of the confirmation and the last
+    PFTs on record: ``next_pft_from`` (its low end) to ``next_pft_due`` (its high end); both None
+    when no date is known (e.g. ``ildscreen screen --ild-confirmed``).
+    """
+    (low, high), later, source = PFT_MONTHS[ctd_diagnosis]
+    today = _date(on) or dt.date.today()
+    confirmed = _date(confirmed_on)
+    pfts = sorted(d for d in (_date(v) for v in pft_dates) if d is not None and d <= today)
+    anchor = max([d for d in (confirmed, pfts[-1] if pfts else None) if d is not None], default=None)
+    first_year = confirmed is None or today < add_months(confirmed, 12)
+    months = (low, high) if first_year else (later, later)
+    due_from = add_months(anchor, months[0]) if anchor else None
+    due_by = add_months(anchor, months[1]) if anchor else None
+    every = f"every {months[0]}-{months[1]} months" if months[0] != months[1] else f"every {months[0]} months"
+    due_text = f" (next due by {due_by.isoformat()})" if due_by else ""
+    return {
+        "pathway": "monitoring",
+        "pft_every_months": list(months),
+        "first_year": first_year,
+        "last_pft": pfts[-1].isoformat() if pfts else None,
+        "next_pft_from": due_from.isoformat() if due_from else None,
+        "next_pft_due": due_by.isoformat() if due_by else None,
+        "pft_overdue": bool(due_by and today > due_by),
+        "desaturation_every_months": list(DESATURATION_MONTHS),
+        "hrct": "when clinically indicated",
+        "not_recommended": list(AVOID),
+        "next_steps": [f"PFTs (spirometry, lung volumes, DLCO) {every}{due_text}",
+                       f"Ambulatory desaturation test every {DESATURATION_MONTHS[0]}-{DESATURATION_MONTHS[1]} months",
+                       "HRCT of the chest when clinically indicated"],
+        "source": source,
+    }
+
+
+def monitoring_recommendation(plan: dict, *, priority: str) -> dict:
+    """The assessment's recommendation on the monitoring pathway (replaces screening advice)."""
+    return {
+        "advice": "monitoring",
+        "priority": priority,
+        "text": "ILD is confirmed: monitor it. " + "; ".join(plan["next_steps"]) + ".",
+        "next_steps": plan["next_steps"],
+        "rescreen_months": None,
+        "guideline": {"code": "monitoring", "line": "Confirmed ILD in a systemic autoimmune rheumatic disease: "
+                      "monitor for progression.", "source": plan["source"], "risk_factors": []},
+    }

@@ -1,0 +1,51 @@
+"""Monitoring of confirmed ILD (2023 ACR/CHEST Table 4): PFT interval by CTD, next PFTs due from
+the later of the confirmation and the last PFTs, and the assessment's pathway."""
+import datetime as dt
+
+import pytest
+
+from edge.fusion.clinical_prior import ClinicalPicture
+from edge.fusion.evidence import EvidenceOptions
+from edge.fusion.monitoring import add_months, monitoring_plan
+from edge.fusion.triage import TriageThresholds
+from edge.screening import assess
+
+
+@pytest.mark.parametrize(("ctd", "months"), [("SSc", [3, 6]), ("IIM", [3, 6]), ("RA", [3, 12]), ("SjD", [3, 12]),
+                                             ("MCTD", [3, 12])])
+def test_the_first_year_pft_interval_follows_the_guideline(ctd, months):
+    plan = monitoring_plan(ctd, confirmed_on="2026-01-15", pft_dates=[], on="2026-03-01")
+    assert plan["pft_every_months"] == months and plan["first_year"]
+    assert plan["desaturation_every_months"] == [3, 12] and plan["hrct"] == "when clinically indicated"
+
+
+def test_the_next_pfts_are_due_after_the_later_of_confirmation_and_the_last_pfts():
+    plan = monitoring_plan("SSc", confirmed_on="2026-01-15", pft_dates=["2026-02-10", "2026-04-20"], on="2026-05-01")
+    assert plan["last_pft"] == "2026-04-20"
+    assert (plan["next_pft_from"], plan["next_pft_due"]) == ("2026-07-20", "2026-10-20")
+    late = monitoring_plan("SSc", confirmed_on="2026-01-15", pft_dates=[], on="2026-08-01")
+    assert late["next_pft_due"] == "2026-07-15" and late["pft_overdue"]
+    after_a_year = monitoring_plan("RA", confirmed_on="2024-01-15", pft_dates=["2025-12-01"], on="2026-01-10")
+    assert not after_a_year["first_year"] and after_a_year["next_pft_due"] == "2026-12-01"
+    undated = monitoring_plan("RA", confirmed_on=None, pft_dates=[])
+    assert undated["next_pft_due"] is None and undated["next_steps"][0].startswith("PFTs")
+
+
+def test_add_months_holds_the_end_of_a_month():
+    assert add_months(dt.date(2026, 1, 31), 1) == dt.date(2026, 2, 28)
+    assert add_months(dt.date(2026, 11, 15), 3) == dt.date(2027, 2, 15)
+
+
+def test_confirmed_ild_replaces_screening_advice_by_monitoring_and_a_red_flag_keeps_it_urgent():
+    picture = ClinicalPicture("RA", 66, "M", ages=(66, 66))
+    screening = assess(picture, [], thresholds=TriageThresholds(), options=EvidenceOptions())
+    assert screening["pathway"] == "screening" and screening["recommendation"]["advice"] == "hrct_pfts"
+    confirmed = {"source": "clinician_outcome", "date": "2026-01-15", "referral_id": None}
+    monitored = assess(picture, [], thresholds=TriageThresholds(), options=EvidenceOptions(), ild_confirmed=confirmed,
+                       pft_dates=["2026-02-01"], on="2026-03-01")
+    assert monitored["pathway"] == "monitoring" and monitored["recommendation"]["advice"] == "monitoring"
+    assert "HRCT plus" not in monitored["recommendation"]["text"]
+    assert monitored["monitoring"]["next_pft_due"] == "2027-02-01"
+    rapid = assess(ClinicalPicture("RA", 66, "M", symptoms=("rapidly_worsening_dyspnoea",), ages=(66, 66)), [],
+                   thresholds=TriageThresholds(), options=EvidenceOptions(), ild_confirmed=confirmed)
+    assert rapid["recommendation"]["priority"] == "urgent"
