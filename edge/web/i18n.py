@@ -629,7 +629,7 @@ CATALOG: dict[str, dict[str, str]] = {
 # keeps the code, which is how English clinical notes write them.
 ANTIBODY_ZH = {
     "anti-Scl-70": "抗 Scl-70 抗体", "anti-centromere": "抗着丝点抗体", "anti-RNA-polymerase-III": "抗 RNA 聚合酶 III 抗体",
-    "RF-high-titre": "类风湿因子（高滴度）", "anti-CCP": "抗 CCP 抗体", "anti-Jo-1": "抗 Jo-1 抗体",
+    "RF-high-titre": "类风湿因子（高滴度）", "anti-CCP": "抗 CCP 抗体", "anti-CCP-high-titre": "抗 CCP 抗体（高滴度）", "anti-Jo-1": "抗 Jo-1 抗体",
     "anti-PL-7": "抗 PL-7 抗体", "anti-PL-12": "抗 PL-12 抗体", "anti-EJ": "抗 EJ 抗体", "anti-OJ": "抗 OJ 抗体",
     "anti-MDA5": "抗 MDA5 抗体", "anti-Ro52": "抗 Ro52 抗体", "anti-SSA": "抗 SSA 抗体", "anti-SSB": "抗 SSB 抗体",
     "anti-U1-RNP": "抗 U1-RNP 抗体", "anti-dsDNA": "抗 dsDNA 抗体", "anti-Sm": "抗 Sm 抗体", "ANA": "抗核抗体（ANA）",

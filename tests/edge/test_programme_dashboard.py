@@ -140,7 +140,7 @@ def test_a_refused_take_that_was_re_recorded_still_counts_as_refused(app, client
                                           stream=io.BytesIO(wav_bytes(2.0)), max_bytes=10**7,
                                           model=resources.auscultation_model)
         assert stored["quality"]["ok"] is False
-        recordings.discard_recording(db, CLINICIAN, stored["id"])
+        recordings.discard_recording(db, resources.blobs, CLINICIAN, stored["id"])
     assert db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 0
     row = next(row for row in programme_summary(db, window_months=6, psi_alert=0.25)["quality_refusals"]
                if row["kind"] == "lung sounds")

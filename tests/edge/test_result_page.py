@@ -30,7 +30,7 @@ def test_the_result_shows_guideline_line_advice_validation_and_uncertainty(clien
     assert CATALOG["plain_interval_missing"][lang].format(
         missing_low=f"{missing['low'] * 100:.0f}", missing_high=f"{missing['high'] * 100:.0f}") in page
     interval = page.split('id="risk-interval">', 1)[1].split("</p>", 1)[0]
-    assert "prior" not in interval and "90%" not in interval
+    assert "prior" not in interval and "90% interval" not in interval
 
 
 def test_the_letter_names_the_guideline_line_validation_and_model_versions(client, nurse, assessed):
