@@ -89,7 +89,9 @@ def test_a_programme_viewer_reads_the_programme_view(browser, programme_server, 
     assert page.locator("#clinics-reporting").inner_text() == "2"
     screened = east["counts"]["screened_patients"] + north["counts"]["screened_patients"]
     assert page.locator("#overall-screened_patients").inner_text().startswith(str(screened))
-    assert page.locator("#overall svg.plot circle").count() >= 3  # the pooled calibration bins, drawn by the server
+    # The pooled calibration bins, drawn by the server (how many depends on the simulated outcomes:
+    # 2 since main's evidence changes, 3 before; the plot being drawn is the point).
+    assert page.locator("#overall svg.plot circle").count() >= 1
     assert page.locator("#clinic-clinic-north .flag[data-code=older_model]").is_visible()
     assert page.locator("#clinic-clinic-west .flag[data-code=not_reporting]").is_visible()
     assert page.locator("#clinic-clinic-east .flag[data-code=older_model]").count() == 0
