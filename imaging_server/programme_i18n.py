@@ -10,10 +10,7 @@ import datetime as dt
 from typing import Optional
 from zoneinfo import ZoneInfo
 
-from flask import request
-
-LANGUAGES = ("en", "zh-CN")
-LANGUAGE_COOKIE = "lang"
+from common.i18n import LANGUAGE_COOKIE, LANGUAGES, lookup, negotiate_language  # noqa: F401 - re-exported
 
 CATALOG: dict[str, dict[str, str]] = {
     "title": {"en": "Screening programme", "zh-CN": "筛查项目"},
@@ -114,21 +111,9 @@ CATALOG: dict[str, dict[str, str]] = {
 }
 
 
-def negotiate_language() -> str:
-    """The page's language: the ``lang`` cookie, else Accept-Language, else English."""
-    chosen = request.cookies.get(LANGUAGE_COOKIE)
-    if chosen in LANGUAGES:
-        return chosen
-    best = request.accept_languages.best_match(["en", "zh-CN", "zh"], default="en")
-    return "zh-CN" if best and best.startswith("zh") else "en"
-
-
 def translate(key: str, lang: str, **values) -> str:
-    """The catalog's sentence for ``key`` in ``lang`` (English when missing), filled with ``values``."""
-    entry = CATALOG.get(key)
-    if entry is None:
-        return key
-    return entry.get(lang, entry["en"]).format(**values)
+    """The programme catalog's words for ``key`` in ``lang`` (:func:`common.i18n.lookup`)."""
+    return lookup(CATALOG, key, lang, **values)
 
 
 def flag_text(flag: dict, lang: str) -> str:

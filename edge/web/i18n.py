@@ -5,10 +5,8 @@ browser's Accept-Language, else English.
 """
 from __future__ import annotations
 
-from flask import request
+from common.i18n import LANGUAGE_COOKIE, LANGUAGES, lookup, negotiate_language  # noqa: F401 - re-exported
 
-LANGUAGES = ("en", "zh-CN")
-LANGUAGE_COOKIE = "lang"
 
 CATALOG: dict[str, dict[str, str]] = {
     "app_title": {"en": "ILD screening", "zh-CN": "间质性肺病筛查"},
@@ -693,16 +691,6 @@ def error_message(code: str, lang: str, detail: str = "") -> str:
     return f"{text} ({detail})" if lang == "en" and detail else text
 
 
-def negotiate_language() -> str:
-    chosen = request.cookies.get(LANGUAGE_COOKIE)
-    if chosen in LANGUAGES:
-        return chosen
-    best = request.accept_languages.best_match(["en", "zh-CN", "zh"], default="en")
-    return "zh-CN" if best and best.startswith("zh") else "en"
-
-
 def translate(key: str, lang: str, **values) -> str:
-    entry = CATALOG.get(key)
-    if entry is None:
-        return key
-    return entry.get(lang, entry["en"]).format(**values)
+    """The tablet catalog's words for ``key`` in ``lang`` (:func:`common.i18n.lookup`)."""
+    return lookup(CATALOG, key, lang, **values)
