@@ -216,16 +216,19 @@ def _open(data_dir: Optional[Path]):
 @click.argument("username")
 @click.option("--role", type=click.Choice(["nurse", "clinician", "admin"]), required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of generating one.")
+@click.option("--full-name", default=None, help="The name printed with the role on referral letters.")
 @data_dir_option
 @domain_errors
-def users_add(username: str, role: str, password_stdin: bool, data_dir: Optional[Path]) -> None:
+def users_add(username: str, role: str, password_stdin: bool, data_dir: Optional[Path],
+              full_name: Optional[str] = None) -> None:
     """Create an account; prints a one-time password unless --password-stdin is given."""
     if not re.match(USERNAME_PATTERN, username):
         raise click.ClickException(f"username {username!r} must be 2-32 lower-case letters, digits, '.', '_' or '-'")
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     database = _open(data_dir)
     try:
-        user, one_time = create_user(database, audit.CLI_OPERATOR, username=username, role=role, password=password)
+        user, one_time = create_user(database, audit.CLI_OPERATOR, username=username, role=role, password=password,
+                                     full_name=full_name)
     finally:
         database.close()
     click.echo(f"created {user['role']} {user['username']}")

@@ -8,7 +8,13 @@ and jitter", AWS Architecture Blog, 2015) so that clinics coming back online do 
 
 States: ``queued`` -> ``delivered`` -> ``reported`` (CT results stored), with ``retrying``
 while the server is unreachable, ``rejected`` when the server refuses the referral itself, and
-``imaging_failed`` when the hospital could not quantify the CT.
+``imaging_failed`` when the hospital could not quantify the CT. A clinician withdraws a referral:
+one not yet delivered becomes ``withdrawn`` at once; a delivered one becomes ``revoking`` and the
+outbox asks the hospital to revoke its ServiceRequest (``revoked`` once it has, back to
+``delivered`` with the hospital's reason if it refuses, e.g. the CT is already done).
+
+Referring follows the advice: when the visit's advice is not HRCT, a referral needs the
+clinician's stated reason, which travels in the FHIR ServiceRequest and prints on the letter.
 
 The first CT result is the automated, preliminary report; the radiologist's read comes later
 (the report turns ``final``, ``amended`` when changed). So a reported referral is asked again
@@ -41,7 +47,7 @@ from edge.patients import get_patient, get_visit
 from edge.screening import latest_assessment
 from edge.store.database import utc_now, write_transaction
 from imaging_client.client import DeliveryUnavailable, ReferralRejected, ReferralServerClient
-from imaging_client.referral import build_referral_bundle, new_referral_code
+from imaging_client.referral import advises_hrct, build_referral_bundle, new_referral_code
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +56,10 @@ BACKOFF_CAP_S = 3600.0
 CLAIM_LEASE_S = 120.0  # a delivery in flight is not picked up by another worker meanwhile
 READ_POLL_FRACTION = 0.1  # ask again after this fraction of the time already waited for the read
 READ_POLL_CAP_S = 6 * 3600.0
+MAX_REASON_CHARS = 500
+# A referral in one of these no longer stands: the visit may be referred again.
+ENDED_STATUSES = ("rejected", "withdrawn", "revoked")
+WITHDRAWABLE = {"queued": "withdrawn", "retrying": "withdrawn", "delivered": "revoking"}
 
 
 def read_poll_delay(waited_s: float) -> float:
@@ -120,51 +130,132 @@ def ild_extent_trend(referrals: list[dict]) -> list[dict]:
     return sorted(points, key=lambda point: point["date"])
 
 
-def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, *, site_secret: bytes) -> dict:
+def clean_reason(reason: Optional[str], *, field: str = "reason") -> Optional[str]:
+    """The stated reason stripped (None when empty); longer than ``MAX_REASON_CHARS`` is refused."""
+    if reason is None:
+        return None
+    if not isinstance(reason, str):
+        raise ValidationError(f"{field} must be text", fields=[{"field": field, "reason": "not text"}])
+    reason = " ".join(reason.split())
+    if len(reason) > MAX_REASON_CHARS:
+        raise ValidationError(f"{field} is {len(reason)} characters; at most {MAX_REASON_CHARS}",
+                              fields=[{"field": field, "reason": "too long"}])
+    return reason or None
+
+
+def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, *, site_secret: bytes,
+                    reason: Optional[str] = None) -> dict:
     """Queue a referral for HRCT from the visit's latest assessment.
+
+    ``reason`` is the clinician's stated clinical reason: required when the advice is not HRCT
+    (then it is the request's reason), optional otherwise.
 
     Raises
     ------
     ValidationError
-        When the visit has not been assessed.
+        When the visit has not been assessed, or the advice is not HRCT and no reason is given
+        (field ``reason``).
     Conflict
-        When the visit already has a referral that is not rejected.
+        When the visit already has a referral that still stands.
     """
     visit = get_visit(db, visit_id)
     assessment = latest_assessment(db, visit_id)
     if assessment is None:
         raise ValidationError("assess the visit before referring",
                               fields=[{"field": "visit_id", "reason": "no assessment yet"}])
+    reason = clean_reason(reason)
+    if reason is None and not advises_hrct(assessment):
+        raise ValidationError(
+            f"the advice for this visit is not HRCT ({assessment['recommendation'].get('advice')}): "
+            "state the clinical reason for referring", fields=[{"field": "reason", "reason": "required"}])
     patient = get_patient(db, visit["patient_id"])
     labs = db.execute_returning_dicts(
         "SELECT loinc, analyte, si_value, si_unit FROM lab_results WHERE visit_id = ? ORDER BY id", [visit_id])
     code = new_referral_code()
     bundle = build_referral_bundle(
         referral_code=code, tier=assessment["tier"], patient_code=patient["code"], birth_year=patient["birth_year"],
-        sex=patient["sex"], site_secret=site_secret, assessment=assessment, lab_results=labs)
+        sex=patient["sex"], site_secret=site_secret, assessment=assessment, lab_results=labs, reason=reason)
     now = utc_now()
     with write_transaction(db):
-        active = db.execute("SELECT code FROM referrals WHERE visit_id = ? AND status != 'rejected'",
-                            [visit_id]).fetchone()
+        active = db.execute(f"SELECT code FROM referrals WHERE visit_id = ? AND status NOT IN "
+                            f"({', '.join('?' * len(ENDED_STATUSES))})", [visit_id, *ENDED_STATUSES]).fetchone()
         if active:
             raise Conflict(f"visit {visit_id} already has referral {active[0]}")
         referral_id = db["referrals"].insert({
             "visit_id": visit_id, "assessment_id": assessment["id"], "code": code,
             "priority": bundle["entry"][0]["resource"]["priority"], "status": "queued",
             "payload": json.dumps(bundle), "attempts": 0, "next_attempt_at": now,
-            "created_at": now, "updated_at": now, "created_by": actor.user_id,
+            "created_at": now, "updated_at": now, "created_by": actor.user_id, "reason": reason,
         }).last_pk
-        audit.record(db, actor, "create", "referral", referral_id, {"visit_id": visit_id, "tier": assessment["tier"]})
+        audit.record(db, actor, "create", "referral", referral_id,
+                     {"visit_id": visit_id, "tier": assessment["tier"],
+                      "advice": assessment["recommendation"].get("advice"), "reason_given": reason is not None})
     return get_referral(db, referral_id)
 
 
-def _claim(db: sqlite_utils.Database, row: dict, *, table: str = "referrals") -> bool:
+def withdraw_referral(db: sqlite_utils.Database, actor: audit.Actor, referral_id: int, *,
+                      reason: Optional[str] = None) -> dict:
+    """Withdraw a referral: ``withdrawn`` when not yet delivered, ``revoking`` (the outbox asks the
+    hospital to revoke it) when delivered.
+
+    Raises
+    ------
+    NotFound
+        When there is no such referral.
+    Conflict
+        When the referral can no longer be withdrawn (reported, failed, rejected, already withdrawn).
+    """
+    reason = clean_reason(reason)
+    now = utc_now()
+    with write_transaction(db):
+        row = db.execute("SELECT status, visit_id FROM referrals WHERE id = ?", [referral_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no referral with id {referral_id}")
+        status = WITHDRAWABLE.get(row[0])
+        if status is None:
+            raise Conflict(f"referral {referral_id} is {row[0]}: it can no longer be withdrawn")
+        db.execute("UPDATE referrals SET status = ?, withdrawn_at = ?, withdrawn_by = ?, withdraw_reason = ?, "
+                   "next_attempt_at = ?, updated_at = ? WHERE id = ?",
+                   [status, now, actor.user_id, reason, now, now, referral_id])
+        audit.record(db, actor, "withdraw", "referral", referral_id,
+                     {"visit_id": row[1], "from": row[0], "to": status})
+    return get_referral(db, referral_id)
+
+
+def deliver_revocations(db: sqlite_utils.Database, client: ReferralServerClient) -> dict:
+    """Ask the hospital to revoke every referral withdrawn after delivery; return counts by outcome."""
+    outcome = {"revoked": 0, "retrying": 0, "refused": 0}
+    due = db.execute_returning_dicts(
+        "SELECT id, code, attempts, next_attempt_at FROM referrals WHERE status = 'revoking' "
+        "AND next_attempt_at <= ? ORDER BY id", [utc_now()])
+    for row in due:
+        if not _claim(db, row, statuses=("revoking",)):
+            continue
+        try:
+            client.revoke(row["code"])
+        except DeliveryUnavailable as exc:
+            changes, kind = {"next_attempt_at": _at(backoff_delay(row["attempts"] + 1)), "last_error": str(exc)}, \
+                "retrying"
+        except ReferralRejected as exc:
+            changes, kind = {"status": "delivered", "last_error": f"revocation refused: {exc}"}, "refused"
+            logger.warning("referral id %s: the hospital refused to revoke it: %s", row["id"], exc)
+        else:
+            changes, kind = {"status": "revoked", "last_error": None}, "revoked"
+        with write_transaction(db):
+            db.execute(f"UPDATE referrals SET {', '.join(f'{key} = ?' for key in changes)}, updated_at = ? "
+                       "WHERE id = ? AND status = 'revoking'", [*changes.values(), utc_now(), row["id"]])
+        outcome[kind] += 1
+    return outcome
+
+
+def _claim(db: sqlite_utils.Database, row: dict, *, table: str = "referrals",
+           statuses: tuple[str, ...] = ("queued", "retrying")) -> bool:
     """Take a lease on a due referral (or programme report); False if another worker got it first."""
     with write_transaction(db):
         cursor = db.execute(
             f"UPDATE {table} SET next_attempt_at = ?, attempts = attempts + 1, updated_at = ? "
-            "WHERE id = ? AND next_attempt_at = ? AND status IN ('queued', 'retrying')",
-            [_at(CLAIM_LEASE_S), utc_now(), row["id"], row["next_attempt_at"]])
+            f"WHERE id = ? AND next_attempt_at = ? AND status IN ({', '.join('?' * len(statuses))})",
+            [_at(CLAIM_LEASE_S), utc_now(), row["id"], row["next_attempt_at"], *statuses])
         return cursor.rowcount == 1
 
 
@@ -187,9 +278,17 @@ def _deliver(db: sqlite_utils.Database, table: str, due: list[dict], send: Calla
         else:
             changes = {"status": "delivered", "delivered_at": utc_now(), "last_error": None}
         with write_transaction(db):
-            # A programme report superseded while in flight stays superseded: the newer one follows it.
-            db.execute(f"UPDATE {table} SET {', '.join(f'{key} = ?' for key in changes)}, updated_at = ? "
-                       "WHERE id = ? AND status != 'superseded'", [*changes.values(), utc_now(), row["id"]])
+            # A programme report superseded while in flight stays superseded: the newer one follows
+            # it. A referral withdrawn while in flight stays withdrawn; if it did arrive, the
+            # hospital is asked to revoke it.
+            updated = db.execute(
+                f"UPDATE {table} SET {', '.join(f'{key} = ?' for key in changes)}, updated_at = ? "
+                "WHERE id = ? AND status NOT IN ('superseded', 'withdrawn')",
+                [*changes.values(), utc_now(), row["id"]]).rowcount
+            if not updated and table == "referrals" and changes["status"] == "delivered":
+                db.execute("UPDATE referrals SET status = 'revoking', delivered_at = ?, next_attempt_at = ?, "
+                           "updated_at = ? WHERE id = ? AND status = 'withdrawn'",
+                           [utc_now(), utc_now(), utc_now(), row["id"]])
         outcome[changes["status"]] += 1
     return outcome
 

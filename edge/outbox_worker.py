@@ -29,8 +29,10 @@ class OutboxWorker(threading.Thread):
     def run_once(self) -> dict:
         db = self.folder.connect()
         try:
-            return {"delivery": outbox.deliver_due(db, self.client), "results": outbox.poll_results(
-                db, self.client, result_poll_days=self.folder.settings.result_poll_days)}
+            return {"delivery": outbox.deliver_due(db, self.client),
+                    "revocation": outbox.deliver_revocations(db, self.client),
+                    "results": outbox.poll_results(db, self.client,
+                                                   result_poll_days=self.folder.settings.result_poll_days)}
         finally:
             db.close()
 

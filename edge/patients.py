@@ -128,6 +128,15 @@ def update_visit(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, c
     return get_visit(db, visit_id)
 
 
+def mark_symptoms_reviewed(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int) -> dict:
+    """The nurse reviewed the patient's details and symptoms at this (open) visit; audited."""
+    with write_transaction(db):
+        require_open_visit(db, visit_id)
+        db.execute("UPDATE visits SET symptoms_reviewed_at = ? WHERE id = ?", [utc_now(), visit_id])
+        audit.record(db, actor, "review_symptoms", "visit", visit_id)
+    return get_visit(db, visit_id)
+
+
 def require_open_visit(db: sqlite_utils.Database, visit_id: int) -> dict:
     visit = get_visit(db, visit_id)
     if visit["status"] != "open":

@@ -163,16 +163,26 @@ def drift_figures(visits: list[dict], *, alert_at: float) -> list[dict]:
 
 
 def quality_refusals(db: sqlite_utils.Database) -> list[dict]:
-    """Per device (``upload`` when none): readings, how many the quality gate refused, and the share."""
+    """Per device (``upload`` when none): readings, how many the quality gate refused, and the share.
+
+    Takes the nurse discarded (re-recorded) count too, from their audit entries: a refused take
+    that was re-recorded is still a refusal. ``discarded`` says how many of the readings those are.
+    """
     counts: dict[tuple[str, str], list[int]] = {}
     for kind, table in (("lung sounds", "recordings"), ("breath", "breath_readings")):
         for row in db.execute_returning_dicts(f"SELECT device_id, quality FROM {table}"):
             quality = json.loads(row["quality"]) if row["quality"] else {}
-            entry = counts.setdefault((kind, row["device_id"] or "upload"), [0, 0])
+            entry = counts.setdefault((kind, row["device_id"] or "upload"), [0, 0, 0])
             entry[0] += 1
             entry[1] += int(quality.get("ok") is False)
-    return [{"kind": kind, "device": device, "readings": total, "refused": refused,
-             "share": refused / total} for (kind, device), (total, refused) in sorted(counts.items())]
+    for (detail,) in db.execute("SELECT detail FROM audit_log WHERE entity = 'recording' AND action = 'discard'"):
+        detail = json.loads(detail) if detail else {}
+        entry = counts.setdefault(("lung sounds", detail.get("device") or "upload"), [0, 0, 0])
+        entry[0] += 1
+        entry[1] += int(detail.get("refused") is True)
+        entry[2] += 1
+    return [{"kind": kind, "device": device, "readings": total, "refused": refused, "discarded": discarded,
+             "share": refused / total} for (kind, device), (total, refused, discarded) in sorted(counts.items())]
 
 
 def programme_summary(db: sqlite_utils.Database, *, window_months: float, psi_alert: float,

@@ -174,8 +174,12 @@ def discard_recording(db: sqlite_utils.Database, blobs: BlobStore, actor: audit.
         row = get_recording(db, recording_id)
         require_open_visit(db, row["visit_id"])
         db.execute("DELETE FROM recordings WHERE id = ?", [recording_id])
+        # The take's device and verdict stay in the audit entry so that discarded takes still
+        # count in the quality-gate figures (edge.programme.quality_refusals).
+        quality = json.loads(row["quality"]) if row["quality"] else {}
         audit.record(db, actor, "discard", "recording", recording_id,
-                     {"visit_id": row["visit_id"], "chest_site": row["chest_site"], "sha256": row["sha256"]})
+                     {"visit_id": row["visit_id"], "chest_site": row["chest_site"], "sha256": row["sha256"],
+                      "device": row["device_id"] or "upload", "refused": quality.get("ok") is False})
         # Under the write lock: an upload of the same content commits its file and its row
         # under this lock too (add_recording), so it never finds its file removed.
         still_used = db.execute(
@@ -189,6 +193,18 @@ def discard_recording(db: sqlite_utils.Database, blobs: BlobStore, actor: audit.
 def list_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
     rows = db.execute_returning_dicts("SELECT * FROM recordings WHERE visit_id = ? ORDER BY id", [visit_id])
     return [_recording_from_row(row) for row in rows]
+
+
+def is_accepted(recording: dict) -> bool:
+    """Whether a recording passed the quality gate and was scored: the only recordings that may
+    reach the risk, the letter, the referral and the crackle map."""
+    quality = recording.get("quality")
+    return bool(quality and quality.get("ok")) and recording.get("crackle_probability") is not None
+
+
+def accepted_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
+    """The visit's recordings that passed the quality gate and were scored (see ``is_accepted``)."""
+    return [recording for recording in list_recordings(db, visit_id) if is_accepted(recording)]
 
 
 def score_unscored_recordings(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, model) -> int:

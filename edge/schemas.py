@@ -210,6 +210,10 @@ class Recording(BaseModel):
     crackle_probability: Optional[float]
     model_version: Optional[str]
     windows: Optional[list[dict]] = Field(None, description="Per-window crackle probabilities, when scored.")
+    quality_advice: list[str] = Field(
+        [], description="Why the quality gate refused the take, in plain words with what to do, in the language of "
+                        "Accept-Language (en or zh-CN); empty when accepted. `quality.issues` keeps the gate's own "
+                        "codes and measurements.")
     created_at: str
 
 
@@ -245,17 +249,20 @@ class UserCreate(RequestModel):
     password: Optional[str] = Field(
         None, min_length=10, max_length=1024, description="Leave out to have a one-time password generated."
     )
+    full_name: Optional[str] = Field(None, max_length=100, description="Printed on referral letters with the role.")
 
 
 class UserUpdate(RequestModel):
     role: Optional[Role] = None
     disabled: Optional[bool] = None
+    full_name: Optional[str] = Field(None, max_length=100, description="Printed on referral letters with the role.")
 
 
 class User(BaseModel):
     id: int
     username: str
     role: Role
+    full_name: Optional[str] = None
     disabled: bool
     must_change_password: bool
     locked: bool

@@ -122,6 +122,7 @@ def public_view(user: dict) -> dict:
         "id": user["id"],
         "username": user["username"],
         "role": user["role"],
+        "full_name": user.get("full_name"),
         "disabled": bool(user["disabled"]),
         "must_change_password": bool(user["must_change_password"]),
         "locked": is_locked(user),
@@ -146,6 +147,22 @@ def list_users(db: sqlite_utils.Database) -> list[dict]:
     return db.execute_returning_dicts("SELECT * FROM users ORDER BY username")
 
 
+MAX_FULL_NAME = 100
+
+
+def clean_full_name(full_name: Optional[str]) -> Optional[str]:
+    """The name printed on referral letters, whitespace folded; None when empty.
+
+    Raises ``ValidationError`` (field ``full_name``) when longer than ``MAX_FULL_NAME``."""
+    if full_name is None:
+        return None
+    folded = " ".join(str(full_name).split())
+    if len(folded) > MAX_FULL_NAME:
+        raise ValidationError(f"full name is {len(folded)} characters; at most {MAX_FULL_NAME}",
+                              fields=[{"field": "full_name", "reason": "too long"}])
+    return folded or None
+
+
 def create_user(
     db: sqlite_utils.Database,
     actor: audit.Actor,
@@ -153,6 +170,7 @@ def create_user(
     username: str,
     role: str,
     password: Optional[str] = None,
+    full_name: Optional[str] = None,
 ) -> tuple[dict, Optional[str]]:
     """Create an account; without a password, a one-time one is generated and returned.
 
@@ -178,6 +196,7 @@ def create_user(
                 "role": role,
                 "password_hash": password_hash,
                 "must_change_password": int(one_time is not None),
+                "full_name": clean_full_name(full_name),
                 "disabled": 0,
                 "failed_logins": 0,
                 "created_at": utc_now(),
@@ -205,9 +224,13 @@ def update_user(
     *,
     role: Optional[str] = None,
     disabled: Optional[bool] = None,
+    full_name: Optional[str] = None,
 ) -> dict:
-    """Change an account's role or disable/enable it; disabling or a new role ends its sessions and tokens."""
+    """Change an account's role, full name, or disable/enable it; disabling or a new role ends
+    its sessions and tokens."""
     changes: dict = {}
+    if full_name is not None:
+        changes["full_name"] = clean_full_name(full_name)
     if role is not None:
         if role not in ROLES:
             raise ValidationError(f"unknown role {role!r}", fields=[{"field": "role", "reason": f"one of {list(ROLES)}"}])

@@ -52,6 +52,14 @@ def risk_over_time(months: list[dict], *, label: str, x_label: str, y_label: str
     ticks = "".join(f'<text x="{x:.1f}" y="{HEIGHT - PAD + 12}" font-size="8" text-anchor="middle">'
                     f'{escape(m["month"][2:])}</text>' for i, (x, m) in enumerate(zip(xs, months))
                     if i % max(1, n // 6) == 0)
+    # A marker and a 10th-90th whisker per month: with a single month (a clinic's first) the band
+    # and the line have no area or length and the chart would look blank.
+    points = "".join(f'<line x1="{x:.1f}" y1="{_y(m["p10"]):.1f}" x2="{x:.1f}" y2="{_y(m["p90"]):.1f}" '
+                     f'stroke="#0b5cad" stroke-opacity=".5" stroke-width="3"/>'
+                     f'<circle cx="{x:.1f}" cy="{_y(m["median"]):.1f}" r="3.5" fill="#0b5cad">'
+                     f'<title>{escape(m["month"])}: {100 * m["median"]:.0f}% (n={m["n"]})</title></circle>'
+                     for x, m in zip(xs, months))
     return _frame(label, x_label, y_label,
                   f'<polygon points="{band}" fill="#0b5cad" fill-opacity=".15"/>'
-                  f'<polyline points="{median}" fill="none" stroke="#0b5cad" stroke-width="2"/>{ticks}', unit_x=False)
+                  f'<polyline points="{median}" fill="none" stroke="#0b5cad" stroke-width="2"/>{points}{ticks}',
+                  unit_x=False)

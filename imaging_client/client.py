@@ -65,6 +65,14 @@ class ReferralServerClient:
             return response.json()
         raise ReferralRejected(f"HTTP {response.status_code}: {self._reason(response)}")
 
+    def revoke(self, referral_code: str) -> dict:
+        """Ask the hospital to revoke a delivered referral (its ServiceRequest becomes ``revoked``);
+        a referral already revoked is success too."""
+        response = self._request("POST", f"/api/v1/referrals/{referral_code}/revoke")
+        if response.status_code == 200:
+            return response.json()
+        raise ReferralRejected(f"HTTP {response.status_code}: {self._reason(response)}")
+
     def submit_figures(self, figures: dict) -> dict:
         """POST the clinic's programme figures; the server deduplicates on period and sequence."""
         response = self._request("POST", "/api/v1/programme/figures", json=figures)

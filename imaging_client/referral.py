@@ -1,10 +1,17 @@
 """The FHIR R4 referral for HRCT that leaves the clinic: pseudonymous by construction.
 
 A referral is a ``collection`` Bundle with one ServiceRequest (SNOMED CT 241541005,
-high-resolution CT of lungs; reason: suspected ILD), one Patient and Observations for the
-fused risk, the lung-sound finding and key laboratory results, and notes that say which
-guideline line applies, each model's version and validation status and that the risk is not
-validated for clinical use. Laboratory results without a LOINC code (KL-6 has none) are coded
+high-resolution CT of lungs), one Patient and Observations for the fused risk, the lung-sound
+finding and key laboratory results, and notes that say which guideline line applies, each
+model's version and validation status and that the risk is not validated for clinical use.
+
+The request never contradicts the screening advice: when the advice is HRCT plus PFTs its
+reason is ILD screening under the guideline line and its FHIR priority follows the computed
+priority (urgent -> ``asap``, within 3 months -> ``urgent``, routine -> ``routine``); when the
+advice is not HRCT the clinician's stated reason is the request's reason, the notes say that
+the referral goes against the screening advice, and the priority is ``routine`` unless a red
+flag made the tier urgent. The crackle detector's finding goes out ``preliminary``: it is a
+machine finding no clinician has confirmed. Laboratory results without a LOINC code (KL-6 has none) are coded
 in the local ``urn:ildscreen:analyte`` system with the analyte name as text, which FHIR allows
 (a CodeableConcept needs a coding or text, not a LOINC). The Patient carries no name,
 address, telecom or local identifier: only an HMAC-SHA256 of the clinic's patient code under a
@@ -33,7 +40,14 @@ CRACKLE_LEVELS = {"basal": "crackles at a lung base", "other_sites": "crackles a
                   "none": "no crackles at the recorded sites"}
 SNOMED_HRCT_LUNGS = {"system": "http://snomed.info/sct", "code": "241541005",
                      "display": "High resolution computed tomography of lungs"}
-PRIORITY_BY_TIER = {"urgent": "urgent", "high": "routine", "intermediate": "routine", "low": "routine"}
+# The triage's computed priority (edge.fusion.triage) -> FHIR request priority. "urgent" (this
+# week) is FHIR ``asap`` ("higher priority than urgent"); "within 3 months" is FHIR ``urgent``
+# ("actioned promptly, higher priority than routine"). A priority the triage may add later is
+# sent ``routine`` rather than refused: the referral is the clinician's decision.
+FHIR_PRIORITY = {"urgent": "asap", "within_3_months": "urgent", "routine": "routine"}
+HRCT_ADVICE = "hrct_pfts"
+SCREENING_REASON = "Screening for interstitial lung disease (2023 ACR/CHEST guideline)"
+AGAINST_ADVICE = "Referred against the screening advice"
 GENDER = {"F": "female", "M": "male"}
 BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
@@ -48,8 +62,9 @@ def pseudonym(patient_code: str, site_secret: bytes) -> str:
     return hmac.new(site_secret, patient_code.encode(), hashlib.sha256).hexdigest()
 
 
-def _observation(full_url: str, patient_url: str, code: dict, value: dict, notes: tuple[str, ...] = ()) -> dict:
-    resource = {"resourceType": "Observation", "status": "final",
+def _observation(full_url: str, patient_url: str, code: dict, value: dict, notes: tuple[str, ...] = (),
+                 status: str = "final") -> dict:
+    resource = {"resourceType": "Observation", "status": status,
                 "code": {"coding": [code], "text": code["display"]},
                 "subject": {"reference": patient_url}, **value}
     if notes:
@@ -88,11 +103,13 @@ def build_referral_bundle(
     site_secret: bytes,
     assessment: dict,
     lab_results: list[dict] = (),
+    reason: Optional[str] = None,
 ) -> dict:
     """The referral Bundle as JSON-ready dict, validated against the FHIR R4B models.
 
     ``lab_results`` rows carry ``loinc`` (None for an analyte without one), ``analyte``,
-    ``si_value`` and ``si_unit``.
+    ``si_value`` and ``si_unit``. ``reason`` is the clinician's stated reason (required by the
+    caller when the advice is not HRCT).
     """
     patient_url = f"urn:uuid:{uuid.uuid4()}"
     entries = [{
@@ -102,11 +119,11 @@ def build_referral_bundle(
             "identifier": [{"system": REFERRAL_SYSTEM, "value": referral_code}],
             "status": "active",
             "intent": "order",
-            "priority": PRIORITY_BY_TIER[tier],
+            "priority": fhir_priority(assessment["recommendation"]),
             "code": {"coding": [SNOMED_HRCT_LUNGS]},
             "subject": {"reference": patient_url},
-            "reasonCode": [{"text": "Suspected interstitial lung disease"}],
-            "note": [{"text": text} for text in referral_notes(tier, assessment)],
+            "reasonCode": [{"text": text} for text in referral_reasons(assessment, reason)],
+            "note": [{"text": text} for text in referral_notes(tier, assessment, reason)],
         },
     }, {
         "fullUrl": patient_url,
@@ -130,7 +147,7 @@ def build_referral_bundle(
                                     {"system": LOCAL_OBSERVATION_SYSTEM, "code": "crackle-detector-finding",
                                      "display": "Lung-sound crackle detector finding (ildscreen)"},
                                     {"valueString": CRACKLE_LEVELS[finding["level"]] + validated},
-                                    (NOT_VALIDATED,)))
+                                    (NOT_VALIDATED,), status="preliminary"))
     for row in lab_results:
         if row.get("si_value") is None:
             continue
@@ -140,10 +157,31 @@ def build_referral_bundle(
     return Bundle.model_validate(bundle).model_dump(mode="json", exclude_none=True)
 
 
-def referral_notes(tier: str, assessment: dict) -> list[str]:
+def advises_hrct(assessment: dict) -> bool:
+    """Whether the assessment's advice is HRCT (plus PFTs); otherwise referring needs a reason."""
+    return assessment["recommendation"].get("advice") == HRCT_ADVICE
+
+
+def fhir_priority(recommendation: dict) -> str:
+    """The FHIR request priority of the triage's computed priority (``routine`` when unknown)."""
+    return FHIR_PRIORITY.get(recommendation.get("priority"), "routine")
+
+
+def referral_reasons(assessment: dict, reason: Optional[str]) -> list[str]:
+    """The ServiceRequest's reasons: screening under the guideline when HRCT is advised, and the
+    clinician's stated reason (the only one when the advice is not HRCT)."""
+    reasons = [SCREENING_REASON] if advises_hrct(assessment) else []
+    if reason:
+        reasons.append(f"Clinician's reason: {reason}")
+    return reasons or [SCREENING_REASON]
+
+
+def referral_notes(tier: str, assessment: dict, reason: Optional[str] = None) -> list[str]:
     """The ServiceRequest's notes: tier and advice, guideline line, validation, model versions."""
     recommendation = assessment["recommendation"]
     notes = [f"ILD screening tier {tier}; {recommendation['text']}"]
+    if not advises_hrct(assessment):
+        notes.append(f"{AGAINST_ADVICE} (which is not HRCT); clinician's reason: {reason or 'not stated'}.")
     guideline = recommendation.get("guideline")
     if guideline:
         notes.append(f"Guideline line: {guideline['line']} Source: {guideline['source']}.")

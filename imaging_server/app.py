@@ -5,6 +5,7 @@ Routes (contract in ``imaging_server/README.md``):
 - ``POST /api/v1/referrals``: idempotent create from a FHIR Bundle (``Idempotency-Key``).
 - ``GET /api/v1/referrals/<code>``: status.
 - ``GET /api/v1/referrals/<code>/report``: metrics, FHIR DiagnosticReport, algorithm.
+- ``POST /api/v1/referrals/<code>/revoke``: the clinic withdrew it (ServiceRequest ``revoked``).
 - ``GET /healthz``: the process is alive (no token).
 - ``GET /readyz``: the database answers and holds the current schema and, when the PACS is
   watched, the PACS answers a study search (no token); 503 otherwise.
@@ -34,7 +35,7 @@ from imaging_server.nodule_review import review_api
 from imaging_server.openapi import openapi_document
 from imaging_server.programme import figures_api
 from imaging_server.request_body import json_body
-from imaging_server.referrals import create_referral, referral_for_clinic, report_view, status_view
+from imaging_server.referrals import create_referral, referral_for_clinic, report_view, revoke_referral, status_view
 from imaging_server.store import MIGRATIONS, clinic_for_token, current_version, prepare_database, request_db
 
 logger = logging.getLogger(__name__)
@@ -110,6 +111,11 @@ def post_referral():
 @api.get("/referrals/<code>")
 def get_referral(code: str):
     return jsonify(status_view(referral_for_clinic(request_db(), g.clinic, code)))
+
+
+@api.post("/referrals/<code>/revoke")
+def post_revoke(code: str):
+    return jsonify(revoke_referral(request_db(), g.clinic, code))
 
 
 @api.get("/referrals/<code>/report")

@@ -108,6 +108,9 @@ class ImagingSettings(BaseSettings):
         3.0, gt=0, le=366, title="Programme: days before a clinic is overdue",
         description="A clinic whose last figures are older than this is flagged (programme assumption; clinics "
                     "send daily by default).")
+    programme_timezone: str = Field(
+        "Asia/Shanghai", min_length=1, max_length=64, title="Programme view: time zone",
+        description="IANA time zone in which the programme view shows times (the programme's region).")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$", title="Log level",
                            description="DEBUG, INFO, WARNING or ERROR. Patient data is never logged.")
 
@@ -118,6 +121,17 @@ class ImagingSettings(BaseSettings):
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings)
+
+    @field_validator("programme_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
 
     @field_validator("database_url")
     @classmethod

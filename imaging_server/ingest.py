@@ -104,7 +104,8 @@ def poll_once(settings: ImagingSettings, *, client=None, segmenter=None, methods
     methods = methods or finding_methods_for(settings)
     db = open_database(settings.database_target, pool_size=settings.pool_size)
     summary = PollSummary()
-    waiting = [row["code"] for row in db.rows("SELECT code FROM referrals WHERE status = 'awaiting_images' ORDER BY id")]
+    waiting = [row["code"] for row in db.rows("SELECT code FROM referrals WHERE status = 'awaiting_images' "
+                                               "AND id NOT IN (SELECT referral_id FROM referral_revocations) ORDER BY id")]
     for code in waiting:
         summary.checked += 1
         outcome = _process(db, settings, client, (segmenter, methods), code)

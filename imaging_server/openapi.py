@@ -2,7 +2,7 @@
 
 Written out here rather than generated: the routes validate by hand (each refusal names its
 field), so the document states what they accept and answer. ``tests/imaging_server/
-test_api_contract_served.py`` runs schemathesis with every check against a real server to keep
+test_imaging_api_contract_served.py`` runs schemathesis with every check against a real server to keep
 the two in step. The HTML pages (``/programme``, its sign-in and sign-out forms) are not API.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from imaging_server import ALGORITHM_VERSION
 from imaging_server.fhir_report import ILD_PATTERNS, ILD_STATUSES
 from imaging_server.ild_read import MAX_COMMENT_CHARS
 from imaging_server.programme_figures import Figures
-from imaging_server.referrals import REFERRAL_CODE_PATTERN, STATUSES
+from imaging_server.referrals import REFERRAL_CODE_PATTERN, VIEW_STATUSES
 
 ERRORS = {
     400: "The body is not JSON, or nests too deeply",
@@ -36,7 +36,7 @@ NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "
 ANY_OBJECT = {"type": "object"}
 REFERRAL_STATUS = {
     "type": "object", "required": ["referral_code", "status", "updated_at", "error"],
-    "properties": {"referral_code": {"type": "string"}, "status": {"type": "string", "enum": list(STATUSES)},
+    "properties": {"referral_code": {"type": "string"}, "status": {"type": "string", "enum": list(VIEW_STATUSES)},
                    "updated_at": {"type": "string"}, "error": {"type": ["string", "null"]}},
 }
 ILD_READ = {
@@ -91,6 +91,9 @@ def openapi_document() -> dict:
             parameters=(idempotency,))},
         "/api/v1/referrals/{code}": {"get": _operation(
             "A referral's status", "clinic", {200: _ok("Status", REFERRAL_STATUS)}, (404,), parameters=(CODE,))},
+        "/api/v1/referrals/{code}/revoke": {"post": _operation(
+            "Revoke a referral the clinic withdrew (its ServiceRequest becomes revoked; again is 200 too)", "clinic",
+            {200: _ok("Revoked", REFERRAL_STATUS)}, (404, 409), parameters=(CODE,))},
         "/api/v1/referrals/{code}/report": {"get": _operation(
             "The report: metrics, FHIR DiagnosticReport, algorithm", "clinic", {200: _ok("Report")}, (404, 409),
             parameters=(CODE,))},

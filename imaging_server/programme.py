@@ -11,9 +11,11 @@ Routes (contract in ``imaging_server/README.md``):
 - ``GET /api/v1/programme/dashboard`` (JSON) and ``GET /programme`` (HTML, server-drawn SVG, no
   script): per clinic and overall, with flags. Both need a *programme viewer* token
   (``ildscreen imaging-server programme-viewers add NAME``): 401 without a known token, 403 for a
-  clinic's or a radiologist's token. In a browser, ``/programme`` without a token shows a sign-in
-  form (``POST /programme/sign-in``) whose token an HttpOnly cookie then carries;
-  ``POST /programme/sign-out`` drops it.
+  clinic's or a radiologist's token. In a browser, ``/programme`` without a session shows a
+  sign-in form (``POST /programme/sign-in``: viewer name and password, see
+  :mod:`imaging_server.programme_session`); an HttpOnly cookie then carries a random session id
+  (never the token); ``POST /programme/sign-out`` ends the session. The page is in English or
+  Simplified Chinese (``GET /programme/language?to=zh-CN``), times in ``programme_timezone``.
 
 Pooled proportions are Wilson intervals on the summed counts (:mod:`evaluation.proportions`); the
 overall calibration weights each clinic's ECE, calibration-in-the-large and slope by its confirmed
@@ -52,6 +54,11 @@ from evaluation.proportions import wilson_interval
 from imaging_server.errors import AuthenticationError, Conflict, Forbidden
 from imaging_server.request_body import json_body
 from imaging_server.programme_figures import Counts, Figures, validate_figures
+from imaging_server.programme_i18n import (LANGUAGE_COOKIE, LANGUAGES, device_text, flag_text, local_time,
+                                           negotiate_language, translate)
+from imaging_server.programme_session import SESSION_HOURS, session_viewer
+from imaging_server.programme_session import sign_in as open_session
+from imaging_server.programme_session import sign_out as close_session
 from imaging_server.store import (REVOKED_PREFIX, Database, add_token_holder, clinic_for_token, request_db,
                                   token_holder, utc_now)
 
@@ -59,7 +66,7 @@ logger = logging.getLogger(__name__)
 
 VIEWER_TOKEN_PREFIX = "ildpg_"
 SESSION_COOKIE = "ildscreen_programme"
-SESSION_MAX_AGE_S = 12 * 3600  # a working day; then the token is pasted again
+SESSION_MAX_AGE_S = SESSION_HOURS * 3600  # the cookie lasts as long as the server-side session
 
 figures_api = Blueprint("programme", __name__)
 
@@ -143,52 +150,67 @@ def _version_key(version: str) -> Optional[tuple[int, ...]]:
     return tuple(int(part) for part in parts) if all(part.isdigit() for part in parts) else None
 
 
-def _quality_shares(figures: dict) -> dict[str, float]:
+def _quality_shares(figures: dict) -> dict[tuple, float]:
+    """Shares by item: ``("missing", modality)`` or ``("refusals", kind, device)``."""
     quality = figures["data_quality"]
-    shares = {f"missing {name}": item["value"] for name, item in quality["missing_modality"].items()
+    shares = {("missing", name): item["value"] for name, item in quality["missing_modality"].items()
               if item["value"] is not None}
-    shares.update({f"refusals {row['kind']} · {row['device']}": row["refusals"]["value"]
+    shares.update({("refusals", row["kind"], row["device"]): row["refusals"]["value"]
                    for row in quality["quality_refusals"] if row["refusals"]["value"] is not None})
     return shares
+
+
+def _item_text(item: tuple) -> str:
+    return f"missing {item[1]}" if item[0] == "missing" else f"refusals {item[1]} · {item[2]}"
 
 
 def clinic_flags(months: list[dict], settings, *, newest_versions: dict[str, tuple], site_calibrated_share: float,
                  now: dt.datetime) -> list[dict]:
     """The flags of one clinic (module docstring), each ``{"code", "message"}``."""
     if not months:
-        return [{"code": "not_reporting", "message": "no figures received yet"}]
+        return [{"code": "not_reporting", "message": "no figures received yet", "values": {}}]
     latest, found = months[0], []
 
-    def flag(code: str, message: str) -> None:
-        found.append({"code": code, "message": message})
+    def flag(code: str, message: str, **values) -> None:
+        # ``values`` fill the page's translated sentence for ``code`` (imaging_server.programme_i18n).
+        found.append({"code": code, "message": message, "values": values})
 
     age = now - dt.datetime.fromisoformat(latest["received_at"])
     if age > dt.timedelta(days=settings.programme_overdue_days):
-        flag("overdue", f"last figures {age.days} days ago (expected within {settings.programme_overdue_days:g})")
+        flag("overdue", f"last figures {age.days} days ago (expected within {settings.programme_overdue_days:g})",
+             days=age.days, limit=f"{settings.programme_overdue_days:g}")
     calibration = latest["calibration"]
     if calibration and calibration["n_outcomes"] >= settings.programme_min_outcomes:
         if calibration["ece"] > settings.programme_ece_flag:
-            flag("calibration_ece", f"ECE {calibration['ece']:.3f} above {settings.programme_ece_flag:g}")
+            flag("calibration_ece", f"ECE {calibration['ece']:.3f} above {settings.programme_ece_flag:g}",
+                 value=f"{calibration['ece']:.3f}", limit=f"{settings.programme_ece_flag:g}")
         if abs(calibration["calibration_in_the_large"]) > settings.programme_citl_flag:
             flag("calibration_in_the_large", f"calibration-in-the-large {calibration['calibration_in_the_large']:+.3f}"
-                                             f" beyond ±{settings.programme_citl_flag:g}")
+                                             f" beyond ±{settings.programme_citl_flag:g}",
+                 value=f"{calibration['calibration_in_the_large']:+.3f}", limit=f"{settings.programme_citl_flag:g}")
     for row in latest["drift"]:
         if row["psi"] is not None and row["psi"] > PSI_MAJOR_SHIFT:
-            flag("drift_major", f"{row['modality']} PSI {row['psi']:.2f} above {PSI_MAJOR_SHIFT} (major shift)")
+            flag("drift_major", f"{row['modality']} PSI {row['psi']:.2f} above {PSI_MAJOR_SHIFT} (major shift)",
+                 modality=row["modality"], value=f"{row['psi']:.2f}", limit=PSI_MAJOR_SHIFT)
         elif row["psi"] is not None and row["psi"] > PSI_SOME_SHIFT:
-            flag("drift_some", f"{row['modality']} PSI {row['psi']:.2f} above {PSI_SOME_SHIFT} (some shift)")
+            flag("drift_some", f"{row['modality']} PSI {row['psi']:.2f} above {PSI_SOME_SHIFT} (some shift)",
+                 modality=row["modality"], value=f"{row['psi']:.2f}", limit=PSI_SOME_SHIFT)
     shares, previous = _quality_shares(latest), _quality_shares(months[1]) if len(months) > 1 else {}
-    for name, share in shares.items():
-        limit = settings.programme_missing_flag if name.startswith("missing") else settings.programme_refusal_flag
+    for item, share in shares.items():
+        name = _item_text(item)
+        limit = settings.programme_missing_flag if item[0] == "missing" else settings.programme_refusal_flag
         if share > limit:
-            flag("data_quality", f"{name}: {share:.0%} above {limit:.0%}")
-        elif name in previous and share - previous[name] > settings.programme_quality_rise:
-            flag("data_quality_worse", f"{name}: {previous[name]:.0%} -> {share:.0%} since {months[1]['period']}")
+            flag("data_quality", f"{name}: {share:.0%} above {limit:.0%}", item=list(item), value=f"{share:.0%}",
+                 limit=f"{limit:.0%}")
+        elif item in previous and share - previous[item] > settings.programme_quality_rise:
+            flag("data_quality_worse", f"{name}: {previous[item]:.0%} -> {share:.0%} since {months[1]['period']}",
+                 item=list(item), before=f"{previous[item]:.0%}", value=f"{share:.0%}", period=months[1]["period"])
     for name, model in latest["models"].items():
         key = _version_key(model["version"])
         if key is not None and name in newest_versions and key < newest_versions[name]:
             flag("older_model", f"{name} model {model['version']} older than "
-                                f"{'.'.join(map(str, newest_versions[name]))} run elsewhere")
+                                f"{'.'.join(map(str, newest_versions[name]))} run elsewhere",
+                 modality=name, version=model["version"], newest=".".join(map(str, newest_versions[name])))
     if latest["calibration_version"] == "bundled" and site_calibrated_share > 0.5:
         flag("older_calibration", "runs the shipped calibration while most clinics run a site calibration")
     return found
@@ -291,15 +313,25 @@ def dashboard_json():
 
 
 def _page_viewer(db: Database) -> Optional[dict]:
-    """The viewer of a page request: the bearer header, else the sign-in cookie; None for neither."""
+    """The viewer of a page request: a bearer header (machines), else the browser's session
+    cookie (a session id, never a token); None for neither."""
     authorization = request.headers.get("Authorization")
-    if authorization is None and request.cookies.get(SESSION_COOKIE):
-        authorization = f"Bearer {request.cookies[SESSION_COOKIE]}"
-    return None if authorization is None else viewer_for_token(db, authorization)
+    if authorization is not None:
+        return viewer_for_token(db, authorization)
+    return session_viewer(db, request.cookies.get(SESSION_COOKIE))
 
 
-def _sign_in_page(message: Optional[str] = None, status: int = 401):
-    return render_template("programme_sign_in.html", message=message), status
+def _page_context() -> dict:
+    lang = negotiate_language()
+    zone = current_app.extensions["imaging_server"].programme_timezone
+    return {"lang": lang, "other_lang": "zh-CN" if lang == "en" else "en",
+            "t": lambda key, **values: translate(key, lang, **values),
+            "flag_text": lambda flag: flag_text(flag, lang), "device_text": lambda device: device_text(device, lang),
+            "local_time": lambda stamp: local_time(stamp, zone)}
+
+
+def _sign_in_page(message_key: Optional[str] = None, status: int = 401):
+    return render_template("programme_sign_in.html", message_key=message_key, **_page_context()), status
 
 
 @figures_api.get("/programme")
@@ -307,34 +339,48 @@ def dashboard_page():
     db = request_db()
     try:
         viewer = _page_viewer(db)
-    except AuthenticationError as exc:
-        return _sign_in_page(exc.message)
+    except AuthenticationError:  # an unknown bearer token: a person may still sign in
+        return _sign_in_page("session_needed")
     if viewer is None:
         return _sign_in_page()
+    context = _page_context()
+    t = context["t"]
     view = programme_view(db, current_app.extensions["imaging_server"])
     calibration = view["overall"]["calibration"]
-    plot = svg_plots.calibration_plot(calibration["bins"] if calibration else [], label="Pooled calibration",
-                                      x_label="Predicted risk", y_label="Observed (verification-weighted)")
-    return render_template("programme.html", view=view, plot=plot, viewer=viewer["name"])
+    plot = svg_plots.calibration_plot(calibration["bins"] if calibration else [], label=t("pooled_calibration"),
+                                      x_label=t("axis_predicted"), y_label=t("axis_observed"))
+    return render_template("programme.html", view=view, plot=plot, viewer=viewer["name"], **context)
+
+
+@figures_api.get("/programme/language")
+def switch_language():
+    """The language switch: a cookie for the programme pages, then back to the view."""
+    chosen = request.args.get("to")
+    response = redirect("/programme", code=303)
+    if chosen in LANGUAGES:
+        response.set_cookie(LANGUAGE_COOKIE, chosen, samesite="Lax", secure=request.is_secure, path="/programme",
+                            max_age=365 * 86400)
+    return response
 
 
 @figures_api.post("/programme/sign-in")
 def sign_in():
-    """A browser's sign-in: the viewer pastes their token once; an HttpOnly, SameSite=Strict cookie
-    limited to ``/programme`` carries it afterwards (Secure when the request came over HTTPS)."""
-    token = (request.form.get("token") or "").strip()
+    """A person's sign-in: viewer name and password; an HttpOnly, SameSite=Strict cookie limited
+    to ``/programme`` then carries a random session id (Secure when the request came over HTTPS).
+    Tokens are for machines (``Authorization: Bearer``), never pasted into the page."""
     try:
-        viewer_for_token(request_db(), f"Bearer {token}")
-    except (AuthenticationError, Forbidden) as exc:
-        return _sign_in_page(exc.message, exc.status)
+        session_id = open_session(request_db(), request.form.get("name") or "", request.form.get("password") or "")
+    except AuthenticationError:
+        return _sign_in_page("wrong_credentials")
     response = redirect("/programme", code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure,
+    response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=request.is_secure,
                         path="/programme", max_age=SESSION_MAX_AGE_S)
     return response
 
 
 @figures_api.post("/programme/sign-out")
 def sign_out():
+    close_session(request_db(), request.cookies.get(SESSION_COOKIE))
     response = redirect("/programme", code=303)
     response.delete_cookie(SESSION_COOKIE, path="/programme")
     return response

@@ -27,6 +27,8 @@ PRIORITIES = ("routine", "urgent", "asap")
 FULL_URL = re.compile(r"^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 IDENTIFYING_PATIENT_FIELDS = ("name", "telecom", "address")
 STATUSES = ("awaiting_images", "quantifying", "reported", "failed")
+# What a clinic may read as a referral's status: a stored status, or ``revoked`` once it withdrew it.
+VIEW_STATUSES = (*STATUSES, "revoked")
 
 
 def canonical_sha256(document: Any) -> str:
@@ -200,7 +202,9 @@ def patient_pseudonym(bundle: dict) -> Optional[str]:
 
 
 def _find(db: Database, code: str) -> Optional[dict]:
-    return db.row("SELECT * FROM referrals WHERE code = :code", {"code": code})
+    """The referral with this code and, when its clinic revoked it, ``revoked_at`` (else None)."""
+    return db.row("SELECT r.*, v.revoked_at FROM referrals r LEFT JOIN referral_revocations v ON v.referral_id = r.id "
+                  "WHERE r.code = :code", {"code": code})
 
 
 def referral_for_clinic(db: Database, clinic: dict, code: str) -> dict:
@@ -212,8 +216,45 @@ def referral_for_clinic(db: Database, clinic: dict, code: str) -> dict:
 
 
 def status_view(referral: dict) -> dict:
-    return {"referral_code": referral["code"], "status": referral["status"], "updated_at": referral["updated_at"],
+    """The status a clinic sees: ``revoked`` once the clinic withdrew the referral."""
+    status = "revoked" if referral.get("revoked_at") else referral["status"]
+    return {"referral_code": referral["code"], "status": status, "updated_at": referral["updated_at"],
             "error": referral["error"]}
+
+
+def revoke_referral(db: Database, clinic: dict, code: str) -> dict:
+    """The clinic withdrew a delivered referral: its ServiceRequest becomes ``revoked`` and the
+    PACS watcher stops waiting for its images. Revoking twice is accepted (the outbox may retry).
+
+    Raises
+    ------
+    NotFound
+        Unknown code, or another clinic's.
+    Conflict
+        The CT is already being quantified or reported: the result stands.
+    """
+    referral_for_clinic(db, clinic, code)
+    now = utc_now()
+    with db.write():
+        referral = db.row("SELECT * FROM referrals WHERE code = :code" + db.for_update(), {"code": code})
+        revoked = db.row("SELECT revoked_at FROM referral_revocations WHERE referral_id = :id", {"id": referral["id"]})
+        if revoked:
+            referral = {**referral, "revoked_at": revoked["revoked_at"]}
+        else:
+            if referral["status"] not in ("awaiting_images", "failed"):
+                raise Conflict(f"the referral is {referral['status']}: it can no longer be revoked")
+            bundle = json.loads(referral["bundle"])
+            for entry in bundle.get("entry", []):
+                if entry.get("resource", {}).get("resourceType") == "ServiceRequest":
+                    entry["resource"]["status"] = "revoked"
+            # bundle_sha256 stays the digest of what the clinic sent, so a replayed POST is still a replay.
+            db.execute("UPDATE referrals SET updated_at = :now, bundle = :bundle WHERE id = :id",
+                       {"now": now, "id": referral["id"], "bundle": json.dumps(bundle, sort_keys=True)})
+            db.execute("INSERT INTO referral_revocations (referral_id, revoked_at) VALUES (:id, :now)",
+                       {"id": referral["id"], "now": now})
+            referral = {**referral, "revoked_at": now, "updated_at": now}
+    logger.info("referral revoked by clinic %s", clinic["name"])
+    return status_view(referral)
 
 
 def report_view(db: Database, referral: dict) -> dict:

@@ -150,6 +150,27 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             created_at TEXT NOT NULL
         )""",
     )),
+    (5, "referrals revoked by their clinic; programme viewers sign in with a password", (
+        # Referrals their clinic withdrew after delivery (the ServiceRequest is then ``revoked``).
+        # New tables, not new columns or statuses: the released tables stay exactly as they were.
+        """CREATE TABLE referral_revocations (
+            referral_id INTEGER PRIMARY KEY REFERENCES referrals(id),
+            revoked_at TEXT NOT NULL
+        )""",
+        # argon2id hash of a programme viewer's browser password (none: token only, machines).
+        """CREATE TABLE programme_viewer_passwords (
+            viewer_id INTEGER PRIMARY KEY REFERENCES programme_viewers(id),
+            password_hash TEXT NOT NULL,
+            set_at TEXT NOT NULL
+        )""",
+        # Browser sessions of the programme view: the cookie carries a random id, this its SHA-256.
+        """CREATE TABLE programme_sessions (
+            id_hash TEXT PRIMARY KEY,
+            viewer_id INTEGER NOT NULL REFERENCES programme_viewers(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+    )),
 )
 
 

@@ -70,6 +70,15 @@ class HospitalDouble:
                 return self._json({"referral_code": code, "status": "awaiting_images", "accession_number": code})
             self.referrals[code] = {"hash": digest, "bundle": bundle, "status": "awaiting_images"}
             return self._json({"referral_code": code, "status": "awaiting_images", "accession_number": code}, 201)
+        if request.method == "POST" and len(parts) == 5 and parts[:3] == ["api", "v1", "referrals"] \
+                and parts[4] == "revoke":
+            code = parts[3]
+            if code not in self.referrals:
+                return self._json({"error": {"code": "not_found", "message": "unknown"}}, 404)
+            if self.referrals[code]["status"] not in ("awaiting_images", "revoked"):
+                return self._json({"error": {"code": "conflict", "message": "CT already done"}}, 409)
+            self.referrals[code]["status"] = "revoked"
+            return self._json({"referral_code": code, "status": "revoked", "updated_at": "t", "error": None})
         if request.method == "GET" and len(parts) >= 4 and parts[:3] == ["api", "v1", "referrals"]:
             code = parts[3]
             if code not in self.referrals:

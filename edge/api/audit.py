@@ -13,7 +13,8 @@ blueprint = Blueprint("audit", __name__, url_prefix="/api/v1")
 # Pages and API reads of a clinical account that show no patient data; every other successful
 # GET by a nurse or clinician (API, bearer token or tablet page) is a read of clinical records.
 # Reads that are POSTs so that a patient code travels in the body, not the URL.
-READS_BY_POST = frozenset({"patients.search_patients", "ui.home"})  # ui.home: the tablet's patient search
+# The tablet's patient search posts, then reads on the GET it redirects to (audited there, once).
+READS_BY_POST = frozenset({"patients.search_patients"})
 NOT_CLINICAL_RECORDS = frozenset({
     "auth.me", "auth.current_session", "devices.list_devices", "openapi.openapi_document", "ui.register_patient",
 })

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from edge import devices
 from edge.api.operations import ADMIN_ROLES, ANY_ROLE, CLINICAL_ROLES, operation
+from edge.api.patients import with_quality_advice
 from edge.api.visit_data import BreathReading
 from edge.schemas import Recording, RecordingUpload, RequestModel
 
@@ -108,7 +109,7 @@ def _start_breath(visit_id: int, body: "BreathCaptureRequest", *, orphan_after_s
            unavailable="no board answers on the port, or the capture fails part way")
 def capture_recording(visit_id: int, body: AudioCaptureRequest):
     # The request itself watches the job, so it is never cancelled as orphaned.
-    return devices.finish_synchronously(_start_recording(visit_id, body, orphan_after_s=None))
+    return with_quality_advice(devices.finish_synchronously(_start_recording(visit_id, body, orphan_after_s=None)))
 
 
 @operation(blueprint, "/visits/<int:visit_id>/recordings/capture-jobs", "POST",

@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, g, request, send_file
 
 from edge import patients, recordings
 from edge.api.operations import CLINICAL_ROLES, operation
+from edge.web.i18n import negotiate_language, quality_issue
 from edge.schemas import (
     Patient,
     PatientCreate,
@@ -86,12 +87,20 @@ def update_visit(visit_id: int, body: VisitUpdate):
     return patients.update_visit(_db(), g.actor, visit_id, body.model_dump(exclude_unset=True))
 
 
+def with_quality_advice(recording: dict) -> dict:
+    """The recording with ``quality_advice``: the refusal in plain words for the caller's language."""
+    quality = recording.get("quality") or {}
+    lang = negotiate_language()
+    advice = [] if quality.get("ok", True) else [quality_issue(issue, "audio", lang) for issue in quality.get("issues", [])]
+    return {**recording, "quality_advice": advice}
+
+
 @operation(blueprint, "/visits/<int:visit_id>/recordings", "GET", summary="Recordings of a visit",
            roles=CLINICAL_ROLES, response=RecordingList)
 def list_recordings(visit_id: int):
     db = _db()
     patients.get_visit(db, visit_id)
-    return {"recordings": recordings.list_recordings(db, visit_id)}
+    return {"recordings": [with_quality_advice(r) for r in recordings.list_recordings(db, visit_id)]}
 
 
 @operation(blueprint, "/visits/<int:visit_id>/recordings", "POST",
@@ -102,11 +111,11 @@ def upload_recording(visit_id: int, form: RecordingUpload):
     resources = current_app.extensions["ildscreen"]
     upload = request.files.get("file")
     recordings.check_file_name(upload.filename if upload else None)
-    return recordings.add_recording(
+    return with_quality_advice(recordings.add_recording(
         resources.db(), resources.blobs, g.actor, visit_id,
         chest_site=form.chest_site, stream=upload.stream, max_bytes=resources.settings.max_upload_bytes,
         model=resources.auscultation_model, limits=resources.settings.audio_limits,
-    )
+    ))
 
 
 @operation(blueprint, "/recordings/<int:recording_id>/audio", "GET",

@@ -11,7 +11,8 @@ from edge.api.operations import CLINICAL_ROLES, operation
 from edge.schemas import MAX_ID, QueryModel, RequestModel
 
 blueprint = Blueprint("referrals", __name__, url_prefix="/api/v1")
-ReferralStatus = Literal["queued", "retrying", "delivered", "reported", "rejected", "imaging_failed"]
+ReferralStatus = Literal["queued", "retrying", "delivered", "reported", "rejected", "imaging_failed", "withdrawn",
+                         "revoking", "revoked"]
 
 
 class Referral(BaseModel):
@@ -30,6 +31,10 @@ class Referral(BaseModel):
     delivered_at: Optional[str]
     last_polled_at: Optional[str]
     imaging_result: Optional[dict]
+    reason: Optional[str] = Field(None, description="The clinician's stated reason (required when the advice is "
+                                                    "not HRCT)")
+    withdrawn_at: Optional[str] = None
+    withdraw_reason: Optional[str] = None
 
 
 class ReferralList(BaseModel):
@@ -42,7 +47,14 @@ class ReferralQuery(QueryModel):
 
 
 class ReferralCreate(RequestModel):
-    pass
+    reason: Optional[str] = Field(None, max_length=outbox.MAX_REASON_CHARS,
+                                  description="The clinical reason for referring. Required (422 naming `reason`) "
+                                              "when the visit's advice is not HRCT; printed on the letter and sent "
+                                              "in the FHIR ServiceRequest.")
+
+
+class ReferralWithdraw(RequestModel):
+    reason: Optional[str] = Field(None, max_length=outbox.MAX_REASON_CHARS, description="Why it is withdrawn")
 
 
 def _resources():
@@ -54,7 +66,16 @@ def _resources():
            roles=CLINICAL_ROLES, body=ReferralCreate, response=Referral, status=201, atomic=True)
 def create_referral(visit_id: int, body: ReferralCreate):
     resources = _resources()
-    return outbox.create_referral(resources.db(), g.actor, visit_id, site_secret=resources.folder.site_secret)
+    return outbox.create_referral(resources.db(), g.actor, visit_id, site_secret=resources.folder.site_secret,
+                                  reason=body.reason)
+
+
+@operation(blueprint, "/referrals/<int:referral_id>/withdraw", "POST",
+           summary="Withdraw a referral: `withdrawn` before delivery; once delivered the hospital is asked to "
+                   "revoke it (`revoking`, then `revoked`)",
+           roles=CLINICAL_ROLES, body=ReferralWithdraw, response=Referral, atomic=True)
+def withdraw_referral(referral_id: int, body: ReferralWithdraw):
+    return outbox.withdraw_referral(_resources().db(), g.actor, referral_id, reason=body.reason)
 
 
 @operation(blueprint, "/referrals", "GET", summary="Referrals and their delivery status", roles=CLINICAL_ROLES,

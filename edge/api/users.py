@@ -22,14 +22,16 @@ def list_users():
 @operation(blueprint, "/users", "POST", summary="Create an account (one-time password if none given)",
            roles=ADMIN_ROLES, body=UserCreate, response=UserCreated, status=201)
 def create_user(body: UserCreate):
-    user, one_time = users.create_user(_db(), g.actor, username=body.username, role=body.role, password=body.password)
+    user, one_time = users.create_user(_db(), g.actor, username=body.username, role=body.role, password=body.password,
+                                       full_name=body.full_name)
     return {**users.public_view(user), "one_time_password": one_time}
 
 
-@operation(blueprint, "/users/<int:user_id>", "PATCH", summary="Change a role, disable or re-enable an account",
+@operation(blueprint, "/users/<int:user_id>", "PATCH", summary="Change a role or the full name, disable or re-enable an account",
            roles=ADMIN_ROLES, body=UserUpdate, response=User)
 def update_user(user_id: int, body: UserUpdate):
-    return users.public_view(users.update_user(_db(), g.actor, user_id, role=body.role, disabled=body.disabled))
+    return users.public_view(users.update_user(_db(), g.actor, user_id, role=body.role, disabled=body.disabled,
+                                               full_name=body.full_name))
 
 
 @operation(blueprint, "/users/<int:user_id>/tokens", "POST",

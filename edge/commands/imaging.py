@@ -330,6 +330,24 @@ def programme_viewers_add(name: str, data_dir: Optional[Path], database_url: Opt
         click.echo(add_viewer(db, name))
 
 
+@programme_viewers.command("set-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt.")
+@data_dir_option
+@database_url_option
+@imaging_errors
+def programme_viewers_set_password(name: str, password_stdin: bool, data_dir: Optional[Path],
+                                   database_url: Optional[str]) -> None:
+    """Give programme viewer NAME a password to sign in to /programme in a browser (their sessions end)."""
+    from imaging_server.programme_session import set_password
+
+    password = (sys.stdin.readline().rstrip("\n") if password_stdin
+                else click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    with _database(data_dir, database_url) as db:
+        set_password(db, name, password)
+    click.echo(f"password set for programme viewer {name}")
+
+
 @imaging_server.command("poll-once")
 @data_dir_option
 @database_url_option

@@ -332,9 +332,30 @@ PROGRAMME_REPORTS = Migration(
     ),
 )
 
+REFERRAL_REASON_AND_WITHDRAWAL = Migration(
+    10,
+    "referrals: the clinician's stated reason, and withdrawal (queued) or revocation (delivered); "
+    "the tablet's last search kept with its session",
+    (
+        # Free text the clinician gave for a referral the advice did not call for (NULL: none given).
+        "ALTER TABLE referrals ADD COLUMN reason TEXT",
+        "ALTER TABLE referrals ADD COLUMN withdrawn_at TEXT",
+        "ALTER TABLE referrals ADD COLUMN withdrawn_by INTEGER REFERENCES users(id)",
+        "ALTER TABLE referrals ADD COLUMN withdraw_reason TEXT",
+        # The tablet's last patient search, kept with the browser session (never in a URL): the
+        # search form posts, stores it here and redirects to a plain GET (POST-redirect-GET).
+        "ALTER TABLE sessions ADD COLUMN last_search TEXT",
+        # The name a referral letter prints beside the role ("Referred by"); NULL: not given.
+        "ALTER TABLE users ADD COLUMN full_name TEXT",
+        # When the nurse reviewed the patient's symptoms at this visit (NULL: not yet): a patient
+        # with no symptoms has the step done once they are reviewed, not "to do" forever.
+        "ALTER TABLE visits ADD COLUMN symptoms_reviewed_at TEXT",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
                                      CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION,
-                                     TABLET_PIN_LOCK, PROGRAMME_REPORTS)
+                                     TABLET_PIN_LOCK, PROGRAMME_REPORTS, REFERRAL_REASON_AND_WITHDRAWAL)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -5,10 +5,8 @@ browser's Accept-Language, else English.
 """
 from __future__ import annotations
 
-from flask import request
+from common.i18n import LANGUAGE_COOKIE, LANGUAGES, lookup, negotiate_language  # noqa: F401 - re-exported
 
-LANGUAGES = ("en", "zh-CN")
-LANGUAGE_COOKIE = "lang"
 
 CATALOG: dict[str, dict[str, str]] = {
     "app_title": {"en": "ILD screening", "zh-CN": "间质性肺病筛查"},
@@ -17,6 +15,13 @@ CATALOG: dict[str, dict[str, str]] = {
                          "zh-CN": "此处使用的模型仅用合成数据训练：风险值仅供演示。"},
     "login": {"en": "Log in", "zh-CN": "登录"},
     "logout": {"en": "Log out", "zh-CN": "退出"},
+    "lock_now": {"en": "Lock now", "zh-CN": "立即锁屏"},
+    "edit_patient": {"en": "Patient details and symptoms", "zh-CN": "患者信息和症状"},
+    "edit_patient_hint": {"en": "Check the details and tick every symptom the patient has now; saving with none "
+                                "ticked records that there are none. Every change is logged.",
+                          "zh-CN": "核对信息并勾选患者目前的所有症状；不勾选任何症状保存即表示目前无症状。每次修改均有记录。"},
+    "cancel": {"en": "Cancel", "zh-CN": "取消"},
+    "edit_details": {"en": "Edit details and symptoms", "zh-CN": "修改信息和症状"},
     "username": {"en": "Username", "zh-CN": "用户名"},
     "password": {"en": "Password", "zh-CN": "密码"},
     "wrong_credentials": {"en": "Wrong username or password.", "zh-CN": "用户名或密码错误。"},
@@ -55,7 +60,7 @@ CATALOG: dict[str, dict[str, str]] = {
                                 "through the mouth.",
                           "zh-CN": "每个部位录音 20 秒，先录背部肺底，请患者张口深呼吸。"},
     "chest_site": {"en": "Chest site", "zh-CN": "听诊部位"},
-    "record": {"en": "Record 20 s", "zh-CN": "录音 20 秒"},
+    "record": {"en": "Record 20 s with the tablet microphone", "zh-CN": "用平板麦克风录音 20 秒"},
     "stop": {"en": "Stop", "zh-CN": "停止"},
     "recording": {"en": "Recording…", "zh-CN": "正在录音…"},
     "uploading": {"en": "Uploading…", "zh-CN": "正在上传…"},
@@ -105,9 +110,32 @@ CATALOG: dict[str, dict[str, str]] = {
     "status_reported": {"en": "CT results received", "zh-CN": "已收到 CT 结果"},
     "status_rejected": {"en": "refused by the hospital", "zh-CN": "医院拒收"},
     "status_imaging_failed": {"en": "CT could not be measured", "zh-CN": "CT 无法测量"},
+    "status_withdrawn": {"en": "withdrawn before it was sent", "zh-CN": "发送前已撤回"},
+    "status_revoking": {"en": "withdrawn; telling the hospital", "zh-CN": "已撤回，正在通知医院"},
+    "status_revoked": {"en": "withdrawn; the hospital has cancelled it", "zh-CN": "已撤回，医院已取消"},
+    "discarded_takes": {"en": "Re-recorded (discarded)", "zh-CN": "已重录（弃用）"},
+    "reading_kind_lung_sounds": {"en": "Lung sounds", "zh-CN": "肺部听诊"},
+    "reading_kind_breath": {"en": "Breath", "zh-CN": "呼气"},
+    "device_upload": {"en": "uploaded file or tablet microphone", "zh-CN": "上传文件或平板麦克风"},
+    "withdraw_referral": {"en": "Withdraw referral", "zh-CN": "撤回转诊"},
+    "revoke_referral": {"en": "Withdraw referral (the hospital is told)", "zh-CN": "撤回转诊（通知医院）"},
+    "withdraw_reason": {"en": "Why it is withdrawn (optional)", "zh-CN": "撤回原因（可不填）"},
+    "referral_reason_label": {"en": "Clinical reason for referring", "zh-CN": "转诊的临床理由"},
+    "refer_against_advice": {"en": "The advice for this patient is not a CT scan.",
+                             "zh-CN": "对该患者的建议不是做 CT。"},
+    "refer_against_advice_hint": {
+        "en": "Refer only if you have a clinical reason the screening did not capture (for example, new "
+              "breathlessness). Write it below: it is printed on the letter and sent to the hospital.",
+        "zh-CN": "只有在筛查未反映的临床理由下才转诊（例如新出现的气促）。请在下方填写：该理由会打印在转诊单上并发送给医院。"},
+    "refer_anyway": {"en": "Refer for HRCT with this reason", "zh-CN": "按此理由转诊做高分辨率 CT"},
+    "err_referral_reason": {"en": "Write the clinical reason for referring against the advice.",
+                            "zh-CN": "请填写违背建议转诊的临床理由。"},
     "letter_title": {"en": "Referral for high-resolution CT of the lungs", "zh-CN": "肺部高分辨率 CT 转诊单"},
     "referral_code": {"en": "Referral code", "zh-CN": "转诊编码"},
-    "reason": {"en": "Reason: suspected interstitial lung disease", "zh-CN": "原因：疑似间质性肺病"},
+    "reason": {"en": "Reason: screening for interstitial lung disease (2023 ACR/CHEST guideline)",
+               "zh-CN": "原因：间质性肺病筛查（2023 ACR/CHEST 指南）"},
+    "letter_against_advice": {"en": "Referred against the screening advice, for the clinician's reason below.",
+                              "zh-CN": "未按筛查建议转诊，理由为下方医生所述。"},
     "devices": {"en": "Devices", "zh-CN": "设备"},
     "language": {"en": "中文", "zh-CN": "English"},
     "err_required": {"en": "Required.", "zh-CN": "必填。"},
@@ -129,6 +157,14 @@ CATALOG: dict[str, dict[str, str]] = {
     "missing_analytes": {"en": "Not measured", "zh-CN": "未检测"},
     "upload_breath": {"en": "Upload an e-nose export (CSV/JSON)", "zh-CN": "上传电子鼻导出文件（CSV/JSON）"},
     "capture_device": {"en": "Capture from the connected board", "zh-CN": "从已连接的设备采集"},
+    "capture_device_stethoscope": {"en": "Record 20 s with the connected stethoscope", "zh-CN": "用已连接的听诊器录音 20 秒"},
+    "capture_device_enose": {"en": "Run the breath test on the connected e-nose", "zh-CN": "用已连接的电子鼻做呼气检测"},
+    "capture_heading_stethoscope": {"en": "Connected digital stethoscope", "zh-CN": "已连接的电子听诊器"},
+    "capture_heading_enose": {"en": "Connected e-nose board", "zh-CN": "已连接的电子鼻设备"},
+    "record_heading_microphone": {"en": "Tablet microphone (or a stethoscope plugged into the tablet)",
+                                  "zh-CN": "平板麦克风（或插在平板上的听诊器）"},
+    "board_number": {"en": "Board {number}", "zh-CN": "设备 {number}"},
+    "quality_refused": {"en": "Not usable: this take is not counted.", "zh-CN": "无法使用：该次录音不计入。"},
     "breath_probability": {"en": "Breath model", "zh-CN": "呼气模型"},
     "value": {"en": "Value", "zh-CN": "数值"},
     "unit": {"en": "Unit", "zh-CN": "单位"},
@@ -358,7 +394,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "pin": {"en": "PIN", "zh-CN": "PIN 码"},
     "unlock": {"en": "Unlock", "zh-CN": "解锁"},
     "switch_user": {"en": "Not you? Switch user", "zh-CN": "不是您？切换用户"},
-    "err_pin_wrong": {"en": "Wrong PIN. {left} attempt(s) left before the session ends.",
+    "err_pin_wrong": {"en": "Wrong PIN. Attempts left before the session ends: {left}.",
                       "zh-CN": "PIN 错误。再错 {left} 次会话将结束。"},
     "session_locked": {"en": "The tablet is locked: enter your PIN.", "zh-CN": "平板已锁定：请输入 PIN 码。"},
     "pin_heading": {"en": "Tablet PIN", "zh-CN": "平板 PIN 码"},
@@ -379,7 +415,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "err_pin_repeat": {"en": "The two PINs differ.", "zh-CN": "两次输入的 PIN 码不一致。"},
     "save_pin": {"en": "Save PIN", "zh-CN": "保存 PIN 码"},
     "remove_pin": {"en": "Remove PIN", "zh-CN": "清除 PIN 码"},
-    "fix_errors": {"en": "{count} field(s) to correct:", "zh-CN": "有 {count} 项需要更正："},
+    "fix_errors": {"en": "Fields to correct: {count}", "zh-CN": "有 {count} 项需要更正："},
     "back_home": {"en": "Back to today's visits", "zh-CN": "返回今日就诊"},
     "menu": {"en": "Menu", "zh-CN": "菜单"},
     "offline_banner": {"en": "No connection to the clinic server: what you type is kept on this tablet and saved "
@@ -440,7 +476,7 @@ CATALOG: dict[str, dict[str, str]] = {
                    "zh-CN": "设备无响应：请检查设备电源和连接线后重新连接。"},
     "source_upload": {"en": "file", "zh-CN": "文件"},
     "source_microphone": {"en": "tablet microphone", "zh-CN": "平板麦克风"},
-    "source_device": {"en": "board", "zh-CN": "设备"},
+    "source_device": {"en": "connected board", "zh-CN": "已连接的设备"},
     # Recording
     "back_view": {"en": "Patient's back, seen from behind", "zh-CN": "患者背部（从背后看）"},
     "side_left": {"en": "L", "zh-CN": "左"},
@@ -502,6 +538,43 @@ CATALOG: dict[str, dict[str, str]] = {
     "driver_raised": {"en": "{name} raised the risk (×{factor})", "zh-CN": "{name}使风险升高（×{factor}）"},
     "driver_lowered": {"en": "{name} lowered the risk (÷{factor})", "zh-CN": "{name}使风险降低（÷{factor}）"},
     "driver_unchanged": {"en": "{name} barely changed the risk", "zh-CN": "{name}几乎未改变风险"},
+    # The result's headline: "<risk in words>: <natural frequency>. <what to do, by when>"
+    "headline_text": {"en": "{frequency}. {action}", "zh-CN": "{frequency}。{action}"},
+    "risk_words_low": {"en": "Low risk", "zh-CN": "低风险"},
+    "risk_words_intermediate": {"en": "Moderate risk", "zh-CN": "中等风险"},
+    "risk_words_high": {"en": "High risk", "zh-CN": "高风险"},
+    "risk_words_urgent": {"en": "Urgent", "zh-CN": "紧急"},
+    "freq_under_1": {"en": "Fewer than 1 in 100 patients like this have ILD",
+                     "zh-CN": "每 100 名类似患者中不到 1 人患有间质性肺病"},
+    "freq_about": {"en": "About {count} in 100 patients like this have ILD",
+                   "zh-CN": "每 100 名类似患者中约 {count} 人患有间质性肺病"},
+    "freq_over_99": {"en": "Almost all patients like this (more than 99 in 100) have ILD",
+                     "zh-CN": "几乎所有类似患者（每 100 人中超过 99 人）患有间质性肺病"},
+    "action_hrct_pfts_urgent": {"en": "Refer for HRCT and lung function tests this week, and tell the "
+                                      "rheumatologist today.",
+                                "zh-CN": "本周内转诊做高分辨率 CT 和肺功能检查，并于今天通知风湿科医生。"},
+    "action_hrct_pfts_within_3_months": {"en": "Arrange HRCT and lung function tests within 3 months.",
+                                         "zh-CN": "3 个月内安排高分辨率 CT 和肺功能检查。"},
+    "action_hrct_pfts_routine": {"en": "Arrange HRCT and lung function tests at a routine appointment.",
+                                 "zh-CN": "在常规预约时安排高分辨率 CT 和肺功能检查。"},
+    "action_discuss": {"en": "Discuss HRCT and lung function tests with the rheumatologist; screen again in 6 months.",
+                       "zh-CN": "与风湿科医生讨论是否做高分辨率 CT 和肺功能检查；6 个月后再次筛查。"},
+    "action_rescreen": {"en": "Screen again in 12 months, sooner if breathlessness or cough appear.",
+                        "zh-CN": "12 个月后再次筛查；如出现气促或咳嗽，请提前。"},
+    "flag_banner": {"en": "Warning sign found: do not wait for the next screening. Arrange HRCT and lung function "
+                          "tests within 3 months.",
+                    "zh-CN": "发现警示征象：不要等到下次筛查。请在 3 个月内安排高分辨率 CT 和肺功能检查。"},
+    "plain_interval": {"en": "The true risk is probably between {low}% and {high}%.",
+                       "zh-CN": "真实风险很可能在 {low}% 到 {high}% 之间。"},
+    "plain_interval_missing": {"en": "The tests not yet done could still move it to between {missing_low}% and "
+                                     "{missing_high}%.",
+                               "zh-CN": "尚未做的检查仍可能使风险变为 {missing_low}% 到 {missing_high}% 之间。"},
+    "missing_ranked": {"en": "Not done yet, most useful first", "zh-CN": "尚未完成（按作用大小排列）"},
+    "missing_could_change": {"en": "could change the advice", "zh-CN": "可能改变建议"},
+    "missing_cannot_change": {"en": "measured but not yet counted: cannot change the advice",
+                              "zh-CN": "可测量但暂不计入：不会改变建议"},
+    "missing_labs_count": {"en": "{count} blood tests not entered", "zh-CN": "{count} 项血液检查未录入"},
+    "show_list": {"en": "Show which", "zh-CN": "查看明细"},
     "urgent_banner": {"en": "Urgent: refer this week and tell the rheumatologist today.",
                       "zh-CN": "紧急：本周内转诊，并于今天通知风湿科医生。"},
     "urgent": {"en": "urgent", "zh-CN": "紧急"},
@@ -513,6 +586,15 @@ CATALOG: dict[str, dict[str, str]] = {
     "key_labs": {"en": "Blood tests", "zh-CN": "血液检查"},
     "validation_unknown": {"en": "Model validation: see the service status page.", "zh-CN": "模型验证情况：见服务状态页。"},
     "referred_by": {"en": "Referred by", "zh-CN": "转诊人"},
+    "role_nurse": {"en": "nurse", "zh-CN": "护士"},
+    "role_clinician": {"en": "clinician", "zh-CN": "医生"},
+    "role_admin": {"en": "administrator", "zh-CN": "管理员"},
+    "screening_advice": {"en": "Screening advice", "zh-CN": "筛查建议"},
+    "source_original_language": {"en": "Source", "zh-CN": "出处（原文）"},
+    "model_statement_synthetic": {"en": "Trained on synthetic data only; not validated on patients; not for clinical use.",
+                                  "zh-CN": "仅用合成数据训练；未在患者中验证；不得用于临床。"},
+    "model_statement_unvalidated": {"en": "Not validated on patients of this population; not for clinical use.",
+                                    "zh-CN": "未在该人群患者中验证；不得用于临床。"},
     "signature": {"en": "signature", "zh-CN": "签名"},
     "date": {"en": "date", "zh-CN": "日期"},
     # Error pages of the tablet (edge.app): by the domain error's code or the HTTP status.
@@ -549,35 +631,64 @@ CATALOG: dict[str, dict[str, str]] = {
 # Why a recording or breath reading should be taken again, by the issue code the checks
 # report (audio_models.quality, tabular_models.breath_signal). English shows the checks' own
 # measured detail; these are the instructions in the other languages.
-QUALITY_ISSUES: dict[str, dict[str, str]] = {
-    "audio:unreadable": {"zh-CN": "文件无法读取：请重新录音"},
-    "audio:too_short": {"zh-CN": "录音太短：每个部位至少录 6 秒"},
-    "audio:silent": {"zh-CN": "没有声音：检查听诊器的连接和静音"},
-    "audio:clipped": {"zh-CN": "声音过载（削波）：调低增益，听诊头不要压得太重"},
-    "audio:handling_noise": {"zh-CN": "摩擦或碰撞噪声过多：握稳听诊头，紧贴皮肤"},
-    "audio:speech": {"zh-CN": "录到说话声：请患者和周围的人在录音时保持安静"},
-    "audio:poor_signal": {"zh-CN": "信号质量差，无法判读：请重新放好听诊头，保持安静后再录一次"},
-    "breath:missing_phase": {"zh-CN": "读数缺少某个阶段：请完整做一次呼气检测"},
-    "breath:too_short": {"zh-CN": "某个阶段时间太短：请按提示时间完成"},
-    "breath:saturated": {"zh-CN": "传感器读数饱和：检查电子鼻板后重测"},
-    "breath:dead_sensor": {"zh-CN": "传感器无信号：检查电子鼻板"},
-    "breath:warmup_incomplete": {"zh-CN": "传感器尚未预热稳定：稍等后重测"},
-    "breath:no_breath": {"zh-CN": "未检测到呼气：请患者对准吹气口完整呼气"},
+# Autoantibodies as a Chinese clinic writes them (edge.vocabulary.AUTOANTIBODIES codes); English
+# keeps the code, which is how English clinical notes write them.
+ANTIBODY_ZH = {
+    "anti-Scl-70": "抗 Scl-70 抗体", "anti-centromere": "抗着丝点抗体", "anti-RNA-polymerase-III": "抗 RNA 聚合酶 III 抗体",
+    "RF-high-titre": "类风湿因子（高滴度）", "anti-CCP": "抗 CCP 抗体", "anti-CCP-high-titre": "抗 CCP 抗体（高滴度）", "anti-Jo-1": "抗 Jo-1 抗体",
+    "anti-PL-7": "抗 PL-7 抗体", "anti-PL-12": "抗 PL-12 抗体", "anti-EJ": "抗 EJ 抗体", "anti-OJ": "抗 OJ 抗体",
+    "anti-MDA5": "抗 MDA5 抗体", "anti-Ro52": "抗 Ro52 抗体", "anti-SSA": "抗 SSA 抗体", "anti-SSB": "抗 SSB 抗体",
+    "anti-U1-RNP": "抗 U1-RNP 抗体", "anti-dsDNA": "抗 dsDNA 抗体", "anti-Sm": "抗 Sm 抗体", "ANA": "抗核抗体（ANA）",
 }
+CATALOG.update({f"antibody_{code}": {"en": code, "zh-CN": name} for code, name in ANTIBODY_ZH.items()})
+
+# Why a take or a breath reading was refused, in plain words with what to do next, by the quality
+# gate's issue code (audio: "code: measured detail"; breath: {"code", "reason"}). The gate's own
+# strings are for engineers; the nurse reads these.
+QUALITY_ISSUES: dict[str, dict[str, str]] = {
+    "audio:unreadable": {"en": "The file could not be read: record this site again.",
+                         "zh-CN": "文件无法读取：请重新录音"},
+    "audio:too_short": {"en": "The recording is too short: record at least 6 seconds at this site.",
+                        "zh-CN": "录音太短：每个部位至少录 6 秒"},
+    "audio:silent": {"en": "No sound was recorded: check the stethoscope is connected and not muted, then "
+                           "record again.", "zh-CN": "没有声音：检查听诊器的连接和静音"},
+    "audio:clipped": {"en": "The sound was too loud (distorted): press the chest piece more lightly and record "
+                            "again.", "zh-CN": "声音过载（削波）：调低增益，听诊头不要压得太重"},
+    "audio:handling_noise": {"en": "Too much rubbing or knocking noise: hold the chest piece still and flat on "
+                                   "the skin, then record again.",
+                             "zh-CN": "摩擦或碰撞噪声过多：握稳听诊头，紧贴皮肤"},
+    "audio:speech": {"en": "Talking was recorded: ask the patient and others to stay quiet, then record again.",
+                     "zh-CN": "录到说话声：请患者和周围的人在录音时保持安静"},
+    "audio:poor_signal": {"en": "The sound is too poor to judge: place the chest piece again, keep quiet and "
+                                "record again.", "zh-CN": "信号质量差，无法判读：请重新放好听诊头，保持安静后再录一次"},
+    "breath:missing_phase": {"en": "Part of the breath test is missing: do the whole breath test again.",
+                             "zh-CN": "读数缺少某个阶段：请完整做一次呼气检测"},
+    "breath:too_short": {"en": "A step of the breath test was too short: follow the timed prompts and test again.",
+                         "zh-CN": "某个阶段时间太短：请按提示时间完成"},
+    "breath:saturated": {"en": "The sensor was overloaded: check the e-nose board, then test again.",
+                         "zh-CN": "传感器读数饱和：检查电子鼻板后重测"},
+    "breath:dead_sensor": {"en": "A sensor gave no signal: check the e-nose board.",
+                           "zh-CN": "传感器无信号：检查电子鼻板"},
+    "breath:warmup_incomplete": {"en": "The sensor had not warmed up: wait a minute, then test again.",
+                                 "zh-CN": "传感器尚未预热稳定：稍等后重测"},
+    "breath:no_breath": {"en": "No breath was detected: ask the patient to breathe out fully into the mouthpiece.",
+                         "zh-CN": "未检测到呼气：请患者对准吹气口完整呼气"},
+}
+UNKNOWN_QUALITY_ISSUE = {"audio": {"en": "The recording could not be used: record this site again.",
+                                   "zh-CN": "录音无法使用：请在该部位重新录音"},
+                         "breath": {"en": "The reading could not be used: do the breath test again.",
+                                    "zh-CN": "读数无法使用：请重新做呼气检测"}}
 
 
 def quality_issue(issue: str | dict, kind: str, lang: str) -> str:
-    """One quality issue for the nurse: ``"code: detail"`` (audio) or ``{"code", "reason"}`` (breath).
+    """One quality issue for the nurse, in plain words with what to do, in her language.
 
-    English keeps the measured detail the checks wrote; other languages show the catalog's
-    instruction for the code (the detail is English), or the detail if the code is unknown.
+    ``issue`` is the gate's ``"code: detail"`` (audio) or ``{"code", "reason"}`` (breath); only the
+    code is read. The measured detail is for engineers and stays in the API's ``quality.issues``.
     """
-    code, detail = ((issue.get("code", ""), issue.get("reason", "")) if isinstance(issue, dict)
-                    else (issue.partition(":")[0], issue))
-    entry = QUALITY_ISSUES.get(f"{kind}:{code}")
-    if lang == "en" or entry is None:
-        return detail
-    return entry.get(lang) or detail
+    code = issue.get("code", "") if isinstance(issue, dict) else issue.partition(":")[0].strip()
+    entry = QUALITY_ISSUES.get(f"{kind}:{code}") or UNKNOWN_QUALITY_ISSUE.get(kind) or UNKNOWN_QUALITY_ISSUE["audio"]
+    return entry.get(lang) or entry["en"]
 
 
 def error_message(code: str, lang: str, detail: str = "") -> str:
@@ -588,16 +699,6 @@ def error_message(code: str, lang: str, detail: str = "") -> str:
     return f"{text} ({detail})" if lang == "en" and detail else text
 
 
-def negotiate_language() -> str:
-    chosen = request.cookies.get(LANGUAGE_COOKIE)
-    if chosen in LANGUAGES:
-        return chosen
-    best = request.accept_languages.best_match(["en", "zh-CN", "zh"], default="en")
-    return "zh-CN" if best and best.startswith("zh") else "en"
-
-
 def translate(key: str, lang: str, **values) -> str:
-    entry = CATALOG.get(key)
-    if entry is None:
-        return key
-    return entry.get(lang, entry["en"]).format(**values)
+    """The tablet catalog's words for ``key`` in ``lang`` (:func:`common.i18n.lookup`)."""
+    return lookup(CATALOG, key, lang, **values)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Optional
 
 from edge.patients import VISIT_STEPS
+from edge.web.i18n import CATALOG
 from tabular_models.lab_catalogue import ANALYTES
 
 # A likelihood ratio this close to 1 moved the risk too little to call it raised or lowered.
@@ -73,7 +74,7 @@ def checklist(visit: dict, *, recordings: list[dict], breath_readings: list[dict
         "breath": any(r.get("quality") and r["quality"].get("ok") for r in breath_readings),
         "labs": bool(lab_results),
         "lung_function": visit.get("lung_function", {}).get("fvc_percent") is not None,
-        "symptoms": bool(patient.get("symptoms")),
+        "symptoms": bool(patient.get("symptoms")) or bool(visit.get("symptoms_reviewed_at")),
     }
     skipped = set(visit.get("skipped_steps", []))
     return {step: "done" if done[step] else "skipped" if step in skipped else "pending" for step in VISIT_STEPS}
@@ -119,7 +120,39 @@ def _not_measured(assessment: dict, lab_rows_: list[dict]) -> dict[str, list[str
     return {"modalities": list(assessment.get("missing", [])), "analytes": missing_analytes if entered else []}
 
 
-def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_: list[dict]) -> Optional[dict]:
+def natural_frequency(percent: float) -> tuple[str, dict]:
+    """The risk as "N in 100 patients like this" (catalog key and values): never "about >99"."""
+    if percent < 1:
+        return "freq_under_1", {}
+    if percent > 99:
+        return "freq_over_99", {}
+    return "freq_about", {"count": f"{percent:.0f}"}
+
+
+def action_key(recommendation: dict) -> Optional[str]:
+    """The catalog key of "what to do, by when" for the advice (and priority when HRCT is advised);
+    None for an advice the tablet has no sentence for (the assessment's own text is shown then)."""
+    advice = recommendation.get("advice")
+    key = f"action_{advice}_{recommendation.get('priority')}" if advice == "hrct_pfts" else f"action_{advice}"
+    return key if key in CATALOG else None
+
+
+def missing_ranked(missing: list[str], potential: Optional[dict]) -> list[dict]:
+    """Missing modalities, the one that could move the risk most first (width of the log-LR range
+    it would plausibly give if measured); ``could_change`` False when it could not move it at all
+    (e.g. a model not yet counted), None when unknown."""
+    ranked = []
+    for name in missing:
+        span = (potential or {}).get(name)
+        width = None if span is None else abs(span[1] - span[0])
+        ranked.append({"modality": name, "width": width, "could_change": None if width is None else width > 0})
+    # Known movers by size, then unknown (might still matter), then those that cannot move it.
+    return sorted(ranked, key=lambda item: (0, -item["width"]) if item["width"] else
+                  (1, 0) if item["width"] is None else (2, 0))
+
+
+def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_: list[dict],
+                potential: Optional[dict] = None) -> Optional[dict]:
     """The result as the nurse reads it.
 
     With nothing measured (no modality gave evidence) there is no fused result: only the
@@ -133,8 +166,16 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
     validation = assessment.get("validation") or {}
     models = validation.get("models") or {}
     recommendation = assessment.get("recommendation") or {}
+    frequency_key, frequency_values = natural_frequency(percent if measured else assessment["pretest_probability"] * 100)
+    red_flags = assessment.get("red_flags", [])
     return {
         "measured": bool(measured),
+        "frequency_key": frequency_key,
+        "frequency_values": frequency_values,
+        "action_key": action_key(recommendation),
+        "missing_ranked": missing_ranked(list(assessment.get("missing", [])), potential),
+        # Any red flag gets the banner: urgent ones say "this week", the others "do not wait".
+        "flag_banner": "urgent" if assessment["tier"] == "urgent" else "flag" if red_flags else None,
         "percent": percent,
         "percent_text": "<1%" if percent < 1 else ">99%" if percent > 99 else f"{percent:.0f}%",
         "interval": (low * 100, high * 100) if high - low >= SHOWN_INTERVAL_MIN_WIDTH else None,

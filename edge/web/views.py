@@ -20,13 +20,14 @@ from edge import auscultation, auth, breath, labs, outbox, outcomes, patients, r
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
 from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError, WrongPin
-from edge.schemas import PatientCreate
+from edge.schemas import PatientCreate, PatientUpdate
+from edge.store.database import write_transaction
 from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy, check_pin_policy, clear_pin,
-                        public_view, set_password, set_pin)
+                        set_password, set_pin)
 from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
 from edge.web import clinic_time, presenters
-from edge.web.i18n import LANGUAGE_COOKIE, LANGUAGES, negotiate_language, quality_issue, translate
+from edge.web.i18n import CATALOG, LANGUAGE_COOKIE, LANGUAGES, negotiate_language, quality_issue, translate
 
 blueprint = Blueprint("ui", __name__)
 # Spellings a nurse would not pick from a list (caret and shorthand variants stay accepted in files).
@@ -74,6 +75,7 @@ def template_helpers():
         "quality_issue": lambda issue, kind: quality_issue(issue, kind, lang),
         "crackle_validation": auscultation.adult_validation,
         "lang": lang,
+        "catalog": CATALOG,
         "other_lang": "zh-CN" if lang == "en" else "en",
         # A locked session's page (the lock screen) gets no user menu and no idle timer.
         "user": None if g.get("ui_locked") else g.get("ui_user"),
@@ -327,9 +329,20 @@ def account_pin():
 @login_required
 def home():
     """Today's worklist and the patient search. The search is a POST form so that the patient
-    code never appears in a URL (history, proxy logs, Referer)."""
+    code never appears in a URL (history, proxy logs, Referer); the query is kept with the
+    server-side session and the POST redirects to a GET (POST-redirect-GET), so Back and reload
+    never ask to resubmit a form."""
     db = _resources().db()
-    query = request.form.get("code", "").strip() if request.method == "POST" else ""
+    token_hash = auth.hash_token(request.cookies.get(SESSION_COOKIE, ""))
+    if request.method == "POST":
+        query = request.form.get("code", "").strip()[:64]
+        with write_transaction(db):
+            db.execute("UPDATE sessions SET last_search = ? WHERE token_hash = ?", [query or None, token_hash])
+        return redirect(url_for("ui.home", searched=1) + "#search-results" if query else url_for("ui.home"))
+    query = ""
+    if request.args.get("searched") == "1":
+        row = db.execute("SELECT last_search FROM sessions WHERE token_hash = ?", [token_hash]).fetchone()
+        query = (row[0] or "") if row else ""
     found = []
     if query:
         found, _ = patients.list_patients(db, code_prefix="".join(ch for ch in query if ch.isalnum() or ch == "-"))
@@ -379,16 +392,7 @@ def _field_errors(exc: PydanticValidationError, lang: str) -> dict[str, str]:
 def register_patient():
     errors, values = {}, {}
     if request.method == "POST":
-        values = {
-            "code": request.form.get("code", "").strip(),
-            "birth_year": request.form.get("birth_year", "").strip() or None,
-            "sex": request.form.get("sex") or None,
-            "ctd_diagnosis": request.form.get("ctd_diagnosis") or None,
-            "autoantibodies": request.form.getlist("autoantibodies"),
-            "smoking": request.form.get("smoking") or "never",
-            "symptoms": request.form.getlist("symptoms"),
-            "medications": [m.strip() for m in request.form.get("medications", "").split(",") if m.strip()],
-        }
+        values = _patient_form_values(request.form)
         try:
             # Empty inputs count as missing, so the message is "Required." rather than "invalid".
             # A form sends text: numbers are parsed from it (the JSON API's types are strict).
@@ -402,6 +406,53 @@ def register_patient():
             return redirect(url_for("ui.patient_timeline", patient_id=patient["id"]))
     return render_template("patient_form.html", errors=errors, values=values, ctds=CTD_DIAGNOSES,
                            antibodies=AUTOANTIBODIES, symptoms=SYMPTOMS), 422 if errors else 200
+
+
+def _patient_form_values(form) -> dict:
+    """The patient form's fields as the schemas read them (empty inputs count as missing)."""
+    return {
+        "code": form.get("code", "").strip(),
+        "birth_year": form.get("birth_year", "").strip() or None,
+        "sex": form.get("sex") or None,
+        "ctd_diagnosis": form.get("ctd_diagnosis") or None,
+        "autoantibodies": form.getlist("autoantibodies"),
+        "smoking": form.get("smoking") or "never",
+        "symptoms": form.getlist("symptoms"),
+        "medications": [m.strip() for m in form.get("medications", "").split(",") if m.strip()],
+    }
+
+
+@blueprint.route("/patients/<int:patient_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_patient(patient_id: int):
+    """Correct a patient's details and symptoms (audited), from the visit's checklist or the
+    timeline. Saving from a visit also marks its symptoms step reviewed (no symptoms is an answer)."""
+    db = _resources().db()
+    patient = patients.get_patient(db, patient_id)
+    visit_id = request.values.get("visit", "")
+    visit = patients.get_visit(db, int(visit_id)) if visit_id.isdigit() else None
+    if visit is not None and visit["patient_id"] != patient_id:
+        abort(404, "no such visit for this patient")
+    errors, values = {}, dict(patient)
+    if request.method == "POST":
+        values = {**_patient_form_values(request.form), "code": patient["code"]}
+        try:
+            changes = {k: v for k, v in values.items() if k != "code" and v not in (None, "")}
+            changes.setdefault("symptoms", [])
+            changes.setdefault("autoantibodies", [])
+            body = PatientUpdate.model_validate(changes, strict=False)
+            patients.update_patient(db, g.actor, patient_id, body.model_dump(exclude_unset=True))
+            if visit is not None and visit["status"] == "open":
+                patients.mark_symptoms_reviewed(db, g.actor, visit["id"])
+        except PydanticValidationError as exc:
+            errors = _field_errors(exc, g.lang)
+        else:
+            if visit is not None:
+                return redirect(url_for("ui.visit_page", visit_id=visit["id"]) + "#checklist")
+            return redirect(url_for("ui.patient_timeline", patient_id=patient_id))
+    return render_template("patient_form.html", errors=errors, values=values, ctds=CTD_DIAGNOSES,
+                           antibodies=AUTOANTIBODIES, symptoms=SYMPTOMS, editing=patient, visit=visit), \
+        422 if errors else 200
 
 
 @blueprint.route("/patients/<int:patient_id>")
@@ -429,6 +480,14 @@ def start_visit(patient_id: int):
     return redirect(url_for("ui.visit_page", visit_id=visit["id"]))
 
 
+def _referrer(db, referral_id: int) -> Optional[dict]:
+    """Who referred (the referral's creator, not whoever prints the letter): full name and role."""
+    rows = db.execute_returning_dicts(
+        "SELECT u.username, u.full_name, u.role FROM referrals r JOIN users u ON u.id = r.created_by WHERE r.id = ?",
+        [referral_id])
+    return rows[0] if rows else None
+
+
 @blueprint.route("/referrals/<int:referral_id>/letter")
 @login_required
 def referral_letter(referral_id: int):
@@ -438,8 +497,11 @@ def referral_letter(referral_id: int):
     referral = outbox.get_referral(db, referral_id)
     visit = patients.get_visit(db, referral["visit_id"])
     patient = patients.get_patient(db, visit["patient_id"])
-    assessment = screening.latest_assessment(db, visit["id"])
-    recordings_ = recordings.list_recordings(db, visit["id"])
+    # The assessment the referral was built from, so the letter says what the hospital received.
+    assessment = (screening.get_assessment(db, referral["assessment_id"]) if referral.get("assessment_id")
+                  else screening.latest_assessment(db, visit["id"]))
+    # Only recordings that passed the quality gate: a refused take never reaches the letter.
+    recordings_ = recordings.accepted_recordings(db, visit["id"])
     lab_rows = presenters.lab_rows(labs.list_lab_results(db, visit["id"]))
     buffer = io.BytesIO()
     qrcode.make(referral["code"], image_factory=qrcode.image.svg.SvgPathImage).save(buffer)
@@ -447,7 +509,7 @@ def referral_letter(referral_id: int):
     return render_template(
         "letter.html", referral=referral, patient=patient, visit=visit, assessment=assessment,
         result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows),
-        recordings=recordings_, lab_rows=lab_rows, qr_svg=Markup(svg), user=public_view(g.ui_user),
+        recordings=recordings_, lab_rows=lab_rows, qr_svg=Markup(svg), referrer=_referrer(db, referral["id"]),
         clinic_name=resources.settings.clinic_name, clinic_contact=resources.settings.clinic_contact)
 
 

@@ -13,6 +13,7 @@ from flask import g, jsonify, redirect, render_template, request, send_file, url
 
 from edge import breath, devices, labs, outbox, patients, recordings, screening
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
+from edge.modalities import potential_ranges
 from edge.errors import Conflict, IldscreenError, ValidationError
 from edge.vocabulary import CHEST_SITES, CTD_DIAGNOSES
 from edge.web import presenters
@@ -51,18 +52,42 @@ def render_visit(visit_id: int, *, status: int = 200):
             lab_errors[key] = translate(LAB_ERROR_KINDS[kind], g.lang)
     if request.args.get("lab_errors") == "none":
         lab_errors["form"] = translate("err_no_labs", g.lang)
-    done_sites = {r["chest_site"] for r in recordings_ if r.get("quality") and r["quality"].get("ok")}
+    done_sites = {r["chest_site"] for r in recordings_ if recordings.is_accepted(r)}
     return render_template(
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment,
-        result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows),
+        result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows,
+                                      potential=_potential(patient, visit) if assessment else None),
         referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
         analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
         lab_errors=lab_errors, messages={k: request.args[k] for k in ("upload_error", "breath_error", "labs_error",
                                                                        "lung_error", "assess_error") if k in request.args},
         boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
-        is_open=visit["status"] == "open",
+        is_open=visit["status"] == "open", take_id=_take_id(),
     ), status
+
+
+def _potential(patient: dict, visit: dict) -> Optional[dict]:
+    """Per modality, the log-LR range it could give if measured (ranks what is missing)."""
+    try:
+        return potential_ranges(screening.clinical_picture(patient, on=visit["started_at"]))
+    except IldscreenError:
+        return None
+
+
+def _take_id() -> Optional[int]:
+    """The take just recorded, whatever recorded it: ``take`` (microphone, upload) or the board
+    capture job named by ``captured``; it gets the verdict, playback, keep and re-record."""
+    if request.args.get("take", "").isdigit():
+        return int(request.args["take"])
+    job_id = request.args.get("captured")
+    if not job_id:
+        return None
+    try:
+        result = devices.job_outcome(devices.get_job(_resources().devices, job_id))["result"]
+    except IldscreenError:  # the job is gone (finished long ago): no take to highlight
+        return None
+    return result.get("id") if isinstance(result, dict) and "chest_site" in result else None
 
 
 def _back(visit_id: int, anchor: str, **args):
@@ -162,11 +187,13 @@ def _board_capture(visit_id: int, anchor: str, kind: str, start):
         job = start(_resources().settings.capture_orphan_seconds if watched else None)
         if watched:
             return _job_started(job, visit_id, anchor)
-        devices.finish_synchronously(job)
+        stored = devices.finish_synchronously(job)
     except IldscreenError as exc:
         if watched:
             return jsonify({"error": {"message": _message(exc, kind)}}), exc.status
         return _back(visit_id, anchor, **{"upload_error" if kind == "audio" else "breath_error": _message(exc, kind)})
+    if kind == "audio" and isinstance(stored, dict) and "id" in stored:
+        return _back(visit_id, f"take-{stored['id']}", take=stored["id"])
     return _back(visit_id, anchor)
 
 
@@ -378,6 +405,22 @@ def assess(visit_id: int):
 @blueprint.post("/visits/<int:visit_id>/refer")
 @login_required
 def refer(visit_id: int):
+    """Refer for HRCT; when the advice is not HRCT the form must carry the clinical reason."""
     resources = _resources()
-    outbox.create_referral(resources.db(), g.actor, visit_id, site_secret=resources.folder.site_secret)
+    try:
+        outbox.create_referral(resources.db(), g.actor, visit_id, site_secret=resources.folder.site_secret,
+                               reason=request.form.get("reason"))
+    except ValidationError as exc:
+        if any(field.get("field") == "reason" for field in exc.fields or ()):
+            return _back(visit_id, "referral", refer_error="reason")
+        raise
     return _back(visit_id, "referral")
+
+
+@blueprint.post("/referrals/<int:referral_id>/withdraw")
+@login_required
+def withdraw_referral(referral_id: int):
+    """Withdraw (not yet delivered) or revoke at the hospital (delivered); back to its visit."""
+    db = _resources().db()
+    referral = outbox.withdraw_referral(db, g.actor, referral_id, reason=request.form.get("reason"))
+    return _back(referral["visit_id"], "referral")

@@ -11,12 +11,13 @@ ORIENTATIONS = {"portrait": PORTRAIT, "landscape": LANDSCAPE}
 MIN_TARGET_PX = 44
 
 # Every visible control a finger taps, measured where the finger lands: a checkbox or radio by
-# its label. Links inside a heading are inline text (WCAG 2.5.8 exempts them).
+# its label. No exemption for links in headings (issue 27: the visit header's patient link was
+# 28 px tall): every link, button and control on the page, in ``main`` and the top bar.
 TARGETS_JS = """(min) => {
   const out = [];
-  const selector = 'a, button, input:not([type=hidden]), select, textarea, [role=button], audio';
+  const selector = 'a, button, input:not([type=hidden]), select, textarea, [role=button], audio, summary';
   for (const el of document.querySelectorAll(selector)) {
-    if (el.closest('h1, h2, h3, [hidden]')) continue;
+    if (el.closest('[hidden]')) continue;
     const target = (el.type === 'checkbox' || el.type === 'radio') ? (el.closest('label') || el) : el;
     const box = target.getBoundingClientRect();
     if (box.width === 0 && box.height === 0) continue;

@@ -18,6 +18,8 @@ ALLOWED_LATIN = {
     "ANA", "RF", "CCP", "Jo", "PL", "EJ", "OJ", "Ro", "SSA", "SSB", "RNP", "dsDNA", "Sm", "RNA", "III", "U1",
     "polymerase", "centromere", "titre", "high", "PIN",  # "PIN 码", as Chinese banks and phones say "ILDSCREEN_CLINIC_NAME", "ILDSCREEN_DEVICE_PORTS", "readyz",
     "Hz", "HU", "mL", "fL", "pg", "dev", "pts", "tty", "ttys", "Clinic",  # the test clinic's configured name
+    # The programme view's metric abbreviations, used as such (like FVC), and a cited author.
+    "ECE", "CITL", "PSI", "Siddiqi",
 }
 UNIT_OR_CODE = re.compile(
     r"(?:\b[A-Z]{2,6}\d*-[A-Z0-9-]+\b)"  # patient, referral and board codes (CL7-ZH01, ILD-…, STETH-42)

@@ -24,11 +24,22 @@ if not AXE.exists():
                 pytrace=False)
 
 WORDS = {
-    "en": {"recording": "Recording…", "risk_meaning": "Of 100 patients", "letter": "Referral for high-resolution CT",
-           "offline": "No connection", "mic": "microphone is blocked", "locked": "locked after a pause"},
-    "zh-CN": {"recording": "正在录音…", "risk_meaning": "在 100 名", "letter": "肺部高分辨率 CT 转诊单",
-              "offline": "连接中断", "mic": "麦克风被禁止", "locked": "闲置后已锁定"},
+    "en": {"recording": "Recording…", "risk_meaning": "in 100 patients like this", "letter": "Referral for high-resolution CT",
+           "offline": "No connection", "mic": "microphone is blocked", "locked": "locked after a pause",
+           "antibody": "anti-Scl-70", "reason_needed": "The advice for this patient is not a CT scan.",
+           "withdrawn": "withdrawn before it was sent", "nurse": "nurse"},
+    "zh-CN": {"recording": "正在录音…", "risk_meaning": "名类似患者中", "letter": "肺部高分辨率 CT 转诊单",
+              "offline": "连接中断", "mic": "麦克风被禁止", "locked": "闲置后已锁定",
+              "antibody": "抗 Scl-70 抗体", "reason_needed": "对该患者的建议不是做 CT。",
+              "withdrawn": "发送前已撤回", "nurse": "护士"},
 }
+
+
+def _pdf_pages(pdf: bytes) -> int:
+    """Pages in a PDF Chromium printed: its page objects (``/Type /Page``, not ``/Pages``)."""
+    import re
+
+    return len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
@@ -130,9 +141,12 @@ def test_a_first_time_nurse_screens_a_patient_from_login_to_the_printed_letter(b
     page.click("#lung-button")
     page.wait_for_selector("#checklist")
     page.click("#assess-button")
-    page.wait_for_selector("#risk-percent")
-    assert page.inner_text("#risk-percent").endswith("%")
-    assert words["risk_meaning"] in page.inner_text("#assessment")
+    page.wait_for_selector("#headline-text")
+    # One headline: risk in words on the badge (the only coloured part), natural frequency, what to do.
+    assert words["risk_meaning"] in page.inner_text("#headline-text")
+    assert page.locator("#tier-badge").is_visible()
+    assert page.evaluate("getComputedStyle(document.getElementById('headline-text')).color") == \
+        page.evaluate("getComputedStyle(document.body).color")  # the tier colour on the badge only
     assert page.locator("#guideline-line").is_visible() and page.locator("#not-measured").is_visible()
     tablet.check("result")
 
@@ -146,12 +160,15 @@ def test_a_first_time_nurse_screens_a_patient_from_login_to_the_printed_letter(b
     page.click("#print-button")
     assert page.evaluate("window.__printed") == 1
     letter = page.inner_text("body")
-    for must in ("Clinic 7", "021-5555", "anti-Scl-70", code, words["letter"]):
+    for must in ("Clinic 7", "021-5555", words["antibody"], code, words["letter"]):
         assert must in letter
-    for part in ("#letter-crackles", "#letter-labs", "#letter-risk", "#letter-validation", "#letter-signature"):
+    for part in ("#letter-labs", "#letter-risk", "#letter-validation", "#letter-signature"):
         assert page.inner_text(part).strip() not in ("", "—")
+    assert words["nurse"] in page.inner_text("#letter-referrer")  # full name (or login) and role
     page.emulate_media(media="print")
     assert not page.locator("#letter-back").is_visible()  # the A4 print has no buttons
+    pdf = page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
+    assert _pdf_pages(pdf) == 1, "the letter of a typical referral prints on one A4 page"
     page.emulate_media(media="screen")
     tablet.check("letter")
     page.click("#letter-back")
@@ -375,5 +392,53 @@ def test_every_template_and_error_path_is_translated_in_chinese(browser, clinic,
     tablet.check("not-found", orientations=("landscape",))
     page.goto(clinic.url + "/no/such/page")
     tablet.check("no-page", orientations=("landscape",))
+    tablet.assert_clean()
+    context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_low_risk_referral_needs_a_reason_and_can_be_withdrawn(browser, clinic, lang):
+    """Issue 27: a low-risk patient was sent for CT with one blue tap and could not be withdrawn.
+    Now the tablet warns, asks for the clinical reason, prints it on the letter, and a queued
+    referral is withdrawn; the symptoms step opens the patient's details; 'Lock now' locks."""
+    words = WORDS[lang]
+    context, page = new_page(browser, lang)
+    tablet = Tablet(page, lang, "low-risk-referral")
+    log_in(page, clinic.url, "nurse1", NURSE_PASSWORD)
+    register_patient(page, clinic.url, f"CL7-LR{lang[:2].upper()}", birth_year=1956, ctd="SLE")
+    page.click("#new-visit")
+    page.wait_for_selector("#assess-button")
+    page.click("#symptoms-link")  # the checklist's symptoms step opens the details form
+    page.wait_for_selector("#patient-form")
+    tablet.check("edit-details")
+    page.click("#save-patient")  # no symptoms ticked: reviewed, none present
+    page.wait_for_selector("#checklist")
+    assert page.locator(".step-done[data-step=symptoms]").count() == 1
+    page.click("#assess-button")
+    page.wait_for_selector("#refer-warning")
+    assert words["reason_needed"] in page.inner_text("#refer-warning")
+    assert "urgent" not in (page.get_attribute("#refer-button", "class") or "")
+    tablet.check("refer-reason")
+    page.evaluate("() => document.getElementById('refer-reason').removeAttribute('required')")
+    with page.expect_navigation():
+        page.click("#refer-button")  # no reason: refused, the field says why
+    page.wait_for_selector("#refer-reason-error")
+    reason = {"en": "New crackles heard by the rheumatologist", "zh-CN": "风湿科医生听到新的爆裂音"}[lang]
+    page.fill("#refer-reason", reason)
+    page.click("#refer-button")
+    page.wait_for_selector("#referral-reason")
+    page.click("#letter-link")
+    page.wait_for_selector("#letter-reason")
+    assert reason in page.inner_text("#letter-reason")
+    tablet.check("letter-against-advice", orientations=("portrait",))
+    page.click("#letter-back")
+    page.wait_for_selector("#withdraw-button")
+    with page.expect_navigation():
+        page.click("#withdraw-button")
+    page.wait_for_selector("#referral-status")
+    assert words["withdrawn"] in page.inner_text("#referral-status")
+    tablet.check("withdrawn")
+    page.click("#lock-now-button")
+    page.wait_for_selector("#login-form")  # no PIN set: locking ends the session
     tablet.assert_clean()
     context.close()

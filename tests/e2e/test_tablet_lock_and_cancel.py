@@ -18,7 +18,7 @@ if not AXE.exists():
 
 PIN = "4071"
 WORDS = {
-    "en": {"owner": "Session of", "wrong": "Wrong PIN. 4 attempt(s) left", "ended": "Too many wrong PINs",
+    "en": {"owner": "Session of", "wrong": "Wrong PIN. Attempts left before the session ends: 4", "ended": "Too many wrong PINs",
            "saved": "PIN saved", "cancelled": "Capture cancelled"},
     "zh-CN": {"owner": "的会话", "wrong": "PIN 错误。再错 4 次", "ended": "PIN 错误次数过多",
               "saved": "PIN 码已保存", "cancelled": "采集已取消"},

@@ -353,8 +353,13 @@ def test_without_the_pages_script_the_capture_form_waits_for_the_take_and_comes_
     csrf = page_csrf(client)
     response = client.post(f"/visits/{visit_id}/recordings/capture",
                            data={"csrf_token": csrf, "port": sim.port, "chest_site": "posterior_left_base"})
-    assert response.status_code == 302 and response.headers["Location"].endswith("#auscultation")
-    assert len(client.get(f"/api/v1/visits/{visit_id}/recordings", headers=nurse).json["recordings"]) == 1
+    taken = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=nurse).json["recordings"]
+    assert len(taken) == 1
+    # A board take comes back to the same verdict / playback / re-record step as a microphone take.
+    assert response.status_code == 302 and response.headers["Location"].endswith(
+        f"?take={taken[0]['id']}#take-{taken[0]['id']}")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="re-record-button"' in page and f'src="/recordings/{taken[0]["id"]}/audio"' in page
     unknown = client.post(f"/visits/{visit_id}/recordings/capture",
                           data={"csrf_token": csrf, "port": "/dev/ttyACM7", "chest_site": "posterior_left_base"})
     assert unknown.status_code == 302 and "upload_error=" in unknown.headers["Location"]

@@ -123,3 +123,38 @@ def test_outcomes_appear_on_the_patient_timeline(client, small_site, make_user):
     patient, _, _ = small_site[0]
     html = client.get(f"/patients/{patient['id']}").get_data(as_text=True)
     assert 'id="outcomes"' in html and "ILD present" in html and "NSIP" in html
+
+
+def test_a_refused_take_that_was_re_recorded_still_counts_as_refused(app, client, db, small_site, clinician):
+    """Issue 27: two refusals then two discards left the dashboard at 0% refused; discarded takes
+    now count (from their audit entries), and the page says how many were re-recorded."""
+    import io
+
+    from edge import recordings
+    from support import wav_bytes
+
+    _, visit, _ = small_site[0]
+    resources = app.extensions["ildscreen"]
+    for _ in range(2):
+        stored = recordings.add_recording(db, resources.blobs, CLINICIAN, visit["id"], chest_site="posterior_left_base",
+                                          stream=io.BytesIO(wav_bytes(2.0)), max_bytes=10**7,
+                                          model=resources.auscultation_model)
+        assert stored["quality"]["ok"] is False
+        recordings.discard_recording(db, resources.blobs, CLINICIAN, stored["id"])
+    assert db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 0
+    row = next(row for row in programme_summary(db, window_months=6, psi_alert=0.25)["quality_refusals"]
+               if row["kind"] == "lung sounds")
+    assert (row["readings"], row["refused"], row["discarded"], row["share"]) == (2, 2, 2, 1.0)
+    client.set_cookie("lang", "zh-CN")
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "肺部听诊" in page and "lung sounds" not in page and "100%" in page
+
+
+def test_the_risk_chart_draws_a_clinics_first_month():
+    """Issue 27: the clinic dashboard's risk chart was blank with one month of visits (a band and a
+    line of one point have no area or length); each month now has a marker and a whisker."""
+    from evaluation import svg_plots
+
+    svg = str(svg_plots.risk_over_time([{"month": "2026-12", "n": 3, "p10": 0.05, "median": 0.2, "p90": 0.6}],
+                                       label="Risk", x_label="Month", y_label="Risk"))
+    assert svg.count("<circle") == 1 and "<line" in svg and "2026-12: 20% (n=3)" in svg

@@ -50,8 +50,10 @@ def test_the_tablet_patient_search_is_audited_without_the_code(client, nurse, db
     """Issue 26: the tablet's search (a POST to / so the code stays out of URLs) was not audited."""
     client.post("/api/v1/patients", json=PATIENT, headers=nurse)
     before = len(reads(db))
-    response = client.post("/", data={"code": PATIENT["code"][:4], "csrf_token": nurse["X-CSRF-Token"]})
-    assert response.status_code == 200
+    posted = client.post("/", data={"code": PATIENT["code"][:4], "csrf_token": nurse["X-CSRF-Token"]})
+    assert posted.status_code == 302  # POST-redirect-GET (issue 27): the GET reads, and is audited once
+    response = client.get(posted.headers["Location"])
+    assert response.status_code == 200 and PATIENT["code"] in response.get_data(as_text=True)
     new = reads(db)[: len(reads(db)) - before]
     assert [(entry["username"], entry["entity"], entry["detail"]["route"]) for entry in new] == [
         ("nurse1", "record_list", "/")]

@@ -25,8 +25,12 @@ def test_the_result_shows_guideline_line_advice_validation_and_uncertainty(clien
     assert CATALOG["validation_note"][lang] in page
     low, high = (f"{value * 100:.0f}" for value in assessment["interval"])
     missing = assessment["if_missing_measured"]
-    assert CATALOG["uncertainty_both"][lang].format(
-        low=low, high=high, missing_low=f"{missing['low'] * 100:.0f}", missing_high=f"{missing['high'] * 100:.0f}") in page
+    # Plain words (issue 27): no "90% interval", no "clinical prior".
+    assert CATALOG["plain_interval"][lang].format(low=low, high=high) in page
+    assert CATALOG["plain_interval_missing"][lang].format(
+        missing_low=f"{missing['low'] * 100:.0f}", missing_high=f"{missing['high'] * 100:.0f}") in page
+    interval = page.split('id="risk-interval">', 1)[1].split("</p>", 1)[0]
+    assert "prior" not in interval and "90% interval" not in interval
 
 
 def test_the_letter_names_the_guideline_line_validation_and_model_versions(client, nurse, assessed):
@@ -57,6 +61,70 @@ def test_the_page_shows_the_likelihood_ratio_the_risk_applied(client, nurse, ass
         assert CATALOG["driver_lowered"]["en"].format(name=name, factor=f"{1 / applied:.1f}") in page
     else:
         assert CATALOG["driver_unchanged"]["en"].format(name=name) in page
+
+
+@pytest.mark.parametrize("percent, key, values", [(0.4, "freq_under_1", {}), (42.4, "freq_about", {"count": "42"}),
+                                                  (99.6, "freq_over_99", {})])
+def test_the_risk_reads_as_a_natural_frequency_never_about_more_than_99(percent, key, values):
+    from edge.web.presenters import natural_frequency
+
+    assert natural_frequency(percent) == (key, values)
+
+
+@pytest.mark.parametrize("recommendation, key", [
+    ({"advice": "hrct_pfts", "priority": "urgent"}, "action_hrct_pfts_urgent"),
+    ({"advice": "hrct_pfts", "priority": "within_3_months"}, "action_hrct_pfts_within_3_months"),
+    ({"advice": "hrct_pfts", "priority": "routine"}, "action_hrct_pfts_routine"),
+    ({"advice": "discuss", "priority": "routine"}, "action_discuss"),
+    ({"advice": "rescreen", "priority": "routine"}, "action_rescreen"),
+    ({"advice": "something_new", "priority": "routine"}, None)])
+def test_every_advice_has_a_what_to_do_by_when_sentence_in_both_languages(recommendation, key):
+    from edge.web.presenters import action_key
+
+    assert action_key(recommendation) == key
+    if key:
+        assert set(CATALOG[key]) == {"en", "zh-CN"}
+
+
+def test_missing_tests_are_ranked_by_how_much_they_could_move_the_risk():
+    from edge.web.presenters import missing_ranked
+
+    ranked = missing_ranked(["labs", "breath", "auscultation"],
+                            {"labs": (0.0, 0.0), "breath": None, "auscultation": (-1.8, 1.1)})
+    # Known movers first, then unknown ones (could still matter), then ones that cannot move it.
+    assert [item["modality"] for item in ranked] == ["auscultation", "breath", "labs"]
+    assert [item["could_change"] for item in ranked] == [True, None, False]
+
+
+def test_the_letter_names_who_referred_with_full_name_and_role_and_is_translated(client, nurse, db, assessed):
+    """Issue 27: "Referred by" showed the login name of whoever printed; the zh letter kept the
+    safety statements in English. Citations may stay in their language, labelled."""
+    visit, _ = assessed
+    db.execute("UPDATE users SET full_name = 'Li Mei' WHERE role = 'nurse'")
+    db.conn.commit()
+    panel = [{"analyte": "718-7", "value": 12.1, "unit": "g/dL"}]
+    assert client.post(f"/api/v1/visits/{visit['id']}/labs", json={"results": panel}, headers=nurse).status_code == 201
+    client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=nurse)
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse).json
+    client.set_cookie("lang", "en")
+    letter = client.get(f"/referrals/{referral['id']}/letter").get_data(as_text=True)
+    assert 'id="letter-referrer">Li Mei, nurse<' in letter
+    client.set_cookie("lang", "zh-CN")
+    letter = client.get(f"/referrals/{referral['id']}/letter").get_data(as_text=True)
+    assert 'id="letter-referrer">Li Mei, 护士<' in letter
+    assert "not for clinical use" not in letter.split('id="letter-models"', 1)[1].split("</ul>", 1)[0]
+    source = letter.split('id="letter-source">', 1)[1].split("</p>", 1)[0]
+    assert CATALOG["source_original_language"]["zh-CN"] in source and 'lang="en"' in source
+
+
+def test_users_carry_a_full_name_for_letters(client, admin):
+    created = client.post("/api/v1/users", json={"username": "wang.fang", "role": "clinician",
+                                                 "full_name": "  Wang   Fang "}, headers=admin)
+    assert created.status_code == 201 and created.json["full_name"] == "Wang Fang"
+    changed = client.patch(f"/api/v1/users/{created.json['id']}", json={"full_name": "Dr Wang Fang"}, headers=admin)
+    assert changed.status_code == 200 and changed.json["full_name"] == "Dr Wang Fang"
+    too_long = client.patch(f"/api/v1/users/{created.json['id']}", json={"full_name": "x" * 101}, headers=admin)
+    assert too_long.status_code == 422
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])

@@ -59,7 +59,7 @@ def test_every_quality_issue_code_has_an_instruction_in_every_other_language():
     expected = {f"audio:{code}" for code in audio} | {f"breath:{code}" for code in breath}
     assert expected <= set(QUALITY_ISSUES), expected - set(QUALITY_ISSUES)
     for entry in QUALITY_ISSUES.values():
-        assert set(entry) == set(LANGUAGES) - {"en"}
+        assert set(entry) == set(LANGUAGES)
 
 
 def test_a_poor_recording_is_explained_in_the_pages_language(client, nurse):
@@ -77,4 +77,31 @@ def test_a_poor_recording_is_explained_in_the_pages_language(client, nurse):
     assert QUALITY_ISSUES["audio:too_short"]["zh-CN"] in chinese and "too_short:" not in chinese
     client.set_cookie("lang", "en")
     english = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
-    assert "too_short: 2.00 s recorded, at least 6.0 s needed" in english
+    # Plain words and what to do, never the gate's internal code (issue 27).
+    assert QUALITY_ISSUES["audio:too_short"]["en"] in english and "too_short:" not in english
+
+
+def test_every_autoantibody_has_a_chinese_label():
+    """Issue 27: antibody labels stayed English on zh-CN pages."""
+    from edge.vocabulary import AUTOANTIBODIES
+
+    for code in AUTOANTIBODIES:
+        assert CATALOG[f"antibody_{code}"]["en"] == code and "anti" not in CATALOG[f"antibody_{code}"]["zh-CN"]
+
+
+def test_the_api_explains_a_refusal_in_plain_words_in_the_callers_language(client, nurse):
+    """Issue 27: the API answered a refusal with the gate's internal code only."""
+    import io
+
+    from support import PATIENT, wav_bytes
+
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    visit = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json
+    stored = client.post(f"/api/v1/visits/{visit['id']}/recordings", headers={**nurse, "Accept-Language": "zh-CN"},
+                         content_type="multipart/form-data",
+                         data={"chest_site": "posterior_left_base", "file": (io.BytesIO(wav_bytes(2.0)), "short.wav")})
+    assert stored.json["quality"]["issues"][0].startswith("too_short:")  # the gate's own words stay
+    advice = stored.json["quality_advice"]
+    assert advice[0] == QUALITY_ISSUES["audio:too_short"]["zh-CN"] and len(advice) == len(stored.json["quality"]["issues"])
+    listed = client.get(f"/api/v1/visits/{visit['id']}/recordings", headers=nurse).json["recordings"]
+    assert listed[0]["quality_advice"][0] == QUALITY_ISSUES["audio:too_short"]["en"]

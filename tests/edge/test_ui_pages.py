@@ -46,7 +46,10 @@ def start_visit(client, csrf, patient_id) -> int:
 def test_the_patient_search_is_a_post_and_the_code_never_enters_a_url(ui):
     client, csrf = ui
     register(client, csrf, code="CL16-SEARCH")
-    found = client.post("/", data={"csrf_token": csrf, "code": "CL16-SE"})
+    posted = client.post("/", data={"csrf_token": csrf, "code": "CL16-SE"})
+    # POST-redirect-GET (issue 27): Back after logout never meets "Confirm Form Resubmission".
+    assert posted.status_code == 302 and "CL16" not in posted.headers["Location"]
+    found = client.get(posted.headers["Location"])
     assert found.status_code == 200 and "CL16-SEARCH" in found.get_data(as_text=True)
     assert 'method="post"' in client.get("/").get_data(as_text=True).split('id="search-form"')[0][-200:]
     assert "CL16-SEARCH" not in client.get("/?code=CL16-SE").get_data(as_text=True)  # GET searches nothing
@@ -152,13 +155,20 @@ def test_a_measured_result_is_a_percentage_with_its_meaning_and_named_drivers(ui
                                                   "lab_ldh": "400", "unit_ldh": "U/L"})
     client.post(f"/visits/{visit_id}/assess", data={"csrf_token": csrf})
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
-    percent = re.search(r'id="risk-percent">([^<]+)<', page).group(1)
-    assert percent.endswith("%") and "Of 100 patients" in page
+    # Issue 27: one headline sentence (risk in words, natural frequency, what to do and by when),
+    # the tier colour on the badge only, no competing percentage.
+    headline = re.search(r'id="headline-text">([^<]+)<', page).group(1)
+    assert re.search(r"(About \d+|Fewer than 1|more than 99) in 100 patients like this have ILD\.? \w", headline)
+    assert "&gt;99" not in headline and 'class="result"' in page and 'class="result tier-' not in page
+    assert re.search(r'class="tier-badge tier-(low|intermediate|high|urgent)"', page)
+    assert "Blood-test model" not in page
     drivers = page.split('id="contributions"')[1].split("</ul>")[0]
     assert "Blood tests" in drivers and ("raised" in drivers or "lowered" in drivers or "barely" in drivers)
     assert "C-reactive protein" in drivers  # the out-of-range analyte is named (CRP 40 mg/L is high)
-    not_measured = page.split('id="not-measured"')[1].split("</p>")[0]
-    assert "Lung sounds" in not_measured and "Haemoglobin" in not_measured  # by name, not a count
+    not_measured = page.split('id="not-measured"')[1].split("</ol>")[0]
+    # Missing modalities first, ranked; the untested blood tests folded into one counted line.
+    assert not_measured.index("Lung sounds") < not_measured.index("blood tests not entered")
+    assert "Haemoglobin" in not_measured.split("<details")[1]
 
 
 def test_red_flags_show_an_urgent_banner_and_an_urgent_referral_button(ui):
@@ -181,6 +191,8 @@ def test_lung_function_is_entered_on_the_tablet_and_feeds_the_red_flags(ui):
     client.post(f"/visits/{visit_id}/assess", data={"csrf_token": csrf})
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert "FVC below 80% predicted" in page and "DLCO below 80% predicted" in page
+    # A red flag always gets a banner above the result, not only a line in the list (issue 27).
+    assert page.index('id="flag-banner"') < page.index('id="assess-button"')
 
 
 def test_a_visit_can_be_finished_and_then_takes_nothing_more(ui):
@@ -300,3 +312,41 @@ def test_two_visits_on_one_day_are_distinct_numbered_points_oldest_first():
     shanghai = ZoneInfo("Asia/Shanghai")
     assert clinic_time.local_datetime(visits[0]["started_at"], shanghai) != clinic_time.local_datetime(
         visits[1]["started_at"], shanghai)
+
+
+def test_lock_now_locks_the_tablet_at_a_tap(ui):
+    """Issue 27: a "Lock now" control beside Log out; without a PIN it ends the session."""
+    client, csrf = ui
+    page = client.get("/").get_data(as_text=True)
+    form = page.split('id="lock-form"', 1)[1].split("</form>", 1)[0]
+    assert 'id="lock-now-button"' in form and " hidden" not in page.split('id="lock-form"', 1)[0][-80:]
+    locked = client.post("/lock", data={"csrf_token": csrf, "next": "/"})
+    assert locked.status_code == 302 and "/login" in locked.headers["Location"]
+    assert client.get("/").status_code == 302  # the session ended
+
+
+def test_patient_details_and_symptoms_are_edited_at_the_visit_and_audited(ui, db):
+    """Issue 27: the checklist's Symptoms step linked nowhere and details could not be edited, so a
+    patient without symptoms stayed 'to do' forever."""
+    client, csrf = ui
+    patient_id = register(client, csrf, code="CL27-EDIT")
+    visit_id = start_visit(client, csrf, patient_id)
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert 'class="step step-pending" data-step="symptoms"' in page
+    link = re.search(r'href="(/patients/\d+/edit\?visit=\d+)" id="symptoms-link"', page)
+    assert link and link.group(1) == f"/patients/{patient_id}/edit?visit={visit_id}"
+    form = client.get(link.group(1)).get_data(as_text=True)
+    assert 'id="edit-code"' in form and 'name="code"' not in form  # the code itself is not edited here
+    saved = client.post(f"/patients/{patient_id}/edit", data={
+        "csrf_token": csrf, "visit": str(visit_id), "birth_year": "1951", "sex": "F", "ctd_diagnosis": "SSc",
+        "smoking": "former", "autoantibodies": ["anti-Scl-70"]})
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(f"/visits/{visit_id}#checklist")
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert 'class="step step-done" data-step="symptoms"' in page  # reviewed, none present
+    patient = client.get(f"/api/v1/patients/{patient_id}").json
+    assert patient["birth_year"] == 1951 and patient["smoking"] == "former" and patient["autoantibodies"] == ["anti-Scl-70"]
+    actions = db.execute("SELECT action, entity FROM audit_log WHERE entity IN ('patient', 'visit') ORDER BY id").fetchall()
+    assert ("update", "patient") in actions and ("review_symptoms", "visit") in actions
+    bad = client.post(f"/patients/{patient_id}/edit", data={"csrf_token": csrf, "birth_year": "1800", "sex": "F",
+                                                            "ctd_diagnosis": "SSc"})
+    assert bad.status_code == 422 and 'id="error-birth_year"' in bad.get_data(as_text=True)

@@ -70,7 +70,7 @@ def test_setting_a_pin_needs_the_password_and_a_pin_under_the_rule_and_shows_eac
     text = refused.get_data(as_text=True)
     assert refused.status_code == 422
     assert all(f'id="error-{name}"' in text for name in ("pin_password", "pin", "repeat_pin"))
-    assert 'id="pin-error-summary"' in text and "3 field(s)" in text
+    assert 'id="pin-error-summary"' in text and "Fields to correct: 3" in text
     client.set_cookie("lang", "zh-CN")
     assert "连续数字" in set_pin(client, csrf, pin="9876").get_data(as_text=True)
     client.set_cookie("lang", "en")
@@ -97,7 +97,7 @@ def test_an_idle_lock_with_a_pin_keeps_the_session_locked_until_the_right_pin(lo
     assert "Session of nurse1" in screen and 'id="logout-button"' not in screen and "data-idle-seconds" not in screen
     assert 'inputmode="numeric"' in screen and 'autocomplete="off"' in screen
     wrong = client.post("/unlock?next=/patients/new", data={"csrf_token": csrf, "pin": "9999"})
-    assert wrong.status_code == 401 and "4 attempt(s) left" in wrong.get_data(as_text=True)
+    assert wrong.status_code == 401 and "Attempts left before the session ends: 4" in wrong.get_data(as_text=True)
     right = client.post("/unlock?next=/patients/new", data={"csrf_token": csrf, "pin": PIN})
     assert right.status_code == 302 and right.headers["Location"] == "/patients/new"
     assert client.get("/patients/new").status_code == 200 and client.get("/api/v1/patients").status_code == 200
@@ -129,7 +129,7 @@ def test_the_pin_setting_decides_how_many_wrong_pins_end_the_session(tmp_path, m
     csrf = csrf_of(client.get("/").get_data(as_text=True))
     set_pin(client, csrf)
     client.post("/lock", data={"csrf_token": csrf, "next": "/"})
-    assert "1 attempt(s) left" in client.post("/unlock", data={"csrf_token": csrf, "pin": "1111"}).get_data(as_text=True)
+    assert "Attempts left before the session ends: 1" in client.post("/unlock", data={"csrf_token": csrf, "pin": "1111"}).get_data(as_text=True)
     assert client.post("/unlock", data={"csrf_token": csrf, "pin": "1112"}).headers["Location"] == "/login?pin_ended=1"
 
 

@@ -12,7 +12,8 @@ MODEL = {"version": "labs-0.1.0", "synthetic": True, "clinically_validated": Fal
          "training_population": "synthetic cohorts (no patient data)",
          "statement": "Trained on synthetic data only; not validated on patients; not for clinical use."}
 ASSESSMENT = {"probability": 0.42, "tier": "high",
-              "recommendation": {"text": "HRCT plus PFTs.", "guideline": {
+              "recommendation": {"advice": "hrct_pfts", "priority": "within_3_months", "text": "HRCT plus PFTs.",
+                                 "guideline": {
                   "code": "ssc", "line": "Systemic sclerosis is at increased risk of ILD: screen with HRCT and PFTs.",
                   "source": "Johnson SR et al. 2023 ACR/CHEST"}},
               "contributions": {"auscultation": {"finding": {"level": "basal", "validated": False}}},
@@ -82,9 +83,23 @@ def test_referral_codes_are_random_and_well_formed():
     assert len(codes) == 200 and all(REFERRAL_CODE_PATTERN.match(code) for code in codes)
 
 
-def test_urgent_tier_gives_urgent_priority():
-    assert bundle(tier="urgent")["entry"][0]["resource"]["priority"] == "urgent"
-    assert bundle(tier="high")["entry"][0]["resource"]["priority"] == "routine"
+@pytest.mark.parametrize("priority, fhir", [("urgent", "asap"), ("within_3_months", "urgent"), ("routine", "routine")])
+def test_the_fhir_priority_follows_the_computed_priority(priority, fhir):
+    assessment = {**ASSESSMENT, "recommendation": {**ASSESSMENT["recommendation"], "priority": priority}}
+    assert bundle(assessment=assessment)["entry"][0]["resource"]["priority"] == fhir
+
+
+def test_the_crackle_finding_goes_out_preliminary_and_the_risk_final():
+    entries = [entry["resource"] for entry in bundle()["entry"]]
+    assert [e["status"] for e in entries[2:4]] == ["final", "preliminary"]
+
+
+def test_a_referral_against_the_advice_carries_the_reason_and_never_claims_screening():
+    assessment = {**ASSESSMENT, "recommendation": {**ASSESSMENT["recommendation"], "advice": "rescreen",
+                                                   "priority": "routine", "text": "Re-screen in 12 months."}}
+    request = bundle(assessment=assessment, reason="new cough")["entry"][0]["resource"]
+    assert [r["text"] for r in request["reasonCode"]] == ["Clinician's reason: new cough"]
+    assert any("against the screening advice" in n["text"] and "new cough" in n["text"] for n in request["note"])
 
 
 def test_invalid_fhir_is_refused_before_sending():

@@ -190,7 +190,8 @@ def test_a_suppressed_cell_is_left_out_of_the_pool_and_said_so(hospital, region)
     assert overall["referral_yield"]["n"] == east["proportions"]["referral_yield"]["n"]
     assert overall["referral_yield"]["clinics_suppressed"] == 1
     page = client.get("/programme", headers=bearer(tokens["viewer"])).get_data(as_text=True)
-    assert "1 clinic(s) with 1–4 left out" in page and "<script" not in page and "<svg" in page
+    assert "small counts (1–4) left out for 1 of the clinics" in page and "<script" not in page and "<svg" in page
+    assert "(s)" not in page
 
 
 def test_a_version_3_database_gains_the_programme_tables_and_keeps_its_clinics(imaging_settings, monkeypatch):  # noqa: F811
@@ -202,7 +203,7 @@ def test_a_version_3_database_gains_the_programme_tables_and_keeps_its_clinics(i
         assert store.apply_migrations(db) == [1, 2, 3]
     token = add_clinic(db, "clinic-north")
     assert "programme_figures" not in db.table_names()
-    assert store.apply_migrations(db) == [4]
+    assert store.apply_migrations(db) == [v for v, _, _ in store.MIGRATIONS[3:]]
     assert {"programme_figures", "programme_viewers"} <= set(db.table_names())
     assert store.clinic_for_token(db, f"Bearer {token}")["name"] == "clinic-north"
     db.close()
@@ -249,21 +250,56 @@ def test_each_flag_fires_just_past_its_threshold_and_not_at_it(tmp_path, changes
     assert [flag["code"] for flag in flags] == ([code] if code else [])
 
 
-def test_a_browser_signs_in_with_the_token_once_and_out_again(hospital):
-    _, client, tokens = hospital
+def test_a_person_signs_in_with_a_password_and_the_cookie_is_a_session_not_the_token(hospital):
+    """Issue 27: sign-in by pasting a console token is gone; a programme viewer's name and password
+    open a server-side session whose random id the cookie carries; tokens stay for machines."""
+    from imaging_server.programme_session import set_password
+
+    app, client, tokens = hospital
+    db = open_database(app.extensions["imaging_server"].database_target)
+    try:
+        with pytest.raises(ValidationError):
+            set_password(db, "programme-lead", "short")
+        set_password(db, "programme-lead", "a long programme password")
+    finally:
+        db.close()
     asked = client.get("/programme")
     assert asked.status_code == 401 and 'id="sign-in"' in asked.get_data(as_text=True)
-    wrong = client.post("/programme/sign-in", data={"token": "ildpg_wrong"})
-    assert wrong.status_code == 401 and "unknown programme viewer token" in wrong.get_data(as_text=True)
-    clinic = client.post("/programme/sign-in", data={"token": tokens["clinic-east"]})
-    assert clinic.status_code == 403 and "needs a programme viewer token" in clinic.get_data(as_text=True)
+    assert 'name="token"' not in asked.get_data(as_text=True)
+    for name, password in (("programme-lead", "wrong password here"), ("nobody", "a long programme password")):
+        wrong = client.post("/programme/sign-in", data={"name": name, "password": password})
+        assert wrong.status_code == 401 and "Wrong name or password." in wrong.get_data(as_text=True)
+    assert client.post("/programme/sign-in", data={"name": "programme-lead", "password": tokens["viewer"]}
+                       ).status_code == 401  # a token is not a password
     assert client.get_cookie("ildscreen_programme", path="/programme") is None  # nothing kept after a refusal
-    signed = client.post("/programme/sign-in", data={"token": tokens["viewer"]})
+    signed = client.post("/programme/sign-in", data={"name": "programme-lead", "password": "a long programme password"})
     assert signed.status_code == 303 and signed.headers["Location"].endswith("/programme")
     cookie = signed.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/programme" in cookie
+    session_id = client.get_cookie("ildscreen_programme", path="/programme").value
+    assert session_id != tokens["viewer"] and not session_id.startswith("ildpg_")
     page = client.get("/programme")
-    assert page.status_code == 200 and "Signed in as programme-lead" in page.get_data(as_text=True)
+    assert page.status_code == 200 and "programme-lead</span>" in page.get_data(as_text=True)
     assert client.get("/api/v1/programme/dashboard").status_code == 401  # the cookie is for the page only
     client.post("/programme/sign-out")
     assert client.get("/programme").status_code == 401
+    # The old session id opens nothing once signed out, even if replayed.
+    client.set_cookie("ildscreen_programme", session_id, path="/programme")
+    assert client.get("/programme").status_code == 401
+
+
+def test_the_programme_view_speaks_chinese_with_local_times_and_readable_labels(hospital, region):
+    import re
+
+    _, client, tokens = hospital
+    post(client, tokens["clinic-east"], region["clinic-east"])
+    switched = client.get("/programme/language?to=zh-CN")
+    assert switched.status_code == 303
+    page = client.get("/programme", headers=bearer(tokens["viewer"])).get_data(as_text=True)
+    assert '<html lang="zh-CN">' in page and "全部诊所" in page and "已筛查患者" in page
+    for raw in ("hrct done", "suppressed or none", "screened patients", "Signed in as", "clinic(s)"):
+        assert raw not in page
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", page)  # no UTC ISO timestamps
+    client.get("/programme/language?to=en")
+    english = client.get("/programme", headers=bearer(tokens["viewer"])).get_data(as_text=True)
+    assert "Patients screened" in english and "HRCT done after referral" in english

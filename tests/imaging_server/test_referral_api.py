@@ -182,3 +182,33 @@ def test_a_body_over_one_megabyte_is_413_json(api):
     bundle["entry"][2]["resource"]["note"] = [{"text": "x" * (1024 * 1024)}]
     response = client.post("/api/v1/referrals", json=bundle, headers=_headers(tokens["clinic-north"]))
     assert response.status_code == 413 and response.json["error"]["code"] == "request_entity_too_large"
+
+
+def test_a_clinic_revokes_its_waiting_referral_and_the_watcher_stops_waiting(api, imaging_settings):  # noqa: F811
+    """Issue 27: a withdrawn referral's ServiceRequest becomes revoked; revoking again is accepted
+    (the clinic's outbox may retry); another clinic cannot revoke it; a reported one cannot be."""
+    client, tokens = api
+    north = _headers(tokens["clinic-north"])
+    assert client.post("/api/v1/referrals", json=referral_bundle(), headers=north).status_code == 201
+    other = client.post(f"/api/v1/referrals/{REFERRAL_CODE}/revoke", headers=_headers(tokens["clinic-south"]))
+    assert other.status_code == 404
+    revoked = client.post(f"/api/v1/referrals/{REFERRAL_CODE}/revoke", headers=north)
+    assert revoked.status_code == 200 and revoked.json["status"] == "revoked"
+    assert client.post(f"/api/v1/referrals/{REFERRAL_CODE}/revoke", headers=north).json["status"] == "revoked"
+    assert client.get(f"/api/v1/referrals/{REFERRAL_CODE}", headers=north).json["status"] == "revoked"
+    db = open_database(imaging_settings.database_target)
+    try:
+        stored = json.loads(db.scalar("SELECT bundle FROM referrals WHERE code = :code", {"code": REFERRAL_CODE}))
+        assert stored["entry"][0]["resource"]["status"] == "revoked"
+        waiting = db.rows("SELECT code FROM referrals WHERE status = 'awaiting_images' "
+                          "AND id NOT IN (SELECT referral_id FROM referral_revocations)")
+        assert waiting == []
+        # A replay of the original POST is still a replay, not a conflict.
+        assert client.post("/api/v1/referrals", json=referral_bundle(), headers=north).status_code == 200
+        with db.write():
+            db.execute("DELETE FROM referral_revocations")
+            db.execute("UPDATE referrals SET status = 'reported'")
+    finally:
+        db.close()
+    refused = client.post(f"/api/v1/referrals/{REFERRAL_CODE}/revoke", headers=north)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "conflict"

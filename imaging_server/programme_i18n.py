@@ -1,0 +1,149 @@
+"""The programme view's words in English and Simplified Chinese, its language and its local time.
+
+The language comes from the ``lang`` cookie (set by the page's switch), else the browser's
+Accept-Language, else English. Times are shown in the programme's time zone (setting
+``programme_timezone``), never as UTC ISO strings.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+from common.i18n import LANGUAGE_COOKIE, LANGUAGES, lookup, negotiate_language  # noqa: F401 - re-exported
+
+CATALOG: dict[str, dict[str, str]] = {
+    "title": {"en": "Screening programme", "zh-CN": "筛查项目"},
+    "title_clinics": {"en": "Screening programme: clinics", "zh-CN": "筛查项目：各诊所"},
+    "title_sign_in": {"en": "Screening programme: sign in", "zh-CN": "筛查项目：登录"},
+    "sign_in_intro": {"en": "The programme view is for programme leads and admins. Sign in with the name and "
+                            "password the hospital's administrator gave you.",
+                      "zh-CN": "项目视图供项目负责人和管理员使用。请使用医院管理员提供的名称和密码登录。"},
+    "viewer_name": {"en": "Name", "zh-CN": "名称"},
+    "password": {"en": "Password", "zh-CN": "密码"},
+    "sign_in": {"en": "Sign in", "zh-CN": "登录"},
+    "sign_out": {"en": "Sign out", "zh-CN": "退出"},
+    "wrong_credentials": {"en": "Wrong name or password.", "zh-CN": "名称或密码错误。"},
+    "session_needed": {"en": "Sign in to see the programme view.", "zh-CN": "请先登录以查看项目视图。"},
+    "other_language": {"en": "中文", "zh-CN": "English"},
+    "intro": {"en": "Aggregates sent by each clinic (no patient records). Updated {time}.",
+              "zh-CN": "各诊所发送的汇总数据（不含患者记录）。更新于 {time}。"},
+    "signed_in_as": {"en": "Signed in as", "zh-CN": "当前登录："},
+    "all_clinics": {"en": "All clinics", "zh-CN": "全部诊所"},
+    "per_clinic": {"en": "Per clinic", "zh-CN": "各诊所"},
+    "clinics_reporting": {"en": "Clinics reporting", "zh-CN": "已报告的诊所"},
+    "count_screened_patients": {"en": "Patients screened", "zh-CN": "已筛查患者"},
+    "count_assessed_visits": {"en": "Visits assessed", "zh-CN": "已评估就诊"},
+    "count_referred": {"en": "Referred for HRCT", "zh-CN": "转诊做 HRCT"},
+    "count_hrct_done": {"en": "HRCT done after referral", "zh-CN": "转诊后已完成 HRCT"},
+    "count_ild_confirmed": {"en": "ILD confirmed", "zh-CN": "确诊间质性肺病"},
+    "count_outcomes_confirmed": {"en": "Outcomes confirmed (HRCT or lung function)",
+                                 "zh-CN": "已确认结局（HRCT 或肺功能）"},
+    "at_least": {"en": "at least: small counts (1–4) left out for {clinics} of the clinics",
+                 "zh-CN": "至少：{clinics} 家诊所的少量例数（1–4）未计入"},
+    "referral_yield": {"en": "Referral yield (ILD among scanned referrals)", "zh-CN": "转诊阳性率（已做 CT 的转诊中确诊间质性肺病）"},
+    "hrct_completion": {"en": "HRCT completion", "zh-CN": "HRCT 完成率"},
+    "small_cells_left_out": {"en": "small counts left out for {clinics} of the clinics",
+                             "zh-CN": "{clinics} 家诊所因例数过少未计入"},
+    "too_few_to_show": {"en": "too few to show, or none", "zh-CN": "例数过少不予显示，或无"},
+    "small_cell": {"en": "1–4 (too few to show exactly)", "zh-CN": "1–4（例数过少，不显示确切数字）"},
+    "ci95": {"en": "95% CI", "zh-CN": "95% 置信区间"},
+    "pooled_calibration": {"en": "Pooled calibration", "zh-CN": "合并校准"},
+    "axis_predicted": {"en": "Predicted risk", "zh-CN": "预测风险"},
+    "axis_observed": {"en": "Observed (verification-weighted)", "zh-CN": "实际观察（按核实加权）"},
+    "calibration_caption": {"en": "Pooled calibration of the risk on confirmed outcomes; circle area by outcomes.",
+                            "zh-CN": "基于已确认结局的合并风险校准；圆面积代表结局数。"},
+    "calibration_summary": {"en": "ECE {ece} · calibration-in-the-large {citl}{slope} · {n} outcomes from {clinics} "
+                                  "clinics, each weighted by its outcomes",
+                            "zh-CN": "ECE {ece} · 总体校准偏差 {citl}{slope} · 来自 {clinics} 家诊所的 {n} 例结局，按各自结局数加权"},
+    "slope": {"en": " · slope {value}", "zh-CN": " · 斜率 {value}"},
+    "no_outcomes": {"en": "No confirmed outcomes reported yet.", "zh-CN": "尚无已确认的结局报告。"},
+    "col_clinic": {"en": "Clinic", "zh-CN": "诊所"},
+    "col_month": {"en": "Month", "zh-CN": "月份"},
+    "col_screened": {"en": "Screened", "zh-CN": "已筛查"},
+    "col_referred": {"en": "Referred", "zh-CN": "已转诊"},
+    "col_hrct_done": {"en": "HRCT done", "zh-CN": "已做 HRCT"},
+    "col_ild_confirmed": {"en": "ILD confirmed", "zh-CN": "确诊"},
+    "col_referral_yield": {"en": "Referral yield", "zh-CN": "转诊阳性率"},
+    "col_calibration": {"en": "Calibration", "zh-CN": "校准"},
+    "col_versions": {"en": "Model versions", "zh-CN": "模型版本"},
+    "col_flags": {"en": "Warnings", "zh-CN": "警示"},
+    "received": {"en": "received {time}", "zh-CN": "接收于 {time}"},
+    "outcomes": {"en": "{n} outcomes", "zh-CN": "{n} 例结局"},
+    "synthetic": {"en": "trained on synthetic data", "zh-CN": "合成数据训练"},
+    "calibration_version": {"en": "calibration {version}", "zh-CN": "校准 {version}"},
+    "calibration_bundled": {"en": "shipped", "zh-CN": "出厂"},
+    "no_figures": {"en": "No figures received.", "zh-CN": "未收到数据。"},
+    "no_flags": {"en": "none", "zh-CN": "无"},
+    "modality_auscultation": {"en": "lung sounds", "zh-CN": "肺部听诊"},
+    "modality_breath": {"en": "breath", "zh-CN": "呼气"},
+    "modality_labs": {"en": "blood tests", "zh-CN": "血液检查"},
+    "kind_lung sounds": {"en": "lung sounds", "zh-CN": "肺部听诊"},
+    "kind_breath": {"en": "breath", "zh-CN": "呼气"},
+    "device_upload": {"en": "uploaded or tablet microphone", "zh-CN": "上传或平板麦克风"},
+    "item_missing": {"en": "{modality} missing", "zh-CN": "缺少{modality}"},
+    "item_refusals": {"en": "{kind} refused ({device})", "zh-CN": "{kind}被拒（{device}）"},
+    "flag_not_reporting": {"en": "No figures received yet.", "zh-CN": "尚未收到数据。"},
+    "flag_overdue": {"en": "Last figures {days} days ago (expected within {limit}).",
+                     "zh-CN": "最近数据为 {days} 天前（应在 {limit} 天内）。"},
+    "flag_calibration_ece": {"en": "Calibration error (ECE) {value}, above {limit}.",
+                             "zh-CN": "校准误差（ECE）{value}，高于 {limit}。"},
+    "flag_calibration_in_the_large": {"en": "Overall calibration off by {value} (limit ±{limit}).",
+                                      "zh-CN": "总体校准偏差 {value}（限值 ±{limit}）。"},
+    "flag_drift_major": {"en": "{modality}: major shift in model outputs (PSI {value}, above {limit}).",
+                         "zh-CN": "{modality}：模型输出明显漂移（PSI {value}，高于 {limit}）。"},
+    "flag_drift_some": {"en": "{modality}: some shift in model outputs (PSI {value}, above {limit}).",
+                        "zh-CN": "{modality}：模型输出有所漂移（PSI {value}，高于 {limit}）。"},
+    "flag_data_quality": {"en": "{item}: {value}, above {limit}.", "zh-CN": "{item}：{value}，高于 {limit}。"},
+    "flag_data_quality_worse": {"en": "{item}: {before} → {value} since {period}.",
+                                "zh-CN": "{item}：自 {period} 起由 {before} 升至 {value}。"},
+    "flag_older_model": {"en": "{modality} model {version} is older than {newest}, run elsewhere.",
+                         "zh-CN": "{modality}模型 {version} 比其他诊所使用的 {newest} 旧。"},
+    "flag_older_calibration": {"en": "Runs the shipped calibration while most clinics run a site calibration.",
+                               "zh-CN": "仍在使用出厂校准，而多数诊所已使用本地校准。"},
+    "thresholds": {"en": "Warnings: model output shift (PSI) above {psi_some} / {psi_major} (Siddiqi 2006 rule of "
+                         "thumb); calibration error above {ece} or overall calibration beyond ±{citl} with at least "
+                         "{min_outcomes} outcomes; refusals above {refusal}%; a test missing in more than {missing}% "
+                         "of visits; no figures for {overdue} days (programme assumptions, hospital settings).",
+                   "zh-CN": "警示规则：模型输出漂移（PSI）高于 {psi_some} / {psi_major}（Siddiqi 2006 经验规则）；在至少 "
+                            "{min_outcomes} 例结局时，校准误差高于 {ece} 或总体校准偏差超过 ±{citl}；拒收率高于 {refusal}%；"
+                            "某项检查在超过 {missing}% 的就诊中缺失；{overdue} 天未收到数据（项目假设，医院设置）。"},
+}
+
+
+def translate(key: str, lang: str, **values) -> str:
+    """The programme catalog's words for ``key`` in ``lang`` (:func:`common.i18n.lookup`)."""
+    return lookup(CATALOG, key, lang, **values)
+
+
+def flag_text(flag: dict, lang: str) -> str:
+    """One warning in the page's language (the JSON keeps the English ``message``)."""
+    values = dict(flag.get("values") or {})
+    if "modality" in values:
+        values["modality"] = translate(f"modality_{values['modality']}", lang)
+    if isinstance(values.get("item"), list):
+        item = values["item"]
+        values["item"] = (translate("item_missing", lang, modality=translate(f"modality_{item[1]}", lang))
+                          if item[0] == "missing" else
+                          translate("item_refusals", lang, kind=translate(f"kind_{item[1]}", lang),
+                                    device=device_text(item[2], lang)))
+    key = f"flag_{flag['code']}"
+    try:
+        return translate(key, lang, **values) if key in CATALOG else flag["message"]
+    except KeyError:  # a flag from an older server without all its values: its English message
+        return flag["message"]
+
+
+def device_text(device: str, lang: str) -> str:
+    """A device as the page shows it: its id, or the words for uploads and the tablet microphone."""
+    return translate("device_upload", lang) if device == "upload" else device
+
+
+def local_time(stamp: Optional[str], zone: str) -> str:
+    """An ISO timestamp as ``YYYY-MM-DD HH:MM`` in the programme's time zone ('–' when missing)."""
+    if not stamp:
+        return "–"
+    moment = dt.datetime.fromisoformat(stamp)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,172 @@
+"""Referring follows the advice (issue 27): a referral the advice does not call for needs the
+clinician's stated reason, which travels in the FHIR ServiceRequest and prints on the letter; a
+referral can be withdrawn before delivery or revoked at the hospital after it, audited and shown
+on the timeline; only recordings that passed the quality gate reach the letter."""
+import io
+import json
+import re
+
+import pytest
+from markupsafe import escape
+
+from edge import outbox
+from edge.outbox_worker import OutboxWorker
+from edge.web.i18n import CATALOG
+from hospital_double import TOKEN, HospitalDouble
+from imaging_client.client import ReferralServerClient
+from support import PATIENT, lung_sound_bytes, wav_bytes
+
+LOW_RISK = {"code": "CL27-0001", "birth_year": 1956, "sex": "F", "ctd_diagnosis": "SLE", "autoantibodies": [],
+            "smoking": "never", "symptoms": []}
+
+
+def assessed_visit(client, nurse, patient=LOW_RISK) -> tuple[dict, dict]:
+    created = client.post("/api/v1/patients", json=patient, headers=nurse).json
+    visit = client.post(f"/api/v1/patients/{created['id']}/visits", json={}, headers=nurse).json
+    assessment = client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=nurse).json
+    return visit, assessment
+
+
+@pytest.fixture
+def hospital():
+    server = HospitalDouble()
+    yield server
+    server.stop()
+
+
+def service_request(db, referral_id):
+    payload = json.loads(db.execute("SELECT payload FROM referrals WHERE id = ?", [referral_id]).fetchone()[0])
+    return payload["entry"][0]["resource"], [entry["resource"] for entry in payload["entry"]]
+
+
+def test_a_low_risk_referral_needs_a_reason_that_reaches_the_hospital_and_can_be_withdrawn(client, nurse, db):
+    visit, assessment = assessed_visit(client, nurse)
+    assert assessment["recommendation"]["advice"] != "hrct_pfts", assessment["recommendation"]
+    refused = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse)
+    assert refused.status_code == 422
+    assert [field["field"] for field in refused.json["error"]["fields"]] == ["reason"]
+    blank = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={"reason": "   "}, headers=nurse)
+    assert blank.status_code == 422 and blank.json["error"]["fields"][0]["field"] == "reason"
+    reason = "New exertional breathlessness since the last visit"
+    created = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={"reason": reason}, headers=nurse)
+    assert created.status_code == 201, created.json
+    assert created.json["reason"] == reason and created.json["priority"] == "routine"
+    request, _ = service_request(db, created.json["id"])
+    assert any(reason in item["text"] for item in request["reasonCode"])
+    assert not any("Screening for interstitial" in item["text"] for item in request["reasonCode"])
+    assert any("against the screening advice" in note["text"] and reason in note["text"] for note in request["note"])
+    withdrawn = client.post(f"/api/v1/referrals/{created.json['id']}/withdraw", json={}, headers=nurse)
+    assert withdrawn.status_code == 200 and withdrawn.json["status"] == "withdrawn"
+    assert db.execute("SELECT action FROM audit_log WHERE entity = 'referral' ORDER BY id").fetchall() == [
+        ("create",), ("withdraw",)]
+    again = client.post(f"/api/v1/referrals/{created.json['id']}/withdraw", json={}, headers=nurse)
+    assert again.status_code == 409
+    # A withdrawn referral no longer stands: the visit can be referred again.
+    assert client.post(f"/api/v1/visits/{visit['id']}/referrals", json={"reason": reason},
+                       headers=nurse).status_code == 201
+
+
+def test_a_reason_is_shown_on_the_letter_and_the_timeline_in_both_languages(client, nurse):
+    visit, _ = assessed_visit(client, nurse)
+    reason = "Crackles heard by the rheumatologist"
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={"reason": reason}, headers=nurse).json
+    for lang in ("en", "zh-CN"):
+        client.set_cookie("lang", lang)
+        letter = client.get(f"/referrals/{referral['id']}/letter").get_data(as_text=True)
+        assert reason in letter and str(escape(CATALOG["letter_against_advice"][lang])) in letter
+        assert str(escape(CATALOG["reason"][lang])) not in letter  # no screening reason beside "against the advice"
+    client.post(f"/api/v1/referrals/{referral['id']}/withdraw", json={"reason": "patient declined"}, headers=nurse)
+    client.set_cookie("lang", "en")
+    timeline = client.get(f"/patients/{visit['patient_id']}").get_data(as_text=True)
+    assert CATALOG["status_withdrawn"]["en"] in timeline
+
+
+def test_the_hrct_advice_refers_without_a_reason_with_the_computed_priority(client, nurse, db):
+    visit, assessment = assessed_visit(client, nurse, PATIENT)
+    assert assessment["recommendation"]["advice"] == "hrct_pfts"
+    created = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse)
+    assert created.status_code == 201
+    request, resources = service_request(db, created.json["id"])
+    expected = {"urgent": "asap", "within_3_months": "urgent", "routine": "routine"}
+    assert request["priority"] == expected[assessment["recommendation"]["priority"]]
+    assert request["reasonCode"][0]["text"].startswith("Screening for interstitial lung disease")
+    assert not any("against the screening advice" in note["text"] for note in request["note"])
+
+
+def test_the_tablet_asks_for_the_reason_with_a_warning(client, nurse):
+    visit, _ = assessed_visit(client, nurse)
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    assert 'id="refer-warning"' in page and 'name="reason"' in page
+    csrf = page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    response = client.post(f"/visits/{visit['id']}/refer", data={"csrf_token": csrf, "reason": ""})
+    assert response.status_code == 302 and "refer_error=reason" in response.headers["Location"]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="refer-reason-error"' in page
+    response = client.post(f"/visits/{visit['id']}/refer", data={"csrf_token": csrf, "reason": "new cough"})
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="referral-reason"' in page and "new cough" in page and 'id="withdraw-button"' in page
+
+
+def test_a_delivered_referral_is_revoked_at_the_hospital(app, client, nurse, db, hospital):
+    visit, _ = assessed_visit(client, nurse, PATIENT)
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse).json
+    worker = OutboxWorker(app.extensions["ildscreen"].folder, ReferralServerClient(hospital.url, TOKEN),
+                          interval_s=1)
+    assert worker.run_once()["delivery"]["delivered"] == 1
+    withdrawn = client.post(f"/api/v1/referrals/{referral['id']}/withdraw", json={}, headers=nurse).json
+    assert withdrawn["status"] == "revoking"
+    assert worker.run_once()["revocation"]["revoked"] == 1
+    assert client.get(f"/api/v1/referrals/{referral['id']}", headers=nurse).json["status"] == "revoked"
+    assert hospital.referrals[referral["code"]]["status"] == "revoked"
+
+
+def test_the_hospital_refusing_a_revocation_leaves_the_referral_delivered_and_says_why(app, client, nurse, hospital):
+    visit, _ = assessed_visit(client, nurse, PATIENT)
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse).json
+    worker = OutboxWorker(app.extensions["ildscreen"].folder, ReferralServerClient(hospital.url, TOKEN),
+                          interval_s=1)
+    worker.run_once()
+    hospital.report(referral["code"], haa_percent=3.0)
+    client.post(f"/api/v1/referrals/{referral['id']}/withdraw", json={}, headers=nurse)
+    assert worker.run_once()["revocation"]["refused"] == 1
+    shown = client.get(f"/api/v1/referrals/{referral['id']}", headers=nurse).json
+    assert shown["status"] in ("delivered", "reported") and "revocation refused" in (shown["last_error"] or "")
+
+
+def test_a_referral_withdrawn_while_in_flight_is_revoked_once_it_arrives(app, client, nurse, db, hospital):
+    visit, _ = assessed_visit(client, nurse, PATIENT)
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse).json
+    hospital.on_post = lambda code: outbox.withdraw_referral(
+        app.extensions["ildscreen"].folder.connect(), outbox.audit.CLI_OPERATOR,
+        referral["id"])
+    worker = OutboxWorker(app.extensions["ildscreen"].folder, ReferralServerClient(hospital.url, TOKEN),
+                          interval_s=1)
+    worker.run_once()  # delivered while being withdrawn: revoked in the same round
+    assert db.execute("SELECT status FROM referrals").fetchone()[0] == "revoked"
+    assert hospital.referrals[referral["code"]]["status"] == "revoked"
+
+
+def test_a_refused_recording_never_reaches_the_letter(client, nurse):
+    visit, _ = assessed_visit(client, nurse, PATIENT)
+    good = client.post(f"/api/v1/visits/{visit['id']}/recordings", data={
+        "chest_site": "posterior_left_base", "file": (io.BytesIO(lung_sound_bytes()), "base.wav")}, headers=nurse)
+    bad = client.post(f"/api/v1/visits/{visit['id']}/recordings", data={
+        "chest_site": "posterior_right_base", "file": (io.BytesIO(wav_bytes(seconds=20.0)), "noise.wav")},
+        headers=nurse)
+    assert good.status_code == 201 and bad.status_code == 201, (good.json, bad.json)
+    assert good.json["quality"]["ok"] and not bad.json["quality"]["ok"], (good.json["quality"], bad.json["quality"])
+    client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=nurse)
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse).json
+    client.set_cookie("lang", "en")
+    letter = client.get(f"/referrals/{referral['id']}/letter").get_data(as_text=True)
+    crackles = letter.split('id="letter-crackles">', 1)[1].split("</dd>", 1)[0]
+    assert CATALOG["site_posterior_left_base"]["en"] in crackles
+    assert CATALOG["site_posterior_right_base"]["en"] not in crackles
+    payload = json.dumps(client.get(f"/api/v1/referrals/{referral['id']}", headers=nurse).json)
+    assert "posterior_right_base" not in payload
+    # On the visit page the refused take shows why and what to do, never a crackle probability.
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    refused = page.split(f'id="take-{bad.json["id"]}"', 1)[1].split("</li>\n", 1)[0]
+    assert CATALOG["quality_refused"]["en"] in refused and CATALOG["crackle_probability"]["en"] not in refused
+    reasons = refused.split('<ul class="refusal">', 1)[1].split("</ul>", 1)[0]
+    assert reasons.count("<li>") >= 1 and not re.search(r"\b[a-z]+(_[a-z]+)*: \d", reasons)  # no "code: 19% ..."
