@@ -32,7 +32,7 @@ from audio_models.datasets import splits
 from audio_models.io import read_audio
 from evaluation.calibration import brier_score, calibration_curve, expected_calibration_error
 from evaluation.errors import EvaluationError
-from evaluation.metrics import cluster_bootstrap, wilson_interval
+from evaluation.metrics import cluster_bootstrap, operating_point, wilson_interval
 from evaluation.subgroups import age_band as adult_age_band
 from evaluation.subgroups import subgroup_table
 
@@ -103,12 +103,16 @@ def _accepted(rows):
     return [row for row in _labelled(rows) if row["quality"].ok]
 
 
-def _interval_figures(labels, scores, clusters, threshold):
+def _discrimination(labels, scores, clusters, threshold):
+    """AUC, sensitivity and specificity with patient-cluster bootstrap CIs, and the counts."""
     boot = cluster_bootstrap(labels, scores, clusters, threshold=threshold, replicates=BOOTSTRAP_REPLICATES,
                              seed=BOOTSTRAP_SEED)
-    return {name: {"value": _rounded(boot[name]["value"]),
-                   "ci95": [_rounded(v) for v in boot[name]["ci95"]] if boot[name]["ci95"] else None}
-            for name in ("auc", "sensitivity", "specificity")}
+    figures = {name: {"value": _rounded(boot[name]["value"]),
+                      "ci95": [_rounded(v) for v in boot[name]["ci95"]] if boot[name]["ci95"] else None}
+               for name in ("auc", "sensitivity", "specificity")}
+    return {"auc": figures["auc"]["value"], "auc_ci95": figures["auc"]["ci95"],
+            "sensitivity": figures["sensitivity"], "specificity": figures["specificity"],
+            "counts": operating_point(labels, scores, threshold)["counts"]}
 
 
 def recording_metrics(rows, *, threshold):
@@ -128,13 +132,8 @@ def recording_metrics(rows, *, threshold):
     if labels.min() == labels.max():
         result["note"] = "one class only: no AUC, sensitivity or specificity"
         return result
-    figures = _interval_figures(labels, probs, [row["patient"] for row in accepted], threshold)
-    predicted = probs >= threshold
+    result.update(_discrimination(labels, probs, [row["patient"] for row in accepted], threshold))
     result.update({
-        "auc": figures["auc"]["value"], "auc_ci95": figures["auc"]["ci95"],
-        "sensitivity": figures["sensitivity"], "specificity": figures["specificity"],
-        "counts": {"tp": int(np.sum(predicted & (labels == 1))), "fp": int(np.sum(predicted & (labels == 0))),
-                   "tn": int(np.sum(~predicted & (labels == 0))), "fn": int(np.sum(~predicted & (labels == 1)))},
         "ece": _rounded(expected_calibration_error(labels, probs)), "brier": _rounded(brier_score(labels, probs)),
         "reliability": [{**b, "mean_predicted": _rounded(b["mean_predicted"]), "observed": _rounded(b["observed"])}
                         for b in calibration_curve(labels, probs)],
@@ -176,14 +175,7 @@ def patient_metrics(rows, *, threshold):
     if len(labels) == 0 or labels.min() == labels.max():
         result["note"] = "one class only among assessable patients: no AUC, sensitivity or specificity"
         return result
-    figures = _interval_figures(labels, scores, list(assessable), threshold)
-    predicted = scores >= threshold
-    result.update({
-        "auc": figures["auc"]["value"], "auc_ci95": figures["auc"]["ci95"],
-        "sensitivity": figures["sensitivity"], "specificity": figures["specificity"],
-        "counts": {"tp": int(np.sum(predicted & (labels == 1))), "fp": int(np.sum(predicted & (labels == 0))),
-                   "tn": int(np.sum(~predicted & (labels == 0))), "fn": int(np.sum(~predicted & (labels == 1)))},
-    })
+    result.update(_discrimination(labels, scores, list(assessable), threshold))
     return result
 
 

@@ -26,6 +26,24 @@ class LabelledRecording:
     label: int
 
 
+def read_table(table, required_columns, *, what):
+    """The rows of a CSV table (header required) as dicts, after checking its required columns.
+
+    Raises
+    ------
+    DatasetError
+        The table is missing (named as ``what``) or lacks a required column.
+    """
+    if not table.is_file():
+        raise DatasetError(f"{what} not found: {table}")
+    with open(table, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in required_columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DatasetError(f"{table}: missing column(s) {missing}; need {list(required_columns)}")
+        return list(reader)
+
+
 def load_folder(folder, *, csv_name="labels.csv"):
     """Read ``folder/csv_name`` and check that every listed recording exists.
 
@@ -37,14 +55,7 @@ def load_folder(folder, *, csv_name="labels.csv"):
     """
     folder = pathlib.Path(folder)
     table = folder / csv_name
-    if not table.is_file():
-        raise DatasetError(f"label table not found: {table}")
-    with open(table, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DatasetError(f"{table}: missing column(s) {missing}; need {list(REQUIRED_COLUMNS)}")
-        rows = list(reader)
+    rows = read_table(table, REQUIRED_COLUMNS, what="label table")
     recordings = []
     for number, row in enumerate(rows, 2):
         label = _LABELS.get(row["label"].strip().lower())

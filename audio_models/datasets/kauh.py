@@ -16,6 +16,7 @@ import csv
 import dataclasses
 import pathlib
 
+from audio_models.datasets.generic import read_table
 from audio_models.errors import DatasetError
 
 TABLE = "recordings.csv"
@@ -114,14 +115,8 @@ def load_kauh(root):
     """
     root = pathlib.Path(root)
     table = root / TABLE
-    if not table.is_file():
-        raise DatasetError(f"KAUH table not found: {table}")
-    with open(table, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DatasetError(f"{table}: missing column(s) {missing}; need {list(REQUIRED_COLUMNS)}")
-        recordings = [_row(table, number, row, root) for number, row in enumerate(reader, 2)]
+    rows = read_table(table, REQUIRED_COLUMNS, what="KAUH table")
+    recordings = [_row(table, number, row, root) for number, row in enumerate(rows, 2)]
     if not recordings:
         raise DatasetError(f"{table}: no recordings")
     return sorted(recordings, key=lambda recording: recording.name)
