@@ -27,10 +27,11 @@ class CtServed:
         self.env.update({"PYTHONUNBUFFERED": "1", **env})
         self.process = None
 
-    def cli(self, *args: str) -> str:
-        """The command's last output line (a token, for ``... add``)."""
+    def cli(self, *args: str, stdin: str | None = None) -> str:
+        """The command's last output line (a token, for ``... add``); ``stdin`` is typed into it."""
         result = subprocess.run([sys.executable, "-m", "edge", "imaging-server", *args, "--data-dir",
-                                 str(self.data_dir)], capture_output=True, text=True, env=self.env, timeout=60)
+                                 str(self.data_dir)], capture_output=True, text=True, env=self.env, timeout=60,
+                                input=stdin)
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout.strip().splitlines()[-1]
 
