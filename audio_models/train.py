@@ -53,7 +53,8 @@ logger = logging.getLogger(__name__)
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 STEPS = 1200
 #: Share of training windows drawn from each population: the 17 adults of the train part would be
-#: 4 % of the windows by count (47 of 1,273 recordings); a quarter teaches the network adult chests and stethoscope filters.
+#: 4 % of the windows by count (47 of 1,273 recordings); a quarter teaches the network adult chests
+#: and stethoscope filters.
 POPULATION_SHARE = {"children": 0.75, "adults": 0.25}
 #: Crackles of another or an unknown kind: neither a positive nor a negative frame.
 IGNORED_EVENTS = ("Coarse Crackle", "Wheeze+Crackle")
