@@ -202,6 +202,14 @@ class Settings(BaseSettings):
         description="Overrides of the evidence model's validation rule table (docs/evidence.md, section 2a), e.g. "
                     '{"min_patients": 30, "site_min_auc_lower": 0.75}; unset keys keep their defaults.',
     )
+    evidence_undetermined_prior: dict[str, float] = Field(
+        default_factory=dict,
+        title="Prior when the diagnosis is not yet established",
+        description="Programme assumption (docs/evidence.md, section 1a): overrides of the ILD base rate and its "
+                    'range for a patient whose CTD is suspected but not yet diagnosed, e.g. {"base": 0.2, "low": '
+                    '0.05, "high": 0.5}; unset keys keep their defaults (median and span of the pooled CTD '
+                    "prevalences, Joy 2023).",
+    )
     referral_server_url: Optional[str] = Field(
         None,
         pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
@@ -395,6 +403,20 @@ class Settings(BaseSettings):
             ValidationRule(**value)
         except PydanticValidationError as exc:
             raise ValueError(f"evidence_validation_rule: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+        return value
+
+    @field_validator("evidence_undetermined_prior")
+    @classmethod
+    def _known_undetermined_prior(cls, value: dict) -> dict:
+        from pydantic import ValidationError as PydanticValidationError
+
+        from edge.fusion.clinical_prior import UndeterminedPrior  # the one home; imported here to keep config light
+
+        try:
+            UndeterminedPrior(**value)
+        except PydanticValidationError as exc:
+            error = exc.errors()[0]
+            raise ValueError(f"evidence_undetermined_prior: {error['loc']}: {error['msg']}") from None
         return value
 
     @field_validator("clinic_timezone")

@@ -24,7 +24,7 @@ from edge.outcomes import record_outcome
 from edge.schemas import PatientCreate
 from edge.screening import assess_visit
 from edge.store.database import write_transaction
-from edge.vocabulary import CTD_DIAGNOSES, SYMPTOMS
+from edge.vocabulary import DEFINED_CTD_DIAGNOSES, SYMPTOMS
 from evaluation.verification import verification_fractions
 from evaluation.recalibration import (
     calibration_in_the_large,
@@ -63,7 +63,7 @@ def _backdate(db: sqlite_utils.Database, table: str, row_id: int, column: str, w
 
 
 def _patient(rng: np.random.Generator, index: int, seed: int, today: dt.date) -> dict:
-    ctd = str(rng.choice(list(CTD_DIAGNOSES)))
+    ctd = str(rng.choice(list(DEFINED_CTD_DIAGNOSES)))
     antibodies = [name for name in ANTIBODIES_BY_CTD[ctd] if rng.uniform() < 0.4]
     symptoms = [name for name in ("exertional_dyspnoea", "dry_cough", "fatigue", "raynaud")
                 if name in SYMPTOMS and rng.uniform() < 0.3]

@@ -10,7 +10,7 @@ from typing import Iterable
 
 # CTD types as in the 2023 ACR/CHEST ILD screening guideline for systemic autoimmune
 # rheumatic diseases: SSc, RA, idiopathic inflammatory myopathy, Sjögren's, SLE, MCTD.
-CTD_DIAGNOSES = {
+DEFINED_CTD_DIAGNOSES = {
     "SSc": "Systemic sclerosis",
     "RA": "Rheumatoid arthritis",
     "IIM": "Idiopathic inflammatory myopathy (PM/DM, antisynthetase syndrome)",
@@ -18,6 +18,11 @@ CTD_DIAGNOSES = {
     "SLE": "Systemic lupus erythematosus",
     "MCTD": "Mixed connective-tissue disease",
 }
+# A patient referred with a suspected CTD whose rheumatology work-up has not yet named it
+# (undifferentiated or under work-up): registered as such, never as one of the diseases above.
+UNDETERMINED_CTD = "undetermined"
+CTD_DIAGNOSES = {**DEFINED_CTD_DIAGNOSES,
+                 UNDETERMINED_CTD: "Diagnosis not yet established (CTD suspected, rheumatology work-up not complete)"}
 
 AUTOANTIBODIES = {
     "anti-Scl-70": "Anti-topoisomerase I (SSc, high ILD risk)",

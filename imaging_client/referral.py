@@ -2,7 +2,8 @@
 
 A referral is a ``collection`` Bundle with one ServiceRequest (SNOMED CT 241541005,
 high-resolution CT of lungs), one Patient and Observations for the fused risk, the lung-sound
-finding and key laboratory results, and notes that say which guideline line applies, each
+finding and key laboratory results, and notes that say which guideline line applies (and, for a
+CTD suspected but not yet diagnosed, that the diagnosis is not established), each
 model's version and validation status and that the risk is not validated for clinical use.
 
 The request never contradicts the screening advice: when the advice is HRCT plus PFTs its
@@ -48,6 +49,11 @@ FHIR_PRIORITY = {"urgent": "asap", "within_3_months": "urgent", "routine": "rout
 HRCT_ADVICE = "hrct_pfts"
 SCREENING_REASON = "Screening for interstitial lung disease (2023 ACR/CHEST guideline)"
 AGAINST_ADVICE = "Referred against the screening advice"
+# The guideline line of a patient whose CTD is suspected but not yet diagnosed (edge.fusion.triage):
+# the hospital must not read the referral as screening of a known SARD.
+UNDETERMINED_LINE_CODE = "undetermined"
+UNDETERMINED_NOTE = ("Connective-tissue disease suspected, diagnosis not yet established (rheumatology work-up not "
+                     "complete): outside the guideline's screening population, not assessed as any one disease.")
 GENDER = {"F": "female", "M": "male"}
 BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
@@ -183,6 +189,8 @@ def referral_notes(tier: str, assessment: dict, reason: Optional[str] = None) ->
     if not advises_hrct(assessment):
         notes.append(f"{AGAINST_ADVICE} (which is not HRCT); clinician's reason: {reason or 'not stated'}.")
     guideline = recommendation.get("guideline")
+    if guideline and guideline.get("code") == UNDETERMINED_LINE_CODE:
+        notes.append(UNDETERMINED_NOTE)
     if guideline:
         notes.append(f"Guideline line: {guideline['line']} Source: {guideline['source']}.")
     notes.append((assessment.get("validation") or {}).get("note", NOT_VALIDATED))

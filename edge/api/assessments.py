@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, g
 
 from edge import screening
 from edge.api.operations import CLINICAL_ROLES, operation
+from edge.fusion.clinical_prior import UndeterminedPrior
 from edge.fusion.evidence import EvidenceOptions, ValidationRule
 from edge.fusion.triage import TriageThresholds
 from edge.patients import get_visit
@@ -23,7 +24,8 @@ def evidence_options_from_settings(settings) -> EvidenceOptions:
                            protocol_basal_sites=tuple(settings.evidence_protocol_basal_sites),
                            kl6_cutoff=settings.evidence_kl6_cutoff,
                            assumption_spread=settings.evidence_assumption_spread,
-                           validation_rule=ValidationRule(**settings.evidence_validation_rule))
+                           validation_rule=ValidationRule(**settings.evidence_validation_rule),
+                           undetermined_prior=UndeterminedPrior(**settings.evidence_undetermined_prior))
 
 
 @operation(blueprint, "/visits/<int:visit_id>/assessments", "POST",

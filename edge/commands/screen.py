@@ -22,7 +22,7 @@ from edge.labs import read_lab_file, score_lab_panel
 from edge.modalities import (auscultation_evidence_from_results, labs_evidence_from_score, potential_ranges,
                              scored_evidence)
 from edge.screening import assess
-from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, SYMPTOMS
+from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, CTD_DIAGNOSES, SYMPTOMS
 
 
 def auscultation_evidence_from_files(recordings: dict[str, Path], picture: ClinicalPicture,
@@ -77,8 +77,8 @@ def parse_audio_options(values: tuple[str, ...]) -> dict[str, Path]:
 @click.option("--json", "as_json", is_flag=True, help="Print the assessment as JSON (the default is a summary).")
 @click.option("--age", type=click.IntRange(16, 120), required=True, help="Age in years.")
 @click.option("--sex", type=click.Choice(["F", "M"]), required=True)
-@click.option("--ctd", type=click.Choice(["SSc", "RA", "IIM", "SjD", "SLE", "MCTD"]), required=True,
-              help="Connective-tissue disease.")
+@click.option("--ctd", type=click.Choice(list(CTD_DIAGNOSES)), required=True,
+              help="Connective-tissue disease ('undetermined': suspected, diagnosis not yet established).")
 @click.option("--antibody", "antibodies", multiple=True, type=click.Choice(sorted(AUTOANTIBODIES)),
               help="A positive autoantibody (repeat for several).")
 @click.option("--smoker", is_flag=True, help="Current or former smoker.")

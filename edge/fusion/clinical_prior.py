@@ -12,7 +12,8 @@ Sources
 - 2023 ACR/CHEST guideline for ILD screening in systemic autoimmune rheumatic diseases
   (Johnson SR et al., Arthritis Rheumatol 2024;76:1182-1200): SSc, IIM and MCTD carry the
   highest risk; RA and SjD with risk factors.
-- SSc: ILD on HRCT in ~35-52% (Hoffmann-Vold AM et al., Lancet Rheumatol 2020;2:e71-83);
+- SSc, MCTD and SLE: pooled ILD prevalence on chest CT 47% (95% CI 44-50%), 56% (39-72%) and 6%
+  (3-10%) (Joy GM et al., Eur Respir Rev 2023;32:220210, abstract, Results; the RA source below);
   anti-Scl-70 raises and anti-centromere lowers the risk (Walker UA et al., EUSTAR, Ann Rheum
   Dis 2007;66:754-763; Nihtyanova SI et al., Arthritis Rheumatol 2014;66:1625-1635).
 - IIM: pooled ILD prevalence 0.41 (95% CI 0.35-0.48; 34 studies, 10,130 patients with PM/DM;
@@ -28,8 +29,10 @@ Sources
 - SjD: pooled ILD prevalence 23% (95% CI 16-30%; 30 studies, 8,255 patients; "Interstitial Lung
   Disease and Pulmonary Damage in Primary Sjogren's Syndrome: a systematic review and
   meta-analysis", J Clin Med 2023;12(7):2586).
-- SLE: ILD ~3-8% (Hannah JR et al., Lupus Sci Med 2019).
-- MCTD: ILD ~40% (Gunnarsson R et al., Ann Rheum Dis 2012;71:1966-1972).
+- Diagnosis not yet established (suspected CTD under rheumatology work-up, ``undetermined``): no
+  pooled prevalence of ILD on HRCT was found, so its base rate is a programme assumption and a
+  setting (``UndeterminedPrior``, docs/evidence.md section 1a): the median of the six pooled CTD
+  prevalences of Joy 2023 (6, 11, 17, 41, 47, 56%), with their whole span as its range.
 - Symptoms: exertional dyspnoea and dry cough are associated with ILD but insensitive;
   clubbing is specific (Hoffmann-Vold 2020; Cottin V et al., Eur Respir Rev 2018).
 """
@@ -39,26 +42,54 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-from edge.errors import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-BASE_PREVALENCE = {"SSc": 0.40, "IIM": 0.41, "MCTD": 0.40, "SjD": 0.23, "RA": 0.11, "SLE": 0.06}
-# The range of each base rate in its source (above: the 95% CI where the source gives one); it
-# feeds the prior's share of the interval. MCTD's source gives one figure: its range is the
-# programme assumption of odds x/÷ 1.5 (UNRANGED_ODDS_FACTOR).
-UNRANGED_ODDS_FACTOR = 1.5
-BASE_PREVALENCE_RANGE = {"SSc": (0.35, 0.52), "IIM": (0.35, 0.48), "SjD": (0.16, 0.30), "RA": (0.07, 0.15),
-                         "SLE": (0.03, 0.08)}
+from edge.errors import ValidationError
+from edge.vocabulary import UNDETERMINED_CTD as UNDETERMINED
+
+# The defined CTDs; a diagnosis not yet established (UNDETERMINED) has no published base rate.
+BASE_PREVALENCE = {"SSc": 0.47, "IIM": 0.41, "MCTD": 0.56, "SjD": 0.23, "RA": 0.11, "SLE": 0.06}
+# The 95% CI of each base rate in its source (above); it feeds the prior's share of the interval.
+BASE_PREVALENCE_RANGE = {"SSc": (0.44, 0.50), "IIM": (0.35, 0.48), "MCTD": (0.39, 0.72), "SjD": (0.16, 0.30),
+                         "RA": (0.07, 0.15), "SLE": (0.03, 0.10)}
+
+
+class UndeterminedPrior(BaseModel):
+    """Programme assumption: the ILD base rate of a patient whose CTD is suspected but not yet
+    diagnosed. No pooled HRCT prevalence exists for this group; the default is the median of the six
+    pooled CTD prevalences of Joy 2023 (6, 11, 17, 41, 47, 56%: (17 + 41) / 2) and its range their
+    whole span, so that a patient under work-up is neither screened as the lowest-risk disease nor
+    given a narrow interval it has not earned."""
+
+    model_config = ConfigDict(extra="forbid", title="Prior when the diagnosis is not yet established")
+
+    base: float = Field(0.29, gt=0, lt=1, title="Base rate",
+                        description="Programme assumption: median of the pooled CTD prevalences of ILD on CT "
+                                    "(Joy GM et al. Eur Respir Rev 2023;32:220210).")
+    low: float = Field(0.06, gt=0, lt=1, title="Range, low end",
+                       description="Programme assumption: the lowest pooled CTD prevalence in Joy 2023 (SLE).")
+    high: float = Field(0.56, gt=0, lt=1, title="Range, high end",
+                        description="Programme assumption: the highest pooled CTD prevalence in Joy 2023 (MCTD).")
+
+    @model_validator(mode="after")
+    def ordered(self) -> "UndeterminedPrior":
+        if not self.low < self.base < self.high:
+            raise ValueError(f"need low < base < high, got {self.low}, {self.base}, {self.high}")
+        return self
 
 PROGRAMME = "programme assumption (direction from the sources above; magnitude not a per-value estimate)"
 # Each factor: odds ratio, the CTD types it applies to (None: all), and where its size comes from.
+# Anti-Scl-70 and the antisynthetase antibodies carry ILD risk before the disease is classified, so
+# they count for a diagnosis not yet established too (programme assumption); disease-specific
+# factors that lower the risk (anti-centromere) or belong to RA do not.
 ODDS_RATIOS: dict[str, tuple[float, Optional[frozenset[str]], str]] = {
-    "anti-Scl-70": (3.0, frozenset({"SSc", "MCTD"}), PROGRAMME + "; Walker 2007, Nihtyanova 2014"),
+    "anti-Scl-70": (3.0, frozenset({"SSc", "MCTD", UNDETERMINED}), PROGRAMME + "; Walker 2007, Nihtyanova 2014"),
     "anti-centromere": (0.35, frozenset({"SSc"}), PROGRAMME + "; Walker 2007, Nihtyanova 2014"),
-    "anti-Jo-1": (5.0, frozenset({"IIM", "MCTD", "SjD"}), PROGRAMME + "; Hallowell 2019"),
-    "anti-PL-7": (5.0, frozenset({"IIM", "MCTD", "SjD"}), PROGRAMME + "; Hallowell 2019"),
-    "anti-PL-12": (5.0, frozenset({"IIM", "MCTD", "SjD"}), PROGRAMME + "; Hallowell 2019"),
-    "anti-EJ": (5.0, frozenset({"IIM"}), PROGRAMME + "; Hallowell 2019"),
-    "anti-OJ": (5.0, frozenset({"IIM"}), PROGRAMME + "; Hallowell 2019"),
+    "anti-Jo-1": (5.0, frozenset({"IIM", "MCTD", "SjD", UNDETERMINED}), PROGRAMME + "; Hallowell 2019"),
+    "anti-PL-7": (5.0, frozenset({"IIM", "MCTD", "SjD", UNDETERMINED}), PROGRAMME + "; Hallowell 2019"),
+    "anti-PL-12": (5.0, frozenset({"IIM", "MCTD", "SjD", UNDETERMINED}), PROGRAMME + "; Hallowell 2019"),
+    "anti-EJ": (5.0, frozenset({"IIM", UNDETERMINED}), PROGRAMME + "; Hallowell 2019"),
+    "anti-OJ": (5.0, frozenset({"IIM", UNDETERMINED}), PROGRAMME + "; Hallowell 2019"),
     "anti-MDA5": (5.0, None, PROGRAMME + "; Hallowell 2019"),
     "anti-Ro52": (1.8, None, PROGRAMME + "; ACR/CHEST 2023 Table 2 lists it for IIM and SjD"),
     "RF-high-titre": (2.0, frozenset({"RA"}), PROGRAMME + "; Kelly 2014, Restrepo 2015"),
@@ -107,18 +138,24 @@ class ClinicalPrior:
         return (self.log_odds + math.log(low / (1 - low)) - shift, self.log_odds + math.log(high / (1 - high)) - shift)
 
 
-def clinical_prior(picture: ClinicalPicture) -> ClinicalPrior:
+def clinical_prior(picture: ClinicalPicture, *, undetermined: Optional[UndeterminedPrior] = None) -> ClinicalPrior:
     """Pre-test probability of ILD and the odds ratio each present factor contributed.
+
+    A diagnosis not yet established (``UNDETERMINED``) takes its base rate and range from
+    ``undetermined`` (default: :class:`UndeterminedPrior`'s programme assumption).
 
     Examples
     --------
-    >>> clinical_prior(ClinicalPicture("SSc", age=50, sex="F")).probability
-    0.4
+    >>> round(clinical_prior(ClinicalPicture("SSc", age=50, sex="F")).probability, 3)
+    0.47
     >>> round(clinical_prior(ClinicalPicture("SSc", 50, "F", autoantibodies=("anti-Scl-70",))).probability, 3)
-    0.667
+    0.727
+    >>> round(clinical_prior(ClinicalPicture("undetermined", 50, "F")).probability, 3)
+    0.29
     """
-    if picture.ctd_diagnosis not in BASE_PREVALENCE:
-        raise ValidationError(f"unknown CTD diagnosis {picture.ctd_diagnosis!r}; expected one of {sorted(BASE_PREVALENCE)}",
+    if picture.ctd_diagnosis not in BASE_PREVALENCE and picture.ctd_diagnosis != UNDETERMINED:
+        raise ValidationError(f"unknown CTD diagnosis {picture.ctd_diagnosis!r}; "
+                              f"expected one of {sorted(BASE_PREVALENCE) + [UNDETERMINED]}",
                               fields=[{"field": "ctd_diagnosis", "reason": "unknown CTD diagnosis"}])
     if not 16 <= picture.age <= 120:
         raise ValidationError(f"age must be between 16 and 120, got {picture.age}",
@@ -138,18 +175,13 @@ def clinical_prior(picture: ClinicalPicture) -> ClinicalPrior:
     decades = max(0.0, (picture.age - 50) / 10)
     if decades:
         factors["age_per_decade_over_50"] = ODDS_RATIOS["age_per_decade_over_50"][0] ** decades
-    base = BASE_PREVALENCE[picture.ctd_diagnosis]
+    if picture.ctd_diagnosis == UNDETERMINED:
+        undetermined = undetermined or UndeterminedPrior()
+        base, base_range = undetermined.base, (undetermined.low, undetermined.high)
+    else:
+        base, base_range = BASE_PREVALENCE[picture.ctd_diagnosis], BASE_PREVALENCE_RANGE[picture.ctd_diagnosis]
     log_odds = math.log(base / (1 - base)) + sum(math.log(r) for r in factors.values())
     probability = 1 / (1 + math.exp(-log_odds))
     probability = min(max(probability, PRIOR_BOUNDS[0]), PRIOR_BOUNDS[1])
-    return ClinicalPrior(probability=probability, base_prevalence=base,
-                         base_prevalence_range=base_prevalence_range(picture.ctd_diagnosis), factors=factors)
-
-
-def base_prevalence_range(ctd_diagnosis: str) -> tuple[float, float]:
-    """The published range of a CTD's ILD base rate, or odds x/÷ ``UNRANGED_ODDS_FACTOR``."""
-    if ctd_diagnosis in BASE_PREVALENCE_RANGE:
-        return BASE_PREVALENCE_RANGE[ctd_diagnosis]
-    odds = BASE_PREVALENCE[ctd_diagnosis] / (1 - BASE_PREVALENCE[ctd_diagnosis])
-    low, high = odds / UNRANGED_ODDS_FACTOR, odds * UNRANGED_ODDS_FACTOR
-    return low / (1 + low), high / (1 + high)
+    return ClinicalPrior(probability=probability, base_prevalence=base, base_prevalence_range=base_range,
+                         factors=factors)

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audio_models.aggregation import is_basal, site_side
 from edge.errors import ValidationError
+from edge.fusion.clinical_prior import UndeterminedPrior
 from edge.inference.models import validation_status
 
 MODALITIES = ("auscultation", "breath", "labs")
@@ -119,6 +120,8 @@ class EvidenceOptions(BaseModel):
                                                  "assumed (odds-ratio magnitudes) may be off by this fraction of its "
                                                  "log (95%); it widens the interval.")
     validation_rule: ValidationRule = Field(default_factory=ValidationRule, title="When a modality counts")
+    undetermined_prior: UndeterminedPrior = Field(default_factory=UndeterminedPrior,
+                                                  title="Prior when the diagnosis is not yet established")
 
 
 @dataclass(frozen=True)

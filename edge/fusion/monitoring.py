@@ -9,14 +9,16 @@ monitoring pathway of the 2023 ACR/CHEST guideline (Johnson SR et al. Arthritis 
 - against chest radiography, 6-minute walk distance and bronchoscopy for monitoring.
 
 Programme assumptions (marked in ``PFT_MONTHS``): SLE is outside the guideline's population and
-follows the 3-12 month line; after the first year, "less frequently" is the upper end of the
-first-year interval. GAP / ILD-GAP staging (``edge.fusion.staging``) is computed when FVC and
+follows the 3-12 month line; a diagnosis not yet established follows the more frequent 3-6 month
+line; after the first year, "less frequently" is the upper end of the first-year interval. GAP / ILD-GAP staging (``edge.fusion.staging``) is computed when FVC and
 DLCO are known.
 """
 from __future__ import annotations
 
 import datetime as dt
 from typing import Optional
+
+from edge.vocabulary import UNDETERMINED_CTD
 
 GUIDELINE = ("Johnson SR et al. 2023 ACR/CHEST Guideline for the Screening and Monitoring of ILD in People with "
              "SARDs, Arthritis Rheumatol 2024;76:1182-1200, Table 4")
@@ -29,6 +31,8 @@ PFT_MONTHS: dict[str, tuple[tuple[int, int], int, str]] = {
     "SjD": ((3, 12), 12, GUIDELINE + "; after the first year: " + PROGRAMME),
     "MCTD": ((3, 12), 12, GUIDELINE + "; after the first year: " + PROGRAMME),
     "SLE": ((3, 12), 12, PROGRAMME + " (SLE is outside the guideline's population)"),
+    # Not yet diagnosed: the more frequent line, until the work-up names the disease.
+    UNDETERMINED_CTD: ((3, 6), 6, PROGRAMME + " (diagnosis not yet established: the more frequent SSc/IIM line)"),
 }
 DESATURATION_MONTHS = (3, 12)
 AVOID = ("chest radiography", "6-minute walk distance", "bronchoscopy")

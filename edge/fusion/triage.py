@@ -14,6 +14,10 @@ What the guideline says, and how it is encoded (``SCREENING_LINES``, one row per
 - Patients no guideline line covers (SLE; RA or SjD without a recorded risk factor; Table 2
   notes that absent risk factors do not preclude ILD): the score decides, under programme
   thresholds (settings ``triage_intermediate`` / ``triage_high``).
+- A CTD suspected but not yet diagnosed (``undetermined``) is outside the guideline's population
+  (people *with* SSc, RA, IIM, SjD or MCTD): the advice says so plainly, asks for the rheumatology
+  work-up to be completed first, names the diseases whose screening would then apply, and lets the
+  score decide meanwhile. It is never screened as if it were one of those diseases.
 - Red flags (rapidly worsening breathlessness; anti-MDA5, which carries rapidly progressive
   ILD) are always urgent.
 
@@ -26,6 +30,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from edge.vocabulary import UNDETERMINED_CTD
 
 GUIDELINE_SOURCE = ("Johnson SR et al. 2023 ACR/CHEST Guideline for the Screening and Monitoring of ILD in "
                     "People with SARDs. Arthritis Rheumatol 2024;76:1182-1200")
@@ -61,6 +67,7 @@ class ScreeningLine:
     risk_factors: Optional[frozenset[str]]  # None: everyone with this CTD
     text: str
     source: str
+    screens: bool = True  # the line itself advises HRCT + PFTs; otherwise the score decides
 
 
 RA_RISK_FACTORS = frozenset({"RF-high-titre", "anti-CCP-high-titre", "ever_smoker", "male"})
@@ -85,7 +92,15 @@ SCREENING_LINES = (
                   "HRCT and PFTs.", GUIDELINE_SOURCE + ", Table 2 (Sjögren's disease risk factors)"),
 )
 NO_LINE = ScreeningLine("none", "", None, "No guideline screening line covers this patient: the risk score decides.",
-                        GUIDELINE_SOURCE + " (population: RA, SSc, IIM, MCTD, SjD; Table 2 note)")
+                        GUIDELINE_SOURCE + " (population: RA, SSc, IIM, MCTD, SjD; Table 2 note)", screens=False)
+UNDETERMINED_LINE = ScreeningLine(
+    "undetermined", UNDETERMINED_CTD, None,
+    "Diagnosis not yet established: complete the rheumatology work-up. Once it names the disease, the guideline "
+    "screens SSc, IIM and MCTD, and RA or Sjögren's disease with a risk factor, with HRCT and PFTs; until then the "
+    "risk score decides.",
+    GUIDELINE_SOURCE + " (population: people with RA, SSc, IIM, MCTD or SjD; a diagnosis not yet established is "
+    "outside it)", screens=False)
+WORKUP_STEP = "Complete the rheumatology work-up to establish the diagnosis"
 
 ADVICE = {
     "hrct_pfts": {"text": f"HRCT plus {PFTS}", "next_steps": ["HRCT of the chest", PFTS]},
@@ -111,6 +126,8 @@ def patient_factors(*, sex: str, smoking: str, autoantibodies: tuple[str, ...], 
 
 def screening_line(ctd_diagnosis: str, factors: set[str]) -> tuple[ScreeningLine, list[str]]:
     """The guideline line that covers this patient and the risk factors that matched it."""
+    if ctd_diagnosis == UNDETERMINED_CTD:
+        return UNDETERMINED_LINE, []
     for line in SCREENING_LINES:
         if line.ctd != ctd_diagnosis:
             continue
@@ -161,7 +178,7 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
         if TIER_ORDER.index(flag["tier"]) > TIER_ORDER.index(tier):
             tier = flag["tier"]
     line, matched = screening_line(ctd_diagnosis, factors)
-    if line is not NO_LINE or tier in ("high", "urgent"):
+    if line.screens or tier in ("high", "urgent"):
         advice = "hrct_pfts"
     else:
         advice = "discuss" if tier == "intermediate" else "rescreen"
@@ -175,7 +192,7 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
             "advice": advice,
             "priority": priority,
             "text": f"{line.text} {text}." if line is not NO_LINE else f"{text}.",
-            "next_steps": ADVICE[advice]["next_steps"],
+            "next_steps": ([WORKUP_STEP] if line is UNDETERMINED_LINE else []) + ADVICE[advice]["next_steps"],
             "rescreen_months": RESCREEN_MONTHS[advice],
             "guideline": {"code": line.code, "line": line.text, "source": line.source, "risk_factors": matched},
             "not_confirming": NOT_CONFIRMING,

@@ -261,6 +261,19 @@ CATALOG: dict[str, dict[str, str]] = {
                            "zh-CN": "干燥综合征且有间质性肺病危险因素：应做 HRCT 和肺功能筛查。"},
     "guideline_none": {"en": "No guideline screening line covers this patient: the risk score decides.",
                        "zh-CN": "指南的筛查建议不涵盖此患者：由风险评分决定。"},
+    # A CTD suspected, diagnosis not yet established (edge.fusion.triage.UNDETERMINED_LINE).
+    "guideline_undetermined": {"en": "Diagnosis not yet established: complete the rheumatology work-up. Once it names "
+                                     "the disease, the guideline screens systemic sclerosis, myositis and MCTD, and "
+                                     "RA or Sjögren's disease with a risk factor, with HRCT and PFTs; until then the "
+                                     "risk score decides.",
+                               "zh-CN": "诊断尚未确立：请先完成风湿科检查。确诊后，指南建议对系统性硬化症、肌炎和混合性结缔组织病，"
+                                        "以及有危险因素的类风湿关节炎或干燥综合征，做 HRCT 和肺功能筛查；在此之前由风险评分决定。"},
+    "advice_step_workup": {"en": "Complete the rheumatology work-up to establish the diagnosis",
+                           "zh-CN": "完成风湿科检查，明确诊断"},
+    "diagnosis_undetermined_notice": {"en": "Diagnosis not yet established. This result does not treat the patient as "
+                                            "having any particular disease: ask the rheumatologist to complete the "
+                                            "work-up, then screen again.",
+                                      "zh-CN": "诊断尚未确立。本结果不把患者当作患有任何一种特定疾病：请风湿科医生完成检查后再次筛查。"},
     # Both uncertainties in one sentence (edge.fusion.fusion): the interval, then what missing tests could change.
     "uncertainty_interval": {"en": "We are 90% sure the risk is between {low}% and {high}%. It is a range, not one "
                                    "number, because what it is built on (published studies, our own assumptions) is "
@@ -453,6 +466,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "ctd_SjD": {"en": "Sjögren's disease", "zh-CN": "干燥综合征"},
     "ctd_SLE": {"en": "Systemic lupus erythematosus", "zh-CN": "系统性红斑狼疮"},
     "ctd_MCTD": {"en": "Mixed connective-tissue disease", "zh-CN": "混合性结缔组织病"},
+    "ctd_undetermined": {"en": "Diagnosis not yet established (CTD suspected, work-up not complete)",
+                         "zh-CN": "诊断尚未确立（疑似结缔组织病，风湿科检查未完成）"},
     # Devices and capture
     "device_stethoscope": {"en": "Digital stethoscope", "zh-CN": "电子听诊器"},
     "device_enose": {"en": "E-nose board", "zh-CN": "电子鼻设备"},

@@ -4,8 +4,8 @@ import math
 import pytest
 
 from edge.errors import ValidationError
-from edge.fusion.clinical_prior import (BASE_PREVALENCE, ODDS_RATIOS, UNRANGED_ODDS_FACTOR, ClinicalPicture,
-                                        clinical_prior)
+from edge.fusion.clinical_prior import (BASE_PREVALENCE, BASE_PREVALENCE_RANGE, ODDS_RATIOS, ClinicalPicture,
+                                        UndeterminedPrior, clinical_prior)
 
 
 @pytest.mark.parametrize("ctd", sorted(BASE_PREVALENCE))
@@ -36,6 +36,9 @@ def test_only_a_high_titre_anti_ccp_is_the_guidelines_risk_factor():
     ("RA", 0.11, 0.07, 0.15),    # Joy GM et al. Eur Respir Rev 2023;32:220210
     ("SjD", 0.23, 0.16, 0.30),   # J Clin Med 2023;12(7):2586
     ("IIM", 0.41, 0.35, 0.48),   # Sun KY et al. Semin Arthritis Rheum 2021;51:175-191
+    ("SSc", 0.47, 0.44, 0.50),   # Joy 2023, abstract (Results)
+    ("MCTD", 0.56, 0.39, 0.72),  # Joy 2023, abstract (Results)
+    ("SLE", 0.06, 0.03, 0.10),   # Joy 2023, abstract (Results)
 ])
 def test_the_base_rates_and_their_cis_are_the_sources(ctd, base, low, high):
     prior = clinical_prior(ClinicalPicture(ctd, 45, "F"))
@@ -66,11 +69,32 @@ def test_every_base_rate_lies_in_its_range_and_the_prior_range_moves_with_it(ctd
     assert log_low == pytest.approx(math.log(low / (1 - low))) and log_high == pytest.approx(math.log(high / (1 - high)))
 
 
-def test_a_ctd_without_a_published_range_gets_odds_times_and_over_the_stated_factor():
-    low, high = clinical_prior(ClinicalPicture("MCTD", 45, "F")).base_prevalence_range
-    odds = BASE_PREVALENCE["MCTD"] / (1 - BASE_PREVALENCE["MCTD"])
-    assert low / (1 - low) == pytest.approx(odds / UNRANGED_ODDS_FACTOR)
-    assert high / (1 - high) == pytest.approx(odds * UNRANGED_ODDS_FACTOR)
+def test_every_defined_ctd_has_its_sources_95_percent_ci():
+    assert set(BASE_PREVALENCE_RANGE) == set(BASE_PREVALENCE)
+
+
+def test_a_diagnosis_not_yet_established_takes_the_programme_prior_and_its_wide_range():
+    prior = clinical_prior(ClinicalPicture("undetermined", 45, "F"))
+    assert prior.probability == pytest.approx(0.29) and prior.base_prevalence_range == (0.06, 0.56)
+    # Wider than any defined CTD's range: the interval must not look surer than the evidence.
+    width = prior.log_odds_range[1] - prior.log_odds_range[0]
+    for ctd in BASE_PREVALENCE:
+        defined = clinical_prior(ClinicalPicture(ctd, 45, "F")).log_odds_range
+        assert width > defined[1] - defined[0]
+
+
+def test_the_undetermined_prior_is_a_setting_and_is_checked():
+    chosen = UndeterminedPrior(base=0.15, low=0.05, high=0.4)
+    assert clinical_prior(ClinicalPicture("undetermined", 45, "F"), undetermined=chosen).probability == pytest.approx(0.15)
+    with pytest.raises(ValueError, match="need low < base < high"):
+        UndeterminedPrior(base=0.7, low=0.06, high=0.56)
+
+
+def test_a_diagnosis_not_yet_established_is_not_given_a_known_diseases_factors():
+    """Antibodies that carry ILD risk before classification count; RA's and SSc's lowering ones do not."""
+    picture = ClinicalPicture("undetermined", 45, "F",
+                              autoantibodies=("anti-Jo-1", "anti-Scl-70", "anti-centromere", "anti-CCP-high-titre"))
+    assert set(clinical_prior(picture).factors) == {"anti-Jo-1", "anti-Scl-70"}
 
 
 def test_every_odds_ratio_says_where_it_comes_from():

@@ -5,8 +5,8 @@ import itertools
 
 import pytest
 
-from edge.fusion.triage import (ADVICE, RA_RISK_FACTORS, SCREENING_LINES, SJD_RISK_FACTORS, TriageThresholds,
-                                patient_factors, red_flags, triage)
+from edge.fusion.triage import (ADVICE, RA_RISK_FACTORS, SCREENING_LINES, SJD_RISK_FACTORS, WORKUP_STEP,
+                                TriageThresholds, patient_factors, red_flags, triage)
 from edge.vocabulary import CTD_DIAGNOSES
 
 DEFAULT = TriageThresholds()
@@ -19,6 +19,8 @@ ALWAYS_SCREENED = {"SSc": "ssc", "IIM": "iim", "MCTD": "mctd"}
 
 
 def expected_line(ctd, factors):
+    if ctd == "undetermined":  # whatever the factors: never screened as one of the known diseases
+        return "undetermined"
     if ctd in ALWAYS_SCREENED:
         return ALWAYS_SCREENED[ctd]
     if ctd == "RA" and factors & RA_RISK_FACTORS:
@@ -29,7 +31,7 @@ def expected_line(ctd, factors):
 
 
 def expected_advice(line, tier):
-    if line != "none" or tier == "high":
+    if line not in ("none", "undetermined") or tier == "high":
         return "hrct_pfts"
     return "discuss" if tier == "intermediate" else "rescreen"
 
@@ -44,7 +46,8 @@ def test_every_ctd_risk_factor_and_tier_gets_its_guideline_advice(ctd, factors, 
     assert recommendation["guideline"]["code"] == line
     assert recommendation["advice"] == expected_advice(line, tier)
     assert recommendation["priority"] == ("within_3_months" if tier == "high" else "routine")
-    assert recommendation["next_steps"] == ADVICE[recommendation["advice"]]["next_steps"]
+    workup = [WORKUP_STEP] if ctd == "undetermined" else []
+    assert recommendation["next_steps"] == workup + ADVICE[recommendation["advice"]]["next_steps"]
     if recommendation["advice"] == "hrct_pfts":
         assert recommendation["rescreen_months"] is None
 
