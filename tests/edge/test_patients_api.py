@@ -24,7 +24,7 @@ def test_register_find_and_update_a_patient(client, nurse):
     [
         ({"birth_year": 1800}, "birth_year", "greater than or equal to"),
         ({"sex": "X"}, "sex", "unknown value 'X'; input should be 'F' or 'M'"),
-        ({"ctd_diagnosis": "gout"}, "ctd_diagnosis", "unknown CTD diagnosis 'gout'; expected one of ['IIM', 'MCTD', 'RA', 'SLE', 'SSc', 'SjD']"),
+        ({"ctd_diagnosis": "gout"}, "ctd_diagnosis", "unknown CTD diagnosis 'gout'; expected one of ['IIM', 'MCTD', 'RA', 'SLE', 'SSc', 'SjD', 'undetermined']"),
         ({"autoantibodies": ["anti-foo"]}, "autoantibodies.0", "unknown autoantibody 'anti-foo'"),
         ({"symptoms": ["dry_cough", "sneezing"]}, "symptoms.1", "unknown symptom 'sneezing'"),
         ({"medications": ["<script>"]}, "medications.0", "should match pattern"),
