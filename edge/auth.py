@@ -18,6 +18,7 @@ from typing import Optional
 import sqlite_utils
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from common.lockout import LockoutPolicy
 from edge import audit
 from edge.errors import AuthenticationError, CsrfError, PermissionDenied, SessionLocked, WrongPin
 from edge.store.database import utc_now, write_transaction
@@ -29,12 +30,6 @@ TOKEN_PREFIX = "ild_"
 WRONG_CREDENTIALS = "wrong username or password"
 # Verified against when the username is unknown, so both cases take the same time.
 _DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))
-
-
-@dataclass(frozen=True)
-class LockoutPolicy:
-    threshold: int
-    minutes: float
 
 
 @dataclass(frozen=True)
@@ -91,13 +86,13 @@ def _verify(password_hash: str, password: str) -> bool:
 
 def _count_failure(db: sqlite_utils.Database, user: dict, policy: LockoutPolicy) -> None:
     with write_transaction(db):
-        failures = db.execute("SELECT failed_logins FROM users WHERE id = ?", [user["id"]]).fetchone()[0] + 1
+        before = db.execute("SELECT failed_logins FROM users WHERE id = ?", [user["id"]]).fetchone()[0]
+        failures, locked_until = policy.after_failure(before)
         changes: dict = {"failed_logins": failures}
-        if failures >= policy.threshold:
-            changes["locked_until"] = (_now() + dt.timedelta(minutes=policy.minutes)).isoformat(timespec="seconds")
-            changes["failed_logins"] = 0
+        if locked_until:
+            changes["locked_until"] = locked_until
             audit.record(db, audit.Actor(user["id"], user["username"], user["role"]), "lock", "user", user["id"])
-            logger.warning("user id %s locked after %s failed logins", user["id"], failures)
+            logger.warning("user id %s locked after %s failed logins", user["id"], before + 1)
         db["users"].update(user["id"], changes)
 
 

@@ -22,6 +22,7 @@ from typing import Optional
 import sqlite_utils
 from argon2 import PasswordHasher
 
+from common import lockout
 from edge import audit
 from edge.errors import Conflict, NotFound, ValidationError
 from edge.store.database import utc_now, write_transaction
@@ -109,11 +110,8 @@ def clear_pin(db: sqlite_utils.Database, actor: audit.Actor, user_id: int) -> No
 
 
 def is_locked(user: dict, now: Optional[dt.datetime] = None) -> bool:
-    locked_until = user.get("locked_until")
-    if not locked_until:
-        return False
-    now = now or dt.datetime.now(dt.timezone.utc)
-    return dt.datetime.fromisoformat(locked_until) > now
+    """Whether the account's password lockout still holds (:mod:`common.lockout`)."""
+    return lockout.is_locked(user.get("locked_until"), now)
 
 
 def public_view(user: dict) -> dict:

@@ -108,6 +108,13 @@ class ImagingSettings(BaseSettings):
         3.0, gt=0, le=366, title="Programme: days before a clinic is overdue",
         description="A clinic whose last figures are older than this is flagged (programme assumption; clinics "
                     "send daily by default).")
+    programme_sign_in_lockout_threshold: int = Field(
+        5, ge=1, le=100, title="Wrong programme passwords before lockout",
+        description="Consecutive wrong passwords for one sign-in name after which that name is refused (HTTP 429) "
+                    "for programme_sign_in_lockout_minutes; as the clinic's lockout_threshold.")
+    programme_sign_in_lockout_minutes: float = Field(
+        15.0, gt=0, le=24 * 60, title="Programme sign-in lockout (minutes)",
+        description="How long a locked sign-in name stays locked; as the clinic's lockout_minutes.")
     programme_timezone: str = Field(
         "Asia/Shanghai", min_length=1, max_length=64, title="Programme view: time zone",
         description="IANA time zone in which the programme view shows times (the programme's region).")

@@ -60,6 +60,17 @@ class NotReady(Conflict):
     code = "not_ready"
 
 
+class TooManyAttempts(ImagingError):
+    """Too many wrong passwords in a row for one sign-in name: locked for ``retry_after_s`` seconds."""
+
+    status = 429
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class StorageError(ImagingError):
     status = 500
     code = "storage_error"

@@ -51,7 +51,8 @@ from flask import Blueprint, current_app, g, jsonify, redirect, render_template,
 from evaluation import svg_plots
 from evaluation.drift import PSI_MAJOR_SHIFT, PSI_SOME_SHIFT
 from evaluation.proportions import wilson_interval
-from imaging_server.errors import AuthenticationError, Conflict, Forbidden
+from common.lockout import LockoutPolicy
+from imaging_server.errors import AuthenticationError, Conflict, Forbidden, TooManyAttempts
 from imaging_server.request_body import json_body
 from imaging_server.programme_figures import Counts, Figures, validate_figures
 from imaging_server.programme_i18n import (LANGUAGE_COOKIE, LANGUAGES, device_text, flag_text, local_time,
@@ -368,13 +369,35 @@ def sign_in():
     """A person's sign-in: viewer name and password; an HttpOnly, SameSite=Strict cookie limited
     to ``/programme`` then carries a random session id (Secure when the request came over HTTPS).
     Tokens are for machines (``Authorization: Bearer``), never pasted into the page."""
+    settings = current_app.extensions["imaging_server"]
+    lockout = LockoutPolicy(settings.programme_sign_in_lockout_threshold, settings.programme_sign_in_lockout_minutes)
     try:
-        session_id = open_session(request_db(), request.form.get("name") or "", request.form.get("password") or "")
+        session_id = open_session(request_db(), request.form.get("name") or "", request.form.get("password") or "",
+                                  lockout=lockout, client=request.remote_addr)
+    except TooManyAttempts as exc:
+        return _too_many_attempts(exc)
     except AuthenticationError:
         return _sign_in_page("wrong_credentials")
     response = redirect("/programme", code=303)
     response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=request.is_secure,
                         path="/programme", max_age=SESSION_MAX_AGE_S)
+    return response
+
+
+def _too_many_attempts(exc: TooManyAttempts):
+    """429 with Retry-After: JSON for a client that asks for it, else the sign-in page saying why."""
+    if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
+        body = exc.to_json()
+        body["error"]["retry_after_s"] = exc.retry_after_s
+        response = jsonify(body)
+        response.status_code = 429
+    else:
+        minutes = max(1, -(-exc.retry_after_s // 60))
+        context = _page_context()
+        response = current_app.make_response((render_template(
+            "programme_sign_in.html", message_key="too_many_attempts", message_values={"minutes": minutes},
+            **context), 429))
+    response.headers["Retry-After"] = str(exc.retry_after_s)
     return response
 
 

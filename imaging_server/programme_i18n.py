@@ -25,6 +25,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "sign_out": {"en": "Sign out", "zh-CN": "退出"},
     "wrong_credentials": {"en": "Wrong name or password.", "zh-CN": "名称或密码错误。"},
     "session_needed": {"en": "Sign in to see the programme view.", "zh-CN": "请先登录以查看项目视图。"},
+    "too_many_attempts": {"en": "Too many wrong passwords for this name: try again in {minutes} minutes.",
+                          "zh-CN": "该名称的密码错误次数过多：请在 {minutes} 分钟后再试。"},
     "other_language": {"en": "中文", "zh-CN": "English"},
     "intro": {"en": "Aggregates sent by each clinic (no patient records). Updated {time}.",
               "zh-CN": "各诊所发送的汇总数据（不含患者记录）。更新于 {time}。"},

@@ -4,6 +4,12 @@ Tokens stay for machines (``Authorization: Bearer``); a person signs in with the
 and a password set by the hospital's operator (``ildscreen imaging-server programme-viewers
 set-password NAME``). The browser's cookie then carries a random session id, never a token; the
 store keeps only the id's SHA-256 and its expiry, so signing out (or the expiry) ends it at once.
+
+Wrong passwords are limited as the clinic's logins are (:mod:`common.lockout`, the one policy):
+``threshold`` wrong passwords in a row for one sign-in name lock that name for ``minutes``, during
+which even the right password is refused (``TooManyAttempts``, HTTP 429). Failures are counted per
+name as typed, known or not, so a lock never tells whether a viewer exists. Every attempt's outcome
+is kept in ``programme_sign_in_audit`` (name, time, outcome, client address; never the password).
 """
 from __future__ import annotations
 
@@ -15,7 +21,8 @@ from typing import Optional
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from imaging_server.errors import AuthenticationError, NotFound, ValidationError
+from common.lockout import LockoutPolicy, is_locked, seconds_left
+from imaging_server.errors import AuthenticationError, NotFound, TooManyAttempts, ValidationError
 from imaging_server.store import Database, hash_token, utc_now
 
 logger = logging.getLogger(__name__)
@@ -26,10 +33,12 @@ MIN_PASSWORD_LENGTH = 12
 SESSION_HOURS = 12  # a working day; then the viewer signs in again
 # Checked against when the name is unknown, so a wrong name costs the same time as a wrong password.
 _DUMMY_HASH = password_hasher.hash("no such programme viewer")
+DEFAULT_LOCKOUT = LockoutPolicy(threshold=5, minutes=15)
+NAME_MAX = 200  # a sign-in name longer than any viewer's is kept (and counted) cut to this
 
 
 def set_password(db: Database, name: str, password: str) -> None:
-    """Give programme viewer ``name`` a browser password; their sessions end.
+    """Give programme viewer ``name`` a browser password; their sessions end and a lockout of the name is lifted.
 
     Raises
     ------
@@ -48,37 +57,77 @@ def set_password(db: Database, name: str, password: str) -> None:
         db.execute("INSERT INTO programme_viewer_passwords (viewer_id, password_hash, set_at) VALUES (:id, :hash, :at)",
                    {"hash": password_hasher.hash(password), "id": viewer["id"], "at": utc_now()})
         db.execute("DELETE FROM programme_sessions WHERE viewer_id = :id", {"id": viewer["id"]})
+        db.execute("DELETE FROM programme_sign_in_failures WHERE name = :name", {"name": name})  # a new password unlocks
     logger.info("programme viewer %s: password set", name)
 
 
-def sign_in(db: Database, name: str, password: str, *, hours: float = SESSION_HOURS) -> str:
+def sign_in(db: Database, name: str, password: str, *, hours: float = SESSION_HOURS,
+            lockout: LockoutPolicy = DEFAULT_LOCKOUT, client: Optional[str] = None) -> str:
     """Check the viewer's password and open a session; return its id (for the cookie).
 
     Raises
     ------
+    TooManyAttempts
+        This name is locked after ``lockout.threshold`` wrong passwords in a row (even the right
+        password is refused until ``retry_after_s`` has passed).
     AuthenticationError
         Unknown name, no password set, or a wrong password (one message for all three).
     """
+    name = name.strip()[:NAME_MAX]
+    locked_until = db.scalar("SELECT locked_until FROM programme_sign_in_failures WHERE name = :name", {"name": name})
     viewer = db.row("SELECT v.id, p.password_hash FROM programme_viewers v "
                     "LEFT JOIN programme_viewer_passwords p ON p.viewer_id = v.id WHERE v.name = :name",
-                    {"name": name.strip()})
+                    {"name": name})
     stored = viewer["password_hash"] if viewer and viewer["password_hash"] else _DUMMY_HASH
     try:
         password_hasher.verify(stored, password)
         accepted = stored is not _DUMMY_HASH
     except (VerificationError, InvalidHashError):
         accepted = False
+    if is_locked(locked_until):  # checked after hashing, so a locked name answers in the same time
+        _audit(db, name, "refused_locked", client)
+        raise TooManyAttempts("too many wrong passwords for this name: try again later",
+                              retry_after_s=seconds_left(locked_until))
     if not accepted:
+        _count_failure(db, name, lockout, client)
         raise AuthenticationError("wrong name or password")
     session_id = secrets.token_urlsafe(32)
     now = dt.datetime.now(dt.timezone.utc)
     with db.write():
         db.execute("DELETE FROM programme_sessions WHERE expires_at < :now", {"now": utc_now()})
+        db.execute("DELETE FROM programme_sign_in_failures WHERE name = :name", {"name": name})
         db.execute("INSERT INTO programme_sessions (id_hash, viewer_id, created_at, expires_at) "
                    "VALUES (:id_hash, :viewer_id, :created_at, :expires_at)",
                    {"id_hash": hash_token(session_id), "viewer_id": viewer["id"], "created_at": utc_now(),
                     "expires_at": (now + dt.timedelta(hours=hours)).isoformat(timespec="milliseconds")})
+        _record(db, name, "signed_in", client)
     return session_id
+
+
+def _count_failure(db: Database, name: str, lockout: LockoutPolicy, client: Optional[str]) -> None:
+    """One more wrong password for ``name``, read and written under the row's lock (concurrent
+    wrong passwords each count); at the threshold the name is locked and that is audited."""
+    with db.write():
+        db.execute("INSERT INTO programme_sign_in_failures (name, failures) VALUES (:name, 0) "
+                   "ON CONFLICT (name) DO NOTHING", {"name": name})
+        before = db.scalar("SELECT failures FROM programme_sign_in_failures WHERE name = :name" + db.for_update(),
+                           {"name": name})
+        failures, locked_until = lockout.after_failure(before)
+        db.execute("UPDATE programme_sign_in_failures SET failures = :failures, locked_until = :locked_until "
+                   "WHERE name = :name", {"name": name, "failures": failures, "locked_until": locked_until})
+        _record(db, name, "locked" if locked_until else "wrong_password", client)
+    if locked_until:
+        logger.warning("programme sign-in name locked after %s wrong passwords", lockout.threshold)
+
+
+def _audit(db: Database, name: str, outcome: str, client: Optional[str]) -> None:
+    with db.write():
+        _record(db, name, outcome, client)
+
+
+def _record(db: Database, name: str, outcome: str, client: Optional[str]) -> None:
+    db.execute("INSERT INTO programme_sign_in_audit (at, name, outcome, client) VALUES (:at, :name, :outcome, :client)",
+               {"at": utc_now(), "name": name, "outcome": outcome, "client": client})
 
 
 def session_viewer(db: Database, session_id: Optional[str]) -> Optional[dict]:

@@ -171,6 +171,23 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             expires_at TEXT NOT NULL
         )""",
     )),
+    (6, "programme sign-in: wrong-password lockout and its audit trail", (
+        # Counted per name as typed (known or not), so a lock never tells whether a viewer exists.
+        """CREATE TABLE programme_sign_in_failures (
+            name TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            locked_until TEXT
+        )""",
+        # Every sign-in attempt's outcome; never the password.
+        """CREATE TABLE programme_sign_in_audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            name TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('signed_in', 'wrong_password', 'locked', 'refused_locked')),
+            client TEXT
+        )""",
+        "CREATE INDEX programme_sign_in_audit_at ON programme_sign_in_audit (at)",
+    )),
 )
 
 
