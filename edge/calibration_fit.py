@@ -50,14 +50,15 @@ MODALITY_MIN_EVENTS = 100  # programme assumption: ~3 modality slopes x 20 event
 SEED = 0  # fixed: the same outcomes always give the same folds and report
 
 
-def risk_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict:
-    """Weighted calibration-in-the-large, slope, ECE, Brier and AUC (null where undefined)."""
+def risk_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray, patients: np.ndarray) -> dict:
+    """Weighted calibration-in-the-large, slope, ECE, Brier and AUC (null where undefined); the
+    AUC's interval resamples ``patients`` (one per visit), not visits."""
     metrics = {"calibration_in_the_large": calibration_in_the_large(y, p, weights=w),
                "ece": weighted_expected_calibration_error(y, p, weights=w),
                "brier": weighted_brier_score(y, p, weights=w), "calibration_slope": None, "auc": None}
     try:
         metrics["calibration_slope"] = calibration_slope(y, p, weights=w)
-        metrics["auc"] = weighted_roc_auc(y, p, weights=w, seed=SEED)
+        metrics["auc"] = weighted_roc_auc(y, p, weights=w, clusters=patients, seed=SEED)
     except EvaluationError:
         pass  # one class only, or perfectly separated: left null rather than guessed
     return metrics
@@ -146,6 +147,7 @@ def modality_status(labelled: list[dict], y: np.ndarray, weights: np.ndarray, ru
     or not), so a model measured but not yet counted can earn its weight here.
     """
     statuses = {}
+    groups = patient_ids(labelled)  # the AUC's interval resamples patients, not visits
     for name in MODALITIES:
         rows = [index for index, visit in enumerate(labelled) if name in (visit.get("modality_probabilities") or {})]
         ys = y[rows] if rows else np.array([], dtype=int)
@@ -161,7 +163,7 @@ def modality_status(labelled: list[dict], y: np.ndarray, weights: np.ndarray, ru
         else:
             p = np.array([labelled[index]["modality_probabilities"][name] for index in rows])
             try:
-                auc = weighted_roc_auc(ys, p, weights=weights[rows], seed=SEED)
+                auc = weighted_roc_auc(ys, p, weights=weights[rows], clusters=groups[rows], seed=SEED)
             except EvaluationError as exc:
                 status["reason"] = f"its AUC cannot be estimated: {exc}"
             else:
@@ -203,12 +205,12 @@ def fit_site_calibration(visits: list[dict], *, active: SiteCalibration, prior_s
         raise ValidationError(f"cannot fit a site calibration: {exc}") from exc
     after: Optional[dict] = None
     if folds >= 2:
-        after = risk_metrics(y, cross_validated(y, fused, weights, prior_sd, folds, groups), weights)
+        after = risk_metrics(y, cross_validated(y, fused, weights, prior_sd, folds, groups), weights, groups)
     unverified = [name for name, row in fractions.items() if row["verified"] == 0]
     modalities = modality_status(labelled, y, weights, rule)
     report = {
         "n_outcomes": int(y.size), "n_events": n_events, "n_assessed": len(visits),
-        "before": {"calibration_version": active.version, **risk_metrics(y, before, weights)},
+        "before": {"calibration_version": active.version, **risk_metrics(y, before, weights, groups)},
         "after": after, "cross_validation_folds": folds if folds >= 2 else 0,
         "fit": {"intercept": fit.intercept, "slope": fit.slope, "intercept_se": fit.intercept_se,
                 "slope_se": fit.slope_se, "prior_sd": {"intercept": prior_sd[0], "slope": prior_sd[1]}},

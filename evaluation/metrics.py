@@ -14,6 +14,7 @@ from scipy import stats
 
 from evaluation.errors import EvaluationError
 from evaluation.proportions import wilson_interval
+from evaluation.resampling import cluster_resamples
 
 
 def check_binary_inputs(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +174,6 @@ def cluster_bootstrap(y_true, y_score, clusters, *, threshold: float, replicates
     if replicates < 1:
         raise EvaluationError(f"replicates must be >= 1, got {replicates}")
     names, index = np.unique(clusters, return_inverse=True)
-    members = [np.flatnonzero(index == i) for i in range(len(names))]
     predicted = y_score >= threshold
 
     def figures(rows):
@@ -183,10 +183,8 @@ def cluster_bootstrap(y_true, y_score, clusters, *, threshold: float, replicates
                 "specificity": _rate_or_none(~calls, labels == 0)}
 
     point = figures(np.arange(len(y_true)))
-    rng = np.random.default_rng(seed)
     draws = {name: [] for name in point}
-    for _ in range(replicates):
-        rows = np.concatenate([members[i] for i in rng.integers(len(members), size=len(members))])
+    for rows in cluster_resamples(clusters, replicates=replicates, seed=seed):
         for name, value in figures(rows).items():
             if value is not None:
                 draws[name].append(value)

@@ -21,6 +21,7 @@ from typing import Optional
 import numpy as np
 
 from evaluation.errors import EvaluationError
+from evaluation.resampling import cluster_resamples
 
 LOGIT_CLIP = 1e-6
 MAX_NEWTON_STEPS = 100
@@ -116,26 +117,29 @@ def _weighted_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
     return float(np.sum(w[pos] * (below + 0.5 * tied)) / (w[pos].sum() * neg_w[-1]))
 
 
-def weighted_roc_auc(y_true, y_prob, *, weights=None, n_boot: int = 500, seed: int = 0,
+def weighted_roc_auc(y_true, y_prob, *, weights=None, clusters=None, n_boot: int = 500, seed: int = 0,
                      confidence: float = 0.95) -> dict:
-    """Weighted AUC with a percentile bootstrap interval (cases resampled, weights kept).
+    """Weighted AUC with a percentile cluster-bootstrap interval (weights kept).
 
-    Returns ``{"auc", "ci95", "n_boot"}``. The bootstrap is seeded: the same data give the same
+    ``clusters`` names each case's patient: whole patients are resampled
+    (:func:`evaluation.resampling.cluster_resamples`), so a patient seen at many visits counts as
+    one patient, not as many independent cases; None treats every case as its own patient.
+    Returns ``{"auc", "ci95", "n_boot", "clusters"}``. Seeded: the same data give the same
     interval.
     """
     y, p, w = check_weighted(y_true, y_prob, weights)
     if y.min() == y.max():
         raise EvaluationError(f"both classes are needed for an AUC, got only label {y[0]}")
+    clusters = np.arange(y.size) if clusters is None else np.asarray(clusters)
+    if clusters.shape != y.shape:
+        raise EvaluationError(f"one cluster label per case needed, got {clusters.shape} for {y.shape}")
     auc = _weighted_auc(y, p, w)
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n_boot):
-        index = rng.integers(0, y.size, y.size)
-        if y[index].min() != y[index].max():
-            draws.append(_weighted_auc(y[index], p[index], w[index]))
+    draws = [_weighted_auc(y[rows], p[rows], w[rows])
+             for rows in cluster_resamples(clusters, replicates=n_boot, seed=seed) if y[rows].min() != y[rows].max()]
     tail = (1 - confidence) / 2
     low, high = np.quantile(draws, [tail, 1 - tail]) if draws else (np.nan, np.nan)
-    return {"auc": auc, "ci95": [float(low), float(high)], "n_boot": len(draws)}
+    return {"auc": auc, "ci95": [float(low), float(high)], "n_boot": len(draws),
+            "clusters": len(np.unique(clusters.astype(str)))}
 
 
 @dataclass(frozen=True)

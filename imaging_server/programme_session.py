@@ -57,7 +57,8 @@ def set_password(db: Database, name: str, password: str) -> None:
         db.execute("INSERT INTO programme_viewer_passwords (viewer_id, password_hash, set_at) VALUES (:id, :hash, :at)",
                    {"hash": password_hasher.hash(password), "id": viewer["id"], "at": utc_now()})
         db.execute("DELETE FROM programme_sessions WHERE viewer_id = :id", {"id": viewer["id"]})
-        db.execute("DELETE FROM programme_sign_in_failures WHERE name = :name", {"name": name})  # a new password unlocks
+        # A new password lifts a lockout of the name.
+        db.execute("DELETE FROM programme_sign_in_failures WHERE name = :name", {"name": name})
     logger.info("programme viewer %s: password set", name)
 
 

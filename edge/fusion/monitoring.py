@@ -10,8 +10,8 @@ monitoring pathway of the 2023 ACR/CHEST guideline (Johnson SR et al. Arthritis 
 
 Programme assumptions (marked in ``PFT_MONTHS``): SLE is outside the guideline's population and
 follows the 3-12 month line; a diagnosis not yet established follows the more frequent 3-6 month
-line; after the first year, "less frequently" is the upper end of the first-year interval. GAP / ILD-GAP staging (``edge.fusion.staging``) is computed when FVC and
-DLCO are known.
+line; after the first year, "less frequently" is the upper end of the first-year interval. GAP /
+ILD-GAP staging (``edge.fusion.staging``) is computed when FVC and DLCO are known.
 """
 from __future__ import annotations
 

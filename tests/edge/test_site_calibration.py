@@ -258,3 +258,20 @@ def test_an_active_calibration_that_validated_the_lab_model_lets_it_count(store)
         select_calibration(SelectedCalibration(IDENTITY))
     assert after.finding["counted"] and after.finding["validation_source"] == "site"
     assert after.likelihood_ratio == pytest.approx(after.finding["likelihood_ratio_if_counted"])
+
+
+def test_the_sites_auc_intervals_resample_patients_not_visits(simulated_visits):
+    """Every patient seen at four identical visits is still the same number of patients: the
+    site AUC's interval (overall and per modality) must not narrow, as it would if visits were
+    resampled as if independent."""
+    from edge.fusion.evidence import ValidationRule
+
+    rule = ValidationRule(site_min_patients=5, site_min_events=2, site_min_auc_lower=0.51)
+    options = {"active": IDENTITY, "prior_sd": PRIOR, "window_months": 6, "rule": rule}
+    once, _ = fit_site_calibration(simulated_visits, **options)
+    repeated, _ = fit_site_calibration([visit for visit in simulated_visits for _ in range(4)], **options)
+    assert repeated["before"]["auc"]["ci95"] == pytest.approx(once["before"]["auc"]["ci95"])
+    assert repeated["before"]["auc"]["clusters"] == once["before"]["auc"]["clusters"] < repeated["n_outcomes"]
+    for name, status in once["modalities"].items():
+        if status["auc_ci95"] is not None:
+            assert repeated["modalities"][name]["auc_ci95"] == pytest.approx(status["auc_ci95"]), name

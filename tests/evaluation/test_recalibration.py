@@ -53,6 +53,25 @@ def test_weighted_auc_interval_contains_the_estimate_and_is_reproducible():
     assert first["ci95"][0] < first["auc"] < first["ci95"][1]
 
 
+def test_the_weighted_auc_interval_resamples_patients_not_visits():
+    """Each patient seen at ten identical visits: resampling patients gives exactly the interval
+    of one visit each; resampling visits would pretend ten times the data and narrow it."""
+    y, p, _ = cohort(60, seed=5)
+    w = np.random.default_rng(6).uniform(1, 3, y.size)
+    patients = np.arange(y.size)
+    once = weighted_roc_auc(y, p, weights=w, clusters=patients)
+    repeated = weighted_roc_auc(np.repeat(y, 10), np.repeat(p, 10), weights=np.repeat(w, 10),
+                                clusters=np.repeat(patients, 10))
+    assert repeated["ci95"] == pytest.approx(once["ci95"]) and repeated["clusters"] == 60
+    by_visit = weighted_roc_auc(np.repeat(y, 10), np.repeat(p, 10), weights=np.repeat(w, 10))
+    assert by_visit["ci95"][1] - by_visit["ci95"][0] < 0.6 * (once["ci95"][1] - once["ci95"][0])
+
+
+def test_a_cluster_label_is_needed_for_every_case():
+    with pytest.raises(EvaluationError, match="one cluster label per case needed"):
+        weighted_roc_auc([0, 1, 1], [0.1, 0.8, 0.7], clusters=["a", "b"])
+
+
 def test_maximum_likelihood_recovers_the_true_recalibration():
     y, p, _ = cohort(20000, seed=4)
     fit = fit_logistic_recalibration(y, p)
