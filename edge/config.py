@@ -392,31 +392,22 @@ class Settings(BaseSettings):
         description="One of DEBUG, INFO, WARNING, ERROR. Patient identifiers are never logged at any level.",
     )
 
-    @field_validator("evidence_validation_rule")
+    @field_validator("evidence_validation_rule", "evidence_undetermined_prior")
     @classmethod
-    def _known_validation_rule(cls, value: dict) -> dict:
+    def _known_evidence_overrides(cls, value: dict, info) -> dict:
+        """Overrides of an evidence-model table are checked by that table's own model."""
         from pydantic import ValidationError as PydanticValidationError
 
-        from edge.fusion.evidence import ValidationRule  # the one table; imported here to keep config light
+        # The one home of each table; imported here to keep config light.
+        from edge.fusion.clinical_prior import UndeterminedPrior
+        from edge.fusion.evidence import ValidationRule
 
+        model = {"evidence_validation_rule": ValidationRule, "evidence_undetermined_prior": UndeterminedPrior}
         try:
-            ValidationRule(**value)
-        except PydanticValidationError as exc:
-            raise ValueError(f"evidence_validation_rule: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
-        return value
-
-    @field_validator("evidence_undetermined_prior")
-    @classmethod
-    def _known_undetermined_prior(cls, value: dict) -> dict:
-        from pydantic import ValidationError as PydanticValidationError
-
-        from edge.fusion.clinical_prior import UndeterminedPrior  # the one home; imported here to keep config light
-
-        try:
-            UndeterminedPrior(**value)
+            model[info.field_name](**value)
         except PydanticValidationError as exc:
             error = exc.errors()[0]
-            raise ValueError(f"evidence_undetermined_prior: {error['loc']}: {error['msg']}") from None
+            raise ValueError(f"{info.field_name}: {error['loc']}: {error['msg']}") from None
         return value
 
     @field_validator("clinic_timezone")

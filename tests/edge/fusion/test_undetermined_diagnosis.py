@@ -60,3 +60,11 @@ def test_confirmed_ild_before_the_diagnosis_is_monitored_on_the_more_frequent_li
     result = assessed(ClinicalPicture("undetermined", 60, "F", ages=(60, 60)),
                       ild_confirmed={"source": "clinician_outcome", "date": "2026-01-10"}, on="2026-02-01")
     assert result["pathway"] == "monitoring"
+
+
+def test_a_bad_override_of_the_undetermined_prior_setting_is_refused_by_name(tmp_path):
+    from edge.config import load_settings
+    from edge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="evidence_undetermined_prior: .*need low < base < high"):
+        load_settings(data_dir=tmp_path / "data", evidence_undetermined_prior={"base": 0.9})
