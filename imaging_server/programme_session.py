@@ -87,36 +87,57 @@ def sign_in(db: Database, name: str, password: str, *, hours: float = SESSION_HO
         accepted = False
     if is_locked(locked_until):  # checked after hashing, so a locked name answers in the same time
         _audit(db, name, "refused_locked", client)
-        raise TooManyAttempts("too many wrong passwords for this name: try again later",
-                              retry_after_s=seconds_left(locked_until))
+        raise _too_many(locked_until)
     if not accepted:
         _count_failure(db, name, lockout, client)
         raise AuthenticationError("wrong name or password")
     session_id = secrets.token_urlsafe(32)
     now = dt.datetime.now(dt.timezone.utc)
     with db.write():
-        db.execute("DELETE FROM programme_sessions WHERE expires_at < :now", {"now": utc_now()})
-        db.execute("DELETE FROM programme_sign_in_failures WHERE name = :name", {"name": name})
-        db.execute("INSERT INTO programme_sessions (id_hash, viewer_id, created_at, expires_at) "
-                   "VALUES (:id_hash, :viewer_id, :created_at, :expires_at)",
-                   {"id_hash": hash_token(session_id), "viewer_id": viewer["id"], "created_at": utc_now(),
-                    "expires_at": (now + dt.timedelta(hours=hours)).isoformat(timespec="milliseconds")})
-        _record(db, name, "signed_in", client)
+        # Re-read under the row's lock: a concurrent wrong password may have locked the name.
+        locked_until = db.scalar("SELECT locked_until FROM programme_sign_in_failures WHERE name = :name"
+                                 + db.for_update(), {"name": name})
+        refused = is_locked(locked_until)
+        if refused:
+            _record(db, name, "refused_locked", client)
+        else:
+            db.execute("DELETE FROM programme_sessions WHERE expires_at < :now", {"now": utc_now()})
+            db.execute("DELETE FROM programme_sign_in_failures WHERE name = :name", {"name": name})
+            db.execute("INSERT INTO programme_sessions (id_hash, viewer_id, created_at, expires_at) "
+                       "VALUES (:id_hash, :viewer_id, :created_at, :expires_at)",
+                       {"id_hash": hash_token(session_id), "viewer_id": viewer["id"], "created_at": utc_now(),
+                        "expires_at": (now + dt.timedelta(hours=hours)).isoformat(timespec="milliseconds")})
+            _record(db, name, "signed_in", client)
+    if refused:
+        raise _too_many(locked_until)
     return session_id
 
 
+def _too_many(locked_until: str) -> TooManyAttempts:
+    return TooManyAttempts("too many wrong passwords for this name: try again later",
+                           retry_after_s=seconds_left(locked_until))
+
+
 def _count_failure(db: Database, name: str, lockout: LockoutPolicy, client: Optional[str]) -> None:
-    """One more wrong password for ``name``, read and written under the row's lock (concurrent
-    wrong passwords each count); at the threshold the name is locked and that is audited."""
+    """One more wrong password for ``name``, read and written under the row's lock, so concurrent
+    wrong passwords each count and lock the name once; one that finds the name locked meanwhile
+    is refused as locked (``TooManyAttempts``) and does not restart the count."""
     with db.write():
         db.execute("INSERT INTO programme_sign_in_failures (name, failures) VALUES (:name, 0) "
                    "ON CONFLICT (name) DO NOTHING", {"name": name})
-        before = db.scalar("SELECT failures FROM programme_sign_in_failures WHERE name = :name" + db.for_update(),
-                           {"name": name})
-        failures, locked_until = lockout.after_failure(before)
-        db.execute("UPDATE programme_sign_in_failures SET failures = :failures, locked_until = :locked_until "
-                   "WHERE name = :name", {"name": name, "failures": failures, "locked_until": locked_until})
-        _record(db, name, "locked" if locked_until else "wrong_password", client)
+        row = db.row("SELECT failures, locked_until FROM programme_sign_in_failures WHERE name = :name"
+                     + db.for_update(), {"name": name})
+        refused = is_locked(row["locked_until"])
+        if refused:
+            _record(db, name, "refused_locked", client)
+            locked_until = None
+        else:
+            failures, locked_until = lockout.after_failure(row["failures"])
+            db.execute("UPDATE programme_sign_in_failures SET failures = :failures, locked_until = :locked_until "
+                       "WHERE name = :name", {"name": name, "failures": failures, "locked_until": locked_until})
+            _record(db, name, "locked" if locked_until else "wrong_password", client)
+    if refused:
+        raise _too_many(row["locked_until"])
     if locked_until:
         logger.warning("programme sign-in name locked after %s wrong passwords", lockout.threshold)
 
