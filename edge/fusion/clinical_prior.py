@@ -77,6 +77,7 @@ class UndeterminedPrior(BaseModel):
             raise ValueError(f"need low < base < high, got {self.low}, {self.base}, {self.high}")
         return self
 
+
 PROGRAMME = "programme assumption (direction from the sources above; magnitude not a per-value estimate)"
 # Each factor: odds ratio, the CTD types it applies to (None: all), and where its size comes from.
 # Anti-Scl-70 and the antisynthetase antibodies carry ILD risk before the disease is classified, so
