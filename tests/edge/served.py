@@ -85,7 +85,7 @@ class ServedProcess:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a loaded machine answers late: try again
                 time.sleep(0.1)
         self.kill()
         raise RuntimeError(f"ildscreen serve did not become healthy:\n{self.output}")
