@@ -30,7 +30,9 @@ def site(tmp_path_factory):
 def test_calibrate_moves_the_site_towards_its_true_calibration_despite_verification_bias(site):
     data_dir, truth = site
     by_tier = truth["verification_by_tier"]
-    assert 0 < by_tier["low"]["fraction"] < 0.3 < by_tier["high"]["fraction"]  # only some low-risk verified
+    # Only some low-risk visits verified (about a third: the SSc, IIM and MCTD lines advise HRCT
+    # whatever the tier), far fewer than the high-risk ones.
+    assert 0 < by_tier["low"]["fraction"] < 0.4 < by_tier["high"]["fraction"]
     report = json.loads(run_cli(data_dir, "calibrate", "--json"))
     assert set(report) >= {"n_outcomes", "n_events", "before", "after", "version"}
     assert report["n_outcomes"] == truth["verified"] < report["n_assessed"]
