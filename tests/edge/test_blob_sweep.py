@@ -123,3 +123,35 @@ def test_the_sweep_needs_an_existing_data_folder_and_creates_none(tmp_path, runn
     swept = runner.invoke(cli, ["db", "sweep-blobs", "--data-dir", str(missing)])
     assert swept.exit_code != 0 and "no database at" in swept.output
     assert not missing.exists()
+
+
+def test_a_file_committed_with_its_row_under_the_write_lock_is_never_swept(settings, db, folder, monkeypatch):
+    """Beside a running service: an upload commits its file, then its row, under the write lock.
+    The sweep takes the same lock before it lists anything, so it waits and then sees the row."""
+    import threading
+
+    from edge.store.blob_sweep import sweep_unreferenced_files
+
+    patient = create_patient(db, audit.CLI_OPERATOR, dict(PATIENT))
+    visit = create_visit(db, audit.CLI_OPERATOR, patient["id"])
+    in_transaction = threading.Event()
+    real_record = audit.record
+
+    def slow_record(conn, actor, action, entity, *args, **kwargs):
+        if (action, entity) == ("create", "recording"):  # file committed, row inserted, not yet visible
+            in_transaction.set()
+            threading.Event().wait(0.5)
+        return real_record(conn, actor, action, entity, *args, **kwargs)
+
+    monkeypatch.setattr(audit, "record", slow_record)
+    uploader = folder.connect()
+    thread = threading.Thread(target=_record, args=(uploader, folder, visit["id"], 2.0))
+    thread.start()
+    try:
+        assert in_transaction.wait(10)
+        report = sweep_unreferenced_files(db, folder.blobs, settings.data_dir, dry_run=False)
+    finally:
+        thread.join()
+        uploader.close()
+    stored = db.execute("SELECT file_path FROM recordings").fetchone()[0]
+    assert report.removable == [] and _exists(folder, stored)
