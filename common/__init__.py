@@ -3,5 +3,6 @@
 Small and light on purpose (no torch, no numpy: the serving path imports it): each server keeps
 its own domain, and this package holds only what would otherwise be written twice (the error
 base and the HTTP error handlers, settings loading, the request log, security headers, opening
-the listening socket, the order of schema migrations, a file's sha256).
+the listening socket, the order of schema migrations, a file's sha256, the wrong-password
+lockout policy).
 """
