@@ -1,0 +1,280 @@
+"""A federation on Flower's deployment engine, on loopback: the hospital's SuperLink and one
+SuperNode per clinic, each its own process tree, TLS between them (a throwaway CA,
+:mod:`federated.pki`), SuperNode authentication (each clinic's public key registered with
+``flwr supernode register`` before it connects), and the run submitted with ``flwr run`` as an
+operator would. The apps are :mod:`federated.apps` (SecAgg+ for every round).
+
+Process trees, and how they end: ``flower-superlink`` starts a ``flower-superexec`` that starts
+``flwr-serverapp`` for the run; each ``flower-supernode`` starts a ``flower-superexec`` that starts
+one ``flwr-clientapp`` per message. Every process started here gets CPU-time and address-space
+limits (inherited by its children); the run has an overall deadline; on the way out every process
+of every tree is terminated, then killed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from federated.errors import FederatedError
+from federated.pki import make_node_keys, make_server_certificates
+
+logger = logging.getLogger(__name__)
+
+APP_DIR = Path(__file__).resolve().parent / "flower-app"
+PROCESS_CPU_SECONDS = 600  # hard cap on each process's CPU time
+PROCESS_ADDRESS_SPACE = 8 * 1024 ** 3  # bytes; gRPC reserves far more virtual memory than it uses
+LOG_TAIL_CHARS = 1500
+CONNECTION = "hospital"  # the operator's name for the SuperLink connection in Flower's config.toml
+
+
+@dataclass(frozen=True)
+class ClinicNode:
+    """One clinic's SuperNode: its name and what its ClientApp reads (``federated.clinic_data``)."""
+
+    name: str
+    training_rows: Optional[Path] = None
+    edge_data: Optional[Path] = None
+
+    def node_config(self) -> str:
+        items = {"clinic": self.name, "training-rows": self.training_rows, "edge-data": self.edge_data}
+        return " ".join(f'{key}="{value}"' for key, value in items.items() if value is not None)
+
+
+@dataclass
+class DeploymentPlan:
+    """What to run: rounds, validation targets and the bounds of the run."""
+
+    newton_rounds: int = 6
+    modalities: tuple[str, ...] = ("auscultation", "breath", "labs")
+    startup_timeout_s: float = 120.0
+    round_timeout_s: float = 60.0
+    run_timeout_s: float = 900.0
+    kill_clinic: Optional[tuple[str, int]] = None  # (clinic, round): end that clinic's SuperNode as the round starts
+    reconstruction_threshold: Optional[int] = None  # default: a bare majority of the clinics
+
+    def threshold(self, n_clinics: int) -> int:
+        return self.reconstruction_threshold or n_clinics // 2 + 1
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _log_tail(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:]
+    except OSError:
+        return "(no log)"
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children first found, grandchildren after)."""
+    found, queue = [], [pid]
+    while queue:
+        parent = queue.pop()
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                pids = [int(child) for child in children.read_text().split()]
+            except OSError:
+                continue
+            found.extend(pids)
+            queue.extend(pids)
+    return found
+
+
+@dataclass
+class Processes:
+    """The processes of one run, by role; ``check`` raises when one has exited early."""
+
+    workdir: Path
+    env: dict
+    started: dict[str, subprocess.Popen] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    def start(self, role: str, command: list[str], *, home: Path) -> subprocess.Popen:
+        home.mkdir(parents=True, exist_ok=True)
+        log = self.workdir / f"{role}.log"
+        with open(log, "wb") as handle:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+                                       env={**self.env, "FLWR_HOME": str(home)}, cwd=home, start_new_session=True)
+        # Limits set from outside (prlimit), as federated.engine explains; children inherit them.
+        resource.prlimit(process.pid, resource.RLIMIT_CPU, (PROCESS_CPU_SECONDS, PROCESS_CPU_SECONDS))
+        resource.prlimit(process.pid, resource.RLIMIT_AS, (PROCESS_ADDRESS_SPACE, PROCESS_ADDRESS_SPACE))
+        self.started[role], self.logs[role] = process, log
+        return process
+
+    def check(self) -> None:
+        for role, process in self.started.items():
+            if process.poll() is not None and not role.endswith("(ended)"):
+                raise FederatedError(f"{role} exited with status {process.returncode} before the run finished; "
+                                     f"its log ends:\n{_log_tail(self.logs[role])}")
+
+    def end(self, role: str) -> None:
+        """End one role's whole process tree now (a clinic going offline)."""
+        process = self.started.pop(role)
+        _kill_tree(process, signal.SIGKILL)
+        process.wait()
+        self.started[f"{role} (ended)"] = process
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        for process in self.started.values():
+            _kill_tree(process, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for process in self.started.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _kill_tree(process, signal.SIGKILL)
+                process.wait()
+        for process in self.started.values():  # superexec / app processes that outlived their parent
+            _kill_tree(process, signal.SIGKILL)
+
+
+def _kill_tree(process: subprocess.Popen, sig: int) -> None:
+    for pid in [*_descendants(process.pid), process.pid]:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _environment() -> dict:
+    root = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1",
+            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
+            # Flower starts flower-superexec / flwr-serverapp / flwr-clientapp by name
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+
+
+def _tool(name: str) -> str:
+    """A Flower command from the running interpreter's environment."""
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        raise FederatedError(f"{name} not found next to {sys.executable}: install the 'federated' extra")
+    return str(path)
+
+
+def _wait_for_port(port: int, processes: Processes, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        processes.check()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if time.monotonic() > deadline:
+            raise FederatedError(f"the SuperLink did not listen on port {port} within {timeout_s:g} s")
+        time.sleep(0.2)
+
+
+def _operator(args: list[str], *, home: Path, env: dict, timeout_s: float) -> str:
+    """Run one ``flwr`` command as the hospital operator; its output, or FederatedError naming it."""
+    command = [_tool("flwr"), *args]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env={**env, "FLWR_HOME": str(home)},
+                              timeout=timeout_s, cwd=home)
+    except subprocess.TimeoutExpired as exc:
+        raise FederatedError(f"'flwr {' '.join(args[:2])}' did not finish within {timeout_s:g} s") from exc
+    if done.returncode != 0:
+        raise FederatedError(f"'flwr {' '.join(args[:2])}' failed ({done.returncode}): "
+                             f"{(done.stdout + done.stderr)[-LOG_TAIL_CHARS:]}")
+    return done.stdout
+
+
+def run_deployment(clinics: list[ClinicNode], *, workdir: Path, plan: DeploymentPlan) -> dict:
+    """Run one federation (statistics, Newton and validation rounds under SecAgg+) across
+    ``clinics`` and return the ServerApp's result (:meth:`federated.apps.RegionalFederation.result`)
+    with ``wall_s`` of the whole run, start-up included."""
+    from federated.apps import MAX_CLINICS  # imports Flower: only when a run starts
+
+    if not 2 <= len(clinics) <= MAX_CLINICS:
+        raise FederatedError(f"a federation needs 2 to {MAX_CLINICS} clinics, got {len(clinics)}")
+    if len({clinic.name for clinic in clinics}) != len(clinics):
+        raise FederatedError(f"clinic names must differ, got {[clinic.name for clinic in clinics]}")
+    if plan.newton_rounds < 1:
+        raise FederatedError(f"newton rounds must be >= 1, got {plan.newton_rounds}")
+    started = time.perf_counter()
+    certificates = make_server_certificates(workdir / "pki")
+    fleet_port, control_port = _free_port(), _free_port()
+    env = _environment()
+    processes = Processes(workdir, env)
+    operator_home = workdir / "hospital-operator"
+    operator_home.mkdir(parents=True, exist_ok=True)
+    (operator_home / "config.toml").write_text(
+        f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\naddress = "127.0.0.1:{control_port}"\n'
+        f'root-certificates = "{certificates.ca}"\n', encoding="utf-8")
+    result_path = workdir / "federation-result.json"
+    progress_path = result_path.with_suffix(".progress")
+    try:
+        processes.start("superlink", [
+            _tool("flower-superlink"), "--ssl-ca-certfile", str(certificates.ca),
+            "--ssl-certfile", str(certificates.certificate), "--ssl-keyfile", str(certificates.key),
+            "--enable-supernode-auth", "--disable-runtime-dependency-installation",
+            "--fleet-api-address", f"127.0.0.1:{fleet_port}", "--host", "127.0.0.1", "--port", str(control_port),
+            "--database", str(workdir / "superlink.db")], home=workdir / "superlink")
+        _wait_for_port(control_port, processes, plan.startup_timeout_s)
+        _wait_for_port(fleet_port, processes, plan.startup_timeout_s)
+        for clinic in clinics:  # enrolment: the hospital registers each clinic's public key
+            keys = make_node_keys(workdir / "pki", clinic.name)
+            _operator(["supernode", "register", str(keys.public), CONNECTION, "--name", clinic.name],
+                      home=operator_home, env=env, timeout_s=plan.startup_timeout_s)
+            processes.start(clinic.name, [
+                _tool("flower-supernode"), "--superlink", f"127.0.0.1:{fleet_port}",
+                "--root-certificates", str(certificates.ca), "--auth-supernode-private-key", str(keys.private),
+                "--node-config", clinic.node_config(), "--host", "127.0.0.1", "--port", str(_free_port())],
+                home=workdir / clinic.name)
+        run_config = {"clinics": len(clinics), "newton-rounds": plan.newton_rounds,
+                      "modalities": json.dumps(list(plan.modalities)),
+                      "reconstruction-threshold": plan.threshold(len(clinics)),
+                      "startup-timeout-s": plan.startup_timeout_s, "round-timeout-s": plan.round_timeout_s,
+                      "result-path": str(result_path)}
+        overrides = " ".join(f"{key}={_toml(value)}" for key, value in run_config.items())
+        _operator(["run", str(APP_DIR), CONNECTION, "--run-config", overrides, "--format", "json"],
+                  home=operator_home, env=env, timeout_s=plan.startup_timeout_s)
+        _await_result(result_path, progress_path, processes, plan, started)
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+    finally:
+        processes.stop()
+    result["wall_s"] = time.perf_counter() - started
+    result["transport"] = {"tls": True, "supernode_authentication": True, "secure_aggregation": "SecAgg+",
+                           "reconstruction_threshold": plan.threshold(len(clinics))}
+    return result
+
+
+def _toml(value) -> str:
+    """A run-config value as ``flwr run --run-config`` parses it (TOML)."""
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string literal is a valid TOML basic string
+    return repr(value)
+
+
+def _await_result(result_path: Path, progress_path: Path, processes: Processes, plan: DeploymentPlan,
+                  started: float) -> None:
+    """Wait for the ServerApp's result file, failing fast when a process exits or the run overruns."""
+    while not result_path.exists():
+        if plan.kill_clinic is not None and plan.kill_clinic[0] in processes.started:
+            clinic, at_round = plan.kill_clinic
+            try:
+                current = json.loads(progress_path.read_text(encoding="utf-8"))["round"]
+            except (OSError, ValueError, KeyError):
+                current = 0
+            if current >= at_round:
+                logger.info("ending clinic %s's SuperNode in round %d", clinic, current)
+                processes.end(clinic)
+        processes.check()
+        if time.perf_counter() - started > plan.run_timeout_s:
+            raise FederatedError(f"the federation did not finish within {plan.run_timeout_s:g} s; the SuperLink's "
+                                 f"log ends:\n{_log_tail(processes.logs['superlink'])}")
+        time.sleep(0.2)
