@@ -139,6 +139,11 @@ class RegionalFederation(Strategy):
         self.penalised_log_likelihood: list[float] = []
         self._started = 0.0
 
+    def mark_missing(self, node_ids: set[str]) -> list[str]:
+        """Leave these nodes out from now on; returns the names of the clinics among them."""
+        self.missing |= set(node_ids)
+        return sorted(self.clinics.get(cid, cid) for cid in node_ids)
+
     def stage(self, server_round: int) -> str:
         if server_round == 1:
             return STATISTICS
@@ -156,6 +161,8 @@ class RegionalFederation(Strategy):
         if stage == VALIDATION:
             config["targets"] = json.dumps(self.targets)
         self._started = time.perf_counter()
+        # Completed by aggregate_fit; stays incomplete when SecAgg+ halts (too few clinics answered).
+        self.rounds.append({"round": server_round, "stage": stage, "completed": False})
         if self.progress is not None:
             self.progress.write_text(json.dumps({"round": server_round, "stage": stage}), encoding="utf-8")
         clients = [client for client in client_manager.all().values() if client.cid not in self.missing]
@@ -168,11 +175,10 @@ class RegionalFederation(Strategy):
             self.clinics = dict(answered)
         newly_missing = sorted(self.clinics[cid] for cid in set(self.clinics) - set(answered) - self.missing)
         self.missing |= set(self.clinics) - set(answered)
-        record = {"round": server_round, "stage": self.stage(server_round), "clinics": len(answered),
-                  "missing_clinics": newly_missing, "failures": len(failures)}
+        record = self.rounds[-1]
+        record.update(completed=bool(results), clinics=len(answered), missing_clinics=newly_missing,
+                      failures=len(failures), wall_s=time.perf_counter() - self._started)
         if not results:
-            record["wall_s"] = time.perf_counter() - self._started
-            self.rounds.append(record)
             return None, {}
         rows = sum(res.num_examples for _, res in results)
         # SecAgg+ hands every result the same unmasked weighted mean; times the rows it is the sum.
@@ -189,7 +195,6 @@ class RegionalFederation(Strategy):
             self.validation = {target: _validation_figures(total[index * BIN_LENGTH:(index + 1) * BIN_LENGTH])
                                for index, target in enumerate(self.targets)}
         record["wall_s"] = time.perf_counter() - self._started
-        self.rounds.append(record)
         return ndarrays_to_parameters([self.theta]), {}
 
     def configure_evaluate(self, server_round, parameters, client_manager):
@@ -233,22 +238,85 @@ def main(grid, context: Context) -> None:
     n_clinics, newton_rounds = int(config["clinics"]), int(config["newton-rounds"])
     result_path = Path(str(config["result-path"]))
     strategy = RegionalFederation(n_clinics=n_clinics, newton_rounds=newton_rounds,
-                                  targets=[LABS_MODEL, *json.loads(str(config["modalities"]))],
+                                  targets=[LABS_MODEL, *filter(None, str(config["modalities"]).split(","))],
                                   progress=result_path.with_suffix(".progress"))
     counting = CountingGrid(grid)
     legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=newton_rounds + 2), strategy=strategy,
                            client_manager=BoundedClientManager(float(config["startup-timeout-s"])))
-    secure = SecAggPlusWorkflow(num_shares=n_clinics, reconstruction_threshold=int(config["reconstruction-threshold"]),
+    # num_shares 1.0: every sampled clinic holds a share of every other's keys (all are neighbours)
+    secure = SecAggPlusWorkflow(num_shares=1.0, reconstruction_threshold=int(config["reconstruction-threshold"]),
                                 max_weight=MAX_CLINIC_ROWS, clipping_range=CLIPPING_RANGE,
                                 quantization_range=QUANTIZATION_RANGE,
                                 timeout=float(config["round-timeout-s"]))
     started = time.perf_counter()
-    DefaultWorkflow(fit_workflow=secure)(counting, legacy)
+    # The run's log beside its result: what the operator reads when a round halts.
+    log_handler = logging.FileHandler(result_path.with_suffix(".log"), encoding="utf-8")
+    log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    loggers = [logging.getLogger("flwr"), logger]
+    for each in loggers:
+        each.addHandler(log_handler)
+    try:
+        DefaultWorkflow(fit_workflow=ResilientSecureFit(secure, strategy, float(config["round-timeout-s"])))(
+            counting, legacy)
+    finally:
+        for each in loggers:
+            each.removeHandler(log_handler)
+        log_handler.close()
     result = {**strategy.result(), "bytes_to_clinics": counting.bytes_sent, "bytes_from_clinics": counting.bytes_received,
               "messages": counting.messages, "wall_s": time.perf_counter() - started}
     partial = result_path.with_suffix(".partial")
     partial.write_text(json.dumps(result), encoding="utf-8")
     partial.replace(result_path)  # the runner sees the whole file or none
+
+
+class ResilientSecureFit:
+    """SecAgg+ for one round, retried once without the clinics that stopped answering.
+
+    Flower 1.39's SecAgg+ recovers a clinic that drops out after it has shared its keys, but not
+    one that never answers the setup stage: the other clinics then fail to unmask (``KeyError`` in
+    ``secaggplus_mod._unmask``) and the round halts. After a halted round, every clinic is asked
+    for its (empty) properties within ``timeout_s``; those that do not answer are named missing
+    and the round runs again with the others."""
+
+    def __init__(self, secure: SecAggPlusWorkflow, strategy: RegionalFederation, timeout_s: float):
+        self.secure = secure
+        self.strategy = strategy
+        self.timeout_s = timeout_s
+
+    def __call__(self, grid, context) -> None:
+        self.secure(grid, context)
+        record = self.strategy.rounds[-1] if self.strategy.rounds else None
+        if record is None or record["completed"]:
+            return
+        known = set(self.strategy.clinics) - self.strategy.missing
+        silent = self.silent_clinics(grid, context.client_manager, known)
+        if not silent or silent == known:
+            logger.error("round %s halted and %s clinic answers a query: not retried", record["round"],
+                         "every" if not silent else "no")
+            return
+        names = self.strategy.mark_missing(silent)
+        logger.warning("round %s halted; clinics not answering: %s; running it again without them",
+                       record["round"], names)
+        self.strategy.rounds.pop()
+        self.secure(grid, context)
+        if self.strategy.rounds and self.strategy.rounds[-1]["round"] == record["round"]:
+            retried = self.strategy.rounds[-1]
+            retried["missing_clinics"] = sorted(set(retried.get("missing_clinics", [])) | set(names))
+            retried["retried"] = True
+
+    def silent_clinics(self, grid, client_manager, known: set[str]) -> set[str]:
+        """Of the ``known`` clinics' node ids, those the SuperLink no longer lists or that do not
+        answer a properties query within the timeout."""
+        from flwr.common import GetPropertiesIns
+        from flwr.common.constant import MessageTypeLegacy
+        from flwr.compat.common import recorddict_compat as compat
+
+        listed = sorted(known & set(client_manager.all()))
+        content = compat.getpropertiesins_to_recorddict(GetPropertiesIns({}))
+        queries = [grid.create_message(content, MessageTypeLegacy.GET_PROPERTIES, int(cid), "liveness",
+                                       ttl=self.timeout_s) for cid in listed]
+        replies = grid.send_and_receive(queries, timeout=self.timeout_s) if queries else []
+        return known - {str(reply.metadata.src_node_id) for reply in replies if not reply.has_error()}
 
 
 class CountingGrid:

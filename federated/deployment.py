@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,17 +181,25 @@ def _wait_for_port(port: int, processes: Processes, timeout_s: float) -> None:
 
 
 def _operator(args: list[str], *, home: Path, env: dict, timeout_s: float) -> str:
-    """Run one ``flwr`` command as the hospital operator; its output, or FederatedError naming it."""
+    """Run one ``flwr`` command as the hospital operator; its output, or FederatedError naming it.
+    Output goes to a file, not a pipe, and the command runs in its own session, so that a command
+    that hangs is ended at the timeout with everything it started."""
     command = [_tool("flwr"), *args]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, env={**env, "FLWR_HOME": str(home)},
-                              timeout=timeout_s, cwd=home)
-    except subprocess.TimeoutExpired as exc:
-        raise FederatedError(f"'flwr {' '.join(args[:2])}' did not finish within {timeout_s:g} s") from exc
-    if done.returncode != 0:
-        raise FederatedError(f"'flwr {' '.join(args[:2])}' failed ({done.returncode}): "
-                             f"{(done.stdout + done.stderr)[-LOG_TAIL_CHARS:]}")
-    return done.stdout
+    output = home / "operator-command.log"
+    with open(output, "wb") as handle:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+                                   env={**env, "FLWR_HOME": str(home)}, cwd=home, start_new_session=True)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            _kill_tree(process, signal.SIGKILL)
+            process.wait()
+            raise FederatedError(f"'flwr {' '.join(args[:2])}' did not finish within {timeout_s:g} s; it printed: "
+                                 f"{_log_tail(output)}") from exc
+    printed = output.read_text(encoding="utf-8", errors="replace")
+    if process.returncode != 0 or '"success": false' in printed:
+        raise FederatedError(f"'flwr {' '.join(args[:2])}' failed ({process.returncode}): {printed[-LOG_TAIL_CHARS:]}")
+    return printed
 
 
 def run_deployment(clinics: list[ClinicNode], *, workdir: Path, plan: DeploymentPlan) -> dict:
@@ -203,6 +212,9 @@ def run_deployment(clinics: list[ClinicNode], *, workdir: Path, plan: Deployment
         raise FederatedError(f"a federation needs 2 to {MAX_CLINICS} clinics, got {len(clinics)}")
     if len({clinic.name for clinic in clinics}) != len(clinics):
         raise FederatedError(f"clinic names must differ, got {[clinic.name for clinic in clinics]}")
+    if plan.kill_clinic is not None and plan.kill_clinic[0] not in {clinic.name for clinic in clinics}:
+        raise FederatedError(f"no clinic named {plan.kill_clinic[0]!r} to take offline; the clinics are "
+                             f"{', '.join(clinic.name for clinic in clinics)}")
     if plan.newton_rounds < 1:
         raise FederatedError(f"newton rounds must be >= 1, got {plan.newton_rounds}")
     started = time.perf_counter()
@@ -217,6 +229,7 @@ def run_deployment(clinics: list[ClinicNode], *, workdir: Path, plan: Deployment
         f'root-certificates = "{certificates.ca}"\n', encoding="utf-8")
     result_path = workdir / "federation-result.json"
     progress_path = result_path.with_suffix(".progress")
+    previous_handler = _exit_on_sigterm()
     try:
         processes.start("superlink", [
             _tool("flower-superlink"), "--ssl-ca-certfile", str(certificates.ca),
@@ -236,21 +249,36 @@ def run_deployment(clinics: list[ClinicNode], *, workdir: Path, plan: Deployment
                 "--node-config", clinic.node_config(), "--host", "127.0.0.1", "--port", str(_free_port())],
                 home=workdir / clinic.name)
         run_config = {"clinics": len(clinics), "newton-rounds": plan.newton_rounds,
-                      "modalities": json.dumps(list(plan.modalities)),
+                      "modalities": ",".join(plan.modalities),
                       "reconstruction-threshold": plan.threshold(len(clinics)),
                       "startup-timeout-s": plan.startup_timeout_s, "round-timeout-s": plan.round_timeout_s,
                       "result-path": str(result_path)}
-        overrides = " ".join(f"{key}={_toml(value)}" for key, value in run_config.items())
-        _operator(["run", str(APP_DIR), CONNECTION, "--run-config", overrides, "--format", "json"],
+        overrides = [item for key, value in run_config.items() for item in ("--run-config", f"{key}={_toml(value)}")]
+        _operator(["run", str(APP_DIR), CONNECTION, *overrides, "--format", "json"],
                   home=operator_home, env=env, timeout_s=plan.startup_timeout_s)
         _await_result(result_path, progress_path, processes, plan, started)
         result = json.loads(result_path.read_text(encoding="utf-8"))
     finally:
         processes.stop()
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
     result["wall_s"] = time.perf_counter() - started
     result["transport"] = {"tls": True, "supernode_authentication": True, "secure_aggregation": "SecAgg+",
                            "reconstruction_threshold": plan.threshold(len(clinics))}
     return result
+
+
+def _exit_on_sigterm():
+    """Make SIGTERM (a CI timeout, a service stop) unwind this process, so that the ``finally`` that
+    ends the SuperLink and SuperNodes runs: they live in sessions of their own and would outlive it.
+    Returns the handler to restore (None off the main thread, where signals cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def unwind(signum, frame):
+        raise SystemExit(128 + signum)
+
+    return signal.signal(signal.SIGTERM, unwind)
 
 
 def _toml(value) -> str:
