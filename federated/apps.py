@@ -86,7 +86,11 @@ class ClinicClient(NumPyClient):
             raise ValueError(f"unknown round stage {stage!r}")
         if rows > MAX_CLINIC_ROWS:
             raise ValueError(f"{rows} rows exceed the largest clinic SecAgg+ is set for ({MAX_CLINIC_ROWS})")
-        return [sums / rows], rows, {"clinic": self.data.name}
+        means = sums / rows
+        if np.abs(means).max() > CLIPPING_RANGE:  # SecAgg+ would clip it silently: refuse instead
+            raise ValueError(f"a {stage} value of {np.abs(means).max():.1f} per row exceeds SecAgg+'s clipping "
+                             f"range ({CLIPPING_RANGE:g})")
+        return [means], rows, {"clinic": self.data.name}
 
     def _bins(self, target: str, theta: np.ndarray, scaler: Scaler) -> np.ndarray:
         """Binned sums of one validation target; zeros when this clinic has no labelled rows for it."""
@@ -307,14 +311,14 @@ class ResilientSecureFit:
     def silent_clinics(self, grid, client_manager, known: set[str]) -> set[str]:
         """Of the ``known`` clinics' node ids, those the SuperLink no longer lists or that do not
         answer a properties query within the timeout."""
-        from flwr.common import GetPropertiesIns
+        from flwr.common import GetPropertiesIns, Message
         from flwr.common.constant import MessageTypeLegacy
         from flwr.compat.common import recorddict_compat as compat
 
         listed = sorted(known & set(client_manager.all()))
         content = compat.getpropertiesins_to_recorddict(GetPropertiesIns({}))
-        queries = [grid.create_message(content, MessageTypeLegacy.GET_PROPERTIES, int(cid), "liveness",
-                                       ttl=self.timeout_s) for cid in listed]
+        queries = [Message(content=content, message_type=MessageTypeLegacy.GET_PROPERTIES, dst_node_id=int(cid),
+                           group_id="liveness", ttl=self.timeout_s) for cid in listed]
         replies = grid.send_and_receive(queries, timeout=self.timeout_s) if queries else []
         return known - {str(reply.metadata.src_node_id) for reply in replies if not reply.has_error()}
 

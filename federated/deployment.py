@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -180,10 +181,13 @@ def _wait_for_port(port: int, processes: Processes, timeout_s: float) -> None:
         time.sleep(0.2)
 
 
-def _operator(args: list[str], *, home: Path, env: dict, timeout_s: float) -> str:
-    """Run one ``flwr`` command as the hospital operator; its output, or FederatedError naming it.
-    Output goes to a file, not a pipe, and the command runs in its own session, so that a command
-    that hangs is ended at the timeout with everything it started."""
+def _operator(args: list[str], *, home: Path, env: dict, timeout_s: float, config: str) -> str:
+    """Run one ``flwr`` command as the hospital operator, with ``config`` as its Flower
+    ``config.toml`` in ``home`` (one home per concurrent command: the CLI may rewrite it); its
+    output, or FederatedError naming it. Output goes to a file, not a pipe, and the command runs in
+    its own session, so that a command that hangs is ended at the timeout with everything it started."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(config, encoding="utf-8")
     command = [_tool("flwr"), *args]
     output = home / "operator-command.log"
     with open(output, "wb") as handle:
@@ -223,10 +227,8 @@ def run_deployment(clinics: list[ClinicNode], *, workdir: Path, plan: Deployment
     env = _environment()
     processes = Processes(workdir, env)
     operator_home = workdir / "hospital-operator"
-    operator_home.mkdir(parents=True, exist_ok=True)
-    (operator_home / "config.toml").write_text(
-        f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\naddress = "127.0.0.1:{control_port}"\n'
-        f'root-certificates = "{certificates.ca}"\n', encoding="utf-8")
+    operator_config = (f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
+                       f'address = "127.0.0.1:{control_port}"\nroot-certificates = "{certificates.ca}"\n')
     result_path = workdir / "federation-result.json"
     progress_path = result_path.with_suffix(".progress")
     previous_handler = _exit_on_sigterm()
@@ -239,13 +241,19 @@ def run_deployment(clinics: list[ClinicNode], *, workdir: Path, plan: Deployment
             "--database", str(workdir / "superlink.db")], home=workdir / "superlink")
         _wait_for_port(control_port, processes, plan.startup_timeout_s)
         _wait_for_port(fleet_port, processes, plan.startup_timeout_s)
-        for clinic in clinics:  # enrolment: the hospital registers each clinic's public key
-            keys = make_node_keys(workdir / "pki", clinic.name)
-            _operator(["supernode", "register", str(keys.public), CONNECTION, "--name", clinic.name],
-                      home=operator_home, env=env, timeout_s=plan.startup_timeout_s)
+        # Enrolment: the hospital registers each clinic's public key (in parallel: each `flwr` call
+        # is a process start), then each clinic's SuperNode connects with its private key.
+        keys = {clinic.name: make_node_keys(workdir / "pki", clinic.name) for clinic in clinics}
+        with ThreadPoolExecutor(max_workers=min(8, len(clinics))) as pool:
+            list(pool.map(lambda clinic: _operator(
+                ["supernode", "register", str(keys[clinic.name].public), CONNECTION, "--name", clinic.name],
+                home=operator_home / clinic.name, env=env, timeout_s=plan.startup_timeout_s,
+                config=operator_config), clinics))
+        for clinic in clinics:
             processes.start(clinic.name, [
                 _tool("flower-supernode"), "--superlink", f"127.0.0.1:{fleet_port}",
-                "--root-certificates", str(certificates.ca), "--auth-supernode-private-key", str(keys.private),
+                "--root-certificates", str(certificates.ca),
+                "--auth-supernode-private-key", str(keys[clinic.name].private),
                 "--node-config", clinic.node_config(), "--host", "127.0.0.1", "--port", str(_free_port())],
                 home=workdir / clinic.name)
         run_config = {"clinics": len(clinics), "newton-rounds": plan.newton_rounds,
@@ -255,7 +263,7 @@ def run_deployment(clinics: list[ClinicNode], *, workdir: Path, plan: Deployment
                       "result-path": str(result_path)}
         overrides = [item for key, value in run_config.items() for item in ("--run-config", f"{key}={_toml(value)}")]
         _operator(["run", str(APP_DIR), CONNECTION, *overrides, "--format", "json"],
-                  home=operator_home, env=env, timeout_s=plan.startup_timeout_s)
+                  home=operator_home, env=env, timeout_s=plan.startup_timeout_s, config=operator_config)
         _await_result(result_path, progress_path, processes, plan, started)
         result = json.loads(result_path.read_text(encoding="utf-8"))
     finally:
@@ -263,7 +271,7 @@ def run_deployment(clinics: list[ClinicNode], *, workdir: Path, plan: Deployment
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
     result["wall_s"] = time.perf_counter() - started
-    result["transport"] = {"tls": True, "supernode_authentication": True, "secure_aggregation": "SecAgg+",
+    result["transport"] = {"tls": True, "supernode_authentication": True, "secure_aggregation_protocol": "SecAgg+",
                            "reconstruction_threshold": plan.threshold(len(clinics))}
     return result
 

@@ -137,18 +137,21 @@ class Grid:
         self.alive = alive
         self.asked = []
 
-    def create_message(self, content, message_type, dst_node_id, group_id, ttl=None):
-        return SimpleNamespace(metadata=SimpleNamespace(dst_node_id=dst_node_id))
-
     def send_and_receive(self, messages, *, timeout=None):
         self.asked = [message.metadata.dst_node_id for message in messages]
         return [SimpleNamespace(metadata=SimpleNamespace(src_node_id=node), has_error=lambda: False)
                 for node in self.asked if node in self.alive]
 
 
-def test_a_halted_secure_round_runs_again_without_the_clinic_that_stopped_answering():
+def outside_a_run(**fields):
+    """A message as the query builds it (Flower's Message needs a running ServerApp's identity)."""
+    return SimpleNamespace(metadata=SimpleNamespace(dst_node_id=fields["dst_node_id"]))
+
+
+def test_a_halted_secure_round_runs_again_without_the_clinic_that_stopped_answering(monkeypatch):
     from federated.apps import ResilientSecureFit
 
+    monkeypatch.setattr("flwr.common.Message", outside_a_run)
     strategy = RegionalFederation(n_clinics=3, newton_rounds=1, targets=[])
     strategy.clinics = {"11": "clinic-01", "12": "clinic-02", "13": "clinic-03"}
     secure = HaltingSecAgg(strategy)
@@ -161,12 +164,22 @@ def test_a_halted_secure_round_runs_again_without_the_clinic_that_stopped_answer
                                 "retried": True}]
 
 
-def test_a_halted_round_is_not_retried_when_no_clinic_answers():
+def test_a_halted_round_is_not_retried_when_no_clinic_answers(monkeypatch):
     from federated.apps import ResilientSecureFit
 
+    monkeypatch.setattr("flwr.common.Message", outside_a_run)
     strategy = RegionalFederation(n_clinics=2, newton_rounds=1, targets=[])
     strategy.clinics = {"11": "clinic-01", "12": "clinic-02"}
     secure = HaltingSecAgg(strategy)
     manager = SimpleNamespace(all=lambda: {"11": None})  # the SuperLink already dropped clinic-02
     ResilientSecureFit(secure, strategy, timeout_s=1)(Grid(alive=set()), SimpleNamespace(client_manager=manager))
     assert secure.calls == 1 and strategy.missing == set() and not strategy.rounds[-1]["completed"]
+
+
+def test_a_value_secagg_would_clip_is_refused_rather_than_sent(clinics):
+    clinic = clinics[0]
+    X = clinic.X_train.copy()
+    X[:, 0] = 1e30  # log value 69: its square per row is far beyond the clipping range
+    data = ClinicData(clinic.name, X, clinic.y_train)
+    with pytest.raises(ValueError, match="exceeds SecAgg\\+'s clipping range"):
+        ClinicClient(data).fit([np.zeros(N_COEFFICIENTS)], {"stage": STATISTICS})
