@@ -160,6 +160,9 @@ class RegionalFederation(Strategy):
         client_manager.wait_for(self.n_clinics if server_round == 1 else 1)
         stage = self.stage(server_round)
         config = {"stage": stage}
+        if stage != STATISTICS and self.scaler is None:  # the statistics round halted: nothing to build on
+            self.rounds.append({"round": server_round, "stage": stage, "completed": False})
+            return []
         if stage != STATISTICS:
             config.update(scaler=self.scaler.to_bytes(), n_examples=self.scaler.n_examples)
         if stage == VALIDATION:

@@ -183,3 +183,10 @@ def test_a_value_secagg_would_clip_is_refused_rather_than_sent(clinics):
     data = ClinicData(clinic.name, X, clinic.y_train)
     with pytest.raises(ValueError, match="exceeds SecAgg\\+'s clipping range"):
         ClinicClient(data).fit([np.zeros(N_COEFFICIENTS)], {"stage": STATISTICS})
+
+
+def test_without_a_scaler_later_rounds_ask_no_clinic_and_are_recorded_as_not_completed():
+    strategy = RegionalFederation(n_clinics=2, newton_rounds=1, targets=[])
+    manager = SimpleNamespace(wait_for=lambda n: True, all=lambda: {"1": Proxy(cid="1")})
+    assert strategy.configure_fit(2, None, manager) == []
+    assert strategy.rounds == [{"round": 2, "stage": NEWTON, "completed": False}]
