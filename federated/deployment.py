@@ -237,8 +237,10 @@ def run_deployment(clinics: list[ClinicNode], *, workdir: Path, plan: Deployment
             _tool("flower-superlink"), "--ssl-ca-certfile", str(certificates.ca),
             "--ssl-certfile", str(certificates.certificate), "--ssl-keyfile", str(certificates.key),
             "--enable-supernode-auth", "--disable-runtime-dependency-installation",
-            "--fleet-api-address", f"127.0.0.1:{fleet_port}", "--host", "127.0.0.1", "--port", str(control_port),
-            "--database", str(workdir / "superlink.db")], home=workdir / "superlink")
+            # State in memory: with a SQLite --database, ten SuperNodes pushing at once on a loaded
+            # machine failed with "database is locked" and their messages were lost (Flower 1.39).
+            "--fleet-api-address", f"127.0.0.1:{fleet_port}", "--host", "127.0.0.1", "--port", str(control_port)],
+            home=workdir / "superlink")
         _wait_for_port(control_port, processes, plan.startup_timeout_s)
         _wait_for_port(fleet_port, processes, plan.startup_timeout_s)
         # Enrolment: the hospital registers each clinic's public key (in parallel: each `flwr` call
