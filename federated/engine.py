@@ -2,16 +2,11 @@
 clinic (:mod:`federated.clinic_node`), FedProx aggregation weighted by each clinic's number of
 training rows, and optionally Flower's server-side differential privacy.
 
-Which Flower mode, and why: Flower's simulation engine needs Ray (``flwr[simulation]``), a
-large dependency that starts a cluster of workers, too heavy for this 2-core CI machine and not
-how a clinic would run. The deployment engine (``flower-superlink`` + one ``flower-supernode``
-per clinic + ServerApp / ClientApp processes) is the production path, and the one where
-Flower's secure aggregation (SecAgg+) and client-side DP mods live; it needs about three
-processes per clinic and a packaged Flower app. This module uses Flower's gRPC server and
-client (``flwr.server.Server`` over the grpc-bidi Fleet transport, ``flwr.client.start_client``
-in each clinic process; deprecated since Flower 1.13 in favour of the deployment engine but
-shipped and working in 1.39): real processes and a real network hop on loopback, one process
-per clinic. See ``docs/federated.md``.
+The legacy path (``ildscreen federated simulate --engine legacy``): Flower's gRPC server and
+client (``flwr.server.Server`` over the grpc-bidi Fleet transport, ``flwr.client.start_client`` in
+each clinic process; deprecated since Flower 1.13), kept for development and for the server-side
+DP measurements. The default path is the deployment engine (:mod:`federated.deployment`,
+SuperLink + SuperNodes, SecAgg+). See ``docs/federated.md``.
 
 Bounded runs: every clinic process has CPU-time and address-space limits; the server waits
 ``startup_timeout_s`` for the clinics to connect and ``round_timeout_s`` per round; a clinic

@@ -125,3 +125,44 @@ def fit_proximal(X: np.ndarray, y: np.ndarray, scaler: Scaler, global_theta: np.
 def predict(theta: np.ndarray, scaler: Scaler, X: np.ndarray) -> np.ndarray:
     """Probability of ILD for each row."""
     return expit(scaler.design(X) @ np.asarray(theta, dtype=float))
+
+
+def upper_triangle(matrix: np.ndarray) -> np.ndarray:
+    """The upper triangle (diagonal included) of a symmetric matrix, row by row."""
+    return matrix[np.triu_indices(matrix.shape[0])]
+
+
+def from_upper_triangle(values: np.ndarray, size: int) -> np.ndarray:
+    """The symmetric matrix whose :func:`upper_triangle` is ``values``."""
+    matrix = np.zeros((size, size))
+    matrix[np.triu_indices(size)] = values
+    return matrix + np.triu(matrix, 1).T
+
+
+NEWTON_LENGTH = 1 + N_COEFFICIENTS + N_COEFFICIENTS * (N_COEFFICIENTS + 1) // 2
+
+
+def newton_sums(X: np.ndarray, y: np.ndarray, scaler: Scaler, theta: np.ndarray) -> np.ndarray:
+    """What a clinic adds to one federated Newton step at ``theta``: its log-likelihood, gradient
+    and information matrix (upper triangle), summed over its rows (``NEWTON_LENGTH`` numbers).
+    Sums of all clinics' vectors are the pooled data's, so the step equals the central fit's."""
+    design = scaler.design(X)
+    eta = design @ np.asarray(theta, dtype=float)
+    mu = expit(eta)
+    log_likelihood = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+    information = (design.T * (mu * (1 - mu))) @ design
+    return np.concatenate([[log_likelihood], design.T @ (y - mu), upper_triangle(information)])
+
+
+def newton_step(sums: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, float]:
+    """The next coefficients from the pooled :func:`newton_sums` at ``theta`` with the prior of
+    :func:`fit_logistic` added, and the penalised log-likelihood at ``theta``."""
+    sums = np.asarray(sums, dtype=float)
+    if sums.shape != (NEWTON_LENGTH,):
+        raise ValueError(f"Newton sums must hold {NEWTON_LENGTH} numbers, got shape {sums.shape}")
+    theta = np.asarray(theta, dtype=float)
+    precision = 1 / np.square(PRIOR_SD)
+    gradient = sums[1:1 + N_COEFFICIENTS] - precision * theta
+    information = from_upper_triangle(sums[1 + N_COEFFICIENTS:], N_COEFFICIENTS) + np.diag(precision)
+    penalised = float(sums[0] - 0.5 * np.sum(precision * np.square(theta)))
+    return theta + np.linalg.solve(information, gradient), penalised

@@ -19,6 +19,7 @@ learn from) and held-out (``HELD_OUT_SHARE``) rows for the comparison.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -79,3 +80,27 @@ def make_clinics(n_clinics: int, *, seed: int, scale: float = 1.0) -> list[Clini
                                                            in zip(ctd_types, mix)}, prevalence,
                               cohort["X"][~held], cohort["y"][~held], cohort["X"][held], cohort["y"][held]))
     return clinics
+
+
+EDGE_SITE_SHARE = 0.5  # an edge site's patients per patient of its lab cohort: half keeps a 10-clinic run near a minute
+EDGE_SITE_MIN_PATIENTS = 20
+
+
+def make_edge_site(data_dir: Path, *, n_patients: int, seed: int) -> dict:
+    """A clinic's real edge data folder (``ildscreen db init`` + the service's own screening,
+    referral and outcome code, :func:`edge.simulation.simulate_site`): visits with each
+    modality's output and verification-biased HRCT outcomes. Returns the site's summary."""
+    from edge.api.assessments import thresholds_from_settings  # the clinic service, only for this
+    from edge.config import load_settings
+    from edge.service import prepare_data_folder
+    from edge.simulation import simulate_site
+
+    settings = load_settings(data_dir=data_dir)
+    folder, _ = prepare_data_folder(settings)
+    db = folder.connect()
+    try:
+        return simulate_site(db, site_secret=folder.site_secret, n_patients=max(EDGE_SITE_MIN_PATIENTS, n_patients),
+                             seed=seed, thresholds=thresholds_from_settings(settings),
+                             window_months=settings.outcome_window_months)
+    finally:
+        db.close()

@@ -1,7 +1,11 @@
 """``ildscreen federated simulate``: N synthetic clinics learn the labs model three ways, compared
 on each clinic's held-out rows and on all held-out rows pooled.
 
-- **federated**: Flower, FedProx rounds across one process per clinic (:mod:`federated.engine`);
+- **federated**: Flower. With the deployment engine (default, :func:`simulate_deployment`): a
+  SuperLink and one SuperNode per clinic, TLS, SuperNode authentication, SecAgg+, federated
+  Newton rounds (:mod:`federated.deployment`), each clinic also a real edge data folder whose
+  modalities are validated by a federated validation round. With the legacy engine
+  (:func:`simulate`): FedProx rounds across one gRPC client process per clinic (:mod:`federated.engine`);
 - **central**: the same model fitted on every clinic's training rows pooled (what federated
   learning tries to match without moving the rows);
 - **local-only**: each clinic fits on its own training rows and scores its own patients.
@@ -23,10 +27,13 @@ import numpy as np
 
 from evaluation.errors import EvaluationError
 from evaluation.metrics import roc_auc
-from evaluation.recalibration import weighted_brier_score, weighted_expected_calibration_error
+from evaluation.recalibration import weighted_brier_score, weighted_expected_calibration_error, weighted_roc_auc
+from federated.clinic_data import LABS_MODEL, ClinicData
+from federated.deployment import ClinicNode, DeploymentPlan, run_deployment
+from federated.errors import FederatedError
 from federated.engine import FederationResult, run_federation, write_training_files
 from federated.model import Scaler, feature_statistics, fit_logistic, predict
-from federated.population import SYNTHETIC, Clinic, make_clinics
+from federated.population import EDGE_SITE_SHARE, SYNTHETIC, Clinic, make_clinics, make_edge_site
 from federated.privacy import PrivacySettings, epsilon
 
 # Settings of the simulation (chosen on this synthetic population, see docs/federated.md):
@@ -70,11 +77,8 @@ def _held_out(result: FederationResult, clinics: list[Clinic]) -> list[np.ndarra
     return [predict(result.theta, result.scaler, clinic.X_test) for clinic in clinics]
 
 
-def simulate(n_clinics: int, *, seed: int, scale: float = 1.0, rounds: int = ROUNDS,
-             proximal_mu: float = PROXIMAL_MU, privacy: Optional[PrivacySettings] = None) -> dict:
-    """Run the comparison; returns the JSON-ready report (see ``docs/federated.md``)."""
-    started = time.perf_counter()
-    clinics = make_clinics(n_clinics, seed=seed, scale=scale)
+def _central_and_local(clinics: list[Clinic]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Held-out predictions of the central fit (training rows pooled) and of each clinic's own fit."""
     X_pooled = np.vstack([clinic.X_train for clinic in clinics])
     y_pooled = np.concatenate([clinic.y_train for clinic in clinics])
     central_scaler = Scaler.from_statistics([feature_statistics(clinic.X_train) for clinic in clinics], len(y_pooled))
@@ -83,6 +87,16 @@ def simulate(n_clinics: int, *, seed: int, scale: float = 1.0, rounds: int = ROU
     for clinic in clinics:
         scaler = Scaler.of(clinic.X_train)
         local.append(predict(fit_logistic(clinic.X_train, clinic.y_train, scaler), scaler, clinic.X_test))
+    return [predict(central, central_scaler, clinic.X_test) for clinic in clinics], local
+
+
+def simulate(n_clinics: int, *, seed: int, scale: float = 1.0, rounds: int = ROUNDS,
+             proximal_mu: float = PROXIMAL_MU, privacy: Optional[PrivacySettings] = None) -> dict:
+    """Run the comparison on the legacy engine (FedProx, optional server-side DP); returns the
+    JSON-ready report (see ``docs/federated.md``)."""
+    started = time.perf_counter()
+    clinics = make_clinics(n_clinics, seed=seed, scale=scale)
+    central, local = _central_and_local(clinics)
     with tempfile.TemporaryDirectory(prefix="ildscreen-federated-") as folder:
         files = write_training_files(clinics, Path(folder))
         federation = run_federation(files, workdir=Path(folder), rounds=rounds, proximal_mu=proximal_mu)
@@ -91,9 +105,7 @@ def simulate(n_clinics: int, *, seed: int, scale: float = 1.0, rounds: int = ROU
             np.random.seed(seed)  # Flower draws its DP noise from numpy's global generator: same seed, same noise
             private = run_federation(files, workdir=Path(folder), rounds=rounds, proximal_mu=proximal_mu,
                                      privacy=privacy)
-    predictions = {"federated": _held_out(federation, clinics),
-                   "central": [predict(central, central_scaler, clinic.X_test) for clinic in clinics],
-                   "local_only": local}
+    predictions = {"federated": _held_out(federation, clinics), "central": central, "local_only": local}
     report = {"data": SYNTHETIC, "seed": seed, "n_clinics": n_clinics, "scale": scale,
               "model": "penalised logistic regression on the blood panel (log SI values, federation-wide "
                        "standardisation; federated.model)",
@@ -102,6 +114,7 @@ def simulate(n_clinics: int, *, seed: int, scale: float = 1.0, rounds: int = ROU
                                          for key in ("auc", "ece")}
     report["engine"] = {"name": "flwr", "version": version("flwr"), "strategy": "FedProx",
                         "proximal_mu": proximal_mu, "aggregation": "weighted by each clinic's training rows",
+                        "runtime": "legacy", "secure_aggregation": False,
                         "mode": "Flower gRPC server + one clinic process each, on loopback (federated.engine)"}
     report["rounds"] = federation.rounds
     report["communication"] = _communication(federation)
@@ -136,3 +149,80 @@ def _privacy_report(privacy: PrivacySettings, plain: FederationResult, private: 
                  "bytes": _communication(private)["bytes_total"] - _communication(plain)["bytes_total"]},
     }
 
+
+
+def simulate_deployment(n_clinics: int, *, seed: int, scale: float = 1.0, plan: Optional[DeploymentPlan] = None) -> dict:
+    """Run the comparison on Flower's deployment engine (:mod:`federated.deployment`): each clinic
+    is a SuperNode with its lab rows and a real edge data folder; the report adds the federated
+    validation of the labs model and of each modality, each beside the pooled (central) figure
+    on the same rows, the rounds with their time, and any clinic that went missing."""
+    plan = plan or DeploymentPlan()
+    started = time.perf_counter()
+    clinics = make_clinics(n_clinics, seed=seed, scale=scale)
+    central, local = _central_and_local(clinics)
+    with tempfile.TemporaryDirectory(prefix="ildscreen-federated-") as folder:
+        work, nodes, sites = Path(folder), [], []
+        for index, clinic in enumerate(clinics):
+            rows = work / f"{clinic.name}.npz"
+            np.savez(rows, X=clinic.X_train, y=clinic.y_train, X_test=clinic.X_test, y_test=clinic.y_test)
+            site = work / f"{clinic.name}-edge"
+            make_edge_site(site, n_patients=int(round(EDGE_SITE_SHARE * (clinic.y_train.size + clinic.y_test.size))),
+                           seed=seed * 1000 + index)
+            nodes.append(ClinicNode(clinic.name, training_rows=rows, edge_data=site))
+            sites.append(ClinicData.from_node_config({"clinic": clinic.name, "edge-data": str(site)}))
+        sites_wall_s = time.perf_counter() - started
+        result = run_deployment(nodes, workdir=work, plan=plan)
+        pooled_modalities = {name: _pooled_modality(sites, name, result["missing_clinics"]) for name in plan.modalities}
+    if result["scaler"] is None or not result["penalised_log_likelihood"]:
+        raise FederatedError("the federation produced no model (the statistics or every Newton round failed)")
+    scaler = Scaler(np.array(result["scaler"]["mean"]), np.array(result["scaler"]["sd"]), result["scaler"]["n_examples"])
+    theta = np.array(result["theta"])
+    federated = [predict(theta, scaler, clinic.X_test) for clinic in clinics]
+    report = {"data": SYNTHETIC, "seed": seed, "n_clinics": n_clinics, "scale": scale,
+              "model": "penalised logistic regression on the blood panel (log SI values, federation-wide "
+                       "standardisation; federated.model)",
+              **_compare(clinics, {"federated": federated, "central": central, "local_only": local})}
+    report["federated_minus_central"] = {key: report["federated"][key] - report["central"][key]
+                                         for key in ("auc", "ece")}
+    present = [index for index, clinic in enumerate(clinics) if clinic.name not in result["missing_clinics"]]
+    y_present = np.concatenate([clinics[index].y_test for index in present])
+    labs_pooled = risk_metrics(y_present, np.concatenate([federated[index] for index in present]))
+    report["federated_validation"] = {
+        LABS_MODEL: {"federated": result["validation"].get(LABS_MODEL),
+                     "pooled": {"n": int(y_present.size), "events": int(y_present.sum()),
+                                "auc": labs_pooled["auc"], "ece": labs_pooled["ece"]}},
+        **{name: {"federated": result["validation"].get(name), "pooled": pooled_modalities[name]}
+           for name in plan.modalities}}
+    report["engine"] = {"name": "flwr", "version": version("flwr"), "runtime": "deployment",
+                        "secure_aggregation": True, **result["transport"],
+                        "algorithm": "federated Newton steps on secure sums (exact central fit), "
+                                     f"{plan.newton_rounds} rounds",
+                        "processes": "flower-superlink, one flower-supernode per clinic, on loopback (federated.deployment)"}
+    report["rounds"] = len(result["rounds"])
+    report["round_details"] = result["rounds"]
+    report["round_wall_s"] = [item["wall_s"] for item in result["rounds"]]
+    report["missing_clinics"] = result["missing_clinics"]
+    report["communication"] = {"bytes_to_clinics": result["bytes_to_clinics"],
+                               "bytes_from_clinics": result["bytes_from_clinics"],
+                               "bytes_total": result["bytes_to_clinics"] + result["bytes_from_clinics"],
+                               "messages": result["messages"],
+                               "counted": "serialised message content (SecAgg+ keys, shares, masked vectors "
+                                          "included); gRPC and TLS framing not counted"}
+    report["edge_sites_wall_s"] = sites_wall_s
+    report["federation_wall_s"] = result["wall_s"]
+    report["privacy"] = None
+    report["wall_s"] = time.perf_counter() - started
+    return report
+
+
+def _pooled_modality(sites: list[ClinicData], modality: str, missing: list[str]) -> dict:
+    """The central figures of a modality on the same labelled visits the federation validated
+    (every clinic that answered the validation round), for comparison only: the simulation can
+    see every site, a real hospital cannot."""
+    parts = [site.modality_outcomes(modality) for site in sites if site.name not in missing]
+    y, p, w = (np.concatenate([part[i] for part in parts]) for i in range(3))
+    figures = {"n": int(y.size), "events": int(y.sum()), "auc": None, "auc_ci95": None, "ece": None}
+    if y.size and 0 < y.sum() < y.size:
+        auc = weighted_roc_auc(y, p, weights=w)
+        figures.update(auc=auc["auc"], auc_ci95=auc["ci95"], ece=weighted_expected_calibration_error(y, p, weights=w))
+    return figures

@@ -118,6 +118,10 @@ class ImagingSettings(BaseSettings):
     programme_timezone: str = Field(
         "Asia/Shanghai", min_length=1, max_length=64, title="Programme view: time zone",
         description="IANA time zone in which the programme view shows times (the programme's region).")
+    programme_federation_dir: Optional[Path] = Field(
+        None, title="Programme view: federation results",
+        description="Folder where the federation's ServerApp writes its result files (flwr run --run-config "
+                    "result-path=...); the programme view shows the newest. Unset: no federated section.")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$", title="Log level",
                            description="DEBUG, INFO, WARNING or ERROR. Patient data is never logged.")
 

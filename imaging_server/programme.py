@@ -54,6 +54,7 @@ from evaluation.proportions import wilson_interval
 from common.lockout import LockoutPolicy
 from imaging_server.errors import AuthenticationError, Conflict, Forbidden, TooManyAttempts
 from imaging_server.request_body import json_body
+from imaging_server.programme_federation import latest_federation
 from imaging_server.programme_figures import Counts, Figures, validate_figures
 from imaging_server.programme_i18n import (LANGUAGE_COOKIE, LANGUAGES, device_text, flag_text, local_time,
                                            negotiate_language, translate)
@@ -285,6 +286,7 @@ def programme_view(db: Database, settings, *, now: Optional[dt.datetime] = None)
                     "referral_yield": _pooled_proportion(latest, "referral_yield"),
                     "hrct_completion": _pooled_proportion(latest, "hrct_completion"),
                     "calibration": _pooled_calibration(latest)},
+        "federation": latest_federation(settings.programme_federation_dir),
         "thresholds": {"psi_some_shift": PSI_SOME_SHIFT, "psi_major_shift": PSI_MAJOR_SHIFT,
                        **{key: getattr(settings, key) for key in (
                            "programme_ece_flag", "programme_citl_flag", "programme_min_outcomes",

@@ -21,35 +21,62 @@ def federated() -> None:
 
 
 @federated.command("simulate")
+@click.option("--engine", type=click.Choice(["deployment", "legacy"]), default="deployment", show_default=True,
+              help="deployment: Flower's SuperLink + one SuperNode per clinic, TLS, node authentication, SecAgg+, "
+                   "federated Newton rounds, federated validation; legacy: Flower's gRPC server, FedProx, optional DP.")
 @click.option("--clinics", "n_clinics", type=click.IntRange(2, 40), default=10, show_default=True,
               help="Simulated clinics (sizes log-spaced, smallest first).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic clinics.")
 @click.option("--scale", type=click.FloatRange(0.25, 10), default=1.0, show_default=True,
               help="Multiplies every clinic's number of patients.")
 @click.option("--rounds", type=click.IntRange(1, 500), default=60, show_default=True,
-              help="FedProx training rounds (after one round that builds the shared feature scaler).")
+              help="Legacy engine: FedProx training rounds (after one round that builds the shared feature scaler).")
+@click.option("--newton-rounds", type=click.IntRange(1, 30), default=6, show_default=True,
+              help="Deployment engine: federated Newton rounds (after the statistics round; a validation round follows).")
+@click.option("--round-timeout", "round_timeout_s", type=click.FloatRange(5, 3600), default=120, show_default=True,
+              help="Deployment engine: seconds each SecAgg+ stage waits for the clinics before going on without them.")
+@click.option("--offline-clinic", default=None, metavar="NAME",
+              help="Deployment engine: end this clinic's SuperNode as round --offline-at-round starts (a clinic "
+                   "going offline mid-run); the report names it.")
+@click.option("--offline-at-round", type=click.IntRange(1, 40), default=2, show_default=True,
+              help="The round at which --offline-clinic goes offline.")
 @click.option("--proximal-mu", type=click.FloatRange(0, min_open=True), default=0.1, show_default=True,
               help="FedProx proximal weight: larger keeps each clinic's step closer to the global model.")
-@click.option("--privacy/--no-privacy", default=True, show_default=True,
-              help="Also run with Flower's server-side differential privacy and report its cost.")
+@click.option("--privacy/--no-privacy", default=None,
+              help="Legacy engine (default on there): also run with Flower's server-side differential privacy and "
+                   "report its cost. Not with the deployment engine: under SecAgg+ the server never sees one update.")
 @click.option("--noise-multiplier", type=click.FloatRange(0, min_open=True), default=DEFAULT_NOISE_MULTIPLIER,
               show_default=True, help="DP noise multiplier z (noise sd = z x clipping norm / clinics).")
 @click.option("--clipping-norm", type=click.FloatRange(0, min_open=True), default=DEFAULT_CLIPPING_NORM,
               show_default=True, help="DP clipping norm of each clinic's update (L2).")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
-def simulate(n_clinics: int, seed: int, scale: float, rounds: int, proximal_mu: float, privacy: bool,
+def simulate(engine: str, n_clinics: int, seed: int, scale: float, rounds: int, newton_rounds: int,
+             round_timeout_s: float, offline_clinic, offline_at_round: int, proximal_mu: float, privacy,
              noise_multiplier: float, clipping_norm: float, as_json: bool) -> None:
     """Compare federated, central and local-only training of the labs model on N synthetic clinics
-    (held-out rows of each clinic and pooled); all data synthetic, not a clinical validation."""
+    (held-out rows of each clinic and pooled); with the deployment engine each clinic is also an edge
+    data folder whose modalities are validated across the region. All synthetic, not a clinical validation."""
     try:  # only this command needs Flower (the 'federated' extra)
+        from federated.deployment import DeploymentPlan
         from federated.privacy import PrivacySettings
-        from federated.simulation import simulate as run_simulation
+        from federated.simulation import simulate as run_legacy
+        from federated.simulation import simulate_deployment
     except ImportError as exc:
         raise click.ClickException(f"federated learning needs the 'federated' extra ({exc}): "
                                    "pip install 'ildscreen[federated]'") from exc
-    settings = PrivacySettings(noise_multiplier, clipping_norm) if privacy else None
+    if engine == "deployment" and privacy:
+        raise click.BadParameter("server-side DP is the legacy engine's (--engine legacy); under SecAgg+ the "
+                                 "hospital never sees one clinic's update", param_hint="--privacy")
+    if offline_clinic is not None and engine != "deployment":
+        raise click.BadParameter("only the deployment engine runs clinics as SuperNodes", param_hint="--offline-clinic")
     try:
-        report = run_simulation(n_clinics, seed=seed, scale=scale, rounds=rounds, proximal_mu=proximal_mu,
+        if engine == "deployment":
+            plan = DeploymentPlan(newton_rounds=newton_rounds, round_timeout_s=round_timeout_s,
+                                  kill_clinic=None if offline_clinic is None else (offline_clinic, offline_at_round))
+            report = simulate_deployment(n_clinics, seed=seed, scale=scale, plan=plan)
+        else:
+            settings = PrivacySettings(noise_multiplier, clipping_norm) if privacy in (None, True) else None
+            report = run_legacy(n_clinics, seed=seed, scale=scale, rounds=rounds, proximal_mu=proximal_mu,
                                 privacy=settings)
     except IldscreenError as exc:
         raise click.ClickException(exc.message) from exc
@@ -64,8 +91,15 @@ def simulate(n_clinics: int, seed: int, scale: float, rounds: int, proximal_mu: 
         dp = report["privacy"]
         click.echo(f"with DP     pooled AUC {dp['federated']['auc']:.3f}  ECE {dp['federated']['ece']:.3f}   "
                    f"(epsilon {dp['epsilon']:.1f} at delta {dp['delta']:g}, per clinic)")
-    click.echo(f"\n{report['rounds']} rounds, {report['communication']['bytes_total']} bytes exchanged, "
-               f"{report['wall_s']:.1f} s; --json for per-clinic rows")
+    for name, figures in (report.get("federated_validation") or {}).items():
+        federated_figures, pooled = figures["federated"] or {}, figures["pooled"]
+        click.echo(f"validation  {name}: federated AUC {_format(federated_figures.get('auc'))} "
+                   f"(pooled {_format(pooled['auc'])}) on {pooled['n']} outcomes")
+    if report.get("missing_clinics"):
+        click.echo(f"missing clinics: {', '.join(report['missing_clinics'])}")
+    click.echo(f"\n{report['rounds']} rounds ({report['engine']['runtime']} engine), "
+               f"{report['communication']['bytes_total']} bytes exchanged, {report['wall_s']:.1f} s; "
+               "--json for per-clinic rows")
 
 
 def _format(value) -> str:

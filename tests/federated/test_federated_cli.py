@@ -1,4 +1,5 @@
-"""``ildscreen federated simulate`` as a user runs it: federated learning matches central
+"""``ildscreen federated simulate --engine legacy`` (FedProx on Flower's gRPC server, with DP) as a
+user runs it: federated learning matches central
 training on the pooled held-out rows (within 0.02 AUC and 0.02 ECE) and beats local-only
 training for the smallest clinics, on two seeds; the privacy block reports the DP run's cost.
 All synthetic, and the JSON says so."""
@@ -25,7 +26,7 @@ def ildscreen(*args, timeout=240):
 @pytest.fixture(scope="module", params=[(0, True), (1, False)], ids=["seed0-with-dp", "seed1"])
 def report(request):
     seed, privacy = request.param
-    result = ildscreen("federated", "simulate", "--clinics", "10", "--seed", str(seed),
+    result = ildscreen("federated", "simulate", "--engine", "legacy", "--clinics", "10", "--seed", str(seed),
                        "--privacy" if privacy else "--no-privacy", "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -58,6 +59,7 @@ def test_clinics_differ_in_size_and_prevalence_and_every_row_compares_the_three_
 def test_the_report_says_it_is_synthetic_and_what_the_run_cost(report):
     assert report["data"].startswith("synthetic") and "not a clinical validation" in report["data"]
     assert report["rounds"] == 61 and report["engine"]["name"] == "flwr"
+    assert report["engine"]["runtime"] == "legacy" and report["engine"]["secure_aggregation"] is False
     assert report["communication"]["bytes_total"] == (report["communication"]["bytes_to_clinics"]
                                                       + report["communication"]["bytes_from_clinics"]) > 0
     assert 0 < report["federation_wall_s"] < report["wall_s"]
@@ -83,7 +85,8 @@ def test_bad_options_are_refused_with_a_message_naming_them(args, message):
 
 
 def test_without_json_a_short_summary_is_printed():
-    result = ildscreen("federated", "simulate", "--clinics", "3", "--rounds", "5", "--no-privacy", "--scale", "0.5")
+    result = ildscreen("federated", "simulate", "--engine", "legacy", "--clinics", "3", "--rounds", "5", "--no-privacy",
+                       "--scale", "0.5")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("synthetic")
     assert "federated   pooled AUC" in result.stdout and "6 rounds" in result.stdout

@@ -1,0 +1,96 @@
+"""What a clinic's ClientApp reads, and only at the clinic: its edge data folder's database, opened
+read-only, and (for the labs model this federation learns) its training rows.
+
+- ``edge-data``: the clinic's ``ildscreen`` data folder. Its labelled visits are the ones
+  ``ildscreen calibrate`` uses (:func:`edge.outcome_labels.assessed_visits`, with the
+  verification weights of :func:`edge.outcome_labels.verified_with_weights`); each modality's
+  stored output at the visit is validated against them.
+- ``training-rows``: an ``.npz`` with the lab rows ``X``, ``y`` (and held-out ``X_test``,
+  ``y_test``) the labs model is fitted on. The edge store keeps a visit's lab panel but a
+  simulated site has none, so the simulation hands these rows over in a file of its own.
+
+Both paths come from the SuperNode's ``--node-config``; nothing read here leaves the process
+except the sums :mod:`federated.apps` computes from it.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import sqlite_utils
+
+from edge.config import load_settings
+from edge.outcome_labels import assessed_visits, verified_with_weights
+from federated.errors import FederatedError
+from tabular_models.lab_panels import LAB_FEATURES
+
+LABS_MODEL = "federated_labs_model"  # the validation target of the model a run learns, not a stored modality
+EMPTY_ROWS = np.zeros((0, len(LAB_FEATURES)))
+
+
+@dataclass
+class ClinicData:
+    """One clinic's rows; ``edge_data`` is read on first use."""
+
+    name: str
+    X_train: np.ndarray = field(default_factory=lambda: EMPTY_ROWS)
+    y_train: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    X_test: np.ndarray = field(default_factory=lambda: EMPTY_ROWS)
+    y_test: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    edge_data: Optional[Path] = None
+    _labelled: Optional[tuple[list[dict], np.ndarray]] = None
+
+    @classmethod
+    def from_node_config(cls, node_config) -> "ClinicData":
+        """The clinic named ``clinic`` with its ``training-rows`` file and ``edge-data`` folder (each optional)."""
+        name = str(node_config.get("clinic", "")).strip()
+        if not name:
+            raise FederatedError("the SuperNode's --node-config names no clinic (clinic=\"...\")")
+        data = cls(name, edge_data=Path(str(node_config["edge-data"])) if node_config.get("edge-data") else None)
+        rows = node_config.get("training-rows")
+        if rows:
+            try:
+                with np.load(str(rows)) as stored:
+                    data.X_train, data.y_train = stored["X"], stored["y"]
+                    if "X_test" in stored:
+                        data.X_test, data.y_test = stored["X_test"], stored["y_test"]
+            except (OSError, ValueError, KeyError) as exc:
+                raise FederatedError(f"clinic {name}: cannot read training rows {rows}: {exc}") from exc
+        return data
+
+    def labelled_visits(self) -> tuple[list[dict], np.ndarray]:
+        """The labelled visits and their verification weights, from the database opened read-only."""
+        if self._labelled is None:
+            if self.edge_data is None:
+                self._labelled = ([], np.zeros(0))
+            else:
+                settings = load_settings(data_dir=self.edge_data)
+                if not settings.database_path.exists():
+                    raise FederatedError(f"clinic {self.name}: no database in {self.edge_data}")
+                # mode=ro: the federation can never change a clinic's records
+                connection = sqlite3.connect(f"{settings.database_path.resolve().as_uri()}?mode=ro", uri=True)
+                try:
+                    visits = assessed_visits(sqlite_utils.Database(connection),
+                                             window_months=settings.outcome_window_months)
+                finally:
+                    connection.close()
+                labelled, weights, _ = verified_with_weights(visits)
+                self._labelled = (labelled, weights)
+        return self._labelled
+
+    def modality_outcomes(self, modality: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Outcomes, the modality's stored output and verification weights of the labelled visits
+        where the modality was measured."""
+        labelled, weights = self.labelled_visits()
+        keep = [index for index, visit in enumerate(labelled) if modality in visit["modality_probabilities"]]
+        return (np.array([labelled[i]["label"] for i in keep], dtype=float),
+                np.array([labelled[i]["modality_probabilities"][modality] for i in keep], dtype=float),
+                np.asarray(weights, dtype=float)[keep])
+
+    def validation_rows(self, targets: list[str]) -> int:
+        """The most labelled rows of any target: SecAgg+'s weight for the validation round."""
+        return max([len(self.y_test)] + [len(self.modality_outcomes(name)[0]) for name in targets
+                                         if name != LABS_MODEL])

@@ -1,0 +1,38 @@
+"""Discrimination and calibration from binned sums (what a clinic may share): sums of several
+sites' bins give the pooled figures; the ECE is the row-level ECE exactly and the AUC is within a
+bin's ties of it."""
+import numpy as np
+import pytest
+
+from evaluation.binned import BIN_LENGTH, binned_auc, binned_counts, binned_ece, risk_bins
+from evaluation.errors import EvaluationError
+from evaluation.recalibration import weighted_expected_calibration_error, weighted_roc_auc
+
+
+def cohort(seed, n):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    p = 1 / (1 + np.exp(-(rng.normal(-1, 1.2, n) + 1.5 * y)))
+    return y, p, rng.uniform(1, 8, n)
+
+
+def test_summed_site_bins_give_the_pooled_weighted_auc_and_ece():
+    sites = [cohort(seed, n) for seed, n in ((1, 30), (2, 200), (3, 700))]
+    summed = sum(risk_bins(y, p, weights=w) for y, p, w in sites)
+    y, p, w = (np.concatenate([site[i] for site in sites]) for i in range(3))
+    assert binned_auc(summed) == pytest.approx(weighted_roc_auc(y, p, weights=w, n_boot=0)["auc"], abs=0.002)
+    assert binned_ece(summed) == pytest.approx(weighted_expected_calibration_error(y, p, weights=w), abs=1e-12)
+    assert binned_counts(summed) == (int(y.sum()), int((1 - y).sum()))
+
+
+def test_risks_in_one_logit_bin_count_as_ties():
+    bins = risk_bins([0, 1], [0.3, 0.3001])
+    assert binned_auc(bins) == 0.5
+    assert binned_auc(risk_bins([0, 1], [0.3, 0.4])) == 1.0
+
+
+@pytest.mark.parametrize("bins, message", [
+    (np.zeros(BIN_LENGTH), "both cases and non-cases"), (np.zeros(3), f"{BIN_LENGTH} numbers")])
+def test_sums_without_both_classes_or_of_the_wrong_shape_are_refused(bins, message):
+    with pytest.raises(EvaluationError, match=message):
+        binned_auc(bins)

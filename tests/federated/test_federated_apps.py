@@ -1,0 +1,192 @@
+"""The hospital's plan and the clinic's answers, without processes: federated Newton on summed
+clinic vectors reaches the central fit; the strategy reads each secure sum right, names a clinic
+that stops answering and leaves it out; a clinic's ClientApp reads its edge database read-only
+and sends only sums divided by its rows."""
+import hashlib
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from evaluation.binned import BIN_LENGTH, binned_auc, risk_bins
+from federated.apps import NEWTON, STATISTICS, VALIDATION, ClinicClient, RegionalFederation
+from federated.clinic_data import LABS_MODEL, ClinicData
+from federated.errors import FederatedError
+from federated.model import N_COEFFICIENTS, NEWTON_LENGTH, Scaler, feature_statistics, fit_logistic, newton_step, newton_sums
+from federated.population import make_clinics, make_edge_site
+
+
+@pytest.fixture(scope="module")
+def clinics():
+    return make_clinics(3, seed=5, scale=0.5)
+
+
+def test_newton_on_summed_clinic_vectors_reaches_the_central_fit_in_six_rounds(clinics):
+    X = np.vstack([clinic.X_train for clinic in clinics])
+    y = np.concatenate([clinic.y_train for clinic in clinics])
+    scaler = Scaler.of(X)
+    theta = np.zeros(N_COEFFICIENTS)
+    for _ in range(6):
+        theta, _ = newton_step(sum(newton_sums(c.X_train, c.y_train, scaler, theta) for c in clinics), theta)
+    assert np.abs(theta - fit_logistic(X, y, scaler)).max() < 1e-4
+
+
+class Proxy(SimpleNamespace):
+    pass
+
+
+def answers(client_data, stage, theta, scaler=None, targets=(), first_cid=0):
+    """What SecAgg+ hands the strategy: every result carries the weighted mean of the clinics' vectors."""
+    config = {"stage": stage}
+    if scaler is not None:
+        config.update(scaler=scaler.to_bytes(), n_examples=scaler.n_examples)
+    if targets:
+        config["targets"] = json.dumps(list(targets))
+    fits = [ClinicClient(data).fit([theta], config) for data in client_data]
+    rows = sum(fit[1] for fit in fits)
+    mean = sum(fit[0][0] * fit[1] for fit in fits) / rows
+    from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
+    return [(Proxy(cid=str(first_cid + index)), FitRes(Status(Code.OK, ""), ndarrays_to_parameters([mean]), fit[1], fit[2]))
+            for index, fit in enumerate(fits)]
+
+
+def test_the_strategy_reads_statistics_newton_and_validation_sums_and_names_a_silent_clinic(clinics):
+    data = [ClinicData(c.name, c.X_train, c.y_train, c.X_test, c.y_test) for c in clinics]
+    strategy = RegionalFederation(n_clinics=3, newton_rounds=1, targets=[LABS_MODEL])
+    strategy.rounds.append({"round": 1, "stage": STATISTICS, "completed": False})
+    strategy.aggregate_fit(1, answers(data, STATISTICS, strategy.theta), [])
+    pooled = Scaler.from_statistics([feature_statistics(c.X_train) for c in clinics],
+                                    sum(c.y_train.size for c in clinics))
+    assert np.allclose(strategy.scaler.mean, pooled.mean) and np.allclose(strategy.scaler.sd, pooled.sd)
+    assert strategy.clinics == {"0": clinics[0].name, "1": clinics[1].name, "2": clinics[2].name}
+
+    strategy.rounds.append({"round": 2, "stage": NEWTON, "completed": False})
+    results = answers(data[1:], NEWTON, strategy.theta, strategy.scaler, first_cid=1)  # the first clinic is silent
+    strategy.aggregate_fit(2, results, [])
+    expected, _ = newton_step(sum(newton_sums(c.X_train, c.y_train, strategy.scaler, np.zeros(N_COEFFICIENTS))
+                                  for c in clinics[1:]), np.zeros(N_COEFFICIENTS))
+    assert np.allclose(strategy.theta, expected)
+    assert strategy.rounds[-1]["missing_clinics"] == [clinics[0].name] and strategy.missing == {"0"}
+
+    strategy.rounds.append({"round": 3, "stage": VALIDATION, "completed": False})
+    strategy.aggregate_fit(3, answers(data[1:], VALIDATION, strategy.theta, strategy.scaler, [LABS_MODEL], 1), [])
+    y = np.concatenate([c.y_test for c in clinics[1:]])
+    p = np.concatenate([1 / (1 + np.exp(-(strategy.scaler.design(c.X_test) @ strategy.theta))) for c in clinics[1:]])
+    assert strategy.validation[LABS_MODEL]["auc"] == pytest.approx(binned_auc(risk_bins(y, p)))
+    assert strategy.validation[LABS_MODEL]["n"] == y.size
+    assert strategy.result()["missing_clinics"] == [clinics[0].name]
+
+
+def test_a_clinic_sends_only_sums_over_its_rows_and_its_name(clinics):
+    clinic = clinics[0]
+    data = ClinicData(clinic.name, clinic.X_train, clinic.y_train, clinic.X_test, clinic.y_test)
+    vectors, rows, metrics = ClinicClient(data).fit([np.zeros(N_COEFFICIENTS)], {"stage": STATISTICS})
+    assert rows == clinic.y_train.size and metrics == {"clinic": clinic.name}
+    assert len(vectors) == 1 and vectors[0].shape == (3 * (N_COEFFICIENTS - 1),)
+    scaler = Scaler.of(clinic.X_train)
+    vectors, _, _ = ClinicClient(data).fit([np.zeros(N_COEFFICIENTS)], {
+        "stage": NEWTON, "scaler": scaler.to_bytes(), "n_examples": scaler.n_examples})
+    assert vectors[0].shape == (NEWTON_LENGTH,)
+    with pytest.raises(ValueError, match="unknown round stage 'rows'"):
+        ClinicClient(data).fit([np.zeros(N_COEFFICIENTS)], {"stage": "rows"})
+
+
+@pytest.fixture(scope="module")
+def edge_site(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clinic-edge")
+    make_edge_site(folder, n_patients=60, seed=4)
+    return folder
+
+
+def test_the_clinic_reads_its_labelled_visits_read_only_with_verification_weights(edge_site):
+    database = edge_site / "ildscreen.db"
+    before = hashlib.sha256(database.read_bytes()).hexdigest()
+    data = ClinicData.from_node_config({"clinic": "clinic-x", "edge-data": str(edge_site)})
+    y, p, w = data.modality_outcomes("labs")
+    assert 0 < y.size < 60 and set(np.unique(y)) <= {0.0, 1.0}
+    assert np.all((p > 0) & (p < 1)) and np.all(w >= 1) and w.max() > 1  # verification-biased: weights above 1
+    bins = ClinicClient(data)._bins("labs", np.zeros(N_COEFFICIENTS), Scaler.of(np.ones((2, N_COEFFICIENTS - 1))))
+    assert bins.shape == (BIN_LENGTH,) and bins[-2:].sum() == y.size
+    assert hashlib.sha256(database.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.parametrize("config, message", [({}, "names no clinic"),
+                                             ({"clinic": "c", "training-rows": "/nonexistent.npz"}, "cannot read")])
+def test_a_supernode_without_a_clinic_name_or_with_unreadable_rows_is_refused(config, message):
+    with pytest.raises(FederatedError, match=message):
+        ClinicData.from_node_config(config)
+
+
+class HaltingSecAgg:
+    """SecAgg+ as Flower 1.39 runs it when a clinic never answers setup: the first try halts."""
+
+    def __init__(self, strategy):
+        self.strategy = strategy
+        self.calls = 0
+
+    def __call__(self, grid, context):
+        self.calls += 1
+        self.strategy.rounds.append({"round": 2, "stage": NEWTON, "completed": self.calls > 1})
+
+
+class Grid:
+    """Answers the liveness query for the nodes in ``alive`` only."""
+
+    def __init__(self, alive):
+        self.alive = alive
+        self.asked = []
+
+    def send_and_receive(self, messages, *, timeout=None):
+        self.asked = [message.metadata.dst_node_id for message in messages]
+        return [SimpleNamespace(metadata=SimpleNamespace(src_node_id=node), has_error=lambda: False)
+                for node in self.asked if node in self.alive]
+
+
+def outside_a_run(**fields):
+    """A message as the query builds it (Flower's Message needs a running ServerApp's identity)."""
+    return SimpleNamespace(metadata=SimpleNamespace(dst_node_id=fields["dst_node_id"]))
+
+
+def test_a_halted_secure_round_runs_again_without_the_clinic_that_stopped_answering(monkeypatch):
+    from federated.apps import ResilientSecureFit
+
+    monkeypatch.setattr("flwr.common.Message", outside_a_run)
+    strategy = RegionalFederation(n_clinics=3, newton_rounds=1, targets=[])
+    strategy.clinics = {"11": "clinic-01", "12": "clinic-02", "13": "clinic-03"}
+    secure = HaltingSecAgg(strategy)
+    grid = Grid(alive={11, 13})
+    manager = SimpleNamespace(all=lambda: {"11": None, "12": None, "13": None})
+    ResilientSecureFit(secure, strategy, timeout_s=1)(grid, SimpleNamespace(client_manager=manager))
+    assert secure.calls == 2 and sorted(grid.asked) == [11, 12, 13]
+    assert strategy.missing == {"12"}
+    assert strategy.rounds == [{"round": 2, "stage": NEWTON, "completed": True, "missing_clinics": ["clinic-02"],
+                                "retried": True}]
+
+
+def test_a_halted_round_is_not_retried_when_no_clinic_answers(monkeypatch):
+    from federated.apps import ResilientSecureFit
+
+    monkeypatch.setattr("flwr.common.Message", outside_a_run)
+    strategy = RegionalFederation(n_clinics=2, newton_rounds=1, targets=[])
+    strategy.clinics = {"11": "clinic-01", "12": "clinic-02"}
+    secure = HaltingSecAgg(strategy)
+    manager = SimpleNamespace(all=lambda: {"11": None})  # the SuperLink already dropped clinic-02
+    ResilientSecureFit(secure, strategy, timeout_s=1)(Grid(alive=set()), SimpleNamespace(client_manager=manager))
+    assert secure.calls == 1 and strategy.missing == set() and not strategy.rounds[-1]["completed"]
+
+
+def test_a_value_secagg_would_clip_is_refused_rather_than_sent(clinics):
+    clinic = clinics[0]
+    X = clinic.X_train.copy()
+    X[:, 0] = 1e30  # log value 69: its square per row is far beyond the clipping range
+    data = ClinicData(clinic.name, X, clinic.y_train)
+    with pytest.raises(ValueError, match="exceeds SecAgg\\+'s clipping range"):
+        ClinicClient(data).fit([np.zeros(N_COEFFICIENTS)], {"stage": STATISTICS})
+
+
+def test_without_a_scaler_later_rounds_ask_no_clinic_and_are_recorded_as_not_completed():
+    strategy = RegionalFederation(n_clinics=2, newton_rounds=1, targets=[])
+    manager = SimpleNamespace(wait_for=lambda n: True, all=lambda: {"1": Proxy(cid="1")})
+    assert strategy.configure_fit(2, None, manager) == []
+    assert strategy.rounds == [{"round": 2, "stage": NEWTON, "completed": False}]
