@@ -135,7 +135,8 @@ def weighted_roc_auc(y_true, y_prob, *, weights=None, clusters=None, n_boot: int
         raise EvaluationError(f"one cluster label per case needed, got {clusters.shape} for {y.shape}")
     auc = _weighted_auc(y, p, w)
     draws = [_weighted_auc(y[rows], p[rows], w[rows])
-             for rows in cluster_resamples(clusters, replicates=n_boot, seed=seed) if y[rows].min() != y[rows].max()]
+             for rows in (cluster_resamples(clusters, replicates=n_boot, seed=seed) if n_boot else ())
+             if y[rows].min() != y[rows].max()]  # n_boot=0: the point estimate only
     tail = (1 - confidence) / 2
     low, high = np.quantile(draws, [tail, 1 - tail]) if draws else (np.nan, np.nan)
     return {"auc": auc, "ci95": [float(low), float(high)], "n_boot": len(draws),
