@@ -37,6 +37,11 @@ MAX_NODULE_SLICE_MM = 3.0
 # the scans are not registered, so it holds for a patient positioned alike).
 MATCH_DISTANCE_MM = 10.0
 CONTEXTS = ("incidental", "screening")
+# A subsolid lesion in a lung zone whose ILD extent index is at least this is taken as a focus of that
+# diffuse pattern, not as a nodule (programme assumption: the index reads 6-8% in normal-looking lung on
+# the LIDC-IDRI slabs, partial volume included, and about 24% in the phantom's fibrotic lower zone, whose
+# -450 HU patches are ground-glass foci to any method; see :func:`_outside_diffuse_pattern`).
+DIFFUSE_PATTERN_ZONE_PERCENT = 15.0
 
 
 @dataclass
@@ -109,6 +114,7 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
         result["progression"] = ild_extent.progression(result["ild_extent"], previous_extent,
                                                        threshold_points=methods.progression_threshold_points)
     found, nodule_mask, assessed = _detect_nodules(volume, lung_mask, methods)
+    found, in_pattern = _outside_diffuse_pattern(found, zones, result["ild_extent"]["zones"])
     result["nodules"] = _nodule_lines(volume, found, prior, methods.nodule.name)
     result["nodule_guideline"] = {
         **applicable_guideline(methods.context),
@@ -116,6 +122,9 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
         "assessed": assessed,
         "method": (f"classical: {nodules.METHOD}" if methods.nodule.name == "classical" else methods.nodule.name)
                   if assessed else f"not assessed: slices thicker than {MAX_NODULE_SLICE_MM:g} mm",
+        "subsolid_in_ild_pattern": in_pattern,
+        "ild_pattern_rule": (f"subsolid lesions in a zone whose ILD extent is >= {DIFFUSE_PATTERN_ZONE_PERCENT:g}% are "
+                             "foci of that pattern, not nodules (programme assumption)"),
     }
     lap("nodules")
     consolidation_mask = methods.consolidation.find(volume, lung_mask, nodule_mask)
@@ -159,6 +168,28 @@ def _detect_nodules(volume, lung_mask, methods) -> tuple[list[nodules.Nodule], n
         distance2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, volume.spacing_mm))
         nodule_mask[box] |= distance2 <= radius ** 2
     return found, nodule_mask, True
+
+
+def _outside_diffuse_pattern(found: list[nodules.Nodule], zones: list[slice],
+                             zone_extent: dict) -> tuple[list[nodules.Nodule], int]:
+    """The lesions to report, and how many subsolid ones were left out as foci of a diffuse ILD pattern.
+
+    A ground-glass or part-solid lesion whose centre lies in a zone (``zones``: slice ranges, in the
+    order of ``zone_extent``'s upper, middle, lower) with an ILD extent of at least
+    ``DIFFUSE_PATTERN_ZONE_PERCENT`` is left out: in patchy ground glass or reticulation each patch
+    looks like a subsolid nodule, and the ILD extent already reports them (the Fleischner Society's
+    nodule guideline addresses focal nodules, not diffuse lung disease). Solid lesions are always kept.
+    """
+    extents = list(zone_extent.values())
+    kept, left_out = [], 0
+    for nodule in found:
+        slice_index = int(round(nodule.center_index[0]))
+        zone = next((k for k, part in enumerate(zones) if part.start <= slice_index < part.stop), None)
+        if nodule.type != "solid" and zone is not None and extents[zone] >= DIFFUSE_PATTERN_ZONE_PERCENT:
+            left_out += 1
+        else:
+            kept.append(nodule)
+    return kept, left_out
 
 
 def _nodule_lines(volume: CtVolume, found: list[nodules.Nodule], prior: Optional[dict], method: str) -> list[dict]:

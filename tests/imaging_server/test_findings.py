@@ -40,7 +40,10 @@ def _matches(truth_nodule, found):
 
 
 def test_every_nodule_of_6_mm_or_more_is_found_typed_and_measured(baseline, baseline_metrics):
-    """Sensitivity 100% for nodules >= 6 mm, <= 2 false positives, diameters within 1 mm."""
+    """Sensitivity 100% for nodules >= 6 mm, no false positive but the round consolidation, diameters within 1 mm.
+
+    The fibrotic lower zone's -450 HU patches look like ground-glass nodules (one did, at the top of
+    that zone, before issue 28's diffuse-pattern rule): they are counted as foci of the ILD pattern."""
     found = baseline_metrics["nodules"]
     matched = []
     for truth in baseline.truth["nodules"]:
@@ -53,8 +56,9 @@ def test_every_nodule_of_6_mm_or_more_is_found_typed_and_measured(baseline, base
             assert abs(hit["mean_diameter_mm"] - truth["mean_diameter_mm"]) <= 1.0, (hit, truth)
             assert abs(hit["solid_component_mm"] - truth["solid_component_mm"]) <= 1.0, (hit, truth)
             assert hit["volume_mm3"] == pytest.approx(truth["volume_mm3"], rel=0.25)
-    false_positives = [n for n in found if id(n) not in matched]
-    assert len(false_positives) <= 2, false_positives
+    false_positives = [n for n in found if id(n) not in matched and n["lesion"] != "mass"]
+    assert not false_positives, false_positives
+    assert baseline_metrics["nodule_guideline"]["subsolid_in_ild_pattern"] >= 1
 
 
 def test_each_nodule_line_carries_both_guidelines_and_the_report_names_the_one_that_applies(baseline_metrics):
@@ -253,6 +257,8 @@ def test_thin_sections_every_nodule_typed_within_1_5_mm_with_its_lung_rads(thin)
         assert hits[0]["type"] == truth["type"] and hits[0]["lesion"] == "nodule"
         assert abs(hits[0]["mean_diameter_mm"] - truth["mean_diameter_mm"]) <= 1.5, hits[0]
         assert hits[0]["lung_rads"]["category"] == THIN_CATEGORIES[truth["type"]], hits[0]
+    # No other nodule: the fibrotic lower zone's patches are foci of the ILD pattern.
+    assert len([n for n in metrics["nodules"] if n["lesion"] == "nodule"]) == len(THIN_NODULES), metrics["nodules"]
 
 
 def test_subpleural_consolidation_is_kept_in_the_mask_and_measured_within_25_percent(thin):
