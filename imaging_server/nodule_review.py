@@ -289,6 +289,7 @@ def regrade(nodules: list[dict]) -> list[dict]:
     for nodule, group in zip(nodules, groups):
         line = nodule_line(_description(nodule), volume_mm3=nodule.get("volume_mm3"), center_mm=nodule["center_mm"],
                            multiple=groups.count(group) > 1, method=nodule.get("method", "radiologist"),
-                           prior_mean_diameter_mm=nodule.get("prior_mean_diameter_mm"))
+                           prior_mean_diameter_mm=nodule.get("prior_mean_diameter_mm"),
+                           consolidation=nodule.get("lesion") == "consolidation")
         regraded.append({**nodule, **line})
     return regraded

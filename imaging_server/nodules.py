@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Optional, Protocol
 
 import numpy as np
 from scipy import ndimage
@@ -96,7 +96,10 @@ class ClassicalNoduleDetector:
 
     name = "classical"
 
-    def detect(self, volume: CtVolume, lung_mask: np.ndarray) -> list[Nodule]:
+    def detect(self, volume: CtVolume, lung_mask: np.ndarray, *,
+               prefilter: Optional[Callable[[list[Nodule]], list[Nodule]]] = None) -> list[Nodule]:
+        """The nodules in ``lung_mask``; ``prefilter`` (the caller's rule, e.g. the zone rule of
+        ``findings``) runs on the measured candidates before the costlier ILD-pattern test."""
         dense = lung_mask & (volume.hu > CANDIDATE_HU)
         voxel_mm3 = float(np.prod(volume.spacing_mm))
         low, high = (np.pi / 6 * d ** 3 / voxel_mm3 for d in (DIAMETER_RANGE_MM[0], MASS_MAX_MM))
@@ -120,6 +123,8 @@ class ClassicalNoduleDetector:
             nodule.extra["source"] = source
             kept.append(nodule)
         kept = _distinct([n for n in kept if n.mean_diameter_mm >= DIAMETER_RANGE_MM[0]], volume.spacing_mm)
+        if prefilter is not None:
+            kept = prefilter(kept)
         nodules = _outside_ild_pattern(kept, volume, lung_mask) if any(_ild_sensitive(n) for n in kept) else kept
         logger.info("nodule candidates: %s kept", len(nodules))
         return nodules
@@ -216,8 +221,11 @@ def _ground_glass_candidates(hu: np.ndarray, lung_mask: np.ndarray,
     factor = max(1, int(COARSE_GRID_MM // min(spacing_mm[1:])))
     step_mm = factor * min(spacing_mm[1:])
     coarse_mm = (spacing_mm[0], step_mm, step_mm)
-    inside = block_sum(lung_mask.astype(np.float32), factor)
-    weighted = block_sum(np.where(lung_mask, np.clip(hu, -1000.0, 100.0), 0.0).astype(np.float32), factor)
+    inside = block_sum(lung_mask, factor, dtype=np.float32)
+    clipped = np.clip(hu, -1000.0, 100.0, dtype=np.float32)
+    clipped *= lung_mask
+    weighted = block_sum(clipped, factor, dtype=np.float32)
+    del clipped
     size = tuple(max(1, 2 * int(round(GROUND_GLASS_WINDOW_MM / 2 / step)) + 1) for step in coarse_mm)
     weighted = ndimage.uniform_filter(weighted, size=size, mode="constant")
     inside = ndimage.uniform_filter(inside, size=size, mode="constant")
@@ -259,14 +267,15 @@ def _ground_glass_candidates(hu: np.ndarray, lung_mask: np.ndarray,
     return found
 
 
-def block_sum(values: np.ndarray, factor: int) -> np.ndarray:
-    """The sum of each in-plane block of ``factor`` x ``factor`` voxels (edges padded with zeros)."""
+def block_sum(values: np.ndarray, factor: int, *, dtype=np.float32) -> np.ndarray:
+    """The sum of each in-plane block of ``factor`` x ``factor`` voxels, as ``dtype`` (edges padded with zeros)."""
     if factor == 1:
-        return values
+        return values.astype(dtype)
     slices, rows, cols = values.shape
     pad = ((0, 0), (0, -rows % factor), (0, -cols % factor))
     padded = np.pad(values, pad) if any(p[1] for p in pad) else values
-    return padded.reshape(slices, padded.shape[1] // factor, factor, padded.shape[2] // factor, factor).sum(axis=(2, 4))
+    return padded.reshape(slices, padded.shape[1] // factor, factor, padded.shape[2] // factor,
+                          factor).sum(axis=(2, 4), dtype=dtype)
 
 
 def measure_nodule(component: np.ndarray, hu: np.ndarray, spacing_mm, *, offset=(0, 0, 0),

@@ -56,7 +56,7 @@ def test_every_nodule_of_6_mm_or_more_is_found_typed_and_measured(baseline, base
             assert abs(hit["mean_diameter_mm"] - truth["mean_diameter_mm"]) <= 1.0, (hit, truth)
             assert abs(hit["solid_component_mm"] - truth["solid_component_mm"]) <= 1.0, (hit, truth)
             assert hit["volume_mm3"] == pytest.approx(truth["volume_mm3"], rel=0.25)
-    false_positives = [n for n in found if id(n) not in matched and n["lesion"] != "mass"]
+    false_positives = [n for n in found if id(n) not in matched and n["lesion"] != "consolidation"]
     assert not false_positives, false_positives
     assert baseline_metrics["nodule_guideline"]["subsolid_in_ild_pattern"] >= 1
 
@@ -71,12 +71,16 @@ def test_each_nodule_line_carries_both_guidelines_and_the_report_names_the_one_t
     assert ground_glass["lung_rads"]["category"] == "2"
     guideline = baseline_metrics["nodule_guideline"]
     assert guideline["applies"] == "Fleischner 2017" and guideline["assessed"]
-    # The round 28 x 28 x 36 mm consolidation is as large as a 30 mm sphere: attenuation and shape
-    # cannot tell it from a mass, so it is also reported as a solid mass (Lung-RADS 4B), which sets
-    # the exam category; its volume still counts as consolidation (test below).
-    masses = [n for n in baseline_metrics["nodules"] if n["lesion"] == "mass"]
-    assert len(masses) == 1 and masses[0]["lung_rads"]["category"] == "4B"
-    assert "outside the Fleischner 2017 nodule guideline" in masses[0]["fleischner"]["low_risk"]
+    # The round 28 x 28 x 36 mm consolidation is as large as a 30 mm sphere: attenuation and shape cannot
+    # tell it from a mass. One region, one finding: the consolidation volume counts it, so it is listed once,
+    # as consolidation, with a mass's Lung-RADS category (4B, which sets the exam category) and the note why.
+    assert not [n for n in baseline_metrics["nodules"] if n["lesion"] == "mass"]
+    (region,) = [n for n in baseline_metrics["nodules"] if n["lesion"] == "consolidation"]
+    assert region["lung_rads"]["category"] == "4B" and "Fleischner Society glossary" in region["note"]
+    assert "outside the Fleischner 2017 nodule guideline" in region["fleischner"]["low_risk"]
+    number = baseline_metrics["nodules"].index(region) + 1
+    assert baseline_metrics["consolidation"]["lesions"] == [number]
+    assert f"lesion {number} (" in baseline_metrics["consolidation"]["statement"]
     assert guideline["lung_rads_exam_category"] == "4B"
 
 
@@ -268,8 +272,9 @@ def test_subpleural_consolidation_is_kept_in_the_mask_and_measured_within_25_per
     assert abs(metrics["consolidation"]["volume_ml"] / truth - 1) <= 0.25, metrics["consolidation"]
     assert sum(zone["volume_ml"] for zone in metrics["consolidation"]["zones"].values()) == pytest.approx(
         metrics["consolidation"]["volume_ml"], abs=0.3)
-    # Round and 44 mm across: reported as a mass as well (attenuation and shape cannot tell them apart).
-    assert [n["lesion"] for n in metrics["nodules"]].count("mass") == 1
+    # Round and 44 mm across: one finding, named consolidation (its volume is counted), never a mass as well.
+    lesions = [n["lesion"] for n in metrics["nodules"]]
+    assert lesions.count("consolidation") == 1 and "mass" not in lesions
 
 
 def test_thin_sections_trabecular_hu_within_15(thin):
