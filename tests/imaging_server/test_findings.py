@@ -296,3 +296,38 @@ def test_vertebral_levels_are_named_from_the_lung_apex_only_over_consecutive_bod
     summary = bone_summary(named)
     assert "levels #1, T1, T2, T3, #5, #6" in summary["statement"] and "lung apex" in summary["statement"]
     assert "anatomical levels not named" in bone_summary(bodies)["statement"]
+
+
+# Issue 28's withheld phantom, rebuilt from its stated parameters: 0.9 mm pixels, 1 mm slices, the 7 mm
+# ground-glass, 8 mm solid and 12 mm part-solid nodules, a 44.5 ml consolidation (a 22 mm-radius sphere
+# wholly inside the lung) and trabecular bone of 95 HU; another anatomy seed than the other phantoms.
+WITHHELD_LIKE_CONSOLIDATION = {"center_mm": (80.0, 0.0, -30.0), "semi_axes_mm": (22.0, 22.0, 22.0)}
+
+
+@pytest.fixture(scope="module")
+def withheld_like():
+    phantom = make_phantom(shape=(240, 378, 378), field_of_view_mm=340.0, scan_length_mm=240.0, seed=7,
+                           nodules=THIN_NODULES, consolidation=WITHHELD_LIKE_CONSOLIDATION, trabecular_hu=(95.0,))
+    metrics = quantify_volume(_volume(phantom)).metrics
+    dz, dy, dx = phantom.spacing_mm
+    for nodule in metrics["nodules"]:
+        x, y, z = nodule["center_mm"]
+        nodule["phantom_mm"] = [x + dx / 2 - 170.0, y + dy / 2 - 170.0, z - dz / 2 + 120.0]
+    return phantom, metrics
+
+
+def test_the_withheld_phantoms_parameters_meet_the_issues_must_show(withheld_like):
+    """Nodules >= 6 mm found and typed within 1.5 mm with their Lung-RADS; the consolidation within 25% of
+    44.5 ml and one finding; trabecular HU within 15 of 95; no other lesion."""
+    phantom, metrics = withheld_like
+    assert abs(phantom.truth["consolidation_ml"] - 44.5) <= 0.5
+    for truth in THIN_NODULES:
+        hits = [n for n in metrics["nodules"] if np.linalg.norm(np.subtract(n["phantom_mm"], truth["center_mm"])) <= 5.0]
+        assert len(hits) == 1, (truth, metrics["nodules"])
+        assert hits[0]["type"] == truth["type"] and abs(hits[0]["mean_diameter_mm"] - truth["mean_diameter_mm"]) <= 1.5
+        assert hits[0]["lung_rads"]["category"] == THIN_CATEGORIES[truth["type"]], hits[0]
+    assert abs(metrics["consolidation"]["volume_ml"] / 44.5 - 1) <= 0.25, metrics["consolidation"]
+    assert [n["lesion"] for n in metrics["nodules"]].count("consolidation") == 1
+    assert len(metrics["nodules"]) == len(THIN_NODULES) + 1, metrics["nodules"]
+    measured = [v["trabecular_hu"] for v in metrics["bone"]["vertebrae"]]
+    assert len(measured) >= 5 and max(abs(value - 95.0) for value in measured) <= 15.0
