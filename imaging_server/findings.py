@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from scipy import ndimage
 
 from imaging_server import bone as bone_density
 from imaging_server import consolidation as consolidation_finding
@@ -127,6 +128,9 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
     lap("nodules")
     consolidation_mask = methods.consolidation.find(volume, lung_mask, nodule_mask)
     consolidated = [_is_consolidation(nodule, consolidation_mask, volume.spacing_mm) for nodule in found]
+    regions = _consolidation_regions(volume, consolidation_mask, [n for n, named in zip(found, consolidated) if named],
+                                     methods.consolidation.name)
+    found, consolidated = found + regions, consolidated + [True] * len(regions)
     result["nodules"] = _nodule_lines(volume, found, prior, methods.nodule.name, consolidated)
     result["nodule_guideline"] = {
         **applicable_guideline(methods.context),
@@ -236,6 +240,37 @@ def _is_consolidation(nodule: nodules.Nodule, consolidation_mask: np.ndarray, sp
     grid = np.ogrid[box]
     sphere = sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, spacing_mm)) <= radius ** 2
     return bool(np.count_nonzero(consolidation_mask[box] & sphere) >= CONSOLIDATION_SHARE * np.count_nonzero(sphere))
+
+
+def _consolidation_regions(volume: CtVolume, consolidation_mask: np.ndarray, named: list[nodules.Nodule],
+                           method: str) -> list[nodules.Nodule]:
+    """The consolidation's regions as large as a 30 mm sphere that no lesion line names yet, measured
+    as lesions (centre, Lung-RADS mean diameter, volume), so that each is one finding with a place and a
+    size: a large juxtapleural tumour or a lobar consolidation fails the nodule shape tests but is
+    still reported where it is (``named``: the detector's lesions already named consolidation)."""
+    present = [np.flatnonzero(consolidation_mask.any(axis=other)) for other in ((1, 2), (0, 2), (0, 1))]
+    if any(not axis.size for axis in present):
+        return []
+    box = tuple(slice(int(axis[0]), int(axis[-1]) + 1) for axis in present)
+    labels, count = ndimage.label(consolidation_mask[box])
+    sizes = np.bincount(labels.ravel(), minlength=count + 1) * float(np.prod(volume.spacing_mm))
+    large = np.flatnonzero(sizes >= np.pi / 6 * nodules.DIAMETER_RANGE_MM[1] ** 3)
+    taken = set()
+    for nodule in named:
+        local = tuple(int(round(c)) - part.start for c, part in zip(nodule.center_index, box))
+        if all(0 <= value < size for value, size in zip(local, labels.shape)):
+            taken.add(int(labels[local]))
+    regions = []
+    for index in large:
+        if index == 0 or int(index) in taken:
+            continue
+        region_box = ndimage.find_objects((labels == index).astype(np.uint8))[0]
+        component = labels[region_box] == index
+        offset = tuple(part.start + inner.start for part, inner in zip(box, region_box))
+        full = tuple(slice(o, o + n) for o, n in zip(offset, component.shape))
+        regions.append(nodules.measure_nodule(component, volume.hu[full], volume.spacing_mm, offset=offset,
+                                              method=method))
+    return regions
 
 
 def _nodule_lines(volume: CtVolume, found: list[nodules.Nodule], prior: Optional[dict], method: str,

@@ -331,3 +331,21 @@ def test_the_withheld_phantoms_parameters_meet_the_issues_must_show(withheld_lik
     assert len(metrics["nodules"]) == len(THIN_NODULES) + 1, metrics["nodules"]
     measured = [v["trabecular_hu"] for v in metrics["bone"]["vertebrae"]]
     assert len(measured) >= 5 and max(abs(value - 95.0) for value in measured) <= 15.0
+
+
+def test_a_9_cm_juxtapleural_tumour_is_one_finding_at_its_place():
+    """Issue 28's withheld real chest CT holds a 9 cm tumour against the chest wall: it fails the nodule
+    shape tests (the pleura cuts it), yet it must be reported where it is with a mean diameter of 30 mm
+    or more. Here a 90 mm soft-tissue sphere cut by the lateral pleura: one lesion line, named
+    consolidation (the consolidation volume counts it), centred within 30 mm, and its volume measured."""
+    tumour = {"center_mm": (100.0, 20.0, -20.0), "semi_axes_mm": (45.0, 45.0, 45.0)}
+    phantom = make_phantom(shape=FINE_SHAPE, seed=3, consolidation=tumour)
+    metrics = quantify_volume(_volume(phantom)).metrics
+    dz, dy, dx = phantom.spacing_mm
+    large = [n for n in metrics["nodules"] if n["mean_diameter_mm"] >= 30.0]
+    assert len(large) == 1 and large[0]["lesion"] == "consolidation", metrics["nodules"]
+    x, y, z = large[0]["center_mm"]
+    centre = [x + dx / 2 - 170.0, y + dy / 2 - 170.0, z - dz / 2 + 150.0]
+    assert np.linalg.norm(np.subtract(centre, tumour["center_mm"])) <= 30.0, centre
+    assert abs(metrics["consolidation"]["volume_ml"] / phantom.truth["consolidation_ml"] - 1) <= 0.25
+    assert metrics["consolidation"]["lesions"] == [metrics["nodules"].index(large[0]) + 1]
