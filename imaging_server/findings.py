@@ -169,7 +169,8 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
     return result
 
 
-def _detect_nodules(volume, lung_mask, methods, zones, zone_extent) -> tuple[list[nodules.Nodule], np.ndarray, bool, int]:
+def _detect_nodules(volume, lung_mask, methods, zones,
+                    zone_extent) -> tuple[list[nodules.Nodule], np.ndarray, bool, int]:
     """The lesions to report, the mask that keeps those under a 30 mm sphere out of the consolidation,
     whether nodules were assessed, and how many subsolid ones were foci of a diffuse ILD pattern."""
     nodule_mask = np.zeros(lung_mask.shape, dtype=bool)

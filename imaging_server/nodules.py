@@ -6,14 +6,18 @@ Classical method (:class:`ClassicalNoduleDetector`), on the lung mask:
    between aerated lung and ground glass) inside the lung mask, and the cores that remain when
    those voxels are opened by ``OPENING_MM`` (4 mm), grown back: on real CT a lesion touches
    vessels, the pleura or other opacities and is one component with them; the opening cuts
-   vessels thinner than 8 mm (see :func:`_candidates`);
+   vessels thinner than 8 mm (see :func:`_candidates`); and, for ground glass, the regions whose mean
+   attenuation over about 4 mm is -650..-300 HU, grown back into the voxels above -725 HU (see
+   :func:`_ground_glass_candidates`), kept only when typed ground glass, with an elongation up to 4 and
+   a fill of 0.5 (a lesion against the pleura is flattened);
 2. false-positive reduction by shape: a volume-equivalent diameter of 4-``MASS_MAX_MM`` mm (a
    lesion of 30 mm or more is reported as a mass, see ``nodule_guidelines.lesion_kind``), an elongation
    (longest over shortest principal axis) at most 2 (vessels and fissures are tubes and
    sheets), a fill of its principal-axis ellipsoid of at least 0.6 (a compact blob), and a shell
    2 mm around it that is mostly aerated lung (at least 60% below ``CANDIDATE_HU``); a subsolid
    candidate within 10 mm of a ground-glass/reticular region (-725..-300 HU) larger than a
-   30 mm nodule is taken as part of that ILD pattern, not as a nodule;
+   30 mm nodule is taken as part of that ILD pattern, not as a nodule (before that, the caller's
+   ``prefilter``: ``findings`` leaves out subsolid candidates in a zone of extensive ILD pattern);
 3. type from attenuation: the solid component is the voxels above ``SOLID_HU`` (-300 HU); a
    nodule whose solid component is < 2 mm is ground glass, one whose solid component measures at
    least 80% of its diameter is solid, anything between is part-solid;
@@ -64,7 +68,9 @@ GROUND_GLASS_WINDOW_MM = 4.0
 GROUND_GLASS_MEAN_HU = -650.0
 GROUND_GLASS_MAX_ELONGATION = 4.0
 GROUND_GLASS_MIN_FILL = 0.5
-METHOD = ("components above -725 HU in the lung and their cores after a 4 mm opening, 4-100 mm, elongation <= 2, compact, aerated 2 mm shell, subsolid "
+METHOD = ("components above -725 HU in the lung and their cores after a 4 mm opening, and ground-glass regions of "
+          "-650..-300 HU mean over 4 mm; 4-100 mm, elongation <= 2 (ground glass 4), compact, aerated 2 mm shell, "
+          "subsolid "
           "ones not within 10 mm of a larger ILD pattern; type from the > -300 HU solid part; mean of the long and "
           "short axis in the plane where largest (Lung-RADS v2022); 30 mm or more: a mass")
 
@@ -189,14 +195,7 @@ def _candidates(dense: np.ndarray, spacing_mm) -> list[tuple[np.ndarray, tuple[s
     for index, box in enumerate(ndimage.find_objects(core_labels), start=1):
         if box is None:
             continue
-        cells = core_labels[box] == index
-        full = tuple(slice(part.start * f, min(part.stop * f, size))
-                     for part, f, size in zip(box, (1, factor, factor), dense.shape))
-        up = np.repeat(np.repeat(cells, factor, axis=1), factor, axis=2)[:, :full[1].stop - full[1].start,
-                                                                         :full[2].stop - full[2].start]
-        padded = _pad(full, dense.shape, spacing_mm, SHELL_MM + 1)
-        component = np.zeros(tuple(p.stop - p.start for p in padded), dtype=bool)
-        component[tuple(slice(f.start - p.start, f.stop - p.start) for f, p in zip(full, padded))] = up
+        component, padded = _on_full_grid(core_labels[box] == index, box, factor, dense.shape, spacing_mm)
         component &= dense[padded]
         if component.any() and not any(p == padded and np.array_equal(c, component) for c, p, _ in found):
             found.append((component, padded, "opened"))
@@ -253,18 +252,27 @@ def _ground_glass_candidates(hu: np.ndarray, lung_mask: np.ndarray,
             if g:
                 line = np.ones([3 if k == axis else 1 for k in range(3)], dtype=bool)
                 cells = ndimage.binary_dilation(cells, structure=line, iterations=g)
-        full = tuple(slice(part.start * f, min(part.stop * f, n)) for part, f, n in zip(box, (1, factor, factor), hu.shape))
-        up = np.repeat(np.repeat(cells, factor, axis=1), factor, axis=2)[:, :full[1].stop - full[1].start,
-                                                                         :full[2].stop - full[2].start]
-        padded = _pad(full, hu.shape, spacing_mm, SHELL_MM + 1)
-        component = np.zeros(tuple(p.stop - p.start for p in padded), dtype=bool)
-        component[tuple(slice(f.start - p.start, f.stop - p.start) for f, p in zip(full, padded))] = up
+        component, padded = _on_full_grid(cells, box, factor, hu.shape, spacing_mm)
         # The grown region keeps the lung's voxels above CANDIDATE_HU: the lesion with its fringe, which the
         # mean cut off (its diameter and its aerated shell are then the lesion's).
         component &= lung_mask[padded] & (hu[padded] > CANDIDATE_HU)
         if component.any():
             found.append((component, padded, "ground_glass"))
     return found
+
+
+def _on_full_grid(cells: np.ndarray, box: tuple[slice, ...], factor: int, shape,
+                  spacing_mm) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """Coarse ``cells`` (inside ``box`` of the grid of ``factor`` x ``factor`` blocks) as a full-grid mask
+    inside a box padded for the shell test, and that box."""
+    full = tuple(slice(part.start * f, min(part.stop * f, size))
+                 for part, f, size in zip(box, (1, factor, factor), shape))
+    up = np.repeat(np.repeat(cells, factor, axis=1), factor, axis=2)[:, :full[1].stop - full[1].start,
+                                                                     :full[2].stop - full[2].start]
+    padded = _pad(full, shape, spacing_mm, SHELL_MM + 1)
+    component = np.zeros(tuple(p.stop - p.start for p in padded), dtype=bool)
+    component[tuple(slice(f.start - p.start, f.stop - p.start) for f, p in zip(full, padded))] = up
+    return component, padded
 
 
 def block_sum(values: np.ndarray, factor: int, *, dtype=np.float32) -> np.ndarray:

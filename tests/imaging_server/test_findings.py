@@ -240,8 +240,14 @@ THIN_CATEGORIES = {"solid": "4A", "part_solid": "4A", "ground_glass": "2"}
 
 @pytest.fixture(scope="module")
 def thin():
-    phantom = make_phantom(shape=(240, 378, 378), field_of_view_mm=340.0, scan_length_mm=240.0, seed=4,
-                           nodules=THIN_NODULES, consolidation=SUBPLEURAL_CONSOLIDATION)
+    return _thin_quantified(seed=4, consolidation=SUBPLEURAL_CONSOLIDATION)
+
+
+def _thin_quantified(**options):
+    """A 0.9 mm pixel, 1 mm slice phantom with the thin-section nodules, quantified; each lesion line
+    gets ``phantom_mm``, its centre in the phantom's frame."""
+    phantom = make_phantom(shape=(240, 378, 378), field_of_view_mm=340.0, scan_length_mm=240.0,
+                           nodules=THIN_NODULES, **options)
     metrics = quantify_volume(_volume(phantom)).metrics
     # A CtVolume without DICOM geometry has its first voxel at the origin and slices going to -z;
     # the phantom's frame is centred, its field of view 340 mm and its scan 240 mm long.
@@ -306,14 +312,7 @@ WITHHELD_LIKE_CONSOLIDATION = {"center_mm": (80.0, 0.0, -30.0), "semi_axes_mm": 
 
 @pytest.fixture(scope="module")
 def withheld_like():
-    phantom = make_phantom(shape=(240, 378, 378), field_of_view_mm=340.0, scan_length_mm=240.0, seed=7,
-                           nodules=THIN_NODULES, consolidation=WITHHELD_LIKE_CONSOLIDATION, trabecular_hu=(95.0,))
-    metrics = quantify_volume(_volume(phantom)).metrics
-    dz, dy, dx = phantom.spacing_mm
-    for nodule in metrics["nodules"]:
-        x, y, z = nodule["center_mm"]
-        nodule["phantom_mm"] = [x + dx / 2 - 170.0, y + dy / 2 - 170.0, z - dz / 2 + 120.0]
-    return phantom, metrics
+    return _thin_quantified(seed=7, consolidation=WITHHELD_LIKE_CONSOLIDATION, trabecular_hu=(95.0,))
 
 
 def test_the_withheld_phantoms_parameters_meet_the_issues_must_show(withheld_like):
@@ -322,7 +321,8 @@ def test_the_withheld_phantoms_parameters_meet_the_issues_must_show(withheld_lik
     phantom, metrics = withheld_like
     assert abs(phantom.truth["consolidation_ml"] - 44.5) <= 0.5
     for truth in THIN_NODULES:
-        hits = [n for n in metrics["nodules"] if np.linalg.norm(np.subtract(n["phantom_mm"], truth["center_mm"])) <= 5.0]
+        hits = [n for n in metrics["nodules"]
+                if np.linalg.norm(np.subtract(n["phantom_mm"], truth["center_mm"])) <= 5.0]
         assert len(hits) == 1, (truth, metrics["nodules"])
         assert hits[0]["type"] == truth["type"] and abs(hits[0]["mean_diameter_mm"] - truth["mean_diameter_mm"]) <= 1.5
         assert hits[0]["lung_rads"]["category"] == THIN_CATEGORIES[truth["type"]], hits[0]
