@@ -128,8 +128,9 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
     lap("nodules")
     consolidation_mask = methods.consolidation.find(volume, lung_mask, nodule_mask)
     consolidated = [_is_consolidation(nodule, consolidation_mask, volume.spacing_mm) for nodule in found]
+    # Regions become lesion lines only where lesions are assessed (thin enough sections), like nodules.
     regions = _consolidation_regions(volume, consolidation_mask, [n for n, named in zip(found, consolidated) if named],
-                                     methods.consolidation.name)
+                                     methods.consolidation.name) if assessed else []
     found, consolidated = found + regions, consolidated + [True] * len(regions)
     result["nodules"] = _nodule_lines(volume, found, prior, methods.nodule.name, consolidated)
     result["nodule_guideline"] = {
