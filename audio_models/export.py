@@ -11,7 +11,6 @@ cannot hold), and so do the first conv block (see :func:`fp32_nodes`) and the wi
 """
 
 import datetime
-import hashlib
 import json
 import logging
 import pathlib
@@ -23,6 +22,7 @@ import torch
 from onnxruntime import quantization
 
 from audio_models import validation, windows
+from common.hashing import sha256_file
 from audio_models.datasets import splits
 from audio_models.datasets.icbhi import load_icbhi
 from audio_models.io import load_audio
@@ -36,15 +36,6 @@ OPSET = 17
 IR_VERSION = 8  # loadable by ONNX Runtime 1.22 (the Jetson's JetPack build) and later
 INPUT_NAME = "pcm"
 OUTPUT_NAMES = ("crackle_probability", "frame_probability", "quality_probability")
-
-
-def sha256(path):
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export_fp32(model, path):
@@ -283,7 +274,7 @@ def export_all(out_dir, *, model, seed, calibration, threshold, quality_threshol
                     figures["sensitivity"], figures["specificity"])
     variants = {}
     for name, path in paths.items():
-        variants[name] = {"file": path.name, "sha256": sha256(path), "precision": name, "bytes": path.stat().st_size,
+        variants[name] = {"file": path.name, "sha256": sha256_file(path), "precision": name, "bytes": path.stat().st_size,
                           "parity_vs_torch": checks[name]}
     variants["int8"]["quantization"] = ("static QDQ, symmetric int8 activations and per-channel weights, "
                                         "ONNX Runtime quantize_static (MinMax calibration on 128 real windows of training "
@@ -333,7 +324,7 @@ def export_all(out_dir, *, model, seed, calibration, threshold, quality_threshol
         },
         "validation": block,
         "metrics": metrics,
-        "torch_weights": {"file": f"{MODEL_NAME}.pt", "sha256": sha256(out_dir / f"{MODEL_NAME}.pt")},
+        "torch_weights": {"file": f"{MODEL_NAME}.pt", "sha256": sha256_file(out_dir / f"{MODEL_NAME}.pt")},
         "created": datetime.date.today().isoformat(),
         "intended_use": "research screening aid; crackle detector only (not an ILD diagnosis); not for clinical use",
     })

@@ -42,6 +42,8 @@ from audio_models.resample import resample
 
 #: Rate of the spectral checks (the model rate), so thresholds do not depend on the file.
 _CHECK_RATE = 4000
+#: Samples per block of the level and clipping checks (8 MB as float64).
+_BLOCK_SAMPLES = 1 << 20
 
 MIN_DURATION_S = 6.0
 SILENCE_DBFS = -60.0
@@ -96,7 +98,10 @@ def assess_quality(samples, *, sample_rate):
     """
     if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
         raise AudioError(f"sample rate must be a positive integer, got {sample_rate!r}")
-    x = np.asarray(samples, dtype=np.float64)
+    # Kept as decoded (float32): the recording at its own rate is never copied whole (120 s at
+    # 192 kHz is 92 MB of float32, 184 MB per float64 copy); level and clipping go block by block
+    # and the resampler converts the blocks it reads.
+    x = np.asarray(samples)
     if x.ndim != 1:
         raise AudioError(f"quality gate expects a 1-D signal, got shape {x.shape}")
     issues = []
@@ -105,11 +110,10 @@ def assess_quality(samples, *, sample_rate):
         issues.append(f"too_short: {duration:.2f} s recorded, at least {MIN_DURATION_S} s needed")
     if len(x) == 0:
         return QualityReport(ok=False, issues=tuple(issues))
-    level = 20 * np.log10(np.sqrt(np.mean((x - x.mean()) ** 2)) + 1e-12)
+    level, clipped = _level_and_clipped_fraction(x)
     if level < SILENCE_DBFS:
         issues.append(f"silent: level {level:.1f} dBFS, below {SILENCE_DBFS:.0f} dBFS")
         return QualityReport(ok=False, issues=tuple(issues))
-    clipped = float(np.mean(np.abs(x) >= CLIP_LEVEL))
     if clipped > CLIP_FRACTION:
         issues.append(
             f"clipped: {100 * clipped:.1f}% of samples at full scale, limit {100 * CLIP_FRACTION:.0f}%"
@@ -129,6 +133,24 @@ def assess_quality(samples, *, sample_rate):
             f"limit {100 * SPEECH_FRACTION:.0f}%"
         )
     return QualityReport(ok=not issues, issues=tuple(issues))
+
+
+def _level_and_clipped_fraction(x):
+    """RMS level after DC removal (dBFS) and the fraction of samples at full scale, of a
+    non-empty signal, in float64 a block at a time: working memory is two 8 MB blocks whatever
+    the recording's length and rate."""
+    n = len(x)
+    blocks = range(0, n, _BLOCK_SAMPLES)
+    mean = sum(float(np.sum(x[start : start + _BLOCK_SAMPLES], dtype=np.float64)) for start in blocks) / n
+    power = 0.0
+    clipped = 0
+    for start in blocks:
+        block = x[start : start + _BLOCK_SAMPLES].astype(np.float64)
+        # compared in float64, as the level: a float32 0.999 is not the same threshold
+        clipped += int(np.count_nonzero(np.abs(block) >= CLIP_LEVEL))
+        block -= mean
+        power += float(np.dot(block, block))
+    return 20 * np.log10(np.sqrt(power / n) + 1e-12), clipped / n
 
 
 def _frames(x, length, hop):

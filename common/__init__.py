@@ -1,6 +1,7 @@
 """Plumbing the clinic service (``edge``) and the hospital CT server (``imaging_server``) share.
 
-Small and dependency-free on purpose: each server keeps its own domain, and this package holds
-only what would otherwise be written twice (opening the listening socket, checking the order of
-schema migrations).
+Small and light on purpose (no torch, no numpy: the serving path imports it): each server keeps
+its own domain, and this package holds only what would otherwise be written twice (the error
+base and the HTTP error handlers, settings loading, the request log, security headers, opening
+the listening socket, the order of schema migrations, a file's sha256).
 """

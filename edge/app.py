@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import sqlite_utils
-from flask import Flask, g, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from flask import Flask, current_app, g, render_template, request
 
 from firmware_interface import DeviceManager
 
@@ -24,7 +23,7 @@ from edge.api import users as users_api
 from edge.api import visit_data as visit_data_api
 from edge.api.operations import IdConverter
 from common.http_security import register_security_headers
-from common.web import register_request_log, route_rule as _rule
+from common.web import register_error_handlers, register_request_log
 from edge import health, recordings
 from audio_models.errors import ModelError
 from edge.auth import LockoutPolicy
@@ -105,7 +104,9 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     audit_api.register_read_audit(app)
-    register_error_handlers(app)
+    # JSON on the API and probes, a page in the nurse's language on the tablet; never a traceback.
+    register_error_handlers(app, logger, domain_error=IldscreenError, too_large=_too_large,
+                            wants_json=_wants_json, error_page=_error_page)
     register_request_log(app, logger, _caller)
     register_security_headers(app, secure_cookies=lambda: app.extensions["ildscreen"].settings.secure_cookies)
     app.teardown_appcontext(close_db)
@@ -148,37 +149,10 @@ def close_db(_exc: Optional[BaseException]) -> None:
         db.conn.rollback()
 
 
-def register_error_handlers(app: Flask) -> None:
-    """Every error reaches the client as JSON naming the problem; never a traceback."""
-
-    @app.errorhandler(IldscreenError)
-    def domain_error(exc: IldscreenError):
-        if not _wants_json():
-            return _error_page(exc.code, exc.message, exc.status)
-        return jsonify(exc.to_json()), exc.status
-
-    @app.errorhandler(RequestEntityTooLarge)
-    def too_large(_exc: RequestEntityTooLarge):
-        limit_mb = app.extensions["ildscreen"].settings.max_upload_mb
-        return domain_error(PayloadTooLarge(f"request body is larger than the {limit_mb:g} MB upload limit"))
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        # Keep the exception's own headers (a 405's Allow), not its content type.
-        headers = [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
-        if not _wants_json():
-            page, status = _error_page(f"http_{exc.code}", exc.description or "", exc.code)[:2]
-            return page, status, headers
-        code = (exc.name or "error").lower().replace(" ", "_")
-        return jsonify({"error": {"code": code, "message": exc.description}}), exc.code, headers
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception):
-        # Log the type and stack only: request bodies and arguments may hold patient data.
-        logger.error("unhandled %s in %s", type(exc).__name__, _rule(), exc_info=exc)
-        if not _wants_json():
-            return _error_page("http_500", "", 500)
-        return jsonify({"error": {"code": "internal_error", "message": "internal error; see the service log"}}), 500
+def _too_large() -> PayloadTooLarge:
+    """What a body over the upload limit is: a 413 naming the configured limit."""
+    limit_mb = current_app.extensions["ildscreen"].settings.max_upload_mb
+    return PayloadTooLarge(f"request body is larger than the {limit_mb:g} MB upload limit")
 
 
 def _error_page(code: str, detail: str, status: int):

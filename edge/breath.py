@@ -168,17 +168,19 @@ def add_breath_reading(
             # Kept unscored: scored before the visit is assessed, once the model is back.
             logger.warning("breath reading kept unscored: %s", exc)
             scored["probability"], model_version = None, None
-        stored = pending.commit()
-    with write_transaction(db):
-        require_open_visit(db, visit_id)
-        reading_id = db["breath_readings"].insert({
-            "visit_id": visit_id, "source": source, "device_id": device_id, "sha256": stored.sha256,
-            "file_path": stored.relative_path,
-            "features": json.dumps(scored["features"]) if scored["features"] is not None else None,
-            "quality": json.dumps(scored["quality"]), "probability": scored["probability"],
-            "model_version": model_version,
-            "created_at": utc_now(), "created_by": actor.user_id,
-        }).last_pk
-        audit.record(db, actor, "add_breath_reading", "visit", visit_id, {"breath_reading_id": reading_id})
+        with write_transaction(db):
+            require_open_visit(db, visit_id)
+            # File and row under one write lock (as add_recording): a discard or a blob sweep
+            # never finds the file committed but not yet referenced.
+            stored = pending.commit()
+            reading_id = db["breath_readings"].insert({
+                "visit_id": visit_id, "source": source, "device_id": device_id, "sha256": stored.sha256,
+                "file_path": stored.relative_path,
+                "features": json.dumps(scored["features"]) if scored["features"] is not None else None,
+                "quality": json.dumps(scored["quality"]), "probability": scored["probability"],
+                "model_version": model_version,
+                "created_at": utc_now(), "created_by": actor.user_id,
+            }).last_pk
+            audit.record(db, actor, "add_breath_reading", "visit", visit_id, {"breath_reading_id": reading_id})
     logger.info("stored breath reading %s (quality ok: %s)", reading_id, scored["quality"]["ok"])
     return get_breath_reading(db, reading_id)

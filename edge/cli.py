@@ -39,10 +39,12 @@ from edge.errors import IldscreenError
 from edge.outbox import list_referrals
 from edge.outbox_worker import OutboxWorker, client_from_settings
 from edge.schemas import USERNAME_PATTERN
-from edge.service import open_existing_data_folder, prepare_data_folder
+from edge.service import open_existing_data_folder, prepare_data_folder, require_database
 from edge.backup_worker import BackupWorker
 from edge.store.backup import (backup_database, claim_pid_file, default_backup_path, release_pid_file,
                                 restore_database, rotate_backups)
+from edge.store.blob_sweep import sweep_unreferenced_files
+from edge.store.blobs import BlobStore
 from edge.store.database import open_database, write_transaction
 from edge.store.migrations import apply_migrations, current_version
 from edge.users import create_user, find_user, list_users, public_view, reset_password, update_user
@@ -201,6 +203,34 @@ def db_restore(backup: Path, data_dir: Optional[Path]) -> None:
     restore_database(backup, settings.database_path)
     click.echo(f"restored {settings.database_path} from {backup}; the previous file is kept as "
                f"{settings.database_path.name}.before-restore")
+
+
+@db.command("sweep-blobs")
+@click.option("--dry-run", is_flag=True, help="List the unreferenced files; remove nothing.")
+@data_dir_option
+@domain_errors
+def db_sweep_blobs(dry_run: bool, data_dir: Optional[Path]) -> None:
+    """Remove stored files (recordings, breath readings) that no database row references.
+
+    Files that a kept database (*.before-restore, backups/) references are kept, so undoing a
+    restore or restoring a backup finds them. Safe beside a running service; audited.
+    """
+    settings = load_settings(data_dir=data_dir)
+    # Not open_existing_data_folder: its start-up clean-up of unfinished uploads would remove the
+    # temporary file of an upload a running service is receiving.
+    require_database(settings)
+    database = open_database(settings.database_path)
+    try:
+        report = sweep_unreferenced_files(database, BlobStore(settings.blob_dir), settings.data_dir, dry_run=dry_run)
+    finally:
+        database.close()
+    verb = "would remove" if dry_run else "removed"
+    for item in report.removable:
+        click.echo(f"{verb} {item.relative_path} ({item.size_bytes} bytes)")
+    for item in report.kept:
+        click.echo(f"kept {item.relative_path}: referenced by {', '.join(report.kept_by[item.relative_path])}")
+    click.echo(f"{verb} {len(report.removable)} unreferenced file(s), {report.removable_bytes} bytes; kept "
+               f"{len(report.kept)} that {len(report.kept_databases)} kept database(s) reference")
 
 
 @cli.group()

@@ -101,8 +101,9 @@ class Settings(BaseSettings):
         title="Recordings decoded at once",
         description="Uploads and captures beyond this many wait for a decode slot (HTTP 503 after "
                     "audio_decode_wait_s), so the service's memory does not grow with its worker threads: the "
-                    "longest recording the defaults admit needs about 500 MB while it is decoded and checked, "
-                    "a normal one a few MB and well under a second.",
+                    "longest recording the defaults admit (120 s at 192 kHz) needs about 200 MB while it is decoded and "
+                    "checked, a normal one a few MB and well under a second. Measured with four such uploads at "
+                    "once: a peak of 362 MB at 1 slot, 623 MB at 4 (tests/edge/test_memory_served.py's upload).",
     )
     audio_decode_wait_s: float = Field(
         60.0,

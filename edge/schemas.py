@@ -6,7 +6,7 @@ silently dropped. The OpenAPI document is generated from these models.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, Optional
+from typing import Annotated, ClassVar, Literal, Optional
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator,
                       model_validator)
@@ -22,8 +22,21 @@ USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,31}$"
 FREE_TEXT_MAX = 2000
 # SQLite's largest INTEGER: an id beyond it names no record (a 404/422, not an overflow).
 MAX_ID = 2**63 - 1
-# Generic names of medicines: plain characters, nothing that could be markup or a path.
-MEDICATION_PATTERN = r"^[^<>{};\"'\\\n\r\t]{2,80}$"
+# Generic names of medicines: 2-80 plain characters, nothing that could be markup, a path or a
+# control character, and no whitespace at either end (checked as sent: what is accepted is what
+# is stored). The whitespace is listed, not ``\s``: JSON Schema's, pydantic's and Python's
+# ``\s`` differ (U+FEFF, U+001C-U+001F), and the document must mean what the service checks.
+_MEDICATION_CHARACTER = r"[^<>{};\"'\\\x00-\x1f\x7f]"
+_MEDICATION_END = r"[^<>{};\"'\\\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+MEDICATION_PATTERN = f"^{_MEDICATION_END}{_MEDICATION_CHARACTER}{{0,78}}{_MEDICATION_END}$"
+# What an API token is for: 2-64 letters, digits, spaces, dots, underscores, dashes; no space at an end.
+TOKEN_NAME_PATTERN = r"^[A-Za-z0-9._-][A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-]$"
+#: How the OpenAPI document states the rule every request body and query follows.
+AS_SENT_RULE = ("Every length and pattern is checked on the value as sent; surrounding whitespace of an accepted "
+                "text value is then removed before it is used or stored (a free-text note of 2,000 characters "
+                "plus a space is refused; identifiers and medication names may not start or end with a space). "
+                "Login names and passwords are used as typed, except that a password's surrounding spaces are "
+                "dropped wherever it is typed (tablet, API, command line).")
 
 # The vocabularies as types: the same Literal validates a request and enumerates the values in
 # the OpenAPI document, so the document cannot drift from what is accepted.
@@ -75,10 +88,38 @@ def _not_null(schema: dict) -> None:
 
 
 class RequestModel(BaseModel):
-    """A JSON request body: unknown fields refused, and types strict (false is not 0, "1" is not 1),
-    as the OpenAPI document says."""
+    """A JSON request body: unknown fields refused, types strict (false is not 0, "1" is not 1), and
+    every constraint checked on the value as sent, as the OpenAPI document states it.
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+    Surrounding whitespace of an accepted text is removed afterwards, for what is used and stored.
+    Stripping first and checking after (pydantic's ``str_strip_whitespace``) accepted a note the
+    document says is too long and refused a medication the document says is valid: a client
+    could not trust the document. Trimming after the check never makes a value longer, and the
+    patterns of identifiers and names exclude surrounding spaces, so a stored value always meets
+    the document too.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    #: Credentials, compared and never stored as text, so left as typed: a password is normalised
+    #: by ``edge.users.normalize_password`` (tablet, API and CLI alike), a login name is looked up
+    #: as the tablet's sign-in form looks it up.
+    untrimmed: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _trim_surrounding_whitespace(self):
+        for name in type(self).model_fields:
+            if name in self.untrimmed:
+                continue
+            value = getattr(self, name)
+            if isinstance(value, str):
+                trimmed = value.strip()
+            elif isinstance(value, list) and any(isinstance(item, str) for item in value):
+                trimmed = [item.strip() if isinstance(item, str) else item for item in value]
+            else:
+                continue
+            if trimmed != value:
+                self.__dict__[name] = trimmed  # already validated: no second validation
+        return self
 
 
 class QueryModel(RequestModel):
@@ -228,11 +269,15 @@ class RecordingUpload(RequestModel):
 
 
 class LoginRequest(RequestModel):
+    untrimmed: ClassVar[frozenset[str]] = frozenset({"username", "password"})
+
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
 
 
 class PasswordChange(RequestModel):
+    untrimmed: ClassVar[frozenset[str]] = frozenset({"current_password", "new_password"})
+
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=10, max_length=1024, description="At least 10 characters.")
 
@@ -244,6 +289,8 @@ class PasswordChanged(BaseModel):
 
 
 class UserCreate(RequestModel):
+    untrimmed: ClassVar[frozenset[str]] = frozenset({"password"})
+
     username: str = Field(pattern=USERNAME_PATTERN, description="Lower-case login name, 2-32 characters.")
     role: Role
     password: Optional[str] = Field(
@@ -285,7 +332,7 @@ class Session(BaseModel):
 
 
 class TokenCreate(RequestModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9 ._-]{2,64}$", description="What the token is for, e.g. 'lab importer'.")
+    name: str = Field(pattern=TOKEN_NAME_PATTERN, description="What the token is for, e.g. 'lab importer'.")
 
 
 class TokenCreated(BaseModel):

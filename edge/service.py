@@ -70,12 +70,18 @@ def open_existing_data_folder(settings: Settings) -> DataFolder:
     StorageError
         There is no database in ``settings.data_dir``; the message names the folder and the fix.
     """
+    require_database(settings)
+    folder, _ = prepare_data_folder(settings)
+    return folder
+
+
+def require_database(settings: Settings) -> None:
+    """Raise ``StorageError`` naming the folder and the fix unless ``db init`` or ``serve`` made
+    a database in ``settings.data_dir``."""
     if not settings.database_path.is_file():
         raise StorageError(
             f"no database at {settings.database_path.resolve()}: pass the clinic's --data-dir (or set "
             f"ILDSCREEN_DATA_DIR), or create one with 'ildscreen db init --data-dir {settings.data_dir}'")
-    folder, _ = prepare_data_folder(settings)
-    return folder
 
 
 def load_site_secret(path: Path) -> bytes:

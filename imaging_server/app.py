@@ -23,10 +23,9 @@ import logging
 from typing import Optional
 
 from flask import Blueprint, Flask, g, jsonify, request
-from werkzeug.exceptions import HTTPException
 
 from common.http_security import register_security_headers
-from common.web import register_request_log, route_rule as _rule
+from common.web import register_error_handlers, register_request_log
 from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION, ild_read  # noqa: F401 - ild_read adds its routes
 from imaging_server.config import ImagingSettings, load_settings
 from imaging_server.errors import ImagingError, StorageError
@@ -59,7 +58,7 @@ def create_app(settings: Optional[ImagingSettings] = None, *, pacs_watched: bool
     app.register_blueprint(api)
     app.register_blueprint(review_api)
     app.register_blueprint(figures_api)
-    _register_error_handlers(app)
+    register_error_handlers(app, logger, domain_error=ImagingError)  # JSON errors, never a traceback
     register_security_headers(app, secure_cookies=lambda: app.extensions["imaging_server"].secure_cookies)
     register_request_log(app, logger, _caller)
     app.teardown_appcontext(_close_db)
@@ -122,25 +121,6 @@ def post_revoke(code: str):
 def get_report(code: str):
     db = request_db()
     return jsonify(report_view(db, referral_for_clinic(db, g.clinic, code)))
-
-
-def _register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ImagingError)
-    def domain_error(exc: ImagingError):
-        return jsonify(exc.to_json()), exc.status
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        code = (exc.name or "error").lower().replace(" ", "_")
-        # Keep the exception's own headers (a 405's Allow), not its content type.
-        headers = [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
-        return jsonify({"error": {"code": code, "message": exc.description}}), exc.code, headers
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception):
-        # The type and stack only: request bodies may hold referral data.
-        logger.error("unhandled %s in %s", type(exc).__name__, _rule(), exc_info=exc)
-        return jsonify({"error": {"code": "internal_error", "message": "internal error; see the service log"}}), 500
 
 
 def _caller() -> str:

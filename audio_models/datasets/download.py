@@ -5,7 +5,6 @@ first import records that manifest (sha256 per file); later imports, from the we
 a mirror, must match it, so a changed or corrupted copy is refused. numpy-free.
 """
 
-import hashlib
 import json
 import logging
 import os
@@ -17,6 +16,7 @@ import urllib.request
 import zipfile
 
 from audio_models.errors import DatasetError
+from common.hashing import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +43,6 @@ DATASETS = {
     },
 }
 CHECKSUMS = "checksums.json"
-
-
-def sha256(path):
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _copy_atomically(fetch, target):
@@ -135,7 +126,7 @@ def _import_tree(mirror, folder, suffixes, recorded):
         relative = source.relative_to(mirror).as_posix()
         if relative == CHECKSUMS:
             continue
-        digest = sha256(source)
+        digest = sha256_file(source)
         if recorded is not None and recorded.get(relative) != digest:
             raise DatasetError(f"{relative}: sha256 {digest} does not match the recorded {recorded.get(relative)}")
         digests[relative] = digest
@@ -153,7 +144,7 @@ def _fetch_files(name, folder, mirror, recorded, *, extract):
     for file_name, url in DATASETS[name]["files"].items():
         target = folder / file_name
         _fetch_one(file_name, url, target, mirror)
-        digests[file_name] = sha256(target)
+        digests[file_name] = sha256_file(target)
         if recorded is not None and recorded.get(file_name) != digests[file_name]:
             target.unlink()
             raise DatasetError(f"{file_name}: sha256 {digests[file_name]} does not match the recorded {recorded.get(file_name)}")

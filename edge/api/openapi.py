@@ -14,7 +14,7 @@ from pydantic.json_schema import models_json_schema
 from edge import __version__
 from edge.api.api_page import render_html
 from edge.api.operations import OPERATIONS, Operation, operation
-from edge.schemas import MAX_ID, ErrorResponse
+from edge.schemas import AS_SENT_RULE, MAX_ID, ErrorResponse
 
 blueprint = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
@@ -151,7 +151,7 @@ def build_document(version: str) -> dict:
         "info": {
             "title": "ildscreen clinic service",
             "version": version,
-            "description": "ILD screening at the clinic edge. Not for clinical use until validated.",
+            "description": f"ILD screening at the clinic edge. Not for clinical use until validated. {AS_SENT_RULE}",
         },
         "servers": [{"url": "/"}],
         "paths": paths,

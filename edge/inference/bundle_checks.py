@@ -36,7 +36,8 @@ from audio_models.io import MODEL_SAMPLE_RATE
 from edge.errors import ValidationError
 from edge.fusion.evidence import detector_validation
 from edge.inference import BackendConfig, InferenceError, create_backend
-from edge.inference.models import VALIDATION_KEY, sha256_of, validation_status
+from common.hashing import sha256_file
+from edge.inference.models import VALIDATION_KEY, validation_status
 from tabular_models.breath_signal import breath_feature_names
 from tabular_models.lab_panels import LAB_FEATURES
 
@@ -160,7 +161,7 @@ def file_problems(folder: Path, manifest: dict) -> list[str]:
             if variant != "torch_weights":
                 problems.append(f"{name}/{variant}: {spec['file']}: missing")
             continue
-        actual = sha256_of(path)
+        actual = sha256_file(path)
         if actual != spec["sha256"]:
             problems.append(f"{name}/{variant}: {spec['file']}: sha256 is {actual}, manifest says {spec['sha256']}")
     return problems

@@ -53,7 +53,8 @@ from edge.inference.bundle_checks import (
     signature_problem,
     smoke_run_problems,
 )
-from edge.inference.models import BUNDLED_DIR, ModelRegistry, sha256_of
+from common.hashing import sha256_file
+from edge.inference.models import BUNDLED_DIR, ModelRegistry
 from edge.store.blobs import fsync_directory
 from edge.store.database import utc_now
 
@@ -94,7 +95,7 @@ def manifest_problem(bundle_id: str, directory: Path) -> Optional[str]:
         return None
     expected = bundle_id.rsplit("_", 1)[-1]
     path = Path(directory) / "manifest.json"
-    actual = sha256_of(path)[:ID_HASH_DIGITS] if path.is_file() else None
+    actual = sha256_file(path)[:ID_HASH_DIGITS] if path.is_file() else None
     if actual == expected:
         return None
     return "manifest.json is missing" if actual is None else \

@@ -10,6 +10,7 @@ import json
 import pathlib
 
 from audio_models.errors import ModelError
+from common.hashing import sha256_file
 from edge.inference import BackendConfig, create_backend, create_backend_with_fallback
 
 BUNDLED_DIR = pathlib.Path(__file__).resolve().parents[1] / "bundled_models"
@@ -79,14 +80,6 @@ def validation_status(entry, *, name="model"):
                             status["statement"])
 
 
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class ModelRegistry:
     """Reads a manifest folder; ``load(name)`` verifies and opens one model variant."""
 
@@ -127,7 +120,7 @@ class ModelRegistry:
         path = self.directory / spec["file"]
         if not path.is_file():
             return f"{spec['file']} is missing"
-        actual = sha256_of(path)
+        actual = sha256_file(path)
         if actual != spec["sha256"]:
             return f"{spec['file']} has sha256 {actual}, manifest says {spec['sha256']}"
         return None
@@ -152,7 +145,7 @@ class ModelRegistry:
         path = self.directory / spec["file"]
         if not path.is_file():
             raise ModelFileMissing(f"model file missing: {path}")
-        _check_digest(path, sha256_of(path), spec)
+        _check_digest(path, sha256_file(path), spec)
         return path
 
     def verified_bytes(self, name, *, variant=None):

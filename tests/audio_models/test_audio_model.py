@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch", reason="model tests need the training extra
 onnx = pytest.importorskip("onnx", reason="model tests need the training extra (onnx)")
 
 from audio_models import synthetic  # noqa: E402
-from audio_models.export import sha256  # noqa: E402
+from common.hashing import sha256_file  # noqa: E402
 from audio_models.model import HOP, N_FFT, CrackleNet, LogMelFrontEnd, count_parameters, mel_filterbank  # noqa: E402
 
 BUNDLE = pathlib.Path(__file__).resolve().parents[2] / "edge" / "bundled_models"
@@ -93,7 +93,7 @@ def test_int8_keeps_the_window_pooling_in_fp32():
 def test_bundled_onnx_matches_manifest_and_loads_on_old_runtimes(variant):
     spec = ENTRY["variants"][variant]
     path = BUNDLE / spec["file"]
-    assert sha256(path) == spec["sha256"]
+    assert sha256_file(path) == spec["sha256"]
     assert path.stat().st_size < 5 * 1024 * 1024
     proto = onnx.load(str(path))
     assert proto.ir_version <= 10  # ONNX Runtime 1.22 reads IR <= 10

@@ -141,3 +141,41 @@ def test_cepstrum_basis_gives_the_inverse_fft_at_the_searched_quefrencies(bins):
     lo, hi = 13, 50
     expected = np.fft.irfft(log_power, axis=1)[:, lo : hi + 1]
     np.testing.assert_allclose(log_power @ _cepstrum_basis(bins, lo, hi), expected, rtol=0, atol=1e-12)
+
+
+def _whole_signal_level_and_clipping(x):
+    """The gate's level and clipping as first written: whole-signal float64 copies (the reference)."""
+    x = np.asarray(x, dtype=np.float64)
+    return 20 * np.log10(np.sqrt(np.mean((x - x.mean()) ** 2)) + 1e-12), float(np.mean(np.abs(x) >= 0.999))
+
+
+def test_level_and_clipping_in_blocks_match_the_whole_signal_on_real_recordings(icbhi_dir, kauh_dir, monkeypatch):
+    """Block-wise float64 sums give the whole-signal figures to 1e-9 dB on real recordings at
+    4 and 44.1 kHz (ICBHI, KAUH), clipped (amplified 40x) or not, with blocks smaller than a file."""
+    from audio_models import quality
+
+    monkeypatch.setattr(quality, "_BLOCK_SAMPLES", 30_000)  # several blocks, the last one partial
+    paths = sorted(icbhi_dir.glob("*.wav")) + sorted((kauh_dir / "audio").glob("*.flac"))[:2]
+    for path in paths:
+        x, _ = read_audio(path)
+        for signal in (x, np.clip(40 * x, -1, 1)):
+            level, clipped = quality._level_and_clipped_fraction(signal)
+            expected_level, expected_clipped = _whole_signal_level_and_clipping(signal)
+            assert abs(level - expected_level) < 1e-9 and clipped == expected_clipped, path.name
+    assert clipped > 0.01  # the amplified recording is judged clipped: the branch is exercised
+
+
+def test_the_gate_keeps_no_whole_copy_of_a_long_high_rate_recording():
+    """120 s at 192 kHz (92 MB of float32, as decoded) once cost about 390 MB of float64 copies
+    on top of the recording; now the gate's working memory stays under 64 MB."""
+    import tracemalloc
+
+    x = (0.05 * np.random.default_rng(3).standard_normal(120 * 192_000, dtype=np.float32))
+    tracemalloc.start()
+    try:
+        report = assess_quality(x, sample_rate=192_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert not [issue for issue in report.issues if issue.startswith(("silent", "clipped"))]
+    assert peak < 64 * 2**20, f"{peak / 2**20:.0f} MiB"

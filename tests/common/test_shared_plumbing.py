@@ -2,13 +2,21 @@
 imaging_server/ carried twin error bases, settings loaders and request logs)."""
 from __future__ import annotations
 
+import hashlib
+import logging
+import re
 import socket
 
 import pytest
+from flask import Flask, abort, request
 
 from common.errors import DomainError
+from common.hashing import sha256_file
 from common.migrations import migration_order_problem
 from common.serving import PortUnavailable, bind_listener
+from common.web import register_error_handlers
+
+REQUEST_ID = re.compile(r"request id ([0-9a-f]{12})")
 
 
 def test_both_servers_errors_share_one_base_and_one_json_shape():
@@ -73,3 +81,88 @@ def test_each_server_reads_its_own_variables_and_refuses_unknown_ones(tmp_path, 
     (tmp_path / "config.toml").write_text("port = [")
     with pytest.raises(EdgeConfigError, match="config.toml: not valid TOML"):
         edge_settings(data_dir=tmp_path)
+
+
+class Refused(DomainError):
+    status = 409
+    code = "conflict"
+
+
+def _app_with_error_routes(**options) -> Flask:
+    app = Flask("errors")
+    app.config["MAX_CONTENT_LENGTH"] = 10
+    register_error_handlers(app, logging.getLogger("errors"), domain_error=Refused, **options)
+
+    @app.route("/domain", methods=["GET", "POST"])
+    def domain():
+        raise Refused("the referral is closed")
+
+    @app.post("/upload")
+    def upload():
+        return app.response_class(str(len(request.get_data())))
+
+    @app.get("/crash")
+    def crash():
+        code = request.args["code"]
+        try:
+            {}[code]
+        except KeyError as exc:  # what a careless message could carry: the patient's code
+            raise ValueError(f"patient {code}") from exc
+
+    @app.get("/teapot")
+    def teapot():
+        abort(418, "short and stout")
+
+    return app
+
+
+def test_the_shared_handlers_answer_every_error_as_the_one_json_shape(caplog):
+    client = _app_with_error_routes().test_client()
+    refused = client.get("/domain")
+    assert refused.status_code == 409 and refused.json == {"error": {"code": "conflict",
+                                                                     "message": "the referral is closed"}}
+    not_allowed = client.put("/domain")
+    assert not_allowed.status_code == 405 and not_allowed.json["error"]["code"] == "method_not_allowed"
+    assert set(not_allowed.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    assert not_allowed.headers["Content-Type"] == "application/json"
+    assert client.get("/teapot").json == {"error": {"code": "i'm_a_teapot", "message": "short and stout"}}
+    too_large = client.post("/upload", data=b"x" * 11)
+    assert too_large.status_code == 413 and too_large.json["error"]["code"] == "request_entity_too_large"
+    with caplog.at_level(logging.ERROR, logger="errors"):
+        crashed = client.get("/crash?code=CL01-0042")
+    assert crashed.status_code == 500 and crashed.json["error"]["code"] == "internal_error"
+    request_id = REQUEST_ID.search(crashed.json["error"]["message"]).group(1)
+    # The admin finds the log line from the id; the exception's text (patient data) is nowhere.
+    (logged,) = [record.getMessage() for record in caplog.records]
+    assert logged.startswith(f"unhandled ValueError in /crash (request id {request_id})\n")
+    # The whole chain's stack and types are logged, never a message.
+    assert "KeyError\n-- which led to --\n" in logged and logged.endswith("ValueError") and "in crash" in logged
+    assert "CL01" not in logged + caplog.text + crashed.get_data(as_text=True)
+    assert "Traceback" not in crashed.get_data(as_text=True)
+    assert REQUEST_ID.search(client.get("/crash?code=CL01-0042").json["error"]["message"]).group(1) != request_id
+
+
+def test_a_server_with_pages_gets_its_page_and_its_own_413():
+    pages = []
+
+    def error_page(code, detail, status):
+        pages.append((code, detail, status))
+        return f"page {code}", status
+
+    app = _app_with_error_routes(too_large=lambda: Refused("over the 10 byte limit"),
+                                 wants_json=lambda: request.path == "/domain",
+                                 error_page=error_page)
+    client = app.test_client()
+    assert client.get("/domain").json["error"]["code"] == "conflict"  # JSON where JSON is wanted
+    assert client.post("/upload", data=b"x" * 11).get_data(as_text=True) == "page conflict"
+    assert client.get("/teapot").status_code == 418 and client.get("/crash?code=CL01-0042").status_code == 500
+    assert pages == [("conflict", "over the 10 byte limit", 409), ("http_418", "short and stout", 418),
+                     ("http_500", "", 500)]
+
+
+def test_a_files_sha256_is_read_in_blocks_and_matches_the_whole_files(tmp_path):
+    data = bytes(range(256)) * 9000  # 2.3 MB: three read blocks, the last one partial
+    path = tmp_path / "model.onnx"
+    path.write_bytes(data)
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+    assert sha256_file(str(path)) == sha256_file(path)

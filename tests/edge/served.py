@@ -85,7 +85,9 @@ class ServedProcess:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # The port is bound before the app is built (common.serving.bind_listener): on a
+                # busy machine a request waits in the listen queue past its 1 s read timeout.
                 time.sleep(0.1)
         self.kill()
         raise RuntimeError(f"ildscreen serve did not become healthy:\n{self.output}")

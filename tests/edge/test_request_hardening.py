@@ -125,3 +125,27 @@ def test_the_tablet_form_still_registers_a_patient_from_text_fields(client, nurs
     response = client.post("/patients/new", data=form)
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
     assert db.execute("SELECT code, birth_year FROM patients").fetchall() == [("CL77-0001", 1950)]
+
+
+def test_an_unexpected_error_is_a_500_with_a_request_id_and_no_patient_data(client, nurse, patient, monkeypatch,
+                                                                             caplog):
+    """The clinic service answers with the shared handlers (common.web): the id in the answer is the
+    one in the log line, and the exception's text (which may name the patient) is in neither."""
+    import logging
+    import re
+
+    from edge import patients
+
+    def broken(db, patient_id):
+        raise KeyError(f"{PATIENT['code']} {PATIENT.get('name', '')}")
+
+    monkeypatch.setattr(patients, "get_patient", broken)
+    with caplog.at_level(logging.ERROR, logger="edge.app"):
+        response = client.get(f"/api/v1/patients/{patient['id']}", headers=nurse)
+    assert response.status_code == 500 and response.json["error"]["code"] == "internal_error"
+    request_id = re.search(r"request id ([0-9a-f]{12})", response.json["error"]["message"]).group(1)
+    logged = [record.getMessage() for record in caplog.records if record.name == "edge.app"]
+    assert [message.splitlines()[0] for message in logged] == [
+        f"unhandled KeyError in /api/v1/patients/<int:patient_id> (request id {request_id})"]
+    assert "in broken" in logged[0]  # the stack is logged, for the admin
+    assert PATIENT["code"] not in response.get_data(as_text=True) + caplog.text

@@ -212,3 +212,26 @@ def test_a_clinic_revokes_its_waiting_referral_and_the_watcher_stops_waiting(api
         db.close()
     refused = client.post(f"/api/v1/referrals/{REFERRAL_CODE}/revoke", headers=north)
     assert refused.status_code == 409 and refused.json["error"]["code"] == "conflict"
+
+
+def test_an_unexpected_error_is_a_500_json_with_a_request_id_and_no_referral_data(api, monkeypatch, caplog):
+    """The hospital server answers with the clinic's shared handlers (common.web)."""
+    import logging
+    import re
+
+    from imaging_server import app as app_module
+
+    client, tokens = api
+    client.post("/api/v1/referrals", json=referral_bundle(), headers=_headers(tokens["clinic-north"]))
+
+    def broken(referral):
+        raise ValueError(f"referral {referral['code']}")
+
+    monkeypatch.setattr(app_module, "status_view", broken)
+    with caplog.at_level(logging.ERROR, logger="imaging_server.app"):
+        response = client.get(f"/api/v1/referrals/{REFERRAL_CODE}", headers=_headers(tokens["clinic-north"]))
+    assert response.status_code == 500 and response.json["error"]["code"] == "internal_error"
+    request_id = re.search(r"request id ([0-9a-f]{12})", response.json["error"]["message"]).group(1)
+    assert caplog.records[-1].getMessage().startswith(
+        f"unhandled ValueError in /api/v1/referrals/<code> (request id {request_id})")
+    assert REFERRAL_CODE not in response.get_data(as_text=True) + caplog.records[-1].getMessage()
