@@ -12,7 +12,9 @@ under ``/api/v1/reader`` with ``Authorization: Bearer <reader token>``:
 - ``POST /referrals/<code>/nodules/<n>/confirm`` and ``/reject``.
 
 Masses (lesions of 30 mm or more) are entries of the same list (``"lesion": "mass"``) and are
-reviewed the same way. The consolidation has its own routes:
+reviewed the same way, as are regions of 30 mm or more that the consolidation volume counts
+(``"lesion": "consolidation"``: one region, one finding; a regraded line keeps that name). The
+consolidation's volume has its own routes:
 
 - ``GET /referrals/<code>/consolidation``;
 - ``PATCH /referrals/<code>/consolidation``: the reader's ``volume_ml`` (and optionally
