@@ -7,7 +7,8 @@ regrowth inside the dense voxels, on a grid of about 1.5 mm in-plane), and the d
 ``MIN_COMPONENT_ML`` are consolidation. The mediastinum is outside the lung mask already; consolidation along
 the pleura is inside it (the mask fills the dents dense disease leaves, see ``segmentation.py``).
 Lesions as large as a 30 mm sphere are not taken out as nodules: a round consolidation and a mass
-look alike to this method, so such a lesion is counted here and listed as a mass too.
+look alike to this method, so such a lesion is counted here and listed once, as a lesion line named
+consolidation (``findings.nodule_line``; the statement names it).
 
 An "incidental consolidation" line is reported when the total is at least
 ``REPORT_THRESHOLD_ML``. No published volume threshold exists for this; 5 ml is a programme

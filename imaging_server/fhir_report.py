@@ -131,8 +131,9 @@ def nodule_sentence(number: int, nodule: dict, applies: str) -> str:
                  f"{f' (malignancy probability {probability})' if probability else ''}: "
                  f"{nodule['lung_rads']['management']}")
     ordered = [lung_rads, advice] if applies.startswith("Lung-RADS") else [advice, lung_rads]
-    # A lesion of 30 mm or more is a mass (nodule_guidelines.lesion_kind); reports before masses had no key.
-    name = "Mass" if nodule.get("lesion") == "mass" else "Nodule"
+    # A lesion of 30 mm or more is a mass (nodule_guidelines.lesion_kind), or consolidation when the
+    # consolidation volume counts it (findings.nodule_line); reports before masses had no key.
+    name = nodule.get("lesion", "nodule").capitalize()
     return (f"{name} {number}: {kind}, {nodule['mean_diameter_mm']:.1f} mm{solid}, {nodule['status']}; "
             f"{ordered[0]} (applies); {ordered[1]}.")
 
@@ -196,7 +197,7 @@ def _review_note(finding: dict) -> str:
 def _nodule_observation(number: int, nodule: dict, applies: str) -> dict:
     components = [
         _component("nodule-type", "Nodule type", None, value_string=nodule["type"]),
-        _component("lesion-kind", "Nodule (< 30 mm) or mass (>= 30 mm)", None,
+        _component("lesion-kind", "Nodule (< 30 mm), mass (>= 30 mm) or consolidation (>= 30 mm, in its volume)", None,
                    value_string=nodule.get("lesion", "nodule")),
         _component("nodule-mean-diameter", "Mean diameter", _quantity(nodule["mean_diameter_mm"], "mm", "mm")),
         _component("nodule-solid-component", "Solid component mean diameter",
@@ -214,8 +215,8 @@ def _nodule_observation(number: int, nodule: dict, applies: str) -> dict:
     note = (f"{nodule_sentence(number, nodule, applies)} Lung-RADS row: {nodule['lung_rads']['rule']} "
             f"({nodule['lung_rads']['source']}). Fleischner row: {nodule['fleischner']['rule']} "
             f"({nodule['fleischner']['source']}); {nodule['fleischner']['applies_to']}. Method: {nodule['method']}."
-            f"{_review_note(nodule)}")
-    kind = "mass" if nodule.get("lesion") == "mass" else "nodule"
+            f"{' ' + nodule['note'] if nodule.get('note') else ''}{_review_note(nodule)}")
+    kind = nodule.get("lesion", "nodule")
     return _local_observation(f"pulmonary-nodule-{number}", f"Pulmonary {kind} {number} (CT)",
                               {"valueQuantity": _quantity(nodule["mean_diameter_mm"], "mm", "mm")}, note,
                               components=components, code="pulmonary-nodule")

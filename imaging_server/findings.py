@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from scipy import ndimage
 
 from imaging_server import bone as bone_density
 from imaging_server import consolidation as consolidation_finding
@@ -37,6 +38,20 @@ MAX_NODULE_SLICE_MM = 3.0
 # the scans are not registered, so it holds for a patient positioned alike).
 MATCH_DISTANCE_MM = 10.0
 CONTEXTS = ("incidental", "screening")
+# A lesion as large as a 30 mm sphere is named consolidation when at least this share of it lies in the
+# measured consolidation (see :func:`_is_consolidation`).
+CONSOLIDATION_SHARE = 0.5
+CONSOLIDATION_OR_MASS_NOTE = (
+    "One region, one finding: homogeneous soft-tissue attenuation that takes the place of aerated lung is "
+    "consolidation, and an opacity over 3 cm is a mass (Fleischner Society glossary, Hansell DM et al. Radiology "
+    "2008;246:697-722); attenuation and shape cannot tell a round consolidation from a mass, so a region the "
+    "consolidation volume counts is named consolidation. Its Lung-RADS category and advice are those of a mass "
+    "of its size: if it proves a mass (no air bronchogram, not resolving on follow-up), work it up as one.")
+# A subsolid lesion in a lung zone whose ILD extent index is at least this is taken as a focus of that
+# diffuse pattern, not as a nodule (programme assumption: the index reads 6-8% in normal-looking lung on
+# the LIDC-IDRI slabs, partial volume included, and about 24% in the phantom's fibrotic lower zone, whose
+# -450 HU patches are ground-glass foci to any method; see :func:`_outside_diffuse_pattern`).
+DIFFUSE_PATTERN_ZONE_PERCENT = 15.0
 
 
 @dataclass
@@ -108,20 +123,35 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
     if previous_extent is not None:
         result["progression"] = ild_extent.progression(result["ild_extent"], previous_extent,
                                                        threshold_points=methods.progression_threshold_points)
-    found, nodule_mask, assessed = _detect_nodules(volume, lung_mask, methods)
-    result["nodules"] = _nodule_lines(volume, found, prior, methods.nodule.name)
+    found, nodule_mask, assessed, in_pattern = _detect_nodules(volume, lung_mask, methods, zones,
+                                                               result["ild_extent"]["zones"])
+    lap("nodules")
+    consolidation_mask = methods.consolidation.find(volume, lung_mask, nodule_mask)
+    consolidated = [_is_consolidation(nodule, consolidation_mask, volume.spacing_mm) for nodule in found]
+    # Regions become lesion lines only where lesions are assessed (thin enough sections), like nodules.
+    regions = _consolidation_regions(volume, consolidation_mask, [n for n, named in zip(found, consolidated) if named],
+                                     methods.consolidation.name) if assessed else []
+    found, consolidated = found + regions, consolidated + [True] * len(regions)
+    result["nodules"] = _nodule_lines(volume, found, prior, methods.nodule.name, consolidated)
     result["nodule_guideline"] = {
         **applicable_guideline(methods.context),
         "lung_rads_exam_category": exam_lung_rads([n["lung_rads"]["category"] for n in result["nodules"]]),
         "assessed": assessed,
         "method": (f"classical: {nodules.METHOD}" if methods.nodule.name == "classical" else methods.nodule.name)
                   if assessed else f"not assessed: slices thicker than {MAX_NODULE_SLICE_MM:g} mm",
+        "subsolid_in_ild_pattern": in_pattern,
+        "ild_pattern_rule": (f"subsolid lesions in a zone whose ILD extent is >= {DIFFUSE_PATTERN_ZONE_PERCENT:g}% are "
+                             "foci of that pattern, not nodules (programme assumption)"),
     }
-    lap("nodules")
-    consolidation_mask = methods.consolidation.find(volume, lung_mask, nodule_mask)
     result["consolidation"] = consolidation_finding.consolidation_summary(
         consolidation_mask, lung_mask, zones, volume.voxel_volume_ml,
         report_threshold_ml=methods.consolidation_report_ml, method=methods.consolidation.name)
+    regions = [number for number, line in enumerate(result["nodules"], start=1) if line["lesion"] == "consolidation"]
+    if regions:
+        result["consolidation"]["lesions"] = regions
+        result["consolidation"]["statement"] += " It includes " + ", ".join(
+            f"lesion {number} ({result['nodules'][number - 1]['mean_diameter_mm']:.1f} mm)" for number in regions) + \
+            ", listed once among the lesions as consolidation."
     if methods.context == "screening" and result["consolidation"]["incidental"]:
         result["nodule_guideline"]["note"] = (
             "Consolidation may suggest an infectious or inflammatory process: Lung-RADS v2022 allows category 0 "
@@ -140,11 +170,24 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
     return result
 
 
-def _detect_nodules(volume, lung_mask, methods) -> tuple[list[nodules.Nodule], np.ndarray, bool]:
+def _detect_nodules(volume, lung_mask, methods, zones,
+                    zone_extent) -> tuple[list[nodules.Nodule], np.ndarray, bool, int]:
+    """The lesions to report, the mask that keeps those under a 30 mm sphere out of the consolidation,
+    whether nodules were assessed, and how many subsolid ones were foci of a diffuse ILD pattern."""
     nodule_mask = np.zeros(lung_mask.shape, dtype=bool)
     if volume.spacing_mm[0] > MAX_NODULE_SLICE_MM and methods.nodule.name == "classical":
-        return [], nodule_mask, False
-    found = methods.nodule.detect(volume, lung_mask)
+        return [], nodule_mask, False, 0
+    left_out = []
+
+    def diffuse_rule(candidates: list[nodules.Nodule]) -> list[nodules.Nodule]:
+        kept, count = _outside_diffuse_pattern(candidates, zones, zone_extent)
+        left_out.append(count)
+        return kept
+
+    if isinstance(methods.nodule, nodules.ClassicalNoduleDetector):  # the cheap zone rule first
+        found = methods.nodule.detect(volume, lung_mask, prefilter=diffuse_rule)
+    else:
+        found = diffuse_rule(methods.nodule.detect(volume, lung_mask))
     for nodule in found:
         if np.cbrt(6 / np.pi * nodule.volume_mm3) >= nodules.DIAMETER_RANGE_MM[1]:
             # As large as a 30 mm sphere: a mass or a round consolidation, which attenuation and
@@ -158,17 +201,91 @@ def _detect_nodules(volume, lung_mask, methods) -> tuple[list[nodules.Nodule], n
         grid = np.ogrid[box]
         distance2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, volume.spacing_mm))
         nodule_mask[box] |= distance2 <= radius ** 2
-    return found, nodule_mask, True
+    return found, nodule_mask, True, sum(left_out)
 
 
-def _nodule_lines(volume: CtVolume, found: list[nodules.Nodule], prior: Optional[dict], method: str) -> list[dict]:
-    """One JSON line per nodule, with status against the prior scan and both guidelines' advice."""
+def _outside_diffuse_pattern(found: list[nodules.Nodule], zones: list[slice],
+                             zone_extent: dict) -> tuple[list[nodules.Nodule], int]:
+    """The lesions to report, and how many subsolid ones were left out as foci of a diffuse ILD pattern.
+
+    A ground-glass or part-solid lesion whose centre lies in a zone (``zones``: slice ranges, in the
+    order of ``zone_extent``'s upper, middle, lower) with an ILD extent of at least
+    ``DIFFUSE_PATTERN_ZONE_PERCENT`` is left out: in patchy ground glass or reticulation each patch
+    looks like a subsolid nodule, and the ILD extent already reports them (the Fleischner Society's
+    nodule guideline addresses focal nodules, not diffuse lung disease). Solid lesions are always kept.
+    """
+    extents = list(zone_extent.values())
+    kept, left_out = [], 0
+    for nodule in found:
+        slice_index = int(round(nodule.center_index[0]))
+        zone = next((k for k, part in enumerate(zones) if part.start <= slice_index < part.stop), None)
+        if nodule.type != "solid" and zone is not None and extents[zone] >= DIFFUSE_PATTERN_ZONE_PERCENT:
+            left_out += 1
+        else:
+            kept.append(nodule)
+    return kept, left_out
+
+
+def _is_consolidation(nodule: nodules.Nodule, consolidation_mask: np.ndarray, spacing_mm) -> bool:
+    """Whether a lesion as large as a 30 mm sphere is consolidation: at least ``CONSOLIDATION_SHARE`` of
+    the sphere of its mean diameter (where the lung holds it) lies in the consolidation mask.
+
+    Lesions under that size are taken out of the consolidation before it is measured
+    (:func:`_detect_nodules`), so they are never counted twice.
+    """
+    if np.cbrt(6 / np.pi * nodule.volume_mm3) < nodules.DIAMETER_RANGE_MM[1]:
+        return False
+    centre = np.asarray(nodule.center_index)
+    radius = nodule.mean_diameter_mm / 2
+    box = tuple(slice(max(int(c - radius / s) - 1, 0), min(int(c + radius / s) + 2, size))
+                for c, s, size in zip(centre, spacing_mm, consolidation_mask.shape))
+    grid = np.ogrid[box]
+    sphere = sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, spacing_mm)) <= radius ** 2
+    return bool(np.count_nonzero(consolidation_mask[box] & sphere) >= CONSOLIDATION_SHARE * np.count_nonzero(sphere))
+
+
+def _consolidation_regions(volume: CtVolume, consolidation_mask: np.ndarray, named: list[nodules.Nodule],
+                           method: str) -> list[nodules.Nodule]:
+    """The consolidation's regions as large as a 30 mm sphere that no lesion line names yet, measured
+    as lesions (centre, Lung-RADS mean diameter, volume), so that each is one finding with a place and a
+    size: a large juxtapleural tumour or a lobar consolidation fails the nodule shape tests but is
+    still reported where it is (``named``: the detector's lesions already named consolidation)."""
+    present = [np.flatnonzero(consolidation_mask.any(axis=other)) for other in ((1, 2), (0, 2), (0, 1))]
+    if any(not axis.size for axis in present):
+        return []
+    box = tuple(slice(int(axis[0]), int(axis[-1]) + 1) for axis in present)
+    labels, count = ndimage.label(consolidation_mask[box])
+    sizes = np.bincount(labels.ravel(), minlength=count + 1) * float(np.prod(volume.spacing_mm))
+    large = np.flatnonzero(sizes >= np.pi / 6 * nodules.DIAMETER_RANGE_MM[1] ** 3)
+    taken = set()
+    for nodule in named:
+        local = tuple(int(round(c)) - part.start for c, part in zip(nodule.center_index, box))
+        if all(0 <= value < size for value, size in zip(local, labels.shape)):
+            taken.add(int(labels[local]))
+    regions = []
+    for index in large:
+        if index == 0 or int(index) in taken:
+            continue
+        region_box = ndimage.find_objects((labels == index).astype(np.uint8))[0]
+        component = labels[region_box] == index
+        offset = tuple(part.start + inner.start for part, inner in zip(box, region_box))
+        full = tuple(slice(o, o + n) for o, n in zip(offset, component.shape))
+        regions.append(nodules.measure_nodule(component, volume.hu[full], volume.spacing_mm, offset=offset,
+                                              method=method))
+    return regions
+
+
+def _nodule_lines(volume: CtVolume, found: list[nodules.Nodule], prior: Optional[dict], method: str,
+                  consolidated: Optional[list[bool]] = None) -> list[dict]:
+    """One JSON line per lesion, with status against the prior scan and both guidelines' advice
+    (``consolidated``: which lesions are consolidation, see :func:`_is_consolidation`)."""
     # A prior exam counts for nodules only when its nodules were assessed (thin enough sections).
     assessed_before = prior is not None and (prior.get("nodule_guideline") or {}).get("assessed", True)
     prior_nodules = prior.get("nodules") if assessed_before else None
     groups = [fleischner_group(n.type) for n in found]
     lines = []
-    for nodule, group in zip(found, groups):
+    consolidated = consolidated or [False] * len(found)
+    for nodule, group, is_consolidation in zip(found, groups, consolidated):
         centre = volume.patient_position(nodule.center_index)
         before = _match(centre, prior_nodules) if prior_nodules is not None else None
         status = nodule_status(nodule.mean_diameter_mm, before["mean_diameter_mm"] if before else None,
@@ -177,21 +294,30 @@ def _nodule_lines(volume: CtVolume, found: list[nodules.Nodule], prior: Optional
                                         prior_category=(before or {}).get("lung_rads", {}).get("category"))
         lines.append(nodule_line(description, volume_mm3=nodule.volume_mm3, center_mm=centre,
                                  multiple=groups.count(group) > 1, method=method,
-                                 prior_mean_diameter_mm=before["mean_diameter_mm"] if before else None))
+                                 prior_mean_diameter_mm=before["mean_diameter_mm"] if before else None,
+                                 consolidation=is_consolidation))
     return lines
 
 
 def nodule_line(description: NoduleDescription, *, volume_mm3: float, center_mm: list[float], multiple: bool,
-                method: str, prior_mean_diameter_mm: Optional[float] = None) -> dict:
-    """The report line of one nodule: measurements, status and both guidelines' category and advice."""
+                method: str, prior_mean_diameter_mm: Optional[float] = None, consolidation: bool = False) -> dict:
+    """The report line of one lesion: measurements, status and both guidelines' category and advice.
+
+    ``lesion`` is ``nodule`` or ``mass`` by size (``nodule_guidelines.lesion_kind``), or ``consolidation``
+    for a region of 30 mm or more that the consolidation volume counts (``consolidation``), which then
+    carries ``CONSOLIDATION_OR_MASS_NOTE``.
+    """
+    kind = lesion_kind(description.mean_diameter_mm)
+    named = {"lesion": "consolidation", "note": CONSOLIDATION_OR_MASS_NOTE} if consolidation and kind == "mass" else {}
     return {
-        "lesion": lesion_kind(description.mean_diameter_mm),
+        "lesion": kind,
         "type": description.type, "mean_diameter_mm": description.mean_diameter_mm,
         "solid_component_mm": description.solid_component_mm, "volume_mm3": volume_mm3, "center_mm": center_mm,
         "status": description.status, "prior_mean_diameter_mm": prior_mean_diameter_mm,
         "lung_rads": lung_rads_category(description),
         "fleischner": fleischner_recommendation(description, multiple=multiple),
         "method": method,
+        **named,
     }
 
 

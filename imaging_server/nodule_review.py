@@ -12,7 +12,9 @@ under ``/api/v1/reader`` with ``Authorization: Bearer <reader token>``:
 - ``POST /referrals/<code>/nodules/<n>/confirm`` and ``/reject``.
 
 Masses (lesions of 30 mm or more) are entries of the same list (``"lesion": "mass"``) and are
-reviewed the same way. The consolidation has its own routes:
+reviewed the same way, as are regions of 30 mm or more that the consolidation volume counts
+(``"lesion": "consolidation"``: one region, one finding; a regraded line keeps that name). The
+consolidation's volume has its own routes:
 
 - ``GET /referrals/<code>/consolidation``;
 - ``PATCH /referrals/<code>/consolidation``: the reader's ``volume_ml`` (and optionally
@@ -289,6 +291,7 @@ def regrade(nodules: list[dict]) -> list[dict]:
     for nodule, group in zip(nodules, groups):
         line = nodule_line(_description(nodule), volume_mm3=nodule.get("volume_mm3"), center_mm=nodule["center_mm"],
                            multiple=groups.count(group) > 1, method=nodule.get("method", "radiologist"),
-                           prior_mean_diameter_mm=nodule.get("prior_mean_diameter_mm"))
+                           prior_mean_diameter_mm=nodule.get("prior_mean_diameter_mm"),
+                           consolidation=nodule.get("lesion") == "consolidation")
         regraded.append({**nodule, **line})
     return regraded

@@ -6,14 +6,18 @@ Classical method (:class:`ClassicalNoduleDetector`), on the lung mask:
    between aerated lung and ground glass) inside the lung mask, and the cores that remain when
    those voxels are opened by ``OPENING_MM`` (4 mm), grown back: on real CT a lesion touches
    vessels, the pleura or other opacities and is one component with them; the opening cuts
-   vessels thinner than 8 mm (see :func:`_candidates`);
+   vessels thinner than 8 mm (see :func:`_candidates`); and, for ground glass, the regions whose mean
+   attenuation over about 4 mm is -650..-300 HU, grown back into the voxels above -725 HU (see
+   :func:`_ground_glass_candidates`), kept only when typed ground glass, with an elongation up to 4 and
+   a fill of 0.5 (a lesion against the pleura is flattened);
 2. false-positive reduction by shape: a volume-equivalent diameter of 4-``MASS_MAX_MM`` mm (a
    lesion of 30 mm or more is reported as a mass, see ``nodule_guidelines.lesion_kind``), an elongation
    (longest over shortest principal axis) at most 2 (vessels and fissures are tubes and
    sheets), a fill of its principal-axis ellipsoid of at least 0.6 (a compact blob), and a shell
    2 mm around it that is mostly aerated lung (at least 60% below ``CANDIDATE_HU``); a subsolid
    candidate within 10 mm of a ground-glass/reticular region (-725..-300 HU) larger than a
-   30 mm nodule is taken as part of that ILD pattern, not as a nodule;
+   30 mm nodule is taken as part of that ILD pattern, not as a nodule (before that, the caller's
+   ``prefilter``: ``findings`` leaves out subsolid candidates in a zone of extensive ILD pattern);
 3. type from attenuation: the solid component is the voxels above ``SOLID_HU`` (-300 HU); a
    nodule whose solid component is < 2 mm is ground glass, one whose solid component measures at
    least 80% of its diameter is solid, anything between is part-solid;
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Optional, Protocol
 
 import numpy as np
 from scipy import ndimage
@@ -56,7 +60,17 @@ MIN_AERATED_SHELL = 0.5
 GROUND_GLASS_SOLID_MM = 2.0
 SOLID_RATIO = 0.8
 ILD_PATTERN_MARGIN_MM = 10.0
-METHOD = ("components above -725 HU in the lung and their cores after a 4 mm opening, 4-100 mm, elongation <= 2, compact, aerated 2 mm shell, subsolid "
+# Ground-glass candidates: the lung's HU averaged over about GROUND_GLASS_WINDOW_MM (inside the mask only)
+# above GROUND_GLASS_MEAN_HU (halfway between aerated lung, about -850, and ground glass, about -550 to
+# -450) and not above SOLID_HU; allowed an elongation up to GROUND_GLASS_MAX_ELONGATION (programme
+# assumptions, see :func:`_ground_glass_candidates`).
+GROUND_GLASS_WINDOW_MM = 4.0
+GROUND_GLASS_MEAN_HU = -650.0
+GROUND_GLASS_MAX_ELONGATION = 4.0
+GROUND_GLASS_MIN_FILL = 0.5
+METHOD = ("components above -725 HU in the lung and their cores after a 4 mm opening, and ground-glass regions of "
+          "-650..-300 HU mean over 4 mm; 4-100 mm, elongation <= 2 (ground glass 4), compact, aerated 2 mm shell, "
+          "subsolid "
           "ones not within 10 mm of a larger ILD pattern; type from the > -300 HU solid part; mean of the long and "
           "short axis in the plane where largest (Lung-RADS v2022); 30 mm or more: a mass")
 
@@ -88,23 +102,35 @@ class ClassicalNoduleDetector:
 
     name = "classical"
 
-    def detect(self, volume: CtVolume, lung_mask: np.ndarray) -> list[Nodule]:
+    def detect(self, volume: CtVolume, lung_mask: np.ndarray, *,
+               prefilter: Optional[Callable[[list[Nodule]], list[Nodule]]] = None) -> list[Nodule]:
+        """The nodules in ``lung_mask``; ``prefilter`` (the caller's rule, e.g. the zone rule of
+        ``findings``) runs on the measured candidates before the costlier ILD-pattern test."""
         dense = lung_mask & (volume.hu > CANDIDATE_HU)
         voxel_mm3 = float(np.prod(volume.spacing_mm))
         low, high = (np.pi / 6 * d ** 3 / voxel_mm3 for d in (DIAMETER_RANGE_MM[0], MASS_MAX_MM))
         kept = []
-        for component, padded, opened in _candidates(dense, volume.spacing_mm):
+        candidates = _candidates(dense, volume.spacing_mm) + \
+            _ground_glass_candidates(volume.hu, lung_mask, volume.spacing_mm)
+        for component, padded, source in candidates:
             size = int(component.sum())
             if not low <= size <= high:
                 continue
-            if not _is_compact(component, volume.spacing_mm) or \
+            shape = {"max_elongation": GROUND_GLASS_MAX_ELONGATION, "min_fill": GROUND_GLASS_MIN_FILL} \
+                if source == "ground_glass" else {}
+            if not _is_compact(component, volume.spacing_mm, **shape) or \
                     not _shell_is_aerated(component, volume.hu[padded], lung_mask[padded], volume.spacing_mm):
                 continue
             nodule = measure_nodule(component, volume.hu[padded], volume.spacing_mm,
                                     offset=tuple(part.start for part in padded), method=self.name)
-            nodule.extra["opened"] = opened
+            if source == "ground_glass" and nodule.type != "ground_glass":
+                continue  # a vessel's or a solid lesion's blurred rim: the other sources judge those
+            nodule.extra["opened"] = source == "opened"
+            nodule.extra["source"] = source
             kept.append(nodule)
         kept = _distinct([n for n in kept if n.mean_diameter_mm >= DIAMETER_RANGE_MM[0]], volume.spacing_mm)
+        if prefilter is not None:
+            kept = prefilter(kept)
         nodules = _outside_ild_pattern(kept, volume, lung_mask) if any(_ild_sensitive(n) for n in kept) else kept
         logger.info("nodule candidates: %s kept", len(nodules))
         return nodules
@@ -129,9 +155,9 @@ def _ild_sensitive(nodule: Nodule) -> bool:
     return nodule.type != "solid" or (nodule.extra.get("opened", False) and nodule.mean_diameter_mm < DIAMETER_RANGE_MM[1])
 
 
-def _candidates(dense: np.ndarray, spacing_mm) -> list[tuple[np.ndarray, tuple[slice, ...], bool]]:
-    """Dense structures to test, each as (its mask inside a padded box, that box, whether it is an
-    opened core).
+def _candidates(dense: np.ndarray, spacing_mm) -> list[tuple[np.ndarray, tuple[slice, ...], str]]:
+    """Dense structures to test, each as (its mask inside a padded box, that box, its source:
+    ``"component"`` or ``"opened"`` core).
 
     Two sources: the threshold components themselves (an isolated nodule), and the cores left
     after opening the dense voxels by ``OPENING_MM`` -- a lesion touching a vessel, the pleura or
@@ -147,7 +173,7 @@ def _candidates(dense: np.ndarray, spacing_mm) -> list[tuple[np.ndarray, tuple[s
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is not None:
             padded = _pad(box, dense.shape, spacing_mm, SHELL_MM + 1)
-            found.append((labels[padded] == index, padded, False))
+            found.append((labels[padded] == index, padded, "component"))
     factor = max(1, int(COARSE_GRID_MM // min(spacing_mm[1:])))
     coarse = block_majority(dense, factor)
     step_mm = factor * min(spacing_mm[1:])
@@ -169,18 +195,95 @@ def _candidates(dense: np.ndarray, spacing_mm) -> list[tuple[np.ndarray, tuple[s
     for index, box in enumerate(ndimage.find_objects(core_labels), start=1):
         if box is None:
             continue
-        cells = core_labels[box] == index
-        full = tuple(slice(part.start * f, min(part.stop * f, size))
-                     for part, f, size in zip(box, (1, factor, factor), dense.shape))
-        up = np.repeat(np.repeat(cells, factor, axis=1), factor, axis=2)[:, :full[1].stop - full[1].start,
-                                                                         :full[2].stop - full[2].start]
-        padded = _pad(full, dense.shape, spacing_mm, SHELL_MM + 1)
-        component = np.zeros(tuple(p.stop - p.start for p in padded), dtype=bool)
-        component[tuple(slice(f.start - p.start, f.stop - p.start) for f, p in zip(full, padded))] = up
+        component, padded = _on_full_grid(core_labels[box] == index, box, factor, dense.shape, spacing_mm)
         component &= dense[padded]
         if component.any() and not any(p == padded and np.array_equal(c, component) for c, p, _ in found):
-            found.append((component, padded, True))
+            found.append((component, padded, "opened"))
     return found
+
+
+def _ground_glass_candidates(hu: np.ndarray, lung_mask: np.ndarray,
+                             spacing_mm) -> list[tuple[np.ndarray, tuple[slice, ...], str]]:
+    """Ground-glass regions found on the lung's mean attenuation rather than on single voxels.
+
+    A ground-glass lesion is a haze of about -750 to -450 HU: at the -725 HU candidate threshold it
+    frays into pieces and merges, through its fringe, with whatever faint density touches it (the
+    partial-volume band along the pleura, dependent density), so the threshold component is a thin
+    sheet that fails the shape tests and the lesion itself is too thin to survive the opening
+    (LIDC-IDRI-0002's pleura-based ground-glass nodule). Averaged over a window of about
+    ``GROUND_GLASS_WINDOW_MM`` (in the lung mask only, so the chest wall adds nothing), the lesion
+    stays above ``GROUND_GLASS_MEAN_HU`` while a band one or two pixels thick falls back to aerated
+    lung. The mean runs on the ~``COARSE_GRID_MM`` grid of the opening (block means); each region
+    of -650..-300 HU mean is mapped back to the full grid inside the lung mask. Only those typed
+    ground glass are kept by the caller: a vessel's or a solid nodule's blurred rim is not one.
+    """
+    factor = max(1, int(COARSE_GRID_MM // min(spacing_mm[1:])))
+    step_mm = factor * min(spacing_mm[1:])
+    coarse_mm = (spacing_mm[0], step_mm, step_mm)
+    inside = block_sum(lung_mask, factor, dtype=np.float32)
+    clipped = np.clip(hu, -1000.0, 100.0, dtype=np.float32)
+    clipped *= lung_mask
+    weighted = block_sum(clipped, factor, dtype=np.float32)
+    del clipped
+    size = tuple(max(1, 2 * int(round(GROUND_GLASS_WINDOW_MM / 2 / step)) + 1) for step in coarse_mm)
+    weighted = ndimage.uniform_filter(weighted, size=size, mode="constant")
+    inside = ndimage.uniform_filter(inside, size=size, mode="constant")
+    mean_hu = np.divide(weighted, inside, out=np.full_like(weighted, -1000.0), where=inside > 0.25 * factor * factor)
+    haze = (mean_hu > GROUND_GLASS_MEAN_HU) & (mean_hu <= SOLID_HU)
+    del weighted, inside, mean_hu
+    found = []
+    labels, _ = ndimage.label(haze)
+    cell_mm3 = float(np.prod(coarse_mm))
+    low, high = (np.pi / 6 * d ** 3 / cell_mm3 for d in (DIAMETER_RANGE_MM[0], MASS_MAX_MM))
+    # Half the window, in coarse cells: how far the lesion's fringe is grown back.
+    grow = tuple(max(0, int(round(GROUND_GLASS_WINDOW_MM / 2 / step))) for step in coarse_mm)
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        cells = labels[box] == index
+        count = int(cells.sum())
+        # The shape tests on the coarse cells first: most regions (vessels' blurred rims) end here, cheaply.
+        if not low <= count <= high or not _is_compact(cells, coarse_mm, max_elongation=GROUND_GLASS_MAX_ELONGATION,
+                                                       min_fill=GROUND_GLASS_MIN_FILL):
+            continue
+        box = tuple(slice(max(part.start - g, 0), min(part.stop + g, n)) for part, g, n in zip(box, grow, labels.shape))
+        cells = labels[box] == index
+        for axis, g in enumerate(grow):
+            if g:
+                line = np.ones([3 if k == axis else 1 for k in range(3)], dtype=bool)
+                cells = ndimage.binary_dilation(cells, structure=line, iterations=g)
+        component, padded = _on_full_grid(cells, box, factor, hu.shape, spacing_mm)
+        # The grown region keeps the lung's voxels above CANDIDATE_HU: the lesion with its fringe, which the
+        # mean cut off (its diameter and its aerated shell are then the lesion's).
+        component &= lung_mask[padded] & (hu[padded] > CANDIDATE_HU)
+        if component.any():
+            found.append((component, padded, "ground_glass"))
+    return found
+
+
+def _on_full_grid(cells: np.ndarray, box: tuple[slice, ...], factor: int, shape,
+                  spacing_mm) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """Coarse ``cells`` (inside ``box`` of the grid of ``factor`` x ``factor`` blocks) as a full-grid mask
+    inside a box padded for the shell test, and that box."""
+    full = tuple(slice(part.start * f, min(part.stop * f, size))
+                 for part, f, size in zip(box, (1, factor, factor), shape))
+    up = np.repeat(np.repeat(cells, factor, axis=1), factor, axis=2)[:, :full[1].stop - full[1].start,
+                                                                     :full[2].stop - full[2].start]
+    padded = _pad(full, shape, spacing_mm, SHELL_MM + 1)
+    component = np.zeros(tuple(p.stop - p.start for p in padded), dtype=bool)
+    component[tuple(slice(f.start - p.start, f.stop - p.start) for f, p in zip(full, padded))] = up
+    return component, padded
+
+
+def block_sum(values: np.ndarray, factor: int, *, dtype=np.float32) -> np.ndarray:
+    """The sum of each in-plane block of ``factor`` x ``factor`` voxels, as ``dtype`` (edges padded with zeros)."""
+    if factor == 1:
+        return values.astype(dtype)
+    slices, rows, cols = values.shape
+    pad = ((0, 0), (0, -rows % factor), (0, -cols % factor))
+    padded = np.pad(values, pad) if any(p[1] for p in pad) else values
+    return padded.reshape(slices, padded.shape[1] // factor, factor, padded.shape[2] // factor,
+                          factor).sum(axis=(2, 4), dtype=dtype)
 
 
 def measure_nodule(component: np.ndarray, hu: np.ndarray, spacing_mm, *, offset=(0, 0, 0),
@@ -284,15 +387,16 @@ def axial_diameters(points: np.ndarray, pixel_mm: tuple[float, float]) -> tuple[
     return long_axis, float(across.max() - across.min())
 
 
-def _is_compact(component: np.ndarray, spacing_mm) -> bool:
+def _is_compact(component: np.ndarray, spacing_mm, *, max_elongation: float = MAX_ELONGATION,
+                min_fill: float = MIN_ELLIPSOID_FILL) -> bool:
     points = np.argwhere(component) * np.asarray(spacing_mm, dtype=float)
     covariance = np.cov(points, rowvar=False, bias=True) + np.diag(np.asarray(spacing_mm, dtype=float) ** 2 / 12)
     eigenvalues = np.clip(np.linalg.eigvalsh(covariance), 1e-6, None)
-    if np.sqrt(eigenvalues.max() / eigenvalues.min()) > MAX_ELONGATION:
+    if np.sqrt(eigenvalues.max() / eigenvalues.min()) > max_elongation:
         return False
     semi_axes = np.sqrt(5 * eigenvalues)
     ellipsoid_mm3 = 4 / 3 * np.pi * np.prod(semi_axes)
-    return len(points) * float(np.prod(spacing_mm)) / ellipsoid_mm3 >= MIN_ELLIPSOID_FILL
+    return len(points) * float(np.prod(spacing_mm)) / ellipsoid_mm3 >= min_fill
 
 
 def _shell_is_aerated(component: np.ndarray, hu: np.ndarray, lung: np.ndarray, spacing_mm) -> bool:

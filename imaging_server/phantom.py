@@ -95,6 +95,7 @@ def make_phantom(
     findings: bool = True,
     nodules: tuple[dict, ...] = NODULES,
     consolidation: dict = CONSOLIDATION_FINDING,
+    trabecular_hu: tuple[float, ...] = VERTEBRA_TRABECULAR_HU,
 ) -> Phantom:
     """Build a chest phantom.
 
@@ -119,6 +120,9 @@ def make_phantom(
     nodules, consolidation
         The nodules and the consolidation to place (as :data:`NODULES` and
         :data:`CONSOLIDATION_FINDING`), so a test can build a phantom other than the default.
+    trabecular_hu
+        The trabecular attenuation of each vertebral body from the top (the last repeats), as
+        :data:`VERTEBRA_TRABECULAR_HU`.
 
     Returns
     -------
@@ -174,10 +178,11 @@ def make_phantom(
         vertebra_of_voxel = _add_spine(labels, x, y, z)
 
     noise_rng = rng if noise_seed is None else np.random.default_rng(noise_seed)
-    hu = _intensities(labels, airway & lung, noise_hu, noise_rng, vertebra_of_voxel)
+    hu = _intensities(labels, airway & lung, noise_hu, noise_rng, vertebra_of_voxel, trabecular_hu)
     truth = _truth(labels, zone_of_slice, dz * dy * dx)
     if findings:
-        truth.update(_finding_truth(labels, vertebra_of_voxel, (dz, dy, dx), shape, scan_length_mm, nodules))
+        truth.update(_finding_truth(labels, vertebra_of_voxel, (dz, dy, dx), shape, scan_length_mm, nodules,
+                                    trabecular_hu))
     return Phantom(hu=hu, labels=labels, spacing_mm=(dz, dy, dx), truth=truth)
 
 
@@ -284,14 +289,15 @@ def _add_fibrosis(labels, zone_of_slice, y, fraction: float, rng: np.random.Gene
 
 
 def _intensities(labels: np.ndarray, intrapulmonary_airway: np.ndarray, noise_hu: float,
-                 rng: np.random.Generator, vertebra_of_voxel: np.ndarray | None = None) -> np.ndarray:
+                 rng: np.random.Generator, vertebra_of_voxel: np.ndarray | None = None,
+                 trabecular_hu: tuple[float, ...] = VERTEBRA_TRABECULAR_HU) -> np.ndarray:
     mean_hu = np.array(LABEL_HU, dtype=np.float32)
     noise = ndimage.gaussian_filter(rng.standard_normal(labels.shape).astype(np.float32), sigma=(0, 0.7, 0.7))
     noise *= noise_hu / (noise.std() + 1e-6)
     hu = mean_hu[labels] + noise
     if vertebra_of_voxel is not None:
         trabecular = vertebra_of_voxel >= 0
-        levels = np.asarray(VERTEBRA_TRABECULAR_HU, dtype=np.float32)
+        levels = np.asarray(trabecular_hu, dtype=np.float32)
         hu[trabecular] = levels[np.minimum(vertebra_of_voxel[trabecular], levels.size - 1)] + noise[trabecular]
     hu[labels == EMPHYSEMA] = np.minimum(hu[labels == EMPHYSEMA], -955.0)
     hu[intrapulmonary_airway] = -1000.0 + noise[intrapulmonary_airway] * 0.3
@@ -317,7 +323,8 @@ def _truth(labels: np.ndarray, zone_of_slice: np.ndarray, voxel_mm3: float) -> d
     return truth
 
 
-def _finding_truth(labels, vertebra_of_voxel, spacing_mm, shape, scan_length_mm, placed=NODULES) -> dict:
+def _finding_truth(labels, vertebra_of_voxel, spacing_mm, shape, scan_length_mm, placed=NODULES,
+                   trabecular_hu=VERTEBRA_TRABECULAR_HU) -> dict:
     """Nodules in the series' patient coordinates (as :func:`write_series` writes them), the
     consolidation volume and the trabecular HU of each vertebral body wholly inside the scan."""
     dz, dy, dx = spacing_mm
@@ -335,7 +342,7 @@ def _finding_truth(labels, vertebra_of_voxel, spacing_mm, shape, scan_length_mm,
         body = np.flatnonzero((depth >= number * period) & (depth < number * period + SPINE["height_mm"]))
         if body.size and body[0] > 0 and body[-1] < slices - 1:
             levels = np.flatnonzero((vertebra_of_voxel == number).any(axis=(1, 2)))
-            vertebrae.append({"trabecular_hu": float(VERTEBRA_TRABECULAR_HU[min(number, len(VERTEBRA_TRABECULAR_HU) - 1)]),
+            vertebrae.append({"trabecular_hu": float(trabecular_hu[min(number, len(trabecular_hu) - 1)]),
                               "center_z_mm": round(float(scan_length_mm / 2 - (levels.mean() + 0.5) * dz), 1)})
     return {"nodules": nodules, "consolidation_ml": consolidation_ml, "vertebrae": vertebrae}
 

@@ -8,6 +8,11 @@ the readers' own range (each reader's long + short axis on the slab's slices) wi
 readers' contours lie just outside the lesion (LIDC convention), so their diameters run about a
 pixel larger than the lesion's.
 
+Agreement measured (issue 28): LIDC-IDRI-0001 solid 28.3 mm (readers 29.0-30.0), LIDC-IDRI-0002
+ground glass 18.3 mm (the two readers 15.6 and 17.6 on the slab's seven contoured slices: 0.7 mm above
+the larger, inside the slack), LIDC-IDRI-0003 solid 27.7 mm (readers 25.8-31.5); each centre within
+2 mm of the readers' mean centre.
+
 Data: ``../shared/data/ct_lidc`` (CC BY 3.0, The Cancer Imaging Archive; Armato SG III et al. Med
 Phys 2011;38:915-931). Never committed: skipped where absent, failed under CI.
 """
@@ -23,7 +28,7 @@ from imaging_server.quantify import quantify_volume
 from support import SHARED_DATA, shared_data_or_skip
 
 CT_LIDC = SHARED_DATA / "ct_lidc"
-CASES = ("LIDC-IDRI-0001", "LIDC-IDRI-0003")
+CASES = ("LIDC-IDRI-0001", "LIDC-IDRI-0002", "LIDC-IDRI-0003")
 CENTRE_MM = 10.0
 DIAMETER_SLACK_MM = 1.5
 
@@ -101,7 +106,7 @@ def test_reader_file_texture_scale_and_diameters(lidc):
         texture_type(0)
 
 
-@pytest.mark.parametrize("case", CASES + ("LIDC-IDRI-0002",))
+@pytest.mark.parametrize("case", CASES)
 def test_the_vertebral_column_is_followed_on_real_ct(lidc, case):
     """Each slab's vertebral body is found on (nearly) every slice, on the midline behind the body's
     centre, with bone attenuation; a slab holds no whole body, and the summary says why."""

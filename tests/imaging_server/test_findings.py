@@ -40,7 +40,10 @@ def _matches(truth_nodule, found):
 
 
 def test_every_nodule_of_6_mm_or_more_is_found_typed_and_measured(baseline, baseline_metrics):
-    """Sensitivity 100% for nodules >= 6 mm, <= 2 false positives, diameters within 1 mm."""
+    """Sensitivity 100% for nodules >= 6 mm, no false positive but the round consolidation, diameters within 1 mm.
+
+    The fibrotic lower zone's -450 HU patches look like ground-glass nodules (one did, at the top of
+    that zone, before issue 28's diffuse-pattern rule): they are counted as foci of the ILD pattern."""
     found = baseline_metrics["nodules"]
     matched = []
     for truth in baseline.truth["nodules"]:
@@ -53,8 +56,9 @@ def test_every_nodule_of_6_mm_or_more_is_found_typed_and_measured(baseline, base
             assert abs(hit["mean_diameter_mm"] - truth["mean_diameter_mm"]) <= 1.0, (hit, truth)
             assert abs(hit["solid_component_mm"] - truth["solid_component_mm"]) <= 1.0, (hit, truth)
             assert hit["volume_mm3"] == pytest.approx(truth["volume_mm3"], rel=0.25)
-    false_positives = [n for n in found if id(n) not in matched]
-    assert len(false_positives) <= 2, false_positives
+    false_positives = [n for n in found if id(n) not in matched and n["lesion"] != "consolidation"]
+    assert not false_positives, false_positives
+    assert baseline_metrics["nodule_guideline"]["subsolid_in_ild_pattern"] >= 1
 
 
 def test_each_nodule_line_carries_both_guidelines_and_the_report_names_the_one_that_applies(baseline_metrics):
@@ -67,12 +71,16 @@ def test_each_nodule_line_carries_both_guidelines_and_the_report_names_the_one_t
     assert ground_glass["lung_rads"]["category"] == "2"
     guideline = baseline_metrics["nodule_guideline"]
     assert guideline["applies"] == "Fleischner 2017" and guideline["assessed"]
-    # The round 28 x 28 x 36 mm consolidation is as large as a 30 mm sphere: attenuation and shape
-    # cannot tell it from a mass, so it is also reported as a solid mass (Lung-RADS 4B), which sets
-    # the exam category; its volume still counts as consolidation (test below).
-    masses = [n for n in baseline_metrics["nodules"] if n["lesion"] == "mass"]
-    assert len(masses) == 1 and masses[0]["lung_rads"]["category"] == "4B"
-    assert "outside the Fleischner 2017 nodule guideline" in masses[0]["fleischner"]["low_risk"]
+    # The round 28 x 28 x 36 mm consolidation is as large as a 30 mm sphere: attenuation and shape cannot
+    # tell it from a mass. One region, one finding: the consolidation volume counts it, so it is listed once,
+    # as consolidation, with a mass's Lung-RADS category (4B, which sets the exam category) and the note why.
+    assert not [n for n in baseline_metrics["nodules"] if n["lesion"] == "mass"]
+    (region,) = [n for n in baseline_metrics["nodules"] if n["lesion"] == "consolidation"]
+    assert region["lung_rads"]["category"] == "4B" and "Fleischner Society glossary" in region["note"]
+    assert "outside the Fleischner 2017 nodule guideline" in region["fleischner"]["low_risk"]
+    number = baseline_metrics["nodules"].index(region) + 1
+    assert baseline_metrics["consolidation"]["lesions"] == [number]
+    assert f"lesion {number} (" in baseline_metrics["consolidation"]["statement"]
     assert guideline["lung_rads_exam_category"] == "4B"
 
 
@@ -232,8 +240,14 @@ THIN_CATEGORIES = {"solid": "4A", "part_solid": "4A", "ground_glass": "2"}
 
 @pytest.fixture(scope="module")
 def thin():
-    phantom = make_phantom(shape=(240, 378, 378), field_of_view_mm=340.0, scan_length_mm=240.0, seed=4,
-                           nodules=THIN_NODULES, consolidation=SUBPLEURAL_CONSOLIDATION)
+    return _thin_quantified(seed=4, consolidation=SUBPLEURAL_CONSOLIDATION)
+
+
+def _thin_quantified(**options):
+    """A 0.9 mm pixel, 1 mm slice phantom with the thin-section nodules, quantified; each lesion line
+    gets ``phantom_mm``, its centre in the phantom's frame."""
+    phantom = make_phantom(shape=(240, 378, 378), field_of_view_mm=340.0, scan_length_mm=240.0,
+                           nodules=THIN_NODULES, **options)
     metrics = quantify_volume(_volume(phantom)).metrics
     # A CtVolume without DICOM geometry has its first voxel at the origin and slices going to -z;
     # the phantom's frame is centred, its field of view 340 mm and its scan 240 mm long.
@@ -253,6 +267,8 @@ def test_thin_sections_every_nodule_typed_within_1_5_mm_with_its_lung_rads(thin)
         assert hits[0]["type"] == truth["type"] and hits[0]["lesion"] == "nodule"
         assert abs(hits[0]["mean_diameter_mm"] - truth["mean_diameter_mm"]) <= 1.5, hits[0]
         assert hits[0]["lung_rads"]["category"] == THIN_CATEGORIES[truth["type"]], hits[0]
+    # No other nodule: the fibrotic lower zone's patches are foci of the ILD pattern.
+    assert len([n for n in metrics["nodules"] if n["lesion"] == "nodule"]) == len(THIN_NODULES), metrics["nodules"]
 
 
 def test_subpleural_consolidation_is_kept_in_the_mask_and_measured_within_25_percent(thin):
@@ -262,8 +278,9 @@ def test_subpleural_consolidation_is_kept_in_the_mask_and_measured_within_25_per
     assert abs(metrics["consolidation"]["volume_ml"] / truth - 1) <= 0.25, metrics["consolidation"]
     assert sum(zone["volume_ml"] for zone in metrics["consolidation"]["zones"].values()) == pytest.approx(
         metrics["consolidation"]["volume_ml"], abs=0.3)
-    # Round and 44 mm across: reported as a mass as well (attenuation and shape cannot tell them apart).
-    assert [n["lesion"] for n in metrics["nodules"]].count("mass") == 1
+    # Round and 44 mm across: one finding, named consolidation (its volume is counted), never a mass as well.
+    lesions = [n["lesion"] for n in metrics["nodules"]]
+    assert lesions.count("consolidation") == 1 and "mass" not in lesions
 
 
 def test_thin_sections_trabecular_hu_within_15(thin):
@@ -285,3 +302,50 @@ def test_vertebral_levels_are_named_from_the_lung_apex_only_over_consecutive_bod
     summary = bone_summary(named)
     assert "levels #1, T1, T2, T3, #5, #6" in summary["statement"] and "lung apex" in summary["statement"]
     assert "anatomical levels not named" in bone_summary(bodies)["statement"]
+
+
+# Issue 28's withheld phantom, rebuilt from its stated parameters: 0.9 mm pixels, 1 mm slices, the 7 mm
+# ground-glass, 8 mm solid and 12 mm part-solid nodules, a 44.5 ml consolidation (a 22 mm-radius sphere
+# wholly inside the lung) and trabecular bone of 95 HU; another anatomy seed than the other phantoms.
+WITHHELD_LIKE_CONSOLIDATION = {"center_mm": (80.0, 0.0, -30.0), "semi_axes_mm": (22.0, 22.0, 22.0)}
+
+
+@pytest.fixture(scope="module")
+def withheld_like():
+    return _thin_quantified(seed=7, consolidation=WITHHELD_LIKE_CONSOLIDATION, trabecular_hu=(95.0,))
+
+
+def test_the_withheld_phantoms_parameters_meet_the_issues_must_show(withheld_like):
+    """Nodules >= 6 mm found and typed within 1.5 mm with their Lung-RADS; the consolidation within 25% of
+    44.5 ml and one finding; trabecular HU within 15 of 95; no other lesion."""
+    phantom, metrics = withheld_like
+    assert abs(phantom.truth["consolidation_ml"] - 44.5) <= 0.5
+    for truth in THIN_NODULES:
+        hits = [n for n in metrics["nodules"]
+                if np.linalg.norm(np.subtract(n["phantom_mm"], truth["center_mm"])) <= 5.0]
+        assert len(hits) == 1, (truth, metrics["nodules"])
+        assert hits[0]["type"] == truth["type"] and abs(hits[0]["mean_diameter_mm"] - truth["mean_diameter_mm"]) <= 1.5
+        assert hits[0]["lung_rads"]["category"] == THIN_CATEGORIES[truth["type"]], hits[0]
+    assert abs(metrics["consolidation"]["volume_ml"] / 44.5 - 1) <= 0.25, metrics["consolidation"]
+    assert [n["lesion"] for n in metrics["nodules"]].count("consolidation") == 1
+    assert len(metrics["nodules"]) == len(THIN_NODULES) + 1, metrics["nodules"]
+    measured = [v["trabecular_hu"] for v in metrics["bone"]["vertebrae"]]
+    assert len(measured) >= 5 and max(abs(value - 95.0) for value in measured) <= 15.0
+
+
+def test_a_9_cm_juxtapleural_tumour_is_one_finding_at_its_place():
+    """Issue 28's withheld real chest CT holds a 9 cm tumour against the chest wall: it fails the nodule
+    shape tests (the pleura cuts it), yet it must be reported where it is with a mean diameter of 30 mm
+    or more. Here a 90 mm soft-tissue sphere cut by the lateral pleura: one lesion line, named
+    consolidation (the consolidation volume counts it), centred within 30 mm, and its volume measured."""
+    tumour = {"center_mm": (100.0, 20.0, -20.0), "semi_axes_mm": (45.0, 45.0, 45.0)}
+    phantom = make_phantom(shape=FINE_SHAPE, seed=3, consolidation=tumour)
+    metrics = quantify_volume(_volume(phantom)).metrics
+    dz, dy, dx = phantom.spacing_mm
+    large = [n for n in metrics["nodules"] if n["mean_diameter_mm"] >= 30.0]
+    assert len(large) == 1 and large[0]["lesion"] == "consolidation", metrics["nodules"]
+    x, y, z = large[0]["center_mm"]
+    centre = [x + dx / 2 - 170.0, y + dy / 2 - 170.0, z - dz / 2 + 150.0]
+    assert np.linalg.norm(np.subtract(centre, tumour["center_mm"])) <= 30.0, centre
+    assert abs(metrics["consolidation"]["volume_ml"] / phantom.truth["consolidation_ml"] - 1) <= 0.25
+    assert metrics["consolidation"]["lesions"] == [metrics["nodules"].index(large[0]) + 1]

@@ -197,3 +197,18 @@ def test_bad_consolidation_edits_are_refused_naming_the_field(reviewed, body, fi
     assert response.status_code == 422
     assert field in [problem["field"] for problem in response.json["error"]["fields"]]
     assert _clinic_nodules(client, clinic) == before
+
+
+def test_a_round_consolidation_is_one_finding_named_consolidation_in_the_clinics_report(reviewed):
+    """The phantom's round consolidation (as large as a 30 mm sphere) is one lesion line, named
+    consolidation, and stays so when a reader confirms it (the line is regraded); the clinic's report
+    names it consolidation, never a mass as well."""
+    client, clinic, reader = reviewed
+    listed = client.get(_url(), headers=reader).json["nodules"]
+    (number,) = [index for index, line in enumerate(listed, start=1) if line["lesion"] == "consolidation"]
+    assert "mass" not in [line["lesion"] for line in listed]
+    confirmed = client.post(_url(f"/{number}/confirm"), headers=reader)
+    assert confirmed.json["nodules"][number - 1]["lesion"] == "consolidation"
+    assert "Fleischner Society glossary" in confirmed.json["nodules"][number - 1]["note"]
+    conclusion = _clinic_nodules(client, clinic)["diagnostic_report"]["conclusion"]
+    assert f"Consolidation {number}:" in conclusion and "Mass " not in conclusion
