@@ -31,7 +31,7 @@ from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLE
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "auscultation"
-MODEL_VERSION = "0.3.0"
+MODEL_VERSION = "0.4.0"
 OPSET = 17
 IR_VERSION = 8  # loadable by ONNX Runtime 1.22 (the Jetson's JetPack build) and later
 INPUT_NAME = "pcm"

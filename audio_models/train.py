@@ -25,8 +25,9 @@ spectral tilt and resonances (other chest pieces), white/pink/brown noise at 5-3
 crackle-free synthetic sounds (:mod:`audio_models.synthetic`: breath noise, wheezes, heart sounds,
 handling and ambient noise, speech-like babble) mixed in as negatives. Synthetic crackles are not used.
 
-Training/export module: imports torch. Two CPU threads; float results are reproducible on one
-machine and torch build, not bit-exact across them (see ``audio_models/README.md``).
+Training/export module: imports torch. Two CPU threads (``--threads``); with the same seed, data,
+thread count, machine and torch build the weights are bit-identical; across machines or builds the
+float results are close, not bit-exact (see ``audio_models/README.md``).
 """
 
 import argparse
@@ -51,11 +52,12 @@ from evaluation.metrics import youden_threshold
 logger = logging.getLogger(__name__)
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
-STEPS = 1200
+STEPS = 1600
 #: Share of training windows drawn from each population: the 17 adults of the train part would be
-#: 4 % of the windows by count (47 of 1,273 recordings); a quarter teaches the network adult chests
-#: and stethoscope filters.
-POPULATION_SHARE = {"children": 0.75, "adults": 0.25}
+#: 4 % of the windows by count (47 of 1,273 recordings); a programme choice of about a third (0.25 in
+#: model 0.3.0) so adult chests and stethoscope filters are seen. With 3 adults with crackles among the
+#: test patients its effect cannot be measured here (audio_models/README.md, Reproducibility).
+POPULATION_SHARE = {"children": 0.65, "adults": 0.35}
 #: Crackles of another or an unknown kind: neither a positive nor a negative frame.
 IGNORED_EVENTS = ("Coarse Crackle", "Wheeze+Crackle")
 #: Share of good validation recordings the learned quality head may refuse.
@@ -224,6 +226,14 @@ def fit(model, sampler, *, steps, seed, distractors, batch_size=64, lr=3e-3, qua
     return model
 
 
+def train_model(sampler, *, steps, seed, distractors):
+    """A new :class:`CrackleNet` trained by :func:`fit`, its initial weights seeded too: with the same
+    seed, data and thread count the weights come out bit-identical (checked by a test and by two
+    runs of the command, ``audio_models/README.md``)."""
+    torch.manual_seed(seed)
+    return fit(CrackleNet(), sampler, steps=steps, seed=seed, distractors=distractors)
+
+
 def torch_runner(model):
     """``run({"pcm": windows})`` for :mod:`audio_models.scoring`, from the PyTorch model."""
     @torch.no_grad()
@@ -298,8 +308,8 @@ def main(argv=None):
     else:
         sampler = WindowSampler(train, [load_audio(r.path)[0] for r in train], population_share=POPULATION_SHARE)
         logger.info("training on %s recordings of %s patients", len(train), len({(r.dataset_family, r.patient_id) for r in train}))
-        model = fit(CrackleNet(), sampler, steps=args.steps, seed=args.seed,
-                    distractors=distractor_pool(400, seed=args.seed + 1))
+        model = train_model(sampler, steps=args.steps, seed=args.seed,
+                            distractors=distractor_pool(400, seed=args.seed + 1))
         torch.save(model.state_dict(), weights)
 
     val_rows = validation.score_recordings(parts["validation"], run=torch_runner(model), entry=export.entry_template())

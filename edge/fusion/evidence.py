@@ -411,13 +411,15 @@ def _population_figures(block, *, name: str) -> dict:
             raise ValidationError(f"{name}.positive_patients {values['positive_patients']} exceeds patients "
                                   f"{values['patients']}")
         for key in ("sensitivity", "specificity"):
-            point = _probability(f"{name}.{key}", block[key], open_interval=True)
+            point = _probability(f"{name}.{key}", block[key])
             ci = block[f"{key}_ci95"]
             if not isinstance(ci, (list, tuple)) or len(ci) != 2:
                 raise ValidationError(f"{name}.{key}_ci95 must be [low, high], got {ci!r}")
             low, high = (_probability(f"{name}.{key}_ci95", v) for v in ci)
-            # A bootstrap bound of exactly 0 or 1 is common with few patients; keep the log finite.
-            low, high = (min(max(v, PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR) for v in (low, high))
+            # A measured 0 or 1 (0 of 3 adults found, 12 of 12 cleared) and bootstrap bounds of
+            # exactly 0 or 1 are real results with few patients: kept, but away from 0 and 1 so a
+            # likelihood ratio built from them stays finite.
+            point, low, high = (min(max(v, PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR) for v in (point, low, high))
             values[key], values[f"{key}_ci95"] = point, (min(low, point), max(high, point))
     except KeyError as exc:
         raise ValidationError(f"{name} is incomplete: missing {exc.args[0]!r}") from None

@@ -52,7 +52,7 @@ def test_scored_recordings_are_fused_as_auscultation_evidence(client, nurse, vis
     if "auscultation" in assessment["missing"]:  # both recordings failed the quality gate: that is reported too
         assert all(not r["quality"]["ok"] for r in client.get(f"/api/v1/visits/{visit_id}/recordings").json["recordings"])
     else:
-        assert assessment["model_versions"]["auscultation"].startswith("auscultation-0.3.0")
+        assert assessment["model_versions"]["auscultation"].startswith("auscultation-0.4.0")
         assert "auscultation" not in assessment["synthetic_models"]  # trained on real recordings
 
 

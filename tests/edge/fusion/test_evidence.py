@@ -160,6 +160,16 @@ def test_a_bad_detector_validation_block_is_refused_naming_it(entry, message):
         crackles({"posterior_left_base": 0.9}, entry)
 
 
+def test_a_detector_that_found_no_adult_with_crackles_is_read_and_not_counted():
+    """0 of 3 is a measurement, not a malformed block: the bundle loads and the detector does not count."""
+    missed_all = {**SMALL_ADULTS, "sensitivity": 0.0, "sensitivity_ci95": [0.0, 0.56]}
+    status = detector_validation({**CRACKLE_ENTRY, "validation": detector_block(missed_all)})
+    assert not status["validated"] and status["reason_code"] == "too_few"
+    enough = {**DETECTOR, "sensitivity": 0.0, "sensitivity_ci95": [0.0, 0.05]}
+    status = detector_validation({**CRACKLE_ENTRY, "validation": detector_block(enough)})
+    assert not status["validated"] and status["reason_code"] == "uncertain"
+
+
 def test_a_bad_site_probability_is_refused_naming_the_site():
     with pytest.raises(ValidationError, match="crackle probability of 'posterior_left_base' must be in"):
         crackles({"posterior_left_base": 1.3})
