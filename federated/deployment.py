@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Optional
 
 from federated.errors import FederatedError
+from federated.local_processes import LOG_TAIL_CHARS, free_port, log_tail
 from federated.pki import make_node_keys, make_server_certificates
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ logger = logging.getLogger(__name__)
 APP_DIR = Path(__file__).resolve().parent / "flower-app"
 PROCESS_CPU_SECONDS = 600  # hard cap on each process's CPU time
 PROCESS_ADDRESS_SPACE = 8 * 1024 ** 3  # bytes; gRPC reserves far more virtual memory than it uses
-LOG_TAIL_CHARS = 1500
 CONNECTION = "hospital"  # the operator's name for the SuperLink connection in Flower's config.toml
 
 
@@ -68,17 +68,6 @@ class DeploymentPlan:
         return self.reconstruction_threshold or n_clinics // 2 + 1
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _log_tail(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:]
-    except OSError:
-        return "(no log)"
 
 
 def _descendants(pid: int) -> list[int]:
@@ -121,7 +110,7 @@ class Processes:
         for role, process in self.started.items():
             if process.poll() is not None and not role.endswith("(ended)"):
                 raise FederatedError(f"{role} exited with status {process.returncode} before the run finished; "
-                                     f"its log ends:\n{_log_tail(self.logs[role])}")
+                                     f"its log ends:\n{log_tail(self.logs[role])}")
 
     def end(self, role: str) -> None:
         """End one role's whole process tree now (a clinic going offline)."""
@@ -199,7 +188,7 @@ def _operator(args: list[str], *, home: Path, env: dict, timeout_s: float, confi
             _kill_tree(process, signal.SIGKILL)
             process.wait()
             raise FederatedError(f"'flwr {' '.join(args[:2])}' did not finish within {timeout_s:g} s; it printed: "
-                                 f"{_log_tail(output)}") from exc
+                                 f"{log_tail(output)}") from exc
     printed = output.read_text(encoding="utf-8", errors="replace")
     if process.returncode != 0 or '"success": false' in printed:
         raise FederatedError(f"'flwr {' '.join(args[:2])}' failed ({process.returncode}): {printed[-LOG_TAIL_CHARS:]}")
@@ -223,7 +212,7 @@ def run_deployment(clinics: list[ClinicNode], *, workdir: Path, plan: Deployment
         raise FederatedError(f"newton rounds must be >= 1, got {plan.newton_rounds}")
     started = time.perf_counter()
     certificates = make_server_certificates(workdir / "pki")
-    fleet_port, control_port = _free_port(), _free_port()
+    fleet_port, control_port = free_port(), free_port()
     env = _environment()
     processes = Processes(workdir, env)
     operator_home = workdir / "hospital-operator"
@@ -256,7 +245,7 @@ def run_deployment(clinics: list[ClinicNode], *, workdir: Path, plan: Deployment
                 _tool("flower-supernode"), "--superlink", f"127.0.0.1:{fleet_port}",
                 "--root-certificates", str(certificates.ca),
                 "--auth-supernode-private-key", str(keys[clinic.name].private),
-                "--node-config", clinic.node_config(), "--host", "127.0.0.1", "--port", str(_free_port())],
+                "--node-config", clinic.node_config(), "--host", "127.0.0.1", "--port", str(free_port())],
                 home=workdir / clinic.name)
         run_config = {"clinics": len(clinics), "newton-rounds": plan.newton_rounds,
                       "modalities": ",".join(plan.modalities),
@@ -314,5 +303,5 @@ def _await_result(result_path: Path, progress_path: Path, processes: Processes, 
         processes.check()
         if time.perf_counter() - started > plan.run_timeout_s:
             raise FederatedError(f"the federation did not finish within {plan.run_timeout_s:g} s; the SuperLink's "
-                                 f"log ends:\n{_log_tail(processes.logs['superlink'])}")
+                                 f"log ends:\n{log_tail(processes.logs['superlink'])}")
         time.sleep(0.2)

@@ -18,7 +18,6 @@ import dataclasses
 import logging
 import os
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from flwr.server.superlink.fleet.grpc_bidi.grpc_server import start_grpc_server 
 
 from federated.clinic_node import STATISTICS, TRAIN  # noqa: E402
 from federated.errors import FederatedError  # noqa: E402
+from federated.local_processes import free_port, log_tail  # noqa: E402
 from federated.model import N_COEFFICIENTS, Scaler  # noqa: E402
 from federated.privacy import PrivacySettings  # noqa: E402
 
@@ -43,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 CLINIC_CPU_SECONDS = 300  # hard cap on each clinic process's CPU time
 CLINIC_ADDRESS_SPACE = 4 * 1024 ** 3  # bytes; gRPC reserves far more virtual memory than it uses
-LOG_TAIL_CHARS = 1500
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,17 +66,6 @@ def _limit(process: subprocess.Popen) -> subprocess.Popen:
     return process
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _log_tail(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:]
-    except OSError:
-        return "(no log)"
 
 
 class ClinicProcesses:
@@ -99,7 +87,7 @@ class ClinicProcesses:
         for process, log in zip(self.processes, self.logs):
             if process.poll() is not None:
                 raise FederatedError(f"clinic process {log.stem} exited with status {process.returncode} before "
-                                     f"the federation finished; its log ends:\n{_log_tail(log)}")
+                                     f"the federation finished; its log ends:\n{log_tail(log)}")
 
     def stop(self, timeout_s: float = 10.0) -> None:
         for process in self.processes:
@@ -222,7 +210,7 @@ def run_federation(data_files: list[Path], *, workdir: Path, rounds: int, proxim
         inner = DifferentialPrivacyServerSideFixedClipping(inner, noise_multiplier=privacy.noise_multiplier,
                                                            clipping_norm=privacy.clipping_norm, num_sampled_clients=n)
     strategy = ClinicFederation(inner, n, unweighted=privacy is not None)
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     started = time.perf_counter()
     clinics = None
     grpc_server = None
