@@ -21,6 +21,7 @@ from edge import audit
 from edge.auscultation import score_recording
 from edge.errors import ModelUnavailable, NotFound, PayloadTooLarge, ServiceBusy, ValidationError
 from edge.patients import require_open_visit
+from edge.store.blob_sweep import is_referenced
 from edge.store.blobs import BlobStore, PendingBlob
 from edge.store.database import utc_now, write_transaction
 from edge.vocabulary import CHEST_SITES
@@ -182,11 +183,7 @@ def discard_recording(db: sqlite_utils.Database, blobs: BlobStore, actor: audit.
                       "device": row["device_id"] or "upload", "refused": quality.get("ok") is False})
         # Under the write lock: an upload of the same content commits its file and its row
         # under this lock too (add_recording), so it never finds its file removed.
-        still_used = db.execute(
-            "SELECT EXISTS (SELECT 1 FROM recordings WHERE file_path = ?) "
-            "OR EXISTS (SELECT 1 FROM breath_readings WHERE file_path = ?)",
-            [row["file_path"], row["file_path"]]).fetchone()[0]
-        if not still_used:
+        if not is_referenced(db.conn, row["file_path"]):
             blobs.remove(row["file_path"])
 
 

@@ -94,6 +94,14 @@ def references(conn: sqlite3.Connection) -> set[str]:
     return found
 
 
+def is_referenced(conn: sqlite3.Connection, relative_path: str) -> bool:
+    """Whether any row of :data:`REFERENCING_COLUMNS` still names this stored file (a discarded
+    take's file is removed only when no other row holds the same content)."""
+    return any(conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {path_column} = ?)",
+                            [relative_path]).fetchone()[0]
+               for table, path_column, _ in REFERENCING_COLUMNS)
+
+
 def kept_databases(data_dir: Path) -> list[Path]:
     """The databases kept beside the live one whose rows a restore could bring back."""
     return sorted({path for pattern in KEPT_DATABASE_GLOBS for path in data_dir.glob(pattern) if path.is_file()})
