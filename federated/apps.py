@@ -38,7 +38,14 @@ from flwr.server import LegacyContext, ServerApp, ServerConfig, SimpleClientMana
 from flwr.server.strategy import Strategy  # noqa: E402
 from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow  # noqa: E402
 
-from evaluation.binned import BIN_LENGTH, binned_auc, binned_counts, binned_ece, risk_bins  # noqa: E402
+from evaluation.binned import (  # noqa: E402
+    BIN_LENGTH,
+    binned_auc,
+    binned_auc_ci95,
+    binned_counts,
+    binned_ece,
+    risk_bins,
+)
 from evaluation.errors import EvaluationError  # noqa: E402
 from federated.clinic_data import LABS_MODEL, ClinicData  # noqa: E402
 from federated.model import (  # noqa: E402
@@ -199,7 +206,8 @@ class RegionalFederation(Strategy):
             self.theta, penalised = newton_step(total[:NEWTON_LENGTH], self.theta)
             self.penalised_log_likelihood.append(penalised)
         else:
-            self.validation = {target: _validation_figures(total[index * BIN_LENGTH:(index + 1) * BIN_LENGTH])
+            self.validation = {target: _validation_figures(total[index * BIN_LENGTH:(index + 1) * BIN_LENGTH],
+                                                           len(answered))
                                for index, target in enumerate(self.targets)}
         record["wall_s"] = time.perf_counter() - self._started
         return ndarrays_to_parameters([self.theta]), {}
@@ -223,13 +231,16 @@ class RegionalFederation(Strategy):
                 "missing_clinics": sorted(self.clinics[cid] for cid in self.missing)}
 
 
-def _validation_figures(bins: np.ndarray) -> dict:
-    """AUC, ECE and counts of one target from the federation's binned sums (None where not estimable)."""
+def _validation_figures(bins: np.ndarray, clinics: int) -> dict:
+    """AUC with its DeLong 95% interval, ECE and counts of one target from the federation's binned
+    sums (None where not estimable); ``clinics`` answered the round."""
     cases, non_cases = binned_counts(bins)
-    figures = {"n": cases + non_cases, "events": cases, "auc": None, "ece": None}
+    figures = {"n": cases + non_cases, "events": cases, "clinics": clinics, "auc": None, "auc_ci95": None,
+               "ece": None}
     try:
         figures["auc"] = binned_auc(bins)
         figures["ece"] = binned_ece(bins)
+        figures["auc_ci95"] = list(binned_auc_ci95(bins))
     except EvaluationError:
         pass  # too few outcomes in the region for this target: shown as None
     return figures

@@ -82,10 +82,17 @@ class ClinicData:
         return self._labelled
 
     def modality_outcomes(self, modality: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Outcomes, the modality's stored output and verification weights of the labelled visits
-        where the modality was measured."""
+        """Outcomes, the modality's stored output and verification weights of each patient's first
+        labelled visit where the modality was measured.
+
+        One visit per patient: the region's figures are per patient, and an interval read from
+        binned sums cannot resample a patient's visits together."""
         labelled, weights = self.labelled_visits()
-        keep = [index for index, visit in enumerate(labelled) if modality in visit["modality_probabilities"]]
+        keep, seen = [], set()
+        for index, visit in enumerate(labelled):  # assessed_visits lists visits in the order assessed
+            if modality in visit["modality_probabilities"] and visit.get("patient_id", index) not in seen:
+                seen.add(visit.get("patient_id", index))
+                keep.append(index)
         return (np.array([labelled[i]["label"] for i in keep], dtype=float),
                 np.array([labelled[i]["modality_probabilities"][modality] for i in keep], dtype=float),
                 np.asarray(weights, dtype=float)[keep])

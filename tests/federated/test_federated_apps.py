@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from evaluation.binned import BIN_LENGTH, binned_auc, risk_bins
+from evaluation.binned import BIN_LENGTH, binned_auc, binned_auc_ci95, risk_bins
 from federated.apps import NEWTON, STATISTICS, VALIDATION, ClinicClient, RegionalFederation
 from federated.clinic_data import LABS_MODEL, ClinicData
 from federated.errors import FederatedError
@@ -74,7 +74,8 @@ def test_the_strategy_reads_statistics_newton_and_validation_sums_and_names_a_si
     y = np.concatenate([c.y_test for c in clinics[1:]])
     p = np.concatenate([1 / (1 + np.exp(-(strategy.scaler.design(c.X_test) @ strategy.theta))) for c in clinics[1:]])
     assert strategy.validation[LABS_MODEL]["auc"] == pytest.approx(binned_auc(risk_bins(y, p)))
-    assert strategy.validation[LABS_MODEL]["n"] == y.size
+    assert strategy.validation[LABS_MODEL]["n"] == y.size and strategy.validation[LABS_MODEL]["clinics"] == 2
+    assert strategy.validation[LABS_MODEL]["auc_ci95"] == pytest.approx(list(binned_auc_ci95(risk_bins(y, p))))
     assert strategy.result()["missing_clinics"] == [clinics[0].name]
 
 
@@ -109,6 +110,16 @@ def test_the_clinic_reads_its_labelled_visits_read_only_with_verification_weight
     bins = ClinicClient(data)._bins("labs", np.zeros(N_COEFFICIENTS), Scaler.of(np.ones((2, N_COEFFICIENTS - 1))))
     assert bins.shape == (BIN_LENGTH,) and bins[-2:].sum() == y.size
     assert hashlib.sha256(database.read_bytes()).hexdigest() == before
+
+
+def test_a_patient_counts_once_in_the_region_validation_with_their_first_labelled_visit():
+    visits = [{"patient_id": 7, "label": 1, "modality_probabilities": {"labs": 0.8}},
+              {"patient_id": 8, "label": 0, "modality_probabilities": {"breath": 0.3}},
+              {"patient_id": 7, "label": 1, "modality_probabilities": {"labs": 0.6}},
+              {"patient_id": 8, "label": 0, "modality_probabilities": {"labs": 0.2}}]
+    data = ClinicData("clinic-x", _labelled=(visits, np.array([1.0, 2.0, 3.0, 4.0])))
+    y, p, w = data.modality_outcomes("labs")
+    assert y.tolist() == [1, 0] and p.tolist() == [0.8, 0.2] and w.tolist() == [1.0, 4.0]
 
 
 @pytest.mark.parametrize("config, message", [({}, "names no clinic"),
