@@ -6,6 +6,7 @@ The group imports nothing of Flower or :mod:`federated` until a command runs, so
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -100,6 +101,45 @@ def simulate(engine: str, n_clinics: int, seed: int, scale: float, rounds: int, 
     click.echo(f"\n{report['rounds']} rounds ({report['engine']['runtime']} engine), "
                f"{report['communication']['bytes_total']} bytes exchanged, {report['wall_s']:.1f} s; "
                "--json for per-clinic rows")
+
+
+@federated.command("publish-validation")
+@click.argument("result", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--region", required=True, help="The programme region's name, shown at the clinics.")
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Ed25519 private key in PEM whose public key the clinics pin in model_signing_keys.")
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The regional validation file to write (its signature goes beside it, OUT.sig).")
+@click.option("--model-version", "model_versions", multiple=True, metavar="MODALITY=NAME-VERSION",
+              help="The model whose outputs the region validated (e.g. labs=labs-0.1.0); the figures then count "
+                   "only at clinics serving that model. Repeat per modality.")
+def publish_validation(result: Path, region: str, key_file: Path, out_file: Path, model_versions) -> None:
+    """For the hospital: turn a federation run's RESULT (the ServerApp's result-path) into a signed
+    regional validation file that clinics install with 'ildscreen regional-validation install'."""
+    from edge.inference.bundle_checks import sign_file
+    from edge.regional_validation import SIGNATURE_SUFFIX, RegionalValidationError, document_from_federation
+
+    versions = {}
+    for item in model_versions:
+        modality, _, version = item.partition("=")
+        if not modality or not version:
+            raise click.BadParameter(f"expected MODALITY=NAME-VERSION, got {item!r}", param_hint="--model-version")
+        versions[modality.strip()] = version.strip()
+    try:
+        document = document_from_federation(json.loads(result.read_text(encoding="utf-8")), region=region,
+                                            result_name=result.name, model_versions=versions)
+    except ValueError as exc:  # unreadable JSON
+        raise click.ClickException(f"{result}: not a federation result: {exc}") from exc
+    except RegionalValidationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    out_file.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    try:
+        public_key = sign_file(out_file, key_file.read_bytes(), out_file.with_name(out_file.name + SIGNATURE_SUFFIX))
+    except ValueError as exc:
+        out_file.unlink()
+        raise click.ClickException(f"{key_file}: {exc}") from exc
+    click.echo(f"written: {out_file} and {out_file.name}{SIGNATURE_SUFFIX} "
+               f"({', '.join(document['modalities']) or 'no modality'}); signed by {public_key}")
 
 
 def _format(value) -> str:
