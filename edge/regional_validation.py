@@ -321,17 +321,27 @@ def regional_statuses(selection: SelectedRegionalValidation, rule, served_versio
     """What the selected regional validation does for each modality it covers, as the evidence
     model judges it (``rule``: the clinic's :class:`~edge.fusion.evidence.ValidationRule`;
     ``served_versions``: modality -> ``name-version`` of the model this clinic serves):
-    ``{"modality", "counts", "reason", "patients", "positive_patients", "clinics", "auc", "auc_ci95"}``."""
+    ``{"modality", "counts", "reason", "reason_code", "patients", "positive_patients", "clinics", "auc",
+    "auc_ci95", "model_version"}``."""
     rows = []
     for modality in MODALITIES:
         figures = selection.figures(modality)
         if figures is None:
             continue
         if modality == "auscultation":
-            status = {"validated": False, "reason": LUNG_SOUNDS_NOT_USED}
+            status = {"validated": False, "reason": LUNG_SOUNDS_NOT_USED, "reason_code": "lung_sounds"}
         else:
             status = regional_status(figures, rule, served_version=served_versions.get(modality))
         rows.append({"modality": modality, "counts": status["validated"], "reason": status["reason"],
+                     "reason_code": "counts" if status["validated"] else status["reason_code"],
                      **{key: figures[key] for key in ("patients", "positive_patients", "clinics", "auc", "auc_ci95",
                                                       "model_version")}})
     return rows
+
+
+def served_versions(registry) -> dict[str, str]:
+    """``name-version`` of each model a bundle's registry serves (None: none), as the evidence
+    model stamps them."""
+    if registry is None:
+        return {}
+    return {name: f"{entry.get('name')}-{entry.get('version')}" for name, entry in registry.manifest["models"].items()}

@@ -17,6 +17,7 @@ from edge.regional_validation import (
     RegionalValidationStore,
     regional_statuses,
     select_active_regional_validation,
+    served_versions,
 )
 
 AUDIT_OBJECT = "regional_validation"
@@ -61,11 +62,8 @@ def show(as_json: bool, data_dir: Optional[Path]) -> None:
     if selection.error:
         raise click.ClickException(selection.error)
     bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
-    served = {}
-    if bundle.registry is not None:
-        served = {name: f"{entry.get('name')}-{entry.get('version')}"
-                  for name, entry in bundle.registry.manifest["models"].items()}
-    rows = regional_statuses(selection, evidence_options_from_settings(settings).validation_rule, served)
+    rows = regional_statuses(selection, evidence_options_from_settings(settings).validation_rule,
+                             served_versions(bundle.registry))
     document = selection.document
     report = {"version": selection.version, "region": document.region if document else None,
               "issued_at": document.issued_at.isoformat() if document else None,

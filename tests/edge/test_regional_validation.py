@@ -210,3 +210,40 @@ def test_publishing_refuses_a_result_without_validation_or_with_a_bad_model_vers
         document_from_federation(RESULT, region="North", result_name="r.json", model_versions={"xray": "x-1"})
     with pytest.raises(RegionalValidationError, match="a regional validation is at most"):
         parse_document(b" " * 300_000, source="big.json")
+
+
+def test_the_dashboard_shows_what_the_region_validated_and_whether_it_counts(client, make_user):
+    from support import login
+
+    document = parse_document(json.dumps(document_from_federation(
+        RESULT, region="North", result_name="run.json")).encode(), source="test")
+    make_user("clin1", "clinician")
+    login(client, "clin1")
+    assert "No regional validation installed." in client.get("/dashboard").get_data(as_text=True)
+    select_regional_validation(SelectedRegionalValidation("region-20261205T100000_abcdef012345", document))
+    html = client.get("/dashboard").get_data(as_text=True)
+    card = html[html.index('id="regional-validation"'):html.index('id="drift"')]
+    assert "North" in card and "0.82 (0.76–0.88)" in card and "240 (60)" in card
+    assert card.count('class="regional-counts"') == 1  # labs; breath's AUC lower bound 0.61 fails the rule
+    assert 'class="regional-uncertain"' in card and 'class="regional-lung_sounds"' in card
+    client.set_cookie("lang", "zh-CN")
+    assert "在本诊所计入" in client.get("/dashboard").get_data(as_text=True)
+
+
+def test_an_assessment_scores_labs_with_the_selected_regional_validation(settings, tmp_path):
+    from edge.inference.bundles import select_active_bundle, select_bundle, selected_bundle
+    from edge.modalities import region_validation, scored_evidence
+
+    previous = selected_bundle()
+    select_active_bundle(settings.models_path, settings.model_signing_keys)  # the bundled models
+    try:
+        model = {"name": LABS_ENTRY["name"], "version": LABS_ENTRY["version"]}
+        assert not scored_evidence("labs", 0.7, model).finding["counted"]
+        _, out = publish(tmp_path, RESULT, TEST_SIGNING_KEY_PEM, "--model-version", f"labs={SERVED_LABS}")
+        assert run("regional-validation", "install", out, "--data-dir", settings.data_dir).exit_code == 0
+        select_active_regional_validation(settings.models_path, settings.model_signing_keys)
+        counted = scored_evidence("labs", 0.7, model)
+        assert counted.finding["counted"] and counted.finding["validation_source"] == "region"
+        assert region_validation("auscultation") is None  # lung sounds need the basal finding's accuracy
+    finally:
+        select_bundle(previous)
