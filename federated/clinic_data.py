@@ -5,6 +5,8 @@ read-only, and (for the labs model this federation learns) its training rows.
   ``ildscreen calibrate`` uses (:func:`edge.outcome_labels.assessed_visits`, with the
   verification weights of :func:`edge.outcome_labels.verified_with_weights`); each modality's
   stored output at the visit is validated against them.
+- ``dp-noise-multiplier``, ``dp-clipping-norm`` (and ``dp-delta``): the clinic adds
+  differential-privacy noise to its Newton sums (:class:`federated.privacy.LocalPrivacy`).
 - ``training-rows``: an ``.npz`` with the lab rows ``X``, ``y`` (and held-out ``X_test``,
   ``y_test``) the labs model is fitted on. The edge store keeps a visit's lab panel but a
   simulated site has none, so the simulation hands these rows over in a file of its own.
@@ -25,6 +27,7 @@ import sqlite_utils
 from edge.config import load_settings
 from edge.outcome_labels import assessed_visits, verified_with_weights
 from federated.errors import FederatedError
+from federated.privacy import LocalPrivacy
 from tabular_models.lab_panels import LAB_FEATURES
 
 LABS_MODEL = "federated_labs_model"  # the validation target of the model a run learns, not a stored modality
@@ -41,6 +44,7 @@ class ClinicData:
     X_test: np.ndarray = field(default_factory=lambda: EMPTY_ROWS)
     y_test: np.ndarray = field(default_factory=lambda: np.zeros(0))
     edge_data: Optional[Path] = None
+    privacy: Optional[LocalPrivacy] = None  # clinic-side DP on the Newton sums (``dp-*`` node config)
     _labelled: Optional[tuple[list[dict], np.ndarray]] = None
 
     @classmethod
@@ -49,7 +53,12 @@ class ClinicData:
         name = str(node_config.get("clinic", "")).strip()
         if not name:
             raise FederatedError("the SuperNode's --node-config names no clinic (clinic=\"...\")")
-        data = cls(name, edge_data=Path(str(node_config["edge-data"])) if node_config.get("edge-data") else None)
+        try:
+            privacy = LocalPrivacy.from_node_config(node_config)
+        except ValueError as exc:
+            raise FederatedError(f"clinic {name}: {exc}") from exc
+        data = cls(name, edge_data=Path(str(node_config["edge-data"])) if node_config.get("edge-data") else None,
+                   privacy=privacy)
         rows = node_config.get("training-rows")
         if rows:
             try:

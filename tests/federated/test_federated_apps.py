@@ -201,3 +201,31 @@ def test_without_a_scaler_later_rounds_ask_no_clinic_and_are_recorded_as_not_com
     manager = SimpleNamespace(wait_for=lambda n: True, all=lambda: {"1": Proxy(cid="1")})
     assert strategy.configure_fit(2, None, manager) == []
     assert strategy.rounds == [{"round": 2, "stage": NEWTON, "completed": False}]
+
+
+def test_a_clinic_with_dp_sends_noisy_newton_sums_and_the_hospital_reports_its_epsilon(clinics):
+    from federated.privacy import LocalPrivacy
+
+    privacy = LocalPrivacy(noise_multiplier=4.0, clipping_norm=2.0)
+    plain = [ClinicData(c.name, c.X_train, c.y_train, c.X_test, c.y_test) for c in clinics]
+    private = [ClinicData(c.name, c.X_train, c.y_train, c.X_test, c.y_test, privacy=privacy) for c in clinics]
+    strategy = RegionalFederation(n_clinics=3, newton_rounds=2, targets=[])
+    strategy.rounds.append({"round": 1, "stage": STATISTICS, "completed": False})
+    strategy.aggregate_fit(1, answers(private, STATISTICS, strategy.theta), [])  # statistics: no noise
+    config = {"stage": NEWTON, "scaler": strategy.scaler.to_bytes(), "n_examples": strategy.scaler.n_examples}
+    sent_plain, _, metrics_plain = ClinicClient(plain[0]).fit([strategy.theta], config)
+    sent_noisy, rows, metrics = ClinicClient(private[0], np.random.default_rng(1)).fit([strategy.theta], config)
+    assert metrics_plain == {"clinic": clinics[0].name} and LocalPrivacy.from_metrics(metrics) == privacy
+    assert sent_noisy[0][0] == 0 and not np.allclose(sent_noisy[0][1:], sent_plain[0][1:])
+    for server_round in (2, 3):
+        strategy.rounds.append({"round": server_round, "stage": NEWTON, "completed": False})
+        strategy.aggregate_fit(server_round, answers(private[1:], NEWTON, strategy.theta, strategy.scaler, first_cid=1),
+                               [])
+    assert set(strategy.result()["privacy"]) == {clinics[1].name, clinics[2].name}
+    spent = strategy.result()["privacy"][clinics[1].name]
+    assert spent["newton_rounds"] == 2 and spent["epsilon"] == pytest.approx(privacy.epsilon(2))
+    assert strategy.penalised_log_likelihood == [None, None]  # noisy clinics send no log-likelihood
+    # the model was fitted on rows clipped to norm 2: the validation round scores clipped rows too
+    manager = SimpleNamespace(wait_for=lambda n: True, all=lambda: {"1": Proxy(cid="1")})
+    (_, fit_ins), = strategy.configure_fit(4, None, manager)
+    assert fit_ins.config["clip-norm"] == 2.0 and strategy.result()["clip_norm"] == 2.0
