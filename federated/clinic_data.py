@@ -8,8 +8,12 @@ read-only, and (for the labs model this federation learns) its training rows.
 - ``dp-noise-multiplier``, ``dp-clipping-norm`` (and ``dp-delta``): the clinic adds
   differential-privacy noise to its Newton sums (:class:`federated.privacy.LocalPrivacy`).
 - ``training-rows``: an ``.npz`` with the lab rows ``X``, ``y`` (and held-out ``X_test``,
-  ``y_test``) the labs model is fitted on. The edge store keeps a visit's lab panel but a
-  simulated site has none, so the simulation hands these rows over in a file of its own.
+  ``y_test``) the labs model is fitted on. A simulated site stores no lab panels, so the
+  simulation hands these rows over in a file of its own. Without it, the rows come from the
+  **stored lab panels** of the labelled visits (:meth:`ClinicData.stored_panel_rows`): each
+  patient's first labelled visit with a panel, its results normalised as the clinic scored them;
+  a patient is held out for validation by a fixed rule on the clinic's internal patient number
+  (:data:`HELD_OUT_SHARE`), so every run splits the same way.
 
 Both paths come from the SuperNode's ``--node-config``; nothing read here leaves the process
 except the sums :mod:`federated.apps` computes from it.
@@ -25,12 +29,15 @@ import numpy as np
 import sqlite_utils
 
 from edge.config import load_settings
+from edge.labs import list_lab_results, stored_entries
 from edge.outcome_labels import assessed_visits, verified_with_weights
 from federated.errors import FederatedError
 from federated.privacy import LocalPrivacy
-from tabular_models.lab_panels import LAB_FEATURES
+from tabular_models.errors import TabularInputError
+from tabular_models.lab_panels import LAB_FEATURES, lab_feature_vector, normalize_panel
 
 LABS_MODEL = "federated_labs_model"  # the validation target of the model a run learns, not a stored modality
+HELD_OUT_SHARE = (2, 5)  # patients whose number is 0 or 1 modulo 5 (40 %) validate, as the simulation's split
 EMPTY_ROWS = np.zeros((0, len(LAB_FEATURES)))
 
 
@@ -68,6 +75,8 @@ class ClinicData:
                         data.X_test, data.y_test = stored["X_test"], stored["y_test"]
             except (OSError, ValueError, KeyError) as exc:
                 raise FederatedError(f"clinic {name}: cannot read training rows {rows}: {exc}") from exc
+        elif data.edge_data is not None:
+            data.X_train, data.y_train, data.X_test, data.y_test = data.stored_panel_rows()
         return data
 
     def labelled_visits(self) -> tuple[list[dict], np.ndarray]:
@@ -82,13 +91,38 @@ class ClinicData:
                 # mode=ro: the federation can never change a clinic's records
                 connection = sqlite3.connect(f"{settings.database_path.resolve().as_uri()}?mode=ro", uri=True)
                 try:
-                    visits = assessed_visits(sqlite_utils.Database(connection),
-                                             window_months=settings.outcome_window_months)
+                    db = sqlite_utils.Database(connection)
+                    visits = assessed_visits(db, window_months=settings.outcome_window_months)
+                    labelled, weights, _ = verified_with_weights(visits)
+                    for visit in labelled:
+                        visit["lab_results"] = list_lab_results(db, visit["visit_id"])
                 finally:
                     connection.close()
-                labelled, weights, _ = verified_with_weights(visits)
                 self._labelled = (labelled, weights)
         return self._labelled
+
+    def stored_panel_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(X_train, y_train, X_test, y_test)`` from the stored lab panels of the labelled visits:
+        one row per patient (the first labelled visit with a panel), SI values in ``LAB_FEATURES``
+        order (NaN where not measured), split by :data:`HELD_OUT_SHARE` on the patient number.
+        Empty when no labelled visit has a panel."""
+        labelled, _ = self.labelled_visits()
+        rows, labels, held_out, seen = [], [], [], set()
+        for visit in labelled:
+            if not visit.get("lab_results") or visit["patient_id"] in seen:
+                continue
+            seen.add(visit["patient_id"])
+            try:
+                normalized = normalize_panel(stored_entries(visit["lab_results"]))["normalized"]
+            except TabularInputError as exc:  # stored rows passed this once; a failure now is a damaged store
+                raise FederatedError(f"clinic {self.name}: a stored lab panel cannot be read: {exc}") from exc
+            rows.append(lab_feature_vector(normalized)[0].astype(float))
+            labels.append(float(visit["label"]))
+            held_out.append(visit["patient_id"] % HELD_OUT_SHARE[1] < HELD_OUT_SHARE[0])
+        if not rows:
+            return EMPTY_ROWS, np.zeros(0), EMPTY_ROWS, np.zeros(0)
+        X, y, test = np.array(rows), np.array(labels), np.array(held_out)
+        return X[~test], y[~test], X[test], y[test]
 
     def modality_outcomes(self, modality: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Outcomes, the modality's stored output and verification weights of each patient's first

@@ -229,3 +229,37 @@ def test_a_clinic_with_dp_sends_noisy_newton_sums_and_the_hospital_reports_its_e
     manager = SimpleNamespace(wait_for=lambda n: True, all=lambda: {"1": Proxy(cid="1")})
     (_, fit_ins), = strategy.configure_fit(4, None, manager)
     assert fit_ins.config["clip-norm"] == 2.0 and strategy.result()["clip_norm"] == 2.0
+
+
+def test_without_a_rows_file_the_clinic_trains_on_its_stored_lab_panels(tmp_path):
+    """A clinic that stores lab panels with its visits learns from them: one row per labelled
+    patient, the stored SI values in LAB_FEATURES order, a fixed held-out share; nothing is written."""
+    import sqlite_utils
+
+    from tabular_models.lab_panels import LAB_FEATURES, normalize_panel
+
+    folder = tmp_path / "clinic-edge"
+    make_edge_site(folder, n_patients=40, seed=7)
+    labelled, _ = ClinicData("clinic-x", edge_data=folder).labelled_visits()
+    assert labelled and not any(visit["lab_results"] for visit in labelled)  # the simulation stores none
+    db = sqlite_utils.Database(folder / "ildscreen.db")
+    expected = {}
+    for visit in labelled[::2]:  # every other labelled visit gets a panel
+        wbc = 6.0 + 3.0 * visit["label"]
+        for record in normalize_panel([{"analyte": "WBC", "value": wbc, "unit": "10*3/uL"},
+                                       {"analyte": "KL-6", "value": 300 + 900 * visit["label"], "unit": "U/mL"}])["records"]:
+            db["lab_results"].insert({**{key: record[key] for key in ("loinc", "analyte", "value", "unit", "si_value",
+                                                                      "si_unit", "collected_at")},
+                                      "visit_id": visit["visit_id"], "created_at": "2026-12-05T00:00:00Z"})
+        expected[visit["patient_id"]] = (wbc, float(visit["label"]))
+    db.conn.close()
+    before = hashlib.sha256((folder / "ildscreen.db").read_bytes()).hexdigest()
+
+    data = ClinicData.from_node_config({"clinic": "clinic-x", "edge-data": str(folder)})
+    X = np.vstack([data.X_train, data.X_test])
+    y = np.concatenate([data.y_train, data.y_test])
+    assert len(y) == len(expected) and 0 < len(data.y_test) < len(y)
+    wbc = LAB_FEATURES.index("wbc")
+    assert sorted(zip(X[:, wbc].tolist(), y.tolist())) == sorted(expected.values())
+    assert np.isnan(X[:, LAB_FEATURES.index("hgb")]).all()  # not measured: missing, imputed by the model
+    assert hashlib.sha256((folder / "ildscreen.db").read_bytes()).hexdigest() == before
