@@ -8,7 +8,9 @@ the number the clinic gets.
 
 Manifest keys read here (``edge/bundled_models/manifest.json``, model ``auscultation``):
 ``inputs``/``outputs`` (names), ``window_s``, ``hop_s``, ``frame_s``, ``threshold`` (on the
-calibrated probability), ``calibration`` (optional Platt scaling of the recording score) and
+calibrated probability: the operating point for adults, whom the programme screens),
+``population_thresholds`` (optional ``{"adults": t, "children": t}``: each population's own
+operating point, used where a population is reported apart), ``calibration`` (optional Platt scaling of the recording score) and
 ``quality_head`` (optional: the output holding the learned poor-quality probability and its
 threshold).
 """
@@ -23,6 +25,19 @@ from audio_models.resample import resample
 from tabular_models.calibration import apply_calibration
 
 POOR_SIGNAL = "poor_signal"
+
+
+def population_threshold(entry, population):
+    """The crackle threshold for ``population`` (``"adults"`` or ``"children"``): the manifest's
+    ``population_thresholds`` entry, else its ``threshold``.
+
+    Examples
+    --------
+    >>> entry = {"threshold": 0.3, "population_thresholds": {"adults": 0.3, "children": 0.6}}
+    >>> population_threshold(entry, "children"), population_threshold({"threshold": 0.5}, "children")
+    (0.6, 0.5)
+    """
+    return (entry.get("population_thresholds") or {}).get(population, entry["threshold"])
 
 
 def calibrate_score(score, calibration):
