@@ -17,6 +17,7 @@ import numpy as np
 from scipy import stats
 
 from evaluation.errors import EvaluationError
+from evaluation.proportions import wilson_interval
 from evaluation.recalibration import check_weighted, logit
 
 RANK_BINS = 800
@@ -113,3 +114,44 @@ def binned_ece(bins) -> float:
         raise EvaluationError("binned ECE needs at least one weighted row")
     filled = weight > 0
     return float(np.sum(np.abs(outcomes[filled] - risks[filled])) / weight.sum())
+
+
+FINDING_COUNTS_LENGTH = 8
+
+
+def finding_counts(y_true, finding, *, weights=None) -> np.ndarray:
+    """One site's 2x2 sums of a yes/no finding against the outcome, ``FINDING_COUNTS_LENGTH``
+    numbers: weighted true positives, false negatives, true negatives, false positives, then the
+    same four unweighted. Sums of several sites' vectors are the pooled vector."""
+    y = np.asarray(y_true, dtype=float) == 1
+    hit = np.asarray(finding, dtype=bool)
+    w = np.ones(y.size) if weights is None else np.asarray(weights, dtype=float)
+    if hit.shape != y.shape or w.shape != y.shape:
+        raise EvaluationError(f"outcomes, findings and weights must have one shape, got {y.shape}, {hit.shape}, "
+                              f"{w.shape}")
+    cells = (y & hit, y & ~hit, ~y & ~hit, ~y & hit)
+    return np.array([w[cell].sum() for cell in cells] + [float(cell.sum()) for cell in cells])
+
+
+def finding_accuracy(counts) -> dict:
+    """Sensitivity and specificity of a finding from :func:`finding_counts` (summed or not):
+    weighted points; 95% CIs are Wilson intervals of the unweighted counts (an approximation: the
+    weights widen the true interval). None where there is no case (or no non-case).
+
+    Examples
+    --------
+    >>> figures = finding_accuracy(finding_counts([1, 1, 0, 0, 0], [1, 0, 0, 0, 1]))
+    >>> figures["sensitivity"], round(figures["specificity"], 3)
+    (0.5, 0.667)
+    """
+    counts = np.asarray(counts, dtype=float)
+    if counts.shape != (FINDING_COUNTS_LENGTH,):
+        raise EvaluationError(f"finding counts must hold {FINDING_COUNTS_LENGTH} numbers, got shape {counts.shape}")
+    w_tp, w_fn, w_tn, w_fp, n_tp, n_fn, n_tn, n_fp = counts
+    figures = {}
+    for key, (w_hit, w_miss, n_hit, n_miss) in (("sensitivity", (w_tp, w_fn, n_tp, n_fn)),
+                                                ("specificity", (w_tn, w_fp, n_tn, n_fp))):
+        total = int(round(n_hit + n_miss))
+        figures[key] = float(w_hit / (w_hit + w_miss)) if w_hit + w_miss > 0 else None
+        figures[f"{key}_ci95"] = list(wilson_interval(int(round(n_hit)), total)) if total else None
+    return figures
