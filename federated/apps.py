@@ -45,10 +45,12 @@ from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow  # noqa: E4
 
 from evaluation.binned import (  # noqa: E402
     BIN_LENGTH,
+    FINDING_COUNTS_LENGTH,
     binned_auc,
     binned_auc_ci95,
     binned_counts,
     binned_ece,
+    finding_accuracy,
     risk_bins,
 )
 from evaluation.errors import EvaluationError  # noqa: E402
@@ -67,6 +69,7 @@ from federated.model import (  # noqa: E402
 logger = logging.getLogger(__name__)
 
 STATISTICS, NEWTON, VALIDATION = "statistics", "newton", "validation"
+LUNG_SOUNDS = "auscultation"  # its validation also sums the basal crackle finding's 2x2 counts
 # SecAgg+ settings (programme assumptions). A clinic's values are its sums / rows, a few units at
 # most; SecAgg+ multiplies them by rows / MAX_CLINIC_ROWS and quantises [-32, 32] into 2**26 levels,
 # so each unmasked sum is exact to about 64 / 2**26 * MAX_CLINIC_ROWS = 0.005. Sums of up to 63
@@ -102,7 +105,8 @@ class ClinicClient(NumPyClient):
             targets = json.loads(config["targets"])
             scaler = Scaler.from_bytes(config["scaler"], int(config["n_examples"]))
             clip_norm = float(config["clip-norm"]) if config.get("clip-norm") else None  # the model's (DP)
-            sums = np.concatenate([self._bins(target, parameters[0], scaler, clip_norm) for target in targets])
+            sums = np.concatenate([self._bins(target, parameters[0], scaler, clip_norm) for target in targets]
+                                  + ([self.data.basal_finding_counts()] if LUNG_SOUNDS in targets else []))
             rows = max(1, self.data.validation_rows(targets))
         else:
             raise ValueError(f"unknown round stage {stage!r}")
@@ -236,6 +240,9 @@ class RegionalFederation(Strategy):
             self.validation = {target: _validation_figures(total[index * BIN_LENGTH:(index + 1) * BIN_LENGTH],
                                                            len(answered))
                                for index, target in enumerate(self.targets)}
+            if LUNG_SOUNDS in self.targets:  # the basal finding's accuracy, from the counts after the bins
+                counts = total[len(self.targets) * BIN_LENGTH:][:FINDING_COUNTS_LENGTH]
+                self.validation[LUNG_SOUNDS]["basal_finding"] = finding_accuracy(counts)
         record["wall_s"] = time.perf_counter() - self._started
         return ndarrays_to_parameters([self.theta]), {}
 

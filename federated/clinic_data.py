@@ -31,6 +31,7 @@ import sqlite_utils
 from edge.config import load_settings
 from edge.labs import list_lab_results, stored_entries
 from edge.outcome_labels import assessed_visits, verified_with_weights
+from evaluation.binned import finding_counts
 from federated.errors import FederatedError
 from federated.privacy import LocalPrivacy
 from tabular_models.errors import TabularInputError
@@ -131,14 +132,28 @@ class ClinicData:
         One visit per patient: the region's figures are per patient, and an interval read from
         binned sums cannot resample a patient's visits together."""
         labelled, weights = self.labelled_visits()
-        keep, seen = [], set()
-        for index, visit in enumerate(labelled):  # assessed_visits lists visits in the order assessed
-            if modality in visit["modality_probabilities"] and visit.get("patient_id", index) not in seen:
-                seen.add(visit.get("patient_id", index))
-                keep.append(index)
+        keep = self._first_per_patient(modality)
         return (np.array([labelled[i]["label"] for i in keep], dtype=float),
                 np.array([labelled[i]["modality_probabilities"][modality] for i in keep], dtype=float),
                 np.asarray(weights, dtype=float)[keep])
+
+    def _first_per_patient(self, modality: str) -> list[int]:
+        """Indices of each patient's first labelled visit where ``modality`` was measured."""
+        keep, seen = [], set()
+        for index, visit in enumerate(self.labelled_visits()[0]):  # assessed_visits: in the order assessed
+            if modality in visit["modality_probabilities"] and visit.get("patient_id", index) not in seen:
+                seen.add(visit.get("patient_id", index))
+                keep.append(index)
+        return keep
+
+    def basal_finding_counts(self) -> np.ndarray:
+        """The 2x2 sums (:func:`evaluation.binned.finding_counts`) of the basal crackle finding
+        against the outcome, on the rows :meth:`modality_outcomes` gives lung sounds."""
+        labelled, weights = self.labelled_visits()
+        keep = self._first_per_patient("auscultation")
+        return finding_counts(np.array([labelled[i]["label"] for i in keep], dtype=float),
+                              np.array([labelled[i].get("crackle_level") == "basal" for i in keep], dtype=bool),
+                              weights=np.asarray(weights, dtype=float)[keep])
 
     def validation_rows(self, targets: list[str]) -> int:
         """The most labelled rows of any target: SecAgg+'s weight for the validation round."""

@@ -263,3 +263,28 @@ def test_without_a_rows_file_the_clinic_trains_on_its_stored_lab_panels(tmp_path
     assert sorted(zip(X[:, wbc].tolist(), y.tolist())) == sorted(expected.values())
     assert np.isnan(X[:, LAB_FEATURES.index("hgb")]).all()  # not measured: missing, imputed by the model
     assert hashlib.sha256((folder / "ildscreen.db").read_bytes()).hexdigest() == before
+
+
+def test_the_region_reads_the_basal_crackle_findings_accuracy_from_the_summed_counts(clinics):
+    from evaluation.binned import finding_accuracy, finding_counts
+
+    def visits(levels_and_labels, first_id):
+        return [{"patient_id": first_id + i, "label": label, "crackle_level": level,
+                 "modality_probabilities": {"auscultation": 0.8 if level == "basal" else 0.2}}
+                for i, (level, label) in enumerate(levels_and_labels)]
+
+    one = visits([("basal", 1), ("none", 1), ("none", 0), ("basal", 0), ("none", 0)], 1)
+    two = visits([("basal", 1), ("basal", 1), ("none", 0), ("other_sites", 0)], 10)
+    data = [ClinicData("clinic-a", _labelled=(one, np.array([1.0, 2.0, 1.0, 1.0, 3.0]))),
+            ClinicData("clinic-b", _labelled=(two, np.ones(4)))]
+    strategy = RegionalFederation(n_clinics=2, newton_rounds=1, targets=["auscultation"])
+    strategy.scaler = Scaler.of(clinics[0].X_train)
+    strategy.rounds.append({"round": 3, "stage": VALIDATION, "completed": False})
+    strategy.aggregate_fit(3, answers(data, VALIDATION, strategy.theta, strategy.scaler, ["auscultation"]), [])
+    y = [1, 1, 0, 0, 0, 1, 1, 0, 0]
+    basal = [1, 0, 0, 1, 0, 1, 1, 0, 0]
+    expected = finding_accuracy(finding_counts(y, basal, weights=[1, 2, 1, 1, 3, 1, 1, 1, 1]))
+    found = strategy.validation["auscultation"]["basal_finding"]
+    assert found["sensitivity"] == pytest.approx(expected["sensitivity"], abs=1e-3)  # weighted 3 of 5
+    assert found["specificity"] == pytest.approx(expected["specificity"], abs=1e-3)
+    assert found["sensitivity_ci95"] == pytest.approx(expected["sensitivity_ci95"], abs=1e-9)
