@@ -43,12 +43,8 @@ def site_validation(modality: str) -> Optional[dict]:
 
 
 def region_validation(modality: str) -> Optional[dict]:
-    """The region's figures for a tabular modality from the regional validation this process
-    selected at start (``ildscreen regional-validation install``), or None. Lung sounds are not
-    given them: their evidence needs the basal finding's sensitivity and specificity, which the
-    federated validation round does not measure yet."""
-    if modality == "auscultation":
-        return None
+    """The region's figures for a modality from the regional validation this process selected at
+    start (``ildscreen regional-validation install``), or None."""
     return regional_validation.selected_regional_validation().figures(modality)
 
 
@@ -123,6 +119,7 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
     stamp = results[0]["model"]
     return crackle_evidence(site_probabilities(results), manifest_entry("auscultation"),
                             ctd_diagnosis=picture.ctd_diagnosis, options=options, site=site_validation("auscultation"),
+                            region=region_validation("auscultation"),
                             model_version=f"{stamp['name']}-{stamp['version']}-{stamp['variant']}")
 
 

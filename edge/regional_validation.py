@@ -2,7 +2,8 @@
 
 A federation's validation round (``federated/apps.py``) measures each modality on the confirmed
 outcomes of every clinic that answered, without pooling a row: per modality the patients, those
-with ILD, the number of clinics, the AUC with its DeLong 95% interval and the ECE. The hospital
+with ILD, the number of clinics, the AUC with its DeLong 95% interval and the ECE, and for lung
+sounds the basal crackle finding's sensitivity and specificity. The hospital
 turns a run's result into a **regional validation file** (:func:`document_from_federation`,
 ``ildscreen federated publish-validation``) and signs its exact bytes with the Ed25519 key whose
 public half the clinics pin in ``model_signing_keys`` (the key that signs model bundles):
@@ -72,6 +73,11 @@ class RegionalFigures(BaseModel):
     auc: Optional[float] = Field(None, ge=0, le=1, title="AUC (verification-weighted)")
     auc_ci95: Optional[tuple[float, float]] = Field(None, title="DeLong 95% interval of the AUC")
     ece: Optional[float] = Field(None, ge=0, le=1, title="Expected calibration error (ten bins)")
+    sensitivity: Optional[float] = Field(None, ge=0, le=1, title="Sensitivity of the modality's finding "
+                                                                   "(lung sounds: basal crackles), weighted")
+    sensitivity_ci95: Optional[tuple[float, float]] = Field(None, title="Wilson 95% interval (unweighted counts)")
+    specificity: Optional[float] = Field(None, ge=0, le=1, title="Specificity of the finding, weighted")
+    specificity_ci95: Optional[tuple[float, float]] = Field(None, title="Wilson 95% interval (unweighted counts)")
     model_version: Optional[str] = Field(None, min_length=1, max_length=200,
                                          title="The model the region validated ('name-version'), when named; "
                                                "the figures then count only where that model serves")
@@ -80,12 +86,14 @@ class RegionalFigures(BaseModel):
     def _consistent(self) -> "RegionalFigures":
         if self.positive_patients > self.patients:
             raise ValueError(f"positive_patients {self.positive_patients} exceeds patients {self.patients}")
-        if (self.auc is None) != (self.auc_ci95 is None):
-            raise ValueError("auc and auc_ci95 come together (both or neither)")
-        if self.auc_ci95 is not None:
-            low, high = self.auc_ci95
-            if not 0 <= low <= self.auc <= high <= 1:
-                raise ValueError(f"auc_ci95 {[low, high]} must hold the auc {self.auc} within [0, 1]")
+        for key in ("auc", "sensitivity", "specificity"):
+            point, interval = getattr(self, key), getattr(self, f"{key}_ci95")
+            if (point is None) != (interval is None):
+                raise ValueError(f"{key} and {key}_ci95 come together (both or neither)")
+            if interval is not None and not 0 <= interval[0] <= point <= interval[1] <= 1:
+                raise ValueError(f"{key}_ci95 {list(interval)} must hold the {key} {point} within [0, 1]")
+        if (self.sensitivity is None) != (self.specificity is None):
+            raise ValueError("sensitivity and specificity come together (both or neither)")
         return self
 
 
@@ -147,9 +155,14 @@ def document_from_federation(result: dict, *, region: str, result_name: str,
         if not isinstance(figures, dict):
             continue
         auc_ci95 = figures.get("auc_ci95")
+        finding = figures.get("basal_finding") or {}
+        complete = all(finding.get(key) is not None for key in ("sensitivity", "sensitivity_ci95", "specificity",
+                                                                "specificity_ci95"))
         modalities[name] = {"patients": figures.get("n"), "positive_patients": figures.get("events"),
                             "clinics": figures.get("clinics"), "auc": figures.get("auc") if auc_ci95 else None,
                             "auc_ci95": auc_ci95, "ece": figures.get("ece"),
+                            **{key: finding[key] if complete else None for key in
+                               ("sensitivity", "sensitivity_ci95", "specificity", "specificity_ci95")},
                             "model_version": model_versions.get(name)}
     document = {"kind": KIND, "format": 1, "region": region,
                 "issued_at": (issued_at or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
@@ -313,10 +326,6 @@ def select_regional_validation(selection: SelectedRegionalValidation) -> Selecte
     return selection
 
 
-LUNG_SOUNDS_NOT_USED = ("not used for lung sounds: their evidence needs the basal crackle finding's sensitivity and "
-                        "specificity, which the federated validation round does not measure yet")
-
-
 def regional_statuses(selection: SelectedRegionalValidation, rule, served_versions: dict[str, str]) -> list[dict]:
     """What the selected regional validation does for each modality it covers, as the evidence
     model judges it (``rule``: the clinic's :class:`~edge.fusion.evidence.ValidationRule`;
@@ -328,10 +337,8 @@ def regional_statuses(selection: SelectedRegionalValidation, rule, served_versio
         figures = selection.figures(modality)
         if figures is None:
             continue
-        if modality == "auscultation":
-            status = {"validated": False, "reason": LUNG_SOUNDS_NOT_USED, "reason_code": "lung_sounds"}
-        else:
-            status = regional_status(figures, rule, served_version=served_versions.get(modality))
+        status = regional_status(figures, rule, served_version=served_versions.get(modality),
+                                 needs_finding=modality == "auscultation")
         rows.append({"modality": modality, "counts": status["validated"], "reason": status["reason"],
                      "reason_code": "counts" if status["validated"] else status["reason_code"],
                      **{key: figures[key] for key in ("patients", "positive_patients", "clinics", "auc", "auc_ci95",

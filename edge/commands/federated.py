@@ -106,7 +106,8 @@ def simulate(engine: str, n_clinics: int, seed: int, scale: float, rounds: int, 
     if report["privacy"] and "per_clinic" in report["privacy"]:
         dp = report["privacy"]
         click.echo(f"clinic-side DP: epsilon up to {_format(dp['epsilon_max'])} per patient at delta {dp['delta']:g} "
-                   f"(z {dp['noise_multiplier']:g}, C {dp['clipping_norm']:g}); the federated row above carries the noise")
+                   f"(z {dp['noise_multiplier']:g}, C {dp['clipping_norm']:g}); the federated row above carries "
+                   "the noise")
     elif report["privacy"]:
         dp = report["privacy"]
         click.echo(f"with DP     pooled AUC {dp['federated']['auc']:.3f}  ECE {dp['federated']['ece']:.3f}   "

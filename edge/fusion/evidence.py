@@ -226,8 +226,8 @@ def training_prevalence(entry: dict, *, name: str) -> float:
                         open_interval=True)
 
 
-def regional_status(figures: Optional[dict], rule: ValidationRule, *,
-                    served_version: Optional[str] = None) -> Optional[dict]:
+def regional_status(figures: Optional[dict], rule: ValidationRule, *, served_version: Optional[str] = None,
+                    needs_finding: bool = False) -> Optional[dict]:
     """Whether the region's validation of a modality counts under ``rule`` (None when there is none).
 
     ``figures`` is one modality of the installed regional validation
@@ -236,7 +236,10 @@ def regional_status(figures: Optional[dict], rule: ValidationRule, *,
     many clinics as ``region_min_clinics`` answered and the figures pass the ``site_`` rows a
     clinic's own outcomes must pass, and, when the region named the model it validated
     (``model_version``), only where that model serves (``served_version``); otherwise the reason
-    says what failed.
+    says what failed. Lung sounds (``needs_finding``) count through their basal finding's
+    sensitivity and specificity, whose lower Wilson bounds must beat chance (the Youden row), as
+    at a clinic; a counting status then carries ``accuracy``
+    (:class:`PublishedAccuracy` of the finding in the region).
     """
     if not figures:
         return None
@@ -244,8 +247,8 @@ def regional_status(figures: Optional[dict], rule: ValidationRule, *,
     where = f"{clinics} clinics, {patients} patients"
     code = "too_few"
     if figures.get("model_version") and figures["model_version"] != served_version:
-        code, reason = "no_patient_validation", (f"the region validated {figures['model_version']}, this clinic "
-                                                 f"runs {served_version}")
+        code, reason = "other_model", (f"the region validated {figures['model_version']}, this clinic "
+                                       f"runs {served_version}")
     elif clinics < rule.region_min_clinics:
         reason = f"the region's validation comes from {clinics} clinics; {rule.region_min_clinics} are needed"
     elif patients < rule.site_min_patients or events < rule.site_min_events:
@@ -256,11 +259,25 @@ def regional_status(figures: Optional[dict], rule: ValidationRule, *,
     elif figures["auc_ci95"][0] < rule.site_min_auc_lower:
         code, reason = "uncertain", (f"its AUC in the region could be as low as {figures['auc_ci95'][0]:.2f}; "
                                      f"{rule.site_min_auc_lower:.2f} is needed")
+    elif needs_finding and figures.get("sensitivity") is None:
+        code, reason = "no_finding", "the region's validation has no sensitivity and specificity of the finding"
+    elif needs_finding and (figures["sensitivity_ci95"][0] + figures["specificity_ci95"][0] - 1
+                            <= rule.min_youden_lower):
+        code, reason = "uncertain", ("the finding's sensitivity and specificity in the region are still too "
+                                     "uncertain")
     else:
         low, high = figures["auc_ci95"]
-        return {"validated": True, "auc": (float(figures["auc"]), float(low), float(high)), "source": "region",
-                "reason": f"validated by the region {figures['region']} ({where}; AUC {figures['auc']:.2f}, "
-                          f"95% CI {low:.2f}-{high:.2f})"}
+        status = {"validated": True, "auc": (float(figures["auc"]), float(low), float(high)), "source": "region",
+                  "reason": f"validated by the region {figures['region']} ({where}; AUC {figures['auc']:.2f}, "
+                            f"95% CI {low:.2f}-{high:.2f})"}
+        if needs_finding:
+            values = (figures["sensitivity"], *figures["sensitivity_ci95"], figures["specificity"],
+                      *figures["specificity_ci95"])
+            # a 0 or 1 from few patients would make an infinite LR
+            held = [min(max(float(v), PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR) for v in values]
+            status["accuracy"] = PublishedAccuracy(held[0], (held[1], held[2]), held[3], (held[4], held[5]),
+                                                   status["reason"])
+        return status
     return {"validated": False, "reason": reason, "reason_code": code, "source": "region"}
 
 
@@ -609,8 +626,8 @@ def site_crackle_accuracy(site: Optional[dict]) -> Optional[PublishedAccuracy]:
 
 
 def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: dict, *, ctd_diagnosis: str,
-                     model_version: str, options: EvidenceOptions,
-                     site: Optional[dict] = None) -> Optional[ModalityEvidence]:
+                     model_version: str, options: EvidenceOptions, site: Optional[dict] = None,
+                     region: Optional[dict] = None) -> Optional[ModalityEvidence]:
     """The visit's patient-level lung-sound evidence for ILD, or None when no lung site was usable.
 
     ``site_probabilities`` holds each site's finding: the maximum over its accepted recordings
@@ -618,7 +635,7 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     counts fully only for a complete exam (every ``options.protocol_basal_sites`` accepted), else
     by the share of them that was accepted. Without an adult validation in the manifest, the
     clinic's own outcomes (``site``, when they validated lung sounds) give the finding's accuracy
-    for ILD directly.
+    for ILD directly; failing those, the region's (``region``, :func:`regional_status`).
     """
     finding = crackle_finding(site_probabilities, threshold=entry.get("threshold"))
     if finding["level"] is None:
@@ -630,6 +647,16 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     finding.update(protocol_basal_sites=list(protocol), accepted_protocol_basal_sites=accepted,
                    complete_exam=len(accepted) == len(protocol))
     local = None if detector["validated"] else site_crackle_accuracy(site)
+    source = "site"
+    if not detector["validated"] and local is None and region:
+        regional = regional_status(region, options.validation_rule, needs_finding=True,
+                                   served_version=f"{entry.get('name')}-{entry.get('version')}")
+        if regional["validated"]:
+            local, source = regional["accuracy"], "region"
+            finding["region"] = {key: region[key] for key in ("region", "version", "clinics", "patients",
+                                                              "positive_patients")}
+        else:
+            detector = {**detector, "reason": f"{detector['reason']}; {regional['reason']}"}
     if not detector["validated"] and local is None:
         return _not_counted("auscultation", detector, model_version, status, finding)
     sign = crackle_sign_for(ctd_diagnosis)
@@ -644,7 +671,7 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
         value, low, high = (share * x for x in lrs["negative"])
         finding["negative_share"] = share
     if local:
-        finding.update(validation_source="site", site_sensitivity=local.sensitivity,
+        finding.update(validation_source=source, site_sensitivity=local.sensitivity,
                        site_specificity=local.specificity)
         return ModalityEvidence("auscultation", value, (min(low, value), max(high, value)), model_version, status,
                                 _counted(finding, local.source))

@@ -225,7 +225,7 @@ def test_the_dashboard_shows_what_the_region_validated_and_whether_it_counts(cli
     card = html[html.index('id="regional-validation"'):html.index('id="drift"')]
     assert "North" in card and "0.82 (0.76–0.88)" in card and "240 (60)" in card
     assert card.count('class="regional-counts"') == 1  # labs; breath's AUC lower bound 0.61 fails the rule
-    assert 'class="regional-uncertain"' in card and 'class="regional-lung_sounds"' in card
+    assert 'class="regional-uncertain"' in card and 'class="regional-no_finding"' in card  # lung sounds: AUC only
     client.set_cookie("lang", "zh-CN")
     assert "在本诊所计入" in client.get("/dashboard").get_data(as_text=True)
 
@@ -244,6 +244,44 @@ def test_an_assessment_scores_labs_with_the_selected_regional_validation(setting
         select_active_regional_validation(settings.models_path, settings.model_signing_keys)
         counted = scored_evidence("labs", 0.7, model)
         assert counted.finding["counted"] and counted.finding["validation_source"] == "region"
-        assert region_validation("auscultation") is None  # lung sounds need the basal finding's accuracy
+        assert region_validation("auscultation")["sensitivity"] is None  # this run measured no basal finding
     finally:
         select_bundle(previous)
+
+
+AUSCULTATION_ENTRY = {**json.loads((BUNDLED_DIR / "manifest.json").read_text())["models"]["auscultation"],
+                      "validation": None}  # no adult validation in the manifest: the region must carry it
+FINDING = {"sensitivity": 0.70, "sensitivity_ci95": (0.58, 0.80), "specificity": 0.80,
+           "specificity_ci95": (0.73, 0.86)}
+
+
+@pytest.mark.parametrize("finding, counts, reason", [
+    (FINDING, True, "validated by the region North"),
+    ({}, False, "no sensitivity and specificity of the finding"),
+    ({**FINDING, "sensitivity_ci95": (0.10, 0.80), "specificity_ci95": (0.30, 0.86)}, False, "still too uncertain"),
+])
+def test_lung_sounds_count_by_the_regions_basal_finding_accuracy(finding, counts, reason):
+    from edge.fusion.evidence import EvidenceOptions, crackle_evidence
+
+    status = regional_status({**BASE, **finding}, RULE, needs_finding=True)
+    assert status["validated"] is counts and reason in status["reason"]
+    evidence = crackle_evidence({"posterior_left_base": 0.95, "posterior_right_base": 0.05}, AUSCULTATION_ENTRY,
+                                ctd_diagnosis="SSc", model_version="auscultation-test", options=EvidenceOptions(),
+                                region={**BASE, **finding})
+    assert evidence.finding["counted"] is counts and reason in evidence.finding["reason"]
+    if counts:  # a basal finding: LR+ = Se / (1 - Sp) of the region's figures
+        assert evidence.likelihood_ratio == pytest.approx(0.70 / 0.20)
+        assert evidence.finding["validation_source"] == "region" and evidence.finding["region"]["clinics"] == 6
+    else:
+        assert evidence.log_likelihood_ratio == 0
+
+
+def test_a_published_lung_sound_validation_carries_the_basal_findings_accuracy():
+    finding = {key: list(value) if isinstance(value, tuple) else value for key, value in FINDING.items()}
+    document = document_from_federation({"validation": {"auscultation": {**PASSING, "basal_finding": finding}}},
+                                        region="North", result_name="run.json")
+    figures = document["modalities"]["auscultation"]
+    assert figures["sensitivity"] == 0.70 and figures["specificity_ci95"] == [0.73, 0.86]
+    broken = {**document, "modalities": {"auscultation": {**figures, "specificity": None, "specificity_ci95": None}}}
+    with pytest.raises(RegionalValidationError, match="sensitivity and specificity come together"):
+        parse_document(json.dumps(broken).encode(), source="broken.json")

@@ -246,8 +246,9 @@ def test_without_a_rows_file_the_clinic_trains_on_its_stored_lab_panels(tmp_path
     expected = {}
     for visit in labelled[::2]:  # every other labelled visit gets a panel
         wbc = 6.0 + 3.0 * visit["label"]
-        for record in normalize_panel([{"analyte": "WBC", "value": wbc, "unit": "10*3/uL"},
-                                       {"analyte": "KL-6", "value": 300 + 900 * visit["label"], "unit": "U/mL"}])["records"]:
+        panel = [{"analyte": "WBC", "value": wbc, "unit": "10*3/uL"},
+                 {"analyte": "KL-6", "value": 300 + 900 * visit["label"], "unit": "U/mL"}]
+        for record in normalize_panel(panel)["records"]:
             db["lab_results"].insert({**{key: record[key] for key in ("loinc", "analyte", "value", "unit", "si_value",
                                                                       "si_unit", "collected_at")},
                                       "visit_id": visit["visit_id"], "created_at": "2026-12-05T00:00:00Z"})
