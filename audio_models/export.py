@@ -277,10 +277,11 @@ def screening_threshold(thresholds):
     return thresholds.get("adults", thresholds.get("children"))
 
 
-def export_all(out_dir, *, model, seed, calibration, thresholds, quality_threshold, training, parts, icbhi=()):
+def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresholds, training, parts, icbhi=()):
     """Export FP32 + INT8, check parity, validate on held-out patients, write the manifest entry.
 
-    ``thresholds`` is ``{cohort: threshold}`` (``adults``, ``children``) chosen on validation patients."""
+    ``thresholds`` and ``quality_thresholds`` are ``{cohort: threshold}`` (``adults``, ``children``),
+    chosen on validation patients."""
     threshold = screening_threshold(thresholds)
     out_dir = pathlib.Path(out_dir)
     model.eval()
@@ -289,8 +290,9 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
     int8 = export_int8(fp32, out_dir / f"{MODEL_NAME}_int8.onnx", np.split(calibration_windows, 8))
     paths = {"fp32": fp32, "int8": int8}
     checks = parity(model, paths, real_windows(parts["test"], 64, seed=seed + 20))
-    entry = entry_template(threshold=threshold, quality_threshold=quality_threshold)
+    entry = entry_template(threshold=threshold, quality_threshold=screening_threshold(quality_thresholds))
     entry["population_thresholds"] = dict(thresholds)
+    entry["quality_head"]["population_thresholds"] = dict(quality_thresholds)
     val_rated = [r for r in parts["validation"] if not r.poor_quality]
     entry["calibration"] = {**calibration, "applies_to": f"recording score (mean of the top {windows.TOP_K} window scores)",
                             "fitted_on": (f"validation patients of SPRSound 2022 (both releases) and KAUH "
@@ -325,8 +327,8 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
                                 "rule (programme operating point). `threshold` is the adults' (the programme screens "
                                 "adults); `population_thresholds.children` is used only to report children"),
         "quality_head": {**entry["quality_head"], "chosen_on": (
-            f"validation patients: refuses at most {training['quality_false_refusal']:.0%} of the good recordings of "
-            "each population (children, adults)")},
+            f"validation patients, adults and children apart: refuses at most {training['quality_false_refusal']:.0%} "
+            "of the good recordings of each population; `threshold` is the adults' (the programme screens adults)")},
         "parameters": count_parameters(model), "opset": OPSET, "ir_version": IR_VERSION,
         "validation_status": {"synthetic": False, "clinically_validated": False,
                               "training_population": _training_population(parts),

@@ -264,10 +264,13 @@ def choose_operating_points(rows):
       validation patients (:func:`audio_models.validation.cohort`). Adults' calibrated scores sit
       below children's (a different chest, stethoscope and disease), so one pooled point set by the
       many children missed every adult (model 0.4.0: 0 of 3 test adults with crackles found);
-    * quality head: the highest of each population's ``1 - QUALITY_FALSE_REFUSAL`` quantile of the
-      poor-quality probability of its good recordings, so no population loses more than that share.
+    * quality head, for adults and children apart: the highest of the group's populations'
+      ``1 - QUALITY_FALSE_REFUSAL`` quantile of the poor-quality probability of their good
+      recordings, so no population loses more than that share. Apart because the head learned
+      "Poor Quality" from children only: a network no adult trained rates adult chests as poorer,
+      and one pooled point high enough for them let almost every poor child record through.
 
-    Returns ``(calibration, {cohort: threshold}, quality_threshold)``.
+    Returns ``(calibration, {cohort: threshold}, {cohort: quality_threshold})``.
     """
     rated = [row for row in rows if not row["poor_quality"] and row["recording_score"] is not None]
     labels = np.array([row["label"] for row in rated])
@@ -280,12 +283,16 @@ def choose_operating_points(rows):
     # would put that patient below the threshold it was chosen to include.
     thresholds = {group: math.floor(youden_patient_threshold(members) * 1e6) / 1e6
                   for group, members in sorted(groups.items())}
-    quality_threshold = max(
-        float(np.quantile([row["poor_quality_probability"] for row in members
-                           if not row["poor_quality"] and row["poor_quality_probability"] is not None],
-                          1 - QUALITY_FALSE_REFUSAL))
-        for members in validation.by_population(rows).values())
-    return calibration, thresholds, round(quality_threshold, 6)
+    by_cohort = {}
+    for population, members in validation.by_population(rows).items():
+        good = [row["poor_quality_probability"] for row in members
+                if not row["poor_quality"] and row["poor_quality_probability"] is not None]
+        centile = float(np.quantile(good, 1 - QUALITY_FALSE_REFUSAL))
+        group = validation.cohort(population)
+        by_cohort[group] = max(by_cohort.get(group, 0.0), centile)
+    # Ceiled: the good recording at the centile must stay accepted.
+    quality_thresholds = {group: math.ceil(value * 1e6) / 1e6 for group, value in sorted(by_cohort.items())}
+    return calibration, thresholds, quality_thresholds
 
 
 def load_parts(data, *, seed):
@@ -327,12 +334,12 @@ def main(argv=None):
         torch.save(model.state_dict(), weights)
 
     val_rows = validation.score_recordings(parts["validation"], run=torch_runner(model), entry=export.entry_template())
-    calibration, thresholds, quality_threshold = choose_operating_points(val_rows)
-    logger.info("calibration %s, thresholds %s, quality threshold %s", calibration, thresholds, quality_threshold)
+    calibration, thresholds, quality_thresholds = choose_operating_points(val_rows)
+    logger.info("calibration %s, thresholds %s, quality thresholds %s", calibration, thresholds, quality_thresholds)
     training = {"seed": args.seed, "steps": args.steps, "population_share": POPULATION_SHARE,
                 "quality_false_refusal": QUALITY_FALSE_REFUSAL}
     export.export_all(args.out, model=model, seed=args.seed, calibration=calibration, thresholds=thresholds,
-                      quality_threshold=quality_threshold, training=training, parts=parts,
+                      quality_thresholds=quality_thresholds, training=training, parts=parts,
                       icbhi=[path for path in args.icbhi if path.is_dir()])
 
 

@@ -83,9 +83,15 @@ def cohort(population):
     return "adults" if population == "adults" else "children"
 
 
+def population_entry(entry, population):
+    """The manifest entry with a reported population's own operating points (crackle and quality
+    thresholds): what its figures are computed with."""
+    return scoring.entry_for_population(entry, cohort(population))
+
+
 def population_threshold(entry, population):
-    """The threshold a reported population's figures are computed at."""
-    return scoring.population_threshold(entry, cohort(population))
+    """The crackle threshold a reported population's figures are computed at."""
+    return population_entry(entry, population)["threshold"]
 
 
 def _rounded(value, digits=4):
@@ -101,8 +107,9 @@ def score_variants(recordings, *, runs, entry):
                   "population": population_key(recording), "device": recording.device, "age_y": recording.age_y,
                   "sex": recording.sex, "location": recording.chest_site, "label": int(recording.has_fine_crackles),
                   "poor_quality": recording.poor_quality, "events": recording.events}
+        own = population_entry(entry, labels["population"])
         for name, run in runs.items():
-            rows[name].append({**labels, **scoring.score_samples(raw, rate, run=run, entry=entry)})
+            rows[name].append({**labels, **scoring.score_samples(raw, rate, run=run, entry=own)})
     return rows
 
 
@@ -281,6 +288,7 @@ def icbhi_check(recordings, *, run, entry):
     quality gate refused is reported as refused: neither a correct negative nor a miss.
     """
     files = []
+    entry = scoring.entry_for_population(entry, "adults")
     for recording in recordings:
         raw, rate = read_audio(recording.path)
         scored = scoring.score_samples(raw, rate, run=run, entry=entry)
