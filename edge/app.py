@@ -29,6 +29,7 @@ from audio_models.errors import ModelError
 from edge.auth import LockoutPolicy
 from edge.inference.bundles import SelectedBundle, select_active_bundle
 from edge.inference.models import LoadedModel
+from edge.regional_validation import select_active_regional_validation
 from edge.site_calibration import select_active_calibration
 from edge.devices import register_ports
 from edge.config import Settings, load_settings
@@ -124,6 +125,7 @@ def load_models(resources: Resources) -> None:
     settings = resources.settings
     resources.model_bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
     select_active_calibration(settings.models_path)
+    select_active_regional_validation(settings.models_path, settings.model_signing_keys)
     if resources.model_bundle.error:
         logger.error("no model bundle served: %s", resources.model_bundle.error)
         return

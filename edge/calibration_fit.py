@@ -33,7 +33,7 @@ from edge.fusion.fusion import MODALITIES
 from edge.outcome_labels import awaiting_outcome, verified_with_weights
 from edge.site_calibration import SiteCalibration
 from evaluation.errors import EvaluationError
-from evaluation.proportions import wilson_interval
+from evaluation.binned import finding_accuracy, finding_counts
 from evaluation.recalibration import (
     calibration_in_the_large,
     calibration_slope,
@@ -121,16 +121,10 @@ def per_modality_weights(labelled: list[dict], y: np.ndarray, weights: np.ndarra
 
 def basal_finding_accuracy(labelled: list[dict], y: np.ndarray, weights: np.ndarray, rows: list[int]) -> dict:
     """Sensitivity and specificity of the basal crackle finding for ILD at the clinic, weighted for
-    verification; 95% CIs are Wilson intervals of the unweighted counts (an approximation)."""
-    level = np.array([labelled[index].get("crackle_level") == "basal" for index in rows])
-    ys, ws = y[rows], weights[rows]
-    figures = {}
-    for key, cases, hit in (("sensitivity", ys == 1, level), ("specificity", ys == 0, ~level)):
-        total = float(ws[cases].sum())
-        figures[key] = float(ws[cases & hit].sum() / total) if total else None
-        figures[f"{key}_ci95"] = list(wilson_interval(int((cases & hit).sum()), int(cases.sum()))) if cases.any() \
-            else None
-    return figures
+    verification; 95% CIs are Wilson intervals of the unweighted counts (an approximation;
+    :func:`evaluation.binned.finding_accuracy`, which the region's secure sums use too)."""
+    level = np.array([labelled[index].get("crackle_level") == "basal" for index in rows], dtype=bool)
+    return finding_accuracy(finding_counts(y[rows], level, weights=weights[rows]))
 
 
 def _better_than_chance(status: dict, rule: ValidationRule) -> bool:

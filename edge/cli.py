@@ -28,6 +28,7 @@ from edge.commands.engines import engines
 from edge.commands.evaluate import evaluate
 from edge.commands.federated import federated
 from edge.commands.models import models
+from edge.commands.regional import regional_validation
 from edge.commands.outcomes import outcomes
 from edge.commands.programme import programme_group
 from edge.commands.screen import screen
@@ -408,6 +409,7 @@ cli.add_command(programme_group)
 cli.add_command(calibrate)
 cli.add_command(calibrations)
 cli.add_command(federated)
+cli.add_command(regional_validation)
 
 
 def main() -> None:

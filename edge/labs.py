@@ -147,11 +147,15 @@ def visit_lab_panel(db: sqlite_utils.Database, visit_id: int) -> dict:
     return panel
 
 
+def stored_entries(results: list[dict]) -> list[dict]:
+    """Stored lab rows as panel entries (their SI value and unit), as :func:`normalize_panel` reads them."""
+    return [{"analyte": row["loinc"] or row["analyte"], "value": row["si_value"], "unit": row["si_unit"]}
+            for row in results]
+
+
 def score_stored_results(results: list[dict]) -> dict:
     """Score stored lab rows (SI values); ``ModelUnavailable`` without a usable labs model."""
-    stored = [{"analyte": row["loinc"] or row["analyte"], "value": row["si_value"], "unit": row["si_unit"]}
-              for row in results]
-    return {key: value for key, value in score_lab_panel(stored).items() if key != "records"}
+    return {key: value for key, value in score_lab_panel(stored_entries(results)).items() if key != "records"}
 
 
 def add_lab_panel(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, entries: list[dict]) -> dict:

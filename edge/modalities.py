@@ -18,7 +18,7 @@ import sqlite_utils
 from audio_models.errors import ModelError
 from edge.breath import list_breath_readings
 from edge.fusion.clinical_prior import ClinicalPicture
-from edge import site_calibration
+from edge import regional_validation, site_calibration
 from edge.fusion.evidence import (EvidenceOptions, ModalityEvidence, crackle_evidence, crackle_potential_range,
                                   kl6_evidence, kl6_potential_range, tabular_evidence, tabular_potential_range)
 from edge.inference.bundles import selected_registry
@@ -42,13 +42,19 @@ def site_validation(modality: str) -> Optional[dict]:
     return (active.modalities or {}).get(modality) if active is not None else None
 
 
+def region_validation(modality: str) -> Optional[dict]:
+    """The region's figures for a modality from the regional validation this process selected at
+    start (``ildscreen regional-validation install``), or None."""
+    return regional_validation.selected_regional_validation().figures(modality)
+
+
 def scored_evidence(modality: str, probability: float, model: dict,
                     options: Optional[EvidenceOptions] = None) -> ModalityEvidence:
     """Evidence from a fresh tabular score (``model`` is the stamp of the score's result)."""
     options = options or EvidenceOptions()
     return tabular_evidence(modality, probability, manifest_entry(modality),
                             model_version=f"{model['name']}-{model['version']}", site=site_validation(modality),
-                            rule=options.validation_rule)
+                            rule=options.validation_rule, region=region_validation(modality))
 
 
 def labs_evidence(db: sqlite_utils.Database, visit_id: int, picture: ClinicalPicture,
@@ -87,7 +93,7 @@ def breath_evidence(db: sqlite_utils.Database, visit_id: int, picture: ClinicalP
     latest = usable[-1]
     return tabular_evidence("breath", latest["probability"], manifest_entry("breath"),
                             model_version=latest["model_version"], site=site_validation("breath"),
-                            rule=options.validation_rule)
+                            rule=options.validation_rule, region=region_validation("breath"))
 
 
 def site_probabilities(results: list[dict]) -> dict[str, Optional[float]]:
@@ -113,6 +119,7 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
     stamp = results[0]["model"]
     return crackle_evidence(site_probabilities(results), manifest_entry("auscultation"),
                             ctd_diagnosis=picture.ctd_diagnosis, options=options, site=site_validation("auscultation"),
+                            region=region_validation("auscultation"),
                             model_version=f"{stamp['name']}-{stamp['version']}-{stamp['variant']}")
 
 
@@ -145,7 +152,7 @@ def potential_ranges(picture: ClinicalPicture,
             ranges[name] = crackle_potential_range(entry, ctd_diagnosis=picture.ctd_diagnosis, options=options)
             continue
         ranges[name] = tabular_potential_range(entry, name=name, site=site_validation(name),
-                                               rule=options.validation_rule)
+                                               rule=options.validation_rule, region=region_validation(name))
         if name == "labs" and ranges[name] == (0.0, 0.0):
             ranges[name] = kl6_potential_range()
     return ranges

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from scipy import stats
+
 from evaluation.errors import EvaluationError
+from evaluation.proportions import wilson_interval
 from evaluation.recalibration import check_weighted, logit
 
 RANK_BINS = 800
@@ -70,6 +73,40 @@ def binned_auc(bins) -> float:
     return float(np.sum(cases * (below + 0.5 * non_cases)) / (cases.sum() * non_cases.sum()))
 
 
+def binned_auc_ci95(bins) -> tuple[float, float]:
+    """DeLong's 95% interval of :func:`binned_auc` from the same sums (DeLong ER, DeLong DM,
+    Clarke-Pearson DL. Biometrics 1988;44:837-845), ties within a logit bin counted half.
+
+    Every case in one bin shares one placement value (the weighted share of non-cases below it,
+    half of those beside it), and every non-case likewise, so the variance of the placements needs
+    no row. The variance divides by the unweighted numbers of cases and non-cases: with
+    verification weights the interval is that of the weighted AUC as if each row counted once,
+    narrower than a bootstrap over weighted rows would give. Clipped to [0, 1].
+
+    Examples
+    --------
+    >>> low, high = binned_auc_ci95(risk_bins([0, 0, 0, 1, 1, 1], [0.1, 0.4, 0.2, 0.35, 0.8, 0.9]))
+    >>> round(low, 2), round(high, 2)
+    (0.58, 1.0)
+    """
+    cases, non_cases = _parts(bins)[:2]
+    n_cases, n_non_cases = binned_counts(bins)
+    if n_cases < 2 or n_non_cases < 2:
+        raise EvaluationError(f"an AUC interval needs at least 2 cases and 2 non-cases, got {n_cases} and "
+                              f"{n_non_cases}")
+    auc = binned_auc(bins)
+    below = np.concatenate([[0.0], np.cumsum(non_cases)[:-1]])
+    above = cases.sum() - np.cumsum(cases)
+    case_placement = (below + 0.5 * non_cases) / non_cases.sum()
+    non_case_placement = (above + 0.5 * cases) / cases.sum()
+    case_variance = np.sum(cases * (case_placement - auc) ** 2) / cases.sum() * n_cases / (n_cases - 1)
+    non_case_variance = (np.sum(non_cases * (non_case_placement - auc) ** 2) / non_cases.sum()
+                         * n_non_cases / (n_non_cases - 1))
+    se = float(np.sqrt(case_variance / n_cases + non_case_variance / n_non_cases))
+    z = stats.norm.ppf(0.975)
+    return float(max(0.0, auc - z * se)), float(min(1.0, auc + z * se))
+
+
 def binned_ece(bins) -> float:
     """Weighted mean |observed - predicted| over the ten equal-width bins (as the row-level ECE)."""
     weight, outcomes, risks = _parts(bins)[2:5]
@@ -77,3 +114,44 @@ def binned_ece(bins) -> float:
         raise EvaluationError("binned ECE needs at least one weighted row")
     filled = weight > 0
     return float(np.sum(np.abs(outcomes[filled] - risks[filled])) / weight.sum())
+
+
+FINDING_COUNTS_LENGTH = 8
+
+
+def finding_counts(y_true, finding, *, weights=None) -> np.ndarray:
+    """One site's 2x2 sums of a yes/no finding against the outcome, ``FINDING_COUNTS_LENGTH``
+    numbers: weighted true positives, false negatives, true negatives, false positives, then the
+    same four unweighted. Sums of several sites' vectors are the pooled vector."""
+    y = np.asarray(y_true, dtype=float) == 1
+    hit = np.asarray(finding, dtype=bool)
+    w = np.ones(y.size) if weights is None else np.asarray(weights, dtype=float)
+    if hit.shape != y.shape or w.shape != y.shape:
+        raise EvaluationError(f"outcomes, findings and weights must have one shape, got {y.shape}, {hit.shape}, "
+                              f"{w.shape}")
+    cells = (y & hit, y & ~hit, ~y & ~hit, ~y & hit)
+    return np.array([w[cell].sum() for cell in cells] + [float(cell.sum()) for cell in cells])
+
+
+def finding_accuracy(counts) -> dict:
+    """Sensitivity and specificity of a finding from :func:`finding_counts` (summed or not):
+    weighted points; 95% CIs are Wilson intervals of the unweighted counts (an approximation: the
+    weights widen the true interval). None where there is no case (or no non-case).
+
+    Examples
+    --------
+    >>> figures = finding_accuracy(finding_counts([1, 1, 0, 0, 0], [1, 0, 0, 0, 1]))
+    >>> figures["sensitivity"], round(figures["specificity"], 3)
+    (0.5, 0.667)
+    """
+    counts = np.asarray(counts, dtype=float)
+    if counts.shape != (FINDING_COUNTS_LENGTH,):
+        raise EvaluationError(f"finding counts must hold {FINDING_COUNTS_LENGTH} numbers, got shape {counts.shape}")
+    w_tp, w_fn, w_tn, w_fp, n_tp, n_fn, n_tn, n_fp = counts
+    figures = {}
+    for key, (w_hit, w_miss, n_hit, n_miss) in (("sensitivity", (w_tp, w_fn, n_tp, n_fn)),
+                                                ("specificity", (w_tn, w_fp, n_tn, n_fp))):
+        total = int(round(n_hit + n_miss))
+        figures[key] = float(w_hit / (w_hit + w_miss)) if w_hit + w_miss > 0 else None
+        figures[f"{key}_ci95"] = list(wilson_interval(int(round(n_hit)), total)) if total else None
+    return figures

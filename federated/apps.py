@@ -16,7 +16,12 @@ clinic's vector. Three kinds of round:
   its held-out rows; each modality's stored output against its confirmed outcomes, with
   verification weights), from which the hospital reads AUC and ECE (:mod:`evaluation.binned`).
 
-What a clinic sends in the clear: its name and number of rows (SecAgg+'s weight), never a row.
+A clinic may add differential-privacy noise to its Newton sums (its ``dp-*`` node config,
+:class:`federated.privacy.LocalPrivacy`); the hospital then floors the noisy information matrix's
+eigenvalues and reports each clinic's epsilon in the result.
+
+What a clinic sends in the clear: its name, number of rows (SecAgg+'s weight) and DP setting,
+never a row.
 The hospital writes the run's result to the run config's ``result-path``.
 """
 from __future__ import annotations
@@ -38,9 +43,19 @@ from flwr.server import LegacyContext, ServerApp, ServerConfig, SimpleClientMana
 from flwr.server.strategy import Strategy  # noqa: E402
 from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow  # noqa: E402
 
-from evaluation.binned import BIN_LENGTH, binned_auc, binned_counts, binned_ece, risk_bins  # noqa: E402
+from evaluation.binned import (  # noqa: E402
+    BIN_LENGTH,
+    FINDING_COUNTS_LENGTH,
+    binned_auc,
+    binned_auc_ci95,
+    binned_counts,
+    binned_ece,
+    finding_accuracy,
+    risk_bins,
+)
 from evaluation.errors import EvaluationError  # noqa: E402
 from federated.clinic_data import LABS_MODEL, ClinicData  # noqa: E402
+from federated.privacy import LocalPrivacy  # noqa: E402
 from federated.model import (  # noqa: E402
     N_COEFFICIENTS,
     NEWTON_LENGTH,
@@ -54,6 +69,7 @@ from federated.model import (  # noqa: E402
 logger = logging.getLogger(__name__)
 
 STATISTICS, NEWTON, VALIDATION = "statistics", "newton", "validation"
+LUNG_SOUNDS = "auscultation"  # its validation also sums the basal crackle finding's 2x2 counts
 # SecAgg+ settings (programme assumptions). A clinic's values are its sums / rows, a few units at
 # most; SecAgg+ multiplies them by rows / MAX_CLINIC_ROWS and quantises [-32, 32] into 2**26 levels,
 # so each unmasked sum is exact to about 64 / 2**26 * MAX_CLINIC_ROWS = 0.005. Sums of up to 63
@@ -67,20 +83,30 @@ MAX_CLINICS = 63
 class ClinicClient(NumPyClient):
     """A clinic's answers, computed on its own rows only."""
 
-    def __init__(self, data: ClinicData):
+    def __init__(self, data: ClinicData, rng: Optional[np.random.Generator] = None):
         self.data = data
+        self.rng = rng or np.random.default_rng()  # fresh OS entropy in each ClientApp process
 
     def fit(self, parameters, config):
         stage = config.get("stage")
+        extra: dict = {}
         if stage == STATISTICS:
             sums, rows = np.concatenate(feature_statistics(self.data.X_train)), len(self.data.y_train)
         elif stage == NEWTON:
             scaler = Scaler.from_bytes(config["scaler"], int(config["n_examples"]))
-            sums, rows = newton_sums(self.data.X_train, self.data.y_train, scaler, parameters[0]), len(self.data.y_train)
+            privacy, rows = self.data.privacy, len(self.data.y_train)
+            if privacy is None:
+                sums = newton_sums(self.data.X_train, self.data.y_train, scaler, parameters[0])
+            else:
+                sums = privacy.privatise(newton_sums(self.data.X_train, self.data.y_train, scaler, parameters[0],
+                                                     clip_norm=privacy.clipping_norm), self.rng)
+                extra = privacy.metrics()
         elif stage == VALIDATION:
             targets = json.loads(config["targets"])
             scaler = Scaler.from_bytes(config["scaler"], int(config["n_examples"]))
-            sums = np.concatenate([self._bins(target, parameters[0], scaler) for target in targets])
+            clip_norm = float(config["clip-norm"]) if config.get("clip-norm") else None  # the model's (DP)
+            sums = np.concatenate([self._bins(target, parameters[0], scaler, clip_norm) for target in targets]
+                                  + ([self.data.basal_finding_counts()] if LUNG_SOUNDS in targets else []))
             rows = max(1, self.data.validation_rows(targets))
         else:
             raise ValueError(f"unknown round stage {stage!r}")
@@ -90,14 +116,14 @@ class ClinicClient(NumPyClient):
         if np.abs(means).max() > CLIPPING_RANGE:  # SecAgg+ would clip it silently: refuse instead
             raise ValueError(f"a {stage} value of {np.abs(means).max():.1f} per row exceeds SecAgg+'s clipping "
                              f"range ({CLIPPING_RANGE:g})")
-        return [means], rows, {"clinic": self.data.name}
+        return [means], rows, {"clinic": self.data.name, **extra}
 
-    def _bins(self, target: str, theta: np.ndarray, scaler: Scaler) -> np.ndarray:
+    def _bins(self, target: str, theta: np.ndarray, scaler: Scaler, clip_norm: Optional[float] = None) -> np.ndarray:
         """Binned sums of one validation target; zeros when this clinic has no labelled rows for it."""
         if target == LABS_MODEL:
             y, p, w = self.data.y_test, None, None
             if len(y):
-                p = predict(theta, scaler, self.data.X_test)
+                p = predict(theta, scaler, self.data.X_test, clip_norm=clip_norm)
         else:
             y, p, w = self.data.modality_outcomes(target)
         if p is None or not len(y):
@@ -140,7 +166,8 @@ class RegionalFederation(Strategy):
         self.missing: set[str] = set()  # node ids that stopped answering
         self.rounds: list[dict] = []
         self.validation: dict = {}
-        self.penalised_log_likelihood: list[float] = []
+        self.penalised_log_likelihood: list[Optional[float]] = []
+        self.privacy: dict[str, dict] = {}  # clinic name -> its DP setting and the noisy rounds it answered
         self._started = 0.0
 
     def mark_missing(self, node_ids: set[str]) -> list[str]:
@@ -167,6 +194,8 @@ class RegionalFederation(Strategy):
             config.update(scaler=self.scaler.to_bytes(), n_examples=self.scaler.n_examples)
         if stage == VALIDATION:
             config["targets"] = json.dumps(self.targets)
+            if self.clip_norm() is not None:
+                config["clip-norm"] = self.clip_norm()
         self._started = time.perf_counter()
         # Completed by aggregate_fit; stays incomplete when SecAgg+ halts (too few clinics answered).
         self.rounds.append({"round": server_round, "stage": stage, "completed": False})
@@ -196,11 +225,24 @@ class RegionalFederation(Strategy):
             self.scaler = Scaler.from_statistics([[total[:width], total[width:2 * width], total[2 * width:]]], rows)
             record["rows"] = rows
         elif stage == NEWTON:
-            self.theta, penalised = newton_step(total[:NEWTON_LENGTH], self.theta)
-            self.penalised_log_likelihood.append(penalised)
+            noise_variance = 0.0
+            for _, res in results:
+                privacy = LocalPrivacy.from_metrics(res.metrics)
+                if privacy is not None:
+                    noise_variance += privacy.information_noise_sd ** 2
+                    spent = self.privacy.setdefault(str(res.metrics.get("clinic")), {"setting": privacy, "rounds": 0})
+                    spent["setting"], spent["rounds"] = privacy, spent["rounds"] + 1
+            self.theta, penalised = newton_step(total[:NEWTON_LENGTH], self.theta,
+                                                information_noise_sd=float(np.sqrt(noise_variance)))
+            # A noisy clinic sends no log-likelihood: the total would be partial.
+            self.penalised_log_likelihood.append(None if noise_variance else penalised)
         else:
-            self.validation = {target: _validation_figures(total[index * BIN_LENGTH:(index + 1) * BIN_LENGTH])
+            self.validation = {target: _validation_figures(total[index * BIN_LENGTH:(index + 1) * BIN_LENGTH],
+                                                           len(answered))
                                for index, target in enumerate(self.targets)}
+            if LUNG_SOUNDS in self.targets:  # the basal finding's accuracy, from the counts after the bins
+                counts = total[len(self.targets) * BIN_LENGTH:][:FINDING_COUNTS_LENGTH]
+                self.validation[LUNG_SOUNDS]["basal_finding"] = finding_accuracy(counts)
         record["wall_s"] = time.perf_counter() - self._started
         return ndarrays_to_parameters([self.theta]), {}
 
@@ -213,6 +255,10 @@ class RegionalFederation(Strategy):
     def evaluate(self, server_round, parameters):
         return None
 
+    def clip_norm(self) -> Optional[float]:
+        """The row clipping the model was fitted with: the smallest any noisy clinic used (None: no DP)."""
+        return min((spent["setting"].clipping_norm for spent in self.privacy.values()), default=None)
+
     def result(self) -> dict:
         return {"theta": self.theta.tolist(),
                 "scaler": None if self.scaler is None else {"mean": self.scaler.mean.tolist(),
@@ -220,16 +266,25 @@ class RegionalFederation(Strategy):
                                                             "n_examples": self.scaler.n_examples},
                 "clinics": sorted(self.clinics.values()), "rounds": self.rounds, "validation": self.validation,
                 "penalised_log_likelihood": self.penalised_log_likelihood,
-                "missing_clinics": sorted(self.clinics[cid] for cid in self.missing)}
+                "missing_clinics": sorted(self.clinics[cid] for cid in self.missing),
+                "clip_norm": self.clip_norm(),
+                "privacy": {name: {"noise_multiplier": spent["setting"].noise_multiplier,
+                                   "clipping_norm": spent["setting"].clipping_norm, "delta": spent["setting"].delta,
+                                   "newton_rounds": spent["rounds"],
+                                   "epsilon": spent["setting"].epsilon(spent["rounds"])}
+                            for name, spent in sorted(self.privacy.items())}}
 
 
-def _validation_figures(bins: np.ndarray) -> dict:
-    """AUC, ECE and counts of one target from the federation's binned sums (None where not estimable)."""
+def _validation_figures(bins: np.ndarray, clinics: int) -> dict:
+    """AUC with its DeLong 95% interval, ECE and counts of one target from the federation's binned
+    sums (None where not estimable); ``clinics`` answered the round."""
     cases, non_cases = binned_counts(bins)
-    figures = {"n": cases + non_cases, "events": cases, "auc": None, "ece": None}
+    figures = {"n": cases + non_cases, "events": cases, "clinics": clinics, "auc": None, "auc_ci95": None,
+               "ece": None}
     try:
         figures["auc"] = binned_auc(bins)
         figures["ece"] = binned_ece(bins)
+        figures["auc_ci95"] = list(binned_auc_ci95(bins))
     except EvaluationError:
         pass  # too few outcomes in the region for this target: shown as None
     return figures

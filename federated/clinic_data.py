@@ -5,9 +5,15 @@ read-only, and (for the labs model this federation learns) its training rows.
   ``ildscreen calibrate`` uses (:func:`edge.outcome_labels.assessed_visits`, with the
   verification weights of :func:`edge.outcome_labels.verified_with_weights`); each modality's
   stored output at the visit is validated against them.
+- ``dp-noise-multiplier``, ``dp-clipping-norm`` (and ``dp-delta``): the clinic adds
+  differential-privacy noise to its Newton sums (:class:`federated.privacy.LocalPrivacy`).
 - ``training-rows``: an ``.npz`` with the lab rows ``X``, ``y`` (and held-out ``X_test``,
-  ``y_test``) the labs model is fitted on. The edge store keeps a visit's lab panel but a
-  simulated site has none, so the simulation hands these rows over in a file of its own.
+  ``y_test``) the labs model is fitted on. A simulated site stores no lab panels, so the
+  simulation hands these rows over in a file of its own. Without it, the rows come from the
+  **stored lab panels** of the labelled visits (:meth:`ClinicData.stored_panel_rows`): each
+  patient's first labelled visit with a panel, its results normalised as the clinic scored them;
+  a patient is held out for validation by a fixed rule on the clinic's internal patient number
+  (:data:`HELD_OUT_SHARE`), so every run splits the same way.
 
 Both paths come from the SuperNode's ``--node-config``; nothing read here leaves the process
 except the sums :mod:`federated.apps` computes from it.
@@ -23,11 +29,16 @@ import numpy as np
 import sqlite_utils
 
 from edge.config import load_settings
+from edge.labs import list_lab_results, stored_entries
 from edge.outcome_labels import assessed_visits, verified_with_weights
+from evaluation.binned import finding_counts
 from federated.errors import FederatedError
-from tabular_models.lab_panels import LAB_FEATURES
+from federated.privacy import LocalPrivacy
+from tabular_models.errors import TabularInputError
+from tabular_models.lab_panels import LAB_FEATURES, lab_feature_vector, normalize_panel
 
 LABS_MODEL = "federated_labs_model"  # the validation target of the model a run learns, not a stored modality
+HELD_OUT_SHARE = (2, 5)  # patients whose number is 0 or 1 modulo 5 (40 %) validate, as the simulation's split
 EMPTY_ROWS = np.zeros((0, len(LAB_FEATURES)))
 
 
@@ -41,6 +52,7 @@ class ClinicData:
     X_test: np.ndarray = field(default_factory=lambda: EMPTY_ROWS)
     y_test: np.ndarray = field(default_factory=lambda: np.zeros(0))
     edge_data: Optional[Path] = None
+    privacy: Optional[LocalPrivacy] = None  # clinic-side DP on the Newton sums (``dp-*`` node config)
     _labelled: Optional[tuple[list[dict], np.ndarray]] = None
 
     @classmethod
@@ -49,7 +61,12 @@ class ClinicData:
         name = str(node_config.get("clinic", "")).strip()
         if not name:
             raise FederatedError("the SuperNode's --node-config names no clinic (clinic=\"...\")")
-        data = cls(name, edge_data=Path(str(node_config["edge-data"])) if node_config.get("edge-data") else None)
+        try:
+            privacy = LocalPrivacy.from_node_config(node_config)
+        except ValueError as exc:
+            raise FederatedError(f"clinic {name}: {exc}") from exc
+        data = cls(name, edge_data=Path(str(node_config["edge-data"])) if node_config.get("edge-data") else None,
+                   privacy=privacy)
         rows = node_config.get("training-rows")
         if rows:
             try:
@@ -59,6 +76,8 @@ class ClinicData:
                         data.X_test, data.y_test = stored["X_test"], stored["y_test"]
             except (OSError, ValueError, KeyError) as exc:
                 raise FederatedError(f"clinic {name}: cannot read training rows {rows}: {exc}") from exc
+        elif data.edge_data is not None:
+            data.X_train, data.y_train, data.X_test, data.y_test = data.stored_panel_rows()
         return data
 
     def labelled_visits(self) -> tuple[list[dict], np.ndarray]:
@@ -73,22 +92,68 @@ class ClinicData:
                 # mode=ro: the federation can never change a clinic's records
                 connection = sqlite3.connect(f"{settings.database_path.resolve().as_uri()}?mode=ro", uri=True)
                 try:
-                    visits = assessed_visits(sqlite_utils.Database(connection),
-                                             window_months=settings.outcome_window_months)
+                    db = sqlite_utils.Database(connection)
+                    visits = assessed_visits(db, window_months=settings.outcome_window_months)
+                    labelled, weights, _ = verified_with_weights(visits)
+                    for visit in labelled:
+                        visit["lab_results"] = list_lab_results(db, visit["visit_id"])
                 finally:
                     connection.close()
-                labelled, weights, _ = verified_with_weights(visits)
                 self._labelled = (labelled, weights)
         return self._labelled
 
+    def stored_panel_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(X_train, y_train, X_test, y_test)`` from the stored lab panels of the labelled visits:
+        one row per patient (the first labelled visit with a panel), SI values in ``LAB_FEATURES``
+        order (NaN where not measured), split by :data:`HELD_OUT_SHARE` on the patient number.
+        Empty when no labelled visit has a panel."""
+        labelled, _ = self.labelled_visits()
+        rows, labels, held_out, seen = [], [], [], set()
+        for visit in labelled:
+            if not visit.get("lab_results") or visit["patient_id"] in seen:
+                continue
+            seen.add(visit["patient_id"])
+            try:
+                normalized = normalize_panel(stored_entries(visit["lab_results"]))["normalized"]
+            except TabularInputError as exc:  # stored rows passed this once; a failure now is a damaged store
+                raise FederatedError(f"clinic {self.name}: a stored lab panel cannot be read: {exc}") from exc
+            rows.append(lab_feature_vector(normalized)[0].astype(float))
+            labels.append(float(visit["label"]))
+            held_out.append(visit["patient_id"] % HELD_OUT_SHARE[1] < HELD_OUT_SHARE[0])
+        if not rows:
+            return EMPTY_ROWS, np.zeros(0), EMPTY_ROWS, np.zeros(0)
+        X, y, test = np.array(rows), np.array(labels), np.array(held_out)
+        return X[~test], y[~test], X[test], y[test]
+
     def modality_outcomes(self, modality: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Outcomes, the modality's stored output and verification weights of the labelled visits
-        where the modality was measured."""
+        """Outcomes, the modality's stored output and verification weights of each patient's first
+        labelled visit where the modality was measured.
+
+        One visit per patient: the region's figures are per patient, and an interval read from
+        binned sums cannot resample a patient's visits together."""
         labelled, weights = self.labelled_visits()
-        keep = [index for index, visit in enumerate(labelled) if modality in visit["modality_probabilities"]]
+        keep = self._first_per_patient(modality)
         return (np.array([labelled[i]["label"] for i in keep], dtype=float),
                 np.array([labelled[i]["modality_probabilities"][modality] for i in keep], dtype=float),
                 np.asarray(weights, dtype=float)[keep])
+
+    def _first_per_patient(self, modality: str) -> list[int]:
+        """Indices of each patient's first labelled visit where ``modality`` was measured."""
+        keep, seen = [], set()
+        for index, visit in enumerate(self.labelled_visits()[0]):  # assessed_visits: in the order assessed
+            if modality in visit["modality_probabilities"] and visit.get("patient_id", index) not in seen:
+                seen.add(visit.get("patient_id", index))
+                keep.append(index)
+        return keep
+
+    def basal_finding_counts(self) -> np.ndarray:
+        """The 2x2 sums (:func:`evaluation.binned.finding_counts`) of the basal crackle finding
+        against the outcome, on the rows :meth:`modality_outcomes` gives lung sounds."""
+        labelled, weights = self.labelled_visits()
+        keep = self._first_per_patient("auscultation")
+        return finding_counts(np.array([labelled[i]["label"] for i in keep], dtype=float),
+                              np.array([labelled[i].get("crackle_level") == "basal" for i in keep], dtype=bool),
+                              weights=np.asarray(weights, dtype=float)[keep])
 
     def validation_rows(self, targets: list[str]) -> int:
         """The most labelled rows of any target: SecAgg+'s weight for the validation round."""

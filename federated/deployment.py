@@ -30,6 +30,7 @@ from typing import Optional
 from federated.errors import FederatedError
 from federated.local_processes import LOG_TAIL_CHARS, free_port, log_tail
 from federated.pki import make_node_keys, make_server_certificates
+from federated.privacy import LocalPrivacy
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +47,11 @@ class ClinicNode:
     name: str
     training_rows: Optional[Path] = None
     edge_data: Optional[Path] = None
+    privacy: Optional[LocalPrivacy] = None  # clinic-side DP on its Newton sums
 
     def node_config(self) -> str:
-        items = {"clinic": self.name, "training-rows": self.training_rows, "edge-data": self.edge_data}
+        items = {"clinic": self.name, "training-rows": self.training_rows, "edge-data": self.edge_data,
+                 **(self.privacy.node_config() if self.privacy else {})}
         return " ".join(f'{key}="{value}"' for key, value in items.items() if value is not None)
 
 

@@ -122,9 +122,18 @@ def fit_proximal(X: np.ndarray, y: np.ndarray, scaler: Scaler, global_theta: np.
     return theta
 
 
-def predict(theta: np.ndarray, scaler: Scaler, X: np.ndarray) -> np.ndarray:
-    """Probability of ILD for each row."""
-    return expit(scaler.design(X) @ np.asarray(theta, dtype=float))
+def clipped(design: np.ndarray, clip_norm: float | None) -> np.ndarray:
+    """Each row of ``design`` scaled down to at most L2 norm ``clip_norm`` (unchanged when None)."""
+    if clip_norm is None:
+        return design
+    norms = np.linalg.norm(design, axis=1, keepdims=True)
+    return design * np.minimum(1.0, clip_norm / np.maximum(norms, 1e-12))
+
+
+def predict(theta: np.ndarray, scaler: Scaler, X: np.ndarray, *, clip_norm: float | None = None) -> np.ndarray:
+    """Probability of ILD for each row. A model fitted on clipped rows (``clip_norm``, under
+    differential privacy) scores clipped rows too: on unclipped ones it is overconfident."""
+    return expit(clipped(scaler.design(X), clip_norm) @ np.asarray(theta, dtype=float))
 
 
 def upper_triangle(matrix: np.ndarray) -> np.ndarray:
@@ -142,11 +151,17 @@ def from_upper_triangle(values: np.ndarray, size: int) -> np.ndarray:
 NEWTON_LENGTH = 1 + N_COEFFICIENTS + N_COEFFICIENTS * (N_COEFFICIENTS + 1) // 2
 
 
-def newton_sums(X: np.ndarray, y: np.ndarray, scaler: Scaler, theta: np.ndarray) -> np.ndarray:
+def newton_sums(X: np.ndarray, y: np.ndarray, scaler: Scaler, theta: np.ndarray, *,
+                clip_norm: float | None = None) -> np.ndarray:
     """What a clinic adds to one federated Newton step at ``theta``: its log-likelihood, gradient
     and information matrix (upper triangle), summed over its rows (``NEWTON_LENGTH`` numbers).
-    Sums of all clinics' vectors are the pooled data's, so the step equals the central fit's."""
-    design = scaler.design(X)
+    Sums of all clinics' vectors are the pooled data's, so the step equals the central fit's.
+
+    ``clip_norm``: each row's design vector (intercept included) is first scaled down to at most
+    this L2 norm, which bounds one patient's share of the gradient (``clip_norm``) and of the
+    information matrix (``clip_norm ** 2 / 4``) for differential privacy
+    (:class:`federated.privacy.LocalPrivacy`)."""
+    design = clipped(scaler.design(X), clip_norm)
     eta = design @ np.asarray(theta, dtype=float)
     mu = expit(eta)
     log_likelihood = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
@@ -154,9 +169,19 @@ def newton_sums(X: np.ndarray, y: np.ndarray, scaler: Scaler, theta: np.ndarray)
     return np.concatenate([[log_likelihood], design.T @ (y - mu), upper_triangle(information)])
 
 
-def newton_step(sums: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, float]:
+def newton_step(sums: np.ndarray, theta: np.ndarray, *,
+                information_noise_sd: float = 0.0) -> tuple[np.ndarray, float]:
     """The next coefficients from the pooled :func:`newton_sums` at ``theta`` with the prior of
-    :func:`fit_logistic` added, and the penalised log-likelihood at ``theta``."""
+    :func:`fit_logistic` added, and the penalised log-likelihood at ``theta``.
+
+    ``information_noise_sd``: the standard deviation of the differential-privacy noise on each
+    entry of the summed information matrix (:class:`federated.privacy.LocalPrivacy`; 0: none).
+    Symmetric Gaussian noise of sd ``s`` has eigenvalues up to about ``2 s sqrt(d)`` (the
+    semicircle law), which swamps the data in directions the clinics barely inform (collinear
+    analytes, rarely measured ones), and a Newton step through such a direction runs away. The
+    eigenvalues are then raised to at least that bound (and never below the coefficients' prior
+    precision): a stronger pull towards the prior where the noise could dominate. Post-processing
+    of the noisy sums: no privacy cost."""
     sums = np.asarray(sums, dtype=float)
     if sums.shape != (NEWTON_LENGTH,):
         raise ValueError(f"Newton sums must hold {NEWTON_LENGTH} numbers, got shape {sums.shape}")
@@ -164,5 +189,9 @@ def newton_step(sums: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, float]
     precision = 1 / np.square(PRIOR_SD)
     gradient = sums[1:1 + N_COEFFICIENTS] - precision * theta
     information = from_upper_triangle(sums[1 + N_COEFFICIENTS:], N_COEFFICIENTS) + np.diag(precision)
+    if information_noise_sd > 0:
+        floor = max(1 / COEFFICIENT_PRIOR_SD ** 2, 2 * information_noise_sd * np.sqrt(N_COEFFICIENTS))
+        values, vectors = np.linalg.eigh(information)
+        information = (vectors * np.maximum(values, floor)) @ vectors.T
     penalised = float(sums[0] - 0.5 * np.sum(precision * np.square(theta)))
     return theta + np.linalg.solve(information, gradient), penalised

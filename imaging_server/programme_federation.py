@@ -1,7 +1,9 @@
 """The programme view's federated-learning section: the newest result the federation's ServerApp
 wrote (``federated/apps.py``, run config ``result-path``) in the folder the setting
 ``programme_federation_dir`` names: its rounds (and any clinic that went missing) and the
-region's validation of each target (AUC, ECE and counts from secure sums, no row).
+region's validation of each target (AUC with its 95% interval, ECE, counts and clinics from secure sums,
+no row). ``ildscreen federated publish-validation`` turns such a result into the signed file the
+clinics install (:mod:`edge.regional_validation`).
 
 The file is read at the boundary: anything that is not such a result is shown as an error naming
 the file, never a traceback.
@@ -20,6 +22,13 @@ def _number(value) -> Optional[float]:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _interval(value) -> Optional[list[float]]:
+    """A ``[low, high]`` pair of numbers, or None (older results carry no interval)."""
+    if isinstance(value, list) and len(value) == 2 and all(_number(item) is not None for item in value):
+        return [float(item) for item in value]
+    return None
+
+
 def _read(path: Path) -> dict:
     if path.stat().st_size > MAX_RESULT_BYTES:
         raise ValueError(f"larger than {MAX_RESULT_BYTES} bytes")
@@ -30,7 +39,9 @@ def _read(path: Path) -> dict:
     rounds = [{"round": int(item["round"]), "stage": str(item["stage"]), "completed": bool(item.get("completed")),
                "clinics": item.get("clinics"), "missing_clinics": [str(name) for name in item.get("missing_clinics", [])],
                "wall_s": _number(item.get("wall_s"))} for item in result["rounds"] if isinstance(item, dict)]
-    validation = {str(target): {key: _number((figures or {}).get(key)) for key in ("n", "events", "auc", "ece")}
+    validation = {str(target): {**{key: _number((figures or {}).get(key)) for key in ("n", "events", "clinics", "auc",
+                                                                                     "ece")},
+                                "auc_ci95": _interval((figures or {}).get("auc_ci95"))}
                   for target, figures in result["validation"].items()}
     return {"clinics": [str(name) for name in result.get("clinics", [])],
             "missing_clinics": [str(name) for name in result.get("missing_clinics", [])],

@@ -85,6 +85,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "federation_run": {"en": "Latest run ({file}, finished {time}): {clinics} clinics. Every round is a secure sum: "
                               "no clinic's own figures, only the region's.",
                        "zh-CN": "最近一次运行（{file}，完成于 {time}）：{clinics} 家诊所。每一轮均为安全求和：只见区域合计，不见单个诊所的数据。"},
+    "federation_clinics": {"en": "{clinics} clinics", "zh-CN": "{clinics} 家诊所"},
     "federation_missing": {"en": "Went missing during the run: {clinics}", "zh-CN": "运行中掉线的诊所：{clinics}"},
     "federation_error": {"en": "The latest federation result cannot be read: {error}",
                          "zh-CN": "无法读取最近一次联邦运行结果：{error}"},

@@ -73,7 +73,8 @@ def open_store(data_dir: Optional[Path]) -> tuple[Settings, ModelStore]:
     return settings, ModelStore(settings.models_path, settings.model_signing_keys)
 
 
-def record_in_audit_trail(settings: Settings, action: str, bundle_id: str, detail: dict) -> None:
+def record_in_audit_trail(settings: Settings, action: str, bundle_id: str, detail: dict, *,
+                          object_type: str = "model_bundle") -> None:
     """Add a models command to the audit trail, when the data folder has a database (never creating one)."""
     if not settings.database_path.exists():
         return
@@ -81,7 +82,7 @@ def record_in_audit_trail(settings: Settings, action: str, bundle_id: str, detai
         database = open_database(settings.database_path)
         try:
             with write_transaction(database):
-                audit.record(database, audit.CLI_OPERATOR, action, "model_bundle", bundle_id, detail)
+                audit.record(database, audit.CLI_OPERATOR, action, object_type, bundle_id, detail)
         finally:
             database.close()
     except (IldscreenError, sqlite3.Error) as exc:

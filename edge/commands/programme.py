@@ -13,6 +13,7 @@ from edge.service import open_existing_data_folder
 from edge.config import Settings, load_settings
 from edge.inference.bundles import select_active_bundle
 from edge.outbox_worker import client_from_settings
+from edge.regional_validation import select_active_regional_validation
 from edge.site_calibration import select_active_calibration
 
 
@@ -20,6 +21,7 @@ def _open(settings: Settings):
     folder = open_existing_data_folder(settings)
     select_active_bundle(settings.models_path, settings.model_signing_keys)  # as the service would, from its start
     select_active_calibration(settings.models_path)
+    select_active_regional_validation(settings.models_path, settings.model_signing_keys)
     return folder.connect()
 
 

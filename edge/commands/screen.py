@@ -17,6 +17,7 @@ from edge.fusion.clinical_prior import ClinicalPicture
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
 from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
 from edge.inference.bundles import select_active_bundle
+from edge.regional_validation import select_active_regional_validation
 from edge.site_calibration import select_active_calibration
 from edge.labs import read_lab_file, score_lab_panel
 from edge.modalities import (auscultation_evidence_from_results, labs_evidence_from_score, potential_ranges,
@@ -108,6 +109,7 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_fil
         settings = load_settings(data_dir=data_dir)
         bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
         select_active_calibration(settings.models_path)  # as the service would, from its start
+        select_active_regional_validation(settings.models_path, settings.model_signing_keys)
         if bundle.error:
             raise click.ClickException(bundle.error)
         options = evidence_options_from_settings(settings)

@@ -62,7 +62,9 @@ class ValidationRule(BaseModel):
     Every number is a programme assumption (a setting) or names its source in its description.
     A modality counts when its manifest carries an adult, patient-level validation that passes
     the first four rows, or when the clinic's own confirmed outcomes pass the ``site_`` rows
-    (``ildscreen calibrate``). Otherwise it gives LR 1: "measured, not yet counted".
+    (``ildscreen calibrate``), or when the region's outcomes (a federated validation installed
+    with ``ildscreen regional-validation install``) pass the ``site_`` rows and ``region_min_clinics``.
+    Otherwise it gives LR 1: "measured, not yet counted".
     """
 
     model_config = ConfigDict(extra="forbid", title="When a modality's evidence counts")
@@ -92,6 +94,11 @@ class ValidationRule(BaseModel):
                                       description="AUC 0.7-0.8 is 'acceptable' discrimination (Hosmer DW, "
                                                   "Lemeshow S. Applied Logistic Regression, 3rd ed. 2013, p177); the "
                                                   "lower 95% bound must reach it.")
+    region_min_clinics: int = Field(3, ge=1, title="Fewest clinics behind a regional validation",
+                                    description="Programme assumption: a regional validation (the federation's "
+                                                "validation round, edge.regional_validation) counts only when at "
+                                                "least this many clinics answered; its patients, patients with ILD "
+                                                "and AUC lower bound must pass the site_ rows above.")
 
 
 class EvidenceOptions(BaseModel):
@@ -219,15 +226,72 @@ def training_prevalence(entry: dict, *, name: str) -> float:
                         open_interval=True)
 
 
+def regional_status(figures: Optional[dict], rule: ValidationRule, *, served_version: Optional[str] = None,
+                    needs_finding: bool = False) -> Optional[dict]:
+    """Whether the region's validation of a modality counts under ``rule`` (None when there is none).
+
+    ``figures`` is one modality of the installed regional validation
+    (:meth:`edge.regional_validation.SelectedRegionalValidation.figures`): ``patients``,
+    ``positive_patients``, ``clinics``, ``auc``, ``auc_ci95``, ``region``. It counts only when as
+    many clinics as ``region_min_clinics`` answered and the figures pass the ``site_`` rows a
+    clinic's own outcomes must pass, and, when the region named the model it validated
+    (``model_version``), only where that model serves (``served_version``); otherwise the reason
+    says what failed. Lung sounds (``needs_finding``) count through their basal finding's
+    sensitivity and specificity, whose lower Wilson bounds must beat chance (the Youden row), as
+    at a clinic; a counting status then carries ``accuracy``
+    (:class:`PublishedAccuracy` of the finding in the region).
+    """
+    if not figures:
+        return None
+    patients, events, clinics = figures["patients"], figures["positive_patients"], figures["clinics"]
+    where = f"{clinics} clinics, {patients} patients"
+    code = "too_few"
+    if figures.get("model_version") and figures["model_version"] != served_version:
+        code, reason = "other_model", (f"the region validated {figures['model_version']}, this clinic "
+                                       f"runs {served_version}")
+    elif clinics < rule.region_min_clinics:
+        reason = f"the region's validation comes from {clinics} clinics; {rule.region_min_clinics} are needed"
+    elif patients < rule.site_min_patients or events < rule.site_min_events:
+        reason = (f"the region validated it on {patients} patients ({events} with ILD); {rule.site_min_patients} "
+                  f"({rule.site_min_events} with ILD) are needed")
+    elif figures.get("auc_ci95") is None:
+        code, reason = "uncertain", "the region's AUC could not be estimated"
+    elif figures["auc_ci95"][0] < rule.site_min_auc_lower:
+        code, reason = "uncertain", (f"its AUC in the region could be as low as {figures['auc_ci95'][0]:.2f}; "
+                                     f"{rule.site_min_auc_lower:.2f} is needed")
+    elif needs_finding and figures.get("sensitivity") is None:
+        code, reason = "no_finding", "the region's validation has no sensitivity and specificity of the finding"
+    elif needs_finding and (figures["sensitivity_ci95"][0] + figures["specificity_ci95"][0] - 1
+                            <= rule.min_youden_lower):
+        code, reason = "uncertain", ("the finding's sensitivity and specificity in the region are still too "
+                                     "uncertain")
+    else:
+        low, high = figures["auc_ci95"]
+        status = {"validated": True, "auc": (float(figures["auc"]), float(low), float(high)), "source": "region",
+                  "reason": f"validated by the region {figures['region']} ({where}; AUC {figures['auc']:.2f}, "
+                            f"95% CI {low:.2f}-{high:.2f})"}
+        if needs_finding:
+            values = (figures["sensitivity"], *figures["sensitivity_ci95"], figures["specificity"],
+                      *figures["specificity_ci95"])
+            # a 0 or 1 from few patients would make an infinite LR
+            held = [min(max(float(v), PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR) for v in values]
+            status["accuracy"] = PublishedAccuracy(held[0], (held[1], held[2]), held[3], (held[4], held[5]),
+                                                   status["reason"])
+        return status
+    return {"validated": False, "reason": reason, "reason_code": code, "source": "region"}
+
+
 def tabular_validation(entry: dict, *, name: str, site: Optional[dict] = None,
-                       rule: Optional[ValidationRule] = None) -> dict:
+                       rule: Optional[ValidationRule] = None, region: Optional[dict] = None) -> dict:
     """Whether a labs or breath model counts, and with which AUC (value, low, high).
 
     It counts when the clinic's own outcomes validated it (``site``: the per-modality status
     ``ildscreen calibrate`` applied, :mod:`edge.site_calibration`), or when its manifest carries an
-    adult patient-level ``validation`` whose AUC lower bound, patients and events pass ``rule``.
+    adult patient-level ``validation`` whose AUC lower bound, patients and events pass ``rule``,
+    or else when the region's validation (``region``, :func:`regional_status`) passes it.
     A model trained on synthetic data, or validated only on held-out synthetic data, never counts
-    from its manifest: its AUC describes the generator, not patients.
+    from its manifest: its AUC describes the generator, not patients. The region measured the
+    model's outputs on patients, so a regional validation counts for a synthetic-trained model.
     """
     rule = rule or ValidationRule()
     if site and site.get("validated"):
@@ -254,11 +318,17 @@ def tabular_validation(entry: dict, *, name: str, site: Optional[dict] = None,
             code, reason = "uncertain", f"its validated AUC could be as low as {auc[1]:.2f}"
         else:
             return {"validated": True, "reason": "validated in adults, per patient", "auc": auc, "source": "manifest"}
+    regional = regional_status(region, rule, served_version=f"{entry.get('name')}-{entry.get('version')}")
+    if regional and regional["validated"]:
+        return regional
+    if regional:  # why the region's figures did not count either
+        return {"validated": False, "reason": f"{reason}; {regional['reason']}", "reason_code": code}
     return {"validated": False, "reason": reason, "reason_code": code}
 
 
 def tabular_evidence(modality: str, probability: float, entry: dict, *, model_version: str,
-                     site: Optional[dict] = None, rule: Optional[ValidationRule] = None) -> ModalityEvidence:
+                     site: Optional[dict] = None, rule: Optional[ValidationRule] = None,
+                     region: Optional[dict] = None) -> ModalityEvidence:
     """Labs or breath: LR = odds(calibrated output) / odds(training prevalence) when the model
     counts (:func:`tabular_validation`); LR 1 ("measured, not yet counted") when it does not.
 
@@ -269,7 +339,7 @@ def tabular_evidence(modality: str, probability: float, entry: dict, *, model_ve
     prevalence = training_prevalence(entry, name=modality)
     log_lr = logit(probability) - logit(prevalence)
     status = validation_status(entry, name=modality).as_dict()
-    counts = tabular_validation(entry, name=modality, site=site, rule=rule)
+    counts = tabular_validation(entry, name=modality, site=site, rule=rule, region=region)
     finding = {"probability": probability, "training_prevalence": prevalence,
                "likelihood_ratio_if_counted": math.exp(log_lr)}
     if not counts["validated"]:
@@ -278,6 +348,9 @@ def tabular_evidence(modality: str, probability: float, entry: dict, *, model_ve
     d = binormal_separation(auc[0])
     low, high = sorted(log_lr * binormal_separation(a) / d for a in auc[1:])
     finding.update(auc=auc[0], auc_ci95=list(auc[1:]), validation_source=counts["source"])
+    if counts["source"] == "region":
+        finding["region"] = {key: region[key] for key in ("region", "version", "clinics", "patients",
+                                                          "positive_patients")}
     return ModalityEvidence(modality, log_lr, (min(low, log_lr), max(high, log_lr)), model_version, status,
                             _counted(finding, counts["reason"]))
 
@@ -342,11 +415,12 @@ def kl6_evidence(value: float, *, options: EvidenceOptions, measured_model: Opti
 
 
 def tabular_potential_range(entry: dict, *, name: str = "labs", site: Optional[dict] = None,
-                            rule: Optional[ValidationRule] = None) -> Optional[tuple[float, float]]:
+                            rule: Optional[ValidationRule] = None,
+                            region: Optional[dict] = None) -> Optional[tuple[float, float]]:
     """Log LRs a tabular model would likely give if measured: from the 5th centile of people
     without ILD to the 95th centile of people with it, binormal at the validated AUC; (0, 0)
     when the model does not count, None when no AUC is known."""
-    counts = tabular_validation(entry, name=name, site=site, rule=rule)
+    counts = tabular_validation(entry, name=name, site=site, rule=rule, region=region)
     if not counts["validated"]:
         return 0.0, 0.0
     d = binormal_separation(counts["auc"][0])
@@ -552,8 +626,8 @@ def site_crackle_accuracy(site: Optional[dict]) -> Optional[PublishedAccuracy]:
 
 
 def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: dict, *, ctd_diagnosis: str,
-                     model_version: str, options: EvidenceOptions,
-                     site: Optional[dict] = None) -> Optional[ModalityEvidence]:
+                     model_version: str, options: EvidenceOptions, site: Optional[dict] = None,
+                     region: Optional[dict] = None) -> Optional[ModalityEvidence]:
     """The visit's patient-level lung-sound evidence for ILD, or None when no lung site was usable.
 
     ``site_probabilities`` holds each site's finding: the maximum over its accepted recordings
@@ -561,7 +635,7 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     counts fully only for a complete exam (every ``options.protocol_basal_sites`` accepted), else
     by the share of them that was accepted. Without an adult validation in the manifest, the
     clinic's own outcomes (``site``, when they validated lung sounds) give the finding's accuracy
-    for ILD directly.
+    for ILD directly; failing those, the region's (``region``, :func:`regional_status`).
     """
     finding = crackle_finding(site_probabilities, threshold=entry.get("threshold"))
     if finding["level"] is None:
@@ -573,6 +647,16 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     finding.update(protocol_basal_sites=list(protocol), accepted_protocol_basal_sites=accepted,
                    complete_exam=len(accepted) == len(protocol))
     local = None if detector["validated"] else site_crackle_accuracy(site)
+    source = "site"
+    if not detector["validated"] and local is None and region:
+        regional = regional_status(region, options.validation_rule, needs_finding=True,
+                                   served_version=f"{entry.get('name')}-{entry.get('version')}")
+        if regional["validated"]:
+            local, source = regional["accuracy"], "region"
+            finding["region"] = {key: region[key] for key in ("region", "version", "clinics", "patients",
+                                                              "positive_patients")}
+        else:
+            detector = {**detector, "reason": f"{detector['reason']}; {regional['reason']}"}
     if not detector["validated"] and local is None:
         return _not_counted("auscultation", detector, model_version, status, finding)
     sign = crackle_sign_for(ctd_diagnosis)
@@ -587,7 +671,7 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
         value, low, high = (share * x for x in lrs["negative"])
         finding["negative_share"] = share
     if local:
-        finding.update(validation_source="site", site_sensitivity=local.sensitivity,
+        finding.update(validation_source=source, site_sensitivity=local.sensitivity,
                        site_specificity=local.specificity)
         return ModalityEvidence("auscultation", value, (min(low, value), max(high, value)), model_version, status,
                                 _counted(finding, local.source))

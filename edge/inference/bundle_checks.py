@@ -229,28 +229,35 @@ def public_key_text(key: Ed25519PublicKey) -> str:
 
 def signature_problem(folder: Path, manifest_bytes: bytes, trusted_keys: list[str]) -> Optional[str]:
     """Why ``folder``'s manifest is not signed by a pinned key (None when it is)."""
+    return detached_signature_problem(manifest_bytes, Path(folder) / SIGNATURE_FILE, trusted_keys, what="bundle")
+
+
+def detached_signature_problem(data: bytes, signature_path: Path, trusted_keys: list[str], *,
+                               what: str) -> Optional[str]:
+    """Why ``signature_path`` is not an Ed25519 signature of ``data`` by a pinned key (None when it
+    is); ``what`` names the signed thing in the reason (a bundle, a regional validation)."""
+    name = Path(signature_path).name
     if not trusted_keys:
-        return (f"{SIGNATURE_FILE}: no model signing key is pinned (setting model_signing_keys), so no "
-                "bundle can be trusted")
-    path = Path(folder) / SIGNATURE_FILE
+        return (f"{name}: no model signing key is pinned (setting model_signing_keys), so no "
+                f"{what} can be trusted")
     try:
-        signature = base64.b64decode(path.read_bytes().strip(), validate=True)
+        signature = base64.b64decode(Path(signature_path).read_bytes().strip(), validate=True)
     except FileNotFoundError:
-        return f"{SIGNATURE_FILE}: missing: the bundle is unsigned"
+        return f"{name}: missing: the {what} is unsigned"
     except (OSError, binascii.Error, ValueError) as exc:
-        return f"{SIGNATURE_FILE}: unreadable ({exc})"
+        return f"{name}: unreadable ({exc})"
     for text in trusted_keys:
         try:
-            public_key_from_text(text).verify(signature, manifest_bytes)
+            public_key_from_text(text).verify(signature, data)
             return None
         except InvalidSignature:
             continue
-    return f"{SIGNATURE_FILE}: not a signature of this manifest.json by any pinned key (model_signing_keys)"
+    return f"{name}: not a signature of this {name.removesuffix('.sig')} by any pinned key (model_signing_keys)"
 
 
-def sign_manifest(folder: Path, private_key_pem: bytes) -> str:
-    """Write ``folder/manifest.json.sig`` with an Ed25519 PEM private key; return the public key
-    to pin.
+def sign_file(path: Path, private_key_pem: bytes, signature_path: Path) -> str:
+    """Write ``signature_path``: the base64 Ed25519 signature of ``path``'s exact bytes, with an
+    Ed25519 PEM private key; return the public key to pin.
 
     Raises ``ValueError`` when the key is not an unencrypted Ed25519 private key in PEM.
     """
@@ -260,6 +267,15 @@ def sign_manifest(folder: Path, private_key_pem: bytes) -> str:
         raise ValueError(f"not an unencrypted PEM private key: {exc}") from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"the key is {type(key).__name__}, not Ed25519 (openssl genpkey -algorithm ed25519)")
-    signature = key.sign((Path(folder) / "manifest.json").read_bytes())
-    (Path(folder) / SIGNATURE_FILE).write_text(base64.b64encode(signature).decode("ascii") + "\n", encoding="ascii")
+    signature = key.sign(Path(path).read_bytes())
+    Path(signature_path).write_text(base64.b64encode(signature).decode("ascii") + "\n", encoding="ascii")
     return public_key_text(key.public_key())
+
+
+def sign_manifest(folder: Path, private_key_pem: bytes) -> str:
+    """Write ``folder/manifest.json.sig`` with an Ed25519 PEM private key; return the public key
+    to pin.
+
+    Raises ``ValueError`` when the key is not an unencrypted Ed25519 private key in PEM.
+    """
+    return sign_file(Path(folder) / "manifest.json", private_key_pem, Path(folder) / SIGNATURE_FILE)

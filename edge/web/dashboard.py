@@ -12,7 +12,9 @@ from typing import Callable
 from flask import Blueprint, current_app, g, make_response, redirect, render_template, request, url_for
 from markupsafe import Markup
 
+from edge.api.assessments import evidence_options_from_settings
 from edge.programme import CSV_FIELDS, programme_summary, summary_rows
+from edge.regional_validation import regional_statuses, selected_regional_validation, served_versions
 from edge.site_calibration import selected_calibration
 from evaluation import svg_plots
 from edge.web.i18n import translate
@@ -57,12 +59,18 @@ def _page(*, standalone: bool):
             label=translate("plot_calibration", lang), x_label=translate("axis_predicted", lang),
             y_label=translate("axis_observed", lang)),
     }
+    resources = current_app.extensions["ildscreen"]
+    region = selected_regional_validation()
+    regional = {"version": region.version, "error": region.error,
+                "region": region.document.region if region.document else None,
+                "rows": regional_statuses(region, evidence_options_from_settings(resources.settings).validation_rule,
+                                          served_versions(resources.model_bundle.registry))}
     selection = selected_calibration()
     calibration_version = selection.active.version if selection.active else None
     # The downloaded report carries its stylesheet: it is opened later, away from the service.
     inline_css = Markup(Path(current_app.static_folder, "app.css").read_text(encoding="utf-8")) if standalone else None
     return render_template("dashboard.html", summary=summary, plots=plots, standalone=standalone, inline_css=inline_css,
-                           calibration_version=calibration_version,
+                           calibration_version=calibration_version, regional=regional,
                            shadow_version=selection.shadow.version if selection.shadow else None)
 
 

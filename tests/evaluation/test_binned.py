@@ -4,7 +4,9 @@ bin's ties of it."""
 import numpy as np
 import pytest
 
-from evaluation.binned import BIN_LENGTH, binned_auc, binned_counts, binned_ece, risk_bins
+from evaluation.binned import (BIN_LENGTH, binned_auc, binned_auc_ci95, binned_counts, binned_ece, finding_accuracy,
+                               finding_counts, risk_bins)
+from evaluation.metrics import roc_auc
 from evaluation.errors import EvaluationError
 from evaluation.recalibration import weighted_expected_calibration_error, weighted_roc_auc
 
@@ -36,3 +38,30 @@ def test_risks_in_one_logit_bin_count_as_ties():
 def test_sums_without_both_classes_or_of_the_wrong_shape_are_refused(bins, message):
     with pytest.raises(EvaluationError, match=message):
         binned_auc(bins)
+
+
+def test_the_binned_auc_interval_is_delongs_on_the_rows_and_narrows_with_more_sites():
+    y, p, _ = cohort(4, 400)
+    row_level = roc_auc(y, p)
+    low, high = binned_auc_ci95(risk_bins(y, p))
+    assert (low, high) == pytest.approx((row_level.ci_low, row_level.ci_high), abs=0.002)
+    more = sum(risk_bins(*cohort(seed, 400)[:2]) for seed in (4, 5, 6))
+    wider, narrower = high - low, float(np.subtract(*binned_auc_ci95(more)[::-1]))
+    assert narrower < wider
+
+
+def test_a_binned_auc_interval_needs_two_of_each_class():
+    with pytest.raises(EvaluationError, match="at least 2 cases and 2 non-cases, got 1 and 3"):
+        binned_auc_ci95(risk_bins([0, 0, 0, 1], [0.1, 0.2, 0.3, 0.4]))
+
+
+def test_summed_finding_counts_give_the_pooled_weighted_sensitivity_and_specificity():
+    y, p, w = cohort(7, 300)
+    hit = p > 0.5
+    parts = [finding_counts(y[i::3], hit[i::3], weights=w[i::3]) for i in range(3)]
+    pooled = finding_accuracy(sum(parts))
+    assert pooled == finding_accuracy(finding_counts(y, hit, weights=w))
+    assert pooled["sensitivity"] == pytest.approx(w[(y == 1) & hit].sum() / w[y == 1].sum())
+    assert finding_accuracy(finding_counts([0, 0], [1, 0]))["sensitivity"] is None
+    with pytest.raises(EvaluationError, match="one shape"):
+        finding_counts([0, 1], [1])

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from evaluation.binned import BIN_LENGTH, binned_auc, risk_bins
+from evaluation.binned import BIN_LENGTH, binned_auc, binned_auc_ci95, risk_bins
 from federated.apps import NEWTON, STATISTICS, VALIDATION, ClinicClient, RegionalFederation
 from federated.clinic_data import LABS_MODEL, ClinicData
 from federated.errors import FederatedError
@@ -74,7 +74,8 @@ def test_the_strategy_reads_statistics_newton_and_validation_sums_and_names_a_si
     y = np.concatenate([c.y_test for c in clinics[1:]])
     p = np.concatenate([1 / (1 + np.exp(-(strategy.scaler.design(c.X_test) @ strategy.theta))) for c in clinics[1:]])
     assert strategy.validation[LABS_MODEL]["auc"] == pytest.approx(binned_auc(risk_bins(y, p)))
-    assert strategy.validation[LABS_MODEL]["n"] == y.size
+    assert strategy.validation[LABS_MODEL]["n"] == y.size and strategy.validation[LABS_MODEL]["clinics"] == 2
+    assert strategy.validation[LABS_MODEL]["auc_ci95"] == pytest.approx(list(binned_auc_ci95(risk_bins(y, p))))
     assert strategy.result()["missing_clinics"] == [clinics[0].name]
 
 
@@ -109,6 +110,16 @@ def test_the_clinic_reads_its_labelled_visits_read_only_with_verification_weight
     bins = ClinicClient(data)._bins("labs", np.zeros(N_COEFFICIENTS), Scaler.of(np.ones((2, N_COEFFICIENTS - 1))))
     assert bins.shape == (BIN_LENGTH,) and bins[-2:].sum() == y.size
     assert hashlib.sha256(database.read_bytes()).hexdigest() == before
+
+
+def test_a_patient_counts_once_in_the_region_validation_with_their_first_labelled_visit():
+    visits = [{"patient_id": 7, "label": 1, "modality_probabilities": {"labs": 0.8}},
+              {"patient_id": 8, "label": 0, "modality_probabilities": {"breath": 0.3}},
+              {"patient_id": 7, "label": 1, "modality_probabilities": {"labs": 0.6}},
+              {"patient_id": 8, "label": 0, "modality_probabilities": {"labs": 0.2}}]
+    data = ClinicData("clinic-x", _labelled=(visits, np.array([1.0, 2.0, 3.0, 4.0])))
+    y, p, w = data.modality_outcomes("labs")
+    assert y.tolist() == [1, 0] and p.tolist() == [0.8, 0.2] and w.tolist() == [1.0, 4.0]
 
 
 @pytest.mark.parametrize("config, message", [({}, "names no clinic"),
@@ -190,3 +201,91 @@ def test_without_a_scaler_later_rounds_ask_no_clinic_and_are_recorded_as_not_com
     manager = SimpleNamespace(wait_for=lambda n: True, all=lambda: {"1": Proxy(cid="1")})
     assert strategy.configure_fit(2, None, manager) == []
     assert strategy.rounds == [{"round": 2, "stage": NEWTON, "completed": False}]
+
+
+def test_a_clinic_with_dp_sends_noisy_newton_sums_and_the_hospital_reports_its_epsilon(clinics):
+    from federated.privacy import LocalPrivacy
+
+    privacy = LocalPrivacy(noise_multiplier=4.0, clipping_norm=2.0)
+    plain = [ClinicData(c.name, c.X_train, c.y_train, c.X_test, c.y_test) for c in clinics]
+    private = [ClinicData(c.name, c.X_train, c.y_train, c.X_test, c.y_test, privacy=privacy) for c in clinics]
+    strategy = RegionalFederation(n_clinics=3, newton_rounds=2, targets=[])
+    strategy.rounds.append({"round": 1, "stage": STATISTICS, "completed": False})
+    strategy.aggregate_fit(1, answers(private, STATISTICS, strategy.theta), [])  # statistics: no noise
+    config = {"stage": NEWTON, "scaler": strategy.scaler.to_bytes(), "n_examples": strategy.scaler.n_examples}
+    sent_plain, _, metrics_plain = ClinicClient(plain[0]).fit([strategy.theta], config)
+    sent_noisy, rows, metrics = ClinicClient(private[0], np.random.default_rng(1)).fit([strategy.theta], config)
+    assert metrics_plain == {"clinic": clinics[0].name} and LocalPrivacy.from_metrics(metrics) == privacy
+    assert sent_noisy[0][0] == 0 and not np.allclose(sent_noisy[0][1:], sent_plain[0][1:])
+    for server_round in (2, 3):
+        strategy.rounds.append({"round": server_round, "stage": NEWTON, "completed": False})
+        strategy.aggregate_fit(server_round, answers(private[1:], NEWTON, strategy.theta, strategy.scaler, first_cid=1),
+                               [])
+    assert set(strategy.result()["privacy"]) == {clinics[1].name, clinics[2].name}
+    spent = strategy.result()["privacy"][clinics[1].name]
+    assert spent["newton_rounds"] == 2 and spent["epsilon"] == pytest.approx(privacy.epsilon(2))
+    assert strategy.penalised_log_likelihood == [None, None]  # noisy clinics send no log-likelihood
+    # the model was fitted on rows clipped to norm 2: the validation round scores clipped rows too
+    manager = SimpleNamespace(wait_for=lambda n: True, all=lambda: {"1": Proxy(cid="1")})
+    (_, fit_ins), = strategy.configure_fit(4, None, manager)
+    assert fit_ins.config["clip-norm"] == 2.0 and strategy.result()["clip_norm"] == 2.0
+
+
+def test_without_a_rows_file_the_clinic_trains_on_its_stored_lab_panels(tmp_path):
+    """A clinic that stores lab panels with its visits learns from them: one row per labelled
+    patient, the stored SI values in LAB_FEATURES order, a fixed held-out share; nothing is written."""
+    import sqlite_utils
+
+    from tabular_models.lab_panels import LAB_FEATURES, normalize_panel
+
+    folder = tmp_path / "clinic-edge"
+    make_edge_site(folder, n_patients=40, seed=7)
+    labelled, _ = ClinicData("clinic-x", edge_data=folder).labelled_visits()
+    assert labelled and not any(visit["lab_results"] for visit in labelled)  # the simulation stores none
+    db = sqlite_utils.Database(folder / "ildscreen.db")
+    expected = {}
+    for visit in labelled[::2]:  # every other labelled visit gets a panel
+        wbc = 6.0 + 3.0 * visit["label"]
+        panel = [{"analyte": "WBC", "value": wbc, "unit": "10*3/uL"},
+                 {"analyte": "KL-6", "value": 300 + 900 * visit["label"], "unit": "U/mL"}]
+        for record in normalize_panel(panel)["records"]:
+            db["lab_results"].insert({**{key: record[key] for key in ("loinc", "analyte", "value", "unit", "si_value",
+                                                                      "si_unit", "collected_at")},
+                                      "visit_id": visit["visit_id"], "created_at": "2026-12-05T00:00:00Z"})
+        expected[visit["patient_id"]] = (wbc, float(visit["label"]))
+    db.conn.close()
+    before = hashlib.sha256((folder / "ildscreen.db").read_bytes()).hexdigest()
+
+    data = ClinicData.from_node_config({"clinic": "clinic-x", "edge-data": str(folder)})
+    X = np.vstack([data.X_train, data.X_test])
+    y = np.concatenate([data.y_train, data.y_test])
+    assert len(y) == len(expected) and 0 < len(data.y_test) < len(y)
+    wbc = LAB_FEATURES.index("wbc")
+    assert sorted(zip(X[:, wbc].tolist(), y.tolist())) == sorted(expected.values())
+    assert np.isnan(X[:, LAB_FEATURES.index("hgb")]).all()  # not measured: missing, imputed by the model
+    assert hashlib.sha256((folder / "ildscreen.db").read_bytes()).hexdigest() == before
+
+
+def test_the_region_reads_the_basal_crackle_findings_accuracy_from_the_summed_counts(clinics):
+    from evaluation.binned import finding_accuracy, finding_counts
+
+    def visits(levels_and_labels, first_id):
+        return [{"patient_id": first_id + i, "label": label, "crackle_level": level,
+                 "modality_probabilities": {"auscultation": 0.8 if level == "basal" else 0.2}}
+                for i, (level, label) in enumerate(levels_and_labels)]
+
+    one = visits([("basal", 1), ("none", 1), ("none", 0), ("basal", 0), ("none", 0)], 1)
+    two = visits([("basal", 1), ("basal", 1), ("none", 0), ("other_sites", 0)], 10)
+    data = [ClinicData("clinic-a", _labelled=(one, np.array([1.0, 2.0, 1.0, 1.0, 3.0]))),
+            ClinicData("clinic-b", _labelled=(two, np.ones(4)))]
+    strategy = RegionalFederation(n_clinics=2, newton_rounds=1, targets=["auscultation"])
+    strategy.scaler = Scaler.of(clinics[0].X_train)
+    strategy.rounds.append({"round": 3, "stage": VALIDATION, "completed": False})
+    strategy.aggregate_fit(3, answers(data, VALIDATION, strategy.theta, strategy.scaler, ["auscultation"]), [])
+    y = [1, 1, 0, 0, 0, 1, 1, 0, 0]
+    basal = [1, 0, 0, 1, 0, 1, 1, 0, 0]
+    expected = finding_accuracy(finding_counts(y, basal, weights=[1, 2, 1, 1, 3, 1, 1, 1, 1]))
+    found = strategy.validation["auscultation"]["basal_finding"]
+    assert found["sensitivity"] == pytest.approx(expected["sensitivity"], abs=1e-3)  # weighted 3 of 5
+    assert found["specificity"] == pytest.approx(expected["specificity"], abs=1e-3)
+    assert found["sensitivity_ci95"] == pytest.approx(expected["sensitivity_ci95"], abs=1e-9)

@@ -1,8 +1,9 @@
 """``ildscreen federated simulate`` on Flower's deployment engine, as an operator would see it: a
 SuperLink and one SuperNode per clinic (each clinic a real edge data folder), TLS and SuperNode
-authentication, every round under SecAgg+; a clinic taken offline as a round starts is named and
-the round completes with the others; the federated validation of the labs model and of a modality
-matches the pooled figures on the same rows within 0.01; no process is left behind.
+authentication, every round under SecAgg+, clinic-side DP on; a clinic taken offline as a round
+starts is named and the round completes with the others; each clinic's epsilon is reported for the
+noisy rounds it answered; the federated validation of the labs model and of a modality matches the
+pooled figures on the same rows within 0.01; no process is left behind.
 
 One run (3 small clinics, 1 Newton round) keeps this to a few minutes on 2 shared cores; the
 10-clinic figures are in docs/federated.md."""
@@ -42,7 +43,7 @@ def report():
     before = flower_processes()
     result = ildscreen("federated", "simulate", "--clinics", "3", "--scale", "0.5", "--seed", "2",
                        "--newton-rounds", "1", "--round-timeout", "40", "--offline-clinic", "clinic-02",
-                       "--offline-at-round", "2", "--json", timeout=590)
+                       "--offline-at-round", "2", "--privacy", "--json", timeout=590)
     assert result.returncode == 0, result.stderr[-3000:]
     assert flower_processes() - before == set()  # SuperLink, SuperNodes, SuperExecs and apps all ended
     return json.loads(result.stdout)
@@ -75,8 +76,21 @@ def test_federated_validation_matches_the_pooled_figures_on_the_same_rows(report
     assert report["federated_validation"]["labs"]["pooled"]["n"] > 0
 
 
-def test_an_unknown_offline_clinic_and_dp_on_the_deployment_engine_are_refused():
-    result = ildscreen("federated", "simulate", "--privacy", timeout=60)
-    assert result.returncode == 2 and "--privacy" in result.stderr and "Traceback" not in result.stderr
+def test_clinic_side_dp_reports_each_clinics_epsilon_and_changes_the_model(report):
+    from federated.privacy import LocalPrivacy
+
+    privacy = report["privacy"]
+    setting = LocalPrivacy(privacy["noise_multiplier"], privacy["clipping_norm"], privacy["delta"])
+    # clinic-02 went offline as the one Newton round started: it spent nothing
+    assert sorted(privacy["per_clinic"]) == ["clinic-01", "clinic-03"]
+    for spent in privacy["per_clinic"].values():
+        assert spent["newton_rounds"] == 1 and spent["epsilon"] == pytest.approx(setting.epsilon(1))
+    assert privacy["epsilon_max"] == pytest.approx(setting.epsilon(1))
+    assert abs(report["federated_minus_central"]["ece"]) > 1e-4  # without DP: within 1e-5 of central
+
+
+def test_a_clinic_dp_setting_that_bounds_nothing_and_an_offline_clinic_on_legacy_are_refused():
+    result = ildscreen("federated", "simulate", "--privacy", "--clipping-norm", "0.5", timeout=60)
+    assert result.returncode == 2 and "clipping norm must be >= 1" in result.stderr and "Traceback" not in result.stderr
     result = ildscreen("federated", "simulate", "--engine", "legacy", "--offline-clinic", "clinic-01", timeout=60)
     assert result.returncode == 2 and "--offline-clinic" in result.stderr

@@ -22,6 +22,8 @@ RESULT = {
                {"round": 2, "stage": "newton", "completed": True, "clinics": 2, "missing_clinics": ["clinic-02"],
                 "wall_s": 97.0, "retried": True}],
     "validation": {"federated_labs_model": {"n": 181, "events": 54, "auc": 0.889, "ece": 0.042},
+                   "labs": {"n": 240, "events": 60, "clinics": 2, "auc": 0.812, "auc_ci95": [0.751, 0.873],
+                            "ece": 0.05},
                    "breath": {"n": 12, "events": 0, "auc": None, "ece": None}},
     "theta": [0.0] * 34,
 }
@@ -39,7 +41,9 @@ def test_the_newest_result_is_read_and_an_unreadable_one_is_named(tmp_path):
     write(tmp_path, "2026-11.json", RESULT, 1_000_000)
     newest = latest_federation(tmp_path)
     assert newest["file"] == "2026-11.json" and newest["missing_clinics"] == ["clinic-02"]
-    assert newest["validation"]["federated_labs_model"] == {"n": 181.0, "events": 54.0, "auc": 0.889, "ece": 0.042}
+    assert newest["validation"]["federated_labs_model"] == {"n": 181.0, "events": 54.0, "clinics": None, "auc": 0.889,
+                                                            "auc_ci95": None, "ece": 0.042}  # a result before intervals
+    assert newest["validation"]["labs"]["auc_ci95"] == [0.751, 0.873] and newest["validation"]["labs"]["clinics"] == 2
     assert [item["stage"] for item in newest["rounds"]] == ["statistics", "newton"]
     write(tmp_path, "2026-12.json", "{not json", 2_000_000)
     broken = latest_federation(tmp_path)
@@ -71,6 +75,7 @@ def test_programme_viewers_see_the_latest_run_its_missing_clinic_and_the_regiona
     assert 'id="federation"' in page and "Went missing during the run: clinic-02" in page
     assert "regional blood-test model" in page and "0.889" in page and "181 (54)" in page
     assert "too few to show" in page  # breath: no events in the region
+    assert "0.812 (0.751–0.873)" in page and "240 (60) · 2 clinics" in page
     client.get("/programme/language?to=zh-CN")
     chinese = client.get("/programme", headers=headers).get_data(as_text=True)
     assert "联邦学习与区域验证" in chinese and "运行中掉线的诊所：clinic-02" in chinese

@@ -1,0 +1,354 @@
+"""The region's validation of each modality, published by the hospital and installed at a clinic.
+
+A federation's validation round (``federated/apps.py``) measures each modality on the confirmed
+outcomes of every clinic that answered, without pooling a row: per modality the patients, those
+with ILD, the number of clinics, the AUC with its DeLong 95% interval and the ECE, and for lung
+sounds the basal crackle finding's sensitivity and specificity. The hospital
+turns a run's result into a **regional validation file** (:func:`document_from_federation`,
+``ildscreen federated publish-validation``) and signs its exact bytes with the Ed25519 key whose
+public half the clinics pin in ``model_signing_keys`` (the key that signs model bundles):
+``regional-validation.json`` and ``regional-validation.json.sig`` beside it.
+
+A clinic installs it with ``ildscreen regional-validation install FILE``. Layout
+(``<models folder>/regional_validation``), managed like model bundles and site calibrations
+(:class:`edge.inference.bundles.ModelStore`: atomic ``active`` pointer, append-only
+``history.jsonl``, rollback)::
+
+    versions/<version>/regional-validation.json(.sig)   one folder per installed file, never edited
+    active                                              the version in use; absent: none
+
+A version id is ``region-<issued UTC time>_<first 12 hex of the file's sha256>``. A file that is
+not signed by a pinned key, is not such a document, or holds an impossible figure is refused with
+the reason and nothing stored changes.
+
+What it does: the evidence model (:func:`edge.fusion.evidence.regional_status`) judges each
+modality's regional figures by the same :class:`~edge.fusion.evidence.ValidationRule` rows as a
+clinic's own outcomes (patients, patients with ILD, AUC lower bound) plus the fewest clinics, and
+a modality that passes counts at a clinic where neither its manifest nor the clinic's own
+outcomes validate it. A process reads the active file once, when it starts
+(:func:`select_active_regional_validation`); a file that can no longer be trusted (altered, or
+its key no longer pinned) is not used: a modality then counts only as it would without it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Literal, Optional
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from edge.fusion.evidence import MODALITIES, regional_status
+from edge.inference.bundle_checks import detached_signature_problem
+from edge.inference.bundles import BUNDLE_ID, BUNDLED_ID, ID_HASH_DIGITS, BundleError, ModelStore
+from edge.store.blobs import fsync_directory
+
+logger = logging.getLogger(__name__)
+
+FILE_NAME = "regional-validation.json"
+SIGNATURE_SUFFIX = ".sig"
+KIND = "ildscreen.regional_validation"
+MAX_FILE_BYTES = 256 * 1024  # a few modalities' figures: a few kilobytes
+NONE_ID = BUNDLED_ID  # no regional validation installed (the pointer absent), as ModelStore calls it
+
+
+class RegionalValidationError(BundleError):
+    """A regional validation file that cannot be installed or used, with the reason."""
+
+
+class RegionalFigures(BaseModel):
+    """One modality's figures on the region's confirmed outcomes (one labelled visit per patient)."""
+
+    model_config = ConfigDict(extra="forbid", title="A modality's regional validation")
+
+    patients: int = Field(..., ge=0, title="Patients with a confirmed outcome and the modality measured")
+    positive_patients: int = Field(..., ge=0, title="Of them, patients with ILD")
+    clinics: int = Field(..., ge=1, title="Clinics that answered the validation round")
+    auc: Optional[float] = Field(None, ge=0, le=1, title="AUC (verification-weighted)")
+    auc_ci95: Optional[tuple[float, float]] = Field(None, title="DeLong 95% interval of the AUC")
+    ece: Optional[float] = Field(None, ge=0, le=1, title="Expected calibration error (ten bins)")
+    sensitivity: Optional[float] = Field(None, ge=0, le=1, title="Sensitivity of the modality's finding "
+                                                                   "(lung sounds: basal crackles), weighted")
+    sensitivity_ci95: Optional[tuple[float, float]] = Field(None, title="Wilson 95% interval (unweighted counts)")
+    specificity: Optional[float] = Field(None, ge=0, le=1, title="Specificity of the finding, weighted")
+    specificity_ci95: Optional[tuple[float, float]] = Field(None, title="Wilson 95% interval (unweighted counts)")
+    model_version: Optional[str] = Field(None, min_length=1, max_length=200,
+                                         title="The model the region validated ('name-version'), when named; "
+                                               "the figures then count only where that model serves")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RegionalFigures":
+        if self.positive_patients > self.patients:
+            raise ValueError(f"positive_patients {self.positive_patients} exceeds patients {self.patients}")
+        for key in ("auc", "sensitivity", "specificity"):
+            point, interval = getattr(self, key), getattr(self, f"{key}_ci95")
+            if (point is None) != (interval is None):
+                raise ValueError(f"{key} and {key}_ci95 come together (both or neither)")
+            if interval is not None and not 0 <= interval[0] <= point <= interval[1] <= 1:
+                raise ValueError(f"{key}_ci95 {list(interval)} must hold the {key} {point} within [0, 1]")
+        if (self.sensitivity is None) != (self.specificity is None):
+            raise ValueError("sensitivity and specificity come together (both or neither)")
+        return self
+
+
+class RegionalValidation(BaseModel):
+    """The regional validation file."""
+
+    model_config = ConfigDict(extra="forbid", title="Regional validation")
+
+    kind: Literal["ildscreen.regional_validation"] = Field(..., title="What this file is")
+    format: Literal[1] = Field(..., title="Format version")
+    region: str = Field(..., min_length=1, max_length=200, title="The programme region that validated")
+    issued_at: dt.datetime = Field(..., title="When the hospital issued it (UTC, with offset)")
+    federation_result: str = Field(..., min_length=1, max_length=300,
+                                   title="The federation run's result file it was read from")
+    modalities: dict[str, RegionalFigures] = Field(..., min_length=1, title="Figures per modality")
+
+    @model_validator(mode="after")
+    def _known_and_aware(self) -> "RegionalValidation":
+        unknown = sorted(set(self.modalities) - set(MODALITIES))
+        if unknown:
+            raise ValueError(f"unknown modalities {unknown}; expected some of {list(MODALITIES)}")
+        if self.issued_at.tzinfo is None:
+            raise ValueError(f"issued_at {self.issued_at.isoformat()} has no UTC offset")
+        return self
+
+
+def parse_document(data: bytes, *, source: str) -> RegionalValidation:
+    """The checked document in ``data``; raises ``RegionalValidationError`` naming what is wrong."""
+    if len(data) > MAX_FILE_BYTES:
+        raise RegionalValidationError(f"{source} refused: {len(data)} bytes, a regional validation is at most "
+                                      f"{MAX_FILE_BYTES}")
+    try:
+        return RegionalValidation.model_validate_json(data)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(part) for part in error['loc']) or 'file'}: {error['msg']}"
+                             f" (got {str(error.get('input'))[:60]!r})" for error in exc.errors())
+        raise RegionalValidationError(f"{source} refused: not a regional validation: {problems}") from None
+
+
+def document_from_federation(result: dict, *, region: str, result_name: str,
+                             model_versions: Optional[dict[str, str]] = None,
+                             issued_at: Optional[dt.datetime] = None) -> dict:
+    """The regional validation file's content from a federation run's result (its ``validation``:
+    per target ``n``, ``events``, ``clinics``, ``auc``, ``auc_ci95``, ``ece``). Only the stored
+    modalities are carried (the run's own labs model is not one); ``model_versions`` names the
+    model each modality's outputs came from (``name-version``). Raises
+    ``RegionalValidationError`` when the result holds no modality or an impossible figure."""
+    model_versions = model_versions or {}
+    unknown = sorted(set(model_versions) - set(MODALITIES))
+    if unknown:
+        raise RegionalValidationError(f"model versions for unknown modalities {unknown}; expected some of "
+                                      f"{list(MODALITIES)}")
+    validation = result.get("validation") if isinstance(result, dict) else None
+    if not isinstance(validation, dict):
+        raise RegionalValidationError(f"{result_name}: not a federation result (no 'validation' object)")
+    modalities = {}
+    for name in MODALITIES:
+        figures = validation.get(name)
+        if not isinstance(figures, dict):
+            continue
+        auc_ci95 = figures.get("auc_ci95")
+        finding = figures.get("basal_finding") or {}
+        complete = all(finding.get(key) is not None for key in ("sensitivity", "sensitivity_ci95", "specificity",
+                                                                "specificity_ci95"))
+        modalities[name] = {"patients": figures.get("n"), "positive_patients": figures.get("events"),
+                            "clinics": figures.get("clinics"), "auc": figures.get("auc") if auc_ci95 else None,
+                            "auc_ci95": auc_ci95, "ece": figures.get("ece"),
+                            **{key: finding[key] if complete else None for key in
+                               ("sensitivity", "sensitivity_ci95", "specificity", "specificity_ci95")},
+                            "model_version": model_versions.get(name)}
+    document = {"kind": KIND, "format": 1, "region": region,
+                "issued_at": (issued_at or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
+                "federation_result": result_name, "modalities": modalities}
+    parse_document(json.dumps(document).encode("utf-8"), source=result_name)
+    return document
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectedRegionalValidation:
+    """The regional validation this process uses (None: none), or why an installed one is not used."""
+
+    version: Optional[str] = None
+    document: Optional[RegionalValidation] = None
+    error: Optional[str] = None
+
+    def figures(self, modality: str) -> Optional[dict]:
+        """One modality's figures with the region's name, or None."""
+        if self.document is None or modality not in self.document.modalities:
+            return None
+        return {**self.document.modalities[modality].model_dump(), "region": self.document.region,
+                "version": self.version}
+
+
+class RegionalValidationStore(ModelStore):
+    """The regional validation folder: ModelStore's pointer, history, lock and rollback, with a
+    signed regional validation file per version."""
+
+    def __init__(self, models_dir: Path, trusted_keys: Optional[list[str]] = None):
+        super().__init__(Path(models_dir) / "regional_validation", trusted_keys)
+
+    def active_id(self) -> str:
+        try:
+            return super().active_id()
+        except BundleError as exc:
+            raise RegionalValidationError(
+                f"active regional validation pointer {self.pointer} cannot be used ({exc}): set it with "
+                "'ildscreen regional-validation rollback'") from exc
+
+    def directory_of(self, version: str) -> Path:
+        if version == NONE_ID:
+            return self.root
+        directory = self.versions / version
+        if not BUNDLE_ID.match(version) or not (directory / FILE_NAME).is_file():
+            raise RegionalValidationError(f"no regional validation {version!r} in {self.versions}; installed: "
+                                          f"{', '.join(self.installed_ids()) or 'none'}")
+        return directory
+
+    def installed_ids(self) -> list[str]:
+        """Installed versions, oldest issue first (the id starts with its UTC time)."""
+        if not self.versions.is_dir():
+            return []
+        return sorted(path.name for path in self.versions.iterdir() if (path / FILE_NAME).is_file())
+
+    def load(self, version: str) -> Optional[RegionalValidation]:
+        """The stored document of a version, checked against its id and its signature (None for none)."""
+        if version == NONE_ID:
+            return None
+        path = self.directory_of(version) / FILE_NAME
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest()[:ID_HASH_DIGITS] != version.rsplit("_", 1)[-1]:
+            raise RegionalValidationError(f"regional validation {version} is damaged: {path} no longer matches "
+                                          "its id")
+        problem = detached_signature_problem(data, path.with_name(FILE_NAME + SIGNATURE_SUFFIX), self.trusted_keys,
+                                             what="regional validation")
+        if problem:
+            raise RegionalValidationError(f"regional validation {version} is not trusted: {problem}")
+        return parse_document(data, source=str(path))
+
+    def describe(self, version: str) -> dict:
+        try:
+            document = self.load(version)
+        except BundleError as exc:
+            return {"version": version, "error": str(exc)}
+        if document is None:
+            return {"version": version, "region": None}
+        return {"version": version, "region": document.region, "issued_at": document.issued_at.isoformat(),
+                "federation_result": document.federation_result,
+                "modalities": {name: figures.model_dump() for name, figures in document.modalities.items()}}
+
+    def install(self, source: Path, *, activate: bool = True) -> dict:
+        """Check the file ``source`` (its signature ``source.sig`` by a pinned key, then its
+        content), store it as a new version and activate it unless ``activate`` is false.
+
+        Returns ``{"version", "installed", "activated", "previous"}``. Raises
+        ``RegionalValidationError`` with the reason; the folder is then as it was.
+        """
+        source = Path(source)
+        try:
+            data = source.read_bytes()
+        except OSError as exc:
+            raise RegionalValidationError(f"{source} cannot be read: {exc}") from exc
+        if len(data) > MAX_FILE_BYTES:  # before the signature is checked over it
+            parse_document(data, source=str(source))
+        problem = detached_signature_problem(data, source.with_name(source.name + SIGNATURE_SUFFIX),
+                                             self.trusted_keys, what="regional validation")
+        if problem:
+            raise RegionalValidationError(f"{source} refused: {problem}")
+        document = parse_document(data, source=str(source))
+        stamp = document.issued_at.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        version = f"region-{stamp}_{hashlib.sha256(data).hexdigest()[:ID_HASH_DIGITS]}"
+        with self._locked():
+            installed = not (self.versions / version).exists()
+            if installed:
+                self.staging.mkdir(parents=True, exist_ok=True)
+                stage = self.staging / f"{version}.{secrets.token_hex(4)}"
+                stage.mkdir()
+                for name, content in ((FILE_NAME, data),
+                                      (FILE_NAME + SIGNATURE_SUFFIX,
+                                       source.with_name(source.name + SIGNATURE_SUFFIX).read_bytes())):
+                    with open(stage / name, "xb") as handle:
+                        handle.write(content)
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                self.versions.mkdir(exist_ok=True)
+                os.rename(stage, self.versions / version)
+                fsync_directory(self.versions)
+                logger.info("regional validation %s installed", version)
+            previous = self._switch(version, "install") if activate else None
+        return {"version": version, "installed": installed, "activated": activate and previous != version,
+                "previous": previous}
+
+    def rollback(self) -> tuple[str, Optional[str]]:
+        """Return to the version the latest remaining install replaced (at the first: none)."""
+        if not self._rollback_stack() and self._current_or_none() == NONE_ID:
+            raise RegionalValidationError("nothing to roll back: no regional validation is active")
+        return super().rollback()
+
+    def _require_intact(self, version: str) -> None:
+        self.load(version)
+
+
+_selection = SelectedRegionalValidation()
+
+
+def select_active_regional_validation(models_dir: Path, trusted_keys: list[str]) -> SelectedRegionalValidation:
+    """Use the models folder's active regional validation in this process from now on.
+
+    Never raises: a file that cannot be used becomes the selection's ``error`` and no regional
+    validation is used (a modality then counts only by its manifest or the clinic's outcomes).
+    """
+    global _selection
+    store = RegionalValidationStore(models_dir, trusted_keys)
+    try:
+        version = store.active_id()
+        _selection = SelectedRegionalValidation(version if version != NONE_ID else None, store.load(version))
+    except BundleError as exc:
+        logger.error("regional validation not used: %s", exc)
+        _selection = SelectedRegionalValidation(error=str(exc))
+    return _selection
+
+
+def selected_regional_validation() -> SelectedRegionalValidation:
+    return _selection
+
+
+def select_regional_validation(selection: SelectedRegionalValidation) -> SelectedRegionalValidation:
+    """Use ``selection`` in this process from now on (tests restore what was selected)."""
+    global _selection
+    _selection = selection
+    return selection
+
+
+def regional_statuses(selection: SelectedRegionalValidation, rule, served_versions: dict[str, str]) -> list[dict]:
+    """What the selected regional validation does for each modality it covers, as the evidence
+    model judges it (``rule``: the clinic's :class:`~edge.fusion.evidence.ValidationRule`;
+    ``served_versions``: modality -> ``name-version`` of the model this clinic serves):
+    ``{"modality", "counts", "reason", "reason_code", "patients", "positive_patients", "clinics", "auc",
+    "auc_ci95", "model_version"}``."""
+    rows = []
+    for modality in MODALITIES:
+        figures = selection.figures(modality)
+        if figures is None:
+            continue
+        status = regional_status(figures, rule, served_version=served_versions.get(modality),
+                                 needs_finding=modality == "auscultation")
+        rows.append({"modality": modality, "counts": status["validated"], "reason": status["reason"],
+                     "reason_code": "counts" if status["validated"] else status["reason_code"],
+                     **{key: figures[key] for key in ("patients", "positive_patients", "clinics", "auc", "auc_ci95",
+                                                      "model_version")}})
+    return rows
+
+
+def served_versions(registry) -> dict[str, str]:
+    """``name-version`` of each model a bundle's registry serves (None: none), as the evidence
+    model stamps them."""
+    if registry is None:
+        return {}
+    return {name: f"{entry.get('name')}-{entry.get('version')}" for name, entry in registry.manifest["models"].items()}
