@@ -38,12 +38,13 @@ def test_a_clinic_that_cannot_read_its_rows_ends_the_run_with_its_name_and_log(t
     clinics = make_clinics(3, seed=8)
     files = write_training_files(clinics, tmp_path)
     files[1].write_bytes(b"not an npz file")
+    already = child_processes()  # e.g. a PostgreSQL another test module's fixture keeps running
     started = time.monotonic()
     with pytest.raises(FederatedError, match=f"clinic process {clinics[1].name} exited") as raised:
         run_federation(files, workdir=tmp_path, rounds=3, proximal_mu=0.1, startup_timeout_s=60)
     assert time.monotonic() - started < 50  # noticed when the process exits, not at the timeout
     assert "Error" in str(raised.value)  # the clinic's own traceback tail says why
-    assert child_processes() == set()  # the other clinics were ended
+    assert child_processes() <= already  # the other clinics were ended
 
 
 def child_processes() -> set:
