@@ -68,6 +68,8 @@ GROUND_GLASS_WINDOW_MM = 4.0
 GROUND_GLASS_MEAN_HU = -650.0
 GROUND_GLASS_MAX_ELONGATION = 4.0
 GROUND_GLASS_MIN_FILL = 0.5
+# Slices per step of the ground-glass block sums (memory only; the sums are the same).
+BLOCK_SUM_SLICES = 16
 METHOD = ("components above -725 HU in the lung and their cores after a 4 mm opening, and ground-glass regions of "
           "-650..-300 HU mean over 4 mm; 4-100 mm, elongation <= 2 (ground glass 4), compact, aerated 2 mm shell, "
           "subsolid "
@@ -221,9 +223,13 @@ def _ground_glass_candidates(hu: np.ndarray, lung_mask: np.ndarray,
     step_mm = factor * min(spacing_mm[1:])
     coarse_mm = (spacing_mm[0], step_mm, step_mm)
     inside = block_sum(lung_mask, factor, dtype=np.float32)
-    clipped = np.clip(hu, -1000.0, 100.0, dtype=np.float32)
-    clipped *= lung_mask
-    weighted = block_sum(clipped, factor, dtype=np.float32)
+    weighted = np.empty_like(inside)
+    # A few slices at a time: the clipped lung HU are never held whole.
+    for start in range(0, hu.shape[0], BLOCK_SUM_SLICES):
+        part = slice(start, start + BLOCK_SUM_SLICES)
+        clipped = np.clip(hu[part], -1000.0, 100.0, dtype=np.float32)
+        clipped *= lung_mask[part]
+        weighted[part] = block_sum(clipped, factor, dtype=np.float32)
     del clipped
     size = tuple(max(1, 2 * int(round(GROUND_GLASS_WINDOW_MM / 2 / step)) + 1) for step in coarse_mm)
     weighted = ndimage.uniform_filter(weighted, size=size, mode="constant")
