@@ -15,7 +15,9 @@ would hide exactly the disease we measure) and must leave out the trachea and ma
 5. per lung and per slice, a morphological closing with a disk of ``closing_radius_mm``
    (5 mm) computed with distance transforms, then hole filling: this brings back vessels,
    fibrotic patches and reticulation up to soft-tissue density that the threshold missed,
-   including those touching the pleura;
+   including those touching the pleura; where the two lungs touch at a junction line (one
+   component), each slice's section is split at the body's midline and each side closed alone,
+   or the lungs would enclose the mediastinum and hole filling would add it;
 6. per slice and per lung, the convex hull of the lung fills the dents the threshold left where
    dense disease lies against the pleura (a mass, consolidation or dense subpleural fibrosis
    replaces aerated lung but keeps the lung's outline): each dent (a connected part of hull minus
@@ -41,6 +43,7 @@ from typing import Protocol
 import numpy as np
 from scipy import ndimage
 
+from imaging_server.bone import body_centre
 from imaging_server.dicom_io import CtVolume
 from imaging_server.errors import SeriesError
 
@@ -90,9 +93,11 @@ class ClassicalLungSegmenter:
         interior &= ~airway
         lungs = largest_components(interior)
         del interior
+        centre = body_centre(volume.hu)
+        midline = None if centre is None else centre[1] - box[2].start
         inside = np.zeros(lungs[0].shape, dtype=bool)
         for lung in lungs:
-            inside |= close_and_fill(lung, volume.spacing_mm, self.closing_radius_mm)
+            inside |= close_and_fill(lung, volume.spacing_mm, self.closing_radius_mm, midline=midline)
         del lungs
         inside |= fill_pleural_dents(inside, factor=factor)
         inside &= ~airway
@@ -237,8 +242,15 @@ def largest_components(mask: np.ndarray) -> list[np.ndarray]:
     return lungs
 
 
-def close_and_fill(lung: np.ndarray, spacing_mm: tuple[float, float, float], radius_mm: float) -> np.ndarray:
-    """Per-slice closing with a disk of ``radius_mm`` (via distance transforms), then hole filling."""
+def close_and_fill(lung: np.ndarray, spacing_mm: tuple[float, float, float], radius_mm: float, *,
+                   midline: float | None = None) -> np.ndarray:
+    """Per-slice closing with a disk of ``radius_mm`` (via distance transforms), then hole filling.
+
+    With the body's ``midline`` (a column), a slice's section that holds both lungs -- they touch at a
+    junction line, so they are one component -- is split there (:func:`split_lungs`) and each side is
+    closed and filled alone: closed together, the lungs would enclose the mediastinum, and hole filling
+    would add the heart and great vessels to the lung.
+    """
     _, dy, dx = spacing_mm
     pad = closing_pad(spacing_mm, radius_mm)
     result = np.zeros_like(lung)
@@ -247,10 +259,13 @@ def close_and_fill(lung: np.ndarray, spacing_mm: tuple[float, float, float], rad
         r0, r1 = max(rows.min() - pad, 0), min(rows.max() + pad + 1, lung.shape[1])
         c0, c1 = max(cols.min() - pad, 0), min(cols.max() + pad + 1, lung.shape[2])
         window = lung[index, r0:r1, c0:c1]
-        dilated = ndimage.distance_transform_edt(~window, sampling=(dy, dx)) <= radius_mm
-        # Outside the window counts as background for the erosion, so pad by one pixel.
-        closed = ndimage.distance_transform_edt(np.pad(dilated, 1), sampling=(dy, dx))[1:-1, 1:-1] > radius_mm
-        result[index, r0:r1, c0:c1] = ndimage.binary_fill_holes(closed | window)
+        sides = [window] if midline is None else [side for side in split_lungs(window, midline - c0) if side.any()]
+        filled = result[index, r0:r1, c0:c1]
+        for side in sides:
+            dilated = ndimage.distance_transform_edt(~side, sampling=(dy, dx)) <= radius_mm
+            # Outside the window counts as background for the erosion, so pad by one pixel.
+            closed = ndimage.distance_transform_edt(np.pad(dilated, 1), sampling=(dy, dx))[1:-1, 1:-1] > radius_mm
+            filled |= ndimage.binary_fill_holes(closed | side)
     return result
 
 

@@ -79,6 +79,20 @@ def test_the_ground_glass_mean_threshold_decides_the_pleura_based_ground_glass_n
     assert quantify_volume(volume, methods=stricter).metrics["nodules"] == []
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_the_lung_section_changes_smoothly_from_slice_to_slice(reports, case):
+    """Lungs grow or shrink gradually over a few millimetres: no slice's mask area differs from its
+    neighbour's by more than 10%. (LIDC-IDRI-0001's lungs touch at junction lines; filled as one, the
+    mediastinum came into the mask on four slices, 240 -> 293 cm2 from one slice to the next.)"""
+    from imaging_server.segmentation import ClassicalLungSegmenter
+
+    volume, metrics, _ = reports[case]
+    areas = ClassicalLungSegmenter().segment(volume).sum(axis=(1, 2)).astype(float)
+    areas = areas[areas > 0]
+    assert np.max(np.abs(np.diff(areas)) / areas[:-1]) <= 0.10, areas
+    assert metrics["lung_volume_ml"] == pytest.approx(areas.sum() * np.prod(volume.spacing_mm) / 1000, abs=0.1)
+
+
 def test_the_lung_mask_keeps_the_juxtapleural_tumour(lidc, reports):
     """LIDC-IDRI-0001's solid lesion abuts the chest wall: a threshold mask cut it out (a dent in the
     mask). The mask must hold at least 90% of the pixels inside every reader's contours, and report

@@ -119,3 +119,19 @@ def test_inside_air_is_found_in_the_bodys_box_as_on_the_whole_image():
     expected[1:3, 15:20, 18:24] = True
     assert np.array_equal(whole, expected)
     assert remove_outside_air(np.ones((2, 5, 5), dtype=bool))[0] is None
+
+
+def test_lungs_touching_at_junction_lines_do_not_take_in_the_mediastinum():
+    """Where the two lungs touch in front of and behind the mediastinum (junction lines), they are one
+    component that encloses it: closing and filling that component as one would add the heart and great
+    vessels to the lung (LIDC-IDRI-0001: 53 cm2 a slice on four slices). Each side is closed alone."""
+    hu = np.full((8, 120, 160), -1000.0, dtype=np.float32)
+    rows, cols = np.mgrid[:120, :160]
+    hu[:, ((rows - 60) / 50.0) ** 2 + ((cols - 80) / 75.0) ** 2 <= 1] = 40.0  # the body
+    hu[:, 30:90, 22:65] = -850.0  # the lungs,
+    hu[:, 30:90, 95:138] = -850.0
+    hu[2:6, 30:32, 65:95] = -850.0  # touching in front of
+    hu[2:6, 88:90, 65:95] = -850.0  # and behind the mediastinum on four slices
+    mask = ClassicalLungSegmenter().segment(CtVolume(hu=hu, spacing_mm=(2.5, 1.0, 1.0)))
+    assert not mask[:, 36:84, 71:89].any()  # the mediastinum, away from the closing's reach of the lungs
+    assert mask[:, 40:80, 30:60].all() and mask[:, 40:80, 100:130].all()
