@@ -31,7 +31,7 @@ from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLE
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "auscultation"
-MODEL_VERSION = "0.4.0"
+MODEL_VERSION = "0.5.0"
 OPSET = 17
 IR_VERSION = 8  # loadable by ONNX Runtime 1.22 (the Jetson's JetPack build) and later
 INPUT_NAME = "pcm"
@@ -210,13 +210,26 @@ POPULATION_DATASETS = {
 }
 
 
+def _training_population(parts):
+    """Who the network's weights were fitted on, and who chose its operating points."""
+    trained = {r.population for r in parts["train"]}
+    text = ("children aged 0.2-16 years (SPRSound 2022, both releases; one stethoscope)" if trained == {"children"} else
+            "children (SPRSound 2022, both releases) and adults (KAUH; Littmann 3200 bell, diaphragm and extended filter "
+            "modes)" if trained == {"children", "adults"} else ", ".join(sorted(trained)))
+    if "adults" not in trained and any(r.population == "adults" for r in parts["validation"]):
+        text += ("; no adult trained the weights: adults (KAUH; Littmann 3200 bell, diaphragm and extended filter modes) "
+                 "the network never saw chose the adult operating point")
+    return text
+
+
 def _figure(block, name):
     value, (low, high) = block[name], block[f"{name}_ci95"]
     return f"{name} {value:.2f} ({low:.2f}-{high:.2f})"
 
 
-def validation_statement(block):
-    """The plain sentence every result and referral shows about what the detector was validated on."""
+def validation_statement(block, *, adults_trained=False):
+    """The plain sentence every result and referral shows about what the detector was validated on
+    (``adults_trained``: whether adults were among the patients its weights were fitted on)."""
     adults = block["populations"].get("adults")
     children = [f"{pop.removeprefix('children_')}: AUC {b['auc']:.2f}" for pop, b in block["populations"].items()
                 if pop.startswith("children")]
@@ -225,7 +238,9 @@ def validation_statement(block):
                   f"crackles; Littmann 3200, three filter modes): AUC {adults['auc']:.2f} "
                   f"({adults['auc_ci95'][0]:.2f}-{adults['auc_ci95'][1]:.2f}), {_figure(adults, 'sensitivity')}, "
                   f"{_figure(adults, 'specificity')}")
-    return (f"Crackle detector trained on children (SPRSound) and adults (KAUH); {adult_text}; in held-out children "
+    trained = ("trained on children (SPRSound) and adults (KAUH)" if adults_trained else
+               "trained on children (SPRSound), its adult threshold chosen on other adults (KAUH)")
+    return (f"Crackle detector {trained}; {adult_text}; in held-out children "
             f"({'; '.join(children)}). Crackles here come from heart failure, COPD and other diseases, not ILD; the "
             "detector is not validated in people with ILD and is not for clinical use.")
 
@@ -250,8 +265,24 @@ def _population_counts(recordings):
     return {pop: {**c, "patients": len(c["patients"])} for pop, c in sorted(counts.items())}
 
 
-def export_all(out_dir, *, model, seed, calibration, threshold, quality_threshold, training, parts, icbhi=()):
-    """Export FP32 + INT8, check parity, validate on held-out patients, write the manifest entry."""
+def screening_threshold(thresholds):
+    """The manifest's ``threshold`` from ``{cohort: threshold}``: the adults' operating point (the
+    programme screens adults), or the children's where no adult chose one (a corpus without adults).
+
+    Examples
+    --------
+    >>> screening_threshold({"adults": 0.2, "children": 0.6}), screening_threshold({"children": 0.6})
+    (0.2, 0.6)
+    """
+    return thresholds.get("adults", thresholds.get("children"))
+
+
+def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresholds, training, parts, icbhi=()):
+    """Export FP32 + INT8, check parity, validate on held-out patients, write the manifest entry.
+
+    ``thresholds`` and ``quality_thresholds`` are ``{cohort: threshold}`` (``adults``, ``children``),
+    chosen on validation patients."""
+    threshold = screening_threshold(thresholds)
     out_dir = pathlib.Path(out_dir)
     model.eval()
     fp32 = export_fp32(model, out_dir / f"{MODEL_NAME}_fp32.onnx")
@@ -259,7 +290,9 @@ def export_all(out_dir, *, model, seed, calibration, threshold, quality_threshol
     int8 = export_int8(fp32, out_dir / f"{MODEL_NAME}_int8.onnx", np.split(calibration_windows, 8))
     paths = {"fp32": fp32, "int8": int8}
     checks = parity(model, paths, real_windows(parts["test"], 64, seed=seed + 20))
-    entry = entry_template(threshold=threshold, quality_threshold=quality_threshold)
+    entry = entry_template(threshold=threshold, quality_threshold=screening_threshold(quality_thresholds))
+    entry["population_thresholds"] = dict(thresholds)
+    entry["quality_head"]["population_thresholds"] = dict(quality_thresholds)
     val_rated = [r for r in parts["validation"] if not r.poor_quality]
     entry["calibration"] = {**calibration, "applies_to": f"recording score (mean of the top {windows.TOP_K} window scores)",
                             "fitted_on": (f"validation patients of SPRSound 2022 (both releases) and KAUH "
@@ -282,27 +315,28 @@ def export_all(out_dir, *, model, seed, calibration, threshold, quality_threshol
                                         "FP32")
     train_rated = [r for r in parts["train"] if not r.poor_quality]
     positives = sum(r.has_fine_crackles for r in train_rated)
-    statement = validation_statement(block)
+    statement = validation_statement(block, adults_trained=any(r.population == "adults" for r in parts["train"]))
     entry.update({
         "name": MODEL_NAME, "version": MODEL_VERSION, "task": "crackle detection in lung sounds",
         "default_variant": "fp32", "variants": variants,
         "aggregation": f"recording score = mean of the top {windows.TOP_K} window scores, then calibration",
         "threshold": threshold,
-        "threshold_chosen_on": ("validation patients (children and adults pooled): the threshold with the highest "
-                                "patient-level Youden index under the screening's patient rule (programme operating point)"),
+        "population_thresholds": dict(thresholds),
+        "threshold_chosen_on": ("each population's validation patients apart (adults: KAUH; children: SPRSound): the "
+                                "threshold with the highest patient-level Youden index under the screening's patient "
+                                "rule (programme operating point). `threshold` is the adults' (the programme screens "
+                                "adults); `population_thresholds.children` is used only to report children"),
         "quality_head": {**entry["quality_head"], "chosen_on": (
-            f"validation patients: refuses at most {training['quality_false_refusal']:.0%} of the good recordings of "
-            "each population (children, adults)")},
+            f"validation patients, adults and children apart: refuses at most {training['quality_false_refusal']:.0%} "
+            "of the good recordings of each population; `threshold` is the adults' (the programme screens adults)")},
         "parameters": count_parameters(model), "opset": OPSET, "ir_version": IR_VERSION,
         "validation_status": {"synthetic": False, "clinically_validated": False,
-                              "training_population": ("children aged 0.2-16 years (SPRSound 2022, both releases; one "
-                                                      "stethoscope) and adults (KAUH; Littmann 3200 bell, diaphragm and "
-                                                      "extended filter modes)"),
+                              "training_population": _training_population(parts),
                               "statement": statement},
         "training_data": {
             "synthetic": False,
             "datasets": {"SPRSound 2022 (training and test releases)": SPRSOUND_CITATION, "KAUH lung sounds": KAUH_CITATION},
-            "population": "children (SPRSound, Yunting II) and adults (KAUH, Littmann 3200 through three filter modes)",
+            "population": _training_population(parts),
             "split": {"method": "sha256 of (seed, dataset family, patient id): a patient's part never depends on other "
                                 "patients; a child in both SPRSound releases is in the same part in both",
                       "seed": seed, "fractions": {family: list(f) for family, f in splits.FRACTIONS.items()},

@@ -8,9 +8,12 @@ the number the clinic gets.
 
 Manifest keys read here (``edge/bundled_models/manifest.json``, model ``auscultation``):
 ``inputs``/``outputs`` (names), ``window_s``, ``hop_s``, ``frame_s``, ``threshold`` (on the
-calibrated probability), ``calibration`` (optional Platt scaling of the recording score) and
-``quality_head`` (optional: the output holding the learned poor-quality probability and its
-threshold).
+calibrated probability: the operating point for adults, whom the programme screens),
+``population_thresholds`` (optional ``{"adults": t, "children": t}``: each population's own
+operating point, used where a population is reported apart, :func:`entry_for_population`),
+``calibration`` (optional Platt scaling of the recording score) and
+``quality_head`` (optional: the output holding the learned poor-quality probability, its
+threshold and, optionally, each population's).
 """
 
 import numpy as np
@@ -23,6 +26,27 @@ from audio_models.resample import resample
 from tabular_models.calibration import apply_calibration
 
 POOR_SIGNAL = "poor_signal"
+
+
+def entry_for_population(entry, population):
+    """``entry`` with ``population``'s own operating points (``"adults"`` or ``"children"``) in place
+    of the screening ones: the crackle ``threshold`` from ``population_thresholds`` and the quality
+    head's ``threshold`` from its ``population_thresholds``; unchanged where the manifest has none.
+
+    Examples
+    --------
+    >>> entry = {"threshold": 0.3, "population_thresholds": {"adults": 0.3, "children": 0.6},
+    ...          "quality_head": {"threshold": 0.9, "population_thresholds": {"children": 0.2}}}
+    >>> child = entry_for_population(entry, "children")
+    >>> child["threshold"], child["quality_head"]["threshold"], entry["threshold"]
+    (0.6, 0.2, 0.3)
+    """
+    chosen = dict(entry)
+    chosen["threshold"] = (entry.get("population_thresholds") or {}).get(population, entry["threshold"])
+    head = entry.get("quality_head")
+    if head and population in (head.get("population_thresholds") or {}):
+        chosen["quality_head"] = {**head, "threshold": head["population_thresholds"][population]}
+    return chosen
 
 
 def calibrate_score(score, calibration):

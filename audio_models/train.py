@@ -1,21 +1,23 @@
-"""Train, calibrate and validate the crackle model on real recordings of children and adults; one
-command reproduces the shipped model:
+"""Train the crackle model on real recordings of children, choose its operating points on children and
+adults it never saw, and validate it per population; one command reproduces the shipped model:
 
     python -m audio_models.train --out edge/bundled_models --seed 0
 
 Data (``--data``, default ``../shared/data``; :func:`audio_models.datasets.corpus.load_corpus`):
 SPRSound 2022, both releases (children, expert fine-crackle events) and KAUH (adults, recording
 labels, Littmann 3200 through three filter modes). Patients are split by a hash of (seed, dataset,
-patient id) (:mod:`audio_models.datasets.splits`: SPRSound 60/20/20, KAUH 50/20/30):
+patient id) (:mod:`audio_models.datasets.splits`: SPRSound 60/20/20, KAUH 0/70/30):
 
-* **train** patients: 4 s windows at random offsets, a quarter of them from adults; frame targets
-  are the experts' fine-crackle events (SPRSound); adult recordings, labelled per recording only,
-  train the window output (their frames are left out of the frame loss); coarse-crackle and
-  wheeze+crackle events are neither class; "Poor Quality" recordings train only the quality head.
+* **train** patients (children only): 4 s windows at random offsets; frame targets are the
+  experts' fine-crackle events (SPRSound); coarse-crackle and wheeze+crackle events are neither
+  class; "Poor Quality" recordings train only the quality head. No adult trains the weights: KAUH
+  labels whole recordings, and model 0.4.0, trained on 17 adults (5 with crackles), scored its
+  training adults perfectly and unseen adults at chance (it learned the patients). A recording-label
+  sampler for such data is kept (:class:`WindowSampler`) for a corpus with enough adults.
 * **validation** patients: the recording probability is calibrated there (Platt scaling of the
-  top-2 window score), and there the operating threshold (patient-level Youden index, children
-  and adults pooled) and the quality head's threshold (refusing at most 5 % of each population's
-  good recordings) are chosen.
+  top-2 window score), and there each population's operating threshold (patient-level Youden
+  index, adults and children apart; the adults' is the screening threshold) and the quality
+  head's threshold (refusing at most 5 % of each population's good recordings) are chosen.
 * **test** patients: never seen before the final report, which scores them through the exported
   ONNX models exactly as ``ildscreen audio evaluate`` does, per population and per patient.
 
@@ -32,6 +34,7 @@ float results are close, not bit-exact (see ``audio_models/README.md``).
 
 import argparse
 import logging
+import math
 import pathlib
 
 import numpy as np
@@ -53,11 +56,11 @@ logger = logging.getLogger(__name__)
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 STEPS = 1600
-#: Share of training windows drawn from each population: the 17 adults of the train part would be
-#: 4 % of the windows by count (47 of 1,273 recordings); a programme choice of about a third (0.25 in
-#: model 0.3.0) so adult chests and stethoscope filters are seen. With 3 adults with crackles among the
-#: test patients its effect cannot be measured here (audio_models/README.md, Reproducibility).
-POPULATION_SHARE = {"children": 0.65, "adults": 0.35}
+#: Share of training windows drawn from each population present in the train part. Since model
+#: 0.5.0 no adult is in it (``datasets/splits.py``: KAUH's weak, per-recording labels from 5 adults
+#: with crackles were memorised, not generalised), so every window comes from children, whose
+#: crackles carry expert event times.
+POPULATION_SHARE = {"children": 1.0}
 #: Crackles of another or an unknown kind: neither a positive nor a negative frame.
 IGNORED_EVENTS = ("Coarse Crackle", "Wheeze+Crackle")
 #: Share of good validation recordings the learned quality head may refuse.
@@ -254,24 +257,42 @@ def youden_patient_threshold(rows):
 
 
 def choose_operating_points(rows):
-    """Calibration, crackle threshold and quality threshold from validation patients' rows.
+    """Calibration, crackle thresholds and quality threshold from validation patients' rows.
 
     * calibration: Platt scaling of the recording score on every labelled validation recording;
-    * threshold: patient-level Youden index on the validation patients of both populations pooled;
-    * quality head: the highest of each population's ``1 - QUALITY_FALSE_REFUSAL`` quantile of the
-      poor-quality probability of its good recordings, so no population loses more than that share.
+    * thresholds: for adults and for children apart, the patient-level Youden index on that group's
+      validation patients (:func:`audio_models.validation.cohort`). Adults' calibrated scores sit
+      below children's (a different chest, stethoscope and disease), so one pooled point set by the
+      many children missed every adult (model 0.4.0: 0 of 3 test adults with crackles found);
+    * quality head, for adults and children apart: the highest of the group's populations'
+      ``1 - QUALITY_FALSE_REFUSAL`` quantile of the poor-quality probability of their good
+      recordings, so no population loses more than that share. Apart because the head learned
+      "Poor Quality" from children only: a network no adult trained rates adult chests as poorer,
+      and one pooled point high enough for them let almost every poor child record through.
+
+    Returns ``(calibration, {cohort: threshold}, {cohort: quality_threshold})``.
     """
     rated = [row for row in rows if not row["poor_quality"] and row["recording_score"] is not None]
     labels = np.array([row["label"] for row in rated])
     calibration = fit_platt(labels, [row["recording_score"] for row in rated])
     calibrated = [{**row, "crackle_probability": calibrate_score(row["recording_score"], calibration)} for row in rated]
-    threshold = youden_patient_threshold(calibrated)
-    quality_threshold = max(
-        float(np.quantile([row["poor_quality_probability"] for row in members
-                           if not row["poor_quality"] and row["poor_quality_probability"] is not None],
-                          1 - QUALITY_FALSE_REFUSAL))
-        for members in validation.by_population(rows).values())
-    return calibration, round(threshold, 6), round(quality_threshold, 6)
+    groups = {}
+    for row in calibrated:
+        groups.setdefault(validation.cohort(row["population"]), []).append(row)
+    # Floored, not rounded: the Youden point is a validation patient's own score, and rounding it up
+    # would put that patient below the threshold it was chosen to include.
+    thresholds = {group: math.floor(youden_patient_threshold(members) * 1e6) / 1e6
+                  for group, members in sorted(groups.items())}
+    by_cohort = {}
+    for population, members in validation.by_population(rows).items():
+        good = [row["poor_quality_probability"] for row in members
+                if not row["poor_quality"] and row["poor_quality_probability"] is not None]
+        centile = float(np.quantile(good, 1 - QUALITY_FALSE_REFUSAL))
+        group = validation.cohort(population)
+        by_cohort[group] = max(by_cohort.get(group, 0.0), centile)
+    # Ceiled: the good recording at the centile must stay accepted.
+    quality_thresholds = {group: math.ceil(value * 1e6) / 1e6 for group, value in sorted(by_cohort.items())}
+    return calibration, thresholds, quality_thresholds
 
 
 def load_parts(data, *, seed):
@@ -313,12 +334,12 @@ def main(argv=None):
         torch.save(model.state_dict(), weights)
 
     val_rows = validation.score_recordings(parts["validation"], run=torch_runner(model), entry=export.entry_template())
-    calibration, threshold, quality_threshold = choose_operating_points(val_rows)
-    logger.info("calibration %s, threshold %s, quality threshold %s", calibration, threshold, quality_threshold)
+    calibration, thresholds, quality_thresholds = choose_operating_points(val_rows)
+    logger.info("calibration %s, thresholds %s, quality thresholds %s", calibration, thresholds, quality_thresholds)
     training = {"seed": args.seed, "steps": args.steps, "population_share": POPULATION_SHARE,
                 "quality_false_refusal": QUALITY_FALSE_REFUSAL}
-    export.export_all(args.out, model=model, seed=args.seed, calibration=calibration, threshold=threshold,
-                      quality_threshold=quality_threshold, training=training, parts=parts,
+    export.export_all(args.out, model=model, seed=args.seed, calibration=calibration, thresholds=thresholds,
+                      quality_thresholds=quality_thresholds, training=training, parts=parts,
                       icbhi=[path for path in args.icbhi if path.is_dir()])
 
 

@@ -71,6 +71,29 @@ def population_key(recording):
     return "adults" if recording.population == "adults" else f"children_{recording.dataset}"
 
 
+def cohort(population):
+    """``adults`` or ``children`` of a reported population (:func:`population_key`): the group that has
+    its own operating point (:func:`audio_models.scoring.population_threshold`).
+
+    Examples
+    --------
+    >>> cohort("children_sprsound2022_test"), cohort("adults")
+    ('children', 'adults')
+    """
+    return "adults" if population == "adults" else "children"
+
+
+def population_entry(entry, population):
+    """The manifest entry with a reported population's own operating points (crackle and quality
+    thresholds): what its figures are computed with."""
+    return scoring.entry_for_population(entry, cohort(population))
+
+
+def population_threshold(entry, population):
+    """The crackle threshold a reported population's figures are computed at."""
+    return population_entry(entry, population)["threshold"]
+
+
 def _rounded(value, digits=4):
     return None if value is None else round(float(value), digits)
 
@@ -84,8 +107,9 @@ def score_variants(recordings, *, runs, entry):
                   "population": population_key(recording), "device": recording.device, "age_y": recording.age_y,
                   "sex": recording.sex, "location": recording.chest_site, "label": int(recording.has_fine_crackles),
                   "poor_quality": recording.poor_quality, "events": recording.events}
+        own = population_entry(entry, labels["population"])
         for name, run in runs.items():
-            rows[name].append({**labels, **scoring.score_samples(raw, rate, run=run, entry=entry)})
+            rows[name].append({**labels, **scoring.score_samples(raw, rate, run=run, entry=own)})
     return rows
 
 
@@ -264,6 +288,7 @@ def icbhi_check(recordings, *, run, entry):
     quality gate refused is reported as refused: neither a correct negative nor a miss.
     """
     files = []
+    entry = scoring.entry_for_population(entry, "adults")
     for recording in recordings:
         raw, rate = read_audio(recording.path)
         scored = scoring.score_samples(raw, rate, run=run, entry=entry)
@@ -281,10 +306,9 @@ def icbhi_check(recordings, *, run, entry):
             "files": files}
 
 
-def evaluate_population(rows, *, entry):
-    """Every figure of one population's scored rows, at the manifest's threshold."""
-    threshold = entry["threshold"]
-    report = {"patient": patient_metrics(rows, threshold=threshold),
+def evaluate_population(rows, *, entry, threshold):
+    """Every figure of one population's scored rows, at ``threshold`` (its operating point)."""
+    report = {"threshold": threshold, "patient": patient_metrics(rows, threshold=threshold),
               "recording": recording_metrics(rows, threshold=threshold),
               "subgroups": subgroup_metrics(rows, threshold=threshold), "quality_gate": quality_metrics(rows)}
     events = event_metrics(rows, frame_s=entry["frame_s"])
@@ -311,12 +335,13 @@ def evaluate_model(recordings, *, runs, entry, icbhi=()):
     scored = score_variants(recordings, runs=runs, entry=entry)
     rows = scored[names[0]]
     report = {"variant": names[0], "threshold": entry["threshold"],
-              "populations": {pop: evaluate_population(members, entry=entry) for pop, members in by_population(rows).items()}}
+              "populations": {pop: evaluate_population(members, entry=entry, threshold=population_threshold(entry, pop))
+                              for pop, members in by_population(rows).items()}}
     for name in names[1:]:
         report[name] = {}
         for pop, members in by_population(scored[name]).items():
-            recording = recording_metrics(members, threshold=entry["threshold"])
-            patient = patient_metrics(members, threshold=entry["threshold"])
+            recording = recording_metrics(members, threshold=population_threshold(entry, pop))
+            patient = patient_metrics(members, threshold=population_threshold(entry, pop))
             reference = report["populations"][pop]
             report[name][pop] = {
                 "recording_auc": recording.get("auc"), "patient_auc": patient.get("auc"),
@@ -390,9 +415,8 @@ def validation_block(test_report, *, digests, datasets):
             "auc": patient["auc"], "auc_ci95": patient["auc_ci95"],
             "sensitivity": patient["sensitivity"]["value"], "sensitivity_ci95": patient["sensitivity"]["ci95"],
             "specificity": patient["specificity"]["value"], "specificity_ci95": patient["specificity"]["ci95"],
-            "test_patients_sha256": digests.get(pop),
-            "reproduce": f"ildscreen audio evaluate --data ../shared/data --population "
-                         f"{'adults' if pop == 'adults' else 'children'} --json",
+            "threshold": section["threshold"], "test_patients_sha256": digests.get(pop),
+            "reproduce": f"ildscreen audio evaluate --data ../shared/data --population {cohort(pop)} --json",
         }
     return {"unit": "patient", "ci_method": "patient_cluster_bootstrap",
             "bootstrap": {"replicates": BOOTSTRAP_REPLICATES, "seed": BOOTSTRAP_SEED}, "patient_rule": PATIENT_RULE,
@@ -445,7 +469,7 @@ def write_html_report(report, rows, out_dir):
                 for f in report["icbhi_adults"]["files"]}
         if "int8" in report and pop in report["int8"]:
             appendix["INT8 beside FP32"] = report["int8"][pop]
-        write_report(predictions, folder, threshold=report["threshold"], subgroup_columns=("sex", "age", "location", "device"),
+        write_report(predictions, folder, threshold=section["threshold"], subgroup_columns=("sex", "age", "location", "device"),
                      band_age=age_band, title=f"Crackle model on held-out recordings: {pop}", appendix=appendix)
         pages[pop] = folder / "report.html"
     (out_dir / "audio_metrics.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")

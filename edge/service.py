@@ -16,7 +16,7 @@ import sqlite_utils
 
 from edge.config import Settings
 from edge.errors import StorageError
-from edge.store.blobs import BlobStore
+from edge.store.blobs import STALE_TEMP_AGE_S, BlobStore
 from edge.store.database import open_database
 from edge.store.migrations import apply_migrations
 from edge.users import ensure_first_admin
@@ -36,8 +36,11 @@ class DataFolder:
         return open_database(self.settings.database_path)
 
 
-def prepare_data_folder(settings: Settings) -> tuple[DataFolder, Optional[str]]:
+def prepare_data_folder(settings: Settings, *, unfinished_older_than_s: float = 0.0) -> tuple[DataFolder, Optional[str]]:
     """Create folders, migrate the schema, clear unfinished uploads, create the first admin.
+
+    ``unfinished_older_than_s`` keeps upload files touched more recently (a command run while the
+    service may be writing one, :func:`open_existing_data_folder`).
 
     Returns
     -------
@@ -49,7 +52,7 @@ def prepare_data_folder(settings: Settings) -> tuple[DataFolder, Optional[str]]:
     except OSError as exc:
         raise StorageError(f"cannot create data folder {settings.data_dir}: {exc}") from exc
     folder = DataFolder(settings, BlobStore(settings.blob_dir), load_site_secret(settings.site_secret_path))
-    folder.blobs.initialise()
+    folder.blobs.initialise(older_than_s=unfinished_older_than_s)
     db = folder.connect()
     try:
         apply_migrations(db)
@@ -71,7 +74,7 @@ def open_existing_data_folder(settings: Settings) -> DataFolder:
         There is no database in ``settings.data_dir``; the message names the folder and the fix.
     """
     require_database(settings)
-    folder, _ = prepare_data_folder(settings)
+    folder, _ = prepare_data_folder(settings, unfinished_older_than_s=STALE_TEMP_AGE_S)
     return folder
 
 

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -22,6 +23,10 @@ logger = logging.getLogger(__name__)
 CHUNK_BYTES = 1 << 16
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 TEMP_SUFFIX = ".part"
+#: A temporary file untouched this long is left by a crash, not an upload in progress (a write
+#: touches its file with every 64 KiB chunk). Commands that open the data folder while the service
+#: may be receiving a recording clear only these. Programme assumption.
+STALE_TEMP_AGE_S = 3600
 
 
 @dataclass(frozen=True)
@@ -73,12 +78,22 @@ class BlobStore:
         self.root = Path(root)
         self.temp_dir = self.root / "tmp"
 
-    def initialise(self) -> int:
-        """Create the folders and remove temporary files left by a crash; return how many."""
+    def initialise(self, *, older_than_s: float = 0.0) -> int:
+        """Create the folders and remove temporary files left by a crash; return how many.
+
+        ``older_than_s`` keeps files touched more recently: the service's own start clears every
+        leftover (0), while a command run beside a serving process passes
+        :data:`STALE_TEMP_AGE_S` so it never deletes the recording being received."""
         self.temp_dir.mkdir(parents=True, exist_ok=True)
-        stale = list(self.temp_dir.glob(f"*{TEMP_SUFFIX}"))
-        for path in stale:
-            path.unlink(missing_ok=True)
+        cutoff = time.time() - older_than_s
+        stale = []
+        for path in self.temp_dir.glob(f"*{TEMP_SUFFIX}"):
+            try:
+                if path.stat().st_mtime <= cutoff:
+                    path.unlink(missing_ok=True)
+                    stale.append(path)
+            except FileNotFoundError:  # committed or discarded meanwhile
+                continue
         if stale:
             logger.warning("removed %s unfinished upload file(s) left by an interrupted write", len(stale))
         return len(stale)

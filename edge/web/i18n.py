@@ -303,13 +303,13 @@ CATALOG: dict[str, dict[str, str]] = {
     "uncertainty_not_counted": {"en": "Measured, not yet counted: {names} (not yet shown to work for patients "
                                       "like this one, so they do not change the risk).",
                                 "zh-CN": "已测量、尚未计入：{names}（尚未证明对此类患者有效，因此不改变风险）。"},
-    "crackle_model_adults": {"en": "Lung-sound model: trained on recordings of children and adults. On {patients} "
+    "crackle_model_adults": {"en": "Lung-sound model: on {patients} "
                                    "adults it never saw ({positive} with crackles) it found crackles in {sensitivity}% "
                                    "(95% CI {sensitivity_low}-{sensitivity_high}) of those who had them and called "
                                    "{specificity}% ({specificity_low}-{specificity_high}) of the others clear. Those "
                                    "crackles came from heart failure and other lung diseases: it is not validated in "
                                    "people with ILD.",
-                             "zh-CN": "肺音模型：基于儿童和成人录音训练。在 {patients} 名未参与训练的成人中（{positive} 名有爆裂音），"
+                             "zh-CN": "肺音模型：在 {patients} 名模型从未见过的成人中（{positive} 名有爆裂音），"
                                       "有爆裂音者中 {sensitivity}%（95% 置信区间 {sensitivity_low}–{sensitivity_high}）被检出，"
                                       "无爆裂音者中 {specificity}%（{specificity_low}–{specificity_high}）被判为无。"
                                       "这些爆裂音来自心力衰竭等其他肺部疾病：尚未在间质性肺病患者中验证。"},

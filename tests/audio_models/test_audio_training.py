@@ -5,6 +5,7 @@ and the operating-point choices."""
 import numpy as np
 import pytest
 
+from audio_models.scoring import calibrate_score
 from audio_models.datasets.sprsound import Event, SprsoundRecording
 from audio_models.synthetic import Crackle
 
@@ -98,6 +99,25 @@ def test_the_threshold_is_the_patient_level_youden_point():
     assert train.youden_patient_threshold(rows) == 0.6
 
 
+def test_adults_and_children_each_get_the_youden_point_of_their_own_validation_patients():
+    children = [_row("c1", "base_left", 1, 0.9, population="children_sprsound2022"),
+                _row("c2", "base_left", 1, 0.8, population="children_sprsound2022_test"),
+                _row("c3", "base_left", 0, 0.7, population="children_sprsound2022"),
+                _row("c4", "base_left", 0, 0.1, population="children_sprsound2022")]
+    adults = [_row("a1", "base_left", 1, 0.4), _row("a2", "base_left", 1, 0.35),
+              _row("a3", "base_left", 0, 0.3), _row("a4", "base_left", 0, 0.05)]
+    for row in children + adults:
+        row["poor_quality_probability"] = 0.0
+    calibration, thresholds, _ = train.choose_operating_points(children + adults)
+    assert set(thresholds) == {"adults", "children"}
+    # Pooled, the adults' positives (0.35, 0.4) sit below a child without crackles (0.7): one point
+    # would miss them or call that child. Apart, each group is separated at its own point.
+    for rows, threshold in ((adults, thresholds["adults"]), (children, thresholds["children"])):
+        called = [calibrate_score(r["recording_score"], calibration) >= threshold for r in rows]
+        assert called == [bool(r["label"]) for r in rows]
+    assert thresholds["adults"] < thresholds["children"]
+
+
 def test_operating_points_keep_each_population_under_its_refusal_share():
     rng = np.random.default_rng(0)
     rows = []
@@ -108,9 +128,13 @@ def test_operating_points_keep_each_population_under_its_refusal_share():
         adult = _row(f"a{i}", "posterior_lower_left", int(i % 4 == 0), 0.3 * (i % 4 == 0) + 0.7 * rng.uniform())
         adult["poor_quality_probability"] = rng.uniform(0.2, 0.8)
         rows += [child, adult]
-    _, _, quality_threshold = train.choose_operating_points(rows)
-    adult_poor = [r["poor_quality_probability"] for r in rows if r["population"] == "adults"]
-    assert np.mean(np.array(adult_poor) >= quality_threshold) <= train.QUALITY_FALSE_REFUSAL + 0.01
+    _, _, quality_thresholds = train.choose_operating_points(rows)
+    for population, cohort in (("adults", "adults"), ("children_sprsound2022", "children")):
+        poor = [r["poor_quality_probability"] for r in rows if r["population"] == population]
+        assert np.mean(np.array(poor) >= quality_thresholds[cohort]) <= train.QUALITY_FALSE_REFUSAL + 0.01
+    # The adults' poorer-looking good recordings do not lift the children's point: the head still
+    # refuses children's recordings it rates above 0.3, the children's highest good score.
+    assert quality_thresholds["children"] < 0.3 < quality_thresholds["adults"]
 
 
 def test_training_twice_with_one_seed_gives_bit_identical_weights():

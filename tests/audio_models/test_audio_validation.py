@@ -109,6 +109,23 @@ def test_no_patient_of_the_test_part_was_trained_on_or_calibrated_on(shared_data
     assert validation.part_digests(test) == split["test_patients_sha256"]
 
 
+def test_no_adult_trained_the_weights_and_unseen_adults_chose_the_adult_operating_point(shared_data_dir):
+    recordings = corpus.load_corpus(shared_data_dir, population="adults")
+    split = ENTRY["training_data"]["split"]
+    parts = {name: splits.select(recordings, name, seed=split["seed"], fractions=split["fractions"])
+             for name in splits.PARTS}
+    assert not parts["train"] and parts["validation"] and parts["test"]
+    assert ENTRY["threshold"] == ENTRY["population_thresholds"]["adults"]
+    assert ENTRY["population_thresholds"]["adults"] != ENTRY["population_thresholds"]["children"]
+
+
+def test_each_population_is_reported_at_its_own_operating_point(evaluated):
+    report, _ = evaluated
+    for population, section in report["populations"].items():
+        assert section["threshold"] == ENTRY["population_thresholds"][validation.cohort(population)]
+        assert ENTRY["validation"]["populations"][population]["threshold"] == section["threshold"]
+
+
 def test_adults_alone_are_evaluated_and_checked_against_their_own_figures(shared_data_dir):
     result = CliRunner().invoke(audio, ["evaluate", "--data", str(shared_data_dir), "--population", "adults", "--json"])
     assert result.exit_code == 0, result.output

@@ -1,10 +1,11 @@
 """The SQLite store and the file store: migrations, atomic writes, crash leftovers."""
 import io
+import os
 
 import pytest
 
 from edge.errors import PayloadTooLarge, StorageError
-from edge.store.blobs import BlobStore
+from edge.store.blobs import STALE_TEMP_AGE_S, BlobStore
 from edge.store.database import open_database, write_transaction
 from edge.store.migrations import LATEST_VERSION, MIGRATIONS, apply_migrations, current_version
 
@@ -87,6 +88,18 @@ def test_blob_is_content_addressed_and_deduplicated(tmp_path):
     with store.open(first.relative_path) as handle:
         assert handle.read() == b"lung sounds"
     assert list(store.temp_dir.iterdir()) == []
+
+
+def test_a_command_beside_the_service_clears_crash_leftovers_but_not_an_upload_in_progress(tmp_path):
+    store = BlobStore(tmp_path / "blobs")
+    store.initialise()
+    leftover, receiving = store.temp_dir / "a.part", store.temp_dir / "b.part"
+    leftover.write_bytes(b"half a recording")
+    receiving.write_bytes(b"a recording arriving now")
+    old = receiving.stat().st_mtime - STALE_TEMP_AGE_S - 1
+    os.utime(leftover, (old, old))
+    assert store.initialise(older_than_s=STALE_TEMP_AGE_S) == 1
+    assert not leftover.exists() and receiving.read_bytes() == b"a recording arriving now"
 
 
 class FailingStream(io.RawIOBase):
