@@ -135,7 +135,7 @@ def body_sections(volume: CtVolume) -> tuple[np.ndarray, int, int] | None:
     """Each slice's vertebral-body section in the band behind the body's centre, and the band's
     first row and column; None when the scan shows no body outline."""
     _, dy, dx = volume.spacing_mm
-    centre = _body_centre(volume.hu)
+    centre = body_centre(volume.hu)
     if centre is None:
         return None
     centre_row, centre_col = centre
@@ -176,7 +176,7 @@ def body_sections(volume: CtVolume) -> tuple[np.ndarray, int, int] | None:
     return interiors, r0, c0
 
 
-def _body_centre(hu: np.ndarray) -> tuple[int, int] | None:
+def body_centre(hu: np.ndarray) -> tuple[int, int] | None:
     """Row and column of the centre of the patient's body (soft tissue and lung inside the skin),
     from a few slices: the spine lies on its midline, behind it."""
     sample = hu[:: max(1, hu.shape[0] // 8)] > BODY_HU

@@ -83,6 +83,28 @@ class ImagingSettings(BaseSettings):
         5.0, gt=0, le=100, title="ILD progression threshold (percentage points)",
         description="Rise of the ILD extent index against the patient's prior CT stated as progression "
                     "(programme assumption; no validated threshold).")
+    diffuse_pattern_zone_percent: float = Field(
+        15.0, gt=0, le=100, title="Diffuse-pattern zone threshold (%)",
+        description="A ground-glass or part-solid lesion in a lung zone whose ILD extent index is at least this is "
+                    "reported as a focus of that diffuse pattern, not as a nodule (programme assumption: the index "
+                    "reads 6-8% in normal-looking lung on the LIDC-IDRI slabs; no published threshold).")
+    ground_glass_window_mm: float = Field(
+        4.0, gt=0, le=20, title="Ground-glass averaging window (mm)",
+        description="Ground-glass nodule candidates are found on the lung's attenuation averaged over a window this "
+                    "wide (programme assumption, checked on the LIDC-IDRI-0002 ground-glass nodule and the phantoms).")
+    ground_glass_mean_hu: float = Field(
+        -650.0, gt=-725, lt=-300, title="Ground-glass mean attenuation (HU)",
+        description="Averaged lung attenuation above which (up to -300 HU) a region is a ground-glass candidate: "
+                    "halfway between aerated lung (about -850 HU) and ground glass (about -550 to -450 HU) "
+                    "(programme assumption).")
+    ground_glass_max_elongation: float = Field(
+        4.0, ge=1, le=10, title="Ground-glass candidate: largest elongation",
+        description="Longest over shortest principal axis a ground-glass candidate may have; a lesion against the "
+                    "pleura is flattened, so more than a solid nodule's 2 (programme assumption).")
+    ground_glass_min_fill: float = Field(
+        0.5, gt=0, le=1, title="Ground-glass candidate: smallest ellipsoid fill",
+        description="Share of its principal-axis ellipsoid a ground-glass candidate must fill (a compact blob; "
+                    "programme assumption).")
     programme_min_outcomes: int = Field(
         50, ge=1, le=100000, title="Programme: outcomes before a calibration flag",
         description="Confirmed outcomes a clinic needs before its calibration can be flagged (programme assumption; "

@@ -50,7 +50,8 @@ CONSOLIDATION_OR_MASS_NOTE = (
 # A subsolid lesion in a lung zone whose ILD extent index is at least this is taken as a focus of that
 # diffuse pattern, not as a nodule (programme assumption: the index reads 6-8% in normal-looking lung on
 # the LIDC-IDRI slabs, partial volume included, and about 24% in the phantom's fibrotic lower zone, whose
-# -450 HU patches are ground-glass foci to any method; see :func:`_outside_diffuse_pattern`).
+# -450 HU patches are ground-glass foci to any method; see :func:`_outside_diffuse_pattern`). The CT
+# server's setting diffuse_pattern_zone_percent.
 DIFFUSE_PATTERN_ZONE_PERCENT = 15.0
 
 
@@ -65,10 +66,14 @@ class FindingMethods:
     context: str = "incidental"
     consolidation_report_ml: float = consolidation_finding.REPORT_THRESHOLD_ML
     progression_threshold_points: float = ild_extent.PROGRESSION_POINTS
+    diffuse_pattern_zone_percent: float = DIFFUSE_PATTERN_ZONE_PERCENT
 
     def __post_init__(self):
         if self.context not in CONTEXTS:
             raise ConfigError(f"nodule_guideline_context must be one of {', '.join(CONTEXTS)}, got {self.context!r}")
+        if not 0 < self.diffuse_pattern_zone_percent <= 100:
+            raise ConfigError("diffuse_pattern_zone_percent must be in (0, 100], "
+                              f"got {self.diffuse_pattern_zone_percent!r}")
 
 
 def finding_methods_from_settings(models_dir: Optional[Path] = None, **settings) -> FindingMethods:
@@ -91,9 +96,15 @@ def finding_methods_from_settings(models_dir: Optional[Path] = None, **settings)
 
 def finding_methods_for(settings) -> FindingMethods:
     """The finding methods and statement settings of the CT server's settings."""
+    ground_glass = nodules.GroundGlassRule(window_mm=settings.ground_glass_window_mm,
+                                           mean_hu=settings.ground_glass_mean_hu,
+                                           max_elongation=settings.ground_glass_max_elongation,
+                                           min_fill=settings.ground_glass_min_fill)
     return finding_methods_from_settings(settings.finding_models_dir, context=settings.nodule_guideline_context,
                                          consolidation_report_ml=settings.consolidation_report_ml,
-                                         progression_threshold_points=settings.progression_threshold_points)
+                                         progression_threshold_points=settings.progression_threshold_points,
+                                         diffuse_pattern_zone_percent=settings.diffuse_pattern_zone_percent,
+                                         nodule=nodules.ClassicalNoduleDetector(ground_glass=ground_glass))
 
 
 def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[slice, ...], zones: list[slice],
@@ -137,11 +148,13 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
         **applicable_guideline(methods.context),
         "lung_rads_exam_category": exam_lung_rads([n["lung_rads"]["category"] for n in result["nodules"]]),
         "assessed": assessed,
-        "method": (f"classical: {nodules.METHOD}" if methods.nodule.name == "classical" else methods.nodule.name)
+        "method": (f"classical: {methods.nodule.describe()}"
+                   if isinstance(methods.nodule, nodules.ClassicalNoduleDetector) else methods.nodule.name)
                   if assessed else f"not assessed: slices thicker than {MAX_NODULE_SLICE_MM:g} mm",
         "subsolid_in_ild_pattern": in_pattern,
-        "ild_pattern_rule": (f"subsolid lesions in a zone whose ILD extent is >= {DIFFUSE_PATTERN_ZONE_PERCENT:g}% are "
-                             "foci of that pattern, not nodules (programme assumption)"),
+        "ild_pattern_rule": ("subsolid lesions in a zone whose ILD extent is >= "
+                             f"{methods.diffuse_pattern_zone_percent:g}% are foci of that pattern, not nodules "
+                             "(programme assumption, setting diffuse_pattern_zone_percent)"),
     }
     result["consolidation"] = consolidation_finding.consolidation_summary(
         consolidation_mask, lung_mask, zones, volume.voxel_volume_ml,
@@ -180,7 +193,7 @@ def _detect_nodules(volume, lung_mask, methods, zones,
     left_out = []
 
     def diffuse_rule(candidates: list[nodules.Nodule]) -> list[nodules.Nodule]:
-        kept, count = _outside_diffuse_pattern(candidates, zones, zone_extent)
+        kept, count = _outside_diffuse_pattern(candidates, zones, zone_extent, methods.diffuse_pattern_zone_percent)
         left_out.append(count)
         return kept
 
@@ -204,22 +217,22 @@ def _detect_nodules(volume, lung_mask, methods, zones,
     return found, nodule_mask, True, sum(left_out)
 
 
-def _outside_diffuse_pattern(found: list[nodules.Nodule], zones: list[slice],
-                             zone_extent: dict) -> tuple[list[nodules.Nodule], int]:
+def _outside_diffuse_pattern(found: list[nodules.Nodule], zones: list[slice], zone_extent: dict,
+                             zone_percent: float) -> tuple[list[nodules.Nodule], int]:
     """The lesions to report, and how many subsolid ones were left out as foci of a diffuse ILD pattern.
 
     A ground-glass or part-solid lesion whose centre lies in a zone (``zones``: slice ranges, in the
-    order of ``zone_extent``'s upper, middle, lower) with an ILD extent of at least
-    ``DIFFUSE_PATTERN_ZONE_PERCENT`` is left out: in patchy ground glass or reticulation each patch
-    looks like a subsolid nodule, and the ILD extent already reports them (the Fleischner Society's
-    nodule guideline addresses focal nodules, not diffuse lung disease). Solid lesions are always kept.
+    order of ``zone_extent``'s upper, middle, lower) with an ILD extent of at least ``zone_percent``
+    (``DIFFUSE_PATTERN_ZONE_PERCENT`` by default) is left out: in patchy ground glass or reticulation
+    each patch looks like a subsolid nodule, and the ILD extent already reports them (the Fleischner
+    Society's nodule guideline addresses focal nodules, not diffuse lung disease). Solid lesions are always kept.
     """
     extents = list(zone_extent.values())
     kept, left_out = [], 0
     for nodule in found:
         slice_index = int(round(nodule.center_index[0]))
         zone = next((k for k, part in enumerate(zones) if part.start <= slice_index < part.stop), None)
-        if nodule.type != "solid" and zone is not None and extents[zone] >= DIFFUSE_PATTERN_ZONE_PERCENT:
+        if nodule.type != "solid" and zone is not None and extents[zone] >= zone_percent:
             left_out += 1
         else:
             kept.append(nodule)

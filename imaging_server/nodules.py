@@ -41,6 +41,7 @@ from scipy import ndimage
 
 from imaging_server.consolidation import block_majority
 from imaging_server.dicom_io import CtVolume
+from imaging_server.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -62,17 +63,48 @@ SOLID_RATIO = 0.8
 ILD_PATTERN_MARGIN_MM = 10.0
 # Ground-glass candidates: the lung's HU averaged over about GROUND_GLASS_WINDOW_MM (inside the mask only)
 # above GROUND_GLASS_MEAN_HU (halfway between aerated lung, about -850, and ground glass, about -550 to
-# -450) and not above SOLID_HU; allowed an elongation up to GROUND_GLASS_MAX_ELONGATION (programme
-# assumptions, see :func:`_ground_glass_candidates`).
+# -450) and not above SOLID_HU; allowed an elongation up to GROUND_GLASS_MAX_ELONGATION and a fill down to
+# GROUND_GLASS_MIN_FILL (programme assumptions checked on LIDC-IDRI-0002 and the phantoms, see
+# :func:`_ground_glass_candidates`; the CT server's ground_glass_* settings, see :class:`GroundGlassRule`).
 GROUND_GLASS_WINDOW_MM = 4.0
 GROUND_GLASS_MEAN_HU = -650.0
 GROUND_GLASS_MAX_ELONGATION = 4.0
 GROUND_GLASS_MIN_FILL = 0.5
+# Slices per step of the ground-glass block sums (memory only; the sums are the same).
+BLOCK_SUM_SLICES = 16
+# The method in words; ClassicalNoduleDetector.describe fills in its ground-glass thresholds.
 METHOD = ("components above -725 HU in the lung and their cores after a 4 mm opening, and ground-glass regions of "
-          "-650..-300 HU mean over 4 mm; 4-100 mm, elongation <= 2 (ground glass 4), compact, aerated 2 mm shell, "
-          "subsolid "
-          "ones not within 10 mm of a larger ILD pattern; type from the > -300 HU solid part; mean of the long and "
-          "short axis in the plane where largest (Lung-RADS v2022); 30 mm or more: a mass")
+          "{mean_hu:g}..-300 HU mean over {window_mm:g} mm; 4-100 mm, elongation <= 2 "
+          "(ground glass {max_elongation:g}), compact, aerated 2 mm shell, subsolid ones not within 10 mm of a "
+          "larger ILD pattern; type from the > -300 HU solid part; mean of the long and short axis in the plane "
+          "where largest (Lung-RADS v2022); 30 mm or more: a mass")
+
+
+@dataclass(frozen=True)
+class GroundGlassRule:
+    """The thresholds of the ground-glass candidates (:func:`_ground_glass_candidates`): programme assumptions
+    that a hospital can change (the CT server's ``ground_glass_*`` settings).
+
+    Raises
+    ------
+    ConfigError
+        When a threshold is out of its range, naming it and the value.
+    """
+
+    window_mm: float = GROUND_GLASS_WINDOW_MM
+    mean_hu: float = GROUND_GLASS_MEAN_HU
+    max_elongation: float = GROUND_GLASS_MAX_ELONGATION
+    min_fill: float = GROUND_GLASS_MIN_FILL
+
+    def __post_init__(self):
+        checks = {"ground_glass_window_mm": (self.window_mm, 0 < self.window_mm <= 20, "in (0, 20] mm"),
+                  "ground_glass_mean_hu": (self.mean_hu, CANDIDATE_HU < self.mean_hu < SOLID_HU,
+                                           f"between {CANDIDATE_HU:g} and {SOLID_HU:g} HU"),
+                  "ground_glass_max_elongation": (self.max_elongation, 1 <= self.max_elongation <= 10, "in [1, 10]"),
+                  "ground_glass_min_fill": (self.min_fill, 0 < self.min_fill <= 1, "in (0, 1]")}
+        for name, (value, valid, expected) in checks.items():
+            if not valid:
+                raise ConfigError(f"{name} must be {expected}, got {value!r}")
 
 
 @dataclass
@@ -102,6 +134,14 @@ class ClassicalNoduleDetector:
 
     name = "classical"
 
+    def __init__(self, *, ground_glass: GroundGlassRule | None = None):
+        self.ground_glass = ground_glass or GroundGlassRule()
+
+    def describe(self) -> str:
+        """The method in words, with this detector's ground-glass thresholds."""
+        rule = self.ground_glass
+        return METHOD.format(mean_hu=rule.mean_hu, window_mm=rule.window_mm, max_elongation=rule.max_elongation)
+
     def detect(self, volume: CtVolume, lung_mask: np.ndarray, *,
                prefilter: Optional[Callable[[list[Nodule]], list[Nodule]]] = None) -> list[Nodule]:
         """The nodules in ``lung_mask``; ``prefilter`` (the caller's rule, e.g. the zone rule of
@@ -110,13 +150,14 @@ class ClassicalNoduleDetector:
         voxel_mm3 = float(np.prod(volume.spacing_mm))
         low, high = (np.pi / 6 * d ** 3 / voxel_mm3 for d in (DIAMETER_RANGE_MM[0], MASS_MAX_MM))
         kept = []
+        rule = self.ground_glass
         candidates = _candidates(dense, volume.spacing_mm) + \
-            _ground_glass_candidates(volume.hu, lung_mask, volume.spacing_mm)
+            _ground_glass_candidates(volume.hu, lung_mask, volume.spacing_mm, rule)
         for component, padded, source in candidates:
             size = int(component.sum())
             if not low <= size <= high:
                 continue
-            shape = {"max_elongation": GROUND_GLASS_MAX_ELONGATION, "min_fill": GROUND_GLASS_MIN_FILL} \
+            shape = {"max_elongation": rule.max_elongation, "min_fill": rule.min_fill} \
                 if source == "ground_glass" else {}
             if not _is_compact(component, volume.spacing_mm, **shape) or \
                     not _shell_is_aerated(component, volume.hu[padded], lung_mask[padded], volume.spacing_mm):
@@ -202,8 +243,8 @@ def _candidates(dense: np.ndarray, spacing_mm) -> list[tuple[np.ndarray, tuple[s
     return found
 
 
-def _ground_glass_candidates(hu: np.ndarray, lung_mask: np.ndarray,
-                             spacing_mm) -> list[tuple[np.ndarray, tuple[slice, ...], str]]:
+def _ground_glass_candidates(hu: np.ndarray, lung_mask: np.ndarray, spacing_mm,
+                             rule: GroundGlassRule) -> list[tuple[np.ndarray, tuple[slice, ...], str]]:
     """Ground-glass regions found on the lung's mean attenuation rather than on single voxels.
 
     A ground-glass lesion is a haze of about -750 to -450 HU: at the -725 HU candidate threshold it
@@ -211,40 +252,44 @@ def _ground_glass_candidates(hu: np.ndarray, lung_mask: np.ndarray,
     partial-volume band along the pleura, dependent density), so the threshold component is a thin
     sheet that fails the shape tests and the lesion itself is too thin to survive the opening
     (LIDC-IDRI-0002's pleura-based ground-glass nodule). Averaged over a window of about
-    ``GROUND_GLASS_WINDOW_MM`` (in the lung mask only, so the chest wall adds nothing), the lesion
-    stays above ``GROUND_GLASS_MEAN_HU`` while a band one or two pixels thick falls back to aerated
+    ``rule.window_mm`` (in the lung mask only, so the chest wall adds nothing), the lesion
+    stays above ``rule.mean_hu`` while a band one or two pixels thick falls back to aerated
     lung. The mean runs on the ~``COARSE_GRID_MM`` grid of the opening (block means); each region
-    of -650..-300 HU mean is mapped back to the full grid inside the lung mask. Only those typed
+    of ``rule.mean_hu``..-300 HU mean is mapped back to the full grid inside the lung mask. Only those typed
     ground glass are kept by the caller: a vessel's or a solid nodule's blurred rim is not one.
     """
     factor = max(1, int(COARSE_GRID_MM // min(spacing_mm[1:])))
     step_mm = factor * min(spacing_mm[1:])
     coarse_mm = (spacing_mm[0], step_mm, step_mm)
     inside = block_sum(lung_mask, factor, dtype=np.float32)
-    clipped = np.clip(hu, -1000.0, 100.0, dtype=np.float32)
-    clipped *= lung_mask
-    weighted = block_sum(clipped, factor, dtype=np.float32)
+    weighted = np.empty_like(inside)
+    # A few slices at a time: the clipped lung HU are never held whole.
+    for start in range(0, hu.shape[0], BLOCK_SUM_SLICES):
+        part = slice(start, start + BLOCK_SUM_SLICES)
+        clipped = np.clip(hu[part], -1000.0, 100.0, dtype=np.float32)
+        clipped *= lung_mask[part]
+        weighted[part] = block_sum(clipped, factor, dtype=np.float32)
     del clipped
-    size = tuple(max(1, 2 * int(round(GROUND_GLASS_WINDOW_MM / 2 / step)) + 1) for step in coarse_mm)
+    size = tuple(max(1, 2 * int(round(rule.window_mm / 2 / step)) + 1) for step in coarse_mm)
     weighted = ndimage.uniform_filter(weighted, size=size, mode="constant")
     inside = ndimage.uniform_filter(inside, size=size, mode="constant")
     mean_hu = np.divide(weighted, inside, out=np.full_like(weighted, -1000.0), where=inside > 0.25 * factor * factor)
-    haze = (mean_hu > GROUND_GLASS_MEAN_HU) & (mean_hu <= SOLID_HU)
+    haze = (mean_hu > rule.mean_hu) & (mean_hu <= SOLID_HU)
     del weighted, inside, mean_hu
     found = []
     labels, _ = ndimage.label(haze)
     cell_mm3 = float(np.prod(coarse_mm))
     low, high = (np.pi / 6 * d ** 3 / cell_mm3 for d in (DIAMETER_RANGE_MM[0], MASS_MAX_MM))
     # Half the window, in coarse cells: how far the lesion's fringe is grown back.
-    grow = tuple(max(0, int(round(GROUND_GLASS_WINDOW_MM / 2 / step))) for step in coarse_mm)
+    grow = tuple(max(0, int(round(rule.window_mm / 2 / step))) for step in coarse_mm)
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:
             continue
         cells = labels[box] == index
         count = int(cells.sum())
         # The shape tests on the coarse cells first: most regions (vessels' blurred rims) end here, cheaply.
-        if not low <= count <= high or not _is_compact(cells, coarse_mm, max_elongation=GROUND_GLASS_MAX_ELONGATION,
-                                                       min_fill=GROUND_GLASS_MIN_FILL):
+        if not low <= count <= high or not _is_compact(cells, coarse_mm, max_elongation=rule.max_elongation,
+                                                       min_fill=rule.min_fill):
             continue
         box = tuple(slice(max(part.start - g, 0), min(part.stop + g, n)) for part, g, n in zip(box, grow, labels.shape))
         cells = labels[box] == index

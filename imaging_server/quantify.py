@@ -32,7 +32,7 @@ import numpy as np
 
 from imaging_server.dicom_io import CtVolume
 from imaging_server.findings import FindingMethods, assess_findings
-from imaging_server.segmentation import ClassicalLungSegmenter, LungSegmenter
+from imaging_server.segmentation import ClassicalLungSegmenter, LungSegmenter, bounding_box
 
 logger = logging.getLogger(__name__)
 
@@ -99,21 +99,11 @@ def quantify_volume(volume: CtVolume, *, segmenter: LungSegmenter | None = None,
                                    "dense fibrosis) inside the mask",
     }
     timings["density_seconds"] = round(time.perf_counter() - started, 2)
-    box = bounding_box(mask)
+    box = bounding_box(mask, margin=1)
     metrics.update(assess_findings(volume, mask, box, zone_slices(mask[box]), methods or FindingMethods(),
                                    prior=prior, timings=timings))
     return Quantification(metrics=metrics, extent_percent=metrics["ild_extent"]["percent"], segmenter=segmenter.name,
                           timings=timings)
-
-
-def bounding_box(mask: np.ndarray, margin: int = 1) -> tuple[slice, ...]:
-    """The index box around the mask's voxels, widened by ``margin`` where the volume allows."""
-    box = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        present = np.flatnonzero(mask.any(axis=other))
-        box.append(slice(max(int(present[0]) - margin, 0), min(int(present[-1]) + margin + 1, mask.shape[axis])))
-    return tuple(box)
 
 
 def zone_slices(mask: np.ndarray) -> list[slice]:

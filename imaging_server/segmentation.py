@@ -15,7 +15,9 @@ would hide exactly the disease we measure) and must leave out the trachea and ma
 5. per lung and per slice, a morphological closing with a disk of ``closing_radius_mm``
    (5 mm) computed with distance transforms, then hole filling: this brings back vessels,
    fibrotic patches and reticulation up to soft-tissue density that the threshold missed,
-   including those touching the pleura;
+   including those touching the pleura; where the two lungs touch at a junction line (one
+   component), each slice's section is split at the body's midline and each side closed alone,
+   or the lungs would enclose the mediastinum and hole filling would add it;
 6. per slice and per lung, the convex hull of the lung fills the dents the threshold left where
    dense disease lies against the pleura (a mass, consolidation or dense subpleural fibrosis
    replaces aerated lung but keeps the lung's outline): each dent (a connected part of hull minus
@@ -41,6 +43,7 @@ from typing import Protocol
 import numpy as np
 from scipy import ndimage
 
+from imaging_server.bone import body_centre
 from imaging_server.dicom_io import CtVolume
 from imaging_server.errors import SeriesError
 
@@ -77,27 +80,52 @@ class ClassicalLungSegmenter:
         self.closing_radius_mm = closing_radius_mm
 
     def segment(self, volume: CtVolume) -> np.ndarray:
-        air = volume.hu < self.air_threshold_hu
-        interior = remove_outside_air(air)
-        del air
-        airway = track_airway(interior, volume.spacing_mm)
+        factor = max(1, int(round(DENT_GRID_MM / min(volume.spacing_mm[1:]))))
+        # Steps 2-6 run inside the box of the air enclosed by the body, widened so that every
+        # per-slice window and dent block is the one the whole image would give: the same mask,
+        # without passes (and fresh memory) over the air around the patient.
+        interior, box = remove_outside_air(volume.hu < self.air_threshold_hu,
+                                           margin=closing_pad(volume.spacing_mm, self.closing_radius_mm),
+                                           align=factor)
+        if interior is None:
+            raise SeriesError("no air-filled lung found in the series")
+        airway = track_airway(interior, volume.spacing_mm, midline=volume.hu.shape[2] / 2 - box[2].start)
         interior &= ~airway
         lungs = largest_components(interior)
         del interior
-        mask = np.zeros(volume.hu.shape, dtype=bool)
+        centre = body_centre(volume.hu)
+        midline = None if centre is None else centre[1] - box[2].start
+        inside = np.zeros(lungs[0].shape, dtype=bool)
         for lung in lungs:
-            mask |= close_and_fill(lung, volume.spacing_mm, self.closing_radius_mm)
+            inside |= close_and_fill(lung, volume.spacing_mm, self.closing_radius_mm, midline=midline)
         del lungs
-        mask |= fill_pleural_dents(mask, factor=max(1, int(round(DENT_GRID_MM / min(volume.spacing_mm[1:])))))
-        mask &= ~airway
-        if not mask.any():
+        inside |= fill_pleural_dents(inside, factor=factor)
+        inside &= ~airway
+        if not inside.any():
             raise SeriesError("no lung found in the series")
+        mask = np.zeros(volume.hu.shape, dtype=bool)
+        mask[box] = inside
         return mask
 
 
-def remove_outside_air(air: np.ndarray) -> np.ndarray:
-    """Air not connected (in 3D) to the in-plane border of the scan: air inside the body."""
-    labels, count = ndimage.label(air)
+def remove_outside_air(air: np.ndarray, *, margin: int = 0,
+                       align: int = 1) -> tuple[np.ndarray | None, tuple[slice, slice, slice]]:
+    """Air not connected (in 3D) to the in-plane border of the scan: air inside the body.
+
+    Returns that air inside its bounding box, widened in-plane by ``margin`` pixels (within the
+    image) with the box's first row and column on a multiple of ``align``, and the box; ``None``
+    and an empty box when the body holds no air.
+
+    Rows and columns that are air on every slice connect to the border, and so does any air
+    touching them: the labelling runs only inside the box of the other rows and columns (the
+    body, the table), with that box's in-plane faces counting as the border.
+    """
+    body = ~air.all(axis=0)
+    if not body.any():
+        return None, (slice(0, 0),) * 3
+    rows, cols = np.flatnonzero(body.any(axis=1)), np.flatnonzero(body.any(axis=0))
+    region = air[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    labels, count = ndimage.label(region)
     border = np.unique(np.concatenate([
         labels[:, 0, :].ravel(), labels[:, -1, :].ravel(), labels[:, :, 0].ravel(), labels[:, :, -1].ravel(),
     ]))
@@ -105,19 +133,51 @@ def remove_outside_air(air: np.ndarray) -> np.ndarray:
     keep = np.ones(count + 1, dtype=bool)
     keep[0] = False
     keep[border] = False
-    return keep[labels]
+    inner = keep[labels]
+    del labels
+    if not inner.any():
+        return None, (slice(0, 0),) * 3
+    # Every slice stays: the later steps sample slices by their index in the scan.
+    found = (slice(None),) + bounding_box(inner.any(axis=0))
+    box = [slice(0, air.shape[0])]
+    for axis, offset in ((1, rows[0]), (2, cols[0])):
+        start = max(found[axis].start + offset - margin, 0) // align * align
+        box.append(slice(start, min(found[axis].stop + offset + margin, air.shape[axis])))
+    box = tuple(box)
+    interior = np.zeros(tuple(part.stop - part.start for part in box), dtype=bool)
+    interior[:, found[1].start + rows[0] - box[1].start:found[1].stop + rows[0] - box[1].start,
+             found[2].start + cols[0] - box[2].start:found[2].stop + cols[0] - box[2].start] = inner[found]
+    return interior, box
 
 
-def track_airway(interior: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
+def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
+    """The index box around the mask's voxels (which must hold one), widened by ``margin`` where the volume allows."""
+    box = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        present = np.flatnonzero(mask.any(axis=other))
+        box.append(slice(max(int(present[0]) - margin, 0), min(int(present[-1]) + margin + 1, mask.shape[axis])))
+    return tuple(box)
+
+
+def closing_pad(spacing_mm: tuple[float, float, float], radius_mm: float) -> int:
+    """Pixels around a lung slice that its closing with a disk of ``radius_mm`` reads (:func:`close_and_fill`)."""
+    _, dy, dx = spacing_mm
+    return int(np.ceil(radius_mm / min(dy, dx))) + 1
+
+
+def track_airway(interior: np.ndarray, spacing_mm: tuple[float, float, float], *,
+                 midline: float | None = None) -> np.ndarray:
     """The trachea and main bronchi, followed down from the most cranial slices.
 
+    ``midline``: the column of the body's midline (the image's middle column by default).
     Returns an in-plane-dilated airway mask; empty when no trachea is found (then nothing is
     removed and the lung volume includes any airway in the scan).
     """
     _, dy, dx = spacing_mm
     pixel_area = dy * dx
     airway = np.zeros(interior.shape, dtype=bool)
-    start, seed = _find_trachea(interior, pixel_area)
+    start, seed = _find_trachea(interior, pixel_area, interior.shape[2] / 2 if midline is None else midline)
     if seed is None:
         logger.info("no trachea found in the cranial slices; airway not removed")
         return airway
@@ -142,7 +202,7 @@ def track_airway(interior: np.ndarray, spacing_mm: tuple[float, float, float]) -
     return airway
 
 
-def _find_trachea(interior: np.ndarray, pixel_area: float) -> tuple[int, np.ndarray | None]:
+def _find_trachea(interior: np.ndarray, pixel_area: float, midline: float) -> tuple[int, np.ndarray | None]:
     """The first cranial slice's interior air region nearest the midline, if trachea-sized."""
     with_air = np.flatnonzero(interior.any(axis=(1, 2)))
     if with_air.size == 0:
@@ -151,7 +211,6 @@ def _find_trachea(interior: np.ndarray, pixel_area: float) -> tuple[int, np.ndar
     labels, count = ndimage.label(interior[start])
     areas = ndimage.sum_labels(np.ones_like(labels), labels, index=np.arange(1, count + 1)) * pixel_area
     centres = ndimage.center_of_mass(np.ones_like(labels), labels, index=np.arange(1, count + 1))
-    midline = interior.shape[2] / 2
     candidates = [(abs(centre[1] - midline), label) for label, (area, centre) in
                   enumerate(zip(areas, centres), start=1) if area <= TRACHEA_MAX_AREA_MM2]
     if not candidates:
@@ -183,20 +242,30 @@ def largest_components(mask: np.ndarray) -> list[np.ndarray]:
     return lungs
 
 
-def close_and_fill(lung: np.ndarray, spacing_mm: tuple[float, float, float], radius_mm: float) -> np.ndarray:
-    """Per-slice closing with a disk of ``radius_mm`` (via distance transforms), then hole filling."""
+def close_and_fill(lung: np.ndarray, spacing_mm: tuple[float, float, float], radius_mm: float, *,
+                   midline: float | None = None) -> np.ndarray:
+    """Per-slice closing with a disk of ``radius_mm`` (via distance transforms), then hole filling.
+
+    With the body's ``midline`` (a column), a slice's section that holds both lungs -- they touch at a
+    junction line, so they are one component -- is split there (:func:`split_lungs`) and each side is
+    closed and filled alone: closed together, the lungs would enclose the mediastinum, and hole filling
+    would add the heart and great vessels to the lung.
+    """
     _, dy, dx = spacing_mm
-    pad = int(np.ceil(radius_mm / min(dy, dx))) + 1
+    pad = closing_pad(spacing_mm, radius_mm)
     result = np.zeros_like(lung)
     for index in np.flatnonzero(lung.any(axis=(1, 2))):
         rows, cols = np.nonzero(lung[index])
         r0, r1 = max(rows.min() - pad, 0), min(rows.max() + pad + 1, lung.shape[1])
         c0, c1 = max(cols.min() - pad, 0), min(cols.max() + pad + 1, lung.shape[2])
         window = lung[index, r0:r1, c0:c1]
-        dilated = ndimage.distance_transform_edt(~window, sampling=(dy, dx)) <= radius_mm
-        # Outside the window counts as background for the erosion, so pad by one pixel.
-        closed = ndimage.distance_transform_edt(np.pad(dilated, 1), sampling=(dy, dx))[1:-1, 1:-1] > radius_mm
-        result[index, r0:r1, c0:c1] = ndimage.binary_fill_holes(closed | window)
+        sides = [window] if midline is None else [side for side in split_lungs(window, midline - c0) if side.any()]
+        filled = result[index, r0:r1, c0:c1]
+        for side in sides:
+            dilated = ndimage.distance_transform_edt(~side, sampling=(dy, dx)) <= radius_mm
+            # Outside the window counts as background for the erosion, so pad by one pixel.
+            closed = ndimage.distance_transform_edt(np.pad(dilated, 1), sampling=(dy, dx))[1:-1, 1:-1] > radius_mm
+            filled |= ndimage.binary_fill_holes(closed | side)
     return result
 
 

@@ -67,6 +67,32 @@ def test_each_readers_lesion_is_found_typed_and_measured_within_the_readers_rang
         assert finding["lesion"] == ("mass" if finding["mean_diameter_mm"] >= 30 else "nodule")
 
 
+def test_the_ground_glass_mean_threshold_decides_the_pleura_based_ground_glass_nodule(reports, tmp_path):
+    """LIDC-IDRI-0002's ground-glass nodule is found only on the lung's mean attenuation: a hospital that
+    raises the ground_glass_mean_hu setting to -500 HU no longer has it reported (the setting is used)."""
+    from imaging_server.config import load_settings
+    from imaging_server.findings import finding_methods_for
+
+    volume, metrics, _ = reports["LIDC-IDRI-0002"]
+    assert [n["type"] for n in metrics["nodules"]] == ["ground_glass"]
+    stricter = finding_methods_for(load_settings(data_dir=tmp_path, ground_glass_mean_hu=-500))
+    assert quantify_volume(volume, methods=stricter).metrics["nodules"] == []
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_lung_section_changes_smoothly_from_slice_to_slice(reports, case):
+    """Lungs grow or shrink gradually over a few millimetres: no slice's mask area differs from its
+    neighbour's by more than 10%. (LIDC-IDRI-0001's lungs touch at junction lines; filled as one, the
+    mediastinum came into the mask on four slices, 240 -> 293 cm2 from one slice to the next.)"""
+    from imaging_server.segmentation import ClassicalLungSegmenter
+
+    volume, metrics, _ = reports[case]
+    areas = ClassicalLungSegmenter().segment(volume).sum(axis=(1, 2)).astype(float)
+    areas = areas[areas > 0]
+    assert np.max(np.abs(np.diff(areas)) / areas[:-1]) <= 0.10, areas
+    assert metrics["lung_volume_ml"] == pytest.approx(areas.sum() * np.prod(volume.spacing_mm) / 1000, abs=0.1)
+
+
 def test_the_lung_mask_keeps_the_juxtapleural_tumour(lidc, reports):
     """LIDC-IDRI-0001's solid lesion abuts the chest wall: a threshold mask cut it out (a dent in the
     mask). The mask must hold at least 90% of the pixels inside every reader's contours, and report

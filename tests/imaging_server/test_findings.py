@@ -189,6 +189,62 @@ def test_progression_threshold_is_a_setting():
     assert progression(now, before, threshold_points=3.0)["progression"] is True
 
 
+def test_diffuse_pattern_zone_threshold_is_a_setting(baseline, baseline_metrics, tmp_path):
+    """The fine phantom's fibrotic lower zone (ILD extent about 24%) holds -450 HU patches that the default
+    15% rule reports as foci of the pattern; a hospital setting the threshold above that zone's extent has
+    them judged one by one instead, and the report states the threshold it used."""
+    from imaging_server.config import load_settings
+    from imaging_server.findings import finding_methods_for
+
+    lower = baseline_metrics["ild_extent"]["zones"]["lower"]
+    assert lower >= 15.0 and baseline_metrics["nodule_guideline"]["subsolid_in_ild_pattern"] > 0
+    settings = load_settings(data_dir=tmp_path, diffuse_pattern_zone_percent=round(lower + 5))
+    metrics = quantify_volume(_volume(baseline), methods=finding_methods_for(settings)).metrics
+    assert metrics["nodule_guideline"]["subsolid_in_ild_pattern"] == 0
+    assert f">= {round(lower + 5)}%" in metrics["nodule_guideline"]["ild_pattern_rule"]
+    with pytest.raises(ConfigError, match="diffuse_pattern_zone_percent must be in .0, 100., got 0"):
+        FindingMethods(diffuse_pattern_zone_percent=0)
+
+
+def test_ground_glass_thresholds_are_settings(baseline, tmp_path):
+    """The ground-glass candidates' thresholds reach the detector from the server's settings: on the fine
+    phantom the fibrotic zone's hazy patches are ground-glass candidates by default (the zone rule judges
+    them later), none when the largest elongation allowed is 1.5; the method text names the thresholds."""
+    from imaging_server.config import load_settings
+    from imaging_server.findings import finding_methods_for
+    from imaging_server.nodules import GroundGlassRule
+    from imaging_server.segmentation import ClassicalLungSegmenter, bounding_box
+
+    volume = _volume(baseline)
+    mask = ClassicalLungSegmenter().segment(volume)
+    box = bounding_box(mask, margin=1)
+
+    def ground_glass_sourced(**settings) -> list:
+        detector = finding_methods_for(load_settings(data_dir=tmp_path, **settings)).nodule
+        return [n for n in detector.detect(volume.crop(box), mask[box]) if n.extra["source"] == "ground_glass"]
+
+    assert ground_glass_sourced()
+    assert not ground_glass_sourced(ground_glass_max_elongation=1.5)
+    detector = finding_methods_for(load_settings(data_dir=tmp_path, ground_glass_mean_hu=-500,
+                                                 ground_glass_window_mm=6, ground_glass_min_fill=0.7)).nodule
+    assert detector.ground_glass == GroundGlassRule(window_mm=6, mean_hu=-500, max_elongation=4, min_fill=0.7)
+    assert "-500..-300 HU mean over 6 mm" in detector.describe()
+    with pytest.raises(ConfigError, match="ground_glass_min_fill must be in .0, 1., got 0"):
+        GroundGlassRule(min_fill=0)
+
+
+def test_the_servers_defaults_are_the_methods_defaults(tmp_path):
+    """The settings' defaults are the analysis's own defaults, so an unconfigured server reports what the
+    library and the tests measure."""
+    from imaging_server.config import load_settings
+    from imaging_server.findings import finding_methods_for
+
+    configured, default = finding_methods_for(load_settings(data_dir=tmp_path)), FindingMethods()
+    assert configured.nodule.ground_glass == default.nodule.ground_glass
+    for name in ("context", "consolidation_report_ml", "progression_threshold_points", "diffuse_pattern_zone_percent"):
+        assert getattr(configured, name) == getattr(default, name), name
+
+
 def test_finding_models_folder_replaces_methods_and_refuses_bad_input(tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
