@@ -7,16 +7,16 @@ bone is > ``BONE_HU`` (150 HU) plus the holes of bone that hold trabecular atten
 opening by a disk of ``BODY_OPENING_MM`` (6 mm) keeps the round vertebral body and drops the
 thinner pedicles, laminae, processes and rib heads; the section of 3-25 cm2 nearest the midline
 is the body (a contrast-filled aorta lies beside it). Consecutive sections that overlap are one
-body; a disc -- no section, or, in a run taller than ``MAX_BODY_HEIGHT_MM``, the slice of least
-mean attenuation between the endplates -- separates two. A body of at least 10 mm that does not
-touch the scan's first or last slice is measured. Its trabecular ROI avoids the cortex: the body
-eroded in-plane by ``CORTEX_MARGIN_MM`` (3 mm), over the middle half of its slices (away from the
-endplates). Vertebrae are numbered from the most cranial one in the field of view; levels
-(T1..L5) are named only where the scan shows the lung apex (:func:`name_levels`: the body level
-with it is T1, a programme assumption good to about one level) -- a trained model can do better
-through the ONNX slot. A
-scan where the column is found but no whole body lies inside (a slab) says so, as does a scan
-without a column.
+run; a disc separates two bodies -- a slice without a section (thin slices), or a disc level, which
+reads *brighter* than the mid-body at any slice thickness (the endplates are the column's densest
+bone, and on 2.5-3 mm slices partial volume merges them with the disc; :func:`split_at_disc_levels`).
+A body of 10-35 mm that does not touch the scan's first or last slice is measured. Its trabecular
+ROI avoids the cortex: the body eroded in-plane by ``CORTEX_MARGIN_MM`` (3 mm), over the middle half
+of its slices (away from the endplates). Vertebrae are numbered from the most cranial one in the
+field of view; levels (T1..L5) are named only where the scan shows the lung apex
+(:func:`name_levels`: the body level with it is T1, a programme assumption good to about one level)
+-- a trained model can do better through the ONNX slot. A scan where the column is found but no
+whole body lies inside (a slab) says so, as does a scan without a column.
 
 Flags, on the lowest vertebral trabecular attenuation (Pickhardt PJ et al., Opportunistic
 screening for osteoporosis using abdominal CT scans obtained for other indications. Ann Intern
@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, signal
 
 from imaging_server.dicom_io import CtVolume
 
@@ -43,8 +43,18 @@ BODY_HU = -500.0
 MIDLINE_BAND_MM = 35.0
 AREA_RANGE_MM2 = (300.0, 2500.0)
 MIN_HEIGHT_MM = 10.0
-# Thoracic and lumbar vertebral bodies are 15-30 mm tall; a run of sections taller than this holds two or more.
+# Thoracic and lumbar vertebral bodies are 15-30 mm tall; a stretch between disc levels taller than this
+# holds two or more bodies whose disc was not seen, and is not measured.
 MAX_BODY_HEIGHT_MM = 35.0
+# Disc levels (see split_at_disc_levels). Thoracic discs are 2.6-5.4 mm (mean anterior height, T4-5 to
+# T10-11; Fletcher JGR et al. Eur Spine J 2015, doi:10.1007/s00586-015-3925-y) to 4.5-7.2 mm (Kunkel ME et al. J Anat
+# 2011;219:375-387) and the shortest thoracic bodies about 17 mm (T2, 16.9 +- 1.6 mm; Egwu OA et al. J Anat
+# Soc India 2019;68:110-118): two endplate peaks closer than this are one disc (disc + endplates + a
+# slice), farther apart they are a body's two ends (programme assumption between those figures).
+DISC_GROUP_MM = 12.0
+# A disc level stands this far above the bone around it (programme assumption: the endplate levels of
+# real 2.5 mm slabs read 75-150 HU above the mid-body; a 5 mm bone island in a 6 cm2 section adds ~25 HU).
+DISC_LEVEL_PROMINENCE_HU = 50.0
 CORTEX_MARGIN_MM = 3.0
 # (upper bound HU inclusive, flag, threshold text) -- Pickhardt PJ et al. Ann Intern Med 2013;158:588-595.
 BONE_FLAGS = (
@@ -53,8 +63,9 @@ BONE_FLAGS = (
 )
 CAVEAT = ("Thresholds from L1 (Pickhardt PJ et al. Ann Intern Med 2013;158:588-595) applied to the vertebrae in the "
           "chest CT (programme assumption); intravenous contrast and tube voltage (kVp) shift HU. Not for clinical use.")
-METHOD = ("trabecular ROI: vertebral body (bone > 200 HU, holes filled) eroded 3 mm in-plane, middle half of its "
-          "slices; vertebrae numbered from the most cranial in the field of view")
+METHOD = ("bodies separated at disc levels (a slice without bone, or the bright endplate levels); trabecular ROI: "
+          "vertebral body (bone > 200 HU, holes filled) eroded 3 mm in-plane, middle half of its slices; vertebrae "
+          "numbered from the most cranial in the field of view")
 
 
 # A vertebral body: its index box in the volume and its boolean mask inside that box.
@@ -87,8 +98,8 @@ class ClassicalVertebraFinder:
         interiors, r0, c0 = found
         column_slices = int(interiors.any(axis=(1, 2)).sum())
         result: list[Body] = []
-        # Consecutive slices with a body section that overlap in-plane are one body; a disc (no
-        # bone dense enough) separates two.
+        # Consecutive slices with a body section that overlap in-plane are one run; a thin-slice disc
+        # (no bone dense enough) ends it, and its bright disc levels split it into bodies.
         labels, _ = ndimage.label(interiors, structure=np.array([[[0, 0, 0], [0, 1, 0], [0, 0, 0]],
                                                                  [[0, 1, 0], [1, 1, 1], [0, 1, 0]],
                                                                  [[0, 0, 0], [0, 1, 0], [0, 0, 0]]], dtype=bool))
@@ -97,38 +108,60 @@ class ClassicalVertebraFinder:
                 continue
             run = labels[box] == label
             rows, cols = slice(r0 + box[1].start, r0 + box[1].stop), slice(c0 + box[2].start, c0 + box[2].stop)
-            for start, stop in _split_at_discs(run, volume.hu[box[0], rows, cols], volume.spacing_mm[0]):
+            means = np.array([volume.hu[box[0].start + k, rows, cols][run[k]].mean() for k in range(run.shape[0])])
+            edges = (box[0].start == 0, box[0].stop == volume.hu.shape[0])
+            for start, stop in split_at_disc_levels(means, volume.spacing_mm[0], scan_edges=edges):
                 first, last = box[0].start + start, box[0].start + stop
                 height_mm = (stop - start) * volume.spacing_mm[0]
                 inside = first > 0 and last < volume.hu.shape[0]
-                if inside and height_mm >= MIN_HEIGHT_MM:
+                if inside and MIN_HEIGHT_MM <= height_mm <= MAX_BODY_HEIGHT_MM:
                     result.append(((slice(first, last), rows, cols), run[start:stop]))
         return result, column_slices
 
 
-def _split_at_discs(run: np.ndarray, hu: np.ndarray, slice_mm: float) -> list[tuple[int, int]]:
-    """Slice ranges of the bodies in one run of consecutive body sections.
+def split_at_disc_levels(means: np.ndarray, slice_mm: float, *,
+                         scan_edges: tuple[bool, bool] = (False, False)) -> list[tuple[int, int]]:
+    """Slice ranges ``(start, stop)`` of the vertebral bodies in one run of consecutive body sections,
+    from each section's mean attenuation (``means``, cranial first).
 
-    Thin discs and thick slices can leave no slice without a section between two bodies; a run
-    taller than ``MAX_BODY_HEIGHT_MM`` is cut at the slices where the section's mean attenuation
-    has a local minimum (the disc, softer than the endplates on either side), at least
-    ``MIN_HEIGHT_MM`` apart.
+    The endplates are the densest bone of the column, so a disc level reads *brighter* than the
+    mid-body at any slice thickness: on thin slices two endplate peaks flank the disc's dip, on
+    2.5-3 mm slices partial volume merges them into one bright level. A disc level is a peak standing
+    ``DISC_LEVEL_PROMINENCE_HU`` above the bone around it; peaks closer than ``DISC_GROUP_MM`` (less
+    than the shortest thoracic body) are the two endplates of one disc; a level spans the slices
+    around its peaks brighter than half the peak's prominence (thick slices show a plateau of
+    endplate slices). Bodies are the stretches between levels. Beyond a run's end lies a
+    disc (a slice without a section) or the scan's edge; a peak on the scan's first or last slice is
+    not a level, as the bone beyond it is unseen (``scan_edges``: whether the run starts on the
+    scan's first slice, ends on its last).
+
+    Examples
+    --------
+    >>> split_at_disc_levels(np.array([250., 180, 170, 175, 320, 180, 170, 168, 175, 260]), 3.0)
+    [(1, 4), (5, 9)]
     """
-    count = run.shape[0]
-    if count * slice_mm <= MAX_BODY_HEIGHT_MM:
-        return [(0, count)]
-    means = np.array([hu[k][run[k]].mean() if run[k].any() else -np.inf for k in range(count)])
-    smooth = np.convolve(np.where(np.isfinite(means), means, means[np.isfinite(means)].min()), np.ones(3) / 3, "same")
-    spacing = max(1, int(np.ceil(MIN_HEIGHT_MM / slice_mm)))
-    cuts = []
-    for k in np.argsort(smooth):
-        if 0 < k < count - 1 and smooth[k] <= smooth[k - 1] and smooth[k] <= smooth[k + 1] and \
-                all(abs(k - c) >= spacing for c in cuts) and k >= spacing and count - k > spacing:
-            cuts.append(int(k))
-    # Keep only cuts that leave bodies of a plausible height.
-    cuts = sorted(cuts)
-    bounds = [0, *cuts, count]
-    return [(bounds[i] + (1 if i else 0), bounds[i + 1]) for i in range(len(bounds) - 1)]
+    count = means.size
+    if count == 0:
+        return []
+    floor = float(means.min())
+    padded = np.r_[floor, means, floor]  # a run's end can be a level: judge it by its one known side
+    peaks, properties = signal.find_peaks(padded, prominence=DISC_LEVEL_PROMINENCE_HU)
+    _, _, lefts, rights = signal.peak_widths(padded, peaks, rel_height=0.5, prominence_data=(
+        properties["prominences"], properties["left_bases"], properties["right_bases"]))
+    levels: list[list[int]] = []  # [first slice, last slice, last peak] of each disc level
+    for peak, left, right in zip(peaks - 1, lefts - 1, rights - 1):
+        if (scan_edges[0] and peak == 0) or (scan_edges[1] and peak == count - 1):
+            continue
+        # The level spans the slices brighter than half its prominence (a plateau of endplate slices).
+        first, last = max(int(np.ceil(left)), 0), min(int(np.floor(right)), count - 1)
+        if levels and (peak - levels[-1][2]) * slice_mm < DISC_GROUP_MM:
+            levels[-1][1:] = [max(levels[-1][1], last), peak]
+        else:
+            levels.append([first, last, peak])
+    bounds = [-1, *[k for level in levels for k in level[:2]], count]
+    # bounds alternate: a body ends before a level starts and starts after the level ends.
+    ranges = [(bounds[i] + 1, bounds[i + 1]) for i in range(0, len(bounds), 2)]
+    return [(start, stop) for start, stop in ranges if stop > start]
 
 
 def body_sections(volume: CtVolume) -> tuple[np.ndarray, int, int] | None:

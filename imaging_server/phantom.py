@@ -44,8 +44,15 @@ NODULES = (
 )
 # A consolidation: an ellipsoid of soft-tissue density in the middle zone of the left-hand lung.
 CONSOLIDATION_FINDING = {"center_mm": (85.0, 35.0, -25.0), "semi_axes_mm": (14.0, 14.0, 18.0)}
-# Vertebral bodies along the posterior midline: cylinders with a cortical shell, separated by discs.
-SPINE = {"center_xy_mm": (0.0, 75.0), "radius_mm": 16.0, "cortex_mm": 2.0, "height_mm": 22.0, "disc_mm": 6.0}
+# Vertebral bodies along the posterior midline: cylinders with a cortical shell (its top and bottom are
+# the bright endplates), separated by discs. Each slice averages the column over its thickness (partial
+# volume). The first body starts ``top_mm`` above the first slice's centre, so the scan cuts through it
+# (no body straddles the scan's edge by a hair). ``tilt_deg`` tilts the discs front to back, as a thoracic
+# kyphosis does against the axial plane: a slice at a disc level then cuts endplate bone as well.
+SPINE = {"center_xy_mm": (0.0, 75.0), "radius_mm": 16.0, "cortex_mm": 2.0, "height_mm": 22.0, "disc_mm": 6.0,
+         "top_mm": 10.0, "tilt_deg": 0.0}
+# Sub-samples per slice thickness for the column's partial volume.
+SPINE_SUBSAMPLES = 16
 VERTEBRA_TRABECULAR_HU = (190, 175, 160, 150, 140, 130, 120, 110, 100, 90, 80, 70)
 RESCALE_INTERCEPT = -1024.0
 FAKE_PATIENT = {
@@ -96,6 +103,7 @@ def make_phantom(
     nodules: tuple[dict, ...] = NODULES,
     consolidation: dict = CONSOLIDATION_FINDING,
     trabecular_hu: tuple[float, ...] = VERTEBRA_TRABECULAR_HU,
+    spine: dict = SPINE,
 ) -> Phantom:
     """Build a chest phantom.
 
@@ -123,6 +131,8 @@ def make_phantom(
     trabecular_hu
         The trabecular attenuation of each vertebral body from the top (the last repeats), as
         :data:`VERTEBRA_TRABECULAR_HU`.
+    spine
+        The column's geometry, as :data:`SPINE` (e.g. thinner discs, as in the elderly thoracic spine).
 
     Returns
     -------
@@ -172,17 +182,18 @@ def make_phantom(
         labels[blob & (labels == PARENCHYMA)] = EMPHYSEMA
     zone_of_slice = _zones(lung)
     _add_fibrosis(labels, zone_of_slice, y, lower_zone_fibrosis_fraction, rng)
-    vertebra_of_voxel = None
+    vertebra_of_voxel, column = None, None
     if findings:
         _add_nodules_and_consolidation(labels, x, y, z, nodules, consolidation)
-        vertebra_of_voxel = _add_spine(labels, x, y, z)
+        vertebra_of_voxel = _add_spine(labels, x, y, z, spine)
+        column = _column_partial_volume(x, y, z, dz, spine, trabecular_hu)
 
     noise_rng = rng if noise_seed is None else np.random.default_rng(noise_seed)
-    hu = _intensities(labels, airway & lung, noise_hu, noise_rng, vertebra_of_voxel, trabecular_hu)
+    hu = _intensities(labels, airway & lung, noise_hu, noise_rng, column)
     truth = _truth(labels, zone_of_slice, dz * dy * dx)
     if findings:
         truth.update(_finding_truth(labels, vertebra_of_voxel, (dz, dy, dx), shape, scan_length_mm, nodules,
-                                    trabecular_hu))
+                                    trabecular_hu, spine))
     return Phantom(hu=hu, labels=labels, spacing_mm=(dz, dy, dx), truth=truth)
 
 
@@ -239,17 +250,10 @@ def _add_nodules_and_consolidation(labels, x, y, z, nodules, consolidation) -> N
     labels[inside & np.isin(labels, LUNG_LABELS)] = CONSOLIDATION
 
 
-def _add_spine(labels, x, y, z) -> np.ndarray:
+def _add_spine(labels, x, y, z, spine: dict = SPINE) -> np.ndarray:
     """Vertebral bodies from the top of the scan down; returns the vertebra number per voxel (-1: none)."""
-    (sx, sy), radius, cortex = SPINE["center_xy_mm"], SPINE["radius_mm"], SPINE["cortex_mm"]
-    period = SPINE["height_mm"] + SPINE["disc_mm"]
-    radial = np.sqrt((x - sx) ** 2 + (y - sy) ** 2)
-    depth = float(z.max()) - z  # mm below the most cranial slice centre
-    number = np.floor(depth / period).astype(int)
-    within = depth - number * period  # 0 .. period: body first, then the disc
-    body = (radial <= radius) & (within < SPINE["height_mm"])
-    disc = (radial <= radius) & ~body
-    trabecular = body & (radial <= radius - cortex) & (within >= cortex) & (within < SPINE["height_mm"] - cortex)
+    radial, shift = _column_frame(x, y, spine)
+    number, body, disc, trabecular = _column_parts(radial, float(z.max()) - z + shift, spine)
     shape = labels.shape
     body, disc, trabecular = (np.broadcast_to(part, shape) for part in (body, disc, trabecular))
     labels[body] = CORTICAL_BONE
@@ -258,6 +262,48 @@ def _add_spine(labels, x, y, z) -> np.ndarray:
     vertebra = np.full(shape, -1, dtype=np.int8)
     vertebra[trabecular] = np.broadcast_to(number, shape)[trabecular]
     return vertebra
+
+
+def _column_frame(x, y, spine: dict) -> tuple[np.ndarray, np.ndarray]:
+    """In-plane distance from the column's axis, and the depth (mm) to add to a point's depth below the
+    first slice centre to get its depth below the first body's top (the offset plus the discs' tilt)."""
+    (sx, sy) = spine["center_xy_mm"]
+    shift = spine["top_mm"] + (y - sy) * np.tan(np.radians(spine["tilt_deg"]))
+    return np.sqrt((x - sx) ** 2 + (y - sy) ** 2), shift
+
+
+def _column_parts(radial: np.ndarray, depth: np.ndarray, spine: dict):
+    """Vertebra number, body, disc and trabecular core at ``depth`` mm below the first body's top."""
+    radius, cortex, height = spine["radius_mm"], spine["cortex_mm"], spine["height_mm"]
+    period = height + spine["disc_mm"]
+    number = np.floor(depth / period).astype(int)
+    within = depth - number * period  # 0 .. period: body first, then the disc
+    body = (radial <= radius) & (within < height)
+    disc = (radial <= radius) & ~body
+    trabecular = body & (radial <= radius - cortex) & (within >= cortex) & (within < height - cortex)
+    return number, body, disc, trabecular
+
+
+def _column_partial_volume(x, y, z, dz: float, spine: dict, trabecular_hu) -> tuple[np.ndarray, np.ndarray]:
+    """The column's pixels in-plane and their HU per slice, each slice the mean over its thickness
+    (``dz``): at 2.5-3 mm a slice through a thin disc also holds the bright endplates on either side."""
+    radial, shift = _column_frame(x, y, spine)
+    radial = radial[0]
+    inside = radial <= spine["radius_mm"]
+    radial = radial[inside][None, :]
+    depth = float(z.max()) - z[:, :, 0] + np.broadcast_to(shift[0], inside.shape)[inside][None, :]  # (slices, n)
+    levels = np.asarray(trabecular_hu, dtype=np.float32)
+    total = np.zeros((z.shape[0], radial.shape[1]), dtype=np.float32)
+    # A triangular slice sensitivity profile as wide at half maximum as the slice (helical CT's is about
+    # that): a slice sees tissue up to one slice spacing from its centre, the nearer the more.
+    offsets = (np.arange(SPINE_SUBSAMPLES) + 0.5) / SPINE_SUBSAMPLES * 2.0 - 1.0
+    weights = 1.0 - np.abs(offsets)
+    for offset, weight in zip(offsets, weights / weights.sum()):
+        number, body, disc, trabecular = _column_parts(radial, depth + offset * dz, spine)
+        part = np.where(disc, LABEL_HU[DISC], LABEL_HU[CORTICAL_BONE]).astype(np.float32)
+        core = levels[np.clip(np.broadcast_to(number, part.shape), 0, levels.size - 1)]
+        total += weight * np.where(trabecular, core, part)
+    return inside, total
 
 
 def _zones(lung: np.ndarray) -> np.ndarray:
@@ -289,16 +335,14 @@ def _add_fibrosis(labels, zone_of_slice, y, fraction: float, rng: np.random.Gene
 
 
 def _intensities(labels: np.ndarray, intrapulmonary_airway: np.ndarray, noise_hu: float,
-                 rng: np.random.Generator, vertebra_of_voxel: np.ndarray | None = None,
-                 trabecular_hu: tuple[float, ...] = VERTEBRA_TRABECULAR_HU) -> np.ndarray:
+                 rng: np.random.Generator, column: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     mean_hu = np.array(LABEL_HU, dtype=np.float32)
     noise = ndimage.gaussian_filter(rng.standard_normal(labels.shape).astype(np.float32), sigma=(0, 0.7, 0.7))
     noise *= noise_hu / (noise.std() + 1e-6)
     hu = mean_hu[labels] + noise
-    if vertebra_of_voxel is not None:
-        trabecular = vertebra_of_voxel >= 0
-        levels = np.asarray(trabecular_hu, dtype=np.float32)
-        hu[trabecular] = levels[np.minimum(vertebra_of_voxel[trabecular], levels.size - 1)] + noise[trabecular]
+    if column is not None:
+        inside, column_hu = column
+        hu[:, inside] = column_hu + noise[:, inside]
     hu[labels == EMPHYSEMA] = np.minimum(hu[labels == EMPHYSEMA], -955.0)
     hu[intrapulmonary_airway] = -1000.0 + noise[intrapulmonary_airway] * 0.3
     return np.clip(hu, -1024.0, 3071.0)
@@ -324,7 +368,7 @@ def _truth(labels: np.ndarray, zone_of_slice: np.ndarray, voxel_mm3: float) -> d
 
 
 def _finding_truth(labels, vertebra_of_voxel, spacing_mm, shape, scan_length_mm, placed=NODULES,
-                   trabecular_hu=VERTEBRA_TRABECULAR_HU) -> dict:
+                   trabecular_hu=VERTEBRA_TRABECULAR_HU, spine=SPINE) -> dict:
     """Nodules in the series' patient coordinates (as :func:`write_series` writes them), the
     consolidation volume and the trabecular HU of each vertebral body wholly inside the scan."""
     dz, dy, dx = spacing_mm
@@ -336,10 +380,12 @@ def _finding_truth(labels, vertebra_of_voxel, spacing_mm, shape, scan_length_mm,
     consolidation_ml = float((labels == CONSOLIDATION).sum()) * dz * dy * dx / 1000.0
     # A vertebral body counts when it lies wholly inside the scan (not touching its first or last slice).
     vertebrae = []
-    period = SPINE["height_mm"] + SPINE["disc_mm"]
-    depth = np.arange(slices) * dz  # below the first slice centre
+    period = spine["height_mm"] + spine["disc_mm"]
+    depth = np.arange(slices) * dz + spine["top_mm"]  # below the first body's top, on the column's axis
+    slant = spine["radius_mm"] * np.tan(np.radians(spine["tilt_deg"]))  # a tilted body's reach above and below
     for number in np.unique(vertebra_of_voxel[vertebra_of_voxel >= 0]):
-        body = np.flatnonzero((depth >= number * period) & (depth < number * period + SPINE["height_mm"]))
+        top = number * period
+        body = np.flatnonzero((depth >= top - slant) & (depth < top + spine["height_mm"] + slant))
         if body.size and body[0] > 0 and body[-1] < slices - 1:
             levels = np.flatnonzero((vertebra_of_voxel == number).any(axis=(1, 2)))
             vertebrae.append({"trabecular_hu": float(trabecular_hu[min(number, len(trabecular_hu) - 1)]),

@@ -132,11 +132,19 @@ def test_reader_file_texture_scale_and_diameters(lidc):
         texture_type(0)
 
 
+# Typical mid-thoracic pitch (body + disc, centre to centre): bodies 17-20.5 mm (T2-T9; Egwu OA et al. J Anat
+# Soc India 2019;68:110-118) and discs about 4-6 mm (Fletcher JGR et al. Eur Spine J 2015; Kunkel ME et al.
+# J Anat 2011;219:375-387).
+THORACIC_PITCH_MM = 24.0
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_the_vertebral_column_is_followed_on_real_ct(lidc, case):
     """Each slab's vertebral body is found on (nearly) every slice, on the midline behind the body's
-    centre, with bone attenuation; a slab holds no whole body, and the summary says why."""
-    from imaging_server.bone import body_sections, bone_summary
+    centre, with bone attenuation; the whole bodies measured are as many as the slab's extent holds
+    (extent / typical thoracic pitch, rounded, +-1), each with a plausible trabecular attenuation, and
+    a slab without one says why."""
+    from imaging_server.bone import ClassicalVertebraFinder, body_sections, bone_summary, trabecular_attenuation
 
     volume = load_series_folder(lidc / case / "series")
     sections, r0, c0 = body_sections(volume)
@@ -150,5 +158,24 @@ def test_the_vertebral_column_is_followed_on_real_ct(lidc, case):
     means = [volume.hu[k, r0:r0 + sections.shape[1], c0:c0 + sections.shape[2]][sections[k]].mean()
              for k in np.flatnonzero(present)]
     assert 100.0 <= np.median(means) <= 600.0
-    metrics_bone = bone_summary([], column_slices=int(present.sum()))
-    assert "column is in the field of view but no whole vertebral body" in metrics_bone["statement"]
+    bodies, column_slices = ClassicalVertebraFinder().bodies_and_column(volume)
+    vertebrae = trabecular_attenuation(volume, bodies)
+    expected = round(volume.hu.shape[0] * volume.spacing_mm[0] / THORACIC_PITCH_MM)
+    assert expected - 1 <= len(vertebrae) <= expected + 1, vertebrae
+    # Adult thoracic trabecular bone reads about 50-300 HU (osteoporotic to young; Pickhardt 2013's L1
+    # thresholds lie inside); cortex or disc in the ROI would read far outside.
+    assert all(50.0 <= v["trabecular_hu"] <= 300.0 for v in vertebrae), vertebrae
+    summary = bone_summary(vertebrae, column_slices=column_slices)
+    if not vertebrae:
+        assert "column is in the field of view but no whole vertebral body" in summary["statement"]
+
+
+def test_the_largest_slab_holds_one_whole_body_between_its_bright_disc_levels(lidc):
+    """LIDC-IDRI-0001 (16 x 2.5 mm): the disc levels read brighter than the mid-body (about slices 5-7
+    and 13-15); the body between them is measured, its ROI inside it, not split in two."""
+    from imaging_server.bone import ClassicalVertebraFinder, trabecular_attenuation
+
+    volume = load_series_folder(lidc / "LIDC-IDRI-0001" / "series")
+    (vertebra,) = trabecular_attenuation(volume, ClassicalVertebraFinder().bodies(volume))
+    first, last = vertebra["slices"]
+    assert 5 <= first and last <= 14 and (last - first + 1) * volume.spacing_mm[0] >= 10.0

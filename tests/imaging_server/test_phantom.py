@@ -63,8 +63,28 @@ def test_findings_have_their_stated_truth():
                                                               / 1000)
     trabecular = phantom.hu[phantom.labels == TRABECULAR_BONE]
     assert VERTEBRA_TRABECULAR_HU[-1] - 100 < np.median(trabecular) < VERTEBRA_TRABECULAR_HU[0] + 100
-    # Vertebral bodies touching the first or last slice are not in the truth (nor measured).
-    assert len(phantom.truth["vertebrae"]) == 9
+    # Vertebral bodies touching the first or last slice are not in the truth (nor measured): 300 mm of
+    # column starting 10 mm inside the first body, a body and its disc every 28 mm, hold ten whole ones.
+    assert len(phantom.truth["vertebrae"]) == 10
+
+
+def test_a_slice_averages_the_column_over_its_thickness():
+    """Partial volume: every 3 mm slice through a column of 4 mm discs (tilted as a kyphosis tilts them)
+    also sees endplate or body bone and reads well above the disc's own 90 HU; 0.5 mm slices through
+    flat discs leave slices of pure disc."""
+    from imaging_server.phantom import SPINE
+
+    def darkest_column_slice(slices, tilt_deg):
+        spine = {**SPINE, "height_mm": 20.0, "disc_mm": 4.0, "tilt_deg": tilt_deg}
+        phantom = make_phantom(shape=(slices, 64, 64), scan_length_mm=300.0, noise_hu=0.0, spine=spine,
+                               trabecular_hu=(300.0,))  # bright bone: a dark slice is disc
+        dy = phantom.spacing_mm[1]
+        row, col = int(round((SPINE["center_xy_mm"][1] + 170.0) / dy)), 32
+        core = phantom.hu[:, row - 1:row + 2, col - 1:col + 2]  # the column's middle, 16 mm across
+        return core.mean(axis=(1, 2)).min()
+
+    assert darkest_column_slice(100, 10.0) > 150.0
+    assert darkest_column_slice(600, 0.0) == pytest.approx(90.0, abs=1.0)
 
 
 def test_noise_seed_changes_the_noise_only():
