@@ -131,8 +131,9 @@ def simulate(engine: str, n_clinics: int, seed: int, scale: float, rounds: int, 
 @click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The regional validation file to write (its signature goes beside it, OUT.sig).")
 @click.option("--model-version", "model_versions", multiple=True, metavar="MODALITY=NAME-VERSION",
-              help="The model whose outputs the region validated (e.g. labs=labs-0.1.0); the figures then count "
-                   "only at clinics serving that model. Repeat per modality.")
+              help="The model whose outputs the region validated (e.g. labs=labs-0.1.0); the figures count only "
+                   "at clinics serving that model, and a modality published without one never counts. Repeat per "
+                   "modality.")
 def publish_validation(result: Path, region: str, key_file: Path, out_file: Path, model_versions) -> None:
     """For the hospital: turn a federation run's RESULT (the ServerApp's result-path) into a signed
     regional validation file that clinics install with 'ildscreen regional-validation install'."""

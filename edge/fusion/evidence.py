@@ -234,9 +234,9 @@ def regional_status(figures: Optional[dict], rule: ValidationRule, *, served_ver
     (:meth:`edge.regional_validation.SelectedRegionalValidation.figures`): ``patients``,
     ``positive_patients``, ``clinics``, ``auc``, ``auc_ci95``, ``region``. It counts only when as
     many clinics as ``region_min_clinics`` answered and the figures pass the ``site_`` rows a
-    clinic's own outcomes must pass, and, when the region named the model it validated
-    (``model_version``), only where that model serves (``served_version``); otherwise the reason
-    says what failed. Lung sounds (``needs_finding``) count through their basal finding's
+    clinic's own outcomes must pass, and only where the model the region validated
+    (``model_version``, which it must name) serves (``served_version``); otherwise the reason says
+    what failed. Lung sounds (``needs_finding``) count through their basal finding's
     sensitivity and specificity, whose lower Wilson bounds must beat chance (the Youden row), as
     at a clinic; a counting status then carries ``accuracy``
     (:class:`PublishedAccuracy` of the finding in the region).
@@ -265,6 +265,9 @@ def regional_status(figures: Optional[dict], rule: ValidationRule, *, served_ver
                             <= rule.min_youden_lower):
         code, reason = "uncertain", ("the finding's sensitivity and specificity in the region are still too "
                                      "uncertain")
+    elif not figures.get("model_version"):
+        # Figures tied to no model would count for every later model too.
+        code, reason = "other_model", "the region did not name the model it validated"
     else:
         low, high = figures["auc_ci95"]
         status = {"validated": True, "auc": (float(figures["auc"]), float(low), float(high)), "source": "region",

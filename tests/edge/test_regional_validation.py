@@ -99,7 +99,7 @@ def test_a_regional_result_that_fails_the_rule_does_not_count(settings, tmp_path
 
 
 BASE = {"patients": 240, "positive_patients": 60, "clinics": 6, "auc": 0.82, "auc_ci95": (0.76, 0.88),
-        "region": "North", "version": "v", "model_version": None}
+        "region": "North", "version": "v", "model_version": SERVED_LABS}
 RULE = ValidationRule()
 
 
@@ -113,7 +113,7 @@ RULE = ValidationRule()
     ({"auc_ci95": (RULE.site_min_auc_lower, 0.9)}, True, "validated"),
     ({"auc_ci95": (RULE.site_min_auc_lower - 0.001, 0.9)}, False, "could be as low as"),
     ({"auc": None, "auc_ci95": None}, False, "could not be estimated"),
-    ({"model_version": SERVED_LABS}, True, "validated"),
+    ({"model_version": None}, False, "the region did not name the model it validated"),
     ({"model_version": "labs-9.9.9"}, False, f"the region validated labs-9.9.9, this clinic runs {SERVED_LABS}"),
 ])
 def test_every_row_of_the_rule_judges_a_regional_validation(change, counts, reason):
@@ -216,7 +216,7 @@ def test_the_dashboard_shows_what_the_region_validated_and_whether_it_counts(cli
     from support import login
 
     document = parse_document(json.dumps(document_from_federation(
-        RESULT, region="North", result_name="run.json")).encode(), source="test")
+        RESULT, region="North", result_name="run.json", model_versions={"labs": SERVED_LABS})).encode(), source="test")
     make_user("clin1", "clinician")
     login(client, "clin1")
     assert "No regional validation installed." in client.get("/dashboard").get_data(as_text=True)
@@ -251,6 +251,7 @@ def test_an_assessment_scores_labs_with_the_selected_regional_validation(setting
 
 AUSCULTATION_ENTRY = {**json.loads((BUNDLED_DIR / "manifest.json").read_text())["models"]["auscultation"],
                       "validation": None}  # no adult validation in the manifest: the region must carry it
+SERVED_AUSCULTATION = f"{AUSCULTATION_ENTRY['name']}-{AUSCULTATION_ENTRY['version']}"
 FINDING = {"sensitivity": 0.70, "sensitivity_ci95": (0.58, 0.80), "specificity": 0.80,
            "specificity_ci95": (0.73, 0.86)}
 
@@ -263,11 +264,12 @@ FINDING = {"sensitivity": 0.70, "sensitivity_ci95": (0.58, 0.80), "specificity":
 def test_lung_sounds_count_by_the_regions_basal_finding_accuracy(finding, counts, reason):
     from edge.fusion.evidence import EvidenceOptions, crackle_evidence
 
-    status = regional_status({**BASE, **finding}, RULE, needs_finding=True)
+    region = {**BASE, **finding, "model_version": SERVED_AUSCULTATION}
+    status = regional_status(region, RULE, needs_finding=True, served_version=SERVED_AUSCULTATION)
     assert status["validated"] is counts and reason in status["reason"]
     evidence = crackle_evidence({"posterior_left_base": 0.95, "posterior_right_base": 0.05}, AUSCULTATION_ENTRY,
                                 ctd_diagnosis="SSc", model_version="auscultation-test", options=EvidenceOptions(),
-                                region={**BASE, **finding})
+                                region=region)
     assert evidence.finding["counted"] is counts and reason in evidence.finding["reason"]
     if counts:  # a basal finding: LR+ = Se / (1 - Sp) of the region's figures
         assert evidence.likelihood_ratio == pytest.approx(0.70 / 0.20)
