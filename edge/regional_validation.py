@@ -36,8 +36,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
-import secrets
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -46,8 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.fusion.evidence import MODALITIES, regional_status
 from edge.inference.bundle_checks import detached_signature_problem
-from edge.inference.bundles import BUNDLE_ID, BUNDLED_ID, ID_HASH_DIGITS, BundleError, ModelStore
-from edge.store.blobs import fsync_directory
+from edge.inference.bundles import BUNDLED_ID, ID_HASH_DIGITS, BundleError, VersionFileStore
 
 logger = logging.getLogger(__name__)
 
@@ -187,9 +184,11 @@ class SelectedRegionalValidation:
                 "version": self.version}
 
 
-class RegionalValidationStore(ModelStore):
+class RegionalValidationStore(VersionFileStore):
     """The regional validation folder: ModelStore's pointer, history, lock and rollback, with a
     signed regional validation file per version."""
+
+    file_name, default_id, noun, error = FILE_NAME, NONE_ID, "regional validation", RegionalValidationError
 
     def __init__(self, models_dir: Path, trusted_keys: Optional[list[str]] = None):
         super().__init__(Path(models_dir) / "regional_validation", trusted_keys)
@@ -202,30 +201,11 @@ class RegionalValidationStore(ModelStore):
                 f"active regional validation pointer {self.pointer} cannot be used ({exc}): set it with "
                 "'ildscreen regional-validation rollback'") from exc
 
-    def directory_of(self, version: str) -> Path:
-        if version == NONE_ID:
-            return self.root
-        directory = self.versions / version
-        if not BUNDLE_ID.match(version) or not (directory / FILE_NAME).is_file():
-            raise RegionalValidationError(f"no regional validation {version!r} in {self.versions}; installed: "
-                                          f"{', '.join(self.installed_ids()) or 'none'}")
-        return directory
-
-    def installed_ids(self) -> list[str]:
-        """Installed versions, oldest issue first (the id starts with its UTC time)."""
-        if not self.versions.is_dir():
-            return []
-        return sorted(path.name for path in self.versions.iterdir() if (path / FILE_NAME).is_file())
-
     def load(self, version: str) -> Optional[RegionalValidation]:
         """The stored document of a version, checked against its id and its signature (None for none)."""
         if version == NONE_ID:
             return None
-        path = self.directory_of(version) / FILE_NAME
-        data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest()[:ID_HASH_DIGITS] != version.rsplit("_", 1)[-1]:
-            raise RegionalValidationError(f"regional validation {version} is damaged: {path} no longer matches "
-                                          "its id")
+        path, data = self.read_checked(version)
         problem = detached_signature_problem(data, path.with_name(FILE_NAME + SIGNATURE_SUFFIX), self.trusted_keys,
                                              what="regional validation")
         if problem:
@@ -267,19 +247,8 @@ class RegionalValidationStore(ModelStore):
         with self._locked():
             installed = not (self.versions / version).exists()
             if installed:
-                self.staging.mkdir(parents=True, exist_ok=True)
-                stage = self.staging / f"{version}.{secrets.token_hex(4)}"
-                stage.mkdir()
-                for name, content in ((FILE_NAME, data),
-                                      (FILE_NAME + SIGNATURE_SUFFIX,
-                                       source.with_name(source.name + SIGNATURE_SUFFIX).read_bytes())):
-                    with open(stage / name, "xb") as handle:
-                        handle.write(content)
-                        handle.flush()
-                        os.fsync(handle.fileno())
-                self.versions.mkdir(exist_ok=True)
-                os.rename(stage, self.versions / version)
-                fsync_directory(self.versions)
+                self.commit_version(version, {FILE_NAME: data, FILE_NAME + SIGNATURE_SUFFIX:
+                                              source.with_name(source.name + SIGNATURE_SUFFIX).read_bytes()})
                 logger.info("regional validation %s installed", version)
             previous = self._switch(version, "install") if activate else None
         return {"version": version, "installed": installed, "activated": activate and previous != version,

@@ -24,14 +24,11 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
-import secrets
 from pathlib import Path
 from typing import Optional
 
 from edge.errors import ModelUnavailable
-from edge.inference.bundles import BUNDLE_ID, BUNDLED_ID, ID_HASH_DIGITS, BundleError, ModelStore
-from edge.store.blobs import fsync_directory
+from edge.inference.bundles import BUNDLED_ID, ID_HASH_DIGITS, BundleError, VersionFileStore
 from evaluation.recalibration import LogisticRecalibration
 
 logger = logging.getLogger(__name__)
@@ -59,9 +56,11 @@ class SiteCalibration:
 IDENTITY = SiteCalibration(BUNDLED_ID)
 
 
-class CalibrationStore(ModelStore):
+class CalibrationStore(VersionFileStore):
     """The calibrations folder: ModelStore's pointer, history, lock and rollback, with a
     calibration file instead of a manifest per version."""
+
+    file_name, noun, listed_as = CALIBRATION_FILE, "calibration", "fitted"
 
     def __init__(self, models_dir: Path):
         super().__init__(Path(models_dir) / "calibrations")
@@ -73,29 +72,11 @@ class CalibrationStore(ModelStore):
             raise BundleError(f"active calibration pointer {self.pointer} cannot be used ({exc}): set it with "
                               "'ildscreen calibrations activate VERSION' or 'ildscreen calibrations rollback'") from exc
 
-    def directory_of(self, version: str) -> Path:
-        directory = self.versions / version
-        if version == BUNDLED_ID:
-            return self.root
-        if not BUNDLE_ID.match(version) or not (directory / CALIBRATION_FILE).is_file():
-            raise BundleError(f"no calibration {version!r} in {self.versions}; "
-                              f"fitted: {', '.join(self.installed_ids()) or 'none'}")
-        return directory
-
-    def installed_ids(self) -> list[str]:
-        """Fitted versions, oldest first (the id starts with its UTC time)."""
-        if not self.versions.is_dir():
-            return []
-        return sorted(path.name for path in self.versions.iterdir() if (path / CALIBRATION_FILE).is_file())
-
     def document(self, version: str) -> dict:
         """The stored calibration file of a version (checked against its id)."""
         if version == BUNDLED_ID:
             return {"version": BUNDLED_ID, "intercept": 0.0, "slope": 1.0}
-        path = self.directory_of(version) / CALIBRATION_FILE
-        data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest()[:ID_HASH_DIGITS] != version.rsplit("_", 1)[-1]:
-            raise BundleError(f"calibration {version} is damaged: {path} no longer matches its id")
+        _, data = self.read_checked(version)
         try:
             document = json.loads(data)
             float(document["intercept"]), float(document["slope"])
@@ -131,16 +112,7 @@ class CalibrationStore(ModelStore):
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
         version = f"site-{stamp}_{hashlib.sha256(data).hexdigest()[:ID_HASH_DIGITS]}"
         with self._locked():
-            self.staging.mkdir(parents=True, exist_ok=True)
-            stage = self.staging / f"{version}.{secrets.token_hex(4)}"
-            stage.mkdir()
-            with open(stage / CALIBRATION_FILE, "xb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            self.versions.mkdir(exist_ok=True)
-            os.rename(stage, self.versions / version)
-            fsync_directory(self.versions)
+            self.commit_version(version, {CALIBRATION_FILE: data})
             previous = self._switch(version, "apply") if activate else None
         logger.info("site calibration %s stored%s", version, " and activated" if activate else " (shadow)")
         return version, previous

@@ -351,6 +351,60 @@ class ModelStore:
             yield
 
 
+class VersionFileStore(ModelStore):
+    """A :class:`ModelStore` (pointer, history, lock, rollback) whose versions each hold one file,
+    ``file_name``, named ``<prefix>-<UTC time>_<first ID_HASH_DIGITS of its sha256>``; ``default_id``
+    is the version with no file (the store's root). Subclasses set the class attributes: ``noun``
+    and ``listed_as`` word their errors, raised as ``error``."""
+
+    file_name: str
+    default_id: str = BUNDLED_ID
+    noun: str
+    listed_as: str = "installed"
+    error: type[BundleError] = BundleError
+
+    def directory_of(self, version: str) -> Path:
+        if version == self.default_id:
+            return self.root
+        directory = self.versions / version
+        if not BUNDLE_ID.match(version) or not (directory / self.file_name).is_file():
+            raise self.error(f"no {self.noun} {version!r} in {self.versions}; {self.listed_as}: "
+                             f"{', '.join(self.installed_ids()) or 'none'}")
+        return directory
+
+    def installed_ids(self) -> list[str]:
+        """Stored versions, oldest first (the id starts with its UTC time)."""
+        if not self.versions.is_dir():
+            return []
+        return sorted(path.name for path in self.versions.iterdir() if (path / self.file_name).is_file())
+
+    def read_checked(self, version: str) -> tuple[Path, bytes]:
+        """The path and bytes of a stored version's file, refused when they no longer match its id."""
+        path = self.directory_of(version) / self.file_name
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest()[:ID_HASH_DIGITS] != version.rsplit("_", 1)[-1]:
+            raise self.error(f"{self.noun} {version} is damaged: {path} no longer matches its id")
+        return path, data
+
+    def commit_version(self, version: str, files: dict[str, bytes]) -> None:
+        """Write ``files`` (name: content) into ``staging/``, fsync them, then rename the folder into
+        ``versions/version``. The caller holds :meth:`_locked`."""
+        self.staging.mkdir(parents=True, exist_ok=True)
+        stage = self.staging / f"{version}.{secrets.token_hex(4)}"
+        stage.mkdir()
+        try:
+            for name, content in files.items():
+                with open(stage / name, "xb") as handle:
+                    handle.write(content)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            self.versions.mkdir(exist_ok=True)
+            os.rename(stage, self.versions / version)
+            fsync_directory(self.versions)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+
+
 def _copy_bundle(source: Path, stage: Path, manifest_bytes: bytes, manifest: dict) -> None:
     """The manifest as it was hashed, its signature, and each file it names that the source has."""
     (stage / "manifest.json").write_bytes(manifest_bytes)
