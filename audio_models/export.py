@@ -321,7 +321,6 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
         "default_variant": "fp32", "variants": variants,
         "aggregation": f"recording score = mean of the top {windows.TOP_K} window scores, then calibration",
         "threshold": threshold,
-        "population_thresholds": dict(thresholds),
         "threshold_chosen_on": ("each population's validation patients apart (adults: KAUH; children: SPRSound): the "
                                 "threshold with the highest patient-level Youden index under the screening's patient "
                                 "rule (programme operating point). `threshold` is the adults' (the programme screens "

@@ -73,7 +73,7 @@ def population_key(recording):
 
 def cohort(population):
     """``adults`` or ``children`` of a reported population (:func:`population_key`): the group that has
-    its own operating point (:func:`audio_models.scoring.population_threshold`).
+    its own operating point (:func:`audio_models.scoring.entry_for_population`).
 
     Examples
     --------
