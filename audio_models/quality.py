@@ -5,31 +5,41 @@ Serving module: numpy only. The gate runs on the decoded mono signal at its own 
 
 Thresholds (each issue string starts with its code, followed by the measured value):
 
-============  =====================================================================
-code          rule
-============  =====================================================================
-unreadable    not decodable as WAV/FLAC, truncated, or non-finite samples
-too_short     shorter than ``MIN_DURATION_S`` = 6 s: one breath cycle at 10/min, the
-              slowest rate screened, and more than one 4 s model window
-silent        RMS after DC removal below ``SILENCE_DBFS`` = -60 dBFS (a disconnected
-              or muted stethoscope; real chest recordings sit near -35..-10 dBFS)
-clipped       more than ``CLIP_FRACTION`` = 1 % of samples within 0.1 % of full scale
-handling      more than ``HANDLING_FRACTION`` = 15 % of 100 ms frames are sustained
-              broadband bursts: every one of the frame's 10 ms slices
-              (``HANDLING_SUSTAIN`` = 1) has a 300-1800 Hz level ``HANDLING_BURST_DB`` =
-              20 dB above the recording's median slice (stethoscope rubbing lasts
-              hundreds of ms). Crackles are broadband bursts too, but each lasts < 20 ms
-              (fine crackles: two-cycle duration < 10 ms; CORSA, Sovijarvi et al., Eur
-              Respir Rev 2000), so between two crackles a slice falls back and the frame
-              is not sustained; heart sounds lie below 200 Hz. Checked on the expert
-              crackle recordings of SPRSound and KAUH (``ildscreen audio evaluate``
-              reports the gate's refusals of crackle recordings)
-speech        more than ``SPEECH_FRACTION`` = 25 % of 64 ms frames have a cepstral
-              peak prominence above ``SPEECH_PROMINENCE`` = 0.6 at a pitch of
-              80-300 Hz (a harmonic series: voiced speech). Wheezes, which CORSA
-              defines as tonal sounds > 100 Hz lasting > 100 ms (Sovijärvi et al.,
-              Eur Respir Rev 2000), are one dominant tone and make no such peak
-============  =====================================================================
+================  =====================================================================
+code              rule
+================  =====================================================================
+unreadable        not decodable as WAV/FLAC, truncated, or non-finite samples
+too_short         shorter than ``MIN_DURATION_S`` = 6 s: one breath cycle at 10/min, the
+                  slowest rate screened, and more than one 4 s model window
+silent            RMS after DC removal below ``SILENCE_DBFS`` = -60 dBFS (a disconnected
+                  or muted stethoscope; real chest recordings sit near -35..-10 dBFS)
+clipped           more than ``CLIP_FRACTION`` = 1 % of samples within 0.1 % of full scale
+handling          more than ``HANDLING_FRACTION`` = 15 % of 100 ms frames are sustained
+                  broadband bursts: every one of the frame's 10 ms slices
+                  (``HANDLING_SUSTAIN`` = 1) has a 300-1800 Hz level ``HANDLING_BURST_DB`` =
+                  20 dB above the recording's median slice (stethoscope rubbing lasts
+                  hundreds of ms). Crackles are broadband bursts too, but each lasts < 20 ms
+                  (fine crackles: two-cycle duration < 10 ms; CORSA, Sovijarvi et al., Eur
+                  Respir Rev 2000), so between two crackles a slice falls back and the frame
+                  is not sustained; heart sounds lie below 200 Hz. Checked on the expert
+                  crackle recordings of SPRSound and KAUH (``ildscreen audio evaluate``
+                  reports the gate's refusals of crackle recordings)
+no_breath_sounds  the 300-1800 Hz level of 100 ms frames varies less than
+                  ``BREATH_SPREAD_DB`` = 4 dB between its 10th and 90th centile: a steady
+                  hiss or hum with no breathing in it (the chest piece in the air, a noisy
+                  line). Breath-sound amplitude grows with airflow (about flow^1.66) and
+                  inspiratory chest-wall sounds are about twice as loud as expiratory ones
+                  (Gavriely N, Cugell DW, J Appl Physiol 1996;80:5-13), so a chest recording
+                  rises and falls with each breath; stationary noise of 6 s or more spreads 1-2.5 dB (white,
+                  pink, low-pass). The 4 dB line is a programme assumption checked on
+                  ``../shared/data``: the lowest of 1,985 real recordings (SPRSound, KAUH in
+                  all three filter modes, ICBHI) spreads 5.7 dB (a KAUH bell-mode recording)
+speech            more than ``SPEECH_FRACTION`` = 25 % of 64 ms frames have a cepstral
+                  peak prominence above ``SPEECH_PROMINENCE`` = 0.6 at a pitch of
+                  80-300 Hz (a harmonic series: voiced speech). Wheezes, which CORSA
+                  defines as tonal sounds > 100 Hz lasting > 100 ms (Sovijärvi et al.,
+                  Eur Respir Rev 2000), are one dominant tone and make no such peak
+================  =====================================================================
 """
 
 import dataclasses
@@ -54,6 +64,8 @@ HANDLING_FRACTION = 0.15
 HANDLING_SLICE_S = 0.01
 HANDLING_SUSTAIN = 1.0
 HANDLING_BAND_HZ = (300.0, 1800.0)
+BREATH_SPREAD_DB = 4.0
+BREATH_SPREAD_CENTILES = (10.0, 90.0)
 SPEECH_PITCH_HZ = (80.0, 300.0)
 SPEECH_PROMINENCE = 0.6
 SPEECH_FRACTION = 0.25
@@ -120,7 +132,14 @@ def assess_quality(samples, *, sample_rate):
         )
     if sample_rate != _CHECK_RATE:
         x = resample(x, orig_sr=int(sample_rate), target_sr=_CHECK_RATE)
-    handling = handling_fraction(x, sample_rate=_CHECK_RATE)
+    slices = band_slice_levels(x, sample_rate=_CHECK_RATE)
+    spread = breath_spread_db(slices)
+    if spread is not None and spread < BREATH_SPREAD_DB:
+        issues.append(
+            f"no_breath_sounds: the sound's level varies {spread:.1f} dB over the recording (10th to 90th centile "
+            f"of 100 ms frames), at least {BREATH_SPREAD_DB:.0f} dB expected from breathing"
+        )
+    handling = handling_fraction(x, sample_rate=_CHECK_RATE, slices=slices)
     if handling > HANDLING_FRACTION:
         issues.append(
             f"handling_noise: {100 * handling:.0f}% of the recording is broadband bursts, "
@@ -159,8 +178,39 @@ def _frames(x, length, hop):
     return np.lib.stride_tricks.sliding_window_view(x, length)[::hop]
 
 
-def handling_fraction(samples, *, sample_rate):
+def band_slice_levels(samples, *, sample_rate):
+    """Levels (dB) of the 300-1800 Hz band in 10 ms slices, shape ``(frames, slices)`` of 100 ms
+    frames; None when the signal holds fewer than 3 frames. One spectrum feeds both the handling
+    rule and the breathing rule."""
+    frame = int(0.1 * sample_rate)
+    slice_length = int(HANDLING_SLICE_S * sample_rate)
+    per_frame = frame // slice_length
+    x = np.asarray(samples, dtype=np.float64)
+    n_frames = len(x) // frame
+    if n_frames < 3:
+        return None
+    slices = x[: n_frames * per_frame * slice_length].reshape(n_frames * per_frame, slice_length)
+    spectrum = np.abs(np.fft.rfft(slices * np.hanning(slice_length), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(slice_length, 1.0 / sample_rate)
+    band = (freqs >= HANDLING_BAND_HZ[0]) & (freqs <= HANDLING_BAND_HZ[1])
+    return (10 * np.log10(spectrum[:, band].sum(axis=1) + 1e-20)).reshape(n_frames, per_frame)
+
+
+def breath_spread_db(slices):
+    """Spread (dB) between the 10th and 90th centile of the 100 ms frame levels of
+    :func:`band_slice_levels`: how much the sound rises and falls (see the module table); None
+    without frames."""
+    if slices is None:
+        return None
+    frame_level = 10 * np.log10(np.sum(10 ** (slices / 10), axis=1))
+    low, high = np.percentile(frame_level, BREATH_SPREAD_CENTILES)
+    return float(high - low)
+
+
+def handling_fraction(samples, *, sample_rate, slices=None):
     """Fraction of 100 ms frames that are sustained broadband bursts (see the module table).
+
+    ``slices`` is :func:`band_slice_levels` of the same signal when the caller has it already.
 
     Examples
     --------
@@ -168,19 +218,10 @@ def handling_fraction(samples, *, sample_rate):
     >>> round(handling_fraction(0.01 * rng.standard_normal(40000), sample_rate=4000), 2)
     0.0
     """
-    frame = int(0.1 * sample_rate)
-    slice_length = int(HANDLING_SLICE_S * sample_rate)
-    per_frame = frame // slice_length
-    x = np.asarray(samples, dtype=np.float64)
-    n_frames = len(x) // frame
-    if n_frames < 3:
+    level = band_slice_levels(samples, sample_rate=sample_rate) if slices is None else slices
+    if level is None:
         return 0.0
-    slices = x[: n_frames * per_frame * slice_length].reshape(n_frames * per_frame, slice_length)
-    spectrum = np.abs(np.fft.rfft(slices * np.hanning(slice_length), axis=1)) ** 2
-    freqs = np.fft.rfftfreq(slice_length, 1.0 / sample_rate)
-    band = (freqs >= HANDLING_BAND_HZ[0]) & (freqs <= HANDLING_BAND_HZ[1])
-    level = 10 * np.log10(spectrum[:, band].sum(axis=1) + 1e-20)
-    loud = (level > np.median(level) + HANDLING_BURST_DB).reshape(n_frames, per_frame)
+    loud = level > np.median(level) + HANDLING_BURST_DB
     return float(np.mean(loud.mean(axis=1) >= HANDLING_SUSTAIN))
 
 

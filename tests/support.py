@@ -63,9 +63,12 @@ def lung_sound_bytes() -> bytes:
 
 
 def wav_bytes(seconds: float = 2.0, rate: int = 4000, channels: int = 1, subtype: str = "PCM_16") -> bytes:
-    """A short breath-like recording: band-limited noise, enough to pass header checks."""
+    """A breath-like recording: noise that rises and falls with one breath every 4 s, so the quality
+    gate's breathing rule (``audio_models.quality``, ``no_breath``) hears breathing in it."""
     rng = np.random.default_rng(0)
-    signal = 0.1 * rng.standard_normal((int(seconds * rate), channels))
+    t = np.arange(int(seconds * rate)) / rate
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * t / 4.0)
+    signal = 0.1 * envelope[:, None] * rng.standard_normal((t.size, channels))
     buffer = io.BytesIO()
     soundfile.write(buffer, signal, rate, format="WAV", subtype=subtype)
     return buffer.getvalue()

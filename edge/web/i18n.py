@@ -685,6 +685,9 @@ QUALITY_ISSUES: dict[str, dict[str, str]] = {
     "audio:handling_noise": {"en": "Too much rubbing or knocking noise: hold the chest piece still and flat on "
                                    "the skin, then record again.",
                              "zh-CN": "摩擦或碰撞噪声过多：握稳听诊头，紧贴皮肤"},
+    "audio:no_breath_sounds": {"en": "No breathing was heard, only a steady hiss: place the chest piece flat on bare skin, "
+                              "ask the patient to breathe deeply through the open mouth, then record again.",
+                        "zh-CN": "没有听到呼吸音，只有持续的杂音：请将听诊头平贴在裸露皮肤上，嘱患者张口深呼吸后重新录音"},
     "audio:speech": {"en": "Talking was recorded: ask the patient and others to stay quiet, then record again.",
                      "zh-CN": "录到说话声：请患者和周围的人在录音时保持安静"},
     "audio:poor_signal": {"en": "The sound is too poor to judge: place the chest piece again, keep quiet and "

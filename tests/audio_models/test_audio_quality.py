@@ -108,6 +108,55 @@ def test_speech(breath_like):
     assert issue.startswith("speech: ") and issue.endswith("limit 25%")
 
 
+def _steady(kind, n, rng):
+    white = rng.standard_normal(n)
+    if kind == "white":
+        return white
+    if kind == "low-pass":
+        return np.convolve(white, np.ones(8) / 8, mode="same")
+    spectrum = np.fft.rfft(white)  # pink: power falling as 1/f
+    spectrum[1:] /= np.sqrt(np.arange(1, len(spectrum)))
+    return np.fft.irfft(spectrum, n)
+
+
+@pytest.mark.parametrize("kind", ["white", "pink", "low-pass"])
+@pytest.mark.parametrize("seconds", [6.5, 30.0])
+def test_a_steady_hiss_without_breathing_is_refused(kind, seconds):
+    """A chest piece in the air or a noisy line records steady noise; the learned quality head
+    passed white noise for adults, so the crackle model would have judged a hiss."""
+    x = _steady(kind, int(seconds * 4000), np.random.default_rng(5))
+    (issue,) = _issues(0.05 * x / x.std())
+    assert issue.startswith("no_breath_sounds: the sound's level varies ")
+    assert issue.endswith("at least 4 dB expected from breathing")
+    assert float(issue.split("varies ")[1].split(" dB")[0]) < 3.0
+
+
+def test_breathing_under_a_steady_hiss_passes_until_the_hiss_hides_it(breath_like):
+    """The rule judges whether breathing is heard, not whether noise is present: a breath 10 dB
+    above a steady hiss passes, one 10 dB below it is refused."""
+    hiss = np.random.default_rng(6).standard_normal(len(breath_like))
+    level = np.sqrt(np.mean(breath_like.astype(np.float64) ** 2))
+    assert _issues(breath_like + level * 10 ** (-10 / 20) * hiss) == ()
+    (issue,) = _issues(breath_like + level * 10 ** (10 / 20) * hiss)
+    assert issue.startswith("no_breath_sounds: ")
+
+
+def test_every_real_adult_recording_rises_and_falls_with_breathing(icbhi_dir, kauh_dir):
+    """The breathing rule refuses no real adult chest recording: every KAUH recording in all three
+    filter modes (bell mode is the quietest above 300 Hz) and the ICBHI samples spread at least 1 dB
+    more than the line. (The children's recordings are checked by ``ildscreen audio evaluate``:
+    ``test_audio_validation``.)"""
+    from audio_models.quality import BREATH_SPREAD_DB, band_slice_levels, breath_spread_db
+    from audio_models.resample import resample
+
+    paths = sorted(icbhi_dir.glob("*.wav")) + sorted((kauh_dir / "audio").glob("*.flac"))
+    assert len(paths) >= 100
+    for path in paths:
+        x, sr = read_audio(path)
+        x = x if sr == 4000 else resample(x, orig_sr=sr, target_sr=4000)
+        assert breath_spread_db(band_slice_levels(x, sample_rate=4000)) >= BREATH_SPREAD_DB + 1.0, path.name
+
+
 def test_a_wheeze_is_not_speech(breath_like):
     t = np.arange(len(breath_like)) / 4000
     wheeze = 0.05 * np.sin(2 * np.pi * 400 * t) * ((t % 4) > 1.5)

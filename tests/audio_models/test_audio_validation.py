@@ -96,6 +96,7 @@ def test_the_quality_gate_keeps_crackle_recordings_and_good_adult_recordings(eva
         assert gate["refused_crackle"] <= 0.10 * gate["crackle_records"], (population, gate)
         assert gate["false_refusal_rate"] <= 0.10, (population, gate)
         assert "handling_noise" not in gate["issues_by_code"], population
+        assert "no_breath_sounds" not in gate["issues_by_code"], population
 
 
 def test_no_patient_of_the_test_part_was_trained_on_or_calibrated_on(shared_data_dir):
