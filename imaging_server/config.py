@@ -136,7 +136,8 @@ class ImagingSettings(BaseSettings):
                     "for programme_sign_in_lockout_minutes; as the clinic's lockout_threshold.")
     programme_sign_in_lockout_minutes: float = Field(
         15.0, gt=0, le=24 * 60, title="Programme sign-in lockout (minutes)",
-        description="How long a locked sign-in name stays locked; as the clinic's lockout_minutes.")
+        description="How long a locked sign-in name stays locked; as the clinic's lockout_minutes. Also how long "
+                    "a name's count of wrong passwords lasts without a new one: then it lapses and its row is swept.")
     programme_timezone: str = Field(
         "Asia/Shanghai", min_length=1, max_length=64, title="Programme view: time zone",
         description="IANA time zone in which the programme view shows times (the programme's region).")

@@ -10,6 +10,16 @@ Wrong passwords are limited as the clinic's logins are (:mod:`common.lockout`, t
 which even the right password is refused (``TooManyAttempts``, HTTP 429). Failures are counted per
 name as typed, known or not, so a lock never tells whether a viewer exists. Every attempt's outcome
 is kept in ``programme_sign_in_audit`` (name, time, outcome, client address; never the password).
+
+"In a row" means each within ``minutes`` of the one before: a name's count lapses once no wrong
+password has come for a lockout's length (as Windows' "reset account lockout counter after", which
+may be at most the lockout's duration). Pacing guesses under the lock then allows ``threshold - 1`` per
+``minutes``, fewer than the ``threshold`` per ``minutes`` the lock itself lets through, so the limit
+is no weaker; and a lapsed name's row can go. Each wrong password sweeps up to ``SWEEP_BATCH``
+such rows (expired lock, last failure older than the window), so names typed at random no longer
+grow ``programme_sign_in_failures`` without bound: it holds at most the names that failed within
+one window, a number the argon2 cost of every attempt bounds. No cap on top: evicting the oldest
+rows under a flood would let a flood of random names reset a real name's count or lift its lock.
 """
 from __future__ import annotations
 
@@ -35,6 +45,9 @@ SESSION_HOURS = 12  # a working day; then the viewer signs in again
 _DUMMY_HASH = password_hasher.hash("no such programme viewer")
 DEFAULT_LOCKOUT = LockoutPolicy(threshold=5, minutes=15)
 NAME_MAX = 200  # a sign-in name longer than any viewer's is kept (and counted) cut to this
+# Lapsed rows removed per wrong password: more than the one row a failure can add, so the table
+# shrinks back under the very traffic that grows it, while each request's extra work stays small.
+SWEEP_BATCH = 50
 
 
 def set_password(db: Database, name: str, password: str) -> None:
@@ -63,8 +76,10 @@ def set_password(db: Database, name: str, password: str) -> None:
 
 
 def sign_in(db: Database, name: str, password: str, *, hours: float = SESSION_HOURS,
-            lockout: LockoutPolicy = DEFAULT_LOCKOUT, client: Optional[str] = None) -> str:
-    """Check the viewer's password and open a session; return its id (for the cookie).
+            lockout: LockoutPolicy = DEFAULT_LOCKOUT, client: Optional[str] = None,
+            now: Optional[dt.datetime] = None) -> str:
+    """Check the viewer's password and open a session; return its id (for the cookie). ``now``
+    (an aware time; the clock when None) is when the attempt happens, for tests of the window.
 
     Raises
     ------
@@ -75,6 +90,7 @@ def sign_in(db: Database, name: str, password: str, *, hours: float = SESSION_HO
         Unknown name, no password set, or a wrong password (one message for all three).
     """
     name = name.strip()[:NAME_MAX]
+    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
     locked_until = db.scalar("SELECT locked_until FROM programme_sign_in_failures WHERE name = :name", {"name": name})
     viewer = db.row("SELECT v.id, p.password_hash FROM programme_viewers v "
                     "LEFT JOIN programme_viewer_passwords p ON p.viewer_id = v.id WHERE v.name = :name",
@@ -85,61 +101,92 @@ def sign_in(db: Database, name: str, password: str, *, hours: float = SESSION_HO
         accepted = stored is not _DUMMY_HASH
     except (VerificationError, InvalidHashError):
         accepted = False
-    if is_locked(locked_until):  # checked after hashing, so a locked name answers in the same time
+    if is_locked(locked_until, now):  # checked after hashing, so a locked name answers in the same time
         _audit(db, name, "refused_locked", client)
-        raise _too_many(locked_until)
+        raise _too_many(locked_until, now)
     if not accepted:
-        _count_failure(db, name, lockout, client)
+        _sweep_lapsed_names(db, lockout, now)
+        _count_failure(db, name, lockout, client, now)
         raise AuthenticationError("wrong name or password")
     session_id = secrets.token_urlsafe(32)
-    now = dt.datetime.now(dt.timezone.utc)
     with db.write():
         # Re-read under the row's lock: a concurrent wrong password may have locked the name.
         locked_until = db.scalar("SELECT locked_until FROM programme_sign_in_failures WHERE name = :name"
                                  + db.for_update(), {"name": name})
-        refused = is_locked(locked_until)
+        refused = is_locked(locked_until, now)
         if refused:
             _record(db, name, "refused_locked", client)
         else:
-            db.execute("DELETE FROM programme_sessions WHERE expires_at < :now", {"now": utc_now()})
+            db.execute("DELETE FROM programme_sessions WHERE expires_at < :now", {"now": utc_now(now)})
             db.execute("DELETE FROM programme_sign_in_failures WHERE name = :name", {"name": name})
             db.execute("INSERT INTO programme_sessions (id_hash, viewer_id, created_at, expires_at) "
                        "VALUES (:id_hash, :viewer_id, :created_at, :expires_at)",
-                       {"id_hash": hash_token(session_id), "viewer_id": viewer["id"], "created_at": utc_now(),
-                        "expires_at": (now + dt.timedelta(hours=hours)).isoformat(timespec="milliseconds")})
+                       {"id_hash": hash_token(session_id), "viewer_id": viewer["id"], "created_at": utc_now(now),
+                        "expires_at": utc_now(now + dt.timedelta(hours=hours))})
             _record(db, name, "signed_in", client)
     if refused:
-        raise _too_many(locked_until)
+        raise _too_many(locked_until, now)
     return session_id
 
 
-def _too_many(locked_until: str) -> TooManyAttempts:
+def _too_many(locked_until: str, now: dt.datetime) -> TooManyAttempts:
     return TooManyAttempts("too many wrong passwords for this name: try again later",
-                           retry_after_s=seconds_left(locked_until))
+                           retry_after_s=seconds_left(locked_until, now))
 
 
-def _count_failure(db: Database, name: str, lockout: LockoutPolicy, client: Optional[str]) -> None:
+def _window_start(lockout: LockoutPolicy, now: dt.datetime) -> dt.datetime:
+    """Wrong passwords before this no longer count: a count lapses after a lockout's length of quiet."""
+    return now - dt.timedelta(minutes=lockout.minutes)
+
+
+def _count_failure(db: Database, name: str, lockout: LockoutPolicy, client: Optional[str],
+                   now: dt.datetime) -> None:
     """One more wrong password for ``name``, read and written under the row's lock, so concurrent
     wrong passwords each count and lock the name once; one that finds the name locked meanwhile
-    is refused as locked (``TooManyAttempts``) and does not restart the count."""
+    is refused as locked (``TooManyAttempts``) and does not restart the count. A count whose last
+    failure is older than the window starts again from this one."""
     with db.write():
-        db.execute("INSERT INTO programme_sign_in_failures (name, failures) VALUES (:name, 0) "
-                   "ON CONFLICT (name) DO NOTHING", {"name": name})
-        row = db.row("SELECT failures, locked_until FROM programme_sign_in_failures WHERE name = :name"
-                     + db.for_update(), {"name": name})
-        refused = is_locked(row["locked_until"])
+        # An upsert that always returns the row, locked (PostgreSQL): a sweep deleting the row
+        # between an insert and a later SELECT cannot leave this request without one.
+        row = db.row("INSERT INTO programme_sign_in_failures (name, failures) VALUES (:name, 0) "
+                     "ON CONFLICT (name) DO UPDATE SET name = excluded.name "
+                     "RETURNING failures, locked_until, last_failure", {"name": name})
+        refused = is_locked(row["locked_until"], now)
         if refused:
             _record(db, name, "refused_locked", client)
             locked_until = None
         else:
-            failures, locked_until = lockout.after_failure(row["failures"])
-            db.execute("UPDATE programme_sign_in_failures SET failures = :failures, locked_until = :locked_until "
-                       "WHERE name = :name", {"name": name, "failures": failures, "locked_until": locked_until})
+            # No time (counted before the failures had one): kept, as that version counted it.
+            lapsed = row["last_failure"] is not None and row["last_failure"] <= utc_now(_window_start(lockout, now))
+            failures, locked_until = lockout.after_failure(0 if lapsed else row["failures"], now)
+            db.execute("UPDATE programme_sign_in_failures SET failures = :failures, locked_until = :locked_until, "
+                       "last_failure = :now WHERE name = :name",
+                       {"name": name, "failures": failures, "locked_until": locked_until, "now": utc_now(now)})
             _record(db, name, "locked" if locked_until else "wrong_password", client)
     if refused:
-        raise _too_many(row["locked_until"])
+        raise _too_many(row["locked_until"], now)
     if locked_until:
         logger.warning("programme sign-in name locked after %s wrong passwords", lockout.threshold)
+
+
+def _sweep_lapsed_names(db: Database, lockout: LockoutPolicy, now: dt.datetime) -> None:
+    """Delete up to ``SWEEP_BATCH`` names that no longer matter, oldest first: lock ended and last
+    failure older than the window, so deleting them changes no answer. Rows from before failures
+    had a time are stamped ``now`` instead (up to a batch), so they lapse one window from now and
+    an upgrade loses no count or lock. Its own transaction, skipping rows that a concurrent sign-in
+    holds (PostgreSQL), so a sweep never waits on or deadlocks with the requests it tidies after."""
+    with db.write():
+        skip_held = db.for_update(skip_locked=True)
+        db.execute("UPDATE programme_sign_in_failures SET last_failure = :now WHERE name IN ("
+                   "SELECT name FROM programme_sign_in_failures WHERE last_failure IS NULL LIMIT :batch"
+                   f"{skip_held})", {"now": utc_now(now), "batch": SWEEP_BATCH})
+        swept = db.execute("DELETE FROM programme_sign_in_failures WHERE name IN ("
+                           "SELECT name FROM programme_sign_in_failures WHERE last_failure <= :window_start "
+                           "AND (locked_until IS NULL OR locked_until <= :now) ORDER BY last_failure LIMIT :batch"
+                           f"{skip_held})", {"window_start": utc_now(_window_start(lockout, now)),
+                                             "now": utc_now(now), "batch": SWEEP_BATCH}).rowcount
+    if swept:
+        logger.debug("swept %s lapsed programme sign-in names", swept)
 
 
 def _audit(db: Database, name: str, outcome: str, client: Optional[str]) -> None:

@@ -188,13 +188,21 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         )""",
         "CREATE INDEX programme_sign_in_audit_at ON programme_sign_in_audit (at)",
     )),
+    (7, "programme sign-in: when a name last failed, so that quiet names are forgotten", (
+        # A name's count lapses once no wrong password has come for a lockout's length; its row is
+        # then swept (imaging_server.programme_session). NULL: counted before this version, age
+        # unknown; the first sweep to meet it stamps it, so no count or lock is lost by upgrading.
+        "ALTER TABLE programme_sign_in_failures ADD COLUMN last_failure TEXT",
+        "CREATE INDEX programme_sign_in_failures_last_failure ON programme_sign_in_failures (last_failure)",
+    )),
 )
 
 
 
-def utc_now() -> str:
-    """The current time as an ISO 8601 UTC string, the one timestamp format in the store."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+def utc_now(now: Optional[dt.datetime] = None) -> str:
+    """The current time (or ``now``, an aware time a caller was given) as an ISO 8601 UTC string,
+    the one timestamp format in the store (its strings sort as the times do)."""
+    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def sqlite_url(path: Path) -> str:
@@ -317,13 +325,14 @@ class Database:
             self._transaction = None
             connection.close()  # rolls back whatever was not committed
 
-    def for_update(self, of: Optional[str] = None) -> str:
+    def for_update(self, of: Optional[str] = None, *, skip_locked: bool = False) -> str:
         """The suffix of a SELECT inside ``write()`` that locks the rows it reads (``of``: the alias
-        to lock in a join): ``FOR UPDATE`` on PostgreSQL; empty on SQLite, whose write lock already
-        covers them, and outside a transaction."""
+        to lock in a join; ``skip_locked``: leave out rows another transaction holds, for a sweep
+        that must never wait on, or deadlock with, the requests it tidies after): ``FOR UPDATE`` on
+        PostgreSQL; empty on SQLite, whose write lock already covers them, and outside a transaction."""
         if self.dialect != "postgresql" or self._transaction is None:
             return ""
-        return " FOR UPDATE" + (f" OF {of}" if of else "")
+        return " FOR UPDATE" + (f" OF {of}" if of else "") + (" SKIP LOCKED" if skip_locked else "")
 
     def lock_schema(self) -> None:
         """Serialise schema changes between processes (SQLite: the write lock already does)."""
