@@ -22,7 +22,7 @@ from imaging_server import bone as bone_density
 from imaging_server import consolidation as consolidation_finding
 from imaging_server import ild_extent, nodules
 from imaging_server.dicom_io import CtVolume
-from imaging_server.errors import ConfigError
+from imaging_server.errors import ConfigError, check_settings
 from imaging_server.nodule_guidelines import (NoduleDescription, applicable_guideline, exam_lung_rads,
                                               fleischner_group, fleischner_recommendation, lesion_kind,
                                               lung_rads_category, nodule_status)
@@ -82,9 +82,7 @@ class FindingMethods:
                                                0 < self.nodule_match_distance_mm <= 100, "in (0, 100] mm"),
                   "consolidation_lesion_share": (self.consolidation_lesion_share,
                                                  0 < self.consolidation_lesion_share <= 1, "in (0, 1]")}
-        for name, (value, valid, expected) in checks.items():
-            if not valid:
-                raise ConfigError(f"{name} must be {expected}, got {value!r}")
+        check_settings(checks)
 
 
 def finding_methods_from_settings(models_dir: Optional[Path] = None, **settings) -> FindingMethods:

@@ -47,7 +47,7 @@ from scipy import ndimage
 
 from imaging_server.bone import body_centre
 from imaging_server.dicom_io import CtVolume
-from imaging_server.errors import ConfigError, SeriesError
+from imaging_server.errors import SeriesError, check_settings
 
 logger = logging.getLogger(__name__)
 
@@ -96,9 +96,7 @@ class PleuralDentRule:
                   "pleural_dent_area_limit": (self.area_limit, 0 < self.area_limit <= 10, "in (0, 10]"),
                   "pleural_dent_base_area_share": (self.base_area_share, 0 <= self.base_area_share <= 1,
                                                    "in [0, 1]")}
-        for name, (value, valid, expected) in checks.items():
-            if not valid:
-                raise ConfigError(f"{name} must be {expected}, got {value!r}")
+        check_settings(checks)
 
 
 class LungSegmenter(Protocol):
