@@ -2,7 +2,8 @@
 
 The phantom is generated and written to disk by the parent process; a fresh child process
 pinned to one core reads the DICOM files and quantifies them, so that its peak RSS measures the
-quantification alone (``python -m imaging_server.bench FOLDER`` is that child).
+quantification alone (``python -m imaging_server.bench FOLDER`` is that child, run on the parent's
+interpreter and code: :func:`common.child_process.module_command`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from common.child_process import module_command
 from imaging_server.dicom_io import load_series_folder
 from imaging_server.phantom import make_phantom, write_series
 from imaging_server.quantify import quantify_volume
@@ -47,8 +49,9 @@ def run_benchmark(*, shape: tuple[int, int, int] = (300, 512, 512)) -> dict:
         truth = phantom.truth
         del phantom
         env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        child = subprocess.run([sys.executable, "-m", "imaging_server.bench", folder], capture_output=True,
-                               text=True, env=env, check=True)
+        # The child imports the code this process imported, wherever the command was started from.
+        child = subprocess.run(**module_command("imaging_server.bench", str(Path(folder).resolve()), env=env),
+                               capture_output=True, text=True, check=True)
     result = json.loads(child.stdout)
     result.update({
         "shape": list(shape),

@@ -88,6 +88,30 @@ class ImagingSettings(BaseSettings):
         description="A ground-glass or part-solid lesion in a lung zone whose ILD extent index is at least this is "
                     "reported as a focus of that diffuse pattern, not as a nodule (programme assumption: the index "
                     "reads 6-8% in normal-looking lung on the LIDC-IDRI slabs; no published threshold).")
+    nodule_match_distance_mm: float = Field(
+        10.0, gt=0, le=100, title="Nodule follow-up: matching distance (mm)",
+        description="A lesion of the patient's prior CT is the same lesion (for growth, stable or new) when its centre "
+                    "lies within this distance of this scan's (programme assumption: Fleischner 2017 and Lung-RADS "
+                    "v2022 give no distance; the scans are not registered).")
+    consolidation_lesion_share: float = Field(
+        0.5, gt=0, le=1, title="Consolidation: share that names a large lesion",
+        description="A lesion as large as a 30 mm sphere is listed as consolidation, not as a mass, when at least this "
+                    "share of its sphere lies in the measured consolidation (programme assumption; no published rule).")
+    pleural_dent_mediastinal_share: float = Field(
+        0.25, ge=0, le=1, title="Lung mask: dent share between the lungs that makes it mediastinum",
+        description="A dent of a lung's per-slice convex hull with more than this share of its pixels between the two "
+                    "lungs on their image rows is mediastinum and is not added to the lung mask (programme "
+                    "assumption, checked on the LIDC-IDRI slabs and the phantoms).")
+    pleural_dent_area_limit: float = Field(
+        0.75, gt=0, le=10, title="Lung mask: largest dent, times the lung's section",
+        description="A hull dent larger than this times the lung's own area on that slice (the liver or spleen under "
+                    "basal lung) is not added to the lung mask (programme assumption, checked on the LIDC-IDRI slabs "
+                    "and the phantoms).")
+    pleural_dent_base_area_share: float = Field(
+        0.3, ge=0, le=1, title="Lung mask: lung-base section share",
+        description="The mask's caudal slice is a lung base when its section is under this share of the largest; hull "
+                    "dents reaching a base are the diaphragm dome and are not added (programme assumption; a slab "
+                    "cut through the lungs ends on a near-full section).")
     ground_glass_window_mm: float = Field(
         4.0, gt=0, le=20, title="Ground-glass averaging window (mm)",
         description="Ground-glass nodule candidates are found on the lung's attenuation averaged over a window this "

@@ -19,6 +19,17 @@ class ConfigError(ImagingError):
     code = "config_error"
 
 
+def check_settings(checks: dict) -> None:
+    """Raise :class:`ConfigError` for the first setting out of its range, naming it and its value.
+
+    ``checks`` maps a setting's name to ``(value, valid, expected)``: whether ``value`` is valid, and
+    the range it must be in, as the message says it (``"in (0, 1]"``).
+    """
+    for name, (value, valid, expected) in checks.items():
+        if not valid:
+            raise ConfigError(f"{name} must be {expected}, got {value!r}")
+
+
 class MalformedRequest(ImagingError):
     """The request body could not be parsed at all."""
 

@@ -22,7 +22,7 @@ from imaging_server import bone as bone_density
 from imaging_server import consolidation as consolidation_finding
 from imaging_server import ild_extent, nodules
 from imaging_server.dicom_io import CtVolume
-from imaging_server.errors import ConfigError
+from imaging_server.errors import ConfigError, check_settings
 from imaging_server.nodule_guidelines import (NoduleDescription, applicable_guideline, exam_lung_rads,
                                               fleischner_group, fleischner_recommendation, lesion_kind,
                                               lung_rads_category, nodule_status)
@@ -34,12 +34,15 @@ MODEL_FILES = {"nodule": "nodule.onnx", "consolidation": "consolidation.onnx", "
 # Nodule detection needs thin sections: Fleischner 2017 asks for <= 1.5 mm; beyond 3 mm the
 # classical detector's size and type are meaningless, so it is not run.
 MAX_NODULE_SLICE_MM = 3.0
-# A nodule on the prior scan is the same nodule when its centre lies this close (programme assumption;
-# the scans are not registered, so it holds for a patient positioned alike).
+# A lesion on the prior scan is the same lesion when its centre lies this close (programme assumption:
+# Fleischner 2017 and Lung-RADS v2022 compare "the same nodule" as the reader identifies it and give no
+# distance; the scans are not registered, so it holds for a patient positioned alike, and a lesion's centre
+# moves by a few millimetres as it grows). The CT server's setting nodule_match_distance_mm.
 MATCH_DISTANCE_MM = 10.0
 CONTEXTS = ("incidental", "screening")
 # A lesion as large as a 30 mm sphere is named consolidation when at least this share of it lies in the
-# measured consolidation (see :func:`_is_consolidation`).
+# measured consolidation (programme assumption: more than half, the majority of the lesion; no published
+# rule, see :func:`_is_consolidation`). The CT server's setting consolidation_lesion_share.
 CONSOLIDATION_SHARE = 0.5
 CONSOLIDATION_OR_MASS_NOTE = (
     "One region, one finding: homogeneous soft-tissue attenuation that takes the place of aerated lung is "
@@ -67,13 +70,19 @@ class FindingMethods:
     consolidation_report_ml: float = consolidation_finding.REPORT_THRESHOLD_ML
     progression_threshold_points: float = ild_extent.PROGRESSION_POINTS
     diffuse_pattern_zone_percent: float = DIFFUSE_PATTERN_ZONE_PERCENT
+    nodule_match_distance_mm: float = MATCH_DISTANCE_MM
+    consolidation_lesion_share: float = CONSOLIDATION_SHARE
 
     def __post_init__(self):
         if self.context not in CONTEXTS:
             raise ConfigError(f"nodule_guideline_context must be one of {', '.join(CONTEXTS)}, got {self.context!r}")
-        if not 0 < self.diffuse_pattern_zone_percent <= 100:
-            raise ConfigError("diffuse_pattern_zone_percent must be in (0, 100], "
-                              f"got {self.diffuse_pattern_zone_percent!r}")
+        checks = {"diffuse_pattern_zone_percent": (self.diffuse_pattern_zone_percent,
+                                                   0 < self.diffuse_pattern_zone_percent <= 100, "in (0, 100]"),
+                  "nodule_match_distance_mm": (self.nodule_match_distance_mm,
+                                               0 < self.nodule_match_distance_mm <= 100, "in (0, 100] mm"),
+                  "consolidation_lesion_share": (self.consolidation_lesion_share,
+                                                 0 < self.consolidation_lesion_share <= 1, "in (0, 1]")}
+        check_settings(checks)
 
 
 def finding_methods_from_settings(models_dir: Optional[Path] = None, **settings) -> FindingMethods:
@@ -104,6 +113,8 @@ def finding_methods_for(settings) -> FindingMethods:
                                          consolidation_report_ml=settings.consolidation_report_ml,
                                          progression_threshold_points=settings.progression_threshold_points,
                                          diffuse_pattern_zone_percent=settings.diffuse_pattern_zone_percent,
+                                         nodule_match_distance_mm=settings.nodule_match_distance_mm,
+                                         consolidation_lesion_share=settings.consolidation_lesion_share,
                                          nodule=nodules.ClassicalNoduleDetector(ground_glass=ground_glass))
 
 
@@ -138,12 +149,14 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
                                                                result["ild_extent"]["zones"])
     lap("nodules")
     consolidation_mask = methods.consolidation.find(volume, lung_mask, nodule_mask)
-    consolidated = [_is_consolidation(nodule, consolidation_mask, volume.spacing_mm) for nodule in found]
+    consolidated = [_is_consolidation(nodule, consolidation_mask, volume.spacing_mm,
+                                      share=methods.consolidation_lesion_share) for nodule in found]
     # Regions become lesion lines only where lesions are assessed (thin enough sections), like nodules.
     regions = _consolidation_regions(volume, consolidation_mask, [n for n, named in zip(found, consolidated) if named],
                                      methods.consolidation.name) if assessed else []
     found, consolidated = found + regions, consolidated + [True] * len(regions)
-    result["nodules"] = _nodule_lines(volume, found, prior, methods.nodule.name, consolidated)
+    result["nodules"] = _nodule_lines(volume, found, prior, methods.nodule.name, consolidated,
+                                      match_distance_mm=methods.nodule_match_distance_mm)
     result["nodule_guideline"] = {
         **applicable_guideline(methods.context),
         "lung_rads_exam_category": exam_lung_rads([n["lung_rads"]["category"] for n in result["nodules"]]),
@@ -239,9 +252,10 @@ def _outside_diffuse_pattern(found: list[nodules.Nodule], zones: list[slice], zo
     return kept, left_out
 
 
-def _is_consolidation(nodule: nodules.Nodule, consolidation_mask: np.ndarray, spacing_mm) -> bool:
-    """Whether a lesion as large as a 30 mm sphere is consolidation: at least ``CONSOLIDATION_SHARE`` of
-    the sphere of its mean diameter (where the lung holds it) lies in the consolidation mask.
+def _is_consolidation(nodule: nodules.Nodule, consolidation_mask: np.ndarray, spacing_mm, *,
+                      share: float = CONSOLIDATION_SHARE) -> bool:
+    """Whether a lesion as large as a 30 mm sphere is consolidation: at least ``share``
+    (``CONSOLIDATION_SHARE`` by default) of the sphere of its mean diameter lies in the consolidation mask.
 
     Lesions under that size are taken out of the consolidation before it is measured
     (:func:`_detect_nodules`), so they are never counted twice.
@@ -254,7 +268,7 @@ def _is_consolidation(nodule: nodules.Nodule, consolidation_mask: np.ndarray, sp
                 for c, s, size in zip(centre, spacing_mm, consolidation_mask.shape))
     grid = np.ogrid[box]
     sphere = sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, spacing_mm)) <= radius ** 2
-    return bool(np.count_nonzero(consolidation_mask[box] & sphere) >= CONSOLIDATION_SHARE * np.count_nonzero(sphere))
+    return bool(np.count_nonzero(consolidation_mask[box] & sphere) >= share * np.count_nonzero(sphere))
 
 
 def _consolidation_regions(volume: CtVolume, consolidation_mask: np.ndarray, named: list[nodules.Nodule],
@@ -289,9 +303,11 @@ def _consolidation_regions(volume: CtVolume, consolidation_mask: np.ndarray, nam
 
 
 def _nodule_lines(volume: CtVolume, found: list[nodules.Nodule], prior: Optional[dict], method: str,
-                  consolidated: Optional[list[bool]] = None) -> list[dict]:
+                  consolidated: Optional[list[bool]] = None, *,
+                  match_distance_mm: float = MATCH_DISTANCE_MM) -> list[dict]:
     """One JSON line per lesion, with status against the prior scan and both guidelines' advice
-    (``consolidated``: which lesions are consolidation, see :func:`_is_consolidation`)."""
+    (``consolidated``: which lesions are consolidation, see :func:`_is_consolidation`; a prior lesion is
+    this one when its centre lies within ``match_distance_mm``)."""
     # A prior exam counts for nodules only when its nodules were assessed (thin enough sections).
     assessed_before = prior is not None and (prior.get("nodule_guideline") or {}).get("assessed", True)
     prior_nodules = prior.get("nodules") if assessed_before else None
@@ -300,7 +316,7 @@ def _nodule_lines(volume: CtVolume, found: list[nodules.Nodule], prior: Optional
     consolidated = consolidated or [False] * len(found)
     for nodule, group, is_consolidation in zip(found, groups, consolidated):
         centre = volume.patient_position(nodule.center_index)
-        before = _match(centre, prior_nodules) if prior_nodules is not None else None
+        before = _match(centre, prior_nodules, match_distance_mm) if prior_nodules is not None else None
         status = nodule_status(nodule.mean_diameter_mm, before["mean_diameter_mm"] if before else None,
                                has_prior_exam=prior_nodules is not None)
         description = NoduleDescription(nodule.type, nodule.mean_diameter_mm, nodule.solid_component_mm, status,
@@ -334,8 +350,9 @@ def nodule_line(description: NoduleDescription, *, volume_mm3: float, center_mm:
     }
 
 
-def _match(centre: list[float], prior_nodules: list[dict]) -> Optional[dict]:
-    best, best_distance = None, MATCH_DISTANCE_MM
+def _match(centre: list[float], prior_nodules: list[dict], max_distance_mm: float) -> Optional[dict]:
+    """The prior lesion nearest ``centre`` within ``max_distance_mm``, or None."""
+    best, best_distance = None, max_distance_mm
     for candidate in prior_nodules:
         distance = float(np.linalg.norm(np.subtract(centre, candidate.get("center_mm", [np.inf] * 3))))
         if distance <= best_distance:

@@ -97,10 +97,10 @@ class _TimeoutSession(requests.Session):
 def poll_once(settings: ImagingSettings, *, client=None, segmenter=None, methods=None) -> PollSummary:
     """Look once for the images of every waiting referral; quantify those that have arrived."""
     from imaging_server.findings import finding_methods_for
-    from imaging_server.segmentation import segmenter_from_settings
+    from imaging_server.segmentation import segmenter_for
 
     client = client or dicomweb_client(settings)
-    segmenter = segmenter or segmenter_from_settings(settings.onnx_model_path)
+    segmenter = segmenter or segmenter_for(settings)
     methods = methods or finding_methods_for(settings)
     db = open_database(settings.database_target, pool_size=settings.pool_size)
     summary = PollSummary()

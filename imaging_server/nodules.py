@@ -41,7 +41,7 @@ from scipy import ndimage
 
 from imaging_server.consolidation import block_majority
 from imaging_server.dicom_io import CtVolume
-from imaging_server.errors import ConfigError
+from imaging_server.errors import check_settings
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +102,7 @@ class GroundGlassRule:
                                            f"between {CANDIDATE_HU:g} and {SOLID_HU:g} HU"),
                   "ground_glass_max_elongation": (self.max_elongation, 1 <= self.max_elongation <= 10, "in [1, 10]"),
                   "ground_glass_min_fill": (self.min_fill, 0 < self.min_fill <= 1, "in (0, 1]")}
-        for name, (value, valid, expected) in checks.items():
-            if not valid:
-                raise ConfigError(f"{name} must be {expected}, got {value!r}")
+        check_settings(checks)
 
 
 @dataclass

@@ -27,7 +27,8 @@ would hide exactly the disease we measure) and must leave out the trachea and ma
    crescent of basal lung); and a dent that runs in 3D down to a lung base -- the caudal slice of
    the mask with less than ``BASE_AREA_SHARE`` of the largest lung section, so not the edge of a
    slab -- is the diaphragm dome and is dropped. The step works slice by slice, so a partial scan
-   (a slab) is handled like a whole chest.
+   (a slab) is handled like a whole chest. The three limits are :class:`PleuralDentRule`, the CT
+   server's ``pleural_dent_*`` settings.
 
 References
 ----------
@@ -37,6 +38,7 @@ volumetric X-ray CT images. IEEE Trans Med Imaging 2001;20:490-498.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -45,7 +47,7 @@ from scipy import ndimage
 
 from imaging_server.bone import body_centre
 from imaging_server.dicom_io import CtVolume
-from imaging_server.errors import SeriesError
+from imaging_server.errors import SeriesError, check_settings
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +56,47 @@ CLOSING_RADIUS_MM = 5.0
 TRACHEA_MAX_AREA_MM2 = 1000.0
 BRANCH_GROWTH_LIMIT = 4.0
 SECOND_LUNG_MIN_RATIO = 0.2
-# Dent filling (step 6); programme assumptions checked on the LIDC-IDRI slabs and the phantoms.
+# Dent filling (step 6): programme assumptions, no published value; checked on the three LIDC-IDRI slabs
+# (LIDC-IDRI-0001's juxtapleural tumour is a dent the rule must fill) and the phantoms. Each is a setting
+# (PleuralDentRule).
+# A dent with more than this share of its pixels between the two lungs on their image rows is mediastinum
+# (heart, great vessels, hilum, spine): a pleural lesion's dent lies lateral, anterior or posterior, so
+# almost none of it is there, while the mediastinum's dent is nearly all of it.
 MEDIASTINAL_SHARE_LIMIT = 0.25
+# A dent larger than this times the lung's own area on the slice is not lung: the liver or spleen under
+# the thin crescent of basal lung is several times the crescent, a tumour or consolidation against the
+# pleura a fraction of the aerated lung left beside it.
 DENT_AREA_LIMIT = 0.75
+# The mask's caudal slice is a lung base (the diaphragm dome below) when its lung section is less than
+# this share of the largest one; a slab cut through the lungs ends on a section of about full size.
 BASE_AREA_SHARE = 0.3
+# The grid the dents are found on (a cost choice, not a limit: dents are centimetres across).
 DENT_GRID_MM = 1.4
+
+
+@dataclass(frozen=True)
+class PleuralDentRule:
+    """The limits of step 6 (see the module docstring): which dents of a lung's per-slice convex hull
+    are lung replaced by dense disease. Programme assumptions that a hospital can change (the CT
+    server's ``pleural_dent_*`` settings).
+
+    Raises
+    ------
+    ConfigError
+        When a limit is out of its range, naming its setting and the value.
+    """
+
+    mediastinal_share: float = MEDIASTINAL_SHARE_LIMIT
+    area_limit: float = DENT_AREA_LIMIT
+    base_area_share: float = BASE_AREA_SHARE
+
+    def __post_init__(self):
+        checks = {"pleural_dent_mediastinal_share": (self.mediastinal_share, 0 <= self.mediastinal_share <= 1,
+                                                     "in [0, 1]"),
+                  "pleural_dent_area_limit": (self.area_limit, 0 < self.area_limit <= 10, "in (0, 10]"),
+                  "pleural_dent_base_area_share": (self.base_area_share, 0 <= self.base_area_share <= 1,
+                                                   "in [0, 1]")}
+        check_settings(checks)
 
 
 class LungSegmenter(Protocol):
@@ -75,9 +113,11 @@ class ClassicalLungSegmenter:
 
     name = "classical"
 
-    def __init__(self, *, air_threshold_hu: float = AIR_THRESHOLD_HU, closing_radius_mm: float = CLOSING_RADIUS_MM):
+    def __init__(self, *, air_threshold_hu: float = AIR_THRESHOLD_HU, closing_radius_mm: float = CLOSING_RADIUS_MM,
+                 dent_rule: PleuralDentRule = PleuralDentRule()):
         self.air_threshold_hu = air_threshold_hu
         self.closing_radius_mm = closing_radius_mm
+        self.dent_rule = dent_rule
 
     def segment(self, volume: CtVolume) -> np.ndarray:
         factor = max(1, int(round(DENT_GRID_MM / min(volume.spacing_mm[1:]))))
@@ -99,7 +139,7 @@ class ClassicalLungSegmenter:
         for lung in lungs:
             inside |= close_and_fill(lung, volume.spacing_mm, self.closing_radius_mm, midline=midline)
         del lungs
-        inside |= fill_pleural_dents(inside, factor=factor)
+        inside |= fill_pleural_dents(inside, factor=factor, rule=self.dent_rule)
         inside &= ~airway
         if not inside.any():
             raise SeriesError("no lung found in the series")
@@ -269,13 +309,13 @@ def close_and_fill(lung: np.ndarray, spacing_mm: tuple[float, float, float], rad
     return result
 
 
-def fill_pleural_dents(mask: np.ndarray, factor: int = 1) -> np.ndarray:
+def fill_pleural_dents(mask: np.ndarray, factor: int = 1, rule: PleuralDentRule = PleuralDentRule()) -> np.ndarray:
     """The dents of each lung's per-slice convex hull that are lung replaced by dense disease.
 
     See step 6 of the module docstring; ``mask`` is the closed lung mask (both lungs). On each
     slice it is split into the image-left and image-right lung at the body's midline (at the
     thinnest column near it where the lungs touch at a junction line). ``factor``: work on blocks
-    of that many pixels a side. Returns the voxels to add.
+    of that many pixels a side; ``rule``: the limits of which dents are lung. Returns the voxels to add.
     """
     if factor > 1:
         # Hull dents are centimetres across: a grid of f x f blocks is enough, f^2 cheaper. A
@@ -285,7 +325,7 @@ def fill_pleural_dents(mask: np.ndarray, factor: int = 1) -> np.ndarray:
         coarse[:, :rows, :cols] = mask
         coarse = coarse.reshape(slices, coarse.shape[1] // factor, factor, coarse.shape[2] // factor,
                                 factor).all(axis=(2, 4))
-        dents = fill_pleural_dents(coarse)
+        dents = fill_pleural_dents(coarse, rule=rule)
         dents = np.repeat(np.repeat(dents, factor, axis=1), factor, axis=2)[:, :rows, :cols]
         return dents & ~mask
     dents = np.zeros(mask.shape, dtype=bool)
@@ -309,10 +349,10 @@ def fill_pleural_dents(mask: np.ndarray, factor: int = 1) -> np.ndarray:
             if count == 0:
                 continue
             sizes = np.bincount(labels.ravel(), minlength=count + 1)
-            keep = sizes <= DENT_AREA_LIMIT * area
+            keep = sizes <= rule.area_limit * area
             if between is not None:
                 inside = np.bincount(labels[between].ravel(), minlength=count + 1)
-                keep &= inside <= MEDIASTINAL_SHARE_LIMIT * sizes
+                keep &= inside <= rule.mediastinal_share * sizes
             keep[0] = False
             added |= keep[labels]
     dents &= ~mask
@@ -320,7 +360,7 @@ def fill_pleural_dents(mask: np.ndarray, factor: int = 1) -> np.ndarray:
         return dents
     # A dent reaching a true lung base is the diaphragm dome (liver or spleen), not lung.
     base = int(np.flatnonzero(areas)[-1])
-    if areas[base] < BASE_AREA_SHARE * areas.max():
+    if areas[base] < rule.base_area_share * areas.max():
         labels, count = ndimage.label(dents)
         at_base = np.unique(labels[base][labels[base] > 0])
         if at_base.size:
@@ -427,6 +467,14 @@ class OnnxLungSegmenter:
         return mask
 
 
-def segmenter_from_settings(onnx_model_path: Path | None) -> LungSegmenter:
-    """The ONNX model when a path is configured, else the classical segmenter."""
-    return OnnxLungSegmenter(onnx_model_path) if onnx_model_path else ClassicalLungSegmenter()
+def segmenter_from_settings(onnx_model_path: Path | None, *,
+                            dent_rule: PleuralDentRule = PleuralDentRule()) -> LungSegmenter:
+    """The ONNX model when a path is configured, else the classical segmenter with ``dent_rule``."""
+    return OnnxLungSegmenter(onnx_model_path) if onnx_model_path else ClassicalLungSegmenter(dent_rule=dent_rule)
+
+
+def segmenter_for(settings) -> LungSegmenter:
+    """The lung segmenter of the CT server's settings (``onnx_model_path``, ``pleural_dent_*``)."""
+    return segmenter_from_settings(settings.onnx_model_path, dent_rule=PleuralDentRule(
+        mediastinal_share=settings.pleural_dent_mediastinal_share, area_limit=settings.pleural_dent_area_limit,
+        base_area_share=settings.pleural_dent_base_area_share))

@@ -159,7 +159,7 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
     from imaging_server.config import load_settings
     from imaging_server.findings import finding_methods_for
     from imaging_server.ingest import Watcher, recover_interrupted
-    from imaging_server.segmentation import segmenter_from_settings
+    from imaging_server.segmentation import segmenter_for
     from imaging_server.store import redacted
 
     settings = load_settings(data_dir=data_dir, host=host, port=port, database_url=database_url)
@@ -173,7 +173,7 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
     recovered = recover_interrupted(settings)
     if recovered:
         logger.warning("%s referrals interrupted while quantifying are waiting again", recovered)
-    watcher = None if no_watch else Watcher(settings, segmenter_from_settings(settings.onnx_model_path),
+    watcher = None if no_watch else Watcher(settings, segmenter_for(settings),
                                             finding_methods_for(settings))
     if watcher:
         watcher.start()

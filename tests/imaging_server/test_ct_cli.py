@@ -101,3 +101,18 @@ def test_bench_reports_seconds_and_peak_rss_as_json(runner):
                                     "nodules_seconds", "consolidation_seconds", "bone_seconds"}
     table = runner.invoke(cli, ["ct", "bench", "--size", "64", "--slices", "24"])
     assert "before the findings: 19.6 s" in table.output and "steps: segmentation" in table.output
+
+
+def test_bench_measures_the_code_it_was_started_with_from_any_folder(runner, tmp_path, monkeypatch):
+    """The benchmark's child is ``python -m imaging_server.bench``, which imports from its working directory
+    first: started from a folder holding another ``imaging_server`` (a checkout, a worktree), it timed that
+    copy. It must measure the code the command itself imported."""
+    decoy = tmp_path / "imaging_server"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("")
+    (decoy / "bench.py").write_text('print(\'{"decoy": true}\')\n')
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["ct", "bench", "--json", "--size", "64", "--slices", "16"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    report = json.loads(result.output)
+    assert "decoy" not in report and report["total_seconds"] > 0

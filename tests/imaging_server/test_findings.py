@@ -233,6 +233,46 @@ def test_ground_glass_thresholds_are_settings(baseline, tmp_path):
         GroundGlassRule(min_fill=0)
 
 
+def test_the_prior_matching_distance_is_a_setting(baseline, baseline_metrics, tmp_path):
+    """A prior lesion is the same lesion when its centre lies within nodule_match_distance_mm: with every
+    prior lesion 12 mm from where it is now, the default 10 mm finds none of them (every lesion new), a
+    hospital's 15 mm finds each (stable)."""
+    from imaging_server.config import load_settings
+    from imaging_server.findings import finding_methods_for
+
+    moved = [{**line, "center_mm": list(np.add(line["center_mm"], [12.0, 0.0, 0.0]))}
+             for line in baseline_metrics["nodules"]]
+    prior = {**baseline_metrics, "nodules": moved}
+
+    def statuses(**settings) -> set:
+        methods = finding_methods_for(load_settings(data_dir=tmp_path, **settings))
+        metrics = quantify_volume(_volume_like(baseline), methods=methods, prior=prior).metrics
+        return {n["status"] for n in metrics["nodules"]}
+
+    assert statuses() == {"new"}
+    assert statuses(nodule_match_distance_mm=15) == {"stable"}
+    with pytest.raises(ConfigError, match="nodule_match_distance_mm must be in .0, 100. mm, got 0"):
+        FindingMethods(nodule_match_distance_mm=0)
+
+
+def test_the_share_that_names_a_large_lesion_consolidation_is_a_setting(baseline, baseline_metrics, tmp_path):
+    """The fine phantom's round 32 mm consolidation lies more than half, not 80%, in the measured
+    consolidation: consolidation by default, a mass when a hospital asks for 80%."""
+    from imaging_server.config import load_settings
+    from imaging_server.findings import finding_methods_for
+
+    def large_lesions(metrics) -> list:
+        return [(n["lesion"], n["mean_diameter_mm"]) for n in metrics["nodules"] if n["mean_diameter_mm"] >= 30]
+
+    assert large_lesions(baseline_metrics) == [("consolidation", 32.0)]
+    methods = finding_methods_for(load_settings(data_dir=tmp_path, consolidation_lesion_share=0.8))
+    assert ("mass", 32.0) in large_lesions(quantify_volume(_volume(baseline), methods=methods).metrics)
+    with pytest.raises(ConfigError, match=r"consolidation_lesion_share must be in \(0, 1\], got 1.5"):
+        FindingMethods(consolidation_lesion_share=1.5)
+    with pytest.raises(ConfigError, match="consolidation_lesion_share"):
+        load_settings(data_dir=tmp_path, consolidation_lesion_share=0)
+
+
 def test_the_servers_defaults_are_the_methods_defaults(tmp_path):
     """The settings' defaults are the analysis's own defaults, so an unconfigured server reports what the
     library and the tests measure."""
@@ -241,7 +281,8 @@ def test_the_servers_defaults_are_the_methods_defaults(tmp_path):
 
     configured, default = finding_methods_for(load_settings(data_dir=tmp_path)), FindingMethods()
     assert configured.nodule.ground_glass == default.nodule.ground_glass
-    for name in ("context", "consolidation_report_ml", "progression_threshold_points", "diffuse_pattern_zone_percent"):
+    for name in ("context", "consolidation_report_ml", "progression_threshold_points", "diffuse_pattern_zone_percent",
+                 "nodule_match_distance_mm", "consolidation_lesion_share"):
         assert getattr(configured, name) == getattr(default, name), name
 
 

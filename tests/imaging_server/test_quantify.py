@@ -1,6 +1,8 @@
 """Quantification accuracy on phantoms with known truth, and the definitions of each metric."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -135,3 +137,73 @@ def test_lungs_touching_at_junction_lines_do_not_take_in_the_mediastinum():
     mask = ClassicalLungSegmenter().segment(CtVolume(hu=hu, spacing_mm=(2.5, 1.0, 1.0)))
     assert not mask[:, 36:84, 71:89].any()  # the mediastinum, away from the closing's reach of the lungs
     assert mask[:, 40:80, 30:60].all() and mask[:, 40:80, 100:130].all()
+
+
+def _chest_with_lesion(lesion: tuple[slice, slice], *, lung_base: bool = False) -> CtVolume:
+    """Two box lungs in an elliptic body, with soft tissue at ``lesion`` (rows, columns) on every slice:
+    a lesion in place of aerated lung, a dent in the threshold mask. ``lung_base``: the caudal slice
+    holds a small section of each lung (a lung base over the diaphragm), through which the dent runs."""
+    hu = np.full((8, 120, 160), -1000.0, dtype=np.float32)
+    rows, cols = np.mgrid[:120, :160]
+    hu[:, ((rows - 60) / 50.0) ** 2 + ((cols - 80) / 75.0) ** 2 <= 1] = 40.0  # the body
+    hu[:, 30:90, 22:65] = -850.0  # the lungs
+    hu[:, 30:90, 95:138] = -850.0
+    if lung_base:
+        hu[7, 30:90, 22:138] = 40.0
+        hu[7, 45:75, 22:40] = -850.0
+        hu[7, 45:75, 120:138] = -850.0
+    hu[(slice(None), *lesion)] = 40.0
+    return CtVolume(hu=hu, spacing_mm=(2.5, 1.0, 1.0))
+
+
+LATERAL_LESION = (slice(50, 70), slice(22, 34))  # against the chest wall
+MEDIAL_LESION = (slice(50, 70), slice(53, 65))  # facing the other lung
+
+
+@pytest.mark.parametrize(("lesion", "lung_base", "settings", "filled_by_default"), [
+    (LATERAL_LESION, False, {"pleural_dent_area_limit": 0.05}, True),
+    (MEDIAL_LESION, False, {"pleural_dent_mediastinal_share": 1.0}, False),
+    (LATERAL_LESION, True, {"pleural_dent_base_area_share": 0.1}, False),
+])
+def test_the_pleural_dent_limits_are_settings(tmp_path, lesion, lung_base, settings, filled_by_default):
+    """Each limit of the dent filling reaches the mask from the server's settings. A lesion against the
+    chest wall (a dent of 8% of the lung's section) is filled by default, not when the largest dent allowed
+    is 5% of the section; one facing the other lung lies between the lungs, taken for mediastinum by
+    default, filled when any share between them is allowed; one that runs down to a lung base (a caudal
+    section 16% of the largest) is the diaphragm dome by default, filled when a base must be under 10%."""
+    from imaging_server.config import load_settings
+    from imaging_server.segmentation import segmenter_for
+
+    volume = _chest_with_lesion(lesion, lung_base=lung_base)
+
+    def lesion_in_mask(**overrides) -> float:
+        mask = segmenter_for(load_settings(data_dir=tmp_path, **overrides)).segment(volume)
+        return float(mask[(slice(0, 7), *lesion)].mean())
+
+    # Not filled, only the closing's reach into the dent's corners is in the mask (about 8% of it).
+    filled, left_out = (lesion_in_mask(), lesion_in_mask(**settings))[::1 if filled_by_default else -1]
+    assert filled == 1.0 and left_out < 0.2, (filled, left_out)
+
+
+@pytest.mark.parametrize(("setting", "value", "message"), [
+    ("mediastinal_share", 1.5, "pleural_dent_mediastinal_share must be in [0, 1], got 1.5"),
+    ("area_limit", 0, "pleural_dent_area_limit must be in (0, 10], got 0"),
+    ("base_area_share", -0.1, "pleural_dent_base_area_share must be in [0, 1], got -0.1"),
+])
+def test_a_pleural_dent_limit_out_of_range_is_refused_naming_the_setting(tmp_path, setting, value, message):
+    from imaging_server.config import load_settings
+    from imaging_server.errors import ConfigError
+    from imaging_server.segmentation import PleuralDentRule
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        PleuralDentRule(**{setting: value})
+    with pytest.raises(ConfigError, match=f"pleural_dent_{setting}"):
+        load_settings(data_dir=tmp_path, **{f"pleural_dent_{setting}": value})
+
+
+def test_the_servers_lung_mask_defaults_are_the_segmenters_defaults(tmp_path):
+    """An unconfigured server masks the lungs as the library and the tests do."""
+    from imaging_server.config import load_settings
+    from imaging_server.segmentation import PleuralDentRule, segmenter_for
+
+    assert segmenter_for(load_settings(data_dir=tmp_path)).dent_rule == PleuralDentRule()
