@@ -227,9 +227,11 @@ def _figure(block, name):
     return f"{name} {value:.2f} ({low:.2f}-{high:.2f})"
 
 
-def validation_statement(block, *, adults_trained=False):
+def validation_statement(block, *, adults_trained=False, adults_against_normal=None):
     """The plain sentence every result and referral shows about what the detector was validated on
-    (``adults_trained``: whether adults were among the patients its weights were fitted on)."""
+    (``adults_trained``: whether adults were among the patients its weights were fitted on;
+    ``adults_against_normal``: the test adults' crackle recordings against recordings with no other
+    sound, ``validation.against_crackle_free``'s ``none``, when measured)."""
     adults = block["populations"].get("adults")
     children = [f"{pop.removeprefix('children_')}: AUC {b['auc']:.2f}" for pop, b in block["populations"].items()
                 if pop.startswith("children")]
@@ -238,6 +240,12 @@ def validation_statement(block, *, adults_trained=False):
                   f"crackles; Littmann 3200, three filter modes): AUC {adults['auc']:.2f} "
                   f"({adults['auc_ci95'][0]:.2f}-{adults['auc_ci95'][1]:.2f}), {_figure(adults, 'sensitivity')}, "
                   f"{_figure(adults, 'specificity')}")
+    if adults is not None and adults_against_normal and adults_against_normal.get("auc") is not None:
+        low, high = adults_against_normal["auc_ci95"]
+        adult_text += (f"; against adult recordings with no other sound (no wheeze) AUC only "
+                       f"{adults_against_normal['auc']:.2f} ({low:.2f}-{high:.2f}, "
+                       f"{adults_against_normal['crackle_free_patients']} patients): in adults it tells crackles "
+                       "from wheezes better than from normal breathing")
     trained = ("trained on children (SPRSound) and adults (KAUH)" if adults_trained else
                "trained on children (SPRSound), its adult threshold chosen on other adults (KAUH)")
     return (f"Crackle detector {trained}; {adult_text}; in held-out children "
@@ -315,7 +323,9 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
                                         "FP32")
     train_rated = [r for r in parts["train"] if not r.poor_quality]
     positives = sum(r.has_fine_crackles for r in train_rated)
-    statement = validation_statement(block, adults_trained=any(r.population == "adults" for r in parts["train"]))
+    adult_subgroups = (metrics["test"]["populations"].get("adults") or {}).get("subgroups") or {}
+    statement = validation_statement(block, adults_trained=any(r.population == "adults" for r in parts["train"]),
+                                     adults_against_normal=(adult_subgroups.get("against_crackle_free") or {}).get("none"))
     entry.update({
         "name": MODEL_NAME, "version": MODEL_VERSION, "task": "crackle detection in lung sounds",
         "default_variant": "fp32", "variants": variants,

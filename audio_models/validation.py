@@ -106,7 +106,8 @@ def score_variants(recordings, *, runs, entry):
         labels = {"name": recording.name, "patient": splits.patient_key(recording.dataset_family, recording.patient_id),
                   "population": population_key(recording), "device": recording.device, "age_y": recording.age_y,
                   "sex": recording.sex, "location": recording.chest_site, "label": int(recording.has_fine_crackles),
-                  "poor_quality": recording.poor_quality, "events": recording.events}
+                  "poor_quality": recording.poor_quality, "events": recording.events,
+                  "other_sounds": recording.other_sounds}
         own = population_entry(entry, labels["population"])
         for name, run in runs.items():
             rows[name].append({**labels, **scoring.score_samples(raw, rate, run=run, entry=own)})
@@ -251,7 +252,36 @@ def subgroup_metrics(rows, *, threshold):
     for device in sorted({row["device"] for row in rows}):
         members = [row for row in rows if row["device"] == device]
         by_device[device] = patient_metrics(members, threshold=threshold)
-    return {"recording": tables, "patient_by_device": by_device}
+    return {"recording": tables, "patient_by_device": by_device,
+            "against_crackle_free": against_crackle_free(rows, threshold=threshold)}
+
+
+def against_crackle_free(rows, *, threshold):
+    """Every accepted crackle recording against each kind of accepted crackle-free recording
+    (``other_sounds``: ``none``, ``wheeze``, ...): the AUC and the specificity of that kind, with
+    patient-cluster bootstrap intervals.
+
+    A pooled AUC can rest on one kind of negative. For the KAUH adults most crackle-free recordings
+    are wheezes; a detector that scores wheezes low but normal chests as high as crackles looks good
+    pooled and is no use to patients without wheeze, as most people screened for ILD are. ``{}``
+    without both classes.
+    """
+    accepted = _accepted(rows)
+    positives = [row for row in accepted if row["label"]]
+    if not positives:
+        return {}
+    out = {}
+    for kind in sorted({row["other_sounds"] for row in accepted if not row["label"]}):
+        negatives = [row for row in accepted if not row["label"] and row["other_sounds"] == kind]
+        members = positives + negatives
+        figures = _discrimination(np.array([row["label"] for row in members]),
+                                  np.array([row["crackle_probability"] for row in members]),
+                                  [row["patient"] for row in members], threshold)
+        out[kind] = {"crackle_free_recordings": len(negatives),
+                     "crackle_free_patients": len({row["patient"] for row in negatives}),
+                     "crackle_recordings": len(positives), "auc": figures["auc"], "auc_ci95": figures["auc_ci95"],
+                     "specificity": figures["specificity"], "ci_method": "patient_cluster_bootstrap"}
+    return out
 
 
 def quality_metrics(rows):
@@ -365,6 +395,9 @@ def headline(report):
         figures[f"{pop}.quality.false_refusal_rate"] = gate.get("false_refusal_rate")
         figures[f"{pop}.quality.catch_rate"] = gate.get("catch_rate")
         figures[f"{pop}.events.sensitivity"] = (section.get("events") or {}).get("sensitivity")
+        kinds = (section.get("subgroups") or {}).get("against_crackle_free") or {}
+        for kind, block in kinds.items():
+            figures[f"{pop}.against_crackle_free.{kind}.auc"] = block.get("auc")
     for pop, block in (report.get("int8") or {}).items():
         figures[f"{pop}.int8.recording_auc"] = block.get("recording_auc")
     icbhi = report.get("icbhi_adults")
@@ -452,13 +485,16 @@ def write_html_report(report, rows, out_dir):
         predictions = folder / "predictions.csv"
         with predictions.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["recording", "label", "probability", "sex", "age", "location", "device"])
+            writer.writerow(["recording", "patient", "label", "probability", "sex", "age", "location", "device",
+                             "other_sounds"])
             for row in accepted:
-                writer.writerow([row["name"], row["label"], row["crackle_probability"], row["sex"], row["age_y"],
-                                 row["location"], row["device"]])
+                writer.writerow([row["name"], row["patient"], row["label"], row["crackle_probability"], row["sex"],
+                                 row["age_y"], row["location"], row["device"], row["other_sounds"]])
         section = report["populations"][pop]
         appendix = {"Patient level (the screening's rule)": section["patient"],
                     "Patient level per device": section["subgroups"]["patient_by_device"],
+                    "Crackle recordings against each kind of crackle-free recording":
+                        section["subgroups"]["against_crackle_free"],
                     "Quality gate": section["quality_gate"]}
         if "events" in section:
             appendix["Event-level detection"] = section["events"]

@@ -68,6 +68,13 @@ class KauhRecording:
         """The location in this project's words, e.g. ``P R L`` -> ``posterior_lower_right``."""
         return chest_site(self.location)
 
+    @property
+    def other_sounds(self):
+        """What else the recording holds, from the dataset's sound code: ``none`` (``N``), ``wheeze``
+        (a code with ``W``) or ``other``."""
+        codes = self.sound_label.split()
+        return "none" if codes == ["N"] else "wheeze" if "W" in codes else "other"
+
 
 def chest_site(location):
     """Chest-site name for a KAUH location code (face, side, zone; extra letters ignored).

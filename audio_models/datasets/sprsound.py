@@ -98,6 +98,15 @@ class SprsoundRecording:
         """At least one expert-annotated fine-crackle event: the positive class of the crackle model."""
         return bool(self.fine_crackle_events)
 
+    @property
+    def other_sounds(self):
+        """What else the experts marked: ``coarse crackles`` (any coarse-crackle event), ``wheeze`` (a
+        wheeze, rhonchi, stridor or wheeze+crackle event) or ``none``."""
+        kinds = {event.type for event in self.events}
+        if "Coarse Crackle" in kinds:
+            return "coarse crackles"
+        return "wheeze" if kinds & {"Wheeze", "Rhonchi", "Stridor", "Wheeze+Crackle"} else "none"
+
 
 def parse_name(stem):
     """The fields of an SPRSound file name.

@@ -61,6 +61,15 @@ def test_kauh_loads_37_adults_and_107_recordings_through_three_filter_modes(kauh
     assert all(r.events == () and not r.poor_quality for r in recordings)
 
 
+def test_kauh_says_what_else_a_recording_holds_from_its_sound_code(kauh_dir):
+    """``other_sounds`` separates normal chests from wheezes among the crackle-free adults (the README
+    counts 29 normal and 51 wheeze recordings), so the evaluation can show the two apart."""
+    negatives = [r for r in kauh.load_kauh(kauh_dir) if not r.crackles]
+    kinds = [r.other_sounds for r in negatives]
+    assert (kinds.count("none"), kinds.count("wheeze"), len(kinds)) == (29, 51, 80)
+    assert all(r.sound_label == "N" for r in negatives if r.other_sounds == "none")
+
+
 def test_kauh_locations_become_chest_sites_and_lower_zones_are_basal():
     from audio_models.aggregation import is_basal
 

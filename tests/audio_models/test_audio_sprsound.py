@@ -42,6 +42,17 @@ def test_event_times_are_seconds_whether_stored_as_numbers_or_strings(tmp_path):
     assert recording.has_fine_crackles and not recording.poor_quality
 
 
+@pytest.mark.parametrize("types, expected", [
+    ((), "none"), (("Normal", "Fine Crackle"), "none"), (("Wheeze",), "wheeze"), (("Rhonchi", "Normal"), "wheeze"),
+    (("Stridor",), "wheeze"), (("Wheeze+Crackle",), "wheeze"), (("Coarse Crackle", "Wheeze"), "coarse crackles"),
+])
+def test_other_sounds_name_what_else_the_experts_marked(types, expected):
+    recording = sprsound.SprsoundRecording(path=None, patient_id="1", age_y=3.0, sex="F", location="p1",
+                                           recording_number="1", record_label="DAS",
+                                           events=tuple(sprsound.Event(i, i + 0.5, kind) for i, kind in enumerate(types)))
+    assert recording.other_sounds == expected
+
+
 def test_the_official_layout_keeps_audio_and_annotations_in_separate_folders(sprsound_dir, tmp_path):
     for folder in ("train_wav", "train_json"):
         (tmp_path / folder).mkdir()

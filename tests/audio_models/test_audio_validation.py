@@ -158,6 +158,45 @@ def _row(patient, site, label, probability, *, ok=True, poor=False):
             "quality": QualityReport(ok=ok, issues=() if ok else ("poor_signal: x",))}
 
 
+def test_crackle_recordings_are_compared_with_each_kind_of_crackle_free_recording():
+    """A pooled AUC can rest on one kind of negative: here wheezes score low and normal chests as high
+    as crackles, so the pooled AUC looks fair while crackles are not told from normal breathing."""
+    rows = [{**_row(f"c{i}", "base_left", 1, p), "other_sounds": "none"} for i, p in enumerate((0.6, 0.7, 0.8))]
+    rows += [{**_row(f"n{i}", "base_left", 0, p), "other_sounds": "none"} for i, p in enumerate((0.6, 0.7, 0.8))]
+    rows += [{**_row(f"w{i}", "base_left", 0, p), "other_sounds": "wheeze"} for i, p in enumerate((0.1, 0.2, 0.3))]
+    rows += [{**_row("r", "base_left", 0, 0.9, ok=False), "other_sounds": "none"}]  # refused: counts nowhere
+    kinds = validation.against_crackle_free(rows, threshold=0.65)
+    assert set(kinds) == {"none", "wheeze"}
+    assert kinds["none"]["auc"] == 0.5 and kinds["wheeze"]["auc"] == 1.0
+    assert (kinds["none"]["crackle_free_recordings"], kinds["none"]["crackle_free_patients"]) == (3, 3)
+    assert kinds["none"]["specificity"]["value"] == round(1 / 3, 4) and kinds["wheeze"]["specificity"]["value"] == 1.0
+    assert validation.recording_metrics(rows, threshold=0.65)["auc"] == 0.75  # the pooled figure hides it
+    assert validation.against_crackle_free([r for r in rows if not r["label"]], threshold=0.5) == {}
+
+
+def test_the_adults_figures_are_shown_against_normal_chests_apart_from_wheezes(evaluated):
+    """The adult AUC is reported against crackle-free recordings with no other sound and against
+    wheezes apart (recomputed here from the report's predictions.csv), and the statement every
+    result shows says how the adults fare against normal breathing."""
+    import csv
+
+    from sklearn.metrics import roc_auc_score
+
+    report, out = evaluated
+    kinds = report["populations"]["adults"]["subgroups"]["against_crackle_free"]
+    assert {"none", "wheeze"} <= set(kinds)
+    with (out / "adults" / "predictions.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for kind, figures in kinds.items():
+        members = [row for row in rows if row["label"] == "1" or row["other_sounds"] == kind]
+        expected = roc_auc_score([int(row["label"]) for row in members], [float(row["probability"]) for row in members])
+        assert abs(figures["auc"] - expected) < 1e-4, kind
+        assert figures["crackle_free_recordings"] == sum(row["label"] == "0" for row in members)
+    assert "adults.against_crackle_free.none.auc" in report["manifest_check"]["metrics"]
+    statement = ENTRY["validation_status"]["statement"]
+    assert f"against adult recordings with no other sound (no wheeze) AUC only {kinds['none']['auc']:.2f}" in statement
+
+
 def test_a_clear_second_take_never_lowers_a_sites_finding():
     crackly = [_row("a", "base_left", 1, 0.8), _row("a", "base_right", 1, 0.1)]
     again = crackly + [_row("a", "base_left", 1, 0.05)]
