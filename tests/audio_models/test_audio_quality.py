@@ -65,7 +65,18 @@ def test_empty_recording_is_too_short():
 def test_silent():
     quiet = 1e-5 * np.random.default_rng(0).standard_normal(40000) + 0.2  # DC offset, no sound
     (issue,) = _issues(quiet)
-    assert issue.startswith("silent: level -100.0 dBFS, below -60 dBFS")
+    assert issue.startswith("silent: level -100.0 dBFS, below -80 dBFS")
+
+
+def test_a_quiet_stethoscope_is_not_silent(breath_like):
+    """The model scales each window to unit RMS: breathing recorded 40 dB below the fixture's -26 dBFS
+    (as quiet as the quietest real SPRSound recordings) is judged, not refused as silent; a
+    muted line (the 16-bit noise floor) is."""
+    quiet = breath_like * 10 ** (-40 / 20)
+    assert _issues(quiet) == ()
+    floor = np.random.default_rng(2).standard_normal(len(breath_like)) * 10 ** (-101 / 20)
+    (issue,) = _issues(floor)
+    assert issue.startswith("silent: ")
 
 
 def test_clipped(breath_like):
