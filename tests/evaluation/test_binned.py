@@ -12,6 +12,7 @@ from evaluation.proportions import effective_wilson_interval, wilson_interval
 from evaluation.metrics import roc_auc
 from evaluation.errors import EvaluationError
 from evaluation.recalibration import weighted_expected_calibration_error, weighted_roc_auc
+from binned_reference import Z_975, unweighted_count_interval, verification_weighted_cohort
 
 
 def cohort(seed, n):
@@ -73,31 +74,6 @@ def test_summed_finding_counts_give_the_pooled_weighted_sensitivity_and_specific
         finding_counts([0, 1], [1])
 
 
-def verification_weighted_cohort(seed, n):
-    """Rows as a clinic's verified outcomes weigh them: a referred visit (risk above 0.3) weighs 1,
-    an unreferred one the inverse of its stratum's verification fraction (1 in 5, 10 or 20)."""
-    rng = np.random.default_rng(seed)
-    y = (rng.uniform(size=n) < 0.25).astype(int)
-    p = 1 / (1 + np.exp(-(rng.normal(-1.5, 1.0, n) + 1.6 * y)))
-    return y, p, np.where(p > 0.3, 1.0, rng.choice([5.0, 10.0, 20.0], n))
-
-
-def unweighted_count_interval(bins):
-    """The interval the region published before: DeLong's variance over the unweighted counts."""
-    cases, non_cases = bins[:RANK_BINS], bins[RANK_BINS:2 * RANK_BINS]
-    n_cases, n_non_cases = binned_counts(bins)
-    auc = binned_auc(bins)
-    below = np.concatenate([[0.0], np.cumsum(non_cases)[:-1]])
-    above = cases.sum() - np.cumsum(cases)
-    case_placement = (below + 0.5 * non_cases) / non_cases.sum()
-    non_case_placement = (above + 0.5 * cases) / cases.sum()
-    case_variance = np.sum(cases * (case_placement - auc) ** 2) / cases.sum() * n_cases / (n_cases - 1)
-    non_case_variance = (np.sum(non_cases * (non_case_placement - auc) ** 2) / non_cases.sum()
-                         * n_non_cases / (n_non_cases - 1))
-    se = float(np.sqrt(case_variance / n_cases + non_case_variance / n_non_cases))
-    return max(0.0, auc - 1.959963984540054 * se), min(1.0, auc + 1.959963984540054 * se)
-
-
 def row_level_weighted_delong(y, p, w):
     """The reference, on the rows: the weighted AUC's DeLong interval, each class's variance
     sum_i w_i^2 (V_i - AUC)^2 / (sum w)^2 times m / (m - 1), V_i the weighted placement."""
@@ -109,7 +85,7 @@ def row_level_weighted_delong(y, p, w):
     m, k = cases.sum(), non_cases.sum()
     variance = (np.sum(w1 ** 2 * (v1 - auc) ** 2) / w1.sum() ** 2 * m / (m - 1)
                 + np.sum(w0 ** 2 * (v0 - auc) ** 2) / w0.sum() ** 2 * k / (k - 1))
-    return auc - 1.959963984540054 * np.sqrt(variance), auc + 1.959963984540054 * np.sqrt(variance)
+    return auc - Z_975 * np.sqrt(variance), auc + Z_975 * np.sqrt(variance)
 
 
 @pytest.mark.parametrize("seed, n", [(0, 12), (1, 60), (2, 400), (3, 1500)])
