@@ -201,15 +201,21 @@ def finding_accuracy(counts) -> dict:
     figures = {}
     for key, (w_hit, w_miss, n_hit, n_miss, s_hit, s_miss) in (("sensitivity", (w_tp, w_fn, n_tp, n_fn, s_tp, s_fn)),
                                                                ("specificity", (w_tn, w_fp, n_tn, n_fp, s_tn, s_fp))):
-        total, weight = int(round(n_hit + n_miss)), w_hit + w_miss
-        if total <= 0 or weight <= 0 or s_hit + s_miss <= 0:
+        # A cell without rows is empty: a sum read from a secure aggregation is exact only to a few
+        # thousandths, and a stray 0.001 of squared weight in a cell without rows would decide the
+        # effective size at p near 0 or 1.
+        if round(n_hit) == 0:
+            w_hit = s_hit = 0.0
+        if round(n_miss) == 0:
+            w_miss = s_miss = 0.0
+        weight = w_hit + w_miss
+        if round(n_hit + n_miss) <= 0 or weight <= 0 or s_hit + s_miss <= 0:
             figures[key] = figures[f"{key}_ci95"] = None
             continue
-        # a secure sum's rounding may leave a few millionths outside [0, 1] at an empty cell
-        proportion = float(min(1.0, max(0.0, w_hit / weight)))
+        proportion = float(w_hit / weight)
         figures[key] = proportion
-        figures[f"{key}_ci95"] = list(effective_wilson_interval(
-            proportion, _effective_size(proportion, weight, max(s_hit, 0.0), max(s_miss, 0.0))))
+        figures[f"{key}_ci95"] = list(effective_wilson_interval(proportion, _effective_size(proportion, weight, s_hit,
+                                                                                            s_miss)))
     return figures
 
 

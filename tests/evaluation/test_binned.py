@@ -151,3 +151,12 @@ def test_a_weighted_proportion_interval_names_a_bad_value():
         effective_wilson_interval(0.5, 0.0)
     with pytest.raises(EvaluationError, match="proportion must be between 0 and 1, got 1.5"):
         effective_wilson_interval(1.5, 10.0)
+
+
+def test_a_cell_without_rows_is_empty_whatever_a_secure_sum_left_in_it():
+    counts = finding_counts([1, 1, 1, 0, 0, 0, 0], [1, 0, 1, 0, 0, 0, 0], weights=[1, 8, 1, 1, 12, 6, 1])
+    exact = finding_accuracy(counts)
+    assert exact["specificity"] == 1.0 and exact["specificity_ci95"][1] == 1.0
+    noisy = counts.copy()
+    noisy[[3, 11]] += [0.004, 0.004]  # the false-positive cell: no row, a few thousandths of rounding
+    assert finding_accuracy(noisy) == exact
