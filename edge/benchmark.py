@@ -30,6 +30,8 @@ import numpy as np
 import requests
 import soundfile
 
+from common.child_process import module_command
+
 PANEL = [{"analyte": "718-7", "value": 12.9, "unit": "g/dL"}, {"analyte": "6690-2", "value": 7.2, "unit": "10*3/uL"},
          {"analyte": "751-8", "value": 4.8, "unit": "10*3/uL"}, {"analyte": "731-0", "value": 1.6, "unit": "10*3/uL"},
          {"analyte": "2160-0", "value": 0.9, "unit": "mg/dL"}, {"analyte": "1751-7", "value": 3.9, "unit": "g/dL"},
@@ -86,16 +88,21 @@ class Service:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
         env.update(ILDSCREEN_LOG_LEVEL="WARNING", ILDSCREEN_BACKUP_INTERVAL_HOURS="0")
-        cli = [sys.executable, "-m", "edge"]
-        subprocess.run([*cli, "db", "init", "--data-dir", str(data_dir)], text=True, capture_output=True, check=True, env=env)
-        subprocess.run([*cli, "users", "add", "bench", "--role", "nurse", "--password-stdin", "--data-dir", str(data_dir)],
-                       input="screening load test 42\n", text=True, capture_output=True, check=True, env=env)
-        token = subprocess.run([*cli, "users", "token", "bench", "--name", "benchmark", "--data-dir", str(data_dir)],
-                               text=True, capture_output=True, check=True, env=env).stdout.strip()
+        data = str(Path(data_dir).resolve())
+
+        def cli(*args: str) -> dict:
+            # The children run the code this process imported, wherever the benchmark was started from.
+            return module_command("edge", *args, env=env)
+
+        subprocess.run(**cli("db", "init", "--data-dir", data), text=True, capture_output=True, check=True)
+        subprocess.run(**cli("users", "add", "bench", "--role", "nurse", "--password-stdin", "--data-dir", data),
+                       input="screening load test 42\n", text=True, capture_output=True, check=True)
+        token = subprocess.run(**cli("users", "token", "bench", "--name", "benchmark", "--data-dir", data),
+                               text=True, capture_output=True, check=True).stdout.strip()
         self.headers = {"Authorization": f"Bearer {token}"}
         started = time.perf_counter()
-        self.process = subprocess.Popen([*cli, "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        self.process = subprocess.Popen(**cli("serve", "--port", str(self.port), "--data-dir", data),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while True:
             try:
                 if requests.get(self.url + "/readyz", timeout=1).status_code == 200:

@@ -149,7 +149,8 @@ def potential_ranges(picture: ClinicalPicture,
             ranges[name] = kl6_potential_range() if name == "labs" else None
             continue
         if name == "auscultation":
-            ranges[name] = crackle_potential_range(entry, ctd_diagnosis=picture.ctd_diagnosis, options=options)
+            ranges[name] = crackle_potential_range(entry, ctd_diagnosis=picture.ctd_diagnosis, options=options,
+                                                   site=site_validation(name), region=region_validation(name))
             continue
         ranges[name] = tabular_potential_range(entry, name=name, site=site_validation(name),
                                                rule=options.validation_rule, region=region_validation(name))

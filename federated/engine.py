@@ -19,7 +19,6 @@ import logging
 import os
 import resource
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -33,6 +32,7 @@ from flwr.server.client_manager import SimpleClientManager  # noqa: E402
 from flwr.server.strategy import DifferentialPrivacyServerSideFixedClipping, FedProx, Strategy  # noqa: E402
 from flwr.server.superlink.fleet.grpc_bidi.grpc_server import start_grpc_server  # noqa: E402
 
+from common.child_process import module_command  # noqa: E402
 from federated.clinic_node import STATISTICS, TRAIN  # noqa: E402
 from federated.errors import FederatedError  # noqa: E402
 from federated.local_processes import free_port, log_tail  # noqa: E402
@@ -73,15 +73,15 @@ class ClinicProcesses:
 
     def __init__(self, data_files: list[Path], server_address: str, workdir: Path):
         self.logs = [workdir / f"{path.stem}.log" for path in data_files]
-        env = {**os.environ, "FLWR_TELEMETRY_ENABLED": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
-                                                           os.environ.get("PYTHONPATH")]))}
+        env = {**os.environ, "FLWR_TELEMETRY_ENABLED": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
         self.processes: list[subprocess.Popen] = []
         for path, log in zip(data_files, self.logs):
             with open(log, "wb") as handle:
+                # The clinics run the code this process imported, wherever the run was started from.
                 self.processes.append(_limit(subprocess.Popen(
-                    [sys.executable, "-m", "federated.clinic_node", "--server", server_address, "--data", str(path)],
-                    stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, env=env)))
+                    **module_command("federated.clinic_node", "--server", server_address,
+                                     "--data", str(Path(path).resolve()), env=env),
+                    stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT)))
 
     def check(self) -> None:
         for process, log in zip(self.processes, self.logs):

@@ -25,7 +25,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -37,10 +36,11 @@ from typing import Callable, Optional
 import numpy as np
 import requests
 
+from common.child_process import module_command
 from imaging_client.referral import build_referral_bundle, new_referral_code
 from imaging_server.errors import StorageError
 from imaging_server.referrals import canonical_sha256
-from imaging_server.store import add_clinic, dispose_engine, prepare_database, redacted, sqlite_url
+from imaging_server.store import add_clinic, checked_url, dispose_engine, prepare_database, redacted, sqlite_url
 
 # Address-space caps of the child processes, so that a runaway bench cannot take the machine.
 WORKER_MEMORY_BYTES = 4 * 1024 ** 3
@@ -207,6 +207,15 @@ def _limit_server() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (SERVER_MEMORY_BYTES, SERVER_MEMORY_BYTES))
 
 
+def _from_any_folder(database_url: str) -> str:
+    """The URL with a relative SQLite path made absolute: the server starts in the project root, so it
+    would open another file than the one this process prepared."""
+    parsed = checked_url(database_url)
+    if parsed.drivername == "sqlite" and not Path(parsed.database).is_absolute():
+        return parsed.set(database=str(Path(parsed.database).resolve())).render_as_string(hide_password=False)
+    return database_url
+
+
 class BenchServer:
     """``ildscreen imaging-server serve --no-watch`` on a free loopback port (the database URL goes
     in the environment, so that a password never shows in the process list)."""
@@ -217,15 +226,16 @@ class BenchServer:
             port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         env = {key: value for key, value in os.environ.items() if not key.startswith("ILDSCREEN_IMAGING_")}
-        env.update(ILDSCREEN_IMAGING_DATABASE_URL=database_url, ILDSCREEN_IMAGING_THREADS=str(threads),
+        env.update(ILDSCREEN_IMAGING_DATABASE_URL=_from_any_folder(database_url), ILDSCREEN_IMAGING_THREADS=str(threads),
                    ILDSCREEN_IMAGING_POOL_SIZE=str(pool_size), ILDSCREEN_IMAGING_LOG_LEVEL="WARNING")
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / "serve.log"
         with self.log_path.open("w") as log:
+            # The server runs the code this process imported, wherever the benchmark was started from.
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "edge", "imaging-server", "serve", "--no-watch", "--host", "127.0.0.1",
-                 "--port", str(port), "--data-dir", str(data_dir)],
-                stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=_limit_server)
+                **module_command("edge", "imaging-server", "serve", "--no-watch", "--host", "127.0.0.1",
+                                 "--port", str(port), "--data-dir", str(data_dir.resolve()), env=env),
+                stdout=log, stderr=subprocess.STDOUT, preexec_fn=_limit_server)
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -5,6 +5,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import soundfile
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.child_process import PROJECT_ROOT
 from edge.inference.bundle_checks import SIGNATURE_FILE, public_key_text, sign_manifest
 from edge.inference.models import BUNDLED_DIR
 
@@ -123,3 +125,31 @@ def wait_for(check, *, timeout_s: float, what: str):
             return value
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+class ChildRecorder:
+    """Stands in for ``subprocess.run`` and ``subprocess.Popen``: records each child's keyword arguments
+    and starts nothing (a "started" child has already exited with status 1)."""
+
+    def __init__(self):
+        self.children: list[dict] = []
+
+    def __call__(self, *args, **kwargs):
+        self.children.append({"args": args[0] if args else kwargs.get("args"), **kwargs})
+        return self
+
+    stdout = "token"
+    returncode = 1
+    pid = 0
+
+    def poll(self):
+        return self.returncode
+
+
+def assert_runs_this_code(child: dict, module: str) -> None:
+    """The child is ``python -m MODULE`` on this interpreter, started in the project root with the root
+    leading its PYTHONPATH (``common.child_process.module_command``): started anywhere else, ``-m``
+    imports a same-named package from that folder first."""
+    assert child["args"][:3] == [sys.executable, "-m", module], child["args"]
+    assert child.get("cwd") == str(PROJECT_ROOT), child.get("cwd")
+    assert child["env"]["PYTHONPATH"].split(os.pathsep)[0] == str(PROJECT_ROOT)

@@ -66,23 +66,33 @@ def ct() -> None:
               help="ONNX lung segmentation model to use instead of the classical mask.")
 @click.option("--prior", "prior_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The patient's earlier CT series: adds the ILD extent progression and nodule follow-up.")
-@click.option("--context", type=click.Choice(["incidental", "screening"]), default="incidental", show_default=True,
-              help="Which nodule guideline governs: Fleischner 2017 (incidental) or Lung-RADS v2022 (screening).")
+@click.option("--context", type=click.Choice(["incidental", "screening"]), default=None,
+              help="Which nodule guideline governs: Fleischner 2017 (incidental) or Lung-RADS v2022 (screening). "
+                   "Default: the nodule_guideline_context setting (incidental).")
 @click.option("--finding-models", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of ONNX models replacing classical finding methods (nodule/consolidation/ild/vertebra.onnx).")
+@data_dir_option
 @imaging_errors
-def ct_quantify(dicom_dir: Path, as_json: bool, onnx_model: Optional[Path], prior_dir: Optional[Path], context: str,
-                finding_models: Optional[Path]) -> None:
-    """Quantify the CT series in DICOM_DIR: lung density per zone, ILD extent, nodules, consolidation, bone."""
+def ct_quantify(dicom_dir: Path, as_json: bool, onnx_model: Optional[Path], prior_dir: Optional[Path],
+                context: Optional[str], finding_models: Optional[Path], data_dir: Optional[Path]) -> None:
+    """Quantify the CT series in DICOM_DIR: lung density per zone, ILD extent, nodules, consolidation, bone.
+
+    The analysis settings (ground-glass thresholds, diffuse-pattern zone, nodule matching distance,
+    consolidation share, lung-mask dents, ...) are the CT server's: ILDSCREEN_IMAGING_* variables and the
+    data folder's config.toml; these options beat them."""
     from imaging_server import DISCLAIMER
+    from imaging_server.config import load_settings
     from imaging_server.dicom_io import load_series_folder
     from imaging_server.fhir_report import finding_statements
-    from imaging_server.findings import finding_methods_from_settings
+    from imaging_server.findings import finding_methods_for
     from imaging_server.quantify import quantify_volume
-    from imaging_server.segmentation import segmenter_from_settings
+    from imaging_server.segmentation import segmenter_for
 
-    segmenter = segmenter_from_settings(onnx_model)
-    methods = finding_methods_from_settings(finding_models, context=context)
+    # The server's settings, so that the command reports what the server would for the same series.
+    settings = load_settings(data_dir=data_dir, onnx_model_path=onnx_model, finding_models_dir=finding_models,
+                             nodule_guideline_context=context)
+    segmenter = segmenter_for(settings)
+    methods = finding_methods_for(settings)
     prior = None
     if prior_dir is not None:
         prior = quantify_volume(load_series_folder(prior_dir), segmenter=segmenter, methods=methods).metrics

@@ -628,6 +628,28 @@ def site_crackle_accuracy(site: Optional[dict]) -> Optional[PublishedAccuracy]:
                              site.get("reason") or "this clinic's outcomes")
 
 
+def crackle_accuracy(entry: dict, options: EvidenceOptions, *, site: Optional[dict] = None,
+                     region: Optional[dict] = None) -> tuple[dict, Optional[PublishedAccuracy], Optional[str]]:
+    """``(detector, local, source)``: which validation lets lung sounds count, in order of
+    precedence. ``source`` is ``"manifest"`` (the detector's adult validation: ``local`` None, the
+    sign's accuracy through the detector's), ``"site"`` (the clinic's own outcomes) or ``"region"``
+    (:func:`regional_status`), with ``local`` the finding's accuracy for ILD; None when nothing
+    counts, and then ``detector["reason"]`` says why (the region's reason added)."""
+    detector = detector_validation(entry, options.validation_rule)
+    if detector["validated"]:
+        return detector, None, "manifest"
+    local = site_crackle_accuracy(site)
+    if local is not None:
+        return detector, local, "site"
+    if region:
+        regional = regional_status(region, options.validation_rule, needs_finding=True,
+                                   served_version=f"{entry.get('name')}-{entry.get('version')}")
+        if regional["validated"]:
+            return detector, regional["accuracy"], "region"
+        detector = {**detector, "reason": f"{detector['reason']}; {regional['reason']}"}
+    return detector, None, None
+
+
 def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: dict, *, ctd_diagnosis: str,
                      model_version: str, options: EvidenceOptions, site: Optional[dict] = None,
                      region: Optional[dict] = None) -> Optional[ModalityEvidence]:
@@ -644,23 +666,15 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     if finding["level"] is None:
         return None
     status = validation_status(entry, name="auscultation").as_dict()
-    detector = detector_validation(entry, options.validation_rule)
     protocol = options.protocol_basal_sites
     accepted = [site for site in protocol if site in finding["sites"]]
     finding.update(protocol_basal_sites=list(protocol), accepted_protocol_basal_sites=accepted,
                    complete_exam=len(accepted) == len(protocol))
-    local = None if detector["validated"] else site_crackle_accuracy(site)
-    source = "site"
-    if not detector["validated"] and local is None and region:
-        regional = regional_status(region, options.validation_rule, needs_finding=True,
-                                   served_version=f"{entry.get('name')}-{entry.get('version')}")
-        if regional["validated"]:
-            local, source = regional["accuracy"], "region"
-            finding["region"] = {key: region[key] for key in ("region", "version", "clinics", "patients",
-                                                              "positive_patients")}
-        else:
-            detector = {**detector, "reason": f"{detector['reason']}; {regional['reason']}"}
-    if not detector["validated"] and local is None:
+    detector, local, source = crackle_accuracy(entry, options, site=site, region=region)
+    if source == "region":
+        finding["region"] = {key: region[key] for key in ("region", "version", "clinics", "patients",
+                                                          "positive_patients")}
+    if source is None:
         return _not_counted("auscultation", detector, model_version, status, finding)
     sign = crackle_sign_for(ctd_diagnosis)
     lrs = local.log_lrs() if local else crackle_log_lrs(sign, detector)
@@ -687,13 +701,14 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
                             finding)
 
 
-def crackle_potential_range(entry: dict, *, ctd_diagnosis: str,
-                            options: Optional[EvidenceOptions] = None) -> tuple[float, float]:
-    """Log LRs lung sounds would give after a complete exam: clear to basal crackles (0, 0 when
-    the detector does not count)."""
+def crackle_potential_range(entry: dict, *, ctd_diagnosis: str, options: Optional[EvidenceOptions] = None,
+                            site: Optional[dict] = None, region: Optional[dict] = None) -> tuple[float, float]:
+    """Log LRs lung sounds would give after a complete exam: clear to basal crackles, from the
+    same validation :func:`crackle_evidence` would count (the manifest's, the clinic's own or the
+    region's); (0, 0) when none counts."""
     options = options or EvidenceOptions()
-    detector = detector_validation(entry, options.validation_rule)
-    if not detector["validated"]:
+    detector, local, source = crackle_accuracy(entry, options, site=site, region=region)
+    if source is None:
         return 0.0, 0.0
-    lrs = crackle_log_lrs(crackle_sign_for(ctd_diagnosis), detector)
+    lrs = local.log_lrs() if local else crackle_log_lrs(crackle_sign_for(ctd_diagnosis), detector)
     return lrs["negative"][0], lrs["positive"][0]

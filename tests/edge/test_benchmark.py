@@ -1,12 +1,14 @@
 """``ildscreen bench screening``: a real service on loopback, the JSON the issue asks for."""
 import json
 import os
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from edge.benchmark import _unique, check_targets
+from edge.benchmark import Service, _unique, check_targets
 from edge.commands.bench import bench
+from support import ChildRecorder, assert_runs_this_code
 
 
 def test_screening_benchmark_drives_a_real_service_and_reports_every_level():
@@ -39,3 +41,19 @@ def test_every_upload_is_a_different_file():
     recording = bytes(100)
     assert _unique(recording, 1) != _unique(recording, 2)
     assert len(_unique(recording, 7)) == len(recording) and _unique(recording, 7)[:96] == recording[:96]
+
+
+def test_the_service_children_run_the_code_the_benchmark_was_started_with(tmp_path, monkeypatch):
+    """``python -m edge`` imports from its working directory first: started in a folder holding another
+    ``edge`` (a checkout, a worktree), the benchmark timed that copy. Its children start in the project root."""
+    recorder = ChildRecorder()
+    monkeypatch.setattr("edge.benchmark.subprocess.run", recorder)
+    monkeypatch.setattr("edge.benchmark.subprocess.Popen", recorder)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError, match="did not become ready"):
+        Service(Path("data"))
+    assert [child["args"][3] for child in recorder.children] == ["db", "users", "users", "serve"]
+    for child in recorder.children:
+        assert_runs_this_code(child, "edge")
+        data_dir = child["args"][child["args"].index("--data-dir") + 1]
+        assert data_dir == str((tmp_path / "data").resolve())  # the folder the caller meant

@@ -5,6 +5,7 @@ a bad file is refused with its reason and nothing stored changes. A format 1 fil
 unweighted counts, too narrow under verification weights) is refused, installed or already active,
 and a federation result from before the weighted intervals cannot be published."""
 import json
+import math
 
 import pytest
 from click.testing import CliRunner
@@ -265,7 +266,7 @@ FINDING = {"sensitivity": 0.70, "sensitivity_ci95": (0.58, 0.80), "specificity":
     ({**FINDING, "sensitivity_ci95": (0.10, 0.80), "specificity_ci95": (0.30, 0.86)}, False, "still too uncertain"),
 ])
 def test_lung_sounds_count_by_the_regions_basal_finding_accuracy(finding, counts, reason):
-    from edge.fusion.evidence import EvidenceOptions, crackle_evidence
+    from edge.fusion.evidence import EvidenceOptions, crackle_evidence, crackle_potential_range
 
     region = {**BASE, **finding, "model_version": SERVED_AUSCULTATION}
     status = regional_status(region, RULE, needs_finding=True, served_version=SERVED_AUSCULTATION)
@@ -279,6 +280,10 @@ def test_lung_sounds_count_by_the_regions_basal_finding_accuracy(finding, counts
         assert evidence.finding["validation_source"] == "region" and evidence.finding["region"]["clinics"] == 6
     else:
         assert evidence.log_likelihood_ratio == 0
+    # What lung sounds could still do follows the same validation: the region's LRs, or nothing.
+    potential = crackle_potential_range(AUSCULTATION_ENTRY, ctd_diagnosis="SSc", region=region)
+    expected = (math.log(0.30 / 0.80), math.log(0.70 / 0.20)) if counts else (0.0, 0.0)
+    assert potential == pytest.approx(expected)
 
 
 def test_a_published_lung_sound_validation_carries_the_basal_findings_accuracy():

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from federated.engine import run_federation, write_training_files
+from federated.engine import ClinicProcesses, run_federation, write_training_files
 from federated.errors import FederatedError
 from federated.model import N_COEFFICIENTS, Scaler, feature_statistics, fit_logistic
 from federated.population import make_clinics
+from support import ChildRecorder, assert_runs_this_code
 
 pytestmark = pytest.mark.slow
 
@@ -79,3 +80,19 @@ def test_impossible_runs_are_refused_before_any_process_starts(tmp_path, count, 
     with pytest.raises(FederatedError, match=message):
         run_federation(files, workdir=tmp_path, rounds=rounds, proximal_mu=0.1)
     assert not list(tmp_path.glob("*.log"))
+
+
+def test_the_clinic_processes_run_the_code_the_run_was_started_with(tmp_path, monkeypatch):
+    """``python -m federated.clinic_node`` imports from its working directory first (adding to PYTHONPATH
+    does not change that): started in a folder holding another ``federated``, the clinics ran that copy.
+    They start in the project root, so their data files are named by absolute path."""
+    recorder = ChildRecorder()
+    monkeypatch.setattr("federated.engine.subprocess.Popen", recorder)
+    monkeypatch.setattr("federated.engine._limit", lambda process: process)
+    monkeypatch.chdir(tmp_path)
+    ClinicProcesses([Path("north.npz"), Path("south.npz")], "127.0.0.1:9092", tmp_path)
+    assert len(recorder.children) == 2
+    for child, name in zip(recorder.children, ("north.npz", "south.npz")):
+        assert_runs_this_code(child, "federated.clinic_node")
+        assert child["args"][3:] == ["--server", "127.0.0.1:9092", "--data", str((tmp_path / name).resolve())]
+        assert child["env"]["OMP_NUM_THREADS"] == "1"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -75,6 +76,58 @@ def test_quantify_with_a_prior_carries_every_new_field(runner, tmp_path):
         assert nodule["status"] == "stable" and len(nodule["center_mm"]) == 3
     table = runner.invoke(cli, ["ct", "quantify", "--prior", str(tmp_path / "earlier"), str(tmp_path / "later")])
     assert "Progression: ILD extent rose" in table.output and "Nodule 1:" in table.output
+
+
+@pytest.fixture(scope="module")
+def fine_series_dir(tmp_path_factory):
+    """Sections thin enough for lesions (2.5 mm): the phantom's round 32 mm consolidation lies more than half,
+    not 80%, in the measured consolidation (as in test_findings)."""
+    folder = tmp_path_factory.mktemp("fine-ct")
+    write_series(make_phantom(shape=(120, 256, 256), seed=4), folder, identifying=False)
+    return folder
+
+
+def test_quantify_follows_the_imaging_settings_as_the_server_does(runner, fine_series_dir, tmp_path, monkeypatch):
+    """A hospital that sets ILDSCREEN_IMAGING_* (or the data folder's config.toml) gets the same analysis from
+    ``ct quantify`` as from its server: the command ignored them and reported the defaults."""
+    for key in [key for key in os.environ if key.startswith("ILDSCREEN_IMAGING_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no ./imaging-data/config.toml of whoever runs the tests
+
+    def quantified(*options: str) -> dict:
+        result = runner.invoke(cli, ["ct", "quantify", "--json", *options, str(fine_series_dir)])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    def large_lesions(metrics: dict) -> list:
+        return [(n["lesion"], n["mean_diameter_mm"]) for n in metrics["nodules"] if n["mean_diameter_mm"] >= 30]
+
+    assert large_lesions(quantified()) == [("consolidation", 32.0)]
+    monkeypatch.setenv("ILDSCREEN_IMAGING_CONSOLIDATION_LESION_SHARE", "0.8")
+    monkeypatch.setenv("ILDSCREEN_IMAGING_NODULE_GUIDELINE_CONTEXT", "screening")
+    metrics = quantified()
+    assert ("mass", 32.0) in large_lesions(metrics)
+    assert metrics["nodule_guideline"]["applies"] == "Lung-RADS v2022"
+    assert quantified("--context", "incidental")["nodule_guideline"]["applies"] == "Fleischner 2017"  # flag first
+    monkeypatch.delenv("ILDSCREEN_IMAGING_CONSOLIDATION_LESION_SHARE")
+    monkeypatch.delenv("ILDSCREEN_IMAGING_NODULE_GUIDELINE_CONTEXT")
+    (tmp_path / "hospital").mkdir()
+    (tmp_path / "hospital" / "config.toml").write_text("diffuse_pattern_zone_percent = 40\n")
+    rule = quantified("--data-dir", str(tmp_path / "hospital"))["nodule_guideline"]["ild_pattern_rule"]
+    assert ">= 40%" in rule
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("ILDSCREEN_IMAGING_CONSOLIDATION_LESION_SHARE", "1.5", "consolidation_lesion_share"),
+    ("ILDSCREEN_IMAGING_GROUND_GLASS_MEAN_HU", "dense", "ground_glass_mean_hu"),
+    ("ILDSCREEN_IMAGING_GROUND_GLAS_MEAN_HU", "-600", "ILDSCREEN_IMAGING_GROUND_GLAS_MEAN_HU: unknown setting"),
+])
+def test_a_bad_imaging_setting_is_a_one_line_error_naming_it(runner, series_dir, monkeypatch, variable, value,
+                                                             message):
+    monkeypatch.setenv(variable, value)
+    result = runner.invoke(cli, ["ct", "quantify", "--json", str(series_dir)])
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_missing_prior_folder_is_a_one_line_error(runner, series_dir, tmp_path):

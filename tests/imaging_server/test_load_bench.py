@@ -4,12 +4,16 @@ referral. Timings are not checked (they belong to the machine)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from imaging_server import store
-from imaging_server.load_bench import TRAFFIC, _read_back, _read_back_figures, bench_figures, run_load_benchmark
+from imaging_server.errors import StorageError
+from imaging_server.load_bench import (TRAFFIC, BenchServer, _read_back, _read_back_figures, bench_figures,
+                                       run_load_benchmark)
 from pg_server import database_url, postgres  # noqa: F401 - fixtures
+from support import ChildRecorder, assert_runs_this_code
 
 pytestmark = pytest.mark.slow
 
@@ -83,3 +87,23 @@ def test_the_bench_command_prints_json_and_refuses_a_bad_url(runner):
     assert printed["database_url"] == "temporary SQLite file"
     bad = runner.invoke(cli, ["imaging-server", "bench", "--clinics", "2", "--database-url", "mysql://u:pw@h/x"])
     assert bad.exit_code == 1 and "not supported" in bad.output and "Traceback" not in bad.output
+
+
+def test_the_server_runs_the_code_the_bench_was_started_with_on_the_callers_files(tmp_path, monkeypatch):
+    """``python -m edge`` imports from its working directory first: started in a folder holding another
+    ``edge``, the bench loaded that copy. The server starts in the project root, so the data folder and a
+    relative SQLite path are made absolute (the server opens the file this process prepared)."""
+    recorder = ChildRecorder()
+    monkeypatch.setattr("imaging_server.load_bench.subprocess.Popen", recorder)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StorageError, match="did not become ready"):
+        BenchServer(Path("hospital"), "sqlite:///imaging.db", threads=2, pool_size=2)
+    [child] = recorder.children
+    assert_runs_this_code(child, "edge")
+    assert child["args"][3:6] == ["imaging-server", "serve", "--no-watch"]
+    assert child["args"][child["args"].index("--data-dir") + 1] == str((tmp_path / "hospital").resolve())
+    assert child["env"]["ILDSCREEN_IMAGING_DATABASE_URL"] == f"sqlite:///{(tmp_path / 'imaging.db').resolve()}"
+    postgresql = "postgresql://bench:pw@db:5432/imaging"
+    with pytest.raises(StorageError):
+        BenchServer(Path("hospital"), postgresql, threads=2, pool_size=2)
+    assert recorder.children[1]["env"]["ILDSCREEN_IMAGING_DATABASE_URL"] == postgresql  # not a file: as given

@@ -263,3 +263,9 @@ def test_lung_sounds_validated_by_the_clinics_outcomes_count_by_the_clinics_own_
     not_yet = crackle_evidence(BASES, UNVALIDATED_ENTRY, ctd_diagnosis="RA", model_version="a", options=OPTIONS,
                                site={"validated": False, "reason": "too few"})
     assert not_yet.likelihood_ratio == 1
+    # What lung sounds could still do (ranks the missing modality for the nurse) follows the same
+    # validation: from a clear chest to basal crackles, at the clinic's own accuracy.
+    low, high = crackle_potential_range(UNVALIDATED_ENTRY, ctd_diagnosis="RA", options=OPTIONS, site=site)
+    assert (math.exp(low), math.exp(high)) == (pytest.approx(0.3 / 0.85), pytest.approx(0.7 / 0.15))
+    assert crackle_potential_range(UNVALIDATED_ENTRY, ctd_diagnosis="RA", options=OPTIONS,
+                                   site={"validated": False, "reason": "too few"}) == (0.0, 0.0)
