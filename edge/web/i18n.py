@@ -322,7 +322,22 @@ CATALOG: dict[str, dict[str, str]] = {
                         "zh-CN": "未经临床验证：风险模型及其所用模型尚未在患者中验证。请将风险视为研究性估计。"},
     "crackle_basal": {"en": "crackles at a lung base", "zh-CN": "肺底可闻及爆裂音"},
     "crackle_other_sites": {"en": "crackles away from the bases only", "zh-CN": "仅肺底以外部位有爆裂音"},
-    "crackle_none": {"en": "no crackles at the recorded sites", "zh-CN": "所录部位未闻及爆裂音"},
+    # Only sites with a usable take: a refused take or an unrecorded site is never "no crackles".
+    "crackle_none": {"en": "no crackles at the sites with a usable recording",
+                     "zh-CN": "有可用录音的部位未闻及爆裂音"},
+    # The result's lung-sound line (edge.web.presenters.lung_sounds): finding, sites heard, counted or not.
+    "lung_sound_finding": {"en": "Lung sounds: {finding} (heard at: {sites}).",
+                           "zh-CN": "肺部听诊：{finding}（听到的部位：{sites}）。"},
+    "lung_sounds_no_usable": {"en": "Lung sounds: no usable recording. Every take was refused by the quality check, "
+                                    "so nothing was heard and this step is still to do.",
+                              "zh-CN": "肺部听诊：没有可用录音。所有录音均未通过质量检查，因此什么也没有听到，此步骤仍待完成。"},
+    "lung_sounds_not_counted": {"en": "Measured, not yet counted: {reason}, so it did not change the risk.",
+                                "zh-CN": "已测量、尚未计入：{reason}，因此未改变风险。"},
+    "exam_incomplete": {"en": "Incomplete lung-sound exam: {sites} not heard (no usable recording). No crackles "
+                              "elsewhere does not rule out crackles at the lung bases: record these sites again "
+                              "before relying on this result.",
+                        "zh-CN": "肺部听诊不完整：{sites}未听到（没有可用录音）。其他部位未闻及爆裂音并不能排除肺底爆裂音："
+                                 "请先重新录这些部位，再依据本结果。"},
     "crackle_not_validated": {"en": "crackle detector not validated: not counted", "zh-CN": "爆裂音检测器未经验证：未计入"},
     "not_confirming": {"en": "A chest X-ray, 6-minute walk test or pulse oximetry cannot rule out ILD: use HRCT and PFTs.",
                        "zh-CN": "胸片、6 分钟步行试验或指脉氧不能排除间质性肺病：请用 HRCT 和肺功能检查。"},

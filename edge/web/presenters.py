@@ -120,6 +120,31 @@ def _not_measured(assessment: dict, lab_rows_: list[dict]) -> dict[str, list[str
     return {"modalities": list(assessment.get("missing", [])), "analytes": missing_analytes if entered else []}
 
 
+def lung_sounds(assessment: dict, recordings: list[dict]) -> Optional[dict]:
+    """What the result says about lung sounds, from the assessment's own finding: the crackle
+    level at the sites with a usable take (``sites_heard``), whether it counted (and why not), and
+    the protocol's basal sites that were not heard (``bases_not_heard``: no take, or only takes the
+    quality gate refused). A site that was not heard is never part of a "no crackles" finding.
+
+    None when the visit has no lung sounds to speak of (none recorded: the missing list says so).
+    With only refused takes there is no finding (``level`` None) and every base is not heard.
+    """
+    item = assessment.get("contributions", {}).get("auscultation")
+    if item is None and not recordings:
+        return None
+    finding = (item or {}).get("finding") or {}
+    protocol = finding.get("protocol_basal_sites") or \
+        (assessment.get("evidence_options") or {}).get("protocol_basal_sites") or []
+    heard = list(finding.get("sites") or {})
+    return {
+        "level": finding.get("level"),
+        "sites_heard": heard,
+        "counted": bool(item) and item.get("counted", True),
+        "reason_code": (item or {}).get("reason_code"),
+        "bases_not_heard": [site for site in protocol if site not in heard],
+    }
+
+
 def natural_frequency(percent: float) -> tuple[str, dict]:
     """The risk as "N in 100 patients like this" (catalog key and values): never "about >99"."""
     if percent < 1:
@@ -188,6 +213,7 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
         "priority": recommendation.get("priority"),
         "rescreen_months": recommendation.get("rescreen_months"),
         "drivers": _drivers(assessment, recordings, lab_rows_),
+        "lung_sounds": lung_sounds(assessment, recordings),
         "not_measured": _not_measured(assessment, lab_rows_),
         "validation": validation,
         # Models that took part, each with what its manifest says about its evidence.

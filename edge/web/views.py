@@ -508,7 +508,9 @@ def referral_letter(referral_id: int):
     svg = buffer.getvalue().decode().split("?>", 1)[-1]
     return render_template(
         "letter.html", referral=referral, patient=patient, visit=visit, assessment=assessment,
-        result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows),
+        # Every take, refused ones too: lung sounds with only refused takes still say so on the letter.
+        result=presenters.result_view(assessment, recordings=recordings.list_recordings(db, visit["id"]),
+                                      lab_rows_=lab_rows),
         recordings=recordings_, lab_rows=lab_rows, qr_svg=Markup(svg), referrer=_referrer(db, referral["id"]),
         clinic_name=resources.settings.clinic_name, clinic_contact=resources.settings.clinic_contact)
 
