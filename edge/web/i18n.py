@@ -143,6 +143,15 @@ CATALOG: dict[str, dict[str, str]] = {
                  "zh-CN": "3–32 位字母、数字或短横线；不得使用姓名或证件号。"},
     "err_birth_year": {"en": "Enter a year between {low} and {high}.", "zh-CN": "请输入 {low} 至 {high} 之间的年份。"},
     "err_duplicate_code": {"en": "This code is already registered.", "zh-CN": "该编码已登记。"},
+    # A form sent twice (double tap, Back and send again): said plainly, nothing stored twice.
+    "already_registered": {"en": "This patient was already registered (the form was sent twice): no second record "
+                                 "was made.",
+                           "zh-CN": "该患者已登记（表单提交了两次）：未重复建档。"},
+    "visit_continued": {"en": "This patient's visit today was already open: it continues here, no second visit was "
+                              "started.",
+                        "zh-CN": "该患者今天的就诊已开启：在此继续，未开始第二次就诊。"},
+    "labs_already_saved": {"en": "These results were already saved: nothing was added twice.",
+                           "zh-CN": "这些结果已保存：未重复添加。"},
     "err_invalid": {"en": "Check this value.", "zh-CN": "请检查此项。"},
     "err_medications": {"en": "Plain medication names, 2–80 characters each.", "zh-CN": "药名需为 2–80 个普通字符。"},
     "err_number": {"en": "Enter a number.", "zh-CN": "请输入数字。"},

@@ -64,6 +64,8 @@ def render_visit(visit_id: int, *, status: int = 200):
                                                                        "lung_error", "assess_error") if k in request.args},
         boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
         is_open=visit["status"] == "open", take_id=_take_id(),
+        # A form sent twice: said, never silent (start_visit, enter_labs).
+        continued=request.args.get("continued") == "1", labs_already=request.args.get("labs_saved") == "already",
     ), status
 
 
@@ -282,14 +284,32 @@ def enter_labs(visit_id: int):
         patients.update_visit(db, g.actor, visit_id, {"draft": {**visit["draft"], **draft}})
         summary = ",".join(f"{key}:{kind}" for key, kind in errors.items()) or "none"
         return _back(visit_id, "labs", lab_errors=summary)
+    fresh = _not_yet_stored(db, visit_id, entries)
     try:
-        labs.add_lab_panel(db, g.actor, visit_id, entries)
+        stored = labs.add_lab_panel(db, g.actor, visit_id, fresh) if fresh else None
     except ValidationError as exc:
         patients.update_visit(db, g.actor, visit_id, {"draft": {**visit["draft"], **draft}})
         return _back(visit_id, "labs", lab_errors=",".join(f"{f['field']}:value" for f in exc.fields))
     cleared = {k: v for k, v in visit["draft"].items() if not k.startswith(("lab_", "unit_"))}
     patients.update_visit(db, g.actor, visit_id, {"draft": cleared})
-    return _back(visit_id, "labs")
+    return _back(visit_id, "labs", **({} if stored else {"labs_saved": "already"}))
+
+
+def _not_yet_stored(db, visit_id: int, entries: list[dict]) -> list[dict]:
+    """The entries that differ from the visit's latest stored result of their analyte (value, unit
+    and date): the same form sent twice (double tap, Back and send again) stores nothing twice."""
+    latest = {row["analyte"]: (row["value"], row["unit"], row["collected_at"])
+              for row in labs.list_lab_results(db, visit_id)}
+    fresh = []
+    for entry in entries:
+        try:
+            record = normalize_panel([entry])["records"][0]
+        except TabularInputError:
+            fresh.append(entry)  # add_lab_panel refuses it, naming it
+            continue
+        if latest.get(record["analyte"]) != (record["value"], record["unit"], record["collected_at"]):
+            fresh.append(entry)
+    return fresh
 
 
 @blueprint.post("/visits/<int:visit_id>/labs/file")
@@ -298,10 +318,13 @@ def import_labs(visit_id: int):
     upload = request.files.get("file")
     try:
         recordings.check_file_name(upload.filename if upload else None)
-        labs.add_lab_panel(_resources().db(), g.actor, visit_id, labs.read_lab_file(upload.stream))
+        db = _resources().db()
+        fresh = _not_yet_stored(db, visit_id, labs.read_lab_file(upload.stream))
+        if fresh:
+            labs.add_lab_panel(db, g.actor, visit_id, fresh)
     except ValidationError as exc:
         return _back(visit_id, "labs", labs_error=_message(exc, "labs"))
-    return _back(visit_id, "labs")
+    return _back(visit_id, "labs", **({} if fresh else {"labs_saved": "already"}))
 
 
 @blueprint.post("/visits/<int:visit_id>/breath")
@@ -342,13 +365,22 @@ def _percent(name: str) -> Optional[float]:
 @blueprint.post("/visits/<int:visit_id>/lung-function")
 @login_required
 def lung_function(visit_id: int):
-    """FVC and DLCO (% predicted) from the visit's spirometry, if done today."""
+    """FVC and DLCO (% predicted) from the visit's spirometry, if done today. Refused values stay
+    in the visit's draft, so the form comes back with what the nurse typed, beside the error."""
+    db = _resources().db()
+    typed = {f"lung_{name}": request.form.get(name, "").strip()[:20]
+             for name in ("fvc_percent", "dlco_percent", "dlco_not_performed")}
     try:
-        patients.set_lung_function(_resources().db(), g.actor, visit_id, fvc_percent=_percent("fvc_percent"),
+        patients.set_lung_function(db, g.actor, visit_id, fvc_percent=_percent("fvc_percent"),
                                    dlco_percent=_percent("dlco_percent"),
                                    dlco_not_performed=request.form.get("dlco_not_performed") == "1")
     except ValidationError:
+        draft = patients.get_visit(db, visit_id)["draft"]
+        patients.update_visit(db, g.actor, visit_id, {"draft": {**draft, **typed}})
         return _back(visit_id, "lung-function", lung_error=translate("err_lung_function", g.lang))
+    draft = patients.get_visit(db, visit_id)["draft"]
+    if any(key in draft for key in typed):
+        patients.update_visit(db, g.actor, visit_id, {"draft": {k: v for k, v in draft.items() if k not in typed}})
     return _back(visit_id, "lung-function")
 
 
