@@ -25,14 +25,17 @@ release) and ``adults`` (KAUH). For each:
   (the gate must not call crackles noise), reasons by code.
 """
 
+import zlib
+
 import numpy as np
 
 from audio_models import scoring
 from audio_models.datasets import splits
 from audio_models.io import read_audio
+from audio_models.resample import resample
 from evaluation.calibration import brier_score, calibration_curve, expected_calibration_error
 from evaluation.errors import EvaluationError
-from evaluation.metrics import cluster_bootstrap, operating_point, wilson_interval
+from evaluation.metrics import cluster_bootstrap, operating_point, roc_auc, wilson_interval
 from evaluation.subgroups import age_band as adult_age_band
 from evaluation.subgroups import subgroup_table
 
@@ -281,6 +284,74 @@ def against_crackle_free(rows, *, threshold):
                      "crackle_free_patients": len({row["patient"] for row in negatives}),
                      "crackle_recordings": len(positives), "auc": figures["auc"], "auc_ci95": figures["auc_ci95"],
                      "specificity": figures["specificity"], "ci_method": "patient_cluster_bootstrap"}
+    return out
+
+
+def _shaped(x, rate, gain):
+    """``x`` through a zero-phase filter of magnitude ``gain(frequency_hz)``."""
+    spectrum = np.fft.rfft(np.asarray(x, dtype=np.float64))
+    return np.fft.irfft(spectrum * gain(np.fft.rfftfreq(len(x), 1.0 / rate)), n=len(x))
+
+
+def _with_white_noise(x, rate, name):
+    rng = np.random.default_rng(zlib.crc32(name.encode()))  # the same noise on every run
+    level = np.sqrt(np.mean(np.asarray(x, dtype=np.float64) ** 2)) * 10 ** (-20 / 20)
+    return x + level * rng.standard_normal(len(x))
+
+
+#: Fixed changes of a recording a clinic's stethoscope or room could make, each ``(samples, rate,
+#: name) -> (samples, rate)``: what the robustness asked of the detector (issue 24: frequency
+#: response, bell / diaphragm filtering, source rates, gain, noise), measured on held-out patients.
+STRESS_CONDITIONS = {
+    "20 dB quieter": lambda x, rate, name: (0.1 * np.asarray(x), rate),
+    "sampled at 44.1 kHz": lambda x, rate, name: (resample(x, orig_sr=rate, target_sr=44100), 44100),
+    "bell-like: above 400 Hz falling 12 dB/octave": lambda x, rate, name: (
+        _shaped(x, rate, lambda f: 1.0 / (1.0 + (f / 400.0) ** 2)), rate),
+    "diaphragm-like: below 200 Hz falling 12 dB/octave": lambda x, rate, name: (
+        _shaped(x, rate, lambda f: (f / 200.0) ** 2 / (1.0 + (f / 200.0) ** 2)), rate),
+    "white noise 20 dB below the sound": lambda x, rate, name: (_with_white_noise(x, rate, name), rate),
+}
+
+
+def stress_test(recordings, *, run, entry, conditions=None):
+    """Per population and condition (:data:`STRESS_CONDITIONS`): recording- and patient-level AUC
+    of the recordings changed that way, beside the same recordings as recorded, and the share the
+    quality gate still accepts. Each recording is decoded once; each population is scored at its
+    own operating point (AUCs do not depend on it)."""
+    conditions = STRESS_CONDITIONS if conditions is None else conditions
+    rows = {name: [] for name in ("as recorded", *conditions)}
+    for recording in recordings:
+        raw, rate = read_audio(recording.path)
+        labels = {"patient": splits.patient_key(recording.dataset_family, recording.patient_id),
+                  "population": population_key(recording), "location": recording.chest_site,
+                  "label": int(recording.has_fine_crackles), "poor_quality": recording.poor_quality}
+        own = population_entry(entry, labels["population"])
+        rows["as recorded"].append({**labels, **scoring.score_samples(raw, rate, run=run, entry=own)})
+        for name, change in conditions.items():
+            changed, changed_rate = change(raw, rate, recording.name)
+            rows[name].append({**labels, **scoring.score_samples(np.asarray(changed, dtype=np.float32), changed_rate,
+                                                                 run=run, entry=own)})
+    out = {}
+    for name, members in rows.items():
+        for pop, group in by_population(members).items():
+            rated, accepted = [row for row in group if not row["poor_quality"]], _accepted(group)
+            figures = {"recordings": len(rated), "accepted": len(accepted),
+                       "accepted_share": _rounded(len(accepted) / len(rated)) if rated else None,
+                       "recording_auc": None, "patient_auc": None}
+            if len({row["label"] for row in accepted}) == 2:
+                labels = np.array([row["label"] for row in accepted])
+                figures["recording_auc"] = _rounded(roc_auc(labels, np.array([row["crackle_probability"] for row in accepted])).auc)
+                patients = [p for p in patient_scores(group).values() if p["assessable"]]
+                if len({p["label"] for p in patients}) == 2:
+                    figures["patient_auc"] = _rounded(roc_auc(np.array([p["label"] for p in patients]),
+                                                               np.array([p["score"] for p in patients])).auc)
+            out.setdefault(pop, {})[name] = figures
+    for table in out.values():
+        reference = table["as recorded"]
+        for figures in table.values():
+            for level in ("recording_auc", "patient_auc"):
+                figures[f"{level}_difference"] = (None if figures[level] is None or reference[level] is None
+                                                  else _rounded(figures[level] - reference[level]))
     return out
 
 

@@ -121,8 +121,8 @@ def per_modality_weights(labelled: list[dict], y: np.ndarray, weights: np.ndarra
 
 def basal_finding_accuracy(labelled: list[dict], y: np.ndarray, weights: np.ndarray, rows: list[int]) -> dict:
     """Sensitivity and specificity of the basal crackle finding for ILD at the clinic, weighted for
-    verification; 95% CIs are Wilson intervals of the unweighted counts (an approximation;
-    :func:`evaluation.binned.finding_accuracy`, which the region's secure sums use too)."""
+    verification; 95% CIs are Wilson intervals of the weighted proportions at their effective
+    sizes (:func:`evaluation.binned.finding_accuracy`, which the region's secure sums use too)."""
     level = np.array([labelled[index].get("crackle_level") == "basal" for index in rows], dtype=bool)
     return finding_accuracy(finding_counts(y[rows], level, weights=weights[rows]))
 

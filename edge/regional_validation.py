@@ -3,7 +3,9 @@
 A federation's validation round (``federated/apps.py``) measures each modality on the confirmed
 outcomes of every clinic that answered, without pooling a row: per modality the patients, those
 with ILD, the number of clinics, the AUC with its DeLong 95% interval and the ECE, and for lung
-sounds the basal crackle finding's sensitivity and specificity. The hospital
+sounds the basal crackle finding's sensitivity and specificity. Every figure is weighted for
+verification and so is every interval (:mod:`evaluation.binned`: the sums carry the squared
+weights); the file carries the Kish effective numbers of patients beside the counts. The hospital
 turns a run's result into a **regional validation file** (:func:`document_from_federation`,
 ``ildscreen federated publish-validation``) and signs its exact bytes with the Ed25519 key whose
 public half the clinics pin in ``model_signing_keys`` (the key that signs model bundles):
@@ -20,6 +22,12 @@ A clinic installs it with ``ildscreen regional-validation install FILE``. Layout
 A version id is ``region-<issued UTC time>_<first 12 hex of the file's sha256>``. A file that is
 not signed by a pinned key, is not such a document, or holds an impossible figure is refused with
 the reason and nothing stored changes.
+
+Format 2 (this one) has intervals that respect the verification weights. A format 1 file is
+refused, installed or already active (then it is not used, with the reason): its intervals came
+from the unweighted counts, too narrow under verification weights, so a modality could pass the
+rule's lower bounds on evidence that does not support them. Its federation result cannot be
+republished either (it lacks the effective counts): the region runs its validation round again.
 
 What it does: the evidence model (:func:`edge.fusion.evidence.regional_status`) judges each
 modality's regional figures by the same :class:`~edge.fusion.evidence.ValidationRule` rows as a
@@ -51,6 +59,9 @@ logger = logging.getLogger(__name__)
 FILE_NAME = "regional-validation.json"
 SIGNATURE_SUFFIX = ".sig"
 KIND = "ildscreen.regional_validation"
+FORMAT = 2  # 2: intervals weighted for verification; 1 (refused): intervals of the unweighted counts
+FORMAT_1_REASON = ("format 1: its intervals come from the unweighted counts and are too narrow under "
+                   "verification weights; ask the hospital for a format 2 file from a new validation round")
 MAX_FILE_BYTES = 256 * 1024  # a few modalities' figures: a few kilobytes
 NONE_ID = BUNDLED_ID  # no regional validation installed (the pointer absent), as ModelStore calls it
 
@@ -68,13 +79,21 @@ class RegionalFigures(BaseModel):
     positive_patients: int = Field(..., ge=0, title="Of them, patients with ILD")
     clinics: int = Field(..., ge=1, title="Clinics that answered the validation round")
     auc: Optional[float] = Field(None, ge=0, le=1, title="AUC (verification-weighted)")
-    auc_ci95: Optional[tuple[float, float]] = Field(None, title="DeLong 95% interval of the AUC")
+    auc_ci95: Optional[tuple[float, float]] = Field(None, title="DeLong 95% interval of the AUC, weighted "
+                                                                 "(squared verification weights per bin)")
+    effective_patients: Optional[float] = Field(..., ge=0, title="Kish effective number of patients: cases' "
+                                                                 "plus non-cases' (sum w)^2 / sum w^2 (None: not "
+                                                                 "estimable)")
+    effective_positive_patients: Optional[float] = Field(..., ge=0, title="Kish effective number of patients "
+                                                                          "with ILD")
     ece: Optional[float] = Field(None, ge=0, le=1, title="Expected calibration error (ten bins)")
     sensitivity: Optional[float] = Field(None, ge=0, le=1, title="Sensitivity of the modality's finding "
                                                                    "(lung sounds: basal crackles), weighted")
-    sensitivity_ci95: Optional[tuple[float, float]] = Field(None, title="Wilson 95% interval (unweighted counts)")
+    sensitivity_ci95: Optional[tuple[float, float]] = Field(None, title="Wilson 95% interval of the weighted "
+                                                                        "proportion, at its effective size")
     specificity: Optional[float] = Field(None, ge=0, le=1, title="Specificity of the finding, weighted")
-    specificity_ci95: Optional[tuple[float, float]] = Field(None, title="Wilson 95% interval (unweighted counts)")
+    specificity_ci95: Optional[tuple[float, float]] = Field(None, title="Wilson 95% interval of the weighted "
+                                                                        "proportion, at its effective size")
     model_version: Optional[str] = Field(None, min_length=1, max_length=200,
                                          title="The model the region validated ('name-version'), when named; "
                                                "the figures then count only where that model serves")
@@ -89,6 +108,10 @@ class RegionalFigures(BaseModel):
                 raise ValueError(f"{key} and {key}_ci95 come together (both or neither)")
             if interval is not None and not 0 <= interval[0] <= point <= interval[1] <= 1:
                 raise ValueError(f"{key}_ci95 {list(interval)} must hold the {key} {point} within [0, 1]")
+        if None not in (self.effective_positive_patients, self.effective_patients) and \
+                self.effective_positive_patients > self.effective_patients:
+            raise ValueError(f"effective_positive_patients {self.effective_positive_patients} exceeds "
+                             f"effective_patients {self.effective_patients}")
         if (self.sensitivity is None) != (self.specificity is None):
             raise ValueError("sensitivity and specificity come together (both or neither)")
         return self
@@ -100,7 +123,7 @@ class RegionalValidation(BaseModel):
     model_config = ConfigDict(extra="forbid", title="Regional validation")
 
     kind: Literal["ildscreen.regional_validation"] = Field(..., title="What this file is")
-    format: Literal[1] = Field(..., title="Format version")
+    format: Literal[2] = Field(..., title="Format version (2: intervals weighted for verification)")
     region: str = Field(..., min_length=1, max_length=200, title="The programme region that validated")
     issued_at: dt.datetime = Field(..., title="When the hospital issued it (UTC, with offset)")
     federation_result: str = Field(..., min_length=1, max_length=300,
@@ -123,6 +146,12 @@ def parse_document(data: bytes, *, source: str) -> RegionalValidation:
         raise RegionalValidationError(f"{source} refused: {len(data)} bytes, a regional validation is at most "
                                       f"{MAX_FILE_BYTES}")
     try:
+        declared = json.loads(data)
+    except ValueError:
+        declared = None  # not JSON: the model's check below names what is wrong
+    if isinstance(declared, dict) and declared.get("format") == 1:
+        raise RegionalValidationError(f"{source} refused: {FORMAT_1_REASON}")
+    try:
         return RegionalValidation.model_validate_json(data)
     except pydantic.ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(part) for part in error['loc']) or 'file'}: {error['msg']}"
@@ -134,10 +163,11 @@ def document_from_federation(result: dict, *, region: str, result_name: str,
                              model_versions: Optional[dict[str, str]] = None,
                              issued_at: Optional[dt.datetime] = None) -> dict:
     """The regional validation file's content from a federation run's result (its ``validation``:
-    per target ``n``, ``events``, ``clinics``, ``auc``, ``auc_ci95``, ``ece``). Only the stored
-    modalities are carried (the run's own labs model is not one); ``model_versions`` names the
-    model each modality's outputs came from (``name-version``). Raises
-    ``RegionalValidationError`` when the result holds no modality or an impossible figure."""
+    per target ``n``, ``events``, ``clinics``, ``auc``, ``auc_ci95``, ``ece``, ``effective_n``,
+    ``effective_events``). Only the stored modalities are carried (the run's own labs model is not
+    one); ``model_versions`` names the model each modality's outputs came from (``name-version``).
+    Raises ``RegionalValidationError`` when the result holds no modality, an impossible figure, or
+    comes from a run before the intervals were weighted (no effective counts)."""
     model_versions = model_versions or {}
     unknown = sorted(set(model_versions) - set(MODALITIES))
     if unknown:
@@ -151,6 +181,10 @@ def document_from_federation(result: dict, *, region: str, result_name: str,
         figures = validation.get(name)
         if not isinstance(figures, dict):
             continue
+        if "effective_n" not in figures:
+            raise RegionalValidationError(
+                f"{result_name}: {name} has no effective counts: a run from before the intervals were weighted for "
+                "verification, whose intervals are too narrow; run the validation round again")
         auc_ci95 = figures.get("auc_ci95")
         finding = figures.get("basal_finding") or {}
         complete = all(finding.get(key) is not None for key in ("sensitivity", "sensitivity_ci95", "specificity",
@@ -158,14 +192,21 @@ def document_from_federation(result: dict, *, region: str, result_name: str,
         modalities[name] = {"patients": figures.get("n"), "positive_patients": figures.get("events"),
                             "clinics": figures.get("clinics"), "auc": figures.get("auc") if auc_ci95 else None,
                             "auc_ci95": auc_ci95, "ece": figures.get("ece"),
+                            "effective_patients": _rounded(figures.get("effective_n")),
+                            "effective_positive_patients": _rounded(figures.get("effective_events")),
                             **{key: finding[key] if complete else None for key in
                                ("sensitivity", "sensitivity_ci95", "specificity", "specificity_ci95")},
                             "model_version": model_versions.get(name)}
-    document = {"kind": KIND, "format": 1, "region": region,
+    document = {"kind": KIND, "format": FORMAT, "region": region,
                 "issued_at": (issued_at or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
                 "federation_result": result_name, "modalities": modalities}
     parse_document(json.dumps(document).encode("utf-8"), source=result_name)
     return document
+
+
+def _rounded(value) -> Optional[float]:
+    """An effective count to one decimal (what it is read for), None kept."""
+    return None if value is None else round(float(value), 1)
 
 
 @dataclasses.dataclass(frozen=True)

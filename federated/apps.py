@@ -14,7 +14,8 @@ clinic's vector. Three kinds of round:
   so after a few rounds the federated model is the central fit on the pooled rows;
 - ``validation``: binned sums of each score the clinic validates (the federated labs model on
   its held-out rows; each modality's stored output against its confirmed outcomes, with
-  verification weights), from which the hospital reads AUC and ECE (:mod:`evaluation.binned`).
+  verification weights, and the weights' squares so that the intervals respect them), from which
+  the hospital reads AUC with its weighted DeLong interval and ECE (:mod:`evaluation.binned`).
 
 A clinic may add differential-privacy noise to its Newton sums (its ``dp-*`` node config,
 :class:`federated.privacy.LocalPrivacy`); the hospital then floors the noisy information matrix's
@@ -50,6 +51,7 @@ from evaluation.binned import (  # noqa: E402
     binned_auc_ci95,
     binned_counts,
     binned_ece,
+    binned_effective_counts,
     finding_accuracy,
     risk_bins,
 )
@@ -73,7 +75,11 @@ LUNG_SOUNDS = "auscultation"  # its validation also sums the basal crackle findi
 # SecAgg+ settings (programme assumptions). A clinic's values are its sums / rows, a few units at
 # most; SecAgg+ multiplies them by rows / MAX_CLINIC_ROWS and quantises [-32, 32] into 2**26 levels,
 # so each unmasked sum is exact to about 64 / 2**26 * MAX_CLINIC_ROWS = 0.005. Sums of up to 63
-# clinics' quantised values fit SecAgg+'s 2**32 modulus.
+# clinics' quantised values fit SecAgg+'s 2**32 modulus. The validation round's squared weights
+# travel in units of evaluation.binned.SQUARED_WEIGHT_UNIT (32): with weights up to 32 they fit
+# wherever the weighted counts fit, each exact to about 0.005 * 32 = 0.15 (unbiased: SecAgg+ rounds
+# stochastically), a fraction of a percent of an interval's width
+# (tests/federated/test_federated_apps.py).
 CLIPPING_RANGE = 32.0
 QUANTIZATION_RANGE = 2 ** 26
 MAX_CLINIC_ROWS = 5_000
@@ -276,11 +282,16 @@ class RegionalFederation(Strategy):
 
 
 def _validation_figures(bins: np.ndarray, clinics: int) -> dict:
-    """AUC with its DeLong 95% interval, ECE and counts of one target from the federation's binned
-    sums (None where not estimable); ``clinics`` answered the round."""
+    """AUC with its weighted DeLong 95% interval, ECE, counts and Kish effective counts
+    (``effective_n``, ``effective_events``: what the verification weights leave of the rows) of one
+    target from the federation's binned sums (None where not estimable); ``clinics`` answered the
+    round."""
     cases, non_cases = binned_counts(bins)
+    effective_cases, effective_non_cases = binned_effective_counts(bins)
     figures = {"n": cases + non_cases, "events": cases, "clinics": clinics, "auc": None, "auc_ci95": None,
-               "ece": None}
+               "ece": None, "effective_events": effective_cases,
+               "effective_n": (None if effective_cases is None or effective_non_cases is None
+                               else effective_cases + effective_non_cases)}
     try:
         figures["auc"] = binned_auc(bins)
         figures["ece"] = binned_ece(bins)

@@ -91,8 +91,12 @@ def download(dataset, dest, mirror):
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as one JSON object.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write report.html (one page per population), plots, predictions.csv and audio_metrics.json here.")
+@click.option("--stress", is_flag=True,
+              help="Also score the same recordings changed as another stethoscope or room would change them (quieter, "
+                   "44.1 kHz, bell- and diaphragm-like filtering, white noise) and report each condition's AUCs and "
+                   "accepted share beside the recordings as recorded (FP32; about six times the scoring time).")
 @data_dir_option
-def evaluate(data, population, part, icbhi_dirs, as_json, out_dir, data_dir):
+def evaluate(data, population, part, icbhi_dirs, as_json, out_dir, stress, data_dir):
     """Validate the active crackle model on real recordings with expert labels, per population.
 
     Scores every recording of the chosen patients through the service's own path (quality gate,
@@ -134,6 +138,8 @@ def evaluate(data, population, part, icbhi_dirs, as_json, out_dir, data_dir):
         icbhi = [recording for folder in icbhi_dirs for recording in load_icbhi(folder)]
         report, rows = validation.evaluate_model(recordings, runs={name: model.run for name, model in models.items()},
                                                  entry=entry, icbhi=icbhi)
+        if stress:
+            report["stress"] = validation.stress_test(recordings, run=models["fp32"].run, entry=entry)
     except IldscreenError as exc:
         raise click.ClickException(exc.message) from exc
     except (AudioError, DatasetError, ModelError, EvaluationError) as exc:
@@ -184,6 +190,12 @@ def _echo_summary(report, part):
         icbhi_report = report["icbhi_adults"]
         click.echo(f"ICBHI adults: {icbhi_report['crackle_free_called_negative']}/{icbhi_report['crackle_free']} "
                    f"crackle-free recordings called negative ({icbhi_report['crackle_free_refused']} refused)")
+    for population, table in (report.get("stress") or {}).items():
+        for condition, figures in table.items():
+            aucs = ", ".join(f"{level.replace('_auc', '')} AUC {figures[level]:.3f}" for level in ("recording_auc", "patient_auc")
+                             if figures[level] is not None)
+            click.echo(f"  stress {population}, {condition}: {figures['accepted']}/{figures['recordings']} accepted"
+                       + (f"; {aucs}" if aucs else ""))
     if "manifest_check" in report:
         click.echo("manifest reproduced" if report["manifest_check"]["all_ok"] else "manifest NOT reproduced: "
                    + json.dumps(report["manifest_check"]["metrics"]))

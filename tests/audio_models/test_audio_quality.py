@@ -65,7 +65,18 @@ def test_empty_recording_is_too_short():
 def test_silent():
     quiet = 1e-5 * np.random.default_rng(0).standard_normal(40000) + 0.2  # DC offset, no sound
     (issue,) = _issues(quiet)
-    assert issue.startswith("silent: level -100.0 dBFS, below -60 dBFS")
+    assert issue.startswith("silent: level -100.0 dBFS, below -80 dBFS")
+
+
+def test_a_quiet_stethoscope_is_not_silent(breath_like):
+    """The model scales each window to unit RMS: breathing recorded 40 dB below the fixture's -26 dBFS
+    (as quiet as the quietest real SPRSound recordings) is judged, not refused as silent; a
+    muted line (the 16-bit noise floor) is."""
+    quiet = breath_like * 10 ** (-40 / 20)
+    assert _issues(quiet) == ()
+    floor = np.random.default_rng(2).standard_normal(len(breath_like)) * 10 ** (-101 / 20)
+    (issue,) = _issues(floor)
+    assert issue.startswith("silent: ")
 
 
 def test_clipped(breath_like):
@@ -108,27 +119,15 @@ def test_speech(breath_like):
     assert issue.startswith("speech: ") and issue.endswith("limit 25%")
 
 
-def _steady(kind, n, rng):
-    white = rng.standard_normal(n)
-    if kind == "white":
-        return white
-    if kind == "low-pass":
-        return np.convolve(white, np.ones(8) / 8, mode="same")
-    spectrum = np.fft.rfft(white)  # pink: power falling as 1/f
-    spectrum[1:] /= np.sqrt(np.arange(1, len(spectrum)))
-    return np.fft.irfft(spectrum, n)
-
-
-@pytest.mark.parametrize("kind", ["white", "pink", "low-pass"])
-@pytest.mark.parametrize("seconds", [6.5, 30.0])
-def test_a_steady_hiss_without_breathing_is_refused(kind, seconds):
-    """A chest piece in the air or a noisy line records steady noise; the learned quality head
+@pytest.mark.parametrize("seconds", [6.5, 30.0, 120.0])
+def test_a_steady_hiss_without_breathing_is_refused(seconds):
+    """A chest piece in the air or a noisy line records steady hiss; the learned quality head
     passed white noise for adults, so the crackle model would have judged a hiss."""
-    x = _steady(kind, int(seconds * 4000), np.random.default_rng(5))
+    x = np.random.default_rng(5).standard_normal(int(seconds * 4000))
     (issue,) = _issues(0.05 * x / x.std())
     assert issue.startswith("no_breath_sounds: the sound's level varies ")
-    assert issue.endswith("at least 4 dB expected from breathing")
-    assert float(issue.split("varies ")[1].split(" dB")[0]) < 3.0
+    assert issue.endswith("at least 2.5 dB expected from breathing")
+    assert float(issue.split("varies ")[1].split(" dB")[0]) < 2.0
 
 
 def test_breathing_under_a_steady_hiss_passes_until_the_hiss_hides_it(breath_like):
@@ -141,12 +140,26 @@ def test_breathing_under_a_steady_hiss_passes_until_the_hiss_hides_it(breath_lik
     assert issue.startswith("no_breath_sounds: ")
 
 
+def test_a_hissy_stethoscope_does_not_hide_real_breathing(kauh_dir):
+    """White noise 20 dB below a real adult recording (a hissy stethoscope or line) fills the band
+    above 1 kHz, not the breath band: every KAUH recording still passes the breathing rule (a
+    300-1800 Hz band refused a quarter of them)."""
+    import zlib
+
+    paths = sorted((kauh_dir / "audio").glob("*.flac"))
+    for path in paths:
+        x, _ = read_audio(path)
+        x = np.asarray(x, dtype=np.float64)
+        hiss = np.random.default_rng(zlib.crc32(path.name.encode())).standard_normal(len(x))
+        noisy = x + 0.1 * np.sqrt(np.mean((x - x.mean()) ** 2)) * hiss
+        assert not [i for i in _issues(noisy) if i.startswith("no_breath_sounds")], path.name
+
+
 def test_every_real_adult_recording_rises_and_falls_with_breathing(icbhi_dir, kauh_dir):
     """The breathing rule refuses no real adult chest recording: every KAUH recording in all three
-    filter modes (bell mode is the quietest above 300 Hz) and the ICBHI samples spread at least 1 dB
-    more than the line. (The children's recordings are checked by ``ildscreen audio evaluate``:
+    filter modes and the ICBHI samples spread at least 1 dB more than the line. (The children's recordings are checked by ``ildscreen audio evaluate``:
     ``test_audio_validation``.)"""
-    from audio_models.quality import BREATH_SPREAD_DB, band_slice_levels, breath_spread_db
+    from audio_models.quality import BREATH_SPREAD_DB, breath_spread_db, slice_spectra
     from audio_models.resample import resample
 
     paths = sorted(icbhi_dir.glob("*.wav")) + sorted((kauh_dir / "audio").glob("*.flac"))
@@ -154,7 +167,7 @@ def test_every_real_adult_recording_rises_and_falls_with_breathing(icbhi_dir, ka
     for path in paths:
         x, sr = read_audio(path)
         x = x if sr == 4000 else resample(x, orig_sr=sr, target_sr=4000)
-        assert breath_spread_db(band_slice_levels(x, sample_rate=4000)) >= BREATH_SPREAD_DB + 1.0, path.name
+        assert breath_spread_db(slice_spectra(x, sample_rate=4000)) >= BREATH_SPREAD_DB + 1.0, path.name
 
 
 def test_a_wheeze_is_not_speech(breath_like):

@@ -137,6 +137,26 @@ def test_adults_alone_are_evaluated_and_checked_against_their_own_figures(shared
     assert report["manifest_check"]["all_ok"]
 
 
+def test_the_stress_check_scores_the_adults_as_other_stethoscopes_would_record_them(shared_data_dir):
+    """``--stress`` reports each condition beside the recordings as recorded. The model scales each
+    window to unit RMS, so a quieter stethoscope or a 44.1 kHz source changes nothing; a hissy
+    stethoscope (white noise 20 dB below the sound) must not make the gate refuse the adults' real
+    recordings (a breathing rule judged at 300-1800 Hz refused three quarters of them)."""
+    result = CliRunner().invoke(audio, ["evaluate", "--data", str(shared_data_dir), "--population", "adults",
+                                        "--stress", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    table = report["stress"]["adults"]
+    assert set(table) == {"as recorded", *validation.STRESS_CONDITIONS}
+    recorded = table["as recorded"]
+    assert recorded["recording_auc"] == report["populations"]["adults"]["recording"]["auc"]
+    assert recorded["accepted"] == report["populations"]["adults"]["recording"]["recordings"]
+    for condition in ("20 dB quieter", "sampled at 44.1 kHz"):
+        assert abs(table[condition]["recording_auc_difference"]) <= 0.01, condition
+        assert table[condition]["accepted"] == recorded["accepted"], condition
+    assert table["white noise 20 dB below the sound"]["accepted_share"] >= 0.9
+
+
 def test_a_folder_whose_test_patients_differ_is_refused_and_can_be_scored_with_part_all(kauh_dir, tmp_path):
     folder = tmp_path / "kauh"
     shutil.copytree(kauh_dir, folder)

@@ -1,7 +1,9 @@
 """The region's validation feeds a modality's status (issue 29, item 4): the hospital publishes a
 federation's validation as a signed file, a clinic installs it, and the same validation rule that
 judges a clinic's own outcomes decides whether it counts. A failing regional result never counts;
-a bad file is refused with its reason and nothing stored changes."""
+a bad file is refused with its reason and nothing stored changes. A format 1 file (intervals of the
+unweighted counts, too narrow under verification weights) is refused, installed or already active,
+and a federation result from before the weighted intervals cannot be published."""
 import json
 import math
 
@@ -25,7 +27,8 @@ from support import TEST_PUBLIC_KEY, TEST_SIGNING_KEY_PEM, trust_test_key
 
 LABS_ENTRY = json.loads((BUNDLED_DIR / "manifest.json").read_text())["models"]["labs"]  # synthetic-trained
 SERVED_LABS = f"{LABS_ENTRY['name']}-{LABS_ENTRY['version']}"
-PASSING = {"n": 240, "events": 60, "clinics": 6, "auc": 0.82, "auc_ci95": [0.76, 0.88], "ece": 0.04}
+PASSING = {"n": 240, "events": 60, "clinics": 6, "auc": 0.82, "auc_ci95": [0.76, 0.88], "ece": 0.04,
+           "effective_n": 151.23, "effective_events": 41.77}
 RESULT = {"rounds": [], "validation": {"federated_labs_model": PASSING, "labs": PASSING,
                                        "breath": {**PASSING, "auc": 0.68, "auc_ci95": [0.61, 0.75]},
                                        "auscultation": PASSING}}
@@ -292,3 +295,56 @@ def test_a_published_lung_sound_validation_carries_the_basal_findings_accuracy()
     broken = {**document, "modalities": {"auscultation": {**figures, "specificity": None, "specificity_ci95": None}}}
     with pytest.raises(RegionalValidationError, match="sensitivity and specificity come together"):
         parse_document(json.dumps(broken).encode(), source="broken.json")
+
+
+def _format_1(document):
+    """The same figures as the region published them before its intervals were weighted."""
+    modalities = {name: {key: value for key, value in figures.items() if not key.startswith("effective_")}
+                  for name, figures in document["modalities"].items()}
+    return {**document, "format": 1, "modalities": modalities}
+
+
+def test_a_format_1_file_is_refused_with_the_reason_and_nothing_stored_changes(settings, tmp_path):
+    publish(tmp_path)
+    assert run("regional-validation", "install", tmp_path / "regional-validation.json",
+               "--data-dir", settings.data_dir).exit_code == 0
+    before = stored_tree(settings)
+    outcome = run("regional-validation", "install", _signed(tmp_path, _format_1(GOOD)), "--data-dir", settings.data_dir)
+    assert outcome.exit_code == 1 and "format 1: its intervals come from the unweighted counts" in outcome.output
+    assert "Traceback" not in outcome.output and stored_tree(settings) == before
+
+
+def test_an_active_format_1_file_is_not_used_and_the_reason_is_shown(settings, tmp_path, monkeypatch):
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from edge import regional_validation
+
+    old = _signed(tmp_path, _format_1(GOOD))
+    with monkeypatch.context() as patched:  # installed by a clinic before it upgraded: no format check then
+        patched.setattr(regional_validation, "parse_document", lambda data, source: SimpleNamespace(
+            issued_at=dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)))
+        assert run("regional-validation", "install", old, "--data-dir", settings.data_dir).exit_code == 0
+    selection = select_active_regional_validation(settings.models_path, settings.model_signing_keys)
+    assert selection.figures("labs") is None and "format 1: its intervals come from the unweighted" in selection.error
+    shown = run("regional-validation", "show", "--data-dir", settings.data_dir)
+    assert shown.exit_code == 1 and "format 1" in shown.output
+
+
+def test_a_federation_result_from_before_the_weighted_intervals_cannot_be_published(tmp_path):
+    old = {"validation": {"labs": {key: value for key, value in PASSING.items() if not key.startswith("effective_")}}}
+    with pytest.raises(RegionalValidationError, match="labs has no effective counts: a run from before"):
+        document_from_federation(old, region="North", result_name="run.json")
+    outcome, out = publish(tmp_path, old)
+    assert outcome.exit_code == 1 and "run the validation round again" in outcome.output and not out.exists()
+
+
+def test_the_file_carries_the_effective_numbers_of_patients_beside_the_counts():
+    figures = GOOD["modalities"]["labs"]
+    assert GOOD["format"] == 2 and figures["patients"] == 240 and figures["positive_patients"] == 60
+    assert figures["effective_patients"] == 151.2 and figures["effective_positive_patients"] == 41.8
+    with pytest.raises(RegionalValidationError, match="effective_positive_patients 200.0 exceeds effective_patients"):
+        parse_document(json.dumps(_with_labs(effective_positive_patients=200.0)).encode(), source="bad.json")
+    with pytest.raises(RegionalValidationError, match="effective_patients: Field required"):
+        parse_document(json.dumps({**GOOD, "modalities": {"labs": {
+            key: value for key, value in figures.items() if key != "effective_patients"}}}).encode(), source="old.json")

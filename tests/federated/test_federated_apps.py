@@ -1,7 +1,9 @@
 """The hospital's plan and the clinic's answers, without processes: federated Newton on summed
 clinic vectors reaches the central fit; the strategy reads each secure sum right, names a clinic
 that stops answering and leaves it out; a clinic's ClientApp reads its edge database read-only
-and sends only sums divided by its rows."""
+and sends only sums divided by its rows. The validation sums' squared verification weights survive
+SecAgg+'s clipping and quantisation, and a region that passed the rule only on an interval that
+ignored the weights no longer counts."""
 import hashlib
 import json
 from types import SimpleNamespace
@@ -9,8 +11,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from evaluation.binned import BIN_LENGTH, binned_auc, binned_auc_ci95, risk_bins
-from federated.apps import NEWTON, STATISTICS, VALIDATION, ClinicClient, RegionalFederation
+from evaluation.binned import BIN_LENGTH, binned_auc, binned_auc_ci95, binned_counts, risk_bins
+from federated.apps import (CLIPPING_RANGE, MAX_CLINIC_ROWS, NEWTON, QUANTIZATION_RANGE, STATISTICS, VALIDATION,
+                            ClinicClient, RegionalFederation)
 from federated.clinic_data import LABS_MODEL, ClinicData
 from federated.errors import FederatedError
 from federated.model import N_COEFFICIENTS, NEWTON_LENGTH, Scaler, feature_statistics, fit_logistic, newton_step, newton_sums
@@ -36,8 +39,9 @@ class Proxy(SimpleNamespace):
     pass
 
 
-def answers(client_data, stage, theta, scaler=None, targets=(), first_cid=0):
-    """What SecAgg+ hands the strategy: every result carries the weighted mean of the clinics' vectors."""
+def answers(client_data, stage, theta, scaler=None, targets=(), first_cid=0, *, quantised=False):
+    """What SecAgg+ hands the strategy: every result carries the weighted mean of the clinics'
+    vectors (``quantised``: as SecAgg+ encodes them, :func:`secure_mean`)."""
     config = {"stage": stage}
     if scaler is not None:
         config.update(scaler=scaler.to_bytes(), n_examples=scaler.n_examples)
@@ -45,10 +49,28 @@ def answers(client_data, stage, theta, scaler=None, targets=(), first_cid=0):
         config["targets"] = json.dumps(list(targets))
     fits = [ClinicClient(data).fit([theta], config) for data in client_data]
     rows = sum(fit[1] for fit in fits)
-    mean = sum(fit[0][0] * fit[1] for fit in fits) / rows
+    mean = secure_mean(fits) if quantised else sum(fit[0][0] * fit[1] for fit in fits) / rows
     from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
     return [(Proxy(cid=str(first_cid + index)), FitRes(Status(Code.OK, ""), ndarrays_to_parameters([mean]), fit[1], fit[2]))
             for index, fit in enumerate(fits)]
+
+
+def secure_mean(fits):
+    """The mean SecAgg+ unmasks, with Flower's own quantisation as ``federated.apps`` sets it up:
+    each clinic's vector times its quantised weight (rows / MAX_CLINIC_ROWS), clipped to
+    +-CLIPPING_RANGE and stochastically rounded to QUANTIZATION_RANGE levels; the hospital
+    dequantises the sum and divides by the summed weights (Flower 1.39's secaggplus_mod and
+    SecAggPlusWorkflow; the masks cancel and are left out)."""
+    from flwr.common.secure_aggregation.quantization import dequantize, quantize
+
+    total, ratios = 0, 0
+    for vectors, rows, _ in fits:
+        ratio = round(rows / MAX_CLINIC_ROWS * QUANTIZATION_RANGE)
+        total = total + quantize([vectors[0] * (ratio / QUANTIZATION_RANGE)], CLIPPING_RANGE,
+                                 QUANTIZATION_RANGE)[0].astype(np.int64)
+        ratios += ratio
+    summed = dequantize([total], CLIPPING_RANGE, QUANTIZATION_RANGE)[0] - (len(fits) - 1) * CLIPPING_RANGE
+    return summed * QUANTIZATION_RANGE / ratios
 
 
 def test_the_strategy_reads_statistics_newton_and_validation_sums_and_names_a_silent_clinic(clinics):
@@ -108,7 +130,7 @@ def test_the_clinic_reads_its_labelled_visits_read_only_with_verification_weight
     assert 0 < y.size < 60 and set(np.unique(y)) <= {0.0, 1.0}
     assert np.all((p > 0) & (p < 1)) and np.all(w >= 1) and w.max() > 1  # verification-biased: weights above 1
     bins = ClinicClient(data)._bins("labs", np.zeros(N_COEFFICIENTS), Scaler.of(np.ones((2, N_COEFFICIENTS - 1))))
-    assert bins.shape == (BIN_LENGTH,) and bins[-2:].sum() == y.size
+    assert bins.shape == (BIN_LENGTH,) and sum(binned_counts(bins)) == y.size
     assert hashlib.sha256(database.read_bytes()).hexdigest() == before
 
 
@@ -289,3 +311,76 @@ def test_the_region_reads_the_basal_crackle_findings_accuracy_from_the_summed_co
     assert found["sensitivity"] == pytest.approx(expected["sensitivity"], abs=1e-3)  # weighted 3 of 5
     assert found["specificity"] == pytest.approx(expected["specificity"], abs=1e-3)
     assert found["sensitivity_ci95"] == pytest.approx(expected["sensitivity_ci95"], abs=1e-9)
+
+
+def weighted_visits(modality, y, p, w, first_id, basal=None):
+    """Labelled visits of one modality with their verification weights, as a clinic stores them."""
+    visits = [{"patient_id": first_id + i, "label": int(label), "modality_probabilities": {modality: float(risk)}}
+              for i, (label, risk) in enumerate(zip(y, p))]
+    for visit, finding in zip(visits, basal if basal is not None else []):
+        visit["crackle_level"] = "basal" if finding else "none"
+    return ClinicData(f"clinic-{first_id}", _labelled=(visits, np.asarray(w, dtype=float)))
+
+
+def test_squared_verification_weights_survive_secaggs_clipping_and_quantisation(clinics):
+    from binned_reference import verification_weighted_cohort
+    from evaluation.binned import finding_accuracy, finding_counts
+
+    parts = [verification_weighted_cohort(seed, n) for seed, n in ((21, 60), (22, 300), (23, 1200))]
+    parts.append((np.array([1, 0, 0, 1, 0, 0, 0, 0]), np.full(8, 0.1), np.full(8, 20.0)))  # all unreferred
+    rng = np.random.default_rng(24)
+    basal = [(rng.uniform(size=y.size) < np.where(y == 1, 0.75, 0.2)) for y, _, _ in parts]
+    data = [weighted_visits("auscultation", y, p, w, 10_000 * index, hit)
+            for index, ((y, p, w), hit) in enumerate(zip(parts, basal))]
+    # the small clinic's squared weights are 400 per row, past the clipping range: in units of 32 they fit
+    assert (parts[-1][2] ** 2).mean() > CLIPPING_RANGE
+    strategy = RegionalFederation(n_clinics=4, newton_rounds=1, targets=["auscultation"])
+    strategy.scaler = Scaler.of(clinics[0].X_train)
+    strategy.rounds.append({"round": 3, "stage": VALIDATION, "completed": False})
+    np.random.seed(25)  # Flower's stochastic rounding draws from numpy's global generator
+    strategy.aggregate_fit(3, answers(data, VALIDATION, strategy.theta, strategy.scaler, ["auscultation"],
+                                      quantised=True), [])
+    y, p, w = (np.concatenate([part[i] for part in parts]) for i in range(3))
+    hit = np.concatenate(basal)
+    exact = risk_bins(y, p, weights=w)
+    figures = strategy.validation["auscultation"]
+    assert figures["auc_ci95"] == pytest.approx(list(binned_auc_ci95(exact)), abs=5e-4)
+    assert figures["n"] == y.size and figures["events"] == y.sum()
+    assert figures["effective_n"] == pytest.approx(sum((w[y == k].sum() ** 2 / (w[y == k] ** 2).sum()) for k in (0, 1)),
+                                                   rel=1e-3)
+    expected = finding_accuracy(finding_counts(y, hit, weights=w))
+    for key in ("sensitivity_ci95", "specificity_ci95"):
+        assert figures["basal_finding"][key] == pytest.approx(expected[key], abs=5e-4)
+
+
+def test_a_region_that_passed_only_on_an_interval_ignoring_the_weights_no_longer_counts(clinics):
+    """Through the publish path: the federation's result, the hospital's file, the clinic's rule."""
+    from binned_reference import unweighted_count_interval, verification_weighted_cohort
+    from edge.fusion.evidence import ValidationRule, regional_status
+    from edge.regional_validation import SelectedRegionalValidation, document_from_federation, parse_document
+
+    parts = [verification_weighted_cohort(110 + k, n, separation=1.8) for k, n in enumerate((80, 120, 200))]
+    data = [weighted_visits("labs", y, p, w, 1_000 * index) for index, (y, p, w) in enumerate(parts)]
+    strategy = RegionalFederation(n_clinics=3, newton_rounds=1, targets=["labs"])
+    strategy.scaler = Scaler.of(clinics[0].X_train)
+    strategy.rounds.append({"round": 3, "stage": VALIDATION, "completed": False})
+    np.random.seed(26)
+    strategy.aggregate_fit(3, answers(data, VALIDATION, strategy.theta, strategy.scaler, ["labs"], quantised=True), [])
+    result = strategy.result()
+    rule, served = ValidationRule(), "labs-test-1"
+
+    def status(run_result):
+        document = document_from_federation(run_result, region="North", result_name="run.json",
+                                            model_versions={"labs": served})
+        selection = SelectedRegionalValidation("v", parse_document(json.dumps(document).encode(), source="test"))
+        return regional_status(selection.figures("labs"), rule, served_version=served)
+
+    pooled = sum(risk_bins(y, p, weights=w) for y, p, w in parts)
+    before = unweighted_count_interval(pooled)  # what the region published before
+    assert before[0] >= rule.site_min_auc_lower + 0.05
+    figures = result["validation"]["labs"]
+    assert figures["n"] >= rule.site_min_patients and figures["events"] >= rule.site_min_events
+    assert status({"validation": {"labs": {**figures, "auc_ci95": list(before)}}})["validated"]
+    now = status(result)
+    assert not now["validated"] and now["reason_code"] == "uncertain"
+    assert f"could be as low as {figures['auc_ci95'][0]:.2f}" in now["reason"] and figures["auc_ci95"][0] < 0.69
