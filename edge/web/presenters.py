@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Optional
 
 from edge.patients import VISIT_STEPS
+from edge.recordings import is_accepted
 from edge.web.i18n import CATALOG
 from tabular_models.lab_catalogue import ANALYTES
 
@@ -126,11 +127,12 @@ def lung_sounds(assessment: dict, recordings: list[dict]) -> Optional[dict]:
     the protocol's basal sites that were not heard (``bases_not_heard``: no take, or only takes the
     quality gate refused). A site that was not heard is never part of a "no crackles" finding.
 
-    None when the visit has no lung sounds to speak of (none recorded: the missing list says so).
-    With only refused takes there is no finding (``level`` None) and every base is not heard.
+    None when the assessment had no lung sounds and the visit has no take, or a usable take came
+    after it (the missing list says so until the risk is calculated again). With only refused
+    takes there is no finding (``level`` None) and every base is not heard.
     """
     item = assessment.get("contributions", {}).get("auscultation")
-    if item is None and not recordings:
+    if item is None and (not recordings or any(is_accepted(r) for r in recordings)):
         return None
     finding = (item or {}).get("finding") or {}
     protocol = finding.get("protocol_basal_sites") or \

@@ -124,6 +124,16 @@ def test_only_refused_takes_read_as_no_usable_recording_and_lung_sounds_still_to
     assert 'data-modality="auscultation"' in element(page, "not-measured")  # still to do, in the missing list
 
 
+def test_a_usable_take_after_the_result_is_never_called_refused(client, nurse, db, visit):
+    """The result was calculated before any take: a good take added since is not "no usable
+    recording"; lung sounds stay in the missing list until the risk is calculated again."""
+    assess(client, nurse, visit["id"])
+    stored_take(db, visit["id"], "posterior_left_base", 0.02)
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    assert 'id="lung-sounds"' not in page and CATALOG["lung_sounds_no_usable"]["en"] not in page
+    assert 'data-modality="auscultation"' in element(page, "not-measured")
+
+
 def counted_detector(monkeypatch):
     """A patient-level adult validation that passes the validation rule, so lung sounds count."""
     from edge import modalities
