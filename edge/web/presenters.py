@@ -195,6 +195,7 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
     recommendation = assessment.get("recommendation") or {}
     frequency_key, frequency_values = natural_frequency(percent if measured else assessment["pretest_probability"] * 100)
     red_flags = assessment.get("red_flags", [])
+    sounds = lung_sounds(assessment, recordings)
     return {
         "measured": bool(measured),
         "frequency_key": frequency_key,
@@ -215,7 +216,10 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
         "priority": recommendation.get("priority"),
         "rescreen_months": recommendation.get("rescreen_months"),
         "drivers": _drivers(assessment, recordings, lab_rows_),
-        "lung_sounds": lung_sounds(assessment, recordings),
+        "lung_sounds": sounds,
+        # Measured, not yet counted, each with its reason code; lung sounds say it beside their finding.
+        "not_counted": [(name, item.get("reason_code")) for name, item in assessment.get("contributions", {}).items()
+                        if name in (assessment.get("not_counted") or {}) and not (name == "auscultation" and sounds)],
         "not_measured": _not_measured(assessment, lab_rows_),
         "validation": validation,
         # Models that took part, each with what its manifest says about its evidence.

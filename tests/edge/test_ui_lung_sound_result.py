@@ -190,4 +190,5 @@ def test_lung_sounds_no_validation_counts_say_so_beside_the_finding_and_the_risk
     assert CATALOG["crackle_basal"][lang] in finding
     reason = CATALOG[f"not_counted_{crackles['reason_code']}"][lang]
     assert text("lung_sounds_not_counted", lang, reason=reason) in finding
+    assert page.count(str(escape(reason))) == 1  # said beside the finding, not again in a list apart
     assert 'id="exam-incomplete"' not in page
