@@ -26,12 +26,17 @@ window.addEventListener("online", () => { hideOffline(); flushDrafts(); });
 // dropped network never lands on the browser's error page with the form's values gone.
 const serverReachable = () => fetch("/healthz", {cache: "no-store"}).then((r) => r.ok, () => false);
 
+// One submission per form until the page is left: a second tap (a double tap, an impatient
+// tap) while the first is on its way is dropped, so a form never posts twice.
 document.addEventListener("submit", (event) => {
   const form = event.target;
   const button = event.submitter || form.querySelector("button[type=submit]");
+  if (form.dataset.sending === "yes") { event.preventDefault(); return; }
   if (form.dataset.reachable !== "yes") {
     event.preventDefault();
+    form.dataset.sending = "yes";
     serverReachable().then((ok) => {
+      delete form.dataset.sending;
       if (!ok) { showOffline(body().dataset.networkError); return; }
       hideOffline();
       form.dataset.reachable = "yes";
@@ -45,9 +50,15 @@ document.addEventListener("submit", (event) => {
     runCapture(form, button);
     return;
   }
+  form.dataset.sending = "yes";
   if (button && button.dataset.working) {
     setTimeout(() => { button.disabled = true; button.textContent = button.dataset.working; }, 0);
   }
+});
+
+// A page shown again from the history (Back) may be sent again: it is a new submission.
+window.addEventListener("pageshow", () => {
+  document.querySelectorAll("form[data-sending]").forEach((form) => { delete form.dataset.sending; });
 });
 
 // Drafts: fields marked data-draft are saved as they are typed; without a connection they wait

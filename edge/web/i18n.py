@@ -143,6 +143,15 @@ CATALOG: dict[str, dict[str, str]] = {
                  "zh-CN": "3–32 位字母、数字或短横线；不得使用姓名或证件号。"},
     "err_birth_year": {"en": "Enter a year between {low} and {high}.", "zh-CN": "请输入 {low} 至 {high} 之间的年份。"},
     "err_duplicate_code": {"en": "This code is already registered.", "zh-CN": "该编码已登记。"},
+    # A form sent twice (double tap, Back and send again): said plainly, nothing stored twice.
+    "already_registered": {"en": "This patient was already registered (the form was sent twice): no second record "
+                                 "was made.",
+                           "zh-CN": "该患者已登记（表单提交了两次）：未重复建档。"},
+    "visit_continued": {"en": "This patient's visit today was already open: it continues here, no second visit was "
+                              "started.",
+                        "zh-CN": "该患者今天的就诊已开启：在此继续，未开始第二次就诊。"},
+    "labs_already_saved": {"en": "These results were already saved: nothing was added twice.",
+                           "zh-CN": "这些结果已保存：未重复添加。"},
     "err_invalid": {"en": "Check this value.", "zh-CN": "请检查此项。"},
     "err_medications": {"en": "Plain medication names, 2–80 characters each.", "zh-CN": "药名需为 2–80 个普通字符。"},
     "err_number": {"en": "Enter a number.", "zh-CN": "请输入数字。"},
@@ -322,7 +331,22 @@ CATALOG: dict[str, dict[str, str]] = {
                         "zh-CN": "未经临床验证：风险模型及其所用模型尚未在患者中验证。请将风险视为研究性估计。"},
     "crackle_basal": {"en": "crackles at a lung base", "zh-CN": "肺底可闻及爆裂音"},
     "crackle_other_sites": {"en": "crackles away from the bases only", "zh-CN": "仅肺底以外部位有爆裂音"},
-    "crackle_none": {"en": "no crackles at the recorded sites", "zh-CN": "所录部位未闻及爆裂音"},
+    # Only sites with a usable take: a refused take or an unrecorded site is never "no crackles".
+    "crackle_none": {"en": "no crackles at the sites with a usable recording",
+                     "zh-CN": "有可用录音的部位未闻及爆裂音"},
+    # The result's lung-sound line (edge.web.presenters.lung_sounds): finding, sites heard, counted or not.
+    "lung_sound_finding": {"en": "Lung sounds: {finding} (heard at: {sites}).",
+                           "zh-CN": "肺部听诊：{finding}（听到的部位：{sites}）。"},
+    "lung_sounds_no_usable": {"en": "Lung sounds: no usable recording. Every take was refused by the quality check, "
+                                    "so nothing was heard and this step is still to do.",
+                              "zh-CN": "肺部听诊：没有可用录音。所有录音均未通过质量检查，因此什么也没有听到，此步骤仍待完成。"},
+    "lung_sounds_not_counted": {"en": "Measured, not yet counted: {reason}, so it did not change the risk.",
+                                "zh-CN": "已测量、尚未计入：{reason}，因此未改变风险。"},
+    "exam_incomplete": {"en": "Incomplete lung-sound exam: {sites} not heard (no usable recording). No crackles "
+                              "elsewhere does not rule out crackles at the lung bases: record these sites again "
+                              "before relying on this result.",
+                        "zh-CN": "肺部听诊不完整：{sites}未听到（没有可用录音）。其他部位未闻及爆裂音并不能排除肺底爆裂音："
+                                 "请先重新录这些部位，再依据本结果。"},
     "crackle_not_validated": {"en": "crackle detector not validated: not counted", "zh-CN": "爆裂音检测器未经验证：未计入"},
     "not_confirming": {"en": "A chest X-ray, 6-minute walk test or pulse oximetry cannot rule out ILD: use HRCT and PFTs.",
                        "zh-CN": "胸片、6 分钟步行试验或指脉氧不能排除间质性肺病：请用 HRCT 和肺功能检查。"},

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Optional
 
 from edge.patients import VISIT_STEPS
+from edge.recordings import is_accepted
 from edge.web.i18n import CATALOG
 from tabular_models.lab_catalogue import ANALYTES
 
@@ -120,6 +121,32 @@ def _not_measured(assessment: dict, lab_rows_: list[dict]) -> dict[str, list[str
     return {"modalities": list(assessment.get("missing", [])), "analytes": missing_analytes if entered else []}
 
 
+def lung_sounds(assessment: dict, recordings: list[dict]) -> Optional[dict]:
+    """What the result says about lung sounds, from the assessment's own finding: the crackle
+    level at the sites with a usable take (``sites_heard``), whether it counted (and why not), and
+    the protocol's basal sites that were not heard (``bases_not_heard``: no take, or only takes the
+    quality gate refused). A site that was not heard is never part of a "no crackles" finding.
+
+    None when the assessment had no lung sounds and the visit has no take, or a usable take came
+    after it (the missing list says so until the risk is calculated again). With only refused
+    takes there is no finding (``level`` None) and every base is not heard.
+    """
+    item = assessment.get("contributions", {}).get("auscultation")
+    if item is None and (not recordings or any(is_accepted(r) for r in recordings)):
+        return None
+    finding = (item or {}).get("finding") or {}
+    protocol = finding.get("protocol_basal_sites") or \
+        (assessment.get("evidence_options") or {}).get("protocol_basal_sites") or []
+    heard = list(finding.get("sites") or {})
+    return {
+        "level": finding.get("level"),
+        "sites_heard": heard,
+        "counted": bool(item) and item.get("counted", True),
+        "reason_code": (item or {}).get("reason_code"),
+        "bases_not_heard": [site for site in protocol if site not in heard],
+    }
+
+
 def natural_frequency(percent: float) -> tuple[str, dict]:
     """The risk as "N in 100 patients like this" (catalog key and values): never "about >99"."""
     if percent < 1:
@@ -168,6 +195,7 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
     recommendation = assessment.get("recommendation") or {}
     frequency_key, frequency_values = natural_frequency(percent if measured else assessment["pretest_probability"] * 100)
     red_flags = assessment.get("red_flags", [])
+    sounds = lung_sounds(assessment, recordings)
     return {
         "measured": bool(measured),
         "frequency_key": frequency_key,
@@ -188,6 +216,10 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
         "priority": recommendation.get("priority"),
         "rescreen_months": recommendation.get("rescreen_months"),
         "drivers": _drivers(assessment, recordings, lab_rows_),
+        "lung_sounds": sounds,
+        # Measured, not yet counted, each with its reason code; lung sounds say it beside their finding.
+        "not_counted": [(name, item.get("reason_code")) for name, item in assessment.get("contributions", {}).items()
+                        if name in (assessment.get("not_counted") or {}) and not (name == "auscultation" and sounds)],
         "not_measured": _not_measured(assessment, lab_rows_),
         "validation": validation,
         # Models that took part, each with what its manifest says about its evidence.

@@ -401,11 +401,28 @@ def register_patient():
         except PydanticValidationError as exc:
             errors = _field_errors(exc, g.lang)
         except Conflict:
+            twin = _same_patient_registered(values)
+            if twin is not None:  # the same form sent twice (double tap, Back and send again)
+                return redirect(url_for("ui.patient_timeline", patient_id=twin["id"], already=1))
             errors = {"code": translate("err_duplicate_code", g.lang)}
         else:
             return redirect(url_for("ui.patient_timeline", patient_id=patient["id"]))
     return render_template("patient_form.html", errors=errors, values=values, ctds=CTD_DIAGNOSES,
                            antibodies=AUTOANTIBODIES, symptoms=SYMPTOMS), 422 if errors else 200
+
+
+# What makes a second registration under a taken code the same form sent again, not a clash.
+SAME_REGISTRATION = ("birth_year", "sex", "ctd_diagnosis")
+
+
+def _same_patient_registered(values: dict) -> Optional[dict]:
+    """The patient already registered under the form's code when the form describes the same
+    person (:data:`SAME_REGISTRATION`), else None (a real clash of codes: the form says so)."""
+    found, _ = patients.list_patients(_resources().db(), code_prefix=values["code"], limit=5)
+    twin = next((p for p in found if p["code"].upper() == values["code"].upper()), None)
+    if twin is None or any(str(twin[key]) != str(values[key]) for key in SAME_REGISTRATION):
+        return None
+    return twin
 
 
 def _patient_form_values(form) -> dict:
@@ -476,8 +493,22 @@ def patient_timeline(patient_id: int):
 @blueprint.post("/patients/<int:patient_id>/visits")
 @login_required
 def start_visit(patient_id: int):
-    visit = patients.create_visit(_resources().db(), g.actor, patient_id)
+    """Start a visit, or continue the patient's visit still open today: a second tap, or Back and
+    tap again, never opens a second visit of the same patient on the same day."""
+    db = _resources().db()
+    open_today = _open_visit_today(db, patient_id)
+    if open_today is not None:
+        return redirect(url_for("ui.visit_page", visit_id=open_today["id"], continued=1))
+    visit = patients.create_visit(db, g.actor, patient_id)
     return redirect(url_for("ui.visit_page", visit_id=visit["id"]))
+
+
+def _open_visit_today(db, patient_id: int) -> Optional[dict]:
+    """The patient's open visit started on the clinic's today, if any."""
+    zone = _resources().settings.clinic_zone
+    start, end = clinic_time.day_bounds_utc(clinic_time.clinic_today(zone), zone)
+    return next((visit for visit in patients.list_visits(db, patient_id)
+                 if visit["status"] == "open" and start <= visit["started_at"] < end), None)
 
 
 def _referrer(db, referral_id: int) -> Optional[dict]:
@@ -508,7 +539,9 @@ def referral_letter(referral_id: int):
     svg = buffer.getvalue().decode().split("?>", 1)[-1]
     return render_template(
         "letter.html", referral=referral, patient=patient, visit=visit, assessment=assessment,
-        result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows),
+        # Every take, refused ones too: lung sounds with only refused takes still say so on the letter.
+        result=presenters.result_view(assessment, recordings=recordings.list_recordings(db, visit["id"]),
+                                      lab_rows_=lab_rows),
         recordings=recordings_, lab_rows=lab_rows, qr_svg=Markup(svg), referrer=_referrer(db, referral["id"]),
         clinic_name=resources.settings.clinic_name, clinic_contact=resources.settings.clinic_contact)
 

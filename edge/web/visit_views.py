@@ -60,11 +60,22 @@ def render_visit(visit_id: int, *, status: int = 200):
                                       potential=_potential(patient, visit) if assessment else None),
         referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
         analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
-        lab_errors=lab_errors, messages={k: request.args[k] for k in ("upload_error", "breath_error", "labs_error",
-                                                                       "lung_error", "assess_error") if k in request.args},
+        lab_errors=lab_errors, messages=_messages(),
         boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
         is_open=visit["status"] == "open", take_id=_take_id(),
+        # A form sent twice: said, never silent (start_visit, enter_labs).
+        continued=request.args.get("continued") == "1", labs_already=request.args.get("labs_saved") == "already",
     ), status
+
+
+def _messages() -> dict[str, str]:
+    """The step errors a redirect named (by catalog key, see :func:`_message_key`), in words."""
+    shown = {}
+    for name in ("upload_error", "breath_error", "labs_error", "lung_error", "assess_error"):
+        text = _message_text(request.args.get(name, ""))
+        if text:
+            shown[name] = text
+    return shown
 
 
 def _potential(patient: dict, visit: dict) -> Optional[dict]:
@@ -94,10 +105,11 @@ def _back(visit_id: int, anchor: str, **args):
     return redirect(url_for("ui.visit_page", visit_id=visit_id, **args) + f"#{anchor}")
 
 
-def _message(exc: IldscreenError, kind: str = "audio") -> str:
-    """A domain error for the page in the nurse's language. English keeps the checks' own detail
-    (it names the offending value); other languages get the catalog's instruction, naming the
-    analyte when the error names one."""
+def _message_key(exc: IldscreenError, kind: str = "audio") -> str:
+    """The catalog key that words a domain error on the page (``err_lab_file_analyte:<key>`` when a
+    lab file's error names a known analyte). A redirect carries this, never the message: a message
+    may quote the uploaded file (a hospital export with the patient's code or name in it), and a
+    URL stays in the tablet's history."""
     key = {"DeviceUnavailable": "err_device", "PayloadTooLarge": "err_too_large", "Conflict": "err_visit_closed",
            "CaptureRunning": "err_board_busy",
            "ModelUnavailable": "err_model_unavailable"}.get(type(exc).__name__)
@@ -105,12 +117,40 @@ def _message(exc: IldscreenError, kind: str = "audio") -> str:
     if key is None and field in ("file", "chest_site") and not (field == "file" and kind != "audio"):
         key = {"file": "err_file", "chest_site": "err_chest_site"}[field]
     if key:
-        return translate(key, g.lang)
-    if g.lang == "en":
-        return exc.message
+        return key
     if kind == "labs" and field in presenters.ANALYTE_BY_KEY:
-        return translate("err_lab_file_analyte", g.lang, name=translate(f"analyte_{field}", g.lang))
-    return translate(f"err_{kind}_file", g.lang)
+        return f"err_lab_file_analyte:{field}"
+    return f"err_{kind}_file"
+
+
+def _message_text(code: str) -> Optional[str]:
+    """The page's words for a :func:`_message_key` code from the query string; None for anything else
+    (a crafted link shows nothing)."""
+    key, _, analyte = code.partition(":")
+    if key not in MESSAGE_KEYS:
+        return None
+    if key == "err_lab_file_analyte":
+        if analyte not in presenters.ANALYTE_BY_KEY:
+            return None
+        return translate(key, g.lang, name=translate(f"analyte_{analyte}", g.lang))
+    return translate(key, g.lang)
+
+
+# The general instructions :func:`_message_key` falls back to (the error's own words say more).
+DETAIL_KEYS = ("err_lab_file_analyte", "err_audio_file", "err_labs_file", "err_breath_file")
+# Every key :func:`_message_key` returns, and the lung-function form's.
+MESSAGE_KEYS = {"err_device", "err_too_large", "err_visit_closed", "err_board_busy", "err_model_unavailable",
+                "err_file", "err_chest_site", "err_lung_function", *DETAIL_KEYS}
+
+
+def _message(exc: IldscreenError, kind: str = "audio") -> str:
+    """A domain error for a script's JSON answer (never a URL) in the nurse's language. Where the
+    catalog has only a general instruction, English keeps the check's own detail (it names the
+    offending value)."""
+    key = _message_key(exc, kind)
+    if g.lang == "en" and key.partition(":")[0] in DETAIL_KEYS:
+        return exc.message
+    return _message_text(key)
 
 
 @blueprint.route("/visits/<int:visit_id>")
@@ -139,7 +179,7 @@ def upload_recording(visit_id: int):
     except IldscreenError as exc:
         if _wants_json():
             return jsonify({"error": {"message": _message(exc)}}), exc.status
-        return _back(visit_id, "auscultation", upload_error=_message(exc))
+        return _back(visit_id, "auscultation", upload_error=_message_key(exc))
     if _wants_json():
         return jsonify({"id": stored["id"]}), 201
     return _back(visit_id, "auscultation", take=stored["id"])
@@ -162,7 +202,7 @@ def discard_recording(recording_id: int):
     try:
         recordings.discard_recording(db, _resources().blobs, g.actor, recording_id)
     except IldscreenError as exc:
-        return _back(recording["visit_id"], "auscultation", upload_error=_message(exc))
+        return _back(recording["visit_id"], "auscultation", upload_error=_message_key(exc))
     return _back(recording["visit_id"], "auscultation", site=recording["chest_site"])
 
 
@@ -191,7 +231,7 @@ def _board_capture(visit_id: int, anchor: str, kind: str, start):
     except IldscreenError as exc:
         if watched:
             return jsonify({"error": {"message": _message(exc, kind)}}), exc.status
-        return _back(visit_id, anchor, **{"upload_error" if kind == "audio" else "breath_error": _message(exc, kind)})
+        return _back(visit_id, anchor, **{"upload_error" if kind == "audio" else "breath_error": _message_key(exc, kind)})
     if kind == "audio" and isinstance(stored, dict) and "id" in stored:
         return _back(visit_id, f"take-{stored['id']}", take=stored["id"])
     return _back(visit_id, anchor)
@@ -282,14 +322,32 @@ def enter_labs(visit_id: int):
         patients.update_visit(db, g.actor, visit_id, {"draft": {**visit["draft"], **draft}})
         summary = ",".join(f"{key}:{kind}" for key, kind in errors.items()) or "none"
         return _back(visit_id, "labs", lab_errors=summary)
+    fresh = _not_yet_stored(db, visit_id, entries)
     try:
-        labs.add_lab_panel(db, g.actor, visit_id, entries)
+        stored = labs.add_lab_panel(db, g.actor, visit_id, fresh) if fresh else None
     except ValidationError as exc:
         patients.update_visit(db, g.actor, visit_id, {"draft": {**visit["draft"], **draft}})
         return _back(visit_id, "labs", lab_errors=",".join(f"{f['field']}:value" for f in exc.fields))
     cleared = {k: v for k, v in visit["draft"].items() if not k.startswith(("lab_", "unit_"))}
     patients.update_visit(db, g.actor, visit_id, {"draft": cleared})
-    return _back(visit_id, "labs")
+    return _back(visit_id, "labs", **({} if stored else {"labs_saved": "already"}))
+
+
+def _not_yet_stored(db, visit_id: int, entries: list[dict]) -> list[dict]:
+    """The entries that differ from the visit's latest stored result of their analyte (value, unit
+    and date): the same form sent twice (double tap, Back and send again) stores nothing twice."""
+    latest = {row["analyte"]: (row["value"], row["unit"], row["collected_at"])
+              for row in labs.list_lab_results(db, visit_id)}
+    fresh = []
+    for entry in entries:
+        try:
+            record = normalize_panel([entry])["records"][0]
+        except TabularInputError:
+            fresh.append(entry)  # add_lab_panel refuses it, naming it
+            continue
+        if latest.get(record["analyte"]) != (record["value"], record["unit"], record["collected_at"]):
+            fresh.append(entry)
+    return fresh
 
 
 @blueprint.post("/visits/<int:visit_id>/labs/file")
@@ -298,10 +356,13 @@ def import_labs(visit_id: int):
     upload = request.files.get("file")
     try:
         recordings.check_file_name(upload.filename if upload else None)
-        labs.add_lab_panel(_resources().db(), g.actor, visit_id, labs.read_lab_file(upload.stream))
+        db = _resources().db()
+        fresh = _not_yet_stored(db, visit_id, labs.read_lab_file(upload.stream))
+        if fresh:
+            labs.add_lab_panel(db, g.actor, visit_id, fresh)
     except ValidationError as exc:
-        return _back(visit_id, "labs", labs_error=_message(exc, "labs"))
-    return _back(visit_id, "labs")
+        return _back(visit_id, "labs", labs_error=_message_key(exc, "labs"))
+    return _back(visit_id, "labs", **({} if fresh else {"labs_saved": "already"}))
 
 
 @blueprint.post("/visits/<int:visit_id>/breath")
@@ -314,7 +375,7 @@ def upload_breath(visit_id: int):
         breath.add_breath_reading(resources.db(), resources.blobs, g.actor, visit_id, stream=upload.stream,
                                   max_bytes=resources.settings.max_upload_bytes)
     except ValidationError as exc:
-        return _back(visit_id, "breath", breath_error=_message(exc, "breath"))
+        return _back(visit_id, "breath", breath_error=_message_key(exc, "breath"))
     return _back(visit_id, "breath")
 
 
@@ -342,13 +403,22 @@ def _percent(name: str) -> Optional[float]:
 @blueprint.post("/visits/<int:visit_id>/lung-function")
 @login_required
 def lung_function(visit_id: int):
-    """FVC and DLCO (% predicted) from the visit's spirometry, if done today."""
+    """FVC and DLCO (% predicted) from the visit's spirometry, if done today. Refused values stay
+    in the visit's draft, so the form comes back with what the nurse typed, beside the error."""
+    db = _resources().db()
+    typed = {f"lung_{name}": request.form.get(name, "").strip()[:20]
+             for name in ("fvc_percent", "dlco_percent", "dlco_not_performed")}
     try:
-        patients.set_lung_function(_resources().db(), g.actor, visit_id, fvc_percent=_percent("fvc_percent"),
+        patients.set_lung_function(db, g.actor, visit_id, fvc_percent=_percent("fvc_percent"),
                                    dlco_percent=_percent("dlco_percent"),
                                    dlco_not_performed=request.form.get("dlco_not_performed") == "1")
     except ValidationError:
-        return _back(visit_id, "lung-function", lung_error=translate("err_lung_function", g.lang))
+        draft = patients.get_visit(db, visit_id)["draft"]
+        patients.update_visit(db, g.actor, visit_id, {"draft": {**draft, **typed}})
+        return _back(visit_id, "lung-function", lung_error="err_lung_function")
+    draft = patients.get_visit(db, visit_id)["draft"]
+    if any(key in draft for key in typed):
+        patients.update_visit(db, g.actor, visit_id, {"draft": {k: v for k, v in draft.items() if k not in typed}})
     return _back(visit_id, "lung-function")
 
 
@@ -395,7 +465,7 @@ def assess(visit_id: int):
     try:
         screening.score_kept_inputs(db, resources.blobs, visit_id, resources.auscultation_model)
     except IldscreenError as exc:
-        return _back(visit_id, "result", assess_error=_message(exc))
+        return _back(visit_id, "result", assess_error=_message_key(exc))
     screening.assess_visit(db, g.actor, visit_id, thresholds=thresholds_from_settings(resources.settings),
                            options=evidence_options_from_settings(resources.settings), fvc_percent=lung.get("fvc_percent"), dlco_percent=lung.get("dlco_percent"),
                            dlco_not_performed=bool(lung.get("dlco_not_performed")))

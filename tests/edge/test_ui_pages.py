@@ -282,13 +282,17 @@ def test_an_unknown_step_or_action_is_refused_naming_it(ui):
 
 @pytest.mark.parametrize("form", [{"fvc_percent": "9.9"}, {"fvc_percent": "200.1"},
                                   {"dlco_percent": "60", "dlco_not_performed": "1"}])
-def test_lung_function_out_of_range_or_contradictory_is_refused_and_nothing_stored(ui, form):
+def test_lung_function_out_of_range_or_contradictory_is_refused_and_nothing_stored(ui, form, db):
     client, csrf = ui
     visit_id = start_visit(client, csrf, register(client, csrf))
     refused = client.post(f"/visits/{visit_id}/lung-function", data={"csrf_token": csrf, **form})
     assert "lung_error" in refused.headers["Location"]
     page = client.get(refused.headers["Location"]).get_data(as_text=True)
-    assert 'id="lung-error"' in page and 'name="fvc_percent" inputmode="decimal" value=""' in page
+    stored = json.loads(db.execute("SELECT lung_function FROM visits WHERE id = ?", [visit_id]).fetchone()[0] or "{}")
+    assert stored.get("fvc_percent") is None and stored.get("dlco_percent") is None
+    # What was typed comes back beside the error (brief h33): refused is not lost.
+    typed = form.get("fvc_percent", "")
+    assert 'id="lung-error"' in page and f'name="fvc_percent" inputmode="decimal" value="{typed}"' in page
 
 
 @pytest.mark.parametrize("fvc", ["10", "200"])

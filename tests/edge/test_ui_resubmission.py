@@ -1,0 +1,113 @@
+"""A form sent twice from the tablet (a double tap, or Back and send again) never makes a second
+patient, visit or lab panel silently: the second post lands where the first did and says so. A
+save the server refuses keeps what the nurse typed (brief h33, the tablet's safety, point 4).
+The browser's own guard against a double tap is in tests/e2e/test_tablet_resubmission.py."""
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+from markupsafe import escape
+
+from edge.web.i18n import CATALOG
+
+FORM = {"code": "CL33-0101", "birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+@pytest.fixture
+def ui(client, nurse):
+    client.set_cookie("lang", "en")
+    return client, csrf_of(client.get("/").get_data(as_text=True))
+
+
+def count(db, table: str) -> int:
+    return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def test_the_registration_sent_twice_makes_one_patient_and_says_so(ui, db):
+    client, csrf = ui
+    first = client.post("/patients/new", data={"csrf_token": csrf, **FORM})
+    again = client.post("/patients/new", data={"csrf_token": csrf, **FORM})
+    assert first.status_code == again.status_code == 302 and count(db, "patients") == 1
+    assert again.headers["Location"].split("?")[0] == first.headers["Location"]
+    page = client.get(again.headers["Location"]).get_data(as_text=True)
+    assert CATALOG["already_registered"]["en"] in page
+    # Another person under a code already taken is a real clash: the form says so and keeps the values.
+    clash = client.post("/patients/new", data={"csrf_token": csrf, **FORM, "birth_year": "1962"})
+    text = clash.get_data(as_text=True)
+    assert clash.status_code == 422 and CATALOG["err_duplicate_code"]["en"] in text and 'value="1962"' in text
+    assert count(db, "patients") == 1
+
+
+def register_and_start(client, csrf) -> tuple[int, int]:
+    patient_id = int(client.post("/patients/new", data={"csrf_token": csrf, **FORM}).headers["Location"]
+                     .rsplit("/", 1)[1])
+    response = client.post(f"/patients/{patient_id}/visits", data={"csrf_token": csrf})
+    return patient_id, int(response.headers["Location"].split("?")[0].rsplit("/", 1)[1])
+
+
+def test_start_visit_sent_twice_continues_the_open_visit_of_today(ui, db):
+    client, csrf = ui
+    patient_id, visit_id = register_and_start(client, csrf)
+    again = client.post(f"/patients/{patient_id}/visits", data={"csrf_token": csrf})
+    assert again.status_code == 302 and again.headers["Location"].startswith(f"/visits/{visit_id}?")
+    assert count(db, "visits") == 1
+    assert str(escape(CATALOG["visit_continued"]["en"])) in client.get(again.headers["Location"]).get_data(as_text=True)
+    # Once the visit is finished, a new one is a new visit.
+    client.post(f"/visits/{visit_id}/status", data={"csrf_token": csrf, "action": "finish"})
+    new = client.post(f"/patients/{patient_id}/visits", data={"csrf_token": csrf})
+    assert count(db, "visits") == 2 and "continued" not in new.headers["Location"]
+
+
+LABS = {"lab_crp": "4", "unit_crp": "mg/L", "lab_hgb": "12.1", "unit_hgb": "g/dL"}
+
+
+def test_the_lab_form_sent_twice_stores_each_result_once_and_a_correction_still_counts(ui, db):
+    client, csrf = ui
+    _, visit_id = register_and_start(client, csrf)
+    first = client.post(f"/visits/{visit_id}/labs", data={"csrf_token": csrf, **LABS})
+    assert "labs_saved" not in first.headers["Location"] and count(db, "lab_results") == 2
+    again = client.post(f"/visits/{visit_id}/labs", data={"csrf_token": csrf, **LABS})
+    assert count(db, "lab_results") == 2
+    page = client.get(again.headers["Location"]).get_data(as_text=True)
+    assert CATALOG["labs_already_saved"]["en"] in page
+    assert page.split('id="lab-results"', 1)[1].count("<tr") == 3  # header and two results, once each
+    corrected = client.post(f"/visits/{visit_id}/labs", data={"csrf_token": csrf, **LABS, "lab_crp": "5"})
+    assert "labs_saved" not in corrected.headers["Location"]
+    rows = db.execute("SELECT analyte, value FROM lab_results ORDER BY id").fetchall()
+    assert sorted(rows[:2]) == [("crp", 4.0), ("hgb", 12.1)] and rows[2:] == [("crp", 5.0)]  # the new CRP only
+
+
+def test_a_lab_file_imported_twice_stores_its_results_once(ui, db):
+    client, csrf = ui
+    _, visit_id = register_and_start(client, csrf)
+    csv = b"analyte,value,unit\n1988-5,4,mg/L\n718-7,12.1,g/dL\n"
+    for _ in range(2):
+        response = client.post(f"/visits/{visit_id}/labs/file", data={
+            "csrf_token": csrf, "file": (io.BytesIO(csv), "labs.csv")}, content_type="multipart/form-data")
+        assert response.status_code == 302 and "labs_error" not in response.headers["Location"]
+    assert count(db, "lab_results") == 2 and "labs_saved=already" in response.headers["Location"]
+
+
+def test_refused_lung_function_comes_back_with_what_was_typed(ui, db):
+    client, csrf = ui
+    _, visit_id = register_and_start(client, csrf)
+    client.post(f"/visits/{visit_id}/lung-function", data={"csrf_token": csrf, "fvc_percent": "72"})
+    refused = client.post(f"/visits/{visit_id}/lung-function", data={"csrf_token": csrf, "fvc_percent": "68",
+                                                                     "dlco_percent": "650"})
+    assert "lung_error" in refused.headers["Location"]
+    form = client.get(refused.headers["Location"]).get_data(as_text=True).split('id="lung-form"', 1)[1]
+    assert 'name="fvc_percent" inputmode="decimal" value="68"' in form
+    assert 'name="dlco_percent" inputmode="decimal" value="650"' in form
+    # Corrected and saved: the stored values show, the typed draft is gone.
+    client.post(f"/visits/{visit_id}/lung-function", data={"csrf_token": csrf, "fvc_percent": "68",
+                                                           "dlco_percent": "65"})
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True).split('id="lung-form"', 1)[1]
+    assert 'value="68.0"' in page and 'value="65.0"' in page
+    assert not any(key.startswith("lung_") for key in json.loads(db.execute("SELECT draft FROM visits").fetchone()[0]))
