@@ -101,16 +101,20 @@ def _rounded(value, digits=4):
     return None if value is None else round(float(value), digits)
 
 
+def _row_labels(recording):
+    """What a scored row carries about its recording besides the scores."""
+    return {"name": recording.name, "patient": splits.patient_key(recording.dataset_family, recording.patient_id),
+            "population": population_key(recording), "device": recording.device, "age_y": recording.age_y,
+            "sex": recording.sex, "location": recording.chest_site, "label": int(recording.has_fine_crackles),
+            "poor_quality": recording.poor_quality, "events": recording.events, "other_sounds": recording.other_sounds}
+
+
 def score_variants(recordings, *, runs, entry):
     """``{variant: rows}``: each recording decoded once and scored by every ``runs`` variant."""
     rows = {name: [] for name in runs}
     for recording in recordings:
         raw, rate = read_audio(recording.path)
-        labels = {"name": recording.name, "patient": splits.patient_key(recording.dataset_family, recording.patient_id),
-                  "population": population_key(recording), "device": recording.device, "age_y": recording.age_y,
-                  "sex": recording.sex, "location": recording.chest_site, "label": int(recording.has_fine_crackles),
-                  "poor_quality": recording.poor_quality, "events": recording.events,
-                  "other_sounds": recording.other_sounds}
+        labels = _row_labels(recording)
         own = population_entry(entry, labels["population"])
         for name, run in runs.items():
             rows[name].append({**labels, **scoring.score_samples(raw, rate, run=run, entry=own)})
@@ -322,9 +326,7 @@ def stress_test(recordings, *, run, entry, conditions=None):
     rows = {name: [] for name in ("as recorded", *conditions)}
     for recording in recordings:
         raw, rate = read_audio(recording.path)
-        labels = {"patient": splits.patient_key(recording.dataset_family, recording.patient_id),
-                  "population": population_key(recording), "location": recording.chest_site,
-                  "label": int(recording.has_fine_crackles), "poor_quality": recording.poor_quality}
+        labels = _row_labels(recording)
         own = population_entry(entry, labels["population"])
         rows["as recorded"].append({**labels, **scoring.score_samples(raw, rate, run=run, entry=own)})
         for name, change in conditions.items():
