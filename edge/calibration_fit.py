@@ -127,13 +127,6 @@ def basal_finding_accuracy(labelled: list[dict], y: np.ndarray, weights: np.ndar
     return finding_accuracy(finding_counts(y[rows], level, weights=weights[rows]))
 
 
-def _better_than_chance(status: dict, rule: ValidationRule) -> bool:
-    """The basal finding's lower 95% bounds of sensitivity and specificity beat chance (rule's Youden row)."""
-    if status.get("sensitivity_ci95") is None or status.get("specificity_ci95") is None:
-        return False
-    return status["sensitivity_ci95"][0] + status["specificity_ci95"][0] - 1 > rule.min_youden_lower
-
-
 def modality_status(labelled: list[dict], y: np.ndarray, weights: np.ndarray, rule: ValidationRule) -> dict:
     """Per modality: whether the clinic's own verified outcomes validate it (``rule``'s site rows).
 
@@ -164,7 +157,7 @@ def modality_status(labelled: list[dict], y: np.ndarray, weights: np.ndarray, ru
                 status.update(auc=auc["auc"], auc_ci95=auc["ci95"])
                 if name == "auscultation":
                     status.update(basal_finding_accuracy(labelled, y, weights, rows))
-                if name == "auscultation" and not _better_than_chance(status, rule):
+                if name == "auscultation" and not rule.beats_chance(status):
                     status["reason"] = ("its basal crackle finding's sensitivity and specificity at this clinic "
                                         "are still too uncertain")
                 elif auc["ci95"][0] >= rule.site_min_auc_lower:

@@ -100,6 +100,13 @@ class ValidationRule(BaseModel):
                                                 "least this many clinics answered; its patients, patients with ILD "
                                                 "and AUC lower bound must pass the site_ rows above.")
 
+    def beats_chance(self, figures: dict) -> bool:
+        """The Youden row: the lower 95% bounds of ``figures``' sensitivity and specificity add up to
+        more than chance (by ``min_youden_lower``); False when either interval is missing."""
+        if figures.get("sensitivity_ci95") is None or figures.get("specificity_ci95") is None:
+            return False
+        return figures["sensitivity_ci95"][0] + figures["specificity_ci95"][0] - 1 > self.min_youden_lower
+
 
 class EvidenceOptions(BaseModel):
     """Programme assumptions of the evidence model; each is a setting (see docs/evidence.md)."""
@@ -261,8 +268,7 @@ def regional_status(figures: Optional[dict], rule: ValidationRule, *, served_ver
                                      f"{rule.site_min_auc_lower:.2f} is needed")
     elif needs_finding and figures.get("sensitivity") is None:
         code, reason = "no_finding", "the region's validation has no sensitivity and specificity of the finding"
-    elif needs_finding and (figures["sensitivity_ci95"][0] + figures["specificity_ci95"][0] - 1
-                            <= rule.min_youden_lower):
+    elif needs_finding and not rule.beats_chance(figures):
         code, reason = "uncertain", ("the finding's sensitivity and specificity in the region are still too "
                                      "uncertain")
     elif not figures.get("model_version"):
@@ -274,12 +280,7 @@ def regional_status(figures: Optional[dict], rule: ValidationRule, *, served_ver
                   "reason": f"validated by the region {figures['region']} ({where}; AUC {figures['auc']:.2f}, "
                             f"95% CI {low:.2f}-{high:.2f})"}
         if needs_finding:
-            values = (figures["sensitivity"], *figures["sensitivity_ci95"], figures["specificity"],
-                      *figures["specificity_ci95"])
-            # a 0 or 1 from few patients would make an infinite LR
-            held = [min(max(float(v), PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR) for v in values]
-            status["accuracy"] = PublishedAccuracy(held[0], (held[1], held[2]), held[3], (held[4], held[5]),
-                                                   status["reason"])
+            status["accuracy"] = measured_accuracy(figures, status["reason"])
         return status
     return {"validated": False, "reason": reason, "reason_code": code, "source": "region"}
 
@@ -352,8 +353,7 @@ def tabular_evidence(modality: str, probability: float, entry: dict, *, model_ve
     low, high = sorted(log_lr * binormal_separation(a) / d for a in auc[1:])
     finding.update(auc=auc[0], auc_ci95=list(auc[1:]), validation_source=counts["source"])
     if counts["source"] == "region":
-        finding["region"] = {key: region[key] for key in ("region", "version", "clinics", "patients",
-                                                          "positive_patients")}
+        finding["region"] = region_summary(region)
     return ModalityEvidence(modality, log_lr, (min(low, log_lr), max(high, log_lr)), model_version, status,
                             _counted(finding, counts["reason"]))
 
@@ -513,8 +513,7 @@ def population_counts(figures: dict, rule: "ValidationRule") -> Optional[tuple[s
     if figures["positive_patients"] < rule.min_positive_patients:
         return "too_few", (f"validated on {figures['positive_patients']} patients with crackles; at least "
                            f"{rule.min_positive_patients} are needed")
-    youden_low = figures["sensitivity_ci95"][0] + figures["specificity_ci95"][0] - 1
-    if youden_low <= rule.min_youden_lower:
+    if not rule.beats_chance(figures):
         return "uncertain", (f"its accuracy is too uncertain: the lower 95% bounds of sensitivity "
                 f"({figures['sensitivity_ci95'][0]:.2f}) and specificity ({figures['specificity_ci95'][0]:.2f}) "
                 f"are no better than chance")
@@ -620,12 +619,24 @@ def site_crackle_accuracy(site: Optional[dict]) -> Optional[PublishedAccuracy]:
     (``ildscreen calibrate``), when that status validated lung sounds and carries it; else None."""
     if not site or not site.get("validated") or site.get("sensitivity") is None:
         return None
-    def held(value) -> float:  # a 0 or 1 from few patients would make an infinite LR
+    return measured_accuracy(site, site.get("reason") or "this clinic's outcomes")
+
+
+def measured_accuracy(figures: dict, source: str) -> PublishedAccuracy:
+    """The finding's accuracy from outcome figures (``sensitivity``, ``sensitivity_ci95``,
+    ``specificity``, ``specificity_ci95``: a clinic's or a region's), each held inside
+    [PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR]: a 0 or 1 from few patients would make an infinite LR."""
+    def held(value) -> float:
         return min(max(float(value), PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR)
 
-    return PublishedAccuracy(held(site["sensitivity"]), tuple(held(v) for v in site["sensitivity_ci95"]),
-                             held(site["specificity"]), tuple(held(v) for v in site["specificity_ci95"]),
-                             site.get("reason") or "this clinic's outcomes")
+    return PublishedAccuracy(held(figures["sensitivity"]), tuple(held(v) for v in figures["sensitivity_ci95"]),
+                             held(figures["specificity"]), tuple(held(v) for v in figures["specificity_ci95"]),
+                             source)
+
+
+def region_summary(region: dict) -> dict:
+    """What a finding says about the regional validation that counted it."""
+    return {key: region[key] for key in ("region", "version", "clinics", "patients", "positive_patients")}
 
 
 def crackle_accuracy(entry: dict, options: EvidenceOptions, *, site: Optional[dict] = None,
@@ -672,8 +683,7 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
                    complete_exam=len(accepted) == len(protocol))
     detector, local, source = crackle_accuracy(entry, options, site=site, region=region)
     if source == "region":
-        finding["region"] = {key: region[key] for key in ("region", "version", "clinics", "patients",
-                                                          "positive_patients")}
+        finding["region"] = region_summary(region)
     if source is None:
         return _not_counted("auscultation", detector, model_version, status, finding)
     sign = crackle_sign_for(ctd_diagnosis)
