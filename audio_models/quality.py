@@ -208,11 +208,11 @@ def slice_spectra(samples, *, sample_rate):
     return spectra, np.fft.rfftfreq(slice_length, 1.0 / sample_rate), per_frame
 
 
-def band_levels(spectra, band_hz):
-    """Levels (dB) of ``band_hz`` in each slice of :func:`slice_spectra`, shape ``(frames, slices)``."""
+def band_power(spectra, band_hz):
+    """Power of ``band_hz`` in each slice of :func:`slice_spectra`, shape ``(frames, slices)``."""
     power, freqs, per_frame = spectra
     band = (freqs >= band_hz[0]) & (freqs <= band_hz[1])
-    return (10 * np.log10(power[:, band].sum(axis=1) + 1e-20)).reshape(-1, per_frame)
+    return power[:, band].sum(axis=1).reshape(-1, per_frame)
 
 
 def breath_spread_db(spectra):
@@ -221,8 +221,7 @@ def breath_spread_db(spectra):
     module table); None without frames."""
     if spectra is None:
         return None
-    slices = band_levels(spectra, BREATH_BAND_HZ)
-    frame_level = 10 * np.log10(np.sum(10 ** (slices / 10), axis=1))
+    frame_level = 10 * np.log10(band_power(spectra, BREATH_BAND_HZ).sum(axis=1) + 1e-20)
     low, high = np.percentile(frame_level, BREATH_SPREAD_CENTILES)
     return float(high - low)
 
@@ -241,7 +240,7 @@ def handling_fraction(samples, *, sample_rate, spectra=None):
     spectra = slice_spectra(samples, sample_rate=sample_rate) if spectra is None else spectra
     if spectra is None:
         return 0.0
-    level = band_levels(spectra, HANDLING_BAND_HZ)
+    level = 10 * np.log10(band_power(spectra, HANDLING_BAND_HZ) + 1e-20)
     loud = level > np.median(level) + HANDLING_BURST_DB
     return float(np.mean(loud.mean(axis=1) >= HANDLING_SUSTAIN))
 
