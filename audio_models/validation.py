@@ -297,7 +297,7 @@ def _shaped(x, rate, gain):
     return np.fft.irfft(spectrum * gain(np.fft.rfftfreq(len(x), 1.0 / rate)), n=len(x))
 
 
-def _with_white_noise(x, rate, name):
+def _with_white_noise(x, name):
     rng = np.random.default_rng(zlib.crc32(name.encode()))  # the same noise on every run
     level = np.sqrt(np.mean(np.asarray(x, dtype=np.float64) ** 2)) * 10 ** (-20 / 20)
     return x + level * rng.standard_normal(len(x))
@@ -313,7 +313,7 @@ STRESS_CONDITIONS = {
         _shaped(x, rate, lambda f: 1.0 / (1.0 + (f / 400.0) ** 2)), rate),
     "diaphragm-like: below 200 Hz falling 12 dB/octave": lambda x, rate, name: (
         _shaped(x, rate, lambda f: (f / 200.0) ** 2 / (1.0 + (f / 200.0) ** 2)), rate),
-    "white noise 20 dB below the sound": lambda x, rate, name: (_with_white_noise(x, rate, name), rate),
+    "white noise 20 dB below the sound": lambda x, rate, name: (_with_white_noise(x, name), rate),
 }
 
 
