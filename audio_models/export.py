@@ -31,7 +31,7 @@ from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLE
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "auscultation"
-MODEL_VERSION = "0.5.0"
+MODEL_VERSION = "0.6.0"
 OPSET = 17
 IR_VERSION = 8  # loadable by ONNX Runtime 1.22 (the Jetson's JetPack build) and later
 INPUT_NAME = "pcm"
@@ -227,11 +227,16 @@ def _figure(block, name):
     return f"{name} {value:.2f} ({low:.2f}-{high:.2f})"
 
 
-def validation_statement(block, *, adults_trained=False, adults_against_normal=None):
-    """The plain sentence every result and referral shows about what the detector was validated on
-    (``adults_trained``: whether adults were among the patients its weights were fitted on;
-    ``adults_against_normal``: the test adults' crackle recordings against recordings with no other
-    sound, ``validation.against_crackle_free``'s ``none``, when measured)."""
+def validation_statement(block, *, adults_trained=False, against_crackle_free=None, adults_input_noise=None,
+                         icbhi=None):
+    """The plain sentence every result and referral shows about what the detector was validated on.
+
+    ``adults_trained``: whether adults were among the patients its weights were fitted on;
+    ``against_crackle_free``: the test adults' crackle recordings against each kind of crackle-free
+    recording (``validation.against_crackle_free``), when measured; ``adults_input_noise``: the
+    adults' ``input_noise`` (:func:`audio_models.scoring.noisy_copies`), if any; ``icbhi``: the
+    adult ICBHI check (:func:`audio_models.validation.icbhi_check`), if run.
+    """
     adults = block["populations"].get("adults")
     children = [f"{pop.removeprefix('children_')}: AUC {b['auc']:.2f}" for pop, b in block["populations"].items()
                 if pop.startswith("children")]
@@ -240,12 +245,22 @@ def validation_statement(block, *, adults_trained=False, adults_against_normal=N
                   f"crackles; Littmann 3200, three filter modes): AUC {adults['auc']:.2f} "
                   f"({adults['auc_ci95'][0]:.2f}-{adults['auc_ci95'][1]:.2f}), {_figure(adults, 'sensitivity')}, "
                   f"{_figure(adults, 'specificity')}")
-    if adults is not None and adults_against_normal and adults_against_normal.get("auc") is not None:
-        low, high = adults_against_normal["auc_ci95"]
-        adult_text += (f"; against adult recordings with no other sound (no wheeze) AUC only "
-                       f"{adults_against_normal['auc']:.2f} ({low:.2f}-{high:.2f}, "
-                       f"{adults_against_normal['crackle_free_patients']} patients): in adults it tells crackles "
-                       "from wheezes better than from normal breathing")
+    normal, wheeze = ((against_crackle_free or {}).get(kind) or {} for kind in ("none", "wheeze"))
+    if adults is not None and normal.get("auc") is not None:
+        low, high = normal["auc_ci95"]
+        adult_text += (f"; against adult recordings with no other sound (no wheeze) AUC {normal['auc']:.2f} "
+                       f"({low:.2f}-{high:.2f}, {normal['crackle_free_patients']} patients)")
+        if wheeze.get("auc") is not None and normal["auc"] < wheeze["auc"]:
+            adult_text += (f", below {wheeze['auc']:.2f} against wheezes: in adults it tells crackles from wheezes "
+                           "better than from normal breathing")
+    if adults_input_noise is not None:
+        adult_text += (f"; adults' recordings are scored with white noise {adults_input_noise['snr_db']:g} dB below "
+                       "their level added (chosen on other adults: it hides faint sounds of normal chests the "
+                       "detector took for crackles, and may hide faint crackles too")
+        if icbhi and icbhi.get("with_crackles"):
+            adult_text += (f"; {icbhi['with_crackles_called_positive']} of {icbhi['with_crackles']} ICBHI adult "
+                           "recording(s) with crackles found")
+        adult_text += ")"
     trained = ("trained on children (SPRSound) and adults (KAUH)" if adults_trained else
                "trained on children (SPRSound), its adult threshold chosen on other adults (KAUH)")
     return (f"Crackle detector {trained}; {adult_text}; in held-out children "
@@ -301,6 +316,9 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
     entry = entry_template(threshold=threshold, quality_threshold=screening_threshold(quality_thresholds))
     entry["population_thresholds"] = dict(thresholds)
     entry["quality_head"]["population_thresholds"] = dict(quality_thresholds)
+    noise = training.get("input_noise") or {}
+    entry["input_noise"] = noise.get("adults", noise.get("children"))
+    entry["population_input_noise"] = dict(noise)
     val_rated = [r for r in parts["validation"] if not r.poor_quality]
     entry["calibration"] = {**calibration, "applies_to": f"recording score (mean of the top {windows.TOP_K} window scores)",
                             "fitted_on": (f"validation patients of SPRSound 2022 (both releases) and KAUH "
@@ -325,7 +343,9 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
     positives = sum(r.has_fine_crackles for r in train_rated)
     adult_subgroups = (metrics["test"]["populations"].get("adults") or {}).get("subgroups") or {}
     statement = validation_statement(block, adults_trained=any(r.population == "adults" for r in parts["train"]),
-                                     adults_against_normal=(adult_subgroups.get("against_crackle_free") or {}).get("none"))
+                                     against_crackle_free=adult_subgroups.get("against_crackle_free"),
+                                     adults_input_noise=entry["population_input_noise"].get("adults"),
+                                     icbhi=metrics["test"].get("icbhi_adults"))
     entry.update({
         "name": MODEL_NAME, "version": MODEL_VERSION, "task": "crackle detection in lung sounds",
         "default_variant": "fp32", "variants": variants,
@@ -335,6 +355,14 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
                                 "threshold with the highest patient-level Youden index under the screening's patient "
                                 "rule (programme operating point). `threshold` is the adults' (the programme screens "
                                 "adults); `population_thresholds.children` is used only to report children"),
+        "input_noise_chosen_on": (
+            "each population's validation patients apart, before calibration and thresholds: white noise "
+            f"{', '.join(f'{v:g}' for v in training.get('input_noise_levels', ()))} dB below the recording's level (or "
+            f"none), each level scored as shipped with {training.get('input_noise_choice_seeds', 1)} seeds; a population gets the level with the highest mean "
+            f"patient AUC when it beats none by at least {training.get('input_noise_min_gain', 0):g} "
+            f"(mean patient AUC by level: {json.dumps(training.get('input_noise_validation_auc', {}), sort_keys=True)}). "
+            "Why: adults' normal chests carry faint broadband transients that the network, trained on children, "
+            "scores like crackles; noise below the recording's level hides them"),
         "quality_head": {**entry["quality_head"], "chosen_on": (
             f"validation patients, adults and children apart: refuses at most {training['quality_false_refusal']:.0%} "
             "of the good recordings of each population; `threshold` is the adults' (the programme screens adults)")},

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from audio_models.errors import ModelError
 from audio_models.io import MODEL_SAMPLE_RATE
+from audio_models.scoring import MAX_INPUT_NOISE_DRAWS
 from edge.errors import ValidationError
 from edge.fusion.evidence import detector_validation
 from edge.inference import BackendConfig, InferenceError, create_backend
@@ -126,6 +127,12 @@ def _auscultation_problems(entry: dict) -> list[str]:
             problems.append(f"{key}: must be a positive number")
     if len(entry["outputs"]) < 2:
         problems.append("outputs: needs the window and the frame probability")
+    noises = {"input_noise": entry.get("input_noise"),
+              **{f"population_input_noise.{pop}": value for pop, value in (entry.get("population_input_noise") or {}).items()}}
+    for key, noise in noises.items():
+        if noise is not None and not _is_input_noise(noise):
+            problems.append(f"{key}: must be null or {{'snr_db': a number, 'draws': 1 to {MAX_INPUT_NOISE_DRAWS}, "
+                            "'seed': an integer}")
     try:
         detector_validation(entry)
     except ValidationError as exc:
@@ -197,6 +204,14 @@ def _is_tensor_spec(spec: object) -> bool:
     return (isinstance(spec, dict) and isinstance(spec.get("name"), str) and spec.get("dtype") == "float32"
             and isinstance(spec.get("shape"), list) and bool(spec["shape"])
             and all(d is None or isinstance(d, str) or (isinstance(d, int) and d > 0) for d in spec["shape"]))
+
+
+def _is_input_noise(value: object) -> bool:
+    """Whether ``value`` is a usable ``{"snr_db", "draws", "seed"}`` (:func:`audio_models.scoring.noisy_copies`)."""
+    return (isinstance(value, dict) and _is_number(value.get("snr_db"))
+            and isinstance(value.get("draws"), int) and not isinstance(value.get("draws"), bool)
+            and 1 <= value["draws"] <= MAX_INPUT_NOISE_DRAWS
+            and isinstance(value.get("seed"), int) and not isinstance(value.get("seed"), bool))
 
 
 def _is_number(value: object) -> bool:

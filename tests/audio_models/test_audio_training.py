@@ -5,6 +5,7 @@ and the operating-point choices."""
 import numpy as np
 import pytest
 
+from audio_models import scoring
 from audio_models.scoring import calibrate_score
 from audio_models.datasets.sprsound import Event, SprsoundRecording
 from audio_models.synthetic import Crackle
@@ -116,6 +117,48 @@ def test_adults_and_children_each_get_the_youden_point_of_their_own_validation_p
         called = [calibrate_score(r["recording_score"], calibration) >= threshold for r in rows]
         assert called == [bool(r["label"]) for r in rows]
     assert thresholds["adults"] < thresholds["children"]
+
+
+def _rows_scoring(auc_of):
+    """A stand-in for ``validation.score_recordings``: rows of four adults and four children whose
+    patient AUC is ``auc_of(cohort, input_noise)`` (0.5, 0.75 or 1.0)."""
+    def score_recordings(recordings, *, run, entry):
+        rows = []
+        for cohort, population in (("adults", "adults"), ("children", "children_sprsound2022")):
+            noise = scoring.entry_for_population(entry, cohort).get("input_noise")
+            auc = auc_of(cohort, noise)
+            # Positives p1, p2 and negatives n1, n2: each swap of a positive below a negative costs 0.25.
+            scores = {1.0: (0.9, 0.8, 0.2, 0.1), 0.75: (0.9, 0.3, 0.4, 0.1), 0.5: (0.9, 0.2, 0.4, 0.3)}[auc]
+            for patient, label, score in zip(("p1", "p2", "n1", "n2"), (1, 1, 0, 0), scores):
+                rows.append(_row(f"{cohort}-{patient}", "base_left", label, score, population=population))
+        return rows
+    return score_recordings
+
+
+def test_input_noise_is_chosen_per_population_by_its_mean_validation_patient_auc(monkeypatch):
+    def auc_of(cohort, noise):
+        if cohort == "children" or noise is None:
+            return 0.5 if noise is None and cohort == "adults" else 0.75  # children: noise gains nothing
+        if noise["snr_db"] == 20.0:  # one seed's luck: 1.0 once, 0.5 otherwise (mean 0.625)
+            return 1.0 if noise["seed"] == train.INPUT_NOISE_CHOICE_SEEDS[0] else 0.5
+        return 0.75 if noise["snr_db"] in (35.0, 30.0) else 0.5
+
+    monkeypatch.setattr(train.validation, "score_recordings", _rows_scoring(auc_of))
+    chosen, table = train.choose_input_noise([], run=None, entry={"threshold": 0.5})
+    # Adults: 35 and 30 dB tie at 0.75 (a gain of 0.25); the tie keeps less noise. 20 dB's single
+    # lucky seed does not win on the mean. Children gain nothing, so they get none.
+    assert chosen == {"adults": {"snr_db": 35.0, "draws": train.INPUT_NOISE_DRAWS, "seed": scoring.INPUT_NOISE_SEED},
+                      "children": None}
+    assert table["adults"] == {"none": 0.5, "40": 0.5, "35": 0.75, "30": 0.75, "25": 0.5, "20": 0.625}
+    assert set(table["children"].values()) == {0.75}
+
+
+def test_input_noise_needs_its_minimum_gain(monkeypatch):
+    monkeypatch.setattr(train, "INPUT_NOISE_MIN_GAIN", 0.3)
+    monkeypatch.setattr(train.validation, "score_recordings",
+                        _rows_scoring(lambda cohort, noise: 0.5 if noise is None else 0.75))
+    chosen, _ = train.choose_input_noise([], run=None, entry={"threshold": 0.5})
+    assert chosen == {"adults": None, "children": None}
 
 
 def test_operating_points_keep_each_population_under_its_refusal_share():

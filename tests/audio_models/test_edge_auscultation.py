@@ -67,3 +67,40 @@ def test_every_real_icbhi_file_scores_with_full_window_coverage(icbhi_dir):
         assert 0.0 <= result["poor_quality_probability"] <= 1.0
         assert result["windows"][-1]["end_s"] == pytest.approx(result["duration_s"], abs=1e-3)
         assert len(result["frame_map"]["values"]) >= len(result["windows"])
+
+
+def test_a_screened_patients_recording_is_scored_over_the_manifests_noisy_copies(icbhi_dir):
+    """The service scores a screened (adult) patient's recording as the manifest's ``input_noise``
+    says: every noisy copy in one batch, each window's outputs averaged over the copies; a child's
+    operating point (no input noise) scores the recording as it is."""
+    from audio_models import scoring, windows
+    from audio_models.io import MODEL_SAMPLE_RATE, load_audio, read_audio
+
+    model = auscultation.default_model()
+    entry = model.entry
+    noise = entry["input_noise"]
+    assert noise is not None and noise["draws"] >= 2 and entry["population_input_noise"]["adults"] == noise
+    path = sorted(icbhi_dir.glob("*.wav"))[0]
+    batches = []
+
+    def run(feed):
+        batches.append(len(next(iter(feed.values()))))
+        return model.run(feed)
+
+    result = auscultation.score_recording(path, backend=type("Spy", (), {"run": staticmethod(run), "entry": entry,
+                                                                          "variant": model.variant})())
+    samples, _ = load_audio(path)
+    split = [windows.split_windows(copy, sample_rate=MODEL_SAMPLE_RATE, window_s=entry["window_s"],
+                                   hop_s=entry["hop_s"])[0] for copy in scoring.noisy_copies(samples, noise)]
+    assert batches == [noise["draws"] * len(split[0])]
+    name = entry["outputs"][0]["name"]
+    by_copy = [np.asarray(model.run({entry["inputs"][0]["name"]: wins})[name], dtype=np.float64) for wins in split]
+    expected = scoring.calibrate_score(windows.aggregate_windows(np.mean(by_copy, axis=0)), entry["calibration"])
+    assert result["crackle_probability"] == pytest.approx(expected, abs=1e-5)
+
+    child = scoring.entry_for_population(entry, "children")
+    assert child["input_noise"] is None
+    plain = windows.split_windows(samples, sample_rate=MODEL_SAMPLE_RATE, window_s=entry["window_s"], hop_s=entry["hop_s"])[0]
+    as_child = scoring.score_samples(*read_audio(path), run=model.run, entry=child)
+    direct = np.asarray(model.run({entry["inputs"][0]["name"]: plain})[name], dtype=np.float64)
+    assert as_child["recording_score"] == pytest.approx(windows.aggregate_windows(direct), abs=1e-6)

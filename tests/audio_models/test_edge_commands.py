@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from audio_models import synthetic
 from edge.commands.audio import audio
 from edge.commands.bench import bench
+from edge.inference.models import ModelRegistry
 
 
 @pytest.fixture
@@ -68,4 +69,6 @@ def test_bench_audio_json_has_all_timings():
     data = json.loads(result.output)
     for key in ("torch_ms", "ort_fp32_ms", "ort_int8_ms", "peak_rss_mb"):
         assert data[key] > 0
-    assert data["windows"] == 3 and data["threads"] == 1
+    # The windows a screened patient's recording costs: every noisy copy the manifest asks for.
+    draws = (ModelRegistry().entry("auscultation").get("input_noise") or {}).get("draws", 1)
+    assert data["noisy_copies"] == draws and data["windows"] == 3 * draws and data["threads"] == 1

@@ -56,7 +56,7 @@ def test_install_activates_a_new_version_and_list_shows_it(runner, data_dir, tmp
     assert result.exit_code == 0, result.output
     bundle_id = installed_id(result.output)
     manifest_hash = hashlib.sha256((source / "manifest.json").read_bytes()).hexdigest()[:12]
-    assert bundle_id == f"auscultation-0.5.0_breath-0.1.0_labs-0.2.0_{manifest_hash}"
+    assert bundle_id == f"auscultation-0.6.0_breath-0.1.0_labs-0.2.0_{manifest_hash}"
     assert "restart 'ildscreen serve'" in result.output
     listed = json.loads(models(runner, "list", "--json", data_dir=data_dir).output)
     assert listed["active"] == bundle_id
@@ -65,7 +65,7 @@ def test_install_activates_a_new_version_and_list_shows_it(runner, data_dir, tmp
     assert rows[bundle_id]["models"]["labs"] == {"version": "0.2.0", "synthetic": True}
     assert rows[BUNDLED_ID]["models"]["labs"]["version"] == "0.1.0"
     shown = models(runner, "list", data_dir=data_dir).output
-    assert f"* {bundle_id}  auscultation 0.5.0, breath 0.1.0 (synthetic)" in shown  # trained on real recordings
+    assert f"* {bundle_id}  auscultation 0.6.0, breath 0.1.0 (synthetic)" in shown  # trained on real recordings
 
 
 def test_torch_weights_may_be_left_out_but_not_altered(runner, data_dir, tmp_path):
@@ -133,6 +133,15 @@ BROKEN_BUNDLES = {
                 "patients": 3, "positive_patients": 10, "sensitivity": 0.8, "sensitivity_ci95": [0.6, 0.9],
                 "specificity": 0.9, "specificity_ci95": [0.8, 0.95]}}})),
         "positive_patients 10 exceeds patients 3"),
+    # Input noise the scorer cannot honour (audio_models.scoring.noisy_copies): refused at install,
+    # not met as a crash on the first recording.
+    "crackle input noise with too many copies": (
+        lambda f: edit_manifest(f, lambda models: models["auscultation"].update(
+            population_input_noise={"adults": {"snr_db": 30.0, "draws": 500, "seed": 0}})),
+        "auscultation: population_input_noise.adults: must be null or {'snr_db': a number, 'draws': 1 to 8"),
+    "crackle input noise without a level": (
+        lambda f: edit_manifest(f, lambda models: models["auscultation"].update(input_noise={"draws": 2, "seed": 0})),
+        "auscultation: input_noise: must be null or"),
     "file outside the bundle": (lambda f: edit_manifest(f, lambda models: models["labs"].update(file="../x.onnx")),
                                 "labs: default: needs a plain 'file' name"),
 }

@@ -66,9 +66,9 @@ def test_an_installed_bundle_is_served_and_stamped_until_rolled_back(data_dir, t
     try:
         status, check = models_check(restarted)
         assert status == 200 and check["bundle"] == "bundled"
-        assert check["models"]["auscultation"]["version"] == "0.5.0"
+        assert check["models"]["auscultation"]["version"] == "0.6.0"
         recording, lab_score = screen_once(restarted, headers, patient["id"])
-        assert recording["model_version"] == "auscultation-0.5.0-fp32"
+        assert recording["model_version"] == "auscultation-0.6.0-fp32"
         assert lab_score["model"]["version"] == "0.1.0"
     finally:
         restarted.stop()

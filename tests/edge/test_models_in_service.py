@@ -53,7 +53,7 @@ def test_scored_recordings_are_fused_as_auscultation_evidence(client, nurse, vis
     if "auscultation" in assessment["missing"]:  # both recordings failed the quality gate: that is reported too
         assert all(not r["quality"]["ok"] for r in client.get(f"/api/v1/visits/{visit_id}/recordings").json["recordings"])
     else:
-        assert assessment["model_versions"]["auscultation"].startswith("auscultation-0.5.0")
+        assert assessment["model_versions"]["auscultation"].startswith("auscultation-0.6.0")
         assert "auscultation" not in assessment["synthetic_models"]  # trained on real recordings
 
 
@@ -165,8 +165,8 @@ def test_screen_prints_the_whole_assessment(runner, tmp_path):
     assert output["staging"] is None and output["tier"] in ("high", "urgent")  # GAP needs --ild-confirmed
     finding = output["contributions"]["auscultation"]["finding"]
     detector = detector_validation(selected_registry().entry("auscultation"))
-    # The site's finding is the model's call on that recording (this crackle-free ICBHI take lies
-    # near the adults' threshold: model 0.5.0 calls it, a false alarm the audio README reports).
+    # The site's finding is the model's call on that recording (a crackle-free ICBHI take near the
+    # adults' threshold: some models call it, a false alarm the audio README reports).
     called = score_recording(str(wav))["crackle_detected"]
     assert finding["level"] == ("basal" if called else "none") and finding["validated"] is detector["validated"]
     if detector["validated"]:  # an adult, patient-level validation in the shipped manifest (issue 24)
