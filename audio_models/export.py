@@ -228,14 +228,15 @@ def _figure(block, name):
 
 
 def validation_statement(block, *, adults_trained=False, against_crackle_free=None, adults_input_noise=None,
-                         icbhi=None):
+                         icbhi=None, adult_test_seen=None):
     """The plain sentence every result and referral shows about what the detector was validated on.
 
     ``adults_trained``: whether adults were among the patients its weights were fitted on;
     ``against_crackle_free``: the test adults' crackle recordings against each kind of crackle-free
     recording (``validation.against_crackle_free``), when measured; ``adults_input_noise``: the
     adults' ``input_noise`` (:func:`audio_models.scoring.noisy_copies`), if any; ``icbhi``: the
-    adult ICBHI check (:func:`audio_models.validation.icbhi_check`), if run.
+    adult ICBHI check (:func:`audio_models.validation.icbhi_check`), if run; ``adult_test_seen``: what
+    had been seen of the test adults before the recipe was fixed, if anything (said after their figures).
     """
     adults = block["populations"].get("adults")
     children = [f"{pop.removeprefix('children_')}: AUC {b['auc']:.2f}" for pop, b in block["populations"].items()
@@ -245,6 +246,8 @@ def validation_statement(block, *, adults_trained=False, against_crackle_free=No
                   f"crackles; Littmann 3200, three filter modes): AUC {adults['auc']:.2f} "
                   f"({adults['auc_ci95'][0]:.2f}-{adults['auc_ci95'][1]:.2f}), {_figure(adults, 'sensitivity')}, "
                   f"{_figure(adults, 'specificity')}")
+    if adults is not None and adult_test_seen:
+        adult_text += f" ({adult_test_seen})"
     normal, wheeze = ((against_crackle_free or {}).get(kind) or {} for kind in ("none", "wheeze"))
     if adults is not None and normal.get("auc") is not None:
         low, high = normal["auc_ci95"]
@@ -345,7 +348,8 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
     statement = validation_statement(block, adults_trained=any(r.population == "adults" for r in parts["train"]),
                                      against_crackle_free=adult_subgroups.get("against_crackle_free"),
                                      adults_input_noise=entry["population_input_noise"].get("adults"),
-                                     icbhi=metrics["test"].get("icbhi_adults"))
+                                     icbhi=metrics["test"].get("icbhi_adults"),
+                                     adult_test_seen=training.get("adult_test_seen"))
     entry.update({
         "name": MODEL_NAME, "version": MODEL_VERSION, "task": "crackle detection in lung sounds",
         "default_variant": "fp32", "variants": variants,

@@ -225,7 +225,7 @@ def test_the_adults_input_noise_is_what_their_validation_patients_choose(shared_
     recording as it is by the required gain, and both mean patient AUCs match the manifest's
     (tolerance 0.02: the choice was scored with PyTorch eager, this with ONNX Runtime). The statement
     every result shows says the adults' recordings are scored with that noise and what it did to the
-    ICBHI recording with crackles."""
+    ICBHI recording with crackles, and that the test adults are not a clean test of it."""
     train = pytest.importorskip("audio_models.train", reason="the input-noise choice lives in the training extra")
     import re
 
@@ -246,6 +246,7 @@ def test_the_adults_input_noise_is_what_their_validation_patients_choose(shared_
     assert measured["adults"][f"{level:g}"] >= measured["adults"]["none"] + train.INPUT_NOISE_MIN_GAIN
     statement = ENTRY["validation_status"]["statement"]
     assert f"white noise {level:g} dB below their level added" in statement
+    assert train.ADULT_TEST_SEEN in statement  # the test adults were seen under added noise first
     icbhi = ENTRY["metrics"]["test"]["icbhi_adults"]
     assert (f"{icbhi['with_crackles_called_positive']} of {icbhi['with_crackles']} ICBHI adult recording(s) with "
             "crackles found") in statement
