@@ -141,10 +141,11 @@ def start_recording_capture(
         capture = capture_audio(device, seconds=seconds, stop_requested=job.should_stop,
                                 on_progress=job.report_progress)
         with _connection(connect) as job_db:
+            # A capture identical to the site's stored take (a board re-sending its buffer) gives that take.
             return add_recording(
                 job_db, blobs, actor, visit_id, chest_site=chest_site, stream=io.BytesIO(capture.to_wav_bytes()),
                 max_bytes=max_bytes, source="device", device_id=capture.device.device_id, model=model, limits=limits,
-            )
+            ).recording
 
     return _start(manager, port, "stethoscope", work, orphan_after_s)
 

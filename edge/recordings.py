@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 from contextlib import contextmanager
-from typing import BinaryIO, Optional
+from typing import BinaryIO, NamedTuple, Optional
 
 import sqlite_utils
 
@@ -246,6 +246,22 @@ def check_recording_target(db: sqlite_utils.Database, visit_id: int, chest_site:
     require_open_visit(db, visit_id)
 
 
+class AddedRecording(NamedTuple):
+    """What :func:`add_recording` did: the recording, and whether this call stored it (False when
+    the same take of the visit and chest site was already stored, and that one is returned)."""
+
+    recording: dict
+    created: bool
+
+
+def _same_take(db: sqlite_utils.Database, visit_id: int, chest_site: str, sha256: str) -> Optional[dict]:
+    """The visit's stored recording of this chest site with exactly this content, if any."""
+    rows = db.execute_returning_dicts(
+        "SELECT * FROM recordings WHERE visit_id = ? AND chest_site = ? AND sha256 = ? ORDER BY id LIMIT 1",
+        [visit_id, chest_site, sha256])
+    return rows[0] if rows else None
+
+
 def add_recording(
     db: sqlite_utils.Database,
     blobs: BlobStore,
@@ -259,20 +275,33 @@ def add_recording(
     device_id: Optional[str] = None,
     model=None,
     limits: AudioLimits = DEFAULT_AUDIO_LIMITS,
-) -> dict:
+) -> AddedRecording:
     """Store a recording for a visit and chest site, scored by ``model`` when one is loaded.
 
     ``limits`` (``Settings.audio_limits``) are checked on the header before any decoding.
 
     Without a model (it failed its integrity check, say: ``/readyz`` says why) the recording
     is still kept, unscored, so nothing the nurse captured is lost.
+
+    Idempotent per take: the same bytes (SHA-256) for the same visit and chest site as a stored
+    recording (a double tap, a re-send after a timeout) store nothing (no row, no file, no audit
+    entry) and return that recording with ``created`` False. The same bytes for another site or
+    another visit are stored as a new recording (re-using a take elsewhere is the nurse's call),
+    and so is a take uploaded again after it was discarded (its row is gone).
     """
     check_recording_target(db, visit_id, chest_site)
     with blobs.write_pending(stream, max_bytes=max_bytes) as pending:
+        same = _same_take(db, visit_id, chest_site, pending.sha256)
+        if same is not None:  # checked before decoding, so a re-sent take takes no decode slot
+            return AddedRecording(_recording_from_row(same), created=False)
         audio = describe_audio(pending, limits)
         scored = score(pending.path, chest_site, model, limits)
         with write_transaction(db):
             require_open_visit(db, visit_id)
+            # Again under the write lock: a twin upload may have been stored while this one was scored.
+            same = _same_take(db, visit_id, chest_site, pending.sha256)
+            if same is not None:
+                return AddedRecording(_recording_from_row(same), created=False)
             # File and row under one write lock: a discard of a take with the same content
             # (discard_recording) cannot remove the file between the two.
             stored = pending.commit()
@@ -293,4 +322,4 @@ def add_recording(
             ).last_pk
             audit.record(db, actor, "create", "recording", recording_id,
                          {"visit_id": visit_id, "chest_site": chest_site})
-    return _recording_from_row(get_recording(db, recording_id))
+    return AddedRecording(_recording_from_row(get_recording(db, recording_id)), created=True)

@@ -51,7 +51,9 @@ def operations(document: dict) -> list[OperationRow]:
         for method, entry in document["paths"][path].items():
             roles = entry.get("description", "").removeprefix("Roles: ").rstrip(".") if "security" not in entry \
                 else "public"
-            status = next(code for code in entry["responses"] if code[0] == "2")
+            # Every success status: an idempotent upload answers 201, or 200 when already stored.
+            status = ", ".join(f"{code} ({entry['responses'][code]['description']})" if index else code
+                               for index, code in enumerate(c for c in entry["responses"] if c[0] == "2"))
             rows.append(OperationRow(method.upper(), path, entry.get("summary", ""), roles, _request_body(entry), status))
     return rows
 

@@ -109,6 +109,8 @@ def _operation_object(op: Operation, definitions: dict) -> dict:
     query_params = _query_parameters(op.query) if op.query else []
     error = {"application/json": {"schema": _ref(ErrorResponse)}}
     responses = {str(op.status): _success(op)}
+    if op.replay:
+        responses["200"] = {**_success(op), "description": f"Already stored: {op.replay}"}
     for status in error_statuses(op):
         description = ERROR_DESCRIPTIONS[status]
         if status == 503:

@@ -77,9 +77,19 @@ class Operation:
     unavailable: Optional[str] = None
     errors: tuple[int, ...] = ()
     produces: tuple[str, ...] = ()
+    replay: Optional[str] = None
 
 
 OPERATIONS: list[Operation] = []
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A view's answer to a request that repeats one already done (a double tap, a re-send after
+    a timeout): the record stored the first time, sent with 200 instead of the operation's 201, as
+    the hospital server answers a replayed referral. Only for operations declared with ``replay``."""
+
+    record: dict
 
 
 def validation_error(exc: PydanticValidationError, *, prefix: str = "") -> ValidationError:
@@ -180,6 +190,7 @@ def operation(
     errors: tuple[int, ...] = (),
     produces: tuple[str, ...] = (),
     atomic: bool = False,
+    replay: Optional[str] = None,
 ) -> Callable:
     """Register ``view`` on ``blueprint`` and in the OpenAPI registry.
 
@@ -188,7 +199,8 @@ def operation(
     ``roles=None`` makes the operation public. For the document: ``unavailable`` says when it
     answers 503 (a model or a device it needs is unavailable), ``errors`` lists error statuses
     beyond those its declaration implies (see ``edge.api.openapi``), ``produces`` the media
-    types of a binary response.
+    types of a binary response, ``replay`` what makes a request the same one again: the view may
+    then answer :class:`Replayed` (200, the record already stored) instead of ``status``.
 
     ``atomic`` runs the view and the validation of its response in one transaction, so a write
     that fails after writing leaves nothing written. Not for uploads and device captures (they
@@ -214,13 +226,18 @@ def operation(
                 return _respond(view(**kwargs))
 
         def _respond(result):
+            answered = status
+            if isinstance(result, Replayed):
+                if replay is None:
+                    raise TypeError(f"{view.__name__} answered Replayed but declares no replay")
+                result, answered = result.record, 200
             if result is None:
                 return "", 204
             if isinstance(result, Response):  # views that set cookies build their own response
                 return result
             if response is not None:
                 result = response.model_validate(result).model_dump(mode="json")
-            return jsonify(result), status
+            return jsonify(result), answered
 
         blueprint.add_url_rule(rule, endpoint=view.__name__, view_func=wrapper, methods=[method])
         prefix = blueprint.url_prefix or ""
@@ -240,6 +257,7 @@ def operation(
                 unavailable=unavailable,
                 errors=errors,
                 produces=produces,
+                replay=replay,
             )
         )
         return wrapper

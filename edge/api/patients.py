@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, request, send_file
 
 from edge import patients, recordings
-from edge.api.operations import CLINICAL_ROLES, operation
+from edge.api.operations import CLINICAL_ROLES, Replayed, operation
 from edge.web.i18n import negotiate_language, quality_issue
 from edge.schemas import (
     Patient,
@@ -106,16 +106,19 @@ def list_recordings(visit_id: int):
 @operation(blueprint, "/visits/<int:visit_id>/recordings", "POST",
            summary="Upload a lung-sound recording (multipart: file + chest_site)",
            roles=CLINICAL_ROLES, form=RecordingUpload, response=Recording, status=201,
-           unavailable="every decode slot stayed busy for audio_decode_wait_s (error code busy); send it again")
+           unavailable="every decode slot stayed busy for audio_decode_wait_s (error code busy); send it again",
+           replay="the visit holds a recording of this chest site with the same audio (SHA-256); that one is "
+                  "returned and nothing new is stored")
 def upload_recording(visit_id: int, form: RecordingUpload):
     resources = current_app.extensions["ildscreen"]
     upload = request.files.get("file")
     recordings.check_file_name(upload.filename if upload else None)
-    return with_quality_advice(recordings.add_recording(
+    recording, created = recordings.add_recording(
         resources.db(), resources.blobs, g.actor, visit_id,
         chest_site=form.chest_site, stream=upload.stream, max_bytes=resources.settings.max_upload_bytes,
         model=resources.auscultation_model, limits=resources.settings.audio_limits,
-    ))
+    )
+    return with_quality_advice(recording) if created else Replayed(with_quality_advice(recording))
 
 
 @operation(blueprint, "/recordings/<int:recording_id>/audio", "GET",

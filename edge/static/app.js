@@ -139,7 +139,7 @@ function sendTake(blob) {
     progress.hidden = false;
     xhr.upload.onprogress = (e) => { if (e.lengthComputable) progress.value = 100 * e.loaded / e.total; };
     xhr.onload = () => {
-      if (xhr.status === 201) resolve(JSON.parse(xhr.responseText).id);
+      if (xhr.status === 201 || xhr.status === 200) resolve(JSON.parse(xhr.responseText).id);  // 200: already stored
       else { try { reject(JSON.parse(xhr.responseText).error.message); } catch (_) { reject(body().dataset.networkError); } }
     };
     xhr.onerror = () => reject(body().dataset.networkError);

@@ -172,7 +172,7 @@ def upload_recording(visit_id: int):
     source = "microphone" if request.form.get("source") == "microphone" else "upload"
     try:
         recordings.check_file_name(upload.filename if upload else None)
-        stored = recordings.add_recording(
+        stored, created = recordings.add_recording(
             resources.db(), resources.blobs, g.actor, visit_id, chest_site=request.form.get("chest_site", ""),
             stream=upload.stream, max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model,
             source=source, limits=resources.settings.audio_limits)
@@ -180,8 +180,8 @@ def upload_recording(visit_id: int):
         if _wants_json():
             return jsonify({"error": {"message": _message(exc)}}), exc.status
         return _back(visit_id, "auscultation", upload_error=_message_key(exc))
-    if _wants_json():
-        return jsonify({"id": stored["id"]}), 201
+    if _wants_json():  # the same take sent twice: its first copy, 200 as the API answers it
+        return jsonify({"id": stored["id"]}), 201 if created else 200
     return _back(visit_id, "auscultation", take=stored["id"])
 
 

@@ -27,7 +27,7 @@ def folder(app):
 def _record(db, folder, visit_id, seconds):
     """A recording stored through the service's own path: its file and its row."""
     return add_recording(db, folder.blobs, audit.CLI_OPERATOR, visit_id, chest_site="posterior_left_base",
-                         stream=io.BytesIO(wav_bytes(seconds)), max_bytes=MAX_BYTES)
+                         stream=io.BytesIO(wav_bytes(seconds)), max_bytes=MAX_BYTES).recording
 
 
 def _orphan(folder, content):

@@ -179,6 +179,24 @@ def test_configured_ports_must_match_the_allowlist(tmp_path, monkeypatch):
 
 # --- Capture jobs against a real ``ildscreen serve`` and a simulated board on a pty ---------------
 
+
+def test_a_capture_identical_to_the_sites_stored_take_gives_that_take_and_stores_nothing(
+        client, nurse, visit_id, stethoscope, settings, db, register):
+    """The device path stores through add_recording: the simulated board sends the same samples each
+    time, so a second capture at the same site is the same take; at another site it is a new one."""
+    sim, _ = stethoscope
+    register(sim.port)
+    body = {"port": sim.port, "chest_site": "posterior_right_base", "seconds": 5}
+    url = f"/api/v1/visits/{visit_id}/recordings/capture"
+    first, again = (client.post(url, json=body, headers=nurse) for _ in range(2))
+    assert first.status_code == 201 and again.json["id"] == first.json["id"], again.json
+    assert db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 1
+    other = client.post(url, json={**body, "chest_site": "trachea"}, headers=nurse)
+    assert other.status_code == 201 and other.json["sha256"] == first.json["sha256"]
+    assert db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 2
+    assert sum(1 for path in settings.blob_dir.rglob("*") if path.is_file()) == 1
+
+
 @pytest.fixture(scope="module")
 def served_board(tmp_path_factory):
     """A served clinic with one real-time simulated stethoscope registered, a nurse's bearer token,

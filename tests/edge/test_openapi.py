@@ -68,3 +68,7 @@ def test_every_status_an_operation_answers_is_declared(client):
     assert set(audio) == {"audio/wav", "audio/flac"}
     visit_id = paths["/api/v1/visits/{visit_id}"]["get"]["parameters"][0]["schema"]
     assert visit_id == {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+    # An upload sent again answers 200 with the recording already stored, in the same shape as the 201.
+    upload = paths["/api/v1/visits/{visit_id}/recordings"]["post"]["responses"]
+    assert upload["200"]["content"] == upload["201"]["content"] and "Already stored" in upload["200"]["description"]
+    assert "200" not in paths["/api/v1/visits/{visit_id}/labs"]["post"]["responses"]

@@ -138,7 +138,7 @@ def test_a_refused_take_that_was_re_recorded_still_counts_as_refused(app, client
     for _ in range(2):
         stored = recordings.add_recording(db, resources.blobs, CLINICIAN, visit["id"], chest_site="posterior_left_base",
                                           stream=io.BytesIO(wav_bytes(2.0)), max_bytes=10**7,
-                                          model=resources.auscultation_model)
+                                          model=resources.auscultation_model).recording
         assert stored["quality"]["ok"] is False
         recordings.discard_recording(db, resources.blobs, CLINICIAN, stored["id"])
     assert db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 0

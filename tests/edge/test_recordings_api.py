@@ -122,3 +122,86 @@ def test_a_discarded_take_leaves_no_file_unless_another_row_holds_the_same_sound
     assert stored_files(settings) == []
     trail = db.execute("SELECT detail FROM audit_log WHERE action = 'discard' ORDER BY id").fetchall()
     assert len(trail) == 3 and first["sha256"] in trail[1][0]
+
+
+def _rows(db) -> list:
+    return db.execute("SELECT id, visit_id, chest_site, sha256 FROM recordings ORDER BY id").fetchall()
+
+
+def _creations(db) -> int:
+    return db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'create' AND entity = 'recording'").fetchone()[0]
+
+
+def test_the_same_take_sent_twice_is_stored_once_and_the_second_answer_is_200_with_the_first(
+        client, nurse, visit_id, settings, db, monkeypatch):
+    """A double tap or a re-send after a timeout: one row, one file, one audit entry, the same id back;
+    the re-sent take is not decoded again (it takes no decode slot)."""
+    from edge import recordings
+
+    decoded = []
+    describe = recordings.describe_audio
+    monkeypatch.setattr(recordings, "describe_audio", lambda *a, **k: decoded.append(1) or describe(*a, **k))
+    take = wav_bytes(seconds=2)
+    first = upload(client, nurse, visit_id, take)
+    again = upload(client, nurse, visit_id, take, name="resent.wav")
+    assert (first.status_code, again.status_code) == (201, 200), again.json
+    assert again.json == first.json
+    assert len(_rows(db)) == 1 and len(stored_files(settings)) == 1 and _creations(db) == 1
+    assert len(decoded) == 1
+
+
+def test_the_same_sound_at_another_site_or_in_another_visit_is_a_new_recording(client, nurse, visit_id, db):
+    take = wav_bytes(seconds=2)
+    first = upload(client, nurse, visit_id, take).json
+    elsewhere = upload(client, nurse, visit_id, take, site="posterior_right_base")
+    patient_id = client.get(f"/api/v1/visits/{visit_id}").json["patient_id"]
+    client.patch(f"/api/v1/visits/{visit_id}", json={"status": "completed"}, headers=nurse)
+    next_visit = client.post(f"/api/v1/patients/{patient_id}/visits", json={}, headers=nurse).json["id"]
+    later = upload(client, nurse, next_visit, take)
+    assert elsewhere.status_code == later.status_code == 201
+    assert len({first["id"], elsewhere.json["id"], later.json["id"]}) == 3 and len(_rows(db)) == 3
+
+
+def test_a_discarded_take_sent_again_is_stored_again_as_a_new_recording(client, nurse, visit_id, settings, app, db):
+    from edge import audit
+    from edge.recordings import discard_recording
+
+    take = wav_bytes(seconds=2)
+    first = upload(client, nurse, visit_id, take).json
+    discard_recording(db, app.extensions["ildscreen"].blobs, audit.CLI_OPERATOR, first["id"])
+    assert _rows(db) == [] and stored_files(settings) == []
+    again = upload(client, nurse, visit_id, take)
+    # 201 and a second creation in the trail: stored anew (SQLite may hand the freed id out again).
+    assert again.status_code == 201, again.json
+    assert [row[0] for row in _rows(db)] == [again.json["id"]] and len(stored_files(settings)) == 1
+    assert _creations(db) == 2
+
+
+def test_two_identical_uploads_at_once_store_one_recording(app, visit_id, settings, db, monkeypatch):
+    """Both uploads pass the early check before either is stored (the barrier holds them there);
+    the check under the write lock must still find the twin."""
+    import threading
+
+    from edge import audit, recordings
+
+    barrier = threading.Barrier(2, timeout=30)
+    describe = recordings.describe_audio
+    monkeypatch.setattr(recordings, "describe_audio", lambda *a, **k: (barrier.wait(), describe(*a, **k))[1])
+    folder, take, results = app.extensions["ildscreen"].folder, wav_bytes(seconds=2), []
+
+    def send():
+        connection = folder.connect()
+        try:
+            results.append(recordings.add_recording(connection, folder.blobs, audit.CLI_OPERATOR, visit_id,
+                                                    chest_site="trachea", stream=io.BytesIO(take), max_bytes=10**7))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(results) == 2 and sorted(result.created for result in results) == [False, True]
+    assert results[0].recording["id"] == results[1].recording["id"]
+    assert len(_rows(db)) == 1 and len(stored_files(settings)) == 1 and _creations(db) == 1

@@ -65,6 +65,28 @@ def test_start_visit_sent_twice_continues_the_open_visit_of_today(ui, db):
     assert count(db, "visits") == 2 and "continued" not in new.headers["Location"]
 
 
+
+def test_a_take_sent_twice_from_the_page_is_stored_once_and_lands_on_the_first(ui, db):
+    """A re-send after a timeout (the browser's double-tap guard cannot see it): the form comes back
+    to the take already stored, and the microphone's script gets its id with 200."""
+    from support import wav_bytes
+
+    client, csrf = ui
+    _, visit_id = register_and_start(client, csrf)
+    take = wav_bytes(seconds=2)
+
+    def send(headers=None):
+        return client.post(f"/visits/{visit_id}/recordings", headers=headers, content_type="multipart/form-data",
+                           data={"csrf_token": csrf, "chest_site": "trachea", "file": (io.BytesIO(take), "t.wav")})
+
+    first, again = send(), send()
+    assert first.status_code == again.status_code == 302
+    assert again.headers["Location"] == first.headers["Location"] and "take=" in first.headers["Location"]
+    scripted = send({"X-CSRF-Token": csrf, "X-Requested-With": "fetch"})
+    assert scripted.status_code == 200 and f"take={scripted.json['id']}" in first.headers["Location"]
+    assert count(db, "recordings") == 1
+
+
 LABS = {"lab_crp": "4", "unit_crp": "mg/L", "lab_hgb": "12.1", "unit_hgb": "g/dL"}
 
 
