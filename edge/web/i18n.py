@@ -50,6 +50,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "save": {"en": "Save", "zh-CN": "保存"},
     "new_visit": {"en": "Start a screening visit", "zh-CN": "开始筛查就诊"},
     "timeline": {"en": "Timeline", "zh-CN": "时间线"},
+    # A page title never carries the patient's code: the tablet keeps titles in its history and tab strip.
+    "patient_record": {"en": "Patient record", "zh-CN": "患者档案"},
     "risk_trend": {"en": "Risk over time", "zh-CN": "风险变化"},
     "visit": {"en": "Visit", "zh-CN": "就诊"},
     "step_auscultation": {"en": "1. Lung sounds", "zh-CN": "1. 肺部听诊"},

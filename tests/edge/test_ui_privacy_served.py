@@ -1,8 +1,10 @@
-"""No patient identifier in a URL the tablet uses, nor in the service's log (brief h33, the tablet's
-safety, point 5): a real ``ildscreen serve`` at DEBUG, a whole visit driven through the pages as the
-tablet does (register, search, visit, labs typed and imported, a take, lung function, result,
-referral, letter, timeline, edit), every URL requested and every redirect collected, then both
-scanned for the patient's code and birth year. Every UI asset is local (point 6)."""
+"""No patient identifier in a URL the tablet uses, in a page's title, nor in the service's log (brief
+h33, the tablet's safety, point 5; titles: brief h34): a real ``ildscreen serve`` at DEBUG, a whole
+visit driven through the pages as the tablet does (register, search, visit, labs typed and imported,
+a take, lung function, result, referral, letter, timeline, edit), every URL requested and every
+redirect collected with each page's ``<title>``, then all scanned for the patient's code and birth
+year. A shared tablet keeps titles in its history, tab strip and task switcher as it keeps URLs.
+Every UI asset is local (point 6)."""
 from __future__ import annotations
 
 import re
@@ -32,7 +34,7 @@ class Tablet:
     """A logged-in tablet over plain HTTP that remembers every URL it asked for or was sent to."""
 
     def __init__(self, url: str):
-        self.url, self.session, self.urls = url, requests.Session(), []
+        self.url, self.session, self.urls, self.titles = url, requests.Session(), [], {}
         page = self.get("/login")
         token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
         self.post("/login", {"csrf_token": token, "username": "nurse1", "password": "nurse password 1"})
@@ -41,6 +43,9 @@ class Tablet:
     def _seen(self, response: requests.Response) -> requests.Response:
         for hop in [*response.history, response]:
             self.urls += [hop.url, hop.headers.get("Location", "")]
+        title = re.search(r"<title>(.*?)</title>", response.text, re.S)
+        if title:
+            self.titles[response.url] = title.group(1)
         return response
 
     def get(self, path: str) -> requests.Response:
@@ -89,6 +94,10 @@ def test_a_visit_through_the_pages_puts_no_identifier_in_a_url_or_the_log(served
     urls = [url for url in tablet.urls if url]
     assert len(urls) > 30
     leaked = [url for url in urls if CODE.lower() in url.lower() or BIRTH_YEAR in url]
+    assert not leaked, leaked
+    titles = {url.split("?")[0]: title for url, title in tablet.titles.items()}
+    assert {served.url + patient_path, served.url + visit_path, served.url + letter} <= set(titles), titles
+    leaked = {url: title for url, title in titles.items() if CODE.lower() in title.lower() or BIRTH_YEAR in title}
     assert not leaked, leaked
     log = served.output
     assert "GET /visits/<int:visit_id>" in log  # the request log is on, by route template
