@@ -154,6 +154,8 @@ CATALOG: dict[str, dict[str, str]] = {
                         "zh-CN": "该患者今天的就诊已开启：在此继续，未开始第二次就诊。"},
     "labs_already_saved": {"en": "These results were already saved: nothing was added twice.",
                            "zh-CN": "这些结果已保存：未重复添加。"},
+    "take_already_saved": {"en": "This take was already saved: it was not added twice.",
+                           "zh-CN": "这段录音已保存：未重复添加。"},
     "err_invalid": {"en": "Check this value.", "zh-CN": "请检查此项。"},
     "err_medications": {"en": "Plain medication names, 2–80 characters each.", "zh-CN": "药名需为 2–80 个普通字符。"},
     "err_number": {"en": "Enter a number.", "zh-CN": "请输入数字。"},

@@ -65,6 +65,7 @@ def render_visit(visit_id: int, *, status: int = 200):
         is_open=visit["status"] == "open", take_id=_take_id(),
         # A form sent twice: said, never silent (start_visit, enter_labs).
         continued=request.args.get("continued") == "1", labs_already=request.args.get("labs_saved") == "already",
+        take_already=request.args.get("take_saved") == "already",
     ), status
 
 
@@ -182,7 +183,7 @@ def upload_recording(visit_id: int):
         return _back(visit_id, "auscultation", upload_error=_message_key(exc))
     if _wants_json():  # the same take sent twice: its first copy, 200 as the API answers it
         return jsonify({"id": stored["id"]}), 201 if created else 200
-    return _back(visit_id, "auscultation", take=stored["id"])
+    return _back(visit_id, "auscultation", take=stored["id"], **({} if created else {"take_saved": "already"}))
 
 
 @blueprint.get("/recordings/<int:recording_id>/audio")

@@ -1,6 +1,6 @@
 """A form sent twice from the tablet (a double tap, or Back and send again) never makes a second
-patient, visit or lab panel silently: the second post lands where the first did and says so. A
-save the server refuses keeps what the nurse typed (brief h33, the tablet's safety, point 4).
+patient, visit, lab panel or recording silently: the second post lands where the first did and says
+so. A save the server refuses keeps what the nurse typed (brief h33, the tablet's safety, point 4).
 The browser's own guard against a double tap is in tests/e2e/test_tablet_resubmission.py."""
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from markupsafe import escape
 
 from edge.web.i18n import CATALOG
+from support import wav_bytes
 
 FORM = {"code": "CL33-0101", "birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
 
@@ -68,9 +69,7 @@ def test_start_visit_sent_twice_continues_the_open_visit_of_today(ui, db):
 
 def test_a_take_sent_twice_from_the_page_is_stored_once_and_lands_on_the_first(ui, db):
     """A re-send after a timeout (the browser's double-tap guard cannot see it): the form comes back
-    to the take already stored, and the microphone's script gets its id with 200."""
-    from support import wav_bytes
-
+    to the take already stored and says so, and the microphone's script gets its id with 200."""
     client, csrf = ui
     _, visit_id = register_and_start(client, csrf)
     take = wav_bytes(seconds=2)
@@ -80,10 +79,14 @@ def test_a_take_sent_twice_from_the_page_is_stored_once_and_lands_on_the_first(u
                            data={"csrf_token": csrf, "chest_site": "trachea", "file": (io.BytesIO(take), "t.wav")})
 
     first, again = send(), send()
-    assert first.status_code == again.status_code == 302
-    assert again.headers["Location"] == first.headers["Location"] and "take=" in first.headers["Location"]
+    assert first.status_code == again.status_code == 302 and "take_saved" not in first.headers["Location"]
+    assert again.headers["Location"].split("?")[0] == first.headers["Location"].split("?")[0]
+    take_id = re.search(r"take=(\d+)", first.headers["Location"]).group(1)
+    assert f"take={take_id}" in again.headers["Location"] and "take_saved=already" in again.headers["Location"]
+    assert CATALOG["take_already_saved"]["en"] in client.get(again.headers["Location"]).get_data(as_text=True)
+    assert CATALOG["take_already_saved"]["en"] not in client.get(first.headers["Location"]).get_data(as_text=True)
     scripted = send({"X-CSRF-Token": csrf, "X-Requested-With": "fetch"})
-    assert scripted.status_code == 200 and f"take={scripted.json['id']}" in first.headers["Location"]
+    assert scripted.status_code == 200 and str(scripted.json["id"]) == take_id
     assert count(db, "recordings") == 1
 
 
