@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -353,9 +354,72 @@ REFERRAL_REASON_AND_WITHDRAWAL = Migration(
     ),
 )
 
+def _highest_audited_id(db: sqlite_utils.Database, entity: str) -> int:
+    """The highest numeric id the audit trail names for ``entity`` (0: none): ids of rows deleted
+    before a table kept its ids, which SQLite itself no longer knows."""
+    row = db.execute("SELECT MAX(CAST(entity_id AS INTEGER)) FROM audit_log WHERE entity = ? "
+                     "AND entity_id != '' AND entity_id NOT GLOB '*[^0-9]*'", [entity]).fetchone()
+    return row[0] or 0
+
+
+def rebuild_with_autoincrement(db: sqlite_utils.Database, table: str, *, audit_entity: str) -> None:
+    """Rebuild ``table`` with ``id INTEGER PRIMARY KEY AUTOINCREMENT``, so that the id of a deleted
+    row is never handed out again; its rows, columns, defaults, constraints, indexes and triggers
+    stay exactly as stored (the new definition is the stored one plus AUTOINCREMENT). The
+    sequence starts above the highest id in the table and the highest the audit trail names.
+
+    Runs inside the migration's transaction. The old table is renamed away before the new one is
+    created under the real name, so the stored definition keeps its text (a rename of the new
+    table would rewrite it). Nothing references ``table`` (a foreign key into it would follow the
+    rename; the migration test compares the whole schema before and after).
+
+    Raises
+    ------
+    StorageError
+        When the stored definition does not have exactly one plain ``id INTEGER PRIMARY KEY``.
+    """
+    definition = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone()[0]
+    rebuilt, found = re.subn(r"\bid INTEGER PRIMARY KEY\b(?! AUTOINCREMENT)", "id INTEGER PRIMARY KEY AUTOINCREMENT",
+                             definition)
+    if found != 1:
+        raise StorageError(f"table {table!r} has {found} plain 'id INTEGER PRIMARY KEY' columns, expected 1")
+    # Saved before the rename, which rewrites them to name the old table; automatic (UNIQUE) indexes
+    # have no SQL and come back with the table.
+    dependents = [row[0] for row in db.execute(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') AND sql IS NOT NULL "
+        "ORDER BY rowid", [table])]
+    columns = ", ".join(f'"{row[1]}"' for row in db.execute(f'PRAGMA table_info("{table}")'))
+    old = f"{table}_before_autoincrement"
+    db.execute(f'ALTER TABLE "{table}" RENAME TO "{old}"')
+    db.execute(rebuilt)
+    db.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM "{old}" ORDER BY id')
+    db.execute(f'DROP TABLE "{old}"')
+    for statement in dependents:
+        db.execute(statement)
+    highest = max(db.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"').fetchone()[0],
+                  _highest_audited_id(db, audit_entity))
+    # The copy set the sequence to the highest row; a discarded last take may have been higher.
+    if not db.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?", [highest, table]).rowcount:
+        db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", [table, highest])
+
+
+def recording_ids_never_reused(db: sqlite_utils.Database) -> None:
+    """Migration 11's step: ``recordings`` keeps its ids (a discard deletes the row, and its id lives
+    on in the audit trail, capture jobs, open pages and ``/recordings/<id>/audio`` links)."""
+    rebuild_with_autoincrement(db, "recordings", audit_entity="recording")
+
+
+RECORDING_IDS_NEVER_REUSED = Migration(
+    11,
+    "recording ids are never handed out again (a discarded take's id stays its own)",
+    (),
+    recording_ids_never_reused,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
                                      CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION,
-                                     TABLET_PIN_LOCK, PROGRAMME_REPORTS, REFERRAL_REASON_AND_WITHDRAWAL)
+                                     TABLET_PIN_LOCK, PROGRAMME_REPORTS, REFERRAL_REASON_AND_WITHDRAWAL,
+                                     RECORDING_IDS_NEVER_REUSED)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 
