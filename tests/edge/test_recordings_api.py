@@ -171,8 +171,10 @@ def test_a_discarded_take_sent_again_is_stored_again_as_a_new_recording(client, 
     discard_recording(db, app.extensions["ildscreen"].blobs, audit.CLI_OPERATOR, first["id"])
     assert _rows(db) == [] and stored_files(settings) == []
     again = upload(client, nurse, visit_id, take)
-    # 201 and a second creation in the trail: stored anew (SQLite may hand the freed id out again).
+    # 201, a new id and a second creation in the trail: stored anew (schema migration 11: a
+    # discarded take's id is never handed out again).
     assert again.status_code == 201, again.json
+    assert again.json["id"] != first["id"]
     assert [row[0] for row in _rows(db)] == [again.json["id"]] and len(stored_files(settings)) == 1
     assert _creations(db) == 2
 

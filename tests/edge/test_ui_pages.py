@@ -223,6 +223,37 @@ def test_a_microphone_take_is_labelled_as_one_and_can_be_discarded(ui):
     assert f'id="take-{take}"' not in client.get(f"/visits/{visit_id}").get_data(as_text=True)
 
 
+def test_a_discarded_take_keeps_its_id_and_nothing_kept_from_it_reaches_the_next_take(ui, db):
+    """SQLite handed a discarded last take's id to the next take of the site: the trail read
+    "discard recording 7" then "create recording 7", and a link, page or stale re-record button
+    kept from take A played, highlighted or discarded take B (schema migration 11)."""
+    client, csrf = ui
+    visit_id = start_visit(client, csrf, register(client, csrf))
+
+    def take(sound: bytes) -> int:
+        sent = client.post(f"/visits/{visit_id}/recordings", headers={"X-Requested-With": "fetch", "X-CSRF-Token": csrf},
+                           data={"chest_site": "posterior_left_base", "source": "microphone",
+                                 "file": (io.BytesIO(sound), "microphone.wav")})
+        assert sent.status_code == 201, sent.get_data(as_text=True)
+        return sent.json["id"]
+
+    first = take(wav_bytes(8.0))
+    assert client.post(f"/recordings/{first}/discard", data={"csrf_token": csrf}).status_code == 302
+    second_sound = wav_bytes(9.0)
+    second = take(second_sound)
+    assert second != first
+    assert client.get(f"/recordings/{first}/audio").status_code == 404
+    assert client.get(f"/api/v1/recordings/{first}/audio").status_code == 404
+    assert client.get(f"/recordings/{second}/audio").data == second_sound
+    page = client.get(f"/visits/{visit_id}?take={first}").get_data(as_text=True)
+    assert 'id="re-record-button"' not in page and f'id="re-record-{second}"' in page  # B is not "the take just made"
+    assert client.post(f"/recordings/{first}/discard", data={"csrf_token": csrf}).status_code == 404  # a stale page
+    assert client.get(f"/recordings/{second}/audio").status_code == 200
+    trail = db.execute("SELECT action, entity_id FROM audit_log WHERE entity = 'recording' "
+                       "AND action IN ('create', 'discard') ORDER BY id").fetchall()
+    assert trail == [("create", str(first)), ("discard", str(first)), ("create", str(second))]
+
+
 def test_drafts_are_saved_through_the_page_and_refused_when_malformed(ui):
     client, csrf = ui
     visit_id = start_visit(client, csrf, register(client, csrf))
