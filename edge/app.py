@@ -168,8 +168,10 @@ def _error_page(code: str, detail: str, status: int):
 
 
 def _wants_json() -> bool:
-    """API and probe paths answer JSON; the tablet pages answer HTML."""
-    return request.path.startswith(("/api/", "/healthz", "/readyz"))
+    """API and probe paths answer JSON, and so does a page's script (a JSON body or its fetch
+    header, as for the visit draft); the tablet pages answer HTML."""
+    return (request.path.startswith(("/api/", "/healthz", "/readyz")) or request.is_json
+            or request.headers.get("X-Requested-With") == "fetch")
 
 
 def _caller() -> str:

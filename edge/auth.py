@@ -115,9 +115,13 @@ def start_session(db: sqlite_utils.Database, user: dict, *, hours: float) -> Ses
     return SessionGrant(token, csrf_token, expires_at, user)
 
 
-def end_session(db: sqlite_utils.Database, token: str) -> None:
+def end_session(db: sqlite_utils.Database, token: str, *, keep_form_draft: bool = False) -> None:
+    """End a browser session. What the patient form held when the tablet locked
+    (:mod:`edge.form_drafts`) goes with it, unless ``keep_form_draft``: the idle lock of a nurse
+    without a PIN ends her session, and her next password login takes the typed values back."""
     with write_transaction(db):
-        db.execute("UPDATE sessions SET revoked = 1 WHERE token_hash = ?", [hash_token(token)])
+        db.execute("UPDATE sessions SET revoked = 1, form_draft = CASE WHEN ? THEN form_draft END "
+                   "WHERE token_hash = ?", [keep_form_draft, hash_token(token)])
 
 
 def session_user(db: sqlite_utils.Database, token: str, *, allow_locked: bool = False) -> tuple[dict, dict]:

@@ -128,6 +128,43 @@ def update_visit(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, c
     return get_visit(db, visit_id)
 
 
+# Bounds of one draft update, far above any visit page (a few dozen fields of short text).
+DRAFT_MAX_FIELDS = 200
+DRAFT_MAX_KEY = 64
+DRAFT_MAX_VALUE = 2000
+
+
+def merge_draft(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, typed: object) -> dict:
+    """Add the typed, unsaved form values ``typed`` ({field: text}) to the open visit's draft,
+    the page's one home for them (autosave, refused values, the idle lock); returns the visit.
+
+    Raises ``ValidationError`` naming the field that is not a short text, ``NotFound`` for an
+    unknown visit and ``Conflict`` for a closed one.
+    """
+    if not isinstance(typed, dict):
+        raise ValidationError("the draft must be an object {field: text}", fields=[{"field": "draft", "reason": "not an object"}])
+    if len(typed) > DRAFT_MAX_FIELDS:
+        raise ValidationError(f"the draft has {len(typed)} fields, at most {DRAFT_MAX_FIELDS}",
+                              fields=[{"field": "draft", "reason": "too many fields"}])
+    for key, value in typed.items():
+        if len(key) > DRAFT_MAX_KEY or not isinstance(value, str) or len(value) > DRAFT_MAX_VALUE:
+            raise ValidationError(f"draft field {key[:DRAFT_MAX_KEY]!r} must be a text of at most {DRAFT_MAX_VALUE} characters",
+                                  fields=[{"field": key[:DRAFT_MAX_KEY], "reason": "not a short text"}])
+    with write_transaction(db):  # read and write under one lock: two saves at once both land
+        visit = get_visit(db, visit_id)
+        return update_visit(db, actor, visit_id, {"draft": {**visit["draft"], **typed}})
+
+
+def forget_draft(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, prefix: str) -> None:
+    """Drop the draft fields starting with ``prefix`` (their form was saved); a no-op when there
+    are none or the visit is closed (a closed visit's page shows no forms, hence no draft)."""
+    with write_transaction(db):
+        visit = get_visit(db, visit_id)
+        draft = visit["draft"]
+        if visit["status"] == "open" and any(key.startswith(prefix) for key in draft):
+            update_visit(db, actor, visit_id, {"draft": {k: v for k, v in draft.items() if not k.startswith(prefix)}})
+
+
 def mark_symptoms_reviewed(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int) -> dict:
     """The nurse reviewed the patient's details and symptoms at this (open) visit; audited."""
     with write_transaction(db):

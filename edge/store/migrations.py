@@ -416,10 +416,20 @@ RECORDING_IDS_NEVER_REUSED = Migration(
     recording_ids_never_reused,
 )
 
+TYPED_BEFORE_THE_LOCK = Migration(
+    12,
+    "the patient form's typed, unsaved values kept with the browser session when the tablet locks",
+    (
+        # JSON {"path": the form's page, "fields": {name: [values]}} (NULL: none). Written by the idle
+        # lock, read once when that form is shown again, cleared when the session ends by logout.
+        "ALTER TABLE sessions ADD COLUMN form_draft TEXT",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
                                      CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION,
                                      TABLET_PIN_LOCK, PROGRAMME_REPORTS, REFERRAL_REASON_AND_WITHDRAWAL,
-                                     RECORDING_IDS_NEVER_REUSED)
+                                     RECORDING_IDS_NEVER_REUSED, TYPED_BEFORE_THE_LOCK)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

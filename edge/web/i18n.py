@@ -159,6 +159,8 @@ CATALOG: dict[str, dict[str, str]] = {
                         "zh-CN": "该患者今天的就诊已开启：在此继续，未开始第二次就诊。"},
     "labs_already_saved": {"en": "These results were already saved: nothing was added twice.",
                            "zh-CN": "这些结果已保存：未重复添加。"},
+    "unsaved_after_lock": {"en": "Typed before the tablet locked and not saved yet: check these values, then save.",
+                           "zh-CN": "以下内容在平板锁定前输入，尚未保存：请核对后保存。"},
     "take_already_saved": {"en": "This take was already saved: it was not added twice.",
                            "zh-CN": "这段录音已保存：未重复添加。"},
     "err_invalid": {"en": "Check this value.", "zh-CN": "请检查此项。"},

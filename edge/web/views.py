@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+import json
+import logging
 import re
 import secrets
 from typing import Callable, Optional
@@ -12,11 +14,12 @@ from urllib.parse import unquote
 
 import qrcode
 import qrcode.image.svg
+from werkzeug.datastructures import MultiDict
 from flask import Blueprint, abort, current_app, g, make_response, redirect, render_template, request, url_for
 from pydantic import ValidationError as PydanticValidationError
 from markupsafe import Markup
 
-from edge import auscultation, auth, breath, labs, outbox, outcomes, patients, recordings, screening
+from edge import auscultation, auth, breath, form_drafts, labs, outbox, outcomes, patients, recordings, screening
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
 from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError, WrongPin
@@ -29,6 +32,7 @@ from tabular_models.lab_catalogue import ANALYTES
 from edge.web import clinic_time, presenters
 from edge.web.i18n import CATALOG, LANGUAGE_COOKIE, LANGUAGES, negotiate_language, quality_issue, translate
 
+logger = logging.getLogger(__name__)
 blueprint = Blueprint("ui", __name__)
 # Spellings a nurse would not pick from a list (caret and shorthand variants stay accepted in files).
 HIDDEN_UNITS = {"K/uL", "M/uL", "/nL", "/pL", "10*3/mm3", "10*6/mm3", "/mm3", "um3", "1", "[IU]/L", "meq/L"}
@@ -149,6 +153,7 @@ def login():
                 # Someone else logging in on a locked tablet: the session left behind ends now.
                 auth.end_session(resources.db(), request.cookies[SESSION_COOKIE])
             grant = auth.start_session(resources.db(), user, hours=resources.settings.session_hours)
+            form_drafts.adopt_after_login(resources.db(), user["id"], grant.token)
             return set_session_cookie(redirect(_safe_next(request.args.get("next"))), grant, resources.settings)
     login_csrf = secrets.token_urlsafe(24)
     response = make_response(render_template("login.html", error=error, login_csrf=login_csrf,
@@ -182,8 +187,8 @@ def to_lock_screen():
     return redirect(url_for("ui.unlock", next=request.path if request.method == "GET" else None))
 
 
-def _end_session(target: str):
-    auth.end_session(_resources().db(), request.cookies[SESSION_COOKIE])
+def _end_session(target: str, *, keep_form_draft: bool = False):
+    auth.end_session(_resources().db(), request.cookies[SESSION_COOKIE], keep_form_draft=keep_form_draft)
     response = redirect(target)
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -203,12 +208,67 @@ def lock():
     A nurse with a PIN: the session stays but is locked server-side (every page and API call
     with it is refused) until her PIN unlocks it, and the same page opens again. Without a PIN
     the session ends, and the same page opens again after the password is entered.
+    Either way, what the page had typed and not saved (the form field ``typed``) comes back there.
     """
     target = _safe_next(request.form.get("next"))
+    _keep_typed(request.form.get("typed", ""))
     if not g.ui_user["pin_hash"]:
-        return _end_session(url_for("ui.login", next=target, locked=1))
+        return _end_session(url_for("ui.login", next=target, locked=1), keep_form_draft=True)
     auth.lock_session(_resources().db(), request.cookies[SESSION_COOKIE])
     return redirect(url_for("ui.unlock", next=target))
+
+
+# The most the lock form's typed values may weigh: a full lab panel with units is a few kB.
+MAX_TYPED_CHARS = 64_000
+
+
+def _keep_typed(raw: str) -> None:
+    """Keep what static/app.js found typed and unsaved when the tablet locked: a visit form's
+    fields in the visit's draft, the patient form's with the session (:mod:`edge.form_drafts`).
+
+    ``raw`` is JSON ``{"visit": {"id", "fields": {key: text}}, "patient_form": {"path", "fields":
+    {name: [texts]}}}``, each part optional. Locking is the safety property: a part that cannot
+    be kept (malformed, too big, a closed visit) is dropped, logged by kind only (no value, no id),
+    and the lock goes on; the nurse then finds that form as it was last saved.
+    """
+    if not raw:
+        return
+    try:
+        if len(raw) > MAX_TYPED_CHARS:
+            raise ValidationError(f"typed values of {len(raw)} characters, at most {MAX_TYPED_CHARS}")
+        typed = json.loads(raw)
+        if not isinstance(typed, dict):
+            raise ValidationError("typed values must be an object")
+    except (ValueError, ValidationError) as exc:
+        logger.warning("typed values not kept at the lock: %s", type(exc).__name__)
+        return
+    db = _resources().db()
+    visit, form = typed.get("visit"), typed.get("patient_form")
+    if isinstance(visit, dict) and g.ui_user["role"] in CLINICAL and not g.ui_user["must_change_password"]:
+        try:
+            if not str(visit.get("id", "")).isdigit():
+                raise ValidationError("the visit id must be a number")
+            patients.merge_draft(db, g.actor, int(visit["id"]), visit.get("fields"))
+        except IldscreenError as exc:
+            logger.warning("a visit's typed values not kept at the lock: %s", type(exc).__name__)
+    if isinstance(form, dict):
+        try:
+            form_drafts.keep_patient_form(db, request.cookies[SESSION_COOKIE], form.get("path"), form.get("fields"))
+        except IldscreenError as exc:
+            logger.warning("the patient form's typed values not kept at the lock: %s", type(exc).__name__)
+
+
+def _kept_patient_form(path: str) -> Optional[dict]:
+    """The patient form kept for ``path`` at the idle lock, as form values (shown once), or None."""
+    kept = form_drafts.take_patient_form(_resources().db(), request.cookies.get(SESSION_COOKIE, ""), path)
+    if kept is None:
+        return None
+    form = MultiDict([(name, value) for name, values in kept.items() for value in values])
+    return {**_patient_form_values(form), "visit_id": form.get("visit", "")}
+
+
+def _forget_patient_form() -> None:
+    form_drafts.forget_patient_form(_resources().db(), request.cookies.get(SESSION_COOKIE, ""))
 
 
 @blueprint.route("/unlock", methods=["GET", "POST"])
@@ -391,6 +451,9 @@ def _field_errors(exc: PydanticValidationError, lang: str) -> dict[str, str]:
 @login_required
 def register_patient():
     errors, values = {}, {}
+    kept = _kept_patient_form(request.path) if request.method == "GET" else None
+    if kept is not None:
+        values = kept
     if request.method == "POST":
         values = _patient_form_values(request.form)
         try:
@@ -403,12 +466,15 @@ def register_patient():
         except Conflict:
             twin = _same_patient_registered(values)
             if twin is not None:  # the same form sent twice (double tap, Back and send again)
+                _forget_patient_form()
                 return redirect(url_for("ui.patient_timeline", patient_id=twin["id"], already=1))
             errors = {"code": translate("err_duplicate_code", g.lang)}
         else:
+            _forget_patient_form()
             return redirect(url_for("ui.patient_timeline", patient_id=patient["id"]))
     return render_template("patient_form.html", errors=errors, values=values, ctds=CTD_DIAGNOSES,
-                           antibodies=AUTOANTIBODIES, symptoms=SYMPTOMS), 422 if errors else 200
+                           antibodies=AUTOANTIBODIES, symptoms=SYMPTOMS, unsaved=kept is not None), \
+        422 if errors else 200
 
 
 # What makes a second registration under a taken code the same form sent again, not a clash.
@@ -446,11 +512,14 @@ def edit_patient(patient_id: int):
     timeline. Saving from a visit also marks its symptoms step reviewed (no symptoms is an answer)."""
     db = _resources().db()
     patient = patients.get_patient(db, patient_id)
-    visit_id = request.values.get("visit", "")
+    kept = _kept_patient_form(request.path) if request.method == "GET" else None
+    visit_id = request.values.get("visit", "") or (kept or {}).get("visit_id", "")
     visit = patients.get_visit(db, int(visit_id)) if visit_id.isdigit() else None
     if visit is not None and visit["patient_id"] != patient_id:
         abort(404, "no such visit for this patient")
     errors, values = {}, dict(patient)
+    if kept is not None:
+        values = {**kept, "code": patient["code"]}
     if request.method == "POST":
         values = {**_patient_form_values(request.form), "code": patient["code"]}
         try:
@@ -464,12 +533,13 @@ def edit_patient(patient_id: int):
         except PydanticValidationError as exc:
             errors = _field_errors(exc, g.lang)
         else:
+            _forget_patient_form()
             if visit is not None:
                 return redirect(url_for("ui.visit_page", visit_id=visit["id"]) + "#checklist")
             return redirect(url_for("ui.patient_timeline", patient_id=patient_id))
     return render_template("patient_form.html", errors=errors, values=values, ctds=CTD_DIAGNOSES,
-                           antibodies=AUTOANTIBODIES, symptoms=SYMPTOMS, editing=patient, visit=visit), \
-        422 if errors else 200
+                           antibodies=AUTOANTIBODIES, symptoms=SYMPTOMS, editing=patient, visit=visit,
+                           unsaved=kept is not None), 422 if errors else 200
 
 
 @blueprint.route("/patients/<int:patient_id>")

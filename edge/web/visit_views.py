@@ -417,9 +417,7 @@ def lung_function(visit_id: int):
         draft = patients.get_visit(db, visit_id)["draft"]
         patients.update_visit(db, g.actor, visit_id, {"draft": {**draft, **typed}})
         return _back(visit_id, "lung-function", lung_error="err_lung_function")
-    draft = patients.get_visit(db, visit_id)["draft"]
-    if any(key in draft for key in typed):
-        patients.update_visit(db, g.actor, visit_id, {"draft": {k: v for k, v in draft.items() if k not in typed}})
+    patients.forget_draft(db, g.actor, visit_id, "lung_")
     return _back(visit_id, "lung-function")
 
 
@@ -449,10 +447,7 @@ def save_draft(visit_id: int):
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("draft"), dict):
         raise ValidationError("send {\"draft\": {...}}", fields=[{"field": "draft", "reason": "not an object"}])
-    db = _resources().db()
-    visit = patients.get_visit(db, visit_id)
-    fields = {str(k)[:64]: str(v)[:2000] for k, v in list(body["draft"].items())[:200]}
-    patients.update_visit(db, g.actor, visit_id, {"draft": {**visit["draft"], **fields}})
+    patients.merge_draft(_resources().db(), g.actor, visit_id, body["draft"])
     return jsonify({"saved": True})
 
 
@@ -485,6 +480,7 @@ def refer(visit_id: int):
         if any(field.get("field") == "reason" for field in exc.fields or ()):
             return _back(visit_id, "referral", refer_error="reason")
         raise
+    patients.forget_draft(resources.db(), g.actor, visit_id, "refer_")  # typed before an idle lock
     return _back(visit_id, "referral")
 
 
@@ -494,4 +490,5 @@ def withdraw_referral(referral_id: int):
     """Withdraw (not yet delivered) or revoke at the hospital (delivered); back to its visit."""
     db = _resources().db()
     referral = outbox.withdraw_referral(db, g.actor, referral_id, reason=request.form.get("reason"))
+    patients.forget_draft(db, g.actor, referral["visit_id"], "withdraw_")  # typed before an idle lock
     return _back(referral["visit_id"], "referral")

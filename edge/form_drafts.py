@@ -1,0 +1,99 @@
+"""The patient form's typed, unsaved values, kept with the browser session when the tablet locks.
+
+The idle lock reloads the page, and a patient form (registration or edit) has no visit whose
+draft could hold what the nurse typed. Its fields are kept on the server, in the session's row
+(never in a URL or in the browser's storage), and given back once: the next time that same
+form page is shown to the same session, or to the same nurse's next password login when the
+lock ended a session without a PIN. Logging out, "Switch user" and another login on the tablet
+end the session and drop them (:func:`edge.auth.end_session`). Nothing here is logged.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Optional
+
+import sqlite_utils
+
+from edge.auth import hash_token
+from edge.errors import ValidationError
+from edge.store.database import utc_now, write_transaction
+
+# The pages whose form is kept: registration and a patient's edit page (its query string, such
+# as the visit it was opened from, travels as a hidden field).
+PATIENT_FORM_PATH = re.compile(r"^/patients/(new|[0-9]{1,12}/edit)$")
+# The patient form's fields (edge.web.views._patient_form_values) and the hidden visit field.
+PATIENT_FORM_FIELDS = frozenset({"code", "birth_year", "sex", "ctd_diagnosis", "autoantibodies", "smoking",
+                                 "symptoms", "medications", "visit"})
+# Bounds far above any real form (a few dozen ticks, short texts): a bigger draft is refused.
+MAX_VALUES_PER_FIELD = 64
+MAX_VALUE_LENGTH = 2000
+
+
+def validated_patient_form(path: object, fields: object) -> dict:
+    """``{"path", "fields"}`` ready to store, or ``ValidationError`` naming what is wrong.
+
+    ``fields`` maps a field name to a list of strings (checkbox groups have several values).
+    """
+    if not isinstance(path, str) or not PATIENT_FORM_PATH.match(path):
+        raise ValidationError(f"path {str(path)[:80]!r} is not a patient form page",
+                              fields=[{"field": "path", "reason": "not a patient form page"}])
+    if not isinstance(fields, dict):
+        raise ValidationError("fields must be an object of lists", fields=[{"field": "fields", "reason": "not an object"}])
+    kept = {}
+    for name, values in fields.items():
+        if name not in PATIENT_FORM_FIELDS:
+            raise ValidationError(f"unknown patient form field {str(name)[:64]!r}",
+                                  fields=[{"field": str(name)[:64], "reason": "unknown field"}])
+        if (not isinstance(values, list) or len(values) > MAX_VALUES_PER_FIELD
+                or not all(isinstance(v, str) and len(v) <= MAX_VALUE_LENGTH for v in values)):
+            raise ValidationError(f"field {name!r} must be a short list of short texts",
+                                  fields=[{"field": name, "reason": "not a list of texts"}])
+        kept[name] = values
+    return {"path": path, "fields": kept}
+
+
+def keep_patient_form(db: sqlite_utils.Database, token: str, path: object, fields: object) -> None:
+    """Keep the patient form typed on ``path`` with this session (replacing any kept before)."""
+    draft = validated_patient_form(path, fields)
+    with write_transaction(db):
+        db.execute("UPDATE sessions SET form_draft = ? WHERE token_hash = ?",
+                   [json.dumps({**draft, "kept_at": utc_now()}), hash_token(token)])
+
+
+def take_patient_form(db: sqlite_utils.Database, token: str, path: str) -> Optional[dict[str, list[str]]]:
+    """The fields kept for the form on ``path``, removed from the session (shown once), or None.
+
+    A draft kept for another page stays: the nurse may open a patient's timeline first.
+    """
+    with write_transaction(db):
+        row = db.execute("SELECT form_draft FROM sessions WHERE token_hash = ?", [hash_token(token)]).fetchone()
+        if not row or not row[0]:
+            return None
+        draft = json.loads(row[0])
+        if draft.get("path") != path:
+            return None
+        db.execute("UPDATE sessions SET form_draft = NULL WHERE token_hash = ?", [hash_token(token)])
+    return draft["fields"]
+
+
+def forget_patient_form(db: sqlite_utils.Database, token: str) -> None:
+    """The patient form was saved: nothing typed into it is waiting any more."""
+    with write_transaction(db):
+        db.execute("UPDATE sessions SET form_draft = NULL WHERE token_hash = ? AND form_draft IS NOT NULL",
+                   [hash_token(token)])
+
+
+def adopt_after_login(db: sqlite_utils.Database, user_id: int, token: str) -> None:
+    """Move to the new session ``token`` what the nurse's last ended session kept (the idle lock
+    ended it, she had no PIN, or too many wrong PINs ended it) while that session would still have
+    been valid; every older draft of hers is dropped."""
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    with write_transaction(db):
+        row = db.execute("SELECT form_draft FROM sessions WHERE user_id = ? AND revoked = 1 AND form_draft IS NOT NULL "
+                         "AND expires_at > ? ORDER BY created_at DESC, rowid DESC LIMIT 1", [user_id, now]).fetchone()
+        db.execute("UPDATE sessions SET form_draft = NULL WHERE user_id = ? AND revoked = 1 AND form_draft IS NOT NULL",
+                   [user_id])
+        if row:
+            db.execute("UPDATE sessions SET form_draft = ? WHERE token_hash = ?", [row[0], hash_token(token)])
