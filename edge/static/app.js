@@ -282,19 +282,61 @@ function runCapture(form, button) {
     })).catch(() => finish(body().dataset.networkError));  // no answer, or not the JSON this route sends
 }
 
+// What is typed and not saved goes with the lock itself (one request: the lock never waits for
+// a save, and no save can arrive after the session is locked). Visit forms go to the visit's
+// draft: the [data-draft] fields by their key, a form[data-lock-draft] by that prefix and the
+// field's name; the patient form (form[data-lock-keep]) is kept with the session. Only changed
+// forms are sent, and a patient form still showing values kept at the last lock.
+function changedField(field) {
+  if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+  if (field.tagName === "SELECT") return [...field.options].some((o) => o.selected !== o.defaultSelected);
+  return field.value !== field.defaultValue;
+}
+const typedFields = (form) => [...form.elements].filter((field) =>
+  field.name && field.name !== "csrf_token" && !["file", "submit", "button"].includes(field.type));
+const changedForm = (form) => typedFields(form).some((field) => field.type !== "hidden" && changedField(field));
+function typedBeforeLock() {
+  const typed = {};
+  const section = document.querySelector("[data-visit]");
+  if (section) {
+    const fields = {};
+    document.querySelectorAll("[data-draft]").forEach((field) => { if (changedField(field)) fields[field.dataset.draft] = field.value; });
+    document.querySelectorAll("form[data-lock-draft]").forEach((form) => {
+      if (!changedForm(form)) return;
+      typedFields(form).forEach((field) => {  // an unticked box is sent as "": the draft forgets a tick
+        if (field.type !== "radio" || field.checked) fields[form.dataset.lockDraft + field.name] = field.type === "checkbox" && !field.checked ? "" : field.value;
+      });
+    });
+    if (Object.keys(fields).length) typed.visit = {id: section.dataset.visit, fields};
+  }
+  const patientForm = document.querySelector("form[data-lock-keep=patient]");
+  if (patientForm && (patientForm.dataset.unsaved === "yes" || changedForm(patientForm))) {
+    const fields = {};
+    new FormData(patientForm).forEach((value, name) => { if (name !== "csrf_token") (fields[name] ||= []).push(value); });
+    typed.patient_form = {path: window.location.pathname, fields};
+  }
+  return Object.keys(typed).length ? JSON.stringify(typed) : "";
+}
+function fillTyped(form) {
+  try { form.elements.typed.value = typedBeforeLock(); }
+  catch (_) { form.elements.typed.value = ""; }  // the lock matters more than the typed values
+}
+
 // Shared tablet: after the idle time the page locks. The server locks the session and shows
 // the lock screen (the nurse's PIN reopens this page), or, for a nurse without a PIN, ends it
-// (logging in again returns here). Never during a take or a board capture.
+// (logging in again returns here); either way what was typed and not saved comes back with the
+// page. Never during a take or a board capture.
 function setupIdleLock() {
   const seconds = Number(body().dataset.idleSeconds || 0);
   const form = document.getElementById("lock-form");
+  if (form) form.addEventListener("submit", () => fillTyped(form));  // "Lock now"
   if (!seconds || !form) return;
   let last = Date.now();
   ["pointerdown", "keydown", "input", "scroll"].forEach((name) =>
     document.addEventListener(name, () => { last = Date.now(); }, {passive: true}));
   setInterval(() => {
     if (body().dataset.recording === "yes") { last = Date.now(); return; }
-    if (Date.now() - last >= seconds * 1000) { form.dataset.reachable = "yes"; form.submit(); }
+    if (Date.now() - last >= seconds * 1000) { fillTyped(form); form.dataset.reachable = "yes"; form.submit(); }
   }, 1000);
 }
 
