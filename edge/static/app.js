@@ -317,9 +317,13 @@ function typedBeforeLock() {
   }
   return Object.keys(typed).length ? JSON.stringify(typed) : "";
 }
+// Never a body the server would refuse (the lock must go through): over its limit, nothing is sent.
 function fillTyped(form) {
-  try { form.elements.typed.value = typedBeforeLock(); }
-  catch (_) { form.elements.typed.value = ""; }  // the lock matters more than the typed values
+  const field = form.elements.typed;
+  try {
+    const typed = typedBeforeLock();
+    field.value = typed.length <= Number(field.dataset.max || 0) ? typed : "";
+  } catch (_) { field.value = ""; }  // the lock matters more than the typed values
 }
 
 // Shared tablet: after the idle time the page locks. The server locks the session and shows

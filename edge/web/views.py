@@ -76,6 +76,7 @@ def template_helpers():
         "local_datetime": lambda stamp: clinic_time.local_datetime(stamp, zone),
         "readable_unit": presenters.readable_unit,
         "idle_seconds": int(settings.idle_logout_minutes * 60),
+        "typed_max_chars": MAX_TYPED_CHARS,
         "quality_issue": lambda issue, kind: quality_issue(issue, kind, lang),
         "crackle_validation": auscultation.adult_validation,
         "lang": lang,
@@ -218,8 +219,10 @@ def lock():
     return redirect(url_for("ui.unlock", next=target))
 
 
-# The most the lock form's typed values may weigh: a full lab panel with units is a few kB.
-MAX_TYPED_CHARS = 64_000
+# The most the lock form's typed values may weigh: a full lab panel with units is a few kB. Form
+# encoding turns a Chinese character into 9 bytes, and 32,000 of them stay under Flask's 500 kB
+# MAX_FORM_MEMORY_SIZE: a bigger body would be refused, and the lock with it.
+MAX_TYPED_CHARS = 32_000
 
 
 def _keep_typed(raw: str) -> None:
