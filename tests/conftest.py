@@ -11,7 +11,7 @@ from edge.app import create_app
 from edge.config import load_settings
 from edge.inference.bundles import select_bundle, selected_bundle
 from edge.users import create_user
-from support import PASSWORD, login
+from support import PASSWORD, csrf_of, login
 
 
 @pytest.fixture(autouse=True)
@@ -65,6 +65,12 @@ def make_user(db):
 def nurse(client, make_user):
     make_user("nurse1", "nurse")
     return login(client, "nurse1")
+
+
+@pytest.fixture
+def ui(client, nurse):
+    """A logged-in tablet (the API login sets the same session cookie) and its CSRF token."""
+    return client, csrf_of(client.get("/").get_data(as_text=True))
 
 
 @pytest.fixture

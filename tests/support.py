@@ -35,6 +35,13 @@ def login(client, username: str, password: str = PASSWORD) -> dict:
     return {"X-CSRF-Token": response.json["csrf_token"]}
 
 
+def csrf_of(page: str) -> str:
+    """The CSRF token a tablet page carries in its ``csrf-token`` meta tag."""
+    import re
+
+    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+
 #: The real data sets beside the repository (``../shared/data``; CI always has it), or the folder
 #: ``ILDSCREEN_SHARED_DATA`` names.
 SHARED_DATA = Path(os.environ.get("ILDSCREEN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

@@ -11,19 +11,10 @@ import re
 
 import pytest
 
-from support import PASSWORD, login
+from support import PASSWORD, csrf_of, login
 
 PIN = "4071"
 TYPED_CODE = "CL36-TYPED"
-
-
-def csrf_of(page: str) -> str:
-    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-
-
-@pytest.fixture
-def ui(client, nurse):
-    return client, csrf_of(client.get("/").get_data(as_text=True))
 
 
 def open_visit(client, csrf, **extra) -> tuple[int, int]:

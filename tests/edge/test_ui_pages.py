@@ -16,18 +16,7 @@ import pytest
 from edge import audit
 from edge.users import create_user
 from edge.web import clinic_time, presenters
-from support import PASSWORD, login, wav_bytes
-
-
-def csrf_of(page: str) -> str:
-    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-
-
-@pytest.fixture
-def ui(client, nurse):
-    """A logged-in tablet (the API login sets the same session cookie) and its CSRF token."""
-    page = client.get("/").get_data(as_text=True)
-    return client, csrf_of(page)
+from support import PASSWORD, csrf_of, login, wav_bytes
 
 
 def register(client, csrf, code="CL16-0001", **extra) -> int:

@@ -15,18 +15,9 @@ from edge.config import load_settings
 from edge.errors import AuthenticationError, ValidationError
 from edge.users import check_pin_policy, clear_pin, create_user, find_user, reset_password
 from served import ServedProcess, run_cli
-from support import PASSWORD, login
+from support import PASSWORD, csrf_of, login
 
 PIN = "4071"
-
-
-def csrf_of(page: str) -> str:
-    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-
-
-@pytest.fixture
-def ui(client, nurse):
-    return client, csrf_of(client.get("/").get_data(as_text=True))
 
 
 def set_pin(client, csrf, pin=PIN, repeat=None, password=PASSWORD):

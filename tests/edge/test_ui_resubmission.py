@@ -12,13 +12,9 @@ import pytest
 from markupsafe import escape
 
 from edge.web.i18n import CATALOG
-from support import wav_bytes
+from support import csrf_of, wav_bytes
 
 FORM = {"code": "CL33-0101", "birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
-
-
-def csrf_of(page: str) -> str:
-    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
 
 
 @pytest.fixture
