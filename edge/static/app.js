@@ -338,9 +338,13 @@ function setupIdleLock() {
   let last = Date.now();
   ["pointerdown", "keydown", "input", "scroll"].forEach((name) =>
     document.addEventListener(name, () => { last = Date.now(); }, {passive: true}));
-  setInterval(() => {
+  // Once: the lock's navigation may take a while, and a second submit would cancel the first.
+  const timer = setInterval(() => {
     if (body().dataset.recording === "yes") { last = Date.now(); return; }
-    if (Date.now() - last >= seconds * 1000) { fillTyped(form); form.dataset.reachable = "yes"; form.submit(); }
+    if (Date.now() - last >= seconds * 1000) {
+      clearInterval(timer);
+      fillTyped(form); form.dataset.reachable = "yes"; form.submit();
+    }
   }, 1000);
 }
 
