@@ -93,6 +93,15 @@ def noisy_copies(samples, input_noise):
             for draw in range(int(input_noise["draws"]))]
 
 
+def network_windows(samples, entry):
+    """``(batch, starts)``: the 4 kHz ``samples`` as the network is fed them, every noisy copy the
+    entry's ``input_noise`` asks for (:func:`noisy_copies`) split into windows, copy after copy in
+    one batch, and the windows' start times (the same for every copy)."""
+    split = [windows.split_windows(copy, sample_rate=MODEL_SAMPLE_RATE, window_s=entry["window_s"], hop_s=entry["hop_s"])
+             for copy in noisy_copies(samples, entry.get("input_noise"))]
+    return np.concatenate([wins for wins, _ in split]), split[0][1]
+
+
 def calibrate_score(score, calibration):
     """The recording probability for a raw recording score (mean of the top window probabilities).
 
@@ -156,12 +165,11 @@ def score_samples(raw, rate, *, run, entry):
               "frame_map": None, "duration_s": duration}
     if len(samples) == 0 or any(issue.startswith("silent") for issue in rules.issues):
         return result
-    split = [windows.split_windows(copy, sample_rate=MODEL_SAMPLE_RATE, window_s=entry["window_s"], hop_s=entry["hop_s"])
-             for copy in noisy_copies(samples, entry.get("input_noise"))]
-    starts = split[0][1]
-    outputs = run({entry["inputs"][0]["name"]: np.concatenate([wins for wins, _ in split])})
-    # One batch for every copy; each window's outputs averaged over the copies.
-    outputs = {name: np.mean(np.asarray(value).reshape(len(split), len(starts), *np.shape(value)[1:]), axis=0)
+    batch, starts = network_windows(samples, entry)
+    outputs = run({entry["inputs"][0]["name"]: batch})
+    # Each window's outputs averaged over the copies.
+    copies = len(batch) // len(starts)
+    outputs = {name: np.mean(np.asarray(value).reshape(copies, len(starts), *np.shape(value)[1:]), axis=0)
                for name, value in outputs.items()}
     window_p = np.asarray(outputs[entry["outputs"][0]["name"]], dtype=np.float64)
     frame_p = outputs[entry["outputs"][1]["name"]]

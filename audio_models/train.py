@@ -52,7 +52,7 @@ from audio_models.io import load_audio
 from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLES, CrackleNet
 from audio_models.scoring import INPUT_NOISE_SEED, calibrate_score
 from evaluation.calibration import fit_platt
-from evaluation.metrics import roc_auc, youden_threshold
+from evaluation.metrics import youden_threshold
 
 logger = logging.getLogger(__name__)
 
@@ -279,15 +279,6 @@ def youden_patient_threshold(rows):
     return youden_threshold(labels, scores)
 
 
-def patient_auc(rows):
-    """Patient-level AUC under the screening's patient rule; None without both classes."""
-    patients = [p for p in validation.patient_scores(rows).values() if p["assessable"]]
-    labels = np.array([p["label"] for p in patients])
-    if len(set(labels.tolist())) < 2:
-        return None
-    return roc_auc(labels, np.array([p["score"] for p in patients])).auc
-
-
 def choose_input_noise(recordings, *, run, entry):
     """``({cohort: input_noise or None}, {cohort: {level: mean patient AUC}})`` on validation patients.
 
@@ -306,11 +297,8 @@ def choose_input_noise(recordings, *, run, entry):
             noise = None if level is None else {"snr_db": level, "draws": INPUT_NOISE_DRAWS, "seed": seed}
             rows = validation.score_recordings(recordings, run=run, entry={**entry, "input_noise": noise,
                                                                             "population_input_noise": {}})
-            by_cohort = {}
-            for row in rows:
-                by_cohort.setdefault(validation.cohort(row["population"]), []).append(row)
-            for group, members in by_cohort.items():
-                trials.setdefault(group, {}).setdefault(level, []).append(patient_auc(members))
+            for group, members in validation.by_cohort(rows).items():
+                trials.setdefault(group, {}).setdefault(level, []).append(validation.patient_auc(members))
     chosen, table = {}, {}
     for group, by_level in sorted(trials.items()):
         means = {level: (None if None in aucs else round(float(np.mean(aucs)), 4)) for level, aucs in by_level.items()}
@@ -347,9 +335,7 @@ def choose_operating_points(rows):
     labels = np.array([row["label"] for row in rated])
     calibration = fit_platt(labels, [row["recording_score"] for row in rated])
     calibrated = [{**row, "crackle_probability": calibrate_score(row["recording_score"], calibration)} for row in rated]
-    groups = {}
-    for row in calibrated:
-        groups.setdefault(validation.cohort(row["population"]), []).append(row)
+    groups = validation.by_cohort(calibrated)
     # Floored, not rounded: the Youden point is a validation patient's own score, and rounding it up
     # would put that patient below the threshold it was chosen to include.
     thresholds = {group: math.floor(youden_patient_threshold(members) * 1e6) / 1e6

@@ -192,6 +192,15 @@ def patient_scores(rows):
     return patients
 
 
+def patient_auc(rows):
+    """Patient-level AUC of :func:`patient_scores` over the assessable patients; None without both
+    classes."""
+    patients = [p for p in patient_scores(rows).values() if p["assessable"]]
+    if len({p["label"] for p in patients}) < 2:
+        return None
+    return roc_auc(np.array([p["label"] for p in patients]), np.array([p["score"] for p in patients])).auc
+
+
 def patient_metrics(rows, *, threshold):
     """Patient-level figures of :func:`patient_scores` with patient-bootstrap 95 % intervals."""
     patients = patient_scores(rows)
@@ -343,10 +352,7 @@ def stress_test(recordings, *, run, entry, conditions=None):
             if len({row["label"] for row in accepted}) == 2:
                 labels = np.array([row["label"] for row in accepted])
                 figures["recording_auc"] = _rounded(roc_auc(labels, np.array([row["crackle_probability"] for row in accepted])).auc)
-                patients = [p for p in patient_scores(group).values() if p["assessable"]]
-                if len({p["label"] for p in patients}) == 2:
-                    figures["patient_auc"] = _rounded(roc_auc(np.array([p["label"] for p in patients]),
-                                                               np.array([p["score"] for p in patients])).auc)
+                figures["patient_auc"] = _rounded(patient_auc(group))
             out.setdefault(pop, {})[name] = figures
     for table in out.values():
         reference = table["as recorded"]
@@ -425,6 +431,14 @@ def by_population(rows):
     groups = {}
     for row in rows:
         groups.setdefault(row["population"], []).append(row)
+    return dict(sorted(groups.items()))
+
+
+def by_cohort(rows):
+    """``{cohort: rows}`` (:func:`cohort`: adults, children), in a stable order."""
+    groups = {}
+    for row in rows:
+        groups.setdefault(cohort(row["population"]), []).append(row)
     return dict(sorted(groups.items()))
 
 

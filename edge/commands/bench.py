@@ -37,14 +37,14 @@ def measure_audio(*, runs: int, seconds: float) -> dict:
     Every engine gets the same windows of one synthetic recording, one warm-up run, then
     the median of ``runs`` timed runs. The windows are those the service scores for a screened
     patient: every noisy copy the manifest's ``input_noise`` asks for
-    (:func:`audio_models.scoring.noisy_copies`), so the time is a recording's, not one pass's.
+    (:func:`audio_models.scoring.network_windows`), so the time is a recording's, not one pass's.
     peak_rss_mb is the process's peak resident memory.
     """
     try:
         import torch
     except ImportError as exc:
         raise click.ClickException("bench audio needs torch (pip install 'ildscreen[train]')") from exc
-    from audio_models import scoring, synthetic, windows
+    from audio_models import scoring, synthetic
     from audio_models.model import CrackleNet
 
     torch.set_num_threads(1)
@@ -59,9 +59,7 @@ def measure_audio(*, runs: int, seconds: float) -> dict:
         raise click.ClickException(f"cannot load the auscultation models: {exc}") from exc
     net.eval()
     recording = synthetic.synthesize(np.random.default_rng(0), duration_s=seconds, crackles=True)
-    copies = scoring.noisy_copies(recording.samples, entry.get("input_noise"))
-    batch = np.concatenate([windows.split_windows(copy, sample_rate=entry["sample_rate"], window_s=entry["window_s"],
-                                                  hop_s=entry["hop_s"])[0] for copy in copies])
+    batch, starts = scoring.network_windows(recording.samples, entry)
     tensor = torch.from_numpy(batch)
     feed = {entry["inputs"][0]["name"]: batch}
 
@@ -79,7 +77,7 @@ def measure_audio(*, runs: int, seconds: float) -> dict:
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024**2), 1),
         fp32_speedup_vs_torch=round(result["torch_ms"] / result["ort_fp32_ms"], 2),
         int8_speedup_vs_fp32=round(result["ort_fp32_ms"] / result["ort_int8_ms"], 2),
-        recording_s=seconds, windows=int(batch.shape[0]), noisy_copies=len(copies), runs=runs, threads=1,
+        recording_s=seconds, windows=int(batch.shape[0]), noisy_copies=len(batch) // len(starts), runs=runs, threads=1,
         model_version=entry["version"], onnxruntime=__import__("onnxruntime").__version__, torch=torch.__version__,
         machine=platform.machine(), python=platform.python_version(),
     )
