@@ -73,7 +73,8 @@ QUALITY_FALSE_REFUSAL = 0.05
 INPUT_NOISE_SNR_DB = (None, 40.0, 35.0, 30.0, 25.0, 20.0)
 #: Noisy copies a recording is scored as (outputs averaged). Two copies of a 20 s recording are 18
 #: windows, within the ORT CPU budget of 20 ms a recording (``ildscreen bench audio``; 9 windows took
-#: 8.3 ms); one copy alone moved the validation adults' patient AUC by up to 0.15 between seeds.
+#: 8.3 ms); one copy alone moved the validation adults' patient AUC by up to 0.15 between seeds (an
+#: exploratory check during development, not reproduced by a command here).
 INPUT_NOISE_DRAWS = 2
 #: Seeds of the first draw in the choice: each level is judged by its mean patient AUC over these, so
 #: the choice follows the level, not one draw's luck. The shipped seed is
