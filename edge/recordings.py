@@ -24,7 +24,7 @@ from edge.patients import require_open_visit
 from edge.store.blob_sweep import is_referenced
 from edge.store.blobs import BlobStore, PendingBlob
 from edge.store.database import utc_now, write_transaction
-from edge.vocabulary import CHEST_SITES
+from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, unknown_word_message
 
 logger = logging.getLogger(__name__)
 AUDIO_MEDIA_TYPES = {"WAV": "audio/wav", "FLAC": "audio/flac"}
@@ -246,6 +246,13 @@ def check_recording_target(db: sqlite_utils.Database, visit_id: int, chest_site:
     require_open_visit(db, visit_id)
 
 
+def check_chest_piece(chest_piece: str) -> None:
+    """Refuse a chest piece outside ``CHEST_PIECES`` (``ValidationError`` naming it)."""
+    if chest_piece not in CHEST_PIECES:
+        raise ValidationError(unknown_word_message("chest piece", str(chest_piece), CHEST_PIECES),
+                              fields=[{"field": "chest_piece", "reason": f"one of {list(CHEST_PIECES)}"}])
+
+
 class AddedRecording(NamedTuple):
     """What :func:`add_recording` did: the recording, and whether this call stored it (False when
     the same take of the visit and chest site was already stored, and that one is returned)."""
@@ -269,6 +276,7 @@ def add_recording(
     visit_id: int,
     *,
     chest_site: str,
+    chest_piece: str = CHEST_PIECE_NOT_STATED,
     stream: BinaryIO,
     max_bytes: int,
     source: str = "upload",
@@ -279,6 +287,8 @@ def add_recording(
     """Store a recording for a visit and chest site, scored by ``model`` when one is loaded.
 
     ``limits`` (``Settings.audio_limits``) are checked on the header before any decoding.
+    ``chest_piece`` (``CHEST_PIECES``) is what the nurse said the stethoscope was set to; a board
+    capture's wire protocol carries none, so it stays ``not_stated``.
 
     Without a model (it failed its integrity check, say: ``/readyz`` says why) the recording
     is still kept, unscored, so nothing the nurse captured is lost.
@@ -290,6 +300,7 @@ def add_recording(
     and so is a take uploaded again after it was discarded (its row is gone).
     """
     check_recording_target(db, visit_id, chest_site)
+    check_chest_piece(chest_piece)
     with blobs.write_pending(stream, max_bytes=max_bytes) as pending:
         same = _same_take(db, visit_id, chest_site, pending.sha256)
         if same is not None:  # checked before decoding, so a re-sent take takes no decode slot
@@ -309,6 +320,7 @@ def add_recording(
                 {
                     "visit_id": visit_id,
                     "chest_site": chest_site,
+                    "chest_piece": chest_piece,
                     "source": source,
                     "device_id": device_id,
                     "sha256": stored.sha256,
@@ -321,5 +333,5 @@ def add_recording(
                 }
             ).last_pk
             audit.record(db, actor, "create", "recording", recording_id,
-                         {"visit_id": visit_id, "chest_site": chest_site})
+                         {"visit_id": visit_id, "chest_site": chest_site, "chest_piece": chest_piece})
     return AddedRecording(_recording_from_row(get_recording(db, recording_id)), created=True)

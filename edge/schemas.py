@@ -11,7 +11,7 @@ from typing import Annotated, ClassVar, Literal, Optional
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator,
                       model_validator)
 
-from edge.vocabulary import (AUTOANTIBODIES, CHEST_SITES, CTD_DIAGNOSES, ROLES, SMOKING_STATUS, SYMPTOMS,
+from edge.vocabulary import (AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES, ROLES, SMOKING_STATUS, SYMPTOMS,
                              VISIT_STATUSES, unknown_word_message)
 
 # Pseudonymous codes only: letters, digits and dashes. Anything else (quotes, spaces,
@@ -54,6 +54,7 @@ CtdDiagnosis = Annotated[Literal[tuple(CTD_DIAGNOSES)], _known(CTD_DIAGNOSES, "C
 Autoantibody = Annotated[Literal[tuple(AUTOANTIBODIES)], _known(AUTOANTIBODIES, "autoantibody")]  # type: ignore[valid-type]
 Symptom = Annotated[Literal[tuple(SYMPTOMS)], _known(SYMPTOMS, "symptom")]  # type: ignore[valid-type]
 ChestSite = Annotated[Literal[tuple(CHEST_SITES)], _known(CHEST_SITES, "chest site")]  # type: ignore[valid-type]
+ChestPiece = Annotated[Literal[tuple(CHEST_PIECES)], _known(CHEST_PIECES, "chest piece")]  # type: ignore[valid-type]
 Medication = Annotated[str, StringConstraints(pattern=MEDICATION_PATTERN)]
 Sex = Literal["F", "M"]
 Smoking = Literal[SMOKING_STATUS]  # type: ignore[valid-type]
@@ -240,6 +241,8 @@ class Recording(BaseModel):
     id: int
     visit_id: int
     chest_site: str
+    chest_piece: str = Field(description="The chest piece (filter mode) it was taken through, as stated: "
+                                         "diaphragm, bell, extended or not_stated.")
     source: str
     sha256: str
     media_type: str
@@ -262,10 +265,20 @@ class RecordingList(BaseModel):
     recordings: list[Recording]
 
 
-class RecordingUpload(RequestModel):
-    """Form fields sent beside the ``file`` part of a multipart upload."""
+class RecordingTarget(RequestModel):
+    """Where a recording is taken: its chest site."""
 
     chest_site: ChestSite = Field(description="Where the stethoscope was placed.")
+
+
+class RecordingUpload(RecordingTarget):
+    """Form fields sent beside the ``file`` part of a multipart upload."""
+
+    chest_piece: ChestPiece = Field(
+        CHEST_PIECE_NOT_STATED,
+        description="The stethoscope's chest piece or filter mode the take went through. A clear take through "
+                    "one of evidence_chest_pieces_cannot_clear (default: the bell, through which the crackle "
+                    "detector misses most crackles) does not make its site heard. Left out: not_stated.")
 
 
 class LoginRequest(RequestModel):

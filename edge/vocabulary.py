@@ -1,4 +1,5 @@
-"""The clinic's controlled vocabularies: CTD diagnoses, autoantibodies, symptoms, chest sites.
+"""The clinic's controlled vocabularies: CTD diagnoses, autoantibodies, symptoms, chest sites and
+chest pieces.
 
 Kept in one place so the API, the CLI, the UI and the models agree on spelling.
 """
@@ -77,6 +78,19 @@ CHEST_SITES = {
     "trachea": "Trachea",
 }
 BASAL_CHEST_SITES = frozenset(site for site in CHEST_SITES if site.endswith("_base"))
+
+# The stethoscope's chest piece (or an electronic stethoscope's filter mode) a recording was taken
+# through. It matters: through the Littmann 3200's bell filter the crackle detector found 1 of 9 KAUH
+# adults with crackles, through its diaphragm filter 6 of 8 and its extended filter 4 of 9
+# (audio_models/README.md, model 0.6.0). ``not_stated``: nobody said (a board capture, whose wire
+# protocol carries no mode; a recording stored before the mode was asked for; a client that left it out).
+CHEST_PIECE_NOT_STATED = "not_stated"
+CHEST_PIECES = {
+    "diaphragm": "Diaphragm (or the diaphragm filter)",
+    "bell": "Bell (or the bell filter)",
+    "extended": "Extended filter",
+    CHEST_PIECE_NOT_STATED: "Not stated",
+}
 
 ICBHI_CHEST_SITES = {
     "Tc": "trachea",

@@ -11,7 +11,7 @@ from edge import devices
 from edge.api.operations import ADMIN_ROLES, ANY_ROLE, CLINICAL_ROLES, operation
 from edge.api.patients import with_quality_advice
 from edge.api.visit_data import BreathReading
-from edge.schemas import Recording, RecordingUpload, RequestModel
+from edge.schemas import Recording, RecordingTarget, RequestModel
 
 blueprint = Blueprint("devices", __name__, url_prefix="/api/v1")
 def check_port(value: str) -> str:
@@ -34,7 +34,8 @@ class DeviceRegistration(RequestModel):
     port: Port
 
 
-class AudioCaptureRequest(RecordingUpload):
+class AudioCaptureRequest(RecordingTarget):
+    # No chest_piece: the board's wire protocol does not carry one, so a capture is stored as not_stated.
     port: Port
     seconds: float = Field(20.0, ge=5, le=60, description="Recording length; 20 s covers several breaths.")
 

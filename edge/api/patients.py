@@ -104,7 +104,7 @@ def list_recordings(visit_id: int):
 
 
 @operation(blueprint, "/visits/<int:visit_id>/recordings", "POST",
-           summary="Upload a lung-sound recording (multipart: file + chest_site)",
+           summary="Upload a lung-sound recording (multipart: file + chest_site, and chest_piece)",
            roles=CLINICAL_ROLES, form=RecordingUpload, response=Recording, status=201,
            unavailable="every decode slot stayed busy for audio_decode_wait_s (error code busy); send it again",
            replay="the visit holds a recording of this chest site with the same audio (SHA-256); that one is "
@@ -115,7 +115,7 @@ def upload_recording(visit_id: int, form: RecordingUpload):
     recordings.check_file_name(upload.filename if upload else None)
     recording, created = recordings.add_recording(
         resources.db(), resources.blobs, g.actor, visit_id,
-        chest_site=form.chest_site, stream=upload.stream, max_bytes=resources.settings.max_upload_bytes,
+        chest_site=form.chest_site, chest_piece=form.chest_piece, stream=upload.stream, max_bytes=resources.settings.max_upload_bytes,
         model=resources.auscultation_model, limits=resources.settings.audio_limits,
     )
     return with_quality_advice(recording) if created else Replayed(with_quality_advice(recording))

@@ -426,10 +426,21 @@ TYPED_BEFORE_THE_LOCK = Migration(
     ),
 )
 
+RECORDING_CHEST_PIECE = Migration(
+    13,
+    "each recording says which chest piece (filter mode) it was taken through",
+    (
+        # edge.vocabulary.CHEST_PIECES. Rows stored before: 'not_stated' (nobody was asked). A clear
+        # recording through the bell does not make its site heard (edge.modalities.counts_for_its_site).
+        "ALTER TABLE recordings ADD COLUMN chest_piece TEXT NOT NULL DEFAULT 'not_stated' "
+        "CHECK (chest_piece IN ('diaphragm', 'bell', 'extended', 'not_stated'))",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
                                      CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION,
                                      TABLET_PIN_LOCK, PROGRAMME_REPORTS, REFERRAL_REASON_AND_WITHDRAWAL,
-                                     RECORDING_IDS_NEVER_REUSED, TYPED_BEFORE_THE_LOCK)
+                                     RECORDING_IDS_NEVER_REUSED, TYPED_BEFORE_THE_LOCK, RECORDING_CHEST_PIECE)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 
