@@ -18,11 +18,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits
 from common.settings import load_layered_settings
 from edge.errors import ConfigError
+from edge.vocabulary import CHEST_PIECES
 
 ENV_PREFIX = "ILDSCREEN_"
 # The hospital CT server's own settings; a box running both must not trip the edge's check.
 FOREIGN_ENV_PREFIXES = ("ILDSCREEN_IMAGING_",)
 DEFAULT_DATA_DIR = Path("data")
+ChestPiece = Literal[tuple(CHEST_PIECES)]  # type: ignore[valid-type]
 
 
 class Settings(BaseSettings):
@@ -113,6 +115,15 @@ class Settings(BaseSettings):
         description="A recording that waits longer for one of audio_max_concurrent_decodes is refused with "
                     "HTTP 503 (nothing stored); the nurse sends it again.",
     )
+    chest_piece_default: ChestPiece = Field(
+        "diaphragm",
+        title="Chest piece the tablet's recording form starts on",
+        description="Programme assumption: the recording form's chest-piece choice starts here and the nurse "
+                    "changes it when another was used. The diaphragm, because through the Littmann 3200's diaphragm "
+                    "filter the crackle detector found 6 of 8 KAUH adults with crackles, through its extended filter "
+                    "4 of 9 and through its bell filter 1 of 9 (audio_models/README.md, model 0.6.0); the tablet's "
+                    "recording hint asks for it. An API upload that does not say is stored as not_stated.",
+    )
     lockout_threshold: int = Field(
         5,
         ge=1,
@@ -181,6 +192,15 @@ class Settings(BaseSettings):
         title="Basal sites of a complete lung-sound exam",
         description="Programme assumption (docs/evidence.md): a clear chest counts fully only when each of these "
                     "sites has an accepted recording, otherwise by the share that has.",
+    )
+    evidence_chest_pieces_cannot_clear: list[ChestPiece] = Field(
+        ["bell"],
+        title="Chest pieces whose clear recording does not count",
+        description="Programme assumption (docs/evidence.md): a recording through one of these chest pieces that "
+                    "finds no crackles does not make its site heard (a clear chest counts only by the sites heard "
+                    "otherwise); one that finds crackles still counts. The bell, because through the Littmann "
+                    "3200's bell filter the crackle detector found 1 of 9 KAUH adults with crackles, against 6 of 8 "
+                    "through its diaphragm filter (audio_models/README.md, model 0.6.0).",
     )
     evidence_kl6_cutoff: float = Field(
         500.0,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Callable, Optional
+from typing import Callable, Collection, Optional
 
 import sqlite_utils
 
@@ -23,6 +23,7 @@ from edge.fusion.evidence import (EvidenceOptions, ModalityEvidence, crackle_evi
                                   kl6_evidence, kl6_potential_range, tabular_evidence, tabular_potential_range)
 from edge.inference.bundles import selected_registry
 from edge.labs import ModelUnavailable, list_lab_results, score_stored_results
+from edge.vocabulary import CHEST_PIECE_NOT_STATED
 
 ModalityScorer = Callable[[sqlite_utils.Database, int, ClinicalPicture, EvidenceOptions], Optional[ModalityEvidence]]
 
@@ -96,30 +97,48 @@ def breath_evidence(db: sqlite_utils.Database, visit_id: int, picture: ClinicalP
                             rule=options.validation_rule, region=region_validation("breath"))
 
 
-def site_probabilities(results: list[dict]) -> dict[str, Optional[float]]:
+def counts_for_its_site(result: dict, *, threshold: Optional[float], cannot_clear: Collection[str]) -> bool:
+    """Whether an accepted recording (quality ok, scored) counts for its chest site: always, except a
+    recording through a chest piece in ``cannot_clear`` that finds no crackles (below ``threshold``;
+    None, when no threshold is known: never counts). Through the Littmann 3200's bell filter the
+    detector found 1 of 9 KAUH adults with crackles, through its diaphragm filter 6 of 8
+    (audio_models/README.md, model 0.6.0): a clear bell recording is nearly blind and must not
+    make its site heard, while crackles found through it are still crackles. A recording that
+    states no chest piece counts as ``not_stated``."""
+    if result.get("chest_piece", CHEST_PIECE_NOT_STATED) not in cannot_clear:
+        return True
+    return threshold is not None and float(result["crackle_probability"]) >= threshold
+
+
+def site_probabilities(results: list[dict], *, threshold: Optional[float] = None,
+                       cannot_clear: Collection[str] = ()) -> dict[str, Optional[float]]:
     """Each chest site's finding: the **maximum** crackle probability over its accepted recordings
-    (quality ok, scored); None for a site with none. Never a mean: a clear second recording
-    must not hide crackles heard in the first (fine crackles come and go with breaths and
-    posture), and this is the rule the detector's patient-level validation used. Refused
-    recordings count for nothing."""
+    (quality ok, scored) that count for it (:func:`counts_for_its_site`: a clear recording through
+    a chest piece in ``cannot_clear`` does not); None for a site with none. Never a mean: a clear
+    second recording must not hide crackles heard in the first (fine crackles come and go with
+    breaths and posture), and this is the rule the detector's patient-level validation used.
+    Refused recordings count for nothing."""
     by_site: dict[str, list[float]] = {}
     for result in results:
         site = result.get("chest_site") or "unknown"
         values = by_site.setdefault(site, [])
-        if result["quality"]["ok"] and result["crackle_probability"] is not None:
+        if (result["quality"]["ok"] and result["crackle_probability"] is not None
+                and counts_for_its_site(result, threshold=threshold, cannot_clear=cannot_clear)):
             values.append(float(result["crackle_probability"]))
     return {site: (max(values) if values else None) for site, values in by_site.items()}
 
 
 def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPicture,
                                        options: EvidenceOptions) -> Optional[ModalityEvidence]:
-    """The visit's crackle finding from scored recordings (quality-failed ones left out)."""
+    """The visit's crackle finding from scored recordings (quality-failed ones left out, and clear
+    ones through a chest piece in ``options.chest_pieces_cannot_clear``)."""
     if not results:
         return None
     stamp = results[0]["model"]
-    return crackle_evidence(site_probabilities(results), manifest_entry("auscultation"),
-                            ctd_diagnosis=picture.ctd_diagnosis, options=options, site=site_validation("auscultation"),
-                            region=region_validation("auscultation"),
+    entry = manifest_entry("auscultation")
+    sites = site_probabilities(results, threshold=entry.get("threshold"), cannot_clear=options.chest_pieces_cannot_clear)
+    return crackle_evidence(sites, entry, ctd_diagnosis=picture.ctd_diagnosis, options=options,
+                            site=site_validation("auscultation"), region=region_validation("auscultation"),
                             model_version=f"{stamp['name']}-{stamp['version']}-{stamp['variant']}")
 
 
@@ -127,9 +146,9 @@ def auscultation_evidence(db: sqlite_utils.Database, visit_id: int, picture: Cli
                           options: EvidenceOptions) -> Optional[ModalityEvidence]:
     """Scored recordings of the visit, per chest site, as one patient-level crackle finding."""
     rows = db.execute_returning_dicts(
-        "SELECT chest_site, quality, crackle_probability, result FROM recordings "
+        "SELECT chest_site, chest_piece, quality, crackle_probability, result FROM recordings "
         "WHERE visit_id = ? AND result IS NOT NULL ORDER BY id", [visit_id])
-    results = [{"chest_site": row["chest_site"], "quality": json.loads(row["quality"]),
+    results = [{"chest_site": row["chest_site"], "chest_piece": row["chest_piece"], "quality": json.loads(row["quality"]),
                 "crackle_probability": row["crackle_probability"], "model": json.loads(row["result"])["model"]}
                for row in rows]
     return auscultation_evidence_from_results(results, picture, options)

@@ -22,6 +22,7 @@ def evidence_options_from_settings(settings) -> EvidenceOptions:
     return EvidenceOptions(dependence_weight=settings.evidence_dependence_weight, lr_cap=settings.evidence_lr_cap,
                            other_site_weight=settings.evidence_other_site_weight,
                            protocol_basal_sites=tuple(settings.evidence_protocol_basal_sites),
+                           chest_pieces_cannot_clear=tuple(settings.evidence_chest_pieces_cannot_clear),
                            kl6_cutoff=settings.evidence_kl6_cutoff,
                            assumption_spread=settings.evidence_assumption_spread,
                            validation_rule=ValidationRule(**settings.evidence_validation_rule),

@@ -126,6 +126,12 @@ class EvidenceOptions(BaseModel):
         ("posterior_left_base", "posterior_right_base"), min_length=1, title="Basal sites of a complete exam",
         description="Programme assumption: a clear chest counts fully only when every one of these sites has an "
                     "accepted recording; otherwise by the share that has.")
+    chest_pieces_cannot_clear: tuple[str, ...] = Field(
+        ("bell",), title="Chest pieces whose clear recording does not count",
+        description="Programme assumption: a recording through one of these that finds no crackles does not make "
+                    "its site heard (edge.modalities.site_probabilities); through the bell filter the crackle "
+                    "detector found 1 of 9 KAUH adults with crackles, through the diaphragm 6 of 8 "
+                    "(audio_models/README.md, model 0.6.0).")
     kl6_cutoff: float = Field(500.0, gt=0, title="KL-6 positive from (U/mL)",
                               description="Programme assumption: the commercial latex assay's cut-off, used by most "
                                           "studies pooled in the KL-6 meta-analysis (docs/evidence.md).")
