@@ -129,6 +129,7 @@ function sendTake(blob) {
   const site = document.getElementById("chest-site").value;
   const form = new FormData();
   form.append("chest_site", site);
+  form.append("chest_piece", document.getElementById("chest-piece").value);  // the form's choice, as for a file
   form.append("source", "microphone");
   form.append("file", blob, "microphone.wav");
   return new Promise((resolve, reject) => {

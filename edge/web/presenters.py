@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Optional
 
+from edge.modalities import counts_for_its_site
 from edge.patients import VISIT_STEPS
 from edge.recordings import is_accepted
 from edge.web.i18n import CATALOG
+from edge.vocabulary import CHEST_PIECE_NOT_STATED
 from tabular_models.lab_catalogue import ANALYTES
 
 # A likelihood ratio this close to 1 moved the risk too little to call it raised or lowered.
@@ -145,6 +147,25 @@ def lung_sounds(assessment: dict, recordings: list[dict]) -> Optional[dict]:
         "reason_code": (item or {}).get("reason_code"),
         "bases_not_heard": [site for site in protocol if site not in heard],
     }
+
+
+def chest_piece_note(recording: dict, *, threshold: Optional[float], cannot_clear) -> Optional[str]:
+    """The catalog key of the line under a take that passed the gate and found no crackles, when its
+    chest piece makes that clear result weak; None otherwise (or when no threshold is known).
+
+    ``chest_piece_cannot_clear``: a piece in ``cannot_clear`` (the bell by default): the take does not
+    make its site heard (:func:`edge.modalities.counts_for_its_site`), record again through the
+    diaphragm. ``chest_piece_not_stated_clear``: nobody said which piece (a board capture, a take
+    stored before the question was asked); it still counts, since the tablet asks for the diaphragm
+    and counting none of these would undo every earlier clear exam, but the nurse is told that a
+    bell take would not rule crackles out."""
+    if threshold is None or not is_accepted(recording) or recording["crackle_probability"] >= threshold:
+        return None
+    if not counts_for_its_site(recording, threshold=threshold, cannot_clear=cannot_clear):
+        return "chest_piece_cannot_clear"
+    if recording.get("chest_piece", CHEST_PIECE_NOT_STATED) == CHEST_PIECE_NOT_STATED:
+        return "chest_piece_not_stated_clear"
+    return None
 
 
 def natural_frequency(percent: float) -> tuple[str, dict]:

@@ -13,9 +13,9 @@ from flask import g, jsonify, redirect, render_template, request, send_file, url
 
 from edge import breath, devices, labs, outbox, patients, recordings, screening
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
-from edge.modalities import potential_ranges
+from edge.modalities import counts_for_its_site, manifest_entry, potential_ranges
 from edge.errors import Conflict, IldscreenError, ValidationError
-from edge.vocabulary import CHEST_SITES, CTD_DIAGNOSES
+from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES
 from edge.web import presenters
 from tabular_models.errors import TabularInputError
 from tabular_models.lab_panels import normalize_panel
@@ -52,10 +52,17 @@ def render_visit(visit_id: int, *, status: int = 200):
             lab_errors[key] = translate(LAB_ERROR_KINDS[kind], g.lang)
     if request.args.get("lab_errors") == "none":
         lab_errors["form"] = translate("err_no_labs", g.lang)
-    done_sites = {r["chest_site"] for r in recordings_ if recordings.is_accepted(r)}
+    # A clear take through the bell (evidence_chest_pieces_cannot_clear) leaves its site to do, as it
+    # leaves it unheard in the risk (edge.modalities.counts_for_its_site), and says why under the take.
+    cannot_clear, threshold = resources.settings.evidence_chest_pieces_cannot_clear, _crackle_threshold()
+    done_sites = {r["chest_site"] for r in recordings_ if recordings.is_accepted(r)
+                  and counts_for_its_site(r, threshold=threshold, cannot_clear=cannot_clear)}
+    chest_piece_notes = {r["id"]: presenters.chest_piece_note(r, threshold=threshold, cannot_clear=cannot_clear)
+                         for r in recordings_}
     return render_template(
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
-        steps=summary["steps"], recordings=recordings_, assessment=assessment,
+        steps=summary["steps"], recordings=recordings_, assessment=assessment, chest_piece_notes=chest_piece_notes,
+        chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,
         result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows,
                                       potential=_potential(patient, visit) if assessment else None),
         referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
@@ -67,6 +74,14 @@ def render_visit(visit_id: int, *, status: int = 200):
         continued=request.args.get("continued") == "1", labs_already=request.args.get("labs_saved") == "already",
         take_already=request.args.get("take_saved") == "already",
     ), status
+
+
+def _crackle_threshold() -> Optional[float]:
+    """The served crackle model's threshold (the one the risk uses), or None when it is not available."""
+    try:
+        return manifest_entry("auscultation").get("threshold")
+    except IldscreenError:
+        return None
 
 
 def _messages() -> dict[str, str]:
@@ -115,8 +130,8 @@ def _message_key(exc: IldscreenError, kind: str = "audio") -> str:
            "CaptureRunning": "err_board_busy",
            "ModelUnavailable": "err_model_unavailable"}.get(type(exc).__name__)
     field = exc.fields[0].get("field") if isinstance(exc, ValidationError) and exc.fields else None
-    if key is None and field in ("file", "chest_site") and not (field == "file" and kind != "audio"):
-        key = {"file": "err_file", "chest_site": "err_chest_site"}[field]
+    if key is None and field in ("file", "chest_site", "chest_piece") and not (field == "file" and kind != "audio"):
+        key = {"file": "err_file", "chest_site": "err_chest_site", "chest_piece": "err_chest_piece"}[field]
     if key:
         return key
     if kind == "labs" and field in presenters.ANALYTE_BY_KEY:
@@ -141,7 +156,7 @@ def _message_text(code: str) -> Optional[str]:
 DETAIL_KEYS = ("err_lab_file_analyte", "err_audio_file", "err_labs_file", "err_breath_file")
 # Every key :func:`_message_key` returns, and the lung-function form's.
 MESSAGE_KEYS = {"err_device", "err_too_large", "err_visit_closed", "err_board_busy", "err_model_unavailable",
-                "err_file", "err_chest_site", "err_lung_function", *DETAIL_KEYS}
+                "err_file", "err_chest_site", "err_chest_piece", "err_lung_function", *DETAIL_KEYS}
 
 
 def _message(exc: IldscreenError, kind: str = "audio") -> str:
@@ -175,7 +190,7 @@ def upload_recording(visit_id: int):
         recordings.check_file_name(upload.filename if upload else None)
         stored, created = recordings.add_recording(
             resources.db(), resources.blobs, g.actor, visit_id, chest_site=request.form.get("chest_site", ""),
-            stream=upload.stream, max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model,
+            chest_piece=request.form.get("chest_piece", CHEST_PIECE_NOT_STATED), stream=upload.stream, max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model,
             source=source, limits=resources.settings.audio_limits)
     except IldscreenError as exc:
         if _wants_json():
