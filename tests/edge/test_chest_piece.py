@@ -1,0 +1,290 @@
+"""Each recording says which chest piece (filter mode) it went through (brief h40). Through the
+Littmann 3200's bell filter the crackle detector found 1 of 9 KAUH adults with crackles, through
+its diaphragm filter 6 of 8 (audio_models/README.md, model 0.6.0), so a clear take through the
+bell must not make its site heard, while crackles found through it still count; the nurse is told
+why and asked to record again through the diaphragm. Stated at the boundary (API, tablet form),
+stored in its own column (migration 13; earlier rows are ``not_stated``), never guessed for a
+board capture, whose wire protocol carries no mode."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import sqlite3
+
+import numpy as np
+import pytest
+from markupsafe import escape
+
+from edge import audit, recordings
+from edge.app import create_app
+from edge.config import load_settings
+from edge.errors import ConfigError, ValidationError
+from edge.fusion.evidence import EvidenceOptions
+from edge.modalities import counts_for_its_site, site_probabilities
+from edge.store.database import open_database
+from edge.store.migrations import MIGRATIONS, apply_migrations, current_version
+from edge.users import create_user
+from edge.web.i18n import CATALOG
+from firmware_interface import DeviceKind, SimulatedDevice
+from support import PASSWORD, PATIENT, csrf_of, login, wav_bytes
+# One fixture validation that lets lung sounds count, and the assessment call, as the lung-sound result tests use them.
+from test_ui_lung_sound_result import assess, counted_detector
+
+BASES = ("posterior_left_base", "posterior_right_base")
+THRESHOLD = 0.17  # about the shipped adults' threshold (0.170022): 0.02 is clear, 0.9 is crackles
+
+
+@pytest.fixture
+def visit(client, nurse):
+    patient = client.post("/api/v1/patients", json={**PATIENT, "ctd_diagnosis": "SLE"}, headers=nurse).json
+    return client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json
+
+
+def stored_take(db, visit_id: int, chest_site: str, crackle_probability: float, chest_piece: str) -> int:
+    """A scored, accepted take as ``add_recording`` stores it (the pages and the risk need no audio)."""
+    stamp = {"name": "auscultation", "version": "0.6.0", "variant": "fp32", "synthetic": False}
+    pk = db["recordings"].insert({
+        "visit_id": visit_id, "chest_site": chest_site, "chest_piece": chest_piece, "source": "upload",
+        "sha256": f"{chest_site}{chest_piece}{crackle_probability}".ljust(64, "0")[:64], "file_path": "x.wav",
+        "media_type": "audio/wav", "size_bytes": 1, "sample_rate": 4000, "channels": 1, "duration_s": 20.0,
+        "quality": json.dumps({"ok": True, "issues": []}), "crackle_probability": crackle_probability,
+        "model_version": "auscultation-0.6.0-fp32", "result": json.dumps({"model": stamp, "windows": []}),
+        "created_at": "2026-01-01T00:00:00+00:00"}).last_pk
+    db.conn.commit()
+    return pk
+
+
+def take(site: str, p: float, piece: str) -> dict:
+    return {"chest_site": site, "chest_piece": piece, "quality": {"ok": True}, "crackle_probability": p}
+
+
+# --- the site rule ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("piece", "p", "counts"), [
+    ("diaphragm", 0.02, True), ("extended", 0.02, True), ("not_stated", 0.02, True),
+    ("bell", 0.02, False),  # clear through the bell: nearly blind, the site is not heard
+    ("bell", THRESHOLD, True), ("bell", 0.9, True),  # crackles through the bell are crackles
+])
+def test_only_a_clear_take_through_a_piece_that_cannot_clear_leaves_its_site_unheard(piece, p, counts):
+    assert counts_for_its_site(take("posterior_left_base", p, piece), threshold=THRESHOLD,
+                               cannot_clear=("bell",)) is counts
+
+
+def test_a_bell_only_clear_base_is_not_heard_a_diaphragm_one_is_and_bell_crackles_stay_positive():
+    results = [take("posterior_left_base", 0.02, "bell"), take("posterior_right_base", 0.02, "diaphragm"),
+               take("lateral_left_base", 0.9, "bell"),
+               # the max rule still holds at a site with both: the bell's clear take adds nothing
+               take("posterior_left_mid", 0.05, "diaphragm"), take("posterior_left_mid", 0.01, "bell")]
+    sites = site_probabilities(results, threshold=THRESHOLD, cannot_clear=("bell",))
+    assert sites == {"posterior_left_base": None, "posterior_right_base": 0.02, "lateral_left_base": 0.9,
+                     "posterior_left_mid": 0.05}
+    # The set is a setting: without it every accepted take counts, as before.
+    assert site_probabilities(results, threshold=THRESHOLD)["posterior_left_base"] == 0.02
+
+
+def test_the_default_pieces_that_cannot_clear_are_the_bell_only_in_the_options_and_the_settings(settings):
+    assert EvidenceOptions().chest_pieces_cannot_clear == ("bell",)
+    assert settings.evidence_chest_pieces_cannot_clear == ["bell"] and settings.chest_piece_default == "diaphragm"
+
+
+def test_an_unknown_piece_in_the_settings_is_refused_naming_it(tmp_path, monkeypatch):
+    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("ILDSCREEN_EVIDENCE_CHEST_PIECES_CANNOT_CLEAR", '["bell", "stethoscope"]')
+    with pytest.raises(ConfigError, match="evidence_chest_pieces_cannot_clear"):
+        load_settings(data_dir=tmp_path / "data")
+
+
+def test_in_the_risk_a_clear_bell_base_is_not_heard_and_bell_crackles_are_positive(client, nurse, db, visit,
+                                                                                 monkeypatch):
+    counted_detector(monkeypatch)
+    stored_take(db, visit["id"], "posterior_left_base", 0.02, "diaphragm")
+    stored_take(db, visit["id"], "posterior_right_base", 0.02, "bell")
+    half = assess(client, nurse, visit["id"])["contributions"]["auscultation"]
+    assert half["finding"]["level"] == "none"
+    assert half["finding"]["accepted_protocol_basal_sites"] == ["posterior_left_base"]
+    assert half["finding"]["negative_share"] == pytest.approx(0.5)
+
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    incomplete = re.search(r'id="exam-incomplete">(.*?)</p>', page, re.S).group(1)
+    assert CATALOG["site_posterior_right_base"]["en"] in incomplete
+    assert CATALOG["site_posterior_left_base"]["en"] not in incomplete
+
+    # The same base heard through the diaphragm completes the exam; the clear chest counts fully.
+    stored_take(db, visit["id"], "posterior_right_base", 0.03, "diaphragm")
+    full = assess(client, nurse, visit["id"])["contributions"]["auscultation"]
+    assert full["finding"]["complete_exam"] and full["finding"]["negative_share"] == 1
+    assert full["applied_likelihood_ratio"] < half["applied_likelihood_ratio"] < 1
+
+    stored_take(db, visit["id"], "posterior_right_base", 0.9, "bell")
+    positive = assess(client, nurse, visit["id"])
+    assert positive["contributions"]["auscultation"]["finding"]["level"] == "basal"
+    assert positive["contributions"]["auscultation"]["finding"]["positive_basal_sites"] == ["posterior_right_base"]
+    assert positive["evidence_options"]["chest_pieces_cannot_clear"] == ["bell"]
+
+
+def test_only_clear_bell_takes_leave_lung_sounds_unmeasured_never_a_clear_chest(client, nurse, db, visit,
+                                                                               monkeypatch):
+    counted_detector(monkeypatch)
+    for base in BASES:
+        stored_take(db, visit["id"], base, 0.02, "bell")
+    assessment = assess(client, nurse, visit["id"])
+    assert "auscultation" in assessment["missing"] and "auscultation" not in assessment["contributions"]
+    assert assessment["probability"] == pytest.approx(assessment["pretest_probability"])
+
+
+# --- stated at the boundary ---------------------------------------------------------------------
+
+def upload(client, headers, visit_id, **fields):
+    return client.post(f"/api/v1/visits/{visit_id}/recordings", headers=headers, content_type="multipart/form-data",
+                       data={"chest_site": "posterior_left_base", "file": (io.BytesIO(wav_bytes(3)), "b.wav"),
+                             **fields})
+
+
+def test_the_api_stores_the_stated_piece_and_not_stated_when_left_out(client, nurse, visit, db):
+    bell = upload(client, nurse, visit["id"], chest_piece="bell")
+    assert bell.status_code == 201 and bell.json["chest_piece"] == "bell"
+    unsaid = upload(client, nurse, visit["id"], chest_site="trachea")
+    assert unsaid.status_code == 201 and unsaid.json["chest_piece"] == "not_stated"
+    listed = client.get(f"/api/v1/visits/{visit['id']}/recordings", headers=nurse).json["recordings"]
+    assert [r["chest_piece"] for r in listed] == ["bell", "not_stated"]
+    detail = db.execute("SELECT detail FROM audit_log WHERE entity = 'recording' ORDER BY id").fetchall()
+    assert [json.loads(row[0])["chest_piece"] for row in detail] == ["bell", "not_stated"]
+
+
+@pytest.mark.parametrize("bad", ["bel", "Bell", "stethoscope", ""])
+def test_the_api_refuses_an_unknown_piece_naming_it_and_stores_nothing(client, nurse, visit, db, settings, bad):
+    refused = upload(client, nurse, visit["id"], chest_piece=bad)
+    assert refused.status_code == 422
+    field = refused.json["error"]["fields"][0]
+    assert field["field"] == "chest_piece" and f"unknown chest piece {bad!r}" in field["reason"]
+    assert db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 0
+    assert [p for p in settings.blob_dir.rglob("*") if p.is_file()] == []
+
+
+def test_the_library_refuses_an_unknown_piece_before_reading_any_audio(app, db, visit):
+    with pytest.raises(ValidationError, match="unknown chest piece 'membrane'") as refused:
+        recordings.add_recording(db, app.extensions["ildscreen"].blobs, audit.CLI_OPERATOR, visit["id"],
+                                 chest_site="trachea", chest_piece="membrane", stream=io.BytesIO(b"not audio"),
+                                 max_bytes=10_000)
+    assert refused.value.fields[0]["field"] == "chest_piece"
+
+
+def test_the_tablet_form_offers_every_piece_starting_on_the_setting_and_refuses_an_unknown_one(
+        tmp_path, monkeypatch, make_user):
+    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
+        monkeypatch.delenv(key)
+    app = create_app(load_settings(data_dir=tmp_path / "other", max_upload_mb=2, chest_piece_default="extended"))
+    client = app.test_client()
+    create_user(app.extensions["ildscreen"].folder.connect(), audit.CLI_OPERATOR, username="nurse9", role="nurse",
+                password=PASSWORD)
+    headers = login(client, "nurse9")
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=headers).json
+    visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json["id"]
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    select = re.search(r'<select name="chest_piece" id="chest-piece" required>(.*?)</select>', page, re.S).group(1)
+    assert re.findall(r'<option value="(\w+)"', select) == ["diaphragm", "bell", "extended", "not_stated"]
+    assert re.findall(r'<option value="(\w+)" selected', select) == ["extended"]
+
+    csrf = csrf_of(page)
+    sent = client.post(f"/visits/{visit_id}/recordings", content_type="multipart/form-data", data={
+        "csrf_token": csrf, "chest_site": "trachea", "chest_piece": "bell", "file": (io.BytesIO(wav_bytes(3)), "t.wav")})
+    assert sent.status_code == 302
+    assert client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"][0]["chest_piece"] \
+        == "bell"
+    refused = client.post(f"/visits/{visit_id}/recordings", content_type="multipart/form-data", data={
+        "csrf_token": csrf, "chest_site": "trachea", "chest_piece": "cone", "file": (io.BytesIO(wav_bytes(4)), "t.wav")})
+    assert refused.status_code == 302 and "upload_error=err_chest_piece" in refused.headers["Location"]
+    shown = client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert str(escape(CATALOG["err_chest_piece"]["en"])) in shown
+    scripted = client.post(f"/visits/{visit_id}/recordings", headers={"X-Requested-With": "fetch", "X-CSRF-Token": csrf},
+                           data={"chest_site": "trachea", "chest_piece": "cone", "source": "microphone",
+                                 "file": (io.BytesIO(wav_bytes(5)), "microphone.wav")})
+    assert scripted.status_code == 422 and scripted.json["error"]["message"] == CATALOG["err_chest_piece"]["en"]
+    assert len(client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"]) == 1
+
+
+# --- what the nurse sees ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_clear_bell_take_says_it_does_not_rule_out_crackles_and_its_site_stays_to_do(client, nurse, db, visit,
+                                                                                    lang):
+    bell = stored_take(db, visit["id"], "posterior_left_base", 0.02, "bell")
+    diaphragm = stored_take(db, visit["id"], "posterior_right_base", 0.02, "diaphragm")
+    crackles = stored_take(db, visit["id"], "lateral_left_base", 0.9, "bell")
+    unsaid = stored_take(db, visit["id"], "lateral_right_base", 0.02, "not_stated")
+    client.set_cookie("lang", lang)
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+
+    def item(pk):
+        return page.split(f'id="take-{pk}"', 1)[1].split("</li>", 1)[0]
+
+    line = str(escape(CATALOG["chest_piece_cannot_clear"][lang]))
+    assert line in item(bell) and f'id="chest-piece-note-{bell}"' in item(bell)
+    assert CATALOG["chest_piece_bell"][lang] in item(bell)
+    assert line not in item(diaphragm) and "chest-piece-note" not in item(diaphragm)
+    assert CATALOG["chest_piece_diaphragm"][lang] in item(diaphragm)
+    assert "chest-piece-note" not in item(crackles)  # crackles found through the bell: nothing to add
+    assert str(escape(CATALOG["chest_piece_not_stated_clear"][lang])) in item(unsaid)
+    # The chest map: the bell's clear base is still to do; the others are done.
+    assert '✓' not in page.split('data-site="posterior_left_base"', 1)[1].split("</g>", 1)[0]
+    for site in ("posterior_right_base", "lateral_left_base", "lateral_right_base"):
+        assert '✓' in page.split(f'data-site="{site}"', 1)[1].split("</g>", 1)[0]
+
+
+# --- stored: migration 13 -----------------------------------------------------------------------
+
+def test_migration_13_gives_earlier_recordings_not_stated_and_refuses_an_unknown_piece(tmp_path):
+    db = open_database(tmp_path / "v12.db")
+    apply_migrations(db, migrations=tuple(m for m in MIGRATIONS if m.version <= 12))
+    assert current_version(db) == 12
+    patient = db["patients"].insert({"code": "CL40-0001", "birth_year": 1950, "sex": "F", "ctd_diagnosis": "SSc",
+                                     "created_at": "t", "updated_at": "t"}).last_pk
+    visit = db["visits"].insert({"patient_id": patient, "started_at": "t", "updated_at": "t"}).last_pk
+    before = [db["recordings"].insert({
+        "visit_id": visit, "chest_site": site, "sha256": f"{site}-sha", "file_path": f"ab/{site}",
+        "media_type": "audio/wav", "size_bytes": 1000, "sample_rate": 4000, "channels": 1, "duration_s": 20.0,
+        "created_at": "t"}).last_pk for site in BASES]
+    db.conn.commit()
+
+    assert apply_migrations(db, migrations=tuple(m for m in MIGRATIONS if m.version <= 13)) == [13]
+    assert db.execute("SELECT id, chest_piece FROM recordings ORDER BY id").fetchall() == \
+        [(pk, "not_stated") for pk in before]
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("UPDATE recordings SET chest_piece = 'cone' WHERE id = ?", [before[0]])
+    db.execute("UPDATE recordings SET chest_piece = 'bell' WHERE id = ?", [before[0]])
+    assert db.execute("SELECT chest_piece FROM recordings WHERE id = ?", [before[0]]).fetchone() == ("bell",)
+
+
+# --- a board capture says nothing about the piece -----------------------------------------------
+
+def test_a_board_capture_is_stored_not_stated_and_its_request_cannot_claim_a_piece(tmp_path, monkeypatch,
+                                                                                  make_user):
+    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
+        monkeypatch.delenv(key)
+    app = create_app(load_settings(data_dir=tmp_path / "boards", max_upload_mb=2, device_simulator=True))
+    client = app.test_client()
+    db = app.extensions["ildscreen"].folder.connect()
+    create_user(db, audit.CLI_OPERATOR, username="admin9", role="admin", password=PASSWORD)
+    create_user(db, audit.CLI_OPERATOR, username="nurse9", role="nurse", password=PASSWORD)
+    admin = app.test_client()
+    pcm = (np.random.default_rng(3).normal(0, 3000, 4000 * 6)).astype(np.int16)
+    sim = SimulatedDevice(DeviceKind.STETHOSCOPE, pcm=pcm, sample_rate_hz=4000, speed=None, device_id="STETH-40")
+    sim.start()
+    try:
+        assert admin.post("/api/v1/devices", json={"port": sim.port}, headers=login(admin, "admin9")).status_code == 201
+        headers = login(client, "nurse9")
+        patient = client.post("/api/v1/patients", json=PATIENT, headers=headers).json
+        visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json["id"]
+        url = f"/api/v1/visits/{visit_id}/recordings/capture"
+        claimed = client.post(url, json={"port": sim.port, "chest_site": "trachea", "seconds": 5,
+                                         "chest_piece": "diaphragm"}, headers=headers)
+        assert claimed.status_code == 422 and claimed.json["error"]["fields"][0]["field"] == "chest_piece"
+        captured = client.post(url, json={"port": sim.port, "chest_site": "trachea", "seconds": 5}, headers=headers)
+        assert captured.status_code == 201, captured.json
+        assert captured.json["source"] == "device" and captured.json["chest_piece"] == "not_stated"
+    finally:
+        sim.close()
+        db.close()
