@@ -12,7 +12,7 @@ import pytest
 
 from e2e_support import NURSE_PASSWORD
 from served import ildscreen_command
-from tablet import log_in, new_page, register_patient
+from tablet import log_in, new_page, register_patient, set_pin
 
 pytestmark = pytest.mark.slow
 
@@ -38,13 +38,7 @@ def test_an_offline_draft_is_sent_after_the_pin_unlock_and_never_under_the_next_
                    capture_output=True, env={k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")})
     context, page = new_page(browser, "en")
     log_in(page, server.url, "nurse1", NURSE_PASSWORD)
-    page.click("#account-link")
-    page.fill("#pin_password", NURSE_PASSWORD)
-    page.fill("#pin", PIN)
-    page.fill("#repeat_pin", PIN)
-    with page.expect_navigation():
-        page.click("#pin-button")
-    page.wait_for_selector("#pin-state")
+    set_pin(page, NURSE_PASSWORD, PIN)
     register_patient(page, server.url, "CL38-E2E")
     page.click("#new-visit")
     page.wait_for_selector("textarea[data-draft=notes]")
