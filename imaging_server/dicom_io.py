@@ -134,7 +134,7 @@ def volume_from_datasets(datasets: Iterable) -> CtVolume:
     ------
     SeriesError
         "series is not CT (modality MR)", "missing RescaleSlope/RescaleIntercept",
-        "unreadable DICOM", more than one series, inconsistent geometry, too few slices.
+        "unreadable DICOM", more than one series (each named by number and image count), inconsistent geometry, too few slices.
     """
     datasets = list(datasets)
     if len(datasets) < MIN_SLICES:
@@ -144,8 +144,15 @@ def volume_from_datasets(datasets: Iterable) -> CtVolume:
     modalities = sorted({str(getattr(ds, "Modality", "") or "unknown") for ds in datasets})
     if modalities != ["CT"]:
         raise SeriesError(f"series is not CT (modality {', '.join(modalities)})")
-    if len({getattr(ds, "SeriesInstanceUID", None) for ds in datasets}) != 1:
-        raise SeriesError("the images belong to more than one series")
+    series = {}
+    for ds in datasets:
+        series.setdefault(getattr(ds, "SeriesInstanceUID", None), []).append(ds)
+    if len(series) != 1:
+        # Named by series number and image count (never a description, which may carry free text),
+        # so the user can tell the scout from the thin axial series and pass that one's folder.
+        found = "; ".join(f"series number {getattr(members[0], 'SeriesNumber', None) or 'not stated'}: "
+                          f"{len(members)} image(s)" for members in sorted(series.values(), key=len, reverse=True))
+        raise SeriesError(f"the images belong to {len(series)} series ({found}): pass the folder of one series")
     for ds in datasets:
         if "RescaleSlope" not in ds or "RescaleIntercept" not in ds:
             raise SeriesError("missing RescaleSlope/RescaleIntercept")

@@ -42,7 +42,8 @@ def test_hu_comes_from_slope_and_intercept_and_slices_are_ordered_by_position(sm
         (lambda ds: delattr(ds, "PixelSpacing"), "missing or invalid PixelSpacing"),
         (lambda ds: delattr(ds, "PixelData"), "unreadable DICOM: an image has no pixel data"),
         (lambda ds: setattr(ds, "PixelData", b"\x00" * 10), "unreadable DICOM: pixel data missing or not decodable"),
-        (lambda ds: setattr(ds, "SeriesInstanceUID", "1.2.3.4"), "more than one series"),
+        (lambda ds: setattr(ds, "SeriesInstanceUID", "1.2.3.4"),
+         "the images belong to 2 series (series number 2: 15 image(s); series number 2: 1 image(s)): pass the folder of one series"),
         (lambda ds: setattr(ds, "ImagePositionPatient", [0, 0, 1000]), "slice gaps are uneven"),
     ],
 )
