@@ -104,6 +104,8 @@ def test_a_first_time_nurse_screens_a_patient_from_login_to_the_printed_letter(b
     assert page.locator(".recording.latest audio").count() == 1  # playback
     assert page.locator(".recording.latest button").count() == 1  # re-record
     assert {"en": "tablet microphone", "zh-CN": "平板麦克风"}[lang] in page.inner_text(".recording.latest")
+    # The microphone's script sends the form's chest piece (it starts on the diaphragm), not "not stated".
+    assert {"en": "Chest piece: Diaphragm", "zh-CN": "听诊头: 膜型面"}[lang] in page.inner_text(".recording.latest")
     tablet.check("take-verdict")
     if page.locator("#keep-take").count():
         page.click("#keep-take")
@@ -113,9 +115,11 @@ def test_a_first_time_nurse_screens_a_patient_from_login_to_the_printed_letter(b
     upload = tmp_path / "right-base.wav"
     upload.write_bytes(wav_bytes(seconds=8, rate=4000))
     page.select_option("#chest-site", "posterior_right_base")
+    page.select_option("#chest-piece", "extended")
     page.set_input_files("#file-input", str(upload))
     page.click("#upload-button")
     page.wait_for_selector(".recording >> nth=1")
+    assert {"en": "Extended filter", "zh-CN": "扩展滤波模式"}[lang] in page.inner_text(".recording >> nth=1")
 
     # Labs: two mistakes, both reported at once, summary focused; the reload never re-posts.
     page.fill("#lab_hgb", "150")
