@@ -135,7 +135,7 @@ def test_two_processes_starting_at_once_rebuild_the_table_once(tmp_path):
 def test_a_table_without_one_plain_integer_id_is_refused_and_the_migration_rolled_back(tmp_path):
     db = version_10_database(tmp_path / "v10.db")
     step = Migration(11, "rebuild service_state", (), lambda d: rebuild_with_autoincrement(
-        d, "service_state", audit_entity="service_state"))
+        d, "service_state", audit_entities=("service_state",)))
     with pytest.raises(StorageError, match="'service_state' has 0 plain 'id INTEGER PRIMARY KEY' columns"):
         apply_migrations(db, migrations=(*UP_TO_10, step))
     assert current_version(db) == 10 and "service_state_before_autoincrement" not in db.table_names()
