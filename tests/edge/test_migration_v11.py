@@ -8,17 +8,14 @@ import pytest
 from edge import audit
 from edge.errors import StorageError
 from edge.store.database import open_database
-from edge.store.migrations import MIGRATIONS, Migration, apply_migrations, current_version, rebuild_with_autoincrement
+from edge.store.migrations import Migration, apply_migrations, current_version, rebuild_with_autoincrement
+from support import database_at, migrations_up_to
 
-UP_TO_10 = tuple(m for m in MIGRATIONS if m.version <= 10)
-UP_TO_11 = tuple(m for m in MIGRATIONS if m.version <= 11)
+UP_TO_10, UP_TO_11 = migrations_up_to(10), migrations_up_to(11)
 
 
 def version_10_database(path):
-    db = open_database(path)
-    apply_migrations(db, migrations=UP_TO_10)
-    assert current_version(db) == 10
-    return db
+    return database_at(path, 10)
 
 
 def add_visit(db) -> int:

@@ -7,20 +7,14 @@ import pytest
 from edge import audit
 from edge.errors import StorageError
 from edge.patients import create_patient, create_visit
-from edge.store.database import open_database
-from edge.store.migrations import (KEPT_ID_TABLES, MIGRATIONS, Migration, apply_migrations, current_version,
-                                   rebuild_with_autoincrement)
-from support import PATIENT
+from edge.store.migrations import KEPT_ID_TABLES, Migration, apply_migrations, current_version, rebuild_with_autoincrement
+from support import PATIENT, database_at, migrations_up_to
 
-UP_TO_12 = tuple(m for m in MIGRATIONS if m.version <= 12)
-UP_TO_13 = tuple(m for m in MIGRATIONS if m.version <= 13)
+UP_TO_12, UP_TO_13 = migrations_up_to(12), migrations_up_to(13)
 
 
 def version_12_database(path):
-    db = open_database(path)
-    apply_migrations(db, migrations=UP_TO_12)
-    assert current_version(db) == 12
-    return db
+    return database_at(path, 12)
 
 
 def schema(db) -> dict:

@@ -16,9 +16,9 @@ from edge.patients import create_patient, create_visit
 from edge.store import backup as backup_module
 from edge.store.backup import backup_database, restore_database
 from edge.store.database import open_database
-from edge.store.migrations import KEPT_ID_TABLES, LATEST_VERSION, MIGRATIONS, apply_migrations, current_version
+from edge.store.migrations import KEPT_ID_TABLES, LATEST_VERSION, current_version
 from edge.users import create_user
-from support import PASSWORD, PATIENT
+from support import PASSWORD, PATIENT, database_at
 
 
 def add_recording(db, visit_id: int) -> int:
@@ -77,8 +77,7 @@ def test_after_a_restore_of_an_older_backup_no_id_is_handed_out_twice(app, setti
 
 
 def test_a_backup_from_before_the_ids_were_kept_is_migrated_and_still_skips_them(app, settings, db, tmp_path):
-    old = open_database(tmp_path / "v10.db")
-    apply_migrations(old, migrations=tuple(m for m in MIGRATIONS if m.version <= 10))
+    old = database_at(tmp_path / "v10.db", 10)
     create_patient(old, audit.CLI_OPERATOR, dict(PATIENT))
     old.close()
     for n in range(2, 6):
