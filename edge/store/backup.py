@@ -176,7 +176,7 @@ def ids_handed_out(database: Path) -> dict[str, int]:
     if not database.exists():
         return {}
     try:
-        with contextlib.closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=rw", uri=True)) as connection:
+        with contextlib.closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as connection:
             current = sqlite_utils.Database(connection)
             tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             sequences = dict(connection.execute("SELECT name, seq FROM sqlite_sequence").fetchall()
@@ -191,7 +191,7 @@ def ids_handed_out(database: Path) -> dict[str, int]:
             return highest
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"cannot read which ids {database} has handed out ({exc}), so a restore could hand them "
-                           f"out again; if the file is damaged, move it out of the data folder and restore again "
+                           "out again; if the file is damaged, move it out of the data folder and restore again "
                            "(nothing was changed)") from exc
 
 
@@ -246,6 +246,11 @@ def restore_database(backup: Path, database: Path) -> dict[str, int]:
                 contextlib.closing(sqlite3.connect(str(staged))) as dst:
             src.backup(dst)
         raised = _keep_ids_handed_out(staged, handed_out, backup)
+        # Migrating the copy takes a while: a service or command started since would be replaced
+        # under its feet, or have handed out ids the copy does not keep.
+        if database_in_use(database) or ids_handed_out(database) != handed_out:
+            raise StorageError(f"{database} was opened or written while the backup was being prepared; stop what "
+                               "uses it and restore again (nothing was changed)")
         if database.exists():
             with contextlib.closing(sqlite3.connect(str(database))) as current:
                 current.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -269,6 +274,7 @@ def restore_database(backup: Path, database: Path) -> dict[str, int]:
 
 
 def _remove_with_journal(path: Path) -> None:
+    """Remove a database file and the journal files SQLite may have left beside it."""
     for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
         leftover.unlink(missing_ok=True)
 

@@ -172,3 +172,27 @@ def test_an_unreadable_current_database_is_named_and_left_for_a_person_to_move(a
 
     settings.database_path.rename(tmp_path / "damaged.db")
     assert restore_database(backup, settings.database_path) == {}
+
+
+def test_a_write_to_the_current_database_while_the_backup_is_prepared_stops_the_restore(app, settings, db,
+                                                                                        monkeypatch):
+    """A command (or a service) that wrote while the copy was migrated may have handed out ids the
+    copy does not keep out of use: the restore stops, and what it wrote stays."""
+    add_record(db, "CL01-0001")
+    backup = backup_database(settings.database_path, settings.data_dir / "morning.db")
+    db.close()
+    prepare = backup_module._keep_ids_handed_out
+
+    def prepare_while_a_patient_is_registered(*args):
+        raised = prepare(*args)
+        writer = open_database(settings.database_path)
+        create_patient(writer, audit.CLI_OPERATOR, {**PATIENT, "code": "CL01-0002"})
+        writer.close()
+        return raised
+
+    monkeypatch.setattr(backup_module, "_keep_ids_handed_out", prepare_while_a_patient_is_registered)
+    with pytest.raises(StorageError, match="was opened or written while the backup was being prepared"):
+        restore_database(backup, settings.database_path)
+    with contextlib.closing(sqlite3.connect(settings.database_path)) as current:
+        assert current.execute("SELECT COUNT(*) FROM patients").fetchone()[0] == 2
+    assert not (settings.data_dir / "ildscreen.db.before-restore").exists()
