@@ -69,22 +69,52 @@ class CtVolume:
         return dz * dy * dx / 1000.0
 
 
+#: Endings of files that claim to be DICOM: such a file that does not parse is an error, never left out.
+DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
+#: Where a DICOM Part 10 file carries its "DICM" prefix (after the 128-byte preamble).
+_PART10_PREFIX_AT = 128
+
+
+def _claims_dicom(path: Path) -> bool:
+    """True for a DICOM Part 10 file (the "DICM" prefix after the preamble) or a file named as
+    DICOM; false for a sidecar such as a reader file (``readers.xml``) or a README."""
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as handle:
+            handle.seek(_PART10_PREFIX_AT)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return True  # unreadable: let dcmread name it
+
+
 def read_folder(folder: Path) -> list:
-    """Read every file of ``folder`` (not recursive) as DICOM.
+    """Read every DICOM file under ``folder`` (its subfolders too).
+
+    A downloaded case often keeps its images in a subfolder beside sidecar files (an LIDC-IDRI case:
+    ``readers.xml`` and ``series/``), so files that neither carry the DICOM Part 10 prefix nor are
+    named as DICOM (:data:`DICOM_SUFFIXES`) are left out; how many is logged (with their endings,
+    never their names, which may hold a patient's name). ``DICOMDIR`` index files and hidden files
+    are left out too. A file that claims to be DICOM and does not parse is an error.
 
     Raises
     ------
     SeriesError
-        The folder has no files, or a file is not readable DICOM (named by its file name).
+        The folder has no DICOM files, or a DICOM file is not readable (named by its file name).
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     if not folder.is_dir():
         raise SeriesError(f"not a folder: {folder}")
-    paths = sorted(path for path in folder.iterdir() if path.is_file() and path.name.upper() != "DICOMDIR")
+    files = sorted(path for path in folder.rglob("*") if path.is_file() and path.name.upper() != "DICOMDIR"
+                   and not any(part.startswith(".") for part in path.relative_to(folder).parts))
+    paths = [path for path in files if _claims_dicom(path)]
     if not paths:
-        raise SeriesError(f"no files in {folder}")
+        raise SeriesError(f"no DICOM files in {folder}" + (f" ({len(files)} other files)" if files else ""))
+    if len(paths) < len(files):
+        endings = sorted({path.suffix.lower() or "(no ending)" for path in files if path not in set(paths)})
+        logger.warning("left out %d file(s) that are not DICOM (%s)", len(files) - len(paths), ", ".join(endings))
     datasets = []
     for path in paths:
         try:
@@ -104,7 +134,7 @@ def volume_from_datasets(datasets: Iterable) -> CtVolume:
     ------
     SeriesError
         "series is not CT (modality MR)", "missing RescaleSlope/RescaleIntercept",
-        "unreadable DICOM", more than one series, inconsistent geometry, too few slices.
+        "unreadable DICOM", more than one series (each named by number and image count), inconsistent geometry, too few slices.
     """
     datasets = list(datasets)
     if len(datasets) < MIN_SLICES:
@@ -114,8 +144,15 @@ def volume_from_datasets(datasets: Iterable) -> CtVolume:
     modalities = sorted({str(getattr(ds, "Modality", "") or "unknown") for ds in datasets})
     if modalities != ["CT"]:
         raise SeriesError(f"series is not CT (modality {', '.join(modalities)})")
-    if len({getattr(ds, "SeriesInstanceUID", None) for ds in datasets}) != 1:
-        raise SeriesError("the images belong to more than one series")
+    series = {}
+    for ds in datasets:
+        series.setdefault(getattr(ds, "SeriesInstanceUID", None), []).append(ds)
+    if len(series) != 1:
+        # Named by series number and image count (never a description, which may carry free text),
+        # so the user can tell the scout from the thin axial series and pass that one's folder.
+        found = "; ".join(f"series number {getattr(members[0], 'SeriesNumber', None) or 'not stated'}: "
+                          f"{len(members)} image(s)" for members in sorted(series.values(), key=len, reverse=True))
+        raise SeriesError(f"the images belong to {len(series)} series ({found}): pass the folder of one series")
     for ds in datasets:
         if "RescaleSlope" not in ds or "RescaleIntercept" not in ds:
             raise SeriesError("missing RescaleSlope/RescaleIntercept")

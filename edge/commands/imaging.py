@@ -77,6 +77,9 @@ def ct_quantify(dicom_dir: Path, as_json: bool, onnx_model: Optional[Path], prio
                 context: Optional[str], finding_models: Optional[Path], data_dir: Optional[Path]) -> None:
     """Quantify the CT series in DICOM_DIR: lung density per zone, ILD extent, nodules, consolidation, bone.
 
+    DICOM_DIR holds one series; its subfolders are read too (a downloaded case such as an LIDC-IDRI one
+    keeps its images in series/ beside readers.xml), and files that are not DICOM are left out.
+
     The analysis settings (ground-glass thresholds, diffuse-pattern zone, nodule matching distance,
     consolidation share, lung-mask dents, ...) are the CT server's: ILDSCREEN_IMAGING_* variables and the
     data folder's config.toml; these options beat them."""

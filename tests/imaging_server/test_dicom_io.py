@@ -42,7 +42,8 @@ def test_hu_comes_from_slope_and_intercept_and_slices_are_ordered_by_position(sm
         (lambda ds: delattr(ds, "PixelSpacing"), "missing or invalid PixelSpacing"),
         (lambda ds: delattr(ds, "PixelData"), "unreadable DICOM: an image has no pixel data"),
         (lambda ds: setattr(ds, "PixelData", b"\x00" * 10), "unreadable DICOM: pixel data missing or not decodable"),
-        (lambda ds: setattr(ds, "SeriesInstanceUID", "1.2.3.4"), "more than one series"),
+        (lambda ds: setattr(ds, "SeriesInstanceUID", "1.2.3.4"),
+         "the images belong to 2 series (series number 2: 15 image(s); series number 2: 1 image(s)): pass the folder of one series"),
         (lambda ds: setattr(ds, "ImagePositionPatient", [0, 0, 1000]), "slice gaps are uneven"),
     ],
 )
@@ -72,8 +73,43 @@ def test_a_truncated_file_is_unreadable(small, tmp_path):
         load_series_folder(tmp_path)
 
 
+def test_a_downloaded_case_is_read_from_its_subfolder_and_its_sidecars_are_left_out(small, tmp_path, caplog):
+    """An LIDC-IDRI case keeps its images in ``series/`` beside ``readers.xml``: the case folder
+    reads as the series, the sidecars are left out (logged by ending, not name)."""
+    write_series(small, tmp_path / "series")
+    (tmp_path / "readers.xml").write_text("<LidcReadMessage/>")
+    (tmp_path / "README").write_text("patient SMITH JOHN")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00" * 300)
+    expected = load_series_folder(tmp_path / "series")
+    with caplog.at_level("WARNING"):
+        volume = load_series_folder(tmp_path)
+    assert np.array_equal(volume.hu, expected.hu) and volume.spacing_mm == expected.spacing_mm
+    assert "left out 2 file(s) that are not DICOM ((no ending), .xml)" in caplog.text
+    assert "SMITH" not in caplog.text and "README" not in caplog.text
+
+
+def test_a_dicom_file_without_a_dicom_name_is_still_read(small, tmp_path):
+    paths = write_series(small, tmp_path)
+    for path in paths:
+        path.rename(path.with_suffix(""))  # scanners often write IM0001 with no ending
+    assert load_series_folder(tmp_path).hu.shape == load_series_folder(tmp_path).hu.shape == (16, 32, 32)
+
+
+def test_a_truncated_file_without_a_dicom_ending_is_still_an_error(small, tmp_path):
+    """Left out are only files with no DICOM prefix: a broken DICOM file is never skipped."""
+    paths = write_series(small, tmp_path)
+    broken = paths[3].with_suffix("")
+    broken.write_bytes(paths[3].read_bytes()[:400])
+    paths[3].unlink()
+    with pytest.raises(SeriesError, match="unreadable DICOM"):
+        load_series_folder(tmp_path)
+
+
 def test_empty_or_missing_folder(tmp_path):
-    with pytest.raises(SeriesError, match="no files"):
+    with pytest.raises(SeriesError, match="no DICOM files"):
+        load_series_folder(tmp_path)
+    (tmp_path / "readers.xml").write_text("<LidcReadMessage/>")
+    with pytest.raises(SeriesError, match=r"no DICOM files in .* \(1 other files\)"):
         load_series_folder(tmp_path)
     with pytest.raises(SeriesError, match="not a folder"):
         load_series_folder(tmp_path / "absent")
