@@ -3,7 +3,7 @@ Littmann 3200's bell filter the crackle detector found 1 of 9 KAUH adults with c
 its diaphragm filter 6 of 8 (audio_models/README.md, model 0.6.0), so a clear take through the
 bell must not make its site heard, while crackles found through it still count; the nurse is told
 why and asked to record again through the diaphragm. Stated at the boundary (API, tablet form),
-stored in its own column (migration 13; earlier rows are ``not_stated``), never guessed for a
+stored in its own column (migration 14; earlier rows are ``not_stated``), never guessed for a
 board capture, whose wire protocol carries no mode."""
 from __future__ import annotations
 
@@ -234,12 +234,12 @@ def test_a_clear_bell_take_says_it_does_not_rule_out_crackles_and_its_site_stays
         assert '✓' in page.split(f'data-site="{site}"', 1)[1].split("</g>", 1)[0]
 
 
-# --- stored: migration 13 -----------------------------------------------------------------------
+# --- stored: migration 14 -----------------------------------------------------------------------
 
-def test_migration_13_gives_earlier_recordings_not_stated_and_refuses_an_unknown_piece(tmp_path):
-    db = open_database(tmp_path / "v12.db")
-    apply_migrations(db, migrations=tuple(m for m in MIGRATIONS if m.version <= 12))
-    assert current_version(db) == 12
+def test_migration_14_gives_earlier_recordings_not_stated_and_refuses_an_unknown_piece(tmp_path):
+    db = open_database(tmp_path / "v13.db")
+    apply_migrations(db, migrations=tuple(m for m in MIGRATIONS if m.version <= 13))
+    assert current_version(db) == 13
     patient = db["patients"].insert({"code": "CL40-0001", "birth_year": 1950, "sex": "F", "ctd_diagnosis": "SSc",
                                      "created_at": "t", "updated_at": "t"}).last_pk
     visit = db["visits"].insert({"patient_id": patient, "started_at": "t", "updated_at": "t"}).last_pk
@@ -249,7 +249,7 @@ def test_migration_13_gives_earlier_recordings_not_stated_and_refuses_an_unknown
         "created_at": "t"}).last_pk for site in BASES]
     db.conn.commit()
 
-    assert apply_migrations(db, migrations=tuple(m for m in MIGRATIONS if m.version <= 13)) == [13]
+    assert apply_migrations(db, migrations=tuple(m for m in MIGRATIONS if m.version <= 14)) == [14]
     assert db.execute("SELECT id, chest_piece FROM recordings ORDER BY id").fetchall() == \
         [(pk, "not_stated") for pk in before]
     with pytest.raises(sqlite3.IntegrityError):
