@@ -151,6 +151,15 @@ class Settings(BaseSettings):
         description="Fused ILD probability from which HRCT plus PFTs are advised within 3 months (programme "
                     "setting).",
     )
+    triage_pft_abnormal_below: float = Field(
+        80.0,
+        gt=0,
+        le=100,
+        title="Abnormal FVC or DLCO below (% predicted)",
+        description="Programme assumption (docs/evidence.md section 6): FVC or DLCO below this percent of "
+                    "predicted is a red flag that raises the tier to at least high (a common fixed cut-off, not from "
+                    "the guideline; a programme using the lower limit of normal can lower it).",
+    )
     evidence_dependence_weight: float = Field(
         0.5,
         ge=0,

@@ -126,7 +126,8 @@ def assess(
     # Site calibration maps the fused probability before triage (edge/site_calibration.py).
     fused = site_calibration.recalibrated(fuse(prior, evidence, options=options, potential=potential))
     flags = red_flags(autoantibodies=picture.autoantibodies, symptoms=picture.symptoms,
-                      fvc_percent=fvc_percent, dlco_percent=dlco_percent)
+                      fvc_percent=fvc_percent, dlco_percent=dlco_percent,
+                      pft_abnormal_below=thresholds.pft_abnormal_below)
     factors = patient_factors(sex=picture.sex, smoking=picture.smoking, autoantibodies=picture.autoantibodies,
                               symptoms=picture.symptoms)
     result = {**fused, **triage(fused["probability"], thresholds=thresholds, flags=flags,

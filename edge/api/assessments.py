@@ -15,7 +15,8 @@ blueprint = Blueprint("assessments", __name__, url_prefix="/api/v1")
 
 
 def thresholds_from_settings(settings) -> TriageThresholds:
-    return TriageThresholds(intermediate=settings.triage_intermediate, high=settings.triage_high)
+    return TriageThresholds(intermediate=settings.triage_intermediate, high=settings.triage_high,
+                            pft_abnormal_below=settings.triage_pft_abnormal_below)
 
 
 def evidence_options_from_settings(settings) -> EvidenceOptions:

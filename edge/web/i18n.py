@@ -279,15 +279,21 @@ CATALOG: dict[str, dict[str, str]] = {
                           "zh-CN": "类风湿关节炎且有间质性肺病危险因素：应做 HRCT 和肺功能筛查。"},
     "guideline_sjd_risk": {"en": "Sjögren's disease with an ILD risk factor: screen with HRCT and PFTs.",
                            "zh-CN": "干燥综合征且有间质性肺病危险因素：应做 HRCT 和肺功能筛查。"},
+    "guideline_ra_symptoms": {"en": "Rheumatoid arthritis with symptoms or signs that may be ILD: test with HRCT and "
+                                    "PFTs.",
+                              "zh-CN": "类风湿关节炎且有可能为间质性肺病的症状或体征：应做 HRCT 和肺功能检查。"},
+    "guideline_sjd_symptoms": {"en": "Sjögren's disease with symptoms or signs that may be ILD: test with HRCT and "
+                                     "PFTs.",
+                               "zh-CN": "干燥综合征且有可能为间质性肺病的症状或体征：应做 HRCT 和肺功能检查。"},
     "guideline_none": {"en": "No guideline screening line covers this patient: the risk score decides.",
                        "zh-CN": "指南的筛查建议不涵盖此患者：由风险评分决定。"},
     # A CTD suspected, diagnosis not yet established (edge.fusion.triage.UNDETERMINED_LINE).
     "guideline_undetermined": {"en": "Diagnosis not yet established: complete the rheumatology work-up. Once it names "
                                      "the disease, the guideline screens systemic sclerosis, myositis and MCTD, and "
-                                     "RA or Sjögren's disease with a risk factor, with HRCT and PFTs; until then the "
-                                     "risk score decides.",
+                                     "RA or Sjögren's disease with a risk factor or symptoms, with HRCT and PFTs; until "
+                                     "then the risk score decides.",
                                "zh-CN": "诊断尚未确立：请先完成风湿科检查。确诊后，指南建议对系统性硬化症、肌炎和混合性结缔组织病，"
-                                        "以及有危险因素的类风湿关节炎或干燥综合征，做 HRCT 和肺功能筛查；在此之前由风险评分决定。"},
+                                        "以及有危险因素或症状的类风湿关节炎或干燥综合征，做 HRCT 和肺功能筛查；在此之前由风险评分决定。"},
     "advice_step_workup": {"en": "Complete the rheumatology work-up to establish the diagnosis",
                            "zh-CN": "完成风湿科检查，明确诊断"},
     "diagnosis_undetermined_notice": {"en": "Diagnosis not yet established. This result does not treat the patient as "
@@ -367,8 +373,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "flag_rapid_dyspnoea": {"en": "Breathlessness worsening over days to weeks",
                             "zh-CN": "气短在数天至数周内加重"},
     "flag_anti_mda5": {"en": "anti-MDA5: risk of rapidly progressive ILD", "zh-CN": "抗 MDA5 阳性：有快速进展性间质性肺病风险"},
-    "flag_low_fvc": {"en": "FVC below 80% predicted", "zh-CN": "FVC 低于预计值 80%"},
-    "flag_low_dlco": {"en": "DLCO below 80% predicted", "zh-CN": "DLCO 低于预计值 80%"},
+    # {cutoff}: the programme's setting triage_pft_abnormal_below (edge.fusion.triage.RED_FLAGS).
+    "flag_low_fvc": {"en": "FVC below {cutoff:g}% predicted", "zh-CN": "FVC 低于预计值 {cutoff:g}%"},
+    "flag_low_dlco": {"en": "DLCO below {cutoff:g}% predicted", "zh-CN": "DLCO 低于预计值 {cutoff:g}%"},
     # Programme dashboard and outcomes (issue 17)
     "dashboard": {"en": "Programme dashboard", "zh-CN": "筛查项目看板"},
     "dashboard_roles": {"en": "The programme dashboard is for clinicians and admins.",
