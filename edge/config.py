@@ -151,6 +151,22 @@ class Settings(BaseSettings):
         description="Fused ILD probability from which HRCT plus PFTs are advised within 3 months (programme "
                     "setting).",
     )
+    triage_rescreen_discuss_months: int = Field(
+        6,
+        ge=1,
+        le=36,
+        title="Re-screen after a discussion (months)",
+        description="Programme assumption (the guideline sets no re-screening interval): when HRCT plus PFTs is only "
+                    "discussed (intermediate tier, no guideline line), screen again after this many months.",
+    )
+    triage_rescreen_low_months: int = Field(
+        12,
+        ge=1,
+        le=60,
+        title="Re-screen at low risk (months)",
+        description="Programme assumption (the guideline sets no re-screening interval): at low risk with no "
+                    "guideline line, screen again after this many months.",
+    )
     triage_pft_abnormal_below: float = Field(
         80.0,
         gt=0,

@@ -31,7 +31,8 @@ What the guideline says, and how it is encoded (``SCREENING_LINES``, one row per
   ``triage_pft_abnormal_below``, default 80% predicted) raises the tier to at least high.
 
 Priorities and re-screening intervals are programme assumptions (the guideline sets none for
-screening): urgent = this week; high score = within 3 months; otherwise routine.
+screening): urgent = this week; high score = within 3 months; otherwise routine. The re-screening
+intervals are settings (``triage_rescreen_discuss_months``, 6; ``triage_rescreen_low_months``, 12).
 """
 from __future__ import annotations
 
@@ -59,6 +60,13 @@ class TriageThresholds(BaseModel):
                                             "no guideline line covers.")
     high: float = Field(0.30, gt=0, lt=1, title="High from",
                         description="Fused probability from which HRCT plus PFTs are advised within 3 months.")
+    rescreen_discuss_months: int = Field(6, ge=1, le=36, title="Re-screen after a discussion (months)",
+                                         description="Programme assumption (the guideline sets no re-screening "
+                                                     "interval): when HRCT plus PFTs is only discussed, screen again "
+                                                     "after this many months.")
+    rescreen_low_months: int = Field(12, ge=1, le=60, title="Re-screen at low risk (months)",
+                                     description="Programme assumption (the guideline sets no re-screening interval): "
+                                                 "at low risk, screen again after this many months.")
     pft_abnormal_below: float = Field(80.0, gt=0, le=100, title="Abnormal FVC or DLCO below (% predicted)",
                                       description="Programme assumption: FVC or DLCO below this percent of "
                                                   "predicted raises the tier to at least high (a common fixed "
@@ -129,16 +137,22 @@ UNDETERMINED_LINE = ScreeningLine(
     "outside it)", screens=False)
 WORKUP_STEP = "Complete the rheumatology work-up to establish the diagnosis"
 
+# {months}: the programme's re-screening interval of that advice (``rescreen_months``).
 ADVICE = {
     "hrct_pfts": {"text": f"HRCT plus {PFTS}", "next_steps": ["HRCT of the chest", PFTS]},
-    "discuss": {"text": f"Discuss HRCT plus {PFTS} with the rheumatologist; re-screen in 6 months",
-                "next_steps": [f"Discuss HRCT plus {PFTS} with the rheumatologist", "Re-screen in 6 months"]},
-    "rescreen": {"text": "Re-screen in 12 months, sooner if breathlessness or cough appear",
-                 "next_steps": ["Re-screen in 12 months"]},
+    "discuss": {"text": f"Discuss HRCT plus {PFTS} with the rheumatologist; re-screen in {{months}} months",
+                "next_steps": [f"Discuss HRCT plus {PFTS} with the rheumatologist", "Re-screen in {months} months"]},
+    "rescreen": {"text": "Re-screen in {months} months, sooner if breathlessness or cough appear",
+                 "next_steps": ["Re-screen in {months} months"]},
 }
-RESCREEN_MONTHS = {"hrct_pfts": None, "discuss": 6, "rescreen": 12}  # programme assumptions
 PRIORITY_TEXT = {"urgent": "this week; tell the rheumatologist today", "within_3_months": "within 3 months",
                  "routine": "routine"}
+
+
+def rescreen_months(advice: str, thresholds: TriageThresholds) -> Optional[int]:
+    """Months until the next screen for ``advice`` (programme settings); None when HRCT is advised."""
+    return {"hrct_pfts": None, "discuss": thresholds.rescreen_discuss_months,
+            "rescreen": thresholds.rescreen_low_months}[advice]
 
 
 def patient_factors(*, sex: str, smoking: str, autoantibodies: tuple[str, ...], symptoms: tuple[str, ...]) -> set[str]:
@@ -231,7 +245,10 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
     else:
         advice = "discuss" if tier == "intermediate" else "rescreen"
     priority = "urgent" if tier == "urgent" else "within_3_months" if tier == "high" else "routine"
-    text = ADVICE[advice]["text"] + (f" ({PRIORITY_TEXT[priority]})" if advice == "hrct_pfts" else "")
+    months = rescreen_months(advice, thresholds)
+    text = ADVICE[advice]["text"].format(months=months) + (f" ({PRIORITY_TEXT[priority]})" if advice == "hrct_pfts"
+                                                           else "")
+    steps = [step.format(months=months) for step in ADVICE[advice]["next_steps"]]
     return {
         "tier": tier,
         "tier_from_risk": by_risk,
@@ -240,8 +257,8 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
             "advice": advice,
             "priority": priority,
             "text": f"{line.text} {text}." if line is not NO_LINE else f"{text}.",
-            "next_steps": ([WORKUP_STEP] if line is UNDETERMINED_LINE else []) + ADVICE[advice]["next_steps"],
-            "rescreen_months": RESCREEN_MONTHS[advice],
+            "next_steps": ([WORKUP_STEP] if line is UNDETERMINED_LINE else []) + steps,
+            "rescreen_months": months,
             "guideline": {"code": line.code, "line": line.text, "source": line.source, "risk_factors": matched},
             "not_confirming": NOT_CONFIRMING,
         },

@@ -250,9 +250,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "advice_steps_hrct_pfts": {"en": "HRCT of the chest|PFTs (spirometry, lung volumes, DLCO)",
                                "zh-CN": "胸部高分辨率 CT（HRCT）|肺功能检查（肺通气、肺容积、弥散功能 DLCO）"},
     "advice_steps_discuss": {"en": "Discuss HRCT plus PFTs (spirometry, lung volumes, DLCO) with the "
-                                   "rheumatologist|Re-screen in 6 months",
-                             "zh-CN": "与风湿科医生讨论是否做 HRCT 和肺功能检查（肺通气、肺容积、DLCO）|6 个月后复筛"},
-    "advice_steps_rescreen": {"en": "Re-screen in 12 months", "zh-CN": "12 个月后复筛"},
+                                   "rheumatologist|Re-screen in {months} months",
+                             "zh-CN": "与风湿科医生讨论是否做 HRCT 和肺功能检查（肺通气、肺容积、DLCO）|{months} 个月后复筛"},
+    "advice_steps_rescreen": {"en": "Re-screen in {months} months", "zh-CN": "{months} 个月后复筛"},
     # Confirmed ILD (edge.fusion.monitoring, 2023 ACR/CHEST Table 4).
     "advice_steps_monitoring": {"en": "PFTs (spirometry, lung volumes, DLCO) every 3–6 months in the first year for SSc "
                                       "and myositis, every 3–12 months for RA, Sjögren's and MCTD|Ambulatory "
@@ -627,10 +627,12 @@ CATALOG: dict[str, dict[str, str]] = {
                                          "zh-CN": "3 个月内安排高分辨率 CT 和肺功能检查。"},
     "action_hrct_pfts_routine": {"en": "Arrange HRCT and lung function tests at a routine appointment.",
                                  "zh-CN": "在常规预约时安排高分辨率 CT 和肺功能检查。"},
-    "action_discuss": {"en": "Discuss HRCT and lung function tests with the rheumatologist; screen again in 6 months.",
-                       "zh-CN": "与风湿科医生讨论是否做高分辨率 CT 和肺功能检查；6 个月后再次筛查。"},
-    "action_rescreen": {"en": "Screen again in 12 months, sooner if breathlessness or cough appear.",
-                        "zh-CN": "12 个月后再次筛查；如出现气促或咳嗽，请提前。"},
+    # {months}: the assessment's rescreen_months (programme settings, edge.fusion.triage).
+    "action_discuss": {"en": "Discuss HRCT and lung function tests with the rheumatologist; screen again in {months} "
+                             "months.",
+                       "zh-CN": "与风湿科医生讨论是否做高分辨率 CT 和肺功能检查；{months} 个月后再次筛查。"},
+    "action_rescreen": {"en": "Screen again in {months} months, sooner if breathlessness or cough appear.",
+                        "zh-CN": "{months} 个月后再次筛查；如出现气促或咳嗽，请提前。"},
     "flag_banner": {"en": "Warning sign found: do not wait for the next screening. Arrange HRCT and lung function "
                           "tests within 3 months.",
                     "zh-CN": "发现警示征象：不要等到下次筛查。请在 3 个月内安排高分辨率 CT 和肺功能检查。"},

@@ -171,6 +171,16 @@ def test_red_flags_show_an_urgent_banner_and_an_urgent_referral_button(ui):
     assert 'class="urgent"' in page and "Urgent referral for HRCT" in page
 
 
+def test_the_re_screening_interval_shown_is_the_assessments_own(ui):
+    """The interval is a programme setting: the page and the letter words carry it, never a fixed 12."""
+    client, csrf = ui
+    visit_id = start_visit(client, csrf, register(client, csrf, birth_year="1990", ctd_diagnosis="SLE"))
+    client.post(f"/visits/{visit_id}/assess", data={"csrf_token": csrf})
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert "Screen again in 12 months" in page and "<li>Re-screen in 12 months</li>" in page
+    assert "{months}" not in page
+
+
 def test_lung_function_is_entered_on_the_tablet_and_feeds_the_red_flags(ui):
     client, csrf = ui
     visit_id = start_visit(client, csrf, register(client, csrf))

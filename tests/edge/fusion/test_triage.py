@@ -53,9 +53,10 @@ def test_every_ctd_risk_factor_and_tier_gets_its_guideline_advice(ctd, factors, 
     assert recommendation["advice"] == expected_advice(line, tier)
     assert recommendation["priority"] == ("within_3_months" if tier == "high" else "routine")
     workup = [WORKUP_STEP] if ctd == "undetermined" else []
-    assert recommendation["next_steps"] == workup + ADVICE[recommendation["advice"]]["next_steps"]
-    if recommendation["advice"] == "hrct_pfts":
-        assert recommendation["rescreen_months"] is None
+    months = {"hrct_pfts": None, "discuss": 6, "rescreen": 12}[recommendation["advice"]]
+    assert recommendation["rescreen_months"] == months
+    assert recommendation["next_steps"] == workup + [step.format(months=months)
+                                                     for step in ADVICE[recommendation["advice"]]["next_steps"]]
 
 
 @pytest.mark.parametrize(("ctd", "tier"), list(itertools.product(ALWAYS_SCREENED, PROBABILITY_BY_TIER)))
@@ -173,3 +174,15 @@ def test_the_abnormal_pft_cut_off_is_a_programme_setting(tmp_path, cutoff, fvc, 
     assert [flag["code"] for flag in flags] == codes
     if codes:
         assert flags[0]["cutoff"] == cutoff and f"< {cutoff:g}%" in flags[0]["reason"]
+
+
+@pytest.mark.parametrize(("probability", "advice", "months"), [(0.05, "rescreen", 24), (0.2, "discuss", 3),
+                                                               (0.5, "hrct_pfts", None)])
+def test_re_screening_intervals_are_programme_settings(tmp_path, probability, advice, months):
+    settings = load_settings(data_dir=tmp_path / "d", triage_rescreen_discuss_months=3, triage_rescreen_low_months=24)
+    recommendation = triage(probability, thresholds=thresholds_from_settings(settings), flags=[], ctd_diagnosis="SLE",
+                            factors=set())["recommendation"]
+    assert recommendation["advice"] == advice and recommendation["rescreen_months"] == months
+    if months:
+        assert f"Re-screen in {months} months" in recommendation["next_steps"]
+        assert f"e-screen in {months} months" in recommendation["text"]
