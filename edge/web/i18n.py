@@ -260,6 +260,13 @@ CATALOG: dict[str, dict[str, str]] = {
                                 "zh-CN": "肺功能检查（肺通气、肺容积、弥散功能）：系统性硬化症和肌炎第一年每 3–6 个月一次，"
                                          "类风湿关节炎、干燥综合征和混合性结缔组织病每 3–12 个月一次|每 3–12 个月做一次"
                                          "活动时血氧下降检查|有临床指征时做胸部 HRCT"},
+    # The patient's own PFT interval (edge.fusion.monitoring.PFT_MONTHS: their CTD, first year or after).
+    "monitoring_pft_every_first_year": {"en": "For this patient: PFTs every {every} months in the first year after "
+                                              "ILD was confirmed",
+                                        "zh-CN": "本患者：确诊间质性肺病后第一年每 {every} 个月做一次肺功能检查"},
+    "monitoring_pft_every_later": {"en": "For this patient: PFTs every {every} months after the first year, once "
+                                         "stable",
+                                   "zh-CN": "本患者：第一年之后病情稳定时，每 {every} 个月做一次肺功能检查"},
     "guideline_monitoring": {"en": "ILD is confirmed: monitor it for progression.",
                              "zh-CN": "间质性肺病已确诊：监测其进展。"},
     "next_pft_due": {"en": "Next PFTs due between {start} and {end}", "zh-CN": "下次肺功能检查应在 {start} 至 {end} 之间"},
