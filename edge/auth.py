@@ -116,12 +116,14 @@ def start_session(db: sqlite_utils.Database, user: dict, *, hours: float) -> Ses
 
 
 def end_session(db: sqlite_utils.Database, token: str, *, keep_form_draft: bool = False) -> None:
-    """End a browser session. What the patient form held when the tablet locked
-    (:mod:`edge.form_drafts`) goes with it, unless ``keep_form_draft``: the idle lock of a nurse
-    without a PIN ends her session, and her next password login takes the typed values back."""
+    """End a browser session. Its last patient search goes with it, and so does what the patient
+    form held when the tablet locked (:mod:`edge.form_drafts`), unless ``keep_form_draft``: the idle
+    lock of a nurse without a PIN ends her session, and her next password login takes the typed
+    values back (until the session would have expired: :func:`edge.form_drafts.sweep_ended_sessions`)."""
     with write_transaction(db):
-        db.execute("UPDATE sessions SET revoked = 1, form_draft = CASE WHEN ? THEN form_draft END "
-                   "WHERE token_hash = ?", [keep_form_draft, hash_token(token)])
+        db.execute("UPDATE sessions SET revoked = 1, last_search = NULL, "
+                   "form_draft = CASE WHEN ? THEN form_draft END WHERE token_hash = ?",
+                   [keep_form_draft, hash_token(token)])
 
 
 def session_user(db: sqlite_utils.Database, token: str, *, allow_locked: bool = False) -> tuple[dict, dict]:

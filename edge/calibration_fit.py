@@ -142,6 +142,7 @@ def modality_status(labelled: list[dict], y: np.ndarray, weights: np.ndarray, ru
                         ((index, labelled[index]) for index in rows)})
         events = int(ys.sum())
         status = {"validated": False, "patients": patients, "events": events, "auc": None, "auc_ci95": None,
+                  "auc_lower_judged": None,
                   "rule": {"min_patients": rule.site_min_patients, "min_events": rule.site_min_events,
                            "min_auc_lower": rule.site_min_auc_lower}}
         if patients < rule.site_min_patients or events < rule.site_min_events:
@@ -154,18 +155,24 @@ def modality_status(labelled: list[dict], y: np.ndarray, weights: np.ndarray, ru
             except EvaluationError as exc:
                 status["reason"] = f"its AUC cannot be estimated: {exc}"
             else:
-                status.update(auc=auc["auc"], auc_ci95=auc["ci95"])
+                # The rule judges the lower of the bootstrap's bound and Newcombe's score bound on
+                # the patients with and without ILD: a bootstrap of perfectly ranked patients is a point.
+                members = groups[rows]
+                auc_lower = rule.auc_lower_bound(auc["auc"], auc["ci95"][0],
+                                                 with_ild=len(set(members[ys == 1])),
+                                                 without_ild=len(set(members[ys == 0])))
+                status.update(auc=auc["auc"], auc_ci95=auc["ci95"], auc_lower_judged=auc_lower)
                 if name == "auscultation":
                     status.update(basal_finding_accuracy(labelled, y, weights, rows))
                 if name == "auscultation" and not rule.beats_chance(status):
                     status["reason"] = ("its basal crackle finding's sensitivity and specificity at this clinic "
                                         "are still too uncertain")
-                elif auc["ci95"][0] >= rule.site_min_auc_lower:
+                elif auc_lower >= rule.site_min_auc_lower:
                     status.update(validated=True, reason=f"validated on {patients} verified patients at this clinic "
                                                          f"(AUC {auc['auc']:.2f}, 95% CI {auc['ci95'][0]:.2f}-"
                                                          f"{auc['ci95'][1]:.2f})")
                 else:
-                    status["reason"] = (f"its AUC at this clinic could be as low as {auc['ci95'][0]:.2f}; "
+                    status["reason"] = (f"its AUC at this clinic could be as low as {auc_lower:.2f}; "
                                         f"{rule.site_min_auc_lower:.2f} is needed")
         statuses[name] = status
     return statuses

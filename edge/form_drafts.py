@@ -5,7 +5,13 @@ draft could hold what the nurse typed. Its fields are kept on the server, in the
 (never in a URL or in the browser's storage), and given back once: the next time that same
 form page is shown to the same session, or to the same nurse's next password login when the
 lock ended a session without a PIN. Logging out, "Switch user" and another login on the tablet
-end the session and drop them (:func:`edge.auth.end_session`). Nothing here is logged.
+end the session and drop them (:func:`edge.auth.end_session`); so do a password change or reset,
+a disabled account and a role change (:func:`edge.users.end_sessions_and_tokens`). What an ended
+session still holds is swept once it has expired (:func:`sweep_ended_sessions`). Nothing here is
+logged.
+
+The tablet's own offline queue of a visit's typed fields (static/app.js) is tagged with
+:func:`tablet_draft_owner`, so it is only ever sent under the session that typed it.
 """
 from __future__ import annotations
 
@@ -97,3 +103,30 @@ def adopt_after_login(db: sqlite_utils.Database, user_id: int, token: str) -> No
                    [user_id])
         if row:
             db.execute("UPDATE sessions SET form_draft = ? WHERE token_hash = ?", [row[0], hash_token(token)])
+
+
+def tablet_draft_owner(session: dict) -> str:
+    """The opaque value the tablet's offline draft queue is tagged with for this browser session.
+
+    Derived from the session's stored token hash: the same for the whole session (so a PIN unlock
+    keeps it), different for every other session, naming no person and useless for logging in.
+    """
+    return hash_token(f"tablet-draft-owner:{session['token_hash']}")[:24]
+
+
+def sweep_ended_sessions(db: sqlite_utils.Database) -> int:
+    """Drop the typed values that ended sessions still hold; returns how many sessions were cleared.
+
+    A session past its ``expires_at`` loses its kept patient form and its last patient search. A
+    revoked session loses its search at once (only its own pages read it) but keeps its form until
+    it expires: that is the idle lock's keep for its nurse's next password login
+    (:func:`adopt_after_login` honours the same window). A locked session keeps both until it
+    expires, for her PIN. Run at every tablet login and when the service starts.
+    """
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    with write_transaction(db):
+        cleared = db.execute("UPDATE sessions SET form_draft = NULL, last_search = NULL WHERE expires_at <= ? "
+                             "AND (form_draft IS NOT NULL OR last_search IS NOT NULL)", [now]).rowcount
+        cleared += db.execute("UPDATE sessions SET last_search = NULL WHERE revoked = 1 AND last_search IS NOT NULL"
+                              ).rowcount
+    return cleared

@@ -16,6 +16,7 @@ import sqlite_utils
 
 from edge.config import Settings
 from edge.errors import StorageError
+from edge.form_drafts import sweep_ended_sessions
 from edge.store.blobs import STALE_TEMP_AGE_S, BlobStore
 from edge.store.database import open_database
 from edge.store.migrations import apply_migrations
@@ -37,7 +38,8 @@ class DataFolder:
 
 
 def prepare_data_folder(settings: Settings, *, unfinished_older_than_s: float = 0.0) -> tuple[DataFolder, Optional[str]]:
-    """Create folders, migrate the schema, clear unfinished uploads, create the first admin.
+    """Create folders, migrate the schema, clear unfinished uploads and the typed values of ended
+    sessions, create the first admin.
 
     ``unfinished_older_than_s`` keeps upload files touched more recently (a command run while the
     service may be writing one, :func:`open_existing_data_folder`).
@@ -56,6 +58,8 @@ def prepare_data_folder(settings: Settings, *, unfinished_older_than_s: float = 
     db = folder.connect()
     try:
         apply_migrations(db)
+        # Typed values of sessions that expired while the service was down go at start-up.
+        sweep_ended_sessions(db)
         password = ensure_first_admin(db)
     finally:
         db.close()

@@ -253,8 +253,10 @@ def update_user(
 
 def end_sessions_and_tokens(db: sqlite_utils.Database, user_id: int, *, keep_session_hash: Optional[str] = None) -> int:
     """Revoke the account's sessions (but ``keep_session_hash``) and all its tokens, inside the
-    caller's transaction; returns how many were ended."""
-    sessions = db.execute("UPDATE sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0 AND token_hash IS NOT ?",
+    caller's transaction; returns how many were ended. What those sessions held typed (a patient
+    form kept at the idle lock, the last search) goes with them: this is not the idle lock."""
+    sessions = db.execute("UPDATE sessions SET revoked = 1, form_draft = NULL, last_search = NULL "
+                          "WHERE user_id = ? AND revoked = 0 AND token_hash IS NOT ?",
                           [user_id, keep_session_hash]).rowcount
     tokens = db.execute("UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
                         [utc_now(), user_id]).rowcount

@@ -33,6 +33,7 @@ from audio_models.aggregation import is_basal, site_side
 from edge.errors import ValidationError
 from edge.fusion.clinical_prior import UndeterminedPrior
 from edge.inference.models import validation_status
+from evaluation.proportions import auc_score_interval
 
 MODALITIES = ("auscultation", "breath", "labs")
 PROBABILITY_FLOOR = 1e-4
@@ -93,12 +94,29 @@ class ValidationRule(BaseModel):
     site_min_auc_lower: float = Field(0.70, gt=0.5, lt=1, title="Lowest AUC lower 95% bound",
                                       description="AUC 0.7-0.8 is 'acceptable' discrimination (Hosmer DW, "
                                                   "Lemeshow S. Applied Logistic Regression, 3rd ed. 2013, p177); the "
-                                                  "lower 95% bound must reach it.")
+                                                  "lower 95% bound must reach it: the reported bound or, when lower, "
+                                                  "Newcombe's score bound from the numbers with and without ILD "
+                                                  "(Stat Med 2006;25:559-573), so a CI that collapsed to a point "
+                                                  "cannot pass on a few patients.")
     region_min_clinics: int = Field(3, ge=1, title="Fewest clinics behind a regional validation",
                                     description="Programme assumption: a regional validation (the federation's "
                                                 "validation round, edge.regional_validation) counts only when at "
                                                 "least this many clinics answered; its patients, patients with ILD "
                                                 "and AUC lower bound must pass the site_ rows above.")
+
+    def auc_lower_bound(self, auc: float, low: float, *, with_ild: float, without_ild: float) -> float:
+        """The lower 95% bound the AUC row judges: the lower of the reported bound ``low`` and
+        Newcombe's score-type bound from the AUC and the numbers of patients with and without ILD
+        (:func:`evaluation.proportions.auc_score_interval`).
+
+        A percentile bootstrap, DeLong or Hanley-McNeil interval collapses to a point when every
+        patient with ILD outranks every one without (AUC 1.00, CI 1.00-1.00 from 3 patients); the
+        score bound does not, and rises with the numbers. Taking the lower of the two never
+        narrows a wide honest interval. With nobody in one group there is no AUC to judge: 0.
+        """
+        if not (with_ild > 0 and without_ild > 0):
+            return 0.0
+        return min(float(low), auc_score_interval(float(auc), with_ild, without_ild)[0])
 
     def beats_chance(self, figures: dict) -> bool:
         """The Youden row: the lower 95% bounds of ``figures``' sensitivity and specificity add up to
@@ -233,6 +251,17 @@ def training_prevalence(entry: dict, *, name: str) -> float:
                         open_interval=True)
 
 
+def _regional_auc_lower(figures: dict, rule: ValidationRule) -> float:
+    """The region's AUC lower bound as the rule judges it (:meth:`ValidationRule.auc_lower_bound`),
+    on the Kish effective numbers of patients with and without ILD when the file carries them:
+    verification weights make the region's figures rest on fewer people than its counts."""
+    patients, positives = figures["patients"], figures["positive_patients"]
+    if figures.get("effective_patients") is not None and figures.get("effective_positive_patients") is not None:
+        patients, positives = figures["effective_patients"], figures["effective_positive_patients"]
+    return rule.auc_lower_bound(figures["auc"], figures["auc_ci95"][0], with_ild=positives,
+                                without_ild=patients - positives)
+
+
 def regional_status(figures: Optional[dict], rule: ValidationRule, *, served_version: Optional[str] = None,
                     needs_finding: bool = False) -> Optional[dict]:
     """Whether the region's validation of a modality counts under ``rule`` (None when there is none).
@@ -263,8 +292,8 @@ def regional_status(figures: Optional[dict], rule: ValidationRule, *, served_ver
                   f"({rule.site_min_events} with ILD) are needed")
     elif figures.get("auc_ci95") is None:
         code, reason = "uncertain", "the region's AUC could not be estimated"
-    elif figures["auc_ci95"][0] < rule.site_min_auc_lower:
-        code, reason = "uncertain", (f"its AUC in the region could be as low as {figures['auc_ci95'][0]:.2f}; "
+    elif (auc_lower := _regional_auc_lower(figures, rule)) < rule.site_min_auc_lower:
+        code, reason = "uncertain", (f"its AUC in the region could be as low as {auc_lower:.2f}; "
                                      f"{rule.site_min_auc_lower:.2f} is needed")
     elif needs_finding and figures.get("sensitivity") is None:
         code, reason = "no_finding", "the region's validation has no sensitivity and specificity of the finding"
@@ -318,8 +347,9 @@ def tabular_validation(entry: dict, *, name: str, site: Optional[dict] = None,
             raise ValidationError(f"{name} manifest validation.populations.adults is incomplete: {exc}") from None
         if patients < rule.min_patients or events < rule.min_positive_patients:
             code, reason = "too_few", f"its model was validated on {patients} patients ({events} with ILD): too few"
-        elif auc[1] < rule.site_min_auc_lower:
-            code, reason = "uncertain", f"its validated AUC could be as low as {auc[1]:.2f}"
+        elif (auc_lower := rule.auc_lower_bound(auc[0], auc[1], with_ild=events,
+                                                without_ild=patients - events)) < rule.site_min_auc_lower:
+            code, reason = "uncertain", f"its validated AUC could be as low as {auc_lower:.2f}"
         else:
             return {"validated": True, "reason": "validated in adults, per patient", "auc": auc, "source": "manifest"}
     regional = regional_status(region, rule, served_version=f"{entry.get('name')}-{entry.get('version')}")

@@ -45,6 +45,7 @@ document.addEventListener("submit", (event) => {
     return;
   }
   delete form.dataset.reachable;
+  if (form.dataset.endsSession === "yes") forgetDrafts({others: false});  // logout, "Switch user"
   if (form.classList.contains("capture")) {
     event.preventDefault();
     runCapture(form, button);
@@ -62,34 +63,56 @@ window.addEventListener("pageshow", () => {
 });
 
 // Drafts: fields marked data-draft are saved as they are typed; without a connection they wait
-// in this tablet's storage and are sent when it is back.
+// in this tablet's storage and are sent when it is back. A waiting draft belongs to the browser
+// session that typed it (the page's data-draft-owner, an opaque value per session, the same
+// across a PIN unlock): it is only ever sent under that session, never in another nurse's name,
+// and it is removed at logout and on the first page of any other session, or of none (the login
+// page after "Switch user", a lock without a PIN, an expired session).
+const DRAFT_PREFIX = "ildscreen-draft-";
 function draftKey() {
   const section = document.querySelector("[data-visit]");
-  return section ? `ildscreen-draft-${section.dataset.visit}` : null;
+  return section ? `${DRAFT_PREFIX}${section.dataset.visit}` : null;
+}
+function queuedDraft(key) {
+  try {
+    const queued = JSON.parse(localStorage.getItem(key) || "null");
+    return queued && queued.owner === body().dataset.draftOwner && queued.fields ? queued.fields : null;
+  } catch (_) { return null; }
+}
+// Pages without data-draft-owner (the printable letter, an error page outside the tablet's routes)
+// say nothing about whose session this is: they leave the drafts alone.
+function forgetDrafts({others}) {
+  if (!("draftOwner" in body().dataset)) return;
+  const keys = [];
+  for (let i = 0; i < localStorage.length; i++) if (localStorage.key(i).startsWith(DRAFT_PREFIX)) keys.push(localStorage.key(i));
+  keys.forEach((key) => { if (!others || !body().dataset.draftOwner || !queuedDraft(key)) localStorage.removeItem(key); });
 }
 function flushDrafts() {
   const key = draftKey();
-  const queued = key && localStorage.getItem(key);
+  const queued = key && queuedDraft(key);
   if (!queued) return;
   const visit = document.querySelector("[data-visit]").dataset.visit;
+  // No redirect followed: a session that ended or locked meanwhile must not read as "saved".
   fetch(`/visits/${visit}/draft`, {
-    method: "POST", credentials: "same-origin",
-    headers: {"Content-Type": "application/json", "X-CSRF-Token": csrfToken()},
-    body: JSON.stringify({draft: JSON.parse(queued)}),
+    method: "POST", credentials: "same-origin", redirect: "manual",
+    headers: {"Content-Type": "application/json", "X-CSRF-Token": csrfToken(), "X-Requested-With": "fetch"},
+    body: JSON.stringify({draft: queued}),
   }).then((response) => {
     if (response.ok) { localStorage.removeItem(key); body().dataset.draftSaved = "yes"; hideOffline(); }
     else body().dataset.draftSaved = "no";
   }, () => { body().dataset.draftSaved = "queued"; showOffline(); });
 }
 function setupDrafts() {
+  forgetDrafts({others: true});
   const fields = document.querySelectorAll("[data-draft]");
   const key = draftKey();
-  if (!key || !fields.length) return;
+  const owner = body().dataset.draftOwner;
+  if (!key || !fields.length || !owner) return;
   let timer = null;
   const queue = () => {
-    const draft = JSON.parse(localStorage.getItem(key) || "{}");
+    const draft = queuedDraft(key) || {};
     fields.forEach((field) => { draft[field.dataset.draft] = field.value; });
-    localStorage.setItem(key, JSON.stringify(draft));
+    localStorage.setItem(key, JSON.stringify({owner, fields: draft}));
     flushDrafts();
   };
   fields.forEach((field) => field.addEventListener("input", () => {

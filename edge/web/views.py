@@ -85,7 +85,17 @@ def template_helpers():
         # A locked session's page (the lock screen) gets no user menu and no idle timer.
         "user": None if g.get("ui_locked") else g.get("ui_user"),
         "csrf_token": g.ui_session["csrf_token"] if g.get("ui_session") else "",
+        "draft_owner": _draft_owner(),
     }
+
+
+def _draft_owner() -> Optional[str]:
+    """Whose session a page is, for static/app.js's offline drafts: the session's opaque owner
+    value (also on the lock screen: the PIN reopens that session, whose drafts wait), "" without
+    a session, None where nobody looked (an error page outside these routes says nothing)."""
+    if "ui_session" not in g:
+        return None
+    return form_drafts.tablet_draft_owner(g.ui_session) if g.ui_session else ""
 
 
 def login_required(view: Callable) -> Callable:
@@ -155,6 +165,7 @@ def login():
                 auth.end_session(resources.db(), request.cookies[SESSION_COOKIE])
             grant = auth.start_session(resources.db(), user, hours=resources.settings.session_hours)
             form_drafts.adopt_after_login(resources.db(), user["id"], grant.token)
+            form_drafts.sweep_ended_sessions(resources.db())  # the tablet changes hands: a natural moment
             return set_session_cookie(redirect(_safe_next(request.args.get("next"))), grant, resources.settings)
     login_csrf = secrets.token_urlsafe(24)
     response = make_response(render_template("login.html", error=error, login_csrf=login_csrf,

@@ -93,6 +93,17 @@ def log_in(page, url: str, username: str, password: str, *, then: str = "#logout
     page.wait_for_selector(then)  # the submit waits for the server's answer first
 
 
+def set_pin(page, password: str, pin: str) -> None:
+    """Set the logged-in nurse's tablet PIN on her account page (with her current password)."""
+    page.click("#account-link")
+    page.fill("#pin_password", password)
+    page.fill("#pin", pin)
+    page.fill("#repeat_pin", pin)
+    with page.expect_navigation():
+        page.click("#pin-button")
+    page.wait_for_selector("#pin-state")
+
+
 def register_patient(page, url: str, code: str, *, birth_year: int = 1949, sex: str = "F",
                      ctd: str = "SSc", symptoms: tuple[str, ...] = ()) -> str:
     """Register a patient on the new-patient page; returns the patient page's URL."""

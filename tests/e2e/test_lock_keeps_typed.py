@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from e2e_support import AXE, NURSE_PASSWORD
-from tablet import Tablet, log_in, new_page, register_patient
+from tablet import Tablet, log_in, new_page, register_patient, set_pin
 
 pytestmark = pytest.mark.slow
 
@@ -32,13 +32,7 @@ def test_typed_lung_function_and_patient_form_come_back_after_the_idle_lock_and_
     tablet = Tablet(page, "en", "lock-keeps-typed")
     page.clock.install()
     log_in(page, server.url, "nurse1", NURSE_PASSWORD)
-    page.click("#account-link")
-    page.fill("#pin_password", NURSE_PASSWORD)
-    page.fill("#pin", PIN)
-    page.fill("#repeat_pin", PIN)
-    with page.expect_navigation():
-        page.click("#pin-button")
-    page.wait_for_selector("#pin-state")
+    set_pin(page, NURSE_PASSWORD, PIN)
 
     register_patient(page, server.url, "CL36-E2E")
     page.click("#new-visit")

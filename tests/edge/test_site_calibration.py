@@ -168,6 +168,27 @@ def test_each_modality_gets_its_status_from_the_clinics_outcomes_and_it_is_store
     assert "verified patients" in strict_report["modalities"]["labs"]["reason"]
 
 
+def perfectly_ranked_visits(patients, with_ild):
+    """One verified visit per patient whose lab output ranks every patient with ILD above every one without."""
+    visits = [{"patient_id": f"p{index}", "modality_probabilities": {"labs": 0.9 if index < with_ild else 0.1}}
+              for index in range(patients)]
+    return visits, np.array([1] * with_ild + [0] * (patients - with_ild)), np.ones(patients)
+
+
+def test_a_perfect_ranking_at_the_clinic_counts_only_when_the_score_bound_on_its_patients_clears_the_row():
+    """The patient bootstrap of a perfect ranking is the point 1.00-1.00; the rule judges Newcombe's
+    score bound on the patients with and without ILD instead (below 0.70 for 3 of 20)."""
+    from edge.calibration_fit import modality_status
+    from edge.fusion.evidence import ValidationRule
+
+    rule = ValidationRule(site_min_patients=20, site_min_events=3)
+    few = modality_status(*perfectly_ranked_visits(20, 3), rule)["labs"]
+    assert few["auc_ci95"] == [1.0, 1.0] and few["auc_lower_judged"] == pytest.approx(0.659, abs=1e-3)
+    assert not few["validated"] and "could be as low as 0.66; 0.70 is needed" in few["reason"]
+    enough = modality_status(*perfectly_ranked_visits(60, 12), rule)["labs"]
+    assert enough["validated"] and enough["auc_lower_judged"] == pytest.approx(0.896, abs=1e-3)
+
+
 def test_cli_refuses_without_outcomes_and_switches_with_an_audit_trail(settings, db):
     runner = CliRunner()
     data_dir = str(settings.data_dir)

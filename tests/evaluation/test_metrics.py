@@ -7,6 +7,7 @@ from evaluation.calibration import brier_score, calibration_curve, expected_cali
 from evaluation.decision import decision_curve
 from evaluation.errors import EvaluationError
 from evaluation.metrics import compare_aucs, operating_point, roc_auc, roc_points, wilson_interval, youden_threshold
+from evaluation.proportions import auc_score_interval
 
 
 def cohort(n=400, separation=1.0, seed=0):
@@ -49,6 +50,66 @@ def test_wilson_interval_known_values_and_edges():
     assert low == 0.0 and 0.15 < high < 0.17
     with pytest.raises(EvaluationError, match="successes must be between 0 and 10, got 11"):
         wilson_interval(11, 10)
+
+
+def newcombe_roots(auc, m, n, z=1.959963984540054):
+    """Newcombe's Method 5 limits solved another way: the real roots in [0, 1] of the quartic
+    m n (auc - t)^2 (2 - t)(1 + t) - z^2 t (1 - t) [(2 - t)(1 + t) + h (1 - t)(1 + t) + h t (2 - t)],
+    h = (m + n) / 2 - 1 (the score equation times (2 - t)(1 + t) m n)."""
+    t = np.polynomial.Polynomial([0, 1])
+    h = (m + n) / 2 - 1
+    quartic = (m * n * (auc - t) ** 2 * (2 - t) * (1 + t)
+               - z * z * t * (1 - t) * ((2 - t) * (1 + t) + h * (1 - t) * (1 + t) + h * t * (2 - t)))
+    return sorted(r.real for r in quartic.roots() if abs(r.imag) < 1e-9 and 0 <= r.real <= 1)
+
+
+@pytest.mark.parametrize("auc, m, n", [(0.5, 20, 20), (0.75, 2, 2), (0.6, 7, 13), (0.88, 120, 280), (0.3, 9, 4)])
+def test_auc_score_interval_solves_newcombes_score_equation(auc, m, n):
+    assert list(auc_score_interval(auc, m, n)) == pytest.approx(newcombe_roots(auc, m, n), abs=1e-9)
+
+
+def test_auc_score_interval_does_not_collapse_when_every_case_outranks_every_non_case():
+    # Perfect separation: a percentile bootstrap or DeLong gives the point 1.00-1.00; this does not.
+    assert roc_auc([0] * 17 + [1] * 3, list(range(20))).ci_low == 1.0
+    low, high = auc_score_interval(1.0, 3, 17)
+    assert high == 1.0 and low == pytest.approx(newcombe_roots(1.0, 3, 17)[0], abs=1e-9)
+    assert 0.65 < low < 0.67  # below the evidence model's 0.70 row
+    # ... and the bound rises with the numbers it rests on.
+    lows = [auc_score_interval(1.0, m, 4 * m)[0] for m in (1, 3, 5, 10, 30, 100)]
+    assert lows == sorted(lows) and lows[-1] > 0.97
+
+
+def test_auc_score_interval_is_symmetric_about_one_half_and_mirrors():
+    low, high = auc_score_interval(0.5, 20, 20)
+    assert low + high == pytest.approx(1.0) and low == pytest.approx(0.3315, abs=1e-4)
+    low, high = auc_score_interval(0.8, 12, 30)
+    mirrored = auc_score_interval(0.2, 12, 30)
+    assert (low, high) == pytest.approx((1 - mirrored[1], 1 - mirrored[0]))
+    assert auc_score_interval(0.0, 5, 5)[0] == 0.0
+
+
+def test_auc_score_interval_lower_bound_covers_the_true_auc():
+    """Binormal scores with a true AUC of 0.8 (15 with, 35 without): the lower bound lies at or below
+    it in at least 95% of draws (nominal 97.5%; Newcombe's interval is conservative at its low end)."""
+    rng = np.random.default_rng(0)
+    separation = np.sqrt(2) * 0.8416212335729143  # AUC = Phi(d / sqrt 2) = 0.8
+    covered = 0
+    for _ in range(400):
+        cases, controls = rng.normal(separation, 1, 15), rng.normal(0, 1, 35)
+        auc = float((cases[:, None] > controls[None, :]).mean())
+        covered += auc_score_interval(auc, 15, 35)[0] <= 0.8
+    assert covered / 400 >= 0.95
+
+
+@pytest.mark.parametrize("args, message", [
+    ((1.2, 5, 5), "auc must be between 0 and 1, got 1.2"),
+    ((0.8, 0, 5), "with_condition must be a number of people > 0, got 0"),
+    ((0.8, 5, float("nan")), "without_condition must be a number of people > 0, got nan"),
+    ((0.8, True, 5), "with_condition must be a number of people > 0, got True"),
+])
+def test_auc_score_interval_refuses_impossible_inputs_naming_them(args, message):
+    with pytest.raises(EvaluationError, match=message):
+        auc_score_interval(*args)
 
 
 def test_operating_point_counts_and_youden():

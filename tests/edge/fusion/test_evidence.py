@@ -12,9 +12,10 @@ import pytest
 from edge.errors import ValidationError
 from edge.fusion.evidence import (CRACKLE_SIGN, KL6_ACCURACY, NOT_COUNTED, EvidenceOptions, ValidationRule,
                                   binormal_separation, crackle_evidence, crackle_finding, crackle_potential_range,
-                                  crackle_sign_for, detector_validation, kl6_evidence, tabular_evidence,
-                                  tabular_potential_range)
+                                  crackle_sign_for, detector_validation, kl6_evidence, regional_status,
+                                  tabular_evidence, tabular_potential_range, tabular_validation)
 from evaluation.metrics import wilson_interval
+from evaluation.proportions import auc_score_interval
 from manifest_fixtures import (CHILDREN, CRACKLE_ENTRY, DETECTOR, LABS_ENTRY, REAL_STATUS, RECORDING_LEVEL_ENTRY,
                                SMALL_ADULTS, SYNTHETIC_LABS_ENTRY, UNVALIDATED_ENTRY, detector_block)
 
@@ -209,6 +210,68 @@ def test_the_labs_range_scales_the_log_lr_by_the_validated_auc_ci():
     assert list(evidence.log_lr_range) == pytest.approx(expected)
     low, high = tabular_potential_range(LABS_ENTRY)
     assert low == pytest.approx(-high) and high == pytest.approx(1.6449 * d + d * d / 2, rel=1e-4)
+
+
+def labs_validated_on(patients, positives, auc, ci95):
+    """LABS_ENTRY with its adult validation replaced by these figures."""
+    adults = {"patients": patients, "positive_patients": positives, "auc": auc, "auc_ci95": list(ci95)}
+    return {**LABS_ENTRY, "validation": {**LABS_ENTRY["validation"], "populations": {"adults": adults}}}
+
+
+RULE = ValidationRule()
+
+
+@pytest.mark.parametrize("auc, low, with_ild, without_ild, judged", [
+    # A CI collapsed to a point (every case above every non-case): Newcombe's score bound instead.
+    (1.0, 1.0, 3, 17, auc_score_interval(1.0, 3, 17)[0]),
+    (1.0, 1.0, 10, 40, auc_score_interval(1.0, 10, 40)[0]),
+    # A wide honest bootstrap is never narrowed ...
+    (0.88, 0.62, 120, 280, 0.62),
+    # ... a narrower one is widened to the score bound (0.84 on 120 / 280).
+    (0.88, 0.87, 120, 280, auc_score_interval(0.88, 120, 280)[0]),
+    # Effective (non-whole) numbers of patients are read as they are.
+    (1.0, 1.0, 4.2, 15.8, auc_score_interval(1.0, 4.2, 15.8)[0]),
+    # Nobody in one group: no AUC to judge.
+    (1.0, 1.0, 0, 20, 0.0),
+    (1.0, 1.0, 20, 0, 0.0),
+])
+def test_the_auc_row_judges_the_lower_of_the_reported_bound_and_the_score_bound(auc, low, with_ild, without_ild,
+                                                                                judged):
+    assert RULE.auc_lower_bound(auc, low, with_ild=with_ild, without_ild=without_ild) == pytest.approx(judged)
+
+
+def test_a_perfectly_ranked_validation_on_few_patients_does_not_pass_the_auc_row():
+    # 3 of 20 with ILD, all ranked above the 17 without: the bootstrap says AUC 1.00 (1.00-1.00),
+    # which clears 0.70; the score bound from 3 and 17 patients (0.66) does not. A clinic that
+    # lowered the fewest patients with ILD to 3 must not have the AUC row pass on a point.
+    lenient = ValidationRule(min_positive_patients=3)
+    status = tabular_validation(labs_validated_on(20, 3, 1.0, (1.0, 1.0)), name="labs", rule=lenient)
+    assert not status["validated"] and status["reason_code"] == "uncertain"
+    assert "could be as low as 0.66" in status["reason"]
+    evidence = tabular_evidence("labs", 0.8, labs_validated_on(20, 3, 1.0, (1.0, 1.0)), model_version="labs-1",
+                                rule=lenient)
+    assert not evidence.finding["counted"] and evidence.likelihood_ratio == 1
+    # The same perfect ranking on 12 of 60 patients is strong enough (bound 0.90).
+    assert tabular_validation(labs_validated_on(60, 12, 1.0, (1.0, 1.0)), name="labs", rule=lenient)["validated"]
+
+
+def test_a_large_clean_validation_still_passes_the_auc_row_with_its_reported_range():
+    status = tabular_validation(LABS_ENTRY, name="labs")  # 400 patients, 120 with ILD, AUC 0.88 (0.87-0.89)
+    assert status["validated"] and status["auc"] == (0.88, 0.87, 0.89)
+    # A model just above the row on its bootstrap but not on so few patients does not pass.
+    assert not tabular_validation(labs_validated_on(40, 8, 0.90, (0.78, 0.97)), name="labs")["validated"]
+
+
+def test_a_regional_auc_is_judged_on_its_effective_numbers_of_patients():
+    figures = {"patients": 60, "positive_patients": 12, "clinics": 4, "auc": 1.0, "auc_ci95": (1.0, 1.0),
+               "region": "North", "version": "v", "model_version": "labs-1"}
+    assert regional_status(figures, RULE, served_version="labs-1")["validated"]  # bound 0.90 on 12 / 48
+    # Verification weights leave 3.5 effective patients with ILD of 18: the bound falls below 0.70.
+    weighted = {**figures, "effective_patients": 18.0, "effective_positive_patients": 3.5}
+    status = regional_status(weighted, RULE, served_version="labs-1")
+    bound = auc_score_interval(1.0, 3.5, 14.5)[0]
+    assert bound < RULE.site_min_auc_lower and not status["validated"]
+    assert f"could be as low as {bound:.2f}" in status["reason"]
 
 
 def test_kl6_counts_by_its_published_accuracy_raising_above_the_cutoff_and_lowering_below():

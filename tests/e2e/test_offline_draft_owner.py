@@ -1,0 +1,80 @@
+"""A visit draft typed offline belongs to the nurse and session that typed it (brief h38), in Debian
+Chromium against a served clinic: it survives her idle lock and is sent once her PIN reopens the
+session; at logout it leaves the tablet, and the next nurse to open the visit neither sends it
+under her own name nor finds it in the tablet's storage. "Offline" here is the draft route
+aborted as a dropped network would, so the logout itself still reaches the server."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from e2e_support import NURSE_PASSWORD
+from served import ildscreen_command
+from tablet import log_in, new_page, register_patient, set_pin
+
+pytestmark = pytest.mark.slow
+
+PIN = "4071"
+QUEUED_JS = """() => Object.keys(localStorage).filter((k) => k.startsWith('ildscreen-draft-'))
+                                           .map((k) => localStorage.getItem(k)).join(' ')"""
+
+
+def drop_drafts(page) -> None:
+    """The network drops every draft save from now on; the page queues the draft on the tablet."""
+    page.route("**/visits/*/draft", lambda route: route.abort("internetdisconnected"))
+
+
+def type_offline(page, text: str) -> None:
+    page.fill("textarea[data-draft=notes]", text)
+    page.wait_for_function("() => document.body.dataset.draftSaved === 'queued'")
+    assert text in page.evaluate(QUEUED_JS)
+
+
+def test_an_offline_draft_is_sent_after_the_pin_unlock_and_never_under_the_next_nurses_session(browser, server):
+    subprocess.run([*ildscreen_command(), "users", "add", "nurse2", "--role", "nurse", "--password-stdin",
+                    "--data-dir", str(server.data_dir)], input=NURSE_PASSWORD + "\n", text=True, check=True,
+                   capture_output=True, env={k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")})
+    context, page = new_page(browser, "en")
+    log_in(page, server.url, "nurse1", NURSE_PASSWORD)
+    set_pin(page, NURSE_PASSWORD, PIN)
+    register_patient(page, server.url, "CL38-E2E")
+    page.click("#new-visit")
+    page.wait_for_selector("textarea[data-draft=notes]")
+    visit_url = page.url
+
+    # Her own idle lock (here "Lock now") keeps the queue; her PIN reopens the session, which sends it.
+    drop_drafts(page)
+    type_offline(page, "A: wheeze at rest")
+    page.click("#lock-now-button")
+    page.wait_for_selector("#lock-screen")
+    assert "A: wheeze at rest" in page.evaluate(QUEUED_JS)
+    page.unroute("**/visits/*/draft")
+    page.fill("#pin", PIN)
+    with page.expect_navigation():
+        page.click("#unlock-button")
+    page.wait_for_function("() => document.body.dataset.draftSaved === 'yes'")
+    assert page.evaluate(QUEUED_JS) == ""
+
+    # Typed offline again, then she logs out: the queue leaves the tablet with her.
+    drop_drafts(page)
+    type_offline(page, "A: typed offline, then logged out")
+    with page.expect_navigation():
+        page.click("#logout-button")
+    page.wait_for_selector("#login-form")
+    page.unroute("**/visits/*/draft")
+    assert page.evaluate(QUEUED_JS) == ""
+
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.post_data or "")
+            if request.method == "POST" and request.url.endswith("/draft") else None)
+    log_in(page, server.url, "nurse2", NURSE_PASSWORD)
+    page.goto(visit_url)
+    page.wait_for_selector("textarea[data-draft=notes]")
+    page.wait_for_timeout(1000)  # time for a queued draft to be sent, had one been kept
+    assert not any("logged out" in body for body in sent), sent
+    assert page.evaluate(QUEUED_JS) == ""
+    page.reload()
+    assert page.input_value("textarea[data-draft=notes]") == "A: wheeze at rest"  # only what she saved herself
+    context.close()
