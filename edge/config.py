@@ -167,6 +167,13 @@ class Settings(BaseSettings):
         description="Programme assumption (the guideline sets no re-screening interval): at low risk with no "
                     "guideline line, screen again after this many months.",
     )
+    monitoring_pft_months_after_first_year: dict[str, int] = Field(
+        default_factory=dict,
+        title="PFT interval after the first year of monitoring",
+        description="Programme assumption (docs/evidence.md, section 7a): per-CTD months between PFTs once ILD has "
+                    "been confirmed for a year (the guideline: 'less frequently once stable'), e.g. "
+                    '{"SSc": 12, "RA": 18}; unset CTDs keep the upper end of their first-year interval.',
+    )
     triage_pft_abnormal_below: float = Field(
         80.0,
         gt=0,
@@ -435,6 +442,14 @@ class Settings(BaseSettings):
             error = exc.errors()[0]
             raise ValueError(f"{info.field_name}: {error['loc']}: {error['msg']}") from None
         return value
+
+    @field_validator("monitoring_pft_months_after_first_year")
+    @classmethod
+    def _known_monitoring_overrides(cls, value: dict) -> dict:
+        """Checked by the monitoring table's own rule (edge.fusion.monitoring)."""
+        from edge.fusion.monitoring import checked_after_first_year
+
+        return checked_after_first_year(value)
 
     @field_validator("clinic_timezone")
     @classmethod

@@ -39,8 +39,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edge.fusion.monitoring import checked_after_first_year
 from edge.vocabulary import UNDETERMINED_CTD
 
 GUIDELINE_SOURCE = ("Johnson SR et al. 2023 ACR/CHEST Guideline for the Screening and Monitoring of ILD in "
@@ -51,7 +52,9 @@ TIER_ORDER = ("low", "intermediate", "high", "urgent")
 
 
 class TriageThresholds(BaseModel):
-    """Programme-specific tier boundaries on the fused ILD probability."""
+    """Programme settings of the next step: tier boundaries on the fused ILD probability,
+    re-screening intervals, the red-flag PFT cut-off, and (once ILD is confirmed) the PFT interval
+    after the first year of monitoring."""
 
     model_config = ConfigDict(extra="forbid", title="Triage thresholds")
 
@@ -71,6 +74,15 @@ class TriageThresholds(BaseModel):
                                       description="Programme assumption: FVC or DLCO below this percent of "
                                                   "predicted raises the tier to at least high (a common fixed "
                                                   "cut-off, not from the guideline).")
+    monitoring_after_first_year: dict[str, int] = Field(
+        default_factory=dict, title="PFT interval after the first year of monitoring (months, per CTD)",
+        description="Programme assumption: overrides of edge.fusion.monitoring.PFT_MONTHS' interval after the "
+                    "first year (the guideline: 'less frequently once stable'), e.g. {\"SSc\": 12}.")
+
+    @field_validator("monitoring_after_first_year")
+    @classmethod
+    def known_ctds(cls, value: dict) -> dict:
+        return checked_after_first_year(value)
 
     @model_validator(mode="after")
     def ordered(self) -> "TriageThresholds":

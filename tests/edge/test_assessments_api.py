@@ -93,7 +93,8 @@ def test_triage_thresholds_come_from_the_programme_settings(tmp_path):
     assert assessment["tier"] == "low" and assessment["thresholds"] == {"intermediate": 0.95, "high": 0.99,
                                                                         "rescreen_discuss_months": 6,
                                                                         "rescreen_low_months": 12,
-                                                                        "pft_abnormal_below": 70}
+                                                                        "pft_abnormal_below": 70,
+                                                                        "monitoring_after_first_year": {}}
     # FVC 75% is not abnormal under this programme's 70% cut-off; DLCO 65% is.
     flagged = client.post(f"/api/v1/visits/{visit['id']}/assessments", json={"fvc_percent": 75, "dlco_percent": 65},
                           headers=headers).json
