@@ -199,11 +199,18 @@ def db_backup(destination: Optional[Path], data_dir: Optional[Path]) -> None:
 @data_dir_option
 @domain_errors
 def db_restore(backup: Path, data_dir: Optional[Path]) -> None:
-    """Replace the database with BACKUP (verified first; the service must be stopped)."""
+    """Replace the database with BACKUP (verified first; the service must be stopped).
+
+    Ids the replaced database handed out (patients, visits, recordings, referrals...) are never
+    handed out again by the restored one.
+    """
     settings = load_settings(data_dir=data_dir)
-    restore_database(backup, settings.database_path)
+    raised = restore_database(backup, settings.database_path)
     click.echo(f"restored {settings.database_path} from {backup}; the previous file is kept as "
                f"{settings.database_path.name}.before-restore")
+    if raised:
+        click.echo("ids the previous database handed out stay unused: "
+                   + ", ".join(f"{table} up to {highest}" for table, highest in sorted(raised.items())))
 
 
 @db.command("sweep-blobs")

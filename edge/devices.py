@@ -24,7 +24,7 @@ from edge import audit
 from edge.errors import (CaptureRunning, Conflict, DeviceUnavailable, IldscreenError, NotFound, PayloadTooLarge,
                          StorageError, ValidationError)
 from edge.patients import require_open_visit
-from edge.recordings import add_recording, check_recording_target
+from edge.recordings import AddedRecording, add_recording, check_recording_target
 from edge.store.blobs import BlobStore
 from edge.store.database import write_transaction
 from edge.breath import add_breath_reading
@@ -141,11 +141,12 @@ def start_recording_capture(
         capture = capture_audio(device, seconds=seconds, stop_requested=job.should_stop,
                                 on_progress=job.report_progress)
         with _connection(connect) as job_db:
-            # A capture identical to the site's stored take (a board re-sending its buffer) gives that take.
+            # A capture identical to the site's stored take (a board re-sending its buffer) gives that
+            # take, as a replay (see stored_by).
             return add_recording(
                 job_db, blobs, actor, visit_id, chest_site=chest_site, stream=io.BytesIO(capture.to_wav_bytes()),
                 max_bytes=max_bytes, source="device", device_id=capture.device.device_id, model=model, limits=limits,
-            ).recording
+            )
 
     return _start(manager, port, "stethoscope", work, orphan_after_s)
 
@@ -169,11 +170,22 @@ def _connection(connect: Callable[[], sqlite_utils.Database]) -> Iterator[sqlite
         db.conn.close()
 
 
+def stored_by(job: CaptureJob) -> tuple[Optional[dict], bool]:
+    """What a job stored once ``completed`` (else None), and whether the capture was a replay: the
+    same take as the one the visit already held for that chest site, which is the record then and
+    nothing new was stored (:func:`edge.recordings.add_recording`)."""
+    if job.state != COMPLETED:
+        return None, False
+    if isinstance(job.result, AddedRecording):
+        return job.result.recording, not job.result.created
+    return job.result, False
+
+
 def job_outcome(job: CaptureJob) -> dict:
-    """A capture job for a client: state and progress; the stored record once ``completed``;
-    the error (a domain error's code and message) once ``failed``."""
+    """A capture job for a client: state and progress; the stored record once ``completed`` and
+    whether it was a replay; the error (a domain error's code and message) once ``failed``."""
     view = job.to_dict()
-    view["result"] = job.result if job.state == COMPLETED else None
+    view["result"], view["replayed"] = stored_by(job)
     view["error"] = job_error(job).to_json()["error"] if job.state == FAILED else None
     return view
 
@@ -216,14 +228,15 @@ def cancel_job(manager: DeviceManager, job_id: str) -> CaptureJob:
     return job
 
 
-def finish_synchronously(job: CaptureJob) -> dict:
-    """Wait for a job started for a synchronous caller and return what it stored, or raise its error."""
+def finish_synchronously(job: CaptureJob) -> tuple[dict, bool]:
+    """Wait for a job started for a synchronous caller and return what it stored and whether that
+    was a replay (:func:`stored_by`), or raise its error."""
     job.wait()
     if job.state == FAILED:
         raise job_error(job)
     if job.state == CANCELLED:
         raise DeviceUnavailable(f"capture from {job.port} was cancelled")
-    return job.result
+    return stored_by(job)
 
 
 # The board reports each MOX sensor's resistance; the breath format counts the ADC of a

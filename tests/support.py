@@ -160,3 +160,21 @@ def assert_runs_this_code(child: dict, module: str) -> None:
     assert child["args"][:3] == [sys.executable, "-m", module], child["args"]
     assert child.get("cwd") == str(PROJECT_ROOT), child.get("cwd")
     assert child["env"]["PYTHONPATH"].split(os.pathsep)[0] == str(PROJECT_ROOT)
+
+
+def migrations_up_to(version: int) -> tuple:
+    """The edge schema's migrations up to ``version``: a database as an older release left it."""
+    from edge.store.migrations import MIGRATIONS
+
+    return tuple(m for m in MIGRATIONS if m.version <= version)
+
+
+def database_at(path, version: int):
+    """A new edge database migrated up to ``version`` only (open; the caller closes it)."""
+    from edge.store.database import open_database
+    from edge.store.migrations import apply_migrations, current_version
+
+    db = open_database(path)
+    apply_migrations(db, migrations=migrations_up_to(version))
+    assert current_version(db) == version
+    return db

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from edge import devices
 from edge.api.operations import ADMIN_ROLES, ANY_ROLE, CLINICAL_ROLES, operation
-from edge.api.patients import with_quality_advice
+from edge.api.patients import SAME_TAKE, take_answer
 from edge.api.visit_data import BreathReading
 from edge.schemas import Recording, RecordingUpload, RequestModel
 
@@ -74,6 +74,9 @@ class CaptureJob(BaseModel):
         None, description="Why a cancelled job was cancelled: a user asked, or nobody polled it "
                           "for capture_orphan_seconds.")
     result: Optional[dict] = Field(None, description="Once completed: the stored recording or breath reading.")
+    replayed: bool = Field(False, description="Once completed: the capture was the same take as the recording the "
+                                              "visit already held for that chest site, which is the result; nothing "
+                                              "new was stored.")
     error: Optional[dict] = Field(None, description="Once failed: the error's code and message.")
 
 
@@ -106,10 +109,11 @@ def _start_breath(visit_id: int, body: "BreathCaptureRequest", *, orphan_after_s
            summary="Record lung sounds from a connected stethoscope into the visit, answering when stored "
                    "(for a cancellable capture use .../recordings/capture-jobs)", roles=CLINICAL_ROLES,
            body=AudioCaptureRequest, response=Recording, status=201, errors=(409,),
-           unavailable="no board answers on the port, or the capture fails part way")
+           unavailable="no board answers on the port, or the capture fails part way", replay=SAME_TAKE)
 def capture_recording(visit_id: int, body: AudioCaptureRequest):
     # The request itself watches the job, so it is never cancelled as orphaned.
-    return with_quality_advice(devices.finish_synchronously(_start_recording(visit_id, body, orphan_after_s=None)))
+    recording, replayed = devices.finish_synchronously(_start_recording(visit_id, body, orphan_after_s=None))
+    return take_answer(recording, replayed=replayed)
 
 
 @operation(blueprint, "/visits/<int:visit_id>/recordings/capture-jobs", "POST",
@@ -131,7 +135,7 @@ class BreathCaptureRequest(RequestModel):
            roles=CLINICAL_ROLES, body=BreathCaptureRequest, response=BreathReading, status=201, errors=(409,),
            unavailable="no board answers on the port, or the capture fails part way")
 def capture_breath(visit_id: int, body: BreathCaptureRequest):
-    return devices.finish_synchronously(_start_breath(visit_id, body, orphan_after_s=None))
+    return devices.finish_synchronously(_start_breath(visit_id, body, orphan_after_s=None))[0]
 
 
 @operation(blueprint, "/visits/<int:visit_id>/breath/capture-jobs", "POST",

@@ -103,12 +103,23 @@ def list_recordings(visit_id: int):
     return {"recordings": [with_quality_advice(r) for r in recordings.list_recordings(db, visit_id)]}
 
 
+#: What makes a take the same one again, for every way a take arrives (an upload, a board capture).
+SAME_TAKE = ("the visit holds a recording of this chest site with the same audio (SHA-256); that one is returned "
+             "and nothing new is stored")
+
+
+def take_answer(recording: dict, *, replayed: bool):
+    """A take for the client, however it arrived: 201 with the new recording, or 200
+    (:class:`Replayed`) with the one the visit already held when it was the same take."""
+    body = with_quality_advice(recording)
+    return Replayed(body) if replayed else body
+
+
 @operation(blueprint, "/visits/<int:visit_id>/recordings", "POST",
            summary="Upload a lung-sound recording (multipart: file + chest_site)",
            roles=CLINICAL_ROLES, form=RecordingUpload, response=Recording, status=201,
            unavailable="every decode slot stayed busy for audio_decode_wait_s (error code busy); send it again",
-           replay="the visit holds a recording of this chest site with the same audio (SHA-256); that one is "
-                  "returned and nothing new is stored")
+           replay=SAME_TAKE)
 def upload_recording(visit_id: int, form: RecordingUpload):
     resources = current_app.extensions["ildscreen"]
     upload = request.files.get("file")
@@ -118,7 +129,7 @@ def upload_recording(visit_id: int, form: RecordingUpload):
         chest_site=form.chest_site, stream=upload.stream, max_bytes=resources.settings.max_upload_bytes,
         model=resources.auscultation_model, limits=resources.settings.audio_limits,
     )
-    return with_quality_advice(recording) if created else Replayed(with_quality_advice(recording))
+    return take_answer(recording, replayed=not created)
 
 
 @operation(blueprint, "/recordings/<int:recording_id>/audio", "GET",

@@ -15,7 +15,12 @@ import os
 import sqlite3
 from pathlib import Path
 
+import sqlite_utils
+
+from edge import audit
 from edge.errors import StorageError
+from edge.store.database import open_database, write_transaction
+from edge.store.migrations import KEPT_ID_TABLES, apply_migrations, highest_audited_id, raise_id_sequence
 
 logger = logging.getLogger(__name__)
 
@@ -134,10 +139,11 @@ def database_in_use(database: Path) -> bool:
         probe.execute("PRAGMA locking_mode = EXCLUSIVE")
         probe.execute("BEGIN EXCLUSIVE")
         probe.execute("ROLLBACK")
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             return True
-        raise StorageError(f"cannot check whether {database} is in use: {exc}") from exc
+        raise StorageError(f"cannot check whether {database} is in use ({exc}); if the file is damaged, move it "
+                           "out of the data folder first") from exc
     finally:
         probe.close()
     return False
@@ -156,17 +162,59 @@ def is_ildscreen_service(pid: int) -> bool:
     return launched and "serve" in names
 
 
-def restore_database(backup: Path, database: Path) -> None:
-    """Replace the database with a verified backup. The service must be stopped.
-
-    The current file is kept beside it as ``<name>.before-restore`` so a wrong restore can be
-    undone.
+def ids_handed_out(database: Path) -> dict[str, int]:
+    """Per table whose ids leave the database (:data:`edge.store.migrations.KEPT_ID_TABLES`), the
+    highest id ``database`` has handed out: its AUTOINCREMENT sequence, its highest row, and the
+    highest id its audit trail names (a file from before those tables kept their ids). {} when
+    there is no file.
 
     Raises
     ------
     StorageError
-        When the data folder is missing, the service is running, or the backup is missing, not
-        SQLite or corrupt.
+        When the file cannot be read as a database.
+    """
+    if not database.exists():
+        return {}
+    try:
+        with contextlib.closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+            current = sqlite_utils.Database(connection)
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            sequences = dict(connection.execute("SELECT name, seq FROM sqlite_sequence").fetchall()
+                             if "sqlite_sequence" in tables else [])
+            highest = {}
+            for table, entities in KEPT_ID_TABLES.items():
+                if table in tables:
+                    highest[table] = max(
+                        sequences.get(table) or 0,
+                        connection.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"').fetchone()[0],
+                        highest_audited_id(current, entities) if "audit_log" in tables else 0)
+            return highest
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"cannot read which ids {database} has handed out ({exc}), so a restore could hand them "
+                           "out again; if the file is damaged, move it out of the data folder and restore again "
+                           "(nothing was changed)") from exc
+
+
+def restore_database(backup: Path, database: Path) -> dict[str, int]:
+    """Replace the database with a verified backup. The service must be stopped.
+
+    The backup is copied beside the database, migrated to this software's schema, and every id
+    sequence of :data:`~edge.store.migrations.KEPT_ID_TABLES` is raised to at least the highest id
+    the replaced database handed out: a patient, visit, recording or referral created after the
+    backup (named by the audit trail kept in ``.before-restore``, an open page, a link, the
+    programme figures' ``sequence`` at the hospital) never has its id given to another row. The
+    restore is audited in the restored database. Only then does the copy take the database's
+    place, so a refusal or a failure leaves the current database as it was. The current file is
+    kept beside it as ``<name>.before-restore`` so a wrong restore can be undone.
+
+    Returns the sequences that were raised, table to the highest id kept out of use.
+
+    Raises
+    ------
+    StorageError
+        When the data folder is missing, the service is running, the backup is missing, not
+        SQLite, corrupt, not an ildscreen database or newer than this software, or the current
+        database cannot be read.
     """
     if not database.parent.is_dir():
         raise StorageError(f"no data folder at {database.parent}: create it with 'ildscreen db init --data-dir "
@@ -180,24 +228,75 @@ def restore_database(backup: Path, database: Path) -> None:
     if not backup.is_file():
         raise StorageError(f"no backup file at {backup}")
     try:
-        with sqlite3.connect(f"file:{backup}?mode=ro", uri=True) as check:
+        with contextlib.closing(sqlite3.connect(f"file:{backup}?mode=ro", uri=True)) as check:
             verdict = _integrity(check)
+            versioned = check.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                      "AND name = 'schema_migrations'").fetchone()
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"{backup} is not a usable SQLite database: {exc}") from exc
     if verdict != "ok":
         raise StorageError(f"{backup} failed its integrity check: {verdict}")
+    if not versioned:
+        raise StorageError(f"{backup} is not an ildscreen database (it has no schema version)")
+    handed_out = ids_handed_out(database)
     staged = database.with_name(database.name + ".restoring")
+    _remove_with_journal(staged)  # left by a restore that was killed
     try:
-        with sqlite3.connect(str(backup)) as src, sqlite3.connect(str(staged)) as dst:
+        with contextlib.closing(sqlite3.connect(str(backup))) as src, \
+                contextlib.closing(sqlite3.connect(str(staged))) as dst:
             src.backup(dst)
+        raised = _keep_ids_handed_out(staged, handed_out, backup)
+        # Migrating the copy takes a while: a service or command started since would be replaced
+        # under its feet, or have handed out ids the copy does not keep.
+        if database_in_use(database) or ids_handed_out(database) != handed_out:
+            raise StorageError(f"{database} was opened or written while the backup was being prepared; stop what "
+                               "uses it and restore again (nothing was changed)")
         if database.exists():
-            with sqlite3.connect(str(database)) as current:
+            with contextlib.closing(sqlite3.connect(str(database))) as current:
                 current.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            database.replace(database.with_name(database.name + ".before-restore"))
-        for suffix in ("-wal", "-shm"):
-            Path(str(database) + suffix).unlink(missing_ok=True)
-        staged.replace(database)
-    except sqlite3.Error as exc:
-        raise StorageError(f"restore from {backup} failed: {exc}") from exc
+            previous = database.with_name(database.name + ".before-restore")
+            database.replace(previous)
+            for suffix in ("-wal", "-shm"):
+                Path(str(database) + suffix).unlink(missing_ok=True)
+            try:
+                staged.replace(database)
+            except OSError:
+                previous.replace(database)  # put the current database back rather than leave none
+                raise
+        else:
+            staged.replace(database)
+    except (sqlite3.Error, OSError) as exc:
+        raise StorageError(f"restore from {backup} failed, the database was not replaced: {exc}") from exc
     finally:
-        staged.unlink(missing_ok=True)
+        _remove_with_journal(staged)
+    logger.info("restored the database from %s; id sequences raised: %s", backup.name, raised)
+    return raised
+
+
+def _remove_with_journal(path: Path) -> None:
+    """Remove a database file and the journal files SQLite may have left beside it."""
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        leftover.unlink(missing_ok=True)
+
+
+def _keep_ids_handed_out(staged: Path, handed_out: dict[str, int], backup: Path) -> dict[str, int]:
+    """Migrate the staged copy and raise its id sequences to ``handed_out``; audit the restore.
+
+    Returns the sequences raised (table to the highest id kept out of use)."""
+    db = open_database(staged)
+    try:
+        apply_migrations(db)
+        with write_transaction(db):
+            sequences = dict(db.execute("SELECT name, seq FROM sqlite_sequence").fetchall())
+            raised = {table: highest for table, highest in handed_out.items()
+                      if table in sequences and highest > sequences[table]}
+            for table, highest in raised.items():
+                raise_id_sequence(db, table, highest)
+            audit.record(db, audit.CLI_OPERATOR, "restore", "database", None,
+                         {"backup": backup.name, "id_sequences_raised": raised})
+        verdict = _integrity(db.conn)
+    finally:
+        db.close()
+    if verdict != "ok":
+        raise StorageError(f"the restored copy failed its integrity check: {verdict}")
+    return raised

@@ -4,10 +4,12 @@ A migration is never edited once released: the schema moves forward by appending
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -29,6 +31,10 @@ class Migration:
     name: str
     statements: tuple[str, ...]
     data_step: Optional[Callable[[sqlite_utils.Database], None]] = None
+    #: The step rebuilds tables that other tables reference: it runs with foreign-key enforcement
+    #: off (SQLite switches it only outside a transaction) and the transaction commits only when it
+    #: broke no reference (SQLite's procedure, https://www.sqlite.org/lang_altertable.html#otheralter).
+    rebuilds_referenced_tables: bool = False
 
 
 IDENTITY_AND_AUDIT = Migration(
@@ -354,35 +360,56 @@ REFERRAL_REASON_AND_WITHDRAWAL = Migration(
     ),
 )
 
-def _highest_audited_id(db: sqlite_utils.Database, entity: str) -> int:
-    """The highest numeric id the audit trail names for ``entity`` (0: none): ids of rows deleted
-    before a table kept its ids, which SQLite itself no longer knows."""
-    row = db.execute("SELECT MAX(CAST(entity_id AS INTEGER)) FROM audit_log WHERE entity = ? "
-                     "AND entity_id != '' AND entity_id NOT GLOB '*[^0-9]*'", [entity]).fetchone()
+def highest_audited_id(db: sqlite_utils.Database, entities: tuple[str, ...]) -> int:
+    """The highest numeric id the audit trail names for any of ``entities`` (0: none): ids of rows
+    deleted before a table kept its ids, which SQLite itself no longer knows."""
+    if not entities:
+        return 0
+    row = db.execute(f"SELECT MAX(CAST(entity_id AS INTEGER)) FROM audit_log WHERE entity IN "
+                     f"({', '.join('?' * len(entities))}) AND entity_id != '' AND entity_id NOT GLOB '*[^0-9]*'",
+                     list(entities)).fetchone()
     return row[0] or 0
 
 
-def rebuild_with_autoincrement(db: sqlite_utils.Database, table: str, *, audit_entity: str) -> None:
+def raise_id_sequence(db: sqlite_utils.Database, table: str, floor: int) -> None:
+    """Make the next id SQLite hands out in the AUTOINCREMENT ``table`` at least ``floor + 1``."""
+    if not db.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?", [floor, table]).rowcount:
+        db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", [table, floor])
+
+
+def _referencing_tables(db: sqlite_utils.Database, table: str) -> list[str]:
+    return [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != ?", [table])
+            if any(reference[2] == table for reference in db.execute(f'PRAGMA foreign_key_list("{name}")'))]
+
+
+def rebuild_with_autoincrement(db: sqlite_utils.Database, table: str, *, audit_entities: tuple[str, ...] = ()) -> None:
     """Rebuild ``table`` with ``id INTEGER PRIMARY KEY AUTOINCREMENT``, so that the id of a deleted
     row is never handed out again; its rows, columns, defaults, constraints, indexes and triggers
     stay exactly as stored (the new definition is the stored one plus AUTOINCREMENT). The
-    sequence starts above the highest id in the table and the highest the audit trail names.
+    sequence starts above the highest id in the table and the highest the audit trail names under
+    ``audit_entities``.
 
     Runs inside the migration's transaction. The old table is renamed away before the new one is
     created under the real name, so the stored definition keeps its text (a rename of the new
-    table would rewrite it). Nothing references ``table`` (a foreign key into it would follow the
-    rename; the migration test compares the whole schema before and after).
+    table would rewrite it). A table that other tables reference is rebuilt only with foreign-key
+    enforcement off (a migration with ``rebuilds_referenced_tables``), and the rename is then made
+    the legacy way, so that their ``REFERENCES`` keep naming the real table, not the renamed one.
 
     Raises
     ------
     StorageError
-        When the stored definition does not have exactly one plain ``id INTEGER PRIMARY KEY``.
+        When the stored definition does not have exactly one plain ``id INTEGER PRIMARY KEY``, or
+        other tables reference ``table`` while foreign keys are enforced.
     """
     definition = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone()[0]
     rebuilt, found = re.subn(r"\bid INTEGER PRIMARY KEY\b(?! AUTOINCREMENT)", "id INTEGER PRIMARY KEY AUTOINCREMENT",
                              definition)
     if found != 1:
         raise StorageError(f"table {table!r} has {found} plain 'id INTEGER PRIMARY KEY' columns, expected 1")
+    referencing = _referencing_tables(db, table)
+    if referencing and db.execute("PRAGMA foreign_keys").fetchone()[0]:
+        raise StorageError(f"table {table!r} is referenced by {', '.join(referencing)}: rebuild it in a migration "
+                           "with rebuilds_referenced_tables")
     # Saved before the rename, which rewrites them to name the old table; automatic (UNIQUE) indexes
     # have no SQL and come back with the table.
     dependents = [row[0] for row in db.execute(
@@ -390,23 +417,25 @@ def rebuild_with_autoincrement(db: sqlite_utils.Database, table: str, *, audit_e
         "ORDER BY rowid", [table])]
     columns = ", ".join(f'"{row[1]}"' for row in db.execute(f'PRAGMA table_info("{table}")'))
     old = f"{table}_before_autoincrement"
-    db.execute(f'ALTER TABLE "{table}" RENAME TO "{old}"')
+    db.execute("PRAGMA legacy_alter_table = ON")
+    try:
+        db.execute(f'ALTER TABLE "{table}" RENAME TO "{old}"')
+    finally:
+        db.execute("PRAGMA legacy_alter_table = OFF")
     db.execute(rebuilt)
     db.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM "{old}" ORDER BY id')
     db.execute(f'DROP TABLE "{old}"')
     for statement in dependents:
         db.execute(statement)
-    highest = max(db.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"').fetchone()[0],
-                  _highest_audited_id(db, audit_entity))
     # The copy set the sequence to the highest row; a discarded last take may have been higher.
-    if not db.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?", [highest, table]).rowcount:
-        db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", [table, highest])
+    raise_id_sequence(db, table, max(db.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"').fetchone()[0],
+                                     highest_audited_id(db, audit_entities)))
 
 
 def recording_ids_never_reused(db: sqlite_utils.Database) -> None:
     """Migration 11's step: ``recordings`` keeps its ids (a discard deletes the row, and its id lives
     on in the audit trail, capture jobs, open pages and ``/recordings/<id>/audio`` links)."""
-    rebuild_with_autoincrement(db, "recordings", audit_entity="recording")
+    rebuild_with_autoincrement(db, "recordings", audit_entities=("recording",))
 
 
 RECORDING_IDS_NEVER_REUSED = Migration(
@@ -426,10 +455,53 @@ TYPED_BEFORE_THE_LOCK = Migration(
     ),
 )
 
+#: Every table whose integer ids leave the database (URLs, the audit trail, the outbox, the
+#: programme figures' ``sequence`` sent to the hospital), with the audit entities that name its
+#: ids. Migration 13 gives each its own id sequence; a restore raises those sequences above what
+#: the replaced database handed out (:func:`edge.store.backup.restore_database`). A later table
+#: adds its row here in its own migration; a row is never changed.
+KEPT_ID_TABLES: dict[str, tuple[str, ...]] = {
+    "users": ("user",),
+    "api_tokens": ("api_token", "token"),
+    "patients": ("patient",),
+    "visits": ("visit",),
+    "recordings": ("recording",),  # since migration 11
+    "breath_readings": (),
+    "lab_results": (),
+    "risk_assessments": ("assessment",),
+    "referrals": ("referral",),
+    "imaging_results": (),
+    "outcomes": ("outcome",),
+    "programme_reports": (),
+    "audit_log": (),
+}
+# What migration 13 rebuilds: fixed when it was released.
+_REBUILT_BY_13 = ("users", "api_tokens", "patients", "visits", "breath_readings", "lab_results", "risk_assessments",
+                  "referrals", "imaging_results", "outcomes", "programme_reports", "audit_log")
+
+
+def ids_never_reused(db: sqlite_utils.Database) -> None:
+    """Migration 13's step: every table whose ids leave the database keeps them, as ``recordings``
+    does since migration 11, so that a restore of an older backup can put its sequences back above
+    the ids the replaced database handed out (a plain ``INTEGER PRIMARY KEY`` reuses the highest id
+    as soon as that row is gone)."""
+    for table in _REBUILT_BY_13:
+        rebuild_with_autoincrement(db, table, audit_entities=KEPT_ID_TABLES[table])
+
+
+IDS_NEVER_REUSED = Migration(
+    13,
+    "ids that leave the database (patients, visits, users, referrals, audit entries...) are never handed out "
+    "again, also after a restore",
+    (),
+    ids_never_reused,
+    rebuilds_referenced_tables=True,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
                                      CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION,
                                      TABLET_PIN_LOCK, PROGRAMME_REPORTS, REFERRAL_REASON_AND_WITHDRAWAL,
-                                     RECORDING_IDS_NEVER_REUSED, TYPED_BEFORE_THE_LOCK)
+                                     RECORDING_IDS_NEVER_REUSED, TYPED_BEFORE_THE_LOCK, IDS_NEVER_REUSED)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 
@@ -439,6 +511,20 @@ def current_version(db: sqlite_utils.Database) -> int:
         return 0
     row = db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
     return row[0] or 0
+
+
+@contextlib.contextmanager
+def _foreign_keys_off(db: sqlite_utils.Database, off: bool) -> Iterator[None]:
+    """Foreign-key enforcement off for the block when ``off`` (it can only change outside a
+    transaction), and back on after it, whatever happens."""
+    if not off:
+        yield
+        return
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
 
 
 def apply_migrations(
@@ -469,7 +555,7 @@ def apply_migrations(
     declared = [(m.version, m.name) for m in migrations]
     applied = []
     for migration in migrations:
-        with write_transaction(db):
+        with _foreign_keys_off(db, migration.rebuilds_referenced_tables), write_transaction(db):
             done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
             problem = migration_order_problem(declared, done)
             if problem:
@@ -477,10 +563,17 @@ def apply_migrations(
             if migration.version in done:
                 continue
             try:
+                checked = migration.rebuilds_referenced_tables
+                broken_before = set(db.execute("PRAGMA foreign_key_check").fetchall()) if checked else set()
                 for statement in migration.statements:
                     db.execute(statement)
                 if migration.data_step is not None:
                     migration.data_step(db)
+                if checked:
+                    broken = set(db.execute("PRAGMA foreign_key_check").fetchall()) - broken_before
+                    if broken:
+                        raise StorageError(f"migration {migration.version} ({migration.name}) would break "
+                                           f"{len(broken)} reference(s), e.g. {sorted(broken)[0]}")
             except sqlite3.Error as exc:
                 raise StorageError(f"migration {migration.version} ({migration.name}) failed: {exc}") from exc
             db.execute(

@@ -53,6 +53,7 @@ def render_visit(visit_id: int, *, status: int = 200):
     if request.args.get("lab_errors") == "none":
         lab_errors["form"] = translate("err_no_labs", g.lang)
     done_sites = {r["chest_site"] for r in recordings_ if recordings.is_accepted(r)}
+    take_id, captured_again = _take()
     return render_template(
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment,
@@ -62,10 +63,10 @@ def render_visit(visit_id: int, *, status: int = 200):
         analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
         lab_errors=lab_errors, messages=_messages(),
         boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
-        is_open=visit["status"] == "open", take_id=_take_id(),
+        is_open=visit["status"] == "open", take_id=take_id,
         # A form sent twice: said, never silent (start_visit, enter_labs).
         continued=request.args.get("continued") == "1", labs_already=request.args.get("labs_saved") == "already",
-        take_already=request.args.get("take_saved") == "already",
+        take_already=request.args.get("take_saved") == "already" or captured_again,
     ), status
 
 
@@ -87,19 +88,22 @@ def _potential(patient: dict, visit: dict) -> Optional[dict]:
         return None
 
 
-def _take_id() -> Optional[int]:
+def _take() -> tuple[Optional[int], bool]:
     """The take just recorded, whatever recorded it: ``take`` (microphone, upload) or the board
-    capture job named by ``captured``; it gets the verdict, playback, keep and re-record."""
+    capture job named by ``captured``; it gets the verdict, playback, keep and re-record. Also
+    whether that job's capture was the site's stored take again (a replay: said on the page)."""
     if request.args.get("take", "").isdigit():
-        return int(request.args["take"])
+        return int(request.args["take"]), False
     job_id = request.args.get("captured")
     if not job_id:
-        return None
+        return None, False
     try:
-        result = devices.job_outcome(devices.get_job(_resources().devices, job_id))["result"]
+        result, replayed = devices.stored_by(devices.get_job(_resources().devices, job_id))
     except IldscreenError:  # the job is gone (finished long ago): no take to highlight
-        return None
-    return result.get("id") if isinstance(result, dict) and "chest_site" in result else None
+        return None, False
+    if isinstance(result, dict) and "chest_site" in result:
+        return result.get("id"), replayed
+    return None, False
 
 
 def _back(visit_id: int, anchor: str, **args):
@@ -228,13 +232,14 @@ def _board_capture(visit_id: int, anchor: str, kind: str, start):
         job = start(_resources().settings.capture_orphan_seconds if watched else None)
         if watched:
             return _job_started(job, visit_id, anchor)
-        stored = devices.finish_synchronously(job)
+        stored, replayed = devices.finish_synchronously(job)
     except IldscreenError as exc:
         if watched:
             return jsonify({"error": {"message": _message(exc, kind)}}), exc.status
         return _back(visit_id, anchor, **{"upload_error" if kind == "audio" else "breath_error": _message_key(exc, kind)})
     if kind == "audio" and isinstance(stored, dict) and "id" in stored:
-        return _back(visit_id, f"take-{stored['id']}", take=stored["id"])
+        # The same take as the site's stored one: said as for an upload sent twice.
+        return _back(visit_id, f"take-{stored['id']}", take=stored["id"], **({"take_saved": "already"} if replayed else {}))
     return _back(visit_id, anchor)
 
 

@@ -183,18 +183,52 @@ def test_configured_ports_must_match_the_allowlist(tmp_path, monkeypatch):
 def test_a_capture_identical_to_the_sites_stored_take_gives_that_take_and_stores_nothing(
         client, nurse, visit_id, stethoscope, settings, db, register):
     """The device path stores through add_recording: the simulated board sends the same samples each
-    time, so a second capture at the same site is the same take; at another site it is a new one."""
+    time, so a second capture at the same site is the same take, answered 200 with that take as an
+    upload sent twice is; at another site it is a new one (201)."""
     sim, _ = stethoscope
     register(sim.port)
     body = {"port": sim.port, "chest_site": "posterior_right_base", "seconds": 5}
     url = f"/api/v1/visits/{visit_id}/recordings/capture"
     first, again = (client.post(url, json=body, headers=nurse) for _ in range(2))
-    assert first.status_code == 201 and again.json["id"] == first.json["id"], again.json
+    assert (first.status_code, again.status_code) == (201, 200) and again.json == first.json, again.json
     assert db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 1
     other = client.post(url, json={**body, "chest_site": "trachea"}, headers=nurse)
     assert other.status_code == 201 and other.json["sha256"] == first.json["sha256"]
     assert db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 2
     assert sum(1 for path in settings.blob_dir.rglob("*") if path.is_file()) == 1
+
+
+def test_a_capture_job_or_page_capture_of_the_stored_take_says_it_was_already_saved(app, client, nurse, visit_id,
+                                                                                      stethoscope, register):
+    """The same take through a capture job: its result is the stored take with ``replayed``; on the
+    visit page, with or without the page's script, the nurse reads that the take was already saved."""
+    sim, _ = stethoscope
+    register(sim.port)
+    body = {"port": sim.port, "chest_site": "trachea", "seconds": 5}
+    jobs = app.extensions["ildscreen"].devices
+    outcomes = []
+    for _ in range(2):
+        started = client.post(f"/api/v1/visits/{visit_id}/recordings/capture-jobs", json=body, headers=nurse)
+        assert started.status_code == 202 and jobs.job(started.json["id"]).wait(30)
+        outcomes.append(client.get(started.headers["Location"], headers=nurse).json)
+    assert [(o["state"], o["replayed"]) for o in outcomes] == [("completed", False), ("completed", True)]
+    assert outcomes[1]["result"]["id"] == outcomes[0]["result"]["id"]
+
+    csrf = page_csrf(client)
+    form = {"csrf_token": csrf, "port": sim.port, "chest_site": "trachea"}
+    # The page records 20 s, not the 5 s above: its first take at the site is a new one.
+    first, again = (client.post(f"/visits/{visit_id}/recordings/capture", data=form) for _ in range(2))
+    take = re.search(r"take=(\d+)", first.headers["Location"]).group(1)
+    assert "take_saved" not in first.headers["Location"]
+    assert f"take={take}" in again.headers["Location"] and "take_saved=already" in again.headers["Location"]
+    started = client.post(f"/visits/{visit_id}/recordings/capture", headers=FETCH, data=form)
+    assert jobs.job(started.json["job"].rsplit("/", 1)[1]).wait(30)
+    assert 'id="take-already-saved"' in client.get(started.json["done"]).get_data(as_text=True)
+    other_site = client.post(f"/visits/{visit_id}/recordings/capture", headers=FETCH,
+                             data={**form, "chest_site": "posterior_left_base"})
+    assert jobs.job(other_site.json["job"].rsplit("/", 1)[1]).wait(30)
+    assert 'id="take-already-saved"' not in client.get(other_site.json["done"]).get_data(as_text=True)
+    assert len(client.get(f"/api/v1/visits/{visit_id}/recordings", headers=nurse).json["recordings"]) == 3
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,14 @@ import pytest
 from edge import audit
 from edge.errors import StorageError
 from edge.store.database import open_database
-from edge.store.migrations import MIGRATIONS, Migration, apply_migrations, current_version, rebuild_with_autoincrement
+from edge.store.migrations import Migration, apply_migrations, current_version, rebuild_with_autoincrement
+from support import database_at, migrations_up_to
 
-UP_TO_10 = tuple(m for m in MIGRATIONS if m.version <= 10)
-UP_TO_11 = tuple(m for m in MIGRATIONS if m.version <= 11)
+UP_TO_10, UP_TO_11 = migrations_up_to(10), migrations_up_to(11)
 
 
 def version_10_database(path):
-    db = open_database(path)
-    apply_migrations(db, migrations=UP_TO_10)
-    assert current_version(db) == 10
-    return db
+    return database_at(path, 10)
 
 
 def add_visit(db) -> int:
@@ -135,7 +132,7 @@ def test_two_processes_starting_at_once_rebuild_the_table_once(tmp_path):
 def test_a_table_without_one_plain_integer_id_is_refused_and_the_migration_rolled_back(tmp_path):
     db = version_10_database(tmp_path / "v10.db")
     step = Migration(11, "rebuild service_state", (), lambda d: rebuild_with_autoincrement(
-        d, "service_state", audit_entity="service_state"))
+        d, "service_state", audit_entities=("service_state",)))
     with pytest.raises(StorageError, match="'service_state' has 0 plain 'id INTEGER PRIMARY KEY' columns"):
         apply_migrations(db, migrations=(*UP_TO_10, step))
     assert current_version(db) == 10 and "service_state_before_autoincrement" not in db.table_names()
