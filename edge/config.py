@@ -162,6 +162,38 @@ class Settings(BaseSettings):
         description="Fused ILD probability from which HRCT plus PFTs are advised within 3 months (programme "
                     "setting).",
     )
+    triage_rescreen_discuss_months: int = Field(
+        6,
+        ge=1,
+        le=36,
+        title="Re-screen after a discussion (months)",
+        description="Programme assumption (the guideline sets no re-screening interval): when HRCT plus PFTs is only "
+                    "discussed (intermediate tier, no guideline line), screen again after this many months.",
+    )
+    triage_rescreen_low_months: int = Field(
+        12,
+        ge=1,
+        le=60,
+        title="Re-screen at low risk (months)",
+        description="Programme assumption (the guideline sets no re-screening interval): at low risk with no "
+                    "guideline line, screen again after this many months.",
+    )
+    monitoring_pft_months_after_first_year: dict[str, int] = Field(
+        default_factory=dict,
+        title="PFT interval after the first year of monitoring",
+        description="Programme assumption (docs/evidence.md, section 7a): per-CTD months between PFTs once ILD has "
+                    "been confirmed for a year (the guideline: 'less frequently once stable'), e.g. "
+                    '{"SSc": 12, "RA": 18}; unset CTDs keep the upper end of their first-year interval.',
+    )
+    triage_pft_abnormal_below: float = Field(
+        80.0,
+        gt=0,
+        le=100,
+        title="Abnormal FVC or DLCO below (% predicted)",
+        description="Programme assumption (docs/evidence.md section 6): FVC or DLCO below this percent of "
+                    "predicted is a red flag that raises the tier to at least high (a common fixed cut-off, not from "
+                    "the guideline; a programme using the lower limit of normal can lower it).",
+    )
     evidence_dependence_weight: float = Field(
         0.5,
         ge=0,
@@ -430,6 +462,14 @@ class Settings(BaseSettings):
             error = exc.errors()[0]
             raise ValueError(f"{info.field_name}: {error['loc']}: {error['msg']}") from None
         return value
+
+    @field_validator("monitoring_pft_months_after_first_year")
+    @classmethod
+    def _known_monitoring_overrides(cls, value: dict) -> dict:
+        """Checked by the monitoring table's own rule (edge.fusion.monitoring)."""
+        from edge.fusion.monitoring import checked_after_first_year
+
+        return checked_after_first_year(value)
 
     @field_validator("clinic_timezone")
     @classmethod

@@ -126,7 +126,8 @@ def assess(
     # Site calibration maps the fused probability before triage (edge/site_calibration.py).
     fused = site_calibration.recalibrated(fuse(prior, evidence, options=options, potential=potential))
     flags = red_flags(autoantibodies=picture.autoantibodies, symptoms=picture.symptoms,
-                      fvc_percent=fvc_percent, dlco_percent=dlco_percent)
+                      fvc_percent=fvc_percent, dlco_percent=dlco_percent,
+                      pft_abnormal_below=thresholds.pft_abnormal_below)
     factors = patient_factors(sex=picture.sex, smoking=picture.smoking, autoantibodies=picture.autoantibodies,
                               symptoms=picture.symptoms)
     result = {**fused, **triage(fused["probability"], thresholds=thresholds, flags=flags,
@@ -137,7 +138,8 @@ def assess(
     result["pathway"], result["monitoring"] = "screening", None
     if ild_confirmed:
         plan = monitoring_plan(picture.ctd_diagnosis, confirmed_on=ild_confirmed.get("date"),
-                               pft_dates=list(pft_dates or []), on=on)
+                               pft_dates=list(pft_dates or []), on=on,
+                               after_first_year=thresholds.monitoring_after_first_year)
         # Screening advice (HRCT + PFTs to find ILD) would contradict a confirmed diagnosis; a red
         # flag still makes it urgent.
         priority = "urgent" if result["tier"] == "urgent" else "routine"

@@ -9,8 +9,9 @@ import re
 from difflib import SequenceMatcher
 from typing import Iterable
 
-# CTD types as in the 2023 ACR/CHEST ILD screening guideline for systemic autoimmune
-# rheumatic diseases: SSc, RA, idiopathic inflammatory myopathy, Sjögren's, SLE, MCTD.
+# CTD types screened here: the five of the 2023 ACR/CHEST ILD screening guideline for systemic
+# autoimmune rheumatic diseases (SSc, RA, idiopathic inflammatory myopathy, Sjögren's, MCTD), and
+# SLE, which that guideline does not cover (edge.fusion.triage gives it no guideline line).
 DEFINED_CTD_DIAGNOSES = {
     "SSc": "Systemic sclerosis",
     "RA": "Rheumatoid arthritis",

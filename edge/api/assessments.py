@@ -15,7 +15,11 @@ blueprint = Blueprint("assessments", __name__, url_prefix="/api/v1")
 
 
 def thresholds_from_settings(settings) -> TriageThresholds:
-    return TriageThresholds(intermediate=settings.triage_intermediate, high=settings.triage_high)
+    return TriageThresholds(intermediate=settings.triage_intermediate, high=settings.triage_high,
+                            rescreen_discuss_months=settings.triage_rescreen_discuss_months,
+                            rescreen_low_months=settings.triage_rescreen_low_months,
+                            pft_abnormal_below=settings.triage_pft_abnormal_below,
+                            monitoring_after_first_year=settings.monitoring_pft_months_after_first_year)
 
 
 def evidence_options_from_settings(settings) -> EvidenceOptions:

@@ -104,6 +104,8 @@ ODDS_RATIOS: dict[str, tuple[float, Optional[frozenset[str]], str]] = {
     "finger_clubbing": (3.0, None, PROGRAMME + "; Cottin 2018"),
     "mechanics_hands": (2.0, None, PROGRAMME + "; ACR/CHEST 2023 Table 2 (IIM)"),
 }
+# Programme assumption (docs/evidence.md section 9): however many factors multiply, the prior stays
+# within these bounds, so that no clinical picture alone makes ILD all but certain or excluded.
 PRIOR_BOUNDS = (0.01, 0.95)
 
 

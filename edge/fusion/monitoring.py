@@ -10,13 +10,14 @@ monitoring pathway of the 2023 ACR/CHEST guideline (Johnson SR et al. Arthritis 
 
 Programme assumptions (marked in ``PFT_MONTHS``): SLE is outside the guideline's population and
 follows the 3-12 month line; a diagnosis not yet established follows the more frequent 3-6 month
-line; after the first year, "less frequently" is the upper end of the first-year interval. GAP /
-ILD-GAP staging (``edge.fusion.staging``) is computed when FVC and DLCO are known.
+line; after the first year, "less frequently" is the upper end of the first-year interval, which
+a programme can change per CTD (setting ``monitoring_pft_months_after_first_year``). GAP / ILD-GAP
+staging (``edge.fusion.staging``) is computed when FVC and DLCO are known.
 """
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
+from typing import Mapping, Optional
 
 from edge.vocabulary import UNDETERMINED_CTD
 
@@ -34,6 +35,7 @@ PFT_MONTHS: dict[str, tuple[tuple[int, int], int, str]] = {
     # Not yet diagnosed: the more frequent line, until the work-up names the disease.
     UNDETERMINED_CTD: ((3, 6), 6, PROGRAMME + " (diagnosis not yet established: the more frequent SSc/IIM line)"),
 }
+AFTER_FIRST_YEAR_MAX_MONTHS = 24
 DESATURATION_MONTHS = (3, 12)
 AVOID = ("chest radiography", "6-minute walk distance", "bronchoscopy")
 
@@ -47,19 +49,34 @@ def add_months(day: dt.date, months: int) -> dt.date:
                next_month - dt.timedelta(days=1))
 
 
+def checked_after_first_year(overrides: Mapping[str, int]) -> dict[str, int]:
+    """Per-CTD overrides of the PFT interval after the first year (months), checked: each key a CTD of
+    ``PFT_MONTHS``, each value whole months from 1 to ``AFTER_FIRST_YEAR_MAX_MONTHS``."""
+    for ctd, months in overrides.items():
+        if ctd not in PFT_MONTHS:
+            raise ValueError(f"unknown CTD {ctd!r} in the PFT interval after the first year; expected one of "
+                             f"{sorted(PFT_MONTHS)}")
+        if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= AFTER_FIRST_YEAR_MAX_MONTHS:
+            raise ValueError(f"the PFT interval after the first year for {ctd} must be whole months from 1 to "
+                             f"{AFTER_FIRST_YEAR_MAX_MONTHS}, got {months!r}")
+    return dict(overrides)
+
+
 def _date(value: Optional[str]) -> Optional[dt.date]:
     return dt.date.fromisoformat(value[:10]) if value else None
 
 
 def monitoring_plan(ctd_diagnosis: str, *, confirmed_on: Optional[str], pft_dates: list[str],
-                    on: Optional[str] = None) -> dict:
+                    on: Optional[str] = None, after_first_year: Optional[Mapping[str, int]] = None) -> dict:
     """The monitoring plan of a patient with confirmed ILD, as of ``on`` (ISO date; default today).
 
     The next PFTs are due within the interval after the later of the confirmation and the last
     PFTs on record: ``next_pft_from`` (its low end) to ``next_pft_due`` (its high end); both None
-    when no date is known (e.g. ``ildscreen screen --ild-confirmed``).
+    when no date is known (e.g. ``ildscreen screen --ild-confirmed``). ``after_first_year``: the
+    programme's per-CTD interval after the first year (months), replacing ``PFT_MONTHS``' default.
     """
     (low, high), later, source = PFT_MONTHS[ctd_diagnosis]
+    later = (after_first_year or {}).get(ctd_diagnosis, later)
     today = _date(on) or dt.date.today()
     confirmed = _date(confirmed_on)
     pfts = sorted(d for d in (_date(v) for v in pft_dates) if d is not None and d <= today)

@@ -11,26 +11,37 @@ What the guideline says, and how it is encoded (``SCREENING_LINES``, one row per
   record. The fused score then only sets the *priority* (where HRCT is scarce).
 - Chest radiography, the 6-minute walk test and ambulatory desaturation (oximetry) are
   conditionally recommended *against* as screening tests: they are never the confirming test.
-- Patients no guideline line covers (SLE; RA or SjD without a recorded risk factor; Table 2
-  notes that absent risk factors do not preclude ILD): the score decides, under programme
-  thresholds (settings ``triage_intermediate`` / ``triage_high``).
+- RA or Sjögren's disease without a recorded Table 2 factor but with symptoms or signs that may be
+  ILD (exertional breathlessness, chronic dry cough, finger clubbing): HRCT and PFTs. Table 2's note
+  says screening "should not necessarily be limited" to people with its risk factors, and its
+  authors present only people who lack the risk factors *and* are asymptomatic as possibly not
+  needing screening (Johnson and Bernstein's webinar, in Hickman RJ, "Experts discuss guidelines
+  for interstitial lung disease in systemic autoimmune rheumatic disease", The Rheumatologist,
+  March 2025). A low score must not tell a breathless patient to "re-screen in 12 months, sooner if
+  breathlessness or cough appear".
+- Patients no guideline line covers (SLE; RA or SjD with neither a recorded risk factor nor a
+  symptom): the score decides, under programme thresholds (settings ``triage_intermediate`` /
+  ``triage_high``).
 - A CTD suspected but not yet diagnosed (``undetermined``) is outside the guideline's population
   (people *with* SSc, RA, IIM, SjD or MCTD): the advice says so plainly, asks for the rheumatology
   work-up to be completed first, names the diseases whose screening would then apply, and lets the
   score decide meanwhile. It is never screened as if it were one of those diseases.
-- Red flags (rapidly worsening breathlessness; anti-MDA5, which carries rapidly progressive
-  ILD) are always urgent.
+- Red flags (``RED_FLAGS``, each row with its source): rapidly worsening breathlessness and anti-MDA5
+  (rapidly progressive ILD) are always urgent; FVC or DLCO below the programme's cut-off (setting
+  ``triage_pft_abnormal_below``, default 80% predicted) raises the tier to at least high.
 
 Priorities and re-screening intervals are programme assumptions (the guideline sets none for
-screening): urgent = this week; high score = within 3 months; otherwise routine.
+screening): urgent = this week; high score = within 3 months; otherwise routine. The re-screening
+intervals are settings (``triage_rescreen_discuss_months``, 6; ``triage_rescreen_low_months``, 12).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edge.fusion.monitoring import checked_after_first_year
 from edge.vocabulary import UNDETERMINED_CTD
 
 GUIDELINE_SOURCE = ("Johnson SR et al. 2023 ACR/CHEST Guideline for the Screening and Monitoring of ILD in "
@@ -41,7 +52,9 @@ TIER_ORDER = ("low", "intermediate", "high", "urgent")
 
 
 class TriageThresholds(BaseModel):
-    """Programme-specific tier boundaries on the fused ILD probability."""
+    """Programme settings of the next step: tier boundaries on the fused ILD probability,
+    re-screening intervals, the red-flag PFT cut-off, and (once ILD is confirmed) the PFT interval
+    after the first year of monitoring."""
 
     model_config = ConfigDict(extra="forbid", title="Triage thresholds")
 
@@ -50,6 +63,26 @@ class TriageThresholds(BaseModel):
                                             "no guideline line covers.")
     high: float = Field(0.30, gt=0, lt=1, title="High from",
                         description="Fused probability from which HRCT plus PFTs are advised within 3 months.")
+    rescreen_discuss_months: int = Field(6, ge=1, le=36, title="Re-screen after a discussion (months)",
+                                         description="Programme assumption (the guideline sets no re-screening "
+                                                     "interval): when HRCT plus PFTs is only discussed, screen again "
+                                                     "after this many months.")
+    rescreen_low_months: int = Field(12, ge=1, le=60, title="Re-screen at low risk (months)",
+                                     description="Programme assumption (the guideline sets no re-screening interval): "
+                                                 "at low risk, screen again after this many months.")
+    pft_abnormal_below: float = Field(80.0, gt=0, le=100, title="Abnormal FVC or DLCO below (% predicted)",
+                                      description="Programme assumption: FVC or DLCO below this percent of "
+                                                  "predicted raises the tier to at least high (a common fixed "
+                                                  "cut-off, not from the guideline).")
+    monitoring_after_first_year: dict[str, int] = Field(
+        default_factory=dict, title="PFT interval after the first year of monitoring (months, per CTD)",
+        description="Programme assumption: overrides of edge.fusion.monitoring.PFT_MONTHS' interval after the "
+                    "first year (the guideline: 'less frequently once stable'), e.g. {\"SSc\": 12}.")
+
+    @field_validator("monitoring_after_first_year")
+    @classmethod
+    def known_ctds(cls, value: dict) -> dict:
+        return checked_after_first_year(value)
 
     @model_validator(mode="after")
     def ordered(self) -> "TriageThresholds":
@@ -72,6 +105,13 @@ class ScreeningLine:
 
 RA_RISK_FACTORS = frozenset({"RF-high-titre", "anti-CCP-high-titre", "ever_smoker", "male"})
 SJD_RISK_FACTORS = frozenset({"anti-Ro52", "ANA", "raynaud"})
+# Symptoms or signs that may be ILD (Cottin V et al. Eur Respir Rev 2018;27:180076: exertional
+# dyspnoea and cough are the usual symptoms, clubbing a sign); fatigue, chest pain and weight loss
+# are too unspecific to select a line.
+ILD_SYMPTOMS = frozenset({"exertional_dyspnoea", "rapidly_worsening_dyspnoea", "dry_cough", "finger_clubbing"})
+SYMPTOM_SOURCE = (GUIDELINE_SOURCE + ", Table 2 note (screening not limited to people with its risk factors); "
+                  "Hickman RJ, The Rheumatologist, March 2025 (the authors: without risk factors, screening may "
+                  "be spared only when asymptomatic)")
 SCREENING_LINES = (
     ScreeningLine("ssc", "SSc", None, "Systemic sclerosis is at increased risk of ILD: screen with HRCT and PFTs.",
                   GUIDELINE_SOURCE + ", Table 2 and screening recommendations"),
@@ -90,28 +130,41 @@ SCREENING_LINES = (
     # Recorded here: anti-Ro52, ANA, Raynaud.
     ScreeningLine("sjd_risk", "SjD", SJD_RISK_FACTORS, "Sjögren's disease with an ILD risk factor: screen with "
                   "HRCT and PFTs.", GUIDELINE_SOURCE + ", Table 2 (Sjögren's disease risk factors)"),
+    # Without a recorded Table 2 factor, symptoms or signs that may be ILD (after the risk lines, so a
+    # patient with both is named by the risk factors).
+    ScreeningLine("ra_symptoms", "RA", ILD_SYMPTOMS, "Rheumatoid arthritis with symptoms or signs that may be ILD: "
+                  "test with HRCT and PFTs.", SYMPTOM_SOURCE),
+    ScreeningLine("sjd_symptoms", "SjD", ILD_SYMPTOMS, "Sjögren's disease with symptoms or signs that may be ILD: "
+                  "test with HRCT and PFTs.", SYMPTOM_SOURCE),
 )
 NO_LINE = ScreeningLine("none", "", None, "No guideline screening line covers this patient: the risk score decides.",
                         GUIDELINE_SOURCE + " (population: RA, SSc, IIM, MCTD, SjD; Table 2 note)", screens=False)
 UNDETERMINED_LINE = ScreeningLine(
     "undetermined", UNDETERMINED_CTD, None,
     "Diagnosis not yet established: complete the rheumatology work-up. Once it names the disease, the guideline "
-    "screens SSc, IIM and MCTD, and RA or Sjögren's disease with a risk factor, with HRCT and PFTs; until then the "
+    "screens SSc, IIM and MCTD, and RA or Sjögren's disease with a risk factor or symptoms, with HRCT and PFTs; "
+    "until then the "
     "risk score decides.",
     GUIDELINE_SOURCE + " (population: people with RA, SSc, IIM, MCTD or SjD; a diagnosis not yet established is "
     "outside it)", screens=False)
 WORKUP_STEP = "Complete the rheumatology work-up to establish the diagnosis"
 
+# {months}: the programme's re-screening interval of that advice (``rescreen_months``).
 ADVICE = {
     "hrct_pfts": {"text": f"HRCT plus {PFTS}", "next_steps": ["HRCT of the chest", PFTS]},
-    "discuss": {"text": f"Discuss HRCT plus {PFTS} with the rheumatologist; re-screen in 6 months",
-                "next_steps": [f"Discuss HRCT plus {PFTS} with the rheumatologist", "Re-screen in 6 months"]},
-    "rescreen": {"text": "Re-screen in 12 months, sooner if breathlessness or cough appear",
-                 "next_steps": ["Re-screen in 12 months"]},
+    "discuss": {"text": f"Discuss HRCT plus {PFTS} with the rheumatologist; re-screen in {{months}} months",
+                "next_steps": [f"Discuss HRCT plus {PFTS} with the rheumatologist", "Re-screen in {months} months"]},
+    "rescreen": {"text": "Re-screen in {months} months, sooner if breathlessness or cough appear",
+                 "next_steps": ["Re-screen in {months} months"]},
 }
-RESCREEN_MONTHS = {"hrct_pfts": None, "discuss": 6, "rescreen": 12}  # programme assumptions
 PRIORITY_TEXT = {"urgent": "this week; tell the rheumatologist today", "within_3_months": "within 3 months",
                  "routine": "routine"}
+
+
+def rescreen_months(advice: str, thresholds: TriageThresholds) -> Optional[int]:
+    """Months until the next screen for ``advice`` (programme settings); None when HRCT is advised."""
+    return {"hrct_pfts": None, "discuss": thresholds.rescreen_discuss_months,
+            "rescreen": thresholds.rescreen_low_months}[advice]
 
 
 def patient_factors(*, sex: str, smoking: str, autoantibodies: tuple[str, ...], symptoms: tuple[str, ...]) -> set[str]:
@@ -139,28 +192,49 @@ def screening_line(ctd_diagnosis: str, factors: set[str]) -> tuple[ScreeningLine
     return NO_LINE, []
 
 
-def red_flags(*, autoantibodies: tuple[str, ...], symptoms: tuple[str, ...],
-              fvc_percent: Optional[float] = None, dlco_percent: Optional[float] = None) -> list[dict]:
-    """Findings that override the risk tier, each with the tier it forces and why.
+# Red flags: (code, tier it forces, reason, source). The tier each forces and "this week" for
+# urgent are programme assumptions; the FVC / DLCO cut-off is a setting (``pft_abnormal_below``).
+RED_FLAGS = {
+    "anti_mda5_rapid_dyspnoea": ("urgent", "anti-MDA5 with rapidly worsening breathlessness: risk of rapidly "
+                                 "progressive ILD", "Hallowell RW et al. Curr Opin Rheumatol 2019 (anti-MDA5 and "
+                                 "rapidly progressive ILD); urgency: programme assumption"),
+    "rapid_dyspnoea": ("urgent", "breathlessness worsening over days to weeks",
+                       "programme assumption (a possible acute or rapidly progressive ILD is not a screening case)"),
+    "anti_mda5": ("urgent", "anti-MDA5: risk of rapidly progressive ILD",
+                  "Hallowell RW et al. Curr Opin Rheumatol 2019; " + GUIDELINE_SOURCE + ", Table 2 (IIM); urgency: "
+                  "programme assumption"),
+    "low_fvc": ("high", "FVC {value:g}% predicted (< {cutoff:g}%)",
+                "programme assumption (setting triage_pft_abnormal_below)"),
+    "low_dlco": ("high", "DLCO {value:g}% predicted (< {cutoff:g}%)",
+                 "programme assumption (setting triage_pft_abnormal_below)"),
+}
 
-    FVC or DLCO below 80% predicted is a programme assumption for "abnormal" (a common
-    lower limit of normal; not from the guideline).
+
+def _flag(code: str, **values) -> dict:
+    tier, reason, source = RED_FLAGS[code]
+    return {"code": code, "tier": tier, "reason": reason.format(**values), "source": source, **values}
+
+
+def red_flags(*, autoantibodies: tuple[str, ...], symptoms: tuple[str, ...],
+              fvc_percent: Optional[float] = None, dlco_percent: Optional[float] = None,
+              pft_abnormal_below: float = TriageThresholds().pft_abnormal_below) -> list[dict]:
+    """Findings that override the risk tier, each with the tier it forces, why, and its source.
+
+    ``pft_abnormal_below``: FVC or DLCO below this percent of predicted is "abnormal" (the setting
+    ``triage_pft_abnormal_below``; a programme assumption, not from the guideline).
     """
     flags = []
     rapid = "rapidly_worsening_dyspnoea" in symptoms
     if rapid and "anti-MDA5" in autoantibodies:
-        flags.append({"code": "anti_mda5_rapid_dyspnoea", "tier": "urgent",
-                      "reason": "anti-MDA5 with rapidly worsening breathlessness: risk of rapidly progressive ILD"})
+        flags.append(_flag("anti_mda5_rapid_dyspnoea"))
     elif rapid:
-        flags.append({"code": "rapid_dyspnoea", "tier": "urgent",
-                      "reason": "breathlessness worsening over days to weeks"})
+        flags.append(_flag("rapid_dyspnoea"))
     elif "anti-MDA5" in autoantibodies:
-        flags.append({"code": "anti_mda5", "tier": "urgent",
-                      "reason": "anti-MDA5: risk of rapidly progressive ILD"})
-    if fvc_percent is not None and fvc_percent < 80:
-        flags.append({"code": "low_fvc", "tier": "high", "reason": f"FVC {fvc_percent:g}% predicted (< 80%)"})
-    if dlco_percent is not None and dlco_percent < 80:
-        flags.append({"code": "low_dlco", "tier": "high", "reason": f"DLCO {dlco_percent:g}% predicted (< 80%)"})
+        flags.append(_flag("anti_mda5"))
+    if fvc_percent is not None and fvc_percent < pft_abnormal_below:
+        flags.append(_flag("low_fvc", value=fvc_percent, cutoff=pft_abnormal_below))
+    if dlco_percent is not None and dlco_percent < pft_abnormal_below:
+        flags.append(_flag("low_dlco", value=dlco_percent, cutoff=pft_abnormal_below))
     return flags
 
 
@@ -183,7 +257,10 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
     else:
         advice = "discuss" if tier == "intermediate" else "rescreen"
     priority = "urgent" if tier == "urgent" else "within_3_months" if tier == "high" else "routine"
-    text = ADVICE[advice]["text"] + (f" ({PRIORITY_TEXT[priority]})" if advice == "hrct_pfts" else "")
+    months = rescreen_months(advice, thresholds)
+    text = ADVICE[advice]["text"].format(months=months) + (f" ({PRIORITY_TEXT[priority]})" if advice == "hrct_pfts"
+                                                           else "")
+    steps = [step.format(months=months) for step in ADVICE[advice]["next_steps"]]
     return {
         "tier": tier,
         "tier_from_risk": by_risk,
@@ -192,8 +269,8 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
             "advice": advice,
             "priority": priority,
             "text": f"{line.text} {text}." if line is not NO_LINE else f"{text}.",
-            "next_steps": ([WORKUP_STEP] if line is UNDETERMINED_LINE else []) + ADVICE[advice]["next_steps"],
-            "rescreen_months": RESCREEN_MONTHS[advice],
+            "next_steps": ([WORKUP_STEP] if line is UNDETERMINED_LINE else []) + steps,
+            "rescreen_months": months,
             "guideline": {"code": line.code, "line": line.text, "source": line.source, "risk_factors": matched},
             "not_confirming": NOT_CONFIRMING,
         },

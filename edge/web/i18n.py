@@ -269,9 +269,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "advice_steps_hrct_pfts": {"en": "HRCT of the chest|PFTs (spirometry, lung volumes, DLCO)",
                                "zh-CN": "胸部高分辨率 CT（HRCT）|肺功能检查（肺通气、肺容积、弥散功能 DLCO）"},
     "advice_steps_discuss": {"en": "Discuss HRCT plus PFTs (spirometry, lung volumes, DLCO) with the "
-                                   "rheumatologist|Re-screen in 6 months",
-                             "zh-CN": "与风湿科医生讨论是否做 HRCT 和肺功能检查（肺通气、肺容积、DLCO）|6 个月后复筛"},
-    "advice_steps_rescreen": {"en": "Re-screen in 12 months", "zh-CN": "12 个月后复筛"},
+                                   "rheumatologist|Re-screen in {months} months",
+                             "zh-CN": "与风湿科医生讨论是否做 HRCT 和肺功能检查（肺通气、肺容积、DLCO）|{months} 个月后复筛"},
+    "advice_steps_rescreen": {"en": "Re-screen in {months} months", "zh-CN": "{months} 个月后复筛"},
     # Confirmed ILD (edge.fusion.monitoring, 2023 ACR/CHEST Table 4).
     "advice_steps_monitoring": {"en": "PFTs (spirometry, lung volumes, DLCO) every 3–6 months in the first year for SSc "
                                       "and myositis, every 3–12 months for RA, Sjögren's and MCTD|Ambulatory "
@@ -279,6 +279,13 @@ CATALOG: dict[str, dict[str, str]] = {
                                 "zh-CN": "肺功能检查（肺通气、肺容积、弥散功能）：系统性硬化症和肌炎第一年每 3–6 个月一次，"
                                          "类风湿关节炎、干燥综合征和混合性结缔组织病每 3–12 个月一次|每 3–12 个月做一次"
                                          "活动时血氧下降检查|有临床指征时做胸部 HRCT"},
+    # The patient's own PFT interval (edge.fusion.monitoring.PFT_MONTHS: their CTD, first year or after).
+    "monitoring_pft_every_first_year": {"en": "For this patient: PFTs every {every} months in the first year after "
+                                              "ILD was confirmed",
+                                        "zh-CN": "本患者：确诊间质性肺病后第一年每 {every} 个月做一次肺功能检查"},
+    "monitoring_pft_every_later": {"en": "For this patient: PFTs every {every} months after the first year, once "
+                                         "stable",
+                                   "zh-CN": "本患者：第一年之后病情稳定时，每 {every} 个月做一次肺功能检查"},
     "guideline_monitoring": {"en": "ILD is confirmed: monitor it for progression.",
                              "zh-CN": "间质性肺病已确诊：监测其进展。"},
     "next_pft_due": {"en": "Next PFTs due between {start} and {end}", "zh-CN": "下次肺功能检查应在 {start} 至 {end} 之间"},
@@ -298,15 +305,21 @@ CATALOG: dict[str, dict[str, str]] = {
                           "zh-CN": "类风湿关节炎且有间质性肺病危险因素：应做 HRCT 和肺功能筛查。"},
     "guideline_sjd_risk": {"en": "Sjögren's disease with an ILD risk factor: screen with HRCT and PFTs.",
                            "zh-CN": "干燥综合征且有间质性肺病危险因素：应做 HRCT 和肺功能筛查。"},
+    "guideline_ra_symptoms": {"en": "Rheumatoid arthritis with symptoms or signs that may be ILD: test with HRCT and "
+                                    "PFTs.",
+                              "zh-CN": "类风湿关节炎且有可能为间质性肺病的症状或体征：应做 HRCT 和肺功能检查。"},
+    "guideline_sjd_symptoms": {"en": "Sjögren's disease with symptoms or signs that may be ILD: test with HRCT and "
+                                     "PFTs.",
+                               "zh-CN": "干燥综合征且有可能为间质性肺病的症状或体征：应做 HRCT 和肺功能检查。"},
     "guideline_none": {"en": "No guideline screening line covers this patient: the risk score decides.",
                        "zh-CN": "指南的筛查建议不涵盖此患者：由风险评分决定。"},
     # A CTD suspected, diagnosis not yet established (edge.fusion.triage.UNDETERMINED_LINE).
     "guideline_undetermined": {"en": "Diagnosis not yet established: complete the rheumatology work-up. Once it names "
                                      "the disease, the guideline screens systemic sclerosis, myositis and MCTD, and "
-                                     "RA or Sjögren's disease with a risk factor, with HRCT and PFTs; until then the "
-                                     "risk score decides.",
+                                     "RA or Sjögren's disease with a risk factor or symptoms, with HRCT and PFTs; until "
+                                     "then the risk score decides.",
                                "zh-CN": "诊断尚未确立：请先完成风湿科检查。确诊后，指南建议对系统性硬化症、肌炎和混合性结缔组织病，"
-                                        "以及有危险因素的类风湿关节炎或干燥综合征，做 HRCT 和肺功能筛查；在此之前由风险评分决定。"},
+                                        "以及有危险因素或症状的类风湿关节炎或干燥综合征，做 HRCT 和肺功能筛查；在此之前由风险评分决定。"},
     "advice_step_workup": {"en": "Complete the rheumatology work-up to establish the diagnosis",
                            "zh-CN": "完成风湿科检查，明确诊断"},
     "diagnosis_undetermined_notice": {"en": "Diagnosis not yet established. This result does not treat the patient as "
@@ -386,8 +399,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "flag_rapid_dyspnoea": {"en": "Breathlessness worsening over days to weeks",
                             "zh-CN": "气短在数天至数周内加重"},
     "flag_anti_mda5": {"en": "anti-MDA5: risk of rapidly progressive ILD", "zh-CN": "抗 MDA5 阳性：有快速进展性间质性肺病风险"},
-    "flag_low_fvc": {"en": "FVC below 80% predicted", "zh-CN": "FVC 低于预计值 80%"},
-    "flag_low_dlco": {"en": "DLCO below 80% predicted", "zh-CN": "DLCO 低于预计值 80%"},
+    # {cutoff}: the programme's setting triage_pft_abnormal_below (edge.fusion.triage.RED_FLAGS).
+    "flag_low_fvc": {"en": "FVC below {cutoff:g}% predicted", "zh-CN": "FVC 低于预计值 {cutoff:g}%"},
+    "flag_low_dlco": {"en": "DLCO below {cutoff:g}% predicted", "zh-CN": "DLCO 低于预计值 {cutoff:g}%"},
     # Programme dashboard and outcomes (issue 17)
     "dashboard": {"en": "Programme dashboard", "zh-CN": "筛查项目看板"},
     "dashboard_roles": {"en": "The programme dashboard is for clinicians and admins.",
@@ -642,10 +656,12 @@ CATALOG: dict[str, dict[str, str]] = {
                                          "zh-CN": "3 个月内安排高分辨率 CT 和肺功能检查。"},
     "action_hrct_pfts_routine": {"en": "Arrange HRCT and lung function tests at a routine appointment.",
                                  "zh-CN": "在常规预约时安排高分辨率 CT 和肺功能检查。"},
-    "action_discuss": {"en": "Discuss HRCT and lung function tests with the rheumatologist; screen again in 6 months.",
-                       "zh-CN": "与风湿科医生讨论是否做高分辨率 CT 和肺功能检查；6 个月后再次筛查。"},
-    "action_rescreen": {"en": "Screen again in 12 months, sooner if breathlessness or cough appear.",
-                        "zh-CN": "12 个月后再次筛查；如出现气促或咳嗽，请提前。"},
+    # {months}: the assessment's rescreen_months (programme settings, edge.fusion.triage).
+    "action_discuss": {"en": "Discuss HRCT and lung function tests with the rheumatologist; screen again in {months} "
+                             "months.",
+                       "zh-CN": "与风湿科医生讨论是否做高分辨率 CT 和肺功能检查；{months} 个月后再次筛查。"},
+    "action_rescreen": {"en": "Screen again in {months} months, sooner if breathlessness or cough appear.",
+                        "zh-CN": "{months} 个月后再次筛查；如出现气促或咳嗽，请提前。"},
     "flag_banner": {"en": "Warning sign found: do not wait for the next screening. Arrange HRCT and lung function "
                           "tests within 3 months.",
                     "zh-CN": "发现警示征象：不要等到下次筛查。请在 3 个月内安排高分辨率 CT 和肺功能检查。"},

@@ -199,6 +199,16 @@ def missing_ranked(missing: list[str], potential: Optional[dict]) -> list[dict]:
                   (1, 0) if item["width"] is None else (2, 0))
 
 
+# Assessments stored before the FVC / DLCO cut-off became the setting triage_pft_abnormal_below
+# carry no cut-off in their flags: they were all made at its then fixed value.
+LEGACY_PFT_CUTOFF = 80.0
+
+
+def _flag_view(flag: dict) -> dict:
+    """A red flag with the values its words need (``flag_<code>`` in the catalog)."""
+    return {"cutoff": LEGACY_PFT_CUTOFF, **flag}
+
+
 def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_: list[dict],
                 potential: Optional[dict] = None) -> Optional[dict]:
     """The result as the nurse reads it.
@@ -231,7 +241,7 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
         "pretest_percent": assessment["pretest_probability"] * 100,
         "tier": assessment["tier"],
         "urgent": assessment["tier"] == "urgent",
-        "red_flags": assessment.get("red_flags", []),
+        "red_flags": [_flag_view(flag) for flag in red_flags],
         "guideline": recommendation.get("guideline"),
         "advice": recommendation.get("advice"),
         "priority": recommendation.get("priority"),

@@ -81,7 +81,8 @@ def test_triage_thresholds_come_from_the_programme_settings(tmp_path):
     from edge import audit
     from edge.users import create_user
 
-    app = create_app(load_settings(data_dir=tmp_path / "d", triage_intermediate=0.95, triage_high=0.99))
+    app = create_app(load_settings(data_dir=tmp_path / "d", triage_intermediate=0.95, triage_high=0.99,
+                                   triage_pft_abnormal_below=70))
     db = app.extensions["ildscreen"].folder.connect()
     create_user(db, audit.CLI_OPERATOR, username="nurse1", role="nurse", password="correct horse battery")
     client = app.test_client()
@@ -89,7 +90,15 @@ def test_triage_thresholds_come_from_the_programme_settings(tmp_path):
     patient = client.post("/api/v1/patients", json=PATIENT, headers=headers).json
     visit = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json
     assessment = client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=headers).json
-    assert assessment["tier"] == "low" and assessment["thresholds"] == {"intermediate": 0.95, "high": 0.99}
+    assert assessment["tier"] == "low" and assessment["thresholds"] == {"intermediate": 0.95, "high": 0.99,
+                                                                        "rescreen_discuss_months": 6,
+                                                                        "rescreen_low_months": 12,
+                                                                        "pft_abnormal_below": 70,
+                                                                        "monitoring_after_first_year": {}}
+    # FVC 75% is not abnormal under this programme's 70% cut-off; DLCO 65% is.
+    flagged = client.post(f"/api/v1/visits/{visit['id']}/assessments", json={"fvc_percent": 75, "dlco_percent": 65},
+                          headers=headers).json
+    assert [flag["code"] for flag in flagged["red_flags"]] == ["low_dlco"]
 
 
 def test_entered_labs_and_a_breath_reading_are_fused_with_their_model_versions(client, nurse, visit_id):

@@ -162,3 +162,7 @@ def test_confirmed_ild_shows_when_the_next_pfts_are_due_on_the_result_timeline_a
         assert due in client.get(url).get_data(as_text=True), url
     page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
     assert CATALOG["guideline_monitoring"]["en"] in page
+    # The generic Table 4 list names every CTD; the page also says which interval is this patient's.
+    # SSc: 3-6 months in the first year after the HRCT of 2026-01-15, 6 after it (the test runs on today).
+    key, every = ("first_year", "3–6") if plan["first_year"] else ("later", "6")
+    assert CATALOG[f"monitoring_pft_every_{key}"]["en"].format(every=every) in page

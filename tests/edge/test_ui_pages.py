@@ -16,6 +16,7 @@ import pytest
 from edge import audit
 from edge.users import create_user
 from edge.web import clinic_time, presenters
+from edge.web.i18n import translate
 from support import PASSWORD, csrf_of, login, wav_bytes
 
 
@@ -170,6 +171,16 @@ def test_red_flags_show_an_urgent_banner_and_an_urgent_referral_button(ui):
     assert 'class="urgent"' in page and "Urgent referral for HRCT" in page
 
 
+def test_the_re_screening_interval_shown_is_the_assessments_own(ui):
+    """The interval is a programme setting: the page and the letter words carry it, never a fixed 12."""
+    client, csrf = ui
+    visit_id = start_visit(client, csrf, register(client, csrf, birth_year="1990", ctd_diagnosis="SLE"))
+    client.post(f"/visits/{visit_id}/assess", data={"csrf_token": csrf})
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert "Screen again in 12 months" in page and "<li>Re-screen in 12 months</li>" in page
+    assert "{months}" not in page
+
+
 def test_lung_function_is_entered_on_the_tablet_and_feeds_the_red_flags(ui):
     client, csrf = ui
     visit_id = start_visit(client, csrf, register(client, csrf))
@@ -273,6 +284,18 @@ def test_a_certain_looking_interval_is_not_shown():
             "contributions": {"breath": {"likelihood_ratio": 50.0}}}
     view = presenters.result_view(base, recordings=[], lab_rows_=[])
     assert view["interval"] is None and view["percent_text"] == ">99%"
+
+
+@pytest.mark.parametrize(("stored", "words"), [
+    ({"code": "low_fvc", "tier": "high", "reason": "FVC 72% predicted (< 70%)", "cutoff": 70},
+     "FVC below 70% predicted"),
+    # Stored before the cut-off became a setting: no cut-off in the flag, made at the then fixed 80%.
+    ({"code": "low_fvc", "tier": "high", "reason": "FVC 72% predicted (< 80%)"}, "FVC below 80% predicted")])
+def test_a_pft_red_flag_names_the_cut_off_it_was_raised_at(stored, words):
+    base = {"probability": 0.4, "interval": [0.3, 0.5], "pretest_probability": 0.2, "tier": "high",
+            "contributions": {}, "red_flags": [stored]}
+    flag = presenters.result_view(base, recordings=[], lab_rows_=[])["red_flags"][0]
+    assert translate("flag_" + flag["code"], "en", cutoff=flag["cutoff"]) == words
 
 
 def test_reference_flags_follow_the_catalogue_range():

@@ -49,3 +49,31 @@ def test_confirmed_ild_replaces_screening_advice_by_monitoring_and_a_red_flag_ke
     rapid = assess(ClinicalPicture("RA", 66, "M", symptoms=("rapidly_worsening_dyspnoea",), ages=(66, 66)), [],
                    thresholds=TriageThresholds(), options=EvidenceOptions(), ild_confirmed=confirmed)
     assert rapid["recommendation"]["priority"] == "urgent"
+
+
+@pytest.mark.parametrize(("overrides", "ctd", "months"), [({}, "SSc", [6, 6]), ({}, "RA", [12, 12]),
+                                                          ({"SSc": 12}, "SSc", [12, 12]), ({"SSc": 12}, "RA", [12, 12]),
+                                                          ({"RA": 18}, "RA", [18, 18])])
+def test_the_interval_after_the_first_year_is_a_programme_setting(tmp_path, overrides, ctd, months):
+    """After the first year the guideline says only "less frequently once stable": the default (the
+    first-year upper end) is a programme assumption each programme can set per CTD."""
+    from edge.api.assessments import thresholds_from_settings
+    from edge.config import load_settings
+
+    settings = load_settings(data_dir=tmp_path / "d", monitoring_pft_months_after_first_year=overrides)
+    thresholds = thresholds_from_settings(settings)
+    picture = ClinicalPicture(ctd, 66, "F", ages=(66, 66))
+    result = assess(picture, [], thresholds=thresholds, options=EvidenceOptions(),
+                    ild_confirmed={"source": "clinician_outcome", "date": "2024-01-15", "referral_id": None},
+                    pft_dates=["2025-12-01"], on="2026-01-10")
+    plan = result["monitoring"]
+    assert not plan["first_year"] and plan["pft_every_months"] == months
+    assert plan["next_steps"][0].startswith(f"PFTs (spirometry, lung volumes, DLCO) every {months[0]} months")
+
+
+@pytest.mark.parametrize(("overrides", "message"), [({"Gout": 12}, "unknown CTD 'Gout'"),
+                                                    ({"SSc": 0}, "whole months from 1 to 24, got 0"),
+                                                    ({"SSc": 6.5}, "(?s)SSc.*fractional part")])
+def test_an_unknown_ctd_or_interval_in_the_setting_is_refused_naming_it(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        TriageThresholds(monitoring_after_first_year=overrides)

@@ -1,12 +1,15 @@
 """Triage follows the 2023 ACR/CHEST guideline: every CTD x risk factor x tier gives the advice
-of its guideline line; SSc, IIM and MCTD are always advised HRCT + PFTs; red flags are urgent;
-a chest X-ray, walk test or oximetry is never the confirming test."""
+of its guideline line; SSc, IIM and MCTD are always advised HRCT + PFTs; RA and SjD with a risk
+factor or with symptoms of ILD are tested; red flags are urgent and cite their source; a chest X-ray,
+walk test or oximetry is never the confirming test."""
 import itertools
 
 import pytest
 
-from edge.fusion.triage import (ADVICE, RA_RISK_FACTORS, SCREENING_LINES, SJD_RISK_FACTORS, WORKUP_STEP,
-                                TriageThresholds, patient_factors, red_flags, triage)
+from edge.api.assessments import thresholds_from_settings
+from edge.config import load_settings
+from edge.fusion.triage import (ADVICE, ILD_SYMPTOMS, RA_RISK_FACTORS, RED_FLAGS, SCREENING_LINES, SJD_RISK_FACTORS,
+                                WORKUP_STEP, TriageThresholds, patient_factors, red_flags, triage)
 from edge.vocabulary import CTD_DIAGNOSES
 
 DEFAULT = TriageThresholds()
@@ -14,7 +17,8 @@ PROBABILITY_BY_TIER = {"low": 0.05, "intermediate": 0.2, "high": 0.5}
 # Recorded facts, and the guideline lines they should select, per CTD.
 FACTORS = [frozenset(), frozenset({"RF-high-titre"}), frozenset({"anti-CCP-high-titre"}), frozenset({"ever_smoker"}),
            frozenset({"male"}), frozenset({"anti-Ro52"}), frozenset({"ANA"}), frozenset({"raynaud"}),
-           frozenset({"anti-Scl-70"}), frozenset({"exertional_dyspnoea"})]
+           frozenset({"anti-Scl-70"}), frozenset({"exertional_dyspnoea"}), frozenset({"dry_cough"}),
+           frozenset({"finger_clubbing"}), frozenset({"fatigue"}), frozenset({"male", "dry_cough"})]
 ALWAYS_SCREENED = {"SSc": "ssc", "IIM": "iim", "MCTD": "mctd"}
 
 
@@ -27,6 +31,8 @@ def expected_line(ctd, factors):
         return "ra_risk"
     if ctd == "SjD" and factors & SJD_RISK_FACTORS:
         return "sjd_risk"
+    if ctd in ("RA", "SjD") and factors & ILD_SYMPTOMS:
+        return {"RA": "ra_symptoms", "SjD": "sjd_symptoms"}[ctd]
     return "none"
 
 
@@ -47,9 +53,10 @@ def test_every_ctd_risk_factor_and_tier_gets_its_guideline_advice(ctd, factors, 
     assert recommendation["advice"] == expected_advice(line, tier)
     assert recommendation["priority"] == ("within_3_months" if tier == "high" else "routine")
     workup = [WORKUP_STEP] if ctd == "undetermined" else []
-    assert recommendation["next_steps"] == workup + ADVICE[recommendation["advice"]]["next_steps"]
-    if recommendation["advice"] == "hrct_pfts":
-        assert recommendation["rescreen_months"] is None
+    months = {"hrct_pfts": None, "discuss": 6, "rescreen": 12}[recommendation["advice"]]
+    assert recommendation["rescreen_months"] == months
+    assert recommendation["next_steps"] == workup + [step.format(months=months)
+                                                     for step in ADVICE[recommendation["advice"]]["next_steps"]]
 
 
 @pytest.mark.parametrize(("ctd", "tier"), list(itertools.product(ALWAYS_SCREENED, PROBABILITY_BY_TIER)))
@@ -127,5 +134,55 @@ def test_chest_x_ray_walk_test_or_oximetry_is_never_the_confirming_test(ctd, fac
 
 
 def test_every_guideline_line_cites_the_guideline():
-    assert {line.code for line in SCREENING_LINES} == {"ssc", "iim", "mctd", "ra_risk", "sjd_risk"}
+    assert {line.code for line in SCREENING_LINES} == {"ssc", "iim", "mctd", "ra_risk", "sjd_risk", "ra_symptoms",
+                                                       "sjd_symptoms"}
     assert all("ACR/CHEST" in line.source for line in SCREENING_LINES)
+
+
+@pytest.mark.parametrize("ctd", ["RA", "SjD"])
+@pytest.mark.parametrize("symptom", ["exertional_dyspnoea", "dry_cough", "finger_clubbing"])
+def test_a_breathless_or_coughing_patient_without_a_risk_factor_is_tested_not_told_to_wait(ctd, symptom):
+    """The guideline spares screening only people without risk factors *and* without symptoms:
+    a low score must not send a breathless RA or SjD patient away for 12 months."""
+    factors = patient_factors(sex="F", smoking="never", autoantibodies=(), symptoms=(symptom,))
+    recommendation = triage(0.05, thresholds=DEFAULT, flags=[], ctd_diagnosis=ctd, factors=factors)["recommendation"]
+    assert recommendation["advice"] == "hrct_pfts" and recommendation["rescreen_months"] is None
+    assert recommendation["guideline"]["risk_factors"] == [symptom]
+    assert "Table 2 note" in recommendation["guideline"]["source"]
+
+
+def test_unspecific_symptoms_select_no_line():
+    factors = patient_factors(sex="F", smoking="never", autoantibodies=(), symptoms=("fatigue", "chest_pain"))
+    recommendation = triage(0.05, thresholds=DEFAULT, flags=[], ctd_diagnosis="RA", factors=factors)["recommendation"]
+    assert recommendation["guideline"]["code"] == "none" and recommendation["advice"] == "rescreen"
+
+
+def test_every_red_flag_names_its_source():
+    flags = red_flags(autoantibodies=("anti-MDA5",), symptoms=(), fvc_percent=50, dlco_percent=50)
+    flags += red_flags(autoantibodies=(), symptoms=("rapidly_worsening_dyspnoea",))
+    assert {flag["code"] for flag in flags} == set(RED_FLAGS) - {"anti_mda5_rapid_dyspnoea"}
+    assert all(flag["source"] for flag in flags)
+    assert "Hallowell" in RED_FLAGS["anti_mda5"][2] and "programme assumption" in RED_FLAGS["low_fvc"][2]
+
+
+@pytest.mark.parametrize(("cutoff", "fvc", "codes"), [(70, 75, []), (70, 69.9, ["low_fvc"]), (90, 85, ["low_fvc"])])
+def test_the_abnormal_pft_cut_off_is_a_programme_setting(tmp_path, cutoff, fvc, codes):
+    settings = load_settings(data_dir=tmp_path / "d", triage_pft_abnormal_below=cutoff)
+    thresholds = thresholds_from_settings(settings)
+    flags = red_flags(autoantibodies=(), symptoms=(), fvc_percent=fvc,
+                      pft_abnormal_below=thresholds.pft_abnormal_below)
+    assert [flag["code"] for flag in flags] == codes
+    if codes:
+        assert flags[0]["cutoff"] == cutoff and f"< {cutoff:g}%" in flags[0]["reason"]
+
+
+@pytest.mark.parametrize(("probability", "advice", "months"), [(0.05, "rescreen", 24), (0.2, "discuss", 3),
+                                                               (0.5, "hrct_pfts", None)])
+def test_re_screening_intervals_are_programme_settings(tmp_path, probability, advice, months):
+    settings = load_settings(data_dir=tmp_path / "d", triage_rescreen_discuss_months=3, triage_rescreen_low_months=24)
+    recommendation = triage(probability, thresholds=thresholds_from_settings(settings), flags=[], ctd_diagnosis="SLE",
+                            factors=set())["recommendation"]
+    assert recommendation["advice"] == advice and recommendation["rescreen_months"] == months
+    if months:
+        assert f"Re-screen in {months} months" in recommendation["next_steps"]
+        assert f"e-screen in {months} months" in recommendation["text"]
