@@ -382,7 +382,11 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
                                 "patients; a child in both SPRSound releases is in the same part in both",
                       "seed": seed, "fractions": {family: list(f) for family, f in splits.FRACTIONS.items()},
                       "test_patients_sha256": validation.part_digests(parts["test"]),
-                      "validation_patients_sha256": validation.part_digests(parts["validation"])},
+                      "validation_patients_sha256": validation.part_digests(parts["validation"]),
+                      # Who was in each part (public datasets' own patient numbers), so that
+                      # `ildscreen audio evaluate --part unseen` finds the patients it never saw in
+                      # a folder that adds withheld patients to these.
+                      "patients": {name: validation.part_patients(part) for name, part in parts.items()}},
             "parts": {name: _population_counts(part) for name, part in parts.items()},
             "positive": ("children: recording contains at least one expert-annotated fine-crackle event; adults: "
                          "recording labelled crackles by the dataset (fine and coarse not told apart)"),

@@ -543,12 +543,18 @@ def validation_block(test_report, *, digests, datasets):
             "threshold": test_report["threshold"], "populations": populations}
 
 
-def part_digests(recordings):
-    """``{population: sha256 of its patients}`` of a set of recordings (one part of the split)."""
+def part_patients(recordings):
+    """``{population: sorted patient keys}`` of a set of recordings (one part of the split)."""
     groups = {}
     for recording in recordings:
-        groups.setdefault(population_key(recording), []).append(recording)
-    return {pop: splits.part_digest(members) for pop, members in sorted(groups.items())}
+        groups.setdefault(population_key(recording), set()).add(splits.patient_key(recording.dataset_family,
+                                                                                   recording.patient_id))
+    return {pop: sorted(keys) for pop, keys in sorted(groups.items())}
+
+
+def part_digests(recordings):
+    """``{population: sha256 of its patients}`` of a set of recordings (one part of the split)."""
+    return {pop: splits.keys_digest(keys) for pop, keys in part_patients(recordings).items()}
 
 
 def write_html_report(report, rows, out_dir):

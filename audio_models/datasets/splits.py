@@ -105,5 +105,32 @@ def part_digest(recordings):
     >>> part_digest([R()]) == part_digest([R(), R()])
     True
     """
-    keys = sorted({patient_key(r.dataset_family, r.patient_id) for r in recordings})
-    return hashlib.sha256("\n".join(keys).encode()).hexdigest()
+    return keys_digest({patient_key(r.dataset_family, r.patient_id) for r in recordings})
+
+
+def keys_digest(keys):
+    """sha256 of sorted patient keys (:func:`patient_key`), as :func:`part_digest` hashes a part.
+
+    Examples
+    --------
+    >>> keys_digest(["kauh:2", "kauh:11"]) == keys_digest({"kauh:11", "kauh:2"})
+    True
+    """
+    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
+
+
+def unseen(recordings, listed):
+    """The recordings of patients in none of ``listed``'s parts: a manifest's ``split.patients``,
+    ``{part: {population: [patient key, ...]}}``. These are the patients the model, its choices and
+    its reported figures never saw, whatever part their hash would put them in (a folder that adds
+    withheld patients to the released ones puts some of them in every part).
+
+    Examples
+    --------
+    >>> class R:
+    ...     def __init__(self, pid): self.dataset_family, self.patient_id = "kauh", pid
+    >>> [r.patient_id for r in unseen([R("1"), R("2")], {"test": {"adults": ["kauh:1"]}})]
+    ['2']
+    """
+    seen = {key for populations in listed.values() for keys in populations.values() for key in keys}
+    return [r for r in recordings if patient_key(r.dataset_family, r.patient_id) not in seen]

@@ -84,8 +84,11 @@ def download(dataset, dest, mirror):
                    "(an SPRSound release, wav+json or FLAC layout; or the KAUH copy with its recordings.csv).")
 @click.option("--population", type=click.Choice(["all", "adults", "children"]), default="all", show_default=True,
               help="Which population's datasets to evaluate (reported apart, never pooled).")
-@click.option("--part", type=click.Choice(["test", "validation", "train", "all"]), default="test", show_default=True,
-              help="Which patients: a part of the manifest's patient split, or all (a folder of patients the model never saw).")
+@click.option("--part", type=click.Choice(["test", "validation", "train", "unseen", "all"]), default="test",
+              show_default=True,
+              help="Which patients: a part of the manifest's patient split; unseen (the folder's patients in none of "
+                   "the manifest's parts, e.g. withheld patients added to the released ones); or all (a folder of "
+                   "patients the model never saw).")
 @click.option("--icbhi", "icbhi_dirs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="ICBHI folder(s) for the adult cross-device check (default: icbhi_sample/ and icbhi_extra/ in or beside --data).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as one JSON object.")
@@ -126,10 +129,13 @@ def evaluate(data, population, part, icbhi_dirs, as_json, out_dir, stress, data_
             raise click.ClickException(f"model {entry['name']}-{entry['version']} names no patient split in its "
                                        "manifest: use --part all on patients it never saw")
         recordings = load_corpus(data, population=population)
-        if part != "all":
+        if part == "unseen":
+            recordings = splits.unseen(recordings, _listed_patients(entry, split))
+        elif part != "all":
             recordings = splits.select(recordings, part, seed=split["seed"], fractions=split["fractions"])
         if not recordings:
-            raise click.ClickException(f"no recordings of the {part} part in {data}")
+            raise click.ClickException(f"no recordings of patients the model never saw in {data}" if part == "unseen"
+                                       else f"no recordings of the {part} part in {data}")
         if part == "test":
             _check_test_patients(validation.part_digests(recordings), split, data)
         if population != "children":
@@ -154,6 +160,24 @@ def evaluate(data, population, part, icbhi_dirs, as_json, out_dir, stress, data_
         click.echo(json.dumps(report, default=str))
         return
     _echo_summary(report, part)
+
+
+def _listed_patients(entry, split):
+    """The manifest's ``split.patients`` (``{part: {population: [patient key]}}``), checked against the
+    part hashes it also stores, so a list that was edited or cut short cannot pass seen patients off
+    as unseen."""
+    from audio_models.datasets import splits
+
+    listed = split.get("patients")
+    if not isinstance(listed, dict) or not listed:
+        raise click.ClickException(f"model {entry['name']}-{entry['version']} does not list its split's patients in "
+                                   "its manifest: use --part all on a folder of patients it never saw")
+    for part in ("test", "validation"):
+        for population, digest in (split.get(f"{part}_patients_sha256") or {}).items():
+            if splits.keys_digest((listed.get(part) or {}).get(population) or []) != digest:
+                raise click.ClickException(f"the manifest's {part} patients of {population} do not match its "
+                                           f"{part}_patients_sha256: the patient lists cannot be trusted")
+    return listed
 
 
 def _check_test_patients(digests, split, data):

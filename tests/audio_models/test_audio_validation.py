@@ -7,6 +7,7 @@ documented."""
 import json
 import shutil
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -108,6 +109,10 @@ def test_no_patient_of_the_test_part_was_trained_on_or_calibrated_on(shared_data
     assert parts["test"] and not parts["test"] & parts["train"] and not parts["test"] & parts["validation"]
     test = splits.select(recordings, "test", seed=split["seed"], fractions=split["fractions"])
     assert validation.part_digests(test) == split["test_patients_sha256"]
+    # The listed patients are the parts' own (what `--part unseen` leaves out).
+    for name in splits.PARTS:
+        part = splits.select(recordings, name, seed=split["seed"], fractions=split["fractions"])
+        assert split["patients"][name] == validation.part_patients(part), name
 
 
 def test_no_adult_trained_the_weights_and_unseen_adults_chose_the_adult_operating_point(shared_data_dir):
@@ -171,6 +176,48 @@ def test_a_folder_whose_test_patients_differ_is_refused_and_can_be_scored_with_p
     assert scored.exit_code == 0, scored.output
     report = json.loads(scored.output)
     assert "manifest_check" not in report and report["populations"]["adults"]["patient"]["patients"] == 36
+
+
+def test_withheld_patients_added_to_the_released_ones_are_scored_alone_with_part_unseen(kauh_dir, tmp_path,
+                                                                                      shared_data_dir):
+    """A folder that adds withheld patients to the released ones puts some in every part of the hash split;
+    ``--part unseen`` scores exactly the patients in none of the manifest's parts."""
+    folder = tmp_path / "kauh"
+    shutil.copytree(kauh_dir, folder)
+    table = folder / "recordings.csv"
+    lines = table.read_text().splitlines()
+    added = []
+    for source, new in (("11", "9011"), ("100", "9100")):  # one adult with crackles, one without
+        for line in lines[1:]:
+            fields = line.split(",")
+            if fields[1] == source:
+                name = fields[0].replace(f"kauh{source}_", f"kauh{new}_")
+                shutil.copy(folder / "audio" / fields[0], folder / "audio" / name)
+                added.append(",".join([name, new, *fields[2:]]))
+    table.write_text("\n".join(lines + added) + "\n")
+    runner = CliRunner()
+    scored = runner.invoke(audio, ["evaluate", "--data", str(folder), "--part", "unseen", "--json"])
+    assert scored.exit_code == 0, scored.output
+    report = json.loads(scored.output)
+    patient = report["populations"]["adults"]["patient"]
+    assert (patient["patients"], patient["positive_patients"]) == (2, 1), patient
+    gate = report["populations"]["adults"]["quality_gate"]
+    assert gate["good_records"] == len(added)
+    nothing = runner.invoke(audio, ["evaluate", "--data", str(shared_data_dir), "--part", "unseen"])
+    assert nothing.exit_code == 1 and "no recordings of patients the model never saw" in nothing.output
+
+
+def test_patient_lists_that_do_not_match_the_part_hashes_are_not_trusted():
+    from edge.commands.audio import _listed_patients
+
+    split = ENTRY["training_data"]["split"]
+    assert _listed_patients(ENTRY, split) == split["patients"]
+    cut = {**split, "patients": {**split["patients"], "test": {**split["patients"]["test"],
+                                                               "adults": split["patients"]["test"]["adults"][1:]}}}
+    with pytest.raises(click.ClickException, match="test patients of adults do not match"):
+        _listed_patients(ENTRY, cut)
+    with pytest.raises(click.ClickException, match="does not list its split's patients"):
+        _listed_patients(ENTRY, {key: value for key, value in split.items() if key != "patients"})
 
 
 def _row(patient, site, label, probability, *, ok=True, poor=False):
