@@ -202,15 +202,35 @@ def db_restore(backup: Path, data_dir: Optional[Path]) -> None:
     """Replace the database with BACKUP (verified first; the service must be stopped).
 
     Ids the replaced database handed out (patients, visits, recordings, referrals...) are never
-    handed out again by the restored one.
+    handed out again by the restored one. Accounts and API tokens keep the replaced database's
+    passwords, PINs, roles, disabled flags and revocations; every session ends, so everyone signs
+    in again.
     """
     settings = load_settings(data_dir=data_dir)
-    raised = restore_database(backup, settings.database_path)
+    restored = restore_database(backup, settings.database_path)
     click.echo(f"restored {settings.database_path} from {backup}; the previous file is kept as "
                f"{settings.database_path.name}.before-restore")
-    if raised:
+    if restored.ids_raised:
         click.echo("ids the previous database handed out stay unused: "
-                   + ", ".join(f"{table} up to {highest}" for table, highest in sorted(raised.items())))
+                   + ", ".join(f"{table} up to {highest}" for table, highest in sorted(restored.ids_raised.items())))
+    show_credentials_carried(restored.credentials)
+
+
+def show_credentials_carried(carried: dict[str, int]) -> None:
+    """Say what the restore did to sign-in (:func:`edge.store.restore_credentials.carry_credentials`)."""
+    click.echo(f"everyone signs in again: {carried['sessions_ended']} session(s) ended")
+    if "users_given_current_state" not in carried:
+        click.echo("there was no database to replace: accounts and API tokens are as the backup had them")
+        return
+    click.echo(f"accounts keep the previous database's passwords, PINs, roles and disabled flags "
+               f"({carried['users_given_current_state']}); {carried['users_disabled_not_in_current']} account(s) it "
+               f"did not have are disabled; {carried['api_tokens_revoked']} API token(s) it had revoked or did not "
+               "have are revoked")
+    lost_users = carried["users_lost_created_after_backup"]
+    lost_tokens = carried["api_tokens_lost_created_after_backup"]
+    if lost_users or lost_tokens:
+        click.echo(f"lost with the restore (created after the backup): {lost_users} account(s), {lost_tokens} API "
+                   "token(s); create them again ('ildscreen users add', 'ildscreen users token')")
 
 
 @db.command("sweep-blobs")

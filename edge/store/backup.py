@@ -13,7 +13,9 @@ import datetime as dt
 import logging
 import os
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import sqlite_utils
 
@@ -21,6 +23,7 @@ from edge import audit
 from edge.errors import StorageError
 from edge.store.database import open_database, write_transaction
 from edge.store.migrations import KEPT_ID_TABLES, apply_migrations, highest_audited_id, raise_id_sequence
+from edge.store.restore_credentials import CurrentCredentials, carry_credentials, read_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +198,17 @@ def ids_handed_out(database: Path) -> dict[str, int]:
                            "(nothing was changed)") from exc
 
 
-def restore_database(backup: Path, database: Path) -> dict[str, int]:
+@dataclass(frozen=True)
+class Restored:
+    """What a restore did besides putting the backup in place."""
+
+    #: Table to the highest id kept out of use (only the sequences that were raised).
+    ids_raised: dict[str, int]
+    #: What :func:`~edge.store.restore_credentials.carry_credentials` did, as counts.
+    credentials: dict[str, int]
+
+
+def restore_database(backup: Path, database: Path) -> Restored:
     """Replace the database with a verified backup. The service must be stopped.
 
     The backup is copied beside the database, migrated to this software's schema, and every id
@@ -203,11 +216,13 @@ def restore_database(backup: Path, database: Path) -> dict[str, int]:
     the replaced database handed out: a patient, visit, recording or referral created after the
     backup (named by the audit trail kept in ``.before-restore``, an open page, a link, the
     programme figures' ``sequence`` at the hospital) never has its id given to another row. The
-    restore is audited in the restored database. Only then does the copy take the database's
-    place, so a refusal or a failure leaves the current database as it was. The current file is
-    kept beside it as ``<name>.before-restore`` so a wrong restore can be undone.
+    copy's accounts and API tokens take the replaced database's security state and all its
+    sessions end (:mod:`edge.store.restore_credentials`): a restore never brings back a revoked
+    credential. The restore is audited in the restored database. Only then does the copy take the
+    database's place, so a refusal or a failure leaves the current database as it was. The current
+    file is kept beside it as ``<name>.before-restore`` so a wrong restore can be undone.
 
-    Returns the sequences that were raised, table to the highest id kept out of use.
+    Returns the sequences raised and the credential carry-over's counts (:class:`Restored`).
 
     Raises
     ------
@@ -239,16 +254,18 @@ def restore_database(backup: Path, database: Path) -> dict[str, int]:
     if not versioned:
         raise StorageError(f"{backup} is not an ildscreen database (it has no schema version)")
     handed_out = ids_handed_out(database)
+    credentials = read_credentials(database)
     staged = database.with_name(database.name + ".restoring")
     _remove_with_journal(staged)  # left by a restore that was killed
     try:
         with contextlib.closing(sqlite3.connect(str(backup))) as src, \
                 contextlib.closing(sqlite3.connect(str(staged))) as dst:
             src.backup(dst)
-        raised = _keep_ids_handed_out(staged, handed_out, backup)
+        restored = _prepare_copy(staged, handed_out, credentials, backup)
         # Migrating the copy takes a while: a service or command started since would be replaced
-        # under its feet, or have handed out ids the copy does not keep.
-        if database_in_use(database) or ids_handed_out(database) != handed_out:
+        # under its feet, or have handed out ids (or changed credentials) the copy does not keep.
+        if (database_in_use(database) or ids_handed_out(database) != handed_out
+                or read_credentials(database) != credentials):
             raise StorageError(f"{database} was opened or written while the backup was being prepared; stop what "
                                "uses it and restore again (nothing was changed)")
         if database.exists():
@@ -269,8 +286,9 @@ def restore_database(backup: Path, database: Path) -> dict[str, int]:
         raise StorageError(f"restore from {backup} failed, the database was not replaced: {exc}") from exc
     finally:
         _remove_with_journal(staged)
-    logger.info("restored the database from %s; id sequences raised: %s", backup.name, raised)
-    return raised
+    logger.info("restored the database from %s; id sequences raised: %s; credentials: %s", backup.name,
+                restored.ids_raised, restored.credentials)
+    return restored
 
 
 def _remove_with_journal(path: Path) -> None:
@@ -279,10 +297,10 @@ def _remove_with_journal(path: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def _keep_ids_handed_out(staged: Path, handed_out: dict[str, int], backup: Path) -> dict[str, int]:
-    """Migrate the staged copy and raise its id sequences to ``handed_out``; audit the restore.
-
-    Returns the sequences raised (table to the highest id kept out of use)."""
+def _prepare_copy(staged: Path, handed_out: dict[str, int], credentials: Optional[CurrentCredentials],
+                         backup: Path) -> Restored:
+    """Migrate the staged copy, raise its id sequences to ``handed_out``, give it the current
+    ``credentials`` (:func:`~edge.store.restore_credentials.carry_credentials`); audit the restore."""
     db = open_database(staged)
     try:
         apply_migrations(db)
@@ -292,11 +310,12 @@ def _keep_ids_handed_out(staged: Path, handed_out: dict[str, int], backup: Path)
                       if table in sequences and highest > sequences[table]}
             for table, highest in raised.items():
                 raise_id_sequence(db, table, highest)
+            carried = carry_credentials(db, credentials)
             audit.record(db, audit.CLI_OPERATOR, "restore", "database", None,
-                         {"backup": backup.name, "id_sequences_raised": raised})
+                         {"backup": backup.name, "id_sequences_raised": raised, "credentials": carried})
         verdict = _integrity(db.conn)
     finally:
         db.close()
     if verdict != "ok":
         raise StorageError(f"the restored copy failed its integrity check: {verdict}")
-    return raised
+    return Restored(ids_raised=raised, credentials=carried)

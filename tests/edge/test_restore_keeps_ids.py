@@ -85,7 +85,7 @@ def test_a_backup_from_before_the_ids_were_kept_is_migrated_and_still_skips_them
     highest = db.execute("SELECT MAX(id) FROM patients").fetchone()[0]
     db.close()
 
-    raised = restore_database(tmp_path / "v10.db", settings.database_path)
+    raised = restore_database(tmp_path / "v10.db", settings.database_path).ids_raised
 
     assert raised["patients"] == highest
     restored = open_database(settings.database_path)
@@ -171,7 +171,7 @@ def test_an_unreadable_current_database_is_named_and_left_for_a_person_to_move(a
         restore_database(backup, settings.database_path)
 
     settings.database_path.rename(tmp_path / "damaged.db")
-    assert restore_database(backup, settings.database_path) == {}
+    assert restore_database(backup, settings.database_path).ids_raised == {}
 
 
 def test_a_write_to_the_current_database_while_the_backup_is_prepared_stops_the_restore(app, settings, db,
@@ -181,7 +181,7 @@ def test_a_write_to_the_current_database_while_the_backup_is_prepared_stops_the_
     add_record(db, "CL01-0001")
     backup = backup_database(settings.database_path, settings.data_dir / "morning.db")
     db.close()
-    prepare = backup_module._keep_ids_handed_out
+    prepare = backup_module._prepare_copy
 
     def prepare_while_a_patient_is_registered(*args):
         raised = prepare(*args)
@@ -190,7 +190,7 @@ def test_a_write_to_the_current_database_while_the_backup_is_prepared_stops_the_
         writer.close()
         return raised
 
-    monkeypatch.setattr(backup_module, "_keep_ids_handed_out", prepare_while_a_patient_is_registered)
+    monkeypatch.setattr(backup_module, "_prepare_copy", prepare_while_a_patient_is_registered)
     with pytest.raises(StorageError, match="was opened or written while the backup was being prepared"):
         restore_database(backup, settings.database_path)
     with contextlib.closing(sqlite3.connect(settings.database_path)) as current:
