@@ -116,6 +116,28 @@ def test_an_account_the_current_database_no_longer_has_is_disabled(app, settings
     assert sign_in(client, "amy") == 200
 
 
+def test_the_current_database_decides_role_enablement_and_lockout_both_ways(app, settings, db, runner):
+    """The current state wins, not the least privilege: a promotion and a re-enabling made after the
+    backup stand (the admin's latest decision), and a lockout running now is not lifted."""
+    promoted, back, locked = add_user(db, "pat"), add_user(db, "rob"), add_user(db, "lou")
+    update_user(db, audit.CLI_OPERATOR, back["id"], disabled=True)
+    backup = backup_database(settings.database_path, settings.data_dir / "morning.db")
+    update_user(db, audit.CLI_OPERATOR, promoted["id"], role="clinician")
+    update_user(db, audit.CLI_OPERATOR, back["id"], disabled=False)
+    db.execute("UPDATE users SET failed_logins = 5, locked_until = '2999-01-01T00:00:00+00:00' WHERE id = ?",
+               [locked["id"]])
+    db.conn.commit()
+    db.close()
+
+    restore(runner, settings, backup)
+
+    client = create_app(settings).test_client()
+    login(client, "pat")
+    assert client.get("/api/v1/auth/me").json["role"] == "clinician"
+    assert sign_in(client, "rob") == 200
+    assert sign_in(client, "lou") == 401
+
+
 def test_a_restore_with_no_change_since_the_backup_lets_everyone_sign_in_again(app, settings, db, runner):
     amy = add_user(db, "amy")
     cal = add_user(db, "cal", "clinician")
