@@ -383,6 +383,14 @@ CATALOG: dict[str, dict[str, str]] = {
     "lung_sounds_no_usable": {"en": "Lung sounds: no usable recording. Every take was refused by the quality check, "
                                     "so nothing was heard and this step is still to do.",
                               "zh-CN": "肺部听诊：没有可用录音。所有录音均未通过质量检查，因此什么也没有听到，此步骤仍待完成。"},
+    # Only clear takes through a piece in evidence_chest_pieces_cannot_clear (edge.modalities.counts_for_its_site):
+    # through the bell the detector found 1 of 9 KAUH adults with crackles (audio_models/README.md, model 0.6.0).
+    "lung_sounds_cannot_clear": {"en": "Lung sounds: no site heard yet. No crackles were found, but only through a "
+                                       "chest piece through which the crackle detector misses most crackles (such as "
+                                       "the bell): this does not rule crackles out, so this step is still to do. "
+                                       "Record the lung sounds again through the diaphragm.",
+                                 "zh-CN": "肺部听诊：尚无已听诊的部位。未发现爆裂音，但所用听诊头（如钟型面）会使爆裂音检测器漏掉大部分"
+                                          "爆裂音：此结果不能排除爆裂音，因此此步骤仍待完成。请用膜型面重新录制肺部听诊。"},
     "lung_sounds_not_counted": {"en": "Measured, not yet counted: {reason}, so it did not change the risk.",
                                 "zh-CN": "已测量、尚未计入：{reason}，因此未改变风险。"},
     "exam_incomplete": {"en": "Incomplete lung-sound exam: {sites} not heard (no usable recording). No crackles "

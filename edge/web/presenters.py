@@ -8,7 +8,7 @@ only the analytes behind the labs' direction are taken from the visit's records.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Collection, Optional
 
 from edge.modalities import counts_for_its_site
 from edge.patients import VISIT_STEPS
@@ -69,11 +69,27 @@ def lab_rows(results: list[dict]) -> list[dict]:
     return rows
 
 
+def makes_its_site_heard(recording: dict, *, threshold: Optional[float], cannot_clear: Collection[str]) -> bool:
+    """Whether a take makes its chest site heard: accepted (:func:`edge.recordings.is_accepted`) and
+    counted for its site (:func:`edge.modalities.counts_for_its_site`: a clear take through a chest
+    piece in ``cannot_clear``, the bell by default, is not). The chest map, the checklist and the
+    result's lung-sound line all ask this, so they agree with the risk."""
+    return is_accepted(recording) and counts_for_its_site(recording, threshold=threshold, cannot_clear=cannot_clear)
+
+
 def checklist(visit: dict, *, recordings: list[dict], breath_readings: list[dict], lab_results: list[dict],
-              patient: dict) -> dict[str, str]:
-    """Each step's state: ``done``, ``skipped`` or ``pending``."""
+              patient: dict, threshold: Optional[float], cannot_clear: Collection[str]) -> dict[str, str]:
+    """Each step's state: ``done``, ``skipped`` or ``pending``.
+
+    Lung sounds are done once a take makes its site heard (:func:`makes_its_site_heard`, with the
+    crackle ``threshold`` and the pieces that ``cannot_clear``): only clear takes through the bell
+    leave the step to do. A take that passed the quality gate but waits to be scored (the model was
+    unavailable) still counts, as before: recording again would not help, and it is scored (and
+    the rule applied) once the model is back."""
     done = {
-        "auscultation": any(r.get("quality") and r["quality"].get("ok") for r in recordings),
+        "auscultation": any(makes_its_site_heard(r, threshold=threshold, cannot_clear=cannot_clear)
+                            or (r.get("quality") and r["quality"].get("ok") and r.get("crackle_probability") is None)
+                            for r in recordings),
         "breath": any(r.get("quality") and r["quality"].get("ok") for r in breath_readings),
         "labs": bool(lab_results),
         "lung_function": visit.get("lung_function", {}).get("fvc_percent") is not None,
@@ -123,19 +139,29 @@ def _not_measured(assessment: dict, lab_rows_: list[dict]) -> dict[str, list[str
     return {"modalities": list(assessment.get("missing", [])), "analytes": missing_analytes if entered else []}
 
 
-def lung_sounds(assessment: dict, recordings: list[dict]) -> Optional[dict]:
+def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional[float],
+                cannot_clear: Collection[str]) -> Optional[dict]:
     """What the result says about lung sounds, from the assessment's own finding: the crackle
     level at the sites with a usable take (``sites_heard``), whether it counted (and why not), and
-    the protocol's basal sites that were not heard (``bases_not_heard``: no take, or only takes the
-    quality gate refused). A site that was not heard is never part of a "no crackles" finding.
+    the protocol's basal sites that were not heard (``bases_not_heard``: no take, only takes the
+    quality gate refused, or only clear takes through a chest piece in ``cannot_clear``). A site
+    that was not heard is never part of a "no crackles" finding.
 
-    None when the assessment had no lung sounds and the visit has no take, or a usable take came
-    after it (the missing list says so until the risk is calculated again). With only refused
-    takes there is no finding (``level`` None) and every base is not heard.
+    A usable take is one that makes its site heard (:func:`makes_its_site_heard`). None when the
+    assessment had no lung sounds and the visit has no take, or a usable take came after it (the
+    missing list says so until the risk is calculated again). With no usable take there is no
+    finding (``level`` None), every base is not heard, and ``no_finding_key`` names the line that
+    says why: every take refused (``lung_sounds_no_usable``), or clear takes only through a piece
+    that cannot rule crackles out (``lung_sounds_cannot_clear``: record again through the diaphragm).
     """
     item = assessment.get("contributions", {}).get("auscultation")
-    if item is None and (not recordings or any(is_accepted(r) for r in recordings)):
+    if item is None and (not recordings or any(makes_its_site_heard(r, threshold=threshold, cannot_clear=cannot_clear)
+                                               for r in recordings)):
         return None
+    # An accepted take that is not usable is a clear one through a piece that cannot clear: say so,
+    # since recording again through the diaphragm (not fixing the recording) is what helps.
+    through_piece = any(is_accepted(r) and not makes_its_site_heard(r, threshold=threshold, cannot_clear=cannot_clear)
+                        for r in recordings)
     finding = (item or {}).get("finding") or {}
     protocol = finding.get("protocol_basal_sites") or \
         (assessment.get("evidence_options") or {}).get("protocol_basal_sites") or []
@@ -146,6 +172,7 @@ def lung_sounds(assessment: dict, recordings: list[dict]) -> Optional[dict]:
         "counted": bool(item) and item.get("counted", True),
         "reason_code": (item or {}).get("reason_code"),
         "bases_not_heard": [site for site in protocol if site not in heard],
+        "no_finding_key": "lung_sounds_cannot_clear" if through_piece else "lung_sounds_no_usable",
     }
 
 
@@ -210,8 +237,10 @@ def _flag_view(flag: dict) -> dict:
 
 
 def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_: list[dict],
+                threshold: Optional[float], cannot_clear: Collection[str],
                 potential: Optional[dict] = None) -> Optional[dict]:
-    """The result as the nurse reads it.
+    """The result as the nurse reads it (``threshold`` and ``cannot_clear``: which takes make their
+    site heard, see :func:`lung_sounds`).
 
     With nothing measured (no modality gave evidence) there is no fused result: only the
     pre-test risk from the clinical picture and the guideline's advice for it.
@@ -226,7 +255,7 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
     recommendation = assessment.get("recommendation") or {}
     frequency_key, frequency_values = natural_frequency(percent if measured else assessment["pretest_probability"] * 100)
     red_flags = assessment.get("red_flags", [])
-    sounds = lung_sounds(assessment, recordings)
+    sounds = lung_sounds(assessment, recordings, threshold=threshold, cannot_clear=cannot_clear)
     return {
         "measured": bool(measured),
         "frequency_key": frequency_key,

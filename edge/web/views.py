@@ -23,6 +23,7 @@ from edge import auscultation, auth, breath, form_drafts, labs, outbox, outcomes
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
 from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError, WrongPin
+from edge.modalities import manifest_entry
 from edge.schemas import PatientCreate, PatientUpdate
 from edge.store.database import write_transaction
 from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy, check_pin_policy, clear_pin,
@@ -434,6 +435,17 @@ def worklist(db) -> list[dict]:
     return [visit_summary(db, row["id"]) for row in rows]
 
 
+def heard_rule() -> dict:
+    """Which takes make their chest site heard, as the risk decides it (keyword arguments of
+    :func:`edge.web.presenters.makes_its_site_heard`): the served crackle model's threshold (None
+    when it is not available) and the pieces that cannot clear (``evidence_chest_pieces_cannot_clear``)."""
+    try:
+        threshold = manifest_entry("auscultation").get("threshold")
+    except IldscreenError:
+        threshold = None
+    return {"threshold": threshold, "cannot_clear": _resources().settings.evidence_chest_pieces_cannot_clear}
+
+
 def visit_summary(db, visit_id: int) -> dict:
     """One visit with its patient, latest assessment and checklist."""
     visit = patients.get_visit(db, visit_id)
@@ -441,7 +453,7 @@ def visit_summary(db, visit_id: int) -> dict:
     steps = presenters.checklist(
         visit, recordings=recordings.list_recordings(db, visit_id),
         breath_readings=breath.list_breath_readings(db, visit_id),
-        lab_results=labs.list_lab_results(db, visit_id), patient=patient)
+        lab_results=labs.list_lab_results(db, visit_id), patient=patient, **heard_rule())
     return {"visit": visit, "patient": patient, "assessment": screening.latest_assessment(db, visit_id),
             "steps": steps, "missing": [step for step, state in steps.items() if state == "pending"]}
 
@@ -625,7 +637,7 @@ def referral_letter(referral_id: int):
         "letter.html", referral=referral, patient=patient, visit=visit, assessment=assessment,
         # Every take, refused ones too: lung sounds with only refused takes still say so on the letter.
         result=presenters.result_view(assessment, recordings=recordings.list_recordings(db, visit["id"]),
-                                      lab_rows_=lab_rows),
+                                      lab_rows_=lab_rows, **heard_rule()),
         recordings=recordings_, lab_rows=lab_rows, qr_svg=Markup(svg), referrer=_referrer(db, referral["id"]),
         clinic_name=resources.settings.clinic_name, clinic_contact=resources.settings.clinic_contact)
 

@@ -13,14 +13,14 @@ from flask import g, jsonify, redirect, render_template, request, send_file, url
 
 from edge import breath, devices, labs, outbox, patients, recordings, screening
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
-from edge.modalities import counts_for_its_site, manifest_entry, potential_ranges
+from edge.modalities import potential_ranges
 from edge.errors import Conflict, IldscreenError, ValidationError
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES
 from edge.web import presenters
 from tabular_models.errors import TabularInputError
 from tabular_models.lab_panels import normalize_panel
 from edge.web.i18n import translate
-from edge.web.views import LAB_FORM_ANALYTES, _resources, blueprint, login_required, visit_summary
+from edge.web.views import LAB_FORM_ANALYTES, _resources, blueprint, heard_rule, login_required, visit_summary
 
 # Lab form errors named in the redirect: analyte key -> message key.
 LAB_ERROR_KINDS = {"number": "err_number", "value": "err_lab_value"}
@@ -54,17 +54,15 @@ def render_visit(visit_id: int, *, status: int = 200):
         lab_errors["form"] = translate("err_no_labs", g.lang)
     # A clear take through the bell (evidence_chest_pieces_cannot_clear) leaves its site to do, as it
     # leaves it unheard in the risk (edge.modalities.counts_for_its_site), and says why under the take.
-    cannot_clear, threshold = resources.settings.evidence_chest_pieces_cannot_clear, _crackle_threshold()
-    done_sites = {r["chest_site"] for r in recordings_ if recordings.is_accepted(r)
-                  and counts_for_its_site(r, threshold=threshold, cannot_clear=cannot_clear)}
-    chest_piece_notes = {r["id"]: presenters.chest_piece_note(r, threshold=threshold, cannot_clear=cannot_clear)
-                         for r in recordings_}
+    rule = heard_rule()
+    done_sites = {r["chest_site"] for r in recordings_ if presenters.makes_its_site_heard(r, **rule)}
+    chest_piece_notes = {r["id"]: presenters.chest_piece_note(r, **rule) for r in recordings_}
     take_id, captured_again = _take()
     return render_template(
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment, chest_piece_notes=chest_piece_notes,
         chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,
-        result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows,
+        result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows, **rule,
                                       potential=_potential(patient, visit) if assessment else None),
         referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
         analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
@@ -75,14 +73,6 @@ def render_visit(visit_id: int, *, status: int = 200):
         continued=request.args.get("continued") == "1", labs_already=request.args.get("labs_saved") == "already",
         take_already=request.args.get("take_saved") == "already" or captured_again,
     ), status
-
-
-def _crackle_threshold() -> Optional[float]:
-    """The served crackle model's threshold (the one the risk uses), or None when it is not available."""
-    try:
-        return manifest_entry("auscultation").get("threshold")
-    except IldscreenError:
-        return None
 
 
 def _messages() -> dict[str, str]:

@@ -234,6 +234,72 @@ def test_a_clear_bell_take_says_it_does_not_rule_out_crackles_and_its_site_stays
         assert '✓' in page.split(f'data-site="{site}"', 1)[1].split("</g>", 1)[0]
 
 
+def step_state(page: str, step: str) -> str:
+    """The checklist state of ``step`` on a served visit page (``done``, ``skipped``, ``pending``)."""
+    return re.search(rf'class="step step-(\w+)" data-step="{step}"', page).group(1)
+
+
+def test_only_clear_bell_takes_leave_the_lung_sounds_step_to_do_on_the_visit_and_the_worklist(client, nurse, db,
+                                                                                             visit):
+    for base in BASES:
+        stored_take(db, visit["id"], base, 0.02, "bell")
+    assert step_state(client.get(f"/visits/{visit['id']}").get_data(as_text=True), "auscultation") == "pending"
+    # The worklist's missing steps come from the same checklist.
+    client.set_cookie("lang", "en")
+
+    def worklist_missing() -> str:
+        row = client.get("/").get_data(as_text=True).split(f"/visits/{visit['id']}", 1)[1].split("</tr>", 1)[0]
+        return row.rsplit("<td>", 1)[1]
+
+    assert CATALOG["checklist_auscultation"]["en"] in worklist_missing()
+
+    # Crackles found through the bell are heard: the step is done.
+    stored_take(db, visit["id"], "lateral_left_base", 0.9, "bell")
+    assert step_state(client.get(f"/visits/{visit['id']}").get_data(as_text=True), "auscultation") == "done"
+    assert CATALOG["checklist_auscultation"]["en"] not in worklist_missing()
+
+
+def test_a_clear_diaphragm_take_or_one_waiting_to_be_scored_makes_the_lung_sounds_step_done(client, nurse, db, visit):
+    stored_take(db, visit["id"], "posterior_left_base", 0.02, "bell")
+    waiting = stored_take(db, visit["id"], "posterior_right_base", 0.02, "diaphragm")
+    db["recordings"].update(waiting, {"crackle_probability": None})  # the model was unavailable: kept, not scored
+    db.conn.commit()
+    assert step_state(client.get(f"/visits/{visit['id']}").get_data(as_text=True), "auscultation") == "done"
+    db["recordings"].update(waiting, {"crackle_probability": 0.02})
+    db.conn.commit()
+    assert step_state(client.get(f"/visits/{visit['id']}").get_data(as_text=True), "auscultation") == "done"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_with_only_clear_bell_takes_the_result_says_the_bases_were_not_heard_through_that_piece(
+        client, nurse, db, visit, monkeypatch, lang):
+    counted_detector(monkeypatch)
+    for base in BASES:
+        stored_take(db, visit["id"], base, 0.02, "bell")
+    assess(client, nurse, visit["id"])
+    client.set_cookie("lang", lang)
+    for url in (f"/visits/{visit['id']}", None):
+        if url is None:  # the letter reads the same result
+            referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={"reason": "clinician's concern"},
+                                   headers=nurse).json
+            url = f"/referrals/{referral['id']}/letter"
+        page = client.get(url).get_data(as_text=True)
+        finding = re.search(r'id="lung-sound-finding">(.*?)</p>', page, re.S).group(1)
+        assert str(escape(CATALOG["lung_sounds_cannot_clear"][lang])) in finding
+        assert CATALOG["lung_sounds_no_usable"][lang] not in page and CATALOG["crackle_none"][lang] not in page
+        incomplete = re.search(r'id="exam-incomplete">(.*?)</p>', page, re.S).group(1)
+        assert all(CATALOG[f"site_{base}"][lang] in incomplete for base in BASES)
+
+
+def test_a_refused_take_beside_no_bell_take_still_says_every_take_was_refused(client, nurse, db, visit):
+    refused = stored_take(db, visit["id"], "posterior_left_base", 0.02, "diaphragm")
+    db["recordings"].update(refused, {"quality": json.dumps({"ok": False, "issues": ["clipping: 4.1%"]})})
+    db.conn.commit()
+    assess(client, nurse, visit["id"])
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    assert CATALOG["lung_sounds_no_usable"]["en"] in page and CATALOG["lung_sounds_cannot_clear"]["en"] not in page
+
+
 # --- stored: migration 14 -----------------------------------------------------------------------
 
 def test_migration_14_gives_earlier_recordings_not_stated_and_refuses_an_unknown_piece(tmp_path):

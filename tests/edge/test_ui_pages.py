@@ -282,7 +282,7 @@ def test_a_driver_is_raised_lowered_or_unchanged_at_the_programme_bounds(ratio, 
 def test_a_certain_looking_interval_is_not_shown():
     base = {"probability": 0.999, "interval": [0.999, 0.999], "pretest_probability": 0.2, "tier": "high",
             "contributions": {"breath": {"likelihood_ratio": 50.0}}}
-    view = presenters.result_view(base, recordings=[], lab_rows_=[])
+    view = presenters.result_view(base, recordings=[], lab_rows_=[], threshold=None, cannot_clear=())
     assert view["interval"] is None and view["percent_text"] == ">99%"
 
 
@@ -294,7 +294,7 @@ def test_a_certain_looking_interval_is_not_shown():
 def test_a_pft_red_flag_names_the_cut_off_it_was_raised_at(stored, words):
     base = {"probability": 0.4, "interval": [0.3, 0.5], "pretest_probability": 0.2, "tier": "high",
             "contributions": {}, "red_flags": [stored]}
-    flag = presenters.result_view(base, recordings=[], lab_rows_=[])["red_flags"][0]
+    flag = presenters.result_view(base, recordings=[], lab_rows_=[], threshold=None, cannot_clear=())["red_flags"][0]
     assert translate("flag_" + flag["code"], "en", cutoff=flag["cutoff"]) == words
 
 
