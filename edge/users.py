@@ -251,11 +251,22 @@ def update_user(
     return get_user(db, user["id"])
 
 
+#: What revoking a session sets: what it held typed (a patient form kept at the idle lock, the last
+#: search) goes with it. Not the idle lock's own ending, which may keep the form (edge.auth.end_session).
+_SESSION_REVOKED = "revoked = 1, form_draft = NULL, last_search = NULL"
+
+
+def end_every_session(db: sqlite_utils.Database) -> int:
+    """Revoke every open session of every account, inside the caller's transaction (a restore: everyone
+    signs in again); returns how many were ended."""
+    return db.execute(f"UPDATE sessions SET {_SESSION_REVOKED} WHERE revoked = 0").rowcount
+
+
 def end_sessions_and_tokens(db: sqlite_utils.Database, user_id: int, *, keep_session_hash: Optional[str] = None) -> int:
     """Revoke the account's sessions (but ``keep_session_hash``) and all its tokens, inside the
     caller's transaction; returns how many were ended. What those sessions held typed (a patient
     form kept at the idle lock, the last search) goes with them: this is not the idle lock."""
-    sessions = db.execute("UPDATE sessions SET revoked = 1, form_draft = NULL, last_search = NULL "
+    sessions = db.execute(f"UPDATE sessions SET {_SESSION_REVOKED} "
                           "WHERE user_id = ? AND revoked = 0 AND token_hash IS NOT ?",
                           [user_id, keep_session_hash]).rowcount
     tokens = db.execute("UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",

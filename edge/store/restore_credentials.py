@@ -31,6 +31,7 @@ import sqlite_utils
 
 from edge.errors import StorageError
 from edge.store.database import utc_now
+from edge.users import end_every_session
 
 #: The columns of ``users`` that decide who may sign in and what they may do; a restore takes
 #: them from the current database. ``pin_hash`` is missing from a database before migration 8.
@@ -88,9 +89,7 @@ def carry_credentials(db: sqlite_utils.Database, current: Optional[CurrentCreden
     With ``current`` None (no database to replace) the accounts and tokens stay as the backup had
     them; the sessions still end.
     """
-    # As edge.users.end_sessions_and_tokens: what a session held typed goes with it.
-    counts = {"sessions_ended": db.execute("UPDATE sessions SET revoked = 1, form_draft = NULL, last_search = NULL "
-                                           "WHERE revoked = 0").rowcount}
+    counts = {"sessions_ended": end_every_session(db)}
     if current is None:
         return counts
     restored_users = {row[0]: row[1].casefold() for row in db.execute("SELECT id, username FROM users")}
