@@ -109,12 +109,14 @@ def read_folder(folder: Path) -> list:
         raise SeriesError(f"not a folder: {folder}")
     files = sorted(path for path in folder.rglob("*") if path.is_file() and path.name.upper() != "DICOMDIR"
                    and not any(part.startswith(".") for part in path.relative_to(folder).parts))
-    paths = [path for path in files if _claims_dicom(path)]
+    claims = {path: _claims_dicom(path) for path in files}
+    paths = [path for path, dicom in claims.items() if dicom]
+    left_out = [path for path, dicom in claims.items() if not dicom]
     if not paths:
         raise SeriesError(f"no DICOM files in {folder}" + (f" ({len(files)} other files)" if files else ""))
-    if len(paths) < len(files):
-        endings = sorted({path.suffix.lower() or "(no ending)" for path in files if path not in set(paths)})
-        logger.warning("left out %d file(s) that are not DICOM (%s)", len(files) - len(paths), ", ".join(endings))
+    if left_out:
+        endings = sorted({path.suffix.lower() or "(no ending)" for path in left_out})
+        logger.warning("left out %d file(s) that are not DICOM (%s)", len(left_out), ", ".join(endings))
     datasets = []
     for path in paths:
         try:
