@@ -199,6 +199,16 @@ def is_accepted(recording: dict) -> bool:
     return bool(quality and quality.get("ok")) and recording.get("crackle_probability") is not None
 
 
+def awaits_score(recording: dict) -> bool:
+    """Whether a recording waits to be scored: it has no crackle probability and the quality gate did
+    not refuse it (stored while the crackle model was unavailable, or the model failed on it; the
+    gate's verdict needs the model's quality head). It makes no chest site heard and counts for
+    nothing until :func:`score_unscored_recordings` scores it, when the risk is next calculated
+    with the model back; recording the site again also helps."""
+    quality = recording.get("quality")
+    return recording.get("crackle_probability") is None and (not quality or bool(quality.get("ok")))
+
+
 def accepted_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
     """The visit's recordings that passed the quality gate and were scored (see ``is_accepted``)."""
     return [recording for recording in list_recordings(db, visit_id) if is_accepted(recording)]

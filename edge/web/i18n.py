@@ -102,6 +102,15 @@ CATALOG: dict[str, dict[str, str]] = {
                                    "is repaired.",
                              "zh-CN": "已保存；呼气模型不可用（见服务状态页 /readyz）：模型修复后会自动评分。"},
     "not_scored": {"en": "not scored", "zh-CN": "未评分"},
+    # A take that waits to be scored (edge.recordings.awaits_score) makes no site heard: the chest map,
+    # the checklist and the risk agree, and the nurse is told why and what helps.
+    "take_waiting_score": {"en": "Waiting to be scored: the crackle model was unavailable when this take was saved, "
+                                 "so it does not count for its site yet. Calculate the risk again once the model is "
+                                 "back (see /readyz): the take is scored then. Or record this site again.",
+                           "zh-CN": "等待评分：保存此录音时爆裂音模型不可用，因此该部位暂不算已听诊。模型恢复后（见服务状态页 "
+                                    "/readyz）请重新计算风险，届时此录音会被评分；或重新录制该部位。"},
+    "checklist_waiting_score": {"en": "A take is waiting to be scored: lung sounds are not done until it is.",
+                                "zh-CN": "有录音等待评分：评分完成前，肺部听诊尚未完成。"},
     "breath_hint": {"en": "Take an e-nose reading with the board, or upload its export.",
                     "zh-CN": "用电子鼻设备采集，或上传其导出文件。"},
     "labs_hint": {"en": "Enter the latest CMP and CBC with the unit printed on the report.",
@@ -391,6 +400,11 @@ CATALOG: dict[str, dict[str, str]] = {
                                        "Record the lung sounds again through the diaphragm.",
                                  "zh-CN": "肺部听诊：尚无已听诊的部位。未发现爆裂音，但所用听诊头（如钟型面）会使爆裂音检测器漏掉大部分"
                                           "爆裂音：此结果不能排除爆裂音，因此此步骤仍待完成。请用膜型面重新录制肺部听诊。"},
+    "lung_sounds_waiting_score": {"en": "Lung sounds: no site heard yet. A take is waiting to be scored (the crackle "
+                                        "model was unavailable), so this step is still to do. Calculate the risk again "
+                                        "once the model is back (see /readyz), or record the lung sounds again.",
+                                  "zh-CN": "肺部听诊：尚无已听诊的部位。有录音等待评分（爆裂音模型不可用），因此此步骤仍待完成。"
+                                           "模型恢复后（见服务状态页 /readyz）请重新计算风险，或重新录制肺部听诊。"},
     "lung_sounds_not_counted": {"en": "Measured, not yet counted: {reason}, so it did not change the risk.",
                                 "zh-CN": "已测量、尚未计入：{reason}，因此未改变风险。"},
     "exam_incomplete": {"en": "Incomplete lung-sound exam: {sites} not heard (no usable recording). No crackles "

@@ -12,7 +12,7 @@ from typing import Collection, Optional
 
 from edge.modalities import counts_for_its_site
 from edge.patients import VISIT_STEPS
-from edge.recordings import is_accepted
+from edge.recordings import awaits_score, is_accepted
 from edge.web.i18n import CATALOG
 from edge.vocabulary import CHEST_PIECE_NOT_STATED
 from tabular_models.lab_catalogue import ANALYTES
@@ -77,18 +77,24 @@ def makes_its_site_heard(recording: dict, *, threshold: Optional[float], cannot_
     return is_accepted(recording) and counts_for_its_site(recording, threshold=threshold, cannot_clear=cannot_clear)
 
 
+def takes_waiting_score(recordings: list[dict]) -> set[int]:
+    """The ids of the takes that wait to be scored (:func:`edge.recordings.awaits_score`): each gets
+    a line saying so, and what to do, since it leaves its site (and the lung-sounds step) to do."""
+    return {r["id"] for r in recordings if awaits_score(r)}
+
+
 def checklist(visit: dict, *, recordings: list[dict], breath_readings: list[dict], lab_results: list[dict],
               patient: dict, threshold: Optional[float], cannot_clear: Collection[str]) -> dict[str, str]:
     """Each step's state: ``done``, ``skipped`` or ``pending``.
 
     Lung sounds are done once a take makes its site heard (:func:`makes_its_site_heard`, with the
-    crackle ``threshold`` and the pieces that ``cannot_clear``): only clear takes through the bell
-    leave the step to do. A take that passed the quality gate but waits to be scored (the model was
-    unavailable) still counts, as before: recording again would not help, and it is scored (and
-    the rule applied) once the model is back."""
+    crackle ``threshold`` and the pieces that ``cannot_clear``), the rule the chest map and the risk
+    follow: clear takes through the bell, and takes still waiting to be scored
+    (:func:`edge.recordings.awaits_score`: the model was unavailable), leave the step to do. A
+    waiting take is not yet known to be usable or to clear its site; the page says it waits
+    (:func:`takes_waiting_score`)."""
     done = {
         "auscultation": any(makes_its_site_heard(r, threshold=threshold, cannot_clear=cannot_clear)
-                            or (r.get("quality") and r["quality"].get("ok") and r.get("crackle_probability") is None)
                             for r in recordings),
         "breath": any(r.get("quality") and r["quality"].get("ok") for r in breath_readings),
         "labs": bool(lab_results),
@@ -151,8 +157,10 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
     assessment had no lung sounds and the visit has no take, or a usable take came after it (the
     missing list says so until the risk is calculated again). With no usable take there is no
     finding (``level`` None), every base is not heard, and ``no_finding_key`` names the line that
-    says why: every take refused (``lung_sounds_no_usable``), or clear takes only through a piece
-    that cannot rule crackles out (``lung_sounds_cannot_clear``: record again through the diaphragm).
+    says why: a take still waits to be scored (``lung_sounds_waiting_score``: calculate the risk
+    again once the model is back), clear takes only through a piece that cannot rule crackles out
+    (``lung_sounds_cannot_clear``: record again through the diaphragm), or every take refused
+    (``lung_sounds_no_usable``).
     """
     item = assessment.get("contributions", {}).get("auscultation")
     if item is None and (not recordings or any(makes_its_site_heard(r, threshold=threshold, cannot_clear=cannot_clear)
@@ -172,7 +180,8 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
         "counted": bool(item) and item.get("counted", True),
         "reason_code": (item or {}).get("reason_code"),
         "bases_not_heard": [site for site in protocol if site not in heard],
-        "no_finding_key": "lung_sounds_cannot_clear" if through_piece else "lung_sounds_no_usable",
+        "no_finding_key": "lung_sounds_waiting_score" if any(awaits_score(r) for r in recordings)
+        else "lung_sounds_cannot_clear" if through_piece else "lung_sounds_no_usable",
     }
 
 

@@ -57,10 +57,13 @@ def render_visit(visit_id: int, *, status: int = 200):
     rule = heard_rule()
     done_sites = {r["chest_site"] for r in recordings_ if presenters.makes_its_site_heard(r, **rule)}
     chest_piece_notes = {r["id"]: presenters.chest_piece_note(r, **rule) for r in recordings_}
+    # Takes stored while the crackle model was unavailable: not heard yet, and each says so.
+    waiting_takes = presenters.takes_waiting_score(recordings_)
     take_id, captured_again = _take()
     return render_template(
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment, chest_piece_notes=chest_piece_notes,
+        waiting_takes=waiting_takes,
         chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,
         result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows, **rule,
                                       potential=_potential(patient, visit) if assessment else None),

@@ -26,6 +26,7 @@ from edge.modalities import counts_for_its_site, site_probabilities
 from edge.store.database import open_database
 from edge.store.migrations import MIGRATIONS, apply_migrations, current_version
 from edge.users import create_user
+from edge.web import presenters
 from edge.web.i18n import CATALOG
 from firmware_interface import DeviceKind, SimulatedDevice
 from support import PASSWORD, PATIENT, csrf_of, login, wav_bytes
@@ -259,15 +260,69 @@ def test_only_clear_bell_takes_leave_the_lung_sounds_step_to_do_on_the_visit_and
     assert CATALOG["checklist_auscultation"]["en"] not in worklist_missing()
 
 
-def test_a_clear_diaphragm_take_or_one_waiting_to_be_scored_makes_the_lung_sounds_step_done(client, nurse, db, visit):
-    stored_take(db, visit["id"], "posterior_left_base", 0.02, "bell")
+def wait_for_score(db, pk: int, *, gated: bool) -> None:
+    """Make a stored take one that waits to be scored: as ``add_recording`` stores it while the crackle
+    model is unavailable (no verdict, no score: ``gated`` False), or one the gate passed without a score."""
+    db["recordings"].update(pk, {"crackle_probability": None, "model_version": None,
+                                 "quality": json.dumps({"ok": True, "issues": []}) if gated else None,
+                                 "result": json.dumps({"windows": []}) if gated else None})
+    db.conn.commit()
+
+
+def site_done(page: str, site: str) -> bool:
+    """Whether the served chest map ticks ``site``."""
+    return '✓' in page.split(f'data-site="{site}"', 1)[1].split("</g>", 1)[0]
+
+
+@pytest.mark.parametrize("gated", [False, True])
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_take_waiting_to_be_scored_leaves_its_site_and_the_step_to_do_and_says_what_helps(client, nurse, db,
+                                                                                           visit, lang, gated):
+    """One rule (presenters.makes_its_site_heard) for the chest map and the checklist: a take the model has
+    not scored yet is neither usable nor clear, so the checklist never reads "done" beside a map that
+    leaves its site to do; the nurse reads why, and what to do, under the take and beside the step."""
+    stored_take(db, visit["id"], "posterior_left_base", 0.02, "bell")  # a clear bell take: not heard either
     waiting = stored_take(db, visit["id"], "posterior_right_base", 0.02, "diaphragm")
-    db["recordings"].update(waiting, {"crackle_probability": None})  # the model was unavailable: kept, not scored
+    wait_for_score(db, waiting, gated=gated)
+    client.set_cookie("lang", lang)
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    assert step_state(page, "auscultation") == "pending"
+    assert not site_done(page, "posterior_right_base")
+    take_item = page.split(f'id="take-{waiting}"', 1)[1].split("</li>", 1)[0]
+    assert f'id="waiting-score-{waiting}"' in take_item
+    assert str(escape(CATALOG["take_waiting_score"][lang])) in take_item
+    assert str(escape(CATALOG["checklist_waiting_score"][lang])) in \
+        page.split('data-step="auscultation"', 1)[1].split("</li>", 1)[0]
+
+    # Once scored (the risk is calculated with the model back), the clear diaphragm take is heard.
+    db["recordings"].update(waiting, {"crackle_probability": 0.02, "quality": json.dumps({"ok": True, "issues": []}),
+                                      "result": json.dumps({"windows": []})})
     db.conn.commit()
-    assert step_state(client.get(f"/visits/{visit['id']}").get_data(as_text=True), "auscultation") == "done"
-    db["recordings"].update(waiting, {"crackle_probability": 0.02})
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    assert step_state(page, "auscultation") == "done" and site_done(page, "posterior_right_base")
+    assert "waiting-score-" not in page and "checklist-waiting-score" not in page
+
+
+def test_a_refused_take_is_not_one_waiting_to_be_scored(client, nurse, db, visit):
+    refused = stored_take(db, visit["id"], "posterior_left_base", 0.02, "diaphragm")
+    db["recordings"].update(refused, {"quality": json.dumps({"ok": False, "issues": ["silent"]}),
+                                      "crackle_probability": None})
     db.conn.commit()
-    assert step_state(client.get(f"/visits/{visit['id']}").get_data(as_text=True), "auscultation") == "done"
+    assert not recordings.awaits_score(recordings.list_recordings(db, visit["id"])[0])
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    assert step_state(page, "auscultation") == "pending" and "waiting-score-" not in page
+
+
+def test_the_result_says_a_take_waits_to_be_scored_rather_than_every_take_was_refused():
+    waiting = {"id": 1, "chest_site": "posterior_left_base", "chest_piece": "diaphragm", "quality": None,
+               "crackle_probability": None}
+    assessment = {"contributions": {}, "evidence_options": {"protocol_basal_sites": list(BASES)}}
+    shown = presenters.lung_sounds(assessment, [waiting], threshold=THRESHOLD, cannot_clear=("bell",))
+    assert shown["no_finding_key"] == "lung_sounds_waiting_score" and shown["level"] is None
+    assert shown["bases_not_heard"] == list(BASES)
+    refused = {**waiting, "quality": {"ok": False, "issues": ["silent"]}}
+    assert presenters.lung_sounds(assessment, [refused], threshold=THRESHOLD,
+                                  cannot_clear=("bell",))["no_finding_key"] == "lung_sounds_no_usable"
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
