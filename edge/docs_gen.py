@@ -119,8 +119,8 @@ def vocabulary_page() -> str:
         ("Autoantibodies", "`autoantibodies` of a patient; `screen --antibody`", vocabulary.AUTOANTIBODIES),
         ("Symptoms", "`symptoms` of a patient; `screen --symptom`", vocabulary.SYMPTOMS),
         ("Chest sites", "`chest_site` of a recording; `screen --audio SITE=FILE`", vocabulary.CHEST_SITES),
-        ("Chest pieces", "`chest_piece` of a recording (by default a clear one through the bell does not make its site heard: "
-                         "docs/evidence.md, section 2)", vocabulary.CHEST_PIECES),
+        ("Chest pieces", "`chest_piece` of a recording; `screen --chest-piece` (by default a clear one through the bell "
+                         "does not make its site heard: docs/evidence.md, section 2)", vocabulary.CHEST_PIECES),
     ]
     sections = []
     for title, used_by, words in described:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 
@@ -15,7 +16,7 @@ from edge.config import load_settings
 from edge.errors import IldscreenError
 from edge.fusion.clinical_prior import ClinicalPicture
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
-from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
+from edge.fusion.evidence import NON_LUNG_SITES, EvidenceOptions, ModalityEvidence
 from edge.inference.bundles import select_active_bundle
 from edge.regional_validation import select_active_regional_validation
 from edge.site_calibration import select_active_calibration
@@ -23,28 +24,45 @@ from edge.labs import read_lab_file, score_lab_panel
 from edge.modalities import (auscultation_evidence_from_results, labs_evidence_from_score, potential_ranges,
                              scored_evidence)
 from edge.screening import assess
-from edge.vocabulary import AUTOANTIBODIES, CHEST_SITES, CTD_DIAGNOSES, SYMPTOMS
+from edge.vocabulary import AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES, SYMPTOMS
 
 
-def auscultation_evidence_from_files(recordings: dict[str, Path], picture: ClinicalPicture,
+class Take(NamedTuple):
+    """One ``--audio`` recording: where, which file, and through which chest piece."""
+
+    chest_site: str
+    path: Path
+    chest_piece: str
+
+
+def auscultation_evidence_from_files(takes: list[Take], picture: ClinicalPicture,
                                      options: EvidenceOptions, limits: AudioLimits) -> ModalityEvidence:
+    """The crackle finding of the takes, by the service's own rule (edge.modalities): each scored
+    result carries its chest piece, so a clear take through a piece in ``options.chest_pieces_cannot_clear``
+    leaves its site unheard here exactly as it does for a stored recording."""
     try:
         model = default_model()
     except ModelError as exc:
         raise click.ClickException(f"auscultation model: {exc}") from exc
     results = []
-    for site, path in recordings.items():
+    for take in takes:
         try:
-            results.append(score_recording(str(path), chest_site=site, backend=model, limits=limits))
+            result = score_recording(str(take.path), chest_site=take.chest_site, backend=model, limits=limits)
         except AudioError as exc:
-            raise click.ClickException(f"{path}: {exc}") from exc
+            raise click.ClickException(f"{take.path}: {exc}") from exc
+        results.append({**result, "chest_piece": take.chest_piece})
     evidence = auscultation_evidence_from_results(results, picture, options)
     if evidence is None:
         problems = "; ".join(f"{r['chest_site']}: {', '.join(r['quality']['issues'])}" for r in results
                              if not r["quality"]["ok"] or r["crackle_probability"] is None)
-        if not problems:
-            raise click.ClickException("no recording from a lung site (the trachea says nothing about crackles)")
-        raise click.ClickException(f"no lung-site recording passed the quality gate ({problems})")
+        if problems:
+            raise click.ClickException(f"no lung-site recording passed the quality gate ({problems})")
+        if any(r["chest_piece"] in options.chest_pieces_cannot_clear and r["chest_site"] not in NON_LUNG_SITES
+               for r in results):
+            raise click.ClickException(
+                "no lung site heard: the recordings found no crackles, but only through a chest piece that cannot "
+                f"rule them out ({', '.join(options.chest_pieces_cannot_clear)}); record again through the diaphragm")
+        raise click.ClickException("no recording from a lung site (the trachea says nothing about crackles)")
     return evidence
 
 
@@ -61,17 +79,30 @@ def breath_evidence_from_file(path: Path, options: EvidenceOptions) -> ModalityE
     return scored_evidence("breath", scored["probability"], scored["model"], options)
 
 
-def parse_audio_options(values: tuple[str, ...]) -> dict[str, Path]:
-    recordings = {}
-    for value in values:
+def parse_audio_options(values: tuple[str, ...], chest_pieces: tuple[str, ...] = ()) -> list[Take]:
+    """The ``--audio SITE=FILE`` recordings, in order, each with its ``--chest-piece``: none given
+    means ``not_stated`` (as the service stores a recording that states none), one applies to every
+    recording, otherwise one per ``--audio`` in the same order. Several takes of one site are all
+    kept (the site's finding is their maximum, as for a visit)."""
+    if len(chest_pieces) > 1 and len(chest_pieces) != len(values):
+        raise click.BadParameter(f"give one --chest-piece for every --audio, or one for all of them: got "
+                                 f"{len(chest_pieces)} for {len(values)} recording(s)", param_hint="--chest-piece")
+    if chest_pieces and not values:
+        raise click.BadParameter("a chest piece without a recording: add --audio SITE=FILE", param_hint="--chest-piece")
+    if len(chest_pieces) > 1:
+        pieces = list(chest_pieces)
+    else:
+        pieces = [chest_pieces[0] if chest_pieces else CHEST_PIECE_NOT_STATED] * len(values)
+    takes = []
+    for value, piece in zip(values, pieces):
         site, sep, file = value.partition("=")
         if not sep or site not in CHEST_SITES:
             raise click.BadParameter(f"expected SITE=FILE with SITE one of {', '.join(CHEST_SITES)}, got {value!r}",
                                      param_hint="--audio")
         if not Path(file).is_file():
             raise click.BadParameter(f"no such file: {file}", param_hint="--audio")
-        recordings[site] = Path(file)
-    return recordings
+        takes.append(Take(site, Path(file), piece))
+    return takes
 
 
 @click.command()
@@ -85,6 +116,10 @@ def parse_audio_options(values: tuple[str, ...]) -> dict[str, Path]:
 @click.option("--smoker", is_flag=True, help="Current or former smoker.")
 @click.option("--symptom", "symptoms", multiple=True, type=click.Choice(sorted(SYMPTOMS)), help="Repeatable.")
 @click.option("--audio", "audio", multiple=True, metavar="SITE=FILE", help="A lung-sound recording at a chest site.")
+@click.option("--chest-piece", "chest_pieces", multiple=True, type=click.Choice(list(CHEST_PIECES)),
+              help="The stethoscope's chest piece (filter mode) of the --audio recordings: once for all of them, or "
+                   "once per --audio in the same order. Default not_stated. A clear recording through a piece in "
+                   "evidence_chest_pieces_cannot_clear (the bell) does not make its site heard.")
 @click.option("--labs", "labs_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Lab panel: CSV analyte,value,unit[,date], JSON, or FHIR R4 Bundle.")
 @click.option("--breath", "breath_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -96,11 +131,11 @@ def parse_audio_options(values: tuple[str, ...]) -> dict[str, Path]:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data folder whose settings and active model bundle are used. "
                    "Default: $ILDSCREEN_DATA_DIR or ./data.")
-def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_file, breath_file, fvc, dlco,
-           ild_confirmed, data_dir) -> None:
+def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pieces, labs_file, breath_file, fvc,
+           dlco, ild_confirmed, data_dir) -> None:
     """Assess one patient: fused ILD probability, 0-100 score, 90% interval, what missing tests
     could change, the guideline line and next step, and the models' validation status."""
-    recordings = parse_audio_options(audio)
+    takes = parse_audio_options(audio, chest_pieces)
     if ild_confirmed and (fvc is None or dlco is None):
         raise click.BadParameter("GAP / ILD-GAP staging needs both --fvc and --dlco", param_hint="--ild-confirmed")
     picture = ClinicalPicture(ctd_diagnosis=ctd, age=float(age), sex=sex, smoking="former" if smoker else "never",
@@ -114,8 +149,8 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_fil
             raise click.ClickException(bundle.error)
         options = evidence_options_from_settings(settings)
         evidence = []
-        if recordings:
-            evidence.append(auscultation_evidence_from_files(recordings, picture, options, settings.audio_limits))
+        if takes:
+            evidence.append(auscultation_evidence_from_files(takes, picture, options, settings.audio_limits))
         if labs_file:
             evidence.append(labs_evidence_from_file(labs_file, options))
         if breath_file:
