@@ -121,7 +121,9 @@ def sweep_ended_sessions(db: sqlite_utils.Database) -> int:
     revoked session loses its search at once (only its own pages read it) but keeps its form until
     it expires: that is the idle lock's keep for its nurse's next password login
     (:func:`adopt_after_login` honours the same window). A locked session keeps both until it
-    expires, for her PIN. Run at every tablet login and when the service starts.
+    expires, for her PIN. Run at every login (tablet and API), when the service starts, and before
+    each scheduled backup (edge.backup_worker: the only periodic worker every clinic runs; none runs
+    when ``backup_interval_hours`` is 0).
     """
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     with write_transaction(db):

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from edge import auth as authentication
 from edge.api.operations import ANY_ROLE, SESSION_COOKIE, operation, set_session_cookie
 from edge.errors import AuthenticationError
+from edge.form_drafts import sweep_ended_sessions
 from edge.schemas import LoginRequest, PasswordChange, PasswordChanged, Session, User
 from edge.users import public_view, set_password
 
@@ -23,6 +24,8 @@ def login(body: LoginRequest):
     db = resources.db()
     user = authentication.verify_login(db, body.username, body.password, resources.lockout_policy)
     grant = authentication.start_session(db, user, hours=resources.settings.session_hours)
+    # As at the tablet's login: a login is a natural moment to drop what ended sessions still hold.
+    sweep_ended_sessions(db)
     payload = Session(user=public_view(grant.user), csrf_token=grant.csrf_token, expires_at=grant.expires_at)
     response = jsonify(payload.model_dump(mode="json"))
     set_session_cookie(response, grant, resources.settings)

@@ -86,6 +86,42 @@ def test_the_service_start_sweeps_drafts_of_sessions_that_expired_while_it_was_d
     assert drafts(db) == {"nurse1": False}
 
 
+def test_an_api_login_sweeps_expired_sessions_drafts_and_keeps_the_idle_locks_keep_within_its_window(
+        app, db, make_user):
+    """The JSON API's login (a browser session too) sweeps as the tablet's login does (brief h46)."""
+    for name in ("kept", "gone", "api"):
+        make_user(name, "nurse")
+    for name in ("kept", "gone"):
+        client, csrf = tablet(app, name, pin=False)
+        lock(client, csrf, "/patients/new", {"patient_form": PATIENT_TYPED})  # no PIN: ended, its form kept
+    expire(db, "gone")
+    assert drafts(db) == {"kept": True, "gone": True}
+    response = app.test_client().post("/api/v1/auth/login", json={"username": "api", "password": PASSWORD})
+    assert response.status_code == 200
+    assert drafts(db) == {"kept": True, "gone": False, "api": False}
+
+
+def test_each_scheduled_backup_sweeps_first_so_no_backup_keeps_an_expired_sessions_typed_values(
+        app, db, make_user, settings):
+    """The backup worker is the service's periodic worker: a clinic whose tablet sees no login for days
+    still drops what expired sessions typed, and the backup it writes does not carry it (brief h46)."""
+    from edge.backup_worker import BackupWorker
+    from edge.store.database import open_database
+
+    for name in ("kept", "gone"):
+        make_user(name, "nurse")
+        client, csrf = tablet(app, name, pin=True)
+        lock(client, csrf, "/patients/new", {"patient_form": PATIENT_TYPED})
+    expire(db, "gone")
+    backup = BackupWorker(settings.database_path, settings.data_dir, interval_s=3600, keep=2).run_once()
+    assert drafts(db) == {"kept": True, "gone": False}
+    copy = open_database(backup)
+    try:
+        assert drafts(copy) == {"kept": True, "gone": False}
+    finally:
+        copy.close()
+
+
 def test_a_password_reset_drops_the_drafts_of_the_sessions_it_ends(app, db, make_user):
     user = make_user("nurse1", "nurse")
     client, csrf = tablet(app, "nurse1", pin=True)
