@@ -11,7 +11,8 @@ session still holds is swept once it has expired (:func:`sweep_ended_sessions`).
 logged.
 
 The tablet's own offline queue of a visit's typed fields (static/app.js) is tagged with
-:func:`tablet_draft_owner`, so it is only ever sent under the session that typed it.
+:func:`tablet_draft_owner`, so it is only ever sent under the session that typed it, or under the
+same nurse's next password login after her idle lock ended it (:func:`adoptable_tablet_draft_owners`).
 """
 from __future__ import annotations
 
@@ -112,6 +113,21 @@ def tablet_draft_owner(session: dict) -> str:
     keeps it), different for every other session, naming no person and useless for logging in.
     """
     return hash_token(f"tablet-draft-owner:{session['token_hash']}")[:24]
+
+
+def adoptable_tablet_draft_owners(db: sqlite_utils.Database, user_id: int) -> list[str]:
+    """The :func:`tablet_draft_owner` values of the nurse's ended sessions that would still be valid.
+
+    The tablet keeps its offline draft queue past the idle lock of a nurse without a PIN (that lock
+    ends her session; the login page it opens leaves the queue alone), and her next password login
+    takes it over, as :func:`adopt_after_login` does for the patient form, in the same window: the
+    pages of her new session name these owners, and static/app.js re-tags their drafts as hers.
+    Another nurse's pages never name them, so her first page drops them unsent.
+    """
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    rows = db.execute("SELECT token_hash FROM sessions WHERE user_id = ? AND revoked = 1 AND expires_at > ? "
+                      "ORDER BY created_at", [user_id, now]).fetchall()
+    return [tablet_draft_owner({"token_hash": row[0]}) for row in rows]
 
 
 def sweep_ended_sessions(db: sqlite_utils.Database) -> int:

@@ -67,7 +67,10 @@ window.addEventListener("pageshow", () => {
 // session that typed it (the page's data-draft-owner, an opaque value per session, the same
 // across a PIN unlock): it is only ever sent under that session, never in another nurse's name,
 // and it is removed at logout and on the first page of any other session, or of none (the login
-// page after "Switch user", a lock without a PIN, an expired session).
+// page after "Switch user" or an expired session). A lock without a PIN ends the session but is
+// still the same nurse's pause: its login page says nothing (the queue waits), and her next login's
+// pages name that session among data-draft-adopt, so the queue becomes hers again; anyone else's
+// first page drops it.
 const DRAFT_PREFIX = "ildscreen-draft-";
 function draftKey() {
   const section = document.querySelector("[data-visit]");
@@ -85,7 +88,19 @@ function forgetDrafts({others}) {
   if (!("draftOwner" in body().dataset)) return;
   const keys = [];
   for (let i = 0; i < localStorage.length; i++) if (localStorage.key(i).startsWith(DRAFT_PREFIX)) keys.push(localStorage.key(i));
+  if (others && body().dataset.draftOwner) keys.forEach(adoptDraft);
   keys.forEach((key) => { if (!others || !body().dataset.draftOwner || !queuedDraft(key)) localStorage.removeItem(key); });
+}
+// A draft queued by a session the page names in data-draft-adopt (the same nurse's, ended by her
+// idle lock) is re-tagged as this session's.
+function adoptDraft(key) {
+  const adoptable = (body().dataset.draftAdopt || "").split(" ").filter(Boolean);
+  try {
+    const queued = JSON.parse(localStorage.getItem(key) || "null");
+    if (queued && adoptable.includes(queued.owner)) {
+      localStorage.setItem(key, JSON.stringify({...queued, owner: body().dataset.draftOwner}));
+    }
+  } catch (_) { /* unreadable: removed below as anyone else's */ }
 }
 function flushDrafts() {
   const key = draftKey();

@@ -87,6 +87,7 @@ def template_helpers():
         "user": None if g.get("ui_locked") else g.get("ui_user"),
         "csrf_token": g.ui_session["csrf_token"] if g.get("ui_session") else "",
         "draft_owner": _draft_owner(),
+        "draft_adopt": _draft_adopt(),
     }
 
 
@@ -97,6 +98,15 @@ def _draft_owner() -> Optional[str]:
     if "ui_session" not in g:
         return None
     return form_drafts.tablet_draft_owner(g.ui_session) if g.ui_session else ""
+
+
+def _draft_adopt() -> list[str]:
+    """The owner values of offline drafts this session's pages take over: those of the same nurse's
+    sessions that her idle lock ended while still valid (:func:`form_drafts.adoptable_tablet_draft_owners`);
+    none on the lock screen."""
+    if not g.get("ui_session") or g.get("ui_locked"):
+        return []
+    return form_drafts.adoptable_tablet_draft_owners(_resources().db(), g.ui_user["id"])
 
 
 def login_required(view: Callable) -> Callable:
@@ -169,8 +179,12 @@ def login():
             form_drafts.sweep_ended_sessions(resources.db())  # the tablet changes hands: a natural moment
             return set_session_cookie(redirect(_safe_next(request.args.get("next"))), grant, resources.settings)
     login_csrf = secrets.token_urlsafe(24)
-    response = make_response(render_template("login.html", error=error, login_csrf=login_csrf,
-                                             locked=request.args.get("locked") == "1"),
+    locked = request.args.get("locked") == "1"
+    # After the idle lock of a nurse without a PIN the page says nothing about whose drafts the tablet
+    # holds, so it leaves the offline queue alone: her next login takes it over, anyone else's drops it
+    # (_draft_adopt). Any other way here (logout, "Switch user", an expired session) drops it.
+    response = make_response(render_template("login.html", error=error, login_csrf=login_csrf, locked=locked,
+                                             **({"draft_owner": None} if locked else {})),
                              401 if error else 200)
     response.set_cookie(LOGIN_CSRF_COOKIE, login_csrf, httponly=True, samesite="Strict")
     return response

@@ -32,10 +32,14 @@ def type_offline(page, text: str) -> None:
     assert text in page.evaluate(QUEUED_JS)
 
 
-def test_an_offline_draft_is_sent_after_the_pin_unlock_and_never_under_the_next_nurses_session(browser, server):
-    subprocess.run([*ildscreen_command(), "users", "add", "nurse2", "--role", "nurse", "--password-stdin",
+def add_nurse(server, username: str) -> None:
+    subprocess.run([*ildscreen_command(), "users", "add", username, "--role", "nurse", "--password-stdin",
                     "--data-dir", str(server.data_dir)], input=NURSE_PASSWORD + "\n", text=True, check=True,
                    capture_output=True, env={k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")})
+
+
+def test_an_offline_draft_is_sent_after_the_pin_unlock_and_never_under_the_next_nurses_session(browser, server):
+    add_nurse(server, "nurse2")
     context, page = new_page(browser, "en")
     log_in(page, server.url, "nurse1", NURSE_PASSWORD)
     set_pin(page, NURSE_PASSWORD, PIN)
@@ -77,4 +81,71 @@ def test_an_offline_draft_is_sent_after_the_pin_unlock_and_never_under_the_next_
     assert page.evaluate(QUEUED_JS) == ""
     page.reload()
     assert page.input_value("textarea[data-draft=notes]") == "A: wheeze at rest"  # only what she saved herself
+    context.close()
+
+
+def new_visit(page, url: str, code: str) -> str:
+    register_patient(page, url, code)
+    page.click("#new-visit")
+    page.wait_for_selector("textarea[data-draft=notes]")
+    return page.url
+
+
+def lock_without_pin_from(page, visit_url: str) -> None:
+    """Her idle lock ("Lock now") on another visit's page: no PIN, so the session ends on the login page."""
+    page.goto(visit_url)
+    page.wait_for_selector("textarea[data-draft=notes]")
+    page.click("#lock-now-button")
+    page.wait_for_selector("#login-form")
+
+
+def log_in_here(page, username: str) -> None:
+    """The password login on the page the lock opened (its URL returns to the locked page)."""
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", NURSE_PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#logout-button")
+
+
+def test_after_a_lock_without_a_pin_her_offline_draft_of_another_visit_is_hers_again_and_no_one_elses(
+        browser, server):
+    """Brief h46: the idle lock of a nurse without a PIN ends her session; what she had queued offline for
+    another visit waits on the tablet, is sent once she logs in again, and is dropped unsent when another
+    nurse logs in instead."""
+    add_nurse(server, "nurse2")
+    context, page = new_page(browser, "en")
+    log_in(page, server.url, "nurse1", NURSE_PASSWORD)  # no PIN: her lock ends the session
+    visit_a = new_visit(page, server.url, "CL46-E2E-A")
+    visit_b = new_visit(page, server.url, "CL46-E2E-B")
+
+    page.goto(visit_a)
+    page.wait_for_selector("textarea[data-draft=notes]")
+    drop_drafts(page)
+    type_offline(page, "A: typed offline before her lock")
+    page.unroute("**/visits/*/draft")
+    lock_without_pin_from(page, visit_b)  # the queue is for visit A, not the page that locked
+    assert "A: typed offline before her lock" in page.evaluate(QUEUED_JS)  # the login page leaves it
+
+    log_in_here(page, "nurse1")
+    page.goto(visit_a)
+    page.wait_for_function("() => document.body.dataset.draftSaved === 'yes'")
+    assert page.evaluate(QUEUED_JS) == ""
+    page.reload()
+    assert page.input_value("textarea[data-draft=notes]") == "A: typed offline before her lock"
+
+    # Queued again, locked again, and this time another nurse logs in: dropped, never sent in her name.
+    drop_drafts(page)
+    type_offline(page, "A: queued, then nurse2 logged in")
+    page.unroute("**/visits/*/draft")
+    lock_without_pin_from(page, visit_b)
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.post_data or "")
+            if request.method == "POST" and request.url.endswith("/draft") else None)
+    log_in_here(page, "nurse2")
+    assert page.evaluate(QUEUED_JS) == ""
+    page.goto(visit_a)
+    page.wait_for_selector("textarea[data-draft=notes]")
+    page.wait_for_timeout(1000)  # time for a queued draft to be sent, had one been kept
+    assert not any("nurse2 logged in" in body for body in sent), sent
+    assert page.input_value("textarea[data-draft=notes]") == "A: typed offline before her lock"
     context.close()

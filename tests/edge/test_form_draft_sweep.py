@@ -152,3 +152,35 @@ def test_pages_name_the_session_their_offline_drafts_belong_to_opaquely_and_the_
     client.post("/logout", data={"csrf_token": csrf})
     assert owner_of(client.get("/login").get_data(as_text=True)) == ""  # no session: the page drops them
     assert "data-draft-owner" not in client.get("/no-such-page").get_data(as_text=True)  # says nothing
+
+
+def adopted_by(page: str) -> list[str]:
+    found = re.search(r'data-draft-adopt="([^"]*)"', page)
+    return found.group(1).split() if found else []
+
+
+def test_after_a_lock_without_a_pin_only_the_same_nurses_next_login_takes_over_the_tablets_offline_drafts(
+        app, db, make_user):
+    """Brief h46: the idle lock of a nurse without a PIN ends her session, but her offline drafts (for any
+    visit) are still hers: the login page it opens leaves them alone (no owner named), her next login's
+    pages name the ended session's owner so the tablet re-tags them, and nobody else's pages do."""
+    make_user("nurse1", "nurse")
+    make_user("nurse2", "nurse")
+    client, csrf = tablet(app, "nurse1", pin=False)
+    owner = owner_of(client.get("/").get_data(as_text=True))
+    assert adopted_by(client.get("/").get_data(as_text=True)) == []
+    login_page = lock(client, csrf, "/", {})
+    assert "locked=1" in login_page
+    assert "data-draft-owner" not in client.get(login_page).get_data(as_text=True)  # the queue waits
+
+    page_login(client, "nurse1")
+    page = client.get("/").get_data(as_text=True)
+    assert owner_of(page) not in ("", owner) and adopted_by(page) == [owner]
+    other, _ = tablet(app, "nurse2", pin=False)
+    assert owner not in adopted_by(other.get("/").get_data(as_text=True))
+
+    # Only within the ended session's own window, as for the patient form (adopt_after_login).
+    past = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).isoformat(timespec="seconds")
+    db.execute("UPDATE sessions SET expires_at = ? WHERE revoked = 1", [past])
+    db.conn.commit()
+    assert adopted_by(client.get("/").get_data(as_text=True)) == []
