@@ -289,6 +289,7 @@ def test_a_take_waiting_to_be_scored_leaves_its_site_and_the_step_to_do_and_says
     assert step_state(page, "auscultation") == "pending"
     assert not site_done(page, "posterior_right_base")
     take_item = page.split(f'id="take-{waiting}"', 1)[1].split("</li>", 1)[0]
+    assert f'class="recording" id="take-{waiting}"' in page  # waiting, not marked as refused
     assert f'id="waiting-score-{waiting}"' in take_item
     assert str(escape(CATALOG["take_waiting_score"][lang])) in take_item
     assert str(escape(CATALOG["checklist_waiting_score"][lang])) in \
@@ -311,6 +312,7 @@ def test_a_refused_take_is_not_one_waiting_to_be_scored(client, nurse, db, visit
     assert not recordings.awaits_score(recordings.list_recordings(db, visit["id"])[0])
     page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
     assert step_state(page, "auscultation") == "pending" and "waiting-score-" not in page
+    assert f'class="recording refused" id="take-{refused}"' in page
 
 
 def test_the_result_says_a_take_waits_to_be_scored_rather_than_every_take_was_refused():
