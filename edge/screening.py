@@ -23,7 +23,7 @@ from edge.fusion.staging import stage
 from edge.fusion.triage import TriageThresholds, patient_factors, red_flags, triage
 from edge.breath import score_unscored_breath_readings
 from edge.patients import get_patient, get_visit
-from edge.modalities import SCORERS, ModalityScorer, potential_ranges
+from edge.modalities import SCORERS, ModalityScorer, crackle_threshold, potential_ranges
 from edge.recordings import score_unscored_recordings
 from edge.store.blobs import BlobStore
 from edge.store.database import utc_now, write_transaction
@@ -207,6 +207,9 @@ def assess_visit(
     result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture, options),
                     fvc_percent=fvc_percent, dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed,
                     ild_confirmed=confirmed_ild(db, patient["id"]), pft_dates=pft_dates, on=visit_day)
+    # Kept with the result (beside its evidence_options), so that its pages read the takes as it
+    # did after the crackle model or its threshold changes.
+    result["crackle_threshold"] = crackle_threshold()
     inputs = {
         "clinical_picture": {**picture.__dict__, "autoantibodies": list(picture.autoantibodies),
                              "symptoms": list(picture.symptoms), "ages": list(picture.ages or ())},

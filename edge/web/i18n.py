@@ -630,6 +630,15 @@ CATALOG: dict[str, dict[str, str]] = {
     # Result
     "assess_again": {"en": "Calculate again", "zh-CN": "重新计算"},
     "calculated_at": {"en": "Calculated {time}", "zh-CN": "计算时间 {time}"},
+    # edge.web.presenters.settings_changed: the result shows what was decided, under the settings of then.
+    "settings_changed": {"en": "Settings changed since this assessment: press “Calculate again” to apply them.",
+                         "zh-CN": "本次评估后设置已更改：请点击“重新计算”以应用新设置。"},
+    # edge.web.presenters.assessment_heard_rule: a result stored before it kept its own lung-sound rule.
+    "rule_from_today": {"en": "This result was stored before results kept how their lung-sound takes were read "
+                              "(crackle threshold, chest pieces that cannot rule crackles out): the lung-sound "
+                              "lines use today's settings, which may differ from those used then.",
+                        "zh-CN": "此结果保存时尚未随结果记录肺音判读方式（爆裂音阈值、不能排除爆裂音的听诊头）："
+                                 "以上肺音内容按当前设置判读，可能与当时所用的不同。"},
     "risk_meaning": {"en": "Of 100 patients with these findings, about {count} would have ILD on HRCT.",
                      "zh-CN": "在 100 名有相同检查结果的患者中，约 {count} 人的 HRCT 会显示间质性肺病。"},
     "interval_text": {"en": "Likely between {low}% and {high}% (90% interval).", "zh-CN": "可能在 {low}% 至 {high}% 之间（90% 区间）。"},
