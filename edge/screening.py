@@ -23,7 +23,7 @@ from edge.fusion.staging import stage
 from edge.fusion.triage import TriageThresholds, patient_factors, red_flags, triage
 from edge.breath import score_unscored_breath_readings
 from edge.patients import get_patient, get_visit
-from edge.modalities import SCORERS, ModalityScorer, crackle_threshold, potential_ranges
+from edge.modalities import SCORERS, ModalityScorer, crackle_model_adults, crackle_threshold, potential_ranges
 from edge.recordings import score_unscored_recordings
 from edge.store.blobs import BlobStore
 from edge.store.database import utc_now, write_transaction
@@ -208,8 +208,9 @@ def assess_visit(
                     fvc_percent=fvc_percent, dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed,
                     ild_confirmed=confirmed_ild(db, patient["id"]), pft_dates=pft_dates, on=visit_day)
     # Kept with the result (beside its evidence_options), so that its pages read the takes as it
-    # did after the crackle model or its threshold changes.
+    # did, and say what the crackle model was checked on, after the model or its threshold changes.
     result["crackle_threshold"] = crackle_threshold()
+    result["crackle_model_adults"] = crackle_model_adults()
     inputs = {
         "clinical_picture": {**picture.__dict__, "autoantibodies": list(picture.autoantibodies),
                              "symptoms": list(picture.symptoms), "ages": list(picture.ages or ())},

@@ -24,7 +24,7 @@ from edge.api.assessments import evidence_options_from_settings, thresholds_from
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
 from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError, WrongPin
-from edge.modalities import crackle_threshold
+from edge.modalities import crackle_model_adults, crackle_threshold
 from edge.schemas import PatientCreate, PatientUpdate
 from edge.store.database import write_transaction
 from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy, check_pin_policy, clear_pin,
@@ -80,7 +80,7 @@ def template_helpers():
         "idle_seconds": int(settings.idle_logout_minutes * 60),
         "typed_max_chars": MAX_TYPED_CHARS,
         "quality_issue": lambda issue, kind: quality_issue(issue, kind, lang),
-        "crackle_validation": auscultation.adult_validation,
+        "crackle_validation": crackle_validation,
         "lang": lang,
         "catalog": CATALOG,
         "other_lang": "zh-CN" if lang == "en" else "en",
@@ -443,6 +443,13 @@ def heard_rule() -> dict:
     (``evidence_chest_pieces_cannot_clear``). The checklist and the chest map use it; a stored
     result reads its own (:func:`edge.web.presenters.assessment_heard_rule`)."""
     return {"threshold": crackle_threshold(), "cannot_clear": _resources().settings.evidence_chest_pieces_cannot_clear}
+
+
+def crackle_validation(assessment: dict) -> Optional[dict]:
+    """The crackle model note's figures (:func:`edge.auscultation.adult_validation`): those the
+    assessment kept, else (one stored before they were) the served model's."""
+    adults = assessment["crackle_model_adults"] if "crackle_model_adults" in assessment else crackle_model_adults()
+    return auscultation.adult_validation(adults)
 
 
 def programme_settings_today() -> dict[str, dict]:

@@ -95,11 +95,33 @@ def test_a_changed_crackle_threshold_does_not_rewrite_the_result(client, nurse, 
     assert 'id="rule-from-today"' not in page
 
 
+def test_the_crackle_model_note_gives_the_figures_of_the_model_the_assessment_used(client, nurse, db, visit,
+                                                                                   monkeypatch):
+    counted_detector(monkeypatch)  # checked on 60 adults, 20 with crackles
+    for base in BASES:
+        stored_take(db, visit["id"], base, 0.02, "diaphragm")
+    kept = assess(client, nurse, visit["id"])["crackle_model_adults"]
+    assert (kept["patients"], kept["positive_patients"]) == (60, 20)
+    # A new crackle model, checked on other adults, is served afterwards.
+    real_entry = modalities.manifest_entry
+    other = {"patients": 200, "positive_patients": 70, "sensitivity": 0.5, "sensitivity_ci95": [0.4, 0.6],
+             "specificity": 0.7, "specificity_ci95": [0.6, 0.8]}
+    monkeypatch.setattr(modalities, "manifest_entry", lambda name: (
+        {**real_entry(name), "validation": {"populations": {"adults": other}}} if name == "auscultation"
+        else real_entry(name)))
+    client.set_cookie("lang", "en")
+    note = re.search(r'id="crackle-model-note">(.*?)</p>', client.get(f"/visits/{visit['id']}").get_data(as_text=True),
+                     re.S).group(1)
+    assert note == str(escape(CATALOG["crackle_model_adults"]["en"].format(
+        patients=60, positive=20, sensitivity="80", sensitivity_low="70", sensitivity_high="88",
+        specificity="90", specificity_low="84", specificity_high="94")))
+
+
 def forget_the_rule(db, assessment_id: int) -> None:
     """Make a stored assessment look like one made before it kept its rule."""
     row = db.execute("SELECT result FROM risk_assessments WHERE id = ?", [assessment_id]).fetchone()
     result = json.loads(row[0])
-    del result["crackle_threshold"], result["evidence_options"]["chest_pieces_cannot_clear"]
+    del result["crackle_threshold"], result["crackle_model_adults"], result["evidence_options"]["chest_pieces_cannot_clear"]
     db["risk_assessments"].update(assessment_id, {"result": json.dumps(result)})
     db.conn.commit()
 
