@@ -121,7 +121,8 @@ def forget_the_rule(db, assessment_id: int) -> None:
     """Make a stored assessment look like one made before it kept its rule."""
     row = db.execute("SELECT result FROM risk_assessments WHERE id = ?", [assessment_id]).fetchone()
     result = json.loads(row[0])
-    del result["crackle_threshold"], result["crackle_model_adults"], result["evidence_options"]["chest_pieces_cannot_clear"]
+    del result["crackle_threshold"], result["crackle_model_adults"]
+    del result["evidence_options"]["chest_pieces_cannot_clear"]
     db["risk_assessments"].update(assessment_id, {"result": json.dumps(result)})
     db.conn.commit()
 
@@ -183,8 +184,10 @@ TODAY = {"threshold": 0.5, "cannot_clear": ("bell", "extended")}
     # no crackle model when it was assessed: no threshold, kept as such
     ({"crackle_threshold": None, "evidence_options": {"chest_pieces_cannot_clear": ["bell"]}},
      {"threshold": None, "cannot_clear": ("bell",)}, False),
-    ({"evidence_options": {"chest_pieces_cannot_clear": ["bell"]}}, {"threshold": 0.5, "cannot_clear": ("bell",)}, True),
-    ({"crackle_threshold": 0.3, "evidence_options": {"lr_cap": 10}}, {"threshold": 0.3, "cannot_clear": TODAY["cannot_clear"]}, True),
+    ({"evidence_options": {"chest_pieces_cannot_clear": ["bell"]}},
+     {"threshold": 0.5, "cannot_clear": ("bell",)}, True),
+    ({"crackle_threshold": 0.3, "evidence_options": {"lr_cap": 10}},
+     {"threshold": 0.3, "cannot_clear": TODAY["cannot_clear"]}, True),
     ({}, TODAY, True),
 ])
 def test_the_assessment_rule_is_what_it_kept_and_today_only_for_what_it_did_not(assessment, rule, from_today):
