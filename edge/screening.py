@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Optional
 
 import sqlite_utils
@@ -82,6 +83,13 @@ def last_hrct(db: sqlite_utils.Database, patient_id: int, *, on: str) -> Optiona
     return {"date": reads[-1]["date"], "ild": reads[-1]["ild"]} if reads else None
 
 
+def tests_raised(fused: dict) -> bool:
+    """Whether the measured tests, as the risk applied them (capped, weighted), raised it above the
+    clinical picture's: their combined likelihood ratio is above 1."""
+    return sum(math.log(item["applied_likelihood_ratio"]) for name, item in fused["contributions"].items()
+               if name != "clinical_prior") > 0
+
+
 def validation_summary(fused: dict) -> dict:
     """The one note the result page, the CLI and the referral show about validation."""
     unvalidated = sorted(name for name, model in fused["models"].items() if not model["clinically_validated"])
@@ -141,7 +149,8 @@ def assess(
     factors = patient_factors(sex=picture.sex, smoking=picture.smoking, autoantibodies=picture.autoantibodies,
                               symptoms=picture.symptoms)
     result = {**fused, **triage(fused["probability"], thresholds=thresholds, flags=flags,
-                                ctd_diagnosis=picture.ctd_diagnosis, factors=factors, last_hrct=hrct, on=on)}
+                                ctd_diagnosis=picture.ctd_diagnosis, factors=factors, last_hrct=hrct, on=on,
+                                tests_raised=tests_raised(fused))}
     result["uncertainty"] = uncertainty_sentence(fused)
     result["validation"] = validation_summary(fused)
     result["confirmed_ild"] = ild_confirmed

@@ -45,10 +45,12 @@ symptoms appear or a red flag is found; the advice names the HRCT's date (``nega
 What still advises HRCT after a negative HRCT:
 
 - a red flag: HRCT + PFTs at the flag's priority, as for everyone (the flag is new information);
-- a high fused score, or a symptom that may be ILD, without a red flag: ``discuss`` (a repeat HRCT
-  with the rheumatologist, within 3 months when the score is high), not an automatic HRCT. The score
-  is not told about the HRCT and rests largely on what was known when it was read (CTD, antibodies),
-  and the modality models are not clinically validated: a clinician weighs it against the scan.
+- a high fused score that the measured tests raised (their combined likelihood ratio above 1,
+  ``tests_raised``), or a symptom that may be ILD, without a red flag: ``discuss`` (a repeat HRCT with
+  the rheumatologist, within 3 months when the score is high), not an automatic HRCT: the modality
+  models are not clinically validated, so a clinician weighs them against the scan. A score that is
+  high from the clinical picture alone (CTD, antibodies, age) changes nothing: the HRCT answered
+  that picture, and the score is not told about the scan.
 
 A low-risk patient no line covers keeps "re-screen" after a negative HRCT. ILD confirmed present
 is not triage's business: the monitoring pathway replaces the advice (``edge.screening.assess``).
@@ -301,16 +303,17 @@ def negative_hrct(last_hrct: Optional[dict], *, on: Optional[str], valid_months:
 
 
 def screening_advice(line: ScreeningLine, tier: str, *, flagged: bool, symptoms: list[str],
-                     hrct_negative: bool) -> str:
+                     hrct_negative: bool, tests_raised: bool = True) -> str:
     """The advice code for a patient on the screening pathway (see the module docstring).
 
     ``flagged``: a red flag raised the tier; ``symptoms``: recorded symptoms that may be ILD;
-    ``hrct_negative``: a negative HRCT still answers screening (:func:`negative_hrct`).
+    ``hrct_negative``: a negative HRCT still answers screening (:func:`negative_hrct`);
+    ``tests_raised``: the measured tests raised the risk above the clinical picture's.
     """
     if flagged:
         return "hrct_pfts"  # every red flag forces at least "high"
     if hrct_negative:
-        if tier == "high" or symptoms:
+        if (tier == "high" and tests_raised) or symptoms:
             return "discuss"
         return "rescreen" if not line.screens and tier == "low" else "pfts"
     if line.screens or tier == "high":
@@ -324,12 +327,15 @@ def _symptom_names(symptoms: list[str]) -> str:
 
 
 def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict], ctd_diagnosis: str,
-           factors: set[str], last_hrct: Optional[dict] = None, on: Optional[str] = None) -> dict:
+           factors: set[str], last_hrct: Optional[dict] = None, on: Optional[str] = None,
+           tests_raised: bool = True) -> dict:
     """Tier (from the risk, raised never lowered by red flags), the guideline line, advice and priority.
 
     ``last_hrct``: the most recent confirming HRCT on record (``{"date", "ild"}``), read as of ``on``
     (the visit date, ISO; default today): a recent one without ILD answers the screening HRCT
-    (:func:`negative_hrct`, :func:`screening_advice`).
+    (:func:`negative_hrct`, :func:`screening_advice`). ``tests_raised``: whether the measured tests
+    raised the risk (combined likelihood ratio above 1); only then does a high score after a negative
+    HRCT ask for a discussion (unknown: True, the cautious reading).
     """
     if probability >= thresholds.high:
         tier = "high"
@@ -345,7 +351,7 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
     symptoms = sorted(factors & ILD_SYMPTOMS)
     negative = negative_hrct(last_hrct, on=on, valid_months=thresholds.hrct_negative_valid_months)
     advice = screening_advice(line, tier, flagged=bool(flags), symptoms=symptoms,
-                              hrct_negative=negative is not None)
+                              hrct_negative=negative is not None, tests_raised=tests_raised)
     priority = "urgent" if tier == "urgent" else "within_3_months" if tier == "high" else "routine"
     months = rescreen_months(advice, thresholds)
     review = symptoms if advice == "discuss" else []

@@ -70,10 +70,18 @@ def test_a_red_flag_after_a_negative_hrct_still_advises_hrct(antibodies, symptom
     assert "HRCT on 2025-09-15 showed no ILD" in recommendation["text"]
 
 
-def test_a_high_score_after_a_negative_hrct_is_discussed_within_3_months():
+def test_a_high_score_the_tests_raised_after_a_negative_hrct_is_discussed_within_3_months():
     recommendation = _triage(0.6, "SSc", set())["recommendation"]
     assert recommendation["advice"] == "discuss" and recommendation["priority"] == "within_3_months"
     assert recommendation["review_symptoms"] == []
+
+
+@pytest.mark.parametrize(("ctd", "advice"), [("SSc", "pfts"), ("SLE", "pfts")])
+def test_a_score_high_from_the_clinical_picture_alone_does_not_undo_a_negative_hrct(ctd, advice):
+    """The HRCT answered the picture (CTD, antibodies, age) the prior is built from."""
+    result = triage(0.6, thresholds=DEFAULT, flags=[], ctd_diagnosis=ctd, factors=set(), last_hrct=NEGATIVE,
+                    on=VISIT, tests_raised=False)
+    assert result["tier"] == "high" and result["recommendation"]["advice"] == advice
 
 
 @pytest.mark.parametrize(("hrct", "on", "counts"), [
