@@ -59,6 +59,28 @@ def test_a_red_flag_after_a_negative_hrct_still_advises_hrct(client, clinician):
     assert "HRCT on 2026-02-10 showed no ILD" in flagged["recommendation"]["text"]
 
 
+def test_a_high_score_the_tests_raised_after_a_negative_hrct_is_discussed_within_3_months(client, clinician,
+                                                                                          monkeypatch):
+    from edge import screening
+    from edge.fusion.evidence import ModalityEvidence
+
+    status = {"synthetic": True, "clinically_validated": False, "training_population": "test fixture",
+              "statement": "Test fixture; not for clinical use."}
+    monkeypatch.setitem(screening.SCORERS, "auscultation", lambda db, vid, picture, options: ModalityEvidence(
+        "auscultation", 1.5, (1.0, 2.0), "crackle-test", status, {"level": "basal", "validated": True}))
+    patient_id, visit_id = _visit(client, clinician, {**PATIENT, "symptoms": []})
+    assert client.post(f"/api/v1/patients/{patient_id}/outcomes", headers=clinician,
+                       json={"date": "2026-02-10", "source": "hrct", "ild": "absent"}).status_code == 201
+    assessment = _assess(client, clinician, visit_id)
+    assert assessment["tier"] == "high" and assessment["red_flags"] == []
+    recommendation = assessment["recommendation"]
+    assert recommendation["advice"] == "discuss" and recommendation["priority"] == "within_3_months"
+    client.set_cookie("lang", "en")
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert f'{CATALOG["priority"]["en"]}: {CATALOG["priority_within_3_months"]["en"]}' in page
+    assert CATALOG["negative_hrct_note"]["en"].format(date="2026-02-10", until="2028-02-10") in page
+
+
 def test_after_confirmed_ild_the_monitoring_plan_carries_no_screening_notes(client, clinician):
     patient_id, visit_id = _visit(client, clinician, {**PATIENT, "ctd_diagnosis": "SLE"})
     for day, ild in (("2025-01-10", "absent"), ("2026-02-10", "present")):
