@@ -219,6 +219,7 @@ def assess_visit(
         if item is not None:
             evidence.append(item)
     visit_day = visit["started_at"][:10]
+    hrct = last_hrct(db, patient["id"], on=visit_day)
     # PFTs on record (outcomes of source "pft") and today's, when entered with this assessment.
     pft_dates = [item["date"] for item in outcomes.list_outcomes(db, patient["id"]) if item["source"] == "pft"]
     if fvc_percent is not None:
@@ -226,12 +227,13 @@ def assess_visit(
     result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture, options),
                     fvc_percent=fvc_percent, dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed,
                     ild_confirmed=confirmed_ild(db, patient["id"]), pft_dates=pft_dates, on=visit_day,
-                    hrct=last_hrct(db, patient["id"], on=visit_day))
+                    hrct=hrct)
     inputs = {
         "clinical_picture": {**picture.__dict__, "autoantibodies": list(picture.autoantibodies),
                              "symptoms": list(picture.symptoms), "ages": list(picture.ages or ())},
         "evidence": [item.__dict__ for item in evidence],
         "pft": {"fvc_percent": fvc_percent, "dlco_percent": dlco_percent, "dlco_not_performed": dlco_not_performed},
+        "hrct": hrct,  # the most recent confirming HRCT read triage was given
     }
     with write_transaction(db):
         assessment_id = db["risk_assessments"].insert({

@@ -306,7 +306,8 @@ def screening_advice(line: ScreeningLine, tier: str, *, flagged: bool, symptoms:
                      hrct_negative: bool, tests_raised: bool = True) -> str:
     """The advice code for a patient on the screening pathway (see the module docstring).
 
-    ``flagged``: a red flag raised the tier; ``symptoms``: recorded symptoms that may be ILD;
+    ``flagged``: a red flag is on record (each forces at least "high"); ``symptoms``: recorded symptoms
+    that may be ILD;
     ``hrct_negative``: a negative HRCT still answers screening (:func:`negative_hrct`);
     ``tests_raised``: the measured tests raised the risk above the clinical picture's.
     """
@@ -362,8 +363,9 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
     if review:
         sentences.append(f"Symptoms that may be ILD on record ({_symptom_names(review)}): a clinician should review "
                          "them now.")
-    text = ADVICE[advice]["text"].format(months=months, cutoff=thresholds.pft_abnormal_below) + (f" ({PRIORITY_TEXT[priority]})"
-                                                           if advice == "hrct_pfts" else "")
+    text = ADVICE[advice]["text"].format(months=months, cutoff=thresholds.pft_abnormal_below)
+    if advice == "hrct_pfts":
+        text += f" ({PRIORITY_TEXT[priority]})"
     steps = [step.format(months=months) for step in ADVICE[advice]["next_steps"]]
     return {
         "tier": tier,

@@ -41,6 +41,7 @@ def test_an_hrct_read_without_ild_turns_the_next_assessment_into_pfts_naming_its
     recommendation = after["recommendation"]
     assert recommendation["advice"] == "pfts" and after["pathway"] == "screening"
     assert recommendation["negative_hrct"] == {"date": "2026-02-10", "valid_until": "2028-02-10"}
+    assert after["inputs"]["hrct"] == {"date": "2026-02-10", "ild": "absent"}  # stored with what it read
     assert "HRCT on 2026-02-10 showed no ILD" in _stored_text(db, after["id"])
     client.set_cookie("lang", lang)
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
