@@ -204,7 +204,9 @@ def db_restore(backup: Path, data_dir: Optional[Path]) -> None:
     Ids the replaced database handed out (patients, visits, recordings, referrals...) are never
     handed out again by the restored one. Accounts and API tokens keep the replaced database's
     passwords, PINs, roles, disabled flags and revocations; every session ends, so everyone signs
-    in again.
+    in again. The audit entries written after the backup are kept, and so are the referrals (with
+    their hospital state, results, and the visit, assessment and patient a newer one stands on), so
+    that their CT results keep coming.
     """
     settings = load_settings(data_dir=data_dir)
     restored = restore_database(backup, settings.database_path)
@@ -214,6 +216,25 @@ def db_restore(backup: Path, data_dir: Optional[Path]) -> None:
         click.echo("ids the previous database handed out stay unused: "
                    + ", ".join(f"{table} up to {highest}" for table, highest in sorted(restored.ids_raised.items())))
     show_credentials_carried(restored.credentials)
+    show_records_kept(restored.records)
+
+
+def show_records_kept(kept: dict) -> None:
+    """Say what the restore kept of the replaced database (:func:`edge.store.restore_records.carry_records`)."""
+    if not kept:
+        return
+    click.echo(f"the audit trail runs on: {kept['audit_entries_kept']} entry(ies) written after the backup kept")
+    if kept["referrals_carried"]:
+        click.echo(f"referrals made after the backup kept, with their visit, assessment and (if new) patient, so "
+                   f"their CT results keep coming: ids {', '.join(map(str, kept['referrals_carried']))} "
+                   f"({kept['patients_carried']} patient(s), {kept['visits_carried']} visit(s) came with them; "
+                   "their other measurements after the backup did not)")
+    if kept["referrals_updated"]:
+        click.echo("referrals whose hospital state changed after the backup keep that state: ids "
+                   + ", ".join(map(str, kept["referrals_updated"])))
+    if kept["referrals_not_carried"]:
+        click.echo("NOT kept (their patient code belongs to another patient in the backup; resolve from the "
+                   ".before-restore file): referral ids " + ", ".join(map(str, kept["referrals_not_carried"])))
 
 
 def show_credentials_carried(carried: dict[str, int]) -> None:
