@@ -19,7 +19,7 @@ import threadpoolctl
 from common.serving import PortUnavailable, bind_listener, serve_json_errors
 from edge import __version__, audit
 from edge.app import create_app
-from edge.auth import create_api_token
+from edge.auth import create_api_token, list_api_tokens, revoke_api_token
 from edge.commands.device import device
 from edge.commands.audio import audio
 from edge.commands.bench import bench
@@ -334,12 +334,18 @@ def users_list(as_json: bool, data_dir: Optional[Path]) -> None:
         click.echo(f"{row['username']:<24} {row['role']:<10} {state}")
 
 
+def _user_named(database, username: str) -> dict:
+    """The account named ``username``; a one-line CLI error when there is none."""
+    user = find_user(database, username)
+    if user is None:
+        raise click.ClickException(f"no user named {username!r}")
+    return user
+
+
 def _set_disabled(username: str, disabled: bool, data_dir: Optional[Path]) -> None:
     database = _open(data_dir)
     try:
-        user = find_user(database, username)
-        if user is None:
-            raise click.ClickException(f"no user named {username!r}")
+        user = _user_named(database, username)
         update_user(database, audit.CLI_OPERATOR, user["id"], disabled=disabled)
     finally:
         database.close()
@@ -373,9 +379,7 @@ def users_reset_password(username: str, data_dir: Optional[Path]) -> None:
     sessions and tokens and clear its lockout; audited."""
     database = _open(data_dir)
     try:
-        user = find_user(database, username)
-        if user is None:
-            raise click.ClickException(f"no user named {username!r}")
+        user = _user_named(database, username)
         password = reset_password(database, audit.CLI_OPERATOR, user["id"])
     finally:
         database.close()
@@ -393,13 +397,47 @@ def users_token(username: str, name: str, data_dir: Optional[Path]) -> None:
     """Issue a bearer token acting as USERNAME for a machine client; printed once."""
     database = _open(data_dir)
     try:
-        user = find_user(database, username)
-        if user is None:
-            raise click.ClickException(f"no user named {username!r}")
+        user = _user_named(database, username)
         _, token = create_api_token(database, audit.CLI_OPERATOR, user["id"], name)
     finally:
         database.close()
     click.echo(token)
+
+
+@users.command("tokens")
+@click.argument("username")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@data_dir_option
+@domain_errors
+def users_tokens(username: str, as_json: bool, data_dir: Optional[Path]) -> None:
+    """List USERNAME's API tokens with their ids (never the token), revoked ones included."""
+    database = _open(data_dir)
+    try:
+        tokens = list_api_tokens(database, _user_named(database, username)["id"])
+    finally:
+        database.close()
+    if as_json:
+        click.echo(json.dumps(tokens, indent=2))
+        return
+    for token in tokens:
+        state = f"revoked {token['revoked_at']}" if token["revoked_at"] else "valid"
+        click.echo(f"{token['id']:<6} {token['name']:<32} created {token['created_at']}  {state}")
+
+
+@users.command("revoke-token")
+@click.argument("username")
+@click.argument("token_id", type=int)
+@data_dir_option
+@domain_errors
+def users_revoke_token(username: str, token_id: int, data_dir: Optional[Path]) -> None:
+    """Revoke USERNAME's API token TOKEN_ID (see 'ildscreen users tokens') at once; the account's other
+    tokens and sessions go on; audited."""
+    database = _open(data_dir)
+    try:
+        token = revoke_api_token(database, audit.CLI_OPERATOR, _user_named(database, username)["id"], token_id)
+    finally:
+        database.close()
+    click.echo(f"revoked API token {token['id']} ({token['name']}) of {username}")
 
 
 @cli.group()
