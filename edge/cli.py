@@ -233,8 +233,9 @@ def show_records_kept(kept: dict) -> None:
         click.echo("referrals whose hospital state changed after the backup keep that state: ids "
                    + ", ".join(map(str, kept["referrals_updated"])))
     if kept["referrals_not_carried"]:
-        click.echo("NOT kept (their patient code belongs to another patient in the backup; resolve from the "
-                   ".before-restore file): referral ids " + ", ".join(map(str, kept["referrals_not_carried"])))
+        click.echo("referrals NOT kept, never merged (their patient code is another patient's in the backup, or "
+                   "the backup has another referral under the id); resolve them from the .before-restore file: ids "
+                   + ", ".join(map(str, kept["referrals_not_carried"])))
 
 
 def show_credentials_carried(carried: dict[str, int]) -> None:

@@ -13,15 +13,17 @@ has them, the patient may be on the CT table, and their results would never be p
   not hash-chained, so keeping each row as it was keeps it whole;
 - every referral of the replaced database takes its place in the copy with its outbox state (a
   referral the backup has as ``queued`` may be ``delivered``, ``withdrawn`` or ``reported`` since),
-  with its CT results. A referral made after the backup comes with what it stands on: its visit, the
+  with its CT results; unless the backup's row was updated later (a current file that an earlier
+  release restored from an older backup), which then stays. A referral made after the backup comes with what it stands on: its visit, the
   assessment it was made from, and its patient when the backup does not have them. Only those rows:
   the visit's recordings, labs and readings made after the backup are gone with the restore, as
   everything else is (the assessment keeps the inputs it used). The outbox then polls the referral
   as before and its result lands on the patient's timeline.
 
 The least surprising choice: the referral and its result are facts at the hospital, whatever the
-clinic restores. A referral whose patient code the backup gives to another patient is not carried
-(no record is ever merged): it is counted by id, for a person to resolve from ``.before-restore``.
+clinic restores. A referral whose patient code the backup gives to another patient, or whose id the
+backup gives to another referral, is not carried (no record is ever merged): it is listed by id, for
+a person to resolve from ``.before-restore``.
 An account a carried row names that the backup does not have is left unnamed (NULL); the audit
 entries still say who did what.
 """
@@ -110,8 +112,10 @@ def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> di
     """
     if after is None:
         return {}
-    for entry in after.audit_entries:
-        _insert(db, "audit_log", entry)
+    if after.audit_entries:  # a month of read audits is tens of thousands of rows: one statement for all
+        columns = list(_fit(db, "audit_log", after.audit_entries[0]))
+        db.conn.executemany(f'INSERT INTO audit_log ({", ".join(columns)}) VALUES ({", ".join("?" * len(columns))})',
+                            [[entry[column] for column in columns] for entry in after.audit_entries])
     rows = after.referral_rows
     by_id = {table: {row["id"]: row for row in rows.get(table, ())} for table in REFERRAL_CHAIN}
     counts = {"audit_entries_kept": len(after.audit_entries), "referrals_carried": [], "referrals_updated": [],
@@ -129,6 +133,8 @@ def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> di
         elif stored["code"] != referral["code"]:
             counts["referrals_not_carried"].append(referral["id"])  # another lineage's row: never merged
             continue
+        elif stored["updated_at"] > referral["updated_at"]:
+            continue  # the backup's state is the newer one (the current file was itself restored from an older one)
         elif _update(db, "referrals", referral, stored):
             counts["referrals_updated"].append(referral["id"])
         carried.add(referral["id"])
@@ -146,9 +152,12 @@ def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> di
 
 def _carry_chain(db: sqlite_utils.Database, referral: dict, by_id: dict, counts: dict) -> bool:
     """Write the patient, visit and assessment ``referral`` stands on where the copy lacks them;
-    False (nothing written) when its patient's code belongs to another patient in the copy."""
-    visit = by_id["visits"][referral["visit_id"]]
-    patient = by_id["patients"][visit["patient_id"]]
+    False (nothing written) when its patient's code belongs to another patient in the copy, or the
+    replaced database itself lacks a row it stands on."""
+    visit = by_id["visits"].get(referral["visit_id"])
+    patient = by_id["patients"].get(visit["patient_id"]) if visit else None
+    if patient is None:
+        return False
     new_patient = _row(db, "patients", patient["id"]) is None
     if new_patient and db.execute("SELECT 1 FROM patients WHERE upper(code) = upper(?)", [patient["code"]]).fetchone():
         return False
@@ -160,6 +169,8 @@ def _carry_chain(db: sqlite_utils.Database, referral: dict, by_id: dict, counts:
         counts["visits_carried"] += 1
     assessment_id = referral.get("assessment_id")
     if assessment_id is not None and _row(db, "risk_assessments", assessment_id) is None:
+        if assessment_id not in by_id["risk_assessments"]:
+            return False
         _insert(db, "risk_assessments", by_id["risk_assessments"][assessment_id])
         counts["assessments_carried"] += 1
     return True

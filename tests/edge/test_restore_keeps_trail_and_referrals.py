@@ -16,17 +16,9 @@ from edge.screening import assess_visit
 from edge.store import backup as backup_module
 from edge.store.backup import backup_database, restore_database
 from edge.store.database import open_database, read_only
-from hospital_double import HospitalDouble
 from edge.users import create_user
 from support import PASSWORD, PATIENT
-from test_outbox import worker
-
-
-@pytest.fixture
-def hospital():
-    server = HospitalDouble()
-    yield server
-    server.stop()
+from test_outbox import hospital, worker  # noqa: F401 (hospital: the outbox tests' fixture)
 
 
 # Through the service's functions on the test's own connection, which it closes before restoring: a
@@ -152,6 +144,22 @@ def test_a_referral_withdrawn_after_the_backup_stays_withdrawn(app, settings, db
     assert hospital.accepted_codes == []  # the backup's 'queued' would have sent it
 
 
+def test_a_referral_state_older_than_the_backups_does_not_replace_it(app, settings, db, runner, clinician,
+                                                                        hospital):
+    """A current file restored by an earlier release from an older backup holds stale referral states."""
+    referral = refer(app, db, clinician, assessed_visit(db, settings, clinician))
+    worker(app, hospital.url).run_once()
+    backup = backup_database(settings.database_path, settings.data_dir / "morning.db")
+    db.execute("UPDATE referrals SET status = 'queued', updated_at = '2000-01-01T00:00:00.000+00:00'")
+    db.conn.commit()
+    db.close()
+
+    output = restore(runner, settings, backup)
+
+    assert "keep that state" not in output
+    assert referral_in(settings, referral["id"])["status"] == "delivered"
+
+
 def test_a_referral_whose_patient_code_the_backup_gives_another_patient_is_listed_not_merged(
         app, settings, db, runner, clinician):
     create_patient(db, audit.CLI_OPERATOR, {**PATIENT, "code": "CL01-0007"})
@@ -163,8 +171,8 @@ def test_a_referral_whose_patient_code_the_backup_gives_another_patient_is_liste
 
     output = restore(runner, settings, backup)
 
-    assert f"NOT kept (their patient code belongs to another patient in the backup; resolve from the " \
-           f".before-restore file): referral ids {referral['id']}" in output
+    assert "referrals NOT kept, never merged (their patient code is another patient's in the backup" in output
+    assert f"resolve them from the .before-restore file: ids {referral['id']}" in output
     with contextlib.closing(sqlite3.connect(settings.database_path)) as restored:
         assert restored.execute("SELECT COUNT(*) FROM patients").fetchone()[0] == 1
         assert restored.execute("SELECT COUNT(*) FROM referrals").fetchone()[0] == 0
