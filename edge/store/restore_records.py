@@ -156,7 +156,9 @@ def _carry_chain(db: sqlite_utils.Database, referral: dict, by_id: dict, counts:
     replaced database itself lacks a row it stands on."""
     visit = by_id["visits"].get(referral["visit_id"])
     patient = by_id["patients"].get(visit["patient_id"]) if visit else None
-    if patient is None:
+    assessment_id = referral.get("assessment_id")
+    new_assessment = assessment_id is not None and _row(db, "risk_assessments", assessment_id) is None
+    if patient is None or (new_assessment and assessment_id not in by_id["risk_assessments"]):
         return False
     new_patient = _row(db, "patients", patient["id"]) is None
     if new_patient and db.execute("SELECT 1 FROM patients WHERE upper(code) = upper(?)", [patient["code"]]).fetchone():
@@ -167,10 +169,7 @@ def _carry_chain(db: sqlite_utils.Database, referral: dict, by_id: dict, counts:
     if _row(db, "visits", visit["id"]) is None:
         _insert(db, "visits", visit)
         counts["visits_carried"] += 1
-    assessment_id = referral.get("assessment_id")
-    if assessment_id is not None and _row(db, "risk_assessments", assessment_id) is None:
-        if assessment_id not in by_id["risk_assessments"]:
-            return False
+    if new_assessment:
         _insert(db, "risk_assessments", by_id["risk_assessments"][assessment_id])
         counts["assessments_carried"] += 1
     return True

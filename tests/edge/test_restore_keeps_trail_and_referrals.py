@@ -130,6 +130,24 @@ def test_a_patient_registered_after_the_backup_comes_back_with_the_referral_and_
     assert worker(app, hospital.url).run_once()["results"]["updated"] == 1
 
 
+def test_a_referral_by_an_account_created_after_the_backup_is_kept_with_the_account_left_unnamed(
+        app, settings, db, runner, hospital):
+    backup = backup_database(settings.database_path, settings.data_dir / "morning.db")
+    user, _ = create_user(db, audit.CLI_OPERATOR, username="dr-new", role="clinician", password=PASSWORD)
+    newcomer = audit.Actor(user_id=user["id"], username=user["username"], role=user["role"])
+    referral = refer(app, db, newcomer, assessed_visit(db, settings, newcomer))
+    db.close()
+
+    output = restore(runner, settings, backup)
+
+    assert f"ids {referral['id']}" in output and "1 account(s)" in output  # the account itself is lost
+    with contextlib.closing(sqlite3.connect(settings.database_path)) as restored:
+        assert restored.execute("SELECT created_by FROM referrals").fetchall() == [(None,)]
+        assert restored.execute("SELECT created_by FROM patients").fetchall() == [(None,)]
+        assert restored.execute("SELECT username FROM audit_log WHERE entity = 'referral' AND action = 'create'"
+                                ).fetchall() == [("dr-new",)]  # the trail still says who referred
+
+
 def test_a_referral_withdrawn_after_the_backup_stays_withdrawn(app, settings, db, runner, clinician, hospital):
     referral = refer(app, db, clinician, assessed_visit(db, settings, clinician))
     backup = backup_database(settings.database_path, settings.data_dir / "morning.db")
