@@ -230,7 +230,7 @@ def show_records_kept(kept: dict) -> None:
                    f"({kept['patients_carried']} patient(s), {kept['visits_carried']} visit(s) came with them; "
                    "their other measurements after the backup did not)")
     if kept["referrals_updated"]:
-        click.echo("referrals whose hospital state changed after the backup keep that state: ids "
+        click.echo("referrals whose status changed after the backup (at the hospital, or withdrawn) keep it: ids "
                    + ", ".join(map(str, kept["referrals_updated"])))
     if kept["referrals_not_carried"]:
         click.echo("referrals NOT kept, never merged (their patient code is another patient's in the backup, or "

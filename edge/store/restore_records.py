@@ -105,7 +105,9 @@ def read_after_backup(database: Path, backup_audit_id: int) -> Optional[AfterBac
 def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> dict:
     """Write ``after`` into the staged, migrated copy ``db``, inside the caller's transaction (before
     the restore's own audit entry); returns what was done: counts, and referral ids (no patient
-    codes: it goes into the audit entry and the command's output).
+    codes: it goes into the audit entry and the command's output): carried (made after the backup),
+    updated (their status, or the hospital's, changed since; a poll's new time alone is written
+    but not listed) and not carried.
 
     A row that cannot be written otherwise (a broken reference, a clash the module docstring does
     not describe) raises ``sqlite3.Error``, which stops the restore with nothing changed.
@@ -135,8 +137,8 @@ def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> di
             continue
         elif stored["updated_at"] > referral["updated_at"]:
             continue  # the backup's state is the newer one (the current file was itself restored from an older one)
-        elif _update(db, "referrals", referral, stored):
-            counts["referrals_updated"].append(referral["id"])
+        elif _update(db, "referrals", referral, stored) and _status(stored) != _status(referral):
+            counts["referrals_updated"].append(referral["id"])  # not for a poll's new time alone
         carried.add(referral["id"])
     for result in rows.get("imaging_results", ()):
         if result["referral_id"] not in carried:
@@ -173,6 +175,10 @@ def _carry_chain(db: sqlite_utils.Database, referral: dict, by_id: dict, counts:
         _insert(db, "risk_assessments", by_id["risk_assessments"][assessment_id])
         counts["assessments_carried"] += 1
     return True
+
+
+def _status(referral: dict) -> tuple:
+    return referral["status"], referral.get("server_status")
 
 
 def _row(db: sqlite_utils.Database, table: str, row_id: int) -> Optional[dict]:

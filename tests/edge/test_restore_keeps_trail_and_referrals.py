@@ -156,10 +156,24 @@ def test_a_referral_withdrawn_after_the_backup_stays_withdrawn(app, settings, db
 
     output = restore(runner, settings, backup)
 
-    assert f"keep that state: ids {referral['id']}" in output
+    assert f"keep it: ids {referral['id']}" in output
     assert referral_in(settings, referral["id"])["status"] == "withdrawn"
     assert worker(app, hospital.url).run_once()["delivery"]["delivered"] == 0
     assert hospital.accepted_codes == []  # the backup's 'queued' would have sent it
+
+
+def test_a_poll_after_the_backup_is_kept_but_not_listed_as_a_change(app, settings, db, runner, clinician, hospital):
+    referral = refer(app, db, clinician, assessed_visit(db, settings, clinician))
+    worker(app, hospital.url).run_once()  # delivered
+    backup = backup_database(settings.database_path, settings.data_dir / "morning.db")
+    assert worker(app, hospital.url).run_once()["results"]["waiting"] == 1
+    polled_at = db.execute("SELECT last_polled_at FROM referrals").fetchone()[0]
+    db.close()
+
+    output = restore(runner, settings, backup)
+
+    assert "keep it: ids" not in output
+    assert referral_in(settings, referral["id"])["last_polled_at"] == polled_at is not None
 
 
 def test_a_referral_state_older_than_the_backups_does_not_replace_it(app, settings, db, runner, clinician,
@@ -174,7 +188,7 @@ def test_a_referral_state_older_than_the_backups_does_not_replace_it(app, settin
 
     output = restore(runner, settings, backup)
 
-    assert "keep that state" not in output
+    assert "keep it: ids" not in output
     assert referral_in(settings, referral["id"])["status"] == "delivered"
 
 
