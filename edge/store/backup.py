@@ -227,10 +227,12 @@ def restore_database(backup: Path, database: Path) -> Restored:
     state, CT results and what a referral made after the backup stands on, are carried into the
     copy (:mod:`edge.store.restore_records`): the trail runs on unbroken and the hospital's results
     keep coming. The restore is audited in the restored database, after those entries. Only then
-    does the copy take the database's place, so a refusal or a failure leaves the current database as it was. The current
-    file is kept beside it as ``<name>.before-restore`` so a wrong restore can be undone.
+    does the copy take the database's place, so a refusal or a failure leaves the current database
+    as it was. The current file is kept beside it as ``<name>.before-restore`` so a wrong restore
+    can be undone.
 
-    Returns the sequences raised and what the credential and record carry-overs did (:class:`Restored`).
+    Returns the sequences raised and what the credential and record carry-overs did
+    (:class:`Restored`).
     A refused or failed restore also leaves no ``-wal``/``-shm`` file its reads made beside the
     current database or the backup (:func:`~edge.store.database.read_only`).
 

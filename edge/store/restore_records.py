@@ -14,18 +14,17 @@ has them, the patient may be on the CT table, and their results would never be p
 - every referral of the replaced database takes its place in the copy with its outbox state (a
   referral the backup has as ``queued`` may be ``delivered``, ``withdrawn`` or ``reported`` since),
   with its CT results; unless the backup's row was updated later (a current file that an earlier
-  release restored from an older backup), which then stays. A referral made after the backup comes with what it stands on: its visit, the
-  assessment it was made from, and its patient when the backup does not have them. Only those rows:
-  the visit's recordings, labs and readings made after the backup are gone with the restore, as
-  everything else is (the assessment keeps the inputs it used). The outbox then polls the referral
-  as before and its result lands on the patient's timeline.
+  release restored from an older backup), which then stays. A referral made after the backup comes
+  with what it stands on: its visit, the assessment it was made from, and its patient when the
+  backup does not have them. Only those rows: the visit's recordings, labs and readings made after
+  the backup are gone with the restore, as everything else is (the assessment keeps the inputs it
+  used). The outbox then polls the referral as before and its result lands on the patient's timeline.
 
 The least surprising choice: the referral and its result are facts at the hospital, whatever the
 clinic restores. A referral whose patient code the backup gives to another patient, or whose id the
 backup gives to another referral, is not carried (no record is ever merged): it is listed by id, for
-a person to resolve from ``.before-restore``.
-An account a carried row names that the backup does not have is left unnamed (NULL); the audit
-entries still say who did what.
+a person to resolve from ``.before-restore``. An account a carried row names that the backup does
+not have is left unnamed (NULL); the audit entries still say who did what.
 """
 from __future__ import annotations
 
@@ -86,8 +85,8 @@ def read_after_backup(database: Path, backup_audit_id: int) -> Optional[AfterBac
             if {"referrals", "visits", "patients"} <= tables:
                 chain["referrals"] = rows("SELECT * FROM referrals ORDER BY id")
                 chain["visits"] = rows("SELECT * FROM visits WHERE id IN (SELECT visit_id FROM referrals) ORDER BY id")
-                chain["patients"] = rows("SELECT * FROM patients WHERE id IN (SELECT patient_id FROM visits WHERE id IN "
-                                         "(SELECT visit_id FROM referrals)) ORDER BY id")
+                chain["patients"] = rows("SELECT * FROM patients WHERE id IN (SELECT patient_id FROM visits "
+                                         "WHERE id IN (SELECT visit_id FROM referrals)) ORDER BY id")
                 has_assessment = "assessment_id" in {row["name"] for row in
                                                      connection.execute('PRAGMA table_info("referrals")')}
                 chain["risk_assessments"] = rows(
