@@ -14,6 +14,7 @@ quality is not ok, so a noisy recording never drives it.
 
 import functools
 import logging
+from typing import Optional
 
 import numpy as np
 
@@ -46,11 +47,10 @@ def _model_stamp(model):
             "intended_use": entry.get("intended_use")}
 
 
-def adult_validation():
-    """The active crackle model's patient-level figures on held-out adults, as whole percentages
-    for the nurse's note, or None when the manifest has none (``validation.populations.adults``)."""
-    entry = selected_registry().entry(MODEL_NAME)
-    adults = ((entry.get("validation") or {}).get("populations") or {}).get("adults")
+def adult_validation(adults: Optional[dict]):
+    """A crackle model's patient-level figures on held-out adults (``validation.populations.adults``
+    of its manifest entry, as an assessment keeps them), as whole percentages for the nurse's
+    note, or None without them."""
     if not adults:
         return None
     percent = lambda value: f"{100 * value:.0f}"

@@ -131,18 +131,21 @@ def modality_status(labelled: list[dict], y: np.ndarray, weights: np.ndarray, ru
     """Per modality: whether the clinic's own verified outcomes validate it (``rule``'s site rows).
 
     A modality's output is what its model said at the visit (``modality_probabilities``: counted
-    or not), so a model measured but not yet counted can earn its weight here.
+    or not), so a model measured but not yet counted can earn its weight here. ``patients`` and
+    ``events`` count patients (verified, and with ILD at a visit with it measured), as the rule's
+    rows do: a patient verified at several visits is one patient; ``event_visits`` counts the
+    visits with ILD.
     """
     statuses = {}
     groups = patient_ids(labelled)  # the AUC's interval resamples patients, not visits
     for name in MODALITIES:
         rows = [index for index, visit in enumerate(labelled) if name in (visit.get("modality_probabilities") or {})]
         ys = y[rows] if rows else np.array([], dtype=int)
-        patients = len({visit.get("patient_id", index) for index, visit in
-                        ((index, labelled[index]) for index in rows)})
-        events = int(ys.sum())
-        status = {"validated": False, "patients": patients, "events": events, "auc": None, "auc_ci95": None,
-                  "auc_lower_judged": None,
+        members = groups[rows] if rows else np.array([], dtype=str)
+        patients = len(set(members))
+        events = len(set(members[ys == 1]))
+        status = {"validated": False, "patients": patients, "events": events, "event_visits": int(ys.sum()),
+                  "auc": None, "auc_ci95": None, "auc_lower_judged": None,
                   "rule": {"min_patients": rule.site_min_patients, "min_events": rule.site_min_events,
                            "min_auc_lower": rule.site_min_auc_lower}}
         if patients < rule.site_min_patients or events < rule.site_min_events:
@@ -151,15 +154,14 @@ def modality_status(labelled: list[dict], y: np.ndarray, weights: np.ndarray, ru
         else:
             p = np.array([labelled[index]["modality_probabilities"][name] for index in rows])
             try:
-                auc = weighted_roc_auc(ys, p, weights=weights[rows], clusters=groups[rows], seed=SEED)
+                auc = weighted_roc_auc(ys, p, weights=weights[rows], clusters=members, seed=SEED)
             except EvaluationError as exc:
                 status["reason"] = f"its AUC cannot be estimated: {exc}"
             else:
                 # The rule judges the lower of the bootstrap's bound and Newcombe's score bound on
                 # the patients with and without ILD: a bootstrap of perfectly ranked patients is a point.
-                members = groups[rows]
                 auc_lower = rule.auc_lower_bound(auc["auc"], auc["ci95"][0],
-                                                 with_ild=len(set(members[ys == 1])),
+                                                 with_ild=events,
                                                  without_ild=len(set(members[ys == 0])))
                 status.update(auc=auc["auc"], auc_ci95=auc["ci95"], auc_lower_judged=auc_lower)
                 if name == "auscultation":

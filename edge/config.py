@@ -178,6 +178,16 @@ class Settings(BaseSettings):
         description="Programme assumption (the guideline sets no re-screening interval): at low risk with no "
                     "guideline line, screen again after this many months.",
     )
+    triage_hrct_negative_valid_months: int = Field(
+        24,
+        ge=1,
+        le=120,
+        title="A negative HRCT answers screening for (months)",
+        description="Programme assumption (docs/evidence.md section 6; the guideline gives no re-screening interval "
+                    "after a negative HRCT): for this many months after an HRCT read as no ILD, the advice is PFTs "
+                    "and a symptom review instead of another HRCT, unless a red flag (HRCT), a high score or "
+                    "symptoms (discuss with the rheumatologist) say otherwise.",
+    )
     monitoring_pft_months_after_first_year: dict[str, int] = Field(
         default_factory=dict,
         title="PFT interval after the first year of monitoring",

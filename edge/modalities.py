@@ -37,6 +37,25 @@ def manifest_entry(name: str) -> dict:
         raise ModelUnavailable(f"the {name} model is not available: {exc}") from exc
 
 
+def crackle_threshold() -> Optional[float]:
+    """The served crackle model's threshold (its manifest's ``threshold``: the crackle probability
+    from which a take finds crackles), or None while that model is not available."""
+    try:
+        return manifest_entry("auscultation").get("threshold")
+    except ModelUnavailable:
+        return None
+
+
+def crackle_model_adults() -> Optional[dict]:
+    """The served crackle model's patient-level figures on held-out adults (its manifest's
+    ``validation.populations.adults``), or None when it has none or is not available."""
+    try:
+        entry = manifest_entry("auscultation")
+    except ModelUnavailable:
+        return None
+    return ((entry.get("validation") or {}).get("populations") or {}).get("adults") or None
+
+
 def site_validation(modality: str) -> Optional[dict]:
     """The status the clinic's own outcomes gave a modality (``ildscreen calibrate --apply``), or None."""
     active = site_calibration.selected_calibration().active

@@ -429,6 +429,13 @@ class Assessment(BaseModel):
     validation: Optional[dict] = Field(None, description="Validation status of each model used and the note shown "
                                                          "with the risk.")
     evidence_options: Optional[dict] = Field(None, description="The evidence model's programme settings used.")
+    crackle_threshold: Optional[float] = Field(
+        None, description="The crackle model's threshold the takes were read with (null: no model was available, "
+                          "or an assessment made before it was kept).")
+    crackle_model_adults: Optional[dict] = Field(
+        None, description="The crackle model's patient-level figures on held-out adults when it was assessed (its "
+                          "manifest's validation.populations.adults; null: none, or an assessment made before they "
+                          "were kept).")
     thresholds: dict
     inputs: dict
     calibration: Optional[dict] = Field(

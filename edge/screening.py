@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Optional
 
 import sqlite_utils
@@ -23,7 +24,7 @@ from edge.fusion.staging import stage
 from edge.fusion.triage import TriageThresholds, patient_factors, red_flags, triage
 from edge.breath import score_unscored_breath_readings
 from edge.patients import get_patient, get_visit
-from edge.modalities import SCORERS, ModalityScorer, potential_ranges
+from edge.modalities import SCORERS, ModalityScorer, crackle_model_adults, crackle_threshold, potential_ranges
 from edge.recordings import score_unscored_recordings
 from edge.store.blobs import BlobStore
 from edge.store.database import utc_now, write_transaction
@@ -74,6 +75,21 @@ def confirmed_ild(db: sqlite_utils.Database, patient_id: int) -> Optional[dict]:
     return None
 
 
+def last_hrct(db: sqlite_utils.Database, patient_id: int, *, on: str) -> Optional[dict]:
+    """The patient's most recent confirming HRCT read (ILD present or absent) on or before ``on``
+    (ISO date), as ``{"date", "ild"}``, or None: what triage reads a negative HRCT from."""
+    reads = [item for item in outcomes.confirmed_outcomes(db, patient_id)
+             if item["source"] == "hrct" and item["date"] <= on[:10]]
+    return {"date": reads[-1]["date"], "ild": reads[-1]["ild"]} if reads else None
+
+
+def tests_raised(fused: dict) -> bool:
+    """Whether the measured tests, as the risk applied them (capped, weighted), raised it above the
+    clinical picture's: their combined likelihood ratio is above 1."""
+    return sum(math.log(item["applied_likelihood_ratio"]) for name, item in fused["contributions"].items()
+               if name != "clinical_prior") > 0
+
+
 def validation_summary(fused: dict) -> dict:
     """The one note the result page, the CLI and the referral show about validation."""
     unvalidated = sorted(name for name, model in fused["models"].items() if not model["clinically_validated"])
@@ -111,6 +127,7 @@ def assess(
     ild_confirmed: Optional[dict] = None,
     pft_dates: Optional[list[str]] = None,
     on: Optional[str] = None,
+    hrct: Optional[dict] = None,
 ) -> dict:
     """The whole assessment for one patient: fused risk, both uncertainties, tier, guideline
     line and advice, red flags, validation note; GAP / ILD-GAP only with ``ild_confirmed``.
@@ -118,7 +135,8 @@ def assess(
     With ``ild_confirmed`` the patient is on the monitoring pathway (``pathway``:
     ``"monitoring"``, :mod:`edge.fusion.monitoring`): screening advice is replaced by the
     monitoring plan, the next PFTs due counted from the later of the confirmation and the last
-    of ``pft_dates``, as of ``on`` (the visit date)."""
+    of ``pft_dates``, as of ``on`` (the visit date). ``hrct``: the most recent confirming HRCT read
+    (:func:`last_hrct`); a recent one without ILD answers the screening HRCT (``edge.fusion.triage``)."""
     if dlco_not_performed and dlco_percent is not None:
         raise ValidationError("give either dlco_percent or dlco_not_performed, not both",
                               fields=[{"field": "dlco_percent", "reason": "conflicts with dlco_not_performed"}])
@@ -131,7 +149,8 @@ def assess(
     factors = patient_factors(sex=picture.sex, smoking=picture.smoking, autoantibodies=picture.autoantibodies,
                               symptoms=picture.symptoms)
     result = {**fused, **triage(fused["probability"], thresholds=thresholds, flags=flags,
-                                ctd_diagnosis=picture.ctd_diagnosis, factors=factors)}
+                                ctd_diagnosis=picture.ctd_diagnosis, factors=factors, last_hrct=hrct, on=on,
+                                tests_raised=tests_raised(fused))}
     result["uncertainty"] = uncertainty_sentence(fused)
     result["validation"] = validation_summary(fused)
     result["confirmed_ild"] = ild_confirmed
@@ -200,18 +219,25 @@ def assess_visit(
         if item is not None:
             evidence.append(item)
     visit_day = visit["started_at"][:10]
+    hrct = last_hrct(db, patient["id"], on=visit_day)
     # PFTs on record (outcomes of source "pft") and today's, when entered with this assessment.
     pft_dates = [item["date"] for item in outcomes.list_outcomes(db, patient["id"]) if item["source"] == "pft"]
     if fvc_percent is not None:
         pft_dates.append(visit_day)
     result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture, options),
                     fvc_percent=fvc_percent, dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed,
-                    ild_confirmed=confirmed_ild(db, patient["id"]), pft_dates=pft_dates, on=visit_day)
+                    ild_confirmed=confirmed_ild(db, patient["id"]), pft_dates=pft_dates, on=visit_day,
+                    hrct=hrct)
+    # Kept with the result (beside its evidence_options), so that its pages read the takes as it
+    # did, and say what the crackle model was checked on, after the model or its threshold changes.
+    result["crackle_threshold"] = crackle_threshold()
+    result["crackle_model_adults"] = crackle_model_adults()
     inputs = {
         "clinical_picture": {**picture.__dict__, "autoantibodies": list(picture.autoantibodies),
                              "symptoms": list(picture.symptoms), "ages": list(picture.ages or ())},
         "evidence": [item.__dict__ for item in evidence],
         "pft": {"fvc_percent": fvc_percent, "dlco_percent": dlco_percent, "dlco_not_performed": dlco_not_performed},
+        "hrct": hrct,  # the most recent confirming HRCT read triage was given
     }
     with write_transaction(db):
         assessment_id = db["risk_assessments"].insert({

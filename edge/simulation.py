@@ -38,9 +38,9 @@ TRUE_SLOPE = 0.7  # ... and less extreme risks
 # Chance of an HRCT within the window, by the assessment's advice (and, for HRCT + PFTs, its tier):
 # referral when HRCT + PFTs is advised (whatever the tier: a guideline line advises it even at
 # low risk), a discussion with the rheumatologist for "discuss", an occasional outside scan for
-# "re-screen". Simulation assumptions, not guidance.
+# "re-screen" and for "PFTs" after a negative HRCT. Simulation assumptions, not guidance.
 VERIFICATION_BY_ADVICE = {"hrct_pfts": {"urgent": 0.95, "high": 0.85, "intermediate": 0.6, "low": 0.5},
-                          "discuss": 0.35, "rescreen": 0.08}
+                          "discuss": 0.35, "rescreen": 0.08, "pfts": 0.08}
 REFERRAL_ADVICE = "hrct_pfts"  # the advice a referral is sent for (edge.outbox)
 
 

@@ -19,6 +19,7 @@ def thresholds_from_settings(settings) -> TriageThresholds:
                             rescreen_discuss_months=settings.triage_rescreen_discuss_months,
                             rescreen_low_months=settings.triage_rescreen_low_months,
                             pft_abnormal_below=settings.triage_pft_abnormal_below,
+                            hrct_negative_valid_months=settings.triage_hrct_negative_valid_months,
                             monitoring_after_first_year=settings.monitoring_pft_months_after_first_year)
 
 

@@ -2,6 +2,7 @@
 a database: clinical picture from flags, evidence from files."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -93,16 +94,26 @@ def parse_audio_options(values: tuple[str, ...]) -> dict[str, Path]:
 @click.option("--dlco", type=click.FloatRange(1, 200), help="DLCO, % predicted.")
 @click.option("--ild-confirmed", is_flag=True,
               help="ILD is confirmed on HRCT: add GAP / ILD-GAP staging (needs --fvc and --dlco).")
+@click.option("--hrct-no-ild", "hrct_no_ild", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              metavar="YYYY-MM-DD",
+              help="Date of the most recent HRCT, read as no ILD: within ILDSCREEN_TRIAGE_HRCT_NEGATIVE_VALID_MONTHS "
+                   "it answers the screening HRCT (advice: PFTs and a symptom review).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data folder whose settings and active model bundle are used. "
                    "Default: $ILDSCREEN_DATA_DIR or ./data.")
 def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_file, breath_file, fvc, dlco,
-           ild_confirmed, data_dir) -> None:
+           ild_confirmed, hrct_no_ild, data_dir) -> None:
     """Assess one patient: fused ILD probability, 0-100 score, 90% interval, what missing tests
     could change, the guideline line and next step, and the models' validation status."""
     recordings = parse_audio_options(audio)
     if ild_confirmed and (fvc is None or dlco is None):
         raise click.BadParameter("GAP / ILD-GAP staging needs both --fvc and --dlco", param_hint="--ild-confirmed")
+    if hrct_no_ild and ild_confirmed:
+        raise click.BadParameter("an HRCT without ILD contradicts --ild-confirmed; give one of them",
+                                 param_hint="--hrct-no-ild")
+    if hrct_no_ild and hrct_no_ild.date() > dt.date.today():
+        raise click.BadParameter(f"the HRCT date is in the future ({hrct_no_ild.date().isoformat()})",
+                                 param_hint="--hrct-no-ild")
     picture = ClinicalPicture(ctd_diagnosis=ctd, age=float(age), sex=sex, smoking="former" if smoker else "never",
                               autoantibodies=tuple(antibodies), symptoms=tuple(symptoms), ages=(age, age))
     try:
@@ -122,7 +133,8 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, labs_fil
             evidence.append(breath_evidence_from_file(breath_file, options))
         result = assess(picture, evidence, thresholds=thresholds_from_settings(settings), options=options,
                         potential=potential_ranges(picture, options), fvc_percent=fvc, dlco_percent=dlco,
-                        ild_confirmed={"source": "command line (--ild-confirmed)"} if ild_confirmed else None)
+                        ild_confirmed={"source": "command line (--ild-confirmed)"} if ild_confirmed else None,
+                        hrct={"date": hrct_no_ild.date().isoformat(), "ild": "absent"} if hrct_no_ild else None)
     except IldscreenError as exc:
         raise click.ClickException(exc.message) from exc
     output = {key: result[key] for key in ("probability", "score", "interval", "if_missing_measured", "uncertainty",

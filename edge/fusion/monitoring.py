@@ -113,6 +113,9 @@ def monitoring_recommendation(plan: dict, *, priority: str) -> dict:
         "text": "ILD is confirmed: monitor it. " + "; ".join(plan["next_steps"]) + ".",
         "next_steps": plan["next_steps"],
         "rescreen_months": None,
+        # Screening's notes (a negative HRCT, symptoms to review now) do not apply once ILD is confirmed.
+        "negative_hrct": None,
+        "review_symptoms": [],
         "guideline": {"code": "monitoring", "line": "Confirmed ILD in a systemic autoimmune rheumatic disease: "
                       "monitor for progression.", "source": plan["source"], "risk_factors": []},
     }

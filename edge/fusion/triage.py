@@ -21,7 +21,11 @@ What the guideline says, and how it is encoded (``SCREENING_LINES``, one row per
   breathlessness or cough appear".
 - Patients no guideline line covers (SLE; RA or SjD with neither a recorded risk factor nor a
   symptom): the score decides, under programme thresholds (settings ``triage_intermediate`` /
-  ``triage_high``).
+  ``triage_high``). But when such a patient (SLE, or a diagnosis not yet established) has a symptom
+  or sign that may be ILD on record, a low score never says "re-screen": the advice is at least a
+  clinician review ("discuss", the symptoms named in ``review_symptoms``). Programme assumption,
+  mirroring the RA/SjD symptom reasoning above: the guideline's population excludes these patients,
+  so it says nothing for them, and its authors spare screening only the asymptomatic.
 - A CTD suspected but not yet diagnosed (``undetermined``) is outside the guideline's population
   (people *with* SSc, RA, IIM, SjD or MCTD): the advice says so plainly, asks for the rheumatology
   work-up to be completed first, names the diseases whose screening would then apply, and lets the
@@ -30,19 +34,42 @@ What the guideline says, and how it is encoded (``SCREENING_LINES``, one row per
   (rapidly progressive ILD) are always urgent; FVC or DLCO below the programme's cut-off (setting
   ``triage_pft_abnormal_below``, default 80% predicted) raises the tier to at least high.
 
+After a negative HRCT: the guideline gives no re-screening interval once a screening HRCT has read no
+ILD. An HRCT read as ILD absent (``last_hrct``, the patient's most recent confirming HRCT on or before
+the visit, ``edge.outcomes.confirmed_outcomes``) answers the screening line's HRCT for a programme
+setting, ``triage_hrct_negative_valid_months`` (default 24; programme assumption): twice the low-risk
+re-screening interval, so a well patient is not scanned more than every two years, while PFTs and the
+symptom review at each screen (and the FVC / DLCO red flag) watch for change in between. Meanwhile
+the advice is ``pfts``: PFTs and a symptom review, HRCT again if FVC or DLCO fall below the cut-off,
+symptoms appear or a red flag is found; the advice names the HRCT's date (``negative_hrct``).
+What still advises HRCT after a negative HRCT:
+
+- a red flag: HRCT + PFTs at the flag's priority, as for everyone (the flag is new information);
+- a high fused score that the measured tests raised (their combined likelihood ratio above 1,
+  ``tests_raised``), or a symptom that may be ILD, without a red flag: ``discuss`` (a repeat HRCT with
+  the rheumatologist, within 3 months when the score is high), not an automatic HRCT: the modality
+  models are not clinically validated, so a clinician weighs them against the scan. A score that is
+  high from the clinical picture alone (CTD, antibodies, age) changes nothing: the HRCT answered
+  that picture, and the score is not told about the scan.
+
+A low-risk patient no line covers keeps "re-screen" after a negative HRCT. ILD confirmed present
+is not triage's business: the monitoring pathway replaces the advice (``edge.screening.assess``).
+
 Priorities and re-screening intervals are programme assumptions (the guideline sets none for
 screening): urgent = this week; high score = within 3 months; otherwise routine. The re-screening
-intervals are settings (``triage_rescreen_discuss_months``, 6; ``triage_rescreen_low_months``, 12).
+intervals are settings (``triage_rescreen_discuss_months``, 6; ``triage_rescreen_low_months``, 12;
+after a negative HRCT, PFTs and re-screening at the low-risk interval).
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from edge.fusion.monitoring import checked_after_first_year
-from edge.vocabulary import UNDETERMINED_CTD
+from edge.fusion.monitoring import add_months, checked_after_first_year
+from edge.vocabulary import SYMPTOMS, UNDETERMINED_CTD
 
 GUIDELINE_SOURCE = ("Johnson SR et al. 2023 ACR/CHEST Guideline for the Screening and Monitoring of ILD in "
                     "People with SARDs. Arthritis Rheumatol 2024;76:1182-1200")
@@ -53,8 +80,8 @@ TIER_ORDER = ("low", "intermediate", "high", "urgent")
 
 class TriageThresholds(BaseModel):
     """Programme settings of the next step: tier boundaries on the fused ILD probability,
-    re-screening intervals, the red-flag PFT cut-off, and (once ILD is confirmed) the PFT interval
-    after the first year of monitoring."""
+    re-screening intervals, the red-flag PFT cut-off, how long a negative HRCT answers screening, and
+    (once ILD is confirmed) the PFT interval after the first year of monitoring."""
 
     model_config = ConfigDict(extra="forbid", title="Triage thresholds")
 
@@ -74,6 +101,11 @@ class TriageThresholds(BaseModel):
                                       description="Programme assumption: FVC or DLCO below this percent of "
                                                   "predicted raises the tier to at least high (a common fixed "
                                                   "cut-off, not from the guideline).")
+    hrct_negative_valid_months: int = Field(
+        24, ge=1, le=120, title="A negative HRCT answers screening for (months)",
+        description="Programme assumption (the guideline gives no re-screening interval after a negative HRCT): "
+                    "for this many months after an HRCT read as no ILD, the advice is PFTs and a symptom review, "
+                    "not another HRCT, unless a red flag, a high score or symptoms say otherwise.")
     monitoring_after_first_year: dict[str, int] = Field(
         default_factory=dict, title="PFT interval after the first year of monitoring (months, per CTD)",
         description="Programme assumption: overrides of edge.fusion.monitoring.PFT_MONTHS' interval after the "
@@ -149,13 +181,20 @@ UNDETERMINED_LINE = ScreeningLine(
     "outside it)", screens=False)
 WORKUP_STEP = "Complete the rheumatology work-up to establish the diagnosis"
 
-# {months}: the programme's re-screening interval of that advice (``rescreen_months``).
+# {months}: the programme's re-screening interval of that advice (``rescreen_months``); {cutoff}: the
+# red-flag FVC / DLCO cut-off (``pft_abnormal_below``), in the stored text only.
 ADVICE = {
     "hrct_pfts": {"text": f"HRCT plus {PFTS}", "next_steps": ["HRCT of the chest", PFTS]},
     "discuss": {"text": f"Discuss HRCT plus {PFTS} with the rheumatologist; re-screen in {{months}} months",
                 "next_steps": [f"Discuss HRCT plus {PFTS} with the rheumatologist", "Re-screen in {months} months"]},
     "rescreen": {"text": "Re-screen in {months} months, sooner if breathlessness or cough appear",
                  "next_steps": ["Re-screen in {months} months"]},
+    # After a negative HRCT (``negative_hrct``): the screening HRCT is done for now.
+    "pfts": {"text": f"{PFTS} and a symptom review; HRCT again if FVC or DLCO fall below {{cutoff:g}}% predicted, "
+                     "symptoms appear or a red flag is found; re-screen in {months} months",
+             "next_steps": [PFTS, "Review breathlessness and cough",
+                            "HRCT again if FVC or DLCO fall below the cut-off, symptoms appear or a red flag is found",
+                            "Re-screen in {months} months"]},
 }
 PRIORITY_TEXT = {"urgent": "this week; tell the rheumatologist today", "within_3_months": "within 3 months",
                  "routine": "routine"}
@@ -164,7 +203,7 @@ PRIORITY_TEXT = {"urgent": "this week; tell the rheumatologist today", "within_3
 def rescreen_months(advice: str, thresholds: TriageThresholds) -> Optional[int]:
     """Months until the next screen for ``advice`` (programme settings); None when HRCT is advised."""
     return {"hrct_pfts": None, "discuss": thresholds.rescreen_discuss_months,
-            "rescreen": thresholds.rescreen_low_months}[advice]
+            "rescreen": thresholds.rescreen_low_months, "pfts": thresholds.rescreen_low_months}[advice]
 
 
 def patient_factors(*, sex: str, smoking: str, autoantibodies: tuple[str, ...], symptoms: tuple[str, ...]) -> set[str]:
@@ -238,9 +277,67 @@ def red_flags(*, autoantibodies: tuple[str, ...], symptoms: tuple[str, ...],
     return flags
 
 
+def negative_hrct(last_hrct: Optional[dict], *, on: Optional[str], valid_months: int) -> Optional[dict]:
+    """The negative HRCT that still answers screening on ``on`` (ISO date; default today), or None.
+
+    ``last_hrct``: the patient's most recent confirming HRCT (``{"date", "ild"}``, ILD ``"present"`` or
+    ``"absent"``). It counts when it read no ILD, was done on or before ``on``, and ``on`` falls before
+    ``valid_months`` after it (the setting ``triage_hrct_negative_valid_months``). Returns
+    ``{"date", "valid_until"}``.
+
+    Examples
+    --------
+    >>> negative_hrct({"date": "2025-03-01", "ild": "absent"}, on="2026-03-01", valid_months=24)
+    {'date': '2025-03-01', 'valid_until': '2027-03-01'}
+    >>> negative_hrct({"date": "2023-03-01", "ild": "absent"}, on="2026-03-01", valid_months=24) is None
+    True
+    """
+    if not last_hrct or last_hrct.get("ild") != "absent":
+        return None
+    day = dt.date.fromisoformat(on[:10]) if on else dt.date.today()
+    read_on = dt.date.fromisoformat(last_hrct["date"][:10])
+    until = add_months(read_on, valid_months)
+    if not read_on <= day < until:
+        return None
+    return {"date": read_on.isoformat(), "valid_until": until.isoformat()}
+
+
+def screening_advice(line: ScreeningLine, tier: str, *, flagged: bool, symptoms: list[str],
+                     hrct_negative: bool, tests_raised: bool = True) -> str:
+    """The advice code for a patient on the screening pathway (see the module docstring).
+
+    ``flagged``: a red flag is on record (each forces at least "high"); ``symptoms``: recorded symptoms
+    that may be ILD;
+    ``hrct_negative``: a negative HRCT still answers screening (:func:`negative_hrct`);
+    ``tests_raised``: the measured tests raised the risk above the clinical picture's.
+    """
+    if flagged:
+        return "hrct_pfts"  # every red flag forces at least "high"
+    if hrct_negative:
+        if (tier == "high" and tests_raised) or symptoms:
+            return "discuss"
+        return "rescreen" if not line.screens and tier == "low" else "pfts"
+    if line.screens or tier == "high":
+        return "hrct_pfts"
+    # Outside every guideline line, a symptom of ILD is reviewed now, never left to a re-screen.
+    return "discuss" if tier == "intermediate" or symptoms else "rescreen"
+
+
+def _symptom_names(symptoms: list[str]) -> str:
+    return ", ".join(SYMPTOMS[code][0].lower() + SYMPTOMS[code][1:] for code in symptoms)
+
+
 def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict], ctd_diagnosis: str,
-           factors: set[str]) -> dict:
-    """Tier (from the risk, raised never lowered by red flags), the guideline line, advice and priority."""
+           factors: set[str], last_hrct: Optional[dict] = None, on: Optional[str] = None,
+           tests_raised: bool = True) -> dict:
+    """Tier (from the risk, raised never lowered by red flags), the guideline line, advice and priority.
+
+    ``last_hrct``: the most recent confirming HRCT on record (``{"date", "ild"}``), read as of ``on``
+    (the visit date, ISO; default today): a recent one without ILD answers the screening HRCT
+    (:func:`negative_hrct`, :func:`screening_advice`). ``tests_raised``: whether the measured tests
+    raised the risk (combined likelihood ratio above 1); only then does a high score after a negative
+    HRCT ask for a discussion (unknown: True, the cautious reading).
+    """
     if probability >= thresholds.high:
         tier = "high"
     elif probability >= thresholds.intermediate:
@@ -252,14 +349,23 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
         if TIER_ORDER.index(flag["tier"]) > TIER_ORDER.index(tier):
             tier = flag["tier"]
     line, matched = screening_line(ctd_diagnosis, factors)
-    if line.screens or tier in ("high", "urgent"):
-        advice = "hrct_pfts"
-    else:
-        advice = "discuss" if tier == "intermediate" else "rescreen"
+    symptoms = sorted(factors & ILD_SYMPTOMS)
+    negative = negative_hrct(last_hrct, on=on, valid_months=thresholds.hrct_negative_valid_months)
+    advice = screening_advice(line, tier, flagged=bool(flags), symptoms=symptoms,
+                              hrct_negative=negative is not None, tests_raised=tests_raised)
     priority = "urgent" if tier == "urgent" else "within_3_months" if tier == "high" else "routine"
     months = rescreen_months(advice, thresholds)
-    text = ADVICE[advice]["text"].format(months=months) + (f" ({PRIORITY_TEXT[priority]})" if advice == "hrct_pfts"
-                                                           else "")
+    review = symptoms if advice == "discuss" else []
+    sentences = [] if line is NO_LINE else [line.text]
+    if negative:
+        sentences.append(f"HRCT on {negative['date']} showed no ILD (it answers screening until "
+                         f"{negative['valid_until']}).")
+    if review:
+        sentences.append(f"Symptoms that may be ILD on record ({_symptom_names(review)}): a clinician should review "
+                         "them now.")
+    text = ADVICE[advice]["text"].format(months=months, cutoff=thresholds.pft_abnormal_below)
+    if advice == "hrct_pfts":
+        text += f" ({PRIORITY_TEXT[priority]})"
     steps = [step.format(months=months) for step in ADVICE[advice]["next_steps"]]
     return {
         "tier": tier,
@@ -268,9 +374,11 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
         "recommendation": {
             "advice": advice,
             "priority": priority,
-            "text": f"{line.text} {text}." if line is not NO_LINE else f"{text}.",
+            "text": " ".join(sentences + [f"{text}."]),
             "next_steps": ([WORKUP_STEP] if line is UNDETERMINED_LINE else []) + steps,
             "rescreen_months": months,
+            "negative_hrct": negative,
+            "review_symptoms": review,
             "guideline": {"code": line.code, "line": line.text, "source": line.source, "risk_factors": matched},
             "not_confirming": NOT_CONFIRMING,
         },

@@ -272,6 +272,18 @@ CATALOG: dict[str, dict[str, str]] = {
                                    "rheumatologist|Re-screen in {months} months",
                              "zh-CN": "与风湿科医生讨论是否做 HRCT 和肺功能检查（肺通气、肺容积、DLCO）|{months} 个月后复筛"},
     "advice_steps_rescreen": {"en": "Re-screen in {months} months", "zh-CN": "{months} 个月后复筛"},
+    # After a negative HRCT that still answers screening (edge.fusion.triage.negative_hrct).
+    "advice_steps_pfts": {"en": "PFTs (spirometry, lung volumes, DLCO)|Review breathlessness and cough|HRCT again if "
+                                "FVC or DLCO fall below the cut-off, symptoms appear or a red flag is found|Re-screen in "
+                                "{months} months",
+                          "zh-CN": "肺功能检查（肺通气、肺容积、弥散功能 DLCO）|询问气促和咳嗽情况|如 FVC 或 DLCO 低于界值、"
+                                   "出现症状或发现警示征象，再次做 HRCT|{months} 个月后复筛"},
+    "negative_hrct_note": {"en": "HRCT on {date} showed no ILD: it answers screening until {until}.",
+                           "zh-CN": "{date} 的 HRCT 未见间质性肺病：在 {until} 之前可作为筛查的 HRCT。"},
+    # {symptoms}: the symptoms that may be ILD on record (edge.fusion.triage, review_symptoms).
+    "symptom_review_note": {"en": "Symptoms that may be ILD now: {symptoms}. A clinician should review them now; do not "
+                                  "wait for the next screen.",
+                            "zh-CN": "目前有可能为间质性肺病的症状：{symptoms}。应由医生现在评估，不要等到下次筛查。"},
     # Confirmed ILD (edge.fusion.monitoring, 2023 ACR/CHEST Table 4).
     "advice_steps_monitoring": {"en": "PFTs (spirometry, lung volumes, DLCO) every 3–6 months in the first year for SSc "
                                       "and myositis, every 3–12 months for RA, Sjögren's and MCTD|Ambulatory "
@@ -630,6 +642,15 @@ CATALOG: dict[str, dict[str, str]] = {
     # Result
     "assess_again": {"en": "Calculate again", "zh-CN": "重新计算"},
     "calculated_at": {"en": "Calculated {time}", "zh-CN": "计算时间 {time}"},
+    # edge.web.presenters.settings_changed: the result shows what was decided, under the settings of then.
+    "settings_changed": {"en": "Settings changed since this assessment: press “Calculate again” to apply them.",
+                         "zh-CN": "本次评估后设置已更改：请点击“重新计算”以应用新设置。"},
+    # edge.web.presenters.assessment_heard_rule: a result stored before it kept its own lung-sound rule.
+    "rule_from_today": {"en": "This result was stored before results kept how their lung-sound takes were read "
+                              "(crackle threshold, chest pieces that cannot rule crackles out): the lung-sound "
+                              "lines use today's settings, which may differ from those used then.",
+                        "zh-CN": "此结果保存时尚未随结果记录肺音判读方式（爆裂音阈值、不能排除爆裂音的听诊头）："
+                                 "以上肺音内容按当前设置判读，可能与当时所用的不同。"},
     "risk_meaning": {"en": "Of 100 patients with these findings, about {count} would have ILD on HRCT.",
                      "zh-CN": "在 100 名有相同检查结果的患者中，约 {count} 人的 HRCT 会显示间质性肺病。"},
     "interval_text": {"en": "Likely between {low}% and {high}% (90% interval).", "zh-CN": "可能在 {low}% 至 {high}% 之间（90% 区间）。"},
@@ -670,6 +691,10 @@ CATALOG: dict[str, dict[str, str]] = {
                        "zh-CN": "与风湿科医生讨论是否做高分辨率 CT 和肺功能检查；{months} 个月后再次筛查。"},
     "action_rescreen": {"en": "Screen again in {months} months, sooner if breathlessness or cough appear.",
                         "zh-CN": "{months} 个月后再次筛查；如出现气促或咳嗽，请提前。"},
+    "action_pfts": {"en": "Arrange lung function tests and ask about breathlessness and cough; HRCT again only if they "
+                          "fall, symptoms appear or a warning sign is found. Screen again in {months} months.",
+                    "zh-CN": "安排肺功能检查并询问气促和咳嗽情况；仅当肺功能下降、出现症状或发现警示征象时再次做 HRCT。"
+                             "{months} 个月后再次筛查。"},
     "flag_banner": {"en": "Warning sign found: do not wait for the next screening. Arrange HRCT and lung function "
                           "tests within 3 months.",
                     "zh-CN": "发现警示征象：不要等到下次筛查。请在 3 个月内安排高分辨率 CT 和肺功能检查。"},

@@ -176,6 +176,42 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
     }
 
 
+def assessment_heard_rule(assessment: dict, *, threshold: Optional[float],
+                          cannot_clear: Collection[str]) -> tuple[dict, bool]:
+    """Which takes made their site heard as ``assessment`` read them (the keyword arguments of
+    :func:`makes_its_site_heard`), and whether any of it had to come from today's rule instead.
+
+    The threshold is its crackle finding's, else the ``crackle_threshold`` it kept (None there:
+    no crackle model was available); the pieces that cannot clear are its ``evidence_options``'.
+    An assessment stored before it kept one of these gets today's (``threshold``, ``cannot_clear``:
+    :func:`edge.web.views.heard_rule`), and the second value is True: its page says so. Today's
+    rule alone would let a setting changed after the advice rewrite what the record shows."""
+    finding = ((assessment.get("contributions") or {}).get("auscultation") or {}).get("finding") or {}
+    options = assessment.get("evidence_options") or {}
+    if "threshold" in finding:
+        threshold, kept_threshold = finding["threshold"], True
+    elif "crackle_threshold" in assessment:
+        threshold, kept_threshold = assessment["crackle_threshold"], True
+    else:
+        kept_threshold = False
+    kept_pieces = "chest_pieces_cannot_clear" in options
+    rule = {"threshold": threshold,
+            "cannot_clear": tuple(options["chest_pieces_cannot_clear"] if kept_pieces else cannot_clear)}
+    return rule, not (kept_threshold and kept_pieces)
+
+
+def settings_changed(assessment: dict, today: dict[str, dict]) -> list[str]:
+    """The programme settings ``assessment`` was made with that differ today, as ``group.key``
+    (``today``: the same groups it keeps, ``evidence_options`` and ``thresholds``, as JSON values).
+    Only what it kept is compared: a setting newer than the assessment is not called a change.
+    Any of them can move the risk, its tier or the advice, so calculating again is what applies them."""
+    changed = []
+    for group, now in today.items():
+        kept = assessment.get(group) or {}
+        changed += [f"{group}.{key}" for key, value in kept.items() if key in now and now[key] != value]
+    return sorted(changed)
+
+
 def chest_piece_note(recording: dict, *, threshold: Optional[float], cannot_clear) -> Optional[str]:
     """The catalog key of the line under a take that passed the gate and found no crackles, when its
     chest piece makes that clear result weak; None otherwise (or when no threshold is known).
@@ -238,9 +274,11 @@ def _flag_view(flag: dict) -> dict:
 
 def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_: list[dict],
                 threshold: Optional[float], cannot_clear: Collection[str],
-                potential: Optional[dict] = None) -> Optional[dict]:
-    """The result as the nurse reads it (``threshold`` and ``cannot_clear``: which takes make their
-    site heard, see :func:`lung_sounds`).
+                potential: Optional[dict] = None, today: Optional[dict[str, dict]] = None) -> Optional[dict]:
+    """The result as the nurse reads it, as it was decided: takes are read with the assessment's
+    own rule (:func:`assessment_heard_rule`; ``threshold`` and ``cannot_clear``, today's rule, only
+    for what an older assessment did not keep: ``rule_from_today`` then says so where it matters).
+    ``today``: today's programme settings, to say which differ (:func:`settings_changed`).
 
     With nothing measured (no modality gave evidence) there is no fused result: only the
     pre-test risk from the clinical picture and the guideline's advice for it.
@@ -255,7 +293,8 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
     recommendation = assessment.get("recommendation") or {}
     frequency_key, frequency_values = natural_frequency(percent if measured else assessment["pretest_probability"] * 100)
     red_flags = assessment.get("red_flags", [])
-    sounds = lung_sounds(assessment, recordings, threshold=threshold, cannot_clear=cannot_clear)
+    rule, rule_from_today = assessment_heard_rule(assessment, threshold=threshold, cannot_clear=cannot_clear)
+    sounds = lung_sounds(assessment, recordings, **rule)
     return {
         "measured": bool(measured),
         "frequency_key": frequency_key,
@@ -277,6 +316,9 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
         "rescreen_months": recommendation.get("rescreen_months"),
         "drivers": _drivers(assessment, recordings, lab_rows_),
         "lung_sounds": sounds,
+        # Only where it matters: the rule reads takes, and only the lung-sound lines show them.
+        "rule_from_today": rule_from_today and sounds is not None,
+        "settings_changed": settings_changed(assessment, today) if today else [],
         # Measured, not yet counted, each with its reason code; lung sounds say it beside their finding.
         "not_counted": [(name, item.get("reason_code")) for name, item in assessment.get("contributions", {}).items()
                         if name in (assessment.get("not_counted") or {}) and not (name == "auscultation" and sounds)],

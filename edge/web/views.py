@@ -20,10 +20,11 @@ from pydantic import ValidationError as PydanticValidationError
 from markupsafe import Markup
 
 from edge import auscultation, auth, breath, form_drafts, labs, outbox, outcomes, patients, recordings, screening
+from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
 from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError, WrongPin
-from edge.modalities import manifest_entry
+from edge.modalities import crackle_model_adults, crackle_threshold
 from edge.schemas import PatientCreate, PatientUpdate
 from edge.store.database import write_transaction
 from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy, check_pin_policy, clear_pin,
@@ -79,7 +80,7 @@ def template_helpers():
         "idle_seconds": int(settings.idle_logout_minutes * 60),
         "typed_max_chars": MAX_TYPED_CHARS,
         "quality_issue": lambda issue, kind: quality_issue(issue, kind, lang),
-        "crackle_validation": auscultation.adult_validation,
+        "crackle_validation": crackle_validation,
         "lang": lang,
         "catalog": CATALOG,
         "other_lang": "zh-CN" if lang == "en" else "en",
@@ -436,14 +437,27 @@ def worklist(db) -> list[dict]:
 
 
 def heard_rule() -> dict:
-    """Which takes make their chest site heard, as the risk decides it (keyword arguments of
-    :func:`edge.web.presenters.makes_its_site_heard`): the served crackle model's threshold (None
-    when it is not available) and the pieces that cannot clear (``evidence_chest_pieces_cannot_clear``)."""
-    try:
-        threshold = manifest_entry("auscultation").get("threshold")
-    except IldscreenError:
-        threshold = None
-    return {"threshold": threshold, "cannot_clear": _resources().settings.evidence_chest_pieces_cannot_clear}
+    """Which takes make their chest site heard, as the next assessment will decide it (keyword
+    arguments of :func:`edge.web.presenters.makes_its_site_heard`): the served crackle model's
+    threshold (None when it is not available) and the pieces that cannot clear
+    (``evidence_chest_pieces_cannot_clear``). The checklist and the chest map use it; a stored
+    result reads its own (:func:`edge.web.presenters.assessment_heard_rule`)."""
+    return {"threshold": crackle_threshold(), "cannot_clear": _resources().settings.evidence_chest_pieces_cannot_clear}
+
+
+def crackle_validation(assessment: dict) -> Optional[dict]:
+    """The crackle model note's figures (:func:`edge.auscultation.adult_validation`): those the
+    assessment kept, else (one stored before they were) the served model's."""
+    adults = assessment["crackle_model_adults"] if "crackle_model_adults" in assessment else crackle_model_adults()
+    return auscultation.adult_validation(adults)
+
+
+def programme_settings_today() -> dict[str, dict]:
+    """Today's settings of the evidence model and triage, as an assessment keeps them
+    (``evidence_options``, ``thresholds``), for :func:`edge.web.presenters.settings_changed`."""
+    settings = _resources().settings
+    return {"evidence_options": evidence_options_from_settings(settings).model_dump(mode="json"),
+            "thresholds": thresholds_from_settings(settings).model_dump(mode="json")}
 
 
 def visit_summary(db, visit_id: int) -> dict:

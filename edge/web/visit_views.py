@@ -20,7 +20,8 @@ from edge.web import presenters
 from tabular_models.errors import TabularInputError
 from tabular_models.lab_panels import normalize_panel
 from edge.web.i18n import translate
-from edge.web.views import LAB_FORM_ANALYTES, _resources, blueprint, heard_rule, login_required, visit_summary
+from edge.web.views import (LAB_FORM_ANALYTES, _resources, blueprint, heard_rule, login_required,
+                            programme_settings_today, visit_summary)
 
 # Lab form errors named in the redirect: analyte key -> message key.
 LAB_ERROR_KINDS = {"number": "err_number", "value": "err_lab_value"}
@@ -63,7 +64,8 @@ def render_visit(visit_id: int, *, status: int = 200):
         steps=summary["steps"], recordings=recordings_, assessment=assessment, chest_piece_notes=chest_piece_notes,
         chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,
         result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows, **rule,
-                                      potential=_potential(patient, visit) if assessment else None),
+                                      potential=_potential(patient, visit) if assessment else None,
+                                      today=programme_settings_today()),
         referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
         analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
         lab_errors=lab_errors, messages=_messages(),
@@ -86,9 +88,11 @@ def _messages() -> dict[str, str]:
 
 
 def _potential(patient: dict, visit: dict) -> Optional[dict]:
-    """Per modality, the log-LR range it could give if measured (ranks what is missing)."""
+    """Per modality, the log-LR range it could give if measured (ranks what is missing): under
+    today's settings, since measuring it now is assessed under them."""
     try:
-        return potential_ranges(screening.clinical_picture(patient, on=visit["started_at"]))
+        return potential_ranges(screening.clinical_picture(patient, on=visit["started_at"]),
+                                evidence_options_from_settings(_resources().settings))
     except IldscreenError:
         return None
 

@@ -189,6 +189,20 @@ def test_a_perfect_ranking_at_the_clinic_counts_only_when_the_score_bound_on_its
     assert enough["validated"] and enough["auc_lower_judged"] == pytest.approx(0.896, abs=1e-3)
 
 
+def test_the_events_the_rule_judges_are_patients_with_ild_not_their_visits():
+    """A patient verified with ILD at three visits is one patient with ILD (last session's note:
+    ``events`` counted visits, so 3 patients seen 3 times passed a rule row needing 5)."""
+    from edge.calibration_fit import modality_status
+    from edge.fusion.evidence import ValidationRule
+
+    visits, y, weights = perfectly_ranked_visits(20, 3)
+    thrice = [visit for visit in visits for _ in range(3)]
+    status = modality_status(thrice, np.repeat(y, 3), np.repeat(weights, 3),
+                             ValidationRule(site_min_patients=20, site_min_events=5))["labs"]
+    assert (status["patients"], status["events"], status["event_visits"]) == (20, 3, 9)
+    assert not status["validated"] and "20 verified patients (3 with ILD) at this clinic" in status["reason"]
+
+
 def test_cli_refuses_without_outcomes_and_switches_with_an_audit_trail(settings, db):
     runner = CliRunner()
     data_dir = str(settings.data_dir)

@@ -36,10 +36,11 @@ def expected_line(ctd, factors):
     return "none"
 
 
-def expected_advice(line, tier):
+def expected_advice(line, tier, factors=frozenset()):
     if line not in ("none", "undetermined") or tier == "high":
         return "hrct_pfts"
-    return "discuss" if tier == "intermediate" else "rescreen"
+    # Outside every line, a symptom of ILD gets a clinician review now (programme assumption).
+    return "discuss" if tier == "intermediate" or factors & ILD_SYMPTOMS else "rescreen"
 
 
 @pytest.mark.parametrize(("ctd", "factors", "tier"),
@@ -50,7 +51,7 @@ def test_every_ctd_risk_factor_and_tier_gets_its_guideline_advice(ctd, factors, 
     line = expected_line(ctd, factors)
     assert result["tier"] == tier
     assert recommendation["guideline"]["code"] == line
-    assert recommendation["advice"] == expected_advice(line, tier)
+    assert recommendation["advice"] == expected_advice(line, tier, factors)
     assert recommendation["priority"] == ("within_3_months" if tier == "high" else "routine")
     workup = [WORKUP_STEP] if ctd == "undetermined" else []
     months = {"hrct_pfts": None, "discuss": 6, "rescreen": 12}[recommendation["advice"]]

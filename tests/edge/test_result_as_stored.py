@@ -1,0 +1,210 @@
+"""The result page and the letter show the assessment as it was decided (brief h44): the takes are
+read with the rule the assessment kept (its crackle threshold and the chest pieces that cannot
+clear), never with today's settings, which an admin may have changed after the advice was acted
+on. An assessment stored before it kept that rule falls back to today's and says so; an open
+visit whose settings changed since its assessment says that calculating again applies them."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from markupsafe import escape
+
+from edge import modalities
+from edge.web import presenters
+from edge.web.i18n import CATALOG
+from support import PATIENT
+from test_chest_piece import BASES, stored_take
+from test_ui_lung_sound_result import assess, counted_detector
+
+
+@pytest.fixture
+def visit(client, nurse):
+    patient = client.post("/api/v1/patients", json={**PATIENT, "ctd_diagnosis": "SLE"}, headers=nurse).json
+    return client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json
+
+
+@pytest.fixture
+def settings_now(app):
+    """The service's live settings: an admin's change after the nurse assessed."""
+    return app.extensions["ildscreen"].settings
+
+
+def words(key: str, lang: str = "en") -> str:
+    return str(escape(CATALOG[key][lang]))
+
+
+def finding(page: str) -> str:
+    match = re.search(r'id="lung-sound-finding">(.*?)</p>', page, re.S)
+    assert match, "no lung-sound finding on the page"
+    return match.group(1)
+
+
+def letter_of(client, nurse, visit_id: int) -> str:
+    referral = client.post(f"/api/v1/visits/{visit_id}/referrals", json={"reason": "clinician's concern"},
+                           headers=nurse).json
+    return client.get(f"/referrals/{referral['id']}/letter").get_data(as_text=True)
+
+
+def bell_only_visit(client, nurse, db, visit) -> dict:
+    """Both bases clear through the bell only: under the shipped rule nothing was heard."""
+    for base in BASES:
+        stored_take(db, visit["id"], base, 0.02, "bell")
+    assessment = assess(client, nurse, visit["id"])
+    assert "auscultation" in assessment["missing"]
+    return assessment
+
+
+def test_an_assessment_keeps_the_crackle_threshold_it_read_the_takes_with(client, nurse, db, visit, monkeypatch):
+    counted_detector(monkeypatch)
+    assessment = bell_only_visit(client, nurse, db, visit)
+    assert assessment["crackle_threshold"] == pytest.approx(modalities.manifest_entry("auscultation")["threshold"])
+    assert assessment["evidence_options"]["chest_pieces_cannot_clear"] == ["bell"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_changed_chest_piece_setting_does_not_rewrite_the_result_or_the_letter(client, nurse, db, visit,
+                                                                                 settings_now, monkeypatch, lang):
+    counted_detector(monkeypatch)
+    bell_only_visit(client, nurse, db, visit)
+    # The admin decides the bell can clear after all: today's rule would call both bases heard
+    # and drop the lung-sound lines (a usable take "after" the assessment).
+    monkeypatch.setattr(settings_now, "evidence_chest_pieces_cannot_clear", [])
+    client.set_cookie("lang", lang)
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    for shown in (page, letter_of(client, nurse, visit["id"])):
+        assert words("lung_sounds_cannot_clear", lang) in finding(shown)
+        incomplete = re.search(r'id="exam-incomplete">(.*?)</p>', shown, re.S).group(1)
+        assert all(CATALOG[f"site_{base}"][lang] in incomplete for base in BASES)
+        assert 'id="rule-from-today"' not in shown
+    # The checklist is what the next assessment counts: today's rule.
+    assert re.search(r'class="step step-(\w+)" data-step="auscultation"', page).group(1) == "done"
+
+
+def test_a_changed_crackle_threshold_does_not_rewrite_the_result(client, nurse, db, visit, monkeypatch):
+    counted_detector(monkeypatch)
+    bell_only_visit(client, nurse, db, visit)
+    # A new crackle model whose threshold sits below the clear takes: today they would find crackles.
+    real_entry = modalities.manifest_entry
+    monkeypatch.setattr(modalities, "manifest_entry", lambda name: (
+        {**real_entry(name), "threshold": 0.01} if name == "auscultation" else real_entry(name)))
+    client.set_cookie("lang", "en")
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    assert words("lung_sounds_cannot_clear") in finding(page)
+    assert 'id="rule-from-today"' not in page
+
+
+def test_the_crackle_model_note_gives_the_figures_of_the_model_the_assessment_used(client, nurse, db, visit,
+                                                                                   monkeypatch):
+    counted_detector(monkeypatch)  # checked on 60 adults, 20 with crackles
+    for base in BASES:
+        stored_take(db, visit["id"], base, 0.02, "diaphragm")
+    kept = assess(client, nurse, visit["id"])["crackle_model_adults"]
+    assert (kept["patients"], kept["positive_patients"]) == (60, 20)
+    # A new crackle model, checked on other adults, is served afterwards.
+    real_entry = modalities.manifest_entry
+    other = {"patients": 200, "positive_patients": 70, "sensitivity": 0.5, "sensitivity_ci95": [0.4, 0.6],
+             "specificity": 0.7, "specificity_ci95": [0.6, 0.8]}
+    monkeypatch.setattr(modalities, "manifest_entry", lambda name: (
+        {**real_entry(name), "validation": {"populations": {"adults": other}}} if name == "auscultation"
+        else real_entry(name)))
+    client.set_cookie("lang", "en")
+    note = re.search(r'id="crackle-model-note">(.*?)</p>', client.get(f"/visits/{visit['id']}").get_data(as_text=True),
+                     re.S).group(1)
+    assert note == str(escape(CATALOG["crackle_model_adults"]["en"].format(
+        patients=60, positive=20, sensitivity="80", sensitivity_low="70", sensitivity_high="88",
+        specificity="90", specificity_low="84", specificity_high="94")))
+
+
+def forget_the_rule(db, assessment_id: int) -> None:
+    """Make a stored assessment look like one made before it kept its rule."""
+    row = db.execute("SELECT result FROM risk_assessments WHERE id = ?", [assessment_id]).fetchone()
+    result = json.loads(row[0])
+    del result["crackle_threshold"], result["crackle_model_adults"]
+    del result["evidence_options"]["chest_pieces_cannot_clear"]
+    db["risk_assessments"].update(assessment_id, {"result": json.dumps(result)})
+    db.conn.commit()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_an_older_assessment_falls_back_to_todays_rule_and_says_so(client, nurse, db, visit, monkeypatch, lang):
+    counted_detector(monkeypatch)
+    assessment = bell_only_visit(client, nurse, db, visit)
+    forget_the_rule(db, assessment["id"])
+    client.set_cookie("lang", lang)
+    for shown in (client.get(f"/visits/{visit['id']}").get_data(as_text=True),
+                  letter_of(client, nurse, visit["id"])):
+        assert words("lung_sounds_cannot_clear", lang) in finding(shown)  # read with today's rule: still the bell
+        note = re.search(r'id="rule-from-today">(.*?)</p>', shown, re.S)
+        assert note and note.group(1) == words("rule_from_today", lang)
+
+
+def test_an_older_assessment_without_lung_sounds_says_nothing_about_their_rule(client, nurse, db, visit):
+    assessment = assess(client, nurse, visit["id"])
+    forget_the_rule(db, assessment["id"])
+    assert 'id="rule-from-today"' not in client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_an_open_visit_says_when_settings_changed_since_its_assessment(client, nurse, visit, settings_now,
+                                                                       monkeypatch, lang):
+    assess(client, nurse, visit["id"])
+    client.set_cookie("lang", lang)
+    url = f"/visits/{visit['id']}"
+    assert 'id="settings-changed"' not in client.get(url).get_data(as_text=True)
+    monkeypatch.setattr(settings_now, "triage_high", settings_now.triage_high + 0.05)
+    line = re.search(r'id="settings-changed">(.*?)</p>', client.get(url).get_data(as_text=True), re.S)
+    assert line and line.group(1) == words("settings_changed", lang)
+    # Calculating again applies them: the line goes.
+    assess(client, nurse, visit["id"])
+    assert 'id="settings-changed"' not in client.get(url).get_data(as_text=True)
+
+
+def test_a_closed_visit_and_the_letter_show_no_settings_changed_line(client, nurse, visit, settings_now, monkeypatch):
+    assess(client, nurse, visit["id"])
+    monkeypatch.setattr(settings_now, "evidence_lr_cap", settings_now.evidence_lr_cap * 2)
+    assert 'id="settings-changed"' in client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    assert 'id="settings-changed"' not in letter_of(client, nurse, visit["id"])
+    client.patch(f"/api/v1/visits/{visit['id']}", json={"status": "completed"}, headers=nurse)
+    assert 'id="settings-changed"' not in client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+
+
+# --- the rules as functions ---------------------------------------------------------------------
+
+TODAY = {"threshold": 0.5, "cannot_clear": ("bell", "extended")}
+
+
+@pytest.mark.parametrize(("assessment", "rule", "from_today"), [
+    # the finding's threshold first, then the kept one, then today's
+    ({"contributions": {"auscultation": {"finding": {"threshold": 0.2}}}, "crackle_threshold": 0.3,
+      "evidence_options": {"chest_pieces_cannot_clear": []}}, {"threshold": 0.2, "cannot_clear": ()}, False),
+    ({"crackle_threshold": 0.3, "evidence_options": {"chest_pieces_cannot_clear": ["bell"]}},
+     {"threshold": 0.3, "cannot_clear": ("bell",)}, False),
+    # no crackle model when it was assessed: no threshold, kept as such
+    ({"crackle_threshold": None, "evidence_options": {"chest_pieces_cannot_clear": ["bell"]}},
+     {"threshold": None, "cannot_clear": ("bell",)}, False),
+    ({"evidence_options": {"chest_pieces_cannot_clear": ["bell"]}},
+     {"threshold": 0.5, "cannot_clear": ("bell",)}, True),
+    ({"crackle_threshold": 0.3, "evidence_options": {"lr_cap": 10}},
+     {"threshold": 0.3, "cannot_clear": TODAY["cannot_clear"]}, True),
+    ({}, TODAY, True),
+])
+def test_the_assessment_rule_is_what_it_kept_and_today_only_for_what_it_did_not(assessment, rule, from_today):
+    assert presenters.assessment_heard_rule(assessment, **TODAY) == (rule, from_today)
+
+
+def test_settings_changed_names_only_the_kept_settings_that_differ():
+    assessment = {"evidence_options": {"lr_cap": 10.0, "chest_pieces_cannot_clear": ["bell"],
+                                       "validation_rule": {"min_patients": 30}},
+                  "thresholds": {"high": 0.2, "intermediate": 0.1}}
+    same = {"evidence_options": {"lr_cap": 10.0, "chest_pieces_cannot_clear": ["bell"], "kl6_cutoff": 500.0,
+                                 "validation_rule": {"min_patients": 30}},
+            "thresholds": {"high": 0.2, "intermediate": 0.1, "pft_abnormal_below": 80.0}}
+    assert presenters.settings_changed(assessment, same) == []  # a setting newer than the assessment is no change
+    changed = {"evidence_options": {**same["evidence_options"], "chest_pieces_cannot_clear": [],
+                                    "validation_rule": {"min_patients": 40}},
+               "thresholds": {**same["thresholds"], "high": 0.25}}
+    assert presenters.settings_changed(assessment, changed) == [
+        "evidence_options.chest_pieces_cannot_clear", "evidence_options.validation_rule", "thresholds.high"]
+    assert presenters.settings_changed({}, changed) == []
