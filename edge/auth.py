@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from common.lockout import LockoutPolicy
 from edge import audit
-from edge.errors import AuthenticationError, CsrfError, PermissionDenied, SessionLocked, WrongPin
+from edge.errors import AuthenticationError, Conflict, CsrfError, NotFound, PermissionDenied, SessionLocked, WrongPin
 from edge.store.database import utc_now, write_transaction
 from edge.users import find_user, get_user, is_locked, normalize_password, password_hasher
 
@@ -270,6 +270,46 @@ def create_api_token(db: sqlite_utils.Database, actor: audit.Actor, user_id: int
         ).last_pk
         audit.record(db, actor, "create", "token", token_id, {"user_id": user_id})
     return token_id, token
+
+
+#: What the API and the CLI show of an API token: never its hash.
+TOKEN_COLUMNS = ("id", "user_id", "name", "created_at", "last_used_at", "revoked_at")
+
+
+def list_api_tokens(db: sqlite_utils.Database, user_id: int) -> list[dict]:
+    """The account's API tokens, revoked ones included, oldest first (:data:`TOKEN_COLUMNS`).
+
+    Raises ``NotFound`` when there is no such account."""
+    get_user(db, user_id)
+    return db.execute_returning_dicts(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM api_tokens WHERE user_id = ? "
+                                      "ORDER BY id", [user_id])
+
+
+def revoke_api_token(db: sqlite_utils.Database, actor: audit.Actor, user_id: int, token_id: int) -> dict:
+    """Revoke one API token of the account (its other tokens and its sessions go on); audited
+    without the token or its hash. Returns the token as :func:`list_api_tokens` shows it.
+
+    Any admin may revoke any account's token (an API admin cannot issue one for a clinical
+    account, but stopping one only takes access away).
+
+    Raises
+    ------
+    NotFound
+        When the account has no token ``token_id`` (a token of another account is not found either).
+    Conflict
+        When the token is already revoked.
+    """
+    with write_transaction(db):
+        rows = db.execute_returning_dicts(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM api_tokens "
+                                          "WHERE id = ? AND user_id = ?", [token_id, user_id])
+        if not rows:
+            raise NotFound(f"user {user_id} has no API token with id {token_id}")
+        if rows[0]["revoked_at"] is not None:
+            raise Conflict(f"API token {token_id} was already revoked at {rows[0]['revoked_at']}")
+        revoked_at = utc_now()
+        db.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", [revoked_at, token_id])
+        audit.record(db, actor, "revoke", "token", token_id, {"user_id": user_id})
+    return {**rows[0], "revoked_at": revoked_at}
 
 
 def token_user(db: sqlite_utils.Database, token: str) -> dict:

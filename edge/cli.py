@@ -19,7 +19,7 @@ import threadpoolctl
 from common.serving import PortUnavailable, bind_listener, serve_json_errors
 from edge import __version__, audit
 from edge.app import create_app
-from edge.auth import create_api_token
+from edge.auth import create_api_token, list_api_tokens, revoke_api_token
 from edge.commands.device import device
 from edge.commands.audio import audio
 from edge.commands.bench import bench
@@ -204,7 +204,9 @@ def db_restore(backup: Path, data_dir: Optional[Path]) -> None:
     Ids the replaced database handed out (patients, visits, recordings, referrals...) are never
     handed out again by the restored one. Accounts and API tokens keep the replaced database's
     passwords, PINs, roles, disabled flags and revocations; every session ends, so everyone signs
-    in again.
+    in again. The audit entries written after the backup are kept, and so are the referrals (with
+    their hospital state, results, and the visit, assessment and patient a newer one stands on), so
+    that their CT results keep coming.
     """
     settings = load_settings(data_dir=data_dir)
     restored = restore_database(backup, settings.database_path)
@@ -214,6 +216,26 @@ def db_restore(backup: Path, data_dir: Optional[Path]) -> None:
         click.echo("ids the previous database handed out stay unused: "
                    + ", ".join(f"{table} up to {highest}" for table, highest in sorted(restored.ids_raised.items())))
     show_credentials_carried(restored.credentials)
+    show_records_kept(restored.records)
+
+
+def show_records_kept(kept: dict) -> None:
+    """Say what the restore kept of the replaced database (:func:`edge.store.restore_records.carry_records`)."""
+    if not kept:
+        return
+    click.echo(f"the audit trail runs on: {kept['audit_entries_kept']} entry(ies) written after the backup kept")
+    if kept["referrals_carried"]:
+        click.echo(f"referrals made after the backup kept, with their visit, assessment and (if new) patient, so "
+                   f"their CT results keep coming: ids {', '.join(map(str, kept['referrals_carried']))} "
+                   f"({kept['patients_carried']} patient(s), {kept['visits_carried']} visit(s) came with them; "
+                   "their other measurements after the backup did not)")
+    if kept["referrals_updated"]:
+        click.echo("referrals whose status changed after the backup (at the hospital, or withdrawn) keep it: ids "
+                   + ", ".join(map(str, kept["referrals_updated"])))
+    if kept["referrals_not_carried"]:
+        click.echo("referrals NOT kept, never merged (their patient code is another patient's in the backup, or "
+                   "the backup has another referral under the id); resolve them from the .before-restore file: ids "
+                   + ", ".join(map(str, kept["referrals_not_carried"])))
 
 
 def show_credentials_carried(carried: dict[str, int]) -> None:
@@ -313,12 +335,18 @@ def users_list(as_json: bool, data_dir: Optional[Path]) -> None:
         click.echo(f"{row['username']:<24} {row['role']:<10} {state}")
 
 
+def _user_named(database, username: str) -> dict:
+    """The account named ``username``; a one-line CLI error when there is none."""
+    user = find_user(database, username)
+    if user is None:
+        raise click.ClickException(f"no user named {username!r}")
+    return user
+
+
 def _set_disabled(username: str, disabled: bool, data_dir: Optional[Path]) -> None:
     database = _open(data_dir)
     try:
-        user = find_user(database, username)
-        if user is None:
-            raise click.ClickException(f"no user named {username!r}")
+        user = _user_named(database, username)
         update_user(database, audit.CLI_OPERATOR, user["id"], disabled=disabled)
     finally:
         database.close()
@@ -352,9 +380,7 @@ def users_reset_password(username: str, data_dir: Optional[Path]) -> None:
     sessions and tokens and clear its lockout; audited."""
     database = _open(data_dir)
     try:
-        user = find_user(database, username)
-        if user is None:
-            raise click.ClickException(f"no user named {username!r}")
+        user = _user_named(database, username)
         password = reset_password(database, audit.CLI_OPERATOR, user["id"])
     finally:
         database.close()
@@ -372,13 +398,47 @@ def users_token(username: str, name: str, data_dir: Optional[Path]) -> None:
     """Issue a bearer token acting as USERNAME for a machine client; printed once."""
     database = _open(data_dir)
     try:
-        user = find_user(database, username)
-        if user is None:
-            raise click.ClickException(f"no user named {username!r}")
+        user = _user_named(database, username)
         _, token = create_api_token(database, audit.CLI_OPERATOR, user["id"], name)
     finally:
         database.close()
     click.echo(token)
+
+
+@users.command("tokens")
+@click.argument("username")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@data_dir_option
+@domain_errors
+def users_tokens(username: str, as_json: bool, data_dir: Optional[Path]) -> None:
+    """List USERNAME's API tokens with their ids (never the token), revoked ones included."""
+    database = _open(data_dir)
+    try:
+        tokens = list_api_tokens(database, _user_named(database, username)["id"])
+    finally:
+        database.close()
+    if as_json:
+        click.echo(json.dumps(tokens, indent=2))
+        return
+    for token in tokens:
+        state = f"revoked {token['revoked_at']}" if token["revoked_at"] else "valid"
+        click.echo(f"{token['id']:<6} {token['name']:<32} created {token['created_at']}  {state}")
+
+
+@users.command("revoke-token")
+@click.argument("username")
+@click.argument("token_id", type=int)
+@data_dir_option
+@domain_errors
+def users_revoke_token(username: str, token_id: int, data_dir: Optional[Path]) -> None:
+    """Revoke USERNAME's API token TOKEN_ID (see 'ildscreen users tokens') at once; the account's other
+    tokens and sessions go on; audited."""
+    database = _open(data_dir)
+    try:
+        token = revoke_api_token(database, audit.CLI_OPERATOR, _user_named(database, username)["id"], token_id)
+    finally:
+        database.close()
+    click.echo(f"revoked API token {token['id']} ({token['name']}) of {username}")
 
 
 @cli.group()

@@ -354,6 +354,19 @@ class TokenCreated(BaseModel):
     token: str = Field(description="Shown once. Send as 'Authorization: Bearer <token>'.")
 
 
+class ApiToken(BaseModel):
+    id: int
+    user_id: int
+    name: str
+    created_at: str
+    last_used_at: Optional[str] = None
+    revoked_at: Optional[str] = Field(None, description="When it was revoked; null while it is valid.")
+
+
+class ApiTokenList(BaseModel):
+    tokens: list[ApiToken]
+
+
 class AuditEntry(BaseModel):
     id: int
     at: str

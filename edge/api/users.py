@@ -5,7 +5,8 @@ from flask import Blueprint, current_app, g
 
 from edge import auth, users
 from edge.api.operations import ADMIN_ROLES, operation
-from edge.schemas import TokenCreate, TokenCreated, UserCreate, UserCreated, UserList, UserUpdate, User
+from edge.schemas import (ApiToken, ApiTokenList, TokenCreate, TokenCreated, UserCreate, UserCreated, UserList,
+                           UserUpdate, User)
 
 blueprint = Blueprint("users", __name__, url_prefix="/api/v1")
 
@@ -41,3 +42,18 @@ def update_user(user_id: int, body: UserUpdate):
 def create_token(user_id: int, body: TokenCreate):
     token_id, token = auth.create_api_token(_db(), g.actor, user_id, body.name)
     return {"id": token_id, "name": body.name, "token": token}
+
+
+@operation(blueprint, "/users/<int:user_id>/tokens", "GET",
+           summary="The account's bearer tokens, revoked ones included (never the token or its hash)",
+           roles=ADMIN_ROLES, response=ApiTokenList)
+def list_tokens(user_id: int):
+    return {"tokens": auth.list_api_tokens(_db(), user_id)}
+
+
+@operation(blueprint, "/users/<int:user_id>/tokens/<int:token_id>/revoke", "POST",
+           summary="Revoke one bearer token of the account at once (its other tokens and sessions go on; 404 when "
+                   "the account has no such token, 409 when it is already revoked); audited",
+           roles=ADMIN_ROLES, response=ApiToken, errors=(409,))
+def revoke_token(user_id: int, token_id: int):
+    return auth.revoke_api_token(_db(), g.actor, user_id, token_id)

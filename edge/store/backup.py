@@ -21,9 +21,10 @@ import sqlite_utils
 
 from edge import audit
 from edge.errors import StorageError
-from edge.store.database import open_database, write_transaction
+from edge.store.database import open_database, read_only, write_transaction
 from edge.store.migrations import KEPT_ID_TABLES, apply_migrations, highest_audited_id, raise_id_sequence
 from edge.store.restore_credentials import CurrentCredentials, carry_credentials, read_credentials
+from edge.store.restore_records import AfterBackup, carry_records, highest_audit_id, read_after_backup
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def ids_handed_out(database: Path) -> dict[str, int]:
     if not database.exists():
         return {}
     try:
-        with contextlib.closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+        with read_only(database) as connection:
             current = sqlite_utils.Database(connection)
             tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             sequences = dict(connection.execute("SELECT name, seq FROM sqlite_sequence").fetchall()
@@ -206,6 +207,10 @@ class Restored:
     ids_raised: dict[str, int]
     #: What :func:`~edge.store.restore_credentials.carry_credentials` did, as counts.
     credentials: dict[str, int]
+    #: What :func:`~edge.store.restore_records.carry_records` kept of the replaced database: the audit
+    #: entries written after the backup, the referrals (ids) carried, updated or not carried ({}: no
+    #: database was replaced).
+    records: dict
 
 
 def restore_database(backup: Path, database: Path) -> Restored:
@@ -218,11 +223,18 @@ def restore_database(backup: Path, database: Path) -> Restored:
     programme figures' ``sequence`` at the hospital) never has its id given to another row. The
     copy's accounts and API tokens take the replaced database's security state and all its
     sessions end (:mod:`edge.store.restore_credentials`): a restore never brings back a revoked
-    credential. The restore is audited in the restored database. Only then does the copy take the
-    database's place, so a refusal or a failure leaves the current database as it was. The current
-    file is kept beside it as ``<name>.before-restore`` so a wrong restore can be undone.
+    credential. The audit entries written after the backup, and the referrals with their outbox
+    state, CT results and what a referral made after the backup stands on, are carried into the
+    copy (:mod:`edge.store.restore_records`): the trail runs on unbroken and the hospital's results
+    keep coming. The restore is audited in the restored database, after those entries. Only then
+    does the copy take the database's place, so a refusal or a failure leaves the current database
+    as it was. The current file is kept beside it as ``<name>.before-restore`` so a wrong restore
+    can be undone.
 
-    Returns the sequences raised and the credential carry-over's counts (:class:`Restored`).
+    Returns the sequences raised and what the credential and record carry-overs did
+    (:class:`Restored`).
+    A refused or failed restore also leaves no ``-wal``/``-shm`` file its reads made beside the
+    current database or the backup (:func:`~edge.store.database.read_only`).
 
     Raises
     ------
@@ -243,10 +255,11 @@ def restore_database(backup: Path, database: Path) -> Restored:
     if not backup.is_file():
         raise StorageError(f"no backup file at {backup}")
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{backup}?mode=ro", uri=True)) as check:
+        with read_only(backup) as check:
             verdict = _integrity(check)
             versioned = check.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
                                       "AND name = 'schema_migrations'").fetchone()
+            backup_audit_id = highest_audit_id(check) if verdict == "ok" else 0
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"{backup} is not a usable SQLite database: {exc}") from exc
     if verdict != "ok":
@@ -255,17 +268,19 @@ def restore_database(backup: Path, database: Path) -> Restored:
         raise StorageError(f"{backup} is not an ildscreen database (it has no schema version)")
     handed_out = ids_handed_out(database)
     credentials = read_credentials(database)
+    after = read_after_backup(database, backup_audit_id)
     staged = database.with_name(database.name + ".restoring")
     _remove_with_journal(staged)  # left by a restore that was killed
     try:
         with contextlib.closing(sqlite3.connect(str(backup))) as src, \
                 contextlib.closing(sqlite3.connect(str(staged))) as dst:
             src.backup(dst)
-        restored = _prepare_copy(staged, handed_out, credentials, backup)
+        restored = _prepare_copy(staged, handed_out, credentials, after, backup)
         # Migrating the copy takes a while: a service or command started since would be replaced
         # under its feet, or have handed out ids (or changed credentials) the copy does not keep.
         if (database_in_use(database) or ids_handed_out(database) != handed_out
-                or read_credentials(database) != credentials):
+                or read_credentials(database) != credentials
+                or read_after_backup(database, backup_audit_id) != after):
             raise StorageError(f"{database} was opened or written while the backup was being prepared; stop what "
                                "uses it and restore again (nothing was changed)")
         if database.exists():
@@ -286,8 +301,8 @@ def restore_database(backup: Path, database: Path) -> Restored:
         raise StorageError(f"restore from {backup} failed, the database was not replaced: {exc}") from exc
     finally:
         _remove_with_journal(staged)
-    logger.info("restored the database from %s; id sequences raised: %s; credentials: %s", backup.name,
-                restored.ids_raised, restored.credentials)
+    logger.info("restored the database from %s; id sequences raised: %s; credentials: %s; kept: %s", backup.name,
+                restored.ids_raised, restored.credentials, restored.records)
     return restored
 
 
@@ -298,24 +313,28 @@ def _remove_with_journal(path: Path) -> None:
 
 
 def _prepare_copy(staged: Path, handed_out: dict[str, int], credentials: Optional[CurrentCredentials],
-                         backup: Path) -> Restored:
+                  after: Optional[AfterBackup], backup: Path) -> Restored:
     """Migrate the staged copy, raise its id sequences to ``handed_out``, give it the current
-    ``credentials`` (:func:`~edge.store.restore_credentials.carry_credentials`); audit the restore."""
+    ``credentials`` (:func:`~edge.store.restore_credentials.carry_credentials`), write in the audit
+    entries and referrals of ``after`` (:func:`~edge.store.restore_records.carry_records`); audit the
+    restore, as the trail's newest entry."""
     db = open_database(staged)
     try:
         apply_migrations(db)
         with write_transaction(db):
+            carried = carry_credentials(db, credentials)
+            kept = carry_records(db, after)  # first: an id it writes back is in use, not just kept out of use
             sequences = dict(db.execute("SELECT name, seq FROM sqlite_sequence").fetchall())
             raised = {table: highest for table, highest in handed_out.items()
                       if table in sequences and highest > sequences[table]}
             for table, highest in raised.items():
                 raise_id_sequence(db, table, highest)
-            carried = carry_credentials(db, credentials)
             audit.record(db, audit.CLI_OPERATOR, "restore", "database", None,
-                         {"backup": backup.name, "id_sequences_raised": raised, "credentials": carried})
+                         {"backup": backup.name, "id_sequences_raised": raised, "credentials": carried,
+                          "kept_from_replaced": kept})
         verdict = _integrity(db.conn)
     finally:
         db.close()
     if verdict != "ok":
         raise StorageError(f"the restored copy failed its integrity check: {verdict}")
-    return Restored(ids_raised=raised, credentials=carried)
+    return Restored(ids_raised=raised, credentials=carried, records=kept)

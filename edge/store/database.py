@@ -53,6 +53,29 @@ def open_database(path: Path | str) -> sqlite_utils.Database:
 
 
 @contextlib.contextmanager
+def read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the database file at ``path`` that leaves its folder as it was.
+
+    A read-only connection to a WAL database creates the ``-wal`` and ``-shm`` files when they are
+    missing and, unable to checkpoint, leaves them behind when it closes. So when they were not
+    there before, a plain connection reads once and closes after it: SQLite removes the two files
+    when its last connection closes (and only then, so a file another process holds open stays).
+    With nothing in the write-ahead log, that close writes nothing to the database.
+
+    Raises ``sqlite3.Error`` as the reads do; the caller names the file in its domain error.
+    """
+    journal = [Path(f"{path}{suffix}") for suffix in ("-wal", "-shm")]
+    existed = [file.exists() for file in journal]
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+            yield connection
+    finally:
+        if not any(existed) and any(file.exists() for file in journal):
+            with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(str(path))) as tidy:
+                tidy.execute("PRAGMA schema_version").fetchone()
+
+
+@contextlib.contextmanager
 def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """Run a block as one write transaction, taking the write lock up front.
 

@@ -21,7 +21,6 @@ counted so the operator can create them again.
 """
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Optional
 import sqlite_utils
 
 from edge.errors import StorageError
-from edge.store.database import utc_now
+from edge.store.database import read_only, utc_now
 from edge.users import end_every_session
 
 #: The columns of ``users`` that decide who may sign in and what they may do; a restore takes
@@ -63,7 +62,7 @@ def read_credentials(database: Path) -> Optional[CurrentCredentials]:
     if not database.exists():
         return None
     try:
-        with contextlib.closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+        with read_only(database) as connection:
             tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if "users" not in tables:
                 return None

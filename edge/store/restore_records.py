@@ -1,0 +1,212 @@
+"""A restore keeps what already left the clinic: the audit entries written after the backup, and the
+referrals the hospital knows about.
+
+An older backup put in place as it is would cut the audit trail at the backup (an auditor expects one
+unbroken trail, the restore included) and forget the referrals made or changed after it: the hospital
+has them, the patient may be on the CT table, and their results would never be polled back. So
+:func:`edge.store.backup.restore_database` reads them from the database it replaces before the swap
+(:func:`read_after_backup`, compared again before the swap) and writes them into the staged copy
+(:func:`carry_records`), in the same transaction that audits the restore:
+
+- every audit entry newer than the backup's newest is copied as it was (id, time, actor, detail), so
+  the trail runs on without a gap; the restore's own entry follows them. The trail is a plain table,
+  not hash-chained, so keeping each row as it was keeps it whole;
+- every referral of the replaced database takes its place in the copy with its outbox state (a
+  referral the backup has as ``queued`` may be ``delivered``, ``withdrawn`` or ``reported`` since),
+  with its CT results; unless the backup's row was updated later (a current file that an earlier
+  release restored from an older backup), which then stays. A referral made after the backup comes
+  with what it stands on: its visit, the assessment it was made from, and its patient when the
+  backup does not have them. Only those rows: the visit's recordings, labs and readings made after
+  the backup are gone with the restore, as everything else is (the assessment keeps the inputs it
+  used). The outbox then polls the referral as before and its result lands on the patient's timeline.
+
+The least surprising choice: the referral and its result are facts at the hospital, whatever the
+clinic restores. A referral whose patient code the backup gives to another patient, or whose id the
+backup gives to another referral, is not carried (no record is ever merged): it is listed by id, for
+a person to resolve from ``.before-restore``. An account a carried row names that the backup does
+not have is left unnamed (NULL); the audit entries still say who did what.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import sqlite_utils
+
+from edge.errors import StorageError
+from edge.store.database import read_only
+
+#: What a referral stands on, in the order its rows are written (each references the one before).
+REFERRAL_CHAIN = ("patients", "visits", "risk_assessments", "referrals", "imaging_results")
+
+
+@dataclass(frozen=True)
+class AfterBackup:
+    """What the database a restore replaces holds that the restore keeps (read once, compared again
+    before the swap so that a change made meanwhile stops the restore)."""
+
+    #: The audit entries newer than the backup's newest, oldest first, every column.
+    audit_entries: tuple[dict, ...]
+    #: Table of :data:`REFERRAL_CHAIN` -> its rows that the replaced database's referrals stand on.
+    referral_rows: dict[str, tuple[dict, ...]]
+
+
+def highest_audit_id(connection: sqlite3.Connection) -> int:
+    """The newest audit entry's id in the database of ``connection`` (0: none, or no trail)."""
+    if not connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'").fetchone():
+        return 0
+    return connection.execute("SELECT COALESCE(MAX(id), 0) FROM audit_log").fetchone()[0]
+
+
+def read_after_backup(database: Path, backup_audit_id: int) -> Optional[AfterBackup]:
+    """The audit entries of ``database`` newer than ``backup_audit_id`` and its referrals with what
+    they stand on, read-only; None when there is no database.
+
+    Raises
+    ------
+    StorageError
+        When the file cannot be read as a database.
+    """
+    if not database.exists():
+        return None
+    try:
+        with read_only(database) as connection:
+            connection.row_factory = sqlite3.Row
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+            def rows(sql: str, params=()) -> tuple[dict, ...]:
+                return tuple(dict(row) for row in connection.execute(sql, params))
+
+            entries = rows("SELECT * FROM audit_log WHERE id > ? ORDER BY id", [backup_audit_id]) \
+                if "audit_log" in tables else ()
+            chain: dict[str, tuple[dict, ...]] = {}
+            if {"referrals", "visits", "patients"} <= tables:
+                chain["referrals"] = rows("SELECT * FROM referrals ORDER BY id")
+                chain["visits"] = rows("SELECT * FROM visits WHERE id IN (SELECT visit_id FROM referrals) ORDER BY id")
+                chain["patients"] = rows("SELECT * FROM patients WHERE id IN (SELECT patient_id FROM visits "
+                                         "WHERE id IN (SELECT visit_id FROM referrals)) ORDER BY id")
+                has_assessment = "assessment_id" in {row["name"] for row in
+                                                     connection.execute('PRAGMA table_info("referrals")')}
+                chain["risk_assessments"] = rows(
+                    "SELECT * FROM risk_assessments WHERE id IN (SELECT assessment_id FROM referrals) ORDER BY id"
+                ) if has_assessment and "risk_assessments" in tables else ()
+                chain["imaging_results"] = rows("SELECT * FROM imaging_results ORDER BY id") \
+                    if "imaging_results" in tables else ()
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"cannot read the audit trail and referrals of {database} ({exc}), so a restore would "
+                           "lose them; if the file is damaged, move it out of the data folder and restore again "
+                           "(nothing was changed)") from exc
+    return AfterBackup(audit_entries=entries, referral_rows=chain)
+
+
+def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> dict:
+    """Write ``after`` into the staged, migrated copy ``db``, inside the caller's transaction (before
+    the restore's own audit entry); returns what was done: counts, and referral ids (no patient
+    codes: it goes into the audit entry and the command's output): carried (made after the backup),
+    updated (their status, or the hospital's, changed since; a poll's new time alone is written
+    but not listed) and not carried.
+
+    A row that cannot be written otherwise (a broken reference, a clash the module docstring does
+    not describe) raises ``sqlite3.Error``, which stops the restore with nothing changed.
+    """
+    if after is None:
+        return {}
+    if after.audit_entries:  # a month of read audits is tens of thousands of rows: one statement for all
+        columns = list(_fit(db, "audit_log", after.audit_entries[0]))
+        db.conn.executemany(f'INSERT INTO audit_log ({", ".join(columns)}) VALUES ({", ".join("?" * len(columns))})',
+                            [[entry[column] for column in columns] for entry in after.audit_entries])
+    rows = after.referral_rows
+    by_id = {table: {row["id"]: row for row in rows.get(table, ())} for table in REFERRAL_CHAIN}
+    counts = {"audit_entries_kept": len(after.audit_entries), "referrals_carried": [], "referrals_updated": [],
+              "referrals_not_carried": [], "patients_carried": 0, "visits_carried": 0, "assessments_carried": 0,
+              "imaging_results_kept": 0}
+    carried = set()
+    for referral in rows.get("referrals", ()):
+        stored = _row(db, "referrals", referral["id"])
+        if stored is None:
+            if not _carry_chain(db, referral, by_id, counts):
+                counts["referrals_not_carried"].append(referral["id"])
+                continue
+            _insert(db, "referrals", referral)
+            counts["referrals_carried"].append(referral["id"])
+        elif stored["code"] != referral["code"]:
+            counts["referrals_not_carried"].append(referral["id"])  # another lineage's row: never merged
+            continue
+        elif stored["updated_at"] > referral["updated_at"]:
+            continue  # the backup's state is the newer one (the current file was itself restored from an older one)
+        elif _update(db, "referrals", referral, stored) and _status(stored) != _status(referral):
+            counts["referrals_updated"].append(referral["id"])  # not for a poll's new time alone
+        carried.add(referral["id"])
+    for result in rows.get("imaging_results", ()):
+        if result["referral_id"] not in carried:
+            continue
+        stored = _row(db, "imaging_results", result["id"])
+        if stored is None:
+            _insert(db, "imaging_results", result)
+            counts["imaging_results_kept"] += 1
+        elif _update(db, "imaging_results", result, stored):
+            counts["imaging_results_kept"] += 1
+    return counts
+
+
+def _carry_chain(db: sqlite_utils.Database, referral: dict, by_id: dict, counts: dict) -> bool:
+    """Write the patient, visit and assessment ``referral`` stands on where the copy lacks them;
+    False (nothing written) when its patient's code belongs to another patient in the copy, or the
+    replaced database itself lacks a row it stands on."""
+    visit = by_id["visits"].get(referral["visit_id"])
+    patient = by_id["patients"].get(visit["patient_id"]) if visit else None
+    assessment_id = referral.get("assessment_id")
+    new_assessment = assessment_id is not None and _row(db, "risk_assessments", assessment_id) is None
+    if patient is None or (new_assessment and assessment_id not in by_id["risk_assessments"]):
+        return False
+    new_patient = _row(db, "patients", patient["id"]) is None
+    if new_patient and db.execute("SELECT 1 FROM patients WHERE upper(code) = upper(?)", [patient["code"]]).fetchone():
+        return False
+    if new_patient:
+        _insert(db, "patients", patient)
+        counts["patients_carried"] += 1
+    if _row(db, "visits", visit["id"]) is None:
+        _insert(db, "visits", visit)
+        counts["visits_carried"] += 1
+    if new_assessment:
+        _insert(db, "risk_assessments", by_id["risk_assessments"][assessment_id])
+        counts["assessments_carried"] += 1
+    return True
+
+
+def _status(referral: dict) -> tuple:
+    return referral["status"], referral.get("server_status")
+
+
+def _row(db: sqlite_utils.Database, table: str, row_id: int) -> Optional[dict]:
+    found = db.execute_returning_dicts(f'SELECT * FROM "{table}" WHERE id = ?', [row_id])
+    return found[0] if found else None
+
+
+def _fit(db: sqlite_utils.Database, table: str, row: dict) -> dict:
+    """``row`` cut to the copy's columns, an account the copy does not have left unnamed."""
+    columns = {info[1] for info in db.execute(f'PRAGMA table_info("{table}")')}
+    fitted = {column: value for column, value in row.items() if column in columns}
+    for reference in db.execute(f'PRAGMA foreign_key_list("{table}")').fetchall():
+        parent, column = reference[2], reference[3]
+        if parent == "users" and fitted.get(column) is not None and _row(db, "users", fitted[column]) is None:
+            fitted[column] = None
+    return fitted
+
+
+def _insert(db: sqlite_utils.Database, table: str, row: dict) -> None:
+    fitted = _fit(db, table, row)
+    columns = ", ".join(f'"{column}"' for column in fitted)
+    db.execute(f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(fitted))})', list(fitted.values()))
+
+
+def _update(db: sqlite_utils.Database, table: str, row: dict, stored: dict) -> bool:
+    """Give the stored row ``row``'s values; False when they were equal already."""
+    changes = {column: value for column, value in _fit(db, table, row).items()
+               if column != "id" and stored.get(column) != value}
+    if changes:
+        assignments = ", ".join(f'"{column}" = ?' for column in changes)
+        db.execute(f'UPDATE "{table}" SET {assignments} WHERE id = ?', [*changes.values(), row["id"]])
+    return bool(changes)
