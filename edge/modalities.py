@@ -123,10 +123,24 @@ def counts_for_its_site(result: dict, *, threshold: Optional[float], cannot_clea
     detector found 1 of 9 KAUH adults with crackles, through its diaphragm filter 6 of 8
     (audio_models/README.md, model 0.6.0): a clear bell recording is nearly blind and must not
     make its site heard, while crackles found through it are still crackles. A recording that
-    states no chest piece counts as ``not_stated``."""
+    states no chest piece counts as ``not_stated``.
+
+    A take is judged by the threshold of the model that scored it (``crackle_threshold``, kept
+    with its score), ``threshold`` only for one that kept none: its probability means what its
+    own model meant (:func:`take_threshold`)."""
     if result.get("chest_piece", CHEST_PIECE_NOT_STATED) not in cannot_clear:
         return True
+    threshold = take_threshold(result, threshold)
     return threshold is not None and float(result["crackle_probability"]) >= threshold
+
+
+def take_threshold(result: dict, threshold: Optional[float]) -> Optional[float]:
+    """The threshold a take's crackle probability is read against: that of the model that scored it
+    (``crackle_threshold``), else ``threshold``. After a model update the takes of a visit are scored
+    again before it is assessed (``edge.recordings.rescore_takes_of_other_models``), but until then
+    a take scored by the previous model must not be read against the new model's threshold."""
+    own = result.get("crackle_threshold")
+    return float(own) if own is not None else threshold
 
 
 def site_probabilities(results: list[dict], *, threshold: Optional[float] = None,
@@ -167,9 +181,12 @@ def auscultation_evidence(db: sqlite_utils.Database, visit_id: int, picture: Cli
     rows = db.execute_returning_dicts(
         "SELECT chest_site, chest_piece, quality, crackle_probability, result FROM recordings "
         "WHERE visit_id = ? AND result IS NOT NULL ORDER BY id", [visit_id])
-    results = [{"chest_site": row["chest_site"], "chest_piece": row["chest_piece"], "quality": json.loads(row["quality"]),
-                "crackle_probability": row["crackle_probability"], "model": json.loads(row["result"])["model"]}
-               for row in rows]
+    results = []
+    for row in rows:
+        stamp = json.loads(row["result"])["model"]
+        results.append({"chest_site": row["chest_site"], "chest_piece": row["chest_piece"],
+                        "quality": json.loads(row["quality"]), "crackle_probability": row["crackle_probability"],
+                        "model": stamp, "crackle_threshold": stamp.get("threshold")})
     return auscultation_evidence_from_results(results, picture, options)
 
 

@@ -146,6 +146,8 @@ def _recording_from_row(row: dict) -> dict:
     row["quality"] = json.loads(row["quality"]) if row["quality"] else None
     result = json.loads(row["result"]) if row.get("result") else {}
     row["windows"] = result.get("windows")
+    row["crackle_threshold"] = (result.get("model") or {}).get("threshold")
+    row["earlier_scores"] = result.get("earlier_scores", [])
     for private in ("file_path", "result", "created_by", "device_id"):
         row.pop(private, None)
     return row
@@ -243,6 +245,73 @@ def score_unscored_recordings(db: sqlite_utils.Database, blobs: BlobStore, visit
             db["recordings"].update(row["id"], scored)
     logger.info("scored %s recording(s) stored while the crackle model was unavailable", len(rows))
     return len(rows)
+
+
+def judging_model(stamp: dict) -> tuple[str, str, Optional[float]]:
+    """What a crackle score means, from a model's stamp or manifest entry: its name, version and
+    threshold. A version carries its calibration and its validation (the likelihood ratio the
+    evidence model applies); its variants (fp32, fp16...) share them, so a variant alone does not
+    make two scores of a take different. A stamp without a threshold (none is stored so) is read
+    as its version's."""
+    return stamp.get("name"), stamp.get("version"), stamp.get("threshold")
+
+
+def scored_by_another_model(stamp: dict, served: dict) -> bool:
+    """Whether a take's score (its model ``stamp``) came from another crackle model than ``served``
+    (a manifest entry): another name or version, or another threshold for the same version."""
+    name, version, threshold = judging_model(stamp)
+    served_name, served_version, served_threshold = judging_model(served)
+    return (name, version) != (served_name, served_version) or (threshold is not None and threshold != served_threshold)
+
+
+def rescore_takes_of_other_models(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, model) -> int:
+    """Score again, with the served crackle model, the visit's takes another model scored.
+
+    Called before a visit is assessed (``edge.screening.score_kept_inputs``). After a model update
+    (a new version: new calibration, new threshold, new validation) a take's stored probability
+    means what its own model meant: read against the new threshold it can turn a take its model
+    found positive into a clear one (or the reverse), and the likelihood ratio applied would be
+    the new model's validation of a finding it did not make. The audio of every stored take is
+    kept (only a discard removes it), so the take is scored again from it and one model judges
+    the whole visit. The earlier score is kept with the take (``earlier_scores`` in its result:
+    model version, threshold, probability, quality verdict), so the record still shows what the
+    nurse was told when it was taken. Without a served model nothing is rescored (the assessment
+    is refused elsewhere). Returns how many takes were scored again.
+
+    Raises
+    ------
+    ModelUnavailable
+        When the served model fails on a take: it keeps its earlier score, and the visit is not
+        assessed as if one model had judged it.
+    StorageError
+        When a take's audio is missing from the store: discard the take and record the site again.
+    """
+    if model is None:
+        return 0
+    rows = db.execute_returning_dicts(
+        "SELECT id, chest_site, file_path, quality, crackle_probability, model_version, result FROM recordings "
+        "WHERE visit_id = ? AND result IS NOT NULL ORDER BY id", [visit_id])
+    stale = [row for row in rows if scored_by_another_model(json.loads(row["result"]).get("model") or {}, model.entry)]
+    for row in stale:
+        earlier = json.loads(row["result"])
+        scored = score(blobs.path_of(row["file_path"]), row["chest_site"], model, limits=None)
+        if not scored:
+            raise ModelUnavailable(f"the crackle model failed on recording {row['id']}; it keeps the score of "
+                                   f"{row['model_version']}")
+        result = json.loads(scored["result"])
+        quality = json.loads(row["quality"]) if row["quality"] else {}
+        result["earlier_scores"] = [*earlier.get("earlier_scores", []), {
+            "model_version": row["model_version"], "threshold": (earlier.get("model") or {}).get("threshold"),
+            "crackle_probability": row["crackle_probability"], "quality_ok": quality.get("ok"),
+            "rescored_at": utc_now()}]
+        with write_transaction(db):
+            # Unless it was discarded meanwhile (the nurse re-recorded the site while it was scored).
+            if db.execute("SELECT 1 FROM recordings WHERE id = ?", [row["id"]]).fetchone():
+                db["recordings"].update(row["id"], {**scored, "result": json.dumps(result)})
+    if stale:
+        logger.info("scored %s recording(s) again with the served crackle model %s-%s", len(stale),
+                    model.entry.get("name"), model.entry.get("version"))
+    return len(stale)
 
 
 def check_recording_target(db: sqlite_utils.Database, visit_id: int, chest_site: str) -> None:

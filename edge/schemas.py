@@ -253,6 +253,13 @@ class Recording(BaseModel):
     quality: Optional[dict]
     crackle_probability: Optional[float]
     model_version: Optional[str]
+    crackle_threshold: Optional[float] = Field(
+        None, description="The threshold of the crackle model that scored it (model_version): its probability is "
+                          "read against this one; null when not scored.")
+    earlier_scores: list[dict] = Field(
+        [], description="Scores it had from other crackle models, oldest first (model_version, threshold, "
+                        "crackle_probability, quality_ok, rescored_at): a take is scored again by the served model "
+                        "when its visit is assessed after a model update.")
     windows: Optional[list[dict]] = Field(None, description="Per-window crackle probabilities, when scored.")
     quality_advice: list[str] = Field(
         [], description="Why the quality gate refused the take, in plain words with what to do, in the language of "
@@ -436,6 +443,10 @@ class Assessment(BaseModel):
         None, description="The crackle model's patient-level figures on held-out adults when it was assessed (its "
                           "manifest's validation.populations.adults; null: none, or an assessment made before they "
                           "were kept).")
+    crackle_takes_rescored: list[dict] = Field(
+        [], description="The takes another crackle model first scored, scored again by the model this assessment "
+                        "used (recording_id, chest_site, model_version, threshold, crackle_probability, "
+                        "first_model_version, first_threshold, first_crackle_probability).")
     thresholds: dict
     inputs: dict
     calibration: Optional[dict] = Field(

@@ -25,7 +25,7 @@ from edge.fusion.triage import TriageThresholds, patient_factors, red_flags, tri
 from edge.breath import score_unscored_breath_readings
 from edge.patients import get_patient, get_visit
 from edge.modalities import SCORERS, ModalityScorer, crackle_model_adults, crackle_threshold, potential_ranges
-from edge.recordings import score_unscored_recordings
+from edge.recordings import list_recordings, rescore_takes_of_other_models, score_unscored_recordings
 from edge.store.blobs import BlobStore
 from edge.store.database import utc_now, write_transaction
 from edge.web.i18n import translate
@@ -186,14 +186,36 @@ def _assessment_from_row(row: dict) -> dict:
 
 
 def score_kept_inputs(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, crackle_model) -> None:
-    """Score what a visit kept unscored during a model outage, before it is assessed.
+    """Score what a visit kept unscored during a model outage, and score again the takes another
+    crackle model scored (``edge.recordings.rescore_takes_of_other_models``: after a model update
+    one model, the served one, judges every take), before it is assessed.
 
     Raises ``ModelUnavailable`` (naming them) while a needed model is still unavailable, so a
     visit is never assessed as if its recordings or breath readings did not exist. Lab panels
     are scored when read, so they need no step here.
     """
     score_unscored_recordings(db, blobs, visit_id, crackle_model)
+    rescore_takes_of_other_models(db, blobs, visit_id, crackle_model)
     score_unscored_breath_readings(db, visit_id)
+
+
+def rescored_takes(recordings: list[dict]) -> list[dict]:
+    """The takes whose score the model that judged them gave on a second scoring, each with the model
+    that first scored it (``edge.recordings.rescore_takes_of_other_models``): ``recording_id``,
+    ``chest_site``, ``model_version`` and ``threshold`` (now), ``first_model_version``,
+    ``first_threshold`` and ``first_crackle_probability``. An assessment keeps them, and its page
+    says which model first scored each."""
+    taken = []
+    for recording in recordings:
+        if not recording.get("earlier_scores"):
+            continue
+        first = recording["earlier_scores"][0]
+        taken.append({"recording_id": recording["id"], "chest_site": recording["chest_site"],
+                      "model_version": recording["model_version"], "threshold": recording["crackle_threshold"],
+                      "crackle_probability": recording["crackle_probability"],
+                      "first_model_version": first["model_version"], "first_threshold": first["threshold"],
+                      "first_crackle_probability": first["crackle_probability"]})
+    return taken
 
 
 def assess_visit(
@@ -232,6 +254,7 @@ def assess_visit(
     # did, and say what the crackle model was checked on, after the model or its threshold changes.
     result["crackle_threshold"] = crackle_threshold()
     result["crackle_model_adults"] = crackle_model_adults()
+    result["crackle_takes_rescored"] = rescored_takes(list_recordings(db, visit_id))
     inputs = {
         "clinical_picture": {**picture.__dict__, "autoantibodies": list(picture.autoantibodies),
                              "symptoms": list(picture.symptoms), "ages": list(picture.ages or ())},

@@ -105,6 +105,14 @@ def model_bundle(folder, **versions):
     return folder
 
 
+def bundled_crackle_stamp() -> dict:
+    """The model stamp of a take the bundled crackle model scored, as a take stored before stamps kept
+    their threshold (so the rule under test gives it): a take stamped by another model would be
+    scored again from its audio when its visit is assessed (edge.recordings.rescore_takes_of_other_models)."""
+    entry = json.loads((BUNDLED_DIR / "manifest.json").read_text(encoding="utf-8"))["models"]["auscultation"]
+    return {"name": entry["name"], "version": entry["version"], "variant": "fp32", "synthetic": False}
+
+
 def edit_manifest(folder, change) -> None:
     """Rewrite ``folder/manifest.json`` after ``change(models)`` edited its models in place (and
     sign it again with the test key if it was signed, so tests reach the check they aim at)."""

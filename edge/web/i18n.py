@@ -660,6 +660,13 @@ CATALOG: dict[str, dict[str, str]] = {
     "settings_changed": {"en": "Settings changed since this assessment: press “Calculate again” to apply them.",
                          "zh-CN": "本次评估后设置已更改：请点击“重新计算”以应用新设置。"},
     # edge.web.presenters.assessment_heard_rule: a result stored before it kept its own lung-sound rule.
+    # The takes another crackle model first scored (edge.recordings.rescore_takes_of_other_models): after a
+    # model update each is scored again from its kept recording, so one model judges the visit.
+    "takes_rescored": {"en": "Scored again after a crackle-model update: {sites} had first been scored by {first} "
+                             "(threshold {first_threshold}). This result judged them with {model} (threshold "
+                             "{threshold}), which scored them again from the kept recordings.",
+                       "zh-CN": "爆裂音模型更新后重新评分：{sites}最初由 {first}（阈值 {first_threshold}）评分。"
+                                "本结果用 {model}（阈值 {threshold}）判读，已根据保存的录音重新评分。"},
     "rule_from_today": {"en": "This result was stored before results kept how their lung-sound takes were read "
                               "(crackle threshold, chest pieces that cannot rule crackles out): the lung-sound "
                               "lines use today's settings, which may differ from those used then.",

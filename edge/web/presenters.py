@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Collection, Optional
 
-from edge.modalities import counts_for_its_site
+from edge.modalities import counts_for_its_site, take_threshold
 from edge.patients import VISIT_STEPS
 from edge.recordings import awaits_score, is_accepted
 from edge.web.i18n import CATALOG
@@ -209,6 +209,23 @@ def assessment_heard_rule(assessment: dict, *, threshold: Optional[float],
     return rule, not (kept_threshold and kept_pieces)
 
 
+def takes_rescored(assessment: dict) -> list[dict]:
+    """The result's takes another crackle model first scored (``crackle_takes_rescored``, kept by
+    ``edge.screening.assess_visit``), grouped by that model and the one that judged them: ``sites``
+    (codes), ``first``, ``first_threshold``, ``model``, ``threshold`` (thresholds as text). Empty
+    when one model scored and judged every take."""
+    groups: dict[tuple, dict] = {}
+    number = lambda value: "?" if value is None else f"{value:.2f}"
+    for take in assessment.get("crackle_takes_rescored") or []:
+        key = (take["first_model_version"], take["first_threshold"], take["model_version"], take["threshold"])
+        group = groups.setdefault(key, {"sites": [], "first": take["first_model_version"],
+                                        "first_threshold": number(take["first_threshold"]),
+                                        "model": take["model_version"], "threshold": number(take["threshold"])})
+        if take["chest_site"] not in group["sites"]:
+            group["sites"].append(take["chest_site"])
+    return list(groups.values())
+
+
 def settings_changed(assessment: dict, today: dict[str, dict]) -> list[str]:
     """The programme settings ``assessment`` was made with that differ today, as ``group.key``
     (``today``: the same groups it keeps, ``evidence_options`` and ``thresholds``, as JSON values).
@@ -231,6 +248,7 @@ def chest_piece_note(recording: dict, *, threshold: Optional[float], cannot_clea
     stored before the question was asked); it still counts, since the tablet asks for the diaphragm
     and counting none of these would undo every earlier clear exam, but the nurse is told that a
     bell take would not rule crackles out."""
+    threshold = take_threshold(recording, threshold)
     if threshold is None or not is_accepted(recording) or recording["crackle_probability"] >= threshold:
         return None
     if not counts_for_its_site(recording, threshold=threshold, cannot_clear=cannot_clear):
@@ -327,6 +345,7 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
         "lung_sounds": sounds,
         # Only where it matters: the rule reads takes, and only the lung-sound lines show them.
         "rule_from_today": rule_from_today and sounds is not None,
+        "takes_rescored": takes_rescored(assessment),
         "settings_changed": settings_changed(assessment, today) if today else [],
         # Measured, not yet counted, each with its reason code; lung sounds say it beside their finding.
         "not_counted": [(name, item.get("reason_code")) for name, item in assessment.get("contributions", {}).items()

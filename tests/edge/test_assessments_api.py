@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from support import PATIENT
+from support import PATIENT, bundled_crackle_stamp
 from edge import screening
 from edge.fusion.evidence import ModalityEvidence
 
@@ -217,12 +217,12 @@ def test_gap_staging_with_confirmed_ild_uses_both_possible_ages(client, nurse, v
 
 def stored_recording(db, visit_id, chest_site, crackle_probability):
     """A scored recording as the recordings API stores it (the audio itself is not needed here)."""
-    stamp = {"name": "auscultation", "version": "0.1.0", "variant": "fp32", "synthetic": True}
+    stamp = bundled_crackle_stamp()
     db["recordings"].insert({
         "visit_id": visit_id, "chest_site": chest_site, "sha256": "0" * 64, "file_path": "x.wav",
         "media_type": "audio/wav", "size_bytes": 1, "sample_rate": 4000, "channels": 1, "duration_s": 20.0,
         "quality": json.dumps({"ok": True, "issues": []}), "crackle_probability": crackle_probability,
-        "model_version": "auscultation-0.1.0-fp32", "result": json.dumps({"model": stamp}),
+        "model_version": f"auscultation-{stamp['version']}-fp32", "result": json.dumps({"model": stamp}),
         "created_at": "2026-01-01T00:00:00+00:00"})
 
 

@@ -29,7 +29,7 @@ from edge.users import create_user
 from edge.web import presenters
 from edge.web.i18n import CATALOG
 from firmware_interface import DeviceKind, SimulatedDevice
-from support import PASSWORD, PATIENT, csrf_of, login, wav_bytes
+from support import PASSWORD, PATIENT, bundled_crackle_stamp, csrf_of, login, wav_bytes
 # One fixture validation that lets lung sounds count, and the assessment call, as the lung-sound result tests use them.
 from test_ui_lung_sound_result import assess, counted_detector
 
@@ -45,13 +45,13 @@ def visit(client, nurse):
 
 def stored_take(db, visit_id: int, chest_site: str, crackle_probability: float, chest_piece: str) -> int:
     """A scored, accepted take as ``add_recording`` stores it (the pages and the risk need no audio)."""
-    stamp = {"name": "auscultation", "version": "0.6.0", "variant": "fp32", "synthetic": False}
+    stamp = bundled_crackle_stamp()
     pk = db["recordings"].insert({
         "visit_id": visit_id, "chest_site": chest_site, "chest_piece": chest_piece, "source": "upload",
         "sha256": f"{chest_site}{chest_piece}{crackle_probability}".ljust(64, "0")[:64], "file_path": "x.wav",
         "media_type": "audio/wav", "size_bytes": 1, "sample_rate": 4000, "channels": 1, "duration_s": 20.0,
         "quality": json.dumps({"ok": True, "issues": []}), "crackle_probability": crackle_probability,
-        "model_version": "auscultation-0.6.0-fp32", "result": json.dumps({"model": stamp, "windows": []}),
+        "model_version": f"auscultation-{stamp['version']}-fp32", "result": json.dumps({"model": stamp, "windows": []}),
         "created_at": "2026-01-01T00:00:00+00:00"}).last_pk
     db.conn.commit()
     return pk

@@ -16,6 +16,7 @@ import soundfile
 from markupsafe import escape
 
 from edge.web.i18n import CATALOG
+from support import bundled_crackle_stamp
 
 LOW_RISK = {"code": "CL33-0001", "birth_year": 1956, "sex": "F", "ctd_diagnosis": "SLE", "autoantibodies": [],
             "smoking": "never", "symptoms": []}
@@ -31,12 +32,12 @@ BASES = ("posterior_left_base", "posterior_right_base")
 
 def stored_take(db, visit_id: int, chest_site: str, crackle_probability, issues=()) -> int:
     """A scored take as ``add_recording`` stores it (the audio itself is not needed for the pages)."""
-    stamp = {"name": "auscultation", "version": "0.6.0", "variant": "fp32", "synthetic": False}
+    stamp = bundled_crackle_stamp()
     pk = db["recordings"].insert({
         "visit_id": visit_id, "chest_site": chest_site, "source": "upload", "sha256": f"{chest_site:0>64}"[:64],
         "file_path": "x.wav", "media_type": "audio/wav", "size_bytes": 1, "sample_rate": 4000, "channels": 1,
         "duration_s": 20.0, "quality": json.dumps({"ok": not issues, "issues": list(issues)}),
-        "crackle_probability": crackle_probability, "model_version": "auscultation-0.6.0-fp32",
+        "crackle_probability": crackle_probability, "model_version": f"auscultation-{stamp['version']}-fp32",
         "result": json.dumps({"model": stamp, "windows": []}), "created_at": "2026-01-01T00:00:00+00:00"}).last_pk
     db.conn.commit()
     return pk

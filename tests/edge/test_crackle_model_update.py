@@ -1,0 +1,154 @@
+"""After a crackle-model update each take is judged by the model that scored it: before a visit is
+assessed, takes another model scored are scored again from their kept audio by the served model
+(edge.recordings.rescore_takes_of_other_models), so its threshold, calibration and validation
+apply to probabilities it produced; until then a take is read against its own model's threshold
+(edge.modalities.take_threshold); the result page says which model first scored each take.
+
+The real flow: a take scored by the bundled model, then a second bundle installed whose crackle
+model has another version, calibration and threshold, and the service restarted on it."""
+import io
+import json
+import math
+import re
+
+import pytest
+from markupsafe import escape
+
+from edge.app import create_app
+from edge.cli import cli
+from edge.modalities import counts_for_its_site, take_threshold
+from edge.web.i18n import CATALOG
+from support import PASSWORD, PATIENT, TEST_PUBLIC_KEY, edit_manifest, model_bundle, trust_test_key
+from test_model_bundles import synthetic_crackles_wav
+
+SITE = "posterior_left_base"
+NEW_VERSION = "9.9.0"
+SHIFT = 2.0  # logits the second bundle's calibration adds: it calls the same sound likelier to hold crackles
+
+
+@pytest.fixture
+def settings(settings):
+    trust_test_key(settings.data_dir)
+    return settings.model_copy(update={"model_signing_keys": [TEST_PUBLIC_KEY]})
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def signed_in(settings):
+    """A fresh service process on the data folder's active bundle, with a nurse signed in."""
+    client = create_app(settings).test_client()
+    response = client.post("/api/v1/auth/login", json={"username": "nurse1", "password": PASSWORD})
+    assert response.status_code == 200, response.json
+    return client, {"X-CSRF-Token": response.json["csrf_token"]}
+
+
+def install_new_crackle_model(runner, settings, folder, *, threshold: float) -> None:
+    """A copy of the bundled models whose crackle model is version NEW_VERSION, its calibration moved
+    up by SHIFT logits (Platt on top of none when the bundled one has none) and ``threshold``."""
+    def change(models):
+        entry = models["auscultation"]
+        calibration = entry.get("calibration") or {"method": "platt_logit", "slope": 1.0, "intercept": 0.0}
+        entry.update(version=NEW_VERSION, threshold=threshold,
+                     calibration={**calibration, "intercept": calibration["intercept"] + SHIFT})
+    bundle = model_bundle(folder)
+    edit_manifest(bundle, change)
+    result = runner.invoke(cli, ["models", "install", str(bundle), "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture
+def visit_with_old_take(settings, client, nurse):
+    """A visit with one take at a base scored by the bundled crackle model: (visit id, the take)."""
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json["id"]
+    take = client.post(f"/api/v1/visits/{visit_id}/recordings", headers=nurse, content_type="multipart/form-data",
+                       data={"chest_site": SITE, "chest_piece": "diaphragm",
+                             "file": (io.BytesIO(synthetic_crackles_wav()), "base.wav")})
+    assert take.status_code == 201, take.json
+    assert take.json["quality"]["ok"] and take.json["earlier_scores"] == []
+    return visit_id, take.json
+
+
+def test_a_take_is_scored_again_by_the_new_model_and_judged_by_its_threshold(runner, settings, visit_with_old_take,
+                                                                              tmp_path):
+    visit_id, old = visit_with_old_take
+    p_old, t_old = old["crackle_probability"], old["crackle_threshold"]
+    assert t_old is not None and 0 < p_old < 1
+    # The new model's threshold sits above the old probability and below the new one: read against
+    # the new threshold, the old score would be clear; the new model finds crackles in this take.
+    p_new = sigmoid(logit(p_old) + SHIFT)
+    t_new = round(sigmoid(logit(p_old) + SHIFT / 2), 6)
+    install_new_crackle_model(runner, settings, tmp_path / "new", threshold=t_new)
+    client, headers = signed_in(settings)
+
+    assessed = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=headers)
+    assert assessed.status_code == 201, assessed.json
+    finding = assessed.json["contributions"]["auscultation"]["finding"]
+    assert finding["threshold"] == pytest.approx(t_new)
+    assert finding["level"] == "basal" and finding["positive_basal_sites"] == [SITE]
+    assert assessed.json["model_versions"]["auscultation"].startswith(f"auscultation-{NEW_VERSION}-")
+
+    take = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"][0]
+    assert take["model_version"].startswith(f"auscultation-{NEW_VERSION}-")
+    assert take["crackle_probability"] == pytest.approx(p_new, abs=1e-3)
+    assert take["crackle_threshold"] == pytest.approx(t_new)
+    earlier = take["earlier_scores"]
+    assert len(earlier) == 1 and earlier[0]["model_version"] == old["model_version"]
+    assert earlier[0]["threshold"] == pytest.approx(t_old) and earlier[0]["crackle_probability"] == p_old
+    rescored = assessed.json["crackle_takes_rescored"]
+    assert [(r["recording_id"], r["first_model_version"]) for r in rescored] == [(old["id"], old["model_version"])]
+
+    # Assessed again on the same model: nothing is scored a second time.
+    again = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=headers).json
+    assert again["contributions"]["auscultation"]["finding"]["level"] == "basal"
+    after = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"][0]
+    assert after["earlier_scores"] == earlier
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_the_result_page_says_which_model_first_scored_a_take(runner, settings, visit_with_old_take, tmp_path, lang):
+    visit_id, old = visit_with_old_take
+    install_new_crackle_model(runner, settings, tmp_path / "new", threshold=0.5)
+    client, headers = signed_in(settings)
+    assert client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=headers).status_code == 201
+    client.set_cookie("lang", lang)
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    line = re.search(r'id="takes-rescored-1"[^>]*>(.*?)</p>', page, re.S)
+    assert line is not None, "the result does not say the take was scored again"
+    new_version = json.loads(client.get(f"/api/v1/visits/{visit_id}/recordings",
+                                        headers=headers).data)["recordings"][0]["model_version"]
+    assert line.group(1) == str(escape(CATALOG["takes_rescored"][lang].format(
+        sites=CATALOG[f"site_{SITE}"][lang], first=old["model_version"],
+        first_threshold=f"{old['crackle_threshold']:.2f}", model=new_version, threshold="0.50")))
+
+
+def test_a_take_whose_audio_is_gone_is_not_judged_by_another_model(runner, settings, app, db, visit_with_old_take,
+                                                                    tmp_path):
+    visit_id, old = visit_with_old_take
+    install_new_crackle_model(runner, settings, tmp_path / "new", threshold=0.5)
+    client, headers = signed_in(settings)
+    stored = db.execute("SELECT file_path FROM recordings WHERE id = ?", [old["id"]]).fetchone()[0]
+    app.extensions["ildscreen"].blobs.path_of(stored).unlink()
+    refused = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=headers)
+    assert refused.status_code == 500 and "stored file is missing" in refused.json["error"]["message"]
+    take = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"][0]
+    assert take["model_version"] == old["model_version"] and take["earlier_scores"] == []
+
+
+@pytest.mark.parametrize(("own", "probability", "served", "counts"), [
+    (0.17, 0.20, 0.25, True),    # its own model found crackles: the new, higher threshold must not clear it
+    (0.30, 0.27, 0.25, False),   # its own model found none: the new, lower threshold must not find them
+    (None, 0.20, 0.25, False),   # kept no threshold: the one given
+    (None, 0.30, 0.25, True),
+    (None, 0.30, None, False),   # no threshold known at all: a clear-through-the-bell take never counts
+])
+def test_a_bell_take_is_read_against_its_own_models_threshold(own, probability, served, counts):
+    take = {"chest_piece": "bell", "crackle_probability": probability, "crackle_threshold": own}
+    assert take_threshold(take, served) == (own if own is not None else served)
+    assert counts_for_its_site(take, threshold=served, cannot_clear=("bell",)) is counts
