@@ -305,8 +305,10 @@ def rescore_takes_of_other_models(db: sqlite_utils.Database, blobs: BlobStore, v
             "crackle_probability": row["crackle_probability"], "quality_ok": quality.get("ok"),
             "rescored_at": utc_now()}]
         with write_transaction(db):
-            # Unless it was discarded meanwhile (the nurse re-recorded the site while it was scored).
-            if db.execute("SELECT 1 FROM recordings WHERE id = ?", [row["id"]]).fetchone():
+            # Unless it was discarded meanwhile (the nurse re-recorded the site), or another request
+            # scored it again first (its earlier score is already kept).
+            now = db.execute("SELECT result FROM recordings WHERE id = ?", [row["id"]]).fetchone()
+            if now is not None and now[0] == row["result"]:
                 db["recordings"].update(row["id"], {**scored, "result": json.dumps(result)})
     if stale:
         logger.info("scored %s recording(s) again with the served crackle model %s-%s", len(stale),
