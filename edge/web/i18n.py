@@ -667,6 +667,8 @@ CATALOG: dict[str, dict[str, str]] = {
                              "{threshold}), which scored them again from the kept recordings.",
                        "zh-CN": "爆裂音模型更新后重新评分：{sites}最初由 {first}（阈值 {first_threshold}）评分。"
                                 "本结果用 {model}（阈值 {threshold}）判读，已根据保存的录音重新评分。"},
+    "take_rescored": {"en": "Scored again by {model} after a crackle-model update; first scored by {first}: {first_percent}.",
+                      "zh-CN": "爆裂音模型更新后已由 {model} 重新评分；最初由 {first} 评分：{first_percent}。"},
     "rule_from_today": {"en": "This result was stored before results kept how their lung-sound takes were read "
                               "(crackle threshold, chest pieces that cannot rule crackles out): the lung-sound "
                               "lines use today's settings, which may differ from those used then.",

@@ -126,6 +126,10 @@ def test_the_result_page_says_which_model_first_scored_a_take(runner, settings, 
     assert line.group(1) == str(escape(CATALOG["takes_rescored"][lang].format(
         sites=CATALOG[f"site_{SITE}"][lang], first=old["model_version"],
         first_threshold=f"{old['crackle_threshold']:.2f}", model=new_version, threshold="0.50")))
+    # Under the take itself too, with the probability the nurse was shown when it was taken.
+    under_take = re.search(rf'id="take-rescored-{old["id"]}">(.*?)</p>', page, re.S).group(1)
+    assert under_take == str(escape(CATALOG["take_rescored"][lang].format(
+        model=new_version, first=old["model_version"], first_percent=f"{old['crackle_probability'] * 100:.0f}%")))
 
 
 def test_a_take_whose_audio_is_gone_is_not_judged_by_another_model(runner, settings, app, db, visit_with_old_take,
