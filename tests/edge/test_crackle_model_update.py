@@ -17,8 +17,9 @@ from markupsafe import escape
 from edge.app import create_app
 from edge.cli import cli
 from edge.modalities import counts_for_its_site, take_threshold
+from edge.recordings import scored_by_another_model
 from edge.web.i18n import CATALOG
-from support import PASSWORD, PATIENT, TEST_PUBLIC_KEY, edit_manifest, model_bundle, trust_test_key
+from support import PASSWORD, PATIENT, TEST_PUBLIC_KEY, csrf_of, edit_manifest, model_bundle, trust_test_key
 from test_model_bundles import synthetic_crackles_wav
 
 SITE = "posterior_left_base"
@@ -156,3 +157,29 @@ def test_a_bell_take_is_read_against_its_own_models_threshold(own, probability, 
     take = {"chest_piece": "bell", "crackle_probability": probability, "crackle_threshold": own}
     assert take_threshold(take, served) == (own if own is not None else served)
     assert counts_for_its_site(take, threshold=served, cannot_clear=("bell",)) is counts
+
+
+def test_the_tablets_calculate_risk_scores_old_takes_again_too(runner, settings, visit_with_old_take, tmp_path):
+    visit_id, old = visit_with_old_take
+    install_new_crackle_model(runner, settings, tmp_path / "new", threshold=0.5)
+    client, headers = signed_in(settings)
+    token = csrf_of(client.get(f"/visits/{visit_id}").get_data(as_text=True))
+    assert client.post(f"/visits/{visit_id}/assess", data={"csrf_token": token}).status_code == 302
+    take = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"][0]
+    assert take["model_version"].startswith(f"auscultation-{NEW_VERSION}-") and take["crackle_threshold"] == 0.5
+    assert [score["model_version"] for score in take["earlier_scores"]] == [old["model_version"]]
+
+
+SERVED = {"name": "auscultation", "version": "0.7.0", "threshold": 0.25}
+
+
+@pytest.mark.parametrize(("stamp", "another"), [
+    ({"name": "auscultation", "version": "0.7.0", "variant": "fp16", "threshold": 0.25}, False),  # a variant only
+    ({"name": "auscultation", "version": "0.7.0", "variant": "fp32"}, False),  # kept no threshold: its version's
+    ({"name": "auscultation", "version": "0.6.0", "variant": "fp32", "threshold": 0.25}, True),
+    ({"name": "auscultation", "version": "0.6.0", "variant": "fp32"}, True),
+    ({"name": "auscultation", "version": "0.7.0", "variant": "fp32", "threshold": 0.17}, True),  # re-thresholded
+    ({"name": "crackles", "version": "0.7.0", "variant": "fp32", "threshold": 0.25}, True),
+])
+def test_which_takes_another_model_scored(stamp, another):
+    assert scored_by_another_model(stamp, SERVED) is another
