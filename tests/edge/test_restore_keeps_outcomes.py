@@ -136,6 +136,25 @@ def test_an_outcome_the_backup_already_has_is_neither_carried_nor_listed(app, se
         assert restored.execute("SELECT COUNT(*) FROM outcomes").fetchone()[0] == 1
 
 
+def test_an_outcome_whose_id_the_backup_gives_another_outcome_is_listed_not_merged(app, settings, db, runner,
+                                                                                    clinician):
+    """A current file of another lineage holds another outcome under an id the backup uses: the
+    backup's row stays and the current one is listed."""
+    patient = create_patient(db, clinician, dict(PATIENT))
+    outcome = record_outcome(db, clinician, patient["id"], NO_ILD)
+    backup = backup_database(settings.database_path, settings.data_dir / "morning.db")
+    db.execute("UPDATE outcomes SET created_at = '2020-01-01T00:00:00.000+00:00'")
+    db.conn.commit()
+    db.close()
+
+    output = restore(runner, settings, backup)
+
+    assert f"resolve them from the .before-restore file: ids {outcome['id']}" in output
+    assert restore_entry(settings)["outcomes_not_carried"] == [outcome["id"]]
+    with contextlib.closing(sqlite3.connect(settings.database_path)) as restored:
+        assert restored.execute("SELECT created_at FROM outcomes").fetchall() == [(outcome["created_at"],)]
+
+
 def test_an_outcome_entered_while_the_backup_is_prepared_stops_the_restore(app, settings, db, clinician,
                                                                            monkeypatch):
     patient = create_patient(db, clinician, dict(PATIENT))
