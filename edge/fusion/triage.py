@@ -87,8 +87,9 @@ TIER_ORDER = ("low", "intermediate", "high", "urgent")
 
 class TriageThresholds(BaseModel):
     """Programme settings of the next step: tier boundaries on the fused ILD probability,
-    re-screening intervals, the red-flag PFT cut-off, how long a negative HRCT answers screening, and
-    (once ILD is confirmed) the PFT interval after the first year of monitoring."""
+    re-screening intervals, the red-flag PFT cut-off, how long a negative HRCT answers screening, the
+    cut-offs of the measured Sjögren's risk factors (lymphopenia, older age), and (once ILD is
+    confirmed) the PFT interval after the first year of monitoring."""
 
     model_config = ConfigDict(extra="forbid", title="Triage thresholds")
 
