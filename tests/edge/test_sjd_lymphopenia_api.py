@@ -75,3 +75,13 @@ def test_screen_reads_lymphopenia_from_the_labs_file(runner, tmp_path):
     plain = runner.invoke(cli, [*base, "--labs", str(labs)])
     assert plain.exit_code == 0, plain.output
     assert "risk factors: lymphocytes 0.7 x10^9/L on this visit's blood count" in plain.output
+
+
+def test_the_referral_letter_names_the_count_that_selected_the_line(client, nurse):
+    visit, _assessment = assess_with_panel(client, nurse, LOW_COUNTS[0])
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse)
+    assert referral.status_code == 201, referral.json
+    client.set_cookie("lang", "en")
+    letter = client.get(f"/referrals/{referral.json['id']}/letter").get_data(as_text=True)
+    factors = letter.split('id="risk-factors">', 1)[1].split("</p>", 1)[0]
+    assert str(escape(CATALOG["risk_factor_lymphopenia"]["en"].format(value="0.8", cutoff="1"))) in factors
