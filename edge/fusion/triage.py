@@ -276,7 +276,8 @@ def recorded_findings(*, lymphocytes: Optional[float], ages: Optional[tuple[int,
     """
     findings = []
     if lymphocytes is not None:
-        if isinstance(lymphocytes, bool) or not isinstance(lymphocytes, (int, float)) or not 0 <= lymphocytes < math.inf:
+        number = isinstance(lymphocytes, (int, float)) and not isinstance(lymphocytes, bool)
+        if not number or not 0 <= lymphocytes < math.inf:
             raise ValidationError(f"lymphocytes must be a count >= 0 in 10^9/L, got {lymphocytes!r}",
                                   fields=[{"field": "lymphocytes", "reason": "not a count in 10^9/L"}])
         if lymphocytes < thresholds.lymphopenia_below:

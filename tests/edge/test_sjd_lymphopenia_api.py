@@ -28,7 +28,8 @@ def assess_with_panel(client, nurse, panel):
 # The same low count however the nurse entered it: SI, US units, or a differential percentage of the WBC.
 LOW_COUNTS = [[{"analyte": "lymphocytes", "value": 0.8, "unit": "10*9/L"}],
               [{"analyte": "731-0", "value": 800, "unit": "/uL"}],
-              [{"analyte": "wbc", "value": 8.0, "unit": "10*9/L"}, {"analyte": "lymphocytes %", "value": 10, "unit": "%"}]]
+              [{"analyte": "wbc", "value": 8.0, "unit": "10*9/L"},
+               {"analyte": "lymphocytes %", "value": 10, "unit": "%"}]]
 
 
 @pytest.mark.parametrize("panel", LOW_COUNTS)
@@ -46,7 +47,8 @@ def test_lymphopenia_on_the_visit_blood_count_gets_the_sjogren_risk_line(client,
 
 
 def test_a_normal_count_leaves_a_sjogren_patient_without_a_risk_factor(client, nurse):
-    _visit, assessment = assess_with_panel(client, nurse, [{"analyte": "lymphocytes", "value": 1.8, "unit": "10*9/L"}])
+    normal = [{"analyte": "lymphocytes", "value": 1.8, "unit": "10*9/L"}]
+    _visit, assessment = assess_with_panel(client, nurse, normal)
     recommendation = assessment["recommendation"]
     assert recommendation["guideline"]["code"] == "none"
     assert recommendation["guideline"]["risk_factors"] == [] and recommendation["guideline"]["risk_factor_findings"] == []
