@@ -206,7 +206,8 @@ def db_restore(backup: Path, data_dir: Optional[Path]) -> None:
     passwords, PINs, roles, disabled flags and revocations; every session ends, so everyone signs
     in again. The audit entries written after the backup are kept, and so are the referrals (with
     their hospital state, results, and the visit, assessment and patient a newer one stands on), so
-    that their CT results keep coming.
+    that their CT results keep coming; and so are the confirmed outcomes (HRCT, PFT) entered after
+    the backup, with their patient, so that the advice they decide stays.
     """
     settings = load_settings(data_dir=data_dir)
     restored = restore_database(backup, settings.database_path)
@@ -233,9 +234,19 @@ def show_records_kept(kept: dict) -> None:
         click.echo("referrals whose status changed after the backup (at the hospital, or withdrawn) keep it: ids "
                    + ", ".join(map(str, kept["referrals_updated"])))
     if kept["referrals_not_carried"]:
-        click.echo("referrals NOT kept, never merged (their patient code is another patient's in the backup, or "
-                   "the backup has another referral under the id); resolve them from the .before-restore file: ids "
-                   + ", ".join(map(str, kept["referrals_not_carried"])))
+        click.echo(_not_kept("referrals", "referral", kept["referrals_not_carried"]))
+    if kept["outcomes_carried"]:
+        click.echo("confirmed outcomes (HRCT, PFT) entered after the backup kept, so the advice they decide stays: "
+                   f"ids {', '.join(map(str, kept['outcomes_carried']))} "
+                   f"({kept['outcome_patients_carried']} patient(s) came with them)")
+    if kept["outcomes_not_carried"]:
+        click.echo(_not_kept("outcomes", "outcome", kept["outcomes_not_carried"]))
+
+
+def _not_kept(rows: str, row: str, ids: list[int]) -> str:
+    return (f"{rows} NOT kept, never merged (their patient's code or id is another patient's in the backup, or the "
+            f"backup has another {row} under the id); resolve them from the .before-restore file: ids "
+            + ", ".join(map(str, ids)))
 
 
 def show_credentials_carried(carried: dict[str, int]) -> None:

@@ -20,7 +20,6 @@ except the sums :mod:`federated.apps` computes from it.
 """
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -31,6 +30,7 @@ import sqlite_utils
 from edge.config import load_settings
 from edge.labs import list_lab_results, stored_entries
 from edge.outcome_labels import assessed_visits, verified_with_weights
+from edge.store.database import read_only
 from evaluation.binned import finding_counts
 from federated.errors import FederatedError
 from federated.privacy import LocalPrivacy
@@ -89,16 +89,14 @@ class ClinicData:
                 settings = load_settings(data_dir=self.edge_data)
                 if not settings.database_path.exists():
                     raise FederatedError(f"clinic {self.name}: no database in {self.edge_data}")
-                # mode=ro: the federation can never change a clinic's records
-                connection = sqlite3.connect(f"{settings.database_path.resolve().as_uri()}?mode=ro", uri=True)
-                try:
+                # Read-only: the federation can never change a clinic's records, nor leave -wal/-shm
+                # files in its data folder when no service has the database open.
+                with read_only(settings.database_path) as connection:
                     db = sqlite_utils.Database(connection)
                     visits = assessed_visits(db, window_months=settings.outcome_window_months)
                     labelled, weights, _ = verified_with_weights(visits)
                     for visit in labelled:
                         visit["lab_results"] = list_lab_results(db, visit["visit_id"])
-                finally:
-                    connection.close()
                 self._labelled = (labelled, weights)
         return self._labelled
 

@@ -208,8 +208,8 @@ class Restored:
     #: What :func:`~edge.store.restore_credentials.carry_credentials` did, as counts.
     credentials: dict[str, int]
     #: What :func:`~edge.store.restore_records.carry_records` kept of the replaced database: the audit
-    #: entries written after the backup, the referrals (ids) carried, updated or not carried ({}: no
-    #: database was replaced).
+    #: entries written after the backup, the referrals (ids) carried, updated or not carried, the
+    #: confirmed outcomes (ids) carried or not carried ({}: no database was replaced).
     records: dict
 
 
@@ -224,12 +224,13 @@ def restore_database(backup: Path, database: Path) -> Restored:
     copy's accounts and API tokens take the replaced database's security state and all its
     sessions end (:mod:`edge.store.restore_credentials`): a restore never brings back a revoked
     credential. The audit entries written after the backup, and the referrals with their outbox
-    state, CT results and what a referral made after the backup stands on, are carried into the
-    copy (:mod:`edge.store.restore_records`): the trail runs on unbroken and the hospital's results
-    keep coming. The restore is audited in the restored database, after those entries. Only then
-    does the copy take the database's place, so a refusal or a failure leaves the current database
-    as it was. The current file is kept beside it as ``<name>.before-restore`` so a wrong restore
-    can be undone.
+    state, CT results and what a referral made after the backup stands on, and the confirmed
+    outcomes entered after the backup with their patient, are carried into the copy
+    (:mod:`edge.store.restore_records`): the trail runs on unbroken, the hospital's results keep
+    coming and the advice an outcome decides stays. The restore is audited in the restored
+    database, after those entries. Only then does the copy take the database's place, so a refusal
+    or a failure leaves the current database as it was. The current file is kept beside it as
+    ``<name>.before-restore`` so a wrong restore can be undone.
 
     Returns the sequences raised and what the credential and record carry-overs did
     (:class:`Restored`).
@@ -316,7 +317,7 @@ def _prepare_copy(staged: Path, handed_out: dict[str, int], credentials: Optiona
                   after: Optional[AfterBackup], backup: Path) -> Restored:
     """Migrate the staged copy, raise its id sequences to ``handed_out``, give it the current
     ``credentials`` (:func:`~edge.store.restore_credentials.carry_credentials`), write in the audit
-    entries and referrals of ``after`` (:func:`~edge.store.restore_records.carry_records`); audit the
+    entries, referrals and outcomes of ``after`` (:func:`~edge.store.restore_records.carry_records`); audit the
     restore, as the trail's newest entry."""
     db = open_database(staged)
     try:

@@ -1,5 +1,5 @@
-"""A restore keeps what already left the clinic: the audit entries written after the backup, and the
-referrals the hospital knows about.
+"""A restore keeps what already left the clinic: the audit entries written after the backup, the
+referrals the hospital knows about, and the confirmed outcomes a clinician entered.
 
 An older backup put in place as it is would cut the audit trail at the backup (an auditor expects one
 unbroken trail, the restore included) and forget the referrals made or changed after it: the hospital
@@ -20,16 +20,25 @@ has them, the patient may be on the CT table, and their results would never be p
   the backup are gone with the restore, as everything else is (the assessment keeps the inputs it
   used). The outbox then polls the referral as before and its result lands on the patient's timeline.
 
-The least surprising choice: the referral and its result are facts at the hospital, whatever the
-clinic restores. A referral whose patient code the backup gives to another patient, or whose id the
-backup gives to another referral, is not carried (no record is ever merged): it is listed by id, for
-a person to resolve from ``.before-restore``. An account a carried row names that the backup does
-not have is left unnamed (NULL); the audit entries still say who did what.
+- every confirmed outcome (an HRCT or PFT result entered by a clinician, :mod:`edge.outcomes`) the
+  backup lacks is carried, with its patient when the backup does not have them. Outcomes decide
+  advice now (triage reads the last negative HRCT, monitoring the PFT dates, the site calibration
+  all of them): losing one would silently change what a patient is told. An outcome is never
+  edited, so one the backup already has stays as it is. An outcome read from a hospital CT report
+  is not a row of its own: it is the referral's CT result, carried above.
+
+The least surprising choice: the referral and its result are facts at the hospital, and an outcome
+a clinician entered is a fact about the patient, whatever the clinic restores. A referral or outcome
+whose patient code the backup gives to another patient (or whose patient's id the backup gives to
+another patient: a patient is the same row when its id and creation time agree), or whose id the
+backup gives to another referral or outcome, is not carried (no record is ever merged): it is listed
+by id, for a person to resolve from ``.before-restore``. An account a carried row names that the
+backup does not have is left unnamed (NULL); the audit entries still say who did what.
 """
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -51,6 +60,8 @@ class AfterBackup:
     audit_entries: tuple[dict, ...]
     #: Table of :data:`REFERRAL_CHAIN` -> its rows that the replaced database's referrals stand on.
     referral_rows: dict[str, tuple[dict, ...]]
+    #: ``outcomes`` -> every confirmed outcome of the replaced database, ``patients`` -> their patients.
+    outcome_rows: dict[str, tuple[dict, ...]] = field(default_factory=dict)
 
 
 def highest_audit_id(connection: sqlite3.Connection) -> int:
@@ -61,8 +72,9 @@ def highest_audit_id(connection: sqlite3.Connection) -> int:
 
 
 def read_after_backup(database: Path, backup_audit_id: int) -> Optional[AfterBackup]:
-    """The audit entries of ``database`` newer than ``backup_audit_id`` and its referrals with what
-    they stand on, read-only; None when there is no database.
+    """The audit entries of ``database`` newer than ``backup_audit_id``, its referrals with what
+    they stand on and its confirmed outcomes with their patients, read-only; None when there is no
+    database.
 
     Raises
     ------
@@ -94,11 +106,16 @@ def read_after_backup(database: Path, backup_audit_id: int) -> Optional[AfterBac
                 ) if has_assessment and "risk_assessments" in tables else ()
                 chain["imaging_results"] = rows("SELECT * FROM imaging_results ORDER BY id") \
                     if "imaging_results" in tables else ()
+            outcomes: dict[str, tuple[dict, ...]] = {}
+            if {"outcomes", "patients"} <= tables:
+                outcomes["outcomes"] = rows("SELECT * FROM outcomes ORDER BY id")
+                outcomes["patients"] = rows("SELECT * FROM patients WHERE id IN (SELECT patient_id FROM outcomes) "
+                                            "ORDER BY id")
     except sqlite3.DatabaseError as exc:
-        raise StorageError(f"cannot read the audit trail and referrals of {database} ({exc}), so a restore would "
-                           "lose them; if the file is damaged, move it out of the data folder and restore again "
-                           "(nothing was changed)") from exc
-    return AfterBackup(audit_entries=entries, referral_rows=chain)
+        raise StorageError(f"cannot read the audit trail, referrals and outcomes of {database} ({exc}), so a "
+                           "restore would lose them; if the file is damaged, move it out of the data folder and "
+                           "restore again (nothing was changed)") from exc
+    return AfterBackup(audit_entries=entries, referral_rows=chain, outcome_rows=outcomes)
 
 
 def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> dict:
@@ -106,7 +123,7 @@ def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> di
     the restore's own audit entry); returns what was done: counts, and referral ids (no patient
     codes: it goes into the audit entry and the command's output): carried (made after the backup),
     updated (their status, or the hospital's, changed since; a poll's new time alone is written
-    but not listed) and not carried.
+    but not listed) and not carried; outcome ids carried (entered after the backup) and not carried.
 
     A row that cannot be written otherwise (a broken reference, a clash the module docstring does
     not describe) raises ``sqlite3.Error``, which stops the restore with nothing changed.
@@ -121,7 +138,8 @@ def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> di
     by_id = {table: {row["id"]: row for row in rows.get(table, ())} for table in REFERRAL_CHAIN}
     counts = {"audit_entries_kept": len(after.audit_entries), "referrals_carried": [], "referrals_updated": [],
               "referrals_not_carried": [], "patients_carried": 0, "visits_carried": 0, "assessments_carried": 0,
-              "imaging_results_kept": 0}
+              "imaging_results_kept": 0, "outcomes_carried": [], "outcomes_not_carried": [],
+              "outcome_patients_carried": 0}
     carried = set()
     for referral in rows.get("referrals", ()):
         stored = _row(db, "referrals", referral["id"])
@@ -148,12 +166,48 @@ def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> di
             counts["imaging_results_kept"] += 1
         elif _update(db, "imaging_results", result, stored):
             counts["imaging_results_kept"] += 1
+    _carry_outcomes(db, after.outcome_rows, counts)
     return counts
+
+
+def _carry_outcomes(db: sqlite_utils.Database, rows: dict[str, tuple[dict, ...]], counts: dict) -> None:
+    """Write each outcome of ``rows`` the copy lacks, with its patient where the copy lacks them
+    (after the referrals: a patient a referral brought back is then the same patient)."""
+    patients = {row["id"]: row for row in rows.get("patients", ())}
+    for outcome in rows.get("outcomes", ()):
+        stored = _row(db, "outcomes", outcome["id"])
+        if stored is not None:
+            if any(stored[column] != outcome[column] for column in ("patient_id", "created_at")):
+                counts["outcomes_not_carried"].append(outcome["id"])  # another lineage's row: never merged
+            continue  # an outcome is never edited: the backup's row is this one
+        patient = patients.get(outcome["patient_id"])
+        placed = _place_patient(db, patient) if patient is not None else None
+        if placed is None:
+            counts["outcomes_not_carried"].append(outcome["id"])
+            continue
+        if placed == "carried":
+            counts["outcome_patients_carried"] += 1
+        _insert(db, "outcomes", outcome)
+        counts["outcomes_carried"].append(outcome["id"])
+
+
+def _place_patient(db: sqlite_utils.Database, patient: dict) -> Optional[str]:
+    """Make sure the copy holds ``patient`` (a row of the replaced database): ``"there"`` when the
+    copy has the same patient (same id and creation time; the code may have been corrected since),
+    ``"carried"`` when it was written now, None (nothing written) when the copy gives the id or
+    the code to another patient."""
+    stored = _row(db, "patients", patient["id"])
+    if stored is not None:
+        return "there" if stored["created_at"] == patient["created_at"] else None
+    if db.execute("SELECT 1 FROM patients WHERE upper(code) = upper(?)", [patient["code"]]).fetchone():
+        return None
+    _insert(db, "patients", patient)
+    return "carried"
 
 
 def _carry_chain(db: sqlite_utils.Database, referral: dict, by_id: dict, counts: dict) -> bool:
     """Write the patient, visit and assessment ``referral`` stands on where the copy lacks them;
-    False (nothing written) when its patient's code belongs to another patient in the copy, or the
+    False (nothing written) when its patient's code or id belongs to another patient in the copy, or the
     replaced database itself lacks a row it stands on."""
     visit = by_id["visits"].get(referral["visit_id"])
     patient = by_id["patients"].get(visit["patient_id"]) if visit else None
@@ -161,11 +215,10 @@ def _carry_chain(db: sqlite_utils.Database, referral: dict, by_id: dict, counts:
     new_assessment = assessment_id is not None and _row(db, "risk_assessments", assessment_id) is None
     if patient is None or (new_assessment and assessment_id not in by_id["risk_assessments"]):
         return False
-    new_patient = _row(db, "patients", patient["id"]) is None
-    if new_patient and db.execute("SELECT 1 FROM patients WHERE upper(code) = upper(?)", [patient["code"]]).fetchone():
+    placed = _place_patient(db, patient)
+    if placed is None:
         return False
-    if new_patient:
-        _insert(db, "patients", patient)
+    if placed == "carried":
         counts["patients_carried"] += 1
     if _row(db, "visits", visit["id"]) is None:
         _insert(db, "visits", visit)

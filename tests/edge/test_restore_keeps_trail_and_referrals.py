@@ -203,10 +203,31 @@ def test_a_referral_whose_patient_code_the_backup_gives_another_patient_is_liste
 
     output = restore(runner, settings, backup)
 
-    assert "referrals NOT kept, never merged (their patient code is another patient's in the backup" in output
+    assert "referrals NOT kept, never merged (their patient's code or id is another patient's in the backup" in output
     assert f"resolve them from the .before-restore file: ids {referral['id']}" in output
     with contextlib.closing(sqlite3.connect(settings.database_path)) as restored:
         assert restored.execute("SELECT COUNT(*) FROM patients").fetchone()[0] == 1
+        assert restored.execute("SELECT COUNT(*) FROM referrals").fetchone()[0] == 0
+
+
+def test_a_referral_whose_patient_id_is_another_patient_in_the_backup_is_listed_not_merged(
+        app, settings, db, runner, clinician):
+    """A current file of another lineage (its patient under the same id was created at another
+    time): the referral, its visit and its assessment are not given to the backup's patient."""
+    patient = create_patient(db, clinician, dict(PATIENT))
+    backup = backup_database(settings.database_path, settings.data_dir / "morning.db")
+    db.execute("UPDATE patients SET created_at = '2020-01-01T00:00:00.000+00:00'")
+    db.conn.commit()
+    visit = create_visit(db, clinician, patient["id"])
+    assess_visit(db, clinician, visit["id"], thresholds=thresholds_from_settings(settings))
+    referral = refer(app, db, clinician, visit)
+    db.close()
+
+    output = restore(runner, settings, backup)
+
+    assert f"resolve them from the .before-restore file: ids {referral['id']}" in output
+    with contextlib.closing(sqlite3.connect(settings.database_path)) as restored:
+        assert restored.execute("SELECT COUNT(*) FROM visits").fetchone()[0] == 0
         assert restored.execute("SELECT COUNT(*) FROM referrals").fetchone()[0] == 0
 
 

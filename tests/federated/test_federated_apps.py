@@ -134,6 +134,20 @@ def test_the_clinic_reads_its_labelled_visits_read_only_with_verification_weight
     assert hashlib.sha256(database.read_bytes()).hexdigest() == before
 
 
+def test_the_clinic_read_leaves_no_journal_files_in_a_data_folder_no_service_uses(tmp_path):
+    """A read-only connection to a WAL database makes -wal and -shm files it cannot remove: the
+    federation's read leaves the clinic's data folder as it found it (edge.store.database.read_only)."""
+    folder = tmp_path / "clinic-edge"
+    make_edge_site(folder, n_patients=20, seed=4)
+    before = sorted(path.name for path in folder.iterdir())
+    assert "ildscreen.db-wal" not in before
+
+    labelled, _ = ClinicData("clinic-x", edge_data=folder).labelled_visits()
+
+    assert labelled
+    assert sorted(path.name for path in folder.iterdir()) == before
+
+
 def test_a_patient_counts_once_in_the_region_validation_with_their_first_labelled_visit():
     visits = [{"patient_id": 7, "label": 1, "modality_probabilities": {"labs": 0.8}},
               {"patient_id": 8, "label": 0, "modality_probabilities": {"breath": 0.3}},
