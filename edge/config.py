@@ -204,6 +204,27 @@ class Settings(BaseSettings):
                     "predicted is a red flag that raises the tier to at least high (a common fixed cut-off, not from "
                     "the guideline; a programme using the lower limit of normal can lower it).",
     )
+    triage_lymphopenia_below: float = Field(
+        1.0,
+        gt=0,
+        le=4.0,
+        title="Lymphopenia below (x 10^9/L)",
+        description="Programme assumption (docs/evidence.md section 6; the guideline's Table 2 lists lymphopenia as "
+                    "a Sjögren's ILD risk factor without a cut-off): lymphocytes on the visit's blood count below "
+                    "this many x 10^9/L select the Sjögren's risk line (HRCT plus PFTs). 1.0 is the common adult "
+                    "definition and the lower end of the lab catalogue's reference range.",
+    )
+    triage_sjd_older_age_from: Optional[int] = Field(
+        None,
+        ge=40,
+        le=100,
+        title="Sjögren's 'older age' from (years)",
+        description="Programme assumption (docs/evidence.md section 6; Table 2 lists older age as a Sjögren's ILD "
+                    "risk factor without a cut-off): from this age (by birth year) a Sjögren's patient has the "
+                    "factor and is advised HRCT plus PFTs. Unset by default: every patient this programme screens "
+                    "is older, so a cut-off would screen every Sjögren's patient; set it only as a programme "
+                    "decision.",
+    )
     evidence_dependence_weight: float = Field(
         0.5,
         ge=0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from pathlib import Path
 from typing import BinaryIO, Optional
 
@@ -151,6 +152,25 @@ def stored_entries(results: list[dict]) -> list[dict]:
     """Stored lab rows as panel entries (their SI value and unit), as :func:`normalize_panel` reads them."""
     return [{"analyte": row["loinc"] or row["analyte"], "value": row["si_value"], "unit": row["si_unit"]}
             for row in results]
+
+
+def panel_lymphocytes(normalized: dict) -> Optional[float]:
+    """The absolute lymphocyte count (10^9/L) of a normalised panel (``normalize_panel``'s
+    ``normalized``: newest value wins, a differential percentage turned into a count), or None."""
+    value = normalized.get("lymphocytes")
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def visit_lymphocytes(results: list[dict]) -> Optional[float]:
+    """The lymphocyte count (10^9/L) on a visit's stored lab rows, or None: what triage reads
+    lymphopenia from (``edge.fusion.triage.recorded_findings``). Needs no model: stored rows were
+    validated (plausible range, unit) when entered."""
+    if not results:
+        return None
+    try:
+        return panel_lymphocytes(normalize_panel(stored_entries(results))["normalized"])
+    except TabularInputError as exc:
+        raise input_error(exc) from exc
 
 
 def score_stored_results(results: list[dict]) -> dict:

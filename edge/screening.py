@@ -21,8 +21,9 @@ from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
 from edge.fusion.fusion import fuse
 from edge.fusion.monitoring import monitoring_plan, monitoring_recommendation
 from edge.fusion.staging import stage
-from edge.fusion.triage import TriageThresholds, patient_factors, red_flags, triage
+from edge.fusion.triage import TriageThresholds, patient_factors, recorded_findings, red_flags, triage
 from edge.breath import score_unscored_breath_readings
+from edge.labs import list_lab_results, visit_lymphocytes
 from edge.patients import get_patient, get_visit
 from edge.modalities import SCORERS, ModalityScorer, crackle_model_adults, crackle_threshold, potential_ranges
 from edge.recordings import list_recordings, rescore_takes_of_other_models, score_unscored_recordings
@@ -128,6 +129,7 @@ def assess(
     pft_dates: Optional[list[str]] = None,
     on: Optional[str] = None,
     hrct: Optional[dict] = None,
+    lymphocytes: Optional[float] = None,
 ) -> dict:
     """The whole assessment for one patient: fused risk, both uncertainties, tier, guideline
     line and advice, red flags, validation note; GAP / ILD-GAP only with ``ild_confirmed``.
@@ -136,7 +138,9 @@ def assess(
     ``"monitoring"``, :mod:`edge.fusion.monitoring`): screening advice is replaced by the
     monitoring plan, the next PFTs due counted from the later of the confirmation and the last
     of ``pft_dates``, as of ``on`` (the visit date). ``hrct``: the most recent confirming HRCT read
-    (:func:`last_hrct`); a recent one without ILD answers the screening HRCT (``edge.fusion.triage``)."""
+    (:func:`last_hrct`); a recent one without ILD answers the screening HRCT (``edge.fusion.triage``).
+    ``lymphocytes``: the visit's blood count (10^9/L), for the Sjögren's lymphopenia factor
+    (:func:`edge.fusion.triage.recorded_findings`)."""
     if dlco_not_performed and dlco_percent is not None:
         raise ValidationError("give either dlco_percent or dlco_not_performed, not both",
                               fields=[{"field": "dlco_percent", "reason": "conflicts with dlco_not_performed"}])
@@ -148,9 +152,10 @@ def assess(
                       pft_abnormal_below=thresholds.pft_abnormal_below)
     factors = patient_factors(sex=picture.sex, smoking=picture.smoking, autoantibodies=picture.autoantibodies,
                               symptoms=picture.symptoms)
+    findings = recorded_findings(lymphocytes=lymphocytes, ages=picture.ages, thresholds=thresholds)
     result = {**fused, **triage(fused["probability"], thresholds=thresholds, flags=flags,
                                 ctd_diagnosis=picture.ctd_diagnosis, factors=factors, last_hrct=hrct, on=on,
-                                tests_raised=tests_raised(fused))}
+                                tests_raised=tests_raised(fused), findings=findings)}
     result["uncertainty"] = uncertainty_sentence(fused)
     result["validation"] = validation_summary(fused)
     result["confirmed_ild"] = ild_confirmed
@@ -246,10 +251,11 @@ def assess_visit(
     pft_dates = [item["date"] for item in outcomes.list_outcomes(db, patient["id"]) if item["source"] == "pft"]
     if fvc_percent is not None:
         pft_dates.append(visit_day)
+    lymphocytes = visit_lymphocytes(list_lab_results(db, visit_id))
     result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture, options),
                     fvc_percent=fvc_percent, dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed,
                     ild_confirmed=confirmed_ild(db, patient["id"]), pft_dates=pft_dates, on=visit_day,
-                    hrct=hrct)
+                    hrct=hrct, lymphocytes=lymphocytes)
     # Kept with the result (beside its evidence_options), so that its pages read the takes as it
     # did, and say what the crackle model was checked on, after the model or its threshold changes.
     result["crackle_threshold"] = crackle_threshold()
@@ -261,6 +267,7 @@ def assess_visit(
         "evidence": [item.__dict__ for item in evidence],
         "pft": {"fvc_percent": fvc_percent, "dlco_percent": dlco_percent, "dlco_not_performed": dlco_not_performed},
         "hrct": hrct,  # the most recent confirming HRCT read triage was given
+        "lymphocytes": lymphocytes,  # the visit's blood count (10^9/L) triage read lymphopenia from
     }
     with write_transaction(db):
         assessment_id = db["risk_assessments"].insert({

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import stats
 
 from evaluation.errors import EvaluationError
-from evaluation.proportions import wilson_interval
+from evaluation.proportions import auc_score_interval, wilson_interval
 from evaluation.resampling import cluster_resamples
 
 
@@ -158,7 +158,10 @@ def cluster_bootstrap(y_true, y_score, clusters, *, threshold: float, replicates
     figure is undefined (one class missing) is skipped for that figure; ``replicates`` says how many
     counted. Percentile intervals, widened for sensitivity and specificity to at least the Wilson
     interval on the number of patients of that class (the bootstrap alone gives [1, 1] when every
-    patient is right); seeded, so the same data give the same interval.
+    patient is right), and for the AUC to at least Newcombe's score-type interval on the numbers of
+    patients with and without the condition (:func:`evaluation.proportions.auc_score_interval`: the
+    bootstrap alone gives [1, 1] when every patient with the condition outranks every one without,
+    e.g. 3 adults with crackles); seeded, so the same data give the same interval.
 
     Examples
     --------
@@ -195,11 +198,16 @@ def cluster_bootstrap(y_true, y_score, clusters, *, threshold: float, replicates
     for name, value in point.items():
         values = draws[name]
         interval = [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))] if values else None
-        if interval is not None and name in patients_of_class and value is not None:
+        if interval is not None and value is not None:
             # A percentile bootstrap collapses to a point when every patient agrees (e.g. 12/12
-            # correct gives [1, 1]); the Wilson interval on the number of patients is the floor.
-            n = patients_of_class[name]
-            low, high = wilson_interval(value * n, n, confidence=confidence)
+            # correct, or every patient with crackles ranked first, gives [1, 1]); an interval on
+            # the numbers of patients is the floor: Wilson's for a rate, Newcombe's for the AUC.
+            if name == "auc":
+                low, high = auc_score_interval(value, patients_of_class["sensitivity"], patients_of_class["specificity"],
+                                               confidence=confidence)
+            else:
+                n = patients_of_class[name]
+                low, high = wilson_interval(value * n, n, confidence=confidence)
             interval = [min(interval[0], low), max(interval[1], high)]
         result[name] = {"value": value, "ci95": interval, "replicates": len(values)}
     result.update(clusters=len(names), cases=len(y_true), threshold=threshold, method="cluster_bootstrap",

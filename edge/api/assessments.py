@@ -20,6 +20,8 @@ def thresholds_from_settings(settings) -> TriageThresholds:
                             rescreen_low_months=settings.triage_rescreen_low_months,
                             pft_abnormal_below=settings.triage_pft_abnormal_below,
                             hrct_negative_valid_months=settings.triage_hrct_negative_valid_months,
+                            lymphopenia_below=settings.triage_lymphopenia_below,
+                            sjd_older_age_from=settings.triage_sjd_older_age_from,
                             monitoring_after_first_year=settings.monitoring_pft_months_after_first_year)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import click
 
@@ -21,7 +21,7 @@ from edge.fusion.evidence import NON_LUNG_SITES, EvidenceOptions, ModalityEviden
 from edge.inference.bundles import select_active_bundle
 from edge.regional_validation import select_active_regional_validation
 from edge.site_calibration import select_active_calibration
-from edge.labs import read_lab_file, score_lab_panel
+from edge.labs import panel_lymphocytes, read_lab_file, score_lab_panel
 from edge.modalities import (auscultation_evidence_from_results, labs_evidence_from_score, potential_ranges,
                              scored_evidence)
 from edge.screening import assess
@@ -67,10 +67,12 @@ def auscultation_evidence_from_files(takes: list[Take], picture: ClinicalPicture
     return evidence
 
 
-def labs_evidence_from_file(path: Path, options: EvidenceOptions) -> ModalityEvidence:
+def labs_evidence_from_file(path: Path, options: EvidenceOptions) -> tuple[ModalityEvidence, Optional[float]]:
+    """The lab file's evidence and its lymphocyte count (10^9/L, or None), which triage reads the
+    Sjögren's lymphopenia factor from, as for a visit's blood count."""
     with path.open("rb") as handle:
         scored = score_lab_panel(read_lab_file(handle))
-    return labs_evidence_from_score(scored, options)
+    return labs_evidence_from_score(scored, options), panel_lymphocytes(scored["normalized"])
 
 
 def breath_evidence_from_file(path: Path, options: EvidenceOptions) -> ModalityEvidence:
@@ -162,14 +164,17 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pi
         evidence = []
         if takes:
             evidence.append(auscultation_evidence_from_files(takes, picture, options, settings.audio_limits))
+        lymphocytes = None
         if labs_file:
-            evidence.append(labs_evidence_from_file(labs_file, options))
+            labs, lymphocytes = labs_evidence_from_file(labs_file, options)
+            evidence.append(labs)
         if breath_file:
             evidence.append(breath_evidence_from_file(breath_file, options))
         result = assess(picture, evidence, thresholds=thresholds_from_settings(settings), options=options,
                         potential=potential_ranges(picture, options), fvc_percent=fvc, dlco_percent=dlco,
                         ild_confirmed={"source": "command line (--ild-confirmed)"} if ild_confirmed else None,
-                        hrct={"date": hrct_no_ild.date().isoformat(), "ild": "absent"} if hrct_no_ild else None)
+                        hrct={"date": hrct_no_ild.date().isoformat(), "ild": "absent"} if hrct_no_ild else None,
+                        lymphocytes=lymphocytes)
     except IldscreenError as exc:
         raise click.ClickException(exc.message) from exc
     output = {key: result[key] for key in ("probability", "score", "interval", "if_missing_measured", "uncertainty",
@@ -185,7 +190,12 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pi
     click.echo(result["recommendation"]["text"])
     for name, reason in result["not_counted"].items():
         click.echo(f"{name}: measured, not yet counted: {reason}")
-    click.echo(f"guideline: {result['recommendation']['guideline']['source']}")
+    guideline = result["recommendation"]["guideline"]
+    if guideline["risk_factors"]:
+        # Measured factors by what was measured ("lymphocytes 0.8 x10^9/L on ..."), the ticked ones by code.
+        measured = {item["code"]: item["text"] for item in guideline.get("risk_factor_findings", [])}
+        click.echo("risk factors: " + "; ".join(measured.get(code, code) for code in guideline["risk_factors"]))
+    click.echo(f"guideline: {guideline['source']}")
     if result["missing"]:
         click.echo(f"not available: {', '.join(result['missing'])}")
     if result["synthetic_models"]:

@@ -8,7 +8,12 @@ What the guideline says, and how it is encoded (``SCREENING_LINES``, one row per
   lung volumes, DLCO); HRCT plus PFTs is preferred over PFTs alone. The guideline's Table 2 lists
   what puts a person at increased risk: SSc, IIM and MCTD are advised baseline screening
   whatever the score; RA and Sjögren's disease when one of their Table 2 risk factors is on
-  record. The fused score then only sets the *priority* (where HRCT is scarce).
+  record. The fused score then only sets the *priority* (where HRCT is scarce). Most factors are
+  ticked on the patient record (``patient_factors``); two SjD factors are read from what the record
+  measures (``recorded_findings``): lymphopenia from the visit's blood count (lymphocytes below the
+  setting ``triage_lymphopenia_below``, default 1.0 x 10^9/L) and older age (only when the programme
+  sets ``triage_sjd_older_age_from``: Table 2 gives no age, so the default is off). Each is named
+  with the value it came from in the advice (``guideline.risk_factor_findings``).
 - Chest radiography, the 6-minute walk test and ambulatory desaturation (oximetry) are
   conditionally recommended *against* as screening tests: they are never the confirming test.
 - RA or Sjögren's disease without a recorded Table 2 factor but with symptoms or signs that may be
@@ -63,11 +68,13 @@ after a negative HRCT, PFTs and re-screening at the low-risk interval).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edge.errors import ValidationError
 from edge.fusion.monitoring import add_months, checked_after_first_year
 from edge.vocabulary import SYMPTOMS, UNDETERMINED_CTD
 
@@ -80,8 +87,9 @@ TIER_ORDER = ("low", "intermediate", "high", "urgent")
 
 class TriageThresholds(BaseModel):
     """Programme settings of the next step: tier boundaries on the fused ILD probability,
-    re-screening intervals, the red-flag PFT cut-off, how long a negative HRCT answers screening, and
-    (once ILD is confirmed) the PFT interval after the first year of monitoring."""
+    re-screening intervals, the red-flag PFT cut-off, how long a negative HRCT answers screening, the
+    cut-offs of the measured Sjögren's risk factors (lymphopenia, older age), and (once ILD is
+    confirmed) the PFT interval after the first year of monitoring."""
 
     model_config = ConfigDict(extra="forbid", title="Triage thresholds")
 
@@ -106,6 +114,16 @@ class TriageThresholds(BaseModel):
         description="Programme assumption (the guideline gives no re-screening interval after a negative HRCT): "
                     "for this many months after an HRCT read as no ILD, the advice is PFTs and a symptom review, "
                     "not another HRCT, unless a red flag, a high score or symptoms say otherwise.")
+    lymphopenia_below: float = Field(
+        1.0, gt=0, le=4.0, title="Lymphopenia below (x 10^9/L)",
+        description="Programme assumption (Table 2 lists lymphopenia for Sjögren's disease without a cut-off): "
+                    "lymphocytes on the visit's blood count below this count the Table 2 factor; 1.0 x 10^9/L is "
+                    "the common adult definition and the lower end of the lab catalogue's reference range.")
+    sjd_older_age_from: Optional[int] = Field(
+        None, ge=40, le=100, title="Sjögren's 'older age' from (years)",
+        description="Programme assumption (Table 2 lists older age for Sjögren's disease without a cut-off): "
+                    "from this age (both ages the birth year allows) a Sjögren's patient has the factor; unset "
+                    "(default): age never selects the line, since every patient this programme screens is older.")
     monitoring_after_first_year: dict[str, int] = Field(
         default_factory=dict, title="PFT interval after the first year of monitoring (months, per CTD)",
         description="Programme assumption: overrides of edge.fusion.monitoring.PFT_MONTHS' interval after the "
@@ -136,7 +154,7 @@ class ScreeningLine:
 
 
 RA_RISK_FACTORS = frozenset({"RF-high-titre", "anti-CCP-high-titre", "ever_smoker", "male"})
-SJD_RISK_FACTORS = frozenset({"anti-Ro52", "ANA", "raynaud"})
+SJD_RISK_FACTORS = frozenset({"anti-Ro52", "ANA", "raynaud", "lymphopenia", "older_age"})
 # Symptoms or signs that may be ILD (Cottin V et al. Eur Respir Rev 2018;27:180076: exertional
 # dyspnoea and cough are the usual symptoms, clubbing a sign); fatigue, chest pain and weight loss
 # are too unspecific to select a line.
@@ -155,11 +173,13 @@ SCREENING_LINES = (
     # male sex, higher BMI. Recorded here: RF high titre, anti-CCP high titre (> 3 x ULN, the
     # 2010 ACR/EULAR "high-positive": Aletaha D et al. Arthritis Rheum 2010;62:2569-2581; a merely
     # positive anti-CCP is not the guideline's factor),
-    # ever smoker, male sex.
+    # ever smoker, male sex. Age at RA onset is not on record (no diagnosis date), nor are disease
+    # activity and BMI.
     ScreeningLine("ra_risk", "RA", RA_RISK_FACTORS, "Rheumatoid arthritis with an ILD risk factor: screen with "
                   "HRCT and PFTs.", GUIDELINE_SOURCE + ", Table 2 (RA risk factors)"),
     # Table 2 (SjD): anti-Ro52, ANA, Raynaud phenomenon, older age, lymphopenia, severe caries.
-    # Recorded here: anti-Ro52, ANA, Raynaud.
+    # Recorded here: anti-Ro52, ANA, Raynaud; measured (``recorded_findings``): lymphopenia on the
+    # visit's blood count, older age when the programme sets its cut-off. Caries are not recorded.
     ScreeningLine("sjd_risk", "SjD", SJD_RISK_FACTORS, "Sjögren's disease with an ILD risk factor: screen with "
                   "HRCT and PFTs.", GUIDELINE_SOURCE + ", Table 2 (Sjögren's disease risk factors)"),
     # Without a recorded Table 2 factor, symptoms or signs that may be ILD (after the risk lines, so a
@@ -214,6 +234,58 @@ def patient_factors(*, sex: str, smoking: str, autoantibodies: tuple[str, ...], 
     if smoking in ("former", "current"):
         factors.add("ever_smoker")
     return factors
+
+
+# Risk factors read from measurements, not ticked: code -> (what it says, source). The cut-offs are
+# settings (``TriageThresholds``); {value}/{cutoff} are filled in by ``recorded_findings``.
+MEASURED_FACTORS = {
+    "lymphopenia": ("lymphocytes {value:g} x10^9/L on this visit's blood count (lymphopenia: below {cutoff:g})",
+                    GUIDELINE_SOURCE + ", Table 2 (SjD: lymphopenia); cut-off: programme assumption (setting "
+                    "triage_lymphopenia_below)"),
+    "older_age": ("age {value} from the birth year (older age: {cutoff} or more)",
+                  GUIDELINE_SOURCE + ", Table 2 (SjD: older age); cut-off: programme assumption (setting "
+                  "triage_sjd_older_age_from)"),
+}
+
+
+def _finding(code: str, value, cutoff) -> dict:
+    text, source = MEASURED_FACTORS[code]
+    return {"code": code, "value": value, "cutoff": cutoff, "text": text.format(value=value, cutoff=cutoff),
+            "source": source}
+
+
+def recorded_findings(*, lymphocytes: Optional[float], ages: Optional[tuple[int, int]],
+                      thresholds: TriageThresholds) -> list[dict]:
+    """Table 2 factors read from what the record measures, each with the value it came from.
+
+    ``lymphocytes``: the absolute count on the visit's blood count in 10^9/L (the lab catalogue's SI
+    unit, ``edge.labs.visit_lymphocytes``); below ``thresholds.lymphopenia_below`` it is lymphopenia.
+    ``ages``: both ages the birth year allows; "older age" only when the programme set
+    ``thresholds.sjd_older_age_from`` and the younger age reaches it. Returns ``{"code", "value",
+    "cutoff", "text", "source"}`` rows.
+
+    Examples
+    --------
+    >>> [f["text"] for f in recorded_findings(lymphocytes=0.8, ages=(71, 72), thresholds=TriageThresholds())]
+    ["lymphocytes 0.8 x10^9/L on this visit's blood count (lymphopenia: below 1)"]
+
+    Raises
+    ------
+    ValidationError
+        When ``lymphocytes`` is not a finite count of at least 0.
+    """
+    findings = []
+    if lymphocytes is not None:
+        number = isinstance(lymphocytes, (int, float)) and not isinstance(lymphocytes, bool)
+        if not number or not 0 <= lymphocytes < math.inf:
+            raise ValidationError(f"lymphocytes must be a count >= 0 in 10^9/L, got {lymphocytes!r}",
+                                  fields=[{"field": "lymphocytes", "reason": "not a count in 10^9/L"}])
+        if lymphocytes < thresholds.lymphopenia_below:
+            findings.append(_finding("lymphopenia", round(float(lymphocytes), 2), thresholds.lymphopenia_below))
+    cutoff = thresholds.sjd_older_age_from
+    if cutoff is not None and ages and min(ages) >= cutoff:
+        findings.append(_finding("older_age", min(ages), cutoff))
+    return findings
 
 
 def screening_line(ctd_diagnosis: str, factors: set[str]) -> tuple[ScreeningLine, list[str]]:
@@ -329,15 +401,18 @@ def _symptom_names(symptoms: list[str]) -> str:
 
 def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict], ctd_diagnosis: str,
            factors: set[str], last_hrct: Optional[dict] = None, on: Optional[str] = None,
-           tests_raised: bool = True) -> dict:
+           tests_raised: bool = True, findings: tuple[dict, ...] | list[dict] = ()) -> dict:
     """Tier (from the risk, raised never lowered by red flags), the guideline line, advice and priority.
 
     ``last_hrct``: the most recent confirming HRCT on record (``{"date", "ild"}``), read as of ``on``
     (the visit date, ISO; default today): a recent one without ILD answers the screening HRCT
     (:func:`negative_hrct`, :func:`screening_advice`). ``tests_raised``: whether the measured tests
     raised the risk (combined likelihood ratio above 1); only then does a high score after a negative
-    HRCT ask for a discussion (unknown: True, the cautious reading).
+    HRCT ask for a discussion (unknown: True, the cautious reading). ``findings``: Table 2 factors read
+    from measurements (:func:`recorded_findings`); they count as factors, and those that select the
+    line are named with their value in the text and in ``guideline.risk_factor_findings``.
     """
+    factors = set(factors) | {finding["code"] for finding in findings}
     if probability >= thresholds.high:
         tier = "high"
     elif probability >= thresholds.intermediate:
@@ -357,6 +432,9 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
     months = rescreen_months(advice, thresholds)
     review = symptoms if advice == "discuss" else []
     sentences = [] if line is NO_LINE else [line.text]
+    shown = [finding for finding in findings if finding["code"] in matched]
+    if shown:
+        sentences.append("Risk factor on record: " + "; ".join(finding["text"] for finding in shown) + ".")
     if negative:
         sentences.append(f"HRCT on {negative['date']} showed no ILD (it answers screening until "
                          f"{negative['valid_until']}).")
@@ -379,7 +457,8 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
             "rescreen_months": months,
             "negative_hrct": negative,
             "review_symptoms": review,
-            "guideline": {"code": line.code, "line": line.text, "source": line.source, "risk_factors": matched},
+            "guideline": {"code": line.code, "line": line.text, "source": line.source, "risk_factors": matched,
+                          "risk_factor_findings": shown},
             "not_confirming": NOT_CONFIRMING,
         },
         "thresholds": thresholds.model_dump(),

@@ -326,6 +326,16 @@ CATALOG: dict[str, dict[str, str]] = {
                           "zh-CN": "类风湿关节炎且有间质性肺病危险因素：应做 HRCT 和肺功能筛查。"},
     "guideline_sjd_risk": {"en": "Sjögren's disease with an ILD risk factor: screen with HRCT and PFTs.",
                            "zh-CN": "干燥综合征且有间质性肺病危险因素：应做 HRCT 和肺功能筛查。"},
+    # The Table 2 factors that selected the line (edge.web.presenters.risk_factor_lines): antibodies and
+    # symptoms keep their own words (antibody_*, symptom_*); measured ones say what was measured.
+    "risk_factors_on_record": {"en": "Risk factors on record", "zh-CN": "已记录的危险因素"},
+    "risk_factor_male": {"en": "Male sex", "zh-CN": "男性"},
+    "risk_factor_ever_smoker": {"en": "Smoker, now or before", "zh-CN": "目前或曾经吸烟"},
+    "risk_factor_lymphopenia": {"en": "Lymphocytes {value} ×10⁹/L on this visit's blood count (lymphopenia: below "
+                                      "{cutoff})",
+                                "zh-CN": "本次就诊血常规淋巴细胞 {value} ×10⁹/L（淋巴细胞减少：低于 {cutoff}）"},
+    "risk_factor_older_age": {"en": "Age {value} (older age: {cutoff} or more)",
+                              "zh-CN": "年龄 {value} 岁（高龄：{cutoff} 岁及以上）"},
     "guideline_ra_symptoms": {"en": "Rheumatoid arthritis with symptoms or signs that may be ILD: test with HRCT and "
                                     "PFTs.",
                               "zh-CN": "类风湿关节炎且有可能为间质性肺病的症状或体征：应做 HRCT 和肺功能检查。"},

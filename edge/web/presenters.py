@@ -299,6 +299,27 @@ def _flag_view(flag: dict) -> dict:
     return {"cutoff": LEGACY_PFT_CUTOFF, **flag}
 
 
+def risk_factor_lines(guideline: Optional[dict]) -> list[tuple[str, dict]]:
+    """The Table 2 factors that selected the guideline line, as (catalog key, values) in the
+    stored order: measured factors (``risk_factor_findings``) with the value they came from,
+    antibodies and symptoms in their own words, the others (``male``, ``ever_smoker``) by code."""
+    if not guideline:
+        return []
+    measured = {item["code"]: item for item in guideline.get("risk_factor_findings") or []}
+    lines = []
+    for code in guideline.get("risk_factors") or []:
+        if code in measured:
+            lines.append((f"risk_factor_{code}", {"value": f"{measured[code]['value']:g}",
+                                                  "cutoff": f"{measured[code]['cutoff']:g}"}))
+        elif f"antibody_{code}" in CATALOG:
+            lines.append((f"antibody_{code}", {}))
+        elif f"symptom_{code}" in CATALOG:
+            lines.append((f"symptom_{code}", {}))
+        else:
+            lines.append((f"risk_factor_{code}", {}))
+    return lines
+
+
 def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_: list[dict],
                 threshold: Optional[float], cannot_clear: Collection[str],
                 potential: Optional[dict] = None, today: Optional[dict[str, dict]] = None) -> Optional[dict]:
@@ -338,6 +359,7 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
         "urgent": assessment["tier"] == "urgent",
         "red_flags": [_flag_view(flag) for flag in red_flags],
         "guideline": recommendation.get("guideline"),
+        "risk_factors": risk_factor_lines(recommendation.get("guideline")),
         "advice": recommendation.get("advice"),
         "priority": recommendation.get("priority"),
         "rescreen_months": recommendation.get("rescreen_months"),

@@ -82,7 +82,8 @@ def test_triage_thresholds_come_from_the_programme_settings(tmp_path):
     from edge.users import create_user
 
     app = create_app(load_settings(data_dir=tmp_path / "d", triage_intermediate=0.95, triage_high=0.99,
-                                   triage_pft_abnormal_below=70, triage_hrct_negative_valid_months=18))
+                                   triage_pft_abnormal_below=70, triage_hrct_negative_valid_months=18,
+                                   triage_lymphopenia_below=1.2, triage_sjd_older_age_from=80))
     db = app.extensions["ildscreen"].folder.connect()
     create_user(db, audit.CLI_OPERATOR, username="nurse1", role="nurse", password="correct horse battery")
     client = app.test_client()
@@ -95,6 +96,8 @@ def test_triage_thresholds_come_from_the_programme_settings(tmp_path):
                                                                         "rescreen_low_months": 12,
                                                                         "pft_abnormal_below": 70,
                                                                         "hrct_negative_valid_months": 18,
+                                                                        "lymphopenia_below": 1.2,
+                                                                        "sjd_older_age_from": 80,
                                                                         "monitoring_after_first_year": {}}
     # FVC 75% is not abnormal under this programme's 70% cut-off; DLCO 65% is.
     flagged = client.post(f"/api/v1/visits/{visit['id']}/assessments", json={"fvc_percent": 75, "dlco_percent": 65},

@@ -194,6 +194,35 @@ def test_cluster_bootstrap_is_seeded_and_never_collapses_to_a_point():
     assert first["sensitivity"]["ci95"][0] < 0.5
 
 
+def test_cluster_bootstrap_auc_of_a_perfect_ranking_gets_the_score_interval_of_its_patients_not_a_point():
+    """3 adults with crackles all ranked above 12 without (the crackle detector's test adults): every
+    resample gives AUC 1, so the percentile interval is [1, 1]; the floor is Newcombe's interval on
+    3 and 12 patients, however many recordings each patient has."""
+    from evaluation.metrics import cluster_bootstrap
+
+    patients = [f"p{i}" for i in range(3)] + [f"n{i}" for i in range(12)]
+    labels = [1] * 3 + [0] * 12
+    scores = [0.9, 0.8, 0.7] + [0.1 + 0.01 * i for i in range(12)]
+    one_each = cluster_bootstrap(labels, scores, patients, threshold=0.5, replicates=300)
+    three_each = cluster_bootstrap(labels * 3, scores * 3, patients * 3, threshold=0.5, replicates=300)
+    floor = auc_score_interval(1.0, 3, 12)
+    for result in (one_each, three_each):
+        assert result["auc"]["value"] == 1.0
+        assert result["auc"]["ci95"] == pytest.approx([floor[0], 1.0]) and floor[0] < 0.75
+
+
+def test_cluster_bootstrap_auc_interval_wider_than_the_score_floor_is_kept():
+    from evaluation.metrics import cluster_bootstrap
+
+    rng = np.random.default_rng(1)
+    labels = np.r_[np.ones(30), np.zeros(30)].astype(int)
+    scores = np.r_[rng.normal(0.6, 0.2, 30), rng.normal(0.4, 0.2, 30)]
+    patients = [str(i % 6) for i in range(30)] + [str(6 + i % 6) for i in range(30)]  # 6 patients per class
+    result = cluster_bootstrap(labels, scores, patients, threshold=0.5, replicates=400)
+    low, high = auc_score_interval(result["auc"]["value"], 6, 6)
+    assert result["auc"]["ci95"][0] <= low and result["auc"]["ci95"][1] >= high
+
+
 def test_cluster_bootstrap_refuses_mismatched_clusters():
     from evaluation.metrics import cluster_bootstrap
 
