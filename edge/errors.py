@@ -52,6 +52,28 @@ class Conflict(IldscreenError):
     code = "conflict"
 
 
+class TakeAudioMissing(Conflict):
+    """A take of the visit must be scored again before it is assessed, and its sound file is gone
+    from the store. 409, not 500: the request is sound and the service works; what stands in the
+    way is the visit's state (a take that can no longer be re-read), which the nurse resolves by
+    discarding that take and recording its site again, after which the same request succeeds.
+    The body names the take (``take``: id, chest site, when it was recorded), never the patient."""
+
+    code = "take_audio_missing"
+
+    def __init__(self, message: str, *, recording_id: int, chest_site: str, recorded_at: str):
+        super().__init__(message)
+        self.recording_id = recording_id
+        self.chest_site = chest_site
+        self.recorded_at = recorded_at
+
+    def to_json(self) -> dict:
+        body = super().to_json()
+        body["error"]["take"] = {"recording_id": self.recording_id, "chest_site": self.chest_site,
+                                 "recorded_at": self.recorded_at}
+        return body
+
+
 class CaptureRunning(Conflict):
     """A capture is already running on that sensor board: one at a time per board."""
 

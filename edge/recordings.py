@@ -11,6 +11,7 @@ import logging
 import re
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import BinaryIO, NamedTuple, Optional
 
 import sqlite_utils
@@ -19,7 +20,8 @@ from audio_models.errors import AudioLimitError, ModelError, UnreadableAudioErro
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits, read_header
 from edge import audit
 from edge.auscultation import score_recording
-from edge.errors import ModelUnavailable, NotFound, PayloadTooLarge, ServiceBusy, ValidationError
+from edge.errors import (ModelUnavailable, NotFound, PayloadTooLarge, ServiceBusy, StorageError, TakeAudioMissing,
+                         ValidationError)
 from edge.patients import require_open_visit
 from edge.store.blob_sweep import is_referenced
 from edge.store.blobs import BlobStore, PendingBlob
@@ -228,8 +230,7 @@ def score_unscored_recordings(db: sqlite_utils.Database, blobs: BlobStore, visit
         When some recordings are unscored and there is still no usable model: the visit is
         not assessed as if they did not exist.
     """
-    rows = db.execute_returning_dicts(
-        "SELECT id, chest_site, file_path FROM recordings WHERE visit_id = ? AND result IS NULL ORDER BY id", [visit_id])
+    rows = _unscored_takes(db, visit_id)
     if not rows:
         return 0
     if model is None:
@@ -238,13 +239,60 @@ def score_unscored_recordings(db: sqlite_utils.Database, blobs: BlobStore, visit
     for row in rows:
         # Stored files passed the limits when they were uploaded; a later, stricter setting must
         # not leave them unscorable (and the visit unassessable).
-        scored = score(blobs.path_of(row["file_path"]), row["chest_site"], model, limits=None)
+        scored = score(take_audio_path(blobs, row), row["chest_site"], model, limits=None)
         if not scored:
             raise ModelUnavailable(f"the crackle model failed on recording {row['id']}; it stays unscored")
         with write_transaction(db):
             db["recordings"].update(row["id"], scored)
     logger.info("scored %s recording(s) stored while the crackle model was unavailable", len(rows))
     return len(rows)
+
+
+def _unscored_takes(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
+    """The visit's takes stored while the crackle model was unavailable (no result yet)."""
+    return db.execute_returning_dicts(
+        "SELECT id, chest_site, file_path, created_at FROM recordings WHERE visit_id = ? AND result IS NULL ORDER BY id",
+        [visit_id])
+
+
+def _takes_of_other_models(db: sqlite_utils.Database, visit_id: int, model) -> list[dict]:
+    """The visit's scored takes whose score another crackle model than ``model`` gave."""
+    rows = db.execute_returning_dicts(
+        "SELECT id, chest_site, file_path, created_at, quality, crackle_probability, model_version, result "
+        "FROM recordings WHERE visit_id = ? AND result IS NOT NULL ORDER BY id", [visit_id])
+    return [row for row in rows if scored_by_another_model(json.loads(row["result"]).get("model") or {}, model.entry)]
+
+
+def take_audio_path(blobs: BlobStore, take: dict) -> Path:
+    """The stored sound of a take that is to be scored (again).
+
+    Raises
+    ------
+    TakeAudioMissing
+        When its file is gone from the store (a disk fault, a restore without the audio): it names
+        the take by id, chest site and time (never the patient), so the nurse can discard that take
+        and record its site again. The service's log says which file, for whoever looks after it.
+    """
+    try:
+        return blobs.path_of(take["file_path"])
+    except StorageError as exc:
+        logger.error("the sound file of recording %s is missing from the store: %s", take["id"], take["file_path"])
+        raise TakeAudioMissing(
+            f"take {take['id']} ({take['chest_site']}, recorded {take['created_at']}) cannot be scored again: its "
+            "sound file is missing from the store. Nothing was changed; discard that take on the visit page and "
+            "record the site again, then assess the visit again.",
+            recording_id=take["id"], chest_site=take["chest_site"], recorded_at=take["created_at"]) from exc
+
+
+def check_takes_readable(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, model) -> None:
+    """Refuse (``TakeAudioMissing``, naming the first such take) before anything of the visit is scored
+    when a take that must be scored (stored unscored, or scored by another model) has lost its sound:
+    the refused assessment then leaves every stored score as it was. Nothing to check without a
+    served model (nothing would be scored)."""
+    if model is None:
+        return
+    for take in [*_unscored_takes(db, visit_id), *_takes_of_other_models(db, visit_id, model)]:
+        take_audio_path(blobs, take)
 
 
 def judging_model(stamp: dict) -> tuple[str, str, Optional[float]]:
@@ -264,7 +312,8 @@ def scored_by_another_model(stamp: dict, served: dict) -> bool:
     return (name, version) != (served_name, served_version) or (threshold is not None and threshold != served_threshold)
 
 
-def rescore_takes_of_other_models(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, model) -> int:
+def rescore_takes_of_other_models(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, model,
+                                  actor: audit.Actor) -> int:
     """Score again, with the served crackle model, the visit's takes another model scored.
 
     Called before a visit is assessed (``edge.screening.score_kept_inputs``). After a model update
@@ -276,25 +325,24 @@ def rescore_takes_of_other_models(db: sqlite_utils.Database, blobs: BlobStore, v
     the whole visit. The earlier score is kept with the take (``earlier_scores`` in its result:
     model version, threshold, probability, quality verdict), so the record still shows what the
     nurse was told when it was taken. Without a served model nothing is rescored (the assessment
-    is refused elsewhere). Returns how many takes were scored again.
+    is refused elsewhere). Each replaced score is audited (action ``rescore``, by ``actor``: the user
+    who asked for the assessment) with the visit, chest site and both models' versions, thresholds
+    and probabilities, in the transaction that replaces it. Returns how many takes were scored again.
 
     Raises
     ------
     ModelUnavailable
         When the served model fails on a take: it keeps its earlier score, and the visit is not
         assessed as if one model had judged it.
-    StorageError
+    TakeAudioMissing
         When a take's audio is missing from the store: discard the take and record the site again.
     """
     if model is None:
         return 0
-    rows = db.execute_returning_dicts(
-        "SELECT id, chest_site, file_path, quality, crackle_probability, model_version, result FROM recordings "
-        "WHERE visit_id = ? AND result IS NOT NULL ORDER BY id", [visit_id])
-    stale = [row for row in rows if scored_by_another_model(json.loads(row["result"]).get("model") or {}, model.entry)]
+    stale = _takes_of_other_models(db, visit_id, model)
     for row in stale:
         earlier = json.loads(row["result"])
-        scored = score(blobs.path_of(row["file_path"]), row["chest_site"], model, limits=None)
+        scored = score(take_audio_path(blobs, row), row["chest_site"], model, limits=None)
         if not scored:
             raise ModelUnavailable(f"the crackle model failed on recording {row['id']}; it keeps the score of "
                                    f"{row['model_version']}")
@@ -310,6 +358,13 @@ def rescore_takes_of_other_models(db: sqlite_utils.Database, blobs: BlobStore, v
             now = db.execute("SELECT result FROM recordings WHERE id = ?", [row["id"]]).fetchone()
             if now is not None and now[0] == row["result"]:
                 db["recordings"].update(row["id"], {**scored, "result": json.dumps(result)})
+                audit.record(db, actor, "rescore", "recording", row["id"], {
+                    "visit_id": visit_id, "chest_site": row["chest_site"],
+                    "from_model_version": row["model_version"], "to_model_version": scored["model_version"],
+                    "from_threshold": result["earlier_scores"][-1]["threshold"],
+                    "to_threshold": result["model"]["threshold"],
+                    "from_crackle_probability": row["crackle_probability"],
+                    "to_crackle_probability": scored["crackle_probability"]})
     if stale:
         logger.info("scored %s recording(s) again with the served crackle model %s-%s", len(stale),
                     model.entry.get("name"), model.entry.get("version"))

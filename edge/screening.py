@@ -26,7 +26,8 @@ from edge.breath import score_unscored_breath_readings
 from edge.labs import list_lab_results, visit_lymphocytes
 from edge.patients import get_patient, get_visit
 from edge.modalities import SCORERS, ModalityScorer, crackle_model_adults, crackle_threshold, potential_ranges
-from edge.recordings import list_recordings, rescore_takes_of_other_models, score_unscored_recordings
+from edge.recordings import (check_takes_readable, list_recordings, rescore_takes_of_other_models,
+                             score_unscored_recordings)
 from edge.store.blobs import BlobStore
 from edge.store.database import utc_now, write_transaction
 from edge.web.i18n import translate
@@ -190,17 +191,21 @@ def _assessment_from_row(row: dict) -> dict:
     }
 
 
-def score_kept_inputs(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, crackle_model) -> None:
+def score_kept_inputs(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, crackle_model,
+                      actor: audit.Actor) -> None:
     """Score what a visit kept unscored during a model outage, and score again the takes another
     crackle model scored (``edge.recordings.rescore_takes_of_other_models``: after a model update
-    one model, the served one, judges every take), before it is assessed.
+    one model, the served one, judges every take), before it is assessed. ``actor`` (who asked for
+    the assessment) is who the audit trail names for each replaced score.
 
     Raises ``ModelUnavailable`` (naming them) while a needed model is still unavailable, so a
-    visit is never assessed as if its recordings or breath readings did not exist. Lab panels
-    are scored when read, so they need no step here.
+    visit is never assessed as if its recordings or breath readings did not exist, and
+    ``TakeAudioMissing`` (naming the take) before anything is scored when a take to be scored
+    has lost its sound file. Lab panels are scored when read, so they need no step here.
     """
+    check_takes_readable(db, blobs, visit_id, crackle_model)
     score_unscored_recordings(db, blobs, visit_id, crackle_model)
-    rescore_takes_of_other_models(db, blobs, visit_id, crackle_model)
+    rescore_takes_of_other_models(db, blobs, visit_id, crackle_model, actor)
     score_unscored_breath_readings(db, visit_id)
 
 

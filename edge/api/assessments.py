@@ -42,7 +42,7 @@ def evidence_options_from_settings(settings) -> EvidenceOptions:
            unavailable="kept recordings or breath readings cannot be scored while their model is unavailable")
 def assess_visit(visit_id: int, body: AssessmentRequest):
     resources = current_app.extensions["ildscreen"]
-    screening.score_kept_inputs(resources.db(), resources.blobs, visit_id, resources.auscultation_model)
+    screening.score_kept_inputs(resources.db(), resources.blobs, visit_id, resources.auscultation_model, g.actor)
     return screening.assess_visit(
         resources.db(), g.actor, visit_id, thresholds=thresholds_from_settings(resources.settings),
         options=evidence_options_from_settings(resources.settings),

@@ -639,6 +639,12 @@ CATALOG: dict[str, dict[str, str]] = {
     "err_too_large": {"en": "The file is too large.", "zh-CN": "文件过大。"},
     "err_model_unavailable": {"en": "A model is unavailable: the service status page lists it; nothing was lost.",
                               "zh-CN": "有模型暂不可用：服务状态页会列出；数据没有丢失。"},
+    "err_take_audio_missing": {
+        "en": "The {site} take recorded at {time} cannot be read again: its sound file is missing from the clinic "
+              "storage. Nothing was changed. Discard that take (\u201cDiscard and record again\u201d), record "
+              "the site again, then calculate the risk again.",
+        "zh-CN": "{time} 录制的{site}录音无法重新读取：诊所存储中已找不到该录音的声音文件。数据没有任何更改。"
+                 "请删除这条录音（“删除并重录”），重新录制该部位，然后重新计算风险。"},
     "breath_poor": {"en": "Poor reading: take the breath reading again", "zh-CN": "读数质量差：请重新做呼气检测"},
     # Labs
     "analyte": {"en": "Test", "zh-CN": "项目"},

@@ -14,9 +14,9 @@ from flask import g, jsonify, redirect, render_template, request, send_file, url
 from edge import breath, devices, labs, outbox, patients, recordings, screening
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
 from edge.modalities import potential_ranges
-from edge.errors import Conflict, IldscreenError, ValidationError
+from edge.errors import Conflict, IldscreenError, TakeAudioMissing, ValidationError
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES
-from edge.web import presenters
+from edge.web import clinic_time, presenters
 from tabular_models.errors import TabularInputError
 from tabular_models.lab_panels import normalize_panel
 from edge.web.i18n import translate
@@ -71,7 +71,7 @@ def render_visit(visit_id: int, *, status: int = 200):
                                       today=programme_settings_today()),
         referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
         analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
-        lab_errors=lab_errors, messages=_messages(),
+        lab_errors=lab_errors, messages=_messages(recordings_),
         boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
         is_open=visit["status"] == "open", take_id=take_id,
         # A form sent twice: said, never silent (start_visit, enter_labs).
@@ -80,11 +80,12 @@ def render_visit(visit_id: int, *, status: int = 200):
     ), status
 
 
-def _messages() -> dict[str, str]:
-    """The step errors a redirect named (by catalog key, see :func:`_message_key`), in words."""
+def _messages(takes: list[dict]) -> dict[str, str]:
+    """The step errors a redirect named (by catalog key, see :func:`_message_key`), in words; ``takes``
+    are the visit's recordings (a missing take file is named by its site and time)."""
     shown = {}
     for name in ("upload_error", "breath_error", "labs_error", "lung_error", "assess_error"):
-        text = _message_text(request.args.get(name, ""))
+        text = _message_text(request.args.get(name, ""), takes)
         if text:
             shown[name] = text
     return shown
@@ -127,6 +128,8 @@ def _message_key(exc: IldscreenError, kind: str = "audio") -> str:
     lab file's error names a known analyte). A redirect carries this, never the message: a message
     may quote the uploaded file (a hospital export with the patient's code or name in it), and a
     URL stays in the tablet's history."""
+    if isinstance(exc, TakeAudioMissing):
+        return f"err_take_audio_missing:{exc.recording_id}"
     key = {"DeviceUnavailable": "err_device", "PayloadTooLarge": "err_too_large", "Conflict": "err_visit_closed",
            "CaptureRunning": "err_board_busy",
            "ModelUnavailable": "err_model_unavailable"}.get(type(exc).__name__)
@@ -140,12 +143,19 @@ def _message_key(exc: IldscreenError, kind: str = "audio") -> str:
     return f"err_{kind}_file"
 
 
-def _message_text(code: str) -> Optional[str]:
+def _message_text(code: str, takes: list[dict] = ()) -> Optional[str]:
     """The page's words for a :func:`_message_key` code from the query string; None for anything else
     (a crafted link shows nothing)."""
     key, _, analyte = code.partition(":")
     if key not in MESSAGE_KEYS:
         return None
+    if key == "err_take_audio_missing":
+        # Named by the visit's own take (a crafted id, or a take discarded since, shows nothing).
+        take = next((take for take in takes if str(take["id"]) == analyte), None)
+        if take is None:
+            return None
+        return translate(key, g.lang, site=translate(f"site_{take['chest_site']}", g.lang),
+                         time=clinic_time.local_time(take["created_at"], _resources().settings.clinic_zone))
     if key == "err_lab_file_analyte":
         if analyte not in presenters.ANALYTE_BY_KEY:
             return None
@@ -157,6 +167,7 @@ def _message_text(code: str) -> Optional[str]:
 DETAIL_KEYS = ("err_lab_file_analyte", "err_audio_file", "err_labs_file", "err_breath_file")
 # Every key :func:`_message_key` returns, and the lung-function form's.
 MESSAGE_KEYS = {"err_device", "err_too_large", "err_visit_closed", "err_board_busy", "err_model_unavailable",
+                "err_take_audio_missing",
                 "err_file", "err_chest_site", "err_chest_piece", "err_lung_function", *DETAIL_KEYS}
 
 
@@ -476,7 +487,7 @@ def assess(visit_id: int):
     visit = patients.get_visit(db, visit_id)
     lung = visit["lung_function"]
     try:
-        screening.score_kept_inputs(db, resources.blobs, visit_id, resources.auscultation_model)
+        screening.score_kept_inputs(db, resources.blobs, visit_id, resources.auscultation_model, g.actor)
     except IldscreenError as exc:
         return _back(visit_id, "result", assess_error=_message_key(exc))
     screening.assess_visit(db, g.actor, visit_id, thresholds=thresholds_from_settings(resources.settings),

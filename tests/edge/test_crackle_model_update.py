@@ -11,13 +11,18 @@ import json
 import math
 import re
 
+import numpy as np
 import pytest
+import soundfile
 from markupsafe import escape
+
+from audio_models import synthetic
 
 from edge.app import create_app
 from edge.cli import cli
 from edge.modalities import counts_for_its_site, take_threshold
 from edge.recordings import scored_by_another_model
+from edge.web import clinic_time
 from edge.web.i18n import CATALOG
 from support import PASSWORD, PATIENT, TEST_PUBLIC_KEY, csrf_of, edit_manifest, model_bundle, trust_test_key
 from test_model_bundles import synthetic_crackles_wav
@@ -133,17 +138,93 @@ def test_the_result_page_says_which_model_first_scored_a_take(runner, settings, 
         model=new_version, first=old["model_version"], first_percent=f"{old['crackle_probability'] * 100:.0f}%")))
 
 
-def test_a_take_whose_audio_is_gone_is_not_judged_by_another_model(runner, settings, app, db, visit_with_old_take,
-                                                                    tmp_path):
+def second_take(client, headers, visit_id: int, site: str) -> dict:
+    """Another take of the visit, with other sound than the fixture's (files are stored once per content)."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, synthetic.synthesize(np.random.default_rng(1), duration_s=10.0).samples, 4000,
+                    format="WAV")
+    take = client.post(f"/api/v1/visits/{visit_id}/recordings", headers=headers, content_type="multipart/form-data",
+                       data={"chest_site": site, "chest_piece": "diaphragm", "file": (io.BytesIO(buffer.getvalue()),
+                                                                                       "other.wav")})
+    assert take.status_code == 201, take.json
+    return take.json
+
+
+def remove_audio(app, db, recording_id: int) -> None:
+    stored = db.execute("SELECT file_path FROM recordings WHERE id = ?", [recording_id]).fetchone()[0]
+    app.extensions["ildscreen"].blobs.path_of(stored).unlink()
+
+
+def test_a_take_whose_audio_is_gone_is_named_and_nothing_is_scored_again(runner, settings, app, db, client, nurse,
+                                                                         visit_with_old_take, tmp_path):
+    visit_id, old = visit_with_old_take
+    lost = second_take(client, nurse, visit_id, "posterior_right_base")
+    install_new_crackle_model(runner, settings, tmp_path / "new", threshold=0.5)
+    client, headers = signed_in(settings)
+    remove_audio(app, db, lost["id"])  # the later take: the first one's file is still there
+    refused = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=headers)
+    # 409: the visit's state (a take that can no longer be re-read) stands in the way, and the
+    # nurse resolves it (discard the take, record again); not a fault of the service (500).
+    assert refused.status_code == 409, refused.json
+    error = refused.json["error"]
+    assert error["code"] == "take_audio_missing"
+    assert error["take"] == {"recording_id": lost["id"], "chest_site": "posterior_right_base",
+                             "recorded_at": lost["created_at"]}
+    assert "discard that take" in error["message"] and PATIENT["code"] not in json.dumps(refused.json)
+    # Nothing stored changed: neither take was scored again (the first's file was fine), no
+    # assessment, no audit entry of a replaced score.
+    takes = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"]
+    assert [(take["model_version"], take["earlier_scores"]) for take in takes] == [
+        (old["model_version"], []), (lost["model_version"], [])]
+    assert client.get(f"/api/v1/visits/{visit_id}/assessments", headers=headers).json["assessments"] == []
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'rescore'").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_the_tablet_names_the_take_whose_audio_is_gone(runner, settings, app, db, visit_with_old_take, tmp_path,
+                                                        lang):
+    visit_id, old = visit_with_old_take
+    install_new_crackle_model(runner, settings, tmp_path / "new", threshold=0.5)
+    client, _ = signed_in(settings)
+    remove_audio(app, db, old["id"])
+    client.set_cookie("lang", lang)
+    token = csrf_of(client.get(f"/visits/{visit_id}").get_data(as_text=True))
+    answer = client.post(f"/visits/{visit_id}/assess", data={"csrf_token": token})
+    assert answer.status_code == 302 and PATIENT["code"] not in answer.location
+    page = client.get(answer.location).get_data(as_text=True)
+    shown = re.search(r'id="assess-error"[^>]*>(.*?)</p>', page, re.S)
+    assert shown is not None, "the tablet does not say why the risk was not calculated"
+    time = clinic_time.local_time(old["created_at"], settings.clinic_zone)
+    assert shown.group(1) == str(escape(CATALOG["err_take_audio_missing"][lang].format(
+        site=CATALOG[f"site_{SITE}"][lang], time=time)))
+    assert 'id="assessment"' not in page  # nothing was calculated
+
+
+def test_a_crafted_missing_take_link_shows_nothing(client, ui, visit_with_old_take):
+    visit_id, old = visit_with_old_take
+    for code in (f"err_take_audio_missing:{old['id'] + 1}", "err_take_audio_missing:x", "err_take_audio_missing"):
+        page = client.get(f"/visits/{visit_id}?assess_error={code}").get_data(as_text=True)
+        assert 'id="assess-error"' not in page
+
+
+def test_each_take_scored_again_is_audited_with_both_models(runner, settings, db, visit_with_old_take, tmp_path):
     visit_id, old = visit_with_old_take
     install_new_crackle_model(runner, settings, tmp_path / "new", threshold=0.5)
     client, headers = signed_in(settings)
-    stored = db.execute("SELECT file_path FROM recordings WHERE id = ?", [old["id"]]).fetchone()[0]
-    app.extensions["ildscreen"].blobs.path_of(stored).unlink()
-    refused = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=headers)
-    assert refused.status_code == 500 and "stored file is missing" in refused.json["error"]["message"]
+    assert client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=headers).status_code == 201
     take = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"][0]
-    assert take["model_version"] == old["model_version"] and take["earlier_scores"] == []
+    entries = db.execute_returning_dicts("SELECT * FROM audit_log WHERE action = 'rescore'")
+    assert [(e["username"], e["entity"], e["entity_id"]) for e in entries] == [("nurse1", "recording", str(old["id"]))]
+    detail = json.loads(entries[0]["detail"])
+    assert detail == {"visit_id": visit_id, "chest_site": SITE,
+                      "from_model_version": old["model_version"], "to_model_version": take["model_version"],
+                      "from_threshold": old["crackle_threshold"], "to_threshold": 0.5,
+                      "from_crackle_probability": old["crackle_probability"],
+                      "to_crackle_probability": take["crackle_probability"]}
+    assert PATIENT["code"] not in entries[0]["detail"]
+    # Assessed again on the same model: nothing replaced, nothing more audited.
+    assert client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=headers).status_code == 201
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'rescore'").fetchone()[0] == 1
 
 
 @pytest.mark.parametrize(("own", "probability", "served", "counts"), [
@@ -159,7 +240,7 @@ def test_a_bell_take_is_read_against_its_own_models_threshold(own, probability, 
     assert counts_for_its_site(take, threshold=served, cannot_clear=("bell",)) is counts
 
 
-def test_the_tablets_calculate_risk_scores_old_takes_again_too(runner, settings, visit_with_old_take, tmp_path):
+def test_the_tablets_calculate_risk_scores_old_takes_again_too(runner, settings, db, visit_with_old_take, tmp_path):
     visit_id, old = visit_with_old_take
     install_new_crackle_model(runner, settings, tmp_path / "new", threshold=0.5)
     client, headers = signed_in(settings)
@@ -168,6 +249,8 @@ def test_the_tablets_calculate_risk_scores_old_takes_again_too(runner, settings,
     take = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"][0]
     assert take["model_version"].startswith(f"auscultation-{NEW_VERSION}-") and take["crackle_threshold"] == 0.5
     assert [score["model_version"] for score in take["earlier_scores"]] == [old["model_version"]]
+    # The replaced score is audited under the nurse who pressed "Calculate risk".
+    assert db.execute("SELECT username FROM audit_log WHERE action = 'rescore'").fetchall() == [("nurse1",)]
 
 
 SERVED = {"name": "auscultation", "version": "0.7.0", "threshold": 0.25}
