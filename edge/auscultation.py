@@ -19,6 +19,7 @@ from typing import Optional
 import numpy as np
 
 from audio_models import scoring
+from audio_models.errors import ModelError
 from audio_models.io import DEFAULT_AUDIO_LIMITS, read_audio
 from edge.inference.bundles import selected_registry
 from edge.inference.models import ModelRegistry, validation_status
@@ -44,7 +45,7 @@ def _model_stamp(model):
     status = validation_status(entry, name=MODEL_NAME)
     return {"name": entry["name"], "version": entry["version"], "variant": model.variant,
             "synthetic": status.synthetic, "validation": status.statement, "threshold": entry["threshold"],
-            "intended_use": entry.get("intended_use")}
+            "calibration": entry.get("calibration"), "intended_use": entry.get("intended_use")}
 
 
 def adult_validation(adults: Optional[dict]):
@@ -84,7 +85,8 @@ def score_recording(source, *, chest_site=None, backend=None, limits=DEFAULT_AUD
         "issues"}`` (rules plus the model's quality head), ``poor_quality_probability``,
         ``windows`` ``[{"start_s", "end_s", "crackle_probability"}]``, ``frame_map``
         ``{"frame_s", "values"}``, ``duration_s``, ``chest_site`` and ``model``
-        ``{"name", "version", "variant", "synthetic", "validation", "threshold", "intended_use"}``.
+        ``{"name", "version", "variant", "synthetic", "validation", "threshold", "calibration",
+        "intended_use"}``.
 
     Raises
     ------
@@ -112,3 +114,46 @@ def score_recording(source, *, chest_site=None, backend=None, limits=DEFAULT_AUD
     logger.debug("scored recording at %s: %s windows, quality ok %s", chest_site, len(result["windows"]),
                  scored["quality"].ok)
     return result
+
+
+def take_calibration(stamp: dict) -> tuple[Optional[dict], bool]:
+    """The calibration of the model that scored a take (its ``stamp``), and whether it is known.
+
+    Stamps keep it since takes shade their windows by it; an older stamp is read as the served
+    model's when it is that model (same name and version: variants share a calibration), else it
+    is unknown."""
+    if "calibration" in stamp:
+        return stamp["calibration"], True
+    try:
+        served = selected_registry().entry(MODEL_NAME)
+    except ModelError:
+        return None, False
+    if (served.get("name"), served.get("version")) != (stamp.get("name"), stamp.get("version")):
+        return None, False
+    return served.get("calibration"), True
+
+
+def windows_with_crackles(windows: list[dict], stamp: dict, *, probability: Optional[float]) -> list[dict]:
+    """A take's windows, each with ``crackles``: whether the crackle map shades it.
+
+    A window's ``crackle_probability`` is the network's raw output; the take's ``probability`` is
+    the calibration of the mean of its top windows, and the take is judged against its model's
+    threshold on that calibrated scale. So a window is compared on the same scale: its own score,
+    calibrated like the take's, against the take's threshold; a window reaching it would, on its
+    own, make a take find crackles. Only a take that found crackles is shaded: since the take's
+    score is a mean of its top windows, it then has at least one such window, and a clear take
+    (one window above, its neighbours below) shows none, so the map never contradicts the take's
+    verdict. ``crackles`` is None when the threshold or the calibration of the take's model is
+    unknown (a take of a replaced model stored before stamps kept it: scored again at the next
+    assessment)."""
+    threshold = stamp.get("threshold")
+    calibration, known = take_calibration(stamp)
+    if threshold is None or not known:
+        return [{**window, "crackles": None} for window in windows]
+    found = probability is not None and probability >= threshold
+    try:
+        return [{**window, "crackles": found and scoring.calibrate_score(window["crackle_probability"],
+                                                                          calibration) >= threshold}
+                for window in windows]
+    except ModelError:  # a calibration this service cannot apply: say unknown rather than guess
+        return [{**window, "crackles": None} for window in windows]

@@ -19,7 +19,7 @@ import sqlite_utils
 from audio_models.errors import AudioLimitError, ModelError, UnreadableAudioError
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits, read_header
 from edge import audit
-from edge.auscultation import score_recording
+from edge.auscultation import score_recording, windows_with_crackles
 from edge.errors import (ModelUnavailable, NotFound, PayloadTooLarge, ServiceBusy, StorageError, TakeAudioMissing,
                          ValidationError)
 from edge.patients import require_open_visit
@@ -147,7 +147,9 @@ def score(path, chest_site: str, model, limits: Optional[AudioLimits] = DEFAULT_
 def _recording_from_row(row: dict) -> dict:
     row["quality"] = json.loads(row["quality"]) if row["quality"] else None
     result = json.loads(row["result"]) if row.get("result") else {}
-    row["windows"] = result.get("windows")
+    stamp = result.get("model") or {}
+    row["windows"] = (None if result.get("windows") is None else
+                      windows_with_crackles(result["windows"], stamp, probability=row["crackle_probability"]))
     row["crackle_threshold"] = (result.get("model") or {}).get("threshold")
     row["earlier_scores"] = result.get("earlier_scores", [])
     for private in ("file_path", "result", "created_by", "device_id"):

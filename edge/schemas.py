@@ -260,7 +260,11 @@ class Recording(BaseModel):
         [], description="Scores it had from other crackle models, oldest first (model_version, threshold, "
                         "crackle_probability, quality_ok, rescored_at): a take is scored again by the served model "
                         "when its visit is assessed after a model update.")
-    windows: Optional[list[dict]] = Field(None, description="Per-window crackle probabilities, when scored.")
+    windows: Optional[list[dict]] = Field(
+        None, description="Its windows when scored: start_s, end_s, crackle_probability (the network's raw window "
+                          "score, not calibrated like the take's) and crackles (whether the crackle map shades it: "
+                          "the take found crackles and this window's score, calibrated like the take's, reaches "
+                          "crackle_threshold; null when that model's calibration is unknown).")
     quality_advice: list[str] = Field(
         [], description="Why the quality gate refused the take, in plain words with what to do, in the language of "
                         "Accept-Language (en or zh-CN); empty when accepted. `quality.issues` keeps the gate's own "
@@ -462,6 +466,9 @@ class ErrorBody(BaseModel):
     code: str
     message: str
     fields: Optional[list[dict]] = None
+    take: Optional[dict] = Field(
+        None, description="For take_audio_missing: the take whose sound file is gone (recording_id, chest_site, "
+                          "recorded_at); discard it and record its site again.")
 
 
 class ErrorResponse(BaseModel):

@@ -428,7 +428,10 @@ async function drawRecording(item) {
   const samples = audio.getChannelData(0), duration = audio.duration;
   const windows = JSON.parse(item.dataset.windows || "[]");
   const wave = item.querySelector("canvas.waveform"), spec = item.querySelector("canvas.spectrogram");
-  const shade = (ctx, canvas) => windows.filter((w) => w.crackle_probability >= 0.5).forEach((w) => {
+  // The server says which windows to shade (edge.auscultation.windows_with_crackles): a window's
+  // crackle_probability is the network's raw score, while the take is judged on the calibrated scale
+  // against its own model's threshold, so no fixed number here could agree with the take's verdict.
+  const shade = (ctx, canvas) => windows.filter((w) => w.crackles === true).forEach((w) => {
     ctx.fillStyle = "rgba(255, 80, 60, 0.35)";
     ctx.fillRect(canvas.width * w.start_s / duration, 0, canvas.width * (w.end_s - w.start_s) / duration, canvas.height);
   });
