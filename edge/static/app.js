@@ -431,7 +431,8 @@ async function drawRecording(item) {
   // The server says which windows to shade (edge.auscultation.windows_with_crackles): a window's
   // crackle_probability is the network's raw score, while the take is judged on the calibrated scale
   // against its own model's threshold, so no fixed number here could agree with the take's verdict.
-  const shade = (ctx, canvas) => windows.filter((w) => w.crackles === true).forEach((w) => {
+  const shaded = windows.filter((w) => w.crackles === true);
+  const shade = (ctx, canvas) => shaded.forEach((w) => {
     ctx.fillStyle = "rgba(255, 80, 60, 0.35)";
     ctx.fillRect(canvas.width * w.start_s / duration, 0, canvas.width * (w.end_s - w.start_s) / duration, canvas.height);
   });
@@ -455,6 +456,7 @@ async function drawRecording(item) {
     }
   }
   shade(ctx, spec);
+  item.dataset.shadedWindows = String(shaded.length);  // what the map shows, for a check that reads no pixels
   item.dataset.drawn = "yes";
 }
 

@@ -4,6 +4,7 @@ a reload mid-visit, result, referral, letter, timeline. Screenshots of every ste
 size are saved under test-artifacts/e2e/. The pages must ask nothing of any other host."""
 from __future__ import annotations
 
+import json
 
 import pytest
 
@@ -84,6 +85,7 @@ def test_a_nurse_screens_a_patient_from_login_to_timeline(browser, server, lang,
     page.click("#record-button")  # stop: the WAV is uploaded and the page reloads with it
     page.wait_for_selector(".recording[data-recording-id]")
     page.wait_for_selector(".recording[data-drawn=yes]", timeout=15000)
+    assert_the_crackle_map_shades_the_windows_the_server_marks(page)
     shots.take("recorded")
 
     upload = tmp_path / "left-base.wav"
@@ -140,6 +142,33 @@ def test_a_nurse_screens_a_patient_from_login_to_timeline(browser, server, lang,
     foreign = [url for url in requested if not url.startswith((server.url, "data:", "blob:"))]
     assert foreign == []
     context.close()
+
+
+def assert_the_crackle_map_shades_the_windows_the_server_marks(page) -> None:
+    """The page shades exactly the windows the server marks ``crackles`` (at the take's own threshold,
+    on the calibrated scale: edge.auscultation.windows_with_crackles), never by a number of its own.
+    The take is drawn again with marked windows that a fixed raw 0.5 would read the other way, and
+    the top row of the waveform (which the trace never reaches) is read where each window lies."""
+    item = page.locator(".recording[data-drawn=yes]").first
+    assert item.get_attribute("data-shaded-windows") == str(
+        sum(window.get("crackles") is True for window in json.loads(item.get_attribute("data-windows"))))
+    shaded = page.evaluate("""async () => {
+      const item = document.querySelector(".recording[data-drawn=yes]");
+      item.dataset.windows = JSON.stringify([
+        {start_s: 0.0, end_s: 0.5, crackle_probability: 0.30, crackles: true},
+        {start_s: 0.5, end_s: 1.0, crackle_probability: 0.40, crackles: true},
+        {start_s: 1.0, end_s: 1.5, crackle_probability: 0.90, crackles: false}]);
+      const wave = item.querySelector("canvas.waveform");
+      wave.getContext("2d").clearRect(0, 0, wave.width, wave.height);
+      await drawRecording(item);
+      const response = await fetch(`/recordings/${item.dataset.recordingId}/audio`, {credentials: "same-origin"});
+      const audio = await new OfflineAudioContext(1, 1, 8000).decodeAudioData(await response.arrayBuffer());
+      const top = wave.getContext("2d").getImageData(0, 0, wave.width, 1).data;
+      const alphaAt = (seconds) => top[4 * Math.floor(wave.width * seconds / audio.duration) + 3];
+      return {count: item.dataset.shadedWindows, alpha: [0.25, 0.75, 1.25].map(alphaAt)};
+    }""")
+    assert shaded["count"] == "2"
+    assert shaded["alpha"][0] > 0 and shaded["alpha"][1] > 0 and shaded["alpha"][2] == 0, shaded
 
 
 @pytest.mark.slow
