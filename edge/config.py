@@ -6,6 +6,7 @@ a default.
 """
 from __future__ import annotations
 
+import copy
 import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -13,11 +14,13 @@ from typing import Any, Literal, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits
 from common.settings import load_layered_settings
 from edge.errors import ConfigError
+from edge.fusion.triage import TriageThresholds, check_tier_order
 from edge.vocabulary import CHEST_PIECES
 
 ENV_PREFIX = "ILDSCREEN_"
@@ -25,6 +28,19 @@ ENV_PREFIX = "ILDSCREEN_"
 FOREIGN_ENV_PREFIXES = ("ILDSCREEN_IMAGING_",)
 DEFAULT_DATA_DIR = Path("data")
 ChestPiece = Literal[tuple(CHEST_PIECES)]  # type: ignore[valid-type]
+# Each triage setting and the TriageThresholds field it sets: the field's name behind ``triage_``,
+# but for the monitoring interval, whose setting kept the name it had before it joined the triage.
+TRIAGE_SETTINGS = {("monitoring_pft_months_after_first_year" if field == "monitoring_after_first_year"
+                    else f"triage_{field}"): field for field in TriageThresholds.model_fields}
+
+
+def triage_setting(setting: str) -> FieldInfo:
+    """A copy of the ``TriageThresholds`` field behind ``setting``, to declare it on ``Settings``.
+
+    Copied so that the two classes never share one field info: older pydantic releases complete it in
+    place on the class it is declared on.
+    """
+    return copy.deepcopy(TriageThresholds.model_fields[TRIAGE_SETTINGS[setting]])
 
 
 class Settings(BaseSettings):
@@ -146,85 +162,17 @@ class Settings(BaseSettings):
         title="Secure cookies",
         description="Mark the session cookie Secure; turn on when the service is reached over HTTPS.",
     )
-    triage_intermediate: float = Field(
-        0.10,
-        gt=0,
-        lt=1,
-        title="Intermediate tier from",
-        description="Fused ILD probability from which screening is discussed for patients no guideline line "
-                    "covers (programme setting).",
-    )
-    triage_high: float = Field(
-        0.30,
-        gt=0,
-        lt=1,
-        title="High tier from",
-        description="Fused ILD probability from which HRCT plus PFTs are advised within 3 months (programme "
-                    "setting).",
-    )
-    triage_rescreen_discuss_months: int = Field(
-        6,
-        ge=1,
-        le=36,
-        title="Re-screen after a discussion (months)",
-        description="Programme assumption (the guideline sets no re-screening interval): when HRCT plus PFTs is only "
-                    "discussed (intermediate tier, no guideline line), screen again after this many months.",
-    )
-    triage_rescreen_low_months: int = Field(
-        12,
-        ge=1,
-        le=60,
-        title="Re-screen at low risk (months)",
-        description="Programme assumption (the guideline sets no re-screening interval): at low risk with no "
-                    "guideline line, screen again after this many months.",
-    )
-    triage_hrct_negative_valid_months: int = Field(
-        24,
-        ge=1,
-        le=120,
-        title="A negative HRCT answers screening for (months)",
-        description="Programme assumption (docs/evidence.md section 6; the guideline gives no re-screening interval "
-                    "after a negative HRCT): for this many months after an HRCT read as no ILD, the advice is PFTs "
-                    "and a symptom review instead of another HRCT, unless a red flag (HRCT), a high score or "
-                    "symptoms (discuss with the rheumatologist) say otherwise.",
-    )
-    monitoring_pft_months_after_first_year: dict[str, int] = Field(
-        default_factory=dict,
-        title="PFT interval after the first year of monitoring",
-        description="Programme assumption (docs/evidence.md, section 7a): per-CTD months between PFTs once ILD has "
-                    "been confirmed for a year (the guideline: 'less frequently once stable'), e.g. "
-                    '{"SSc": 12, "RA": 18}; unset CTDs keep the upper end of their first-year interval.',
-    )
-    triage_pft_abnormal_below: float = Field(
-        80.0,
-        gt=0,
-        le=100,
-        title="Abnormal FVC or DLCO below (% predicted)",
-        description="Programme assumption (docs/evidence.md section 6): FVC or DLCO below this percent of "
-                    "predicted is a red flag that raises the tier to at least high (a common fixed cut-off, not from "
-                    "the guideline; a programme using the lower limit of normal can lower it).",
-    )
-    triage_lymphopenia_below: float = Field(
-        1.0,
-        gt=0,
-        le=4.0,
-        title="Lymphopenia below (x 10^9/L)",
-        description="Programme assumption (docs/evidence.md section 6; the guideline's Table 2 lists lymphopenia as "
-                    "a Sjögren's ILD risk factor without a cut-off): lymphocytes on the visit's blood count below "
-                    "this many x 10^9/L select the Sjögren's risk line (HRCT plus PFTs). 1.0 is the common adult "
-                    "definition and the lower end of the lab catalogue's reference range.",
-    )
-    triage_sjd_older_age_from: Optional[int] = Field(
-        None,
-        ge=40,
-        le=100,
-        title="Sjögren's 'older age' from (years)",
-        description="Programme assumption (docs/evidence.md section 6; Table 2 lists older age as a Sjögren's ILD "
-                    "risk factor without a cut-off): from this age (by birth year) a Sjögren's patient has the "
-                    "factor and is advised HRCT plus PFTs. Unset by default: every patient this programme screens "
-                    "is older, so a cut-off would screen every Sjögren's patient; set it only as a programme "
-                    "decision.",
-    )
+    # The triage settings: default, limits, checks, title and description are declared once, on
+    # edge.fusion.triage.TriageThresholds (``TRIAGE_SETTINGS``); here only their names and types.
+    triage_intermediate: float = triage_setting("triage_intermediate")
+    triage_high: float = triage_setting("triage_high")
+    triage_rescreen_discuss_months: int = triage_setting("triage_rescreen_discuss_months")
+    triage_rescreen_low_months: int = triage_setting("triage_rescreen_low_months")
+    triage_hrct_negative_valid_months: int = triage_setting("triage_hrct_negative_valid_months")
+    monitoring_pft_months_after_first_year: dict[str, int] = triage_setting("monitoring_pft_months_after_first_year")
+    triage_pft_abnormal_below: float = triage_setting("triage_pft_abnormal_below")
+    triage_lymphopenia_below: float = triage_setting("triage_lymphopenia_below")
+    triage_sjd_older_age_from: Optional[int] = triage_setting("triage_sjd_older_age_from")
     evidence_dependence_weight: float = Field(
         0.5,
         ge=0,
@@ -494,14 +442,6 @@ class Settings(BaseSettings):
             raise ValueError(f"{info.field_name}: {error['loc']}: {error['msg']}") from None
         return value
 
-    @field_validator("monitoring_pft_months_after_first_year")
-    @classmethod
-    def _known_monitoring_overrides(cls, value: dict) -> dict:
-        """Checked by the monitoring table's own rule (edge.fusion.monitoring)."""
-        from edge.fusion.monitoring import checked_after_first_year
-
-        return checked_after_first_year(value)
-
     @field_validator("clinic_timezone")
     @classmethod
     def known_time_zone(cls, value: str) -> str:
@@ -524,10 +464,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def ordered_triage_thresholds(self) -> "Settings":
-        if not self.triage_intermediate < self.triage_high:
-            raise ValueError(
-                f"triage_intermediate ({self.triage_intermediate}) must be below triage_high ({self.triage_high})"
-            )
+        check_tier_order(self.triage_intermediate, self.triage_high, names=("triage_intermediate", "triage_high"))
         return self
 
     @model_validator(mode="after")
@@ -607,6 +544,11 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def triage_thresholds(self) -> TriageThresholds:
+        """The triage's programme settings, as the triage uses them and stores them with each assessment."""
+        return TriageThresholds(**{field: getattr(self, setting) for setting, field in TRIAGE_SETTINGS.items()})
 
     @property
     def audio_limits(self) -> AudioLimits:

@@ -57,7 +57,8 @@ def _schema_type(prop: dict) -> str:
 def _constraints(prop: dict) -> str:
     words = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<"}
     parts = [f"{symbol} {prop[key]}" for key, symbol in words.items() if key in prop]
-    for option in prop.get("anyOf", []):
+    for option in prop.get("anyOf", []):  # an optional setting's limits sit on its non-null option
+        parts += [f"{symbol} {option[key]}" for key, symbol in words.items() if key in option]
         if "pattern" in option:
             parts.append(f"matches `{option['pattern']}`")
     if "pattern" in prop:
@@ -70,7 +71,11 @@ def _settings_table(settings_class, env_prefix: str) -> str:
     schema = settings_class.model_json_schema()
     rows = []
     for name, prop in schema["properties"].items():
-        default = json.dumps(prop["default"]) if "default" in prop else "required"
+        field = settings_class.model_fields[name]
+        if "default" in prop:
+            default = json.dumps(prop["default"])
+        else:  # a default_factory is not in the JSON schema: show what it makes
+            default = "required" if field.is_required() else json.dumps(field.get_default(call_default_factory=True))
         rows.append((f"`{env_prefix}{name.upper()}`", f"`{name}`", _schema_type(prop), f"`{default}`",
                      _constraints(prop), f"**{prop.get('title', name)}.** {prop.get('description', '')}"))
     return _table(("variable", "config.toml key", "type", "default", "limits", "meaning"), rows)

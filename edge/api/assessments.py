@@ -15,14 +15,8 @@ blueprint = Blueprint("assessments", __name__, url_prefix="/api/v1")
 
 
 def thresholds_from_settings(settings) -> TriageThresholds:
-    return TriageThresholds(intermediate=settings.triage_intermediate, high=settings.triage_high,
-                            rescreen_discuss_months=settings.triage_rescreen_discuss_months,
-                            rescreen_low_months=settings.triage_rescreen_low_months,
-                            pft_abnormal_below=settings.triage_pft_abnormal_below,
-                            hrct_negative_valid_months=settings.triage_hrct_negative_valid_months,
-                            lymphopenia_below=settings.triage_lymphopenia_below,
-                            sjd_older_age_from=settings.triage_sjd_older_age_from,
-                            monitoring_after_first_year=settings.monitoring_pft_months_after_first_year)
+    """The triage's programme settings (``Settings.triage_thresholds``, mapped by ``edge.config.TRIAGE_SETTINGS``)."""
+    return settings.triage_thresholds
 
 
 def evidence_options_from_settings(settings) -> EvidenceOptions:

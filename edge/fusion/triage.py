@@ -70,9 +70,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Annotated, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from edge.errors import ValidationError
 from edge.fusion.monitoring import add_months, checked_after_first_year
@@ -85,59 +85,76 @@ NOT_CONFIRMING = "A chest X-ray, 6-minute walk test or pulse oximetry cannot rul
 TIER_ORDER = ("low", "intermediate", "high", "urgent")
 
 
+def check_tier_order(intermediate: float, high: float, *, names: tuple[str, str] = ("intermediate", "high")) -> None:
+    """The tier boundaries must rise: raises ``ValueError`` naming both (as ``names``) when
+    ``intermediate`` is not below ``high``. One rule for the model below and the service settings."""
+    if not intermediate < high:
+        raise ValueError(f"{names[0]} ({intermediate}) must be below {names[1]} ({high})")
+
+
 class TriageThresholds(BaseModel):
     """Programme settings of the next step: tier boundaries on the fused ILD probability,
     re-screening intervals, the red-flag PFT cut-off, how long a negative HRCT answers screening, the
     cut-offs of the measured Sjögren's risk factors (lymphopenia, older age), and (once ILD is
-    confirmed) the PFT interval after the first year of monitoring."""
+    confirmed) the PFT interval after the first year of monitoring.
+
+    The one declaration of these settings: the clinic service's settings (``edge.config``,
+    ``ILDSCREEN_TRIAGE_*``) take each field's default, limits, checks, title and description from
+    here. Stored with every assessment (``model_dump``)."""
 
     model_config = ConfigDict(extra="forbid", title="Triage thresholds")
 
-    intermediate: float = Field(0.10, gt=0, lt=1, title="Intermediate from",
-                                description="Fused probability from which screening is discussed for patients "
-                                            "no guideline line covers.")
-    high: float = Field(0.30, gt=0, lt=1, title="High from",
-                        description="Fused probability from which HRCT plus PFTs are advised within 3 months.")
-    rescreen_discuss_months: int = Field(6, ge=1, le=36, title="Re-screen after a discussion (months)",
-                                         description="Programme assumption (the guideline sets no re-screening "
-                                                     "interval): when HRCT plus PFTs is only discussed, screen again "
-                                                     "after this many months.")
-    rescreen_low_months: int = Field(12, ge=1, le=60, title="Re-screen at low risk (months)",
-                                     description="Programme assumption (the guideline sets no re-screening interval): "
-                                                 "at low risk, screen again after this many months.")
-    pft_abnormal_below: float = Field(80.0, gt=0, le=100, title="Abnormal FVC or DLCO below (% predicted)",
-                                      description="Programme assumption: FVC or DLCO below this percent of "
-                                                  "predicted raises the tier to at least high (a common fixed "
-                                                  "cut-off, not from the guideline).")
+    intermediate: float = Field(
+        0.10, gt=0, lt=1, title="Intermediate tier from",
+        description="Fused ILD probability from which screening is discussed for patients no guideline line covers "
+                    "(programme setting).")
+    high: float = Field(
+        0.30, gt=0, lt=1, title="High tier from",
+        description="Fused ILD probability from which HRCT plus PFTs are advised within 3 months (programme setting).")
+    rescreen_discuss_months: int = Field(
+        6, ge=1, le=36, title="Re-screen after a discussion (months)",
+        description="Programme assumption (the guideline sets no re-screening interval): when HRCT plus PFTs is only "
+                    "discussed (intermediate tier or symptoms with no guideline line; a high score or symptoms after "
+                    "a negative HRCT), screen again after this many months.")
+    rescreen_low_months: int = Field(
+        12, ge=1, le=60, title="Re-screen at low risk (months)",
+        description="Programme assumption (the guideline sets no re-screening interval): at low risk with no "
+                    "guideline line, and after a negative HRCT (PFTs and a symptom review), screen again after this "
+                    "many months.")
+    pft_abnormal_below: float = Field(
+        80.0, gt=0, le=100, title="Abnormal FVC or DLCO below (% predicted)",
+        description="Programme assumption (docs/evidence.md section 6): FVC or DLCO below this percent of predicted "
+                    "is a red flag that raises the tier to at least high (a common fixed cut-off, not from the "
+                    "guideline; a programme using the lower limit of normal can lower it).")
     hrct_negative_valid_months: int = Field(
         24, ge=1, le=120, title="A negative HRCT answers screening for (months)",
-        description="Programme assumption (the guideline gives no re-screening interval after a negative HRCT): "
-                    "for this many months after an HRCT read as no ILD, the advice is PFTs and a symptom review, "
-                    "not another HRCT, unless a red flag, a high score or symptoms say otherwise.")
+        description="Programme assumption (docs/evidence.md section 6; the guideline gives no re-screening interval "
+                    "after a negative HRCT): for this many months after an HRCT read as no ILD, the advice is PFTs "
+                    "and a symptom review instead of another HRCT, unless a red flag (HRCT), a high score or "
+                    "symptoms (discuss with the rheumatologist) say otherwise.")
     lymphopenia_below: float = Field(
         1.0, gt=0, le=4.0, title="Lymphopenia below (x 10^9/L)",
-        description="Programme assumption (Table 2 lists lymphopenia for Sjögren's disease without a cut-off): "
-                    "lymphocytes on the visit's blood count below this count the Table 2 factor; 1.0 x 10^9/L is "
-                    "the common adult definition and the lower end of the lab catalogue's reference range.")
+        description="Programme assumption (docs/evidence.md section 6; the guideline's Table 2 lists lymphopenia as "
+                    "a Sjögren's ILD risk factor without a cut-off): lymphocytes on the visit's blood count below "
+                    "this many x 10^9/L select the Sjögren's risk line (HRCT plus PFTs). 1.0 is the common adult "
+                    "definition and the lower end of the lab catalogue's reference range.")
     sjd_older_age_from: Optional[int] = Field(
         None, ge=40, le=100, title="Sjögren's 'older age' from (years)",
-        description="Programme assumption (Table 2 lists older age for Sjögren's disease without a cut-off): "
-                    "from this age (both ages the birth year allows) a Sjögren's patient has the factor; unset "
-                    "(default): age never selects the line, since every patient this programme screens is older.")
-    monitoring_after_first_year: dict[str, int] = Field(
-        default_factory=dict, title="PFT interval after the first year of monitoring (months, per CTD)",
-        description="Programme assumption: overrides of edge.fusion.monitoring.PFT_MONTHS' interval after the "
-                    "first year (the guideline: 'less frequently once stable'), e.g. {\"SSc\": 12}.")
-
-    @field_validator("monitoring_after_first_year")
-    @classmethod
-    def known_ctds(cls, value: dict) -> dict:
-        return checked_after_first_year(value)
+        description="Programme assumption (docs/evidence.md section 6; Table 2 lists older age as a Sjögren's ILD "
+                    "risk factor without a cut-off): from this age (by birth year) a Sjögren's patient has the "
+                    "factor and is advised HRCT plus PFTs. Unset by default: every patient this programme screens "
+                    "is older, so a cut-off would screen every Sjögren's patient; set it only as a programme "
+                    "decision.")
+    # The check rides on the type, so the service setting that copies this field checks it too.
+    monitoring_after_first_year: Annotated[dict[str, int], AfterValidator(checked_after_first_year)] = Field(
+        default_factory=dict, title="PFT interval after the first year of monitoring",
+        description="Programme assumption (docs/evidence.md, section 7a): per-CTD months between PFTs once ILD has "
+                    "been confirmed for a year (the guideline: 'less frequently once stable'), e.g. "
+                    '{"SSc": 12, "RA": 18}; unset CTDs keep the upper end of their first-year interval.')
 
     @model_validator(mode="after")
     def ordered(self) -> "TriageThresholds":
-        if not self.intermediate < self.high:
-            raise ValueError(f"intermediate ({self.intermediate}) must be below high ({self.high})")
+        check_tier_order(self.intermediate, self.high)
         return self
 
 

@@ -84,3 +84,13 @@ def test_lab_page_lists_every_accepted_unit_of_the_catalogue():
             assert f"`{unit}`" in page, f"{analyte.key}: unit {unit} not listed"
         for code in analyte.loinc:
             assert f"`{code}`" in page
+
+
+def test_the_settings_page_shows_factory_defaults_and_an_optional_settings_limits():
+    """A default made by a default_factory is not in the JSON schema, and an optional setting's limits sit on
+    its non-null option: the page still shows both, instead of "required" and no limits."""
+    page = docs_gen.settings_page()
+    assert "| `device_ports` | list of string | `[]` |" in page
+    assert "| `monitoring_pft_months_after_first_year` | object | `{}` |" in page
+    assert "| `triage_sjd_older_age_from` | integer or null | `null` | ≥ 40, ≤ 100 |" in page
+    assert "`required`" not in page  # every setting has a default

@@ -1,8 +1,9 @@
 """Configuration: defaults, precedence, and refusals that name the offending key."""
 import pytest
 
-from edge.config import Settings, load_settings
+from edge.config import TRIAGE_SETTINGS, Settings, load_settings
 from edge.errors import ConfigError
+from edge.fusion.triage import TriageThresholds
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +60,41 @@ def test_triage_thresholds_must_be_ordered(tmp_path):
     (tmp_path / "config.toml").write_text("triage_intermediate = 0.5\ntriage_high = 0.3\n")
     with pytest.raises(ConfigError, match=r"triage_intermediate \(0.5\) must be below triage_high \(0.3\)"):
         load_settings(data_dir=tmp_path)
+
+
+def test_each_triage_setting_is_its_triage_threshold_field():
+    """The triage settings are declared once, on TriageThresholds: every field there is a setting of the same
+    type, default, limits, title and description (a field added there and not here, or a setting declared by
+    hand that drifts from it, fails)."""
+    assert sorted(TRIAGE_SETTINGS.values()) == sorted(TriageThresholds.model_fields)
+    for setting, name in TRIAGE_SETTINGS.items():
+        ours, theirs = Settings.model_fields[setting], TriageThresholds.model_fields[name]
+        assert ours.annotation == theirs.annotation, setting
+        assert ours.get_default(call_default_factory=True) == theirs.get_default(call_default_factory=True), setting
+        assert (ours.title, ours.description, ours.metadata) == (theirs.title, theirs.description, theirs.metadata)
+    assert Settings.model_fields["triage_high"] is not TriageThresholds.model_fields["high"]
+
+
+def test_the_triage_settings_reach_the_thresholds_under_their_names(tmp_path, monkeypatch):
+    assert load_settings(data_dir=tmp_path).triage_thresholds == TriageThresholds()
+    monkeypatch.setenv("ILDSCREEN_TRIAGE_SJD_OLDER_AGE_FROM", "75")
+    monkeypatch.setenv("ILDSCREEN_MONITORING_PFT_MONTHS_AFTER_FIRST_YEAR", '{"SSc": 12}')
+    (tmp_path / "config.toml").write_text("triage_high = 0.4\n")
+    thresholds = load_settings(data_dir=tmp_path).triage_thresholds
+    assert (thresholds.sjd_older_age_from, thresholds.high) == (75, 0.4)
+    assert thresholds.monitoring_after_first_year == {"SSc": 12}
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"monitoring_pft_months_after_first_year": {"Gout": 12}},
+     r"monitoring_pft_months_after_first_year: Value error, unknown CTD 'Gout'"),
+    ({"triage_sjd_older_age_from": 30}, "triage_sjd_older_age_from: Input should be greater than or equal to 40"),
+    ({"triage_rescreen_low_months": 0}, "triage_rescreen_low_months: Input should be greater than or equal to 1"),
+])
+def test_a_refused_triage_setting_is_named_at_start_up(tmp_path, values, message):
+    """The checks that ride on TriageThresholds' fields stop the service's start, naming the setting."""
+    with pytest.raises(ConfigError, match=message):
+        load_settings(data_dir=tmp_path, **values)
 
 
 def test_the_ct_servers_variables_do_not_stop_the_edge(tmp_path, monkeypatch):
