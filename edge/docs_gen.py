@@ -5,6 +5,7 @@ and exits with status 1 naming every page that differs from what the code now sa
 ``tests/docs/test_reference_pages.py`` does the same). Sources, one per page:
 
 - settings: the pydantic ``Settings`` class (``edge/config.py``);
+- CT server settings: the pydantic ``ImagingSettings`` class (``imaging_server/config.py``);
 - CLI: click's command tree (``edge/cli.py``);
 - vocabulary: ``edge/vocabulary.py``;
 - labs: the lab catalogue (``tabular_models/lab_catalogue.py``);
@@ -65,26 +66,49 @@ def _constraints(prop: dict) -> str:
     return ", ".join(parts)
 
 
-def settings_page() -> str:
-    """Every setting: environment variable, ``config.toml`` key, type, default, limits, meaning."""
-    schema = Settings.model_json_schema()
+def _settings_table(settings_class, env_prefix: str) -> str:
+    """One row per setting of a pydantic settings class: variable, key, type, default, limits, meaning."""
+    schema = settings_class.model_json_schema()
     rows = []
     for name, prop in schema["properties"].items():
-        field = Settings.model_fields[name]
+        field = settings_class.model_fields[name]
         if "default" in prop:
             default = json.dumps(prop["default"])
         else:  # a default_factory is not in the JSON schema: show what it makes
             default = "required" if field.is_required() else json.dumps(field.get_default(call_default_factory=True))
-        rows.append((f"`{ENV_PREFIX}{name.upper()}`", f"`{name}`", _schema_type(prop), f"`{default}`",
+        rows.append((f"`{env_prefix}{name.upper()}`", f"`{name}`", _schema_type(prop), f"`{default}`",
                      _constraints(prop), f"**{prop.get('title', name)}.** {prop.get('description', '')}"))
+    return _table(("variable", "config.toml key", "type", "default", "limits", "meaning"), rows)
+
+
+def settings_page() -> str:
+    """Every setting: environment variable, ``config.toml`` key, type, default, limits, meaning."""
     return (
         GENERATED_NOTE.format(source="edge/config.py")
         + "# Settings\n\n"
         "Read from `config.toml` in the data folder (key in lower case), overridden by `ILDSCREEN_*` "
         "environment variables, overridden by command-line flags. Unknown keys and invalid values stop the "
         "start with a message naming the key. `data_dir` is set by `--data-dir` or the environment only, and a "
-        "relative folder is relative to where the command runs.\n\n"
-        + _table(("variable", "config.toml key", "type", "default", "limits", "meaning"), rows)
+        "relative folder is relative to where the command runs. The hospital CT server's settings are on "
+        "[their own page](imaging-settings.md).\n\n"
+        + _settings_table(Settings, ENV_PREFIX)
+    )
+
+
+def imaging_settings_page() -> str:
+    """Every setting of the hospital CT server (``imaging_server/config.py``), as :func:`settings_page`."""
+    from imaging_server.config import ENV_PREFIX as IMAGING_ENV_PREFIX
+    from imaging_server.config import ImagingSettings
+
+    return (
+        GENERATED_NOTE.format(source="imaging_server/config.py")
+        + "# CT server settings\n\n"
+        "The hospital CT quantification server (`ildscreen imaging-server`, `ildscreen ct`): read from "
+        "`config.toml` in its data folder (key in lower case), overridden by `ILDSCREEN_IMAGING_*` environment "
+        "variables, overridden by command-line flags. Unknown keys and invalid values stop the start with a "
+        "message naming the key. [imaging_server/README.md](../../imaging_server/README.md) says how each is "
+        "used.\n\n"
+        + _settings_table(ImagingSettings, IMAGING_ENV_PREFIX)
     )
 
 
@@ -224,6 +248,7 @@ def manifest_page() -> str:
 
 PAGES: dict[str, Callable[[], str]] = {
     "settings.md": settings_page,
+    "imaging-settings.md": imaging_settings_page,
     "cli.md": cli_page,
     "vocabulary.md": vocabulary_page,
     "labs.md": labs_page,

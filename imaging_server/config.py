@@ -95,8 +95,30 @@ class ImagingSettings(BaseSettings):
                     "v2022 give no distance; the scans are not registered).")
     consolidation_lesion_share: float = Field(
         0.5, gt=0, le=1, title="Consolidation: share that names a large lesion",
-        description="A lesion as large as a 30 mm sphere is listed as consolidation, not as a mass, when at least this "
-                    "share of its sphere lies in the measured consolidation (programme assumption; no published rule).")
+        description="A lesion as large as a 30 mm sphere (and 30 mm or more across) is listed as consolidation, not as "
+                    "a mass, when at least this share of its sphere lies in the measured consolidation; otherwise it "
+                    "is a mass and leaves the consolidation volume, so each region is listed once (programme "
+                    "assumption; no published rule).")
+    lung_air_threshold_hu: float = Field(
+        -400.0, ge=-900, le=-100, title="Lung mask: air threshold (HU)",
+        description="Voxels below this seed the classical lung mask: between aerated lung (about -850 HU) and soft "
+                    "tissue; a sharp reconstruction kernel or a noisy low-dose scan may need it moved (programme "
+                    "assumption, checked on the LIDC-IDRI slabs and the phantoms; Hu et al. 2001 choose it per scan).")
+    lung_closing_radius_mm: float = Field(
+        5.0, gt=0, le=15, title="Lung mask: closing radius (mm)",
+        description="Per-slice closing disk that brings vessels and dense patches back into the lung mask (programme "
+                    "assumption; a larger disk also bridges notches of the pleura and costs more time).")
+    lung_trachea_max_area_mm2: float = Field(
+        1000.0, ge=100, le=5000, title="Lung mask: largest tracheal section (mm2)",
+        description="The trachea, followed down and left out of the lung mask, is the cranial midline air region of at "
+                    "most this section: well above an adult's (normal diameters up to 25-27 mm, Breatnach E et al. "
+                    "AJR 1984;142:903-906), below a lung apex's (programme assumption).")
+    lung_second_lung_min_ratio: float = Field(
+        0.2, gt=0, le=1, title="Lung mask: second lung, smallest share of the first",
+        description="The second largest air component is kept as the other lung when it holds at least this share of "
+                    "the largest: a lung after lobectomy or with a large collapse stays above, bowel gas and stray air "
+                    "are smaller; lower it where a lung is often mostly collapsed, its aerated part then small "
+                    "(programme assumption).")
     pleural_dent_mediastinal_share: float = Field(
         0.25, ge=0, le=1, title="Lung mask: dent share between the lungs that makes it mediastinum",
         description="A dent of a lung's per-slice convex hull with more than this share of its pixels between the two "

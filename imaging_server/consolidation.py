@@ -6,9 +6,11 @@ lung mask; vessels and nodules removed by an opening by reconstruction (erosion 
 regrowth inside the dense voxels, on a grid of about 1.5 mm in-plane), and the detected nodules taken out; components of at least
 ``MIN_COMPONENT_ML`` are consolidation. The mediastinum is outside the lung mask already; consolidation along
 the pleura is inside it (the mask fills the dents dense disease leaves, see ``segmentation.py``).
-Lesions as large as a 30 mm sphere are not taken out as nodules: a round consolidation and a mass
-look alike to this method, so such a lesion is counted here and listed once, as a lesion line named
-consolidation (``findings.nodule_line``; the statement names it).
+One region, one finding (``findings._is_consolidation`` states the rule): a round consolidation and a
+mass look alike to this method, so a lesion as large as a 30 mm sphere that lies mostly in the
+consolidation is counted here and listed once, as a lesion line named consolidation
+(``findings.nodule_line``; the statement names it); any other lesion, a mass included, is in the
+``nodule_mask`` the finder is given, so it is not counted here.
 
 An "incidental consolidation" line is reported when the total is at least
 ``REPORT_THRESHOLD_ML``. No published volume threshold exists for this; 5 ml is a programme

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -151,6 +151,14 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
     consolidation_mask = methods.consolidation.find(volume, lung_mask, nodule_mask)
     consolidated = [_is_consolidation(nodule, consolidation_mask, volume.spacing_mm,
                                       share=methods.consolidation_lesion_share) for nodule in found]
+    # One region, one finding: a large lesion not named consolidation is a mass (or a nodule under 30 mm
+    # across), so it leaves the consolidation as the nodules did, or it would be counted in its volume and
+    # listed again as a consolidation region.
+    masses = [n for n, named in zip(found, consolidated) if not named and _as_large_as_30_mm_sphere(n)]
+    if masses:
+        for mass in masses:
+            _add_sphere(nodule_mask, mass, volume.spacing_mm, margin_mm=1.0)
+        consolidation_mask = methods.consolidation.find(volume, lung_mask, nodule_mask)
     # Regions become lesion lines only where lesions are assessed (thin enough sections), like nodules.
     regions = _consolidation_regions(volume, consolidation_mask, [n for n, named in zip(found, consolidated) if named],
                                      methods.consolidation.name) if assessed else []
@@ -215,19 +223,35 @@ def _detect_nodules(volume, lung_mask, methods, zones,
     else:
         found = diffuse_rule(methods.nodule.detect(volume, lung_mask))
     for nodule in found:
-        if np.cbrt(6 / np.pi * nodule.volume_mm3) >= nodules.DIAMETER_RANGE_MM[1]:
-            # As large as a 30 mm sphere: a mass or a round consolidation, which attenuation and
-            # shape cannot tell apart; it stays in the consolidation volume too (its statement says so).
+        if _as_large_as_30_mm_sphere(nodule):
+            # A mass or a round consolidation, which attenuation and shape cannot tell apart: it stays in
+            # the consolidation until :func:`_is_consolidation` has named it (assess_findings).
             continue
-        # A sphere of the nodule's size, to keep it out of the consolidation.
-        centre = np.asarray(nodule.center_index)
-        radius = nodule.mean_diameter_mm / 2 + 1.0
-        box = tuple(slice(max(int(c - radius / s) - 1, 0), min(int(c + radius / s) + 2, size))
-                    for c, s, size in zip(centre, volume.spacing_mm, lung_mask.shape))
-        grid = np.ogrid[box]
-        distance2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, volume.spacing_mm))
-        nodule_mask[box] |= distance2 <= radius ** 2
+        _add_sphere(nodule_mask, nodule, volume.spacing_mm, margin_mm=1.0)
     return found, nodule_mask, True, sum(left_out)
+
+
+def _as_large_as_30_mm_sphere(nodule: nodules.Nodule) -> bool:
+    """Whether the lesion's volume is that of a sphere of a mass's diameter (30 mm) or more."""
+    return bool(np.cbrt(6 / np.pi * nodule.volume_mm3) >= nodules.DIAMETER_RANGE_MM[1])
+
+
+def _lesion_sphere(nodule: nodules.Nodule, spacing_mm, shape: tuple[int, ...], *,
+                   margin_mm: float = 0.0) -> tuple[tuple[slice, ...], np.ndarray]:
+    """The sphere of the lesion's mean diameter (widened by ``margin_mm``) around its centre, as the
+    index box it lies in (clipped to ``shape``) and the boolean sphere inside that box."""
+    centre = np.asarray(nodule.center_index)
+    radius = nodule.mean_diameter_mm / 2 + margin_mm
+    box = tuple(slice(max(int(c - radius / s) - 1, 0), max(min(int(c + radius / s) + 2, size), 0))
+                for c, s, size in zip(centre, spacing_mm, shape))
+    grid = np.ogrid[box]
+    return box, sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, spacing_mm)) <= radius ** 2
+
+
+def _add_sphere(mask: np.ndarray, nodule: nodules.Nodule, spacing_mm, *, margin_mm: float) -> None:
+    """Set the lesion's sphere (:func:`_lesion_sphere`) in ``mask``, in place."""
+    box, sphere = _lesion_sphere(nodule, spacing_mm, mask.shape, margin_mm=margin_mm)
+    mask[box] |= sphere
 
 
 def _outside_diffuse_pattern(found: list[nodules.Nodule], zones: list[slice], zone_extent: dict,
@@ -254,20 +278,18 @@ def _outside_diffuse_pattern(found: list[nodules.Nodule], zones: list[slice], zo
 
 def _is_consolidation(nodule: nodules.Nodule, consolidation_mask: np.ndarray, spacing_mm, *,
                       share: float = CONSOLIDATION_SHARE) -> bool:
-    """Whether a lesion as large as a 30 mm sphere is consolidation: at least ``share``
-    (``CONSOLIDATION_SHARE`` by default) of the sphere of its mean diameter lies in the consolidation mask.
+    """Whether a lesion is consolidation: it is as large as a 30 mm sphere and of a mass's mean
+    diameter (30 mm or more, ``lesion_kind``), and at least ``share`` (``CONSOLIDATION_SHARE`` by default)
+    of the sphere of its mean diameter lies in the consolidation mask. Otherwise it is a nodule or a mass.
 
-    Lesions under that size are taken out of the consolidation before it is measured
-    (:func:`_detect_nodules`), so they are never counted twice.
+    One region, one finding: lesions under that size are taken out of the consolidation before it is
+    measured (:func:`_detect_nodules`), and so is a large lesion this names a mass (:func:`assess_findings`
+    measures the consolidation again without it); a lesion named consolidation stays in its volume, and
+    its region is not listed again (:func:`_consolidation_regions`).
     """
-    if np.cbrt(6 / np.pi * nodule.volume_mm3) < nodules.DIAMETER_RANGE_MM[1]:
+    if not _as_large_as_30_mm_sphere(nodule) or lesion_kind(nodule.mean_diameter_mm) != "mass":
         return False
-    centre = np.asarray(nodule.center_index)
-    radius = nodule.mean_diameter_mm / 2
-    box = tuple(slice(max(int(c - radius / s) - 1, 0), min(int(c + radius / s) + 2, size))
-                for c, s, size in zip(centre, spacing_mm, consolidation_mask.shape))
-    grid = np.ogrid[box]
-    sphere = sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, spacing_mm)) <= radius ** 2
+    box, sphere = _lesion_sphere(nodule, spacing_mm, consolidation_mask.shape)
     return bool(np.count_nonzero(consolidation_mask[box] & sphere) >= share * np.count_nonzero(sphere))
 
 
@@ -284,11 +306,15 @@ def _consolidation_regions(volume: CtVolume, consolidation_mask: np.ndarray, nam
     labels, count = ndimage.label(consolidation_mask[box])
     sizes = np.bincount(labels.ravel(), minlength=count + 1) * float(np.prod(volume.spacing_mm))
     large = np.flatnonzero(sizes >= np.pi / 6 * nodules.DIAMETER_RANGE_MM[1] ** 3)
+    # A named lesion's region is the component holding most of its sphere: its centre voxel may be air
+    # (an air bronchogram, a cavity) and lie in no component.
     taken = set()
     for nodule in named:
-        local = tuple(int(round(c)) - part.start for c, part in zip(nodule.center_index, box))
-        if all(0 <= value < size for value, size in zip(local, labels.shape)):
-            taken.add(int(labels[local]))
+        local = replace(nodule, center_index=tuple(c - part.start for c, part in zip(nodule.center_index, box)))
+        sphere_box, sphere = _lesion_sphere(local, volume.spacing_mm, labels.shape)
+        inside = labels[sphere_box][sphere]
+        if np.any(inside):
+            taken.add(int(np.bincount(inside[inside > 0]).argmax()))
     regions = []
     for index in large:
         if index == 0 or int(index) in taken:

@@ -6,12 +6,12 @@ would hide exactly the disease we measure) and must leave out the trachea and ma
 
 1. air-like voxels, HU < ``air_threshold_hu`` (-400);
 2. drop air connected to the in-plane border of the scan (outside the body);
-3. find the trachea in the most cranial slices (the small midline air region), follow it
-   slice by slice down into both main bronchi until a branch merges with a lung (its
-   cross-section grows beyond ``4 x`` the tracheal area), dilate it by one pixel in-plane and
-   remove it;
-4. keep the largest 3D component and the second largest when it is at least 20% of the
-   largest (two lungs; bowel gas and stray air are smaller);
+3. find the trachea in the most cranial slices (the small midline air region, at most
+   ``trachea_max_area_mm2``, 1000 mm2), follow it slice by slice down into both main bronchi until a
+   branch merges with a lung (its cross-section grows beyond ``4 x`` the tracheal area), dilate it
+   by one pixel in-plane and remove it;
+4. keep the largest 3D component and the second largest when it is at least
+   ``second_lung_min_ratio`` (20%) of the largest (two lungs; bowel gas and stray air are smaller);
 5. per lung and per slice, a morphological closing with a disk of ``closing_radius_mm``
    (5 mm) computed with distance transforms, then hole filling: this brings back vessels,
    fibrotic patches and reticulation up to soft-tissue density that the threshold missed,
@@ -29,6 +29,10 @@ would hide exactly the disease we measure) and must leave out the trachea and ma
    slab -- is the diaphragm dome and is dropped. The step works slice by slice, so a partial scan
    (a slab) is handled like a whole chest. The three limits are :class:`PleuralDentRule`, the CT
    server's ``pleural_dent_*`` settings.
+
+The values of steps 1, 3, 4 and 5 that depend on the scanner, its kernel or the patients are
+:class:`LungMaskRule`, the CT server's ``lung_*`` settings; the tracheal branch growth (``4 x``) and
+the dent grid are properties of the method, not of a site, and stay constants.
 
 References
 ----------
@@ -51,10 +55,22 @@ from imaging_server.errors import SeriesError, check_settings
 
 logger = logging.getLogger(__name__)
 
+# Steps 1, 3, 4 and 5: programme assumptions, each a setting (LungMaskRule); checked on the three LIDC-IDRI
+# slabs and the phantoms.
+# Air-like voxels seed the mask: between aerated lung (about -850 HU) and soft tissue; a sharp kernel or a
+# noisy low-dose scan moves aerated lung, and a site may move this with it (Hu et al. 2001 choose the
+# threshold per scan, between the lung's and the body's attenuation).
 AIR_THRESHOLD_HU = -400.0
+# The closing brings back vessels and dense patches narrower than twice this inside the lung.
 CLOSING_RADIUS_MM = 5.0
+# The trachea's section at the top of the scan is at most this: well above an adult's (upper limits of
+# normal diameters 25-27 mm, about 530 mm2: Breatnach E et al. AJR 1984;142:903-906), below a lung apex's.
 TRACHEA_MAX_AREA_MM2 = 1000.0
+# A tracheal branch that grows beyond this times the tracheal section has merged with a lung (the method's
+# own limit, not a site's).
 BRANCH_GROWTH_LIMIT = 4.0
+# The second largest air component is the other lung when at least this share of the largest: a lung
+# after lobectomy or with a large collapse stays above it, bowel gas and stray air are smaller.
 SECOND_LUNG_MIN_RATIO = 0.2
 # Dent filling (step 6): programme assumptions, no published value; checked on the three LIDC-IDRI slabs
 # (LIDC-IDRI-0001's juxtapleural tumour is a dent the rule must fill) and the phantoms. Each is a setting
@@ -72,6 +88,34 @@ DENT_AREA_LIMIT = 0.75
 BASE_AREA_SHARE = 0.3
 # The grid the dents are found on (a cost choice, not a limit: dents are centimetres across).
 DENT_GRID_MM = 1.4
+
+
+@dataclass(frozen=True)
+class LungMaskRule:
+    """The values of steps 1, 3, 4 and 5 (see the module docstring) that a site may tune to its
+    scanners and patients: the CT server's ``lung_*`` settings. Programme assumptions.
+
+    Raises
+    ------
+    ConfigError
+        When a value is out of its range, naming its setting and the value.
+    """
+
+    air_threshold_hu: float = AIR_THRESHOLD_HU
+    closing_radius_mm: float = CLOSING_RADIUS_MM
+    trachea_max_area_mm2: float = TRACHEA_MAX_AREA_MM2
+    second_lung_min_ratio: float = SECOND_LUNG_MIN_RATIO
+
+    def __post_init__(self):
+        checks = {"lung_air_threshold_hu": (self.air_threshold_hu, -900 <= self.air_threshold_hu <= -100,
+                                            "in [-900, -100] HU"),
+                  "lung_closing_radius_mm": (self.closing_radius_mm, 0 < self.closing_radius_mm <= 15,
+                                             "in (0, 15] mm"),
+                  "lung_trachea_max_area_mm2": (self.trachea_max_area_mm2, 100 <= self.trachea_max_area_mm2 <= 5000,
+                                                "in [100, 5000] mm2"),
+                  "lung_second_lung_min_ratio": (self.second_lung_min_ratio, 0 < self.second_lung_min_ratio <= 1,
+                                                 "in (0, 1]")}
+        check_settings(checks)
 
 
 @dataclass(frozen=True)
@@ -113,10 +157,8 @@ class ClassicalLungSegmenter:
 
     name = "classical"
 
-    def __init__(self, *, air_threshold_hu: float = AIR_THRESHOLD_HU, closing_radius_mm: float = CLOSING_RADIUS_MM,
-                 dent_rule: PleuralDentRule = PleuralDentRule()):
-        self.air_threshold_hu = air_threshold_hu
-        self.closing_radius_mm = closing_radius_mm
+    def __init__(self, *, rule: LungMaskRule = LungMaskRule(), dent_rule: PleuralDentRule = PleuralDentRule()):
+        self.rule = rule
         self.dent_rule = dent_rule
 
     def segment(self, volume: CtVolume) -> np.ndarray:
@@ -124,20 +166,22 @@ class ClassicalLungSegmenter:
         # Steps 2-6 run inside the box of the air enclosed by the body, widened so that every
         # per-slice window and dent block is the one the whole image would give: the same mask,
         # without passes (and fresh memory) over the air around the patient.
-        interior, box = remove_outside_air(volume.hu < self.air_threshold_hu,
-                                           margin=closing_pad(volume.spacing_mm, self.closing_radius_mm),
+        rule = self.rule
+        interior, box = remove_outside_air(volume.hu < rule.air_threshold_hu,
+                                           margin=closing_pad(volume.spacing_mm, rule.closing_radius_mm),
                                            align=factor)
         if interior is None:
             raise SeriesError("no air-filled lung found in the series")
-        airway = track_airway(interior, volume.spacing_mm, midline=volume.hu.shape[2] / 2 - box[2].start)
+        airway = track_airway(interior, volume.spacing_mm, midline=volume.hu.shape[2] / 2 - box[2].start,
+                              trachea_max_area_mm2=rule.trachea_max_area_mm2)
         interior &= ~airway
-        lungs = largest_components(interior)
+        lungs = largest_components(interior, second_min_ratio=rule.second_lung_min_ratio)
         del interior
         centre = body_centre(volume.hu)
         midline = None if centre is None else centre[1] - box[2].start
         inside = np.zeros(lungs[0].shape, dtype=bool)
         for lung in lungs:
-            inside |= close_and_fill(lung, volume.spacing_mm, self.closing_radius_mm, midline=midline)
+            inside |= close_and_fill(lung, volume.spacing_mm, rule.closing_radius_mm, midline=midline)
         del lungs
         inside |= fill_pleural_dents(inside, factor=factor, rule=self.dent_rule)
         inside &= ~airway
@@ -207,17 +251,19 @@ def closing_pad(spacing_mm: tuple[float, float, float], radius_mm: float) -> int
 
 
 def track_airway(interior: np.ndarray, spacing_mm: tuple[float, float, float], *,
-                 midline: float | None = None) -> np.ndarray:
+                 midline: float | None = None, trachea_max_area_mm2: float = TRACHEA_MAX_AREA_MM2) -> np.ndarray:
     """The trachea and main bronchi, followed down from the most cranial slices.
 
-    ``midline``: the column of the body's midline (the image's middle column by default).
+    ``midline``: the column of the body's midline (the image's middle column by default); the trachea
+    is the cranial air region nearest it of at most ``trachea_max_area_mm2``.
     Returns an in-plane-dilated airway mask; empty when no trachea is found (then nothing is
     removed and the lung volume includes any airway in the scan).
     """
     _, dy, dx = spacing_mm
     pixel_area = dy * dx
     airway = np.zeros(interior.shape, dtype=bool)
-    start, seed = _find_trachea(interior, pixel_area, interior.shape[2] / 2 if midline is None else midline)
+    start, seed = _find_trachea(interior, pixel_area, interior.shape[2] / 2 if midline is None else midline,
+                                trachea_max_area_mm2)
     if seed is None:
         logger.info("no trachea found in the cranial slices; airway not removed")
         return airway
@@ -242,8 +288,10 @@ def track_airway(interior: np.ndarray, spacing_mm: tuple[float, float, float], *
     return airway
 
 
-def _find_trachea(interior: np.ndarray, pixel_area: float, midline: float) -> tuple[int, np.ndarray | None]:
-    """The first cranial slice's interior air region nearest the midline, if trachea-sized."""
+def _find_trachea(interior: np.ndarray, pixel_area: float, midline: float,
+                  max_area_mm2: float) -> tuple[int, np.ndarray | None]:
+    """The first cranial slice's interior air region nearest the midline, if trachea-sized (at most
+    ``max_area_mm2``)."""
     with_air = np.flatnonzero(interior.any(axis=(1, 2)))
     if with_air.size == 0:
         return 0, None
@@ -252,14 +300,15 @@ def _find_trachea(interior: np.ndarray, pixel_area: float, midline: float) -> tu
     areas = ndimage.sum_labels(np.ones_like(labels), labels, index=np.arange(1, count + 1)) * pixel_area
     centres = ndimage.center_of_mass(np.ones_like(labels), labels, index=np.arange(1, count + 1))
     candidates = [(abs(centre[1] - midline), label) for label, (area, centre) in
-                  enumerate(zip(areas, centres), start=1) if area <= TRACHEA_MAX_AREA_MM2]
+                  enumerate(zip(areas, centres), start=1) if area <= max_area_mm2]
     if not candidates:
         return start, None
     return start, labels == min(candidates)[1]
 
 
-def largest_components(mask: np.ndarray) -> list[np.ndarray]:
-    """The largest 3D component, and the second when it is big enough to be the other lung."""
+def largest_components(mask: np.ndarray, *, second_min_ratio: float = SECOND_LUNG_MIN_RATIO) -> list[np.ndarray]:
+    """The largest 3D component, and the second when it is big enough to be the other lung (at least
+    ``second_min_ratio`` of the largest)."""
     labels, count = ndimage.label(mask)
     if count == 0:
         raise SeriesError("no air-filled lung found in the series")
@@ -272,7 +321,7 @@ def largest_components(mask: np.ndarray) -> list[np.ndarray]:
             parts.append((int(np.count_nonzero(part)), label, box, part))
     parts.sort(key=lambda item: item[0], reverse=True)
     keep = parts[:1]
-    if len(parts) > 1 and parts[1][0] >= SECOND_LUNG_MIN_RATIO * parts[0][0]:
+    if len(parts) > 1 and parts[1][0] >= second_min_ratio * parts[0][0]:
         keep.append(parts[1])
     lungs = []
     for _, _, box, part in keep:
@@ -467,14 +516,20 @@ class OnnxLungSegmenter:
         return mask
 
 
-def segmenter_from_settings(onnx_model_path: Path | None, *,
+def segmenter_from_settings(onnx_model_path: Path | None, *, rule: LungMaskRule = LungMaskRule(),
                             dent_rule: PleuralDentRule = PleuralDentRule()) -> LungSegmenter:
-    """The ONNX model when a path is configured, else the classical segmenter with ``dent_rule``."""
-    return OnnxLungSegmenter(onnx_model_path) if onnx_model_path else ClassicalLungSegmenter(dent_rule=dent_rule)
+    """The ONNX model when a path is configured, else the classical segmenter with ``rule`` and ``dent_rule``."""
+    if onnx_model_path:
+        return OnnxLungSegmenter(onnx_model_path)
+    return ClassicalLungSegmenter(rule=rule, dent_rule=dent_rule)
 
 
 def segmenter_for(settings) -> LungSegmenter:
-    """The lung segmenter of the CT server's settings (``onnx_model_path``, ``pleural_dent_*``)."""
-    return segmenter_from_settings(settings.onnx_model_path, dent_rule=PleuralDentRule(
+    """The lung segmenter of the CT server's settings (``onnx_model_path``, ``lung_*``, ``pleural_dent_*``)."""
+    rule = LungMaskRule(air_threshold_hu=settings.lung_air_threshold_hu,
+                        closing_radius_mm=settings.lung_closing_radius_mm,
+                        trachea_max_area_mm2=settings.lung_trachea_max_area_mm2,
+                        second_lung_min_ratio=settings.lung_second_lung_min_ratio)
+    return segmenter_from_settings(settings.onnx_model_path, rule=rule, dent_rule=PleuralDentRule(
         mediastinal_share=settings.pleural_dent_mediastinal_share, area_limit=settings.pleural_dent_area_limit,
         base_area_share=settings.pleural_dent_base_area_share))

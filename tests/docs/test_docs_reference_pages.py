@@ -9,6 +9,7 @@ import pytest
 
 from edge import docs_gen, vocabulary
 from edge.config import Settings
+from imaging_server.config import ImagingSettings
 
 
 @pytest.mark.parametrize("name", sorted(docs_gen.PAGES))
@@ -41,15 +42,21 @@ def test_a_new_command_makes_the_cli_page_stale(reference_copy, monkeypatch):
     assert docs_gen.stale_pages(reference_copy) == ["cli.md"]
 
 
-def test_a_changed_setting_default_makes_the_settings_page_stale(reference_copy, monkeypatch):
-    field = Settings.model_fields["lockout_threshold"]
+@pytest.mark.parametrize(("settings_class", "name", "page"), [
+    (Settings, "lockout_threshold", "settings.md"),
+    # The hospital CT server's settings (lung-mask and finding thresholds among them) have their own page.
+    (ImagingSettings, "lung_air_threshold_hu", "imaging-settings.md"),
+])
+def test_a_changed_setting_makes_only_its_settings_page_stale(reference_copy, monkeypatch, settings_class, name,
+                                                              page):
+    field = settings_class.model_fields[name]
     monkeypatch.setattr(field, "description", "A different meaning.")
-    Settings.model_rebuild(force=True)
+    settings_class.model_rebuild(force=True)
     try:
-        assert docs_gen.stale_pages(reference_copy) == ["settings.md"]
+        assert docs_gen.stale_pages(reference_copy) == [page]
     finally:
         monkeypatch.undo()
-        Settings.model_rebuild(force=True)
+        settings_class.model_rebuild(force=True)
 
 
 def test_a_deleted_or_hand_edited_page_is_named(reference_copy):

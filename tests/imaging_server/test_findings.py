@@ -257,20 +257,58 @@ def test_the_prior_matching_distance_is_a_setting(baseline, baseline_metrics, tm
 
 def test_the_share_that_names_a_large_lesion_consolidation_is_a_setting(baseline, baseline_metrics, tmp_path):
     """The fine phantom's round 32 mm consolidation lies more than half, not 80%, in the measured
-    consolidation: consolidation by default, a mass when a hospital asks for 80%."""
+    consolidation: consolidation by default, a mass when a hospital asks for 80% -- and then listed once,
+    as a mass, not also as a consolidation region nor counted in the consolidation volume (it was both)."""
     from imaging_server.config import load_settings
+    from imaging_server.fhir_report import finding_statements
     from imaging_server.findings import finding_methods_for
 
     def large_lesions(metrics) -> list:
-        return [(n["lesion"], n["mean_diameter_mm"]) for n in metrics["nodules"] if n["mean_diameter_mm"] >= 30]
+        return [(n["lesion"], round(n["mean_diameter_mm"])) for n in metrics["nodules"]
+                if n["mean_diameter_mm"] >= 30]
 
-    assert large_lesions(baseline_metrics) == [("consolidation", 32.0)]
+    assert large_lesions(baseline_metrics) == [("consolidation", 32)]
     methods = finding_methods_for(load_settings(data_dir=tmp_path, consolidation_lesion_share=0.8))
-    assert ("mass", 32.0) in large_lesions(quantify_volume(_volume(baseline), methods=methods).metrics)
+    metrics = quantify_volume(_volume(baseline), methods=methods).metrics
+    assert large_lesions(metrics) == [("mass", 32)], metrics["nodules"]
+    consolidation = metrics["consolidation"]
+    assert "lesions" not in consolidation and consolidation["volume_ml"] < 1.0, consolidation
+    statements = finding_statements(metrics)  # the FHIR report's sentences
+    assert [line for line in statements if line.startswith(("Mass", "Consolidation "))] == [
+        line for line in statements if line.startswith("Mass 5: ")], statements
     with pytest.raises(ConfigError, match=r"consolidation_lesion_share must be in \(0, 1\], got 1.5"):
         FindingMethods(consolidation_lesion_share=1.5)
     with pytest.raises(ConfigError, match="consolidation_lesion_share"):
         load_settings(data_dir=tmp_path, consolidation_lesion_share=0)
+
+
+def test_a_named_regions_centre_may_be_air_and_it_is_still_listed_once():
+    """A consolidation with an air bronchogram or a cavity at its centre: the lesion named consolidation
+    takes the region holding most of its sphere, so the region is not listed a second time."""
+    from imaging_server.findings import _consolidation_regions
+    from imaging_server.nodules import Nodule
+
+    spacing = (1.0, 1.0, 1.0)
+    grid = np.indices((60, 60, 60)) - 30
+    radius = np.sqrt((grid ** 2).sum(axis=0))
+    mask = (radius <= 20) & (radius > 4)  # a 40 mm ball around an 8 mm air cavity
+    volume = CtVolume(hu=np.where(mask, 30.0, -850.0).astype(np.float32), spacing_mm=spacing)
+    named = Nodule("solid", 40.0, 40.0, float(mask.sum()), (30.0, 30.0, 30.0))
+    assert _consolidation_regions(volume, mask, [named], "classical") == []
+    (region,) = _consolidation_regions(volume, mask, [], "classical")  # unnamed: listed, once
+    assert abs(region.mean_diameter_mm - 40.0) <= 2.0
+
+
+@pytest.mark.parametrize("mean_diameter_mm, named", [(29.0, False), (30.0, True)])
+def test_only_a_lesion_of_a_masss_diameter_is_named_consolidation(mean_diameter_mm, named):
+    """A lesion as large as a 30 mm sphere but under 30 mm across is a nodule line (lesion_kind), so it is
+    never named consolidation: it leaves the consolidation volume instead of being counted there too."""
+    from imaging_server.findings import _is_consolidation
+    from imaging_server.nodules import Nodule
+
+    mask = np.ones((50, 50, 50), dtype=bool)
+    lesion = Nodule("solid", mean_diameter_mm, mean_diameter_mm, 20000.0, (25.0, 25.0, 25.0))
+    assert _is_consolidation(lesion, mask, (1.0, 1.0, 1.0)) is named
 
 
 def test_the_servers_defaults_are_the_methods_defaults(tmp_path):

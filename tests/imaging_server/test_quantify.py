@@ -204,6 +204,58 @@ def test_a_pleural_dent_limit_out_of_range_is_refused_naming_the_setting(tmp_pat
 def test_the_servers_lung_mask_defaults_are_the_segmenters_defaults(tmp_path):
     """An unconfigured server masks the lungs as the library and the tests do."""
     from imaging_server.config import load_settings
-    from imaging_server.segmentation import PleuralDentRule, segmenter_for
+    from imaging_server.segmentation import LungMaskRule, PleuralDentRule, segmenter_for
 
-    assert segmenter_for(load_settings(data_dir=tmp_path)).dent_rule == PleuralDentRule()
+    segmenter = segmenter_for(load_settings(data_dir=tmp_path))
+    assert segmenter.dent_rule == PleuralDentRule() and segmenter.rule == LungMaskRule()
+
+
+def test_the_lung_mask_values_are_settings(tmp_path, phantom):
+    """Each value of the classical mask that a site may tune reaches it from the server's settings: an air
+    threshold under the lungs' -850 HU finds no lung; a largest tracheal section under the phantom's
+    268 mm2 finds no trachea, which then stays in the mask above the lungs; a second lung must be as
+    large as the first to be kept; a closing disk narrower than a pixel brings back fewer reticular lines."""
+    from imaging_server.config import load_settings
+    from imaging_server.errors import SeriesError
+    from imaging_server.segmentation import segmenter_for
+
+    def mask_of(volume, **overrides) -> np.ndarray:
+        return segmenter_for(load_settings(data_dir=tmp_path, **overrides)).segment(volume)
+
+    chest = _chest_with_lesion(LATERAL_LESION)  # the lesion makes the left lung the smaller
+    both, one = mask_of(chest), mask_of(chest, lung_second_lung_min_ratio=1.0)
+    assert both[:, 40:80, 40:60].all() and both[:, 40:80, 100:130].all()
+    assert not one[:, 40:80, 40:60].any() and one[:, 40:80, 100:130].all()
+    with pytest.raises(SeriesError, match="no air-filled lung"):
+        mask_of(chest, lung_air_threshold_hu=-900)
+
+    lung = np.isin(phantom.labels, LUNG_LABELS)
+    above_lungs = slice(0, int(np.flatnonzero(lung.any(axis=(1, 2)))[0]))
+    assert not mask_of(_volume(phantom))[above_lungs].any()
+    assert mask_of(_volume(phantom), lung_trachea_max_area_mm2=100)[above_lungs].any()
+
+    hu = phantom.hu.copy()
+    lines = (phantom.labels == 4) & (np.random.default_rng(5).random(hu.shape) < 0.5)
+    hu[lines] = -100.0
+    reticular = CtVolume(hu=hu, spacing_mm=phantom.spacing_mm)
+    kept = [(mask_of(reticular, lung_closing_radius_mm=radius) & lines).sum() / lines.sum() for radius in (5, 1)]
+    assert kept[0] > 0.9 and kept[1] < kept[0] - 0.05, kept
+
+
+@pytest.mark.parametrize(("field", "setting", "value", "message"), [
+    ("air_threshold_hu", "lung_air_threshold_hu", -950, "lung_air_threshold_hu must be in [-900, -100] HU, got -950"),
+    ("closing_radius_mm", "lung_closing_radius_mm", 0, "lung_closing_radius_mm must be in (0, 15] mm, got 0"),
+    ("trachea_max_area_mm2", "lung_trachea_max_area_mm2", 50,
+     "lung_trachea_max_area_mm2 must be in [100, 5000] mm2, got 50"),
+    ("second_lung_min_ratio", "lung_second_lung_min_ratio", 1.5,
+     "lung_second_lung_min_ratio must be in (0, 1], got 1.5"),
+])
+def test_a_lung_mask_value_out_of_range_is_refused_naming_the_setting(tmp_path, field, setting, value, message):
+    from imaging_server.config import load_settings
+    from imaging_server.errors import ConfigError
+    from imaging_server.segmentation import LungMaskRule
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        LungMaskRule(**{field: value})
+    with pytest.raises(ConfigError, match=setting):
+        load_settings(data_dir=tmp_path, **{setting: value})
