@@ -13,34 +13,59 @@ from urllib.parse import urlsplit
 from typing import Any, Literal, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits
 from common.settings import load_layered_settings
 from edge.errors import ConfigError
+from edge.fusion.evidence import ChestPiece, EvidenceOptions
 from edge.fusion.triage import TriageThresholds, check_tier_order
-from edge.vocabulary import CHEST_PIECES
 
 ENV_PREFIX = "ILDSCREEN_"
 # The hospital CT server's own settings; a box running both must not trip the edge's check.
 FOREIGN_ENV_PREFIXES = ("ILDSCREEN_IMAGING_",)
 DEFAULT_DATA_DIR = Path("data")
-ChestPiece = Literal[tuple(CHEST_PIECES)]  # type: ignore[valid-type]
 # Each triage setting and the TriageThresholds field it sets: the field's name behind ``triage_``,
 # but for the monitoring interval, whose setting kept the name it had before it joined the triage.
 TRIAGE_SETTINGS = {("monitoring_pft_months_after_first_year" if field == "monitoring_after_first_year"
                     else f"triage_{field}"): field for field in TriageThresholds.model_fields}
 
 
-def triage_setting(setting: str) -> FieldInfo:
-    """A copy of the ``TriageThresholds`` field behind ``setting``, to declare it on ``Settings``.
+# Each evidence setting and the EvidenceOptions field it sets: the field's name behind ``evidence_``.
+EVIDENCE_SETTINGS = {f"evidence_{field}": field for field in EvidenceOptions.model_fields}
+# The evidence settings that override rows of a table of their own (a model: the validation rule, ...).
+EVIDENCE_TABLE_SETTINGS = tuple(setting for setting, field in EVIDENCE_SETTINGS.items()
+                                if isinstance(EvidenceOptions.model_fields[field].annotation, type)
+                                and issubclass(EvidenceOptions.model_fields[field].annotation, BaseModel))
+
+
+def field_copy(model: type[BaseModel], field: str) -> FieldInfo:
+    """A copy of ``model``'s ``field``, to declare a setting with it on ``Settings``.
 
     Copied so that the two classes never share one field info: older pydantic releases complete it in
     place on the class it is declared on.
     """
-    return copy.deepcopy(TriageThresholds.model_fields[TRIAGE_SETTINGS[setting]])
+    return copy.deepcopy(model.model_fields[field])
+
+
+def triage_setting(setting: str) -> FieldInfo:
+    """The ``TriageThresholds`` field behind ``setting`` (a copy), to declare it on ``Settings``."""
+    return field_copy(TriageThresholds, TRIAGE_SETTINGS[setting])
+
+
+def evidence_setting(setting: str) -> FieldInfo:
+    """The ``EvidenceOptions`` field behind ``setting`` (a copy), to declare it on ``Settings``.
+
+    A table of its own (``EVIDENCE_TABLE_SETTINGS``) is set by overrides of its rows: a dict, empty by
+    default, checked by the table (``Settings._known_evidence_overrides``), with the field's title and
+    description; each row's default and limits stay declared on the table.
+    """
+    field = field_copy(EvidenceOptions, EVIDENCE_SETTINGS[setting])
+    if setting in EVIDENCE_TABLE_SETTINGS:
+        return Field(default_factory=dict, title=field.title, description=field.description)
+    return field
 
 
 class Settings(BaseSettings):
@@ -173,75 +198,18 @@ class Settings(BaseSettings):
     triage_pft_abnormal_below: float = triage_setting("triage_pft_abnormal_below")
     triage_lymphopenia_below: float = triage_setting("triage_lymphopenia_below")
     triage_sjd_older_age_from: Optional[int] = triage_setting("triage_sjd_older_age_from")
-    evidence_dependence_weight: float = Field(
-        0.5,
-        ge=0,
-        le=1,
-        title="Weight of non-strongest evidence",
-        description="Programme assumption (docs/evidence.md): modalities are not independent given ILD, so the "
-                    "strongest evidence in each direction counts in full and every other at this weight on the "
-                    "log-LR scale (1 = naive Bayes).",
-    )
-    evidence_lr_cap: float = Field(
-        10.0,
-        gt=1,
-        le=1000,
-        title="Largest likelihood ratio of one modality",
-        description="Programme assumption (docs/evidence.md): each modality's LR is held within [1/cap, cap].",
-    )
-    evidence_other_site_weight: float = Field(
-        0.5,
-        ge=0,
-        le=1,
-        title="Weight of non-basal crackles",
-        description="Programme assumption (docs/evidence.md): crackles heard only away from the lung bases count "
-                    "at this fraction of the basal finding's log LR.",
-    )
-    evidence_protocol_basal_sites: list[str] = Field(
-        ["posterior_left_base", "posterior_right_base"],
-        min_length=1,
-        title="Basal sites of a complete lung-sound exam",
-        description="Programme assumption (docs/evidence.md): a clear chest counts fully only when each of these "
-                    "sites has an accepted recording, otherwise by the share that has.",
-    )
-    evidence_chest_pieces_cannot_clear: list[ChestPiece] = Field(
-        ["bell"],
-        title="Chest pieces whose clear recording does not count",
-        description="Programme assumption (docs/evidence.md): a recording through one of these chest pieces that "
-                    "finds no crackles does not make its site heard (a clear chest counts only by the sites heard "
-                    "otherwise); one that finds crackles still counts. The bell, because through the Littmann "
-                    "3200's bell filter the crackle detector found 1 of 9 KAUH adults with crackles, against 6 of 8 "
-                    "through its diaphragm filter (audio_models/README.md, model 0.6.0).",
-    )
-    evidence_kl6_cutoff: float = Field(
-        500.0,
-        gt=0,
-        title="KL-6 positive from (U/mL)",
-        description="Programme assumption (docs/evidence.md): the cut-off of the laboratory's KL-6 assay; 500 U/mL "
-                    "is the commercial latex assay's, used by most studies of the KL-6 meta-analysis.",
-    )
-    evidence_assumption_spread: float = Field(
-        0.5,
-        ge=0,
-        le=2,
-        title="Uncertainty of an assumed effect size",
-        description="Programme assumption (docs/evidence.md): every assumed odds-ratio magnitude may be off by this "
-                    "fraction of its log (95%); it widens the interval.",
-    )
-    evidence_validation_rule: dict[str, Any] = Field(
-        default_factory=dict,
-        title="When a modality counts",
-        description="Overrides of the evidence model's validation rule table (docs/evidence.md, section 2a), e.g. "
-                    '{"min_patients": 30, "site_min_auc_lower": 0.75}; unset keys keep their defaults.',
-    )
-    evidence_undetermined_prior: dict[str, float] = Field(
-        default_factory=dict,
-        title="Prior when the diagnosis is not yet established",
-        description="Programme assumption (docs/evidence.md, section 1a): overrides of the ILD base rate and its "
-                    'range for a patient whose CTD is suspected but not yet diagnosed, e.g. {"base": 0.2, "low": '
-                    '0.05, "high": 0.5}; unset keys keep their defaults (median and span of the pooled CTD '
-                    "prevalences, Joy 2023).",
-    )
+    # The evidence settings: default, limits, title and description are declared once, on
+    # edge.fusion.evidence.EvidenceOptions (``EVIDENCE_SETTINGS``); here only their names and types. Lists
+    # where the options hold tuples, and overrides (dicts) of the two tables the options hold whole.
+    evidence_dependence_weight: float = evidence_setting("evidence_dependence_weight")
+    evidence_lr_cap: float = evidence_setting("evidence_lr_cap")
+    evidence_other_site_weight: float = evidence_setting("evidence_other_site_weight")
+    evidence_protocol_basal_sites: list[str] = evidence_setting("evidence_protocol_basal_sites")
+    evidence_chest_pieces_cannot_clear: list[ChestPiece] = evidence_setting("evidence_chest_pieces_cannot_clear")
+    evidence_kl6_cutoff: float = evidence_setting("evidence_kl6_cutoff")
+    evidence_assumption_spread: float = evidence_setting("evidence_assumption_spread")
+    evidence_validation_rule: dict[str, Any] = evidence_setting("evidence_validation_rule")
+    evidence_undetermined_prior: dict[str, float] = evidence_setting("evidence_undetermined_prior")
     referral_server_url: Optional[str] = Field(
         None,
         pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
@@ -424,19 +392,15 @@ class Settings(BaseSettings):
         description="One of DEBUG, INFO, WARNING, ERROR. Patient identifiers are never logged at any level.",
     )
 
-    @field_validator("evidence_validation_rule", "evidence_undetermined_prior")
+    @field_validator(*EVIDENCE_TABLE_SETTINGS)
     @classmethod
     def _known_evidence_overrides(cls, value: dict, info) -> dict:
         """Overrides of an evidence-model table are checked by that table's own model."""
         from pydantic import ValidationError as PydanticValidationError
 
-        # The one home of each table; imported here to keep config light.
-        from edge.fusion.clinical_prior import UndeterminedPrior
-        from edge.fusion.evidence import ValidationRule
-
-        model = {"evidence_validation_rule": ValidationRule, "evidence_undetermined_prior": UndeterminedPrior}
+        table = EvidenceOptions.model_fields[EVIDENCE_SETTINGS[info.field_name]].annotation
         try:
-            model[info.field_name](**value)
+            table(**value)
         except PydanticValidationError as exc:
             error = exc.errors()[0]
             raise ValueError(f"{info.field_name}: {error['loc']}: {error['msg']}") from None
@@ -549,6 +513,12 @@ class Settings(BaseSettings):
     def triage_thresholds(self) -> TriageThresholds:
         """The triage's programme settings, as the triage uses them and stores them with each assessment."""
         return TriageThresholds(**{field: getattr(self, setting) for setting, field in TRIAGE_SETTINGS.items()})
+
+    @property
+    def evidence_options(self) -> EvidenceOptions:
+        """The evidence model's programme assumptions, as the fusion uses them and stores them with each
+        assessment: lists become tuples, a table's overrides the whole table."""
+        return EvidenceOptions(**{field: getattr(self, setting) for setting, field in EVIDENCE_SETTINGS.items()})
 
     @property
     def audio_limits(self) -> AudioLimits:

@@ -5,8 +5,7 @@ from flask import Blueprint, current_app, g
 
 from edge import screening
 from edge.api.operations import CLINICAL_ROLES, operation
-from edge.fusion.clinical_prior import UndeterminedPrior
-from edge.fusion.evidence import EvidenceOptions, ValidationRule
+from edge.fusion.evidence import EvidenceOptions
 from edge.fusion.triage import TriageThresholds
 from edge.patients import get_visit
 from edge.schemas import Assessment, AssessmentList, AssessmentRequest
@@ -20,14 +19,9 @@ def thresholds_from_settings(settings) -> TriageThresholds:
 
 
 def evidence_options_from_settings(settings) -> EvidenceOptions:
-    return EvidenceOptions(dependence_weight=settings.evidence_dependence_weight, lr_cap=settings.evidence_lr_cap,
-                           other_site_weight=settings.evidence_other_site_weight,
-                           protocol_basal_sites=tuple(settings.evidence_protocol_basal_sites),
-                           chest_pieces_cannot_clear=tuple(settings.evidence_chest_pieces_cannot_clear),
-                           kl6_cutoff=settings.evidence_kl6_cutoff,
-                           assumption_spread=settings.evidence_assumption_spread,
-                           validation_rule=ValidationRule(**settings.evidence_validation_rule),
-                           undetermined_prior=UndeterminedPrior(**settings.evidence_undetermined_prior))
+    """The evidence model's programme settings (``Settings.evidence_options``, mapped by
+    ``edge.config.EVIDENCE_SETTINGS``)."""
+    return settings.evidence_options
 
 
 @operation(blueprint, "/visits/<int:visit_id>/assessments", "POST",

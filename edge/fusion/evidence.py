@@ -25,7 +25,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Mapping, Optional
+from typing import Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,7 @@ from audio_models.aggregation import is_basal, site_side
 from edge.errors import ValidationError
 from edge.fusion.clinical_prior import UndeterminedPrior
 from edge.inference.models import validation_status
+from edge.vocabulary import CHEST_PIECES
 from evaluation.proportions import auc_score_interval
 
 MODALITIES = ("auscultation", "breath", "labs")
@@ -55,6 +56,8 @@ ADULT_POPULATION = "adults"  # the screened patients are adults: only adult figu
 PATIENT_CI_METHOD = "patient_cluster_bootstrap"
 # What the nurse reads beside a modality that was measured but does not move the risk.
 NOT_COUNTED = "measured, not yet counted"
+# A chest piece by name (edge.vocabulary): the options and their settings (edge.config) list them.
+ChestPiece = Literal[tuple(CHEST_PIECES)]  # type: ignore[valid-type]
 
 
 class ValidationRule(BaseModel):
@@ -127,39 +130,59 @@ class ValidationRule(BaseModel):
 
 
 class EvidenceOptions(BaseModel):
-    """Programme assumptions of the evidence model; each is a setting (see docs/evidence.md)."""
+    """Programme assumptions of the evidence model; each is a setting (see docs/evidence.md).
+
+    The one declaration of these settings: the clinic service's settings (``edge.config``,
+    ``ILDSCREEN_EVIDENCE_*``) take each field's default, limits, title and description from here.
+    Stored with every assessment (``model_dump``)."""
 
     model_config = ConfigDict(extra="forbid", title="Evidence model options")
 
-    dependence_weight: float = Field(0.5, ge=0, le=1, title="Weight of non-strongest evidence",
-                                     description="Modalities are not independent given ILD: the strongest "
-                                                 "evidence in each direction counts in full, every other one at "
-                                                 "this weight on the log-LR scale (1 = naive Bayes).")
-    lr_cap: float = Field(10.0, gt=1, le=1000, title="Largest LR of one modality",
-                          description="Each modality's likelihood ratio is held within [1/cap, cap].")
-    other_site_weight: float = Field(0.5, ge=0, le=1, title="Weight of non-basal crackles",
-                                     description="Crackles heard only away from the bases count at this "
-                                                 "fraction of the basal log LR.")
+    dependence_weight: float = Field(
+        0.5, ge=0, le=1, title="Weight of non-strongest evidence",
+        description="Programme assumption (docs/evidence.md): modalities are not independent given ILD, so the "
+                    "strongest evidence in each direction counts in full and every other at this weight on the "
+                    "log-LR scale (1 = naive Bayes).")
+    lr_cap: float = Field(
+        10.0, gt=1, le=1000, title="Largest likelihood ratio of one modality",
+        description="Programme assumption (docs/evidence.md): each modality's LR is held within [1/cap, cap].")
+    other_site_weight: float = Field(
+        0.5, ge=0, le=1, title="Weight of non-basal crackles",
+        description="Programme assumption (docs/evidence.md): crackles heard only away from the lung bases count "
+                    "at this fraction of the basal finding's log LR.")
+    # Tuples here (the options are immutable); the settings hold the same values as lists.
     protocol_basal_sites: tuple[str, ...] = Field(
-        ("posterior_left_base", "posterior_right_base"), min_length=1, title="Basal sites of a complete exam",
-        description="Programme assumption: a clear chest counts fully only when every one of these sites has an "
-                    "accepted recording; otherwise by the share that has.")
-    chest_pieces_cannot_clear: tuple[str, ...] = Field(
+        ("posterior_left_base", "posterior_right_base"), min_length=1,
+        title="Basal sites of a complete lung-sound exam",
+        description="Programme assumption (docs/evidence.md): a clear chest counts fully only when each of these "
+                    "sites has an accepted recording, otherwise by the share that has.")
+    chest_pieces_cannot_clear: tuple[ChestPiece, ...] = Field(
         ("bell",), title="Chest pieces whose clear recording does not count",
-        description="Programme assumption: a recording through one of these that finds no crackles does not make "
-                    "its site heard (edge.modalities.site_probabilities); through the bell filter the crackle "
-                    "detector found 1 of 9 KAUH adults with crackles, through the diaphragm 6 of 8 "
-                    "(audio_models/README.md, model 0.6.0).")
-    kl6_cutoff: float = Field(500.0, gt=0, title="KL-6 positive from (U/mL)",
-                              description="Programme assumption: the commercial latex assay's cut-off, used by most "
-                                          "studies pooled in the KL-6 meta-analysis (docs/evidence.md).")
-    assumption_spread: float = Field(0.5, ge=0, le=2, title="Uncertainty of an assumed effect size",
-                                     description="Programme assumption: the size of every effect the programme "
-                                                 "assumed (odds-ratio magnitudes) may be off by this fraction of its "
-                                                 "log (95%); it widens the interval.")
-    validation_rule: ValidationRule = Field(default_factory=ValidationRule, title="When a modality counts")
-    undetermined_prior: UndeterminedPrior = Field(default_factory=UndeterminedPrior,
-                                                  title="Prior when the diagnosis is not yet established")
+        description="Programme assumption (docs/evidence.md): a recording through one of these chest pieces that "
+                    "finds no crackles does not make its site heard (a clear chest counts only by the sites heard "
+                    "otherwise); one that finds crackles still counts. The bell, because through the Littmann "
+                    "3200's bell filter the crackle detector found 1 of 9 KAUH adults with crackles, against 6 of 8 "
+                    "through its diaphragm filter (audio_models/README.md, model 0.6.0).")
+    kl6_cutoff: float = Field(
+        500.0, gt=0, title="KL-6 positive from (U/mL)",
+        description="Programme assumption (docs/evidence.md): the cut-off of the laboratory's KL-6 assay; 500 U/mL "
+                    "is the commercial latex assay's, used by most studies of the KL-6 meta-analysis.")
+    assumption_spread: float = Field(
+        0.5, ge=0, le=2, title="Uncertainty of an assumed effect size",
+        description="Programme assumption (docs/evidence.md): every assumed odds-ratio magnitude may be off by this "
+                    "fraction of its log (95%); it widens the interval.")
+    # A table of its own is set by overrides of its rows (edge.config.evidence_setting), so its
+    # description speaks of the setting; each row is declared, with its source, on the table.
+    validation_rule: ValidationRule = Field(
+        default_factory=ValidationRule, title="When a modality counts",
+        description="Overrides of the evidence model's validation rule table (docs/evidence.md, section 2a), e.g. "
+                    '{"min_patients": 30, "site_min_auc_lower": 0.75}; unset keys keep their defaults.')
+    undetermined_prior: UndeterminedPrior = Field(
+        default_factory=UndeterminedPrior, title="Prior when the diagnosis is not yet established",
+        description="Programme assumption (docs/evidence.md, section 1a): overrides of the ILD base rate and its "
+                    'range for a patient whose CTD is suspected but not yet diagnosed, e.g. {"base": 0.2, "low": '
+                    '0.05, "high": 0.5}; unset keys keep their defaults (median and span of the pooled CTD '
+                    "prevalences, Joy 2023).")
 
 
 @dataclass(frozen=True)

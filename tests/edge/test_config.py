@@ -1,8 +1,12 @@
 """Configuration: defaults, precedence, and refusals that name the offending key."""
-import pytest
+from typing import get_args, get_origin
 
-from edge.config import TRIAGE_SETTINGS, Settings, load_settings
+import pytest
+from pydantic import BaseModel
+
+from edge.config import EVIDENCE_SETTINGS, EVIDENCE_TABLE_SETTINGS, TRIAGE_SETTINGS, Settings, load_settings
 from edge.errors import ConfigError
+from edge.fusion.evidence import EvidenceOptions
 from edge.fusion.triage import TriageThresholds
 
 
@@ -93,6 +97,59 @@ def test_the_triage_settings_reach_the_thresholds_under_their_names(tmp_path, mo
 ])
 def test_a_refused_triage_setting_is_named_at_start_up(tmp_path, values, message):
     """The checks that ride on TriageThresholds' fields stop the service's start, naming the setting."""
+    with pytest.raises(ConfigError, match=message):
+        load_settings(data_dir=tmp_path, **values)
+
+
+def test_each_evidence_setting_is_its_evidence_option_field():
+    """The evidence settings are declared once, on EvidenceOptions: every field there is a setting with the same
+    title and description; a list of the same items where the option is a tuple, with the same default and
+    limits; and for a table of its own (a model) a dict of overrides of its rows, none by default."""
+    assert sorted(EVIDENCE_SETTINGS.values()) == sorted(EvidenceOptions.model_fields)
+    assert EVIDENCE_TABLE_SETTINGS == ("evidence_validation_rule", "evidence_undetermined_prior")
+    for setting, name in EVIDENCE_SETTINGS.items():
+        ours, theirs = Settings.model_fields[setting], EvidenceOptions.model_fields[name]
+        assert (ours.title, ours.description) == (theirs.title, theirs.description), setting
+        if setting in EVIDENCE_TABLE_SETTINGS:
+            assert issubclass(theirs.annotation, BaseModel) and get_origin(ours.annotation) is dict, setting
+            assert (ours.get_default(call_default_factory=True), ours.metadata) == ({}, []), setting
+            continue
+        tuple_of = get_origin(theirs.annotation) is tuple
+        assert ours.annotation == (list[get_args(theirs.annotation)[0]] if tuple_of else theirs.annotation), setting
+        assert (ours.default, ours.metadata) == (theirs.default, theirs.metadata), setting
+
+
+def test_the_evidence_settings_reach_the_options_under_their_names(tmp_path, monkeypatch):
+    """Lists in the settings, tuples in the options; a table's overrides fill the rest of the table from its
+    defaults; the stored form (JSON) holds lists and whole tables."""
+    assert load_settings(data_dir=tmp_path).evidence_options == EvidenceOptions()
+    monkeypatch.setenv("ILDSCREEN_EVIDENCE_CHEST_PIECES_CANNOT_CLEAR", '["bell", "extended"]')
+    monkeypatch.setenv("ILDSCREEN_EVIDENCE_UNDETERMINED_PRIOR", '{"base": 0.2}')
+    (tmp_path / "config.toml").write_text('evidence_lr_cap = 5\n'
+                                          'evidence_protocol_basal_sites = ["posterior_left_base"]\n')
+    settings = load_settings(data_dir=tmp_path)
+    assert settings.evidence_chest_pieces_cannot_clear == ["bell", "extended"]
+    assert settings.evidence_protocol_basal_sites == ["posterior_left_base"]
+    options = settings.evidence_options
+    assert (options.chest_pieces_cannot_clear, options.protocol_basal_sites) == (("bell", "extended"),
+                                                                                ("posterior_left_base",))
+    assert (options.lr_cap, options.undetermined_prior.base, options.undetermined_prior.low) == (5.0, 0.2, 0.06)
+    stored = options.model_dump(mode="json")
+    assert stored["chest_pieces_cannot_clear"] == ["bell", "extended"]
+    assert stored["undetermined_prior"] == {"base": 0.2, "low": 0.06, "high": 0.56}
+    assert stored["validation_rule"] == EvidenceOptions().validation_rule.model_dump(mode="json")
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"evidence_chest_pieces_cannot_clear": ["stethoscope"]},
+     r"evidence_chest_pieces_cannot_clear.0: Input should be 'diaphragm', 'bell', 'extended' or 'not_stated'"),
+    ({"evidence_protocol_basal_sites": []}, "evidence_protocol_basal_sites: List should have at least 1 item"),
+    ({"evidence_lr_cap": 1}, "evidence_lr_cap: Input should be greater than 1"),
+    ({"evidence_validation_rule": {"min_patients": 0}},
+     r"evidence_validation_rule: \('min_patients',\): Input should be greater than or equal to 1"),
+])
+def test_a_refused_evidence_setting_is_named_at_start_up(tmp_path, values, message):
+    """The limits declared on EvidenceOptions' fields (and its tables' rows) stop the start, naming the setting."""
     with pytest.raises(ConfigError, match=message):
         load_settings(data_dir=tmp_path, **values)
 
