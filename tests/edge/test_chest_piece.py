@@ -98,6 +98,16 @@ def test_an_unknown_piece_in_the_settings_is_refused_naming_it(tmp_path, monkeyp
         load_settings(data_dir=tmp_path / "data")
 
 
+def test_the_options_refuse_an_unknown_piece_as_the_setting_does():
+    """The options and their setting share one chest-piece type (edge.fusion.evidence.ChestPiece)."""
+    from pydantic import ValidationError as PydanticValidationError
+
+    assert EvidenceOptions(chest_pieces_cannot_clear=["bell", "extended"]).chest_pieces_cannot_clear == (
+        "bell", "extended")
+    with pytest.raises(PydanticValidationError, match="chest_pieces_cannot_clear.1"):
+        EvidenceOptions(chest_pieces_cannot_clear=["bell", "stethoscope"])
+
+
 def test_in_the_risk_a_clear_bell_base_is_not_heard_and_bell_crackles_are_positive(client, nurse, db, visit,
                                                                                  monkeypatch):
     counted_detector(monkeypatch)
