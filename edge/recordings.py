@@ -281,8 +281,9 @@ def take_audio_path(blobs: BlobStore, take: dict) -> Path:
         logger.error("the sound file of recording %s is missing from the store: %s", take["id"], take["file_path"])
         raise TakeAudioMissing(
             f"take {take['id']} ({take['chest_site']}, recorded {take['created_at']}) cannot be scored again: its "
-            "sound file is missing from the store. Nothing was changed; discard that take on the visit page and "
-            "record the site again, then assess the visit again.",
+            "sound file is missing from the store. Nothing was changed; discard that take (on the visit page, or "
+            f"through the API: DELETE /api/v1/recordings/{take['id']}) and record the site again, then assess the "
+            "visit again.",
             recording_id=take["id"], chest_site=take["chest_site"], recorded_at=take["created_at"]) from exc
 
 

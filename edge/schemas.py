@@ -468,7 +468,8 @@ class ErrorBody(BaseModel):
     fields: Optional[list[dict]] = None
     take: Optional[dict] = Field(
         None, description="For take_audio_missing: the take whose sound file is gone (recording_id, chest_site, "
-                          "recorded_at); discard it and record its site again.")
+                          "recorded_at); discard it (DELETE /api/v1/recordings/{recording_id}) and record its "
+                          "site again.")
 
 
 class ErrorResponse(BaseModel):

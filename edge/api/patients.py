@@ -132,6 +132,17 @@ def upload_recording(visit_id: int, form: RecordingUpload):
     return take_answer(recording, replayed=not created)
 
 
+@operation(blueprint, "/recordings/<int:recording_id>", "DELETE",
+           summary="Discard a take to record its site again, as the tablet's re-record does: 204; its audio file "
+                   "goes unless another take holds the same sound; audited; 409 once its visit is not open",
+           roles=CLINICAL_ROLES, status=204)
+def discard_recording(recording_id: int):
+    # The tablet's discard (edge.web.visit_views) calls the same function: one rule for what a
+    # discard removes (the row, the file) and keeps (the audit entry with the take's device and verdict).
+    resources = current_app.extensions["ildscreen"]
+    recordings.discard_recording(resources.db(), resources.blobs, g.actor, recording_id)
+
+
 @operation(blueprint, "/recordings/<int:recording_id>/audio", "GET",
            summary="The stored audio of a recording (WAV or FLAC)", roles=CLINICAL_ROLES,
            produces=("audio/wav", "audio/flac"))

@@ -180,6 +180,29 @@ def test_a_take_whose_audio_is_gone_is_named_and_nothing_is_scored_again(runner,
     assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'rescore'").fetchone()[0] == 0
 
 
+def test_an_api_client_mends_the_visit_by_discarding_the_take_the_refusal_names(runner, settings, app, db, client,
+                                                                               nurse, visit_with_old_take, tmp_path):
+    """The 409 tells an API client which request discards the take; after it (as after the tablet's
+    "Discard and record again") the same assessment succeeds, on the takes that are left."""
+    visit_id, old = visit_with_old_take
+    lost = second_take(client, nurse, visit_id, "posterior_right_base")
+    install_new_crackle_model(runner, settings, tmp_path / "new", threshold=0.5)
+    client, headers = signed_in(settings)
+    remove_audio(app, db, lost["id"])
+    refused = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=headers)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "take_audio_missing"
+    named = re.search(r"DELETE (/api/v1/recordings/(\d+))", refused.json["error"]["message"])
+    assert named is not None, refused.json["error"]["message"]
+    assert int(named.group(2)) == lost["id"]
+
+    assert client.delete(named.group(1), headers=headers).status_code == 204
+    assessed = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=headers)
+    assert assessed.status_code == 201, assessed.json
+    assert [r["recording_id"] for r in assessed.json["crackle_takes_rescored"]] == [old["id"]]
+    takes = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"]
+    assert [take["id"] for take in takes] == [old["id"]]
+
+
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_the_tablet_names_the_take_whose_audio_is_gone(runner, settings, app, db, visit_with_old_take, tmp_path,
                                                         lang):

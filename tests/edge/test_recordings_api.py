@@ -1,10 +1,11 @@
 """Uploading a recording: stored content-addressed and registered, or refused with nothing kept."""
 import hashlib
 import io
+import json
 
 import pytest
 
-from support import PATIENT, wav_bytes
+from support import PATIENT, csrf_of, login, wav_bytes
 
 
 @pytest.fixture
@@ -207,3 +208,80 @@ def test_two_identical_uploads_at_once_store_one_recording(app, visit_id, settin
     assert len(results) == 2 and sorted(result.created for result in results) == [False, True]
     assert results[0].recording["id"] == results[1].recording["id"]
     assert len(_rows(db)) == 1 and len(stored_files(settings)) == 1 and _creations(db) == 1
+
+
+def _discard_trail(db) -> list:
+    """(who, recording id, detail) of each discard in the audit log, oldest first."""
+    return [(user, entity_id, json.loads(detail)) for user, entity_id, detail in db.execute(
+        "SELECT username, entity_id, detail FROM audit_log WHERE action = 'discard' AND entity = 'recording' "
+        "ORDER BY id").fetchall()]
+
+
+def test_a_take_is_discarded_through_the_api_as_the_tablet_discards_it(client, nurse, visit_id, settings, db):
+    """An API client (a clinic integration) mends a visit as the tablet does: the take's row goes, its
+    file goes unless another take holds the same sound, and the audit entry is the tablet's own."""
+    same = wav_bytes(seconds=2)
+    first = upload(client, nurse, visit_id, same).json
+    second = upload(client, nurse, visit_id, same, site="posterior_right_base").json
+    other = upload(client, nurse, visit_id, wav_bytes(seconds=3), site="trachea").json
+    csrf = csrf_of(client.get("/").get_data(as_text=True))
+
+    by_api = client.delete(f"/api/v1/recordings/{first['id']}", headers=nurse)
+    assert by_api.status_code == 204 and by_api.data == b""
+    assert len(stored_files(settings)) == 2  # the second take still holds that sound
+    assert client.delete(f"/api/v1/recordings/{second['id']}", headers=nurse).status_code == 204
+    assert client.post(f"/recordings/{other['id']}/discard", data={"csrf_token": csrf}).status_code == 302  # tablet
+    assert _rows(db) == [] and stored_files(settings) == []
+    listed = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=nurse).json["recordings"]
+    assert listed == [] and client.get(f"/api/v1/recordings/{first['id']}/audio").status_code == 404
+
+    trail = _discard_trail(db)
+    assert [(user, int(entity_id)) for user, entity_id, _ in trail] == [
+        ("nurse1", first["id"]), ("nurse1", second["id"]), ("nurse1", other["id"])]
+    # The same entry whichever way the take was discarded: no patient identifier in it.
+    assert [detail for _, _, detail in trail] == [
+        {"visit_id": visit_id, "chest_site": take["chest_site"], "sha256": take["sha256"], "device": "upload",
+         "refused": not take["quality"]["ok"]} for take in (first, second, other)]
+    assert PATIENT["code"] not in json.dumps(trail)
+
+
+def test_discarding_an_unknown_take_is_a_404_and_a_discarded_one_cannot_be_discarded_again(client, nurse, visit_id,
+                                                                                           db):
+    take = upload(client, nurse, visit_id, wav_bytes(seconds=2)).json
+    unknown = client.delete(f"/api/v1/recordings/{take['id'] + 1}", headers=nurse)
+    assert unknown.status_code == 404 and unknown.json["error"]["code"] == "not_found"
+    assert str(take["id"] + 1) in unknown.json["error"]["message"]
+    assert client.delete(f"/api/v1/recordings/{take['id']}", headers=nurse).status_code == 204
+    again = client.delete(f"/api/v1/recordings/{take['id']}", headers=nurse)
+    assert again.status_code == 404 and again.json["error"]["code"] == "not_found"
+    assert len(_discard_trail(db)) == 1
+
+
+@pytest.mark.parametrize("status", ["completed", "cancelled"])
+def test_a_take_of_a_visit_no_longer_open_is_not_discarded(client, nurse, visit_id, settings, db, status):
+    take = upload(client, nurse, visit_id, wav_bytes(seconds=2)).json
+    closed = client.patch(f"/api/v1/visits/{visit_id}", json={"status": status}, headers=nurse)
+    assert closed.status_code == 200, closed.json
+    refused = client.delete(f"/api/v1/recordings/{take['id']}", headers=nurse)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "conflict"
+    assert status in refused.json["error"]["message"]
+    assert [row[0] for row in _rows(db)] == [take["id"]] and len(stored_files(settings)) == 1
+    assert _discard_trail(db) == []
+
+
+def test_only_the_clinical_roles_discard_a_take_and_a_session_needs_its_csrf_token(client, nurse, visit_id,
+                                                                                   make_user, db):
+    take = upload(client, nurse, visit_id, wav_bytes(seconds=2)).json
+    path = f"/api/v1/recordings/{take['id']}"
+    no_token = client.delete(path)  # the session cookie without its CSRF token
+    assert no_token.status_code == 403 and no_token.json["error"]["code"] == "csrf_failed"
+    make_user("admin2", "admin")
+    admin = login(client, "admin2")
+    refused = client.delete(path, headers=admin)
+    assert refused.status_code == 403 and refused.json["error"]["code"] == "forbidden"
+    client.post("/api/v1/auth/logout", headers=admin)
+    client.delete_cookie("ildscreen_session")
+    assert client.delete(path).status_code == 401
+    assert len(_rows(db)) == 1 and _discard_trail(db) == []
+    clinician = (make_user("clin1", "clinician"), login(client, "clin1"))[1]
+    assert client.delete(path, headers=clinician).status_code == 204
