@@ -47,6 +47,10 @@ CHILD_AGE_BANDS = ((0, 1, "<1"), (1, 6, "1-5"), (6, 12, "6-11"), (12, 18, "12-17
 #: Patient-cluster bootstrap of every interval: replicates and seed (fixed, so figures reproduce).
 BOOTSTRAP_REPLICATES = 2000
 BOOTSTRAP_SEED = 0
+#: How far every interval is widened beyond the percentile bootstrap (evaluation.metrics.cluster_bootstrap):
+#: a bootstrap of few patients who all agree collapses to a point.
+CI_FLOOR = ("widened to at least an interval on the numbers of patients: Wilson's for sensitivity and "
+            "specificity, Newcombe's score interval for the AUC")
 PATIENT_RULE = ("a chest site's finding is the maximum crackle probability over its accepted recordings; a patient "
                 "is positive when any site reaches the threshold; refused recordings count for nothing, and a patient "
                 "with no accepted recording is not assessable (reported apart, never a negative)")
@@ -538,7 +542,7 @@ def validation_block(test_report, *, digests, datasets):
             "threshold": section["threshold"], "test_patients_sha256": digests.get(pop),
             "reproduce": f"ildscreen audio evaluate --data ../shared/data --population {cohort(pop)} --json",
         }
-    return {"unit": "patient", "ci_method": "patient_cluster_bootstrap",
+    return {"unit": "patient", "ci_method": "patient_cluster_bootstrap", "ci_floor": CI_FLOOR,
             "bootstrap": {"replicates": BOOTSTRAP_REPLICATES, "seed": BOOTSTRAP_SEED}, "patient_rule": PATIENT_RULE,
             "threshold": test_report["threshold"], "populations": populations}
 
