@@ -220,11 +220,16 @@ def accepted_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
     return [recording for recording in list_recordings(db, visit_id) if is_accepted(recording)]
 
 
-def score_unscored_recordings(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, model) -> int:
+def score_unscored_recordings(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, model,
+                              actor: audit.Actor) -> int:
     """Score the visit's recordings that were stored while the crackle model was unavailable.
 
     Called before a visit is assessed, so a recording captured during a model outage counts
-    once the model is back instead of being left out of the risk. Returns how many were scored.
+    once the model is back instead of being left out of the risk. Each score filled in is audited
+    (action ``score``, by ``actor``: the user who asked for the assessment) with the visit, chest
+    site and the model's version, threshold and probability, in the transaction that writes it, so
+    the trail shows when and by which model a stored clinical score first appeared (as ``rescore``
+    does for a replaced one). Returns how many were scored.
 
     Raises
     ------
@@ -245,7 +250,16 @@ def score_unscored_recordings(db: sqlite_utils.Database, blobs: BlobStore, visit
         if not scored:
             raise ModelUnavailable(f"the crackle model failed on recording {row['id']}; it stays unscored")
         with write_transaction(db):
-            db["recordings"].update(row["id"], scored)
+            # Unless another request filled it in first (it is then audited there) or it was
+            # discarded meanwhile: one score, one audit entry.
+            now = db.execute("SELECT result FROM recordings WHERE id = ?", [row["id"]]).fetchone()
+            if now is not None and now[0] is None:
+                db["recordings"].update(row["id"], scored)
+                audit.record(db, actor, "score", "recording", row["id"], {
+                    "visit_id": visit_id, "chest_site": row["chest_site"],
+                    "model_version": scored["model_version"],
+                    "threshold": (json.loads(scored["result"]).get("model") or {}).get("threshold"),
+                    "crackle_probability": scored["crackle_probability"]})
     logger.info("scored %s recording(s) stored while the crackle model was unavailable", len(rows))
     return len(rows)
 

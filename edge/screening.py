@@ -196,7 +196,7 @@ def score_kept_inputs(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int
     """Score what a visit kept unscored during a model outage, and score again the takes another
     crackle model scored (``edge.recordings.rescore_takes_of_other_models``: after a model update
     one model, the served one, judges every take), before it is assessed. ``actor`` (who asked for
-    the assessment) is who the audit trail names for each replaced score.
+    the assessment) is who the audit trail names for each score filled in or replaced.
 
     Raises ``ModelUnavailable`` (naming them) while a needed model is still unavailable, so a
     visit is never assessed as if its recordings or breath readings did not exist, and
@@ -204,7 +204,7 @@ def score_kept_inputs(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int
     has lost its sound file. Lab panels are scored when read, so they need no step here.
     """
     check_takes_readable(db, blobs, visit_id, crackle_model)
-    score_unscored_recordings(db, blobs, visit_id, crackle_model)
+    score_unscored_recordings(db, blobs, visit_id, crackle_model, actor)
     rescore_takes_of_other_models(db, blobs, visit_id, crackle_model, actor)
     score_unscored_breath_readings(db, visit_id)
 

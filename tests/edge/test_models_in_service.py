@@ -121,6 +121,17 @@ def test_a_model_that_fails_to_load_at_start_keeps_recordings_unscored(settings,
     assert any(item["modality"] == "auscultation" for item in assessed.json["inputs"]["evidence"])
     rescored = client.get(f"/api/v1/visits/{visit['id']}/recordings", headers=headers).json["recordings"][0]
     assert rescored["id"] == recording["id"] and 0 <= rescored["crackle_probability"] <= 1
+    # The score filled in at assessment is audited once, under the nurse who asked, with its model.
+    db = app.extensions["ildscreen"].folder.connect()
+    entries = db.execute_returning_dicts("SELECT * FROM audit_log WHERE action = 'score'")
+    assert [(e["username"], e["entity"], e["entity_id"]) for e in entries] == [("nurse5", "recording",
+                                                                               str(recording["id"]))]
+    assert json.loads(entries[0]["detail"]) == {
+        "visit_id": visit["id"], "chest_site": "posterior_left_base", "model_version": rescored["model_version"],
+        "threshold": rescored["crackle_threshold"], "crackle_probability": rescored["crackle_probability"]}
+    assert PATIENT["code"] not in entries[0]["detail"]
+    assert client.post(f"/api/v1/visits/{visit['id']}/assessments", headers=headers, json={}).status_code == 201
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'score'").fetchone()[0] == 1
 
 
 class UnavailableGpu(OnnxRuntimeCpuBackend):
