@@ -81,8 +81,10 @@ def ct_quantify(dicom_dir: Path, as_json: bool, onnx_model: Optional[Path], prio
     keeps its images in series/ beside readers.xml), and files that are not DICOM are left out.
 
     The analysis settings (ground-glass thresholds, diffuse-pattern zone, nodule matching distance,
-    consolidation share, lung-mask dents, ...) are the CT server's: ILDSCREEN_IMAGING_* variables and the
-    data folder's config.toml; these options beat them."""
+    consolidation share, lung-mask dents, the lung mask's lung_air_threshold_hu, lung_closing_radius_mm,
+    lung_trachea_max_area_mm2 and lung_second_lung_min_ratio, ...; all in docs/reference/imaging-settings.md)
+    are the CT server's: ILDSCREEN_IMAGING_* variables and the data folder's config.toml; these options
+    beat them."""
     from imaging_server import DISCLAIMER
     from imaging_server.config import load_settings
     from imaging_server.dicom_io import load_series_folder

@@ -169,3 +169,16 @@ def test_bench_measures_the_code_it_was_started_with_from_any_folder(runner, tmp
     assert result.exit_code == 0, (result.output, result.exception)
     report = json.loads(result.output)
     assert "decoy" not in report and report["total_seconds"] > 0
+
+
+def test_quantify_help_names_every_lung_mask_setting_and_where_they_are_described(runner):
+    from imaging_server.config import ImagingSettings
+
+    result = runner.invoke(cli, ["ct", "quantify", "--help"])
+    assert result.exit_code == 0, result.output
+    help_text = " ".join(result.output.split())  # click wraps lines
+    lung_settings = [name for name in ImagingSettings.model_fields if name.startswith("lung_")]
+    assert lung_settings, "the lung-mask settings moved: update this test"
+    for name in lung_settings:
+        assert name in help_text, name
+    assert "docs/reference/imaging-settings.md" in help_text
