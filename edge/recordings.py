@@ -150,7 +150,7 @@ def _recording_from_row(row: dict) -> dict:
     stamp = result.get("model") or {}
     row["windows"] = (None if result.get("windows") is None else
                       windows_with_crackles(result["windows"], stamp, probability=row["crackle_probability"]))
-    row["crackle_threshold"] = (result.get("model") or {}).get("threshold")
+    row["crackle_threshold"] = stamp.get("threshold")
     row["earlier_scores"] = result.get("earlier_scores", [])
     for private in ("file_path", "result", "created_by", "device_id"):
         row.pop(private, None)
