@@ -21,7 +21,7 @@ import sqlite_utils
 
 from edge import audit
 from edge.errors import StorageError
-from edge.store.database import open_database, read_only, write_transaction
+from edge.store.database import open_database, read_only, read_only_tables, write_transaction
 from edge.store.migrations import KEPT_ID_TABLES, apply_migrations, highest_audited_id, raise_id_sequence
 from edge.store.restore_credentials import CurrentCredentials, carry_credentials, read_credentials
 from edge.store.restore_records import AfterBackup, carry_records, highest_audit_id, read_after_backup
@@ -179,24 +179,20 @@ def ids_handed_out(database: Path) -> dict[str, int]:
     """
     if not database.exists():
         return {}
-    try:
-        with read_only(database) as connection:
-            current = sqlite_utils.Database(connection)
-            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            sequences = dict(connection.execute("SELECT name, seq FROM sqlite_sequence").fetchall()
-                             if "sqlite_sequence" in tables else [])
-            highest = {}
-            for table, entities in KEPT_ID_TABLES.items():
-                if table in tables:
-                    highest[table] = max(
-                        sequences.get(table) or 0,
-                        connection.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"').fetchone()[0],
-                        highest_audited_id(current, entities) if "audit_log" in tables else 0)
-            return highest
-    except sqlite3.DatabaseError as exc:
-        raise StorageError(f"cannot read which ids {database} has handed out ({exc}), so a restore could hand them "
-                           "out again; if the file is damaged, move it out of the data folder and restore again "
-                           "(nothing was changed)") from exc
+    with read_only_tables(database, "cannot read which ids {database} has handed out ({exc}), so a restore could "
+                                    "hand them out again; if the file is damaged, move it out of the data folder and "
+                                    "restore again (nothing was changed)") as (connection, tables):
+        current = sqlite_utils.Database(connection)
+        sequences = dict(connection.execute("SELECT name, seq FROM sqlite_sequence").fetchall()
+                         if "sqlite_sequence" in tables else [])
+        highest = {}
+        for table, entities in KEPT_ID_TABLES.items():
+            if table in tables:
+                highest[table] = max(
+                    sequences.get(table) or 0,
+                    connection.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"').fetchone()[0],
+                    highest_audited_id(current, entities) if "audit_log" in tables else 0)
+        return highest
 
 
 @dataclass(frozen=True)

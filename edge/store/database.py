@@ -76,6 +76,25 @@ def read_only(path: Path) -> Iterator[sqlite3.Connection]:
 
 
 @contextlib.contextmanager
+def read_only_tables(path: Path, unreadable: str) -> Iterator[tuple[sqlite3.Connection, set[str]]]:
+    """:func:`read_only` with the names of the file's tables, for a reader that takes what is there.
+
+    Raises
+    ------
+    StorageError
+        When the file cannot be read as a database, in the block too: ``unreadable`` with the file
+        put in for ``{database}`` and the error for ``{exc}`` (the caller says what a failed read puts
+        at risk).
+    """
+    try:
+        with read_only(path) as connection:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            yield connection, tables
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(unreadable.format(database=path, exc=exc)) from exc
+
+
+@contextlib.contextmanager
 def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """Run a block as one write transaction, taking the write lock up front.
 

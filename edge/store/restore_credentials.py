@@ -21,15 +21,13 @@ counted so the operator can create them again.
 """
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import sqlite_utils
 
-from edge.errors import StorageError
-from edge.store.database import read_only, utc_now
+from edge.store.database import read_only_tables, utc_now
 from edge.users import end_every_session
 
 #: The columns of ``users`` that decide who may sign in and what they may do; a restore takes
@@ -61,22 +59,18 @@ def read_credentials(database: Path) -> Optional[CurrentCredentials]:
     """
     if not database.exists():
         return None
-    try:
-        with read_only(database) as connection:
-            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "users" not in tables:
-                return None
-            present = {row[1] for row in connection.execute('PRAGMA table_info("users")')}
-            columns = [column for column in SECURITY_COLUMNS if column in present]
-            users = {}
-            for row in connection.execute(f"SELECT id, username, {', '.join(columns)} FROM users"):
-                users[row[0]] = (row[1].casefold(), dict(zip(columns, row[2:])))
-            tokens = dict(connection.execute("SELECT token_hash, revoked_at FROM api_tokens").fetchall()
-                          if "api_tokens" in tables else [])
-    except sqlite3.DatabaseError as exc:
-        raise StorageError(f"cannot read the accounts and API tokens of {database} ({exc}), so a restore could bring "
-                           "back a revoked credential; if the file is damaged, move it out of the data folder and "
-                           "restore again (nothing was changed)") from exc
+    with read_only_tables(database, "cannot read the accounts and API tokens of {database} ({exc}), so a restore "
+                                    "could bring back a revoked credential; if the file is damaged, move it out of "
+                                    "the data folder and restore again (nothing was changed)") as (connection, tables):
+        if "users" not in tables:
+            return None
+        present = {row[1] for row in connection.execute('PRAGMA table_info("users")')}
+        columns = [column for column in SECURITY_COLUMNS if column in present]
+        users = {}
+        for row in connection.execute(f"SELECT id, username, {', '.join(columns)} FROM users"):
+            users[row[0]] = (row[1].casefold(), dict(zip(columns, row[2:])))
+        tokens = dict(connection.execute("SELECT token_hash, revoked_at FROM api_tokens").fetchall()
+                      if "api_tokens" in tables else [])
     return CurrentCredentials(users=users, tokens=tokens)
 
 

@@ -44,8 +44,7 @@ from typing import Optional
 
 import sqlite_utils
 
-from edge.errors import StorageError
-from edge.store.database import read_only
+from edge.store.database import read_only_tables
 
 #: What a referral stands on, in the order its rows are written (each references the one before).
 REFERRAL_CHAIN = ("patients", "visits", "risk_assessments", "referrals", "imaging_results")
@@ -83,38 +82,34 @@ def read_after_backup(database: Path, backup_audit_id: int) -> Optional[AfterBac
     """
     if not database.exists():
         return None
-    try:
-        with read_only(database) as connection:
-            connection.row_factory = sqlite3.Row
-            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    with read_only_tables(database, "cannot read the audit trail, referrals and outcomes of {database} ({exc}), so "
+                                    "a restore would lose them; if the file is damaged, move it out of the data "
+                                    "folder and restore again (nothing was changed)") as (connection, tables):
+        connection.row_factory = sqlite3.Row
 
-            def rows(sql: str, params=()) -> tuple[dict, ...]:
-                return tuple(dict(row) for row in connection.execute(sql, params))
+        def rows(sql: str, params=()) -> tuple[dict, ...]:
+            return tuple(dict(row) for row in connection.execute(sql, params))
 
-            entries = rows("SELECT * FROM audit_log WHERE id > ? ORDER BY id", [backup_audit_id]) \
-                if "audit_log" in tables else ()
-            chain: dict[str, tuple[dict, ...]] = {}
-            if {"referrals", "visits", "patients"} <= tables:
-                chain["referrals"] = rows("SELECT * FROM referrals ORDER BY id")
-                chain["visits"] = rows("SELECT * FROM visits WHERE id IN (SELECT visit_id FROM referrals) ORDER BY id")
-                chain["patients"] = rows("SELECT * FROM patients WHERE id IN (SELECT patient_id FROM visits "
-                                         "WHERE id IN (SELECT visit_id FROM referrals)) ORDER BY id")
-                has_assessment = "assessment_id" in {row["name"] for row in
-                                                     connection.execute('PRAGMA table_info("referrals")')}
-                chain["risk_assessments"] = rows(
-                    "SELECT * FROM risk_assessments WHERE id IN (SELECT assessment_id FROM referrals) ORDER BY id"
-                ) if has_assessment and "risk_assessments" in tables else ()
-                chain["imaging_results"] = rows("SELECT * FROM imaging_results ORDER BY id") \
-                    if "imaging_results" in tables else ()
-            outcomes: dict[str, tuple[dict, ...]] = {}
-            if {"outcomes", "patients"} <= tables:
-                outcomes["outcomes"] = rows("SELECT * FROM outcomes ORDER BY id")
-                outcomes["patients"] = rows("SELECT * FROM patients WHERE id IN (SELECT patient_id FROM outcomes) "
-                                            "ORDER BY id")
-    except sqlite3.DatabaseError as exc:
-        raise StorageError(f"cannot read the audit trail, referrals and outcomes of {database} ({exc}), so a "
-                           "restore would lose them; if the file is damaged, move it out of the data folder and "
-                           "restore again (nothing was changed)") from exc
+        entries = rows("SELECT * FROM audit_log WHERE id > ? ORDER BY id", [backup_audit_id]) \
+            if "audit_log" in tables else ()
+        chain: dict[str, tuple[dict, ...]] = {}
+        if {"referrals", "visits", "patients"} <= tables:
+            chain["referrals"] = rows("SELECT * FROM referrals ORDER BY id")
+            chain["visits"] = rows("SELECT * FROM visits WHERE id IN (SELECT visit_id FROM referrals) ORDER BY id")
+            chain["patients"] = rows("SELECT * FROM patients WHERE id IN (SELECT patient_id FROM visits "
+                                     "WHERE id IN (SELECT visit_id FROM referrals)) ORDER BY id")
+            has_assessment = "assessment_id" in {row["name"] for row in
+                                                 connection.execute('PRAGMA table_info("referrals")')}
+            chain["risk_assessments"] = rows(
+                "SELECT * FROM risk_assessments WHERE id IN (SELECT assessment_id FROM referrals) ORDER BY id"
+            ) if has_assessment and "risk_assessments" in tables else ()
+            chain["imaging_results"] = rows("SELECT * FROM imaging_results ORDER BY id") \
+                if "imaging_results" in tables else ()
+        outcomes: dict[str, tuple[dict, ...]] = {}
+        if {"outcomes", "patients"} <= tables:
+            outcomes["outcomes"] = rows("SELECT * FROM outcomes ORDER BY id")
+            outcomes["patients"] = rows("SELECT * FROM patients WHERE id IN (SELECT patient_id FROM outcomes) "
+                                        "ORDER BY id")
     return AfterBackup(audit_entries=entries, referral_rows=chain, outcome_rows=outcomes)
 
 
