@@ -186,3 +186,12 @@ def database_at(path, version: int):
     apply_migrations(db, migrations=migrations_up_to(version))
     assert current_version(db) == version
     return db
+
+
+def damage_past_the_header(path) -> bytes:
+    """Overwrite every page of the database file at ``path`` but the first: it still opens and
+    lists its tables (the schema is on page 1), but reading a table fails. Returns the new bytes."""
+    whole = Path(path).read_bytes()
+    damaged = whole[:4096] + b"\xff" * (len(whole) - 4096)
+    Path(path).write_bytes(damaged)
+    return damaged

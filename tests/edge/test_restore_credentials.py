@@ -4,6 +4,7 @@ leaves the current database byte for byte as it was."""
 import contextlib
 import hashlib
 import json
+import re
 import sqlite3
 
 import pytest
@@ -17,9 +18,10 @@ from edge.config import load_settings
 from edge.errors import AuthenticationError, StorageError
 from edge.store import backup as backup_module
 from edge.store.backup import backup_database, restore_database
+from edge.store.restore_credentials import read_credentials
 from edge.store.database import open_database, utc_now
 from edge.users import create_user, set_password, set_pin, update_user
-from support import PASSWORD, login
+from support import PASSWORD, damage_past_the_header, login
 
 NEW_PASSWORD = "staple battery horse correct"
 
@@ -219,3 +221,16 @@ def test_a_credential_changed_while_the_copy_is_prepared_stops_the_restore(app, 
     assert not (settings.data_dir / "ildscreen.db.before-restore").exists()
     with contextlib.closing(sqlite3.connect(settings.database_path)) as current:
         assert current.execute("SELECT revoked_at FROM api_tokens WHERE id = ?", [token_id]).fetchone()[0] == "now"
+
+
+def test_unreadable_accounts_stop_the_restore_naming_the_file_and_the_revocations_at_stake(settings, db):
+    """A current database whose accounts do not read is not taken as having none: a restore could
+    otherwise bring back a credential revoked since the backup."""
+    db.close()
+    damage_past_the_header(settings.database_path)
+    with pytest.raises(StorageError) as raised:
+        read_credentials(settings.database_path)
+    assert re.fullmatch(rf"cannot read the accounts and API tokens of {re.escape(str(settings.database_path))} "
+                        r"\(.+\), so a restore could bring back a revoked credential; if the file is damaged, move it "
+                        r"out of the data folder and restore again \(nothing was changed\)", str(raised.value))
+    assert isinstance(raised.value.__cause__, sqlite3.DatabaseError)

@@ -18,7 +18,7 @@ from edge.store.backup import backup_database, restore_database
 from edge.store.database import open_database
 from edge.store.migrations import KEPT_ID_TABLES, LATEST_VERSION, current_version
 from edge.users import create_user
-from support import PASSWORD, PATIENT, database_at
+from support import PASSWORD, PATIENT, damage_past_the_header, database_at
 
 
 def add_recording(db, visit_id: int) -> int:
@@ -158,10 +158,7 @@ def test_a_failure_while_the_ids_are_raised_leaves_the_current_database(app, set
 def test_an_unreadable_current_database_is_named_and_left_for_a_person_to_move(app, settings, db, tmp_path):
     db.close()
     backup = backup_database(settings.database_path, tmp_path / "ok.db")
-    whole = settings.database_path.read_bytes()
-    # The header page opens and locks; the tables' pages do not read.
-    damaged = whole[:4096] + b"\xff" * (len(whole) - 4096)
-    settings.database_path.write_bytes(damaged)
+    damaged = damage_past_the_header(settings.database_path)  # it opens and locks; its tables do not read
     with pytest.raises(StorageError, match="cannot read which ids .* has handed out .* move it out of the data folder"):
         restore_database(backup, settings.database_path)
     assert settings.database_path.read_bytes() == damaged

@@ -3,6 +3,7 @@ unbroken trail, the restore's own entry last) and the referrals the hospital kno
 results keep coming back; a refused restore leaves the data folder as it was, with no journal files
 made by its reads."""
 import contextlib
+import re
 import sqlite3
 
 import pytest
@@ -16,8 +17,9 @@ from edge.screening import assess_visit
 from edge.store import backup as backup_module
 from edge.store.backup import backup_database, restore_database
 from edge.store.database import open_database, read_only
+from edge.store.restore_records import read_after_backup
 from edge.users import create_user
-from support import PASSWORD, PATIENT
+from support import PASSWORD, PATIENT, damage_past_the_header
 from test_outbox import hospital, worker  # noqa: F401 (hospital: the outbox tests' fixture)
 
 
@@ -289,3 +291,17 @@ def test_a_read_only_read_keeps_journal_files_another_connection_holds(settings,
     assert wal.exists() and shm.exists()  # the open service connection (db) still uses them
     db.close()
     assert not wal.exists() and not shm.exists()
+
+
+def test_an_unreadable_trail_stops_the_restore_naming_the_file_and_what_it_would_lose(settings, db):
+    """A current database whose audit trail and referrals do not read is not taken as having none:
+    the restore would lose the entries and referrals written after the backup."""
+    db.close()
+    damage_past_the_header(settings.database_path)
+    with pytest.raises(StorageError) as raised:
+        read_after_backup(settings.database_path, 0)
+    assert re.fullmatch(rf"cannot read the audit trail, referrals and outcomes of "
+                        rf"{re.escape(str(settings.database_path))} \(.+\), so a restore would lose them; if the "
+                        r"file is damaged, move it out of the data folder and restore again \(nothing was changed\)",
+                        str(raised.value))
+    assert isinstance(raised.value.__cause__, sqlite3.DatabaseError)
