@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 from typing import Callable
 
-from flask import Blueprint, current_app, g, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, make_response, render_template
 from markupsafe import Markup
 
 from edge.api.assessments import evidence_options_from_settings
@@ -18,7 +18,7 @@ from edge.regional_validation import regional_statuses, selected_regional_valida
 from edge.site_calibration import selected_calibration
 from evaluation import svg_plots
 from edge.web.i18n import translate
-from edge.web.views import identify, to_lock_screen
+from edge.web.views import identify, sign_in_or_unlock
 
 blueprint = Blueprint("dashboard", __name__)
 blueprint.before_request(identify)
@@ -28,10 +28,8 @@ DASHBOARD_ROLES = ("clinician", "admin")
 def dashboard_access(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapper(**kwargs):
-        if g.ui_user is None:
-            return redirect(url_for("ui.login", next=request.path))
-        if g.ui_locked:
-            return to_lock_screen()
+        if (elsewhere := sign_in_or_unlock()) is not None:
+            return elsewhere
         if g.ui_user["must_change_password"]:
             return render_template("message.html", message=translate("change_password_first", g.lang)), 403
         if g.ui_user["role"] not in DASHBOARD_ROLES:

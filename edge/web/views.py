@@ -110,15 +110,24 @@ def _draft_adopt() -> list[str]:
     return form_drafts.adoptable_tablet_draft_owners(_resources().db(), g.ui_user["id"])
 
 
+def sign_in_or_unlock():
+    """Where a page of a signed-in account sends a request that has no unlocked session: the login
+    page when nobody is signed in, the lock screen while the session is locked. None when the page
+    may go on, once a POST's CSRF token is checked (a wrong one raises)."""
+    if g.ui_user is None:
+        return redirect(url_for("ui.login", next=request.path))
+    if g.ui_locked:
+        return to_lock_screen()
+    if request.method == "POST":
+        auth.check_csrf(g.ui_session, request.form.get("csrf_token") or request.headers.get("X-CSRF-Token"))
+    return None
+
+
 def login_required(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapper(**kwargs):
-        if g.ui_user is None:
-            return redirect(url_for("ui.login", next=request.path))
-        if g.ui_locked:
-            return to_lock_screen()
-        if request.method == "POST":
-            auth.check_csrf(g.ui_session, request.form.get("csrf_token") or request.headers.get("X-CSRF-Token"))
+        if (elsewhere := sign_in_or_unlock()) is not None:
+            return elsewhere
         if g.ui_user["must_change_password"]:
             return redirect(url_for("ui.change_password", next=request.path))
         if g.ui_user["role"] not in CLINICAL:
@@ -195,12 +204,8 @@ def signed_in(view: Callable) -> Callable:
     """Any logged-in account, also one that must still change its one-time password."""
     @functools.wraps(view)
     def wrapper(**kwargs):
-        if g.ui_user is None:
-            return redirect(url_for("ui.login", next=request.path))
-        if g.ui_locked:
-            return to_lock_screen()
-        if request.method == "POST":
-            auth.check_csrf(g.ui_session, request.form.get("csrf_token") or request.headers.get("X-CSRF-Token"))
+        if (elsewhere := sign_in_or_unlock()) is not None:
+            return elsewhere
         g.actor = Actor(g.ui_user["id"], g.ui_user["username"], g.ui_user["role"])
         return view(**kwargs)
 

@@ -78,7 +78,8 @@ def test_the_dashboard_is_translated(client, small_site, clinician):
 
 
 def test_admins_see_it_nurses_do_not_and_anonymous_users_log_in_first(app, client, make_user):
-    assert client.get("/dashboard").status_code == 302
+    anonymous = client.get("/dashboard")
+    assert anonymous.status_code == 302 and anonymous.headers["Location"] == "/login?next=/dashboard"
     make_user("admin2", "admin")
     make_user("nurse1", "nurse")
     login(client, "nurse1")
