@@ -4,6 +4,7 @@ Domain errors become a one-line message and exit status 1, never a traceback.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -299,8 +300,9 @@ def users() -> None:
     """Manage user accounts."""
 
 
-def _open(data_dir: Optional[Path]):
-    return open_existing_data_folder(load_settings(data_dir=data_dir)).connect()
+def _opened(data_dir: Optional[Path]) -> contextlib.closing:
+    """The database of an existing data folder (never created here), closed when the ``with`` block ends."""
+    return contextlib.closing(open_existing_data_folder(load_settings(data_dir=data_dir)).connect())
 
 
 @users.command("add")
@@ -316,12 +318,9 @@ def users_add(username: str, role: str, password_stdin: bool, data_dir: Optional
     if not re.match(USERNAME_PATTERN, username):
         raise click.ClickException(f"username {username!r} must be 2-32 lower-case letters, digits, '.', '_' or '-'")
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    database = _open(data_dir)
-    try:
+    with _opened(data_dir) as database:
         user, one_time = create_user(database, audit.CLI_OPERATOR, username=username, role=role, password=password,
                                      full_name=full_name)
-    finally:
-        database.close()
     click.echo(f"created {user['role']} {user['username']}")
     if one_time:
         click.echo(f"one-time password: {one_time}")
@@ -333,11 +332,8 @@ def users_add(username: str, role: str, password_stdin: bool, data_dir: Optional
 @domain_errors
 def users_list(as_json: bool, data_dir: Optional[Path]) -> None:
     """List accounts."""
-    database = _open(data_dir)
-    try:
+    with _opened(data_dir) as database:
         rows = [public_view(user) for user in list_users(database)]
-    finally:
-        database.close()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -355,12 +351,9 @@ def _user_named(database, username: str) -> dict:
 
 
 def _set_disabled(username: str, disabled: bool, data_dir: Optional[Path]) -> None:
-    database = _open(data_dir)
-    try:
+    with _opened(data_dir) as database:
         user = _user_named(database, username)
         update_user(database, audit.CLI_OPERATOR, user["id"], disabled=disabled)
-    finally:
-        database.close()
     click.echo(f"{'disabled' if disabled else 'enabled'} {username}")
 
 
@@ -389,12 +382,9 @@ def users_enable(username: str, data_dir: Optional[Path]) -> None:
 def users_reset_password(username: str, data_dir: Optional[Path]) -> None:
     """Give USERNAME a one-time password (printed once, to be changed at next login), end all its
     sessions and tokens and clear its lockout; audited."""
-    database = _open(data_dir)
-    try:
+    with _opened(data_dir) as database:
         user = _user_named(database, username)
         password = reset_password(database, audit.CLI_OPERATOR, user["id"])
-    finally:
-        database.close()
     click.echo(f"one-time password for {user['username']}: {password}")
     click.echo("It is shown only now; the account must change it at the next login. "
                "Its sessions and tokens have ended.")
@@ -407,12 +397,9 @@ def users_reset_password(username: str, data_dir: Optional[Path]) -> None:
 @domain_errors
 def users_token(username: str, name: str, data_dir: Optional[Path]) -> None:
     """Issue a bearer token acting as USERNAME for a machine client; printed once."""
-    database = _open(data_dir)
-    try:
+    with _opened(data_dir) as database:
         user = _user_named(database, username)
         _, token = create_api_token(database, audit.CLI_OPERATOR, user["id"], name)
-    finally:
-        database.close()
     click.echo(token)
 
 
@@ -423,11 +410,8 @@ def users_token(username: str, name: str, data_dir: Optional[Path]) -> None:
 @domain_errors
 def users_tokens(username: str, as_json: bool, data_dir: Optional[Path]) -> None:
     """List USERNAME's API tokens with their ids (never the token), revoked ones included."""
-    database = _open(data_dir)
-    try:
+    with _opened(data_dir) as database:
         tokens = list_api_tokens(database, _user_named(database, username)["id"])
-    finally:
-        database.close()
     if as_json:
         click.echo(json.dumps(tokens, indent=2))
         return
@@ -444,11 +428,8 @@ def users_tokens(username: str, as_json: bool, data_dir: Optional[Path]) -> None
 def users_revoke_token(username: str, token_id: int, data_dir: Optional[Path]) -> None:
     """Revoke USERNAME's API token TOKEN_ID (see 'ildscreen users tokens') at once; the account's other
     tokens and sessions go on; audited."""
-    database = _open(data_dir)
-    try:
+    with _opened(data_dir) as database:
         token = revoke_api_token(database, audit.CLI_OPERATOR, _user_named(database, username)["id"], token_id)
-    finally:
-        database.close()
     click.echo(f"revoked API token {token['id']} ({token['name']}) of {username}")
 
 
@@ -463,13 +444,10 @@ def outbox() -> None:
 @domain_errors
 def outbox_status(as_json: bool, data_dir: Optional[Path]) -> None:
     """List referrals with their delivery status and last error (a read of clinical records: audited)."""
-    database = _open(data_dir)
-    try:
+    with _opened(data_dir) as database:
         rows = list_referrals(database)
         with write_transaction(database):
             audit.record(database, audit.CLI_OPERATOR, "read", "record_list", None, {"command": "outbox status"})
-    finally:
-        database.close()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
