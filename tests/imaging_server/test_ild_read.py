@@ -5,35 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from ct_fixtures import database_url, imaging_settings, phantom, postgres, series_dir  # noqa: F401 - fixtures
+from ct_fixtures import database_url, imaging_settings, phantom, postgres, referred, series_dir  # noqa: F401 - fixtures
 from edge.outcomes import PATTERNS, ct_report_outcome
-from imaging_server.app import create_app
 from imaging_server.dicom_io import read_folder
 from imaging_server.fhir_report import ILD_PATTERNS
 from imaging_server.ingest import _store_report, quantify_datasets
-from imaging_server.nodule_review import add_reader
 from imaging_server.segmentation import ClassicalLungSegmenter
 from imaging_server.store import add_clinic, open_database
-from referral_bundle import REFERRAL_CODE, referral_bundle
+from referral_bundle import REFERRAL_CODE
 
 
 @pytest.fixture(scope="module")
 def quantified(series_dir):  # noqa: F811
     return quantify_datasets(REFERRAL_CODE, read_folder(series_dir), ClassicalLungSegmenter())
-
-
-@pytest.fixture
-def served(imaging_settings, quantified):  # noqa: F811
-    """A referral with its automated report: the test client, the database, clinic and reader headers."""
-    app = create_app(imaging_settings)
-    client = app.test_client()
-    db = open_database(imaging_settings.database_target)
-    clinic, reader = add_clinic(db, "clinic-north"), add_reader(db, "dr-wang")
-    response = client.post("/api/v1/referrals", json=referral_bundle(),
-                           headers={"Authorization": f"Bearer {clinic}", "Idempotency-Key": REFERRAL_CODE})
-    assert response.status_code == 201
-    yield client, db, {"Authorization": f"Bearer {clinic}"}, {"Authorization": f"Bearer {reader}"}
-    db.close()
 
 
 def _report(db, quantified):
@@ -48,8 +32,8 @@ def _reads(db) -> int:
     return db.scalar("SELECT COUNT(*) AS n FROM ild_reads")
 
 
-def test_a_read_makes_the_clinics_report_final_with_the_codes_the_clinic_reads(served, quantified):
-    client, db, clinic, reader = served
+def test_a_read_makes_the_clinics_report_final_with_the_codes_the_clinic_reads(referred, quantified):
+    client, db, clinic, reader = referred
     _report(db, quantified)
     before = client.get(REPORT_URL, headers=clinic).json
     assert before["report_status"] == "preliminary" and before["ild_read"] is None
@@ -75,8 +59,8 @@ def test_a_read_makes_the_clinics_report_final_with_the_codes_the_clinic_reads(s
     assert before["diagnostic_report"]["conclusion"] in conclusion
 
 
-def test_a_changed_read_amends_the_report_and_keeps_the_earlier_one(served, quantified):
-    client, db, clinic, reader = served
+def test_a_changed_read_amends_the_report_and_keeps_the_earlier_one(referred, quantified):
+    client, db, clinic, reader = referred
     _report(db, quantified)
     assert client.post(READ_URL, json={"ild": "indeterminate"}, headers=reader).status_code == 201
     assert ct_report_outcome(client.get(REPORT_URL, headers=clinic).json)["ild"] == "indeterminate"
@@ -89,8 +73,8 @@ def test_a_changed_read_amends_the_report_and_keeps_the_earlier_one(served, quan
     assert client.get(READ_URL, headers=reader).json["ild_read"]["ild"] == "absent"
 
 
-def test_a_nodule_review_after_the_read_keeps_the_read_and_amends_the_report(served, quantified):
-    client, db, clinic, reader = served
+def test_a_nodule_review_after_the_read_keeps_the_read_and_amends_the_report(referred, quantified):
+    client, db, clinic, reader = referred
     _report(db, quantified)
     client.post(READ_URL, json={"ild": "present", "pattern": "UIP"}, headers=reader)
     added = client.post(f"/api/v1/reader/referrals/{REFERRAL_CODE}/nodules", headers=reader,
@@ -115,8 +99,8 @@ def test_a_nodule_review_after_the_read_keeps_the_read_and_amends_the_report(ser
     ({"ild": "present", "comment": "x" * 2001}, "comment"),
     ({"ild": "present", "confirmed": True}, "confirmed"),
 ])
-def test_a_bad_read_is_a_422_naming_the_field_and_nothing_is_stored(served, quantified, body, field):
-    client, db, clinic, reader = served
+def test_a_bad_read_is_a_422_naming_the_field_and_nothing_is_stored(referred, quantified, body, field):
+    client, db, clinic, reader = referred
     _report(db, quantified)
     response = client.post(READ_URL, json=body, headers=reader)
     assert response.status_code == 422
@@ -125,15 +109,15 @@ def test_a_bad_read_is_a_422_naming_the_field_and_nothing_is_stored(served, quan
     assert client.get(REPORT_URL, headers=clinic).json["report_status"] == "preliminary"
 
 
-def test_a_body_that_is_not_json_is_refused(served, quantified):
-    client, db, _, reader = served
+def test_a_body_that_is_not_json_is_refused(referred, quantified):
+    client, db, _, reader = referred
     _report(db, quantified)
     response = client.post(READ_URL, data=b"{not json", headers={**reader, "Content-Type": "application/json"})
     assert response.status_code == 400 and _reads(db) == 0
 
 
-def test_a_clinic_token_cannot_post_a_read(served, quantified):
-    client, db, clinic, _ = served
+def test_a_clinic_token_cannot_post_a_read(referred, quantified):
+    client, db, clinic, _ = referred
     _report(db, quantified)
     response = client.post(READ_URL, json={"ild": "present"}, headers=clinic)
     assert response.status_code == 401 and response.json["error"]["code"] == "authentication_failed"
@@ -141,8 +125,8 @@ def test_a_clinic_token_cannot_post_a_read(served, quantified):
     assert _reads(db) == 0
 
 
-def test_a_read_of_an_unknown_referral_is_404_and_one_without_a_report_is_409(served, quantified):
-    client, db, _, reader = served
+def test_a_read_of_an_unknown_referral_is_404_and_one_without_a_report_is_409(referred, quantified):
+    client, db, _, reader = referred
     unknown = client.post("/api/v1/reader/referrals/ILD-ZZZZZZZZZZ/ild-read", json={"ild": "present"},
                           headers=reader)
     assert unknown.status_code == 404

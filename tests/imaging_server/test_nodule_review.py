@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ct_fixtures import database_url, imaging_settings, postgres  # noqa: F401 - fixtures
-from imaging_server.app import create_app
+from ct_fixtures import database_url, imaging_settings, postgres, referred  # noqa: F401 - fixtures
 from imaging_server.dicom_io import read_folder
 from imaging_server.ingest import _store_report, quantify_datasets
-from imaging_server.nodule_review import add_reader
 from imaging_server.phantom import make_phantom, write_series
 from imaging_server.segmentation import ClassicalLungSegmenter
-from imaging_server.store import add_clinic, open_database
-from referral_bundle import REFERRAL_CODE, referral_bundle
+from referral_bundle import REFERRAL_CODE
 
 
 @pytest.fixture(scope="module")
@@ -23,19 +20,12 @@ def fine_series(tmp_path_factory):
 
 
 @pytest.fixture
-def reviewed(imaging_settings, fine_series):  # noqa: F811
+def reviewed(referred, fine_series):  # noqa: F811
     """A reported referral of the fine phantom, a clinic token and a reader token."""
-    app = create_app(imaging_settings)
-    client = app.test_client()
-    db = open_database(imaging_settings.database_target)
-    clinic, reader = add_clinic(db, "clinic-north"), add_reader(db, "dr-wang")
-    response = client.post("/api/v1/referrals", json=referral_bundle(),
-                           headers={"Authorization": f"Bearer {clinic}", "Idempotency-Key": REFERRAL_CODE})
-    assert response.status_code == 201
+    client, db, clinic, reader = referred
     _store_report(db, REFERRAL_CODE, quantify_datasets(REFERRAL_CODE, read_folder(fine_series),
                                                        ClassicalLungSegmenter()))
-    db.close()
-    return client, {"Authorization": f"Bearer {clinic}"}, {"Authorization": f"Bearer {reader}"}
+    return client, clinic, reader
 
 
 def _url(suffix: str = "") -> str:
@@ -110,14 +100,9 @@ def test_only_readers_review_and_only_existing_nodules(reviewed):
     assert malformed.status_code == 400 and malformed.json["error"]["code"] == "malformed_request"
 
 
-def test_a_referral_without_a_report_cannot_be_reviewed(imaging_settings):  # noqa: F811
-    client = create_app(imaging_settings).test_client()
-    db = open_database(imaging_settings.database_target)
-    clinic, reader = add_clinic(db, "clinic-north"), add_reader(db, "dr-li")
-    db.close()
-    client.post("/api/v1/referrals", json=referral_bundle(),
-                headers={"Authorization": f"Bearer {clinic}", "Idempotency-Key": REFERRAL_CODE})
-    response = client.get(_url(), headers={"Authorization": f"Bearer {reader}"})
+def test_a_referral_without_a_report_cannot_be_reviewed(referred):  # noqa: F811
+    client, _, _, reader = referred
+    response = client.get(_url(), headers=reader)
     assert response.status_code == 409 and response.json["error"]["code"] == "not_ready"
 
 
