@@ -17,7 +17,8 @@ import requests
 TESTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(TESTS / "imaging_server"), str(TESTS / "edge")]
 from ct_fixtures import phantom, series_dir  # noqa: E402,F401 - fixtures
-from served import ServedProcess, ildscreen_command  # noqa: E402
+from referring_clinic import refer_a_patient, referral_at_clinic  # noqa: E402
+from served import ServedProcess, ildscreen_command, nurse_token  # noqa: E402
 from support import PATIENT, wait_for  # noqa: E402
 from test_ct_serve_process import CtServer  # noqa: E402
 
@@ -29,8 +30,8 @@ from imaging_server.store import open_database  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-def _cli(*args: str, env: dict, stdin: str | None = None) -> str:
-    return subprocess.run([*ildscreen_command(), *args], input=stdin, env=env, capture_output=True, text=True,
+def _cli(*args: str, env: dict) -> str:
+    return subprocess.run([*ildscreen_command(), *args], env=env, capture_output=True, text=True,
                           check=True).stdout.strip()
 
 
@@ -43,30 +44,22 @@ def test_a_radiologists_read_on_the_ct_server_becomes_a_confirmed_outcome_at_the
     reader_token = _cli("imaging-server", "readers", "add", "dr-wang", "--data-dir", str(ct_data), env=base_env)
     hospital = CtServer(ct_data, base_env, "--no-watch")
     edge_data = tmp_path / "clinic"
-    _cli("db", "init", "--data-dir", str(edge_data), env=base_env)
-    _cli("users", "add", "nurse1", "--role", "nurse", "--password-stdin", "--data-dir", str(edge_data),
-         env=base_env, stdin="nurse password 1\n")
-    token = _cli("users", "token", "nurse1", "--name", "test", "--data-dir", str(edge_data), env=base_env)
+    headers = nurse_token(edge_data)
     edge = ServedProcess(edge_data, env={"ILDSCREEN_REFERRAL_SERVER_URL": hospital.url,
                                          "ILDSCREEN_REFERRAL_SERVER_TOKEN": clinic_token,
                                          "ILDSCREEN_OUTBOX_INTERVAL_S": "1"})
-    headers = {"Authorization": f"Bearer {token}"}
     reader = {"Authorization": f"Bearer {reader_token}"}
     try:
-        patient = requests.post(edge.url + "/api/v1/patients", json=PATIENT, headers=headers).json()
-        visit = requests.post(f"{edge.url}/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json()
-        requests.post(f"{edge.url}/api/v1/visits/{visit['id']}/assessments", json={}, headers=headers)
-        referral = requests.post(f"{edge.url}/api/v1/visits/{visit['id']}/referrals", json={}, headers=headers).json()
+        patient, visit, referral = refer_a_patient(edge.url, headers)
         code = referral["code"]
 
         def referral_state():
-            return requests.get(f"{edge.url}/api/v1/referrals/{referral['id']}", headers=headers).json()
+            return referral_at_clinic(edge.url, headers, referral)
 
         def outcomes():
             return requests.get(f"{edge.url}/api/v1/patients/{patient['id']}/outcomes",
                                 headers=headers).json()["outcomes"]
 
-        wait_for(lambda: referral_state()["status"] == "delivered", timeout_s=30, what="delivery to the hospital")
         read_url = f"{hospital.url}/api/v1/reader/referrals/{code}/ild-read"
         assert requests.post(read_url, json={"ild": "present"}, headers=reader).status_code == 409  # no report yet
         db = open_database(ct_data / "imaging.db")

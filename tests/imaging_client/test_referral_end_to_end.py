@@ -18,7 +18,8 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(TESTS / "imaging_server"), str(TESTS / "edge")]
 from ct_fixtures import phantom  # noqa: E402,F401 - fixture
 from orthanc_pacs import PASSWORD, USER, orthanc  # noqa: E402,F401 - fixture
-from served import ServedProcess, ildscreen_command  # noqa: E402
+from referring_clinic import refer_a_patient, referral_at_clinic  # noqa: E402
+from served import ServedProcess, ildscreen_command, nurse_token  # noqa: E402
 from support import PATIENT, wait_for  # noqa: E402
 from test_ct_serve_process import CtServer  # noqa: E402
 
@@ -39,32 +40,17 @@ def test_refer_image_quantify_and_show_the_result_at_the_clinic(orthanc, phantom
                                   check=True).stdout.strip()
     hospital = CtServer(ct_data, ct_env)
     edge_data = tmp_path / "clinic"
-    subprocess.run([*ildscreen_command(), "db", "init", "--data-dir", str(edge_data)], env=base_env,
-                   capture_output=True, check=True)
-    subprocess.run([*ildscreen_command(), "users", "add", "nurse1", "--role", "nurse", "--password-stdin",
-                    "--data-dir", str(edge_data)], input="nurse password 1\n", env=base_env, text=True,
-                   capture_output=True, check=True)
-    token = subprocess.run([*ildscreen_command(), "users", "token", "nurse1", "--name", "test", "--data-dir",
-                            str(edge_data)], env=base_env, text=True, capture_output=True, check=True).stdout.strip()
+    headers = nurse_token(edge_data)
     edge = ServedProcess(edge_data, env={"ILDSCREEN_REFERRAL_SERVER_URL": hospital.url,
                                          "ILDSCREEN_REFERRAL_SERVER_TOKEN": clinic_token,
                                          "ILDSCREEN_OUTBOX_INTERVAL_S": "1",
                                          "ILDSCREEN_IMAGING_POLL_INTERVAL_S": "0.5"})  # a box running both
-    headers = {"Authorization": f"Bearer {token}"}
     try:
-        patient = requests.post(edge.url + "/api/v1/patients", json=PATIENT, headers=headers).json()
-        visit = requests.post(f"{edge.url}/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json()
-        requests.post(f"{edge.url}/api/v1/visits/{visit['id']}/assessments", json={}, headers=headers)
-        referral = requests.post(f"{edge.url}/api/v1/visits/{visit['id']}/referrals", json={}, headers=headers).json()
+        patient, _, referral = refer_a_patient(edge.url, headers)
         code = referral["code"]
-
-        def referral_state():
-            return requests.get(f"{edge.url}/api/v1/referrals/{referral['id']}", headers=headers).json()
-
-        wait_for(lambda: referral_state()["status"] == "delivered", timeout_s=30, what="delivery to the hospital")
         orthanc.upload(write_series(phantom, tmp_path / "hrct", accession_number=code))
-        shown = wait_for(lambda: (state := referral_state())["status"] == "reported" and state, timeout_s=120,
-                         what="CT results back at the clinic")
+        shown = wait_for(lambda: (state := referral_at_clinic(edge.url, headers, referral))["status"] == "reported"
+                         and state, timeout_s=120, what="CT results back at the clinic")
         metrics = shown["imaging_result"]["metrics"]
         assert abs(metrics["haa_percent"] - phantom.truth["haa_percent"]) <= 1.0
         assert abs(metrics["lung_volume_ml"] / phantom.truth["lung_volume_ml"] - 1) <= 0.05
