@@ -28,7 +28,7 @@ from edge.commands.calibrate import calibrate, calibrations
 from edge.commands.engines import engines
 from edge.commands.evaluate import evaluate
 from edge.commands.federated import federated
-from edge.commands.models import models
+from edge.commands.models import json_table_option, models
 from edge.commands.regional import regional_validation
 from edge.commands.outcomes import outcomes
 from edge.commands.programme import programme_group
@@ -327,7 +327,7 @@ def users_add(username: str, role: str, password_stdin: bool, data_dir: Optional
 
 
 @users.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_table_option
 @data_dir_option
 @domain_errors
 def users_list(as_json: bool, data_dir: Optional[Path]) -> None:
@@ -405,7 +405,7 @@ def users_token(username: str, name: str, data_dir: Optional[Path]) -> None:
 
 @users.command("tokens")
 @click.argument("username")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_table_option
 @data_dir_option
 @domain_errors
 def users_tokens(username: str, as_json: bool, data_dir: Optional[Path]) -> None:
@@ -439,7 +439,7 @@ def outbox() -> None:
 
 
 @outbox.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_table_option
 @data_dir_option
 @domain_errors
 def outbox_status(as_json: bool, data_dir: Optional[Path]) -> None:

@@ -16,7 +16,7 @@ import click
 from edge import audit
 from edge.api.assessments import evidence_options_from_settings
 from edge.calibration_fit import fit_site_calibration
-from edge.commands.models import data_dir_option, model_errors
+from edge.commands.models import data_dir_option, json_table_option, model_errors
 from edge.service import open_existing_data_folder
 from edge.config import Settings, load_settings
 from edge.inference.bundles import BUNDLED_ID, BundleError
@@ -105,7 +105,7 @@ def calibrations() -> None:
 
 
 @calibrations.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_table_option
 @data_dir_option
 @model_errors
 def list_calibrations(as_json: bool, data_dir: Optional[Path]) -> None:

@@ -37,6 +37,9 @@ data_dir_option = click.option(
          "Default: $ILDSCREEN_DATA_DIR or ./data.",
 )
 
+# The switch of every command that lists rows (bundles, calibrations, accounts, referrals).
+json_table_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
 
 def use_active_bundle(data_dir: Optional[Path]) -> SelectedBundle:
     """Score with the data folder's active bundle, as a service started on it would.
@@ -102,7 +105,7 @@ def models() -> None:
 
 
 @models.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_table_option
 @data_dir_option
 @model_errors
 def list_bundles(as_json: bool, data_dir: Optional[Path]) -> None:
