@@ -1,6 +1,8 @@
 """Constants of the browser tests (imported by name: conftest modules are not importable by name)."""
 from pathlib import Path
 
+import pytest
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 NURSE_PASSWORD = "nurse password 1"
@@ -48,6 +50,14 @@ VISIBLE_TEXT_JS = """() => {
   texts.push(document.title);
   return texts;
 }"""
+
+
+def require_axe() -> None:
+    """Fail the calling test module at import, with the command that installs it, when axe-core
+    (which :func:`check_accessibility` runs in the page) is missing: a missing tool is not a pass."""
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}: run `npm install --prefix .ci/node axe-core@4` (.ci/run does)",
+                    pytrace=False)
 
 
 def check_accessibility(page) -> list[str]:

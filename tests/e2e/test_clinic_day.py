@@ -13,15 +13,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from e2e_support import AXE, NURSE_PASSWORD
+from e2e_support import NURSE_PASSWORD, require_axe
 from support import wav_bytes
 from tablet import Tablet, log_in, new_page, one_time_account, register_patient
 
 pytestmark = pytest.mark.slow
 
-if not AXE.exists():
-    pytest.fail(f"axe-core is missing at {AXE}: run `npm install --prefix .ci/node axe-core@4` (.ci/run does)",
-                pytrace=False)
+require_axe()
 
 WORDS = {
     "en": {"recording": "Recording…", "risk_meaning": "in 100 patients like this", "letter": "Referral for high-resolution CT",

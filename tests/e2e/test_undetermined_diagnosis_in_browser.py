@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from e2e_support import AXE, NURSE_PASSWORD
+from e2e_support import NURSE_PASSWORD, require_axe
 from edge.web.i18n import CATALOG
 from tablet import Tablet, log_in, new_page, register_patient
 
 pytestmark = pytest.mark.slow
 
-if not AXE.exists():
-    pytest.fail(f"axe-core is missing at {AXE}: run `npm install --prefix .ci/node axe-core@4` (.ci/run does)",
-                pytrace=False)
+require_axe()
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
