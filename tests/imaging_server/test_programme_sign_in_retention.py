@@ -2,21 +2,17 @@
 on SQLite and PostgreSQL: attempts older than ``programme_sign_in_audit_retention_days`` are
 deleted (newer ones, and one exactly at the limit, stay), ended sessions with them; the server's
 start deletes everything due, each sign-in attempt a batch, the sign-in route with the configured
-period; no other table is touched; a bad period stops the start naming the setting. The clock is
-injected (``sign_in(now=...)``): no test sleeps."""
+period; no other table is touched. The clock is injected (``sign_in(now=...)``): no test sleeps.
+The setting's refusals are in test_imaging_config.py."""
 from __future__ import annotations
 
 import datetime as dt
-import re
-
 import pytest
 
 from ct_fixtures import database_url, imaging_settings, postgres  # noqa: F401 - fixtures
-from edge.cli import cli
 from imaging_server import programme_session
 from imaging_server.app import create_app
-from imaging_server.config import load_settings
-from imaging_server.errors import AuthenticationError, ConfigError, ValidationError
+from imaging_server.errors import AuthenticationError, ValidationError
 from imaging_server.nodule_review import add_reader
 from imaging_server.programme import add_viewer
 from imaging_server.programme_session import forget_old_sign_ins, set_password, sign_in
@@ -97,14 +93,11 @@ def test_each_attempt_sweeps_a_batch_oldest_first_and_the_start_sweeps_the_rest(
     db.close()
 
 
-def test_the_sign_in_page_sweeps_with_the_configured_period(tmp_path, monkeypatch, database_url):  # noqa: F811
+def test_the_sign_in_page_sweeps_with_the_configured_period(imaging_settings):  # noqa: F811
     """The route passes the setting: with 7 days kept, an attempt 8 days old goes at the next sign-in
     (the default, a year, would keep it)."""
-    for key in [key for key in __import__("os").environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
-    settings = load_settings(data_dir=tmp_path / "imaging-data", database_url=database_url, **{SETTING: 7})
-    app = create_app(settings)
-    db = open_database(database_url)
+    app = create_app(imaging_settings.model_copy(update={SETTING: 7}))
+    db = open_database(imaging_settings.database_target)
     add_viewer(db, "region")
     now = dt.datetime.now(dt.timezone.utc)
     add_audit_rows(db, now - dt.timedelta(days=8), now - dt.timedelta(days=6))
@@ -159,31 +152,3 @@ def test_a_period_below_one_day_is_refused_by_the_sweep_itself(viewer_db):
     with pytest.raises(ValidationError, match=f"{SETTING} must be at least 1, got 0"):
         forget_old_sign_ins(viewer_db, retention_days=0, now=day(0))
     assert audit_times(viewer_db) == [utc_now(day(0))]
-
-
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    for key in [key for key in __import__("os").environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
-    folder = tmp_path / "ct-data"
-    folder.mkdir()
-    return folder
-
-
-@pytest.mark.parametrize("value", ["0", "3651", "-5", '"a year"', "30.5"])
-def test_a_bad_retention_in_config_toml_is_refused_naming_the_setting(data_dir, value):
-    (data_dir / "config.toml").write_text(f"{SETTING} = {value}\n")
-    with pytest.raises(ConfigError, match=re.escape(f"{SETTING}:")):
-        load_settings(data_dir=data_dir)
-
-
-def test_serve_with_a_bad_retention_stops_before_creating_anything(data_dir, monkeypatch):
-    """``serve`` refuses the start in one line naming the variable; no database is created."""
-    from click.testing import CliRunner
-
-    monkeypatch.setenv("ILDSCREEN_IMAGING_" + SETTING.upper(), "0")
-    result = CliRunner().invoke(cli, ["imaging-server", "serve", "--no-watch", "--port", "1",
-                                      "--data-dir", str(data_dir)])
-    assert result.exit_code != 0 and "Traceback" not in result.output
-    assert re.search(f"{SETTING}: .*greater than or equal to 1", result.output)
-    assert not (data_dir / "imaging.db").exists()
