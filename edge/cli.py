@@ -5,7 +5,6 @@ Domain errors become a one-line message and exit status 1, never a traceback.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import re
@@ -28,7 +27,7 @@ from edge.commands.calibrate import calibrate, calibrations
 from edge.commands.engines import engines
 from edge.commands.evaluate import evaluate
 from edge.commands.federated import federated
-from edge.commands.models import json_table_option, models
+from edge.commands.models import domain_errors, json_table_option, models
 from edge.commands.regional import regional_validation
 from edge.commands.outcomes import outcomes
 from edge.commands.programme import programme_group
@@ -37,7 +36,6 @@ from edge.commands import breath as breath_commands
 from edge.commands import labs as labs_commands
 from edge.commands.imaging import ct, imaging_server
 from edge.config import load_settings
-from edge.errors import IldscreenError
 from edge.outbox import list_referrals
 from edge.outbox_worker import OutboxWorker, client_from_settings
 from edge.schemas import USERNAME_PATTERN
@@ -59,19 +57,6 @@ data_dir_option = click.option(
     default=None,
     help="Data folder (database, recordings, config.toml). Default: $ILDSCREEN_DATA_DIR or ./data.",
 )
-
-
-def domain_errors(command: Callable) -> Callable:
-    """Turn the library's errors into a one-line CLI message."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except IldscreenError as exc:
-            raise click.ClickException(exc.message) from exc
-
-    return wrapper
 
 
 def show_first_admin_password(password: Optional[str]) -> None:

@@ -50,8 +50,8 @@ def use_active_bundle(data_dir: Optional[Path]) -> SelectedBundle:
     return select_active_bundle(settings.models_path, settings.model_signing_keys)
 
 
-def model_errors(command: Callable) -> Callable:
-    """Settings and bundle errors become a one-line CLI message."""
+def domain_errors(command: Callable) -> Callable:
+    """Turn the library's errors into a one-line CLI message."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -59,10 +59,22 @@ def model_errors(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except IldscreenError as exc:
             raise click.ClickException(exc.message) from exc
+
+    return wrapper
+
+
+def model_errors(command: Callable) -> Callable:
+    """Settings and bundle errors (:func:`domain_errors`), and the model package's, become a one-line
+    CLI message."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
         except ModelError as exc:
             raise click.ClickException(str(exc)) from exc
 
-    return wrapper
+    return domain_errors(wrapper)
 
 
 def open_store(data_dir: Optional[Path]) -> tuple[Settings, ModelStore]:

@@ -167,3 +167,29 @@ def test_readme_documents_every_command_and_setting():
         assert f"`{path}" in readme, f"README does not document {path}"
     for name in Settings.model_fields:
         assert f"ILDSCREEN_{name.upper()}" in readme, f"README does not document setting {name}"
+
+
+@pytest.mark.parametrize("decorator", ["domain_errors", "model_errors"])
+def test_the_error_decorators_make_a_library_error_one_line_and_let_a_bug_through(runner, decorator):
+    """A settings or bundle error (and, for model commands, a model error) is one 'Error:' line and exit
+    status 1; anything else is a bug and keeps its traceback."""
+    from audio_models.errors import ModelError
+    from edge.commands import models as commands
+    from edge.errors import ConfigError
+
+    def command_raising(error):
+        @click.command()
+        @getattr(commands, decorator)
+        def raising() -> None:
+            raise error
+
+        return raising
+
+    refused = runner.invoke(command_raising(ConfigError("setting port: must be 1-65535, got 0")))
+    assert (refused.exit_code, refused.output) == (1, "Error: setting port: must be 1-65535, got 0\n")
+    model = runner.invoke(command_raising(ModelError("crackle model file is missing")))
+    if decorator == "model_errors":
+        assert (model.exit_code, model.output) == (1, "Error: crackle model file is missing\n")
+    else:
+        assert isinstance(model.exception, ModelError)
+    assert isinstance(runner.invoke(command_raising(KeyError("bug"))).exception, KeyError)
