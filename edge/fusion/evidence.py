@@ -25,7 +25,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Literal, Mapping, Optional
+from typing import Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,7 +33,7 @@ from audio_models.aggregation import is_basal, site_side
 from edge.errors import ValidationError
 from edge.fusion.clinical_prior import UndeterminedPrior
 from edge.inference.models import validation_status
-from edge.vocabulary import CHEST_PIECES
+from edge.vocabulary import ChestPiece
 from evaluation.proportions import auc_score_interval
 
 MODALITIES = ("auscultation", "breath", "labs")
@@ -56,8 +56,6 @@ ADULT_POPULATION = "adults"  # the screened patients are adults: only adult figu
 PATIENT_CI_METHOD = "patient_cluster_bootstrap"
 # What the nurse reads beside a modality that was measured but does not move the risk.
 NOT_COUNTED = "measured, not yet counted"
-# A chest piece by name (edge.vocabulary): the options and their settings (edge.config) list them.
-ChestPiece = Literal[tuple(CHEST_PIECES)]  # type: ignore[valid-type]
 
 
 class ValidationRule(BaseModel):

@@ -142,7 +142,8 @@ def test_the_evidence_settings_reach_the_options_under_their_names(tmp_path, mon
 
 @pytest.mark.parametrize(("values", "message"), [
     ({"evidence_chest_pieces_cannot_clear": ["stethoscope"]},
-     r"evidence_chest_pieces_cannot_clear.0: Input should be 'diaphragm', 'bell', 'extended' or 'not_stated'"),
+     r"evidence_chest_pieces_cannot_clear.0: Value error, unknown chest piece 'stethoscope'; expected one of "
+     r"\['bell', 'diaphragm', 'extended', 'not_stated'\]"),
     ({"evidence_protocol_basal_sites": []}, "evidence_protocol_basal_sites: List should have at least 1 item"),
     ({"evidence_lr_cap": 1}, "evidence_lr_cap: Input should be greater than 1"),
     ({"evidence_validation_rule": {"min_patients": 0}},
