@@ -261,6 +261,17 @@ def train_model(sampler, *, steps, seed, distractors):
     return fit(CrackleNet(), sampler, steps=steps, seed=seed, distractors=distractors)
 
 
+def train_recipe(train_part, *, seed, steps=STEPS):
+    """The shipped recipe on a corpus's train part: the window sampler over its recordings (held in
+    memory), the crackle-free distractor sounds of ``seed + 1``, and :func:`train_model`. The training
+    command and :mod:`audio_models.seed_spread` both train through here, so a seed's weights are the
+    same whichever one trained them (same thread count, machine and torch build)."""
+    sampler = WindowSampler(train_part, [load_audio(r.path)[0] for r in train_part], population_share=POPULATION_SHARE)
+    logger.info("training on %s recordings of %s patients (seed %s)", len(train_part),
+                len({(r.dataset_family, r.patient_id) for r in train_part}), seed)
+    return train_model(sampler, steps=steps, seed=seed, distractors=distractor_pool(400, seed=seed + 1))
+
+
 def torch_runner(model):
     """``run({"pcm": windows})`` for :mod:`audio_models.scoring`, from the PyTorch model."""
     @torch.no_grad()
@@ -385,10 +396,7 @@ def main(argv=None):
         model.load_state_dict(torch.load(weights, weights_only=True))
         model.eval()
     else:
-        sampler = WindowSampler(train, [load_audio(r.path)[0] for r in train], population_share=POPULATION_SHARE)
-        logger.info("training on %s recordings of %s patients", len(train), len({(r.dataset_family, r.patient_id) for r in train}))
-        model = train_model(sampler, steps=args.steps, seed=args.seed,
-                            distractors=distractor_pool(400, seed=args.seed + 1))
+        model = train_recipe(train, seed=args.seed, steps=args.steps)
         torch.save(model.state_dict(), weights)
 
     input_noise, noise_table = choose_input_noise(parts["validation"], run=torch_runner(model),

@@ -33,6 +33,7 @@ from imaging_server.ingest import check_pacs
 from imaging_server.nodule_review import review_api
 from imaging_server.openapi import openapi_document
 from imaging_server.programme import figures_api
+from imaging_server.programme_session import forget_old_sign_ins
 from imaging_server.request_body import json_body
 from imaging_server.referrals import create_referral, referral_for_clinic, report_view, revoke_referral, status_view
 from imaging_server.store import MIGRATIONS, clinic_for_token, current_version, prepare_database, request_db
@@ -50,7 +51,11 @@ def create_app(settings: Optional[ImagingSettings] = None, *, pacs_watched: bool
     so ``/readyz`` is ready only while the PACS answers too.
     """
     settings = settings or load_settings()
-    prepare_database(settings.database_target, pool_size=settings.pool_size)
+    db = prepare_database(settings.database_target, pool_size=settings.pool_size)
+    # Sign-in attempts past their retention (and ended sessions) that piled up while the server was
+    # off or nobody signed in go now, all of them; each later attempt sweeps a batch.
+    forget_old_sign_ins(db, retention_days=settings.programme_sign_in_audit_retention_days)
+    db.close()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BUNDLE_BYTES
     app.json.sort_keys = False

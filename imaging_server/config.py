@@ -18,6 +18,8 @@ from imaging_server.store import checked_url, sqlite_url
 
 ENV_PREFIX = "ILDSCREEN_IMAGING_"
 DEFAULT_DATA_DIR = Path("imaging-data")
+# Days a programme sign-in attempt is kept (the setting's default; sign_in's when called without one).
+SIGN_IN_AUDIT_RETENTION_DAYS = 365
 
 
 class ImagingSettings(BaseSettings):
@@ -184,6 +186,14 @@ class ImagingSettings(BaseSettings):
         15.0, gt=0, le=24 * 60, title="Programme sign-in lockout (minutes)",
         description="How long a locked sign-in name stays locked; as the clinic's lockout_minutes. Also how long "
                     "a name's count of wrong passwords lasts without a new one: then it lapses and its row is swept.")
+    programme_sign_in_audit_retention_days: int = Field(
+        SIGN_IN_AUDIT_RETENTION_DAYS, ge=1, le=3650, title="Programme sign-in audit: days kept",
+        description="Each programme-view sign-in attempt (name, time, outcome, client address: personal data) is "
+                    "deleted this many days after it, at the server's start and at each later sign-in attempt; "
+                    "ended sessions go then too. Default one year (programme assumption): longer than the six "
+                    "months for which China's Cybersecurity Law (2016, art. 21) asks network logs to be kept, "
+                    "and a full year of audits to look back on; personal data may be kept no longer than its "
+                    "purpose needs (PIPL art. 19; GDPR art. 5(1)(e)), so set the hospital's own period.")
     programme_timezone: str = Field(
         "Asia/Shanghai", min_length=1, max_length=64, title="Programme view: time zone",
         description="IANA time zone in which the programme view shows times (the programme's region).")

@@ -375,7 +375,8 @@ def sign_in():
     lockout = LockoutPolicy(settings.programme_sign_in_lockout_threshold, settings.programme_sign_in_lockout_minutes)
     try:
         session_id = open_session(request_db(), request.form.get("name") or "", request.form.get("password") or "",
-                                  lockout=lockout, client=request.remote_addr)
+                                  lockout=lockout, client=request.remote_addr,
+                                  audit_retention_days=settings.programme_sign_in_audit_retention_days)
     except TooManyAttempts as exc:
         return _too_many_attempts(exc)
     except AuthenticationError:

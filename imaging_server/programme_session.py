@@ -20,6 +20,14 @@ such rows (expired lock, last failure older than the window), so names typed at 
 grow ``programme_sign_in_failures`` without bound: it holds at most the names that failed within
 one window, a number the argon2 cost of every attempt bounds. No cap on top: evicting the oldest
 rows under a flood would let a flood of random names reset a real name's count or lift its lock.
+
+The audit keeps client addresses, personal data: an attempt is kept for
+``programme_sign_in_audit_retention_days`` (a setting), then deleted by :func:`forget_old_sign_ins`,
+which the server runs at its start (everything due, whatever piled up while it was off) and at the
+start of every later sign-in attempt (up to ``AUDIT_SWEEP_BATCH`` rows). Sign-in attempts are all
+that grows the table, so sweeping there keeps it to about one retention period of them without a
+scheduler, and works as well under ``serve --no-watch``, where no background thread runs. Ended
+sessions go in the same sweeps (they open nothing, and say when a viewer was signed in).
 """
 from __future__ import annotations
 
@@ -32,6 +40,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from common.lockout import LockoutPolicy, is_locked, seconds_left
+from imaging_server.config import SIGN_IN_AUDIT_RETENTION_DAYS
 from imaging_server.errors import AuthenticationError, NotFound, TooManyAttempts, ValidationError
 from imaging_server.store import Database, hash_token, utc_now
 
@@ -48,6 +57,9 @@ NAME_MAX = 200  # a sign-in name longer than any viewer's is kept (and counted) 
 # Lapsed rows removed per wrong password: more than the one row a failure can add, so the table
 # shrinks back under the very traffic that grows it, while each request's extra work stays small.
 SWEEP_BATCH = 50
+# Audit rows (and ended sessions) deleted per sign-in attempt at most: far more than the one row an
+# attempt adds, while the extra work of one request stays small even after a past flood of attempts.
+AUDIT_SWEEP_BATCH = 1000
 
 
 def set_password(db: Database, name: str, password: str) -> None:
@@ -77,9 +89,11 @@ def set_password(db: Database, name: str, password: str) -> None:
 
 def sign_in(db: Database, name: str, password: str, *, hours: float = SESSION_HOURS,
             lockout: LockoutPolicy = DEFAULT_LOCKOUT, client: Optional[str] = None,
-            now: Optional[dt.datetime] = None) -> str:
+            audit_retention_days: int = SIGN_IN_AUDIT_RETENTION_DAYS, now: Optional[dt.datetime] = None) -> str:
     """Check the viewer's password and open a session; return its id (for the cookie). ``now``
     (an aware time; the clock when None) is when the attempt happens, for tests of the window.
+    First, audit entries older than ``audit_retention_days`` and ended sessions are swept
+    (:func:`forget_old_sign_ins`, one batch).
 
     Raises
     ------
@@ -91,6 +105,7 @@ def sign_in(db: Database, name: str, password: str, *, hours: float = SESSION_HO
     """
     name = name.strip()[:NAME_MAX]
     now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    forget_old_sign_ins(db, retention_days=audit_retention_days, now=now, batch=AUDIT_SWEEP_BATCH)
     locked_until = db.scalar("SELECT locked_until FROM programme_sign_in_failures WHERE name = :name", {"name": name})
     viewer = db.row("SELECT v.id, p.password_hash FROM programme_viewers v "
                     "LEFT JOIN programme_viewer_passwords p ON p.viewer_id = v.id WHERE v.name = :name",
@@ -102,7 +117,7 @@ def sign_in(db: Database, name: str, password: str, *, hours: float = SESSION_HO
     except (VerificationError, InvalidHashError):
         accepted = False
     if is_locked(locked_until, now):  # checked after hashing, so a locked name answers in the same time
-        _audit(db, name, "refused_locked", client)
+        _audit(db, name, "refused_locked", client, now)
         raise _too_many(locked_until, now)
     if not accepted:
         _sweep_lapsed_names(db, lockout, now)
@@ -115,15 +130,14 @@ def sign_in(db: Database, name: str, password: str, *, hours: float = SESSION_HO
                                  + db.for_update(), {"name": name})
         refused = is_locked(locked_until, now)
         if refused:
-            _record(db, name, "refused_locked", client)
+            _record(db, name, "refused_locked", client, now)
         else:
-            db.execute("DELETE FROM programme_sessions WHERE expires_at < :now", {"now": utc_now(now)})
             db.execute("DELETE FROM programme_sign_in_failures WHERE name = :name", {"name": name})
             db.execute("INSERT INTO programme_sessions (id_hash, viewer_id, created_at, expires_at) "
                        "VALUES (:id_hash, :viewer_id, :created_at, :expires_at)",
                        {"id_hash": hash_token(session_id), "viewer_id": viewer["id"], "created_at": utc_now(now),
                         "expires_at": utc_now(now + dt.timedelta(hours=hours))})
-            _record(db, name, "signed_in", client)
+            _record(db, name, "signed_in", client, now)
     if refused:
         raise _too_many(locked_until, now)
     return session_id
@@ -153,7 +167,7 @@ def _count_failure(db: Database, name: str, lockout: LockoutPolicy, client: Opti
                      "RETURNING failures, locked_until, last_failure", {"name": name})
         refused = is_locked(row["locked_until"], now)
         if refused:
-            _record(db, name, "refused_locked", client)
+            _record(db, name, "refused_locked", client, now)
             locked_until = None
         else:
             # No time (counted before the failures had one): kept, as that version counted it.
@@ -162,7 +176,7 @@ def _count_failure(db: Database, name: str, lockout: LockoutPolicy, client: Opti
             db.execute("UPDATE programme_sign_in_failures SET failures = :failures, locked_until = :locked_until, "
                        "last_failure = :now WHERE name = :name",
                        {"name": name, "failures": failures, "locked_until": locked_until, "now": utc_now(now)})
-            _record(db, name, "locked" if locked_until else "wrong_password", client)
+            _record(db, name, "locked" if locked_until else "wrong_password", client, now)
     if refused:
         raise _too_many(row["locked_until"], now)
     if locked_until:
@@ -189,14 +203,45 @@ def _sweep_lapsed_names(db: Database, lockout: LockoutPolicy, now: dt.datetime) 
         logger.debug("swept %s lapsed programme sign-in names", swept)
 
 
-def _audit(db: Database, name: str, outcome: str, client: Optional[str]) -> None:
+def forget_old_sign_ins(db: Database, *, retention_days: int, now: Optional[dt.datetime] = None,
+                        batch: Optional[int] = None) -> dict[str, int]:
+    """Delete sign-in audit entries older than ``retention_days`` and sessions that have ended
+    (``now``: an aware time, the clock when None), oldest first, up to ``batch`` rows of each
+    (None: all); return how many of each went. Touches no other table. Its own transaction,
+    skipping rows a concurrent request holds (PostgreSQL), as :func:`_sweep_lapsed_names`.
+
+    Raises
+    ------
+    ValidationError
+        ``retention_days`` is below 1 (the setting's bound; 0 would erase the attempt being audited).
+    """
+    if retention_days < 1:
+        raise ValidationError(f"programme_sign_in_audit_retention_days must be at least 1, got {retention_days}")
+    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    limit = "" if batch is None else f" LIMIT {int(batch)}"
     with db.write():
-        _record(db, name, outcome, client)
+        skip_held = db.for_update(skip_locked=True)
+        audit = db.execute("DELETE FROM programme_sign_in_audit WHERE id IN ("
+                           "SELECT id FROM programme_sign_in_audit WHERE at < :cutoff ORDER BY at"
+                           f"{limit}{skip_held})",
+                           {"cutoff": utc_now(now - dt.timedelta(days=retention_days))}).rowcount
+        sessions = db.execute("DELETE FROM programme_sessions WHERE id_hash IN ("
+                              "SELECT id_hash FROM programme_sessions WHERE expires_at <= :now ORDER BY expires_at"
+                              f"{limit}{skip_held})", {"now": utc_now(now)}).rowcount
+    if audit or sessions:
+        logger.info("removed %s programme sign-in audit entries older than %s days and %s ended sessions",
+                    audit, retention_days, sessions)
+    return {"audit_entries": audit, "sessions": sessions}
 
 
-def _record(db: Database, name: str, outcome: str, client: Optional[str]) -> None:
+def _audit(db: Database, name: str, outcome: str, client: Optional[str], now: dt.datetime) -> None:
+    with db.write():
+        _record(db, name, outcome, client, now)
+
+
+def _record(db: Database, name: str, outcome: str, client: Optional[str], now: dt.datetime) -> None:
     db.execute("INSERT INTO programme_sign_in_audit (at, name, outcome, client) VALUES (:at, :name, :outcome, :client)",
-               {"at": utc_now(), "name": name, "outcome": outcome, "client": client})
+               {"at": utc_now(now), "name": name, "outcome": outcome, "client": client})
 
 
 def session_viewer(db: Database, session_id: Optional[str]) -> Optional[dict]:

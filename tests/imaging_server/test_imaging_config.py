@@ -91,3 +91,19 @@ def test_clinics_list_never_creates_a_database(runner, tmp_path):
     listed = runner.invoke(cli, ["imaging-server", "clinics", "list", "--data-dir", str(tmp_path / "nowhere")])
     assert listed.exit_code == 1 and "no CT server database" in listed.output and "Traceback" not in listed.output
     assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "3651", "-5", '"a year"', "30.5"])
+def test_a_bad_sign_in_audit_retention_is_refused_naming_the_setting(data_dir, value):
+    (data_dir / "config.toml").write_text(f"programme_sign_in_audit_retention_days = {value}\n")
+    with pytest.raises(ConfigError, match="programme_sign_in_audit_retention_days:"):
+        load_settings(data_dir=data_dir)
+
+
+def test_serve_with_a_bad_sign_in_audit_retention_stops_before_creating_anything(runner, data_dir, monkeypatch):
+    """The start is refused in one line naming the setting (before the port or the database)."""
+    monkeypatch.setenv("ILDSCREEN_IMAGING_PROGRAMME_SIGN_IN_AUDIT_RETENTION_DAYS", "0")
+    result = runner.invoke(cli, ["imaging-server", "serve", "--no-watch", "--port", "1", "--data-dir", str(data_dir)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert re.search("programme_sign_in_audit_retention_days: .*greater than or equal to 1", result.output)
+    assert not (data_dir / "imaging.db").exists()
