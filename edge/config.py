@@ -20,8 +20,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits
 from common.settings import load_layered_settings
 from edge.errors import ConfigError
-from edge.fusion.evidence import ChestPiece, EvidenceOptions
+from edge.fusion.evidence import EvidenceOptions
 from edge.fusion.triage import TriageThresholds, check_tier_order
+from edge.vocabulary import ChestPiece
 
 ENV_PREFIX = "ILDSCREEN_"
 # The hospital CT server's own settings; a box running both must not trip the edge's check.

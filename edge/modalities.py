@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Callable, Collection, Optional
+from typing import Callable, Collection, NamedTuple, Optional
 
 import sqlite_utils
 
@@ -37,23 +37,37 @@ def manifest_entry(name: str) -> dict:
         raise ModelUnavailable(f"the {name} model is not available: {exc}") from exc
 
 
-def crackle_threshold() -> Optional[float]:
-    """The served crackle model's threshold (its manifest's ``threshold``: the crackle probability
-    from which a take finds crackles), or None while that model is not available."""
-    try:
-        return manifest_entry("auscultation").get("threshold")
-    except ModelUnavailable:
-        return None
+class ServedCrackleModel(NamedTuple):
+    """What an assessment keeps of the served crackle model, read from one reading of its manifest
+    entry: ``threshold`` (the crackle probability from which a take finds crackles) and ``adults``
+    (its patient-level figures on held-out adults, ``validation.populations.adults``); each None
+    when the entry has none or the model is not available."""
+
+    threshold: Optional[float]
+    adults: Optional[dict]
 
 
-def crackle_model_adults() -> Optional[dict]:
-    """The served crackle model's patient-level figures on held-out adults (its manifest's
-    ``validation.populations.adults``), or None when it has none or is not available."""
+def served_crackle_model() -> ServedCrackleModel:
+    """The served crackle model's threshold and adult figures (:class:`ServedCrackleModel`).
+
+    Read from the bundle this process serves each time it is called, never cached: the service
+    keeps its bundle until it restarts, and the next process reads the switched one."""
     try:
         entry = manifest_entry("auscultation")
     except ModelUnavailable:
-        return None
-    return ((entry.get("validation") or {}).get("populations") or {}).get("adults") or None
+        return ServedCrackleModel(None, None)
+    adults = ((entry.get("validation") or {}).get("populations") or {}).get("adults") or None
+    return ServedCrackleModel(entry.get("threshold"), adults)
+
+
+def crackle_threshold() -> Optional[float]:
+    """The served crackle model's threshold, or None while that model is not available."""
+    return served_crackle_model().threshold
+
+
+def crackle_model_adults() -> Optional[dict]:
+    """The served crackle model's figures on held-out adults, or None when it has none or is not available."""
+    return served_crackle_model().adults
 
 
 def site_validation(modality: str) -> Optional[dict]:

@@ -249,19 +249,26 @@ def score_unscored_recordings(db: sqlite_utils.Database, blobs: BlobStore, visit
         scored = score(take_audio_path(blobs, row), row["chest_site"], model, limits=None)
         if not scored:
             raise ModelUnavailable(f"the crackle model failed on recording {row['id']}; it stays unscored")
-        with write_transaction(db):
-            # Unless another request filled it in first (it is then audited there) or it was
-            # discarded meanwhile: one score, one audit entry.
-            now = db.execute("SELECT result FROM recordings WHERE id = ?", [row["id"]]).fetchone()
-            if now is not None and now[0] is None:
-                db["recordings"].update(row["id"], scored)
-                audit.record(db, actor, "score", "recording", row["id"], {
-                    "visit_id": visit_id, "chest_site": row["chest_site"],
-                    "model_version": scored["model_version"],
-                    "threshold": (json.loads(scored["result"]).get("model") or {}).get("threshold"),
-                    "crackle_probability": scored["crackle_probability"]})
+        _write_score_if_unchanged(db, actor, row["id"], scored_from=None, columns=scored, action="score", detail={
+            "visit_id": visit_id, "chest_site": row["chest_site"], "model_version": scored["model_version"],
+            "threshold": (json.loads(scored["result"]).get("model") or {}).get("threshold"),
+            "crackle_probability": scored["crackle_probability"]})
     logger.info("scored %s recording(s) stored while the crackle model was unavailable", len(rows))
     return len(rows)
+
+
+def _write_score_if_unchanged(db: sqlite_utils.Database, actor: audit.Actor, recording_id: int, *,
+                              scored_from: Optional[str], columns: dict, action: str, detail: dict) -> None:
+    """Write a take's new score (``columns``) and its audit entry (``action``, ``detail``) in one write
+    transaction, if the take still holds the result it was scored from (``scored_from``: None for a
+    take stored unscored). Scoring runs outside the write lock, so meanwhile the take may have been
+    discarded (the nurse re-recorded the site) or another request may have scored it first (and
+    audited that): then nothing is written, so each score is written, and audited, once."""
+    with write_transaction(db):
+        now = db.execute("SELECT result FROM recordings WHERE id = ?", [recording_id]).fetchone()
+        if now is not None and now[0] == scored_from:
+            db["recordings"].update(recording_id, columns)
+            audit.record(db, actor, action, "recording", recording_id, detail)
 
 
 def _unscored_takes(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
@@ -369,19 +376,14 @@ def rescore_takes_of_other_models(db: sqlite_utils.Database, blobs: BlobStore, v
             "model_version": row["model_version"], "threshold": (earlier.get("model") or {}).get("threshold"),
             "crackle_probability": row["crackle_probability"], "quality_ok": quality.get("ok"),
             "rescored_at": utc_now()}]
-        with write_transaction(db):
-            # Unless it was discarded meanwhile (the nurse re-recorded the site), or another request
-            # scored it again first (its earlier score is already kept).
-            now = db.execute("SELECT result FROM recordings WHERE id = ?", [row["id"]]).fetchone()
-            if now is not None and now[0] == row["result"]:
-                db["recordings"].update(row["id"], {**scored, "result": json.dumps(result)})
-                audit.record(db, actor, "rescore", "recording", row["id"], {
-                    "visit_id": visit_id, "chest_site": row["chest_site"],
-                    "from_model_version": row["model_version"], "to_model_version": scored["model_version"],
-                    "from_threshold": result["earlier_scores"][-1]["threshold"],
-                    "to_threshold": result["model"]["threshold"],
-                    "from_crackle_probability": row["crackle_probability"],
-                    "to_crackle_probability": scored["crackle_probability"]})
+        _write_score_if_unchanged(db, actor, row["id"], scored_from=row["result"],
+                       columns={**scored, "result": json.dumps(result)}, action="rescore", detail={
+                           "visit_id": visit_id, "chest_site": row["chest_site"],
+                           "from_model_version": row["model_version"], "to_model_version": scored["model_version"],
+                           "from_threshold": result["earlier_scores"][-1]["threshold"],
+                           "to_threshold": result["model"]["threshold"],
+                           "from_crackle_probability": row["crackle_probability"],
+                           "to_crackle_probability": scored["crackle_probability"]})
     if stale:
         logger.info("scored %s recording(s) again with the served crackle model %s-%s", len(stale),
                     model.entry.get("name"), model.entry.get("version"))

@@ -11,8 +11,8 @@ from typing import Annotated, ClassVar, Literal, Optional
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator,
                       model_validator)
 
-from edge.vocabulary import (AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES, ROLES, SMOKING_STATUS, SYMPTOMS,
-                             VISIT_STATUSES, unknown_word_message)
+from edge.vocabulary import (AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_SITES, CTD_DIAGNOSES, ROLES, SMOKING_STATUS,
+                             SYMPTOMS, VISIT_STATUSES, ChestPiece, known_word)
 
 # Pseudonymous codes only: letters, digits and dashes. Anything else (quotes, spaces,
 # semicolons) is refused rather than escaped, so a code can never carry a name or markup.
@@ -41,20 +41,11 @@ AS_SENT_RULE = ("Every length and pattern is checked on the value as sent; surro
 # The vocabularies as types: the same Literal validates a request and enumerates the values in
 # the OpenAPI document, so the document cannot drift from what is accepted.
 # A word outside the vocabulary is refused naming the closest accepted ones ("did you mean").
-def _known(allowed, what: str) -> BeforeValidator:
-    def check(value):
-        if isinstance(value, str) and value not in allowed:
-            raise ValueError(unknown_word_message(what, value, allowed))
-        return value
-
-    return BeforeValidator(check)
-
-
-CtdDiagnosis = Annotated[Literal[tuple(CTD_DIAGNOSES)], _known(CTD_DIAGNOSES, "CTD diagnosis")]  # type: ignore[valid-type]
-Autoantibody = Annotated[Literal[tuple(AUTOANTIBODIES)], _known(AUTOANTIBODIES, "autoantibody")]  # type: ignore[valid-type]
-Symptom = Annotated[Literal[tuple(SYMPTOMS)], _known(SYMPTOMS, "symptom")]  # type: ignore[valid-type]
-ChestSite = Annotated[Literal[tuple(CHEST_SITES)], _known(CHEST_SITES, "chest site")]  # type: ignore[valid-type]
-ChestPiece = Annotated[Literal[tuple(CHEST_PIECES)], _known(CHEST_PIECES, "chest piece")]  # type: ignore[valid-type]
+# ChestPiece, which the evidence options and the settings take too, is declared in edge.vocabulary.
+CtdDiagnosis = Annotated[Literal[tuple(CTD_DIAGNOSES)], known_word(CTD_DIAGNOSES, "CTD diagnosis")]  # type: ignore[valid-type]
+Autoantibody = Annotated[Literal[tuple(AUTOANTIBODIES)], known_word(AUTOANTIBODIES, "autoantibody")]  # type: ignore[valid-type]
+Symptom = Annotated[Literal[tuple(SYMPTOMS)], known_word(SYMPTOMS, "symptom")]  # type: ignore[valid-type]
+ChestSite = Annotated[Literal[tuple(CHEST_SITES)], known_word(CHEST_SITES, "chest site")]  # type: ignore[valid-type]
 Medication = Annotated[str, StringConstraints(pattern=MEDICATION_PATTERN)]
 Sex = Literal["F", "M"]
 Smoking = Literal[SMOKING_STATUS]  # type: ignore[valid-type]

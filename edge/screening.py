@@ -25,7 +25,7 @@ from edge.fusion.triage import TriageThresholds, patient_factors, recorded_findi
 from edge.breath import score_unscored_breath_readings
 from edge.labs import list_lab_results, visit_lymphocytes
 from edge.patients import get_patient, get_visit
-from edge.modalities import SCORERS, ModalityScorer, crackle_model_adults, crackle_threshold, potential_ranges
+from edge.modalities import SCORERS, ModalityScorer, potential_ranges, served_crackle_model
 from edge.recordings import (check_takes_readable, list_recordings, rescore_takes_of_other_models,
                              score_unscored_recordings)
 from edge.store.blobs import BlobStore
@@ -263,8 +263,8 @@ def assess_visit(
                     hrct=hrct, lymphocytes=lymphocytes)
     # Kept with the result (beside its evidence_options), so that its pages read the takes as it
     # did, and say what the crackle model was checked on, after the model or its threshold changes.
-    result["crackle_threshold"] = crackle_threshold()
-    result["crackle_model_adults"] = crackle_model_adults()
+    crackle_model = served_crackle_model()
+    result["crackle_threshold"], result["crackle_model_adults"] = crackle_model.threshold, crackle_model.adults
     result["crackle_takes_rescored"] = rescored_takes(list_recordings(db, visit_id))
     inputs = {
         "clinical_picture": {**picture.__dict__, "autoantibodies": list(picture.autoantibodies),

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 from difflib import SequenceMatcher
-from typing import Iterable
+from typing import Annotated, Iterable, Literal
+
+from pydantic import BeforeValidator
 
 # CTD types screened here: the five of the 2023 ACR/CHEST ILD screening guideline for systemic
 # autoimmune rheumatic diseases (SSc, RA, idiopathic inflammatory myopathy, Sjögren's, MCTD), and
@@ -151,3 +153,22 @@ def unknown_word_message(what: str, word: str, accepted: Iterable[str]) -> str:
     suggestions = closest_words(word, accepted)
     hint = f" (did you mean {' or '.join(repr(s) for s in suggestions)}?)" if suggestions else ""
     return f"unknown {what} {word!r}{hint}; expected one of {sorted(accepted)}"
+
+
+def known_word(accepted, what: str) -> BeforeValidator:
+    """A pydantic check that refuses a word outside ``accepted`` with :func:`unknown_word_message`
+    (naming the word, the closest accepted ones and all of them), before the type's own check.
+
+    Paired with ``Literal[tuple(accepted)]``, the same type validates a value and enumerates the
+    accepted ones (in the OpenAPI document, say), so the two cannot drift apart."""
+    def check(value):
+        if isinstance(value, str) and value not in accepted:
+            raise ValueError(unknown_word_message(what, value, accepted))
+        return value
+
+    return BeforeValidator(check)
+
+
+#: A chest piece by name: the API's upload form, the evidence options and their settings
+#: (``edge.config``) all take this type, so each refuses an unknown piece by the same message.
+ChestPiece = Annotated[Literal[tuple(CHEST_PIECES)], known_word(CHEST_PIECES, "chest piece")]  # type: ignore[valid-type]

@@ -26,6 +26,7 @@ from edge.modalities import counts_for_its_site, site_probabilities
 from edge.store.database import open_database
 from edge.store.migrations import MIGRATIONS, apply_migrations, current_version
 from edge.users import create_user
+from edge.vocabulary import CHEST_PIECES
 from edge.web import presenters
 from edge.web.i18n import CATALOG
 from firmware_interface import DeviceKind, SimulatedDevice
@@ -94,18 +95,29 @@ def test_an_unknown_piece_in_the_settings_is_refused_naming_it(tmp_path, monkeyp
     for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("ILDSCREEN_EVIDENCE_CHEST_PIECES_CANNOT_CLEAR", '["bell", "stethoscope"]')
-    with pytest.raises(ConfigError, match="evidence_chest_pieces_cannot_clear"):
+    with pytest.raises(ConfigError, match="evidence_chest_pieces_cannot_clear") as refused:
         load_settings(data_dir=tmp_path / "data")
+    assert refusal_of("stethoscope") in str(refused.value)
+    monkeypatch.delenv("ILDSCREEN_EVIDENCE_CHEST_PIECES_CANNOT_CLEAR")
+    with pytest.raises(ConfigError, match="chest_piece_default") as refused:
+        load_settings(data_dir=tmp_path / "data", chest_piece_default="bel")
+    assert "unknown chest piece 'bel' (did you mean 'bell'?)" in str(refused.value)
+
+
+def refusal_of(piece: str) -> str:
+    """How every boundary (API, options, settings) refuses ``piece``: by name, with the accepted pieces."""
+    return f"unknown chest piece {piece!r}; expected one of {sorted(CHEST_PIECES)}"
 
 
 def test_the_options_refuse_an_unknown_piece_as_the_setting_does():
-    """The options and their setting share one chest-piece type (edge.fusion.evidence.ChestPiece)."""
+    """The options, their setting and the API share one chest-piece type (edge.vocabulary.ChestPiece)."""
     from pydantic import ValidationError as PydanticValidationError
 
     assert EvidenceOptions(chest_pieces_cannot_clear=["bell", "extended"]).chest_pieces_cannot_clear == (
         "bell", "extended")
-    with pytest.raises(PydanticValidationError, match="chest_pieces_cannot_clear.1"):
+    with pytest.raises(PydanticValidationError, match="chest_pieces_cannot_clear.1") as refused:
         EvidenceOptions(chest_pieces_cannot_clear=["bell", "stethoscope"])
+    assert refusal_of("stethoscope") in str(refused.value)
 
 
 def test_in_the_risk_a_clear_bell_base_is_not_heard_and_bell_crackles_are_positive(client, nurse, db, visit,
@@ -171,6 +183,7 @@ def test_the_api_refuses_an_unknown_piece_naming_it_and_stores_nothing(client, n
     assert refused.status_code == 422
     field = refused.json["error"]["fields"][0]
     assert field["field"] == "chest_piece" and f"unknown chest piece {bad!r}" in field["reason"]
+    assert str(sorted(CHEST_PIECES)) in field["reason"]
     assert db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 0
     assert [p for p in settings.blob_dir.rglob("*") if p.is_file()] == []
 

@@ -1,9 +1,12 @@
 """Configuration: defaults, precedence, and refusals that name the offending key."""
+import subprocess
+import sys
 from typing import get_args, get_origin
 
 import pytest
 from pydantic import BaseModel
 
+from common.child_process import module_command
 from edge.config import EVIDENCE_SETTINGS, EVIDENCE_TABLE_SETTINGS, TRIAGE_SETTINGS, Settings, load_settings
 from edge.errors import ConfigError
 from edge.fusion.evidence import EvidenceOptions
@@ -142,7 +145,8 @@ def test_the_evidence_settings_reach_the_options_under_their_names(tmp_path, mon
 
 @pytest.mark.parametrize(("values", "message"), [
     ({"evidence_chest_pieces_cannot_clear": ["stethoscope"]},
-     r"evidence_chest_pieces_cannot_clear.0: Input should be 'diaphragm', 'bell', 'extended' or 'not_stated'"),
+     r"evidence_chest_pieces_cannot_clear.0: Value error, unknown chest piece 'stethoscope'; expected one of "
+     r"\['bell', 'diaphragm', 'extended', 'not_stated'\]"),
     ({"evidence_protocol_basal_sites": []}, "evidence_protocol_basal_sites: List should have at least 1 item"),
     ({"evidence_lr_cap": 1}, "evidence_lr_cap: Input should be greater than 1"),
     ({"evidence_validation_rule": {"min_patients": 0}},
@@ -172,3 +176,17 @@ def test_a_plain_http_referral_server_off_this_machine_is_refused_naming_the_key
                                  "http://localhost:8090", "http://[::1]:8090"])
 def test_https_or_a_loopback_referral_server_is_accepted(tmp_path, url):
     assert load_settings(data_dir=tmp_path, referral_server_url=url).referral_server_url == url
+
+
+def test_reading_the_settings_does_not_load_onnx_runtime():
+    """Every command and the service import edge.config, which takes the evidence settings from
+    edge.fusion.evidence; the manifest reader that module calls (edge.inference.models) loads ONNX
+    Runtime, so it is imported where a manifest is read, not with the settings."""
+    where = module_command("edge.config")  # this checkout's code, as a child process sees it
+    listing = ("import sys, edge.config; print(sorted(name for name in sys.modules "
+               "if name.partition('.')[0] == 'onnxruntime' or name.startswith('edge.inference')))")
+    loaded = subprocess.run([sys.executable, "-c", listing], cwd=where["cwd"], env=where["env"],
+                            capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
+

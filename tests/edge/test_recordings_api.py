@@ -285,3 +285,59 @@ def test_only_the_clinical_roles_discard_a_take_and_a_session_needs_its_csrf_tok
     assert len(_rows(db)) == 1 and _discard_trail(db) == []
     clinician = (make_user("clin1", "clinician"), login(client, "clin1"))[1]
     assert client.delete(path, headers=clinician).status_code == 204
+
+
+def _score_trail(db) -> list:
+    """(action, recording id) of each score filled in or replaced in the audit log, oldest first."""
+    return [(action, int(entity_id)) for action, entity_id in db.execute(
+        "SELECT action, entity_id FROM audit_log WHERE action IN ('score', 'rescore') ORDER BY id").fetchall()]
+
+
+@pytest.mark.parametrize("meanwhile", ["scored by another request", "discarded"])
+@pytest.mark.parametrize("step", ["score", "rescore"])
+def test_a_take_changed_while_it_was_scored_is_left_as_the_other_request_left_it(app, nurse, client, visit_id, db,
+                                                                                 monkeypatch, step, meanwhile):
+    """Scoring runs outside the write lock: a take another request scored (and audited) first, or one
+    discarded meanwhile, is not written over and gets no second audit entry (score and rescore alike)."""
+    from types import SimpleNamespace
+
+    from edge import audit, recordings
+
+    take = upload(client, nurse, visit_id, wav_bytes(seconds=2)).json
+    if step == "score":  # stored while the model was unavailable
+        db["recordings"].update(take["id"], {"result": None, "crackle_probability": None, "quality": None,
+                                             "model_version": None})
+        model, run = app.extensions["ildscreen"].auscultation_model, recordings.score_unscored_recordings
+    else:  # scored by another model than the served one
+        model = SimpleNamespace(entry={"name": "auscultation", "version": "0.0.1-other", "threshold": 0.5})
+        run = recordings.rescore_takes_of_other_models
+    db.conn.commit()
+    other = {"crackle_probability": 0.42, "model_version": "auscultation-other-fp32",
+             "result": json.dumps({"model": {"name": "auscultation", "version": "other", "threshold": 0.3}})}
+    fresh = {**other, "crackle_probability": 0.9, "quality": json.dumps({"ok": True, "issues": []})}
+
+    def score_while_another_request_acts(*args, **kwargs):
+        connection = app.extensions["ildscreen"].folder.connect()
+        if meanwhile == "discarded":
+            connection.execute("DELETE FROM recordings WHERE id = ?", [take["id"]])
+        else:
+            connection["recordings"].update(take["id"], other)
+        connection.conn.commit()
+        connection.close()
+        return fresh
+
+    monkeypatch.setattr(recordings, "score", score_while_another_request_acts)
+    run(db, app.extensions["ildscreen"].blobs, visit_id, model, audit.CLI_OPERATOR)
+    left = db.execute("SELECT crackle_probability, result FROM recordings WHERE id = ?", [take["id"]]).fetchall()
+    assert left == ([] if meanwhile == "discarded" else [(0.42, other["result"])])
+    assert _score_trail(db) == []
+
+    # Nothing changed meanwhile: the fresh score is written, and audited once.
+    if meanwhile == "discarded":
+        return
+    monkeypatch.setattr(recordings, "score", lambda *args, **kwargs: fresh)
+    db["recordings"].update(take["id"], {"result": None} if step == "score" else {})
+    db.conn.commit()
+    run(db, app.extensions["ildscreen"].blobs, visit_id, model, audit.CLI_OPERATOR)
+    assert db.execute("SELECT crackle_probability FROM recordings WHERE id = ?", [take["id"]]).fetchone() == (0.9,)
+    assert _score_trail(db) == [(step, take["id"])]

@@ -63,6 +63,35 @@ def test_an_assessment_keeps_the_crackle_threshold_it_read_the_takes_with(client
     assert assessment["evidence_options"]["chest_pieces_cannot_clear"] == ["bell"]
 
 
+def test_the_threshold_and_figures_an_assessment_keeps_come_from_one_reading_of_the_served_entry(
+        client, nurse, db, visit, monkeypatch):
+    """An assessment keeps its crackle threshold and the model's adult figures from the same reading of
+    the served manifest entry, so the two always describe one model."""
+    counted_detector(monkeypatch)
+    real_entry, readings = modalities.manifest_entry, []
+
+    def numbered_entry(name):
+        """Each reading of the crackle model's entry, told apart by its threshold and a mark on its figures."""
+        entry = real_entry(name)
+        if name != "auscultation":
+            return entry
+        readings.append(len(readings))
+        adults = {**entry["validation"]["populations"]["adults"], "reading": readings[-1]}
+        return {**entry, "threshold": 0.1 + readings[-1] / 100,
+                "validation": {**entry["validation"], "populations": {"adults": adults}}}
+
+    monkeypatch.setattr(modalities, "manifest_entry", numbered_entry)
+    assessment = bell_only_visit(client, nurse, db, visit)
+    reading = assessment["crackle_model_adults"]["reading"]
+    assert assessment["crackle_threshold"] == pytest.approx(0.1 + reading / 100)
+    # Unavailable, both are None, not an error: the assessment still stores what it computed.
+    def unavailable(name):
+        raise modalities.ModelUnavailable(f"the {name} model is not available")
+
+    monkeypatch.setattr(modalities, "manifest_entry", unavailable)
+    assert modalities.served_crackle_model() == (None, None)
+
+
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_a_changed_chest_piece_setting_does_not_rewrite_the_result_or_the_letter(client, nurse, db, visit,
                                                                                  settings_now, monkeypatch, lang):
