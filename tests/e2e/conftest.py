@@ -32,15 +32,24 @@ def fake_microphone(tmp_path_factory) -> Path:
     return path
 
 
+def _clean_env() -> dict:
+    """This environment without the ILDSCREEN_ settings of whoever runs the tests."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
+
+
+def _new_clinic(data_dir: Path, env: dict) -> None:
+    """Make a clinic's data folder with the nurse ``nurse1``, as an operator would."""
+    subprocess.run([*ildscreen_command(), "db", "init", "--data-dir", str(data_dir)], check=True, capture_output=True,
+                   env=env)
+    subprocess.run([*ildscreen_command(), "users", "add", "nurse1", "--role", "nurse", "--password-stdin",
+                    "--data-dir", str(data_dir)], input=NURSE_PASSWORD + "\n", text=True, check=True,
+                   capture_output=True, env=env)
+
+
 @pytest.fixture
 def server(tmp_path):
     data_dir = tmp_path / "data"
-    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-    subprocess.run([*ildscreen_command(), "db", "init", "--data-dir", str(data_dir)], check=True, capture_output=True,
-                   env=clean_env)
-    subprocess.run([*ildscreen_command(), "users", "add", "nurse1", "--role", "nurse", "--password-stdin",
-                    "--data-dir", str(data_dir)], input=NURSE_PASSWORD + "\n", text=True, check=True,
-                   capture_output=True, env={k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")})
+    _new_clinic(data_dir, _clean_env())
     served = ServedProcess(data_dir)
     yield served
     served.stop()
@@ -49,12 +58,8 @@ def server(tmp_path):
 def served_clinic(data_dir: Path, *, board_speed: str, env: dict | None = None):
     """Serve a new clinic with the nurse ``nurse1`` and a simulated stethoscope registered (not yet
     connected) streaming at ``board_speed`` (0: as fast as read; 1: real time); yields the server."""
-    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-    subprocess.run([*ildscreen_command(), "db", "init", "--data-dir", str(data_dir)], check=True, capture_output=True,
-                   env=clean_env)
-    subprocess.run([*ildscreen_command(), "users", "add", "nurse1", "--role", "nurse", "--password-stdin",
-                    "--data-dir", str(data_dir)], input=NURSE_PASSWORD + "\n", text=True, check=True,
-                   capture_output=True, env=clean_env)
+    clean_env = _clean_env()
+    _new_clinic(data_dir, clean_env)
     board = subprocess.Popen([*ildscreen_command(), "device", "simulate", "--kind", "stethoscope", "--speed",
                               board_speed, "--run-for", "900"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                              text=True, env=clean_env)
