@@ -1,10 +1,10 @@
 """Findings on real CT: three LIDC-IDRI slabs against four radiologists' contours and texture scores.
 
 For each lesion the readers outlined on the slab's images, the report must name a finding whose
-centre lies within ``CENTRE_MM`` of the readers' mean centre, typed as the readers' majority
+centre lies within ``CENTRE_MM`` (10 mm, ``ct_fixtures``) of the readers' mean centre, typed as the readers' majority
 texture says (1-2 ground glass, 3 part-solid, 4-5 solid), with a Lung-RADS mean diameter within
 the readers' own range (each reader's long + short axis on the slab's slices) widened by
-``DIAMETER_SLACK_MM`` -- the issue's tolerance for the phantoms, about two pixels here. The
+``DIAMETER_SLACK_MM`` (1.5 mm) -- the issue's tolerance for the phantoms, about two pixels here. The
 readers' contours lie just outside the lesion (LIDC convention), so their diameters run about a
 pixel larger than the lesion's.
 
@@ -22,78 +22,47 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ct_fixtures import LIDC_CASES, finding_of_reader_lesion, lidc, lidc_reports  # noqa: F401 - fixtures
 from imaging_server.dicom_io import load_series_folder
 from imaging_server.lidc_readers import reference_lesions, sop_slice_index, texture_type
 from imaging_server.quantify import quantify_volume
-from support import SHARED_DATA, shared_data_or_skip
-
-CT_LIDC = SHARED_DATA / "ct_lidc"
-CASES = ("LIDC-IDRI-0001", "LIDC-IDRI-0002", "LIDC-IDRI-0003")
-CENTRE_MM = 10.0
-DIAMETER_SLACK_MM = 1.5
 
 
-@pytest.fixture(scope="module")
-def lidc():
-    return shared_data_or_skip(CT_LIDC, "LIDC-IDRI slabs (ct_lidc)")
-
-
-@pytest.fixture(scope="module")
-def reports(lidc):
-    """Each case's volume, quantified metrics and the readers' lesions on its slices."""
-    result = {}
-    for case in CASES:
-        series = lidc / case / "series"
-        volume = load_series_folder(series)
-        references = reference_lesions(lidc / case / "readers.xml", sop_slice_index(series), volume.spacing_mm[1:],
-                                       volume.spacing_mm)
-        result[case] = (volume, quantify_volume(volume).metrics, references)
-    return result
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_each_readers_lesion_is_found_typed_and_measured_within_the_readers_range(reports, case):
-    volume, metrics, references = reports[case]
+@pytest.mark.parametrize("case", LIDC_CASES)
+def test_each_readers_lesion_is_found_typed_and_measured_within_the_readers_range(lidc_reports, case):
+    volume, metrics, references = lidc_reports[case]
     assert references, f"{case}: no reader lesion on the slab"
     for reference in references:
-        centre = np.asarray(volume.patient_position(reference.centre_index))
-        hits = [n for n in metrics["nodules"] if np.linalg.norm(np.subtract(n["center_mm"], centre)) <= CENTRE_MM]
-        assert len(hits) == 1, (case, reference, metrics["nodules"])
-        finding = hits[0]
-        assert finding["type"] == reference.majority_type, (case, finding, reference.textures)
-        low, high = min(reference.diameters_mm), max(reference.diameters_mm)
-        assert low - DIAMETER_SLACK_MM <= finding["mean_diameter_mm"] <= high + DIAMETER_SLACK_MM, (
-            case, finding["mean_diameter_mm"], reference.diameters_mm)
-        assert finding["lesion"] == ("mass" if finding["mean_diameter_mm"] >= 30 else "nodule")
+        finding_of_reader_lesion(metrics, volume.patient_position(reference.centre_index), reference)
 
 
-def test_the_ground_glass_mean_threshold_decides_the_pleura_based_ground_glass_nodule(reports, tmp_path):
+def test_the_ground_glass_mean_threshold_decides_the_pleura_based_ground_glass_nodule(lidc_reports, tmp_path):
     """LIDC-IDRI-0002's ground-glass nodule is found only on the lung's mean attenuation: a hospital that
     raises the ground_glass_mean_hu setting to -500 HU no longer has it reported (the setting is used)."""
     from imaging_server.config import load_settings
     from imaging_server.findings import finding_methods_for
 
-    volume, metrics, _ = reports["LIDC-IDRI-0002"]
+    volume, metrics, _ = lidc_reports["LIDC-IDRI-0002"]
     assert [n["type"] for n in metrics["nodules"]] == ["ground_glass"]
     stricter = finding_methods_for(load_settings(data_dir=tmp_path, ground_glass_mean_hu=-500))
     assert quantify_volume(volume, methods=stricter).metrics["nodules"] == []
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_the_lung_section_changes_smoothly_from_slice_to_slice(reports, case):
+@pytest.mark.parametrize("case", LIDC_CASES)
+def test_the_lung_section_changes_smoothly_from_slice_to_slice(lidc_reports, case):
     """Lungs grow or shrink gradually over a few millimetres: no slice's mask area differs from its
     neighbour's by more than 10%. (LIDC-IDRI-0001's lungs touch at junction lines; filled as one, the
     mediastinum came into the mask on four slices, 240 -> 293 cm2 from one slice to the next.)"""
     from imaging_server.segmentation import ClassicalLungSegmenter
 
-    volume, metrics, _ = reports[case]
+    volume, metrics, _ = lidc_reports[case]
     areas = ClassicalLungSegmenter().segment(volume).sum(axis=(1, 2)).astype(float)
     areas = areas[areas > 0]
     assert np.max(np.abs(np.diff(areas)) / areas[:-1]) <= 0.10, areas
     assert metrics["lung_volume_ml"] == pytest.approx(areas.sum() * np.prod(volume.spacing_mm) / 1000, abs=0.1)
 
 
-def test_the_lung_mask_keeps_the_juxtapleural_tumour(lidc, reports):
+def test_the_lung_mask_keeps_the_juxtapleural_tumour(lidc, lidc_reports):
     """LIDC-IDRI-0001's solid lesion abuts the chest wall: a threshold mask cut it out (a dent in the
     mask). The mask must hold at least 90% of the pixels inside every reader's contours, and report
     how much dense tissue it holds."""
@@ -102,7 +71,7 @@ def test_the_lung_mask_keeps_the_juxtapleural_tumour(lidc, reports):
     from imaging_server.lidc_readers import read_marks
     from imaging_server.segmentation import ClassicalLungSegmenter
 
-    volume, metrics, _ = reports["LIDC-IDRI-0001"]
+    volume, metrics, _ = lidc_reports["LIDC-IDRI-0001"]
     series = lidc / "LIDC-IDRI-0001" / "series"
     mask = ClassicalLungSegmenter().segment(volume)
     index = sop_slice_index(series)
@@ -138,7 +107,7 @@ def test_reader_file_texture_scale_and_diameters(lidc):
 THORACIC_PITCH_MM = 24.0
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", LIDC_CASES)
 def test_the_vertebral_column_is_followed_on_real_ct(lidc, case):
     """Each slab's vertebral body is found on (nearly) every slice, on the midline behind the body's
     centre, with bone attenuation; the whole bodies measured are as many as the slab's extent holds
