@@ -1,8 +1,8 @@
 """Findings on real CT: three LIDC-IDRI slabs against four radiologists' contours and texture scores.
 
 For each lesion the readers outlined on the slab's images, the report must name a finding whose
-centre lies within ``CENTRE_MM`` (10 mm, ``ct_fixtures``) of the readers' mean centre, typed as the readers' majority
-texture says (1-2 ground glass, 3 part-solid, 4-5 solid), with a Lung-RADS mean diameter within
+centre lies within ``CENTRE_MM`` (10 mm, ``ct_fixtures``) of the readers' mean centre, typed as the
+readers' majority texture says (1-2 ground glass, 3 part-solid, 4-5 solid), with a Lung-RADS mean diameter within
 the readers' own range (each reader's long + short axis on the slab's slices) widened by
 ``DIAMETER_SLACK_MM`` (1.5 mm) -- the issue's tolerance for the phantoms, about two pixels here. The
 readers' contours lie just outside the lesion (LIDC convention), so their diameters run about a
