@@ -24,9 +24,10 @@ outline inclined to the axial plane carries a z shift into the axial section as 
 Which cases: both solid lesions (LIDC-IDRI-0001, -0003) every way. LIDC-IDRI-0002's pleura-based
 ground-glass lesion (cut by the slab: 7 of the readers' 23-30 contoured slices) holds only mirrored: its
 region of -650..-300 HU mean attenuation has an elongation of 3.7 as acquired, just inside the ground-glass
-rule's 4.0, and 4.1-4.7 on 2.5 mm or 3 mm slices or 0.98 mm pixels, so it is refused; with 25 HU noise it is
-found (17.9 mm) but its largest > -300 HU part measures 2.0 mm, the ground-glass limit, and it is typed
-part-solid. Neither is fixed here (a tuned limit is not a principled fix); see the issue's notes.
+rule's 4.0, and 4.1-4.7 on 2.5 mm or 3 mm slices or 0.98 mm pixels, so it is refused; with 25 HU noise its
+region is a candidate (17.9 mm) but its largest > -300 HU part measures 2.0 mm, the ground-glass limit:
+typed part-solid, the ground-glass candidate is dropped. Neither is fixed here (a tuned limit is not a
+principled fix; two tried fixes are in imaging_server/README.md, Real CT).
 
 Slices thicker than 3 mm (5 mm from the 2.5 mm slabs, 3.75 mm from the 1.25 mm one) are not assessed for
 nodules by design (``findings.MAX_NODULE_SLICE_MM``): the report must say so, and the lung mask must hold.
