@@ -11,7 +11,7 @@ The three LIDC-IDRI slabs (``test_ct_lidc``) are re-acquired, each way physicall
 - **low-dose noise**: white Gaussian noise of 25 HU SD (seed 0). The slabs' own noise measures 10-13 HU
   (SD about a 7 x 7 local mean in fat and muscle); noise grows as 1/sqrt(dose), and a low-dose screening
   scan has about a fifth of a standard scan's dose (about 1.5 vs 7 mSv), so about twice the noise:
-  sqrt(12^2 + 25^2) = 28 HU in all;
+  sqrt(12^2 + 25^2) = 28 HU in all; two draws (seeds 0 and 1), as one draw can pass by luck;
 - **all of the withheld scan's ways at once**: 3 mm slices, 0.98 mm pixels and the noise.
 
 The readers' truth is the same lesion's: its majority texture, and its centre in patient millimetres (the
@@ -71,6 +71,7 @@ REACQUISITIONS = {
     "500 mm field of view": Reacquisition(lambda v: reacquired(v, pixel_mm=WIDE_PIXEL_MM), WIDE_PIXEL_MM),
     "mirrored": Reacquisition(mirrored, mirrors=True),
     "low-dose noise": Reacquisition(lambda v: with_low_dose_noise(v, LOW_DOSE_NOISE_HU, seed=0)),
+    "low-dose noise, another draw": Reacquisition(lambda v: with_low_dose_noise(v, LOW_DOSE_NOISE_HU, seed=1)),
     "3 mm, 500 mm field of view, low dose": Reacquisition(
         lambda v: with_low_dose_noise(reacquired(v, slice_mm=THICK_SLICE_MM, pixel_mm=WIDE_PIXEL_MM),
                                       LOW_DOSE_NOISE_HU, seed=0), THICK_SLICE_MM),
