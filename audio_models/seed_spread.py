@@ -19,6 +19,10 @@ its own and an AUC does not depend on them (the rule-based gate still refuses wh
 ``shipped`` is the bundled model: seed 0 of the recipe with two threads (bit-identical, see
 ``audio_models/README.md``); a seed trained here with another thread count is close, not identical.
 
+``--ensemble`` also scores the models together (each output averaged over them), as ``ensemble``; it
+is left out of the spread, which is over single models. An ensemble of N models costs N times one
+model's time a recording (``ildscreen bench audio`` holds the budget).
+
 Cost: about 30 minutes of one CPU thread a seed (the recipe's 1,600 steps) and a few minutes of scoring
 a model. Each seed's weights are saved in ``--out`` as ``seed<N>.pt``; ``--reuse-weights`` scores the
 ones already there instead of training them again. Training module: imports torch.
@@ -83,6 +87,22 @@ def spread(figures_by_model):
             for population, by_name in sorted(result.items())}
 
 
+def averaged_runner(runs):
+    """One ``run`` whose every output is the mean of ``runs``' outputs: the models as an ensemble.
+
+    Examples
+    --------
+    >>> run = averaged_runner([lambda feed: {"p": np.array([0.2])}, lambda feed: {"p": np.array([0.6])}])
+    >>> run({})["p"].round(3).tolist()
+    [0.4]
+    """
+    def run(feed):
+        outputs = [each(feed) for each in runs]
+        return {name: np.mean([output[name] for output in outputs], axis=0) for name in outputs[0]}
+
+    return run
+
+
 def load_weights(path):
     """A :class:`CrackleNet` with the weights in ``path``, ready to score."""
     model = CrackleNet()
@@ -114,6 +134,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=train.STEPS)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reuse-weights", action="store_true", help="score seed<N>.pt already in --out instead of training")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="also score the average of every model's outputs (it costs their number times one model's time)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -126,15 +148,18 @@ def main(argv=None):
     for seed in args.seeds:
         models[f"seed{seed}"] = lambda seed=seed: seed_model(parts, seed=seed, steps=args.steps, out=args.out,
                                                              reuse=args.reuse_weights)
+    runs = {name: train.torch_runner(build()) for name, build in models.items()}
+    if args.ensemble:
+        runs["ensemble"] = averaged_runner(list(runs.values()))
     figures = {}
-    for name, build in models.items():
-        rows = validation.score_recordings(parts["validation"], run=train.torch_runner(build()), entry=scoring_entry)
+    for name, run in runs.items():
+        rows = validation.score_recordings(parts["validation"], run=run, entry=scoring_entry)
         figures[name] = model_figures(rows)
         logger.info("%s: %s", name, figures[name])
     report = {"part": "validation", "split_seed": SPLIT_SEED, "steps": args.steps, "threads": args.threads,
               "shipped": {"version": entry.get("version"), "training_seed": entry.get("training_data", {}).get("seed")},
               "input_noise": scoring_entry["population_input_noise"], "learned_quality_refusal": False,
-              "models": figures, "spread": spread(figures)}
+              "models": figures, "spread": spread({name: value for name, value in figures.items() if name != "ensemble"})}
     text = json.dumps(report, indent=2)
     (args.out / "seed_spread.json").write_text(text + "\n")
     print(text)

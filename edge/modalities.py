@@ -60,16 +60,6 @@ def served_crackle_model() -> ServedCrackleModel:
     return ServedCrackleModel(entry.get("threshold"), adults)
 
 
-def crackle_threshold() -> Optional[float]:
-    """The served crackle model's threshold, or None while that model is not available."""
-    return served_crackle_model().threshold
-
-
-def crackle_model_adults() -> Optional[dict]:
-    """The served crackle model's figures on held-out adults, or None when it has none or is not available."""
-    return served_crackle_model().adults
-
-
 def site_validation(modality: str) -> Optional[dict]:
     """The status the clinic's own outcomes gave a modality (``ildscreen calibrate --apply``), or None."""
     active = site_calibration.selected_calibration().active

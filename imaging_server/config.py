@@ -189,8 +189,9 @@ class ImagingSettings(BaseSettings):
     programme_sign_in_audit_retention_days: int = Field(
         SIGN_IN_AUDIT_RETENTION_DAYS, ge=1, le=3650, title="Programme sign-in audit: days kept",
         description="Each programme-view sign-in attempt (name, time, outcome, client address: personal data) is "
-                    "deleted this many days after it, at the server's start and at each later sign-in attempt; "
-                    "ended sessions go then too. Default one year (programme assumption): longer than the six "
+                    "deleted this many days after it, at the server's start, at each later sign-in attempt and "
+                    "hourly in serve's PACS watcher (under serve --no-watch, cron `ildscreen imaging-server "
+                    "forget-sign-ins`); ended sessions go then too. Default one year (programme assumption): longer than the six "
                     "months for which China's Cybersecurity Law (2016, art. 21) asks network logs to be kept, "
                     "and a full year of audits to look back on; personal data may be kept no longer than its "
                     "purpose needs (PIPL art. 19; GDPR art. 5(1)(e)), so set the hospital's own period.")

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 import requests
@@ -22,6 +23,7 @@ from pydicom.errors import InvalidDicomError
 from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION
 from imaging_server.config import ImagingSettings
 from imaging_server.errors import ImagingError, PacsError, SeriesError
+from imaging_server.programme_session import forget_old_sign_ins
 from imaging_server.referrals import set_status
 from imaging_server.store import Database, open_database, utc_now
 
@@ -34,6 +36,10 @@ SERIES_UID = "0020000E"
 SERIES_INSTANCES = "00201209"
 # Longest wait of the readiness probe's PACS request (a load balancer probes every few seconds).
 PACS_PROBE_TIMEOUT_S = 5.0
+# How often the watcher deletes programme sign-in attempts past their retention (a period of days):
+# an attempt goes at most an hour late, for one small DELETE an hour. (The server's start and each
+# sign-in attempt sweep as well; this is for a server that runs for long with nobody signing in.)
+SIGN_IN_SWEEP_INTERVAL_S = 3600.0
 
 
 @dataclass
@@ -261,7 +267,9 @@ def recover_interrupted(settings: ImagingSettings) -> int:
 
 
 class Watcher(threading.Thread):
-    """Background thread of ``serve``: ``poll_once`` every ``poll_interval_s`` until stopped."""
+    """Background thread of ``serve``: ``poll_once`` every ``poll_interval_s`` until stopped, and
+    every ``SIGN_IN_SWEEP_INTERVAL_S`` the programme sign-in audit's retention sweep, so a server
+    that nobody signs in to and that is never restarted still deletes attempts past their period."""
 
     def __init__(self, settings: ImagingSettings, segmenter, methods=None):
         super().__init__(name="pacs-watcher", daemon=True)
@@ -272,12 +280,28 @@ class Watcher(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        # The server's start has just swept (create_app), so the first sweep here is one interval on.
+        next_sweep = time.monotonic() + SIGN_IN_SWEEP_INTERVAL_S
         while not self.stopped.is_set():
             try:
                 poll_once(self.settings, segmenter=self.segmenter, methods=self.methods)
             except (ImagingError, requests.RequestException) as exc:
                 logger.error("poll failed: %s", exc)
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + SIGN_IN_SWEEP_INTERVAL_S
+                self._forget_old_sign_ins()
             self.stopped.wait(self.settings.poll_interval_s)
+
+    def _forget_old_sign_ins(self) -> None:
+        """The retention sweep (everything due); a database error is logged and tried again next time."""
+        try:
+            db = open_database(self.settings.database_target, pool_size=self.settings.pool_size)
+            try:
+                forget_old_sign_ins(db, retention_days=self.settings.programme_sign_in_audit_retention_days)
+            finally:
+                db.close()
+        except ImagingError as exc:
+            logger.error("programme sign-in retention sweep failed: %s", exc)
 
     def stop(self) -> None:
         self.stopped.set()

@@ -25,9 +25,11 @@ The audit keeps client addresses, personal data: an attempt is kept for
 ``programme_sign_in_audit_retention_days`` (a setting), then deleted by :func:`forget_old_sign_ins`,
 which the server runs at its start (everything due, whatever piled up while it was off) and at the
 start of every later sign-in attempt (up to ``AUDIT_SWEEP_BATCH`` rows). Sign-in attempts are all
-that grows the table, so sweeping there keeps it to about one retention period of them without a
-scheduler, and works as well under ``serve --no-watch``, where no background thread runs. Ended
-sessions go in the same sweeps (they open nothing, and say when a viewer was signed in).
+that grows the table, so sweeping there bounds it to about one retention period of them; an attempt
+still has to go on time when nobody signs in for long, so ``serve``'s PACS watcher also sweeps hourly
+(:class:`imaging_server.ingest.Watcher`), and under ``serve --no-watch``, where no background thread
+runs, ``ildscreen imaging-server forget-sign-ins`` is for cron. Ended sessions go in the same sweeps
+(they open nothing, and say when a viewer was signed in).
 """
 from __future__ import annotations
 

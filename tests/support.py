@@ -42,6 +42,13 @@ def csrf_of(page: str) -> str:
     return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the ``ILDSCREEN_`` settings of whoever runs the tests, plus
+    ``extra``: for a child process (a served clinic or CT server, a CLI run) that must read only the
+    settings a test gives it."""
+    return {**{key: value for key, value in os.environ.items() if not key.startswith("ILDSCREEN_")}, **extra}
+
+
 #: The real data sets beside the repository (``../shared/data``; CI always has it), or the folder
 #: ``ILDSCREEN_SHARED_DATA`` names.
 SHARED_DATA = Path(os.environ.get("ILDSCREEN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

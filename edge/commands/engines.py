@@ -14,8 +14,8 @@ from typing import Optional
 import click
 
 from audio_models.errors import ModelError
+from edge.commands.models import domain_errors
 from edge.config import load_settings
-from edge.errors import IldscreenError
 from edge.inference.bundles import select_active_bundle
 
 
@@ -27,12 +27,10 @@ def engines() -> None:
 @engines.command("build")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data folder (its config chooses the backend and the cache folder).")
+@domain_errors
 def build(data_dir: Optional[Path]) -> None:
     """Verify and load each neural model variant of the active bundle; print JSON with the seconds each took."""
-    try:
-        settings = load_settings(data_dir=data_dir)
-    except IldscreenError as exc:
-        raise click.ClickException(exc.message) from exc
+    settings = load_settings(data_dir=data_dir)
     bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
     if bundle.error:
         raise click.ClickException(bundle.error)

@@ -363,6 +363,29 @@ def programme_viewers_set_password(name: str, password_stdin: bool, data_dir: Op
     click.echo(f"password set for programme viewer {name}")
 
 
+@imaging_server.command("forget-sign-ins")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@data_dir_option
+@database_url_option
+@imaging_errors
+def forget_sign_ins(as_json: bool, data_dir: Optional[Path], database_url: Optional[str]) -> None:
+    """Delete programme sign-in attempts older than programme_sign_in_audit_retention_days, and ended
+    sessions; print how many went. serve does this at its start, at each sign-in and (unless --no-watch)
+    hourly: cron this daily for a server run with --no-watch that may go long with nobody signing in."""
+    from imaging_server.config import load_settings
+    from imaging_server.programme_session import forget_old_sign_ins
+
+    settings = load_settings(data_dir=data_dir, database_url=database_url)
+    retention_days = settings.programme_sign_in_audit_retention_days
+    with _database(data_dir, database_url, create=False) as db:
+        removed = forget_old_sign_ins(db, retention_days=retention_days)
+    if as_json:
+        click.echo(json.dumps({**removed, "retention_days": retention_days}))
+        return
+    click.echo(f"removed {removed['audit_entries']} programme sign-in audit entries older than {retention_days} "
+               f"days and {removed['sessions']} ended sessions")
+
+
 @imaging_server.command("poll-once")
 @data_dir_option
 @database_url_option

@@ -14,9 +14,9 @@ from audio_models.io import AudioLimits
 from edge.auscultation import default_model, score_recording
 from edge.breath import score_breath_reading
 from edge.config import load_settings
-from edge.errors import IldscreenError
 from edge.fusion.clinical_prior import ClinicalPicture
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
+from edge.commands.models import domain_errors
 from edge.fusion.evidence import NON_LUNG_SITES, EvidenceOptions, ModalityEvidence
 from edge.inference.bundles import select_active_bundle
 from edge.regional_validation import select_active_regional_validation
@@ -138,6 +138,7 @@ def parse_audio_options(values: tuple[str, ...], chest_pieces: tuple[str, ...] =
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data folder whose settings and active model bundle are used. "
                    "Default: $ILDSCREEN_DATA_DIR or ./data.")
+@domain_errors
 def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pieces, labs_file, breath_file, fvc,
            dlco, ild_confirmed, hrct_no_ild, data_dir) -> None:
     """Assess one patient: fused ILD probability, 0-100 score, 90% interval, what missing tests
@@ -153,30 +154,27 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pi
                                  param_hint="--hrct-no-ild")
     picture = ClinicalPicture(ctd_diagnosis=ctd, age=float(age), sex=sex, smoking="former" if smoker else "never",
                               autoantibodies=tuple(antibodies), symptoms=tuple(symptoms), ages=(age, age))
-    try:
-        settings = load_settings(data_dir=data_dir)
-        bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
-        select_active_calibration(settings.models_path)  # as the service would, from its start
-        select_active_regional_validation(settings.models_path, settings.model_signing_keys)
-        if bundle.error:
-            raise click.ClickException(bundle.error)
-        options = evidence_options_from_settings(settings)
-        evidence = []
-        if takes:
-            evidence.append(auscultation_evidence_from_files(takes, picture, options, settings.audio_limits))
-        lymphocytes = None
-        if labs_file:
-            labs, lymphocytes = labs_evidence_from_file(labs_file, options)
-            evidence.append(labs)
-        if breath_file:
-            evidence.append(breath_evidence_from_file(breath_file, options))
-        result = assess(picture, evidence, thresholds=thresholds_from_settings(settings), options=options,
-                        potential=potential_ranges(picture, options), fvc_percent=fvc, dlco_percent=dlco,
-                        ild_confirmed={"source": "command line (--ild-confirmed)"} if ild_confirmed else None,
-                        hrct={"date": hrct_no_ild.date().isoformat(), "ild": "absent"} if hrct_no_ild else None,
-                        lymphocytes=lymphocytes)
-    except IldscreenError as exc:
-        raise click.ClickException(exc.message) from exc
+    settings = load_settings(data_dir=data_dir)
+    bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
+    select_active_calibration(settings.models_path)  # as the service would, from its start
+    select_active_regional_validation(settings.models_path, settings.model_signing_keys)
+    if bundle.error:
+        raise click.ClickException(bundle.error)
+    options = evidence_options_from_settings(settings)
+    evidence = []
+    if takes:
+        evidence.append(auscultation_evidence_from_files(takes, picture, options, settings.audio_limits))
+    lymphocytes = None
+    if labs_file:
+        labs, lymphocytes = labs_evidence_from_file(labs_file, options)
+        evidence.append(labs)
+    if breath_file:
+        evidence.append(breath_evidence_from_file(breath_file, options))
+    result = assess(picture, evidence, thresholds=thresholds_from_settings(settings), options=options,
+                    potential=potential_ranges(picture, options), fvc_percent=fvc, dlco_percent=dlco,
+                    ild_confirmed={"source": "command line (--ild-confirmed)"} if ild_confirmed else None,
+                    hrct={"date": hrct_no_ild.date().isoformat(), "ild": "absent"} if hrct_no_ild else None,
+                    lymphocytes=lymphocytes)
     output = {key: result[key] for key in ("probability", "score", "interval", "if_missing_measured", "uncertainty",
                                            "tier", "tier_from_risk", "recommendation", "contributions", "missing",
                                            "red_flags", "staging", "model_versions", "synthetic_models",

@@ -24,7 +24,7 @@ from edge.api.assessments import evidence_options_from_settings, thresholds_from
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
 from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError, WrongPin
-from edge.modalities import crackle_model_adults, crackle_threshold
+from edge.modalities import ServedCrackleModel, served_crackle_model
 from edge.schemas import PatientCreate, PatientUpdate
 from edge.store.database import write_transaction
 from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy, check_pin_policy, clear_pin,
@@ -80,7 +80,6 @@ def template_helpers():
         "idle_seconds": int(settings.idle_logout_minutes * 60),
         "typed_max_chars": MAX_TYPED_CHARS,
         "quality_issue": lambda issue, kind: quality_issue(issue, kind, lang),
-        "crackle_validation": crackle_validation,
         "lang": lang,
         "catalog": CATALOG,
         "other_lang": "zh-CN" if lang == "en" else "en",
@@ -452,22 +451,30 @@ def worklist(db) -> list[dict]:
     rows = db.execute_returning_dicts(
         "SELECT v.id FROM visits v WHERE v.started_at >= ? AND v.started_at < ? ORDER BY v.started_at DESC",
         [start, end])
-    return [visit_summary(db, row["id"]) for row in rows]
+    crackle_model = served_crackle_model()  # one reading for the whole list
+    return [visit_summary(db, row["id"], crackle_model=crackle_model) for row in rows]
 
 
-def heard_rule() -> dict:
+def heard_rule(crackle_model: Optional[ServedCrackleModel] = None) -> dict:
     """Which takes make their chest site heard, as the next assessment will decide it (keyword
     arguments of :func:`edge.web.presenters.makes_its_site_heard`): the served crackle model's
     threshold (None when it is not available) and the pieces that cannot clear
     (``evidence_chest_pieces_cannot_clear``). The checklist and the chest map use it; a stored
-    result reads its own (:func:`edge.web.presenters.assessment_heard_rule`)."""
-    return {"threshold": crackle_threshold(), "cannot_clear": _resources().settings.evidence_chest_pieces_cannot_clear}
+    result reads its own (:func:`edge.web.presenters.assessment_heard_rule`). ``crackle_model``:
+    the served model as the page already read it (:func:`edge.modalities.served_crackle_model`),
+    so one page judges every take by one reading; None reads it now."""
+    threshold = (crackle_model or served_crackle_model()).threshold
+    return {"threshold": threshold, "cannot_clear": _resources().settings.evidence_chest_pieces_cannot_clear}
 
 
-def crackle_validation(assessment: dict) -> Optional[dict]:
+def crackle_validation(assessment: dict, crackle_model: Optional[ServedCrackleModel] = None) -> Optional[dict]:
     """The crackle model note's figures (:func:`edge.auscultation.adult_validation`): those the
-    assessment kept, else (one stored before they were) the served model's."""
-    adults = assessment["crackle_model_adults"] if "crackle_model_adults" in assessment else crackle_model_adults()
+    assessment kept, else (one stored before they were) the served model's (``crackle_model`` as
+    the page read it; None reads it now)."""
+    if "crackle_model_adults" in assessment:
+        adults = assessment["crackle_model_adults"]
+    else:
+        adults = (crackle_model or served_crackle_model()).adults
     return auscultation.adult_validation(adults)
 
 
@@ -479,14 +486,15 @@ def programme_settings_today() -> dict[str, dict]:
             "thresholds": thresholds_from_settings(settings).model_dump(mode="json")}
 
 
-def visit_summary(db, visit_id: int) -> dict:
-    """One visit with its patient, latest assessment and checklist."""
+def visit_summary(db, visit_id: int, *, crackle_model: Optional[ServedCrackleModel] = None) -> dict:
+    """One visit with its patient, latest assessment and checklist (``crackle_model``: as for
+    :func:`heard_rule`)."""
     visit = patients.get_visit(db, visit_id)
     patient = patients.get_patient(db, visit["patient_id"])
     steps = presenters.checklist(
         visit, recordings=recordings.list_recordings(db, visit_id),
         breath_readings=breath.list_breath_readings(db, visit_id),
-        lab_results=labs.list_lab_results(db, visit_id), patient=patient, **heard_rule())
+        lab_results=labs.list_lab_results(db, visit_id), patient=patient, **heard_rule(crackle_model))
     return {"visit": visit, "patient": patient, "assessment": screening.latest_assessment(db, visit_id),
             "steps": steps, "missing": [step for step, state in steps.items() if state == "pending"]}
 

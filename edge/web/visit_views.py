@@ -13,15 +13,15 @@ from flask import g, jsonify, redirect, render_template, request, send_file, url
 
 from edge import breath, devices, labs, outbox, patients, recordings, screening
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
-from edge.modalities import potential_ranges
+from edge.modalities import potential_ranges, served_crackle_model
 from edge.errors import Conflict, IldscreenError, TakeAudioMissing, ValidationError
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES
 from edge.web import clinic_time, presenters
 from tabular_models.errors import TabularInputError
 from tabular_models.lab_panels import normalize_panel
 from edge.web.i18n import translate
-from edge.web.views import (LAB_FORM_ANALYTES, _resources, blueprint, heard_rule, login_required,
-                            programme_settings_today, visit_summary)
+from edge.web.views import (LAB_FORM_ANALYTES, _resources, blueprint, crackle_validation, heard_rule,
+                            login_required, programme_settings_today, visit_summary)
 
 # Lab form errors named in the redirect: analyte key -> message key.
 LAB_ERROR_KINDS = {"number": "err_number", "value": "err_lab_value"}
@@ -39,7 +39,10 @@ CAPTURE_SECONDS = {"stethoscope": 20, "enose": 65}
 def render_visit(visit_id: int, *, status: int = 200):
     resources = _resources()
     db = resources.db()
-    summary = visit_summary(db, visit_id)
+    # One reading of the served crackle model for the whole page: the checklist, the chest map and
+    # the model note agree even if the bundle's entry is read while it changes.
+    crackle_model = served_crackle_model()
+    summary = visit_summary(db, visit_id, crackle_model=crackle_model)
     visit, patient = summary["visit"], summary["patient"]
     referral = next((r for r in outbox.list_referrals(db, patient_id=patient["id"]) if r["visit_id"] == visit_id), None)
     recordings_ = recordings.list_recordings(db, visit_id)
@@ -55,7 +58,7 @@ def render_visit(visit_id: int, *, status: int = 200):
         lab_errors["form"] = translate("err_no_labs", g.lang)
     # A clear take through the bell (evidence_chest_pieces_cannot_clear) leaves its site to do, as it
     # leaves it unheard in the risk (edge.modalities.counts_for_its_site), and says why under the take.
-    rule = heard_rule()
+    rule = heard_rule(crackle_model)
     done_sites = {r["chest_site"] for r in recordings_ if presenters.makes_its_site_heard(r, **rule)}
     chest_piece_notes = {r["id"]: presenters.chest_piece_note(r, **rule) for r in recordings_}
     # Takes stored while the crackle model was unavailable: not heard yet, and each says so.
@@ -64,6 +67,7 @@ def render_visit(visit_id: int, *, status: int = 200):
     return render_template(
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment, chest_piece_notes=chest_piece_notes,
+        crackle_adults=crackle_validation(assessment, crackle_model) if assessment else None,
         waiting_takes=waiting_takes,
         chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,
         result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows, **rule,

@@ -95,8 +95,11 @@ def test_the_command_trains_each_seed_scores_validation_only_and_reuses_saved_we
     assert scored == [["104", "105", "106", "107"]] * 2
     assert report["models"]["seed3"]["children_sprsound2022"]["patients"] == 4
 
-    # --reuse-weights scores the saved seed without training it again, and gives the same figures.
+    # --reuse-weights scores the saved seed without training it again, and gives the same figures; --ensemble
+    # adds the models' averaged outputs, outside the spread of single models.
     monkeypatch.setattr(train, "train_recipe", lambda *a, **k: pytest.fail("trained again"))
-    seed_spread.main(args + ["--reuse-weights"])
+    seed_spread.main(args + ["--reuse-weights", "--ensemble"])
     again = json.loads((out / "seed_spread.json").read_text())
-    assert again["models"] == report["models"]
+    assert {name: again["models"][name] for name in report["models"]} == report["models"]
+    assert set(again["models"]) == {"shipped", "seed3", "ensemble"}
+    assert again["spread"] == report["spread"]

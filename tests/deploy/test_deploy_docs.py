@@ -6,7 +6,6 @@ data folder a real ``ildscreen serve`` made (issue 26: the Jetson steps omitted 
 unit and ``daemon-reload``, where the password appears, and how to run ``users`` commands)."""
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
@@ -20,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 sys.path.insert(0, str(ROOT / "tests" / "edge"))
 from served import ServedProcess, first_admin_password, ildscreen_command  # noqa: E402
+from support import clean_env  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -44,11 +44,6 @@ def container_commands(lines: list[str]) -> list[tuple[Path, str, list[str]]]:
         assert words[words.index("exec") + 2] == "ildscreen", line
         found.append((compose, service, words[words.index("exec") + 3:]))
     return found
-
-
-def environment(**extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-    return {**env, **extra}
 
 
 def test_the_jetson_steps_install_the_unit_and_reload_systemd_before_enabling_it():
@@ -85,7 +80,7 @@ def test_the_first_password_is_where_the_jetson_steps_look_and_the_container_com
         for compose, service, args in commands:
             assert compose == compose_file and service in services
             result = subprocess.run([*ildscreen_command(), *args], capture_output=True, text=True, timeout=120,
-                                    env=environment(ILDSCREEN_DATA_DIR=str(data_dir)))
+                                    env=clean_env(ILDSCREEN_DATA_DIR=str(data_dir)))
             assert result.returncode == 0, f"{shlex.join(args)}: {result.stderr}"
     finally:
         server.stop()
@@ -102,6 +97,6 @@ def test_the_hospital_steps_run_their_ildscreen_commands_in_the_ct_container(tmp
                             for compose, service, _ in commands)
     for _, _, args in commands:  # SQLite in a folder here; the compose gives PostgreSQL's URL
         result = subprocess.run([*ildscreen_command(), *args], capture_output=True, text=True, timeout=120,
-                                env=environment(ILDSCREEN_IMAGING_DATA_DIR=str(tmp_path / "ct")))
+                                env=clean_env(ILDSCREEN_IMAGING_DATA_DIR=str(tmp_path / "ct")))
         assert result.returncode == 0, f"{shlex.join(args)}: {result.stderr}"
     assert "clinic-north" in result.stdout

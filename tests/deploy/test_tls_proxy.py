@@ -20,6 +20,7 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "edge"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "imaging_server"))
 from served import ServedProcess, free_port  # noqa: E402
+from support import clean_env  # noqa: E402
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 needs_nginx = pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed (apt-get install nginx-light)")
@@ -97,8 +98,7 @@ def test_the_hospital_ct_server_is_reachable_over_https_through_the_server_nginx
     """Issue 15: the hospital image bound 0.0.0.0 without TLS."""
     from test_ct_serve_process import CtServer, ildscreen
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-    env.update({"PYTHONPATH": os.pathsep.join(sys.path), "PYTHONUNBUFFERED": "1"})
+    env = clean_env(PYTHONPATH=os.pathsep.join(sys.path), PYTHONUNBUFFERED="1")
     token = ildscreen("imaging-server", "clinics", "add", "clinic-north", "--data-dir", str(tmp_path / "ct"),
                       env=env).stdout.strip()
     server = CtServer(tmp_path / "ct", env, "--no-watch")

@@ -1,7 +1,6 @@
 """Fixtures for browser tests: a real ``ildscreen serve`` and Debian's Chromium driven by Playwright."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 import soundfile
 
 from e2e_support import CHROMIUM, NURSE_PASSWORD
+from support import clean_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "edge"))
 from served import ServedProcess, ildscreen_command  # noqa: E402
@@ -32,11 +32,6 @@ def fake_microphone(tmp_path_factory) -> Path:
     return path
 
 
-def _clean_env() -> dict:
-    """This environment without the ILDSCREEN_ settings of whoever runs the tests."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-
-
 def _new_clinic(data_dir: Path, env: dict) -> None:
     """Make a clinic's data folder with the nurse ``nurse1``, as an operator would."""
     subprocess.run([*ildscreen_command(), "db", "init", "--data-dir", str(data_dir)], check=True, capture_output=True,
@@ -49,7 +44,7 @@ def _new_clinic(data_dir: Path, env: dict) -> None:
 @pytest.fixture
 def server(tmp_path):
     data_dir = tmp_path / "data"
-    _new_clinic(data_dir, _clean_env())
+    _new_clinic(data_dir, clean_env())
     served = ServedProcess(data_dir)
     yield served
     served.stop()
@@ -58,11 +53,11 @@ def server(tmp_path):
 def served_clinic(data_dir: Path, *, board_speed: str, env: dict | None = None):
     """Serve a new clinic with the nurse ``nurse1`` and a simulated stethoscope registered (not yet
     connected) streaming at ``board_speed`` (0: as fast as read; 1: real time); yields the server."""
-    clean_env = _clean_env()
-    _new_clinic(data_dir, clean_env)
+    env_free = clean_env()
+    _new_clinic(data_dir, env_free)
     board = subprocess.Popen([*ildscreen_command(), "device", "simulate", "--kind", "stethoscope", "--speed",
                               board_speed, "--run-for", "900"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                             text=True, env=clean_env)
+                             text=True, env=env_free)
     port = board.stdout.readline().split(" on ")[-1].strip()
     served = ServedProcess(data_dir, env={**(env or {}), "ILDSCREEN_DEVICE_PORTS": f'["{port}"]',
                                           "ILDSCREEN_DEVICE_SIMULATOR": "true"})

@@ -2,12 +2,12 @@
 orientations, touch targets, axe-core, and in Chinese any English left on the page)."""
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 
 from e2e_support import ARTIFACTS, ORIENTATIONS, PORTRAIT, VISIBLE_TEXT_JS, check_accessibility, small_targets
 from served import ildscreen_command
+from support import clean_env
 
 # Latin-script words a Chinese page may show: clinical abbreviations and codes used as such in
 # Chinese clinics, unit symbols, file formats, and names of things (the brand, settings).
@@ -71,9 +71,8 @@ class Tablet:
 
 def one_time_account(data_dir, username: str) -> str:
     """A fresh nurse account as the admin creates it: the one-time password it prints."""
-    env_free = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
     result = subprocess.run([*ildscreen_command(), "users", "add", username, "--role", "nurse", "--data-dir",
-                             str(data_dir)], capture_output=True, text=True, check=True, env=env_free)
+                             str(data_dir)], capture_output=True, text=True, check=True, env=clean_env())
     return result.stdout.split("one-time password:")[1].split()[0]
 
 

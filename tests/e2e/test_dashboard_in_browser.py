@@ -6,13 +6,13 @@ nothing of any other host."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest
 
 from e2e_support import ARTIFACTS
 from served import ServedProcess, ildscreen_command
+from support import clean_env
 
 PASSWORD = "clinician password 1"
 TEXT = {"en": {"title": "Programme dashboard", "yield": "Referral yield (PPV)", "outcomes": "Confirmed outcomes"},
@@ -21,9 +21,8 @@ VIEWPORT = {"width": 1280, "height": 800}
 
 
 def cli(data_dir, *args, stdin=None) -> str:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
     result = subprocess.run([*ildscreen_command(), *args, "--data-dir", str(data_dir)], input=stdin, text=True,
-                            capture_output=True, env=environment, timeout=300, check=True)
+                            capture_output=True, env=clean_env(), timeout=300, check=True)
     return result.stdout
 
 

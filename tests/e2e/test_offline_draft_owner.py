@@ -5,13 +5,13 @@ under her own name nor finds it in the tablet's storage. "Offline" here is the d
 aborted as a dropped network would, so the logout itself still reaches the server."""
 from __future__ import annotations
 
-import os
 import subprocess
 
 import pytest
 
 from e2e_support import NURSE_PASSWORD
 from served import ildscreen_command
+from support import clean_env
 from tablet import log_in, new_page, register_patient, set_pin
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def type_offline(page, text: str) -> None:
 def add_nurse(server, username: str) -> None:
     subprocess.run([*ildscreen_command(), "users", "add", username, "--role", "nurse", "--password-stdin",
                     "--data-dir", str(server.data_dir)], input=NURSE_PASSWORD + "\n", text=True, check=True,
-                   capture_output=True, env={k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")})
+                   capture_output=True, env=clean_env())
 
 
 def test_an_offline_draft_is_sent_after_the_pin_unlock_and_never_under_the_next_nurses_session(browser, server):

@@ -17,6 +17,7 @@ import requests
 
 from e2e_support import ARTIFACTS, VISIBLE_TEXT_JS, check_accessibility, small_targets
 from tablet import untranslated
+from support import clean_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "imaging_server"))
 from programme_clinics import changed, simulated_figures  # noqa: E402
@@ -31,8 +32,7 @@ WORDS = {"en": {"title": "Screening programme", "wrong": "Wrong name or password
 @pytest.fixture(scope="module")
 def programme_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("programme")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-    env.update({"PYTHONPATH": os.pathsep.join(sys.path), "PYTHONUNBUFFERED": "1"})
+    env = clean_env(PYTHONPATH=os.pathsep.join(sys.path), PYTHONUNBUFFERED="1")
     data = ["--data-dir", str(root / "hospital")]
     tokens = {name: ildscreen("imaging-server", "clinics", "add", name, *data, env=env).stdout.strip()
               for name in ("clinic-east", "clinic-north", "clinic-west")}

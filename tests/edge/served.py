@@ -1,7 +1,6 @@
 """Starting a real ``ildscreen serve`` process on a free loopback port for tests."""
 from __future__ import annotations
 
-import os
 import resource
 import signal
 import socket
@@ -12,6 +11,8 @@ import time
 from pathlib import Path
 
 import requests
+
+from support import clean_env
 
 
 def ildscreen_command() -> list[str]:
@@ -56,9 +57,7 @@ class ServedProcess:
         command = ildscreen_command()
         if python_flags:
             command = [sys.executable, *python_flags, "-m", "edge"]
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-        environment.update(env or {})
-        environment["PYTHONUNBUFFERED"] = "1"
+        environment = clean_env(**{**(env or {}), "PYTHONUNBUFFERED": "1"})
         self.process = subprocess.Popen(
             [*command, "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,

@@ -94,6 +94,22 @@ def test_invalid_configuration_names_the_key(runner, data_dir):
     assert result.exit_code == 1 and "lockout_threshold" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("args", [["screen", "--age", "60", "--sex", "F", "--ctd", "SSc"], ["engines", "build"]])
+def test_screen_and_engines_build_give_a_settings_error_in_one_line(runner, data_dir, args):
+    """Commands whose whole body is wrapped by ``domain_errors``: the settings' own message, one
+    'Error:' line, exit status 1 (as the inline try/except they replaced gave)."""
+    from edge.config import load_settings
+    from edge.errors import ConfigError
+
+    Path(data_dir).mkdir(parents=True)
+    (Path(data_dir) / "config.toml").write_text("lockout_threshold = 0\n")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(data_dir=data_dir)
+    result = run(runner, *args, data_dir=data_dir)
+    assert (result.exit_code, result.output) == (1, f"Error: {refused.value.message}\n")
+    assert "lockout_threshold" in result.output
+
+
 def test_migrate_and_backup(runner, data_dir, tmp_path):
     missing = run(runner, "db", "migrate", data_dir=data_dir)
     assert missing.exit_code == 1 and "run 'ildscreen db init' first" in missing.output

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from support import PATIENT
+from support import PATIENT, clean_env
 from edge import audit, outbox, patients, programme
 from edge.fusion.triage import TriageThresholds
 from edge.outbox_worker import OutboxWorker
@@ -126,8 +126,7 @@ def test_the_schedule_asks_for_figures_once_per_interval(db):
 
 @pytest.fixture
 def hospital(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-    env.update({"PYTHONPATH": os.pathsep.join(sys.path), "PYTHONUNBUFFERED": "1"})
+    env = clean_env(PYTHONPATH=os.pathsep.join(sys.path), PYTHONUNBUFFERED="1")
     data = ["--data-dir", str(tmp_path / "hospital")]
     clinic_token = ildscreen("imaging-server", "clinics", "add", "clinic-north", *data, env=env).stdout.strip()
     viewer = ildscreen("imaging-server", "programme-viewers", "add", "lead", *data, env=env).stdout.strip()
@@ -175,8 +174,7 @@ def test_the_outbox_delivers_figures_once_to_a_real_hospital_server(app, db, sit
 
 @pytest.mark.slow
 def test_programme_send_from_the_cli_queues_and_delivers_and_a_rejection_says_why(settings, db, site, hospital):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-    env.update({"PYTHONPATH": os.pathsep.join(sys.path)})
+    env = clean_env(PYTHONPATH=os.pathsep.join(sys.path))
     data = ["--data-dir", str(settings.data_dir)]
     waiting = json.loads(ildscreen("programme", "send", "--json", *data, env=env).stdout)
     assert waiting["queued"] and waiting["status"] == "queued" and waiting["delivery"] is None
@@ -194,8 +192,7 @@ def test_programme_send_from_the_cli_queues_and_delivers_and_a_rejection_says_wh
 
 
 def test_programme_send_on_a_folder_that_never_screened_is_a_one_line_error(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-    env.update({"PYTHONPATH": os.pathsep.join(sys.path)})
+    env = clean_env(PYTHONPATH=os.pathsep.join(sys.path))
     result = ildscreen("programme", "send", "--data-dir", str(tmp_path / "nothing"), env=env)
     assert result.returncode == 1 and "no database at" in result.stderr and "Traceback" not in result.stderr
 

@@ -175,6 +175,41 @@ def test_an_older_assessment_without_lung_sounds_says_nothing_about_their_rule(c
     assert 'id="rule-from-today"' not in client.get(f"/visits/{visit['id']}").get_data(as_text=True)
 
 
+def count_crackle_model_readings(monkeypatch) -> list[modalities.ServedCrackleModel]:
+    """Record each reading of the served crackle model (:func:`edge.modalities.served_crackle_model`;
+    other readings of its manifest entry, such as the potential log-LR ranges', are not counted)."""
+    real, readings = modalities.ServedCrackleModel, []
+
+    def counted(*fields):
+        readings.append(real(*fields))
+        return readings[-1]
+
+    monkeypatch.setattr(modalities, "ServedCrackleModel", counted)
+    return readings
+
+
+def test_a_page_reads_the_served_crackle_model_once(client, nurse, db, visit, monkeypatch):
+    """The visit page needs today's threshold (checklist, chest map) and, for an assessment stored
+    before it kept them, today's adult figures (the model note): one reading of the served entry
+    gives all of them, so they describe one model. The worklist reads it once for all its visits."""
+    counted_detector(monkeypatch)
+    for base in BASES:
+        stored_take(db, visit["id"], base, 0.02, "diaphragm")
+    forget_the_rule(db, assess(client, nurse, visit["id"])["id"])
+    other = client.post("/api/v1/patients", json={**PATIENT, "code": "CL01-0002"}, headers=nurse).json
+    client.post(f"/api/v1/patients/{other['id']}/visits", json={}, headers=nurse)
+    readings = count_crackle_model_readings(monkeypatch)
+    client.set_cookie("lang", "en")
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    note = re.search(r'id="crackle-model-note">(.*?)</p>', page, re.S)
+    assert note and "60" in note.group(1)
+    assert len(readings) == 1
+    readings.clear()
+    home = client.get("/").get_data(as_text=True)
+    assert "CL01-0001" in home and "CL01-0002" in home
+    assert len(readings) == 1
+
+
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_an_open_visit_says_when_settings_changed_since_its_assessment(client, nurse, visit, settings_now,
                                                                        monkeypatch, lang):

@@ -14,14 +14,14 @@ from edge.errors import StorageError
 from edge.store.backup import (PID_FILE_NAME, backup_database, claim_pid_file, database_in_use, release_pid_file,
                                restore_database)
 from served import ServedProcess, ildscreen_command
+from support import clean_env
 
 pytestmark = pytest.mark.slow
 
 
 def serve_on(port: int, data_dir) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
     return subprocess.run([*ildscreen_command(), "serve", "--port", str(port), "--data-dir", str(data_dir)],
-                          capture_output=True, text=True, timeout=60, env=environment)
+                          capture_output=True, text=True, timeout=60, env=clean_env())
 
 
 def test_serve_on_a_busy_port_prints_one_line_and_creates_nothing(tmp_path):
@@ -38,7 +38,7 @@ def test_serve_on_a_busy_port_prints_one_line_and_creates_nothing(tmp_path):
 
 
 def test_the_ct_server_on_a_busy_port_prints_one_line_and_creates_no_database(tmp_path):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
+    environment = clean_env()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -19,7 +19,7 @@ sys.path[:0] = [str(TESTS / "imaging_server"), str(TESTS / "edge")]
 from ct_fixtures import phantom, series_dir  # noqa: E402,F401 - fixtures
 from referring_clinic import refer_a_patient, referral_at_clinic  # noqa: E402
 from served import ServedProcess, ildscreen_command, nurse_token  # noqa: E402
-from support import PATIENT, wait_for  # noqa: E402
+from support import PATIENT, clean_env, wait_for  # noqa: E402
 from test_ct_serve_process import CtServer  # noqa: E402
 
 from imaging_server.dicom_io import read_folder  # noqa: E402
@@ -37,8 +37,7 @@ def _cli(*args: str, env: dict) -> str:
 
 def test_a_radiologists_read_on_the_ct_server_becomes_a_confirmed_outcome_at_the_clinic(series_dir,  # noqa: F811
                                                                                        tmp_path):
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-    base_env.update(PYTHONPATH=os.pathsep.join(sys.path), PYTHONUNBUFFERED="1")
+    base_env = clean_env(PYTHONPATH=os.pathsep.join(sys.path), PYTHONUNBUFFERED="1")
     ct_data = tmp_path / "hospital"
     clinic_token = _cli("imaging-server", "clinics", "add", "clinic-north", "--data-dir", str(ct_data), env=base_env)
     reader_token = _cli("imaging-server", "readers", "add", "dr-wang", "--data-dir", str(ct_data), env=base_env)

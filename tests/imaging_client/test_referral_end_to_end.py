@@ -20,7 +20,7 @@ from ct_fixtures import phantom  # noqa: E402,F401 - fixture
 from orthanc_pacs import PASSWORD, USER, orthanc  # noqa: E402,F401 - fixture
 from referring_clinic import refer_a_patient, referral_at_clinic  # noqa: E402
 from served import ServedProcess, ildscreen_command, nurse_token  # noqa: E402
-from support import PATIENT, wait_for  # noqa: E402
+from support import PATIENT, clean_env, wait_for  # noqa: E402
 from test_ct_serve_process import CtServer  # noqa: E402
 
 from imaging_server.phantom import write_series  # noqa: E402
@@ -29,8 +29,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_refer_image_quantify_and_show_the_result_at_the_clinic(orthanc, phantom, tmp_path):  # noqa: F811
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-    base_env.update(PYTHONPATH=os.pathsep.join(sys.path), PYTHONUNBUFFERED="1")
+    base_env = clean_env(PYTHONPATH=os.pathsep.join(sys.path), PYTHONUNBUFFERED="1")
     ct_env = {**base_env, "ILDSCREEN_IMAGING_ORTHANC_URL": orthanc.url, "ILDSCREEN_IMAGING_ORTHANC_USERNAME": USER,
               "ILDSCREEN_IMAGING_ORTHANC_PASSWORD": PASSWORD, "ILDSCREEN_IMAGING_POLL_INTERVAL_S": "0.5",
               "ILDSCREEN_IMAGING_SERIES_STABLE_S": "3"}

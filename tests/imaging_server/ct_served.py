@@ -2,7 +2,6 @@
 ``imaging-server`` CLI on its data folder."""
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -10,6 +9,8 @@ import threading
 import time
 
 import requests
+
+from support import clean_env
 
 
 def free_port() -> int:
@@ -23,8 +24,7 @@ class CtServed:
 
     def __init__(self, data_dir, **env: str):
         self.data_dir = data_dir
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-        self.env.update({"PYTHONUNBUFFERED": "1", **env})
+        self.env = clean_env(**{"PYTHONUNBUFFERED": "1", **env})
         self.process = None
 
     def cli(self, *args: str, stdin: str | None = None) -> str:

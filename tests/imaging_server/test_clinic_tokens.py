@@ -11,15 +11,14 @@ import requests
 
 from pg_server import database_url, postgres  # noqa: F401 - fixtures
 from test_ct_serve_process import CtServer, ildscreen
+from support import clean_env
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def env():
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-    environment.update({"PYTHONPATH": os.pathsep.join(sys.path), "PYTHONUNBUFFERED": "1"})
-    return environment
+    return clean_env(PYTHONPATH=os.pathsep.join(sys.path), PYTHONUNBUFFERED="1")
 
 
 def status_of(server: CtServer, token: str) -> int:

@@ -17,6 +17,7 @@ from orthanc_pacs import PASSWORD, USER, free_port, orthanc  # noqa: F401 - fixt
 from pg_server import database_url, postgres  # noqa: F401 - fixtures
 from imaging_server.phantom import write_series
 from referral_bundle import referral_bundle
+from support import clean_env
 
 pytestmark = pytest.mark.slow
 CODE = "ILD-SSSSSSSSSS"
@@ -55,15 +56,13 @@ class CtServer:
 @pytest.fixture
 def env(orthanc):  # noqa: F811
     orthanc.clear()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ILDSCREEN_")}
-    environment.update({
-        "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONUNBUFFERED": "1",
-        "ILDSCREEN_IMAGING_ORTHANC_URL": orthanc.url, "ILDSCREEN_IMAGING_ORTHANC_USERNAME": USER,
-        "ILDSCREEN_IMAGING_ORTHANC_PASSWORD": PASSWORD, "ILDSCREEN_IMAGING_POLL_INTERVAL_S": "0.5",
+    return clean_env(
+        PYTHONPATH=os.pathsep.join(sys.path), PYTHONUNBUFFERED="1",
+        ILDSCREEN_IMAGING_ORTHANC_URL=orthanc.url, ILDSCREEN_IMAGING_ORTHANC_USERNAME=USER,
+        ILDSCREEN_IMAGING_ORTHANC_PASSWORD=PASSWORD, ILDSCREEN_IMAGING_POLL_INTERVAL_S="0.5",
         # The series is uploaded slice by slice while the watcher polls: it must wait for it to settle.
-        "ILDSCREEN_IMAGING_SERIES_STABLE_S": "3",
-    })
-    return environment
+        ILDSCREEN_IMAGING_SERIES_STABLE_S="3",
+    )
 
 
 def test_refer_upload_report_and_replay_after_restart(env, orthanc, phantom, tmp_path, database_url):  # noqa: F811

@@ -19,6 +19,7 @@ from imaging_server.errors import ConfigError, DatabaseUnavailable, StorageError
 from imaging_server.referrals import create_referral
 from orthanc_pacs import PASSWORD, USER, free_port, orthanc  # noqa: F401 - fixture
 from referral_bundle import REFERRAL_CODE, referral_bundle
+from support import clean_env
 
 VERSIONS = [version for version, _, _ in store.MIGRATIONS]
 LATEST = VERSIONS[-1]
@@ -95,9 +96,7 @@ def test_a_new_sqlite_database_has_the_same_schema_as_the_old_store(tmp_path):
 
 
 def _ildscreen_env() -> dict:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ILDSCREEN_")}
-    env["PYTHONPATH"] = os.pathsep.join(sys.path)
-    return env
+    return clean_env(PYTHONPATH=os.pathsep.join(sys.path))
 
 
 def test_concurrent_prepares_from_several_processes_apply_each_migration_once(database_url, tmp_path):  # noqa: F811

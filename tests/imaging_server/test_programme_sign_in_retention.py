@@ -2,15 +2,21 @@
 on SQLite and PostgreSQL: attempts older than ``programme_sign_in_audit_retention_days`` are
 deleted (newer ones, and one exactly at the limit, stay), ended sessions with them; the server's
 start deletes everything due, each sign-in attempt a batch, the sign-in route with the configured
-period; no other table is touched. The clock is injected (``sign_in(now=...)``): no test sleeps.
+period; no other table is touched; the PACS watcher sweeps hourly and ``forget-sign-ins`` on demand
+(for cron). The clock is injected (``sign_in(now=...)``); only the watcher's tests wait, on its thread.
 The setting's refusals are in test_imaging_config.py."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import time
+
 import pytest
 
 from ct_fixtures import database_url, imaging_settings, postgres  # noqa: F401 - fixtures
-from imaging_server import programme_session
+from edge.cli import cli
+from imaging_server import ingest, programme_session
 from imaging_server.app import create_app
 from imaging_server.errors import AuthenticationError, ValidationError
 from imaging_server.nodule_review import add_reader
@@ -152,3 +158,66 @@ def test_a_period_below_one_day_is_refused_by_the_sweep_itself(viewer_db):
     with pytest.raises(ValidationError, match=f"{SETTING} must be at least 1, got 0"):
         forget_old_sign_ins(viewer_db, retention_days=0, now=day(0))
     assert audit_times(viewer_db) == [utc_now(day(0))]
+
+
+def watch_until(watcher, condition, timeout_s: float = 10.0) -> None:
+    """Run ``watcher`` until ``condition()`` holds (or ``timeout_s`` passes), then stop it."""
+    watcher.start()
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    watcher.stop()
+    watcher.join(timeout_s)
+
+
+def test_the_pacs_watcher_sweeps_every_interval_with_nobody_signing_in(imaging_settings, monkeypatch):  # noqa: F811
+    """A server that is never restarted and that nobody signs in to still deletes attempts past the
+    configured period: the watcher sweeps once per ``SIGN_IN_SWEEP_INTERVAL_S``, not at every poll."""
+    settings = imaging_settings.model_copy(update={SETTING: 7, "poll_interval_s": 0.01})
+    db = prepare_database(settings.database_target)
+    now = dt.datetime.now(dt.timezone.utc)
+    add_audit_rows(db, now - dt.timedelta(days=8), now - dt.timedelta(days=6))
+    polls = []
+    monkeypatch.setattr(ingest, "poll_once", lambda *args, **kwargs: polls.append(1))
+    # Within the interval (the server's start has just swept): polls go on, the sweep waits.
+    watch_until(ingest.Watcher(settings, None), lambda: len(polls) >= 3)
+    assert len(polls) >= 3 and len(audit_times(db)) == 2
+    monkeypatch.setattr(ingest, "SIGN_IN_SWEEP_INTERVAL_S", 0.0)
+    watch_until(ingest.Watcher(settings, None), lambda: len(audit_times(db)) == 1)
+    assert audit_times(db) == [utc_now(now - dt.timedelta(days=6))]
+    db.close()
+
+
+def test_forget_sign_ins_deletes_what_is_due_and_prints_only_counts(imaging_settings, runner):  # noqa: F811
+    """The cron command for ``serve --no-watch``: the configured period, ended sessions too, counts
+    as text or JSON (never a name or client address)."""
+    db = prepare_database(imaging_settings.database_target)
+    add_viewer(db, "region")
+    set_password(db, "region", PASSWORD)
+    now = dt.datetime.now(dt.timezone.utc)
+    sign_in(db, "region", PASSWORD, client="10.0.0.9", now=now - dt.timedelta(days=9))  # session long ended
+    add_audit_rows(db, now - dt.timedelta(days=8), now - dt.timedelta(days=6))
+    imaging_settings.data_dir.mkdir(parents=True, exist_ok=True)  # on PostgreSQL nothing made it
+    (imaging_settings.data_dir / "config.toml").write_text(f"{SETTING} = 7\n")
+    where = ["--data-dir", str(imaging_settings.data_dir), "--database-url", imaging_settings.database_target]
+    answer = runner.invoke(cli, ["imaging-server", "forget-sign-ins", "--json", *where])
+    assert answer.exit_code == 0, answer.output
+    assert json.loads(answer.output) == {"audit_entries": 2, "sessions": 1, "retention_days": 7}
+    assert audit_times(db) == [utc_now(now - dt.timedelta(days=6))]
+    assert not db.rows("SELECT * FROM programme_sessions")
+    again = runner.invoke(cli, ["imaging-server", "forget-sign-ins", *where])
+    assert again.exit_code == 0, again.output
+    assert again.output == ("removed 0 programme sign-in audit entries older than 7 days "
+                            "and 0 ended sessions\n")
+    assert "region" not in answer.output + again.output and "10.0.0.9" not in answer.output + again.output
+    db.close()
+
+
+def test_forget_sign_ins_creates_no_database(runner, tmp_path, monkeypatch):
+    """A cron line pointing at the wrong folder says so in one line and leaves nothing behind."""
+    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
+        monkeypatch.delenv(key)
+    answer = runner.invoke(cli, ["imaging-server", "forget-sign-ins", "--data-dir", str(tmp_path / "nowhere")])
+    assert answer.exit_code == 1
+    assert answer.output.startswith("Error: no CT server database at ") and answer.output.count("\n") == 1
+    assert not (tmp_path / "nowhere" / "imaging.db").exists()
