@@ -101,6 +101,12 @@ class ImagingSettings(BaseSettings):
                     "a mass, when at least this share of its sphere lies in the measured consolidation; otherwise it "
                     "is a mass and leaves the consolidation volume, so each region is listed once (programme "
                     "assumption; no published rule).")
+    mass_max_slice_mm: float = Field(
+        5.0, ge=3, le=10, title="Masses on thick slices: thickest slice (mm)",
+        description="Nodules are not assessed on slices thicker than 3 mm (Fleischner 2017 asks for <= 1.5 mm "
+                    "sections); up to this slice thickness lesions of 30 mm or more are still reported, each with the "
+                    "caveat that size and type are approximate and thin-section CT is recommended; beyond it, none. "
+                    "3 turns it off (programme assumption: at 5 mm a 30 mm lesion still spans six sections).")
     lung_air_threshold_hu: float = Field(
         -400.0, ge=-900, le=-100, title="Lung mask: air threshold (HU)",
         description="Voxels below this seed the classical lung mask: between aerated lung (about -850 HU) and soft "

@@ -110,7 +110,9 @@ def finding_statements(metrics: dict) -> list[str]:
         lines.append(metrics["progression"]["statement"])
     guideline = metrics["nodule_guideline"]
     if not guideline["assessed"]:
-        lines.append(f"Nodules {guideline['method']}.")
+        # Thick sections (findings.MAX_MASS_SLICE_MM) still report masses: the statement says which.
+        masses_only = f"; {guideline['masses_only']}" if guideline.get("masses_only") else ""
+        lines.append(f"Nodules {guideline['method']}{masses_only}.")
     elif not metrics["nodules"]:
         lines.append("No nodule of 4 mm or more detected.")
     for number, nodule in enumerate(metrics["nodules"], start=1):
@@ -134,8 +136,10 @@ def nodule_sentence(number: int, nodule: dict, applies: str) -> str:
     # A lesion of 30 mm or more is a mass (nodule_guidelines.lesion_kind), or consolidation when the
     # consolidation volume counts it (findings.nodule_line); reports before masses had no key.
     name = nodule.get("lesion", "nodule").capitalize()
+    # A lesion measured on thick sections carries its caveat (findings: masses only on thick slices).
+    thick = f" {nodule['thick_sections']['caveat']}" if nodule.get("thick_sections") else ""
     return (f"{name} {number}: {kind}, {nodule['mean_diameter_mm']:.1f} mm{solid}, {nodule['status']}; "
-            f"{ordered[0]} (applies); {ordered[1]}.")
+            f"{ordered[0]} (applies); {ordered[1]}.{thick}")
 
 
 def finding_observations(metrics: dict, extent_percent: float) -> list[dict]:

@@ -25,15 +25,24 @@ from imaging_server.dicom_io import CtVolume
 from imaging_server.errors import ConfigError, check_settings
 from imaging_server.nodule_guidelines import (NoduleDescription, applicable_guideline, exam_lung_rads,
                                               fleischner_group, fleischner_recommendation, lesion_kind,
-                                              lung_rads_category, nodule_status)
+                                              lung_rads_category, nodule_status, thick_section_caveat)
 
 logger = logging.getLogger(__name__)
 
 MODEL_FILES = {"nodule": "nodule.onnx", "consolidation": "consolidation.onnx", "ild": "ild.onnx",
                "vertebra": "vertebra.onnx"}
 # Nodule detection needs thin sections: Fleischner 2017 asks for <= 1.5 mm; beyond 3 mm the
-# classical detector's size and type are meaningless, so it is not run.
+# classical detector's size and type are meaningless, so it is not run for nodules.
 MAX_NODULE_SLICE_MM = 3.0
+# Up to this slice thickness the classical detector still runs on thicker slices, for lesions of 30 mm or
+# more only (masses, and consolidation regions of a mass's size): a radiologist names a large lesion
+# whatever the slice thickness. Programme assumption: at 5 mm (the usual older or non-chest-protocol
+# reconstruction) a 30 mm lesion still spans six sections, so its extent is sampled to within one section;
+# beyond it the lesion's size and place are too coarse and nothing is reported, as for nodules. Their size
+# and type are approximate there (Fleischner 2017 asks for <= 1.5 mm sections to characterise a lesion),
+# and the line says so (``nodule_guidelines.thick_section_caveat``). The CT server's setting
+# mass_max_slice_mm (3 mm turns it off).
+MAX_MASS_SLICE_MM = 5.0
 # A lesion on the prior scan is the same lesion when its centre lies this close (programme assumption:
 # Fleischner 2017 and Lung-RADS v2022 compare "the same nodule" as the reader identifies it and give no
 # distance; the scans are not registered, so it holds for a patient positioned alike, and a lesion's centre
@@ -72,6 +81,7 @@ class FindingMethods:
     diffuse_pattern_zone_percent: float = DIFFUSE_PATTERN_ZONE_PERCENT
     nodule_match_distance_mm: float = MATCH_DISTANCE_MM
     consolidation_lesion_share: float = CONSOLIDATION_SHARE
+    mass_max_slice_mm: float = MAX_MASS_SLICE_MM
 
     def __post_init__(self):
         if self.context not in CONTEXTS:
@@ -81,7 +91,10 @@ class FindingMethods:
                   "nodule_match_distance_mm": (self.nodule_match_distance_mm,
                                                0 < self.nodule_match_distance_mm <= 100, "in (0, 100] mm"),
                   "consolidation_lesion_share": (self.consolidation_lesion_share,
-                                                 0 < self.consolidation_lesion_share <= 1, "in (0, 1]")}
+                                                 0 < self.consolidation_lesion_share <= 1, "in (0, 1]"),
+                  "mass_max_slice_mm": (self.mass_max_slice_mm,
+                                        MAX_NODULE_SLICE_MM <= self.mass_max_slice_mm <= 10,
+                                        f"in [{MAX_NODULE_SLICE_MM:g}, 10] mm")}
         check_settings(checks)
 
 
@@ -115,6 +128,7 @@ def finding_methods_for(settings) -> FindingMethods:
                                          diffuse_pattern_zone_percent=settings.diffuse_pattern_zone_percent,
                                          nodule_match_distance_mm=settings.nodule_match_distance_mm,
                                          consolidation_lesion_share=settings.consolidation_lesion_share,
+                                         mass_max_slice_mm=settings.mass_max_slice_mm,
                                          nodule=nodules.ClassicalNoduleDetector(ground_glass=ground_glass))
 
 
@@ -159,12 +173,20 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
         for mass in masses:
             _add_sphere(nodule_mask, mass, volume.spacing_mm, margin_mm=1.0)
         consolidation_mask = methods.consolidation.find(volume, lung_mask, nodule_mask)
-    # Regions become lesion lines only where lesions are assessed (thin enough sections), like nodules.
+    # Regions become lesion lines only where lesions are assessed (thin enough sections), like nodules;
+    # on thick sections only those of a mass's size, like the detector's lesions.
+    masses_only = _masses_only(volume, methods)
     regions = _consolidation_regions(volume, consolidation_mask, [n for n, named in zip(found, consolidated) if named],
-                                     methods.consolidation.name) if assessed else []
+                                     methods.consolidation.name) if assessed or masses_only else []
+    if masses_only:
+        regions = [n for n in regions if lesion_kind(n.mean_diameter_mm) == "mass"]
     found, consolidated = found + regions, consolidated + [True] * len(regions)
     result["nodules"] = _nodule_lines(volume, found, prior, methods.nodule.name, consolidated,
                                       match_distance_mm=methods.nodule_match_distance_mm)
+    if masses_only:
+        for line in result["nodules"]:
+            line["thick_sections"] = {"slice_mm": float(volume.spacing_mm[0]),
+                                      "caveat": thick_section_caveat(float(volume.spacing_mm[0]))}
     result["nodule_guideline"] = {
         **applicable_guideline(methods.context),
         "lung_rads_exam_category": exam_lung_rads([n["lung_rads"]["category"] for n in result["nodules"]]),
@@ -172,6 +194,10 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
         "method": (f"classical: {methods.nodule.describe()}"
                    if isinstance(methods.nodule, nodules.ClassicalNoduleDetector) else methods.nodule.name)
                   if assessed else f"not assessed: slices thicker than {MAX_NODULE_SLICE_MM:g} mm",
+        **({"masses_only": (f"masses only (slices {volume.spacing_mm[0]:g} mm): lesions of 30 mm or more are "
+                            f"reported up to {methods.mass_max_slice_mm:g} mm slices (setting mass_max_slice_mm), "
+                            "smaller nodules are not assessed")}
+           if masses_only else {}),
         "subsolid_in_ild_pattern": in_pattern,
         "ild_pattern_rule": ("subsolid lesions in a zone whose ILD extent is >= "
                              f"{methods.diffuse_pattern_zone_percent:g}% are foci of that pattern, not nodules "
@@ -209,11 +235,14 @@ def _detect_nodules(volume, lung_mask, methods, zones,
     """The lesions to report, the mask that keeps those under a 30 mm sphere out of the consolidation,
     whether nodules were assessed, and how many subsolid ones were foci of a diffuse ILD pattern."""
     nodule_mask = np.zeros(lung_mask.shape, dtype=bool)
-    if volume.spacing_mm[0] > MAX_NODULE_SLICE_MM and methods.nodule.name == "classical":
+    masses_only = _masses_only(volume, methods)
+    if volume.spacing_mm[0] > methods.mass_max_slice_mm and methods.nodule.name == "classical":
         return [], nodule_mask, False, 0
     left_out = []
 
     def diffuse_rule(candidates: list[nodules.Nodule]) -> list[nodules.Nodule]:
+        if masses_only:  # thick sections: smaller lesions are not assessed, nor taken out of the consolidation
+            candidates = [n for n in candidates if lesion_kind(n.mean_diameter_mm) == "mass"]
         kept, count = _outside_diffuse_pattern(candidates, zones, zone_extent, methods.diffuse_pattern_zone_percent)
         left_out.append(count)
         return kept
@@ -228,7 +257,14 @@ def _detect_nodules(volume, lung_mask, methods, zones,
             # the consolidation until :func:`_is_consolidation` has named it (assess_findings).
             continue
         _add_sphere(nodule_mask, nodule, volume.spacing_mm, margin_mm=1.0)
-    return found, nodule_mask, True, sum(left_out)
+    return found, nodule_mask, not masses_only, sum(left_out)
+
+
+def _masses_only(volume: CtVolume, methods: FindingMethods) -> bool:
+    """Whether the classical detector reports only lesions of 30 mm or more: slices thicker than
+    ``MAX_NODULE_SLICE_MM`` and up to ``methods.mass_max_slice_mm`` (a model's detector is taken as it reports)."""
+    return (methods.nodule.name == "classical"
+            and MAX_NODULE_SLICE_MM < volume.spacing_mm[0] <= methods.mass_max_slice_mm)
 
 
 def _as_large_as_30_mm_sphere(nodule: nodules.Nodule) -> bool:

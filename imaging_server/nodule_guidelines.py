@@ -284,6 +284,19 @@ MASS_ADVICE = ("mass >= 30 mm, managed as probable malignancy: contrast chest CT
                "(outside the Fleischner 2017 nodule guideline)")
 
 
+
+def thick_section_caveat(slice_mm: float) -> str:
+    """The caveat of a lesion measured on sections thicker than nodules are assessed on (only masses are
+    reported there, see ``findings.MAX_MASS_SLICE_MM``): its category and advice stay those of its size.
+
+    >>> thick_section_caveat(5.0)[:32]
+    'Measured on 5 mm sections: size '
+    """
+    return (f"Measured on {slice_mm:g} mm sections: size and type are approximate; thin-section CT "
+            "(<= 1.5 mm contiguous sections, Fleischner Society 2017: MacMahon H et al. Radiology 2017;284:228-243) "
+            "is recommended to characterise it.")
+
+
 def round_to_mm(value: float) -> int:
     """Round half up to whole millimetres, as Fleischner sizes are (Python's round() rounds half to even).
 

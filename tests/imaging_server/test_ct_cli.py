@@ -119,6 +119,7 @@ def test_quantify_follows_the_imaging_settings_as_the_server_does(runner, fine_s
 
 @pytest.mark.parametrize(("variable", "value", "message"), [
     ("ILDSCREEN_IMAGING_CONSOLIDATION_LESION_SHARE", "1.5", "consolidation_lesion_share"),
+    ("ILDSCREEN_IMAGING_MASS_MAX_SLICE_MM", "12", "mass_max_slice_mm"),
     ("ILDSCREEN_IMAGING_GROUND_GLASS_MEAN_HU", "dense", "ground_glass_mean_hu"),
     ("ILDSCREEN_IMAGING_GROUND_GLAS_MEAN_HU", "-600", "ILDSCREEN_IMAGING_GROUND_GLAS_MEAN_HU: unknown setting"),
 ])
@@ -128,6 +129,17 @@ def test_a_bad_imaging_setting_is_a_one_line_error_naming_it(runner, series_dir,
     result = runner.invoke(cli, ["ct", "quantify", "--json", str(series_dir)])
     assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_the_mass_slice_setting_reaches_the_command(runner, series_dir, monkeypatch):
+    """The test series has 5 mm slices: its 30 mm consolidation is reported with the thick-section caveat
+    by default (masses only), and nothing with mass_max_slice_mm at 3 mm."""
+    result = runner.invoke(cli, ["ct", "quantify", "--json", str(series_dir)])
+    lines = json.loads(result.output)["nodules"]
+    assert len(lines) == 1 and lines[0]["thick_sections"]["slice_mm"] == 5.0
+    monkeypatch.setenv("ILDSCREEN_IMAGING_MASS_MAX_SLICE_MM", "3")
+    result = runner.invoke(cli, ["ct", "quantify", "--json", str(series_dir)])
+    assert result.exit_code == 0 and json.loads(result.output)["nodules"] == []
 
 
 def test_missing_prior_folder_is_a_one_line_error(runner, series_dir, tmp_path):

@@ -150,10 +150,16 @@ def test_a_prior_whose_nodules_were_not_assessed_does_not_make_them_new(baseline
 
 
 def test_thick_sections_leave_nodules_unassessed():
-    """5 mm slices: the classical detector is not run, and the report says why."""
+    """5 mm slices: nodules are not assessed, and the report says why; only lesions of 30 mm or more are
+    reported (test_findings_thick_slices), none at all with the setting mass_max_slice_mm at 3 mm."""
     metrics = quantify_volume(_volume(make_phantom())).metrics
-    assert metrics["nodules"] == [] and metrics["nodule_guideline"]["assessed"] is False
+    assert metrics["nodule_guideline"]["assessed"] is False
     assert "slices thicker than 3 mm" in metrics["nodule_guideline"]["method"]
+    assert metrics["nodules"] and all(n["mean_diameter_mm"] >= 30 for n in metrics["nodules"])
+    off = quantify_volume(_volume(make_phantom()), methods=FindingMethods(mass_max_slice_mm=3.0)).metrics
+    assert off["nodules"] == [] and "masses_only" not in off["nodule_guideline"]
+    with pytest.raises(ConfigError, match="mass_max_slice_mm"):
+        FindingMethods(mass_max_slice_mm=2.0)
 
 
 @pytest.mark.parametrize(("lowest", "flag"), [
