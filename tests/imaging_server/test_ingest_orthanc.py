@@ -73,7 +73,11 @@ def test_referral_to_report_through_orthanc(hospital, orthanc, phantom, tmp_path
     codes = {obs["code"]["coding"][0]["code"] for obs in diagnostic["contained"]}
     assert {"lung-volume", "mean-lung-density", "high-attenuation-area", "low-attenuation-area",
             "histogram-skewness", "histogram-kurtosis", "fibrosis-extent-estimate", "consolidation-volume",
-            "vertebral-trabecular-attenuation"} == codes  # no nodule lines: 5 mm slices are not assessed
+            "vertebral-trabecular-attenuation", "pulmonary-nodule"} == codes
+    # 5 mm slices: nodules are not assessed; the one lesion line is the phantom's 30 mm consolidation
+    # (masses only, with the thick-section caveat).
+    lines = metrics["nodules"]
+    assert len(lines) == 1 and lines[0]["mean_diameter_mm"] >= 30 and lines[0]["thick_sections"]["slice_mm"] == 5.0
     assert "progression" not in metrics  # the patient's first CT
     haa = next(obs for obs in diagnostic["contained"] if obs["code"]["coding"][0]["code"] == "high-attenuation-area")
     assert haa["valueQuantity"]["value"] == metrics["haa_percent"] and len(haa["component"]) == 3
