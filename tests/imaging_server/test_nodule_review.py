@@ -197,3 +197,25 @@ def test_a_round_consolidation_is_one_finding_named_consolidation_in_the_clinics
     assert "Fleischner Society glossary" in confirmed.json["nodules"][number - 1]["note"]
     conclusion = _clinic_nodules(client, clinic)["diagnostic_report"]["conclusion"]
     assert f"Consolidation {number}:" in conclusion and "Mass " not in conclusion
+
+
+@pytest.fixture(scope="module")
+def thick_series(tmp_path_factory):
+    """The default phantom: 5 mm slices, where only lesions of 30 mm or more are reported (its consolidation)."""
+    folder = tmp_path_factory.mktemp("review-thick-ct")
+    write_series(make_phantom(), folder, identifying=False)
+    return folder
+
+
+def test_a_reader_edits_a_thick_section_line_and_the_caveat_stays(referred, thick_series):  # noqa: F811
+    client, db, clinic, reader = referred
+    _store_report(db, REFERRAL_CODE, quantify_datasets(REFERRAL_CODE, read_folder(thick_series),
+                                                       ClassicalLungSegmenter()))
+    listed = client.get(_url(), headers=reader).json
+    assert len(listed["nodules"]) == 1 and listed["nodules"][0]["thick_sections"]["slice_mm"] == 5.0
+    assert listed["nodule_guideline"]["masses_only"].startswith("masses only (slices 5 mm)")
+    edited = client.patch(_url("/1"), json={"mean_diameter_mm": 40.0, "solid_component_mm": 40.0}, headers=reader)
+    assert edited.status_code == 200, edited.json
+    assert edited.json["nodules"][0]["thick_sections"] == listed["nodules"][0]["thick_sections"]
+    conclusion = _clinic_nodules(client, clinic)["diagnostic_report"]["conclusion"]
+    assert "40.0 mm" in conclusion and "Measured on 5 mm sections" in conclusion, conclusion
