@@ -134,6 +134,14 @@ class CrackleNet(nn.Module):
         return window, frames, torch.sigmoid(quality_logits)
 
 
+def load_weights(path):
+    """A :class:`CrackleNet` with the weights saved in ``path`` (``torch.save`` of its state dict), in
+    eval mode, ready to score. Raises what ``torch.load`` raises for a missing or damaged file."""
+    model = CrackleNet()
+    model.load_state_dict(torch.load(path, weights_only=True))
+    return model.eval()
+
+
 def count_parameters(model):
     """Trainable parameter count."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from audio_models import export, train, validation
-from audio_models.model import CrackleNet
+from audio_models.model import load_weights
 from evaluation.errors import EvaluationError
 
 logger = logging.getLogger(__name__)
@@ -101,13 +101,6 @@ def averaged_runner(runs):
         return {name: np.mean([output[name] for output in outputs], axis=0) for name in outputs[0]}
 
     return run
-
-
-def load_weights(path):
-    """A :class:`CrackleNet` with the weights in ``path``, ready to score."""
-    model = CrackleNet()
-    model.load_state_dict(torch.load(path, weights_only=True))
-    return model.eval()
 
 
 def seed_model(parts, *, seed, steps, out, reuse):

@@ -49,7 +49,7 @@ from audio_models.datasets.corpus import load_corpus
 from audio_models.datasets.sprsound import FINE_CRACKLE
 from audio_models.export import INPUT_NAME, OUTPUT_NAMES
 from audio_models.io import load_audio
-from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLES, CrackleNet
+from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLES, CrackleNet, load_weights
 from audio_models.scoring import INPUT_NOISE_SEED, calibrate_score
 from evaluation.calibration import fit_platt
 from evaluation.metrics import youden_threshold
@@ -392,9 +392,7 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     weights = args.out / "auscultation.pt"
     if args.reuse_weights:
-        model = CrackleNet()
-        model.load_state_dict(torch.load(weights, weights_only=True))
-        model.eval()
+        model = load_weights(weights)
     else:
         model = train_recipe(train, seed=args.seed, steps=args.steps)
         torch.save(model.state_dict(), weights)

@@ -45,19 +45,16 @@ def measure_audio(*, runs: int, seconds: float) -> dict:
     except ImportError as exc:
         raise click.ClickException("bench audio needs torch (pip install 'ildscreen[train]')") from exc
     from audio_models import scoring, synthetic
-    from audio_models.model import CrackleNet
+    from audio_models.model import load_weights
 
     torch.set_num_threads(1)
     registry = ModelRegistry()
     try:
         entry = registry.entry("auscultation")
         models = {v: registry.load("auscultation", variant=v) for v in ("fp32", "int8")}
-        weights = registry.directory / entry["torch_weights"]["file"]
-        net = CrackleNet()
-        net.load_state_dict(torch.load(weights, weights_only=True))
+        net = load_weights(registry.directory / entry["torch_weights"]["file"])
     except (ModelError, OSError, RuntimeError) as exc:
         raise click.ClickException(f"cannot load the auscultation models: {exc}") from exc
-    net.eval()
     recording = synthetic.synthesize(np.random.default_rng(0), duration_s=seconds, crackles=True)
     batch, starts = scoring.network_windows(recording.samples, entry)
     tensor = torch.from_numpy(batch)
