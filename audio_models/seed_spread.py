@@ -51,7 +51,7 @@ _ANY_THRESHOLD = 0.5
 
 def model_figures(rows):
     """``{population: {patient_auc, recording_auc, patients, positive_patients}}`` of one model's scored
-    validation rows (:func:`audio_models.validation.score_recordings`); an AUC is None where a population
+    validation rows (:func:`audio_models.validation.score_variants`); an AUC is None where a population
     lacks one class."""
     figures = {}
     for population, members in sorted(validation.by_population(rows).items()):
@@ -144,9 +144,9 @@ def main(argv=None):
     runs = {name: train.torch_runner(build()) for name, build in models.items()}
     if args.ensemble:
         runs["ensemble"] = averaged_runner(list(runs.values()))
+    # Each recording decoded once and scored by every model.
     figures = {}
-    for name, run in runs.items():
-        rows = validation.score_recordings(parts["validation"], run=run, entry=scoring_entry)
+    for name, rows in validation.score_variants(parts["validation"], runs=runs, entry=scoring_entry).items():
         figures[name] = model_figures(rows)
         logger.info("%s: %s", name, figures[name])
     report = {"part": "validation", "split_seed": SPLIT_SEED, "steps": args.steps, "threads": args.threads,

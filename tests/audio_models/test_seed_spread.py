@@ -73,9 +73,10 @@ def test_the_command_trains_each_seed_scores_validation_only_and_reuses_saved_we
     parts = {"train": recordings[:4], "validation": recordings[4:], "test": []}
     monkeypatch.setattr(train, "load_parts", lambda data, *, seed: parts)
     scored = []
-    score = seed_spread.validation.score_recordings
-    monkeypatch.setattr(seed_spread.validation, "score_recordings",
-                        lambda recs, **kw: scored.append([r.patient_id for r in recs]) or score(recs, **kw))
+    score = seed_spread.validation.score_variants
+    monkeypatch.setattr(seed_spread.validation, "score_variants",
+                        lambda recs, **kw: scored.append(([r.patient_id for r in recs], sorted(kw["runs"])))
+                        or score(recs, **kw))
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     torch.manual_seed(0)
@@ -91,8 +92,8 @@ def test_the_command_trains_each_seed_scores_validation_only_and_reuses_saved_we
     assert set(report["models"]) == {"shipped", "seed3"}
     assert (report["part"], report["steps"], report["shipped"]) == ("validation", 2, {"version": "9.9.9",
                                                                                       "training_seed": 0})
-    # Only validation patients are scored, once a model.
-    assert scored == [["104", "105", "106", "107"]] * 2
+    # Only validation patients are scored: each recording decoded once, scored by every model.
+    assert scored == [(["104", "105", "106", "107"], ["seed3", "shipped"])]
     assert report["models"]["seed3"]["children_sprsound2022"]["patients"] == 4
 
     # --reuse-weights scores the saved seed without training it again, and gives the same figures; --ensemble
