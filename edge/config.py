@@ -201,7 +201,7 @@ class Settings(BaseSettings):
     triage_sjd_older_age_from: Optional[int] = triage_setting("triage_sjd_older_age_from")
     # The evidence settings: default, limits, title and description are declared once, on
     # edge.fusion.evidence.EvidenceOptions (``EVIDENCE_SETTINGS``); here only their names and types. Lists
-    # where the options hold tuples, and overrides (dicts) of the two tables the options hold whole.
+    # where the options hold tuples, and overrides (dicts) of the tables the options hold whole.
     evidence_dependence_weight: float = evidence_setting("evidence_dependence_weight")
     evidence_lr_cap: float = evidence_setting("evidence_lr_cap")
     evidence_other_site_weight: float = evidence_setting("evidence_other_site_weight")
@@ -211,6 +211,8 @@ class Settings(BaseSettings):
     evidence_assumption_spread: float = evidence_setting("evidence_assumption_spread")
     evidence_validation_rule: dict[str, Any] = evidence_setting("evidence_validation_rule")
     evidence_undetermined_prior: dict[str, float] = evidence_setting("evidence_undetermined_prior")
+    evidence_odds_ratios: dict[str, float] = evidence_setting("evidence_odds_ratios")
+    evidence_prior_bounds: dict[str, float] = evidence_setting("evidence_prior_bounds")
     referral_server_url: Optional[str] = Field(
         None,
         pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
@@ -404,7 +406,9 @@ class Settings(BaseSettings):
             table(**value)
         except PydanticValidationError as exc:
             error = exc.errors()[0]
-            raise ValueError(f"{info.field_name}: {error['loc']}: {error['msg']}") from None
+            # A row's error names the row; a check of the whole table (its model validator) has no row.
+            where = f"{error['loc']}: " if error["loc"] else ""
+            raise ValueError(f"{info.field_name}: {where}{error['msg']}") from None
         return value
 
     @field_validator("clinic_timezone")

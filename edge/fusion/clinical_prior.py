@@ -4,8 +4,10 @@ smoking and symptoms.
 The base rate is the prevalence of ILD on HRCT in each CTD, with the range its source reports
 (the prior's share of the result's interval). Each risk factor multiplies the odds by an odds
 ratio whose *direction* comes from the sources below and whose *magnitude* is a programme
-assumption (no per-value pooled estimate was encoded): each row of ``ODDS_RATIOS`` says so. A
-screening programme should revise them with its own confirmed outcomes (docs/evidence.md).
+assumption (no per-value pooled estimate was encoded): each row of ``ODDS_RATIOS`` says so, and each
+magnitude is a setting (``OddsRatios``, ``evidence_odds_ratios``), as are the bounds the prior is held
+within (``PriorBounds``, ``evidence_prior_bounds``). A screening programme should revise them with its
+own confirmed outcomes (docs/evidence.md).
 
 Sources
 -------
@@ -42,7 +44,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from edge.errors import ValidationError
 from edge.vocabulary import UNDETERMINED_CTD as UNDETERMINED
@@ -104,9 +106,59 @@ ODDS_RATIOS: dict[str, tuple[float, Optional[frozenset[str]], str]] = {
     "finger_clubbing": (3.0, None, PROGRAMME + "; Cottin 2018"),
     "mechanics_hands": (2.0, None, PROGRAMME + "; ACR/CHEST 2023 Table 2 (IIM)"),
 }
-# Programme assumption (docs/evidence.md section 9): however many factors multiply, the prior stays
-# within these bounds, so that no clinical picture alone makes ILD all but certain or excluded.
-PRIOR_BOUNDS = (0.01, 0.95)
+# The setting that changes the magnitudes (edge.config), named in each factor's source.
+ODDS_RATIO_SETTING = "evidence_odds_ratios"
+
+
+class _FactorTable(BaseModel):
+    """Base of :class:`OddsRatios`: immutable, and a factor it does not know is refused by name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="Odds ratio of each risk factor")
+
+    @model_validator(mode="before")
+    @classmethod
+    def known_factors(cls, values):
+        if isinstance(values, dict):
+            unknown = sorted(set(values) - set(cls.model_fields))
+            if unknown:
+                raise ValueError(f"unknown risk factor {unknown[0]!r}; expected one of {sorted(cls.model_fields)}")
+        return values
+
+
+def _odds_ratio_description(name: str, source: str) -> str:
+    per = " per decade of age over 50" if name == "age_per_decade_over_50" else ""
+    direction = source[len(PROGRAMME):].lstrip("; ")
+    return (f"Programme assumption: the odds ratio{per} (> 0); direction from "
+            + (direction or "no source (a programme choice)") + " (edge/fusion/clinical_prior.py).")
+
+
+# One field per row of ODDS_RATIOS, keyed by the factor's name: its default is the row's magnitude and
+# its description the row's source, so the table stays the one declaration of both.
+OddsRatios = create_model(
+    "OddsRatios", __base__=_FactorTable,
+    __doc__="Programme assumption: the odds ratio of each risk factor of the clinical prior (direction "
+            "from the sources of ``ODDS_RATIOS``, magnitude a programme choice; docs/evidence.md section 1).",
+    **{name: (float, Field(ratio, gt=0, title=f"Odds ratio: {name}",
+                           description=_odds_ratio_description(name, source)))
+       for name, (ratio, _applies_to, source) in ODDS_RATIOS.items()})
+
+
+class PriorBounds(BaseModel):
+    """Programme assumption (docs/evidence.md section 9): however many factors multiply, the prior
+    stays within these bounds, so that no clinical picture alone makes ILD all but certain or excluded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="Bounds of the clinical prior")
+
+    low: float = Field(0.01, gt=0, lt=1, title="Lowest prior",
+                       description="Programme assumption: no clinical picture alone puts ILD below this.")
+    high: float = Field(0.95, gt=0, lt=1, title="Highest prior",
+                        description="Programme assumption: no clinical picture alone puts ILD above this.")
+
+    @model_validator(mode="after")
+    def ordered(self) -> "PriorBounds":
+        if not self.low < self.high:
+            raise ValueError(f"need low < high, got {self.low}, {self.high}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -128,6 +180,8 @@ class ClinicalPrior:
     base_prevalence: float
     base_prevalence_range: tuple[float, float]
     factors: dict[str, float] = field(default_factory=dict)  # factor -> odds ratio applied
+    # factor -> where its odds ratio comes from: the direction's source and the magnitude in force.
+    sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def log_odds(self) -> float:
@@ -141,11 +195,22 @@ class ClinicalPrior:
         return (self.log_odds + math.log(low / (1 - low)) - shift, self.log_odds + math.log(high / (1 - high)) - shift)
 
 
-def clinical_prior(picture: ClinicalPicture, *, undetermined: Optional[UndeterminedPrior] = None) -> ClinicalPrior:
+def odds_ratio_source(name: str, ratio: float) -> str:
+    """Where factor ``name``'s odds ratio comes from: its row's source (the direction) and the magnitude
+    in force, ``ratio``, with the setting that changes it and the programme's default."""
+    default, _applies_to, source = ODDS_RATIOS[name]
+    per = " per decade over 50" if name == "age_per_decade_over_50" else ""
+    return f"{source}; OR {ratio:g}{per} (setting {ODDS_RATIO_SETTING}, default {default:g})"
+
+
+def clinical_prior(picture: ClinicalPicture, *, undetermined: Optional[UndeterminedPrior] = None,
+                   odds_ratios: Optional[OddsRatios] = None, bounds: Optional[PriorBounds] = None) -> ClinicalPrior:
     """Pre-test probability of ILD and the odds ratio each present factor contributed.
 
     A diagnosis not yet established (``UNDETERMINED``) takes its base rate and range from
-    ``undetermined`` (default: :class:`UndeterminedPrior`'s programme assumption).
+    ``undetermined`` (default: :class:`UndeterminedPrior`'s programme assumption). Each factor's odds
+    ratio is ``odds_ratios``' (default: :class:`OddsRatios`, the magnitudes of ``ODDS_RATIOS``) and the
+    probability is held within ``bounds`` (default: :class:`PriorBounds`).
 
     Examples
     --------
@@ -163,21 +228,26 @@ def clinical_prior(picture: ClinicalPicture, *, undetermined: Optional[Undetermi
     if not 16 <= picture.age <= 120:
         raise ValidationError(f"age must be between 16 and 120, got {picture.age}",
                               fields=[{"field": "age", "reason": "between 16 and 120"}])
+    odds_ratios = odds_ratios or OddsRatios()
+    bounds = bounds or PriorBounds()
     present = list(picture.autoantibodies) + list(picture.symptoms)
     if picture.sex == "M":
         present.append("male")
     if picture.smoking in ("former", "current"):
         present.append("ever_smoker")
-    factors = {}
+    factors, sources = {}, {}
     for name in present:
         if name not in ODDS_RATIOS:
             continue
-        ratio, applies_to, _source = ODDS_RATIOS[name]
+        _default, applies_to, _source = ODDS_RATIOS[name]
         if applies_to is None or picture.ctd_diagnosis in applies_to:
-            factors[name] = ratio
+            factors[name] = getattr(odds_ratios, name)
+            sources[name] = odds_ratio_source(name, factors[name])
     decades = max(0.0, (picture.age - 50) / 10)
     if decades:
-        factors["age_per_decade_over_50"] = ODDS_RATIOS["age_per_decade_over_50"][0] ** decades
+        per_decade = getattr(odds_ratios, "age_per_decade_over_50")
+        factors["age_per_decade_over_50"] = per_decade ** decades
+        sources["age_per_decade_over_50"] = odds_ratio_source("age_per_decade_over_50", per_decade)
     if picture.ctd_diagnosis == UNDETERMINED:
         undetermined = undetermined or UndeterminedPrior()
         base, base_range = undetermined.base, (undetermined.low, undetermined.high)
@@ -185,6 +255,6 @@ def clinical_prior(picture: ClinicalPicture, *, undetermined: Optional[Undetermi
         base, base_range = BASE_PREVALENCE[picture.ctd_diagnosis], BASE_PREVALENCE_RANGE[picture.ctd_diagnosis]
     log_odds = math.log(base / (1 - base)) + sum(math.log(r) for r in factors.values())
     probability = 1 / (1 + math.exp(-log_odds))
-    probability = min(max(probability, PRIOR_BOUNDS[0]), PRIOR_BOUNDS[1])
+    probability = min(max(probability, bounds.low), bounds.high)
     return ClinicalPrior(probability=probability, base_prevalence=base, base_prevalence_range=base_range,
-                         factors=factors)
+                         factors=factors, sources=sources)

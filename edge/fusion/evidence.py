@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audio_models.aggregation import is_basal, site_side
 from edge.errors import ValidationError
-from edge.fusion.clinical_prior import UndeterminedPrior
+from edge.fusion.clinical_prior import OddsRatios, PriorBounds, UndeterminedPrior
 from edge.vocabulary import ChestPiece
 from evaluation.proportions import auc_score_interval
 
@@ -185,6 +185,17 @@ class EvidenceOptions(BaseModel):
                     'range for a patient whose CTD is suspected but not yet diagnosed, e.g. {"base": 0.2, "low": '
                     '0.05, "high": 0.5}; unset keys keep their defaults (median and span of the pooled CTD '
                     "prevalences, Joy 2023).")
+    odds_ratios: OddsRatios = Field(
+        default_factory=OddsRatios, title="Odds ratio of each risk factor of the prior",
+        description="Programme assumption (docs/evidence.md, section 1): overrides of the odds ratio (> 0) of "
+                    'risk factors of the clinical prior, keyed by factor, e.g. {"anti-Scl-70": 4.0, "male": 1.4}; '
+                    "unset factors keep their defaults. Each factor's direction comes from the sources in "
+                    "edge/fusion/clinical_prior.py (ODDS_RATIOS); its magnitude is the programme's.")
+    prior_bounds: PriorBounds = Field(
+        default_factory=PriorBounds, title="Bounds of the clinical prior",
+        description="Programme assumption (docs/evidence.md, section 9): overrides of the lowest and highest "
+                    'clinical prior, e.g. {"low": 0.02, "high": 0.9} (0 < low < high < 1); unset keys keep '
+                    "their defaults (0.01 and 0.95).")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import math
 from typing import Mapping, Optional
 
 from edge.errors import ValidationError
-from edge.fusion.clinical_prior import ODDS_RATIOS, ClinicalPrior
+from edge.fusion.clinical_prior import ClinicalPrior
 from edge.fusion.evidence import MODALITIES, Z90, Z95, EvidenceOptions, ModalityEvidence
 
 
@@ -71,8 +71,7 @@ def assumption_terms(prior: ClinicalPrior, log_lrs: Mapping[str, float], options
     """
     terms = {}
     for name, ratio in prior.factors.items():
-        source = ODDS_RATIOS[name][2] if name in ODDS_RATIOS else ""
-        if ratio > 0 and ratio != 1 and source.startswith("programme assumption"):
+        if ratio > 0 and ratio != 1 and prior.sources.get(name, "").startswith("programme assumption"):
             terms[f"odds_ratio:{name}"] = abs(math.log(ratio)) * options.assumption_spread / Z95
     weights = [combined_log_lr(log_lrs, options.model_copy(update={"dependence_weight": w}))[0] for w in (0.0, 1.0)]
     if weights[0] != weights[1]:
@@ -140,7 +139,7 @@ def fuse(prior: ClinicalPrior, evidence: list[ModalityEvidence], *, options: Evi
     }
     contributions["clinical_prior"] = {"probability": prior.probability, "base_prevalence": prior.base_prevalence,
                                        "base_prevalence_range": list(prior.base_prevalence_range),
-                                       "odds_ratios": prior.factors}
+                                       "odds_ratios": prior.factors, "odds_ratio_sources": prior.sources}
     return {
         "probability": probability,
         "score": int(round(probability * 100)),

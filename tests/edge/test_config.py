@@ -109,7 +109,8 @@ def test_each_evidence_setting_is_its_evidence_option_field():
     title and description; a list of the same items where the option is a tuple, with the same default and
     limits; and for a table of its own (a model) a dict of overrides of its rows, none by default."""
     assert sorted(EVIDENCE_SETTINGS.values()) == sorted(EvidenceOptions.model_fields)
-    assert EVIDENCE_TABLE_SETTINGS == ("evidence_validation_rule", "evidence_undetermined_prior")
+    assert EVIDENCE_TABLE_SETTINGS == ("evidence_validation_rule", "evidence_undetermined_prior", "evidence_odds_ratios",
+                                       "evidence_prior_bounds")
     for setting, name in EVIDENCE_SETTINGS.items():
         ours, theirs = Settings.model_fields[setting], EvidenceOptions.model_fields[name]
         assert (ours.title, ours.description) == (theirs.title, theirs.description), setting
