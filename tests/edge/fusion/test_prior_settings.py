@@ -3,7 +3,9 @@
 (``evidence_prior_bounds``). The value in force is what the prior uses, what the result shows (its
 factor table and sources) and what is stored with it; bad values stop the start, naming the problem.
 """
+import json
 import math
+import os
 
 import pytest
 
@@ -20,7 +22,7 @@ CENTROMERE = ClinicalPicture("SSc", 50, "F", autoantibodies=("anti-centromere",)
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for key in [key for key in __import__("os").environ if key.startswith("ILDSCREEN_")]:
+    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
         monkeypatch.delenv(key)
 
 
@@ -101,7 +103,7 @@ def test_the_age_odds_ratio_set_in_the_settings_file_counts_per_decade(tmp_path)
 ])
 def test_the_prior_bounds_set_in_the_settings_clip_the_prior(tmp_path, monkeypatch, bounds, picture, clipped):
     assert not 0.3 <= clinical_prior(picture).probability <= 0.6
-    monkeypatch.setenv("ILDSCREEN_EVIDENCE_PRIOR_BOUNDS", __import__("json").dumps(bounds))
+    monkeypatch.setenv("ILDSCREEN_EVIDENCE_PRIOR_BOUNDS", json.dumps(bounds))
     result = assessed(picture, load_settings(data_dir=tmp_path))
     assert result["pretest_probability"] == clipped
     assert result["evidence_options"]["prior_bounds"] == {**PriorBounds().model_dump(), **bounds}
