@@ -14,9 +14,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    for key in [key for key in __import__("os").environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
+def data_dir(tmp_path, no_env_settings):
     return str(tmp_path / "data")
 
 
@@ -165,11 +163,9 @@ def test_users_reset_password_gives_a_one_time_password_and_ends_sessions_and_to
     ["users", "reset-password", "admin"], ["outbox", "status"], ["models", "activate", "bundled"],
     ["models", "rollback"], ["db", "migrate"], ["db", "backup"], ["outcomes", "simulate", "--patients", "20"],
 ])
-def test_no_command_but_db_init_and_serve_creates_a_data_folder(runner, tmp_path, monkeypatch, args):
+def test_no_command_but_db_init_and_serve_creates_a_data_folder(runner, tmp_path, no_env_settings, monkeypatch, args):
     """Issue 15: run from another folder, any command silently created ./data with an admin whose
     password was never shown. Now it fails naming the folder and the fix."""
-    for key in [key for key in __import__("os").environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(cli, args)
     assert result.exit_code == 1 and "Traceback" not in result.output

@@ -12,11 +12,8 @@ from edge.errors import ConfigError
 from edge.fusion.evidence import EvidenceOptions
 from edge.fusion.triage import TriageThresholds
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for key in [key for key in __import__("os").environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
+# Every test here reads only the settings it gives, not the runner's ILDSCREEN_ variables.
+pytestmark = pytest.mark.usefixtures("no_env_settings")
 
 
 def test_defaults_listen_on_loopback_8080(tmp_path):
