@@ -159,8 +159,9 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
     if previous_extent is not None:
         result["progression"] = ild_extent.progression(result["ild_extent"], previous_extent,
                                                        threshold_points=methods.progression_threshold_points)
+    masses_only = _masses_only(volume, methods)
     found, nodule_mask, assessed, in_pattern = _detect_nodules(volume, lung_mask, methods, zones,
-                                                               result["ild_extent"]["zones"])
+                                                               result["ild_extent"]["zones"], masses_only=masses_only)
     lap("nodules")
     consolidation_mask = methods.consolidation.find(volume, lung_mask, nodule_mask)
     consolidated = [_is_consolidation(nodule, consolidation_mask, volume.spacing_mm,
@@ -175,7 +176,6 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
         consolidation_mask = methods.consolidation.find(volume, lung_mask, nodule_mask)
     # Regions become lesion lines only where lesions are assessed (thin enough sections), like nodules;
     # on thick sections only those of a mass's size, like the detector's lesions.
-    masses_only = _masses_only(volume, methods)
     regions = _consolidation_regions(volume, consolidation_mask, [n for n, named in zip(found, consolidated) if named],
                                      methods.consolidation.name) if assessed or masses_only else []
     if masses_only:
@@ -230,12 +230,12 @@ def assess_findings(full_volume: CtVolume, full_mask: np.ndarray, box: tuple[sli
     return result
 
 
-def _detect_nodules(volume, lung_mask, methods, zones,
-                    zone_extent) -> tuple[list[nodules.Nodule], np.ndarray, bool, int]:
+def _detect_nodules(volume, lung_mask, methods, zones, zone_extent, *,
+                    masses_only: bool) -> tuple[list[nodules.Nodule], np.ndarray, bool, int]:
     """The lesions to report, the mask that keeps those under a 30 mm sphere out of the consolidation,
-    whether nodules were assessed, and how many subsolid ones were foci of a diffuse ILD pattern."""
+    whether nodules were assessed, and how many subsolid ones were foci of a diffuse ILD pattern.
+    ``masses_only`` (:func:`_masses_only`): only lesions of a mass's size are reported."""
     nodule_mask = np.zeros(lung_mask.shape, dtype=bool)
-    masses_only = _masses_only(volume, methods)
     if volume.spacing_mm[0] > methods.mass_max_slice_mm and methods.nodule.name == "classical":
         return [], nodule_mask, False, 0
     left_out = []

@@ -1,8 +1,6 @@
 """Fixtures shared by every test package: a temporary data folder, the app, clients, users."""
 from __future__ import annotations
 
-import os
-
 import pytest
 from click.testing import CliRunner
 
@@ -11,7 +9,7 @@ from edge.app import create_app
 from edge.config import load_settings
 from edge.inference.bundles import select_bundle, selected_bundle
 from edge.users import create_user
-from support import PASSWORD, csrf_of, login
+from support import PASSWORD, csrf_of, drop_env_settings, login
 
 
 @pytest.fixture(autouse=True)
@@ -24,9 +22,13 @@ def served_bundle_restored():
 
 
 @pytest.fixture
-def settings(tmp_path, monkeypatch):
-    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
+def no_env_settings(monkeypatch):
+    """The test runs without the runner's ``ILDSCREEN_`` settings (``support.drop_env_settings``)."""
+    drop_env_settings(monkeypatch)
+
+
+@pytest.fixture
+def settings(tmp_path, no_env_settings):
     return load_settings(data_dir=tmp_path / "data", max_upload_mb=2)
 
 

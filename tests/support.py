@@ -49,6 +49,14 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**{key: value for key, value in os.environ.items() if not key.startswith("ILDSCREEN_")}, **extra}
 
 
+def drop_env_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove the ``ILDSCREEN_`` settings of whoever runs the tests from this process until ``monkeypatch``
+    puts them back: settings loaded in the test come only from its arguments and files (as
+    :func:`clean_env` does for a child process). Tests take it as the ``no_env_settings`` fixture."""
+    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
+        monkeypatch.delenv(key)
+
+
 #: The real data sets beside the repository (``../shared/data``; CI always has it), or the folder
 #: ``ILDSCREEN_SHARED_DATA`` names.
 SHARED_DATA = Path(os.environ.get("ILDSCREEN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

@@ -6,11 +6,10 @@ from pathlib import Path
 import click
 
 from audio_models.datasets.download import DATASETS, fetch_dataset
-from audio_models.errors import AudioError, DatasetError, ModelError
+from audio_models.errors import AudioError, DatasetError
 from edge import auscultation
-from edge.commands.models import data_dir_option, use_active_bundle
+from edge.commands.models import data_dir_option, domain_errors, extra_needed, model_errors, use_active_bundle
 from edge.config import load_settings
-from edge.errors import IldscreenError
 
 
 @click.group(name="audio")
@@ -23,6 +22,7 @@ def audio():
 @click.option("--variant", type=click.Choice(["fp32", "int8"]), default=None, help="Model variant (default: the manifest's).")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @data_dir_option
+@model_errors
 def score(as_json, variant, files, data_dir):
     """Score WAV/FLAC FILES for crackles.
 
@@ -31,14 +31,9 @@ def score(as_json, variant, files, data_dir):
     A file outside the data folder's audio limits (audio_* settings) is refused from its header,
     before it is decoded. Exits with status 1 if any file failed.
     """
-    try:
-        limits = load_settings(data_dir=data_dir).audio_limits
-        use_active_bundle(data_dir)
-        model = auscultation.default_model(variant)
-    except IldscreenError as exc:
-        raise click.ClickException(exc.message) from exc
-    except ModelError as exc:
-        raise click.ClickException(str(exc)) from exc
+    limits = load_settings(data_dir=data_dir).audio_limits
+    use_active_bundle(data_dir)
+    model = auscultation.default_model(variant)
     failed = 0
     for path in files:
         try:
@@ -99,6 +94,7 @@ def download(dataset, dest, mirror):
                    "44.1 kHz, bell- and diaphragm-like filtering, white noise) and report each condition's AUCs and "
                    "accepted share beside the recordings as recorded (FP32; about six times the scoring time).")
 @data_dir_option
+@domain_errors
 def evaluate(data, population, part, icbhi_dirs, as_json, out_dir, stress, data_dir):
     """Validate the active crackle model on real recordings with expert labels, per population.
 
@@ -111,15 +107,12 @@ def evaluate(data, population, part, icbhi_dirs, as_json, out_dir, stress, data_
     the adult ICBHI check. On the manifest's test part it refuses a folder whose test patients differ
     from the manifest's, and compares every figure with the manifest (``manifest_check``).
     """
-    try:
+    with extra_needed("evaluation"):
         from audio_models import validation
         from audio_models.datasets import splits
         from audio_models.datasets.corpus import load_corpus
         from audio_models.datasets.icbhi import load_icbhi
         from evaluation.errors import EvaluationError
-    except ImportError as exc:
-        raise click.ClickException(f"the evaluation extra is not installed ({exc.name}): "
-                                   "pip install 'ildscreen[evaluation]'") from exc
     try:
         use_active_bundle(data_dir)
         models = {variant: auscultation.default_model(variant) for variant in ("fp32", "int8")}
@@ -146,9 +139,7 @@ def evaluate(data, population, part, icbhi_dirs, as_json, out_dir, stress, data_
                                                  entry=entry, icbhi=icbhi)
         if stress:
             report["stress"] = validation.stress_test(recordings, run=models["fp32"].run, entry=entry)
-    except IldscreenError as exc:
-        raise click.ClickException(exc.message) from exc
-    except (AudioError, DatasetError, ModelError, EvaluationError) as exc:
+    except (AudioError, EvaluationError) as exc:  # the dataset's, the model's and the metrics' errors
         raise click.ClickException(str(exc)) from exc
     report = {"model": f"{entry['name']}-{entry['version']}", "data": str(data), "population": population, "part": part,
               **report}

@@ -14,9 +14,8 @@ from typing import Optional
 import click
 
 from audio_models.errors import ModelError
-from edge.commands.models import domain_errors
+from edge.commands.models import domain_errors, require_active_bundle
 from edge.config import load_settings
-from edge.inference.bundles import select_active_bundle
 
 
 @click.group()
@@ -31,9 +30,7 @@ def engines() -> None:
 def build(data_dir: Optional[Path]) -> None:
     """Verify and load each neural model variant of the active bundle; print JSON with the seconds each took."""
     settings = load_settings(data_dir=data_dir)
-    bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
-    if bundle.error:
-        raise click.ClickException(bundle.error)
+    bundle = require_active_bundle(settings)
     registry = bundle.registry
     report, fallbacks = [], []
     for name, entry in registry.manifest["models"].items():

@@ -7,6 +7,8 @@ from typing import Optional
 
 import click
 
+from edge.commands.models import extra_needed
+
 
 @click.command()
 @click.argument("predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -21,12 +23,9 @@ def evaluate(predictions: Path, out_dir: Path, threshold: Optional[float]) -> No
     decision curve and subgroup tables; prints the headline numbers as JSON.
     """
     # Imported here: matplotlib and scipy are the `evaluation` extra, not the serving stack.
-    try:
+    with extra_needed("evaluation"):
         from evaluation.errors import EvaluationError
         from evaluation.report import write_report
-    except ImportError as exc:
-        raise click.ClickException(f"the evaluation extra is not installed ({exc.name}): "
-                                   "pip install 'ildscreen[evaluation]'") from exc
     try:
         metrics = write_report(predictions, out_dir, threshold=threshold)
     except EvaluationError as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from edge.errors import IldscreenError
+from edge.commands.models import domain_errors, extra_needed, model_errors
 
 # Legacy engine, server-side DP on whole clinics:
 DEFAULT_NOISE_MULTIPLIER = 5.0  # with 60 rounds: epsilon about 8.6 at delta 1e-5 (docs/federated.md)
@@ -60,20 +60,18 @@ def federated() -> None:
                    f"deployment (default {DEFAULT_LOCAL_CLIPPING_NORM:g}, at least 1): of each patient's "
                    "standardised lab row.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@domain_errors
 def simulate(engine: str, n_clinics: int, seed: int, scale: float, rounds: int, newton_rounds: int,
              round_timeout_s: float, offline_clinic, offline_at_round: int, proximal_mu: float, privacy,
              noise_multiplier: float, clipping_norm: float, as_json: bool) -> None:
     """Compare federated, central and local-only training of the labs model on N synthetic clinics
     (held-out rows of each clinic and pooled); with the deployment engine each clinic is also an edge
     data folder whose modalities are validated across the region. All synthetic, not a clinical validation."""
-    try:  # only this command needs Flower (the 'federated' extra)
+    with extra_needed("federated"):  # only this command needs Flower
         from federated.deployment import DeploymentPlan
         from federated.privacy import LocalPrivacy, PrivacySettings
         from federated.simulation import simulate as run_legacy
         from federated.simulation import simulate_deployment
-    except ImportError as exc:
-        raise click.ClickException(f"federated learning needs the 'federated' extra ({exc}): "
-                                   "pip install 'ildscreen[federated]'") from exc
     local = engine == "deployment"
     noise_multiplier = noise_multiplier or (DEFAULT_LOCAL_NOISE_MULTIPLIER if local else DEFAULT_NOISE_MULTIPLIER)
     clipping_norm = clipping_norm or (DEFAULT_LOCAL_CLIPPING_NORM if local else DEFAULT_CLIPPING_NORM)
@@ -86,16 +84,13 @@ def simulate(engine: str, n_clinics: int, seed: int, scale: float, rounds: int, 
         raise click.BadParameter(str(exc), param_hint="--clipping-norm / --noise-multiplier") from exc
     if offline_clinic is not None and engine != "deployment":
         raise click.BadParameter("only the deployment engine runs clinics as SuperNodes", param_hint="--offline-clinic")
-    try:
-        if engine == "deployment":
-            plan = DeploymentPlan(newton_rounds=newton_rounds, round_timeout_s=round_timeout_s,
-                                  kill_clinic=None if offline_clinic is None else (offline_clinic, offline_at_round))
-            report = simulate_deployment(n_clinics, seed=seed, scale=scale, plan=plan, privacy=settings)
-        else:
-            report = run_legacy(n_clinics, seed=seed, scale=scale, rounds=rounds, proximal_mu=proximal_mu,
-                                privacy=settings)
-    except IldscreenError as exc:
-        raise click.ClickException(exc.message) from exc
+    if engine == "deployment":
+        plan = DeploymentPlan(newton_rounds=newton_rounds, round_timeout_s=round_timeout_s,
+                              kill_clinic=None if offline_clinic is None else (offline_clinic, offline_at_round))
+        report = simulate_deployment(n_clinics, seed=seed, scale=scale, plan=plan, privacy=settings)
+    else:
+        report = run_legacy(n_clinics, seed=seed, scale=scale, rounds=rounds, proximal_mu=proximal_mu,
+                            privacy=settings)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -134,11 +129,12 @@ def simulate(engine: str, n_clinics: int, seed: int, scale: float, rounds: int, 
               help="The model whose outputs the region validated (e.g. labs=labs-0.1.0); the figures count only "
                    "at clinics serving that model, and a modality published without one never counts. Repeat per "
                    "modality.")
+@model_errors
 def publish_validation(result: Path, region: str, key_file: Path, out_file: Path, model_versions) -> None:
     """For the hospital: turn a federation run's RESULT (the ServerApp's result-path) into a signed
     regional validation file that clinics install with 'ildscreen regional-validation install'."""
     from edge.inference.bundle_checks import sign_file
-    from edge.regional_validation import SIGNATURE_SUFFIX, RegionalValidationError, document_from_federation
+    from edge.regional_validation import SIGNATURE_SUFFIX, document_from_federation
 
     versions = {}
     for item in model_versions:
@@ -151,8 +147,6 @@ def publish_validation(result: Path, region: str, key_file: Path, out_file: Path
                                             result_name=result.name, model_versions=versions)
     except ValueError as exc:  # unreadable JSON
         raise click.ClickException(f"{result}: not a federation result: {exc}") from exc
-    except RegionalValidationError as exc:
-        raise click.ClickException(str(exc)) from exc
     out_file.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     try:
         public_key = sign_file(out_file, key_file.read_bytes(), out_file.with_name(out_file.name + SIGNATURE_SUFFIX))

@@ -16,6 +16,8 @@ from typing import Callable, Optional
 
 import click
 
+from edge.commands.models import domain_errors, extra_needed
+
 logger = logging.getLogger(__name__)
 
 data_dir_option = click.option(
@@ -35,23 +37,15 @@ database_url_option = click.option(
 
 
 def imaging_errors(command: Callable) -> Callable:
-    """Turn the CT service's errors, and a missing imaging extra, into a one-line message."""
+    """Turn the CT service's errors (:func:`domain_errors`), and a missing imaging extra, into a
+    one-line message."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        try:
-            from imaging_server.errors import ImagingError
-        except ImportError as exc:  # pragma: no cover - the package ships with ildscreen
-            raise click.ClickException(str(exc)) from exc
-        try:
+        with extra_needed("imaging-server"):
             return command(*args, **kwargs)
-        except ModuleNotFoundError as exc:
-            raise click.ClickException(f"the imaging-server extra is not installed ({exc.name}): "
-                                       "pip install 'ildscreen[imaging-server]'") from exc
-        except ImagingError as exc:
-            raise click.ClickException(exc.message) from exc
 
-    return wrapper
+    return domain_errors(wrapper)
 
 
 @click.group()

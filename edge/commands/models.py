@@ -11,15 +11,17 @@ breath reading with different model versions inside one screening.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sqlite3
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import click
 
 from audio_models.errors import ModelError
+from common.errors import DomainError
 from edge import audit
 from edge.config import Settings, load_settings
 from edge.errors import IldscreenError
@@ -50,14 +52,24 @@ def use_active_bundle(data_dir: Optional[Path]) -> SelectedBundle:
     return select_active_bundle(settings.models_path, settings.model_signing_keys)
 
 
+def require_active_bundle(settings: Settings) -> SelectedBundle:
+    """The data folder's active bundle, for a command that cannot go on without it: a bundle that
+    cannot be used stops the command with its reason (unlike :func:`use_active_bundle`)."""
+    bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
+    if bundle.error:
+        raise click.ClickException(bundle.error)
+    return bundle
+
+
 def domain_errors(command: Callable) -> Callable:
-    """Turn the library's errors into a one-line CLI message."""
+    """Turn the library's errors (the clinic service's and the CT server's: both derive from
+    ``common.errors.DomainError``) into a one-line CLI message."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except IldscreenError as exc:
+        except DomainError as exc:
             raise click.ClickException(exc.message) from exc
 
     return wrapper
@@ -75,6 +87,18 @@ def model_errors(command: Callable) -> Callable:
             raise click.ClickException(str(exc)) from exc
 
     return domain_errors(wrapper)
+
+
+@contextlib.contextmanager
+def extra_needed(extra: str) -> Iterator[None]:
+    """Imports of an optional extra (``ildscreen[EXTRA]``) inside: a missing module becomes a one-line
+    message naming it and the extra to install. Any other ImportError is a broken install, not a
+    missing extra, and keeps its traceback."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(f"the {extra} extra is not installed ({exc.name}): "
+                                   f"pip install 'ildscreen[{extra}]'") from exc
 
 
 def open_store(data_dir: Optional[Path]) -> tuple[Settings, ModelStore]:

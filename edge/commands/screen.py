@@ -16,9 +16,8 @@ from edge.breath import score_breath_reading
 from edge.config import load_settings
 from edge.fusion.clinical_prior import ClinicalPicture
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
-from edge.commands.models import domain_errors
+from edge.commands.models import domain_errors, require_active_bundle
 from edge.fusion.evidence import NON_LUNG_SITES, EvidenceOptions, ModalityEvidence
-from edge.inference.bundles import select_active_bundle
 from edge.regional_validation import select_active_regional_validation
 from edge.site_calibration import select_active_calibration
 from edge.labs import panel_lymphocytes, read_lab_file, score_lab_panel
@@ -155,11 +154,9 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pi
     picture = ClinicalPicture(ctd_diagnosis=ctd, age=float(age), sex=sex, smoking="former" if smoker else "never",
                               autoantibodies=tuple(antibodies), symptoms=tuple(symptoms), ages=(age, age))
     settings = load_settings(data_dir=data_dir)
-    bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
+    require_active_bundle(settings)
     select_active_calibration(settings.models_path)  # as the service would, from its start
     select_active_regional_validation(settings.models_path, settings.model_signing_keys)
-    if bundle.error:
-        raise click.ClickException(bundle.error)
     options = evidence_options_from_settings(settings)
     evidence = []
     if takes:

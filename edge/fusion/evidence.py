@@ -32,13 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from audio_models.aggregation import is_basal, site_side
 from edge.errors import ValidationError
 from edge.fusion.clinical_prior import OddsRatios, PriorBounds, UndeterminedPrior
+from edge.inference.models import validation_status
 from edge.vocabulary import ChestPiece
 from evaluation.proportions import auc_score_interval
-
-# edge.inference.models (validation_status, the one reader of a manifest's validation status) is
-# imported inside the functions that read it: importing it loads ONNX Runtime (edge.inference
-# registers its backends), and edge.config, which every command and test imports, needs only this
-# module's EvidenceOptions.
 
 MODALITIES = ("auscultation", "breath", "labs")
 PROBABILITY_FLOOR = 1e-4
@@ -373,8 +369,6 @@ def tabular_validation(entry: dict, *, name: str, site: Optional[dict] = None,
         low, high = site["auc_ci95"]
         return {"validated": True, "reason": site.get("reason") or "validated on this clinic's confirmed outcomes",
                 "auc": (float(site["auc"]), float(low), float(high)), "source": "site"}
-    from edge.inference.models import validation_status  # lazily: see the imports
-
     status = validation_status(entry, name=name)
     synthetic = status.synthetic or (entry.get("training_data") or {}).get("kind") == "synthetic"
     validation = entry.get("validation") or {}
@@ -416,8 +410,6 @@ def tabular_evidence(modality: str, probability: float, entry: dict, *, model_ve
     probability = _probability(f"{modality} probability", probability)
     prevalence = training_prevalence(entry, name=modality)
     log_lr = logit(probability) - logit(prevalence)
-    from edge.inference.models import validation_status  # lazily: see the imports
-
     status = validation_status(entry, name=modality).as_dict()
     counts = tabular_validation(entry, name=modality, site=site, rule=rule, region=region)
     finding = {"probability": probability, "training_prevalence": prevalence,
@@ -752,8 +744,6 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     finding = crackle_finding(site_probabilities, threshold=entry.get("threshold"))
     if finding["level"] is None:
         return None
-    from edge.inference.models import validation_status  # lazily: see the imports
-
     status = validation_status(entry, name="auscultation").as_dict()
     protocol = options.protocol_basal_sites
     accepted = [site for site in protocol if site in finding["sites"]]

@@ -1,28 +1,46 @@
-"""ONNX Runtime on the CPU, with a configurable (default single) thread count."""
+"""ONNX Runtime on the CPU, with a configurable (default single) thread count.
 
+ONNX Runtime is imported when a session is made, not with this module: the backend registry
+(``edge.inference``) and the manifest reader behind it are imported by every command and by
+the settings, which should not pay ORT's start-up for a ``--help`` or a settings check.
+"""
+
+import functools
 import logging
 
 import numpy as np
-import onnxruntime as ort
-from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
 from edge.inference.base import InferenceBackend, InferenceError
 
 logger = logging.getLogger(__name__)
 
-# ORT's own errors (NoSuchFile, InvalidProtobuf, Fail, ...) derive straight from Exception,
-# so they are listed from its pybind module; Python-side checks raise the built-in ones.
-_ORT_ERRORS = (RuntimeError, ValueError, OSError) + tuple(
-    error for error in vars(_ort_state).values() if isinstance(error, type) and issubclass(error, Exception))
+
+def load_onnxruntime():
+    """The ``onnxruntime`` module, imported on first use (see the module docstring)."""
+    import onnxruntime
+
+    return onnxruntime
 
 
-def session_options(threads: int) -> ort.SessionOptions:
+@functools.lru_cache(maxsize=None)
+def onnxruntime_errors() -> tuple:
+    """What a failed ORT load or run raises: ORT's own errors (NoSuchFile, InvalidProtobuf,
+    Fail, ...) derive straight from Exception, so they are listed from its pybind module;
+    Python-side checks raise the built-in ones."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+    return (RuntimeError, ValueError, OSError) + tuple(
+        error for error in vars(ort_state).values() if isinstance(error, type) and issubclass(error, Exception))
+
+
+def session_options(threads: int):
     """Options for a CPU session inside the service: ``threads`` intra-op threads that do not spin.
 
     The service runs requests in parallel on all cores, so a session's own thread pool only
     competes with them; ORT's default (one thread per core, spinning between runs) burned
     CPU after every tabular-model run.
     """
+    ort = load_onnxruntime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -44,8 +62,9 @@ class OnnxRuntimeCpuBackend(InferenceBackend):
         super().__init__(config)
         options = session_options(config.threads)
         try:
-            self.session = ort.InferenceSession(str(config.model_path), options, providers=self.provider_list(config))
-        except _ORT_ERRORS as exc:
+            self.session = load_onnxruntime().InferenceSession(
+                str(config.model_path), options, providers=self.provider_list(config))
+        except onnxruntime_errors() as exc:
             raise InferenceError(f"ONNX Runtime cannot load {config.model_path}: {exc}") from exc
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -60,7 +79,7 @@ class OnnxRuntimeCpuBackend(InferenceBackend):
         feed = {name: np.ascontiguousarray(inputs[name], dtype=np.float32) for name in self.input_names}
         try:
             outputs = self.session.run(self.output_names, feed)
-        except _ORT_ERRORS as exc:
+        except onnxruntime_errors() as exc:
             raise InferenceError(f"ONNX Runtime failed on {self.config.model_path}: {exc}") from exc
         return dict(zip(self.output_names, outputs))
 

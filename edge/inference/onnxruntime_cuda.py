@@ -1,9 +1,7 @@
 """ONNX Runtime with the CUDA execution provider (CPU after it for unsupported nodes)."""
 
-import onnxruntime as ort
-
 from edge.inference.base import InferenceError
-from edge.inference.onnxruntime_cpu import OnnxRuntimeCpuBackend
+from edge.inference.onnxruntime_cpu import OnnxRuntimeCpuBackend, load_onnxruntime
 
 
 class OnnxRuntimeCudaBackend(OnnxRuntimeCpuBackend):
@@ -12,7 +10,7 @@ class OnnxRuntimeCudaBackend(OnnxRuntimeCpuBackend):
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
     def __init__(self, config):
-        available = ort.get_available_providers()
+        available = load_onnxruntime().get_available_providers()
         if "CUDAExecutionProvider" not in available:
             raise InferenceError(f"CUDA execution provider not available (have {available}); use type onnxruntime_cpu")
         super().__init__(config)

@@ -6,10 +6,8 @@ under a GPU name: the caller decides on the fallback and says so."""
 
 import os
 
-import onnxruntime as ort
-
 from edge.inference.base import InferenceError
-from edge.inference.onnxruntime_cpu import OnnxRuntimeCpuBackend
+from edge.inference.onnxruntime_cpu import OnnxRuntimeCpuBackend, load_onnxruntime
 
 
 class OnnxRuntimeTensorrtBackend(OnnxRuntimeCpuBackend):
@@ -18,7 +16,7 @@ class OnnxRuntimeTensorrtBackend(OnnxRuntimeCpuBackend):
     providers = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
 
     def __init__(self, config):
-        available = ort.get_available_providers()
+        available = load_onnxruntime().get_available_providers()
         if "TensorrtExecutionProvider" not in available:
             raise InferenceError(f"TensorRT execution provider not available (have {available}); use type onnxruntime_cpu")
         super().__init__(config)

@@ -64,14 +64,12 @@ def test_a_busy_port_is_one_message_and_a_free_one_listens():
         bind_listener("203.0.113.9", 8080)  # an address this machine does not have
 
 
-def test_each_server_reads_its_own_variables_and_refuses_unknown_ones(tmp_path, monkeypatch):
+def test_each_server_reads_its_own_variables_and_refuses_unknown_ones(tmp_path, no_env_settings, monkeypatch):
     from edge.config import load_settings as edge_settings
     from edge.errors import ConfigError as EdgeConfigError
     from imaging_server.config import load_settings as imaging_settings
     from imaging_server.errors import ConfigError as ImagingConfigError
 
-    for key in [key for key in __import__("os").environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
     monkeypatch.setenv("ILDSCREEN_IMAGING_PORT", "8191")
     assert edge_settings(data_dir=tmp_path).port == 8080  # the hospital's variable is not the clinic's
     assert imaging_settings(data_dir=tmp_path).port == 8191

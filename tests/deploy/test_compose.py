@@ -78,7 +78,7 @@ def test_the_hospital_compose_needs_both_passwords_and_documents_every_variable(
     assert {name for name, _, _ in used} <= set(re.findall(r"^#?\s*(\w+)=", example, flags=re.MULTILINE))
 
 
-def test_the_hospital_compose_wires_the_ct_server_to_its_postgresql_and_orthanc(tmp_path, monkeypatch):
+def test_the_hospital_compose_wires_the_ct_server_to_its_postgresql_and_orthanc(tmp_path, no_env_settings, monkeypatch):
     from imaging_server.config import ImagingSettings, load_settings
 
     compose = hospital()
@@ -90,8 +90,6 @@ def test_the_hospital_compose_wires_the_ct_server_to_its_postgresql_and_orthanc(
     assert set(ct["depends_on"]) == {"db", "pacs"} and ct["depends_on"]["db"]["condition"] == "service_healthy"
     settings_env = ct["environment"]
     assert all(key.removeprefix("ILDSCREEN_IMAGING_").lower() in ImagingSettings.model_fields for key in settings_env)
-    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
     for key, value in settings_env.items():
         monkeypatch.setenv(key, value)
     settings = load_settings(data_dir=tmp_path)  # the CT server's settings accept them
@@ -111,7 +109,7 @@ def test_the_hospital_compose_wires_the_ct_server_to_its_postgresql_and_orthanc(
     assert published == {"db": [], "pacs": ["4242:4242"], "ct": [], "tls": ["443:443", "80:80"]}
 
 
-def test_the_hospital_orthanc_config_serves_dicomweb_behind_its_password(tmp_path, monkeypatch):
+def test_the_hospital_orthanc_config_serves_dicomweb_behind_its_password(tmp_path, no_env_settings):
     """The compose's Orthanc configuration run by a real Orthanc (Debian's, with the DICOMweb
     plugin), and the CT server's readiness through it as the compose configures it."""
     from imaging_server.app import create_app
@@ -144,8 +142,6 @@ def test_the_hospital_orthanc_config_serves_dicomweb_behind_its_password(tmp_pat
         assert answer.status_code == 200 and answer.json() == []
         assert requests.get(studies, timeout=5).status_code == 401
         assert requests.get(studies, auth=("ildscreen", "${ORTHANC_PASSWORD}"), timeout=5).status_code == 401
-        for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
-            monkeypatch.delenv(key)
         ct_env = hospital()["services"]["ct"]["environment"]
         settings = load_settings(data_dir=tmp_path / "ct", orthanc_url=f"http://127.0.0.1:{port}",
                                  orthanc_username=ct_env["ILDSCREEN_IMAGING_ORTHANC_USERNAME"],

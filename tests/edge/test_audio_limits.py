@@ -2,7 +2,6 @@
 ``screen``. Each refusal names the limit, happens from the header before decoding, and stores
 nothing. (The memory side is shown on a real capped service in test_audio_limits_served.py.)"""
 import io
-import os
 import json
 
 import numpy as np
@@ -18,10 +17,8 @@ from support import PATIENT, login, wav_bytes
 
 
 @pytest.fixture
-def strict_app(tmp_path, monkeypatch):
+def strict_app(tmp_path, no_env_settings):
     """A service configured for 10 s mono recordings at 4-48 kHz."""
-    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
     settings = load_settings(data_dir=tmp_path / "data", audio_max_duration_s=10, audio_max_channels=1,
                              audio_max_sample_rate=48000)
     return create_app(settings)

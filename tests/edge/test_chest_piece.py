@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import sqlite3
 
@@ -91,9 +90,7 @@ def test_the_default_pieces_that_cannot_clear_are_the_bell_only_in_the_options_a
     assert settings.evidence_chest_pieces_cannot_clear == ["bell"] and settings.chest_piece_default == "diaphragm"
 
 
-def test_an_unknown_piece_in_the_settings_is_refused_naming_it(tmp_path, monkeypatch):
-    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
+def test_an_unknown_piece_in_the_settings_is_refused_naming_it(tmp_path, no_env_settings, monkeypatch):
     monkeypatch.setenv("ILDSCREEN_EVIDENCE_CHEST_PIECES_CANNOT_CLEAR", '["bell", "stethoscope"]')
     with pytest.raises(ConfigError, match="evidence_chest_pieces_cannot_clear") as refused:
         load_settings(data_dir=tmp_path / "data")
@@ -197,9 +194,7 @@ def test_the_library_refuses_an_unknown_piece_before_reading_any_audio(app, db, 
 
 
 def test_the_tablet_form_offers_every_piece_starting_on_the_setting_and_refuses_an_unknown_one(
-        tmp_path, monkeypatch, make_user):
-    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
+        tmp_path, no_env_settings, make_user):
     app = create_app(load_settings(data_dir=tmp_path / "other", max_upload_mb=2, chest_piece_default="extended"))
     client = app.test_client()
     create_user(app.extensions["ildscreen"].folder.connect(), audit.CLI_OPERATOR, username="nurse9", role="nurse",
@@ -406,10 +401,8 @@ def test_migration_14_gives_earlier_recordings_not_stated_and_refuses_an_unknown
 
 # --- a board capture says nothing about the piece -----------------------------------------------
 
-def test_a_board_capture_is_stored_not_stated_and_its_request_cannot_claim_a_piece(tmp_path, monkeypatch,
+def test_a_board_capture_is_stored_not_stated_and_its_request_cannot_claim_a_piece(tmp_path, no_env_settings,
                                                                                   make_user):
-    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
     app = create_app(load_settings(data_dir=tmp_path / "boards", max_upload_mb=2, device_simulator=True))
     client = app.test_client()
     db = app.extensions["ildscreen"].folder.connect()

@@ -14,9 +14,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    for key in [key for key in __import__("os").environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
+def data_dir(tmp_path, no_env_settings):
     return str(tmp_path / "data")
 
 
@@ -165,11 +163,9 @@ def test_users_reset_password_gives_a_one_time_password_and_ends_sessions_and_to
     ["users", "reset-password", "admin"], ["outbox", "status"], ["models", "activate", "bundled"],
     ["models", "rollback"], ["db", "migrate"], ["db", "backup"], ["outcomes", "simulate", "--patients", "20"],
 ])
-def test_no_command_but_db_init_and_serve_creates_a_data_folder(runner, tmp_path, monkeypatch, args):
+def test_no_command_but_db_init_and_serve_creates_a_data_folder(runner, tmp_path, no_env_settings, monkeypatch, args):
     """Issue 15: run from another folder, any command silently created ./data with an admin whose
     password was never shown. Now it fails naming the folder and the fix."""
-    for key in [key for key in __import__("os").environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(cli, args)
     assert result.exit_code == 1 and "Traceback" not in result.output
@@ -192,6 +188,7 @@ def test_the_error_decorators_make_a_library_error_one_line_and_let_a_bug_throug
     from audio_models.errors import ModelError
     from edge.commands import models as commands
     from edge.errors import ConfigError
+    from imaging_server.errors import ConfigError as ImagingConfigError
 
     def command_raising(error):
         @click.command()
@@ -203,9 +200,33 @@ def test_the_error_decorators_make_a_library_error_one_line_and_let_a_bug_throug
 
     refused = runner.invoke(command_raising(ConfigError("setting port: must be 1-65535, got 0")))
     assert (refused.exit_code, refused.output) == (1, "Error: setting port: must be 1-65535, got 0\n")
+    imaging = runner.invoke(command_raising(ImagingConfigError("setting port: must be 1-65535, got 0")))
+    assert (imaging.exit_code, imaging.output) == (1, "Error: setting port: must be 1-65535, got 0\n")
     model = runner.invoke(command_raising(ModelError("crackle model file is missing")))
     if decorator == "model_errors":
         assert (model.exit_code, model.output) == (1, "Error: crackle model file is missing\n")
     else:
         assert isinstance(model.exception, ModelError)
     assert isinstance(runner.invoke(command_raising(KeyError("bug"))).exception, KeyError)
+
+
+def test_a_missing_extra_is_one_line_naming_the_module_and_the_extra(runner):
+    """``extra_needed``: a module that is not installed says which extra to install; any other import
+    error is a broken install (a bug to see), not a missing extra, and keeps its traceback."""
+    from edge.commands.models import extra_needed
+
+    @click.command()
+    def missing_module() -> None:
+        with extra_needed("evaluation"):
+            import no_such_module_h65  # noqa: F401
+
+    @click.command()
+    def missing_name() -> None:
+        with extra_needed("evaluation"):
+            from json import no_such_name_h65  # noqa: F401
+
+    missing = runner.invoke(missing_module)
+    assert (missing.exit_code, missing.output) == (
+        1, "Error: the evaluation extra is not installed (no_such_module_h65): pip install 'ildscreen[evaluation]'\n")
+    broken = runner.invoke(missing_name)
+    assert type(broken.exception) is ImportError

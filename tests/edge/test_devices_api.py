@@ -22,10 +22,8 @@ from firmware_interface import DeviceKind, SimulatedDevice
 
 
 @pytest.fixture
-def settings(tmp_path, monkeypatch):
+def settings(tmp_path, no_env_settings):
     """The shared settings, with the simulator's ports allowed (as for a demonstration)."""
-    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
     return load_settings(data_dir=tmp_path / "data", max_upload_mb=2, device_simulator=True)
 
 
@@ -167,11 +165,9 @@ def test_an_allowed_path_without_a_board_fails_a_short_probe_and_is_not_register
     assert client.get("/api/v1/devices").json["devices"] == []
 
 
-def test_configured_ports_must_match_the_allowlist(tmp_path, monkeypatch):
+def test_configured_ports_must_match_the_allowlist(tmp_path, no_env_settings):
     from edge.errors import ConfigError
 
-    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
     with pytest.raises(ConfigError, match="device_ports: '/etc/passwd' matches none of device_port_patterns"):
         load_settings(data_dir=tmp_path, device_ports=["/etc/passwd"])
     assert load_settings(data_dir=tmp_path, device_ports=["/dev/ttyACM0"]).device_ports == ["/dev/ttyACM0"]

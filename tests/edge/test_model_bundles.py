@@ -3,6 +3,7 @@ service serving the active one; refused bundles leave the models folder byte for
 import hashlib
 import io
 import json
+import re
 import sqlite3
 
 import numpy as np
@@ -302,6 +303,9 @@ def test_the_scoring_commands_use_the_data_folders_active_bundle(runner, data_di
     (data_dir / "models" / "active").write_text("\0\0")
     refused = runner.invoke(cli, ["labs", "score", "--json", str(panel), "--data-dir", str(data_dir)])
     assert refused.exit_code == 1 and "is corrupt" in json.loads(refused.output)["error"]
+    for command in (["screen", "--age", "67", "--sex", "F", "--ctd", "SSc"], ["engines", "build"]):
+        stopped = runner.invoke(cli, [*command, "--data-dir", str(data_dir)])  # they need the bundle: stop, saying why
+        assert stopped.exit_code == 1 and re.fullmatch(r"Error: .*is corrupt.*\n", stopped.output), stopped.output
 
 
 # The service, in process (a real process is in test_model_bundles_served.py).

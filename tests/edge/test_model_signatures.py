@@ -59,9 +59,7 @@ def test_a_bundle_signed_by_an_unpinned_key_or_altered_after_signing_is_refused(
     assert ModelStore(settings.models_path).installed_ids() == []
 
 
-def test_with_no_key_pinned_no_bundle_can_be_installed(tmp_path, monkeypatch):
-    for key in [key for key in __import__("os").environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
+def test_with_no_key_pinned_no_bundle_can_be_installed(tmp_path, no_env_settings):
     data_dir = tmp_path / "data"
     assert CliRunner().invoke(cli, ["db", "init", "--data-dir", str(data_dir)]).exit_code == 0
     result = CliRunner().invoke(cli, ["models", "install", str(model_bundle(tmp_path / "b", labs="0.2.0")),

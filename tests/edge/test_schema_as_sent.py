@@ -11,7 +11,7 @@ import pytest
 from edge import __version__
 from edge.api.openapi import build_document
 from edge.api.operations import OPERATIONS
-from support import PATIENT
+from support import PATIENT, drop_env_settings
 
 # Values around each kind of limit: surrounding and inner spaces, too short once trimmed,
 # whitespace JSON Schema, pydantic and Python disagree on, and the free-text length limit.
@@ -23,16 +23,12 @@ PROBES = ["ab", "a", " a", "a ", " ab", "ab ", "  ", "", "a b", "lab importer", 
 
 @pytest.fixture(scope="module")
 def document(tmp_path_factory):
-    import os
-
     from edge.app import create_app
     from edge.config import load_settings
 
-    saved = {key: os.environ.pop(key) for key in list(os.environ) if key.startswith("ILDSCREEN_")}
-    try:
+    with pytest.MonkeyPatch.context() as monkeypatch:  # module-scoped: the function-scoped fixture cannot serve
+        drop_env_settings(monkeypatch)
         create_app(load_settings(data_dir=tmp_path_factory.mktemp("schema") / "data"))  # registers every operation
-    finally:
-        os.environ.update(saved)
     return build_document(__version__)
 
 

@@ -30,13 +30,11 @@ def series_dir(phantom, tmp_path_factory):
 
 
 @pytest.fixture
-def imaging_settings(tmp_path, monkeypatch, database_url):
+def imaging_settings(tmp_path, no_env_settings, database_url):
     """Settings of a CT server in the test's folder, on SQLite and on PostgreSQL (each test that
     uses them runs on both)."""
     from imaging_server.config import load_settings
 
-    for key in [key for key in __import__("os").environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
     return load_settings(data_dir=tmp_path / "imaging-data", series_stable_s=0, database_url=database_url)
 
 

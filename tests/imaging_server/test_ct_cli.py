@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -87,11 +86,10 @@ def fine_series_dir(tmp_path_factory):
     return folder
 
 
-def test_quantify_follows_the_imaging_settings_as_the_server_does(runner, fine_series_dir, tmp_path, monkeypatch):
+def test_quantify_follows_the_imaging_settings_as_the_server_does(runner, fine_series_dir, tmp_path, no_env_settings,
+                                                                  monkeypatch):
     """A hospital that sets ILDSCREEN_IMAGING_* (or the data folder's config.toml) gets the same analysis from
     ``ct quantify`` as from its server: the command ignored them and reported the defaults."""
-    for key in [key for key in os.environ if key.startswith("ILDSCREEN_IMAGING_")]:
-        monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)  # no ./imaging-data/config.toml of whoever runs the tests
 
     def quantified(*options: str) -> dict:

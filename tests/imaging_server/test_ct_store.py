@@ -221,12 +221,10 @@ def test_a_migration_below_the_newest_applied_one_is_refused_not_skipped(databas
     assert "merged_late" not in db.table_names()
 
 
-def test_readyz_of_a_server_watching_the_pacs_needs_the_pacs(tmp_path, monkeypatch, orthanc):  # noqa: F811
+def test_readyz_of_a_server_watching_the_pacs_needs_the_pacs(tmp_path, no_env_settings, orthanc):  # noqa: F811
     """Issue 26: the hospital's /readyz said ready with the PACS unreachable."""
     from pydantic import SecretStr
 
-    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
     watched = load_settings(data_dir=tmp_path / "h", orthanc_url=orthanc.url, orthanc_username=USER,
                             orthanc_password=PASSWORD)
     ready = create_app(watched, pacs_watched=True).test_client().get("/readyz")

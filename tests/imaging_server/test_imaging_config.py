@@ -14,9 +14,7 @@ SERVER_README = Path(__file__).resolve().parents[2] / "imaging_server" / "README
 
 
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    for key in [key for key in __import__("os").environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
+def data_dir(tmp_path, no_env_settings):
     folder = tmp_path / "ct-data"
     folder.mkdir()
     return folder

@@ -53,9 +53,7 @@ def test_the_newest_result_is_read_and_an_unreadable_one_is_named(tmp_path):
 
 
 @pytest.fixture
-def hospital(tmp_path, monkeypatch):
-    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
+def hospital(tmp_path, no_env_settings):
     results = tmp_path / "federation"
     results.mkdir()
     write(results, "2026-12.json", RESULT, 1_000_000)

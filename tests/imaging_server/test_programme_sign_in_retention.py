@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 
 import pytest
@@ -213,10 +212,8 @@ def test_forget_sign_ins_deletes_what_is_due_and_prints_only_counts(imaging_sett
     db.close()
 
 
-def test_forget_sign_ins_creates_no_database(runner, tmp_path, monkeypatch):
+def test_forget_sign_ins_creates_no_database(runner, tmp_path, no_env_settings):
     """A cron line pointing at the wrong folder says so in one line and leaves nothing behind."""
-    for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
-        monkeypatch.delenv(key)
     answer = runner.invoke(cli, ["imaging-server", "forget-sign-ins", "--data-dir", str(tmp_path / "nowhere")])
     assert answer.exit_code == 1
     assert answer.output.startswith("Error: no CT server database at ") and answer.output.count("\n") == 1
