@@ -22,6 +22,7 @@ from common.settings import load_layered_settings
 from edge.errors import ConfigError
 from edge.fusion.evidence import EvidenceOptions
 from edge.fusion.triage import TriageThresholds, check_tier_order
+from edge.inference.bundle_checks import public_key_from_text
 from edge.vocabulary import ChestPiece
 
 ENV_PREFIX = "ILDSCREEN_"
@@ -450,8 +451,6 @@ class Settings(BaseSettings):
     def signing_keys_are_ed25519(self) -> "Settings":
         if not self.model_signing_keys:
             return self
-        from edge.inference.bundle_checks import public_key_from_text  # imported late: it loads ONNX Runtime
-
         for text in self.model_signing_keys:
             try:
                 public_key_from_text(text)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import BinaryIO, Optional
 
 import numpy as np
-import onnxruntime
 import sqlite_utils
 
 from audio_models.errors import ModelError
@@ -22,7 +21,7 @@ from edge import audit
 from edge.errors import ModelUnavailable, ValidationError
 from edge.inference.bundles import selected_registry
 from edge.inference.models import BUNDLED_DIR, ModelFileMissing, ModelIntegrityError, ModelRegistry, validation_status
-from edge.inference.onnxruntime_cpu import session_options
+from edge.inference.onnxruntime_cpu import load_onnxruntime, session_options
 from edge.patients import get_visit, require_open_visit
 from edge.store.database import utc_now, write_transaction
 from tabular_models.calibration import apply_calibration
@@ -57,7 +56,8 @@ class BundledModel:
         self.name = name
         self.entry = entry
         self.feature_order = tuple(entry["inputs"][0]["feature_order"])
-        self.session = onnxruntime.InferenceSession(data, session_options(threads=1), providers=["CPUExecutionProvider"])
+        self.session = load_onnxruntime().InferenceSession(data, session_options(threads=1),
+                                                            providers=["CPUExecutionProvider"])
         # One run at load so the first patient does not wait for ORT's lazy initialisation.
         self.probability(np.full((1, len(self.feature_order)), np.nan, dtype=np.float32))
 

@@ -188,3 +188,15 @@ def test_reading_the_settings_does_not_load_onnx_runtime():
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == "[]"
 
+
+def test_the_command_line_and_the_service_start_without_onnx_runtime():
+    """`ildscreen --help` (every command module, the lab and breath models' modules among them) and
+    the service's app load ONNX Runtime only when a model session is made."""
+    where = module_command("edge.cli")
+    listing = ("import sys, edge.app, edge.cli; print(sorted(name for name in sys.modules "
+               "if name.partition('.')[0] == 'onnxruntime'))")
+    loaded = subprocess.run([sys.executable, "-c", listing], cwd=where["cwd"], env=where["env"],
+                            capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
+
