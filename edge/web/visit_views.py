@@ -16,7 +16,7 @@ from edge.api.assessments import evidence_options_from_settings, thresholds_from
 from edge.modalities import potential_ranges, served_crackle_model
 from edge.errors import Conflict, IldscreenError, TakeAudioMissing, ValidationError
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES
-from edge.web import clinic_time, presenters
+from edge.web import clinic_time, freshness, presenters
 from tabular_models.errors import TabularInputError
 from tabular_models.lab_panels import normalize_panel
 from edge.web.i18n import translate
@@ -64,6 +64,7 @@ def render_visit(visit_id: int, *, status: int = 200):
     # Takes stored while the crackle model was unavailable: not heard yet, and each says so.
     waiting_takes = presenters.takes_waiting_score(recordings_)
     take_id, captured_again = _take()
+    out_of_date = freshness.changed_since(db, assessment, visit=visit, patient=patient) if assessment else []
     return render_template(
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment, chest_piece_notes=chest_piece_notes,
@@ -73,7 +74,7 @@ def render_visit(visit_id: int, *, status: int = 200):
         result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows, **rule,
                                       potential=_potential(patient, visit) if assessment else None,
                                       today=programme_settings_today()),
-        referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
+        out_of_date=out_of_date, referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
         analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
         lab_errors=lab_errors, messages=_messages(recordings_),
         boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
@@ -503,16 +504,31 @@ def assess(visit_id: int):
 @blueprint.post("/visits/<int:visit_id>/refer")
 @login_required
 def refer(visit_id: int):
-    """Refer for HRCT; when the advice is not HRCT the form must carry the clinical reason."""
+    """Refer for HRCT; when the advice is not HRCT the form must carry the clinical reason.
+
+    The referral carries the visit's latest result, so it is sent only when that is the result the
+    page showed (``assessment_id``: another tab may have calculated again) and it still includes
+    everything the visit holds (:func:`edge.web.freshness.changed_since`)."""
     resources = _resources()
+    db = resources.db()
+    latest = screening.latest_assessment(db, visit_id)
+    if latest is not None:
+        visit = patients.get_visit(db, visit_id)
+        refused = ("changed" if request.form.get("assessment_id") != str(latest["id"]) else "out_of_date"
+                   if freshness.changed_since(db, latest, visit=visit,
+                                              patient=patients.get_patient(db, visit["patient_id"])) else None)
+        if refused:
+            if request.form.get("reason", "").strip() and visit["status"] == "open":  # typed: comes back
+                patients.merge_draft(db, g.actor, visit_id, {"refer_reason": request.form["reason"][:500]})
+            return _back(visit_id, "referral", refer_error=refused)
     try:
-        outbox.create_referral(resources.db(), g.actor, visit_id, site_secret=resources.folder.site_secret,
+        outbox.create_referral(db, g.actor, visit_id, site_secret=resources.folder.site_secret,
                                reason=request.form.get("reason"))
     except ValidationError as exc:
         if any(field.get("field") == "reason" for field in exc.fields or ()):
             return _back(visit_id, "referral", refer_error="reason")
         raise
-    patients.forget_draft(resources.db(), g.actor, visit_id, "refer_")  # typed before an idle lock
+    patients.forget_draft(db, g.actor, visit_id, "refer_")  # typed before an idle lock
     return _back(visit_id, "referral")
 
 
