@@ -31,6 +31,9 @@ CHEST_MAP = (("posterior_left_base", 62, 172), ("posterior_right_base", 138, 172
              ("lateral_left_base", 26, 200), ("lateral_right_base", 174, 200),
              ("posterior_left_mid", 66, 118), ("posterior_right_mid", 134, 118),
              ("posterior_left_upper", 72, 64), ("posterior_right_upper", 128, 64))
+# Where a withdrawal leaves a referral (edge.outbox.WITHDRAWABLE's targets, and the hospital's answer
+# to a revocation): a second withdrawal of it is the same request sent twice.
+WITHDRAWN = ("withdrawn", "revoking", "revoked")
 # How long a board capture takes, for the progress bar (the stethoscope records 20 s; the
 # e-nose cycle is baseline + exposure + purge, about a minute on the reference board).
 CAPTURE_SECONDS = {"stethoscope": 20, "enose": 65}
@@ -511,9 +514,12 @@ def refer(visit_id: int):
     everything the visit holds (:func:`edge.web.freshness.changed_since`)."""
     resources = _resources()
     db = resources.db()
+    visit = patients.get_visit(db, visit_id)
+    if any(r["visit_id"] == visit_id and r["status"] not in outbox.ENDED_STATUSES
+           for r in outbox.list_referrals(db, patient_id=visit["patient_id"])):
+        return _back(visit_id, "referral", refer_saved="already")  # sent twice (a re-send, Back): said
     latest = screening.latest_assessment(db, visit_id)
     if latest is not None:
-        visit = patients.get_visit(db, visit_id)
         refused = ("changed" if request.form.get("assessment_id") != str(latest["id"]) else "out_of_date"
                    if freshness.changed_since(db, latest, visit=visit,
                                               patient=patients.get_patient(db, visit["patient_id"])) else None)
@@ -537,6 +543,9 @@ def refer(visit_id: int):
 def withdraw_referral(referral_id: int):
     """Withdraw (not yet delivered) or revoke at the hospital (delivered); back to its visit."""
     db = _resources().db()
+    referral = outbox.get_referral(db, referral_id)
+    if referral["status"] in WITHDRAWN:  # sent twice (a re-send, Back): said, not an error page
+        return _back(referral["visit_id"], "referral", withdrawn="already")
     referral = outbox.withdraw_referral(db, g.actor, referral_id, reason=request.form.get("reason"))
     patients.forget_draft(db, g.actor, referral["visit_id"], "withdraw_")  # typed before an idle lock
     return _back(referral["visit_id"], "referral")
