@@ -688,6 +688,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "changed_lung_function": {"en": "lung function", "zh-CN": "肺功能"},
     "changed_patient": {"en": "patient details or symptoms", "zh-CN": "患者信息或症状"},
     "changed_lung_sounds": {"en": "lung sounds", "zh-CN": "肺部听诊"},
+    "letter_changed_after": {"en": "Changed at the visit after the result this referral carries ({changes}): "
+                                   "not in this letter or the referral.",
+                             "zh-CN": "本转诊所附结果计算后，就诊中又有更改（{changes}）：未包含在本信函和转诊中。"},
     "refer_needs_current_result": {"en": "Calculate the risk again first: the referral is sent with the latest "
                                          "result, and this one does not include every change.",
                                    "zh-CN": "请先重新计算风险：转诊随最新结果发送，而当前结果未包含所有更改。"},

@@ -134,3 +134,26 @@ def test_a_referral_from_a_page_that_showed_an_older_result_is_refused(ui, db):
     assert "refer_error=changed" in client.post(f"/visits/{visit_id}/refer", data={
         "csrf_token": csrf_of(page), "reason": "new cough"}).headers["Location"]
     assert count_referrals(db) == 0
+
+
+def test_the_letter_shows_what_the_referral_carried_and_names_what_came_after(ui, db):
+    """A blood test, a take and a symptom added at the visit after the referral are not in what the
+    hospital received: the letter lists the result's own inputs and says what changed since."""
+    client, csrf = ui
+    patient_id, visit_id = assessed(client, csrf)
+    sent = refer(client, csrf, visit_id, shown_result_of(page_of(client, visit_id)))
+    assert "refer_error" not in sent.headers["Location"]
+    referral_id = db.execute("SELECT id FROM referrals").fetchone()[0]
+    letter = client.get(f"/referrals/{referral_id}/letter").get_data(as_text=True)
+    assert 'id="letter-changed"' not in letter and CATALOG["analyte_crp"]["en"] in letter
+    client.post(f"/visits/{visit_id}/labs", data={"csrf_token": csrf, "lab_kl6": "900", "unit_kl6": "U/mL"})
+    take(client, csrf, visit_id)
+    edit_symptoms(client, csrf, patient_id, visit_id, ["dry_cough"])
+    letter = client.get(f"/referrals/{referral_id}/letter").get_data(as_text=True)
+    labs_line = re.search(r'id="letter-labs">(.*?)</dd>', letter, re.S).group(1)
+    assert CATALOG["analyte_crp"]["en"] in labs_line and CATALOG["analyte_kl6"]["en"] not in labs_line
+    assert re.search(r'id="letter-crackles">(.*?)</dd>', letter, re.S).group(1) == "—"
+    assert re.search(r'id="letter-symptoms">(.*?)</dd>', letter, re.S).group(1) == "—"
+    changed = re.search(r'id="letter-changed">([^<]+)<', letter).group(1)
+    for kind in ("labs", "lung_sounds", "patient"):
+        assert str(escape(CATALOG[f"changed_{kind}"]["en"])) in changed
