@@ -511,7 +511,8 @@ def refer(visit_id: int):
 
     The referral carries the visit's latest result, so it is sent only when that is the result the
     page showed (``assessment_id``: another tab may have calculated again) and it still includes
-    everything the visit holds (:func:`edge.web.freshness.changed_since`)."""
+    everything the visit holds (:func:`edge.web.freshness.changed_since`), under today's settings
+    (:func:`edge.web.presenters.settings_changed`)."""
     resources = _resources()
     db = resources.db()
     visit = patients.get_visit(db, visit_id)
@@ -520,9 +521,11 @@ def refer(visit_id: int):
         return _back(visit_id, "referral", refer_saved="already")  # sent twice (a re-send, Back): said
     latest = screening.latest_assessment(db, visit_id)
     if latest is not None:
-        refused = ("changed" if request.form.get("assessment_id") != str(latest["id"]) else "out_of_date"
-                   if freshness.changed_since(db, latest, visit=visit,
-                                              patient=patients.get_patient(db, visit["patient_id"])) else None)
+        out_of_date = (freshness.changed_since(db, latest, visit=visit,
+                                               patient=patients.get_patient(db, visit["patient_id"]))
+                       or presenters.settings_changed(latest, programme_settings_today()))
+        refused = ("changed" if request.form.get("assessment_id") != str(latest["id"])
+                   else "out_of_date" if out_of_date else None)
         if refused:
             if request.form.get("reason", "").strip() and visit["status"] == "open":  # typed: comes back
                 patients.merge_draft(db, g.actor, visit_id, {"refer_reason": request.form["reason"][:500]})

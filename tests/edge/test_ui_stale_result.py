@@ -157,3 +157,20 @@ def test_the_letter_shows_what_the_referral_carried_and_names_what_came_after(ui
     changed = re.search(r'id="letter-changed">([^<]+)<', letter).group(1)
     for kind in ("labs", "lung_sounds", "patient"):
         assert str(escape(CATALOG[f"changed_{kind}"]["en"])) in changed
+
+
+def test_a_result_under_settings_since_changed_holds_the_referral(app, ui, db, monkeypatch):
+    """The page already says the settings changed since the result (tests/edge/test_result_as_stored.py);
+    the referral, which carries the tier those settings gave, waits for the result under today's."""
+    client, csrf = ui
+    _, visit_id = assessed(client, csrf)
+    shown = shown_result_of(page_of(client, visit_id))
+    settings = app.extensions["ildscreen"].settings
+    monkeypatch.setattr(settings, "triage_high", settings.triage_high + 0.05)
+    page = page_of(client, visit_id)
+    assert 'id="settings-changed"' in page and 'id="refer-needs-current"' in page and 'id="refer-form"' not in page
+    refused = refer(client, csrf, visit_id, shown)
+    assert "refer_error=out_of_date" in refused.headers["Location"] and count_referrals(db) == 0
+    client.post(f"/visits/{visit_id}/assess", data={"csrf_token": csrf})
+    sent = refer(client, csrf, visit_id, shown_result_of(page_of(client, visit_id)))
+    assert "refer_error" not in sent.headers["Location"] and count_referrals(db) == 1
