@@ -42,6 +42,14 @@ def csrf_of(page: str) -> str:
     return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
 
 
+def shown_result_of(page: str) -> str:
+    """The result a visit page's referral form names (``assessment_id``): a referral is sent only
+    for the result the nurse saw."""
+    import re
+
+    return re.search(r'name="assessment_id" value="(\d+)"', page).group(1)
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without the ``ILDSCREEN_`` settings of whoever runs the tests, plus
     ``extra``: for a child process (a served clinic or CT server, a CLI run) that must read only the

@@ -189,6 +189,10 @@ CATALOG: dict[str, dict[str, str]] = {
                            "zh-CN": "这些结果已保存：未重复添加。"},
     "unsaved_after_lock": {"en": "Typed before the tablet locked and not saved yet: check these values, then save.",
                            "zh-CN": "以下内容在平板锁定前输入，尚未保存：请核对后保存。"},
+    "referral_already_sent": {"en": "This visit was already referred: the referral was not sent twice.",
+                              "zh-CN": "本次就诊已转诊：未重复发送转诊。"},
+    "referral_already_withdrawn": {"en": "This referral was already withdrawn: nothing more was sent.",
+                                   "zh-CN": "该转诊已撤回：未再发送任何内容。"},
     "take_already_saved": {"en": "This take was already saved: it was not added twice.",
                            "zh-CN": "这段录音已保存：未重复添加。"},
     "err_invalid": {"en": "Check this value.", "zh-CN": "请检查此项。"},
@@ -675,6 +679,24 @@ CATALOG: dict[str, dict[str, str]] = {
     # edge.web.presenters.settings_changed: the result shows what was decided, under the settings of then.
     "settings_changed": {"en": "Settings changed since this assessment: press “Calculate again” to apply them.",
                          "zh-CN": "本次评估后设置已更改：请点击“重新计算”以应用新设置。"},
+    # edge.web.freshness.changed_since: inputs stored after the result was calculated.
+    "result_out_of_date": {"en": "Out of date: changed since this result ({changes}). Press “Calculate again” "
+                                 "before acting on it.",
+                           "zh-CN": "结果已过时：本次结果计算后有更改（{changes}）。请先点击“重新计算”，再据此处理。"},
+    "changed_labs": {"en": "blood tests", "zh-CN": "血液检查"},
+    "changed_breath": {"en": "breath", "zh-CN": "呼气检测"},
+    "changed_lung_function": {"en": "lung function", "zh-CN": "肺功能"},
+    "changed_patient": {"en": "patient details or symptoms", "zh-CN": "患者信息或症状"},
+    "changed_lung_sounds": {"en": "lung sounds", "zh-CN": "肺部听诊"},
+    "letter_changed_after": {"en": "Changed at the visit after the result this referral carries ({changes}): "
+                                   "not in this letter or the referral.",
+                             "zh-CN": "本转诊所附结果计算后，就诊中又有更改（{changes}）：未包含在本信函和转诊中。"},
+    "refer_needs_current_result": {"en": "Calculate the risk again first: the referral is sent with the latest "
+                                         "result, and this one does not include every change.",
+                                   "zh-CN": "请先重新计算风险：转诊随最新结果发送，而当前结果未包含所有更改。"},
+    "err_refer_result_changed": {"en": "Not sent: the result changed after this page was opened. Check the result "
+                                       "below, then refer again.",
+                                 "zh-CN": "未发送：此页面打开后结果已更改。请核对下方结果后再转诊。"},
     # edge.web.presenters.assessment_heard_rule: a result stored before it kept its own lung-sound rule.
     # The takes another crackle model first scored (edge.recordings.rescore_takes_of_other_models): after a
     # model update each is scored again from its kept recording, so one model judges the visit.

@@ -31,7 +31,7 @@ from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy,
                         set_password, set_pin)
 from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
-from edge.web import clinic_time, presenters
+from edge.web import clinic_time, freshness, presenters
 from edge.web.i18n import CATALOG, LANGUAGE_COOKIE, LANGUAGES, negotiate_language, quality_issue, translate
 
 logger = logging.getLogger(__name__)
@@ -668,18 +668,32 @@ def referral_letter(referral_id: int):
     # The assessment the referral was built from, so the letter says what the hospital received.
     assessment = (screening.get_assessment(db, referral["assessment_id"]) if referral.get("assessment_id")
                   else screening.latest_assessment(db, visit["id"]))
+    # What that result was calculated from, not what the visit holds now: a blood test or take added
+    # later, or symptoms edited, are not in what the hospital received (the letter names them apart).
+    cutoff = assessment["created_at"] if assessment else None
+
+    def in_result(rows: list[dict]) -> list[dict]:
+        return [row for row in rows if cutoff is None or row["created_at"] <= cutoff]
+
+    kept = (assessment or {}).get("inputs") or {}
+    facts = {**{name: patient[name] for name in ("autoantibodies", "symptoms", "smoking")},
+             **{name: value for name, value in (kept.get("clinical_picture") or {}).items()
+                if name in ("autoantibodies", "symptoms", "smoking")},
+             "lung_function": kept.get("pft") or visit["lung_function"]}
     # Only recordings that passed the quality gate: a refused take never reaches the letter.
-    recordings_ = recordings.accepted_recordings(db, visit["id"])
-    lab_rows = presenters.lab_rows(labs.list_lab_results(db, visit["id"]))
+    recordings_ = in_result(recordings.accepted_recordings(db, visit["id"]))
+    lab_rows = presenters.lab_rows(in_result(labs.list_lab_results(db, visit["id"])))
+    changed_after = freshness.changed_since(db, assessment, visit=visit, patient=patient) if assessment else []
     buffer = io.BytesIO()
     qrcode.make(referral["code"], image_factory=qrcode.image.svg.SvgPathImage).save(buffer)
     svg = buffer.getvalue().decode().split("?>", 1)[-1]
     return render_template(
         "letter.html", referral=referral, patient=patient, visit=visit, assessment=assessment,
         # Every take, refused ones too: lung sounds with only refused takes still say so on the letter.
-        result=presenters.result_view(assessment, recordings=recordings.list_recordings(db, visit["id"]),
+        result=presenters.result_view(assessment, recordings=in_result(recordings.list_recordings(db, visit["id"])),
                                       lab_rows_=lab_rows, **heard_rule()),
-        recordings=recordings_, lab_rows=lab_rows, qr_svg=Markup(svg), referrer=_referrer(db, referral["id"]),
+        facts=facts, changed_after=changed_after, recordings=recordings_, lab_rows=lab_rows, qr_svg=Markup(svg),
+        referrer=_referrer(db, referral["id"]),
         clinic_name=resources.settings.clinic_name, clinic_contact=resources.settings.clinic_contact)
 
 

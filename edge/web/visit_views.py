@@ -16,7 +16,7 @@ from edge.api.assessments import evidence_options_from_settings, thresholds_from
 from edge.modalities import potential_ranges, served_crackle_model
 from edge.errors import Conflict, IldscreenError, TakeAudioMissing, ValidationError
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES
-from edge.web import clinic_time, presenters
+from edge.web import clinic_time, freshness, presenters
 from tabular_models.errors import TabularInputError
 from tabular_models.lab_panels import normalize_panel
 from edge.web.i18n import translate
@@ -31,6 +31,9 @@ CHEST_MAP = (("posterior_left_base", 62, 172), ("posterior_right_base", 138, 172
              ("lateral_left_base", 26, 200), ("lateral_right_base", 174, 200),
              ("posterior_left_mid", 66, 118), ("posterior_right_mid", 134, 118),
              ("posterior_left_upper", 72, 64), ("posterior_right_upper", 128, 64))
+# Where a withdrawal leaves a referral (edge.outbox.WITHDRAWABLE's targets, and the hospital's answer
+# to a revocation): a second withdrawal of it is the same request sent twice.
+WITHDRAWN = ("withdrawn", "revoking", "revoked")
 # How long a board capture takes, for the progress bar (the stethoscope records 20 s; the
 # e-nose cycle is baseline + exposure + purge, about a minute on the reference board).
 CAPTURE_SECONDS = {"stethoscope": 20, "enose": 65}
@@ -64,6 +67,7 @@ def render_visit(visit_id: int, *, status: int = 200):
     # Takes stored while the crackle model was unavailable: not heard yet, and each says so.
     waiting_takes = presenters.takes_waiting_score(recordings_)
     take_id, captured_again = _take()
+    out_of_date = freshness.changed_since(db, assessment, visit=visit, patient=patient) if assessment else []
     return render_template(
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment, chest_piece_notes=chest_piece_notes,
@@ -73,7 +77,7 @@ def render_visit(visit_id: int, *, status: int = 200):
         result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows, **rule,
                                       potential=_potential(patient, visit) if assessment else None,
                                       today=programme_settings_today()),
-        referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
+        out_of_date=out_of_date, referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
         analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
         lab_errors=lab_errors, messages=_messages(recordings_),
         boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
@@ -503,16 +507,37 @@ def assess(visit_id: int):
 @blueprint.post("/visits/<int:visit_id>/refer")
 @login_required
 def refer(visit_id: int):
-    """Refer for HRCT; when the advice is not HRCT the form must carry the clinical reason."""
+    """Refer for HRCT; when the advice is not HRCT the form must carry the clinical reason.
+
+    The referral carries the visit's latest result, so it is sent only when that is the result the
+    page showed (``assessment_id``: another tab may have calculated again) and it still includes
+    everything the visit holds (:func:`edge.web.freshness.changed_since`), under today's settings
+    (:func:`edge.web.presenters.settings_changed`)."""
     resources = _resources()
+    db = resources.db()
+    visit = patients.get_visit(db, visit_id)
+    if any(r["visit_id"] == visit_id and r["status"] not in outbox.ENDED_STATUSES
+           for r in outbox.list_referrals(db, patient_id=visit["patient_id"])):
+        return _back(visit_id, "referral", refer_saved="already")  # sent twice (a re-send, Back): said
+    latest = screening.latest_assessment(db, visit_id)
+    if latest is not None:
+        out_of_date = (freshness.changed_since(db, latest, visit=visit,
+                                               patient=patients.get_patient(db, visit["patient_id"]))
+                       or presenters.settings_changed(latest, programme_settings_today()))
+        refused = ("changed" if request.form.get("assessment_id") != str(latest["id"])
+                   else "out_of_date" if out_of_date else None)
+        if refused:
+            if request.form.get("reason", "").strip() and visit["status"] == "open":  # typed: comes back
+                patients.merge_draft(db, g.actor, visit_id, {"refer_reason": request.form["reason"][:500]})
+            return _back(visit_id, "referral", refer_error=refused)
     try:
-        outbox.create_referral(resources.db(), g.actor, visit_id, site_secret=resources.folder.site_secret,
+        outbox.create_referral(db, g.actor, visit_id, site_secret=resources.folder.site_secret,
                                reason=request.form.get("reason"))
     except ValidationError as exc:
         if any(field.get("field") == "reason" for field in exc.fields or ()):
             return _back(visit_id, "referral", refer_error="reason")
         raise
-    patients.forget_draft(resources.db(), g.actor, visit_id, "refer_")  # typed before an idle lock
+    patients.forget_draft(db, g.actor, visit_id, "refer_")  # typed before an idle lock
     return _back(visit_id, "referral")
 
 
@@ -521,6 +546,9 @@ def refer(visit_id: int):
 def withdraw_referral(referral_id: int):
     """Withdraw (not yet delivered) or revoke at the hospital (delivered); back to its visit."""
     db = _resources().db()
+    referral = outbox.get_referral(db, referral_id)
+    if referral["status"] in WITHDRAWN:  # sent twice (a re-send, Back): said, not an error page
+        return _back(referral["visit_id"], "referral", withdrawn="already")
     referral = outbox.withdraw_referral(db, g.actor, referral_id, reason=request.form.get("reason"))
     patients.forget_draft(db, g.actor, referral["visit_id"], "withdraw_")  # typed before an idle lock
     return _back(referral["visit_id"], "referral")

@@ -16,7 +16,7 @@ from edge.outbox_worker import OutboxWorker
 from edge.web.i18n import CATALOG
 from hospital_double import TOKEN, HospitalDouble
 from imaging_client.client import ReferralServerClient
-from support import PATIENT, lung_sound_bytes
+from support import PATIENT, lung_sound_bytes, shown_result_of
 
 LOW_RISK = {"code": "CL27-0001", "birth_year": 1956, "sex": "F", "ctd_diagnosis": "SLE", "autoantibodies": [],
             "smoking": "never", "symptoms": []}
@@ -100,11 +100,13 @@ def test_the_tablet_asks_for_the_reason_with_a_warning(client, nurse):
     page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
     assert 'id="refer-warning"' in page and 'name="reason"' in page
     csrf = page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
-    response = client.post(f"/visits/{visit['id']}/refer", data={"csrf_token": csrf, "reason": ""})
+    shown = shown_result_of(page)
+    response = client.post(f"/visits/{visit['id']}/refer", data={"csrf_token": csrf, "reason": "", "assessment_id": shown})
     assert response.status_code == 302 and "refer_error=reason" in response.headers["Location"]
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert 'id="refer-reason-error"' in page
-    response = client.post(f"/visits/{visit['id']}/refer", data={"csrf_token": csrf, "reason": "new cough"})
+    response = client.post(f"/visits/{visit['id']}/refer", data={"csrf_token": csrf, "reason": "new cough",
+                                                                 "assessment_id": shown})
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert 'id="referral-reason"' in page and "new cough" in page and 'id="withdraw-button"' in page
 

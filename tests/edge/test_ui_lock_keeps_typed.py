@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from support import PASSWORD, csrf_of, login
+from support import PASSWORD, csrf_of, login, shown_result_of
 
 PIN = "4071"
 TYPED_CODE = "CL36-TYPED"
@@ -217,6 +217,7 @@ def test_a_referral_reason_typed_before_the_lock_comes_back_and_is_forgotten_onc
     page_login(client, next_path=f"/visits/{visit_id}")
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert 'id="refer-unsaved"' in page and re.search(r'id="refer-reason"[^>]*>sister has IPF</textarea>', page)
-    referred = client.post(f"/visits/{visit_id}/refer", data={"csrf_token": csrf_of(page), "reason": "sister has IPF"})
+    referred = client.post(f"/visits/{visit_id}/refer", data={"csrf_token": csrf_of(page), "reason": "sister has IPF",
+                                                              "assessment_id": shown_result_of(page)})
     assert referred.status_code == 302 and "refer_error" not in referred.headers["Location"]
     assert db.execute("SELECT draft FROM visits WHERE id = ?", [visit_id]).fetchone()[0] == "{}"

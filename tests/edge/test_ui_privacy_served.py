@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from served import ServedProcess, run_cli
-from support import wav_bytes
+from support import shown_result_of, wav_bytes
 
 CODE, BIRTH_YEAR = "CL33-PRIV7", "1947"
 EDGE = Path(__file__).resolve().parents[2] / "edge"
@@ -76,7 +76,8 @@ def test_a_visit_through_the_pages_puts_no_identifier_in_a_url_or_the_log(served
     tablet.post(visit_path + "/lung-function", {"fvc_percent": "650"})
     tablet.post(visit_path + "/lung-function", {"fvc_percent": "65", "dlco_percent": "60"})
     tablet.post(visit_path + "/assess", {})
-    tablet.post(visit_path + "/refer", {"reason": "clinical concern"})
+    shown = shown_result_of(tablet.get(visit_path).text)
+    tablet.post(visit_path + "/refer", {"reason": "clinical concern", "assessment_id": shown})
     page = tablet.get(visit_path)
     letter = re.search(r'href="(/referrals/\d+/letter)"', page.text).group(1)
     assert CODE in tablet.get(letter).text

@@ -12,7 +12,7 @@ import pytest
 from markupsafe import escape
 
 from edge.web.i18n import CATALOG
-from support import csrf_of, wav_bytes
+from support import csrf_of, shown_result_of, wav_bytes
 
 FORM = {"code": "CL33-0101", "birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
 
@@ -132,3 +132,24 @@ def test_refused_lung_function_comes_back_with_what_was_typed(ui, db):
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True).split('id="lung-form"', 1)[1]
     assert 'value="68.0"' in page and 'value="65.0"' in page
     assert not any(key.startswith("lung_") for key in json.loads(db.execute("SELECT draft FROM visits").fetchone()[0]))
+
+
+def test_a_referral_and_its_withdrawal_sent_twice_land_on_the_visit_and_say_so(ui, db):
+    """A re-send after a timeout, or Back and send again (the browser's guard cannot see either): one
+    referral, one withdrawal, and the visit page says the second did nothing, instead of an error
+    page saying the visit "may be closed" that leaves the nurse unsure whether the referral went."""
+    client, csrf = ui
+    _, visit_id = register_and_start(client, csrf)
+    client.post(f"/visits/{visit_id}/assess", data={"csrf_token": csrf})
+    form = {"csrf_token": csrf, "reason": "new cough",
+            "assessment_id": shown_result_of(client.get(f"/visits/{visit_id}").get_data(as_text=True))}
+    first, again = (client.post(f"/visits/{visit_id}/refer", data=form) for _ in range(2))
+    assert first.status_code == again.status_code == 302 and count(db, "referrals") == 1
+    assert again.headers["Location"].startswith(f"/visits/{visit_id}?refer_saved=already")
+    assert CATALOG["referral_already_sent"]["en"] in client.get(again.headers["Location"]).get_data(as_text=True)
+    referral_id = db.execute("SELECT id FROM referrals").fetchone()[0]
+    withdraw = {"csrf_token": csrf, "reason": "entered in error"}
+    first, again = (client.post(f"/referrals/{referral_id}/withdraw", data=withdraw) for _ in range(2))
+    assert first.status_code == again.status_code == 302 and "already" not in first.headers["Location"]
+    assert CATALOG["referral_already_withdrawn"]["en"] in client.get(again.headers["Location"]).get_data(as_text=True)
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE entity = 'referral' AND action = 'withdraw'").fetchone()[0] == 1
