@@ -23,6 +23,15 @@ its own and an AUC does not depend on them (the rule-based gate still refuses wh
 is left out of the spread, which is over single models. An ensemble of N models costs N times one
 model's time a recording (``ildscreen bench audio`` holds the budget).
 
+``--input-noise-study`` answers issue 24's two questions instead, on the same validation patients and
+models (:func:`input_noise_study`; the rule was fixed before its figures, ``audio_models/README.md``):
+does noise shaped like the recording (``input_noise.shape = "recording"``) serve the adults better than
+the shipped white noise, each at the level :func:`audio_models.train.choose_input_noise`'s rule picks;
+and is the mean of the two highest windows the best recording score (:data:`RECORDING_SCORES`)? It
+prints ``input_noise_study.json``: per model, per population and, for adults, per filter mode, and what
+the rule decides. Its models are scored through ONNX Runtime FP32 (the service's path, exported into
+``--out``), about four times faster than PyTorch here.
+
 Cost: about 30 minutes of one CPU thread a seed (the recipe's 1,600 steps) and a few minutes of scoring
 a model. Each seed's weights are saved in ``--out`` as ``seed<N>.pt``; ``--reuse-weights`` scores the
 ones already there instead of training them again. Training module: imports torch.
@@ -36,7 +45,7 @@ import pathlib
 import numpy as np
 import torch
 
-from audio_models import export, train, validation
+from audio_models import export, train, validation, windows
 from audio_models.model import load_weights
 from evaluation.errors import EvaluationError
 
@@ -49,6 +58,18 @@ SPLIT_SEED = 0
 _ANY_THRESHOLD = 0.5
 
 
+def aucs(rows):
+    """``{patient_auc, recording_auc}`` of scored rows: the screening's patient rule and per recording;
+    None where a class is missing."""
+    try:
+        recording_auc = validation.recording_metrics(rows, threshold=_ANY_THRESHOLD).get("auc")
+    except EvaluationError:  # no accepted recording with a crackle label
+        recording_auc = None
+    patient_auc = validation.patient_auc(rows)
+    return {"patient_auc": None if patient_auc is None else round(float(patient_auc), 4),
+            "recording_auc": recording_auc}
+
+
 def model_figures(rows):
     """``{population: {patient_auc, recording_auc, patients, positive_patients}}`` of one model's scored
     validation rows (:func:`audio_models.validation.score_variants`); an AUC is None where a population
@@ -56,13 +77,7 @@ def model_figures(rows):
     figures = {}
     for population, members in sorted(validation.by_population(rows).items()):
         patients = [p for p in validation.patient_scores(members).values() if p["assessable"]]
-        try:
-            recording_auc = validation.recording_metrics(members, threshold=_ANY_THRESHOLD).get("auc")
-        except EvaluationError:  # no accepted recording with a crackle label
-            recording_auc = None
-        patient_auc = validation.patient_auc(members)
-        figures[population] = {"patient_auc": None if patient_auc is None else round(float(patient_auc), 4),
-                               "recording_auc": recording_auc, "patients": len(patients),
+        figures[population] = {**aucs(members), "patients": len(patients),
                                "positive_patients": sum(p["label"] for p in patients)}
     return figures
 
@@ -103,6 +118,189 @@ def averaged_runner(runs):
     return run
 
 
+#: Noise shapes the study compares for adults (:func:`audio_models.scoring.noisy_copies`).
+STUDY_SHAPES = ("white", "recording")
+#: The rule fixed before the study's figures (``audio_models/README.md``): a candidate must beat the
+#: shipped choice's mean patient AUC over the models by this much, and no model may lose more than
+#: :data:`STUDY_MAX_LOSS` of it (programme assumptions: the seed alone moves a patient AUC by 0.08-0.19).
+STUDY_MIN_GAIN = 0.05
+STUDY_MAX_LOSS = 0.05
+#: A recording score must not lower a children's release's mean AUCs by more than this.
+STUDY_CHILDREN_TOLERANCE = 0.01
+#: Recording scores the study compares, each from a scored row: ``top2`` is the shipped one
+#: (:func:`audio_models.windows.aggregate_windows`); the fractions of windows or 32 ms frames at 0.5 or
+#: more count crackles that recur breath after breath.
+RECORDING_SCORES = {
+    "top2": lambda row: windows.aggregate_windows(row["window_probabilities"]),
+    "top1": lambda row: windows.aggregate_windows(row["window_probabilities"], top_k=1),
+    "mean": lambda row: float(np.mean(row["window_probabilities"])),
+    "windows_over_half": lambda row: float(np.mean(np.asarray(row["window_probabilities"]) >= 0.5)),
+    "frames_over_half": lambda row: float(np.mean(np.asarray(row["frame_map"]) >= 0.5)),
+}
+
+
+def rescored(rows, score):
+    """``rows`` with each scored recording's ``crackle_probability`` replaced by ``score(row)``, so their
+    AUCs are that recording score's (the shipped Platt calibration is monotone and changes no AUC)."""
+    return [row if row["crackle_probability"] is None else {**row, "crackle_probability": score(row)} for row in rows]
+
+
+def figures_by_mode(rows):
+    """:func:`aucs` of ``rows`` and, under ``by_filter_mode``, of each device / filter mode's rows."""
+    modes = sorted({row["device"] for row in rows})
+    return {**aucs(rows), "by_filter_mode": {mode: aucs([row for row in rows if row["device"] == mode])
+                                             for mode in modes}}
+
+
+def mean_figures(figures):
+    """The mean of several same-shaped figure dicts (one per noise seed), leaf by leaf; None where any is.
+
+    Examples
+    --------
+    >>> mean_figures([{"a": 0.5, "b": {"c": None}}, {"a": 0.7, "b": {"c": 0.1}}])
+    {'a': 0.6, 'b': {'c': None}}
+    """
+    first = figures[0]
+    if isinstance(first, dict):
+        return {key: mean_figures([each[key] for each in figures]) for key in first}
+    return None if any(v is None for v in figures) else round(float(np.mean(figures)), 4)
+
+
+def judge(candidate, baseline, *, recording=True):
+    """The pre-registered test of ``candidate`` against ``baseline`` (each ``{model: {patient_auc,
+    recording_auc}}`` over the same models): the mean patient AUC gains at least :data:`STUDY_MIN_GAIN`,
+    (when ``recording``) the mean recording AUC is not lower, and no model loses more than
+    :data:`STUDY_MAX_LOSS` of patient AUC. A missing figure fails it.
+
+    Examples
+    --------
+    >>> base = {"s0": {"patient_auc": 0.7, "recording_auc": 0.6}, "s1": {"patient_auc": 0.8, "recording_auc": 0.7}}
+    >>> better = {"s0": {"patient_auc": 0.8, "recording_auc": 0.6}, "s1": {"patient_auc": 0.8, "recording_auc": 0.7}}
+    >>> judge(better, base)["adopt"], judge(base, better)["adopt"]
+    (True, False)
+    """
+    models = sorted(baseline)
+
+    def mean(figures, key):
+        values = [figures[m][key] for m in models]
+        return None if None in values else round(float(np.mean(values)), 4)
+
+    gains = {m: (None if None in (candidate[m]["patient_auc"], baseline[m]["patient_auc"])
+                 else round(candidate[m]["patient_auc"] - baseline[m]["patient_auc"], 4)) for m in models}
+    result = {"models": models, "mean_patient_auc": [mean(baseline, "patient_auc"), mean(candidate, "patient_auc")],
+              "mean_recording_auc": [mean(baseline, "recording_auc"), mean(candidate, "recording_auc")],
+              "patient_auc_gain_by_model": gains}
+    complete = None not in result["mean_patient_auc"] and None not in gains.values()
+    result["patient_auc_gains_enough"] = complete and (
+        result["mean_patient_auc"][1] - result["mean_patient_auc"][0] >= STUDY_MIN_GAIN - 1e-9)
+    result["no_model_loses_more"] = complete and min(gains.values()) >= -STUDY_MAX_LOSS - 1e-9
+    checks = ["patient_auc_gains_enough", "no_model_loses_more"]
+    if recording:
+        recordings = result["mean_recording_auc"]
+        result["recording_auc_not_lower"] = None not in recordings and recordings[1] >= recordings[0]
+        checks.append("recording_auc_not_lower")
+    result["adopt"] = all(result[check] for check in checks)
+    return result
+
+
+def _not_worse(candidate, baseline, *, tolerance=STUDY_CHILDREN_TOLERANCE):
+    """Whether ``candidate``'s mean patient and recording AUCs over the models are within ``tolerance``
+    of ``baseline``'s or above (each ``{model: {patient_auc, recording_auc}}``)."""
+    for key in ("patient_auc", "recording_auc"):
+        values = [[figures[m][key] for m in sorted(baseline)] for figures in (candidate, baseline)]
+        if None in values[0] or None in values[1] or np.mean(values[0]) < np.mean(values[1]) - tolerance:
+            return False
+    return True
+
+
+def _adult_shapes(trials, models):
+    """Per model and shape: the adults' level :func:`audio_models.train.input_noise_choice` picks, its
+    table, and the figures at that level averaged over its noise seeds."""
+    result = {}
+    for model in models:
+        for shape in STUDY_SHAPES:
+            rows = {(level, seed): each for (name, s, level, seed), each in trials.items() if (name, s) == (model, shape)}
+            chosen, table = train.input_noise_choice(rows, shape=shape)
+            level = None if chosen["adults"] is None else chosen["adults"]["snr_db"]
+            result.setdefault(model, {})[shape] = {
+                "chosen": chosen["adults"], "mean_patient_auc_by_level": table["adults"],
+                "at_chosen": mean_figures([figures_by_mode(each) for (lv, _), each in rows.items() if lv == level])}
+    return result
+
+
+def _recording_scores(rows_by_model):
+    """Per model, population and recording score of :data:`RECORDING_SCORES`: :func:`figures_by_mode`."""
+    return {model: {population: {name: figures_by_mode(rescored(members, score))
+                                 for name, score in RECORDING_SCORES.items()}
+                    for population, members in validation.by_population(rows).items()}
+            for model, rows in rows_by_model.items()}
+
+
+def input_noise_study(recordings, *, runs, entry):
+    """Issue 24's two questions on validation ``recordings``, by every model of ``runs``, with the rule
+    fixed beforehand (``audio_models/README.md``). ``entry``: the scoring entry with the shipped
+    ``population_input_noise``.
+
+    1. Adults, per model and shape (:data:`STUDY_SHAPES`): the level ``train.choose_input_noise``'s rule
+       picks and the figures there (mean over its noise seeds); :func:`judge` of ``recording`` against
+       ``white``. Children: the shipped noise (none) against the adults' chosen ``recording`` level (the
+       shipped seed), judged on patient AUC.
+    2. Recording scores (:data:`RECORDING_SCORES`) on the rows scored as shipped: adults :func:`judge`
+       each against ``top2``; a children's release must not lose more than
+       :data:`STUDY_CHILDREN_TOLERANCE` of either mean AUC.
+    """
+    adults = [r for r in recordings if validation.population_key(r) == "adults"]
+    children = [r for r in recordings if validation.population_key(r) != "adults"]
+    noise_free = {**entry, "population_input_noise": {}}
+    settings = train.input_noise_settings(runs, entry=noise_free, shapes=STUDY_SHAPES)
+    settings.update({("shipped", model): (run, entry) for model, run in runs.items()})
+    scored = validation.score_settings(adults, settings=settings)
+    shipped = {model: scored.pop(("shipped", model)) for model in runs}
+    shapes = _adult_shapes(scored, list(runs))
+    del scored
+
+    child_settings = {}
+    for model, run in runs.items():
+        child_settings[("shipped", model)] = (run, entry)
+        level = shapes[model]["recording"]["chosen"]
+        if level is not None:
+            shaped = train.input_noise_setting(level["snr_db"], shape="recording")
+            child_settings[("recording", model)] = (run, {**entry, "population_input_noise": {
+                **entry["population_input_noise"], "children": shaped}})
+    child_rows = validation.score_settings(children, settings=child_settings)
+    for model in runs:
+        shipped[model] = shipped[model] + child_rows[("shipped", model)]
+    children_shapes = {model: {kind: aucs(child_rows[(kind, model)]) for kind in ("shipped", "recording")
+                               if (kind, model) in child_rows} for model in runs}
+
+    adult_decision = judge({m: shapes[m]["recording"]["at_chosen"] for m in runs},
+                           {m: shapes[m]["white"]["at_chosen"] for m in runs})
+    if all("recording" in figures for figures in children_shapes.values()):
+        child_decision = judge({m: children_shapes[m]["recording"] for m in runs},
+                               {m: children_shapes[m]["shipped"] for m in runs}, recording=False)
+    else:
+        child_decision = {"adopt": False, "why": "a model's adults got no shaped level, so there is none to try"}
+
+    scores = _recording_scores(shipped)
+    score_decisions = {}
+    for name in RECORDING_SCORES:
+        if name == "top2":
+            continue
+        adult = judge({m: scores[m]["adults"][name] for m in runs}, {m: scores[m]["adults"]["top2"] for m in runs})
+        releases = {population: _not_worse({m: scores[m][population][name] for m in runs},
+                                           {m: scores[m][population]["top2"] for m in runs})
+                    for population in next(iter(scores.values())) if population != "adults"}
+        score_decisions[name] = {"adults": adult, "children_not_worse": releases,
+                                 "adopt": adult["adopt"] and all(releases.values())}
+    adopted = [name for name, decision in score_decisions.items() if decision["adopt"]]
+    best = max(adopted, key=lambda name: score_decisions[name]["adults"]["mean_patient_auc"][1], default="top2")
+    return {
+        "input_noise_shape": {"adults": shapes, "children": children_shapes,
+                              "decision": {"adults": adult_decision, "children": child_decision}},
+        "recording_score": {"figures": scores, "decision": {"candidates": score_decisions, "chosen": best}},
+    }
+
+
 def seed_model(parts, *, seed, steps, out, reuse):
     """The recipe's model for ``seed``: ``out/seed<N>.pt`` when ``reuse`` and it exists, else trained
     (:func:`audio_models.train.train_recipe`) and saved there."""
@@ -118,7 +316,8 @@ def seed_model(parts, *, seed, steps, out, reuse):
 def main(argv=None):
     """Command-line entry point; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", required=True, help="training seeds of the recipe to compare")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[],
+                        help="training seeds of the recipe to compare (none: the shipped model alone)")
     parser.add_argument("--out", type=pathlib.Path, required=True, help="folder for seed<N>.pt and seed_spread.json")
     parser.add_argument("--data", type=pathlib.Path, default=train.SHARED_DATA,
                         help="folder with sprsound2022/, sprsound2022_test/ and kauh/ (default ../shared/data)")
@@ -129,6 +328,8 @@ def main(argv=None):
     parser.add_argument("--reuse-weights", action="store_true", help="score seed<N>.pt already in --out instead of training")
     parser.add_argument("--ensemble", action="store_true",
                         help="also score the average of every model's outputs (it costs their number times one model's time)")
+    parser.add_argument("--input-noise-study", action="store_true",
+                        help="instead: issue 24's study of shaped input noise and the recording score (input_noise_study.json)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -141,6 +342,18 @@ def main(argv=None):
     for seed in args.seeds:
         models[f"seed{seed}"] = lambda seed=seed: seed_model(parts, seed=seed, steps=args.steps, out=args.out,
                                                              reuse=args.reuse_weights)
+    if args.input_noise_study:
+        runs = {name: export.onnx_runner(export.export_fp32(build(), args.out / f"{name}_fp32.onnx"))
+                for name, build in models.items()}
+        report = {"part": "validation", "split_seed": SPLIT_SEED, "runtime": "onnxruntime fp32",
+                  "shipped": {"version": entry.get("version"), "input_noise": scoring_entry["population_input_noise"]},
+                  "rule": {"min_gain": STUDY_MIN_GAIN, "max_loss": STUDY_MAX_LOSS,
+                           "children_tolerance": STUDY_CHILDREN_TOLERANCE},
+                  **input_noise_study(parts["validation"], runs=runs, entry=scoring_entry)}
+        text = json.dumps(report, indent=2)
+        (args.out / "input_noise_study.json").write_text(text + "\n")
+        print(text)
+        return
     runs = {name: train.torch_runner(build()) for name, build in models.items()}
     if args.ensemble:
         runs["ensemble"] = averaged_runner(list(runs.values()))
