@@ -38,8 +38,10 @@ ones already there instead of training them again. Training module: imports torc
 """
 
 import argparse
+import concurrent.futures
 import json
 import logging
+import multiprocessing
 import pathlib
 
 import numpy as np
@@ -54,20 +56,14 @@ logger = logging.getLogger(__name__)
 BUNDLED = pathlib.Path(__file__).resolve().parents[1] / "edge" / "bundled_models"
 #: The split the shipped model was validated on (``audio_models.train --seed 0``).
 SPLIT_SEED = 0
-#: Any threshold: only the AUCs are read, and they do not depend on it.
-_ANY_THRESHOLD = 0.5
 
 
 def aucs(rows):
     """``{patient_auc, recording_auc}`` of scored rows: the screening's patient rule and per recording;
     None where a class is missing."""
-    try:
-        recording_auc = validation.recording_metrics(rows, threshold=_ANY_THRESHOLD).get("auc")
-    except EvaluationError:  # no accepted recording with a crackle label
-        recording_auc = None
     patient_auc = validation.patient_auc(rows)
     return {"patient_auc": None if patient_auc is None else round(float(patient_auc), 4),
-            "recording_auc": recording_auc}
+            "recording_auc": validation.recording_auc(rows)}
 
 
 def model_figures(rows):
@@ -213,33 +209,77 @@ def _not_worse(candidate, baseline, *, tolerance=STUDY_CHILDREN_TOLERANCE):
     return True
 
 
-def _adult_shapes(trials, models):
-    """Per model and shape: the adults' level :func:`audio_models.train.input_noise_choice` picks, its
-    table, and the figures at that level averaged over its noise seeds."""
-    result = {}
-    for model in models:
-        for shape in STUDY_SHAPES:
-            rows = {(level, seed): each for (name, s, level, seed), each in trials.items() if (name, s) == (model, shape)}
-            chosen, table = train.input_noise_choice(rows, shape=shape)
-            level = None if chosen["adults"] is None else chosen["adults"]["snr_db"]
-            result.setdefault(model, {})[shape] = {
-                "chosen": chosen["adults"], "mean_patient_auc_by_level": table["adults"],
-                "at_chosen": mean_figures([figures_by_mode(each) for (lv, _), each in rows.items() if lv == level])}
-    return result
+def model_study(recordings, *, run, entry):
+    """One model's part of :func:`input_noise_study` on validation ``recordings`` (``entry``: the scoring
+    entry with the shipped ``population_input_noise``): ``{"adults": {shape: {chosen,
+    mean_patient_auc_by_level, at_chosen}}, "children": {"shipped", "recording"}, "recording_scores":
+    {population: {score: figures}}}``. Each recording is decoded once a stage."""
+    adults = [r for r in recordings if validation.population_key(r) == "adults"]
+    children = [r for r in recordings if validation.population_key(r) != "adults"]
+    if not adults:
+        raise EvaluationError("the input-noise study needs validation adults; the validation part has none")
+    settings = train.input_noise_settings({"model": run}, entry={**entry, "population_input_noise": {}},
+                                          shapes=STUDY_SHAPES)
+    settings["shipped"] = (run, entry)
+    scored = validation.score_settings(adults, settings=settings)
+    shipped = scored.pop("shipped")
+    shapes = {}
+    for shape in STUDY_SHAPES:
+        # The level train.choose_input_noise's rule picks, and the figures there, mean over its noise seeds.
+        rows = {(level, seed): each for (_, s, level, seed), each in scored.items() if s == shape}
+        chosen, table = train.input_noise_choice(rows, shape=shape)
+        level = None if chosen["adults"] is None else chosen["adults"]["snr_db"]
+        shapes[shape] = {"chosen": chosen["adults"], "mean_patient_auc_by_level": table["adults"],
+                         "at_chosen": mean_figures([figures_by_mode(each) for (lv, _), each in rows.items()
+                                                    if lv == level])}
+    child_settings = {"shipped": (run, entry)}
+    if shapes["recording"]["chosen"] is not None:
+        shaped = train.input_noise_setting(shapes["recording"]["chosen"]["snr_db"], shape="recording")
+        child_settings["recording"] = (run, {**entry, "population_input_noise": {
+            **entry["population_input_noise"], "children": shaped}})
+    child_rows = validation.score_settings(children, settings=child_settings)
+    scores = {population: {name: figures_by_mode(rescored(members, score)) for name, score in RECORDING_SCORES.items()}
+              for population, members in validation.by_population(shipped + child_rows["shipped"]).items()}
+    return {"adults": shapes, "children": {name: aucs(rows) for name, rows in child_rows.items()},
+            "recording_scores": scores}
 
 
-def _recording_scores(rows_by_model):
-    """Per model, population and recording score of :data:`RECORDING_SCORES`: :func:`figures_by_mode`."""
-    return {model: {population: {name: figures_by_mode(rescored(members, score))
-                                 for name, score in RECORDING_SCORES.items()}
-                    for population, members in validation.by_population(rows).items()}
-            for model, rows in rows_by_model.items()}
+def study_decisions(studies):
+    """What the pre-registered rule decides from every model's :func:`model_study` ``{model: study}``."""
+    models = list(studies)
+    adults = judge({m: studies[m]["adults"]["recording"]["at_chosen"] for m in models},
+                   {m: studies[m]["adults"]["white"]["at_chosen"] for m in models})
+    if all("recording" in studies[m]["children"] for m in models):
+        children = judge({m: studies[m]["children"]["recording"] for m in models},
+                         {m: studies[m]["children"]["shipped"] for m in models}, recording=False)
+    else:
+        children = {"adopt": False, "why": "a model's adults got no shaped level, so the children had none to try"}
+    candidates = {}
+    for name in RECORDING_SCORES:
+        if name == "top2":
+            continue
+        figure = {population: {m: studies[m]["recording_scores"][population] for m in models}
+                  for population in studies[models[0]]["recording_scores"]}
+        adult = judge({m: f[name] for m, f in figure["adults"].items()}, {m: f["top2"] for m, f in figure["adults"].items()})
+        releases = {population: _not_worse({m: f[name] for m, f in by_model.items()},
+                                           {m: f["top2"] for m, f in by_model.items()})
+                    for population, by_model in figure.items() if population != "adults"}
+        candidates[name] = {"adults": adult, "children_not_worse": releases,
+                            "adopt": adult["adopt"] and all(releases.values())}
+    adopted = [name for name, decision in candidates.items() if decision["adopt"]]
+    chosen = max(adopted, key=lambda name: candidates[name]["adults"]["mean_patient_auc"][1], default="top2")
+    return {"input_noise_shape": {"adults": adults, "children": children},
+            "recording_score": {"candidates": candidates, "chosen": chosen}}
 
 
-def input_noise_study(recordings, *, runs, entry):
-    """Issue 24's two questions on validation ``recordings``, by every model of ``runs``, with the rule
-    fixed beforehand (``audio_models/README.md``). ``entry``: the scoring entry with the shipped
-    ``population_input_noise``.
+def _model_study_from_file(path, recordings, entry):
+    """:func:`model_study` of the ONNX model at ``path`` (a worker process opens its own session)."""
+    return model_study(recordings, run=export.onnx_runner(path), entry=entry)
+
+
+def input_noise_study(recordings, *, models, entry, jobs=1):
+    """Issue 24's two questions on validation ``recordings`` for ``models`` ``{name: ONNX path}``, with the
+    rule fixed beforehand (``audio_models/README.md``), ``jobs`` models at a time in worker processes.
 
     1. Adults, per model and shape (:data:`STUDY_SHAPES`): the level ``train.choose_input_noise``'s rule
        picks and the figures there (mean over its noise seeds); :func:`judge` of ``recording`` against
@@ -249,56 +289,13 @@ def input_noise_study(recordings, *, runs, entry):
        each against ``top2``; a children's release must not lose more than
        :data:`STUDY_CHILDREN_TOLERANCE` of either mean AUC.
     """
-    adults = [r for r in recordings if validation.population_key(r) == "adults"]
-    children = [r for r in recordings if validation.population_key(r) != "adults"]
-    noise_free = {**entry, "population_input_noise": {}}
-    settings = train.input_noise_settings(runs, entry=noise_free, shapes=STUDY_SHAPES)
-    settings.update({("shipped", model): (run, entry) for model, run in runs.items()})
-    scored = validation.score_settings(adults, settings=settings)
-    shipped = {model: scored.pop(("shipped", model)) for model in runs}
-    shapes = _adult_shapes(scored, list(runs))
-    del scored
-
-    child_settings = {}
-    for model, run in runs.items():
-        child_settings[("shipped", model)] = (run, entry)
-        level = shapes[model]["recording"]["chosen"]
-        if level is not None:
-            shaped = train.input_noise_setting(level["snr_db"], shape="recording")
-            child_settings[("recording", model)] = (run, {**entry, "population_input_noise": {
-                **entry["population_input_noise"], "children": shaped}})
-    child_rows = validation.score_settings(children, settings=child_settings)
-    for model in runs:
-        shipped[model] = shipped[model] + child_rows[("shipped", model)]
-    children_shapes = {model: {kind: aucs(child_rows[(kind, model)]) for kind in ("shipped", "recording")
-                               if (kind, model) in child_rows} for model in runs}
-
-    adult_decision = judge({m: shapes[m]["recording"]["at_chosen"] for m in runs},
-                           {m: shapes[m]["white"]["at_chosen"] for m in runs})
-    if all("recording" in figures for figures in children_shapes.values()):
-        child_decision = judge({m: children_shapes[m]["recording"] for m in runs},
-                               {m: children_shapes[m]["shipped"] for m in runs}, recording=False)
+    if jobs > 1:
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = {name: pool.submit(_model_study_from_file, path, recordings, entry) for name, path in models.items()}
+            studies = {name: future.result() for name, future in futures.items()}
     else:
-        child_decision = {"adopt": False, "why": "a model's adults got no shaped level, so there is none to try"}
-
-    scores = _recording_scores(shipped)
-    score_decisions = {}
-    for name in RECORDING_SCORES:
-        if name == "top2":
-            continue
-        adult = judge({m: scores[m]["adults"][name] for m in runs}, {m: scores[m]["adults"]["top2"] for m in runs})
-        releases = {population: _not_worse({m: scores[m][population][name] for m in runs},
-                                           {m: scores[m][population]["top2"] for m in runs})
-                    for population in next(iter(scores.values())) if population != "adults"}
-        score_decisions[name] = {"adults": adult, "children_not_worse": releases,
-                                 "adopt": adult["adopt"] and all(releases.values())}
-    adopted = [name for name, decision in score_decisions.items() if decision["adopt"]]
-    best = max(adopted, key=lambda name: score_decisions[name]["adults"]["mean_patient_auc"][1], default="top2")
-    return {
-        "input_noise_shape": {"adults": shapes, "children": children_shapes,
-                              "decision": {"adults": adult_decision, "children": child_decision}},
-        "recording_score": {"figures": scores, "decision": {"candidates": score_decisions, "chosen": best}},
-    }
+        studies = {name: _model_study_from_file(path, recordings, entry) for name, path in models.items()}
+    return {"models": studies, "decision": study_decisions(studies)}
 
 
 def seed_model(parts, *, seed, steps, out, reuse):
@@ -328,6 +325,7 @@ def main(argv=None):
     parser.add_argument("--reuse-weights", action="store_true", help="score seed<N>.pt already in --out instead of training")
     parser.add_argument("--ensemble", action="store_true",
                         help="also score the average of every model's outputs (it costs their number times one model's time)")
+    parser.add_argument("--jobs", type=int, default=1, help="--input-noise-study: models scored at a time, one process each")
     parser.add_argument("--input-noise-study", action="store_true",
                         help="instead: issue 24's study of shaped input noise and the recording score (input_noise_study.json)")
     args = parser.parse_args(argv)
@@ -343,13 +341,12 @@ def main(argv=None):
         models[f"seed{seed}"] = lambda seed=seed: seed_model(parts, seed=seed, steps=args.steps, out=args.out,
                                                              reuse=args.reuse_weights)
     if args.input_noise_study:
-        runs = {name: export.onnx_runner(export.export_fp32(build(), args.out / f"{name}_fp32.onnx"))
-                for name, build in models.items()}
+        paths = {name: export.export_fp32(build(), args.out / f"{name}_fp32.onnx") for name, build in models.items()}
         report = {"part": "validation", "split_seed": SPLIT_SEED, "runtime": "onnxruntime fp32",
                   "shipped": {"version": entry.get("version"), "input_noise": scoring_entry["population_input_noise"]},
                   "rule": {"min_gain": STUDY_MIN_GAIN, "max_loss": STUDY_MAX_LOSS,
                            "children_tolerance": STUDY_CHILDREN_TOLERANCE},
-                  **input_noise_study(parts["validation"], runs=runs, entry=scoring_entry)}
+                  **input_noise_study(parts["validation"], models=paths, entry=scoring_entry, jobs=args.jobs)}
         text = json.dumps(report, indent=2)
         (args.out / "input_noise_study.json").write_text(text + "\n")
         print(text)

@@ -213,6 +213,16 @@ def patient_auc(rows):
     return roc_auc(np.array([p["label"] for p in patients]), np.array([p["score"] for p in patients])).auc
 
 
+def recording_auc(rows):
+    """Recording-level AUC over the accepted recordings with crackle labels (no bootstrap: the point
+    figure of :func:`recording_metrics`, rounded alike); None without both classes."""
+    accepted = _accepted(rows)
+    labels = np.array([row["label"] for row in accepted])
+    if len(set(labels.tolist())) < 2:
+        return None
+    return _rounded(roc_auc(labels, np.array([row["crackle_probability"] for row in accepted])).auc)
+
+
 def patient_metrics(rows, *, threshold):
     """Patient-level figures of :func:`patient_scores` with patient-bootstrap 95 % intervals."""
     patients = patient_scores(rows)
