@@ -212,7 +212,7 @@ def _not_worse(candidate, baseline, *, tolerance=STUDY_CHILDREN_TOLERANCE):
 def model_study(recordings, *, run, entry):
     """One model's part of :func:`input_noise_study` on validation ``recordings`` (``entry``: the scoring
     entry with the shipped ``population_input_noise``): ``{"adults": {shape: {chosen,
-    mean_patient_auc_by_level, at_chosen}}, "children": {"shipped", "recording"}, "recording_scores":
+    mean_patient_auc_by_level, at_chosen, by_level}}, "children": {"shipped", "recording"}, "recording_scores":
     {population: {score: figures}}}``. Each recording is decoded once a stage."""
     adults = [r for r in recordings if validation.population_key(r) == "adults"]
     children = [r for r in recordings if validation.population_key(r) != "adults"]
@@ -229,9 +229,11 @@ def model_study(recordings, *, run, entry):
         rows = {(level, seed): each for (_, s, level, seed), each in scored.items() if s == shape}
         chosen, table = train.input_noise_choice(rows, shape=shape)
         level = None if chosen["adults"] is None else chosen["adults"]["snr_db"]
+        by_level = {lv: mean_figures([figures_by_mode(each) for (other, _), each in rows.items() if other == lv])
+                    for lv in dict.fromkeys(lv for lv, _ in rows)}
         shapes[shape] = {"chosen": chosen["adults"], "mean_patient_auc_by_level": table["adults"],
-                         "at_chosen": mean_figures([figures_by_mode(each) for (lv, _), each in rows.items()
-                                                    if lv == level])}
+                         "at_chosen": by_level[level],
+                         "by_level": {"none" if lv is None else f"{lv:g}": figures for lv, figures in by_level.items()}}
     child_settings = {"shipped": (run, entry)}
     if shapes["recording"]["chosen"] is not None:
         shaped = train.input_noise_setting(shapes["recording"]["chosen"]["snr_db"], shape="recording")

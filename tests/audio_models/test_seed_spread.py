@@ -157,6 +157,9 @@ def test_the_input_noise_study_applies_the_choice_rule_per_model_and_shape_on_va
                                                                                    "Littmann 3200 diaphragm"}
             chosen = model["adults"][shape]["chosen"]
             assert chosen is None or chosen.get("shape", "white") == shape
+            level = "none" if chosen is None else f"{chosen['snr_db']:g}"
+            assert model["adults"][shape]["by_level"][level] == model["adults"][shape]["at_chosen"]
+            assert set(model["adults"][shape]["by_level"]) == {"none", "20"}
         # Only validation patients: the adults and the children's validation half, each population apart.
         assert set(model["recording_scores"]) == {"adults", "children_sprsound2022"}
         assert set(model["recording_scores"]["adults"]) == set(seed_spread.RECORDING_SCORES)
