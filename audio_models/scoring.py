@@ -13,9 +13,10 @@ calibrated probability: the operating point for adults, whom the programme scree
 operating point, used where a population is reported apart, :func:`entry_for_population`),
 ``calibration`` (optional Platt scaling of the recording score) and
 ``quality_head`` (optional: the output holding the learned poor-quality probability, its
-threshold and, optionally, each population's), ``input_noise`` (optional ``{"snr_db", "draws", "seed"}``:
-the network scores copies with white noise this many dB below the recording's level added and its
-outputs are averaged, :func:`noisy_copies`; null or absent: the recording as it is) and
+threshold and, optionally, each population's), ``input_noise`` (optional ``{"snr_db", "draws", "seed"}``
+and optionally ``"shape"``: the network scores copies with noise this many dB below the recording's level
+added, white or shaped like the recording's spectrum, and its outputs are averaged, :func:`noisy_copies`;
+null or absent: the recording as it is) and
 ``population_input_noise`` (optional: each population's).
 """
 
@@ -35,6 +36,8 @@ POOR_SIGNAL = "poor_signal"
 INPUT_NOISE_SEED = 0
 #: Most noisy copies a manifest may ask for (each copy costs a full pass of the network).
 MAX_INPUT_NOISE_DRAWS = 8
+#: The spectra the input noise may have (:func:`noisy_copies`); absent means ``"white"``, the shipped one.
+INPUT_NOISE_SHAPES = ("white", "recording")
 
 
 def entry_for_population(entry, population):
@@ -63,8 +66,14 @@ def entry_for_population(entry, population):
 
 def noisy_copies(samples, input_noise):
     """The copies of ``samples`` the network scores: ``[samples]`` when ``input_noise`` is None, else
-    ``input_noise["draws"]`` copies, each with its own seeded white noise ``input_noise["snr_db"]``
-    below the samples' RMS level added (draw ``k`` seeded ``input_noise["seed"] + k``).
+    ``input_noise["draws"]`` copies, each with its own seeded noise ``input_noise["snr_db"]`` below the
+    samples' RMS level added (draw ``k`` seeded ``input_noise["seed"] + k``).
+
+    ``input_noise["shape"]`` (one of :data:`INPUT_NOISE_SHAPES`; absent: ``"white"``) is the noise's
+    spectrum: ``"white"`` is flat; ``"recording"`` is a random-phase surrogate of the samples (their
+    own magnitude spectrum with seeded random phases, :func:`_recording_shaped_noise`), so every band
+    keeps the same signal-to-noise ratio and a recording whose energy sits low (a bell) keeps its high
+    bands above the noise.
 
     The noise sets a floor under the spectrum: faint broadband transients below it no longer stand
     out after the network scales each window to unit level. Adults' normal chests (KAUH) carry such
@@ -72,6 +81,8 @@ def noisy_copies(samples, input_noise):
     population gets is chosen on its validation patients (``audio_models.train``). One draw of noise
     moves a recording's score, so the network's outputs are averaged over several. The draws are
     seeded, so a recording always scores the same; the shipped seed is :data:`INPUT_NOISE_SEED`.
+
+    Raises :class:`~audio_models.errors.ModelError` for a shape not in :data:`INPUT_NOISE_SHAPES`.
 
     Examples
     --------
@@ -83,14 +94,38 @@ def noisy_copies(samples, input_noise):
     [0.1, 0.1]
     >>> bool(np.array_equal(copies[1], noisy_copies(x, {"snr_db": 20.0, "draws": 2, "seed": 0})[1]))
     True
+    >>> shaped = noisy_copies(x, {"snr_db": 20.0, "draws": 1, "seed": 0, "shape": "recording"})[0]
+    >>> round(float(np.sqrt(np.mean((shaped - x) ** 2)) / np.sqrt(np.mean(x ** 2))), 3)
+    0.1
     """
     if input_noise is None or len(samples) == 0:
         return [samples]
+    shape = input_noise.get("shape", "white")
+    if shape not in INPUT_NOISE_SHAPES:
+        raise ModelError(f"unknown input-noise shape {shape!r}; expected one of {', '.join(INPUT_NOISE_SHAPES)}")
     signal = np.asarray(samples, dtype=np.float64)
     level = np.sqrt(np.mean(signal ** 2)) * 10 ** (-float(input_noise["snr_db"]) / 20)
     dtype = np.asarray(samples).dtype
-    return [(signal + level * np.random.default_rng(int(input_noise["seed"]) + draw).standard_normal(len(signal))).astype(dtype)
-            for draw in range(int(input_noise["draws"]))]
+    copies = []
+    for draw in range(int(input_noise["draws"])):
+        rng = np.random.default_rng(int(input_noise["seed"]) + draw)
+        noise = rng.standard_normal(len(signal)) if shape == "white" else _recording_shaped_noise(signal, rng)
+        copies.append((signal + level * noise).astype(dtype))
+    return copies
+
+
+def _recording_shaped_noise(signal, rng):
+    """Unit-RMS noise with ``signal``'s magnitude spectrum and uniformly random phases (a random-phase
+    surrogate): stationary noise shaped like the recording's long-term spectrum. The DC and Nyquist bins
+    keep a real value; a silent signal gives silence."""
+    spectrum = np.abs(np.fft.rfft(signal))
+    phases = np.exp(2j * np.pi * rng.random(len(spectrum)))
+    phases[0] = 1.0
+    if len(signal) % 2 == 0:
+        phases[-1] = 1.0
+    noise = np.fft.irfft(spectrum * phases, n=len(signal))
+    rms = np.sqrt(np.mean(noise ** 2))
+    return noise / rms if rms > 0 else noise
 
 
 def network_windows(samples, entry):
@@ -135,6 +170,13 @@ def quality_verdict(rules, poor_probability, quality_head):
     return QualityReport(ok=False, issues=(*rules.issues, issue))
 
 
+def prepared_samples(raw, rate):
+    """``(quality, samples)``: the rule-based quality report of decoded audio (judged at its own rate,
+    where clipping shows) and the samples at the model's rate; the part of :func:`score_samples` that no
+    model or input noise changes, so a recording scored many ways is prepared once."""
+    return assess_quality(raw, sample_rate=rate), resample(raw, orig_sr=rate, target_sr=MODEL_SAMPLE_RATE)
+
+
 def score_samples(raw, rate, *, run, entry):
     """Score decoded audio at any rate.
 
@@ -157,8 +199,12 @@ def score_samples(raw, rate, *, run, entry):
         ``poor_quality_probability``, ``window_probabilities``, ``window_starts_s``,
         ``frame_map`` (per ``frame_s``), ``duration_s``.
     """
-    rules = assess_quality(raw, sample_rate=rate)
-    samples = resample(raw, orig_sr=rate, target_sr=MODEL_SAMPLE_RATE)
+    return score_prepared(*prepared_samples(raw, rate), run=run, entry=entry)
+
+
+def score_prepared(rules, samples, *, run, entry):
+    """:func:`score_samples` of audio already through :func:`prepared_samples` (``rules``: its quality
+    report; ``samples``: at the model's rate)."""
     duration = len(samples) / MODEL_SAMPLE_RATE
     result = {"crackle_probability": None, "recording_score": None, "crackle_detected": None, "quality": rules,
               "poor_quality_probability": None, "window_probabilities": np.zeros(0), "window_starts_s": np.zeros(0),

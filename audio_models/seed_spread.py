@@ -23,20 +23,31 @@ its own and an AUC does not depend on them (the rule-based gate still refuses wh
 is left out of the spread, which is over single models. An ensemble of N models costs N times one
 model's time a recording (``ildscreen bench audio`` holds the budget).
 
+``--input-noise-study`` answers issue 24's two questions instead, on the same validation patients and
+models (:func:`input_noise_study`; the rule was fixed before its figures, ``audio_models/README.md``):
+does noise shaped like the recording (``input_noise.shape = "recording"``) serve the adults better than
+the shipped white noise, each at the level :func:`audio_models.train.choose_input_noise`'s rule picks;
+and is the mean of the two highest windows the best recording score (:data:`RECORDING_SCORES`)? It
+prints ``input_noise_study.json``: per model, per population and, for adults, per filter mode, and what
+the rule decides. Its models are scored through ONNX Runtime FP32 (the service's path, exported into
+``--out``), about four times faster than PyTorch here.
+
 Cost: about 30 minutes of one CPU thread a seed (the recipe's 1,600 steps) and a few minutes of scoring
 a model. Each seed's weights are saved in ``--out`` as ``seed<N>.pt``; ``--reuse-weights`` scores the
 ones already there instead of training them again. Training module: imports torch.
 """
 
 import argparse
+import concurrent.futures
 import json
 import logging
+import multiprocessing
 import pathlib
 
 import numpy as np
 import torch
 
-from audio_models import export, train, validation
+from audio_models import export, train, validation, windows
 from audio_models.model import load_weights
 from evaluation.errors import EvaluationError
 
@@ -45,8 +56,14 @@ logger = logging.getLogger(__name__)
 BUNDLED = pathlib.Path(__file__).resolve().parents[1] / "edge" / "bundled_models"
 #: The split the shipped model was validated on (``audio_models.train --seed 0``).
 SPLIT_SEED = 0
-#: Any threshold: only the AUCs are read, and they do not depend on it.
-_ANY_THRESHOLD = 0.5
+
+
+def aucs(rows):
+    """``{patient_auc, recording_auc}`` of scored rows: the screening's patient rule and per recording;
+    None where a class is missing."""
+    patient_auc = validation.patient_auc(rows)
+    return {"patient_auc": None if patient_auc is None else round(float(patient_auc), 4),
+            "recording_auc": validation.recording_auc(rows)}
 
 
 def model_figures(rows):
@@ -56,13 +73,7 @@ def model_figures(rows):
     figures = {}
     for population, members in sorted(validation.by_population(rows).items()):
         patients = [p for p in validation.patient_scores(members).values() if p["assessable"]]
-        try:
-            recording_auc = validation.recording_metrics(members, threshold=_ANY_THRESHOLD).get("auc")
-        except EvaluationError:  # no accepted recording with a crackle label
-            recording_auc = None
-        patient_auc = validation.patient_auc(members)
-        figures[population] = {"patient_auc": None if patient_auc is None else round(float(patient_auc), 4),
-                               "recording_auc": recording_auc, "patients": len(patients),
+        figures[population] = {**aucs(members), "patients": len(patients),
                                "positive_patients": sum(p["label"] for p in patients)}
     return figures
 
@@ -103,6 +114,192 @@ def averaged_runner(runs):
     return run
 
 
+#: Noise shapes the study compares for adults (:func:`audio_models.scoring.noisy_copies`).
+STUDY_SHAPES = ("white", "recording")
+#: The rule fixed before the study's figures (``audio_models/README.md``): a candidate must beat the
+#: shipped choice's mean patient AUC over the models by this much, and no model may lose more than
+#: :data:`STUDY_MAX_LOSS` of it (programme assumptions: the seed alone moves a patient AUC by 0.08-0.19).
+STUDY_MIN_GAIN = 0.05
+STUDY_MAX_LOSS = 0.05
+#: A recording score must not lower a children's release's mean AUCs by more than this.
+STUDY_CHILDREN_TOLERANCE = 0.01
+#: Recording scores the study compares, each from a scored row: ``top2`` is the shipped one
+#: (:func:`audio_models.windows.aggregate_windows`); the fractions of windows or 32 ms frames at 0.5 or
+#: more count crackles that recur breath after breath.
+RECORDING_SCORES = {
+    "top2": lambda row: windows.aggregate_windows(row["window_probabilities"]),
+    "top1": lambda row: windows.aggregate_windows(row["window_probabilities"], top_k=1),
+    "mean": lambda row: float(np.mean(row["window_probabilities"])),
+    "windows_over_half": lambda row: float(np.mean(np.asarray(row["window_probabilities"]) >= 0.5)),
+    "frames_over_half": lambda row: float(np.mean(np.asarray(row["frame_map"]) >= 0.5)),
+}
+
+
+def rescored(rows, score):
+    """``rows`` with each scored recording's ``crackle_probability`` replaced by ``score(row)``, so their
+    AUCs are that recording score's (the shipped Platt calibration is monotone and changes no AUC)."""
+    return [row if row["crackle_probability"] is None else {**row, "crackle_probability": score(row)} for row in rows]
+
+
+def figures_by_mode(rows):
+    """:func:`aucs` of ``rows`` and, under ``by_filter_mode``, of each device / filter mode's rows."""
+    modes = sorted({row["device"] for row in rows})
+    return {**aucs(rows), "by_filter_mode": {mode: aucs([row for row in rows if row["device"] == mode])
+                                             for mode in modes}}
+
+
+def mean_figures(figures):
+    """The mean of several same-shaped figure dicts (one per noise seed), leaf by leaf; None where any is.
+
+    Examples
+    --------
+    >>> mean_figures([{"a": 0.5, "b": {"c": None}}, {"a": 0.7, "b": {"c": 0.1}}])
+    {'a': 0.6, 'b': {'c': None}}
+    """
+    first = figures[0]
+    if isinstance(first, dict):
+        return {key: mean_figures([each[key] for each in figures]) for key in first}
+    return None if any(v is None for v in figures) else round(float(np.mean(figures)), 4)
+
+
+def judge(candidate, baseline, *, recording=True):
+    """The pre-registered test of ``candidate`` against ``baseline`` (each ``{model: {patient_auc,
+    recording_auc}}`` over the same models): the mean patient AUC gains at least :data:`STUDY_MIN_GAIN`,
+    (when ``recording``) the mean recording AUC is not lower, and no model loses more than
+    :data:`STUDY_MAX_LOSS` of patient AUC. A missing figure fails it.
+
+    Examples
+    --------
+    >>> base = {"s0": {"patient_auc": 0.7, "recording_auc": 0.6}, "s1": {"patient_auc": 0.8, "recording_auc": 0.7}}
+    >>> better = {"s0": {"patient_auc": 0.8, "recording_auc": 0.6}, "s1": {"patient_auc": 0.8, "recording_auc": 0.7}}
+    >>> judge(better, base)["adopt"], judge(base, better)["adopt"]
+    (True, False)
+    """
+    models = sorted(baseline)
+
+    def mean(figures, key):
+        values = [figures[m][key] for m in models]
+        return None if None in values else round(float(np.mean(values)), 4)
+
+    gains = {m: (None if None in (candidate[m]["patient_auc"], baseline[m]["patient_auc"])
+                 else round(candidate[m]["patient_auc"] - baseline[m]["patient_auc"], 4)) for m in models}
+    result = {"models": models, "mean_patient_auc": [mean(baseline, "patient_auc"), mean(candidate, "patient_auc")],
+              "mean_recording_auc": [mean(baseline, "recording_auc"), mean(candidate, "recording_auc")],
+              "patient_auc_gain_by_model": gains}
+    complete = None not in result["mean_patient_auc"] and None not in gains.values()
+    result["patient_auc_gains_enough"] = complete and (
+        result["mean_patient_auc"][1] - result["mean_patient_auc"][0] >= STUDY_MIN_GAIN - 1e-9)
+    result["no_model_loses_more"] = complete and min(gains.values()) >= -STUDY_MAX_LOSS - 1e-9
+    checks = ["patient_auc_gains_enough", "no_model_loses_more"]
+    if recording:
+        recordings = result["mean_recording_auc"]
+        result["recording_auc_not_lower"] = None not in recordings and recordings[1] >= recordings[0]
+        checks.append("recording_auc_not_lower")
+    result["adopt"] = all(result[check] for check in checks)
+    return result
+
+
+def _not_worse(candidate, baseline, *, tolerance=STUDY_CHILDREN_TOLERANCE):
+    """Whether ``candidate``'s mean patient and recording AUCs over the models are within ``tolerance``
+    of ``baseline``'s or above (each ``{model: {patient_auc, recording_auc}}``)."""
+    for key in ("patient_auc", "recording_auc"):
+        values = [[figures[m][key] for m in sorted(baseline)] for figures in (candidate, baseline)]
+        if None in values[0] or None in values[1] or np.mean(values[0]) < np.mean(values[1]) - tolerance:
+            return False
+    return True
+
+
+def model_study(recordings, *, run, entry):
+    """One model's part of :func:`input_noise_study` on validation ``recordings`` (``entry``: the scoring
+    entry with the shipped ``population_input_noise``): ``{"adults": {shape: {chosen,
+    mean_patient_auc_by_level, at_chosen, by_level}}, "children": {"shipped", "recording"}, "recording_scores":
+    {population: {score: figures}}}``. Each recording is decoded once a stage."""
+    adults = [r for r in recordings if validation.population_key(r) == "adults"]
+    children = [r for r in recordings if validation.population_key(r) != "adults"]
+    if not adults:
+        raise EvaluationError("the input-noise study needs validation adults; the validation part has none")
+    settings = train.input_noise_settings({"model": run}, entry={**entry, "population_input_noise": {}},
+                                          shapes=STUDY_SHAPES)
+    settings["shipped"] = (run, entry)
+    scored = validation.score_settings(adults, settings=settings)
+    shipped = scored.pop("shipped")
+    shapes = {}
+    for shape in STUDY_SHAPES:
+        # The level train.choose_input_noise's rule picks, and the figures there, mean over its noise seeds.
+        rows = {(level, seed): each for (_, s, level, seed), each in scored.items() if s == shape}
+        chosen, table = train.input_noise_choice(rows, shape=shape)
+        level = None if chosen["adults"] is None else chosen["adults"]["snr_db"]
+        by_level = {lv: mean_figures([figures_by_mode(each) for (other, _), each in rows.items() if other == lv])
+                    for lv in dict.fromkeys(lv for lv, _ in rows)}
+        shapes[shape] = {"chosen": chosen["adults"], "mean_patient_auc_by_level": table["adults"],
+                         "at_chosen": by_level[level],
+                         "by_level": {"none" if lv is None else f"{lv:g}": figures for lv, figures in by_level.items()}}
+    child_settings = {"shipped": (run, entry)}
+    if shapes["recording"]["chosen"] is not None:
+        shaped = train.input_noise_setting(shapes["recording"]["chosen"]["snr_db"], shape="recording")
+        child_settings["recording"] = (run, {**entry, "population_input_noise": {
+            **entry["population_input_noise"], "children": shaped}})
+    child_rows = validation.score_settings(children, settings=child_settings)
+    scores = {population: {name: figures_by_mode(rescored(members, score)) for name, score in RECORDING_SCORES.items()}
+              for population, members in validation.by_population(shipped + child_rows["shipped"]).items()}
+    return {"adults": shapes, "children": {name: aucs(rows) for name, rows in child_rows.items()},
+            "recording_scores": scores}
+
+
+def study_decisions(studies):
+    """What the pre-registered rule decides from every model's :func:`model_study` ``{model: study}``."""
+    models = list(studies)
+    adults = judge({m: studies[m]["adults"]["recording"]["at_chosen"] for m in models},
+                   {m: studies[m]["adults"]["white"]["at_chosen"] for m in models})
+    if all("recording" in studies[m]["children"] for m in models):
+        children = judge({m: studies[m]["children"]["recording"] for m in models},
+                         {m: studies[m]["children"]["shipped"] for m in models}, recording=False)
+    else:
+        children = {"adopt": False, "why": "a model's adults got no shaped level, so the children had none to try"}
+    candidates = {}
+    for name in RECORDING_SCORES:
+        if name == "top2":
+            continue
+        figure = {population: {m: studies[m]["recording_scores"][population] for m in models}
+                  for population in studies[models[0]]["recording_scores"]}
+        adult = judge({m: f[name] for m, f in figure["adults"].items()}, {m: f["top2"] for m, f in figure["adults"].items()})
+        releases = {population: _not_worse({m: f[name] for m, f in by_model.items()},
+                                           {m: f["top2"] for m, f in by_model.items()})
+                    for population, by_model in figure.items() if population != "adults"}
+        candidates[name] = {"adults": adult, "children_not_worse": releases,
+                            "adopt": adult["adopt"] and all(releases.values())}
+    adopted = [name for name, decision in candidates.items() if decision["adopt"]]
+    chosen = max(adopted, key=lambda name: candidates[name]["adults"]["mean_patient_auc"][1], default="top2")
+    return {"input_noise_shape": {"adults": adults, "children": children},
+            "recording_score": {"candidates": candidates, "chosen": chosen}}
+
+
+def _model_study_from_file(path, recordings, entry):
+    """:func:`model_study` of the ONNX model at ``path`` (a worker process opens its own session)."""
+    return model_study(recordings, run=export.onnx_runner(path), entry=entry)
+
+
+def input_noise_study(recordings, *, models, entry, jobs=1):
+    """Issue 24's two questions on validation ``recordings`` for ``models`` ``{name: ONNX path}``, with the
+    rule fixed beforehand (``audio_models/README.md``), ``jobs`` models at a time in worker processes.
+
+    1. Adults, per model and shape (:data:`STUDY_SHAPES`): the level ``train.choose_input_noise``'s rule
+       picks and the figures there (mean over its noise seeds); :func:`judge` of ``recording`` against
+       ``white``. Children: the shipped noise (none) against the adults' chosen ``recording`` level (the
+       shipped seed), judged on patient AUC.
+    2. Recording scores (:data:`RECORDING_SCORES`) on the rows scored as shipped: adults :func:`judge`
+       each against ``top2``; a children's release must not lose more than
+       :data:`STUDY_CHILDREN_TOLERANCE` of either mean AUC.
+    """
+    if jobs > 1:
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = {name: pool.submit(_model_study_from_file, path, recordings, entry) for name, path in models.items()}
+            studies = {name: future.result() for name, future in futures.items()}
+    else:
+        studies = {name: _model_study_from_file(path, recordings, entry) for name, path in models.items()}
+    return {"models": studies, "decision": study_decisions(studies)}
+
+
 def seed_model(parts, *, seed, steps, out, reuse):
     """The recipe's model for ``seed``: ``out/seed<N>.pt`` when ``reuse`` and it exists, else trained
     (:func:`audio_models.train.train_recipe`) and saved there."""
@@ -118,7 +315,8 @@ def seed_model(parts, *, seed, steps, out, reuse):
 def main(argv=None):
     """Command-line entry point; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", required=True, help="training seeds of the recipe to compare")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[],
+                        help="training seeds of the recipe to compare (none: the shipped model alone)")
     parser.add_argument("--out", type=pathlib.Path, required=True, help="folder for seed<N>.pt and seed_spread.json")
     parser.add_argument("--data", type=pathlib.Path, default=train.SHARED_DATA,
                         help="folder with sprsound2022/, sprsound2022_test/ and kauh/ (default ../shared/data)")
@@ -129,6 +327,9 @@ def main(argv=None):
     parser.add_argument("--reuse-weights", action="store_true", help="score seed<N>.pt already in --out instead of training")
     parser.add_argument("--ensemble", action="store_true",
                         help="also score the average of every model's outputs (it costs their number times one model's time)")
+    parser.add_argument("--jobs", type=int, default=1, help="--input-noise-study: models scored at a time, one process each")
+    parser.add_argument("--input-noise-study", action="store_true",
+                        help="instead: issue 24's study of shaped input noise and the recording score (input_noise_study.json)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -141,6 +342,17 @@ def main(argv=None):
     for seed in args.seeds:
         models[f"seed{seed}"] = lambda seed=seed: seed_model(parts, seed=seed, steps=args.steps, out=args.out,
                                                              reuse=args.reuse_weights)
+    if args.input_noise_study:
+        paths = {name: export.export_fp32(build(), args.out / f"{name}_fp32.onnx") for name, build in models.items()}
+        report = {"part": "validation", "split_seed": SPLIT_SEED, "runtime": "onnxruntime fp32",
+                  "shipped": {"version": entry.get("version"), "input_noise": scoring_entry["population_input_noise"]},
+                  "rule": {"min_gain": STUDY_MIN_GAIN, "max_loss": STUDY_MAX_LOSS,
+                           "children_tolerance": STUDY_CHILDREN_TOLERANCE},
+                  **input_noise_study(parts["validation"], models=paths, entry=scoring_entry, jobs=args.jobs)}
+        text = json.dumps(report, indent=2)
+        (args.out / "input_noise_study.json").write_text(text + "\n")
+        print(text)
+        return
     runs = {name: train.torch_runner(build()) for name, build in models.items()}
     if args.ensemble:
         runs["ensemble"] = averaged_runner(list(runs.values()))

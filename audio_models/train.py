@@ -291,40 +291,93 @@ def youden_patient_threshold(rows):
     return youden_threshold(labels, scores)
 
 
-def choose_input_noise(recordings, *, run, entry):
+def input_noise_setting(level, *, seed=INPUT_NOISE_SEED, shape="white"):
+    """The manifest's ``input_noise`` for ``level`` dB (:func:`audio_models.scoring.noisy_copies`), None
+    for None. White noise keeps the shipped form (no ``"shape"`` key).
+
+    Examples
+    --------
+    >>> input_noise_setting(20.0), input_noise_setting(30.0, seed=7, shape="recording")["shape"]
+    ({'snr_db': 20.0, 'draws': 2, 'seed': 0}, 'recording')
+    """
+    if level is None:
+        return None
+    noise = {"snr_db": level, "draws": INPUT_NOISE_DRAWS, "seed": seed}
+    return noise if shape == "white" else {**noise, "shape": shape}
+
+
+def input_noise_trials(shape="white"):
+    """``[(level, seed, input_noise)]``: what :func:`choose_input_noise` scores, each level of
+    :data:`INPUT_NOISE_SNR_DB` once per seed of :data:`INPUT_NOISE_CHOICE_SEEDS` (none: once)."""
+    return [(level, seed, input_noise_setting(level, seed=seed, shape=shape))
+            for level in INPUT_NOISE_SNR_DB
+            for seed in (INPUT_NOISE_CHOICE_SEEDS if level is not None else INPUT_NOISE_CHOICE_SEEDS[:1])]
+
+
+def pick_input_noise_level(means):
+    """The level the rule adopts from ``{level: mean patient AUC}`` (keys of :data:`INPUT_NOISE_SNR_DB`):
+    the highest mean that beats none's by :data:`INPUT_NOISE_MIN_GAIN`, ties to less noise; None when
+    none qualifies or none's figure is missing.
+
+    Examples
+    --------
+    >>> pick_input_noise_level({None: 0.7, 40.0: 0.74, 35.0: 0.8, 30.0: 0.8, 25.0: None, 20.0: 0.78})
+    35.0
+    >>> pick_input_noise_level({None: 0.7, 40.0: 0.74, 35.0: 0.72, 30.0: 0.7, 25.0: 0.7, 20.0: 0.7}) is None
+    True
+    """
+    best = None
+    if means.get(None) is None:
+        return best
+    # Levels in INPUT_NOISE_SNR_DB order (less noise first): a tie keeps the smaller change.
+    for level in INPUT_NOISE_SNR_DB[1:]:
+        if means.get(level) is not None and means[level] >= means[None] + INPUT_NOISE_MIN_GAIN and (
+                best is None or means[level] > means[best]):
+            best = level
+    return best
+
+
+def input_noise_settings(runs, *, entry, shapes=("white",)):
+    """``{(model, shape, level, seed): (run, entry)}`` for :func:`audio_models.validation.score_settings`:
+    every trial of :func:`input_noise_trials` for each of ``shapes``, by every model of ``runs``
+    ``{model: run}``, with no other input noise."""
+    return {(model, shape, level, seed): (run, {**entry, "input_noise": noise, "population_input_noise": {}})
+            for model, run in runs.items() for shape in shapes for level, seed, noise in input_noise_trials(shape)}
+
+
+def input_noise_choice(trial_rows, *, shape="white"):
+    """``({cohort: input_noise or None}, {cohort: {level: mean patient AUC}})`` from one model's scored
+    trials ``{(level, seed): rows}`` of one ``shape`` (:func:`input_noise_settings`): each level's mean
+    patient AUC over its seeds (None when a seed has none), and the level :func:`pick_input_noise_level`
+    adopts."""
+    aucs = {}
+    for (level, _), rows in trial_rows.items():
+        for group, members in validation.by_cohort(rows).items():
+            aucs.setdefault(group, {}).setdefault(level, []).append(validation.patient_auc(members))
+    chosen, table = {}, {}
+    for group, by_level in sorted(aucs.items()):
+        means = {level: (None if None in values else round(float(np.mean(values)), 4)) for level, values in by_level.items()}
+        table[group] = {"none" if level is None else f"{level:g}": value for level, value in means.items()}
+        chosen[group] = input_noise_setting(pick_input_noise_level(means), shape=shape)
+    return chosen, table
+
+
+def choose_input_noise(recordings, *, run, entry, shape="white"):
     """``({cohort: input_noise or None}, {cohort: {level: mean patient AUC}})`` on validation patients.
 
-    Each level of :data:`INPUT_NOISE_SNR_DB` is scored as shipped (:data:`INPUT_NOISE_DRAWS` copies)
-    once per seed of :data:`INPUT_NOISE_CHOICE_SEEDS`, and judged by its mean patient AUC (the
-    screening's patient rule, adults and children apart). A cohort gets the best level only when it
-    beats the recording as it is by :data:`INPUT_NOISE_MIN_GAIN`; ties go to less noise.
+    Each level of :data:`INPUT_NOISE_SNR_DB` is scored as shipped (:data:`INPUT_NOISE_DRAWS` copies of
+    noise of ``shape``, :func:`audio_models.scoring.noisy_copies`) once per seed of
+    :data:`INPUT_NOISE_CHOICE_SEEDS`, and judged by its mean patient AUC (the screening's patient rule,
+    adults and children apart). A cohort gets the best level only when it beats the recording as it is
+    by :data:`INPUT_NOISE_MIN_GAIN`; ties go to less noise (:func:`pick_input_noise_level`).
 
     Why: adults' normal chests (KAUH) carry faint broadband transients that the network, trained on
     children, scores like crackles (recording AUC 0.55 against adults with no other sound, validation
     patients of model 0.5.0); white noise below the recording's level hides them.
     """
-    trials = {}
-    for level in INPUT_NOISE_SNR_DB:
-        for seed in (INPUT_NOISE_CHOICE_SEEDS if level is not None else INPUT_NOISE_CHOICE_SEEDS[:1]):
-            noise = None if level is None else {"snr_db": level, "draws": INPUT_NOISE_DRAWS, "seed": seed}
-            rows = validation.score_recordings(recordings, run=run, entry={**entry, "input_noise": noise,
-                                                                            "population_input_noise": {}})
-            for group, members in validation.by_cohort(rows).items():
-                trials.setdefault(group, {}).setdefault(level, []).append(validation.patient_auc(members))
-    chosen, table = {}, {}
-    for group, by_level in sorted(trials.items()):
-        means = {level: (None if None in aucs else round(float(np.mean(aucs)), 4)) for level, aucs in by_level.items()}
-        table[group] = {"none" if level is None else f"{level:g}": value for level, value in means.items()}
-        best = None
-        if means[None] is not None:
-            # Levels in INPUT_NOISE_SNR_DB order (less noise first): a tie keeps the smaller change.
-            for level in INPUT_NOISE_SNR_DB[1:]:
-                if means[level] is not None and means[level] >= means[None] + INPUT_NOISE_MIN_GAIN and (
-                        best is None or means[level] > means[best]):
-                    best = level
-        chosen[group] = None if best is None else {"snr_db": best, "draws": INPUT_NOISE_DRAWS,
-                                                    "seed": INPUT_NOISE_SEED}
-    return chosen, table
+    scored = validation.score_settings(recordings, settings=input_noise_settings({"model": run}, entry=entry,
+                                                                                shapes=(shape,)))
+    return input_noise_choice({(level, seed): rows for (_, _, level, seed), rows in scored.items()}, shape=shape)
 
 
 def choose_operating_points(rows):

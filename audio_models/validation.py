@@ -115,13 +115,21 @@ def _row_labels(recording):
 
 def score_variants(recordings, *, runs, entry):
     """``{variant: rows}``: each recording decoded once and scored by every ``runs`` variant."""
-    rows = {name: [] for name in runs}
+    return score_settings(recordings, settings={name: (run, entry) for name, run in runs.items()})
+
+
+def score_settings(recordings, *, settings):
+    """``{name: rows}`` for ``settings`` ``{name: (run, entry)}``: each recording decoded, resampled and
+    judged by the quality rules once (:func:`audio_models.scoring.prepared_samples`), then scored by every
+    model ``run`` under its manifest ``entry`` (each population's own operating points and input noise)."""
+    rows = {name: [] for name in settings}
     for recording in recordings:
         raw, rate = read_audio(recording.path)
         labels = _row_labels(recording)
-        own = population_entry(entry, labels["population"])
-        for name, run in runs.items():
-            rows[name].append({**labels, **scoring.score_samples(raw, rate, run=run, entry=own)})
+        rules, samples = scoring.prepared_samples(raw, rate)
+        for name, (run, entry) in settings.items():
+            own = population_entry(entry, labels["population"])
+            rows[name].append({**labels, **scoring.score_prepared(rules, samples, run=run, entry=own)})
     return rows
 
 
@@ -203,6 +211,16 @@ def patient_auc(rows):
     if len({p["label"] for p in patients}) < 2:
         return None
     return roc_auc(np.array([p["label"] for p in patients]), np.array([p["score"] for p in patients])).auc
+
+
+def recording_auc(rows):
+    """Recording-level AUC over the accepted recordings with crackle labels (no bootstrap: the point
+    figure of :func:`recording_metrics`, rounded alike); None without both classes."""
+    accepted = _accepted(rows)
+    labels = np.array([row["label"] for row in accepted])
+    if len(set(labels.tolist())) < 2:
+        return None
+    return _rounded(roc_auc(labels, np.array([row["crackle_probability"] for row in accepted])).auc)
 
 
 def patient_metrics(rows, *, threshold):

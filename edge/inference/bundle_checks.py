@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from audio_models.errors import ModelError
 from audio_models.io import MODEL_SAMPLE_RATE
-from audio_models.scoring import MAX_INPUT_NOISE_DRAWS
+from audio_models.scoring import INPUT_NOISE_SHAPES, MAX_INPUT_NOISE_DRAWS
 from edge.errors import ValidationError
 from edge.fusion.evidence import detector_validation
 from edge.inference import BackendConfig, InferenceError, create_backend
@@ -132,7 +132,8 @@ def _auscultation_problems(entry: dict) -> list[str]:
     for key, noise in noises.items():
         if noise is not None and not _is_input_noise(noise):
             problems.append(f"{key}: must be null or {{'snr_db': a number, 'draws': 1 to {MAX_INPUT_NOISE_DRAWS}, "
-                            "'seed': an integer}")
+                            f"'seed': an integer, optionally 'shape': one of {', '.join(INPUT_NOISE_SHAPES)}}}, "
+                            f"got {noise!r}")
     try:
         detector_validation(entry)
     except ValidationError as exc:
@@ -207,8 +208,10 @@ def _is_tensor_spec(spec: object) -> bool:
 
 
 def _is_input_noise(value: object) -> bool:
-    """Whether ``value`` is a usable ``{"snr_db", "draws", "seed"}`` (:func:`audio_models.scoring.noisy_copies`)."""
+    """Whether ``value`` is a usable ``{"snr_db", "draws", "seed"}``, with an optional ``"shape"`` of
+    :data:`audio_models.scoring.INPUT_NOISE_SHAPES` (:func:`audio_models.scoring.noisy_copies`)."""
     return (isinstance(value, dict) and _is_number(value.get("snr_db"))
+            and value.get("shape", "white") in INPUT_NOISE_SHAPES
             and isinstance(value.get("draws"), int) and not isinstance(value.get("draws"), bool)
             and 1 <= value["draws"] <= MAX_INPUT_NOISE_DRAWS
             and isinstance(value.get("seed"), int) and not isinstance(value.get("seed"), bool))

@@ -120,9 +120,12 @@ def test_adults_and_children_each_get_the_youden_point_of_their_own_validation_p
 
 
 def _rows_scoring(auc_of):
-    """A stand-in for ``validation.score_recordings``: rows of four adults and four children whose
-    patient AUC is ``auc_of(cohort, input_noise)`` (0.5, 0.75 or 1.0)."""
-    def score_recordings(recordings, *, run, entry):
+    """A stand-in for ``validation.score_settings``: for each setting, rows of four adults and four
+    children whose patient AUC is ``auc_of(cohort, input_noise)`` (0.5, 0.75 or 1.0)."""
+    def score_settings(recordings, *, settings):
+        return {name: score_recordings(recordings, entry=entry) for name, (_, entry) in settings.items()}
+
+    def score_recordings(recordings, *, entry):
         rows = []
         for cohort, population in (("adults", "adults"), ("children", "children_sprsound2022")):
             noise = scoring.entry_for_population(entry, cohort).get("input_noise")
@@ -132,7 +135,7 @@ def _rows_scoring(auc_of):
             for patient, label, score in zip(("p1", "p2", "n1", "n2"), (1, 1, 0, 0), scores):
                 rows.append(_row(f"{cohort}-{patient}", "base_left", label, score, population=population))
         return rows
-    return score_recordings
+    return score_settings
 
 
 def test_input_noise_is_chosen_per_population_by_its_mean_validation_patient_auc(monkeypatch):
@@ -143,7 +146,7 @@ def test_input_noise_is_chosen_per_population_by_its_mean_validation_patient_auc
             return 1.0 if noise["seed"] == train.INPUT_NOISE_CHOICE_SEEDS[0] else 0.5
         return 0.75 if noise["snr_db"] in (35.0, 30.0) else 0.5
 
-    monkeypatch.setattr(train.validation, "score_recordings", _rows_scoring(auc_of))
+    monkeypatch.setattr(train.validation, "score_settings", _rows_scoring(auc_of))
     chosen, table = train.choose_input_noise([], run=None, entry={"threshold": 0.5})
     # Adults: 35 and 30 dB tie at 0.75 (a gain of 0.25); the tie keeps less noise. 20 dB's single
     # lucky seed does not win on the mean. Children gain nothing, so they get none.
@@ -155,7 +158,7 @@ def test_input_noise_is_chosen_per_population_by_its_mean_validation_patient_auc
 
 def test_input_noise_needs_its_minimum_gain(monkeypatch):
     monkeypatch.setattr(train, "INPUT_NOISE_MIN_GAIN", 0.3)
-    monkeypatch.setattr(train.validation, "score_recordings",
+    monkeypatch.setattr(train.validation, "score_settings",
                         _rows_scoring(lambda cohort, noise: 0.5 if noise is None else 0.75))
     chosen, _ = train.choose_input_noise([], run=None, entry={"threshold": 0.5})
     assert chosen == {"adults": None, "children": None}

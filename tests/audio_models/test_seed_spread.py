@@ -104,3 +104,97 @@ def test_the_command_trains_each_seed_scores_validation_only_and_reuses_saved_we
     assert {name: again["models"][name] for name in report["models"]} == report["models"]
     assert set(again["models"]) == {"shipped", "seed3", "ensemble"}
     assert again["spread"] == report["spread"]
+
+
+def _adults(folder):
+    """Six 12 s recordings of three KAUH-like adults (one with crackles), one per filter mode pair."""
+    from audio_models.datasets.kauh import KauhRecording
+
+    rng = np.random.default_rng(9)
+    n = 12 * 4000
+    envelope = 0.4 + 0.6 * np.sin(np.pi * np.arange(n) / 16000) ** 2
+    recordings = []
+    for patient, crackles in (("201", True), ("202", False), ("203", False)):
+        for mode in ("bell", "diaphragm"):
+            x = np.convolve(rng.standard_normal(n), np.ones(8) / 8, mode="same") * envelope
+            path = folder / f"{mode}_{patient}.wav"
+            soundfile.write(path, (0.05 * x / np.sqrt(np.mean(x**2))).astype(np.float32), 4000)
+            recordings.append(KauhRecording(path=path, patient_id=patient, filter_mode=mode,
+                                            sound_label="C" if crackles else "N", crackles=crackles,
+                                            location="P L L", age_y=70.0, sex="F"))
+    return recordings
+
+
+def test_the_input_noise_study_applies_the_choice_rule_per_model_and_shape_on_validation_only(tmp_path, monkeypatch):
+    children = _corpus(tmp_path)
+    adults = _adults(tmp_path)
+    parts = {"train": children[:4], "validation": children[4:] + adults, "test": []}
+    monkeypatch.setattr(train, "load_parts", lambda data, *, seed: parts)
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    torch.manual_seed(0)
+    torch.save(CrackleNet().state_dict(), shipped / "auscultation.pt")
+    noise = {"snr_db": 20.0, "draws": 2, "seed": 0}
+    (shipped / "manifest.json").write_text(json.dumps({"models": {"auscultation": {
+        "version": "9.9.9", "training_data": {"seed": 0}, "population_input_noise": {"adults": noise, "children": None}}}}))
+    out = tmp_path / "out"
+    # Two levels and one noise seed keep the test short; the rule and the reading of its trials are the same.
+    monkeypatch.setattr(train, "INPUT_NOISE_SNR_DB", (None, 20.0))
+    monkeypatch.setattr(train, "INPUT_NOISE_CHOICE_SEEDS", (0,))
+    seed_spread.main(["--seeds", "3", "--out", str(out), "--shipped", str(shipped), "--steps", "2", "--threads", "1",
+                      "--input-noise-study"])
+    report = json.loads((out / "input_noise_study.json").read_text())
+    assert not (out / "seed_spread.json").exists()
+    assert (report["part"], report["runtime"], report["shipped"]["input_noise"]["adults"]) == (
+        "validation", "onnxruntime fp32", noise)
+    assert (out / "seed3.pt").is_file()
+    assert set(report["models"]) == {"shipped", "seed3"}
+    for model in report["models"].values():
+        for shape in ("white", "recording"):
+            # Each level of the choice rule, and the figures at the level it picked, per filter mode.
+            assert set(model["adults"][shape]["mean_patient_auc_by_level"]) == {"none", "20"}
+            assert set(model["adults"][shape]["at_chosen"]["by_filter_mode"]) == {"Littmann 3200 bell",
+                                                                                   "Littmann 3200 diaphragm"}
+            chosen = model["adults"][shape]["chosen"]
+            assert chosen is None or chosen.get("shape", "white") == shape
+            level = "none" if chosen is None else f"{chosen['snr_db']:g}"
+            assert model["adults"][shape]["by_level"][level] == model["adults"][shape]["at_chosen"]
+            assert set(model["adults"][shape]["by_level"]) == {"none", "20"}
+        # Only validation patients: the adults and the children's validation half, each population apart.
+        assert set(model["recording_scores"]) == {"adults", "children_sprsound2022"}
+        assert set(model["recording_scores"]["adults"]) == set(seed_spread.RECORDING_SCORES)
+    decision = report["decision"]
+    assert decision["input_noise_shape"]["adults"]["models"] == ["seed3", "shipped"]
+    assert isinstance(decision["input_noise_shape"]["adults"]["adopt"], bool)
+    assert decision["recording_score"]["chosen"] in seed_spread.RECORDING_SCORES
+
+    # One process per model gives the same figures as one after the other.
+    seed_spread.main(["--seeds", "3", "--out", str(out), "--shipped", str(shipped), "--threads", "1",
+                      "--input-noise-study", "--reuse-weights", "--jobs", "2"])
+    assert json.loads((out / "input_noise_study.json").read_text()) == report
+
+
+def test_recording_scores_rank_rows_by_their_own_aggregation():
+    rows = [{**_row("a", "base_left", 1, 0.5), "window_probabilities": np.array([0.6, 0.6, 0.6]),
+             "frame_map": np.array([0.6, 0.6, 0.1]), "device": "bell"},
+            {**_row("b", "base_left", 0, 0.5), "window_probabilities": np.array([0.95, 0.7, 0.1]),
+             "frame_map": np.array([0.9, 0.1, 0.1]), "device": "bell"}]
+    # One loud window ranks the crackle-free recording first by its peak; crackles that recur rank first by
+    # how often the windows or frames reach 0.5.
+    figures = {name: seed_spread.figures_by_mode(seed_spread.rescored(rows, score))["recording_auc"]
+               for name, score in seed_spread.RECORDING_SCORES.items()}
+    assert figures == {"top2": 0.0, "top1": 0.0, "mean": 1.0, "windows_over_half": 1.0, "frames_over_half": 1.0}
+
+
+def test_the_rule_needs_every_condition():
+    base = {"s0": {"patient_auc": 0.70, "recording_auc": 0.60}, "s1": {"patient_auc": 0.80, "recording_auc": 0.70}}
+    gain = {"s0": {"patient_auc": 0.82, "recording_auc": 0.61}, "s1": {"patient_auc": 0.78, "recording_auc": 0.70}}
+    assert seed_spread.judge(gain, base)["adopt"]
+    # One model worse by more than 0.05.
+    lost = {"s0": {"patient_auc": 0.95, "recording_auc": 0.61}, "s1": {"patient_auc": 0.74, "recording_auc": 0.70}}
+    assert not seed_spread.judge(lost, base)["adopt"] and not seed_spread.judge(lost, base)["no_model_loses_more"]
+    # The recording AUC drops.
+    drop = {"s0": {"patient_auc": 0.82, "recording_auc": 0.58}, "s1": {"patient_auc": 0.80, "recording_auc": 0.70}}
+    assert not seed_spread.judge(drop, base)["adopt"] and seed_spread.judge(drop, base, recording=False)["adopt"]
+    # A gain short of 0.05.
+    assert not seed_spread.judge({m: {**v, "patient_auc": v["patient_auc"] + 0.04} for m, v in base.items()}, base)["adopt"]

@@ -143,6 +143,10 @@ BROKEN_BUNDLES = {
     "crackle input noise without a level": (
         lambda f: edit_manifest(f, lambda models: models["auscultation"].update(input_noise={"draws": 2, "seed": 0})),
         "auscultation: input_noise: must be null or"),
+    "crackle input noise of an unknown shape": (
+        lambda f: edit_manifest(f, lambda models: models["auscultation"].update(
+            population_input_noise={"adults": {"snr_db": 20.0, "draws": 2, "seed": 0, "shape": "pink"}})),
+        "optionally 'shape': one of white, recording}, got {'snr_db': 20.0, 'draws': 2, 'seed': 0, 'shape': 'pink'}"),
     "file outside the bundle": (lambda f: edit_manifest(f, lambda models: models["labs"].update(file="../x.onnx")),
                                 "labs: default: needs a plain 'file' name"),
 }
