@@ -165,7 +165,8 @@ def assess(
     if ild_confirmed:
         plan = monitoring_plan(picture.ctd_diagnosis, confirmed_on=ild_confirmed.get("date"),
                                pft_dates=list(pft_dates or []), on=on,
-                               after_first_year=thresholds.monitoring_after_first_year)
+                               after_first_year=thresholds.monitoring_after_first_year,
+                               first_year=thresholds.monitoring_first_year)
         # Screening advice (HRCT + PFTs to find ILD) would contradict a confirmed diagnosis; a red
         # flag still makes it urgent.
         priority = "urgent" if result["tier"] == "urgent" else "routine"
