@@ -212,6 +212,7 @@ class Settings(BaseSettings):
     evidence_chest_pieces_cannot_clear: list[ChestPiece] = evidence_setting("evidence_chest_pieces_cannot_clear")
     evidence_kl6_cutoff: float = evidence_setting("evidence_kl6_cutoff")
     evidence_assumption_spread: float = evidence_setting("evidence_assumption_spread")
+    evidence_prior_age_from: int = evidence_setting("evidence_prior_age_from")
     evidence_validation_rule: dict[str, Any] = evidence_setting("evidence_validation_rule")
     evidence_undetermined_prior: dict[str, float] = evidence_setting("evidence_undetermined_prior")
     evidence_odds_ratios: dict[str, float] = evidence_setting("evidence_odds_ratios")

@@ -146,7 +146,7 @@ def assess(
         raise ValidationError("give either dlco_percent or dlco_not_performed, not both",
                               fields=[{"field": "dlco_percent", "reason": "conflicts with dlco_not_performed"}])
     prior = clinical_prior(picture, undetermined=options.undetermined_prior, odds_ratios=options.odds_ratios,
-                           bounds=options.prior_bounds)
+                           bounds=options.prior_bounds, age_from=options.prior_age_from)
     # Site calibration maps the fused probability before triage (edge/site_calibration.py).
     fused = site_calibration.recalibrated(fuse(prior, evidence, options=options, potential=potential))
     flags = red_flags(autoantibodies=picture.autoantibodies, symptoms=picture.symptoms,
