@@ -39,7 +39,8 @@ PFT_MONTHS: dict[str, tuple[tuple[int, int], int, str]] = {
     UNDETERMINED_CTD: ((3, 6), 6, PROGRAMME + " (diagnosis not yet established: the more frequent SSc/IIM line)"),
 }
 # The CTDs whose first-year line is the programme's, not the guideline's: only these are settings.
-PROGRAMME_FIRST_YEAR = tuple(ctd for ctd, (_months, _later, source) in PFT_MONTHS.items() if source.startswith(PROGRAMME))
+PROGRAMME_FIRST_YEAR = tuple(ctd for ctd, (_months, _later, source) in PFT_MONTHS.items()
+                             if source.startswith(PROGRAMME))
 FIRST_YEAR_MAX_MONTHS = 12
 AFTER_FIRST_YEAR_MAX_MONTHS = 24
 DESATURATION_MONTHS = (3, 12)

@@ -1,9 +1,9 @@
 """The triage's and monitoring's programme assumptions that a programme may change are settings: the
-tier each red flag forces (``triage_red_flag_tiers``), the first-year PFT line of the CTDs the
-guideline does not cover (``monitoring_pft_months_first_year``) and the age the prior's age factor
-counts from (``evidence_prior_age_from``). Set through the real settings path, each changes the advice
-exactly as its rule says and is stored with the result; the defaults keep today's advice for every CTD;
-bad values stop the start, naming the problem.
+tier each red flag forces (``triage_red_flag_tiers``) and the first-year PFT line of the CTDs the
+guideline does not cover (``monitoring_pft_months_first_year``); the prior's age setting is tested
+with the prior's other settings (test_prior_settings.py). Set through the real settings path, each
+changes the advice exactly as its rule says and is stored with the result; the defaults keep today's
+advice for every CTD; bad values stop the start, naming the problem.
 """
 import datetime as dt
 import json
@@ -28,10 +28,6 @@ VISIT = "2025-03-01"  # in the first year after CONFIRMED_ON
 def clean_env(monkeypatch):
     for key in [key for key in os.environ if key.startswith("ILDSCREEN_")]:
         monkeypatch.delenv(key)
-
-
-def odds(p):
-    return p / (1 - p)
 
 
 def assessed(picture, settings, **kwargs):
@@ -169,27 +165,6 @@ def test_a_first_year_line_leaves_the_other_ctds_alone(tmp_path):
     assert plan["pft_every_months"] == list(PFT_MONTHS[UNDETERMINED_CTD][0])
 
 
-def test_the_prior_age_from_set_in_the_environment_moves_the_age_factor(tmp_path, monkeypatch):
-    picture = ClinicalPicture("RA", 70, "F", ages=(70, 70))
-    before = assessed(picture, load_settings(data_dir=tmp_path))
-    monkeypatch.setenv("ILDSCREEN_EVIDENCE_PRIOR_AGE_FROM", "60")
-    after = assessed(picture, load_settings(data_dir=tmp_path))
-    per_decade = 1.3  # the age factor's odds ratio: two decades over 50 before, one over 60 after
-    assert odds(before["pretest_probability"]) / odds(after["pretest_probability"]) == pytest.approx(per_decade)
-    shown = after["contributions"]["clinical_prior"]
-    assert shown["odds_ratios"] == {"age_per_decade_over_50": pytest.approx(per_decade)}
-    assert "OR 1.3 per decade over 60" in shown["odds_ratio_sources"]["age_per_decade_over_50"]
-    assert after["evidence_options"]["prior_age_from"] == 60
-    assert before["evidence_options"]["prior_age_from"] == 50
-
-
-def test_below_the_prior_age_from_age_adds_nothing(tmp_path):
-    result = assessed(ClinicalPicture("RA", 58, "F", ages=(58, 58)),
-                      load_settings(data_dir=tmp_path, evidence_prior_age_from=60))
-    assert result["contributions"]["clinical_prior"]["odds_ratios"] == {}
-    assert result["pretest_probability"] == pytest.approx(BASE_PREVALENCE["RA"])
-
-
 @pytest.mark.parametrize(("values", "message"), [
     ({"triage_red_flag_tiers": {"mda5": "high"}},
      r"triage_red_flag_tiers: Value error, unknown red flag 'mda5' in the red-flag tiers; expected one of "
@@ -210,16 +185,10 @@ def test_below_the_prior_age_from_age_adds_nothing(tmp_path):
     ({"monitoring_pft_months_first_year": {"SLE": [3, 13]}}, r"the first-year PFT interval for SLE must be"),
     ({"monitoring_pft_months_first_year": {"SLE": [3, 6, 9]}}, r"the first-year PFT interval for SLE must be"),
     ({"monitoring_pft_months_first_year": {"SLE": [3]}}, r"the first-year PFT interval for SLE must be"),
-    ({"evidence_prior_age_from": 10}, r"evidence_prior_age_from: Input should be greater than or equal to 16"),
-    ({"evidence_prior_age_from": 101}, r"evidence_prior_age_from: Input should be less than or equal to 100"),
-    ({"evidence_prior_age_from": "fifty"}, r"evidence_prior_age_from: Input should be a valid integer"),
+    ({"monitoring_pft_months_first_year": {"SLE": "3-6"}},
+     r"monitoring_pft_months_first_year.SLE: Input should be a valid list"),
 ])
 def test_a_refused_setting_is_named_at_start_up(tmp_path, values, message):
     with pytest.raises(ConfigError, match=message):
         load_settings(data_dir=tmp_path, **values)
 
-
-def test_a_first_year_line_that_is_not_a_pair_in_the_environment_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setenv("ILDSCREEN_MONITORING_PFT_MONTHS_FIRST_YEAR", '{"SLE": "3-6"}')
-    with pytest.raises(ConfigError, match="monitoring_pft_months_first_year"):
-        load_settings(data_dir=tmp_path)
