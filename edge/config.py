@@ -29,10 +29,11 @@ ENV_PREFIX = "ILDSCREEN_"
 # The hospital CT server's own settings; a box running both must not trip the edge's check.
 FOREIGN_ENV_PREFIXES = ("ILDSCREEN_IMAGING_",)
 DEFAULT_DATA_DIR = Path("data")
-# Each triage setting and the TriageThresholds field it sets: the field's name behind ``triage_``,
-# but for the monitoring interval, whose setting kept the name it had before it joined the triage.
-TRIAGE_SETTINGS = {("monitoring_pft_months_after_first_year" if field == "monitoring_after_first_year"
-                    else f"triage_{field}"): field for field in TriageThresholds.model_fields}
+# Each triage setting and the TriageThresholds field it sets: the field's name behind ``triage_``, but
+# for the monitoring intervals, named as the one that kept the name it had before it joined the triage.
+MONITORING_SETTINGS = {"monitoring_after_first_year": "monitoring_pft_months_after_first_year",
+                       "monitoring_first_year": "monitoring_pft_months_first_year"}
+TRIAGE_SETTINGS = {MONITORING_SETTINGS.get(field, f"triage_{field}"): field for field in TriageThresholds.model_fields}
 
 
 # Each evidence setting and the EvidenceOptions field it sets: the field's name behind ``evidence_``.
@@ -197,6 +198,8 @@ class Settings(BaseSettings):
     triage_rescreen_low_months: int = triage_setting("triage_rescreen_low_months")
     triage_hrct_negative_valid_months: int = triage_setting("triage_hrct_negative_valid_months")
     monitoring_pft_months_after_first_year: dict[str, int] = triage_setting("monitoring_pft_months_after_first_year")
+    monitoring_pft_months_first_year: dict[str, list[int]] = triage_setting("monitoring_pft_months_first_year")
+    triage_red_flag_tiers: dict[str, str] = triage_setting("triage_red_flag_tiers")
     triage_pft_abnormal_below: float = triage_setting("triage_pft_abnormal_below")
     triage_lymphopenia_below: float = triage_setting("triage_lymphopenia_below")
     triage_sjd_older_age_from: Optional[int] = triage_setting("triage_sjd_older_age_from")
@@ -210,6 +213,7 @@ class Settings(BaseSettings):
     evidence_chest_pieces_cannot_clear: list[ChestPiece] = evidence_setting("evidence_chest_pieces_cannot_clear")
     evidence_kl6_cutoff: float = evidence_setting("evidence_kl6_cutoff")
     evidence_assumption_spread: float = evidence_setting("evidence_assumption_spread")
+    evidence_prior_age_from: int = evidence_setting("evidence_prior_age_from")
     evidence_validation_rule: dict[str, Any] = evidence_setting("evidence_validation_rule")
     evidence_undetermined_prior: dict[str, float] = evidence_setting("evidence_undetermined_prior")
     evidence_odds_ratios: dict[str, float] = evidence_setting("evidence_odds_ratios")

@@ -146,7 +146,7 @@ def assess(
         raise ValidationError("give either dlco_percent or dlco_not_performed, not both",
                               fields=[{"field": "dlco_percent", "reason": "conflicts with dlco_not_performed"}])
     prior = clinical_prior(picture, undetermined=options.undetermined_prior, odds_ratios=options.odds_ratios,
-                           bounds=options.prior_bounds)
+                           bounds=options.prior_bounds, age_from=options.prior_age_from)
     # Site calibration maps the fused probability before triage (edge/site_calibration.py).
     fused = site_calibration.recalibrated(fuse(prior, evidence, options=options, potential=potential))
     flags = red_flags(autoantibodies=picture.autoantibodies, symptoms=picture.symptoms,
@@ -165,7 +165,8 @@ def assess(
     if ild_confirmed:
         plan = monitoring_plan(picture.ctd_diagnosis, confirmed_on=ild_confirmed.get("date"),
                                pft_dates=list(pft_dates or []), on=on,
-                               after_first_year=thresholds.monitoring_after_first_year)
+                               after_first_year=thresholds.monitoring_after_first_year,
+                               first_year=thresholds.monitoring_first_year)
         # Screening advice (HRCT + PFTs to find ILD) would contradict a confirmed diagnosis; a red
         # flag still makes it urgent.
         priority = "urgent" if result["tier"] == "urgent" else "routine"

@@ -82,9 +82,13 @@ class UndeterminedPrior(BaseModel):
 
 PROGRAMME = "programme assumption (direction from the sources above; magnitude not a per-value estimate)"
 # Each factor: odds ratio, the CTD types it applies to (None: all), and where its size comes from.
-# Anti-Scl-70 and the antisynthetase antibodies carry ILD risk before the disease is classified, so
-# they count for a diagnosis not yet established too (programme assumption); disease-specific
-# factors that lower the risk (anti-centromere) or belong to RA do not.
+# Which CTDs each factor applies to is a programme assumption, not a setting (it is the reading of the
+# sources: each studied the factor in the diseases named): anti-Scl-70 and anti-centromere in SSc
+# (anti-Scl-70 also in MCTD); the antisynthetase antibodies in IIM and the overlaps (MCTD, SjD) where
+# the antisynthetase syndrome occurs; RF and anti-CCP in RA; the rest in every CTD. Anti-Scl-70 and the
+# antisynthetase antibodies carry ILD risk before the disease is classified, so they count for a
+# diagnosis not yet established too; disease-specific factors that lower the risk (anti-centromere) or
+# belong to RA do not.
 ODDS_RATIOS: dict[str, tuple[float, Optional[frozenset[str]], str]] = {
     "anti-Scl-70": (3.0, frozenset({"SSc", "MCTD", UNDETERMINED}), PROGRAMME + "; Walker 2007, Nihtyanova 2014"),
     "anti-centromere": (0.35, frozenset({"SSc"}), PROGRAMME + "; Walker 2007, Nihtyanova 2014"),
@@ -101,7 +105,9 @@ ODDS_RATIOS: dict[str, tuple[float, Optional[frozenset[str]], str]] = {
     "ever_smoker": (1.6, None, PROGRAMME + "; Kelly 2014, Kronzer 2021 (RA)"),
     "age_per_decade_over_50": (1.3, None, PROGRAMME + "; Kelly 2014 (RA)"),
     "exertional_dyspnoea": (2.2, None, PROGRAMME + "; Hoffmann-Vold 2020, Cottin 2018"),
-    "rapidly_worsening_dyspnoea": (3.0, None, PROGRAMME),
+    # No source measured it: its direction is the programme's, reasoned from exertional dyspnoea's.
+    "rapidly_worsening_dyspnoea": (3.0, None, PROGRAMME + "; no direction source (a programme choice, reasoned "
+                                   "from exertional dyspnoea's: Hoffmann-Vold 2020, Cottin 2018)"),
     "dry_cough": (1.6, None, PROGRAMME + "; Hoffmann-Vold 2020, Cottin 2018"),
     "finger_clubbing": (3.0, None, PROGRAMME + "; Cottin 2018"),
     "mechanics_hands": (2.0, None, PROGRAMME + "; ACR/CHEST 2023 Table 2 (IIM)"),
@@ -126,7 +132,8 @@ class _FactorTable(BaseModel):
 
 
 def _odds_ratio_description(name: str, source: str) -> str:
-    per = " per decade of age over 50" if name == "age_per_decade_over_50" else ""
+    per = (" per decade of age over the age the setting evidence_prior_age_from sets (default 50)"
+           if name == "age_per_decade_over_50" else "")
     direction = source[len(PROGRAMME):].lstrip("; ")
     return (f"Programme assumption: the odds ratio{per} (> 0); direction from "
             + (direction or "no source (a programme choice)") + " (edge/fusion/clinical_prior.py).")
@@ -195,22 +202,25 @@ class ClinicalPrior:
         return (self.log_odds + math.log(low / (1 - low)) - shift, self.log_odds + math.log(high / (1 - high)) - shift)
 
 
-def odds_ratio_source(name: str, ratio: float) -> str:
+def odds_ratio_source(name: str, ratio: float, *, age_from: int = 50) -> str:
     """Where factor ``name``'s odds ratio comes from: its row's source (the direction) and the magnitude
-    in force, ``ratio``, with the setting that changes it and the programme's default."""
+    in force, ``ratio``, with the setting that changes it and the programme's default. The age factor's
+    counts decades over ``age_from`` (the setting ``evidence_prior_age_from``)."""
     default, _applies_to, source = ODDS_RATIOS[name]
-    per = " per decade over 50" if name == "age_per_decade_over_50" else ""
+    per = f" per decade over {age_from}" if name == "age_per_decade_over_50" else ""
     return f"{source}; OR {ratio:g}{per} (setting {ODDS_RATIO_SETTING}, default {default:g})"
 
 
 def clinical_prior(picture: ClinicalPicture, *, undetermined: Optional[UndeterminedPrior] = None,
-                   odds_ratios: Optional[OddsRatios] = None, bounds: Optional[PriorBounds] = None) -> ClinicalPrior:
+                   odds_ratios: Optional[OddsRatios] = None, bounds: Optional[PriorBounds] = None,
+                   age_from: Optional[int] = None) -> ClinicalPrior:
     """Pre-test probability of ILD and the odds ratio each present factor contributed.
 
     A diagnosis not yet established (``UNDETERMINED``) takes its base rate and range from
     ``undetermined`` (default: :class:`UndeterminedPrior`'s programme assumption). Each factor's odds
     ratio is ``odds_ratios``' (default: :class:`OddsRatios`, the magnitudes of ``ODDS_RATIOS``) and the
-    probability is held within ``bounds`` (default: :class:`PriorBounds`).
+    probability is held within ``bounds`` (default: :class:`PriorBounds`). The age factor counts the
+    decades over ``age_from`` (default: the setting ``evidence_prior_age_from``'s, 50).
 
     Examples
     --------
@@ -230,6 +240,11 @@ def clinical_prior(picture: ClinicalPicture, *, undetermined: Optional[Undetermi
                               fields=[{"field": "age", "reason": "between 16 and 120"}])
     odds_ratios = odds_ratios or OddsRatios()
     bounds = bounds or PriorBounds()
+    if age_from is None:
+        # Declared once, on the setting; edge.fusion.evidence imports this module, so it is read here.
+        from edge.fusion.evidence import EvidenceOptions
+
+        age_from = EvidenceOptions.model_fields["prior_age_from"].default
     present = list(picture.autoantibodies) + list(picture.symptoms)
     if picture.sex == "M":
         present.append("male")
@@ -243,11 +258,13 @@ def clinical_prior(picture: ClinicalPicture, *, undetermined: Optional[Undetermi
         if applies_to is None or picture.ctd_diagnosis in applies_to:
             factors[name] = getattr(odds_ratios, name)
             sources[name] = odds_ratio_source(name, factors[name])
-    decades = max(0.0, (picture.age - 50) / 10)
+    # The factor keeps its name ("over_50": a key of the odds-ratio setting) when the age it counts from moves.
+    decades = max(0.0, (picture.age - age_from) / 10)
     if decades:
         per_decade = getattr(odds_ratios, "age_per_decade_over_50")
         factors["age_per_decade_over_50"] = per_decade ** decades
-        sources["age_per_decade_over_50"] = odds_ratio_source("age_per_decade_over_50", per_decade)
+        sources["age_per_decade_over_50"] = odds_ratio_source("age_per_decade_over_50", per_decade,
+                                                              age_from=age_from)
     if picture.ctd_diagnosis == UNDETERMINED:
         undetermined = undetermined or UndeterminedPrior()
         base, base_range = undetermined.base, (undetermined.low, undetermined.high)

@@ -37,6 +37,8 @@ from edge.vocabulary import ChestPiece
 from evaluation.proportions import auc_score_interval
 
 MODALITIES = ("auscultation", "breath", "labs")
+# A numerical guard, not a clinical number: a probability is held within [1e-4, 1 - 1e-4] before its
+# log-odds is taken, so a 0 or 1 (from few patients or a saturated model) never makes an infinite LR.
 PROBABILITY_FLOOR = 1e-4
 Z95 = NormalDist().inv_cdf(0.975)
 Z90 = NormalDist().inv_cdf(0.95)
@@ -169,6 +171,11 @@ class EvidenceOptions(BaseModel):
         0.5, ge=0, le=2, title="Uncertainty of an assumed effect size",
         description="Programme assumption (docs/evidence.md): every assumed odds-ratio magnitude may be off by this "
                     "fraction of its log (95%); it widens the interval.")
+    prior_age_from: int = Field(
+        50, ge=16, le=100, title="Age the prior's age factor counts from (years)",
+        description="Programme assumption (docs/evidence.md, section 1): the clinical prior's age factor multiplies "
+                    "the odds by its odds ratio for each decade of age over this (the sources say older age raises "
+                    "the risk, Kelly 2014 for RA, without this cut-off); 50 by default.")
     # A table of its own is set by overrides of its rows (edge.config.evidence_setting), so its
     # description speaks of the setting; each row is declared, with its source, on the table.
     validation_rule: ValidationRule = Field(

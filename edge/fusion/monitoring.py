@@ -10,20 +10,23 @@ monitoring pathway of the 2023 ACR/CHEST guideline (Johnson SR et al. Arthritis 
 
 Programme assumptions (marked in ``PFT_MONTHS``): SLE is outside the guideline's population and
 follows the 3-12 month line; a diagnosis not yet established follows the more frequent 3-6 month
-line; after the first year, "less frequently" is the upper end of the first-year interval, which
-a programme can change per CTD (setting ``monitoring_pft_months_after_first_year``). GAP / ILD-GAP
-staging (``edge.fusion.staging``) is computed when FVC and DLCO are known.
+line; a programme can change both first-year lines (setting ``monitoring_pft_months_first_year``;
+the guideline's own CTDs follow its Table 4 and are not settings). After the first year, "less
+frequently" is the upper end of the first-year interval, which a programme can change per CTD
+(setting ``monitoring_pft_months_after_first_year``). GAP / ILD-GAP staging
+(``edge.fusion.staging``) is computed when FVC and DLCO are known.
 """
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 from edge.vocabulary import UNDETERMINED_CTD
 
 GUIDELINE = ("Johnson SR et al. 2023 ACR/CHEST Guideline for the Screening and Monitoring of ILD in People with "
              "SARDs, Arthritis Rheumatol 2024;76:1182-1200, Table 4")
 PROGRAMME = "programme assumption"
+FIRST_YEAR_SETTING = "monitoring_pft_months_first_year"
 # CTD -> (first-year PFT interval in months (low, high), interval after the first year, source).
 PFT_MONTHS: dict[str, tuple[tuple[int, int], int, str]] = {
     "SSc": ((3, 6), 6, GUIDELINE + "; after the first year: " + PROGRAMME),
@@ -35,6 +38,10 @@ PFT_MONTHS: dict[str, tuple[tuple[int, int], int, str]] = {
     # Not yet diagnosed: the more frequent line, until the work-up names the disease.
     UNDETERMINED_CTD: ((3, 6), 6, PROGRAMME + " (diagnosis not yet established: the more frequent SSc/IIM line)"),
 }
+# The CTDs whose first-year line is the programme's, not the guideline's: only these are settings.
+PROGRAMME_FIRST_YEAR = tuple(ctd for ctd, (_months, _later, source) in PFT_MONTHS.items()
+                             if source.startswith(PROGRAMME))
+FIRST_YEAR_MAX_MONTHS = 12
 AFTER_FIRST_YEAR_MAX_MONTHS = 24
 DESATURATION_MONTHS = (3, 12)
 AVOID = ("chest radiography", "6-minute walk distance", "bronchoscopy")
@@ -62,20 +69,43 @@ def checked_after_first_year(overrides: Mapping[str, int]) -> dict[str, int]:
     return dict(overrides)
 
 
+def checked_first_year(overrides: Mapping[str, Sequence[int]]) -> dict[str, list[int]]:
+    """Per-CTD overrides of the first-year PFT interval (months, ``[low, high]``), checked: each key a CTD
+    of ``PROGRAMME_FIRST_YEAR`` (the guideline's own CTDs follow its Table 4), each value two whole
+    months with 1 <= low <= high <= ``FIRST_YEAR_MAX_MONTHS``."""
+    for ctd, months in overrides.items():
+        if ctd not in PROGRAMME_FIRST_YEAR:
+            reason = "follows the guideline's Table 4" if ctd in PFT_MONTHS else "is not a CTD of the programme"
+            raise ValueError(f"the first-year PFT interval of {ctd!r} is not a setting: it {reason}; expected one "
+                             f"of {list(PROGRAMME_FIRST_YEAR)}")
+        whole = (isinstance(months, (list, tuple)) and len(months) == 2
+                 and all(isinstance(m, int) and not isinstance(m, bool) for m in months))
+        if not whole or not 1 <= months[0] <= months[1] <= FIRST_YEAR_MAX_MONTHS:
+            raise ValueError(f"the first-year PFT interval for {ctd} must be [low, high] whole months with "
+                             f"1 <= low <= high <= {FIRST_YEAR_MAX_MONTHS}, got {months!r}")
+    return {ctd: list(months) for ctd, months in overrides.items()}
+
+
 def _date(value: Optional[str]) -> Optional[dt.date]:
     return dt.date.fromisoformat(value[:10]) if value else None
 
 
 def monitoring_plan(ctd_diagnosis: str, *, confirmed_on: Optional[str], pft_dates: list[str],
-                    on: Optional[str] = None, after_first_year: Optional[Mapping[str, int]] = None) -> dict:
+                    on: Optional[str] = None, after_first_year: Optional[Mapping[str, int]] = None,
+                    first_year: Optional[Mapping[str, Sequence[int]]] = None) -> dict:
     """The monitoring plan of a patient with confirmed ILD, as of ``on`` (ISO date; default today).
 
     The next PFTs are due within the interval after the later of the confirmation and the last
     PFTs on record: ``next_pft_from`` (its low end) to ``next_pft_due`` (its high end); both None
     when no date is known (e.g. ``ildscreen screen --ild-confirmed``). ``after_first_year``: the
     programme's per-CTD interval after the first year (months), replacing ``PFT_MONTHS``' default.
+    ``first_year``: the programme's first-year interval (``[low, high]`` months) of a CTD outside the
+    guideline (:func:`checked_first_year`); the interval after the first year then defaults to its high end.
     """
     (low, high), later, source = PFT_MONTHS[ctd_diagnosis]
+    if ctd_diagnosis in (first_year or {}):
+        (low, high), later = first_year[ctd_diagnosis], first_year[ctd_diagnosis][1]
+        source += f"; first year every {low}-{high} months (setting {FIRST_YEAR_SETTING})"
     later = (after_first_year or {}).get(ctd_diagnosis, later)
     today = _date(on) or dt.date.today()
     confirmed = _date(confirmed_on)

@@ -36,8 +36,10 @@ What the guideline says, and how it is encoded (``SCREENING_LINES``, one row per
   work-up to be completed first, names the diseases whose screening would then apply, and lets the
   score decide meanwhile. It is never screened as if it were one of those diseases.
 - Red flags (``RED_FLAGS``, each row with its source): rapidly worsening breathlessness and anti-MDA5
-  (rapidly progressive ILD) are always urgent; FVC or DLCO below the programme's cut-off (setting
-  ``triage_pft_abnormal_below``, default 80% predicted) raises the tier to at least high.
+  (rapidly progressive ILD) are urgent; FVC or DLCO below the programme's cut-off (setting
+  ``triage_pft_abnormal_below``, default 80% predicted) raises the tier to at least high. Which
+  tier each flag forces is a programme assumption (the guideline sets no urgency) and a setting,
+  ``triage_red_flag_tiers`` (high or urgent per flag; every flag forces at least high).
 
 After a negative HRCT: the guideline gives no re-screening interval once a screening HRCT has read no
 ILD. An HRCT read as ILD absent (``last_hrct``, the patient's most recent confirming HRCT on or before
@@ -63,19 +65,27 @@ is not triage's business: the monitoring pathway replaces the advice (``edge.scr
 Priorities and re-screening intervals are programme assumptions (the guideline sets none for
 screening): urgent = this week; high score = within 3 months; otherwise routine. The re-screening
 intervals are settings (``triage_rescreen_discuss_months``, 6; ``triage_rescreen_low_months``, 12;
-after a negative HRCT, PFTs and re-screening at the low-risk interval).
+after a negative HRCT, PFTs and re-screening at the low-risk interval), as is the tier each red flag
+forces (``triage_red_flag_tiers``). The windows of the priorities ("this week", "within 3 months")
+are not settings: each is the meaning of its priority code, which the clinic's screens
+(``edge.web.i18n``) and the FHIR referral (``imaging_client.referral.FHIR_PRIORITY``) translate;
+a programme changes them there, with the code.
+
+The symptom floor (a symptomatic patient no guideline line covers gets at least "discuss") is a
+programme assumption that is not a setting: it is a safety floor, the reading of the guideline's
+authors (screening spared only the asymptomatic) carried over to the patients outside its population.
 """
 from __future__ import annotations
 
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Annotated, Optional
+from typing import Annotated, Mapping, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from edge.errors import ValidationError
-from edge.fusion.monitoring import add_months, checked_after_first_year
+from edge.fusion.monitoring import add_months, checked_after_first_year, checked_first_year
 from edge.vocabulary import SYMPTOMS, UNDETERMINED_CTD
 
 GUIDELINE_SOURCE = ("Johnson SR et al. 2023 ACR/CHEST Guideline for the Screening and Monitoring of ILD in "
@@ -90,6 +100,17 @@ def check_tier_order(intermediate: float, high: float, *, names: tuple[str, str]
     ``intermediate`` is not below ``high``. One rule for the model below and the service settings."""
     if not intermediate < high:
         raise ValueError(f"{names[0]} ({intermediate}) must be below {names[1]} ({high})")
+
+
+def checked_red_flag_tiers(overrides: Mapping[str, str]) -> dict[str, str]:
+    """Overrides of the tier each red flag forces, checked: each key a flag of ``RED_FLAGS``, each value
+    one of ``RED_FLAG_TIERS`` (a red flag forces at least "high": the advice is then HRCT and PFTs)."""
+    for code, tier in overrides.items():
+        if code not in RED_FLAGS:
+            raise ValueError(f"unknown red flag {code!r} in the red-flag tiers; expected one of {sorted(RED_FLAGS)}")
+        if tier not in RED_FLAG_TIERS:
+            raise ValueError(f"the tier of red flag {code} must be one of {list(RED_FLAG_TIERS)}, got {tier!r}")
+    return dict(overrides)
 
 
 class TriageThresholds(BaseModel):
@@ -145,7 +166,20 @@ class TriageThresholds(BaseModel):
                     "factor and is advised HRCT plus PFTs. Unset by default: every patient this programme screens "
                     "is older, so a cut-off would screen every Sjögren's patient; set it only as a programme "
                     "decision.")
-    # The check rides on the type, so the service setting that copies this field checks it too.
+    # The checks ride on the type, so the service setting that copies the field checks them too.
+    red_flag_tiers: Annotated[dict[str, str], AfterValidator(checked_red_flag_tiers)] = Field(
+        default_factory=dict, title="Tier each red flag forces",
+        description="Programme assumption (docs/evidence.md, section 6; the guideline sets no urgency): per red flag, "
+                    'the tier it forces, "urgent" (HRCT and PFTs this week, the rheumatologist told today) or "high" '
+                    '(within 3 months), e.g. {"anti_mda5": "high"}; unset flags keep their defaults (edge/fusion/'
+                    "triage.py, RED_FLAGS: anti-MDA5 and rapidly worsening breathlessness urgent, a low FVC or DLCO "
+                    "high).")
+    monitoring_first_year: Annotated[dict[str, list[int]], AfterValidator(checked_first_year)] = Field(
+        default_factory=dict, title="PFT interval in the first year of monitoring, outside the guideline",
+        description="Programme assumption (docs/evidence.md, section 7a): for the CTDs whose first-year line the "
+                    "guideline does not give (SLE, a diagnosis not yet established), the range of months between "
+                    'PFTs in the first year after ILD is confirmed, e.g. {"SLE": [3, 6]}; unset CTDs keep theirs '
+                    "(SLE 3-12, not yet established 3-6). The guideline's own CTDs follow its Table 4.")
     monitoring_after_first_year: Annotated[dict[str, int], AfterValidator(checked_after_first_year)] = Field(
         default_factory=dict, title="PFT interval after the first year of monitoring",
         description="Programme assumption (docs/evidence.md, section 7a): per-CTD months between PFTs once ILD has "
@@ -233,6 +267,7 @@ ADVICE = {
                             "HRCT again if FVC or DLCO fall below the cut-off, symptoms appear or a red flag is found",
                             "Re-screen in {months} months"]},
 }
+# Programme assumptions, not settings: each window is the meaning of its priority code (module docstring).
 PRIORITY_TEXT = {"urgent": "this week; tell the rheumatologist today", "within_3_months": "within 3 months",
                  "routine": "routine"}
 
@@ -320,14 +355,17 @@ def screening_line(ctd_diagnosis: str, factors: set[str]) -> tuple[ScreeningLine
     return NO_LINE, []
 
 
-# Red flags: (code, tier it forces, reason, source). The tier each forces and "this week" for
-# urgent are programme assumptions; the FVC / DLCO cut-off is a setting (``pft_abnormal_below``).
+# Red flags: (code, tier it forces by default, reason, source). The tier each forces is a programme
+# assumption and a setting (``red_flag_tiers``); so is the FVC / DLCO cut-off (``pft_abnormal_below``).
+RED_FLAG_TIERS = ("high", "urgent")
+RED_FLAG_TIER_SETTING = "triage_red_flag_tiers"
 RED_FLAGS = {
     "anti_mda5_rapid_dyspnoea": ("urgent", "anti-MDA5 with rapidly worsening breathlessness: risk of rapidly "
                                  "progressive ILD", "Hallowell RW et al. Curr Opin Rheumatol 2019 (anti-MDA5 and "
                                  "rapidly progressive ILD); urgency: programme assumption"),
     "rapid_dyspnoea": ("urgent", "breathlessness worsening over days to weeks",
-                       "programme assumption (a possible acute or rapidly progressive ILD is not a screening case)"),
+                       "programme assumption: no source was found for this flag; a possible acute or rapidly "
+                       "progressive ILD is not a screening case"),
     "anti_mda5": ("urgent", "anti-MDA5: risk of rapidly progressive ILD",
                   "Hallowell RW et al. Curr Opin Rheumatol 2019; " + GUIDELINE_SOURCE + ", Table 2 (IIM); urgency: "
                   "programme assumption"),
@@ -341,6 +379,16 @@ RED_FLAGS = {
 def _flag(code: str, **values) -> dict:
     tier, reason, source = RED_FLAGS[code]
     return {"code": code, "tier": tier, "reason": reason.format(**values), "source": source, **values}
+
+
+def flag_in_force(flag: dict, thresholds: TriageThresholds) -> dict:
+    """``flag`` with the tier the programme set for it (``thresholds.red_flag_tiers``, default its row's);
+    a tier other than the default is named in its source."""
+    tier = thresholds.red_flag_tiers.get(flag["code"], flag["tier"])
+    if tier == flag["tier"]:
+        return flag
+    return {**flag, "tier": tier, "source": f"{flag['source']}; tier {tier} (setting {RED_FLAG_TIER_SETTING}, "
+                                             f"default {RED_FLAGS[flag['code']][0]})"}
 
 
 def red_flags(*, autoantibodies: tuple[str, ...], symptoms: tuple[str, ...],
@@ -427,9 +475,11 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
     raised the risk (combined likelihood ratio above 1); only then does a high score after a negative
     HRCT ask for a discussion (unknown: True, the cautious reading). ``findings``: Table 2 factors read
     from measurements (:func:`recorded_findings`); they count as factors, and those that select the
-    line are named with their value in the text and in ``guideline.risk_factor_findings``.
+    line are named with their value in the text and in ``guideline.risk_factor_findings``. Each of
+    ``flags`` forces the tier the programme set for it (:func:`flag_in_force`), and is returned so.
     """
     factors = set(factors) | {finding["code"] for finding in findings}
+    flags = [flag_in_force(flag, thresholds) for flag in flags]
     if probability >= thresholds.high:
         tier = "high"
     elif probability >= thresholds.intermediate:

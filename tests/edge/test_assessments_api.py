@@ -83,7 +83,9 @@ def test_triage_thresholds_come_from_the_programme_settings(tmp_path):
 
     app = create_app(load_settings(data_dir=tmp_path / "d", triage_intermediate=0.95, triage_high=0.99,
                                    triage_pft_abnormal_below=70, triage_hrct_negative_valid_months=18,
-                                   triage_lymphopenia_below=1.2, triage_sjd_older_age_from=80))
+                                   triage_lymphopenia_below=1.2, triage_sjd_older_age_from=80,
+                                   triage_red_flag_tiers={"low_dlco": "urgent"},
+                                   monitoring_pft_months_first_year={"SLE": [3, 6]}))
     db = app.extensions["ildscreen"].folder.connect()
     create_user(db, audit.CLI_OPERATOR, username="nurse1", role="nurse", password="correct horse battery")
     client = app.test_client()
@@ -98,11 +100,14 @@ def test_triage_thresholds_come_from_the_programme_settings(tmp_path):
                                                                         "hrct_negative_valid_months": 18,
                                                                         "lymphopenia_below": 1.2,
                                                                         "sjd_older_age_from": 80,
+                                                                        "red_flag_tiers": {"low_dlco": "urgent"},
+                                                                        "monitoring_first_year": {"SLE": [3, 6]},
                                                                         "monitoring_after_first_year": {}}
     # FVC 75% is not abnormal under this programme's 70% cut-off; DLCO 65% is.
     flagged = client.post(f"/api/v1/visits/{visit['id']}/assessments", json={"fvc_percent": 75, "dlco_percent": 65},
                           headers=headers).json
     assert [flag["code"] for flag in flagged["red_flags"]] == ["low_dlco"]
+    assert flagged["tier"] == "urgent"  # this programme's tier for a low DLCO
 
 
 def test_entered_labs_and_a_breath_reading_are_fused_with_their_model_versions(client, nurse, visit_id):

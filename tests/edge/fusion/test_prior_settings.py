@@ -1,7 +1,8 @@
 """The clinical prior's programme assumptions are settings: each odds-ratio magnitude
-(``evidence_odds_ratios``, keyed by factor) and the bounds the prior is held within
-(``evidence_prior_bounds``). The value in force is what the prior uses, what the result shows (its
-factor table and sources) and what is stored with it; bad values stop the start, naming the problem.
+(``evidence_odds_ratios``, keyed by factor), the bounds the prior is held within
+(``evidence_prior_bounds``) and the age the age factor counts from (``evidence_prior_age_from``). The
+value in force is what the prior uses, what the result shows (its factor table and sources) and what
+is stored with it; bad values stop the start, naming the problem.
 """
 import json
 import math
@@ -11,8 +12,8 @@ import pytest
 
 from edge.config import load_settings
 from edge.errors import ConfigError
-from edge.fusion.clinical_prior import (ODDS_RATIOS, PROGRAMME, ClinicalPicture, OddsRatios, PriorBounds,
-                                        clinical_prior)
+from edge.fusion.clinical_prior import (BASE_PREVALENCE, ODDS_RATIOS, PROGRAMME, ClinicalPicture, OddsRatios,
+                                        PriorBounds, clinical_prior)
 from edge.fusion.evidence import Z95
 from edge.screening import assess
 
@@ -114,6 +115,27 @@ def test_an_odds_ratio_small_enough_meets_the_lower_bound(tmp_path):
     assert assessed(CENTROMERE, settings)["pretest_probability"] == 0.01
 
 
+def test_the_prior_age_from_set_in_the_environment_moves_the_age_factor(tmp_path, monkeypatch):
+    picture = ClinicalPicture("RA", 70, "F", ages=(70, 70))
+    before = assessed(picture, load_settings(data_dir=tmp_path))
+    monkeypatch.setenv("ILDSCREEN_EVIDENCE_PRIOR_AGE_FROM", "60")
+    after = assessed(picture, load_settings(data_dir=tmp_path))
+    per_decade = 1.3  # the age factor's odds ratio: two decades over 50 before, one over 60 after
+    assert odds(before["pretest_probability"]) / odds(after["pretest_probability"]) == pytest.approx(per_decade)
+    shown = after["contributions"]["clinical_prior"]
+    assert shown["odds_ratios"] == {"age_per_decade_over_50": pytest.approx(per_decade)}
+    assert "OR 1.3 per decade over 60" in shown["odds_ratio_sources"]["age_per_decade_over_50"]
+    assert after["evidence_options"]["prior_age_from"] == 60
+    assert before["evidence_options"]["prior_age_from"] == 50
+
+
+def test_below_the_prior_age_from_age_adds_nothing(tmp_path):
+    result = assessed(ClinicalPicture("RA", 58, "F", ages=(58, 58)),
+                      load_settings(data_dir=tmp_path, evidence_prior_age_from=60))
+    assert result["contributions"]["clinical_prior"]["odds_ratios"] == {}
+    assert result["pretest_probability"] == pytest.approx(BASE_PREVALENCE["RA"])
+
+
 @pytest.mark.parametrize(("values", "message"), [
     ({"evidence_odds_ratios": {"male": 0}}, r"evidence_odds_ratios: \('male',\): Input should be greater than 0"),
     ({"evidence_odds_ratios": {"anti-Jo-1": -2.0}},
@@ -126,6 +148,9 @@ def test_an_odds_ratio_small_enough_meets_the_lower_bound(tmp_path):
     ({"evidence_prior_bounds": {"low": 0}}, r"evidence_prior_bounds: \('low',\): Input should be greater than 0"),
     ({"evidence_prior_bounds": {"high": 1}}, r"evidence_prior_bounds: \('high',\): Input should be less than 1"),
     ({"evidence_prior_bounds": {"middle": 0.5}}, r"evidence_prior_bounds: \('middle',\): Extra inputs"),
+    ({"evidence_prior_age_from": 10}, r"evidence_prior_age_from: Input should be greater than or equal to 16"),
+    ({"evidence_prior_age_from": 101}, r"evidence_prior_age_from: Input should be less than or equal to 100"),
+    ({"evidence_prior_age_from": "fifty"}, r"evidence_prior_age_from: Input should be a valid integer"),
 ])
 def test_a_refused_prior_setting_is_named_at_start_up(tmp_path, values, message):
     with pytest.raises(ConfigError, match=message):
