@@ -80,6 +80,9 @@ class UndeterminedPrior(BaseModel):
         return self
 
 
+# Programme assumption (docs/evidence.md, section 1): the age factor counts decades over this age; the
+# default of the setting evidence_prior_age_from (EvidenceOptions.prior_age_from).
+PRIOR_AGE_FROM = 50
 PROGRAMME = "programme assumption (direction from the sources above; magnitude not a per-value estimate)"
 # Each factor: odds ratio, the CTD types it applies to (None: all), and where its size comes from.
 # Which CTDs each factor applies to is a programme assumption, not a setting (it is the reading of the
@@ -202,7 +205,7 @@ class ClinicalPrior:
         return (self.log_odds + math.log(low / (1 - low)) - shift, self.log_odds + math.log(high / (1 - high)) - shift)
 
 
-def odds_ratio_source(name: str, ratio: float, *, age_from: int = 50) -> str:
+def odds_ratio_source(name: str, ratio: float, *, age_from: int = PRIOR_AGE_FROM) -> str:
     """Where factor ``name``'s odds ratio comes from: its row's source (the direction) and the magnitude
     in force, ``ratio``, with the setting that changes it and the programme's default. The age factor's
     counts decades over ``age_from`` (the setting ``evidence_prior_age_from``)."""
@@ -241,10 +244,7 @@ def clinical_prior(picture: ClinicalPicture, *, undetermined: Optional[Undetermi
     odds_ratios = odds_ratios or OddsRatios()
     bounds = bounds or PriorBounds()
     if age_from is None:
-        # Declared once, on the setting; edge.fusion.evidence imports this module, so it is read here.
-        from edge.fusion.evidence import EvidenceOptions
-
-        age_from = EvidenceOptions.model_fields["prior_age_from"].default
+        age_from = PRIOR_AGE_FROM
     present = list(picture.autoantibodies) + list(picture.symptoms)
     if picture.sex == "M":
         present.append("male")

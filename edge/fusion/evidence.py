@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audio_models.aggregation import is_basal, site_side
 from edge.errors import ValidationError
-from edge.fusion.clinical_prior import OddsRatios, PriorBounds, UndeterminedPrior
+from edge.fusion.clinical_prior import PRIOR_AGE_FROM, OddsRatios, PriorBounds, UndeterminedPrior
 from edge.inference.models import validation_status
 from edge.vocabulary import ChestPiece
 from evaluation.proportions import auc_score_interval
@@ -172,7 +172,7 @@ class EvidenceOptions(BaseModel):
         description="Programme assumption (docs/evidence.md): every assumed odds-ratio magnitude may be off by this "
                     "fraction of its log (95%); it widens the interval.")
     prior_age_from: int = Field(
-        50, ge=16, le=100, title="Age the prior's age factor counts from (years)",
+        PRIOR_AGE_FROM, ge=16, le=100, title="Age the prior's age factor counts from (years)",
         description="Programme assumption (docs/evidence.md, section 1): the clinical prior's age factor multiplies "
                     "the odds by its odds ratio for each decade of age over this (the sources say older age raises "
                     "the risk, Kelly 2014 for RA, without this cut-off); 50 by default.")
