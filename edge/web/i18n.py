@@ -679,7 +679,7 @@ CATALOG: dict[str, dict[str, str]] = {
     # edge.web.presenters.settings_changed: the result shows what was decided, under the settings of then.
     "settings_changed": {"en": "Settings changed since this assessment: press “Calculate again” to apply them.",
                          "zh-CN": "本次评估后设置已更改：请点击“重新计算”以应用新设置。"},
-    # edge.web.freshness.changed_since: inputs stored after the result was calculated.
+    # edge.freshness.changed_since: inputs stored after the result was calculated.
     "result_out_of_date": {"en": "Out of date: changed since this result ({changes}). Press “Calculate again” "
                                  "before acting on it.",
                            "zh-CN": "结果已过时：本次结果计算后有更改（{changes}）。请先点击“重新计算”，再据此处理。"},

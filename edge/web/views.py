@@ -19,8 +19,7 @@ from flask import Blueprint, abort, current_app, g, make_response, redirect, ren
 from pydantic import ValidationError as PydanticValidationError
 from markupsafe import Markup
 
-from edge import auscultation, auth, breath, form_drafts, labs, outbox, outcomes, patients, recordings, screening
-from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
+from edge import auscultation, auth, breath, form_drafts, freshness, labs, outbox, outcomes, patients, recordings, screening
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
 from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError, WrongPin
@@ -31,7 +30,7 @@ from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy,
                         set_password, set_pin)
 from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
-from edge.web import clinic_time, freshness, presenters
+from edge.web import clinic_time, presenters
 from edge.web.i18n import CATALOG, LANGUAGE_COOKIE, LANGUAGES, negotiate_language, quality_issue, translate
 
 logger = logging.getLogger(__name__)
@@ -480,10 +479,8 @@ def crackle_validation(assessment: dict, crackle_model: Optional[ServedCrackleMo
 
 def programme_settings_today() -> dict[str, dict]:
     """Today's settings of the evidence model and triage, as an assessment keeps them
-    (``evidence_options``, ``thresholds``), for :func:`edge.web.presenters.settings_changed`."""
-    settings = _resources().settings
-    return {"evidence_options": evidence_options_from_settings(settings).model_dump(mode="json"),
-            "thresholds": thresholds_from_settings(settings).model_dump(mode="json")}
+    (:func:`edge.freshness.settings_in_force`)."""
+    return freshness.settings_in_force(_resources().settings)
 
 
 def visit_summary(db, visit_id: int, *, crackle_model: Optional[ServedCrackleModel] = None) -> dict:
