@@ -195,6 +195,8 @@ CATALOG: dict[str, dict[str, str]] = {
                                    "zh-CN": "该转诊已撤回：未再发送任何内容。"},
     "take_already_saved": {"en": "This take was already saved: it was not added twice.",
                            "zh-CN": "这段录音已保存：未重复添加。"},
+    "take_already_discarded": {"en": "This take was already discarded: nothing more was removed.",
+                               "zh-CN": "这段录音已弃用：未再删除任何内容。"},
     "err_invalid": {"en": "Check this value.", "zh-CN": "请检查此项。"},
     "err_medications": {"en": "Plain medication names, 2–80 characters each.", "zh-CN": "药名需为 2–80 个普通字符。"},
     "err_number": {"en": "Enter a number.", "zh-CN": "请输入数字。"},

@@ -86,6 +86,7 @@ def render_visit(visit_id: int, *, status: int = 200):
         # A form sent twice: said, never silent (start_visit, enter_labs).
         continued=request.args.get("continued") == "1", labs_already=request.args.get("labs_saved") == "already",
         take_already=request.args.get("take_saved") == "already" or captured_again,
+        discard_already=request.args.get("discarded") == "already",
     ), status
 
 
@@ -235,6 +236,9 @@ def recording_audio(recording_id: int):
 def discard_recording(recording_id: int):
     """Re-record: this take leaves the visit (the next take of the site replaces it)."""
     db = _resources().db()
+    visit_id = recordings.discarded_from(db, recording_id)
+    if visit_id is not None:  # sent twice (a re-send, Back): said on its visit, not a 404 page
+        return _back(visit_id, "auscultation", discarded="already")
     recording = recordings.get_recording(db, recording_id)
     try:
         recordings.discard_recording(db, _resources().blobs, g.actor, recording_id)
