@@ -103,6 +103,22 @@ class ResultSuperseded(ResultOutOfDate):
     code = "result_superseded"
 
 
+class EditConflict(Conflict):
+    """A record was edited since the version the editor showed (``current_version`` is the one saved
+    now): saving would overwrite that edit unseen, so nothing is saved."""
+
+    code = "edit_conflict"
+
+    def __init__(self, message: str, *, current_version: int):
+        super().__init__(message)
+        self.current_version = current_version
+
+    def to_json(self) -> dict:
+        body = super().to_json()
+        body["error"]["current_version"] = self.current_version
+        return body
+
+
 class CaptureRunning(Conflict):
     """A capture is already running on that sensor board: one at a time per board."""
 

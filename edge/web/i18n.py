@@ -195,6 +195,11 @@ CATALOG: dict[str, dict[str, str]] = {
                                    "zh-CN": "该转诊已撤回：未再发送任何内容。"},
     "take_already_saved": {"en": "This take was already saved: it was not added twice.",
                            "zh-CN": "这段录音已保存：未重复添加。"},
+    "err_patient_edited": {"en": "These details were changed in another tab or by a colleague since this form was "
+                                  "opened: nothing was saved. The saved details are below; your changes are still in "
+                                  "the form. Check them, then save again.",
+                           "zh-CN": "自打开此表单后，这些信息已在另一标签页或由同事修改：本次未保存。已保存的信息列于下方；"
+                                    "您的修改仍保留在表单中。请核对后再次保存。"},
     "take_already_discarded": {"en": "This take was already discarded: nothing more was removed.",
                                "zh-CN": "这段录音已弃用：未再删除任何内容。"},
     "err_invalid": {"en": "Check this value.", "zh-CN": "请检查此项。"},
