@@ -74,6 +74,51 @@ class TakeAudioMissing(Conflict):
         return body
 
 
+class ResultOutOfDate(Conflict):
+    """The visit's latest result no longer reflects the visit (``changed``: kinds of
+    ``edge.freshness.CHANGE_KINDS``; ``settings_changed``: ``group.key`` of programme settings), so
+    nothing is sent with it; assessing again makes a current one. The body names the latest result
+    (``current_assessment_id``) and what changed, never the patient."""
+
+    code = "result_out_of_date"
+
+    def __init__(self, message: str, *, current_assessment_id: int, changed: list[str] = (),
+                 settings_changed: list[str] = ()):
+        super().__init__(message)
+        self.current_assessment_id = current_assessment_id
+        self.changed = list(changed)
+        self.settings_changed = list(settings_changed)
+
+    def to_json(self) -> dict:
+        body = super().to_json()
+        body["error"].update(current_assessment_id=self.current_assessment_id, changed=self.changed,
+                             settings_changed=self.settings_changed)
+        return body
+
+
+class ResultSuperseded(ResultOutOfDate):
+    """The result the client showed (its ``assessment_id``) is not the visit's latest: another tab or
+    client calculated again, and the referral would carry a result its sender never saw."""
+
+    code = "result_superseded"
+
+
+class EditConflict(Conflict):
+    """A record was edited since the version the editor showed (``current_version`` is the one saved
+    now): saving would overwrite that edit unseen, so nothing is saved."""
+
+    code = "edit_conflict"
+
+    def __init__(self, message: str, *, current_version: int):
+        super().__init__(message)
+        self.current_version = current_version
+
+    def to_json(self) -> dict:
+        body = super().to_json()
+        body["error"]["current_version"] = self.current_version
+        return body
+
+
 class CaptureRunning(Conflict):
     """A capture is already running on that sensor board: one at a time per board."""
 

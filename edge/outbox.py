@@ -43,6 +43,7 @@ import sqlite_utils
 
 from edge import audit
 from edge.errors import Conflict, NotFound, ValidationError
+from edge.freshness import require_current
 from edge.patients import get_patient, get_visit
 from edge.screening import latest_assessment
 from edge.store.database import utc_now, write_transaction
@@ -144,11 +145,15 @@ def clean_reason(reason: Optional[str], *, field: str = "reason") -> Optional[st
 
 
 def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, *, site_secret: bytes,
-                    reason: Optional[str] = None) -> dict:
-    """Queue a referral for HRCT from the visit's latest assessment.
+                    reason: Optional[str] = None, assessment_id: Optional[int] = None,
+                    settings_today: Optional[dict[str, dict]] = None) -> dict:
+    """Queue a referral for HRCT from the visit's latest assessment, when that result is current.
 
     ``reason`` is the clinician's stated clinical reason: required when the advice is not HRCT
-    (then it is the request's reason), optional otherwise.
+    (then it is the request's reason), optional otherwise. ``assessment_id`` is the result the
+    sender showed, ``settings_today`` today's programme settings
+    (:func:`edge.freshness.require_current`, which says what None skips). The checks and the insert
+    are one write transaction: a blood test or a new result stored meanwhile cannot slip between them.
 
     Raises
     ------
@@ -157,30 +162,35 @@ def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int
         (field ``reason``).
     Conflict
         When the visit already has a referral that still stands.
+    ResultSuperseded, ResultOutOfDate
+        When the latest result is not the one shown, or no longer reflects the visit or the settings.
     """
-    visit = get_visit(db, visit_id)
-    assessment = latest_assessment(db, visit_id)
-    if assessment is None:
-        raise ValidationError("assess the visit before referring",
-                              fields=[{"field": "visit_id", "reason": "no assessment yet"}])
     reason = clean_reason(reason)
-    if reason is None and not advises_hrct(assessment):
-        raise ValidationError(
-            f"the advice for this visit is not HRCT ({assessment['recommendation'].get('advice')}): "
-            "state the clinical reason for referring", fields=[{"field": "reason", "reason": "required"}])
-    patient = get_patient(db, visit["patient_id"])
-    labs = db.execute_returning_dicts(
-        "SELECT loinc, analyte, si_value, si_unit FROM lab_results WHERE visit_id = ? ORDER BY id", [visit_id])
-    code = new_referral_code()
-    bundle = build_referral_bundle(
-        referral_code=code, tier=assessment["tier"], patient_code=patient["code"], birth_year=patient["birth_year"],
-        sex=patient["sex"], site_secret=site_secret, assessment=assessment, lab_results=labs, reason=reason)
-    now = utc_now()
     with write_transaction(db):
+        visit = get_visit(db, visit_id)
         active = db.execute(f"SELECT code FROM referrals WHERE visit_id = ? AND status NOT IN "
                             f"({', '.join('?' * len(ENDED_STATUSES))})", [visit_id, *ENDED_STATUSES]).fetchone()
         if active:
             raise Conflict(f"visit {visit_id} already has referral {active[0]}")
+        assessment = latest_assessment(db, visit_id)
+        if assessment is None:
+            raise ValidationError("assess the visit before referring",
+                                  fields=[{"field": "visit_id", "reason": "no assessment yet"}])
+        patient = get_patient(db, visit["patient_id"])
+        require_current(db, assessment, visit=visit, patient=patient, shown_assessment_id=assessment_id,
+                        settings_today=settings_today)
+        if reason is None and not advises_hrct(assessment):
+            raise ValidationError(
+                f"the advice for this visit is not HRCT ({assessment['recommendation'].get('advice')}): "
+                "state the clinical reason for referring", fields=[{"field": "reason", "reason": "required"}])
+        labs = db.execute_returning_dicts(
+            "SELECT loinc, analyte, si_value, si_unit FROM lab_results WHERE visit_id = ? ORDER BY id", [visit_id])
+        code = new_referral_code()
+        bundle = build_referral_bundle(
+            referral_code=code, tier=assessment["tier"], patient_code=patient["code"],
+            birth_year=patient["birth_year"], sex=patient["sex"], site_secret=site_secret, assessment=assessment,
+            lab_results=labs, reason=reason)
+        now = utc_now()
         referral_id = db["referrals"].insert({
             "visit_id": visit_id, "assessment_id": assessment["id"], "code": code,
             "priority": bundle["entry"][0]["resource"]["priority"], "status": "queued",

@@ -7,10 +7,17 @@ from typing import Optional
 import sqlite_utils
 
 from edge import audit
-from edge.errors import Conflict, NotFound, ValidationError
+from edge.errors import Conflict, EditConflict, NotFound, ValidationError
 from edge.store.database import utc_now, write_transaction
 
 JSON_LIST_COLUMNS = ("autoantibodies", "symptoms", "medications")
+# A patient's record version: the id of its latest create or update audit entry. Every registration
+# and edit writes one in the transaction that writes the row, and entry ids only grow (two edits in
+# one millisecond still differ, which updated_at would not); reads are audited too but change
+# nothing. 0 for a row with no such entry (restored without its trail).
+SELECT_PATIENTS = ("SELECT patients.*, COALESCE((SELECT MAX(id) FROM audit_log WHERE entity = 'patient' "
+                   "AND entity_id = CAST(patients.id AS TEXT) AND action IN ('create', 'update')), 0) AS version "
+                   "FROM patients")
 
 
 def _patient_from_row(row: dict) -> dict:
@@ -29,7 +36,7 @@ def _visit_from_row(row: dict) -> dict:
 
 
 def get_patient(db: sqlite_utils.Database, patient_id: int) -> dict:
-    rows = db.execute_returning_dicts("SELECT * FROM patients WHERE id = ?", [patient_id])
+    rows = db.execute_returning_dicts(f"{SELECT_PATIENTS} WHERE id = ?", [patient_id])
     if not rows:
         raise NotFound(f"no patient with id {patient_id}")
     return _patient_from_row(rows[0])
@@ -45,7 +52,7 @@ def list_patients(
         where, params = "WHERE upper(code) LIKE ?", [code_prefix.upper() + "%"]
     total = db.execute(f"SELECT COUNT(*) FROM patients {where}", params).fetchone()[0]
     rows = db.execute_returning_dicts(
-        f"SELECT * FROM patients {where} ORDER BY code LIMIT ? OFFSET ?", [*params, limit, offset]
+        f"{SELECT_PATIENTS} {where} ORDER BY code LIMIT ? OFFSET ?", [*params, limit, offset]
     )
     return [_patient_from_row(row) for row in rows], total
 
@@ -68,9 +75,22 @@ def create_patient(db: sqlite_utils.Database, actor: audit.Actor, fields: dict) 
     return get_patient(db, patient_id)
 
 
-def update_patient(db: sqlite_utils.Database, actor: audit.Actor, patient_id: int, changes: dict) -> dict:
+def update_patient(db: sqlite_utils.Database, actor: audit.Actor, patient_id: int, changes: dict, *,
+                   version: Optional[int] = None) -> dict:
+    """Apply ``changes`` to the patient (audited). ``version``: the record version the editor
+    showed (``get_patient(...)["version"]``); None skips the comparison (clients that send none).
+
+    Raises
+    ------
+    EditConflict
+        When ``version`` is not the current one: another edit was saved since, and would be overwritten.
+    """
     with write_transaction(db):
-        get_patient(db, patient_id)
+        current = get_patient(db, patient_id)
+        if version is not None and version != current["version"]:
+            raise EditConflict(f"patient {patient_id} was edited since version {version} was shown "
+                               f"(now version {current['version']}): nothing was saved; review and save again",
+                               current_version=current["version"])
         if changes:
             db["patients"].update(patient_id, {**_encode(changes), "updated_at": utc_now()})
         audit.record(db, actor, "update", "patient", patient_id, {"changed": sorted(changes)})

@@ -193,6 +193,14 @@ def discard_recording(db: sqlite_utils.Database, blobs: BlobStore, actor: audit.
             blobs.remove(row["file_path"])
 
 
+def discarded_from(db: sqlite_utils.Database, recording_id: int) -> Optional[int]:
+    """The visit a discarded take was taken out of (its audit entry keeps it; the row is gone), or
+    None when no take with that id was discarded."""
+    row = db.execute("SELECT json_extract(detail, '$.visit_id') FROM audit_log WHERE entity = 'recording' "
+                     "AND action = 'discard' AND entity_id = ?", [str(recording_id)]).fetchone()
+    return None if row is None else int(row[0])
+
+
 def list_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
     rows = db.execute_returning_dicts("SELECT * FROM recordings WHERE visit_id = ? ORDER BY id", [visit_id])
     return [_recording_from_row(row) for row in rows]

@@ -156,6 +156,11 @@ class PatientUpdate(RequestModel):
     pack_years: Optional[float] = Field(None, ge=0, le=200)
     symptoms: list[Symptom] = Field(None, max_length=20, json_schema_extra=_not_null)
     medications: list[Medication] = Field(None, max_length=30, json_schema_extra=_not_null)
+    version: JsonInt = Field(None, ge=0, le=MAX_ID, json_schema_extra=_not_null,
+                             description="The patient's `version` as the client read it. Sent: 409 `edit_conflict` "
+                                         "(naming `current_version`, nothing saved) when another edit was saved "
+                                         "since. Omitted: saved without that comparison (clients written before "
+                                         "it).")
 
     _lists = field_validator("autoantibodies", "symptoms")(_unique_sorted)
 
@@ -173,6 +178,8 @@ class Patient(BaseModel):
     medications: list[str]
     created_at: str
     updated_at: str
+    version: int = Field(description="The record's version: it changes with every saved edit. Send it back in "
+                                     "`PATCH` so that an edit saved meanwhile is not overwritten unseen.")
 
 
 class PatientList(BaseModel):

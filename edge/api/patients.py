@@ -58,10 +58,13 @@ def get_patient(patient_id: int):
     return patients.get_patient(_db(), patient_id)
 
 
-@operation(blueprint, "/patients/<int:patient_id>", "PATCH", summary="Update a patient's clinical details",
+@operation(blueprint, "/patients/<int:patient_id>", "PATCH", summary="Update a patient's clinical details (with `version`: 409 `edit_conflict` when "
+                   "edited since)",
            roles=CLINICAL_ROLES, body=PatientUpdate, response=Patient, atomic=True)
 def update_patient(patient_id: int, body: PatientUpdate):
-    return patients.update_patient(_db(), g.actor, patient_id, body.model_dump(exclude_unset=True))
+    changes = body.model_dump(exclude_unset=True)
+    version = changes.pop("version", None)
+    return patients.update_patient(_db(), g.actor, patient_id, changes, version=version)
 
 
 @operation(blueprint, "/patients/<int:patient_id>/visits", "GET", summary="A patient's visits, newest first",

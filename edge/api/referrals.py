@@ -6,7 +6,7 @@ from typing import Literal, Optional
 from flask import Blueprint, current_app, g
 from pydantic import BaseModel, Field
 
-from edge import outbox
+from edge import freshness, outbox
 from edge.api.operations import CLINICAL_ROLES, operation
 from edge.schemas import MAX_ID, QueryModel, RequestModel
 
@@ -51,6 +51,14 @@ class ReferralCreate(RequestModel):
                                   description="The clinical reason for referring. Required (422 naming `reason`) "
                                               "when the visit's advice is not HRCT; printed on the letter and sent "
                                               "in the FHIR ServiceRequest.")
+    assessment_id: Optional[int] = Field(
+        None, ge=1, le=MAX_ID,
+        description="The assessment the client showed its user (the visit's latest when it was read). Sent: "
+                    "409 `result_superseded` when the visit has been assessed again since. Omitted (clients "
+                    "written before this field): that comparison is skipped. Either way a latest result that "
+                    "no longer reflects the visit (inputs or programme settings changed after it) is refused "
+                    "with 409 `result_out_of_date`; both bodies name `current_assessment_id`, `changed` and "
+                    "`settings_changed`.")
 
 
 class ReferralWithdraw(RequestModel):
@@ -62,12 +70,14 @@ def _resources():
 
 
 @operation(blueprint, "/visits/<int:visit_id>/referrals", "POST",
-           summary="Refer the patient for HRCT from the visit's latest assessment (queued for delivery)",
+           summary="Refer the patient for HRCT from the visit's latest assessment (queued for delivery); 409 when "
+                   "that result is not current (`result_out_of_date`) or not the one named (`result_superseded`)",
            roles=CLINICAL_ROLES, body=ReferralCreate, response=Referral, status=201, atomic=True)
 def create_referral(visit_id: int, body: ReferralCreate):
     resources = _resources()
     return outbox.create_referral(resources.db(), g.actor, visit_id, site_secret=resources.folder.site_secret,
-                                  reason=body.reason)
+                                  reason=body.reason, assessment_id=body.assessment_id,
+                                  settings_today=freshness.settings_in_force(resources.settings))
 
 
 @operation(blueprint, "/referrals/<int:referral_id>/withdraw", "POST",

@@ -195,6 +195,13 @@ CATALOG: dict[str, dict[str, str]] = {
                                    "zh-CN": "该转诊已撤回：未再发送任何内容。"},
     "take_already_saved": {"en": "This take was already saved: it was not added twice.",
                            "zh-CN": "这段录音已保存：未重复添加。"},
+    "err_patient_edited": {"en": "These details were changed in another tab or by a colleague since this form was "
+                                  "opened: nothing was saved. The saved details are below; your changes are still in "
+                                  "the form. Check them, then save again.",
+                           "zh-CN": "自打开此表单后，这些信息已在另一标签页或由同事修改：本次未保存。已保存的信息列于下方；"
+                                    "您的修改仍保留在表单中。请核对后再次保存。"},
+    "take_already_discarded": {"en": "This take was already discarded: nothing more was removed.",
+                               "zh-CN": "这段录音已弃用：未再删除任何内容。"},
     "err_invalid": {"en": "Check this value.", "zh-CN": "请检查此项。"},
     "err_medications": {"en": "Plain medication names, 2–80 characters each.", "zh-CN": "药名需为 2–80 个普通字符。"},
     "err_number": {"en": "Enter a number.", "zh-CN": "请输入数字。"},
@@ -679,7 +686,7 @@ CATALOG: dict[str, dict[str, str]] = {
     # edge.web.presenters.settings_changed: the result shows what was decided, under the settings of then.
     "settings_changed": {"en": "Settings changed since this assessment: press “Calculate again” to apply them.",
                          "zh-CN": "本次评估后设置已更改：请点击“重新计算”以应用新设置。"},
-    # edge.web.freshness.changed_since: inputs stored after the result was calculated.
+    # edge.freshness.changed_since: inputs stored after the result was calculated.
     "result_out_of_date": {"en": "Out of date: changed since this result ({changes}). Press “Calculate again” "
                                  "before acting on it.",
                            "zh-CN": "结果已过时：本次结果计算后有更改（{changes}）。请先点击“重新计算”，再据此处理。"},

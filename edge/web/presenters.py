@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Collection, Optional
 
+from edge.freshness import settings_changed
 from edge.modalities import counts_for_its_site, take_threshold
 from edge.patients import VISIT_STEPS
 from edge.recordings import awaits_score, is_accepted
@@ -226,18 +227,6 @@ def takes_rescored(assessment: dict) -> list[dict]:
     return list(groups.values())
 
 
-def settings_changed(assessment: dict, today: dict[str, dict]) -> list[str]:
-    """The programme settings ``assessment`` was made with that differ today, as ``group.key``
-    (``today``: the same groups it keeps, ``evidence_options`` and ``thresholds``, as JSON values).
-    Only what it kept is compared: a setting newer than the assessment is not called a change.
-    Any of them can move the risk, its tier or the advice, so calculating again is what applies them."""
-    changed = []
-    for group, now in today.items():
-        kept = assessment.get(group) or {}
-        changed += [f"{group}.{key}" for key, value in kept.items() if key in now and now[key] != value]
-    return sorted(changed)
-
-
 def chest_piece_note(recording: dict, *, threshold: Optional[float], cannot_clear) -> Optional[str]:
     """The catalog key of the line under a take that passed the gate and found no crackles, when its
     chest piece makes that clear result weak; None otherwise (or when no threshold is known).
@@ -326,7 +315,7 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
     """The result as the nurse reads it, as it was decided: takes are read with the assessment's
     own rule (:func:`assessment_heard_rule`; ``threshold`` and ``cannot_clear``, today's rule, only
     for what an older assessment did not keep: ``rule_from_today`` then says so where it matters).
-    ``today``: today's programme settings, to say which differ (:func:`settings_changed`).
+    ``today``: today's programme settings, to say which differ (:func:`edge.freshness.settings_changed`).
 
     With nothing measured (no modality gave evidence) there is no fused result: only the
     pre-test risk from the clinical picture and the guideline's advice for it.

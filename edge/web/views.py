@@ -19,11 +19,11 @@ from flask import Blueprint, abort, current_app, g, make_response, redirect, ren
 from pydantic import ValidationError as PydanticValidationError
 from markupsafe import Markup
 
-from edge import auscultation, auth, breath, form_drafts, labs, outbox, outcomes, patients, recordings, screening
-from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
+from edge import auscultation, auth, breath, form_drafts, freshness, labs, outbox, outcomes, patients, recordings, screening
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
-from edge.errors import AccountLocked, AuthenticationError, Conflict, IldscreenError, ValidationError, WrongPin
+from edge.errors import (AccountLocked, AuthenticationError, Conflict, EditConflict, IldscreenError, ValidationError,
+                         WrongPin)
 from edge.modalities import ServedCrackleModel, served_crackle_model
 from edge.schemas import PatientCreate, PatientUpdate
 from edge.store.database import write_transaction
@@ -31,7 +31,7 @@ from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy,
                         set_password, set_pin)
 from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
-from edge.web import clinic_time, freshness, presenters
+from edge.web import clinic_time, presenters
 from edge.web.i18n import CATALOG, LANGUAGE_COOKIE, LANGUAGES, negotiate_language, quality_issue, translate
 
 logger = logging.getLogger(__name__)
@@ -298,7 +298,7 @@ def _kept_patient_form(path: str) -> Optional[dict]:
     if kept is None:
         return None
     form = MultiDict([(name, value) for name, values in kept.items() for value in values])
-    return {**_patient_form_values(form), "visit_id": form.get("visit", "")}
+    return {**_patient_form_values(form), "visit_id": form.get("visit", ""), "version": form.get("version", "")}
 
 
 def _forget_patient_form() -> None:
@@ -480,10 +480,8 @@ def crackle_validation(assessment: dict, crackle_model: Optional[ServedCrackleMo
 
 def programme_settings_today() -> dict[str, dict]:
     """Today's settings of the evidence model and triage, as an assessment keeps them
-    (``evidence_options``, ``thresholds``), for :func:`edge.web.presenters.settings_changed`."""
-    settings = _resources().settings
-    return {"evidence_options": evidence_options_from_settings(settings).model_dump(mode="json"),
-            "thresholds": thresholds_from_settings(settings).model_dump(mode="json")}
+    (:func:`edge.freshness.settings_in_force`)."""
+    return freshness.settings_in_force(_resources().settings)
 
 
 def visit_summary(db, visit_id: int, *, crackle_model: Optional[ServedCrackleModel] = None) -> dict:
@@ -584,21 +582,28 @@ def edit_patient(patient_id: int):
     visit = patients.get_visit(db, int(visit_id)) if visit_id.isdigit() else None
     if visit is not None and visit["patient_id"] != patient_id:
         abort(404, "no such visit for this patient")
-    errors, values = {}, dict(patient)
+    errors, values, newer = {}, dict(patient), None
     if kept is not None:
         values = {**kept, "code": patient["code"]}
     if request.method == "POST":
-        values = {**_patient_form_values(request.form), "code": patient["code"]}
+        values = {**_patient_form_values(request.form), "code": patient["code"],
+                  "version": request.form.get("version", "")}
         try:
             changes = {k: v for k, v in values.items() if k != "code" and v not in (None, "")}
             changes.setdefault("symptoms", [])
             changes.setdefault("autoantibodies", [])
-            body = PatientUpdate.model_validate(changes, strict=False)
-            patients.update_patient(db, g.actor, patient_id, body.model_dump(exclude_unset=True))
+            changes = PatientUpdate.model_validate(changes, strict=False).model_dump(exclude_unset=True)
+            version = changes.pop("version", None)  # the version the form showed (a stale tab's is older)
+            patients.update_patient(db, g.actor, patient_id, changes, version=version)
             if visit is not None and visit["status"] == "open":
                 patients.mark_symptoms_reviewed(db, g.actor, visit["id"])
         except PydanticValidationError as exc:
             errors = _field_errors(exc, g.lang)
+        except EditConflict:
+            # Saved meanwhile in another tab: the typed values stay in the form, the saved ones are
+            # shown beside them, and saving again (now against the version shown) is a choice.
+            errors, newer = {"form": translate("err_patient_edited", g.lang)}, patient
+            values["version"] = patient["version"]
         else:
             _forget_patient_form()
             if visit is not None:
@@ -606,7 +611,7 @@ def edit_patient(patient_id: int):
             return redirect(url_for("ui.patient_timeline", patient_id=patient_id))
     return render_template("patient_form.html", errors=errors, values=values, ctds=CTD_DIAGNOSES,
                            antibodies=AUTOANTIBODIES, symptoms=SYMPTOMS, editing=patient, visit=visit,
-                           unsaved=kept is not None), 422 if errors else 200
+                           unsaved=kept is not None, newer=newer), 409 if newer else 422 if errors else 200
 
 
 @blueprint.route("/patients/<int:patient_id>")

@@ -11,12 +11,13 @@ from typing import Optional
 
 from flask import g, jsonify, redirect, render_template, request, send_file, url_for
 
-from edge import breath, devices, labs, outbox, patients, recordings, screening
+from edge import breath, devices, freshness, labs, outbox, patients, recordings, screening
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
 from edge.modalities import potential_ranges, served_crackle_model
-from edge.errors import Conflict, IldscreenError, TakeAudioMissing, ValidationError
+from edge.errors import (Conflict, IldscreenError, ResultOutOfDate, ResultSuperseded, TakeAudioMissing,
+                         ValidationError)
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES
-from edge.web import clinic_time, freshness, presenters
+from edge.web import clinic_time, presenters
 from tabular_models.errors import TabularInputError
 from tabular_models.lab_panels import normalize_panel
 from edge.web.i18n import translate
@@ -85,6 +86,7 @@ def render_visit(visit_id: int, *, status: int = 200):
         # A form sent twice: said, never silent (start_visit, enter_labs).
         continued=request.args.get("continued") == "1", labs_already=request.args.get("labs_saved") == "already",
         take_already=request.args.get("take_saved") == "already" or captured_again,
+        discard_already=request.args.get("discarded") == "already",
     ), status
 
 
@@ -234,6 +236,9 @@ def recording_audio(recording_id: int):
 def discard_recording(recording_id: int):
     """Re-record: this take leaves the visit (the next take of the site replaces it)."""
     db = _resources().db()
+    visit_id = recordings.discarded_from(db, recording_id)
+    if visit_id is not None:  # sent twice (a re-send, Back): said on its visit, not a 404 page
+        return _back(visit_id, "auscultation", discarded="already")
     recording = recordings.get_recording(db, recording_id)
     try:
         recordings.discard_recording(db, _resources().blobs, g.actor, recording_id)
@@ -510,29 +515,25 @@ def refer(visit_id: int):
     """Refer for HRCT; when the advice is not HRCT the form must carry the clinical reason.
 
     The referral carries the visit's latest result, so it is sent only when that is the result the
-    page showed (``assessment_id``: another tab may have calculated again) and it still includes
-    everything the visit holds (:func:`edge.web.freshness.changed_since`), under today's settings
-    (:func:`edge.web.presenters.settings_changed`)."""
+    page showed (``assessment_id``: another tab may have calculated again) and it is still current
+    (:func:`edge.freshness.require_current`, checked with the insert in one transaction)."""
     resources = _resources()
     db = resources.db()
     visit = patients.get_visit(db, visit_id)
     if any(r["visit_id"] == visit_id and r["status"] not in outbox.ENDED_STATUSES
            for r in outbox.list_referrals(db, patient_id=visit["patient_id"])):
         return _back(visit_id, "referral", refer_saved="already")  # sent twice (a re-send, Back): said
-    latest = screening.latest_assessment(db, visit_id)
-    if latest is not None:
-        out_of_date = (freshness.changed_since(db, latest, visit=visit,
-                                               patient=patients.get_patient(db, visit["patient_id"]))
-                       or presenters.settings_changed(latest, programme_settings_today()))
-        refused = ("changed" if request.form.get("assessment_id") != str(latest["id"])
-                   else "out_of_date" if out_of_date else None)
-        if refused:
-            if request.form.get("reason", "").strip() and visit["status"] == "open":  # typed: comes back
-                patients.merge_draft(db, g.actor, visit_id, {"refer_reason": request.form["reason"][:500]})
-            return _back(visit_id, "referral", refer_error=refused)
+    shown = request.form.get("assessment_id", "")
     try:
+        # A form naming no result (a script, an old page) names none that exists: ids start at 1.
         outbox.create_referral(db, g.actor, visit_id, site_secret=resources.folder.site_secret,
-                               reason=request.form.get("reason"))
+                               reason=request.form.get("reason"), assessment_id=int(shown) if shown.isdigit() else 0,
+                               settings_today=programme_settings_today())
+    except ResultOutOfDate as exc:
+        if request.form.get("reason", "").strip() and visit["status"] == "open":  # typed: comes back
+            patients.merge_draft(db, g.actor, visit_id, {"refer_reason": request.form["reason"][:500]})
+        return _back(visit_id, "referral",
+                     refer_error="changed" if isinstance(exc, ResultSuperseded) else "out_of_date")
     except ValidationError as exc:
         if any(field.get("field") == "reason" for field in exc.fields or ()):
             return _back(visit_id, "referral", refer_error="reason")

@@ -11,7 +11,7 @@ import re
 import pytest
 from markupsafe import escape
 
-from edge import modalities
+from edge import freshness, modalities
 from edge.web import presenters
 from edge.web.i18n import CATALOG
 from support import PATIENT
@@ -41,10 +41,16 @@ def finding(page: str) -> str:
     return match.group(1)
 
 
-def letter_of(client, nurse, visit_id: int) -> str:
-    referral = client.post(f"/api/v1/visits/{visit_id}/referrals", json={"reason": "clinician's concern"},
-                           headers=nurse).json
-    return client.get(f"/referrals/{referral['id']}/letter").get_data(as_text=True)
+def refer(client, nurse, visit_id: int) -> int:
+    """The referral's id (sent while the result is current: edge.freshness.require_current)."""
+    response = client.post(f"/api/v1/visits/{visit_id}/referrals", json={"reason": "clinician's concern"},
+                           headers=nurse)
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def letter_of(client, referral_id: int) -> str:
+    return client.get(f"/referrals/{referral_id}/letter").get_data(as_text=True)
 
 
 def bell_only_visit(client, nurse, db, visit) -> dict:
@@ -97,12 +103,13 @@ def test_a_changed_chest_piece_setting_does_not_rewrite_the_result_or_the_letter
                                                                                  settings_now, monkeypatch, lang):
     counted_detector(monkeypatch)
     bell_only_visit(client, nurse, db, visit)
+    referral_id = refer(client, nurse, visit["id"])  # sent under the settings of the result
     # The admin decides the bell can clear after all: today's rule would call both bases heard
     # and drop the lung-sound lines (a usable take "after" the assessment).
     monkeypatch.setattr(settings_now, "evidence_chest_pieces_cannot_clear", [])
     client.set_cookie("lang", lang)
     page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
-    for shown in (page, letter_of(client, nurse, visit["id"])):
+    for shown in (page, letter_of(client, referral_id)):
         assert words("lung_sounds_cannot_clear", lang) in finding(shown)
         incomplete = re.search(r'id="exam-incomplete">(.*?)</p>', shown, re.S).group(1)
         assert all(CATALOG[f"site_{base}"][lang] in incomplete for base in BASES)
@@ -163,7 +170,7 @@ def test_an_older_assessment_falls_back_to_todays_rule_and_says_so(client, nurse
     forget_the_rule(db, assessment["id"])
     client.set_cookie("lang", lang)
     for shown in (client.get(f"/visits/{visit['id']}").get_data(as_text=True),
-                  letter_of(client, nurse, visit["id"])):
+                  letter_of(client, refer(client, nurse, visit["id"]))):
         assert words("lung_sounds_cannot_clear", lang) in finding(shown)  # read with today's rule: still the bell
         note = re.search(r'id="rule-from-today">(.*?)</p>', shown, re.S)
         assert note and note.group(1) == words("rule_from_today", lang)
@@ -227,9 +234,10 @@ def test_an_open_visit_says_when_settings_changed_since_its_assessment(client, n
 
 def test_a_closed_visit_and_the_letter_show_no_settings_changed_line(client, nurse, visit, settings_now, monkeypatch):
     assess(client, nurse, visit["id"])
+    referral_id = refer(client, nurse, visit["id"])
     monkeypatch.setattr(settings_now, "evidence_lr_cap", settings_now.evidence_lr_cap * 2)
     assert 'id="settings-changed"' in client.get(f"/visits/{visit['id']}").get_data(as_text=True)
-    assert 'id="settings-changed"' not in letter_of(client, nurse, visit["id"])
+    assert 'id="settings-changed"' not in letter_of(client, referral_id)
     client.patch(f"/api/v1/visits/{visit['id']}", json={"status": "completed"}, headers=nurse)
     assert 'id="settings-changed"' not in client.get(f"/visits/{visit['id']}").get_data(as_text=True)
 
@@ -265,10 +273,10 @@ def test_settings_changed_names_only_the_kept_settings_that_differ():
     same = {"evidence_options": {"lr_cap": 10.0, "chest_pieces_cannot_clear": ["bell"], "kl6_cutoff": 500.0,
                                  "validation_rule": {"min_patients": 30}},
             "thresholds": {"high": 0.2, "intermediate": 0.1, "pft_abnormal_below": 80.0}}
-    assert presenters.settings_changed(assessment, same) == []  # a setting newer than the assessment is no change
+    assert freshness.settings_changed(assessment, same) == []  # a setting newer than the assessment is no change
     changed = {"evidence_options": {**same["evidence_options"], "chest_pieces_cannot_clear": [],
                                     "validation_rule": {"min_patients": 40}},
                "thresholds": {**same["thresholds"], "high": 0.25}}
-    assert presenters.settings_changed(assessment, changed) == [
+    assert freshness.settings_changed(assessment, changed) == [
         "evidence_options.chest_pieces_cannot_clear", "evidence_options.validation_rule", "thresholds.high"]
-    assert presenters.settings_changed({}, changed) == []
+    assert freshness.settings_changed({}, changed) == []

@@ -247,7 +247,8 @@ def test_a_discarded_take_keeps_its_id_and_nothing_kept_from_it_reaches_the_next
     assert client.get(f"/recordings/{second}/audio").data == second_sound
     page = client.get(f"/visits/{visit_id}?take={first}").get_data(as_text=True)
     assert 'id="re-record-button"' not in page and f'id="re-record-{second}"' in page  # B is not "the take just made"
-    assert client.post(f"/recordings/{first}/discard", data={"csrf_token": csrf}).status_code == 404  # a stale page
+    stale = client.post(f"/recordings/{first}/discard", data={"csrf_token": csrf})  # a stale page's button
+    assert stale.status_code == 302 and "discarded=already" in stale.headers["Location"]  # says so, removes nothing
     assert client.get(f"/recordings/{second}/audio").status_code == 200
     trail = db.execute("SELECT action, entity_id FROM audit_log WHERE entity = 'recording' "
                        "AND action IN ('create', 'discard') ORDER BY id").fetchall()

@@ -153,3 +153,23 @@ def test_a_referral_and_its_withdrawal_sent_twice_land_on_the_visit_and_say_so(u
     assert first.status_code == again.status_code == 302 and "already" not in first.headers["Location"]
     assert CATALOG["referral_already_withdrawn"]["en"] in client.get(again.headers["Location"]).get_data(as_text=True)
     assert db.execute("SELECT COUNT(*) FROM audit_log WHERE entity = 'referral' AND action = 'withdraw'").fetchone()[0] == 1
+
+
+def test_a_discard_sent_twice_lands_on_the_visit_and_says_so(ui, db):
+    """Back and tap "Re-record" again, or a re-send after a timeout: the take is already gone, and a
+    404 page left the nurse unsure what happened. The second post lands on its visit, says the take
+    was already discarded, and removes nothing more; a take that never existed is still a 404."""
+    client, csrf = ui
+    _, visit_id = register_and_start(client, csrf)
+    response = client.post(f"/visits/{visit_id}/recordings", content_type="multipart/form-data",
+                           data={"csrf_token": csrf, "chest_site": "trachea",
+                                 "file": (io.BytesIO(wav_bytes(seconds=2)), "t.wav")})
+    take_id = re.search(r"take=(\d+)", response.headers["Location"]).group(1)
+    first, again = (client.post(f"/recordings/{take_id}/discard", data={"csrf_token": csrf}) for _ in range(2))
+    assert first.status_code == again.status_code == 302 and "discarded" not in first.headers["Location"]
+    assert again.headers["Location"].startswith(f"/visits/{visit_id}?discarded=already")
+    assert CATALOG["take_already_discarded"]["en"] in client.get(again.headers["Location"]).get_data(as_text=True)
+    assert CATALOG["take_already_discarded"]["en"] not in client.get(first.headers["Location"]).get_data(as_text=True)
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE entity = 'recording' AND action = 'discard'"
+                      ).fetchone()[0] == 1 and count(db, "recordings") == 0
+    assert client.post("/recordings/999/discard", data={"csrf_token": csrf}).status_code == 404

@@ -15,6 +15,7 @@ from markupsafe import escape
 
 from edge.web.i18n import CATALOG
 from support import csrf_of, shown_result_of, wav_bytes
+from test_breath_api import breath_csv
 
 FORM = {"code": "CL66-0101", "birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
 
@@ -50,6 +51,12 @@ def take(client, csrf, visit_id: int) -> int:
     return int(re.search(r"take=(\d+)", response.headers["Location"]).group(1))
 
 
+def breath(client, csrf, visit_id: int) -> None:
+    response = client.post(f"/visits/{visit_id}/breath", content_type="multipart/form-data",
+                           data={"csrf_token": csrf, "file": (io.BytesIO(breath_csv().encode()), "reading.csv")})
+    assert response.status_code == 302 and "breath_error" not in response.headers["Location"]
+
+
 def edit_symptoms(client, csrf, patient_id: int, visit_id: int, symptoms: list[str]) -> None:
     response = client.post(f"/patients/{patient_id}/edit?visit={visit_id}",
                            data={"csrf_token": csrf, **FORM, "symptoms": symptoms})
@@ -60,6 +67,7 @@ CHANGES = {
     "labs": lambda client, csrf, patient_id, visit_id: client.post(
         f"/visits/{visit_id}/labs", data={"csrf_token": csrf, "lab_kl6": "900", "unit_kl6": "U/mL"}),
     "lung_sounds": lambda client, csrf, patient_id, visit_id: take(client, csrf, visit_id),
+    "breath": lambda client, csrf, patient_id, visit_id: breath(client, csrf, visit_id),
     "lung_function": lambda client, csrf, patient_id, visit_id: client.post(
         f"/visits/{visit_id}/lung-function", data={"csrf_token": csrf, "fvc_percent": "62"}),
     "patient": lambda client, csrf, patient_id, visit_id: edit_symptoms(client, csrf, patient_id, visit_id,

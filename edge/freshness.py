@@ -1,4 +1,6 @@
-"""Whether a visit's result still reflects what the visit holds: what changed after it was calculated.
+"""Whether a visit's result is current: what changed after it was calculated, and the one check a
+referral passes before it carries that result (the tablet's page and the HTTP API both reach it
+through :func:`edge.outbox.create_referral`).
 
 A result is calculated from what is stored when the nurse presses "Calculate"; blood tests typed,
 breath read, takes recorded or discarded, lung function or the patient's details and symptoms
@@ -7,6 +9,8 @@ result, waits for a new one. Details, symptoms and lung function are compared wi
 kept (its ``inputs``), so a review saved without a change is not a change; what is added or
 discarded is ordered against the result's own audit entry (entry ids, not clocks: two writes in
 the same millisecond are still ordered), which also sees a discarded take whose row is gone.
+Programme settings changed since (:func:`settings_changed`) also make the result out of date: the
+referral carries the tier those settings gave.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typing import Optional
 
 import sqlite_utils
 
+from edge.errors import ResultOutOfDate, ResultSuperseded
 from edge.screening import clinical_picture
 
 # What the page names, in this order (i18n ``changed_<kind>``).
@@ -34,6 +39,55 @@ def changed_since(db: sqlite_utils.Database, assessment: dict, *, visit: dict, p
     if "pft" in kept and _lung_function(kept["pft"]) != _lung_function(visit["lung_function"]):
         kinds.add("lung_function")
     return [kind for kind in CHANGE_KINDS if kind in kinds]
+
+
+def settings_in_force(settings) -> dict[str, dict]:
+    """Today's settings of the evidence model and triage (``settings``: ``edge.config.Settings``) as
+    an assessment keeps them (``evidence_options``, ``thresholds``), for :func:`settings_changed`."""
+    return {"evidence_options": settings.evidence_options.model_dump(mode="json"),
+            "thresholds": settings.triage_thresholds.model_dump(mode="json")}
+
+
+def settings_changed(assessment: dict, today: dict[str, dict]) -> list[str]:
+    """The programme settings ``assessment`` was made with that differ today, as ``group.key``
+    (``today``: the same groups it keeps, ``evidence_options`` and ``thresholds``, as JSON values).
+    Only what it kept is compared: a setting newer than the assessment is not called a change.
+    Any of them can move the risk, its tier or the advice, so calculating again is what applies them."""
+    changed = []
+    for group, now in today.items():
+        kept = assessment.get(group) or {}
+        changed += [f"{group}.{key}" for key, value in kept.items() if key in now and now[key] != value]
+    return sorted(changed)
+
+
+def require_current(db: sqlite_utils.Database, assessment: dict, *, visit: dict, patient: dict,
+                    shown_assessment_id: Optional[int] = None,
+                    settings_today: Optional[dict[str, dict]] = None) -> None:
+    """Refuse to act on ``assessment`` (the visit's latest) unless it is the result the client
+    showed and still current.
+
+    ``shown_assessment_id``: the result the page or API client showed; None when the client named
+    none (an API client written before it could), which skips only that comparison.
+    ``settings_today``: :func:`settings_in_force`; None skips the settings comparison.
+
+    Raises
+    ------
+    ResultSuperseded
+        When ``shown_assessment_id`` is not the latest result (another tab or client calculated again).
+    ResultOutOfDate
+        When the visit's inputs or the programme settings changed after the result was calculated.
+    """
+    if shown_assessment_id is not None and shown_assessment_id != assessment["id"]:
+        raise ResultSuperseded(
+            f"assessment {shown_assessment_id} is not the visit's latest result: {assessment['id']} is; "
+            "show it before referring", current_assessment_id=assessment["id"])
+    changed = changed_since(db, assessment, visit=visit, patient=patient)
+    settings = settings_changed(assessment, settings_today) if settings_today else []
+    if changed or settings:
+        named = ", ".join(changed + [f"setting {name}" for name in settings])
+        raise ResultOutOfDate(f"assessment {assessment['id']} is out of date ({named} changed after it was "
+                              "calculated): assess the visit again before referring",
+                              current_assessment_id=assessment["id"], changed=changed, settings_changed=settings)
 
 
 def _added_or_removed(db: sqlite_utils.Database, assessment: dict) -> set[str]:

@@ -1,0 +1,119 @@
+"""A referral through the HTTP API carries a current result, as the tablet's does (brief h68, point 1):
+one check, edge.freshness.require_current, reached through edge.outbox.create_referral by both. A
+result that no longer reflects the visit (a blood test after it, programme settings changed) is
+refused with 409 naming what changed and the current result; a client that names the result it
+showed (``assessment_id``) is refused when another calculated again; a client that names none (one
+written before the field) still gets the first check. The check and the insert hold the write lock
+together, so nothing stored meanwhile slips between them."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from edge import freshness, outbox
+from edge.audit import Actor
+from support import PATIENT
+
+
+def referrals(db) -> int:
+    return db.execute("SELECT COUNT(*) FROM referrals").fetchone()[0]
+
+
+@pytest.fixture
+def visit_id(client, nurse):
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    return client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json["id"]
+
+
+def assess(client, nurse, visit_id: int) -> int:
+    response = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse)
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def add_labs(client, nurse, visit_id: int) -> None:
+    response = client.post(f"/api/v1/visits/{visit_id}/labs", headers=nurse,
+                           json={"results": [{"analyte": "kl6", "value": 900, "unit": "U/mL"}]})
+    assert response.status_code == 201, response.json
+
+
+def refer(client, nurse, visit_id: int, **body):
+    return client.post(f"/api/v1/visits/{visit_id}/referrals", json={"reason": "new cough", **body}, headers=nurse)
+
+
+def test_a_result_out_of_date_is_refused_naming_what_changed_and_the_current_result(client, nurse, db, visit_id):
+    shown = assess(client, nurse, visit_id)
+    add_labs(client, nurse, visit_id)
+    for body in ({}, {"assessment_id": shown}):  # named or not, the result misses the blood test
+        refused = refer(client, nurse, visit_id, **body)
+        assert refused.status_code == 409
+        error = refused.json["error"]
+        assert error["code"] == "result_out_of_date" and error["changed"] == ["labs"]
+        assert error["current_assessment_id"] == shown and error["settings_changed"] == []
+        assert "labs" in error["message"]
+    assert referrals(db) == 0
+    current = assess(client, nurse, visit_id)
+    sent = refer(client, nurse, visit_id, assessment_id=current)
+    assert sent.status_code == 201 and sent.json["assessment_id"] == current and referrals(db) == 1
+
+
+def test_a_result_named_but_no_longer_the_latest_is_refused(client, nurse, db, visit_id):
+    shown = assess(client, nurse, visit_id)
+    current = assess(client, nurse, visit_id)  # another client calculated again
+    refused = refer(client, nurse, visit_id, assessment_id=shown)
+    assert refused.status_code == 409
+    error = refused.json["error"]
+    assert error["code"] == "result_superseded" and error["current_assessment_id"] == current
+    assert str(shown) in error["message"] and referrals(db) == 0
+    # A client written before the field names none: the latest result, current, is sent.
+    sent = refer(client, nurse, visit_id)
+    assert sent.status_code == 201 and sent.json["assessment_id"] == current
+
+
+def test_a_result_under_settings_since_changed_is_refused(app, client, nurse, db, visit_id, monkeypatch):
+    assess(client, nurse, visit_id)
+    settings = app.extensions["ildscreen"].settings
+    monkeypatch.setattr(settings, "evidence_lr_cap", settings.evidence_lr_cap * 2)
+    refused = refer(client, nurse, visit_id)
+    assert refused.status_code == 409
+    assert refused.json["error"]["settings_changed"] == ["evidence_options.lr_cap"]
+    assert referrals(db) == 0
+
+
+@pytest.mark.parametrize("assessment_id", [0, "7", -1])
+def test_an_assessment_id_that_is_not_an_id_is_refused_by_name(client, nurse, db, visit_id, assessment_id):
+    assess(client, nurse, visit_id)
+    refused = refer(client, nurse, visit_id, assessment_id=assessment_id)
+    assert refused.status_code == 422
+    assert [field["field"] for field in refused.json["error"]["fields"]] == ["assessment_id"]
+    assert referrals(db) == 0
+
+
+def test_the_check_and_the_insert_hold_the_write_lock_together(client, nurse, db, visit_id, monkeypatch):
+    """While the result is checked no other writer (a blood test from another tab) can start: the
+    one it would have slipped in before is refused as locked, and the referral carries the result
+    that was checked."""
+    assessment_id = assess(client, nurse, visit_id)
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    checked = freshness.require_current
+    other_writer = []
+
+    def check_while_another_writes(*args, **kwargs):
+        other = sqlite3.connect(path, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other_writer.append("started")
+            other.rollback()
+        except sqlite3.OperationalError as exc:
+            other_writer.append(str(exc))
+        finally:
+            other.close()
+        return checked(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "require_current", check_while_another_writes)
+    nurse_actor = Actor(user_id=1, username="nurse1", role="nurse")
+    referral = outbox.create_referral(db, nurse_actor, visit_id, site_secret=b"s" * 32, reason="new cough",
+                                      assessment_id=assessment_id)
+    assert other_writer == ["database is locked"]
+    assert referral["assessment_id"] == assessment_id

@@ -1,0 +1,72 @@
+"""An edit of a patient's details never overwrites a newer edit unseen (brief h68, point 3): the
+tablet's form carries the record version it showed and a stale tab's save is refused, showing the
+details saved meanwhile and keeping what was typed; the API's PATCH does the same when the client
+sends the ``version`` it read, and keeps working without it."""
+from __future__ import annotations
+
+import re
+
+from markupsafe import escape
+
+from edge.web.i18n import CATALOG
+from support import PATIENT
+
+FORM = {"birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
+
+
+def version_shown(page: str) -> str:
+    return re.search(r'name="version" value="(\d+)"', page).group(1)
+
+
+def test_a_stale_tab_does_not_overwrite_a_newer_edit(ui, db):
+    client, csrf = ui
+    client.set_cookie("lang", "en")
+    location = client.post("/patients/new", data={"csrf_token": csrf, "code": "CL68-0001", **FORM}).headers["Location"]
+    patient_id = int(location.rsplit("/", 1)[1])
+    edit = f"/patients/{patient_id}/edit"
+    stale_tab = version_shown(client.get(edit).get_data(as_text=True))
+    fresh_tab = version_shown(client.get(edit).get_data(as_text=True))
+    saved = client.post(edit, data={"csrf_token": csrf, **FORM, "version": fresh_tab, "symptoms": ["dry_cough"],
+                                    "autoantibodies": ["anti-Scl-70"]})
+    assert saved.status_code == 302
+    refused = client.post(edit, data={"csrf_token": csrf, **FORM, "version": stale_tab, "birth_year": "1951",
+                                      "smoking": "former"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 409
+    assert str(escape(CATALOG["err_patient_edited"]["en"])) in page
+    shown = re.search(r'id="patient-edited">(.*?)</div>', page, re.S).group(1)
+    assert CATALOG["symptom_dry_cough"]["en"] in shown  # the newer edit is shown
+    assert 'value="1951"' in page and re.search(r'value="former"\s+checked', page)  # what was typed is kept
+    row = db.execute("SELECT birth_year, smoking, symptoms FROM patients WHERE id = ?", [patient_id]).fetchone()
+    assert row == (1950, "never", '["dry_cough"]')  # nothing overwritten
+    # The refused form now names the version it showed: saving again is the nurse's choice, and goes.
+    again = client.post(edit, data={"csrf_token": csrf, **FORM, "version": version_shown(page),
+                                     "birth_year": "1951", "symptoms": ["dry_cough"]})
+    assert again.status_code == 302
+    assert db.execute("SELECT birth_year FROM patients WHERE id = ?", [patient_id]).fetchone()[0] == 1951
+
+
+def test_the_api_refuses_a_patch_against_an_older_version(client, nurse, db):
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    read = patient["version"]
+    first = client.patch(f"/api/v1/patients/{patient['id']}", json={"smoking": "current", "version": read},
+                         headers=nurse)
+    assert first.status_code == 200 and first.json["version"] > read
+    stale = client.patch(f"/api/v1/patients/{patient['id']}", json={"smoking": "never", "version": read},
+                         headers=nurse)
+    assert stale.status_code == 409
+    assert stale.json["error"]["code"] == "edit_conflict"
+    assert stale.json["error"]["current_version"] == first.json["version"]
+    assert client.get(f"/api/v1/patients/{patient['id']}", headers=nurse).json["smoking"] == "current"
+    # A client that sends no version (written before it) still saves, as it did.
+    unversioned = client.patch(f"/api/v1/patients/{patient['id']}", json={"smoking": "former"}, headers=nurse)
+    assert unversioned.status_code == 200 and unversioned.json["smoking"] == "former"
+
+
+def test_a_version_that_is_not_a_number_is_refused_by_name(client, nurse):
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    for bad in ("x", -1, None):
+        response = client.patch(f"/api/v1/patients/{patient['id']}", json={"smoking": "never", "version": bad},
+                                headers=nurse)
+        assert response.status_code == 422
+        assert [field["field"] for field in response.json["error"]["fields"]] == ["version"]
