@@ -32,6 +32,13 @@ prints ``input_noise_study.json``: per model, per population and, for adults, pe
 the rule decides. Its models are scored through ONNX Runtime FP32 (the service's path, exported into
 ``--out``), about four times faster than PyTorch here.
 
+``--bn-adaptation-study`` answers issue 24's question on adult-domain BatchNorm statistics
+(:func:`bn_adaptation_study`; the rule was fixed before its figures, ``audio_models/README.md``): the
+validation adults scored with BatchNorm running statistics re-estimated, without labels, from other
+adults' audio (the other validation adults, all filter modes or the judged recording's mode only, each
+patient left out of their own; or the ICBHI adults) against the shipped ones. It prints
+``bn_adaptation_study.json``, scored through PyTorch (the statistics are set on a copy of each model).
+
 Cost: about 30 minutes of one CPU thread a seed (the recipe's 1,600 steps) and a few minutes of scoring
 a model. Each seed's weights are saved in ``--out`` as ``seed<N>.pt``; ``--reuse-weights`` scores the
 ones already there instead of training them again. Training module: imports torch.
@@ -39,6 +46,7 @@ ones already there instead of training them again. Training module: imports torc
 
 import argparse
 import concurrent.futures
+import copy
 import json
 import logging
 import multiprocessing
@@ -47,7 +55,10 @@ import pathlib
 import numpy as np
 import torch
 
-from audio_models import export, train, validation, windows
+from audio_models import export, scoring, train, validation, windows
+from audio_models.datasets import splits
+from audio_models.datasets.icbhi import load_icbhi
+from audio_models.io import read_audio
 from audio_models.model import load_weights
 from evaluation.errors import EvaluationError
 
@@ -300,6 +311,147 @@ def input_noise_study(recordings, *, models, entry, jobs=1):
     return {"models": studies, "decision": study_decisions(studies)}
 
 
+#: Candidates of the BatchNorm-statistics study, besides the shipped (children's) statistics
+#: (``audio_models/README.md``, *Adult-domain BatchNorm statistics*).
+BN_CANDIDATES = ("pooled", "per_mode", "icbhi")
+
+
+def batchnorm_layers(model):
+    """``model``'s BatchNorm layers in module order (the order a forward pass reaches them here)."""
+    return [layer for layer in model.modules() if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm)]
+
+
+def batchnorm_input_sums(model, batch):
+    """Per BatchNorm layer of ``model`` (module order), ``(count, sum, sum of squares)`` of each channel
+    of its inputs over one train-mode forward pass of ``batch`` (windows, float32 PCM): every layer
+    normalises with this batch's own statistics. ``model`` is left as it was (a copy runs)."""
+    training = copy.deepcopy(model).train()
+    sums = [None] * len(batchnorm_layers(training))
+
+    def keep(index):
+        def hook(_layer, inputs):
+            x = inputs[0].detach().double().transpose(0, 1).reshape(inputs[0].shape[1], -1)
+            sums[index] = (x.shape[1], x.sum(dim=1).numpy(), (x * x).sum(dim=1).numpy())
+        return hook
+
+    hooks = [layer.register_forward_pre_hook(keep(i)) for i, layer in enumerate(batchnorm_layers(training))]
+    try:
+        with torch.no_grad():
+            training(torch.from_numpy(np.asarray(batch, dtype=np.float32)))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return sums
+
+
+def pooled_statistics(sums):
+    """Per layer ``(mean, unbiased variance)`` of every channel over several recordings'
+    :func:`batchnorm_input_sums`. Raises :class:`EvaluationError` when ``sums`` is empty.
+
+    Examples
+    --------
+    >>> a = [(2, np.array([2.0]), np.array([2.0]))]
+    >>> b = [(2, np.array([6.0]), np.array([18.0]))]  # the values 1, 1 and 3, 3
+    >>> [(m.tolist(), v.round(4).tolist()) for m, v in pooled_statistics([a, b])]
+    [([2.0], [1.3333])]
+    """
+    if not sums:
+        raise EvaluationError("no recording left to estimate BatchNorm statistics from")
+    stats = []
+    for layer in zip(*sums):
+        count = sum(n for n, _, _ in layer)
+        total = np.sum([s for _, s, _ in layer], axis=0)
+        squares = np.sum([q for _, _, q in layer], axis=0)
+        mean = total / count
+        stats.append((mean, (squares - count * mean * mean) / (count - 1)))
+    return stats
+
+
+def with_statistics(model, stats):
+    """A copy of ``model``, in eval mode, whose BatchNorm running means and variances are ``stats``
+    (:func:`pooled_statistics`); its weights are ``model``'s."""
+    adapted = copy.deepcopy(model)
+    for layer, (mean, var) in zip(batchnorm_layers(adapted), stats, strict=True):
+        layer.running_mean.copy_(torch.from_numpy(mean))
+        layer.running_var.copy_(torch.from_numpy(var))
+    return adapted.eval()
+
+
+def recording_sums(recordings, *, model, entry):
+    """``{index: sums}`` of :func:`batchnorm_input_sums` of each recording in ``recordings`` fed as the
+    adults are scored (``entry``: the scoring entry; the adults' input noise and copies,
+    :func:`audio_models.scoring.network_windows`); a silent or empty recording, which the scorer never
+    feeds the network (:func:`audio_models.scoring.score_prepared`), gives none."""
+    adult_entry = validation.population_entry(entry, "adults")
+    sums = {}
+    for index, recording in enumerate(recordings):
+        rules, samples = scoring.prepared_samples(*read_audio(recording.path))
+        if len(samples) == 0 or any(issue.startswith("silent") for issue in rules.issues):
+            continue
+        batch, _ = scoring.network_windows(samples, adult_entry)
+        sums[index] = batchnorm_input_sums(model, batch)
+    return sums
+
+
+def bn_model_study(adults, icbhi, *, model, entry):
+    """One model's part of :func:`bn_adaptation_study`: ``({candidate: figures_by_mode}, statistics_from)``
+    with ``shipped`` and every :data:`BN_CANDIDATES`; ``statistics_from`` is ``{candidate: {recording
+    file name: file names of the recordings whose audio set the statistics it was scored with}}``."""
+    patients = [splits.patient_key(r.dataset_family, r.patient_id) for r in adults]
+    own = recording_sums(adults, model=model, entry=entry)
+    icbhi_sums = recording_sums(icbhi, model=model, entry=entry)
+    icbhi_model = with_statistics(model, pooled_statistics(list(icbhi_sums.values())))
+    icbhi_names = [icbhi[i].path.name for i in icbhi_sums]
+    adapted = {}
+
+    def adapted_for(patient, device):
+        """The model with statistics from the other patients' recordings (``device``: only that mode's)."""
+        key = (patient, device)
+        if key not in adapted:
+            fed = [i for i in own if patients[i] != patient and (device is None or adults[i].device == device)]
+            adapted[key] = (with_statistics(model, pooled_statistics([own[i] for i in fed])),
+                            [adults[i].path.name for i in fed])
+        return adapted[key]
+
+    rows = {name: [] for name in ("shipped", *BN_CANDIDATES)}
+    statistics_from = {name: {} for name in BN_CANDIDATES}
+    shipped_run = train.torch_runner(model)
+    for recording, patient in zip(adults, patients):
+        pooled, pooled_from = adapted_for(patient, None)
+        per_mode, per_mode_from = adapted_for(patient, recording.device)
+        settings = {"shipped": (shipped_run, entry), "pooled": (train.torch_runner(pooled), entry),
+                    "per_mode": (train.torch_runner(per_mode), entry), "icbhi": (train.torch_runner(icbhi_model), entry)}
+        for name, scored in validation.score_settings([recording], settings=settings).items():
+            rows[name].extend(scored)
+        statistics_from["pooled"][recording.path.name] = pooled_from
+        statistics_from["per_mode"][recording.path.name] = per_mode_from
+        statistics_from["icbhi"][recording.path.name] = icbhi_names
+    return {name: figures_by_mode(each) for name, each in rows.items()}, statistics_from
+
+
+def bn_adaptation_study(recordings, icbhi, *, models, entry):
+    """Issue 24's study of adult-domain BatchNorm statistics on the validation adults of ``recordings``
+    for ``models`` ``{name: CrackleNet}``, ``icbhi``: the ICBHI adult recordings; the rule was fixed
+    beforehand (``audio_models/README.md``). ``{"models": {model: {candidate: figures}}, "statistics":
+    {model: {candidate: {min, max} recordings a set}}, "decision": {candidates, chosen}}``: each
+    candidate :func:`judge`\ d against the shipped statistics over the models."""
+    adults = [r for r in recordings if validation.population_key(r) == "adults"]
+    if not adults:
+        raise EvaluationError("the BatchNorm study needs validation adults; the validation part has none")
+    figures, sizes = {}, {}
+    for name, model in models.items():
+        figures[name], fed = bn_model_study(adults, icbhi, model=model, entry=entry)
+        sizes[name] = {candidate: {"min": min(map(len, by.values())), "max": max(map(len, by.values()))}
+                       for candidate, by in fed.items()}
+        logger.info("%s: %s", name, {c: (f["patient_auc"], f["recording_auc"]) for c, f in figures[name].items()})
+    candidates = {candidate: judge({m: figures[m][candidate] for m in models}, {m: figures[m]["shipped"] for m in models})
+                  for candidate in BN_CANDIDATES}
+    adopted = [c for c, decision in candidates.items() if decision["adopt"]]
+    chosen = max(adopted, key=lambda c: candidates[c]["mean_patient_auc"][1], default="shipped")
+    return {"models": figures, "recordings_in_statistics": sizes,
+            "decision": {"candidates": candidates, "chosen": chosen}}
+
+
 def seed_model(parts, *, seed, steps, out, reuse):
     """The recipe's model for ``seed``: ``out/seed<N>.pt`` when ``reuse`` and it exists, else trained
     (:func:`audio_models.train.train_recipe`) and saved there."""
@@ -330,6 +482,10 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=1, help="--input-noise-study: models scored at a time, one process each")
     parser.add_argument("--input-noise-study", action="store_true",
                         help="instead: issue 24's study of shaped input noise and the recording score (input_noise_study.json)")
+    parser.add_argument("--bn-adaptation-study", action="store_true",
+                        help="instead: issue 24's study of adult-domain BatchNorm statistics (bn_adaptation_study.json)")
+    parser.add_argument("--icbhi", type=pathlib.Path, nargs="*", default=None,
+                        help="--bn-adaptation-study: ICBHI folders (default: icbhi_sample and icbhi_extra under --data)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -342,6 +498,19 @@ def main(argv=None):
     for seed in args.seeds:
         models[f"seed{seed}"] = lambda seed=seed: seed_model(parts, seed=seed, steps=args.steps, out=args.out,
                                                              reuse=args.reuse_weights)
+    if args.bn_adaptation_study:
+        folders = args.icbhi if args.icbhi is not None else [args.data / "icbhi_sample", args.data / "icbhi_extra"]
+        icbhi = [r for folder in folders for r in load_icbhi(folder)]
+        report = {"part": "validation", "split_seed": SPLIT_SEED, "runtime": "pytorch",
+                  "shipped": {"version": entry.get("version"), "input_noise": scoring_entry["population_input_noise"]},
+                  "rule": {"min_gain": STUDY_MIN_GAIN, "max_loss": STUDY_MAX_LOSS},
+                  "icbhi_recordings": len(icbhi),
+                  **bn_adaptation_study(parts["validation"], icbhi, models={name: build() for name, build in models.items()},
+                                        entry=scoring_entry)}
+        text = json.dumps(report, indent=2)
+        (args.out / "bn_adaptation_study.json").write_text(text + "\n")
+        print(text)
+        return
     if args.input_noise_study:
         paths = {name: export.export_fp32(build(), args.out / f"{name}_fp32.onnx") for name, build in models.items()}
         report = {"part": "validation", "split_seed": SPLIT_SEED, "runtime": "onnxruntime fp32",

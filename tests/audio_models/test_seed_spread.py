@@ -198,3 +198,141 @@ def test_the_rule_needs_every_condition():
     assert not seed_spread.judge(drop, base)["adopt"] and seed_spread.judge(drop, base, recording=False)["adopt"]
     # A gain short of 0.05.
     assert not seed_spread.judge({m: {**v, "patient_auc": v["patient_auc"] + 0.04} for m, v in base.items()}, base)["adopt"]
+
+
+def _icbhi(folder):
+    """Two 12 s ICBHI-like adult recordings (annotated, no crackles) in ``folder``."""
+    from audio_models.datasets.icbhi import load_icbhi
+
+    folder.mkdir()
+    rng = np.random.default_rng(11)
+    for stem in ("101_1b1_Al_sc_Meditron", "104_1b1_Ar_sc_Litt3200"):
+        x = np.convolve(rng.standard_normal(12 * 4000), np.ones(4) / 4, mode="same")
+        soundfile.write(folder / f"{stem}.wav", (0.05 * x / np.sqrt(np.mean(x**2))).astype(np.float32), 4000)
+        (folder / f"{stem}.txt").write_text("0.0\t6.0\t0\t0\n6.0\t12.0\t0\t0\n")
+    return load_icbhi(folder)
+
+
+ADULT_NOISE = {"snr_db": 20.0, "draws": 2, "seed": 0}
+
+
+def _entry():
+    from audio_models import export
+
+    return {**export.entry_template(), "population_input_noise": {"adults": ADULT_NOISE, "children": None}}
+
+
+def test_batchnorm_statistics_are_the_pooled_mean_and_variance_of_each_layers_inputs(tmp_path):
+    torch.manual_seed(0)
+    model = CrackleNet().eval()
+    shipped = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = np.random.default_rng(3)
+    batches = [rng.standard_normal((3, 16000)).astype(np.float32), rng.standard_normal((2, 16000)).astype(np.float32)]
+    # Recomputed apart: every BatchNorm layer's whole input tensor of a train-mode pass of each batch, the channels'
+    # mean and unbiased variance over both batches' elements together.
+    captured = {}
+    for batch in batches:
+        training = CrackleNet()
+        training.load_state_dict(shipped)
+        training.train()
+        layers = [m for m in training.modules() if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
+        hooks = [layer.register_forward_pre_hook(lambda _l, inputs, i=i: captured.setdefault(i, []).append(
+            inputs[0].detach().double().transpose(0, 1).reshape(inputs[0].shape[1], -1).numpy())) for i, layer in enumerate(layers)]
+        with torch.no_grad():
+            training(torch.from_numpy(batch))
+        for hook in hooks:
+            hook.remove()
+    assert len(captured) == 6
+    adapted = seed_spread.with_statistics(model, seed_spread.pooled_statistics(
+        [seed_spread.batchnorm_input_sums(model, batch) for batch in batches]))
+    for i, layer in enumerate(seed_spread.batchnorm_layers(adapted)):
+        values = np.concatenate(captured[i], axis=1)
+        np.testing.assert_allclose(layer.running_mean.numpy(), values.mean(axis=1), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(layer.running_var.numpy(), values.var(axis=1, ddof=1), rtol=1e-5, atol=1e-6)
+    assert not adapted.training
+    # The weights are the model's; the model itself keeps its own statistics.
+    assert all(torch.equal(adapted.state_dict()[k], v) for k, v in shipped.items() if "running" not in k and "num_batches" not in k)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in shipped.items())
+    assert not torch.equal(adapted.state_dict()["features.0.1.running_mean"], shipped["features.0.1.running_mean"])
+    with pytest.raises(seed_spread.EvaluationError, match="no recording left"):
+        seed_spread.pooled_statistics([])
+
+
+def test_the_judged_patients_audio_never_sets_the_statistics_and_per_mode_uses_that_mode_only(tmp_path, monkeypatch):
+    adults = _adults(tmp_path)
+    icbhi = _icbhi(tmp_path / "icbhi")
+    torch.manual_seed(0)
+    model = CrackleNet().eval()
+    entry = _entry()
+    # Each statistics set the study builds, against the recordings' own sums, recomputed here.
+    built = []
+    pooled = seed_spread.pooled_statistics
+    monkeypatch.setattr(seed_spread, "pooled_statistics", lambda sums: built.append(sums) or pooled(sums))
+    figures, fed = seed_spread.bn_model_study(adults, icbhi, model=model, entry=entry)
+
+    assert set(figures) == {"shipped", "pooled", "per_mode", "icbhi"}
+    assert set(figures["pooled"]["by_filter_mode"]) == {"Littmann 3200 bell", "Littmann 3200 diaphragm"}
+    assert fed["pooled"]["bell_201.wav"] == ["bell_202.wav", "diaphragm_202.wav", "bell_203.wav", "diaphragm_203.wav"]
+    assert fed["per_mode"]["bell_201.wav"] == ["bell_202.wav", "bell_203.wav"]
+    assert fed["per_mode"]["diaphragm_203.wav"] == ["diaphragm_201.wav", "diaphragm_202.wav"]
+    for recording in adults:
+        name, patient = recording.path.name, recording.patient_id
+        assert not any(patient in other for other in fed["pooled"][name] + fed["per_mode"][name])
+        assert all(other.startswith(name.split("_")[0]) for other in fed["per_mode"][name])
+        assert fed["icbhi"][name] == ["101_1b1_Al_sc_Meditron.wav", "104_1b1_Ar_sc_Litt3200.wav"]
+    # The sums fed in are those recordings' own: per set, the same as computing them from the listed files.
+    sums = {r.path.name: s for r, s in zip(adults, seed_spread.recording_sums(adults, model=model, entry=entry).values())}
+    icbhi_sums = list(seed_spread.recording_sums(icbhi, model=model, entry=entry).values())
+
+    def same(a, b):
+        return len(a) == len(b) and all(np.allclose(x[1], y[1]) and x[0] == y[0] for p, q in zip(a, b) for x, y in zip(p, q))
+
+    assert same(built[0], icbhi_sums)
+    expected = []
+    for recording in adults:
+        for names in (fed["pooled"][recording.path.name], fed["per_mode"][recording.path.name]):
+            if not any(same([sums[n] for n in names], each) for each in expected):
+                expected.append([sums[n] for n in names])
+    assert len(built) == 1 + len(expected) == 1 + 3 + 6
+    assert all(any(same(each, other) for other in built[1:]) for each in expected)
+
+
+def test_the_bn_adaptation_study_end_to_end_on_validation_adults(tmp_path, monkeypatch):
+    children = _corpus(tmp_path)
+    adults = _adults(tmp_path)
+    _icbhi(tmp_path / "icbhi")
+    parts = {"train": children[:4], "validation": children[4:] + adults, "test": adults[:2]}
+    monkeypatch.setattr(train, "load_parts", lambda data, *, seed: parts)
+    scored = []
+    score = seed_spread.validation.score_settings
+    monkeypatch.setattr(seed_spread.validation, "score_settings",
+                        lambda recs, **kw: scored.extend(r.patient_id for r in recs) or score(recs, **kw))
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    torch.manual_seed(0)
+    torch.save(CrackleNet().state_dict(), shipped / "auscultation.pt")
+    (shipped / "manifest.json").write_text(json.dumps({"models": {"auscultation": {
+        "version": "9.9.9", "population_input_noise": {"adults": ADULT_NOISE, "children": None}}}}))
+    out = tmp_path / "out"
+    seed_spread.main(["--seeds", "3", "--out", str(out), "--shipped", str(shipped), "--steps", "2", "--threads", "1",
+                      "--bn-adaptation-study", "--icbhi", str(tmp_path / "icbhi")])
+    report = json.loads((out / "bn_adaptation_study.json").read_text())
+    assert (report["part"], report["icbhi_recordings"], report["shipped"]["input_noise"]["adults"]) == (
+        "validation", 2, ADULT_NOISE)
+    # Validation adults only (the test part's adults and the children are not scored), each recording once a model.
+    assert sorted(scored) == sorted(["201", "202", "203"] * 4)
+    assert set(report["models"]) == {"shipped", "seed3"}
+    for figures in report["models"].values():
+        assert set(figures) == {"shipped", "pooled", "per_mode", "icbhi"}
+        assert set(figures["per_mode"]["by_filter_mode"]) == {"Littmann 3200 bell", "Littmann 3200 diaphragm"}
+    assert report["recordings_in_statistics"]["shipped"] == {"pooled": {"min": 4, "max": 4}, "per_mode": {"min": 2, "max": 2},
+                                                             "icbhi": {"min": 2, "max": 2}}
+    decision = report["decision"]
+    assert set(decision["candidates"]) == set(seed_spread.BN_CANDIDATES)
+    assert decision["candidates"]["pooled"]["models"] == ["seed3", "shipped"]
+    assert decision["chosen"] in ("shipped", *seed_spread.BN_CANDIDATES)
+
+
+def test_the_bn_study_needs_validation_adults(tmp_path):
+    with pytest.raises(seed_spread.EvaluationError, match="needs validation adults"):
+        seed_spread.bn_adaptation_study(_corpus(tmp_path), [], models={"shipped": CrackleNet().eval()}, entry=_entry())
