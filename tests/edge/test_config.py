@@ -176,27 +176,26 @@ def test_https_or_a_loopback_referral_server_is_accepted(tmp_path, url):
     assert load_settings(data_dir=tmp_path, referral_server_url=url).referral_server_url == url
 
 
+def onnxruntime_modules_after(*modules):
+    """The onnxruntime modules a child process holds after importing ``modules`` from this checkout."""
+    where = module_command(modules[0])  # this checkout's code, as a child process sees it
+    listing = (f"import sys, {', '.join(modules)}; print(sorted(name for name in sys.modules "
+               "if name.partition('.')[0] == 'onnxruntime'))")
+    loaded = subprocess.run([sys.executable, "-c", listing], cwd=where["cwd"], env=where["env"],
+                            capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0, loaded.stderr
+    return loaded.stdout.strip()
+
+
 def test_reading_the_settings_does_not_load_onnx_runtime():
     """Every command and the service import edge.config, which takes the evidence settings from
     edge.fusion.evidence, which reads manifests through edge.inference.models and so imports the
     backend registry: the backends import ONNX Runtime when they make a session, not with the module."""
-    where = module_command("edge.config")  # this checkout's code, as a child process sees it
-    listing = ("import sys, edge.config, edge.inference, edge.inference.models; print(sorted(name for name "
-               "in sys.modules if name.partition('.')[0] == 'onnxruntime'))")
-    loaded = subprocess.run([sys.executable, "-c", listing], cwd=where["cwd"], env=where["env"],
-                            capture_output=True, text=True, timeout=120)
-    assert loaded.returncode == 0, loaded.stderr
-    assert loaded.stdout.strip() == "[]"
+    assert onnxruntime_modules_after("edge.config", "edge.inference", "edge.inference.models") == "[]"
 
 
 def test_the_command_line_and_the_service_start_without_onnx_runtime():
     """`ildscreen --help` (every command module, the lab and breath models' modules among them) and
     the service's app load ONNX Runtime only when a model session is made."""
-    where = module_command("edge.cli")
-    listing = ("import sys, edge.app, edge.cli; print(sorted(name for name in sys.modules "
-               "if name.partition('.')[0] == 'onnxruntime'))")
-    loaded = subprocess.run([sys.executable, "-c", listing], cwd=where["cwd"], env=where["env"],
-                            capture_output=True, text=True, timeout=120)
-    assert loaded.returncode == 0, loaded.stderr
-    assert loaded.stdout.strip() == "[]"
+    assert onnxruntime_modules_after("edge.cli", "edge.app") == "[]"
 
