@@ -520,9 +520,6 @@ def refer(visit_id: int):
     resources = _resources()
     db = resources.db()
     visit = patients.get_visit(db, visit_id)
-    if any(r["visit_id"] == visit_id and r["status"] not in outbox.ENDED_STATUSES
-           for r in outbox.list_referrals(db, patient_id=visit["patient_id"])):
-        return _back(visit_id, "referral", refer_saved="already")  # sent twice (a re-send, Back): said
     shown = request.form.get("assessment_id", "")
     try:
         # A form naming no result (a script, an old page) names none that exists: ids start at 1.
@@ -534,6 +531,8 @@ def refer(visit_id: int):
             patients.merge_draft(db, g.actor, visit_id, {"refer_reason": request.form["reason"][:500]})
         return _back(visit_id, "referral",
                      refer_error="changed" if isinstance(exc, ResultSuperseded) else "out_of_date")
+    except Conflict:  # the visit's referral already stands: sent twice (a re-send, Back), said
+        return _back(visit_id, "referral", refer_saved="already")
     except ValidationError as exc:
         if any(field.get("field") == "reason" for field in exc.fields or ()):
             return _back(visit_id, "referral", refer_error="reason")
