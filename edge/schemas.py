@@ -274,6 +274,16 @@ class RecordingList(BaseModel):
     recordings: list[Recording]
 
 
+class RecordingDiscarded(BaseModel):
+    """The answer to a discard sent again: the take was already discarded and nothing changed."""
+
+    recording_id: int
+    visit_id: int = Field(description="The visit the take was discarded from.")
+    chest_site: str
+    already_discarded: bool = Field(description="True: an earlier request discarded this take; this one changed "
+                                                "nothing (no file removed, no audit entry).")
+
+
 class RecordingTarget(RequestModel):
     """Where a recording is taken: its chest site."""
 
