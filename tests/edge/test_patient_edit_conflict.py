@@ -9,13 +9,9 @@ import re
 from markupsafe import escape
 
 from edge.web.i18n import CATALOG
-from support import PATIENT
+from support import PATIENT, version_shown
 
 FORM = {"birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
-
-
-def version_shown(page: str) -> str:
-    return re.search(r'name="version" value="(\d+)"', page).group(1)
 
 
 def test_a_stale_tab_does_not_overwrite_a_newer_edit(ui, db):
