@@ -159,8 +159,9 @@ class PatientUpdate(RequestModel):
     version: JsonInt = Field(None, ge=0, le=MAX_ID, json_schema_extra=_not_null,
                              description="The patient's `version` as the client read it. Sent: 409 `edit_conflict` "
                                          "(naming `current_version`, nothing saved) when another edit was saved "
-                                         "since. Omitted: saved without that comparison (clients written before "
-                                         "it).")
+                                         "since. Omitted: saved without that comparison, so an edit saved since is "
+                                         "overwritten unseen (kept for clients written before it; the tablet's own "
+                                         "form always sends it and refuses a post without it).")
 
     _lists = field_validator("autoantibodies", "symptoms")(_unique_sorted)
 

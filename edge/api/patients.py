@@ -60,7 +60,7 @@ def get_patient(patient_id: int):
 
 
 @operation(blueprint, "/patients/<int:patient_id>", "PATCH", summary="Update a patient's clinical details (with `version`: 409 `edit_conflict` when "
-                   "edited since)",
+                   "edited since; without it, saved with no conflict check, for clients written before it)",
            roles=CLINICAL_ROLES, body=PatientUpdate, response=Patient, atomic=True)
 def update_patient(patient_id: int, body: PatientUpdate):
     changes = body.model_dump(exclude_unset=True)
