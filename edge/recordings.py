@@ -170,15 +170,40 @@ def get_recording(db: sqlite_utils.Database, recording_id: int) -> dict:
     return rows[0]
 
 
-def discard_recording(db: sqlite_utils.Database, blobs: BlobStore, actor: audit.Actor, recording_id: int) -> None:
+class Discard(NamedTuple):
+    """What a discard found: the take's visit and chest site, and whether an earlier request had
+    already discarded it (``already``: then nothing was changed)."""
+
+    recording_id: int
+    visit_id: int
+    chest_site: str
+    already: bool
+
+
+def discard_recording(db: sqlite_utils.Database, blobs: BlobStore, actor: audit.Actor, recording_id: int) -> Discard:
     """Take a recording out of its open visit (the nurse re-records the site); audited.
 
     Its audio file is removed from the store unless another row holds the same content (files
     are stored once per content): a discarded take leaves no sound of the patient behind. The
     audit entry keeps the file's SHA-256, so the trail still accounts for what was recorded.
+    A take already discarded (the request sent twice) is found by that entry and changes nothing.
+
+    Raises
+    ------
+    NotFound
+        When no take ever had this id.
+    Conflict
+        When the take's visit is no longer open.
     """
     with write_transaction(db):
-        row = get_recording(db, recording_id)
+        try:
+            row = get_recording(db, recording_id)
+        except NotFound:
+            # Read under the same lock as the delete: one check decides "already discarded".
+            earlier = _discarded(db, recording_id)
+            if earlier is None:
+                raise
+            return earlier
         require_open_visit(db, row["visit_id"])
         db.execute("DELETE FROM recordings WHERE id = ?", [recording_id])
         # The take's device and verdict stay in the audit entry so that discarded takes still
@@ -191,14 +216,16 @@ def discard_recording(db: sqlite_utils.Database, blobs: BlobStore, actor: audit.
         # under this lock too (add_recording), so it never finds its file removed.
         if not is_referenced(db.conn, row["file_path"]):
             blobs.remove(row["file_path"])
+    return Discard(recording_id, row["visit_id"], row["chest_site"], already=False)
 
 
-def discarded_from(db: sqlite_utils.Database, recording_id: int) -> Optional[int]:
-    """The visit a discarded take was taken out of (its audit entry keeps it; the row is gone), or
-    None when no take with that id was discarded."""
-    row = db.execute("SELECT json_extract(detail, '$.visit_id') FROM audit_log WHERE entity = 'recording' "
-                     "AND action = 'discard' AND entity_id = ?", [str(recording_id)]).fetchone()
-    return None if row is None else int(row[0])
+def _discarded(db: sqlite_utils.Database, recording_id: int) -> Optional[Discard]:
+    """The discard of this take as its audit entry keeps it (the row is gone), or None when no
+    take with that id was discarded (recording ids are never handed out again)."""
+    row = db.execute("SELECT json_extract(detail, '$.visit_id'), json_extract(detail, '$.chest_site') FROM audit_log "
+                     "WHERE entity = 'recording' AND action = 'discard' AND entity_id = ?",
+                     [str(recording_id)]).fetchone()
+    return None if row is None else Discard(recording_id, int(row[0]), row[1], already=True)
 
 
 def list_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:

@@ -159,8 +159,9 @@ class PatientUpdate(RequestModel):
     version: JsonInt = Field(None, ge=0, le=MAX_ID, json_schema_extra=_not_null,
                              description="The patient's `version` as the client read it. Sent: 409 `edit_conflict` "
                                          "(naming `current_version`, nothing saved) when another edit was saved "
-                                         "since. Omitted: saved without that comparison (clients written before "
-                                         "it).")
+                                         "since. Omitted: saved without that comparison, so an edit saved since is "
+                                         "overwritten unseen (kept for clients written before it; the tablet's own "
+                                         "form always sends it and refuses a post without it).")
 
     _lists = field_validator("autoantibodies", "symptoms")(_unique_sorted)
 
@@ -272,6 +273,16 @@ class Recording(BaseModel):
 
 class RecordingList(BaseModel):
     recordings: list[Recording]
+
+
+class RecordingDiscarded(BaseModel):
+    """The answer to a discard sent again: the take was already discarded and nothing changed."""
+
+    recording_id: int
+    visit_id: int = Field(description="The visit the take was discarded from.")
+    chest_site: str
+    already_discarded: bool = Field(description="True: an earlier request discarded this take; this one changed "
+                                                "nothing (no file removed, no audit entry).")
 
 
 class RecordingTarget(RequestModel):

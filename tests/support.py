@@ -50,6 +50,14 @@ def shown_result_of(page: str) -> str:
     return re.search(r'name="assessment_id" value="(\d+)"', page).group(1)
 
 
+def version_shown(page: str) -> str:
+    """The patient record version a tablet edit form carries (its hidden ``version``): a save is
+    checked against it, and one without it is refused."""
+    import re
+
+    return re.search(r'name="version" value="(\d+)"', page).group(1)
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without the ``ILDSCREEN_`` settings of whoever runs the tests, plus
     ``extra``: for a child process (a served clinic or CT server, a CLI run) that must read only the

@@ -91,13 +91,15 @@ def _multipart_schema(form_schema: dict) -> dict:
     }
 
 
-def _success(op: Operation) -> dict:
+def _success(op: Operation, status: int) -> dict:
+    if status == 204:  # no content; a response model is what the operation's replay (200) sends
+        return {"description": "Success"}
     if op.produces:
         content = {media: {"schema": {"type": "string", "format": "binary"}} for media in op.produces}
         return {"description": "Success", "content": content}
     if op.response is not None:
         success = {"description": "Success", "content": {"application/json": {"schema": _ref(op.response)}}}
-        if op.status == 202:  # accepted jobs say where to follow them
+        if status == 202:  # accepted jobs say where to follow them
             success["description"] = "Accepted: the job runs in the background"
             success["headers"] = {"Location": {"description": "URL of the job", "schema": {"type": "string"}}}
         return success
@@ -108,9 +110,9 @@ def _operation_object(op: Operation, definitions: dict) -> dict:
     path_params = _path_and_parameters(op.rule)[1]
     query_params = _query_parameters(op.query) if op.query else []
     error = {"application/json": {"schema": _ref(ErrorResponse)}}
-    responses = {str(op.status): _success(op)}
+    responses = {str(op.status): _success(op, op.status)}
     if op.replay:
-        responses["200"] = {**_success(op), "description": f"Already stored: {op.replay}"}
+        responses["200"] = {**_success(op, 200), "description": op.replay}
     for status in error_statuses(op):
         description = ERROR_DESCRIPTIONS[status]
         if status == 503:

@@ -86,8 +86,9 @@ OPERATIONS: list[Operation] = []
 @dataclass(frozen=True)
 class Replayed:
     """A view's answer to a request that repeats one already done (a double tap, a re-send after
-    a timeout): the record stored the first time, sent with 200 instead of the operation's 201, as
-    the hospital server answers a replayed referral. Only for operations declared with ``replay``."""
+    a timeout): the record stored the first time (or, for a discard, what was discarded), sent with
+    200 instead of the operation's 201 (or 204), as the hospital server answers a replayed referral.
+    Only for operations declared with ``replay``."""
 
     record: dict
 
@@ -199,8 +200,9 @@ def operation(
     ``roles=None`` makes the operation public. For the document: ``unavailable`` says when it
     answers 503 (a model or a device it needs is unavailable), ``errors`` lists error statuses
     beyond those its declaration implies (see ``edge.api.openapi``), ``produces`` the media
-    types of a binary response, ``replay`` what makes a request the same one again: the view may
-    then answer :class:`Replayed` (200, the record already stored) instead of ``status``.
+    types of a binary response, ``replay`` what makes a request the same one again (the 200's
+    description in the document): the view may then answer :class:`Replayed` (200, validated
+    against ``response``) instead of ``status``. A 204 operation's ``response`` is its replay's body.
 
     ``atomic`` runs the view and the validation of its response in one transaction, so a write
     that fails after writing leaves nothing written. Not for uploads and device captures (they

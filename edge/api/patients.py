@@ -14,6 +14,7 @@ from edge.schemas import (
     PatientSearch,
     PatientUpdate,
     Recording,
+    RecordingDiscarded,
     RecordingList,
     RecordingUpload,
     Visit,
@@ -59,7 +60,7 @@ def get_patient(patient_id: int):
 
 
 @operation(blueprint, "/patients/<int:patient_id>", "PATCH", summary="Update a patient's clinical details (with `version`: 409 `edit_conflict` when "
-                   "edited since)",
+                   "edited since; without it, saved with no conflict check, for clients written before it)",
            roles=CLINICAL_ROLES, body=PatientUpdate, response=Patient, atomic=True)
 def update_patient(patient_id: int, body: PatientUpdate):
     changes = body.model_dump(exclude_unset=True)
@@ -107,8 +108,11 @@ def list_recordings(visit_id: int):
 
 
 #: What makes a take the same one again, for every way a take arrives (an upload, a board capture).
-SAME_TAKE = ("the visit holds a recording of this chest site with the same audio (SHA-256); that one is returned "
-             "and nothing new is stored")
+SAME_TAKE = ("Already stored: the visit holds a recording of this chest site with the same audio (SHA-256); that one "
+             "is returned and nothing new is stored")
+#: A discard sent again (a client's retry after a timeout): said so, not a 404 for a take that existed.
+ALREADY_DISCARDED = ("Already discarded: an earlier request discarded this take (its audit entry says so); nothing "
+                     "is changed and no second audit entry is written")
 
 
 def take_answer(recording: dict, *, replayed: bool):
@@ -137,13 +141,18 @@ def upload_recording(visit_id: int, form: RecordingUpload):
 
 @operation(blueprint, "/recordings/<int:recording_id>", "DELETE",
            summary="Discard a take to record its site again, as the tablet's re-record does: 204; its audio file "
-                   "goes unless another take holds the same sound; audited; 409 once its visit is not open",
-           roles=CLINICAL_ROLES, status=204)
+                   "goes unless another take holds the same sound; audited; 409 once its visit is not open; "
+                   "200 when already discarded",
+           roles=CLINICAL_ROLES, response=RecordingDiscarded, status=204, replay=ALREADY_DISCARDED)
 def discard_recording(recording_id: int):
     # The tablet's discard (edge.web.visit_views) calls the same function: one rule for what a
     # discard removes (the row, the file) and keeps (the audit entry with the take's device and verdict).
     resources = current_app.extensions["ildscreen"]
-    recordings.discard_recording(resources.db(), resources.blobs, g.actor, recording_id)
+    discard = recordings.discard_recording(resources.db(), resources.blobs, g.actor, recording_id)
+    if discard.already:
+        return Replayed({"recording_id": discard.recording_id, "visit_id": discard.visit_id,
+                         "chest_site": discard.chest_site, "already_discarded": True})
+    return None
 
 
 @operation(blueprint, "/recordings/<int:recording_id>/audio", "GET",

@@ -22,6 +22,14 @@ function hideOffline() {
 window.addEventListener("offline", () => showOffline());
 window.addEventListener("online", () => { hideOffline(); flushDrafts(); });
 
+// The pinned box (the offline banner, the visit's patient) is as tall as its text wraps in this
+// orientation and language: anchors and scrolling land below it (app.css reads --pinned-height).
+const pinnedBox = document.getElementById("pinned");
+if (pinnedBox && window.ResizeObserver) {
+  new ResizeObserver(() => document.documentElement.style.setProperty("--pinned-height", `${pinnedBox.offsetHeight}px`))
+    .observe(pinnedBox);
+}
+
 // The server answers /healthz in milliseconds; a submit only leaves the page when it does, so a
 // dropped network never lands on the browser's error page with the form's values gone.
 const serverReachable = () => fetch("/healthz", {cache: "no-store"}).then((r) => r.ok, () => false);

@@ -200,6 +200,9 @@ CATALOG: dict[str, dict[str, str]] = {
                                   "the form. Check them, then save again.",
                            "zh-CN": "自打开此表单后，这些信息已在另一标签页或由同事修改：本次未保存。已保存的信息列于下方；"
                                     "您的修改仍保留在表单中。请核对后再次保存。"},
+    "err_patient_form_out_of_date": {"en": "This form is out of date: nothing was saved. The patient's details are "
+                                            "reloaded below; enter the change again, then save.",
+                                     "zh-CN": "此表单已过期：本次未保存。下方已重新载入该患者的信息；请重新输入修改后再保存。"},
     "take_already_discarded": {"en": "This take was already discarded: nothing more was removed.",
                                "zh-CN": "这段录音已弃用：未再删除任何内容。"},
     "err_invalid": {"en": "Check this value.", "zh-CN": "请检查此项。"},

@@ -582,10 +582,15 @@ def edit_patient(patient_id: int):
     visit = patients.get_visit(db, int(visit_id)) if visit_id.isdigit() else None
     if visit is not None and visit["patient_id"] != patient_id:
         abort(404, "no such visit for this patient")
-    errors, values, newer = {}, dict(patient), None
+    errors, values, newer, out_of_date = {}, dict(patient), None, False
     if kept is not None:
         values = {**kept, "code": patient["code"]}
-    if request.method == "POST":
+    if request.method == "POST" and not request.form.get("version", "").strip():
+        # The tablet's form always names the version it showed: one without it is a page cached
+        # before versions existed, or a hand-made post, and could overwrite an edit unseen. Nothing
+        # is saved; the form shows the patient as saved now, for the change to be entered again.
+        out_of_date = True
+    elif request.method == "POST":
         values = {**_patient_form_values(request.form), "code": patient["code"],
                   "version": request.form.get("version", "")}
         try:
@@ -611,7 +616,8 @@ def edit_patient(patient_id: int):
             return redirect(url_for("ui.patient_timeline", patient_id=patient_id))
     return render_template("patient_form.html", errors=errors, values=values, ctds=CTD_DIAGNOSES,
                            antibodies=AUTOANTIBODIES, symptoms=SYMPTOMS, editing=patient, visit=visit,
-                           unsaved=kept is not None, newer=newer), 409 if newer else 422 if errors else 200
+                           unsaved=kept is not None, newer=newer, out_of_date=out_of_date), \
+        409 if newer or out_of_date else 422 if errors else 200
 
 
 @blueprint.route("/patients/<int:patient_id>")

@@ -14,7 +14,7 @@ from flask import g, jsonify, redirect, render_template, request, send_file, url
 from edge import breath, devices, freshness, labs, outbox, patients, recordings, screening
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
 from edge.modalities import potential_ranges, served_crackle_model
-from edge.errors import (Conflict, IldscreenError, ResultOutOfDate, ResultSuperseded, TakeAudioMissing,
+from edge.errors import (Conflict, IldscreenError, NotFound, ResultOutOfDate, ResultSuperseded, TakeAudioMissing,
                          ValidationError)
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES
 from edge.web import clinic_time, presenters
@@ -236,15 +236,16 @@ def recording_audio(recording_id: int):
 def discard_recording(recording_id: int):
     """Re-record: this take leaves the visit (the next take of the site replaces it)."""
     db = _resources().db()
-    visit_id = recordings.discarded_from(db, recording_id)
-    if visit_id is not None:  # sent twice (a re-send, Back): said on its visit, not a 404 page
-        return _back(visit_id, "auscultation", discarded="already")
-    recording = recordings.get_recording(db, recording_id)
     try:
-        recordings.discard_recording(db, _resources().blobs, g.actor, recording_id)
-    except IldscreenError as exc:
-        return _back(recording["visit_id"], "auscultation", upload_error=_message_key(exc))
-    return _back(recording["visit_id"], "auscultation", site=recording["chest_site"])
+        discard = recordings.discard_recording(db, _resources().blobs, g.actor, recording_id)
+    except NotFound:  # an id no take ever had: the 404 page
+        raise
+    except IldscreenError as exc:  # e.g. its visit was closed: said on the visit (the take is still there)
+        return _back(recordings.get_recording(db, recording_id)["visit_id"], "auscultation",
+                     upload_error=_message_key(exc))
+    if discard.already:  # sent twice (a re-send, Back): said on its visit, not a 404 page
+        return _back(discard.visit_id, "auscultation", discarded="already")
+    return _back(discard.visit_id, "auscultation", site=discard.chest_site)
 
 
 @blueprint.post("/visits/<int:visit_id>/recordings/capture")

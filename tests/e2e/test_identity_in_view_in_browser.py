@@ -51,3 +51,43 @@ def test_the_patient_stays_in_view_where_the_nurse_acts(browser, clinic, lang):
     tablet.check("identity-bar-at-the-result")
     tablet.assert_clean()
     context.close()
+
+
+BOXES_JS = """() => { const box = (selector) => { const r = document.querySelector(selector).getBoundingClientRect();
+    return {top: r.top, bottom: r.bottom, height: r.height}; };
+  return {banner: box('#offline-banner'), bar: box('#identity-bar'), height: window.innerHeight}; }"""
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_offline_the_banner_and_the_patient_are_both_in_view(browser, clinic, lang):
+    """Brief h71 (point 1): offline, the banner and the identity bar were both sticky at the top and
+    the banner covered the patient. Both stay in view, one below the other, with its short text and
+    with the longer 'could not reach the server' text, and what the nurse scrolls to lands below both."""
+    context, page = new_page(browser, lang)
+    log_in(page, clinic.url, "nurse1", NURSE_PASSWORD)
+    register_patient(page, clinic.url, f"CL71-OF{lang[:2].upper()}", birth_year=1946, sex="F", ctd="SSc")
+    page.click("#new-visit")
+    page.wait_for_selector("#assess-button")
+    context.set_offline(True)
+    page.evaluate("window.dispatchEvent(new Event('offline'))")
+    page.wait_for_selector("#offline-banner:not([hidden])")
+    for message in ("offlineText", "networkError"):
+        page.evaluate("(key) => { document.getElementById('offline-banner').textContent = document.body.dataset[key]; }",
+                      message)
+        for orientation in ORIENTATIONS:
+            page.set_viewport_size(ORIENTATIONS[orientation])
+            for target in ("#labs-button", "#assess-button"):
+                page.evaluate("(selector) => document.querySelector(selector).scrollIntoView()", target)
+                boxes = page.evaluate(BOXES_JS)
+                where = f"{message}, {orientation}, at {target}: {boxes}"
+                banner, bar = boxes["banner"], boxes["bar"]
+                assert banner["height"] > 0 and bar["height"] > 0, where
+                assert bar["top"] >= banner["bottom"] - 0.5 or bar["bottom"] <= banner["top"] + 0.5, where  # no overlap
+                for box in (banner, bar):
+                    assert box["top"] >= -0.5 and box["bottom"] <= boxes["height"] + 0.5, where  # both in view
+                assert not in_view(page, "#checklist h1"), f"{where}: the page did not scroll"
+                assert in_view(page, target), where
+                top = page.evaluate("(selector) => document.querySelector(selector).getBoundingClientRect().top", target)
+                assert top >= max(banner["bottom"], bar["bottom"]) - 0.5, f"{where}: the target is under them"
+    context.set_offline(False)
+    context.close()

@@ -72,6 +72,9 @@ def test_every_status_an_operation_answers_is_declared(client):
     upload = paths["/api/v1/visits/{visit_id}/recordings"]["post"]["responses"]
     assert upload["200"]["content"] == upload["201"]["content"] and "Already stored" in upload["200"]["description"]
     assert "200" not in paths["/api/v1/visits/{visit_id}/labs"]["post"]["responses"]
-    # A discarded take answers 204 with no body; an unknown one 404, one of a visit no longer open 409.
+    # A discarded take answers 204 with no body; one already discarded 200 saying so (brief h71); an
+    # unknown one 404, one of a visit no longer open 409.
     discard = paths["/api/v1/recordings/{recording_id}"]["delete"]["responses"]
-    assert {"204", "401", "403", "404", "409"} == set(discard) and "content" not in discard["204"]
+    assert {"200", "204", "401", "403", "404", "409"} == set(discard) and "content" not in discard["204"]
+    assert discard["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/RecordingDiscarded"}
+    assert "Already discarded" in discard["200"]["description"]

@@ -8,14 +8,11 @@ import re
 
 from markupsafe import escape
 
+from edge import patients
 from edge.web.i18n import CATALOG
-from support import PATIENT
+from support import PATIENT, version_shown
 
 FORM = {"birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
-
-
-def version_shown(page: str) -> str:
-    return re.search(r'name="version" value="(\d+)"', page).group(1)
 
 
 def test_a_stale_tab_does_not_overwrite_a_newer_edit(ui, db):
@@ -70,3 +67,37 @@ def test_a_version_that_is_not_a_number_is_refused_by_name(client, nurse):
                                 headers=nurse)
         assert response.status_code == 422
         assert [field["field"] for field in response.json["error"]["fields"]] == ["version"]
+
+
+def test_a_tablet_edit_without_the_version_is_refused_and_nothing_is_stored(ui, db):
+    """Brief h71: the tablet's form always names the version it showed; a post without it (a page
+    cached before versions existed, a hand-made post) could overwrite an edit unseen. It is refused
+    (409), nothing is stored, and the form comes back with the patient as saved and its version."""
+    client, csrf = ui
+    client.set_cookie("lang", "en")
+    location = client.post("/patients/new", data={"csrf_token": csrf, "code": "CL71-0001", **FORM}).headers["Location"]
+    patient_id = int(location.rsplit("/", 1)[1])
+    visit = client.post(f"/patients/{patient_id}/visits", data={"csrf_token": csrf}).headers["Location"]
+    visit_id = int(visit.rsplit("/", 1)[1])
+    edit = f"/patients/{patient_id}/edit?visit={visit_id}"
+    saved_version = patients.get_patient(db, patient_id)["version"]
+    trail = db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+    for version in ({}, {"version": ""}, {"version": "  "}):
+        refused = client.post(edit, data={"csrf_token": csrf, **FORM, "birth_year": "1951", "smoking": "former",
+                                          "symptoms": ["dry_cough"], **version})
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 409
+        assert str(escape(CATALOG["err_patient_form_out_of_date"]["en"])) in page
+        assert 'id="patient-form-out-of-date"' in page
+        assert 'value="1950"' in page and re.search(r'value="never"\s+checked', page)  # the patient as saved
+        assert version_shown(page) == str(saved_version)
+        assert f'name="visit" value="{visit_id}"' in page  # still the visit's form
+    row = db.execute("SELECT birth_year, smoking, symptoms FROM patients WHERE id = ?", [patient_id]).fetchone()
+    assert row == (1950, "never", "[]")
+    assert db.execute("SELECT symptoms_reviewed_at FROM visits WHERE id = ?", [visit_id]).fetchone()[0] is None
+    assert db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == trail  # nothing written, not even a review
+    # The form as it came back saves (with the version it now carries).
+    saved = client.post(edit, data={"csrf_token": csrf, **FORM, "birth_year": "1951", "version": version_shown(page)})
+    assert saved.status_code == 302
+    assert db.execute("SELECT birth_year FROM patients WHERE id = ?", [patient_id]).fetchone()[0] == 1951
+

@@ -245,16 +245,27 @@ def test_a_take_is_discarded_through_the_api_as_the_tablet_discards_it(client, n
     assert PATIENT["code"] not in json.dumps(trail)
 
 
-def test_discarding_an_unknown_take_is_a_404_and_a_discarded_one_cannot_be_discarded_again(client, nurse, visit_id,
-                                                                                           db):
+def test_discarding_an_unknown_take_is_a_404_and_a_discard_sent_again_says_it_was_already_done(
+        client, nurse, visit_id, settings, db):
+    """Brief h71: a discard sent again (a client's retry after a timeout) answers 200 saying the take
+    was already discarded, as the tablet's page does, and changes nothing; an id no take had stays 404."""
     take = upload(client, nurse, visit_id, wav_bytes(seconds=2)).json
     unknown = client.delete(f"/api/v1/recordings/{take['id'] + 1}", headers=nurse)
     assert unknown.status_code == 404 and unknown.json["error"]["code"] == "not_found"
     assert str(take["id"] + 1) in unknown.json["error"]["message"]
     assert client.delete(f"/api/v1/recordings/{take['id']}", headers=nurse).status_code == 204
+    trail = _discard_trail(db)
     again = client.delete(f"/api/v1/recordings/{take['id']}", headers=nurse)
-    assert again.status_code == 404 and again.json["error"]["code"] == "not_found"
-    assert len(_discard_trail(db)) == 1
+    assert again.status_code == 200
+    assert again.json == {"recording_id": take["id"], "visit_id": visit_id, "chest_site": take["chest_site"],
+                          "already_discarded": True}
+    assert _discard_trail(db) == trail and len(trail) == 1  # no second audit entry
+    assert _rows(db) == [] and stored_files(settings) == []
+    # Still true once the visit is closed: the take was discarded while it was open.
+    assert client.patch(f"/api/v1/visits/{visit_id}", json={"status": "completed"}, headers=nurse).status_code == 200
+    assert client.delete(f"/api/v1/recordings/{take['id']}", headers=nurse).json["already_discarded"] is True
+    assert client.delete(f"/api/v1/recordings/{take['id'] + 1}", headers=nurse).status_code == 404
+    assert _discard_trail(db) == trail
 
 
 @pytest.mark.parametrize("status", ["completed", "cancelled"])

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from support import PASSWORD, csrf_of, login, shown_result_of
+from support import PASSWORD, csrf_of, login, shown_result_of, version_shown
 
 PIN = "4071"
 TYPED_CODE = "CL36-TYPED"
@@ -124,15 +124,19 @@ def test_the_edit_form_opened_from_a_visit_returns_with_its_visit_and_saving_mar
     edit = f"/patients/{patient_id}/edit"
     page = client.get(f"{edit}?visit={visit_id}").get_data(as_text=True)
     assert f'name="next" value="{edit}?visit={visit_id}"' in page  # the lock returns to this very page
+    shown = version_shown(page)
+    # Every field of the form, hidden ones included, as static/app.js sends them.
     typed = {"patient_form": {"path": edit, "fields": {"birth_year": ["1951"], "symptoms": ["dry_cough"],
-                                                       "visit": [str(visit_id)]}}}
+                                                       "visit": [str(visit_id)], "version": [shown]}}}
     assert lock(client, csrf, f"{edit}?visit={visit_id}", typed).startswith("/login?next=")
     page_login(client, next_path=edit)
     page = client.get(edit).get_data(as_text=True)  # even without the query, the kept visit comes back
     assert 'value="1951"' in page and re.search(r'value="dry_cough"\s+checked', page)
     assert f'name="visit" value="{visit_id}"' in page
+    assert version_shown(page) == shown  # the save is still checked against the version first shown
     saved = client.post(edit, data={"csrf_token": csrf_of(page), "visit": str(visit_id), "birth_year": "1951",
-                                    "sex": "F", "ctd_diagnosis": "SSc", "symptoms": "dry_cough"})
+                                    "sex": "F", "ctd_diagnosis": "SSc", "symptoms": "dry_cough",
+                                    "version": version_shown(page)})
     assert saved.headers["Location"] == f"/visits/{visit_id}#checklist"
     assert db.execute("SELECT symptoms_reviewed_at FROM visits WHERE id = ?", [visit_id]).fetchone()[0]
 

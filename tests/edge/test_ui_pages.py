@@ -17,7 +17,7 @@ from edge import audit
 from edge.users import create_user
 from edge.web import clinic_time, presenters
 from edge.web.i18n import translate
-from support import PASSWORD, csrf_of, login, wav_bytes
+from support import PASSWORD, csrf_of, login, version_shown, wav_bytes
 
 
 def register(client, csrf, code="CL16-0001", **extra) -> int:
@@ -387,7 +387,7 @@ def test_patient_details_and_symptoms_are_edited_at_the_visit_and_audited(ui, db
     assert 'id="edit-code"' in form and 'name="code"' not in form  # the code itself is not edited here
     saved = client.post(f"/patients/{patient_id}/edit", data={
         "csrf_token": csrf, "visit": str(visit_id), "birth_year": "1951", "sex": "F", "ctd_diagnosis": "SSc",
-        "smoking": "former", "autoantibodies": ["anti-Scl-70"]})
+        "smoking": "former", "autoantibodies": ["anti-Scl-70"], "version": version_shown(form)})
     assert saved.status_code == 302 and saved.headers["Location"].endswith(f"/visits/{visit_id}#checklist")
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert 'class="step step-done" data-step="symptoms"' in page  # reviewed, none present
@@ -395,6 +395,7 @@ def test_patient_details_and_symptoms_are_edited_at_the_visit_and_audited(ui, db
     assert patient["birth_year"] == 1951 and patient["smoking"] == "former" and patient["autoantibodies"] == ["anti-Scl-70"]
     actions = db.execute("SELECT action, entity FROM audit_log WHERE entity IN ('patient', 'visit') ORDER BY id").fetchall()
     assert ("update", "patient") in actions and ("review_symptoms", "visit") in actions
+    form = client.get(f"/patients/{patient_id}/edit").get_data(as_text=True)
     bad = client.post(f"/patients/{patient_id}/edit", data={"csrf_token": csrf, "birth_year": "1800", "sex": "F",
-                                                            "ctd_diagnosis": "SSc"})
+                                                            "ctd_diagnosis": "SSc", "version": version_shown(form)})
     assert bad.status_code == 422 and 'id="error-birth_year"' in bad.get_data(as_text=True)

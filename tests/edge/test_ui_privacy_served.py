@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from served import ServedProcess, run_cli
-from support import shown_result_of, wav_bytes
+from support import shown_result_of, version_shown, wav_bytes
 
 CODE, BIRTH_YEAR = "CL33-PRIV7", "1947"
 EDGE = Path(__file__).resolve().parents[2] / "edge"
@@ -84,10 +84,11 @@ def test_a_visit_through_the_pages_puts_no_identifier_in_a_url_or_the_log(served
     tablet.get(patient_path)
     tablet.get(f"/lang/zh-CN?next={visit_path}")
     edit = patient_path + "/edit"
-    tablet.get(edit)
-    tablet.post(edit, {"birth_year": "1800", "sex": "F", "ctd_diagnosis": "SSc"})  # refused, back with errors
+    version = version_shown(tablet.get(edit).text)
+    tablet.post(edit, {"birth_year": "1800", "sex": "F", "ctd_diagnosis": "SSc", "version": version})  # refused
     tablet.post(f"{edit}?visit={visit_path.rsplit('/', 1)[1]}", {"birth_year": BIRTH_YEAR, "sex": "F",
-                                                                    "ctd_diagnosis": "SSc", "smoking": "never"})
+                                                                    "ctd_diagnosis": "SSc", "smoking": "never",
+                                                                    "version": version})
     # The error's words come from the catalog by key: a link cannot put its own text on the page.
     assert "Call 555" not in tablet.get(visit_path + "?upload_error=Call+555-0100+now").text
     tablet.post("/lock", {"next": visit_path})

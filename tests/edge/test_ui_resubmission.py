@@ -173,3 +173,21 @@ def test_a_discard_sent_twice_lands_on_the_visit_and_says_so(ui, db):
     assert db.execute("SELECT COUNT(*) FROM audit_log WHERE entity = 'recording' AND action = 'discard'"
                       ).fetchone()[0] == 1 and count(db, "recordings") == 0
     assert client.post("/recordings/999/discard", data={"csrf_token": csrf}).status_code == 404
+
+
+def test_a_discard_once_the_visit_is_closed_is_said_on_the_visit_and_keeps_the_take(ui, db):
+    """The discard's own check refuses a take of a closed visit: the page says the visit is closed
+    (by catalog key, never the message), the take and its audit trail stay as they were."""
+    client, csrf = ui
+    _, visit_id = register_and_start(client, csrf)
+    response = client.post(f"/visits/{visit_id}/recordings", content_type="multipart/form-data",
+                           data={"csrf_token": csrf, "chest_site": "trachea",
+                                 "file": (io.BytesIO(wav_bytes(seconds=2)), "t.wav")})
+    take_id = re.search(r"take=(\d+)", response.headers["Location"]).group(1)
+    client.post(f"/visits/{visit_id}/status", data={"csrf_token": csrf, "action": "finish"})
+    refused = client.post(f"/recordings/{take_id}/discard", data={"csrf_token": csrf})
+    assert refused.status_code == 302
+    assert refused.headers["Location"].startswith(f"/visits/{visit_id}?upload_error=err_visit_closed")
+    assert count(db, "recordings") == 1
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE entity = 'recording' AND action = 'discard'"
+                      ).fetchone()[0] == 0

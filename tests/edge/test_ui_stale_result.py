@@ -14,7 +14,7 @@ import pytest
 from markupsafe import escape
 
 from edge.web.i18n import CATALOG
-from support import csrf_of, shown_result_of, wav_bytes
+from support import csrf_of, shown_result_of, version_shown, wav_bytes
 from test_breath_api import breath_csv
 
 FORM = {"code": "CL66-0101", "birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
@@ -58,8 +58,9 @@ def breath(client, csrf, visit_id: int) -> None:
 
 
 def edit_symptoms(client, csrf, patient_id: int, visit_id: int, symptoms: list[str]) -> None:
-    response = client.post(f"/patients/{patient_id}/edit?visit={visit_id}",
-                           data={"csrf_token": csrf, **FORM, "symptoms": symptoms})
+    edit = f"/patients/{patient_id}/edit?visit={visit_id}"
+    response = client.post(edit, data={"csrf_token": csrf, **FORM, "symptoms": symptoms,
+                                       "version": version_shown(client.get(edit).get_data(as_text=True))})
     assert response.status_code == 302
 
 
