@@ -168,6 +168,18 @@ class Settings(BaseSettings):
                     "4 of 9 and through its bell filter 1 of 9 (audio_models/README.md, model 0.6.0); the tablet's "
                     "recording hint asks for it. An API upload that does not say is stored as not_stated.",
     )
+    lab_unit_check_factor: float = Field(
+        2.0,
+        ge=1,
+        le=1000,
+        title="Lab unit check: how far outside the reference range",
+        description="Programme assumption: a blood result typed on the tablet or sent to the lab results API is held "
+                    "for the nurse to confirm when it lies outside the analyte's reference range widened this many "
+                    "times ([low / factor, high × factor]) while the same number in another accepted unit of the "
+                    "analyte lies inside that window: a unit slip such as bilirubin 0.8 typed into µmol/L from a "
+                    "report in mg/dL (docs/reference/labs.md). 1 asks about every value outside the reference "
+                    "range that another unit explains; larger asks less.",
+    )
     lockout_threshold: int = Field(
         5,
         ge=1,

@@ -176,8 +176,9 @@ def _units(analyte) -> str:
 
 
 def labs_page() -> str:
-    """The lab catalogue: names, LOINC codes, SI unit, accepted units and factors, plausible range."""
+    """The lab catalogue: names, LOINC codes, SI unit, accepted units and factors, plausible range; the unit check."""
     from tabular_models.lab_catalogue import ANALYTES, CORE_ANALYTES
+    from tabular_models.lab_panels import unit_check_applies
 
     rows = []
     for analyte in ANALYTES:
@@ -187,15 +188,41 @@ def labs_page() -> str:
                      ", ".join(f"`{alias}`" for alias in analyte.aliases), f"`{analyte.si_unit}`", _units(analyte),
                      f"{low:g}–{high:g}", reference))
     core = ", ".join(f"`{key}`" for key in CORE_ANALYTES)
+    checked = ", ".join(f"`{analyte.key}`" for analyte in ANALYTES if unit_check_applies(analyte))
     return (
         GENERATED_NOTE.format(source="tabular_models/lab_catalogue.py")
         + "# Lab catalogue\n\n"
         "An analyte is named by its LOINC code, its key or one of its names (case and spacing ignored). A value is "
         "converted to the SI unit by the factor of its unit (UCUM spelling; a case-insensitive match is accepted "
         "when it is unique). A value outside the plausible range (in SI) is refused as a typing error or unit "
-        "mix-up; the reference range is for display only. Conversion sources are cited in "
+        "mix-up; the reference range is for display and for the unit check below. Conversion sources are cited in "
         "`tabular_models/lab_catalogue.py`.\n\n"
         f"A full CBC + CMP reports: {core}. The others are optional.\n\n"
+        "## Unit check\n\n"
+        "A plausible value can still be a unit slip: bilirubin 0.8 typed into µmol/L from a report in mg/dL is "
+        "0.8 µmol/L, within the plausible range. A result typed on the tablet's lab form or sent to "
+        "`POST /api/v1/visits/{visit_id}/labs` is therefore held, not stored, when "
+        "(`tabular_models.lab_panels.unit_slip`):\n\n"
+        "1. in its unit it lies outside the reference range widened *k*-fold, [low / *k*, high × *k*] (in SI), and\n"
+        "2. the same number read in another accepted unit of the analyte, one with a different SI factor, lies "
+        "inside that window and inside the plausible range.\n\n"
+        "The tablet then says so beside the field (\"0.8 µmol/L is far below the reference range (3–21 µmol/L); "
+        "0.8 mg/dL would be within or near it. Check the unit.\") with a box \"The value and unit are right\"; "
+        "the API answers 422 `unit_check` naming the analyte, the unit and the unit that would make the number "
+        "usual. Sent again with the box ticked (`confirm_unusual: true` on the result), the value is stored and "
+        "the audit entry (`add_labs`) names the analytes confirmed so.\n\n"
+        "*k* is the setting `lab_unit_check_factor` (default 2): a **programme assumption**, not a published "
+        "limit. The reference ranges are the catalogue's adult ranges below, given for display; the catalogue "
+        "cites no source for them. Never asked about: an analyte without a reference range, one whose units "
+        "share one factor (sodium in mmol/L or mEq/L), and one whose reference range starts at 0 (CRP, "
+        "eosinophils, ESR): any small value is usual for those, so the number read in a smaller unit always "
+        "looks right and a slip cannot be told from a normal value. Nor is a slip between two units whose "
+        "factors differ less than *k*-fold (at the default: haemoglobin g/dL and mmol/L, 1.61-fold; calcium "
+        "mmol/L and mEq/L, 2-fold): it moves a value from the reference range too little to leave the window. "
+        "Lab files and FHIR bundles are not "
+        "checked: they carry the units the laboratory reported.\n\n"
+        f"Analytes the unit check can ask about: {checked}.\n\n"
+        "## Analytes\n\n"
         + _table(("key", "analyte", "LOINC", "names accepted", "SI unit", "accepted units (× factor to SI)",
                   "plausible (SI)", "reference (SI)"), rows)
     )

@@ -25,6 +25,27 @@ class ValidationError(IldscreenError):
     code = "validation_error"
 
 
+class UnitCheck(ValidationError):
+    """Lab results that look like a unit slip (``tabular_models.lab_panels.unit_slip``): nothing is
+    stored until they are sent again confirmed. ``unit_check`` holds each finding (analyte, value,
+    unit, direction, reference range in that unit, the unit that would make the number usual)."""
+
+    code = "unit_check"
+
+    def __init__(self, message: str, *, findings: list[dict]):
+        super().__init__(message, fields=[{"field": finding["analyte"], "reason": finding["message"]}
+                                          for finding in findings])
+        self.findings = findings
+
+    def to_json(self) -> dict:
+        body = super().to_json()
+        body["error"]["unit_check"] = [
+            {key: finding[key] for key in ("analyte", "value", "unit", "direction", "usual_unit")}
+            | {"reference": list(finding["reference"]), "usual_reference": list(finding["usual_reference"])}
+            for finding in self.findings]
+        return body
+
+
 class MalformedRequest(IldscreenError):
     """The request body could not be parsed at all."""
 

@@ -18,7 +18,7 @@ import sqlite_utils
 
 from audio_models.errors import ModelError
 from edge import audit
-from edge.errors import ModelUnavailable, ValidationError
+from edge.errors import ModelUnavailable, UnitCheck, ValidationError
 from edge.inference.bundles import selected_registry
 from edge.inference.models import BUNDLED_DIR, ModelFileMissing, ModelIntegrityError, ModelRegistry, validation_status
 from edge.inference.onnxruntime_cpu import load_onnxruntime, session_options
@@ -27,7 +27,7 @@ from edge.store.database import utc_now, write_transaction
 from tabular_models.calibration import apply_calibration
 from tabular_models.errors import TabularInputError
 from tabular_models.lab_io import read_lab_panel
-from tabular_models.lab_panels import LAB_FEATURES, lab_feature_vector, normalize_panel
+from tabular_models.lab_panels import LAB_FEATURES, lab_feature_vector, normalize_panel, unit_slips
 
 logger = logging.getLogger(__name__)
 
@@ -178,17 +178,34 @@ def score_stored_results(results: list[dict]) -> dict:
     return {key: value for key, value in score_lab_panel(stored_entries(results)).items() if key != "records"}
 
 
-def add_lab_panel(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, entries: list[dict]) -> dict:
+def add_lab_panel(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, entries: list[dict], *,
+                  unit_check_factor: Optional[float] = None) -> dict:
     """Validate and store a panel for an open visit; nothing is stored if any entry fails.
 
     Validation needs no model, so a panel is kept even while the labs model is unavailable
     (the nurse does not type it again); the response then says why it is not scored.
+
+    With ``unit_check_factor`` (the ``lab_unit_check_factor`` setting; for results typed by hand)
+    a result that looks like a unit slip (:func:`tabular_models.lab_panels.unit_slip`) refuses the
+    panel with ``UnitCheck`` unless its entry carries ``confirm_unusual: True``; the audit entry
+    names the analytes confirmed so (keys only, never values).
     """
     require_open_visit(db, visit_id)
     try:
         records = normalize_panel(entries)["records"]
     except TabularInputError as exc:
         raise input_error(exc) from exc
+    confirmed = []
+    if unit_check_factor is not None:
+        # normalize_panel keeps the entries' order: record i is entry i.
+        sure = [entry.get("confirm_unusual") is True for entry in entries]
+        slips = unit_slips([r for r, ok in zip(records, sure) if not ok], far_factor=unit_check_factor)
+        if slips:
+            raise UnitCheck("; ".join(slip["message"] for slip in slips)
+                            + "; if value and unit are right, send the result again with confirm_unusual: true",
+                            findings=slips)
+        confirmed = [slip["analyte"] for slip in
+                     unit_slips([r for r, ok in zip(records, sure) if ok], far_factor=unit_check_factor)]
     now = utc_now()
     with write_transaction(db):
         require_open_visit(db, visit_id)
@@ -199,7 +216,8 @@ def add_lab_panel(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, 
                 "si_unit": record["si_unit"], "collected_at": record["collected_at"],
                 "created_at": now, "created_by": actor.user_id,
             })
-        audit.record(db, actor, "add_labs", "visit", visit_id, {"results": len(records)})
+        audit.record(db, actor, "add_labs", "visit", visit_id,
+                     {"results": len(records), **({"confirmed_unusual": confirmed} if confirmed else {})})
     logger.info("stored %s lab results for visit %s", len(records), visit_id)
     return visit_lab_panel(db, visit_id)
 

@@ -479,6 +479,12 @@ class ErrorBody(BaseModel):
         None, description="For take_audio_missing: the take whose sound file is gone (recording_id, chest_site, "
                           "recorded_at); discard it (DELETE /api/v1/recordings/{recording_id}) and record its "
                           "site again.")
+    unit_check: Optional[list[dict]] = Field(
+        None, description="For unit_check (POST /api/v1/visits/{visit_id}/labs): each result that looks like a unit "
+                          "slip (analyte, value, unit, direction low or high, reference: the reference range in that "
+                          "unit, usual_unit: the unit that would make the number usual, usual_reference: the range "
+                          "in it); nothing was stored. Check the unit, then send the results again, a checked one "
+                          "with confirm_unusual: true.")
 
 
 class ErrorResponse(BaseModel):

@@ -4,6 +4,10 @@ A panel is a list of entries ``{"analyte", "value", "unit", "collected_at"?}`` w
 ``analyte`` is a LOINC code or a known name (see ``lab_catalogue``). Normalising checks every
 entry up front and raises ``LabPanelError`` naming the first offending analyte, so a panel is
 either accepted whole or refused whole.
+
+A plausible value can still be a unit slip (bilirubin 0.8 typed into umol/L from a report in
+mg/dL): :func:`unit_slip` says when an accepted value looks like one, so whoever enters it is
+asked to check before it is stored.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from typing import Optional
 import numpy as np
 
 from tabular_models.errors import LabPanelError
-from tabular_models.lab_catalogue import BY_KEY, CORE_ANALYTES, find_analyte, si_factor
+from tabular_models.lab_catalogue import BY_KEY, CORE_ANALYTES, Analyte, find_analyte, si_factor
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +174,103 @@ def _counts_from_percentages(values: dict) -> list[str]:
             continue
         values[analyte.percent_of] = values[analyte.key] * values["wbc"] / 100.0
     return warnings
+
+
+def unit_slip(analyte: Analyte, value: float, unit: str, *, far_factor: float,
+              code: Optional[str] = None) -> Optional[dict]:
+    """Whether an accepted value looks like a unit slip, and what would make it usual.
+
+    The analyte's reference range widened ``far_factor``-fold, ``[low / far_factor, high * far_factor]``
+    (in SI), is where a value is usual; ``far_factor`` is a programme assumption (the service's
+    ``lab_unit_check_factor``). A slip is a value outside that window in its ``unit`` whose number,
+    read in another accepted unit with a different SI factor, falls inside it and inside the
+    plausible range. Never a slip: an analyte without a reference range, one whose reference range
+    starts at 0 (any small value is usual, so a smaller unit always looks right: CRP, eosinophils),
+    or one whose units share one factor.
+
+    Returns None, or ``{"analyte", "display", "value", "unit", "direction", "reference",
+    "usual_unit", "usual_reference", "message"}``: ``direction`` is ``"low"`` or ``"high"``,
+    ``reference`` the reference range in ``unit``, ``usual_unit`` the unit that makes the number
+    usual (the one that puts it inside the reference range, else nearest to it) and
+    ``usual_reference`` the range in that unit (the number there is within or near it); ``message``
+    says it in English.
+
+    Raises
+    ------
+    ValueError
+        When ``far_factor`` is below 1 or ``unit`` is not accepted for the analyte.
+
+    Examples
+    --------
+    >>> slip = unit_slip(BY_KEY["bilirubin"], 0.8, "umol/L", far_factor=2.0)
+    >>> slip["direction"], slip["usual_unit"]
+    ('low', 'mg/dL')
+    >>> unit_slip(BY_KEY["bilirubin"], 12, "umol/L", far_factor=2.0) is None
+    True
+    """
+    if not far_factor >= 1.0:
+        raise ValueError(f"far_factor must be >= 1, got {far_factor!r}")
+    factor = si_factor(analyte, unit, code=code)
+    if factor is None:
+        raise ValueError(f"{analyte.key}: unit {unit!r} is not accepted")
+    if not unit_check_applies(analyte):
+        return None
+    low, high = analyte.reference
+    window = (low / far_factor, high * far_factor)
+    if window[0] <= value * factor <= window[1]:
+        return None
+    candidates = []
+    for other in analyte.units:
+        other_factor = si_factor(analyte, other, code=code)
+        reading = value * other_factor
+        if math.isclose(other_factor, factor) or not window[0] <= reading <= window[1]:
+            continue
+        if analyte.plausible[0] <= reading <= analyte.plausible[1]:
+            # Inside the reference range first, then the nearest to it (by ratio); ties: the catalogue's order.
+            candidates.append((max(low / reading, reading / high, 1.0), other, other_factor))
+    if not candidates:
+        return None
+    _, usual_unit, usual_factor = min(candidates, key=lambda candidate: candidate[0])
+    direction = "low" if value * factor < low else "high"
+    reference = (low / factor, high / factor)
+    return {
+        "analyte": analyte.key, "display": analyte.display, "value": value, "unit": unit, "direction": direction,
+        "reference": reference, "usual_unit": usual_unit, "usual_reference": (low / usual_factor, high / usual_factor),
+        "message": f"{analyte.key} ({analyte.display}) {value:g} {unit} is far {'below' if direction == 'low' else 'above'} "
+                   f"the reference range ({shown_number(reference[0])}-{shown_number(reference[1])} {unit}); "
+                   f"{value:g} {usual_unit} would be within or near it: check the unit",
+    }
+
+
+def shown_number(value: float) -> str:
+    """A range limit as it is shown: three significant digits, never in exponent form.
+
+    Examples
+    --------
+    >>> shown_number(1000.0), shown_number(0.08333), shown_number(140.54)
+    ('1000', '0.0833', '141')
+    """
+    return f"{float(f'{value:.3g}'):g}" if abs(value) < 1e6 else f"{value:.0f}"
+
+
+def unit_check_applies(analyte: Analyte) -> bool:
+    """Whether :func:`unit_slip` can ever find a slip for the analyte: it has a reference range that
+    starts above 0 and accepted units with more than one SI factor.
+
+    Examples
+    --------
+    >>> unit_check_applies(BY_KEY["bilirubin"]), unit_check_applies(BY_KEY["sodium"]), unit_check_applies(BY_KEY["crp"])
+    (True, False, False)
+    """
+    return (analyte.reference is not None and analyte.reference[0] > 0
+            and len({*analyte.units.values(), *(f for units in analyte.code_units.values() for f in units.values())}) > 1)
+
+
+def unit_slips(records: list[dict], *, far_factor: float) -> list[dict]:
+    """:func:`unit_slip` of each normalised record (``normalize_panel``'s ``records``) that looks like one."""
+    slips = (unit_slip(BY_KEY[record["analyte"]], record["value"], record["unit"], code=record["loinc"],
+                       far_factor=far_factor) for record in records)
+    return [slip for slip in slips if slip is not None]
 
 
 def lab_feature_vector(normalized: dict) -> np.ndarray:

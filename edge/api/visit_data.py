@@ -43,6 +43,10 @@ class LabResultIn(RequestModel):
         description="The number as reported; '<0.5' style censored values are kept with a warning.")
     unit: LabUnit = Field(description="UCUM unit string as reported, e.g. g/dL, 10*3/uL, umol/L.")
     collected_at: Optional[str] = Field(None, max_length=40, description="When the sample was drawn (ISO 8601).")
+    confirm_unusual: bool = Field(
+        False, description="True when the value and unit were checked after a unit_check answer (HTTP 422): the "
+                           "result is stored although it looks like a unit slip, and the audit trail says it was "
+                           "confirmed. Ignored for a result that does not look like one.")
 
 
 class LabPanelIn(RequestModel):
@@ -132,10 +136,13 @@ def get_labs(visit_id: int):
     return labs.visit_lab_panel(_db(), visit_id)
 
 
-@operation(blueprint, "/visits/<int:visit_id>/labs", "POST", summary="Enter a lab panel (JSON list of results)",
+@operation(blueprint, "/visits/<int:visit_id>/labs", "POST",
+           summary="Enter a lab panel (JSON list of results); a likely unit slip: 422 unit_check until confirmed",
            roles=CLINICAL_ROLES, body=LabPanelIn, response=LabPanel, status=201, atomic=True)
 def add_labs(visit_id: int, body: LabPanelIn):
-    return labs.add_lab_panel(_db(), g.actor, visit_id, [entry.model_dump() for entry in body.results])
+    factor = current_app.extensions["ildscreen"].settings.lab_unit_check_factor
+    return labs.add_lab_panel(_db(), g.actor, visit_id, [entry.model_dump() for entry in body.results],
+                              unit_check_factor=factor)
 
 
 @operation(blueprint, "/visits/<int:visit_id>/labs/fhir", "POST", summary="Import a lab panel as a FHIR R4 Bundle",

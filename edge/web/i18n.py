@@ -211,6 +211,17 @@ CATALOG: dict[str, dict[str, str]] = {
     "err_no_labs": {"en": "Enter at least one result.", "zh-CN": "请至少录入一项结果。"},
     "err_lab_value": {"en": "Not possible in this unit: check the value and the unit.",
                       "zh-CN": "该单位下数值不可能：请核对数值和单位。"},
+    "err_lab_unit": {"en": "Unusual in this unit: check the value and the unit.",
+                     "zh-CN": "该单位下数值异常：请核对数值和单位。"},
+    "err_lab_unit_low": {"en": "{value} {unit} is far below the reference range ({low}–{high} {unit}); {value} "
+                               "{usual_unit} would be within or near it. Check the unit.",
+                         "zh-CN": "{value} {unit} 远低于参考范围（{low}–{high} {unit}）；若为 {value} {usual_unit}，"
+                                  "则在参考范围内或接近。请核对单位。"},
+    "err_lab_unit_high": {"en": "{value} {unit} is far above the reference range ({low}–{high} {unit}); {value} "
+                                "{usual_unit} would be within or near it. Check the unit.",
+                          "zh-CN": "{value} {unit} 远高于参考范围（{low}–{high} {unit}）；若为 {value} {usual_unit}，"
+                                   "则在参考范围内或接近。请核对单位。"},
+    "confirm_unusual": {"en": "The value and unit are right", "zh-CN": "数值和单位无误"},
     "save_labs": {"en": "Save blood results", "zh-CN": "保存血液结果"},
     "import_labs": {"en": "Or import a file (CSV, JSON or FHIR)", "zh-CN": "或导入文件（CSV、JSON 或 FHIR）"},
     "import": {"en": "Import", "zh-CN": "导入"},

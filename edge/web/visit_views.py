@@ -15,11 +15,12 @@ from edge import breath, devices, freshness, labs, outbox, patients, recordings,
 from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
 from edge.modalities import potential_ranges, served_crackle_model
 from edge.errors import (Conflict, IldscreenError, NotFound, ResultOutOfDate, ResultSuperseded, TakeAudioMissing,
-                         ValidationError)
+                         UnitCheck, ValidationError)
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES
 from edge.web import clinic_time, presenters
 from tabular_models.errors import TabularInputError
-from tabular_models.lab_panels import normalize_panel
+from tabular_models.lab_catalogue import BY_KEY
+from tabular_models.lab_panels import normalize_panel, shown_number, unit_slip, unit_slips
 from edge.web.i18n import translate
 from edge.web.views import (LAB_FORM_ANALYTES, _resources, blueprint, crackle_validation, heard_rule,
                             login_required, programme_settings_today, visit_summary)
@@ -53,11 +54,14 @@ def render_visit(visit_id: int, *, status: int = 200):
     lab_results = labs.list_lab_results(db, visit_id)
     lab_rows = presenters.lab_rows(lab_results)
     assessment = summary["assessment"]
-    lab_errors = {}
+    lab_errors, unit_checks = {}, set()
     for item in request.args.get("lab_errors", "").split(","):
         key, _, kind = item.partition(":")
         if key and kind in LAB_ERROR_KINDS:
             lab_errors[key] = translate(LAB_ERROR_KINDS[kind], g.lang)
+        elif key in BY_KEY and kind == "unit":
+            lab_errors[key] = _unit_check_text(key, visit["draft"], resources.settings.lab_unit_check_factor)
+            unit_checks.add(key)
     if request.args.get("lab_errors") == "none":
         lab_errors["form"] = translate("err_no_labs", g.lang)
     # A clear take through the bell (evidence_chest_pieces_cannot_clear) leaves its site to do, as it
@@ -80,7 +84,7 @@ def render_visit(visit_id: int, *, status: int = 200):
                                       today=programme_settings_today()),
         out_of_date=out_of_date, referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
         analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
-        lab_errors=lab_errors, messages=_messages(recordings_),
+        lab_errors=lab_errors, unit_checks=unit_checks, messages=_messages(recordings_),
         boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
         is_open=visit["status"] == "open", take_id=take_id,
         # A form sent twice: said, never silent (start_visit, enter_labs).
@@ -88,6 +92,22 @@ def render_visit(visit_id: int, *, status: int = 200):
         take_already=request.args.get("take_saved") == "already" or captured_again,
         discard_already=request.args.get("discarded") == "already",
     ), status
+
+
+def _unit_check_text(key: str, draft: dict, factor: float) -> str:
+    """What the lab form says about a value that looks like a unit slip, in the nurse's words: read
+    from the visit's draft (what she typed), since the redirect names the analyte only."""
+    try:
+        value = float(draft.get(f"lab_{key}", ""))
+        slip = unit_slip(BY_KEY[key], value, draft.get(f"unit_{key}", ""), far_factor=factor)
+    except ValueError:  # the draft changed since (another tab): ask in general words
+        slip = None
+    if slip is None:
+        return translate("err_lab_unit", g.lang)
+    low, high = slip["reference"]
+    return translate(f"err_lab_unit_{slip['direction']}", g.lang, value=f"{slip['value']:g}",
+                     unit=presenters.readable_unit(slip["unit"]), low=shown_number(low), high=shown_number(high),
+                     usual_unit=presenters.readable_unit(slip["usual_unit"]))
 
 
 def _messages(takes: list[dict]) -> dict[str, str]:
@@ -339,9 +359,12 @@ def connect_board():
 @login_required
 def enter_labs(visit_id: int):
     """Check every entry at once; store all or nothing. On errors the typed values stay in the
-    visit's draft and the page comes back (by redirect) with every error beside its field."""
+    visit's draft and the page comes back (by redirect) with every error beside its field. A value
+    that looks like a unit slip (``lab_unit_check_factor``) is asked about, not stored, until it is
+    sent again with its "The value and unit are right" box ticked."""
     resources = _resources()
     db = resources.db()
+    factor = resources.settings.lab_unit_check_factor
     entries, errors, draft = [], {}, {}
     for analyte in LAB_FORM_ANALYTES:
         key = analyte["key"]
@@ -355,11 +378,16 @@ def enter_labs(visit_id: int):
         except ValueError:
             errors[key] = "number"
             continue
-        entries.append({"analyte": key, "value": value, "unit": unit})
+        # "The value and unit are right", ticked when asked: for the value and unit she was asked about only.
+        confirmed = request.form.get(f"confirm_{key}") == f"{raw} {unit}"
+        entries.append({"analyte": key, "value": value, "unit": unit, "confirm_unusual": confirmed})
         try:
-            normalize_panel([entries[-1]])  # plausible in this unit? (no model needed)
+            record = normalize_panel([entries[-1]])["records"][0]  # plausible in this unit? (no model needed)
         except TabularInputError:
             errors[key] = "value"
+            continue
+        if not confirmed and unit_slips([record], far_factor=factor):
+            errors[key] = "unit"  # asked beside the field, with the other errors, before anything is stored
     visit = patients.get_visit(db, visit_id)
     if errors or not entries:
         patients.update_visit(db, g.actor, visit_id, {"draft": {**visit["draft"], **draft}})
@@ -367,10 +395,11 @@ def enter_labs(visit_id: int):
         return _back(visit_id, "labs", lab_errors=summary)
     fresh = _not_yet_stored(db, visit_id, entries)
     try:
-        stored = labs.add_lab_panel(db, g.actor, visit_id, fresh) if fresh else None
+        stored = labs.add_lab_panel(db, g.actor, visit_id, fresh, unit_check_factor=factor) if fresh else None
     except ValidationError as exc:
         patients.update_visit(db, g.actor, visit_id, {"draft": {**visit["draft"], **draft}})
-        return _back(visit_id, "labs", lab_errors=",".join(f"{f['field']}:value" for f in exc.fields))
+        kind = "unit" if isinstance(exc, UnitCheck) else "value"
+        return _back(visit_id, "labs", lab_errors=",".join(f"{f['field']}:{kind}" for f in exc.fields))
     cleared = {k: v for k, v in visit["draft"].items() if not k.startswith(("lab_", "unit_"))}
     patients.update_visit(db, g.actor, visit_id, {"draft": cleared})
     return _back(visit_id, "labs", **({} if stored else {"labs_saved": "already"}))

@@ -16,7 +16,9 @@ ALLOWED_LATIN = {
     "RBC", "Hb", "HCT", "MCV", "PLT", "RDW", "Na", "Cl", "Cr", "Glu", "Ca", "TP", "ALB", "TBIL", "CO", "SSc", "RA",
     "IIM", "SjD", "SLE", "MCTD", "MDA", "ACR", "CHEST", "QR", "WAV", "FLAC", "CSV", "JSON", "FHIR", "anti", "Scl",
     "ANA", "RF", "CCP", "Jo", "PL", "EJ", "OJ", "Ro", "SSA", "SSB", "RNP", "dsDNA", "Sm", "RNA", "III", "U1",
-    "polymerase", "centromere", "titre", "high", "PIN",  # "PIN 码", as Chinese banks and phones say "ILDSCREEN_CLINIC_NAME", "ILDSCREEN_DEVICE_PORTS", "readyz",
+    "polymerase", "centromere", "titre", "high",
+    "PIN",  # "PIN 码", as Chinese banks and phones say
+    "ILDSCREEN_CLINIC_NAME", "ILDSCREEN_DEVICE_PORTS", "readyz",
     "Hz", "HU", "mL", "fL", "pg", "dev", "pts", "tty", "ttys", "Clinic",  # the test clinic's configured name
     # The programme view's metric abbreviations, used as such (like FVC), and a cited author.
     "ECE", "CITL", "PSI", "Siddiqi",

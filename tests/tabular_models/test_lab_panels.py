@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from tabular_models.errors import LabPanelError
 from tabular_models.lab_catalogue import ANALYTES, CORE_ANALYTES, find_analyte, si_factor
 from tabular_models.lab_io import read_fhir_bundle, read_lab_csv, read_lab_panel
-from tabular_models.lab_panels import LAB_FEATURES, lab_feature_vector, normalize_panel
+from tabular_models.lab_panels import LAB_FEATURES, lab_feature_vector, normalize_panel, unit_slips
 
 # One patient's panel as a US lab reports it, and the same values in SI units.
 US_PANEL = [
@@ -42,6 +42,12 @@ def test_us_and_si_units_give_the_same_normalized_values():
         assert si["normalized"][key] == pytest.approx(value, rel=1e-12), key
     assert us["missing"] == [] and us["warnings"] == []
     assert us["normalized"]["hgb"] == 131.0 and us["normalized"]["creatinine"] == pytest.approx(97.262)
+
+
+def test_a_usual_panel_in_either_units_holds_no_unit_slip():
+    # The unit check (test_lab_unit_check.py) must not ask about an ordinary patient's panel.
+    for columns in ("us", "si"):
+        assert unit_slips(normalize_panel(panel(columns))["records"], far_factor=2.0) == []
 
 
 def test_every_record_keeps_the_original_and_the_si_value():
