@@ -15,7 +15,9 @@ molar masses and the standard SI conversion tables:
 
 ``plausible`` bounds are what a living patient's sample can show (in SI), not reference
 ranges: they catch typing errors and unit mix-ups (haemoglobin "150 g/dL" is 1500 g/L).
-``reference`` ranges are adult ranges for display only.
+``reference`` ranges are typical adult ranges: a programme assumption with no single cited source
+(laboratories differ), used for display and, widened by the ``lab_unit_check_factor`` setting
+(``lab_panels.unit_slip``), to ask the nurse about a probable unit slip; they never enter a risk.
 
 LOINC codes were taken from loinc.org's part pages for each analyte. KL-6 has no LOINC code
 in common use, so it is accepted by name only.
