@@ -18,7 +18,6 @@ import threadpoolctl
 
 from common.serving import PortUnavailable, bind_listener, serve_json_errors
 from edge import __version__, audit
-from edge.app import create_app
 from edge.auth import create_api_token, list_api_tokens, revoke_api_token
 from edge.commands.device import device
 from edge.commands.audio import audio
@@ -81,6 +80,9 @@ def cli() -> None:
 @domain_errors
 def serve(host: Optional[str], port: Optional[int], data_dir: Optional[Path]) -> None:
     """Run the clinic service (HTTP API and UI)."""
+    # Here, not at the top: the app (Flask, every API and page) is for this command only.
+    from edge.app import create_app
+
     settings = load_settings(data_dir=data_dir, host=host, port=port)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The port first: on a busy one, stop before a folder, an admin or a pid file is made.

@@ -15,7 +15,6 @@ import click
 
 from edge import audit
 from edge.api.assessments import evidence_options_from_settings
-from edge.calibration_fit import fit_site_calibration
 from edge.commands.models import data_dir_option, json_table_option, model_errors
 from edge.service import open_existing_data_folder
 from edge.config import Settings, load_settings
@@ -65,6 +64,10 @@ def calibrate(as_json: bool, apply_now: bool, data_dir: Optional[Path]) -> None:
     its own outcomes or not); stores both as a new calibration version, whose modality statuses
     apply once it is active.
     """
+    # Here, not at the top: the fit imports scipy (about a second), which 'ildscreen --help' and
+    # every other command would otherwise pay for.
+    from edge.calibration_fit import fit_site_calibration
+
     settings = load_settings(data_dir=data_dir)
     store = CalibrationStore(settings.models_path)
     active = store.load(store.active_id())
