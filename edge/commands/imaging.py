@@ -162,7 +162,7 @@ def imaging_server() -> None:
 def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data_dir: Optional[Path],
                   database_url: Optional[str]) -> None:
     """Run the referral API and, in a background thread, the PACS watcher."""
-    from common.serving import PortUnavailable, bind_listener, serve_json_errors
+    from common.serving import bind_listener, serve_json_errors
     from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION
     from imaging_server.app import MAX_BUNDLE_BYTES, create_app
     from imaging_server.config import load_settings
@@ -174,10 +174,7 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
     settings = load_settings(data_dir=data_dir, host=host, port=port, database_url=database_url)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The port first: on a busy one, stop before a database is created or migrated.
-    try:
-        listener = bind_listener(settings.host, settings.port)
-    except PortUnavailable as exc:
-        raise click.ClickException(exc.message) from exc
+    listener = bind_listener(settings.host, settings.port)
     app = create_app(settings, pacs_watched=not no_watch)
     recovered = recover_interrupted(settings)
     if recovered:
