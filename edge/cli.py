@@ -11,7 +11,7 @@ import re
 import signal
 import sys
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import click
 import threadpoolctl
