@@ -15,16 +15,21 @@ from waitress.channel import HTTPChannel
 from waitress.server import create_server
 from waitress.task import ErrorTask
 
+from common.errors import DomainError
+
 # waitress's default listen backlog.
 LISTEN_BACKLOG = 1024
 
 
-class PortUnavailable(Exception):
-    """The address and port to serve on cannot be bound; ``message`` says which and why."""
+class PortUnavailable(DomainError):
+    """The address and port to serve on cannot be bound; ``message`` says which and why.
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+    Raised at start-up, before there is a server to answer over HTTP: a domain error so that both
+    services' commands (``ildscreen serve``, ``ildscreen imaging-server serve``) print it as their
+    other domain errors, in one line (``edge.commands.models.domain_errors``)."""
+
+    status = 503
+    code = "port_unavailable"
 
 
 def bind_listener(host: str, port: int) -> socket.socket:

@@ -11,14 +11,13 @@ import re
 import signal
 import sys
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import click
 import threadpoolctl
 
-from common.serving import PortUnavailable, bind_listener, serve_json_errors
+from common.serving import bind_listener, serve_json_errors
 from edge import __version__, audit
-from edge.app import create_app
 from edge.auth import create_api_token, list_api_tokens, revoke_api_token
 from edge.commands.device import device
 from edge.commands.audio import audio
@@ -81,10 +80,13 @@ def cli() -> None:
 @domain_errors
 def serve(host: Optional[str], port: Optional[int], data_dir: Optional[Path]) -> None:
     """Run the clinic service (HTTP API and UI)."""
+    # Here, not at the top: the app (Flask, every API and page) is for this command only.
+    from edge.app import create_app
+
     settings = load_settings(data_dir=data_dir, host=host, port=port)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The port first: on a busy one, stop before a folder, an admin or a pid file is made.
-    listener = listen_or_exit(settings.host, settings.port)
+    listener = bind_listener(settings.host, settings.port)
     # Requests run in parallel on the cores; numpy's BLAS threads spinning beside them only
     # take CPU from the other requests (measured: about 10% of a screening's CPU time).
     threadpoolctl.threadpool_limits(limits=1, user_api="blas")
@@ -115,14 +117,6 @@ def serve(host: Optional[str], port: Optional[int], data_dir: Optional[Path]) ->
         if pid_file is not None:
             release_pid_file(pid_file)
         presence.close()
-
-
-def listen_or_exit(host: str, port: int):
-    """The bound listening socket, or one line naming the problem and exit status 1."""
-    try:
-        return bind_listener(host, port)
-    except PortUnavailable as exc:
-        raise click.ClickException(exc.message) from exc
 
 
 def start_outbox_worker(folder, settings) -> None:

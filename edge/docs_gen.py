@@ -15,6 +15,7 @@ and exits with status 1 naming every page that differs from what the code now sa
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -234,6 +235,8 @@ def api_page() -> str:
     from edge.api.api_page import operations, schemas
     from edge.api.openapi import build_document
 
+    # The API modules register their operations when imported, and the app imports every one.
+    importlib.import_module("edge.app")
     document = build_document(__version__)
     rows = [(f"`{op.method}`", f"`{op.path}`", op.summary, op.roles, op.request, op.status) for op in operations(document)]
     sections = []

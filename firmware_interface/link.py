@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 
 from firmware_interface.errors import ProtocolError
 from firmware_interface.framing import FrameDecoder
-from firmware_interface.messages import HEADER, Message, decode_body
+from firmware_interface.messages import HEADER, decode_body
 
 logger = logging.getLogger(__name__)
 

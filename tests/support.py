@@ -5,6 +5,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import soundfile
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from common.child_process import PROJECT_ROOT
+from common.child_process import PROJECT_ROOT, module_command
 from edge.inference.bundle_checks import SIGNATURE_FILE, public_key_text, sign_manifest
 from edge.inference.models import BUNDLED_DIR
 
@@ -199,6 +200,20 @@ def assert_runs_this_code(child: dict, module: str) -> None:
     assert child["args"][:3] == [sys.executable, "-m", module], child["args"]
     assert child.get("cwd") == str(PROJECT_ROOT), child.get("cwd")
     assert child["env"]["PYTHONPATH"].split(os.pathsep)[0] == str(PROJECT_ROOT)
+
+
+def packages_loaded_after(*modules: str, packages: tuple[str, ...], then: str = "") -> list[str]:
+    """The modules of ``packages`` (top-level names, e.g. ``"scipy"``) that a child process holds after
+    importing ``modules`` from this checkout and running the statement ``then`` (its standard output
+    discarded), sorted: a fresh process, so what this test run imported does not count."""
+    where = module_command(modules[0])  # this checkout's code, as a child process sees it
+    listing = (f"import contextlib, io, json, sys, {', '.join(modules)}\n"
+               f"with contextlib.redirect_stdout(io.StringIO()):\n    {then or 'pass'}\n"
+               f"print(json.dumps(sorted(name for name in sys.modules if name.partition('.')[0] in {list(packages)!r})))")
+    loaded = subprocess.run([sys.executable, "-c", listing], cwd=where["cwd"], env=where["env"],
+                            capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0, loaded.stderr
+    return json.loads(loaded.stdout)
 
 
 def migrations_up_to(version: int) -> tuple:

@@ -13,31 +13,16 @@ from typing import Optional
 
 import click
 
-from edge import audit
 from edge.api.assessments import evidence_options_from_settings
-from edge.calibration_fit import fit_site_calibration
-from edge.commands.models import data_dir_option, json_table_option, model_errors
+from edge.commands.models import data_dir_option, json_table_option, model_errors, record_in_audit_trail
 from edge.service import open_existing_data_folder
-from edge.config import Settings, load_settings
+from edge.config import load_settings
 from edge.inference.bundles import BUNDLED_ID, BundleError
 from edge.outcome_labels import assessed_visits
 from edge.site_calibration import CalibrationStore
-from edge.store.database import open_database, write_transaction
 
+AUDIT_OBJECT = "site_calibration"
 RESTART = "restart 'ildscreen serve' to use it (a running service keeps the calibration it started with)"
-
-
-def _audited(settings: Settings, action: str, version: str, detail: dict) -> None:
-    """Add a calibration change to the audit trail, when the data folder has a database (never creating one)."""
-    if not settings.database_path.exists():
-        click.echo("warning: not recorded in the audit trail: the data folder has no database", err=True)
-        return
-    db = open_database(settings.database_path)
-    try:
-        with write_transaction(db):
-            audit.record(db, audit.CLI_OPERATOR, action, "site_calibration", version, detail)
-    finally:
-        db.close()
 
 
 def _format(metrics: Optional[dict]) -> str:
@@ -65,6 +50,10 @@ def calibrate(as_json: bool, apply_now: bool, data_dir: Optional[Path]) -> None:
     its own outcomes or not); stores both as a new calibration version, whose modality statuses
     apply once it is active.
     """
+    # Here, not at the top: the fit imports scipy (about a second), which 'ildscreen --help' and
+    # every other command would otherwise pay for.
+    from edge.calibration_fit import fit_site_calibration
+
     settings = load_settings(data_dir=data_dir)
     store = CalibrationStore(settings.models_path)
     active = store.load(store.active_id())
@@ -79,8 +68,9 @@ def calibrate(as_json: bool, apply_now: bool, data_dir: Optional[Path]) -> None:
         rule=evidence_options_from_settings(settings).validation_rule)
     version, previous = store.save(document, activate=apply_now)
     report.update(version=version, applied=apply_now, previous=previous if apply_now else None)
-    _audited(settings, "apply_site_calibration" if apply_now else "fit_site_calibration", version,
-             {"n_outcomes": report["n_outcomes"], "n_events": report["n_events"], "previous": previous})
+    record_in_audit_trail(settings, "apply_site_calibration" if apply_now else "fit_site_calibration", version,
+                          {"n_outcomes": report["n_outcomes"], "n_events": report["n_events"], "previous": previous},
+                          object_type=AUDIT_OBJECT)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -134,7 +124,8 @@ def activate(version: str, data_dir: Optional[Path]) -> None:
     if previous == version:
         click.echo(f"{version} is already the active calibration")
         return
-    _audited(settings, "activate_site_calibration", version, {"previous": previous})
+    record_in_audit_trail(settings, "activate_site_calibration", version, {"previous": previous},
+                          object_type=AUDIT_OBJECT)
     click.echo(f"active: {version} (was {previous}); {RESTART}")
 
 
@@ -148,5 +139,6 @@ def rollback(data_dir: Optional[Path]) -> None:
     if store.active_id() == BUNDLED_ID and not store._rollback_stack():
         raise BundleError("nothing to roll back: no site calibration was ever activated")
     version, previous = store.rollback()
-    _audited(settings, "rollback_site_calibration", version, {"previous": previous})
+    record_in_audit_trail(settings, "rollback_site_calibration", version, {"previous": previous},
+                          object_type=AUDIT_OBJECT)
     click.echo(f"rolled back to {version} (was {previous}); {RESTART}")

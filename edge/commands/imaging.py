@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import json
 import logging
 import signal
@@ -162,7 +163,7 @@ def imaging_server() -> None:
 def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data_dir: Optional[Path],
                   database_url: Optional[str]) -> None:
     """Run the referral API and, in a background thread, the PACS watcher."""
-    from common.serving import PortUnavailable, bind_listener, serve_json_errors
+    from common.serving import bind_listener, serve_json_errors
     from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION
     from imaging_server.app import MAX_BUNDLE_BYTES, create_app
     from imaging_server.config import load_settings
@@ -174,10 +175,7 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
     settings = load_settings(data_dir=data_dir, host=host, port=port, database_url=database_url)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The port first: on a busy one, stop before a database is created or migrated.
-    try:
-        listener = bind_listener(settings.host, settings.port)
-    except PortUnavailable as exc:
-        raise click.ClickException(exc.message) from exc
+    listener = bind_listener(settings.host, settings.port)
     app = create_app(settings, pacs_watched=not no_watch)
     recovered = recover_interrupted(settings)
     if recovered:
@@ -201,22 +199,31 @@ def imaging_serve(host: Optional[str], port: Optional[int], no_watch: bool, data
             watcher.stop()
 
 
+def _add_token_holder_command(group: click.Group, adder: str, help_text: str) -> None:
+    """Give ``group`` (clinics, readers, programme viewers) its ``add NAME`` command: register NAME with
+    ``adder`` (``module:function`` of the imaging extra, imported when the command runs; each wraps
+    ``imaging_server.store.add_token_holder``) and print the bearer token it returns."""
+    module, function = adder.split(":")
+
+    @group.command("add", help=help_text)
+    @click.argument("name")
+    @data_dir_option
+    @database_url_option
+    @imaging_errors
+    def add(name: str, data_dir: Optional[Path], database_url: Optional[str]) -> None:
+        add_holder = getattr(importlib.import_module(module), function)
+        with _database(data_dir, database_url) as db:
+            click.echo(add_holder(db, name))
+
+
 @imaging_server.group("clinics")
 def clinics() -> None:
     """Clinics allowed to refer, each with its own token."""
 
 
-@clinics.command("add")
-@click.argument("name")
-@data_dir_option
-@database_url_option
-@imaging_errors
-def clinics_add(name: str, data_dir: Optional[Path], database_url: Optional[str]) -> None:
-    """Register clinic NAME and print its bearer token (shown only now; only its SHA-256 is kept)."""
-    from imaging_server.store import add_clinic
-
-    with _database(data_dir, database_url) as db:
-        click.echo(add_clinic(db, name))
+_add_token_holder_command(
+    clinics, "imaging_server.store:add_clinic",
+    "Register clinic NAME and print its bearer token (shown only now; only its SHA-256 is kept).")
 
 
 @contextlib.contextmanager
@@ -308,17 +315,9 @@ def readers() -> None:
     """Radiologists allowed to review reports' nodules, each with their own token."""
 
 
-@readers.command("add")
-@click.argument("name")
-@data_dir_option
-@database_url_option
-@imaging_errors
-def readers_add(name: str, data_dir: Optional[Path], database_url: Optional[str]) -> None:
-    """Register radiologist NAME and print their bearer token (shown only now; only its SHA-256 is kept)."""
-    from imaging_server.nodule_review import add_reader
-
-    with _database(data_dir, database_url) as db:
-        click.echo(add_reader(db, name))
+_add_token_holder_command(
+    readers, "imaging_server.nodule_review:add_reader",
+    "Register radiologist NAME and print their bearer token (shown only now; only its SHA-256 is kept).")
 
 
 @imaging_server.group("programme-viewers")
@@ -326,17 +325,9 @@ def programme_viewers() -> None:
     """People allowed to see the programme dashboard across clinics, each with their own token."""
 
 
-@programme_viewers.command("add")
-@click.argument("name")
-@data_dir_option
-@database_url_option
-@imaging_errors
-def programme_viewers_add(name: str, data_dir: Optional[Path], database_url: Optional[str]) -> None:
-    """Register programme viewer NAME and print their bearer token (shown only now; only its SHA-256 is kept)."""
-    from imaging_server.programme import add_viewer
-
-    with _database(data_dir, database_url) as db:
-        click.echo(add_viewer(db, name))
+_add_token_holder_command(
+    programme_viewers, "imaging_server.programme:add_viewer",
+    "Register programme viewer NAME and print their bearer token (shown only now; only its SHA-256 is kept).")
 
 
 @programme_viewers.command("set-password")

@@ -114,7 +114,9 @@ def open_store(data_dir: Optional[Path]) -> tuple[Settings, ModelStore]:
 
 def record_in_audit_trail(settings: Settings, action: str, bundle_id: str, detail: dict, *,
                           object_type: str = "model_bundle") -> None:
-    """Add a models command to the audit trail, when the data folder has a database (never creating one)."""
+    """Add a change a command made in the models folder (a model bundle, a site calibration, the regional
+    validation: ``object_type``) to the audit trail, when the data folder has a database (never creating
+    one); a database that cannot take it is a warning, the change having been made."""
     if not settings.database_path.exists():
         return
     try:

@@ -3,8 +3,6 @@ swap in without hardware, and a model whose sha256 differs is refused."""
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ from audio_models.errors import ModelError
 from edge.inference import BACKENDS, BackendConfig, InferenceBackend, InferenceError, create_backend
 from edge.inference.models import BUNDLED_DIR, ModelIntegrityError, ModelRegistry
 from edge.inference.onnxruntime_cpu import OnnxRuntimeCpuBackend
+from support import packages_loaded_after
 
 
 class FakeBackend(InferenceBackend):
@@ -112,10 +111,7 @@ def test_manifest_keeps_other_models(bundle_copy):
 
 
 def test_serving_modules_do_not_import_torch_or_sklearn():
-    code = ("import sys, edge.app, edge.auscultation, edge.commands.audio, edge.commands.bench, edge.inference.models, "
-            "audio_models.io, audio_models.quality, audio_models.windows, audio_models.aggregation, "
-            "audio_models.datasets.icbhi; "
-            "bad = [m for m in ('torch', 'sklearn', 'xgboost', 'librosa', 'scipy') if m in sys.modules]; "
-            "print(bad); sys.exit(bool(bad))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(BUNDLED_DIR.parents[1]))
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert packages_loaded_after(
+        "edge.app", "edge.auscultation", "edge.commands.audio", "edge.commands.bench", "edge.inference.models",
+        "audio_models.io", "audio_models.quality", "audio_models.windows", "audio_models.aggregation",
+        "audio_models.datasets.icbhi", packages=("torch", "sklearn", "xgboost", "librosa", "scipy")) == []

@@ -1,16 +1,14 @@
 """Configuration: defaults, precedence, and refusals that name the offending key."""
-import subprocess
-import sys
 from typing import get_args, get_origin
 
 import pytest
 from pydantic import BaseModel
 
-from common.child_process import module_command
 from edge.config import EVIDENCE_SETTINGS, EVIDENCE_TABLE_SETTINGS, TRIAGE_SETTINGS, Settings, load_settings
 from edge.errors import ConfigError
 from edge.fusion.evidence import EvidenceOptions
 from edge.fusion.triage import TriageThresholds
+from support import packages_loaded_after
 
 # Every test here reads only the settings it gives, not the runner's ILDSCREEN_ variables.
 pytestmark = pytest.mark.usefixtures("no_env_settings")
@@ -176,26 +174,25 @@ def test_https_or_a_loopback_referral_server_is_accepted(tmp_path, url):
     assert load_settings(data_dir=tmp_path, referral_server_url=url).referral_server_url == url
 
 
-def onnxruntime_modules_after(*modules):
-    """The onnxruntime modules a child process holds after importing ``modules`` from this checkout."""
-    where = module_command(modules[0])  # this checkout's code, as a child process sees it
-    listing = (f"import sys, {', '.join(modules)}; print(sorted(name for name in sys.modules "
-               "if name.partition('.')[0] == 'onnxruntime'))")
-    loaded = subprocess.run([sys.executable, "-c", listing], cwd=where["cwd"], env=where["env"],
-                            capture_output=True, text=True, timeout=120)
-    assert loaded.returncode == 0, loaded.stderr
-    return loaded.stdout.strip()
-
-
 def test_reading_the_settings_does_not_load_onnx_runtime():
     """Every command and the service import edge.config, which takes the evidence settings from
     edge.fusion.evidence, which reads manifests through edge.inference.models and so imports the
     backend registry: the backends import ONNX Runtime when they make a session, not with the module."""
-    assert onnxruntime_modules_after("edge.config", "edge.inference", "edge.inference.models") == "[]"
+    assert packages_loaded_after("edge.config", "edge.inference", "edge.inference.models",
+                                 packages=("onnxruntime",)) == []
 
 
 def test_the_command_line_and_the_service_start_without_onnx_runtime():
     """`ildscreen --help` (every command module, the lab and breath models' modules among them) and
     the service's app load ONNX Runtime only when a model session is made."""
-    assert onnxruntime_modules_after("edge.cli", "edge.app") == "[]"
+    assert packages_loaded_after("edge.cli", "edge.app", packages=("onnxruntime",)) == []
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["calibrate", "--help"], ["db", "--help"]])
+def test_the_command_line_help_loads_no_scientific_library(argv):
+    """`ildscreen --help` and a command's --help answer without scipy or scikit-learn (about a second
+    of imports): the site calibration's fit imports scipy when 'ildscreen calibrate' runs, the service's
+    app is imported when 'ildscreen serve' runs."""
+    assert packages_loaded_after("edge.cli", packages=("scipy", "sklearn", "onnxruntime"),
+                                 then=f"edge.cli.cli({argv!r}, standalone_mode=False)") == []
 
