@@ -90,7 +90,6 @@ def make_edge_site(data_dir: Path, *, n_patients: int, seed: int) -> dict:
     """A clinic's real edge data folder (``ildscreen db init`` + the service's own screening,
     referral and outcome code, :func:`edge.simulation.simulate_site`): visits with each
     modality's output and verification-biased HRCT outcomes. Returns the site's summary."""
-    from edge.api.assessments import thresholds_from_settings  # the clinic service, only for this
     from edge.config import load_settings
     from edge.service import prepare_data_folder
     from edge.simulation import simulate_site
@@ -100,7 +99,7 @@ def make_edge_site(data_dir: Path, *, n_patients: int, seed: int) -> dict:
     db = folder.connect()
     try:
         return simulate_site(db, site_secret=folder.site_secret, n_patients=max(EDGE_SITE_MIN_PATIENTS, n_patients),
-                             seed=seed, thresholds=thresholds_from_settings(settings),
+                             seed=seed, thresholds=settings.triage_thresholds,
                              window_months=settings.outcome_window_months)
     finally:
         db.close()

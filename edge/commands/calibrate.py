@@ -13,7 +13,6 @@ from typing import Optional
 
 import click
 
-from edge.api.assessments import evidence_options_from_settings
 from edge.commands.models import data_dir_option, json_table_option, model_errors, record_in_audit_trail
 from edge.service import open_existing_data_folder
 from edge.config import load_settings
@@ -65,7 +64,7 @@ def calibrate(as_json: bool, apply_now: bool, data_dir: Optional[Path]) -> None:
     report, document = fit_site_calibration(
         visits, active=active, window_months=settings.outcome_window_months,
         prior_sd=(settings.calibration_prior_sd_intercept, settings.calibration_prior_sd_slope),
-        rule=evidence_options_from_settings(settings).validation_rule)
+        rule=settings.evidence_options.validation_rule)
     version, previous = store.save(document, activate=apply_now)
     report.update(version=version, applied=apply_now, previous=previous if apply_now else None)
     record_in_audit_trail(settings, "apply_site_calibration" if apply_now else "fit_site_calibration", version,

@@ -7,7 +7,6 @@ from typing import Optional
 
 import click
 
-from edge.api.assessments import thresholds_from_settings
 from edge.commands.models import data_dir_option, model_errors
 from edge.config import load_settings
 from edge.outcome_labels import assessed_visits, write_export
@@ -55,7 +54,7 @@ def simulate(n_patients: int, seed: int, data_dir: Optional[Path]) -> None:
             raise click.ClickException(f"{settings.data_dir} already holds patients: simulate only into an empty "
                                        "data folder, never beside real records")
         summary = simulate_site(db, site_secret=folder.site_secret, n_patients=n_patients, seed=seed,
-                                thresholds=thresholds_from_settings(settings),
+                                thresholds=settings.triage_thresholds,
                                 window_months=settings.outcome_window_months)
     finally:
         db.close()

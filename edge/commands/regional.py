@@ -9,7 +9,6 @@ from typing import Optional
 
 import click
 
-from edge.api.assessments import evidence_options_from_settings
 from edge.commands.models import RESTART, data_dir_option, model_errors, open_store, record_in_audit_trail
 from edge.inference.bundles import select_active_bundle
 from edge.regional_validation import (
@@ -62,7 +61,7 @@ def show(as_json: bool, data_dir: Optional[Path]) -> None:
     if selection.error:
         raise click.ClickException(selection.error)
     bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
-    rows = regional_statuses(selection, evidence_options_from_settings(settings).validation_rule,
+    rows = regional_statuses(selection, settings.evidence_options.validation_rule,
                              served_versions(bundle.registry))
     document = selection.document
     report = {"version": selection.version, "region": document.region if document else None,

@@ -15,7 +15,6 @@ from edge.auscultation import default_model, score_recording
 from edge.breath import score_breath_reading
 from edge.config import load_settings
 from edge.fusion.clinical_prior import ClinicalPicture
-from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
 from edge.commands.models import domain_errors, require_active_bundle
 from edge.fusion.evidence import NON_LUNG_SITES, EvidenceOptions, ModalityEvidence
 from edge.regional_validation import select_active_regional_validation
@@ -157,7 +156,7 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pi
     require_active_bundle(settings)
     select_active_calibration(settings.models_path)  # as the service would, from its start
     select_active_regional_validation(settings.models_path, settings.model_signing_keys)
-    options = evidence_options_from_settings(settings)
+    options = settings.evidence_options
     evidence = []
     if takes:
         evidence.append(auscultation_evidence_from_files(takes, picture, options, settings.audio_limits))
@@ -167,7 +166,7 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pi
         evidence.append(labs)
     if breath_file:
         evidence.append(breath_evidence_from_file(breath_file, options))
-    result = assess(picture, evidence, thresholds=thresholds_from_settings(settings), options=options,
+    result = assess(picture, evidence, thresholds=settings.triage_thresholds, options=options,
                     potential=potential_ranges(picture, options), fvc_percent=fvc, dlco_percent=dlco,
                     ild_confirmed={"source": "command line (--ild-confirmed)"} if ild_confirmed else None,
                     hrct={"date": hrct_no_ild.date().isoformat(), "ild": "absent"} if hrct_no_ild else None,

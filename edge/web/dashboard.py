@@ -12,7 +12,6 @@ from typing import Callable
 from flask import Blueprint, current_app, g, make_response, render_template
 from markupsafe import Markup
 
-from edge.api.assessments import evidence_options_from_settings
 from edge.programme import CSV_FIELDS, programme_summary, summary_rows
 from edge.regional_validation import regional_statuses, selected_regional_validation, served_versions
 from edge.site_calibration import selected_calibration
@@ -61,7 +60,7 @@ def _page(*, standalone: bool):
     region = selected_regional_validation()
     regional = {"version": region.version, "error": region.error,
                 "region": region.document.region if region.document else None,
-                "rows": regional_statuses(region, evidence_options_from_settings(resources.settings).validation_rule,
+                "rows": regional_statuses(region, resources.settings.evidence_options.validation_rule,
                                           served_versions(resources.model_bundle.registry))}
     selection = selected_calibration()
     calibration_version = selection.active.version if selection.active else None

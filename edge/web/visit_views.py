@@ -12,7 +12,6 @@ from typing import Optional
 from flask import g, jsonify, redirect, render_template, request, send_file, url_for
 
 from edge import breath, devices, freshness, labs, outbox, patients, recordings, screening
-from edge.api.assessments import evidence_options_from_settings, thresholds_from_settings
 from edge.modalities import potential_ranges, served_crackle_model
 from edge.errors import (Conflict, IldscreenError, NotFound, ResultOutOfDate, ResultSuperseded, TakeAudioMissing,
                          UnitCheck, ValidationError)
@@ -126,7 +125,7 @@ def _potential(patient: dict, visit: dict) -> Optional[dict]:
     today's settings, since measuring it now is assessed under them."""
     try:
         return potential_ranges(screening.clinical_picture(patient, on=visit["started_at"]),
-                                evidence_options_from_settings(_resources().settings))
+                                _resources().settings.evidence_options)
     except IldscreenError:
         return None
 
@@ -533,8 +532,8 @@ def assess(visit_id: int):
         screening.score_kept_inputs(db, resources.blobs, visit_id, resources.auscultation_model, g.actor)
     except IldscreenError as exc:
         return _back(visit_id, "result", assess_error=_message_key(exc))
-    screening.assess_visit(db, g.actor, visit_id, thresholds=thresholds_from_settings(resources.settings),
-                           options=evidence_options_from_settings(resources.settings), fvc_percent=lung.get("fvc_percent"), dlco_percent=lung.get("dlco_percent"),
+    screening.assess_visit(db, g.actor, visit_id, thresholds=resources.settings.triage_thresholds,
+                           options=resources.settings.evidence_options, fvc_percent=lung.get("fvc_percent"), dlco_percent=lung.get("dlco_percent"),
                            dlco_not_performed=bool(lung.get("dlco_not_performed")))
     return _back(visit_id, "result")
 

@@ -10,7 +10,6 @@ import sqlite3
 import pytest
 
 from edge import audit
-from edge.api.assessments import thresholds_from_settings
 from edge.errors import StorageError
 from edge.outcomes import list_outcomes, record_outcome
 from edge.patients import create_patient, create_visit
@@ -35,7 +34,7 @@ def restore_entry(settings) -> dict:
 
 def test_an_hrct_without_ild_entered_after_the_backup_still_answers_the_next_assessment_after_the_restore(
         app, settings, db, runner, clinician):
-    thresholds = thresholds_from_settings(settings)
+    thresholds = settings.triage_thresholds
     patient = create_patient(db, clinician, {**PATIENT, "symptoms": []})
     visit = create_visit(db, clinician, patient["id"])
     assert assess_visit(db, clinician, visit["id"], thresholds=thresholds)["recommendation"]["advice"] == "hrct_pfts"

@@ -11,7 +11,6 @@ import pytest
 from edge import audit, outbox
 from edge.cli import cli
 from edge.errors import StorageError
-from edge.api.assessments import thresholds_from_settings
 from edge.patients import create_patient, create_visit
 from edge.screening import assess_visit
 from edge.store import backup as backup_module
@@ -34,7 +33,7 @@ def clinician(db) -> audit.Actor:
 def assessed_visit(db, settings, actor, code: str = PATIENT["code"]) -> dict:
     patient = create_patient(db, actor, {**PATIENT, "code": code})
     visit = create_visit(db, actor, patient["id"])
-    assess_visit(db, actor, visit["id"], thresholds=thresholds_from_settings(settings))
+    assess_visit(db, actor, visit["id"], thresholds=settings.triage_thresholds)
     return visit
 
 
@@ -221,7 +220,7 @@ def test_a_referral_whose_patient_id_is_another_patient_in_the_backup_is_listed_
     db.execute("UPDATE patients SET created_at = '2020-01-01T00:00:00.000+00:00'")
     db.conn.commit()
     visit = create_visit(db, clinician, patient["id"])
-    assess_visit(db, clinician, visit["id"], thresholds=thresholds_from_settings(settings))
+    assess_visit(db, clinician, visit["id"], thresholds=settings.triage_thresholds)
     referral = refer(app, db, clinician, visit)
     db.close()
 

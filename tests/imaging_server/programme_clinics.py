@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from edge.api.assessments import thresholds_from_settings
 from edge.config import load_settings
 from edge.programme import programme_figures
 from edge.service import prepare_data_folder
@@ -19,7 +18,7 @@ def simulated_figures(folder: Path, *, seed: int, n_patients: int = 120, min_cel
     db = data.connect()
     try:
         simulate_site(db, site_secret=data.site_secret, n_patients=n_patients, seed=seed,
-                      thresholds=thresholds_from_settings(settings), window_months=settings.outcome_window_months)
+                      thresholds=settings.triage_thresholds, window_months=settings.outcome_window_months)
         payload = programme_figures(db, window_months=settings.outcome_window_months, psi_alert=settings.psi_alert,
                                     min_cell=min_cell)
     finally:

@@ -299,13 +299,12 @@ def test_bad_tabular_numbers_are_refused_naming_them(entry, probability, message
 
 
 def test_the_evidence_settings_reach_the_options(tmp_path, monkeypatch):
-    from edge.api.assessments import evidence_options_from_settings
     from edge.config import load_settings
     from edge.errors import ConfigError
 
     monkeypatch.setenv("ILDSCREEN_EVIDENCE_VALIDATION_RULE", '{"min_patients": 30}')
     monkeypatch.setenv("ILDSCREEN_EVIDENCE_KL6_CUTOFF", "800")
-    options = evidence_options_from_settings(load_settings(data_dir=tmp_path / "data"))
+    options = load_settings(data_dir=tmp_path / "data").evidence_options
     assert options.validation_rule.min_patients == 30 and options.validation_rule.min_positive_patients == 5
     assert options.kl6_cutoff == 800
     monkeypatch.setenv("ILDSCREEN_EVIDENCE_VALIDATION_RULE", '{"min_patientz": 30}')

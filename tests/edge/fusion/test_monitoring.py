@@ -57,11 +57,10 @@ def test_confirmed_ild_replaces_screening_advice_by_monitoring_and_a_red_flag_ke
 def test_the_interval_after_the_first_year_is_a_programme_setting(tmp_path, overrides, ctd, months):
     """After the first year the guideline says only "less frequently once stable": the default (the
     first-year upper end) is a programme assumption each programme can set per CTD."""
-    from edge.api.assessments import thresholds_from_settings
     from edge.config import load_settings
 
     settings = load_settings(data_dir=tmp_path / "d", monitoring_pft_months_after_first_year=overrides)
-    thresholds = thresholds_from_settings(settings)
+    thresholds = settings.triage_thresholds
     picture = ClinicalPicture(ctd, 66, "F", ages=(66, 66))
     result = assess(picture, [], thresholds=thresholds, options=EvidenceOptions(),
                     ild_confirmed={"source": "clinician_outcome", "date": "2024-01-15", "referral_id": None},

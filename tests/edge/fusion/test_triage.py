@@ -6,7 +6,6 @@ import itertools
 
 import pytest
 
-from edge.api.assessments import thresholds_from_settings
 from edge.config import load_settings
 from edge.fusion.triage import (ADVICE, ILD_SYMPTOMS, RA_RISK_FACTORS, RED_FLAGS, SCREENING_LINES, SJD_RISK_FACTORS,
                                 WORKUP_STEP, TriageThresholds, patient_factors, red_flags, triage)
@@ -169,7 +168,7 @@ def test_every_red_flag_names_its_source():
 @pytest.mark.parametrize(("cutoff", "fvc", "codes"), [(70, 75, []), (70, 69.9, ["low_fvc"]), (90, 85, ["low_fvc"])])
 def test_the_abnormal_pft_cut_off_is_a_programme_setting(tmp_path, cutoff, fvc, codes):
     settings = load_settings(data_dir=tmp_path / "d", triage_pft_abnormal_below=cutoff)
-    thresholds = thresholds_from_settings(settings)
+    thresholds = settings.triage_thresholds
     flags = red_flags(autoantibodies=(), symptoms=(), fvc_percent=fvc,
                       pft_abnormal_below=thresholds.pft_abnormal_below)
     assert [flag["code"] for flag in flags] == codes
@@ -181,7 +180,7 @@ def test_the_abnormal_pft_cut_off_is_a_programme_setting(tmp_path, cutoff, fvc, 
                                                                (0.5, "hrct_pfts", None)])
 def test_re_screening_intervals_are_programme_settings(tmp_path, probability, advice, months):
     settings = load_settings(data_dir=tmp_path / "d", triage_rescreen_discuss_months=3, triage_rescreen_low_months=24)
-    recommendation = triage(probability, thresholds=thresholds_from_settings(settings), flags=[], ctd_diagnosis="SLE",
+    recommendation = triage(probability, thresholds=settings.triage_thresholds, flags=[], ctd_diagnosis="SLE",
                             factors=set())["recommendation"]
     assert recommendation["advice"] == advice and recommendation["rescreen_months"] == months
     if months:

@@ -8,7 +8,6 @@ import itertools
 
 import pytest
 
-from edge.api.assessments import thresholds_from_settings
 from edge.config import load_settings
 from edge.fusion.triage import (ADVICE, ILD_SYMPTOMS, TriageThresholds, negative_hrct, patient_factors, red_flags,
                                 triage)
@@ -100,7 +99,7 @@ def test_a_negative_hrct_counts_only_within_its_window_and_before_the_visit(hrct
 @pytest.mark.parametrize(("months", "advice"), [(6, "hrct_pfts"), (12, "pfts")])
 def test_how_long_a_negative_hrct_counts_is_a_programme_setting(tmp_path, months, advice):
     settings = load_settings(data_dir=tmp_path / "d", triage_hrct_negative_valid_months=months)
-    thresholds = thresholds_from_settings(settings)
+    thresholds = settings.triage_thresholds
     assert thresholds.hrct_negative_valid_months == months
     recommendation = _triage(0.05, "IIM", set(), thresholds=thresholds)["recommendation"]  # HRCT 8.5 months ago
     assert recommendation["advice"] == advice

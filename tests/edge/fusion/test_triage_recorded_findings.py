@@ -6,7 +6,6 @@ import math
 
 import pytest
 
-from edge.api.assessments import thresholds_from_settings
 from edge.config import load_settings
 from edge.errors import ConfigError, ValidationError
 from edge.fusion.triage import TriageThresholds, patient_factors, recorded_findings, triage
@@ -61,7 +60,7 @@ def test_lymphopenia_is_a_sjogren_factor_only(ctd):
 
 def test_the_lymphopenia_cut_off_is_a_setting(tmp_path):
     assert advise("SjD", lymphocytes=1.2)["guideline"]["code"] == "none"
-    stricter = thresholds_from_settings(load_settings(data_dir=tmp_path / "data", triage_lymphopenia_below=1.5))
+    stricter = load_settings(data_dir=tmp_path / "data", triage_lymphopenia_below=1.5).triage_thresholds
     assert stricter.lymphopenia_below == 1.5
     recommendation = advise("SjD", lymphocytes=1.2, thresholds=stricter)
     assert recommendation["guideline"]["code"] == "sjd_risk"
@@ -90,7 +89,7 @@ def test_older_age_selects_nothing_unless_the_programme_sets_its_cut_off():
 
 @pytest.mark.parametrize(("ages", "line"), [((73, 74), "none"), ((74, 75), "none"), ((75, 76), "sjd_risk")])
 def test_older_age_counts_when_both_possible_ages_reach_the_set_cut_off(tmp_path, ages, line):
-    thresholds = thresholds_from_settings(load_settings(data_dir=tmp_path / "data", triage_sjd_older_age_from=75))
+    thresholds = load_settings(data_dir=tmp_path / "data", triage_sjd_older_age_from=75).triage_thresholds
     recommendation = advise("SjD", ages=ages, thresholds=thresholds)
     assert recommendation["guideline"]["code"] == line
     if line == "sjd_risk":
