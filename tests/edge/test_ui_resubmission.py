@@ -155,16 +155,22 @@ def test_a_referral_and_its_withdrawal_sent_twice_land_on_the_visit_and_say_so(u
     assert db.execute("SELECT COUNT(*) FROM audit_log WHERE entity = 'referral' AND action = 'withdraw'").fetchone()[0] == 1
 
 
-def test_a_discard_sent_twice_lands_on_the_visit_and_says_so(ui, db):
-    """Back and tap "Re-record" again, or a re-send after a timeout: the take is already gone, and a
-    404 page left the nurse unsure what happened. The second post lands on its visit, says the take
-    was already discarded, and removes nothing more; a take that never existed is still a 404."""
-    client, csrf = ui
+def _visit_with_a_take(client, csrf) -> tuple[int, str]:
+    """A new patient's visit with one take recorded through the tablet: (visit id, take id)."""
     _, visit_id = register_and_start(client, csrf)
     response = client.post(f"/visits/{visit_id}/recordings", content_type="multipart/form-data",
                            data={"csrf_token": csrf, "chest_site": "trachea",
                                  "file": (io.BytesIO(wav_bytes(seconds=2)), "t.wav")})
     take_id = re.search(r"take=(\d+)", response.headers["Location"]).group(1)
+    return visit_id, take_id
+
+
+def test_a_discard_sent_twice_lands_on_the_visit_and_says_so(ui, db):
+    """Back and tap "Re-record" again, or a re-send after a timeout: the take is already gone, and a
+    404 page left the nurse unsure what happened. The second post lands on its visit, says the take
+    was already discarded, and removes nothing more; a take that never existed is still a 404."""
+    client, csrf = ui
+    visit_id, take_id = _visit_with_a_take(client, csrf)
     first, again = (client.post(f"/recordings/{take_id}/discard", data={"csrf_token": csrf}) for _ in range(2))
     assert first.status_code == again.status_code == 302 and "discarded" not in first.headers["Location"]
     assert again.headers["Location"].startswith(f"/visits/{visit_id}?discarded=already")
@@ -179,11 +185,7 @@ def test_a_discard_once_the_visit_is_closed_is_said_on_the_visit_and_keeps_the_t
     """The discard's own check refuses a take of a closed visit: the page says the visit is closed
     (by catalog key, never the message), the take and its audit trail stay as they were."""
     client, csrf = ui
-    _, visit_id = register_and_start(client, csrf)
-    response = client.post(f"/visits/{visit_id}/recordings", content_type="multipart/form-data",
-                           data={"csrf_token": csrf, "chest_site": "trachea",
-                                 "file": (io.BytesIO(wav_bytes(seconds=2)), "t.wav")})
-    take_id = re.search(r"take=(\d+)", response.headers["Location"]).group(1)
+    visit_id, take_id = _visit_with_a_take(client, csrf)
     client.post(f"/visits/{visit_id}/status", data={"csrf_token": csrf, "action": "finish"})
     refused = client.post(f"/recordings/{take_id}/discard", data={"csrf_token": csrf})
     assert refused.status_code == 302
