@@ -579,6 +579,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "save_pin": {"en": "Save PIN", "zh-CN": "保存 PIN 码"},
     "remove_pin": {"en": "Remove PIN", "zh-CN": "清除 PIN 码"},
     "fix_errors": {"en": "Fields to correct: {count}", "zh-CN": "有 {count} 项需要更正："},
+    # The lab form when every item is a unit check (tabular_models.lab_panels.unit_slip): nothing is wrong
+    # yet, a value is to be checked and confirmed.
+    "check_values": {"en": "Values to check: {count}", "zh-CN": "有 {count} 项需要核对："},
     "back_home": {"en": "Back to today's visits", "zh-CN": "返回今日就诊"},
     "menu": {"en": "Menu", "zh-CN": "菜单"},
     "offline_banner": {"en": "No connection to the clinic server: what you type is kept on this tablet and saved "

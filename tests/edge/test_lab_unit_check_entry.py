@@ -105,6 +105,8 @@ def test_the_tablet_asks_in_the_nurses_language_keeps_what_she_typed_and_stores_
     message = re.search(r'<span class="field-error" id="lab-error-bilirubin">([^<]+)</span>', page).group(1)
     assert words in message and message.endswith({"en": "Check the unit.", "zh-CN": "请核对单位。"}[lang])
     assert 'name="confirm_bilirubin"' in page and translate("confirm_unusual", lang) in page
+    # Nothing to correct yet, one value to check: the summary says so, in her language.
+    assert translate("check_values", lang, count=1) in page and translate("fix_errors", lang, count=1) not in page
     assert 'name="confirm_hgb"' not in page  # asked only about the value that looks like a slip
     assert re.search(r'id="lab_bilirubin"[^>]*value="0.8"', page) and re.search(r'id="lab_hgb"[^>]*value="125"', page)
     assert re.search(r'<option value="umol/L" selected>', page.split('name="unit_bilirubin"')[1])
@@ -127,6 +129,7 @@ def test_the_tablet_reports_a_slip_with_the_other_errors_at_once(ui, db):
     page = client.get(location).get_data(as_text=True)
     assert 'id="lab-error-urea"' in page and 'id="lab-error-wbc"' in page and 'name="confirm_urea"' in page
     assert "20 mg/dL would be within or near it" in page and stored(db, visit_id) == []
+    assert translate("fix_errors", "en", count=2) in page  # a field to correct besides the check
     corrected = client.post(f"/visits/{visit_id}/labs", data={**form, "lab_wbc": "7", "unit_urea": "mg/dL"})
     assert "lab_errors" not in corrected.headers["Location"]  # the unit corrected: nothing more to ask
     assert stored(db, visit_id) == [("wbc", 7.0, "10*9/L"), ("urea", 20.0, "mg/dL")]
