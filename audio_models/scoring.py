@@ -202,6 +202,12 @@ def score_samples(raw, rate, *, run, entry):
     return score_prepared(*prepared_samples(raw, rate), run=run, entry=entry)
 
 
+def feeds_network(rules, samples) -> bool:
+    """Whether prepared audio (:func:`prepared_samples`: ``rules``, its quality report; ``samples``)
+    goes through the network: an empty or silent recording never does."""
+    return len(samples) > 0 and not any(issue.startswith("silent") for issue in rules.issues)
+
+
 def score_prepared(rules, samples, *, run, entry):
     """:func:`score_samples` of audio already through :func:`prepared_samples` (``rules``: its quality
     report; ``samples``: at the model's rate)."""
@@ -209,7 +215,7 @@ def score_prepared(rules, samples, *, run, entry):
     result = {"crackle_probability": None, "recording_score": None, "crackle_detected": None, "quality": rules,
               "poor_quality_probability": None, "window_probabilities": np.zeros(0), "window_starts_s": np.zeros(0),
               "frame_map": None, "duration_s": duration}
-    if len(samples) == 0 or any(issue.startswith("silent") for issue in rules.issues):
+    if not feeds_network(rules, samples):
         return result
     batch, starts = network_windows(samples, entry)
     outputs = run({entry["inputs"][0]["name"]: batch})

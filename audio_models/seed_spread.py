@@ -57,7 +57,7 @@ import torch
 
 from audio_models import export, scoring, train, validation, windows
 from audio_models.datasets import splits
-from audio_models.datasets.icbhi import load_icbhi
+from audio_models.datasets.icbhi import ICBHI_FOLDERS, load_icbhi
 from audio_models.io import read_audio
 from audio_models.model import load_weights
 from evaluation.errors import EvaluationError
@@ -380,13 +380,13 @@ def with_statistics(model, stats):
 def recording_sums(recordings, *, model, entry):
     """``{index: sums}`` of :func:`batchnorm_input_sums` of each recording in ``recordings`` fed as the
     adults are scored (``entry``: the scoring entry; the adults' input noise and copies,
-    :func:`audio_models.scoring.network_windows`); a silent or empty recording, which the scorer never
-    feeds the network (:func:`audio_models.scoring.score_prepared`), gives none."""
+    :func:`audio_models.scoring.network_windows`); a recording the scorer never feeds the network
+    (:func:`audio_models.scoring.feeds_network`) gives none."""
     adult_entry = validation.population_entry(entry, "adults")
     sums = {}
     for index, recording in enumerate(recordings):
         rules, samples = scoring.prepared_samples(*read_audio(recording.path))
-        if len(samples) == 0 or any(issue.startswith("silent") for issue in rules.issues):
+        if not scoring.feeds_network(rules, samples):
             continue
         batch, _ = scoring.network_windows(samples, adult_entry)
         sums[index] = batchnorm_input_sums(model, batch)
@@ -499,7 +499,7 @@ def main(argv=None):
         models[f"seed{seed}"] = lambda seed=seed: seed_model(parts, seed=seed, steps=args.steps, out=args.out,
                                                              reuse=args.reuse_weights)
     if args.bn_adaptation_study:
-        folders = args.icbhi if args.icbhi is not None else [args.data / "icbhi_sample", args.data / "icbhi_extra"]
+        folders = args.icbhi if args.icbhi is not None else [args.data / name for name in ICBHI_FOLDERS]
         icbhi = [r for folder in folders for r in load_icbhi(folder)]
         report = {"part": "validation", "split_seed": SPLIT_SEED, "runtime": "pytorch",
                   "shipped": {"version": entry.get("version"), "input_noise": scoring_entry["population_input_noise"]},

@@ -46,6 +46,7 @@ from torch.nn import functional as F
 from audio_models import export, synthetic, validation
 from audio_models.datasets import splits
 from audio_models.datasets.corpus import load_corpus
+from audio_models.datasets.icbhi import ICBHI_FOLDERS
 from audio_models.datasets.sprsound import FINE_CRACKLE
 from audio_models.export import INPUT_NAME, OUTPUT_NAMES
 from audio_models.io import load_audio
@@ -431,7 +432,7 @@ def main(argv=None):
     parser.add_argument("--data", type=pathlib.Path, default=SHARED_DATA,
                         help="folder with sprsound2022/, sprsound2022_test/ and kauh/ (default ../shared/data)")
     parser.add_argument("--icbhi", type=pathlib.Path, nargs="*",
-                        default=[SHARED_DATA / "icbhi_sample", SHARED_DATA / "icbhi_extra"])
+                        default=[SHARED_DATA / name for name in ICBHI_FOLDERS])
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reuse-weights", action="store_true",

@@ -15,6 +15,9 @@ import numpy as np
 
 from audio_models.errors import DatasetError
 
+#: The ICBHI folders of a data folder (``../shared/data``) that training, the seed-spread study and
+#: ``ildscreen audio evaluate`` read by default.
+ICBHI_FOLDERS = ("icbhi_sample", "icbhi_extra")
 SPLIT_FILE = "ICBHI_challenge_train_test.txt"
 DIAGNOSIS_FILE = "patient_diagnosis.csv"
 _STEM = re.compile(r"^(?P<patient>\d{3})_(?P<index>\d+[a-z]\d+)_(?P<location>Tc|Al|Ar|Pl|Pr|Ll|Lr)_(?P<mode>sc|mc)_(?P<device>[A-Za-z0-9]+)$")

@@ -111,7 +111,7 @@ def evaluate(data, population, part, icbhi_dirs, as_json, out_dir, stress, data_
         from audio_models import validation
         from audio_models.datasets import splits
         from audio_models.datasets.corpus import load_corpus
-        from audio_models.datasets.icbhi import load_icbhi
+        from audio_models.datasets.icbhi import ICBHI_FOLDERS, load_icbhi
         from evaluation.errors import EvaluationError
     try:
         use_active_bundle(data_dir)
@@ -133,7 +133,7 @@ def evaluate(data, population, part, icbhi_dirs, as_json, out_dir, stress, data_
             _check_test_patients(validation.part_digests(recordings), split, data)
         if population != "children":
             icbhi_dirs = icbhi_dirs or [folder for base in (data, data.parent) for folder in
-                                        (base / "icbhi_sample", base / "icbhi_extra") if folder.is_dir()]
+                                        (base / name for name in ICBHI_FOLDERS) if folder.is_dir()]
         icbhi = [recording for folder in icbhi_dirs for recording in load_icbhi(folder)]
         report, rows = validation.evaluate_model(recordings, runs={name: model.run for name, model in models.items()},
                                                  entry=entry, icbhi=icbhi)
