@@ -31,6 +31,7 @@ import numpy as np
 
 from audio_models import scoring
 from audio_models.datasets import splits
+from audio_models.datasets.generic import ADULT_FROM_AGE_Y
 from audio_models.io import read_audio
 from audio_models.resample import resample
 from evaluation.calibration import brier_score, calibration_curve, expected_calibration_error
@@ -43,7 +44,7 @@ from evaluation.subgroups import subgroup_table
 FRAME_THRESHOLD = 0.5
 CRACKLE_EVENTS = ("Fine Crackle", "Coarse Crackle", "Wheeze+Crackle")
 #: Paediatric age bands (SPRSound: 0.2-16 years); adults use evaluation.subgroups' ten-year bands.
-CHILD_AGE_BANDS = ((0, 1, "<1"), (1, 6, "1-5"), (6, 12, "6-11"), (12, 18, "12-17"))
+CHILD_AGE_BANDS = ((0, 1, "<1"), (1, 6, "1-5"), (6, 12, "6-11"), (12, ADULT_FROM_AGE_Y, "12-17"))
 #: Patient-cluster bootstrap of every interval: replicates and seed (fixed, so figures reproduce).
 BOOTSTRAP_REPLICATES = 2000
 BOOTSTRAP_SEED = 0
@@ -60,13 +61,16 @@ REPRODUCTION_TOLERANCE = 0.005
 
 
 def age_band(age_y):
-    """Age band of an age in years: paediatric bands under 18, ten-year adult bands from 18.
+    """Age band of an age in years: paediatric bands under 18, ten-year adult bands from 18;
+    ``unknown`` without an age (a generic folder may not give one).
 
     Examples
     --------
-    >>> age_band(0.4), age_band(7.0), age_band(15.3), age_band(67)
-    ('<1', '6-11', '12-17', '60-69')
+    >>> age_band(0.4), age_band(7.0), age_band(15.3), age_band(67), age_band(None)
+    ('<1', '6-11', '12-17', '60-69', 'unknown')
     """
+    if age_y is None:
+        return "unknown"
     for low, high, name in CHILD_AGE_BANDS:
         if low <= age_y < high:
             return name

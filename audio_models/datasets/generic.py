@@ -1,29 +1,70 @@
 """Generic loader: a folder of recordings plus a CSV with one row per recording.
 
-CSV columns (header required, extra columns ignored): ``file`` (path relative to the
-folder), ``patient_id``, ``chest_site``, ``device``, ``label`` (1/0, yes/no, true/false,
-crackles/normal). numpy-free.
+The format for anyone's own labelled lung sounds (a clinic's takes with a clinician's crackle
+label, a research partner's adults through another stethoscope): ``ildscreen audio evaluate
+--data FOLDER --part all`` scores it like the public sets, per population, per device and per
+patient (:mod:`audio_models.datasets.corpus`).
+
+CSV ``labels.csv`` (header required, extra columns ignored):
+
+* required: ``file`` (path relative to the folder), ``patient_id``, ``chest_site``, ``device``
+  (the stethoscope and its chest piece or filter mode, e.g. ``Eko Core 500 diaphragm``: reported
+  apart), ``label`` (crackles heard: 1/0, yes/no, true/false, crackles/normal);
+* optional: ``age_y`` (years; under 18 is a child, reported apart from adults; without it the
+  recording is an adult's, the programme's intended use, and its age band is ``unknown``), ``sex``
+  and ``other_sounds`` (what else a recording holds: ``none``, ``wheeze`` or ``other``; reported
+  as ``unknown`` without it).
+
+Labels are per recording (no event times). numpy-free.
 """
 
 import csv
 import dataclasses
 import pathlib
+from typing import Optional
 
 from audio_models.errors import DatasetError
 
+TABLE = "labels.csv"
 REQUIRED_COLUMNS = ("file", "patient_id", "chest_site", "device", "label")
+OTHER_SOUNDS = ("none", "wheeze", "other")
+#: Under this age (years) a recording is a child's (the children's operating point; reported apart).
+ADULT_FROM_AGE_Y = 18
 _LABELS = {"1": 1, "yes": 1, "true": 1, "crackles": 1, "0": 0, "no": 0, "false": 0, "normal": 0}
 
 
 @dataclasses.dataclass(frozen=True)
 class LabelledRecording:
-    """One recording of the generic dataset."""
+    """One recording of a generic folder, with what the corpus asks of every recording."""
 
     path: pathlib.Path
     patient_id: str
     chest_site: str
     device: str
     label: int
+    dataset: str = "local"
+    age_y: Optional[float] = None
+    sex: str = ""
+    other_sounds: str = "unknown"
+
+    dataset_family = "local"
+    events = ()
+    fine_crackle_events = ()
+    poor_quality = False
+
+    @property
+    def name(self):
+        return self.path.stem
+
+    @property
+    def population(self):
+        """``children`` under :data:`ADULT_FROM_AGE_Y` years, else (or with no age) ``adults``."""
+        return "children" if self.age_y is not None and self.age_y < ADULT_FROM_AGE_Y else "adults"
+
+    @property
+    def has_fine_crackles(self):
+        """The recording-level crackle label (a generic folder does not tell fine from coarse)."""
+        return bool(self.label)
 
 
 def read_table(table, required_columns, *, what):
@@ -44,14 +85,35 @@ def read_table(table, required_columns, *, what):
         return list(reader)
 
 
-def load_folder(folder, *, csv_name="labels.csv"):
+def _age(table, number, text):
+    if not (text or "").strip():
+        return None
+    try:
+        age = float(text)
+    except ValueError:
+        raise DatasetError(f"{table}:{number}: age_y must be a number of years, got {text!r}") from None
+    if not 0 <= age <= 120:
+        raise DatasetError(f"{table}:{number}: age_y must lie between 0 and 120 years, got {text!r}")
+    return age
+
+
+def _other_sounds(table, number, text):
+    text = (text or "").strip().lower()
+    if not text:
+        return "unknown"
+    if text not in OTHER_SOUNDS:
+        raise DatasetError(f"{table}:{number}: other_sounds must be one of {list(OTHER_SOUNDS)}, got {text!r}")
+    return text
+
+
+def load_folder(folder, *, csv_name=TABLE):
     """Read ``folder/csv_name`` and check that every listed recording exists.
 
     Raises
     ------
     DatasetError
-        Missing CSV or column, unknown label, missing file, or an empty table; the
-        message names the row.
+        Missing CSV or column, unknown label, missing file, a malformed optional value, or an
+        empty table; the message names the row.
     """
     folder = pathlib.Path(folder)
     table = folder / csv_name
@@ -64,9 +126,18 @@ def load_folder(folder, *, csv_name="labels.csv"):
         path = folder / row["file"]
         if not path.is_file():
             raise DatasetError(f"{table}:{number}: recording not found: {path}")
-        if not row["patient_id"].strip():
-            raise DatasetError(f"{table}:{number}: empty patient_id")
-        recordings.append(LabelledRecording(path, row["patient_id"].strip(), row["chest_site"].strip(), row["device"].strip(), label))
+        for column in ("patient_id", "device"):
+            if not row[column].strip():
+                raise DatasetError(f"{table}:{number}: empty {column}")
+        recordings.append(LabelledRecording(
+            path, row["patient_id"].strip(), row["chest_site"].strip(), row["device"].strip(), label,
+            dataset=folder.name or "local", age_y=_age(table, number, row.get("age_y")),
+            sex=(row.get("sex") or "").strip(), other_sounds=_other_sounds(table, number, row.get("other_sounds"))))
     if not recordings:
         raise DatasetError(f"{table}: no rows")
     return recordings
+
+
+def is_generic_folder(folder):
+    """Whether ``folder`` holds a generic label table (:data:`TABLE`)."""
+    return (pathlib.Path(folder) / TABLE).is_file()

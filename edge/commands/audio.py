@@ -76,7 +76,8 @@ def download(dataset, dest, mirror):
 @audio.command(name="evaluate")
 @click.option("--data", "data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The shared data folder (sprsound2022/, sprsound2022_test/, kauh/) or one dataset folder "
-                   "(an SPRSound release, wav+json or FLAC layout; or the KAUH copy with its recordings.csv).")
+                   "(an SPRSound release, wav+json or FLAC layout; the KAUH copy with its recordings.csv; or your own "
+                   "recordings with a labels.csv, audio_models/datasets/generic.py: evaluate it with --part all).")
 @click.option("--population", type=click.Choice(["all", "adults", "children"]), default="all", show_default=True,
               help="Which population's datasets to evaluate (reported apart, never pooled).")
 @click.option("--part", type=click.Choice(["test", "validation", "train", "unseen", "all"]), default="test",
@@ -125,6 +126,11 @@ def evaluate(data, population, part, icbhi_dirs, as_json, out_dir, stress, data_
         if part == "unseen":
             recordings = splits.unseen(recordings, _listed_patients(entry, split))
         elif part != "all":
+            unsplit = sorted({recording.dataset_family for recording in recordings} - set(split["fractions"]))
+            if unsplit:
+                raise click.ClickException(f"{data} holds recordings of a dataset the model's patient split does not "
+                                           f"cover ({', '.join(unsplit)}): none of its patients is in the {part} part. "
+                                           "Use --part all on a folder of patients the model never saw")
             recordings = splits.select(recordings, part, seed=split["seed"], fractions=split["fractions"])
         if not recordings:
             raise click.ClickException(f"no recordings of patients the model never saw in {data}" if part == "unseen"

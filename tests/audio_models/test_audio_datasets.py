@@ -7,7 +7,7 @@ import zipfile
 import pytest
 from click.testing import CliRunner
 
-from audio_models.datasets import download, generic, icbhi
+from audio_models.datasets import corpus, download, generic, icbhi
 from audio_models.errors import DatasetError
 from edge.commands.audio import audio
 
@@ -120,3 +120,45 @@ def test_download_command_uses_the_mirror(tmp_path, icbhi_mirror):
     (tmp_path / "empty").mkdir()
     failed = CliRunner().invoke(audio, ["download", "kauh2021", "--dest", str(tmp_path / "d"), "--mirror", str(tmp_path / "empty")])
     assert failed.exit_code == 1 and failed.output.startswith("Error: mirror has no")
+
+
+def test_generic_rows_carry_age_sex_and_other_sounds_and_a_child_is_reported_apart(tmp_path):
+    """The optional columns reach the corpus: a row under 18 years is a child's (the children's operating
+    point, reported apart), a row without an age an adult's (the programme's intended use)."""
+    folder = tmp_path / "clinic"
+    folder.mkdir()
+    (folder / "a.wav").write_bytes(b"x")
+    (folder / "labels.csv").write_text("file,patient_id,chest_site,device,label,age_y,sex,other_sounds\n"
+                                       "a.wav,P1,posterior_basal_left,Eko Core diaphragm,1,71,F,none\n"
+                                       "a.wav,P2,posterior_basal_right,Eko Core diaphragm,0,,,\n"
+                                       "a.wav,P3,posterior_basal_left,Eko Core diaphragm,0,9.5,M,Wheeze\n")
+    adults = corpus.load_corpus(folder, population="adults")
+    assert [(r.patient_id, r.age_y, r.sex, r.other_sounds, r.has_fine_crackles) for r in adults] == [
+        ("P1", 71.0, "F", "none", True), ("P2", None, "", "unknown", False)]
+    children = corpus.load_corpus(folder, population="children")
+    assert [(r.patient_id, r.population, r.dataset, r.other_sounds) for r in children] == [
+        ("P3", "children", "clinic", "wheeze")]
+    assert {r.dataset_family for r in adults + children} == {"local"}
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("old", r"labels.csv:2: age_y must be a number of years, got 'old'"),
+    ("130", r"labels.csv:2: age_y must lie between 0 and 120 years, got '130'"),
+])
+def test_a_malformed_age_names_the_row(tmp_path, extra, message):
+    (tmp_path / "a.wav").write_bytes(b"x")
+    (tmp_path / "labels.csv").write_text(f"file,patient_id,chest_site,device,label,age_y\na.wav,P1,base,dev,1,{extra}\n")
+    with pytest.raises(DatasetError, match=message):
+        generic.load_folder(tmp_path)
+
+
+@pytest.mark.parametrize("rows,message", [
+    ("file,patient_id,chest_site,device,label,other_sounds\na.wav,P1,base,dev,1,crackle\n",
+     r"labels.csv:2: other_sounds must be one of \['none', 'wheeze', 'other'\], got 'crackle'"),
+    ("file,patient_id,chest_site,device,label\na.wav,P1,base, ,1\n", r"labels.csv:2: empty device"),
+])
+def test_a_malformed_optional_value_or_an_empty_device_names_the_row(tmp_path, rows, message):
+    (tmp_path / "a.wav").write_bytes(b"x")
+    (tmp_path / "labels.csv").write_text(rows)
+    with pytest.raises(DatasetError, match=message):
+        generic.load_folder(tmp_path)

@@ -4,6 +4,7 @@ patient and per recording; it refuses a folder whose test patients differ; and i
 patient rule, refusals, calibration, event detection, reproduction check, HTML report) behave as
 documented."""
 
+import csv
 import json
 import shutil
 
@@ -15,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audio_models import scoring, validation
-from audio_models.datasets import corpus, splits
+from audio_models.datasets import corpus, kauh, splits
 from audio_models.datasets.sprsound import Event
 from audio_models.quality import QualityReport
 from edge.cli import cli
@@ -205,6 +206,50 @@ def test_withheld_patients_added_to_the_released_ones_are_scored_alone_with_part
     assert gate["good_records"] == len(added)
     nothing = runner.invoke(audio, ["evaluate", "--data", str(shared_data_dir), "--part", "unseen"])
     assert nothing.exit_code == 1 and "no recordings of patients the model never saw" in nothing.output
+
+
+def _kauh_rows(kauh_dir, patients):
+    with open(kauh_dir / "recordings.csv", newline="") as handle:
+        return [row for row in csv.DictReader(handle) if row["patient"] in patients and row["filter_mode"] != "bell"]
+
+
+def test_your_own_recordings_in_a_labels_csv_are_scored_like_the_public_sets(kauh_dir, tmp_path):
+    """A clinic's or a partner's own recordings (``labels.csv``, ``audio_models/datasets/generic.py``) are
+    scored through the same path as the KAUH copy: the same recordings written both ways give the same
+    patient-level, recording-level, per-device and quality-gate figures."""
+    patients = {"100", "103", "104", "11", "110", "112", "13", "15"}
+    rows = _kauh_rows(kauh_dir, patients)
+    assert {row["patient"] for row in rows if row["crackles"] == "1"} and len({row["patient"] for row in rows}) == 8
+    kauh_copy, own = tmp_path / "kauh", tmp_path / "clinic"
+    for folder in (kauh_copy / "audio", own):
+        folder.mkdir(parents=True)
+    with open(kauh_copy / "recordings.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(own / "labels.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "patient_id", "chest_site", "device", "label", "age_y", "sex", "other_sounds"])
+        for row in rows:
+            shutil.copy(kauh_dir / "audio" / row["recording"], kauh_copy / "audio" / row["recording"])
+            shutil.copy(kauh_dir / "audio" / row["recording"], own / row["recording"])
+            writer.writerow([row["recording"], row["patient"], kauh.chest_site(row["location"]),
+                             f"Littmann 3200 {row['filter_mode']}",
+                             row["crackles"], row["age_y"], row["sex"],
+                             "none" if row["sound_label"] == "N" else "wheeze" if "W" in row["sound_label"] else "other"])
+    runner = CliRunner()
+    reports = {}
+    for name, folder in (("kauh", kauh_copy), ("own", own)):
+        result = runner.invoke(audio, ["evaluate", "--data", str(folder), "--part", "all", "--json"])
+        assert result.exit_code == 0, result.output
+        reports[name] = json.loads(result.output)["populations"]
+    assert set(reports["own"]) == {"adults"}
+    for section in ("patient", "recording", "quality_gate", "subgroups"):
+        assert reports["own"]["adults"][section] == reports["kauh"]["adults"][section], section
+    by_device = reports["own"]["adults"]["subgroups"]["patient_by_device"]
+    assert set(by_device) == {"Littmann 3200 diaphragm", "Littmann 3200 extended"}
+    refused = runner.invoke(audio, ["evaluate", "--data", str(own)])
+    assert refused.exit_code == 1 and "does not cover (local)" in refused.output and "--part all" in refused.output
 
 
 def test_patient_lists_that_do_not_match_the_part_hashes_are_not_trusted():
