@@ -33,8 +33,21 @@ ADULT_FROM_AGE_Y = 18
 _LABELS = {"1": 1, "yes": 1, "true": 1, "crackles": 1, "0": 0, "no": 0, "false": 0, "normal": 0}
 
 
+class RecordingLevelLabel:
+    """What a dataset labelled per recording (no event times, no quality grade) tells the corpus
+    beside its label: no events, not graded poor, named by its file (KAUH and generic folders)."""
+
+    events = ()
+    fine_crackle_events = ()
+    poor_quality = False
+
+    @property
+    def name(self):
+        return self.path.stem
+
+
 @dataclasses.dataclass(frozen=True)
-class LabelledRecording:
+class LabelledRecording(RecordingLevelLabel):
     """One recording of a generic folder, with what the corpus asks of every recording."""
 
     path: pathlib.Path
@@ -48,13 +61,6 @@ class LabelledRecording:
     other_sounds: str = "unknown"
 
     dataset_family = "local"
-    events = ()
-    fine_crackle_events = ()
-    poor_quality = False
-
-    @property
-    def name(self):
-        return self.path.stem
 
     @property
     def population(self):

@@ -16,7 +16,7 @@ import csv
 import dataclasses
 import pathlib
 
-from audio_models.datasets.generic import read_table
+from audio_models.datasets.generic import RecordingLevelLabel, read_table
 from audio_models.errors import DatasetError
 
 TABLE = "recordings.csv"
@@ -29,7 +29,7 @@ _FACES = {"A": "anterior", "P": "posterior"}
 
 
 @dataclasses.dataclass(frozen=True)
-class KauhRecording:
+class KauhRecording(RecordingLevelLabel):
     """One KAUH recording (one sound through one filter mode) with its recording-level label."""
 
     path: pathlib.Path
@@ -45,13 +45,6 @@ class KauhRecording:
     dataset_family = "kauh"
     dataset = "kauh"
     population = "adults"
-    events = ()
-    fine_crackle_events = ()
-    poor_quality = False
-
-    @property
-    def name(self):
-        return self.path.stem
 
     @property
     def device(self):
