@@ -22,6 +22,7 @@ from edge import regional_validation, site_calibration
 from edge.fusion.evidence import (EvidenceOptions, ModalityEvidence, crackle_evidence, crackle_potential_range,
                                   kl6_evidence, kl6_potential_range, tabular_evidence, tabular_potential_range)
 from edge.inference.bundles import selected_registry
+from edge.inference.models import version_label
 from edge.labs import ModelUnavailable, list_lab_results, score_stored_results
 from edge.vocabulary import CHEST_PIECE_NOT_STATED
 
@@ -77,7 +78,7 @@ def scored_evidence(modality: str, probability: float, model: dict,
     """Evidence from a fresh tabular score (``model`` is the stamp of the score's result)."""
     options = options or EvidenceOptions()
     return tabular_evidence(modality, probability, manifest_entry(modality),
-                            model_version=f"{model['name']}-{model['version']}", site=site_validation(modality),
+                            model_version=version_label(model["name"], model["version"]), site=site_validation(modality),
                             rule=options.validation_rule, region=region_validation(modality))
 
 
@@ -176,7 +177,7 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
     sites = site_probabilities(results, threshold=entry.get("threshold"), cannot_clear=options.chest_pieces_cannot_clear)
     return crackle_evidence(sites, entry, ctd_diagnosis=picture.ctd_diagnosis, options=options,
                             site=site_validation("auscultation"), region=region_validation("auscultation"),
-                            model_version=f"{stamp['name']}-{stamp['version']}-{stamp['variant']}")
+                            model_version=version_label(stamp["name"], stamp["version"], stamp["variant"]))
 
 
 def auscultation_evidence(db: sqlite_utils.Database, visit_id: int, picture: ClinicalPicture,
