@@ -61,6 +61,32 @@ def served_crackle_model() -> ServedCrackleModel:
     return ServedCrackleModel(entry.get("threshold"), adults)
 
 
+class ServedVersion(NamedTuple):
+    """The served model of a modality as a result names it: ``labels``, what an assessment's
+    ``model_versions`` says for that modality when this model scored it (the crackle model's one
+    per variant: a take keeps the variant that scored it, and variants of one version share its
+    calibration and threshold, so they are not scored again); ``threshold``, the crackle model's
+    (None for a tabular model)."""
+
+    labels: tuple[str, ...]
+    threshold: Optional[float]
+
+
+def served_version(modality: str) -> ServedVersion:
+    """The model the bundle this process serves scores ``modality`` with (:class:`ServedVersion`).
+
+    Raises ``ModelUnavailable`` when the bundle has none."""
+    entry = manifest_entry(modality)
+    if modality != "auscultation":  # a tabular score is stamped with the modality's name
+        return ServedVersion((version_label(modality, entry["version"]),), None)
+    try:
+        variants = selected_registry().variant_files(modality)
+    except ModelError as exc:
+        raise ModelUnavailable(f"the {modality} model is not available: {exc}") from exc
+    return ServedVersion(tuple(version_label(entry["name"], entry["version"], variant) for variant in variants),
+                         entry.get("threshold"))
+
+
 def site_validation(modality: str) -> Optional[dict]:
     """The status the clinic's own outcomes gave a modality (``ildscreen calibrate --apply``), or None."""
     active = site_calibration.selected_calibration().active
