@@ -97,23 +97,25 @@ class TakeAudioMissing(Conflict):
 
 class ResultOutOfDate(Conflict):
     """The visit's latest result no longer reflects the visit (``changed``: kinds of
-    ``edge.freshness.CHANGE_KINDS``; ``settings_changed``: ``group.key`` of programme settings), so
-    nothing is sent with it; assessing again makes a current one. The body names the latest result
+    ``edge.freshness.CHANGE_KINDS``; ``settings_changed``: ``group.key`` of programme settings;
+    ``models_changed``: modalities whose served model was updated, ``edge.freshness.models_changed``),
+    so nothing is sent with it; assessing again makes a current one. The body names the latest result
     (``current_assessment_id``) and what changed, never the patient."""
 
     code = "result_out_of_date"
 
     def __init__(self, message: str, *, current_assessment_id: int, changed: list[str] = (),
-                 settings_changed: list[str] = ()):
+                 settings_changed: list[str] = (), models_changed: list[str] = ()):
         super().__init__(message)
         self.current_assessment_id = current_assessment_id
         self.changed = list(changed)
         self.settings_changed = list(settings_changed)
+        self.models_changed = list(models_changed)
 
     def to_json(self) -> dict:
         body = super().to_json()
         body["error"].update(current_assessment_id=self.current_assessment_id, changed=self.changed,
-                             settings_changed=self.settings_changed)
+                             settings_changed=self.settings_changed, models_changed=self.models_changed)
         return body
 
 

@@ -10,7 +10,9 @@ kept (its ``inputs``), so a review saved without a change is not a change; what 
 discarded is ordered against the result's own audit entry (entry ids, not clocks: two writes in
 the same millisecond are still ordered), which also sees a discarded take whose row is gone.
 Programme settings changed since (:func:`settings_changed`) also make the result out of date: the
-referral carries the tier those settings gave.
+referral carries the tier those settings gave. So does a model update (:func:`models_changed`):
+Calculate scores the takes and the blood tests again with the models served then, so a result whose
+crackle or lab model is no longer the one served is not what calculating again would give.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from typing import Optional
 
 import sqlite_utils
 
-from edge.errors import ResultOutOfDate, ResultSuperseded
+from edge.errors import ModelUnavailable, ResultOutOfDate, ResultSuperseded
+from edge.modalities import ServedVersion, served_version
 from edge.screening import clinical_picture
 
 # What the page names, in this order (i18n ``changed_<kind>``).
@@ -26,6 +29,12 @@ CHANGE_KINDS = ("patient", "lung_sounds", "breath", "labs", "lung_function")
 # Audit entries that add or remove an input after the result: (entity, action) -> kind.
 ADDED_OR_REMOVED = {("visit", "add_labs"): "labs", ("visit", "add_breath_reading"): "breath",
                     ("recording", "create"): "lung_sounds", ("recording", "discard"): "lung_sounds"}
+# The modalities Calculate scores anew with the served model (i18n ``model_updated_<modality>``):
+# takes another crackle model scored are scored again (edge.recordings.rescore_takes_of_other_models)
+# and blood tests are scored when the result is calculated (edge.modalities.labs_evidence). A breath
+# reading keeps the score of the model it was read with (edge.breath), so a breath-model update
+# changes no result and is no change.
+RESCORED_AT_CALCULATE = ("auscultation", "labs")
 
 
 def changed_since(db: sqlite_utils.Database, assessment: dict, *, visit: dict, patient: dict) -> list[str]:
@@ -60,22 +69,56 @@ def settings_changed(assessment: dict, today: dict[str, dict]) -> list[str]:
     return sorted(changed)
 
 
+def models_in_force() -> dict[str, ServedVersion]:
+    """The model the bundle this process serves scores each modality of
+    :data:`RESCORED_AT_CALCULATE` with (:func:`edge.modalities.served_version`), for
+    :func:`models_changed`. A modality whose model is not available is left out: calculating again
+    would be refused, not give another result."""
+    today = {}
+    for modality in RESCORED_AT_CALCULATE:
+        try:
+            today[modality] = served_version(modality)
+        except ModelUnavailable:
+            continue
+    return today
+
+
+def models_changed(assessment: dict, today: dict[str, ServedVersion]) -> list[str]:
+    """The modalities of :data:`RESCORED_AT_CALCULATE` whose model in ``assessment`` is not the one
+    served ``today`` (:func:`models_in_force`), in that order: another name or version (the label its
+    ``model_versions`` keeps is none of the served model's), or for the crackle model another
+    threshold than the one it kept (``crackle_threshold``: takes are then scored again too). A
+    modality the result did not use (no takes, no blood tests) is no change."""
+    changed = []
+    for modality in RESCORED_AT_CALCULATE:
+        used, served = _model_used(assessment, modality), today.get(modality)
+        if used is None or served is None:
+            continue
+        kept_threshold = assessment.get("crackle_threshold") if modality == "auscultation" else None
+        if used not in served.labels or (kept_threshold is not None and kept_threshold != served.threshold):
+            changed.append(modality)
+    return changed
+
+
 def require_current(db: sqlite_utils.Database, assessment: dict, *, visit: dict, patient: dict,
                     shown_assessment_id: Optional[int] = None,
-                    settings_today: Optional[dict[str, dict]] = None) -> None:
+                    settings_today: Optional[dict[str, dict]] = None,
+                    models_today: Optional[dict[str, ServedVersion]] = None) -> None:
     """Refuse to act on ``assessment`` (the visit's latest) unless it is the result the client
     showed and still current.
 
     ``shown_assessment_id``: the result the page or API client showed; None when the client named
     none (an API client written before it could), which skips only that comparison.
     ``settings_today``: :func:`settings_in_force`; None skips the settings comparison.
+    ``models_today``: :func:`models_in_force`; None skips the model comparison.
 
     Raises
     ------
     ResultSuperseded
         When ``shown_assessment_id`` is not the latest result (another tab or client calculated again).
     ResultOutOfDate
-        When the visit's inputs or the programme settings changed after the result was calculated.
+        When the visit's inputs, the programme settings or a model it used changed after the result
+        was calculated.
     """
     if shown_assessment_id is not None and shown_assessment_id != assessment["id"]:
         raise ResultSuperseded(
@@ -83,11 +126,13 @@ def require_current(db: sqlite_utils.Database, assessment: dict, *, visit: dict,
             "show it before referring", current_assessment_id=assessment["id"])
     changed = changed_since(db, assessment, visit=visit, patient=patient)
     settings = settings_changed(assessment, settings_today) if settings_today else []
-    if changed or settings:
-        named = ", ".join(changed + [f"setting {name}" for name in settings])
+    models = models_changed(assessment, models_today) if models_today else []
+    if changed or settings or models:
+        named = ", ".join(changed + [f"setting {name}" for name in settings] + [f"{name} model" for name in models])
         raise ResultOutOfDate(f"assessment {assessment['id']} is out of date ({named} changed after it was "
                               "calculated): assess the visit again before referring",
-                              current_assessment_id=assessment["id"], changed=changed, settings_changed=settings)
+                              current_assessment_id=assessment["id"], changed=changed, settings_changed=settings,
+                              models_changed=models)
 
 
 def _added_or_removed(db: sqlite_utils.Database, assessment: dict) -> set[str]:
@@ -102,6 +147,15 @@ def _added_or_removed(db: sqlite_utils.Database, assessment: dict) -> set[str]:
         "OR (entity = 'recording' AND action IN ('create', 'discard') "
         "AND CAST(json_extract(detail, '$.visit_id') AS TEXT) = ?))", [row[0], visit_id, visit_id]).fetchall()
     return {ADDED_OR_REMOVED[(entity, action)] for entity, action in entries}
+
+
+def _model_used(assessment: dict, modality: str) -> Optional[str]:
+    """The label of the model that scored ``modality`` for ``assessment``; None when it used none. A
+    KL-6 counted in the lab model's place still had the panel scored by the lab model (its finding's
+    ``lab_model``): a new lab model may count where that one did not."""
+    contribution = (assessment.get("contributions") or {}).get(modality) or {}
+    measured = (contribution.get("finding") or {}).get("lab_model")
+    return measured["model_version"] if measured else (assessment.get("model_versions") or {}).get(modality)
 
 
 def _picture_changed(kept: dict, now) -> bool:

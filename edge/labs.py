@@ -20,7 +20,8 @@ from audio_models.errors import ModelError
 from edge import audit
 from edge.errors import ModelUnavailable, UnitCheck, ValidationError
 from edge.inference.bundles import selected_registry
-from edge.inference.models import BUNDLED_DIR, ModelFileMissing, ModelIntegrityError, ModelRegistry, validation_status
+from edge.inference.models import (BUNDLED_DIR, ModelFileMissing, ModelIntegrityError, ModelRegistry, validation_status,
+                                   version_label)
 from edge.inference.onnxruntime_cpu import load_onnxruntime, session_options
 from edge.patients import get_visit, require_open_visit
 from edge.store.database import utc_now, write_transaction
@@ -63,8 +64,8 @@ class BundledModel:
 
     @property
     def version_label(self) -> str:
-        """``<name>-<version>``, as stored beside a score."""
-        return f"{self.name}-{self.entry['version']}"
+        """``<name>-<version>``, as stored beside a score (:func:`edge.inference.models.version_label`)."""
+        return version_label(self.name, self.entry["version"])
 
     def stamp(self) -> dict:
         """What a result says about the model behind it."""

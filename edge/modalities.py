@@ -22,6 +22,7 @@ from edge import regional_validation, site_calibration
 from edge.fusion.evidence import (EvidenceOptions, ModalityEvidence, crackle_evidence, crackle_potential_range,
                                   kl6_evidence, kl6_potential_range, tabular_evidence, tabular_potential_range)
 from edge.inference.bundles import selected_registry
+from edge.inference.models import version_label
 from edge.labs import ModelUnavailable, list_lab_results, score_stored_results
 from edge.vocabulary import CHEST_PIECE_NOT_STATED
 
@@ -60,6 +61,32 @@ def served_crackle_model() -> ServedCrackleModel:
     return ServedCrackleModel(entry.get("threshold"), adults)
 
 
+class ServedVersion(NamedTuple):
+    """The served model of a modality as a result names it: ``labels``, what an assessment's
+    ``model_versions`` says for that modality when this model scored it (the crackle model's one
+    per variant: a take keeps the variant that scored it, and variants of one version share its
+    calibration and threshold, so they are not scored again); ``threshold``, the crackle model's
+    (None for a tabular model)."""
+
+    labels: tuple[str, ...]
+    threshold: Optional[float]
+
+
+def served_version(modality: str) -> ServedVersion:
+    """The model the bundle this process serves scores ``modality`` with (:class:`ServedVersion`).
+
+    Raises ``ModelUnavailable`` when the bundle has none."""
+    entry = manifest_entry(modality)
+    if modality != "auscultation":  # a tabular score is stamped with the modality's name
+        return ServedVersion((version_label(modality, entry["version"]),), None)
+    try:
+        variants = selected_registry().variant_files(modality)
+    except ModelError as exc:
+        raise ModelUnavailable(f"the {modality} model is not available: {exc}") from exc
+    return ServedVersion(tuple(version_label(entry["name"], entry["version"], variant) for variant in variants),
+                         entry.get("threshold"))
+
+
 def site_validation(modality: str) -> Optional[dict]:
     """The status the clinic's own outcomes gave a modality (``ildscreen calibrate --apply``), or None."""
     active = site_calibration.selected_calibration().active
@@ -77,7 +104,7 @@ def scored_evidence(modality: str, probability: float, model: dict,
     """Evidence from a fresh tabular score (``model`` is the stamp of the score's result)."""
     options = options or EvidenceOptions()
     return tabular_evidence(modality, probability, manifest_entry(modality),
-                            model_version=f"{model['name']}-{model['version']}", site=site_validation(modality),
+                            model_version=version_label(model["name"], model["version"]), site=site_validation(modality),
                             rule=options.validation_rule, region=region_validation(modality))
 
 
@@ -176,7 +203,7 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
     sites = site_probabilities(results, threshold=entry.get("threshold"), cannot_clear=options.chest_pieces_cannot_clear)
     return crackle_evidence(sites, entry, ctd_diagnosis=picture.ctd_diagnosis, options=options,
                             site=site_validation("auscultation"), region=region_validation("auscultation"),
-                            model_version=f"{stamp['name']}-{stamp['version']}-{stamp['variant']}")
+                            model_version=version_label(stamp["name"], stamp["version"], stamp["variant"]))
 
 
 def auscultation_evidence(db: sqlite_utils.Database, visit_id: int, picture: ClinicalPicture,

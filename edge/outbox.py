@@ -146,14 +146,16 @@ def clean_reason(reason: Optional[str], *, field: str = "reason") -> Optional[st
 
 def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, *, site_secret: bytes,
                     reason: Optional[str] = None, assessment_id: Optional[int] = None,
-                    settings_today: Optional[dict[str, dict]] = None) -> dict:
+                    settings_today: Optional[dict[str, dict]] = None,
+                    models_today: Optional[dict] = None) -> dict:
     """Queue a referral for HRCT from the visit's latest assessment, when that result is current.
 
     ``reason`` is the clinician's stated clinical reason: required when the advice is not HRCT
     (then it is the request's reason), optional otherwise. ``assessment_id`` is the result the
-    sender showed, ``settings_today`` today's programme settings
-    (:func:`edge.freshness.require_current`, which says what None skips). The checks and the insert
-    are one write transaction: a blood test or a new result stored meanwhile cannot slip between them.
+    sender showed, ``settings_today`` today's programme settings, ``models_today`` the models
+    served now (:func:`edge.freshness.require_current`, which says what None skips). The checks and
+    the insert are one write transaction: a blood test or a new result stored meanwhile cannot slip
+    between them.
 
     Raises
     ------
@@ -163,7 +165,8 @@ def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int
     Conflict
         When the visit already has a referral that still stands.
     ResultSuperseded, ResultOutOfDate
-        When the latest result is not the one shown, or no longer reflects the visit or the settings.
+        When the latest result is not the one shown, or no longer reflects the visit, the settings or
+        the models served.
     """
     reason = clean_reason(reason)
     with write_transaction(db):
@@ -178,7 +181,7 @@ def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int
                                   fields=[{"field": "visit_id", "reason": "no assessment yet"}])
         patient = get_patient(db, visit["patient_id"])
         require_current(db, assessment, visit=visit, patient=patient, shown_assessment_id=assessment_id,
-                        settings_today=settings_today)
+                        settings_today=settings_today, models_today=models_today)
         if reason is None and not advises_hrct(assessment):
             raise ValidationError(
                 f"the advice for this visit is not HRCT ({assessment['recommendation'].get('advice')}): "

@@ -22,6 +22,7 @@ from edge import audit
 from edge.auscultation import score_recording, windows_with_crackles
 from edge.errors import (ModelUnavailable, NotFound, PayloadTooLarge, ServiceBusy, StorageError, TakeAudioMissing,
                          ValidationError)
+from edge.inference.models import version_label
 from edge.patients import require_open_visit
 from edge.store.blob_sweep import is_referenced
 from edge.store.blobs import BlobStore, PendingBlob
@@ -139,7 +140,7 @@ def score(path, chest_site: str, model, limits: Optional[AudioLimits] = DEFAULT_
     return {
         "quality": json.dumps(result["quality"]),
         "crackle_probability": result["crackle_probability"],
-        "model_version": f"{stamp['name']}-{stamp['version']}-{stamp['variant']}",
+        "model_version": version_label(stamp["name"], stamp["version"], stamp["variant"]),
         "result": json.dumps({key: result[key] for key in ("windows", "frame_map", "crackle_detected", "model")}),
     }
 

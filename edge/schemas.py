@@ -485,6 +485,21 @@ class ErrorBody(BaseModel):
                           "unit, usual_unit: the unit that would make the number usual, usual_reference: the range "
                           "in it); nothing was stored. Check the unit, then send the results again, a checked one "
                           "with confirm_unusual: true.")
+    current_assessment_id: Optional[int] = Field(
+        None, description="For result_out_of_date and result_superseded (POST /api/v1/visits/{visit_id}/referrals): "
+                          "the visit's latest assessment; assess the visit again (and show the new result) before "
+                          "referring.")
+    changed: Optional[list[str]] = Field(
+        None, description="For result_out_of_date and result_superseded: what was stored at the visit after the "
+                          "result was calculated (patient, lung_sounds, breath, labs, lung_function).")
+    settings_changed: Optional[list[str]] = Field(
+        None, description="For result_out_of_date and result_superseded: the programme settings the result was "
+                          "calculated under that differ now (group.key).")
+    models_changed: Optional[list[str]] = Field(
+        None, description="For result_out_of_date and result_superseded: the modalities whose model the result "
+                          "used is no longer the one served (auscultation: another crackle model version or "
+                          "threshold; labs: another lab model version). Assessing again scores the takes and blood "
+                          "tests with the served models; breath readings keep the model they were read with.")
 
 
 class ErrorResponse(BaseModel):

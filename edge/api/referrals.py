@@ -56,9 +56,10 @@ class ReferralCreate(RequestModel):
         description="The assessment the client showed its user (the visit's latest when it was read). Sent: "
                     "409 `result_superseded` when the visit has been assessed again since. Omitted (clients "
                     "written before this field): that comparison is skipped. Either way a latest result that "
-                    "no longer reflects the visit (inputs or programme settings changed after it) is refused "
-                    "with 409 `result_out_of_date`; both bodies name `current_assessment_id`, `changed` and "
-                    "`settings_changed`.")
+                    "no longer reflects the visit (inputs or programme settings changed after it, or the crackle "
+                    "or lab model it used is no longer the one served) is refused with 409 "
+                    "`result_out_of_date`; both bodies name `current_assessment_id`, `changed` (visit inputs), "
+                    "`settings_changed` (`group.key`) and `models_changed` (`auscultation`, `labs`).")
 
 
 class ReferralWithdraw(RequestModel):
@@ -77,7 +78,8 @@ def create_referral(visit_id: int, body: ReferralCreate):
     resources = _resources()
     return outbox.create_referral(resources.db(), g.actor, visit_id, site_secret=resources.folder.site_secret,
                                   reason=body.reason, assessment_id=body.assessment_id,
-                                  settings_today=freshness.settings_in_force(resources.settings))
+                                  settings_today=freshness.settings_in_force(resources.settings),
+                                  models_today=freshness.models_in_force())
 
 
 @operation(blueprint, "/referrals/<int:referral_id>/withdraw", "POST",

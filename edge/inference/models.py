@@ -38,6 +38,13 @@ class LoadedModel:
         return self.backend.run(inputs)
 
 
+def version_label(name, version, variant=None):
+    """A model's version as results store it (a take's and a score's ``model_version``, an
+    assessment's ``model_versions``): ``<name>-<version>``, then ``-<variant>`` for a model whose
+    stamp names the variant that ran (the crackle model's fp32, int8...)."""
+    return f"{name}-{version}" if variant is None else f"{name}-{version}-{variant}"
+
+
 VALIDATION_KEY = "validation_status"
 
 

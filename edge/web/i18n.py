@@ -712,6 +712,13 @@ CATALOG: dict[str, dict[str, str]] = {
     "changed_lung_function": {"en": "lung function", "zh-CN": "肺功能"},
     "changed_patient": {"en": "patient details or symptoms", "zh-CN": "患者信息或症状"},
     "changed_lung_sounds": {"en": "lung sounds", "zh-CN": "肺部听诊"},
+    # edge.freshness.models_changed: Calculate scores the takes and blood tests again with the models served now.
+    "model_updated_auscultation": {"en": "The lung-sound model was updated since this result: press “Calculate "
+                                         "again” before acting on it.",
+                                   "zh-CN": "本次结果计算后肺音模型已更新：请先点击“重新计算”，再据此处理。"},
+    "model_updated_labs": {"en": "The blood-test model was updated since this result: press “Calculate again” "
+                                 "before acting on it.",
+                           "zh-CN": "本次结果计算后血液检查模型已更新：请先点击“重新计算”，再据此处理。"},
     "letter_changed_after": {"en": "Changed at the visit after the result this referral carries ({changes}): "
                                    "not in this letter or the referral.",
                              "zh-CN": "本转诊所附结果计算后，就诊中又有更改（{changes}）：未包含在本信函和转诊中。"},

@@ -72,6 +72,7 @@ def render_visit(visit_id: int, *, status: int = 200):
     waiting_takes = presenters.takes_waiting_score(recordings_)
     take_id, captured_again = _take()
     out_of_date = freshness.changed_since(db, assessment, visit=visit, patient=patient) if assessment else []
+    models_changed = freshness.models_changed(assessment, freshness.models_in_force()) if assessment else []
     return render_template(
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment, chest_piece_notes=chest_piece_notes,
@@ -81,7 +82,8 @@ def render_visit(visit_id: int, *, status: int = 200):
         result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows, **rule,
                                       potential=_potential(patient, visit) if assessment else None,
                                       today=programme_settings_today()),
-        out_of_date=out_of_date, referral=referral, lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
+        out_of_date=out_of_date, models_changed=models_changed, referral=referral,
+        lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
         analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
         lab_errors=lab_errors, unit_checks=unit_checks, messages=_messages(recordings_),
         boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
@@ -554,7 +556,7 @@ def refer(visit_id: int):
         # A form naming no result (a script, an old page) names none that exists: ids start at 1.
         outbox.create_referral(db, g.actor, visit_id, site_secret=resources.folder.site_secret,
                                reason=request.form.get("reason"), assessment_id=int(shown) if shown.isdigit() else 0,
-                               settings_today=programme_settings_today())
+                               settings_today=programme_settings_today(), models_today=freshness.models_in_force())
     except ResultOutOfDate as exc:
         if request.form.get("reason", "").strip() and visit["status"] == "open":  # typed: comes back
             patients.merge_draft(db, g.actor, visit_id, {"refer_reason": request.form["reason"][:500]})

@@ -1,0 +1,206 @@
+"""A model update marks an earlier result out of date (edge.freshness.models_changed): "Calculate"
+scores the takes again with the crackle model served then (edge.recordings.rescore_takes_of_other_models)
+and the blood tests with the lab model served then, so a result whose crackle or lab model is no
+longer the one served is not what calculating again would give. The visit page says which model was
+updated, the referral waits for a new result (409 ``result_out_of_date`` naming ``models_changed``
+through the API, the tablet's form refused), and after "Calculate again" the result is current. A
+model the result did not use (an auscultation update for a visit without takes) and a breath-model
+update (a reading keeps the score of the model it was read with) are no change.
+
+The real flow: results calculated on the SQLite file of a data folder, another bundle installed (or
+rolled back) with ``ildscreen models install`` / ``rollback``, and the service started again on it.
+"""
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from markupsafe import escape
+
+from edge import freshness
+from edge.app import create_app
+from edge.cli import cli
+from edge.fusion.evidence import KL6_VERSION
+from edge.inference.bundles import SelectedBundle, select_bundle
+from edge.web.i18n import CATALOG
+from support import (PASSWORD, PATIENT, TEST_PUBLIC_KEY, csrf_of, edit_manifest, model_bundle, shown_result_of,
+                     trust_test_key)
+from test_breath_api import breath_csv
+from test_model_bundles import synthetic_crackles_wav
+
+CRP = {"analyte": "crp", "value": 4, "unit": "mg/L"}  # the lab model scores it; it does not count
+KL6 = {"analyte": "kl6", "value": 900, "unit": "U/mL"}  # counts by its published accuracy instead
+
+
+@pytest.fixture
+def settings(settings):
+    trust_test_key(settings.data_dir)
+    return settings.model_copy(update={"model_signing_keys": [TEST_PUBLIC_KEY]})
+
+
+def restarted(settings):
+    """The service started again on the data folder's active bundle, a nurse signed in: (client, headers)."""
+    client = create_app(settings).test_client()
+    response = client.post("/api/v1/auth/login", json={"username": "nurse1", "password": PASSWORD})
+    assert response.status_code == 200, response.json
+    return client, {"X-CSRF-Token": response.json["csrf_token"]}
+
+
+def models_command(runner, settings, *args) -> None:
+    result = runner.invoke(cli, ["models", *args, "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0, result.output
+
+
+def install(runner, settings, folder, change=None, **versions) -> None:
+    """A copy of the bundled models with ``versions`` (and ``change(models)``) installed and made active."""
+    bundle = model_bundle(folder, **versions)
+    if change is not None:
+        edit_manifest(bundle, change)
+    models_command(runner, settings, "install", str(bundle))
+
+
+def new_visit(client, headers, *, take=False, labs=(), breath=False) -> int:
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=headers).json
+    visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json["id"]
+    if take:
+        response = client.post(f"/api/v1/visits/{visit_id}/recordings", headers=headers,
+                               content_type="multipart/form-data",
+                               data={"chest_site": "posterior_left_base", "chest_piece": "diaphragm",
+                                     "file": (io.BytesIO(synthetic_crackles_wav()), "base.wav")})
+        assert response.status_code == 201 and response.json["quality"]["ok"], response.json
+    if labs:
+        response = client.post(f"/api/v1/visits/{visit_id}/labs", json={"results": list(labs)}, headers=headers)
+        assert response.status_code == 201, response.json
+    if breath:
+        response = client.post(f"/api/v1/visits/{visit_id}/breath", headers=headers,
+                               content_type="multipart/form-data",
+                               data={"file": (io.BytesIO(breath_csv().encode()), "reading.csv")})
+        assert response.status_code == 201 and response.json["probability"] is not None, response.json
+    return visit_id
+
+
+def assess(client, headers, visit_id: int) -> dict:
+    response = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=headers)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def refer(client, headers, visit_id: int, assessment_id: int):
+    return client.post(f"/api/v1/visits/{visit_id}/referrals", headers=headers,
+                       json={"reason": "new cough", "assessment_id": assessment_id})
+
+
+def referrals(db) -> int:
+    return db.execute("SELECT COUNT(*) FROM referrals").fetchone()[0]
+
+
+def updated_lines(page: str) -> dict[str, str]:
+    """The page's "model updated" warnings, by modality."""
+    return dict(re.findall(r'id="model-updated-([a-z]+)">([^<]+)<', page))
+
+
+def test_a_crackle_model_update_marks_the_result_out_of_date_until_it_is_calculated_again(runner, settings, client,
+                                                                                          nurse, db, tmp_path):
+    visit_id = new_visit(client, nurse, take=True, labs=[CRP])
+    first = assess(client, nurse, visit_id)
+    install(runner, settings, tmp_path / "new", auscultation="9.9.0")
+    client, headers = restarted(settings)
+
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert updated_lines(page) == {"auscultation": str(escape(CATALOG["model_updated_auscultation"]["en"]))}
+    assert 'id="result-out-of-date"' not in page  # nothing at the visit changed: only the model
+    assert 'id="refer-form"' not in page and 'id="refer-needs-current"' in page
+    refused = refer(client, headers, visit_id, first["id"])
+    assert refused.status_code == 409, refused.json
+    error = refused.json["error"]
+    assert error["code"] == "result_out_of_date" and error["current_assessment_id"] == first["id"]
+    assert (error["changed"], error["settings_changed"], error["models_changed"]) == ([], [], ["auscultation"])
+    assert "auscultation model changed" in error["message"]
+    # The tablet's form, from a page shown before the update, is held the same way.
+    held = client.post(f"/visits/{visit_id}/refer", data={"csrf_token": csrf_of(page), "reason": "new cough",
+                                                           "assessment_id": str(first["id"])})
+    assert held.status_code == 302 and "refer_error=out_of_date" in held.headers["Location"]
+    assert referrals(db) == 0
+
+    again = assess(client, headers, visit_id)
+    assert again["model_versions"]["auscultation"].startswith("auscultation-9.9.0-")
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert updated_lines(page) == {} and shown_result_of(page) == str(again["id"])
+    sent = refer(client, headers, visit_id, again["id"])
+    assert sent.status_code == 201, sent.json
+    assert referrals(db) == 1
+
+    # Rolled back, the model that calculated the sent result is no longer served: out of date again.
+    models_command(runner, settings, "rollback")
+    client, _ = restarted(settings)
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert set(updated_lines(page)) == {"auscultation"}
+
+
+def test_the_page_says_it_in_the_nurses_language(runner, settings, client, nurse, tmp_path):
+    visit_id = new_visit(client, nurse, take=True, labs=[CRP])
+    assess(client, nurse, visit_id)
+    install(runner, settings, tmp_path / "new", auscultation="9.9.0", labs="0.2.0")
+    client, _ = restarted(settings)
+    client.set_cookie("lang", "zh-CN")
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert updated_lines(page) == {modality: str(escape(CATALOG[f"model_updated_{modality}"]["zh-CN"]))
+                                   for modality in ("auscultation", "labs")}
+
+
+@pytest.mark.parametrize("panel", [[CRP], [KL6]], ids=["lab_model", "kl6_in_its_place"])
+def test_a_lab_model_update_marks_a_result_with_blood_tests_out_of_date(runner, settings, client, nurse, db,
+                                                                        tmp_path, panel):
+    """Whether the lab model's output was what the result used, or a KL-6 counted in its place (the
+    model measured, not counted), a new lab model may give another result: it may count."""
+    visit_id = new_visit(client, nurse, labs=panel)
+    first = assess(client, nurse, visit_id)
+    assert (first["model_versions"]["labs"] == KL6_VERSION) == (panel == [KL6])
+    install(runner, settings, tmp_path / "new", labs="0.2.0")
+    client, headers = restarted(settings)
+    refused = refer(client, headers, visit_id, first["id"])
+    assert refused.status_code == 409 and refused.json["error"]["models_changed"] == ["labs"], refused.json
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert set(updated_lines(page)) == {"labs"}
+    again = assess(client, headers, visit_id)
+    assert refer(client, headers, visit_id, again["id"]).status_code == 201
+    assert referrals(db) == 1
+
+
+def test_a_new_crackle_threshold_for_the_same_version_is_a_change(runner, settings, client, nurse, tmp_path):
+    """Takes are scored again when the served crackle model's threshold differs from theirs, even at
+    the same version (edge.recordings.scored_by_another_model): the result kept the threshold it used."""
+    visit_id = new_visit(client, nurse, take=True)
+    first = assess(client, nurse, visit_id)
+    install(runner, settings, tmp_path / "new",
+            change=lambda models: models["auscultation"].update(threshold=round(first["crackle_threshold"] / 2, 6)))
+    client, headers = restarted(settings)
+    refused = refer(client, headers, visit_id, first["id"])
+    assert refused.status_code == 409 and refused.json["error"]["models_changed"] == ["auscultation"], refused.json
+
+
+@pytest.mark.parametrize("updated", ["auscultation", "breath"])
+def test_a_model_the_result_did_not_score_again_is_no_change(runner, settings, client, nurse, db, tmp_path, updated):
+    """No takes: the crackle model played no part. A breath reading keeps the score of the model it
+    was read with, and Calculate does not score it again: a new breath model changes nothing."""
+    visit_id = new_visit(client, nurse, labs=[CRP], breath=True)
+    first = assess(client, nurse, visit_id)
+    assert "auscultation" not in first["model_versions"] and "breath" in first["model_versions"]
+    install(runner, settings, tmp_path / "new", **{updated: "9.9.0"})
+    client, headers = restarted(settings)
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert updated_lines(page) == {} and 'id="refer-form"' in page
+    assert refer(client, headers, visit_id, first["id"]).status_code == 201
+    assert referrals(db) == 1
+
+
+def test_no_served_model_to_compare_with_is_no_change(client, nurse):
+    """A bundle that cannot be served (its pointer corrupt, say) refuses every Calculate: the result
+    is not called out of date by a model nobody can calculate with; /readyz says what is wrong."""
+    visit_id = new_visit(client, nurse, take=True, labs=[CRP])
+    result = assess(client, nurse, visit_id)
+    assert freshness.models_changed(result, freshness.models_in_force()) == []
+    select_bundle(SelectedBundle(None, error="active model pointer is corrupt"))
+    assert freshness.models_in_force() == {}
+    assert freshness.models_changed(result, freshness.models_in_force()) == []
