@@ -387,6 +387,14 @@ class ApiTokenList(BaseModel):
     tokens: list[ApiToken]
 
 
+class ApiTokenRevoked(ApiToken):
+    """The answer to a revocation: the token as now stored, and whether this request revoked it."""
+
+    already_revoked: bool = Field(description="True: an earlier request revoked this token (`revoked_at` is when); "
+                                              "this one changed nothing (no audit entry). False: this request "
+                                              "revoked it.")
+
+
 class AuditEntry(BaseModel):
     id: int
     at: str
