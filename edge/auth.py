@@ -13,14 +13,14 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import sqlite_utils
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from common.lockout import LockoutPolicy
 from edge import audit
-from edge.errors import AuthenticationError, Conflict, CsrfError, NotFound, PermissionDenied, SessionLocked, WrongPin
+from edge.errors import AuthenticationError, CsrfError, NotFound, PermissionDenied, SessionLocked, WrongPin
 from edge.store.database import utc_now, write_transaction
 from edge.users import find_user, get_user, is_locked, normalize_password, password_hasher
 
@@ -285,9 +285,18 @@ def list_api_tokens(db: sqlite_utils.Database, user_id: int) -> list[dict]:
                                       "ORDER BY id", [user_id])
 
 
-def revoke_api_token(db: sqlite_utils.Database, actor: audit.Actor, user_id: int, token_id: int) -> dict:
+class Revocation(NamedTuple):
+    """What a revocation found: the token as :func:`list_api_tokens` shows it, and whether an
+    earlier request had already revoked it (``already``: then nothing was changed)."""
+
+    token: dict
+    already: bool
+
+
+def revoke_api_token(db: sqlite_utils.Database, actor: audit.Actor, user_id: int, token_id: int) -> Revocation:
     """Revoke one API token of the account (its other tokens and its sessions go on); audited
-    without the token or its hash. Returns the token as :func:`list_api_tokens` shows it.
+    without the token or its hash. A token already revoked (the request sent twice) changes
+    nothing: its ``revoked_at`` stays the first one's and no second audit entry is written.
 
     Any admin may revoke any account's token (an API admin cannot issue one for a clinical
     account, but stopping one only takes access away).
@@ -296,8 +305,6 @@ def revoke_api_token(db: sqlite_utils.Database, actor: audit.Actor, user_id: int
     ------
     NotFound
         When the account has no token ``token_id`` (a token of another account is not found either).
-    Conflict
-        When the token is already revoked.
     """
     with write_transaction(db):
         rows = db.execute_returning_dicts(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM api_tokens "
@@ -305,11 +312,11 @@ def revoke_api_token(db: sqlite_utils.Database, actor: audit.Actor, user_id: int
         if not rows:
             raise NotFound(f"user {user_id} has no API token with id {token_id}")
         if rows[0]["revoked_at"] is not None:
-            raise Conflict(f"API token {token_id} was already revoked at {rows[0]['revoked_at']}")
+            return Revocation(rows[0], already=True)
         revoked_at = utc_now()
         db.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", [revoked_at, token_id])
         audit.record(db, actor, "revoke", "token", token_id, {"user_id": user_id})
-    return {**rows[0], "revoked_at": revoked_at}
+    return Revocation({**rows[0], "revoked_at": revoked_at}, already=False)
 
 
 def token_user(db: sqlite_utils.Database, token: str) -> dict:

@@ -406,9 +406,13 @@ def users_tokens(username: str, as_json: bool, data_dir: Optional[Path]) -> None
 @domain_errors
 def users_revoke_token(username: str, token_id: int, data_dir: Optional[Path]) -> None:
     """Revoke USERNAME's API token TOKEN_ID (see 'ildscreen users tokens') at once; the account's other
-    tokens and sessions go on; audited."""
+    tokens and sessions go on; audited. A token already revoked is said so, and nothing changes."""
     with _opened(data_dir) as database:
-        token = revoke_api_token(database, audit.CLI_OPERATOR, _user_named(database, username)["id"], token_id)
+        token, already = revoke_api_token(database, audit.CLI_OPERATOR, _user_named(database, username)["id"], token_id)
+    if already:
+        click.echo(f"API token {token['id']} ({token['name']}) of {username} was already revoked at "
+                   f"{token['revoked_at']}: nothing changed")
+        return
     click.echo(f"revoked API token {token['id']} ({token['name']}) of {username}")
 
 

@@ -37,7 +37,7 @@ import hashlib
 import json
 import logging
 import random
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import sqlite_utils
 
@@ -61,6 +61,17 @@ MAX_REASON_CHARS = 500
 # A referral in one of these no longer stands: the visit may be referred again.
 ENDED_STATUSES = ("rejected", "withdrawn", "revoked")
 WITHDRAWABLE = {"queued": "withdrawn", "retrying": "withdrawn", "delivered": "revoking"}
+# Where a withdrawal leaves a referral (WITHDRAWABLE's targets, and the hospital's answer to a
+# revocation): a second withdrawal of it is the same request sent twice.
+WITHDRAWN = ("withdrawn", "revoking", "revoked")
+
+
+class Withdrawal(NamedTuple):
+    """What a withdrawal found: the referral as :func:`get_referral` shows it, and whether an
+    earlier request had already withdrawn it (``already``: then nothing was changed)."""
+
+    referral: dict
+    already: bool
 
 
 def read_poll_delay(waited_s: float) -> float:
@@ -207,16 +218,17 @@ def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int
 
 
 def withdraw_referral(db: sqlite_utils.Database, actor: audit.Actor, referral_id: int, *,
-                      reason: Optional[str] = None) -> dict:
+                      reason: Optional[str] = None) -> Withdrawal:
     """Withdraw a referral: ``withdrawn`` when not yet delivered, ``revoking`` (the outbox asks the
-    hospital to revoke it) when delivered.
+    hospital to revoke it) when delivered. A referral already withdrawn (:data:`WITHDRAWN`: the
+    request sent twice) changes nothing: no second audit entry, and this ``reason`` is not stored.
 
     Raises
     ------
     NotFound
         When there is no such referral.
     Conflict
-        When the referral can no longer be withdrawn (reported, failed, rejected, already withdrawn).
+        When the referral can no longer be withdrawn (reported, failed, rejected), naming its status.
     """
     reason = clean_reason(reason)
     now = utc_now()
@@ -224,6 +236,8 @@ def withdraw_referral(db: sqlite_utils.Database, actor: audit.Actor, referral_id
         row = db.execute("SELECT status, visit_id FROM referrals WHERE id = ?", [referral_id]).fetchone()
         if row is None:
             raise NotFound(f"no referral with id {referral_id}")
+        if row[0] in WITHDRAWN:  # decided under the write lock: two withdrawals at once change it once
+            return Withdrawal(get_referral(db, referral_id), already=True)
         status = WITHDRAWABLE.get(row[0])
         if status is None:
             raise Conflict(f"referral {referral_id} is {row[0]}: it can no longer be withdrawn")
@@ -232,7 +246,7 @@ def withdraw_referral(db: sqlite_utils.Database, actor: audit.Actor, referral_id
                    [status, now, actor.user_id, reason, now, now, referral_id])
         audit.record(db, actor, "withdraw", "referral", referral_id,
                      {"visit_id": row[1], "from": row[0], "to": status})
-    return get_referral(db, referral_id)
+    return Withdrawal(get_referral(db, referral_id), already=False)
 
 
 def deliver_revocations(db: sqlite_utils.Database, client: ReferralServerClient) -> dict:

@@ -76,9 +76,9 @@ def create_patient(db: sqlite_utils.Database, actor: audit.Actor, fields: dict) 
 
 
 def update_patient(db: sqlite_utils.Database, actor: audit.Actor, patient_id: int, changes: dict, *,
-                   version: Optional[int] = None) -> dict:
+                   version: int) -> dict:
     """Apply ``changes`` to the patient (audited). ``version``: the record version the editor
-    showed (``get_patient(...)["version"]``); None skips the comparison (clients that send none).
+    showed (``get_patient(...)["version"]``), required so that no edit overwrites another unseen.
 
     Raises
     ------
@@ -87,7 +87,7 @@ def update_patient(db: sqlite_utils.Database, actor: audit.Actor, patient_id: in
     """
     with write_transaction(db):
         current = get_patient(db, patient_id)
-        if version is not None and version != current["version"]:
+        if version != current["version"]:
             raise EditConflict(f"patient {patient_id} was edited since version {version} was shown "
                                f"(now version {current['version']}): nothing was saved; review and save again",
                                current_version=current["version"])

@@ -146,7 +146,8 @@ class PatientCreate(PatientFields):
 
 
 class PatientUpdate(RequestModel):
-    """Only the fields sent change; none may be null except pack_years (unknown)."""
+    """Only the fields sent change; none may be null except pack_years (unknown). ``version`` is
+    required: an edit that names no version could overwrite an edit saved since, unseen."""
 
     birth_year: JsonInt = Field(None, ge=BIRTH_YEAR_MIN, le=BIRTH_YEAR_MAX, json_schema_extra=_not_null)
     sex: Sex = Field(None, json_schema_extra=_not_null)
@@ -156,12 +157,12 @@ class PatientUpdate(RequestModel):
     pack_years: Optional[float] = Field(None, ge=0, le=200)
     symptoms: list[Symptom] = Field(None, max_length=20, json_schema_extra=_not_null)
     medications: list[Medication] = Field(None, max_length=30, json_schema_extra=_not_null)
-    version: JsonInt = Field(None, ge=0, le=MAX_ID, json_schema_extra=_not_null,
-                             description="The patient's `version` as the client read it. Sent: 409 `edit_conflict` "
-                                         "(naming `current_version`, nothing saved) when another edit was saved "
-                                         "since. Omitted: saved without that comparison, so an edit saved since is "
-                                         "overwritten unseen (kept for clients written before it; the tablet's own "
-                                         "form always sends it and refuses a post without it).")
+    version: JsonInt = Field(ge=0, le=MAX_ID,
+                             description="Required: the patient's `version` as the client read it (GET "
+                                         "/api/v1/patients/{id}). 409 `edit_conflict` (naming `current_version`, "
+                                         "nothing saved) when another edit was saved since. Left out: 422 naming "
+                                         "`version`, nothing saved (an edit without it could overwrite another "
+                                         "unseen; the tablet's form refuses a post without it too).")
 
     _lists = field_validator("autoantibodies", "symptoms")(_unique_sorted)
 
@@ -385,6 +386,14 @@ class ApiToken(BaseModel):
 
 class ApiTokenList(BaseModel):
     tokens: list[ApiToken]
+
+
+class ApiTokenRevoked(ApiToken):
+    """The answer to a revocation: the token as now stored, and whether this request revoked it."""
+
+    already_revoked: bool = Field(description="True: an earlier request revoked this token (`revoked_at` is when); "
+                                              "this one changed nothing (no audit entry). False: this request "
+                                              "revoked it.")
 
 
 class AuditEntry(BaseModel):

@@ -59,12 +59,13 @@ def get_patient(patient_id: int):
     return patients.get_patient(_db(), patient_id)
 
 
-@operation(blueprint, "/patients/<int:patient_id>", "PATCH", summary="Update a patient's clinical details (with `version`: 409 `edit_conflict` when "
-                   "edited since; without it, saved with no conflict check, for clients written before it)",
+@operation(blueprint, "/patients/<int:patient_id>", "PATCH",
+           summary="Update a patient's clinical details against the `version` read (required: 422 naming it when "
+                   "left out; 409 `edit_conflict` when edited since; nothing saved either way)",
            roles=CLINICAL_ROLES, body=PatientUpdate, response=Patient, atomic=True)
 def update_patient(patient_id: int, body: PatientUpdate):
     changes = body.model_dump(exclude_unset=True)
-    version = changes.pop("version", None)
+    version = changes.pop("version")
     return patients.update_patient(_db(), g.actor, patient_id, changes, version=version)
 
 

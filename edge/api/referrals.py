@@ -37,6 +37,15 @@ class Referral(BaseModel):
     withdraw_reason: Optional[str] = None
 
 
+class ReferralWithdrawn(Referral):
+    """The answer to a withdrawal: the referral as now stored, and whether this request withdrew it."""
+
+    already_withdrawn: bool = Field(description="True: an earlier request withdrew this referral (`withdrawn_at`, "
+                                                "`withdraw_reason` and the status are that one's); this one changed "
+                                                "nothing (its reason is not stored, no audit entry). False: this "
+                                                "request withdrew it.")
+
+
 class ReferralList(BaseModel):
     referrals: list[Referral]
 
@@ -84,10 +93,12 @@ def create_referral(visit_id: int, body: ReferralCreate):
 
 @operation(blueprint, "/referrals/<int:referral_id>/withdraw", "POST",
            summary="Withdraw a referral: `withdrawn` before delivery; once delivered the hospital is asked to "
-                   "revoke it (`revoking`, then `revoked`)",
-           roles=CLINICAL_ROLES, body=ReferralWithdraw, response=Referral, atomic=True)
+                   "revoke it (`revoking`, then `revoked`). Sent again: 200 with `already_withdrawn`, nothing "
+                   "changed; 409 naming its status once reported, failed or rejected",
+           roles=CLINICAL_ROLES, body=ReferralWithdraw, response=ReferralWithdrawn, atomic=True)
 def withdraw_referral(referral_id: int, body: ReferralWithdraw):
-    return outbox.withdraw_referral(_resources().db(), g.actor, referral_id, reason=body.reason)
+    withdrawal = outbox.withdraw_referral(_resources().db(), g.actor, referral_id, reason=body.reason)
+    return {**withdrawal.referral, "already_withdrawn": withdrawal.already}
 
 
 @operation(blueprint, "/referrals", "GET", summary="Referrals and their delivery status", roles=CLINICAL_ROLES,

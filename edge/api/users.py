@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, g
 
 from edge import auth, users
 from edge.api.operations import ADMIN_ROLES, operation
-from edge.schemas import (ApiToken, ApiTokenList, TokenCreate, TokenCreated, UserCreate, UserCreated, UserList,
+from edge.schemas import (ApiTokenList, ApiTokenRevoked, TokenCreate, TokenCreated, UserCreate, UserCreated, UserList,
                            UserUpdate, User)
 
 blueprint = Blueprint("users", __name__, url_prefix="/api/v1")
@@ -53,7 +53,9 @@ def list_tokens(user_id: int):
 
 @operation(blueprint, "/users/<int:user_id>/tokens/<int:token_id>/revoke", "POST",
            summary="Revoke one bearer token of the account at once (its other tokens and sessions go on; 404 when "
-                   "the account has no such token, 409 when it is already revoked); audited",
-           roles=ADMIN_ROLES, response=ApiToken, errors=(409,))
+                   "the account has no such token); audited. Sent again: 200 with `already_revoked`, nothing "
+                   "changed",
+           roles=ADMIN_ROLES, response=ApiTokenRevoked)
 def revoke_token(user_id: int, token_id: int):
-    return auth.revoke_api_token(_db(), g.actor, user_id, token_id)
+    revocation = auth.revoke_api_token(_db(), g.actor, user_id, token_id)
+    return {**revocation.token, "already_revoked": revocation.already}

@@ -598,7 +598,7 @@ def edit_patient(patient_id: int):
             changes.setdefault("symptoms", [])
             changes.setdefault("autoantibodies", [])
             changes = PatientUpdate.model_validate(changes, strict=False).model_dump(exclude_unset=True)
-            version = changes.pop("version", None)  # the version the form showed (a stale tab's is older)
+            version = changes.pop("version")  # the version the form showed (a stale tab's is older)
             patients.update_patient(db, g.actor, patient_id, changes, version=version)
             if visit is not None and visit["status"] == "open":
                 patients.mark_symptoms_reviewed(db, g.actor, visit["id"])

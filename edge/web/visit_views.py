@@ -32,9 +32,6 @@ CHEST_MAP = (("posterior_left_base", 62, 172), ("posterior_right_base", 138, 172
              ("lateral_left_base", 26, 200), ("lateral_right_base", 174, 200),
              ("posterior_left_mid", 66, 118), ("posterior_right_mid", 134, 118),
              ("posterior_left_upper", 72, 64), ("posterior_right_upper", 128, 64))
-# Where a withdrawal leaves a referral (edge.outbox.WITHDRAWABLE's targets, and the hospital's answer
-# to a revocation): a second withdrawal of it is the same request sent twice.
-WITHDRAWN = ("withdrawn", "revoking", "revoked")
 # How long a board capture takes, for the progress bar (the stethoscope records 20 s; the
 # e-nose cycle is baseline + exposure + purge, about a minute on the reference board).
 CAPTURE_SECONDS = {"stethoscope": 20, "enose": 65}
@@ -577,9 +574,8 @@ def refer(visit_id: int):
 def withdraw_referral(referral_id: int):
     """Withdraw (not yet delivered) or revoke at the hospital (delivered); back to its visit."""
     db = _resources().db()
-    referral = outbox.get_referral(db, referral_id)
-    if referral["status"] in WITHDRAWN:  # sent twice (a re-send, Back): said, not an error page
+    referral, already = outbox.withdraw_referral(db, g.actor, referral_id, reason=request.form.get("reason"))
+    if already:  # sent twice (a re-send, Back): said, not an error page
         return _back(referral["visit_id"], "referral", withdrawn="already")
-    referral = outbox.withdraw_referral(db, g.actor, referral_id, reason=request.form.get("reason"))
     patients.forget_draft(db, g.actor, referral["visit_id"], "withdraw_")  # typed before an idle lock
     return _back(referral["visit_id"], "referral")

@@ -1,7 +1,7 @@
 """An edit of a patient's details never overwrites a newer edit unseen (brief h68, point 3): the
 tablet's form carries the record version it showed and a stale tab's save is refused, showing the
-details saved meanwhile and keeping what was typed; the API's PATCH does the same when the client
-sends the ``version`` it read, and keeps working without it."""
+details saved meanwhile and keeping what was typed; the API's PATCH does the same with the ``version``
+the client read, and refuses an edit that names none (brief h74)."""
 from __future__ import annotations
 
 import re
@@ -55,9 +55,30 @@ def test_the_api_refuses_a_patch_against_an_older_version(client, nurse, db):
     assert stale.json["error"]["code"] == "edit_conflict"
     assert stale.json["error"]["current_version"] == first.json["version"]
     assert client.get(f"/api/v1/patients/{patient['id']}", headers=nurse).json["smoking"] == "current"
-    # A client that sends no version (written before it) still saves, as it did.
-    unversioned = client.patch(f"/api/v1/patients/{patient['id']}", json={"smoking": "former"}, headers=nurse)
-    assert unversioned.status_code == 200 and unversioned.json["smoking"] == "former"
+
+
+def test_the_api_refuses_a_patch_without_a_version_naming_it_and_saves_nothing(client, nurse, db):
+    """Brief h74: a PATCH that names no version could overwrite an edit saved since, unseen, as the
+    tablet's form without one could (h71): refused with 422 naming `version`, nothing stored or audited."""
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    url = f"/api/v1/patients/{patient['id']}"
+    stored, trail = db.execute("SELECT * FROM patients").fetchall(), db.execute("SELECT * FROM audit_log").fetchall()
+    for body in ({"smoking": "former"}, {}, {"symptoms": ["dry_cough"], "pack_years": None}):
+        refused = client.patch(url, json=body, headers=nurse)
+        assert refused.status_code == 422, body
+        assert refused.json["error"]["code"] == "validation_error"
+        assert [field["field"] for field in refused.json["error"]["fields"]] == ["version"]
+        assert "version" in refused.json["error"]["message"]
+    assert db.execute("SELECT * FROM patients").fetchall() == stored
+    assert db.execute("SELECT * FROM audit_log").fetchall() == trail
+    # The same edit naming the version it read is saved.
+    saved = client.patch(url, json={"smoking": "former", "version": patient["version"]}, headers=nurse)
+    assert saved.status_code == 200 and saved.json["smoking"] == "former"
+
+
+def test_the_document_says_version_is_required(client):
+    schema = client.get("/api/v1/openapi.json").json["components"]["schemas"]["PatientUpdate"]
+    assert "version" in schema["required"]
 
 
 def test_a_version_that_is_not_a_number_is_refused_by_name(client, nurse):

@@ -15,7 +15,8 @@ def test_register_find_and_update_a_patient(client, nurse):
     assert patient["code"] == "CL01-0001" and patient["autoantibodies"] == ["anti-Scl-70"]
     found = client.post("/api/v1/patients/search", json={"code": "cl01"}, headers=nurse).json
     assert found["total"] == 1 and found["patients"][0]["id"] == patient["id"]
-    updated = client.patch(f"/api/v1/patients/{patient['id']}", json={"smoking": "current"}, headers=nurse)
+    updated = client.patch(f"/api/v1/patients/{patient['id']}", json={"smoking": "current", "version": patient["version"]},
+                           headers=nurse)
     assert updated.json["smoking"] == "current" and updated.json["birth_year"] == 1952
 
 
@@ -92,7 +93,8 @@ def test_every_write_is_audited_with_who_and_what(app, client, nurse, admin):
 
     headers = login(nurse_client, "nurse1")
     patient = nurse_client.post("/api/v1/patients", json=PATIENT, headers=headers).json
-    nurse_client.patch(f"/api/v1/patients/{patient['id']}", json={"smoking": "never"}, headers=headers)
+    nurse_client.patch(f"/api/v1/patients/{patient['id']}", json={"smoking": "never", "version": patient["version"]},
+                       headers=headers)
     nurse_client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers)
     entries = client.get("/api/v1/audit?entity=patient").json["entries"]
     assert [(e["action"], e["username"]) for e in entries] == [("update", "nurse1"), ("create", "nurse1")]

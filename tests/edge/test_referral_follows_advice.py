@@ -62,10 +62,75 @@ def test_a_low_risk_referral_needs_a_reason_that_reaches_the_hospital_and_can_be
     assert db.execute("SELECT action FROM audit_log WHERE entity = 'referral' ORDER BY id").fetchall() == [
         ("create",), ("withdraw",)]
     again = client.post(f"/api/v1/referrals/{created.json['id']}/withdraw", json={}, headers=nurse)
-    assert again.status_code == 409
+    assert again.status_code == 200 and again.json["already_withdrawn"] is True
     # A withdrawn referral no longer stands: the visit can be referred again.
     assert client.post(f"/api/v1/visits/{visit['id']}/referrals", json={"reason": reason},
                        headers=nurse).status_code == 201
+
+
+def referral_row(db, referral_id):
+    return db.execute("SELECT * FROM referrals WHERE id = ?", [referral_id]).fetchone()
+
+
+def test_a_withdrawal_sent_again_answers_200_already_withdrawn_and_changes_nothing(client, nurse, db):
+    """Brief h74: a client retrying after a timeout gets the referral as the first withdrawal left it,
+    not a 409 for a request that succeeded; the second reason is not stored, no second audit entry."""
+    visit, _ = assessed_visit(client, nurse)
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={"reason": "new cough"},
+                           headers=nurse).json
+    path = f"/api/v1/referrals/{referral['id']}/withdraw"
+    first = client.post(path, json={"reason": "patient declined"}, headers=nurse)
+    assert first.status_code == 200 and first.json["already_withdrawn"] is False
+    assert first.json["status"] == "withdrawn" and first.json["withdraw_reason"] == "patient declined"
+    stored, trail = referral_row(db, referral["id"]), db.execute("SELECT * FROM audit_log").fetchall()
+
+    again = client.post(path, json={"reason": "entered in error"}, headers=nurse)
+
+    assert again.status_code == 200, again.json
+    assert again.json == {**first.json, "already_withdrawn": True}
+    assert referral_row(db, referral["id"]) == stored
+    assert db.execute("SELECT * FROM audit_log").fetchall() == trail
+    assert client.post("/api/v1/referrals/999/withdraw", json={}, headers=nurse).status_code == 404
+
+
+def test_a_revocation_asked_again_answers_already_withdrawn_before_and_after_the_hospital_revokes(
+        app, client, nurse, db, hospital):
+    visit, _ = assessed_visit(client, nurse, PATIENT)
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={}, headers=nurse).json
+    worker = OutboxWorker(app.extensions["ildscreen"].folder, ReferralServerClient(hospital.url, TOKEN),
+                          interval_s=1)
+    worker.run_once()
+    path = f"/api/v1/referrals/{referral['id']}/withdraw"
+    first = client.post(path, json={}, headers=nurse).json
+    assert first["status"] == "revoking" and first["already_withdrawn"] is False
+    stored = referral_row(db, referral["id"])
+    revoking = client.post(path, json={}, headers=nurse)
+    assert revoking.status_code == 200 and revoking.json["already_withdrawn"] is True
+    assert revoking.json["status"] == "revoking" and referral_row(db, referral["id"]) == stored
+    assert worker.run_once()["revocation"]["revoked"] == 1
+    stored = referral_row(db, referral["id"])
+    revoked = client.post(path, json={}, headers=nurse)
+    assert revoked.status_code == 200 and revoked.json["already_withdrawn"] is True
+    assert revoked.json["status"] == "revoked" and referral_row(db, referral["id"]) == stored
+    assert worker.run_once()["revocation"] == {"revoked": 0, "retrying": 0, "refused": 0}  # nothing asked twice
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE entity = 'referral' AND action = 'withdraw'"
+                      ).fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("status", ["reported", "rejected", "imaging_failed"])
+def test_a_referral_past_withdrawing_stays_a_409_naming_its_status(client, nurse, db, status):
+    visit, _ = assessed_visit(client, nurse)
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={"reason": "new cough"},
+                           headers=nurse).json
+    db.execute("UPDATE referrals SET status = ? WHERE id = ?", [status, referral["id"]])
+    db.conn.commit()
+    stored, trail = referral_row(db, referral["id"]), db.execute("SELECT * FROM audit_log").fetchall()
+    refused = client.post(f"/api/v1/referrals/{referral['id']}/withdraw", json={}, headers=nurse)
+    assert refused.status_code == 409
+    assert refused.json["error"]["message"] == (f"referral {referral['id']} is {status}: it can no longer be "
+                                                "withdrawn")
+    assert referral_row(db, referral["id"]) == stored
+    assert db.execute("SELECT * FROM audit_log").fetchall() == trail
 
 
 def test_a_reason_is_shown_on_the_letter_and_the_timeline_in_both_languages(client, nurse):

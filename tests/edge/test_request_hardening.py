@@ -29,7 +29,8 @@ def nested(depth: int) -> dict:
                                    "medications"])
 def test_a_null_field_is_refused_and_the_patient_still_reads(client, nurse, patient, db, field):
     before = db.execute("SELECT * FROM patients").fetchall()
-    response = client.patch(f"/api/v1/patients/{patient['id']}", json={field: None}, headers=nurse)
+    response = client.patch(f"/api/v1/patients/{patient['id']}", json={field: None, "version": patient["version"]},
+                            headers=nurse)
     assert response.status_code == 422 and response.json["error"]["fields"][0]["field"] == field
     assert db.execute("SELECT * FROM patients").fetchall() == before
     assert client.get("/api/v1/patients", headers=nurse).status_code == 200
@@ -37,8 +38,10 @@ def test_a_null_field_is_refused_and_the_patient_still_reads(client, nurse, pati
 
 
 def test_pack_years_may_be_cleared_with_null(client, nurse, patient):
-    client.patch(f"/api/v1/patients/{patient['id']}", json={"smoking": "former", "pack_years": 10}, headers=nurse)
-    cleared = client.patch(f"/api/v1/patients/{patient['id']}", json={"pack_years": None}, headers=nurse)
+    smoker = client.patch(f"/api/v1/patients/{patient['id']}",
+                          json={"smoking": "former", "pack_years": 10, "version": patient["version"]}, headers=nurse)
+    cleared = client.patch(f"/api/v1/patients/{patient['id']}", json={"pack_years": None,
+                                                                      "version": smoker.json["version"]}, headers=nurse)
     assert cleared.status_code == 200 and cleared.json["pack_years"] is None
 
 
@@ -78,7 +81,8 @@ def test_a_write_whose_response_fails_leaves_nothing_written(client, nurse, pati
 
     real = patients.get_patient
     monkeypatch.setattr(patients, "get_patient", lambda db, patient_id: {**real(db, patient_id), "sex": "?"})
-    response = client.patch(f"/api/v1/patients/{patient['id']}", json={"smoking": "current"}, headers=nurse)
+    response = client.patch(f"/api/v1/patients/{patient['id']}", json={"smoking": "current", "version": patient["version"]},
+                            headers=nurse)
     assert response.status_code == 500
     assert db.execute("SELECT smoking FROM patients").fetchone()[0] == PATIENT["smoking"] != "current"
     assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'update'").fetchone()[0] == 0

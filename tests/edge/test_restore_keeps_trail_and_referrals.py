@@ -152,7 +152,7 @@ def test_a_referral_by_an_account_created_after_the_backup_is_kept_with_the_acco
 def test_a_referral_withdrawn_after_the_backup_stays_withdrawn(app, settings, db, runner, clinician, hospital):
     referral = refer(app, db, clinician, assessed_visit(db, settings, clinician))
     backup = backup_database(settings.database_path, settings.data_dir / "morning.db")
-    assert outbox.withdraw_referral(db, clinician, referral["id"], reason="moved away")["status"] == "withdrawn"
+    assert outbox.withdraw_referral(db, clinician, referral["id"], reason="moved away").referral["status"] == "withdrawn"
     db.close()
 
     output = restore(runner, settings, backup)

@@ -97,9 +97,10 @@ def test_a_note_over_the_limit_with_surrounding_spaces_is_refused_and_a_padded_o
 def test_a_medication_is_stored_as_sent_and_one_padded_with_spaces_is_refused_naming_it(client, nurse):
     patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
     url = f"/api/v1/patients/{patient['id']}"
-    valid = client.patch(url, json={"medications": ["mycophenolate mofetil", "MTX"]}, headers=nurse)
+    valid = client.patch(url, json={"medications": ["mycophenolate mofetil", "MTX"], "version": patient["version"]},
+                         headers=nurse)
     assert valid.status_code == 200 and valid.json["medications"] == ["mycophenolate mofetil", "MTX"]
-    padded = client.patch(url, json={"medications": ["MTX", " a"]}, headers=nurse)
+    padded = client.patch(url, json={"medications": ["MTX", " a"], "version": valid.json["version"]}, headers=nurse)
     assert padded.status_code == 422
     assert [field["field"] for field in padded.json["error"]["fields"]] == ["medications.1"]
     assert client.get(url, headers=nurse).json["medications"] == ["mycophenolate mofetil", "MTX"]

@@ -58,7 +58,8 @@ def test_the_undetermined_prior_follows_the_programme_setting(tmp_path):
 
 def test_editing_the_diagnosis_once_made_is_audited_and_changes_the_advice(client, nurse, db, assessed):
     patient, visit, _ = assessed
-    edited = client.patch(f"/api/v1/patients/{patient['id']}", json={"ctd_diagnosis": "SSc"}, headers=nurse)
+    edited = client.patch(f"/api/v1/patients/{patient['id']}", json={"ctd_diagnosis": "SSc", "version": patient["version"]},
+                          headers=nurse)
     assert edited.status_code == 200 and edited.json["ctd_diagnosis"] == "SSc"
     audit = db.execute("SELECT action, detail FROM audit_log WHERE entity = 'patient' ORDER BY id").fetchall()
     assert audit[-1][0] == "update" and "ctd_diagnosis" in audit[-1][1]
