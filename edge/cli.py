@@ -332,7 +332,9 @@ def _user_named(database, username: str) -> dict:
 def _set_disabled(username: str, disabled: bool, data_dir: Optional[Path]) -> None:
     with _opened(data_dir) as database:
         user = _user_named(database, username)
-        update_user(database, audit.CLI_OPERATOR, user["id"], disabled=disabled)
+        # The operator acts on the account as it is now: the version just read, so that only an
+        # edit saved between that read and this write is refused.
+        update_user(database, audit.CLI_OPERATOR, user["id"], disabled=disabled, version=user["version"])
     click.echo(f"{'disabled' if disabled else 'enabled'} {username}")
 
 

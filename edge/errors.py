@@ -142,6 +142,21 @@ class EditConflict(Conflict):
         return body
 
 
+def require_current_version(record: str, *, shown: int, current: int) -> None:
+    """Refuse an edit of ``record`` (e.g. ``"visit 7"``) made against the version ``shown`` when
+    the record is at ``current`` now: saving it would overwrite an edit saved since, unseen. The one
+    check of every versioned record (patients, visits, users); each says how its version moves.
+
+    Raises
+    ------
+    EditConflict
+        When ``shown`` is not ``current``; it names ``current`` for the client to read again.
+    """
+    if shown != current:
+        raise EditConflict(f"{record} was edited since version {shown} was shown (now version {current}): "
+                           "nothing was saved; review and save again", current_version=current)
+
+
 class CaptureRunning(Conflict):
     """A capture is already running on that sensor board: one at a time per board."""
 

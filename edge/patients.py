@@ -7,7 +7,7 @@ from typing import Optional
 import sqlite_utils
 
 from edge import audit
-from edge.errors import Conflict, EditConflict, NotFound, ValidationError
+from edge.errors import Conflict, NotFound, ValidationError, require_current_version
 from edge.store.database import utc_now, write_transaction
 
 JSON_LIST_COLUMNS = ("autoantibodies", "symptoms", "medications")
@@ -87,10 +87,7 @@ def update_patient(db: sqlite_utils.Database, actor: audit.Actor, patient_id: in
     """
     with write_transaction(db):
         current = get_patient(db, patient_id)
-        if version != current["version"]:
-            raise EditConflict(f"patient {patient_id} was edited since version {version} was shown "
-                               f"(now version {current['version']}): nothing was saved; review and save again",
-                               current_version=current["version"])
+        require_current_version(f"patient {patient_id}", shown=version, current=current["version"])
         if changes:
             db["patients"].update(patient_id, {**_encode(changes), "updated_at": utc_now()})
         audit.record(db, actor, "update", "patient", patient_id, {"changed": sorted(changes)})
@@ -131,20 +128,47 @@ def create_visit(db: sqlite_utils.Database, actor: audit.Actor, patient_id: int,
     return get_visit(db, visit_id)
 
 
-def update_visit(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, changes: dict) -> dict:
-    """Change status, notes or the UI draft; a completed or cancelled visit is closed for edits."""
+def update_visit(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, changes: dict, *,
+                 version: int) -> dict:
+    """Edit the open visit's status, notes or draft (replaced as a whole), against the ``version``
+    the editor showed (``get_visit(...)["version"]``); the saved edit raises it by one. A completed
+    or cancelled visit is closed for edits.
+
+    Only these edits move the version: the service's own writes of the visit (the tablet's kept
+    draft, :func:`keep_draft`; skipped steps, lung function, symptoms reviewed) leave it, as they
+    change nothing an editor of status, notes or draft saw, and must not make her save fail.
+
+    Raises
+    ------
+    Conflict
+        When the visit is closed.
+    EditConflict
+        When ``version`` is not the current one: another edit was saved since, and would be overwritten.
+    """
     with write_transaction(db):
         visit = get_visit(db, visit_id)
         if visit["status"] != "open":
             raise Conflict(f"visit {visit_id} is {visit['status']}; it can no longer be changed")
+        require_current_version(f"visit {visit_id}", shown=version, current=visit["version"])
         row = {key: value for key, value in changes.items() if value is not None}
         if "draft" in row:
             row["draft"] = json.dumps(row["draft"])
         if row.get("status") in ("completed", "cancelled"):
             row["completed_at"] = utc_now()
-        if row:
-            db["visits"].update(visit_id, {**row, "updated_at": utc_now()})
+        db["visits"].update(visit_id, {**row, "updated_at": utc_now(), "version": visit["version"] + 1})
         audit.record(db, actor, "update", "visit", visit_id, {"changed": sorted(row)})
+    return get_visit(db, visit_id)
+
+
+def keep_draft(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, draft: dict) -> dict:
+    """Store ``draft`` as the open visit's draft: the tablet keeping typed, unsaved values (autosave,
+    a refused form, the idle lock). Not an edit: the visit's version stays (see :func:`update_visit`).
+
+    Raises ``Conflict`` for a closed visit (its page shows no forms, hence no draft)."""
+    with write_transaction(db):
+        require_open_visit(db, visit_id)
+        db["visits"].update(visit_id, {"draft": json.dumps(draft), "updated_at": utc_now()})
+        audit.record(db, actor, "update", "visit", visit_id, {"changed": ["draft"]})
     return get_visit(db, visit_id)
 
 
@@ -172,17 +196,17 @@ def merge_draft(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, ty
                                   fields=[{"field": key[:DRAFT_MAX_KEY], "reason": "not a short text"}])
     with write_transaction(db):  # read and write under one lock: two saves at once both land
         visit = get_visit(db, visit_id)
-        return update_visit(db, actor, visit_id, {"draft": {**visit["draft"], **typed}})
+        return keep_draft(db, actor, visit_id, {**visit["draft"], **typed})
 
 
-def forget_draft(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, prefix: str) -> None:
-    """Drop the draft fields starting with ``prefix`` (their form was saved); a no-op when there
-    are none or the visit is closed (a closed visit's page shows no forms, hence no draft)."""
+def forget_draft(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, prefix: str | tuple[str, ...]) -> None:
+    """Drop the draft fields starting with ``prefix`` (or one of them: their form was saved); a no-op
+    when there are none or the visit is closed (a closed visit's page shows no forms, hence no draft)."""
     with write_transaction(db):
         visit = get_visit(db, visit_id)
         draft = visit["draft"]
         if visit["status"] == "open" and any(key.startswith(prefix) for key in draft):
-            update_visit(db, actor, visit_id, {"draft": {k: v for k, v in draft.items() if not k.startswith(prefix)}})
+            keep_draft(db, actor, visit_id, {k: v for k, v in draft.items() if not k.startswith(prefix)})
 
 
 def mark_symptoms_reviewed(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int) -> dict:

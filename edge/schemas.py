@@ -145,6 +145,13 @@ class PatientCreate(PatientFields):
     )
 
 
+def edit_version_description(record: str, read_at: str) -> str:
+    """What a PATCH body's required ``version`` means, in the words of every versioned record."""
+    return (f"Required: the {record}'s `version` as the client read it (GET {read_at}). 409 `edit_conflict` "
+            "(naming `current_version`, nothing saved) when another edit was saved since. Left out: 422 naming "
+            "`version`, nothing saved (an edit without it could overwrite another unseen).")
+
+
 class PatientUpdate(RequestModel):
     """Only the fields sent change; none may be null except pack_years (unknown). ``version`` is
     required: an edit that names no version could overwrite an edit saved since, unseen."""
@@ -157,12 +164,7 @@ class PatientUpdate(RequestModel):
     pack_years: Optional[float] = Field(None, ge=0, le=200)
     symptoms: list[Symptom] = Field(None, max_length=20, json_schema_extra=_not_null)
     medications: list[Medication] = Field(None, max_length=30, json_schema_extra=_not_null)
-    version: JsonInt = Field(ge=0, le=MAX_ID,
-                             description="Required: the patient's `version` as the client read it (GET "
-                                         "/api/v1/patients/{id}). 409 `edit_conflict` (naming `current_version`, "
-                                         "nothing saved) when another edit was saved since. Left out: 422 naming "
-                                         "`version`, nothing saved (an edit without it could overwrite another "
-                                         "unseen; the tablet's form refuses a post without it too).")
+    version: JsonInt = Field(ge=0, le=MAX_ID, description=edit_version_description("patient", "/api/v1/patients/{id}"))
 
     _lists = field_validator("autoantibodies", "symptoms")(_unique_sorted)
 
@@ -217,9 +219,12 @@ class VisitCreate(RequestModel):
 
 
 class VisitUpdate(RequestModel):
+    """Only the fields sent change (the draft as a whole). ``version`` is required, as for a patient."""
+
     status: Optional[VisitStatus] = None
     notes: Optional[str] = Field(None, max_length=FREE_TEXT_MAX)
     draft: Optional[dict] = Field(None, description="Unfinished form state kept server-side for the tablet UI.")
+    version: JsonInt = Field(ge=0, le=MAX_ID, description=edit_version_description("visit", "/api/v1/visits/{id}"))
 
 
 class Visit(BaseModel):
@@ -231,6 +236,9 @@ class Visit(BaseModel):
     started_at: str
     completed_at: Optional[str]
     updated_at: str
+    version: int = Field(description="The visit's version: it changes with every saved edit of its status, notes or "
+                                     "draft through `PATCH` (not with the tablet keeping a draft, nor with results, "
+                                     "takes or lung function added). Send it back in `PATCH`.")
 
 
 class VisitList(BaseModel):
@@ -337,6 +345,7 @@ class UserUpdate(RequestModel):
     role: Optional[Role] = None
     disabled: Optional[bool] = None
     full_name: Optional[str] = Field(None, max_length=100, description="Printed on referral letters with the role.")
+    version: JsonInt = Field(ge=0, le=MAX_ID, description=edit_version_description("account", "/api/v1/users"))
 
 
 class User(BaseModel):
@@ -349,6 +358,8 @@ class User(BaseModel):
     locked: bool
     created_at: str
     last_login_at: Optional[str]
+    version: int = Field(description="The account's version: it changes with every saved edit of its role, full name "
+                                     "or disabled state (not with logins, passwords or PINs). Send it back in `PATCH`.")
 
 
 class UserList(BaseModel):

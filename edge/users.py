@@ -24,7 +24,7 @@ from argon2 import PasswordHasher
 
 from common import lockout
 from edge import audit
-from edge.errors import Conflict, NotFound, ValidationError
+from edge.errors import Conflict, NotFound, ValidationError, require_current_version
 from edge.store.database import utc_now, write_transaction
 from edge.vocabulary import ROLES
 
@@ -126,6 +126,7 @@ def public_view(user: dict) -> dict:
         "locked": is_locked(user),
         "created_at": user["created_at"],
         "last_login_at": user["last_login_at"],
+        "version": user["version"],
     }
 
 
@@ -223,9 +224,20 @@ def update_user(
     role: Optional[str] = None,
     disabled: Optional[bool] = None,
     full_name: Optional[str] = None,
+    version: int,
 ) -> dict:
-    """Change an account's role, full name, or disable/enable it; disabling or a new role ends
-    its sessions and tokens."""
+    """Change an account's role, full name, or disable/enable it, against the ``version`` the editor
+    read (``get_user(...)["version"]``); the saved edit raises it by one. Disabling or a new role
+    ends its sessions and tokens.
+
+    Only these edits move the version: logins, lockouts, passwords and PINs leave it, as they change
+    nothing this edit writes, and a colleague signing in must not make an admin's save fail.
+
+    Raises
+    ------
+    EditConflict
+        When ``version`` is not the current one: another edit was saved since, and would be overwritten.
+    """
     changes: dict = {}
     if full_name is not None:
         changes["full_name"] = clean_full_name(full_name)
@@ -237,10 +249,10 @@ def update_user(
         changes["disabled"] = int(disabled)
     with write_transaction(db):
         user = get_user(db, user_id)
+        require_current_version(f"user {user_id}", shown=version, current=user["version"])
         if actor.user_id == user_id and (disabled or (role and role != "admin")):
             raise Conflict("an admin cannot disable or demote their own account")
-        if changes:
-            db["users"].update(user_id, changes)
+        db["users"].update(user_id, {**changes, "version": user["version"] + 1})
         # A token minted while the account had another role must not outlive the change.
         if disabled or (role is not None and role != user["role"]):
             end_sessions_and_tokens(db, user_id)

@@ -52,11 +52,31 @@ def shown_result_of(page: str) -> str:
 
 
 def version_shown(page: str) -> str:
-    """The patient record version a tablet edit form carries (its hidden ``version``): a save is
-    checked against it, and one without it is refused."""
+    """The record version a tablet edit form carries (its hidden ``version``: the patient form's, the
+    visit page's status form's): a save is checked against it, and one without it is refused."""
     import re
 
     return re.search(r'name="version" value="(\d+)"', page).group(1)
+
+
+def post_visit_status(client, csrf: str, visit_id: int, action: str):
+    """Finish or close the visit from its page, as the nurse does: with the version the page shows."""
+    shown = version_shown(client.get(f"/visits/{visit_id}").get_data(as_text=True))
+    return client.post(f"/visits/{visit_id}/status", data={"csrf_token": csrf, "action": action, "version": shown})
+
+
+def patch_visit(client, visit_id: int, changes: dict, headers: dict = None):
+    """PATCH the visit with ``changes`` against the version it has now (read first), as a client
+    that read the visit before editing it does."""
+    version = client.get(f"/api/v1/visits/{visit_id}", headers=headers).json["version"]
+    return client.patch(f"/api/v1/visits/{visit_id}", json={**changes, "version": version}, headers=headers)
+
+
+def patch_user(client, user_id: int, changes: dict, headers: dict = None):
+    """PATCH the account with ``changes`` against the version it has now (read from the list first)."""
+    listed = client.get("/api/v1/users", headers=headers).json["users"]
+    version = next(user["version"] for user in listed if user["id"] == user_id)
+    return client.patch(f"/api/v1/users/{user_id}", json={**changes, "version": version}, headers=headers)
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -86,10 +86,14 @@ def get_visit(visit_id: int):
     return patients.get_visit(_db(), visit_id)
 
 
-@operation(blueprint, "/visits/<int:visit_id>", "PATCH", summary="Update a visit's status, notes or draft",
+@operation(blueprint, "/visits/<int:visit_id>", "PATCH",
+           summary="Update a visit's status, notes or draft against the `version` read (required: 422 naming it when "
+                   "left out; 409 `edit_conflict` when edited since; nothing saved either way)",
            roles=CLINICAL_ROLES, body=VisitUpdate, response=Visit, atomic=True)
 def update_visit(visit_id: int, body: VisitUpdate):
-    return patients.update_visit(_db(), g.actor, visit_id, body.model_dump(exclude_unset=True))
+    changes = body.model_dump(exclude_unset=True)
+    version = changes.pop("version")
+    return patients.update_visit(_db(), g.actor, visit_id, changes, version=version)
 
 
 def with_quality_advice(recording: dict) -> dict:

@@ -28,11 +28,14 @@ def create_user(body: UserCreate):
     return {**users.public_view(user), "one_time_password": one_time}
 
 
-@operation(blueprint, "/users/<int:user_id>", "PATCH", summary="Change a role or the full name, disable or re-enable an account",
+@operation(blueprint, "/users/<int:user_id>", "PATCH",
+           summary="Change a role or the full name, disable or re-enable an account, against the `version` read "
+                   "(required: 422 naming it when left out; 409 `edit_conflict` when edited since; nothing saved "
+                   "either way)",
            roles=ADMIN_ROLES, body=UserUpdate, response=User)
 def update_user(user_id: int, body: UserUpdate):
     return users.public_view(users.update_user(_db(), g.actor, user_id, role=body.role, disabled=body.disabled,
-                                               full_name=body.full_name))
+                                               full_name=body.full_name, version=body.version))
 
 
 @operation(blueprint, "/users/<int:user_id>/tokens", "POST",

@@ -509,11 +509,24 @@ RECORDING_CHEST_PIECE = Migration(
     ),
 )
 
+EDIT_VERSIONS = Migration(
+    17,
+    "visits and user accounts carry the version an edit is checked against, as patients do",
+    (
+        # Raised by each edit of what the API's PATCH writes (edge.patients.update_visit: status, notes,
+        # the draft as a whole; edge.users.update_user: role, full name, disabled), never by the
+        # service's own writes (autosaved drafts, logins): a PATCH naming an older one is refused (409).
+        # Rows stored before start at 1, as a new row does.
+        "ALTER TABLE visits ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE users ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
                                      CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION,
                                      TABLET_PIN_LOCK, PROGRAMME_REPORTS, REFERRAL_REASON_AND_WITHDRAWAL,
                                      RECORDING_IDS_NEVER_REUSED, TYPED_BEFORE_THE_LOCK, IDS_NEVER_REUSED,
-                                     RECORDING_CHEST_PIECE)
+                                     RECORDING_CHEST_PIECE, EDIT_VERSIONS)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

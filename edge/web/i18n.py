@@ -203,6 +203,14 @@ CATALOG: dict[str, dict[str, str]] = {
     "err_patient_form_out_of_date": {"en": "This form is out of date: nothing was saved. The patient's details are "
                                             "reloaded below; enter the change again, then save.",
                                      "zh-CN": "此表单已过期：本次未保存。下方已重新载入该患者的信息；请重新输入修改后再保存。"},
+    "err_visit_edited": {"en": "This visit was changed by a colleague or another client since this page was opened: "
+                                "nothing was saved. The visit is shown as saved now; check it, then finish or close "
+                                "it again.",
+                         "zh-CN": "自打开此页面后，本次就诊已由同事或其他客户端修改：本次未保存。下方为当前已保存的就诊；"
+                                  "请核对后再次结束或关闭。"},
+    "err_visit_form_out_of_date": {"en": "This page is out of date: nothing was saved. The visit is reloaded below; "
+                                          "finish or close it again.",
+                                   "zh-CN": "此页面已过期：本次未保存。下方已重新载入本次就诊；请再次结束或关闭。"},
     "take_already_discarded": {"en": "This take was already discarded: nothing more was removed.",
                                "zh-CN": "这段录音已弃用：未再删除任何内容。"},
     "err_invalid": {"en": "Check this value.", "zh-CN": "请检查此项。"},

@@ -13,7 +13,7 @@ from flask import g, jsonify, redirect, render_template, request, send_file, url
 
 from edge import breath, devices, freshness, labs, outbox, patients, recordings, screening
 from edge.modalities import potential_ranges, served_crackle_model
-from edge.errors import (Conflict, IldscreenError, NotFound, ResultOutOfDate, ResultSuperseded, TakeAudioMissing,
+from edge.errors import (Conflict, EditConflict, IldscreenError, NotFound, ResultOutOfDate, ResultSuperseded, TakeAudioMissing,
                          UnitCheck, ValidationError)
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES
 from edge.web import clinic_time, presenters
@@ -112,7 +112,7 @@ def _messages(takes: list[dict]) -> dict[str, str]:
     """The step errors a redirect named (by catalog key, see :func:`_message_key`), in words; ``takes``
     are the visit's recordings (a missing take file is named by its site and time)."""
     shown = {}
-    for name in ("upload_error", "breath_error", "labs_error", "lung_error", "assess_error"):
+    for name in ("upload_error", "breath_error", "labs_error", "lung_error", "assess_error", "status_error"):
         text = _message_text(request.args.get(name, ""), takes)
         if text:
             shown[name] = text
@@ -196,7 +196,8 @@ DETAIL_KEYS = ("err_lab_file_analyte", "err_audio_file", "err_labs_file", "err_b
 # Every key :func:`_message_key` returns, and the lung-function form's.
 MESSAGE_KEYS = {"err_device", "err_too_large", "err_visit_closed", "err_board_busy", "err_model_unavailable",
                 "err_take_audio_missing",
-                "err_file", "err_chest_site", "err_chest_piece", "err_lung_function", *DETAIL_KEYS}
+                "err_file", "err_chest_site", "err_chest_piece", "err_lung_function",
+                "err_visit_edited", "err_visit_form_out_of_date", *DETAIL_KEYS}
 
 
 def _message(exc: IldscreenError, kind: str = "audio") -> str:
@@ -388,18 +389,17 @@ def enter_labs(visit_id: int):
             errors[key] = "unit"  # asked beside the field, with the other errors, before anything is stored
     visit = patients.get_visit(db, visit_id)
     if errors or not entries:
-        patients.update_visit(db, g.actor, visit_id, {"draft": {**visit["draft"], **draft}})
+        patients.keep_draft(db, g.actor, visit_id, {**visit["draft"], **draft})
         summary = ",".join(f"{key}:{kind}" for key, kind in errors.items()) or "none"
         return _back(visit_id, "labs", lab_errors=summary)
     fresh = _not_yet_stored(db, visit_id, entries)
     try:
         stored = labs.add_lab_panel(db, g.actor, visit_id, fresh, unit_check_factor=factor) if fresh else None
     except ValidationError as exc:
-        patients.update_visit(db, g.actor, visit_id, {"draft": {**visit["draft"], **draft}})
+        patients.keep_draft(db, g.actor, visit_id, {**visit["draft"], **draft})
         kind = "unit" if isinstance(exc, UnitCheck) else "value"
         return _back(visit_id, "labs", lab_errors=",".join(f"{f['field']}:{kind}" for f in exc.fields))
-    cleared = {k: v for k, v in visit["draft"].items() if not k.startswith(("lab_", "unit_"))}
-    patients.update_visit(db, g.actor, visit_id, {"draft": cleared})
+    patients.forget_draft(db, g.actor, visit_id, ("lab_", "unit_"))
     return _back(visit_id, "labs", **({} if stored else {"labs_saved": "already"}))
 
 
@@ -484,7 +484,7 @@ def lung_function(visit_id: int):
                                    dlco_not_performed=request.form.get("dlco_not_performed") == "1")
     except ValidationError:
         draft = patients.get_visit(db, visit_id)["draft"]
-        patients.update_visit(db, g.actor, visit_id, {"draft": {**draft, **typed}})
+        patients.keep_draft(db, g.actor, visit_id, {**draft, **typed})
         return _back(visit_id, "lung-function", lung_error="err_lung_function")
     patients.forget_draft(db, g.actor, visit_id, "lung_")
     return _back(visit_id, "lung-function")
@@ -505,7 +505,17 @@ def visit_status(visit_id: int):
     status = {"finish": "completed", "close": "cancelled"}.get(request.form.get("action", ""))
     if status is None:
         raise ValidationError("action must be 'finish' or 'close'", fields=[{"field": "action", "reason": "unknown"}])
-    patients.update_visit(_resources().db(), g.actor, visit_id, {"status": status})
+    version = request.form.get("version", "").strip()
+    if not version.isdigit():
+        # The page always names the version it showed: a post without one (a page cached before
+        # versions existed, a hand-made post) could close a visit edited since unseen. Nothing is saved.
+        return _back(visit_id, "checklist", status_error="err_visit_form_out_of_date")
+    try:
+        patients.update_visit(_resources().db(), g.actor, visit_id, {"status": status}, version=int(version))
+    except EditConflict:
+        # Edited since the page was shown (its notes or status, through the API): the page comes back
+        # as saved now, and finishing or closing it again is the nurse's choice.
+        return _back(visit_id, "checklist", status_error="err_visit_edited")
     return _back(visit_id, "checklist")
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from support import PATIENT, bundled_crackle_stamp
+from support import PATIENT, bundled_crackle_stamp, patch_visit
 from edge import screening
 from edge.fusion.evidence import ModalityEvidence
 
@@ -173,7 +173,7 @@ def test_confirmed_ild_then_a_new_visit_is_on_the_monitoring_pathway_with_pfts_d
     patient_id = client.get(f"/api/v1/visits/{visit_id}", headers=clinician).json["patient_id"]
     assert client.post(f"/api/v1/patients/{patient_id}/outcomes", headers=clinician,
                        json={"date": "2026-01-15", "source": "hrct", "ild": "present"}).status_code == 201
-    assert client.patch(f"/api/v1/visits/{visit_id}", json={"status": "completed"}, headers=clinician).status_code == 200
+    assert patch_visit(client, visit_id, {"status": "completed"}, clinician).status_code == 200
     opened = client.post(f"/api/v1/patients/{patient_id}/visits", json={}, headers=clinician)
     assert opened.status_code == 201, opened.json
     new_visit = opened.json["id"]

@@ -1,5 +1,5 @@
 """Logging in, lockout, one-time passwords, roles, CSRF and bearer tokens."""
-from support import PASSWORD, login
+from support import PASSWORD, login, patch_user
 
 
 def test_wrong_password_and_unknown_user_get_the_same_answer(client, make_user):
@@ -111,7 +111,7 @@ def test_bearer_tokens_work_without_csrf_and_stop_when_the_user_is_disabled(app,
     from support import PATIENT
 
     assert other.post("/api/v1/patients", json=PATIENT, headers=bearer).status_code == 201
-    client.patch(f"/api/v1/users/{nurse_user['id']}", headers=admin, json={"disabled": True})
+    patch_user(client, nurse_user['id'], {"disabled": True}, admin)
     refused = other.get("/api/v1/patients", headers=bearer)
     assert refused.status_code == 401
 
@@ -121,7 +121,7 @@ def test_disabling_a_user_ends_their_browser_session(app, client, admin, make_us
     nurse_client = app.test_client()
     login(nurse_client, "nurse9")
     assert nurse_client.get("/api/v1/patients").status_code == 200
-    client.patch(f"/api/v1/users/{nurse_user['id']}", headers=admin, json={"disabled": True})
+    patch_user(client, nurse_user['id'], {"disabled": True}, admin)
     assert nurse_client.get("/api/v1/patients").status_code == 401
 
 
@@ -141,7 +141,7 @@ def test_admin_creates_a_user_with_a_one_time_password(client, admin):
 
 def test_an_admin_cannot_lock_themselves_out(client, admin):
     me = client.get("/api/v1/auth/me").json
-    response = client.patch(f"/api/v1/users/{me['id']}", headers=admin, json={"disabled": True})
+    response = patch_user(client, me['id'], {"disabled": True}, admin)
     assert response.status_code == 409
 
 
@@ -212,5 +212,5 @@ def test_a_role_change_ends_the_accounts_tokens(client, admin, make_user, db, ap
 
     user = make_user("helper", "admin")
     _, token = create_api_token(db, audit.CLI_OPERATOR, user["id"], "script")
-    assert client.patch(f"/api/v1/users/{user['id']}", headers=admin, json={"role": "nurse"}).status_code == 200
+    assert patch_user(client, user['id'], {"role": "nurse"}, admin).status_code == 200
     assert app.test_client().get("/api/v1/patients", headers={"Authorization": f"Bearer {token}"}).status_code == 401

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from support import PATIENT, login
+from support import PATIENT, login, patch_visit
 from edge.breath import score_breath_reading
 from edge.cli import cli
 from tabular_models.training.synthetic_breath import device_profile, simulate_reading
@@ -119,7 +119,7 @@ def test_a_reading_with_another_sensor_count_is_refused_with_nothing_stored(clie
 
 def test_missing_and_closed_visits_take_no_readings(client, nurse, visit_id):
     assert upload(client, nurse, visit_id + 99, breath_csv()).status_code == 404
-    client.patch(f"/api/v1/visits/{visit_id}", json={"status": "completed"}, headers=nurse)
+    patch_visit(client, visit_id, {"status": "completed"}, nurse)
     assert upload(client, nurse, visit_id, breath_csv()).status_code == 409
     assert client.get(f"/api/v1/visits/{visit_id + 99}/breath", headers=nurse).status_code == 404
 

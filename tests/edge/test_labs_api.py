@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from support import PATIENT, login
+from support import PATIENT, login, patch_visit
 from edge.cli import cli
 from edge.labs import BUNDLED_MODELS, BundledModel, ModelUnavailable, score_lab_panel
 
@@ -131,7 +131,7 @@ def test_missing_and_completed_visits_take_no_labs(client, nurse, visit_id):
     panel = {"results": US_PANEL[:2]}
     assert client.post(f"/api/v1/visits/{visit_id + 99}/labs", json=panel, headers=nurse).status_code == 404
     assert client.get(f"/api/v1/visits/{visit_id + 99}/labs", headers=nurse).status_code == 404
-    client.patch(f"/api/v1/visits/{visit_id}", json={"status": "completed"}, headers=nurse)
+    patch_visit(client, visit_id, {"status": "completed"}, nurse)
     assert client.post(f"/api/v1/visits/{visit_id}/labs", json=panel, headers=nurse).status_code == 409
 
 

@@ -1,7 +1,7 @@
 """Patients and visits through the API: validation, refusals, audit, nothing stored on error."""
 import pytest
 
-from support import PATIENT
+from support import PATIENT, patch_visit
 
 
 def count(db, table):
@@ -79,11 +79,11 @@ def test_visit_lifecycle_and_closed_visits_refuse_edits(client, nurse):
     visit = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse)
     assert visit.status_code == 201 and visit.json["status"] == "open"
     visit_id = visit.json["id"]
-    draft = client.patch(f"/api/v1/visits/{visit_id}", json={"draft": {"step": "labs"}}, headers=nurse)
+    draft = patch_visit(client, visit_id, {"draft": {"step": "labs"}}, nurse)
     assert draft.json["draft"] == {"step": "labs"}
-    done = client.patch(f"/api/v1/visits/{visit_id}", json={"status": "completed"}, headers=nurse)
+    done = patch_visit(client, visit_id, {"status": "completed"}, nurse)
     assert done.json["completed_at"]
-    assert client.patch(f"/api/v1/visits/{visit_id}", json={"notes": "late"}, headers=nurse).status_code == 409
+    assert patch_visit(client, visit_id, {"notes": "late"}, nurse).status_code == 409
     assert [v["id"] for v in client.get(f"/api/v1/patients/{patient['id']}/visits").json["visits"]] == [visit_id]
 
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from support import PATIENT, csrf_of, login, wav_bytes
+from support import PATIENT, csrf_of, login, patch_visit, wav_bytes
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_missing_file_part_and_wrong_content_type(client, nurse, visit_id):
 
 
 def test_a_closed_visit_takes_no_more_recordings(client, nurse, visit_id, settings):
-    client.patch(f"/api/v1/visits/{visit_id}", json={"status": "completed"}, headers=nurse)
+    patch_visit(client, visit_id, {"status": "completed"}, nurse)
     response = upload(client, nurse, visit_id, wav_bytes())
     assert response.status_code == 409 and stored_files(settings) == []
 
@@ -156,7 +156,7 @@ def test_the_same_sound_at_another_site_or_in_another_visit_is_a_new_recording(c
     first = upload(client, nurse, visit_id, take).json
     elsewhere = upload(client, nurse, visit_id, take, site="posterior_right_base")
     patient_id = client.get(f"/api/v1/visits/{visit_id}").json["patient_id"]
-    client.patch(f"/api/v1/visits/{visit_id}", json={"status": "completed"}, headers=nurse)
+    patch_visit(client, visit_id, {"status": "completed"}, nurse)
     next_visit = client.post(f"/api/v1/patients/{patient_id}/visits", json={}, headers=nurse).json["id"]
     later = upload(client, nurse, next_visit, take)
     assert elsewhere.status_code == later.status_code == 201
@@ -262,7 +262,7 @@ def test_discarding_an_unknown_take_is_a_404_and_a_discard_sent_again_says_it_wa
     assert _discard_trail(db) == trail and len(trail) == 1  # no second audit entry
     assert _rows(db) == [] and stored_files(settings) == []
     # Still true once the visit is closed: the take was discarded while it was open.
-    assert client.patch(f"/api/v1/visits/{visit_id}", json={"status": "completed"}, headers=nurse).status_code == 200
+    assert patch_visit(client, visit_id, {"status": "completed"}, nurse).status_code == 200
     assert client.delete(f"/api/v1/recordings/{take['id']}", headers=nurse).json["already_discarded"] is True
     assert client.delete(f"/api/v1/recordings/{take['id'] + 1}", headers=nurse).status_code == 404
     assert _discard_trail(db) == trail
@@ -271,7 +271,7 @@ def test_discarding_an_unknown_take_is_a_404_and_a_discard_sent_again_says_it_wa
 @pytest.mark.parametrize("status", ["completed", "cancelled"])
 def test_a_take_of_a_visit_no_longer_open_is_not_discarded(client, nurse, visit_id, settings, db, status):
     take = upload(client, nurse, visit_id, wav_bytes(seconds=2)).json
-    closed = client.patch(f"/api/v1/visits/{visit_id}", json={"status": status}, headers=nurse)
+    closed = patch_visit(client, visit_id, {"status": status}, nurse)
     assert closed.status_code == 200, closed.json
     refused = client.delete(f"/api/v1/recordings/{take['id']}", headers=nurse)
     assert refused.status_code == 409 and refused.json["error"]["code"] == "conflict"

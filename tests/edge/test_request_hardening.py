@@ -52,7 +52,8 @@ def test_an_over_deep_visit_draft_is_a_400_and_the_visit_still_reads(client, nur
     assert db.execute("SELECT draft FROM visits").fetchone()[0] == "{}"
     assert client.get(f"/api/v1/visits/{visit['id']}", headers=nurse).status_code == 200
     assert client.get(f"/visits/{visit['id']}").status_code == 200
-    kept = client.patch(f"/api/v1/visits/{visit['id']}", json={"draft": nested(19)}, headers=nurse)
+    kept = client.patch(f"/api/v1/visits/{visit['id']}", json={"draft": nested(19), "version": visit["version"]},
+                        headers=nurse)
     assert kept.status_code == 200
 
 

@@ -59,8 +59,8 @@ def test_a_restore_keeps_every_revocation_made_after_the_backup(app, settings, d
 
     # After the backup: what an admin does after an incident.
     set_password(db, audit.CLI_OPERATOR, amy["id"], NEW_PASSWORD)  # also clears her PIN
-    update_user(db, audit.CLI_OPERATOR, ben["id"], disabled=True)
-    update_user(db, audit.CLI_OPERATOR, cal["id"], role="nurse")
+    update_user(db, audit.CLI_OPERATOR, ben["id"], version=ben["version"], disabled=True)
+    update_user(db, audit.CLI_OPERATOR, cal["id"], version=cal["version"], role="nurse")
     # As auth.verify_current_password revokes a token after wrong current passwords.
     db.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", [utc_now(), dan_token_id])
     db.conn.commit()
@@ -122,10 +122,10 @@ def test_the_current_database_decides_role_enablement_and_lockout_both_ways(app,
     """The current state wins, not the least privilege: a promotion and a re-enabling made after the
     backup stand (the admin's latest decision), and a lockout running now is not lifted."""
     promoted, back, locked = add_user(db, "pat"), add_user(db, "rob"), add_user(db, "lou")
-    update_user(db, audit.CLI_OPERATOR, back["id"], disabled=True)
+    back = update_user(db, audit.CLI_OPERATOR, back["id"], disabled=True, version=back["version"])
     backup = backup_database(settings.database_path, settings.data_dir / "morning.db")
-    update_user(db, audit.CLI_OPERATOR, promoted["id"], role="clinician")
-    update_user(db, audit.CLI_OPERATOR, back["id"], disabled=False)
+    update_user(db, audit.CLI_OPERATOR, promoted["id"], version=promoted["version"], role="clinician")
+    update_user(db, audit.CLI_OPERATOR, back["id"], disabled=False, version=back["version"])
     db.execute("UPDATE users SET failed_logins = 5, locked_until = '2999-01-01T00:00:00+00:00' WHERE id = ?",
                [locked["id"]])
     db.conn.commit()

@@ -14,7 +14,7 @@ from markupsafe import escape
 from edge import freshness, modalities
 from edge.web import presenters
 from edge.web.i18n import CATALOG
-from support import PATIENT
+from support import PATIENT, patch_visit
 from test_chest_piece import BASES, stored_take
 from test_ui_lung_sound_result import assess, counted_detector
 
@@ -238,7 +238,7 @@ def test_a_closed_visit_and_the_letter_show_no_settings_changed_line(client, nur
     monkeypatch.setattr(settings_now, "evidence_lr_cap", settings_now.evidence_lr_cap * 2)
     assert 'id="settings-changed"' in client.get(f"/visits/{visit['id']}").get_data(as_text=True)
     assert 'id="settings-changed"' not in letter_of(client, referral_id)
-    client.patch(f"/api/v1/visits/{visit['id']}", json={"status": "completed"}, headers=nurse)
+    patch_visit(client, visit['id'], {"status": "completed"}, nurse)
     assert 'id="settings-changed"' not in client.get(f"/visits/{visit['id']}").get_data(as_text=True)
 
 

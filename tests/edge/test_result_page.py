@@ -2,7 +2,7 @@
 validation note and both uncertainties, in the page's language, from the assessment JSON."""
 import pytest
 
-from support import PATIENT
+from support import PATIENT, patch_user
 from edge.web.i18n import CATALOG
 
 
@@ -121,9 +121,9 @@ def test_users_carry_a_full_name_for_letters(client, admin):
     created = client.post("/api/v1/users", json={"username": "wang.fang", "role": "clinician",
                                                  "full_name": "  Wang   Fang "}, headers=admin)
     assert created.status_code == 201 and created.json["full_name"] == "Wang Fang"
-    changed = client.patch(f"/api/v1/users/{created.json['id']}", json={"full_name": "Dr Wang Fang"}, headers=admin)
+    changed = patch_user(client, created.json['id'], {"full_name": "Dr Wang Fang"}, admin)
     assert changed.status_code == 200 and changed.json["full_name"] == "Dr Wang Fang"
-    too_long = client.patch(f"/api/v1/users/{created.json['id']}", json={"full_name": "x" * 101}, headers=admin)
+    too_long = patch_user(client, created.json['id'], {"full_name": "x" * 101}, admin)
     assert too_long.status_code == 422
 
 

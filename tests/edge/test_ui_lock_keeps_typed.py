@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from support import PASSWORD, csrf_of, login, shown_result_of, version_shown
+from support import PASSWORD, csrf_of, login, post_visit_status, shown_result_of, version_shown
 
 PIN = "4071"
 TYPED_CODE = "CL36-TYPED"
@@ -181,7 +181,7 @@ def test_the_largest_typed_values_the_page_may_send_still_pass_the_form_limit_an
 def test_a_closed_visit_keeps_nothing_and_the_lock_still_happens(ui, db):
     client, csrf = ui
     _, visit_id = open_visit(client, csrf)
-    client.post(f"/visits/{visit_id}/status", data={"csrf_token": csrf, "action": "close"})
+    post_visit_status(client, csrf, visit_id, "close")
     typed = {"visit": {"id": str(visit_id), "fields": {"lung_fvc_percent": "72"}}, "patient_form": PATIENT_TYPED}
     assert lock(client, csrf, f"/visits/{visit_id}", typed).startswith("/login")
     assert db.execute("SELECT draft FROM visits WHERE id = ?", [visit_id]).fetchone()[0] == "{}"
@@ -201,7 +201,7 @@ def test_the_visit_draft_endpoint_names_what_it_refuses(ui, client, make_user):
     many = client.post(f"/visits/{visit_id}/draft", json={"draft": {f"k{i}": "" for i in range(201)}}, headers=headers)
     assert many.status_code == 422 and "at most 200" in many.json["error"]["message"]
     assert client.post("/visits/999/draft", json={"draft": {"notes": "x"}}, headers=headers).status_code == 404
-    client.post(f"/visits/{visit_id}/status", data={"csrf_token": csrf, "action": "finish"})
+    post_visit_status(client, csrf, visit_id, "finish")
     closed = client.post(f"/visits/{visit_id}/draft", json={"draft": {"notes": "x"}}, headers=headers)
     assert closed.status_code == 409 and closed.json["error"]["code"] == "conflict"
 

@@ -17,7 +17,7 @@ from edge import audit
 from edge.users import create_user
 from edge.web import clinic_time, presenters
 from edge.web.i18n import translate
-from support import PASSWORD, csrf_of, login, version_shown, wav_bytes
+from support import PASSWORD, csrf_of, login, post_visit_status, version_shown, wav_bytes
 
 
 def register(client, csrf, code="CL16-0001", **extra) -> int:
@@ -201,7 +201,7 @@ def test_a_visit_can_be_finished_and_then_takes_nothing_more(ui):
     client.post(f"/visits/{visit_id}/steps/breath", data={"csrf_token": csrf, "skipped": "1"})
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert 'class="step step-skipped" data-step="breath"' in page
-    client.post(f"/visits/{visit_id}/status", data={"csrf_token": csrf, "action": "finish"})
+    post_visit_status(client, csrf, visit_id, "finish")
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert 'id="visit-closed"' in page and 'id="labs-form"' not in page
     refused = client.post(f"/visits/{visit_id}/labs", data={"csrf_token": csrf, "lab_crp": "4", "unit_crp": "mg/L"})

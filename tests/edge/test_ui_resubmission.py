@@ -12,7 +12,7 @@ import pytest
 from markupsafe import escape
 
 from edge.web.i18n import CATALOG
-from support import csrf_of, shown_result_of, wav_bytes
+from support import csrf_of, post_visit_status, shown_result_of, wav_bytes
 
 FORM = {"code": "CL33-0101", "birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
 
@@ -57,7 +57,7 @@ def test_start_visit_sent_twice_continues_the_open_visit_of_today(ui, db):
     assert count(db, "visits") == 1
     assert str(escape(CATALOG["visit_continued"]["en"])) in client.get(again.headers["Location"]).get_data(as_text=True)
     # Once the visit is finished, a new one is a new visit.
-    client.post(f"/visits/{visit_id}/status", data={"csrf_token": csrf, "action": "finish"})
+    post_visit_status(client, csrf, visit_id, "finish")
     new = client.post(f"/patients/{patient_id}/visits", data={"csrf_token": csrf})
     assert count(db, "visits") == 2 and "continued" not in new.headers["Location"]
 
@@ -186,7 +186,7 @@ def test_a_discard_once_the_visit_is_closed_is_said_on_the_visit_and_keeps_the_t
     (by catalog key, never the message), the take and its audit trail stay as they were."""
     client, csrf = ui
     visit_id, take_id = _visit_with_a_take(client, csrf)
-    client.post(f"/visits/{visit_id}/status", data={"csrf_token": csrf, "action": "finish"})
+    post_visit_status(client, csrf, visit_id, "finish")
     refused = client.post(f"/recordings/{take_id}/discard", data={"csrf_token": csrf})
     assert refused.status_code == 302
     assert refused.headers["Location"].startswith(f"/visits/{visit_id}?upload_error=err_visit_closed")
