@@ -78,11 +78,12 @@ def confirmed_ild(db: sqlite_utils.Database, patient_id: int) -> Optional[dict]:
     return None
 
 
-def last_hrct(db: sqlite_utils.Database, patient_id: int, *, on: str) -> Optional[dict]:
-    """The patient's most recent confirming HRCT read (ILD present or absent) on or before ``on``
-    (ISO date), as ``{"date", "ild"}``, or None: what triage reads a negative HRCT from."""
+def last_hrct(db: sqlite_utils.Database, patient_id: int, *, on: str, ild: Optional[str] = None) -> Optional[dict]:
+    """The patient's most recent confirming HRCT read (ILD present or absent; only ``ild`` when given)
+    on or before ``on`` (ISO date), as ``{"date", "ild"}``, or None: what triage reads a negative HRCT
+    from, and monitoring the read a later one without ILD disagrees with."""
     reads = [item for item in outcomes.confirmed_outcomes(db, patient_id)
-             if item["source"] == "hrct" and item["date"] <= on[:10]]
+             if item["source"] == "hrct" and item["date"] <= on[:10] and ild in (None, item["ild"])]
     return {"date": reads[-1]["date"], "ild": reads[-1]["ild"]} if reads else None
 
 
@@ -152,6 +153,7 @@ def assess(
     lymphocytes: Optional[float] = None,
     lymphocytes_date: Optional[str] = None,
     anti_mda5_since: Optional[str] = None,
+    last_ild_read: Optional[dict] = None,
 ) -> dict:
     """The whole assessment for one patient: fused risk, both uncertainties, tier, guideline
     line and advice, red flags, validation note; GAP / ILD-GAP only with ``ild_confirmed``.
@@ -165,8 +167,9 @@ def assess(
     (:func:`edge.labs.recent_lymphocytes`), for the Sjögren's lymphopenia factor
     (:func:`edge.fusion.triage.recorded_findings`). ``anti_mda5_since``: the date anti-MDA5 was first
     on record (:func:`anti_mda5_first_on_record`); an ``hrct`` read since answers its red flag (None:
-    nothing answers it). On the monitoring pathway a later HRCT read without ILD is named for a clinician's
-    review (:func:`edge.fusion.monitoring.discordant_hrct`)."""
+    nothing answers it). On the monitoring pathway an ``hrct`` read without ILD after ``last_ild_read``
+    (the most recent read with ILD; default: the confirmation) is named for a clinician's review
+    (:func:`edge.fusion.monitoring.discordant_hrct`)."""
     if dlco_not_performed and dlco_percent is not None:
         raise ValidationError("give either dlco_percent or dlco_not_performed, not both",
                               fields=[{"field": "dlco_percent", "reason": "conflicts with dlco_not_performed"}])
@@ -200,7 +203,7 @@ def assess(
         priority = "urgent" if result["tier"] == "urgent" else "routine"
         result["pathway"], result["monitoring"] = "monitoring", plan
         result["recommendation"] = {**result["recommendation"], **monitoring_recommendation(
-            plan, priority=priority, discordant=discordant_hrct(ild_confirmed, hrct))}
+            plan, priority=priority, discordant=discordant_hrct(last_ild_read or ild_confirmed, hrct))}
     pfts = fvc_percent is not None and (dlco_percent is not None or dlco_not_performed)
     if ild_confirmed and pfts:
         ages = picture.ages or (int(picture.age), int(picture.age))
@@ -293,7 +296,8 @@ def assess_visit(
     result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture, options),
                     fvc_percent=fvc_percent, dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed,
                     ild_confirmed=confirmed_ild(db, patient["id"]), pft_dates=pft_dates, on=visit_day,
-                    hrct=hrct, lymphocytes=lymphocytes, lymphocytes_date=lymphocytes_date, anti_mda5_since=since)
+                    hrct=hrct, lymphocytes=lymphocytes, lymphocytes_date=lymphocytes_date, anti_mda5_since=since,
+                    last_ild_read=last_hrct(db, patient["id"], on=visit_day, ild="present"))
     # Kept with the result (beside its evidence_options), so that its pages read the takes as it
     # did, and say what the crackle model was checked on, after the model or its threshold changes.
     crackle_model = served_crackle_model()

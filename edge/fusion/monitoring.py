@@ -142,11 +142,11 @@ def monitoring_plan(ctd_diagnosis: str, *, confirmed_on: Optional[str], pft_date
 
 
 def discordant_hrct(confirmed: Optional[dict], last_hrct: Optional[dict]) -> Optional[dict]:
-    """An HRCT read as no ILD after the read that confirmed ILD, or None (module docstring).
+    """An HRCT read as no ILD after a read with ILD, or None (module docstring).
 
-    ``confirmed``: the confirmation (``{"date", ...}``, ``edge.screening.confirmed_ild``);
-    ``last_hrct``: the most recent confirming HRCT read (``{"date", "ild"}``). Returns ``{"ild_on",
-    "no_ild_on"}`` when the most recent read is "absent" and later than the confirmation.
+    ``confirmed``: the most recent read with ILD, or the confirmation (``{"date", ...}``,
+    ``edge.screening.confirmed_ild``); ``last_hrct``: the most recent confirming HRCT read (``{"date",
+    "ild"}``). Returns ``{"ild_on", "no_ild_on"}`` when the most recent read is "absent" and later.
 
     Examples
     --------

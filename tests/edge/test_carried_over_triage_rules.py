@@ -149,6 +149,15 @@ def test_a_later_hrct_without_ild_keeps_monitoring_and_asks_a_clinician_to_revie
     assert f"HRCT on {days_ago(30)} read no ILD after the HRCT on {days_ago(200)} read ILD" in recommendation["text"]
 
 
+def test_the_review_names_the_most_recent_read_with_ild(client, clinician, db):
+    patient_id = register(client, clinician, {**PATIENT, "symptoms": []})
+    for days, ild in ((400, "present"), (200, "present"), (30, "absent")):
+        hrct(client, clinician, patient_id, days_ago(days), ild)
+    assessment = assess(client, clinician, open_visit(client, clinician, db, patient_id))
+    assert assessment["confirmed_ild"]["date"] == days_ago(400)  # monitoring counts from the first read
+    assert assessment["recommendation"]["discordant_hrct"] == {"ild_on": days_ago(200), "no_ild_on": days_ago(30)}
+
+
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_the_result_page_shows_that_the_hrct_reads_disagree(client, clinician, db, lang):
     _patient_id, visit_id = discordant_patient(client, clinician, db)
