@@ -214,6 +214,8 @@ class Settings(BaseSettings):
     triage_red_flag_tiers: dict[str, str] = triage_setting("triage_red_flag_tiers")
     triage_pft_abnormal_below: float = triage_setting("triage_pft_abnormal_below")
     triage_lymphopenia_below: float = triage_setting("triage_lymphopenia_below")
+    triage_lymphopenia_lookback_months: int = triage_setting("triage_lymphopenia_lookback_months")
+    triage_anti_mda5_rescreen_months: int = triage_setting("triage_anti_mda5_rescreen_months")
     triage_sjd_older_age_from: Optional[int] = triage_setting("triage_sjd_older_age_from")
     # The evidence settings: default, limits, title and description are declared once, on
     # edge.fusion.evidence.EvidenceOptions (``EVIDENCE_SETTINGS``); here only their names and types. Lists

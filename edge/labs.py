@@ -7,6 +7,7 @@ GPU backends do not run).
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import math
@@ -19,6 +20,7 @@ import sqlite_utils
 from audio_models.errors import ModelError
 from edge import audit
 from edge.errors import ModelUnavailable, UnitCheck, ValidationError
+from edge.fusion.monitoring import add_months
 from edge.inference.bundles import selected_registry
 from edge.inference.models import (BUNDLED_DIR, ModelFileMissing, ModelIntegrityError, ModelRegistry, validation_status,
                                    version_label)
@@ -172,6 +174,27 @@ def visit_lymphocytes(results: list[dict]) -> Optional[float]:
         return panel_lymphocytes(normalize_panel(stored_entries(results))["normalized"])
     except TabularInputError as exc:
         raise input_error(exc) from exc
+
+
+def recent_lymphocytes(db: sqlite_utils.Database, visit: dict, *, months: int) -> tuple[Optional[float], Optional[str]]:
+    """The lymphocyte count (10^9/L) triage reads lymphopenia from, and the date of its visit: this
+    visit's count (date None); without one, the newest count of the patient's earlier visits (not
+    cancelled) started within ``months`` before this one (the setting
+    ``triage_lymphopenia_lookback_months``; 0: this visit's only). Only the newest count is read, so a
+    normal count after a low one ends the lymphopenia. ``(None, None)`` when there is none."""
+    count = visit_lymphocytes(list_lab_results(db, visit["id"]))
+    if count is not None or months == 0:
+        return count, None
+    day = dt.date.fromisoformat(visit["started_at"][:10])
+    earlier = db.execute_returning_dicts(
+        "SELECT id, started_at FROM visits WHERE patient_id = ? AND id != ? AND status != 'cancelled' "
+        "AND started_at < ? AND started_at >= ? ORDER BY started_at DESC, id DESC",
+        [visit["patient_id"], visit["id"], visit["started_at"], add_months(day, -months).isoformat()])
+    for row in earlier:
+        count = visit_lymphocytes(list_lab_results(db, row["id"]))
+        if count is not None:
+            return count, row["started_at"][:10]
+    return None, None
 
 
 def score_stored_results(results: list[dict]) -> dict:

@@ -314,6 +314,23 @@ CATALOG: dict[str, dict[str, str]] = {
                                    "出现症状或发现警示征象，再次做 HRCT|{months} 个月后复筛"},
     "negative_hrct_note": {"en": "HRCT on {date} showed no ILD: it answers screening until {until}.",
                            "zh-CN": "{date} 的 HRCT 未见间质性肺病：在 {until} 之前可作为筛查的 HRCT。"},
+    # anti-MDA5 answered by an HRCT read since it was on record (edge.fusion.triage.hrct_since_anti_mda5).
+    "anti_mda5_hrct_note_absent": {"en": "anti-MDA5 is on record: the HRCT on {date}, read since, showed no ILD, so "
+                                         "the antibody alone no longer asks for an urgent HRCT. Urgent again if "
+                                         "breathlessness worsens quickly.",
+                                   "zh-CN": "已记录抗 MDA5 阳性：此后 {date} 的 HRCT 未见间质性肺病，单凭该抗体不再需要紧急"
+                                            " HRCT。如气促迅速加重，仍需紧急处理。"},
+    "anti_mda5_hrct_note_present": {"en": "anti-MDA5 is on record: the HRCT on {date}, read since, showed ILD, so it "
+                                          "is monitored (below) instead of an urgent HRCT. Urgent again if "
+                                          "breathlessness worsens quickly.",
+                                    "zh-CN": "已记录抗 MDA5 阳性：此后 {date} 的 HRCT 显示间质性肺病，按下方监测，不再需要"
+                                             "紧急 HRCT。如气促迅速加重，仍需紧急处理。"},
+    # A later HRCT without ILD after the read that confirmed it (edge.fusion.monitoring.discordant_hrct).
+    "discordant_hrct_note": {"en": "The HRCT on {no_ild_on} read no ILD, but the HRCT on {ild_on} read ILD. Discuss "
+                                   "both reads with the rheumatologist and the radiologist; monitoring goes on "
+                                   "meanwhile.",
+                             "zh-CN": "{no_ild_on} 的 HRCT 未见间质性肺病，但 {ild_on} 的 HRCT 显示有间质性肺病。请与风湿科"
+                                      "医生和放射科医生讨论这两次结果；在此之前继续监测。"},
     # {symptoms}: the symptoms that may be ILD on record (edge.fusion.triage, review_symptoms).
     "symptom_review_note": {"en": "Symptoms that may be ILD now: {symptoms}. A clinician should review them now; do not "
                                   "wait for the next screen.",
@@ -359,6 +376,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "risk_factor_lymphopenia": {"en": "Lymphocytes {value} ×10⁹/L on this visit's blood count (lymphopenia: below "
                                       "{cutoff})",
                                 "zh-CN": "本次就诊血常规淋巴细胞 {value} ×10⁹/L（淋巴细胞减少：低于 {cutoff}）"},
+    # An earlier visit's blood count (setting triage_lymphopenia_lookback_months), named with its date.
+    "risk_factor_lymphopenia_dated": {"en": "Lymphocytes {value} ×10⁹/L on the blood count of {date} (lymphopenia: "
+                                            "below {cutoff})",
+                                      "zh-CN": "{date} 血常规淋巴细胞 {value} ×10⁹/L（淋巴细胞减少：低于 {cutoff}）"},
     "risk_factor_older_age": {"en": "Age {value} (older age: {cutoff} or more)",
                               "zh-CN": "年龄 {value} 岁（高龄：{cutoff} 岁及以上）"},
     "guideline_ra_symptoms": {"en": "Rheumatoid arthritis with symptoms or signs that may be ILD: test with HRCT and "

@@ -298,8 +298,11 @@ def risk_factor_lines(guideline: Optional[dict]) -> list[tuple[str, dict]]:
     lines = []
     for code in guideline.get("risk_factors") or []:
         if code in measured:
-            lines.append((f"risk_factor_{code}", {"value": f"{measured[code]['value']:g}",
-                                                  "cutoff": f"{measured[code]['cutoff']:g}"}))
+            # A count from an earlier visit is named with its date (edge.labs.recent_lymphocytes).
+            date = measured[code].get("date")
+            values = {"value": f"{measured[code]['value']:g}", "cutoff": f"{measured[code]['cutoff']:g}"}
+            lines.append((f"risk_factor_{code}_dated", {**values, "date": date}) if date
+                         else (f"risk_factor_{code}", values))
         elif f"antibody_{code}" in CATALOG:
             lines.append((f"antibody_{code}", {}))
         elif f"symptom_{code}" in CATALOG:
