@@ -427,10 +427,11 @@ def import_labs(visit_id: int):
     upload = request.files.get("file")
     try:
         recordings.check_file_name(upload.filename if upload else None)
-        db = _resources().db()
+        resources = _resources()
+        db = resources.db()
         fresh = _not_yet_stored(db, visit_id, labs.read_lab_file(upload.stream))
         if fresh:
-            labs.add_lab_panel(db, g.actor, visit_id, fresh)
+            labs.add_lab_panel(db, g.actor, visit_id, fresh, unit_check_factor=resources.settings.lab_unit_check_factor)
     except ValidationError as exc:
         return _back(visit_id, "labs", labs_error=_message_key(exc, "labs"))
     return _back(visit_id, "labs", **({} if fresh else {"labs_saved": "already"}))

@@ -71,12 +71,6 @@ def test_a_factor_below_1_is_refused_at_start_up_naming_the_setting(tmp_path, no
         load_settings(data_dir=tmp_path, lab_unit_check_factor=0.5)
 
 
-def test_a_lab_file_is_not_asked_it_carries_the_laboratorys_units(client, nurse, visit_id, db):
-    upload = client.post(f"/api/v1/visits/{visit_id}/labs/file", headers=nurse, content_type="multipart/form-data",
-                         data={"file": (io.BytesIO(b"analyte,value,unit\nbilirubin,0.8,umol/L\n"), "panel.csv")})
-    assert upload.status_code == 201 and stored(db, visit_id) == [("bilirubin", 0.8, "umol/L")]
-
-
 def tablet_visit(client) -> tuple[int, str]:
     csrf = csrf_of(client.get("/").get_data(as_text=True))
     registered = client.post("/patients/new", data={"csrf_token": csrf, "code": "CL70-0001", "birth_year": "1950",
