@@ -423,14 +423,19 @@ def _not_yet_stored(db, visit_id: int, entries: list[dict]) -> list[dict]:
               for row in labs.list_lab_results(db, visit_id)}
     fresh = []
     for entry in entries:
-        try:
-            record = normalize_panel([entry])["records"][0]
-        except TabularInputError:
-            fresh.append(entry)  # add_lab_panel refuses it, naming it
-            continue
-        if latest.get(record["analyte"]) != (record["value"], record["unit"], record["collected_at"]):
-            fresh.append(entry)
+        record = _record_of(entry)
+        if record is None or latest.get(record["analyte"]) != (record["value"], record["unit"], record["collected_at"]):
+            fresh.append(entry)  # an unreadable one too: add_lab_panel refuses it, naming it
     return fresh
+
+
+def _record_of(entry: dict) -> Optional[dict]:
+    """The entry as it would be stored (``normalize_panel``'s record: analyte key, value, unit), or
+    None when it is refused."""
+    try:
+        return normalize_panel([entry])["records"][0]
+    except TabularInputError:
+        return None
 
 
 # The visit draft's field holding the results a lab file import was refused for as likely unit slips
@@ -452,12 +457,8 @@ def _confirmed_as_checked(entries: list[dict], checked: list[tuple[str, float, s
     """The file's entries, those the nurse was asked about and confirmed marked ``confirm_unusual``."""
     marked = []
     for entry in entries:
-        try:
-            record = normalize_panel([entry])["records"][0]
-        except TabularInputError:
-            marked.append(entry)  # add_lab_panel refuses it, naming it
-            continue
-        sure = (record["analyte"], record["value"], record["unit"]) in checked
+        record = _record_of(entry)
+        sure = record is not None and (record["analyte"], record["value"], record["unit"]) in checked
         marked.append({**entry, "confirm_unusual": True} if sure else entry)
     return marked
 

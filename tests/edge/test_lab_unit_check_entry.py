@@ -1,7 +1,6 @@
 """A lab value that looks like a unit slip is asked about before it is stored: the API answers
 422 unit_check until the result is sent again confirmed, the tablet's lab form says it in the
 nurse's language beside the field, keeps what she typed and stores it once she ticks the box."""
-import io
 import json
 import re
 
