@@ -222,6 +222,10 @@ CATALOG: dict[str, dict[str, str]] = {
                           "zh-CN": "{value} {unit} 远高于参考范围（{low}–{high} {unit}）；若为 {value} {usual_unit}，"
                                    "则在参考范围内或接近。请核对单位。"},
     "confirm_unusual": {"en": "The value and unit are right", "zh-CN": "数值和单位无误"},
+    "confirm_unusual_file": {"en": "The values and units above are right (choose the file again and import)",
+                             "zh-CN": "以上数值和单位无误（请重新选择文件并导入）"},
+    # A stored result that looked like a unit slip and was confirmed (lab_results.confirmed_unusual).
+    "confirmed_unusual": {"en": "confirmed by the nurse as unusual", "zh-CN": "护士已确认此值异常但无误"},
     "save_labs": {"en": "Save blood results", "zh-CN": "保存血液结果"},
     "import_labs": {"en": "Or import a file (CSV, JSON or FHIR)", "zh-CN": "或导入文件（CSV、JSON 或 FHIR）"},
     "import": {"en": "Import", "zh-CN": "导入"},
