@@ -10,7 +10,10 @@ from edge import audit, freshness
 from edge.patients import get_patient, get_visit
 from edge.screening import list_assessments
 from edge.store.migrations import MIGRATIONS, TAKE_CRACKLES_HEARD, apply_migrations, current_version
-from support import PATIENT, database_at, login, migrations_up_to, wav_bytes
+from markupsafe import escape
+
+from edge.web.i18n import CATALOG
+from support import PATIENT, csrf_of, database_at, login, migrations_up_to, wav_bytes
 
 
 @pytest.fixture
@@ -145,3 +148,64 @@ def test_migration_16_adds_an_empty_label_to_earlier_takes_and_refuses_another_w
     db.execute("UPDATE recordings SET crackles_heard = 'unsure' WHERE id = ?", [before])
     assert apply_migrations(db, migrations=migrations_up_to(16)) == []
     db.close()
+
+
+# --- the tablet: a clinician answers under each take --------------------------------------------
+
+def shown(key, lang="en", **values):
+    """A catalog text as a page shows it (HTML-escaped)."""
+    return str(escape(CATALOG[key][lang].format(**values) if values else CATALOG[key][lang]))
+
+
+def tablet(client):
+    """The client's CSRF token, as a tablet page carries it."""
+    return csrf_of(client.get("/").get_data(as_text=True))
+
+
+def test_a_clinician_answers_under_the_take_on_the_visit_page_and_the_page_says_it_changes_no_result(
+        clinician, client, nurse, take, db):
+    doctor, _ = clinician
+    csrf = tablet(doctor)
+    page = doctor.get(f"/visits/{take['visit_id']}").get_data(as_text=True)
+    form = page.split(f'id="crackles-heard-{take["id"]}"', 1)[1].split("</form>", 1)[0]
+    assert shown("crackles_heard_question") in form and shown("crackles_heard_note") in form
+    assert [answer for answer in ("yes", "no", "unsure") if f'value="{answer}">' in form] == ["yes", "no", "unsure"]
+    assert f'aria-describedby="crackles-heard-note-{take["id"]}"' in form and "<legend>" in form
+
+    sent = doctor.post(f"/recordings/{take['id']}/crackles-heard", data={"csrf_token": csrf, "crackles_heard": "no"})
+    assert sent.status_code == 302 and sent.headers["Location"].endswith(f"#take-{take['id']}")
+    back = doctor.get(sent.headers["Location"]).get_data(as_text=True)
+    assert 'value="no" checked' in back and f'id="crackles-heard-saved-{take["id"]}"' in back
+    assert label_entries(db, take["id"]) == [("clinician1", "no", None)]
+
+    # The nurse sees the answer, read only, with the same note; no form to change it.
+    seen = client.get(f"/visits/{take['visit_id']}").get_data(as_text=True)
+    assert shown("crackles_heard_shown", answer=shown("crackles_heard_no")) in seen
+    assert shown("crackles_heard_note") in seen and 'class="crackles-heard"' not in seen
+    assert shown("crackles_heard_question") not in seen
+
+
+def test_the_tablets_answer_is_asked_in_chinese_on_a_zh_cn_page(clinician, take):
+    doctor, _ = clinician
+    doctor.set_cookie("lang", "zh-CN")
+    page = doctor.get(f"/visits/{take['visit_id']}").get_data(as_text=True)
+    for key in ("crackles_heard_question", "crackles_heard_note", "crackles_heard_yes", "crackles_heard_unsure"):
+        assert shown(key, "zh-CN") in page, key
+    assert shown("crackles_heard_question") not in page
+
+
+def test_the_tablet_refuses_a_nurses_answer_and_asks_again_for_a_missing_one(clinician, client, nurse, take, db):
+    refused = client.post(f"/recordings/{take['id']}/crackles-heard",
+                          data={"csrf_token": tablet(client), "crackles_heard": "yes"})
+    assert refused.status_code == 403 and shown("err_crackles_heard_role") in refused.get_data(as_text=True)
+    doctor, _ = clinician
+    csrf = tablet(doctor)
+    missing = doctor.post(f"/recordings/{take['id']}/crackles-heard", data={"csrf_token": csrf})
+    page = doctor.get(missing.headers["Location"]).get_data(as_text=True)
+    assert f'id="crackles-heard-error-{take["id"]}"' in page and shown("err_crackles_heard_answer") in page
+    forged = doctor.post(f"/recordings/{take['id']}/crackles-heard", data={"crackles_heard": "yes"})
+    assert forged.status_code == 403  # no CSRF token
+    assert label_entries(db, take["id"]) == []
+    assert client.delete(f"/api/v1/recordings/{take['id']}", headers=nurse).status_code == 204
+    gone = doctor.post(f"/recordings/{take['id']}/crackles-heard", data={"csrf_token": csrf, "crackles_heard": "yes"})
+    assert gone.status_code == 409 and shown("err_crackles_heard_discarded") in gone.get_data(as_text=True)
