@@ -151,6 +151,8 @@ def vocabulary_page() -> str:
         ("Chest sites", "`chest_site` of a recording; `screen --audio SITE=FILE`", vocabulary.CHEST_SITES),
         ("Chest pieces", "`chest_piece` of a recording; `screen --chest-piece` (by default a clear one through the bell "
                          "does not make its site heard: docs/evidence.md, section 2)", vocabulary.CHEST_PIECES),
+        ("Crackles heard", "`crackles_heard` of a recording: a clinician's label on listening to it (a reference for "
+                           "checking the crackle model; it does not change the visit's result)", vocabulary.CRACKLES_HEARD),
     ]
     sections = []
     for title, used_by, words in described:

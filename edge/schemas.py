@@ -12,7 +12,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConst
                       model_validator)
 
 from edge.vocabulary import (AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_SITES, CTD_DIAGNOSES, ROLES, SMOKING_STATUS,
-                             SYMPTOMS, VISIT_STATUSES, ChestPiece, known_word)
+                             SYMPTOMS, VISIT_STATUSES, ChestPiece, CracklesHeard, known_word)
 
 # Pseudonymous codes only: letters, digits and dashes. Anything else (quotes, spaces,
 # semicolons) is refused rather than escaped, so a code can never carry a name or markup.
@@ -269,6 +269,11 @@ class Recording(BaseModel):
         [], description="Why the quality gate refused the take, in plain words with what to do, in the language of "
                         "Accept-Language (en or zh-CN); empty when accepted. `quality.issues` keeps the gate's own "
                         "codes and measurements.")
+    crackles_heard: Optional[str] = Field(
+        None, description="A clinician's label of the take, on listening to it: yes, no or unsure (null: not "
+                          "labelled). A reference for checking the crackle model per stethoscope ('ildscreen audio "
+                          "export-labelled'); it does not change the visit's result, risk or advice.")
+    crackles_heard_at: Optional[str] = Field(None, description="When the label was last set (null: not labelled).")
     created_at: str
 
 
@@ -284,6 +289,14 @@ class RecordingDiscarded(BaseModel):
     chest_site: str
     already_discarded: bool = Field(description="True: an earlier request discarded this take; this one changed "
                                                 "nothing (no file removed, no audit entry).")
+
+
+class CracklesHeardLabel(RequestModel):
+    """A clinician's label of one stored take, on listening to it."""
+
+    crackles_heard: CracklesHeard = Field(
+        description="Are crackles heard on listening to the take: yes, no or unsure. The last label wins. A reference "
+                    "for checking the crackle model, not an input: the visit's result, risk and advice stay as they are.")
 
 
 class RecordingTarget(RequestModel):

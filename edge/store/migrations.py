@@ -541,11 +541,24 @@ LAB_RESULT_CONFIRMED_UNUSUAL = Migration(
     confirmations_from_the_audit,
 )
 
+TAKE_CRACKLES_HEARD = Migration(
+    16,
+    "a clinician's label of a take: crackles heard on listening to it (yes, no, unsure), by whom and when",
+    (
+        # edge.vocabulary.CRACKLES_HEARD; NULL: not labelled. The reference standard the crackle model is
+        # checked against ('ildscreen audio export-labelled'); it never enters a visit's result. The last
+        # label wins; each one is in the audit trail.
+        "ALTER TABLE recordings ADD COLUMN crackles_heard TEXT CHECK (crackles_heard IN ('yes', 'no', 'unsure'))",
+        "ALTER TABLE recordings ADD COLUMN crackles_heard_by INTEGER REFERENCES users(id)",
+        "ALTER TABLE recordings ADD COLUMN crackles_heard_at TEXT",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
                                      CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION,
                                      TABLET_PIN_LOCK, PROGRAMME_REPORTS, REFERRAL_REASON_AND_WITHDRAWAL,
                                      RECORDING_IDS_NEVER_REUSED, TYPED_BEFORE_THE_LOCK, IDS_NEVER_REUSED,
-                                     RECORDING_CHEST_PIECE, LAB_RESULT_CONFIRMED_UNUSUAL)
+                                     RECORDING_CHEST_PIECE, LAB_RESULT_CONFIRMED_UNUSUAL, TAKE_CRACKLES_HEARD)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

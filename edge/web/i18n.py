@@ -684,6 +684,24 @@ CATALOG: dict[str, dict[str, str]] = {
     "playback": {"en": "Play", "zh-CN": "播放"},
     "re_record": {"en": "Discard and record again", "zh-CN": "删除并重录"},
     "keep_take": {"en": "Keep and go to the next site", "zh-CN": "保留并进入下一个部位"},
+    # A clinician's label of a take (edge.recordings.label_crackles_heard): a reference for checking the
+    # crackle detector ('ildscreen audio export-labelled'), never an input of the result.
+    "crackles_heard_question": {"en": "Listening to this take, do you hear crackles?",
+                                "zh-CN": "听这段录音，您能听到爆裂音吗？"},
+    "crackles_heard_yes": {"en": "Yes, crackles", "zh-CN": "是，有爆裂音"},
+    "crackles_heard_no": {"en": "No crackles", "zh-CN": "没有爆裂音"},
+    "crackles_heard_unsure": {"en": "Not sure", "zh-CN": "不确定"},
+    "crackles_heard_save": {"en": "Save my answer", "zh-CN": "保存我的回答"},
+    "crackles_heard_note": {"en": "Your answer is used to check the crackle detector. It does not change this "
+                                  "visit's result, risk or advice.",
+                            "zh-CN": "您的回答用于核查爆裂音检测器，不会改变本次就诊的结果、风险或建议。"},
+    "crackles_heard_shown": {"en": "Clinician heard: {answer}", "zh-CN": "医生听诊：{answer}"},
+    "crackles_heard_saved": {"en": "Answer saved.", "zh-CN": "回答已保存。"},
+    "err_crackles_heard_role": {"en": "Only a clinician can answer whether crackles are heard.",
+                                "zh-CN": "只有医生可以回答是否听到爆裂音。"},
+    "err_crackles_heard_answer": {"en": "Choose yes, no or not sure.", "zh-CN": "请选择是、否或不确定。"},
+    "err_crackles_heard_discarded": {"en": "This take was discarded: there is nothing to listen to.",
+                                     "zh-CN": "此录音已删除，无法收听。"},
     "err_file": {"en": "Choose a file first.", "zh-CN": "请先选择文件。"},
     "err_chest_site": {"en": "Choose a chest site.", "zh-CN": "请选择听诊部位。"},
     "err_chest_piece": {"en": "Choose the chest piece the recording went through: diaphragm, bell, extended filter "

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from flask import g, jsonify, redirect, render_template, request, send_file, url_for
+from flask import abort, g, jsonify, redirect, render_template, request, send_file, url_for
 
 from edge import breath, devices, freshness, labs, outbox, patients, recordings, screening
 from edge.modalities import potential_ranges, served_crackle_model
 from edge.errors import (Conflict, IldscreenError, NotFound, ResultOutOfDate, ResultSuperseded, TakeAudioMissing,
                          UnitCheck, ValidationError)
-from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES
+from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CRACKLES_HEARD, CTD_DIAGNOSES
 from edge.web import clinic_time, presenters
 from tabular_models.errors import TabularInputError
 from tabular_models.lab_catalogue import BY_KEY
@@ -93,6 +93,7 @@ def render_visit(visit_id: int, *, status: int = 200):
         continued=request.args.get("continued") == "1", labs_already=request.args.get("labs_saved") == "already",
         take_already=request.args.get("take_saved") == "already" or captured_again,
         discard_already=request.args.get("discarded") == "already",
+        crackles_heard_answers=CRACKLES_HEARD, labelled=request.args.get("labelled", ""),
     ), status
 
 
@@ -276,6 +277,24 @@ def discard_recording(recording_id: int):
     if discard.already:  # sent twice (a re-send, Back): said on its visit, not a 404 page
         return _back(discard.visit_id, "auscultation", discarded="already")
     return _back(discard.visit_id, "auscultation", site=discard.chest_site)
+
+
+@blueprint.post("/recordings/<int:recording_id>/crackles-heard")
+@login_required
+def label_crackles_heard(recording_id: int):
+    """A clinician's answer, on listening to a take, to "are crackles heard?" (the API's PUT
+    /recordings/{id}/crackles-heard): a reference for checking the crackle detector, not a result input."""
+    if g.actor.role != "clinician":
+        abort(403, translate("err_crackles_heard_role", g.lang))
+    db = _resources().db()
+    try:
+        take = recordings.label_crackles_heard(db, g.actor, recording_id, request.form.get("crackles_heard", ""))
+    except Conflict:  # discarded (in another tab): its row, and so its visit, are gone
+        abort(409, translate("err_crackles_heard_discarded", g.lang))
+    except ValidationError:  # no answer chosen: said under the take
+        return _back(recordings.get_recording(db, recording_id)["visit_id"], f"take-{recording_id}",
+                     labelled=f"{recording_id}:missing")
+    return _back(take["visit_id"], f"take-{recording_id}", labelled=str(recording_id))
 
 
 @blueprint.post("/visits/<int:visit_id>/recordings/capture")
