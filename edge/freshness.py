@@ -15,7 +15,8 @@ Calculate scores the takes and the blood tests again with the models served then
 crackle or lab model is no longer the one served is not what calculating again would give.
 
 :func:`freshness_of` gathers the three for the visit's latest result, the one home of that verdict:
-the page shows it and :func:`require_current` refuses a referral on it.
+the page shows it, :func:`require_current` refuses a referral on it and the API's assessments carry
+it (:func:`freshness_of_results`, which also says which results are superseded).
 """
 from __future__ import annotations
 
@@ -124,6 +125,10 @@ class Freshness:
         """True when a referral may carry the result: the latest, with nothing changed since."""
         return self.superseded_by is None and not (self.changed or self.settings_changed or self.models_changed)
 
+    def to_json(self) -> dict:
+        return {"current": self.current, "superseded_by": self.superseded_by, "changed": list(self.changed),
+                "settings_changed": list(self.settings_changed), "models_changed": list(self.models_changed)}
+
 
 def freshness_of(db: sqlite_utils.Database, assessment: dict, *, visit: dict, patient: dict,
                  settings_today: Optional[dict[str, dict]] = None,
@@ -136,6 +141,20 @@ def freshness_of(db: sqlite_utils.Database, assessment: dict, *, visit: dict, pa
         changed=tuple(changed_since(db, assessment, visit=visit, patient=patient)),
         settings_changed=tuple(settings_changed(assessment, settings_today) if settings_today else ()),
         models_changed=tuple(models_changed(assessment, models_today) if models_today else ()))
+
+
+def freshness_of_results(db: sqlite_utils.Database, assessments: list[dict], *, visit: dict, patient: dict,
+                         settings_today: Optional[dict[str, dict]] = None,
+                         models_today: Optional[dict[str, ServedVersion]] = None) -> list[Freshness]:
+    """The :class:`Freshness` of each of ``visit``'s results (``assessments``, oldest first, as
+    ``edge.screening.list_assessments`` gives them): every earlier one superseded by the latest,
+    the latest as :func:`freshness_of` finds it."""
+    if not assessments:
+        return []
+    latest = assessments[-1]
+    verdict = freshness_of(db, latest, visit=visit, patient=patient, settings_today=settings_today,
+                           models_today=models_today)
+    return [Freshness(superseded_by=latest["id"]) for _ in assessments[:-1]] + [verdict]
 
 
 def require_current(db: sqlite_utils.Database, assessment: dict, *, visit: dict, patient: dict,
