@@ -72,8 +72,10 @@ def render_visit(visit_id: int, *, status: int = 200):
     # Takes stored while the crackle model was unavailable: not heard yet, and each says so.
     waiting_takes = presenters.takes_waiting_score(recordings_)
     take_id, captured_again = _take()
-    out_of_date = freshness.changed_since(db, assessment, visit=visit, patient=patient) if assessment else []
-    models_changed = freshness.models_changed(assessment, freshness.models_in_force()) if assessment else []
+    # What changed since the result (inputs, settings, models): the verdict the referral checks.
+    verdict = freshness.freshness_of(db, assessment, visit=visit, patient=patient,
+                                     settings_today=programme_settings_today(),
+                                     models_today=freshness.models_in_force()) if assessment else None
     return render_template(
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment, chest_piece_notes=chest_piece_notes,
@@ -81,9 +83,8 @@ def render_visit(visit_id: int, *, status: int = 200):
         waiting_takes=waiting_takes,
         chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,
         result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows, **rule,
-                                      potential=_potential(patient, visit) if assessment else None,
-                                      today=programme_settings_today()),
-        out_of_date=out_of_date, models_changed=models_changed, referral=referral,
+                                      potential=_potential(patient, visit) if assessment else None),
+        freshness=verdict, referral=referral,
         lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
         analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
         lab_errors=lab_errors, unit_checks=unit_checks, file_checks=file_checks, messages=_messages(recordings_),
