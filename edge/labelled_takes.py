@@ -5,8 +5,9 @@ Every stored take (a discarded take has no row) that a clinician labelled ``yes`
 listening to it (:func:`edge.recordings.label_crackles_heard`) becomes one audio file under a new
 neutral name and one row of ``labels.csv`` in the format of :mod:`audio_models.datasets.generic`.
 ``unsure`` takes are left out and counted. What a row carries: the file's neutral name, the
-patient's pseudonym (the referral's: HMAC of the clinic's code under the site secret, so a name,
-code or MRN never leaves), the chest site, the device (the board's id as the programme figures
+patient's pseudonym (HMAC of the clinic's code under the site secret for the purpose
+:data:`PSEUDONYM_PURPOSE`, so a name, code or MRN never leaves, and the rows cannot be linked to the
+referrals the hospital holds without the secret), the chest site, the device (the board's id as the programme figures
 carry it, or ``upload``, then the chest piece), the label, the age in whole years at the visit and
 the sex. No name, code, date of birth, visit date, take id or stored path.
 
@@ -34,6 +35,9 @@ from edge.store.database import write_transaction
 from imaging_client.referral import pseudonym
 
 logger = logging.getLogger(__name__)
+#: The pseudonyms' purpose (imaging_client.referral.pseudonym): not the referrals', so an export
+#: shared for evaluation cannot be joined to the hospital's referrals.
+PSEUDONYM_PURPOSE = "labelled-takes"
 EXPORT_COLUMNS = (*REQUIRED_COLUMNS, "age_y", "sex")
 #: The labels a row is written for; ``unsure`` takes are counted, never written.
 EXPORTED_LABELS = ("yes", "no")
@@ -97,7 +101,7 @@ def export_labelled_takes(db: sqlite_utils.Database, blobs: BlobStore, out: Path
                 continue
             name = f"take-{len(rows) + 1:05d}{SUFFIXES.get(take['media_type'], '')}"
             shutil.copyfile(source, out / name)
-            rows.append({"file": name, "patient_id": pseudonym(take["code"], site_secret),
+            rows.append({"file": name, "patient_id": pseudonym(take["code"], site_secret, purpose=PSEUDONYM_PURPOSE),
                          "chest_site": take["chest_site"], "device": take_device(take), "label": take["crackles_heard"],
                          "age_y": age_at_visit(take["birth_year"], take["started_at"]), "sex": take["sex"]})
         with open(out / TABLE, "w", newline="", encoding="utf-8") as handle:

@@ -66,9 +66,22 @@ def new_referral_code() -> str:
     return "ILD-" + "".join(secrets.choice(BASE32) for _ in range(10))
 
 
-def pseudonym(patient_code: str, site_secret: bytes) -> str:
-    """HMAC-SHA256 of the clinic's patient code under the clinic's secret, hex."""
-    return hmac.new(site_secret, patient_code.encode(), hashlib.sha256).hexdigest()
+def pseudonym(patient_code: str, site_secret: bytes, *, purpose: Optional[str] = None) -> str:
+    """HMAC-SHA256 of the clinic's patient code under the clinic's secret, hex.
+
+    ``purpose``: None for the referrals' pseudonym (what the hospital knows a patient by); another use
+    names itself (e.g. ``labelled-takes``, :mod:`edge.labelled_takes`) and gets pseudonyms that nobody
+    without the secret can link to the referrals' or to another purpose's.
+
+    Examples
+    --------
+    >>> secret = bytes(32)
+    >>> pseudonym("P-1", secret) == pseudonym("P-1", secret), pseudonym("P-1", secret) == pseudonym(
+    ...     "P-1", secret, purpose="labelled-takes")
+    (True, False)
+    """
+    message = patient_code if purpose is None else f"{purpose}\x00{patient_code}"
+    return hmac.new(site_secret, message.encode(), hashlib.sha256).hexdigest()
 
 
 def _observation(full_url: str, patient_url: str, code: dict, value: dict, notes: tuple[str, ...] = (),

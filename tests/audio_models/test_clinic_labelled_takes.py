@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from edge import audit
 from edge.cli import cli
-from edge.labelled_takes import age_at_visit, take_device
+from edge.labelled_takes import PSEUDONYM_PURPOSE, age_at_visit, take_device
 from imaging_client.referral import pseudonym
 from support import PATIENT, login
 
@@ -117,12 +117,14 @@ def test_labelled_takes_leave_the_clinic_as_a_folder_that_audio_evaluate_scores_
     assert list(written[0]) == ["file", "patient_id", "chest_site", "device", "label", "age_y", "sex"]
     assert sorted(path.name for path in out.iterdir()) == sorted([row["file"] for row in written] + ["labels.csv"])
     secret = app.extensions["ildscreen"].folder.site_secret
-    assert {row["patient_id"] for row in written} == {pseudonym(code, secret) for key, code in clinic.items()
-                                                      if key != "extra"}
+    exported = {pseudonym(code, secret, purpose=PSEUDONYM_PURPOSE) for key, code in clinic.items() if key != "extra"}
+    assert {row["patient_id"] for row in written} == exported
+    # ... and not the pseudonyms the hospital knows from referrals: the rows cannot be joined to them.
+    assert not exported & {pseudonym(code, secret) for code in clinic.values()}
     stored_paths = [path for (path,) in db.execute("SELECT file_path FROM recordings")]
     for identifier in [*clinic.values(), "MRN", "kauh", str(dt.date.today()), *stored_paths]:
         assert identifier.lower() not in table.lower(), identifier
-    expected = sorted((pseudonym(clinic[row["patient"]], secret), site_of(row), f"upload {row['filter_mode']}",
+    expected = sorted((pseudonym(clinic[row["patient"]], secret, purpose=PSEUDONYM_PURPOSE), site_of(row), f"upload {row['filter_mode']}",
                        "yes" if row["crackles"] == "1" else "no", row["age_y"], row["sex"]) for row in rows)
     assert sorted((row["patient_id"], row["chest_site"], row["device"], row["label"], row["age_y"], row["sex"])
                   for row in written) == expected
