@@ -173,8 +173,8 @@ class Settings(BaseSettings):
         ge=1,
         le=1000,
         title="Lab unit check: how far outside the reference range",
-        description="Programme assumption: a blood result typed on the tablet or sent to the lab results API is held "
-                    "for the nurse to confirm when it lies outside the analyte's reference range widened this many "
+        description="Programme assumption: a blood result (typed on the tablet, sent to the lab results API, or in "
+                    "an imported lab file or FHIR Bundle) is held for the nurse to confirm when it lies outside the analyte's reference range widened this many "
                     "times ([low / factor, high × factor]) while the same number in another accepted unit of the "
                     "analyte lies inside that window: a unit slip such as bilirubin 0.8 typed into µmol/L from a "
                     "report in mg/dL (docs/reference/labs.md). 1 asks about every value outside the reference "
@@ -214,6 +214,8 @@ class Settings(BaseSettings):
     triage_red_flag_tiers: dict[str, str] = triage_setting("triage_red_flag_tiers")
     triage_pft_abnormal_below: float = triage_setting("triage_pft_abnormal_below")
     triage_lymphopenia_below: float = triage_setting("triage_lymphopenia_below")
+    triage_lymphopenia_lookback_months: int = triage_setting("triage_lymphopenia_lookback_months")
+    triage_anti_mda5_rescreen_months: int = triage_setting("triage_anti_mda5_rescreen_months")
     triage_sjd_older_age_from: Optional[int] = triage_setting("triage_sjd_older_age_from")
     # The evidence settings: default, limits, title and description are declared once, on
     # edge.fusion.evidence.EvidenceOptions (``EVIDENCE_SETTINGS``); here only their names and types. Lists

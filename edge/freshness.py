@@ -13,9 +13,14 @@ Programme settings changed since (:func:`settings_changed`) also make the result
 referral carries the tier those settings gave. So does a model update (:func:`models_changed`):
 Calculate scores the takes and the blood tests again with the models served then, so a result whose
 crackle or lab model is no longer the one served is not what calculating again would give.
+
+:func:`freshness_of` gathers the three for the visit's latest result, the one home of that verdict:
+the page shows it, :func:`require_current` refuses a referral on it and the API's assessments carry
+it (:func:`freshness_of_results`, which also says which results are superseded).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import sqlite_utils
@@ -100,6 +105,58 @@ def models_changed(assessment: dict, today: dict[str, ServedVersion]) -> list[st
     return changed
 
 
+@dataclass(frozen=True)
+class Freshness:
+    """Whether a result of a visit is current, and why not.
+
+    ``superseded_by``: the visit's latest result when this one is not it (then nothing else is
+    compared: only the latest can be referred). ``changed``: kinds of :data:`CHANGE_KINDS` stored
+    after it (:func:`changed_since`); ``settings_changed``: ``group.key`` of programme settings that
+    differ today (:func:`settings_changed`); ``models_changed``: modalities of
+    :data:`RESCORED_AT_CALCULATE` whose served model is another (:func:`models_changed`)."""
+
+    changed: tuple[str, ...] = ()
+    settings_changed: tuple[str, ...] = ()
+    models_changed: tuple[str, ...] = ()
+    superseded_by: Optional[int] = None
+
+    @property
+    def current(self) -> bool:
+        """True when a referral may carry the result: the latest, with nothing changed since."""
+        return self.superseded_by is None and not (self.changed or self.settings_changed or self.models_changed)
+
+    def to_json(self) -> dict:
+        return {"current": self.current, "superseded_by": self.superseded_by, "changed": list(self.changed),
+                "settings_changed": list(self.settings_changed), "models_changed": list(self.models_changed)}
+
+
+def freshness_of(db: sqlite_utils.Database, assessment: dict, *, visit: dict, patient: dict,
+                 settings_today: Optional[dict[str, dict]] = None,
+                 models_today: Optional[dict[str, ServedVersion]] = None) -> Freshness:
+    """What changed since ``assessment``, the latest result of ``visit`` (of ``patient``), was
+    calculated: its inputs, the programme settings (``settings_today``: :func:`settings_in_force`)
+    and the models served (``models_today``: :func:`models_in_force`). None (or no model served)
+    skips that comparison."""
+    return Freshness(
+        changed=tuple(changed_since(db, assessment, visit=visit, patient=patient)),
+        settings_changed=tuple(settings_changed(assessment, settings_today) if settings_today else ()),
+        models_changed=tuple(models_changed(assessment, models_today) if models_today else ()))
+
+
+def freshness_of_results(db: sqlite_utils.Database, assessments: list[dict], *, visit: dict, patient: dict,
+                         settings_today: Optional[dict[str, dict]] = None,
+                         models_today: Optional[dict[str, ServedVersion]] = None) -> list[Freshness]:
+    """The :class:`Freshness` of each of ``visit``'s results (``assessments``, oldest first, as
+    ``edge.screening.list_assessments`` gives them): every earlier one superseded by the latest,
+    the latest as :func:`freshness_of` finds it."""
+    if not assessments:
+        return []
+    latest = assessments[-1]
+    verdict = freshness_of(db, latest, visit=visit, patient=patient, settings_today=settings_today,
+                           models_today=models_today)
+    return [Freshness(superseded_by=latest["id"]) for _ in assessments[:-1]] + [verdict]
+
+
 def require_current(db: sqlite_utils.Database, assessment: dict, *, visit: dict, patient: dict,
                     shown_assessment_id: Optional[int] = None,
                     settings_today: Optional[dict[str, dict]] = None,
@@ -124,15 +181,15 @@ def require_current(db: sqlite_utils.Database, assessment: dict, *, visit: dict,
         raise ResultSuperseded(
             f"assessment {shown_assessment_id} is not the visit's latest result: {assessment['id']} is; "
             "show it before referring", current_assessment_id=assessment["id"])
-    changed = changed_since(db, assessment, visit=visit, patient=patient)
-    settings = settings_changed(assessment, settings_today) if settings_today else []
-    models = models_changed(assessment, models_today) if models_today else []
-    if changed or settings or models:
-        named = ", ".join(changed + [f"setting {name}" for name in settings] + [f"{name} model" for name in models])
+    verdict = freshness_of(db, assessment, visit=visit, patient=patient, settings_today=settings_today,
+                           models_today=models_today)
+    if not verdict.current:
+        named = ", ".join([*verdict.changed, *(f"setting {name}" for name in verdict.settings_changed),
+                           *(f"{name} model" for name in verdict.models_changed)])
         raise ResultOutOfDate(f"assessment {assessment['id']} is out of date ({named} changed after it was "
                               "calculated): assess the visit again before referring",
-                              current_assessment_id=assessment["id"], changed=changed, settings_changed=settings,
-                              models_changed=models)
+                              current_assessment_id=assessment["id"], changed=verdict.changed,
+                              settings_changed=verdict.settings_changed, models_changed=verdict.models_changed)
 
 
 def _added_or_removed(db: sqlite_utils.Database, assessment: dict) -> set[str]:

@@ -7,10 +7,12 @@ GPU backends do not run).
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import math
 from pathlib import Path
+from collections.abc import Collection
 from typing import BinaryIO, Optional
 
 import numpy as np
@@ -19,6 +21,7 @@ import sqlite_utils
 from audio_models.errors import ModelError
 from edge import audit
 from edge.errors import ModelUnavailable, UnitCheck, ValidationError
+from edge.fusion.monitoring import add_months
 from edge.inference.bundles import selected_registry
 from edge.inference.models import (BUNDLED_DIR, ModelFileMissing, ModelIntegrityError, ModelRegistry, validation_status,
                                    version_label)
@@ -27,6 +30,7 @@ from edge.patients import get_visit, require_open_visit
 from edge.store.database import utc_now, write_transaction
 from tabular_models.calibration import apply_calibration
 from tabular_models.errors import TabularInputError
+from tabular_models.lab_catalogue import find_analyte
 from tabular_models.lab_io import read_lab_panel
 from tabular_models.lab_panels import LAB_FEATURES, lab_feature_vector, normalize_panel, unit_slips
 
@@ -174,51 +178,106 @@ def visit_lymphocytes(results: list[dict]) -> Optional[float]:
         raise input_error(exc) from exc
 
 
+def recent_lymphocytes(db: sqlite_utils.Database, visit: dict, *, months: int) -> tuple[Optional[float], Optional[str]]:
+    """The lymphocyte count (10^9/L) triage reads lymphopenia from, and the date of its visit: this
+    visit's count (date None); without one, the newest count of the patient's earlier visits (not
+    cancelled) started within ``months`` before this one (the setting
+    ``triage_lymphopenia_lookback_months``; 0: this visit's only). Only the newest count is read, so a
+    normal count after a low one ends the lymphopenia. ``(None, None)`` when there is none."""
+    count = visit_lymphocytes(list_lab_results(db, visit["id"]))
+    if count is not None or months == 0:
+        return count, None
+    day = dt.date.fromisoformat(visit["started_at"][:10])
+    earlier = db.execute_returning_dicts(
+        "SELECT id, started_at FROM visits WHERE patient_id = ? AND id != ? AND status != 'cancelled' "
+        "AND started_at < ? AND started_at >= ? ORDER BY started_at DESC, id DESC",
+        [visit["patient_id"], visit["id"], visit["started_at"], add_months(day, -months).isoformat()])
+    for row in earlier:
+        count = visit_lymphocytes(list_lab_results(db, row["id"]))
+        if count is not None:
+            return count, row["started_at"][:10]
+    return None, None
+
+
 def score_stored_results(results: list[dict]) -> dict:
     """Score stored lab rows (SI values); ``ModelUnavailable`` without a usable labs model."""
     return {key: value for key, value in score_lab_panel(stored_entries(results)).items() if key != "records"}
 
 
+#: How a result that looks like a unit slip is confirmed, by the way it came in.
+CONFIRM_IN_ENTRY = "send the result again with confirm_unusual: true"
+
+
+def confirm_by_name(analytes: list[str]) -> str:
+    """How an imported file or FHIR Bundle confirms the slips it was refused for."""
+    return f"send it again with confirm_unusual={','.join(analytes)}"
+
+
+def confirmed_analyte_keys(text: Optional[str]) -> frozenset[str]:
+    """The analytes an import confirms as unusual (``confirm_unusual``: names or LOINC codes,
+    comma-separated, as a unit_check answer names them), as catalogue keys.
+
+    Raises
+    ------
+    ValidationError
+        Naming ``confirm_unusual`` and the name when one is not a known analyte.
+    """
+    keys = set()
+    for name in filter(None, (part.strip() for part in (text or "").split(","))):
+        analyte = find_analyte(name)
+        if analyte is None:
+            raise ValidationError(f"confirm_unusual: {name!r} is not a known analyte",
+                                  fields=[{"field": "confirm_unusual", "reason": f"unknown analyte {name!r}"}])
+        keys.add(analyte.key)
+    return frozenset(keys)
+
+
 def add_lab_panel(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, entries: list[dict], *,
-                  unit_check_factor: Optional[float] = None) -> dict:
+                  unit_check_factor: float, confirmed_analytes: Optional[Collection[str]] = None) -> dict:
     """Validate and store a panel for an open visit; nothing is stored if any entry fails.
 
     Validation needs no model, so a panel is kept even while the labs model is unavailable
     (the nurse does not type it again); the response then says why it is not scored.
 
-    With ``unit_check_factor`` (the ``lab_unit_check_factor`` setting; for results typed by hand)
-    a result that looks like a unit slip (:func:`tabular_models.lab_panels.unit_slip`) refuses the
-    panel with ``UnitCheck`` unless its entry carries ``confirm_unusual: True``; the audit entry
-    names the analytes confirmed so (keys only, never values).
+    Every way results come in passes here, so every way is checked: a result that looks like a
+    unit slip (:func:`tabular_models.lab_panels.unit_slip`, ``unit_check_factor`` being the
+    ``lab_unit_check_factor`` setting) refuses the whole panel with ``UnitCheck`` unless it is
+    confirmed: by its entry's ``confirm_unusual: True`` (results sent one by one: the lab API, the
+    tablet form) or, for an imported file or FHIR Bundle, by naming its analyte (catalogue key) in
+    ``confirmed_analytes``; the refusal says how (``None``: by entry). A confirmed slip is stored
+    with ``confirmed_unusual = 1``, and the audit entry names the analytes confirmed so (keys only,
+    never values).
     """
     require_open_visit(db, visit_id)
     try:
         records = normalize_panel(entries)["records"]
     except TabularInputError as exc:
         raise input_error(exc) from exc
-    confirmed = []
-    if unit_check_factor is not None:
-        # normalize_panel keeps the entries' order: record i is entry i.
-        sure = [entry.get("confirm_unusual") is True for entry in entries]
-        slips = unit_slips([r for r, ok in zip(records, sure) if not ok], far_factor=unit_check_factor)
-        if slips:
-            raise UnitCheck("; ".join(slip["message"] for slip in slips)
-                            + "; if value and unit are right, send the result again with confirm_unusual: true",
-                            findings=slips)
-        confirmed = [slip["analyte"] for slip in
-                     unit_slips([r for r, ok in zip(records, sure) if ok], far_factor=unit_check_factor)]
+    by_name = frozenset(confirmed_analytes or ())
+    # normalize_panel keeps the entries' order: record i is entry i.
+    slipped = [bool(unit_slips([record], far_factor=unit_check_factor)) for record in records]
+    confirmed = [slip and (entry.get("confirm_unusual") is True or record["analyte"] in by_name)
+                 for entry, record, slip in zip(entries, records, slipped)]
+    refused = [r for r, slip, ok in zip(records, slipped, confirmed) if slip and not ok]
+    if refused:
+        slips = unit_slips(refused, far_factor=unit_check_factor)
+        how = CONFIRM_IN_ENTRY if confirmed_analytes is None else confirm_by_name(
+            list(dict.fromkeys(slip["analyte"] for slip in slips)))
+        raise UnitCheck("; ".join(slip["message"] for slip in slips) + f"; if value and unit are right, {how}",
+                        findings=slips)
     now = utc_now()
     with write_transaction(db):
         require_open_visit(db, visit_id)
-        for record in records:
+        for record, sure in zip(records, confirmed):
             db["lab_results"].insert({
                 "visit_id": visit_id, "loinc": record["loinc"], "analyte": record["analyte"],
                 "value": record["value"], "unit": record["unit"], "si_value": record["si_value"],
                 "si_unit": record["si_unit"], "collected_at": record["collected_at"],
-                "created_at": now, "created_by": actor.user_id,
+                "created_at": now, "created_by": actor.user_id, "confirmed_unusual": int(sure),
             })
+        named = list(dict.fromkeys(r["analyte"] for r, sure in zip(records, confirmed) if sure))
         audit.record(db, actor, "add_labs", "visit", visit_id,
-                     {"results": len(records), **({"confirmed_unusual": confirmed} if confirmed else {})})
+                     {"results": len(records), **({"confirmed_unusual": named} if named else {})})
     logger.info("stored %s lab results for visit %s", len(records), visit_id)
     return visit_lab_panel(db, visit_id)
 

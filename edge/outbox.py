@@ -198,7 +198,8 @@ def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int
                 f"the advice for this visit is not HRCT ({assessment['recommendation'].get('advice')}): "
                 "state the clinical reason for referring", fields=[{"field": "reason", "reason": "required"}])
         labs = db.execute_returning_dicts(
-            "SELECT loinc, analyte, si_value, si_unit FROM lab_results WHERE visit_id = ? ORDER BY id", [visit_id])
+            "SELECT loinc, analyte, si_value, si_unit, confirmed_unusual FROM lab_results WHERE visit_id = ? "
+            "ORDER BY id", [visit_id])
         code = new_referral_code()
         bundle = build_referral_bundle(
             referral_code=code, tier=assessment["tier"], patient_code=patient["code"],

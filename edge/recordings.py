@@ -20,14 +20,14 @@ from audio_models.errors import AudioLimitError, ModelError, UnreadableAudioErro
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits, read_header
 from edge import audit
 from edge.auscultation import score_recording, windows_with_crackles
-from edge.errors import (ModelUnavailable, NotFound, PayloadTooLarge, ServiceBusy, StorageError, TakeAudioMissing,
+from edge.errors import (Conflict, ModelUnavailable, NotFound, PayloadTooLarge, ServiceBusy, StorageError, TakeAudioMissing,
                          ValidationError)
 from edge.inference.models import version_label
 from edge.patients import require_open_visit
 from edge.store.blob_sweep import is_referenced
 from edge.store.blobs import BlobStore, PendingBlob
 from edge.store.database import utc_now, write_transaction
-from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, unknown_word_message
+from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CRACKLES_HEARD, unknown_word_message
 
 logger = logging.getLogger(__name__)
 AUDIO_MEDIA_TYPES = {"WAV": "audio/wav", "FLAC": "audio/flac"}
@@ -153,7 +153,7 @@ def _recording_from_row(row: dict) -> dict:
                       windows_with_crackles(result["windows"], stamp, probability=row["crackle_probability"]))
     row["crackle_threshold"] = stamp.get("threshold")
     row["earlier_scores"] = result.get("earlier_scores", [])
-    for private in ("file_path", "result", "created_by", "device_id"):
+    for private in ("file_path", "result", "created_by", "device_id", "crackles_heard_by"):
         row.pop(private, None)
     return row
 
@@ -227,6 +227,41 @@ def _discarded(db: sqlite_utils.Database, recording_id: int) -> Optional[Discard
                      "WHERE entity = 'recording' AND action = 'discard' AND entity_id = ?",
                      [str(recording_id)]).fetchone()
     return None if row is None else Discard(recording_id, int(row[0]), row[1], already=True)
+
+
+def label_crackles_heard(db: sqlite_utils.Database, actor: audit.Actor, recording_id: int, answer: str) -> dict:
+    """Record a clinician's answer (``CRACKLES_HEARD``: yes, no, unsure) to "are crackles heard on
+    listening to this take?"; the last answer wins and each one is audited with the one it replaced.
+
+    The label is the reference the crackle model is checked against ('ildscreen audio export-labelled');
+    it is no input of the visit's result, risk or advice (edge.freshness does not count it as a change).
+    The take's visit may be closed: a clinician listens after the visit. Who may label is the caller's
+    check (the clinician role).
+
+    Raises
+    ------
+    ValidationError
+        When ``answer`` is not one of ``CRACKLES_HEARD``.
+    NotFound
+        When no take ever had this id.
+    Conflict
+        When the take was discarded: its sound is gone, so there is nothing to listen to.
+    """
+    if answer not in CRACKLES_HEARD:
+        raise ValidationError(unknown_word_message("answer", str(answer), CRACKLES_HEARD),
+                              fields=[{"field": "crackles_heard", "reason": f"one of {list(CRACKLES_HEARD)}"}])
+    with write_transaction(db):
+        try:
+            row = get_recording(db, recording_id)
+        except NotFound:
+            if _discarded(db, recording_id) is None:
+                raise
+            raise Conflict(f"take {recording_id} was discarded: its sound is gone, so it cannot be labelled") from None
+        db["recordings"].update(recording_id, {"crackles_heard": answer, "crackles_heard_by": actor.user_id,
+                                               "crackles_heard_at": utc_now()})
+        audit.record(db, actor, "label", "recording", recording_id,
+                     {"visit_id": row["visit_id"], "crackles_heard": answer, "replaced": row["crackles_heard"]})
+    return _recording_from_row(get_recording(db, recording_id))
 
 
 def list_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:

@@ -11,8 +11,9 @@ from typing import Annotated, ClassVar, Literal, Optional
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator,
                       model_validator)
 
+from edge.freshness import CHANGE_KINDS, RESCORED_AT_CALCULATE
 from edge.vocabulary import (AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_SITES, CTD_DIAGNOSES, ROLES, SMOKING_STATUS,
-                             SYMPTOMS, VISIT_STATUSES, ChestPiece, known_word)
+                             SYMPTOMS, VISIT_STATUSES, ChestPiece, CracklesHeard, known_word)
 
 # Pseudonymous codes only: letters, digits and dashes. Anything else (quotes, spaces,
 # semicolons) is refused rather than escaped, so a code can never carry a name or markup.
@@ -277,6 +278,11 @@ class Recording(BaseModel):
         [], description="Why the quality gate refused the take, in plain words with what to do, in the language of "
                         "Accept-Language (en or zh-CN); empty when accepted. `quality.issues` keeps the gate's own "
                         "codes and measurements.")
+    crackles_heard: Optional[str] = Field(
+        None, description="A clinician's label of the take, on listening to it: yes, no or unsure (null: not "
+                          "labelled). A reference for checking the crackle model per stethoscope ('ildscreen audio "
+                          "export-labelled'); it does not change the visit's result, risk or advice.")
+    crackles_heard_at: Optional[str] = Field(None, description="When the label was last set (null: not labelled).")
     created_at: str
 
 
@@ -292,6 +298,14 @@ class RecordingDiscarded(BaseModel):
     chest_site: str
     already_discarded: bool = Field(description="True: an earlier request discarded this take; this one changed "
                                                 "nothing (no file removed, no audit entry).")
+
+
+class CracklesHeardLabel(RequestModel):
+    """A clinician's label of one stored take, on listening to it."""
+
+    crackles_heard: CracklesHeard = Field(
+        description="Are crackles heard on listening to the take: yes, no or unsure. The last label wins. A reference "
+                    "for checking the crackle model, not an input: the visit's result, risk and advice stay as they are.")
 
 
 class RecordingTarget(RequestModel):
@@ -436,6 +450,33 @@ class AssessmentRequest(RequestModel):
     dlco_not_performed: bool = Field(False, description="The patient could not perform DLCO (GAP: 3 points).")
 
 
+ChangeKind = Literal[CHANGE_KINDS]  # type: ignore[valid-type]
+RescoredModality = Literal[RESCORED_AT_CALCULATE]  # type: ignore[valid-type]
+_CHANGED = (f"what was stored at the visit after the result was calculated ({', '.join(CHANGE_KINDS)})")
+_SETTINGS_CHANGED = "the programme settings the result was calculated under that differ now (group.key)"
+_MODELS_CHANGED = (f"the modalities ({', '.join(RESCORED_AT_CALCULATE)}) whose model the result used is no longer the "
+                   "one served (auscultation: another crackle model version or threshold; labs: another lab model "
+                   "version). Assessing again scores the takes and blood tests with the served models; breath "
+                   "readings keep the model they were read with")
+
+
+class ResultFreshness(BaseModel):
+    """Whether an assessment is current (``edge.freshness.Freshness``): the same verdict the tablet's
+    visit page shows and a referral is checked against."""
+
+    current: bool = Field(description="True: the visit's latest assessment, nothing changed since: a referral "
+                                      "(POST /api/v1/visits/{visit_id}/referrals) may carry it. False: a referral "
+                                      "naming it is refused with 409 (`result_superseded`, `result_out_of_date`) "
+                                      "and one naming none with `result_out_of_date` while the latest is not "
+                                      "current; assess the visit again.")
+    superseded_by: Optional[int] = Field(description="The visit's latest assessment when this one is not it (the "
+                                                     "other lists are then empty: only the latest is compared); "
+                                                     "null for the latest.")
+    changed: list[ChangeKind] = Field(description=f"For the latest: {_CHANGED}.")
+    settings_changed: list[str] = Field(description=f"For the latest: {_SETTINGS_CHANGED}.")
+    models_changed: list[RescoredModality] = Field(description=f"For the latest: {_MODELS_CHANGED}.")
+
+
 class Assessment(BaseModel):
     id: int
     visit_id: int
@@ -485,6 +526,8 @@ class Assessment(BaseModel):
     calibration: Optional[dict] = Field(
         None, description="Site calibration used: version, the fused probability before it, and the shadow "
                           "calibration's probability (null for assessments made before site calibration).")
+    freshness: ResultFreshness = Field(description="Whether this assessment is current, and why not, as of this "
+                                                   "answer (edge/freshness.py).")
 
 
 class AssessmentList(BaseModel):
@@ -509,17 +552,12 @@ class ErrorBody(BaseModel):
         None, description="For result_out_of_date and result_superseded (POST /api/v1/visits/{visit_id}/referrals): "
                           "the visit's latest assessment; assess the visit again (and show the new result) before "
                           "referring.")
-    changed: Optional[list[str]] = Field(
-        None, description="For result_out_of_date and result_superseded: what was stored at the visit after the "
-                          "result was calculated (patient, lung_sounds, breath, labs, lung_function).")
+    changed: Optional[list[ChangeKind]] = Field(
+        None, description=f"For result_out_of_date and result_superseded: {_CHANGED}.")
     settings_changed: Optional[list[str]] = Field(
-        None, description="For result_out_of_date and result_superseded: the programme settings the result was "
-                          "calculated under that differ now (group.key).")
-    models_changed: Optional[list[str]] = Field(
-        None, description="For result_out_of_date and result_superseded: the modalities whose model the result "
-                          "used is no longer the one served (auscultation: another crackle model version or "
-                          "threshold; labs: another lab model version). Assessing again scores the takes and blood "
-                          "tests with the served models; breath readings keep the model they were read with.")
+        None, description=f"For result_out_of_date and result_superseded: {_SETTINGS_CHANGED}.")
+    models_changed: Optional[list[RescoredModality]] = Field(
+        None, description=f"For result_out_of_date and result_superseded: {_MODELS_CHANGED}.")
 
 
 class ErrorResponse(BaseModel):

@@ -19,11 +19,12 @@ from edge.errors import NotFound, ValidationError
 from edge.fusion.clinical_prior import ClinicalPicture, clinical_prior
 from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
 from edge.fusion.fusion import fuse
-from edge.fusion.monitoring import monitoring_plan, monitoring_recommendation
+from edge.fusion.monitoring import discordant_hrct, monitoring_plan, monitoring_recommendation
 from edge.fusion.staging import stage
-from edge.fusion.triage import TriageThresholds, patient_factors, recorded_findings, red_flags, triage
+from edge.fusion.triage import (TriageThresholds, hrct_since_anti_mda5, patient_factors, recorded_findings, red_flags,
+                                triage)
 from edge.breath import score_unscored_breath_readings
-from edge.labs import list_lab_results, visit_lymphocytes
+from edge.labs import recent_lymphocytes
 from edge.patients import get_patient, get_visit
 from edge.modalities import SCORERS, ModalityScorer, potential_ranges, served_crackle_model
 from edge.recordings import (check_takes_readable, list_recordings, rescore_takes_of_other_models,
@@ -77,12 +78,31 @@ def confirmed_ild(db: sqlite_utils.Database, patient_id: int) -> Optional[dict]:
     return None
 
 
-def last_hrct(db: sqlite_utils.Database, patient_id: int, *, on: str) -> Optional[dict]:
-    """The patient's most recent confirming HRCT read (ILD present or absent) on or before ``on``
-    (ISO date), as ``{"date", "ild"}``, or None: what triage reads a negative HRCT from."""
+def last_hrct(db: sqlite_utils.Database, patient_id: int, *, on: str, ild: Optional[str] = None) -> Optional[dict]:
+    """The patient's most recent confirming HRCT read (ILD present or absent; only ``ild`` when given)
+    on or before ``on`` (ISO date), as ``{"date", "ild"}``, or None: what triage reads a negative HRCT
+    from, and monitoring the read a later one without ILD disagrees with."""
     reads = [item for item in outcomes.confirmed_outcomes(db, patient_id)
-             if item["source"] == "hrct" and item["date"] <= on[:10]]
+             if item["source"] == "hrct" and item["date"] <= on[:10] and ild in (None, item["ild"])]
     return {"date": reads[-1]["date"], "ild": reads[-1]["ild"]} if reads else None
+
+
+def anti_mda5_first_on_record(db: sqlite_utils.Database, patient_id: int, *, on: str) -> str:
+    """The date anti-MDA5 was first on record for the patient: the visit date of the earliest stored
+    assessment whose clinical picture held it, else ``on`` (ISO; the visit now assessed).
+
+    The record keeps no date of an antibody test, so the clinic's own first reading of it stands in
+    for one: an HRCT read on or after it answers the antibody's red flag
+    (:func:`edge.fusion.triage.hrct_since_anti_mda5`)."""
+    rows = db.execute_returning_dicts(
+        "SELECT visits.started_at, risk_assessments.inputs FROM risk_assessments JOIN visits "
+        "ON visits.id = risk_assessments.visit_id WHERE visits.patient_id = ? ORDER BY visits.started_at, "
+        "risk_assessments.id", [patient_id])
+    for row in rows:
+        picture = json.loads(row["inputs"] or "{}").get("clinical_picture") or {}
+        if "anti-MDA5" in (picture.get("autoantibodies") or ()):
+            return min(row["started_at"][:10], on[:10])
+    return on[:10]
 
 
 def tests_raised(fused: dict) -> bool:
@@ -131,6 +151,9 @@ def assess(
     on: Optional[str] = None,
     hrct: Optional[dict] = None,
     lymphocytes: Optional[float] = None,
+    lymphocytes_date: Optional[str] = None,
+    anti_mda5_since: Optional[str] = None,
+    last_ild_read: Optional[dict] = None,
 ) -> dict:
     """The whole assessment for one patient: fused risk, both uncertainties, tier, guideline
     line and advice, red flags, validation note; GAP / ILD-GAP only with ``ild_confirmed``.
@@ -140,8 +163,13 @@ def assess(
     monitoring plan, the next PFTs due counted from the later of the confirmation and the last
     of ``pft_dates``, as of ``on`` (the visit date). ``hrct``: the most recent confirming HRCT read
     (:func:`last_hrct`); a recent one without ILD answers the screening HRCT (``edge.fusion.triage``).
-    ``lymphocytes``: the visit's blood count (10^9/L), for the Sjögren's lymphopenia factor
-    (:func:`edge.fusion.triage.recorded_findings`)."""
+    ``lymphocytes``: the visit's blood count (10^9/L), or an earlier visit's dated ``lymphocytes_date``
+    (:func:`edge.labs.recent_lymphocytes`), for the Sjögren's lymphopenia factor
+    (:func:`edge.fusion.triage.recorded_findings`). ``anti_mda5_since``: the date anti-MDA5 was first
+    on record (:func:`anti_mda5_first_on_record`); an ``hrct`` read since answers its red flag (None:
+    nothing answers it). On the monitoring pathway an ``hrct`` read without ILD after ``last_ild_read``
+    (the most recent read with ILD; default: the confirmation) is named for a clinician's review
+    (:func:`edge.fusion.monitoring.discordant_hrct`)."""
     if dlco_not_performed and dlco_percent is not None:
         raise ValidationError("give either dlco_percent or dlco_not_performed, not both",
                               fields=[{"field": "dlco_percent", "reason": "conflicts with dlco_not_performed"}])
@@ -149,15 +177,18 @@ def assess(
                            bounds=options.prior_bounds, age_from=options.prior_age_from)
     # Site calibration maps the fused probability before triage (edge/site_calibration.py).
     fused = site_calibration.recalibrated(fuse(prior, evidence, options=options, potential=potential))
+    answered = (hrct_since_anti_mda5(hrct, since=anti_mda5_since) if "anti-MDA5" in picture.autoantibodies
+                else None)
     flags = red_flags(autoantibodies=picture.autoantibodies, symptoms=picture.symptoms,
                       fvc_percent=fvc_percent, dlco_percent=dlco_percent,
-                      pft_abnormal_below=thresholds.pft_abnormal_below)
+                      pft_abnormal_below=thresholds.pft_abnormal_below, anti_mda5_hrct=answered)
     factors = patient_factors(sex=picture.sex, smoking=picture.smoking, autoantibodies=picture.autoantibodies,
                               symptoms=picture.symptoms)
-    findings = recorded_findings(lymphocytes=lymphocytes, ages=picture.ages, thresholds=thresholds)
+    findings = recorded_findings(lymphocytes=lymphocytes, ages=picture.ages, thresholds=thresholds,
+                                 lymphocytes_date=lymphocytes_date)
     result = {**fused, **triage(fused["probability"], thresholds=thresholds, flags=flags,
                                 ctd_diagnosis=picture.ctd_diagnosis, factors=factors, last_hrct=hrct, on=on,
-                                tests_raised=tests_raised(fused), findings=findings)}
+                                tests_raised=tests_raised(fused), findings=findings, anti_mda5_hrct=answered)}
     result["uncertainty"] = uncertainty_sentence(fused)
     result["validation"] = validation_summary(fused)
     result["confirmed_ild"] = ild_confirmed
@@ -171,7 +202,8 @@ def assess(
         # flag still makes it urgent.
         priority = "urgent" if result["tier"] == "urgent" else "routine"
         result["pathway"], result["monitoring"] = "monitoring", plan
-        result["recommendation"] = {**result["recommendation"], **monitoring_recommendation(plan, priority=priority)}
+        result["recommendation"] = {**result["recommendation"], **monitoring_recommendation(
+            plan, priority=priority, discordant=discordant_hrct(last_ild_read or ild_confirmed, hrct))}
     pfts = fvc_percent is not None and (dlco_percent is not None or dlco_not_performed)
     if ild_confirmed and pfts:
         ages = picture.ages or (int(picture.age), int(picture.age))
@@ -258,11 +290,14 @@ def assess_visit(
     pft_dates = [item["date"] for item in outcomes.list_outcomes(db, patient["id"]) if item["source"] == "pft"]
     if fvc_percent is not None:
         pft_dates.append(visit_day)
-    lymphocytes = visit_lymphocytes(list_lab_results(db, visit_id))
+    lymphocytes, lymphocytes_date = recent_lymphocytes(db, visit, months=thresholds.lymphopenia_lookback_months)
+    since = (anti_mda5_first_on_record(db, patient["id"], on=visit_day) if "anti-MDA5" in picture.autoantibodies
+             else None)
     result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture, options),
                     fvc_percent=fvc_percent, dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed,
                     ild_confirmed=confirmed_ild(db, patient["id"]), pft_dates=pft_dates, on=visit_day,
-                    hrct=hrct, lymphocytes=lymphocytes)
+                    hrct=hrct, lymphocytes=lymphocytes, lymphocytes_date=lymphocytes_date, anti_mda5_since=since,
+                    last_ild_read=last_hrct(db, patient["id"], on=visit_day, ild="present"))
     # Kept with the result (beside its evidence_options), so that its pages read the takes as it
     # did, and say what the crackle model was checked on, after the model or its threshold changes.
     crackle_model = served_crackle_model()
@@ -274,7 +309,9 @@ def assess_visit(
         "evidence": [item.__dict__ for item in evidence],
         "pft": {"fvc_percent": fvc_percent, "dlco_percent": dlco_percent, "dlco_not_performed": dlco_not_performed},
         "hrct": hrct,  # the most recent confirming HRCT read triage was given
-        "lymphocytes": lymphocytes,  # the visit's blood count (10^9/L) triage read lymphopenia from
+        "lymphocytes": lymphocytes,  # the blood count (10^9/L) triage read lymphopenia from
+        "lymphocytes_date": lymphocytes_date,  # its visit's date when an earlier visit's; None: this visit's
+        "anti_mda5_since": since,  # the date anti-MDA5 was first on record (None: not on record)
     }
     with write_transaction(db):
         assessment_id = db["risk_assessments"].insert({

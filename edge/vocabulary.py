@@ -105,6 +105,15 @@ ICBHI_CHEST_SITES = {
     "Lr": "lateral_right_base",
 }
 
+# A clinician's answer, on listening to a stored take, to "are crackles heard?": the reference
+# standard the crackle model is checked against per stethoscope ('ildscreen audio export-labelled',
+# then 'ildscreen audio evaluate'). It never changes a visit's result, risk or advice.
+CRACKLES_HEARD = {
+    "yes": "Crackles heard",
+    "no": "No crackles heard",
+    "unsure": "Unsure",
+}
+
 ROLES = ("nurse", "clinician", "admin")
 VISIT_STATUSES = ("open", "completed", "cancelled")
 
@@ -172,3 +181,5 @@ def known_word(accepted, what: str) -> BeforeValidator:
 #: A chest piece by name: the API's upload form, the evidence options and their settings
 #: (``edge.config``) all take this type, so each refuses an unknown piece by the same message.
 ChestPiece = Annotated[Literal[tuple(CHEST_PIECES)], known_word(CHEST_PIECES, "chest piece")]  # type: ignore[valid-type]
+#: A clinician's crackle label of a take (the API's body; the tablet's form checks the same words).
+CracklesHeard = Annotated[Literal[tuple(CRACKLES_HEARD)], known_word(CRACKLES_HEARD, "answer")]  # type: ignore[valid-type]

@@ -37,6 +37,9 @@ PSEUDONYM_SYSTEM = "urn:ildscreen:pseudonym"
 LOCAL_OBSERVATION_SYSTEM = "urn:ildscreen:observation"
 LOCAL_ANALYTE_SYSTEM = "urn:ildscreen:analyte"
 NOT_VALIDATED = "Not validated for clinical use."
+# A lab result stored although it looked like a unit slip (edge.labs.add_lab_panel): said where it is read.
+CONFIRMED_UNUSUAL_NOTE = ("Confirmed by the nurse as unusual: the value looked like a unit slip and its value and unit "
+                          "were checked when entered.")
 CRACKLE_LEVELS = {"basal": "crackles at a lung base", "other_sites": "crackles away from the bases only",
                   "none": "no crackles at the recorded sites"}
 SNOMED_HRCT_LUNGS = {"system": "http://snomed.info/sct", "code": "241541005",
@@ -63,9 +66,22 @@ def new_referral_code() -> str:
     return "ILD-" + "".join(secrets.choice(BASE32) for _ in range(10))
 
 
-def pseudonym(patient_code: str, site_secret: bytes) -> str:
-    """HMAC-SHA256 of the clinic's patient code under the clinic's secret, hex."""
-    return hmac.new(site_secret, patient_code.encode(), hashlib.sha256).hexdigest()
+def pseudonym(patient_code: str, site_secret: bytes, *, purpose: Optional[str] = None) -> str:
+    """HMAC-SHA256 of the clinic's patient code under the clinic's secret, hex.
+
+    ``purpose``: None for the referrals' pseudonym (what the hospital knows a patient by); another use
+    names itself (e.g. ``labelled-takes``, :mod:`edge.labelled_takes`) and gets pseudonyms that nobody
+    without the secret can link to the referrals' or to another purpose's.
+
+    Examples
+    --------
+    >>> secret = bytes(32)
+    >>> pseudonym("P-1", secret) == pseudonym("P-1", secret), pseudonym("P-1", secret) == pseudonym(
+    ...     "P-1", secret, purpose="labelled-takes")
+    (True, False)
+    """
+    message = patient_code if purpose is None else f"{purpose}\x00{patient_code}"
+    return hmac.new(site_secret, message.encode(), hashlib.sha256).hexdigest()
 
 
 def _observation(full_url: str, patient_url: str, code: dict, value: dict, notes: tuple[str, ...] = (),
@@ -114,7 +130,8 @@ def build_referral_bundle(
     """The referral Bundle as JSON-ready dict, validated against the FHIR R4B models.
 
     ``lab_results`` rows carry ``loinc`` (None for an analyte without one), ``analyte``,
-    ``si_value`` and ``si_unit``. ``reason`` is the clinician's stated reason (required by the
+    ``si_value``, ``si_unit`` and optionally ``confirmed_unusual`` (the value looked like a unit
+    slip and was confirmed when entered: its Observation says so in a note). ``reason`` is the clinician's stated reason (required by the
     caller when the advice is not HRCT).
     """
     patient_url = f"urn:uuid:{uuid.uuid4()}"
@@ -158,7 +175,8 @@ def build_referral_bundle(
         if row.get("si_value") is None:
             continue
         entries.append(_observation(f"urn:uuid:{uuid.uuid4()}", patient_url, lab_code(row),
-                                    _quantity(row["si_value"], row["si_unit"], row["si_unit"])))
+                                    _quantity(row["si_value"], row["si_unit"], row["si_unit"]),
+                                    (CONFIRMED_UNUSUAL_NOTE,) if row.get("confirmed_unusual") else ()))
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     return Bundle.model_validate(bundle).model_dump(mode="json", exclude_none=True)
 

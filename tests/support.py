@@ -79,6 +79,37 @@ def patch_user(client, user_id: int, changes: dict, headers: dict = None):
     return client.patch(f"/api/v1/users/{user_id}", json={**changes, "version": version}, headers=headers)
 
 
+def freshness_by_assessment(client, headers: dict, visit_id: int) -> dict[int, dict]:
+    """What the API says of each assessment of the visit (``GET .../assessments``): its
+    ``freshness``, by id, oldest first."""
+    response = client.get(f"/api/v1/visits/{visit_id}/assessments", headers=headers)
+    assert response.status_code == 200, response.json
+    return {assessment["id"]: assessment["freshness"] for assessment in response.json["assessments"]}
+
+
+def assert_referral_follows_freshness(client, headers: dict, visit_id: int) -> dict[int, dict]:
+    """Refer naming each assessment of the visit in turn, oldest first, and check each answer
+    against what the API said of it (:func:`freshness_by_assessment`, returned): 409 exactly when it
+    is not current, naming the latest result and what the API named (``result_superseded`` for a
+    superseded one); 201 for a current one (the latest: tried last, the visit has no referral yet)."""
+    verdicts = freshness_by_assessment(client, headers, visit_id)
+    for assessment_id, verdict in verdicts.items():
+        answer = client.post(f"/api/v1/visits/{visit_id}/referrals", headers=headers,
+                             json={"reason": "new cough", "assessment_id": assessment_id})
+        if verdict["current"]:
+            assert answer.status_code == 201, (assessment_id, verdict, answer.json)
+            continue
+        assert answer.status_code == 409, (assessment_id, verdict, answer.json)
+        error = answer.json["error"]
+        if verdict["superseded_by"] is not None:
+            assert (error["code"], error["current_assessment_id"]) == ("result_superseded", verdict["superseded_by"])
+        else:
+            assert (error["code"], error["current_assessment_id"]) == ("result_out_of_date", assessment_id)
+            assert {name: error[name] for name in ("changed", "settings_changed", "models_changed")} == {
+                name: verdict[name] for name in ("changed", "settings_changed", "models_changed")}
+    return verdicts
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without the ``ILDSCREEN_`` settings of whoever runs the tests, plus
     ``extra``: for a child process (a served clinic or CT server, a CLI run) that must read only the

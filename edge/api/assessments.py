@@ -1,11 +1,12 @@
-"""Assessing a visit: the fused ILD risk, tier and next step, stored with its inputs."""
+"""Assessing a visit: the fused ILD risk, tier and next step, stored with its inputs, each carrying
+whether it is still current (:mod:`edge.freshness`, the verdict a referral is checked against)."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g
 
-from edge import screening
+from edge import freshness, screening
 from edge.api.operations import CLINICAL_ROLES, operation
-from edge.patients import get_visit
+from edge.patients import get_patient, get_visit
 from edge.schemas import Assessment, AssessmentList, AssessmentRequest
 
 blueprint = Blueprint("assessments", __name__, url_prefix="/api/v1")
@@ -17,17 +18,32 @@ blueprint = Blueprint("assessments", __name__, url_prefix="/api/v1")
            unavailable="kept recordings or breath readings cannot be scored while their model is unavailable")
 def assess_visit(visit_id: int, body: AssessmentRequest):
     resources = current_app.extensions["ildscreen"]
-    screening.score_kept_inputs(resources.db(), resources.blobs, visit_id, resources.auscultation_model, g.actor)
-    return screening.assess_visit(
-        resources.db(), g.actor, visit_id, thresholds=resources.settings.triage_thresholds,
+    db = resources.db()
+    screening.score_kept_inputs(db, resources.blobs, visit_id, resources.auscultation_model, g.actor)
+    assessment = screening.assess_visit(
+        db, g.actor, visit_id, thresholds=resources.settings.triage_thresholds,
         options=resources.settings.evidence_options,
         fvc_percent=body.fvc_percent, dlco_percent=body.dlco_percent, dlco_not_performed=body.dlco_not_performed,
     )
+    return with_freshness(db, visit_id, [assessment])[0]
 
 
-@operation(blueprint, "/visits/<int:visit_id>/assessments", "GET", summary="Assessments of a visit, oldest first",
+@operation(blueprint, "/visits/<int:visit_id>/assessments", "GET",
+           summary="Assessments of a visit, oldest first; each says whether it is current (`freshness`): the "
+                   "latest unless something changed since, the others superseded by it",
            roles=CLINICAL_ROLES, response=AssessmentList)
 def list_assessments(visit_id: int):
     db = current_app.extensions["ildscreen"].db()
     get_visit(db, visit_id)
-    return {"assessments": screening.list_assessments(db, visit_id)}
+    return {"assessments": with_freshness(db, visit_id, screening.list_assessments(db, visit_id))}
+
+
+def with_freshness(db, visit_id: int, assessments: list[dict]) -> list[dict]:
+    """``assessments`` of the visit (oldest first, ending with its latest) with their ``freshness``
+    (:func:`edge.freshness.freshness_of_results`, against today's settings and served models)."""
+    visit = get_visit(db, visit_id)
+    verdicts = freshness.freshness_of_results(
+        db, assessments, visit=visit, patient=get_patient(db, visit["patient_id"]),
+        settings_today=freshness.settings_in_force(current_app.extensions["ildscreen"].settings),
+        models_today=freshness.models_in_force())
+    return [{**assessment, "freshness": verdict.to_json()} for assessment, verdict in zip(assessments, verdicts)]

@@ -13,6 +13,7 @@ from edge.schemas import (
     PatientQuery,
     PatientSearch,
     PatientUpdate,
+    CracklesHeardLabel,
     Recording,
     RecordingDiscarded,
     RecordingList,
@@ -158,6 +159,16 @@ def discard_recording(recording_id: int):
         return Replayed({"recording_id": discard.recording_id, "visit_id": discard.visit_id,
                          "chest_site": discard.chest_site, "already_discarded": True})
     return None
+
+
+@operation(blueprint, "/recordings/<int:recording_id>/crackles-heard", "PUT",
+           summary="Label a take as a clinician, on listening to it: crackles heard yes, no or unsure (the last label "
+                   "wins; audited). A reference for checking the crackle model; the visit's result, risk and advice "
+                   "do not change. 409 for a discarded take",
+           roles=("clinician",), body=CracklesHeardLabel, response=Recording, atomic=True)
+def label_crackles_heard(recording_id: int, body: CracklesHeardLabel):
+    recording = recordings.label_crackles_heard(_db(), g.actor, recording_id, body.crackles_heard)
+    return with_quality_advice(recording)
 
 
 @operation(blueprint, "/recordings/<int:recording_id>/audio", "GET",

@@ -61,8 +61,21 @@ class FhirBundleIn(BaseModel):
     entry: list[dict] = Field(max_length=MAX_ENTRIES)
 
 
+CONFIRM_UNUSUAL_BY_NAME = (
+    "Analytes whose value and unit were checked after a unit_check answer (HTTP 422), comma-separated as that "
+    "answer names them (e.g. bilirubin,urea; LOINC codes too): their results in this import are stored although "
+    "they look like a unit slip, marked confirmed_unusual, and the audit trail names them. A file or Bundle has no "
+    "per-result place for it (FHIR R4 Observation has no element for a checked unusual value).")
+
+
+class LabImportQuery(RequestModel):
+    confirm_unusual: Optional[str] = Field(None, max_length=1000, description=CONFIRM_UNUSUAL_BY_NAME)
+
+
 class LabFileUpload(RequestModel):
-    """No form fields: the ``file`` part holds CSV (analyte,value,unit[,date]), JSON or a FHIR Bundle."""
+    """The ``file`` part holds CSV (analyte,value,unit[,date]), JSON or a FHIR Bundle."""
+
+    confirm_unusual: Optional[str] = Field(None, max_length=1000, description=CONFIRM_UNUSUAL_BY_NAME)
 
 
 class BreathUpload(RequestModel):
@@ -87,6 +100,9 @@ class LabResult(BaseModel):
     si_unit: Optional[str]
     collected_at: Optional[str]
     created_at: str
+    confirmed_unusual: bool = Field(
+        description="The result looked like a unit slip and was stored because whoever entered or imported it "
+                    "confirmed value and unit (confirm_unusual): confirmed by the nurse as unusual.")
 
 
 class LabScore(BaseModel):
@@ -136,33 +152,41 @@ def get_labs(visit_id: int):
     return labs.visit_lab_panel(_db(), visit_id)
 
 
+def _unit_check_factor() -> float:
+    return current_app.extensions["ildscreen"].settings.lab_unit_check_factor
+
+
 @operation(blueprint, "/visits/<int:visit_id>/labs", "POST",
            summary="Enter a lab panel (JSON list of results); a likely unit slip: 422 unit_check until confirmed",
            roles=CLINICAL_ROLES, body=LabPanelIn, response=LabPanel, status=201, atomic=True)
 def add_labs(visit_id: int, body: LabPanelIn):
-    factor = current_app.extensions["ildscreen"].settings.lab_unit_check_factor
     return labs.add_lab_panel(_db(), g.actor, visit_id, [entry.model_dump() for entry in body.results],
-                              unit_check_factor=factor)
+                              unit_check_factor=_unit_check_factor())
 
 
-@operation(blueprint, "/visits/<int:visit_id>/labs/fhir", "POST", summary="Import a lab panel as a FHIR R4 Bundle",
-           roles=CLINICAL_ROLES, body=FhirBundleIn, response=LabPanel, status=201, atomic=True)
-def add_labs_fhir(visit_id: int, body: FhirBundleIn):
+@operation(blueprint, "/visits/<int:visit_id>/labs/fhir", "POST",
+           summary="Import a lab panel as a FHIR R4 Bundle; a likely unit slip: 422 unit_check until confirmed",
+           roles=CLINICAL_ROLES, body=FhirBundleIn, query=LabImportQuery, response=LabPanel, status=201, atomic=True)
+def add_labs_fhir(visit_id: int, body: FhirBundleIn, query: LabImportQuery):
     try:
         entries = read_fhir_bundle(body.model_dump())
     except TabularInputError as exc:
         raise labs.input_error(exc) from exc
-    return labs.add_lab_panel(_db(), g.actor, visit_id, entries)
+    return labs.add_lab_panel(_db(), g.actor, visit_id, entries, unit_check_factor=_unit_check_factor(),
+                              confirmed_analytes=labs.confirmed_analyte_keys(query.confirm_unusual))
 
 
 @operation(blueprint, "/visits/<int:visit_id>/labs/file", "POST",
-           summary="Upload a lab panel file (multipart: file = CSV, JSON or FHIR Bundle)",
+           summary="Upload a lab panel file (multipart: file = CSV, JSON or FHIR Bundle); a likely unit slip: "
+                   "422 unit_check until confirmed",
            roles=CLINICAL_ROLES, form=LabFileUpload, response=LabPanel, status=201)
 def add_labs_file(visit_id: int, form: LabFileUpload):
     upload = request.files.get("file")
     check_file_name(upload.filename if upload else None)
+    confirmed = labs.confirmed_analyte_keys(form.confirm_unusual)
     entries = labs.read_lab_file(upload.stream)
-    return labs.add_lab_panel(_db(), g.actor, visit_id, entries)
+    return labs.add_lab_panel(_db(), g.actor, visit_id, entries, unit_check_factor=_unit_check_factor(),
+                              confirmed_analytes=confirmed)
 
 
 @operation(blueprint, "/visits/<int:visit_id>/breath", "GET", summary="Breath readings of a visit",

@@ -10,6 +10,7 @@ from audio_models.errors import AudioError, DatasetError
 from edge import auscultation
 from edge.commands.models import data_dir_option, domain_errors, extra_needed, model_errors, use_active_bundle
 from edge.config import load_settings
+from edge.service import open_existing_data_folder
 
 
 @click.group(name="audio")
@@ -157,6 +158,33 @@ def evaluate(data, population, part, icbhi_dirs, as_json, out_dir, stress, data_
         click.echo(json.dumps(report, default=str))
         return
     _echo_summary(report, part)
+
+
+@audio.command(name="export-labelled")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write (new or empty; a folder with anything in it is refused): one audio file per take "
+                   "and labels.csv, for 'ildscreen audio evaluate --data OUT --part all'.")
+@data_dir_option
+@domain_errors
+def export_labelled(out_dir, data_dir):
+    """Write the clinic's takes that a clinician labelled (crackles heard: yes or no) as a folder that
+    'ildscreen audio evaluate' scores per stethoscope.
+
+    Each take becomes a file under a new neutral name and a labels.csv row: the patient's pseudonym (as
+    referrals carry it), chest site, device (board or 'upload', and the chest piece), label, age at the
+    visit in whole years and sex; no name, code, date or stored path. 'unsure' takes are left out and
+    counted. Prints a JSON summary; the export is in the audit trail (counts only). The audio is patient
+    data: keep the folder on the clinic's box unless the clinic's governance approves sharing it.
+    """
+    from edge.labelled_takes import export_labelled_takes  # only this command needs it
+
+    folder = open_existing_data_folder(load_settings(data_dir=data_dir))
+    db = folder.connect()
+    try:
+        summary = export_labelled_takes(db, folder.blobs, out_dir, site_secret=folder.site_secret)
+    finally:
+        db.close()
+    click.echo(json.dumps(summary))
 
 
 def _listed_patients(entry, split):

@@ -15,6 +15,12 @@ the guideline's own CTDs follow its Table 4 and are not settings). After the fir
 frequently" is the upper end of the first-year interval, which a programme can change per CTD
 (setting ``monitoring_pft_months_after_first_year``). GAP / ILD-GAP staging
 (``edge.fusion.staging``) is computed when FVC and DLCO are known.
+
+A later HRCT read as no ILD after the read that confirmed it (``discordant_hrct``) does not end
+monitoring: the guideline gives no rule for it (it advises HRCT when clinically indicated), and one
+read cannot tell an ILD that improved under treatment from a reading or technique difference.
+Programme assumption, not a setting (a safety floor): monitoring goes on, and the advice asks a
+clinician to review both reads with the rheumatologist and the radiologist.
 """
 from __future__ import annotations
 
@@ -135,13 +141,44 @@ def monitoring_plan(ctd_diagnosis: str, *, confirmed_on: Optional[str], pft_date
     }
 
 
-def monitoring_recommendation(plan: dict, *, priority: str) -> dict:
-    """The assessment's recommendation on the monitoring pathway (replaces screening advice)."""
+def discordant_hrct(confirmed: Optional[dict], last_hrct: Optional[dict]) -> Optional[dict]:
+    """An HRCT read as no ILD after a read with ILD, or None (module docstring).
+
+    ``confirmed``: the most recent read with ILD, or the confirmation (``{"date", ...}``,
+    ``edge.screening.confirmed_ild``); ``last_hrct``: the most recent confirming HRCT read (``{"date",
+    "ild"}``). Returns ``{"ild_on", "no_ild_on"}`` when the most recent read is "absent" and later.
+
+    Examples
+    --------
+    >>> discordant_hrct({"date": "2025-05-01"}, {"date": "2026-03-01", "ild": "absent"})
+    {'ild_on': '2025-05-01', 'no_ild_on': '2026-03-01'}
+    >>> discordant_hrct({"date": "2025-05-01"}, {"date": "2026-03-01", "ild": "present"}) is None
+    True
+    """
+    if not confirmed or not confirmed.get("date") or not last_hrct or last_hrct["ild"] != "absent":
+        return None
+    if last_hrct["date"][:10] <= confirmed["date"][:10]:
+        return None
+    return {"ild_on": confirmed["date"][:10], "no_ild_on": last_hrct["date"][:10]}
+
+
+DISCORDANT_STEP = "Discuss the disagreeing HRCT reads with the rheumatologist and the radiologist"
+
+
+def monitoring_recommendation(plan: dict, *, priority: str, discordant: Optional[dict] = None) -> dict:
+    """The assessment's recommendation on the monitoring pathway (replaces screening advice).
+
+    ``discordant``: a later HRCT read without ILD (:func:`discordant_hrct`): named in the text, and a
+    clinician's review of both reads comes first among the next steps; monitoring goes on."""
+    review = ([f"The HRCT on {discordant['no_ild_on']} read no ILD after the HRCT on {discordant['ild_on']} read "
+               "ILD: a clinician should review both reads; monitoring goes on meanwhile."] if discordant else [])
+    steps = ([DISCORDANT_STEP] if discordant else []) + plan["next_steps"]
     return {
         "advice": "monitoring",
         "priority": priority,
-        "text": "ILD is confirmed: monitor it. " + "; ".join(plan["next_steps"]) + ".",
-        "next_steps": plan["next_steps"],
+        "text": " ".join(["ILD is confirmed: monitor it.", *review, "; ".join(steps) + "."]),
+        "next_steps": steps,
+        "discordant_hrct": discordant,
         "rescreen_months": None,
         # Screening's notes (a negative HRCT, symptoms to review now) do not apply once ILD is confirmed.
         "negative_hrct": None,

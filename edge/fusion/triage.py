@@ -10,8 +10,10 @@ What the guideline says, and how it is encoded (``SCREENING_LINES``, one row per
   whatever the score; RA and Sjögren's disease when one of their Table 2 risk factors is on
   record. The fused score then only sets the *priority* (where HRCT is scarce). Most factors are
   ticked on the patient record (``patient_factors``); two SjD factors are read from what the record
-  measures (``recorded_findings``): lymphopenia from the visit's blood count (lymphocytes below the
-  setting ``triage_lymphopenia_below``, default 1.0 x 10^9/L) and older age (only when the programme
+  measures (``recorded_findings``): lymphopenia from the visit's blood count, or without one the newest
+  count of the patient's earlier visits within ``triage_lymphopenia_lookback_months`` (default 12,
+  programme assumption; named with its date), lymphocytes below the
+  setting ``triage_lymphopenia_below``, default 1.0 x 10^9/L, and older age (only when the programme
   sets ``triage_sjd_older_age_from``: Table 2 gives no age, so the default is off). Each is named
   with the value it came from in the advice (``guideline.risk_factor_findings``).
 - Chest radiography, the 6-minute walk test and ambulatory desaturation (oximetry) are
@@ -40,6 +42,13 @@ What the guideline says, and how it is encoded (``SCREENING_LINES``, one row per
   ``triage_pft_abnormal_below``, default 80% predicted) raises the tier to at least high. Which
   tier each flag forces is a programme assumption (the guideline sets no urgency) and a setting,
   ``triage_red_flag_tiers`` (high or urgent per flag; every flag forces at least high).
+- anti-MDA5 alone asks for an urgent HRCT to find a rapidly progressive ILD early; once an HRCT read
+  since the antibody was first on record is there (``hrct_since_anti_mda5``) that question is
+  answered, and the antibody alone raises no flag: ILD present puts the patient on the monitoring
+  pathway (IIM: PFTs every 3-6 months in the first year, the guideline's Table 4), ILD absent gives
+  the negative-HRCT advice below with the next screen within ``triage_anti_mda5_rescreen_months``
+  (default 6, programme assumption: the upper end of Table 4's IIM-ILD interval; the guideline gives
+  none for people without ILD). Rapidly worsening breathlessness with anti-MDA5 stays urgent.
 
 After a negative HRCT: the guideline gives no re-screening interval once a screening HRCT has read no
 ILD. An HRCT read as ILD absent (``last_hrct``, the patient's most recent confirming HRCT on or before
@@ -156,9 +165,21 @@ class TriageThresholds(BaseModel):
     lymphopenia_below: float = Field(
         1.0, gt=0, le=4.0, title="Lymphopenia below (x 10^9/L)",
         description="Programme assumption (docs/evidence.md section 6; the guideline's Table 2 lists lymphopenia as "
-                    "a Sjögren's ILD risk factor without a cut-off): lymphocytes on the visit's blood count below "
-                    "this many x 10^9/L select the Sjögren's risk line (HRCT plus PFTs). 1.0 is the common adult "
+                    "a Sjögren's ILD risk factor without a cut-off): lymphocytes on the blood count triage reads "
+                    "below this many x 10^9/L select the Sjögren's risk line (HRCT plus PFTs). 1.0 is the common adult "
                     "definition and the lower end of the lab catalogue's reference range.")
+    lymphopenia_lookback_months: int = Field(
+        12, ge=0, le=36, title="Lymphopenia: look back at earlier blood counts for (months)",
+        description="Programme assumption (docs/evidence.md section 6; the guideline gives no timing for its "
+                    "lymphopenia factor): a visit without a lymphocyte count reads the newest count of the patient's "
+                    "earlier visits within this many months, named with its date; 0 reads this visit's count only. "
+                    "12 is the low-risk re-screening interval, so the previous screen's count still counts.")
+    anti_mda5_rescreen_months: int = Field(
+        6, ge=1, le=24, title="After an HRCT without ILD in anti-MDA5: re-screen after (months)",
+        description="Programme assumption (docs/evidence.md section 6; the guideline gives no interval for people "
+                    "without ILD): once an HRCT read since anti-MDA5 was on record shows no ILD, PFTs and a symptom "
+                    "review are advised after at most this many months, not the low-risk interval. 6 is the upper "
+                    "end of the guideline's first-year PFT interval for IIM-ILD (Table 4).")
     sjd_older_age_from: Optional[int] = Field(
         None, ge=40, le=100, title="Sjögren's 'older age' from (years)",
         description="Programme assumption (docs/evidence.md section 6; Table 2 lists older age as a Sjögren's ILD "
@@ -230,7 +251,8 @@ SCREENING_LINES = (
                   "HRCT and PFTs.", GUIDELINE_SOURCE + ", Table 2 (RA risk factors)"),
     # Table 2 (SjD): anti-Ro52, ANA, Raynaud phenomenon, older age, lymphopenia, severe caries.
     # Recorded here: anti-Ro52, ANA, Raynaud; measured (``recorded_findings``): lymphopenia on the
-    # visit's blood count, older age when the programme sets its cut-off. Caries are not recorded.
+    # visit's blood count (or a recent earlier one), older age when the programme sets its cut-off. Caries are not
+    # recorded.
     ScreeningLine("sjd_risk", "SjD", SJD_RISK_FACTORS, "Sjögren's disease with an ILD risk factor: screen with "
                   "HRCT and PFTs.", GUIDELINE_SOURCE + ", Table 2 (Sjögren's disease risk factors)"),
     # Without a recorded Table 2 factor, symptoms or signs that may be ILD (after the risk lines, so a
@@ -291,30 +313,34 @@ def patient_factors(*, sex: str, smoking: str, autoantibodies: tuple[str, ...], 
 # Risk factors read from measurements, not ticked: code -> (what it says, source). The cut-offs are
 # settings (``TriageThresholds``); {value}/{cutoff} are filled in by ``recorded_findings``.
 MEASURED_FACTORS = {
-    "lymphopenia": ("lymphocytes {value:g} x10^9/L on this visit's blood count (lymphopenia: below {cutoff:g})",
-                    GUIDELINE_SOURCE + ", Table 2 (SjD: lymphopenia); cut-off: programme assumption (setting "
-                    "triage_lymphopenia_below)"),
+    "lymphopenia": ("lymphocytes {value:g} x10^9/L on {count} (lymphopenia: below {cutoff:g})",
+                    GUIDELINE_SOURCE + ", Table 2 (SjD: lymphopenia); cut-off and look-back: programme assumptions "
+                    "(settings triage_lymphopenia_below, triage_lymphopenia_lookback_months)"),
     "older_age": ("age {value} from the birth year (older age: {cutoff} or more)",
                   GUIDELINE_SOURCE + ", Table 2 (SjD: older age); cut-off: programme assumption (setting "
                   "triage_sjd_older_age_from)"),
 }
 
 
-def _finding(code: str, value, cutoff) -> dict:
+def _finding(code: str, value, cutoff, date: Optional[str] = None) -> dict:
     text, source = MEASURED_FACTORS[code]
-    return {"code": code, "value": value, "cutoff": cutoff, "text": text.format(value=value, cutoff=cutoff),
-            "source": source}
+    count = f"the blood count of {date}" if date else "this visit's blood count"
+    finding = {"code": code, "value": value, "cutoff": cutoff,
+               "text": text.format(value=value, cutoff=cutoff, count=count), "source": source}
+    return {**finding, "date": date} if code == "lymphopenia" else finding
 
 
 def recorded_findings(*, lymphocytes: Optional[float], ages: Optional[tuple[int, int]],
-                      thresholds: TriageThresholds) -> list[dict]:
+                      thresholds: TriageThresholds, lymphocytes_date: Optional[str] = None) -> list[dict]:
     """Table 2 factors read from what the record measures, each with the value it came from.
 
-    ``lymphocytes``: the absolute count on the visit's blood count in 10^9/L (the lab catalogue's SI
-    unit, ``edge.labs.visit_lymphocytes``); below ``thresholds.lymphopenia_below`` it is lymphopenia.
+    ``lymphocytes``: the absolute count in 10^9/L (the lab catalogue's SI unit) on the visit's blood
+    count, or, without one, on an earlier visit's within ``thresholds.lymphopenia_lookback_months``
+    (``edge.labs.recent_lymphocytes``), dated ``lymphocytes_date`` (None: this visit's); below
+    ``thresholds.lymphopenia_below`` it is lymphopenia, named with its date.
     ``ages``: both ages the birth year allows; "older age" only when the programme set
     ``thresholds.sjd_older_age_from`` and the younger age reaches it. Returns ``{"code", "value",
-    "cutoff", "text", "source"}`` rows.
+    "cutoff", "text", "source"}`` rows (lymphopenia's with its ``date`` too).
 
     Examples
     --------
@@ -333,7 +359,8 @@ def recorded_findings(*, lymphocytes: Optional[float], ages: Optional[tuple[int,
             raise ValidationError(f"lymphocytes must be a count >= 0 in 10^9/L, got {lymphocytes!r}",
                                   fields=[{"field": "lymphocytes", "reason": "not a count in 10^9/L"}])
         if lymphocytes < thresholds.lymphopenia_below:
-            findings.append(_finding("lymphopenia", round(float(lymphocytes), 2), thresholds.lymphopenia_below))
+            findings.append(_finding("lymphopenia", round(float(lymphocytes), 2), thresholds.lymphopenia_below,
+                                     lymphocytes_date))
     cutoff = thresholds.sjd_older_age_from
     if cutoff is not None and ages and min(ages) >= cutoff:
         findings.append(_finding("older_age", min(ages), cutoff))
@@ -391,13 +418,37 @@ def flag_in_force(flag: dict, thresholds: TriageThresholds) -> dict:
                                              f"default {RED_FLAGS[flag['code']][0]})"}
 
 
+def hrct_since_anti_mda5(last_hrct: Optional[dict], *, since: Optional[str]) -> Optional[dict]:
+    """The HRCT read that answers the anti-MDA5 red flag, or None.
+
+    ``last_hrct``: the patient's most recent confirming HRCT read on or before the visit (``{"date",
+    "ild"}``); ``since``: the date anti-MDA5 was first on record (ISO; the record keeps no date of the
+    antibody test, ``edge.screening.anti_mda5_first_on_record``). A read on or after that date answers
+    the urgent HRCT the antibody asked for; an earlier one, or an unknown date, does not.
+
+    Examples
+    --------
+    >>> hrct_since_anti_mda5({"date": "2026-02-01", "ild": "absent"}, since="2026-01-10")
+    {'date': '2026-02-01', 'ild': 'absent'}
+    >>> hrct_since_anti_mda5({"date": "2025-12-01", "ild": "absent"}, since="2026-01-10") is None
+    True
+    """
+    if not last_hrct or not since or last_hrct["date"][:10] < since[:10]:
+        return None
+    return {"date": last_hrct["date"][:10], "ild": last_hrct["ild"]}
+
+
 def red_flags(*, autoantibodies: tuple[str, ...], symptoms: tuple[str, ...],
               fvc_percent: Optional[float] = None, dlco_percent: Optional[float] = None,
-              pft_abnormal_below: float = TriageThresholds().pft_abnormal_below) -> list[dict]:
+              pft_abnormal_below: float = TriageThresholds().pft_abnormal_below,
+              anti_mda5_hrct: Optional[dict] = None) -> list[dict]:
     """Findings that override the risk tier, each with the tier it forces, why, and its source.
 
     ``pft_abnormal_below``: FVC or DLCO below this percent of predicted is "abnormal" (the setting
     ``triage_pft_abnormal_below``; a programme assumption, not from the guideline).
+    ``anti_mda5_hrct``: an HRCT read since anti-MDA5 was on record (:func:`hrct_since_anti_mda5`): it
+    answers the antibody's flag, so anti-MDA5 alone raises none; with rapidly worsening breathlessness
+    it still does.
     """
     flags = []
     rapid = "rapidly_worsening_dyspnoea" in symptoms
@@ -405,7 +456,7 @@ def red_flags(*, autoantibodies: tuple[str, ...], symptoms: tuple[str, ...],
         flags.append(_flag("anti_mda5_rapid_dyspnoea"))
     elif rapid:
         flags.append(_flag("rapid_dyspnoea"))
-    elif "anti-MDA5" in autoantibodies:
+    elif "anti-MDA5" in autoantibodies and anti_mda5_hrct is None:
         flags.append(_flag("anti_mda5"))
     if fvc_percent is not None and fvc_percent < pft_abnormal_below:
         flags.append(_flag("low_fvc", value=fvc_percent, cutoff=pft_abnormal_below))
@@ -466,7 +517,8 @@ def _symptom_names(symptoms: list[str]) -> str:
 
 def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict], ctd_diagnosis: str,
            factors: set[str], last_hrct: Optional[dict] = None, on: Optional[str] = None,
-           tests_raised: bool = True, findings: tuple[dict, ...] | list[dict] = ()) -> dict:
+           tests_raised: bool = True, findings: tuple[dict, ...] | list[dict] = (),
+           anti_mda5_hrct: Optional[dict] = None) -> dict:
     """Tier (from the risk, raised never lowered by red flags), the guideline line, advice and priority.
 
     ``last_hrct``: the most recent confirming HRCT on record (``{"date", "ild"}``), read as of ``on``
@@ -477,6 +529,9 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
     from measurements (:func:`recorded_findings`); they count as factors, and those that select the
     line are named with their value in the text and in ``guideline.risk_factor_findings``. Each of
     ``flags`` forces the tier the programme set for it (:func:`flag_in_force`), and is returned so.
+    ``anti_mda5_hrct``: the HRCT read since anti-MDA5 was on record (:func:`hrct_since_anti_mda5`; the
+    flags were made without the antibody's flag): named in the text, and when it read no ILD the next
+    screen is due within ``thresholds.anti_mda5_rescreen_months``.
     """
     factors = set(factors) | {finding["code"] for finding in findings}
     flags = [flag_in_force(flag, thresholds) for flag in flags]
@@ -497,6 +552,8 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
                               hrct_negative=negative is not None, tests_raised=tests_raised)
     priority = "urgent" if tier == "urgent" else "within_3_months" if tier == "high" else "routine"
     months = rescreen_months(advice, thresholds)
+    if anti_mda5_hrct and anti_mda5_hrct["ild"] == "absent" and months is not None:
+        months = min(months, thresholds.anti_mda5_rescreen_months)
     review = symptoms if advice == "discuss" else []
     sentences = [] if line is NO_LINE else [line.text]
     shown = [finding for finding in findings if finding["code"] in matched]
@@ -505,6 +562,10 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
     if negative:
         sentences.append(f"HRCT on {negative['date']} showed no ILD (it answers screening until "
                          f"{negative['valid_until']}).")
+    if anti_mda5_hrct:
+        read = "showed no ILD" if anti_mda5_hrct["ild"] == "absent" else "showed ILD"
+        sentences.append(f"anti-MDA5 on record; the HRCT on {anti_mda5_hrct['date']}, read since, {read}: no urgent "
+                         "HRCT for the antibody alone (urgent again if breathlessness worsens rapidly).")
     if review:
         sentences.append(f"Symptoms that may be ILD on record ({_symptom_names(review)}): a clinician should review "
                          "them now.")
@@ -523,6 +584,7 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
             "next_steps": ([WORKUP_STEP] if line is UNDETERMINED_LINE else []) + steps,
             "rescreen_months": months,
             "negative_hrct": negative,
+            "anti_mda5_hrct": anti_mda5_hrct,
             "review_symptoms": review,
             "guideline": {"code": line.code, "line": line.text, "source": line.source, "risk_factors": matched,
                           "risk_factor_findings": shown},

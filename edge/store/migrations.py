@@ -509,6 +509,51 @@ RECORDING_CHEST_PIECE = Migration(
     ),
 )
 
+
+def confirmations_from_the_audit(db: sqlite_utils.Database) -> None:
+    """Migration 15's step: a result confirmed as unusual before the column existed is marked from
+    the audit trail, which named its analyte (``add_labs`` entries' ``confirmed_unusual``). A panel's
+    rows share one ``created_at`` written just before its audit entry, by the same user: the rows of
+    that visit and user with the latest ``created_at`` not after the entry are its rows."""
+    entries = db.execute("SELECT at, user_id, entity_id, detail FROM audit_log WHERE action = 'add_labs' "
+                         "AND entity = 'visit' AND detail LIKE '%confirmed_unusual%'").fetchall()
+    for at, user_id, visit_id, detail in entries:
+        analytes = json.loads(detail).get("confirmed_unusual") or []
+        if not analytes:
+            continue
+        db.execute(
+            "UPDATE lab_results SET confirmed_unusual = 1 WHERE visit_id = ? AND created_by IS ? "
+            f"AND analyte IN ({', '.join('?' for _ in analytes)}) AND created_at = (SELECT MAX(created_at) "
+            "FROM lab_results WHERE visit_id = ? AND created_by IS ? AND created_at <= ?)",
+            [int(visit_id), user_id, *analytes, int(visit_id), user_id, at])
+
+
+LAB_RESULT_CONFIRMED_UNUSUAL = Migration(
+    15,
+    "each lab result says whether it was confirmed as unusual (it looked like a unit slip, and the value and "
+    "unit were checked)",
+    (
+        # 1: stored although tabular_models.lab_panels.unit_slip found it a likely slip, because whoever
+        # entered or imported it confirmed value and unit (edge.labs.add_lab_panel); shown with the value.
+        "ALTER TABLE lab_results ADD COLUMN confirmed_unusual INTEGER NOT NULL DEFAULT 0 "
+        "CHECK (confirmed_unusual IN (0, 1))",
+    ),
+    confirmations_from_the_audit,
+)
+
+TAKE_CRACKLES_HEARD = Migration(
+    16,
+    "a clinician's label of a take: crackles heard on listening to it (yes, no, unsure), by whom and when",
+    (
+        # edge.vocabulary.CRACKLES_HEARD; NULL: not labelled. The reference standard the crackle model is
+        # checked against ('ildscreen audio export-labelled'); it never enters a visit's result. The last
+        # label wins; each one is in the audit trail.
+        "ALTER TABLE recordings ADD COLUMN crackles_heard TEXT CHECK (crackles_heard IN ('yes', 'no', 'unsure'))",
+        "ALTER TABLE recordings ADD COLUMN crackles_heard_by INTEGER REFERENCES users(id)",
+        "ALTER TABLE recordings ADD COLUMN crackles_heard_at TEXT",
+    ),
+)
+
 EDIT_VERSIONS = Migration(
     17,
     "visits and user accounts carry the version an edit is checked against, as patients do",
@@ -526,7 +571,8 @@ MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESS
                                      CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION,
                                      TABLET_PIN_LOCK, PROGRAMME_REPORTS, REFERRAL_REASON_AND_WITHDRAWAL,
                                      RECORDING_IDS_NEVER_REUSED, TYPED_BEFORE_THE_LOCK, IDS_NEVER_REUSED,
-                                     RECORDING_CHEST_PIECE, EDIT_VERSIONS)
+                                     RECORDING_CHEST_PIECE, LAB_RESULT_CONFIRMED_UNUSUAL, TAKE_CRACKLES_HEARD,
+                                     EDIT_VERSIONS)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -230,6 +230,10 @@ CATALOG: dict[str, dict[str, str]] = {
                           "zh-CN": "{value} {unit} 远高于参考范围（{low}–{high} {unit}）；若为 {value} {usual_unit}，"
                                    "则在参考范围内或接近。请核对单位。"},
     "confirm_unusual": {"en": "The value and unit are right", "zh-CN": "数值和单位无误"},
+    "confirm_unusual_file": {"en": "The values and units above are right (choose the file again and import)",
+                             "zh-CN": "以上数值和单位无误（请重新选择文件并导入）"},
+    # A stored result that looked like a unit slip and was confirmed (lab_results.confirmed_unusual).
+    "confirmed_unusual": {"en": "confirmed by the nurse as unusual", "zh-CN": "护士已确认此值异常但无误"},
     "save_labs": {"en": "Save blood results", "zh-CN": "保存血液结果"},
     "import_labs": {"en": "Or import a file (CSV, JSON or FHIR)", "zh-CN": "或导入文件（CSV、JSON 或 FHIR）"},
     "import": {"en": "Import", "zh-CN": "导入"},
@@ -322,6 +326,23 @@ CATALOG: dict[str, dict[str, str]] = {
                                    "出现症状或发现警示征象，再次做 HRCT|{months} 个月后复筛"},
     "negative_hrct_note": {"en": "HRCT on {date} showed no ILD: it answers screening until {until}.",
                            "zh-CN": "{date} 的 HRCT 未见间质性肺病：在 {until} 之前可作为筛查的 HRCT。"},
+    # anti-MDA5 answered by an HRCT read since it was on record (edge.fusion.triage.hrct_since_anti_mda5).
+    "anti_mda5_hrct_note_absent": {"en": "anti-MDA5 is on record: the HRCT on {date}, read since, showed no ILD, so "
+                                         "the antibody alone no longer asks for an urgent HRCT. Urgent again if "
+                                         "breathlessness worsens quickly.",
+                                   "zh-CN": "已记录抗 MDA5 阳性：此后 {date} 的 HRCT 未见间质性肺病，单凭该抗体不再需要紧急"
+                                            " HRCT。如气促迅速加重，仍需紧急处理。"},
+    "anti_mda5_hrct_note_present": {"en": "anti-MDA5 is on record: the HRCT on {date}, read since, showed ILD, so it "
+                                          "is monitored (below) instead of an urgent HRCT. Urgent again if "
+                                          "breathlessness worsens quickly.",
+                                    "zh-CN": "已记录抗 MDA5 阳性：此后 {date} 的 HRCT 显示间质性肺病，按下方监测，不再需要"
+                                             "紧急 HRCT。如气促迅速加重，仍需紧急处理。"},
+    # A later HRCT without ILD after the read that confirmed it (edge.fusion.monitoring.discordant_hrct).
+    "discordant_hrct_note": {"en": "The HRCT on {no_ild_on} read no ILD, but the HRCT on {ild_on} read ILD. Discuss "
+                                   "both reads with the rheumatologist and the radiologist; monitoring goes on "
+                                   "meanwhile.",
+                             "zh-CN": "{no_ild_on} 的 HRCT 未见间质性肺病，但 {ild_on} 的 HRCT 显示有间质性肺病。请与风湿科"
+                                      "医生和放射科医生讨论这两次结果；在此之前继续监测。"},
     # {symptoms}: the symptoms that may be ILD on record (edge.fusion.triage, review_symptoms).
     "symptom_review_note": {"en": "Symptoms that may be ILD now: {symptoms}. A clinician should review them now; do not "
                                   "wait for the next screen.",
@@ -367,6 +388,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "risk_factor_lymphopenia": {"en": "Lymphocytes {value} ×10⁹/L on this visit's blood count (lymphopenia: below "
                                       "{cutoff})",
                                 "zh-CN": "本次就诊血常规淋巴细胞 {value} ×10⁹/L（淋巴细胞减少：低于 {cutoff}）"},
+    # An earlier visit's blood count (setting triage_lymphopenia_lookback_months), named with its date.
+    "risk_factor_lymphopenia_dated": {"en": "Lymphocytes {value} ×10⁹/L on the blood count of {date} (lymphopenia: "
+                                            "below {cutoff})",
+                                      "zh-CN": "{date} 血常规淋巴细胞 {value} ×10⁹/L（淋巴细胞减少：低于 {cutoff}）"},
     "risk_factor_older_age": {"en": "Age {value} (older age: {cutoff} or more)",
                               "zh-CN": "年龄 {value} 岁（高龄：{cutoff} 岁及以上）"},
     "guideline_ra_symptoms": {"en": "Rheumatoid arthritis with symptoms or signs that may be ILD: test with HRCT and "
@@ -667,6 +692,24 @@ CATALOG: dict[str, dict[str, str]] = {
     "playback": {"en": "Play", "zh-CN": "播放"},
     "re_record": {"en": "Discard and record again", "zh-CN": "删除并重录"},
     "keep_take": {"en": "Keep and go to the next site", "zh-CN": "保留并进入下一个部位"},
+    # A clinician's label of a take (edge.recordings.label_crackles_heard): a reference for checking the
+    # crackle detector ('ildscreen audio export-labelled'), never an input of the result.
+    "crackles_heard_question": {"en": "Listening to this take, do you hear crackles?",
+                                "zh-CN": "听这段录音，您能听到爆裂音吗？"},
+    "crackles_heard_yes": {"en": "Yes, crackles", "zh-CN": "是，有爆裂音"},
+    "crackles_heard_no": {"en": "No crackles", "zh-CN": "没有爆裂音"},
+    "crackles_heard_unsure": {"en": "Not sure", "zh-CN": "不确定"},
+    "crackles_heard_save": {"en": "Save my answer", "zh-CN": "保存我的回答"},
+    "crackles_heard_note": {"en": "Your answer is used to check the crackle detector. It does not change this "
+                                  "visit's result, risk or advice.",
+                            "zh-CN": "您的回答用于核查爆裂音检测器，不会改变本次就诊的结果、风险或建议。"},
+    "crackles_heard_shown": {"en": "Clinician heard: {answer}", "zh-CN": "医生听诊：{answer}"},
+    "crackles_heard_saved": {"en": "Answer saved.", "zh-CN": "回答已保存。"},
+    "err_crackles_heard_role": {"en": "Only a clinician can answer whether crackles are heard.",
+                                "zh-CN": "只有医生可以回答是否听到爆裂音。"},
+    "err_crackles_heard_answer": {"en": "Choose yes, no or not sure.", "zh-CN": "请选择是、否或不确定。"},
+    "err_crackles_heard_discarded": {"en": "This take was discarded: there is nothing to listen to.",
+                                     "zh-CN": "此录音已删除，无法收听。"},
     "err_file": {"en": "Choose a file first.", "zh-CN": "请先选择文件。"},
     "err_chest_site": {"en": "Choose a chest site.", "zh-CN": "请选择听诊部位。"},
     "err_chest_piece": {"en": "Choose the chest piece the recording went through: diaphragm, bell, extended filter "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Collection, Optional
 
-from edge.freshness import settings_changed
 from edge.modalities import counts_for_its_site, take_threshold
 from edge.patients import VISIT_STEPS
 from edge.recordings import awaits_score, is_accepted
@@ -298,8 +297,11 @@ def risk_factor_lines(guideline: Optional[dict]) -> list[tuple[str, dict]]:
     lines = []
     for code in guideline.get("risk_factors") or []:
         if code in measured:
-            lines.append((f"risk_factor_{code}", {"value": f"{measured[code]['value']:g}",
-                                                  "cutoff": f"{measured[code]['cutoff']:g}"}))
+            # A count from an earlier visit is named with its date (edge.labs.recent_lymphocytes).
+            date = measured[code].get("date")
+            values = {"value": f"{measured[code]['value']:g}", "cutoff": f"{measured[code]['cutoff']:g}"}
+            lines.append((f"risk_factor_{code}_dated", {**values, "date": date}) if date
+                         else (f"risk_factor_{code}", values))
         elif f"antibody_{code}" in CATALOG:
             lines.append((f"antibody_{code}", {}))
         elif f"symptom_{code}" in CATALOG:
@@ -311,11 +313,10 @@ def risk_factor_lines(guideline: Optional[dict]) -> list[tuple[str, dict]]:
 
 def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_: list[dict],
                 threshold: Optional[float], cannot_clear: Collection[str],
-                potential: Optional[dict] = None, today: Optional[dict[str, dict]] = None) -> Optional[dict]:
+                potential: Optional[dict] = None) -> Optional[dict]:
     """The result as the nurse reads it, as it was decided: takes are read with the assessment's
     own rule (:func:`assessment_heard_rule`; ``threshold`` and ``cannot_clear``, today's rule, only
     for what an older assessment did not keep: ``rule_from_today`` then says so where it matters).
-    ``today``: today's programme settings, to say which differ (:func:`edge.freshness.settings_changed`).
 
     With nothing measured (no modality gave evidence) there is no fused result: only the
     pre-test risk from the clinical picture and the guideline's advice for it.
@@ -357,7 +358,6 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
         # Only where it matters: the rule reads takes, and only the lung-sound lines show them.
         "rule_from_today": rule_from_today and sounds is not None,
         "takes_rescored": takes_rescored(assessment),
-        "settings_changed": settings_changed(assessment, today) if today else [],
         # Measured, not yet counted, each with its reason code; lung sounds say it beside their finding.
         "not_counted": [(name, item.get("reason_code")) for name, item in assessment.get("contributions", {}).items()
                         if name in (assessment.get("not_counted") or {}) and not (name == "auscultation" and sounds)],

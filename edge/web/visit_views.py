@@ -7,15 +7,16 @@ never values or patient data).
 """
 from __future__ import annotations
 
+import json
 from typing import Optional
 
-from flask import g, jsonify, redirect, render_template, request, send_file, url_for
+from flask import abort, g, jsonify, redirect, render_template, request, send_file, url_for
 
 from edge import breath, devices, freshness, labs, outbox, patients, recordings, screening
 from edge.modalities import potential_ranges, served_crackle_model
 from edge.errors import (Conflict, EditConflict, IldscreenError, NotFound, ResultOutOfDate, ResultSuperseded, TakeAudioMissing,
                          UnitCheck, ValidationError)
-from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES
+from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CRACKLES_HEARD, CTD_DIAGNOSES
 from edge.web import clinic_time, presenters
 from tabular_models.errors import TabularInputError
 from tabular_models.lab_catalogue import BY_KEY
@@ -60,6 +61,9 @@ def render_visit(visit_id: int, *, status: int = 200):
             unit_checks.add(key)
     if request.args.get("lab_errors") == "none":
         lab_errors["form"] = translate("err_no_labs", g.lang)
+    file_checks = ([(key, _slip_text(key, value, unit, resources.settings.lab_unit_check_factor))
+                    for key, value, unit in _file_checks(visit["draft"])]
+                   if request.args.get("lab_file_check") == "1" else [])
     # A clear take through the bell (evidence_chest_pieces_cannot_clear) leaves its site to do, as it
     # leaves it unheard in the risk (edge.modalities.counts_for_its_site), and says why under the take.
     rule = heard_rule(crackle_model)
@@ -68,8 +72,10 @@ def render_visit(visit_id: int, *, status: int = 200):
     # Takes stored while the crackle model was unavailable: not heard yet, and each says so.
     waiting_takes = presenters.takes_waiting_score(recordings_)
     take_id, captured_again = _take()
-    out_of_date = freshness.changed_since(db, assessment, visit=visit, patient=patient) if assessment else []
-    models_changed = freshness.models_changed(assessment, freshness.models_in_force()) if assessment else []
+    # What changed since the result (inputs, settings, models): the verdict the referral checks.
+    verdict = freshness.freshness_of(db, assessment, visit=visit, patient=patient,
+                                     settings_today=programme_settings_today(),
+                                     models_today=freshness.models_in_force()) if assessment else None
     return render_template(
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment, chest_piece_notes=chest_piece_notes,
@@ -77,18 +83,18 @@ def render_visit(visit_id: int, *, status: int = 200):
         waiting_takes=waiting_takes,
         chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,
         result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows, **rule,
-                                      potential=_potential(patient, visit) if assessment else None,
-                                      today=programme_settings_today()),
-        out_of_date=out_of_date, models_changed=models_changed, referral=referral,
+                                      potential=_potential(patient, visit) if assessment else None),
+        freshness=verdict, referral=referral,
         lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
         analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
-        lab_errors=lab_errors, unit_checks=unit_checks, messages=_messages(recordings_),
+        lab_errors=lab_errors, unit_checks=unit_checks, file_checks=file_checks, messages=_messages(recordings_),
         boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
         is_open=visit["status"] == "open", take_id=take_id,
         # A form sent twice: said, never silent (start_visit, enter_labs).
         continued=request.args.get("continued") == "1", labs_already=request.args.get("labs_saved") == "already",
         take_already=request.args.get("take_saved") == "already" or captured_again,
         discard_already=request.args.get("discarded") == "already",
+        crackles_heard_answers=CRACKLES_HEARD, labelled=request.args.get("labelled", ""),
     ), status
 
 
@@ -97,8 +103,16 @@ def _unit_check_text(key: str, draft: dict, factor: float) -> str:
     from the visit's draft (what she typed), since the redirect names the analyte only."""
     try:
         value = float(draft.get(f"lab_{key}", ""))
-        slip = unit_slip(BY_KEY[key], value, draft.get(f"unit_{key}", ""), far_factor=factor)
     except ValueError:  # the draft changed since (another tab): ask in general words
+        return translate("err_lab_unit", g.lang)
+    return _slip_text(key, value, draft.get(f"unit_{key}", ""), factor)
+
+
+def _slip_text(key: str, value: float, unit: str, factor: float) -> str:
+    """Why ``value`` ``unit`` of the analyte ``key`` looks like a unit slip, in the nurse's words."""
+    try:
+        slip = unit_slip(BY_KEY[key], value, unit, far_factor=factor)
+    except ValueError:  # the unit is no longer accepted (the draft changed since): ask in general words
         slip = None
     if slip is None:
         return translate("err_lab_unit", g.lang)
@@ -267,6 +281,24 @@ def discard_recording(recording_id: int):
     return _back(discard.visit_id, "auscultation", site=discard.chest_site)
 
 
+@blueprint.post("/recordings/<int:recording_id>/crackles-heard")
+@login_required
+def label_crackles_heard(recording_id: int):
+    """A clinician's answer, on listening to a take, to "are crackles heard?" (the API's PUT
+    /recordings/{id}/crackles-heard): a reference for checking the crackle detector, not a result input."""
+    if g.actor.role != "clinician":
+        abort(403, translate("err_crackles_heard_role", g.lang))
+    db = _resources().db()
+    try:
+        take = recordings.label_crackles_heard(db, g.actor, recording_id, request.form.get("crackles_heard", ""))
+    except Conflict:  # discarded (in another tab): its row, and so its visit, are gone
+        abort(409, translate("err_crackles_heard_discarded", g.lang))
+    except ValidationError:  # no answer chosen: said under the take
+        return _back(recordings.get_recording(db, recording_id)["visit_id"], f"take-{recording_id}",
+                     labelled=f"{recording_id}:missing")
+    return _back(take["visit_id"], f"take-{recording_id}", labelled=str(recording_id))
+
+
 @blueprint.post("/visits/<int:visit_id>/recordings/capture")
 @login_required
 def capture_recording(visit_id: int):
@@ -410,28 +442,70 @@ def _not_yet_stored(db, visit_id: int, entries: list[dict]) -> list[dict]:
               for row in labs.list_lab_results(db, visit_id)}
     fresh = []
     for entry in entries:
-        try:
-            record = normalize_panel([entry])["records"][0]
-        except TabularInputError:
-            fresh.append(entry)  # add_lab_panel refuses it, naming it
-            continue
-        if latest.get(record["analyte"]) != (record["value"], record["unit"], record["collected_at"]):
-            fresh.append(entry)
+        record = _record_of(entry)
+        if record is None or latest.get(record["analyte"]) != (record["value"], record["unit"], record["collected_at"]):
+            fresh.append(entry)  # an unreadable one too: add_lab_panel refuses it, naming it
     return fresh
+
+
+def _record_of(entry: dict) -> Optional[dict]:
+    """The entry as it would be stored (``normalize_panel``'s record: analyte key, value, unit), or
+    None when it is refused."""
+    try:
+        return normalize_panel([entry])["records"][0]
+    except TabularInputError:
+        return None
+
+
+# The visit draft's field holding the results a lab file import was refused for as likely unit slips
+# (JSON [[analyte key, value, unit], ...]): the page words them, and the file sent again with "The
+# values and units above are right" ticked confirms these, no others.
+FILE_CHECK_DRAFT = "lab_file_check"
+
+
+def _file_checks(draft: dict) -> list[tuple[str, float, str]]:
+    """The results the last lab file import was refused for (:data:`FILE_CHECK_DRAFT`)."""
+    try:
+        checks = json.loads(draft.get(FILE_CHECK_DRAFT) or "[]")
+        return [(key, float(value), unit) for key, value, unit in checks if key in BY_KEY]
+    except (TypeError, ValueError):  # not as this view wrote it: nothing to confirm
+        return []
+
+
+def _confirmed_as_checked(entries: list[dict], checked: list[tuple[str, float, str]]) -> list[dict]:
+    """The file's entries, those the nurse was asked about and confirmed marked ``confirm_unusual``."""
+    marked = []
+    for entry in entries:
+        record = _record_of(entry)
+        sure = record is not None and (record["analyte"], record["value"], record["unit"]) in checked
+        marked.append({**entry, "confirm_unusual": True} if sure else entry)
+    return marked
 
 
 @blueprint.post("/visits/<int:visit_id>/labs/file")
 @login_required
 def import_labs(visit_id: int):
+    """Import a lab file, all or nothing. A result that looks like a unit slip refuses the file; the
+    page says which, why, and asks to send it again with "The values and units above are right"."""
     upload = request.files.get("file")
+    resources = _resources()
+    db = resources.db()
     try:
         recordings.check_file_name(upload.filename if upload else None)
-        db = _resources().db()
-        fresh = _not_yet_stored(db, visit_id, labs.read_lab_file(upload.stream))
+        entries = labs.read_lab_file(upload.stream)
+        if request.form.get("confirm_unusual") == "1":
+            entries = _confirmed_as_checked(entries, _file_checks(patients.get_visit(db, visit_id)["draft"]))
+        fresh = _not_yet_stored(db, visit_id, entries)
         if fresh:
-            labs.add_lab_panel(db, g.actor, visit_id, fresh)
+            labs.add_lab_panel(db, g.actor, visit_id, fresh, unit_check_factor=resources.settings.lab_unit_check_factor)
+    except UnitCheck as exc:
+        checks = list(dict.fromkeys((finding["analyte"], finding["value"], finding["unit"]) for finding in exc.findings))
+        visit = patients.get_visit(db, visit_id)
+        patients.keep_draft(db, g.actor, visit_id, {**visit["draft"], FILE_CHECK_DRAFT: json.dumps(checks)})
+        return _back(visit_id, "labs", lab_file_check="1")
     except ValidationError as exc:
         return _back(visit_id, "labs", labs_error=_message_key(exc, "labs"))
+    patients.forget_draft(db, g.actor, visit_id, FILE_CHECK_DRAFT)
     return _back(visit_id, "labs", **({} if fresh else {"labs_saved": "already"}))
 
 

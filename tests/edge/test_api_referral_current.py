@@ -4,7 +4,11 @@ result that no longer reflects the visit (a blood test after it, programme setti
 refused with 409 naming what changed and the current result; a client that names the result it
 showed (``assessment_id``) is refused when another calculated again; a client that names none (one
 written before the field) still gets the first check. The check and the insert hold the write lock
-together, so nothing stored meanwhile slips between them."""
+together, so nothing stored meanwhile slips between them.
+
+The API also says it before any referral (brief h79): each assessment it answers carries its
+``freshness`` (edge.freshness.freshness_of_results), the verdict the referral check and the visit
+page reach, so a referral naming it answers 409 exactly when the API called it not current."""
 from __future__ import annotations
 
 import sqlite3
@@ -13,7 +17,9 @@ import pytest
 
 from edge import freshness, outbox
 from edge.audit import Actor
-from support import PATIENT
+from support import PATIENT, assert_referral_follows_freshness, freshness_by_assessment
+
+CURRENT = {"current": True, "superseded_by": None, "changed": [], "settings_changed": [], "models_changed": []}
 
 
 def referrals(db) -> int:
@@ -117,3 +123,46 @@ def test_the_check_and_the_insert_hold_the_write_lock_together(client, nurse, db
                                       assessment_id=assessment_id)
     assert other_writer == ["database is locked"]
     assert referral["assessment_id"] == assessment_id
+
+
+def superseded_by(latest: int) -> dict:
+    return {**CURRENT, "current": False, "superseded_by": latest}
+
+
+def test_a_fresh_result_reads_current_and_is_referred(client, nurse, db, visit_id):
+    answer = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse)
+    assert answer.status_code == 201 and answer.json["freshness"] == CURRENT
+    assert assert_referral_follows_freshness(client, nurse, visit_id) == {answer.json["id"]: CURRENT}
+    assert referrals(db) == 1
+
+
+def test_a_blood_test_after_the_result_reads_changed_labs_on_the_api_and_the_page(client, nurse, db, visit_id):
+    shown = assess(client, nurse, visit_id)
+    add_labs(client, nurse, visit_id)
+    out_of_date = {**CURRENT, "current": False, "changed": ["labs"]}
+    assert freshness_by_assessment(client, nurse, visit_id) == {shown: out_of_date}
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)  # the tablet holds the referral too
+    assert 'id="result-out-of-date"' in page and 'id="refer-needs-current"' in page and 'id="refer-form"' not in page
+    assert assert_referral_follows_freshness(client, nurse, visit_id) == {shown: out_of_date}
+    assert referrals(db) == 0
+    current = assess(client, nurse, visit_id)
+    assert assert_referral_follows_freshness(client, nurse, visit_id) == {shown: superseded_by(current),
+                                                                           current: CURRENT}
+    assert referrals(db) == 1
+
+
+def test_a_settings_change_reads_settings_changed(app, client, nurse, db, visit_id, monkeypatch):
+    shown = assess(client, nurse, visit_id)
+    settings = app.extensions["ildscreen"].settings
+    monkeypatch.setattr(settings, "evidence_lr_cap", settings.evidence_lr_cap * 2)
+    assert assert_referral_follows_freshness(client, nurse, visit_id) == {
+        shown: {**CURRENT, "current": False, "settings_changed": ["evidence_options.lr_cap"]}}
+    assert referrals(db) == 0
+
+
+def test_every_earlier_result_reads_superseded_by_the_latest(client, nurse, db, visit_id):
+    assert freshness_by_assessment(client, nurse, visit_id) == {}  # not assessed: nothing to say
+    first, second, latest = (assess(client, nurse, visit_id) for _ in range(3))
+    assert assert_referral_follows_freshness(client, nurse, visit_id) == {
+        first: superseded_by(latest), second: superseded_by(latest), latest: CURRENT}
+    assert referrals(db) == 1

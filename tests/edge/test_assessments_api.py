@@ -84,6 +84,7 @@ def test_triage_thresholds_come_from_the_programme_settings(tmp_path):
     app = create_app(load_settings(data_dir=tmp_path / "d", triage_intermediate=0.95, triage_high=0.99,
                                    triage_pft_abnormal_below=70, triage_hrct_negative_valid_months=18,
                                    triage_lymphopenia_below=1.2, triage_sjd_older_age_from=80,
+                                   triage_lymphopenia_lookback_months=3, triage_anti_mda5_rescreen_months=4,
                                    triage_red_flag_tiers={"low_dlco": "urgent"},
                                    monitoring_pft_months_first_year={"SLE": [3, 6]}))
     db = app.extensions["ildscreen"].folder.connect()
@@ -99,6 +100,8 @@ def test_triage_thresholds_come_from_the_programme_settings(tmp_path):
                                                                         "pft_abnormal_below": 70,
                                                                         "hrct_negative_valid_months": 18,
                                                                         "lymphopenia_below": 1.2,
+                                                                        "lymphopenia_lookback_months": 3,
+                                                                        "anti_mda5_rescreen_months": 4,
                                                                         "sjd_older_age_from": 80,
                                                                         "red_flag_tiers": {"low_dlco": "urgent"},
                                                                         "monitoring_first_year": {"SLE": [3, 6]},

@@ -1,7 +1,6 @@
 """A lab value that looks like a unit slip is asked about before it is stored: the API answers
 422 unit_check until the result is sent again confirmed, the tablet's lab form says it in the
 nurse's language beside the field, keeps what she typed and stores it once she ticks the box."""
-import io
 import json
 import re
 
@@ -69,12 +68,6 @@ def test_the_setting_decides_what_is_far(client, nurse, visit_id, db, app, monke
 def test_a_factor_below_1_is_refused_at_start_up_naming_the_setting(tmp_path, no_env_settings):
     with pytest.raises(ConfigError, match="lab_unit_check_factor: Input should be greater than or equal to 1"):
         load_settings(data_dir=tmp_path, lab_unit_check_factor=0.5)
-
-
-def test_a_lab_file_is_not_asked_it_carries_the_laboratorys_units(client, nurse, visit_id, db):
-    upload = client.post(f"/api/v1/visits/{visit_id}/labs/file", headers=nurse, content_type="multipart/form-data",
-                         data={"file": (io.BytesIO(b"analyte,value,unit\nbilirubin,0.8,umol/L\n"), "panel.csv")})
-    assert upload.status_code == 201 and stored(db, visit_id) == [("bilirubin", 0.8, "umol/L")]
 
 
 def tablet_visit(client) -> tuple[int, str]:

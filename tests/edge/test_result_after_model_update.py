@@ -2,8 +2,9 @@
 scores the takes again with the crackle model served then (edge.recordings.rescore_takes_of_other_models)
 and the blood tests with the lab model served then, so a result whose crackle or lab model is no
 longer the one served is not what calculating again would give. The visit page says which model was
-updated, the referral waits for a new result (409 ``result_out_of_date`` naming ``models_changed``
-through the API, the tablet's form refused), and after "Calculate again" the result is current. A
+updated, the API's assessments say so (``freshness.models_changed``), the referral waits for a new
+result (409 ``result_out_of_date`` naming ``models_changed`` through the API, the tablet's form
+refused), and after "Calculate again" the result is current. A
 model the result did not use (an auscultation update for a visit without takes) and a breath-model
 update (a reading keeps the score of the model it was read with) are no change.
 
@@ -24,8 +25,8 @@ from edge.cli import cli
 from edge.fusion.evidence import KL6_VERSION
 from edge.inference.bundles import SelectedBundle, select_bundle
 from edge.web.i18n import CATALOG
-from support import (PASSWORD, PATIENT, TEST_PUBLIC_KEY, csrf_of, edit_manifest, model_bundle, shown_result_of,
-                     trust_test_key)
+from support import (PASSWORD, PATIENT, TEST_PUBLIC_KEY, assert_referral_follows_freshness, csrf_of, edit_manifest,
+                     freshness_by_assessment, model_bundle, shown_result_of, trust_test_key)
 from test_breath_api import breath_csv
 from test_model_bundles import synthetic_crackles_wav
 
@@ -111,6 +112,8 @@ def test_a_crackle_model_update_marks_the_result_out_of_date_until_it_is_calcula
     assert updated_lines(page) == {"auscultation": str(escape(CATALOG["model_updated_auscultation"]["en"]))}
     assert 'id="result-out-of-date"' not in page  # nothing at the visit changed: only the model
     assert 'id="refer-form"' not in page and 'id="refer-needs-current"' in page
+    assert freshness_by_assessment(client, headers, visit_id) == {first["id"]: {
+        "current": False, "superseded_by": None, "changed": [], "settings_changed": [], "models_changed": ["auscultation"]}}
     refused = refer(client, headers, visit_id, first["id"])
     assert refused.status_code == 409, refused.json
     error = refused.json["error"]
@@ -127,15 +130,17 @@ def test_a_crackle_model_update_marks_the_result_out_of_date_until_it_is_calcula
     assert again["model_versions"]["auscultation"].startswith("auscultation-9.9.0-")
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert updated_lines(page) == {} and shown_result_of(page) == str(again["id"])
-    sent = refer(client, headers, visit_id, again["id"])
-    assert sent.status_code == 201, sent.json
+    assert again["freshness"]["current"]
+    verdicts = assert_referral_follows_freshness(client, headers, visit_id)  # refers the current one
+    assert [verdicts[first["id"]]["superseded_by"], verdicts[again["id"]]["current"]] == [again["id"], True]
     assert referrals(db) == 1
 
     # Rolled back, the model that calculated the sent result is no longer served: out of date again.
     models_command(runner, settings, "rollback")
-    client, _ = restarted(settings)
+    client, headers = restarted(settings)
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert set(updated_lines(page)) == {"auscultation"}
+    assert freshness_by_assessment(client, headers, visit_id)[again["id"]]["models_changed"] == ["auscultation"]
 
 
 def test_the_page_says_it_in_the_nurses_language(runner, settings, client, nurse, tmp_path):
@@ -159,8 +164,8 @@ def test_a_lab_model_update_marks_a_result_with_blood_tests_out_of_date(runner, 
     assert (first["model_versions"]["labs"] == KL6_VERSION) == (panel == [KL6])
     install(runner, settings, tmp_path / "new", labs="0.2.0")
     client, headers = restarted(settings)
-    refused = refer(client, headers, visit_id, first["id"])
-    assert refused.status_code == 409 and refused.json["error"]["models_changed"] == ["labs"], refused.json
+    verdicts = assert_referral_follows_freshness(client, headers, visit_id)  # refused, naming labs
+    assert verdicts[first["id"]]["models_changed"] == ["labs"] and not verdicts[first["id"]]["current"]
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert set(updated_lines(page)) == {"labs"}
     again = assess(client, headers, visit_id)
@@ -191,7 +196,7 @@ def test_a_model_the_result_did_not_score_again_is_no_change(runner, settings, c
     client, headers = restarted(settings)
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert updated_lines(page) == {} and 'id="refer-form"' in page
-    assert refer(client, headers, visit_id, first["id"]).status_code == 201
+    assert assert_referral_follows_freshness(client, headers, visit_id)[first["id"]]["current"]  # and referred
     assert referrals(db) == 1
 
 
