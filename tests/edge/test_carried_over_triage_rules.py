@@ -106,7 +106,10 @@ def test_an_hrct_with_ild_since_anti_mda5_puts_the_patient_on_routine_iim_monito
 @pytest.mark.parametrize("ild", ["absent", "present"])
 def test_rapidly_worsening_breathlessness_keeps_anti_mda5_urgent_after_the_hrct(client, clinician, db, ild):
     patient_id, visit_id = scanned_mda5_patient(client, clinician, db, ild)
-    client.patch(f"/api/v1/patients/{patient_id}", json={"symptoms": ["rapidly_worsening_dyspnoea"]}, headers=clinician)
+    version = client.get(f"/api/v1/patients/{patient_id}", headers=clinician).json["version"]
+    edited = client.patch(f"/api/v1/patients/{patient_id}", headers=clinician,
+                          json={"symptoms": ["rapidly_worsening_dyspnoea"], "version": version})
+    assert edited.status_code == 200, edited.json
     assessment = assess(client, clinician, visit_id)
     assert [flag["code"] for flag in assessment["red_flags"]] == ["anti_mda5_rapid_dyspnoea"]
     assert assessment["tier"] == "urgent" and assessment["recommendation"]["priority"] == "urgent"
