@@ -21,8 +21,8 @@ from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
 from edge.fusion.fusion import fuse
 from edge.fusion.monitoring import discordant_hrct, monitoring_plan, monitoring_recommendation
 from edge.fusion.staging import stage
-from edge.fusion.triage import (TriageThresholds, hrct_since_anti_mda5, patient_factors, recorded_findings, red_flags,
-                                triage)
+from edge.fusion.triage import (TriageThresholds, anti_mda5_hrct_sentence, hrct_since_anti_mda5, patient_factors,
+                                recorded_findings, red_flags, triage)
 from edge.breath import score_unscored_breath_readings
 from edge.labs import recent_lymphocytes
 from edge.patients import get_patient, get_visit
@@ -203,7 +203,8 @@ def assess(
         priority = "urgent" if result["tier"] == "urgent" else "routine"
         result["pathway"], result["monitoring"] = "monitoring", plan
         result["recommendation"] = {**result["recommendation"], **monitoring_recommendation(
-            plan, priority=priority, discordant=discordant_hrct(last_ild_read or ild_confirmed, hrct))}
+            plan, priority=priority, discordant=discordant_hrct(last_ild_read or ild_confirmed, hrct),
+            kept=[anti_mda5_hrct_sentence(answered)] if answered else [])}
     pfts = fvc_percent is not None and (dlco_percent is not None or dlco_not_performed)
     if ild_confirmed and pfts:
         ages = picture.ages or (int(picture.age), int(picture.age))

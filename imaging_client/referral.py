@@ -2,8 +2,10 @@
 
 A referral is a ``collection`` Bundle with one ServiceRequest (SNOMED CT 241541005,
 high-resolution CT of lungs), one Patient and Observations for the fused risk, the lung-sound
-finding and key laboratory results, and notes that say which guideline line applies (and, for a
-CTD suspected but not yet diagnosed, that the diagnosis is not established), each
+finding and key laboratory results, and notes: the advice as stored, in words (with what it rests
+on: the risk factors on record, a lymphocyte count from an earlier visit with its date, a negative
+HRCT, the HRCT that answered anti-MDA5, HRCT reads that disagree), which guideline line applies
+(and, for a CTD suspected but not yet diagnosed, that the diagnosis is not established), each
 model's version and validation status and that the risk is not validated for clinical use.
 
 The request never contradicts the screening advice: when the advice is HRCT plus PFTs its

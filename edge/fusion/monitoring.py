@@ -165,18 +165,21 @@ def discordant_hrct(confirmed: Optional[dict], last_hrct: Optional[dict]) -> Opt
 DISCORDANT_STEP = "Discuss the disagreeing HRCT reads with the rheumatologist and the radiologist"
 
 
-def monitoring_recommendation(plan: dict, *, priority: str, discordant: Optional[dict] = None) -> dict:
+def monitoring_recommendation(plan: dict, *, priority: str, discordant: Optional[dict] = None,
+                              kept: Sequence[str] = ()) -> dict:
     """The assessment's recommendation on the monitoring pathway (replaces screening advice).
 
     ``discordant``: a later HRCT read without ILD (:func:`discordant_hrct`): named in the text, and a
-    clinician's review of both reads comes first among the next steps; monitoring goes on."""
+    clinician's review of both reads comes first among the next steps; monitoring goes on.
+    ``kept``: sentences of the screening advice that still hold once ILD is confirmed (the HRCT that
+    answered anti-MDA5, ``edge.fusion.triage.anti_mda5_hrct_sentence``), said after the first."""
     review = ([f"The HRCT on {discordant['no_ild_on']} read no ILD after the HRCT on {discordant['ild_on']} read "
                "ILD: a clinician should review both reads; monitoring goes on meanwhile."] if discordant else [])
     steps = ([DISCORDANT_STEP] if discordant else []) + plan["next_steps"]
     return {
         "advice": "monitoring",
         "priority": priority,
-        "text": " ".join(["ILD is confirmed: monitor it.", *review, "; ".join(steps) + "."]),
+        "text": " ".join(["ILD is confirmed: monitor it.", *kept, *review, "; ".join(steps) + "."]),
         "next_steps": steps,
         "discordant_hrct": discordant,
         "rescreen_months": None,

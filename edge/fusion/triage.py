@@ -465,6 +465,21 @@ def red_flags(*, autoantibodies: tuple[str, ...], symptoms: tuple[str, ...],
     return flags
 
 
+def anti_mda5_hrct_sentence(answered: dict) -> str:
+    """What the advice says of the HRCT that answered anti-MDA5 (:func:`hrct_since_anti_mda5`), on
+    either pathway: the monitoring advice keeps it (``edge.screening.assess``), so the stored text and
+    the referral sent with it say why the antibody no longer asks for an urgent HRCT.
+
+    Examples
+    --------
+    >>> anti_mda5_hrct_sentence({"date": "2026-02-01", "ild": "present"}).split(":")[0]
+    'anti-MDA5 on record; the HRCT on 2026-02-01, read since, showed ILD'
+    """
+    read = "showed no ILD" if answered["ild"] == "absent" else "showed ILD"
+    return (f"anti-MDA5 on record; the HRCT on {answered['date']}, read since, {read}: no urgent HRCT for the "
+            "antibody alone (urgent again if breathlessness worsens rapidly).")
+
+
 def negative_hrct(last_hrct: Optional[dict], *, on: Optional[str], valid_months: int) -> Optional[dict]:
     """The negative HRCT that still answers screening on ``on`` (ISO date; default today), or None.
 
@@ -563,9 +578,7 @@ def triage(probability: float, *, thresholds: TriageThresholds, flags: list[dict
         sentences.append(f"HRCT on {negative['date']} showed no ILD (it answers screening until "
                          f"{negative['valid_until']}).")
     if anti_mda5_hrct:
-        read = "showed no ILD" if anti_mda5_hrct["ild"] == "absent" else "showed ILD"
-        sentences.append(f"anti-MDA5 on record; the HRCT on {anti_mda5_hrct['date']}, read since, {read}: no urgent "
-                         "HRCT for the antibody alone (urgent again if breathlessness worsens rapidly).")
+        sentences.append(anti_mda5_hrct_sentence(anti_mda5_hrct))
     if review:
         sentences.append(f"Symptoms that may be ILD on record ({_symptom_names(review)}): a clinician should review "
                          "them now.")

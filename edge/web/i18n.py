@@ -332,10 +332,11 @@ CATALOG: dict[str, dict[str, str]] = {
                                          "breathlessness worsens quickly.",
                                    "zh-CN": "已记录抗 MDA5 阳性：此后 {date} 的 HRCT 未见间质性肺病，单凭该抗体不再需要紧急"
                                             " HRCT。如气促迅速加重，仍需紧急处理。"},
+    # No "below": the letter prints the monitoring advice above its notes, the result page below them.
     "anti_mda5_hrct_note_present": {"en": "anti-MDA5 is on record: the HRCT on {date}, read since, showed ILD, so it "
-                                          "is monitored (below) instead of an urgent HRCT. Urgent again if "
-                                          "breathlessness worsens quickly.",
-                                    "zh-CN": "已记录抗 MDA5 阳性：此后 {date} 的 HRCT 显示间质性肺病，按下方监测，不再需要"
+                                          "is monitored instead of an urgent HRCT. Urgent again if breathlessness "
+                                          "worsens quickly.",
+                                    "zh-CN": "已记录抗 MDA5 阳性：此后 {date} 的 HRCT 显示间质性肺病，因此转为监测，不再需要"
                                              "紧急 HRCT。如气促迅速加重，仍需紧急处理。"},
     # A later HRCT without ILD after the read that confirmed it (edge.fusion.monitoring.discordant_hrct).
     "discordant_hrct_note": {"en": "The HRCT on {no_ild_on} read no ILD, but the HRCT on {ild_on} read ILD. Discuss "

@@ -8,8 +8,8 @@ import pytest
 from edge.config import load_settings
 from edge.errors import ConfigError
 from edge.fusion.monitoring import DISCORDANT_STEP, discordant_hrct, monitoring_plan, monitoring_recommendation
-from edge.fusion.triage import (TriageThresholds, hrct_since_anti_mda5, patient_factors, recorded_findings, red_flags,
-                                triage)
+from edge.fusion.triage import (TriageThresholds, anti_mda5_hrct_sentence, hrct_since_anti_mda5, patient_factors,
+                                recorded_findings, red_flags, triage)
 from edge.vocabulary import CTD_DIAGNOSES
 
 DEFAULT = TriageThresholds()
@@ -105,6 +105,16 @@ def test_a_discordant_read_keeps_the_monitoring_plan_and_asks_for_a_review_first
     plain = monitoring_recommendation(plan, priority="routine")
     assert plain["next_steps"] == plan["next_steps"] and plain["discordant_hrct"] is None
     assert plain["text"] == "ILD is confirmed: monitor it. " + "; ".join(plan["next_steps"]) + "."
+
+
+def test_the_monitoring_advice_keeps_the_hrct_that_answered_anti_mda5_before_the_review():
+    """Brief h82: the stored text (and the referral's advice note) says why anti-MDA5 is not urgent."""
+    plan = monitoring_plan("IIM", confirmed_on="2026-03-01", pft_dates=[], on=VISIT)
+    sentence = anti_mda5_hrct_sentence({"date": "2026-03-01", "ild": "present"})
+    assert sentence.startswith("anti-MDA5 on record; the HRCT on 2026-03-01, read since, showed ILD: no urgent HRCT")
+    discordant = {"ild_on": "2025-05-01", "no_ild_on": "2026-03-01"}
+    text = monitoring_recommendation(plan, priority="routine", discordant=discordant, kept=[sentence])["text"]
+    assert text.startswith(f"ILD is confirmed: monitor it. {sentence} The HRCT on 2026-03-01 read no ILD")
 
 
 def test_an_earlier_count_is_named_with_its_date():
