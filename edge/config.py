@@ -177,8 +177,9 @@ class Settings(BaseSettings):
                     "an imported lab file or FHIR Bundle) is held for the nurse to confirm when it lies outside the analyte's reference range widened this many "
                     "times ([low / factor, high × factor]) while the same number in another accepted unit of the "
                     "analyte lies inside that window: a unit slip such as bilirubin 0.8 typed into µmol/L from a "
-                    "report in mg/dL (docs/reference/labs.md). 1 asks about every value outside the reference "
-                    "range that another unit explains; larger asks less.",
+                    "report in mg/dL (docs/reference/labs.md). The commands `ildscreen labs score` and `ildscreen "
+                    "screen --labs`, which store nothing, name such a result in a warning and score it as given. 1 "
+                    "asks about every value outside the reference range that another unit explains; larger asks less.",
     )
     lockout_threshold: int = Field(
         5,

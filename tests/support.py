@@ -214,6 +214,16 @@ def trust_test_key(data_dir) -> None:
         config.write(f'model_signing_keys = ["{TEST_PUBLIC_KEY}"]\n')
 
 
+@pytest.fixture(name="settings")
+def settings_trusting_test_key(settings):
+    """The shared ``settings`` fixture with the test signing key pinned, in the settings the app is made
+    from and in the data folder's config.toml (which a CLI run reads): for tests that install bundles
+    signed with :data:`TEST_SIGNING_KEY`. A test module takes it by importing it (it overrides
+    ``settings``)."""
+    trust_test_key(settings.data_dir)
+    return settings.model_copy(update={"model_signing_keys": [TEST_PUBLIC_KEY]})
+
+
 def wait_for(check, *, timeout_s: float, what: str):
     """``check()``'s first truthy value, polled every 0.5 s; fails naming ``what`` after the timeout."""
     deadline = time.monotonic() + timeout_s

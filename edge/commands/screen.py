@@ -15,6 +15,7 @@ from edge.auscultation import default_model, score_recording
 from edge.breath import score_breath_reading
 from edge.config import load_settings
 from edge.fusion.clinical_prior import ClinicalPicture
+from edge.commands.labs import warn_of_unit_slips
 from edge.commands.models import domain_errors, require_active_bundle
 from edge.fusion.evidence import NON_LUNG_SITES, EvidenceOptions, ModalityEvidence
 from edge.regional_validation import select_active_regional_validation
@@ -65,12 +66,23 @@ def auscultation_evidence_from_files(takes: list[Take], picture: ClinicalPicture
     return evidence
 
 
-def labs_evidence_from_file(path: Path, options: EvidenceOptions) -> tuple[ModalityEvidence, Optional[float]]:
-    """The lab file's evidence and its lymphocyte count (10^9/L, or None), which triage reads the
-    Sjögren's lymphopenia factor from, as for a visit's blood count."""
+class LabsFromFile(NamedTuple):
+    """What ``--labs`` gives the assessment, and the results in it that look like unit slips."""
+
+    evidence: ModalityEvidence
+    lymphocytes: Optional[float]
+    unit_checks: list[dict]
+
+
+def labs_evidence_from_file(path: Path, options: EvidenceOptions, *, unit_check_factor: float) -> LabsFromFile:
+    """The lab file's evidence; its lymphocyte count (10^9/L, or None), which triage reads the
+    Sjögren's lymphopenia factor from, as for a visit's blood count; and its results that look like
+    unit slips (``unit_check_factor``: the ``lab_unit_check_factor`` setting), each named in a warning
+    on stderr and scored as given (:func:`edge.commands.labs.warn_of_unit_slips`)."""
     with path.open("rb") as handle:
         scored = score_lab_panel(read_lab_file(handle))
-    return labs_evidence_from_score(scored, options), panel_lymphocytes(scored["normalized"])
+    return LabsFromFile(labs_evidence_from_score(scored, options), panel_lymphocytes(scored["normalized"]),
+                        warn_of_unit_slips(scored["records"], unit_check_factor=unit_check_factor))
 
 
 def breath_evidence_from_file(path: Path, options: EvidenceOptions) -> ModalityEvidence:
@@ -122,7 +134,9 @@ def parse_audio_options(values: tuple[str, ...], chest_pieces: tuple[str, ...] =
                    "once per --audio in the same order. Default not_stated. A clear recording through a piece in "
                    "evidence_chest_pieces_cannot_clear (the bell) does not make its site heard.")
 @click.option("--labs", "labs_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Lab panel: CSV analyte,value,unit[,date], JSON, or FHIR R4 Bundle.")
+              help="Lab panel: CSV analyte,value,unit[,date], JSON, or FHIR R4 Bundle. A result that looks like a "
+                   "unit slip (setting lab_unit_check_factor) is named in a warning on stderr and in the JSON's "
+                   "unit_checks, and scored as given.")
 @click.option("--breath", "breath_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="E-nose breath reading (CSV or JSON).")
 @click.option("--fvc", type=click.FloatRange(5, 200), help="FVC, % predicted.")
@@ -160,10 +174,11 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pi
     evidence = []
     if takes:
         evidence.append(auscultation_evidence_from_files(takes, picture, options, settings.audio_limits))
-    lymphocytes = None
+    lymphocytes, unit_checks = None, []
     if labs_file:
-        labs, lymphocytes = labs_evidence_from_file(labs_file, options)
-        evidence.append(labs)
+        labs = labs_evidence_from_file(labs_file, options, unit_check_factor=settings.lab_unit_check_factor)
+        evidence.append(labs.evidence)
+        lymphocytes, unit_checks = labs.lymphocytes, labs.unit_checks
     if breath_file:
         evidence.append(breath_evidence_from_file(breath_file, options))
     result = assess(picture, evidence, thresholds=settings.triage_thresholds, options=options,
@@ -176,6 +191,7 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pi
                                            "red_flags", "staging", "model_versions", "synthetic_models",
                                            "validation", "pretest_probability", "evidence_options", "calibration",
                                            "pathway", "monitoring", "not_counted", "interval_sources")}
+    output["unit_checks"] = unit_checks
     if as_json:
         click.echo(json.dumps(output))
         return

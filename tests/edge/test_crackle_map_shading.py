@@ -16,7 +16,8 @@ from edge.auscultation import windows_with_crackles
 from audio_models.scoring import calibrate_score
 from support import BUNDLED_DIR
 # The fixtures (a take scored by the bundled model; a data folder that trusts the test signing key) are shared.
-from test_crackle_model_update import SHIFT, install_new_crackle_model, settings, signed_in, visit_with_old_take  # noqa: F401
+from support import settings_trusting_test_key  # noqa: F401 (the settings fixture, test key pinned)
+from test_crackle_model_update import SHIFT, install_new_crackle_model, signed_in, visit_with_old_take  # noqa: F401
 
 # The bundled crackle model's calibration (0.6.0) and threshold: raw window 0.5 -> 0.32, 0.4 -> 0.23, 0.3 -> 0.15.
 CALIBRATION = {"method": "platt_logit", "slope": 1.1429963433722614, "intercept": -0.7649161973359011}

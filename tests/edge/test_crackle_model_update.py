@@ -24,18 +24,13 @@ from edge.modalities import counts_for_its_site, take_threshold
 from edge.recordings import scored_by_another_model
 from edge.web import clinic_time
 from edge.web.i18n import CATALOG
-from support import PASSWORD, PATIENT, TEST_PUBLIC_KEY, csrf_of, edit_manifest, model_bundle, trust_test_key
+from support import PASSWORD, PATIENT, csrf_of, edit_manifest, model_bundle
+from support import settings_trusting_test_key  # noqa: F401 (the settings fixture, test key pinned)
 from test_model_bundles import synthetic_crackles_wav
 
 SITE = "posterior_left_base"
 NEW_VERSION = "9.9.0"
 SHIFT = 2.0  # logits the second bundle's calibration adds: it calls the same sound likelier to hold crackles
-
-
-@pytest.fixture
-def settings(settings):
-    trust_test_key(settings.data_dir)
-    return settings.model_copy(update={"model_signing_keys": [TEST_PUBLIC_KEY]})
 
 
 def logit(p: float) -> float:

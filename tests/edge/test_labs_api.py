@@ -157,7 +157,7 @@ def test_cli_scores_a_panel_file_as_json(runner, tmp_path):
     result = runner.invoke(cli, ["labs", "score", "--json", str(path)])
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
-    assert set(body) == {"probability", "normalized", "missing", "warnings", "model"}
+    assert set(body) == {"probability", "normalized", "missing", "warnings", "model", "unit_checks"}
     assert body["probability"] == pytest.approx(score_lab_panel(US_PANEL)["probability"], abs=1e-6)
     human = runner.invoke(cli, ["labs", "score", str(path)])
     assert human.exit_code == 0 and "ILD probability" in human.output and "synthetic" in human.output

@@ -15,16 +15,10 @@ from edge.app import create_app
 from edge.cli import cli
 from edge.config import load_settings
 from edge.inference.bundles import BUNDLED_ID, ModelStore
-from support import PASSWORD, PATIENT, TEST_PUBLIC_KEY, edit_manifest, model_bundle, trust_test_key
+from support import PASSWORD, PATIENT, edit_manifest, model_bundle
+from support import settings_trusting_test_key  # noqa: F401 (the settings fixture, test key pinned)
 
 LABS_FILE = "labs-0.1.0.onnx"
-
-
-@pytest.fixture
-def settings(settings):
-    """The shared settings with the test signing key pinned (in config.toml too, for the CLI)."""
-    trust_test_key(settings.data_dir)
-    return settings.model_copy(update={"model_signing_keys": [TEST_PUBLIC_KEY]})
 
 
 @pytest.fixture

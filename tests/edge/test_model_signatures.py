@@ -16,13 +16,8 @@ from edge.errors import ConfigError
 from edge.inference.bundle_checks import SIGNATURE_FILE, public_key_text
 from edge.inference.bundles import BUNDLED_ID, ModelStore
 from edge.inference.models import BUNDLED_DIR
-from support import TEST_PUBLIC_KEY, model_bundle, trust_test_key
-
-
-@pytest.fixture
-def settings(settings):
-    trust_test_key(settings.data_dir)
-    return settings.model_copy(update={"model_signing_keys": [TEST_PUBLIC_KEY]})
+from support import TEST_PUBLIC_KEY, model_bundle
+from support import settings_trusting_test_key  # noqa: F401 (the settings fixture, test key pinned)
 
 
 def install(settings, source):

@@ -15,14 +15,9 @@ from edge.inference.models import BUNDLED_DIR
 from edge.inference.onnxruntime_cpu import OnnxRuntimeCpuBackend
 from edge.inference.onnxruntime_tensorrt import OnnxRuntimeTensorrtBackend
 from edge.inference.bundles import selected_registry
-from support import PATIENT, TEST_PUBLIC_KEY, TEST_SIGNING_KEY_PEM, lung_sound_bytes
+from support import PATIENT, TEST_SIGNING_KEY_PEM, lung_sound_bytes
+from support import settings_trusting_test_key  # noqa: F401 (the settings fixture, test key pinned)
 from edge.inference.bundle_checks import sign_manifest
-
-
-@pytest.fixture
-def settings(settings):
-    """The shared settings with the test signing key pinned."""
-    return settings.model_copy(update={"model_signing_keys": [TEST_PUBLIC_KEY]})
 
 
 @pytest.fixture

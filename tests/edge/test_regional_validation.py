@@ -23,7 +23,8 @@ from edge.regional_validation import (
     select_active_regional_validation,
     select_regional_validation,
 )
-from support import TEST_PUBLIC_KEY, TEST_SIGNING_KEY_PEM, trust_test_key
+from support import TEST_SIGNING_KEY_PEM
+from support import settings_trusting_test_key  # noqa: F401 (the settings fixture, test key pinned)
 
 LABS_ENTRY = json.loads((BUNDLED_DIR / "manifest.json").read_text())["models"]["labs"]  # synthetic-trained
 SERVED_LABS = f"{LABS_ENTRY['name']}-{LABS_ENTRY['version']}"
@@ -32,12 +33,6 @@ PASSING = {"n": 240, "events": 60, "clinics": 6, "auc": 0.82, "auc_ci95": [0.76,
 RESULT = {"rounds": [], "validation": {"federated_labs_model": PASSING, "labs": PASSING,
                                        "breath": {**PASSING, "auc": 0.68, "auc_ci95": [0.61, 0.75]},
                                        "auscultation": PASSING}}
-
-
-@pytest.fixture
-def settings(settings):
-    trust_test_key(settings.data_dir)  # for the CLI, which reads the data folder's config.toml
-    return settings.model_copy(update={"model_signing_keys": [TEST_PUBLIC_KEY]})
 
 
 @pytest.fixture(autouse=True)

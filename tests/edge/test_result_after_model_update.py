@@ -25,19 +25,14 @@ from edge.cli import cli
 from edge.fusion.evidence import KL6_VERSION
 from edge.inference.bundles import SelectedBundle, select_bundle
 from edge.web.i18n import CATALOG
-from support import (PASSWORD, PATIENT, TEST_PUBLIC_KEY, assert_referral_follows_freshness, csrf_of, edit_manifest,
-                     freshness_by_assessment, model_bundle, shown_result_of, trust_test_key)
+from support import (PASSWORD, PATIENT, assert_referral_follows_freshness, csrf_of, edit_manifest,
+                     freshness_by_assessment, model_bundle, shown_result_of)
+from support import settings_trusting_test_key  # noqa: F401 (the settings fixture, test key pinned)
 from test_breath_api import breath_csv
 from test_model_bundles import synthetic_crackles_wav
 
 CRP = {"analyte": "crp", "value": 4, "unit": "mg/L"}  # the lab model scores it; it does not count
 KL6 = {"analyte": "kl6", "value": 900, "unit": "U/mL"}  # counts by its published accuracy instead
-
-
-@pytest.fixture
-def settings(settings):
-    trust_test_key(settings.data_dir)
-    return settings.model_copy(update={"model_signing_keys": [TEST_PUBLIC_KEY]})
 
 
 def restarted(settings):

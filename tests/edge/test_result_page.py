@@ -1,5 +1,7 @@
 """The result section and the referral letter show the guideline line, the advice, the
 validation note and both uncertainties, in the page's language, from the assessment JSON."""
+import datetime as dt
+
 import pytest
 
 from support import PATIENT, patch_user
@@ -141,7 +143,11 @@ def test_a_synthetic_lab_model_is_shown_as_measured_not_yet_counted_with_its_rea
     assert line.replace("'", "&#39;") in page or line in page
 
 
-def test_confirmed_ild_shows_when_the_next_pfts_are_due_on_the_result_timeline_and_worklist(client, nurse, db):
+# SSc-ILD: PFTs every 3-6 months in the first year after the confirming HRCT, every 6 after it. The
+# visit is today, so the HRCT is dated from today: 60 days before is in the first year, 500 after it.
+@pytest.mark.parametrize(("days_before", "first_year", "every"), [(60, True, "3–6"), (500, False, "6")])
+def test_confirmed_ild_shows_when_the_next_pfts_are_due_on_the_result_timeline_and_worklist(
+        client, nurse, db, days_before, first_year, every):
     from support import login
     from edge import audit
     from edge.users import create_user
@@ -151,11 +157,13 @@ def test_confirmed_ild_shows_when_the_next_pfts_are_due_on_the_result_timeline_a
     patient = client.post("/api/v1/patients", json=PATIENT, headers=clinician).json
     visit = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=clinician).json
     assert client.post(f"/api/v1/patients/{patient['id']}/outcomes", headers=clinician,
-                       json={"date": "2026-01-15", "source": "hrct", "ild": "present"}).status_code == 201
+                       json={"date": (dt.date.today() - dt.timedelta(days=days_before)).isoformat(),
+                             "source": "hrct", "ild": "present"}).status_code == 201
     assessment = client.post(f"/api/v1/visits/{visit['id']}/assessments", json={"fvc_percent": 82, "dlco_percent": 70},
                              headers=clinician).json
     plan = assessment["monitoring"]
     assert assessment["pathway"] == "monitoring" and plan["last_pft"] == visit["started_at"][:10]
+    assert plan["first_year"] is first_year
     client.set_cookie("lang", "en")
     due = CATALOG["next_pft_due"]["en"].format(start=plan["next_pft_from"], end=plan["next_pft_due"])
     for url in (f"/visits/{visit['id']}", f"/patients/{patient['id']}", "/"):
@@ -163,6 +171,5 @@ def test_confirmed_ild_shows_when_the_next_pfts_are_due_on_the_result_timeline_a
     page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
     assert CATALOG["guideline_monitoring"]["en"] in page
     # The generic Table 4 list names every CTD; the page also says which interval is this patient's.
-    # SSc: 3-6 months in the first year after the HRCT of 2026-01-15, 6 after it (the test runs on today).
-    key, every = ("first_year", "3–6") if plan["first_year"] else ("later", "6")
+    key = "first_year" if first_year else "later"
     assert CATALOG[f"monitoring_pft_every_{key}"]["en"].format(every=every) in page
