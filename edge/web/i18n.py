@@ -835,6 +835,8 @@ CATALOG: dict[str, dict[str, str]] = {
                        "zh-CN": "与风湿科医生讨论是否做高分辨率 CT 和肺功能检查；{months} 个月后再次筛查。"},
     "action_rescreen": {"en": "Screen again in {months} months, sooner if breathlessness or cough appear.",
                         "zh-CN": "{months} 个月后再次筛查；如出现气促或咳嗽，请提前。"},
+    "action_monitoring": {"en": "ILD is confirmed: monitor it, with lung function tests every {every} months.",
+                          "zh-CN": "已确诊间质性肺病：请监测病情，每 {every} 个月复查肺功能。"},
     "action_pfts": {"en": "Arrange lung function tests and ask about breathlessness and cough; HRCT again only if they "
                           "fall, symptoms appear or a warning sign is found. Screen again in {months} months.",
                     "zh-CN": "安排肺功能检查并询问气促和咳嗽情况；仅当肺功能下降、出现症状或发现警示征象时再次做 HRCT。"

@@ -255,12 +255,30 @@ def natural_frequency(percent: float) -> tuple[str, dict]:
     return "freq_about", {"count": f"{percent:.0f}"}
 
 
-def action_key(recommendation: dict) -> Optional[str]:
+def action_key(recommendation: dict, monitoring: Optional[dict] = None) -> Optional[str]:
     """The catalog key of "what to do, by when" for the advice (and priority when HRCT is advised);
-    None for an advice the tablet has no sentence for (the assessment's own text is shown then)."""
+    None for an advice the tablet has no sentence for (the assessment's own text is shown then).
+    Monitoring's sentence names the PFT interval, so it needs the assessment's ``monitoring`` plan."""
     advice = recommendation.get("advice")
+    if advice == "monitoring" and not monitoring:
+        return None
     key = f"action_{advice}_{recommendation.get('priority')}" if advice == "hrct_pfts" else f"action_{advice}"
     return key if key in CATALOG else None
+
+
+def pft_every(monitoring: Optional[dict]) -> Optional[str]:
+    """The monitoring plan's PFT interval in months as the page and the letter write it (``3–6``, or
+    ``6`` when both ends are one); None off the monitoring pathway."""
+    if not monitoring:
+        return None
+    low, high = monitoring["pft_every_months"]
+    return f"{low}–{high}" if low != high else f"{low}"
+
+
+def action_values(recommendation: dict, monitoring: Optional[dict] = None) -> dict:
+    """What the :func:`action_key` sentence is filled with: the months to the next screen, and on
+    the monitoring pathway the PFT interval (:func:`pft_every`)."""
+    return {"months": recommendation.get("rescreen_months"), "every": pft_every(monitoring)}
 
 
 def missing_ranked(missing: list[str], potential: Optional[dict]) -> list[dict]:
@@ -337,7 +355,9 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
         "measured": bool(measured),
         "frequency_key": frequency_key,
         "frequency_values": frequency_values,
-        "action_key": action_key(recommendation),
+        "action_key": action_key(recommendation, assessment.get("monitoring")),
+        "action_values": action_values(recommendation, assessment.get("monitoring")),
+        "pft_every": pft_every(assessment.get("monitoring")),
         "missing_ranked": missing_ranked(list(assessment.get("missing", [])), potential),
         # Any red flag gets the banner: urgent ones say "this week", the others "do not wait".
         "flag_banner": "urgent" if assessment["tier"] == "urgent" else "flag" if red_flags else None,

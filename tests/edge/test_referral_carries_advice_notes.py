@@ -91,12 +91,17 @@ def test_an_hrct_that_answered_anti_mda5_is_on_the_letter_and_in_the_referral(cl
 
 def test_disagreeing_hrct_reads_are_on_the_letter_and_in_the_referral(client, clinician, db, hospital):
     _patient_id, visit_id = discordant_patient(client, clinician, db)
-    assert assess(client, clinician, visit_id)["recommendation"]["advice"] == "monitoring"
+    assessment = assess(client, clinician, visit_id)
+    assert assessment["recommendation"]["advice"] == "monitoring"
+    every = "–".join(str(months) for months in dict.fromkeys(assessment["monitoring"]["pft_every_months"]))
     referral_id, bundle = refer(client, clinician, db, visit_id, reason="Second opinion on the HRCT reads")
 
     for lang, letter in letters(client, referral_id).items():
         shown = element(letter, "discordant-hrct")
         assert phrase("discordant_hrct_note", lang, ild_on=days_ago(200), no_ild_on=days_ago(30)) in shown
+        # The advice line says "monitor" in the letter's language, not the stored English text.
+        assert phrase("action_monitoring", lang, every=every) in element(letter, "letter-advice")
+        assert str(escape(assessment["recommendation"]["text"])) not in letter
     notes = sent_to_hospital(hospital, bundle)
     assert f"The HRCT on {days_ago(30)} read no ILD after the HRCT on {days_ago(200)} read ILD" in notes
 

@@ -88,6 +88,18 @@ def test_every_advice_has_a_what_to_do_by_when_sentence_in_both_languages(recomm
         assert set(CATALOG[key]) == {"en", "zh-CN"}
 
 
+def test_monitoring_has_its_sentence_only_with_the_plan_it_names():
+    from edge.web.presenters import action_key, action_values
+
+    plan = {"pft_every_months": [3, 6]}
+    assert action_key({"advice": "monitoring", "priority": "routine"}, plan) == "action_monitoring"
+    assert action_values({"advice": "monitoring", "rescreen_months": None}, plan) == {"months": None, "every": "3–6"}
+    assert action_key({"advice": "monitoring", "priority": "routine"}) is None  # no plan: the stored text is shown
+    key = "action_monitoring"
+    if key:
+        assert set(CATALOG[key]) == {"en", "zh-CN"}
+
+
 def test_missing_tests_are_ranked_by_how_much_they_could_move_the_risk():
     from edge.web.presenters import missing_ranked
 
@@ -173,3 +185,10 @@ def test_confirmed_ild_shows_when_the_next_pfts_are_due_on_the_result_timeline_a
     # The generic Table 4 list names every CTD; the page also says which interval is this patient's.
     key = "first_year" if first_year else "later"
     assert CATALOG[f"monitoring_pft_every_{key}"]["en"].format(every=every) in page
+    # The headline says what to do in the nurse's language, naming the patient's interval; the stored
+    # English text of the recommendation is not shown in its place.
+    assert CATALOG["action_monitoring"]["en"].format(every=every) in page
+    client.set_cookie("lang", "zh-CN")
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    assert CATALOG["action_monitoring"]["zh-CN"].format(every=every) in page
+    assert assessment["recommendation"]["text"] not in page
