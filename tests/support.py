@@ -1,6 +1,7 @@
 """Helpers shared by the tests (imported by name: every package has its own conftest)."""
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -302,3 +303,23 @@ def damage_past_the_header(path) -> bytes:
     damaged = whole[:4096] + b"\xff" * (len(whole) - 4096)
     Path(path).write_bytes(damaged)
     return damaged
+
+
+def kauh_rows(kauh_dir: Path, patients) -> list[dict]:
+    """The rows of KAUH's ``recordings.csv`` for ``patients`` through the diaphragm and extended
+    filters (the bell is a device of its own, left out)."""
+    with open(kauh_dir / "recordings.csv", newline="") as handle:
+        return [row for row in csv.DictReader(handle) if row["patient"] in patients and row["filter_mode"] != "bell"]
+
+
+def write_kauh_copy(kauh_dir: Path, rows: list[dict], folder: Path) -> Path:
+    """A KAUH copy in ``folder`` holding only ``rows`` (their table and their audio), as
+    ``ildscreen audio evaluate`` reads it."""
+    (folder / "audio").mkdir(parents=True)
+    with open(folder / "recordings.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    for row in rows:
+        shutil.copy(kauh_dir / "audio" / row["recording"], folder / "audio" / row["recording"])
+    return folder

@@ -22,7 +22,7 @@ from audio_models.quality import QualityReport
 from edge.cli import cli
 from edge.commands.audio import audio
 from edge.inference.bundles import selected_registry
-from support import edit_manifest, model_bundle, trust_test_key
+from support import edit_manifest, kauh_rows, model_bundle, trust_test_key, write_kauh_copy
 
 ENTRY = selected_registry().entry("auscultation")
 POPULATIONS = {"adults", "children_sprsound2022", "children_sprsound2022_test"}
@@ -208,30 +208,19 @@ def test_withheld_patients_added_to_the_released_ones_are_scored_alone_with_part
     assert nothing.exit_code == 1 and "no recordings of patients the model never saw" in nothing.output
 
 
-def _kauh_rows(kauh_dir, patients):
-    with open(kauh_dir / "recordings.csv", newline="") as handle:
-        return [row for row in csv.DictReader(handle) if row["patient"] in patients and row["filter_mode"] != "bell"]
-
-
 def test_your_own_recordings_in_a_labels_csv_are_scored_like_the_public_sets(kauh_dir, tmp_path):
     """A clinic's or a partner's own recordings (``labels.csv``, ``audio_models/datasets/generic.py``) are
     scored through the same path as the KAUH copy: the same recordings written both ways give the same
     patient-level, recording-level, per-device and quality-gate figures."""
     patients = {"100", "103", "104", "11", "110", "112", "13", "15"}
-    rows = _kauh_rows(kauh_dir, patients)
+    rows = kauh_rows(kauh_dir, patients)
     assert {row["patient"] for row in rows if row["crackles"] == "1"} and len({row["patient"] for row in rows}) == 8
-    kauh_copy, own = tmp_path / "kauh", tmp_path / "clinic"
-    for folder in (kauh_copy / "audio", own):
-        folder.mkdir(parents=True)
-    with open(kauh_copy / "recordings.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    kauh_copy, own = write_kauh_copy(kauh_dir, rows, tmp_path / "kauh"), tmp_path / "clinic"
+    own.mkdir()
     with open(own / "labels.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "patient_id", "chest_site", "device", "label", "age_y", "sex", "other_sounds"])
         for row in rows:
-            shutil.copy(kauh_dir / "audio" / row["recording"], kauh_copy / "audio" / row["recording"])
             shutil.copy(kauh_dir / "audio" / row["recording"], own / row["recording"])
             writer.writerow([row["recording"], row["patient"], kauh.chest_site(row["location"]),
                              f"Littmann 3200 {row['filter_mode']}",

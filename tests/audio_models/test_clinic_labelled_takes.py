@@ -8,7 +8,6 @@ import csv
 import datetime as dt
 import io
 import json
-import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -17,18 +16,12 @@ from edge import audit
 from edge.cli import cli
 from edge.labelled_takes import PSEUDONYM_PURPOSE, age_at_visit, take_device
 from imaging_client.referral import pseudonym
-from support import PATIENT, login
+from support import PATIENT, kauh_rows, login, write_kauh_copy
 
 # KAUH adults whose locations name one of the clinic's chest sites: four with crackles, four without.
 PATIENTS = ("2", "9", "11", "13", "15", "19", "34", "47")
 SITES = {"P L L": "posterior_left_base", "P R L": "posterior_right_base", "P R U": "posterior_right_upper",
          "P R M": "posterior_right_mid", "P L M": "posterior_left_mid"}
-
-
-def kauh_rows(kauh_dir):
-    """The diaphragm and extended-filter takes of PATIENTS (the bell is a device of its own, left out)."""
-    with open(kauh_dir / "recordings.csv", newline="") as handle:
-        return [row for row in csv.DictReader(handle) if row["patient"] in PATIENTS and row["filter_mode"] != "bell"]
 
 
 def site_of(row):
@@ -63,7 +56,7 @@ def clinic(kauh_dir, client, nurse, clinician):
     year = dt.date.today().year
     codes = {}
     for number, patient in enumerate(PATIENTS):
-        rows = [row for row in kauh_rows(kauh_dir) if row["patient"] == patient]
+        rows = [row for row in kauh_rows(kauh_dir, PATIENTS) if row["patient"] == patient]
         # A birth year that gives KAUH's age as the whole years certainly reached at today's visit.
         registered = client.post("/api/v1/patients", headers=nurse, json={
             **PATIENT, "code": f"MRN-4711{number}", "birth_year": year - int(rows[0]["age_y"]) - 1,
@@ -98,7 +91,7 @@ def evaluate(folder):
 
 def test_labelled_takes_leave_the_clinic_as_a_folder_that_audio_evaluate_scores_per_stethoscope(
         clinic, kauh_dir, settings, app, db, tmp_path):
-    rows = kauh_rows(kauh_dir)
+    rows = kauh_rows(kauh_dir, PATIENTS)
     out = tmp_path / "export"
     exported = export(settings, out)
     assert exported.exit_code == 0, exported.output
@@ -144,15 +137,7 @@ def test_labelled_takes_leave_the_clinic_as_a_folder_that_audio_evaluate_scores_
     adults = report["populations"]["adults"]
     assert (adults["patient"]["patients"], adults["patient"]["positive_patients"]) == (len(PATIENTS), len(with_crackles))
     assert set(adults["subgroups"]["patient_by_device"]) == {"upload diaphragm", "upload extended"}
-    kauh_copy = tmp_path / "kauh"
-    (kauh_copy / "audio").mkdir(parents=True)
-    with open(kauh_copy / "recordings.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    for row in rows:
-        shutil.copy(kauh_dir / "audio" / row["recording"], kauh_copy / "audio" / row["recording"])
-    straight = evaluate(kauh_copy)["populations"]["adults"]
+    straight = evaluate(write_kauh_copy(kauh_dir, rows, tmp_path / "kauh"))["populations"]["adults"]
     for section in ("patient", "recording", "quality_gate"):
         assert point_figures(adults[section]) == point_figures(straight[section]), section
     assert "auc" in adults["patient"] and "sensitivity" in adults["recording"]
