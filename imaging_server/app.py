@@ -25,6 +25,7 @@ from typing import Optional
 from flask import Blueprint, Flask, g, jsonify, request
 
 from common.http_security import register_security_headers
+from common.passwords import stand_in_hash
 from common.web import register_error_handlers, register_request_log
 from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION, ild_read  # noqa: F401 - ild_read adds its routes
 from imaging_server.config import ImagingSettings, load_settings
@@ -33,7 +34,7 @@ from imaging_server.ingest import check_pacs
 from imaging_server.nodule_review import review_api
 from imaging_server.openapi import openapi_document
 from imaging_server.programme import figures_api
-from imaging_server.programme_session import forget_old_sign_ins
+from imaging_server.programme_session import forget_old_sign_ins, password_hasher
 from imaging_server.request_body import json_body
 from imaging_server.referrals import create_referral, referral_for_clinic, report_view, revoke_referral, status_view
 from imaging_server.store import MIGRATIONS, clinic_for_token, current_version, prepare_database, request_db
@@ -56,6 +57,7 @@ def create_app(settings: Optional[ImagingSettings] = None, *, pacs_watched: bool
     # off or nobody signed in go now, all of them; each later attempt sweeps a batch.
     forget_old_sign_ins(db, retention_days=settings.programme_sign_in_audit_retention_days)
     db.close()
+    stand_in_hash(password_hasher)  # now, so the first unknown name takes as long as any (common.passwords)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BUNDLE_BYTES
     app.json.sort_keys = False
