@@ -1,4 +1,5 @@
-"""Opening the SQLite database and running write transactions that survive concurrent writers."""
+"""Opening the SQLite database, write transactions that survive concurrent writers, and read
+transactions that see one state of it."""
 from __future__ import annotations
 
 import contextlib
@@ -114,3 +115,27 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Databa
             raise
         else:
             db.conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def read_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """Run a block of reads as one read transaction: every statement in it sees the database as it
+    was at the block's first read, whatever another connection commits meanwhile.
+
+    For an answer made of several reads that must agree (a visit's assessments and whether each is
+    current): read one by one, a calculation or a blood test committed between two of them would
+    pair a list with a verdict of another state. In WAL mode a reader takes no lock that stops a
+    writer, so the block holds up no one; a deferred ``BEGIN`` takes its snapshot at the first read.
+    Inside a transaction already (a write transaction), the block reads in that one.
+    """
+    if db.conn.in_transaction:
+        yield db
+        return
+    db.conn.execute("BEGIN")
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    else:
+        db.conn.execute("COMMIT")
