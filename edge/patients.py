@@ -130,9 +130,11 @@ def create_visit(db: sqlite_utils.Database, actor: audit.Actor, patient_id: int,
 
 def update_visit(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, changes: dict, *,
                  version: int) -> dict:
-    """Edit the open visit's status, notes or draft (replaced as a whole), against the ``version``
-    the editor showed (``get_visit(...)["version"]``); the saved edit raises it by one. A completed
-    or cancelled visit is closed for edits.
+    """Edit the open visit's status, notes or draft, against the ``version`` the editor showed
+    (``get_visit(...)["version"]``); the saved edit raises it by one. A completed or cancelled visit
+    is closed for edits. Only the fields named change, and in the draft only the keys named
+    (:func:`merged_draft`): the tablet keeps typed values there without moving the version, so a
+    draft replaced as a whole would drop what it kept after the editor read the visit.
 
     Only these edits move the version: the service's own writes of the visit (the tablet's kept
     draft, :func:`keep_draft`; skipped steps, lung function, symptoms reviewed) leave it, as they
@@ -152,12 +154,31 @@ def update_visit(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, c
         require_current_version(f"visit {visit_id}", shown=version, current=visit["version"])
         row = {key: value for key, value in changes.items() if value is not None}
         if "draft" in row:
-            row["draft"] = json.dumps(row["draft"])
+            row["draft"] = json.dumps(merged_draft(visit["draft"], row["draft"]))
         if row.get("status") in ("completed", "cancelled"):
             row["completed_at"] = utc_now()
         db["visits"].update(visit_id, {**row, "updated_at": utc_now(), "version": visit["version"] + 1})
         audit.record(db, actor, "update", "visit", visit_id, {"changed": sorted(row)})
     return get_visit(db, visit_id)
+
+
+def merged_draft(draft: dict, changes: dict) -> dict:
+    """``draft`` with ``changes`` applied as a JSON Merge Patch (RFC 7396): a key named with a value
+    takes it (an object merged into the object there, key by key), a key named with null is removed,
+    a key not named stays as it was.
+
+    >>> merged_draft({"refer_reason": "new cough", "step": "labs"}, {"step": "breath", "refer_reason": None})
+    {'step': 'breath'}
+    """
+    merged = dict(draft)
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict):
+            merged[key] = merged_draft(merged[key] if isinstance(merged.get(key), dict) else {}, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def keep_draft(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, draft: dict) -> dict:
@@ -196,7 +217,7 @@ def merge_draft(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, ty
                                   fields=[{"field": key[:DRAFT_MAX_KEY], "reason": "not a short text"}])
     with write_transaction(db):  # read and write under one lock: two saves at once both land
         visit = get_visit(db, visit_id)
-        return keep_draft(db, actor, visit_id, {**visit["draft"], **typed})
+        return keep_draft(db, actor, visit_id, merged_draft(visit["draft"], typed))
 
 
 def forget_draft(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, prefix: str | tuple[str, ...]) -> None:

@@ -7,6 +7,7 @@ not move it, so they never make the next edit fail. The tablet's finish/close fo
 its page showed."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -94,6 +95,39 @@ def test_the_services_own_writes_of_a_visit_do_not_make_the_next_edit_fail(ui, n
     assert visit[4] == read  # ...and none moved the version
     saved = client.patch(url, json={"notes": "reviewed", "version": read}, headers=nurse)
     assert saved.status_code == 200 and saved.json["version"] == read + 1
+
+
+def test_a_draft_patch_changes_only_the_keys_it_names_and_keeps_what_the_tablet_kept_since(ui, nurse, db):
+    """Brief h85, point 2: the tablet keeps typed values in the draft without moving the version, so
+    a client's PATCH of the draft, against the version it read before that, must not drop them. The
+    draft is a JSON Merge Patch (RFC 7396): keys named take their value (objects merged key by key),
+    a key named null is removed, every other key stays; the edit still moves the version."""
+    client, csrf = ui
+    visit = _visit(client, nurse)
+    url = f"/api/v1/visits/{visit['id']}"
+    first = client.patch(url, json={"draft": {"step": "labs", "form": {"fvc": "7", "dlco": "6"}},
+                                    "version": visit["version"]}, headers=nurse)
+    assert first.status_code == 200 and first.json["version"] == visit["version"] + 1
+    autosave = client.post(f"/visits/{visit['id']}/draft", json={"draft": {"refer_reason": "new cough"}},
+                           headers={"X-CSRF-Token": csrf})
+    assert autosave.status_code == 200
+    assert client.get(url, headers=nurse).json["version"] == first.json["version"]  # the autosave: no edit
+
+    merged = client.patch(url, json={"draft": {"step": "breath", "form": {"fvc": "72", "dlco": None}},
+                                     "version": first.json["version"]}, headers=nurse)
+
+    assert merged.status_code == 200, merged.json
+    assert merged.json["draft"] == {"step": "breath", "form": {"fvc": "72"}, "refer_reason": "new cough"}
+    assert merged.json["version"] == first.json["version"] + 1
+    stored = db.execute("SELECT draft FROM visits WHERE id = ?", [visit["id"]]).fetchone()[0]
+    assert json.loads(stored) == merged.json["draft"]
+    emptied = client.patch(url, json={"draft": {"step": None, "form": None, "refer_reason": None},
+                                      "version": merged.json["version"]}, headers=nurse)
+    assert emptied.status_code == 200 and emptied.json["draft"] == {}
+    # An older version is still refused before anything is merged.
+    stale = client.patch(url, json={"draft": {"step": "labs"}, "version": merged.json["version"]}, headers=nurse)
+    assert stale.status_code == 409 and stale.json["error"]["code"] == "edit_conflict"
+    assert json.loads(db.execute("SELECT draft FROM visits WHERE id = ?", [visit["id"]]).fetchone()[0]) == {}
 
 
 def _status_error(client, location: str) -> str:
