@@ -11,13 +11,16 @@ from edge.errors import Conflict, NotFound, ValidationError, require_current_ver
 from edge.store.database import utc_now, write_transaction
 
 JSON_LIST_COLUMNS = ("autoantibodies", "symptoms", "medications")
-# A patient's record version: the id of its latest create or update audit entry. Every registration
-# and edit writes one in the transaction that writes the row, and entry ids only grow (two edits in
-# one millisecond still differ, which updated_at would not); reads are audited too but change
-# nothing. 0 for a row with no such entry (restored without its trail).
-SELECT_PATIENTS = ("SELECT patients.*, COALESCE((SELECT MAX(id) FROM audit_log WHERE entity = 'patient' "
-                   "AND entity_id = CAST(patients.id AS TEXT) AND action IN ('create', 'update')), 0) AS version "
-                   "FROM patients")
+# A patient's record version: the id of its latest create or update audit entry, or of the latest
+# restore's when newer. Every registration and edit writes one in the transaction that writes the
+# row, and entry ids only grow (two edits in one millisecond still differ, which updated_at would
+# not); reads are audited too but change nothing. A restore keeps the entries written after its
+# backup (edge.store.restore_records) while the rows go back to the backup's: its own entry, the
+# trail's newest, makes every version read before it out of date. 0 for a row with no such entry.
+SELECT_PATIENTS = ("SELECT patients.*, MAX(COALESCE((SELECT MAX(id) FROM audit_log WHERE entity = 'patient' "
+                   "AND entity_id = CAST(patients.id AS TEXT) AND action IN ('create', 'update')), 0), "
+                   "COALESCE((SELECT MAX(id) FROM audit_log WHERE entity = 'database' AND action = 'restore'), 0)) "
+                   "AS version FROM patients")
 
 
 def _patient_from_row(row: dict) -> dict:
