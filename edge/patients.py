@@ -218,6 +218,14 @@ def merge_draft(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, ty
         if len(key) > DRAFT_MAX_KEY or not isinstance(value, str) or len(value) > DRAFT_MAX_VALUE:
             raise ValidationError(f"draft field {key[:DRAFT_MAX_KEY]!r} must be a text of at most {DRAFT_MAX_VALUE} characters",
                                   fields=[{"field": key[:DRAFT_MAX_KEY], "reason": "not a short text"}])
+    return keep_typed(db, actor, visit_id, typed)
+
+
+def keep_typed(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, typed: dict) -> dict:
+    """Merge ``typed`` into the open visit's draft (:func:`merged_draft`), reading and writing it
+    under one lock, so that what another request kept meanwhile (the page's autosave) stays: the
+    service's own values (a refused form's typed values), and :func:`merge_draft`'s once checked.
+    Returns the visit; ``Conflict`` for a closed one."""
     with write_transaction(db):  # read and write under one lock: two saves at once both land
         visit = get_visit(db, visit_id)
         return keep_draft(db, actor, visit_id, merged_draft(visit["draft"], typed))

@@ -13,8 +13,9 @@ import re
 import pytest
 from markupsafe import escape
 
-from edge import audit
+from edge import audit, labs, patients
 from edge.cli import cli
+from edge.errors import ValidationError
 from edge.users import find_user, set_pin
 from edge.web.i18n import CATALOG
 from support import PATIENT, login, patch_user, version_shown
@@ -128,6 +129,25 @@ def test_a_draft_patch_changes_only_the_keys_it_names_and_keeps_what_the_tablet_
     stale = client.patch(url, json={"draft": {"step": "labs"}, "version": merged.json["version"]}, headers=nurse)
     assert stale.status_code == 409 and stale.json["error"]["code"] == "edit_conflict"
     assert json.loads(db.execute("SELECT draft FROM visits WHERE id = ?", [visit["id"]]).fetchone()[0]) == {}
+
+
+def test_a_refused_lab_form_keeps_what_the_page_autosaved_while_it_was_checked(ui, nurse, db, monkeypatch):
+    """The tablet keeps a refused form's typed values in the draft under the same lock it reads the
+    draft in (patients.keep_typed): a value the page autosaved (another request, committed through
+    another connection) while the form was being checked stays beside them."""
+    client, csrf = ui
+    visit = _visit(client, nurse)
+    checked = []
+
+    def refused_after_an_autosave(*args, **kwargs):
+        checked.append(patients.merge_draft(db, audit.CLI_OPERATOR, visit["id"], {"refer_reason": "new cough"}))
+        raise ValidationError("refused", fields=[{"field": "crp", "reason": "test"}])
+
+    monkeypatch.setattr(labs, "add_lab_panel", refused_after_an_autosave)
+    refused = client.post(f"/visits/{visit['id']}/labs", data={"csrf_token": csrf, "lab_crp": "5", "unit_crp": "mg/L"})
+    assert "lab_errors=crp" in refused.headers["Location"] and checked
+    draft = json.loads(db.execute("SELECT draft FROM visits WHERE id = ?", [visit["id"]]).fetchone()[0])
+    assert draft["refer_reason"] == "new cough" and (draft["lab_crp"], draft["unit_crp"]) == ("5", "mg/L")
 
 
 def _status_error(client, location: str) -> str:
