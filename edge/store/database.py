@@ -106,15 +106,8 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Databa
         with db.atomic():
             yield db
         return
-    with _WRITER_LOCK_OF.get(db) or contextlib.nullcontext():
-        db.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.rollback()
-            raise
-        else:
-            db.conn.execute("COMMIT")
+    with _WRITER_LOCK_OF.get(db) or contextlib.nullcontext(), _transaction(db, "BEGIN IMMEDIATE"):
+        yield db
 
 
 @contextlib.contextmanager
@@ -131,7 +124,14 @@ def read_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Databas
     if db.conn.in_transaction:
         yield db
         return
-    db.conn.execute("BEGIN")
+    with _transaction(db, "BEGIN"):
+        yield db
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite_utils.Database, begin: str) -> Iterator[sqlite_utils.Database]:
+    """``begin``, then the block, then COMMIT; ROLLBACK when the block raises."""
+    db.conn.execute(begin)
     try:
         yield db
     except BaseException:
