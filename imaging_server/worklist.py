@@ -37,7 +37,7 @@ from flask import Blueprint, g, jsonify, render_template, request
 from imaging_server.errors import NotFound
 from imaging_server.nodule_review import reader_for_token, review_api
 from imaging_server.programme_i18n import CATALOG, page_context
-from imaging_server.referrals import PRIORITIES, REFERRAL_CODE_PATTERN, note_kind
+from imaging_server.referrals import NOTE_KIND_PATTERN, PRIORITIES, REFERRAL_CODE_PATTERN, note_kind
 from imaging_server.store import Database, request_db
 
 ADVICE_KIND = "advice"
@@ -58,9 +58,23 @@ def service_request(bundle: dict) -> dict:
 
 
 def referral_notes(request_resource: dict) -> list[dict]:
-    """The notes as ``{"kind", "text"}`` in the order sent, the advice first (kind None when unnamed)."""
-    notes = [{"kind": note_kind(note), "text": note["text"]} for note in request_resource.get("note", [])]
+    """The notes as ``{"kind", "text"}`` in the order sent, the advice first (kind None when unnamed).
+
+    A referral stored before intake checked notes may hold ones that are not text: they are left out."""
+    notes = [{"kind": _valid_kind(note_kind(note)), "text": note["text"]} for note in _texts(request_resource, "note")]
     return sorted(notes, key=lambda note: note["kind"] != ADVICE_KIND)  # stable: the rest keep their order
+
+
+def _texts(request_resource: dict, field: str) -> list[dict]:
+    """The reasons or notes that hold text (``field``: ``reasonCode`` or ``note``)."""
+    items = request_resource.get(field)
+    if not isinstance(items, list):
+        return []
+    return [item for item in items if isinstance(item, dict) and isinstance(item.get("text"), str)]
+
+
+def _valid_kind(kind) -> str | None:
+    return kind if isinstance(kind, str) and NOTE_KIND_PATTERN.match(kind) else None
 
 
 def must_not_miss(priority: str, notes: list[dict]) -> list[str]:
@@ -78,7 +92,7 @@ def referral_view(row: dict) -> dict:
     return {"referral_code": row["code"], "clinic": row["clinic"], "priority": row["priority"],
             "status": "revoked" if row["revoked_at"] else row["status"], "received_at": row["created_at"],
             "must_not_miss": must_not_miss(row["priority"], notes),
-            "reasons": [reason["text"] for reason in request_resource.get("reasonCode", []) if reason.get("text")],
+            "reasons": [reason["text"] for reason in _texts(request_resource, "reasonCode")],
             "notes": notes}
 
 
@@ -97,8 +111,9 @@ def referral_for_reader(db: Database, code: str) -> dict:
     NotFound
         No referral with this code.
     """
-    row = db.row(REFERRAL_SELECT + " WHERE r.code = :code", {"code": code}) if REFERRAL_CODE_PATTERN.match(code) \
-        else None
+    row = None
+    if REFERRAL_CODE_PATTERN.match(code):
+        row = db.row(REFERRAL_SELECT + " WHERE r.code = :code", {"code": code})
     if row is None:
         raise NotFound("no referral with this code")
     return referral_view(row)

@@ -201,6 +201,26 @@ def test_a_revoked_referral_shows_as_withdrawn(hospital):
     assert CATALOG["status_revoked"]["en"] in page
 
 
+def test_a_referral_stored_before_intake_checked_notes_still_shows_its_text_notes(hospital):
+    client, db, _clinic, reader = hospital
+    code = "ILD-CCCCCCCCCC"
+    bundle = sent(hospital, code)[code]
+    request = bundle["entry"][0]["resource"]
+    kept = request["note"][0]
+    request["note"] = [{"authorString": "no text"}, "a string", {"text": 5}, kept,
+                       {"extension": [{"url": NOTE_KIND_URL, "valueCode": 7}], "text": "odd kind"}]
+    request["reasonCode"] = [{"text": "Screening"}, "not an object"]
+    with db.write():  # as an older server stored it, without today's intake checks
+        db.execute("UPDATE referrals SET bundle = :bundle WHERE code = :code",
+                   {"bundle": json.dumps(bundle), "code": code})
+    view = client.get(f"/api/v1/reader/referrals/{code}", headers=reader)
+    assert view.status_code == 200
+    assert view.json["notes"] == [{"kind": "advice", "text": kept["text"]}, {"kind": None, "text": "odd kind"}]
+    assert view.json["reasons"] == ["Screening"]
+    assert client.get(f"/reader/referrals/{code}", headers=reader).status_code == 200
+    assert client.get("/reader/referrals", headers=reader).status_code == 200
+
+
 def _note(text: str) -> dict:
     return {"extension": [{"url": NOTE_KIND_URL, "valueCode": "model"}], "text": text}
 
