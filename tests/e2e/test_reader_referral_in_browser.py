@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from e2e_support import ARTIFACTS, VISIBLE_TEXT_JS, check_accessibility, small_targets
+from e2e_support import ARTIFACTS
 from edge.fusion.monitoring import discordant_hrct
 from imaging_client.referral import build_referral_bundle
 from imaging_server.programme_i18n import CATALOG
-from tablet import untranslated
+from tablet import page_problems
 from support import clean_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "imaging_server"))
@@ -73,11 +73,7 @@ def test_a_reader_sees_why_the_patient_was_referred(browser, hospital, lang):
     problems: list[str] = []
 
     def check(name: str) -> None:
-        page.screenshot(path=str(folder / f"reader-{name}.png"), full_page=True)
-        problems.extend(f"{name}: small target {t}" for t in small_targets(page))
-        problems.extend(f"{name}: axe {v}" for v in check_accessibility(page))
-        if lang == "zh-CN":
-            problems.extend(f"{name}: untranslated {t}" for t in untranslated(page.evaluate(VISIBLE_TEXT_JS)))
+        problems.extend(page_problems(page, folder / f"reader-{name}.png", lang, name))
 
     assert page.goto(server.url + "/reader/referrals").status == 200
     row = page.locator(f"#referral-{CODE}")
