@@ -70,14 +70,14 @@ _ADULT_FIGURES = ("patients", "positive_patients", "sensitivity", "sensitivity_c
                   "specificity_ci95")
 
 
-def _device(name: str) -> tuple[str, Optional[str]]:
-    """A device of a validation population (``"Littmann 3200 bell"``, ``"Yunting II"``) as (stethoscope
-    key, chest piece): the chest piece is its last word when that is one of ``CHEST_PIECES``, else None
+def device_parts(name: str) -> tuple[str, Optional[str]]:
+    """A device of a validation population (``"Littmann 3200 bell"``, ``"Yunting II"``) as (stethoscope,
+    chest piece): the chest piece is its last word when that is one of ``CHEST_PIECES``, else None
     (validated whatever the chest piece)."""
-    words = stethoscope_key(name).split()
-    if len(words) > 1 and words[-1] in CHEST_PIECES and words[-1] != CHEST_PIECE_NOT_STATED:
-        return " ".join(words[:-1]), words[-1]
-    return " ".join(words), None
+    words = name.split()
+    if len(words) > 1 and words[-1].casefold() in CHEST_PIECES and words[-1].casefold() != CHEST_PIECE_NOT_STATED:
+        return " ".join(words[:-1]), words[-1].casefold()
+    return name.strip(), None
 
 
 def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str) -> dict:
@@ -104,7 +104,7 @@ def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str) -
     if stethoscope == STETHOSCOPE_NOT_STATED:
         return {**answer, "status": "not_stated"}
     key = stethoscope_key(stethoscope)
-    matches = {name: [piece for device_key, piece in map(_device, names) if device_key == key]
+    matches = {name: [piece for stethoscope_of, piece in map(device_parts, names) if stethoscope_key(stethoscope_of) == key]
                for name, names in devices.items()}
     adults = matches.get(ADULT_POPULATION, [])
     if any(piece in (None, chest_piece) for piece in adults):

@@ -102,12 +102,14 @@ CATALOG: dict[str, dict[str, str]] = {
     "stethoscope_chest_piece_not_validated": {
         "en": "The crackle model was validated on adults through this stethoscope ({stethoscope}) only as {devices}; "
               "this take's chest piece ({chest_piece}) is not one of them.",
-        "zh-CN": "爆裂音模型在成人中仅通过此听诊器（{stethoscope}）的以下方式验证：{devices}；本次录音的听诊头"
+        "zh-CN": "爆裂音模型在成人中仅按以下方式通过此听诊器（{stethoscope}）验证：{devices}；本次录音的听诊头"
                  "（{chest_piece}）不在其中。"},
+    # The manifest names the other populations in English only: the API's populations field lists them.
     "stethoscope_not_in_adults": {"en": "This stethoscope ({stethoscope}) is one the crackle model was validated on "
-                                        "only in other patients ({populations}), not in adults like those screened here.",
-                                  "zh-CN": "爆裂音模型仅在其他人群（{populations}）中通过此听诊器（{stethoscope}）验证，"
-                                           "未在此处筛查的成人中验证。"},
+                                        "only in other populations than adults, not in adults like those screened "
+                                        "here (in adults it was validated through: {devices}).",
+                                  "zh-CN": "爆裂音模型仅在成人以外的其他人群中通过此听诊器（{stethoscope}）验证，"
+                                           "未在此处筛查的成人中验证（在成人中验证所用：{devices}）。"},
     "stethoscope_not_validated": {"en": "This stethoscope ({stethoscope}) is not one the crackle model was validated "
                                         "on (in adults it was validated through: {devices}).",
                                   "zh-CN": "此听诊器（{stethoscope}）不是爆裂音模型验证过的听诊器（在成人中验证所用：{devices}）。"},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Collection, Optional
 
+from edge.auscultation import device_parts
 from edge.modalities import counts_for_its_site, take_threshold
 from edge.patients import VISIT_STEPS
 from edge.recordings import awaits_score, is_accepted
@@ -258,6 +259,20 @@ def stethoscope_name(stethoscope: str, lang: str) -> str:
     return translate("stethoscope_not_stated", lang) if stethoscope == STETHOSCOPE_NOT_STATED else stethoscope
 
 
+def validated_devices(devices: list[str], lang: str) -> str:
+    """The devices of a validation (manifest names, ``"Littmann 3200 bell"``) as the nurse reads them: each
+    stethoscope once, with the chest pieces it was validated through in her language."""
+    pieces: dict[str, list[str]] = {}
+    for device in devices:
+        stethoscope, piece = device_parts(device)
+        pieces.setdefault(stethoscope, [])
+        if piece is not None:
+            pieces[stethoscope].append(translate(f"chest_piece_{piece}", lang))
+    if not pieces:
+        return translate("stethoscope_no_devices", lang)
+    return "; ".join(f"{name} ({', '.join(shown)})" if shown else name for name, shown in pieces.items())
+
+
 def stethoscope_statement(validation: Optional[dict], lang: str) -> Optional[str]:
     """What a take's crackle result says of its stethoscope and chest piece, in ``lang``
     (``validation``: :func:`edge.auscultation.stethoscope_validation`); None without a served crackle
@@ -267,8 +282,7 @@ def stethoscope_statement(validation: Optional[dict], lang: str) -> Optional[str
     two = lambda value: f"{value:.2f}"
     values = {"stethoscope": stethoscope_name(validation["stethoscope"], lang),
               "chest_piece": translate(f"chest_piece_{validation['chest_piece']}", lang),
-              "devices": ", ".join(validation["devices"]) or translate("stethoscope_no_devices", lang),
-              "populations": "; ".join(validation.get("populations") or [])}
+              "devices": validated_devices(validation["devices"], lang)}
     if validation["status"] == "validated":
         values.update(patients=validation["patients"], positive=validation["positive_patients"],
                       sensitivity=two(validation["sensitivity"]), specificity=two(validation["specificity"]),
