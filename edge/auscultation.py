@@ -21,8 +21,10 @@ import numpy as np
 from audio_models import scoring
 from audio_models.errors import ModelError
 from audio_models.io import DEFAULT_AUDIO_LIMITS, read_audio
+from edge.fusion.evidence import ADULT_POPULATION, PATIENT_CI_METHOD
 from edge.inference.bundles import selected_registry
-from edge.inference.models import ModelRegistry, validation_status
+from edge.inference.models import ModelRegistry, validation_status, version_label
+from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, STETHOSCOPE_NOT_STATED, stethoscope_key
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,72 @@ def adult_validation(adults: Optional[dict]):
             "sensitivity": percent(adults["sensitivity"]), "specificity": percent(adults["specificity"]),
             "sensitivity_low": percent(adults["sensitivity_ci95"][0]), "sensitivity_high": percent(adults["sensitivity_ci95"][1]),
             "specificity_low": percent(adults["specificity_ci95"][0]), "specificity_high": percent(adults["specificity_ci95"][1])}
+
+
+#: What a take's crackle result says of its stethoscope and chest piece (:func:`stethoscope_validation`).
+STETHOSCOPE_STATUSES = ("validated", "chest_piece_not_validated", "not_in_adults", "not_validated", "not_stated")
+# The figures of the adults' validation a validated take's result quotes, as the manifest words them.
+_ADULT_FIGURES = ("patients", "positive_patients", "sensitivity", "sensitivity_ci95", "specificity",
+                  "specificity_ci95")
+
+
+def device_parts(name: str) -> tuple[str, Optional[str]]:
+    """A device of a validation population (``"Littmann 3200 bell"``, ``"Yunting II"``) as (stethoscope,
+    chest piece): the chest piece is its last word when that is one of ``CHEST_PIECES``, else None
+    (validated whatever the chest piece)."""
+    words = name.split()
+    if len(words) > 1 and words[-1].casefold() in CHEST_PIECES and words[-1].casefold() != CHEST_PIECE_NOT_STATED:
+        return " ".join(words[:-1]), words[-1].casefold()
+    return name.strip(), None
+
+
+def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str) -> dict:
+    """Whether the crackle model (manifest ``entry``) was validated on a take's stethoscope and chest piece.
+
+    Read from the entry's patient-level ``validation`` block (the one :func:`edge.fusion.evidence.
+    detector_validation` counts; another block validates no device): the ``devices`` of each population,
+    matched by :func:`edge.vocabulary.stethoscope_key`. ``status`` (``STETHOSCOPE_STATUSES``):
+    ``validated``, a device of the adults (the population screened here) is this stethoscope and piece, and
+    the adults' patient-level figures are given (over all the adults' devices together: the manifest has
+    none per device); ``chest_piece_not_validated``, the adults' devices have this stethoscope through
+    other pieces only (or the piece is not stated); ``not_in_adults``, only another population's devices
+    have it (``populations``: their ``population`` words); ``not_validated``, none has it; ``not_stated``,
+    the take names no stethoscope. ``devices`` lists the adults' devices. Display only: it never changes a
+    risk, tier or advice (the evidence model counts the adults' figures, whatever the take's stethoscope).
+    """
+    validation = entry.get("validation") if isinstance(entry.get("validation"), dict) else {}
+    patient_level = validation.get("unit") == "patient" and validation.get("ci_method") == PATIENT_CI_METHOD
+    populations = validation.get("populations") if patient_level and isinstance(validation.get("populations"), dict) else {}
+    devices = {name: [str(d) for d in block.get("devices") or []] for name, block in populations.items()
+               if isinstance(block, dict)}
+    answer = {"stethoscope": stethoscope, "chest_piece": chest_piece, "devices": devices.get(ADULT_POPULATION, []),
+              "model_version": version_label(entry.get("name"), entry.get("version"))}
+    if stethoscope == STETHOSCOPE_NOT_STATED:
+        return {**answer, "status": "not_stated"}
+    key = stethoscope_key(stethoscope)
+    matches = {name: [piece for stethoscope_of, piece in map(device_parts, names) if stethoscope_key(stethoscope_of) == key]
+               for name, names in devices.items()}
+    adults = matches.get(ADULT_POPULATION, [])
+    if any(piece in (None, chest_piece) for piece in adults):
+        figures = {figure: populations[ADULT_POPULATION].get(figure) for figure in _ADULT_FIGURES}
+        return {**answer, "status": "validated", "population": ADULT_POPULATION, **figures}
+    if adults:
+        return {**answer, "status": "chest_piece_not_validated"}
+    others = [name for name, pieces in matches.items() if pieces]
+    if others:
+        return {**answer, "status": "not_in_adults",
+                "populations": [str(populations[name].get("population") or name) for name in others]}
+    return {**answer, "status": "not_validated"}
+
+
+def served_stethoscope_validation(stethoscope: str, chest_piece: str) -> Optional[dict]:
+    """:func:`stethoscope_validation` by the crackle model this process serves (the one that scores a
+    visit's takes before it is assessed), or None when the bundle has none."""
+    try:
+        entry = selected_registry().entry(MODEL_NAME)
+    except ModelError:
+        return None
+    return stethoscope_validation(entry, stethoscope=stethoscope, chest_piece=chest_piece)
 
 
 def score_recording(source, *, chest_site=None, backend=None, limits=DEFAULT_AUDIO_LIMITS):

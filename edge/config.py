@@ -23,7 +23,8 @@ from edge.errors import ConfigError
 from edge.fusion.evidence import EvidenceOptions
 from edge.fusion.triage import TriageThresholds, check_tier_order
 from edge.inference.bundle_checks import public_key_from_text
-from edge.vocabulary import ChestPiece
+from edge.vocabulary import (STETHOSCOPE_NOT_STATED, ChestPiece, StethoscopeName, stethoscope_key,
+                             unknown_word_message)
 
 ENV_PREFIX = "ILDSCREEN_"
 # The hospital CT server's own settings; a box running both must not trip the edge's check.
@@ -167,6 +168,30 @@ class Settings(BaseSettings):
                     "filter the crackle detector found 6 of 8 KAUH adults with crackles, through its extended filter "
                     "4 of 9 and through its bell filter 1 of 9 (audio_models/README.md, model 0.6.0); the tablet's "
                     "recording hint asks for it. An API upload that does not say is stored as not_stated.",
+    )
+    stethoscopes: list[StethoscopeName] = Field(
+        default_factory=list,
+        title="The clinic's stethoscopes",
+        description="Make and model of each stethoscope the clinic records with, e.g. [\"Littmann 3200\"]: the names a "
+                    "take may state (the tablet's recording form offers them, with Not stated; the upload API's "
+                    "stethoscope field takes one of them). Write them as the crackle model's manifest names its "
+                    "devices (validation.populations.*.devices, without the chest piece), so that each take's result "
+                    "can say whether the model was validated on that stethoscope (the names are compared without "
+                    "case and punctuation). Empty: no take states a stethoscope.",
+    )
+    board_stethoscopes: dict[str, StethoscopeName] = Field(
+        default_factory=dict,
+        title="Stethoscope of each board",
+        description="Board id (as the board reports it, e.g. STETH-40) to the stethoscope, one of stethoscopes, it "
+                    "records through: a capture from the board is stored with that stethoscope; a board not named "
+                    "here: not_stated. The board's wire protocol carries no make or model.",
+    )
+    upload_stethoscope: str = Field(
+        STETHOSCOPE_NOT_STATED,
+        title="Stethoscope of uploads and the tablet's microphone",
+        description="One of stethoscopes, or not_stated: the stethoscope the tablet's recording form starts on (the "
+                    "nurse picks another from the list when another was used) and the one an API upload that names "
+                    "none is stored with.",
     )
     lab_unit_check_factor: float = Field(
         2.0,
@@ -449,6 +474,23 @@ class Settings(BaseSettings):
         if not self.audio_min_sample_rate <= self.audio_max_sample_rate:
             raise ValueError(f"audio_min_sample_rate ({self.audio_min_sample_rate}) must not be above "
                              f"audio_max_sample_rate ({self.audio_max_sample_rate})")
+        return self
+
+    @model_validator(mode="after")
+    def stethoscopes_named_once(self) -> "Settings":
+        seen: dict[str, str] = {}
+        for name in self.stethoscopes:
+            if name == STETHOSCOPE_NOT_STATED:
+                raise ValueError(f"stethoscopes: {name!r} is what a take without a stethoscope says; not a name")
+            if stethoscope_key(name) in seen:
+                raise ValueError(f"stethoscopes: {name!r} and {seen[stethoscope_key(name)]!r} name the same stethoscope")
+            seen[stethoscope_key(name)] = name
+        for key, name in [*((f"board_stethoscopes[{board!r}]", name) for board, name in self.board_stethoscopes.items()),
+                          *([("upload_stethoscope", self.upload_stethoscope)]
+                            if self.upload_stethoscope != STETHOSCOPE_NOT_STATED else [])]:
+            if name not in self.stethoscopes:
+                raise ValueError(f"{key}: {unknown_word_message('stethoscope', name, self.stethoscopes)} "
+                                 "(the names of the setting stethoscopes)")
         return self
 
     @model_validator(mode="after")

@@ -15,7 +15,8 @@ import logging
 import os
 import stat
 import tempfile
-from typing import Callable, Iterator, Optional
+from types import MappingProxyType
+from typing import Callable, Iterator, Mapping, Optional
 
 import sqlite_utils
 
@@ -27,6 +28,7 @@ from edge.patients import require_open_visit
 from edge.recordings import AddedRecording, add_recording, check_recording_target
 from edge.store.blobs import BlobStore
 from edge.store.database import write_transaction
+from edge.vocabulary import STETHOSCOPE_NOT_STATED
 from edge.breath import add_breath_reading
 from firmware_interface import BoardBusy, CaptureJob, Device, DeviceError, DeviceManager, SerialTransport, \
     capture_audio, capture_enose, serial_ports
@@ -114,9 +116,12 @@ def start_recording_capture(
     model=None,
     limits: AudioLimits = DEFAULT_AUDIO_LIMITS,
     orphan_after_s: Optional[float] = None,
+    board_stethoscopes: Mapping[str, str] = MappingProxyType({}),
 ) -> CaptureJob:
     """Start recording ``seconds`` of lung sound from the stethoscope on ``port`` into the visit,
-    as a background job of ``manager`` (one per board), scored by ``model`` once it ends.
+    as a background job of ``manager`` (one per board), scored by ``model`` once it ends. The take
+    states the stethoscope ``board_stethoscopes`` (the setting) names for the board's id, else
+    ``not_stated``: the wire protocol carries no make or model.
 
     What can be checked before the board is asked is checked here, so that a bad request gets
     its 4xx at once: the length (``limits``), the chest site, that the visit is open. The job
@@ -146,6 +151,8 @@ def start_recording_capture(
             return add_recording(
                 job_db, blobs, actor, visit_id, chest_site=chest_site, stream=io.BytesIO(capture.to_wav_bytes()),
                 max_bytes=max_bytes, source="device", device_id=capture.device.device_id, model=model, limits=limits,
+                stethoscope=board_stethoscopes.get(capture.device.device_id, STETHOSCOPE_NOT_STATED),
+                stethoscopes=tuple(board_stethoscopes.values()),
             )
 
     return _start(manager, port, "stethoscope", work, orphan_after_s)

@@ -7,8 +7,8 @@ neutral name and one row of ``labels.csv`` in the format of :mod:`audio_models.d
 ``unsure`` takes are left out and counted. What a row carries: the file's neutral name, the
 patient's pseudonym (HMAC of the clinic's code under the site secret for the purpose
 :data:`PSEUDONYM_PURPOSE`, so a name, code or MRN never leaves, and the rows cannot be linked to the
-referrals the hospital holds without the secret), the chest site, the device (the board's id as the programme figures
-carry it, or ``upload``, then the chest piece), the label, the age in whole years at the visit and
+referrals the hospital holds without the secret), the chest site, the device (the stethoscope's make and model when
+the take states it, else the board's id as the programme figures carry it or ``upload``; then the chest piece), the label, the age in whole years at the visit and
 the sex. No name, code, date of birth, visit date, take id or stored path.
 
 The audio is patient data: the folder stays on the clinic's box unless the clinic's governance
@@ -32,6 +32,7 @@ from edge.recordings import AUDIO_MEDIA_TYPES
 from edge.screening import possible_ages
 from edge.store.blobs import BlobStore
 from edge.store.database import write_transaction
+from edge.vocabulary import STETHOSCOPE_NOT_STATED
 from imaging_client.referral import pseudonym
 
 logger = logging.getLogger(__name__)
@@ -47,15 +48,19 @@ SUFFIXES = {media_type: "." + name.lower() for name, media_type in AUDIO_MEDIA_T
 def labelled_takes(db: sqlite_utils.Database) -> list[dict]:
     """Every stored take with a clinician's label, oldest first, with what its row needs."""
     return db.execute_returning_dicts(
-        "SELECT r.id, r.chest_site, r.chest_piece, r.device_id, r.media_type, r.file_path, r.crackles_heard,"
+        "SELECT r.id, r.chest_site, r.chest_piece, r.stethoscope, r.device_id, r.media_type, r.file_path, r.crackles_heard,"
         " v.started_at, p.code, p.birth_year, p.sex FROM recordings r JOIN visits v ON v.id = r.visit_id"
         " JOIN patients p ON p.id = v.patient_id WHERE r.crackles_heard IS NOT NULL ORDER BY r.id")
 
 
 def take_device(take: dict) -> str:
     """The stethoscope a take went through and its chest piece, as ``audio evaluate`` reports devices
-    apart: the board's id (through :func:`edge.programme.device_label`, so free text a board
-    reports never leaves) or ``upload`` for a file the nurse uploaded, then the chest piece."""
+    apart: the stethoscope's make and model when the take states one (a name from the clinic's settings,
+    ``stethoscopes``, written as the crackle model's manifest names its devices, e.g. ``Littmann 3200
+    diaphragm``), else the board's id (through :func:`edge.programme.device_label`, so free text a
+    board reports never leaves) or ``upload`` for a file the nurse uploaded; then the chest piece."""
+    if take.get("stethoscope", STETHOSCOPE_NOT_STATED) != STETHOSCOPE_NOT_STATED:
+        return f"{take['stethoscope']} {take['chest_piece']}"
     board = device_label(take["device_id"]) if take["device_id"] else "upload"
     return f"{board} {take['chest_piece']}"
 

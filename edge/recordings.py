@@ -12,14 +12,14 @@ import re
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, NamedTuple, Optional
+from typing import BinaryIO, Collection, NamedTuple, Optional
 
 import sqlite_utils
 
 from audio_models.errors import AudioLimitError, ModelError, UnreadableAudioError
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits, read_header
 from edge import audit
-from edge.auscultation import score_recording, windows_with_crackles
+from edge.auscultation import score_recording, served_stethoscope_validation, windows_with_crackles
 from edge.errors import (Conflict, ModelUnavailable, NotFound, PayloadTooLarge, ServiceBusy, StorageError, TakeAudioMissing,
                          ValidationError)
 from edge.inference.models import version_label
@@ -27,7 +27,8 @@ from edge.patients import require_open_visit
 from edge.store.blob_sweep import is_referenced
 from edge.store.blobs import BlobStore, PendingBlob
 from edge.store.database import utc_now, write_transaction
-from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CRACKLES_HEARD, unknown_word_message
+from edge.vocabulary import (CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CRACKLES_HEARD, STETHOSCOPE_NOT_STATED,
+                             stethoscope_name_problem, unknown_word_message)
 
 logger = logging.getLogger(__name__)
 AUDIO_MEDIA_TYPES = {"WAV": "audio/wav", "FLAC": "audio/flac"}
@@ -153,6 +154,7 @@ def _recording_from_row(row: dict) -> dict:
                       windows_with_crackles(result["windows"], stamp, probability=row["crackle_probability"]))
     row["crackle_threshold"] = stamp.get("threshold")
     row["earlier_scores"] = result.get("earlier_scores", [])
+    row["stethoscope_validation"] = served_stethoscope_validation(row["stethoscope"], row["chest_piece"])
     for private in ("file_path", "result", "created_by", "device_id", "crackles_heard_by"):
         row.pop(private, None)
     return row
@@ -479,6 +481,16 @@ def check_chest_piece(chest_piece: str) -> None:
                               fields=[{"field": "chest_piece", "reason": f"one of {list(CHEST_PIECES)}"}])
 
 
+def check_stethoscope(stethoscope: str, stethoscopes: Collection[str]) -> None:
+    """Refuse a stethoscope that is not a name (``edge.vocabulary.stethoscope_name_problem``) or not one
+    of the clinic's ``stethoscopes`` (the setting), nor ``not_stated`` (``ValidationError`` naming it)."""
+    problem = stethoscope_name_problem(stethoscope)
+    if problem is None and stethoscope != STETHOSCOPE_NOT_STATED and stethoscope not in stethoscopes:
+        problem = unknown_word_message("stethoscope", stethoscope, [*stethoscopes, STETHOSCOPE_NOT_STATED])
+    if problem:
+        raise ValidationError(problem, fields=[{"field": "stethoscope", "reason": problem}])
+
+
 class AddedRecording(NamedTuple):
     """What :func:`add_recording` did: the recording, and whether this call stored it (False when
     the same take of the visit and chest site was already stored, and that one is returned)."""
@@ -503,6 +515,8 @@ def add_recording(
     *,
     chest_site: str,
     chest_piece: str = CHEST_PIECE_NOT_STATED,
+    stethoscope: str = STETHOSCOPE_NOT_STATED,
+    stethoscopes: Collection[str] = (),
     stream: BinaryIO,
     max_bytes: int,
     source: str = "upload",
@@ -514,7 +528,8 @@ def add_recording(
 
     ``limits`` (``Settings.audio_limits``) are checked on the header before any decoding.
     ``chest_piece`` (``CHEST_PIECES``) is what the nurse said the stethoscope was set to; a board
-    capture's wire protocol carries none, so it stays ``not_stated``.
+    capture's wire protocol carries none, so it stays ``not_stated``. ``stethoscope`` is the make and
+    model it went through, one of the clinic's ``stethoscopes`` (setting ``stethoscopes``) or ``not_stated``.
 
     Without a model (it failed its integrity check, say: ``/readyz`` says why) the recording
     is still kept, unscored, so nothing the nurse captured is lost.
@@ -527,6 +542,7 @@ def add_recording(
     """
     check_recording_target(db, visit_id, chest_site)
     check_chest_piece(chest_piece)
+    check_stethoscope(stethoscope, stethoscopes)
     with blobs.write_pending(stream, max_bytes=max_bytes) as pending:
         same = _same_take(db, visit_id, chest_site, pending.sha256)
         if same is not None:  # checked before decoding, so a re-sent take takes no decode slot
@@ -547,6 +563,7 @@ def add_recording(
                     "visit_id": visit_id,
                     "chest_site": chest_site,
                     "chest_piece": chest_piece,
+                    "stethoscope": stethoscope,
                     "source": source,
                     "device_id": device_id,
                     "sha256": stored.sha256,
@@ -559,5 +576,6 @@ def add_recording(
                 }
             ).last_pk
             audit.record(db, actor, "create", "recording", recording_id,
-                         {"visit_id": visit_id, "chest_site": chest_site, "chest_piece": chest_piece})
+                         {"visit_id": visit_id, "chest_site": chest_site, "chest_piece": chest_piece,
+                          "stethoscope": stethoscope})
     return AddedRecording(_recording_from_row(get_recording(db, recording_id)), created=True)

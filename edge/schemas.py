@@ -11,9 +11,10 @@ from typing import Annotated, ClassVar, Literal, Optional
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator,
                       model_validator)
 
+from edge.auscultation import STETHOSCOPE_STATUSES
 from edge.freshness import CHANGE_KINDS, RESCORED_AT_CALCULATE
 from edge.vocabulary import (AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_SITES, CTD_DIAGNOSES, ROLES, SMOKING_STATUS,
-                             SYMPTOMS, VISIT_STATUSES, ChestPiece, CracklesHeard, known_word)
+                             SYMPTOMS, VISIT_STATUSES, ChestPiece, CracklesHeard, StethoscopeName, known_word)
 
 # Pseudonymous codes only: letters, digits and dashes. Anything else (quotes, spaces,
 # semicolons) is refused rather than escaped, so a code can never carry a name or markup.
@@ -252,12 +253,45 @@ class VisitList(BaseModel):
     visits: list[Visit]
 
 
+class StethoscopeValidation(BaseModel):
+    """Whether the served crackle model was validated on a take's stethoscope and chest piece, read from
+    its manifest's patient-level validation (validation.populations.*.devices). Display only: the risk,
+    tier and advice do not depend on it."""
+
+    status: Literal[STETHOSCOPE_STATUSES] = Field(  # type: ignore[valid-type]
+        description="validated: the adults' validation went through this stethoscope and chest piece; "
+                    "chest_piece_not_validated: through this stethoscope with other chest pieces only (or the piece "
+                    "is not stated); not_in_adults: only another population's validation went through it; "
+                    "not_validated: none did; not_stated: the take names no stethoscope.")
+    statement: str = Field(description="The same in words, in the language of Accept-Language (en or zh-CN), as the "
+                                       "visit page shows it under the take.")
+    stethoscope: str
+    chest_piece: str
+    model_version: str = Field(description="The crackle model whose manifest was read (the served one).")
+    devices: list[str] = Field(description="The devices of the adults' validation, as the manifest names them.")
+    populations: Optional[list[str]] = Field(None, description="not_in_adults: the populations whose validation "
+                                                               "went through it, in the manifest's words.")
+    population: Optional[str] = Field(None, description="validated: the population (adults).")
+    patients: Optional[int] = Field(None, description="validated: the adults' patients (all their devices together).")
+    positive_patients: Optional[int] = None
+    sensitivity: Optional[float] = Field(None, description="validated: patient-level, all the adults' devices together.")
+    sensitivity_ci95: Optional[list[float]] = Field(None, description="Patient-cluster bootstrap, as the manifest says.")
+    specificity: Optional[float] = None
+    specificity_ci95: Optional[list[float]] = None
+
+
 class Recording(BaseModel):
     id: int
     visit_id: int
     chest_site: str
     chest_piece: str = Field(description="The chest piece (filter mode) it was taken through, as stated: "
                                          "diaphragm, bell, extended or not_stated.")
+    stethoscope: str = Field(description="The stethoscope (make and model) it went through, one of the clinic's "
+                                         "settings stethoscopes, or not_stated (also every take stored before it "
+                                         "was asked for).")
+    stethoscope_validation: Optional[StethoscopeValidation] = Field(
+        None, description="Whether the crackle model was validated on its stethoscope and chest piece; null when no "
+                          "crackle model is served.")
     source: str
     sha256: str
     media_type: str
@@ -328,6 +362,10 @@ class RecordingUpload(RecordingTarget):
         description="The stethoscope's chest piece or filter mode the take went through. A clear take through "
                     "one of evidence_chest_pieces_cannot_clear (default: the bell, through which the crackle "
                     "detector misses most crackles) does not make its site heard. Left out: not_stated.")
+    stethoscope: Optional[StethoscopeName] = Field(
+        None, description="The stethoscope (make and model) it went through: one of the clinic's settings "
+                          "stethoscopes, or not_stated (at most 64 characters). Left out: the setting "
+                          "upload_stethoscope (not_stated unless the clinic names one).")
 
 
 class LoginRequest(RequestModel):

@@ -1,5 +1,5 @@
 """The clinic's controlled vocabularies: CTD diagnoses, autoantibodies, symptoms, chest sites and
-chest pieces.
+chest pieces; and how a stethoscope's make and model may be written.
 
 Kept in one place so the API, the CLI, the UI and the models agree on spelling.
 """
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 from difflib import SequenceMatcher
-from typing import Annotated, Iterable, Literal
+from typing import Annotated, Iterable, Literal, Optional
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 # CTD types screened here: the five of the 2023 ACR/CHEST ILD screening guideline for systemic
 # autoimmune rheumatic diseases (SSc, RA, idiopathic inflammatory myopathy, Sjögren's, MCTD), and
@@ -94,6 +94,15 @@ CHEST_PIECES = {
     "extended": "Extended filter",
     CHEST_PIECE_NOT_STATED: "Not stated",
 }
+
+# A stethoscope's make and model as the clinic names it (settings ``stethoscopes``), e.g. "Littmann 3200":
+# the crackle model's evidence is earned per stethoscope (its manifest's validation.populations.*.devices),
+# so each take keeps the one it went through (edge.recordings). ``not_stated``: nobody said (a take stored
+# before it was asked for; a board or an upload the clinic's settings name no stethoscope for).
+STETHOSCOPE_NOT_STATED = "not_stated"
+STETHOSCOPE_NAME_MAX = 64
+# Letters of any script, digits, spaces and . + / ( ) ' -; starting with a letter or digit.
+STETHOSCOPE_NAME = re.compile(r"[^\W_][\w .+/()'-]*")
 
 ICBHI_CHEST_SITES = {
     "Tc": "trachea",
@@ -181,5 +190,47 @@ def known_word(accepted, what: str) -> BeforeValidator:
 #: A chest piece by name: the API's upload form, the evidence options and their settings
 #: (``edge.config``) all take this type, so each refuses an unknown piece by the same message.
 ChestPiece = Annotated[Literal[tuple(CHEST_PIECES)], known_word(CHEST_PIECES, "chest piece")]  # type: ignore[valid-type]
+def stethoscope_name_problem(name: object) -> Optional[str]:
+    """Why ``name`` cannot name a stethoscope (too long, a character outside ``STETHOSCOPE_NAME``), or None.
+
+    Examples
+    --------
+    >>> stethoscope_name_problem("Littmann 3200") is None
+    True
+    >>> stethoscope_name_problem("<script>")
+    "stethoscope '<script>' must be letters, digits, spaces and . + / ( ) ' - (starting with a letter or digit)"
+    """
+    if not isinstance(name, str) or not name.strip():
+        return f"stethoscope must be a non-empty name, got {name!r}"
+    if len(name) > STETHOSCOPE_NAME_MAX:
+        return f"stethoscope name is {len(name)} characters long; at most {STETHOSCOPE_NAME_MAX}"
+    if not STETHOSCOPE_NAME.fullmatch(name):
+        return (f"stethoscope {name!r} must be letters, digits, spaces and . + / ( ) ' - (starting with a letter "
+                "or digit)")
+    return None
+
+
+def stethoscope_key(name: str) -> str:
+    """How two names of one stethoscope compare: their words (letters and digits), casefolded, so that
+    "Littmann 3200", "LITTMANN-3200" and "littmann  3200" are one stethoscope.
+
+    Examples
+    --------
+    >>> stethoscope_key("Littmann-3200  bell")
+    'littmann 3200 bell'
+    """
+    return " ".join(re.findall(r"[^\W_]+", name.casefold()))
+
+
+def _check_stethoscope_name(name: str) -> str:
+    problem = stethoscope_name_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
+#: A stethoscope's make and model as written in the settings and sent with an upload: checked for its
+#: length and characters (whether the clinic has that stethoscope is the caller's check).
+StethoscopeName = Annotated[str, AfterValidator(_check_stethoscope_name)]
 #: A clinician's crackle label of a take (the API's body; the tablet's form checks the same words).
 CracklesHeard = Annotated[Literal[tuple(CRACKLES_HEARD)], known_word(CRACKLES_HEARD, "answer")]  # type: ignore[valid-type]

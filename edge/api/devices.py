@@ -35,7 +35,8 @@ class DeviceRegistration(RequestModel):
 
 
 class AudioCaptureRequest(RecordingTarget):
-    # No chest_piece: the board's wire protocol does not carry one, so a capture is stored as not_stated.
+    # No chest_piece: the board's wire protocol does not carry one, so a capture is stored as not_stated. No
+    # stethoscope: the setting board_stethoscopes names the board's.
     port: Port
     seconds: float = Field(20.0, ge=5, le=60, description="Recording length; 20 s covers several breaths.")
 
@@ -96,7 +97,8 @@ def _start_recording(visit_id: int, body: AudioCaptureRequest, *, orphan_after_s
         resources.folder.connect, resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
         port=body.port, chest_site=body.chest_site, seconds=body.seconds,
         max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model,
-        limits=resources.settings.audio_limits, orphan_after_s=orphan_after_s)
+        limits=resources.settings.audio_limits, orphan_after_s=orphan_after_s,
+        board_stethoscopes=resources.settings.board_stethoscopes)
 
 
 def _start_breath(visit_id: int, body: "BreathCaptureRequest", *, orphan_after_s):

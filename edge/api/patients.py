@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, g, request, send_file
 from edge import patients, recordings
 from edge.api.operations import CLINICAL_ROLES, Replayed, operation
 from edge.web.i18n import negotiate_language, quality_issue
+from edge.web.presenters import stethoscope_statement
 from edge.schemas import (
     Patient,
     PatientCreate,
@@ -98,12 +99,16 @@ def update_visit(visit_id: int, body: VisitUpdate):
     return patients.update_visit(_db(), g.actor, visit_id, changes, version=version)
 
 
-def with_quality_advice(recording: dict) -> dict:
-    """The recording with ``quality_advice``: the refusal in plain words for the caller's language."""
+def in_callers_words(recording: dict) -> dict:
+    """The recording in words for the caller's language: ``quality_advice``, the refusal in plain words,
+    and the ``statement`` of its ``stethoscope_validation`` (:func:`edge.web.presenters.stethoscope_statement`)."""
     quality = recording.get("quality") or {}
     lang = negotiate_language()
     advice = [] if quality.get("ok", True) else [quality_issue(issue, "audio", lang) for issue in quality.get("issues", [])]
-    return {**recording, "quality_advice": advice}
+    validation = recording.get("stethoscope_validation")
+    if validation:
+        validation = {**validation, "statement": stethoscope_statement(validation, lang)}
+    return {**recording, "quality_advice": advice, "stethoscope_validation": validation}
 
 
 @operation(blueprint, "/visits/<int:visit_id>/recordings", "GET", summary="Recordings of a visit",
@@ -111,7 +116,7 @@ def with_quality_advice(recording: dict) -> dict:
 def list_recordings(visit_id: int):
     db = _db()
     patients.get_visit(db, visit_id)
-    return {"recordings": [with_quality_advice(r) for r in recordings.list_recordings(db, visit_id)]}
+    return {"recordings": [in_callers_words(r) for r in recordings.list_recordings(db, visit_id)]}
 
 
 #: What makes a take the same one again, for every way a take arrives (an upload, a board capture).
@@ -125,12 +130,12 @@ ALREADY_DISCARDED = ("Already discarded: an earlier request discarded this take 
 def take_answer(recording: dict, *, replayed: bool):
     """A take for the client, however it arrived: 201 with the new recording, or 200
     (:class:`Replayed`) with the one the visit already held when it was the same take."""
-    body = with_quality_advice(recording)
+    body = in_callers_words(recording)
     return Replayed(body) if replayed else body
 
 
 @operation(blueprint, "/visits/<int:visit_id>/recordings", "POST",
-           summary="Upload a lung-sound recording (multipart: file + chest_site, and chest_piece)",
+           summary="Upload a lung-sound recording (multipart: file + chest_site, and chest_piece and stethoscope)",
            roles=CLINICAL_ROLES, form=RecordingUpload, response=Recording, status=201,
            unavailable="every decode slot stayed busy for audio_decode_wait_s (error code busy); send it again",
            replay=SAME_TAKE)
@@ -140,7 +145,9 @@ def upload_recording(visit_id: int, form: RecordingUpload):
     recordings.check_file_name(upload.filename if upload else None)
     recording, created = recordings.add_recording(
         resources.db(), resources.blobs, g.actor, visit_id,
-        chest_site=form.chest_site, chest_piece=form.chest_piece, stream=upload.stream, max_bytes=resources.settings.max_upload_bytes,
+        chest_site=form.chest_site, chest_piece=form.chest_piece,
+        stethoscope=form.stethoscope or resources.settings.upload_stethoscope, stethoscopes=resources.settings.stethoscopes,
+        stream=upload.stream, max_bytes=resources.settings.max_upload_bytes,
         model=resources.auscultation_model, limits=resources.settings.audio_limits,
     )
     return take_answer(recording, replayed=not created)
@@ -169,7 +176,7 @@ def discard_recording(recording_id: int):
            roles=("clinician",), body=CracklesHeardLabel, response=Recording, atomic=True)
 def label_crackles_heard(recording_id: int, body: CracklesHeardLabel):
     recording = recordings.label_crackles_heard(_db(), g.actor, recording_id, body.crackles_heard)
-    return with_quality_advice(recording)
+    return in_callers_words(recording)
 
 
 @operation(blueprint, "/recordings/<int:recording_id>/audio", "GET",

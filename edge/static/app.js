@@ -176,6 +176,8 @@ function sendTake(blob) {
   const form = new FormData();
   form.append("chest_site", site);
   form.append("chest_piece", document.getElementById("chest-piece").value);  // the form's choice, as for a file
+  const stethoscope = document.getElementById("stethoscope");  // shown when the clinic names its stethoscopes
+  if (stethoscope) form.append("stethoscope", stethoscope.value);
   form.append("source", "microphone");
   form.append("file", blob, "microphone.wav");
   return new Promise((resolve, reject) => {

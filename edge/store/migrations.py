@@ -567,12 +567,25 @@ EDIT_VERSIONS = Migration(
     ),
 )
 
+RECORDING_STETHOSCOPE = Migration(
+    18,
+    "each recording says which stethoscope (make and model) it went through",
+    (
+        # As the clinic's settings name it (stethoscopes; edge.vocabulary.STETHOSCOPE_NAME, at most 64
+        # characters). Rows stored before: 'not_stated' (nobody was asked). Each take's crackle result says
+        # whether the crackle model was validated on this stethoscope and chest piece (its manifest's
+        # validation.populations.*.devices); 'ildscreen audio export-labelled' writes it as the take's device.
+        "ALTER TABLE recordings ADD COLUMN stethoscope TEXT NOT NULL DEFAULT 'not_stated' "
+        "CHECK (length(stethoscope) BETWEEN 1 AND 64)",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
                                      CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION,
                                      TABLET_PIN_LOCK, PROGRAMME_REPORTS, REFERRAL_REASON_AND_WITHDRAWAL,
                                      RECORDING_IDS_NEVER_REUSED, TYPED_BEFORE_THE_LOCK, IDS_NEVER_REUSED,
                                      RECORDING_CHEST_PIECE, LAB_RESULT_CONFIRMED_UNUSUAL, TAKE_CRACKLES_HEARD,
-                                     EDIT_VERSIONS)
+                                     EDIT_VERSIONS, RECORDING_STETHOSCOPE)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -86,6 +86,39 @@ CATALOG: dict[str, dict[str, str]] = {
                                            "the diaphragm.",
                                      "zh-CN": "未发现爆裂音，但未说明所用的听诊头：如果用的是钟型面，此结果不能排除爆裂音"
                                               "（用钟型面时爆裂音检测器会漏掉大部分爆裂音），请用膜型面重新录制此部位。"},
+    # The take's stethoscope (make and model, from the clinic's settings stethoscopes), and what its crackle
+    # result says of it (edge.auscultation.stethoscope_validation, read from the crackle model's manifest).
+    "stethoscope": {"en": "Stethoscope", "zh-CN": "听诊器"},
+    "stethoscope_not_stated": {"en": "Not stated", "zh-CN": "未说明"},
+    "stethoscope_validated": {"en": "Validated on adults through this stethoscope and chest piece ({stethoscope}, "
+                                    "{chest_piece}): on {patients} adults the crackle model never saw ({positive} with "
+                                    "crackles), patient sensitivity {sensitivity} ({sensitivity_low}-{sensitivity_high}), "
+                                    "specificity {specificity} ({specificity_low}-{specificity_high}), over all its "
+                                    "adult recordings together ({devices}).",
+                              "zh-CN": "已在成人中通过此听诊器和听诊头（{stethoscope}，{chest_piece}）验证：在爆裂音模型从未见过的 "
+                                       "{patients} 名成人中（{positive} 名有爆裂音），按患者计灵敏度 {sensitivity}"
+                                       "（{sensitivity_low}–{sensitivity_high}），特异度 {specificity}"
+                                       "（{specificity_low}–{specificity_high}），为其全部成人录音合计（{devices}）。"},
+    "stethoscope_chest_piece_not_validated": {
+        "en": "The crackle model was validated on adults through this stethoscope ({stethoscope}) only as {devices}; "
+              "this take's chest piece ({chest_piece}) is not one of them.",
+        "zh-CN": "爆裂音模型在成人中仅按以下方式通过此听诊器（{stethoscope}）验证：{devices}；本次录音的听诊头"
+                 "（{chest_piece}）不在其中。"},
+    # The manifest names the other populations in English only: the API's populations field lists them.
+    "stethoscope_not_in_adults": {"en": "This stethoscope ({stethoscope}) is one the crackle model was validated on "
+                                        "only in other populations than adults, not in adults like those screened "
+                                        "here (in adults it was validated through: {devices}).",
+                                  "zh-CN": "爆裂音模型仅在成人以外的其他人群中通过此听诊器（{stethoscope}）验证，"
+                                           "未在此处筛查的成人中验证（在成人中验证所用：{devices}）。"},
+    "stethoscope_not_validated": {"en": "This stethoscope ({stethoscope}) is not one the crackle model was validated "
+                                        "on (in adults it was validated through: {devices}).",
+                                  "zh-CN": "此听诊器（{stethoscope}）不是爆裂音模型验证过的听诊器（在成人中验证所用：{devices}）。"},
+    "stethoscope_unknown": {"en": "Which stethoscope this take went through is not on record, so whether the crackle "
+                                  "model was validated on it is not known (in adults it was validated through: "
+                                  "{devices}).",
+                            "zh-CN": "未记录本次录音所用的听诊器，因此无法知道爆裂音模型是否在其上验证过"
+                                     "（在成人中验证所用：{devices}）。"},
+    "stethoscope_no_devices": {"en": "none", "zh-CN": "无"},
     "record": {"en": "Record 20 s with the tablet microphone", "zh-CN": "用平板麦克风录音 20 秒"},
     "stop": {"en": "Stop", "zh-CN": "停止"},
     "recording": {"en": "Recording…", "zh-CN": "正在录音…"},
@@ -716,6 +749,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "err_chest_piece": {"en": "Choose the chest piece the recording went through: diaphragm, bell, extended filter "
                               "or not stated.",
                         "zh-CN": "请选择录音所用的听诊头：膜型面、钟型面、扩展滤波模式或未说明。"},
+    "err_stethoscope": {"en": "Choose the stethoscope the recording went through from the list, or not stated.",
+                        "zh-CN": "请从列表中选择录音所用的听诊器，或选择未说明。"},
     "err_too_large": {"en": "The file is too large.", "zh-CN": "文件过大。"},
     "err_model_unavailable": {"en": "A model is unavailable: the service status page lists it; nothing was lost.",
                               "zh-CN": "有模型暂不可用：服务状态页会列出；数据没有丢失。"},

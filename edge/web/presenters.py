@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Collection, Optional
 
+from edge.auscultation import device_parts
 from edge.modalities import counts_for_its_site, take_threshold
 from edge.patients import VISIT_STEPS
 from edge.recordings import awaits_score, is_accepted
-from edge.web.i18n import CATALOG
-from edge.vocabulary import CHEST_PIECE_NOT_STATED
+from edge.web.i18n import CATALOG, translate
+from edge.vocabulary import CHEST_PIECE_NOT_STATED, STETHOSCOPE_NOT_STATED
 from tabular_models.lab_catalogue import ANALYTES
 
 # A likelihood ratio this close to 1 moved the risk too little to call it raised or lowered.
@@ -244,6 +245,52 @@ def chest_piece_note(recording: dict, *, threshold: Optional[float], cannot_clea
     if recording.get("chest_piece", CHEST_PIECE_NOT_STATED) == CHEST_PIECE_NOT_STATED:
         return "chest_piece_not_stated_clear"
     return None
+
+
+# Each status of edge.auscultation.stethoscope_validation and the catalog key that words it.
+STETHOSCOPE_STATEMENTS = {"validated": "stethoscope_validated",
+                          "chest_piece_not_validated": "stethoscope_chest_piece_not_validated",
+                          "not_in_adults": "stethoscope_not_in_adults", "not_validated": "stethoscope_not_validated",
+                          "not_stated": "stethoscope_unknown"}
+
+
+def stethoscope_name(stethoscope: str, lang: str) -> str:
+    """A take's stethoscope as the nurse reads it: its make and model, or "Not stated" in her language."""
+    return translate("stethoscope_not_stated", lang) if stethoscope == STETHOSCOPE_NOT_STATED else stethoscope
+
+
+def validated_devices(devices: list[str], lang: str) -> str:
+    """The devices of a validation (manifest names, ``"Littmann 3200 bell"``) as the nurse reads them: each
+    stethoscope once, with the chest pieces it was validated through in her language."""
+    pieces: dict[str, list[str]] = {}
+    for device in devices:
+        stethoscope, piece = device_parts(device)
+        pieces.setdefault(stethoscope, [])
+        if piece is not None:
+            pieces[stethoscope].append(translate(f"chest_piece_{piece}", lang))
+    if not pieces:
+        return translate("stethoscope_no_devices", lang)
+    return "; ".join(f"{name} ({', '.join(shown)})" if shown else name for name, shown in pieces.items())
+
+
+def stethoscope_statement(validation: Optional[dict], lang: str) -> Optional[str]:
+    """What a take's crackle result says of its stethoscope and chest piece, in ``lang``
+    (``validation``: :func:`edge.auscultation.stethoscope_validation`); None without a served crackle
+    model. The visit page and the API's recordings word it here."""
+    if not validation:
+        return None
+    two = lambda value: f"{value:.2f}"
+    values = {"stethoscope": stethoscope_name(validation["stethoscope"], lang),
+              "chest_piece": translate(f"chest_piece_{validation['chest_piece']}", lang),
+              "devices": validated_devices(validation["devices"], lang)}
+    if validation["status"] == "validated":
+        values.update(patients=validation["patients"], positive=validation["positive_patients"],
+                      sensitivity=two(validation["sensitivity"]), specificity=two(validation["specificity"]),
+                      sensitivity_low=two(validation["sensitivity_ci95"][0]),
+                      sensitivity_high=two(validation["sensitivity_ci95"][1]),
+                      specificity_low=two(validation["specificity_ci95"][0]),
+                      specificity_high=two(validation["specificity_ci95"][1]))
+    return translate(STETHOSCOPE_STATEMENTS[validation["status"]], lang, **values)
 
 
 def natural_frequency(percent: float) -> tuple[str, dict]:

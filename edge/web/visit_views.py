@@ -69,6 +69,9 @@ def render_visit(visit_id: int, *, status: int = 200):
     rule = heard_rule(crackle_model)
     done_sites = {r["chest_site"] for r in recordings_ if presenters.makes_its_site_heard(r, **rule)}
     chest_piece_notes = {r["id"]: presenters.chest_piece_note(r, **rule) for r in recordings_}
+    # Whether the crackle model was validated on each take's stethoscope and chest piece (display only).
+    stethoscope_notes = {r["id"]: presenters.stethoscope_statement(r["stethoscope_validation"], g.lang)
+                         for r in recordings_}
     # Takes stored while the crackle model was unavailable: not heard yet, and each says so.
     waiting_takes = presenters.takes_waiting_score(recordings_)
     take_id, captured_again = _take()
@@ -82,6 +85,8 @@ def render_visit(visit_id: int, *, status: int = 200):
         crackle_adults=crackle_validation(assessment, crackle_model) if assessment else None,
         waiting_takes=waiting_takes,
         chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,
+        stethoscopes=resources.settings.stethoscopes, upload_stethoscope=resources.settings.upload_stethoscope,
+        stethoscope_notes=stethoscope_notes, stethoscope_name=lambda name: presenters.stethoscope_name(name, g.lang),
         result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows, **rule,
                                       potential=_potential(patient, visit) if assessment else None),
         freshness=verdict, referral=referral,
@@ -165,6 +170,11 @@ def _back(visit_id: int, anchor: str, **args):
     return redirect(url_for("ui.visit_page", visit_id=visit_id, **args) + f"#{anchor}")
 
 
+# A take's form fields and the catalog key that asks for each again.
+FIELD_KEYS = {"file": "err_file", "chest_site": "err_chest_site", "chest_piece": "err_chest_piece",
+              "stethoscope": "err_stethoscope"}
+
+
 def _message_key(exc: IldscreenError, kind: str = "audio") -> str:
     """The catalog key that words a domain error on the page (``err_lab_file_analyte:<key>`` when a
     lab file's error names a known analyte). A redirect carries this, never the message: a message
@@ -176,8 +186,8 @@ def _message_key(exc: IldscreenError, kind: str = "audio") -> str:
            "CaptureRunning": "err_board_busy",
            "ModelUnavailable": "err_model_unavailable"}.get(type(exc).__name__)
     field = exc.fields[0].get("field") if isinstance(exc, ValidationError) and exc.fields else None
-    if key is None and field in ("file", "chest_site", "chest_piece") and not (field == "file" and kind != "audio"):
-        key = {"file": "err_file", "chest_site": "err_chest_site", "chest_piece": "err_chest_piece"}[field]
+    if key is None and field in FIELD_KEYS and not (field == "file" and kind != "audio"):
+        key = FIELD_KEYS[field]
     if key:
         return key
     if kind == "labs" and field in presenters.ANALYTE_BY_KEY:
@@ -210,7 +220,7 @@ DETAIL_KEYS = ("err_lab_file_analyte", "err_audio_file", "err_labs_file", "err_b
 # Every key :func:`_message_key` returns, and the lung-function form's.
 MESSAGE_KEYS = {"err_device", "err_too_large", "err_visit_closed", "err_board_busy", "err_model_unavailable",
                 "err_take_audio_missing",
-                "err_file", "err_chest_site", "err_chest_piece", "err_lung_function",
+                *FIELD_KEYS.values(), "err_lung_function",
                 "err_visit_edited", "err_visit_form_out_of_date", *DETAIL_KEYS}
 
 
@@ -245,7 +255,10 @@ def upload_recording(visit_id: int):
         recordings.check_file_name(upload.filename if upload else None)
         stored, created = recordings.add_recording(
             resources.db(), resources.blobs, g.actor, visit_id, chest_site=request.form.get("chest_site", ""),
-            chest_piece=request.form.get("chest_piece", CHEST_PIECE_NOT_STATED), stream=upload.stream, max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model,
+            chest_piece=request.form.get("chest_piece", CHEST_PIECE_NOT_STATED),
+            stethoscope=request.form.get("stethoscope") or resources.settings.upload_stethoscope,
+            stethoscopes=resources.settings.stethoscopes, stream=upload.stream,
+            max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model,
             source=source, limits=resources.settings.audio_limits)
     except IldscreenError as exc:
         if _wants_json():
@@ -308,7 +321,8 @@ def capture_recording(visit_id: int):
         resources.folder.connect, resources.db(), resources.blobs, resources.devices, g.actor, visit_id,
         port=request.form.get("port", ""), chest_site=request.form.get("chest_site", ""),
         seconds=float(CAPTURE_SECONDS["stethoscope"]), max_bytes=resources.settings.max_upload_bytes,
-        model=resources.auscultation_model, limits=resources.settings.audio_limits, orphan_after_s=orphan_after_s))
+        model=resources.auscultation_model, limits=resources.settings.audio_limits, orphan_after_s=orphan_after_s,
+        board_stethoscopes=resources.settings.board_stethoscopes))
 
 
 def _board_capture(visit_id: int, anchor: str, kind: str, start):

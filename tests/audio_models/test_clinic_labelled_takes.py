@@ -1,8 +1,10 @@
 """Issue 24, the clinic's side of evidence per stethoscope, end to end on real adult recordings: takes of
 KAUH adults uploaded to the real app (SQLite file in its data folder) for several patients, labelled by a
 clinician through the API, written out by 'ildscreen audio export-labelled' and scored by 'ildscreen audio
-evaluate --part all': the report is the adults', per device, with the patients and figures of the same
-recordings read straight from the KAUH copy, and what left the clinic carries no patient identifier."""
+evaluate --part all': the report is the adults', per device (the stethoscope's make and model and the chest
+piece where the take states one, as the crackle model's manifest names its devices; the upload and the piece
+where it does not), with the patients and figures of the same recordings read straight from the KAUH copy,
+and what left the clinic carries no patient identifier."""
 
 import csv
 import datetime as dt
@@ -14,12 +16,26 @@ from click.testing import CliRunner
 
 from edge import audit
 from edge.cli import cli
+from edge.config import load_settings
 from edge.labelled_takes import PSEUDONYM_PURPOSE, age_at_visit, take_device
 from imaging_client.referral import pseudonym
 from support import PATIENT, kauh_rows, login, write_kauh_copy
 
 # KAUH adults whose locations name one of the clinic's chest sites: four with crackles, four without.
 PATIENTS = ("2", "9", "11", "13", "15", "19", "34", "47")
+# KAUH was recorded through a Littmann 3200 (its README); the first patient's takes state no stethoscope.
+LITTMANN = "Littmann 3200"
+UNSTATED = PATIENTS[0]
+
+
+def stated(patient):
+    return "not_stated" if patient == UNSTATED else LITTMANN
+
+
+@pytest.fixture
+def settings(tmp_path, no_env_settings):
+    """The clinic names its stethoscope (conftest's app, client and users are built on these settings)."""
+    return load_settings(data_dir=tmp_path / "data", max_upload_mb=2, stethoscopes=[LITTMANN])
 SITES = {"P L L": "posterior_left_base", "P R L": "posterior_right_base", "P R U": "posterior_right_upper",
          "P R M": "posterior_right_mid", "P L M": "posterior_left_mid"}
 
@@ -35,9 +51,10 @@ def clinician(app, make_user):
     return client, login(client, "clinician1")
 
 
-def upload(client, headers, visit_id, path, *, site, piece):
+def upload(client, headers, visit_id, path, *, site, piece, stethoscope="not_stated"):
     response = client.post(f"/api/v1/visits/{visit_id}/recordings", headers=headers, content_type="multipart/form-data",
-                           data={"chest_site": site, "chest_piece": piece, "file": (io.BytesIO(path.read_bytes()), path.name)})
+                           data={"chest_site": site, "chest_piece": piece, "stethoscope": stethoscope,
+                                 "file": (io.BytesIO(path.read_bytes()), path.name)})
     assert response.status_code == 201, response.json
     return response.json
 
@@ -65,7 +82,7 @@ def clinic(kauh_dir, client, nurse, clinician):
         visit = client.post(f"/api/v1/patients/{registered['id']}/visits", json={}, headers=nurse).json
         for row in rows:
             take = upload(client, nurse, visit["id"], kauh_dir / "audio" / row["recording"], site=site_of(row),
-                          piece=row["filter_mode"])
+                          piece=row["filter_mode"], stethoscope=stated(patient))
             label(doctor, doctor_headers, take["id"], "yes" if row["crackles"] == "1" else "no")
     extra = client.post("/api/v1/patients", headers=nurse, json={**PATIENT, "code": "MRN-99999"}).json
     visit = client.post(f"/api/v1/patients/{extra['id']}/visits", json={}, headers=nurse).json
@@ -100,7 +117,8 @@ def test_labelled_takes_leave_the_clinic_as_a_folder_that_audio_evaluate_scores_
     assert summary == {
         "folder": str(out), "takes": len(rows), "patients": len(PATIENTS),
         "labels": {"yes": sum(row["crackles"] == "1" for row in rows), "no": sum(row["crackles"] == "0" for row in rows)},
-        "devices": {"upload diaphragm": len(PATIENTS), "upload extended": len(PATIENTS)},
+        "devices": {f"{LITTMANN} diaphragm": len(PATIENTS) - 1, f"{LITTMANN} extended": len(PATIENTS) - 1,
+                    "upload diaphragm": 1, "upload extended": 1},
         "left_out": {"unsure": 1, "missing_audio": 0}}
 
     # What left the clinic: neutral names, pseudonyms, no code (the clinic's identifier), date or stored path.
@@ -117,7 +135,10 @@ def test_labelled_takes_leave_the_clinic_as_a_folder_that_audio_evaluate_scores_
     stored_paths = [path for (path,) in db.execute("SELECT file_path FROM recordings")]
     for identifier in [*clinic.values(), "MRN", "kauh", str(dt.date.today()), *stored_paths]:
         assert identifier.lower() not in table.lower(), identifier
-    expected = sorted((pseudonym(clinic[row["patient"]], secret, purpose=PSEUDONYM_PURPOSE), site_of(row), f"upload {row['filter_mode']}",
+    def device(row):
+        return f"{'upload' if row['patient'] == UNSTATED else LITTMANN} {row['filter_mode']}"
+
+    expected = sorted((pseudonym(clinic[row["patient"]], secret, purpose=PSEUDONYM_PURPOSE), site_of(row), device(row),
                        "yes" if row["crackles"] == "1" else "no", row["age_y"], row["sex"]) for row in rows)
     assert sorted((row["patient_id"], row["chest_site"], row["device"], row["label"], row["age_y"], row["sex"])
                   for row in written) == expected
@@ -136,7 +157,8 @@ def test_labelled_takes_leave_the_clinic_as_a_folder_that_audio_evaluate_scores_
     assert report["part"] == "all" and set(report["populations"]) == {"adults"}
     adults = report["populations"]["adults"]
     assert (adults["patient"]["patients"], adults["patient"]["positive_patients"]) == (len(PATIENTS), len(with_crackles))
-    assert set(adults["subgroups"]["patient_by_device"]) == {"upload diaphragm", "upload extended"}
+    assert set(adults["subgroups"]["patient_by_device"]) == {f"{LITTMANN} diaphragm", f"{LITTMANN} extended",
+                                                             "upload diaphragm", "upload extended"}
     straight = evaluate(write_kauh_copy(kauh_dir, rows, tmp_path / "kauh"))["populations"]["adults"]
     for section in ("patient", "recording", "quality_gate"):
         assert point_figures(adults[section]) == point_figures(straight[section]), section
@@ -191,13 +213,16 @@ def test_without_the_clinics_database_the_export_names_the_folder(tmp_path, no_e
     assert result.exit_code == 1 and "no database at" in result.output and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize(("device_id", "piece", "device"), [
-    (None, "diaphragm", "upload diaphragm"),
-    ("STETH-40", "not_stated", "STETH-40 not_stated"),
-    ("Dr Wang's board <3", "bell", None),  # free text a board reports never leaves the clinic
+@pytest.mark.parametrize(("device_id", "piece", "stethoscope", "device"), [
+    (None, "diaphragm", "not_stated", "upload diaphragm"),
+    ("STETH-40", "not_stated", "not_stated", "STETH-40 not_stated"),
+    ("Dr Wang's board <3", "bell", "not_stated", None),  # free text a board reports never leaves the clinic
+    (None, "diaphragm", LITTMANN, "Littmann 3200 diaphragm"),  # a stated stethoscope, as the manifest names devices
+    ("STETH-40", "not_stated", "Yunting II", "Yunting II not_stated"),
 ])
-def test_a_takes_device_is_the_board_or_upload_and_its_chest_piece(device_id, piece, device):
-    named = take_device({"device_id": device_id, "chest_piece": piece})
+def test_a_takes_device_is_its_stethoscope_or_else_the_board_or_upload_and_its_chest_piece(device_id, piece,
+                                                                                          stethoscope, device):
+    named = take_device({"device_id": device_id, "chest_piece": piece, "stethoscope": stethoscope})
     if device is None:
         assert named.startswith("device-") and named.endswith(" bell") and "Wang" not in named
     else:

@@ -1,6 +1,7 @@
 """Fixtures for browser tests: a real ``ildscreen serve`` and Debian's Chromium driven by Playwright."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from e2e_support import CHROMIUM, NURSE_PASSWORD
+from e2e_support import CHROMIUM, NURSE_PASSWORD, STETHOSCOPES
 from support import clean_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "edge"))
@@ -46,6 +47,17 @@ def server(tmp_path):
     data_dir = tmp_path / "data"
     _new_clinic(data_dir, clean_env())
     served = ServedProcess(data_dir)
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def clinic_with_stethoscopes(tmp_path):
+    """A served clinic that names its stethoscopes (``STETHOSCOPES``; uploads through the first), with ``nurse1``."""
+    data_dir = tmp_path / "data"
+    _new_clinic(data_dir, clean_env())
+    served = ServedProcess(data_dir, env={"ILDSCREEN_STETHOSCOPES": json.dumps(STETHOSCOPES),
+                                          "ILDSCREEN_UPLOAD_STETHOSCOPE": STETHOSCOPES[0]})
     yield served
     served.stop()
 

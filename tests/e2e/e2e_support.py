@@ -6,6 +6,8 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 NURSE_PASSWORD = "nurse password 1"
+# The stethoscopes of clinic_with_stethoscopes (conftest): one of the crackle model's adults' validation, one of none.
+STETHOSCOPES = ("Littmann 3200", "示例听诊器 7")  # the second: "example stethoscope 7", a name in Chinese
 AXE = Path(__file__).resolve().parents[2] / ".ci" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 PORTRAIT = {"width": 820, "height": 1180}
 LANDSCAPE = {"width": 1180, "height": 820}

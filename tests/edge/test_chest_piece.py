@@ -193,15 +193,20 @@ def test_the_library_refuses_an_unknown_piece_before_reading_any_audio(app, db, 
     assert refused.value.fields[0]["field"] == "chest_piece"
 
 
-def test_the_tablet_form_offers_every_piece_starting_on_the_setting_and_refuses_an_unknown_one(
-        tmp_path, no_env_settings, make_user):
-    app = create_app(load_settings(data_dir=tmp_path / "other", max_upload_mb=2, chest_piece_default="extended"))
+def visit_on_an_app(data_dir, **settings) -> tuple:
+    """A nurse's open visit on an app built with ``settings``: (her client, her headers, the visit's id)."""
+    app = create_app(load_settings(data_dir=data_dir, max_upload_mb=2, **settings))
     client = app.test_client()
     create_user(app.extensions["ildscreen"].folder.connect(), audit.CLI_OPERATOR, username="nurse9", role="nurse",
                 password=PASSWORD)
     headers = login(client, "nurse9")
     patient = client.post("/api/v1/patients", json=PATIENT, headers=headers).json
-    visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json["id"]
+    return client, headers, client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json["id"]
+
+
+def test_the_tablet_form_offers_every_piece_starting_on_the_setting_and_refuses_an_unknown_one(
+        tmp_path, no_env_settings):
+    client, headers, visit_id = visit_on_an_app(tmp_path / "other", chest_piece_default="extended")
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     select = re.search(r'<select name="chest_piece" id="chest-piece" required>(.*?)</select>', page, re.S).group(1)
     assert re.findall(r'<option value="(\w+)"', select) == ["diaphragm", "bell", "extended", "not_stated"]
@@ -401,14 +406,14 @@ def test_migration_14_gives_earlier_recordings_not_stated_and_refuses_an_unknown
 
 # --- a board capture says nothing about the piece -----------------------------------------------
 
-def test_a_board_capture_is_stored_not_stated_and_its_request_cannot_claim_a_piece(tmp_path, no_env_settings,
-                                                                                  make_user):
-    app = create_app(load_settings(data_dir=tmp_path / "boards", max_upload_mb=2, device_simulator=True))
-    client = app.test_client()
+def capture_from_a_board(data_dir, claim: dict, **settings) -> tuple:
+    """A simulated stethoscope board (id ``STETH-40``) registered on an app with ``settings``, and a nurse's
+    captures from it into a visit: one request with ``claim`` added to it, then a plain one. Returns both answers."""
+    app = create_app(load_settings(data_dir=data_dir, max_upload_mb=2, device_simulator=True, **settings))
+    client, admin = app.test_client(), app.test_client()
     db = app.extensions["ildscreen"].folder.connect()
     create_user(db, audit.CLI_OPERATOR, username="admin9", role="admin", password=PASSWORD)
     create_user(db, audit.CLI_OPERATOR, username="nurse9", role="nurse", password=PASSWORD)
-    admin = app.test_client()
     pcm = (np.random.default_rng(3).normal(0, 3000, 4000 * 6)).astype(np.int16)
     sim = SimulatedDevice(DeviceKind.STETHOSCOPE, pcm=pcm, sample_rate_hz=4000, speed=None, device_id="STETH-40")
     sim.start()
@@ -418,12 +423,16 @@ def test_a_board_capture_is_stored_not_stated_and_its_request_cannot_claim_a_pie
         patient = client.post("/api/v1/patients", json=PATIENT, headers=headers).json
         visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json["id"]
         url = f"/api/v1/visits/{visit_id}/recordings/capture"
-        claimed = client.post(url, json={"port": sim.port, "chest_site": "trachea", "seconds": 5,
-                                         "chest_piece": "diaphragm"}, headers=headers)
-        assert claimed.status_code == 422 and claimed.json["error"]["fields"][0]["field"] == "chest_piece"
-        captured = client.post(url, json={"port": sim.port, "chest_site": "trachea", "seconds": 5}, headers=headers)
-        assert captured.status_code == 201, captured.json
-        assert captured.json["source"] == "device" and captured.json["chest_piece"] == "not_stated"
+        request = {"port": sim.port, "chest_site": "trachea", "seconds": 5}
+        return (client.post(url, json={**request, **claim}, headers=headers),
+                client.post(url, json=request, headers=headers))
     finally:
         sim.close()
         db.close()
+
+
+def test_a_board_capture_is_stored_not_stated_and_its_request_cannot_claim_a_piece(tmp_path, no_env_settings):
+    claimed, captured = capture_from_a_board(tmp_path / "boards", {"chest_piece": "diaphragm"})
+    assert claimed.status_code == 422 and claimed.json["error"]["fields"][0]["field"] == "chest_piece"
+    assert captured.status_code == 201, captured.json
+    assert captured.json["source"] == "device" and captured.json["chest_piece"] == "not_stated"

@@ -1,0 +1,330 @@
+"""Each take keeps the stethoscope (make and model) it went through, and its crackle result says whether the
+crackle model was validated on that stethoscope and chest piece (issue 24: evidence is earned per population
+and per stethoscope). The names come from the clinic's settings (stethoscopes; board_stethoscopes for a
+board's captures; upload_stethoscope for uploads and the tablet's microphone), a take states one of them
+(the tablet offers a list, never free text), anything else is refused naming the field, and takes stored
+before migration 18 read as not stated. The statement is read from the served manifest's patient-level
+validation block; it is display only: the risk, tier and advice do not depend on it."""
+from __future__ import annotations
+
+import io
+import json
+import re
+import sqlite3
+
+import pytest
+from markupsafe import escape
+
+from edge import audit, recordings
+from edge.app import create_app
+from edge.auscultation import STETHOSCOPE_STATUSES, stethoscope_validation
+from edge.config import load_settings
+from edge.errors import ConfigError, ValidationError
+from edge.inference.models import BUNDLED_DIR
+from edge.store.database import open_database
+from edge.store.migrations import MIGRATIONS, apply_migrations, current_version
+from edge.users import create_user
+from edge.web import presenters
+from edge.web.i18n import CATALOG
+from support import PASSWORD, PATIENT, csrf_of, login, wav_bytes
+from test_chest_piece import capture_from_a_board, stored_take, visit_on_an_app
+from test_ui_lung_sound_result import assess, counted_detector
+
+LITTMANN = "Littmann 3200"  # a device of the shipped model's adults' validation (with its chest pieces)
+OTHER = "Acme Digital 7"  # a stethoscope no validation went through
+YUNTING = "Yunting II"  # the children's
+CLINIC = {"stethoscopes": [LITTMANN, OTHER, YUNTING], "upload_stethoscope": LITTMANN}
+
+
+def shipped_entry() -> dict:
+    return json.loads((BUNDLED_DIR / "manifest.json").read_text(encoding="utf-8"))["models"]["auscultation"]
+
+
+@pytest.fixture
+def settings(tmp_path, no_env_settings):
+    """A clinic that names its stethoscopes (conftest's app, client and users are built on these)."""
+    return load_settings(data_dir=tmp_path / "data", max_upload_mb=2, **CLINIC)
+
+
+@pytest.fixture
+def visit(client, nurse):
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    return client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json
+
+
+def upload(client, headers, visit_id, seconds=3, **fields):
+    return client.post(f"/api/v1/visits/{visit_id}/recordings", headers=headers, content_type="multipart/form-data",
+                       data={"chest_site": "posterior_left_base", "chest_piece": "diaphragm",
+                             "file": (io.BytesIO(wav_bytes(seconds)), "b.wav"), **fields})
+
+
+# --- the settings -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("overrides", "named"), [
+    ({"stethoscopes": ["<b>Littmann</b>"]}, "must be letters, digits"),
+    ({"stethoscopes": ["L" * 65]}, "at most 64"),
+    ({"stethoscopes": ["not_stated"]}, "is what a take without a stethoscope says"),
+    ({"stethoscopes": [LITTMANN, "littmann-3200"]}, "name the same stethoscope"),
+    ({"stethoscopes": [LITTMANN], "board_stethoscopes": {"STETH-40": "Littman 3200"}},
+     "board_stethoscopes['STETH-40']: unknown stethoscope 'Littman 3200' (did you mean 'Littmann 3200'?)"),
+    ({"stethoscopes": [LITTMANN], "upload_stethoscope": OTHER}, f"upload_stethoscope: unknown stethoscope {OTHER!r}"),
+    ({"upload_stethoscope": LITTMANN}, "upload_stethoscope: unknown stethoscope"),  # no stethoscopes named
+])
+def test_settings_refuse_a_bad_or_unknown_stethoscope_naming_it(tmp_path, no_env_settings, overrides, named):
+    with pytest.raises(ConfigError) as refused:
+        load_settings(data_dir=tmp_path / "data", **overrides)
+    assert named in str(refused.value)
+
+
+def test_by_default_no_stethoscope_is_named_and_uploads_are_not_stated(tmp_path, no_env_settings):
+    plain = load_settings(data_dir=tmp_path / "data")
+    assert (plain.stethoscopes, plain.board_stethoscopes, plain.upload_stethoscope) == ([], {}, "not_stated")
+
+
+# --- stated, stored and shown through the API ---------------------------------------------------
+
+def test_the_api_stores_the_stated_stethoscope_and_the_settings_one_when_left_out(client, nurse, visit, db):
+    stated = upload(client, nurse, visit["id"], stethoscope=OTHER)
+    assert stated.status_code == 201 and stated.json["stethoscope"] == OTHER
+    unsaid = upload(client, nurse, visit["id"], seconds=4, chest_site="trachea")
+    assert unsaid.status_code == 201 and unsaid.json["stethoscope"] == LITTMANN  # upload_stethoscope
+    none = upload(client, nurse, visit["id"], seconds=5, chest_site="anterior_left", stethoscope="not_stated")
+    assert none.status_code == 201 and none.json["stethoscope"] == "not_stated"
+    listed = client.get(f"/api/v1/visits/{visit['id']}/recordings", headers=nurse).json["recordings"]
+    assert [r["stethoscope"] for r in listed] == [OTHER, LITTMANN, "not_stated"]
+    assert db.execute("SELECT stethoscope FROM recordings ORDER BY id").fetchall() == [
+        (OTHER,), (LITTMANN,), ("not_stated",)]
+    detail = db.execute("SELECT detail FROM audit_log WHERE entity = 'recording' ORDER BY id").fetchall()
+    assert [json.loads(row[0])["stethoscope"] for row in detail] == [OTHER, LITTMANN, "not_stated"]
+    # Each says whether the crackle model was validated on it, in the caller's language.
+    assert [r["stethoscope_validation"]["status"] for r in listed] == ["not_validated", "validated", "not_stated"]
+    assert listed[0]["stethoscope_validation"]["statement"] == presenters.stethoscope_statement(
+        listed[0]["stethoscope_validation"], "en")
+    chinese = client.get(f"/api/v1/visits/{visit['id']}/recordings", headers={**nurse, "Accept-Language": "zh-CN"})
+    assert chinese.json["recordings"][1]["stethoscope_validation"]["statement"].startswith("已在成人中通过此听诊器")
+
+
+@pytest.mark.parametrize(("bad", "reason"), [
+    ("Stethomatic 9", "unknown stethoscope 'Stethomatic 9'"),  # not one of the clinic's
+    ("littmann 3200", "unknown stethoscope 'littmann 3200' (did you mean 'Littmann 3200'?)"),  # a name is exact
+    ("<script>x</script>", "must be letters, digits"),
+    ("L" * 65, "at most 64"),
+    (" ", "must be a non-empty name"),
+])
+def test_the_api_refuses_a_stethoscope_naming_the_field_and_stores_nothing(client, nurse, visit, db, settings, bad,
+                                                                            reason):
+    refused = upload(client, nurse, visit["id"], stethoscope=bad)
+    assert refused.status_code == 422, refused.json
+    field = refused.json["error"]["fields"][0]
+    assert field["field"] == "stethoscope" and reason in field["reason"]
+    assert db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 0
+    assert [p for p in settings.blob_dir.rglob("*") if p.is_file()] == []
+
+
+def test_the_library_refuses_an_unknown_stethoscope_before_reading_any_audio(app, db, visit):
+    with pytest.raises(ValidationError, match="unknown stethoscope 'Acme'") as refused:
+        recordings.add_recording(db, app.extensions["ildscreen"].blobs, audit.CLI_OPERATOR, visit["id"],
+                                 chest_site="trachea", stethoscope="Acme", stethoscopes=[LITTMANN],
+                                 stream=io.BytesIO(b"not audio"), max_bytes=10_000)
+    assert refused.value.fields[0]["field"] == "stethoscope"
+
+
+# --- the tablet ---------------------------------------------------------------------------------
+
+def test_the_tablet_offers_the_clinics_stethoscopes_starting_on_the_setting_and_refuses_another(client, nurse, visit):
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    select = re.search(r'<select name="stethoscope" id="stethoscope" required>(.*?)</select>', page, re.S).group(1)
+    assert re.findall(r'<option value="([^"]+)"', select) == [*CLINIC["stethoscopes"], "not_stated"]
+    assert re.findall(r'<option value="([^"]+)" selected', select) == [LITTMANN]
+    csrf = csrf_of(page)
+    sent = client.post(f"/visits/{visit['id']}/recordings", content_type="multipart/form-data", data={
+        "csrf_token": csrf, "chest_site": "trachea", "chest_piece": "bell", "stethoscope": YUNTING,
+        "file": (io.BytesIO(wav_bytes(3)), "t.wav")})
+    assert sent.status_code == 302
+    assert client.get(f"/api/v1/visits/{visit['id']}/recordings", headers=nurse).json["recordings"][0][
+        "stethoscope"] == YUNTING
+    refused = client.post(f"/visits/{visit['id']}/recordings", content_type="multipart/form-data", data={
+        "csrf_token": csrf, "chest_site": "trachea", "stethoscope": "Typed by hand",
+        "file": (io.BytesIO(wav_bytes(4)), "t.wav")})
+    assert refused.status_code == 302 and "upload_error=err_stethoscope" in refused.headers["Location"]
+    assert str(escape(CATALOG["err_stethoscope"]["en"])) in client.get(refused.headers["Location"]).get_data(as_text=True)
+    scripted = client.post(f"/visits/{visit['id']}/recordings", headers={"X-Requested-With": "fetch", "X-CSRF-Token": csrf},
+                           data={"chest_site": "trachea", "stethoscope": "Typed by hand", "source": "microphone",
+                                 "file": (io.BytesIO(wav_bytes(5)), "microphone.wav")})
+    assert scripted.status_code == 422 and scripted.json["error"]["message"] == CATALOG["err_stethoscope"]["en"]
+    assert len(client.get(f"/api/v1/visits/{visit['id']}/recordings", headers=nurse).json["recordings"]) == 1
+
+
+def test_a_clinic_that_names_no_stethoscope_shows_no_choice(tmp_path, no_env_settings):
+    client, headers, visit_id = visit_on_an_app(tmp_path / "plain")
+    assert 'name="stethoscope"' not in client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    stored = upload(client, headers, visit_id)
+    assert stored.status_code == 201 and stored.json["stethoscope"] == "not_stated"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_each_take_on_the_visit_page_names_its_stethoscope_and_says_whether_the_model_was_validated_on_it(
+        client, nurse, db, visit, lang):
+    takes = {}
+    for site, stethoscope, piece in [("posterior_left_base", LITTMANN, "diaphragm"),
+                                     ("posterior_right_base", LITTMANN, "not_stated"),
+                                     ("lateral_left_base", YUNTING, "diaphragm"),
+                                     ("lateral_right_base", OTHER, "diaphragm"),
+                                     ("trachea", "not_stated", "diaphragm")]:
+        takes[(stethoscope, piece)] = stored_take(db, visit["id"], site, 0.02, piece)
+        db["recordings"].update(takes[(stethoscope, piece)], {"stethoscope": stethoscope})
+    db.conn.commit()
+    client.set_cookie("lang", lang)
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+
+    def item(key):
+        return page.split(f'id="take-{takes[key]}"', 1)[1].split("</li>", 1)[0]
+
+    entry = shipped_entry()
+    adults = entry["validation"]["populations"]["adults"]
+    validated = item((LITTMANN, "diaphragm"))
+    assert f"{CATALOG['stethoscope'][lang]}: {LITTMANN}" in validated
+    # The sentence carries the manifest's own adult figures and devices.
+    assert str(escape(CATALOG["stethoscope_validated"][lang].format(
+        stethoscope=LITTMANN, chest_piece=CATALOG["chest_piece_diaphragm"][lang], patients=adults["patients"],
+        positive=adults["positive_patients"], sensitivity=f"{adults['sensitivity']:.2f}",
+        sensitivity_low=f"{adults['sensitivity_ci95'][0]:.2f}", sensitivity_high=f"{adults['sensitivity_ci95'][1]:.2f}",
+        specificity=f"{adults['specificity']:.2f}", specificity_low=f"{adults['specificity_ci95'][0]:.2f}",
+        specificity_high=f"{adults['specificity_ci95'][1]:.2f}",
+        devices=presenters.validated_devices(adults["devices"], lang)))) in validated
+    expected = {(LITTMANN, "not_stated"): "stethoscope_chest_piece_not_validated",
+                (YUNTING, "diaphragm"): "stethoscope_not_in_adults", (OTHER, "diaphragm"): "stethoscope_not_validated",
+                ("not_stated", "diaphragm"): "stethoscope_unknown"}
+    for key, statement in expected.items():
+        shown = re.search(rf'id="stethoscope-note-{takes[key]}">(.*?)</p>', item(key), re.S).group(1)
+        assert shown.startswith(str(escape(CATALOG[statement][lang].split("{")[0]))), (key, shown)
+        assert str(escape(presenters.validated_devices(adults["devices"], lang))) in shown
+    assert f"{CATALOG['stethoscope'][lang]}: {CATALOG['stethoscope_not_stated'][lang]}" in item(("not_stated", "diaphragm"))
+    # The adults' devices, each stethoscope once with its chest pieces in the nurse's language.
+    pieces = [CATALOG[f"chest_piece_{device.split()[-1]}"][lang] for device in adults["devices"]]
+    assert presenters.validated_devices(adults["devices"], lang) == f"{LITTMANN} ({', '.join(pieces)})"
+
+
+def test_the_risk_tier_and_advice_are_the_same_whichever_stethoscope(client, nurse, db, monkeypatch):
+    """Display only: the evidence model counts the adults' validation whatever a take's stethoscope (the
+    clinical lead decides whether that should change)."""
+    counted_detector(monkeypatch)
+    results = {}
+    for number, stethoscope in enumerate((LITTMANN, OTHER, "not_stated")):
+        patient = client.post("/api/v1/patients", json={**PATIENT, "code": f"CL83-000{number}"}, headers=nurse).json
+        visit = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json
+        for site, p in (("posterior_left_base", 0.9), ("posterior_right_base", 0.02)):
+            db["recordings"].update(stored_take(db, visit["id"], site, p, "diaphragm"), {"stethoscope": stethoscope})
+        db.conn.commit()
+        statuses = {r["stethoscope_validation"]["status"] for r in
+                    client.get(f"/api/v1/visits/{visit['id']}/recordings", headers=nurse).json["recordings"]}
+        assessment = assess(client, nurse, visit["id"])
+        assert assessment["contributions"]["auscultation"]["counted"]
+        results[stethoscope] = (statuses, {key: assessment[key] for key in (
+            "probability", "score", "interval", "tier", "tier_from_risk", "recommendation", "red_flags")},
+            assessment["contributions"]["auscultation"]["applied_likelihood_ratio"])
+    assert [results[s][0] for s in (LITTMANN, OTHER, "not_stated")] == [{"validated"}, {"not_validated"}, {"not_stated"}]
+    assert results[LITTMANN][1:] == results[OTHER][1:] == results["not_stated"][1:]
+
+
+# --- read from the manifest's validation block --------------------------------------------------
+
+FIXTURE_ENTRY = {"name": "auscultation", "version": "9.9.9", "validation": {
+    "unit": "patient", "ci_method": "patient_cluster_bootstrap", "populations": {
+        "adults": {"devices": ["Stetho A bell", "Stetho A diaphragm", "Scope B"], "patients": 40,
+                   "positive_patients": 12, "sensitivity": 0.75, "sensitivity_ci95": [0.5, 0.9], "specificity": 0.8,
+                   "specificity_ci95": [0.6, 0.92]},
+        "children": {"devices": ["Kid C"], "population": "children of a fixture", "patients": 9,
+                     "positive_patients": 3, "sensitivity": 0.5, "sensitivity_ci95": [0.1, 0.9], "specificity": 0.5,
+                     "specificity_ci95": [0.2, 0.8]}}}}
+
+
+@pytest.mark.parametrize(("stethoscope", "piece", "status"), [
+    ("Stetho A", "diaphragm", "validated"),
+    ("STETHO-A", "bell", "validated"),  # compared without case and punctuation
+    ("Stetho A", "extended", "chest_piece_not_validated"),
+    ("Stetho A", "not_stated", "chest_piece_not_validated"),
+    ("Scope B", "extended", "validated"),  # a device named without a chest piece: any piece
+    ("Scope B", "not_stated", "validated"),
+    ("Kid C", "diaphragm", "not_in_adults"),
+    ("Stetho", "diaphragm", "not_validated"),  # a part of a name is another stethoscope
+    ("Other D", "diaphragm", "not_validated"),
+    ("not_stated", "diaphragm", "not_stated"),
+])
+def test_the_take_is_matched_to_the_devices_of_the_manifests_populations(stethoscope, piece, status):
+    found = stethoscope_validation(FIXTURE_ENTRY, stethoscope=stethoscope, chest_piece=piece)
+    assert found["status"] == status and status in STETHOSCOPE_STATUSES
+    assert found["devices"] == FIXTURE_ENTRY["validation"]["populations"]["adults"]["devices"]
+    assert found["model_version"] == "auscultation-9.9.9"
+    adults = FIXTURE_ENTRY["validation"]["populations"]["adults"]
+    figures = {key: found.get(key) for key in ("patients", "positive_patients", "sensitivity", "sensitivity_ci95",
+                                               "specificity", "specificity_ci95")}
+    assert figures == ({key: adults[key] for key in figures} if status == "validated" else dict.fromkeys(figures))
+    if status == "not_in_adults":
+        assert found["populations"] == ["children of a fixture"]
+
+
+def test_the_statement_words_the_figures_it_was_given():
+    found = stethoscope_validation(FIXTURE_ENTRY, stethoscope="Stetho A", chest_piece="diaphragm")
+    assert presenters.stethoscope_statement(found, "en") == (
+        "Validated on adults through this stethoscope and chest piece (Stetho A, Diaphragm): on 40 adults the crackle "
+        "model never saw (12 with crackles), patient sensitivity 0.75 (0.50-0.90), specificity 0.80 (0.60-0.92), "
+        "over all its adult recordings together (Stetho A (Bell, Diaphragm); Scope B).")
+    assert presenters.stethoscope_statement(None, "en") is None
+
+
+@pytest.mark.parametrize("validation", [
+    None,
+    {"unit": "recording", "populations": FIXTURE_ENTRY["validation"]["populations"]},  # not per patient
+    {"unit": "patient", "ci_method": "per_recording_bootstrap", "populations": FIXTURE_ENTRY["validation"]["populations"]},
+])
+def test_without_a_patient_level_validation_no_stethoscope_is_validated(validation):
+    entry = {**FIXTURE_ENTRY, "validation": validation}
+    found = stethoscope_validation(entry, stethoscope="Stetho A", chest_piece="diaphragm")
+    assert found["status"] == "not_validated" and found["devices"] == []
+    assert presenters.stethoscope_statement(found, "en").endswith("(in adults it was validated through: none).")
+
+
+# --- stored: migration 18 -----------------------------------------------------------------------
+
+def test_migration_18_gives_earlier_takes_not_stated_which_the_api_shows(tmp_path, no_env_settings):
+    settings = load_settings(data_dir=tmp_path / "data", max_upload_mb=2)
+    settings.data_dir.mkdir(parents=True)
+    db = open_database(settings.database_path)
+    apply_migrations(db, migrations=tuple(m for m in MIGRATIONS if m.version <= 17))
+    assert current_version(db) == 17
+    create_user(db, audit.CLI_OPERATOR, username="nurse9", role="nurse", password=PASSWORD)
+    patient = db["patients"].insert({"code": "CL83-0001", "birth_year": 1950, "sex": "F", "ctd_diagnosis": "SSc",
+                                     "created_at": "t", "updated_at": "t"}).last_pk
+    visit = db["visits"].insert({"patient_id": patient, "started_at": "2026-01-01T00:00:00+00:00",
+                                 "updated_at": "t"}).last_pk
+    before = db["recordings"].insert({
+        "visit_id": visit, "chest_site": "trachea", "sha256": "a" * 64, "file_path": "ab/a", "media_type": "audio/wav",
+        "size_bytes": 1000, "sample_rate": 4000, "channels": 1, "duration_s": 20.0, "created_at": "t"}).last_pk
+    db.conn.commit()
+    assert apply_migrations(db, migrations=tuple(m for m in MIGRATIONS if m.version <= 18)) == [18]
+    assert db.execute("SELECT stethoscope FROM recordings").fetchall() == [("not_stated",)]
+    for bad in ("", "x" * 65):
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute("UPDATE recordings SET stethoscope = ? WHERE id = ?", [bad, before])
+    db.close()
+
+    client = create_app(settings).test_client()  # the app applies the later migrations
+    listed = client.get(f"/api/v1/visits/{visit}/recordings", headers=login(client, "nurse9")).json["recordings"]
+    assert listed[0]["stethoscope"] == "not_stated"
+    assert listed[0]["stethoscope_validation"]["status"] == "not_stated"
+    assert listed[0]["stethoscope_validation"]["statement"].startswith("Which stethoscope this take went through is not on record")
+
+
+# --- a board capture states its board's stethoscope ---------------------------------------------
+
+@pytest.mark.parametrize(("boards", "stored"), [({"STETH-40": OTHER}, OTHER), ({"STETH-9": OTHER}, "not_stated")])
+def test_a_board_capture_is_stored_with_the_stethoscope_the_settings_name_for_the_board(tmp_path, no_env_settings,
+                                                                                     boards, stored):
+    claimed, captured = capture_from_a_board(tmp_path / "boards", {"stethoscope": LITTMANN},
+                                             stethoscopes=[OTHER, LITTMANN], board_stethoscopes=boards)
+    # The request cannot claim one: the board's is the settings'.
+    assert claimed.status_code == 422 and claimed.json["error"]["fields"][0]["field"] == "stethoscope"
+    assert captured.status_code == 201, captured.json
+    assert captured.json["source"] == "device" and captured.json["stethoscope"] == stored
+    assert captured.json["stethoscope_validation"]["status"] == ("not_validated" if boards.get("STETH-40") else "not_stated")
