@@ -225,14 +225,14 @@ def settings_trusting_test_key(settings):
     return settings.model_copy(update={"model_signing_keys": [TEST_PUBLIC_KEY]})
 
 
-def wait_for(check, *, timeout_s: float, what: str):
-    """``check()``'s first truthy value, polled every 0.5 s; fails naming ``what`` after the timeout."""
+def wait_for(check, *, timeout_s: float, what: str, every_s: float = 0.5):
+    """``check()``'s first truthy value, polled every ``every_s``; fails naming ``what`` after the timeout."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
-        time.sleep(0.5)
+        time.sleep(every_s)
     raise AssertionError(f"timed out waiting for {what}")
 
 
