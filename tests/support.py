@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -167,9 +168,16 @@ def wav_bytes(seconds: float = 2.0, rate: int = 4000, channels: int = 1, subtype
     return buffer.getvalue()
 
 
+def birth_year_for_age(age: int) -> int:
+    """The birth year of a patient who turns ``age`` this year: a visit today reads ages ``age - 1`` and
+    ``age`` (only the birth year is on record), whenever the test runs. For tests whose risk, tier,
+    advice or age band depend on the patient's age, which a fixed birth year moves a year every year."""
+    return dt.date.today().year - age
+
+
 PATIENT = {
     "code": "CL01-0001",
-    "birth_year": 1952,
+    "birth_year": birth_year_for_age(74),  # born in 1952 when written (2026)
     "sex": "F",
     "ctd_diagnosis": "SSc",
     "autoantibodies": ["anti-Scl-70"],
