@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -167,9 +168,16 @@ def wav_bytes(seconds: float = 2.0, rate: int = 4000, channels: int = 1, subtype
     return buffer.getvalue()
 
 
+def birth_year_for_age(age: int) -> int:
+    """The birth year of a patient who turns ``age`` this year: a visit today reads ages ``age - 1`` and
+    ``age`` (only the birth year is on record), whenever the test runs. For tests whose risk, tier,
+    advice or age band depend on the patient's age, which a fixed birth year moves a year every year."""
+    return dt.date.today().year - age
+
+
 PATIENT = {
     "code": "CL01-0001",
-    "birth_year": 1952,
+    "birth_year": birth_year_for_age(74),  # born in 1952 when written (2026)
     "sex": "F",
     "ctd_diagnosis": "SSc",
     "autoantibodies": ["anti-Scl-70"],
@@ -225,14 +233,14 @@ def settings_trusting_test_key(settings):
     return settings.model_copy(update={"model_signing_keys": [TEST_PUBLIC_KEY]})
 
 
-def wait_for(check, *, timeout_s: float, what: str):
-    """``check()``'s first truthy value, polled every 0.5 s; fails naming ``what`` after the timeout."""
+def wait_for(check, *, timeout_s: float, what: str, every_s: float = 0.5):
+    """``check()``'s first truthy value, polled every ``every_s``; fails naming ``what`` after the timeout."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
-        time.sleep(0.5)
+        time.sleep(every_s)
     raise AssertionError(f"timed out waiting for {what}")
 
 

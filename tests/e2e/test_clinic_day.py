@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from e2e_support import NURSE_PASSWORD, require_axe
-from support import wav_bytes
+from support import birth_year_for_age, wav_bytes
 from tablet import Tablet, log_in, new_page, one_time_account, register_patient
 
 pytestmark = pytest.mark.slow
@@ -407,7 +407,7 @@ def test_a_low_risk_referral_needs_a_reason_and_can_be_withdrawn(browser, clinic
     context, page = new_page(browser, lang)
     tablet = Tablet(page, lang, "low-risk-referral")
     log_in(page, clinic.url, "nurse1", NURSE_PASSWORD)
-    register_patient(page, clinic.url, f"CL7-LR{lang[:2].upper()}", birth_year=1956, ctd="SLE")
+    register_patient(page, clinic.url, f"CL7-LR{lang[:2].upper()}", birth_year=birth_year_for_age(70), ctd="SLE")
     page.click("#new-visit")
     page.wait_for_selector("#assess-button")
     page.click("#symptoms-link")  # the checklist's symptoms step opens the details form

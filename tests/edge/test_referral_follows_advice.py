@@ -16,9 +16,9 @@ from edge.outbox_worker import OutboxWorker
 from edge.web.i18n import CATALOG
 from hospital_double import TOKEN, HospitalDouble
 from imaging_client.client import ReferralServerClient
-from support import PATIENT, lung_sound_bytes, shown_result_of
+from support import PATIENT, birth_year_for_age, lung_sound_bytes, shown_result_of
 
-LOW_RISK = {"code": "CL27-0001", "birth_year": 1956, "sex": "F", "ctd_diagnosis": "SLE", "autoantibodies": [],
+LOW_RISK = {"code": "CL27-0001", "birth_year": birth_year_for_age(70), "sex": "F", "ctd_diagnosis": "SLE", "autoantibodies": [],
             "smoking": "never", "symptoms": []}
 
 

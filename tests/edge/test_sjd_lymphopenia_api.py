@@ -9,8 +9,9 @@ from markupsafe import escape
 
 from edge.cli import cli
 from edge.web.i18n import CATALOG
+from support import birth_year_for_age
 
-SJOGREN = {"code": "CL48-0001", "birth_year": 1954, "sex": "F", "ctd_diagnosis": "SjD", "autoantibodies": [],
+SJOGREN = {"code": "CL48-0001", "birth_year": birth_year_for_age(72), "sex": "F", "ctd_diagnosis": "SjD", "autoantibodies": [],
            "smoking": "never", "symptoms": []}
 
 

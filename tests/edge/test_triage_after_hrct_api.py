@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from support import PATIENT, login
+from support import PATIENT, birth_year_for_age, login
 from edge.web.i18n import CATALOG
 
 TODAY = dt.date.today()
@@ -107,7 +107,7 @@ def test_after_confirmed_ild_the_monitoring_plan_carries_no_screening_notes(clie
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_a_coughing_sle_patient_with_a_low_score_is_reviewed_now_on_the_page(client, clinician, db, lang):
     patient = {**PATIENT, "ctd_diagnosis": "SLE", "autoantibodies": [], "smoking": "never", "pack_years": 0,
-               "birth_year": TODAY.year - 40, "symptoms": ["dry_cough"]}  # 40 whenever the test runs
+               "birth_year": birth_year_for_age(40), "symptoms": ["dry_cough"]}  # 40 whenever the test runs
     _, visit_id = _visit(client, clinician, patient)
     assessment = _assess(client, clinician, visit_id)
     assert assessment["tier"] == "low"  # the case that was told "re-screen in 12 months"

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from support import PASSWORD, csrf_of, login, post_visit_status, shown_result_of, version_shown
+from support import PASSWORD, birth_year_for_age, csrf_of, login, post_visit_status, shown_result_of, version_shown
 
 PIN = "4071"
 TYPED_CODE = "CL36-TYPED"
@@ -213,7 +213,7 @@ def test_the_visit_draft_endpoint_names_what_it_refuses(ui, client, make_user):
 
 def test_a_referral_reason_typed_before_the_lock_comes_back_and_is_forgotten_once_referred(ui, db):
     client, csrf = ui
-    _, visit_id = open_visit(client, csrf, birth_year="1956", ctd_diagnosis="SLE")  # low risk: no HRCT advice
+    _, visit_id = open_visit(client, csrf, birth_year=str(birth_year_for_age(70)), ctd_diagnosis="SLE")  # low risk: no HRCT advice
     client.post(f"/visits/{visit_id}/assess", data={"csrf_token": csrf})
     assert 'id="refer-warning"' in client.get(f"/visits/{visit_id}").get_data(as_text=True)  # a reason is asked
     typed = {"visit": {"id": str(visit_id), "fields": {"refer_reason": "sister has IPF"}}}

@@ -16,9 +16,9 @@ import soundfile
 from markupsafe import escape
 
 from edge.web.i18n import CATALOG
-from support import bundled_crackle_stamp
+from support import birth_year_for_age, bundled_crackle_stamp
 
-LOW_RISK = {"code": "CL33-0001", "birth_year": 1956, "sex": "F", "ctd_diagnosis": "SLE", "autoantibodies": [],
+LOW_RISK = {"code": "CL33-0001", "birth_year": birth_year_for_age(70), "sex": "F", "ctd_diagnosis": "SLE", "autoantibodies": [],
             "smoking": "never", "symptoms": []}
 # The gate's refusals as the recordings table keeps them ("code: measured detail"): a rule, the new
 # steady-hiss rule and the learned quality head. A head-refused take is still scored (0.03 here):

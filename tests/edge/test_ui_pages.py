@@ -17,11 +17,11 @@ from edge import audit
 from edge.users import create_user
 from edge.web import clinic_time, presenters
 from edge.web.i18n import translate
-from support import PASSWORD, csrf_of, login, post_visit_status, version_shown, wav_bytes
+from support import PASSWORD, birth_year_for_age, csrf_of, login, post_visit_status, version_shown, wav_bytes
 
 
 def register(client, csrf, code="CL16-0001", **extra) -> int:
-    form = {"csrf_token": csrf, "code": code, "birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc",
+    form = {"csrf_token": csrf, "code": code, "birth_year": str(birth_year_for_age(76)), "sex": "F", "ctd_diagnosis": "SSc",
             "smoking": "never", **extra}
     response = client.post("/patients/new", data=form)
     assert response.status_code == 302, response.get_data(as_text=True)
@@ -174,7 +174,7 @@ def test_red_flags_show_an_urgent_banner_and_an_urgent_referral_button(ui):
 def test_the_re_screening_interval_shown_is_the_assessments_own(ui):
     """The interval is a programme setting: the page and the letter words carry it, never a fixed 12."""
     client, csrf = ui
-    visit_id = start_visit(client, csrf, register(client, csrf, birth_year="1990", ctd_diagnosis="SLE"))
+    visit_id = start_visit(client, csrf, register(client, csrf, birth_year=str(birth_year_for_age(36)), ctd_diagnosis="SLE"))
     client.post(f"/visits/{visit_id}/assess", data={"csrf_token": csrf})
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert "Screen again in 12 months" in page and "<li>Re-screen in 12 months</li>" in page

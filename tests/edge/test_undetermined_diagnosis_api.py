@@ -13,9 +13,9 @@ from edge.fusion.triage import WORKUP_STEP
 from edge.users import create_user
 from edge.web.i18n import CATALOG
 from imaging_client.referral import UNDETERMINED_NOTE
-from support import PASSWORD, login
+from support import PASSWORD, birth_year_for_age, login
 
-UNDER_WORK_UP = {"code": "CL27-0100", "birth_year": 1950, "sex": "F", "ctd_diagnosis": "undetermined",
+UNDER_WORK_UP = {"code": "CL27-0100", "birth_year": birth_year_for_age(76), "sex": "F", "ctd_diagnosis": "undetermined",
                  "autoantibodies": ["ANA"], "smoking": "never", "symptoms": ["raynaud"]}
 
 

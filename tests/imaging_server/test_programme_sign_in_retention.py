@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -22,6 +24,7 @@ from imaging_server.nodule_review import add_reader
 from imaging_server.programme import add_viewer
 from imaging_server.programme_session import forget_old_sign_ins, set_password, sign_in
 from imaging_server.store import add_clinic, open_database, prepare_database, utc_now
+from support import wait_for
 
 PASSWORD = "a long programme password"
 T0 = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.timezone.utc)
@@ -159,31 +162,75 @@ def test_a_period_below_one_day_is_refused_by_the_sweep_itself(viewer_db):
     assert audit_times(viewer_db) == [utc_now(day(0))]
 
 
-def watch_until(watcher, condition, timeout_s: float = 10.0) -> None:
-    """Run ``watcher`` until ``condition()`` holds (or ``timeout_s`` passes), then stop it."""
-    watcher.start()
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    watcher.stop()
-    watcher.join(timeout_s)
+class SteppedWatch(threading.Event):
+    """The PACS watcher's stop event and clock in one, so that the test runs its loop a poll at a time:
+    the watcher's pause after each poll (``wait``) counts it, holds until the test lets the next poll go
+    (:meth:`next_poll`) or stops the watcher, and moves the clock on by ``step_s``. The test reads the
+    database between two polls whatever the machine's load, and nothing waits with a timeout (a timed
+    wait on a lock never returns under faketime: the watcher stopped after its first poll)."""
+
+    def __init__(self, step_s: float):
+        super().__init__()
+        self.step_s = step_s
+        self.clock_s = 0.0
+        self.paused = 0
+        self._go = threading.Semaphore(0)
+
+    def monotonic(self) -> float:
+        return self.clock_s
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.paused += 1
+        self._go.acquire()
+        self.clock_s += self.step_s
+        return self.is_set()
+
+    def set(self) -> None:
+        super().set()
+        self._go.release()
+
+    def until_paused(self, polls: int) -> None:
+        wait_for(lambda: self.paused == polls, timeout_s=10, every_s=0.01, what=f"the watcher's poll {polls}")
+
+    def next_poll(self) -> None:
+        polls = self.paused + 1
+        self._go.release()
+        self.until_paused(polls)
 
 
 def test_the_pacs_watcher_sweeps_every_interval_with_nobody_signing_in(imaging_settings, monkeypatch):  # noqa: F811
     """A server that is never restarted and that nobody signs in to still deletes attempts past the
-    configured period: the watcher sweeps once per ``SIGN_IN_SWEEP_INTERVAL_S``, not at every poll."""
-    settings = imaging_settings.model_copy(update={SETTING: 7, "poll_interval_s": 0.01})
+    configured period: the watcher sweeps once per ``SIGN_IN_SWEEP_INTERVAL_S``, not at every poll. Its
+    clock moves half an interval per poll, and the test reads the database after each poll."""
+    settings = imaging_settings.model_copy(update={SETTING: 7})
     db = prepare_database(settings.database_target)
     now = dt.datetime.now(dt.timezone.utc)
-    add_audit_rows(db, now - dt.timedelta(days=8), now - dt.timedelta(days=6))
+    due, kept = now - dt.timedelta(days=8), now - dt.timedelta(days=6)
+    add_audit_rows(db, due, kept)
+    both, swept = [utc_now(due), utc_now(kept)], [utc_now(kept)]
     polls = []
     monkeypatch.setattr(ingest, "poll_once", lambda *args, **kwargs: polls.append(1))
-    # Within the interval (the server's start has just swept): polls go on, the sweep waits.
-    watch_until(ingest.Watcher(settings, None), lambda: len(polls) >= 3)
-    assert len(polls) >= 3 and len(audit_times(db)) == 2
-    monkeypatch.setattr(ingest, "SIGN_IN_SWEEP_INTERVAL_S", 0.0)
-    watch_until(ingest.Watcher(settings, None), lambda: len(audit_times(db)) == 1)
-    assert audit_times(db) == [utc_now(now - dt.timedelta(days=6))]
+    watch = SteppedWatch(step_s=ingest.SIGN_IN_SWEEP_INTERVAL_S / 2)
+    monkeypatch.setattr(ingest, "time", SimpleNamespace(**{**vars(time), "monotonic": watch.monotonic}))
+    watcher = ingest.Watcher(settings, None)
+    watcher.stopped = watch
+    watcher.start()
+    try:
+        watch.until_paused(1)
+        assert audit_times(db) == both  # the server's start has just swept: the first sweep is an interval on
+        watch.next_poll()
+        assert audit_times(db) == both  # half an interval: polls go on, the sweep waits
+        watch.next_poll()
+        assert audit_times(db) == swept  # one interval
+        add_audit_rows(db, due)
+        watch.next_poll()
+        assert audit_times(db) == both  # not again at the next poll
+        watch.next_poll()
+        assert audit_times(db) == swept  # two intervals
+        assert len(polls) == 5
+    finally:
+        watcher.stop()
+        wait_for(lambda: not watcher.is_alive(), timeout_s=10, every_s=0.01, what="the watcher to stop")
     db.close()
 
 
