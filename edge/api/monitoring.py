@@ -21,8 +21,8 @@ ALREADY_ENDED = ("Already ended: an end of monitoring is in force for this patie
 class MonitoringEndCreate(RequestModel):
     date: str = Field(max_length=10, description="When monitoring ended, YYYY-MM-DD: not in the future, not before "
                                                  "ILD was confirmed.")
-    reason: Reason = Field(description="Why: " + "; ".join(f"`{code}` {words.lower()}"
-                                                           for code, words in MONITORING_END_REASONS.items()) + ".")
+    reason: Reason = Field(description="Why (docs/reference/vocabulary.md): " + "; ".join(
+        f"`{code}` {words}" for code, words in MONITORING_END_REASONS.items()) + ".")
     note: str = Field("", max_length=MONITORING_END_NOTE_MAX,
                       description="Required for `other`: one line, no control characters, no names or identifiers.")
 
