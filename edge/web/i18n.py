@@ -370,7 +370,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "monitoring_end_reason_transferred": {"en": "care transferred to a hospital ILD clinic",
                                           "zh-CN": "已转至医院间质性肺病专科随访"},
     "monitoring_end_reason_mdt_no_ild": {"en": "a multidisciplinary team (MDT) ruled ILD out",
-                                         "zh-CN": "多学科团队（MDT）已排除间质性肺病"},
+                                         "zh-CN": "多学科团队会诊已排除间质性肺病"},
     "monitoring_end_reason_died": {"en": "the patient died", "zh-CN": "患者已去世"},
     "monitoring_end_reason_declined": {"en": "the patient declined monitoring", "zh-CN": "患者拒绝监测"},
     "monitoring_end_reason_other": {"en": "another reason", "zh-CN": "其他原因"},
@@ -385,7 +385,7 @@ CATALOG: dict[str, dict[str, str]] = {
     # An MDT ruled ILD out (edge.fusion.monitoring.mdt_sentence): screening advice applies again, and says why.
     "monitoring_mdt_note": {"en": "Monitoring was ended on {date} because a multidisciplinary team (MDT) ruled ILD "
                                   "out, a clinician's decision: screening advice applies again.",
-                            "zh-CN": "由于多学科团队（MDT）已排除间质性肺病，监测已于 {date} 结束（医生的决定）：重新适用"
+                            "zh-CN": "由于多学科团队会诊已排除间质性肺病，监测已于 {date} 结束（医生的决定）：重新适用"
                                      "筛查建议。"},
     # The patient page's monitoring card (clinicians end or resume; everyone reads).
     "monitoring_card": {"en": "ILD monitoring", "zh-CN": "间质性肺病监测"},

@@ -120,3 +120,15 @@ def test_a_nurse_sees_the_end_but_gets_403_for_ending_or_resuming(client, monito
     assert client.post(f"/monitoring-ends/{end_id}/resume", data={"csrf_token": csrf}).status_code == 403
     assert end_on_tablet(client, patient_id).status_code == 403
     assert db.execute("SELECT resumed_at FROM monitoring_ends").fetchall() == [(None,)]
+
+
+def test_after_an_mdt_ruled_ild_out_the_result_says_why_screening_applies_again(client, monitored):
+    patient_id, visit_id, _assessment = monitored
+    end_on_tablet(client, patient_id, reason="mdt_no_ild")
+    csrf = csrf_of(client.get(f"/visits/{visit_id}").get_data(as_text=True))
+    assert client.post(f"/visits/{visit_id}/assess", data={"csrf_token": csrf}).status_code in (302, 303)
+    for lang in ("en", "zh-CN"):
+        client.set_cookie("lang", lang)
+        page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+        assert phrase("monitoring_mdt_note", lang, date=ENDED_ON) in page
+        assert 'id="monitoring-ended"' not in page and 'id="next-pft-due"' not in page  # a screening result
