@@ -171,6 +171,8 @@ CATALOG: dict[str, dict[str, str]] = {
                "zh-CN": "原因：间质性肺病筛查（2023 ACR/CHEST 指南）"},
     "letter_against_advice": {"en": "Referred against the screening advice, for the clinician's reason below.",
                               "zh-CN": "未按筛查建议转诊，理由为下方医生所述。"},
+    "letter_outside_monitoring": {"en": "Referred outside the monitoring advice, for the clinician's reason below.",
+                                  "zh-CN": "未按监测建议转诊，理由为下方医生所述。"},
     "devices": {"en": "Devices", "zh-CN": "设备"},
     "language": {"en": "中文", "zh-CN": "English"},
     "err_required": {"en": "Required.", "zh-CN": "必填。"},
@@ -927,6 +929,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "role_clinician": {"en": "clinician", "zh-CN": "医生"},
     "role_admin": {"en": "administrator", "zh-CN": "管理员"},
     "screening_advice": {"en": "Screening advice", "zh-CN": "筛查建议"},
+    # On the monitoring pathway (ILD confirmed) the letter's advice is monitoring, as the FHIR referral says it.
+    "monitoring_advice": {"en": "Monitoring advice (ILD confirmed)", "zh-CN": "监测建议（间质性肺病已确诊）"},
     "source_original_language": {"en": "Source", "zh-CN": "出处（原文）"},
     "model_statement_synthetic": {"en": "Trained on synthetic data only; not validated on patients; not for clinical use.",
                                   "zh-CN": "仅用合成数据训练；未在患者中验证；不得用于临床。"},

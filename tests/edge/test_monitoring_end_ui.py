@@ -38,6 +38,15 @@ def end_on_tablet(client, patient_id, **form):
                        data={"csrf_token": csrf, "date": ENDED_ON, "reason": "transferred", "note": "", **form})
 
 
+def results_after_calculating(client, visit_id):
+    """Calculate the visit's result again on the tablet; (language, result page) in each language."""
+    csrf = csrf_of(client.get(f"/visits/{visit_id}").get_data(as_text=True))
+    assert client.post(f"/visits/{visit_id}/assess", data={"csrf_token": csrf}).status_code in (302, 303)
+    for lang in ("en", "zh-CN"):
+        client.set_cookie("lang", lang)
+        yield lang, client.get(f"/visits/{visit_id}").get_data(as_text=True)
+
+
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_a_clinician_ends_monitoring_and_every_page_shows_it_ended_instead_of_pfts_due(client, monitored, lang):
     patient_id, visit_id, assessment = monitored
@@ -63,11 +72,7 @@ def test_a_clinician_ends_monitoring_and_every_page_shows_it_ended_instead_of_pf
 def test_a_new_result_after_the_end_says_it_in_the_pages_language(client, monitored):
     patient_id, visit_id, _assessment = monitored
     end_on_tablet(client, patient_id, reason="died")
-    csrf = csrf_of(client.get(f"/visits/{visit_id}").get_data(as_text=True))
-    assert client.post(f"/visits/{visit_id}/assess", data={"csrf_token": csrf}).status_code in (302, 303)
-    for lang in ("en", "zh-CN"):
-        client.set_cookie("lang", lang)
-        page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    for lang, page in results_after_calculating(client, visit_id):
         assert phrase("action_monitoring_ended", lang, date=ENDED_ON) in page
         assert phrase("advice_steps_monitoring_ended", lang) in page
         assert phrase("monitoring_end_reason_died", lang) in page
@@ -125,10 +130,6 @@ def test_a_nurse_sees_the_end_but_gets_403_for_ending_or_resuming(client, monito
 def test_after_an_mdt_ruled_ild_out_the_result_says_why_screening_applies_again(client, monitored):
     patient_id, visit_id, _assessment = monitored
     end_on_tablet(client, patient_id, reason="mdt_no_ild")
-    csrf = csrf_of(client.get(f"/visits/{visit_id}").get_data(as_text=True))
-    assert client.post(f"/visits/{visit_id}/assess", data={"csrf_token": csrf}).status_code in (302, 303)
-    for lang in ("en", "zh-CN"):
-        client.set_cookie("lang", lang)
-        page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    for lang, page in results_after_calculating(client, visit_id):
         assert phrase("monitoring_mdt_note", lang, date=ENDED_ON) in page
         assert 'id="monitoring-ended"' not in page and 'id="next-pft-due"' not in page  # a screening result

@@ -100,8 +100,12 @@ def test_disagreeing_hrct_reads_are_on_the_letter_and_in_the_referral(client, cl
     for lang, letter in letters(client, referral_id).items():
         shown = element(letter, "discordant-hrct")
         assert phrase("discordant_hrct_note", lang, ild_on=days_ago(200), no_ild_on=days_ago(30)) in shown
-        # The advice line says "monitor" in the letter's language, not the stored English text.
+        # The advice line says "monitor" in the letter's language, not the stored English text, under a
+        # monitoring label: the patient's ILD is confirmed, not screened for (brief h84).
         assert phrase("action_monitoring", lang, every=every) in element(letter, "letter-advice")
+        assert phrase("monitoring_advice", lang) in element(letter, "letter-advice")
+        assert phrase("screening_advice", lang) not in letter
+        assert phrase("letter_outside_monitoring", lang) in element(letter, "letter-reason")
         assert str(escape(assessment["recommendation"]["text"])) not in letter
     notes = sent_to_hospital(hospital, bundle)
     assert f"The HRCT on {days_ago(30)} read no ILD after the HRCT on {days_ago(200)} read ILD" in notes
@@ -119,7 +123,9 @@ def test_after_monitoring_ended_the_referral_says_so_and_the_hospital_accepts_it
     assert ended.status_code == 201, ended.json
     visit_id = client.post(f"/api/v1/patients/{patient_id}/visits", json={}, headers=clinician).json["id"]
     assert assess(client, clinician, visit_id)["recommendation"]["advice"] == "monitoring_ended"
-    _referral_id, bundle = refer(client, clinician, db, visit_id, reason="New breathlessness: HRCT at the ILD clinic")
+    referral_id, bundle = refer(client, clinician, db, visit_id, reason="New breathlessness: HRCT at the ILD clinic")
+    for lang, letter in letters(client, referral_id).items():
+        assert phrase("action_monitoring_ended", lang, date=days_ago(20)) in element(letter, "letter-advice")
     notes = sent_to_hospital(hospital, bundle)
     assert notes.startswith(f"ILD monitoring (ILD confirmed): ILD is confirmed; monitoring at this clinic was ended "
                             f"on {days_ago(20)} (care transferred to a hospital ILD clinic)")
