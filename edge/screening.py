@@ -293,12 +293,13 @@ def assess_visit(
     lymphocytes, lymphocytes_date = recent_lymphocytes(db, visit, months=thresholds.lymphopenia_lookback_months)
     since = (anti_mda5_first_on_record(db, patient["id"], on=visit_day) if "anti-MDA5" in picture.autoantibodies
              else None)
+    ended = monitoring_ends.end_in_force(db, patient["id"])
     result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture, options),
                     fvc_percent=fvc_percent, dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed,
                     ild_confirmed=outcomes.confirmed_ild(db, patient["id"]), pft_dates=pft_dates, on=visit_day,
                     hrct=hrct, lymphocytes=lymphocytes, lymphocytes_date=lymphocytes_date, anti_mda5_since=since,
                     last_ild_read=last_hrct(db, patient["id"], on=visit_day, ild="present"),
-                    monitoring_ended=monitoring_ends.end_in_force(db, patient["id"]))
+                    monitoring_ended=ended)
     # Kept with the result (beside its evidence_options), so that its pages read the takes as it
     # did, and say what the crackle model was checked on, after the model or its threshold changes.
     crackle_model = served_crackle_model()
@@ -313,6 +314,7 @@ def assess_visit(
         "lymphocytes": lymphocytes,  # the blood count (10^9/L) triage read lymphopenia from
         "lymphocytes_date": lymphocytes_date,  # its visit's date when an earlier visit's; None: this visit's
         "anti_mda5_since": since,  # the date anti-MDA5 was first on record (None: not on record)
+        "monitoring_ended": ended,  # a clinician's end of monitoring in force (None: none; edge.freshness compares)
     }
     with write_transaction(db):
         assessment_id = db["risk_assessments"].insert({

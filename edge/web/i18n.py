@@ -818,6 +818,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "changed_lung_function": {"en": "lung function", "zh-CN": "肺功能"},
     "changed_patient": {"en": "patient details or symptoms", "zh-CN": "患者信息或症状"},
     "changed_lung_sounds": {"en": "lung sounds", "zh-CN": "肺部听诊"},
+    "changed_monitoring": {"en": "ILD monitoring ended or resumed", "zh-CN": "间质性肺病监测已结束或恢复"},
     # edge.freshness.models_changed: Calculate scores the takes and blood tests again with the models served now.
     "model_updated_auscultation": {"en": "The lung-sound model was updated since this result: press “Calculate "
                                          "again” before acting on it.",

@@ -168,3 +168,24 @@ def test_a_read_with_ild_after_the_mdts_ruling_puts_monitoring_back(client, clin
                        json={"date": later, "source": "hrct", "ild": "present"}).status_code == 201
     after = assess_new_visit(client, clinician, patient_id)
     assert after["pathway"] == "monitoring" and after["recommendation"]["advice"] == "monitoring"
+
+
+def test_a_result_made_before_the_end_or_the_resume_is_out_of_date_until_calculated_again(client, clinician,
+                                                                                         patient_id):
+    assessment = assess_new_visit(client, clinician, patient_id)
+    visit_id = assessment["visit_id"]
+    ended = end(client, clinician, patient_id).json
+    refused = client.post(f"/api/v1/visits/{visit_id}/referrals", json={"reason": "HRCT at the ILD clinic"},
+                          headers=clinician)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "result_out_of_date"
+    assert refused.json["error"]["changed"] == ["monitoring"]
+    again = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=clinician).json
+    assert again["recommendation"]["advice"] == "monitoring_ended"
+    client.post(f"/api/v1/monitoring-ends/{ended['id']}/resume", headers=clinician)
+    refused = client.post(f"/api/v1/visits/{visit_id}/referrals", json={"reason": "HRCT at the ILD clinic"},
+                          headers=clinician)
+    assert refused.status_code == 409 and refused.json["error"]["changed"] == ["monitoring"]
+    client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=clinician)
+    sent = client.post(f"/api/v1/visits/{visit_id}/referrals", json={"reason": "HRCT at the ILD clinic"},
+                       headers=clinician)
+    assert sent.status_code == 201, sent.json

@@ -67,6 +67,7 @@ def test_a_clinician_ends_monitoring_and_every_page_shows_it_ended_instead_of_pf
     assert ended in worklist and due not in worklist
     result = client.get(f"/visits/{visit_id}").get_data(as_text=True)  # the result made before the end
     assert 'id="monitoring-ended"' in result and 'id="next-pft-due"' not in result and 'id="pft-every"' not in result
+    assert 'id="result-out-of-date"' in result and phrase("changed_monitoring", lang) in result  # calculate again
 
 
 def test_a_new_result_after_the_end_says_it_in_the_pages_language(client, monitored):
