@@ -8,18 +8,15 @@ import json
 import pytest
 
 from support import PATIENT, login, patch_visit
+from test_outcomes_api import patient_id  # noqa: F401 (a fixture)
 
 CONFIRMED_ON = (dt.date.today() - dt.timedelta(days=200)).isoformat()
 ENDED_ON = (dt.date.today() - dt.timedelta(days=10)).isoformat()
 
 
 @pytest.fixture
-def patient_id(client, nurse):
-    return client.post("/api/v1/patients", json=PATIENT, headers=nurse).json["id"]
-
-
-@pytest.fixture
 def clinician(client, make_user, patient_id):
+    """A clinician signed in (the outcomes tests' patient registered by the nurse), who confirmed the patient's ILD."""
     make_user("clin1", "clinician")
     headers = login(client, "clin1")
     confirmed = client.post(f"/api/v1/patients/{patient_id}/outcomes", headers=headers,
