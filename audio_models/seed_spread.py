@@ -434,7 +434,7 @@ def bn_adaptation_study(recordings, icbhi, *, models, entry):
     for ``models`` ``{name: CrackleNet}``, ``icbhi``: the ICBHI adult recordings; the rule was fixed
     beforehand (``audio_models/README.md``). ``{"models": {model: {candidate: figures}}, "statistics":
     {model: {candidate: {min, max} recordings a set}}, "decision": {candidates, chosen}}``: each
-    candidate :func:`judge`\ d against the shipped statistics over the models."""
+    candidate judged (:func:`judge`) against the shipped statistics over the models."""
     adults = [r for r in recordings if validation.population_key(r) == "adults"]
     if not adults:
         raise EvaluationError("the BatchNorm study needs validation adults; the validation part has none")

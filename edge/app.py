@@ -24,6 +24,7 @@ from edge.api import users as users_api
 from edge.api import visit_data as visit_data_api
 from edge.api.operations import IdConverter
 from common.http_security import register_security_headers
+from common.passwords import stand_in_hash
 from common.web import register_error_handlers, register_request_log
 from edge import health, recordings
 from audio_models.errors import ModelError
@@ -37,6 +38,7 @@ from edge.config import Settings, load_settings
 from edge.errors import IldscreenError, PayloadTooLarge
 from edge.service import DataFolder, prepare_data_folder
 from edge.store.blobs import BlobStore
+from edge.users import password_hasher
 from edge.web import dashboard as dashboard_views
 from edge.web import views as ui_views
 from edge.web.i18n import error_message, negotiate_language
@@ -89,6 +91,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     """
     settings = settings or load_settings()
     folder, first_admin_password = prepare_data_folder(settings)
+    stand_in_hash(password_hasher)  # now, so the first unknown name takes as long as any (common.passwords)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False

@@ -19,6 +19,7 @@ import sqlite_utils
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from common.lockout import LockoutPolicy
+from common.passwords import stand_in_hash
 from edge import audit
 from edge.errors import AuthenticationError, CsrfError, NotFound, PermissionDenied, SessionLocked, WrongPin
 from edge.store.database import utc_now, write_transaction
@@ -28,8 +29,6 @@ logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "ild_"
 WRONG_CREDENTIALS = "wrong username or password"
-# Verified against when the username is unknown, so both cases take the same time.
-_DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def verify_login(
     password = normalize_password(password)
     user = find_user(db, username)
     if user is None:
-        _verify(_DUMMY_HASH, password)
+        _verify(stand_in_hash(password_hasher), password)
         raise AuthenticationError(WRONG_CREDENTIALS)
     if is_locked(user):
         _verify(user["password_hash"], password)
@@ -173,7 +172,7 @@ def unlock_session(db: sqlite_utils.Database, token: str, pin: str, *, max_attem
     actor = audit.Actor(user["id"], user["username"], user["role"])
     if not session["locked_at"]:
         return user
-    right = _verify(user["pin_hash"] or _DUMMY_HASH, pin) and bool(user["pin_hash"])
+    right = _verify(user["pin_hash"] or stand_in_hash(password_hasher), pin) and bool(user["pin_hash"])
     with write_transaction(db):
         # Re-read under the write lock: PINs verified concurrently (31 at once) are counted one
         # after the other, and none counts or unlocks once the session has ended.

@@ -187,7 +187,9 @@ def db_restore(backup: Path, data_dir: Optional[Path]) -> None:
     in again. The audit entries written after the backup are kept, and so are the referrals (with
     their hospital state, results, and the visit, assessment and patient a newer one stands on), so
     that their CT results keep coming; and so are the confirmed outcomes (HRCT, PFT) entered after
-    the backup, with their patient, so that the advice they decide stays.
+    the backup, with their patient, so that the advice they decide stays. Every patient's, visit's
+    and account's version is raised above any read before the restore, so that an edit a client
+    saves against one is refused rather than overwriting the restored record unseen.
     """
     settings = load_settings(data_dir=data_dir)
     restored = restore_database(backup, settings.database_path)
@@ -230,6 +232,9 @@ def show_records_kept(kept: dict) -> None:
                    + ", ".join(map(str, kept["monitoring_ends_updated"])))
     if kept["monitoring_ends_not_carried"]:
         click.echo(_not_kept("ends of monitoring", "end of monitoring", kept["monitoring_ends_not_carried"]))
+    if kept.get("versions_above"):
+        click.echo("patients, visits and accounts read before the restore must be read again before an edit: one "
+                   "saved against a version read then is refused (every version is now above it)")
 
 
 def _not_kept(rows: str, row: str, ids: list[int]) -> str:

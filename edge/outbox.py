@@ -224,8 +224,16 @@ def withdraw_referral(db: sqlite_utils.Database, actor: audit.Actor, referral_id
     hospital to revoke it) when delivered. A referral already withdrawn (:data:`WITHDRAWN`: the
     request sent twice) changes nothing: no second audit entry, and this ``reason`` is not stored.
 
+    The request is checked before the referral is looked at, as every request is (an API body is
+    checked before its view runs): a ``reason`` too long is refused whatever the referral's state,
+    and the same withdrawal sent again is always valid again. A repeat is then a repeat whatever
+    reason it gives, none included, as a token revoked twice is (``edge.auth.revoke_api_token``):
+    what it asks, withdrawing this referral, is done; the first reason stays.
+
     Raises
     ------
+    ValidationError
+        When ``reason`` is longer than :data:`MAX_REASON_CHARS` (:func:`clean_reason`).
     NotFound
         When there is no such referral.
     Conflict

@@ -11,13 +11,16 @@ from edge.errors import Conflict, NotFound, ValidationError, require_current_ver
 from edge.store.database import utc_now, write_transaction
 
 JSON_LIST_COLUMNS = ("autoantibodies", "symptoms", "medications")
-# A patient's record version: the id of its latest create or update audit entry. Every registration
-# and edit writes one in the transaction that writes the row, and entry ids only grow (two edits in
-# one millisecond still differ, which updated_at would not); reads are audited too but change
-# nothing. 0 for a row with no such entry (restored without its trail).
-SELECT_PATIENTS = ("SELECT patients.*, COALESCE((SELECT MAX(id) FROM audit_log WHERE entity = 'patient' "
-                   "AND entity_id = CAST(patients.id AS TEXT) AND action IN ('create', 'update')), 0) AS version "
-                   "FROM patients")
+# A patient's record version: the id of its latest create or update audit entry, or of the latest
+# restore's when newer. Every registration and edit writes one in the transaction that writes the
+# row, and entry ids only grow (two edits in one millisecond still differ, which updated_at would
+# not); reads are audited too but change nothing. A restore keeps the entries written after its
+# backup (edge.store.restore_records) while the rows go back to the backup's: its own entry, the
+# trail's newest, makes every version read before it out of date. 0 for a row with no such entry.
+SELECT_PATIENTS = ("SELECT patients.*, MAX(COALESCE((SELECT MAX(id) FROM audit_log WHERE entity = 'patient' "
+                   "AND entity_id = CAST(patients.id AS TEXT) AND action IN ('create', 'update')), 0), "
+                   "COALESCE((SELECT MAX(id) FROM audit_log WHERE entity = 'database' AND action = 'restore'), 0)) "
+                   "AS version FROM patients")
 
 
 def _patient_from_row(row: dict) -> dict:
@@ -130,9 +133,11 @@ def create_visit(db: sqlite_utils.Database, actor: audit.Actor, patient_id: int,
 
 def update_visit(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, changes: dict, *,
                  version: int) -> dict:
-    """Edit the open visit's status, notes or draft (replaced as a whole), against the ``version``
-    the editor showed (``get_visit(...)["version"]``); the saved edit raises it by one. A completed
-    or cancelled visit is closed for edits.
+    """Edit the open visit's status, notes or draft, against the ``version`` the editor showed
+    (``get_visit(...)["version"]``); the saved edit raises it by one. A completed or cancelled visit
+    is closed for edits. Only the fields named change, and in the draft only the keys named
+    (:func:`merged_draft`): the tablet keeps typed values there without moving the version, so a
+    draft replaced as a whole would drop what it kept after the editor read the visit.
 
     Only these edits move the version: the service's own writes of the visit (the tablet's kept
     draft, :func:`keep_draft`; skipped steps, lung function, symptoms reviewed) leave it, as they
@@ -152,12 +157,31 @@ def update_visit(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, c
         require_current_version(f"visit {visit_id}", shown=version, current=visit["version"])
         row = {key: value for key, value in changes.items() if value is not None}
         if "draft" in row:
-            row["draft"] = json.dumps(row["draft"])
+            row["draft"] = json.dumps(merged_draft(visit["draft"], row["draft"]))
         if row.get("status") in ("completed", "cancelled"):
             row["completed_at"] = utc_now()
         db["visits"].update(visit_id, {**row, "updated_at": utc_now(), "version": visit["version"] + 1})
         audit.record(db, actor, "update", "visit", visit_id, {"changed": sorted(row)})
     return get_visit(db, visit_id)
+
+
+def merged_draft(draft: dict, changes: dict) -> dict:
+    """``draft`` with ``changes`` applied as a JSON Merge Patch (RFC 7396): a key named with a value
+    takes it (an object merged into the object there, key by key), a key named with null is removed,
+    a key not named stays as it was.
+
+    >>> merged_draft({"refer_reason": "new cough", "step": "labs"}, {"step": "breath", "refer_reason": None})
+    {'step': 'breath'}
+    """
+    merged = dict(draft)
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict):
+            merged[key] = merged_draft(merged[key] if isinstance(merged.get(key), dict) else {}, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def keep_draft(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, draft: dict) -> dict:
@@ -194,9 +218,17 @@ def merge_draft(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, ty
         if len(key) > DRAFT_MAX_KEY or not isinstance(value, str) or len(value) > DRAFT_MAX_VALUE:
             raise ValidationError(f"draft field {key[:DRAFT_MAX_KEY]!r} must be a text of at most {DRAFT_MAX_VALUE} characters",
                                   fields=[{"field": key[:DRAFT_MAX_KEY], "reason": "not a short text"}])
+    return keep_typed(db, actor, visit_id, typed)
+
+
+def keep_typed(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, typed: dict) -> dict:
+    """Merge ``typed`` into the open visit's draft (:func:`merged_draft`), reading and writing it
+    under one lock, so that what another request kept meanwhile (the page's autosave) stays: the
+    service's own values (a refused form's typed values), and :func:`merge_draft`'s once checked.
+    Returns the visit; ``Conflict`` for a closed one."""
     with write_transaction(db):  # read and write under one lock: two saves at once both land
         visit = get_visit(db, visit_id)
-        return keep_draft(db, actor, visit_id, {**visit["draft"], **typed})
+        return keep_draft(db, actor, visit_id, merged_draft(visit["draft"], typed))
 
 
 def forget_draft(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, prefix: str | tuple[str, ...]) -> None:

@@ -220,11 +220,17 @@ class VisitCreate(RequestModel):
 
 
 class VisitUpdate(RequestModel):
-    """Only the fields sent change (the draft as a whole). ``version`` is required, as for a patient."""
+    """Only the fields sent change, and in the draft only the keys sent. ``version`` is required, as
+    for a patient."""
 
     status: Optional[VisitStatus] = None
     notes: Optional[str] = Field(None, max_length=FREE_TEXT_MAX)
-    draft: Optional[dict] = Field(None, description="Unfinished form state kept server-side for the tablet UI.")
+    draft: Optional[dict] = Field(
+        None, description="Unfinished form state kept server-side for the tablet UI, applied as a JSON Merge Patch "
+                          "(RFC 7396) to the draft stored: a key sent with a value takes it (an object is merged "
+                          "key by key), a key sent as null is removed, a key not sent stays. The tablet keeps typed "
+                          "values there without changing the visit's `version`, so keys it kept after you read the "
+                          "visit are never dropped; to empty the draft, send each key of it as null.")
     version: JsonInt = Field(ge=0, le=MAX_ID, description=edit_version_description("visit", "/api/v1/visits/{id}"))
 
 

@@ -72,6 +72,12 @@ class CalibrationStore(VersionFileStore):
             raise BundleError(f"active calibration pointer {self.pointer} cannot be used ({exc}): set it with "
                               "'ildscreen calibrations activate VERSION' or 'ildscreen calibrations rollback'") from exc
 
+    def rollback(self) -> tuple[str, Optional[str]]:
+        """Return to the calibration the latest remaining activation replaced (at the first: bundled)."""
+        if not self._rollback_stack() and self._current_or_none() == BUNDLED_ID:
+            raise BundleError("nothing to roll back: no site calibration was ever activated")
+        return super().rollback()
+
     def document(self, version: str) -> dict:
         """The stored calibration file of a version (checked against its id)."""
         if version == BUNDLED_ID:

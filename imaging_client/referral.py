@@ -6,7 +6,10 @@ finding and key laboratory results, and notes: the advice as stored, in words (w
 on: the risk factors on record, a lymphocyte count from an earlier visit with its date, a negative
 HRCT, the HRCT that answered anti-MDA5, HRCT reads that disagree), which guideline line applies
 (and, for a CTD suspected but not yet diagnosed, that the diagnosis is not established), each
-model's version and validation status and that the risk is not validated for clinical use.
+model's version and validation status and that the risk is not validated for clinical use. The
+advice is the first note; HRCT reads that disagree also have a note of their own, second. Each note
+names its kind (``NOTE_KINDS``) in the extension ``urn:ildscreen:note-kind``, so the hospital's
+worklist can show the advice first and mark the notes a reader must not miss without parsing words.
 
 On the monitoring pathway (ILD confirmed) the advice note says "ILD monitoring", not a screening tier,
 and a referral made there goes outside the monitoring advice for the clinician's stated reason.
@@ -65,6 +68,10 @@ MONITORING_PATHWAY = "monitoring"
 UNDETERMINED_LINE_CODE = "undetermined"
 UNDETERMINED_NOTE = ("Connective-tissue disease suspected, diagnosis not yet established (rheumatology work-up not "
                      "complete): outside the guideline's screening population, not assessed as any one disease.")
+# What each ServiceRequest note is (the extension NOTE_KIND_URL on the note), in the order they are sent.
+NOTE_KIND_URL = "urn:ildscreen:note-kind"
+NOTE_KINDS = ("advice", "discordant_hrct_reads", "against_advice", "undetermined_diagnosis", "guideline_line",
+              "validation", "model")
 GENDER = {"F": "female", "M": "male"}
 BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
@@ -154,7 +161,8 @@ def build_referral_bundle(
             "code": {"coding": [SNOMED_HRCT_LUNGS]},
             "subject": {"reference": patient_url},
             "reasonCode": [{"text": text} for text in referral_reasons(assessment, reason)],
-            "note": [{"text": text} for text in referral_notes(tier, assessment, reason)],
+            "note": [{"extension": [{"url": NOTE_KIND_URL, "valueCode": kind}], "text": text}
+                     for kind, text in referral_notes(tier, assessment, reason)],
         },
     }, {
         "fullUrl": patient_url,
@@ -226,17 +234,25 @@ def advice_note(tier: str, assessment: dict) -> str:
     return f"ILD screening tier {tier}; {text}"
 
 
-def referral_notes(tier: str, assessment: dict, reason: Optional[str] = None) -> list[str]:
-    """The ServiceRequest's notes: the advice (:func:`advice_note`), guideline line, validation, model versions."""
+def referral_notes(tier: str, assessment: dict, reason: Optional[str] = None) -> list[tuple[str, str]]:
+    """The ServiceRequest's notes as ``(kind, text)`` (kinds: ``NOTE_KINDS``): the advice first
+    (:func:`advice_note`), HRCT reads that disagree, going against the advice, guideline line, validation,
+    model versions."""
     recommendation = assessment["recommendation"]
-    notes = [advice_note(tier, assessment)]
+    notes = [("advice", advice_note(tier, assessment))]
+    discordant = recommendation.get("discordant_hrct")
+    if discordant:
+        notes.append(("discordant_hrct_reads",
+                      f"HRCT reads disagree: the HRCT on {discordant['no_ild_on']} read no ILD after the HRCT on "
+                      f"{discordant['ild_on']} read ILD. Discuss both reads with the rheumatologist and the "
+                      "radiologist."))
     if not advises_hrct(assessment):
         against = AGAINST_ADVICE if assessment.get("pathway") != MONITORING_PATHWAY else AGAINST_MONITORING
-        notes.append(f"{against} (which is not HRCT); clinician's reason: {reason or 'not stated'}.")
+        notes.append(("against_advice", f"{against} (which is not HRCT); clinician's reason: {reason or 'not stated'}."))
     guideline = recommendation.get("guideline")
     if guideline and guideline.get("code") == UNDETERMINED_LINE_CODE:
-        notes.append(UNDETERMINED_NOTE)
+        notes.append(("undetermined_diagnosis", UNDETERMINED_NOTE))
     if guideline:
-        notes.append(f"Guideline line: {guideline['line']} Source: {guideline['source']}.")
-    notes.append((assessment.get("validation") or {}).get("note", NOT_VALIDATED))
-    return notes + model_notes(assessment)
+        notes.append(("guideline_line", f"Guideline line: {guideline['line']} Source: {guideline['source']}."))
+    notes.append(("validation", (assessment.get("validation") or {}).get("note", NOT_VALIDATED)))
+    return notes + [("model", text) for text in model_notes(assessment)]

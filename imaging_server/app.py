@@ -12,7 +12,8 @@ Routes (contract in ``imaging_server/README.md``):
 - ``POST /api/v1/programme/figures`` (clinic token), ``GET /api/v1/programme/dashboard`` and
   ``GET /programme`` (programme viewer token): the programme view (:mod:`imaging_server.programme`).
 - ``/api/v1/reader/...``: a radiologist's review of a report's nodules and ILD read (reader
-  tokens; :mod:`imaging_server.nodule_review`, :mod:`imaging_server.ild_read`).
+  tokens; :mod:`imaging_server.nodule_review`, :mod:`imaging_server.ild_read`), and the worklist and
+  each referral with the clinic's notes, also as pages under ``/reader`` (:mod:`imaging_server.worklist`).
 
 Every ``/api/v1`` call needs ``Authorization: Bearer <clinic token>``; a clinic sees only its own
 referrals. Errors are JSON ``{"error": {"code", "message", "fields"?}}``, never a traceback.
@@ -25,6 +26,7 @@ from typing import Optional
 from flask import Blueprint, Flask, g, jsonify, request
 
 from common.http_security import register_security_headers
+from common.passwords import stand_in_hash
 from common.web import register_error_handlers, register_request_log
 from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION, ild_read  # noqa: F401 - ild_read adds its routes
 from imaging_server.config import ImagingSettings, load_settings
@@ -33,10 +35,11 @@ from imaging_server.ingest import check_pacs
 from imaging_server.nodule_review import review_api
 from imaging_server.openapi import openapi_document
 from imaging_server.programme import figures_api
-from imaging_server.programme_session import forget_old_sign_ins
+from imaging_server.programme_session import forget_old_sign_ins, password_hasher
 from imaging_server.request_body import json_body
 from imaging_server.referrals import create_referral, referral_for_clinic, report_view, revoke_referral, status_view
 from imaging_server.store import MIGRATIONS, clinic_for_token, current_version, prepare_database, request_db
+from imaging_server.worklist import reader_pages
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ def create_app(settings: Optional[ImagingSettings] = None, *, pacs_watched: bool
     # off or nobody signed in go now, all of them; each later attempt sweeps a batch.
     forget_old_sign_ins(db, retention_days=settings.programme_sign_in_audit_retention_days)
     db.close()
+    stand_in_hash(password_hasher)  # now, so the first unknown name takes as long as any (common.passwords)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BUNDLE_BYTES
     app.json.sort_keys = False
@@ -63,6 +67,7 @@ def create_app(settings: Optional[ImagingSettings] = None, *, pacs_watched: bool
     app.register_blueprint(api)
     app.register_blueprint(review_api)
     app.register_blueprint(figures_api)
+    app.register_blueprint(reader_pages)
     register_error_handlers(app, logger, domain_error=ImagingError)  # JSON errors, never a traceback
     register_security_headers(app, secure_cookies=lambda: app.extensions["imaging_server"].secure_cookies)
     register_request_log(app, logger, _caller)

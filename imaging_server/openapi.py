@@ -3,7 +3,7 @@
 Written out here rather than generated: the routes validate by hand (each refusal names its
 field), so the document states what they accept and answer. ``tests/imaging_server/
 test_imaging_api_contract_served.py`` runs schemathesis with every check against a real server to keep
-the two in step. The HTML pages (``/programme``, its sign-in and sign-out forms) are not API.
+the two in step. The HTML pages (``/programme``, its sign-in and sign-out forms, ``/reader``) are not API.
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from imaging_server import ALGORITHM_VERSION
 from imaging_server.fhir_report import ILD_PATTERNS, ILD_STATUSES
 from imaging_server.ild_read import MAX_COMMENT_CHARS
 from imaging_server.programme_figures import Figures
-from imaging_server.referrals import REFERRAL_CODE_PATTERN, VIEW_STATUSES
+from imaging_server.referrals import MAX_TEXT_CHARS, MAX_TEXTS, PRIORITIES, REFERRAL_CODE_PATTERN, VIEW_STATUSES
+from imaging_server.worklist import MUST_NOT_MISS
 
 ERRORS = {
     400: "The body is not JSON, or nests too deeply",
@@ -38,6 +39,28 @@ REFERRAL_STATUS = {
     "type": "object", "required": ["referral_code", "status", "updated_at", "error"],
     "properties": {"referral_code": {"type": "string"}, "status": {"type": "string", "enum": list(VIEW_STATUSES)},
                    "updated_at": {"type": "string"}, "error": {"type": ["string", "null"]}},
+}
+WORKLIST_ITEM_PROPERTIES = {
+    "referral_code": {"type": "string"}, "clinic": {"type": "string"},
+    "priority": {"type": "string", "enum": list(PRIORITIES)},
+    "status": {"type": "string", "enum": list(VIEW_STATUSES)}, "received_at": {"type": "string"},
+    "must_not_miss": {"type": "array", "items": {"type": "string", "enum": list(MUST_NOT_MISS)}},
+}
+WORKLIST = {
+    "type": "object", "required": ["referrals"],
+    "properties": {"referrals": {"type": "array", "items": {
+        "type": "object", "required": list(WORKLIST_ITEM_PROPERTIES), "properties": WORKLIST_ITEM_PROPERTIES}}},
+}
+CLINIC_TEXT = {"type": "string", "maxLength": MAX_TEXT_CHARS}
+READER_REFERRAL = {
+    "type": "object", "required": [*WORKLIST_ITEM_PROPERTIES, "reasons", "notes"],
+    "properties": {
+        **WORKLIST_ITEM_PROPERTIES,
+        "reasons": {"type": "array", "maxItems": MAX_TEXTS, "items": CLINIC_TEXT},
+        "notes": {"type": "array", "maxItems": MAX_TEXTS, "items": {
+            "type": "object", "required": ["kind", "text"],
+            "properties": {"kind": {"type": ["string", "null"]}, "text": CLINIC_TEXT}}},
+    },
 }
 ILD_READ = {
     "type": "object", "required": ["ild"], "additionalProperties": False,
@@ -103,6 +126,12 @@ def openapi_document() -> dict:
             body={"$ref": "#/components/schemas/Figures"})},
         "/api/v1/programme/dashboard": {"get": _operation(
             "The programme view's figures", "programme viewer", {200: _ok("Dashboard")}, ())},
+        "/api/v1/reader/referrals": {"get": _operation(
+            "The worklist: every referral, most urgent first, with its must-not-miss markers", "reader",
+            {200: _ok("Worklist", WORKLIST)}, ())},
+        "/api/v1/reader/referrals/{code}": {"get": _operation(
+            "A referral with the clinic's reasons and notes (the advice first)", "reader",
+            {200: _ok("Referral", READER_REFERRAL)}, (404,), parameters=reader)},
         "/api/v1/reader/referrals/{code}/nodules": {
             "get": _operation("A report's nodules", "reader", {200: _ok("Nodules")}, (404, 409), parameters=reader),
             "post": _operation("Add a nodule the algorithm missed", "reader", {201: _ok("Added")},

@@ -56,8 +56,7 @@ from imaging_server.errors import AuthenticationError, Conflict, Forbidden, TooM
 from imaging_server.request_body import json_body
 from imaging_server.programme_federation import latest_federation
 from imaging_server.programme_figures import Counts, Figures, validate_figures
-from imaging_server.programme_i18n import (LANGUAGE_COOKIE, LANGUAGES, device_text, flag_text, local_time,
-                                           negotiate_language, translate)
+from imaging_server.programme_i18n import LANGUAGE_COOKIE, LANGUAGES, device_text, flag_text, page_context
 from imaging_server.programme_session import SESSION_HOURS, session_viewer
 from imaging_server.programme_session import sign_in as open_session
 from imaging_server.programme_session import sign_out as close_session
@@ -325,12 +324,10 @@ def _page_viewer(db: Database) -> Optional[dict]:
 
 
 def _page_context() -> dict:
-    lang = negotiate_language()
-    zone = current_app.extensions["imaging_server"].programme_timezone
-    return {"lang": lang, "other_lang": "zh-CN" if lang == "en" else "en",
-            "t": lambda key, **values: translate(key, lang, **values),
-            "flag_text": lambda flag: flag_text(flag, lang), "device_text": lambda device: device_text(device, lang),
-            "local_time": lambda stamp: local_time(stamp, zone)}
+    context = page_context()
+    lang = context["lang"]
+    return {**context, "flag_text": lambda flag: flag_text(flag, lang),
+            "device_text": lambda device: device_text(device, lang)}
 
 
 def _sign_in_page(message_key: Optional[str] = None, status: int = 401):

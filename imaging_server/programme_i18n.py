@@ -1,6 +1,7 @@
-"""The programme view's words in English and Simplified Chinese, its language and its local time.
+"""The hospital server's page words in English and Simplified Chinese (the programme view, the
+readers' worklist and referral pages), the page's language and its local time.
 
-The language comes from the ``lang`` cookie (set by the page's switch), else the browser's
+The language comes from the ``lang`` cookie (set by the programme page's switch), else the browser's
 Accept-Language, else English. Times are shown in the programme's time zone (setting
 ``programme_timezone``), never as UTC ISO strings.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 from zoneinfo import ZoneInfo
+
+from flask import current_app
 
 from common.i18n import LANGUAGE_COOKIE, LANGUAGES, lookup, negotiate_language  # noqa: F401 - re-exported
 
@@ -127,7 +130,51 @@ CATALOG: dict[str, dict[str, str]] = {
                    "zh-CN": "警示规则：模型输出漂移（PSI）高于 {psi_some} / {psi_major}（Siddiqi 2006 经验规则）；在至少 "
                             "{min_outcomes} 例结局时，校准误差高于 {ece} 或总体校准偏差超过 ±{citl}；拒收率高于 {refusal}%；"
                             "某项检查在超过 {missing}% 的就诊中缺失；{overdue} 天未收到数据（项目假设，医院设置）。"},
+    # The readers' worklist and referral page (imaging_server.worklist). The clinic's notes stay in its words.
+    "title_worklist": {"en": "Referrals for HRCT", "zh-CN": "HRCT 转诊"},
+    "title_referral": {"en": "Referral {code}", "zh-CN": "转诊 {code}"},
+    "worklist_intro": {"en": "Referrals from the clinics, most urgent first (pseudonymous: no patient names).",
+                       "zh-CN": "各诊所的转诊，最紧急的在前（假名化：不含患者姓名）。"},
+    "no_referrals": {"en": "No referrals.", "zh-CN": "暂无转诊。"},
+    "col_referral": {"en": "Referral (accession number)", "zh-CN": "转诊（检查号）"},
+    "col_priority": {"en": "Priority", "zh-CN": "优先级"},
+    "col_status": {"en": "Status", "zh-CN": "状态"},
+    "col_received": {"en": "Received", "zh-CN": "接收时间"},
+    "col_must_not_miss": {"en": "Do not miss", "zh-CN": "务必注意"},
+    "priority_asap": {"en": "this week", "zh-CN": "本周内"},
+    "priority_urgent": {"en": "within 3 months", "zh-CN": "3 个月内"},
+    "priority_routine": {"en": "routine", "zh-CN": "常规"},
+    "status_awaiting_images": {"en": "awaiting images", "zh-CN": "等待影像"},
+    "status_quantifying": {"en": "quantifying", "zh-CN": "定量分析中"},
+    "status_reported": {"en": "reported", "zh-CN": "已出报告"},
+    "status_failed": {"en": "failed", "zh-CN": "失败"},
+    "status_revoked": {"en": "withdrawn by the clinic", "zh-CN": "诊所已撤回"},
+    "marker_urgent": {"en": "Urgent: HRCT this week", "zh-CN": "紧急：本周内做 HRCT"},
+    "marker_discordant_hrct_reads": {"en": "HRCT reads disagree", "zh-CN": "HRCT 判读不一致"},
+    "back_to_worklist": {"en": "All referrals", "zh-CN": "全部转诊"},
+    "referral_reasons": {"en": "Why the patient was referred", "zh-CN": "转诊原因"},
+    "referral_notes": {"en": "The clinic's notes, as sent", "zh-CN": "诊所的备注（原文）"},
+    "notes_language": {"en": "In the clinic's words; the advice first.", "zh-CN": "为诊所原文；建议在前。"},
+    "no_notes": {"en": "The clinic sent no notes.", "zh-CN": "诊所未发送备注。"},
+    "note_kind_advice": {"en": "Clinic's advice", "zh-CN": "诊所建议"},
+    "note_kind_discordant_hrct_reads": {"en": "HRCT reads disagree", "zh-CN": "HRCT 判读不一致"},
+    "note_kind_against_advice": {"en": "Against the screening advice", "zh-CN": "与筛查建议不同"},
+    "note_kind_undetermined_diagnosis": {"en": "Diagnosis not established", "zh-CN": "诊断尚未确立"},
+    "note_kind_guideline_line": {"en": "Guideline", "zh-CN": "指南"},
+    "note_kind_validation": {"en": "Validation", "zh-CN": "验证状态"},
+    "note_kind_model": {"en": "Model", "zh-CN": "模型"},
+    "note_kind_note": {"en": "Note", "zh-CN": "备注"},
 }
+
+
+def page_context() -> dict:
+    """What every page template gets: the request's language, the other one, ``t`` (this catalog in it)
+    and ``local_time`` (in the programme's time zone)."""
+    lang = negotiate_language()
+    zone = current_app.extensions["imaging_server"].programme_timezone
+    return {"lang": lang, "other_lang": "zh-CN" if lang == "en" else "en",
+            "t": lambda key, **values: translate(key, lang, **values),
+            "local_time": lambda stamp: local_time(stamp, zone)}
 
 
 def translate(key: str, lang: str, **values) -> str:

@@ -42,6 +42,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from common.lockout import LockoutPolicy, is_locked, seconds_left
+from common.passwords import stand_in_hash
 from imaging_server.config import SIGN_IN_AUDIT_RETENTION_DAYS
 from imaging_server.errors import AuthenticationError, NotFound, TooManyAttempts, ValidationError
 from imaging_server.store import Database, hash_token, utc_now
@@ -52,8 +53,6 @@ logger = logging.getLogger(__name__)
 password_hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 12
 SESSION_HOURS = 12  # a working day; then the viewer signs in again
-# Checked against when the name is unknown, so a wrong name costs the same time as a wrong password.
-_DUMMY_HASH = password_hasher.hash("no such programme viewer")
 DEFAULT_LOCKOUT = LockoutPolicy(threshold=5, minutes=15)
 NAME_MAX = 200  # a sign-in name longer than any viewer's is kept (and counted) cut to this
 # Lapsed rows removed per wrong password: more than the one row a failure can add, so the table
@@ -112,10 +111,11 @@ def sign_in(db: Database, name: str, password: str, *, hours: float = SESSION_HO
     viewer = db.row("SELECT v.id, p.password_hash FROM programme_viewers v "
                     "LEFT JOIN programme_viewer_passwords p ON p.viewer_id = v.id WHERE v.name = :name",
                     {"name": name})
-    stored = viewer["password_hash"] if viewer and viewer["password_hash"] else _DUMMY_HASH
+    known = bool(viewer and viewer["password_hash"])
+    stored = viewer["password_hash"] if known else stand_in_hash(password_hasher)
     try:
         password_hasher.verify(stored, password)
-        accepted = stored is not _DUMMY_HASH
+        accepted = known
     except (VerificationError, InvalidHashError):
         accepted = False
     if is_locked(locked_until, now):  # checked after hashing, so a locked name answers in the same time

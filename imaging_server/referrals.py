@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import re
+import unicodedata
 from typing import Any, Optional
 
 from imaging_server import DISCLAIMER
@@ -27,6 +28,17 @@ PRIORITIES = ("routine", "urgent", "asap")
 FULL_URL = re.compile(r"^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 IDENTIFYING_PATIENT_FIELDS = ("name", "telecom", "address")
 STATUSES = ("awaiting_images", "quantifying", "reported", "failed")
+# The ServiceRequest's reasons and notes are shown to the hospital's readers (imaging_server.worklist):
+# at most MAX_TEXTS of each, each at most MAX_TEXT_CHARS characters (programme limits, well above what
+# the clinic sends: at most two reasons and six notes plus one per model, imaging_client.referral; the
+# bundles of the clinic's referral tests held at most 5 notes, the longest 1,392 characters, 2026-12-06).
+MAX_TEXTS = 20
+MAX_TEXT_CHARS = 4000
+NOTE_KIND_URL = "urn:ildscreen:note-kind"
+NOTE_KIND_PATTERN = re.compile(r"^[a-z][a-z_]{0,39}$")
+# Besides the control characters (tab and line breaks are text), the bidirectional embedding, override
+# and isolate controls: they reorder how the text around them is shown, so a note could read otherwise.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 # What a clinic may read as a referral's status: a stored status, or ``revoked`` once it withdrew it.
 VIEW_STATUSES = (*STATUSES, "revoked")
 
@@ -134,7 +146,56 @@ def _check_service_request(index: int, request: dict, patient_url: Any, problem)
     reason = _first(request.get("reasonCode"))
     if not (isinstance(reason, dict) and isinstance(reason.get("text"), str) and reason["text"].strip()):
         problem(f"{where}.reasonCode[0].text", "required")
+    _check_texts(where, request, problem)
     return code, priority
+
+
+def _check_texts(where: str, request: dict, problem) -> None:
+    """The reasons' and notes' texts a reader will see: how many, how long, no control characters;
+    a note's kind (``NOTE_KIND_URL``) is a short code."""
+    notes, reasons = request.get("note", []), request.get("reasonCode")
+    if not isinstance(notes, list):
+        problem(f"{where}.note", "must be a list of notes")
+        notes = []
+    for field, items in (("reasonCode", reasons if isinstance(reasons, list) else []), ("note", notes)):
+        if len(items) > MAX_TEXTS:
+            problem(f"{where}.{field}", f"{len(items)} items; at most {MAX_TEXTS}")
+            continue
+        for index, item in enumerate(map(_object, items)):
+            text = item.get("text")
+            if isinstance(text, str) and (reason := text_problem(text)):
+                problem(f"{where}.{field}[{index}].text", reason)
+            elif field == "note" and not (isinstance(text, str) and text.strip()):
+                problem(f"{where}.note[{index}].text", "required: a note is text")
+            kind = note_kind(item) if field == "note" else None
+            if kind is not None and not (isinstance(kind, str) and NOTE_KIND_PATTERN.match(kind)):
+                problem(f"{where}.note[{index}].extension",
+                        f"the {NOTE_KIND_URL} valueCode must match {NOTE_KIND_PATTERN.pattern}")
+
+
+def text_problem(text: str) -> Optional[str]:
+    """Why a reason's or note's text is refused (too long, a control character), or None.
+
+    >>> text_problem("HRCT plus PFTs.\\n") is None, text_problem("tier\\x07")
+    (True, 'holds the control character U+0007 at character 5 (only tab and line breaks are allowed)')
+    """
+    if len(text) > MAX_TEXT_CHARS:
+        return f"{len(text)} characters; at most {MAX_TEXT_CHARS}"
+    for position, character in enumerate(text, start=1):
+        if character in BIDI_CONTROLS or (unicodedata.category(character) == "Cc" and character not in "\t\n\r"):
+            return (f"holds the control character U+{ord(character):04X} at character {position} (only tab and "
+                    "line breaks are allowed)")
+    return None
+
+
+def note_kind(note: dict) -> Any:
+    """The kind a note names in its ``NOTE_KIND_URL`` extension (the clinic's
+    ``imaging_client.referral.NOTE_KINDS``), None when it names none; intake refuses a malformed one."""
+    extensions = note.get("extension")
+    for extension in extensions if isinstance(extensions, list) else []:
+        if isinstance(extension, dict) and extension.get("url") == NOTE_KIND_URL:
+            return extension.get("valueCode")
+    return None
 
 
 def create_referral(db: Database, clinic: dict, bundle: dict, idempotency_key: Optional[str]

@@ -8,6 +8,7 @@ from edge import freshness, screening
 from edge.api.operations import CLINICAL_ROLES, operation
 from edge.patients import get_patient, get_visit
 from edge.schemas import Assessment, AssessmentList, AssessmentRequest
+from edge.store.database import read_transaction
 
 blueprint = Blueprint("assessments", __name__, url_prefix="/api/v1")
 
@@ -34,8 +35,11 @@ def assess_visit(visit_id: int, body: AssessmentRequest):
            roles=CLINICAL_ROLES, response=AssessmentList)
 def list_assessments(visit_id: int):
     db = current_app.extensions["ildscreen"].db()
-    get_visit(db, visit_id)
-    return {"assessments": with_freshness(db, visit_id, screening.list_assessments(db, visit_id))}
+    # One snapshot: a calculation or an input committed between reading the list and judging it
+    # would otherwise give a list whose freshness belongs to another state of the visit.
+    with read_transaction(db):
+        get_visit(db, visit_id)
+        return {"assessments": with_freshness(db, visit_id, screening.list_assessments(db, visit_id))}
 
 
 def with_freshness(db, visit_id: int, assessments: list[dict]) -> list[dict]:

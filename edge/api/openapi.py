@@ -62,7 +62,8 @@ def _query_parameters(model: type[BaseModel]) -> list[dict]:
 
 
 def error_statuses(op: Operation) -> list[int]:
-    """Every error status the operation can answer, from what it declares."""
+    """Every error status the operation can answer, from what it declares: a write may conflict
+    (409) unless it declares that it never does (``never_answers``)."""
     statuses = set(op.errors)
     if op.roles is not None:
         statuses |= {401, 403}
@@ -78,7 +79,7 @@ def error_statuses(op: Operation) -> list[int]:
         statuses.add(422)
     if op.unavailable:
         statuses.add(503)
-    return sorted(statuses)
+    return sorted(statuses - set(op.never_answers))
 
 
 def _multipart_schema(form_schema: dict) -> dict:

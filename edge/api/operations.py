@@ -76,6 +76,7 @@ class Operation:
     path_params: list[str] = field(default_factory=list)
     unavailable: Optional[str] = None
     errors: tuple[int, ...] = ()
+    never_answers: tuple[int, ...] = ()
     produces: tuple[str, ...] = ()
     replay: Optional[str] = None
 
@@ -189,6 +190,7 @@ def operation(
     allow_pending_password: bool = False,
     unavailable: Optional[str] = None,
     errors: tuple[int, ...] = (),
+    never_answers: tuple[int, ...] = (),
     produces: tuple[str, ...] = (),
     atomic: bool = False,
     replay: Optional[str] = None,
@@ -199,7 +201,8 @@ def operation(
     when declared, and returns a dict (validated against ``response``) or None (204).
     ``roles=None`` makes the operation public. For the document: ``unavailable`` says when it
     answers 503 (a model or a device it needs is unavailable), ``errors`` lists error statuses
-    beyond those its declaration implies (see ``edge.api.openapi``), ``produces`` the media
+    beyond those its declaration implies (see ``edge.api.openapi``), ``never_answers`` those its
+    declaration implies that it never answers (a write that cannot conflict), ``produces`` the media
     types of a binary response, ``replay`` what makes a request the same one again (the 200's
     description in the document): the view may then answer :class:`Replayed` (200, validated
     against ``response``) instead of ``status``. A 204 operation's ``response`` is its replay's body.
@@ -258,6 +261,7 @@ def operation(
                 status=status,
                 unavailable=unavailable,
                 errors=errors,
+                never_answers=never_answers,
                 produces=produces,
                 replay=replay,
             )

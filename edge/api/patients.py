@@ -88,8 +88,9 @@ def get_visit(visit_id: int):
 
 
 @operation(blueprint, "/visits/<int:visit_id>", "PATCH",
-           summary="Update a visit's status, notes or draft against the `version` read (required: 422 naming it when "
-                   "left out; 409 `edit_conflict` when edited since; nothing saved either way)",
+           summary="Update a visit's status, notes or draft (the draft's keys sent are merged into it) against the "
+                   "`version` read (required: 422 naming it when left out; 409 `edit_conflict` when edited since; "
+                   "nothing saved either way)",
            roles=CLINICAL_ROLES, body=VisitUpdate, response=Visit, atomic=True)
 def update_visit(visit_id: int, body: VisitUpdate):
     changes = body.model_dump(exclude_unset=True)

@@ -94,7 +94,9 @@ def create_referral(visit_id: int, body: ReferralCreate):
 @operation(blueprint, "/referrals/<int:referral_id>/withdraw", "POST",
            summary="Withdraw a referral: `withdrawn` before delivery; once delivered the hospital is asked to "
                    "revoke it (`revoking`, then `revoked`). Sent again: 200 with `already_withdrawn`, nothing "
-                   "changed; 409 naming its status once reported, failed or rejected",
+                   "changed, whatever `reason` it gives (the first one's stays); a `reason` over "
+                   f"{outbox.MAX_REASON_CHARS} characters is refused (422) first, whatever the referral's state; "
+                   "409 naming its status once reported, failed or rejected",
            roles=CLINICAL_ROLES, body=ReferralWithdraw, response=ReferralWithdrawn, atomic=True)
 def withdraw_referral(referral_id: int, body: ReferralWithdraw):
     withdrawal = outbox.withdraw_referral(_resources().db(), g.actor, referral_id, reason=body.reason)

@@ -58,7 +58,7 @@ def list_tokens(user_id: int):
            summary="Revoke one bearer token of the account at once (its other tokens and sessions go on; 404 when "
                    "the account has no such token); audited. Sent again: 200 with `already_revoked`, nothing "
                    "changed",
-           roles=ADMIN_ROLES, response=ApiTokenRevoked)
+           roles=ADMIN_ROLES, response=ApiTokenRevoked, never_answers=(409,))
 def revoke_token(user_id: int, token_id: int):
     revocation = auth.revoke_api_token(_db(), g.actor, user_id, token_id)
     return {**revocation.token, "already_revoked": revocation.already}

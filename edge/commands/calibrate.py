@@ -16,7 +16,7 @@ import click
 from edge.commands.models import data_dir_option, json_table_option, model_errors, record_in_audit_trail
 from edge.service import open_existing_data_folder
 from edge.config import load_settings
-from edge.inference.bundles import BUNDLED_ID, BundleError
+from edge.inference.bundles import BUNDLED_ID
 from edge.outcome_labels import assessed_visits
 from edge.site_calibration import CalibrationStore
 
@@ -134,10 +134,7 @@ def activate(version: str, data_dir: Optional[Path]) -> None:
 def rollback(data_dir: Optional[Path]) -> None:
     """Return to the calibration active before the latest activation."""
     settings = load_settings(data_dir=data_dir)
-    store = CalibrationStore(settings.models_path)
-    if store.active_id() == BUNDLED_ID and not store._rollback_stack():
-        raise BundleError("nothing to roll back: no site calibration was ever activated")
-    version, previous = store.rollback()
+    version, previous = CalibrationStore(settings.models_path).rollback()
     record_in_audit_trail(settings, "rollback_site_calibration", version, {"previous": previous},
                           object_type=AUDIT_OBJECT)
     click.echo(f"rolled back to {version} (was {previous}); {RESTART}")

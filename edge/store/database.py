@@ -1,4 +1,5 @@
-"""Opening the SQLite database and running write transactions that survive concurrent writers."""
+"""Opening the SQLite database, write transactions that survive concurrent writers, and read
+transactions that see one state of it."""
 from __future__ import annotations
 
 import contextlib
@@ -105,12 +106,36 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Databa
         with db.atomic():
             yield db
         return
-    with _WRITER_LOCK_OF.get(db) or contextlib.nullcontext():
-        db.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.rollback()
-            raise
-        else:
-            db.conn.execute("COMMIT")
+    with _WRITER_LOCK_OF.get(db) or contextlib.nullcontext(), _transaction(db, "BEGIN IMMEDIATE"):
+        yield db
+
+
+@contextlib.contextmanager
+def read_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """Run a block of reads as one read transaction: every statement in it sees the database as it
+    was at the block's first read, whatever another connection commits meanwhile.
+
+    For an answer made of several reads that must agree (a visit's assessments and whether each is
+    current): read one by one, a calculation or a blood test committed between two of them would
+    pair a list with a verdict of another state. In WAL mode a reader takes no lock that stops a
+    writer, so the block holds up no one; a deferred ``BEGIN`` takes its snapshot at the first read.
+    Inside a transaction already (a write transaction), the block reads in that one.
+    """
+    if db.conn.in_transaction:
+        yield db
+        return
+    with _transaction(db, "BEGIN"):
+        yield db
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite_utils.Database, begin: str) -> Iterator[sqlite_utils.Database]:
+    """``begin``, then the block, then COMMIT; ROLLBACK when the block raises."""
+    db.conn.execute(begin)
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    else:
+        db.conn.execute("COMMIT")

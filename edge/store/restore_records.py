@@ -32,6 +32,13 @@ has them, the patient may be on the CT table, and their results would never be p
   otherwise edited: one the backup has in force that was resumed after the backup is resumed in the
   copy too (listed as updated).
 
+- every visit's and account's ``version`` is raised above the highest the replaced database gave any
+  of them (:data:`VERSIONED_TABLES`): the backup's rows are older than what a client read before the
+  restore, and a client still holding a version read then would otherwise overwrite them unseen
+  once the backup's version had caught up with it (an edit against it must be refused, 409). A
+  patient's version is its trail's newest edit or restore entry (``edge.patients.SELECT_PATIENTS``),
+  so the restore's own entry, the trail's newest, raises every patient's.
+
 The least surprising choice: the referral and its result are facts at the hospital, and an outcome
 a clinician entered is a fact about the patient, whatever the clinic restores. A referral or outcome
 whose patient code the backup gives to another patient (or whose patient's id the backup gives to
@@ -53,6 +60,8 @@ from edge.store.database import read_only_tables
 
 #: What a referral stands on, in the order its rows are written (each references the one before).
 REFERRAL_CHAIN = ("patients", "visits", "risk_assessments", "referrals", "imaging_results")
+#: The tables whose rows carry the ``version`` a client sends back with an edit (migration 17).
+VERSIONED_TABLES = ("visits", "users")
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,8 @@ class AfterBackup:
     outcome_rows: dict[str, tuple[dict, ...]] = field(default_factory=dict)
     #: ``monitoring_ends`` -> every end of monitoring of the replaced database, ``patients`` -> their patients.
     monitoring_end_rows: dict[str, tuple[dict, ...]] = field(default_factory=dict)
+    #: Table of :data:`VERSIONED_TABLES` -> the highest ``version`` the replaced database gave a row of it.
+    versions: dict[str, int] = field(default_factory=dict)
 
 
 def highest_audit_id(connection: sqlite3.Connection) -> int:
@@ -118,8 +129,11 @@ def read_after_backup(database: Path, backup_audit_id: int) -> Optional[AfterBac
                 per_patient[table] = {
                     table: rows(f"SELECT * FROM {table} ORDER BY id"),
                     "patients": rows(f"SELECT * FROM patients WHERE id IN (SELECT patient_id FROM {table}) ORDER BY id")}
+        versions = {table: connection.execute(f'SELECT COALESCE(MAX(version), 0) FROM "{table}"').fetchone()[0]
+                    for table in VERSIONED_TABLES if table in tables
+                    and "version" in {row["name"] for row in connection.execute(f'PRAGMA table_info("{table}")')}}
     return AfterBackup(audit_entries=entries, referral_rows=chain, outcome_rows=per_patient.get("outcomes", {}),
-                       monitoring_end_rows=per_patient.get("monitoring_ends", {}))
+                       monitoring_end_rows=per_patient.get("monitoring_ends", {}), versions=versions)
 
 
 def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> dict:
@@ -127,7 +141,9 @@ def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> di
     the restore's own audit entry); returns what was done: counts, and referral ids (no patient
     codes: it goes into the audit entry and the command's output): carried (made after the backup),
     updated (their status, or the hospital's, changed since; a poll's new time alone is written
-    but not listed) and not carried; outcome ids carried (entered after the backup) and not carried.
+    but not listed) and not carried; outcome ids carried (entered after the backup) and not carried;
+    ``versions_above``: per table of :data:`VERSIONED_TABLES`, the replaced database's highest
+    version, which every row's version now exceeds.
 
     A row that cannot be written otherwise (a broken reference, a clash the module docstring does
     not describe) raises ``sqlite3.Error``, which stops the restore with nothing changed.
@@ -174,7 +190,17 @@ def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> di
     _carry_patient_rows(db, "outcomes", after.outcome_rows, counts, patients_key="outcome_patients_carried")
     _carry_patient_rows(db, "monitoring_ends", after.monitoring_end_rows, counts,
                         patients_key="monitoring_end_patients_carried", resumed=True)
+    counts["versions_above"] = _raise_versions(db, after.versions)
     return counts
+
+
+def _raise_versions(db: sqlite_utils.Database, highest: dict[str, int]) -> dict[str, int]:
+    """Give every row of :data:`VERSIONED_TABLES` a version above ``highest`` (the replaced
+    database's, per table; 0 where it had none), the rows carried from it included; returns the
+    bound each table's versions now exceed."""
+    for table in VERSIONED_TABLES:
+        db.execute(f'UPDATE "{table}" SET version = MAX(version, ?) + 1', [highest.get(table, 0)])
+    return {table: highest.get(table, 0) for table in VERSIONED_TABLES}
 
 
 def _carry_patient_rows(db: sqlite_utils.Database, table: str, rows: dict[str, tuple[dict, ...]], counts: dict, *,

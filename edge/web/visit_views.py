@@ -420,16 +420,15 @@ def enter_labs(visit_id: int):
             continue
         if not confirmed and unit_slips([record], far_factor=factor):
             errors[key] = "unit"  # asked beside the field, with the other errors, before anything is stored
-    visit = patients.get_visit(db, visit_id)
     if errors or not entries:
-        patients.keep_draft(db, g.actor, visit_id, {**visit["draft"], **draft})
+        patients.keep_typed(db, g.actor, visit_id, draft)
         summary = ",".join(f"{key}:{kind}" for key, kind in errors.items()) or "none"
         return _back(visit_id, "labs", lab_errors=summary)
     fresh = _not_yet_stored(db, visit_id, entries)
     try:
         stored = labs.add_lab_panel(db, g.actor, visit_id, fresh, unit_check_factor=factor) if fresh else None
     except ValidationError as exc:
-        patients.keep_draft(db, g.actor, visit_id, {**visit["draft"], **draft})
+        patients.keep_typed(db, g.actor, visit_id, draft)
         kind = "unit" if isinstance(exc, UnitCheck) else "value"
         return _back(visit_id, "labs", lab_errors=",".join(f"{f['field']}:{kind}" for f in exc.fields))
     patients.forget_draft(db, g.actor, visit_id, ("lab_", "unit_"))
@@ -501,8 +500,7 @@ def import_labs(visit_id: int):
             labs.add_lab_panel(db, g.actor, visit_id, fresh, unit_check_factor=resources.settings.lab_unit_check_factor)
     except UnitCheck as exc:
         checks = list(dict.fromkeys((finding["analyte"], finding["value"], finding["unit"]) for finding in exc.findings))
-        visit = patients.get_visit(db, visit_id)
-        patients.keep_draft(db, g.actor, visit_id, {**visit["draft"], FILE_CHECK_DRAFT: json.dumps(checks)})
+        patients.keep_typed(db, g.actor, visit_id, {FILE_CHECK_DRAFT: json.dumps(checks)})
         return _back(visit_id, "labs", lab_file_check="1")
     except ValidationError as exc:
         return _back(visit_id, "labs", labs_error=_message_key(exc, "labs"))
@@ -558,8 +556,7 @@ def lung_function(visit_id: int):
                                    dlco_percent=_percent("dlco_percent"),
                                    dlco_not_performed=request.form.get("dlco_not_performed") == "1")
     except ValidationError:
-        draft = patients.get_visit(db, visit_id)["draft"]
-        patients.keep_draft(db, g.actor, visit_id, {**draft, **typed})
+        patients.keep_typed(db, g.actor, visit_id, typed)
         return _back(visit_id, "lung-function", lung_error="err_lung_function")
     patients.forget_draft(db, g.actor, visit_id, "lung_")
     return _back(visit_id, "lung-function")

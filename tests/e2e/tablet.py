@@ -41,6 +41,18 @@ def untranslated(texts: list[str]) -> list[str]:
     return found
 
 
+def page_problems(page, screenshot, lang: str, name: str) -> list[str]:
+    """A desktop page of the hospital's server, checked once: a full-page screenshot to ``screenshot``,
+    then what is wrong with it, each prefixed by ``name``: touch targets under 44 px, axe-core
+    violations and, in Chinese, English words left."""
+    page.screenshot(path=str(screenshot), full_page=True)
+    problems = [f"{name}: small target {t}" for t in small_targets(page)]
+    problems.extend(f"{name}: axe {v}" for v in check_accessibility(page))
+    if lang == "zh-CN":
+        problems.extend(f"{name}: untranslated {t}" for t in untranslated(page.evaluate(VISIBLE_TEXT_JS)))
+    return problems
+
+
 class Tablet:
     """One page in one language; ``check`` records what is wrong instead of stopping at the first."""
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from e2e_support import ARTIFACTS, VISIBLE_TEXT_JS, check_accessibility, small_targets
-from tablet import untranslated
+from e2e_support import ARTIFACTS
+from tablet import page_problems
 from support import clean_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "imaging_server"))
@@ -66,11 +66,7 @@ def test_a_programme_viewer_reads_the_programme_view(browser, programme_server, 
     problems: list[str] = []
 
     def check(name: str) -> None:
-        page.screenshot(path=str(folder / f"programme-{name}.png"), full_page=True)
-        problems.extend(f"{name}: small target {t}" for t in small_targets(page))
-        problems.extend(f"{name}: axe {v}" for v in check_accessibility(page))
-        if lang == "zh-CN":
-            problems.extend(f"{name}: untranslated {t}" for t in untranslated(page.evaluate(VISIBLE_TEXT_JS)))
+        problems.extend(page_problems(page, folder / f"programme-{name}.png", lang, name))
 
     assert page.goto(server.url + "/programme").status == 401  # the sign-in form
     assert page.locator("#token").count() == 0  # no token pasted by a person

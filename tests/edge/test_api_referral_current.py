@@ -15,7 +15,7 @@ import sqlite3
 
 import pytest
 
-from edge import freshness, outbox
+from edge import freshness, outbox, patients, screening
 from edge.audit import Actor
 from support import PATIENT, assert_referral_follows_freshness, freshness_by_assessment
 
@@ -166,3 +166,27 @@ def test_every_earlier_result_reads_superseded_by_the_latest(client, nurse, db, 
     assert assert_referral_follows_freshness(client, nurse, visit_id) == {
         first: superseded_by(latest), second: superseded_by(latest), latest: CURRENT}
     assert referrals(db) == 1
+
+
+def test_the_list_and_its_freshness_are_read_in_one_snapshot(client, nurse, db, visit_id, monkeypatch):
+    """Brief h85, point 1: lung function another tab records after the service read the visit's
+    results and before it judged them (committed through another connection to the same SQLite
+    file) is not in that answer's freshness, as it is not in its list: one read transaction, one
+    state of the visit. The next read sees it."""
+    shown = assess(client, nurse, visit_id)
+    listed = screening.list_assessments
+    another_tab = []
+
+    def list_then_another_tab_writes(*args, **kwargs):
+        results = listed(*args, **kwargs)
+        if not another_tab:  # once: in the answer below, not in the next read
+            another_tab.append(patients.set_lung_function(
+                db, Actor(user_id=1, username="nurse1", role="nurse"), visit_id, fvc_percent=62.0,
+                dlco_percent=None, dlco_not_performed=True))
+        return results
+
+    monkeypatch.setattr(screening, "list_assessments", list_then_another_tab_writes)
+    assert freshness_by_assessment(client, nurse, visit_id) == {shown: CURRENT}
+    assert another_tab and another_tab[0]["lung_function"]["fvc_percent"] == 62.0  # it was committed meanwhile
+    assert freshness_by_assessment(client, nurse, visit_id) == {
+        shown: {**CURRENT, "current": False, "changed": ["lung_function"]}}

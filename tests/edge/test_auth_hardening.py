@@ -1,11 +1,17 @@
 """Issue 26: one password normalisation for the tablet and the API; PIN attempts counted under
 the write lock; a password change over a bearer token neither locks the password login nor
-lets a token holder guess the current password without limit."""
+lets a token holder guess the current password without limit; the stand-in hash of an unknown name
+is made when a server starts, not when the command line imports."""
+import subprocess
+import sys
+import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
+from common.passwords import stand_in_hash
 from edge import audit, auth
+from edge.app import create_app
 from edge.store.database import open_database
-from edge.users import set_pin
+from edge.users import password_hasher, set_pin
 from support import PASSWORD
 
 PIN = "2580"
@@ -97,3 +103,33 @@ def test_a_token_password_change_still_needs_the_right_current_password(client, 
                           json={"current_password": PASSWORD, "new_password": "a new pass phrase"})
     assert changed.status_code == 200, changed.json
     assert client.post("/api/v1/auth/login", json={"username": "nurse1", "password": "a new pass phrase"}).status_code == 200
+
+
+def test_no_password_hash_is_made_until_a_server_starts():
+    """The command line imports every command without argon2 work (common.passwords: one hash costs
+    0.1-0.6 s on the clinic box); each app makes its stand-in hash when it is created, so its first
+    unknown sign-in name costs what any other does."""
+    code = textwrap.dedent("""
+        import argon2
+        calls = []
+        original = argon2.PasswordHasher.hash
+        argon2.PasswordHasher.hash = lambda self, *args, **kwargs: calls.append(1) or original(self, *args, **kwargs)
+        import edge.cli, imaging_server.programme_session
+        print(len(calls))
+        from common.passwords import stand_in_hash
+        from edge.users import password_hasher
+        import imaging_server.programme_session as viewers
+        print(stand_in_hash(password_hasher) is stand_in_hash(password_hasher), len(calls))
+        print(stand_in_hash(viewers.password_hasher) is not stand_in_hash(password_hasher), len(calls))
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert run.stdout.split("\n")[:3] == ["0", "True 1", "True 2"], run.stdout + run.stderr
+
+
+def test_the_app_makes_the_stand_in_hash_when_it_is_created(settings):
+    stand_in_hash.cache_clear()
+    create_app(settings)
+    assert stand_in_hash.cache_info().currsize == 1
+    before = stand_in_hash.cache_info().hits
+    stand_in_hash(password_hasher)
+    assert stand_in_hash.cache_info().hits == before + 1

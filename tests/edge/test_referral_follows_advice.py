@@ -93,6 +93,53 @@ def test_a_withdrawal_sent_again_answers_200_already_withdrawn_and_changes_nothi
     assert client.post("/api/v1/referrals/999/withdraw", json={}, headers=nurse).status_code == 404
 
 
+@pytest.mark.parametrize("again_body", [{}, {"reason": None}, {"reason": ""}, {"reason": "   "},
+                                        {"reason": "x" * outbox.MAX_REASON_CHARS}])
+def test_a_withdrawal_sent_again_is_a_repeat_whatever_reason_it_gives(client, nurse, ui, db, again_body):
+    """Brief h85, point 4: what a withdrawal asks is done once; sent again, with the same reason,
+    another, an empty one or none, through the API or the tablet, it answers 200 already withdrawn
+    (the tablet: its page says so), as a token revoked twice does, and changes nothing."""
+    visit, _ = assessed_visit(client, nurse)
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={"reason": "new cough"},
+                           headers=nurse).json
+    path = f"/api/v1/referrals/{referral['id']}/withdraw"
+    first = client.post(path, json={"reason": "patient declined"}, headers=nurse)
+    writes = "SELECT * FROM audit_log WHERE action != 'read'"  # the tablet's page view audits a read
+    stored, trail = referral_row(db, referral["id"]), db.execute(writes).fetchall()
+
+    again = client.post(path, json=again_body, headers=nurse)
+    tablet, csrf = ui
+    on_the_tablet = tablet.post(f"/referrals/{referral['id']}/withdraw",
+                                data={"csrf_token": csrf, **{k: v for k, v in again_body.items() if v is not None}})
+
+    assert again.status_code == 200 and again.json == {**first.json, "already_withdrawn": True}
+    assert on_the_tablet.status_code == 302 and "withdrawn=already" in on_the_tablet.headers["Location"]
+    assert referral_row(db, referral["id"]) == stored
+    assert db.execute(writes).fetchall() == trail
+
+
+def test_a_reason_too_long_is_refused_before_the_referral_is_looked_at(client, nurse, ui, db):
+    """Brief h85, point 4: the request is checked first, as every request is: a reason over the limit
+    is a 422 naming `reason` for a referral withdrawn already as for one not yet withdrawn (the same
+    withdrawal sent again is valid again), and nothing changes."""
+    visit, _ = assessed_visit(client, nurse)
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={"reason": "new cough"},
+                           headers=nurse).json
+    path = f"/api/v1/referrals/{referral['id']}/withdraw"
+    too_long = {"reason": "x" * (outbox.MAX_REASON_CHARS + 1)}
+    tablet, csrf = ui
+    for withdrawn in (False, True):
+        stored = referral_row(db, referral["id"])
+        refused = client.post(path, json=too_long, headers=nurse)
+        on_the_tablet = tablet.post(f"/referrals/{referral['id']}/withdraw", data={"csrf_token": csrf, **too_long})
+        assert refused.status_code == 422, (withdrawn, refused.json)
+        assert [field["field"] for field in refused.json["error"]["fields"]] == ["reason"]
+        assert on_the_tablet.status_code == 422 and referral_row(db, referral["id"]) == stored
+        if not withdrawn:
+            assert client.post(path, json={"reason": "patient declined"}, headers=nurse).status_code == 200
+    assert db.execute("SELECT withdraw_reason FROM referrals").fetchall() == [("patient declined",)]
+
+
 def test_a_revocation_asked_again_answers_already_withdrawn_before_and_after_the_hospital_revokes(
         app, client, nurse, db, hospital):
     visit, _ = assessed_visit(client, nurse, PATIENT)

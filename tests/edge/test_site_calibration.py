@@ -99,6 +99,16 @@ def test_an_unusable_pointer_refuses_assessments_rather_than_using_another_calib
         recalibrated({"probability": 0.2, "interval": [0.1, 0.3]})
 
 
+def test_rollback_repairs_an_unusable_pointer_back_to_the_bundled_calibration(settings, store):
+    """The error message of a damaged pointer names 'calibrations rollback' as a way out: it works."""
+    store.root.mkdir(parents=True)
+    store.pointer.write_text("garbage here\n")
+    rolled = CliRunner().invoke(cli, ["calibrations", "rollback", "--data-dir", str(settings.data_dir)])
+    assert rolled.exit_code == 0, rolled.output
+    assert "rolled back to bundled" in rolled.output and store.active_id() == BUNDLED_ID
+    assert select_active_calibration(settings.models_path).error is None
+
+
 @pytest.fixture(scope="module")
 def simulated_visits(tmp_path_factory):
     """A simulated site's assessed visits (300 patients, verification-biased outcomes)."""

@@ -6,7 +6,7 @@ import pytest
 
 from edge.errors import PayloadTooLarge, StorageError
 from edge.store.blobs import STALE_TEMP_AGE_S, BlobStore
-from edge.store.database import open_database, write_transaction
+from edge.store.database import open_database, read_transaction, write_transaction
 from edge.store.migrations import LATEST_VERSION, MIGRATIONS, apply_migrations, current_version
 
 
@@ -71,6 +71,33 @@ def test_write_transaction_rolls_back_on_error(tmp_path):
             db.execute("INSERT INTO audit_log (at, action, entity) VALUES ('t', 'x', 'y')")
             raise RuntimeError("boom")
     assert db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == 0
+
+
+def entries(db) -> int:
+    return db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+
+
+def test_a_read_transaction_sees_one_state_while_another_connection_writes(tmp_path):
+    """Every read in the block sees the file as at its first read (WAL snapshot); a writer on
+    another connection is not held up, and what it committed is read once the block ends. An
+    error in the block ends it too; inside a write transaction the block reads in that one."""
+    reader, writer = open_database(tmp_path / "a.db"), open_database(tmp_path / "a.db")
+    apply_migrations(reader)
+    with read_transaction(reader):
+        assert entries(reader) == 0
+        with write_transaction(writer):
+            writer.execute("INSERT INTO audit_log (at, action, entity) VALUES ('t', 'x', 'y')")
+        assert entries(writer) == 1 and entries(reader) == 0
+    assert entries(reader) == 1 and not reader.conn.in_transaction
+    with pytest.raises(RuntimeError), read_transaction(reader):
+        raise RuntimeError("boom")
+    assert not reader.conn.in_transaction
+    with write_transaction(reader):
+        reader.execute("INSERT INTO audit_log (at, action, entity) VALUES ('t', 'x', 'y')")
+        with read_transaction(reader):
+            assert entries(reader) == 2  # its own write, not yet committed
+        assert reader.conn.in_transaction
+    assert entries(writer) == 2
 
 
 def store_bytes(store: BlobStore, data: bytes):

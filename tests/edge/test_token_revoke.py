@@ -123,3 +123,16 @@ def test_the_cli_lists_the_token_ids_and_revokes_one(app, settings, db, runner, 
     assert missing.exit_code == 1 and "no API token with id 999" in missing.output
     nobody = runner.invoke(cli, ["users", "revoke-token", "nobody", str(kept_id), *data_dir])
     assert nobody.exit_code == 1 and "no user named 'nobody'" in nobody.output
+
+
+def test_the_document_lists_what_a_revocation_answers_and_no_409(client):
+    """Brief h85, point 3: a revocation sent again is a 200 (`already_revoked`), and nothing else
+    makes it conflict, so the OpenAPI document lists no 409 for it; a write that can conflict (a
+    referral's withdrawal, past withdrawing) still lists one."""
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    revoke = paths["/api/v1/users/{user_id}/tokens/{token_id}/revoke"]["post"]
+    assert set(revoke["responses"]) == {"200", "401", "403", "404"}
+    assert revoke["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ApiTokenRevoked"}
+    assert "already_revoked" in revoke["summary"]
+    assert "409" in paths["/api/v1/referrals/{referral_id}/withdraw"]["post"]["responses"]

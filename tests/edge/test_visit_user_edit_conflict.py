@@ -7,13 +7,15 @@ not move it, so they never make the next edit fail. The tablet's finish/close fo
 its page showed."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from markupsafe import escape
 
-from edge import audit
+from edge import audit, labs, patients
 from edge.cli import cli
+from edge.errors import ValidationError
 from edge.users import find_user, set_pin
 from edge.web.i18n import CATALOG
 from support import PATIENT, login, patch_user, version_shown
@@ -94,6 +96,58 @@ def test_the_services_own_writes_of_a_visit_do_not_make_the_next_edit_fail(ui, n
     assert visit[4] == read  # ...and none moved the version
     saved = client.patch(url, json={"notes": "reviewed", "version": read}, headers=nurse)
     assert saved.status_code == 200 and saved.json["version"] == read + 1
+
+
+def test_a_draft_patch_changes_only_the_keys_it_names_and_keeps_what_the_tablet_kept_since(ui, nurse, db):
+    """Brief h85, point 2: the tablet keeps typed values in the draft without moving the version, so
+    a client's PATCH of the draft, against the version it read before that, must not drop them. The
+    draft is a JSON Merge Patch (RFC 7396): keys named take their value (objects merged key by key),
+    a key named null is removed, every other key stays; the edit still moves the version."""
+    client, csrf = ui
+    visit = _visit(client, nurse)
+    url = f"/api/v1/visits/{visit['id']}"
+    first = client.patch(url, json={"draft": {"step": "labs", "form": {"fvc": "7", "dlco": "6"}},
+                                    "version": visit["version"]}, headers=nurse)
+    assert first.status_code == 200 and first.json["version"] == visit["version"] + 1
+    autosave = client.post(f"/visits/{visit['id']}/draft", json={"draft": {"refer_reason": "new cough"}},
+                           headers={"X-CSRF-Token": csrf})
+    assert autosave.status_code == 200
+    assert client.get(url, headers=nurse).json["version"] == first.json["version"]  # the autosave: no edit
+
+    merged = client.patch(url, json={"draft": {"step": "breath", "form": {"fvc": "72", "dlco": None}},
+                                     "version": first.json["version"]}, headers=nurse)
+
+    assert merged.status_code == 200, merged.json
+    assert merged.json["draft"] == {"step": "breath", "form": {"fvc": "72"}, "refer_reason": "new cough"}
+    assert merged.json["version"] == first.json["version"] + 1
+    stored = db.execute("SELECT draft FROM visits WHERE id = ?", [visit["id"]]).fetchone()[0]
+    assert json.loads(stored) == merged.json["draft"]
+    emptied = client.patch(url, json={"draft": {"step": None, "form": None, "refer_reason": None},
+                                      "version": merged.json["version"]}, headers=nurse)
+    assert emptied.status_code == 200 and emptied.json["draft"] == {}
+    # An older version is still refused before anything is merged.
+    stale = client.patch(url, json={"draft": {"step": "labs"}, "version": merged.json["version"]}, headers=nurse)
+    assert stale.status_code == 409 and stale.json["error"]["code"] == "edit_conflict"
+    assert json.loads(db.execute("SELECT draft FROM visits WHERE id = ?", [visit["id"]]).fetchone()[0]) == {}
+
+
+def test_a_refused_lab_form_keeps_what_the_page_autosaved_while_it_was_checked(ui, nurse, db, monkeypatch):
+    """The tablet keeps a refused form's typed values in the draft under the same lock it reads the
+    draft in (patients.keep_typed): a value the page autosaved (another request, committed through
+    another connection) while the form was being checked stays beside them."""
+    client, csrf = ui
+    visit = _visit(client, nurse)
+    checked = []
+
+    def refused_after_an_autosave(*args, **kwargs):
+        checked.append(patients.merge_draft(db, audit.CLI_OPERATOR, visit["id"], {"refer_reason": "new cough"}))
+        raise ValidationError("refused", fields=[{"field": "crp", "reason": "test"}])
+
+    monkeypatch.setattr(labs, "add_lab_panel", refused_after_an_autosave)
+    refused = client.post(f"/visits/{visit['id']}/labs", data={"csrf_token": csrf, "lab_crp": "5", "unit_crp": "mg/L"})
+    assert "lab_errors=crp" in refused.headers["Location"] and checked
+    draft = json.loads(db.execute("SELECT draft FROM visits WHERE id = ?", [visit["id"]]).fetchone()[0])
+    assert draft["refer_reason"] == "new cough" and (draft["lab_crp"], draft["unit_crp"]) == ("5", "mg/L")
 
 
 def _status_error(client, location: str) -> str:

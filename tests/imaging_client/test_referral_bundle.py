@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from imaging_client.referral import REFERRAL_CODE_PATTERN, build_referral_bundle, new_referral_code, pseudonym
+from imaging_client.referral import (NOTE_KIND_URL, NOTE_KINDS, REFERRAL_CODE_PATTERN, build_referral_bundle,
+                                     new_referral_code, pseudonym)
 
 MODEL = {"version": "labs-0.1.0", "synthetic": True, "clinically_validated": False,
          "training_population": "synthetic cohorts (no patient data)",
@@ -100,6 +101,27 @@ def test_a_referral_against_the_advice_carries_the_reason_and_never_claims_scree
     request = bundle(assessment=assessment, reason="new cough")["entry"][0]["resource"]
     assert [r["text"] for r in request["reasonCode"]] == ["Clinician's reason: new cough"]
     assert any("against the screening advice" in n["text"] and "new cough" in n["text"] for n in request["note"])
+
+
+def kinds(request: dict) -> list[str]:
+    """Each note's kind, from its one extension."""
+    assert all([extension["url"] for extension in note["extension"]] == [NOTE_KIND_URL] for note in request["note"])
+    return [note["extension"][0]["valueCode"] for note in request["note"]]
+
+
+def test_each_note_names_its_kind_the_advice_first_and_disagreeing_hrct_reads_next():
+    """The hospital shows the advice first and marks disagreeing reads by these kinds (imaging_server.worklist)."""
+    assert kinds(bundle()["entry"][0]["resource"]) == ["advice", "guideline_line", "validation", "model"]
+    discordant = {"ild_on": "2025-05-01", "no_ild_on": "2026-03-01"}
+    assessment = {**ASSESSMENT, "recommendation": {**ASSESSMENT["recommendation"], "advice": "monitoring",
+                                                   "discordant_hrct": discordant}}
+    request = bundle(assessment=assessment, reason="second opinion")["entry"][0]["resource"]
+    assert kinds(request) == ["advice", "discordant_hrct_reads", "against_advice", "guideline_line", "validation",
+                              "model"]
+    assert set(kinds(request)) <= set(NOTE_KINDS)
+    assert request["note"][1]["text"] == ("HRCT reads disagree: the HRCT on 2026-03-01 read no ILD after the HRCT on "
+                                          "2025-05-01 read ILD. Discuss both reads with the rheumatologist and the "
+                                          "radiologist.")
 
 
 def test_invalid_fhir_is_refused_before_sending():

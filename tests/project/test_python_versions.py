@@ -9,6 +9,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -36,6 +37,21 @@ def test_no_standard_library_module_removed_in_3_12_or_3_13_is_imported():
                 names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
                          else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
                 found += [f"{path.relative_to(ROOT)}: {name}" for name in names if name.split(".")[0] in REMOVED]
+    assert not found, found
+
+
+def test_no_source_compiles_with_a_warning():
+    """An invalid escape in a string (a backslash before a space, say) is a SyntaxWarning from 3.12 and
+    is to become an error; 3.11 compiles it silently unless warnings are errors."""
+    found = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                try:
+                    compile(path.read_text(encoding="utf-8"), str(path), "exec", dont_inherit=True)
+                except (SyntaxError, SyntaxWarning, DeprecationWarning) as warning:  # 3.11 raises the first
+                    found.append(f"{path.relative_to(ROOT)}: {warning}")
     assert not found, found
 
 

@@ -1,0 +1,95 @@
+"""A hospital reader's worklist and referral page in Debian's Chromium against a real ``ildscreen
+imaging-server serve`` that received a referral as the clinic's ``imaging_client.referral`` builds it
+(HRCT reads that disagree, a clinician's reason holding markup): the worklist marks the disagreeing
+reads, the referral page shows every note in the order sent, the advice first, as the very text sent
+(the markup as characters: no element made, no script run, nothing requested elsewhere), in English
+and Chinese (no English word left but the clinic's own), with axe-core and the 44 px check.
+Screenshots: test-artifacts/e2e/<lang>/."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from e2e_support import ARTIFACTS
+from edge.fusion.monitoring import discordant_hrct
+from imaging_client.referral import build_referral_bundle
+from imaging_server.programme_i18n import CATALOG
+from tablet import page_problems
+from support import clean_env
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "imaging_server"))
+from test_ct_serve_process import CtServer, ildscreen  # noqa: E402
+
+CODE = "ILD-BBBBBBBBBB"
+REASON = 'Second opinion <img src="/x" onerror="alert(1)"> & <b>both</b> reads'
+ASSESSMENT = {
+    "probability": 0.42, "tier": "high", "contributions": {},
+    "recommendation": {"advice": "monitoring", "priority": "routine",
+                       "text": "ILD is confirmed: monitor it. PFTs every 3-6 months.\nSecond line.",
+                       "discordant_hrct": discordant_hrct({"date": "2025-05-01"},
+                                                          {"date": "2026-03-01", "ild": "absent"}),
+                       "guideline": {"code": "ssc", "line": "Systemic sclerosis: screen with HRCT and PFTs.",
+                                     "source": "Johnson SR et al. 2023 ACR/CHEST"}},
+    "validation": {"note": "Not validated for clinical use.", "models": {}},
+}
+
+
+@pytest.fixture(scope="module")
+def hospital(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reader")
+    env = clean_env(PYTHONPATH=os.pathsep.join(sys.path), PYTHONUNBUFFERED="1")
+    data = ["--data-dir", str(root / "hospital")]
+    clinic = ildscreen("imaging-server", "clinics", "add", "clinic-north", *data, env=env).stdout.strip()
+    reader = ildscreen("imaging-server", "readers", "add", "dr-wang", *data, env=env).stdout.strip()
+    server = CtServer(root / "hospital", env, "--no-watch")
+    bundle = build_referral_bundle(referral_code=CODE, tier="high", patient_code="CL01-0042", birth_year=1952,
+                                   sex="F", site_secret=b"s" * 32, assessment=ASSESSMENT, reason=REASON)
+    answer = requests.post(server.url + "/api/v1/referrals", json=bundle, timeout=30,
+                           headers={"Authorization": f"Bearer {clinic}", "Idempotency-Key": CODE})
+    assert answer.status_code == 201, answer.text
+    yield server, reader, bundle["entry"][0]["resource"]
+    server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_reader_sees_why_the_patient_was_referred(browser, hospital, lang):
+    server, reader, request = hospital
+    folder = ARTIFACTS / lang
+    folder.mkdir(parents=True, exist_ok=True)
+    # Readers have no browser sign-in yet: the page takes the reader's token as the JSON routes do.
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale=lang,
+                                  extra_http_headers={"Authorization": f"Bearer {reader}"})
+    context.add_cookies([{"name": "lang", "value": lang, "url": server.url + "/reader"}])
+    page = context.new_page()
+    requested: list[str] = []
+    dialogs: list[str] = []
+    page.on("request", lambda sent: requested.append(sent.url))
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    problems: list[str] = []
+
+    def check(name: str) -> None:
+        problems.extend(page_problems(page, folder / f"reader-{name}.png", lang, name))
+
+    assert page.goto(server.url + "/reader/referrals").status == 200
+    row = page.locator(f"#referral-{CODE}")
+    marker = row.locator(".marker[data-marker=discordant_hrct_reads]")
+    assert marker.is_visible() and marker.inner_text() == CATALOG["marker_discordant_hrct_reads"][lang]
+    check("worklist")
+    row.locator("a").click()
+    page.wait_for_selector("#notes")
+    notes = page.locator("#notes .clinic-text")
+    # Every note as sent, in order, the advice first: its line break kept, nothing added or lost.
+    assert notes.evaluate_all("spans => spans.map(span => span.textContent)") == [note["text"]
+                                                                                  for note in request["note"]]
+    assert "\n" in request["note"][0]["text"] and notes.first.inner_text() == request["note"][0]["text"]
+    assert page.locator("#reasons .clinic-text").inner_text() == f"Clinician's reason: {REASON}"
+    assert page.locator("main img, main b, script").count() == 0 and dialogs == []
+    check("referral")
+    assert all(url.startswith(server.url) for url in requested), requested  # nothing from another host
+    assert not problems, "\n".join(problems)
+    context.close()

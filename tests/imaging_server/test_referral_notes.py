@@ -1,0 +1,291 @@
+"""The hospital's readers see why each patient was referred: the referral's page and its JSON show the
+clinic's reasons and notes (the bundle as ``imaging_client.referral`` builds it) as escaped text, in the
+order sent with the advice first; the worklist marks an urgent referral and disagreeing HRCT reads;
+intake refuses too many or too long notes and control characters, naming the field, and then stores and
+changes nothing; nothing identifies the patient."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from ct_fixtures import database_url, imaging_settings, postgres  # noqa: F401 - fixtures
+from edge.fusion.monitoring import discordant_hrct
+from imaging_client.referral import NOTE_KIND_URL, build_referral_bundle, pseudonym
+from imaging_server.app import create_app
+from imaging_server.nodule_review import add_reader
+from imaging_server.programme_i18n import CATALOG
+from imaging_server.referrals import MAX_TEXT_CHARS, MAX_TEXTS
+from imaging_server.store import add_clinic, open_database
+
+PATIENT_CODE = "CL01-0042"
+SECRET = b"s" * 32
+MODEL = {"version": "labs-0.1.0", "training_population": "synthetic cohorts (no patient data)",
+         "statement": "Trained on synthetic data only; not validated on patients; not for clinical use."}
+HOSTILE_REASON = 'Second opinion <script>alert("x")</script> & <b>both</b> reads'
+
+
+def assessment(*, advice: str = "hrct_pfts", priority: str = "within_3_months", text: str = "HRCT plus PFTs.",
+               discordant: dict | None = None, pathway: str = "screening") -> dict:
+    """An assessment as the clinic stores it (edge.fusion.triage's keys the referral reads)."""
+    return {"probability": 0.42, "tier": "high", "pathway": pathway,
+            "recommendation": {"advice": advice, "priority": priority, "text": text, "discordant_hrct": discordant,
+                               "guideline": {"code": "ssc", "line": "Systemic sclerosis: screen with HRCT and PFTs.",
+                                             "source": "Johnson SR et al. 2023 ACR/CHEST"}},
+            "contributions": {},
+            "validation": {"note": "Not validated for clinical use.", "models": {"labs": MODEL}}}
+
+
+def clinic_bundle(code: str, **values) -> dict:
+    reason = values.pop("reason", None)
+    return build_referral_bundle(referral_code=code, tier="high", patient_code=PATIENT_CODE, birth_year=1952,
+                                 sex="F", site_secret=SECRET, assessment=assessment(**values), reason=reason)
+
+
+DISCORDANT = discordant_hrct({"date": "2025-05-01"}, {"date": "2026-03-01", "ild": "absent"})
+BUNDLES = {
+    # A red flag (anti-MDA5): urgent, HRCT this week (FHIR asap).
+    "ILD-AAAAAAAAAA": lambda code: clinic_bundle(code, priority="urgent", text="HRCT plus PFTs (urgent)."),
+    # Monitoring with disagreeing HRCT reads, referred by the clinician against the advice.
+    "ILD-BBBBBBBBBB": lambda code: clinic_bundle(
+        code, advice="monitoring", pathway="monitoring", priority="routine", discordant=DISCORDANT, reason=HOSTILE_REASON,
+        text="ILD is confirmed: monitor it. <i>Tier</i> & PFTs every 3-6 months.\nSecond line."),
+    # High risk, HRCT within 3 months: nothing a reader must not miss.
+    "ILD-CCCCCCCCCC": lambda code: clinic_bundle(code),
+}
+
+
+@pytest.fixture
+def hospital(imaging_settings):  # noqa: F811
+    """The CT server's test client, its database (closed after) and clinic and reader headers."""
+    client = create_app(imaging_settings).test_client()
+    db = open_database(imaging_settings.database_target)
+    clinic, reader = add_clinic(db, "clinic-north"), add_reader(db, "dr-wang")
+    yield client, db, {"Authorization": f"Bearer {clinic}"}, {"Authorization": f"Bearer {reader}"}
+    db.close()
+
+
+def send(client, clinic: dict, bundle: dict):
+    code = bundle["entry"][0]["resource"]["identifier"][0]["value"]
+    return client.post("/api/v1/referrals", json=bundle, headers={**clinic, "Idempotency-Key": code})
+
+
+def sent(hospital, *codes: str) -> dict[str, dict]:
+    client, _db, clinic, _reader = hospital
+    bundles = {code: BUNDLES[code](code) for code in codes}
+    for bundle in bundles.values():
+        assert send(client, clinic, bundle).status_code == 201
+    return bundles
+
+
+def notes_of(bundle: dict) -> list[dict]:
+    return bundle["entry"][0]["resource"]["note"]
+
+
+def test_the_referral_page_shows_the_reasons_and_notes_as_escaped_text_in_the_order_sent(hospital):
+    client, _db, _clinic, reader = hospital
+    code = "ILD-BBBBBBBBBB"
+    bundle = sent(hospital, code)[code]
+    texts = [note["text"] for note in notes_of(bundle)]
+    assert texts[0].startswith("ILD monitoring (ILD confirmed): ILD is confirmed") and "HRCT reads disagree" in texts[1]
+
+    view = client.get(f"/api/v1/reader/referrals/{code}", headers=reader)
+    assert view.status_code == 200
+    assert [note["text"] for note in view.json["notes"]] == texts
+    assert [note["kind"] for note in view.json["notes"]][:3] == ["advice", "discordant_hrct_reads", "against_advice"]
+    assert view.json["reasons"] == [f"Clinician's reason: {HOSTILE_REASON}"]
+    assert view.json["priority"] == "routine" and view.json["must_not_miss"] == ["discordant_hrct_reads"]
+
+    page = client.get(f"/reader/referrals/{code}", headers=reader).get_data(as_text=True)
+    # Escaped, never markup: no element the clinic's words could have made.
+    assert "<script>" not in page and "<i>Tier</i>" not in page and "<b>both</b>" not in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;both&lt;/b&gt;" in page
+    shown = [page.index(_escaped(text)) for text in texts]
+    assert shown == sorted(shown)  # every note, in the order sent, the advice first
+    assert page.count('class="note"') == len(texts)
+    assert page.index(_escaped(CATALOG["note_kind_advice"]["en"])) < shown[0]
+    assert page.index(CATALOG["marker_discordant_hrct_reads"]["en"]) < shown[0]
+
+
+def _escaped(text: str) -> str:
+    from markupsafe import escape
+
+    return str(escape(text))
+
+
+def test_the_advice_is_shown_first_whatever_its_place_and_old_notes_without_kinds_in_the_order_sent(hospital):
+    client, _db, clinic, reader = hospital
+    moved = clinic_bundle("ILD-DDDDDDDDDD")
+    notes = notes_of(moved)
+    notes.append(notes.pop(0))  # the advice sent last
+    assert send(client, clinic, moved).status_code == 201
+    shown = client.get("/api/v1/reader/referrals/ILD-DDDDDDDDDD", headers=reader).json["notes"]
+    assert [note["text"] for note in shown] == [notes[-1]["text"], *(note["text"] for note in notes[:-1])]
+
+    plain = clinic_bundle("ILD-EEEEEEEEEE", advice="monitoring", discordant=DISCORDANT, reason="Second opinion")
+    for note in notes_of(plain):  # an older clinic's bundle: notes without kinds
+        del note["extension"]
+    assert send(client, clinic, plain).status_code == 201
+    view = client.get("/api/v1/reader/referrals/ILD-EEEEEEEEEE", headers=reader).json
+    assert view["notes"] == [{"kind": None, "text": note["text"]} for note in notes_of(plain)]
+    assert view["must_not_miss"] == []  # the marker rests on the kind, not on the words
+
+
+def test_the_worklist_puts_urgent_first_and_marks_what_a_reader_must_not_miss(hospital):
+    client, _db, _clinic, reader = hospital
+    sent(hospital, "ILD-CCCCCCCCCC", "ILD-BBBBBBBBBB", "ILD-AAAAAAAAAA")
+    worklist = client.get("/api/v1/reader/referrals", headers=reader)
+    assert worklist.status_code == 200
+    rows = {row["referral_code"]: row for row in worklist.json["referrals"]}
+    assert [row["referral_code"] for row in worklist.json["referrals"]] == [
+        "ILD-AAAAAAAAAA", "ILD-CCCCCCCCCC", "ILD-BBBBBBBBBB"]  # asap, urgent (3 months), routine
+    assert {code: row["must_not_miss"] for code, row in rows.items()} == {
+        "ILD-AAAAAAAAAA": ["urgent"], "ILD-BBBBBBBBBB": ["discordant_hrct_reads"], "ILD-CCCCCCCCCC": []}
+    assert all("notes" not in row and row["clinic"] == "clinic-north" for row in rows.values())
+
+    page = client.get("/reader/referrals", headers=reader).get_data(as_text=True)
+    for code, markers in (("ILD-AAAAAAAAAA", ["urgent"]), ("ILD-BBBBBBBBBB", ["discordant_hrct_reads"]),
+                          ("ILD-CCCCCCCCCC", [])):
+        row = page.split(f'id="referral-{code}"', 1)[1].split("</tr>", 1)[0]
+        assert [part.split('"', 1)[0] for part in row.split('data-marker="')[1:]] == markers
+        for marker in markers:
+            assert CATALOG[f"marker_{marker}"]["en"] in row
+        assert f'href="/reader/referrals/{code}"' in row
+    assert "HRCT reads disagree:" not in page  # the worklist marks; the notes are on the referral's page
+
+
+def test_the_pages_follow_the_language_and_keep_the_clinics_words(hospital):
+    client, _db, _clinic, reader = hospital
+    code = "ILD-BBBBBBBBBB"
+    bundle = sent(hospital, code)[code]
+    headers = {**reader, "Accept-Language": "zh-CN"}
+    page = client.get(f"/reader/referrals/{code}", headers=headers).get_data(as_text=True)
+    assert '<html lang="zh-CN">' in page
+    for key in ("note_kind_advice", "referral_notes", "marker_discordant_hrct_reads", "priority_routine"):
+        assert CATALOG[key]["zh-CN"] in page
+    assert _escaped(notes_of(bundle)[0]["text"]) in page
+    worklist = client.get("/reader/referrals", headers=headers).get_data(as_text=True)
+    assert CATALOG["title_worklist"]["zh-CN"] in worklist and CATALOG["status_awaiting_images"]["zh-CN"] in worklist
+
+
+def test_nothing_identifies_the_patient_on_the_reader_views(hospital):
+    client, _db, _clinic, reader = hospital
+    sent(hospital, "ILD-AAAAAAAAAA")
+    hidden = (PATIENT_CODE, pseudonym(PATIENT_CODE, SECRET))
+    for path in ("/api/v1/reader/referrals", "/api/v1/reader/referrals/ILD-AAAAAAAAAA", "/reader/referrals",
+                 "/reader/referrals/ILD-AAAAAAAAAA"):
+        text = client.get(path, headers=reader).get_data(as_text=True)
+        assert "ILD-AAAAAAAAAA" in text and not any(value in text for value in hidden), path
+
+
+def test_only_readers_see_the_referrals_and_an_unknown_code_is_404(hospital):
+    client, _db, clinic, reader = hospital
+    sent(hospital, "ILD-AAAAAAAAAA")
+    for path in ("/api/v1/reader/referrals", "/api/v1/reader/referrals/ILD-AAAAAAAAAA", "/reader/referrals",
+                 "/reader/referrals/ILD-AAAAAAAAAA"):
+        for headers in ({}, clinic):
+            answer = client.get(path, headers=headers)
+            assert answer.status_code == 401 and answer.json["error"]["code"] == "authentication_failed", path
+    for code in ("ILD-ZZZZZZZZZZ", "not-a-code"):
+        for path in (f"/api/v1/reader/referrals/{code}", f"/reader/referrals/{code}"):
+            assert client.get(path, headers=reader).status_code == 404
+
+
+def test_a_revoked_referral_shows_as_withdrawn(hospital):
+    client, _db, clinic, reader = hospital
+    sent(hospital, "ILD-AAAAAAAAAA")
+    assert client.post("/api/v1/referrals/ILD-AAAAAAAAAA/revoke", headers=clinic).status_code == 200
+    assert client.get("/api/v1/reader/referrals/ILD-AAAAAAAAAA", headers=reader).json["status"] == "revoked"
+    page = client.get("/reader/referrals", headers=reader).get_data(as_text=True)
+    assert CATALOG["status_revoked"]["en"] in page
+
+
+def test_a_referral_stored_before_intake_checked_notes_still_shows_its_text_notes(hospital):
+    client, db, _clinic, reader = hospital
+    code = "ILD-CCCCCCCCCC"
+    bundle = sent(hospital, code)[code]
+    request = bundle["entry"][0]["resource"]
+    kept = request["note"][0]
+    request["note"] = [{"authorString": "no text"}, "a string", {"text": 5}, kept,
+                       {"extension": [{"url": NOTE_KIND_URL, "valueCode": 7}], "text": "odd kind"}]
+    request["reasonCode"] = [{"text": "Screening"}, "not an object"]
+    with db.write():  # as an older server stored it, without today's intake checks
+        db.execute("UPDATE referrals SET bundle = :bundle WHERE code = :code",
+                   {"bundle": json.dumps(bundle), "code": code})
+    view = client.get(f"/api/v1/reader/referrals/{code}", headers=reader)
+    assert view.status_code == 200
+    assert view.json["notes"] == [{"kind": "advice", "text": kept["text"]}, {"kind": None, "text": "odd kind"}]
+    assert view.json["reasons"] == ["Screening"]
+    assert client.get(f"/reader/referrals/{code}", headers=reader).status_code == 200
+    assert client.get("/reader/referrals", headers=reader).status_code == 200
+
+
+def _note(text: str) -> dict:
+    return {"extension": [{"url": NOTE_KIND_URL, "valueCode": "model"}], "text": text}
+
+
+def _with(change):
+    def changed(bundle: dict) -> dict:
+        change(bundle["entry"][0]["resource"])
+        return bundle
+    return changed
+
+
+REFUSED = {
+    "too long": (_with(lambda request: request["note"].append(_note("x" * (MAX_TEXT_CHARS + 1)))),
+                 "note[{last}].text", f"{MAX_TEXT_CHARS + 1} characters; at most {MAX_TEXT_CHARS}"),
+    "too many": (_with(lambda request: request["note"].extend(_note(f"n{i}") for i in range(MAX_TEXTS))),
+                 "note", f"items; at most {MAX_TEXTS}"),
+    "bell": (_with(lambda request: request["note"].append(_note("tier \x07high"))),
+             "note[{last}].text", "control character U+0007 at character 6"),
+    "escape": (_with(lambda request: request["note"].append(_note("\x1b[31mred"))),
+               "note[{last}].text", "control character U+001B at character 1"),
+    "right-to-left override": (_with(lambda request: request["note"].append(_note("ILD \u202eabsent"))),
+                               "note[{last}].text", "control character U+202E"),
+    "control in the reason": (_with(lambda request: request["reasonCode"].append({"text": "why\x00"})),
+                              "reasonCode[1].text", "control character U+0000"),
+    "too many reasons": (_with(lambda request: request["reasonCode"].extend({"text": "r"} for _ in range(MAX_TEXTS))),
+                         "reasonCode", f"items; at most {MAX_TEXTS}"),
+    "empty note": (_with(lambda request: request["note"].append({"text": "  "})), "note[{last}].text", "required"),
+    "note not a list": (_with(lambda request: request.update(note={"text": "x"})), "note", "must be a list"),
+    "malformed kind": (_with(lambda request: request["note"].append(
+        {"extension": [{"url": NOTE_KIND_URL, "valueCode": "<b>"}], "text": "x"})),
+        "note[{last}].extension", "valueCode must match"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_bad_notes_are_refused_at_intake_naming_the_field_and_nothing_stored_changes(hospital, case):
+    client, db, clinic, reader = hospital
+    code = "ILD-CCCCCCCCCC"
+    stored = sent(hospital, code)[code]
+    before = db.row("SELECT bundle, bundle_sha256, updated_at FROM referrals WHERE code = :code", {"code": code})
+    change, field, reason = REFUSED[case]
+    for bad in (change(copy.deepcopy(stored)), change(clinic_bundle("ILD-FFFFFFFFFF"))):
+        answer = send(client, clinic, bad)
+        assert answer.status_code == 422 and answer.json["error"]["code"] == "validation_error", answer.json
+        last = len(bad["entry"][0]["resource"]["note"]) - 1 if isinstance(bad["entry"][0]["resource"]["note"], list) \
+            else 0
+        expected = "entry[0].resource." + field.format(last=last)
+        named = {item["field"]: item["reason"] for item in answer.json["error"]["fields"]}
+        assert expected in named and reason in named[expected], named
+        assert expected in answer.json["error"]["message"]
+    # The referral sent before is as it was; the new one was never stored.
+    assert db.row("SELECT bundle, bundle_sha256, updated_at FROM referrals WHERE code = :code",
+                  {"code": code}) == before
+    assert json.loads(before["bundle"]) == stored
+    assert db.scalar("SELECT COUNT(*) AS n FROM referrals") == 1
+    assert client.get("/api/v1/reader/referrals/ILD-FFFFFFFFFF", headers=reader).status_code == 404
+
+
+def test_notes_at_the_limits_are_accepted(hospital):
+    client, _db, clinic, reader = hospital
+    bundle = clinic_bundle("ILD-GGGGGGGGGG")
+    notes = notes_of(bundle)
+    notes.extend(_note("tab\tand\r\nline breaks are text") for _ in range(MAX_TEXTS - len(notes) - 1))
+    notes.append(_note("y" * MAX_TEXT_CHARS))
+    assert len(notes) == MAX_TEXTS
+    assert send(client, clinic, bundle).status_code == 201
+    shown = client.get("/api/v1/reader/referrals/ILD-GGGGGGGGGG", headers=reader).json["notes"]
+    assert [note["text"] for note in shown] == [note["text"] for note in notes]
