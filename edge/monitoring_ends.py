@@ -28,6 +28,7 @@ from edge.vocabulary import MONITORING_END_NOTE_MAX, MONITORING_END_REASONS
 
 # A note is plain text on one line: no control characters (a line break, a tab, an escape sequence).
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class Ending(NamedTuple):
@@ -107,9 +108,9 @@ def end_monitoring(db: sqlite_utils.Database, actor: audit.Actor, patient_id: in
     if reason not in MONITORING_END_REASONS:
         raise _field_error("reason", f"unknown value {reason!r}; expected one of {list(MONITORING_END_REASONS)}")
     note = checked_note(reason, note)
-    try:
-        day = dt.date.fromisoformat(ended_on) if len(ended_on) == 10 else None
-    except (TypeError, ValueError):
+    try:  # YYYY-MM-DD only: Python 3.11 also reads other ISO forms (a week date, 2026-W01-1)
+        day = dt.date.fromisoformat(ended_on) if ISO_DATE.match(ended_on) else None
+    except ValueError:
         day = None
     if day is None:
         raise _field_error("date", f"must be a date as YYYY-MM-DD, got {ended_on!r}")
@@ -123,7 +124,7 @@ def end_monitoring(db: sqlite_utils.Database, actor: audit.Actor, patient_id: in
         confirmed = confirmed_ild(db, patient_id)
         if confirmed is None:
             raise Conflict(f"patient {patient_id} has no confirmed ILD on record: there is no monitoring to end")
-        if ended_on < confirmed["date"][:10]:
+        if day.isoformat() < confirmed["date"][:10]:
             raise _field_error("date", f"is before ILD was confirmed ({confirmed['date'][:10]})")
         end_id = db["monitoring_ends"].insert({
             "patient_id": patient_id, "ended_on": day.isoformat(), "reason": reason, "note": note,
