@@ -14,6 +14,7 @@ from firmware_interface import DeviceManager
 from edge.api import assessments as assessments_api
 from edge.api import audit as audit_api
 from edge.api import devices as devices_api
+from edge.api import monitoring as monitoring_api
 from edge.api import auth as auth_api
 from edge.api import openapi as openapi_api
 from edge.api import outcomes as outcomes_api
@@ -45,7 +46,7 @@ from edge.web.i18n import error_message, negotiate_language
 logger = logging.getLogger(__name__)
 BLUEPRINTS = (ui_views.blueprint, health.blueprint, openapi_api.blueprint, auth_api.blueprint, patients_api.blueprint,
               users_api.blueprint, audit_api.blueprint, assessments_api.blueprint, referrals_api.blueprint,
-              devices_api.blueprint, visit_data_api.blueprint, outcomes_api.blueprint,
+              devices_api.blueprint, visit_data_api.blueprint, outcomes_api.blueprint, monitoring_api.blueprint,
               dashboard_views.blueprint)
 
 

@@ -223,6 +223,15 @@ def show_records_kept(kept: dict) -> None:
                    f"({kept['outcome_patients_carried']} patient(s) came with them)")
     if kept["outcomes_not_carried"]:
         click.echo(_not_kept("outcomes", "outcome", kept["outcomes_not_carried"]))
+    if kept["monitoring_ends_carried"]:
+        click.echo("ends of ILD monitoring recorded after the backup kept, so the advice they decide stays: ids "
+                   f"{', '.join(map(str, kept['monitoring_ends_carried']))} "
+                   f"({kept['monitoring_end_patients_carried']} patient(s) came with them)")
+    if kept["monitoring_ends_updated"]:
+        click.echo("ends of ILD monitoring resumed after the backup stay resumed: ids "
+                   + ", ".join(map(str, kept["monitoring_ends_updated"])))
+    if kept["monitoring_ends_not_carried"]:
+        click.echo(_not_kept("ends of monitoring", "end of monitoring", kept["monitoring_ends_not_carried"]))
     if kept.get("versions_above"):
         click.echo("patients, visits and accounts read before the restore must be read again before an edit: one "
                    "saved against a version read then is refused (every version is now above it)")

@@ -153,6 +153,9 @@ def vocabulary_page() -> str:
                          "does not make its site heard: docs/evidence.md, section 2)", vocabulary.CHEST_PIECES),
         ("Crackles heard", "`crackles_heard` of a recording: a clinician's label on listening to it (a reference for "
                            "checking the crackle model; it does not change the visit's result)", vocabulary.CRACKLES_HEARD),
+        ("Reasons monitoring ended", "`reason` of an end of ILD monitoring (`POST /api/v1/patients/{id}/monitoring-ends`; "
+                                     "only `mdt_no_ild` sends the patient back to screening: docs/evidence.md, section "
+                                     "7a)", vocabulary.MONITORING_END_REASONS),
     ]
     sections = []
     for title, used_by, words in described:

@@ -4,7 +4,8 @@ through :func:`edge.outbox.create_referral`).
 
 A result is calculated from what is stored when the nurse presses "Calculate"; blood tests typed,
 breath read, takes recorded or discarded, lung function or the patient's details and symptoms
-edited afterwards are not in it. The page says what changed and the referral, which carries the
+edited afterwards are not in it, nor an end of ILD monitoring recorded or resumed since (compared
+with the end in force the result kept). The page says what changed and the referral, which carries the
 result, waits for a new one. Details, symptoms and lung function are compared with what the result
 kept (its ``inputs``), so a review saved without a change is not a change; what is added or
 discarded is ordered against the result's own audit entry (entry ids, not clocks: two writes in
@@ -25,12 +26,13 @@ from typing import Optional
 
 import sqlite_utils
 
+from edge import monitoring_ends
 from edge.errors import ModelUnavailable, ResultOutOfDate, ResultSuperseded
 from edge.modalities import ServedVersion, served_version
 from edge.screening import clinical_picture
 
 # What the page names, in this order (i18n ``changed_<kind>``).
-CHANGE_KINDS = ("patient", "lung_sounds", "breath", "labs", "lung_function")
+CHANGE_KINDS = ("patient", "lung_sounds", "breath", "labs", "lung_function", "monitoring")
 # Audit entries that add or remove an input after the result: (entity, action) -> kind.
 ADDED_OR_REMOVED = {("visit", "add_labs"): "labs", ("visit", "add_breath_reading"): "breath",
                     ("recording", "create"): "lung_sounds", ("recording", "discard"): "lung_sounds"}
@@ -52,6 +54,9 @@ def changed_since(db: sqlite_utils.Database, assessment: dict, *, visit: dict, p
         kinds.add("patient")
     if "pft" in kept and _lung_function(kept["pft"]) != _lung_function(visit["lung_function"]):
         kinds.add("lung_function")
+    # A clinician ended ILD monitoring, or resumed it, after the result: its advice no longer holds.
+    if "monitoring_ended" in kept and kept["monitoring_ended"] != monitoring_ends.end_in_force(db, patient["id"]):
+        kinds.add("monitoring")
     return [kind for kind in CHANGE_KINDS if kind in kinds]
 
 

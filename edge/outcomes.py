@@ -148,3 +148,20 @@ def list_outcomes(db: sqlite_utils.Database, patient_id: int) -> list[dict]:
 def confirmed_outcomes(db: sqlite_utils.Database, patient_id: int) -> list[dict]:
     """The outcomes that confirm ILD present or absent (``CONFIRMING``), oldest first."""
     return [item for item in list_outcomes(db, patient_id) if item["confirmed"]]
+
+
+def confirmed_ild(db: sqlite_utils.Database, patient_id: int) -> Optional[dict]:
+    """Whether the patient has confirmed ILD on record today, and from what.
+
+    The first confirmed outcome with ILD present (:func:`confirmed_outcomes`): an
+    HRCT read a clinician entered, or a final (or amended) hospital CT report carrying a
+    radiologist's read (``urn:ildscreen:ild-status`` or SNOMED CT 233703007 in
+    ``conclusionCode``). The automated densitometry of the reference CT server is a preliminary
+    report without such a code, so it never confirms ILD. Returns ``{"source": "hrct_report" |
+    "clinician_outcome", "date", "referral_id"}`` or None.
+    """
+    for outcome in confirmed_outcomes(db, patient_id):
+        if outcome["ild"] == "present":
+            source = "hrct_report" if outcome["origin"] == "hospital" else "clinician_outcome"
+            return {"source": source, "date": outcome["date"], "referral_id": outcome["referral_id"]}
+    return None

@@ -14,12 +14,13 @@ from typing import Optional
 
 import sqlite_utils
 
-from edge import audit, outcomes, site_calibration
+from edge import audit, monitoring_ends, outcomes, site_calibration
 from edge.errors import NotFound, ValidationError
 from edge.fusion.clinical_prior import ClinicalPicture, clinical_prior
 from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
 from edge.fusion.fusion import fuse
-from edge.fusion.monitoring import discordant_hrct, monitoring_plan, monitoring_recommendation
+from edge.fusion.monitoring import (discordant_hrct, end_in_effect, ended_plan, ended_recommendation, mdt_sentence,
+                                   monitoring_plan, monitoring_recommendation, resumes_screening)
 from edge.fusion.staging import stage
 from edge.fusion.triage import (TriageThresholds, anti_mda5_hrct_sentence, hrct_since_anti_mda5, patient_factors,
                                 recorded_findings, red_flags, triage)
@@ -59,23 +60,6 @@ def clinical_picture(patient: dict, *, on: Optional[str] = None) -> ClinicalPict
         symptoms=tuple(patient["symptoms"]),
         ages=(youngest, oldest),
     )
-
-
-def confirmed_ild(db: sqlite_utils.Database, patient_id: int) -> Optional[dict]:
-    """Whether the patient has confirmed ILD on record today, and from what.
-
-    The first confirmed outcome with ILD present (:func:`edge.outcomes.confirmed_outcomes`): an
-    HRCT read a clinician entered, or a final (or amended) hospital CT report carrying a
-    radiologist's read (``urn:ildscreen:ild-status`` or SNOMED CT 233703007 in
-    ``conclusionCode``). The automated densitometry of the reference CT server is a preliminary
-    report without such a code, so it never confirms ILD. Returns ``{"source": "hrct_report" |
-    "clinician_outcome", "date", "referral_id"}`` or None.
-    """
-    for outcome in outcomes.confirmed_outcomes(db, patient_id):
-        if outcome["ild"] == "present":
-            source = "hrct_report" if outcome["origin"] == "hospital" else "clinician_outcome"
-            return {"source": source, "date": outcome["date"], "referral_id": outcome["referral_id"]}
-    return None
 
 
 def last_hrct(db: sqlite_utils.Database, patient_id: int, *, on: str, ild: Optional[str] = None) -> Optional[dict]:
@@ -154,6 +138,7 @@ def assess(
     lymphocytes_date: Optional[str] = None,
     anti_mda5_since: Optional[str] = None,
     last_ild_read: Optional[dict] = None,
+    monitoring_ended: Optional[dict] = None,
 ) -> dict:
     """The whole assessment for one patient: fused risk, both uncertainties, tier, guideline
     line and advice, red flags, validation note; GAP / ILD-GAP only with ``ild_confirmed``.
@@ -169,7 +154,10 @@ def assess(
     on record (:func:`anti_mda5_first_on_record`); an ``hrct`` read since answers its red flag (None:
     nothing answers it). On the monitoring pathway an ``hrct`` read without ILD after ``last_ild_read``
     (the most recent read with ILD; default: the confirmation) is named for a clinician's review
-    (:func:`edge.fusion.monitoring.discordant_hrct`)."""
+    (:func:`edge.fusion.monitoring.discordant_hrct`). ``monitoring_ended``: a clinician's end of monitoring in
+    force (``{"date", "reason", "note"}``, :func:`edge.monitoring_ends.end_in_force`): the plan is shown as
+    ended and the advice asks for a clinician's review of a new concern; an MDT that ruled ILD out (unless a
+    read with ILD came after it) puts the patient back on screening, and the advice says so first."""
     if dlco_not_performed and dlco_percent is not None:
         raise ValidationError("give either dlco_percent or dlco_not_performed, not both",
                               fields=[{"field": "dlco_percent", "reason": "conflicts with dlco_not_performed"}])
@@ -193,18 +181,29 @@ def assess(
     result["validation"] = validation_summary(fused)
     result["confirmed_ild"] = ild_confirmed
     result["pathway"], result["monitoring"] = "screening", None
-    if ild_confirmed:
+    ended = end_in_effect(monitoring_ended, last_ild_read or ild_confirmed) if ild_confirmed else None
+    # Screening advice (HRCT + PFTs to find ILD) would contradict a confirmed diagnosis; a red flag
+    # still makes the monitoring advice urgent.
+    priority = "urgent" if result["tier"] == "urgent" else "routine"
+    kept = [anti_mda5_hrct_sentence(answered)] if answered else []
+    if resumes_screening(ended):
+        ild_confirmed = None  # the MDT's diagnosis replaces the read: no GAP staging either
+        recommendation = result["recommendation"]
+        result["recommendation"] = {**recommendation, "monitoring_ended": ended,
+                                    "text": f"{mdt_sentence(ended)} {recommendation['text']}"}
+    elif ended:
+        plan = ended_plan(ended)
+        result["pathway"], result["monitoring"] = "monitoring", plan
+        result["recommendation"] = {**result["recommendation"],
+                                    **ended_recommendation(plan, priority=priority, kept=kept)}
+    elif ild_confirmed:
         plan = monitoring_plan(picture.ctd_diagnosis, confirmed_on=ild_confirmed.get("date"),
                                pft_dates=list(pft_dates or []), on=on,
                                after_first_year=thresholds.monitoring_after_first_year,
                                first_year=thresholds.monitoring_first_year)
-        # Screening advice (HRCT + PFTs to find ILD) would contradict a confirmed diagnosis; a red
-        # flag still makes it urgent.
-        priority = "urgent" if result["tier"] == "urgent" else "routine"
         result["pathway"], result["monitoring"] = "monitoring", plan
         result["recommendation"] = {**result["recommendation"], **monitoring_recommendation(
-            plan, priority=priority, discordant=discordant_hrct(last_ild_read or ild_confirmed, hrct),
-            kept=[anti_mda5_hrct_sentence(answered)] if answered else [])}
+            plan, priority=priority, discordant=discordant_hrct(last_ild_read or ild_confirmed, hrct), kept=kept)}
     pfts = fvc_percent is not None and (dlco_percent is not None or dlco_not_performed)
     if ild_confirmed and pfts:
         ages = picture.ages or (int(picture.age), int(picture.age))
@@ -294,11 +293,13 @@ def assess_visit(
     lymphocytes, lymphocytes_date = recent_lymphocytes(db, visit, months=thresholds.lymphopenia_lookback_months)
     since = (anti_mda5_first_on_record(db, patient["id"], on=visit_day) if "anti-MDA5" in picture.autoantibodies
              else None)
+    ended = monitoring_ends.end_in_force(db, patient["id"])
     result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture, options),
                     fvc_percent=fvc_percent, dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed,
-                    ild_confirmed=confirmed_ild(db, patient["id"]), pft_dates=pft_dates, on=visit_day,
+                    ild_confirmed=outcomes.confirmed_ild(db, patient["id"]), pft_dates=pft_dates, on=visit_day,
                     hrct=hrct, lymphocytes=lymphocytes, lymphocytes_date=lymphocytes_date, anti_mda5_since=since,
-                    last_ild_read=last_hrct(db, patient["id"], on=visit_day, ild="present"))
+                    last_ild_read=last_hrct(db, patient["id"], on=visit_day, ild="present"),
+                    monitoring_ended=ended)
     # Kept with the result (beside its evidence_options), so that its pages read the takes as it
     # did, and say what the crackle model was checked on, after the model or its threshold changes.
     crackle_model = served_crackle_model()
@@ -313,6 +314,7 @@ def assess_visit(
         "lymphocytes": lymphocytes,  # the blood count (10^9/L) triage read lymphopenia from
         "lymphocytes_date": lymphocytes_date,  # its visit's date when an earlier visit's; None: this visit's
         "anti_mda5_since": since,  # the date anti-MDA5 was first on record (None: not on record)
+        "monitoring_ended": ended,  # a clinician's end of monitoring in force (None: none; edge.freshness compares)
     }
     with write_transaction(db):
         assessment_id = db["risk_assessments"].insert({

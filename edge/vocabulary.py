@@ -123,6 +123,18 @@ CRACKLES_HEARD = {
     "unsure": "Unsure",
 }
 
+# Why a clinician ended ILD monitoring at this clinic (edge.monitoring_ends): the patient's ILD is no longer
+# followed here. Only "mdt_no_ild" sends the patient back to screening (edge.fusion.monitoring.ENDED);
+# "other" needs a short note saying why (MONITORING_END_NOTE_MAX characters at most).
+MONITORING_END_REASONS = {
+    "transferred": "Care transferred to a hospital ILD clinic",
+    "mdt_no_ild": "A multidisciplinary team (MDT) ruled ILD out",
+    "died": "The patient died",
+    "declined": "The patient declined monitoring",
+    "other": "Other (say why in the note)",
+}
+MONITORING_END_NOTE_MAX = 200
+
 ROLES = ("nurse", "clinician", "admin")
 VISIT_STATUSES = ("open", "completed", "cancelled")
 

@@ -11,6 +11,9 @@ advice is the first note; HRCT reads that disagree also have a note of their own
 names its kind (``NOTE_KINDS``) in the extension ``urn:ildscreen:note-kind``, so the hospital's
 worklist can show the advice first and mark the notes a reader must not miss without parsing words.
 
+On the monitoring pathway (ILD confirmed) the advice note says "ILD monitoring", not a screening tier,
+and a referral made there goes outside the monitoring advice for the clinician's stated reason.
+
 The request never contradicts the screening advice: when the advice is HRCT plus PFTs its
 reason is ILD screening under the guideline line and its FHIR priority follows the computed
 priority (urgent -> ``asap``, within 3 months -> ``urgent``, routine -> ``routine``); when the
@@ -57,6 +60,9 @@ FHIR_PRIORITY = {"urgent": "asap", "within_3_months": "urgent", "routine": "rout
 HRCT_ADVICE = "hrct_pfts"
 SCREENING_REASON = "Screening for interstitial lung disease (2023 ACR/CHEST guideline)"
 AGAINST_ADVICE = "Referred against the screening advice"
+AGAINST_MONITORING = "Referred outside the monitoring advice"
+# The assessment's pathway once ILD is confirmed (edge.screening.assess): its advice is monitoring, not screening.
+MONITORING_PATHWAY = "monitoring"
 # The guideline line of a patient whose CTD is suspected but not yet diagnosed (edge.fusion.triage):
 # the hospital must not read the referral as screening of a known SARD.
 UNDETERMINED_LINE_CODE = "undetermined"
@@ -210,11 +216,30 @@ def referral_reasons(assessment: dict, reason: Optional[str]) -> list[str]:
     return reasons or [SCREENING_REASON]
 
 
+def advice_note(tier: str, assessment: dict) -> str:
+    """The note that carries the advice: on the screening pathway with the screening tier; on the
+    monitoring pathway (ILD confirmed, ``edge.fusion.monitoring``) said as monitoring, since a screening
+    tier would tell the hospital that ILD is not known. An assessment stored before pathways is screening.
+
+    Examples
+    --------
+    >>> advice_note("high", {"pathway": "monitoring", "recommendation": {"text": "ILD is confirmed: monitor it."}})
+    'ILD monitoring (ILD confirmed): ILD is confirmed: monitor it.'
+    >>> advice_note("low", {"recommendation": {"text": "Re-screen in 12 months."}})
+    'ILD screening tier low; Re-screen in 12 months.'
+    """
+    text = assessment["recommendation"]["text"]
+    if assessment.get("pathway") == MONITORING_PATHWAY:
+        return f"ILD monitoring (ILD confirmed): {text}"
+    return f"ILD screening tier {tier}; {text}"
+
+
 def referral_notes(tier: str, assessment: dict, reason: Optional[str] = None) -> list[tuple[str, str]]:
-    """The ServiceRequest's notes as ``(kind, text)`` (kinds: ``NOTE_KINDS``): tier and advice first, HRCT
-    reads that disagree, going against the advice, guideline line, validation, model versions."""
+    """The ServiceRequest's notes as ``(kind, text)`` (kinds: ``NOTE_KINDS``): the advice first
+    (:func:`advice_note`), HRCT reads that disagree, going against the advice, guideline line, validation,
+    model versions."""
     recommendation = assessment["recommendation"]
-    notes = [("advice", f"ILD screening tier {tier}; {recommendation['text']}")]
+    notes = [("advice", advice_note(tier, assessment))]
     discordant = recommendation.get("discordant_hrct")
     if discordant:
         notes.append(("discordant_hrct_reads",
@@ -222,8 +247,8 @@ def referral_notes(tier: str, assessment: dict, reason: Optional[str] = None) ->
                       f"{discordant['ild_on']} read ILD. Discuss both reads with the rheumatologist and the "
                       "radiologist."))
     if not advises_hrct(assessment):
-        notes.append(("against_advice",
-                      f"{AGAINST_ADVICE} (which is not HRCT); clinician's reason: {reason or 'not stated'}."))
+        against = AGAINST_ADVICE if assessment.get("pathway") != MONITORING_PATHWAY else AGAINST_MONITORING
+        notes.append(("against_advice", f"{against} (which is not HRCT); clinician's reason: {reason or 'not stated'}."))
     guideline = recommendation.get("guideline")
     if guideline and guideline.get("code") == UNDETERMINED_LINE_CODE:
         notes.append(("undetermined_diagnosis", UNDETERMINED_NOTE))

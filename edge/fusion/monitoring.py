@@ -21,6 +21,16 @@ monitoring: the guideline gives no rule for it (it advises HRCT when clinically 
 read cannot tell an ILD that improved under treatment from a reading or technique difference.
 Programme assumption, not a setting (a safety floor): monitoring goes on, and the advice asks a
 clinician to review both reads with the rheumatologist and the radiologist.
+
+A clinician can record that monitoring ended at this clinic (``edge.monitoring_ends``: care transferred to
+a hospital ILD clinic, an MDT ruled ILD out, the patient died or declined, or another reason). The guideline
+gives no end to monitoring: the end is a clinician's decision, not a guideline rule, and the advice says so
+(``ENDED``). While it is in force a new assessment shows the plan as ended (:func:`ended_plan`: no PFT
+interval, no due dates) and says that a new concern needs a clinician's review (:func:`ended_recommendation`);
+it stays on the monitoring pathway, because the ILD is still known. Only an MDT that ruled ILD out sends the
+patient back to screening, and the screening advice then says so (:func:`mdt_sentence`): the MDT's diagnosis
+replaces the HRCT read that confirmed ILD. A read with ILD dated after the MDT's ruling overrides it again
+(:func:`end_in_effect`): monitoring, and a clinician reviews. Programme assumptions, not settings (safety floors).
 """
 from __future__ import annotations
 
@@ -145,7 +155,7 @@ def discordant_hrct(confirmed: Optional[dict], last_hrct: Optional[dict]) -> Opt
     """An HRCT read as no ILD after a read with ILD, or None (module docstring).
 
     ``confirmed``: the most recent read with ILD, or the confirmation (``{"date", ...}``,
-    ``edge.screening.confirmed_ild``); ``last_hrct``: the most recent confirming HRCT read (``{"date",
+    ``edge.outcomes.confirmed_ild``); ``last_hrct``: the most recent confirming HRCT read (``{"date",
     "ild"}``). Returns ``{"ild_on", "no_ild_on"}`` when the most recent read is "absent" and later.
 
     Examples
@@ -188,4 +198,94 @@ def monitoring_recommendation(plan: dict, *, priority: str, discordant: Optional
         "review_symptoms": [],
         "guideline": {"code": "monitoring", "line": "Confirmed ILD in a systemic autoimmune rheumatic disease: "
                       "monitor for progression.", "source": plan["source"], "risk_factors": []},
+    }
+
+
+ENDED_BY_CLINICIAN = "a clinician's decision, not a guideline rule (the guideline gives no end to monitoring)"
+# Why monitoring ended (one row per reason of edge.vocabulary.MONITORING_END_REASONS) -> (the pathway of a new assessment, what the
+# advice calls it, source). Only an MDT that ruled ILD out leaves the monitoring pathway: the other reasons
+# leave the ILD known, so screening advice (HRCT + PFTs to find ILD) would contradict the diagnosis.
+ENDED: dict[str, tuple[str, str, str]] = {
+    "transferred": ("monitoring", "care transferred to a hospital ILD clinic", PROGRAMME + "; " + ENDED_BY_CLINICIAN),
+    "mdt_no_ild": ("screening", "an MDT ruled ILD out", PROGRAMME + "; " + ENDED_BY_CLINICIAN
+                   + "; the MDT's diagnosis replaces the HRCT read, so screening resumes"),
+    "died": ("monitoring", "the patient died", PROGRAMME + "; " + ENDED_BY_CLINICIAN),
+    "declined": ("monitoring", "the patient declined monitoring", PROGRAMME + "; " + ENDED_BY_CLINICIAN),
+    "other": ("monitoring", "another reason (see the clinic's record)", PROGRAMME + "; " + ENDED_BY_CLINICIAN),
+}
+ENDED_STEP = "A clinician reviews any new concern before further tests are arranged"
+
+
+def end_in_effect(ended: Optional[dict], last_ild_read: Optional[dict]) -> Optional[dict]:
+    """The recorded end of monitoring (``{"date", "reason", ...}``, ``edge.monitoring_ends``) that a new
+    assessment follows, or None. An MDT's ruling that ILD is absent gives way to an HRCT read with ILD
+    dated after it (``last_ild_read``, ``{"date", ...}``): that read is new, and monitoring applies again.
+
+    Examples
+    --------
+    >>> end_in_effect({"date": "2026-03-01", "reason": "mdt_no_ild"}, {"date": "2026-05-01"}) is None
+    True
+    >>> end_in_effect({"date": "2026-03-01", "reason": "transferred"}, {"date": "2026-05-01"})["reason"]
+    'transferred'
+    """
+    if not ended:
+        return None
+    if ENDED[ended["reason"]][0] == "screening" and last_ild_read and last_ild_read["date"][:10] > ended["date"]:
+        return None
+    return ended
+
+
+def resumes_screening(ended: Optional[dict]) -> bool:
+    """Whether the end in effect (:func:`end_in_effect`) puts the patient back on the screening pathway."""
+    return bool(ended) and ENDED[ended["reason"]][0] == "screening"
+
+
+def _ended_words(ended: dict) -> str:
+    return f"on {ended['date']} ({ENDED[ended['reason']][1]})"
+
+
+def mdt_sentence(ended: dict) -> str:
+    """What the screening advice says first once an MDT ruled ILD out (:data:`ENDED`)."""
+    return (f"Monitoring of ILD was ended {_ended_words(ended)}, {ENDED_BY_CLINICIAN}: screening advice applies "
+            "again.")
+
+
+def ended_plan(ended: dict) -> dict:
+    """The monitoring plan shown as ended (``ended``: ``{"date", "reason", "note"}``): no PFT interval and no
+    due dates, since no monitoring is arranged here any more; the keys of :func:`monitoring_plan`."""
+    return {
+        "pathway": "monitoring",
+        "ended": {key: ended.get(key) for key in ("date", "reason", "note")},
+        "pft_every_months": None,
+        "first_year": None,
+        "last_pft": None,
+        "next_pft_from": None,
+        "next_pft_due": None,
+        "pft_overdue": False,
+        "desaturation_every_months": None,
+        "hrct": None,
+        "not_recommended": list(AVOID),
+        "next_steps": [ENDED_STEP],
+        "source": ENDED[ended["reason"]][2],
+    }
+
+
+def ended_recommendation(plan: dict, *, priority: str, kept: Sequence[str] = ()) -> dict:
+    """The assessment's recommendation once a clinician ended monitoring (``plan``: :func:`ended_plan`): it
+    names when and why, says that this is a clinician's decision, and that a new concern needs a clinician's
+    review. The note of the end stays in the clinic's record: the text leaves the clinic in a referral."""
+    ended = plan["ended"]
+    return {
+        "advice": "monitoring_ended",
+        "priority": priority,
+        "text": " ".join([f"ILD is confirmed; monitoring at this clinic was ended {_ended_words(ended)}, "
+                          f"{ENDED_BY_CLINICIAN}.", *kept, "A new concern needs a clinician's review."]),
+        "next_steps": list(plan["next_steps"]),
+        "monitoring_ended": ended,
+        "discordant_hrct": None,
+        "rescreen_months": None,
+        "negative_hrct": None,
+        "review_symptoms": [],
+        "guideline": {"code": "monitoring_ended", "line": "Confirmed ILD; monitoring at this clinic ended by a "
+                      "clinician's decision.", "source": plan["source"], "risk_factors": []},
     }

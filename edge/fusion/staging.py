@@ -1,5 +1,5 @@
 """GAP and ILD-GAP: mortality indices for *diagnosed* ILD, computed only when ILD is confirmed
-(see ``edge.screening.confirmed_ild``) and PFT values are entered. Never at screening.
+(see ``edge.outcomes.confirmed_ild``) and PFT values are entered. Never at screening.
 
 GAP: Ley B et al., "A multidimensional index and staging system for idiopathic pulmonary
 fibrosis", Ann Intern Med 2012;156:684-691 (Table 3): gender F 0 / M 1; age <= 60 0, 61-65 1,

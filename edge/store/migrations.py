@@ -474,6 +474,7 @@ KEPT_ID_TABLES: dict[str, tuple[str, ...]] = {
     "outcomes": ("outcome",),
     "programme_reports": (),
     "audit_log": (),
+    "monitoring_ends": ("monitoring_end",),  # since migration 19
 }
 # What migration 13 rebuilds: fixed when it was released.
 _REBUILT_BY_13 = ("users", "api_tokens", "patients", "visits", "breath_readings", "lab_results", "risk_assessments",
@@ -580,12 +581,34 @@ RECORDING_STETHOSCOPE = Migration(
     ),
 )
 
+MONITORING_ENDS = Migration(
+    19,
+    "a clinician's record that ILD monitoring ended at this clinic (date, reason, note), and its undoing",
+    (
+        # edge.monitoring_ends. reason: edge.vocabulary.MONITORING_END_REASONS (a note is required for
+        # 'other'). A row is never deleted: resuming monitoring sets resumed_at / resumed_by, so the
+        # history stays; at most one end per patient is in force (not resumed) at a time.
+        """CREATE TABLE monitoring_ends (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            patient_id INTEGER NOT NULL REFERENCES patients(id),
+            ended_on TEXT NOT NULL,
+            reason TEXT NOT NULL CHECK (reason IN ('transferred', 'mdt_no_ild', 'died', 'declined', 'other')),
+            note TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            created_by INTEGER REFERENCES users(id),
+            resumed_at TEXT,
+            resumed_by INTEGER REFERENCES users(id)
+        )""",
+        "CREATE UNIQUE INDEX monitoring_ends_in_force ON monitoring_ends (patient_id) WHERE resumed_at IS NULL",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
                                      CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION,
                                      TABLET_PIN_LOCK, PROGRAMME_REPORTS, REFERRAL_REASON_AND_WITHDRAWAL,
                                      RECORDING_IDS_NEVER_REUSED, TYPED_BEFORE_THE_LOCK, IDS_NEVER_REUSED,
                                      RECORDING_CHEST_PIECE, LAB_RESULT_CONFIRMED_UNUSUAL, TAKE_CRACKLES_HEARD,
-                                     EDIT_VERSIONS, RECORDING_STETHOSCOPE)
+                                     EDIT_VERSIONS, RECORDING_STETHOSCOPE, MONITORING_ENDS)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

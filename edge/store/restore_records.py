@@ -1,5 +1,5 @@
 """A restore keeps what already left the clinic: the audit entries written after the backup, the
-referrals the hospital knows about, and the confirmed outcomes a clinician entered.
+referrals the hospital knows about, and the confirmed outcomes and ends of monitoring a clinician entered.
 
 An older backup put in place as it is would cut the audit trail at the backup (an auditor expects one
 unbroken trail, the restore included) and forget the referrals made or changed after it: the hospital
@@ -26,6 +26,11 @@ has them, the patient may be on the CT table, and their results would never be p
   all of them): losing one would silently change what a patient is told. An outcome is never
   edited, so one the backup already has stays as it is. An outcome read from a hospital CT report
   is not a row of its own: it is the referral's CT result, carried above.
+- every end of ILD monitoring a clinician recorded (:mod:`edge.monitoring_ends`) is carried the same
+  way, for the same reason (it decides the advice: no PFT reminders for a patient who died or was
+  transferred, screening again after an MDT ruled ILD out). An end is only ever resumed, never
+  otherwise edited: one the backup has in force that was resumed after the backup is resumed in the
+  copy too (listed as updated).
 
 - every visit's and account's ``version`` is raised above the highest the replaced database gave any
   of them (:data:`VERSIONED_TABLES`): the backup's rows are older than what a client read before the
@@ -70,6 +75,8 @@ class AfterBackup:
     referral_rows: dict[str, tuple[dict, ...]]
     #: ``outcomes`` -> every confirmed outcome of the replaced database, ``patients`` -> their patients.
     outcome_rows: dict[str, tuple[dict, ...]] = field(default_factory=dict)
+    #: ``monitoring_ends`` -> every end of monitoring of the replaced database, ``patients`` -> their patients.
+    monitoring_end_rows: dict[str, tuple[dict, ...]] = field(default_factory=dict)
     #: Table of :data:`VERSIONED_TABLES` -> the highest ``version`` the replaced database gave a row of it.
     versions: dict[str, int] = field(default_factory=dict)
 
@@ -116,15 +123,17 @@ def read_after_backup(database: Path, backup_audit_id: int) -> Optional[AfterBac
             ) if has_assessment and "risk_assessments" in tables else ()
             chain["imaging_results"] = rows("SELECT * FROM imaging_results ORDER BY id") \
                 if "imaging_results" in tables else ()
-        outcomes: dict[str, tuple[dict, ...]] = {}
-        if {"outcomes", "patients"} <= tables:
-            outcomes["outcomes"] = rows("SELECT * FROM outcomes ORDER BY id")
-            outcomes["patients"] = rows("SELECT * FROM patients WHERE id IN (SELECT patient_id FROM outcomes) "
-                                        "ORDER BY id")
+        per_patient: dict[str, dict[str, tuple[dict, ...]]] = {}
+        for table in ("outcomes", "monitoring_ends"):
+            if {table, "patients"} <= tables:
+                per_patient[table] = {
+                    table: rows(f"SELECT * FROM {table} ORDER BY id"),
+                    "patients": rows(f"SELECT * FROM patients WHERE id IN (SELECT patient_id FROM {table}) ORDER BY id")}
         versions = {table: connection.execute(f'SELECT COALESCE(MAX(version), 0) FROM "{table}"').fetchone()[0]
                     for table in VERSIONED_TABLES if table in tables
                     and "version" in {row["name"] for row in connection.execute(f'PRAGMA table_info("{table}")')}}
-    return AfterBackup(audit_entries=entries, referral_rows=chain, outcome_rows=outcomes, versions=versions)
+    return AfterBackup(audit_entries=entries, referral_rows=chain, outcome_rows=per_patient.get("outcomes", {}),
+                       monitoring_end_rows=per_patient.get("monitoring_ends", {}), versions=versions)
 
 
 def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> dict:
@@ -150,7 +159,8 @@ def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> di
     counts = {"audit_entries_kept": len(after.audit_entries), "referrals_carried": [], "referrals_updated": [],
               "referrals_not_carried": [], "patients_carried": 0, "visits_carried": 0, "assessments_carried": 0,
               "imaging_results_kept": 0, "outcomes_carried": [], "outcomes_not_carried": [],
-              "outcome_patients_carried": 0}
+              "outcome_patients_carried": 0, "monitoring_ends_carried": [], "monitoring_ends_updated": [],
+              "monitoring_ends_not_carried": [], "monitoring_end_patients_carried": 0}
     carried = set()
     for referral in rows.get("referrals", ()):
         stored = _row(db, "referrals", referral["id"])
@@ -177,7 +187,9 @@ def carry_records(db: sqlite_utils.Database, after: Optional[AfterBackup]) -> di
             counts["imaging_results_kept"] += 1
         elif _update(db, "imaging_results", result, stored):
             counts["imaging_results_kept"] += 1
-    _carry_outcomes(db, after.outcome_rows, counts)
+    _carry_patient_rows(db, "outcomes", after.outcome_rows, counts, patients_key="outcome_patients_carried")
+    _carry_patient_rows(db, "monitoring_ends", after.monitoring_end_rows, counts,
+                        patients_key="monitoring_end_patients_carried", resumed=True)
     counts["versions_above"] = _raise_versions(db, after.versions)
     return counts
 
@@ -191,25 +203,32 @@ def _raise_versions(db: sqlite_utils.Database, highest: dict[str, int]) -> dict[
     return {table: highest.get(table, 0) for table in VERSIONED_TABLES}
 
 
-def _carry_outcomes(db: sqlite_utils.Database, rows: dict[str, tuple[dict, ...]], counts: dict) -> None:
-    """Write each outcome of ``rows`` the copy lacks, with its patient where the copy lacks them
-    (after the referrals: a patient a referral brought back is then the same patient)."""
+def _carry_patient_rows(db: sqlite_utils.Database, table: str, rows: dict[str, tuple[dict, ...]], counts: dict, *,
+                        patients_key: str, resumed: bool = False) -> None:
+    """Write each row of ``rows[table]`` (an outcome, an end of monitoring) the copy lacks, with its patient
+    where the copy lacks them (after the referrals: a patient a referral brought back is then the same
+    patient). Such a row is never edited, except that with ``resumed`` a row the copy holds unresumed takes
+    the replaced database's resumption (``resumed_at``, ``resumed_by``; listed in ``<table>_updated``)."""
     patients = {row["id"]: row for row in rows.get("patients", ())}
-    for outcome in rows.get("outcomes", ()):
-        stored = _row(db, "outcomes", outcome["id"])
+    for row in rows.get(table, ()):
+        stored = _row(db, table, row["id"])
         if stored is not None:
-            if any(stored[column] != outcome[column] for column in ("patient_id", "created_at")):
-                counts["outcomes_not_carried"].append(outcome["id"])  # another lineage's row: never merged
-            continue  # an outcome is never edited: the backup's row is this one
-        patient = patients.get(outcome["patient_id"])
+            if any(stored[column] != row[column] for column in ("patient_id", "created_at")):
+                counts[f"{table}_not_carried"].append(row["id"])  # another lineage's row: never merged
+            elif resumed and stored["resumed_at"] is None and row["resumed_at"] is not None:
+                _update(db, table, {"id": row["id"], "resumed_at": row["resumed_at"], "resumed_by": row["resumed_by"]},
+                        stored)
+                counts[f"{table}_updated"].append(row["id"])
+            continue  # otherwise the backup's row is this one
+        patient = patients.get(row["patient_id"])
         placed = _place_patient(db, patient) if patient is not None else None
         if placed is None:
-            counts["outcomes_not_carried"].append(outcome["id"])
+            counts[f"{table}_not_carried"].append(row["id"])
             continue
         if placed == "carried":
-            counts["outcome_patients_carried"] += 1
-        _insert(db, "outcomes", outcome)
-        counts["outcomes_carried"].append(outcome["id"])
+            counts[patients_key] += 1
+        _insert(db, table, row)
+        counts[f"{table}_carried"].append(row["id"])
 
 
 def _place_patient(db: sqlite_utils.Database, patient: dict) -> Optional[str]:

@@ -204,6 +204,8 @@ CATALOG: dict[str, dict[str, str]] = {
                "zh-CN": "原因：间质性肺病筛查（2023 ACR/CHEST 指南）"},
     "letter_against_advice": {"en": "Referred against the screening advice, for the clinician's reason below.",
                               "zh-CN": "未按筛查建议转诊，理由为下方医生所述。"},
+    "letter_outside_monitoring": {"en": "Referred outside the monitoring advice, for the clinician's reason below.",
+                                  "zh-CN": "未按监测建议转诊，理由为下方医生所述。"},
     "devices": {"en": "Devices", "zh-CN": "设备"},
     "language": {"en": "中文", "zh-CN": "English"},
     "err_required": {"en": "Required.", "zh-CN": "必填。"},
@@ -398,6 +400,58 @@ CATALOG: dict[str, dict[str, str]] = {
     "guideline_monitoring": {"en": "ILD is confirmed: monitor it for progression.",
                              "zh-CN": "间质性肺病已确诊：监测其进展。"},
     "next_pft_due": {"en": "Next PFTs due between {start} and {end}", "zh-CN": "下次肺功能检查应在 {start} 至 {end} 之间"},
+    # A clinician ended monitoring at this clinic (edge.monitoring_ends; edge.fusion.monitoring.ENDED): a
+    # clinician's decision, not a guideline rule. Shown instead of the PFT interval and the due dates.
+    "monitoring_end_reason_transferred": {"en": "care transferred to a hospital ILD clinic",
+                                          "zh-CN": "已转至医院间质性肺病专科随访"},
+    "monitoring_end_reason_mdt_no_ild": {"en": "a multidisciplinary team (MDT) ruled ILD out",
+                                         "zh-CN": "多学科团队会诊已排除间质性肺病"},
+    "monitoring_end_reason_died": {"en": "the patient died", "zh-CN": "患者已去世"},
+    "monitoring_end_reason_declined": {"en": "the patient declined monitoring", "zh-CN": "患者拒绝监测"},
+    "monitoring_end_reason_other": {"en": "another reason", "zh-CN": "其他原因"},
+    "monitoring_ended_shown": {"en": "Monitoring here ended on {date}: {reason}. A clinician's decision, not a "
+                                     "guideline rule: no PFT reminders.",
+                               "zh-CN": "本机构的监测已于 {date} 结束：{reason}。这是医生的决定，而非指南规定：不再提醒"
+                                        "肺功能检查。"},
+    "advice_steps_monitoring_ended": {"en": "A clinician reviews any new concern before further tests are arranged",
+                                      "zh-CN": "如有新的问题，先由医生评估，再安排进一步检查"},
+    "guideline_monitoring_ended": {"en": "Confirmed ILD; monitoring at this clinic ended by a clinician's decision.",
+                                   "zh-CN": "间质性肺病已确诊；本机构的监测已由医生决定结束。"},
+    # An MDT ruled ILD out (edge.fusion.monitoring.mdt_sentence): screening advice applies again, and says why.
+    "monitoring_mdt_note": {"en": "Monitoring was ended on {date} because a multidisciplinary team (MDT) ruled ILD "
+                                  "out, a clinician's decision: screening advice applies again.",
+                            "zh-CN": "由于多学科团队会诊已排除间质性肺病，监测已于 {date} 结束（医生的决定）：重新适用"
+                                     "筛查建议。"},
+    # The patient page's monitoring card (clinicians end or resume; everyone reads).
+    "monitoring_card": {"en": "ILD monitoring", "zh-CN": "间质性肺病监测"},
+    "monitoring_active": {"en": "ILD confirmed on {date}: the patient is on the monitoring pathway.",
+                          "zh-CN": "间质性肺病于 {date} 确诊：患者处于监测路径。"},
+    "monitoring_end_legend": {"en": "Record that monitoring ended at this clinic",
+                              "zh-CN": "记录本机构的监测已结束"},
+    "monitoring_end_date": {"en": "Date monitoring ended", "zh-CN": "监测结束日期"},
+    "monitoring_end_reason": {"en": "Reason", "zh-CN": "原因"},
+    "monitoring_end_note": {"en": "Note (required for another reason; one line, no names)",
+                            "zh-CN": "备注（其他原因时必填；一行，不写姓名）"},
+    "monitoring_end_save": {"en": "Record the end of monitoring", "zh-CN": "记录监测结束"},
+    "monitoring_end_hint": {"en": "Only an MDT that ruled ILD out sends the patient back to screening; for the other "
+                                  "reasons ILD stays known and a new concern goes to a clinician.",
+                            "zh-CN": "只有多学科团队排除间质性肺病时，患者才回到筛查；其他原因下间质性肺病仍视为已知，"
+                                     "新的问题交由医生评估。"},
+    "monitoring_resume": {"en": "Resume monitoring", "zh-CN": "恢复监测"},
+    "monitoring_ended_saved": {"en": "The end of monitoring was recorded.", "zh-CN": "已记录监测结束。"},
+    "monitoring_already_ended": {"en": "Monitoring was already ended: nothing was recorded twice.",
+                                 "zh-CN": "监测此前已结束：未重复记录。"},
+    "monitoring_resumed_saved": {"en": "Monitoring resumed.", "zh-CN": "已恢复监测。"},
+    "monitoring_already_resumed": {"en": "Monitoring was already resumed: nothing more was changed.",
+                                   "zh-CN": "监测此前已恢复：未做其他更改。"},
+    "err_monitoring_role": {"en": "Only a clinician can end or resume monitoring.",
+                            "zh-CN": "只有医生可以结束或恢复监测。"},
+    "err_monitoring_end_date": {"en": "Give the date monitoring ended: not in the future, not before ILD was "
+                                      "confirmed.",
+                                "zh-CN": "请填写监测结束日期：不能晚于今天，也不能早于间质性肺病确诊日期。"},
+    "err_monitoring_end_reason": {"en": "Choose a reason.", "zh-CN": "请选择原因。"},
+    "err_monitoring_end_note": {"en": "For another reason, say why in the note: one line of at most 200 characters.",
+                                "zh-CN": "选择其他原因时，请在备注中说明：一行，最多 200 个字符。"},
     "priority": {"en": "Priority", "zh-CN": "优先级"},
     "priority_urgent": {"en": "Urgent: this week, tell the rheumatologist today",
                         "zh-CN": "紧急：本周内完成，今天通知风湿科医生"},
@@ -799,6 +853,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "changed_lung_function": {"en": "lung function", "zh-CN": "肺功能"},
     "changed_patient": {"en": "patient details or symptoms", "zh-CN": "患者信息或症状"},
     "changed_lung_sounds": {"en": "lung sounds", "zh-CN": "肺部听诊"},
+    "changed_monitoring": {"en": "ILD monitoring ended or resumed", "zh-CN": "间质性肺病监测已结束或恢复"},
     # edge.freshness.models_changed: Calculate scores the takes and blood tests again with the models served now.
     "model_updated_auscultation": {"en": "The lung-sound model was updated since this result: press “Calculate "
                                          "again” before acting on it.",
@@ -872,6 +927,11 @@ CATALOG: dict[str, dict[str, str]] = {
                         "zh-CN": "{months} 个月后再次筛查；如出现气促或咳嗽，请提前。"},
     "action_monitoring": {"en": "ILD is confirmed: monitor it, with lung function tests every {every} months.",
                           "zh-CN": "已确诊间质性肺病：请监测病情，每 {every} 个月复查肺功能。"},
+    # {date}: when a clinician ended monitoring (edge.fusion.monitoring.ended_recommendation).
+    "action_monitoring_ended": {"en": "ILD is confirmed; monitoring here was ended on {date} by a clinician's "
+                                      "decision: a new concern needs a clinician's review.",
+                                "zh-CN": "已确诊间质性肺病；本机构的监测已于 {date} 由医生决定结束：如有新的问题，需由医生"
+                                         "评估。"},
     "action_pfts": {"en": "Arrange lung function tests and ask about breathlessness and cough; HRCT again only if they "
                           "fall, symptoms appear or a warning sign is found. Screen again in {months} months.",
                     "zh-CN": "安排肺功能检查并询问气促和咳嗽情况；仅当肺功能下降、出现症状或发现警示征象时再次做 HRCT。"
@@ -905,6 +965,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "role_clinician": {"en": "clinician", "zh-CN": "医生"},
     "role_admin": {"en": "administrator", "zh-CN": "管理员"},
     "screening_advice": {"en": "Screening advice", "zh-CN": "筛查建议"},
+    # On the monitoring pathway (ILD confirmed) the letter's advice is monitoring, as the FHIR referral says it.
+    "monitoring_advice": {"en": "Monitoring advice (ILD confirmed)", "zh-CN": "监测建议（间质性肺病已确诊）"},
     "source_original_language": {"en": "Source", "zh-CN": "出处（原文）"},
     "model_statement_synthetic": {"en": "Trained on synthetic data only; not validated on patients; not for clinical use.",
                                   "zh-CN": "仅用合成数据训练；未在患者中验证；不得用于临床。"},

@@ -315,17 +315,20 @@ def action_key(recommendation: dict, monitoring: Optional[dict] = None) -> Optio
 
 def pft_every(monitoring: Optional[dict]) -> Optional[str]:
     """The monitoring plan's PFT interval in months as the page and the letter write it (``3–6``, or
-    ``6`` when both ends are one); None off the monitoring pathway."""
-    if not monitoring:
+    ``6`` when both ends are one); None off the monitoring pathway, and once a clinician ended monitoring
+    (``edge.fusion.monitoring.ended_plan``: no interval)."""
+    if not monitoring or not monitoring.get("pft_every_months"):
         return None
     low, high = monitoring["pft_every_months"]
     return f"{low}–{high}" if low != high else f"{low}"
 
 
 def action_values(recommendation: dict, monitoring: Optional[dict] = None) -> dict:
-    """What the :func:`action_key` sentence is filled with: the months to the next screen, and on
-    the monitoring pathway the PFT interval (:func:`pft_every`)."""
-    return {"months": recommendation.get("rescreen_months"), "every": pft_every(monitoring)}
+    """What the :func:`action_key` sentence is filled with: the months to the next screen, on the
+    monitoring pathway the PFT interval (:func:`pft_every`), and once a clinician ended monitoring the
+    date it ended."""
+    ended = recommendation.get("monitoring_ended") or {}
+    return {"months": recommendation.get("rescreen_months"), "every": pft_every(monitoring), "date": ended.get("date")}
 
 
 def missing_ranked(missing: list[str], potential: Optional[dict]) -> list[dict]:

@@ -19,7 +19,8 @@ from flask import Blueprint, abort, current_app, g, make_response, redirect, ren
 from pydantic import ValidationError as PydanticValidationError
 from markupsafe import Markup
 
-from edge import auscultation, auth, breath, form_drafts, freshness, labs, outbox, outcomes, patients, recordings, screening
+from edge import (auscultation, auth, breath, form_drafts, freshness, labs, monitoring_ends, outbox, outcomes, patients,
+                  recordings, screening)
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
 from edge.errors import (AccountLocked, AuthenticationError, Conflict, EditConflict, IldscreenError, ValidationError,
@@ -29,7 +30,7 @@ from edge.schemas import PatientCreate, PatientUpdate
 from edge.store.database import write_transaction
 from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy, check_pin_policy, clear_pin,
                         set_password, set_pin)
-from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, SYMPTOMS
+from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, MONITORING_END_REASONS, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
 from edge.web import clinic_time, presenters
 from edge.web.i18n import CATALOG, LANGUAGE_COOKIE, LANGUAGES, negotiate_language, quality_issue, translate
@@ -494,7 +495,9 @@ def visit_summary(db, visit_id: int, *, crackle_model: Optional[ServedCrackleMod
         breath_readings=breath.list_breath_readings(db, visit_id),
         lab_results=labs.list_lab_results(db, visit_id), patient=patient, **heard_rule(crackle_model))
     return {"visit": visit, "patient": patient, "assessment": screening.latest_assessment(db, visit_id),
-            "steps": steps, "missing": [step for step, state in steps.items() if state == "pending"]}
+            "steps": steps, "missing": [step for step, state in steps.items() if state == "pending"],
+            # A clinician's end of monitoring in force now: shown instead of the result's PFT due dates.
+            "monitoring_end": monitoring_ends.end_in_force(db, patient["id"])}
 
 
 def _field_errors(exc: PydanticValidationError, lang: str) -> dict[str, str]:
@@ -623,6 +626,13 @@ def edit_patient(patient_id: int):
 @blueprint.route("/patients/<int:patient_id>")
 @login_required
 def patient_timeline(patient_id: int):
+    return _patient_page(patient_id)
+
+
+def _patient_page(patient_id: int, *, monitoring_errors: Optional[dict] = None, typed: Optional[dict] = None,
+                  status: int = 200):
+    """The patient's record and timeline; ``monitoring_errors`` ({field: message}) and ``typed`` (the values
+    sent) when the end-of-monitoring form was refused."""
     db = _resources().db()
     patient = patients.get_patient(db, patient_id)
     visits = patients.list_visits(db, patient_id)
@@ -635,7 +645,45 @@ def patient_timeline(patient_id: int):
     return render_template("patient.html", patient=patient, visits=visits, referrals=referrals,
                            trend=presenters.trend_points(visits), ctd_names=CTD_DIAGNOSES,
                            outcomes=outcomes.list_outcomes(db, patient_id),
-                           ild_trend=outbox.ild_extent_trend(referrals))
+                           ild_trend=outbox.ild_extent_trend(referrals),
+                           confirmed_ild=outcomes.confirmed_ild(db, patient_id),
+                           monitoring_end=monitoring_ends.end_in_force(db, patient_id),
+                           monitoring_reasons=MONITORING_END_REASONS, monitoring_errors=monitoring_errors or {},
+                           typed=typed or {}, monitoring_saved=request.args.get("monitoring", ""),
+                           today=dt.date.today().isoformat()), status
+
+
+def _clinician_only() -> None:
+    if g.actor.role != "clinician":
+        abort(403, translate("err_monitoring_role", g.lang))
+
+
+@blueprint.post("/patients/<int:patient_id>/monitoring-end")
+@login_required
+def end_monitoring(patient_id: int):
+    """A clinician records that monitoring ended (the API's POST /patients/{id}/monitoring-ends): back to
+    the patient's page, which says it was recorded, or already was; a refused value is said beside its field."""
+    _clinician_only()
+    typed = {key: request.form.get(key, "") for key in ("date", "reason", "note")}
+    try:
+        ending = monitoring_ends.end_monitoring(_resources().db(), g.actor, patient_id, ended_on=typed["date"],
+                                                reason=typed["reason"], note=typed["note"])
+    except ValidationError as exc:
+        errors = {item["field"]: translate(f"err_monitoring_end_{item['field']}", g.lang) for item in exc.fields}
+        return _patient_page(patient_id, monitoring_errors=errors, typed=typed, status=422)
+    saved = "already_ended" if ending.already else "ended"
+    return redirect(url_for("ui.patient_timeline", patient_id=patient_id, monitoring=saved) + "#monitoring")
+
+
+@blueprint.post("/monitoring-ends/<int:end_id>/resume")
+@login_required
+def resume_monitoring(end_id: int):
+    """A clinician undoes an end of monitoring (the API's POST /monitoring-ends/{id}/resume)."""
+    _clinician_only()
+    resumption = monitoring_ends.resume_monitoring(_resources().db(), g.actor, end_id)
+    saved = "already_resumed" if resumption.already else "resumed"
+    return redirect(url_for("ui.patient_timeline", patient_id=resumption.end["patient_id"], monitoring=saved)
+                    + "#monitoring")
 
 
 @blueprint.post("/patients/<int:patient_id>/visits")

@@ -100,6 +100,7 @@ def render_visit(visit_id: int, *, status: int = 200):
         take_already=request.args.get("take_saved") == "already" or captured_again,
         discard_already=request.args.get("discarded") == "already",
         crackles_heard_answers=CRACKLES_HEARD, labelled=request.args.get("labelled", ""),
+        monitoring_end=summary["monitoring_end"],
     ), status
 
 

@@ -33,14 +33,16 @@ def test_every_table_keeps_its_rows_and_schema_and_its_ids_from_now_on(tmp_path)
     visit = create_visit(db, audit.CLI_OPERATOR, patients[0])["id"]
     audit.record(db, audit.CLI_OPERATOR, "create", "patient", 40)  # a patient lost before this migration
     db.conn.commit()
-    rows_before = {table: list(db[table].rows) for table in KEPT_ID_TABLES}
+    # The tables a version-12 database has (a later migration adds its own table to KEPT_ID_TABLES).
+    kept = [table for table in KEPT_ID_TABLES if table in db.table_names()]
+    rows_before = {table: list(db[table].rows) for table in kept}
     schema_before = schema(db)
 
     assert apply_migrations(db, migrations=UP_TO_13) == [13]
 
-    assert {table: list(db[table].rows) for table in KEPT_ID_TABLES} == rows_before
+    assert {table: list(db[table].rows) for table in kept} == rows_before
     after = schema(db)
-    for table in KEPT_ID_TABLES:
+    for table in kept:
         if table == "recordings":  # AUTOINCREMENT since migration 11
             continue
         kind, text = schema_before.pop(("table", table))

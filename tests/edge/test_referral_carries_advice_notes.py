@@ -15,7 +15,8 @@ from imaging_server.config import load_settings as load_hospital_settings
 from imaging_server.store import add_clinic, open_database
 from support import PATIENT
 from test_carried_over_triage_rules import (IIM_MDA5, LOW_COUNT, assess, clinician, days_ago,  # noqa: F401 - fixture
-                                            discordant_patient, register, scanned_mda5_patient, sjogren_with_counts)
+                                            discordant_patient, hrct, register, scanned_mda5_patient,
+                                            sjogren_with_counts)
 
 LANGS = ("en", "zh-CN")
 # The notes' element ids on the letter (the result page's own, from the same template).
@@ -99,11 +100,36 @@ def test_disagreeing_hrct_reads_are_on_the_letter_and_in_the_referral(client, cl
     for lang, letter in letters(client, referral_id).items():
         shown = element(letter, "discordant-hrct")
         assert phrase("discordant_hrct_note", lang, ild_on=days_ago(200), no_ild_on=days_ago(30)) in shown
-        # The advice line says "monitor" in the letter's language, not the stored English text.
+        # The advice line says "monitor" in the letter's language, not the stored English text, under a
+        # monitoring label: the patient's ILD is confirmed, not screened for (brief h84).
         assert phrase("action_monitoring", lang, every=every) in element(letter, "letter-advice")
+        assert phrase("monitoring_advice", lang) in element(letter, "letter-advice")
+        assert phrase("screening_advice", lang) not in letter
+        assert phrase("letter_outside_monitoring", lang) in element(letter, "letter-reason")
         assert str(escape(assessment["recommendation"]["text"])) not in letter
     notes = sent_to_hospital(hospital, bundle)
     assert f"The HRCT on {days_ago(30)} read no ILD after the HRCT on {days_ago(200)} read ILD" in notes
+    # Confirmed ILD: the advice note says monitoring, never a screening tier (brief h84).
+    assert notes.startswith(f"ILD monitoring (ILD confirmed): {assessment['recommendation']['text']}")
+    assert "ILD screening tier" not in notes and "against the screening advice" not in notes
+    assert "Referred outside the monitoring advice (which is not HRCT); clinician's reason: Second opinion" in notes
+
+
+def test_after_monitoring_ended_the_referral_says_so_and_the_hospital_accepts_it(client, clinician, db, hospital):
+    patient_id = register(client, clinician, PATIENT)
+    hrct(client, clinician, patient_id, days_ago(200), "present")
+    ended = client.post(f"/api/v1/patients/{patient_id}/monitoring-ends", headers=clinician,
+                        json={"date": days_ago(20), "reason": "transferred"})
+    assert ended.status_code == 201, ended.json
+    visit_id = client.post(f"/api/v1/patients/{patient_id}/visits", json={}, headers=clinician).json["id"]
+    assert assess(client, clinician, visit_id)["recommendation"]["advice"] == "monitoring_ended"
+    referral_id, bundle = refer(client, clinician, db, visit_id, reason="New breathlessness: HRCT at the ILD clinic")
+    for lang, letter in letters(client, referral_id).items():
+        assert phrase("action_monitoring_ended", lang, date=days_ago(20)) in element(letter, "letter-advice")
+    notes = sent_to_hospital(hospital, bundle)
+    assert notes.startswith(f"ILD monitoring (ILD confirmed): ILD is confirmed; monitoring at this clinic was ended "
+                            f"on {days_ago(20)} (care transferred to a hospital ILD clinic)")
+    assert "ILD screening tier" not in notes
 
 
 def test_lymphopenia_on_an_earlier_count_is_on_the_letter_and_in_the_referral_with_its_date(client, nurse, db,
@@ -123,7 +149,8 @@ def test_lymphopenia_on_an_earlier_count_is_on_the_letter_and_in_the_referral_wi
 def test_a_patient_without_them_has_none_of_the_notes(client, clinician, db, hospital, patient):
     patient_id = register(client, clinician, patient)
     visit_id = client.post(f"/api/v1/patients/{patient_id}/visits", json={}, headers=clinician).json["id"]
-    assert assess(client, clinician, visit_id)["recommendation"]["advice"] == "hrct_pfts"
+    assessment = assess(client, clinician, visit_id)
+    assert assessment["recommendation"]["advice"] == "hrct_pfts"
     referral_id, bundle = refer(client, clinician, db, visit_id)
 
     for letter in letters(client, referral_id).values():
@@ -132,3 +159,4 @@ def test_a_patient_without_them_has_none_of_the_notes(client, clinician, db, hos
     notes = sent_to_hospital(hospital, bundle)
     for said in ("read since", "read no ILD", "showed no ILD", "blood count"):
         assert said not in notes
+    assert notes.startswith(f"ILD screening tier {assessment['tier']}; ")  # screening: the tier, as before

@@ -174,3 +174,36 @@ def test_an_outcome_entered_while_the_backup_is_prepared_stops_the_restore(app, 
     with pytest.raises(StorageError, match="was opened or written while the backup was being prepared"):
         restore_database(backup, settings.database_path)
     assert not (settings.data_dir / "ildscreen.db.before-restore").exists()
+
+
+def test_an_end_of_monitoring_recorded_or_resumed_after_the_backup_still_decides_the_advice_after_the_restore(
+        app, settings, db, runner, clinician):
+    """Brief h84: an end of ILD monitoring decides the advice as an outcome does (no PFT reminders for a
+    patient transferred or dead), so a restore keeps the ends recorded after the backup, and the
+    resumption of an end the backup still holds in force."""
+    from edge.monitoring_ends import end_in_force, end_monitoring, resume_monitoring
+
+    thresholds = settings.triage_thresholds
+    patient = create_patient(db, clinician, dict(PATIENT))
+    record_outcome(db, clinician, patient["id"], {**NO_ILD, "ild": "present"})
+    first = end_monitoring(db, clinician, patient["id"], ended_on=A_MONTH_AGO, reason="declined").end
+    backup = backup_database(settings.database_path, settings.data_dir / "morning.db")
+    resume_monitoring(db, clinician, first["id"])
+    second = end_monitoring(db, clinician, patient["id"], ended_on=A_MONTH_AGO, reason="transferred").end
+    db.close()
+
+    output = restore(runner, settings, backup)
+
+    restored = open_database(settings.database_path)
+    try:
+        assert end_in_force(restored, patient["id"])["id"] == second["id"]
+        visit = create_visit(restored, clinician, patient["id"])
+        advice = assess_visit(restored, clinician, visit["id"], thresholds=thresholds)["recommendation"]
+        assert advice["advice"] == "monitoring_ended" and advice["monitoring_ended"]["reason"] == "transferred"
+    finally:
+        restored.close()
+    assert f"ends of ILD monitoring recorded after the backup kept, so the advice they decide stays: ids {second['id']}" \
+           in output
+    assert f"ends of ILD monitoring resumed after the backup stay resumed: ids {first['id']}" in output
+    kept = restore_entry(settings)
+    assert (kept["monitoring_ends_carried"], kept["monitoring_ends_updated"]) == ([second["id"]], [first["id"]])

@@ -93,11 +93,24 @@ def test_monitoring_has_its_sentence_only_with_the_plan_it_names():
 
     plan = {"pft_every_months": [3, 6]}
     assert action_key({"advice": "monitoring", "priority": "routine"}, plan) == "action_monitoring"
-    assert action_values({"advice": "monitoring", "rescreen_months": None}, plan) == {"months": None, "every": "3–6"}
+    assert action_values({"advice": "monitoring", "rescreen_months": None}, plan) == {"months": None, "every": "3–6",
+                                                                                      "date": None}
     assert action_key({"advice": "monitoring", "priority": "routine"}) is None  # no plan: the stored text is shown
     key = "action_monitoring"
     if key:
         assert set(CATALOG[key]) == {"en", "zh-CN"}
+
+
+def test_an_ended_monitoring_has_its_sentence_with_the_date_and_no_interval():
+    from edge.fusion.monitoring import ended_plan, ended_recommendation
+    from edge.web.presenters import action_key, action_values, pft_every
+
+    plan = ended_plan({"date": "2026-02-20", "reason": "died", "note": ""})
+    recommendation = ended_recommendation(plan, priority="routine")
+    assert pft_every(plan) is None
+    assert action_key(recommendation, plan) == "action_monitoring_ended"
+    assert action_values(recommendation, plan)["date"] == "2026-02-20"
+    assert "2026-02-20" in CATALOG["action_monitoring_ended"]["zh-CN"].format(**action_values(recommendation, plan))
 
 
 def test_missing_tests_are_ranked_by_how_much_they_could_move_the_risk():

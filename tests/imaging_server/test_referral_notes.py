@@ -27,9 +27,9 @@ HOSTILE_REASON = 'Second opinion <script>alert("x")</script> & <b>both</b> reads
 
 
 def assessment(*, advice: str = "hrct_pfts", priority: str = "within_3_months", text: str = "HRCT plus PFTs.",
-               discordant: dict | None = None) -> dict:
+               discordant: dict | None = None, pathway: str = "screening") -> dict:
     """An assessment as the clinic stores it (edge.fusion.triage's keys the referral reads)."""
-    return {"probability": 0.42, "tier": "high",
+    return {"probability": 0.42, "tier": "high", "pathway": pathway,
             "recommendation": {"advice": advice, "priority": priority, "text": text, "discordant_hrct": discordant,
                                "guideline": {"code": "ssc", "line": "Systemic sclerosis: screen with HRCT and PFTs.",
                                              "source": "Johnson SR et al. 2023 ACR/CHEST"}},
@@ -49,7 +49,7 @@ BUNDLES = {
     "ILD-AAAAAAAAAA": lambda code: clinic_bundle(code, priority="urgent", text="HRCT plus PFTs (urgent)."),
     # Monitoring with disagreeing HRCT reads, referred by the clinician against the advice.
     "ILD-BBBBBBBBBB": lambda code: clinic_bundle(
-        code, advice="monitoring", priority="routine", discordant=DISCORDANT, reason=HOSTILE_REASON,
+        code, advice="monitoring", pathway="monitoring", priority="routine", discordant=DISCORDANT, reason=HOSTILE_REASON,
         text="ILD is confirmed: monitor it. <i>Tier</i> & PFTs every 3-6 months.\nSecond line."),
     # High risk, HRCT within 3 months: nothing a reader must not miss.
     "ILD-CCCCCCCCCC": lambda code: clinic_bundle(code),
@@ -88,7 +88,7 @@ def test_the_referral_page_shows_the_reasons_and_notes_as_escaped_text_in_the_or
     code = "ILD-BBBBBBBBBB"
     bundle = sent(hospital, code)[code]
     texts = [note["text"] for note in notes_of(bundle)]
-    assert texts[0].startswith("ILD screening tier high; ILD is confirmed") and "HRCT reads disagree" in texts[1]
+    assert texts[0].startswith("ILD monitoring (ILD confirmed): ILD is confirmed") and "HRCT reads disagree" in texts[1]
 
     view = client.get(f"/api/v1/reader/referrals/{code}", headers=reader)
     assert view.status_code == 200

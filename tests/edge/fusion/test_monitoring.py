@@ -6,9 +6,10 @@ import pytest
 
 from edge.fusion.clinical_prior import ClinicalPicture
 from edge.fusion.evidence import EvidenceOptions
-from edge.fusion.monitoring import add_months, monitoring_plan
+from edge.fusion.monitoring import ENDED, add_months, monitoring_plan
 from edge.fusion.triage import TriageThresholds
 from edge.screening import assess
+from edge.vocabulary import MONITORING_END_REASONS
 
 
 @pytest.mark.parametrize(("ctd", "months"), [("SSc", [3, 6]), ("IIM", [3, 6]), ("RA", [3, 12]), ("SjD", [3, 12]),
@@ -76,3 +77,57 @@ def test_the_interval_after_the_first_year_is_a_programme_setting(tmp_path, over
 def test_an_unknown_ctd_or_interval_in_the_setting_is_refused_naming_it(overrides, message):
     with pytest.raises(ValueError, match=message):
         TriageThresholds(monitoring_after_first_year=overrides)
+
+
+CONFIRMED = {"source": "clinician_outcome", "date": "2026-01-15", "referral_id": None}
+
+
+def test_every_reason_the_clinic_can_record_has_a_row_that_says_it_is_a_clinicians_decision():
+    assert set(ENDED) == set(MONITORING_END_REASONS)
+    for reason, (pathway, words, source) in ENDED.items():
+        # Only an MDT that ruled ILD out leaves the monitoring pathway (docs/evidence.md, section 7a).
+        assert pathway == ("screening" if reason == "mdt_no_ild" else "monitoring"), reason
+        assert words and "a clinician's decision, not a guideline rule" in source
+
+
+@pytest.mark.parametrize("reason", [reason for reason in MONITORING_END_REASONS if reason != "mdt_no_ild"])
+def test_an_end_keeps_the_monitoring_pathway_shows_no_interval_and_asks_for_a_review(reason):
+    picture = ClinicalPicture("SSc", 66, "F", ages=(66, 66))
+    ended = {"date": "2026-02-20", "reason": reason, "note": "x" if reason == "other" else ""}
+    result = assess(picture, [], thresholds=TriageThresholds(), options=EvidenceOptions(), ild_confirmed=CONFIRMED,
+                    pft_dates=["2026-02-01"], on="2026-03-01", monitoring_ended=ended)
+    assert result["pathway"] == "monitoring" and result["monitoring"]["ended"] == ended
+    assert result["monitoring"]["pft_every_months"] is None and result["monitoring"]["next_pft_due"] is None
+    recommendation = result["recommendation"]
+    assert recommendation["advice"] == "monitoring_ended" and recommendation["monitoring_ended"] == ended
+    assert f"ended on 2026-02-20 ({ENDED[reason][1]})" in recommendation["text"]
+    assert recommendation["text"].endswith("A new concern needs a clinician's review.")
+    assert "HRCT plus" not in recommendation["text"] and "PFTs (" not in recommendation["text"]
+    rapid = assess(ClinicalPicture("SSc", 66, "F", symptoms=("rapidly_worsening_dyspnoea",), ages=(66, 66)), [],
+                   thresholds=TriageThresholds(), options=EvidenceOptions(), ild_confirmed=CONFIRMED,
+                   monitoring_ended=ended)
+    assert rapid["recommendation"]["priority"] == "urgent"  # a red flag still makes the review urgent
+
+
+def test_an_mdt_ruling_resumes_screening_until_a_later_read_with_ild():
+    picture = ClinicalPicture("SSc", 66, "F", ages=(66, 66))
+    mdt = {"date": "2026-02-20", "reason": "mdt_no_ild", "note": ""}
+    kwargs = dict(thresholds=TriageThresholds(), options=EvidenceOptions(), ild_confirmed=CONFIRMED,
+                  on="2026-03-01", monitoring_ended=mdt, fvc_percent=90, dlco_percent=85)
+    screened = assess(picture, [], **kwargs)
+    assert screened["pathway"] == "screening" and screened["monitoring"] is None and screened["staging"] is None
+    assert screened["recommendation"]["advice"] == "hrct_pfts"  # SSc: the guideline's screening line
+    assert screened["recommendation"]["text"].startswith("Monitoring of ILD was ended on 2026-02-20 (an MDT ruled "
+                                                         "ILD out)")
+    later = assess(picture, [], **kwargs, last_ild_read={"date": "2026-02-25", "ild": "present"})
+    assert later["pathway"] == "monitoring" and later["recommendation"]["advice"] == "monitoring"
+    earlier = assess(picture, [], **kwargs, last_ild_read={"date": "2026-01-15", "ild": "present"})
+    assert earlier["pathway"] == "screening"
+
+
+def test_without_confirmed_ild_an_end_changes_nothing():
+    picture = ClinicalPicture("SSc", 66, "F", ages=(66, 66))
+    plain = assess(picture, [], thresholds=TriageThresholds(), options=EvidenceOptions())
+    ended = assess(picture, [], thresholds=TriageThresholds(), options=EvidenceOptions(),
+                   monitoring_ended={"date": "2026-02-20", "reason": "transferred", "note": ""})
+    assert ended["recommendation"] == plain["recommendation"] and ended["pathway"] == "screening"
