@@ -24,11 +24,10 @@ from edge.errors import Conflict, NotFound, ValidationError
 from edge.outcomes import confirmed_ild
 from edge.patients import get_patient
 from edge.store.database import utc_now, write_transaction
-from edge.vocabulary import MONITORING_END_NOTE_MAX, MONITORING_END_REASONS
+from edge.vocabulary import MONITORING_END_NOTE_MAX, MONITORING_END_REASONS, calendar_date
 
 # A note is plain text on one line: no control characters (a line break, a tab, an escape sequence).
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class Ending(NamedTuple):
@@ -108,12 +107,10 @@ def end_monitoring(db: sqlite_utils.Database, actor: audit.Actor, patient_id: in
     if reason not in MONITORING_END_REASONS:
         raise _field_error("reason", f"unknown value {reason!r}; expected one of {list(MONITORING_END_REASONS)}")
     note = checked_note(reason, note)
-    try:  # YYYY-MM-DD only: Python 3.11 also reads other ISO forms (a week date, 2026-W01-1)
-        day = dt.date.fromisoformat(ended_on) if ISO_DATE.match(ended_on) else None
-    except ValueError:
-        day = None
-    if day is None:
-        raise _field_error("date", f"must be a date as YYYY-MM-DD, got {ended_on!r}")
+    try:
+        day = calendar_date(ended_on)
+    except ValueError as exc:
+        raise _field_error("date", str(exc)) from None
     if day > (today or dt.date.today()):
         raise _field_error("date", f"is in the future ({ended_on})")
     with write_transaction(db):  # decided under the write lock: two ends at once record one

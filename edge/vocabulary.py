@@ -1,10 +1,11 @@
 """The clinic's controlled vocabularies: CTD diagnoses, autoantibodies, symptoms, chest sites and
-chest pieces; and how a stethoscope's make and model may be written.
+chest pieces; how a stethoscope's make and model may be written; how a calendar date is written.
 
 Kept in one place so the API, the CLI, the UI and the models agree on spelling.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from difflib import SequenceMatcher
 from typing import Annotated, Iterable, Literal, Optional
@@ -103,6 +104,37 @@ STETHOSCOPE_NOT_STATED = "not_stated"
 STETHOSCOPE_NAME_MAX = 64
 # Letters of any script, digits, spaces and . + / ( ) ' -; starting with a letter or digit.
 STETHOSCOPE_NAME = re.compile(r"[^\W_][\w .+/()'-]*")
+
+# A calendar date as the API and forms take it: YYYY-MM-DD and nothing else. Python 3.11's
+# date.fromisoformat also reads other ISO 8601 forms (a week date 2026-W22-1, a basic 20260525) that
+# 3.10, the Jetson's Python, refuses: the check is the same on both.
+CALENDAR_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def calendar_date(text: object) -> dt.date:
+    """The date ``text`` writes as YYYY-MM-DD.
+
+    Raises
+    ------
+    ValueError
+        Naming the text, when it is not a real date written so.
+
+    Examples
+    --------
+    >>> calendar_date("2026-02-28")
+    datetime.date(2026, 2, 28)
+    >>> calendar_date("2026-W09-6")
+    Traceback (most recent call last):
+    ...
+    ValueError: must be a date as YYYY-MM-DD, got '2026-W09-6'
+    """
+    if isinstance(text, str) and CALENDAR_DATE.fullmatch(text):
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ValueError(f"must be a date as YYYY-MM-DD, got {text!r}")
+
 
 ICBHI_CHEST_SITES = {
     "Tc": "trachea",

@@ -2,7 +2,6 @@
 radiologist-confirmed CT report."""
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal, Optional
 
 from flask import Blueprint, current_app, g
@@ -11,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 from edge import outcomes
 from edge.api.operations import CLINICAL_ROLES, operation
 from edge.schemas import RequestModel
+from edge.vocabulary import calendar_date
 
 blueprint = Blueprint("outcomes", __name__, url_prefix="/api/v1")
 Pattern = Literal[outcomes.PATTERNS]
@@ -29,12 +29,7 @@ class OutcomeCreate(RequestModel):
     @field_validator("date")
     @classmethod
     def iso_date(cls, value: str) -> str:
-        try:
-            if len(value) != 10:
-                raise ValueError
-            return dt.date.fromisoformat(value).isoformat()
-        except ValueError:
-            raise ValueError(f"must be a date as YYYY-MM-DD, got {value!r}") from None
+        return calendar_date(value).isoformat()
 
 
 class Outcome(BaseModel):
