@@ -35,7 +35,7 @@ from imaging_server.ingest import check_pacs
 from imaging_server.nodule_review import review_api
 from imaging_server.openapi import openapi_document
 from imaging_server.programme import figures_api
-from imaging_server.programme_session import forget_old_sign_ins, password_hasher
+from imaging_server.browser_sign_in import forget_old_sign_ins, password_hasher
 from imaging_server.request_body import json_body
 from imaging_server.referrals import create_referral, referral_for_clinic, report_view, revoke_referral, status_view
 from imaging_server.store import MIGRATIONS, clinic_for_token, current_version, prepare_database, request_db
