@@ -13,7 +13,8 @@ Routes (contract in ``imaging_server/README.md``):
   ``GET /programme`` (programme viewer token): the programme view (:mod:`imaging_server.programme`).
 - ``/api/v1/reader/...``: a radiologist's review of a report's nodules and ILD read (reader
   tokens; :mod:`imaging_server.nodule_review`, :mod:`imaging_server.ild_read`), and the worklist and
-  each referral with the clinic's notes, also as pages under ``/reader`` (:mod:`imaging_server.worklist`).
+  each referral with the clinic's notes, also as pages under ``/reader`` for a reader signed in
+  there with a password (:mod:`imaging_server.worklist`).
 
 Every ``/api/v1`` call needs ``Authorization: Bearer <clinic token>``; a clinic sees only its own
 referrals. Errors are JSON ``{"error": {"code", "message", "fields"?}}``, never a traceback.

@@ -8,8 +8,13 @@ guideline line, validation and model versions). Routes:
 
 - ``GET /api/v1/reader/referrals`` and ``GET /api/v1/reader/referrals/<code>``: JSON;
 - ``GET /reader/referrals`` and ``GET /reader/referrals/<code>``: the same as pages (English or
-  Simplified Chinese, :mod:`imaging_server.programme_i18n`), with the reader's bearer token as the
-  JSON routes (a reader's browser sign-in does not exist yet).
+  Simplified Chinese, :mod:`imaging_server.programme_i18n`), for a reader's browser session or
+  their bearer token (machines);
+- ``GET /reader``: the sign-in form (the worklist once signed in); ``POST /reader/sign-in`` (name,
+  password and the form's CSRF token) opens a session whose random id an HttpOnly, SameSite=Strict
+  cookie limited to ``/reader`` carries; ``POST /reader/sign-out`` (the page's CSRF token) ends it.
+  The rules are the programme view's (:mod:`imaging_server.browser_sign_in`, the reader door;
+  :mod:`imaging_server.sign_in_pages`); without a session a page answers with the form (401).
 
 The notes come from outside: intake (:func:`imaging_server.referrals.validate_bundle`) refuses too many,
 too long or ones holding control characters, and the pages show them as escaped text, never as HTML.
