@@ -1,10 +1,10 @@
 """The programme view's browser sign-in: the programme viewers' door of :mod:`imaging_server.browser_sign_in`
 (``programme_viewer_passwords``, ``programme_sessions``, ``programme_sign_in_failures``,
-``programme_sign_in_audit``), under the names the programme view and its command use."""
+``programme_sign_in_audit``), under the names the programme view and its tests use. The rules, and
+the constants that tune them, are that module's."""
 from __future__ import annotations
 
-from imaging_server.browser_sign_in import (AUDIT_SWEEP_BATCH, DOORS, SESSION_HOURS,  # noqa: F401 - re-exported
-                                            SWEEP_BATCH, password_hasher)
+from imaging_server.browser_sign_in import DOORS, SWEEP_BATCH  # noqa: F401 - re-exported
 
 DOOR = DOORS["programme viewer"]
 set_password = DOOR.set_password
