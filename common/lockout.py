@@ -1,8 +1,8 @@
 """Locking out repeated wrong passwords: the one policy both servers count failures with.
 
 The clinic service locks a tablet account (``edge.auth``); the hospital server locks a programme
-viewer's sign-in name (``imaging_server.programme_session``). Each keeps its own counter in its
-own store; what a failure does to that counter, and when a lock ends, is decided here.
+viewer's or a reader's sign-in name (``imaging_server.browser_sign_in``). Each keeps its own counter
+in its own store; what a failure does to that counter, and when a lock ends, is decided here.
 """
 from __future__ import annotations
 

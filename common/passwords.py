@@ -1,7 +1,7 @@
 """The stand-in password hash a sign-in checks against when the name is unknown, so that a wrong
 name costs the same argon2 work as a wrong password and an answer's time never tells whether an
-account exists (the clinic's users, ``edge.auth``, and the hospital's programme viewers,
-``imaging_server.programme_session``).
+account exists (the clinic's users, ``edge.auth``, and the hospital's programme viewers and readers,
+``imaging_server.browser_sign_in``).
 
 It is made on first use, not at import: one argon2id hash takes 0.1-0.6 s on the clinic box, which
 every command line call that signs nobody in would otherwise pay. Each server makes it when its app

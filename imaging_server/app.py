@@ -13,7 +13,8 @@ Routes (contract in ``imaging_server/README.md``):
   ``GET /programme`` (programme viewer token): the programme view (:mod:`imaging_server.programme`).
 - ``/api/v1/reader/...``: a radiologist's review of a report's nodules and ILD read (reader
   tokens; :mod:`imaging_server.nodule_review`, :mod:`imaging_server.ild_read`), and the worklist and
-  each referral with the clinic's notes, also as pages under ``/reader`` (:mod:`imaging_server.worklist`).
+  each referral with the clinic's notes, also as pages under ``/reader`` for a reader signed in
+  there with a password (:mod:`imaging_server.worklist`).
 
 Every ``/api/v1`` call needs ``Authorization: Bearer <clinic token>``; a clinic sees only its own
 referrals. Errors are JSON ``{"error": {"code", "message", "fields"?}}``, never a traceback.
@@ -35,7 +36,7 @@ from imaging_server.ingest import check_pacs
 from imaging_server.nodule_review import review_api
 from imaging_server.openapi import openapi_document
 from imaging_server.programme import figures_api
-from imaging_server.programme_session import forget_old_sign_ins, password_hasher
+from imaging_server.browser_sign_in import forget_old_sign_ins, password_hasher
 from imaging_server.request_body import json_body
 from imaging_server.referrals import create_referral, referral_for_clinic, report_view, revoke_referral, status_view
 from imaging_server.store import MIGRATIONS, clinic_for_token, current_version, prepare_database, request_db

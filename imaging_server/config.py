@@ -49,7 +49,8 @@ class ImagingSettings(BaseSettings):
                     "forwarded header is believed.")
     secure_cookies: bool = Field(
         False, title="Secure cookies",
-        description="Always mark cookies (the programme view's sign-in) Secure, whatever the request's scheme.")
+        description="Always mark cookies (the programme view's and the reader pages' sign-ins) Secure, whatever "
+                    "the request's scheme.")
     orthanc_url: str = Field("http://127.0.0.1:8042", pattern=r"^https?://", title="PACS URL",
                              description="Base URL of the Orthanc (or other PACS) HTTP server.")
     dicomweb_root: str = Field("/dicom-web", title="DICOMweb root",
@@ -187,14 +188,16 @@ class ImagingSettings(BaseSettings):
     programme_sign_in_lockout_threshold: int = Field(
         5, ge=1, le=100, title="Wrong programme passwords before lockout",
         description="Consecutive wrong passwords for one sign-in name after which that name is refused (HTTP 429) "
-                    "for programme_sign_in_lockout_minutes; as the clinic's lockout_threshold.")
+                    "for programme_sign_in_lockout_minutes; as the clinic's lockout_threshold. The reader pages' "
+                    "sign-in (/reader) follows it too, counting its own names.")
     programme_sign_in_lockout_minutes: float = Field(
         15.0, gt=0, le=24 * 60, title="Programme sign-in lockout (minutes)",
         description="How long a locked sign-in name stays locked; as the clinic's lockout_minutes. Also how long "
                     "a name's count of wrong passwords lasts without a new one: then it lapses and its row is swept.")
     programme_sign_in_audit_retention_days: int = Field(
         SIGN_IN_AUDIT_RETENTION_DAYS, ge=1, le=3650, title="Programme sign-in audit: days kept",
-        description="Each programme-view sign-in attempt (name, time, outcome, client address: personal data) is "
+        description="Each programme-view and reader-page sign-in attempt (name, time, outcome, client address: "
+                    "personal data) is "
                     "deleted this many days after it, at the server's start, at each later sign-in attempt and "
                     "hourly in serve's PACS watcher (under serve --no-watch, cron `ildscreen imaging-server "
                     "forget-sign-ins`); ended sessions go then too. Default one year (programme assumption): longer than the six "

@@ -23,7 +23,7 @@ from pydicom.errors import InvalidDicomError
 from imaging_server import ALGORITHM_NAME, ALGORITHM_VERSION
 from imaging_server.config import ImagingSettings
 from imaging_server.errors import ImagingError, PacsError, SeriesError
-from imaging_server.programme_session import forget_old_sign_ins
+from imaging_server.browser_sign_in import forget_old_sign_ins
 from imaging_server.referrals import set_status
 from imaging_server.store import Database, open_database, utc_now
 
@@ -36,9 +36,10 @@ SERIES_UID = "0020000E"
 SERIES_INSTANCES = "00201209"
 # Longest wait of the readiness probe's PACS request (a load balancer probes every few seconds).
 PACS_PROBE_TIMEOUT_S = 5.0
-# How often the watcher deletes programme sign-in attempts past their retention (a period of days):
-# an attempt goes at most an hour late, for one small DELETE an hour. (The server's start and each
-# sign-in attempt sweep as well; this is for a server that runs for long with nobody signing in.)
+# How often the watcher deletes sign-in attempts (programme view and reader pages) past their
+# retention (a period of days): an attempt goes at most an hour late, for one small DELETE an hour.
+# (The server's start and each sign-in attempt sweep as well; this is for a server that runs for
+# long with nobody signing in.)
 SIGN_IN_SWEEP_INTERVAL_S = 3600.0
 
 
@@ -268,7 +269,7 @@ def recover_interrupted(settings: ImagingSettings) -> int:
 
 class Watcher(threading.Thread):
     """Background thread of ``serve``: ``poll_once`` every ``poll_interval_s`` until stopped, and
-    every ``SIGN_IN_SWEEP_INTERVAL_S`` the programme sign-in audit's retention sweep, so a server
+    every ``SIGN_IN_SWEEP_INTERVAL_S`` the sign-in audits' retention sweep, so a server
     that nobody signs in to and that is never restarted still deletes attempts past their period."""
 
     def __init__(self, settings: ImagingSettings, segmenter, methods=None):
@@ -301,7 +302,7 @@ class Watcher(threading.Thread):
             finally:
                 db.close()
         except ImagingError as exc:
-            logger.error("programme sign-in retention sweep failed: %s", exc)
+            logger.error("sign-in retention sweep failed: %s", exc)
 
     def stop(self) -> None:
         self.stopped.set()

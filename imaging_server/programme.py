@@ -51,15 +51,16 @@ from flask import Blueprint, current_app, g, jsonify, redirect, render_template,
 from evaluation import svg_plots
 from evaluation.drift import PSI_MAJOR_SHIFT, PSI_SOME_SHIFT
 from evaluation.proportions import wilson_interval
-from common.lockout import LockoutPolicy
-from imaging_server.errors import AuthenticationError, Conflict, Forbidden, TooManyAttempts
+from imaging_server.errors import AuthenticationError, Conflict, Forbidden, TooManyAttempts, ValidationError
 from imaging_server.request_body import json_body
 from imaging_server.programme_federation import latest_federation
 from imaging_server.programme_figures import Counts, Figures, validate_figures
 from imaging_server.programme_i18n import LANGUAGE_COOKIE, LANGUAGES, device_text, flag_text, page_context
-from imaging_server.programme_session import SESSION_HOURS, session_viewer
+from imaging_server.programme_session import session_viewer
 from imaging_server.programme_session import sign_in as open_session
 from imaging_server.programme_session import sign_out as close_session
+from imaging_server.sign_in_pages import (SignInPage, lockout_policy, refused_form, set_session_cookie, sign_in_form,
+                                          too_many_attempts)
 from imaging_server.store import (REVOKED_PREFIX, Database, add_token_holder, clinic_for_token, request_db,
                                   token_holder, utc_now)
 
@@ -67,7 +68,8 @@ logger = logging.getLogger(__name__)
 
 VIEWER_TOKEN_PREFIX = "ildpg_"
 SESSION_COOKIE = "ildscreen_programme"
-SESSION_MAX_AGE_S = SESSION_HOURS * 3600  # the cookie lasts as long as the server-side session
+SIGN_IN_PAGE = SignInPage(title_key="title_sign_in", heading_key="title", intro_key="sign_in_intro",
+                          sign_in_endpoint="programme.sign_in", language_endpoint="programme.switch_language")
 
 figures_api = Blueprint("programme", __name__)
 
@@ -330,8 +332,8 @@ def _page_context() -> dict:
             "device_text": lambda device: device_text(device, lang)}
 
 
-def _sign_in_page(message_key: Optional[str] = None, status: int = 401):
-    return render_template("programme_sign_in.html", message_key=message_key, **_page_context()), status
+def _sign_in_page(message_key: Optional[str] = None, **form):
+    return sign_in_form(SIGN_IN_PAGE, _page_context(), message_key=message_key, **form)
 
 
 @figures_api.get("/programme")
@@ -369,36 +371,17 @@ def sign_in():
     to ``/programme`` then carries a random session id (Secure when the request came over HTTPS).
     Tokens are for machines (``Authorization: Bearer``), never pasted into the page."""
     settings = current_app.extensions["imaging_server"]
-    lockout = LockoutPolicy(settings.programme_sign_in_lockout_threshold, settings.programme_sign_in_lockout_minutes)
     try:
         session_id = open_session(request_db(), request.form.get("name") or "", request.form.get("password") or "",
-                                  lockout=lockout, client=request.remote_addr,
+                                  lockout=lockout_policy(settings), client=request.remote_addr,
                                   audit_retention_days=settings.programme_sign_in_audit_retention_days)
     except TooManyAttempts as exc:
-        return _too_many_attempts(exc)
+        return too_many_attempts(exc, _sign_in_page)
     except AuthenticationError:
         return _sign_in_page("wrong_credentials")
-    response = redirect("/programme", code=303)
-    response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=request.is_secure,
-                        path="/programme", max_age=SESSION_MAX_AGE_S)
-    return response
-
-
-def _too_many_attempts(exc: TooManyAttempts):
-    """429 with Retry-After: JSON for a client that asks for it, else the sign-in page saying why."""
-    if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
-        body = exc.to_json()
-        body["error"]["retry_after_s"] = exc.retry_after_s
-        response = jsonify(body)
-        response.status_code = 429
-    else:
-        minutes = max(1, -(-exc.retry_after_s // 60))
-        context = _page_context()
-        response = current_app.make_response((render_template(
-            "programme_sign_in.html", message_key="too_many_attempts", message_values={"minutes": minutes},
-            **context), 429))
-    response.headers["Retry-After"] = str(exc.retry_after_s)
-    return response
+    except ValidationError as exc:  # an empty name or an overlong password: nothing counted or stored
+        return refused_form(exc, _sign_in_page)
+    return set_session_cookie(redirect("/programme", code=303), SESSION_COOKIE, session_id, "/programme")
 
 
 @figures_api.post("/programme/sign-out")

@@ -164,6 +164,17 @@ CATALOG: dict[str, dict[str, str]] = {
     "note_kind_validation": {"en": "Validation", "zh-CN": "验证状态"},
     "note_kind_model": {"en": "Model", "zh-CN": "模型"},
     "note_kind_note": {"en": "Note", "zh-CN": "备注"},
+    # A reader's sign-in (imaging_server.worklist); the rest of the form's words are the programme's.
+    "title_reader_sign_in": {"en": "Referrals for HRCT: sign in", "zh-CN": "HRCT 转诊：登录"},
+    "reader_sign_in_intro": {"en": "The worklist is for the hospital's radiologists. Sign in with the name and "
+                                   "password the hospital's administrator gave you.",
+                             "zh-CN": "工作列表供医院放射科医生使用。请使用医院管理员提供的名称和密码登录。"},
+    "reader_session_needed": {"en": "Sign in to see the referrals.", "zh-CN": "请先登录以查看转诊。"},
+    "name_required": {"en": "Enter your name.", "zh-CN": "请输入名称。"},
+    "password_too_long": {"en": "The password is too long: at most {max} characters.",
+                          "zh-CN": "密码过长：最多 {max} 个字符。"},
+    "form_expired": {"en": "The page had expired: it has been reloaded, try again.",
+                     "zh-CN": "页面已过期，已重新加载，请重试。"},
 }
 
 

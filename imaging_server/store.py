@@ -195,6 +195,37 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "ALTER TABLE programme_sign_in_failures ADD COLUMN last_failure TEXT",
         "CREATE INDEX programme_sign_in_failures_last_failure ON programme_sign_in_failures (last_failure)",
     )),
+    (8, "readers sign in to the reader pages with a password", (
+        # The programme viewers' sign-in tables (versions 5 to 7) for readers, the radiologists: the
+        # same rules (imaging_server.browser_sign_in), a door of their own, so a session or a lock at
+        # one door never opens or locks the other.
+        """CREATE TABLE reader_passwords (
+            reader_id INTEGER PRIMARY KEY REFERENCES readers(id),
+            password_hash TEXT NOT NULL,
+            set_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE reader_sessions (
+            id_hash TEXT PRIMARY KEY,
+            reader_id INTEGER NOT NULL REFERENCES readers(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE reader_sign_in_failures (
+            name TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            locked_until TEXT,
+            last_failure TEXT
+        )""",
+        "CREATE INDEX reader_sign_in_failures_last_failure ON reader_sign_in_failures (last_failure)",
+        """CREATE TABLE reader_sign_in_audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            name TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('signed_in', 'wrong_password', 'locked', 'refused_locked')),
+            client TEXT
+        )""",
+        "CREATE INDEX reader_sign_in_audit_at ON reader_sign_in_audit (at)",
+    )),
 )
 
 

@@ -8,8 +8,13 @@ guideline line, validation and model versions). Routes:
 
 - ``GET /api/v1/reader/referrals`` and ``GET /api/v1/reader/referrals/<code>``: JSON;
 - ``GET /reader/referrals`` and ``GET /reader/referrals/<code>``: the same as pages (English or
-  Simplified Chinese, :mod:`imaging_server.programme_i18n`), with the reader's bearer token as the
-  JSON routes (a reader's browser sign-in does not exist yet).
+  Simplified Chinese, :mod:`imaging_server.programme_i18n`), for a reader's browser session or
+  their bearer token (machines);
+- ``GET /reader``: the sign-in form (the worklist once signed in); ``POST /reader/sign-in`` (name,
+  password and the form's CSRF token) opens a session whose random id an HttpOnly, SameSite=Strict
+  cookie limited to ``/reader`` carries; ``POST /reader/sign-out`` (the page's CSRF token) ends it.
+  The rules are the programme view's (:mod:`imaging_server.browser_sign_in`, the reader door;
+  :mod:`imaging_server.sign_in_pages`); without a session a page answers with the form (401).
 
 The notes come from outside: intake (:func:`imaging_server.referrals.validate_bundle`) refuses too many,
 too long or ones holding control characters, and the pages show them as escaped text, never as HTML.
@@ -32,12 +37,16 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, g, jsonify, render_template, request
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 
-from imaging_server.errors import NotFound
+from imaging_server.browser_sign_in import DOORS
+from imaging_server.errors import AuthenticationError, Forbidden, NotFound, TooManyAttempts, ValidationError
 from imaging_server.nodule_review import reader_for_token, review_api
 from imaging_server.programme_i18n import CATALOG, page_context
 from imaging_server.referrals import NOTE_KIND_PATTERN, PRIORITIES, REFERRAL_CODE_PATTERN, note_kind
+from imaging_server.sign_in_pages import (CSRF_FIELD, SignInPage, lockout_policy, refused_form, session_form_token,
+                                          set_session_cookie, sign_in_form_with_token, tokens_match,
+                                          too_many_attempts)
 from imaging_server.store import Database, request_db
 
 ADVICE_KIND = "advice"
@@ -48,7 +57,15 @@ REFERRAL_SELECT = ("SELECT r.code, r.bundle, r.priority, r.status, r.created_at,
                    "FROM referrals r JOIN clinics c ON c.id = r.clinic_id "
                    "LEFT JOIN referral_revocations v ON v.referral_id = r.id")
 
-reader_pages = Blueprint("reader_pages", __name__, url_prefix="/reader")
+PAGES_PATH = "/reader"
+DOOR = DOORS["reader"]
+SESSION_COOKIE = "ildscreen_reader"
+SIGN_IN_FORM_COOKIE = "ildscreen_reader_sign_in"
+SIGN_IN_PAGE = SignInPage(title_key="title_reader_sign_in", heading_key="title_worklist",
+                          intro_key="reader_sign_in_intro", sign_in_endpoint="reader_pages.sign_in")
+OPEN_ENDPOINTS = ("reader_pages.sign_in_page", "reader_pages.sign_in")
+
+reader_pages = Blueprint("reader_pages", __name__, url_prefix=PAGES_PATH)
 
 
 def service_request(bundle: dict) -> dict:
@@ -131,17 +148,84 @@ def referral_json(code: str):
 
 @reader_pages.before_request
 def authenticate_reader():
-    g.reader = reader_for_token(request_db(), request.headers.get("Authorization"))
+    """A bearer header (machines) must hold a reader's token; else the browser's session cookie opens
+    the pages, and without one the sign-in form answers (401). The sign-in routes open to anyone."""
+    db = request_db()
+    authorization = request.headers.get("Authorization")
+    g.reader_session = None
+    if authorization is not None:
+        g.reader = reader_for_token(db, authorization)
+        return None
+    session_id = request.cookies.get(SESSION_COOKIE)
+    g.reader = DOOR.session_holder(db, session_id)
+    if g.reader is not None:
+        g.reader_session = session_id
+    elif request.endpoint not in OPEN_ENDPOINTS:
+        return _sign_in_form(message_key="reader_session_needed")
+    return None
+
+
+def _sign_in_form(**form):
+    return sign_in_form_with_token(SIGN_IN_PAGE, page_context(), SIGN_IN_FORM_COOKIE, PAGES_PATH, **form)
+
+
+def _signed_in_context() -> dict:
+    """The pages' words, and the signed-in reader's name and sign-out token (none for a bearer token)."""
+    session_id = g.reader_session
+    return {**page_context(), "reader_name": g.reader["name"] if session_id else None,
+            "form_token": session_form_token(session_id) if session_id else None}
+
+
+@reader_pages.get("")
+def sign_in_page():
+    """The sign-in form, or the worklist for a reader already signed in."""
+    if g.reader is not None:
+        return redirect(url_for("reader_pages.worklist_page"), code=303)
+    return _sign_in_form(status=200)
+
+
+@reader_pages.post("/sign-in")
+def sign_in():
+    """A reader's sign-in: name and password, with the form's CSRF token; an HttpOnly, SameSite=Strict
+    cookie limited to ``/reader`` then carries a random session id (:mod:`imaging_server.sign_in_pages`)."""
+    if not tokens_match(request.cookies.get(SIGN_IN_FORM_COOKIE), request.form.get(CSRF_FIELD)):
+        return _sign_in_form(message_key="form_expired", status=403)  # checked first: nothing counted or stored
+    settings = current_app.extensions["imaging_server"]
+    try:
+        session_id = DOOR.sign_in(request_db(), request.form.get("name") or "", request.form.get("password") or "",
+                                  lockout=lockout_policy(settings), client=request.remote_addr,
+                                  audit_retention_days=settings.programme_sign_in_audit_retention_days)
+    except TooManyAttempts as exc:
+        return too_many_attempts(exc, _sign_in_form)
+    except AuthenticationError:
+        return _sign_in_form(message_key="wrong_credentials")
+    except ValidationError as exc:
+        return refused_form(exc, _sign_in_form)
+    response = redirect(url_for("reader_pages.worklist_page"), code=303)
+    response.delete_cookie(SIGN_IN_FORM_COOKIE, path=PAGES_PATH)
+    return set_session_cookie(response, SESSION_COOKIE, session_id, PAGES_PATH)
+
+
+@reader_pages.post("/sign-out")
+def sign_out():
+    """End the reader's session; the form's token must be the session's (else 403, the session kept)."""
+    session_id = g.reader_session
+    if session_id is None or not tokens_match(session_form_token(session_id), request.form.get(CSRF_FIELD)):
+        raise Forbidden("sign out from a reader page: the form's CSRF token is missing or wrong")
+    DOOR.sign_out(request_db(), session_id)
+    response = redirect(url_for("reader_pages.sign_in_page"), code=303)
+    response.delete_cookie(SESSION_COOKIE, path=PAGES_PATH)
+    return response
 
 
 @reader_pages.get("/referrals")
 def worklist_page():
-    return render_template("reader_worklist.html", referrals=worklist(request_db()), **page_context())
+    return render_template("reader_worklist.html", referrals=worklist(request_db()), **_signed_in_context())
 
 
 @reader_pages.get("/referrals/<code>")
 def referral_page(code: str):
-    context = page_context()
+    context = _signed_in_context()
     t = context["t"]
 
     def note_label(kind) -> str:

@@ -312,7 +312,8 @@ def imaging_db_migrate(data_dir: Optional[Path], database_url: Optional[str]) ->
 
 @imaging_server.group("readers")
 def readers() -> None:
-    """Radiologists allowed to review reports' nodules, each with their own token."""
+    """Radiologists allowed to review reports' nodules, each with their own token (and a password for
+    the reader pages in a browser)."""
 
 
 _add_token_holder_command(
@@ -330,22 +331,29 @@ _add_token_holder_command(
     "Register programme viewer NAME and print their bearer token (shown only now; only its SHA-256 is kept).")
 
 
-@programme_viewers.command("set-password")
-@click.argument("name")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt.")
-@data_dir_option
-@database_url_option
-@imaging_errors
-def programme_viewers_set_password(name: str, password_stdin: bool, data_dir: Optional[Path],
-                                   database_url: Optional[str]) -> None:
-    """Give programme viewer NAME a password to sign in to /programme in a browser (their sessions end)."""
-    from imaging_server.programme_session import set_password
+def _set_password_command(group: click.Group, kind: str, pages: str) -> None:
+    """Give ``group`` (readers, programme viewers) its ``set-password NAME`` command: a browser password
+    for the ``kind`` (an ``imaging_server.browser_sign_in.DOORS`` key) to sign in to ``pages``."""
 
-    password = (sys.stdin.readline().rstrip("\n") if password_stdin
-                else click.prompt("Password", hide_input=True, confirmation_prompt=True))
-    with _database(data_dir, database_url) as db:
-        set_password(db, name, password)
-    click.echo(f"password set for programme viewer {name}")
+    @group.command("set-password", help=f"Give {kind} NAME a password to sign in to {pages} in a browser "
+                                        "(their sessions end).")
+    @click.argument("name")
+    @click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt.")
+    @data_dir_option
+    @database_url_option
+    @imaging_errors
+    def set_password(name: str, password_stdin: bool, data_dir: Optional[Path], database_url: Optional[str]) -> None:
+        from imaging_server.browser_sign_in import DOORS
+
+        password = (sys.stdin.readline().rstrip("\n") if password_stdin
+                    else click.prompt("Password", hide_input=True, confirmation_prompt=True))
+        with _database(data_dir, database_url) as db:
+            DOORS[kind].set_password(db, name, password)
+        click.echo(f"password set for {kind} {name}")
+
+
+_set_password_command(readers, "reader", "/reader")
+_set_password_command(programme_viewers, "programme viewer", "/programme")
 
 
 @imaging_server.command("forget-sign-ins")
@@ -354,11 +362,12 @@ def programme_viewers_set_password(name: str, password_stdin: bool, data_dir: Op
 @database_url_option
 @imaging_errors
 def forget_sign_ins(as_json: bool, data_dir: Optional[Path], database_url: Optional[str]) -> None:
-    """Delete programme sign-in attempts older than programme_sign_in_audit_retention_days, and ended
-    sessions; print how many went. serve does this at its start, at each sign-in and (unless --no-watch)
-    hourly: cron this daily for a server run with --no-watch that may go long with nobody signing in."""
+    """Delete sign-in attempts (programme view and reader pages) older than
+    programme_sign_in_audit_retention_days, and ended sessions; print how many went. serve does this at
+    its start, at each sign-in and (unless --no-watch) hourly: cron this daily for a server run with
+    --no-watch that may go long with nobody signing in."""
+    from imaging_server.browser_sign_in import forget_old_sign_ins
     from imaging_server.config import load_settings
-    from imaging_server.programme_session import forget_old_sign_ins
 
     settings = load_settings(data_dir=data_dir, database_url=database_url)
     retention_days = settings.programme_sign_in_audit_retention_days
@@ -367,7 +376,7 @@ def forget_sign_ins(as_json: bool, data_dir: Optional[Path], database_url: Optio
     if as_json:
         click.echo(json.dumps({**removed, "retention_days": retention_days}))
         return
-    click.echo(f"removed {removed['audit_entries']} programme sign-in audit entries older than {retention_days} "
+    click.echo(f"removed {removed['audit_entries']} sign-in audit entries older than {retention_days} "
                f"days and {removed['sessions']} ended sessions")
 
 

@@ -1,13 +1,15 @@
 """A hospital reader's worklist and referral page in Debian's Chromium against a real ``ildscreen
 imaging-server serve`` that received a referral as the clinic's ``imaging_client.referral`` builds it
-(HRCT reads that disagree, a clinician's reason holding markup): the worklist marks the disagreeing
-reads, the referral page shows every note in the order sent, the advice first, as the very text sent
+(HRCT reads that disagree, a clinician's reason holding markup): the reader signs in through the
+``/reader`` form with the password the operator's command set (the cookie a session id, not the
+token), the worklist marks the disagreeing reads, the referral page shows every note in the order sent, the advice first, as the very text sent
 (the markup as characters: no element made, no script run, nothing requested elsewhere), in English
-and Chinese (no English word left but the clinic's own), with axe-core and the 44 px check.
-Screenshots: test-artifacts/e2e/<lang>/."""
+and Chinese (no English word left but the clinic's own), with axe-core and the 44 px check; signing
+out ends the session. Screenshots: test-artifacts/e2e/<lang>/."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "imaging_server"))
 from test_ct_serve_process import CtServer, ildscreen  # noqa: E402
 
 CODE = "ILD-BBBBBBBBBB"
+PASSWORD = "a long reader password"
 REASON = 'Second opinion <img src="/x" onerror="alert(1)"> & <b>both</b> reads'
 ASSESSMENT = {
     "probability": 0.42, "tier": "high", "contributions": {},
@@ -45,6 +48,9 @@ def hospital(tmp_path_factory):
     data = ["--data-dir", str(root / "hospital")]
     clinic = ildscreen("imaging-server", "clinics", "add", "clinic-north", *data, env=env).stdout.strip()
     reader = ildscreen("imaging-server", "readers", "add", "dr-wang", *data, env=env).stdout.strip()
+    subprocess.run([sys.executable, "-m", "edge", "imaging-server", "readers", "set-password", "dr-wang",
+                    "--password-stdin", *data], input=PASSWORD + "\n", text=True, check=True, capture_output=True,
+                   env=env, timeout=60)
     server = CtServer(root / "hospital", env, "--no-watch")
     bundle = build_referral_bundle(referral_code=CODE, tier="high", patient_code="CL01-0042", birth_year=1952,
                                    sex="F", site_secret=b"s" * 32, assessment=ASSESSMENT, reason=REASON)
@@ -61,9 +67,7 @@ def test_a_reader_sees_why_the_patient_was_referred(browser, hospital, lang):
     server, reader, request = hospital
     folder = ARTIFACTS / lang
     folder.mkdir(parents=True, exist_ok=True)
-    # Readers have no browser sign-in yet: the page takes the reader's token as the JSON routes do.
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale=lang,
-                                  extra_http_headers={"Authorization": f"Bearer {reader}"})
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale=lang)
     context.add_cookies([{"name": "lang", "value": lang, "url": server.url + "/reader"}])
     page = context.new_page()
     requested: list[str] = []
@@ -75,7 +79,19 @@ def test_a_reader_sees_why_the_patient_was_referred(browser, hospital, lang):
     def check(name: str) -> None:
         problems.extend(page_problems(page, folder / f"reader-{name}.png", lang, name))
 
-    assert page.goto(server.url + "/reader/referrals").status == 200
+    assert page.goto(server.url + "/reader/referrals").status == 401  # the sign-in form
+    check("sign-in")
+    page.fill("#name", "dr-wang")
+    page.fill("#password", "not the password")
+    page.click("#sign-in button[type=submit]")
+    assert page.locator("#sign-in-error").inner_text() == CATALOG["wrong_credentials"][lang]
+    page.fill("#name", "dr-wang")
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in button[type=submit]")
+    page.wait_for_selector("#worklist")
+    cookie = next(c for c in context.cookies() if c["name"] == "ildscreen_reader")
+    assert cookie["value"] != reader and cookie["httpOnly"] and cookie["sameSite"] == "Strict"  # a session id
+    assert page.locator("#reader-name").inner_text() == "dr-wang"
     row = page.locator(f"#referral-{CODE}")
     marker = row.locator(".marker[data-marker=discordant_hrct_reads]")
     assert marker.is_visible() and marker.inner_text() == CATALOG["marker_discordant_hrct_reads"][lang]
@@ -91,5 +107,8 @@ def test_a_reader_sees_why_the_patient_was_referred(browser, hospital, lang):
     assert page.locator("main img, main b, script").count() == 0 and dialogs == []
     check("referral")
     assert all(url.startswith(server.url) for url in requested), requested  # nothing from another host
+    page.click("#sign-out button[type=submit]")
+    page.wait_for_selector("#sign-in")
+    assert page.goto(server.url + f"/reader/referrals/{CODE}").status == 401  # the session has ended
     assert not problems, "\n".join(problems)
     context.close()

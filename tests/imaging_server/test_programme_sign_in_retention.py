@@ -17,7 +17,7 @@ import pytest
 
 from ct_fixtures import database_url, imaging_settings, postgres  # noqa: F401 - fixtures
 from edge.cli import cli
-from imaging_server import ingest, programme_session
+from imaging_server import browser_sign_in, ingest
 from imaging_server.app import create_app
 from imaging_server.errors import AuthenticationError, ValidationError
 from imaging_server.nodule_review import add_reader
@@ -92,7 +92,7 @@ def test_each_attempt_sweeps_a_batch_oldest_first_and_the_start_sweeps_the_rest(
     kept_days = imaging_settings.programme_sign_in_audit_retention_days
     old = [now - dt.timedelta(days=kept_days + 10 - n) for n in range(5)]
     add_audit_rows(db, *old, now - dt.timedelta(days=1))
-    monkeypatch.setattr(programme_session, "AUDIT_SWEEP_BATCH", 2)
+    monkeypatch.setattr(browser_sign_in, "AUDIT_SWEEP_BATCH", 2)
     with pytest.raises(AuthenticationError):
         sign_in(db, "region", "not the password", audit_retention_days=kept_days, now=now)
     assert audit_times(db)[:4] == [utc_now(when) for when in old[2:]] + [utc_now(now - dt.timedelta(days=1))]
@@ -141,6 +141,12 @@ def test_the_sweep_touches_no_other_table(viewer_db):
                    {"id": referral_id, "at": long_ago})
         db.execute("INSERT INTO programme_sign_in_failures (name, failures, locked_until, last_failure) "
                    "VALUES ('someone', 1, NULL, :at)", {"at": long_ago})
+    # The reader door's tables: the programme's sweep leaves them to the reader door's.
+    reader_door = browser_sign_in.DOORS["reader"]
+    reader_door.set_password(db, "dr-chen", PASSWORD)
+    reader_door.sign_in(db, "dr-chen", PASSWORD, now=day(-1000))
+    with pytest.raises(AuthenticationError):
+        reader_door.sign_in(db, "someone", PASSWORD, now=day(-1000))
     sign_in(db, "region", PASSWORD, now=day(-1000))  # an audit row and a session, both long over
     tables = sorted(db.table_names())
     before = {table: db.rows(f"SELECT * FROM {table}") for table in tables}
@@ -253,7 +259,7 @@ def test_forget_sign_ins_deletes_what_is_due_and_prints_only_counts(imaging_sett
     assert not db.rows("SELECT * FROM programme_sessions")
     again = runner.invoke(cli, ["imaging-server", "forget-sign-ins", *where])
     assert again.exit_code == 0, again.output
-    assert again.output == ("removed 0 programme sign-in audit entries older than 7 days "
+    assert again.output == ("removed 0 sign-in audit entries older than 7 days "
                             "and 0 ended sessions\n")
     assert "region" not in answer.output + again.output and "10.0.0.9" not in answer.output + again.output
     db.close()
