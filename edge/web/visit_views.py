@@ -13,6 +13,7 @@ from typing import Optional
 from flask import abort, g, jsonify, redirect, render_template, request, send_file, url_for
 
 from edge import breath, devices, freshness, labs, outbox, patients, recordings, screening
+from edge.store.database import read_transaction
 from edge.modalities import potential_ranges, served_crackle_model
 from edge.errors import (Conflict, EditConflict, IldscreenError, NotFound, ResultOutOfDate, ResultSuperseded, TakeAudioMissing,
                          UnitCheck, ValidationError)
@@ -39,6 +40,15 @@ CAPTURE_SECONDS = {"stethoscope": 20, "enose": 65}
 
 
 def render_visit(visit_id: int, *, status: int = 200):
+    """The visit page. Its reads are one read transaction: the result, whether it is current, the takes,
+    the labs and the referral shown are of one state of the visit, whatever another request commits
+    while the page is read (a take or a lab panel saved between two reads would show a result as
+    current beside an input it has not seen)."""
+    with read_transaction(_resources().db()):
+        return _visit_page(visit_id, status=status)
+
+
+def _visit_page(visit_id: int, *, status: int):
     resources = _resources()
     db = resources.db()
     # One reading of the served crackle model for the whole page: the checklist, the chest map and

@@ -15,8 +15,9 @@ import sqlite3
 
 import pytest
 
-from edge import freshness, outbox, patients, screening
+from edge import freshness, labs, outbox, patients, screening
 from edge.audit import Actor
+from edge.web import visit_views
 from support import PATIENT, assert_referral_follows_freshness, freshness_by_assessment
 
 CURRENT = {"current": True, "superseded_by": None, "changed": [], "settings_changed": [], "models_changed": []}
@@ -190,3 +191,27 @@ def test_the_list_and_its_freshness_are_read_in_one_snapshot(client, nurse, db, 
     assert another_tab and another_tab[0]["lung_function"]["fvc_percent"] == 62.0  # it was committed meanwhile
     assert freshness_by_assessment(client, nurse, visit_id) == {
         shown: {**CURRENT, "current": False, "changed": ["lung_function"]}}
+
+
+def test_the_visit_page_reads_its_result_and_whether_it_is_current_in_one_snapshot(client, nurse, db, visit_id,
+                                                                                  monkeypatch):
+    """As the API's list: a blood test another tab records after the page read the visit (committed
+    through another connection to the same SQLite file) is not in that page's verdict, as it is not in
+    its lab panel; the next page shows the result out of date."""
+    assess(client, nurse, visit_id)
+    summarised = visit_views.visit_summary
+    another_tab = []
+
+    def summary_then_another_tab_writes(*args, **kwargs):
+        summary = summarised(*args, **kwargs)
+        if not another_tab:
+            another_tab.append(labs.add_lab_panel(
+                db, Actor(user_id=1, username="nurse1", role="nurse"), visit_id,
+                [{"analyte": "kl6", "value": 900, "unit": "U/mL"}], unit_check_factor=3.0))
+        return summary
+
+    monkeypatch.setattr(visit_views, "visit_summary", summary_then_another_tab_writes)
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert another_tab and 'id="result-out-of-date"' not in page and 'id="refer-form"' in page
+    again = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert 'id="result-out-of-date"' in again and 'id="refer-form"' not in again
