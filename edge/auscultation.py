@@ -91,8 +91,8 @@ def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str) -
     none per device); ``chest_piece_not_validated``, the adults' devices have this stethoscope through
     other pieces only (or the piece is not stated); ``not_in_adults``, only another population's devices
     have it (``populations``: their ``population`` words); ``not_validated``, none has it; ``not_stated``,
-    the take names no stethoscope. ``devices`` lists the adults' devices. Display only: it never changes a
-    risk, tier or advice (the evidence model counts the adults' figures, whatever the take's stethoscope).
+    the take names no stethoscope. ``devices`` lists the adults' devices. Whether the take counts in the
+    lung-sound evidence is read from this status (:func:`edge.modalities.stethoscope_counts`).
     """
     validation = entry.get("validation") if isinstance(entry.get("validation"), dict) else {}
     patient_level = validation.get("unit") == "patient" and validation.get("ci_method") == PATIENT_CI_METHOD

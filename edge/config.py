@@ -251,6 +251,7 @@ class Settings(BaseSettings):
     evidence_other_site_weight: float = evidence_setting("evidence_other_site_weight")
     evidence_protocol_basal_sites: list[str] = evidence_setting("evidence_protocol_basal_sites")
     evidence_chest_pieces_cannot_clear: list[ChestPiece] = evidence_setting("evidence_chest_pieces_cannot_clear")
+    evidence_require_validated_stethoscope: bool = evidence_setting("evidence_require_validated_stethoscope")
     evidence_kl6_cutoff: float = evidence_setting("evidence_kl6_cutoff")
     evidence_assumption_spread: float = evidence_setting("evidence_assumption_spread")
     evidence_prior_age_from: int = evidence_setting("evidence_prior_age_from")

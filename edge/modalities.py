@@ -24,7 +24,8 @@ from edge.fusion.evidence import (EvidenceOptions, ModalityEvidence, crackle_evi
 from edge.inference.bundles import selected_registry
 from edge.inference.models import version_label
 from edge.labs import ModelUnavailable, list_lab_results, score_stored_results
-from edge.vocabulary import CHEST_PIECE_NOT_STATED
+from edge.auscultation import stethoscope_validation
+from edge.vocabulary import CHEST_PIECE_NOT_STATED, STETHOSCOPE_NOT_STATED
 
 ModalityScorer = Callable[[sqlite_utils.Database, int, ClinicalPicture, EvidenceOptions], Optional[ModalityEvidence]]
 
@@ -147,8 +148,32 @@ def breath_evidence(db: sqlite_utils.Database, visit_id: int, picture: ClinicalP
                             rule=options.validation_rule, region=region_validation("breath"))
 
 
-def counts_for_its_site(result: dict, *, threshold: Optional[float], cannot_clear: Collection[str]) -> bool:
-    """Whether an accepted recording (quality ok, scored) counts for its chest site: always, except a
+#: Statuses of edge.auscultation.stethoscope_validation whose takes never count, clear or positive: the
+#: crackle model's likelihood ratios were earned in adults on other devices (issue 24).
+STETHOSCOPE_STATUSES_NEVER_COUNT = ("not_validated", "not_in_adults")
+
+
+def stethoscope_counts(result: dict, *, require_validated_stethoscope: bool = False) -> bool:
+    """Whether a take's stethoscope lets it count at all, by its ``stethoscope_validation`` (a take
+    without one reads as ``not_stated``): a validated one counts; one through a stethoscope the adults'
+    validation never went through (``STETHOSCOPE_STATUSES_NEVER_COUNT``), or through a stated chest piece
+    it did not go through (``chest_piece_not_validated``), never does. A take that names no stethoscope,
+    or a validated one without its chest piece, counts unless ``require_validated_stethoscope`` (the
+    setting ``evidence_require_validated_stethoscope``, docs/evidence.md)."""
+    status = (result.get("stethoscope_validation") or {}).get("status", "not_stated")
+    if status == "validated":
+        return True
+    if status in STETHOSCOPE_STATUSES_NEVER_COUNT:
+        return False
+    if status == "chest_piece_not_validated" and result.get("chest_piece", CHEST_PIECE_NOT_STATED) != CHEST_PIECE_NOT_STATED:
+        return False
+    return not require_validated_stethoscope
+
+
+def counts_for_its_site(result: dict, *, threshold: Optional[float], cannot_clear: Collection[str],
+                        require_validated_stethoscope: bool = False) -> bool:
+    """Whether an accepted recording (quality ok, scored) counts for its chest site: not when its
+    stethoscope does not count (:func:`stethoscope_counts`, whatever it found); else always, except a
     recording through a chest piece in ``cannot_clear`` that finds no crackles (below ``threshold``;
     None, when no threshold is known: never counts). Through the Littmann 3200's bell filter the
     detector found 1 of 9 KAUH adults with crackles, through its diaphragm filter 6 of 8
@@ -159,6 +184,8 @@ def counts_for_its_site(result: dict, *, threshold: Optional[float], cannot_clea
     A take is judged by the threshold of the model that scored it (``crackle_threshold``, kept
     with its score), ``threshold`` only for one that kept none: its probability means what its
     own model meant (:func:`take_threshold`)."""
+    if not stethoscope_counts(result, require_validated_stethoscope=require_validated_stethoscope):
+        return False
     if result.get("chest_piece", CHEST_PIECE_NOT_STATED) not in cannot_clear:
         return True
     threshold = take_threshold(result, threshold)
@@ -175,10 +202,12 @@ def take_threshold(result: dict, threshold: Optional[float]) -> Optional[float]:
 
 
 def site_probabilities(results: list[dict], *, threshold: Optional[float] = None,
-                       cannot_clear: Collection[str] = ()) -> dict[str, Optional[float]]:
+                       cannot_clear: Collection[str] = (),
+                       require_validated_stethoscope: bool = False) -> dict[str, Optional[float]]:
     """Each chest site's finding: the **maximum** crackle probability over its accepted recordings
     (quality ok, scored) that count for it (:func:`counts_for_its_site`: a clear recording through
-    a chest piece in ``cannot_clear`` does not); None for a site with none. Never a mean: a clear
+    a chest piece in ``cannot_clear`` does not, nor any through a stethoscope that does not count);
+    None for a site with none. Never a mean: a clear
     second recording must not hide crackles heard in the first (fine crackles come and go with
     breaths and posture), and this is the rule the detector's patient-level validation used.
     Refused recordings count for nothing."""
@@ -187,20 +216,30 @@ def site_probabilities(results: list[dict], *, threshold: Optional[float] = None
         site = result.get("chest_site") or "unknown"
         values = by_site.setdefault(site, [])
         if (result["quality"]["ok"] and result["crackle_probability"] is not None
-                and counts_for_its_site(result, threshold=threshold, cannot_clear=cannot_clear)):
+                and counts_for_its_site(result, threshold=threshold, cannot_clear=cannot_clear,
+                                        require_validated_stethoscope=require_validated_stethoscope)):
             values.append(float(result["crackle_probability"]))
     return {site: (max(values) if values else None) for site, values in by_site.items()}
 
 
 def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPicture,
                                        options: EvidenceOptions) -> Optional[ModalityEvidence]:
-    """The visit's crackle finding from scored recordings (quality-failed ones left out, and clear
-    ones through a chest piece in ``options.chest_pieces_cannot_clear``)."""
+    """The visit's crackle finding from scored recordings (quality-failed ones left out, clear ones
+    through a chest piece in ``options.chest_pieces_cannot_clear``, and any through a stethoscope the
+    crackle model's manifest does not validate: :func:`stethoscope_counts`). A result without its
+    ``stethoscope_validation`` is read against the served manifest by its ``stethoscope`` (not stated
+    when it has none)."""
     if not results:
         return None
     stamp = results[0]["model"]
     entry = manifest_entry("auscultation")
-    sites = site_probabilities(results, threshold=entry.get("threshold"), cannot_clear=options.chest_pieces_cannot_clear)
+    results = [result if "stethoscope_validation" in result else
+               {**result, "stethoscope_validation": stethoscope_validation(
+                   entry, stethoscope=result.get("stethoscope", STETHOSCOPE_NOT_STATED),
+                   chest_piece=result.get("chest_piece", CHEST_PIECE_NOT_STATED))}
+               for result in results]
+    sites = site_probabilities(results, threshold=entry.get("threshold"), cannot_clear=options.chest_pieces_cannot_clear,
+                               require_validated_stethoscope=options.require_validated_stethoscope)
     return crackle_evidence(sites, entry, ctd_diagnosis=picture.ctd_diagnosis, options=options,
                             site=site_validation("auscultation"), region=region_validation("auscultation"),
                             model_version=version_label(stamp["name"], stamp["version"], stamp["variant"]))
@@ -210,12 +249,12 @@ def auscultation_evidence(db: sqlite_utils.Database, visit_id: int, picture: Cli
                           options: EvidenceOptions) -> Optional[ModalityEvidence]:
     """Scored recordings of the visit, per chest site, as one patient-level crackle finding."""
     rows = db.execute_returning_dicts(
-        "SELECT chest_site, chest_piece, quality, crackle_probability, result FROM recordings "
+        "SELECT chest_site, chest_piece, stethoscope, quality, crackle_probability, result FROM recordings "
         "WHERE visit_id = ? AND result IS NOT NULL ORDER BY id", [visit_id])
     results = []
     for row in rows:
         stamp = json.loads(row["result"])["model"]
-        results.append({"chest_site": row["chest_site"], "chest_piece": row["chest_piece"],
+        results.append({"chest_site": row["chest_site"], "chest_piece": row["chest_piece"], "stethoscope": row["stethoscope"],
                         "quality": json.loads(row["quality"]), "crackle_probability": row["crackle_probability"],
                         "model": stamp, "crackle_threshold": stamp.get("threshold")})
     return auscultation_evidence_from_results(results, picture, options)

@@ -255,16 +255,22 @@ class VisitList(BaseModel):
 
 class StethoscopeValidation(BaseModel):
     """Whether the served crackle model was validated on a take's stethoscope and chest piece, read from
-    its manifest's patient-level validation (validation.populations.*.devices). Display only: the risk,
-    tier and advice do not depend on it."""
+    its manifest's patient-level validation (validation.populations.*.devices), and whether the take
+    counts for it (a take through a device the model was not validated on in adults does not: its
+    site is not heard and it does not change the risk; docs/evidence.md)."""
 
     status: Literal[STETHOSCOPE_STATUSES] = Field(  # type: ignore[valid-type]
         description="validated: the adults' validation went through this stethoscope and chest piece; "
                     "chest_piece_not_validated: through this stethoscope with other chest pieces only (or the piece "
                     "is not stated); not_in_adults: only another population's validation went through it; "
                     "not_validated: none did; not_stated: the take names no stethoscope.")
+    counts: bool = Field(description="Whether the take counts in the lung-sound evidence by its stethoscope: false "
+                                     "for not_validated, not_in_adults and chest_piece_not_validated through a stated "
+                                     "chest piece; and, when the setting evidence_require_validated_stethoscope is on, "
+                                     "for every status but validated (today's setting).")
     statement: str = Field(description="The same in words, in the language of Accept-Language (en or zh-CN), as the "
-                                       "visit page shows it under the take.")
+                                       "visit page shows it under the take; for a take that does not count, why "
+                                       "and what to do.")
     stethoscope: str
     chest_piece: str
     model_version: str = Field(description="The crackle model whose manifest was read (the served one).")

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from edge import devices
 from edge.api.operations import ADMIN_ROLES, ANY_ROLE, CLINICAL_ROLES, operation
-from edge.api.patients import SAME_TAKE, take_answer
+from edge.api.patients import SAME_TAKE, in_callers_words, take_answer
 from edge.api.visit_data import BreathReading
 from edge.schemas import Recording, RecordingTarget, RequestModel
 
@@ -75,16 +75,26 @@ class CaptureJob(BaseModel):
     cancel_reason: Optional[Literal["user", "orphaned"]] = Field(
         None, description="Why a cancelled job was cancelled: a user asked, or nobody polled it "
                           "for capture_orphan_seconds.")
-    result: Optional[dict] = Field(None, description="Once completed: the stored recording or breath reading.")
+    result: Optional[dict] = Field(None, description="Once completed: the stored recording (as GET of the "
+                                                     "recording gives it: Recording) or breath reading.")
     replayed: bool = Field(False, description="Once completed: the capture was the same take as the recording the "
                                               "visit already held for that chest site, which is the result; nothing "
                                               "new was stored.")
     error: Optional[dict] = Field(None, description="Once failed: the error's code and message.")
 
 
+def job_answer(job) -> dict:
+    """A capture job for the client (:func:`edge.devices.job_outcome`), its stored recording as a GET of
+    the recording gives it (:func:`edge.api.patients.in_callers_words`, in the :class:`Recording` schema)."""
+    outcome = devices.job_outcome(job)
+    if outcome["kind"] == "stethoscope" and outcome["result"] is not None:
+        outcome["result"] = Recording.model_validate(in_callers_words(outcome["result"])).model_dump(mode="json")
+    return outcome
+
+
 def _accepted(job) -> Response:
     """202 Accepted with the job and its Location, for the client to poll or cancel."""
-    body = CaptureJob.model_validate(devices.job_outcome(job)).model_dump(mode="json")
+    body = CaptureJob.model_validate(job_answer(job)).model_dump(mode="json")
     response = jsonify(body)
     response.status_code = 202
     response.headers["Location"] = url_for("devices.get_capture_job", job_id=job.id)
@@ -153,11 +163,11 @@ def start_breath_capture_job(visit_id: int, body: BreathCaptureRequest):
            summary="A board capture job: state, progress, and the stored record or the error once it ended",
            roles=CLINICAL_ROLES, response=CaptureJob, errors=(404,))
 def get_capture_job(job_id: str):
-    return devices.job_outcome(devices.get_job(_resources().devices, job_id))
+    return job_answer(devices.get_job(_resources().devices, job_id))
 
 
 @operation(blueprint, "/capture-jobs/<job_id>", "DELETE",
            summary="Cancel a running board capture: STOP_CAPTURE on the board, nothing stored; 409 once it ended",
            roles=CLINICAL_ROLES, response=CaptureJob, errors=(404, 409))
 def cancel_capture_job(job_id: str):
-    return devices.job_outcome(devices.cancel_job(_resources().devices, job_id))
+    return job_answer(devices.cancel_job(_resources().devices, job_id))

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g, request, send_file
 from edge import patients, recordings
 from edge.api.operations import CLINICAL_ROLES, Replayed, operation
 from edge.web.i18n import negotiate_language, quality_issue
-from edge.web.presenters import stethoscope_statement
+from edge.web.presenters import stethoscope_counts_by, stethoscope_statement
 from edge.schemas import (
     Patient,
     PatientCreate,
@@ -100,14 +100,20 @@ def update_visit(visit_id: int, body: VisitUpdate):
 
 
 def in_callers_words(recording: dict) -> dict:
-    """The recording in words for the caller's language: ``quality_advice``, the refusal in plain words,
-    and the ``statement`` of its ``stethoscope_validation`` (:func:`edge.web.presenters.stethoscope_statement`)."""
+    """The recording as the API gives it, however it is reached (GET, an upload, a label, a capture job's
+    result), in words for the caller's language: ``quality_advice``, the refusal in plain words, and its
+    ``stethoscope_validation`` with ``counts`` (:func:`edge.web.presenters.stethoscope_counts_by`, by
+    today's ``evidence_require_validated_stethoscope``) and its ``statement``
+    (:func:`edge.web.presenters.stethoscope_statement`: why it does not count, and what to do)."""
     quality = recording.get("quality") or {}
     lang = negotiate_language()
     advice = [] if quality.get("ok", True) else [quality_issue(issue, "audio", lang) for issue in quality.get("issues", [])]
     validation = recording.get("stethoscope_validation")
     if validation:
-        validation = {**validation, "statement": stethoscope_statement(validation, lang)}
+        required = current_app.extensions["ildscreen"].settings.evidence_require_validated_stethoscope
+        validation = {**validation,
+                      "counts": stethoscope_counts_by(validation, require_validated_stethoscope=required),
+                      "statement": stethoscope_statement(validation, lang, require_validated_stethoscope=required)}
     return {**recording, "quality_advice": advice, "stethoscope_validation": validation}
 
 

@@ -163,6 +163,14 @@ class EvidenceOptions(BaseModel):
                     "otherwise); one that finds crackles still counts. The bell, because through the Littmann "
                     "3200's bell filter the crackle detector found 1 of 9 KAUH adults with crackles, against 6 of 8 "
                     "through its diaphragm filter (audio_models/README.md, model 0.6.0).")
+    require_validated_stethoscope: bool = Field(
+        False, title="Only takes through a named, validated stethoscope count",
+        description="Programme assumption (docs/evidence.md): a take through a stethoscope (or stated chest piece) "
+                    "the crackle model was not validated on in adults never counts, by the manifest's patient-level "
+                    "validation (edge.auscultation.stethoscope_validation). On: a take that names no stethoscope, "
+                    "or names a validated one but not its chest piece, does not count either. Off (default): those "
+                    "count as before, since every take stored before the stethoscope was asked for names none and "
+                    "counting none of them would undo every earlier exam.")
     kl6_cutoff: float = Field(
         500.0, gt=0, title="KL-6 positive from (U/mL)",
         description="Programme assumption (docs/evidence.md): the cut-off of the laboratory's KL-6 assay; 500 U/mL "

@@ -119,6 +119,22 @@ CATALOG: dict[str, dict[str, str]] = {
                             "zh-CN": "未记录本次录音所用的听诊器，因此无法知道爆裂音模型是否在其上验证过"
                                      "（在成人中验证所用：{devices}）。"},
     "stethoscope_no_devices": {"en": "none", "zh-CN": "无"},
+    # After the statement, for a take that does not count (edge.modalities.stethoscope_counts): the crackle
+    # model's likelihood ratios were earned in adults through other devices (issue 24).
+    "stethoscope_does_not_count": {"en": "So this take does not count: it does not make its site heard and does not "
+                                         "change the risk (the model's accuracy was measured through other "
+                                         "stethoscopes). Record this site again through a stethoscope and chest piece "
+                                         "the model was validated on: {devices}.",
+                                   "zh-CN": "因此本次录音不计入：它不能使该部位算作已听诊，也不改变风险（模型的准确性是通过其他听诊器测得的）。"
+                                            "请用模型验证过的听诊器和听诊头重新录制此部位：{devices}。"},
+    # evidence_require_validated_stethoscope: the programme counts only takes that name a validated device.
+    "stethoscope_required_not_counted": {"en": "This programme counts only takes through a named stethoscope and "
+                                               "chest piece the crackle model was validated on, so this take does not "
+                                               "count: it does not make its site heard and does not change the risk. "
+                                               "Record this site again, naming the stethoscope and chest piece, through "
+                                               "one of: {devices}.",
+                                         "zh-CN": "本项目只计入通过已注明且经爆裂音模型验证的听诊器和听诊头录制的录音，因此本次录音不计入："
+                                                  "它不能使该部位算作已听诊，也不改变风险。请注明听诊器和听诊头，用以下之一重新录制此部位：{devices}。"},
     "record": {"en": "Record 20 s with the tablet microphone", "zh-CN": "用平板麦克风录音 20 秒"},
     "stop": {"en": "Stop", "zh-CN": "停止"},
     "recording": {"en": "Recording…", "zh-CN": "正在录音…"},
@@ -568,6 +584,13 @@ CATALOG: dict[str, dict[str, str]] = {
                                        "Record the lung sounds again through the diaphragm.",
                                  "zh-CN": "肺部听诊：尚无已听诊的部位。未发现爆裂音，但所用听诊头（如钟型面）会使爆裂音检测器漏掉大部分"
                                           "爆裂音：此结果不能排除爆裂音，因此此步骤仍待完成。请用膜型面重新录制肺部听诊。"},
+    # Accepted takes only through a stethoscope that does not count (edge.modalities.stethoscope_counts).
+    "lung_sounds_stethoscope_not_validated": {
+        "en": "Lung sounds: no site heard yet. The takes went through a stethoscope or chest piece the crackle model "
+              "was not validated on, so they do not count and this step is still to do. Record the lung sounds again "
+              "through a validated stethoscope (each take says which).",
+        "zh-CN": "肺部听诊：尚无已听诊的部位。录音所用的听诊器或听诊头未经爆裂音模型验证，因此不计入，此步骤仍待完成。"
+                 "请用经验证的听诊器重新录制肺部听诊（每条录音下注明了可用的听诊器）。"},
     "lung_sounds_waiting_score": {"en": "Lung sounds: no site heard yet. A take is waiting to be scored (the crackle "
                                         "model was unavailable), so this step is still to do. Calculate the risk again "
                                         "once the model is back (see /readyz), or record the lung sounds again.",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Collection, Optional
 
 from edge.auscultation import device_parts
-from edge.modalities import counts_for_its_site, take_threshold
+from edge.modalities import counts_for_its_site, stethoscope_counts, take_threshold
 from edge.patients import VISIT_STEPS
 from edge.recordings import awaits_score, is_accepted
 from edge.web.i18n import CATALOG, translate
@@ -70,12 +70,15 @@ def lab_rows(results: list[dict]) -> list[dict]:
     return rows
 
 
-def makes_its_site_heard(recording: dict, *, threshold: Optional[float], cannot_clear: Collection[str]) -> bool:
+def makes_its_site_heard(recording: dict, *, threshold: Optional[float], cannot_clear: Collection[str],
+                         require_validated_stethoscope: bool = False) -> bool:
     """Whether a take makes its chest site heard: accepted (:func:`edge.recordings.is_accepted`) and
     counted for its site (:func:`edge.modalities.counts_for_its_site`: a clear take through a chest
-    piece in ``cannot_clear``, the bell by default, is not). The chest map, the checklist and the
-    result's lung-sound line all ask this, so they agree with the risk."""
-    return is_accepted(recording) and counts_for_its_site(recording, threshold=threshold, cannot_clear=cannot_clear)
+    piece in ``cannot_clear``, the bell by default, is not, nor any take through a stethoscope the
+    crackle model was not validated on). The chest map, the checklist and the result's lung-sound
+    line all ask this, so they agree with the risk."""
+    return is_accepted(recording) and counts_for_its_site(recording, threshold=threshold, cannot_clear=cannot_clear,
+                                                          require_validated_stethoscope=require_validated_stethoscope)
 
 
 def takes_waiting_score(recordings: list[dict]) -> set[int]:
@@ -85,17 +88,20 @@ def takes_waiting_score(recordings: list[dict]) -> set[int]:
 
 
 def checklist(visit: dict, *, recordings: list[dict], breath_readings: list[dict], lab_results: list[dict],
-              patient: dict, threshold: Optional[float], cannot_clear: Collection[str]) -> dict[str, str]:
+              patient: dict, threshold: Optional[float], cannot_clear: Collection[str],
+              require_validated_stethoscope: bool = False) -> dict[str, str]:
     """Each step's state: ``done``, ``skipped`` or ``pending``.
 
     Lung sounds are done once a take makes its site heard (:func:`makes_its_site_heard`, with the
     crackle ``threshold`` and the pieces that ``cannot_clear``), the rule the chest map and the risk
-    follow: clear takes through the bell, and takes still waiting to be scored
+    follow: clear takes through the bell, takes through a stethoscope the crackle model was not
+    validated on, and takes still waiting to be scored
     (:func:`edge.recordings.awaits_score`: the model was unavailable), leave the step to do. A
     waiting take is not yet known to be usable or to clear its site; the page says it waits
     (:func:`takes_waiting_score`)."""
     done = {
-        "auscultation": any(makes_its_site_heard(r, threshold=threshold, cannot_clear=cannot_clear)
+        "auscultation": any(makes_its_site_heard(r, threshold=threshold, cannot_clear=cannot_clear,
+                                                 require_validated_stethoscope=require_validated_stethoscope)
                             for r in recordings),
         "breath": any(r.get("quality") and r["quality"].get("ok") for r in breath_readings),
         "labs": bool(lab_results),
@@ -147,7 +153,7 @@ def _not_measured(assessment: dict, lab_rows_: list[dict]) -> dict[str, list[str
 
 
 def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional[float],
-                cannot_clear: Collection[str]) -> Optional[dict]:
+                cannot_clear: Collection[str], require_validated_stethoscope: bool = False) -> Optional[dict]:
     """What the result says about lung sounds, from the assessment's own finding: the crackle
     level at the sites with a usable take (``sites_heard``), whether it counted (and why not), and
     the protocol's basal sites that were not heard (``bases_not_heard``: no take, only takes the
@@ -159,18 +165,22 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
     missing list says so until the risk is calculated again). With no usable take there is no
     finding (``level`` None), every base is not heard, and ``no_finding_key`` names the line that
     says why: a take still waits to be scored (``lung_sounds_waiting_score``: calculate the risk
-    again once the model is back), clear takes only through a piece that cannot rule crackles out
-    (``lung_sounds_cannot_clear``: record again through the diaphragm), or every take refused
-    (``lung_sounds_no_usable``).
+    again once the model is back), accepted takes only through a stethoscope that does not count
+    (``lung_sounds_stethoscope_not_validated``: record again through a validated one), clear takes only
+    through a piece that cannot rule crackles out (``lung_sounds_cannot_clear``: record again through
+    the diaphragm), or every take refused (``lung_sounds_no_usable``).
     """
+    rule = {"threshold": threshold, "cannot_clear": cannot_clear,
+            "require_validated_stethoscope": require_validated_stethoscope}
     item = assessment.get("contributions", {}).get("auscultation")
-    if item is None and (not recordings or any(makes_its_site_heard(r, threshold=threshold, cannot_clear=cannot_clear)
-                                               for r in recordings)):
+    if item is None and (not recordings or any(makes_its_site_heard(r, **rule) for r in recordings)):
         return None
-    # An accepted take that is not usable is a clear one through a piece that cannot clear: say so,
-    # since recording again through the diaphragm (not fixing the recording) is what helps.
-    through_piece = any(is_accepted(r) and not makes_its_site_heard(r, threshold=threshold, cannot_clear=cannot_clear)
-                        for r in recordings)
+    # An accepted take that is not usable went through a stethoscope that does not count, or is a
+    # clear one through a piece that cannot clear: say which, since recording again through a
+    # validated stethoscope or the diaphragm (not fixing the recording) is what helps.
+    not_heard = [r for r in recordings if is_accepted(r) and not makes_its_site_heard(r, **rule)]
+    through_stethoscope = any(not stethoscope_counts(r, require_validated_stethoscope=require_validated_stethoscope)
+                              for r in not_heard)
     finding = (item or {}).get("finding") or {}
     protocol = finding.get("protocol_basal_sites") or \
         (assessment.get("evidence_options") or {}).get("protocol_basal_sites") or []
@@ -182,18 +192,22 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
         "reason_code": (item or {}).get("reason_code"),
         "bases_not_heard": [site for site in protocol if site not in heard],
         "no_finding_key": "lung_sounds_waiting_score" if any(awaits_score(r) for r in recordings)
-        else "lung_sounds_cannot_clear" if through_piece else "lung_sounds_no_usable",
+        else "lung_sounds_stethoscope_not_validated" if through_stethoscope
+        else "lung_sounds_cannot_clear" if not_heard else "lung_sounds_no_usable",
     }
 
 
-def assessment_heard_rule(assessment: dict, *, threshold: Optional[float],
-                          cannot_clear: Collection[str]) -> tuple[dict, bool]:
+def assessment_heard_rule(assessment: dict, *, threshold: Optional[float], cannot_clear: Collection[str],
+                          require_validated_stethoscope: bool = False) -> tuple[dict, bool]:
     """Which takes made their site heard as ``assessment`` read them (the keyword arguments of
     :func:`makes_its_site_heard`), and whether any of it had to come from today's rule instead.
 
     The threshold is its crackle finding's, else the ``crackle_threshold`` it kept (None there:
-    no crackle model was available); the pieces that cannot clear are its ``evidence_options``'.
-    An assessment stored before it kept one of these gets today's (``threshold``, ``cannot_clear``:
+    no crackle model was available); the pieces that cannot clear, and whether only validated
+    stethoscopes count, are its ``evidence_options``' (one stored before it kept the stethoscope's
+    rule reads today's, ``require_validated_stethoscope``, without the page's note: every take stored
+    before it names no stethoscope, which counts unless a programme turned the setting on). An
+    assessment stored before it kept the threshold or the pieces gets today's (``threshold``, ``cannot_clear``:
     :func:`edge.web.views.heard_rule`), and the second value is True: its page says so. Today's
     rule alone would let a setting changed after the advice rewrite what the record shows."""
     finding = ((assessment.get("contributions") or {}).get("auscultation") or {}).get("finding") or {}
@@ -206,7 +220,9 @@ def assessment_heard_rule(assessment: dict, *, threshold: Optional[float],
         kept_threshold = False
     kept_pieces = "chest_pieces_cannot_clear" in options
     rule = {"threshold": threshold,
-            "cannot_clear": tuple(options["chest_pieces_cannot_clear"] if kept_pieces else cannot_clear)}
+            "cannot_clear": tuple(options["chest_pieces_cannot_clear"] if kept_pieces else cannot_clear),
+            "require_validated_stethoscope": bool(options.get("require_validated_stethoscope",
+                                                              require_validated_stethoscope))}
     return rule, not (kept_threshold and kept_pieces)
 
 
@@ -227,7 +243,8 @@ def takes_rescored(assessment: dict) -> list[dict]:
     return list(groups.values())
 
 
-def chest_piece_note(recording: dict, *, threshold: Optional[float], cannot_clear) -> Optional[str]:
+def chest_piece_note(recording: dict, *, threshold: Optional[float], cannot_clear,
+                     require_validated_stethoscope: bool = False) -> Optional[str]:
     """The catalog key of the line under a take that passed the gate and found no crackles, when its
     chest piece makes that clear result weak; None otherwise (or when no threshold is known).
 
@@ -236,9 +253,12 @@ def chest_piece_note(recording: dict, *, threshold: Optional[float], cannot_clea
     diaphragm. ``chest_piece_not_stated_clear``: nobody said which piece (a board capture, a take
     stored before the question was asked); it still counts, since the tablet asks for the diaphragm
     and counting none of these would undo every earlier clear exam, but the nurse is told that a
-    bell take would not rule crackles out."""
+    bell take would not rule crackles out. None for a take whose stethoscope does not count
+    (:func:`edge.modalities.stethoscope_counts`): its stethoscope line says why (:func:`stethoscope_statement`)."""
     threshold = take_threshold(recording, threshold)
     if threshold is None or not is_accepted(recording) or recording["crackle_probability"] >= threshold:
+        return None
+    if not stethoscope_counts(recording, require_validated_stethoscope=require_validated_stethoscope):
         return None
     if not counts_for_its_site(recording, threshold=threshold, cannot_clear=cannot_clear):
         return "chest_piece_cannot_clear"
@@ -273,12 +293,34 @@ def validated_devices(devices: list[str], lang: str) -> str:
     return "; ".join(f"{name} ({', '.join(shown)})" if shown else name for name, shown in pieces.items())
 
 
-def stethoscope_statement(validation: Optional[dict], lang: str) -> Optional[str]:
+def stethoscope_statement(validation: Optional[dict], lang: str, *, require_validated_stethoscope: bool = False) -> Optional[str]:
     """What a take's crackle result says of its stethoscope and chest piece, in ``lang``
     (``validation``: :func:`edge.auscultation.stethoscope_validation`); None without a served crackle
-    model. The visit page and the API's recordings word it here."""
+    model. The visit page and the API's recordings word it here. When the take does not count
+    (:func:`stethoscope_counts`, with ``require_validated_stethoscope``) it goes on to say so, why, and
+    to record the site again through a device the model was validated on, named from the manifest."""
     if not validation:
         return None
+    text = _validation_statement(validation, lang)
+    if stethoscope_counts_by(validation, require_validated_stethoscope=require_validated_stethoscope):
+        return text
+    # Not counted whatever the programme's setting (a device the adults' validation never went through),
+    # or only because the programme requires a named, validated one.
+    key = ("stethoscope_required_not_counted" if stethoscope_counts_by(validation)
+           else "stethoscope_does_not_count")
+    sep = "" if lang == "zh-CN" else " "  # Chinese sentences follow one another without a space
+    return f"{text}{sep}{translate(key, lang, devices=validated_devices(validation['devices'], lang))}"
+
+
+def stethoscope_counts_by(validation: Optional[dict], *, require_validated_stethoscope: bool = False) -> bool:
+    """:func:`edge.modalities.stethoscope_counts` for a take's ``stethoscope_validation`` alone (None: no
+    served crackle model, read as not stated)."""
+    validation = validation or {}
+    take = {"stethoscope_validation": validation, "chest_piece": validation.get("chest_piece", CHEST_PIECE_NOT_STATED)}
+    return stethoscope_counts(take, require_validated_stethoscope=require_validated_stethoscope)
+
+
+def _validation_statement(validation: dict, lang: str) -> str:
     two = lambda value: f"{value:.2f}"
     values = {"stethoscope": stethoscope_name(validation["stethoscope"], lang),
               "chest_piece": translate(f"chest_piece_{validation['chest_piece']}", lang),
@@ -380,7 +422,7 @@ def risk_factor_lines(guideline: Optional[dict]) -> list[tuple[str, dict]]:
 
 
 def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_: list[dict],
-                threshold: Optional[float], cannot_clear: Collection[str],
+                threshold: Optional[float], cannot_clear: Collection[str], require_validated_stethoscope: bool = False,
                 potential: Optional[dict] = None) -> Optional[dict]:
     """The result as the nurse reads it, as it was decided: takes are read with the assessment's
     own rule (:func:`assessment_heard_rule`; ``threshold`` and ``cannot_clear``, today's rule, only
@@ -399,7 +441,8 @@ def result_view(assessment: Optional[dict], *, recordings: list[dict], lab_rows_
     recommendation = assessment.get("recommendation") or {}
     frequency_key, frequency_values = natural_frequency(percent if measured else assessment["pretest_probability"] * 100)
     red_flags = assessment.get("red_flags", [])
-    rule, rule_from_today = assessment_heard_rule(assessment, threshold=threshold, cannot_clear=cannot_clear)
+    rule, rule_from_today = assessment_heard_rule(assessment, threshold=threshold, cannot_clear=cannot_clear,
+                                                  require_validated_stethoscope=require_validated_stethoscope)
     sounds = lung_sounds(assessment, recordings, **rule)
     return {
         "measured": bool(measured),

@@ -459,13 +459,16 @@ def worklist(db) -> list[dict]:
 def heard_rule(crackle_model: Optional[ServedCrackleModel] = None) -> dict:
     """Which takes make their chest site heard, as the next assessment will decide it (keyword
     arguments of :func:`edge.web.presenters.makes_its_site_heard`): the served crackle model's
-    threshold (None when it is not available) and the pieces that cannot clear
-    (``evidence_chest_pieces_cannot_clear``). The checklist and the chest map use it; a stored
+    threshold (None when it is not available), the pieces that cannot clear
+    (``evidence_chest_pieces_cannot_clear``) and whether only a validated stethoscope counts
+    (``evidence_require_validated_stethoscope``). The checklist and the chest map use it; a stored
     result reads its own (:func:`edge.web.presenters.assessment_heard_rule`). ``crackle_model``:
     the served model as the page already read it (:func:`edge.modalities.served_crackle_model`),
     so one page judges every take by one reading; None reads it now."""
     threshold = (crackle_model or served_crackle_model()).threshold
-    return {"threshold": threshold, "cannot_clear": _resources().settings.evidence_chest_pieces_cannot_clear}
+    settings = _resources().settings
+    return {"threshold": threshold, "cannot_clear": settings.evidence_chest_pieces_cannot_clear,
+            "require_validated_stethoscope": settings.evidence_require_validated_stethoscope}
 
 
 def crackle_validation(assessment: dict, crackle_model: Optional[ServedCrackleModel] = None) -> Optional[dict]:

@@ -74,14 +74,19 @@ def _visit_page(visit_id: int, *, status: int):
     file_checks = ([(key, _slip_text(key, value, unit, resources.settings.lab_unit_check_factor))
                     for key, value, unit in _file_checks(visit["draft"])]
                    if request.args.get("lab_file_check") == "1" else [])
-    # A clear take through the bell (evidence_chest_pieces_cannot_clear) leaves its site to do, as it
-    # leaves it unheard in the risk (edge.modalities.counts_for_its_site), and says why under the take.
+    # A clear take through the bell (evidence_chest_pieces_cannot_clear), and any take through a stethoscope
+    # the crackle model was not validated on, leaves its site to do, as it leaves it unheard in the risk
+    # (edge.modalities.counts_for_its_site), and says why under the take.
     rule = heard_rule(crackle_model)
     done_sites = {r["chest_site"] for r in recordings_ if presenters.makes_its_site_heard(r, **rule)}
     chest_piece_notes = {r["id"]: presenters.chest_piece_note(r, **rule) for r in recordings_}
-    # Whether the crackle model was validated on each take's stethoscope and chest piece (display only).
-    stethoscope_notes = {r["id"]: presenters.stethoscope_statement(r["stethoscope_validation"], g.lang)
-                         for r in recordings_}
+    # Whether the crackle model was validated on each take's stethoscope and chest piece, and, for one that
+    # does not count for it, why and what to do (a warning then).
+    stethoscope_notes = {r["id"]: presenters.stethoscope_statement(
+        r["stethoscope_validation"], g.lang, require_validated_stethoscope=rule["require_validated_stethoscope"])
+        for r in recordings_}
+    stethoscope_not_counted = {r["id"] for r in recordings_ if not presenters.stethoscope_counts_by(
+        r["stethoscope_validation"], require_validated_stethoscope=rule["require_validated_stethoscope"])}
     # Takes stored while the crackle model was unavailable: not heard yet, and each says so.
     waiting_takes = presenters.takes_waiting_score(recordings_)
     take_id, captured_again = _take()
@@ -96,7 +101,7 @@ def _visit_page(visit_id: int, *, status: int):
         waiting_takes=waiting_takes,
         chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,
         stethoscopes=resources.settings.stethoscopes, upload_stethoscope=resources.settings.upload_stethoscope,
-        stethoscope_notes=stethoscope_notes, stethoscope_name=lambda name: presenters.stethoscope_name(name, g.lang),
+        stethoscope_notes=stethoscope_notes, stethoscope_not_counted=stethoscope_not_counted, stethoscope_name=lambda name: presenters.stethoscope_name(name, g.lang),
         result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows, **rule,
                                       potential=_potential(patient, visit) if assessment else None),
         freshness=verdict, referral=referral,

@@ -4,14 +4,18 @@ and per stethoscope). The names come from the clinic's settings (stethoscopes; b
 board's captures; upload_stethoscope for uploads and the tablet's microphone), a take states one of them
 (the tablet offers a list, never free text), anything else is refused naming the field, and takes stored
 before migration 18 read as not stated. The statement is read from the served manifest's patient-level
-validation block; it is display only: the risk, tier and advice do not depend on it."""
+validation block, and so is whether the take counts: one through a stethoscope (or a stated chest piece) the
+model was not validated on in adults makes no site heard and leaves the risk as with no take; one naming no
+stethoscope counts unless the programme requires a named, validated one."""
 from __future__ import annotations
 
 import io
 import json
 import re
 import sqlite3
+from typing import Optional
 
+import numpy as np
 import pytest
 from markupsafe import escape
 
@@ -21,13 +25,15 @@ from edge.auscultation import STETHOSCOPE_STATUSES, stethoscope_validation
 from edge.config import load_settings
 from edge.errors import ConfigError, ValidationError
 from edge.inference.models import BUNDLED_DIR
+from edge.modalities import counts_for_its_site, site_probabilities, stethoscope_counts
 from edge.store.database import open_database
 from edge.store.migrations import MIGRATIONS, apply_migrations, current_version
 from edge.users import create_user
 from edge.web import presenters
 from edge.web.i18n import CATALOG
+from firmware_interface import DeviceKind, SimulatedDevice
 from support import PASSWORD, PATIENT, csrf_of, login, wav_bytes
-from test_chest_piece import capture_from_a_board, stored_take, visit_on_an_app
+from test_chest_piece import capture_from_a_board, site_done, step_state, stored_take, visit_on_an_app
 from test_ui_lung_sound_result import assess, counted_detector
 
 LITTMANN = "Littmann 3200"  # a device of the shipped model's adults' validation (with its chest pieces)
@@ -205,26 +211,145 @@ def test_each_take_on_the_visit_page_names_its_stethoscope_and_says_whether_the_
     assert presenters.validated_devices(adults["devices"], lang) == f"{LITTMANN} ({', '.join(pieces)})"
 
 
-def test_the_risk_tier_and_advice_are_the_same_whichever_stethoscope(client, nurse, db, monkeypatch):
-    """Display only: the evidence model counts the adults' validation whatever a take's stethoscope (the
-    clinical lead decides whether that should change)."""
-    counted_detector(monkeypatch)
-    results = {}
-    for number, stethoscope in enumerate((LITTMANN, OTHER, "not_stated")):
-        patient = client.post("/api/v1/patients", json={**PATIENT, "code": f"CL83-000{number}"}, headers=nurse).json
-        visit = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json
+# --- whether a take counts (issue 24: a model counts only as far as patients it never saw support it) -----
+
+# What a take leaves of the risk: compared between visits of the same patient's picture.
+RISK = ("probability", "score", "interval", "tier", "tier_from_risk", "recommendation", "red_flags", "missing")
+
+
+def visit_with_takes(client, nurse, db, code: str, stethoscope: Optional[str]) -> int:
+    """A visit of PATIENT (as ``code``) with a positive take at the left base and a clear one at the right,
+    both through the diaphragm of ``stethoscope`` (None: no take)."""
+    patient = client.post("/api/v1/patients", json={**PATIENT, "code": code}, headers=nurse).json
+    visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json["id"]
+    if stethoscope is not None:
         for site, p in (("posterior_left_base", 0.9), ("posterior_right_base", 0.02)):
-            db["recordings"].update(stored_take(db, visit["id"], site, p, "diaphragm"), {"stethoscope": stethoscope})
+            db["recordings"].update(stored_take(db, visit_id, site, p, "diaphragm"), {"stethoscope": stethoscope})
         db.conn.commit()
-        statuses = {r["stethoscope_validation"]["status"] for r in
-                    client.get(f"/api/v1/visits/{visit['id']}/recordings", headers=nurse).json["recordings"]}
-        assessment = assess(client, nurse, visit["id"])
-        assert assessment["contributions"]["auscultation"]["counted"]
-        results[stethoscope] = (statuses, {key: assessment[key] for key in (
-            "probability", "score", "interval", "tier", "tier_from_risk", "recommendation", "red_flags")},
-            assessment["contributions"]["auscultation"]["applied_likelihood_ratio"])
-    assert [results[s][0] for s in (LITTMANN, OTHER, "not_stated")] == [{"validated"}, {"not_validated"}, {"not_stated"}]
-    assert results[LITTMANN][1:] == results[OTHER][1:] == results["not_stated"][1:]
+    return visit_id
+
+
+def test_only_a_take_through_a_stethoscope_validated_in_adults_counts_in_the_risk(client, nurse, db, monkeypatch):
+    """The detector's likelihood ratios were earned in adults through the Littmann 3200: crackles found through
+    another stethoscope (or one validated in children only) do not raise the risk; the result is the one the
+    visit would have with no take. A take naming no stethoscope counts by default."""
+    counted_detector(monkeypatch)
+    results, counts = {}, {}
+    for number, stethoscope in enumerate((LITTMANN, OTHER, YUNTING, "not_stated", None)):
+        visit_id = visit_with_takes(client, nurse, db, f"CL89-000{number}", stethoscope)
+        listed = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=nurse).json["recordings"]
+        counts[stethoscope] = {(r["stethoscope_validation"]["status"], r["stethoscope_validation"]["counts"])
+                               for r in listed}
+        results[stethoscope] = assess(client, nurse, visit_id)
+    assert counts == {LITTMANN: {("validated", True)}, OTHER: {("not_validated", False)},
+                      YUNTING: {("not_in_adults", False)}, "not_stated": {("not_stated", True)}, None: set()}
+    for counted in (LITTMANN, "not_stated"):
+        assert results[counted]["contributions"]["auscultation"]["counted"]
+        assert results[counted]["contributions"]["auscultation"]["applied_likelihood_ratio"] > 1
+        assert results[counted]["probability"] > results[None]["probability"]
+    for not_counted in (OTHER, YUNTING):
+        assert "auscultation" not in results[not_counted]["contributions"]
+        assert {key: results[not_counted][key] for key in RISK} == {key: results[None][key] for key in RISK}
+        assert "auscultation" in results[not_counted]["missing"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_clear_take_through_an_unvalidated_stethoscope_leaves_its_site_to_do_and_says_why(
+        client, nurse, db, visit, monkeypatch, lang):
+    """The chest map, the checklist and the result follow the risk's rule: the take is shown with its
+    probability, and under it why it does not count and which devices to record again through."""
+    counted_detector(monkeypatch)
+    other = stored_take(db, visit["id"], "posterior_left_base", 0.02, "diaphragm")
+    db["recordings"].update(other, {"stethoscope": OTHER})
+    db.conn.commit()
+    client.set_cookie("lang", lang)
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    assert not site_done(page, "posterior_left_base") and step_state(page, "auscultation") == "pending"
+    item = page.split(f'id="take-{other}"', 1)[1].split("</li>", 1)[0]
+    note = re.search(rf'<p class="(\w+) stethoscope-note" role="note" id="stethoscope-note-{other}">(.*?)</p>',
+                     item, re.S)
+    devices = presenters.validated_devices(shipped_entry()["validation"]["populations"]["adults"]["devices"], lang)
+    assert note.group(1) == "warning"
+    assert note.group(2).endswith(str(escape(CATALOG["stethoscope_does_not_count"][lang].format(devices=devices))))
+    assert "2%" in item  # still shown, with its probability
+    assert "chest-piece-note" not in item  # the diaphragm is not what is wrong
+    assess(client, nurse, visit["id"])
+    result = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    assert str(escape(CATALOG["lung_sounds_stethoscope_not_validated"][lang])) in \
+        re.search(r'id="lung-sound-finding">(.*?)</p>', result, re.S).group(1)
+
+    # Through the validated stethoscope the same clear take makes its site heard.
+    db["recordings"].update(other, {"stethoscope": LITTMANN})
+    db.conn.commit()
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    assert site_done(page, "posterior_left_base") and step_state(page, "auscultation") == "done"
+    assert 'class="muted stethoscope-note"' in page and 'class="warning stethoscope-note"' not in page
+
+
+def test_a_programme_can_require_a_named_validated_stethoscope_and_its_results_read_out_of_date(
+        app, client, nurse, db, monkeypatch):
+    """evidence_require_validated_stethoscope: off, a take naming no stethoscope counts (every take stored
+    before migration 18); on, it counts no more, the page says why, and a result calculated before the
+    change reads out of date until it is calculated again."""
+    counted_detector(monkeypatch)
+    visit_id = visit_with_takes(client, nurse, db, "CL89-0100", "not_stated")
+    empty = assess(client, nurse, visit_with_takes(client, nurse, db, "CL89-0101", None))
+    before = assess(client, nurse, visit_id)
+    assert before["contributions"]["auscultation"]["counted"]
+    assert before["evidence_options"]["require_validated_stethoscope"] is False
+    assert step_state(client.get(f"/visits/{visit_id}").get_data(as_text=True), "auscultation") == "done"
+
+    monkeypatch.setattr(app.extensions["ildscreen"].settings, "evidence_require_validated_stethoscope", True)
+    freshness = client.get(f"/api/v1/visits/{visit_id}/assessments", headers=nurse).json["assessments"][-1]["freshness"]
+    assert not freshness["current"]
+    assert freshness["settings_changed"] == ["evidence_options.require_validated_stethoscope"]
+    client.set_cookie("lang", "en")
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert 'id="settings-changed"' in page and step_state(page, "auscultation") == "pending"
+    assert not site_done(page, "posterior_left_base")
+    devices = presenters.validated_devices(shipped_entry()["validation"]["populations"]["adults"]["devices"], "en")
+    assert str(escape(CATALOG["stethoscope_required_not_counted"]["en"].format(devices=devices))) in page
+    listed = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=nurse).json["recordings"]
+    assert {r["stethoscope_validation"]["counts"] for r in listed} == {False}
+
+    after = assess(client, nurse, visit_id)
+    assert "auscultation" not in after["contributions"]
+    assert {key: after[key] for key in RISK} == {key: empty[key] for key in RISK}
+    assert client.get(f"/api/v1/visits/{visit_id}/assessments", headers=nurse).json["assessments"][-1][
+        "freshness"]["current"]
+
+
+@pytest.mark.parametrize(("validation", "require", "counts"), [
+    (("Stetho A", "diaphragm"), False, True),
+    (("Stetho A", "diaphragm"), True, True),
+    (("Scope B", "not_stated"), True, True),  # validated whatever the piece
+    (("Stetho A", "extended"), False, False),  # a stated piece the validation never went through
+    (("Stetho A", "not_stated"), False, True),  # a validated stethoscope, the piece not said: as before
+    (("Stetho A", "not_stated"), True, False),
+    (("Kid C", "diaphragm"), False, False),
+    (("Other D", "diaphragm"), False, False),
+    (("not_stated", "diaphragm"), False, True),
+    (("not_stated", "diaphragm"), True, False),
+    (None, False, True),  # no validation read (no crackle model served): not stated
+    (None, True, False),
+])
+def test_whether_a_take_counts_follows_its_status_and_the_programme_setting(validation, require, counts):
+    take = {"chest_site": "posterior_left_base", "chest_piece": "diaphragm", "quality": {"ok": True},
+            "crackle_probability": 0.9}
+    if validation is not None:
+        stethoscope, piece = validation
+        take.update(chest_piece=piece,
+                    stethoscope_validation=stethoscope_validation(FIXTURE_ENTRY, stethoscope=stethoscope, chest_piece=piece))
+    assert stethoscope_counts(take, require_validated_stethoscope=require) is counts
+    # A positive take counts or not as a clear one does: crackles found through it are no evidence either.
+    assert counts_for_its_site(take, threshold=0.5, cannot_clear=("bell",),
+                               require_validated_stethoscope=require) is counts
+    heard = site_probabilities([take], threshold=0.5, require_validated_stethoscope=require)
+    assert heard == {"posterior_left_base": 0.9 if counts else None}
+    statement = presenters.stethoscope_statement(take.get("stethoscope_validation"), "en",
+                                                 require_validated_stethoscope=require)
+    if statement is not None:
+        assert ("does not count" in statement) is not counts
 
 
 # --- read from the manifest's validation block --------------------------------------------------
@@ -282,7 +407,9 @@ def test_without_a_patient_level_validation_no_stethoscope_is_validated(validati
     entry = {**FIXTURE_ENTRY, "validation": validation}
     found = stethoscope_validation(entry, stethoscope="Stetho A", chest_piece="diaphragm")
     assert found["status"] == "not_validated" and found["devices"] == []
-    assert presenters.stethoscope_statement(found, "en").endswith("(in adults it was validated through: none).")
+    statement = presenters.stethoscope_statement(found, "en")
+    assert "(in adults it was validated through: none)." in statement
+    assert statement.endswith(CATALOG["stethoscope_does_not_count"]["en"].format(devices="none"))
 
 
 # --- stored: migration 18 -----------------------------------------------------------------------
@@ -328,3 +455,36 @@ def test_a_board_capture_is_stored_with_the_stethoscope_the_settings_name_for_th
     assert captured.status_code == 201, captured.json
     assert captured.json["source"] == "device" and captured.json["stethoscope"] == stored
     assert captured.json["stethoscope_validation"]["status"] == ("not_validated" if boards.get("STETH-40") else "not_stated")
+
+
+def test_a_capture_jobs_result_is_the_recording_as_its_get_gives_it(tmp_path, no_env_settings):
+    """The capture job's result carries what every other answer with the take does (quality_advice, the
+    stethoscope's validation with counts and statement, in the caller's language), from one home."""
+    app = create_app(load_settings(data_dir=tmp_path / "data", max_upload_mb=2, device_simulator=True,
+                                   stethoscopes=[OTHER, LITTMANN], board_stethoscopes={"STETH-40": OTHER}))
+    client, admin = app.test_client(), app.test_client()
+    db = app.extensions["ildscreen"].folder.connect()
+    create_user(db, audit.CLI_OPERATOR, username="admin9", role="admin", password=PASSWORD)
+    create_user(db, audit.CLI_OPERATOR, username="nurse9", role="nurse", password=PASSWORD)
+    pcm = (np.random.default_rng(3).normal(0, 3000, 4000 * 6)).astype(np.int16)
+    sim = SimulatedDevice(DeviceKind.STETHOSCOPE, pcm=pcm, sample_rate_hz=4000, speed=None, device_id="STETH-40")
+    sim.start()
+    try:
+        assert admin.post("/api/v1/devices", json={"port": sim.port}, headers=login(admin, "admin9")).status_code == 201
+        headers = {**login(client, "nurse9"), "Accept-Language": "zh-CN"}
+        patient = client.post("/api/v1/patients", json=PATIENT, headers=headers).json
+        visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json["id"]
+        started = client.post(f"/api/v1/visits/{visit_id}/recordings/capture-jobs", headers=headers,
+                              json={"port": sim.port, "chest_site": "trachea", "seconds": 5})
+        assert started.status_code == 202 and app.extensions["ildscreen"].devices.job(started.json["id"]).wait(30)
+        job = client.get(started.headers["Location"], headers=headers).json
+    finally:
+        sim.close()
+        db.close()
+    assert job["state"] == "completed", job
+    listed = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"]
+    assert job["result"] == listed[0]
+    validation = job["result"]["stethoscope_validation"]
+    assert validation["status"] == "not_validated" and validation["counts"] is False
+    assert validation["statement"].startswith(CATALOG["stethoscope_not_validated"]["zh-CN"].split("{")[0])
+    assert "quality_advice" in job["result"]

@@ -136,13 +136,15 @@ def test_a_usable_take_after_the_result_is_never_called_refused(client, nurse, d
 
 
 def counted_detector(monkeypatch):
-    """A patient-level adult validation that passes the validation rule, so lung sounds count."""
+    """A patient-level adult validation that passes the validation rule, so lung sounds count (through the
+    shipped model's adult devices: a take through another stethoscope does not count)."""
     from edge import modalities
 
     real_entry = modalities.manifest_entry
+    devices = real_entry("auscultation")["validation"]["populations"]["adults"]["devices"]
     detector = {"unit": "patient", "ci_method": "patient_cluster_bootstrap", "populations": {"adults": {
         "patients": 60, "positive_patients": 20, "sensitivity": 0.8, "sensitivity_ci95": [0.7, 0.88],
-        "specificity": 0.9, "specificity_ci95": [0.84, 0.94], "dataset": "fixture"}}}
+        "specificity": 0.9, "specificity_ci95": [0.84, 0.94], "dataset": "fixture", "devices": devices}}}
     monkeypatch.setattr(modalities, "manifest_entry", lambda name: (
         {**real_entry(name), "validation": detector} if name == "auscultation" else real_entry(name)))
 
