@@ -244,23 +244,28 @@ def test_a_closed_visit_and_the_letter_show_no_settings_changed_line(client, nur
 
 # --- the rules as functions ---------------------------------------------------------------------
 
-TODAY = {"threshold": 0.5, "cannot_clear": ("bell", "extended")}
+TODAY = {"threshold": 0.5, "cannot_clear": ("bell", "extended"), "require_validated_stethoscope": True}
+NAMED = {"require_validated_stethoscope": True}  # today's: an assessment that did not keep it
 
 
 @pytest.mark.parametrize(("assessment", "rule", "from_today"), [
     # the finding's threshold first, then the kept one, then today's
     ({"contributions": {"auscultation": {"finding": {"threshold": 0.2}}}, "crackle_threshold": 0.3,
-      "evidence_options": {"chest_pieces_cannot_clear": []}}, {"threshold": 0.2, "cannot_clear": ()}, False),
+      "evidence_options": {"chest_pieces_cannot_clear": []}}, {"threshold": 0.2, "cannot_clear": (), **NAMED}, False),
     ({"crackle_threshold": 0.3, "evidence_options": {"chest_pieces_cannot_clear": ["bell"]}},
-     {"threshold": 0.3, "cannot_clear": ("bell",)}, False),
+     {"threshold": 0.3, "cannot_clear": ("bell",), **NAMED}, False),
     # no crackle model when it was assessed: no threshold, kept as such
     ({"crackle_threshold": None, "evidence_options": {"chest_pieces_cannot_clear": ["bell"]}},
-     {"threshold": None, "cannot_clear": ("bell",)}, False),
+     {"threshold": None, "cannot_clear": ("bell",), **NAMED}, False),
     ({"evidence_options": {"chest_pieces_cannot_clear": ["bell"]}},
-     {"threshold": 0.5, "cannot_clear": ("bell",)}, True),
+     {"threshold": 0.5, "cannot_clear": ("bell",), **NAMED}, True),
     ({"crackle_threshold": 0.3, "evidence_options": {"lr_cap": 10}},
-     {"threshold": 0.3, "cannot_clear": TODAY["cannot_clear"]}, True),
+     {"threshold": 0.3, "cannot_clear": TODAY["cannot_clear"], **NAMED}, True),
     ({}, TODAY, True),
+    # the stethoscope's rule as kept (issue 24), whatever today's
+    ({"crackle_threshold": 0.3, "evidence_options": {"chest_pieces_cannot_clear": ["bell"],
+                                                     "require_validated_stethoscope": False}},
+     {"threshold": 0.3, "cannot_clear": ("bell",), "require_validated_stethoscope": False}, False),
 ])
 def test_the_assessment_rule_is_what_it_kept_and_today_only_for_what_it_did_not(assessment, rule, from_today):
     assert presenters.assessment_heard_rule(assessment, **TODAY) == (rule, from_today)
