@@ -7,6 +7,7 @@ stored in its own column (migration 14; earlier rows are ``not_stated``), never 
 board capture, whose wire protocol carries no mode."""
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -406,9 +407,10 @@ def test_migration_14_gives_earlier_recordings_not_stated_and_refuses_an_unknown
 
 # --- a board capture says nothing about the piece -----------------------------------------------
 
-def capture_from_a_board(data_dir, claim: dict, **settings) -> tuple:
+@contextlib.contextmanager
+def board_visit(data_dir, **settings):
     """A simulated stethoscope board (id ``STETH-40``) registered on an app with ``settings``, and a nurse's
-    captures from it into a visit: one request with ``claim`` added to it, then a plain one. Returns both answers."""
+    open visit: yields (the app, her client, her headers, the visit's id, the board's port)."""
     app = create_app(load_settings(data_dir=data_dir, max_upload_mb=2, device_simulator=True, **settings))
     client, admin = app.test_client(), app.test_client()
     db = app.extensions["ildscreen"].folder.connect()
@@ -422,13 +424,20 @@ def capture_from_a_board(data_dir, claim: dict, **settings) -> tuple:
         headers = login(client, "nurse9")
         patient = client.post("/api/v1/patients", json=PATIENT, headers=headers).json
         visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json["id"]
-        url = f"/api/v1/visits/{visit_id}/recordings/capture"
-        request = {"port": sim.port, "chest_site": "trachea", "seconds": 5}
-        return (client.post(url, json={**request, **claim}, headers=headers),
-                client.post(url, json=request, headers=headers))
+        yield app, client, headers, visit_id, sim.port
     finally:
         sim.close()
         db.close()
+
+
+def capture_from_a_board(data_dir, claim: dict, **settings) -> tuple:
+    """A nurse's captures from a board (:func:`board_visit`) into a visit: one request with ``claim`` added to
+    it, then a plain one. Returns both answers."""
+    with board_visit(data_dir, **settings) as (_, client, headers, visit_id, port):
+        url = f"/api/v1/visits/{visit_id}/recordings/capture"
+        request = {"port": port, "chest_site": "trachea", "seconds": 5}
+        return (client.post(url, json={**request, **claim}, headers=headers),
+                client.post(url, json=request, headers=headers))
 
 
 def test_a_board_capture_is_stored_not_stated_and_its_request_cannot_claim_a_piece(tmp_path, no_env_settings):

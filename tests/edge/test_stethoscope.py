@@ -15,7 +15,6 @@ import re
 import sqlite3
 from typing import Optional
 
-import numpy as np
 import pytest
 from markupsafe import escape
 
@@ -31,9 +30,8 @@ from edge.store.migrations import MIGRATIONS, apply_migrations, current_version
 from edge.users import create_user
 from edge.web import presenters
 from edge.web.i18n import CATALOG
-from firmware_interface import DeviceKind, SimulatedDevice
 from support import PASSWORD, PATIENT, csrf_of, login, wav_bytes
-from test_chest_piece import capture_from_a_board, site_done, step_state, stored_take, visit_on_an_app
+from test_chest_piece import board_visit, capture_from_a_board, site_done, step_state, stored_take, visit_on_an_app
 from test_ui_lung_sound_result import assess, counted_detector
 
 LITTMANN = "Littmann 3200"  # a device of the shipped model's adults' validation (with its chest pieces)
@@ -460,27 +458,13 @@ def test_a_board_capture_is_stored_with_the_stethoscope_the_settings_name_for_th
 def test_a_capture_jobs_result_is_the_recording_as_its_get_gives_it(tmp_path, no_env_settings):
     """The capture job's result carries what every other answer with the take does (quality_advice, the
     stethoscope's validation with counts and statement, in the caller's language), from one home."""
-    app = create_app(load_settings(data_dir=tmp_path / "data", max_upload_mb=2, device_simulator=True,
-                                   stethoscopes=[OTHER, LITTMANN], board_stethoscopes={"STETH-40": OTHER}))
-    client, admin = app.test_client(), app.test_client()
-    db = app.extensions["ildscreen"].folder.connect()
-    create_user(db, audit.CLI_OPERATOR, username="admin9", role="admin", password=PASSWORD)
-    create_user(db, audit.CLI_OPERATOR, username="nurse9", role="nurse", password=PASSWORD)
-    pcm = (np.random.default_rng(3).normal(0, 3000, 4000 * 6)).astype(np.int16)
-    sim = SimulatedDevice(DeviceKind.STETHOSCOPE, pcm=pcm, sample_rate_hz=4000, speed=None, device_id="STETH-40")
-    sim.start()
-    try:
-        assert admin.post("/api/v1/devices", json={"port": sim.port}, headers=login(admin, "admin9")).status_code == 201
-        headers = {**login(client, "nurse9"), "Accept-Language": "zh-CN"}
-        patient = client.post("/api/v1/patients", json=PATIENT, headers=headers).json
-        visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json["id"]
+    with board_visit(tmp_path / "data", stethoscopes=[OTHER, LITTMANN], board_stethoscopes={"STETH-40": OTHER}) as (
+            app, client, headers, visit_id, port):
+        headers = {**headers, "Accept-Language": "zh-CN"}
         started = client.post(f"/api/v1/visits/{visit_id}/recordings/capture-jobs", headers=headers,
-                              json={"port": sim.port, "chest_site": "trachea", "seconds": 5})
+                              json={"port": port, "chest_site": "trachea", "seconds": 5})
         assert started.status_code == 202 and app.extensions["ildscreen"].devices.job(started.json["id"]).wait(30)
         job = client.get(started.headers["Location"], headers=headers).json
-    finally:
-        sim.close()
-        db.close()
     assert job["state"] == "completed", job
     listed = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"]
     assert job["result"] == listed[0]
