@@ -98,7 +98,8 @@ class TakeAudioMissing(Conflict):
 class ResultOutOfDate(Conflict):
     """The visit's latest result no longer reflects the visit (``changed``: kinds of
     ``edge.freshness.CHANGE_KINDS``; ``settings_changed``: ``group.key`` of programme settings;
-    ``models_changed``: modalities whose served model was updated, ``edge.freshness.models_changed``),
+    ``models_changed``: modalities whose served model was updated, or the site calibration or regional
+    validation when another is applied, ``edge.freshness.models_changed``),
     so nothing is sent with it; assessing again makes a current one. The body names the latest result
     (``current_assessment_id``) and what changed, never the patient."""
 

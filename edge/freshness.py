@@ -5,7 +5,9 @@ through :func:`edge.outbox.create_referral`).
 A result is calculated from what is stored when the nurse presses "Calculate"; blood tests typed,
 breath read, takes recorded or discarded, lung function or the patient's details and symptoms
 edited afterwards are not in it, nor an end of ILD monitoring recorded or resumed since (compared
-with the end in force the result kept). The page says what changed and the referral, which carries the
+with the end in force the result kept), nor an outcome (an HRCT or PFT entered, a hospital CT read)
+added or read again since: triage reads them (:func:`_outcomes_changed`, compared with the outcomes the
+result kept). The page says what changed and the referral, which carries the
 result, waits for a new one. Details, symptoms and lung function are compared with what the result
 kept (its ``inputs``), so a review saved without a change is not a change; what is added or
 discarded is ordered against the result's own audit entry (entry ids, not clocks: two writes in
@@ -13,7 +15,10 @@ the same millisecond are still ordered), which also sees a discarded take whose 
 Programme settings changed since (:func:`settings_changed`) also make the result out of date: the
 referral carries the tier those settings gave. So does a model update (:func:`models_changed`):
 Calculate scores the takes and the blood tests again with the models served then, so a result whose
-crackle or lab model is no longer the one served is not what calculating again would give.
+crackle or lab model is no longer the one served is not what calculating again would give: another
+version, or the same version re-issued with another manifest entry (its calibration, threshold or
+files; the result keeps each entry's digest). So does another site calibration or regional validation
+than the result's: Calculate applies the ones selected when the service started.
 
 :func:`freshness_of` gathers the three for the visit's latest result, the one home of that verdict:
 the page shows it, :func:`require_current` refuses a referral on it and the API's assessments carry
@@ -21,18 +26,20 @@ it (:func:`freshness_of_results`, which also says which results are superseded).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Optional
 
 import sqlite_utils
 
-from edge import monitoring_ends
+from edge import monitoring_ends, outcomes, regional_validation, site_calibration
 from edge.errors import ModelUnavailable, ResultOutOfDate, ResultSuperseded
+from edge.inference.bundles import BUNDLED_ID, served_entry_digests
 from edge.modalities import ServedVersion, served_version
-from edge.screening import clinical_picture
+from edge.screening import clinical_picture, last_hrct
 
 # What the page names, in this order (i18n ``changed_<kind>``).
-CHANGE_KINDS = ("patient", "lung_sounds", "breath", "labs", "lung_function", "monitoring")
+CHANGE_KINDS = ("patient", "lung_sounds", "breath", "labs", "lung_function", "outcomes", "monitoring")
 # Audit entries that add or remove an input after the result: (entity, action) -> kind.
 ADDED_OR_REMOVED = {("visit", "add_labs"): "labs", ("visit", "add_breath_reading"): "breath",
                     ("recording", "create"): "lung_sounds", ("recording", "discard"): "lung_sounds"}
@@ -42,6 +49,11 @@ ADDED_OR_REMOVED = {("visit", "add_labs"): "labs", ("visit", "add_breath_reading
 # reading keeps the score of the model it was read with (edge.breath), so a breath-model update
 # changes no result and is no change.
 RESCORED_AT_CALCULATE = ("auscultation", "labs")
+# What else Calculate applies as this process selected it at start (i18n ``model_updated_<name>``): the
+# site calibration maps the fused probability (edge.site_calibration) and the regional validation can
+# make a modality count (edge.regional_validation). With the modalities, what ``models_changed`` names.
+CALIBRATIONS = ("site_calibration", "regional_validation")
+MODEL_CHANGES = (*RESCORED_AT_CALCULATE, *CALIBRATIONS)
 
 
 def changed_since(db: sqlite_utils.Database, assessment: dict, *, visit: dict, patient: dict) -> list[str]:
@@ -57,6 +69,8 @@ def changed_since(db: sqlite_utils.Database, assessment: dict, *, visit: dict, p
     # A clinician ended ILD monitoring, or resumed it, after the result: its advice no longer holds.
     if "monitoring_ended" in kept and kept["monitoring_ended"] != monitoring_ends.end_in_force(db, patient["id"]):
         kinds.add("monitoring")
+    if _outcomes_changed(db, assessment, visit=visit, patient=patient):
+        kinds.add("outcomes")
     return [kind for kind in CHANGE_KINDS if kind in kinds]
 
 
@@ -79,34 +93,63 @@ def settings_changed(assessment: dict, today: dict[str, dict]) -> list[str]:
     return sorted(changed)
 
 
-def models_in_force() -> dict[str, ServedVersion]:
-    """The model the bundle this process serves scores each modality of
-    :data:`RESCORED_AT_CALCULATE` with (:func:`edge.modalities.served_version`), for
-    :func:`models_changed`. A modality whose model is not available is left out: calculating again
-    would be refused, not give another result."""
-    today = {}
+@dataclass(frozen=True)
+class ModelsInForce:
+    """What this process calculates a result with beside the programme settings (:func:`models_in_force`):
+    ``versions``, the served model of each modality of :data:`RESCORED_AT_CALCULATE`; ``digests``, the
+    content of each served model's manifest entry (``ModelRegistry.entry_digest``); ``site_calibration``,
+    the version of the site calibration applied (None while none can be: Calculate is refused);
+    ``regional_validation``, the version of the regional validation used (None: none)."""
+
+    versions: dict[str, ServedVersion]
+    digests: dict[str, str]
+    site_calibration: Optional[str]
+    regional_validation: Optional[str]
+
+
+def models_in_force() -> ModelsInForce:
+    """What this process serves, for :func:`models_changed`. A modality whose model is not available
+    is left out: calculating again would be refused, not give another result."""
+    versions = {}
     for modality in RESCORED_AT_CALCULATE:
         try:
-            today[modality] = served_version(modality)
+            versions[modality] = served_version(modality)
         except ModelUnavailable:
             continue
-    return today
+    active = site_calibration.selected_calibration().active
+    return ModelsInForce(versions, served_entry_digests(), active.version if active is not None else None,
+                         regional_validation.selected_regional_validation().version)
 
 
-def models_changed(assessment: dict, today: dict[str, ServedVersion]) -> list[str]:
-    """The modalities of :data:`RESCORED_AT_CALCULATE` whose model in ``assessment`` is not the one
-    served ``today`` (:func:`models_in_force`), in that order: another name or version (the label its
-    ``model_versions`` keeps is none of the served model's), or for the crackle model another
-    threshold than the one it kept (``crackle_threshold``: takes are then scored again too). A
-    modality the result did not use (no takes, no blood tests) is no change."""
+def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
+    """What of :data:`MODEL_CHANGES` ``assessment`` was calculated with that is not what is served
+    ``today`` (:func:`models_in_force`), in that order.
+
+    A modality of :data:`RESCORED_AT_CALCULATE` the result used (takes, blood tests; one it did not use
+    is no change): another name or version (the label its ``model_versions`` keeps is none of the
+    served model's), for the crackle model another threshold than the one it kept
+    (``crackle_threshold``), or another manifest entry at the same version (its ``model_digests``:
+    a re-issue with another calibration or threshold). A result stored before results kept digests
+    cannot tell a re-issue from its model: it compares as changed, and calculating again once makes
+    it comparable. ``site_calibration``: another version than the one it applied (a result stored
+    before site calibrations applied ``bundled``, the identity). ``regional_validation``: another
+    version (or none) than the one it used; a result stored before results kept it compares as
+    having used none."""
     changed = []
     for modality in RESCORED_AT_CALCULATE:
-        used, served = _model_used(assessment, modality), today.get(modality)
+        used, served = _model_used(assessment, modality), today.versions.get(modality)
         if used is None or served is None:
             continue
         kept_threshold = assessment.get("crackle_threshold") if modality == "auscultation" else None
-        if used not in served.labels or (kept_threshold is not None and kept_threshold != served.threshold):
+        kept_digest = (assessment.get("model_digests") or {}).get(modality)
+        if (used not in served.labels or (kept_threshold is not None and kept_threshold != served.threshold)
+                or kept_digest != today.digests.get(modality)):
             changed.append(modality)
+    calibration = (assessment.get("calibration") or {}).get("version", BUNDLED_ID)
+    if today.site_calibration is not None and calibration != today.site_calibration:
+        changed.append("site_calibration")
+    if assessment.get("regional_validation") != today.regional_validation:
+        changed.append("regional_validation")
     return changed
 
 
@@ -117,8 +160,8 @@ class Freshness:
     ``superseded_by``: the visit's latest result when this one is not it (then nothing else is
     compared: only the latest can be referred). ``changed``: kinds of :data:`CHANGE_KINDS` stored
     after it (:func:`changed_since`); ``settings_changed``: ``group.key`` of programme settings that
-    differ today (:func:`settings_changed`); ``models_changed``: modalities of
-    :data:`RESCORED_AT_CALCULATE` whose served model is another (:func:`models_changed`)."""
+    differ today (:func:`settings_changed`); ``models_changed``: what of :data:`MODEL_CHANGES` served
+    today is another than the result's (:func:`models_changed`)."""
 
     changed: tuple[str, ...] = ()
     settings_changed: tuple[str, ...] = ()
@@ -137,7 +180,7 @@ class Freshness:
 
 def freshness_of(db: sqlite_utils.Database, assessment: dict, *, visit: dict, patient: dict,
                  settings_today: Optional[dict[str, dict]] = None,
-                 models_today: Optional[dict[str, ServedVersion]] = None) -> Freshness:
+                 models_today: Optional[ModelsInForce] = None) -> Freshness:
     """What changed since ``assessment``, the latest result of ``visit`` (of ``patient``), was
     calculated: its inputs, the programme settings (``settings_today``: :func:`settings_in_force`)
     and the models served (``models_today``: :func:`models_in_force`). None (or no model served)
@@ -150,7 +193,7 @@ def freshness_of(db: sqlite_utils.Database, assessment: dict, *, visit: dict, pa
 
 def freshness_of_results(db: sqlite_utils.Database, assessments: list[dict], *, visit: dict, patient: dict,
                          settings_today: Optional[dict[str, dict]] = None,
-                         models_today: Optional[dict[str, ServedVersion]] = None) -> list[Freshness]:
+                         models_today: Optional[ModelsInForce] = None) -> list[Freshness]:
     """The :class:`Freshness` of each of ``visit``'s results (``assessments``, oldest first, as
     ``edge.screening.list_assessments`` gives them): every earlier one superseded by the latest,
     the latest as :func:`freshness_of` finds it."""
@@ -165,7 +208,7 @@ def freshness_of_results(db: sqlite_utils.Database, assessments: list[dict], *, 
 def require_current(db: sqlite_utils.Database, assessment: dict, *, visit: dict, patient: dict,
                     shown_assessment_id: Optional[int] = None,
                     settings_today: Optional[dict[str, dict]] = None,
-                    models_today: Optional[dict[str, ServedVersion]] = None) -> None:
+                    models_today: Optional[ModelsInForce] = None) -> None:
     """Refuse to act on ``assessment`` (the visit's latest) unless it is the result the client
     showed and still current.
 
@@ -190,7 +233,8 @@ def require_current(db: sqlite_utils.Database, assessment: dict, *, visit: dict,
                            models_today=models_today)
     if not verdict.current:
         named = ", ".join([*verdict.changed, *(f"setting {name}" for name in verdict.settings_changed),
-                           *(f"{name} model" for name in verdict.models_changed)])
+                           *(f"{name} model" if name in RESCORED_AT_CALCULATE else name.replace("_", " ")
+                             for name in verdict.models_changed)])
         raise ResultOutOfDate(f"assessment {assessment['id']} is out of date ({named} changed after it was "
                               "calculated): assess the visit again before referring",
                               current_assessment_id=assessment["id"], changed=verdict.changed,
@@ -209,6 +253,29 @@ def _added_or_removed(db: sqlite_utils.Database, assessment: dict) -> set[str]:
         "OR (entity = 'recording' AND action IN ('create', 'discard') "
         "AND CAST(json_extract(detail, '$.visit_id') AS TEXT) = ?))", [row[0], visit_id, visit_id]).fetchall()
     return {ADDED_OR_REMOVED[(entity, action)] for entity, action in entries}
+
+
+def _outcomes_changed(db: sqlite_utils.Database, assessment: dict, *, visit: dict, patient: dict) -> bool:
+    """Whether the patient's outcomes differ from those on record when ``assessment`` was calculated.
+
+    Any outcome added, removed or read again (a hospital report turned final or amended) counts, not
+    only one triage would read at the visit date: triage reads them by several rules (the last HRCT
+    on or before the visit, a confirmed ILD of any date, every PFT date for the monitoring plan), and
+    an outcome counted that changes nothing costs one more Calculate, while one missed lets a referral
+    carry a pathway or an answered red flag that no longer holds. Compared by value, as the end of
+    monitoring is, not by time: a hospital read replaces its report in place, with no newer row and
+    no audit entry. A result stored before results kept the outcomes compares what it did keep of
+    them: the HRCT triage read (``inputs.hrct``) and the confirmed ILD (``confirmed_ild``)."""
+    kept = assessment.get("inputs") or {}
+    if "outcomes" in kept:
+        return _in_order(kept["outcomes"]) != _in_order(outcomes.outcomes_as_kept(db, patient["id"]))
+    if "hrct" in kept and kept["hrct"] != last_hrct(db, patient["id"], on=visit["started_at"][:10]):
+        return True
+    return "confirmed_ild" in assessment and assessment["confirmed_ild"] != outcomes.confirmed_ild(db, patient["id"])
+
+
+def _in_order(items: list[dict]) -> list[str]:
+    return sorted(json.dumps(item, sort_keys=True) for item in items)
 
 
 def _model_used(assessment: dict, modality: str) -> Optional[str]:

@@ -45,6 +45,13 @@ ILD_PATTERN_SYSTEM = "urn:ildscreen:ild-pattern"
 ILD_EXTENT_EXTENSION = "urn:ildscreen:radiologist-extent-percent"
 
 
+# What an assessment keeps of each outcome on record (``edge.freshness`` compares them with today's):
+# enough to tell one added, removed or read again (a hospital report turned final or amended); not
+# its notes, free text that may name someone.
+KEPT_FIELDS = ("origin", "id", "referral_id", "date", "source", "ild", "pattern", "extent_percent",
+               "fvc_percent", "dlco_percent")
+
+
 def _field_error(field: str, reason: str) -> ValidationError:
     return ValidationError(f"invalid outcome: {field}: {reason}", fields=[{"field": field, "reason": reason}])
 
@@ -143,6 +150,11 @@ def list_outcomes(db: sqlite_utils.Database, patient_id: int) -> list[dict]:
     entered = [_entered(row) for row in db.execute_returning_dicts(
         "SELECT * FROM outcomes WHERE patient_id = ? ORDER BY date, id", [patient_id])]
     return sorted(entered + _hospital_outcomes(db, patient_id), key=lambda item: (item["date"], item["created_at"]))
+
+
+def outcomes_as_kept(db: sqlite_utils.Database, patient_id: int) -> list[dict]:
+    """Every outcome of the patient (:func:`list_outcomes`) as an assessment keeps it (``KEPT_FIELDS``)."""
+    return [{key: item.get(key) for key in KEPT_FIELDS} for item in list_outcomes(db, patient_id)]
 
 
 def confirmed_outcomes(db: sqlite_utils.Database, patient_id: int) -> list[dict]:

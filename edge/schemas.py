@@ -12,7 +12,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConst
                       model_validator)
 
 from edge.auscultation import STETHOSCOPE_STATUSES
-from edge.freshness import CHANGE_KINDS, RESCORED_AT_CALCULATE
+from edge.freshness import CHANGE_KINDS, MODEL_CHANGES, RESCORED_AT_CALCULATE
 from edge.vocabulary import (AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_SITES, CTD_DIAGNOSES, ROLES, SMOKING_STATUS,
                              SYMPTOMS, VISIT_STATUSES, ChestPiece, CracklesHeard, StethoscopeName, known_word)
 
@@ -501,13 +501,16 @@ class AssessmentRequest(RequestModel):
 
 
 ChangeKind = Literal[CHANGE_KINDS]  # type: ignore[valid-type]
-RescoredModality = Literal[RESCORED_AT_CALCULATE]  # type: ignore[valid-type]
+ModelChange = Literal[MODEL_CHANGES]  # type: ignore[valid-type]
 _CHANGED = (f"what was stored at the visit after the result was calculated ({', '.join(CHANGE_KINDS)})")
 _SETTINGS_CHANGED = "the programme settings the result was calculated under that differ now (group.key)"
-_MODELS_CHANGED = (f"the modalities ({', '.join(RESCORED_AT_CALCULATE)}) whose model the result used is no longer the "
-                   "one served (auscultation: another crackle model version or threshold; labs: another lab model "
-                   "version). Assessing again scores the takes and blood tests with the served models; breath "
-                   "readings keep the model they were read with")
+_MODELS_CHANGED = (f"what the result was calculated with that is not what is served now ({', '.join(MODEL_CHANGES)}): "
+                   f"a modality ({', '.join(RESCORED_AT_CALCULATE)}) whose model the result used is another "
+                   "(auscultation: another crackle model version or threshold; labs: another lab model version; "
+                   "either: its manifest entry re-issued at the same version, e.g. another calibration; a result "
+                   "stored before results kept the entry's digest names each it used); the site calibration or "
+                   "the regional validation applied now is another than the result's. Assessing again scores the "
+                   "takes and blood tests with the served models; breath readings keep the model they were read with")
 
 
 class ResultFreshness(BaseModel):
@@ -524,7 +527,7 @@ class ResultFreshness(BaseModel):
                                                      "null for the latest.")
     changed: list[ChangeKind] = Field(description=f"For the latest: {_CHANGED}.")
     settings_changed: list[str] = Field(description=f"For the latest: {_SETTINGS_CHANGED}.")
-    models_changed: list[RescoredModality] = Field(description=f"For the latest: {_MODELS_CHANGED}.")
+    models_changed: list[ModelChange] = Field(description=f"For the latest: {_MODELS_CHANGED}.")
 
 
 class Assessment(BaseModel):
@@ -576,6 +579,13 @@ class Assessment(BaseModel):
     calibration: Optional[dict] = Field(
         None, description="Site calibration used: version, the fused probability before it, and the shadow "
                           "calibration's probability (null for assessments made before site calibration).")
+    model_digests: Optional[dict[str, str]] = Field(
+        None, description="The sha256 of each served model's manifest entry when it was assessed (by model name): "
+                          "a model re-issued at the same version with another calibration or threshold has another "
+                          "(null: an assessment made before they were kept).")
+    regional_validation: Optional[str] = Field(
+        None, description="The version of the regional validation used (null: none, or an assessment made before "
+                          "it was kept).")
     freshness: ResultFreshness = Field(description="Whether this assessment is current, and why not, as of this "
                                                    "answer (edge/freshness.py).")
 
@@ -606,7 +616,7 @@ class ErrorBody(BaseModel):
         None, description=f"For result_out_of_date and result_superseded: {_CHANGED}.")
     settings_changed: Optional[list[str]] = Field(
         None, description=f"For result_out_of_date and result_superseded: {_SETTINGS_CHANGED}.")
-    models_changed: Optional[list[RescoredModality]] = Field(
+    models_changed: Optional[list[ModelChange]] = Field(
         None, description=f"For result_out_of_date and result_superseded: {_MODELS_CHANGED}.")
 
 

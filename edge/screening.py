@@ -14,7 +14,7 @@ from typing import Optional
 
 import sqlite_utils
 
-from edge import audit, monitoring_ends, outcomes, site_calibration
+from edge import audit, monitoring_ends, outcomes, regional_validation, site_calibration
 from edge.errors import NotFound, ValidationError
 from edge.fusion.clinical_prior import ClinicalPicture, clinical_prior
 from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
@@ -25,6 +25,7 @@ from edge.fusion.staging import stage
 from edge.fusion.triage import (TriageThresholds, anti_mda5_hrct_sentence, hrct_since_anti_mda5, patient_factors,
                                 recorded_findings, red_flags, triage)
 from edge.breath import score_unscored_breath_readings
+from edge.inference.bundles import served_entry_digests
 from edge.labs import recent_lymphocytes
 from edge.patients import get_patient, get_visit
 from edge.modalities import SCORERS, ModalityScorer, potential_ranges, served_crackle_model
@@ -305,6 +306,10 @@ def assess_visit(
     crackle_model = served_crackle_model()
     result["crackle_threshold"], result["crackle_model_adults"] = crackle_model.threshold, crackle_model.adults
     result["crackle_takes_rescored"] = rescored_takes(list_recordings(db, visit_id))
+    # What edge.freshness compares with what is served later: the content of each served model's
+    # manifest entry (a model re-issued at the same version is another) and the regional validation.
+    result["model_digests"] = served_entry_digests()
+    result["regional_validation"] = regional_validation.selected_regional_validation().version
     inputs = {
         "clinical_picture": {**picture.__dict__, "autoantibodies": list(picture.autoantibodies),
                              "symptoms": list(picture.symptoms), "ages": list(picture.ages or ())},
@@ -315,6 +320,8 @@ def assess_visit(
         "lymphocytes_date": lymphocytes_date,  # its visit's date when an earlier visit's; None: this visit's
         "anti_mda5_since": since,  # the date anti-MDA5 was first on record (None: not on record)
         "monitoring_ended": ended,  # a clinician's end of monitoring in force (None: none; edge.freshness compares)
+        # Every outcome on record (HRCT, PFT, hospital reads), of which triage read some: edge.freshness compares.
+        "outcomes": outcomes.outcomes_as_kept(db, patient["id"]),
     }
     with write_transaction(db):
         assessment_id = db["risk_assessments"].insert({

@@ -469,6 +469,16 @@ def selected_bundle() -> SelectedBundle:
     return _selection
 
 
+def served_entry_digests() -> dict[str, str]:
+    """:meth:`~edge.inference.models.ModelRegistry.entry_digest` of each model the bundle this process
+    serves, by name ({} while it serves none): what an assessment keeps of the models it was
+    calculated with, and ``edge.freshness`` compares with the served ones."""
+    registry = selected_bundle().registry
+    if registry is None:
+        return {}
+    return {name: registry.entry_digest(name) for name in registry.manifest["models"]}
+
+
 def selected_registry() -> ModelRegistry:
     """The registry of the bundle this process serves; a ``BundleError`` when it has none."""
     return selected_bundle().require()

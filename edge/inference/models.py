@@ -105,6 +105,13 @@ class ModelRegistry:
         except KeyError:
             raise ModelError(f"model {name!r} not in manifest; have {sorted(self.manifest.get('models', {}))}") from None
 
+    def entry_digest(self, name):
+        """The sha256 of model ``name``'s manifest entry as canonical JSON: everything a result reads
+        from it (its files' sha256, calibration, threshold, validation figures), so a model re-issued
+        at the same version with another calibration or threshold has another digest."""
+        canonical = json.dumps(self.entry(name), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
     def variant_files(self, name):
         """``{variant: {"file", "sha256"}}`` of a model: its variants, or its one file as ``default``."""
         entry = self.entry(name)

@@ -877,6 +877,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "changed_patient": {"en": "patient details or symptoms", "zh-CN": "患者信息或症状"},
     "changed_lung_sounds": {"en": "lung sounds", "zh-CN": "肺部听诊"},
     "changed_monitoring": {"en": "ILD monitoring ended or resumed", "zh-CN": "间质性肺病监测已结束或恢复"},
+    "changed_outcomes": {"en": "HRCT or PFT outcomes on the patient's record", "zh-CN": "患者记录中的 HRCT 或肺功能结局"},
     # edge.freshness.models_changed: Calculate scores the takes and blood tests again with the models served now.
     "model_updated_auscultation": {"en": "The lung-sound model was updated since this result: press “Calculate "
                                          "again” before acting on it.",
@@ -884,6 +885,12 @@ CATALOG: dict[str, dict[str, str]] = {
     "model_updated_labs": {"en": "The blood-test model was updated since this result: press “Calculate again” "
                                  "before acting on it.",
                            "zh-CN": "本次结果计算后血液检查模型已更新：请先点击“重新计算”，再据此处理。"},
+    "model_updated_site_calibration": {"en": "The site calibration was changed since this result: press “Calculate "
+                                             "again” before acting on it.",
+                                       "zh-CN": "本次结果计算后本机构校准已更改：请先点击“重新计算”，再据此处理。"},
+    "model_updated_regional_validation": {"en": "The regional validation was changed since this result: press "
+                                                "“Calculate again” before acting on it.",
+                                          "zh-CN": "本次结果计算后区域验证已更改：请先点击“重新计算”，再据此处理。"},
     "letter_changed_after": {"en": "Changed at the visit after the result this referral carries ({changes}): "
                                    "not in this letter or the referral.",
                              "zh-CN": "本转诊所附结果计算后，就诊中又有更改（{changes}）：未包含在本信函和转诊中。"},

@@ -82,13 +82,13 @@ def test_every_status_an_operation_answers_is_declared(client):
 
 def test_the_kinds_of_change_are_the_ones_freshness_names(client):
     """A 409 result_out_of_date and an assessment's freshness name changes by the kinds
-    edge.freshness finds (its CHANGE_KINDS, and RESCORED_AT_CALCULATE for models): the document
+    edge.freshness finds (its CHANGE_KINDS, and MODEL_CHANGES for models): the document
     enumerates and describes exactly those, so the words cannot drift from the check."""
-    from edge.freshness import CHANGE_KINDS, RESCORED_AT_CALCULATE
+    from edge.freshness import CHANGE_KINDS, MODEL_CHANGES
 
     schemas = client.get("/api/v1/openapi.json").json["components"]["schemas"]
     for schema in (schemas["ErrorBody"], schemas["ResultFreshness"]):
-        for field, kinds in (("changed", CHANGE_KINDS), ("models_changed", RESCORED_AT_CALCULATE)):
+        for field, kinds in (("changed", CHANGE_KINDS), ("models_changed", MODEL_CHANGES)):
             prop = schema["properties"][field]
             lists = [prop, *prop.get("anyOf", ())]
             assert [item["items"]["enum"] for item in lists if "items" in item] == [list(kinds)], (field, prop)
