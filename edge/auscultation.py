@@ -23,7 +23,7 @@ from audio_models.errors import ModelError
 from audio_models.io import DEFAULT_AUDIO_LIMITS, read_audio
 from edge.fusion.evidence import ADULT_POPULATION, PATIENT_CI_METHOD
 from edge.inference.bundles import selected_registry
-from edge.inference.models import ModelRegistry, validation_status, version_label
+from edge.inference.models import ModelRegistry, entry_digest, validation_status, version_label
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, STETHOSCOPE_NOT_STATED, stethoscope_key
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,8 @@ def _model_stamp(model):
     status = validation_status(entry, name=MODEL_NAME)
     return {"name": entry["name"], "version": entry["version"], "variant": model.variant,
             "synthetic": status.synthetic, "validation": status.statement, "threshold": entry["threshold"],
-            "calibration": entry.get("calibration"), "intended_use": entry.get("intended_use")}
+            "calibration": entry.get("calibration"), "intended_use": entry.get("intended_use"),
+            "entry_sha256": entry_digest(entry)}
 
 
 def adult_validation(adults: Optional[dict]):

@@ -38,6 +38,14 @@ class LoadedModel:
         return self.backend.run(inputs)
 
 
+def entry_digest(entry: dict) -> str:
+    """The sha256 of a model's manifest entry as canonical JSON: everything a result or a take's score
+    reads from it (its files' sha256, calibration, threshold, validation figures), so a model re-issued
+    at the same version with another calibration or threshold has another digest."""
+    canonical = json.dumps(entry, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def version_label(name, version, variant=None):
     """A model's version as results store it (a take's and a score's ``model_version``, an
     assessment's ``model_versions``): ``<name>-<version>``, then ``-<variant>`` for a model whose
@@ -106,11 +114,8 @@ class ModelRegistry:
             raise ModelError(f"model {name!r} not in manifest; have {sorted(self.manifest.get('models', {}))}") from None
 
     def entry_digest(self, name):
-        """The sha256 of model ``name``'s manifest entry as canonical JSON: everything a result reads
-        from it (its files' sha256, calibration, threshold, validation figures), so a model re-issued
-        at the same version with another calibration or threshold has another digest."""
-        canonical = json.dumps(self.entry(name), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        """:func:`entry_digest` of model ``name``'s manifest entry."""
+        return entry_digest(self.entry(name))
 
     def variant_files(self, name):
         """``{variant: {"file", "sha256"}}`` of a model: its variants, or its one file as ``default``."""

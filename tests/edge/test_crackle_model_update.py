@@ -20,6 +20,7 @@ from audio_models import synthetic
 
 from edge.app import create_app
 from edge.cli import cli
+from edge.inference.models import entry_digest
 from edge.modalities import counts_for_its_site, take_threshold
 from edge.recordings import scored_by_another_model
 from edge.web import clinic_time
@@ -49,13 +50,13 @@ def signed_in(settings):
     return client, {"X-CSRF-Token": response.json["csrf_token"]}
 
 
-def install_new_crackle_model(runner, settings, folder, *, threshold: float) -> None:
-    """A copy of the bundled models whose crackle model is version NEW_VERSION, its calibration moved
-    up by SHIFT logits (Platt on top of none when the bundled one has none) and ``threshold``."""
+def install_new_crackle_model(runner, settings, folder, *, threshold: float, version: str = NEW_VERSION) -> None:
+    """A copy of the bundled models whose crackle model is ``version``, its calibration moved up by
+    SHIFT logits (Platt on top of none when the bundled one has none) and ``threshold``."""
     def change(models):
         entry = models["auscultation"]
         calibration = entry.get("calibration") or {"method": "platt_logit", "slope": 1.0, "intercept": 0.0}
-        entry.update(version=NEW_VERSION, threshold=threshold,
+        entry.update(version=version, threshold=threshold,
                      calibration={**calibration, "intercept": calibration["intercept"] + SHIFT})
     bundle = model_bundle(folder)
     edit_manifest(bundle, change)
@@ -271,7 +272,8 @@ def test_the_tablets_calculate_risk_scores_old_takes_again_too(runner, settings,
     assert db.execute("SELECT username FROM audit_log WHERE action = 'rescore'").fetchall() == [("nurse1",)]
 
 
-SERVED = {"name": "auscultation", "version": "0.7.0", "threshold": 0.25}
+SERVED = {"name": "auscultation", "version": "0.7.0", "threshold": 0.25, "calibration": {"slope": 1.0, "intercept": 0.0}}
+REISSUED = {**SERVED, "calibration": {"slope": 1.0, "intercept": 0.5}}  # the same version, another calibration
 
 
 @pytest.mark.parametrize(("stamp", "another"), [
@@ -281,6 +283,31 @@ SERVED = {"name": "auscultation", "version": "0.7.0", "threshold": 0.25}
     ({"name": "auscultation", "version": "0.6.0", "variant": "fp32"}, True),
     ({"name": "auscultation", "version": "0.7.0", "variant": "fp32", "threshold": 0.17}, True),  # re-thresholded
     ({"name": "crackles", "version": "0.7.0", "variant": "fp32", "threshold": 0.25}, True),
+    ({"name": "auscultation", "version": "0.7.0", "threshold": 0.25, "entry_sha256": entry_digest(SERVED)}, False),
+    ({"name": "auscultation", "version": "0.7.0", "threshold": 0.25, "entry_sha256": entry_digest(REISSUED)}, True),
+    # Scored before stamps kept the entry's digest: its calibration tells a re-issue.
+    ({"name": "auscultation", "version": "0.7.0", "threshold": 0.25, "calibration": SERVED["calibration"]}, False),
+    ({"name": "auscultation", "version": "0.7.0", "threshold": 0.25, "calibration": REISSUED["calibration"]}, True),
 ])
 def test_which_takes_another_model_scored(stamp, another):
     assert scored_by_another_model(stamp, SERVED) is another
+
+
+def test_a_crackle_model_reissued_at_the_same_version_scores_the_takes_again(runner, settings, visit_with_old_take,
+                                                                              tmp_path):
+    """A re-issue with another calibration at the same version and threshold: the result calculated before
+    reads out of date (edge.freshness), and calculating again scores the take again with the re-issued
+    calibration, so the new result is not a current-looking one built on the old score."""
+    visit_id, old = visit_with_old_take
+    client, headers = signed_in(settings)
+    assert client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=headers).status_code == 201
+    same_version = old["model_version"].split("-")[1]
+    install_new_crackle_model(runner, settings, tmp_path / "reissued", threshold=old["crackle_threshold"],
+                              version=same_version)
+    client, headers = signed_in(settings)
+    assessed = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=headers)
+    assert assessed.status_code == 201, assessed.json
+    assert [r["recording_id"] for r in assessed.json["crackle_takes_rescored"]] == [old["id"]]
+    take = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"][0]
+    assert take["crackle_probability"] == pytest.approx(sigmoid(logit(old["crackle_probability"]) + SHIFT), abs=1e-3)
+    assert [score["crackle_probability"] for score in take["earlier_scores"]] == [old["crackle_probability"]]
