@@ -114,11 +114,11 @@ def test_no_password_hash_is_made_until_a_server_starts():
         calls = []
         original = argon2.PasswordHasher.hash
         argon2.PasswordHasher.hash = lambda self, *args, **kwargs: calls.append(1) or original(self, *args, **kwargs)
-        import edge.cli, imaging_server.programme_session
+        import edge.cli, imaging_server.browser_sign_in
         print(len(calls))
         from common.passwords import stand_in_hash
         from edge.users import password_hasher
-        import imaging_server.programme_session as viewers
+        import imaging_server.browser_sign_in as viewers
         print(stand_in_hash(password_hasher) is stand_in_hash(password_hasher), len(calls))
         print(stand_in_hash(viewers.password_hasher) is not stand_in_hash(password_hasher), len(calls))
     """)
