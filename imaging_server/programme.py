@@ -59,7 +59,8 @@ from imaging_server.programme_i18n import LANGUAGE_COOKIE, LANGUAGES, device_tex
 from imaging_server.programme_session import session_viewer
 from imaging_server.programme_session import sign_in as open_session
 from imaging_server.programme_session import sign_out as close_session
-from imaging_server.sign_in_pages import (SignInPage, lockout_policy, refused_form, set_session_cookie, sign_in_form,
+from imaging_server.sign_in_pages import (SignInPage, check_sign_out, lockout_policy, refused_form, session_form_token,
+                                          sign_in_form, sign_in_token_sent_back, signed_in, signed_out,
                                           too_many_attempts)
 from imaging_server.store import (REVOKED_PREFIX, Database, add_token_holder, clinic_for_token, request_db,
                                   token_holder, utc_now)
@@ -67,9 +68,11 @@ from imaging_server.store import (REVOKED_PREFIX, Database, add_token_holder, cl
 logger = logging.getLogger(__name__)
 
 VIEWER_TOKEN_PREFIX = "ildpg_"
+PAGE_PATH = "/programme"
 SESSION_COOKIE = "ildscreen_programme"
 SIGN_IN_PAGE = SignInPage(title_key="title_sign_in", heading_key="title", intro_key="sign_in_intro",
-                          sign_in_endpoint="programme.sign_in", language_endpoint="programme.switch_language")
+                          sign_in_endpoint="programme.sign_in", path=PAGE_PATH, session_cookie=SESSION_COOKIE,
+                          form_cookie="ildscreen_programme_sign_in", language_endpoint="programme.switch_language")
 
 figures_api = Blueprint("programme", __name__)
 
@@ -345,7 +348,9 @@ def dashboard_page():
         return _sign_in_page("session_needed")
     if viewer is None:
         return _sign_in_page()
-    context = _page_context()
+    # A browser's session gets the sign-out form and its token; a bearer token (a machine) neither.
+    session_id = None if request.headers.get("Authorization") is not None else request.cookies.get(SESSION_COOKIE)
+    context = {**_page_context(), "form_token": session_form_token(session_id) if session_id else None}
     t = context["t"]
     view = programme_view(db, current_app.extensions["imaging_server"])
     calibration = view["overall"]["calibration"]
@@ -358,9 +363,9 @@ def dashboard_page():
 def switch_language():
     """The language switch: a cookie for the programme pages, then back to the view."""
     chosen = request.args.get("to")
-    response = redirect("/programme", code=303)
+    response = redirect(PAGE_PATH, code=303)
     if chosen in LANGUAGES:
-        response.set_cookie(LANGUAGE_COOKIE, chosen, samesite="Lax", secure=request.is_secure, path="/programme",
+        response.set_cookie(LANGUAGE_COOKIE, chosen, samesite="Lax", secure=request.is_secure, path=PAGE_PATH,
                             max_age=365 * 86400)
     return response
 
@@ -369,7 +374,11 @@ def switch_language():
 def sign_in():
     """A person's sign-in: viewer name and password; an HttpOnly, SameSite=Strict cookie limited
     to ``/programme`` then carries a random session id (Secure when the request came over HTTPS).
-    Tokens are for machines (``Authorization: Bearer``), never pasted into the page."""
+    Tokens are for machines (``Authorization: Bearer``), never pasted into the page. The form's CSRF
+    token is checked first (:mod:`imaging_server.sign_in_pages`): without it a 403 and a fresh form,
+    nothing counted or audited."""
+    if not sign_in_token_sent_back(SIGN_IN_PAGE):
+        return _sign_in_page("form_expired", status=403)
     settings = current_app.extensions["imaging_server"]
     try:
         session_id = open_session(request_db(), request.form.get("name") or "", request.form.get("password") or "",
@@ -381,12 +390,13 @@ def sign_in():
         return _sign_in_page("wrong_credentials")
     except ValidationError as exc:  # an empty name or an overlong password: nothing counted or stored
         return refused_form(exc, _sign_in_page)
-    return set_session_cookie(redirect("/programme", code=303), SESSION_COOKIE, session_id, "/programme")
+    return signed_in(SIGN_IN_PAGE, redirect(PAGE_PATH, code=303), session_id)
 
 
 @figures_api.post("/programme/sign-out")
 def sign_out():
-    close_session(request_db(), request.cookies.get(SESSION_COOKIE))
-    response = redirect("/programme", code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/programme")
-    return response
+    """End the viewer's session; the form's token must be the session's (else 403, the session kept)."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    check_sign_out(SIGN_IN_PAGE, session_id)
+    close_session(request_db(), session_id)
+    return signed_out(SIGN_IN_PAGE, redirect(PAGE_PATH, code=303))

@@ -6,40 +6,49 @@ with Retry-After: the form saying how long to wait, or JSON for a client that as
 session cookie: HttpOnly, SameSite=Strict, limited to its door's path and Secure over HTTPS (and
 always under the ``secure_cookies`` setting, :mod:`common.http_security`).
 
-The reader pages' forms also carry a CSRF token. The sign-in form's is a random value that the page
-puts both in a cookie (HttpOnly, SameSite=Strict, the door's path) and in the form; a sign-in whose
-two differ or lack one is refused before its password is checked, so another site cannot sign a
-browser in under someone else's name. A signed-in page's (sign-out) token is derived from the session
-id (:func:`session_form_token`), which only the browser holding the cookie knows.
+Both doors' forms carry a CSRF token, checked before anything is counted, audited or ended. The
+sign-in form's is the login-form token both servers use (:class:`common.http_security.LoginFormToken`:
+a random value in a cookie limited to the door's path and in the form), so another site cannot sign
+a browser in under someone else's name; a sign-in without it answers 403 with a fresh form. A
+signed-in page's (sign-out) token is derived from the session id (:func:`session_form_token`), which
+only the browser holding the cookie knows; a sign-out without it is a 403 and the session stays.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 from flask import Response, current_app, jsonify, render_template, request
 
+from common.http_security import CSRF_FIELD, LoginFormToken, tokens_match
 from common.lockout import LockoutPolicy
 from imaging_server.browser_sign_in import MAX_PASSWORD_LENGTH, SESSION_HOURS
-from imaging_server.errors import TooManyAttempts, ValidationError
+from imaging_server.errors import Forbidden, TooManyAttempts, ValidationError
 
 SESSION_MAX_AGE_S = SESSION_HOURS * 3600  # the cookie lasts as long as the server-side session
-CSRF_FIELD = "csrf_token"
 
 
 @dataclass(frozen=True)
 class SignInPage:
-    """How one door's sign-in form reads (catalog keys of :mod:`imaging_server.programme_i18n`) and
-    where it posts (``sign_in_endpoint``); ``language_endpoint``: its language switch, if it has one."""
+    """One door's pages: how its sign-in form reads (catalog keys of :mod:`imaging_server.programme_i18n`),
+    where it posts (``sign_in_endpoint``), the path its cookies are limited to (``path``), the cookie
+    of its session (``session_cookie``) and of its sign-in form's CSRF token (``form_cookie``);
+    ``language_endpoint``: its language switch, if it has one."""
 
     title_key: str
     heading_key: str
     intro_key: str
     sign_in_endpoint: str
+    path: str
+    session_cookie: str
+    form_cookie: str
     language_endpoint: Optional[str] = None
+
+    @property
+    def form_token(self) -> LoginFormToken:
+        return LoginFormToken(self.form_cookie, self.path)
 
 
 def lockout_policy(settings) -> LockoutPolicy:
@@ -48,11 +57,17 @@ def lockout_policy(settings) -> LockoutPolicy:
 
 
 def sign_in_form(page: SignInPage, context: dict, *, message_key: Optional[str] = None,
-                 message_values: Optional[dict] = None, status: int = 401, form_token: Optional[str] = None):
-    """The sign-in form as a response (``context``: the page's :func:`programme_i18n.page_context`)."""
-    return current_app.make_response((render_template(
-        "sign_in.html", door=page, message_key=message_key, message_values=message_values, form_token=form_token,
-        **context), status))
+                 message_values: Optional[dict] = None, status: int = 401, next_path: Optional[str] = None):
+    """The sign-in form as a response carrying a fresh CSRF token (``context``: the page's
+    :func:`programme_i18n.page_context`; ``next_path``: where the form asks to go once signed in)."""
+    return page.form_token.issue(lambda token: current_app.make_response((render_template(
+        "sign_in.html", door=page, message_key=message_key, message_values=message_values, form_token=token,
+        next_path=next_path, **context), status)))
+
+
+def sign_in_token_sent_back(page: SignInPage) -> bool:
+    """Whether a sign-in posted to ``page``'s door carries its form's CSRF token (cookie and field)."""
+    return page.form_token.sent_back()
 
 
 def too_many_attempts(exc: TooManyAttempts, show_form: Callable[..., Response]) -> Response:
@@ -78,28 +93,35 @@ def refused_form(exc: ValidationError, show_form: Callable[..., Response]) -> Re
     return show_form(message_key=key, message_values={"max": MAX_PASSWORD_LENGTH}, status=422)
 
 
-def set_session_cookie(response, cookie: str, session_id: str, path: str):
-    """The session's cookie on ``response``, limited to ``path``."""
-    response.set_cookie(cookie, session_id, httponly=True, samesite="Strict", secure=request.is_secure, path=path,
-                        max_age=SESSION_MAX_AGE_S)
+def signed_in(page: SignInPage, response: Response, session_id: str) -> Response:
+    """``response`` setting the session's cookie, limited to the door's path, and deleting the sign-in
+    form's CSRF cookie (the session's own token takes over)."""
+    page.form_token.clear(response)
+    response.set_cookie(page.session_cookie, session_id, httponly=True, samesite="Strict", secure=request.is_secure,
+                        path=page.path, max_age=SESSION_MAX_AGE_S)
     return response
-
-
-def sign_in_form_with_token(page: SignInPage, context: dict, cookie: str, path: str, **form):
-    """:func:`sign_in_form` carrying a fresh random CSRF token, also set as ``cookie`` (HttpOnly,
-    SameSite=Strict, ``path``; for this browser session only)."""
-    token = secrets.token_urlsafe(24)
-    response = sign_in_form(page, context, form_token=token, **form)
-    response.set_cookie(cookie, token, httponly=True, samesite="Strict", secure=request.is_secure, path=path)
-    return response
-
-
-def tokens_match(expected: Optional[str], presented: Optional[str]) -> bool:
-    """Whether a form sent back the token expected (both present and equal, compared in constant time)."""
-    return bool(expected) and bool(presented) and hmac.compare_digest(expected, presented)
 
 
 def session_form_token(session_id: str) -> str:
     """The CSRF token of a signed-in page's forms: derived from the session id, which only the browser
     holding the session cookie knows (the store keeps the id's plain SHA-256, which does not give it)."""
     return hmac.new(session_id.encode(), b"ildscreen form", hashlib.sha256).hexdigest()
+
+
+def check_sign_out(page: SignInPage, session_id: Optional[str]) -> None:
+    """Raise ``Forbidden`` unless the sign-out form carries the token of the session ``session_id``
+    (None: no session, so no token can match).
+
+    Raises
+    ------
+    Forbidden
+        No session, or the form's CSRF token is missing or not the session's: nothing is ended.
+    """
+    if session_id is None or not tokens_match(session_form_token(session_id), request.form.get(CSRF_FIELD)):
+        raise Forbidden(f"sign out from a page of {page.path}: the form's CSRF token is missing or wrong")
+
+
+def signed_out(page: SignInPage, response: Response) -> Response:
+    """``response`` deleting the door's session cookie."""
+    response.delete_cookie(page.session_cookie, path=page.path)
+    return response

@@ -14,7 +14,9 @@ guideline line, validation and model versions). Routes:
   password and the form's CSRF token) opens a session whose random id an HttpOnly, SameSite=Strict
   cookie limited to ``/reader`` carries; ``POST /reader/sign-out`` (the page's CSRF token) ends it.
   The rules are the programme view's (:mod:`imaging_server.browser_sign_in`, the reader door;
-  :mod:`imaging_server.sign_in_pages`); without a session a page answers with the form (401).
+  :mod:`imaging_server.sign_in_pages`); without a session a page answers with the form (401), which
+  carries the page as ``next``: a reader who opens a referral's link signed out lands on it once
+  signed in (only a path under ``/reader``, :func:`common.http_security.safe_next`; else the worklist).
 
 The notes come from outside: intake (:func:`imaging_server.referrals.validate_bundle`) refuses too many,
 too long or ones holding control characters, and the pages show them as escaped text, never as HTML.
@@ -35,17 +37,20 @@ code, the PACS accession number).
 """
 from __future__ import annotations
 
+import functools
 import json
+from typing import Optional
 
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 
+from common.http_security import safe_next
 from imaging_server.browser_sign_in import DOORS
-from imaging_server.errors import AuthenticationError, Forbidden, NotFound, TooManyAttempts, ValidationError
+from imaging_server.errors import AuthenticationError, NotFound, TooManyAttempts, ValidationError
 from imaging_server.nodule_review import reader_for_token, review_api
 from imaging_server.programme_i18n import CATALOG, page_context
 from imaging_server.referrals import NOTE_KIND_PATTERN, PRIORITIES, REFERRAL_CODE_PATTERN, note_kind
-from imaging_server.sign_in_pages import (CSRF_FIELD, SignInPage, lockout_policy, refused_form, session_form_token,
-                                          set_session_cookie, sign_in_form_with_token, tokens_match,
+from imaging_server.sign_in_pages import (SignInPage, check_sign_out, lockout_policy, refused_form, session_form_token,
+                                          sign_in_form, sign_in_token_sent_back, signed_in, signed_out,
                                           too_many_attempts)
 from imaging_server.store import Database, request_db
 
@@ -60,9 +65,9 @@ REFERRAL_SELECT = ("SELECT r.code, r.bundle, r.priority, r.status, r.created_at,
 PAGES_PATH = "/reader"
 DOOR = DOORS["reader"]
 SESSION_COOKIE = "ildscreen_reader"
-SIGN_IN_FORM_COOKIE = "ildscreen_reader_sign_in"
 SIGN_IN_PAGE = SignInPage(title_key="title_reader_sign_in", heading_key="title_worklist",
-                          intro_key="reader_sign_in_intro", sign_in_endpoint="reader_pages.sign_in")
+                          intro_key="reader_sign_in_intro", sign_in_endpoint="reader_pages.sign_in",
+                          path=PAGES_PATH, session_cookie=SESSION_COOKIE, form_cookie="ildscreen_reader_sign_in")
 OPEN_ENDPOINTS = ("reader_pages.sign_in_page", "reader_pages.sign_in")
 
 reader_pages = Blueprint("reader_pages", __name__, url_prefix=PAGES_PATH)
@@ -161,12 +166,20 @@ def authenticate_reader():
     if g.reader is not None:
         g.reader_session = session_id
     elif request.endpoint not in OPEN_ENDPOINTS:
-        return _sign_in_form(message_key="reader_session_needed")
+        # The page asked for is where the form leads once signed in (a sign-out's POST leads nowhere).
+        return _sign_in_form(message_key="reader_session_needed",
+                             next_path=request.path if request.method == "GET" else None)
     return None
 
 
 def _sign_in_form(**form):
-    return sign_in_form_with_token(SIGN_IN_PAGE, page_context(), SIGN_IN_FORM_COOKIE, PAGES_PATH, **form)
+    return sign_in_form(SIGN_IN_PAGE, page_context(), **form)
+
+
+def _landing(next_path: Optional[str]) -> str:
+    """Where a reader goes once signed in: ``next_path`` if it is a reader page (never another host,
+    scheme, ``//`` or a page outside ``/reader``), else the worklist."""
+    return safe_next(next_path, under=PAGES_PATH, fallback=url_for("reader_pages.worklist_page"))
 
 
 def _signed_in_context() -> dict:
@@ -187,35 +200,32 @@ def sign_in_page():
 @reader_pages.post("/sign-in")
 def sign_in():
     """A reader's sign-in: name and password, with the form's CSRF token; an HttpOnly, SameSite=Strict
-    cookie limited to ``/reader`` then carries a random session id (:mod:`imaging_server.sign_in_pages`)."""
-    if not tokens_match(request.cookies.get(SIGN_IN_FORM_COOKIE), request.form.get(CSRF_FIELD)):
-        return _sign_in_form(message_key="form_expired", status=403)  # checked first: nothing counted or stored
+    cookie limited to ``/reader`` then carries a random session id (:mod:`imaging_server.sign_in_pages`),
+    and the reader lands on the form's ``next`` (:func:`_landing`); a form shown again keeps it."""
+    landing = _landing(request.form.get("next"))
+    show_form = functools.partial(_sign_in_form, next_path=landing)
+    if not sign_in_token_sent_back(SIGN_IN_PAGE):
+        return show_form(message_key="form_expired", status=403)  # checked first: nothing counted or stored
     settings = current_app.extensions["imaging_server"]
     try:
         session_id = DOOR.sign_in(request_db(), request.form.get("name") or "", request.form.get("password") or "",
                                   lockout=lockout_policy(settings), client=request.remote_addr,
                                   audit_retention_days=settings.programme_sign_in_audit_retention_days)
     except TooManyAttempts as exc:
-        return too_many_attempts(exc, _sign_in_form)
+        return too_many_attempts(exc, show_form)
     except AuthenticationError:
-        return _sign_in_form(message_key="wrong_credentials")
+        return show_form(message_key="wrong_credentials")
     except ValidationError as exc:
-        return refused_form(exc, _sign_in_form)
-    response = redirect(url_for("reader_pages.worklist_page"), code=303)
-    response.delete_cookie(SIGN_IN_FORM_COOKIE, path=PAGES_PATH)
-    return set_session_cookie(response, SESSION_COOKIE, session_id, PAGES_PATH)
+        return refused_form(exc, show_form)
+    return signed_in(SIGN_IN_PAGE, redirect(landing, code=303), session_id)
 
 
 @reader_pages.post("/sign-out")
 def sign_out():
     """End the reader's session; the form's token must be the session's (else 403, the session kept)."""
-    session_id = g.reader_session
-    if session_id is None or not tokens_match(session_form_token(session_id), request.form.get(CSRF_FIELD)):
-        raise Forbidden("sign out from a reader page: the form's CSRF token is missing or wrong")
-    DOOR.sign_out(request_db(), session_id)
-    response = redirect(url_for("reader_pages.sign_in_page"), code=303)
-    response.delete_cookie(SESSION_COOKIE, path=PAGES_PATH)
-    return response
+    check_sign_out(SIGN_IN_PAGE, g.reader_session)
+    DOOR.sign_out(request_db(), g.reader_session)
+    return signed_out(SIGN_IN_PAGE, redirect(url_for("reader_pages.sign_in_page"), code=303))
 
 
 @reader_pages.get("/referrals")

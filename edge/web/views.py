@@ -7,10 +7,7 @@ import functools
 import io
 import json
 import logging
-import re
-import secrets
 from typing import Callable, Optional
-from urllib.parse import unquote
 
 import qrcode
 import qrcode.image.svg
@@ -19,6 +16,7 @@ from flask import Blueprint, abort, current_app, g, make_response, redirect, ren
 from pydantic import ValidationError as PydanticValidationError
 from markupsafe import Markup
 
+from common.http_security import LoginFormToken, safe_next
 from edge import (auscultation, auth, breath, form_drafts, freshness, labs, monitoring_ends, outbox, outcomes, patients,
                   recordings, screening)
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
@@ -45,7 +43,8 @@ LAB_FORM_ANALYTES = [
      "units": [a.si_unit] + [u for u in a.units if u != a.si_unit and "^" not in u and u not in HIDDEN_UNITS]}
     for a in ANALYTES if not a.key.endswith("_pct")
 ]
-LOGIN_CSRF_COOKIE = "ildscreen_login_csrf"
+# The login form's CSRF token (the form has no session yet): a cookie for the whole site, as before.
+LOGIN_FORM_TOKEN = LoginFormToken(cookie="ildscreen_login_csrf")
 CLINICAL = ("nurse", "clinician")
 
 
@@ -138,22 +137,9 @@ def login_required(view: Callable) -> Callable:
     return wrapper
 
 
-# A path of this site: one leading slash not followed by another slash or a backslash (browsers
-# read "/\\evil.com" as "//evil.com"), and no backslash or control character anywhere.
-SAME_ORIGIN_PATH = re.compile(r"^/(?![/\\])[^\\\x00-\x1f\x7f]*$")
-
-
 def _safe_next(target: Optional[str]) -> str:
     """Only same-origin relative paths, however percent-encoded: never an open redirect."""
-    layer = target
-    for _ in range(3):  # "/%255C" decodes to "/%5C", then to "/\\": check every layer
-        if not layer or not SAME_ORIGIN_PATH.match(layer):
-            return url_for("ui.home")
-        decoded = unquote(layer)
-        if decoded == layer:
-            return target
-        layer = decoded
-    return url_for("ui.home")
+    return safe_next(target, fallback=url_for("ui.home"))
 
 
 @blueprint.route("/lang/<code>")
@@ -169,8 +155,7 @@ def switch_language(code: str):
 def login():
     error = None
     if request.method == "POST":
-        expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-        if not expected or not secrets.compare_digest(expected, request.form.get("csrf_token", "")):
+        if not LOGIN_FORM_TOKEN.sent_back():
             abort(403, "login form expired: reload the page")
         resources = _resources()
         try:
@@ -188,16 +173,13 @@ def login():
             form_drafts.adopt_after_login(resources.db(), user["id"], grant.token)
             form_drafts.sweep_ended_sessions(resources.db())  # the tablet changes hands: a natural moment
             return set_session_cookie(redirect(_safe_next(request.args.get("next"))), grant, resources.settings)
-    login_csrf = secrets.token_urlsafe(24)
     locked = request.args.get("locked") == "1"
     # After the idle lock of a nurse without a PIN the page says nothing about whose drafts the tablet
     # holds, so it leaves the offline queue alone: her next login takes it over, anyone else's drops it
     # (_draft_adopt). Any other way here (logout, "Switch user", an expired session) drops it.
-    response = make_response(render_template("login.html", error=error, login_csrf=login_csrf, locked=locked,
-                                             **({"draft_owner": None} if locked else {})),
-                             401 if error else 200)
-    response.set_cookie(LOGIN_CSRF_COOKIE, login_csrf, httponly=True, samesite="Strict")
-    return response
+    return LOGIN_FORM_TOKEN.issue(lambda login_csrf: make_response(render_template(
+        "login.html", error=error, login_csrf=login_csrf, locked=locked, **({"draft_owner": None} if locked else {})),
+        401 if error else 200))
 
 
 def signed_in(view: Callable) -> Callable:

@@ -5,7 +5,7 @@ imaging-server serve`` that received a referral as the clinic's ``imaging_client
 token), the worklist marks the disagreeing reads, the referral page shows every note in the order sent, the advice first, as the very text sent
 (the markup as characters: no element made, no script run, nothing requested elsewhere), in English
 and Chinese (no English word left but the clinic's own), with axe-core and the 44 px check; signing
-out ends the session. Screenshots: test-artifacts/e2e/<lang>/."""
+out ends the session, and the referral's link opened signed out leads to it once signed in. Screenshots: test-artifacts/e2e/<lang>/."""
 from __future__ import annotations
 
 import os
@@ -110,5 +110,11 @@ def test_a_reader_sees_why_the_patient_was_referred(browser, hospital, lang):
     page.click("#sign-out button[type=submit]")
     page.wait_for_selector("#sign-in")
     assert page.goto(server.url + f"/reader/referrals/{CODE}").status == 401  # the session has ended
+    # The referral's link, opened signed out: signing in there lands on the referral (issue h91).
+    page.fill("#name", "dr-wang")
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in button[type=submit]")
+    page.wait_for_selector("#notes")
+    assert page.url == server.url + f"/reader/referrals/{CODE}"
     assert not problems, "\n".join(problems)
     context.close()

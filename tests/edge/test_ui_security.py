@@ -85,3 +85,24 @@ def test_back_after_logout_reloads_and_asks_to_log_in(served):
     session.post(served.url + "/logout", data={"csrf_token": csrf}, timeout=10)
     again = session.get(served.url + "/", allow_redirects=False, timeout=10)
     assert again.status_code == 302 and "/login" in again.headers["Location"]
+
+
+@pytest.mark.parametrize("case", ["no token", "wrong token", "no cookie", "non-ASCII token"])
+def test_a_login_without_its_forms_token_is_refused_before_the_password_is_checked(served, case):
+    """Login CSRF (common.http_security.LoginFormToken, shared with the hospital's sign-in forms): the
+    form's token must come back in the field and the cookie alike; a non-ASCII one is a 403, not a 500."""
+    session = requests.Session()
+    page = session.get(served.url + "/login", timeout=10)
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    form = {"csrf_token": token, "username": "nurse1", "password": "nurse password 1"}
+    if case == "no token":
+        del form["csrf_token"]
+    elif case == "wrong token":
+        form["csrf_token"] = token[::-1]
+    elif case == "no cookie":
+        session.cookies.clear()
+    else:
+        form["csrf_token"] = "é" * len(token)
+    refused = session.post(served.url + "/login", data=form, allow_redirects=False, timeout=10)
+    assert refused.status_code == 403
+    assert "ildscreen_session" not in refused.headers.get("Set-Cookie", "")

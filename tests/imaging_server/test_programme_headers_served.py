@@ -3,6 +3,8 @@
 ``trusted_proxy`` set does X-Forwarded-Proto: https make the sign-in cookie Secure."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import requests
 
@@ -36,10 +38,18 @@ def test_pages_and_answers_carry_the_security_headers_and_are_not_cached(served,
 
 def test_the_sign_in_cookie_is_secure_only_behind_the_configured_proxy(served):
     kind, server, _ = served
-    response = requests.post(server.url + "/programme/sign-in", data={"name": "region", "password": PASSWORD},
-                             headers={"X-Forwarded-Proto": "https"}, allow_redirects=False, timeout=30)
+    form = requests.get(server.url + "/programme", headers={"X-Forwarded-Proto": "https"}, timeout=30)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    form_cookie = form.headers["Set-Cookie"]
+    assert ("; Secure" in form_cookie) == (kind == "trusted"), form_cookie
+    # requests keeps a Secure cookie for https only: hand the form's cookie back as the browser would.
+    response = requests.post(server.url + "/programme/sign-in",
+                             data={"name": "region", "password": PASSWORD, "csrf_token": token},
+                             cookies={"ildscreen_programme_sign_in": token}, headers={"X-Forwarded-Proto": "https"},
+                             allow_redirects=False, timeout=30)
     assert response.status_code == 303
-    cookie = response.headers["Set-Cookie"]
+    cookie = next(value for value in response.raw.headers.getlist("Set-Cookie")
+                  if value.startswith("ildscreen_programme="))
     assert ("; Secure" in cookie) == (kind == "trusted"), cookie
 
 

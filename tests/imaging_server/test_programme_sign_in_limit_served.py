@@ -5,6 +5,7 @@ password; an unknown name is limited the same way (a lock never tells whether a 
 every attempt is audited without its password. Against a served ``imaging-server serve``."""
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import pytest
@@ -29,8 +30,13 @@ def server(tmp_path_factory):
 
 
 def sign_in(server, name, password, **headers):
-    return requests.post(server.url + "/programme/sign-in", data={"name": name, "password": password},
-                         headers=headers, allow_redirects=False, timeout=30)
+    """Open the form as a browser does, then send it with its CSRF token (cookie and field)."""
+    session = requests.Session()
+    form = session.get(server.url + "/programme", timeout=30)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    return session.post(server.url + "/programme/sign-in", data={"name": name, "password": password,
+                                                                 "csrf_token": token},
+                        headers=headers, allow_redirects=False, timeout=30)
 
 
 def audit(server, name):
@@ -47,7 +53,7 @@ def test_wrong_passwords_lock_the_name_with_a_429_even_for_the_right_password(se
     assert page.status_code == 429 and page.headers["Content-Type"].startswith("text/html")
     assert 0 < int(page.headers["Retry-After"]) <= 600
     assert "该名称的密码错误次数过多：请在 10 分钟后再试。" in page.text and 'id="sign-in"' in page.text
-    assert "ildscreen_programme" not in page.headers.get("Set-Cookie", "")
+    assert "ildscreen_programme=" not in page.headers.get("Set-Cookie", "")  # no session (the form has its token)
     answer = sign_in(server, "region", PASSWORD, Accept="application/json")
     assert answer.status_code == 429 and answer.headers["Content-Type"] == "application/json"
     assert answer.json()["error"]["code"] == "too_many_attempts" and answer.json()["error"]["retry_after_s"] > 0

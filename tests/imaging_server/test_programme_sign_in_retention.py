@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 import time
 from types import SimpleNamespace
@@ -109,7 +110,10 @@ def test_the_sign_in_page_sweeps_with_the_configured_period(imaging_settings):  
     add_viewer(db, "region")
     now = dt.datetime.now(dt.timezone.utc)
     add_audit_rows(db, now - dt.timedelta(days=8), now - dt.timedelta(days=6))
-    answer = app.test_client().post("/programme/sign-in", data={"name": "region", "password": "not the password"})
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/programme").get_data(as_text=True)).group(1)
+    answer = client.post("/programme/sign-in", data={"name": "region", "password": "not the password",
+                                                     "csrf_token": token})
     assert answer.status_code == 401
     times = audit_times(db)
     assert times[0] == utc_now(now - dt.timedelta(days=6)) and len(times) == 2

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -47,6 +48,13 @@ def hospital(imaging_settings):  # noqa: F811
 
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
+
+
+def sign_in(client, name: str, password: str):
+    """Open the sign-in form (its CSRF cookie and field), then send it as a browser does."""
+    form = client.get("/programme").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    return client.post("/programme/sign-in", data={"name": name, "password": password, "csrf_token": token})
 
 
 def post(client, token, payload):
@@ -267,21 +275,21 @@ def test_a_person_signs_in_with_a_password_and_the_cookie_is_a_session_not_the_t
     assert asked.status_code == 401 and 'id="sign-in"' in asked.get_data(as_text=True)
     assert 'name="token"' not in asked.get_data(as_text=True)
     for name, password in (("programme-lead", "wrong password here"), ("nobody", "a long programme password")):
-        wrong = client.post("/programme/sign-in", data={"name": name, "password": password})
+        wrong = sign_in(client, name, password)
         assert wrong.status_code == 401 and "Wrong name or password." in wrong.get_data(as_text=True)
-    assert client.post("/programme/sign-in", data={"name": "programme-lead", "password": tokens["viewer"]}
-                       ).status_code == 401  # a token is not a password
+    assert sign_in(client, "programme-lead", tokens["viewer"]).status_code == 401  # a token is not a password
     assert client.get_cookie("ildscreen_programme", path="/programme") is None  # nothing kept after a refusal
-    signed = client.post("/programme/sign-in", data={"name": "programme-lead", "password": "a long programme password"})
+    signed = sign_in(client, "programme-lead", "a long programme password")
     assert signed.status_code == 303 and signed.headers["Location"].endswith("/programme")
-    cookie = signed.headers["Set-Cookie"]
+    cookie = next(value for value in signed.headers.getlist("Set-Cookie") if value.startswith("ildscreen_programme="))
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/programme" in cookie
     session_id = client.get_cookie("ildscreen_programme", path="/programme").value
     assert session_id != tokens["viewer"] and not session_id.startswith("ildpg_")
     page = client.get("/programme")
     assert page.status_code == 200 and "programme-lead</span>" in page.get_data(as_text=True)
     assert client.get("/api/v1/programme/dashboard").status_code == 401  # the cookie is for the page only
-    client.post("/programme/sign-out")
+    sign_out_token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    assert client.post("/programme/sign-out", data={"csrf_token": sign_out_token}).status_code == 303
     assert client.get("/programme").status_code == 401
     # The old session id opens nothing once signed out, even if replayed.
     client.set_cookie("ildscreen_programme", session_id, path="/programme")

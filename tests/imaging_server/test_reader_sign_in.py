@@ -3,13 +3,16 @@ reader a password, the ``/reader`` form (with its CSRF token) opens a server-sid
 id an HttpOnly, SameSite=Strict cookie limited to ``/reader`` carries, the worklist and referral pages
 open, and signing out ends it. The lockout, audit and retention are the programme sign-in's (one
 policy, :mod:`imaging_server.browser_sign_in`); a session opens only its own door's pages; bad input
-is refused with a clear message and stores nothing. Every test runs on SQLite and on PostgreSQL."""
+is refused with a clear message and stores nothing. Both doors' forms carry CSRF tokens (issue h91: the
+programme view's too, one mechanism), and a referral's link opened signed out lands on that referral once
+signed in (``next``, only a reader page). Every test runs on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
 import re
 
 import pytest
+from flask.testing import FlaskClient as Client
 
 from ct_fixtures import database_url, imaging_settings, postgres  # noqa: F401 - fixtures
 from edge.cli import cli
@@ -18,12 +21,22 @@ from imaging_server.browser_sign_in import DOORS, MAX_PASSWORD_LENGTH, forget_ol
 from imaging_server.nodule_review import add_reader
 from imaging_server.programme import add_viewer
 from imaging_server.programme_i18n import CATALOG
+from imaging_server.sign_in_pages import session_form_token
 from imaging_server.store import add_clinic, open_database, utc_now
 from referral_bundle import referral_bundle
 
 PASSWORD = "a long reader password"
 CODE = "ILD-AAAAAAAAAA"
 READER_TABLES = ("reader_passwords", "reader_sessions", "reader_sign_in_failures", "reader_sign_in_audit")
+PROGRAMME_PASSWORD = "a long programme password"
+# Each door: its path, a person with a password, and that door's tables.
+DOOR_CASES = {
+    "reader": ("/reader", "dr-wang", PASSWORD, READER_TABLES),
+    "programme viewer": ("/programme", "region", PROGRAMME_PASSWORD,
+                         ("programme_viewer_passwords", "programme_sessions", "programme_sign_in_failures",
+                          "programme_sign_in_audit")),
+}
+SESSION_COOKIES = {"/reader": "ildscreen_reader", "/programme": "ildscreen_programme"}
 
 
 @pytest.fixture
@@ -37,7 +50,7 @@ def hospital(imaging_settings, runner):  # noqa: F811
     clinic = add_clinic(db, "clinic-north")
     add_reader(db, "dr-wang")
     add_viewer(db, "region")
-    DOORS["programme viewer"].set_password(db, "region", "a long programme password")
+    DOORS["programme viewer"].set_password(db, "region", PROGRAMME_PASSWORD)
     where = ["--data-dir", str(settings.data_dir), "--database-url", settings.database_target]
     answer = runner.invoke(cli, ["imaging-server", "readers", "set-password", "dr-wang", "--password-stdin", *where],
                            input=f"{PASSWORD}\n")
@@ -54,15 +67,15 @@ def form_token(answer) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', answer.get_data(as_text=True)).group(1)
 
 
-def sign_in(client, name: str, password: str, **headers):
-    """Open the form (its CSRF cookie and field), then send it."""
-    token = form_token(client.get("/reader"))
-    return client.post("/reader/sign-in", data={"name": name, "password": password, "csrf_token": token},
+def sign_in(client, name: str, password: str, door: str = "/reader", **headers):
+    """Open the door's form (its CSRF cookie and field), then send it."""
+    token = form_token(client.get(door))
+    return client.post(f"{door}/sign-in", data={"name": name, "password": password, "csrf_token": token},
                        headers=headers)
 
 
-def stored(db) -> dict:
-    return {table: db.rows(f"SELECT * FROM {table}") for table in READER_TABLES}
+def stored(db, tables=READER_TABLES) -> dict:
+    return {table: db.rows(f"SELECT * FROM {table}") for table in tables}
 
 
 def test_a_reader_signs_in_opens_a_referral_and_signs_out(hospital):
@@ -117,8 +130,7 @@ def test_a_session_opens_only_its_own_door(hospital):
     client, _db = hospital
     assert sign_in(client, "dr-wang", PASSWORD).status_code == 303
     reader_session = client.get_cookie("ildscreen_reader", path="/reader").value
-    signed = client.post("/programme/sign-in", data={"name": "region", "password": "a long programme password"})
-    assert signed.status_code == 303
+    assert sign_in(client, "region", PROGRAMME_PASSWORD, "/programme").status_code == 303
     programme_session = client.get_cookie("ildscreen_programme", path="/programme").value
     assert client.get("/programme").status_code == 200 and client.get("/reader/referrals").status_code == 200
 
@@ -131,28 +143,37 @@ def test_a_session_opens_only_its_own_door(hospital):
     assert answer.status_code == 401 and 'id="sign-in"' in answer.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("case", ["no CSRF token", "wrong CSRF token", "empty name", "overlong password"])
-def test_bad_input_is_refused_clearly_and_stores_nothing(hospital, case):
+@pytest.mark.parametrize("door", DOOR_CASES)
+@pytest.mark.parametrize("case", ["no CSRF token", "wrong CSRF token", "no CSRF cookie", "non-ASCII CSRF token",
+                                  "empty name", "overlong password"])
+def test_bad_input_is_refused_clearly_and_stores_nothing(hospital, door, case):
+    """At both doors (one rule): a sign-in without its form's token is a 403 with a fresh form before the
+    password is checked; an empty name or an overlong password a 422 naming it; nothing counted or audited."""
     client, db = hospital
-    token = form_token(client.get("/reader"))
-    form = {"name": "dr-wang", "password": PASSWORD, "csrf_token": token}
+    path, name, password, tables = DOOR_CASES[door]
+    token = form_token(client.get(path))
+    form = {"name": name, "password": password, "csrf_token": token}
     if case == "no CSRF token":
         del form["csrf_token"]
     elif case == "wrong CSRF token":
         form["csrf_token"] = token[::-1]
+    elif case == "no CSRF cookie":  # a form copied to another site: its browser holds no such cookie
+        client.delete_cookie(f"ildscreen_{path.strip('/')}_sign_in", path=path)
+    elif case == "non-ASCII CSRF token":  # hmac.compare_digest raises on such a str: a 403, not a 500
+        form["csrf_token"] = "é" * len(token)
     elif case == "empty name":
         form["name"] = "   "
     else:
         form["password"] = "x" * (MAX_PASSWORD_LENGTH + 1)
-    before = stored(db)
-    answer = client.post("/reader/sign-in", data=form)
+    before = stored(db, tables)
+    answer = client.post(f"{path}/sign-in", data=form)
     status, message = {"empty name": (422, CATALOG["name_required"]["en"]),
                        "overlong password": (422, f"at most {MAX_PASSWORD_LENGTH} characters")
                        }.get(case, (403, CATALOG["form_expired"]["en"]))
     assert answer.status_code == status and message in answer.get_data(as_text=True)
     assert form_token(answer)  # the form again, ready to send
-    assert stored(db) == before
-    assert client.get_cookie("ildscreen_reader", path="/reader") is None
+    assert stored(db, tables) == before
+    assert client.get_cookie(SESSION_COOKIES[path], path=path) is None
 
 
 def test_the_operators_command_refuses_bad_passwords_and_unknown_readers(hospital, imaging_settings, runner):  # noqa: F811
@@ -185,8 +206,7 @@ def test_wrong_passwords_lock_the_name_with_the_wait_in_plain_words(hospital):
         ["wrong_password", "wrong_password", "locked", "refused_locked", "refused_locked"]
     assert PASSWORD not in str(db.rows("SELECT * FROM reader_sign_in_audit"))
     # The lock is the reader door's: a programme viewer of any name signs in as before.
-    assert client.post("/programme/sign-in", data={"name": "region", "password": "a long programme password"}
-                       ).status_code == 303
+    assert sign_in(client, "region", PROGRAMME_PASSWORD, "/programme").status_code == 303
 
 
 def test_reader_attempts_and_ended_sessions_go_after_the_retention(hospital, imaging_settings):  # noqa: F811
@@ -209,14 +229,54 @@ def test_reader_attempts_and_ended_sessions_go_after_the_retention(hospital, ima
     assert not db.rows("SELECT * FROM reader_sign_in_audit")
 
 
-def test_the_programme_sign_in_refuses_the_same_bad_input(hospital):
-    """One door's rules are the other's: an empty name or an overlong password at /programme is a 422
-    naming it, and nothing is counted or audited there either."""
+@pytest.mark.parametrize("door", DOOR_CASES)
+def test_a_sign_out_without_the_sessions_token_is_refused_and_the_session_stays(hospital, door):
+    """At both doors: the sign-out form's token is derived from the session; none, another session's, or
+    the sign-in form's token is a 403 before anything is ended; the page's own token signs out."""
     client, db = hospital
-    for form, message in (({"name": "", "password": PASSWORD}, CATALOG["name_required"]["en"]),
-                          ({"name": "region", "password": "x" * (MAX_PASSWORD_LENGTH + 1)},
-                           f"at most {MAX_PASSWORD_LENGTH} characters")):
-        answer = client.post("/programme/sign-in", data=form)
-        assert answer.status_code == 422 and message in answer.get_data(as_text=True)
-    assert not db.rows("SELECT * FROM programme_sign_in_audit")
-    assert not db.rows("SELECT * FROM programme_sign_in_failures")
+    path, name, password, tables = DOOR_CASES[door]
+    sessions = tables[1]
+    assert sign_in(client, name, password, path).status_code == 303
+    page_path = "/reader/referrals" if path == "/reader" else path
+    page = client.get(page_path)
+    assert page.status_code == 200
+    other = DOORS[door].sign_in(db, name, password)  # the same person's session in another browser
+    sign_in_form_token = form_token(Client(client.application).get(path))
+    for sent in ({}, {"csrf_token": session_form_token(other)}, {"csrf_token": sign_in_form_token}):
+        refused = client.post(f"{path}/sign-out", data=sent)
+        assert refused.status_code == 403 and "CSRF token" in refused.json["error"]["message"]
+        assert db.scalar(f"SELECT COUNT(*) AS n FROM {sessions}") == 2
+    out = client.post(f"{path}/sign-out", data={"csrf_token": form_token(page)})
+    assert out.status_code == 303 and out.headers["Location"].endswith(path)
+    assert db.scalar(f"SELECT COUNT(*) AS n FROM {sessions}") == 1  # only the other browser's is left
+    assert client.get(page_path).status_code == 401
+
+
+def test_a_referral_link_opened_signed_out_lands_on_the_referral_after_signing_in(hospital):
+    """A reader follows a referral's link while signed out: the form (401) carries the page as ``next``,
+    a wrong password keeps it, and signing in lands on the referral, not the worklist."""
+    client, _db = hospital
+    asked = client.get(f"/reader/referrals/{CODE}")
+    assert asked.status_code == 401 and f'name="next" value="/reader/referrals/{CODE}"' in asked.get_data(as_text=True)
+    form = {"name": "dr-wang", "password": "not the password", "csrf_token": form_token(asked),
+            "next": f"/reader/referrals/{CODE}"}
+    wrong = client.post("/reader/sign-in", data=form)
+    assert wrong.status_code == 401 and f'name="next" value="/reader/referrals/{CODE}"' in wrong.get_data(as_text=True)
+    signed = client.post("/reader/sign-in", data={**form, "password": PASSWORD, "csrf_token": form_token(wrong)})
+    assert signed.status_code == 303 and signed.headers["Location"] == f"/reader/referrals/{CODE}"
+    landed = client.get(signed.headers["Location"])
+    assert landed.status_code == 200 and CODE in landed.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("target", [
+    "https://evil.example/reader", "//evil.example/reader", "/\\evil.example", "/%2F%2Fevil.example",
+    "javascript:alert(1)", "/programme", "/readerx", "/reader/../programme", "/reader/%2e%2e/programme",
+    "/reader/%252e%252e/programme", "reader/referrals", "/reader/\nx", ""])
+def test_a_next_that_is_not_a_reader_page_lands_on_the_worklist(hospital, target):
+    """Only a path under /reader: never another host, scheme, ``//``, a page of another door (also by
+    dot segments, percent-encoded or not) or a relative path; the form then leads to the worklist."""
+    client, _db = hospital
+    token = form_token(client.get("/reader"))
+    signed = client.post("/reader/sign-in", data={"name": "dr-wang", "password": PASSWORD, "csrf_token": token,
+                                                  "next": target})
+    assert signed.status_code == 303 and signed.headers["Location"] == "/reader/referrals"

@@ -77,3 +77,19 @@ def test_wrong_passwords_lock_a_readers_name_with_the_wait_in_plain_words(server
     assert CATALOG["too_many_attempts"]["en"].format(minutes=10) in locked.text
     server.cli("readers", "set-password", "dr-li", "--password-stdin", stdin=f"{PASSWORD}\n")  # lifts the lock
     assert sign_in(server, session, "dr-li", PASSWORD).status_code == 303
+
+
+def test_a_referral_link_opened_signed_out_leads_there_after_signing_in_and_another_host_never(server):
+    """Over HTTP: the referral page's sign-in form carries it as ``next`` and the sign-in's redirect leads
+    there; a ``next`` of another host or of the programme view leads to the worklist."""
+    session = requests.Session()
+    asked = session.get(server.url + "/reader/referrals/ILD-AAAAAAAAAA", timeout=30)
+    assert asked.status_code == 401 and 'name="next" value="/reader/referrals/ILD-AAAAAAAAAA"' in asked.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', asked.text).group(1)
+    cookie = re.search(r"ildscreen_reader_sign_in=([^;]+)", asked.headers["Set-Cookie"]).group(1)
+    for target, landing in (("/reader/referrals/ILD-AAAAAAAAAA", "/reader/referrals/ILD-AAAAAAAAAA"),
+                            ("//evil.example/reader", "/reader/referrals"), ("/programme", "/reader/referrals")):
+        signed = session.post(server.url + "/reader/sign-in", data={"name": "dr-wang", "password": PASSWORD,
+                                                                    "csrf_token": token, "next": target},
+                              cookies={"ildscreen_reader_sign_in": cookie}, allow_redirects=False, timeout=30)
+        assert signed.status_code == 303 and signed.headers["Location"] == landing, target
