@@ -58,11 +58,12 @@ WORKLIST_PARAMETERS = (
      "description": "Referrals per page (default 50)"},
     {"name": "after", "in": "query", "schema": {"type": "string", "pattern": REFERRAL_CODE_PATTERN.pattern},
      "description": "The last referral code of the page before (next_after)"},
+    # An empty filter is none (the worklist page's "All").
     {"name": "status", "in": "query", "style": "form", "explode": True,
-     "schema": {"type": "array", "items": {"type": "string", "enum": list(VIEW_STATUSES)}}},
+     "schema": {"type": "array", "items": {"type": "string", "enum": ["", *VIEW_STATUSES]}}},
     {"name": "priority", "in": "query", "style": "form", "explode": True,
-     "schema": {"type": "array", "items": {"type": "string", "enum": list(PRIORITIES)}}},
-    {"name": "clinic", "in": "query", "schema": {"type": "string", "pattern": CLINIC_NAME_PATTERN}},
+     "schema": {"type": "array", "items": {"type": "string", "enum": ["", *PRIORITIES]}}},
+    {"name": "clinic", "in": "query", "schema": {"type": "string", "pattern": f"^$|{CLINIC_NAME_PATTERN}"}},
 )
 CLINIC_TEXT = {"type": "string", "maxLength": MAX_TEXT_CHARS}
 READER_REFERRAL = {

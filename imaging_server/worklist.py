@@ -177,7 +177,7 @@ class WorklistQuery:
 
 
 def worklist_query(args) -> WorklistQuery:
-    """The worklist's query from URL parameters (a ``MultiDict``); an empty value is no filter.
+    """The worklist's query from URL parameters (a ``MultiDict``); an empty filter is none (the page's "All").
 
     Raises
     ------
@@ -186,8 +186,8 @@ def worklist_query(args) -> WorklistQuery:
     """
     problems = [(name, "unknown parameter: use limit, after, status, priority or clinic")
                 for name in args if name not in ("limit", "after", *FILTERS, "clinic")]
-    values = {name: [value for value in args.getlist(name) if value != ""] for name in ("limit", "after", *FILTERS,
-                                                                                       "clinic")}
+    values = {name: args.getlist(name) for name in ("limit", "after")}
+    values |= {name: [value for value in args.getlist(name) if value != ""] for name in (*FILTERS, "clinic")}
     problems += [(name, "given more than once") for name in ("limit", "after", "clinic") if len(values[name]) > 1]
     limit, after, clinic = (values[name][0] if values[name] else None for name in ("limit", "after", "clinic"))
     page_size = DEFAULT_PAGE_SIZE

@@ -136,6 +136,8 @@ BAD = {
     "limit=ten": ("limit", "whole number"),
     "limit=-1": ("limit", "whole number"),
     "limit=2&limit=3": ("limit", "more than once"),
+    "limit=": ("limit", "whole number"),  # an empty filter is none; an empty limit or cursor is a mistake
+    "after=": ("after", "must be a referral code"),
     "after=not-a-code": ("after", "must be a referral code"),
     "after=ILD-ZZZZZZZZZZ": ("after", "no referral with this code"),
     "status=done": ("status", "'done' is not one of"),
