@@ -11,7 +11,9 @@ one again as a retry), built by the clinic's own :func:`edge.programme.programme
 end every referral is read back from the database: ``lost`` counts referrals the server
 acknowledged but does not hold (or holds for another clinic or bundle), ``duplicated`` the extra
 creations of one Idempotency-Key and rows nobody sent; ``figures`` does the same for the figures
-payloads. The timings are this machine's; the accounting must be zero everywhere.
+payloads. Beside each referral a hospital reader also reads the first page of the worklist
+(``/api/v1/reader/referrals``, :mod:`imaging_server.worklist`) as it grows. ``steps`` gives each
+traffic step's percentiles. The timings are this machine's; the accounting must be zero everywhere.
 
 Use a scratch database: the bench's clinics (``bench-<run>-<n>``) and referrals stay in it.
 """
@@ -39,6 +41,7 @@ import requests
 from common.child_process import module_command
 from imaging_client.referral import build_referral_bundle, new_referral_code
 from imaging_server.errors import StorageError
+from imaging_server.nodule_review import add_reader
 from imaging_server.referrals import canonical_sha256
 from imaging_server.store import add_clinic, checked_url, dispose_engine, prepare_database, redacted, sqlite_url
 
@@ -70,7 +73,9 @@ class ClinicRun:
     base_url: str
     name: str
     token: str
+    reader_token: str = ""
     latencies_ms: list[float] = field(default_factory=list)
+    step_latencies_ms: dict[str, list[float]] = field(default_factory=lambda: collections.defaultdict(list))
     errors: list[str] = field(default_factory=list)
     created: collections.Counter = field(default_factory=collections.Counter)
     acknowledged: dict[str, str] = field(default_factory=dict)
@@ -90,6 +95,7 @@ class ClinicRun:
             return None
         finally:
             self.latencies_ms.append((time.perf_counter() - started) * 1000)
+            self.step_latencies_ms[step].append(self.latencies_ms[-1])
         if response.status_code not in expected:
             self.errors.append(f"{step}: HTTP {response.status_code}")
         return response.status_code
@@ -143,6 +149,12 @@ def poll_report(clinic: ClinicRun, referral: Referral) -> None:
     clinic.call("report", "GET", f"/api/v1/referrals/{referral.code}/report", (409,))
 
 
+def read_worklist(clinic: ClinicRun, _referral: Referral) -> None:
+    """A hospital reader opening the worklist (its first page) while the referrals arrive."""
+    clinic.call("worklist", "GET", "/api/v1/reader/referrals", (200,),
+                headers={"Authorization": f"Bearer {clinic.reader_token}"})
+
+
 # The clinic traffic, in the order each referral goes through it (name, step).
 TRAFFIC: tuple[tuple[str, Callable[[ClinicRun, Referral], None]], ...] = (
     ("refer", refer_twice_at_once),
@@ -150,6 +162,7 @@ TRAFFIC: tuple[tuple[str, Callable[[ClinicRun, Referral], None]], ...] = (
     ("figures", send_figures),
     ("status", poll_status),
     ("report", poll_report),
+    ("worklist", read_worklist),
 )
 
 
@@ -178,8 +191,9 @@ def _drive_clinic(clinic: ClinicRun, referrals: list[Referral]) -> ClinicRun:
 def drive_clinics(task: tuple[str, list[tuple[str, str]], int]) -> dict:
     """Worker process: build its clinics' bundles, then run the clinics at once, one thread each;
     return their merged results and the wall-clock span of the traffic."""
-    base_url, clinics, count, figures = task
-    work = [(ClinicRun(base_url, name, token, figures=figures), _bench_referrals(name, count))
+    base_url, clinics, count, figures, reader_token = task
+    work = [(ClinicRun(base_url, name, token, reader_token=reader_token, figures=figures),
+             _bench_referrals(name, count))
             for name, token in clinics]
     started = time.time()
     with ThreadPoolExecutor(max_workers=len(work)) as pool:
@@ -188,6 +202,8 @@ def drive_clinics(task: tuple[str, list[tuple[str, str]], int]) -> dict:
         "started": started,
         "finished": time.time(),
         "latencies_ms": [value for run in runs for value in run.latencies_ms],
+        "step_latencies_ms": {name: [value for run in runs for value in run.step_latencies_ms[name]]
+                              for name in {step for run in runs for step in run.step_latencies_ms}},
         "errors": [error for run in runs for error in run.errors],
         "created": {code: count for run in runs for code, count in run.created.items()},
         "acknowledged": {code: (run.name, digest) for run in runs for code, digest in run.acknowledged.items()},
@@ -277,11 +293,12 @@ def run_load_benchmark(*, clinics: int, database_url: Optional[str] = None, refe
         db = prepare_database(url, pool_size=2)
         names = [f"bench-{run}-{number:04d}" for number in range(clinics)]
         tokens = {name: add_clinic(db, name) for name in names}
+        reader_token = add_reader(db, f"bench-{run}-reader")
         server = BenchServer(data_dir, url, threads=server_threads, pool_size=pool_size)
         try:
             figures = bench_figures(Path(folder) / "clinic")
             tasks = [(server.url, [(name, tokens[name]) for name in names[index::workers]], referrals_per_clinic,
-                      figures) for index in range(workers)]
+                      figures, reader_token) for index in range(workers)]
             with multiprocessing.get_context("spawn").Pool(workers, initializer=_limit_worker) as pool:
                 results = pool.map(drive_clinics, tasks)
         finally:
@@ -293,6 +310,8 @@ def run_load_benchmark(*, clinics: int, database_url: Optional[str] = None, refe
     # From the first clinic's first request to the last one's last answer, across the workers.
     seconds = max(result["finished"] for result in results) - min(result["started"] for result in results)
     latencies = np.array([value for result in results for value in result["latencies_ms"]])
+    steps = {name: [value for result in results for value in result["step_latencies_ms"].get(name, [])]
+             for name in {step for result in results for step in result["step_latencies_ms"]}}
     errors = [error for result in results for error in result["errors"]]
     return {
         "clinics": clinics,
@@ -301,6 +320,7 @@ def run_load_benchmark(*, clinics: int, database_url: Optional[str] = None, refe
         "p50_ms": round(float(np.percentile(latencies, 50)), 1),
         "p95_ms": round(float(np.percentile(latencies, 95)), 1),
         "rps": round(latencies.size / seconds, 1),
+        "steps": {name: _percentiles(steps[name]) for name in sorted(steps)},
         "seconds": round(seconds, 1),
         "errors": len(errors),
         "error_samples": sorted(collections.Counter(errors).items(), key=lambda item: -item[1])[:ERROR_SAMPLES],
@@ -314,6 +334,13 @@ def run_load_benchmark(*, clinics: int, database_url: Optional[str] = None, refe
         "referrals_per_clinic": referrals_per_clinic,
         "traffic": [name for name, _ in TRAFFIC],
     }
+
+
+def _percentiles(latencies_ms: list[float]) -> dict:
+    """A step's request count and latency percentiles."""
+    values = np.array(latencies_ms)
+    return {"requests": int(values.size), "p50_ms": round(float(np.percentile(values, 50)), 1),
+            "p95_ms": round(float(np.percentile(values, 95)), 1)}
 
 
 def bench_figures(folder: Path) -> dict:

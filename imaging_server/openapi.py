@@ -12,7 +12,8 @@ from imaging_server.fhir_report import ILD_PATTERNS, ILD_STATUSES
 from imaging_server.ild_read import MAX_COMMENT_CHARS
 from imaging_server.programme_figures import Figures
 from imaging_server.referrals import MAX_TEXT_CHARS, MAX_TEXTS, PRIORITIES, REFERRAL_CODE_PATTERN, VIEW_STATUSES
-from imaging_server.worklist import MUST_NOT_MISS
+from imaging_server.store import CLINIC_NAME_PATTERN
+from imaging_server.worklist import MAX_PAGE_SIZE, MUST_NOT_MISS
 
 ERRORS = {
     400: "The body is not JSON, or nests too deeply",
@@ -47,10 +48,23 @@ WORKLIST_ITEM_PROPERTIES = {
     "must_not_miss": {"type": "array", "items": {"type": "string", "enum": list(MUST_NOT_MISS)}},
 }
 WORKLIST = {
-    "type": "object", "required": ["referrals"],
-    "properties": {"referrals": {"type": "array", "items": {
-        "type": "object", "required": list(WORKLIST_ITEM_PROPERTIES), "properties": WORKLIST_ITEM_PROPERTIES}}},
+    "type": "object", "required": ["referrals", "next_after"],
+    "properties": {"referrals": {"type": "array", "maxItems": MAX_PAGE_SIZE, "items": {
+        "type": "object", "required": list(WORKLIST_ITEM_PROPERTIES), "properties": WORKLIST_ITEM_PROPERTIES}},
+        "next_after": {"type": ["string", "null"], "description": "Pass as after for the next page; null on the last"}},
 }
+WORKLIST_PARAMETERS = (
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+     "description": "Referrals per page (default 50)"},
+    {"name": "after", "in": "query", "schema": {"type": "string", "pattern": REFERRAL_CODE_PATTERN.pattern},
+     "description": "The last referral code of the page before (next_after)"},
+    # An empty filter is none (the worklist page's "All").
+    {"name": "status", "in": "query", "style": "form", "explode": True,
+     "schema": {"type": "array", "items": {"type": "string", "enum": ["", *VIEW_STATUSES]}}},
+    {"name": "priority", "in": "query", "style": "form", "explode": True,
+     "schema": {"type": "array", "items": {"type": "string", "enum": ["", *PRIORITIES]}}},
+    {"name": "clinic", "in": "query", "schema": {"type": "string", "pattern": f"^$|{CLINIC_NAME_PATTERN}"}},
+)
 CLINIC_TEXT = {"type": "string", "maxLength": MAX_TEXT_CHARS}
 READER_REFERRAL = {
     "type": "object", "required": [*WORKLIST_ITEM_PROPERTIES, "reasons", "notes"],
@@ -60,6 +74,9 @@ READER_REFERRAL = {
         "notes": {"type": "array", "maxItems": MAX_TEXTS, "items": {
             "type": "object", "required": ["kind", "text"],
             "properties": {"kind": {"type": ["string", "null"]}, "text": CLINIC_TEXT}}},
+        "observation_notes": {"type": "array", "items": {
+            "type": "object", "required": ["observation", "text"],
+            "properties": {"observation": {"type": ["string", "null"]}, "text": CLINIC_TEXT}}},
     },
 }
 ILD_READ = {
@@ -127,8 +144,8 @@ def openapi_document() -> dict:
         "/api/v1/programme/dashboard": {"get": _operation(
             "The programme view's figures", "programme viewer", {200: _ok("Dashboard")}, ())},
         "/api/v1/reader/referrals": {"get": _operation(
-            "The worklist: every referral, most urgent first, with its must-not-miss markers", "reader",
-            {200: _ok("Worklist", WORKLIST)}, ())},
+            "The worklist a page at a time, most urgent first, with its must-not-miss markers", "reader",
+            {200: _ok("Worklist", WORKLIST)}, (422,), parameters=WORKLIST_PARAMETERS)},
         "/api/v1/reader/referrals/{code}": {"get": _operation(
             "A referral with the clinic's reasons and notes (the advice first)", "reader",
             {200: _ok("Referral", READER_REFERRAL)}, (404,), parameters=reader)},

@@ -164,6 +164,13 @@ CATALOG: dict[str, dict[str, str]] = {
     "note_kind_validation": {"en": "Validation", "zh-CN": "验证状态"},
     "note_kind_model": {"en": "Model", "zh-CN": "模型"},
     "note_kind_note": {"en": "Note", "zh-CN": "备注"},
+    "observation_notes": {"en": "The clinic's notes on the results, as sent", "zh-CN": "诊所对结果的备注（原文）"},
+    "observation_unnamed": {"en": "Result", "zh-CN": "结果"},
+    "filter_all": {"en": "All", "zh-CN": "全部"},
+    "filter_apply": {"en": "Show", "zh-CN": "显示"},
+    "worklist_pages": {"en": "Pages of the worklist", "zh-CN": "工作列表分页"},
+    "page_first": {"en": "First page", "zh-CN": "第一页"},
+    "page_next": {"en": "Next page", "zh-CN": "下一页"},
     # A reader's sign-in (imaging_server.worklist); the rest of the form's words are the programme's.
     "title_reader_sign_in": {"en": "Referrals for HRCT: sign in", "zh-CN": "HRCT 转诊：登录"},
     "reader_sign_in_intro": {"en": "The worklist is for the hospital's radiologists. Sign in with the name and "

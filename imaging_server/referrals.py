@@ -50,7 +50,8 @@ def canonical_sha256(document: Any) -> str:
 
 
 def validate_bundle(bundle: Any, idempotency_key: Optional[str]) -> dict:
-    """Check a referral bundle against the contract; return the referral code and priority.
+    """Check a referral bundle against the contract; return the referral code, priority and the kinds
+    its ServiceRequest's notes name (``note_kinds``, in the order sent).
 
     Raises
     ------
@@ -95,13 +96,17 @@ def validate_bundle(bundle: Any, idempotency_key: Optional[str]) -> dict:
     if len(resources.get("ServiceRequest", [])) == 1 and len(resources.get("Patient", [])) == 1:
         index, request, _ = resources["ServiceRequest"][0]
         code, priority = _check_service_request(index, request, resources["Patient"][0][2], problem)
+    for index, observation, _ in resources.get("Observation", []):
+        _check_observation_texts(f"entry[{index}].resource", observation, problem)
     if code is not None and idempotency_key != code:
         problem("Idempotency-Key", "header must equal the ServiceRequest's referral code")
     if problems:
         summary = "; ".join(f"{field}: {reason}" for field, reason in problems)
         raise ValidationError(f"invalid referral bundle: {summary}",
                               fields=[{"field": field, "reason": reason} for field, reason in problems])
-    return {"code": code, "priority": priority}
+    request = resources["ServiceRequest"][0][1]
+    return {"code": code, "priority": priority,
+            "note_kinds": [kind for kind in map(note_kind, request.get("note", [])) if kind is not None]}
 
 
 def _check_patient(index: int, patient: dict, problem) -> None:
@@ -150,10 +155,11 @@ def _check_service_request(index: int, request: dict, patient_url: Any, problem)
     return code, priority
 
 
-def _check_texts(where: str, request: dict, problem) -> None:
-    """The reasons' and notes' texts a reader will see: how many, how long, no control characters;
-    a note's kind (``NOTE_KIND_URL``) is a short code."""
-    notes, reasons = request.get("note", []), request.get("reasonCode")
+def _check_texts(where: str, resource: dict, problem) -> None:
+    """The reasons' (a ServiceRequest's) and notes' (a ServiceRequest's or an Observation's) texts a
+    reader will see: how many, how long, no control characters; a note's text is required and its kind
+    (``NOTE_KIND_URL``) a short code."""
+    notes, reasons = resource.get("note", []), resource.get("reasonCode", [])
     if not isinstance(notes, list):
         problem(f"{where}.note", "must be a list of notes")
         notes = []
@@ -171,6 +177,17 @@ def _check_texts(where: str, request: dict, problem) -> None:
             if kind is not None and not (isinstance(kind, str) and NOTE_KIND_PATTERN.match(kind)):
                 problem(f"{where}.note[{index}].extension",
                         f"the {NOTE_KIND_URL} valueCode must match {NOTE_KIND_PATTERN.pattern}")
+
+
+def _check_observation_texts(where: str, observation: dict, problem) -> None:
+    """An Observation's notes (the risk's validation note, a lab value confirmed as unusual) and the name
+    that labels them on the referral page (``code.text``), checked as the ServiceRequest's notes are."""
+    _check_texts(where, {"note": observation.get("note", [])}, problem)
+    name = _object(observation.get("code")).get("text")
+    if name is not None and not isinstance(name, str):
+        problem(f"{where}.code.text", "must be text")
+    elif isinstance(name, str) and (reason := text_problem(name)):
+        problem(f"{where}.code.text", reason)
 
 
 def text_problem(text: str) -> Optional[str]:
@@ -225,14 +242,17 @@ def create_referral(db: Database, clinic: dict, bundle: dict, idempotency_key: O
             "updated_at) VALUES (:code, :clinic_id, :digest, :bundle, :priority, 'awaiting_images', NULL, :now, :now) "
             "ON CONFLICT (code) DO NOTHING RETURNING id",
             {"code": code, "clinic_id": clinic["id"], "digest": digest, "bundle": json.dumps(bundle, sort_keys=True),
-             "priority": checked["priority"], "now": now}).first() is not None
-        if not created:
+             "priority": checked["priority"], "now": now}).scalar_one_or_none()
+        if created is not None:  # the worklist reads the markers' note kinds here, not in the bundle
+            db.execute("INSERT INTO referral_note_kinds (referral_id, kinds) VALUES (:id, :kinds)",
+                       {"id": created, "kinds": " ".join(checked["note_kinds"])})
+        else:
             existing = _find(db, code)
             if existing["clinic_id"] != clinic["id"] or existing["bundle_sha256"] != digest:
                 raise Conflict("this Idempotency-Key was already used with a different referral bundle")
-    if created:
+    if created is not None:
         logger.info("referral created for clinic %s", clinic["name"])
-    return {"referral_code": code, "status": "awaiting_images", "accession_number": code}, created
+    return {"referral_code": code, "status": "awaiting_images", "accession_number": code}, created is not None
 
 
 def _first(value: Any) -> Any:

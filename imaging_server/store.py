@@ -226,6 +226,19 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         )""",
         "CREATE INDEX reader_sign_in_audit_at ON reader_sign_in_audit (at)",
     )),
+    (9, "the worklist's notes kinds, so that a page of the worklist reads no bundle", (
+        # The kinds the ServiceRequest's notes name (urn:ildscreen:note-kind), in the order sent and
+        # space-separated ('' for none), written with the referral at intake (imaging_server.referrals):
+        # the worklist's must-not-miss markers come from them and the priority. A referral stored
+        # before this version has no row; the worklist reads its bundle instead. A new table, as
+        # version 5's: the released referrals table stays as it was.
+        """CREATE TABLE referral_note_kinds (
+            referral_id INTEGER PRIMARY KEY REFERENCES referrals(id),
+            kinds TEXT NOT NULL
+        )""",
+        # The worklist's clinic filter; its status filter has referrals_status (version 1).
+        "CREATE INDEX referrals_clinic ON referrals (clinic_id)",
+    )),
 )
 
 

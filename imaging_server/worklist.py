@@ -6,7 +6,10 @@ referral's reasons and notes (the ServiceRequest's ``reasonCode`` and ``note`` t
 them: the advice, the anti-MDA5 / HRCT notes, disagreeing HRCT reads, a dated lymphopenia, the
 guideline line, validation and model versions). Routes:
 
-- ``GET /api/v1/reader/referrals`` and ``GET /api/v1/reader/referrals/<code>``: JSON;
+- ``GET /api/v1/reader/referrals`` and ``GET /api/v1/reader/referrals/<code>``: JSON; the worklist comes
+  a page at a time (``limit``, and ``after``: the last referral code of the page before, a cursor that
+  stays put as referrals arrive) and may be filtered by ``status``, ``priority`` (each repeatable) and
+  ``clinic`` (:func:`worklist_query`; a bad or unknown parameter is 422 naming it);
 - ``GET /reader/referrals`` and ``GET /reader/referrals/<code>``: the same as pages (English or
   Simplified Chinese, :mod:`imaging_server.programme_i18n`), for a reader's browser session or
   their bearer token (machines);
@@ -21,7 +24,13 @@ guideline line, validation and model versions). Routes:
 The notes come from outside: intake (:func:`imaging_server.referrals.validate_bundle`) refuses too many,
 too long or ones holding control characters, and the pages show them as escaped text, never as HTML.
 They are shown in the order sent with the advice first (the clinic sends it first; a note whose kind,
-``urn:ildscreen:note-kind``, is ``advice`` is put first whatever its place).
+``urn:ildscreen:note-kind``, is ``advice`` is put first whatever its place). The Observations' notes (the
+risk's validation note, a lab value the nurse confirmed as unusual) are checked alike and shown after
+them, each with the name of its Observation, in the order sent.
+
+A page of the worklist reads no bundle: the markers come from the priority and the note kinds intake
+stored beside the referral (``referral_note_kinds``, store migration 9); only a referral stored before
+that has its bundle read. The order and the filters are SQL.
 
 Must-not-miss markers, decided from what the referral carries as data rather than from its words:
 
@@ -39,6 +48,8 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+from dataclasses import dataclass
 from typing import Optional
 
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
@@ -48,19 +59,32 @@ from imaging_server.browser_sign_in import DOORS
 from imaging_server.errors import AuthenticationError, NotFound, TooManyAttempts, ValidationError
 from imaging_server.nodule_review import reader_for_token, review_api
 from imaging_server.programme_i18n import CATALOG, page_context
-from imaging_server.referrals import NOTE_KIND_PATTERN, PRIORITIES, REFERRAL_CODE_PATTERN, note_kind
+from imaging_server.referrals import (NOTE_KIND_PATTERN, PRIORITIES, REFERRAL_CODE_PATTERN, VIEW_STATUSES,
+                                      note_kind)
 from imaging_server.sign_in_pages import (SignInPage, check_sign_out, lockout_policy, refused_form, session_form_token,
                                           sign_in_form, sign_in_token_sent_back, signed_in, signed_out,
                                           too_many_attempts)
-from imaging_server.store import Database, request_db
+from imaging_server.store import CLINIC_NAME_PATTERN, Database, request_db
 
 ADVICE_KIND = "advice"
 MUST_NOT_MISS = ("urgent", "discordant_hrct_reads")
 # Most urgent first: FHIR asap (this week), urgent (within 3 months), routine.
 PRIORITY_ORDER = {priority: rank for rank, priority in enumerate(reversed(PRIORITIES))}
-REFERRAL_SELECT = ("SELECT r.code, r.bundle, r.priority, r.status, r.created_at, c.name AS clinic, v.revoked_at "
-                   "FROM referrals r JOIN clinics c ON c.id = r.clinic_id "
-                   "LEFT JOIN referral_revocations v ON v.referral_id = r.id")
+PRIORITY_RANK_SQL = ("CASE r.priority " + " ".join(f"WHEN '{priority}' THEN {rank}" for priority, rank
+                                                   in PRIORITY_ORDER.items()) + f" ELSE {len(PRIORITIES)} END")
+REFERRAL_FROM = ("FROM referrals r JOIN clinics c ON c.id = r.clinic_id "
+                 "LEFT JOIN referral_revocations v ON v.referral_id = r.id")
+REFERRAL_SELECT = "SELECT r.code, r.bundle, r.priority, r.status, r.created_at, c.name AS clinic, v.revoked_at " + (
+    REFERRAL_FROM)
+# A worklist row: the bundle only of a referral stored before intake kept its note kinds (store migration 9).
+WORKLIST_SELECT = ("SELECT r.code, r.priority, r.status, r.created_at, c.name AS clinic, v.revoked_at, k.kinds, "
+                   f"CASE WHEN k.referral_id IS NULL THEN r.bundle END AS bundle, {PRIORITY_RANK_SQL} AS priority_rank "
+                   f"{REFERRAL_FROM} LEFT JOIN referral_note_kinds k ON k.referral_id = r.id")
+# Programme assumptions (not clinical numbers): a page of 50 referrals unless asked, at most 200, so that a
+# page's cost stays bounded however many referrals wait.
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+FILTERS = {"status": VIEW_STATUSES, "priority": PRIORITIES}
 
 PAGES_PATH = "/reader"
 DOOR = DOORS["reader"]
@@ -99,30 +123,144 @@ def _valid_kind(kind) -> str | None:
     return kind if isinstance(kind, str) and NOTE_KIND_PATTERN.match(kind) else None
 
 
-def must_not_miss(priority: str, notes: list[dict]) -> list[str]:
-    """The markers of a referral (module docstring), in ``MUST_NOT_MISS`` order."""
+def observation_notes(bundle: dict) -> list[dict]:
+    """The Observations' notes as ``{"observation", "text"}`` in the order sent (``observation``: the
+    Observation's name, its ``code.text``, None when it has none); notes that are not text are left out."""
+    notes = []
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource.get("resourceType") == "Observation":
+            code = resource.get("code")
+            name = code.get("text") if isinstance(code, dict) else None
+            notes += [{"observation": name if isinstance(name, str) else None, "text": note["text"]}
+                      for note in _texts(resource, "note")]
+    return notes
+
+
+def must_not_miss(priority: str, kinds: list) -> list[str]:
+    """The markers of a referral (module docstring) from its priority and its notes' kinds, in
+    ``MUST_NOT_MISS`` order."""
     found = {"urgent"} if priority == "asap" else set()
-    found |= {note["kind"] for note in notes} & set(MUST_NOT_MISS)
+    found |= set(kinds) & set(MUST_NOT_MISS)
     return [marker for marker in MUST_NOT_MISS if marker in found]
 
 
-def referral_view(row: dict) -> dict:
-    """One referral as a reader sees it: code, clinic, priority, status, when received, markers,
-    reasons and notes."""
-    request_resource = service_request(json.loads(row["bundle"]))
-    notes = referral_notes(request_resource)
+def _listed(row: dict, kinds: list) -> dict:
+    """A referral as the worklist lists it: code, clinic, priority, status, when received, markers."""
     return {"referral_code": row["code"], "clinic": row["clinic"], "priority": row["priority"],
             "status": "revoked" if row["revoked_at"] else row["status"], "received_at": row["created_at"],
-            "must_not_miss": must_not_miss(row["priority"], notes),
+            "must_not_miss": must_not_miss(row["priority"], kinds)}
+
+
+def referral_view(row: dict) -> dict:
+    """One referral as a reader sees it: what the worklist lists, and the reasons, the notes and the
+    Observations' notes."""
+    bundle = json.loads(row["bundle"])
+    request_resource = service_request(bundle)
+    notes = referral_notes(request_resource)
+    return {**_listed(row, [note["kind"] for note in notes]),
             "reasons": [reason["text"] for reason in _texts(request_resource, "reasonCode")],
-            "notes": notes}
+            "notes": notes, "observation_notes": observation_notes(bundle)}
 
 
-def worklist(db: Database) -> list[dict]:
-    """Every referral without its notes, most urgent first, then the longest waiting first."""
-    views = [referral_view(row) for row in db.rows(REFERRAL_SELECT + " ORDER BY r.created_at, r.id")]
-    return [{key: value for key, value in view.items() if key not in ("reasons", "notes")}
-            for view in sorted(views, key=lambda view: PRIORITY_ORDER[view["priority"]])]
+@dataclass(frozen=True)
+class WorklistQuery:
+    """Which page of the worklist, filtered how (empty filters: every referral)."""
+
+    limit: int = DEFAULT_PAGE_SIZE
+    after: str | None = None
+    status: tuple[str, ...] = ()
+    priority: tuple[str, ...] = ()
+    clinic: str | None = None
+
+    def url_values(self, **changed) -> dict:
+        """The query as URL parameters (for a link to another page of the same filters)."""
+        values = {"limit": self.limit if self.limit != DEFAULT_PAGE_SIZE else None, "after": self.after,
+                  "status": list(self.status), "priority": list(self.priority), "clinic": self.clinic, **changed}
+        return {name: value for name, value in values.items() if value not in (None, [])}
+
+
+def worklist_query(args) -> WorklistQuery:
+    """The worklist's query from URL parameters (a ``MultiDict``); an empty filter is none (the page's "All").
+
+    Raises
+    ------
+    ValidationError
+        Naming each unknown, repeated or bad parameter (``fields``).
+    """
+    problems = [(name, "unknown parameter: use limit, after, status, priority or clinic")
+                for name in args if name not in ("limit", "after", *FILTERS, "clinic")]
+    values = {name: args.getlist(name) for name in ("limit", "after")}
+    values |= {name: [value for value in args.getlist(name) if value != ""] for name in (*FILTERS, "clinic")}
+    problems += [(name, "given more than once") for name in ("limit", "after", "clinic") if len(values[name]) > 1]
+    limit, after, clinic = (values[name][0] if values[name] else None for name in ("limit", "after", "clinic"))
+    page_size = DEFAULT_PAGE_SIZE
+    if limit is not None:
+        if len(limit) <= 3 and limit.isascii() and limit.isdigit() and 1 <= int(limit) <= MAX_PAGE_SIZE:
+            page_size = int(limit)
+        else:
+            problems.append(("limit", f"must be a whole number from 1 to {MAX_PAGE_SIZE}, got {limit[:20]!r}"))
+    if after is not None and not REFERRAL_CODE_PATTERN.match(after):
+        problems.append(("after", "must be a referral code (the last one of the page before)"))
+    if clinic is not None and not re.match(CLINIC_NAME_PATTERN, clinic):
+        problems.append(("clinic", "must be a clinic's name"))
+    for name, allowed in FILTERS.items():
+        problems += [(name, f"{value[:40]!r} is not one of {', '.join(allowed)}")
+                     for value in values[name] if value not in allowed]
+    if problems:
+        summary = "; ".join(f"{name}: {reason}" for name, reason in problems)
+        raise ValidationError(f"invalid worklist query: {summary}",
+                              fields=[{"field": name, "reason": reason} for name, reason in problems])
+    return WorklistQuery(limit=page_size, after=after, status=tuple(dict.fromkeys(values["status"])),
+                         priority=tuple(dict.fromkeys(values["priority"])), clinic=clinic)
+
+
+def worklist(db: Database, query: WorklistQuery = WorklistQuery()) -> dict:
+    """A page of the referrals without their notes, most urgent first, then the longest waiting first:
+    ``{"referrals": [...], "next_after": <code to ask the next page after, None on the last page>}``.
+
+    Raises
+    ------
+    ValidationError
+        ``after`` names no referral.
+    """
+    where, params = [], {"limit": query.limit + 1}
+    if query.after is not None:
+        cursor = db.row(f"SELECT r.id, r.created_at, {PRIORITY_RANK_SQL} AS priority_rank FROM referrals r "
+                        "WHERE r.code = :code", {"code": query.after})
+        if cursor is None:
+            raise ValidationError("invalid worklist query: after: no referral with this code",
+                                  fields=[{"field": "after", "reason": "no referral with this code"}])
+        where.append(f"({PRIORITY_RANK_SQL} > :rank OR ({PRIORITY_RANK_SQL} = :rank AND (r.created_at > :created "
+                     "OR (r.created_at = :created AND r.id > :id))))")
+        params.update(rank=cursor["priority_rank"], created=cursor["created_at"], id=cursor["id"])
+    stored = [status for status in query.status if status != "revoked"]
+    chosen = ([f"(v.revoked_at IS NULL AND r.status IN ({_placeholders('status', stored, params)}))"] if stored
+              else []) + (["v.revoked_at IS NOT NULL"] if "revoked" in query.status else [])
+    if chosen:
+        where.append("(" + " OR ".join(chosen) + ")")
+    if query.priority:
+        where.append(f"r.priority IN ({_placeholders('priority', query.priority, params)})")
+    if query.clinic is not None:
+        where.append("c.name = :clinic")
+        params["clinic"] = query.clinic
+    rows = db.rows(WORKLIST_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+                   + " ORDER BY priority_rank, r.created_at, r.id LIMIT :limit", params)
+    page = [_listed(row, _kinds(row)) for row in rows[:query.limit]]
+    return {"referrals": page, "next_after": page[-1]["referral_code"] if len(rows) > query.limit else None}
+
+
+def _placeholders(name: str, values, params: dict) -> str:
+    """``:name_0, :name_1, ...`` for an IN list, the values added to ``params``."""
+    params.update({f"{name}_{index}": value for index, value in enumerate(values)})
+    return ", ".join(f":{name}_{index}" for index in range(len(values)))
+
+
+def _kinds(row: dict) -> list:
+    """A worklist row's note kinds: as intake stored them, or from the bundle of an older referral."""
+    if row["kinds"] is not None:
+        return row["kinds"].split()
+    return [note["kind"] for note in referral_notes(service_request(json.loads(row["bundle"])))]
 
 
 def referral_for_reader(db: Database, code: str) -> dict:
@@ -143,7 +281,7 @@ def referral_for_reader(db: Database, code: str) -> dict:
 
 @review_api.get("/referrals")
 def worklist_json():
-    return jsonify({"referrals": worklist(request_db())})
+    return jsonify(worklist(request_db(), worklist_query(request.args)))
 
 
 @review_api.get("/referrals/<code>")
@@ -230,7 +368,12 @@ def sign_out():
 
 @reader_pages.get("/referrals")
 def worklist_page():
-    return render_template("reader_worklist.html", referrals=worklist(request_db()), **_signed_in_context())
+    db, query = request_db(), worklist_query(request.args)
+    page = worklist(db, query)
+    clinics = [row["name"] for row in db.rows("SELECT name FROM clinics ORDER BY name")]
+    return render_template("reader_worklist.html", referrals=page["referrals"], next_after=page["next_after"],
+                           query=query, clinics=clinics, statuses=VIEW_STATUSES, priorities=tuple(PRIORITY_ORDER),
+                           **_signed_in_context())
 
 
 @reader_pages.get("/referrals/<code>")

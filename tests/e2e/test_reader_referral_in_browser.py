@@ -38,6 +38,8 @@ ASSESSMENT = {
                        "guideline": {"code": "ssc", "line": "Systemic sclerosis: screen with HRCT and PFTs.",
                                      "source": "Johnson SR et al. 2023 ACR/CHEST"}},
     "validation": {"note": "Not validated for clinical use.", "models": {}},
+    # The risk Observation's second note: the clinic's words, markup included, shown as characters.
+    "uncertainty": 'Interval <img src="/y" onerror="alert(2)"> wide',
 }
 
 
@@ -57,14 +59,15 @@ def hospital(tmp_path_factory):
     answer = requests.post(server.url + "/api/v1/referrals", json=bundle, timeout=30,
                            headers={"Authorization": f"Bearer {clinic}", "Idempotency-Key": CODE})
     assert answer.status_code == 201, answer.text
-    yield server, reader, bundle["entry"][0]["resource"]
+    yield server, reader, bundle
     server.stop()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_a_reader_sees_why_the_patient_was_referred(browser, hospital, lang):
-    server, reader, request = hospital
+    server, reader, bundle = hospital
+    request = bundle["entry"][0]["resource"]
     folder = ARTIFACTS / lang
     folder.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1400, "height": 900}, locale=lang)
@@ -96,6 +99,14 @@ def test_a_reader_sees_why_the_patient_was_referred(browser, hospital, lang):
     marker = row.locator(".marker[data-marker=discordant_hrct_reads]")
     assert marker.is_visible() and marker.inner_text() == CATALOG["marker_discordant_hrct_reads"][lang]
     check("worklist")
+    # The filter form: a priority the referral does not have hides it, All shows it again.
+    page.select_option("#worklist-filter select[name=priority]", "asap")
+    page.click("#worklist-filter button[type=submit]")
+    page.wait_for_selector("#worklist-filter select[name=priority] option[value=asap][selected]", state="attached")
+    assert row.count() == 0 and page.locator("main").inner_text().count(CATALOG["no_referrals"][lang]) == 1
+    page.select_option("#worklist-filter select[name=priority]", "")
+    page.click("#worklist-filter button[type=submit]")
+    row.wait_for()
     row.locator("a").click()
     page.wait_for_selector("#notes")
     notes = page.locator("#notes .clinic-text")
@@ -104,6 +115,13 @@ def test_a_reader_sees_why_the_patient_was_referred(browser, hospital, lang):
                                                                                   for note in request["note"]]
     assert "\n" in request["note"][0]["text"] and notes.first.inner_text() == request["note"][0]["text"]
     assert page.locator("#reasons .clinic-text").inner_text() == f"Clinician's reason: {REASON}"
+    # The Observations' notes too, in the order sent, each under its Observation's name.
+    sent = [(entry["resource"]["code"]["text"], note["text"]) for entry in bundle["entry"][2:]
+            for note in entry["resource"].get("note", [])]
+    assert [text for _name, text in sent] == ["Not validated for clinical use.", ASSESSMENT["uncertainty"]]
+    shown = page.locator("#observation-notes .observation-note")
+    assert shown.evaluate_all("items => items.map(item => [item.querySelector('strong').textContent, "
+                              "item.querySelector('span').textContent])") == [[f"{name}:", text] for name, text in sent]
     assert page.locator("main img, main b, script").count() == 0 and dialogs == []
     check("referral")
     assert all(url.startswith(server.url) for url in requested), requested  # nothing from another host

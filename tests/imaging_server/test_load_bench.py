@@ -18,8 +18,8 @@ from support import ChildRecorder, assert_runs_this_code
 pytestmark = pytest.mark.slow
 
 # Requests per referral: two racing POSTs of one key, a later retry, the figures sent and retried,
-# a status and a report poll.
-REQUESTS_PER_REFERRAL = 7
+# a status and a report poll, a reader's worklist.
+REQUESTS_PER_REFERRAL = 8
 
 
 def test_the_bench_accounts_for_every_referral_on_both_databases(database_url):  # noqa: F811
@@ -32,6 +32,8 @@ def test_the_bench_accounts_for_every_referral_on_both_databases(database_url): 
     assert (result["errors"], result["lost"], result["duplicated"]) == (0, 0, 0), result["error_samples"]
     assert result["traffic"] == [name for name, _ in TRAFFIC]
     assert result["figures"] == {"sent": 10, "lost": 0, "duplicated": 0}
+    assert {name: step["requests"] for name, step in result["steps"].items()} == {
+        "refer": 20, "retry": 10, "figures": 20, "status": 10, "report": 10, "worklist": 10}
     db = store.open_database(database_url)
     per_clinic = db.rows("SELECT c.name, COUNT(r.id) AS referrals FROM clinics c "
                          "LEFT JOIN referrals r ON r.clinic_id = c.id GROUP BY c.name")

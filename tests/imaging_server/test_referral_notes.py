@@ -12,7 +12,7 @@ import pytest
 
 from ct_fixtures import database_url, imaging_settings, postgres  # noqa: F401 - fixtures
 from edge.fusion.monitoring import discordant_hrct
-from imaging_client.referral import NOTE_KIND_URL, build_referral_bundle, pseudonym
+from imaging_client.referral import CONFIRMED_UNUSUAL_NOTE, NOTE_KIND_URL, build_referral_bundle, pseudonym
 from imaging_server.app import create_app
 from imaging_server.nodule_review import add_reader
 from imaging_server.programme_i18n import CATALOG
@@ -292,3 +292,87 @@ def test_notes_at_the_limits_are_accepted(hospital):
     assert send(client, clinic, bundle).status_code == 201
     shown = client.get("/api/v1/reader/referrals/ILD-GGGGGGGGGG", headers=reader).json["notes"]
     assert [note["text"] for note in shown] == [note["text"] for note in notes]
+
+
+UNUSUAL_LYMPHOCYTES = {"loinc": "26474-7", "analyte": "Lymphocytes", "si_value": 0.4, "si_unit": "10*9/L",
+                       "confirmed_unusual": True}
+KL6 = {"loinc": None, "analyte": "KL-6", "si_value": 820, "si_unit": "U/mL"}
+HOSTILE_UNCERTAINTY = 'Interval <b>wide</b> & "only" labs <script>x()</script>'
+
+
+def bundle_with_results(code: str) -> dict:
+    """The clinic's bundle with the risk's notes (its validation and its uncertainty) and a lymphocyte count
+    the nurse confirmed as unusual (a lab Observation's note), as ``imaging_client.referral`` builds it."""
+    return build_referral_bundle(referral_code=code, tier="high", patient_code=PATIENT_CODE, birth_year=1952, sex="F",
+                                 site_secret=SECRET, assessment={**assessment(), "uncertainty": HOSTILE_UNCERTAINTY},
+                                 lab_results=[KL6, UNUSUAL_LYMPHOCYTES])
+
+
+def test_the_observations_notes_are_shown_in_the_order_sent_as_escaped_text(hospital):
+    client, _db, clinic, reader = hospital
+    code = "ILD-HHHHHHHHHH"
+    bundle = bundle_with_results(code)
+    assert send(client, clinic, bundle).status_code == 201
+    sent_notes = [{"observation": entry["resource"]["code"]["text"], "text": note["text"]}
+                  for entry in bundle["entry"] if entry["resource"]["resourceType"] == "Observation"
+                  for note in entry["resource"].get("note", [])]
+    assert [note["text"] for note in sent_notes] == ["Not validated for clinical use.", HOSTILE_UNCERTAINTY,
+                                                     CONFIRMED_UNUSUAL_NOTE]
+    view = client.get(f"/api/v1/reader/referrals/{code}", headers=reader).json
+    assert view["observation_notes"] == sent_notes
+    assert sent_notes[2]["observation"] == "Lymphocytes"
+
+    page = client.get(f"/reader/referrals/{code}", headers=reader).get_data(as_text=True)
+    section = page.split('id="observation-notes"', 1)[1]
+    assert "<b>wide</b>" not in page and "<script>x()" not in page
+    shown = [section.index(_escaped(note["text"])) for note in sent_notes]
+    assert shown == sorted(shown) and section.count('class="observation-note"') == 3
+    assert section.index("Lymphocytes:") < shown[2] and _escaped(CATALOG["observation_notes"]["en"]) in page
+    zh = client.get(f"/reader/referrals/{code}", headers={**reader, "Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert CATALOG["observation_notes"]["zh-CN"] in zh
+
+    plain = clinic_bundle("ILD-JJJJJJJJJJ")  # the risk's validation note only, no labs
+    assert send(client, clinic, plain).status_code == 201
+    assert [note["text"] for note in client.get("/api/v1/reader/referrals/ILD-JJJJJJJJJJ", headers=reader).json[
+        "observation_notes"]] == ["Not validated for clinical use."]
+
+
+def _observation_with(change):
+    """A change to the bundle's last Observation (the confirmed lymphocyte count), and that entry's index."""
+    def changed(bundle: dict) -> tuple[dict, int]:
+        index = len(bundle["entry"]) - 1
+        change(bundle["entry"][index]["resource"])
+        return bundle, index
+    return changed
+
+
+OBSERVATION_REFUSED = {
+    "bell": (_observation_with(lambda obs: obs["note"].append({"text": "low \x07"})), "note[1].text",
+             "control character U+0007 at character 5"),
+    "right-to-left override": (_observation_with(lambda obs: obs["note"].insert(0, {"text": "\u202e0.4"})),
+                               "note[0].text", "control character U+202E"),
+    "too long": (_observation_with(lambda obs: obs["note"].append({"text": "x" * (MAX_TEXT_CHARS + 1)})),
+                 "note[1].text", f"at most {MAX_TEXT_CHARS}"),
+    "too many": (_observation_with(lambda obs: obs["note"].extend({"text": "n"} for _ in range(MAX_TEXTS))),
+                 "note", f"items; at most {MAX_TEXTS}"),
+    "empty": (_observation_with(lambda obs: obs["note"].append({"text": " "})), "note[1].text", "required"),
+    "not a list": (_observation_with(lambda obs: obs.update(note="checked")), "note", "must be a list"),
+    "name with a control character": (_observation_with(lambda obs: obs["code"].update(text="Lymph\x1bocytes")),
+                                      "code.text", "control character U+001B"),
+    "name not text": (_observation_with(lambda obs: obs["code"].update(text=["Lymphocytes"])), "code.text",
+                      "must be text"),
+}
+
+
+@pytest.mark.parametrize("case", OBSERVATION_REFUSED)
+def test_bad_observation_notes_are_refused_at_intake_naming_the_field_and_nothing_is_stored(hospital, case):
+    client, db, clinic, reader = hospital
+    change, field, reason = OBSERVATION_REFUSED[case]
+    bad, index = change(bundle_with_results("ILD-KKKKKKKKKK"))
+    answer = send(client, clinic, bad)
+    assert answer.status_code == 422 and answer.json["error"]["code"] == "validation_error", answer.json
+    named = {item["field"]: item["reason"] for item in answer.json["error"]["fields"]}
+    expected = f"entry[{index}].resource.{field}"
+    assert expected in named and reason in named[expected], named
+    assert db.scalar("SELECT COUNT(*) AS n FROM referrals") == 0
+    assert client.get("/api/v1/reader/referrals/ILD-KKKKKKKKKK", headers=reader).status_code == 404

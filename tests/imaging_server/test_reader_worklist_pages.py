@@ -1,0 +1,185 @@
+"""The readers' worklist comes a page at a time and filtered: the pages, walked by their cursor, hold every
+referral once in the worklist's order (most urgent first, then the longest waiting) even while new ones
+arrive; status, priority and clinic filter the JSON and the page alike; a bad or unknown parameter is 422
+naming it; a page reads no bundle (the note kinds intake stored carry the markers), and a referral stored
+before intake kept them still shows its markers. Bundles are the clinic's (``imaging_client.referral``),
+on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import pytest
+
+from ct_fixtures import database_url, imaging_settings, postgres  # noqa: F401 - fixtures
+from imaging_server.app import create_app
+from imaging_server.nodule_review import add_reader
+from imaging_server.programme_i18n import CATALOG
+from imaging_server.store import add_clinic, open_database
+from imaging_server.worklist import MAX_PAGE_SIZE
+from test_referral_notes import DISCORDANT, clinic_bundle, send
+
+# (code, clinic, the triage's priority -> FHIR asap / urgent / routine, disagreeing HRCT reads), in arrival order.
+ARRIVALS = (
+    ("ILD-AAAAAAAAAA", "clinic-north", "routine", False),
+    ("ILD-BBBBBBBBBB", "clinic-south", "within_3_months", False),
+    ("ILD-CCCCCCCCCC", "clinic-north", "urgent", False),
+    ("ILD-DDDDDDDDDD", "clinic-south", "routine", True),
+    ("ILD-EEEEEEEEEE", "clinic-north", "within_3_months", True),
+    ("ILD-FFFFFFFFFF", "clinic-south", "urgent", False),
+    ("ILD-GGGGGGGGGG", "clinic-north", "routine", False),
+)
+# Most urgent first (asap, urgent, routine), then the longest waiting.
+ORDER = ["ILD-CCCCCCCCCC", "ILD-FFFFFFFFFF", "ILD-BBBBBBBBBB", "ILD-EEEEEEEEEE", "ILD-AAAAAAAAAA",
+         "ILD-DDDDDDDDDD", "ILD-GGGGGGGGGG"]
+
+
+@pytest.fixture
+def hospital(imaging_settings):  # noqa: F811
+    """The CT server's test client with the ``ARRIVALS`` received, its database, clinic and reader headers."""
+    client = create_app(imaging_settings).test_client()
+    db = open_database(imaging_settings.database_target)
+    clinics = {name: {"Authorization": f"Bearer {add_clinic(db, name)}"} for name in ("clinic-north", "clinic-south")}
+    reader = {"Authorization": f"Bearer {add_reader(db, 'dr-wang')}"}
+    for code, clinic, priority, discordant in ARRIVALS:
+        refer(client, clinics[clinic], code, priority, discordant)
+    yield client, db, clinics, reader
+    db.close()
+
+
+def refer(client, clinic: dict, code: str, priority: str = "routine", discordant: bool = False) -> None:
+    bundle = clinic_bundle(code, priority=priority, **(dict(advice="monitoring", discordant=DISCORDANT,
+                                                            reason="Second opinion") if discordant else {}))
+    assert send(client, clinic, bundle).status_code == 201
+
+
+def walk(client, reader: dict, query: str = "", after: str | None = None) -> tuple[list[str], int]:
+    """Every page of the worklist's JSON under ``query`` (from the one ``after`` a code): the codes in page
+    order and the number of pages."""
+    codes, pages = [], 0
+    while True:
+        answer = client.get(f"/api/v1/reader/referrals?{query}" + (f"&after={after}" if after else ""), headers=reader)
+        assert answer.status_code == 200, answer.json
+        pages += 1
+        codes += [row["referral_code"] for row in answer.json["referrals"]]
+        after = answer.json["next_after"]
+        if after is None:
+            return codes, pages
+
+
+def test_the_pages_hold_every_referral_once_in_the_worklists_order(hospital):
+    client, _db, _clinics, reader = hospital
+    whole = client.get("/api/v1/reader/referrals", headers=reader).json
+    assert [row["referral_code"] for row in whole["referrals"]] == ORDER and whole["next_after"] is None
+    assert walk(client, reader, "limit=3") == (ORDER, 3)
+    assert walk(client, reader, "limit=7") == (ORDER, 1)
+    assert walk(client, reader, "limit=1") == (ORDER, 7)
+    rows = {row["referral_code"]: row for row in whole["referrals"]}
+    assert rows["ILD-CCCCCCCCCC"]["must_not_miss"] == ["urgent"]
+    assert rows["ILD-DDDDDDDDDD"]["must_not_miss"] == ["discordant_hrct_reads"]
+    assert rows["ILD-EEEEEEEEEE"]["must_not_miss"] == ["discordant_hrct_reads"]
+    assert rows["ILD-AAAAAAAAAA"]["must_not_miss"] == []
+
+
+def test_the_cursor_stays_put_as_referrals_arrive_between_pages(hospital):
+    client, _db, clinics, reader = hospital
+    first = client.get("/api/v1/reader/referrals?limit=3", headers=reader).json
+    assert [row["referral_code"] for row in first["referrals"]] == ORDER[:3] and first["next_after"] == ORDER[2]
+    # After the first page: an urgent referral (sorts before the cursor) and a routine one (after it).
+    refer(client, clinics["clinic-north"], "ILD-HHHHHHHHHH", "urgent")
+    refer(client, clinics["clinic-south"], "ILD-JJJJJJJJJJ", "routine")
+    rest, _pages = walk(client, reader, "limit=3", first["next_after"])
+    assert rest == [*ORDER[3:], "ILD-JJJJJJJJJJ"]  # nothing repeated or skipped; the new urgent one is on page 1
+    assert walk(client, reader)[0][:3] == ["ILD-CCCCCCCCCC", "ILD-FFFFFFFFFF", "ILD-HHHHHHHHHH"]
+
+
+def test_status_priority_and_clinic_filter_the_json_and_the_page(hospital):
+    client, _db, clinics, reader = hospital
+    assert client.post("/api/v1/referrals/ILD-AAAAAAAAAA/revoke", headers=clinics["clinic-north"]).status_code == 200
+    expected = {
+        "status=revoked": ["ILD-AAAAAAAAAA"],
+        "status=awaiting_images": [code for code in ORDER if code != "ILD-AAAAAAAAAA"],
+        "status=awaiting_images&status=revoked": ORDER,
+        "status=reported": [],
+        "priority=asap": ["ILD-CCCCCCCCCC", "ILD-FFFFFFFFFF"],
+        "priority=asap&priority=routine": ["ILD-CCCCCCCCCC", "ILD-FFFFFFFFFF", "ILD-AAAAAAAAAA", "ILD-DDDDDDDDDD",
+                                           "ILD-GGGGGGGGGG"],
+        "clinic=clinic-south": ["ILD-FFFFFFFFFF", "ILD-BBBBBBBBBB", "ILD-DDDDDDDDDD"],
+        "clinic=clinic-north&priority=routine&status=awaiting_images": ["ILD-GGGGGGGGGG"],
+        "clinic=clinic-east": [],  # a well-formed name of no clinic: nothing, not an error
+        "status=&priority=&clinic=": ORDER,  # the page's "All": no filter
+    }
+    for query, codes in expected.items():
+        assert walk(client, reader, query + "&limit=2")[0] == codes, query
+        page = client.get(f"/reader/referrals?{query}", headers=reader)
+        assert page.status_code == 200, query
+        shown = [part.split('"', 1)[0] for part in page.get_data(as_text=True).split('id="referral-')[1:]]
+        assert shown == codes, query
+
+
+def test_the_page_links_the_next_page_with_its_filters_and_marks_the_chosen_ones(hospital):
+    client, _db, _clinics, reader = hospital
+    html = client.get("/reader/referrals?priority=routine&clinic=clinic-north&limit=2", headers=reader).get_data(
+        as_text=True)
+    assert [part.split('"', 1)[0] for part in html.split('id="referral-')[1:]] == ["ILD-AAAAAAAAAA", "ILD-GGGGGGGGGG"]
+    assert 'id="worklist-pages"' not in html  # the filtered list fits on one page
+    html = client.get("/reader/referrals?priority=routine&limit=2", headers=reader).get_data(as_text=True)
+    next_link = html.split('rel="next" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    assert next_link == "/reader/referrals?limit=2&after=ILD-DDDDDDDDDD&priority=routine"
+    assert CATALOG["page_next"]["en"] in html and '<option value="routine" selected>' in html
+    second = client.get(next_link, headers=reader).get_data(as_text=True)
+    assert [part.split('"', 1)[0] for part in second.split('id="referral-')[1:]] == ["ILD-GGGGGGGGGG"]
+    assert 'rel="next"' not in second and CATALOG["page_first"]["en"] in second
+    assert '<option value="clinic-north" translate="no">' in second  # every clinic to choose from
+
+
+BAD = {
+    "limit=0": ("limit", "from 1 to"),
+    f"limit={MAX_PAGE_SIZE + 1}": ("limit", f"from 1 to {MAX_PAGE_SIZE}"),
+    "limit=ten": ("limit", "whole number"),
+    "limit=-1": ("limit", "whole number"),
+    "limit=2&limit=3": ("limit", "more than once"),
+    "limit=": ("limit", "whole number"),  # an empty filter is none; an empty limit or cursor is a mistake
+    "after=": ("after", "must be a referral code"),
+    "after=not-a-code": ("after", "must be a referral code"),
+    "after=ILD-ZZZZZZZZZZ": ("after", "no referral with this code"),
+    "status=done": ("status", "'done' is not one of"),
+    "status=awaiting_images&status=lost": ("status", "'lost' is not one of"),
+    "priority=stat": ("priority", "'stat' is not one of"),
+    "clinic=North%20Clinic": ("clinic", "must be a clinic's name"),
+    "sort=received": ("sort", "unknown parameter"),
+}
+
+
+@pytest.mark.parametrize("query", BAD)
+def test_a_bad_parameter_is_422_naming_it_on_the_json_and_the_page(hospital, query):
+    client, _db, _clinics, reader = hospital
+    field, reason = BAD[query]
+    for path in ("/api/v1/reader/referrals", "/reader/referrals"):
+        answer = client.get(f"{path}?{query}", headers=reader)
+        assert answer.status_code == 422 and answer.json["error"]["code"] == "validation_error", (path, answer.json)
+        named = {item["field"]: item["reason"] for item in answer.json["error"]["fields"]}
+        assert reason in named[field] and field in answer.json["error"]["message"], named
+
+
+def test_a_page_reads_no_bundle_and_an_older_referral_shows_its_markers_from_its_bundle(hospital):
+    client, db, _clinics, reader = hospital
+    kinds = db.scalar("SELECT k.kinds FROM referral_note_kinds k JOIN referrals r ON r.id = k.referral_id "
+                      "WHERE r.code = 'ILD-DDDDDDDDDD'")
+    assert kinds.split()[:3] == ["advice", "discordant_hrct_reads", "against_advice"]  # as sent, in order
+    with db.write():
+        # A page that parsed this bundle would fail: the markers must come from the stored kinds.
+        db.execute("UPDATE referrals SET bundle = 'not a bundle' WHERE code = 'ILD-DDDDDDDDDD'")
+        # As stored before intake kept the kinds (store migration 9): the page reads its bundle.
+        db.execute("DELETE FROM referral_note_kinds WHERE referral_id = "
+                   "(SELECT id FROM referrals WHERE code = 'ILD-EEEEEEEEEE')")
+    rows = {row["referral_code"]: row for row in client.get("/api/v1/reader/referrals", headers=reader).json[
+        "referrals"]}
+    assert rows["ILD-DDDDDDDDDD"]["must_not_miss"] == ["discordant_hrct_reads"]
+    assert rows["ILD-EEEEEEEEEE"]["must_not_miss"] == ["discordant_hrct_reads"]
+    assert client.get("/reader/referrals", headers=reader).status_code == 200
+
+
+def test_a_replayed_referral_stores_its_note_kinds_once(hospital):
+    client, db, clinics, _reader = hospital
+    bundle = clinic_bundle("ILD-KKKKKKKKKK")
+    assert send(client, clinics["clinic-north"], bundle).status_code == 201
+    assert send(client, clinics["clinic-north"], bundle).status_code == 200
+    assert db.scalar("SELECT COUNT(*) AS n FROM referral_note_kinds") == len(ARRIVALS) + 1
