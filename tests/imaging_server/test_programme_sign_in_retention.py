@@ -143,6 +143,9 @@ def test_the_sweep_touches_no_other_table(viewer_db):
                                         "payload_sha256": "0" * 64, "payload": "{}", "received_at": long_ago})
         db.execute("INSERT INTO referral_revocations (referral_id, revoked_at) VALUES (:id, :at)",
                    {"id": referral_id, "at": long_ago})
+        # The worklist's note kinds (store version 9): part of the referral, kept as long as it is.
+        db.execute("INSERT INTO referral_note_kinds (referral_id, kinds) VALUES (:id, '[\"advice\"]')",
+                   {"id": referral_id})
         db.execute("INSERT INTO programme_sign_in_failures (name, failures, locked_until, last_failure) "
                    "VALUES ('someone', 1, NULL, :at)", {"at": long_ago})
     # The reader door's tables: the programme's sweep leaves them to the reader door's.
