@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g, request, send_file
 from edge import patients, recordings
 from edge.api.operations import CLINICAL_ROLES, Replayed, operation
 from edge.web.i18n import negotiate_language, quality_issue
-from edge.web.presenters import stethoscope_counts_by, stethoscope_statement
+from edge.web.presenters import stethoscope_validation_in_words
 from edge.schemas import (
     Patient,
     PatientCreate,
@@ -108,12 +108,9 @@ def in_callers_words(recording: dict) -> dict:
     quality = recording.get("quality") or {}
     lang = negotiate_language()
     advice = [] if quality.get("ok", True) else [quality_issue(issue, "audio", lang) for issue in quality.get("issues", [])]
-    validation = recording.get("stethoscope_validation")
-    if validation:
-        required = current_app.extensions["ildscreen"].settings.evidence_require_validated_stethoscope
-        validation = {**validation,
-                      "counts": stethoscope_counts_by(validation, require_validated_stethoscope=required),
-                      "statement": stethoscope_statement(validation, lang, require_validated_stethoscope=required)}
+    required = current_app.extensions["ildscreen"].settings.evidence_require_validated_stethoscope
+    validation = stethoscope_validation_in_words(recording.get("stethoscope_validation"), lang,
+                                                 require_validated_stethoscope=required)
     return {**recording, "quality_advice": advice, "stethoscope_validation": validation}
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Collection, Iterable, NamedTuple, Optional
 
 import click
 
 from audio_models.errors import AudioError, ModelError
 from audio_models.io import AudioLimits
-from edge.auscultation import default_model, score_recording
+from edge.auscultation import default_model, score_recording, served_stethoscope_validation
 from edge.breath import score_breath_reading
 from edge.config import load_settings
 from edge.fusion.clinical_prior import ClinicalPicture
@@ -21,25 +21,32 @@ from edge.fusion.evidence import NON_LUNG_SITES, EvidenceOptions, ModalityEviden
 from edge.regional_validation import select_active_regional_validation
 from edge.site_calibration import select_active_calibration
 from edge.labs import panel_lymphocytes, read_lab_file, score_lab_panel
+from edge.errors import ValidationError
 from edge.modalities import (auscultation_evidence_from_results, labs_evidence_from_score, potential_ranges,
-                             scored_evidence)
+                             scored_evidence, stethoscope_counts)
+from edge.recordings import check_stethoscope
 from edge.screening import assess
-from edge.vocabulary import AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES, SYMPTOMS
+from edge.vocabulary import (AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES,
+                             STETHOSCOPE_NOT_STATED, SYMPTOMS)
+from edge.web.presenters import stethoscope_name, stethoscope_validation_in_words
 
 
 class Take(NamedTuple):
-    """One ``--audio`` recording: where, which file, and through which chest piece."""
+    """One ``--audio`` recording: where, which file, and through which chest piece and stethoscope."""
 
     chest_site: str
     path: Path
     chest_piece: str
+    stethoscope: str
 
 
 def auscultation_evidence_from_files(takes: list[Take], picture: ClinicalPicture,
                                      options: EvidenceOptions, limits: AudioLimits) -> ModalityEvidence:
     """The crackle finding of the takes, by the service's own rule (edge.modalities): each scored
-    result carries its chest piece, so a clear take through a piece in ``options.chest_pieces_cannot_clear``
-    leaves its site unheard here exactly as it does for a stored recording."""
+    result carries its chest piece and its stethoscope's validation, as a stored recording does, so a
+    clear take through a piece in ``options.chest_pieces_cannot_clear`` leaves its site unheard, and a
+    take whose stethoscope does not count (:func:`edge.modalities.stethoscope_counts`) counts nowhere,
+    here exactly as for a visit."""
     try:
         model = default_model()
     except ModelError as exc:
@@ -50,13 +57,20 @@ def auscultation_evidence_from_files(takes: list[Take], picture: ClinicalPicture
             result = score_recording(str(take.path), chest_site=take.chest_site, backend=model, limits=limits)
         except AudioError as exc:
             raise click.ClickException(f"{take.path}: {exc}") from exc
-        results.append({**result, "chest_piece": take.chest_piece})
+        results.append({**result, "chest_piece": take.chest_piece, "stethoscope": take.stethoscope,
+                        "stethoscope_validation": served_stethoscope_validation(take.stethoscope, take.chest_piece)})
     evidence = auscultation_evidence_from_results(results, picture, options)
     if evidence is None:
         problems = "; ".join(f"{r['chest_site']}: {', '.join(r['quality']['issues'])}" for r in results
                              if not r["quality"]["ok"] or r["crackle_probability"] is None)
         if problems:
             raise click.ClickException(f"no lung-site recording passed the quality gate ({problems})")
+        not_counted = [take for take, r in zip(takes, results) if take.chest_site not in NON_LUNG_SITES
+                       and not stethoscope_counts(r, require_validated_stethoscope=options.require_validated_stethoscope)]
+        if not_counted:
+            raise click.ClickException("no lung site heard: " + "; ".join(
+                f"{take.chest_site}: {take_stethoscope(take, options)['stethoscope_validation']['statement']}"
+                for take in not_counted))
         if any(r["chest_piece"] in options.chest_pieces_cannot_clear and r["chest_site"] not in NON_LUNG_SITES
                for r in results):
             raise click.ClickException(
@@ -92,29 +106,59 @@ def breath_evidence_from_file(path: Path, options: EvidenceOptions) -> ModalityE
     return scored_evidence("breath", scored["probability"], scored["model"], options)
 
 
-def parse_audio_options(values: tuple[str, ...], chest_pieces: tuple[str, ...] = ()) -> list[Take]:
-    """The ``--audio SITE=FILE`` recordings, in order, each with its ``--chest-piece``: none given
-    means ``not_stated`` (as the service stores a recording that states none), one applies to every
-    recording, otherwise one per ``--audio`` in the same order. Several takes of one site are all
-    kept (the site's finding is their maximum, as for a visit)."""
-    if len(chest_pieces) > 1 and len(chest_pieces) != len(values):
-        raise click.BadParameter(f"give one --chest-piece for every --audio, or one for all of them: got "
-                                 f"{len(chest_pieces)} for {len(values)} recording(s)", param_hint="--chest-piece")
-    if chest_pieces and not values:
-        raise click.BadParameter("a chest piece without a recording: add --audio SITE=FILE", param_hint="--chest-piece")
-    if len(chest_pieces) > 1:
-        pieces = list(chest_pieces)
-    else:
-        pieces = [chest_pieces[0] if chest_pieces else CHEST_PIECE_NOT_STATED] * len(values)
+def take_stethoscope(take: Take, options: EvidenceOptions) -> dict:
+    """A take's stethoscope as the output gives it: its site, chest piece and stethoscope, and its
+    ``stethoscope_validation`` with ``counts`` and ``statement``, as the API gives a stored take's."""
+    validation = stethoscope_validation_in_words(served_stethoscope_validation(take.stethoscope, take.chest_piece), "en",
+                                                 require_validated_stethoscope=options.require_validated_stethoscope)
+    return {"chest_site": take.chest_site, "chest_piece": take.chest_piece, "stethoscope": take.stethoscope,
+            "stethoscope_validation": validation}
+
+
+def per_recording(given: tuple[str, ...], recordings: int, *, option: str, default: str) -> list[str]:
+    """An option given with ``--audio`` (``--chest-piece``, ``--stethoscope``), one value per recording:
+    none given means ``default``, one applies to every recording, otherwise one per ``--audio`` in the
+    same order."""
+    if len(given) > 1 and len(given) != recordings:
+        raise click.BadParameter(f"give one {option} for every --audio, or one for all of them: got "
+                                 f"{len(given)} for {recordings} recording(s)", param_hint=option)
+    if given and not recordings:
+        raise click.BadParameter(f"{option} without a recording: add --audio SITE=FILE", param_hint=option)
+    return list(given) if len(given) > 1 else [given[0] if given else default] * recordings
+
+
+def check_stethoscopes(names: Iterable[str], clinic_stethoscopes: Collection[str]) -> None:
+    """Refuse a ``--stethoscope`` by the check an upload's goes through (:func:`edge.recordings.
+    check_stethoscope`): a name outside the clinic's ``stethoscopes`` (the setting) and ``not_stated``
+    is a usage error naming the option and the names it takes."""
+    for name in dict.fromkeys(names):
+        try:
+            check_stethoscope(name, clinic_stethoscopes)
+        except ValidationError as exc:
+            raise click.BadParameter(f"{exc} (the clinic's stethoscopes are those of the setting stethoscopes)",
+                                     param_hint="--stethoscope") from exc
+
+
+def parse_audio_options(values: tuple[str, ...], chest_pieces: tuple[str, ...] = (), stethoscopes: tuple[str, ...] = (),
+                        *, upload_stethoscope: str = STETHOSCOPE_NOT_STATED,
+                        clinic_stethoscopes: Collection[str] = ()) -> list[Take]:
+    """The ``--audio SITE=FILE`` recordings, in order, each with its ``--chest-piece`` and its
+    ``--stethoscope`` (:func:`per_recording`). No chest piece means ``not_stated`` and no stethoscope
+    ``upload_stethoscope`` (the setting), as the service stores an upload that states neither; a
+    stethoscope outside ``clinic_stethoscopes`` is refused before any file is read. Several takes of
+    one site are all kept (the site's finding is their maximum, as for a visit)."""
+    pieces = per_recording(chest_pieces, len(values), option="--chest-piece", default=CHEST_PIECE_NOT_STATED)
+    devices = per_recording(stethoscopes, len(values), option="--stethoscope", default=upload_stethoscope)
+    check_stethoscopes(devices, clinic_stethoscopes)
     takes = []
-    for value, piece in zip(values, pieces):
+    for value, piece, stethoscope in zip(values, pieces, devices):
         site, sep, file = value.partition("=")
         if not sep or site not in CHEST_SITES:
             raise click.BadParameter(f"expected SITE=FILE with SITE one of {', '.join(CHEST_SITES)}, got {value!r}",
                                      param_hint="--audio")
         if not Path(file).is_file():
             raise click.BadParameter(f"no such file: {file}", param_hint="--audio")
-        takes.append(Take(site, Path(file), piece))
+        takes.append(Take(site, Path(file), piece, stethoscope))
     return takes
 
 
@@ -133,6 +177,11 @@ def parse_audio_options(values: tuple[str, ...], chest_pieces: tuple[str, ...] =
               help="The stethoscope's chest piece (filter mode) of the --audio recordings: once for all of them, or "
                    "once per --audio in the same order. Default not_stated. A clear recording through a piece in "
                    "evidence_chest_pieces_cannot_clear (the bell) does not make its site heard.")
+@click.option("--stethoscope", "stethoscopes", multiple=True, metavar="NAME",
+              help="The stethoscope (make and model) of the --audio recordings: one of the clinic's setting "
+                   "stethoscopes, or not_stated; once for all of them, or once per --audio in the same order. Default: "
+                   "the setting upload_stethoscope. Each take's stethoscope status is printed (JSON: takes); a take "
+                   "through a stethoscope the crackle model was not validated on in adults does not count.")
 @click.option("--labs", "labs_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Lab panel: CSV analyte,value,unit[,date], JSON, or FHIR R4 Bundle. A result that looks like a "
                    "unit slip (setting lab_unit_check_factor) is named in a warning on stderr and in the JSON's "
@@ -151,11 +200,13 @@ def parse_audio_options(values: tuple[str, ...], chest_pieces: tuple[str, ...] =
               help="Data folder whose settings and active model bundle are used. "
                    "Default: $ILDSCREEN_DATA_DIR or ./data.")
 @domain_errors
-def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pieces, labs_file, breath_file, fvc,
-           dlco, ild_confirmed, hrct_no_ild, data_dir) -> None:
+def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pieces, stethoscopes, labs_file,
+           breath_file, fvc, dlco, ild_confirmed, hrct_no_ild, data_dir) -> None:
     """Assess one patient: fused ILD probability, 0-100 score, 90% interval, what missing tests
     could change, the guideline line and next step, and the models' validation status."""
-    takes = parse_audio_options(audio, chest_pieces)
+    settings = load_settings(data_dir=data_dir)
+    takes = parse_audio_options(audio, chest_pieces, stethoscopes, upload_stethoscope=settings.upload_stethoscope,
+                                clinic_stethoscopes=settings.stethoscopes)
     if ild_confirmed and (fvc is None or dlco is None):
         raise click.BadParameter("GAP / ILD-GAP staging needs both --fvc and --dlco", param_hint="--ild-confirmed")
     if hrct_no_ild and ild_confirmed:
@@ -166,7 +217,6 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pi
                                  param_hint="--hrct-no-ild")
     picture = ClinicalPicture(ctd_diagnosis=ctd, age=float(age), sex=sex, smoking="former" if smoker else "never",
                               autoantibodies=tuple(antibodies), symptoms=tuple(symptoms), ages=(age, age))
-    settings = load_settings(data_dir=data_dir)
     require_active_bundle(settings)
     select_active_calibration(settings.models_path)  # as the service would, from its start
     select_active_regional_validation(settings.models_path, settings.model_signing_keys)
@@ -192,6 +242,7 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pi
                                            "validation", "pretest_probability", "evidence_options", "calibration",
                                            "pathway", "monitoring", "not_counted", "interval_sources")}
     output["unit_checks"] = unit_checks
+    output["takes"] = [take_stethoscope(take, options) for take in takes]
     if as_json:
         click.echo(json.dumps(output))
         return
@@ -200,6 +251,10 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pi
     click.echo(result["recommendation"]["text"])
     for name, reason in result["not_counted"].items():
         click.echo(f"{name}: measured, not yet counted: {reason}")
+    for number, take in enumerate(output["takes"], start=1):
+        # Each take's stethoscope status in the tablet's words, saying when (and why) the take does not count.
+        click.echo(f"take {number} ({take['chest_site']}, {stethoscope_name(take['stethoscope'], 'en')}): "
+                   f"{take['stethoscope_validation']['statement']}")
     guideline = result["recommendation"]["guideline"]
     if guideline["risk_factors"]:
         # Measured factors by what was measured ("lymphocytes 0.8 x10^9/L on ..."), the ticked ones by code.

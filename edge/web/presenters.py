@@ -312,6 +312,18 @@ def stethoscope_statement(validation: Optional[dict], lang: str, *, require_vali
     return f"{text}{sep}{translate(key, lang, devices=validated_devices(validation['devices'], lang))}"
 
 
+def stethoscope_validation_in_words(validation: Optional[dict], lang: str, *,
+                                    require_validated_stethoscope: bool = False) -> Optional[dict]:
+    """A take's ``stethoscope_validation`` as the API and ``ildscreen screen`` give it: with ``counts``
+    (:func:`stethoscope_counts_by`) and its ``statement`` (:func:`stethoscope_statement`) by the programme's
+    ``require_validated_stethoscope``; None without a served crackle model."""
+    if not validation:
+        return None
+    return {**validation,
+            "counts": stethoscope_counts_by(validation, require_validated_stethoscope=require_validated_stethoscope),
+            "statement": stethoscope_statement(validation, lang, require_validated_stethoscope=require_validated_stethoscope)}
+
+
 def stethoscope_counts_by(validation: Optional[dict], *, require_validated_stethoscope: bool = False) -> bool:
     """:func:`edge.modalities.stethoscope_counts` for a take's ``stethoscope_validation`` alone (None: no
     served crackle model, read as not stated)."""
