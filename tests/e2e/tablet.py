@@ -7,7 +7,7 @@ import subprocess
 
 from e2e_support import ARTIFACTS, ORIENTATIONS, PORTRAIT, VISIBLE_TEXT_JS, check_accessibility, small_targets
 from served import ildscreen_command
-from support import clean_env
+from support import birth_year_for_age, clean_env
 
 # Latin-script words a Chinese page may show: clinical abbreviations and codes used as such in
 # Chinese clinics, unit symbols, file formats, and names of things (the brand, settings).
@@ -118,7 +118,7 @@ def set_pin(page, password: str, pin: str) -> None:
     page.wait_for_selector("#pin-state")
 
 
-def register_patient(page, url: str, code: str, *, birth_year: int = 1949, sex: str = "F",
+def register_patient(page, url: str, code: str, *, birth_year: int = birth_year_for_age(77), sex: str = "F",
                      ctd: str = "SSc", symptoms: tuple[str, ...] = ()) -> str:
     """Register a patient on the new-patient page; returns the patient page's URL."""
     page.goto(url + "/patients/new")

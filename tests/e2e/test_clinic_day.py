@@ -72,7 +72,7 @@ def test_a_first_time_nurse_screens_a_patient_from_login_to_the_printed_letter(b
     page.click("#register-link")
     code = f"CL7-{lang[:2].upper()}16"
     page.fill("input[name=code]", code)
-    page.fill("input[name=birth_year]", "1950")
+    page.fill("input[name=birth_year]", str(birth_year_for_age(76)))
     page.check("input[name=sex][value=F]")
     page.select_option("select[name=ctd_diagnosis]", "SSc")
     page.check("input[name=autoantibodies][value=anti-Scl-70]")
@@ -192,7 +192,7 @@ def test_shared_tablet_back_after_logout_and_recalculation_and_the_idle_lock(bro
     tablet = Tablet(page, lang, "shared-tablet")
     page.clock.install()
     log_in(page, clinic.url, "nurse1", NURSE_PASSWORD)
-    register_patient(page, clinic.url, f"CL7-BK{lang[:2].upper()}", birth_year=1948, sex="M", ctd="RA",
+    register_patient(page, clinic.url, f"CL7-BK{lang[:2].upper()}", birth_year=birth_year_for_age(78), sex="M", ctd="RA",
                      symptoms=("rapidly_worsening_dyspnoea",))
     page.click("#new-visit")
     page.wait_for_selector("#assess-button")
@@ -241,7 +241,7 @@ def test_shared_tablet_back_after_logout_and_recalculation_and_the_idle_lock(bro
 def test_todays_worklist_is_in_the_clinics_time_zone(browser, clinic, lang):
     context, page = new_page(browser, lang)
     log_in(page, clinic.url, "nurse1", NURSE_PASSWORD)
-    register_patient(page, clinic.url, f"CL7-TZ{lang[:2].upper()}", birth_year=1955, ctd="IIM")
+    register_patient(page, clinic.url, f"CL7-TZ{lang[:2].upper()}", birth_year=birth_year_for_age(71), ctd="IIM")
     page.click("#new-visit")
     page.wait_for_selector("#checklist")
     shanghai_now = dt.datetime.now(ZoneInfo("Asia/Shanghai"))
@@ -260,7 +260,7 @@ def test_board_status_connect_and_a_capture_with_prompt_and_progress(browser, cl
     context, page = new_page(browser, lang)
     tablet = Tablet(page, lang, "board")
     log_in(page, clinic.url, "nurse1", NURSE_PASSWORD)
-    register_patient(page, clinic.url, f"CL7-BD{lang[:2].upper()}", birth_year=1951)
+    register_patient(page, clinic.url, f"CL7-BD{lang[:2].upper()}", birth_year=birth_year_for_age(75))
     page.click("#new-visit")
     page.wait_for_selector("#auscultation")
     connect = page.locator("#auscultation .board button")
@@ -290,7 +290,7 @@ def test_a_blocked_microphone_and_a_dropped_network_are_explained(browser, clini
     context.add_init_script("navigator.mediaDevices.getUserMedia = () => "
                             "Promise.reject(new DOMException('denied', 'NotAllowedError'));")
     log_in(page, clinic.url, "nurse1", NURSE_PASSWORD)
-    register_patient(page, clinic.url, f"CL7-NW{lang[:2].upper()}", birth_year=1949, ctd="SLE")
+    register_patient(page, clinic.url, f"CL7-NW{lang[:2].upper()}", birth_year=birth_year_for_age(77), ctd="SLE")
     page.click("#new-visit")
     page.wait_for_selector("#record-button")
     page.click("#record-button")
@@ -342,7 +342,7 @@ def test_every_template_and_error_path_is_translated_in_chinese(browser, clinic,
     page.wait_for_selector("#error-code")
     tablet.check("register-errors", orientations=("landscape",))
     page.fill("input[name=code]", "CL7-ZHWALK")
-    page.fill("input[name=birth_year]", "1950")
+    page.fill("input[name=birth_year]", str(birth_year_for_age(76)))
     page.check("input[name=sex][value=F]")
     page.select_option("select[name=ctd_diagnosis]", "MCTD")
     page.click("#patient-form button[type=submit]")

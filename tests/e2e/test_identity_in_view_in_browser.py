@@ -9,6 +9,7 @@ import pytest
 
 from e2e_support import NURSE_PASSWORD, ORIENTATIONS, require_axe
 from edge.web.i18n import CATALOG
+from support import birth_year_for_age
 from tablet import Tablet, log_in, new_page, register_patient
 
 pytestmark = pytest.mark.slow
@@ -27,11 +28,12 @@ def test_the_patient_stays_in_view_where_the_nurse_acts(browser, clinic, lang):
     tablet = Tablet(page, lang, "identity-in-view")
     log_in(page, clinic.url, "nurse1", NURSE_PASSWORD)
     code = f"CL68-ID{lang[:2].upper()}"
-    register_patient(page, clinic.url, code, birth_year=1947, sex="M", ctd="RA")
+    born = birth_year_for_age(79)
+    register_patient(page, clinic.url, code, birth_year=born, sex="M", ctd="RA")
     page.click("#new-visit")
     page.wait_for_selector("#assess-button")
     bar = page.inner_text("#identity-bar")
-    for shown in (code, "1947", CATALOG["sex_M"][lang], CATALOG["ctd_RA"][lang]):
+    for shown in (code, str(born), CATALOG["sex_M"][lang], CATALOG["ctd_RA"][lang]):
         assert shown in bar
     for orientation in ORIENTATIONS:
         page.set_viewport_size(ORIENTATIONS[orientation])
@@ -65,7 +67,7 @@ def test_offline_the_banner_and_the_patient_are_both_in_view(browser, clinic, la
     with the longer 'could not reach the server' text, and what the nurse scrolls to lands below both."""
     context, page = new_page(browser, lang)
     log_in(page, clinic.url, "nurse1", NURSE_PASSWORD)
-    register_patient(page, clinic.url, f"CL71-OF{lang[:2].upper()}", birth_year=1946, sex="F", ctd="SSc")
+    register_patient(page, clinic.url, f"CL71-OF{lang[:2].upper()}", birth_year=birth_year_for_age(80), sex="F", ctd="SSc")
     page.click("#new-visit")
     page.wait_for_selector("#assess-button")
     context.set_offline(True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from e2e_support import NURSE_PASSWORD, require_axe
+from support import birth_year_for_age
 from tablet import Tablet, log_in, new_page, register_patient, set_pin
 
 pytestmark = pytest.mark.slow
@@ -46,7 +47,8 @@ def test_typed_lung_function_and_patient_form_come_back_after_the_idle_lock_and_
 
     page.goto(server.url + "/patients/new")
     page.fill("input[name=code]", "CL36-HALF")
-    page.fill("input[name=birth_year]", "1947")
+    typed_birth_year = str(birth_year_for_age(79))
+    page.fill("input[name=birth_year]", typed_birth_year)
     page.check("input[name=sex][value=M]")
     page.select_option("select[name=ctd_diagnosis]", "RA")
     page.check("input[name=symptoms][value=dry_cough]")
@@ -55,7 +57,7 @@ def test_typed_lung_function_and_patient_form_come_back_after_the_idle_lock_and_
     page.wait_for_selector("#patient-unsaved")
     assert page.url == server.url + "/patients/new"
     assert page.input_value("input[name=code]") == "CL36-HALF"
-    assert page.input_value("input[name=birth_year]") == "1947"
+    assert page.input_value("input[name=birth_year]") == typed_birth_year
     assert page.is_checked("input[name=sex][value=M]") and page.is_checked("input[name=symptoms][value=dry_cough]")
     assert page.input_value("select[name=ctd_diagnosis]") == "RA"
     assert page.input_value("input[name=medications]") == "methotrexate"

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from e2e_support import ARTIFACTS, NURSE_PASSWORD
-from support import wav_bytes
+from support import birth_year_for_age, wav_bytes
 
 TEXT = {
     "en": {"required": "Required.", "code_error": "3–32 letters", "record": "Record 20 s", "stop": "Stop",
@@ -64,7 +64,7 @@ def test_a_nurse_screens_a_patient_from_login_to_timeline(browser, server, lang,
     assert page.inner_text("#error-sex") == text["required"]
     shots.take("register-errors")
     page.fill("input[name=code]", f"CL7-{lang[:2].upper()}01")
-    page.fill("input[name=birth_year]", "1950")
+    page.fill("input[name=birth_year]", str(birth_year_for_age(76)))
     page.check("input[name=sex][value=F]")
     page.select_option("select[name=ctd_diagnosis]", "SSc")
     page.check("input[name=autoantibodies][value=anti-Scl-70]")

@@ -10,6 +10,7 @@ import pytest
 
 from e2e_support import NURSE_PASSWORD, require_axe
 from edge.web.i18n import CATALOG
+from support import birth_year_for_age
 from tablet import Tablet, log_in, new_page, register_patient
 
 pytestmark = pytest.mark.slow
@@ -22,7 +23,7 @@ def test_a_referral_from_a_tab_showing_an_out_of_date_result_is_held(browser, cl
     context, page = new_page(browser, lang)
     tablet = Tablet(page, lang, "stale-result")
     log_in(page, clinic.url, "nurse1", NURSE_PASSWORD)
-    register_patient(page, clinic.url, f"CL7-SR{lang[:2].upper()}", birth_year=1948, ctd="SSc",
+    register_patient(page, clinic.url, f"CL7-SR{lang[:2].upper()}", birth_year=birth_year_for_age(78), ctd="SSc",
                      symptoms=("dry_cough",))
     page.click("#new-visit")
     page.wait_for_selector("#assess-button")

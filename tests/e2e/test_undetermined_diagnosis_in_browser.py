@@ -9,6 +9,7 @@ import pytest
 
 from e2e_support import NURSE_PASSWORD, require_axe
 from edge.web.i18n import CATALOG
+from support import birth_year_for_age
 from tablet import Tablet, log_in, new_page, register_patient
 
 pytestmark = pytest.mark.slow
@@ -25,7 +26,7 @@ def test_a_patient_under_work_up_is_registered_advised_and_later_given_the_diagn
     option = page.locator("select[name=ctd_diagnosis] option[value=undetermined]")
     assert option.inner_text().strip() == CATALOG["ctd_undetermined"][lang]
     tablet.check("register-form")
-    register_patient(page, clinic.url, f"CL7-UD{lang[:2].upper()}", birth_year=1951, ctd="undetermined")
+    register_patient(page, clinic.url, f"CL7-UD{lang[:2].upper()}", birth_year=birth_year_for_age(75), ctd="undetermined")
     assert CATALOG["ctd_undetermined"][lang] in page.inner_text("main")
     page.click("#new-visit")
     page.wait_for_selector("#assess-button")

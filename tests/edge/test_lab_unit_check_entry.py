@@ -9,7 +9,10 @@ import pytest
 from edge.config import load_settings
 from edge.errors import ConfigError
 from edge.web.i18n import translate
-from support import PATIENT, csrf_of
+from support import PATIENT, birth_year_for_age, csrf_of
+
+# An age, not a year: a fixed birth year ages out of the form's 16-120 years (edge.schemas.BIRTH_YEAR_MIN).
+BORN = birth_year_for_age(76)  # 1950 when written (2026)
 
 # Bilirubin 0.8 typed into umol/L from a report in mg/dL: plausible, far below 3-21 umol/L.
 SLIP = {"analyte": "bilirubin", "value": 0.8, "unit": "umol/L"}
@@ -72,7 +75,7 @@ def test_a_factor_below_1_is_refused_at_start_up_naming_the_setting(tmp_path, no
 
 def tablet_visit(client) -> tuple[int, str]:
     csrf = csrf_of(client.get("/").get_data(as_text=True))
-    registered = client.post("/patients/new", data={"csrf_token": csrf, "code": "CL70-0001", "birth_year": "1950",
+    registered = client.post("/patients/new", data={"csrf_token": csrf, "code": "CL70-0001", "birth_year": str(BORN),
                                                     "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"})
     patient_id = int(registered.headers["Location"].rsplit("/", 1)[1])
     started = client.post(f"/patients/{patient_id}/visits", data={"csrf_token": csrf})

@@ -10,9 +10,12 @@ from markupsafe import escape
 
 from edge import patients
 from edge.web.i18n import CATALOG
-from support import PATIENT, version_shown
+from support import PATIENT, birth_year_for_age, version_shown
 
-FORM = {"birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
+# Ages, not years: a fixed birth year ages out of the form's 16-120 years (edge.schemas.BIRTH_YEAR_MIN).
+BORN, BORN_EDITED = birth_year_for_age(76), birth_year_for_age(75)  # 1950 and 1951 when written (2026)
+
+FORM = {"birth_year": str(BORN), "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
 
 
 def test_a_stale_tab_does_not_overwrite_a_newer_edit(ui, db):
@@ -26,21 +29,21 @@ def test_a_stale_tab_does_not_overwrite_a_newer_edit(ui, db):
     saved = client.post(edit, data={"csrf_token": csrf, **FORM, "version": fresh_tab, "symptoms": ["dry_cough"],
                                     "autoantibodies": ["anti-Scl-70"]})
     assert saved.status_code == 302
-    refused = client.post(edit, data={"csrf_token": csrf, **FORM, "version": stale_tab, "birth_year": "1951",
+    refused = client.post(edit, data={"csrf_token": csrf, **FORM, "version": stale_tab, "birth_year": str(BORN_EDITED),
                                       "smoking": "former"})
     page = refused.get_data(as_text=True)
     assert refused.status_code == 409
     assert str(escape(CATALOG["err_patient_edited"]["en"])) in page
     shown = re.search(r'id="patient-edited">(.*?)</div>', page, re.S).group(1)
     assert CATALOG["symptom_dry_cough"]["en"] in shown  # the newer edit is shown
-    assert 'value="1951"' in page and re.search(r'value="former"\s+checked', page)  # what was typed is kept
+    assert f'value="{BORN_EDITED}"' in page and re.search(r'value="former"\s+checked', page)  # what was typed is kept
     row = db.execute("SELECT birth_year, smoking, symptoms FROM patients WHERE id = ?", [patient_id]).fetchone()
-    assert row == (1950, "never", '["dry_cough"]')  # nothing overwritten
+    assert row == (BORN, "never", '["dry_cough"]')  # nothing overwritten
     # The refused form now names the version it showed: saving again is the nurse's choice, and goes.
     again = client.post(edit, data={"csrf_token": csrf, **FORM, "version": version_shown(page),
-                                     "birth_year": "1951", "symptoms": ["dry_cough"]})
+                                     "birth_year": str(BORN_EDITED), "symptoms": ["dry_cough"]})
     assert again.status_code == 302
-    assert db.execute("SELECT birth_year FROM patients WHERE id = ?", [patient_id]).fetchone()[0] == 1951
+    assert db.execute("SELECT birth_year FROM patients WHERE id = ?", [patient_id]).fetchone()[0] == BORN_EDITED
 
 
 def test_the_api_refuses_a_patch_against_an_older_version(client, nurse, db):
@@ -104,21 +107,21 @@ def test_a_tablet_edit_without_the_version_is_refused_and_nothing_is_stored(ui, 
     saved_version = patients.get_patient(db, patient_id)["version"]
     trail = db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
     for version in ({}, {"version": ""}, {"version": "  "}):
-        refused = client.post(edit, data={"csrf_token": csrf, **FORM, "birth_year": "1951", "smoking": "former",
+        refused = client.post(edit, data={"csrf_token": csrf, **FORM, "birth_year": str(BORN_EDITED), "smoking": "former",
                                           "symptoms": ["dry_cough"], **version})
         page = refused.get_data(as_text=True)
         assert refused.status_code == 409
         assert str(escape(CATALOG["err_patient_form_out_of_date"]["en"])) in page
         assert 'id="patient-form-out-of-date"' in page
-        assert 'value="1950"' in page and re.search(r'value="never"\s+checked', page)  # the patient as saved
+        assert f'value="{BORN}"' in page and re.search(r'value="never"\s+checked', page)  # the patient as saved
         assert version_shown(page) == str(saved_version)
         assert f'name="visit" value="{visit_id}"' in page  # still the visit's form
     row = db.execute("SELECT birth_year, smoking, symptoms FROM patients WHERE id = ?", [patient_id]).fetchone()
-    assert row == (1950, "never", "[]")
+    assert row == (BORN, "never", "[]")
     assert db.execute("SELECT symptoms_reviewed_at FROM visits WHERE id = ?", [visit_id]).fetchone()[0] is None
     assert db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == trail  # nothing written, not even a review
     # The form as it came back saves (with the version it now carries).
-    saved = client.post(edit, data={"csrf_token": csrf, **FORM, "birth_year": "1951", "version": version_shown(page)})
+    saved = client.post(edit, data={"csrf_token": csrf, **FORM, "birth_year": str(BORN_EDITED), "version": version_shown(page)})
     assert saved.status_code == 302
-    assert db.execute("SELECT birth_year FROM patients WHERE id = ?", [patient_id]).fetchone()[0] == 1951
+    assert db.execute("SELECT birth_year FROM patients WHERE id = ?", [patient_id]).fetchone()[0] == BORN_EDITED
 

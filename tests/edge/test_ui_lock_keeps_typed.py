@@ -13,12 +13,15 @@ import pytest
 
 from support import PASSWORD, birth_year_for_age, csrf_of, login, post_visit_status, shown_result_of, version_shown
 
+# Ages, not years: a fixed birth year ages out of the form's 16-120 years (edge.schemas.BIRTH_YEAR_MIN).
+BORN, TYPED_BORN, BORN_EDITED = birth_year_for_age(76), birth_year_for_age(78), birth_year_for_age(75)  # 1950, 1948, 1951 in 2026
+
 PIN = "4071"
 TYPED_CODE = "CL36-TYPED"
 
 
 def open_visit(client, csrf, **extra) -> tuple[int, int]:
-    form = {"csrf_token": csrf, "code": "CL36-0001", "birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc",
+    form = {"csrf_token": csrf, "code": "CL36-0001", "birth_year": str(BORN), "sex": "F", "ctd_diagnosis": "SSc",
             "smoking": "never", **extra}
     patient_id = int(client.post("/patients/new", data=form).headers["Location"].rsplit("/", 1)[1])
     visit = client.post(f"/patients/{patient_id}/visits", data={"csrf_token": csrf})
@@ -43,13 +46,13 @@ def page_login(client, username="nurse1", next_path="/"):
 
 
 PATIENT_TYPED = {"path": "/patients/new", "fields": {
-    "code": [TYPED_CODE], "birth_year": ["1948"], "sex": ["M"], "ctd_diagnosis": ["RA"],
+    "code": [TYPED_CODE], "birth_year": [str(TYPED_BORN)], "sex": ["M"], "ctd_diagnosis": ["RA"],
     "autoantibodies": ["anti-SSA", "ANA"], "smoking": ["former"], "symptoms": ["dry_cough"], "medications": ["mtx"]}}
 
 
 def assert_patient_form_refilled(page: str) -> None:
     assert 'id="patient-unsaved"' in page and 'data-unsaved="yes"' in page
-    assert f'value="{TYPED_CODE}"' in page and 'value="1948"' in page and 'value="mtx"' in page
+    assert f'value="{TYPED_CODE}"' in page and f'value="{TYPED_BORN}"' in page and 'value="mtx"' in page
     assert re.search(r'value="M"\s+checked', page) and re.search(r'value="former"\s+checked', page)
     assert re.search(r'value="RA" selected', page) and re.search(r'value="ANA"\s+checked', page)
 
@@ -113,7 +116,7 @@ def test_logging_out_or_saving_drops_the_kept_patient_form(ui, db):
     csrf = csrf_of(client.get("/").get_data(as_text=True))
     lock(client, csrf, "/patients/new", {"patient_form": {"path": "/patients/new", "fields": {"code": [TYPED_CODE]}}})
     client.post("/unlock", data={"csrf_token": csrf, "pin": PIN})
-    form = {"csrf_token": csrf, "code": TYPED_CODE, "birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc"}
+    form = {"csrf_token": csrf, "code": TYPED_CODE, "birth_year": str(BORN), "sex": "F", "ctd_diagnosis": "SSc"}
     assert client.post("/patients/new", data=form).status_code == 302  # saved before the form was opened again
     assert db.execute("SELECT COUNT(*) FROM sessions WHERE form_draft IS NOT NULL").fetchone()[0] == 0
 
@@ -126,15 +129,15 @@ def test_the_edit_form_opened_from_a_visit_returns_with_its_visit_and_saving_mar
     assert f'name="next" value="{edit}?visit={visit_id}"' in page  # the lock returns to this very page
     shown = version_shown(page)
     # Every field of the form, hidden ones included, as static/app.js sends them.
-    typed = {"patient_form": {"path": edit, "fields": {"birth_year": ["1951"], "symptoms": ["dry_cough"],
+    typed = {"patient_form": {"path": edit, "fields": {"birth_year": [str(BORN_EDITED)], "symptoms": ["dry_cough"],
                                                        "visit": [str(visit_id)], "version": [shown]}}}
     assert lock(client, csrf, f"{edit}?visit={visit_id}", typed).startswith("/login?next=")
     page_login(client, next_path=edit)
     page = client.get(edit).get_data(as_text=True)  # even without the query, the kept visit comes back
-    assert 'value="1951"' in page and re.search(r'value="dry_cough"\s+checked', page)
+    assert f'value="{BORN_EDITED}"' in page and re.search(r'value="dry_cough"\s+checked', page)
     assert f'name="visit" value="{visit_id}"' in page
     assert version_shown(page) == shown  # the save is still checked against the version first shown
-    saved = client.post(edit, data={"csrf_token": csrf_of(page), "visit": str(visit_id), "birth_year": "1951",
+    saved = client.post(edit, data={"csrf_token": csrf_of(page), "visit": str(visit_id), "birth_year": str(BORN_EDITED),
                                     "sex": "F", "ctd_diagnosis": "SSc", "symptoms": "dry_cough",
                                     "version": version_shown(page)})
     assert saved.headers["Location"] == f"/visits/{visit_id}#checklist"

@@ -19,6 +19,9 @@ from edge.web import clinic_time, presenters
 from edge.web.i18n import translate
 from support import PASSWORD, birth_year_for_age, csrf_of, login, post_visit_status, version_shown, wav_bytes
 
+# An age, not a year: a fixed birth year ages out of the form's 16-120 years (edge.schemas.BIRTH_YEAR_MIN).
+BORN_EDITED = birth_year_for_age(75)  # 1951 when written (2026)
+
 
 def register(client, csrf, code="CL16-0001", **extra) -> int:
     form = {"csrf_token": csrf, "code": code, "birth_year": str(birth_year_for_age(76)), "sex": "F", "ctd_diagnosis": "SSc",
@@ -386,13 +389,13 @@ def test_patient_details_and_symptoms_are_edited_at_the_visit_and_audited(ui, db
     form = client.get(link.group(1)).get_data(as_text=True)
     assert 'id="edit-code"' in form and 'name="code"' not in form  # the code itself is not edited here
     saved = client.post(f"/patients/{patient_id}/edit", data={
-        "csrf_token": csrf, "visit": str(visit_id), "birth_year": "1951", "sex": "F", "ctd_diagnosis": "SSc",
+        "csrf_token": csrf, "visit": str(visit_id), "birth_year": str(BORN_EDITED), "sex": "F", "ctd_diagnosis": "SSc",
         "smoking": "former", "autoantibodies": ["anti-Scl-70"], "version": version_shown(form)})
     assert saved.status_code == 302 and saved.headers["Location"].endswith(f"/visits/{visit_id}#checklist")
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert 'class="step step-done" data-step="symptoms"' in page  # reviewed, none present
     patient = client.get(f"/api/v1/patients/{patient_id}").json
-    assert patient["birth_year"] == 1951 and patient["smoking"] == "former" and patient["autoantibodies"] == ["anti-Scl-70"]
+    assert patient["birth_year"] == BORN_EDITED and patient["smoking"] == "former" and patient["autoantibodies"] == ["anti-Scl-70"]
     actions = db.execute("SELECT action, entity FROM audit_log WHERE entity IN ('patient', 'visit') ORDER BY id").fetchall()
     assert ("update", "patient") in actions and ("review_symptoms", "visit") in actions
     form = client.get(f"/patients/{patient_id}/edit").get_data(as_text=True)

@@ -15,7 +15,10 @@ from edge.config import load_settings
 from edge.errors import AuthenticationError, ValidationError
 from edge.users import check_pin_policy, clear_pin, create_user, find_user, reset_password
 from served import ServedProcess, run_cli
-from support import PASSWORD, csrf_of, login
+from support import PASSWORD, birth_year_for_age, csrf_of, login
+
+# An age, not a year: a fixed birth year ages out of the form's 16-120 years (edge.schemas.BIRTH_YEAR_MIN).
+BORN = birth_year_for_age(76)  # 1950 when written (2026)
 
 PIN = "4071"
 
@@ -190,7 +193,7 @@ def test_a_served_locked_session_is_refused_pages_and_api_until_its_pin(tmp_path
         csrf = tablet.post(f"{served.url}/api/v1/auth/login", json={"username": "nurse1", "password": PASSWORD},
                            timeout=10).json()["csrf_token"]
         patient = tablet.post(f"{served.url}/api/v1/patients", headers={"X-CSRF-Token": csrf}, timeout=10,
-                              json={"code": "CL8-LOCK", "birth_year": 1950, "sex": "F", "ctd_diagnosis": "SSc"}).json()
+                              json={"code": "CL8-LOCK", "birth_year": BORN, "sex": "F", "ctd_diagnosis": "SSc"}).json()
         assert tablet.post(f"{served.url}/account/pin", timeout=10, allow_redirects=False,
                            data={"csrf_token": csrf, "pin_password": PASSWORD, "pin": PIN, "repeat_pin": PIN}
                            ).status_code == 302
@@ -201,7 +204,7 @@ def test_a_served_locked_session_is_refused_pages_and_api_until_its_pin(tmp_path
         api = tablet.get(f"{served.url}/api/v1/patients/{patient['id']}", timeout=10)
         assert api.status_code == 401 and api.json()["error"]["code"] == "session_locked"
         write = tablet.post(f"{served.url}/api/v1/patients", headers={"X-CSRF-Token": csrf}, timeout=10,
-                            json={"code": "CL8-NEW", "birth_year": 1950, "sex": "F", "ctd_diagnosis": "SSc"})
+                            json={"code": "CL8-NEW", "birth_year": BORN, "sex": "F", "ctd_diagnosis": "SSc"})
         assert write.status_code == 401
         back = tablet.get(served.url + page, timeout=10)  # what Back reloads (every page is no-store)
         assert back.url.endswith(f"/unlock?next={page}") and "CL8-LOCK" not in back.text and "nurse1" in back.text

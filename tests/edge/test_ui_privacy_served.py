@@ -14,9 +14,10 @@ import pytest
 import requests
 
 from served import ServedProcess, run_cli
-from support import shown_result_of, version_shown, wav_bytes
+from support import birth_year_for_age, shown_result_of, version_shown, wav_bytes
 
-CODE, BIRTH_YEAR = "CL33-PRIV7", "1947"
+# An age, not a year: a fixed birth year ages out of the form's 16-120 years (edge.schemas.BIRTH_YEAR_MIN).
+CODE, BIRTH_YEAR = "CL33-PRIV7", str(birth_year_for_age(79))  # 1947 in 2026
 EDGE = Path(__file__).resolve().parents[2] / "edge"
 
 

@@ -12,9 +12,12 @@ import pytest
 from markupsafe import escape
 
 from edge.web.i18n import CATALOG
-from support import csrf_of, post_visit_status, shown_result_of, wav_bytes
+from support import birth_year_for_age, csrf_of, post_visit_status, shown_result_of, wav_bytes
 
-FORM = {"code": "CL33-0101", "birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
+# An age, not a year: a fixed birth year ages out of the form's 16-120 years (edge.schemas.BIRTH_YEAR_MIN).
+BORN = birth_year_for_age(76)  # 1950 when written (2026)
+
+FORM = {"code": "CL33-0101", "birth_year": str(BORN), "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
 
 
 @pytest.fixture

@@ -14,10 +14,13 @@ import pytest
 from markupsafe import escape
 
 from edge.web.i18n import CATALOG
-from support import csrf_of, shown_result_of, version_shown, wav_bytes
+from support import birth_year_for_age, csrf_of, shown_result_of, version_shown, wav_bytes
+
+# An age, not a year: a fixed birth year ages out of the form's 16-120 years (edge.schemas.BIRTH_YEAR_MIN).
+BORN = birth_year_for_age(76)  # 1950 when written (2026)
 from test_breath_api import breath_csv
 
-FORM = {"code": "CL66-0101", "birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
+FORM = {"code": "CL66-0101", "birth_year": str(BORN), "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
 
 
 def count_referrals(db) -> int:

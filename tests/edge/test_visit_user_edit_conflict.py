@@ -18,9 +18,12 @@ from edge.cli import cli
 from edge.errors import ValidationError
 from edge.users import find_user, set_pin
 from edge.web.i18n import CATALOG
-from support import PATIENT, login, patch_user, version_shown
+from support import PATIENT, birth_year_for_age, login, patch_user, version_shown
 
-FORM = {"birth_year": "1950", "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
+# An age, not a year: a fixed birth year ages out of the form's 16-120 years (edge.schemas.BIRTH_YEAR_MIN).
+BORN = birth_year_for_age(76)  # 1950 when written (2026)
+
+FORM = {"birth_year": str(BORN), "sex": "F", "ctd_diagnosis": "SSc", "smoking": "never"}
 
 
 def _visit(client, headers) -> dict:
