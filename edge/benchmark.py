@@ -14,6 +14,7 @@ the cold start (process start to ``/readyz`` answering 200).
 """
 from __future__ import annotations
 
+import datetime as dt
 import io
 import itertools
 import os
@@ -37,8 +38,16 @@ PANEL = [{"analyte": "718-7", "value": 12.9, "unit": "g/dL"}, {"analyte": "6690-
          {"analyte": "2160-0", "value": 0.9, "unit": "mg/dL"}, {"analyte": "1751-7", "value": 3.9, "unit": "g/dL"},
          {"analyte": "LDH", "value": 260, "unit": "U/L"}, {"analyte": "CRP", "value": 6, "unit": "mg/L"}]
 SITES = ("posterior_left_base", "posterior_right_base", "lateral_left_base", "lateral_right_base")
-PATIENT = {"birth_year": 1955, "sex": "F", "ctd_diagnosis": "SSc", "autoantibodies": ["anti-Scl-70"],
-           "symptoms": ["exertional_dyspnoea"]}
+PATIENT = {"sex": "F", "ctd_diagnosis": "SSc", "autoantibodies": ["anti-Scl-70"], "symptoms": ["exertional_dyspnoea"]}
+#: The patient's age when the benchmark runs. Her birth year is derived from it on the run's date
+#: (:func:`benchmark_patient`): a fixed year aged her, and so moved her risk, a year every year, and
+#: from 2076 the API would refuse 1955 (over 120 years old, edge.schemas.BIRTH_YEAR_MIN).
+PATIENT_AGE = 71  # born 1955 when written (2026)
+
+
+def benchmark_patient(on: dt.date) -> dict:
+    """The benchmark's patient as registered on ``on``: :data:`PATIENT`, ``PATIENT_AGE`` that year."""
+    return {**PATIENT, "birth_year": on.year - PATIENT_AGE}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -149,8 +158,11 @@ def _one_screening(session: requests.Session, url: str, patient_id: int, audio, 
     timed("POST", f"/api/v1/visits/{visit['id']}/assessments", json={})
 
 
-def run_level(service: Service, clients: int, *, screenings_per_client: int) -> dict:
+def run_level(service: Service, clients: int, *, screenings_per_client: int, on: dt.date) -> dict:
+    """``clients`` clients at once, each registering the patient (as on ``on``, the run's date) and then
+    running ``screenings_per_client`` whole screenings back to back."""
     recording, breath = _recording(), _breath_csv()
+    patient_fields = benchmark_patient(on)
     uploads = itertools.count(clients * 1_000_000)
     screening_ms: list[float] = []
     request_ms: list[float] = []
@@ -165,7 +177,7 @@ def run_level(service: Service, clients: int, *, screenings_per_client: int) -> 
         with requests.Session() as session:
             session.headers.update(service.headers)
             patient = session.post(service.url + "/api/v1/patients",
-                                   json={**PATIENT, "code": f"B{clients}-{index}-{time.monotonic_ns() % 10**9}"}).json()
+                                   json={**patient_fields, "code": f"B{clients}-{index}-{time.monotonic_ns() % 10**9}"}).json()
             for _ in range(screenings_per_client):
                 started = time.perf_counter()
                 mine: list[float] = []
@@ -221,11 +233,12 @@ def check_targets(results: dict, rss_mb: float) -> dict:
 
 def benchmark_screening(*, levels=(1, 8, 32), screenings_per_client: int = 4) -> dict:
     """Run the screening benchmark on a fresh temporary data folder; return the JSON result."""
+    on = dt.date.today()  # one date for the whole run: every level registers the same patient
     with tempfile.TemporaryDirectory() as folder:
         service = Service(Path(folder) / "data")
         try:
-            run_level(service, 1, screenings_per_client=1)  # warm-up: first model loads, caches
-            results = {str(level): run_level(service, level, screenings_per_client=screenings_per_client)
+            run_level(service, 1, screenings_per_client=1, on=on)  # warm-up: first model loads, caches
+            results = {str(level): run_level(service, level, screenings_per_client=screenings_per_client, on=on)
                        for level in levels}
             rss = service.peak_rss_mb()
         finally:

@@ -1,4 +1,5 @@
 """``ildscreen bench screening``: a real service on loopback, the JSON the issue asks for."""
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -6,8 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edge.benchmark import Service, _unique, check_targets
+from edge.benchmark import PATIENT_AGE, Service, _unique, benchmark_patient, check_targets
 from edge.commands.bench import bench
+from edge.screening import clinical_picture
 from support import ChildRecorder, assert_runs_this_code
 
 
@@ -27,6 +29,15 @@ def test_screening_benchmark_drives_a_real_service_and_reports_every_level():
     assert 0 < report["service_rss_mb"] < 4096 and report["cold_start_s"] > 0
     assert report["targets"]["errors"] == {"target": 0, "measured": 0, "met": True}
     assert "p95_ms_at_8_clients" not in report["targets"]  # the level did not run
+
+
+def test_the_benchmark_patient_has_the_same_age_and_so_the_same_prior_whichever_year_it_runs():
+    """Her birth year follows the run's date: with 1955 written in, her age (and risk) drifted a year
+    every year, and from 2076 the API would refuse her (over 120 years old)."""
+    pictures = [clinical_picture({"smoking": "never", **benchmark_patient(day)}, on=day.isoformat())
+                for day in (dt.date(2026, 12, 6), dt.date(2051, 1, 1), dt.date(2081, 6, 30))]
+    assert pictures[0].ages == (PATIENT_AGE - 1, PATIENT_AGE)
+    assert pictures[1:] == pictures[:-1]
 
 
 def test_targets_compare_the_measured_values():
