@@ -4,8 +4,9 @@ through :func:`edge.outbox.create_referral`).
 
 A result is calculated from what is stored when the nurse presses "Calculate"; blood tests typed,
 breath read, takes recorded or discarded, lung function or the patient's details and symptoms
-edited afterwards are not in it, nor an end of ILD monitoring recorded or resumed since (compared
-with the end in force the result kept), nor an outcome (an HRCT or PFT entered, a hospital CT read)
+edited afterwards are not in it, nor an earlier visit's blood count that triage's lymphopenia
+look-back would now read (:func:`_earlier_blood_count_changed`), nor an end of ILD monitoring recorded
+or resumed since (compared with the end the result kept), nor an outcome (an HRCT or PFT entered, a hospital CT read)
 added or read again since: triage reads them (:func:`_outcomes_changed`, compared with the outcomes the
 result kept). The page says what changed and the referral, which carries the
 result, waits for a new one. Details, symptoms and lung function are compared with what the result
@@ -37,11 +38,13 @@ import sqlite_utils
 from edge import monitoring_ends, outcomes, regional_validation, site_calibration
 from edge.errors import ModelUnavailable, ResultOutOfDate, ResultSuperseded
 from edge.inference.bundles import BUNDLED_ID, served_entry_digests
+from edge.labs import recent_lymphocytes
 from edge.modalities import ServedVersion, served_version
 from edge.screening import clinical_picture, last_hrct
 
 # What the page names, in this order (i18n ``changed_<kind>``).
-CHANGE_KINDS = ("patient", "lung_sounds", "breath", "labs", "lung_function", "outcomes", "monitoring")
+CHANGE_KINDS = ("patient", "lung_sounds", "breath", "labs", "earlier_blood_count", "lung_function", "outcomes",
+                "monitoring")
 # Audit entries that add or remove an input after the result: (entity, action) -> kind.
 ADDED_OR_REMOVED = {("visit", "add_labs"): "labs", ("visit", "add_breath_reading"): "breath",
                     ("recording", "create"): "lung_sounds", ("recording", "discard"): "lung_sounds"}
@@ -74,6 +77,8 @@ def changed_since(db: sqlite_utils.Database, assessment: dict, *, visit: dict, p
         kinds.add("patient")
     if "pft" in kept and _lung_function(kept["pft"]) != _lung_function(visit["lung_function"]):
         kinds.add("lung_function")
+    if "lymphocytes_date" in kept and _earlier_blood_count_changed(db, assessment, visit=visit):
+        kinds.add("earlier_blood_count")
     # A clinician ended ILD monitoring, or resumed it, after the result: its advice no longer holds.
     if "monitoring_ended" in kept and kept["monitoring_ended"] != monitoring_ends.end_in_force(db, patient["id"]):
         kinds.add("monitoring")
@@ -284,6 +289,24 @@ def _outcomes_changed(db: sqlite_utils.Database, assessment: dict, *, visit: dic
     if "hrct" in kept and kept["hrct"] != last_hrct(db, patient["id"], on=visit["started_at"][:10]):
         return True
     return "confirmed_ild" in assessment and assessment["confirmed_ild"] != outcomes.confirmed_ild(db, patient["id"])
+
+
+def _earlier_blood_count_changed(db: sqlite_utils.Database, assessment: dict, *, visit: dict) -> bool:
+    """Whether triage's lymphopenia look-back (:func:`edge.labs.recent_lymphocytes`) now reads another
+    earlier visit's blood count for ``visit`` than the one ``assessment`` kept (``inputs.lymphocytes``,
+    ``lymphocytes_date``): a count entered on an earlier visit of the patient within the look-back the
+    result used (its ``thresholds``), or the visit it read cancelled. Compared by value, as outcomes are:
+    a count the look-back would not read (a later visit's, one older than the window or than a newer
+    count, another patient's) is no change. Once the visit has a count of its own the look-back reads no
+    earlier one, and that count is ``labs``."""
+    kept = assessment["inputs"]
+    months = (assessment.get("thresholds") or {}).get("lymphopenia_lookback_months")
+    if months is None:
+        return False
+    count, date = recent_lymphocytes(db, visit, months=months)
+    if count is not None and date is None:  # this visit's own count
+        return False
+    return (count, date) != (kept.get("lymphocytes"), kept["lymphocytes_date"])
 
 
 def _in_order(items: list[dict]) -> list[str]:

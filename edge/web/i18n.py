@@ -873,6 +873,7 @@ CATALOG: dict[str, dict[str, str]] = {
                            "zh-CN": "结果已过时：本次结果计算后有更改（{changes}）。请先点击“重新计算”，再据此处理。"},
     "changed_labs": {"en": "blood tests", "zh-CN": "血液检查"},
     "changed_breath": {"en": "breath", "zh-CN": "呼气检测"},
+    "changed_earlier_blood_count": {"en": "an earlier visit's blood count", "zh-CN": "既往就诊的血常规"},
     "changed_lung_function": {"en": "lung function", "zh-CN": "肺功能"},
     "changed_patient": {"en": "patient details or symptoms", "zh-CN": "患者信息或症状"},
     "changed_lung_sounds": {"en": "lung sounds", "zh-CN": "肺部听诊"},
