@@ -6,7 +6,8 @@ A result is calculated from what is stored when the nurse presses "Calculate"; b
 breath read, takes recorded or discarded, lung function or the patient's details and symptoms
 edited afterwards are not in it, nor an earlier visit's blood count that triage's lymphopenia
 look-back would now read (:func:`_earlier_blood_count_changed`), nor an end of ILD monitoring recorded
-or resumed since (compared with the end the result kept), nor an outcome (an HRCT or PFT entered, a hospital CT read)
+or resumed since (compared with the end the result kept; an end dated after the visit applies to none
+of its results), nor an outcome (an HRCT or PFT entered, a hospital CT read)
 added or read again since: triage reads them (:func:`_outcomes_changed`, compared with the outcomes the
 result kept). The page says what changed and the referral, which carries the
 result, waits for a new one. Details, symptoms and lung function are compared with what the result
@@ -79,8 +80,10 @@ def changed_since(db: sqlite_utils.Database, assessment: dict, *, visit: dict, p
         kinds.add("lung_function")
     if "lymphocytes_date" in kept and _earlier_blood_count_changed(db, assessment, visit=visit):
         kinds.add("earlier_blood_count")
-    # A clinician ended ILD monitoring, or resumed it, after the result: its advice no longer holds.
-    if "monitoring_ended" in kept and kept["monitoring_ended"] != monitoring_ends.end_in_force(db, patient["id"]):
+    # A clinician ended ILD monitoring, or resumed it, after the result: its advice no longer holds. Only
+    # an end the visit's assessment follows (dated on or before the visit) is compared, as Calculate reads it.
+    if "monitoring_ended" in kept and kept["monitoring_ended"] != monitoring_ends.end_in_force(
+            db, patient["id"], on=visit["started_at"]):
         kinds.add("monitoring")
     if _outcomes_changed(db, assessment, visit=visit, patient=patient):
         kinds.add("outcomes")
