@@ -59,7 +59,10 @@ RESCORED_AT_CALCULATE = ("auscultation", "labs")
 # likelihood ratio divides by its ``training_data.prevalence``; its ``validation``, ``training_data.kind``
 # and ``validation_status`` decide whether the reading counts, and its name and version whether a
 # regional validation is of it. So another served entry (its digest) is a change; the label is not, since
-# calculating again keeps the reading's own.
+# calculating again keeps the reading's own. Every served entry also gives the range a modality the result
+# lacks could still move the risk (edge.modalities.potential_ranges: ``if_missing_measured``, the page's
+# "could change"); that is not compared, as a model the result did not use is no change: it moves neither
+# the risk nor the advice a referral carries.
 WEIGHED_AT_CALCULATE = ("breath",)
 # What else Calculate applies as this process selected it at start (i18n ``model_updated_<name>``): the
 # site calibration maps the fused probability (edge.site_calibration) and the regional validation can
