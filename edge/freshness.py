@@ -4,8 +4,10 @@ through :func:`edge.outbox.create_referral`).
 
 A result is calculated from what is stored when the nurse presses "Calculate"; blood tests typed,
 breath read, takes recorded or discarded, lung function or the patient's details and symptoms
-edited afterwards are not in it, nor an end of ILD monitoring recorded or resumed since (compared
-with the end in force the result kept), nor an outcome (an HRCT or PFT entered, a hospital CT read)
+edited afterwards are not in it, nor an earlier visit's blood count that triage's lymphopenia
+look-back would now read (:func:`_earlier_blood_count_changed`), nor an end of ILD monitoring recorded
+or resumed since (compared with the end the result kept; an end dated after the visit applies to none
+of its results), nor an outcome (an HRCT or PFT entered, a hospital CT read)
 added or read again since: triage reads them (:func:`_outcomes_changed`, compared with the outcomes the
 result kept). The page says what changed and the referral, which carries the
 result, waits for a new one. Details, symptoms and lung function are compared with what the result
@@ -17,7 +19,9 @@ referral carries the tier those settings gave. So does a model update (:func:`mo
 Calculate scores the takes and the blood tests again with the models served then, so a result whose
 crackle or lab model is no longer the one served is not what calculating again would give: another
 version, or the same version re-issued with another manifest entry (its calibration, threshold or
-files; the result keeps each entry's digest). So does another site calibration or regional validation
+files; the result keeps each entry's digest). A breath reading keeps its score, but Calculate weighs it
+with the served breath model's entry (its training prevalence, its validation), so another breath entry
+than the result's is a change too. So does another site calibration or regional validation
 than the result's: Calculate applies the ones selected when the service started.
 
 :func:`freshness_of` gathers the three for the visit's latest result, the one home of that verdict:
@@ -35,25 +39,36 @@ import sqlite_utils
 from edge import monitoring_ends, outcomes, regional_validation, site_calibration
 from edge.errors import ModelUnavailable, ResultOutOfDate, ResultSuperseded
 from edge.inference.bundles import BUNDLED_ID, served_entry_digests
+from edge.labs import recent_lymphocytes
 from edge.modalities import ServedVersion, served_version
 from edge.screening import clinical_picture, last_hrct
 
 # What the page names, in this order (i18n ``changed_<kind>``).
-CHANGE_KINDS = ("patient", "lung_sounds", "breath", "labs", "lung_function", "outcomes", "monitoring")
+CHANGE_KINDS = ("patient", "lung_sounds", "breath", "labs", "earlier_blood_count", "lung_function", "outcomes",
+                "monitoring")
 # Audit entries that add or remove an input after the result: (entity, action) -> kind.
 ADDED_OR_REMOVED = {("visit", "add_labs"): "labs", ("visit", "add_breath_reading"): "breath",
                     ("recording", "create"): "lung_sounds", ("recording", "discard"): "lung_sounds"}
 # The modalities Calculate scores anew with the served model (i18n ``model_updated_<modality>``):
 # takes another crackle model scored are scored again (edge.recordings.rescore_takes_of_other_models)
-# and blood tests are scored when the result is calculated (edge.modalities.labs_evidence). A breath
-# reading keeps the score of the model it was read with (edge.breath), so a breath-model update
-# changes no result and is no change.
+# and blood tests are scored when the result is calculated (edge.modalities.labs_evidence).
 RESCORED_AT_CALCULATE = ("auscultation", "labs")
+# The modalities whose score is kept but which Calculate weighs with the served model's manifest entry. A
+# breath reading keeps the score of the model it was read with (edge.breath), but its evidence reads the
+# served breath entry (edge.modalities.breath_evidence, edge.fusion.evidence.tabular_evidence): the
+# likelihood ratio divides by its ``training_data.prevalence``; its ``validation``, ``training_data.kind``
+# and ``validation_status`` decide whether the reading counts, and its name and version whether a
+# regional validation is of it. So another served entry (its digest) is a change; the label is not, since
+# calculating again keeps the reading's own. Every served entry also gives the range a modality the result
+# lacks could still move the risk (edge.modalities.potential_ranges: ``if_missing_measured``, the page's
+# "could change"); that is not compared, as a model the result did not use is no change: it moves neither
+# the risk nor the advice a referral carries.
+WEIGHED_AT_CALCULATE = ("breath",)
 # What else Calculate applies as this process selected it at start (i18n ``model_updated_<name>``): the
 # site calibration maps the fused probability (edge.site_calibration) and the regional validation can
 # make a modality count (edge.regional_validation). With the modalities, what ``models_changed`` names.
 CALIBRATIONS = ("site_calibration", "regional_validation")
-MODEL_CHANGES = (*RESCORED_AT_CALCULATE, *CALIBRATIONS)
+MODEL_CHANGES = (*RESCORED_AT_CALCULATE, *WEIGHED_AT_CALCULATE, *CALIBRATIONS)
 
 
 def changed_since(db: sqlite_utils.Database, assessment: dict, *, visit: dict, patient: dict) -> list[str]:
@@ -66,8 +81,12 @@ def changed_since(db: sqlite_utils.Database, assessment: dict, *, visit: dict, p
         kinds.add("patient")
     if "pft" in kept and _lung_function(kept["pft"]) != _lung_function(visit["lung_function"]):
         kinds.add("lung_function")
-    # A clinician ended ILD monitoring, or resumed it, after the result: its advice no longer holds.
-    if "monitoring_ended" in kept and kept["monitoring_ended"] != monitoring_ends.end_in_force(db, patient["id"]):
+    if "lymphocytes_date" in kept and _earlier_blood_count_changed(db, assessment, visit=visit):
+        kinds.add("earlier_blood_count")
+    # A clinician ended ILD monitoring, or resumed it, after the result: its advice no longer holds. Only
+    # an end the visit's assessment follows (dated on or before the visit) is compared, as Calculate reads it.
+    if "monitoring_ended" in kept and kept["monitoring_ended"] != monitoring_ends.end_in_force(
+            db, patient["id"], on=visit["started_at"]):
         kinds.add("monitoring")
     if _outcomes_changed(db, assessment, visit=visit, patient=patient):
         kinds.add("outcomes")
@@ -97,7 +116,8 @@ def settings_changed(assessment: dict, today: dict[str, dict]) -> list[str]:
 class ModelsInForce:
     """What this process calculates a result with beside the programme settings (:func:`models_in_force`):
     ``versions``, the served model of each modality of :data:`RESCORED_AT_CALCULATE`; ``digests``, the
-    content of each served model's manifest entry (``ModelRegistry.entry_digest``); ``site_calibration``,
+    content of each served model's manifest entry (``ModelRegistry.entry_digest``), which is all that is
+    compared for :data:`WEIGHED_AT_CALCULATE`; ``site_calibration``,
     the version of the site calibration applied (None while none can be: Calculate is refused);
     ``regional_validation``, the version of the regional validation used (None: none)."""
 
@@ -131,19 +151,22 @@ def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
     (``crackle_threshold``), or another manifest entry at the same version (its ``model_digests``:
     a re-issue with another calibration or threshold). A result stored before results kept digests
     cannot tell a re-issue from its model: it compares as changed, and calculating again once makes
-    it comparable. ``site_calibration``: another version than the one it applied (a result stored
-    before site calibrations applied ``bundled``, the identity). ``regional_validation``: another
-    version (or none) than the one it used; a result stored before results kept it compares as
+    it comparable. A modality of :data:`WEIGHED_AT_CALCULATE` the result used (a breath reading):
+    another served manifest entry than the one it read (its digest; one stored before results kept
+    digests compares as changed). ``site_calibration``: another version than the one it applied (a
+    result stored before site calibrations applied ``bundled``, the identity). ``regional_validation``:
+    another version (or none) than the one it used; a result stored before results kept it compares as
     having used none."""
-    changed = []
-    for modality in RESCORED_AT_CALCULATE:
+    changed, kept_digests = [], assessment.get("model_digests") or {}
+    for modality in (*RESCORED_AT_CALCULATE, *WEIGHED_AT_CALCULATE):
         used, served = _model_used(assessment, modality), today.versions.get(modality)
-        if used is None or served is None:
-            continue
+        digest = today.digests.get(modality)
+        if used is None or digest is None or (modality in RESCORED_AT_CALCULATE and served is None):
+            continue  # not used, or no model to calculate with (Calculate would be refused)
         kept_threshold = assessment.get("crackle_threshold") if modality == "auscultation" else None
-        kept_digest = (assessment.get("model_digests") or {}).get(modality)
-        if (used not in served.labels or (kept_threshold is not None and kept_threshold != served.threshold)
-                or kept_digest != today.digests.get(modality)):
+        scored_by_another = served is not None and (
+            used not in served.labels or (kept_threshold is not None and kept_threshold != served.threshold))
+        if scored_by_another or digest != kept_digests.get(modality):
             changed.append(modality)
     calibration = (assessment.get("calibration") or {}).get("version", BUNDLED_ID)
     if today.site_calibration is not None and calibration != today.site_calibration:
@@ -233,7 +256,7 @@ def require_current(db: sqlite_utils.Database, assessment: dict, *, visit: dict,
                            models_today=models_today)
     if not verdict.current:
         named = ", ".join([*verdict.changed, *(f"setting {name}" for name in verdict.settings_changed),
-                           *(f"{name} model" if name in RESCORED_AT_CALCULATE else name.replace("_", " ")
+                           *(name.replace("_", " ") if name in CALIBRATIONS else f"{name} model"
                              for name in verdict.models_changed)])
         raise ResultOutOfDate(f"assessment {assessment['id']} is out of date ({named} changed after it was "
                               "calculated): assess the visit again before referring",
@@ -272,6 +295,24 @@ def _outcomes_changed(db: sqlite_utils.Database, assessment: dict, *, visit: dic
     if "hrct" in kept and kept["hrct"] != last_hrct(db, patient["id"], on=visit["started_at"][:10]):
         return True
     return "confirmed_ild" in assessment and assessment["confirmed_ild"] != outcomes.confirmed_ild(db, patient["id"])
+
+
+def _earlier_blood_count_changed(db: sqlite_utils.Database, assessment: dict, *, visit: dict) -> bool:
+    """Whether triage's lymphopenia look-back (:func:`edge.labs.recent_lymphocytes`) now reads another
+    earlier visit's blood count for ``visit`` than the one ``assessment`` kept (``inputs.lymphocytes``,
+    ``lymphocytes_date``): a count entered on an earlier visit of the patient within the look-back the
+    result used (its ``thresholds``), or the visit it read cancelled. Compared by value, as outcomes are:
+    a count the look-back would not read (a later visit's, one older than the window or than a newer
+    count, another patient's) is no change. Once the visit has a count of its own the look-back reads no
+    earlier one, and that count is ``labs``."""
+    kept = assessment["inputs"]
+    months = (assessment.get("thresholds") or {}).get("lymphopenia_lookback_months")
+    if months is None:
+        return False
+    count, date = recent_lymphocytes(db, visit, months=months)
+    if count is not None and date is None:  # this visit's own count
+        return False
+    return (count, date) != (kept.get("lymphocytes"), kept["lymphocytes_date"])
 
 
 def _in_order(items: list[dict]) -> list[str]:

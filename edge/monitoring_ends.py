@@ -3,7 +3,8 @@
 Once ILD is confirmed the patient is on the monitoring pathway (:mod:`edge.fusion.monitoring`). A clinician
 records when and why that ended here (``edge.vocabulary.MONITORING_END_REASONS``: care transferred to a
 hospital ILD clinic, an MDT ruled ILD out, the patient died or declined, or another reason with a short
-note); new assessments then follow :data:`edge.fusion.monitoring.ENDED`, and the tablet shows the plan as
+note); new assessments of a visit dated on or after the end then follow :data:`edge.fusion.monitoring.ENDED`
+(:func:`end_in_force`: an end dated after a visit does not apply to it), and the tablet shows the plan as
 ended instead of PFT intervals and due dates. Every end and every resumption is audited (who, when, what);
 a row is never deleted, so the history stays. At most one end is in force per patient.
 
@@ -80,12 +81,17 @@ def list_ends(db: sqlite_utils.Database, patient_id: int) -> list[dict]:
         "SELECT * FROM monitoring_ends WHERE patient_id = ? ORDER BY id", [patient_id])]
 
 
-def end_in_force(db: sqlite_utils.Database, patient_id: int) -> Optional[dict]:
+def end_in_force(db: sqlite_utils.Database, patient_id: int, *, on: Optional[str] = None) -> Optional[dict]:
     """The patient's end of monitoring not resumed, as an assessment reads it (``{"date", "reason",
-    "note", "id"}``), or None."""
+    "note", "id"}``), or None.
+
+    ``on``: a visit's date (ISO; a timestamp is read by its date): only an end dated on or before it,
+    the one that visit's assessment follows. A visit's advice is the patient's state as of its date,
+    so an end dated after the visit does not apply to it (docs/evidence.md, section 7a). None: the end
+    in force today, whatever its date (the patient's page)."""
     rows = db.execute_returning_dicts(
         "SELECT * FROM monitoring_ends WHERE patient_id = ? AND resumed_at IS NULL", [patient_id])
-    if not rows:
+    if not rows or (on is not None and rows[0]["ended_on"] > on[:10]):
         return None
     return {"id": rows[0]["id"], "date": rows[0]["ended_on"], "reason": rows[0]["reason"], "note": rows[0]["note"]}
 

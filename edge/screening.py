@@ -156,7 +156,8 @@ def assess(
     nothing answers it). On the monitoring pathway an ``hrct`` read without ILD after ``last_ild_read``
     (the most recent read with ILD; default: the confirmation) is named for a clinician's review
     (:func:`edge.fusion.monitoring.discordant_hrct`). ``monitoring_ended``: a clinician's end of monitoring in
-    force (``{"date", "reason", "note"}``, :func:`edge.monitoring_ends.end_in_force`): the plan is shown as
+    force on ``on`` (``{"date", "reason", "note"}``, :func:`edge.monitoring_ends.end_in_force`; one dated after
+    the visit does not apply to it): the plan is shown as
     ended and the advice asks for a clinician's review of a new concern; an MDT that ruled ILD out (unless a
     read with ILD came after it) puts the patient back on screening, and the advice says so first."""
     if dlco_not_performed and dlco_percent is not None:
@@ -294,7 +295,7 @@ def assess_visit(
     lymphocytes, lymphocytes_date = recent_lymphocytes(db, visit, months=thresholds.lymphopenia_lookback_months)
     since = (anti_mda5_first_on_record(db, patient["id"], on=visit_day) if "anti-MDA5" in picture.autoantibodies
              else None)
-    ended = monitoring_ends.end_in_force(db, patient["id"])
+    ended = monitoring_ends.end_in_force(db, patient["id"], on=visit_day)  # an end dated after the visit: none
     result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture, options),
                     fvc_percent=fvc_percent, dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed,
                     ild_confirmed=outcomes.confirmed_ild(db, patient["id"]), pft_dates=pft_dates, on=visit_day,
@@ -319,7 +320,7 @@ def assess_visit(
         "lymphocytes": lymphocytes,  # the blood count (10^9/L) triage read lymphopenia from
         "lymphocytes_date": lymphocytes_date,  # its visit's date when an earlier visit's; None: this visit's
         "anti_mda5_since": since,  # the date anti-MDA5 was first on record (None: not on record)
-        "monitoring_ended": ended,  # a clinician's end of monitoring in force (None: none; edge.freshness compares)
+        "monitoring_ended": ended,  # the end in force on the visit's date (None: none; edge.freshness compares)
         # Every outcome on record (HRCT, PFT, hospital reads), of which triage read some: edge.freshness compares.
         "outcomes": outcomes.outcomes_as_kept(db, patient["id"]),
     }

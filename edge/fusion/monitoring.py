@@ -25,12 +25,15 @@ clinician to review both reads with the rheumatologist and the radiologist.
 A clinician can record that monitoring ended at this clinic (``edge.monitoring_ends``: care transferred to
 a hospital ILD clinic, an MDT ruled ILD out, the patient died or declined, or another reason). The guideline
 gives no end to monitoring: the end is a clinician's decision, not a guideline rule, and the advice says so
-(``ENDED``). While it is in force a new assessment shows the plan as ended (:func:`ended_plan`: no PFT
-interval, no due dates) and says that a new concern needs a clinician's review (:func:`ended_recommendation`);
+(``ENDED``). While it is in force a new assessment of a visit dated on or after it shows the plan as ended
+(:func:`ended_plan`: no PFT interval, no due dates) and says that a new concern needs a clinician's review
+(:func:`ended_recommendation`);
 it stays on the monitoring pathway, because the ILD is still known. Only an MDT that ruled ILD out sends the
 patient back to screening, and the screening advice then says so (:func:`mdt_sentence`): the MDT's diagnosis
 replaces the HRCT read that confirmed ILD. A read with ILD dated after the MDT's ruling overrides it again
-(:func:`end_in_effect`): monitoring, and a clinician reviews. Programme assumptions, not settings (safety floors).
+(:func:`end_in_effect`): monitoring, and a clinician reviews. A visit dated before the end follows the plan
+that held at its date (``edge.monitoring_ends.end_in_force``): the end does not reach back. Programme
+assumptions, not settings (safety floors).
 """
 from __future__ import annotations
 

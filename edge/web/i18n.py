@@ -873,18 +873,23 @@ CATALOG: dict[str, dict[str, str]] = {
                            "zh-CN": "结果已过时：本次结果计算后有更改（{changes}）。请先点击“重新计算”，再据此处理。"},
     "changed_labs": {"en": "blood tests", "zh-CN": "血液检查"},
     "changed_breath": {"en": "breath", "zh-CN": "呼气检测"},
+    "changed_earlier_blood_count": {"en": "an earlier visit's blood count", "zh-CN": "既往就诊的血常规"},
     "changed_lung_function": {"en": "lung function", "zh-CN": "肺功能"},
     "changed_patient": {"en": "patient details or symptoms", "zh-CN": "患者信息或症状"},
     "changed_lung_sounds": {"en": "lung sounds", "zh-CN": "肺部听诊"},
     "changed_monitoring": {"en": "ILD monitoring ended or resumed", "zh-CN": "间质性肺病监测已结束或恢复"},
     "changed_outcomes": {"en": "HRCT or PFT outcomes on the patient's record", "zh-CN": "患者记录中的 HRCT 或肺功能结局"},
-    # edge.freshness.models_changed: Calculate scores the takes and blood tests again with the models served now.
+    # edge.freshness.models_changed: Calculate scores the takes and blood tests again with the models served now,
+    # and weighs a breath reading with the served breath model's manifest entry.
     "model_updated_auscultation": {"en": "The lung-sound model was updated since this result: press “Calculate "
                                          "again” before acting on it.",
                                    "zh-CN": "本次结果计算后肺音模型已更新：请先点击“重新计算”，再据此处理。"},
     "model_updated_labs": {"en": "The blood-test model was updated since this result: press “Calculate again” "
                                  "before acting on it.",
                            "zh-CN": "本次结果计算后血液检查模型已更新：请先点击“重新计算”，再据此处理。"},
+    "model_updated_breath": {"en": "The breath model was updated since this result: press “Calculate again” "
+                                   "before acting on it.",
+                             "zh-CN": "本次结果计算后呼气检测模型已更新：请先点击“重新计算”，再据此处理。"},
     "model_updated_site_calibration": {"en": "The site calibration was changed since this result: press “Calculate "
                                              "again” before acting on it.",
                                        "zh-CN": "本次结果计算后本机构校准已更改：请先点击“重新计算”，再据此处理。"},

@@ -8,11 +8,12 @@
 - a Sjögren's patient without a blood count at this visit keeps the lymphopenia of a recent earlier
   count, named with its date (look-back window: a programme setting)."""
 import datetime as dt
+import re
 
 import pytest
 from markupsafe import escape
 
-from support import PATIENT, login
+from support import PATIENT, assert_referral_follows_freshness, freshness_by_assessment, login, patch_visit
 from edge.web.i18n import CATALOG
 
 TODAY = dt.date.today()
@@ -258,3 +259,78 @@ def test_a_look_back_of_0_reads_this_visits_count_only(tmp_path):
     assessment = assess(client, headers, visit_id)
     assert assessment["recommendation"]["guideline"]["code"] == "none"
     assert assessment["inputs"]["lymphocytes"] is None and assessment["thresholds"]["lymphopenia_lookback_months"] == 0
+
+
+# --- 3b. a count entered on an earlier visit after the result ----------------------------------------
+
+def out_of_date_line(page: str) -> str:
+    found = re.search(r'id="result-out-of-date">([^<]+)<', page)
+    return found.group(1) if found else ""
+
+
+def sjogren_assessed_with_an_earlier_visit(client, nurse, db, *, earlier_days_ago=60, counts=None):
+    """A Sjögren's patient with an open visit ``earlier_days_ago`` without a count (and ``counts`` at
+    other earlier visits), and today's visit calculated without lymphopenia: (earlier visit, today's
+    visit, its result)."""
+    visit_id = sjogren_with_counts(client, nurse, db, counts or {})
+    patient_id = db.execute("SELECT patient_id FROM visits WHERE id = ?", [visit_id]).fetchone()[0]
+    earlier = open_visit(client, nurse, db, patient_id, on=days_ago(earlier_days_ago))
+    first = assess(client, nurse, visit_id)
+    assert first["recommendation"]["guideline"]["code"] == "none" and first["freshness"]["current"]
+    return earlier, visit_id, first
+
+
+def enter(client, headers, visit_id, panel) -> None:
+    stored = client.post(f"/api/v1/visits/{visit_id}/labs", json={"results": panel}, headers=headers)
+    assert stored.status_code == 201, stored.json
+
+
+def test_a_count_entered_on_an_earlier_visit_the_look_back_reads_makes_the_result_out_of_date(client, nurse, db):
+    earlier, visit_id, first = sjogren_assessed_with_an_earlier_visit(client, nurse, db)
+    enter(client, nurse, earlier, LOW_COUNT)
+    verdicts = assert_referral_follows_freshness(client, nurse, visit_id)  # refused, naming it
+    assert verdicts[first["id"]]["changed"] == ["earlier_blood_count"] and not verdicts[first["id"]]["current"]
+    for lang in ("en", "zh-CN"):
+        client.set_cookie("lang", lang)
+        page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+        assert str(escape(CATALOG["changed_earlier_blood_count"][lang])) in out_of_date_line(page)
+        assert 'id="refer-form"' not in page and 'id="refer-needs-current"' in page
+    again = assess(client, nurse, visit_id)  # what the look-back now reads: the Sjögren's risk line
+    assert again["recommendation"]["guideline"]["code"] == "sjd_risk" and again["freshness"]["current"]
+    assert again["inputs"]["lymphocytes_date"] == days_ago(60)
+    # The visit the look-back read cancelled: it reads none again.
+    assert patch_visit(client, earlier, {"status": "cancelled"}, nurse).status_code == 200
+    assert freshness_by_assessment(client, nurse, visit_id)[again["id"]]["changed"] == ["earlier_blood_count"]
+
+
+def later_visit(client, nurse, db, visit_id) -> int:
+    """Another open visit of the patient of ``visit_id`` (today's), dated after it (tomorrow)."""
+    patient_id = db.execute("SELECT patient_id FROM visits WHERE id = ?", [visit_id]).fetchone()[0]
+    return open_visit(client, nurse, db, patient_id, on=days_ago(-1))
+
+
+def other_patients_visit(client, nurse, db, visit_id) -> int:
+    return open_visit(client, nurse, db, register(client, nurse, {**SJOGREN, "code": "CL96-0002"}), on=days_ago(60))
+
+
+@pytest.mark.parametrize("where", [
+    "older_than_the_look_back",  # 400 days ago: the 12-month window leaves it out
+    "older_than_a_newer_count",  # a normal count 30 days ago is the newest: the look-back reads only that
+    "after_this_visit",  # a visit dated after the one calculated
+    "another_patient",
+    "this_visit_has_its_own",  # this visit's own count wins; entering it was the change ('labs')
+])
+def test_a_count_the_look_back_would_not_read_is_no_change(client, nurse, db, where):
+    normal = [{"analyte": "lymphocytes", "value": 1.9, "unit": "10*9/L"}]
+    earlier, visit_id, first = sjogren_assessed_with_an_earlier_visit(
+        client, nurse, db, earlier_days_ago=400 if where == "older_than_the_look_back" else 60,
+        counts={30: normal} if where == "older_than_a_newer_count" else None)
+    if where == "this_visit_has_its_own":
+        enter(client, nurse, visit_id, normal)
+        first = assess(client, nurse, visit_id)
+    target = {"after_this_visit": lambda: later_visit(client, nurse, db, visit_id),
+              "another_patient": lambda: other_patients_visit(client, nurse, db, visit_id)}.get(where, lambda: earlier)()
+    enter(client, nurse, target, LOW_COUNT)
+    assert freshness_by_assessment(client, nurse, visit_id)[first["id"]]["current"]
+    again = assess(client, nurse, visit_id)  # indeed: calculating again gives the same advice
+    assert again["recommendation"]["guideline"]["code"] == "none"

@@ -1,7 +1,8 @@
 """Ending ILD monitoring at the clinic through the real app and its SQLite file: clinicians only, validated
 and audited, said once when sent twice, undone by resuming; a new assessment then shows the plan as ended and
 asks a clinician to review a new concern, and only an MDT that ruled ILD out sends the patient back to
-screening, saying so."""
+screening, saying so. An end applies to visits dated on or after it: an earlier visit's assessment keeps the
+plan of its date, and its result stays current when monitoring is ended or resumed."""
 import datetime as dt
 import json
 
@@ -187,4 +188,51 @@ def test_a_result_made_before_the_end_or_the_resume_is_out_of_date_until_calcula
     client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=clinician)
     sent = client.post(f"/api/v1/visits/{visit_id}/referrals", json={"reason": "HRCT at the ILD clinic"},
                        headers=clinician)
+    assert sent.status_code == 201, sent.json
+
+
+# --- an end applies to visits dated on or after it -------------------------------------------------
+
+def visit_dated(client, headers, db, patient_id, day: str) -> int:
+    """A visit of the patient dated ``day`` (ISO): one seen before the end was recorded, say, or still open."""
+    visit_id = client.post(f"/api/v1/patients/{patient_id}/visits", json={}, headers=headers).json["id"]
+    db.execute("UPDATE visits SET started_at = ? WHERE id = ?", [f"{day}T09:00:00.000+00:00", visit_id])
+    db.conn.commit()
+    return visit_id
+
+
+def assess_visit(client, headers, visit_id) -> dict:
+    response = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=headers)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+@pytest.mark.parametrize("reason", ["transferred", "mdt_no_ild"])
+def test_an_end_dated_after_a_visit_does_not_apply_to_its_assessment(client, clinician, patient_id, db, reason):
+    """The visit's advice is the patient's state as of its date: monitoring here, the ILD confirmed, no MDT
+    ruling yet. A visit dated on the end's day or after follows the end."""
+    before = visit_dated(client, clinician, db, patient_id, (dt.date.today() - dt.timedelta(days=30)).isoformat())
+    on_the_day = visit_dated(client, clinician, db, patient_id, ENDED_ON)
+    assert end(client, clinician, patient_id, reason=reason).status_code == 201
+    earlier = assess_visit(client, clinician, before)
+    assert earlier["pathway"] == "monitoring" and earlier["recommendation"]["advice"] == "monitoring"
+    assert earlier["monitoring"]["next_pft_due"] is not None and earlier["monitoring"].get("ended") is None
+    assert earlier["inputs"]["monitoring_ended"] is None
+    ended = assess_visit(client, clinician, on_the_day)
+    assert ended["recommendation"]["monitoring_ended"]["date"] == ENDED_ON
+    assert ended["pathway"] == ("screening" if reason == "mdt_no_ild" else "monitoring")
+
+
+def test_ending_or_resuming_after_a_visit_leaves_its_result_current(client, clinician, patient_id, db):
+    """Coherent with what Calculate reads: an end the visit's assessment would not follow is no change."""
+    before = visit_dated(client, clinician, db, patient_id, (dt.date.today() - dt.timedelta(days=30)).isoformat())
+    first = assess_visit(client, clinician, before)
+    ended = end(client, clinician, patient_id).json
+    verdict = client.get(f"/api/v1/visits/{before}/assessments", headers=clinician).json["assessments"][-1]
+    assert verdict["freshness"]["current"] and verdict["freshness"]["changed"] == []
+    page = client.get(f"/visits/{before}").get_data(as_text=True)
+    assert 'id="result-out-of-date"' not in page
+    client.post(f"/api/v1/monitoring-ends/{ended['id']}/resume", headers=clinician)
+    sent = client.post(f"/api/v1/visits/{before}/referrals", json={"reason": "HRCT at the ILD clinic",
+                                                                  "assessment_id": first["id"]}, headers=clinician)
     assert sent.status_code == 201, sent.json

@@ -4,9 +4,12 @@ and the blood tests with the lab model served then, so a result whose crackle or
 longer the one served is not what calculating again would give. The visit page says which model was
 updated, the API's assessments say so (``freshness.models_changed``), the referral waits for a new
 result (409 ``result_out_of_date`` naming ``models_changed`` through the API, the tablet's form
-refused), and after "Calculate again" the result is current. A
-model the result did not use (an auscultation update for a visit without takes) and a breath-model
-update (a reading keeps the score of the model it was read with) are no change.
+refused), and after "Calculate again" the result is current. A breath reading keeps the score of
+the model it was read with, but Calculate weighs it with the served breath model's manifest entry
+(its training prevalence, its validation): another served breath entry, at another version or
+re-issued at the same one, is a change too, and calculating again makes the result current though
+the reading keeps its model's label. A model the result did not use (an auscultation update for a
+visit without takes, a breath update for a visit without a reading) is no change.
 
 The real flow: results calculated on the SQLite file of a data folder, another bundle installed (or
 rolled back) with ``ildscreen models install`` / ``rollback``, and the service started again on it.
@@ -181,18 +184,77 @@ def test_a_new_crackle_threshold_for_the_same_version_is_a_change(runner, settin
 
 
 @pytest.mark.parametrize("updated", ["auscultation", "breath"])
-def test_a_model_the_result_did_not_score_again_is_no_change(runner, settings, client, nurse, db, tmp_path, updated):
-    """No takes: the crackle model played no part. A breath reading keeps the score of the model it
-    was read with, and Calculate does not score it again: a new breath model changes nothing."""
-    visit_id = new_visit(client, nurse, labs=[CRP], breath=True)
+def test_a_model_the_result_did_not_use_is_no_change(runner, settings, client, nurse, db, tmp_path, updated):
+    """No takes: the crackle model played no part; no breath reading: the breath model weighed none."""
+    visit_id = new_visit(client, nurse, labs=[CRP], take=updated == "breath", breath=updated == "auscultation")
     first = assess(client, nurse, visit_id)
-    assert "auscultation" not in first["model_versions"] and "breath" in first["model_versions"]
+    assert updated not in first["model_versions"]
     install(runner, settings, tmp_path / "new", **{updated: "9.9.0"})
     client, headers = restarted(settings)
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert updated_lines(page) == {} and 'id="refer-form"' in page
     assert assert_referral_follows_freshness(client, headers, visit_id)[first["id"]]["current"]  # and referred
     assert referrals(db) == 1
+
+
+def validated_in_adults(models) -> None:
+    """The breath model re-issued at its version by a publisher that validated it on adult patients, per
+    patient (edge.fusion.evidence.tabular_validation): its reading now counts."""
+    breath = models["breath"]
+    breath["training_data"]["kind"] = "patients"
+    breath["validation_status"].update(synthetic=False, training_population="adults with CTD (test figures)")
+    breath["validation"] = {"unit": "patient", "populations": {"adults": {
+        "auc": 0.86, "auc_ci95": [0.80, 0.91], "patients": 240, "positive_patients": 70}}}
+
+
+@pytest.mark.parametrize("change", [
+    validated_in_adults,
+    lambda models: models["breath"]["training_data"].update(prevalence=0.15),  # the likelihood ratio's denominator
+], ids=["validation", "training_prevalence"])
+def test_a_breath_model_reissued_at_the_same_version_is_a_change(runner, settings, client, nurse, db, tmp_path, change):
+    """The reading keeps its score; what Calculate reads from the served breath entry to weigh it does not."""
+    visit_id = new_visit(client, nurse, breath=True)
+    first = assess(client, nurse, visit_id)
+    install(runner, settings, tmp_path / "reissued", change=change)
+    client, headers = restarted(settings)
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert updated_lines(page) == {"breath": str(escape(CATALOG["model_updated_breath"]["en"]))}
+    assert 'id="refer-form"' not in page and 'id="refer-needs-current"' in page
+    verdicts = assert_referral_follows_freshness(client, headers, visit_id)  # refused, naming breath
+    assert verdicts[first["id"]]["models_changed"] == ["breath"] and not verdicts[first["id"]]["current"]
+    refused = refer(client, headers, visit_id, first["id"])
+    assert "breath model changed" in refused.json["error"]["message"]
+
+    again = assess(client, headers, visit_id)  # what the result would have been under the re-issued entry
+    assert again["model_versions"]["breath"] == first["model_versions"]["breath"]
+    kept, now = (result["contributions"]["breath"] for result in (first, again))
+    assert kept["finding"]["probability"] == now["finding"]["probability"]  # the reading was not scored again
+    if change is validated_in_adults:
+        assert (kept["counted"], now["counted"]) == (False, True) and again["probability"] != first["probability"]
+    else:
+        assert (kept["finding"]["training_prevalence"], now["finding"]["training_prevalence"]) == (
+            pytest.approx(0.28825550838892255), 0.15)
+        assert now["finding"]["likelihood_ratio_if_counted"] != kept["finding"]["likelihood_ratio_if_counted"]
+    assert again["freshness"]["current"] and refer(client, headers, visit_id, again["id"]).status_code == 201
+
+
+def test_another_breath_model_version_is_a_change_and_calculating_again_makes_the_result_current(
+        runner, settings, client, nurse, db, tmp_path):
+    """The reading keeps the label of the model that read it, which is not the served one's: the label
+    is not compared, or no result of the visit could ever be current again."""
+    visit_id = new_visit(client, nurse, breath=True)
+    first = assess(client, nurse, visit_id)
+    install(runner, settings, tmp_path / "new", breath="9.9.0")
+    client, headers = restarted(settings)
+    client.set_cookie("lang", "zh-CN")
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert updated_lines(page) == {"breath": str(escape(CATALOG["model_updated_breath"]["zh-CN"]))}
+    assert freshness_by_assessment(client, headers, visit_id)[first["id"]]["models_changed"] == ["breath"]
+    again = assess(client, headers, visit_id)
+    assert again["model_versions"]["breath"] == first["model_versions"]["breath"] != "breath-9.9.0"
+    assert again["freshness"]["current"]
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert updated_lines(page) == {} and 'id="refer-form"' in page
 
 
 def test_no_served_model_to_compare_with_is_no_change(client, nurse):
