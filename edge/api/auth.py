@@ -33,7 +33,7 @@ def login(body: LoginRequest):
 
 
 @operation(blueprint, "/logout", "POST", summary="End the browser session", roles=ANY_ROLE,
-           allow_pending_password=True)
+           allow_pending_password=True, never_answers=(409,))
 def logout():
     token = request.cookies.get(SESSION_COOKIE)
     if token:
@@ -62,7 +62,8 @@ def me():
 @operation(blueprint, "/password", "POST",
            summary="Change one's own password (required after a one-time password); ends every other session "
                    "and every bearer token of the account",
-           roles=ANY_ROLE, body=PasswordChange, response=PasswordChanged, allow_pending_password=True)
+           roles=ANY_ROLE, body=PasswordChange, response=PasswordChanged, allow_pending_password=True,
+           never_answers=(409,))
 def change_password(body: PasswordChange):
     resources = _resources()
     db = resources.db()

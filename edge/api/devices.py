@@ -54,7 +54,7 @@ def list_devices():
 @operation(blueprint, "/devices", "POST",
            summary="Register a sensor board on a serial port (admin; the port must match device_port_patterns and "
                    "a board must answer a short probe)",
-           roles=ADMIN_ROLES, body=DeviceRegistration, response=DeviceOverview, status=201)
+           roles=ADMIN_ROLES, body=DeviceRegistration, response=DeviceOverview, status=201, never_answers=(409,))
 def register_device(body: DeviceRegistration):
     resources = _resources()
     devices.register_board(resources.db(), resources.devices, g.actor, body.port,

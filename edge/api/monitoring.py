@@ -79,7 +79,7 @@ def list_monitoring_ends(patient_id: int):
 @operation(blueprint, "/monitoring-ends/<int:end_id>/resume", "POST",
            summary="Undo an end of monitoring: monitoring resumes (clinicians; audited). Sent again: 200 with "
                    "`already_resumed`, nothing changed",
-           roles=("clinician",), response=MonitoringResumed, atomic=True)
+           roles=("clinician",), response=MonitoringResumed, atomic=True, never_answers=(409,))
 def resume_monitoring(end_id: int):
     resumption = monitoring_ends.resume_monitoring(_db(), g.actor, end_id)
     return {**resumption.end, "already_resumed": resumption.already}

@@ -59,7 +59,7 @@ def _db():
 
 @operation(blueprint, "/patients/<int:patient_id>/outcomes", "POST",
            summary="Record a confirmed HRCT or PFT outcome (clinicians)", roles=("clinician",),
-           body=OutcomeCreate, response=Outcome, status=201)
+           body=OutcomeCreate, response=Outcome, status=201, never_answers=(409,))
 def create_outcome(patient_id: int, body: OutcomeCreate):
     return outcomes.record_outcome(_db(), g.actor, patient_id, body.model_dump())
 

@@ -39,7 +39,8 @@ def list_patients(query: PatientQuery):
 
 
 @operation(blueprint, "/patients/search", "POST", summary="Find patients by code prefix (the code in the body, "
-           "never in a URL, which proxies log)", roles=CLINICAL_ROLES, body=PatientSearch, response=PatientList)
+           "never in a URL, which proxies log)", roles=CLINICAL_ROLES, body=PatientSearch, response=PatientList,
+           never_answers=(409,))
 def search_patients(body: PatientSearch):
     return _patient_page(body.code, body.limit, body.offset)
 
@@ -78,7 +79,7 @@ def list_visits(patient_id: int):
 
 
 @operation(blueprint, "/patients/<int:patient_id>/visits", "POST", summary="Open a screening visit",
-           roles=CLINICAL_ROLES, body=VisitCreate, response=Visit, status=201, atomic=True)
+           roles=CLINICAL_ROLES, body=VisitCreate, response=Visit, status=201, atomic=True, never_answers=(409,))
 def create_visit(patient_id: int, body: VisitCreate):
     return patients.create_visit(_db(), g.actor, patient_id, notes=body.notes)
 

@@ -41,7 +41,7 @@ def update_user(user_id: int, body: UserUpdate):
 @operation(blueprint, "/users/<int:user_id>/tokens", "POST",
            summary="Issue a bearer token for a machine client acting as an admin account (403 for a nurse or "
                    "clinician: their tokens come from the local operator, 'ildscreen users token')",
-           roles=ADMIN_ROLES, body=TokenCreate, response=TokenCreated, status=201)
+           roles=ADMIN_ROLES, body=TokenCreate, response=TokenCreated, status=201, never_answers=(409,))
 def create_token(user_id: int, body: TokenCreate):
     token_id, token = auth.create_api_token(_db(), g.actor, user_id, body.name)
     return {"id": token_id, "name": body.name, "token": token}

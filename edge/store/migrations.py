@@ -560,8 +560,9 @@ EDIT_VERSIONS = Migration(
     "visits and user accounts carry the version an edit is checked against, as patients do",
     (
         # Raised by each edit of what the API's PATCH writes (edge.patients.update_visit: status, notes,
-        # the draft as a whole; edge.users.update_user: role, full name, disabled), never by the
-        # service's own writes (autosaved drafts, logins): a PATCH naming an older one is refused (409).
+        # the draft, merged into the stored one as a JSON Merge Patch, RFC 7396, since h85; edge.users.
+        # update_user: role, full name, disabled), never by the service's own writes (autosaved drafts,
+        # logins): a PATCH naming an older one is refused (409).
         # Rows stored before start at 1, as a new row does.
         "ALTER TABLE visits ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE users ADD COLUMN version INTEGER NOT NULL DEFAULT 1",

@@ -214,6 +214,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "refer_anyway": {"en": "Refer for HRCT with this reason", "zh-CN": "按此理由转诊做高分辨率 CT"},
     "err_referral_reason": {"en": "Write the clinical reason for referring against the advice.",
                             "zh-CN": "请填写违背建议转诊的临床理由。"},
+    "err_reason_too_long": {"en": "Not saved: the reason has {length} characters, at most {max}. Shorten it, then "
+                                  "send it again.",
+                            "zh-CN": "未保存：原因有 {length} 个字符，最多 {max} 个。请缩短后再提交。"},
     "letter_title": {"en": "Referral for high-resolution CT of the lungs", "zh-CN": "肺部高分辨率 CT 转诊单"},
     "referral_code": {"en": "Referral code", "zh-CN": "转诊编码"},
     "reason": {"en": "Reason: screening for interstitial lung disease (2023 ACR/CHEST guideline)",

@@ -172,7 +172,9 @@ def login():
             grant = auth.start_session(resources.db(), user, hours=resources.settings.session_hours)
             form_drafts.adopt_after_login(resources.db(), user["id"], grant.token)
             form_drafts.sweep_ended_sessions(resources.db())  # the tablet changes hands: a natural moment
-            return set_session_cookie(redirect(_safe_next(request.args.get("next"))), grant, resources.settings)
+            # The session's own CSRF token takes over: the login form's cookie goes, as at the hospital's doors.
+            return LOGIN_FORM_TOKEN.clear(set_session_cookie(redirect(_safe_next(request.args.get("next"))), grant,
+                                                             resources.settings))
     locked = request.args.get("locked") == "1"
     # After the idle lock of a nurse without a PIN the page says nothing about whose drafts the tablet
     # holds, so it leaves the offline queue alone: her next login takes it over, anyone else's drops it

@@ -3,7 +3,9 @@
 Each step posts to its own route and comes back to the visit (POST-redirect-GET: a reload
 never posts again). Errors come back beside their fields; for labs the typed values are kept
 in the visit's draft and the offending analytes are named in the query string (keys only,
-never values or patient data).
+never values or patient data). A withdrawal refused for its reason is the one exception: the page
+comes back in the answer itself (422) with the reason as sent, since a referral is often withdrawn
+after its visit closed, and a closed visit keeps no draft.
 """
 from __future__ import annotations
 
@@ -39,16 +41,21 @@ CHEST_MAP = (("posterior_left_base", 62, 172), ("posterior_right_base", 138, 172
 CAPTURE_SECONDS = {"stethoscope": 20, "enose": 65}
 
 
-def render_visit(visit_id: int, *, status: int = 200):
+def render_visit(visit_id: int, *, status: int = 200, sent: Optional[dict] = None,
+                 field_errors: Optional[dict] = None):
     """The visit page. Its reads are one read transaction: the result, whether it is current, the takes,
     the labs and the referral shown are of one state of the visit, whatever another request commits
     while the page is read (a take or a lab panel saved between two reads would show a result as
-    current beside an input it has not seen)."""
+    current beside an input it has not seen).
+
+    ``sent`` and ``field_errors`` ({field: text}) bring a refused form back as it was sent, each error
+    beside its field, where the visit's draft cannot keep it (a referral is withdrawn after its visit
+    closed, and a closed visit keeps no draft)."""
     with read_transaction(_resources().db()):
-        return _visit_page(visit_id, status=status)
+        return _visit_page(visit_id, status=status, sent=sent or {}, field_errors=field_errors or {})
 
 
-def _visit_page(visit_id: int, *, status: int):
+def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
     resources = _resources()
     db = resources.db()
     # One reading of the served crackle model for the whole page: the checklist, the chest map and
@@ -90,6 +97,8 @@ def _visit_page(visit_id: int, *, status: int):
     # Takes stored while the crackle model was unavailable: not heard yet, and each says so.
     waiting_takes = presenters.takes_waiting_score(recordings_)
     take_id, captured_again = _take()
+    if request.args.get("refer_error") == "reason_too_long":  # the reason as typed is in the draft (refer)
+        field_errors = {"refer_reason": _reason_too_long(visit["draft"].get("refer_reason", "")), **field_errors}
     # What changed since the result (inputs, settings, models): the verdict the referral checks.
     verdict = freshness.freshness_of(db, assessment, visit=visit, patient=patient,
                                      settings_today=programme_settings_today(),
@@ -115,7 +124,7 @@ def _visit_page(visit_id: int, *, status: int):
         take_already=request.args.get("take_saved") == "already" or captured_again,
         discard_already=request.args.get("discarded") == "already",
         crackles_heard_answers=CRACKLES_HEARD, labelled=request.args.get("labelled", ""),
-        monitoring_end=summary["monitoring_end"],
+        monitoring_end=summary["monitoring_end"], sent=sent, field_errors=field_errors,
     ), status
 
 
@@ -673,19 +682,44 @@ def refer(visit_id: int):
     except Conflict:  # the visit's referral already stands: sent twice (a re-send, Back), said
         return _back(visit_id, "referral", refer_saved="already")
     except ValidationError as exc:
-        if any(field.get("field") == "reason" for field in exc.fields or ()):
+        if not _names_field(exc, "reason"):
+            raise
+        if not request.form.get("reason", "").strip():
             return _back(visit_id, "referral", refer_error="reason")
-        raise
+        # Too long: what was typed stays in the draft (the visit is open: its page shows the form).
+        patients.keep_typed(db, g.actor, visit_id, {"refer_reason": request.form["reason"][:patients.DRAFT_MAX_VALUE]})
+        return _back(visit_id, "referral", refer_error="reason_too_long")
     patients.forget_draft(db, g.actor, visit_id, "refer_")  # typed before an idle lock
     return _back(visit_id, "referral")
+
+
+def _names_field(exc: ValidationError, name: str) -> bool:
+    return any(field.get("field") == name for field in exc.fields or ())
+
+
+def _reason_too_long(reason: str) -> str:
+    """What the page says beside a stated reason over :data:`edge.outbox.MAX_REASON_CHARS`, counted
+    as the referral stores it (:func:`edge.outbox.clean_reason`: runs of spaces count as one)."""
+    return translate("err_reason_too_long", g.lang, length=len(" ".join(reason.split())),
+                     max=outbox.MAX_REASON_CHARS)
 
 
 @blueprint.post("/referrals/<int:referral_id>/withdraw")
 @login_required
 def withdraw_referral(referral_id: int):
-    """Withdraw (not yet delivered) or revoke at the hospital (delivered); back to its visit."""
+    """Withdraw (not yet delivered) or revoke at the hospital (delivered); back to its visit. A reason
+    over the limit stores nothing: the visit page comes back (422) with the reason as typed and the
+    limit beside it, also for a closed visit, which keeps no draft."""
     db = _resources().db()
-    referral, already = outbox.withdraw_referral(db, g.actor, referral_id, reason=request.form.get("reason"))
+    try:
+        referral, already = outbox.withdraw_referral(db, g.actor, referral_id, reason=request.form.get("reason"))
+    except ValidationError as exc:
+        if not _names_field(exc, "reason"):
+            raise
+        reason = request.form.get("reason", "")
+        return render_visit(outbox.get_referral(db, referral_id)["visit_id"], status=422,
+                            sent={"withdraw_reason": reason},
+                            field_errors={"withdraw_reason": _reason_too_long(reason)})
     if already:  # sent twice (a re-send, Back): said, not an error page
         return _back(referral["visit_id"], "referral", withdrawn="already")
     patients.forget_draft(db, g.actor, referral["visit_id"], "withdraw_")  # typed before an idle lock

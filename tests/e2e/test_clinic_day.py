@@ -435,6 +435,18 @@ def test_a_low_risk_referral_needs_a_reason_and_can_be_withdrawn(browser, clinic
     tablet.check("letter-against-advice", orientations=("portrait",))
     page.click("#letter-back")
     page.wait_for_selector("#withdraw-button")
+    # A reason over the limit (the field's maxlength lifted, as a page cached before it had one): the
+    # page comes back with the reason as typed and the limit beside it, nothing withdrawn (brief h97).
+    page.evaluate("() => document.getElementById('withdraw-reason').removeAttribute('maxlength')")
+    too_long = {"en": "Patient moved away. ", "zh-CN": "患者已迁居外地。"}[lang] * 70
+    page.fill("#withdraw-reason", too_long)
+    with page.expect_navigation():
+        page.click("#withdraw-button")
+    page.wait_for_selector("#withdraw-reason-error")
+    assert "500" in page.inner_text("#withdraw-reason-error")
+    assert page.input_value("#withdraw-reason") == too_long and words["withdrawn"] not in page.inner_text("#referral-status")
+    tablet.check("withdraw-reason-too-long")
+    page.fill("#withdraw-reason", too_long[:120])
     with page.expect_navigation():
         page.click("#withdraw-button")
     page.wait_for_selector("#referral-status")

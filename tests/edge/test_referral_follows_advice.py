@@ -135,9 +135,76 @@ def test_a_reason_too_long_is_refused_before_the_referral_is_looked_at(client, n
         assert refused.status_code == 422, (withdrawn, refused.json)
         assert [field["field"] for field in refused.json["error"]["fields"]] == ["reason"]
         assert on_the_tablet.status_code == 422 and referral_row(db, referral["id"]) == stored
+        assert 'id="withdraw-reason-error"' in on_the_tablet.get_data(as_text=True)
         if not withdrawn:
             assert client.post(path, json={"reason": "patient declined"}, headers=nurse).status_code == 200
     assert db.execute("SELECT withdraw_reason FROM referrals").fetchall() == [("patient declined",)]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+@pytest.mark.parametrize("visit_status", ["open", "completed"])
+def test_a_withdraw_reason_too_long_brings_the_form_back_as_typed_naming_the_limit(client, nurse, ui, db, lang,
+                                                                                  visit_status):
+    """Brief h97: the tablet's withdraw form with a reason over the limit is not a bare 422 page: the visit
+    comes back with the reason as typed in the form and the limit beside it in the nurse's language, also
+    once the visit is closed (its draft keeps nothing then), and nothing is stored."""
+    visit, _ = assessed_visit(client, nurse)
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={"reason": "new cough"},
+                           headers=nurse).json
+    if visit_status != "open":
+        version = client.get(f"/api/v1/visits/{visit['id']}", headers=nurse).json["version"]
+        closed = client.patch(f"/api/v1/visits/{visit['id']}", json={"status": visit_status, "version": version},
+                              headers=nurse)
+        assert closed.status_code == 200, closed.json
+    tablet, csrf = ui
+    tablet.set_cookie("lang", lang)
+    # Runs of spaces count once, as the referral would store the reason: 669 characters typed, 503 stored.
+    typed = "<b>&x" + "  yz" * 166
+    stored, draft = referral_row(db, referral["id"]), db.execute("SELECT draft FROM visits").fetchall()
+    writes = db.execute("SELECT COUNT(*) FROM audit_log WHERE action != 'read'").fetchone()
+
+    refused = tablet.post(f"/referrals/{referral['id']}/withdraw", data={"csrf_token": csrf, "reason": typed})
+
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and 'id="withdraw-form"' in page
+    message = CATALOG["err_reason_too_long"][lang].format(length=503, max=outbox.MAX_REASON_CHARS)
+    assert f'<p class="field-error" role="alert" id="withdraw-reason-error">{message}</p>' in page
+    field = re.search(r'<input name="reason" maxlength="500" id="withdraw-reason"\s+value="([^"]*)"\s+'
+                      r'aria-invalid="true" aria-describedby="withdraw-reason-error">', page)
+    assert field is not None and field[1] == escape(typed)
+    assert referral_row(db, referral["id"]) == stored and db.execute("SELECT draft FROM visits").fetchall() == draft
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action != 'read'").fetchone() == writes
+    # Shortened, it withdraws; the visit page then has no error.
+    done = tablet.post(f"/referrals/{referral['id']}/withdraw", data={"csrf_token": csrf, "reason": typed[:300]})
+    assert done.status_code == 302
+    assert db.execute("SELECT status, withdraw_reason FROM referrals").fetchall() == [("withdrawn", " ".join(typed[:300].split()))]
+    assert 'id="withdraw-reason-error"' not in tablet.get(done.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_withdraw_reason_too_long_for_an_unknown_referral_is_a_404(ui):
+    tablet, csrf = ui
+    assert tablet.post("/referrals/999/withdraw", data={"csrf_token": csrf, "reason": "x" * 600}).status_code == 404
+
+
+def test_a_refer_reason_too_long_comes_back_typed_in_the_form_naming_the_limit(client, nurse, ui, db):
+    """Brief h97: over the limit, the clinical reason stays in the visit's draft and the page says the limit
+    (not "write the reason"), and no referral is made; shortened, it is sent."""
+    visit, _ = assessed_visit(client, nurse)
+    tablet, csrf = ui
+    page = tablet.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    typed = "new cough " * 60
+    response = tablet.post(f"/visits/{visit['id']}/refer", data={"csrf_token": csrf, "reason": typed,
+                                                                 "assessment_id": shown_result_of(page)})
+    assert response.status_code == 302 and "refer_error=reason_too_long" in response.headers["Location"]
+    assert db.execute("SELECT COUNT(*) FROM referrals").fetchone()[0] == 0
+    page = tablet.get(response.headers["Location"]).get_data(as_text=True)
+    message = CATALOG["err_reason_too_long"]["en"].format(length=len(typed.strip()), max=outbox.MAX_REASON_CHARS)
+    assert f'id="refer-reason-error">{message}</p>' in page
+    assert f'aria-describedby="refer-reason-error">{typed}</textarea>' in page
+    response = tablet.post(f"/visits/{visit['id']}/refer", data={"csrf_token": csrf, "reason": typed[:400],
+                                                                 "assessment_id": shown_result_of(page)})
+    assert response.status_code == 302 and "refer_error" not in response.headers["Location"]
+    assert db.execute("SELECT reason FROM referrals").fetchall() == [(typed[:400].strip(),)]
 
 
 def test_a_revocation_asked_again_answers_already_withdrawn_before_and_after_the_hospital_revokes(

@@ -87,6 +87,25 @@ def test_back_after_logout_reloads_and_asks_to_log_in(served):
     assert again.status_code == 302 and "/login" in again.headers["Location"]
 
 
+def test_the_login_forms_cookie_is_deleted_once_logged_in_and_its_token_cannot_log_in_again(served):
+    """The login form's CSRF cookie (common.http_security.LoginFormToken) goes at a successful login, as
+    at the hospital's sign-in doors: the session's own token takes over. The same form posted again then
+    carries a token no cookie backs, so it is refused like any login without its form's token."""
+    session = requests.Session()
+    page = session.get(served.url + "/login", timeout=10)
+    assert "ildscreen_login_csrf" in session.cookies
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    form = {"csrf_token": token, "username": "nurse1", "password": "nurse password 1"}
+    login = session.post(served.url + "/login", data=form, allow_redirects=False, timeout=10)
+    set_cookies = [v for n, v in login.raw.headers.items() if n.lower() == "set-cookie"]
+    assert login.status_code == 302 and any(cookie.startswith("ildscreen_session=") for cookie in set_cookies)
+    deleted = [cookie for cookie in set_cookies if cookie.startswith("ildscreen_login_csrf=")]
+    assert deleted and deleted[0].startswith('ildscreen_login_csrf=;') and "Max-Age=0" in deleted[0], set_cookies
+    assert "ildscreen_login_csrf" not in session.cookies and "ildscreen_session" in session.cookies
+    again = session.post(served.url + "/login", data=form, allow_redirects=False, timeout=10)
+    assert again.status_code == 403 and "ildscreen_session" not in again.headers.get("Set-Cookie", "")
+
+
 @pytest.mark.parametrize("case", ["no token", "wrong token", "no cookie", "non-ASCII token"])
 def test_a_login_without_its_forms_token_is_refused_before_the_password_is_checked(served, case):
     """Login CSRF (common.http_security.LoginFormToken, shared with the hospital's sign-in forms): the
