@@ -361,7 +361,10 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
     entry["population_input_noise"] = dict(noise)
     val_rated = [r for r in parts["validation"] if not r.poor_quality]
     entry["calibration"] = {**calibration, "applies_to": f"recording score (mean of the top {windows.TOP_K} window scores)",
-                            "fitted_on": (f"validation patients of SPRSound 2022 (both releases) and KAUH "
+                            "fitted_on": ("validation patients of SPRSound 2022 (both releases) and KAUH"
+                                          + "".join(f", labelled folder {name}" for name in
+                                                    sorted(set(labelled_folders(parts["validation"]).values())))
+                                          + " "
                                           f"({len({(r.dataset_family, r.patient_id) for r in val_rated})} patients, "
                                           f"{len(val_rated)} recordings), not used in training")}
     icbhi_recordings = [r for folder in icbhi for r in load_icbhi(folder)]
