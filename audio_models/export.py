@@ -299,12 +299,12 @@ def validation_statement(block, *, adults_trained=False, against_crackle_free=No
                            f"({own['positive_patients']} with crackles; {', '.join(own.get('devices') or [])}): AUC "
                            f"{own['auc']:.2f} ({own['auc_ci95'][0]:.2f}-{own['auc_ci95'][1]:.2f}), "
                            f"{_figure(own, 'sensitivity')}, {_figure(own, 'specificity')}")
-    trained = ("trained on children (SPRSound) and adults (KAUH)" if adults_trained else
-               "trained on children (SPRSound), its adult threshold chosen on other adults (KAUH)")
-    if labelled_trained:
-        trained += f", and on the labelled takes of folder(s) {', '.join(labelled_trained)}"
-    return (f"Crackle detector {trained}; {adult_text}; in held-out children "
-            f"({'; '.join(children)}). Crackles here come from heart failure, COPD and other diseases, not ILD; the "
+    folders = f" and on the labelled takes of folder(s) {', '.join(labelled_trained)}" if labelled_trained else ""
+    trained = (f"trained on children (SPRSound) and adults (KAUH){folders}" if adults_trained else
+               f"trained on children (SPRSound){folders}, its adult threshold chosen on other adults (KAUH"
+               + (" and those folders' validation patients)" if labelled_trained else ")"))
+    held_out_children = f"in held-out children ({'; '.join(children)})" if children else "no held-out children"
+    return (f"Crackle detector {trained}; {adult_text}; {held_out_children}. Crackles here come from heart failure, COPD and other diseases, not ILD; the "
             "detector is not validated in people with ILD and is not for clinical use.")
 
 

@@ -135,7 +135,10 @@ def test_a_clinics_folder_is_a_population_of_its_own_with_its_test_patients_hash
     assert set(by_device) == set(own["devices"])
     # Its train patients trained the weights (as whole recordings); the statement says so.
     assert entry["training_data"]["parts"]["train"]["adults_clinic"]["patients"] == 4
-    assert "labelled takes of folder(s) clinic" in entry["validation_status"]["statement"]
+    statement = entry["validation_status"]["statement"]
+    assert "trained on children (SPRSound) and on the labelled takes of folder(s) clinic" in statement
+    assert "on 4 held-out adults of labelled folder clinic (2 with crackles" in statement
+    assert "no held-out children" in statement  # this tiny run's children all trained
     assert "adults" not in entry["validation"]["populations"]  # no KAUH here: the clinic's adults are not KAUH's
 
 
