@@ -24,6 +24,7 @@ from onnxruntime import quantization
 from audio_models import validation, windows
 from common.hashing import sha256_file
 from audio_models.datasets import splits
+from audio_models.datasets.generic import LabelledRecording
 from audio_models.datasets.icbhi import load_icbhi
 from audio_models.io import load_audio
 from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLES, count_parameters
@@ -210,8 +211,34 @@ POPULATION_DATASETS = {
 }
 
 
+def labelled_folders(recordings):
+    """``{population: folder name}`` of the generic folders' recordings (a clinic's labelled takes), each
+    reported as a population of its own (:func:`audio_models.validation.population_key`)."""
+    return {validation.population_key(r): r.dataset for r in recordings if isinstance(r, LabelledRecording)}
+
+
+def labelled_population_datasets(parts):
+    """The manifest's ``validation.populations`` description of each labelled folder's population, as
+    :data:`POPULATION_DATASETS` describes the public sets' (its devices: those of its test recordings)."""
+    described = {}
+    for population, name in sorted(labelled_folders([r for part in parts.values() for r in part]).items()):
+        devices = sorted({r.device for r in parts["test"] if validation.population_key(r) == population})
+        described[population] = {
+            "dataset": f"labelled folder {name} (labels.csv: a clinician's crackle label per recording), test patients "
+                       "of the hash split",
+            "population": f"{validation.cohort(population)} of labelled folder {name}", "devices": devices,
+            "positive": "recording labelled crackles heard by a clinician (fine and coarse not told apart)",
+            "reproduce": f"ildscreen audio evaluate --data PATH/{name} --part test --json"}
+    return described
+
+
 def _training_population(parts):
     """Who the network's weights were fitted on, and who chose its operating points."""
+    labelled = sorted(set(labelled_folders(parts["train"]).values()))
+    if labelled:
+        return (f"children aged 0.2-16 years (SPRSound 2022, both releases; one stethoscope) and the patients of labelled "
+                f"folder(s) {', '.join(labelled)} (a clinician's crackle label per recording, trained as whole "
+                "recordings); no KAUH adult trained the weights")
     trained = {r.population for r in parts["train"]}
     text = ("children aged 0.2-16 years (SPRSound 2022, both releases; one stethoscope)" if trained == {"children"} else
             "children (SPRSound 2022, both releases) and adults (KAUH; Littmann 3200 bell, diaphragm and extended filter "
@@ -228,7 +255,7 @@ def _figure(block, name):
 
 
 def validation_statement(block, *, adults_trained=False, against_crackle_free=None, adults_input_noise=None,
-                         icbhi=None, adult_test_seen=None):
+                         icbhi=None, adult_test_seen=None, labelled_trained=()):
     """The plain sentence every result and referral shows about what the detector was validated on.
 
     ``adults_trained``: whether adults were among the patients its weights were fitted on;
@@ -236,7 +263,9 @@ def validation_statement(block, *, adults_trained=False, against_crackle_free=No
     recording (``validation.against_crackle_free``), when measured; ``adults_input_noise``: the
     adults' ``input_noise`` (:func:`audio_models.scoring.noisy_copies`), if any; ``icbhi``: the
     adult ICBHI check (:func:`audio_models.validation.icbhi_check`), if run; ``adult_test_seen``: what
-    had been seen of the test adults before the recipe was fixed, if anything (said after their figures).
+    had been seen of the test adults before the recipe was fixed, if anything (said after their figures);
+    ``labelled_trained``: the labelled folders (a clinic's takes) whose train patients fitted the weights.
+    A labelled folder's adults (``adults_<folder>``) are named with their own figures.
     """
     adults = block["populations"].get("adults")
     children = [f"{pop.removeprefix('children_')}: AUC {b['auc']:.2f}" for pop, b in block["populations"].items()
@@ -264,10 +293,18 @@ def validation_statement(block, *, adults_trained=False, against_crackle_free=No
             adult_text += (f"; {icbhi['with_crackles_called_positive']} of {icbhi['with_crackles']} ICBHI adult "
                            "recording(s) with crackles found")
         adult_text += ")"
-    trained = ("trained on children (SPRSound) and adults (KAUH)" if adults_trained else
-               "trained on children (SPRSound), its adult threshold chosen on other adults (KAUH)")
-    return (f"Crackle detector {trained}; {adult_text}; in held-out children "
-            f"({'; '.join(children)}). Crackles here come from heart failure, COPD and other diseases, not ILD; the "
+    for pop, own in block["populations"].items():
+        if pop.startswith("adults_"):
+            adult_text += (f"; on {own['patients']} held-out adults of labelled folder {pop.removeprefix('adults_')} "
+                           f"({own['positive_patients']} with crackles; {', '.join(own.get('devices') or [])}): AUC "
+                           f"{own['auc']:.2f} ({own['auc_ci95'][0]:.2f}-{own['auc_ci95'][1]:.2f}), "
+                           f"{_figure(own, 'sensitivity')}, {_figure(own, 'specificity')}")
+    folders = f" and on the labelled takes of folder(s) {', '.join(labelled_trained)}" if labelled_trained else ""
+    trained = (f"trained on children (SPRSound) and adults (KAUH){folders}" if adults_trained else
+               f"trained on children (SPRSound){folders}, its adult threshold chosen on other adults (KAUH"
+               + (" and those folders' validation patients)" if labelled_trained else ")"))
+    held_out_children = f"in held-out children ({'; '.join(children)})" if children else "no held-out children"
+    return (f"Crackle detector {trained}; {adult_text}; {held_out_children}. Crackles here come from heart failure, COPD and other diseases, not ILD; the "
             "detector is not validated in people with ILD and is not for clinical use.")
 
 
@@ -324,13 +361,16 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
     entry["population_input_noise"] = dict(noise)
     val_rated = [r for r in parts["validation"] if not r.poor_quality]
     entry["calibration"] = {**calibration, "applies_to": f"recording score (mean of the top {windows.TOP_K} window scores)",
-                            "fitted_on": (f"validation patients of SPRSound 2022 (both releases) and KAUH "
+                            "fitted_on": ("validation patients of SPRSound 2022 (both releases) and KAUH"
+                                          + "".join(f", labelled folder {name}" for name in
+                                                    sorted(set(labelled_folders(parts["validation"]).values())))
+                                          + " "
                                           f"({len({(r.dataset_family, r.patient_id) for r in val_rated})} patients, "
                                           f"{len(val_rated)} recordings), not used in training")}
     icbhi_recordings = [r for folder in icbhi for r in load_icbhi(folder)]
     metrics = held_out_metrics(paths, entry, parts, icbhi_recordings)
     block = validation.validation_block(metrics["test"], digests=validation.part_digests(parts["test"]),
-                                        datasets=POPULATION_DATASETS)
+                                        datasets={**POPULATION_DATASETS, **labelled_population_datasets(parts)})
     for pop, figures in block["populations"].items():
         logger.info("test %s: patient AUC %s sensitivity %s specificity %s", pop, figures["auc"],
                     figures["sensitivity"], figures["specificity"])
@@ -345,11 +385,13 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
     train_rated = [r for r in parts["train"] if not r.poor_quality]
     positives = sum(r.has_fine_crackles for r in train_rated)
     adult_subgroups = (metrics["test"]["populations"].get("adults") or {}).get("subgroups") or {}
-    statement = validation_statement(block, adults_trained=any(r.population == "adults" for r in parts["train"]),
+    statement = validation_statement(block, adults_trained=any(validation.population_key(r) == "adults"
+                                                               for r in parts["train"]),
                                      against_crackle_free=adult_subgroups.get("against_crackle_free"),
                                      adults_input_noise=entry["population_input_noise"].get("adults"),
                                      icbhi=metrics["test"].get("icbhi_adults"),
-                                     adult_test_seen=training.get("adult_test_seen"))
+                                     adult_test_seen=training.get("adult_test_seen"),
+                                     labelled_trained=sorted(set(labelled_folders(parts["train"]).values())))
     entry.update({
         "name": MODEL_NAME, "version": MODEL_VERSION, "task": "crackle detection in lung sounds",
         "default_variant": "fp32", "variants": variants,
@@ -376,11 +418,15 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
                               "statement": statement},
         "training_data": {
             "synthetic": False,
-            "datasets": {"SPRSound 2022 (training and test releases)": SPRSOUND_CITATION, "KAUH lung sounds": KAUH_CITATION},
+            "datasets": {"SPRSound 2022 (training and test releases)": SPRSOUND_CITATION, "KAUH lung sounds": KAUH_CITATION,
+                         **{f"labelled folder {name}": "a clinic's own labelled takes (labels.csv), kept on the clinic's box"
+                            for name in sorted(set(labelled_folders(parts["train"] + parts["validation"]
+                                                                    + parts["test"]).values()))}},
             "population": _training_population(parts),
             "split": {"method": "sha256 of (seed, dataset family, patient id): a patient's part never depends on other "
                                 "patients; a child in both SPRSound releases is in the same part in both",
-                      "seed": seed, "fractions": {family: list(f) for family, f in splits.FRACTIONS.items()},
+                      "seed": seed, "fractions": {family: list(f) for family, f in
+                                                  training.get("split_fractions", splits.FRACTIONS).items()},
                       "test_patients_sha256": validation.part_digests(parts["test"]),
                       "validation_patients_sha256": validation.part_digests(parts["validation"]),
                       # Who was in each part (public datasets' own patient numbers), so that

@@ -8,12 +8,19 @@ SPRSound 2022, both releases (children, expert fine-crackle events) and KAUH (ad
 labels, Littmann 3200 through three filter modes). Patients are split by a hash of (seed, dataset,
 patient id) (:mod:`audio_models.datasets.splits`: SPRSound 60/20/20, KAUH 0/70/30):
 
-* **train** patients (children only): 4 s windows at random offsets; frame targets are the
-  experts' fine-crackle events (SPRSound); coarse-crackle and wheeze+crackle events are neither
-  class; "Poor Quality" recordings train only the quality head. No adult trains the weights: KAUH
-  labels whole recordings, and model 0.4.0, trained on 17 adults (5 with crackles), scored its
-  training adults perfectly and unseen adults at chance (it learned the patients). A recording-label
-  sampler for such data is kept (:class:`WindowSampler`) for a corpus with enough adults.
+* **train** patients (children only, unless a clinic's folder is added): 4 s windows at random offsets;
+  frame targets are the experts' fine-crackle events (SPRSound); coarse-crackle and wheeze+crackle events
+  are neither class; "Poor Quality" recordings train only the quality head. No KAUH adult trains the
+  weights: KAUH labels whole recordings, and model 0.4.0, trained on 17 adults (5 with crackles) as weak
+  window labels, scored its training adults perfectly and unseen adults at chance (it learned the patients).
+* **a clinic's own labelled takes** (``--data DIR`` again, a generic ``labels.csv`` folder,
+  :mod:`audio_models.datasets.generic`; split ``--labelled-fractions``, default 0.6/0.2/0.2): a crackle
+  label per recording, no times. Its train patients' recordings train as whole recordings
+  (:class:`RecordingBags`): the model's own recording score (the mean of the top-2 window scores) against
+  the label, so a crackle recording asks for crackles in some windows, never in every window. Its
+  validation patients join the adults' choices below, its test patients are reported as a population of
+  their own (``adults_<folder>``). Without such a folder nothing here changes: the same split, batches and
+  weights.
 * **validation** patients: each population's input noise is chosen there first
   (:func:`choose_input_noise`: white noise below the recording's level, which masks the faint
   broadband transients of adults' normal chests), then the recording probability is calibrated
@@ -45,13 +52,16 @@ from torch.nn import functional as F
 
 from audio_models import export, synthetic, validation
 from audio_models.datasets import splits
-from audio_models.datasets.corpus import load_corpus
+from audio_models.datasets.corpus import load_corpora
+from audio_models.datasets.generic import RecordingLevelLabel
 from audio_models.datasets.icbhi import ICBHI_FOLDERS
 from audio_models.datasets.sprsound import FINE_CRACKLE
 from audio_models.export import INPUT_NAME, OUTPUT_NAMES
+from audio_models.errors import DatasetError
 from audio_models.io import load_audio
 from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLES, CrackleNet, load_weights
 from audio_models.scoring import INPUT_NOISE_SEED, calibrate_score
+from audio_models.windows import TOP_K, split_windows
 from evaluation.calibration import fit_platt
 from evaluation.metrics import youden_threshold
 
@@ -64,6 +74,11 @@ STEPS = 1600
 #: with crackles were memorised, not generalised), so every window comes from children, whose
 #: crackles carry expert event times.
 POPULATION_SHARE = {"children": 1.0}
+#: Recording-labelled recordings (a clinic's takes, :class:`RecordingBags`) each step adds to the 64
+#: windows, each whole, and the most windows of one (a contiguous run drawn at random from a longer one:
+#: 15 windows are 32 s, several breaths). Programme assumptions: about as many windows as the batch again.
+BAGS_PER_STEP = 8
+BAG_MAX_WINDOWS = 15
 #: Crackles of another or an unknown kind: neither a positive nor a negative frame.
 IGNORED_EVENTS = ("Coarse Crackle", "Wheeze+Crackle")
 #: Share of good validation recordings the learned quality head may refuse.
@@ -113,13 +128,15 @@ class WindowSampler:
     seen often enough, and each population (children, adults) with the share ``population_share``
     gives it, so the few adults are not drowned by the many children.
 
-    Recordings with expert event times (SPRSound) train the frame map and the window; recordings
-    with a recording-level label only (KAUH) train the window (weak label: a 4 s window of a 10 s
-    crackle recording holds at least part of an inspiration) and leave every frame out of the
-    frame loss.
+    Recordings with expert event times (SPRSound) train the frame map and the window. A recording
+    labelled as a whole (KAUH, a clinic's takes) is refused here: no window of it is known to hold a
+    crackle; :class:`RecordingBags` trains it.
     """
 
     def __init__(self, recordings, samples, *, positive_share=0.35, population_share=None):
+        whole = [r.name for r in recordings if isinstance(r, RecordingLevelLabel)]
+        if whole:
+            raise DatasetError(f"recordings labelled as a whole train through RecordingBags, not windows: {whole[:3]}")
         self.recordings = recordings
         self.samples = samples
         self.positive_share = positive_share
@@ -148,10 +165,6 @@ class WindowSampler:
         ignored = frame_targets(recording.events, offset_s=offset, types=IGNORED_EVENTS)
         mask = np.where((ignored > 0) & (target == 0), 0.0, 1.0).astype(np.float32)
         window_target, window_mask = float(target.max()), float(mask.min())
-        if not recording.events and recording.has_fine_crackles:
-            # Recording-level label only: no frame is known to be clear or crackly.
-            mask[:] = 0.0
-            window_target, window_mask = 1.0, 1.0
         if recording.poor_quality:
             mask[:] = 0.0
             window_mask = 0.0
@@ -168,6 +181,54 @@ class WindowSampler:
     def batch(self, rng, size):
         parts = list(zip(*(self.window(self.pick(rng), rng) for _ in range(size))))
         return tuple(np.stack(part).astype(np.float32) for part in parts)
+
+
+class RecordingBags:
+    """Whole recordings labelled as a whole (a clinic's takes: crackles heard or not, no times) for the
+    multiple-instance loss of :func:`fit`.
+
+    A recording is a bag of its 4 s windows, cut as the service cuts them
+    (:func:`audio_models.windows.split_windows`; at most :data:`BAG_MAX_WINDOWS`, a contiguous run at a
+    random start); its score is the model's recording score, the mean of the :data:`~audio_models.windows.TOP_K`
+    highest window scores, and that score, not each window, is held to the label. Half the bags of a
+    step are recordings with crackles (while there are both kinds).
+    """
+
+    def __init__(self, recordings, samples, *, positive_share=0.5):
+        self.labels = [float(r.has_fine_crackles) for r in recordings]
+        self.windows = [split_windows(x, sample_rate=SAMPLE_RATE)[0] for x in samples]
+        self.positive_share = positive_share
+        self.groups = {}
+        for i, label in enumerate(self.labels):
+            self.groups.setdefault(bool(label), []).append(i)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def bag(self, index, rng):
+        """The windows of one recording, at most :data:`BAG_MAX_WINDOWS` of them."""
+        windows = self.windows[index]
+        start = int(rng.integers(0, max(len(windows) - BAG_MAX_WINDOWS, 0) + 1))
+        return windows[start : start + BAG_MAX_WINDOWS]
+
+    def batch(self, rng, size):
+        """``(pcm, owner, labels)``: the windows of ``size`` recordings stacked, each window's recording
+        (0 to ``size - 1``) and each recording's label."""
+        picks = []
+        for _ in range(size):
+            group = self.groups.get(rng.random() < self.positive_share) or next(iter(self.groups.values()))
+            picks.append(group[rng.integers(len(group))])
+        bags = [self.bag(index, rng) for index in picks]
+        owner = np.concatenate([np.full(len(bag), i) for i, bag in enumerate(bags)])
+        return (np.concatenate(bags).astype(np.float32), owner,
+                np.array([self.labels[index] for index in picks], dtype=np.float32))
+
+
+def recording_scores(window_scores, owner, n_recordings, *, top_k=TOP_K):
+    """Each recording's score from its windows' scores (torch): the mean of its ``top_k`` highest, as
+    :func:`audio_models.windows.aggregate_windows` scores a recording at the clinic."""
+    return torch.stack([window_scores[owner == i].topk(min(top_k, int((owner == i).sum()))).values.mean()
+                        for i in range(n_recordings)])
 
 
 def _spectral_filter(x, rng):
@@ -224,9 +285,13 @@ def distractor_pool(n, *, seed):
     return [synthetic.synthesize(rng, duration_s=WINDOW_SAMPLES / SAMPLE_RATE, crackles=False).samples for _ in range(n)]
 
 
-def fit(model, sampler, *, steps, seed, distractors, batch_size=64, lr=3e-3, quality_weight=0.5):
-    """Frame BCE (masked) + window BCE on the pooled value (masked) + the quality head's BCE."""
+def fit(model, sampler, *, steps, seed, distractors, bags=None, batch_size=64, lr=3e-3, quality_weight=0.5):
+    """Frame BCE (masked) + window BCE on the pooled value (masked) + the quality head's BCE on the
+    sampler's windows, and with ``bags`` (:class:`RecordingBags`) the BCE of each drawn recording's score
+    (:func:`recording_scores`) against its label. The bags draw from a generator of their own, so the
+    sampler's windows are the same with or without them; without them nothing else is computed."""
     rng = np.random.default_rng(seed)
+    bag_rng = np.random.default_rng([seed, 1])
     torch.manual_seed(seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps)
@@ -235,14 +300,24 @@ def fit(model, sampler, *, steps, seed, distractors, batch_size=64, lr=3e-3, qua
     for step in range(steps):
         pcm, target, mask, window_target, window_mask, poor = sampler.batch(rng, batch_size)
         pcm = torch.from_numpy(augment(pcm, rng, distractors))
+        if bags:
+            bag_pcm, owner, bag_labels = bags.batch(bag_rng, BAGS_PER_STEP)
+            pcm = torch.cat([pcm, torch.from_numpy(augment(bag_pcm, bag_rng, distractors))])
         target, mask, poor = torch.from_numpy(target), torch.from_numpy(mask), torch.from_numpy(poor)
         window_target, labelled = torch.from_numpy(window_target), torch.from_numpy(window_mask)
         frame_logits, quality_logits = model.logits(pcm)
         frames = torch.sigmoid(frame_logits)
         window = ((frames * frames).sum(1) / (frames.sum(1) + 1e-6)).clamp(1e-6, 1 - 1e-6)
+        if bags:
+            n = len(target)
+            scores = recording_scores(window[n:], torch.from_numpy(owner), len(bag_labels)).clamp(1e-6, 1 - 1e-6)
+            bag_loss = F.binary_cross_entropy(scores, torch.from_numpy(bag_labels))
+            frame_logits, quality_logits, window = frame_logits[:n], quality_logits[:n], window[:n]
         frame_loss = (F.binary_cross_entropy_with_logits(frame_logits, target, reduction="none") * mask).sum() / mask.sum().clamp(min=1)
         window_loss = (F.binary_cross_entropy(window, window_target, reduction="none") * labelled).sum() / labelled.sum().clamp(min=1)
         loss = frame_loss + window_loss + quality_weight * F.binary_cross_entropy_with_logits(quality_logits, poor)
+        if bags:
+            loss = loss + bag_loss
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -254,23 +329,30 @@ def fit(model, sampler, *, steps, seed, distractors, batch_size=64, lr=3e-3, qua
     return model
 
 
-def train_model(sampler, *, steps, seed, distractors):
+def train_model(sampler, *, steps, seed, distractors, bags=None):
     """A new :class:`CrackleNet` trained by :func:`fit`, its initial weights seeded too: with the same
     seed, data and thread count the weights come out bit-identical (checked by a test and by two
     runs of the command, ``audio_models/README.md``)."""
     torch.manual_seed(seed)
-    return fit(CrackleNet(), sampler, steps=steps, seed=seed, distractors=distractors)
+    return fit(CrackleNet(), sampler, steps=steps, seed=seed, distractors=distractors, bags=bags)
 
 
 def train_recipe(train_part, *, seed, steps=STEPS):
-    """The shipped recipe on a corpus's train part: the window sampler over its recordings (held in
-    memory), the crackle-free distractor sounds of ``seed + 1``, and :func:`train_model`. The training
+    """The shipped recipe on a corpus's train part: the window sampler over its recordings with event
+    times, the recordings labelled as a whole (a clinic's takes) as :class:`RecordingBags`, all held in
+    memory, the crackle-free distractor sounds of ``seed + 1``, and :func:`train_model`. The training
     command and :mod:`audio_models.seed_spread` both train through here, so a seed's weights are the
     same whichever one trained them (same thread count, machine and torch build)."""
-    sampler = WindowSampler(train_part, [load_audio(r.path)[0] for r in train_part], population_share=POPULATION_SHARE)
-    logger.info("training on %s recordings of %s patients (seed %s)", len(train_part),
-                len({(r.dataset_family, r.patient_id) for r in train_part}), seed)
-    return train_model(sampler, steps=steps, seed=seed, distractors=distractor_pool(400, seed=seed + 1))
+    timed = [r for r in train_part if not isinstance(r, RecordingLevelLabel)]
+    whole = [r for r in train_part if isinstance(r, RecordingLevelLabel)]
+    if not timed:
+        raise DatasetError("the train part holds no recording with event times (SPRSound): a clinic's folder trains "
+                           "beside the shared data (--data ../shared/data --data FOLDER), not alone")
+    sampler = WindowSampler(timed, [load_audio(r.path)[0] for r in timed], population_share=POPULATION_SHARE)
+    bags = RecordingBags(whole, [load_audio(r.path)[0] for r in whole]) if whole else None
+    logger.info("training on %s recordings of %s patients, %s of them labelled as a whole (seed %s)", len(train_part),
+                len({(r.dataset_family, r.patient_id) for r in train_part}), len(whole), seed)
+    return train_model(sampler, steps=steps, seed=seed, distractors=distractor_pool(400, seed=seed + 1), bags=bags)
 
 
 def torch_runner(model):
@@ -418,10 +500,26 @@ def choose_operating_points(rows):
     return calibration, thresholds, quality_thresholds
 
 
+def load_split(data_folders, *, seed, labelled_fractions=splits.LABELLED_FRACTIONS):
+    """``(parts, fractions)``: ``{part: recordings}`` of every folder of ``data_folders``
+    (:func:`audio_models.datasets.corpus.load_corpora`) and the ``{family: fractions}`` it was split by
+    (:func:`audio_models.datasets.splits.family_fractions`; a generic folder's ``labelled_fractions``).
+
+    Raises
+    ------
+    DatasetError
+        A malformed or clashing folder, or a labelled folder's part too small
+        (:func:`audio_models.datasets.splits.check_labelled_parts`), before anything trains.
+    """
+    recordings, generic_folders = load_corpora(data_folders)
+    fractions = splits.family_fractions(recordings, labelled_fractions=labelled_fractions)
+    splits.check_labelled_parts(recordings, seed=seed, fractions=fractions, folders=generic_folders)
+    return {part: splits.select(recordings, part, seed=seed, fractions=fractions) for part in splits.PARTS}, fractions
+
+
 def load_parts(data, *, seed):
-    """``{part: recordings}`` of the whole corpus under ``data`` (children and adults)."""
-    recordings = load_corpus(data)
-    return {part: splits.select(recordings, part, seed=seed) for part in splits.PARTS}
+    """``{part: recordings}`` of the whole corpus under ``data`` (a folder, or a list of them)."""
+    return load_split(data if isinstance(data, (list, tuple)) else [data], seed=seed)[0]
 
 
 def main(argv=None):
@@ -429,8 +527,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("edge/bundled_models"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", type=pathlib.Path, default=SHARED_DATA,
-                        help="folder with sprsound2022/, sprsound2022_test/ and kauh/ (default ../shared/data)")
+    parser.add_argument("--data", type=pathlib.Path, action="append", default=None,
+                        help="folder with sprsound2022/, sprsound2022_test/ and kauh/ (default ../shared/data); "
+                             "again for each more folder, e.g. a clinic's labelled takes (a labels.csv folder, "
+                             "'ildscreen audio export-labelled')")
+    parser.add_argument("--labelled-fractions", type=float, nargs=3, metavar=("TRAIN", "VALIDATION", "TEST"),
+                        default=list(splits.LABELLED_FRACTIONS),
+                        help="share of a labels.csv folder's patients in each part (default %(default)s)")
     parser.add_argument("--icbhi", type=pathlib.Path, nargs="*",
                         default=[SHARED_DATA / name for name in ICBHI_FOLDERS])
     parser.add_argument("--steps", type=int, default=STEPS)
@@ -441,14 +544,21 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
 
-    parts = load_parts(args.data, seed=args.seed)
+    try:
+        parts, fractions = load_split(args.data or [SHARED_DATA], seed=args.seed,
+                                      labelled_fractions=args.labelled_fractions)
+    except DatasetError as exc:  # refused before anything trains
+        parser.error(str(exc))
     train = parts["train"]
     args.out.mkdir(parents=True, exist_ok=True)
     weights = args.out / "auscultation.pt"
     if args.reuse_weights:
         model = load_weights(weights)
     else:
-        model = train_recipe(train, seed=args.seed, steps=args.steps)
+        try:
+            model = train_recipe(train, seed=args.seed, steps=args.steps)
+        except DatasetError as exc:
+            parser.error(str(exc))
         torch.save(model.state_dict(), weights)
 
     input_noise, noise_table = choose_input_noise(parts["validation"], run=torch_runner(model),
@@ -463,7 +573,7 @@ def main(argv=None):
                 "input_noise": input_noise, "input_noise_validation_auc": noise_table,
                 "input_noise_levels": [level for level in INPUT_NOISE_SNR_DB if level is not None],
                 "input_noise_min_gain": INPUT_NOISE_MIN_GAIN, "input_noise_choice_seeds": len(INPUT_NOISE_CHOICE_SEEDS),
-                "adult_test_seen": ADULT_TEST_SEEN}
+                "adult_test_seen": ADULT_TEST_SEEN, "split_fractions": fractions}
     export.export_all(args.out, model=model, seed=args.seed, calibration=calibration, thresholds=thresholds,
                       quality_thresholds=quality_thresholds, training=training, parts=parts,
                       icbhi=[path for path in args.icbhi if path.is_dir()])

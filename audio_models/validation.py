@@ -31,7 +31,7 @@ import numpy as np
 
 from audio_models import scoring
 from audio_models.datasets import splits
-from audio_models.datasets.generic import ADULT_FROM_AGE_Y
+from audio_models.datasets.generic import ADULT_FROM_AGE_Y, LabelledRecording
 from audio_models.io import read_audio
 from audio_models.resample import resample
 from evaluation.calibration import brier_score, calibration_curve, expected_calibration_error
@@ -78,7 +78,12 @@ def age_band(age_y):
 
 
 def population_key(recording):
-    """``adults`` or ``children_<release>``: the populations reported apart."""
+    """``adults`` (KAUH), ``children_<release>`` (SPRSound) or, for a generic folder's recordings (a
+    clinic's own labelled takes), ``adults_<folder>`` / ``children_<folder>``: the populations reported apart.
+    A folder is a population of its own, never pooled with KAUH's adults, so the manifest's patient-list
+    hash of each population names one folder's patients."""
+    if isinstance(recording, LabelledRecording):
+        return f"{recording.population}_{recording.dataset}"
     return "adults" if recording.population == "adults" else f"children_{recording.dataset}"
 
 
@@ -88,10 +93,10 @@ def cohort(population):
 
     Examples
     --------
-    >>> cohort("children_sprsound2022_test"), cohort("adults")
-    ('children', 'adults')
+    >>> cohort("children_sprsound2022_test"), cohort("adults"), cohort("adults_clinic-2026")
+    ('children', 'adults', 'adults')
     """
-    return "adults" if population == "adults" else "children"
+    return "adults" if population == "adults" or population.startswith("adults_") else "children"
 
 
 def population_entry(entry, population):
@@ -545,7 +550,8 @@ def validation_block(test_report, *, digests, datasets):
     """The manifest's ``validation`` block: patient-level figures per population (test patients).
 
     ``digests`` is ``{population: sha256 of its test patients}``; ``datasets`` describes each
-    population (``{"dataset", "age_range", "devices"}``).
+    population (``{"dataset", "age_range", "devices"}``, and ``reproduce`` where its command is not the
+    shared data's).
     """
     populations = {}
     for pop, section in test_report["populations"].items():
@@ -562,7 +568,8 @@ def validation_block(test_report, *, digests, datasets):
             "sensitivity": patient["sensitivity"]["value"], "sensitivity_ci95": patient["sensitivity"]["ci95"],
             "specificity": patient["specificity"]["value"], "specificity_ci95": patient["specificity"]["ci95"],
             "threshold": section["threshold"], "test_patients_sha256": digests.get(pop),
-            "reproduce": f"ildscreen audio evaluate --data ../shared/data --population {cohort(pop)} --json",
+            "reproduce": datasets.get(pop, {}).get(
+                "reproduce", f"ildscreen audio evaluate --data ../shared/data --population {cohort(pop)} --json"),
         }
     return {"unit": "patient", "ci_method": "patient_cluster_bootstrap", "ci_floor": CI_FLOOR,
             "bootstrap": {"replicates": BOOTSTRAP_REPLICATES, "seed": BOOTSTRAP_SEED}, "patient_rule": PATIENT_RULE,

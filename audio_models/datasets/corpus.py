@@ -18,8 +18,9 @@ Every recording carries ``dataset_family``, ``dataset``, ``population``, ``devic
 
 import pathlib
 
-from audio_models.datasets.generic import is_generic_folder, load_folder
+from audio_models.datasets.generic import LabelledRecording, is_generic_folder, load_folder
 from audio_models.datasets.kauh import is_kauh_folder, load_kauh
+from audio_models.datasets.splits import patient_key
 from audio_models.datasets.sprsound import load_sprsound
 from audio_models.errors import DatasetError
 
@@ -67,3 +68,40 @@ def load_corpus(data, *, population="all"):
         raise DatasetError(f"no {population} dataset under {data} (looked for {sorted(KNOWN_FOLDERS)} "
                            "or a generic labels.csv)")
     return recordings
+
+
+def _where(recording):
+    row = getattr(recording, "row", None)
+    return f"{recording.path.parent / 'labels.csv'}:{row}" if row else str(recording.path)
+
+
+def load_corpora(data_folders):
+    """``(recordings, {family: folder})``: :func:`load_corpus` of each of ``data_folders`` (the shared data
+    folder, a dataset folder, a clinic's generic folder), in order, and the generic folders by their split
+    family (:func:`audio_models.datasets.generic.family_of`).
+
+    Raises
+    ------
+    DatasetError
+        A folder's own error; two generic folders of one name (one family); or a patient in two folders
+        (a generic folder's ``patient_id`` in another generic folder, or a public set's patient in two of
+        ``data_folders``): their parts could differ, so the patient could train and test the model.
+    """
+    recordings, owner, generic_folders = [], {}, {}
+    for folder in data_folders:
+        loaded = load_corpus(folder)
+        for family in sorted({r.dataset_family for r in loaded if isinstance(r, LabelledRecording)}):
+            if family in generic_folders:
+                raise DatasetError(f"{folder}: a labelled folder of the same name ({family}) is already read from "
+                                   f"{generic_folders[family]}: each folder's name is its family in the split; rename one")
+            generic_folders[family] = folder
+        for recording in loaded:
+            identity = (("local", recording.patient_id) if isinstance(recording, LabelledRecording)
+                        else patient_key(recording.dataset_family, recording.patient_id))
+            first = owner.setdefault(identity, (folder, recording))
+            if first[0] != folder:
+                raise DatasetError(f"{_where(recording)}: its patient_id is also a patient of {first[0]} "
+                                   f"({_where(first[1])}): a patient may be in one folder only, or it could train "
+                                   "and test the model")
+        recordings += loaded
+    return recordings, generic_folders

@@ -15,7 +15,10 @@ CSV ``labels.csv`` (header required, extra columns ignored):
   and ``other_sounds`` (what else a recording holds: ``none``, ``wheeze`` or ``other``; reported
   as ``unknown`` without it).
 
-Labels are per recording (no event times). numpy-free.
+Labels are per recording (no event times). Each folder is a dataset family of its own, named by the
+folder (``local:<folder name>``, :func:`family_of`): its patients are split by (seed, that family, their
+``patient_id``) and reported as a population of their own (``adults_<folder name>``, ``children_<folder
+name>``), so keep the folder's name between training and ``ildscreen audio evaluate``. numpy-free.
 """
 
 import csv
@@ -59,8 +62,13 @@ class LabelledRecording(RecordingLevelLabel):
     age_y: Optional[float] = None
     sex: str = ""
     other_sounds: str = "unknown"
+    #: The row of ``labels.csv`` (header = 1) it was read from, for messages that name it.
+    row: Optional[int] = dataclasses.field(default=None, compare=False)
 
-    dataset_family = "local"
+    @property
+    def dataset_family(self):
+        """The folder's own family in the patient split (:func:`family_of`)."""
+        return family_of(self.dataset)
 
     @property
     def population(self):
@@ -71,6 +79,18 @@ class LabelledRecording(RecordingLevelLabel):
     def has_fine_crackles(self):
         """The recording-level crackle label (a generic folder does not tell fine from coarse)."""
         return bool(self.label)
+
+
+def family_of(dataset):
+    """The split family of a generic folder named ``dataset``: ``local:<name>``, apart from the public
+    sets' families and from every other folder's.
+
+    Examples
+    --------
+    >>> family_of("clinic-2026")
+    'local:clinic-2026'
+    """
+    return f"local:{dataset}"
 
 
 def read_table(table, required_columns, *, what):
@@ -122,6 +142,7 @@ def load_folder(folder, *, csv_name=TABLE):
         empty table; the message names the row.
     """
     folder = pathlib.Path(folder)
+    dataset = folder.resolve().name or "local"
     table = folder / csv_name
     rows = read_table(table, REQUIRED_COLUMNS, what="label table")
     recordings = []
@@ -137,8 +158,9 @@ def load_folder(folder, *, csv_name=TABLE):
                 raise DatasetError(f"{table}:{number}: empty {column}")
         recordings.append(LabelledRecording(
             path, row["patient_id"].strip(), row["chest_site"].strip(), row["device"].strip(), label,
-            dataset=folder.name or "local", age_y=_age(table, number, row.get("age_y")),
-            sex=(row.get("sex") or "").strip(), other_sounds=_other_sounds(table, number, row.get("other_sounds"))))
+            dataset=dataset, age_y=_age(table, number, row.get("age_y")),
+            sex=(row.get("sex") or "").strip(), other_sounds=_other_sounds(table, number, row.get("other_sounds")),
+            row=number))
     if not recordings:
         raise DatasetError(f"{table}: no rows")
     return recordings

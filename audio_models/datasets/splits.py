@@ -20,6 +20,18 @@ PARTS = ("train", "validation", "test")
 #: (validation) or give the adult figures (test); the test part (hash >= 0.7) is the one models
 #: 0.3.0 and 0.4.0 were tested on.
 FRACTIONS = {"sprsound": (0.6, 0.2, 0.2), "kauh": (0.0, 0.7, 0.3)}
+#: Fractions of a generic labelled folder's patients (a clinic's own takes, ``local:<folder>``) unless
+#: training's ``--labelled-fractions`` says otherwise: SPRSound's, a programme assumption (enough patients
+#: left out to choose the operating point and to report the folder's own figures).
+LABELLED_FRACTIONS = (0.6, 0.2, 0.2)
+#: Fewest patients with crackles, and fewest without, that each part of a labelled folder with a share of
+#: its patients must hold. Below one of a class a part gives nothing: the train part no positive or negative
+#: recording for the recording loss, the validation part no Youden point, the test part no AUC (the folder
+#: would be missing from the manifest's figures). With one of a class, the validation threshold is that one
+#: patient's own score and each test figure is 0 or 1 of 1, so the smallest count that is a comparison at all
+#: is two (programme assumption; the evidence model needs far more, 20 patients and 5 with crackles, before
+#: it counts a validation, ``docs/evidence.md``).
+MIN_PART_PATIENTS = 2
 
 
 def patient_key(dataset_family, patient_id):
@@ -134,3 +146,52 @@ def unseen(recordings, listed):
     """
     seen = {key for populations in listed.values() for keys in populations.values() for key in keys}
     return [r for r in recordings if patient_key(r.dataset_family, r.patient_id) not in seen]
+
+
+def family_fractions(recordings, *, labelled_fractions=LABELLED_FRACTIONS):
+    """``{family: fractions}`` for every family of ``recordings``: :data:`FRACTIONS` for the public sets,
+    ``labelled_fractions`` for each other family (a generic folder's, ``local:<folder>``). Without such a
+    folder it is :data:`FRACTIONS` itself, so the public sets' split is unchanged.
+
+    Examples
+    --------
+    >>> class R:
+    ...     dataset_family, patient_id = "local:clinic", "p1"
+    >>> family_fractions([R()], labelled_fractions=(0.5, 0.25, 0.25))["local:clinic"]
+    (0.5, 0.25, 0.25)
+    """
+    labelled = check_fractions(labelled_fractions)
+    families = sorted({recording.dataset_family for recording in recordings} - set(FRACTIONS))
+    return {**FRACTIONS, **{family: labelled for family in families}}
+
+
+def check_labelled_parts(recordings, *, seed, fractions, folders, minimum=MIN_PART_PATIENTS):
+    """Refuse a labelled folder whose parts are too small to train, choose or report anything.
+
+    ``folders`` is ``{family: folder}`` of the generic folders; each part with a share of that family's
+    patients (``fractions``) must hold ``minimum`` patients with crackles and as many without
+    (:data:`MIN_PART_PATIENTS`; a patient has crackles when any of its recordings has).
+
+    Raises
+    ------
+    DatasetError
+        Naming the folder, the part and its counts.
+    """
+    split = patient_split(recordings, seed=seed, fractions=fractions)
+    for family, folder in sorted(folders.items()):
+        labels = {}
+        for recording in recordings:
+            if recording.dataset_family == family:
+                key = patient_key(family, recording.patient_id)
+                labels[key] = max(labels.get(key, 0), int(recording.has_fine_crackles))
+        for part, share in zip(PARTS, fractions[family]):
+            if share == 0:
+                continue
+            counts = [sum(1 for key, label in labels.items() if split[key] == part and label == wanted)
+                      for wanted in (1, 0)]
+            if min(counts) < minimum:
+                raise DatasetError(
+                    f"{folder}: its {part} part ({share:g} of its patients, by the hash of each pseudonym) holds "
+                    f"{counts[0]} patient(s) with crackles and {counts[1]} without; each part needs at least {minimum} "
+                    f"of each (fewer give no threshold to choose and no figure to report). Add labelled patients or "
+                    "change --labelled-fractions")

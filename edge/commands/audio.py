@@ -78,7 +78,8 @@ def download(dataset, dest, mirror):
 @click.option("--data", "data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The shared data folder (sprsound2022/, sprsound2022_test/, kauh/) or one dataset folder "
                    "(an SPRSound release, wav+json or FLAC layout; the KAUH copy with its recordings.csv; or your own "
-                   "recordings with a labels.csv, audio_models/datasets/generic.py: evaluate it with --part all).")
+                   "recordings with a labels.csv, audio_models/datasets/generic.py: evaluate it with --part all, or with "
+                   "--part test when the model was trained with it, python -m audio_models.train --data).")
 @click.option("--population", type=click.Choice(["all", "adults", "children"]), default="all", show_default=True,
               help="Which population's datasets to evaluate (reported apart, never pooled).")
 @click.option("--part", type=click.Choice(["test", "validation", "train", "unseen", "all"]), default="test",

@@ -138,7 +138,8 @@ def test_generic_rows_carry_age_sex_and_other_sounds_and_a_child_is_reported_apa
     children = corpus.load_corpus(folder, population="children")
     assert [(r.patient_id, r.population, r.dataset, r.other_sounds) for r in children] == [
         ("P3", "children", "clinic", "wheeze")]
-    assert {r.dataset_family for r in adults + children} == {"local"}
+    # The folder is its own split family, named by the folder (its patients split apart from any other's).
+    assert {r.dataset_family for r in adults + children} == {"local:clinic"}
 
 
 @pytest.mark.parametrize("extra,message", [

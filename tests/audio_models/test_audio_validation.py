@@ -232,13 +232,13 @@ def test_your_own_recordings_in_a_labels_csv_are_scored_like_the_public_sets(kau
         result = runner.invoke(audio, ["evaluate", "--data", str(folder), "--part", "all", "--json"])
         assert result.exit_code == 0, result.output
         reports[name] = json.loads(result.output)["populations"]
-    assert set(reports["own"]) == {"adults"}
+    assert set(reports["own"]) == {"adults_clinic"}  # a folder is a population of its own, not KAUH's adults
     for section in ("patient", "recording", "quality_gate", "subgroups"):
-        assert reports["own"]["adults"][section] == reports["kauh"]["adults"][section], section
-    by_device = reports["own"]["adults"]["subgroups"]["patient_by_device"]
+        assert reports["own"]["adults_clinic"][section] == reports["kauh"]["adults"][section], section
+    by_device = reports["own"]["adults_clinic"]["subgroups"]["patient_by_device"]
     assert set(by_device) == {"Littmann 3200 diaphragm", "Littmann 3200 extended"}
     refused = runner.invoke(audio, ["evaluate", "--data", str(own)])
-    assert refused.exit_code == 1 and "does not cover (local)" in refused.output and "--part all" in refused.output
+    assert refused.exit_code == 1 and "does not cover (local:clinic)" in refused.output and "--part all" in refused.output
 
 
 def test_patient_lists_that_do_not_match_the_part_hashes_are_not_trusted():

@@ -154,8 +154,8 @@ def test_labelled_takes_leave_the_clinic_as_a_folder_that_audio_evaluate_scores_
     # The folder is scored as the adults' (ages at the visit), per stethoscope, and its figures are those of
     # the same recordings read straight from the KAUH copy.
     report = evaluate(out)
-    assert report["part"] == "all" and set(report["populations"]) == {"adults"}
-    adults = report["populations"]["adults"]
+    assert report["part"] == "all" and set(report["populations"]) == {"adults_export"}  # the folder's own
+    adults = report["populations"]["adults_export"]
     assert (adults["patient"]["patients"], adults["patient"]["positive_patients"]) == (len(PATIENTS), len(with_crackles))
     assert set(adults["subgroups"]["patient_by_device"]) == {f"{LITTMANN} diaphragm", f"{LITTMANN} extended",
                                                              "upload diaphragm", "upload extended"}

@@ -1,0 +1,245 @@
+"""Training reads a clinic's labelled folder (``labels.csv``, ``ildscreen audio export-labelled``) beside the
+shared data: the folder is a split family of its own (a patient's part follows its pseudonym alone), its
+train patients train as whole recordings, its test patients are a population of their own in the manifest
+that ``ildscreen audio evaluate --part test`` reproduces; bad folders are refused before anything trains;
+without such a folder the shared data's split is the shipped one."""
+
+import csv
+import hashlib
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from audio_models.datasets import corpus, generic, kauh, splits
+from audio_models.errors import DatasetError
+from edge.cli import cli
+from edge.commands.audio import audio
+from edge.inference.bundles import selected_registry
+from support import SHARED_DATA, edit_manifest, model_bundle, trust_test_key
+
+pytest.importorskip("torch", reason="training needs the training extra (torch)")
+from audio_models import train  # noqa: E402
+
+FAMILY = generic.family_of("clinic")
+#: Children of SPRSound 2022 whose part is train at seed 0: two with fine crackles, two without.
+CHILDREN_RECORDINGS = 2
+
+
+def pseudonyms(wanted, *, seed=0, fractions=splits.LABELLED_FRACTIONS, family=FAMILY, start=0):
+    """``{part: [pseudonym, ...]}`` with ``wanted[part]`` pseudonyms each, found by their hash (a clinic's
+    pseudonyms are HMACs; these are sha256 hex digests of a counter)."""
+    found, n = {part: [] for part in splits.PARTS}, start
+    while any(len(found[part]) < wanted.get(part, 0) for part in splits.PARTS):
+        pseudonym = hashlib.sha256(f"pseudonym-{n}".encode()).hexdigest()[:16]
+        part = splits.part_of(splits.patient_key(family, pseudonym), seed=seed, fractions=fractions)
+        if len(found[part]) < wanted.get(part, 0):
+            found[part].append(pseudonym)
+        n += 1
+    return found
+
+
+def kauh_patients(kauh_dir):
+    """KAUH's patients with crackles and without, each with its diaphragm and extended recordings."""
+    with open(kauh_dir / "recordings.csv", newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["filter_mode"] != "bell"]
+    by_patient = {}
+    for row in rows:
+        by_patient.setdefault(row["patient"], []).append(row)
+    positive = sorted(p for p, members in by_patient.items() if any(r["crackles"] == "1" for r in members))
+    negative = sorted(p for p in by_patient if p not in positive)
+    return by_patient, positive, negative
+
+
+def write_clinic(kauh_dir, folder, assignment, *, shuffle=False):
+    """A generic folder (``labels.csv``) of KAUH recordings, each patient under its pseudonym:
+    ``assignment`` is ``{pseudonym: KAUH patient}``. Returns ``folder``."""
+    by_patient, _, _ = kauh_patients(kauh_dir)
+    folder.mkdir(parents=True)
+    rows = []
+    for pseudonym, patient in assignment.items():
+        for row in by_patient[patient]:
+            name = f"take-{len(rows) + 1:05d}.flac"
+            shutil.copy(kauh_dir / "audio" / row["recording"], folder / name)
+            rows.append([name, pseudonym, kauh.chest_site(row["location"]), f"Littmann 3200 {row['filter_mode']}",
+                         "yes" if row["crackles"] == "1" else "no", int(float(row["age_y"])), row["sex"]])
+    with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "patient_id", "chest_site", "device", "label", "age_y", "sex"])
+        writer.writerows(reversed(rows) if shuffle else rows)
+    return folder
+
+
+def clinic_assignment(kauh_dir, *, per_class=splits.MIN_PART_PATIENTS, start=0):
+    """``{pseudonym: KAUH patient}``: ``per_class`` patients with crackles and as many without in each part."""
+    _, positive, negative = kauh_patients(kauh_dir)
+    ids = pseudonyms({part: 2 * per_class for part in splits.PARTS}, start=start)
+    assignment = {}
+    for index, part in enumerate(splits.PARTS):
+        pos, neg = positive[index * per_class:], negative[index * per_class:]
+        for pseudonym, patient in zip(ids[part], pos[:per_class] + neg[:per_class]):
+            assignment[pseudonym] = patient
+    return assignment
+
+
+@pytest.fixture(scope="module")
+def children_dir(tmp_path_factory):
+    """A small SPRSound 2022 release: children of the train part (two with fine crackles, two without)."""
+    source = SHARED_DATA / "sprsound2022"
+    if not source.is_dir():
+        pytest.skip("SPRSound 2022 is not in ../shared/data")
+    from audio_models.datasets.sprsound import load_sprsound
+
+    recordings = [r for r in load_sprsound(source) if not r.poor_quality
+                  and splits.part_of(splits.patient_key("sprsound", r.patient_id), seed=0,
+                                     fractions=splits.FRACTIONS["sprsound"]) == "train"]
+    chosen = {}
+    for wanted in (True, False):
+        for r in recordings:
+            if r.has_fine_crackles == wanted and len({p for p, c in chosen.items() if c == wanted}) < 2:
+                chosen.setdefault(r.patient_id, wanted)
+    folder = tmp_path_factory.mktemp("children") / "sprsound2022"
+    folder.mkdir()
+    for patient in chosen:
+        for r in [r for r in recordings if r.patient_id == patient][:CHILDREN_RECORDINGS]:
+            shutil.copy(r.path, folder / r.path.name)
+            shutil.copy(source / "annotations" / f"{r.name}.json", folder / f"{r.name}.json")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(children_dir, kauh_dir, tmp_path_factory):
+    """A tiny training run (2 steps) on the small release and a clinic's folder, into a copy of the bundle."""
+    base = tmp_path_factory.mktemp("run")
+    clinic = write_clinic(kauh_dir, base / "clinic", clinic_assignment(kauh_dir))
+    bundle = model_bundle(base / "bundle")
+    train.main(["--data", str(children_dir), "--data", str(clinic), "--out", str(bundle), "--steps", "2",
+                "--threads", "1", "--icbhi"])
+    return clinic, bundle
+
+
+def test_a_clinics_folder_is_a_population_of_its_own_with_its_test_patients_hash(trained):
+    clinic, bundle = trained
+    entry = json.loads((bundle / "manifest.json").read_text())["models"]["auscultation"]
+    split = entry["training_data"]["split"]
+    assert split["fractions"][FAMILY] == list(splits.LABELLED_FRACTIONS)
+    recordings = generic.load_folder(clinic)
+    test = splits.select(recordings, "test", seed=0, fractions={FAMILY: splits.LABELLED_FRACTIONS})
+    own = entry["validation"]["populations"]["adults_clinic"]
+    assert own["test_patients_sha256"] == splits.part_digest(test) == split["test_patients_sha256"]["adults_clinic"]
+    assert (own["patients"], own["positive_patients"]) == (4, 2)
+    assert own["devices"] == ["Littmann 3200 diaphragm", "Littmann 3200 extended"]
+    assert "--data PATH/clinic --part test" in own["reproduce"]
+    by_device = entry["metrics"]["test"]["populations"]["adults_clinic"]["subgroups"]["patient_by_device"]
+    assert set(by_device) == set(own["devices"])
+    # Its train patients trained the weights (as whole recordings); the statement says so.
+    assert entry["training_data"]["parts"]["train"]["adults_clinic"]["patients"] == 4
+    statement = entry["validation_status"]["statement"]
+    assert "trained on children (SPRSound) and on the labelled takes of folder(s) clinic" in statement
+    assert "on 4 held-out adults of labelled folder clinic (2 with crackles" in statement
+    assert "no held-out children" in statement  # this tiny run's children all trained
+    assert "adults" not in entry["validation"]["populations"]  # no KAUH here: the clinic's adults are not KAUH's
+
+
+def test_evaluate_reproduces_the_clinics_figures_and_refuses_other_test_patients(trained, settings, tmp_path):
+    clinic, bundle = trained
+    edit_manifest(bundle, lambda models: models["auscultation"].update(version="0.6.1-clinic"))
+    trust_test_key(settings.data_dir)
+    runner = CliRunner()
+    installed = runner.invoke(cli, ["models", "install", str(bundle), "--data-dir", str(settings.data_dir)])
+    assert installed.exit_code == 0, installed.output
+    result = runner.invoke(audio, ["evaluate", "--data", str(clinic), "--part", "test", "--json",
+                                   "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["manifest_check"]["all_ok"], report["manifest_check"]
+    assert "adults_clinic.patient.auc" in report["manifest_check"]["metrics"]
+    # The same folder with one more test patient: its test patients are not the manifest's.
+    _, positive, _ = kauh_patients(SHARED_DATA / "kauh")
+    extra = pseudonyms({"test": 1}, start=10_000)["test"][0]
+    grown = tmp_path / "other" / "clinic"
+    assignment = {**clinic_assignment(SHARED_DATA / "kauh"), extra: positive[-1]}
+    write_clinic(SHARED_DATA / "kauh", grown, assignment)
+    refused = runner.invoke(audio, ["evaluate", "--data", str(grown), "--part", "test", "--data-dir", str(settings.data_dir)])
+    assert refused.exit_code == 1 and "adults_clinic test patients" in refused.output, refused.output
+
+
+def test_without_a_labelled_folder_the_shared_split_is_the_shipped_one(shared_data_dir):
+    """Bit-identical training needs the same split: the shipped manifest's part hashes recompute."""
+    parts, fractions = train.load_split([shared_data_dir], seed=0)
+    assert fractions == splits.FRACTIONS
+    shipped = selected_registry().entry("auscultation")["training_data"]["split"]
+    from audio_models import validation
+
+    assert validation.part_digests(parts["test"]) == shipped["test_patients_sha256"]
+    assert validation.part_digests(parts["validation"]) == shipped["validation_patients_sha256"]
+    assert {name: validation.part_patients(part) for name, part in parts.items()} == shipped["patients"]
+
+
+def test_a_clinic_patients_part_follows_its_pseudonym_alone(kauh_dir, shared_data_dir, tmp_path):
+    """Shuffled rows, another patient added or the shared data beside it move no patient's part."""
+    assignment = clinic_assignment(kauh_dir)
+    alone, _ = train.load_split([write_clinic(kauh_dir, tmp_path / "a" / "clinic", assignment)], seed=0)
+    _, positive, _ = kauh_patients(kauh_dir)
+    extra = {pseudonym: positive[-1] for ids in pseudonyms({"train": 1, "test": 1}, start=10_000).values()
+             for pseudonym in ids}
+    grown_folder = write_clinic(kauh_dir, tmp_path / "b" / "clinic", {**extra, **assignment}, shuffle=True)
+    grown, _ = train.load_split([shared_data_dir, grown_folder], seed=0)
+    shared, _ = train.load_split([shared_data_dir], seed=0)
+
+    def patients(parts, family):
+        return {name: {r.patient_id for r in part if r.dataset_family == family} for name, part in parts.items()}
+
+    for name in splits.PARTS:
+        assert patients(alone, FAMILY)[name] == patients(grown, FAMILY)[name] - set(extra)
+        for family in ("sprsound", "kauh"):
+            assert patients(shared, family)[name] == patients(grown, family)[name]
+    assert set(extra) <= patients(grown, FAMILY)["train"] | patients(grown, FAMILY)["test"]
+
+
+def _refused(capsys, argv):
+    with pytest.raises(SystemExit) as stopped:
+        train.main(argv)
+    assert stopped.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_bad_folders_are_refused_before_training_naming_the_folder_and_the_row(kauh_dir, tmp_path, capsys):
+    out = ["--out", str(tmp_path / "out"), "--steps", "1", "--threads", "1"]
+    clinic = write_clinic(kauh_dir, tmp_path / "clinic", clinic_assignment(kauh_dir))
+    table = (clinic / "labels.csv").read_text()
+
+    (clinic / "labels.csv").write_text(table.replace(",no,", ",maybe,", 1))
+    assert "labels.csv:" in (err := _refused(capsys, ["--data", str(clinic), *out])) and "got 'maybe'" in err
+    (clinic / "labels.csv").write_text(table.replace("device,", "stethoscope,", 1))
+    assert "missing column(s) ['device']" in _refused(capsys, ["--data", str(clinic), *out])
+    (clinic / "labels.csv").write_text(table)
+
+    # The same patients in a second folder (a second export of one clinic): a patient in two folders.
+    again = write_clinic(kauh_dir, tmp_path / "again", clinic_assignment(kauh_dir))
+    err = _refused(capsys, ["--data", str(clinic), "--data", str(again), *out])
+    assert f"{again / 'labels.csv'}:2: its patient_id is also a patient of {clinic}" in err
+    same_name = write_clinic(kauh_dir, tmp_path / "elsewhere" / "clinic", clinic_assignment(kauh_dir, start=50_000))
+    err = _refused(capsys, ["--data", str(clinic), "--data", str(same_name), *out])
+    assert "a labelled folder of the same name (local:clinic)" in err
+
+    # Too few patients in a part: N = splits.MIN_PART_PATIENTS of each class, and the message says so.
+    err = _refused(capsys, ["--data", str(clinic), "--labelled-fractions", "0.9", "0.05", "0.05", *out])
+    assert str(clinic) in err and f"needs at least {splits.MIN_PART_PATIENTS} of each" in err
+    small = write_clinic(kauh_dir, tmp_path / "small" / "clinic",
+                         dict(list(clinic_assignment(kauh_dir).items())[:-1]))  # one test patient fewer
+    err = _refused(capsys, ["--data", str(small), *out])
+    assert "its test part (0.2 of its patients" in err and "holds 2 patient(s) with crackles and 1 without" in err
+
+    # A clinic's folder trains beside recordings with event times, never alone.
+    assert "not alone" in _refused(capsys, ["--data", str(clinic), *out])
+
+
+def test_a_folder_of_one_name_is_one_family_whatever_path_it_is_read_from(kauh_dir, tmp_path):
+    folder = write_clinic(kauh_dir, tmp_path / "x" / "clinic", clinic_assignment(kauh_dir))
+    recordings, folders = corpus.load_corpora([folder])
+    assert {r.dataset_family for r in recordings} == {FAMILY} and folders == {FAMILY: folder}
+    assert {r.row for r in recordings} == set(range(2, len(recordings) + 2))
+    with pytest.raises(DatasetError, match="fractions must be three non-negative numbers"):
+        splits.family_fractions(recordings, labelled_fractions=(0.5, 0.5, 0.5))
