@@ -900,9 +900,11 @@ CATALOG: dict[str, dict[str, str]] = {
     "model_updated_regional_validation": {"en": "The regional validation was changed since this result: press "
                                                 "“Calculate again” before acting on it.",
                                           "zh-CN": "本次结果计算后区域验证已更改：请先点击“重新计算”，再据此处理。"},
-    "letter_changed_after": {"en": "Changed at the visit after the result this referral carries ({changes}): "
+    # Any kind of edge.freshness.CHANGE_KINDS: some are not at the visit (an earlier visit's blood count,
+    # outcomes on the patient's record, the end of ILD monitoring), so the line names no place.
+    "letter_changed_after": {"en": "Changed after the result this referral carries was calculated ({changes}): "
                                    "not in this letter or the referral.",
-                             "zh-CN": "本转诊所附结果计算后，就诊中又有更改（{changes}）：未包含在本信函和转诊中。"},
+                             "zh-CN": "本转诊所附结果计算后，以下内容有更改（{changes}）：未包含在本信函和转诊中。"},
     "refer_needs_current_result": {"en": "Calculate the risk again first: the referral is sent with the latest "
                                          "result, and this one does not include every change.",
                                    "zh-CN": "请先重新计算风险：转诊随最新结果发送，而当前结果未包含所有更改。"},
