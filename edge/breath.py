@@ -1,5 +1,11 @@
 """Breath readings of a visit: the raw e-nose file stored, its quality checked, features and score kept.
 
+The score a reading keeps is the one the breath model served when it was read (its ``probability`` and
+``model_version``, for the record). An assessment does not weigh that score: Calculate scores the
+reading's stored features with the breath model served then (:func:`score_stored_features`, read by
+``edge.modalities.breath_evidence``), as blood tests are scored when the result is calculated, so the
+probability and the manifest entry that weighs it are of one model.
+
 Order of operations for an upload, as for recordings: stream the file to a temporary blob
 (hashed, size-capped), parse and check it, commit the blob, then insert the row. A file that
 cannot be parsed is refused with nothing stored. A reading that parses but fails the quality
@@ -11,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import BinaryIO, Optional
+from typing import BinaryIO, NamedTuple, Optional
 
 import sqlite_utils
 
@@ -82,6 +88,42 @@ def breath_probability(features: dict, model: BundledModel) -> float:
     except TabularInputError as exc:
         raise input_error(exc) from exc
     return float(model.probability(row)[0])
+
+
+class StoredFeaturesScore(NamedTuple):
+    """A stored reading's features scored by the served breath model (:func:`score_stored_features`):
+    ``probability`` (None when that model cannot score them), ``model_version`` (the served model's
+    label) and ``unscorable`` (why not, in plain words; None when scored)."""
+
+    probability: Optional[float]
+    model_version: str
+    unscorable: Optional[str]
+
+
+def score_stored_features(features: dict) -> StoredFeaturesScore:
+    """Score a reading's stored features with the served breath model, as Calculate weighs it.
+
+    Features the served model cannot take (it expects other features than this software computes, or
+    another number of sensors than the reading has, or one the reading lacks) give no probability and
+    say why: the reading then does not count, rather than its old score being weighed as the new model's.
+
+    Raises
+    ------
+    ModelUnavailable
+        When no breath model can be loaded: the assessment is refused, as it is for blood tests.
+    """
+    model = bundled_model("breath")
+    try:
+        model = breath_model(model)
+        return StoredFeaturesScore(breath_probability(features, model), model.version_label, None)
+    except ModelUnavailable as exc:  # breath_model: loaded, but its feature order is not this software's
+        return StoredFeaturesScore(None, model.version_label, exc.message)
+    except ValidationError as exc:  # breath_probability: another number of sensors
+        return StoredFeaturesScore(None, model.version_label, f"the served breath model cannot score the "
+                                   f"reading's features: {exc.message}")
+    except KeyError as exc:
+        return StoredFeaturesScore(None, model.version_label, f"the reading's features lack {exc.args[0]!r}, "
+                                   "which the served breath model takes")
 
 
 def score_unscored_breath_readings(db: sqlite_utils.Database, visit_id: int) -> int:

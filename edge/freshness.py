@@ -16,13 +16,12 @@ discarded is ordered against the result's own audit entry (entry ids, not clocks
 the same millisecond are still ordered), which also sees a discarded take whose row is gone.
 Programme settings changed since (:func:`settings_changed`) also make the result out of date: the
 referral carries the tier those settings gave. So does a model update (:func:`models_changed`):
-Calculate scores the takes and the blood tests again with the models served then, so a result whose
-crackle or lab model is no longer the one served is not what calculating again would give: another
-version, or the same version re-issued with another manifest entry (its calibration, threshold or
-files; the result keeps each entry's digest). A breath reading keeps its score, but Calculate weighs it
-with the served breath model's entry (its training prevalence, its validation), so another breath entry
-than the result's is a change too. So does another site calibration or regional validation
-than the result's: Calculate applies the ones selected when the service started.
+Calculate scores the takes, the blood tests and the breath reading again with the models served then,
+so a result whose crackle, lab or breath model is no longer the one served is not what calculating
+again would give: another version, or the same version re-issued with another manifest entry (its
+calibration, threshold, training prevalence, validation or files; the result keeps each entry's
+digest). So does another site calibration or regional validation than the result's: Calculate applies
+the ones selected when the service started.
 
 :func:`freshness_of` gathers the three for the visit's latest result, the one home of that verdict:
 the page shows it, :func:`require_current` refuses a referral on it and the API's assessments carry
@@ -50,25 +49,22 @@ CHANGE_KINDS = ("patient", "lung_sounds", "breath", "labs", "earlier_blood_count
 ADDED_OR_REMOVED = {("visit", "add_labs"): "labs", ("visit", "add_breath_reading"): "breath",
                     ("recording", "create"): "lung_sounds", ("recording", "discard"): "lung_sounds"}
 # The modalities Calculate scores anew with the served model (i18n ``model_updated_<modality>``):
-# takes another crackle model scored are scored again (edge.recordings.rescore_takes_of_other_models)
-# and blood tests are scored when the result is calculated (edge.modalities.labs_evidence).
-RESCORED_AT_CALCULATE = ("auscultation", "labs")
-# The modalities whose score is kept but which Calculate weighs with the served model's manifest entry. A
-# breath reading keeps the score of the model it was read with (edge.breath), but its evidence reads the
-# served breath entry (edge.modalities.breath_evidence, edge.fusion.evidence.tabular_evidence): the
-# likelihood ratio divides by its ``training_data.prevalence``; its ``validation``, ``training_data.kind``
-# and ``validation_status`` decide whether the reading counts, and its name and version whether a
-# regional validation is of it. So another served entry (its digest) is a change; the label is not, since
-# calculating again keeps the reading's own. Every served entry also gives the range a modality the result
-# lacks could still move the risk (edge.modalities.potential_ranges: ``if_missing_measured``, the page's
-# "could change"); that is not compared, as a model the result did not use is no change: it moves neither
-# the risk nor the advice a referral carries.
-WEIGHED_AT_CALCULATE = ("breath",)
+# takes another crackle model scored are scored again (edge.recordings.rescore_takes_of_other_models),
+# blood tests are scored when the result is calculated (edge.modalities.labs_evidence) and so is the
+# breath reading, from its stored features (edge.modalities.breath_evidence; the reading keeps the score
+# it was read with, for the record). The served entry also weighs the score (a tabular likelihood ratio
+# divides by its ``training_data.prevalence``; its ``validation``, ``training_data.kind`` and
+# ``validation_status`` decide whether it counts), so another entry at the same version (its digest) is a
+# change too. Every served entry also gives the range a modality the result lacks could still move the
+# risk (edge.modalities.potential_ranges: ``if_missing_measured``, the page's "could change"); that is not
+# compared, as a model the result did not use is no change: it moves neither the risk nor the advice a
+# referral carries.
+RESCORED_AT_CALCULATE = ("auscultation", "labs", "breath")
 # What else Calculate applies as this process selected it at start (i18n ``model_updated_<name>``): the
 # site calibration maps the fused probability (edge.site_calibration) and the regional validation can
 # make a modality count (edge.regional_validation). With the modalities, what ``models_changed`` names.
 CALIBRATIONS = ("site_calibration", "regional_validation")
-MODEL_CHANGES = (*RESCORED_AT_CALCULATE, *WEIGHED_AT_CALCULATE, *CALIBRATIONS)
+MODEL_CHANGES = (*RESCORED_AT_CALCULATE, *CALIBRATIONS)
 
 
 def changed_since(db: sqlite_utils.Database, assessment: dict, *, visit: dict, patient: dict) -> list[str]:
@@ -116,8 +112,7 @@ def settings_changed(assessment: dict, today: dict[str, dict]) -> list[str]:
 class ModelsInForce:
     """What this process calculates a result with beside the programme settings (:func:`models_in_force`):
     ``versions``, the served model of each modality of :data:`RESCORED_AT_CALCULATE`; ``digests``, the
-    content of each served model's manifest entry (``ModelRegistry.entry_digest``), which is all that is
-    compared for :data:`WEIGHED_AT_CALCULATE`; ``site_calibration``,
+    content of each served model's manifest entry (``ModelRegistry.entry_digest``); ``site_calibration``,
     the version of the site calibration applied (None while none can be: Calculate is refused);
     ``regional_validation``, the version of the regional validation used (None: none)."""
 
@@ -145,27 +140,26 @@ def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
     """What of :data:`MODEL_CHANGES` ``assessment`` was calculated with that is not what is served
     ``today`` (:func:`models_in_force`), in that order.
 
-    A modality of :data:`RESCORED_AT_CALCULATE` the result used (takes, blood tests; one it did not use
-    is no change): another name or version (the label its ``model_versions`` keeps is none of the
-    served model's), for the crackle model another threshold than the one it kept
-    (``crackle_threshold``), or another manifest entry at the same version (its ``model_digests``:
-    a re-issue with another calibration or threshold). A result stored before results kept digests
-    cannot tell a re-issue from its model: it compares as changed, and calculating again once makes
-    it comparable. A modality of :data:`WEIGHED_AT_CALCULATE` the result used (a breath reading):
-    another served manifest entry than the one it read (its digest; one stored before results kept
-    digests compares as changed). ``site_calibration``: another version than the one it applied (a
-    result stored before site calibrations applied ``bundled``, the identity). ``regional_validation``:
-    another version (or none) than the one it used; a result stored before results kept it compares as
-    having used none."""
+    A modality of :data:`RESCORED_AT_CALCULATE` the result used (takes, blood tests, a breath reading;
+    one it did not use is no change): another name or version (the label its ``model_versions`` keeps
+    is none of the served model's), for the crackle model another threshold than the one it kept
+    (``crackle_threshold``), or another manifest entry at the same version (its ``model_digests``: a
+    re-issue with another calibration, threshold, training prevalence or validation). A result stored
+    before results kept digests cannot tell a re-issue from its model: it compares as changed, and
+    calculating again once makes it comparable. A result stored before Calculate scored the breath
+    reading names the model the reading was read with, which weighed its score with the entry it kept.
+    ``site_calibration``: another version than the one it applied (a result stored before site
+    calibrations applied ``bundled``, the identity). ``regional_validation``: another version (or
+    none) than the one it used; a result stored before results kept it compares as having used none."""
     changed, kept_digests = [], assessment.get("model_digests") or {}
-    for modality in (*RESCORED_AT_CALCULATE, *WEIGHED_AT_CALCULATE):
+    for modality in RESCORED_AT_CALCULATE:
         used, served = _model_used(assessment, modality), today.versions.get(modality)
         digest = today.digests.get(modality)
-        if used is None or digest is None or (modality in RESCORED_AT_CALCULATE and served is None):
+        if used is None or digest is None or served is None:
             continue  # not used, or no model to calculate with (Calculate would be refused)
         kept_threshold = assessment.get("crackle_threshold") if modality == "auscultation" else None
-        scored_by_another = served is not None and (
-            used not in served.labels or (kept_threshold is not None and kept_threshold != served.threshold))
+        scored_by_another = used not in served.labels or (kept_threshold is not None
+                                                          and kept_threshold != served.threshold)
         if scored_by_another or digest != kept_digests.get(modality):
             changed.append(modality)
     calibration = (assessment.get("calibration") or {}).get("version", BUNDLED_ID)

@@ -16,11 +16,12 @@ from typing import Callable, Collection, NamedTuple, Optional
 import sqlite_utils
 
 from audio_models.errors import ModelError
-from edge.breath import list_breath_readings
+from edge.breath import list_breath_readings, score_stored_features
 from edge.fusion.clinical_prior import ClinicalPicture
 from edge import regional_validation, site_calibration
 from edge.fusion.evidence import (EvidenceOptions, ModalityEvidence, crackle_evidence, crackle_potential_range,
-                                  kl6_evidence, kl6_potential_range, tabular_evidence, tabular_potential_range)
+                                  kl6_evidence, kl6_potential_range, tabular_evidence, tabular_potential_range,
+                                  unscorable_evidence)
 from edge.inference.bundles import selected_registry
 from edge.inference.models import version_label
 from edge.labs import ModelUnavailable, list_lab_results, score_stored_results
@@ -138,14 +139,21 @@ def labs_evidence_from_score(score: dict, options: EvidenceOptions) -> ModalityE
 
 def breath_evidence(db: sqlite_utils.Database, visit_id: int, picture: ClinicalPicture,
                     options: EvidenceOptions) -> Optional[ModalityEvidence]:
-    """The newest breath reading of the visit that passed its quality checks."""
-    usable = [reading for reading in list_breath_readings(db, visit_id) if reading["probability"] is not None]
+    """The newest breath reading of the visit that passed its quality checks, scored from its stored
+    features by the served breath model (``edge.breath.score_stored_features``), whose manifest entry
+    weighs it: the reading keeps the score it was read with, for the record, and the result names the
+    model that scored it here. Features that model cannot take make the reading not counted, saying
+    why (``edge.fusion.evidence.unscorable_evidence``). Raises ModelUnavailable without a breath model,
+    as :func:`labs_evidence` does: the assessment is refused rather than computed without the reading."""
+    usable = [reading for reading in list_breath_readings(db, visit_id) if reading["features"] is not None]
     if not usable:
         return None
-    latest = usable[-1]
-    return tabular_evidence("breath", latest["probability"], manifest_entry("breath"),
-                            model_version=latest["model_version"], site=site_validation("breath"),
-                            rule=options.validation_rule, region=region_validation("breath"))
+    scored, entry = score_stored_features(usable[-1]["features"]), manifest_entry("breath")
+    if scored.probability is None:
+        return unscorable_evidence("breath", entry, model_version=scored.model_version, reason=scored.unscorable)
+    return tabular_evidence("breath", scored.probability, entry, model_version=scored.model_version,
+                            site=site_validation("breath"), rule=options.validation_rule,
+                            region=region_validation("breath"))
 
 
 #: Statuses of edge.auscultation.stethoscope_validation whose takes never count, clear or positive: the

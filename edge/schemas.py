@@ -12,7 +12,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConst
                       model_validator)
 
 from edge.auscultation import STETHOSCOPE_STATUSES
-from edge.freshness import CHANGE_KINDS, MODEL_CHANGES, RESCORED_AT_CALCULATE, WEIGHED_AT_CALCULATE
+from edge.freshness import CHANGE_KINDS, MODEL_CHANGES, RESCORED_AT_CALCULATE
 from edge.vocabulary import (AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_SITES, CTD_DIAGNOSES, ROLES, SMOKING_STATUS,
                              SYMPTOMS, VISIT_STATUSES, ChestPiece, CracklesHeard, StethoscopeName, known_word)
 
@@ -506,14 +506,12 @@ _CHANGED = (f"what was stored at the visit after the result was calculated ({', 
 _SETTINGS_CHANGED = "the programme settings the result was calculated under that differ now (group.key)"
 _MODELS_CHANGED = (f"what the result was calculated with that is not what is served now ({', '.join(MODEL_CHANGES)}): "
                    f"a modality ({', '.join(RESCORED_AT_CALCULATE)}) whose model the result used is another "
-                   "(auscultation: another crackle model version or threshold; labs: another lab model version; "
-                   "either: its manifest entry re-issued at the same version, e.g. another calibration; a result "
-                   "stored before results kept the entry's digest names each it used); a modality "
-                   f"({', '.join(WEIGHED_AT_CALCULATE)}) whose reading the result used and whose served manifest "
-                   "entry is another (its training prevalence and validation weigh the reading); the site "
-                   "calibration or the regional validation applied now is another than the result's. Assessing "
-                   "again scores the takes and blood tests with the served models; breath readings keep the score "
-                   "of the model they were read with, weighed with the served entry")
+                   "(auscultation: another crackle model version or threshold; labs, breath: another model "
+                   "version; any: its manifest entry re-issued at the same version, e.g. another calibration, "
+                   "training prevalence or validation; a result stored before results kept the entry's digest "
+                   "names each it used); the site calibration or the regional validation applied now is another "
+                   "than the result's. Assessing again scores the takes, blood tests and breath reading with the "
+                   "served models (a breath reading keeps the score it was read with, for the record)")
 
 
 class ResultFreshness(BaseModel):

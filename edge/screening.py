@@ -237,7 +237,8 @@ def score_kept_inputs(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int
     Raises ``ModelUnavailable`` (naming them) while a needed model is still unavailable, so a
     visit is never assessed as if its recordings or breath readings did not exist, and
     ``TakeAudioMissing`` (naming the take) before anything is scored when a take to be scored
-    has lost its sound file. Lab panels are scored when read, so they need no step here.
+    has lost its sound file. Lab panels and the breath reading are scored by the served model when
+    the evidence is read (``edge.modalities``); a reading kept unscored gets its first score here, for the record.
     """
     check_takes_readable(db, blobs, visit_id, crackle_model)
     score_unscored_recordings(db, blobs, visit_id, crackle_model, actor)

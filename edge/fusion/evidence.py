@@ -441,6 +441,15 @@ def tabular_evidence(modality: str, probability: float, entry: dict, *, model_ve
                             _counted(finding, counts["reason"]))
 
 
+def unscorable_evidence(modality: str, entry: dict, *, model_version: str, reason: str) -> ModalityEvidence:
+    """Labs or breath measured, but the served model (``entry``, ``model_version``) cannot score what was
+    stored (a breath reading whose features it does not take): LR 1, not counted, with ``reason``
+    (``reason_code`` ``not_scorable``), never another model's score weighed with this entry."""
+    status = validation_status(entry, name=modality).as_dict()
+    return _not_counted(modality, {"reason": reason, "reason_code": "not_scorable"}, model_version, status,
+                        {"probability": None})
+
+
 # --- KL-6 ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -680,7 +689,7 @@ def crackle_log_lrs(sign: CrackleSign, detector: dict) -> dict:
 
 
 # Why a modality is not counted, as a code the result page words in the nurse's language.
-REASON_CODES = ("synthetic", "no_patient_validation", "too_few", "uncertain")
+REASON_CODES = ("synthetic", "no_patient_validation", "too_few", "uncertain", "not_scorable")
 
 
 def _not_counted(modality: str, why: dict, model_version: str, status: dict, finding: dict) -> ModalityEvidence:

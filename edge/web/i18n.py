@@ -547,6 +547,10 @@ CATALOG: dict[str, dict[str, str]] = {
                             "zh-CN": "目前检验过的患者太少"},
     "not_counted_uncertain": {"en": "how well it works is still too uncertain",
                               "zh-CN": "其效果仍然太不确定"},
+    # edge.fusion.evidence.unscorable_evidence: the served model cannot score what was stored (a breath
+    # reading's features, after a model update that takes other features).
+    "not_counted_not_scorable": {"en": "the model now in use cannot score this reading; take it again",
+                                 "zh-CN": "当前使用的模型无法为此次检测评分，请重新检测"},
     # An unvalidated modality (edge.fusion.evidence): measured, shown, but not moving the risk.
     "uncertainty_not_counted": {"en": "Measured, not yet counted: {names} (not yet shown to work for patients "
                                       "like this one, so they do not change the risk).",
@@ -882,8 +886,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "changed_lung_sounds": {"en": "lung sounds", "zh-CN": "肺部听诊"},
     "changed_monitoring": {"en": "ILD monitoring ended or resumed", "zh-CN": "间质性肺病监测已结束或恢复"},
     "changed_outcomes": {"en": "HRCT or PFT outcomes on the patient's record", "zh-CN": "患者记录中的 HRCT 或肺功能结局"},
-    # edge.freshness.models_changed: Calculate scores the takes and blood tests again with the models served now,
-    # and weighs a breath reading with the served breath model's manifest entry.
+    # edge.freshness.models_changed: Calculate scores the takes, blood tests and breath reading again with the
+    # models served now, and weighs each with the served model's manifest entry.
     "model_updated_auscultation": {"en": "The lung-sound model was updated since this result: press “Calculate "
                                          "again” before acting on it.",
                                    "zh-CN": "本次结果计算后肺音模型已更新：请先点击“重新计算”，再据此处理。"},
@@ -899,9 +903,11 @@ CATALOG: dict[str, dict[str, str]] = {
     "model_updated_regional_validation": {"en": "The regional validation was changed since this result: press "
                                                 "“Calculate again” before acting on it.",
                                           "zh-CN": "本次结果计算后区域验证已更改：请先点击“重新计算”，再据此处理。"},
-    "letter_changed_after": {"en": "Changed at the visit after the result this referral carries ({changes}): "
+    # Any kind of edge.freshness.CHANGE_KINDS: some are not at the visit (an earlier visit's blood count,
+    # outcomes on the patient's record, the end of ILD monitoring), so the line names no place.
+    "letter_changed_after": {"en": "Changed after the result this referral carries was calculated ({changes}): "
                                    "not in this letter or the referral.",
-                             "zh-CN": "本转诊所附结果计算后，就诊中又有更改（{changes}）：未包含在本信函和转诊中。"},
+                             "zh-CN": "本转诊所附结果计算后，以下内容有更改（{changes}）：未包含在本信函和转诊中。"},
     "refer_needs_current_result": {"en": "Calculate the risk again first: the referral is sent with the latest "
                                          "result, and this one does not include every change.",
                                    "zh-CN": "请先重新计算风险：转诊随最新结果发送，而当前结果未包含所有更改。"},

@@ -334,3 +334,32 @@ def test_a_count_the_look_back_would_not_read_is_no_change(client, nurse, db, wh
     assert freshness_by_assessment(client, nurse, visit_id)[first["id"]]["current"]
     again = assess(client, nurse, visit_id)  # indeed: calculating again gives the same advice
     assert again["recommendation"]["guideline"]["code"] == "none"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_the_letter_names_changes_made_elsewhere_than_at_the_visit_as_such(client, nurse, make_user, db, lang):
+    """After the referral: a blood test at the visit, a count on an earlier visit, an HRCT on the patient's
+    record and an end of ILD monitoring. The letter names each change kind in the nurse's language, and its
+    line does not say they were made at the visit: three of them were not."""
+    earlier, visit_id, first = sjogren_assessed_with_an_earlier_visit(client, nurse, db)
+    sent = client.post(f"/api/v1/visits/{visit_id}/referrals", headers=nurse,
+                       json={"reason": "new cough", "assessment_id": first["id"]})
+    assert sent.status_code == 201, sent.json
+    patient_id = db.execute("SELECT patient_id FROM visits WHERE id = ?", [visit_id]).fetchone()[0]
+    enter(client, nurse, visit_id, [{"analyte": "crp", "value": 4, "unit": "mg/L"}])
+    enter(client, nurse, earlier, LOW_COUNT)
+    make_user("clin1", "clinician")
+    clinician = login(client, "clin1")
+    hrct(client, clinician, patient_id, days_ago(30), "present")
+    ended = client.post(f"/api/v1/patients/{patient_id}/monitoring-ends", headers=clinician,
+                        json={"date": days_ago(10), "reason": "transferred"})
+    assert ended.status_code == 201, ended.json
+    kinds = ["labs", "earlier_blood_count", "outcomes", "monitoring"]
+    assert freshness_by_assessment(client, clinician, visit_id)[first["id"]]["changed"] == kinds
+    referral_id = db.execute("SELECT id FROM referrals").fetchone()[0]
+    client.set_cookie("lang", lang)
+    letter = client.get(f"/referrals/{referral_id}/letter").get_data(as_text=True)
+    line = re.search(r'id="letter-changed">([^<]+)<', letter).group(1)
+    names = ("、" if lang == "zh-CN" else ", ").join(CATALOG[f"changed_{kind}"][lang] for kind in kinds)
+    assert line == str(escape(CATALOG["letter_changed_after"][lang].format(changes=names)))
+    assert ("就诊中" if lang == "zh-CN" else "at the visit") not in line

@@ -4,12 +4,14 @@ and the blood tests with the lab model served then, so a result whose crackle or
 longer the one served is not what calculating again would give. The visit page says which model was
 updated, the API's assessments say so (``freshness.models_changed``), the referral waits for a new
 result (409 ``result_out_of_date`` naming ``models_changed`` through the API, the tablet's form
-refused), and after "Calculate again" the result is current. A breath reading keeps the score of
-the model it was read with, but Calculate weighs it with the served breath model's manifest entry
-(its training prevalence, its validation): another served breath entry, at another version or
-re-issued at the same one, is a change too, and calculating again makes the result current though
-the reading keeps its model's label. A model the result did not use (an auscultation update for a
-visit without takes, a breath update for a visit without a reading) is no change.
+refused), and after "Calculate again" the result is current. Calculate scores the breath reading
+from its stored features with the served breath model too, and weighs it with that model's manifest
+entry (its training prevalence, its validation): another served breath entry, at another version or
+re-issued at the same one, is a change, and calculating again names the served model while the
+reading keeps the score and label it was read with; features the served model cannot take make the
+reading not counted, saying why, never its old score weighed with the new entry. A model the result
+did not use (an auscultation update for a visit without takes, a breath update for a visit without a
+reading) is no change.
 
 The real flow: results calculated on the SQLite file of a data folder, another bundle installed (or
 rolled back) with ``ildscreen models install`` / ``rollback``, and the service started again on it.
@@ -17,6 +19,7 @@ rolled back) with ``ildscreen models install`` / ``rollback``, and the service s
 from __future__ import annotations
 
 import io
+import json
 import re
 
 import pytest
@@ -212,7 +215,8 @@ def validated_in_adults(models) -> None:
     lambda models: models["breath"]["training_data"].update(prevalence=0.15),  # the likelihood ratio's denominator
 ], ids=["validation", "training_prevalence"])
 def test_a_breath_model_reissued_at_the_same_version_is_a_change(runner, settings, client, nurse, db, tmp_path, change):
-    """The reading keeps its score; what Calculate reads from the served breath entry to weigh it does not."""
+    """The re-issued entry (same model file) scores the reading as before; what Calculate reads from it to
+    weigh the score does not stay."""
     visit_id = new_visit(client, nurse, breath=True)
     first = assess(client, nurse, visit_id)
     install(runner, settings, tmp_path / "reissued", change=change)
@@ -228,7 +232,7 @@ def test_a_breath_model_reissued_at_the_same_version_is_a_change(runner, setting
     again = assess(client, headers, visit_id)  # what the result would have been under the re-issued entry
     assert again["model_versions"]["breath"] == first["model_versions"]["breath"]
     kept, now = (result["contributions"]["breath"] for result in (first, again))
-    assert kept["finding"]["probability"] == now["finding"]["probability"]  # the reading was not scored again
+    assert kept["finding"]["probability"] == now["finding"]["probability"]  # the same model file scored it
     if change is validated_in_adults:
         assert (kept["counted"], now["counted"]) == (False, True) and again["probability"] != first["probability"]
     else:
@@ -238,23 +242,62 @@ def test_a_breath_model_reissued_at_the_same_version_is_a_change(runner, setting
     assert again["freshness"]["current"] and refer(client, headers, visit_id, again["id"]).status_code == 201
 
 
-def test_another_breath_model_version_is_a_change_and_calculating_again_makes_the_result_current(
+def stored_reading(client, headers, visit_id) -> dict:
+    return client.get(f"/api/v1/visits/{visit_id}/breath", headers=headers).json["breath_readings"][-1]
+
+
+def test_another_breath_model_version_is_a_change_and_calculating_again_scores_the_reading_with_it(
         runner, settings, client, nurse, db, tmp_path):
-    """The reading keeps the label of the model that read it, which is not the served one's: the label
-    is not compared, or no result of the visit could ever be current again."""
+    """Calculate scores the reading's stored features with the served model, so the result names it;
+    the reading keeps the score and label of the model it was read with, for the record."""
     visit_id = new_visit(client, nurse, breath=True)
     first = assess(client, nurse, visit_id)
-    install(runner, settings, tmp_path / "new", breath="9.9.0")
+    read_with = stored_reading(client, nurse, visit_id)
+    assert first["model_versions"]["breath"] == read_with["model_version"] == "breath-0.1.0"
+    install(runner, settings, tmp_path / "new", breath="9.9.0",
+            change=lambda models: models["breath"]["training_data"].update(prevalence=0.15))
     client, headers = restarted(settings)
     client.set_cookie("lang", "zh-CN")
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert updated_lines(page) == {"breath": str(escape(CATALOG["model_updated_breath"]["zh-CN"]))}
     assert freshness_by_assessment(client, headers, visit_id)[first["id"]]["models_changed"] == ["breath"]
     again = assess(client, headers, visit_id)
-    assert again["model_versions"]["breath"] == first["model_versions"]["breath"] != "breath-9.9.0"
+    assert again["model_versions"]["breath"] == "breath-9.9.0"
+    evidence = next(item for item in again["inputs"]["evidence"] if item["modality"] == "breath")
+    assert evidence["model_version"] == "breath-9.9.0" and evidence["finding"]["training_prevalence"] == 0.15
+    assert stored_reading(client, headers, visit_id) == read_with  # its own score and model, as read
     assert again["freshness"]["current"]
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert updated_lines(page) == {} and 'id="refer-form"' in page
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_reading_whose_features_the_served_breath_model_cannot_take_does_not_count_and_says_why(
+        runner, settings, client, nurse, db, tmp_path, lang):
+    """A reading stored by software that computed one feature fewer than the served model takes (the
+    humidity rise): that model cannot score it, so after the update the reading does not count (LR 1) and
+    the result says why, rather than the score of the model it was read with being weighed with the new
+    entry's prevalence and validation."""
+    visit_id = new_visit(client, nurse, labs=[KL6], breath=True)
+    reading = stored_reading(client, nurse, visit_id)
+    features = {name: value for name, value in reading["features"].items() if name != "humidity_rise_pct"}
+    db.execute("UPDATE breath_readings SET features = ? WHERE id = ?", [json.dumps(features), reading["id"]])
+    db.conn.commit()
+    install(runner, settings, tmp_path / "new", breath="9.9.0")
+    client, headers = restarted(settings)
+    result = assess(client, headers, visit_id)
+    breath = result["contributions"]["breath"]
+    assert result["model_versions"]["breath"] == "breath-9.9.0" and not breath["counted"]
+    assert breath["finding"]["probability"] is None and breath["finding"]["reason_code"] == "not_scorable"
+    assert "humidity_rise_pct" in breath["finding"]["reason"] and breath["log_likelihood_ratio"] == 0.0
+    assert result["freshness"]["current"] and "breath" not in result["missing"]
+    kept = stored_reading(client, headers, visit_id)  # kept as it was read
+    assert (kept["probability"], kept["model_version"]) == (reading["probability"], "breath-0.1.0")
+    client.set_cookie("lang", lang)
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    line = CATALOG["not_counted_line"][lang].format(modality=CATALOG["modality_breath"][lang],
+                                                    reason=CATALOG["not_counted_not_scorable"][lang])
+    assert str(escape(line)) in page
 
 
 def test_no_served_model_to_compare_with_is_no_change(client, nurse):

@@ -171,6 +171,25 @@ def test_the_letter_shows_what_the_referral_carried_and_names_what_came_after(ui
         assert str(escape(CATALOG[f"changed_{kind}"]["en"])) in changed
 
 
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_the_letter_words_every_change_kind_in_the_nurses_language(ui, db, monkeypatch, lang):
+    """Every kind edge.freshness names (some at the visit, some elsewhere: an earlier visit's count, the
+    patient's outcomes, the end of monitoring) has its words, and the letter's line lists them all."""
+    from edge import freshness
+
+    client, csrf = ui
+    _, visit_id = assessed(client, csrf)
+    refer(client, csrf, visit_id, shown_result_of(page_of(client, visit_id)))
+    referral_id = db.execute("SELECT id FROM referrals").fetchone()[0]
+    monkeypatch.setattr(freshness, "changed_since", lambda *args, **kwargs: list(freshness.CHANGE_KINDS))
+    client.set_cookie("lang", lang)
+    line = re.search(r'id="letter-changed">([^<]+)<', client.get(f"/referrals/{referral_id}/letter")
+                     .get_data(as_text=True)).group(1)
+    names = ("、" if lang == "zh-CN" else ", ").join(CATALOG[f"changed_{kind}"][lang] for kind in freshness.CHANGE_KINDS)
+    assert line == str(escape(CATALOG["letter_changed_after"][lang].format(changes=names)))
+    assert ("就诊中" if lang == "zh-CN" else "at the visit") not in line
+
+
 def test_a_result_under_settings_since_changed_holds_the_referral(app, ui, db, monkeypatch):
     """The page already says the settings changed since the result (tests/edge/test_result_as_stored.py);
     the referral, which carries the tier those settings gave, waits for the result under today's."""
