@@ -29,8 +29,9 @@ risk's validation note, a lab value the nurse confirmed as unusual) are checked 
 them, each with the name of its Observation, in the order sent.
 
 A page of the worklist reads no bundle: the markers come from the priority and the note kinds intake
-stored beside the referral (``referral_note_kinds``, store migration 9); only a referral stored before
-that has its bundle read. The order and the filters are SQL.
+stored beside the referral (``referral_note_kinds``, store migration 9); those of a referral stored before
+were read from its bundle once, by store migration 10 (:func:`fill_note_kinds`). The order and the
+filters are SQL.
 
 Must-not-miss markers, decided from what the referral carries as data rather than from its words:
 
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -66,6 +68,8 @@ from imaging_server.sign_in_pages import (SignInPage, check_sign_out, lockout_po
                                           too_many_attempts)
 from imaging_server.store import CLINIC_NAME_PATTERN, Database, request_db
 
+logger = logging.getLogger(__name__)
+
 ADVICE_KIND = "advice"
 MUST_NOT_MISS = ("urgent", "discordant_hrct_reads")
 # Most urgent first: FHIR asap (this week), urgent (within 3 months), routine.
@@ -76,15 +80,18 @@ REFERRAL_FROM = ("FROM referrals r JOIN clinics c ON c.id = r.clinic_id "
                  "LEFT JOIN referral_revocations v ON v.referral_id = r.id")
 REFERRAL_SELECT = "SELECT r.code, r.bundle, r.priority, r.status, r.created_at, c.name AS clinic, v.revoked_at " + (
     REFERRAL_FROM)
-# A worklist row: the bundle only of a referral stored before intake kept its note kinds (store migration 9).
+# A worklist row, never its bundle: the note kinds intake stored (store migration 9; an older referral's
+# were filled by migration 10, :func:`fill_note_kinds`).
 WORKLIST_SELECT = ("SELECT r.code, r.priority, r.status, r.created_at, c.name AS clinic, v.revoked_at, k.kinds, "
-                   f"CASE WHEN k.referral_id IS NULL THEN r.bundle END AS bundle, {PRIORITY_RANK_SQL} AS priority_rank "
+                   f"{PRIORITY_RANK_SQL} AS priority_rank "
                    f"{REFERRAL_FROM} LEFT JOIN referral_note_kinds k ON k.referral_id = r.id")
 # Programme assumptions (not clinical numbers): a page of 50 referrals unless asked, at most 200, so that a
 # page's cost stays bounded however many referrals wait.
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 FILTERS = {"status": VIEW_STATUSES, "priority": PRIORITIES}
+# Referrals whose bundles store migration 10 reads at a time: its memory stays bounded by this many bundles.
+FILL_BATCH = 500
 
 PAGES_PATH = "/reader"
 DOOR = DOORS["reader"]
@@ -107,8 +114,11 @@ def referral_notes(request_resource: dict) -> list[dict]:
     """The notes as ``{"kind", "text"}`` in the order sent, the advice first (kind None when unnamed).
 
     A referral stored before intake checked notes may hold ones that are not text: they are left out."""
-    notes = [{"kind": _valid_kind(note_kind(note)), "text": note["text"]} for note in _texts(request_resource, "note")]
-    return sorted(notes, key=lambda note: note["kind"] != ADVICE_KIND)  # stable: the rest keep their order
+    return sorted(_notes_as_sent(request_resource), key=lambda note: note["kind"] != ADVICE_KIND)  # stable
+
+
+def _notes_as_sent(request_resource: dict) -> list[dict]:
+    return [{"kind": _valid_kind(note_kind(note)), "text": note["text"]} for note in _texts(request_resource, "note")]
 
 
 def _texts(request_resource: dict, field: str) -> list[dict]:
@@ -246,7 +256,8 @@ def worklist(db: Database, query: WorklistQuery = WorklistQuery()) -> dict:
         params["clinic"] = query.clinic
     rows = db.rows(WORKLIST_SELECT + (" WHERE " + " AND ".join(where) if where else "")
                    + " ORDER BY priority_rank, r.created_at, r.id LIMIT :limit", params)
-    page = [_listed(row, _kinds(row)) for row in rows[:query.limit]]
+    # No kinds row: none can be missing after migration 10; listed without the kinds' markers all the same.
+    page = [_listed(row, (row["kinds"] or "").split()) for row in rows[:query.limit]]
     return {"referrals": page, "next_after": page[-1]["referral_code"] if len(rows) > query.limit else None}
 
 
@@ -256,11 +267,32 @@ def _placeholders(name: str, values, params: dict) -> str:
     return ", ".join(f":{name}_{index}" for index in range(len(values)))
 
 
-def _kinds(row: dict) -> list:
-    """A worklist row's note kinds: as intake stored them, or from the bundle of an older referral."""
-    if row["kinds"] is not None:
-        return row["kinds"].split()
-    return [note["kind"] for note in referral_notes(service_request(json.loads(row["bundle"])))]
+def fill_note_kinds(db: Database) -> int:
+    """Store the note kinds of every referral that has none (one stored before store migration 9), read once
+    from its bundle as the referral's page reads its notes; return how many were filled. Store migration 10's
+    data step, inside its transaction. A bundle that cannot be read (never one intake took: a hand-edited row)
+    gets no kinds, and a warning names the referral by its row id.
+    """
+    filled, after = 0, 0
+    while True:
+        rows = db.rows("SELECT r.id, r.bundle FROM referrals r LEFT JOIN referral_note_kinds k ON k.referral_id = r.id "
+                       "WHERE k.referral_id IS NULL AND r.id > :after ORDER BY r.id LIMIT :batch",
+                       {"after": after, "batch": FILL_BATCH})
+        for row in rows:
+            try:
+                kinds = [note["kind"] for note in _notes_as_sent(service_request(json.loads(row["bundle"])))
+                         if note["kind"] is not None]
+            except (ValueError, TypeError, KeyError, StopIteration):
+                logger.warning("referral id %s: its stored bundle cannot be read; stored with no note kinds", row["id"])
+                kinds = []
+            db.execute("INSERT INTO referral_note_kinds (referral_id, kinds) VALUES (:id, :kinds)",
+                       {"id": row["id"], "kinds": " ".join(kinds)})
+        filled += len(rows)
+        if len(rows) < FILL_BATCH:
+            break
+        after = rows[-1]["id"]
+    logger.info("filled the note kinds of %s referrals stored before store version 9", filled)
+    return filled
 
 
 def referral_for_reader(db: Database, code: str) -> dict:
