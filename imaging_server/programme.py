@@ -315,7 +315,7 @@ def post_figures():
 @figures_api.get("/api/v1/programme/dashboard")
 def dashboard_json():
     db = request_db()
-    viewer_for_token(db, request.headers.get("Authorization"))
+    g.viewer = viewer_for_token(db, request.headers.get("Authorization"))
     return jsonify(programme_view(db, current_app.extensions["imaging_server"]))
 
 
@@ -343,7 +343,7 @@ def _sign_in_page(message_key: Optional[str] = None, **form):
 def dashboard_page():
     db = request_db()
     try:
-        viewer = _page_viewer(db)
+        viewer = g.viewer = _page_viewer(db)  # g: for the request log (imaging_server.app)
     except AuthenticationError:  # an unknown bearer token: a person may still sign in
         return _sign_in_page("session_needed")
     if viewer is None:
