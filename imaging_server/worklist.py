@@ -12,7 +12,7 @@ guideline line, validation and model versions). Routes:
   ``clinic`` (:func:`worklist_query`; a bad or unknown parameter is 422 naming it);
 - ``GET /reader/referrals`` and ``GET /reader/referrals/<code>``: the same as pages (English or
   Simplified Chinese, :mod:`imaging_server.programme_i18n`), for a reader's browser session or
-  their bearer token (machines);
+  their bearer token (machines); a bad worklist parameter answers the page (422) naming it, not JSON;
 - ``GET /reader``: the sign-in form (the worklist once signed in); ``POST /reader/sign-in`` (name,
   password and the form's CSRF token) opens a session whose random id an HttpOnly, SameSite=Strict
   cookie limited to ``/reader`` carries; ``POST /reader/sign-out`` (the page's CSRF token) ends it.
@@ -66,7 +66,7 @@ from imaging_server.referrals import (NOTE_KIND_PATTERN, PRIORITIES, REFERRAL_CO
 from imaging_server.sign_in_pages import (SignInPage, check_sign_out, lockout_policy, refused_form, session_form_token,
                                           sign_in_form, sign_in_token_sent_back, signed_in, signed_out,
                                           too_many_attempts)
-from imaging_server.store import CLINIC_NAME_PATTERN, Database, request_db
+from imaging_server.store import CLINIC_NAME_PATTERN, Database, list_clinics, request_db
 
 logger = logging.getLogger(__name__)
 
@@ -400,12 +400,30 @@ def sign_out():
 
 @reader_pages.get("/referrals")
 def worklist_page():
-    db, query = request_db(), worklist_query(request.args)
-    page = worklist(db, query)
-    clinics = [row["name"] for row in db.rows("SELECT name FROM clinics ORDER BY name")]
+    """The worklist's page; a bad parameter answers this page (422) naming it above an empty filter form
+    (JSON stays for the API)."""
+    db = request_db()
+    try:
+        query = worklist_query(request.args)
+        page, problems = worklist(db, query), []
+    except ValidationError as exc:
+        query, page, problems = WorklistQuery(), {"referrals": [], "next_after": None}, exc.fields
     return render_template("reader_worklist.html", referrals=page["referrals"], next_after=page["next_after"],
-                           query=query, clinics=clinics, statuses=VIEW_STATUSES, priorities=tuple(PRIORITY_ORDER),
-                           **_signed_in_context())
+                           query=query, problems=problems, clinics=clinic_choices(db, query.clinic),
+                           statuses=VIEW_STATUSES, priorities=tuple(PRIORITY_ORDER),
+                           **_signed_in_context()), 422 if problems else 200
+
+
+def clinic_choices(db: Database, chosen: Optional[str] = None) -> dict:
+    """The clinic filter's choices: ``active`` (every clinic whose token works) and ``revoked`` (a clinic
+    whose token the hospital revoked, only when it has referrals or is ``chosen``): a revoked clinic's
+    referrals still wait for their HRCT, so they stay listed and filterable, under a plain mark."""
+    clinics = list_clinics(db)
+    with_referrals = {row["name"] for row in db.rows(
+        "SELECT c.name FROM clinics c WHERE EXISTS (SELECT 1 FROM referrals r WHERE r.clinic_id = c.id)")}
+    return {"active": [clinic["name"] for clinic in clinics if not clinic["revoked"]],
+            "revoked": [clinic["name"] for clinic in clinics
+                        if clinic["revoked"] and (clinic["name"] in with_referrals or clinic["name"] == chosen)]}
 
 
 @reader_pages.get("/referrals/<code>")

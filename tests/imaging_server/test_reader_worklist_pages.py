@@ -18,7 +18,7 @@ from imaging_server.nodule_review import add_reader
 from imaging_server.programme_i18n import CATALOG
 from imaging_server import store
 from imaging_server import worklist as worklist_module
-from imaging_server.store import add_clinic, open_database, utc_now
+from imaging_server.store import add_clinic, open_database, revoke_clinic, rotate_clinic_token, utc_now
 from imaging_server.worklist import MAX_PAGE_SIZE
 from test_referral_notes import DISCORDANT, clinic_bundle, send
 
@@ -136,6 +136,49 @@ def test_the_page_links_the_next_page_with_its_filters_and_marks_the_chosen_ones
     assert '<option value="clinic-north" translate="no">' in second  # every clinic to choose from
 
 
+def _clinic_options(html: str) -> tuple[list[str], list[str]]:
+    """The clinic filter's options: the active clinics', then those in the revoked clinics' group."""
+    select = html.split('<select name="clinic">', 1)[1].split("</select>", 1)[0]
+    active, _, revoked = select.partition("<optgroup")
+    names = [part.split('"', 1)[0] for part in active.split('<option value="')[2:]]  # after "All"
+    return names, [part.split('"', 1)[0] for part in revoked.split('<option value="')[1:]]
+
+
+def test_the_clinic_filter_lists_the_active_clinics_and_marks_a_revoked_one_whose_referrals_stay(hospital):
+    client, db, clinics, reader = hospital
+    add_clinic(db, "clinic-east")  # active, nothing sent yet: listed
+    add_clinic(db, "clinic-closed")
+    revoke_clinic(db, "clinic-closed")  # revoked with no referral: nothing to filter, not listed
+    revoke_clinic(db, "clinic-south")  # revoked: its referrals still wait for their HRCT
+    assert client.get("/api/v1/referrals/ILD-BBBBBBBBBB", headers=clinics["clinic-south"]).status_code == 401
+
+    html = client.get("/reader/referrals", headers=reader).get_data(as_text=True)
+    assert _clinic_options(html) == (["clinic-east", "clinic-north"], ["clinic-south"])
+    assert f'<optgroup label="{_escaped(CATALOG["clinics_revoked"]["en"])}">' in html
+    assert CATALOG["clinic_revoked"]["en"].format(name="clinic-south") in html and "clinic-closed" not in html
+    south = ["ILD-FFFFFFFFFF", "ILD-BBBBBBBBBB", "ILD-DDDDDDDDDD"]
+    assert walk(client, reader, "clinic=clinic-south")[0] == south  # still visible and filterable
+    chosen = client.get("/reader/referrals?clinic=clinic-south", headers=reader).get_data(as_text=True)
+    assert [part.split('"', 1)[0] for part in chosen.split('id="referral-')[1:]] == south
+    assert '<option value="clinic-south" data-revoked="yes" selected>' in chosen
+    # A revoked clinic with no referral is offered only while it is the filter (a link kept from before).
+    closed = client.get("/reader/referrals?clinic=clinic-closed", headers=reader).get_data(as_text=True)
+    assert _clinic_options(closed)[1] == ["clinic-closed", "clinic-south"]
+    zh = client.get("/reader/referrals", headers={**reader, "Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert CATALOG["clinic_revoked"]["zh-CN"].format(name="clinic-south") in zh
+
+    assert client.get("/reader/referrals", headers=reader).status_code == 200
+    rotate_clinic_token(db, "clinic-south")  # reinstated: active again
+    assert _clinic_options(client.get("/reader/referrals", headers=reader).get_data(as_text=True)) == (
+        ["clinic-east", "clinic-north", "clinic-south"], [])
+
+
+def _escaped(text: str) -> str:
+    from markupsafe import escape
+
+    return str(escape(text))
+
+
 BAD = {
     "limit=0": ("limit", "from 1 to"),
     f"limit={MAX_PAGE_SIZE + 1}": ("limit", f"from 1 to {MAX_PAGE_SIZE}"),
@@ -155,14 +198,32 @@ BAD = {
 
 
 @pytest.mark.parametrize("query", BAD)
-def test_a_bad_parameter_is_422_naming_it_on_the_json_and_the_page(hospital, query):
+def test_a_bad_parameter_is_422_naming_it_json_on_the_api_and_the_worklists_page_on_the_page(hospital, query):
     client, _db, _clinics, reader = hospital
     field, reason = BAD[query]
-    for path in ("/api/v1/reader/referrals", "/reader/referrals"):
-        answer = client.get(f"{path}?{query}", headers=reader)
-        assert answer.status_code == 422 and answer.json["error"]["code"] == "validation_error", (path, answer.json)
-        named = {item["field"]: item["reason"] for item in answer.json["error"]["fields"]}
-        assert reason in named[field] and field in answer.json["error"]["message"], named
+    answer = client.get(f"/api/v1/reader/referrals?{query}", headers=reader)
+    assert answer.status_code == 422 and answer.json["error"]["code"] == "validation_error", answer.json
+    named = {item["field"]: item["reason"] for item in answer.json["error"]["fields"]}
+    assert reason in named[field] and field in answer.json["error"]["message"], named
+
+    for lang in ("en", "zh-CN"):
+        page = client.get(f"/reader/referrals?{query}", headers={**reader, "Accept-Language": lang})
+        assert page.status_code == 422 and page.mimetype == "text/html", (lang, page.data[:200])
+        html = page.get_data(as_text=True)
+        error = html.split('id="worklist-error"', 1)[1].split("</div>", 1)[0]
+        assert CATALOG["worklist_bad_parameter"][lang].format(name=field) in error, error
+        assert CATALOG["worklist_bad_link"][lang] in error and '<html lang="' + lang + '">' in html
+        # The page's shape: its filter form (nothing chosen) and no referral, not even "no referrals".
+        assert 'id="worklist-filter"' in html and " selected" not in html
+        assert 'id="referral-' not in html and CATALOG["no_referrals"][lang] not in html
+
+
+def test_the_pages_error_names_an_unknown_parameter_escaped_and_cut(hospital):
+    client, _db, _clinics, reader = hospital
+    name = "<b>" + "x" * 60
+    html = client.get("/reader/referrals", query_string={name: "1"}, headers=reader).get_data(as_text=True)
+    error = html.split('id="worklist-error"', 1)[1].split("</div>", 1)[0]
+    assert "<b>" not in html and "&lt;b&gt;" + "x" * 37 + "”" in error
 
 
 def test_a_page_reads_no_bundle(hospital):
