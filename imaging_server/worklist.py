@@ -11,8 +11,9 @@ guideline line, validation and model versions). Routes:
   stays put as referrals arrive) and may be filtered by ``status``, ``priority`` (each repeatable) and
   ``clinic`` (:func:`worklist_query`; a bad or unknown parameter is 422 naming it);
 - ``GET /reader/referrals`` and ``GET /reader/referrals/<code>``: the same as pages (English or
-  Simplified Chinese, :mod:`imaging_server.programme_i18n`), for a reader's browser session or
-  their bearer token (machines); a bad worklist parameter answers the page (422) naming it, not JSON;
+  Simplified Chinese, :mod:`imaging_server.programme_i18n`; ``GET /reader/language?to=..&next=..``
+  switches, as the clinic's and the programme's pages do), for a reader's browser session or their
+  bearer token (machines); a bad worklist parameter answers the page (422) naming it, not JSON;
 - ``GET /reader``: the sign-in form (the worklist once signed in); ``POST /reader/sign-in`` (name,
   password and the form's CSRF token) opens a session whose random id an HttpOnly, SameSite=Strict
   cookie limited to ``/reader`` carries; ``POST /reader/sign-out`` (the page's CSRF token) ends it.
@@ -57,6 +58,8 @@ from typing import Optional
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 
 from common.http_security import safe_next
+from common.i18n import remember_language
+from imaging_client.referral import LOCAL_OBSERVATION_SYSTEM
 from imaging_server.browser_sign_in import DOORS
 from imaging_server.errors import AuthenticationError, NotFound, TooManyAttempts, ValidationError
 from imaging_server.nodule_review import reader_for_token, review_api
@@ -90,6 +93,7 @@ WORKLIST_SELECT = ("SELECT r.code, r.priority, r.status, r.created_at, c.name AS
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 FILTERS = {"status": VIEW_STATUSES, "priority": PRIORITIES}
+OBSERVATION_CODE_PATTERN = re.compile(r"^[a-z][a-z-]{0,39}$")  # the shape of the programme's codes: no markup
 # Referrals whose bundles store migration 10 reads at a time: its memory stays bounded by this many bundles.
 FILL_BATCH = 500
 
@@ -98,8 +102,9 @@ DOOR = DOORS["reader"]
 SESSION_COOKIE = "ildscreen_reader"
 SIGN_IN_PAGE = SignInPage(title_key="title_reader_sign_in", heading_key="title_worklist",
                           intro_key="reader_sign_in_intro", sign_in_endpoint="reader_pages.sign_in",
-                          path=PAGES_PATH, session_cookie=SESSION_COOKIE, form_cookie="ildscreen_reader_sign_in")
-OPEN_ENDPOINTS = ("reader_pages.sign_in_page", "reader_pages.sign_in")
+                          path=PAGES_PATH, session_cookie=SESSION_COOKIE, form_cookie="ildscreen_reader_sign_in",
+                          language_endpoint="reader_pages.switch_language")
+OPEN_ENDPOINTS = ("reader_pages.sign_in_page", "reader_pages.sign_in", "reader_pages.switch_language")
 
 reader_pages = Blueprint("reader_pages", __name__, url_prefix=PAGES_PATH)
 
@@ -134,17 +139,29 @@ def _valid_kind(kind) -> str | None:
 
 
 def observation_notes(bundle: dict) -> list[dict]:
-    """The Observations' notes as ``{"observation", "text"}`` in the order sent (``observation``: the
-    Observation's name, its ``code.text``, None when it has none); notes that are not text are left out."""
+    """The Observations' notes as ``{"observation", "code", "text"}`` in the order sent (``observation``:
+    the Observation's name, its ``code.text``, None when it has none; ``code``: its code in the programme's
+    own system, ``imaging_client.referral.LOCAL_OBSERVATION_SYSTEM``, e.g. ``ild-risk``, else None, so
+    that a page may name it in its language); notes that are not text are left out."""
     notes = []
     for entry in bundle["entry"]:
         resource = entry["resource"]
         if resource.get("resourceType") == "Observation":
-            code = resource.get("code")
-            name = code.get("text") if isinstance(code, dict) else None
-            notes += [{"observation": name if isinstance(name, str) else None, "text": note["text"]}
-                      for note in _texts(resource, "note")]
+            code = resource.get("code") if isinstance(resource.get("code"), dict) else {}
+            name = code.get("text")
+            notes += [{"observation": name if isinstance(name, str) else None, "code": _programme_code(code),
+                       "text": note["text"]} for note in _texts(resource, "note")]
     return notes
+
+
+def _programme_code(code: dict) -> str | None:
+    """The code of a CodeableConcept's coding in the programme's own observation system, when it is one."""
+    codings = code.get("coding")
+    for coding in codings if isinstance(codings, list) else []:
+        if (isinstance(coding, dict) and coding.get("system") == LOCAL_OBSERVATION_SYSTEM
+                and isinstance(coding.get("code"), str) and OBSERVATION_CODE_PATTERN.match(coding["code"])):
+            return coding["code"]
+    return None
 
 
 def must_not_miss(priority: str, kinds: list) -> list[str]:
@@ -398,6 +415,14 @@ def sign_out():
     return signed_out(SIGN_IN_PAGE, redirect(url_for("reader_pages.sign_in_page"), code=303))
 
 
+@reader_pages.get("/language")
+def switch_language():
+    """The language switch: a cookie for the reader pages (an unknown language sets none), then back to the
+    page it was on (``next``, a reader page, :func:`_landing`)."""
+    return remember_language(redirect(_landing(request.args.get("next")), code=303), request.args.get("to"),
+                             path=PAGES_PATH)
+
+
 @reader_pages.get("/referrals")
 def worklist_page():
     """The worklist's page; a bad parameter answers this page (422) naming it above an empty filter form
@@ -434,5 +459,10 @@ def referral_page(code: str):
     def note_label(kind) -> str:
         return t(f"note_kind_{kind}" if f"note_kind_{kind}" in CATALOG else "note_kind_note")
 
+    def observation_label(note: dict) -> str | None:
+        """The page's words for an Observation the programme names by its code; None: show the clinic's name."""
+        key = f"observation_{note['code']}"
+        return t(key) if note["code"] and key in CATALOG else None
+
     return render_template("reader_referral.html", referral=referral_for_reader(request_db(), code),
-                           note_label=note_label, **context)
+                           note_label=note_label, observation_label=observation_label, **context)
