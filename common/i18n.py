@@ -2,10 +2,11 @@
 and a catalog lookup. Each server keeps its own catalog of words; this is the shared plumbing."""
 from __future__ import annotations
 
-from flask import request
+from flask import Response, request
 
 LANGUAGES = ("en", "zh-CN")
 LANGUAGE_COOKIE = "lang"
+LANGUAGE_COOKIE_MAX_AGE_S = 365 * 24 * 3600  # a person's choice lasts a year on that browser
 
 
 def negotiate_language() -> str:
@@ -15,6 +16,16 @@ def negotiate_language() -> str:
         return chosen
     best = request.accept_languages.best_match(["en", "zh-CN", "zh"], default="en")
     return "zh-CN" if best and best.startswith("zh") else "en"
+
+
+def remember_language(response: Response, code: str, *, path: str = "/") -> Response:
+    """``response`` (a language switch's redirect) setting the ``lang`` cookie to ``code`` for the pages
+    under ``path`` (SameSite=Lax: a link from elsewhere still opens the page in the chosen language;
+    Secure over HTTPS), unless ``code`` is not one of ``LANGUAGES`` (then no cookie: the caller says why)."""
+    if code in LANGUAGES:
+        response.set_cookie(LANGUAGE_COOKIE, code, max_age=LANGUAGE_COOKIE_MAX_AGE_S, samesite="Lax",
+                            secure=request.is_secure, path=path)
+    return response
 
 
 def lookup(catalog: dict[str, dict[str, str]], key: str, lang: str, **values) -> str:

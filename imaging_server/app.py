@@ -135,6 +135,14 @@ def get_report(code: str):
 
 
 def _caller() -> str:
-    """The referring clinic of the request, for the request log."""
-    clinic = g.get("clinic")
-    return f"clinic={clinic['name'] if clinic else '-'}"
+    """Who acted, for the request log: a clinic by its name (an institution, as its other log lines
+    name it); a reader or a programme viewer by their row's id, never their name, as the clinic service
+    logs its users (``user=<id>``); ``-`` before anyone is known (a sign-in, a refused token)."""
+    clinic, reader, viewer = g.get("clinic"), g.get("reader"), g.get("viewer")
+    if clinic:
+        return f"clinic={clinic['name']}"
+    if reader:
+        return f"reader={reader['id']}"
+    if viewer:
+        return f"viewer={viewer['id']}"
+    return "clinic=-"

@@ -75,8 +75,9 @@ READER_REFERRAL = {
             "type": "object", "required": ["kind", "text"],
             "properties": {"kind": {"type": ["string", "null"]}, "text": CLINIC_TEXT}}},
         "observation_notes": {"type": "array", "items": {
-            "type": "object", "required": ["observation", "text"],
-            "properties": {"observation": {"type": ["string", "null"]}, "text": CLINIC_TEXT}}},
+            "type": "object", "required": ["observation", "code", "text"],
+            "properties": {"observation": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]},
+                           "text": CLINIC_TEXT}}},
     },
 }
 ILD_READ = {

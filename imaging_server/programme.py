@@ -48,6 +48,8 @@ from typing import Optional
 
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request
 
+from common.http_security import safe_next
+from common.i18n import remember_language
 from evaluation import svg_plots
 from evaluation.drift import PSI_MAJOR_SHIFT, PSI_SOME_SHIFT
 from evaluation.proportions import wilson_interval
@@ -55,7 +57,7 @@ from imaging_server.errors import AuthenticationError, Conflict, Forbidden, TooM
 from imaging_server.request_body import json_body
 from imaging_server.programme_federation import latest_federation
 from imaging_server.programme_figures import Counts, Figures, validate_figures
-from imaging_server.programme_i18n import LANGUAGE_COOKIE, LANGUAGES, device_text, flag_text, page_context
+from imaging_server.programme_i18n import device_text, flag_text, page_context
 from imaging_server.programme_session import session_viewer
 from imaging_server.programme_session import sign_in as open_session
 from imaging_server.programme_session import sign_out as close_session
@@ -315,7 +317,7 @@ def post_figures():
 @figures_api.get("/api/v1/programme/dashboard")
 def dashboard_json():
     db = request_db()
-    viewer_for_token(db, request.headers.get("Authorization"))
+    g.viewer = viewer_for_token(db, request.headers.get("Authorization"))
     return jsonify(programme_view(db, current_app.extensions["imaging_server"]))
 
 
@@ -343,7 +345,7 @@ def _sign_in_page(message_key: Optional[str] = None, **form):
 def dashboard_page():
     db = request_db()
     try:
-        viewer = _page_viewer(db)
+        viewer = g.viewer = _page_viewer(db)  # g: for the request log (imaging_server.app)
     except AuthenticationError:  # an unknown bearer token: a person may still sign in
         return _sign_in_page("session_needed")
     if viewer is None:
@@ -361,13 +363,10 @@ def dashboard_page():
 
 @figures_api.get("/programme/language")
 def switch_language():
-    """The language switch: a cookie for the programme pages, then back to the view."""
-    chosen = request.args.get("to")
-    response = redirect(PAGE_PATH, code=303)
-    if chosen in LANGUAGES:
-        response.set_cookie(LANGUAGE_COOKIE, chosen, samesite="Lax", secure=request.is_secure, path=PAGE_PATH,
-                            max_age=365 * 86400)
-    return response
+    """The language switch: a cookie for the programme pages (an unknown language sets none), then back
+    to the page it was on (``next``, a programme page; else the view)."""
+    landing = safe_next(request.args.get("next"), under=PAGE_PATH, fallback=PAGE_PATH)
+    return remember_language(redirect(landing, code=303), request.args.get("to"), path=PAGE_PATH)
 
 
 @figures_api.post("/programme/sign-in")

@@ -166,7 +166,20 @@ CATALOG: dict[str, dict[str, str]] = {
     "note_kind_note": {"en": "Note", "zh-CN": "备注"},
     "observation_notes": {"en": "The clinic's notes on the results, as sent", "zh-CN": "诊所对结果的备注（原文）"},
     "observation_unnamed": {"en": "Result", "zh-CN": "结果"},
+    # The results the programme itself names (imaging_client.referral's urn:ildscreen:observation codes).
+    "observation_ild-risk": {"en": "ILD risk estimate (research model)", "zh-CN": "间质性肺病风险估计（研究模型）"},
+    "observation_crackle-detector-finding": {"en": "Lung-sound crackle detector finding",
+                                             "zh-CN": "肺部听诊爆裂音检测结果"},
+    "colon": {"en": ":", "zh-CN": "："},  # after a label the server writes (a note's kind, a result's name)
     "filter_all": {"en": "All", "zh-CN": "全部"},
+    # A clinic whose token the hospital revoked (ildscreen imaging-server clinics revoke): its referrals stay.
+    "clinics_revoked": {"en": "Clinics with access revoked (their referrals stay)",
+                        "zh-CN": "已撤销访问权限的诊所（其转诊保留）"},
+    "clinic_revoked": {"en": "{name} (access revoked)", "zh-CN": "{name}（访问权限已撤销）"},
+    "worklist_bad_link": {"en": "This link to the worklist cannot be shown: choose the filters again below.",
+                          "zh-CN": "无法显示此工作列表链接：请在下方重新选择筛选条件。"},
+    "worklist_bad_parameter": {"en": "Parameter “{name}” is unknown, repeated or not a value it takes.",
+                               "zh-CN": "参数 “{name}” 未知、重复或取值无效。"},
     "filter_apply": {"en": "Show", "zh-CN": "显示"},
     "worklist_pages": {"en": "Pages of the worklist", "zh-CN": "工作列表分页"},
     "page_first": {"en": "First page", "zh-CN": "第一页"},

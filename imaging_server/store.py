@@ -20,7 +20,8 @@ How to use it (the API other ``imaging_server`` modules build on):
   unique constraint with ``INSERT ... ON CONFLICT`` (idempotent referral creation does).
   A duplicate raises :class:`IntegrityError` (re-exported here) after the rollback.
 - Migrations: append ``(version, name, statements)`` to ``MIGRATIONS``, never edit a released one.
-  Write the DDL in SQLite's words with TEXT ISO timestamps (``utc_now()``), ``INTEGER``, ``TEXT``,
+  A statement is SQL text or a data step (a function of the :class:`Database`, run in the same
+  transaction, for what SQL alone cannot do portably, e.g. reading the stored bundles). Write the DDL in SQLite's words with TEXT ISO timestamps (``utc_now()``), ``INTEGER``, ``TEXT``,
   ``REAL``; an autoincrement key is exactly ``id INTEGER PRIMARY KEY`` on its own line.
   :func:`portable_ddl` turns that into ``id SERIAL PRIMARY KEY`` and ``REAL`` into ``DOUBLE
   PRECISION`` on PostgreSQL. Each migration runs in its own transaction under the schema lock (the
@@ -39,7 +40,7 @@ import secrets
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import sqlalchemy
 from sqlalchemy import event, text
@@ -69,7 +70,15 @@ TOKEN_PREFIX = "ildct_"
 REVOKED_PREFIX = "revoked:"
 CLINIC_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
 
-MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+
+def _fill_note_kinds(db: "Database") -> None:
+    """Migration 10's data step: :func:`imaging_server.worklist.fill_note_kinds`."""
+    from imaging_server.worklist import fill_note_kinds  # here: that module imports this one
+
+    fill_note_kinds(db)
+
+
+MIGRATIONS: tuple[tuple[int, str, tuple[str | Callable[["Database"], None], ...]], ...] = (
     (1, "clinics, referrals, reports", (
         """CREATE TABLE clinics (
             id INTEGER PRIMARY KEY,
@@ -230,7 +239,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         # The kinds the ServiceRequest's notes name (urn:ildscreen:note-kind), in the order sent and
         # space-separated ('' for none), written with the referral at intake (imaging_server.referrals):
         # the worklist's must-not-miss markers come from them and the priority. A referral stored
-        # before this version has no row; the worklist reads its bundle instead. A new table, as
+        # before this version has no row until version 10 fills it from its bundle. A new table, as
         # version 5's: the released referrals table stays as it was.
         """CREATE TABLE referral_note_kinds (
             referral_id INTEGER PRIMARY KEY REFERENCES referrals(id),
@@ -239,7 +248,12 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         # The worklist's clinic filter; its status filter has referrals_status (version 1).
         "CREATE INDEX referrals_clinic ON referrals (clinic_id)",
     )),
+    (10, "the note kinds of referrals stored before version 9, so that no page of the worklist reads a bundle", (
+        # Once, here, instead of on every page that lists such a referral (imaging_server.worklist).
+        _fill_note_kinds,
+    )),
 )
+
 
 
 
@@ -484,12 +498,14 @@ def portable_ddl(statement: str, dialect: str) -> str:
     return re.sub(r"\bREAL\b", "DOUBLE PRECISION", statement)
 
 
-def apply_migrations(db: Database) -> list[int]:
-    """Apply pending migrations, each in its own transaction under the schema lock; return the
+def apply_migrations(db: Database, *, migrations: Optional[tuple] = None) -> list[int]:
+    """Apply pending migrations (``migrations``: :data:`MIGRATIONS` unless given, e.g. the first
+    versions only, as an older server did), each in its own transaction under the schema lock; return the
     versions applied (by this process: another one preparing at the same time applies the rest)."""
-    known = MIGRATIONS[-1][0]
+    migrations = MIGRATIONS if migrations is None else migrations
+    known = migrations[-1][0]
     applied = []
-    for version, name, statements in MIGRATIONS:
+    for version, name, statements in migrations:
         with db.write():
             db.lock_schema()
             db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
@@ -498,14 +514,17 @@ def apply_migrations(db: Database) -> list[int]:
             found = max(done, default=0)
             if found > known:
                 raise StorageError(f"database schema version {found} is newer than this software ({known})")
-            problem = migration_order_problem([(v, n) for v, n, _ in MIGRATIONS], done)
+            problem = migration_order_problem([(v, n) for v, n, _ in migrations], done)
             if problem:
                 raise StorageError(f"cannot migrate {db.url}: {problem}")
             if version in done:
                 continue
             try:
                 for statement in statements:
-                    db.execute(portable_ddl(statement, db.dialect))
+                    if callable(statement):
+                        statement(db)
+                    else:
+                        db.execute(portable_ddl(statement, db.dialect))
             except StorageError as exc:
                 raise StorageError(f"migration {version} ({name}) failed: {exc.message}") from exc
             db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (:version, :name, :at)",

@@ -11,8 +11,9 @@ guideline line, validation and model versions). Routes:
   stays put as referrals arrive) and may be filtered by ``status``, ``priority`` (each repeatable) and
   ``clinic`` (:func:`worklist_query`; a bad or unknown parameter is 422 naming it);
 - ``GET /reader/referrals`` and ``GET /reader/referrals/<code>``: the same as pages (English or
-  Simplified Chinese, :mod:`imaging_server.programme_i18n`), for a reader's browser session or
-  their bearer token (machines);
+  Simplified Chinese, :mod:`imaging_server.programme_i18n`; ``GET /reader/language?to=..&next=..``
+  switches, as the clinic's and the programme's pages do), for a reader's browser session or their
+  bearer token (machines); a bad worklist parameter answers the page (422) naming it, not JSON;
 - ``GET /reader``: the sign-in form (the worklist once signed in); ``POST /reader/sign-in`` (name,
   password and the form's CSRF token) opens a session whose random id an HttpOnly, SameSite=Strict
   cookie limited to ``/reader`` carries; ``POST /reader/sign-out`` (the page's CSRF token) ends it.
@@ -29,8 +30,9 @@ risk's validation note, a lab value the nurse confirmed as unusual) are checked 
 them, each with the name of its Observation, in the order sent.
 
 A page of the worklist reads no bundle: the markers come from the priority and the note kinds intake
-stored beside the referral (``referral_note_kinds``, store migration 9); only a referral stored before
-that has its bundle read. The order and the filters are SQL.
+stored beside the referral (``referral_note_kinds``, store migration 9); those of a referral stored before
+were read from its bundle once, by store migration 10 (:func:`fill_note_kinds`). The order and the
+filters are SQL.
 
 Must-not-miss markers, decided from what the referral carries as data rather than from its words:
 
@@ -48,6 +50,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -55,6 +58,8 @@ from typing import Optional
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 
 from common.http_security import safe_next
+from common.i18n import remember_language
+from imaging_client.referral import LOCAL_OBSERVATION_SYSTEM
 from imaging_server.browser_sign_in import DOORS
 from imaging_server.errors import AuthenticationError, NotFound, TooManyAttempts, ValidationError
 from imaging_server.nodule_review import reader_for_token, review_api
@@ -64,7 +69,9 @@ from imaging_server.referrals import (NOTE_KIND_PATTERN, PRIORITIES, REFERRAL_CO
 from imaging_server.sign_in_pages import (SignInPage, check_sign_out, lockout_policy, refused_form, session_form_token,
                                           sign_in_form, sign_in_token_sent_back, signed_in, signed_out,
                                           too_many_attempts)
-from imaging_server.store import CLINIC_NAME_PATTERN, Database, request_db
+from imaging_server.store import CLINIC_NAME_PATTERN, Database, list_clinics, request_db
+
+logger = logging.getLogger(__name__)
 
 ADVICE_KIND = "advice"
 MUST_NOT_MISS = ("urgent", "discordant_hrct_reads")
@@ -76,23 +83,28 @@ REFERRAL_FROM = ("FROM referrals r JOIN clinics c ON c.id = r.clinic_id "
                  "LEFT JOIN referral_revocations v ON v.referral_id = r.id")
 REFERRAL_SELECT = "SELECT r.code, r.bundle, r.priority, r.status, r.created_at, c.name AS clinic, v.revoked_at " + (
     REFERRAL_FROM)
-# A worklist row: the bundle only of a referral stored before intake kept its note kinds (store migration 9).
+# A worklist row, never its bundle: the note kinds intake stored (store migration 9; an older referral's
+# were filled by migration 10, :func:`fill_note_kinds`).
 WORKLIST_SELECT = ("SELECT r.code, r.priority, r.status, r.created_at, c.name AS clinic, v.revoked_at, k.kinds, "
-                   f"CASE WHEN k.referral_id IS NULL THEN r.bundle END AS bundle, {PRIORITY_RANK_SQL} AS priority_rank "
+                   f"{PRIORITY_RANK_SQL} AS priority_rank "
                    f"{REFERRAL_FROM} LEFT JOIN referral_note_kinds k ON k.referral_id = r.id")
 # Programme assumptions (not clinical numbers): a page of 50 referrals unless asked, at most 200, so that a
 # page's cost stays bounded however many referrals wait.
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 FILTERS = {"status": VIEW_STATUSES, "priority": PRIORITIES}
+OBSERVATION_CODE_PATTERN = re.compile(r"^[a-z][a-z-]{0,39}$")  # the shape of the programme's codes: no markup
+# Referrals whose bundles store migration 10 reads at a time: its memory stays bounded by this many bundles.
+FILL_BATCH = 500
 
 PAGES_PATH = "/reader"
 DOOR = DOORS["reader"]
 SESSION_COOKIE = "ildscreen_reader"
 SIGN_IN_PAGE = SignInPage(title_key="title_reader_sign_in", heading_key="title_worklist",
                           intro_key="reader_sign_in_intro", sign_in_endpoint="reader_pages.sign_in",
-                          path=PAGES_PATH, session_cookie=SESSION_COOKIE, form_cookie="ildscreen_reader_sign_in")
-OPEN_ENDPOINTS = ("reader_pages.sign_in_page", "reader_pages.sign_in")
+                          path=PAGES_PATH, session_cookie=SESSION_COOKIE, form_cookie="ildscreen_reader_sign_in",
+                          language_endpoint="reader_pages.switch_language")
+OPEN_ENDPOINTS = ("reader_pages.sign_in_page", "reader_pages.sign_in", "reader_pages.switch_language")
 
 reader_pages = Blueprint("reader_pages", __name__, url_prefix=PAGES_PATH)
 
@@ -107,8 +119,11 @@ def referral_notes(request_resource: dict) -> list[dict]:
     """The notes as ``{"kind", "text"}`` in the order sent, the advice first (kind None when unnamed).
 
     A referral stored before intake checked notes may hold ones that are not text: they are left out."""
-    notes = [{"kind": _valid_kind(note_kind(note)), "text": note["text"]} for note in _texts(request_resource, "note")]
-    return sorted(notes, key=lambda note: note["kind"] != ADVICE_KIND)  # stable: the rest keep their order
+    return sorted(_notes_as_sent(request_resource), key=lambda note: note["kind"] != ADVICE_KIND)  # stable
+
+
+def _notes_as_sent(request_resource: dict) -> list[dict]:
+    return [{"kind": _valid_kind(note_kind(note)), "text": note["text"]} for note in _texts(request_resource, "note")]
 
 
 def _texts(request_resource: dict, field: str) -> list[dict]:
@@ -124,17 +139,29 @@ def _valid_kind(kind) -> str | None:
 
 
 def observation_notes(bundle: dict) -> list[dict]:
-    """The Observations' notes as ``{"observation", "text"}`` in the order sent (``observation``: the
-    Observation's name, its ``code.text``, None when it has none); notes that are not text are left out."""
+    """The Observations' notes as ``{"observation", "code", "text"}`` in the order sent (``observation``:
+    the Observation's name, its ``code.text``, None when it has none; ``code``: its code in the programme's
+    own system, ``imaging_client.referral.LOCAL_OBSERVATION_SYSTEM``, e.g. ``ild-risk``, else None, so
+    that a page may name it in its language); notes that are not text are left out."""
     notes = []
     for entry in bundle["entry"]:
         resource = entry["resource"]
         if resource.get("resourceType") == "Observation":
-            code = resource.get("code")
-            name = code.get("text") if isinstance(code, dict) else None
-            notes += [{"observation": name if isinstance(name, str) else None, "text": note["text"]}
-                      for note in _texts(resource, "note")]
+            code = resource.get("code") if isinstance(resource.get("code"), dict) else {}
+            name = code.get("text")
+            notes += [{"observation": name if isinstance(name, str) else None, "code": _programme_code(code),
+                       "text": note["text"]} for note in _texts(resource, "note")]
     return notes
+
+
+def _programme_code(code: dict) -> str | None:
+    """The code of a CodeableConcept's coding in the programme's own observation system, when it is one."""
+    codings = code.get("coding")
+    for coding in codings if isinstance(codings, list) else []:
+        if (isinstance(coding, dict) and coding.get("system") == LOCAL_OBSERVATION_SYSTEM
+                and isinstance(coding.get("code"), str) and OBSERVATION_CODE_PATTERN.match(coding["code"])):
+            return coding["code"]
+    return None
 
 
 def must_not_miss(priority: str, kinds: list) -> list[str]:
@@ -246,7 +273,8 @@ def worklist(db: Database, query: WorklistQuery = WorklistQuery()) -> dict:
         params["clinic"] = query.clinic
     rows = db.rows(WORKLIST_SELECT + (" WHERE " + " AND ".join(where) if where else "")
                    + " ORDER BY priority_rank, r.created_at, r.id LIMIT :limit", params)
-    page = [_listed(row, _kinds(row)) for row in rows[:query.limit]]
+    # No kinds row: none can be missing after migration 10; listed without the kinds' markers all the same.
+    page = [_listed(row, (row["kinds"] or "").split()) for row in rows[:query.limit]]
     return {"referrals": page, "next_after": page[-1]["referral_code"] if len(rows) > query.limit else None}
 
 
@@ -256,11 +284,32 @@ def _placeholders(name: str, values, params: dict) -> str:
     return ", ".join(f":{name}_{index}" for index in range(len(values)))
 
 
-def _kinds(row: dict) -> list:
-    """A worklist row's note kinds: as intake stored them, or from the bundle of an older referral."""
-    if row["kinds"] is not None:
-        return row["kinds"].split()
-    return [note["kind"] for note in referral_notes(service_request(json.loads(row["bundle"])))]
+def fill_note_kinds(db: Database) -> int:
+    """Store the note kinds of every referral that has none (one stored before store migration 9), read once
+    from its bundle as the referral's page reads its notes; return how many were filled. Store migration 10's
+    data step, inside its transaction. A bundle that cannot be read (never one intake took: a hand-edited row)
+    gets no kinds, and a warning names the referral by its row id.
+    """
+    filled, after = 0, 0
+    while True:
+        rows = db.rows("SELECT r.id, r.bundle FROM referrals r LEFT JOIN referral_note_kinds k ON k.referral_id = r.id "
+                       "WHERE k.referral_id IS NULL AND r.id > :after ORDER BY r.id LIMIT :batch",
+                       {"after": after, "batch": FILL_BATCH})
+        for row in rows:
+            try:
+                kinds = [note["kind"] for note in _notes_as_sent(service_request(json.loads(row["bundle"])))
+                         if note["kind"] is not None]
+            except (ValueError, TypeError, KeyError, StopIteration):
+                logger.warning("referral id %s: its stored bundle cannot be read; stored with no note kinds", row["id"])
+                kinds = []
+            db.execute("INSERT INTO referral_note_kinds (referral_id, kinds) VALUES (:id, :kinds)",
+                       {"id": row["id"], "kinds": " ".join(kinds)})
+        filled += len(rows)
+        if len(rows) < FILL_BATCH:
+            break
+        after = rows[-1]["id"]
+    logger.info("filled the note kinds of %s referrals stored before store version 9", filled)
+    return filled
 
 
 def referral_for_reader(db: Database, code: str) -> dict:
@@ -366,14 +415,40 @@ def sign_out():
     return signed_out(SIGN_IN_PAGE, redirect(url_for("reader_pages.sign_in_page"), code=303))
 
 
+@reader_pages.get("/language")
+def switch_language():
+    """The language switch: a cookie for the reader pages (an unknown language sets none), then back to the
+    page it was on (``next``, a reader page, :func:`_landing`)."""
+    return remember_language(redirect(_landing(request.args.get("next")), code=303), request.args.get("to"),
+                             path=PAGES_PATH)
+
+
 @reader_pages.get("/referrals")
 def worklist_page():
-    db, query = request_db(), worklist_query(request.args)
-    page = worklist(db, query)
-    clinics = [row["name"] for row in db.rows("SELECT name FROM clinics ORDER BY name")]
+    """The worklist's page; a bad parameter answers this page (422) naming it above an empty filter form
+    (JSON stays for the API)."""
+    db = request_db()
+    try:
+        query = worklist_query(request.args)
+        page, problems = worklist(db, query), []
+    except ValidationError as exc:
+        query, page, problems = WorklistQuery(), {"referrals": [], "next_after": None}, exc.fields
     return render_template("reader_worklist.html", referrals=page["referrals"], next_after=page["next_after"],
-                           query=query, clinics=clinics, statuses=VIEW_STATUSES, priorities=tuple(PRIORITY_ORDER),
-                           **_signed_in_context())
+                           query=query, problems=problems, clinics=clinic_choices(db, query.clinic),
+                           statuses=VIEW_STATUSES, priorities=tuple(PRIORITY_ORDER),
+                           **_signed_in_context()), 422 if problems else 200
+
+
+def clinic_choices(db: Database, chosen: Optional[str] = None) -> dict:
+    """The clinic filter's choices: ``active`` (every clinic whose token works) and ``revoked`` (a clinic
+    whose token the hospital revoked, only when it has referrals or is ``chosen``): a revoked clinic's
+    referrals still wait for their HRCT, so they stay listed and filterable, under a plain mark."""
+    clinics = list_clinics(db)
+    with_referrals = {row["name"] for row in db.rows(
+        "SELECT c.name FROM clinics c WHERE EXISTS (SELECT 1 FROM referrals r WHERE r.clinic_id = c.id)")}
+    return {"active": [clinic["name"] for clinic in clinics if not clinic["revoked"]],
+            "revoked": [clinic["name"] for clinic in clinics
+                        if clinic["revoked"] and (clinic["name"] in with_referrals or clinic["name"] == chosen)]}
 
 
 @reader_pages.get("/referrals/<code>")
@@ -384,5 +459,10 @@ def referral_page(code: str):
     def note_label(kind) -> str:
         return t(f"note_kind_{kind}" if f"note_kind_{kind}" in CATALOG else "note_kind_note")
 
+    def observation_label(note: dict) -> str | None:
+        """The page's words for an Observation the programme names by its code; None: show the clinic's name."""
+        key = f"observation_{note['code']}"
+        return t(key) if note["code"] and key in CATALOG else None
+
     return render_template("reader_referral.html", referral=referral_for_reader(request_db(), code),
-                           note_label=note_label, **context)
+                           note_label=note_label, observation_label=observation_label, **context)

@@ -17,6 +17,7 @@ from pydantic import ValidationError as PydanticValidationError
 from markupsafe import Markup
 
 from common.http_security import LoginFormToken, safe_next
+from common.i18n import remember_language
 from edge import (auscultation, auth, breath, form_drafts, freshness, labs, monitoring_ends, outbox, outcomes, patients,
                   recordings, screening)
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
@@ -31,7 +32,7 @@ from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy,
 from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, MONITORING_END_REASONS, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
 from edge.web import clinic_time, presenters
-from edge.web.i18n import CATALOG, LANGUAGE_COOKIE, LANGUAGES, negotiate_language, quality_issue, translate
+from edge.web.i18n import CATALOG, LANGUAGES, negotiate_language, quality_issue, translate
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("ui", __name__)
@@ -146,9 +147,7 @@ def _safe_next(target: Optional[str]) -> str:
 def switch_language(code: str):
     if code not in LANGUAGES:
         abort(404, f"unknown language {code!r}")
-    response = redirect(_safe_next(request.args.get("next")))
-    response.set_cookie(LANGUAGE_COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax")
-    return response
+    return remember_language(redirect(_safe_next(request.args.get("next"))), code)
 
 
 @blueprint.route("/login", methods=["GET", "POST"])

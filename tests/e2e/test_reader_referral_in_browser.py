@@ -4,7 +4,8 @@ imaging-server serve`` that received a referral as the clinic's ``imaging_client
 ``/reader`` form with the password the operator's command set (the cookie a session id, not the
 token), the worklist marks the disagreeing reads, the referral page shows every note in the order sent, the advice first, as the very text sent
 (the markup as characters: no element made, no script run, nothing requested elsewhere), in English
-and Chinese (no English word left but the clinic's own), with axe-core and the 44 px check; signing
+and Chinese (no English word left but the clinic's own) and switched between them on the page, with
+axe-core and the 44 px check; signing
 out ends the session, and the referral's link opened signed out leads to it once signed in. Screenshots: test-artifacts/e2e/<lang>/."""
 from __future__ import annotations
 
@@ -120,10 +121,19 @@ def test_a_reader_sees_why_the_patient_was_referred(browser, hospital, lang):
             for note in entry["resource"].get("note", [])]
     assert [text for _name, text in sent] == ["Not validated for clinical use.", ASSESSMENT["uncertainty"]]
     shown = page.locator("#observation-notes .observation-note")
+    # The risk estimate, named by the programme's own code, in the page's language (the notes in the clinic's).
+    label = CATALOG["observation_ild-risk"][lang] + CATALOG["colon"][lang]
     assert shown.evaluate_all("items => items.map(item => [item.querySelector('strong').textContent, "
-                              "item.querySelector('span').textContent])") == [[f"{name}:", text] for name, text in sent]
+                              "item.querySelector('span').textContent])") == [[label, text] for _name, text in sent]
     assert page.locator("main img, main b, script").count() == 0 and dialogs == []
     check("referral")
+    # The language switch: the same referral in the other language, then back.
+    other = "en" if lang == "zh-CN" else "zh-CN"
+    for shown_lang in (other, lang):
+        page.click("#language-switch")
+        page.wait_for_selector(f"html[lang={shown_lang}]", state="attached")
+        assert page.url == server.url + f"/reader/referrals/{CODE}"
+        assert page.locator("#notes h2").inner_text() == CATALOG["referral_notes"][shown_lang]
     assert all(url.startswith(server.url) for url in requested), requested  # nothing from another host
     page.click("#sign-out button[type=submit]")
     page.wait_for_selector("#sign-in")

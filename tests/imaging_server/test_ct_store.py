@@ -83,7 +83,8 @@ def test_a_new_sqlite_database_has_the_same_schema_as_the_old_store(tmp_path):
         old.execute(statement)
     for version, _, statements in store.MIGRATIONS:  # the later migrations, as an old file gets them
         for statement in statements if version > 3 else ():
-            old.execute(statement)
+            if isinstance(statement, str):  # a data step changes rows, not the schema
+                old.execute(statement)
     store.prepare_database(tmp_path / "new.db")
     store.dispose_engine(store.sqlite_url(tmp_path / "new.db"))
     new = sqlite3.connect(tmp_path / "new.db")

@@ -311,3 +311,21 @@ def test_the_programme_view_speaks_chinese_with_local_times_and_readable_labels(
     client.get("/programme/language?to=en")
     english = client.get("/programme", headers=bearer(tokens["viewer"])).get_data(as_text=True)
     assert "Patients screened" in english and "HRCT done after referral" in english
+
+
+def test_the_request_log_names_the_programme_viewer_by_id_and_the_clinic_by_name(hospital, region, caplog):
+    import logging
+
+    app, client, tokens = hospital
+    with caplog.at_level(logging.INFO, logger="imaging_server.app"):
+        post(client, tokens["clinic-east"], region["clinic-east"])
+        client.get("/programme", headers=bearer(tokens["viewer"]))
+        client.get("/api/v1/programme/dashboard", headers=bearer(tokens["viewer"]))
+    with app.app_context():
+        from imaging_server.store import request_db
+
+        viewer_id = request_db().scalar("SELECT id FROM programme_viewers WHERE name = 'programme-lead'")
+    lines = {record.getMessage().split(" ")[1]: record.getMessage() for record in caplog.records}
+    assert lines["/api/v1/programme/figures"].endswith(" clinic=clinic-east")
+    for route in ("/programme", "/api/v1/programme/dashboard"):
+        assert lines[route].endswith(f" viewer={viewer_id}") and "programme-lead" not in lines[route], lines[route]

@@ -12,7 +12,8 @@ import pytest
 
 from ct_fixtures import database_url, imaging_settings, postgres  # noqa: F401 - fixtures
 from edge.fusion.monitoring import discordant_hrct
-from imaging_client.referral import CONFIRMED_UNUSUAL_NOTE, NOTE_KIND_URL, build_referral_bundle, pseudonym
+from imaging_client.referral import (CONFIRMED_UNUSUAL_NOTE, LOCAL_OBSERVATION_SYSTEM, NOTE_KIND_URL,
+                                     build_referral_bundle, pseudonym)
 from imaging_server.app import create_app
 from imaging_server.nodule_review import add_reader
 from imaging_server.programme_i18n import CATALOG
@@ -169,6 +170,60 @@ def test_the_pages_follow_the_language_and_keep_the_clinics_words(hospital):
     assert CATALOG["title_worklist"]["zh-CN"] in worklist and CATALOG["status_awaiting_images"]["zh-CN"] in worklist
 
 
+def _switch_link(html: str) -> str:
+    return html.split('id="language-switch"', 1)[1].split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+
+
+def test_the_reader_pages_switch_language_and_come_back_to_the_same_page(hospital):
+    client, _db, _clinic, reader = hospital
+    code = "ILD-BBBBBBBBBB"
+    sent(hospital, code)
+    page = client.get(f"/reader/referrals/{code}", headers=reader).get_data(as_text=True)
+    assert '<html lang="en">' in page and CATALOG["other_language"]["en"] in page
+    link = _switch_link(page)
+    assert link == f"/reader/language?to=zh-CN&next=/reader/referrals/{code}"
+    switched = client.get(link)  # open without a session: the sign-in form has the switch too
+    assert switched.status_code == 303 and switched.headers["Location"] == f"/reader/referrals/{code}"
+    cookie = switched.headers["Set-Cookie"]
+    assert cookie.startswith("lang=zh-CN;") and "Path=/reader" in cookie and "SameSite=Lax" in cookie
+    page = client.get(f"/reader/referrals/{code}", headers=reader).get_data(as_text=True)  # the client keeps it
+    assert '<html lang="zh-CN">' in page and CATALOG["note_kind_advice"]["zh-CN"] + "：" in page
+    assert "HRCT reads disagree: the HRCT on 2026-03-01" in page  # the clinic's words stay as sent
+
+    # The worklist keeps its filters; back to English.
+    worklist = client.get("/reader/referrals?priority=routine&limit=2", headers=reader).get_data(as_text=True)
+    assert CATALOG["title_worklist"]["zh-CN"] in worklist
+    back = client.get(_switch_link(worklist))
+    assert back.headers["Location"] == "/reader/referrals?priority=routine&limit=2"
+    assert '<html lang="en">' in client.get("/reader/referrals", headers=reader).get_data(as_text=True)
+
+    for target in ("/programme", "//evil.example/reader", "https://evil.example/reader", "/reader/%2e%2e/programme"):
+        answer = client.get("/reader/language", query_string={"to": "zh-CN", "next": target})
+        assert answer.status_code == 303 and answer.headers["Location"] == "/reader/referrals", target
+    unknown = client.get("/reader/language?to=fr&next=/reader/referrals")
+    assert unknown.status_code == 303 and "Set-Cookie" not in unknown.headers
+
+
+def test_the_reader_sign_in_form_switches_language_and_keeps_where_it_leads(hospital):
+    client, _db, _clinic, _reader = hospital
+    form = client.get("/reader/referrals/ILD-AAAAAAAAAA")
+    assert form.status_code == 401
+    link = _switch_link(form.get_data(as_text=True))
+    assert link == "/reader/language?to=zh-CN&next=/reader/referrals/ILD-AAAAAAAAAA"
+    client.get(link)
+    form = client.get("/reader/referrals/ILD-AAAAAAAAAA").get_data(as_text=True)
+    assert CATALOG["reader_sign_in_intro"]["zh-CN"] in form and 'name="next" value="/reader/referrals/ILD-AAAAAAAAAA"' in form
+    # A form answered to a wrong password: its switch leads where the form leads, not to the POST's address.
+    token = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    wrong = client.post("/reader/sign-in", data={"name": "dr-wang", "password": "not the password", "csrf_token": token,
+                                                 "next": "/reader/referrals/ILD-AAAAAAAAAA"})
+    assert wrong.status_code == 401
+    assert _switch_link(wrong.get_data(as_text=True)) == "/reader/language?to=en&next=/reader/referrals/ILD-AAAAAAAAAA"
+    # The programme's switch leads only to programme pages; each door's cookie is its own.
+    answer = client.get("/programme/language?to=en&next=/reader/referrals")
+    assert answer.headers["Location"] == "/programme" and "Path=/programme" in answer.headers["Set-Cookie"]
+
+
 def test_nothing_identifies_the_patient_on_the_reader_views(hospital):
     client, _db, _clinic, reader = hospital
     sent(hospital, "ILD-AAAAAAAAAA")
@@ -313,14 +368,16 @@ def test_the_observations_notes_are_shown_in_the_order_sent_as_escaped_text(hosp
     code = "ILD-HHHHHHHHHH"
     bundle = bundle_with_results(code)
     assert send(client, clinic, bundle).status_code == 201
-    sent_notes = [{"observation": entry["resource"]["code"]["text"], "text": note["text"]}
+    sent_notes = [{"observation": entry["resource"]["code"]["text"], "code": _programme_code(entry["resource"]),
+                   "text": note["text"]}
                   for entry in bundle["entry"] if entry["resource"]["resourceType"] == "Observation"
                   for note in entry["resource"].get("note", [])]
     assert [note["text"] for note in sent_notes] == ["Not validated for clinical use.", HOSTILE_UNCERTAINTY,
                                                      CONFIRMED_UNUSUAL_NOTE]
     view = client.get(f"/api/v1/reader/referrals/{code}", headers=reader).json
     assert view["observation_notes"] == sent_notes
-    assert sent_notes[2]["observation"] == "Lymphocytes"
+    assert sent_notes[2]["observation"] == "Lymphocytes" and sent_notes[2]["code"] is None  # a LOINC, the clinic's name
+    assert [note["code"] for note in sent_notes[:2]] == ["ild-risk", "ild-risk"]
 
     page = client.get(f"/reader/referrals/{code}", headers=reader).get_data(as_text=True)
     section = page.split('id="observation-notes"', 1)[1]
@@ -328,13 +385,23 @@ def test_the_observations_notes_are_shown_in_the_order_sent_as_escaped_text(hosp
     shown = [section.index(_escaped(note["text"])) for note in sent_notes]
     assert shown == sorted(shown) and section.count('class="observation-note"') == 3
     assert section.index("Lymphocytes:") < shown[2] and _escaped(CATALOG["observation_notes"]["en"]) in page
+    assert section.count(CATALOG["observation_ild-risk"]["en"] + ":") == 2  # named by the programme's code
     zh = client.get(f"/reader/referrals/{code}", headers={**reader, "Accept-Language": "zh-CN"}).get_data(as_text=True)
+    zh_section = zh.split('id="observation-notes"', 1)[1]
     assert CATALOG["observation_notes"]["zh-CN"] in zh
+    # The programme's result in the page's language, the lab by the clinic's name; the notes in the clinic's words.
+    assert zh_section.count(CATALOG["observation_ild-risk"]["zh-CN"] + "：") == 2 and "Lymphocytes：" in zh_section
+    assert "ILD risk estimate" not in zh_section and _escaped(CONFIRMED_UNUSUAL_NOTE) in zh_section
 
     plain = clinic_bundle("ILD-JJJJJJJJJJ")  # the risk's validation note only, no labs
     assert send(client, clinic, plain).status_code == 201
     assert [note["text"] for note in client.get("/api/v1/reader/referrals/ILD-JJJJJJJJJJ", headers=reader).json[
         "observation_notes"]] == ["Not validated for clinical use."]
+
+
+def _programme_code(observation: dict) -> str | None:
+    return next((coding["code"] for coding in observation["code"].get("coding", [])
+                 if coding["system"] == LOCAL_OBSERVATION_SYSTEM), None)
 
 
 def _observation_with(change):

@@ -1,0 +1,125 @@
+"""The reader pages of a served ``imaging-server serve`` over HTTP (brief h98), on a data folder a server at
+store version 8 left: the start fills the note kinds of its referrals once (store migration 10, saying so)
+and the worklist then marks them without reading a bundle; the request log names the reader who acted by
+their id, never their name, a referral code or a query; the language switch sets a cookie for the reader
+pages and comes back to the page; a bad worklist parameter on the page answers the page, 422, naming it."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+import requests
+
+from ct_served import CtServed
+from imaging_server import store
+from imaging_server.browser_sign_in import DOORS
+from imaging_server.nodule_review import add_reader
+from imaging_server.programme_i18n import CATALOG
+from test_reader_worklist_pages import stored_as_at_version_8
+from test_referral_notes import DISCORDANT, clinic_bundle
+
+PASSWORD = "a long reader password"
+CODE = "ILD-DDDDDDDDDD"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A served CT server whose database a server at store version 8 wrote: one referral with disagreeing
+    HRCT reads, the reader dr-wang (a password and a token)."""
+    data_dir = tmp_path_factory.mktemp("reader-pages") / "data"
+    data_dir.mkdir()
+    url = store.sqlite_url(data_dir / "imaging.db")
+    db = store.open_database(url)
+    store.apply_migrations(db, migrations=tuple(m for m in store.MIGRATIONS if m[0] <= 8))
+    store.add_clinic(db, "clinic-north")
+    token = add_reader(db, "dr-wang")
+    DOORS["reader"].set_password(db, "dr-wang", PASSWORD)
+    bundle = clinic_bundle(CODE, advice="monitoring", discordant=DISCORDANT, reason="Second opinion")
+    stored_as_at_version_8(db, "clinic-north", {CODE: json.dumps(bundle, sort_keys=True)})
+    reader_id = db.scalar("SELECT id FROM readers WHERE name = 'dr-wang'")
+    db.close()
+    store.dispose_engine(url)
+    served = CtServed(data_dir).start()
+    served.reader = {"Authorization": f"Bearer {token}"}
+    served.reader_id = reader_id
+    served.database_url = url
+    yield served
+    served.stop()
+
+
+def signed_in(server) -> requests.Session:
+    """A browser session of dr-wang: the form's CSRF cookie and field sent back, the session cookie kept."""
+    session = requests.Session()
+    form = session.get(server.url + "/reader", timeout=30)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    answer = session.post(server.url + "/reader/sign-in", data={"name": "dr-wang", "password": PASSWORD,
+                                                                "csrf_token": token}, allow_redirects=False, timeout=30)
+    assert answer.status_code == 303
+    return session
+
+
+def log_lines(server, route: str) -> list[str]:
+    """The request log's lines of ``route`` (a route template) so far, waiting briefly for the last one."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [line for line in server.output.splitlines() if f" {route} " in line and "imaging_server.app" in line]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+def test_the_start_fills_the_note_kinds_once_and_the_worklist_reads_no_bundle(server):
+    assert "applied schema migration 10" in server.output
+    assert "filled the note kinds of 1 referrals stored before store version 9" in server.output
+    db = store.open_database(server.database_url)
+    bundle = db.scalar("SELECT bundle FROM referrals WHERE code = :code", {"code": CODE})
+    try:
+        with db.write():  # a page that read the bundle now would fail
+            db.execute("UPDATE referrals SET bundle = 'not a bundle' WHERE code = :code", {"code": CODE})
+        rows = requests.get(server.url + "/api/v1/reader/referrals", headers=server.reader,
+                            timeout=30).json()["referrals"]
+        assert [(row["referral_code"], row["must_not_miss"]) for row in rows] == [(CODE, ["discordant_hrct_reads"])]
+        page = requests.get(server.url + "/reader/referrals", headers=server.reader, timeout=30)
+        assert page.status_code == 200 and 'data-marker="discordant_hrct_reads"' in page.text
+    finally:
+        with db.write():  # the referral's own page reads it: the other tests open it
+            db.execute("UPDATE referrals SET bundle = :bundle WHERE code = :code", {"bundle": bundle, "code": CODE})
+        db.close()
+
+
+def test_the_request_log_names_the_reader_by_id_never_by_name(server):
+    session = signed_in(server)
+    assert session.get(server.url + "/reader/referrals?clinic=clinic-north", timeout=30).status_code == 200
+    assert requests.get(server.url + f"/api/v1/reader/referrals/{CODE}", headers=server.reader,
+                        timeout=30).status_code == 200
+    page_lines = log_lines(server, "/reader/referrals")
+    api_lines = log_lines(server, "/api/v1/reader/referrals/<code>")
+    assert page_lines and api_lines
+    for line in page_lines + api_lines:
+        assert line.endswith(f" reader={server.reader_id}"), line
+    reader_lines = [line for line in server.output.splitlines() if "/reader" in line]
+    assert not any(word in line for line in reader_lines for word in ("dr-wang", CODE, "clinic=clinic-north"))
+    # Before anyone is known (the sign-in form, the sign-in itself): nobody named.
+    assert all(line.endswith(" clinic=-") for line in log_lines(server, "/reader/sign-in"))
+
+
+def test_the_language_switch_sets_the_reader_pages_cookie_and_comes_back(server):
+    session = signed_in(server)
+    page = session.get(server.url + f"/reader/referrals/{CODE}", timeout=30).text
+    link = re.search(r'id="language-switch"[^>]*href="([^"]+)"', page, re.S).group(1).replace("&amp;", "&")
+    switched = session.get(server.url + link, allow_redirects=False, timeout=30)
+    assert switched.status_code == 303 and switched.headers["Location"] == f"/reader/referrals/{CODE}"
+    assert re.search(r"lang=zh-CN;.*Path=/reader", switched.headers["Set-Cookie"])
+    page = session.get(server.url + switched.headers["Location"], timeout=30).text
+    assert '<html lang="zh-CN">' in page and CATALOG["note_kind_discordant_hrct_reads"]["zh-CN"] + "：" in page
+
+
+def test_a_bad_worklist_parameter_on_the_page_answers_the_page_and_json_on_the_api(server):
+    session = signed_in(server)
+    page = session.get(server.url + "/reader/referrals?priority=stat", timeout=30)
+    assert page.status_code == 422 and page.headers["Content-Type"].startswith("text/html")
+    assert CATALOG["worklist_bad_parameter"]["en"].format(name="priority") in page.text
+    api = requests.get(server.url + "/api/v1/reader/referrals?priority=stat", headers=server.reader, timeout=30)
+    assert api.status_code == 422 and api.json()["error"]["fields"][0]["field"] == "priority"
