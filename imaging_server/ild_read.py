@@ -41,7 +41,7 @@ def post_ild_read(code: str):
         referral = _reported_referral(db, code)
         db.insert("ild_reads", {"referral_id": referral["id"], "reader_id": g.reader["id"], **read,
                                 "created_at": utc_now()})
-    logger.info("ILD read recorded by reader %s", g.reader["name"])
+    logger.info("ILD read recorded by reader=%s", g.reader["id"])
     return jsonify(read_view(db, code)), 201
 
 

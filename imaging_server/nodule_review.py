@@ -151,7 +151,7 @@ def _change(code: str, action: str, number: int | None, body: dict) -> dict:
         metrics["nodule_guideline"] = {**metrics["nodule_guideline"], "lung_rads_exam_category": exam_lung_rads(
             [n["lung_rads"]["category"] for n in metrics["nodules"]])}
         _save(db, code, referral, metrics, action, number, body)
-    logger.info("nodule review: %s by reader %s", action, g.reader["name"])
+    logger.info("nodule review: %s by reader=%s", action, g.reader["id"])
     return _view(code, metrics)
 
 
@@ -215,7 +215,7 @@ def _change_consolidation(code: str, action: str, body: dict) -> dict:
         consolidation["review"] = reviewed
         metrics["consolidation"] = consolidation
         _save(db, code, referral, metrics, action, None, {"finding": "consolidation", **body})
-    logger.info("consolidation review: %s by reader %s", action, g.reader["name"])
+    logger.info("consolidation review: %s by reader=%s", action, g.reader["id"])
     return _consolidation_view(code, metrics)
 
 

@@ -73,13 +73,19 @@ def test_a_changed_read_amends_the_report_and_keeps_the_earlier_one(referred, qu
     assert client.get(READ_URL, headers=reader).json["ild_read"]["ild"] == "absent"
 
 
-def test_a_nodule_review_after_the_read_keeps_the_read_and_amends_the_report(referred, quantified):
+def test_a_nodule_review_after_the_read_keeps_the_read_and_amends_the_report(referred, quantified, caplog):
     client, db, clinic, reader = referred
     _report(db, quantified)
-    client.post(READ_URL, json={"ild": "present", "pattern": "UIP"}, headers=reader)
-    added = client.post(f"/api/v1/reader/referrals/{REFERRAL_CODE}/nodules", headers=reader,
-                        json={"type": "solid", "mean_diameter_mm": 7.0, "center_mm": [1.0, 2.0, 3.0]})
+    with caplog.at_level("INFO"):
+        client.post(READ_URL, json={"ild": "present", "pattern": "UIP"}, headers=reader)
+        added = client.post(f"/api/v1/reader/referrals/{REFERRAL_CODE}/nodules", headers=reader,
+                            json={"type": "solid", "mean_diameter_mm": 7.0, "center_mm": [1.0, 2.0, 3.0]})
     assert added.status_code == 201, added.json
+    # The log names the reader by row id, as the request log does, never by name.
+    reader_id = db.scalar("SELECT id FROM readers WHERE name = 'dr-wang'")
+    assert f"ILD read recorded by reader={reader_id}" in caplog.text
+    assert f"nodule review: add by reader={reader_id}" in caplog.text
+    assert "dr-wang" not in caplog.text
     report = client.get(REPORT_URL, headers=clinic).json
     assert report["report_status"] == "amended" and ct_report_outcome(report)["pattern"] == "UIP"
     assert report["metrics"]["nodules"][-1]["review"]["state"] == "added"
