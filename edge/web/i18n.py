@@ -243,6 +243,13 @@ CATALOG: dict[str, dict[str, str]] = {
                            "zh-CN": "以下内容在平板锁定前输入，尚未保存：请核对后保存。"},
     "referral_already_sent": {"en": "This visit was already referred: the referral was not sent twice.",
                               "zh-CN": "本次就诊已转诊：未重复发送转诊。"},
+    # A withdrawal sent as the referral moved on ({status}: what it is now); the typed reason stays below.
+    "err_withdraw_too_late": {"en": "Not withdrawn: meanwhile the referral's status became \u201c{status}\u201d, and it "
+                                    "can no longer be withdrawn here. Nothing was changed. If it must still be stopped, "
+                                    "call the hospital; your reason is kept below.",
+                              "zh-CN": "未撤回：此间转诊状态已变为\u201c{status}\u201d，无法在此撤回。未做任何更改。"
+                                       "如仍需取消，请致电医院；您填写的原因保留在下方。"},
+    "withdraw_reason_kept": {"en": "Reason you typed", "zh-CN": "您填写的原因"},
     "referral_already_withdrawn": {"en": "This referral was already withdrawn: nothing more was sent.",
                                    "zh-CN": "该转诊已撤回：未再发送任何内容。"},
     "take_already_saved": {"en": "This take was already saved: it was not added twice.",
