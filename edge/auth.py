@@ -19,9 +19,10 @@ import sqlite_utils
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from common.lockout import LockoutPolicy
-from common.passwords import stand_in_hash
+from common.passwords import check_password_length, stand_in_hash
 from edge import audit
-from edge.errors import AuthenticationError, CsrfError, NotFound, PermissionDenied, SessionLocked, WrongPin
+from edge.errors import (AuthenticationError, CsrfError, NotFound, PasswordTooLong, PermissionDenied, SessionLocked,
+                         WrongPin)
 from edge.store.database import utc_now, write_transaction
 from edge.users import find_user, get_user, is_locked, normalize_password, password_hasher
 
@@ -59,7 +60,12 @@ def verify_login(
         Wrong username or password, a disabled account, or a locked one (until the lock
         expires even the right password is refused): the same status, message and hashing
         work in every case, so an answer never tells whether an account exists or is locked.
+        (A locked account is told apart nowhere, hence no 423 "account locked" on any door.)
+    PasswordTooLong
+        The password is over ``MAX_PASSWORD_LENGTH`` characters: refused before the name is looked
+        up or anything hashed or counted, so this answer, too, is the same for every name.
     """
+    check_password_length(password, PasswordTooLong)
     password = normalize_password(password)
     user = find_user(db, username)
     if user is None:
@@ -214,7 +220,11 @@ def verify_current_password(db: sqlite_utils.Database, user: dict, password: str
     ------
     AuthenticationError
         The password is wrong, or the account is locked.
+    PasswordTooLong
+        The password is over ``MAX_PASSWORD_LENGTH`` characters (field ``current_password``):
+        refused before anything is hashed, counted or audited.
     """
+    check_password_length(password, PasswordTooLong, field="current_password")
     if token_hash is None:
         verify_login(db, user["username"], password, policy)
         return

@@ -25,6 +25,10 @@ class ValidationError(IldscreenError):
     code = "validation_error"
 
 
+class PasswordTooLong(ValidationError):
+    """A password over ``common.passwords.MAX_PASSWORD_LENGTH`` characters, refused before it is hashed."""
+
+
 class UnitCheck(ValidationError):
     """Lab results that look like a unit slip (``tabular_models.lab_panels.unit_slip``): nothing is
     stored until they are sent again confirmed. ``unit_check`` holds each finding (analyte, value,
@@ -185,11 +189,6 @@ class WrongPin(AuthenticationError):
     def __init__(self, message: str, *, attempts_left: int):
         super().__init__(message)
         self.attempts_left = attempts_left
-
-
-class AccountLocked(AuthenticationError):
-    status = 423
-    code = "account_locked"
 
 
 class PermissionDenied(IldscreenError):

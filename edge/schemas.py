@@ -11,6 +11,7 @@ from typing import Annotated, ClassVar, Literal, Optional
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator,
                       model_validator)
 
+from common.passwords import MAX_PASSWORD_LENGTH
 from edge.auscultation import STETHOSCOPE_STATUSES
 from edge.freshness import CHANGE_KINDS, MODEL_CHANGES, RESCORED_AT_CALCULATE
 from edge.vocabulary import (AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_SITES, CTD_DIAGNOSES, ROLES, SMOKING_STATUS,
@@ -378,14 +379,14 @@ class LoginRequest(RequestModel):
     untrimmed: ClassVar[frozenset[str]] = frozenset({"username", "password"})
 
     username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=1024)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
 
 
 class PasswordChange(RequestModel):
     untrimmed: ClassVar[frozenset[str]] = frozenset({"current_password", "new_password"})
 
-    current_password: str = Field(min_length=1, max_length=1024)
-    new_password: str = Field(min_length=10, max_length=1024, description="At least 10 characters.")
+    current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    new_password: str = Field(min_length=10, max_length=MAX_PASSWORD_LENGTH, description="At least 10 characters.")
 
 
 class PasswordChanged(BaseModel):
@@ -400,7 +401,7 @@ class UserCreate(RequestModel):
     username: str = Field(pattern=USERNAME_PATTERN, description="Lower-case login name, 2-32 characters.")
     role: Role
     password: Optional[str] = Field(
-        None, min_length=10, max_length=1024, description="Leave out to have a one-time password generated."
+        None, min_length=10, max_length=MAX_PASSWORD_LENGTH, description="Leave out to have a one-time password generated."
     )
     full_name: Optional[str] = Field(None, max_length=100, description="Printed on referral letters with the role.")
 

@@ -3,7 +3,8 @@
 The password policy refuses passwords shorter than :data:`MIN_PASSWORD_LENGTH`, passwords on a
 bundled list of common passwords (``common_passwords.txt``: the entries of at least that length
 of Royce Williams' 20,000 most common passwords as shipped by Django, source in the file's
-header), and passwords that contain the account's name.
+header), and passwords that contain the account's name; and, as every password the service takes,
+one over ``common.passwords.MAX_PASSWORD_LENGTH`` characters (refused before it is hashed).
 
 A nurse may also set a PIN (:data:`PIN_LENGTHS` digits) that unlocks her own idle-locked session on
 the shared tablet (never a login from scratch, see ``edge.auth.unlock_session``). The PIN rule
@@ -23,8 +24,9 @@ import sqlite_utils
 from argon2 import PasswordHasher
 
 from common import lockout
+from common.passwords import check_password_length
 from edge import audit
-from edge.errors import Conflict, NotFound, ValidationError, require_current_version
+from edge.errors import Conflict, NotFound, PasswordTooLong, ValidationError, require_current_version
 from edge.store.database import utc_now, write_transaction
 from edge.vocabulary import ROLES
 
@@ -57,11 +59,13 @@ def normalize_password(password: str) -> str:
 
 
 def check_password_policy(password: str, username: str = "") -> None:
-    """Refuse a password that is short, common, or contains the account's name (case-insensitive).
+    """Refuse a password that is short, common, or contains the account's name (case-insensitive),
+    or is over ``MAX_PASSWORD_LENGTH`` characters (``PasswordTooLong``, checked first).
 
     Without ``username`` (a form checking early) the name rule is left to ``create_user`` and
     ``set_password``, which always pass it.
     """
+    check_password_length(password, PasswordTooLong)
     password = normalize_password(password)
     if len(password) < MIN_PASSWORD_LENGTH:
         reason = f"at least {MIN_PASSWORD_LENGTH} characters"

@@ -52,7 +52,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from common.lockout import LockoutPolicy, is_locked, seconds_left
-from common.passwords import stand_in_hash
+from common.passwords import MAX_PASSWORD_LENGTH, stand_in_hash
 from imaging_server.config import SIGN_IN_AUDIT_RETENTION_DAYS
 from imaging_server.errors import AuthenticationError, NotFound, TooManyAttempts, ValidationError
 from imaging_server.store import Database, hash_token, utc_now
@@ -62,9 +62,6 @@ logger = logging.getLogger(__name__)
 # argon2id with the library's defaults (RFC 9106 low-memory profile), as the clinic's accounts.
 password_hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 12
-# The longest password taken, as the clinic's API (edge.schemas): argon2 hashes all of a password,
-# so a longer one is refused before any work is done.
-MAX_PASSWORD_LENGTH = 1024
 SESSION_HOURS = 12  # a working day; then the person signs in again
 DEFAULT_LOCKOUT = LockoutPolicy(threshold=5, minutes=15)
 NAME_MAX = 200  # a sign-in name longer than any person's is kept (and counted) cut to this

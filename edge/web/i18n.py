@@ -25,8 +25,6 @@ CATALOG: dict[str, dict[str, str]] = {
     "username": {"en": "Username", "zh-CN": "用户名"},
     "password": {"en": "Password", "zh-CN": "密码"},
     "wrong_credentials": {"en": "Wrong username or password.", "zh-CN": "用户名或密码错误。"},
-    "account_locked": {"en": "Too many failed attempts: the account is locked for a while.",
-                       "zh-CN": "失败次数过多：账户已暂时锁定。"},
     "change_password_first": {"en": "You logged in with a one-time password: choose your own password first.",
                               "zh-CN": "您使用的是一次性密码登录：请先设置自己的密码。"},
     "today": {"en": "Today's visits", "zh-CN": "今日就诊"},
@@ -245,6 +243,13 @@ CATALOG: dict[str, dict[str, str]] = {
                            "zh-CN": "以下内容在平板锁定前输入，尚未保存：请核对后保存。"},
     "referral_already_sent": {"en": "This visit was already referred: the referral was not sent twice.",
                               "zh-CN": "本次就诊已转诊：未重复发送转诊。"},
+    # A withdrawal sent as the referral moved on ({status}: what it is now); the typed reason stays below.
+    "err_withdraw_too_late": {"en": "Not withdrawn: meanwhile the referral's status became \u201c{status}\u201d, and it "
+                                    "can no longer be withdrawn here. Nothing was changed. If it must still be stopped, "
+                                    "call the hospital; your reason is kept below.",
+                              "zh-CN": "未撤回：此间转诊状态已变为\u201c{status}\u201d，无法在此撤回。未做任何更改。"
+                                       "如仍需取消，请致电医院；您填写的原因保留在下方。"},
+    "withdraw_reason_kept": {"en": "Reason you typed", "zh-CN": "您填写的原因"},
     "referral_already_withdrawn": {"en": "This referral was already withdrawn: nothing more was sent.",
                                    "zh-CN": "该转诊已撤回：未再发送任何内容。"},
     "take_already_saved": {"en": "This take was already saved: it was not added twice.",
@@ -692,6 +697,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "repeat_password": {"en": "New password again", "zh-CN": "再次输入新密码"},
     "password_rule": {"en": "At least {length} characters; not the one-time password.",
                       "zh-CN": "至少 {length} 个字符；不能与一次性密码相同。"},
+    # A password over common.passwords.MAX_PASSWORD_LENGTH, refused before it is checked (the login page too).
+    "err_password_too_long": {"en": "The password is too long: at most {max} characters.",
+                              "zh-CN": "密码过长：最多 {max} 个字符。"},
     "err_password_current": {"en": "The current password is wrong.", "zh-CN": "当前密码错误。"},
     "err_password_repeat": {"en": "The two new passwords differ.", "zh-CN": "两次输入的新密码不一致。"},
     "err_password_same": {"en": "Choose a password different from the current one.", "zh-CN": "新密码不能与当前密码相同。"},
@@ -1029,7 +1037,6 @@ CATALOG: dict[str, dict[str, str]] = {
     "error_authentication_failed": {"en": "Please log in.", "zh-CN": "请登录。"},
     "error_capture_running": {"en": "This board is already recording: wait for it to finish or cancel it.",
                               "zh-CN": "该设备正在采集：请等待完成或取消。"},
-    "error_account_locked": {"en": "Too many failed attempts: the account is locked for a while.", "zh-CN": "失败次数过多：账户已暂时锁定。"},
     "error_forbidden": {"en": "Your account may not open this page.", "zh-CN": "您的账户无权打开此页面。"},
     "error_csrf_failed": {"en": "The page had expired: go back, reload it and try again.", "zh-CN": "页面已过期：请返回、刷新后重试。"},
     "error_password_change_required": {"en": "Choose your own password first.", "zh-CN": "请先设置自己的密码。"},

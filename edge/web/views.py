@@ -18,11 +18,12 @@ from markupsafe import Markup
 
 from common.http_security import LoginFormToken, safe_next
 from common.i18n import remember_language
+from common.passwords import MAX_PASSWORD_LENGTH
 from edge import (auscultation, auth, breath, form_drafts, freshness, labs, monitoring_ends, outbox, outcomes, patients,
                   recordings, screening)
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
-from edge.errors import (AccountLocked, AuthenticationError, Conflict, EditConflict, IldscreenError, ValidationError,
+from edge.errors import (AuthenticationError, Conflict, EditConflict, IldscreenError, PasswordTooLong, ValidationError,
                          WrongPin)
 from edge.modalities import ServedCrackleModel, served_crackle_model
 from edge.schemas import PatientCreate, PatientUpdate
@@ -152,7 +153,7 @@ def switch_language(code: str):
 
 @blueprint.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
+    error, status = None, 200
     if request.method == "POST":
         if not LOGIN_FORM_TOKEN.sent_back():
             abort(403, "login form expired: reload the page")
@@ -160,10 +161,10 @@ def login():
         try:
             user = auth.verify_login(resources.db(), request.form.get("username", ""),
                                      request.form.get("password", ""), resources.lockout_policy)
-        except AccountLocked:
-            error = translate("account_locked", g.lang)
+        except PasswordTooLong:
+            error, status = translate("err_password_too_long", g.lang, max=MAX_PASSWORD_LENGTH), 422
         except AuthenticationError:
-            error = translate("wrong_credentials", g.lang)
+            error, status = translate("wrong_credentials", g.lang), 401
         else:
             if request.cookies.get(SESSION_COOKIE):
                 # Someone else logging in on a locked tablet: the session left behind ends now.
@@ -180,7 +181,7 @@ def login():
     # (_draft_adopt). Any other way here (logout, "Switch user", an expired session) drops it.
     return LOGIN_FORM_TOKEN.issue(lambda login_csrf: make_response(render_template(
         "login.html", error=error, login_csrf=login_csrf, locked=locked, **({"draft_owner": None} if locked else {})),
-        401 if error else 200))
+        status))
 
 
 def signed_in(view: Callable) -> Callable:
@@ -344,12 +345,14 @@ def change_password():
             errors["repeat_password"] = translate("err_password_repeat", g.lang)
         try:
             auth.verify_login(resources.db(), g.ui_user["username"], current, resources.lockout_policy)
-        except AccountLocked:
-            errors["current_password"] = translate("account_locked", g.lang)
+        except PasswordTooLong:
+            errors["current_password"] = translate("err_password_too_long", g.lang, max=MAX_PASSWORD_LENGTH)
         except AuthenticationError:
             errors["current_password"] = translate("err_password_current", g.lang)
         try:
             check_password_policy(new, username=g.ui_user["username"])
+        except PasswordTooLong:
+            errors["new_password"] = translate("err_password_too_long", g.lang, max=MAX_PASSWORD_LENGTH)
         except ValidationError:
             errors["new_password"] = translate("err_password_policy", g.lang, length=MIN_PASSWORD_LENGTH)
         if new == current:
@@ -383,8 +386,8 @@ def account_pin():
     try:
         auth.verify_login(resources.db(), g.ui_user["username"], request.form.get("pin_password", ""),
                           resources.lockout_policy)
-    except AccountLocked:
-        errors["pin_password"] = translate("account_locked", g.lang)
+    except PasswordTooLong:
+        errors["pin_password"] = translate("err_password_too_long", g.lang, max=MAX_PASSWORD_LENGTH)
     except AuthenticationError:
         errors["pin_password"] = translate("err_password_current", g.lang)
     if not remove:

@@ -676,7 +676,7 @@ def refer(visit_id: int):
                                settings_today=programme_settings_today(), models_today=freshness.models_in_force())
     except ResultOutOfDate as exc:
         if request.form.get("reason", "").strip() and visit["status"] == "open":  # typed: comes back
-            patients.merge_draft(db, g.actor, visit_id, {"refer_reason": request.form["reason"][:500]})
+            _keep_refer_reason(db, visit_id)
         return _back(visit_id, "referral",
                      refer_error="changed" if isinstance(exc, ResultSuperseded) else "out_of_date")
     except Conflict:  # the visit's referral already stands: sent twice (a re-send, Back), said
@@ -687,10 +687,16 @@ def refer(visit_id: int):
         if not request.form.get("reason", "").strip():
             return _back(visit_id, "referral", refer_error="reason")
         # Too long: what was typed stays in the draft (the visit is open: its page shows the form).
-        patients.keep_typed(db, g.actor, visit_id, {"refer_reason": request.form["reason"][:patients.DRAFT_MAX_VALUE]})
+        _keep_refer_reason(db, visit_id)
         return _back(visit_id, "referral", refer_error="reason_too_long")
     patients.forget_draft(db, g.actor, visit_id, "refer_")  # typed before an idle lock
     return _back(visit_id, "referral")
+
+
+def _keep_refer_reason(db, visit_id: int) -> None:
+    """Keep the referral reason as typed in the open visit's draft, for a refused referral's page: up
+    to the draft's own limit (:data:`edge.patients.DRAFT_MAX_VALUE`), whatever refused it."""
+    patients.keep_typed(db, g.actor, visit_id, {"refer_reason": request.form["reason"][:patients.DRAFT_MAX_VALUE]})
 
 
 def _names_field(exc: ValidationError, name: str) -> bool:
@@ -709,7 +715,8 @@ def _reason_too_long(reason: str) -> str:
 def withdraw_referral(referral_id: int):
     """Withdraw (not yet delivered) or revoke at the hospital (delivered); back to its visit. A reason
     over the limit stores nothing: the visit page comes back (422) with the reason as typed and the
-    limit beside it, also for a closed visit, which keeps no draft."""
+    limit beside it, also for a closed visit, which keeps no draft. So does a withdrawal that came
+    too late (409: the referral was reported or refused meanwhile), saying what became of it."""
     db = _resources().db()
     try:
         referral, already = outbox.withdraw_referral(db, g.actor, referral_id, reason=request.form.get("reason"))
@@ -720,6 +727,11 @@ def withdraw_referral(referral_id: int):
         return render_visit(outbox.get_referral(db, referral_id)["visit_id"], status=422,
                             sent={"withdraw_reason": reason},
                             field_errors={"withdraw_reason": _reason_too_long(reason)})
+    except Conflict:  # the referral moved on meanwhile (reported, refused): what happened, what to do
+        referral = outbox.get_referral(db, referral_id)
+        status = translate(f"status_{referral['status']}", g.lang)
+        return render_visit(referral["visit_id"], status=409, sent={"withdraw_reason": request.form.get("reason", "")},
+                            field_errors={"withdraw_reason": translate("err_withdraw_too_late", g.lang, status=status)})
     if already:  # sent twice (a re-send, Back): said, not an error page
         return _back(referral["visit_id"], "referral", withdrawn="already")
     patients.forget_draft(db, g.actor, referral["visit_id"], "withdraw_")  # typed before an idle lock

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import sqlite3
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from common.passwords import MAX_PASSWORD_LENGTH
 from e2e_support import NURSE_PASSWORD, require_axe
 from support import birth_year_for_age, wav_bytes
 from tablet import Tablet, log_in, new_page, one_time_account, register_patient
@@ -326,6 +328,12 @@ def test_every_template_and_error_path_is_translated_in_chinese(browser, clinic,
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("#login-form .error")
     tablet.check("login-error", orientations=("landscape",))
+    page.fill("input[name=username]", "nurse1")
+    page.fill("input[name=password]", "x" * (MAX_PASSWORD_LENGTH + 1))  # refused before hashing (brief h100)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#login-form .error")
+    assert str(MAX_PASSWORD_LENGTH) in page.inner_text("#login-form .error")
+    tablet.check("login-password-too-long", orientations=("landscape",))
     log_in(page, clinic.url, "nurse1", NURSE_PASSWORD)
     tablet.check("home", orientations=("landscape",))
     page.fill("#search-code", "NOBODY")
@@ -387,6 +395,17 @@ def test_every_template_and_error_path_is_translated_in_chinese(browser, clinic,
     page.wait_for_selector("#letter-code")
     tablet.check("letter", orientations=("landscape",))
     page.go_back()
+    page.wait_for_selector("#withdraw-button")
+    # The hospital reports the CT before the withdrawal arrives (brief h100): the visit comes back saying so,
+    # with the reason as typed.
+    with sqlite3.connect(clinic.data_dir / "ildscreen.db") as store:
+        store.execute("UPDATE referrals SET status = 'reported' WHERE status IN ('queued', 'retrying')")
+    page.fill("#withdraw-reason", "患者已迁居外地")
+    with page.expect_navigation():
+        page.click("#withdraw-button")
+    page.wait_for_selector("#withdraw-reason-error")
+    assert "患者已迁居外地" in page.inner_text("#withdraw-reason-kept")
+    tablet.check("withdraw-too-late", orientations=("landscape",))
     page.click("h1 a")
     page.wait_for_selector("#timeline")
     tablet.check("timeline", orientations=("landscape",))

@@ -207,6 +207,54 @@ def test_a_refer_reason_too_long_comes_back_typed_in_the_form_naming_the_limit(c
     assert db.execute("SELECT reason FROM referrals").fetchall() == [(typed[:400].strip(),)]
 
 
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+@pytest.mark.parametrize("status", ["reported", "rejected", "imaging_failed"])
+def test_a_withdrawal_overtaken_by_the_hospital_brings_the_visit_back_saying_so_with_the_reason_typed(
+        client, nurse, ui, db, status, lang):
+    """Brief h100: the nurse opened the visit while the referral could still be withdrawn, and the hospital's
+    report (or refusal) came before her withdrawal: not a bare 409 page but the visit page (409) saying what
+    the referral became and what to do, in her language, with the reason she typed shown; nothing changes."""
+    visit, _ = assessed_visit(client, nurse)
+    referral = client.post(f"/api/v1/visits/{visit['id']}/referrals", json={"reason": "new cough"},
+                           headers=nurse).json
+    tablet, csrf = ui
+    tablet.set_cookie("lang", lang)
+    assert 'id="withdraw-form"' in tablet.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    db.execute("UPDATE referrals SET status = ? WHERE id = ?", [status, referral["id"]])  # the hospital's answer
+    db.conn.commit()
+    stored, trail = referral_row(db, referral["id"]), db.execute("SELECT * FROM audit_log WHERE action != 'read'").fetchall()
+    typed = "patient <moved> & declined"
+
+    refused = tablet.post(f"/referrals/{referral['id']}/withdraw", data={"csrf_token": csrf, "reason": typed})
+
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 409 and 'id="referral-status"' in page and 'id="withdraw-form"' not in page
+    message = CATALOG["err_withdraw_too_late"][lang].format(status=CATALOG[f"status_{status}"][lang])
+    assert f'<p class="field-error" role="alert" id="withdraw-reason-error">{escape(message)}</p>' in page
+    assert f'id="withdraw-reason-kept">{escape(CATALOG["withdraw_reason_kept"][lang])}: <q>{escape(typed)}</q>' in page
+    assert referral_row(db, referral["id"]) == stored
+    assert db.execute("SELECT * FROM audit_log WHERE action != 'read'").fetchall() == trail
+
+
+def test_a_refer_reason_refused_as_out_of_date_is_kept_as_typed_up_to_the_drafts_limit(client, nurse, ui, db):
+    """Brief h100: a referral refused because another tab calculated again kept only the first 500 characters
+    typed (the stored reason's limit, counted before runs of spaces are made one): a reason in paragraphs lost
+    its end, although it was within the limit. Now it keeps what was typed up to the draft's own limit, the
+    rule of a reason refused as too long."""
+    visit, first = assessed_visit(client, nurse)
+    client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=nurse)  # another tab
+    tablet, csrf = ui
+    typed = "New cough since March.\r\n\r\n" * 21  # 546 characters typed, 482 as the referral would store it
+    assert len(typed) > outbox.MAX_REASON_CHARS >= len(" ".join(typed.split()))
+    response = tablet.post(f"/visits/{visit['id']}/refer", data={"csrf_token": csrf, "reason": typed,
+                                                                 "assessment_id": str(first["id"])})
+    assert response.status_code == 302 and "refer_error=changed" in response.headers["Location"]
+    assert db.execute("SELECT COUNT(*) FROM referrals").fetchone()[0] == 0
+    assert json.loads(db.execute("SELECT draft FROM visits").fetchone()[0])["refer_reason"] == typed
+    page = tablet.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="refer-changed"' in page and 'id="refer-reason" rows="3"' in page and f">{typed}</textarea>" in page
+
+
 def test_a_revocation_asked_again_answers_already_withdrawn_before_and_after_the_hospital_revokes(
         app, client, nurse, db, hospital):
     visit, _ = assessed_visit(client, nurse, PATIENT)
