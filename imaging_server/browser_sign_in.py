@@ -52,7 +52,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from common.lockout import LockoutPolicy, is_locked, seconds_left
-from common.passwords import MAX_PASSWORD_LENGTH, stand_in_hash
+from common.passwords import check_password_length, stand_in_hash
 from imaging_server.config import SIGN_IN_AUDIT_RETENTION_DAYS
 from imaging_server.errors import AuthenticationError, NotFound, TooManyAttempts, ValidationError
 from imaging_server.store import Database, hash_token, utc_now
@@ -71,13 +71,6 @@ SWEEP_BATCH = 50
 # Audit rows (and ended sessions) deleted per sign-in attempt at most: far more than the one row an
 # attempt adds, while the extra work of one request stays small even after a past flood of attempts.
 AUDIT_SWEEP_BATCH = 1000
-
-
-def check_password_length(password: str) -> None:
-    """Raise ``ValidationError`` naming the field for a password over ``MAX_PASSWORD_LENGTH`` characters."""
-    if len(password) > MAX_PASSWORD_LENGTH:
-        reason = f"{len(password)} characters; at most {MAX_PASSWORD_LENGTH}"
-        raise ValidationError(f"the password has {reason}", fields=[{"field": "password", "reason": reason}])
 
 
 @dataclass(frozen=True)
@@ -106,7 +99,7 @@ class SignInDoor:
         """
         if len(password) < MIN_PASSWORD_LENGTH:
             raise ValidationError(f"the password has {len(password)} characters; at least {MIN_PASSWORD_LENGTH}")
-        check_password_length(password)
+        check_password_length(password, ValidationError)
         with db.write():
             holder = db.row(f"SELECT id FROM {self.holders} WHERE name = :name", {"name": name})
             if holder is None:
@@ -141,7 +134,7 @@ class SignInDoor:
         name = name.strip()[:NAME_MAX]
         if not name:
             raise ValidationError("the name is empty", fields=[{"field": "name", "reason": "required"}])
-        check_password_length(password)
+        check_password_length(password, ValidationError)
         now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
         self.forget_old_sign_ins(db, retention_days=audit_retention_days, now=now, batch=AUDIT_SWEEP_BATCH)
         locked_until = db.scalar(f"SELECT locked_until FROM {self.failures} WHERE name = :name", {"name": name})

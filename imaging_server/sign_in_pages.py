@@ -24,7 +24,8 @@ from flask import Response, current_app, jsonify, render_template, request
 
 from common.http_security import CSRF_FIELD, LoginFormToken, tokens_match
 from common.lockout import LockoutPolicy
-from imaging_server.browser_sign_in import MAX_PASSWORD_LENGTH, SESSION_HOURS
+from common.passwords import MAX_PASSWORD_LENGTH
+from imaging_server.browser_sign_in import SESSION_HOURS
 from imaging_server.errors import Forbidden, TooManyAttempts, ValidationError
 
 SESSION_MAX_AGE_S = SESSION_HOURS * 3600  # the cookie lasts as long as the server-side session

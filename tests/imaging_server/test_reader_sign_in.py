@@ -17,7 +17,8 @@ from flask.testing import FlaskClient as Client
 from ct_fixtures import database_url, imaging_settings, postgres  # noqa: F401 - fixtures
 from edge.cli import cli
 from imaging_server.app import create_app
-from imaging_server.browser_sign_in import DOORS, MAX_PASSWORD_LENGTH, forget_old_sign_ins
+from common.passwords import MAX_PASSWORD_LENGTH
+from imaging_server.browser_sign_in import DOORS, forget_old_sign_ins
 from imaging_server.nodule_review import add_reader
 from imaging_server.programme import add_viewer
 from imaging_server.programme_i18n import CATALOG
