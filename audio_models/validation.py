@@ -239,10 +239,12 @@ def patient_metrics(rows, *, threshold):
     unassessable = [p for p in patients.values() if not p["assessable"]]
     labels = np.array([p["label"] for p in assessable.values()], dtype=int)
     scores = np.array([p["score"] for p in assessable.values()], dtype=float)
+    labelled = _labelled(rows)
     result = {"unit": "patient", "ci_method": "patient_cluster_bootstrap", "rule": PATIENT_RULE,
               "patients": len(patients), "assessable_patients": len(assessable),
               "positive_patients": int(labels.sum()) if len(labels) else 0,
               "not_assessable": {"patients": len(unassessable), "with_crackles": sum(p["label"] for p in unassessable)},
+              "recordings": len(labelled), "refused_recordings": sum(not row["quality"].ok for row in labelled),
               "threshold": threshold}
     if len(labels) == 0 or labels.min() == labels.max():
         result["note"] = "one class only among assessable patients: no AUC, sensitivity or specificity"
@@ -516,6 +518,10 @@ def headline(report):
         kinds = (section.get("subgroups") or {}).get("against_crackle_free") or {}
         for kind, block in kinds.items():
             figures[f"{pop}.against_crackle_free.{kind}.auc"] = block.get("auc")
+        for device, block in ((section.get("subgroups") or {}).get("patient_by_device") or {}).items():
+            figures[f"{pop}.patient_by_device.{device}.auc"] = block.get("auc")
+            for name in ("sensitivity", "specificity"):
+                figures[f"{pop}.patient_by_device.{device}.{name}"] = (block.get(name) or {}).get("value")
     for pop, block in (report.get("int8") or {}).items():
         figures[f"{pop}.int8.recording_auc"] = block.get("recording_auc")
     icbhi = report.get("icbhi_adults")
@@ -546,28 +552,38 @@ def manifest_check(report, shipped, *, tolerance=REPRODUCTION_TOLERANCE):
     return {"tolerance": tolerance, "all_ok": bool(checks) and all(c["ok"] for c in checks.values()), "metrics": checks}
 
 
+def _validation_figures(patient):
+    """A population's (or one of its devices') entry in the manifest's ``validation`` block, from its
+    :func:`patient_metrics`."""
+    return {"patients": patient["patients"], "assessable_patients": patient["assessable_patients"],
+            "positive_patients": patient["positive_patients"],
+            "not_assessable_patients": patient["not_assessable"]["patients"],
+            "recordings": patient["recordings"], "refused_recordings": patient["refused_recordings"],
+            "auc": patient["auc"], "auc_ci95": patient["auc_ci95"],
+            "sensitivity": patient["sensitivity"]["value"], "sensitivity_ci95": patient["sensitivity"]["ci95"],
+            "specificity": patient["specificity"]["value"], "specificity_ci95": patient["specificity"]["ci95"],
+            "threshold": patient["threshold"]}
+
+
 def validation_block(test_report, *, digests, datasets):
     """The manifest's ``validation`` block: patient-level figures per population (test patients).
 
     ``digests`` is ``{population: sha256 of its test patients}``; ``datasets`` describes each
     population (``{"dataset", "age_range", "devices"}``, and ``reproduce`` where its command is not the
-    shared data's).
+    shared data's). Each population's ``by_device`` gives the same figures over each device's recordings
+    alone (:func:`subgroup_metrics`; a device whose assessable patients are of one class has none and is
+    left out): pooled figures hide a chest piece that misses most crackles.
     """
     populations = {}
     for pop, section in test_report["populations"].items():
         patient = section["patient"]
         if "auc" not in patient:
             continue
-        recording = section["recording"]
         populations[pop] = {
-            **datasets.get(pop, {}), "patients": patient["patients"], "assessable_patients": patient["assessable_patients"],
-            "positive_patients": patient["positive_patients"], "not_assessable_patients": patient["not_assessable"]["patients"],
-            "recordings": recording["recordings"] + recording["refused"]["recordings"],
-            "refused_recordings": recording["refused"]["recordings"],
-            "auc": patient["auc"], "auc_ci95": patient["auc_ci95"],
-            "sensitivity": patient["sensitivity"]["value"], "sensitivity_ci95": patient["sensitivity"]["ci95"],
-            "specificity": patient["specificity"]["value"], "specificity_ci95": patient["specificity"]["ci95"],
-            "threshold": section["threshold"], "test_patients_sha256": digests.get(pop),
+            **datasets.get(pop, {}), **_validation_figures(patient),
+            "by_device": {device: _validation_figures(figures)
+                          for device, figures in section["subgroups"]["patient_by_device"].items() if "auc" in figures},
+            "test_patients_sha256": digests.get(pop),
             "reproduce": datasets.get(pop, {}).get(
                 "reproduce", f"ildscreen audio evaluate --data ../shared/data --population {cohort(pop)} --json"),
         }
@@ -588,6 +604,28 @@ def part_patients(recordings):
 def part_digests(recordings):
     """``{population: sha256 of its patients}`` of a set of recordings (one part of the split)."""
     return {pop: splits.keys_digest(keys) for pop, keys in part_patients(recordings).items()}
+
+
+def device_summary(patient):
+    """One device's :func:`patient_metrics` as a line of the HTML report's per-device table.
+
+    Examples
+    --------
+    >>> device_summary({"patients": 15, "positive_patients": 3, "not_assessable": {"patients": 2},
+    ...                 "recordings": 15, "refused_recordings": 2, "auc": 0.6, "auc_ci95": [0.27, 0.89],
+    ...                 "sensitivity": {"value": 0.0, "ci95": [0.0, 0.56]},
+    ...                 "specificity": {"value": 1.0, "ci95": [0.72, 1.0]}})
+    '15 patients (3 with crackles, 2 not assessable), 15 recordings (2 refused): AUC 0.60 (0.27-0.89), sensitivity 0.00 (0.00-0.56), specificity 1.00 (0.72-1.00)'
+    """
+    line = (f"{patient['patients']} patients ({patient['positive_patients']} with crackles, "
+            f"{patient['not_assessable']['patients']} not assessable), {patient['recordings']} recordings "
+            f"({patient['refused_recordings']} refused)")
+    if "auc" not in patient:
+        return f"{line}: {patient['note']}"
+    ci = lambda value, bounds: f"{value:.2f} ({bounds[0]:.2f}-{bounds[1]:.2f})"
+    return (f"{line}: AUC {ci(patient['auc'], patient['auc_ci95'])}, sensitivity "
+            f"{ci(patient['sensitivity']['value'], patient['sensitivity']['ci95'])}, specificity "
+            f"{ci(patient['specificity']['value'], patient['specificity']['ci95'])}")
 
 
 def write_html_report(report, rows, out_dir):
@@ -618,7 +656,8 @@ def write_html_report(report, rows, out_dir):
                                  row["age_y"], row["location"], row["device"], row["other_sounds"]])
         section = report["populations"][pop]
         appendix = {"Patient level (the screening's rule)": section["patient"],
-                    "Patient level per device": section["subgroups"]["patient_by_device"],
+                    "Patient level per device": {device: device_summary(figures) for device, figures
+                                                 in section["subgroups"]["patient_by_device"].items()},
                     "Crackle recordings against each kind of crackle-free recording":
                         section["subgroups"]["against_crackle_free"],
                     "Quality gate": section["quality_gate"]}

@@ -66,6 +66,9 @@ def adult_validation(adults: Optional[dict]):
 
 #: What a take's crackle result says of its stethoscope and chest piece (:func:`stethoscope_validation`).
 STETHOSCOPE_STATUSES = ("validated", "chest_piece_not_validated", "not_in_adults", "not_validated", "not_stated")
+#: Whose recordings a validated take's figures are over: its own device's alone, or all the adults' devices
+#: together (a manifest without per-device figures).
+FIGURES_OVER = ("device", "all_devices")
 # The figures of the adults' validation a validated take's result quotes, as the manifest words them.
 _ADULT_FIGURES = ("patients", "positive_patients", "sensitivity", "sensitivity_ci95", "specificity",
                   "specificity_ci95")
@@ -81,6 +84,16 @@ def device_parts(name: str) -> tuple[str, Optional[str]]:
     return name.strip(), None
 
 
+def _adult_figures(adults: dict, device: str) -> dict:
+    """The adults' figures a validated take quotes: its ``device``'s own (``by_device``) when the manifest
+    has them, else those of all the adults' devices together; ``figures_over`` says which."""
+    by_device = adults.get("by_device") if isinstance(adults.get("by_device"), dict) else {}
+    own = by_device.get(device)
+    if isinstance(own, dict):
+        return {"figures_over": "device", "device": device, **{figure: own.get(figure) for figure in _ADULT_FIGURES}}
+    return {"figures_over": "all_devices", **{figure: adults.get(figure) for figure in _ADULT_FIGURES}}
+
+
 def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str) -> dict:
     """Whether the crackle model (manifest ``entry``) was validated on a take's stethoscope and chest piece.
 
@@ -88,12 +101,15 @@ def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str) -
     detector_validation` counts; another block validates no device): the ``devices`` of each population,
     matched by :func:`edge.vocabulary.stethoscope_key`. ``status`` (``STETHOSCOPE_STATUSES``):
     ``validated``, a device of the adults (the population screened here) is this stethoscope and piece, and
-    the adults' patient-level figures are given (over all the adults' devices together: the manifest has
-    none per device); ``chest_piece_not_validated``, the adults' devices have this stethoscope through
-    other pieces only (or the piece is not stated); ``not_in_adults``, only another population's devices
-    have it (``populations``: their ``population`` words); ``not_validated``, none has it; ``not_stated``,
-    the take names no stethoscope. ``devices`` lists the adults' devices. Whether the take counts in the
-    lung-sound evidence is read from this status (:func:`edge.modalities.stethoscope_counts`).
+    the adults' patient-level figures are given: those of that ``device``'s recordings alone when the
+    manifest has them (``by_device``; ``figures_over: "device"``), else over all the adults' devices
+    together (``figures_over: "all_devices"``); ``chest_piece_not_validated``, the adults' devices have
+    this stethoscope through other pieces only (or the piece is not stated); ``not_in_adults``, only
+    another population's devices have it (``population_keys``: those populations' keys, for words in the
+    reader's language; ``populations``: the manifest's English words); ``not_validated``, none has it;
+    ``not_stated``, the take names no stethoscope. ``devices`` lists the adults' devices. Whether the take
+    counts in the lung-sound evidence is read from this status alone (:func:`edge.modalities.
+    stethoscope_counts`): the figures are shown, not counted.
     """
     validation = entry.get("validation") if isinstance(entry.get("validation"), dict) else {}
     patient_level = validation.get("unit") == "patient" and validation.get("ci_method") == PATIENT_CI_METHOD
@@ -105,17 +121,21 @@ def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str) -
     if stethoscope == STETHOSCOPE_NOT_STATED:
         return {**answer, "status": "not_stated"}
     key = stethoscope_key(stethoscope)
-    matches = {name: [piece for stethoscope_of, piece in map(device_parts, names) if stethoscope_key(stethoscope_of) == key]
+    matches = {name: [(device, device_parts(device)[1]) for device in names
+                      if stethoscope_key(device_parts(device)[0]) == key]
                for name, names in devices.items()}
     adults = matches.get(ADULT_POPULATION, [])
-    if any(piece in (None, chest_piece) for piece in adults):
-        figures = {figure: populations[ADULT_POPULATION].get(figure) for figure in _ADULT_FIGURES}
-        return {**answer, "status": "validated", "population": ADULT_POPULATION, **figures}
+    # The take's own chest piece before a device named without one (validated whatever the piece).
+    validated = [device for device, piece in adults if piece == chest_piece] + \
+                [device for device, piece in adults if piece is None]
+    if validated:
+        return {**answer, "status": "validated", "population": ADULT_POPULATION,
+                **_adult_figures(populations[ADULT_POPULATION], validated[0])}
     if adults:
         return {**answer, "status": "chest_piece_not_validated"}
-    others = [name for name, pieces in matches.items() if pieces]
+    others = [name for name, found in matches.items() if found]
     if others:
-        return {**answer, "status": "not_in_adults",
+        return {**answer, "status": "not_in_adults", "population_keys": others,
                 "populations": [str(populations[name].get("population") or name) for name in others]}
     return {**answer, "status": "not_validated"}
 

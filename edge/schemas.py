@@ -12,7 +12,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConst
                       model_validator)
 
 from common.passwords import MAX_PASSWORD_LENGTH
-from edge.auscultation import STETHOSCOPE_STATUSES
+from edge.auscultation import FIGURES_OVER, STETHOSCOPE_STATUSES
 from edge.freshness import CHANGE_KINDS, MODEL_CHANGES, RESCORED_AT_CALCULATE
 from edge.vocabulary import (AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_SITES, CTD_DIAGNOSES, ROLES, SMOKING_STATUS,
                              SYMPTOMS, VISIT_STATUSES, ChestPiece, CracklesHeard, StethoscopeName, known_word)
@@ -278,10 +278,19 @@ class StethoscopeValidation(BaseModel):
     devices: list[str] = Field(description="The devices of the adults' validation, as the manifest names them.")
     populations: Optional[list[str]] = Field(None, description="not_in_adults: the populations whose validation "
                                                                "went through it, in the manifest's words.")
+    population_keys: Optional[list[str]] = Field(None, description="not_in_adults: the same populations by their "
+                                                                   "keys in the manifest (children_sprsound2022, ...).")
     population: Optional[str] = Field(None, description="validated: the population (adults).")
-    patients: Optional[int] = Field(None, description="validated: the adults' patients (all their devices together).")
+    figures_over: Optional[Literal[FIGURES_OVER]] = Field(  # type: ignore[valid-type]
+        None, description="validated: whose recordings the figures are over: device, this device's alone (the "
+                          "manifest's validation by_device); all_devices, all the adults' devices together (a "
+                          "manifest without per-device figures). Shown, not counted: whether the take counts "
+                          "follows status alone.")
+    device: Optional[str] = Field(None, description="validated with figures_over device: the device, as the manifest "
+                                                    "names it.")
+    patients: Optional[int] = Field(None, description="validated: the adults' patients whose figures are quoted.")
     positive_patients: Optional[int] = None
-    sensitivity: Optional[float] = Field(None, description="validated: patient-level, all the adults' devices together.")
+    sensitivity: Optional[float] = Field(None, description="validated: patient-level, over figures_over's recordings.")
     sensitivity_ci95: Optional[list[float]] = Field(None, description="Patient-cluster bootstrap, as the manifest says.")
     specificity: Optional[float] = None
     specificity_ci95: Optional[list[float]] = None

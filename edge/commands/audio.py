@@ -222,6 +222,8 @@ def _ci(point):
 
 
 def _echo_summary(report, part):
+    from audio_models.validation import device_summary  # evaluate has imported it (the evaluation extra)
+
     for population, section in report["populations"].items():
         patient, recording = section["patient"], section["recording"]
         line = f"{report['model']} {population} ({part}): {patient['patients']} patients, {recording['recordings']} accepted recordings"
@@ -231,6 +233,8 @@ def _echo_summary(report, part):
         if "auc" in recording:
             line += f"; per recording AUC {recording['auc']:.3f}"
         click.echo(line)
+        for device, figures in section["subgroups"]["patient_by_device"].items():
+            click.echo(f"  {device}, per patient: {device_summary(figures)}")
         gate = section["quality_gate"]
         click.echo(f"  quality gate: refused {gate['refused_good']}/{gate['good_records']} good recordings "
                    f"({gate['refused_crackle']}/{gate['crackle_records']} with crackles), caught "

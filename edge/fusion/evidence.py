@@ -594,7 +594,27 @@ def _population_figures(block, *, name: str) -> dict:
         raise ValidationError(f"{name} is incomplete: missing {exc.args[0]!r}") from None
     except TypeError as exc:
         raise ValidationError(f"{name} is malformed: {exc}") from None
+    _device_figures(block, name=name, patients=values["patients"])
     return {**{k: v for k, v in block.items() if k not in values}, **values}
+
+
+def _device_figures(block: dict, *, name: str, patients: int) -> None:
+    """A population's optional ``by_device`` (device -> the same figures over that device's recordings
+    alone), checked: each device one of the population's ``devices``, with no more patients than it.
+    Shown on a take's result (edge.auscultation.stethoscope_validation), never counted here."""
+    by_device = block.get("by_device")
+    if by_device is None:
+        return
+    if not isinstance(by_device, dict):
+        raise ValidationError(f"{name}.by_device must be an object of device -> figures, got {type(by_device).__name__}")
+    devices = block.get("devices") if isinstance(block.get("devices"), list) else []
+    for device, figures in by_device.items():
+        where = f"{name}.by_device.{device}"
+        if device not in devices:
+            raise ValidationError(f"{where}: {device!r} is not one of the population's devices {devices!r}")
+        checked = _population_figures(figures, name=where)
+        if checked["patients"] > patients:
+            raise ValidationError(f"{where}.patients {checked['patients']} exceeds the population's patients {patients}")
 
 
 def population_counts(figures: dict, rule: "ValidationRule") -> Optional[tuple[str, str]]:

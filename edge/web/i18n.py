@@ -88,26 +88,45 @@ CATALOG: dict[str, dict[str, str]] = {
     # result says of it (edge.auscultation.stethoscope_validation, read from the crackle model's manifest).
     "stethoscope": {"en": "Stethoscope", "zh-CN": "听诊器"},
     "stethoscope_not_stated": {"en": "Not stated", "zh-CN": "未说明"},
+    # A validated take quotes its own device's figures (validation.populations.adults.by_device) when the
+    # manifest has them; else the adults' figures over all their devices together, and says so.
     "stethoscope_validated": {"en": "Validated on adults through this stethoscope and chest piece ({stethoscope}, "
                                     "{chest_piece}): on {patients} adults the crackle model never saw ({positive} with "
-                                    "crackles), patient sensitivity {sensitivity} ({sensitivity_low}-{sensitivity_high}), "
-                                    "specificity {specificity} ({specificity_low}-{specificity_high}), over all its "
-                                    "adult recordings together ({devices}).",
+                                    "crackles), their recordings through {device} alone gave patient sensitivity "
+                                    "{sensitivity} ({sensitivity_low}-{sensitivity_high}), specificity {specificity} "
+                                    "({specificity_low}-{specificity_high}).",
                               "zh-CN": "已在成人中通过此听诊器和听诊头（{stethoscope}，{chest_piece}）验证：在爆裂音模型从未见过的 "
-                                       "{patients} 名成人中（{positive} 名有爆裂音），按患者计灵敏度 {sensitivity}"
-                                       "（{sensitivity_low}–{sensitivity_high}），特异度 {specificity}"
-                                       "（{specificity_low}–{specificity_high}），为其全部成人录音合计（{devices}）。"},
+                                       "{patients} 名成人中（{positive} 名有爆裂音），仅按其经 {device} 的录音计，按患者计"
+                                       "灵敏度 {sensitivity}（{sensitivity_low}–{sensitivity_high}），特异度 {specificity}"
+                                       "（{specificity_low}–{specificity_high}）。"},
+    "stethoscope_validated_pooled": {
+        "en": "Validated on adults through this stethoscope and chest piece ({stethoscope}, {chest_piece}): on "
+              "{patients} adults the crackle model never saw ({positive} with crackles), patient sensitivity "
+              "{sensitivity} ({sensitivity_low}-{sensitivity_high}), specificity {specificity} "
+              "({specificity_low}-{specificity_high}), over all its adult recordings together ({devices}): the "
+              "model's manifest gives no figures for this chest piece alone.",
+        "zh-CN": "已在成人中通过此听诊器和听诊头（{stethoscope}，{chest_piece}）验证：在爆裂音模型从未见过的 "
+                 "{patients} 名成人中（{positive} 名有爆裂音），按患者计灵敏度 {sensitivity}"
+                 "（{sensitivity_low}–{sensitivity_high}），特异度 {specificity}"
+                 "（{specificity_low}–{specificity_high}），为其全部成人录音合计（{devices}）：模型清单未单独给出此听诊头的数据。"},
     "stethoscope_chest_piece_not_validated": {
         "en": "The crackle model was validated on adults through this stethoscope ({stethoscope}) only as {devices}; "
               "this take's chest piece ({chest_piece}) is not one of them.",
         "zh-CN": "爆裂音模型在成人中仅按以下方式通过此听诊器（{stethoscope}）验证：{devices}；本次录音的听诊头"
                  "（{chest_piece}）不在其中。"},
-    # The manifest names the other populations in English only: the API's populations field lists them.
+    # {populations}: each population named by its key in the manifest's validation (validation_population_*),
+    # since the manifest's own words are English only.
     "stethoscope_not_in_adults": {"en": "This stethoscope ({stethoscope}) is one the crackle model was validated on "
-                                        "only in other populations than adults, not in adults like those screened "
-                                        "here (in adults it was validated through: {devices}).",
-                                  "zh-CN": "爆裂音模型仅在成人以外的其他人群中通过此听诊器（{stethoscope}）验证，"
+                                        "only in {populations}, not in adults like those screened here (in adults "
+                                        "it was validated through: {devices}).",
+                                  "zh-CN": "爆裂音模型仅在{populations}中通过此听诊器（{stethoscope}）验证，"
                                            "未在此处筛查的成人中验证（在成人中验证所用：{devices}）。"},
+    "validation_population_adults": {"en": "adults", "zh-CN": "成人"},
+    "validation_population_children_sprsound2022": {"en": "children (SPRSound 2022)",
+                                                    "zh-CN": "儿童（SPRSound 2022）"},
+    "validation_population_children_sprsound2022_test": {"en": "children (SPRSound 2022, recorded later)",
+                                                         "zh-CN": "儿童（SPRSound 2022，较晚录制）"},
+    "validation_population_other": {"en": "another population", "zh-CN": "其他人群"},
     "stethoscope_not_validated": {"en": "This stethoscope ({stethoscope}) is not one the crackle model was validated "
                                         "on (in adults it was validated through: {devices}).",
                                   "zh-CN": "此听诊器（{stethoscope}）不是爆裂音模型验证过的听诊器（在成人中验证所用：{devices}）。"},

@@ -332,19 +332,37 @@ def stethoscope_counts_by(validation: Optional[dict], *, require_validated_steth
     return stethoscope_counts(take, require_validated_stethoscope=require_validated_stethoscope)
 
 
+def validation_populations(keys: list[str], lang: str) -> str:
+    """Populations of a crackle model's validation (their keys in the manifest: ``adults``,
+    ``children_sprsound2022``) as the nurse reads them: each by its catalog words, since the manifest's
+    own are English only; a key the catalog does not know reads as "another population"."""
+    words = [translate(f"validation_population_{key}", lang) if f"validation_population_{key}" in CATALOG
+             else translate("validation_population_other", lang) for key in keys]
+    return ("、" if lang == "zh-CN" else ", ").join(dict.fromkeys(words))
+
+
 def _validation_statement(validation: dict, lang: str) -> str:
     two = lambda value: f"{value:.2f}"
     values = {"stethoscope": stethoscope_name(validation["stethoscope"], lang),
               "chest_piece": translate(f"chest_piece_{validation['chest_piece']}", lang),
               "devices": validated_devices(validation["devices"], lang)}
+    key = STETHOSCOPE_STATEMENTS[validation["status"]]
+    if validation["status"] == "not_in_adults":
+        # A result stored before it kept the populations' keys names them as another population.
+        values["populations"] = (validation_populations(validation["population_keys"], lang)
+                                 if validation.get("population_keys") else translate("validation_population_other", lang))
     if validation["status"] == "validated":
+        if validation.get("figures_over") == "device":
+            values["device"] = validated_devices([validation["device"]], lang)
+        else:  # a manifest without figures of this device alone
+            key = "stethoscope_validated_pooled"
         values.update(patients=validation["patients"], positive=validation["positive_patients"],
                       sensitivity=two(validation["sensitivity"]), specificity=two(validation["specificity"]),
                       sensitivity_low=two(validation["sensitivity_ci95"][0]),
                       sensitivity_high=two(validation["sensitivity_ci95"][1]),
                       specificity_low=two(validation["specificity_ci95"][0]),
                       specificity_high=two(validation["specificity_ci95"][1]))
-    return translate(STETHOSCOPE_STATEMENTS[validation["status"]], lang, **values)
+    return translate(key, lang, **values)
 
 
 def natural_frequency(percent: float) -> tuple[str, dict]:

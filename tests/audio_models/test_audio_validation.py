@@ -5,6 +5,7 @@ patient rule, refusals, calibration, event detection, reproduction check, HTML r
 documented."""
 
 import csv
+import html
 import json
 import shutil
 
@@ -45,6 +46,9 @@ def test_evaluate_reproduces_every_figure_of_the_manifest_per_population(evaluat
         assert {f"{population}.patient.auc", f"{population}.patient.sensitivity", f"{population}.recording.auc",
                 f"{population}.int8.recording_auc"} <= set(check["metrics"])
     assert "children_sprsound2022.quality.catch_rate" in check["metrics"]
+    for device in ENTRY["validation"]["populations"]["adults"]["devices"]:  # each filter mode's patient figures
+        assert {f"adults.patient_by_device.{device}.{name}" for name in ("auc", "sensitivity", "specificity")} <= \
+            set(check["metrics"]), device
 
 
 def test_the_validation_block_is_patient_level_per_population_and_matches_the_report(evaluated):
@@ -52,14 +56,27 @@ def test_the_validation_block_is_patient_level_per_population_and_matches_the_re
     block = ENTRY["validation"]
     assert (block["unit"], block["ci_method"]) == ("patient", "patient_cluster_bootstrap")
     assert set(block["populations"]) == POPULATIONS
-    for population, figures in block["populations"].items():
-        patient = report["populations"][population]["patient"]
-        for name in ("sensitivity", "specificity"):
-            assert abs(figures[name] - patient[name]["value"]) <= validation.REPRODUCTION_TOLERANCE
-            low, high = figures[f"{name}_ci95"]
-            assert low <= figures[name] <= high and high - low > 0  # never a point: the Wilson floor
-        assert figures["patients"] == patient["patients"]
-        assert figures["reproduce"].startswith("ildscreen audio evaluate --data ../shared/data --population ")
+    for population, pooled in block["populations"].items():
+        section = report["populations"][population]
+        # The population's figures, and each device's over its own recordings alone (KAUH: every adult
+        # was recorded through each filter mode), by the same patient rule and bootstrap.
+        assert set(pooled["by_device"]) == set(pooled["devices"]) == set(section["subgroups"]["patient_by_device"])
+        measured = [(pooled, section["patient"])] + [(pooled["by_device"][device], patient) for device, patient
+                                                     in section["subgroups"]["patient_by_device"].items()]
+        for figures, patient in measured:
+            for name in ("auc", "sensitivity", "specificity"):
+                value = patient[name] if name == "auc" else patient[name]["value"]
+                assert abs(figures[name] - value) <= validation.REPRODUCTION_TOLERANCE, (population, name)
+                low, high = figures[f"{name}_ci95"]
+                assert low <= figures[name] <= high and high - low > 0  # never a point: the CI floor
+            for name in ("patients", "assessable_patients", "positive_patients", "recordings", "refused_recordings"):
+                assert figures[name] == patient[name], (population, name)
+            assert figures["not_assessable_patients"] == patient["not_assessable"]["patients"]
+            assert figures["threshold"] == section["threshold"]
+        assert pooled["reproduce"].startswith("ildscreen audio evaluate --data ../shared/data --population ")
+    adults = block["populations"]["adults"]
+    assert all(figures["patients"] == adults["patients"] for figures in adults["by_device"].values())
+    assert sum(figures["recordings"] for figures in adults["by_device"].values()) == adults["recordings"]
 
 
 def test_int8_stays_within_001_auc_of_fp32_in_every_population(evaluated):
@@ -87,6 +104,10 @@ def test_the_report_covers_each_population_device_and_age_band(evaluated):
             assert section in page, (population, section)
         assert (out / population / "calibration.png").stat().st_size > 0
     assert "adults/report.html" in (out / "report.html").read_text()
+    # Each filter mode's patient-level figures on the adults' page, one line each.
+    page = (out / "adults" / "report.html").read_text()
+    for device, figures in adults["subgroups"]["patient_by_device"].items():
+        assert f"<td>{device}</td><td>{html.escape(json.dumps(validation.device_summary(figures)))}</td>" in page
 
 
 def test_the_quality_gate_keeps_crackle_recordings_and_good_adult_recordings(evaluated):
@@ -237,6 +258,11 @@ def test_your_own_recordings_in_a_labels_csv_are_scored_like_the_public_sets(kau
         assert reports["own"]["adults_clinic"][section] == reports["kauh"]["adults"][section], section
     by_device = reports["own"]["adults_clinic"]["subgroups"]["patient_by_device"]
     assert set(by_device) == {"Littmann 3200 diaphragm", "Littmann 3200 extended"}
+    # Without --json the summary gives each device's patient-level figures, one line each.
+    printed = runner.invoke(audio, ["evaluate", "--data", str(own), "--part", "all"])
+    assert printed.exit_code == 0, printed.output
+    for device, figures in by_device.items():
+        assert f"  {device}, per patient: {validation.device_summary(figures)}\n" in printed.output
     refused = runner.invoke(audio, ["evaluate", "--data", str(own)])
     assert refused.exit_code == 1 and "does not cover (local:clinic)" in refused.output and "--part all" in refused.output
 

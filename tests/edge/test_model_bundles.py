@@ -128,6 +128,22 @@ BROKEN_BUNDLES = {
                 "patients": 3, "positive_patients": 10, "sensitivity": 0.8, "sensitivity_ci95": [0.6, 0.9],
                 "specificity": 0.9, "specificity_ci95": [0.8, 0.95]}}})),
         "positive_patients 10 exceeds patients 3"),
+    # Per-device figures (validation.populations.<pop>.by_device) are checked like the population's own.
+    "crackle per-device figures of a device the population does not list": (
+        lambda f: edit_manifest(f, lambda models: models["auscultation"]["validation"]["populations"]["adults"].update(
+            by_device={"Acme 7 bell": {"patients": 3, "positive_patients": 1, "sensitivity": 0.8,
+                                       "sensitivity_ci95": [0.6, 0.9], "specificity": 0.9,
+                                       "specificity_ci95": [0.8, 0.95]}})),
+        "validation.populations.adults.by_device.Acme 7 bell: 'Acme 7 bell' is not one of the population's devices"),
+    "crackle per-device figures without their intervals": (
+        lambda f: edit_manifest(f, lambda models: models["auscultation"]["validation"]["populations"]["adults"].update(
+            by_device={"Littmann 3200 bell": {"patients": 3, "positive_patients": 1, "sensitivity": 0.8,
+                                              "sensitivity_ci95": [0.6, 0.9], "specificity": 0.9}})),
+        "validation.populations.adults.by_device.Littmann 3200 bell is incomplete: missing 'specificity_ci95'"),
+    "crackle per-device figures that are not an object": (
+        lambda f: edit_manifest(f, lambda models: models["auscultation"]["validation"]["populations"]["adults"].update(
+            by_device=["Littmann 3200 bell"])),
+        "validation.populations.adults.by_device must be an object of device -> figures, got list"),
     # Input noise the scorer cannot honour (audio_models.scoring.noisy_copies): refused at install,
     # not met as a crash on the first recording.
     "crackle input noise with too many copies": (

@@ -188,14 +188,16 @@ def test_each_take_on_the_visit_page_names_its_stethoscope_and_says_whether_the_
     adults = entry["validation"]["populations"]["adults"]
     validated = item((LITTMANN, "diaphragm"))
     assert f"{CATALOG['stethoscope'][lang]}: {LITTMANN}" in validated
-    # The sentence carries the manifest's own adult figures and devices.
+    # The sentence carries the manifest's own adult figures of the take's device (its recordings alone).
+    device = f"{LITTMANN} diaphragm"
+    own = adults["by_device"][device]
     assert str(escape(CATALOG["stethoscope_validated"][lang].format(
-        stethoscope=LITTMANN, chest_piece=CATALOG["chest_piece_diaphragm"][lang], patients=adults["patients"],
-        positive=adults["positive_patients"], sensitivity=f"{adults['sensitivity']:.2f}",
-        sensitivity_low=f"{adults['sensitivity_ci95'][0]:.2f}", sensitivity_high=f"{adults['sensitivity_ci95'][1]:.2f}",
-        specificity=f"{adults['specificity']:.2f}", specificity_low=f"{adults['specificity_ci95'][0]:.2f}",
-        specificity_high=f"{adults['specificity_ci95'][1]:.2f}",
-        devices=presenters.validated_devices(adults["devices"], lang)))) in validated
+        stethoscope=LITTMANN, chest_piece=CATALOG["chest_piece_diaphragm"][lang], patients=own["patients"],
+        positive=own["positive_patients"], sensitivity=f"{own['sensitivity']:.2f}",
+        sensitivity_low=f"{own['sensitivity_ci95'][0]:.2f}", sensitivity_high=f"{own['sensitivity_ci95'][1]:.2f}",
+        specificity=f"{own['specificity']:.2f}", specificity_low=f"{own['specificity_ci95'][0]:.2f}",
+        specificity_high=f"{own['specificity_ci95'][1]:.2f}",
+        device=presenters.validated_devices([device], lang)))) in validated
     expected = {(LITTMANN, "not_stated"): "stethoscope_chest_piece_not_validated",
                 (YUNTING, "diaphragm"): "stethoscope_not_in_adults", (OTHER, "diaphragm"): "stethoscope_not_validated",
                 ("not_stated", "diaphragm"): "stethoscope_unknown"}
@@ -352,48 +354,88 @@ def test_whether_a_take_counts_follows_its_status_and_the_programme_setting(vali
 
 # --- read from the manifest's validation block --------------------------------------------------
 
+# The adults' figures of one device alone (by_device): what a take through it quotes.
+DIAPHRAGM_ALONE = {"patients": 38, "positive_patients": 11, "sensitivity": 0.64, "sensitivity_ci95": [0.35, 0.85],
+                   "specificity": 0.7, "specificity_ci95": [0.5, 0.84]}
 FIXTURE_ENTRY = {"name": "auscultation", "version": "9.9.9", "validation": {
     "unit": "patient", "ci_method": "patient_cluster_bootstrap", "populations": {
         "adults": {"devices": ["Stetho A bell", "Stetho A diaphragm", "Scope B"], "patients": 40,
                    "positive_patients": 12, "sensitivity": 0.75, "sensitivity_ci95": [0.5, 0.9], "specificity": 0.8,
-                   "specificity_ci95": [0.6, 0.92]},
-        "children": {"devices": ["Kid C"], "population": "children of a fixture", "patients": 9,
-                     "positive_patients": 3, "sensitivity": 0.5, "sensitivity_ci95": [0.1, 0.9], "specificity": 0.5,
-                     "specificity_ci95": [0.2, 0.8]}}}}
+                   "specificity_ci95": [0.6, 0.92], "by_device": {"Stetho A diaphragm": DIAPHRAGM_ALONE}},
+        "children_sprsound2022": {"devices": ["Kid C"], "population": "children of a fixture", "patients": 9,
+                                  "positive_patients": 3, "sensitivity": 0.5, "sensitivity_ci95": [0.1, 0.9],
+                                  "specificity": 0.5, "specificity_ci95": [0.2, 0.8]}}}}
+FIGURES = ("patients", "positive_patients", "sensitivity", "sensitivity_ci95", "specificity", "specificity_ci95")
 
 
-@pytest.mark.parametrize(("stethoscope", "piece", "status"), [
-    ("Stetho A", "diaphragm", "validated"),
-    ("STETHO-A", "bell", "validated"),  # compared without case and punctuation
-    ("Stetho A", "extended", "chest_piece_not_validated"),
-    ("Stetho A", "not_stated", "chest_piece_not_validated"),
-    ("Scope B", "extended", "validated"),  # a device named without a chest piece: any piece
-    ("Scope B", "not_stated", "validated"),
-    ("Kid C", "diaphragm", "not_in_adults"),
-    ("Stetho", "diaphragm", "not_validated"),  # a part of a name is another stethoscope
-    ("Other D", "diaphragm", "not_validated"),
-    ("not_stated", "diaphragm", "not_stated"),
+@pytest.mark.parametrize(("stethoscope", "piece", "status", "device"), [
+    ("Stetho A", "diaphragm", "validated", "Stetho A diaphragm"),  # its own figures
+    ("STETHO-A", "bell", "validated", None),  # compared without case and punctuation; no figures of its own
+    ("Stetho A", "extended", "chest_piece_not_validated", None),
+    ("Stetho A", "not_stated", "chest_piece_not_validated", None),
+    ("Scope B", "extended", "validated", None),  # a device named without a chest piece: any piece
+    ("Scope B", "not_stated", "validated", None),
+    ("Kid C", "diaphragm", "not_in_adults", None),
+    ("Stetho", "diaphragm", "not_validated", None),  # a part of a name is another stethoscope
+    ("Other D", "diaphragm", "not_validated", None),
+    ("not_stated", "diaphragm", "not_stated", None),
 ])
-def test_the_take_is_matched_to_the_devices_of_the_manifests_populations(stethoscope, piece, status):
+def test_the_take_is_matched_to_the_devices_of_the_manifests_populations(stethoscope, piece, status, device):
+    """A validated take quotes its device's own figures when the manifest has them, else all the adults'
+    devices together, and says which."""
     found = stethoscope_validation(FIXTURE_ENTRY, stethoscope=stethoscope, chest_piece=piece)
     assert found["status"] == status and status in STETHOSCOPE_STATUSES
     assert found["devices"] == FIXTURE_ENTRY["validation"]["populations"]["adults"]["devices"]
     assert found["model_version"] == "auscultation-9.9.9"
     adults = FIXTURE_ENTRY["validation"]["populations"]["adults"]
-    figures = {key: found.get(key) for key in ("patients", "positive_patients", "sensitivity", "sensitivity_ci95",
-                                               "specificity", "specificity_ci95")}
-    assert figures == ({key: adults[key] for key in figures} if status == "validated" else dict.fromkeys(figures))
+    figures = {key: found.get(key) for key in FIGURES}
+    if status != "validated":
+        assert figures == dict.fromkeys(figures) and "figures_over" not in found
+    elif device:
+        assert figures == DIAPHRAGM_ALONE and (found["figures_over"], found["device"]) == ("device", device)
+    else:
+        assert figures == {key: adults[key] for key in FIGURES}
+        assert found["figures_over"] == "all_devices" and "device" not in found
     if status == "not_in_adults":
         assert found["populations"] == ["children of a fixture"]
+        assert found["population_keys"] == ["children_sprsound2022"]
 
 
-def test_the_statement_words_the_figures_it_was_given():
+def test_the_statement_words_the_figures_of_the_takes_own_device_in_both_languages():
     found = stethoscope_validation(FIXTURE_ENTRY, stethoscope="Stetho A", chest_piece="diaphragm")
     assert presenters.stethoscope_statement(found, "en") == (
-        "Validated on adults through this stethoscope and chest piece (Stetho A, Diaphragm): on 40 adults the crackle "
-        "model never saw (12 with crackles), patient sensitivity 0.75 (0.50-0.90), specificity 0.80 (0.60-0.92), "
-        "over all its adult recordings together (Stetho A (Bell, Diaphragm); Scope B).")
+        "Validated on adults through this stethoscope and chest piece (Stetho A, Diaphragm): on 38 adults the crackle "
+        "model never saw (11 with crackles), their recordings through Stetho A (Diaphragm) alone gave patient "
+        "sensitivity 0.64 (0.35-0.85), specificity 0.70 (0.50-0.84).")
+    assert presenters.stethoscope_statement(found, "zh-CN") == (
+        f"已在成人中通过此听诊器和听诊头（Stetho A，{CATALOG['chest_piece_diaphragm']['zh-CN']}）验证：在爆裂音模型从未见过的 "
+        f"38 名成人中（11 名有爆裂音），仅按其经 Stetho A ({CATALOG['chest_piece_diaphragm']['zh-CN']}) 的录音计，"
+        "按患者计灵敏度 0.64（0.35–0.85），特异度 0.70（0.50–0.84）。")
     assert presenters.stethoscope_statement(None, "en") is None
+
+
+def test_without_figures_of_its_device_the_statement_quotes_all_the_adults_devices_and_says_so():
+    found = stethoscope_validation(FIXTURE_ENTRY, stethoscope="Stetho A", chest_piece="bell")
+    assert presenters.stethoscope_statement(found, "en") == (
+        "Validated on adults through this stethoscope and chest piece (Stetho A, Bell): on 40 adults the crackle "
+        "model never saw (12 with crackles), patient sensitivity 0.75 (0.50-0.90), specificity 0.80 (0.60-0.92), "
+        "over all its adult recordings together (Stetho A (Bell, Diaphragm); Scope B): the model's manifest gives "
+        "no figures for this chest piece alone.")
+    chinese = presenters.stethoscope_statement(found, "zh-CN")
+    assert "在爆裂音模型从未见过的 40 名成人中（12 名有爆裂音）" in chinese
+    devices = presenters.validated_devices(FIXTURE_ENTRY["validation"]["populations"]["adults"]["devices"], "zh-CN")
+    assert chinese.endswith(f"为其全部成人录音合计（{devices}）：模型清单未单独给出此听诊头的数据。")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_stethoscope_validated_in_children_only_names_them_in_the_readers_language(lang):
+    """The manifest words its populations in English only: the statement names them by key from the catalog."""
+    found = stethoscope_validation(FIXTURE_ENTRY, stethoscope="Kid C", chest_piece="diaphragm")
+    statement = presenters.stethoscope_statement(found, lang)
+    assert CATALOG["validation_population_children_sprsound2022"][lang] in statement
+    assert "children of a fixture" not in statement
+    unknown = {**found, "population_keys": ["martians_2031"]}
+    assert CATALOG["validation_population_other"][lang] in presenters.stethoscope_statement(unknown, lang)
 
 
 @pytest.mark.parametrize("validation", [

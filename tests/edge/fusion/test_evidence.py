@@ -154,11 +154,28 @@ def test_crackles_away_from_the_bases_weigh_less():
      ({**CRACKLE_ENTRY, "validation": detector_block({"auc": 0.9})}, "adults is incomplete: missing 'patients'"),
      ({**CRACKLE_ENTRY, "validation": detector_block({**DETECTOR, "positive_patients": 81})}, "exceeds patients"),
      ({**CRACKLE_ENTRY, "validation": {**detector_block(), "populations": [1]}}, "populations must be an object"),
+     ({**CRACKLE_ENTRY, "validation": detector_block({**DETECTOR, "by_device": {"fixture stethoscope": {
+         **DETECTOR, "patients": 81}}})},
+      r"adults.by_device.fixture stethoscope.patients 81 exceeds the population's patients 80"),
+     ({**CRACKLE_ENTRY, "validation": detector_block({**DETECTOR, "by_device": {"fixture stethoscope": {
+         **DETECTOR, "specificity": -0.1}}})}, r"adults.by_device.fixture stethoscope.specificity must be in"),
      ({**CRACKLE_ENTRY, "threshold": 2}, "crackle threshold must be in")],
 )
 def test_a_bad_detector_validation_block_is_refused_naming_it(entry, message):
     with pytest.raises(ValidationError, match=message):
         crackles({"posterior_left_base": 0.9}, entry)
+
+
+def test_a_devices_own_figures_are_checked_but_never_counted():
+    """by_device is shown on a take's result (edge.auscultation.stethoscope_validation); the likelihood
+    ratio stays the adults' pooled one, however poor a device's own figures."""
+    missed = {**DETECTOR, "sensitivity": 0.05, "sensitivity_ci95": [0.01, 0.2]}
+    entry = {**CRACKLE_ENTRY, "validation": detector_block({**DETECTOR, "by_device": {"fixture stethoscope": missed}})}
+    pooled = {**CRACKLE_ENTRY, "validation": detector_block()}
+    status = detector_validation(entry)
+    assert status["validated"] and status["sensitivity"] == detector_validation(pooled)["sensitivity"]
+    finding = {"posterior_left_base": 0.9}
+    assert crackles(finding, entry).log_likelihood_ratio == crackles(finding, pooled).log_likelihood_ratio != 0
 
 
 def test_a_detector_that_found_no_adult_with_crackles_is_read_and_not_counted():
