@@ -876,6 +876,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "dlco_not_performed": {"en": "DLCO not done", "zh-CN": "未做 DLCO"},
     "err_lung_function": {"en": "Enter % predicted between 10 and 200 (or leave empty).",
                           "zh-CN": "请输入 10 至 200 之间的预计值百分比（或留空）。"},
+    # edge.web.visit_views.LUNG_VALUE_MAX_CHARS: a longer value (pasted) is refused as typed, never cut.
+    "err_lung_value_too_long": {"en": "Not saved: a value has more than {max} characters. Enter % predicted as a "
+                                       "number between 10 and 200 (or leave it empty).",
+                                "zh-CN": "未保存：有数值超过 {max} 个字符。请以数字填写 10 至 200 之间的预计值百分比（或留空）。"},
     # Result
     "assess_again": {"en": "Calculate again", "zh-CN": "重新计算"},
     "calculated_at": {"en": "Calculated {time}", "zh-CN": "计算时间 {time}"},

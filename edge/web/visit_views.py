@@ -125,6 +125,7 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
         discard_already=request.args.get("discarded") == "already",
         crackles_heard_answers=CRACKLES_HEARD, labelled=request.args.get("labelled", ""),
         monitoring_end=summary["monitoring_end"], sent=sent, field_errors=field_errors,
+        lung_value_max_chars=LUNG_VALUE_MAX_CHARS,
     ), status
 
 
@@ -571,6 +572,12 @@ def capture_breath(visit_id: int):
         orphan_after_s=orphan_after_s))
 
 
+# The longest value the lung-function form takes (a % predicted is at most "200.0", with room for one
+# pasted with spaces): the inputs' maxlength, and a longer value is refused, never cut. A programme choice.
+LUNG_VALUE_MAX_CHARS = 20
+LUNG_FIELDS = ("fvc_percent", "dlco_percent", "dlco_not_performed")
+
+
 def _percent(name: str) -> Optional[float]:
     raw = request.form.get(name, "").strip().replace(",", ".")
     if not raw:
@@ -585,10 +592,14 @@ def _percent(name: str) -> Optional[float]:
 @login_required
 def lung_function(visit_id: int):
     """FVC and DLCO (% predicted) from the visit's spirometry, if done today. Refused values stay
-    in the visit's draft, so the form comes back with what the nurse typed, beside the error."""
+    in the visit's draft, so the form comes back with what the nurse typed, beside the error. A value
+    over :data:`LUNG_VALUE_MAX_CHARS` (pasted, or a hand-made post) is refused whole, never cut: the
+    page comes back in the answer (422) with the values as sent and the limit, and nothing is kept."""
     db = _resources().db()
-    typed = {f"lung_{name}": request.form.get(name, "").strip()[:20]
-             for name in ("fvc_percent", "dlco_percent", "dlco_not_performed")}
+    typed = {f"lung_{name}": request.form.get(name, "").strip() for name in LUNG_FIELDS}
+    if any(len(value) > LUNG_VALUE_MAX_CHARS for value in typed.values()):
+        return render_visit(visit_id, status=422, sent=typed, field_errors={
+            "lung_function": translate("err_lung_value_too_long", g.lang, max=LUNG_VALUE_MAX_CHARS)})
     try:
         patients.set_lung_function(db, g.actor, visit_id, fvc_percent=_percent("fvc_percent"),
                                    dlco_percent=_percent("dlco_percent"),

@@ -1,18 +1,28 @@
 """The tablet's input limits and the answers a hand-made post gets (brief h101), against a real
-``ildscreen serve``: a PIN longer than any PIN is never hashed and answers as a wrong one.
+``ildscreen serve``: a PIN longer than any PIN is never hashed and answers as a wrong one; each
+limited input carries the server's own limit as its ``maxlength``; a lung-function value over its
+limit is refused whole, as typed, never cut.
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 import requests
+from markupsafe import escape
 
-from edge import auth
+from common.passwords import MAX_PASSWORD_LENGTH
+from edge import auth, outbox
 from edge.users import PIN_LENGTHS
+from edge.web.i18n import CATALOG
+from edge.web.visit_views import LUNG_VALUE_MAX_CHARS
 from served import ServedProcess, run_cli
-from support import PASSWORD
+from support import PASSWORD, birth_year_for_age
 
 NURSE_PASSWORD = "nurse password 1"
 PIN = "4071"
+PATIENT = {"code": "H101-0001", "birth_year": birth_year_for_age(70), "sex": "F", "ctd_diagnosis": "SLE",
+           "autoantibodies": [], "smoking": "never", "symptoms": []}
 
 
 @pytest.fixture(scope="module")
@@ -80,4 +90,59 @@ def test_a_pin_of_a_length_no_pin_has_is_never_hashed(ui, monkeypatch):
         assert client.post("/unlock", data={"csrf_token": csrf, "pin": pin}).status_code == 401
     assert hashed == [4]  # only the PIN that could be one
     assert client.post("/unlock", data={"csrf_token": csrf, "pin": PIN}).status_code == 302
+
+
+def maxlength_of(page: str, name: str) -> str:
+    """The ``maxlength`` of the page's input or textarea named ``name`` ('' when it has none)."""
+    tag = re.search(rf'<(?:input|textarea)[^>]*\bname="{name}"[^>]*>', page)
+    assert tag, f"no field {name!r}"
+    found = re.search(r'\bmaxlength="(\d+)"', tag.group(0))
+    return found.group(1) if found else ""
+
+
+def assessed_visit(tablet: Tablet, code: str) -> dict:
+    patient = tablet.api("POST", "/patients", {**PATIENT, "code": code})
+    visit = tablet.api("POST", f"/patients/{patient['id']}/visits", {})
+    tablet.api("POST", f"/visits/{visit['id']}/assessments", {})
+    return visit
+
+
+def test_each_limited_input_carries_the_servers_own_limit(served):
+    """The browser stops typing where the server would refuse: the numbers are the server's constants."""
+    login_page = requests.get(served.url + "/login", timeout=10).text
+    assert maxlength_of(login_page, "password") == str(MAX_PASSWORD_LENGTH)
+    tablet = Tablet(served)
+    account = tablet.get("/account/password").text
+    for name in ("current_password", "new_password", "repeat_password", "pin_password"):
+        assert maxlength_of(account, name) == str(MAX_PASSWORD_LENGTH), name
+    assert maxlength_of(account, "pin") == maxlength_of(account, "repeat_pin") == str(PIN_LENGTHS.stop - 1)
+    visit = assessed_visit(tablet, "H101-0002")
+    page = tablet.get(f"/visits/{visit['id']}").text
+    assert maxlength_of(page, "fvc_percent") == maxlength_of(page, "dlco_percent") == str(LUNG_VALUE_MAX_CHARS)
+    assert maxlength_of(page, "reason") == str(outbox.MAX_REASON_CHARS)  # the referral's reason (low risk)
+    tablet.api("POST", f"/visits/{visit['id']}/referrals", {"reason": "new cough"})
+    assert maxlength_of(tablet.get(f"/visits/{visit['id']}").text, "reason") == str(outbox.MAX_REASON_CHARS)  # withdraw
+    locked = locked_tablet(served)
+    assert maxlength_of(locked.get("/unlock").text, "pin") == str(PIN_LENGTHS.stop - 1)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_lung_function_value_over_the_limit_is_refused_as_typed_never_cut(served, lang):
+    tablet = Tablet(served)
+    tablet.session.cookies.set("lang", lang)
+    visit = assessed_visit(tablet, f"H101-LF-{lang}")
+    typed = "85" + " " * 10 + "percent predicted"  # pasted from a report: longer than the limit
+    assert len(typed) > LUNG_VALUE_MAX_CHARS
+    refused = tablet.post(f"/visits/{visit['id']}/lung-function", {"fvc_percent": typed, "dlco_percent": "61"})
+    message = str(escape(CATALOG["err_lung_value_too_long"][lang].format(max=LUNG_VALUE_MAX_CHARS)))
+    assert refused.status_code == 422 and f'id="lung-error">{message}</p>' in refused.text
+    assert f'value="{typed}"' in refused.text and 'value="61"' in refused.text  # as sent, whole
+    # Nothing stored, nothing kept: the page shows the form empty again.
+    assert not any(key.startswith("lung_") for key in tablet.api("GET", f"/visits/{visit['id']}", None)["draft"])
+    again = tablet.get(f"/visits/{visit['id']}").text
+    assert re.search(r'name="fvc_percent"[^>]*value=""', again) and re.search(r'name="dlco_percent"[^>]*value=""', again)
+    # Within the limit, a value that is not a number still comes back from the visit's draft, whole.
+    short = tablet.post(f"/visits/{visit['id']}/lung-function", {"fvc_percent": "85 percent", "dlco_percent": ""})
+    assert short.status_code == 302 and "lung_error=err_lung_function" in short.headers["Location"]
+    assert 'value="85 percent"' in tablet.get(short.headers["Location"]).text
 
