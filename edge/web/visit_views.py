@@ -624,8 +624,9 @@ def skip_step(visit_id: int, step: str):
 def visit_status(visit_id: int):
     """Finish the visit (all done) or close it early; either way nothing more is added."""
     status = {"finish": "completed", "close": "cancelled"}.get(request.form.get("action", ""))
-    if status is None:
-        raise ValidationError("action must be 'finish' or 'close'", fields=[{"field": "action", "reason": "unknown"}])
+    if status is None:  # only a hand-made post names another action: the page says so, nothing is saved
+        return render_visit(visit_id, status=422,
+                            field_errors={"visit_status": translate("err_visit_action", g.lang)})
     version = request.form.get("version", "").strip()
     if not version.isdigit():
         # The page always names the version it showed: a post without one (a page cached before
@@ -678,7 +679,6 @@ def refer(visit_id: int):
     (:func:`edge.freshness.require_current`, checked with the insert in one transaction)."""
     resources = _resources()
     db = resources.db()
-    visit = patients.get_visit(db, visit_id)
     shown = request.form.get("assessment_id", "")
     try:
         # A form naming no result (a script, an old page) names none that exists: ids start at 1.
@@ -686,8 +686,8 @@ def refer(visit_id: int):
                                reason=request.form.get("reason"), assessment_id=int(shown) if shown.isdigit() else 0,
                                settings_today=programme_settings_today(), models_today=freshness.models_in_force())
     except ResultOutOfDate as exc:
-        if request.form.get("reason", "").strip() and visit["status"] == "open":  # typed: comes back
-            _keep_refer_reason(db, visit_id)
+        if request.form.get("reason", "").strip() and (closed := _keep_refer_reason(db, visit_id)):  # typed: comes back
+            return closed
         return _back(visit_id, "referral",
                      refer_error="changed" if isinstance(exc, ResultSuperseded) else "out_of_date")
     except Conflict:  # the visit's referral already stands: sent twice (a re-send, Back), said
@@ -697,17 +697,26 @@ def refer(visit_id: int):
             raise
         if not request.form.get("reason", "").strip():
             return _back(visit_id, "referral", refer_error="reason")
-        # Too long: what was typed stays in the draft (the visit is open: its page shows the form).
-        _keep_refer_reason(db, visit_id)
-        return _back(visit_id, "referral", refer_error="reason_too_long")
+        # Too long: what was typed stays in the draft (the visit is open: its page shows the form), or,
+        # the visit closed meanwhile, comes back in the answer.
+        return _keep_refer_reason(db, visit_id) or _back(visit_id, "referral", refer_error="reason_too_long")
     patients.forget_draft(db, g.actor, visit_id, "refer_")  # typed before an idle lock
     return _back(visit_id, "referral")
 
 
-def _keep_refer_reason(db, visit_id: int) -> None:
+def _keep_refer_reason(db, visit_id: int):
     """Keep the referral reason as typed in the open visit's draft, for a refused referral's page: up
-    to the draft's own limit (:data:`edge.patients.DRAFT_MAX_VALUE`), whatever refused it."""
-    patients.keep_typed(db, g.actor, visit_id, {"refer_reason": request.form["reason"][:patients.DRAFT_MAX_VALUE]})
+    to the draft's own limit (:data:`edge.patients.DRAFT_MAX_VALUE`), whatever refused it; None once kept.
+
+    A closed visit keeps no draft (closed in another tab, even between this request's reads): then the
+    visit page comes back in the answer (409), saying the visit is closed, with the reason as typed."""
+    reason = request.form["reason"]
+    try:
+        patients.keep_typed(db, g.actor, visit_id, {"refer_reason": reason[:patients.DRAFT_MAX_VALUE]})
+    except Conflict:
+        return render_visit(visit_id, status=409, sent={"refer_reason": reason},
+                            field_errors={"refer_reason": translate("err_visit_closed", g.lang)})
+    return None
 
 
 def _names_field(exc: ValidationError, name: str) -> bool:

@@ -1,7 +1,8 @@
 """The tablet's input limits and the answers a hand-made post gets (brief h101), against a real
 ``ildscreen serve``: a PIN longer than any PIN is never hashed and answers as a wrong one; each
 limited input carries the server's own limit as its ``maxlength``; a lung-function value over its
-limit is refused whole, as typed, never cut.
+limit is refused whole, as typed, never cut; an unknown finish/close action and a referral typed on a
+visit closed meanwhile come back on the visit page, in words, instead of a bare error page.
 """
 from __future__ import annotations
 
@@ -145,4 +146,34 @@ def test_a_lung_function_value_over_the_limit_is_refused_as_typed_never_cut(serv
     short = tablet.post(f"/visits/{visit['id']}/lung-function", {"fvc_percent": "85 percent", "dlco_percent": ""})
     assert short.status_code == 302 and "lung_error=err_lung_function" in short.headers["Location"]
     assert 'value="85 percent"' in tablet.get(short.headers["Location"]).text
+
+
+def test_an_unknown_finish_or_close_action_answers_the_visit_page_in_words(served):
+    tablet = Tablet(served)
+    visit = assessed_visit(tablet, "H101-0003")
+    page = tablet.get(f"/visits/{visit['id']}").text
+    version = re.search(r'name="version" value="(\d+)"', page).group(1)
+    answer = tablet.post(f"/visits/{visit['id']}/status", {"action": "archive", "version": version})
+    message = str(escape(CATALOG["err_visit_action"]["en"]))
+    assert answer.status_code == 422 and f'id="status-error">{message}</p>' in answer.text
+    assert 'id="finish-button"' in answer.text  # the visit, still open, with its buttons
+    assert tablet.api("GET", f"/visits/{visit['id']}", None)["status"] == "open"
+
+
+def test_a_referral_typed_on_a_visit_closed_meanwhile_comes_back_as_typed_saying_so(served):
+    """Closed in another tab after this page was shown: the visit keeps no draft, so the refused reason
+    (over the limit) comes back in the answer, not as a bare 409 page."""
+    tablet = Tablet(served)
+    visit = assessed_visit(tablet, "H101-0004")
+    page = tablet.get(f"/visits/{visit['id']}").text
+    shown = re.search(r'name="assessment_id" value="(\d+)"', page).group(1)
+    version = re.search(r'name="version" value="(\d+)"', page).group(1)
+    assert tablet.post(f"/visits/{visit['id']}/status", {"action": "close", "version": version}).status_code == 302
+    typed = "new cough and breathlessness on the stairs " * 15
+    answer = tablet.post(f"/visits/{visit['id']}/refer", {"reason": typed, "assessment_id": shown})
+    assert answer.status_code == 409
+    assert f'id="refer-closed">{escape(CATALOG["err_visit_closed"]["en"])}</p>' in answer.text
+    assert f'<q>{escape(typed)}</q>' in answer.text and 'id="visit-closed"' in answer.text
+    referrals = tablet.api("GET", "/referrals", None)["referrals"]
+    assert not [referral for referral in referrals if referral["visit_id"] == visit["id"]]  # nothing sent
 
