@@ -14,6 +14,8 @@ from markupsafe import escape
 
 from common.passwords import MAX_PASSWORD_LENGTH
 from edge import auth, outbox
+from edge.freshness import CHANGE_KINDS
+from edge.schemas import ErrorBody, ResultFreshness
 from edge.users import PIN_LENGTHS
 from edge.web.i18n import CATALOG
 from edge.web.visit_views import LUNG_VALUE_MAX_CHARS
@@ -177,3 +179,12 @@ def test_a_referral_typed_on_a_visit_closed_meanwhile_comes_back_as_typed_saying
     referrals = tablet.api("GET", "/referrals", None)["referrals"]
     assert not [referral for referral in referrals if referral["visit_id"] == visit["id"]]  # nothing sent
 
+
+def test_what_changed_since_a_result_is_never_said_to_be_at_the_visit():
+    """An earlier visit's blood count, outcomes and the end of monitoring are not at the visit: the visit
+    page's out-of-date line, its label for each kind and the API's description of ``changed`` say none is."""
+    for lang in ("en", "zh-CN"):
+        for key in ("result_out_of_date", *(f"changed_{kind}" for kind in CHANGE_KINDS)):
+            assert "at the visit" not in CATALOG[key][lang] and "本次就诊" not in CATALOG[key][lang], key
+    for described in (ResultFreshness, ErrorBody):
+        assert "at the visit or on the patient's record" in described.model_fields["changed"].description
