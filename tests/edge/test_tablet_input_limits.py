@@ -19,7 +19,7 @@ from edge.schemas import ErrorBody, ResultFreshness
 from edge.users import PIN_LENGTHS
 from edge.web.i18n import CATALOG
 from edge.web.visit_views import LUNG_VALUE_MAX_CHARS
-from served import ServedProcess, run_cli
+from served import ServedProcess, serving_nurse
 from support import PASSWORD, birth_year_for_age
 
 NURSE_PASSWORD = "nurse password 1"
@@ -30,12 +30,7 @@ PATIENT = {"code": "H101-0001", "birth_year": birth_year_for_age(70), "sex": "F"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("served") / "data"
-    run_cli(data_dir, "db", "init")
-    run_cli(data_dir, "users", "add", "nurse1", "--role", "nurse", "--password-stdin", input=NURSE_PASSWORD + "\n")
-    process = ServedProcess(data_dir)
-    yield process
-    process.stop()
+    yield from serving_nurse(tmp_path_factory.mktemp("served") / "data", NURSE_PASSWORD)
 
 
 class Tablet:
