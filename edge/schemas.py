@@ -512,7 +512,9 @@ class AssessmentRequest(RequestModel):
 
 ChangeKind = Literal[CHANGE_KINDS]  # type: ignore[valid-type]
 ModelChange = Literal[MODEL_CHANGES]  # type: ignore[valid-type]
-_CHANGED = (f"what was stored at the visit after the result was calculated ({', '.join(CHANGE_KINDS)})")
+# Not all at the visit: an earlier visit's blood count, outcomes and the end of monitoring are on the patient's record.
+_CHANGED = (f"what changed after the result was calculated, at the visit or on the patient's record "
+            f"({', '.join(CHANGE_KINDS)})")
 _SETTINGS_CHANGED = "the programme settings the result was calculated under that differ now (group.key)"
 _MODELS_CHANGED = (f"what the result was calculated with that is not what is served now ({', '.join(MODEL_CHANGES)}): "
                    f"a modality ({', '.join(RESCORED_AT_CALCULATE)}) whose model the result used is another "

@@ -67,7 +67,7 @@ class ReferralCreate(RequestModel):
                     "written before this field): that comparison is skipped. Either way a latest result that "
                     "no longer reflects the visit (inputs or programme settings changed after it, or the crackle "
                     "or lab model it used is no longer the one served) is refused with 409 "
-                    "`result_out_of_date`; both bodies name `current_assessment_id`, `changed` (visit inputs), "
+                    "`result_out_of_date`; both bodies name `current_assessment_id`, `changed` (inputs at the visit or on the patient's record), "
                     "`settings_changed` (`group.key`) and `models_changed` (`auscultation`, `labs`).")
 
 

@@ -268,7 +268,7 @@ CATALOG: dict[str, dict[str, str]] = {
                                     "call the hospital; your reason is kept below.",
                               "zh-CN": "未撤回：此间转诊状态已变为\u201c{status}\u201d，无法在此撤回。未做任何更改。"
                                        "如仍需取消，请致电医院；您填写的原因保留在下方。"},
-    "withdraw_reason_kept": {"en": "Reason you typed", "zh-CN": "您填写的原因"},
+    "reason_kept": {"en": "Reason you typed", "zh-CN": "您填写的原因"},
     "referral_already_withdrawn": {"en": "This referral was already withdrawn: nothing more was sent.",
                                    "zh-CN": "该转诊已撤回：未再发送任何内容。"},
     "take_already_saved": {"en": "This take was already saved: it was not added twice.",
@@ -289,6 +289,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "err_visit_form_out_of_date": {"en": "This page is out of date: nothing was saved. The visit is reloaded below; "
                                           "finish or close it again.",
                                    "zh-CN": "此页面已过期：本次未保存。下方已重新载入本次就诊；请再次结束或关闭。"},
+    # edge.web.visit_views.visit_status: a post naming neither button's action (only a hand-made one does).
+    "err_visit_action": {"en": "Nothing was saved: the request asked neither to finish the visit nor to close it. "
+                                "Use the buttons of this page.",
+                         "zh-CN": "本次未保存：该请求既不是完成就诊，也不是结束就诊。请使用本页面上的按钮。"},
     "take_already_discarded": {"en": "This take was already discarded: nothing more was removed.",
                                "zh-CN": "这段录音已弃用：未再删除任何内容。"},
     "err_invalid": {"en": "Check this value.", "zh-CN": "请检查此项。"},
@@ -895,6 +899,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "dlco_not_performed": {"en": "DLCO not done", "zh-CN": "未做 DLCO"},
     "err_lung_function": {"en": "Enter % predicted between 10 and 200 (or leave empty).",
                           "zh-CN": "请输入 10 至 200 之间的预计值百分比（或留空）。"},
+    # edge.web.visit_views.LUNG_VALUE_MAX_CHARS: a longer value (pasted) is refused as typed, never cut.
+    "err_lung_value_too_long": {"en": "Not saved: a value has more than {max} characters. Enter % predicted as a "
+                                       "number between 10 and 200 (or leave it empty).",
+                                "zh-CN": "未保存：有数值超过 {max} 个字符。请以数字填写 10 至 200 之间的预计值百分比（或留空）。"},
     # Result
     "assess_again": {"en": "Calculate again", "zh-CN": "重新计算"},
     "calculated_at": {"en": "Calculated {time}", "zh-CN": "计算时间 {time}"},

@@ -30,7 +30,7 @@ from edge.schemas import PatientCreate, PatientUpdate
 from edge.store.database import write_transaction
 from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy, check_pin_policy, clear_pin,
                         set_password, set_pin)
-from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, MONITORING_END_REASONS, SYMPTOMS
+from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, MONITORING_END_NOTE_MAX, MONITORING_END_REASONS, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
 from edge.web import clinic_time, presenters
 from edge.web.i18n import CATALOG, LANGUAGES, negotiate_language, quality_issue, translate
@@ -81,6 +81,10 @@ def template_helpers():
         "readable_unit": presenters.readable_unit,
         "idle_seconds": int(settings.idle_logout_minutes * 60),
         "typed_max_chars": MAX_TYPED_CHARS,
+        # Each limited input's maxlength is the server's own limit: the browser stops typing where the
+        # server would refuse (the lung-function values' is the visit page's, LUNG_VALUE_MAX_CHARS).
+        "max_chars": {"password": MAX_PASSWORD_LENGTH, "pin": PIN_LENGTHS.stop - 1, "reason": outbox.MAX_REASON_CHARS,
+                      "monitoring_note": MONITORING_END_NOTE_MAX},
         "quality_issue": lambda issue, kind: quality_issue(issue, kind, lang),
         "lang": lang,
         "catalog": CATALOG,

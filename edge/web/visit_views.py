@@ -125,6 +125,7 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
         discard_already=request.args.get("discarded") == "already",
         crackles_heard_answers=CRACKLES_HEARD, labelled=request.args.get("labelled", ""),
         monitoring_end=summary["monitoring_end"], sent=sent, field_errors=field_errors,
+        lung_value_max_chars=LUNG_VALUE_MAX_CHARS,
     ), status
 
 
@@ -571,6 +572,12 @@ def capture_breath(visit_id: int):
         orphan_after_s=orphan_after_s))
 
 
+# The longest value the lung-function form takes (a % predicted is at most "200.0", with room for one
+# pasted with spaces): the inputs' maxlength, and a longer value is refused, never cut. A programme choice.
+LUNG_VALUE_MAX_CHARS = 20
+LUNG_FIELDS = ("fvc_percent", "dlco_percent", "dlco_not_performed")
+
+
 def _percent(name: str) -> Optional[float]:
     raw = request.form.get(name, "").strip().replace(",", ".")
     if not raw:
@@ -585,10 +592,14 @@ def _percent(name: str) -> Optional[float]:
 @login_required
 def lung_function(visit_id: int):
     """FVC and DLCO (% predicted) from the visit's spirometry, if done today. Refused values stay
-    in the visit's draft, so the form comes back with what the nurse typed, beside the error."""
+    in the visit's draft, so the form comes back with what the nurse typed, beside the error. A value
+    over :data:`LUNG_VALUE_MAX_CHARS` (pasted, or a hand-made post) is refused whole, never cut: the
+    page comes back in the answer (422) with the values as sent and the limit, and nothing is kept."""
     db = _resources().db()
-    typed = {f"lung_{name}": request.form.get(name, "").strip()[:20]
-             for name in ("fvc_percent", "dlco_percent", "dlco_not_performed")}
+    typed = {f"lung_{name}": request.form.get(name, "").strip() for name in LUNG_FIELDS}
+    if any(len(value) > LUNG_VALUE_MAX_CHARS for value in typed.values()):
+        return render_visit(visit_id, status=422, sent=typed, field_errors={
+            "lung_function": translate("err_lung_value_too_long", g.lang, max=LUNG_VALUE_MAX_CHARS)})
     try:
         patients.set_lung_function(db, g.actor, visit_id, fvc_percent=_percent("fvc_percent"),
                                    dlco_percent=_percent("dlco_percent"),
@@ -613,8 +624,9 @@ def skip_step(visit_id: int, step: str):
 def visit_status(visit_id: int):
     """Finish the visit (all done) or close it early; either way nothing more is added."""
     status = {"finish": "completed", "close": "cancelled"}.get(request.form.get("action", ""))
-    if status is None:
-        raise ValidationError("action must be 'finish' or 'close'", fields=[{"field": "action", "reason": "unknown"}])
+    if status is None:  # only a hand-made post names another action: the page says so, nothing is saved
+        return render_visit(visit_id, status=422,
+                            field_errors={"visit_status": translate("err_visit_action", g.lang)})
     version = request.form.get("version", "").strip()
     if not version.isdigit():
         # The page always names the version it showed: a post without one (a page cached before
@@ -667,7 +679,6 @@ def refer(visit_id: int):
     (:func:`edge.freshness.require_current`, checked with the insert in one transaction)."""
     resources = _resources()
     db = resources.db()
-    visit = patients.get_visit(db, visit_id)
     shown = request.form.get("assessment_id", "")
     try:
         # A form naming no result (a script, an old page) names none that exists: ids start at 1.
@@ -675,8 +686,8 @@ def refer(visit_id: int):
                                reason=request.form.get("reason"), assessment_id=int(shown) if shown.isdigit() else 0,
                                settings_today=programme_settings_today(), models_today=freshness.models_in_force())
     except ResultOutOfDate as exc:
-        if request.form.get("reason", "").strip() and visit["status"] == "open":  # typed: comes back
-            _keep_refer_reason(db, visit_id)
+        if request.form.get("reason", "").strip() and (closed := _keep_refer_reason(db, visit_id)):  # typed: comes back
+            return closed
         return _back(visit_id, "referral",
                      refer_error="changed" if isinstance(exc, ResultSuperseded) else "out_of_date")
     except Conflict:  # the visit's referral already stands: sent twice (a re-send, Back), said
@@ -686,17 +697,26 @@ def refer(visit_id: int):
             raise
         if not request.form.get("reason", "").strip():
             return _back(visit_id, "referral", refer_error="reason")
-        # Too long: what was typed stays in the draft (the visit is open: its page shows the form).
-        _keep_refer_reason(db, visit_id)
-        return _back(visit_id, "referral", refer_error="reason_too_long")
+        # Too long: what was typed stays in the draft (the visit is open: its page shows the form), or,
+        # the visit closed meanwhile, comes back in the answer.
+        return _keep_refer_reason(db, visit_id) or _back(visit_id, "referral", refer_error="reason_too_long")
     patients.forget_draft(db, g.actor, visit_id, "refer_")  # typed before an idle lock
     return _back(visit_id, "referral")
 
 
-def _keep_refer_reason(db, visit_id: int) -> None:
+def _keep_refer_reason(db, visit_id: int):
     """Keep the referral reason as typed in the open visit's draft, for a refused referral's page: up
-    to the draft's own limit (:data:`edge.patients.DRAFT_MAX_VALUE`), whatever refused it."""
-    patients.keep_typed(db, g.actor, visit_id, {"refer_reason": request.form["reason"][:patients.DRAFT_MAX_VALUE]})
+    to the draft's own limit (:data:`edge.patients.DRAFT_MAX_VALUE`), whatever refused it; None once kept.
+
+    A closed visit keeps no draft (closed in another tab, even between this request's reads): then the
+    visit page comes back in the answer (409), saying the visit is closed, with the reason as typed."""
+    reason = request.form["reason"]
+    try:
+        patients.keep_typed(db, g.actor, visit_id, {"refer_reason": reason[:patients.DRAFT_MAX_VALUE]})
+    except Conflict:
+        return render_visit(visit_id, status=409, sent={"refer_reason": reason},
+                            field_errors={"refer_reason": translate("err_visit_closed", g.lang)})
+    return None
 
 
 def _names_field(exc: ValidationError, name: str) -> bool:

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import requests
 
@@ -29,11 +30,16 @@ def run_cli(data_dir, *args, input=None, timeout: float = 120) -> str:
     return result.stdout
 
 
-def nurse_token(data_dir, password: str = "nurse password 1") -> dict:
-    """Create the nurse ``nurse1`` and a bearer token for it (the data folder is created first if
-    needed, as ``db init`` does); the request headers."""
+def add_nurse(data_dir, password: str = "nurse password 1") -> None:
+    """Create the nurse ``nurse1`` with ``password`` as an operator does (the data folder is created
+    first if needed, as ``db init`` does)."""
     run_cli(data_dir, "db", "init")
     run_cli(data_dir, "users", "add", "nurse1", "--role", "nurse", "--password-stdin", input=password + "\n")
+
+
+def nurse_token(data_dir, password: str = "nurse password 1") -> dict:
+    """Create the nurse ``nurse1`` (:func:`add_nurse`) and a bearer token for it; the request headers."""
+    add_nurse(data_dir, password)
     token = run_cli(data_dir, "users", "token", "nurse1", "--name", "test client").strip()
     return {"Authorization": f"Bearer {token}"}
 
@@ -115,3 +121,14 @@ def first_admin_password(output: str) -> str:
     lines = output.splitlines()
     index = next(i for i, line in enumerate(lines) if "one-time password" in line)
     return next(line.strip() for line in lines[index + 1:] if line.strip())
+
+
+def serving_nurse(data_dir, password: str) -> Iterator[ServedProcess]:
+    """A served clinic whose one account is the nurse ``nurse1`` (:func:`add_nurse`), stopped after
+    use: ``yield from`` it in a fixture."""
+    add_nurse(data_dir, password)
+    process = ServedProcess(data_dir)
+    try:
+        yield process
+    finally:
+        process.stop()

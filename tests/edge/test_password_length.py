@@ -17,7 +17,7 @@ from common.passwords import MAX_PASSWORD_LENGTH
 from edge import auth
 from edge.errors import PasswordTooLong
 from edge.web.i18n import CATALOG
-from served import ServedProcess, ildscreen_command, run_cli
+from served import ildscreen_command, run_cli, serving_nurse
 from support import PASSWORD
 
 NURSE_PASSWORD = "nurse password 1"
@@ -26,12 +26,7 @@ OVERLONG = "p" * (MAX_PASSWORD_LENGTH + 1)
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("served") / "data"
-    run_cli(data_dir, "db", "init")
-    run_cli(data_dir, "users", "add", "nurse1", "--role", "nurse", "--password-stdin", input=NURSE_PASSWORD + "\n")
-    process = ServedProcess(data_dir)
-    yield process
-    process.stop()
+    yield from serving_nurse(tmp_path_factory.mktemp("served") / "data", NURSE_PASSWORD)
 
 
 def tablet_login(served, username: str, password: str, lang: str = "en") -> requests.Response:
