@@ -36,7 +36,7 @@ def test_an_unknown_code_answers_a_page_saying_so_with_the_way_back(hospital, co
     assert f'<html lang="{lang}">' in page
     assert f'<title>{CATALOG["title_referral_missing"][lang]}</title>' in page
     assert f'<p id="referral-missing" role="alert">{_escaped(CATALOG["referral_missing"][lang])}</p>' in page
-    assert f'<a href="/reader/referrals">{CATALOG["back_to_worklist"][lang]}</a>' in page
+    assert f'<a class="button" href="/reader/referrals">{CATALOG["back_to_worklist"][lang]}</a>' in page
     assert code not in page.split("<main>", 1)[1]  # the address's text is not written back (the switch keeps it)
     api = client.get(f"/api/v1/reader/referrals/{code}", headers=reader)
     assert api.status_code == 404 and api.json["error"]["code"] == "not_found"
