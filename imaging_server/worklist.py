@@ -12,8 +12,11 @@ guideline line, validation and model versions). Routes:
   ``clinic`` (:func:`worklist_query`; a bad or unknown parameter is 422 naming it);
 - ``GET /reader/referrals`` and ``GET /reader/referrals/<code>``: the same as pages (English or
   Simplified Chinese, :mod:`imaging_server.programme_i18n`; ``GET /reader/language?to=..&next=..``
-  switches, as the clinic's and the programme's pages do), for a reader's browser session or their
-  bearer token (machines); a bad worklist parameter answers the page (422) naming it, not JSON;
+  switches every page of this server, the programme's too), for a reader's browser session or their
+  bearer token (machines); a bad worklist parameter answers the page (422) naming it, not JSON; an unknown
+  referral code answers a page saying so (404), and a referral whose stored bundle cannot be read a page of
+  what the server stored beside it (:func:`stored_facts`, 500; the API: JSON ``referral_unreadable``);
+  a revoked clinic's referrals are marked "access revoked" on their rows (JSON ``clinic_revoked``);
 - ``GET /reader``: the sign-in form (the worklist once signed in); ``POST /reader/sign-in`` (name,
   password and the form's CSRF token) opens a session whose random id an HttpOnly, SameSite=Strict
   cookie limited to ``/reader`` carries; ``POST /reader/sign-out`` (the page's CSRF token) ends it.
