@@ -87,6 +87,17 @@ class StorageError(ImagingError):
     code = "storage_error"
 
 
+class UnreadableReferral(StorageError):
+    """A referral's stored bundle cannot be read; ``stored``: what the server keeps beside it (status,
+    priority, clinic, dates, note kinds), which a reader's page still shows."""
+
+    code = "referral_unreadable"
+
+    def __init__(self, message: str, *, stored: dict):
+        super().__init__(message)
+        self.stored = stored
+
+
 class DatabaseUnavailable(StorageError):
     """The database cannot be reached (server down, wrong address or credentials, locked too long)."""
 

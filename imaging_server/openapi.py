@@ -43,6 +43,7 @@ REFERRAL_STATUS = {
 }
 WORKLIST_ITEM_PROPERTIES = {
     "referral_code": {"type": "string"}, "clinic": {"type": "string"},
+    "clinic_revoked": {"type": "boolean", "description": "The hospital revoked the clinic's access; its referrals stay"},
     "priority": {"type": "string", "enum": list(PRIORITIES)},
     "status": {"type": "string", "enum": list(VIEW_STATUSES)}, "received_at": {"type": "string"},
     "must_not_miss": {"type": "array", "items": {"type": "string", "enum": list(MUST_NOT_MISS)}},

@@ -49,7 +49,6 @@ from typing import Optional
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request
 
 from common.http_security import safe_next
-from common.i18n import remember_language
 from evaluation import svg_plots
 from evaluation.drift import PSI_MAJOR_SHIFT, PSI_SOME_SHIFT
 from evaluation.proportions import wilson_interval
@@ -57,7 +56,7 @@ from imaging_server.errors import AuthenticationError, Conflict, Forbidden, TooM
 from imaging_server.request_body import json_body
 from imaging_server.programme_federation import latest_federation
 from imaging_server.programme_figures import Counts, Figures, validate_figures
-from imaging_server.programme_i18n import device_text, flag_text, page_context
+from imaging_server.programme_i18n import device_text, flag_text, page_context, remember_page_language
 from imaging_server.programme_session import session_viewer
 from imaging_server.programme_session import sign_in as open_session
 from imaging_server.programme_session import sign_out as close_session
@@ -363,10 +362,11 @@ def dashboard_page():
 
 @figures_api.get("/programme/language")
 def switch_language():
-    """The language switch: a cookie for the programme pages (an unknown language sets none), then back
+    """The language switch: the language of every page of this server, the reader pages' too
+    (:func:`imaging_server.programme_i18n.remember_page_language`; an unknown language sets none), then back
     to the page it was on (``next``, a programme page; else the view)."""
     landing = safe_next(request.args.get("next"), under=PAGE_PATH, fallback=PAGE_PATH)
-    return remember_language(redirect(landing, code=303), request.args.get("to"), path=PAGE_PATH)
+    return remember_page_language(redirect(landing, code=303), request.args.get("to"))
 
 
 @figures_api.post("/programme/sign-in")

@@ -1,9 +1,10 @@
 """The hospital server's page words in English and Simplified Chinese (the programme view, the
 readers' worklist and referral pages), the page's language and its local time.
 
-The language comes from the ``lang`` cookie (set by the programme page's switch), else the browser's
-Accept-Language, else English. Times are shown in the programme's time zone (setting
-``programme_timezone``), never as UTC ISO strings.
+The language comes from the ``lang`` cookie, else the browser's Accept-Language, else English. The reader
+pages and the programme's share it: a radiologist who also views the programme chose once
+(:func:`remember_page_language`, which every switch on this server sets). Times are shown in the
+programme's time zone (setting ``programme_timezone``), never as UTC ISO strings.
 """
 from __future__ import annotations
 
@@ -11,9 +12,15 @@ import datetime as dt
 from typing import Optional
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import Response, current_app, request
 
 from common.i18n import LANGUAGE_COOKIE, LANGUAGES, lookup, negotiate_language  # noqa: F401 - re-exported
+from common.i18n import remember_language
+
+# One language for every page of this server, whichever door switched it. Older versions kept one per door
+# (a cookie under its path): a switch clears those, else the browser would send the narrower, older one first.
+LANGUAGE_PATH = "/"
+FORMER_LANGUAGE_PATHS = ("/reader", "/programme")
 
 CATALOG: dict[str, dict[str, str]] = {
     "title": {"en": "Screening programme", "zh-CN": "筛查项目"},
@@ -152,6 +159,21 @@ CATALOG: dict[str, dict[str, str]] = {
     "marker_urgent": {"en": "Urgent: HRCT this week", "zh-CN": "紧急：本周内做 HRCT"},
     "marker_discordant_hrct_reads": {"en": "HRCT reads disagree", "zh-CN": "HRCT 判读不一致"},
     "back_to_worklist": {"en": "All referrals", "zh-CN": "全部转诊"},
+    "title_referral_missing": {"en": "No such referral", "zh-CN": "无此转诊"},
+    "referral_missing": {"en": "No referral with this code is known to this server. Check the code, or find the "
+                               "referral in the worklist.",
+                         "zh-CN": "本服务器上没有此编号的转诊。请核对编号，或在工作列表中查找该转诊。"},
+    # A referral whose stored bundle cannot be read (imaging_server.worklist.referral_view; a damaged row).
+    "referral_unreadable": {"en": "This referral's content (the reasons and the clinic's notes) could not be read. "
+                                  "Below is only what the server stored beside it.",
+                            "zh-CN": "无法读取此转诊的内容（转诊原因和诊所的备注）。下方仅为服务器另行保存的信息。"},
+    "referral_unreadable_what_to_do": {
+        "en": "Ask the hospital's administrator to restore it from a backup, giving them this referral's code; "
+              "for the reasons and notes in the meantime, contact the referring clinic.",
+        "zh-CN": "请联系医院管理员从备份中恢复，并告知此转诊编号；在此期间如需转诊原因和备注，请联系转诊诊所。"},
+    "col_updated": {"en": "Last changed", "zh-CN": "最近更新"},
+    "stored_note_kinds": {"en": "Kinds of note the clinic sent", "zh-CN": "诊所发送的备注类型"},
+    "no_stored_note_kinds": {"en": "None recorded.", "zh-CN": "无记录。"},
     "referral_reasons": {"en": "Why the patient was referred", "zh-CN": "转诊原因"},
     "referral_notes": {"en": "The clinic's notes, as sent", "zh-CN": "诊所的备注（原文）"},
     "notes_language": {"en": "In the clinic's words; the advice first.", "zh-CN": "为诊所原文；建议在前。"},
@@ -176,6 +198,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "clinics_revoked": {"en": "Clinics with access revoked (their referrals stay)",
                         "zh-CN": "已撤销访问权限的诊所（其转诊保留）"},
     "clinic_revoked": {"en": "{name} (access revoked)", "zh-CN": "{name}（访问权限已撤销）"},
+    "clinic_access_revoked": {"en": "access revoked", "zh-CN": "访问权限已撤销"},  # beside the name on a referral
     "worklist_bad_link": {"en": "This link to the worklist cannot be shown: choose the filters again below.",
                           "zh-CN": "无法显示此工作列表链接：请在下方重新选择筛选条件。"},
     "worklist_bad_parameter": {"en": "Parameter “{name}” is unknown, repeated or not a value it takes.",
@@ -206,6 +229,17 @@ def page_context() -> dict:
     return {"lang": lang, "other_lang": "zh-CN" if lang == "en" else "en",
             "t": lambda key, **values: translate(key, lang, **values),
             "local_time": lambda stamp: local_time(stamp, zone)}
+
+
+def remember_page_language(response: Response, code: str) -> Response:
+    """``response`` (a switch's redirect) setting the language of every page of this server to ``code``
+    (:func:`common.i18n.remember_language`) and clearing each door's former cookie; unchanged for a ``code``
+    that is not one of ``LANGUAGES``."""
+    remember_language(response, code, path=LANGUAGE_PATH)
+    if code in LANGUAGES:
+        for path in FORMER_LANGUAGE_PATHS:
+            response.delete_cookie(LANGUAGE_COOKIE, path=path, secure=request.is_secure, samesite="Lax")
+    return response
 
 
 def translate(key: str, lang: str, **values) -> str:

@@ -12,8 +12,11 @@ guideline line, validation and model versions). Routes:
   ``clinic`` (:func:`worklist_query`; a bad or unknown parameter is 422 naming it);
 - ``GET /reader/referrals`` and ``GET /reader/referrals/<code>``: the same as pages (English or
   Simplified Chinese, :mod:`imaging_server.programme_i18n`; ``GET /reader/language?to=..&next=..``
-  switches, as the clinic's and the programme's pages do), for a reader's browser session or their
-  bearer token (machines); a bad worklist parameter answers the page (422) naming it, not JSON;
+  switches every page of this server, the programme's too), for a reader's browser session or their
+  bearer token (machines); a bad worklist parameter answers the page (422) naming it, not JSON; an unknown
+  referral code answers a page saying so (404), and a referral whose stored bundle cannot be read a page of
+  what the server stored beside it (:func:`stored_facts`, 500; the API: JSON ``referral_unreadable``);
+  a revoked clinic's referrals are marked "access revoked" on their rows (JSON ``clinic_revoked``);
 - ``GET /reader``: the sign-in form (the worklist once signed in); ``POST /reader/sign-in`` (name,
   password and the form's CSRF token) opens a session whose random id an HttpOnly, SameSite=Strict
   cookie limited to ``/reader`` carries; ``POST /reader/sign-out`` (the page's CSRF token) ends it.
@@ -58,18 +61,18 @@ from typing import Optional
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 
 from common.http_security import safe_next
-from common.i18n import remember_language
 from imaging_client.referral import LOCAL_OBSERVATION_SYSTEM
 from imaging_server.browser_sign_in import DOORS
-from imaging_server.errors import AuthenticationError, NotFound, TooManyAttempts, ValidationError
+from imaging_server.errors import (AuthenticationError, NotFound, TooManyAttempts, UnreadableReferral,
+                                   ValidationError)
 from imaging_server.nodule_review import reader_for_token, review_api
-from imaging_server.programme_i18n import CATALOG, page_context
+from imaging_server.programme_i18n import CATALOG, page_context, remember_page_language
 from imaging_server.referrals import (NOTE_KIND_PATTERN, PRIORITIES, REFERRAL_CODE_PATTERN, VIEW_STATUSES,
                                       note_kind)
 from imaging_server.sign_in_pages import (SignInPage, check_sign_out, lockout_policy, refused_form, session_form_token,
                                           sign_in_form, sign_in_token_sent_back, signed_in, signed_out,
                                           too_many_attempts)
-from imaging_server.store import CLINIC_NAME_PATTERN, Database, list_clinics, request_db
+from imaging_server.store import CLINIC_NAME_PATTERN, REVOKED_PREFIX, Database, list_clinics, request_db
 
 logger = logging.getLogger(__name__)
 
@@ -79,21 +82,24 @@ MUST_NOT_MISS = ("urgent", "discordant_hrct_reads")
 PRIORITY_ORDER = {priority: rank for rank, priority in enumerate(reversed(PRIORITIES))}
 PRIORITY_RANK_SQL = ("CASE r.priority " + " ".join(f"WHEN '{priority}' THEN {rank}" for priority, rank
                                                    in PRIORITY_ORDER.items()) + f" ELSE {len(PRIORITIES)} END")
+# A row as the worklist lists it, never its bundle: the note kinds intake stored (store migration 9; an older
+# referral's were filled by migration 10, :func:`fill_note_kinds`), and whether the hospital revoked its clinic's
+# token (``store.REVOKED_PREFIX``, a constant without LIKE's wildcards).
+LISTED_COLUMNS = ("r.code, r.priority, r.status, r.created_at, c.name AS clinic, v.revoked_at, k.kinds, "
+                  f"CASE WHEN c.token_hash LIKE '{REVOKED_PREFIX}%' THEN 1 ELSE 0 END AS clinic_revoked")
 REFERRAL_FROM = ("FROM referrals r JOIN clinics c ON c.id = r.clinic_id "
-                 "LEFT JOIN referral_revocations v ON v.referral_id = r.id")
-REFERRAL_SELECT = "SELECT r.code, r.bundle, r.priority, r.status, r.created_at, c.name AS clinic, v.revoked_at " + (
-    REFERRAL_FROM)
-# A worklist row, never its bundle: the note kinds intake stored (store migration 9; an older referral's
-# were filled by migration 10, :func:`fill_note_kinds`).
-WORKLIST_SELECT = ("SELECT r.code, r.priority, r.status, r.created_at, c.name AS clinic, v.revoked_at, k.kinds, "
-                   f"{PRIORITY_RANK_SQL} AS priority_rank "
-                   f"{REFERRAL_FROM} LEFT JOIN referral_note_kinds k ON k.referral_id = r.id")
+                 "LEFT JOIN referral_revocations v ON v.referral_id = r.id "
+                 "LEFT JOIN referral_note_kinds k ON k.referral_id = r.id")
+REFERRAL_SELECT = f"SELECT r.id, r.bundle, r.updated_at, {LISTED_COLUMNS} {REFERRAL_FROM}"
+WORKLIST_SELECT = f"SELECT {LISTED_COLUMNS}, {PRIORITY_RANK_SQL} AS priority_rank {REFERRAL_FROM}"
 # Programme assumptions (not clinical numbers): a page of 50 referrals unless asked, at most 200, so that a
 # page's cost stays bounded however many referrals wait.
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 FILTERS = {"status": VIEW_STATUSES, "priority": PRIORITIES}
 OBSERVATION_CODE_PATTERN = re.compile(r"^[a-z][a-z-]{0,39}$")  # the shape of the programme's codes: no markup
+# What reading a stored bundle raises when it is not one intake took (a hand-edited or damaged row).
+UNREADABLE_BUNDLE = (ValueError, TypeError, KeyError, StopIteration)
 # Referrals whose bundles store migration 10 reads at a time: its memory stays bounded by this many bundles.
 FILL_BATCH = 500
 
@@ -173,21 +179,48 @@ def must_not_miss(priority: str, kinds: list) -> list[str]:
 
 
 def _listed(row: dict, kinds: list) -> dict:
-    """A referral as the worklist lists it: code, clinic, priority, status, when received, markers."""
-    return {"referral_code": row["code"], "clinic": row["clinic"], "priority": row["priority"],
-            "status": "revoked" if row["revoked_at"] else row["status"], "received_at": row["created_at"],
-            "must_not_miss": must_not_miss(row["priority"], kinds)}
+    """A referral as the worklist lists it: code, clinic (and whether the hospital revoked its access),
+    priority, status, when received, markers."""
+    return {"referral_code": row["code"], "clinic": row["clinic"], "clinic_revoked": bool(row["clinic_revoked"]),
+            "priority": row["priority"], "status": "revoked" if row["revoked_at"] else row["status"],
+            "received_at": row["created_at"], "must_not_miss": must_not_miss(row["priority"], kinds)}
 
 
 def referral_view(row: dict) -> dict:
     """One referral as a reader sees it: what the worklist lists, and the reasons, the notes and the
-    Observations' notes."""
-    bundle = json.loads(row["bundle"])
-    request_resource = service_request(bundle)
-    notes = referral_notes(request_resource)
+    Observations' notes.
+
+    Raises
+    ------
+    UnreadableReferral
+        Its stored bundle cannot be read (never one intake took: a hand-edited or damaged row); carries what
+        the server stored beside it (:func:`stored_facts`); a warning names the referral by its row id.
+    """
+    try:
+        bundle = json.loads(row["bundle"])
+        request_resource = service_request(bundle)
+        notes = referral_notes(request_resource)
+        observations = observation_notes(bundle)
+    except UNREADABLE_BUNDLE as exc:
+        logger.warning("referral id %s: its stored bundle cannot be read (%s); shown without its content",
+                       row["id"], type(exc).__name__)
+        raise UnreadableReferral("the referral's stored content cannot be read: ask the hospital's administrator "
+                                 "to restore it from a backup", stored=stored_facts(row)) from None
     return {**_listed(row, [note["kind"] for note in notes]),
             "reasons": [reason["text"] for reason in _texts(request_resource, "reasonCode")],
-            "notes": notes, "observation_notes": observation_notes(bundle)}
+            "notes": notes, "observation_notes": observations}
+
+
+def stored_facts(row: dict) -> dict:
+    """What the server stored beside a referral's bundle: what the worklist lists, when it last changed and
+    the note kinds intake stored (the worklist's, :func:`worklist`)."""
+    kinds = _stored_kinds(row)
+    return {**_listed(row, kinds), "updated_at": row["updated_at"], "note_kinds": kinds}
+
+
+def _stored_kinds(row: dict) -> list[str]:
+    """The note kinds stored beside a referral (none without a kinds row: none is missing after migration 10)."""
+    return (row["kinds"] or "").split()
 
 
 @dataclass(frozen=True)
@@ -273,8 +306,7 @@ def worklist(db: Database, query: WorklistQuery = WorklistQuery()) -> dict:
         params["clinic"] = query.clinic
     rows = db.rows(WORKLIST_SELECT + (" WHERE " + " AND ".join(where) if where else "")
                    + " ORDER BY priority_rank, r.created_at, r.id LIMIT :limit", params)
-    # No kinds row: none can be missing after migration 10; listed without the kinds' markers all the same.
-    page = [_listed(row, (row["kinds"] or "").split()) for row in rows[:query.limit]]
+    page = [_listed(row, _stored_kinds(row)) for row in rows[:query.limit]]
     return {"referrals": page, "next_after": page[-1]["referral_code"] if len(rows) > query.limit else None}
 
 
@@ -299,7 +331,7 @@ def fill_note_kinds(db: Database) -> int:
             try:
                 kinds = [note["kind"] for note in _notes_as_sent(service_request(json.loads(row["bundle"])))
                          if note["kind"] is not None]
-            except (ValueError, TypeError, KeyError, StopIteration):
+            except UNREADABLE_BUNDLE:
                 logger.warning("referral id %s: its stored bundle cannot be read; stored with no note kinds", row["id"])
                 kinds = []
             db.execute("INSERT INTO referral_note_kinds (referral_id, kinds) VALUES (:id, :kinds)",
@@ -417,10 +449,10 @@ def sign_out():
 
 @reader_pages.get("/language")
 def switch_language():
-    """The language switch: a cookie for the reader pages (an unknown language sets none), then back to the
-    page it was on (``next``, a reader page, :func:`_landing`)."""
-    return remember_language(redirect(_landing(request.args.get("next")), code=303), request.args.get("to"),
-                             path=PAGES_PATH)
+    """The language switch: the language of every page of this server, the programme's too
+    (:func:`imaging_server.programme_i18n.remember_page_language`; an unknown language sets none), then back to
+    the page it was on (``next``, a reader page, :func:`_landing`)."""
+    return remember_page_language(redirect(_landing(request.args.get("next")), code=303), request.args.get("to"))
 
 
 @reader_pages.get("/referrals")
@@ -453,6 +485,8 @@ def clinic_choices(db: Database, chosen: Optional[str] = None) -> dict:
 
 @reader_pages.get("/referrals/<code>")
 def referral_page(code: str):
+    """A referral's page; an unknown code answers a page saying so (404), and a referral whose stored bundle
+    cannot be read answers what the server stored beside it and what to do (500); JSON stays for the API."""
     context = _signed_in_context()
     t = context["t"]
 
@@ -464,5 +498,12 @@ def referral_page(code: str):
         key = f"observation_{note['code']}"
         return t(key) if note["code"] and key in CATALOG else None
 
-    return render_template("reader_referral.html", referral=referral_for_reader(request_db(), code),
-                           note_label=note_label, observation_label=observation_label, **context)
+    try:
+        referral = referral_for_reader(request_db(), code)
+    except NotFound:
+        return render_template("reader_referral.html", referral=None, **context), 404
+    except UnreadableReferral as exc:
+        return render_template("reader_referral.html", referral=exc.stored, unreadable=True, note_label=note_label,
+                               **context), exc.status
+    return render_template("reader_referral.html", referral=referral, note_label=note_label,
+                           observation_label=observation_label, **context)

@@ -5,7 +5,8 @@ imaging-server serve`` that received a referral as the clinic's ``imaging_client
 token), the worklist marks the disagreeing reads, the referral page shows every note in the order sent, the advice first, as the very text sent
 (the markup as characters: no element made, no script run, nothing requested elsewhere), in English
 and Chinese (no English word left but the clinic's own) and switched between them on the page, with
-axe-core and the 44 px check; signing
+axe-core and the 44 px check; an unknown referral code answers a page saying so, which leads back to the
+worklist; signing
 out ends the session, and the referral's link opened signed out leads to it once signed in. Screenshots: test-artifacts/e2e/<lang>/."""
 from __future__ import annotations
 
@@ -87,7 +88,12 @@ def test_a_reader_sees_why_the_patient_was_referred(browser, hospital, lang):
     check("sign-in")
     page.fill("#name", "dr-wang")
     page.fill("#password", "not the password")
-    page.click("#sign-in button[type=submit]")
+    # The form shown signed out has a #sign-in-error too ("sign in to see the referrals"), unlike every other
+    # page this walk waits for: read it only once the answer's page has loaded, else the old message may be
+    # read and the name typed next into a form about to be replaced (a click waits for a navigation only
+    # when it sees one requested in time, and Playwright means to stop waiting at all: noWaitAfter).
+    with page.expect_navigation():
+        page.click("#sign-in button[type=submit]")
     assert page.locator("#sign-in-error").inner_text() == CATALOG["wrong_credentials"][lang]
     page.fill("#name", "dr-wang")
     page.fill("#password", PASSWORD)
@@ -134,6 +140,12 @@ def test_a_reader_sees_why_the_patient_was_referred(browser, hospital, lang):
         page.wait_for_selector(f"html[lang={shown_lang}]", state="attached")
         assert page.url == server.url + f"/reader/referrals/{CODE}"
         assert page.locator("#notes h2").inner_text() == CATALOG["referral_notes"][shown_lang]
+    # An unknown code: a page saying so in the page's language, and the way back to the worklist.
+    assert page.goto(server.url + "/reader/referrals/ILD-ZZZZZZZZZZ").status == 404
+    assert page.locator("#referral-missing").inner_text() == CATALOG["referral_missing"][lang]
+    check("referral-missing")
+    page.click("main a")
+    page.wait_for_selector("#worklist")
     assert all(url.startswith(server.url) for url in requested), requested  # nothing from another host
     page.click("#sign-out button[type=submit]")
     page.wait_for_selector("#sign-in")

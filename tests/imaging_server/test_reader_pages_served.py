@@ -1,8 +1,9 @@
 """The reader pages of a served ``imaging-server serve`` over HTTP (brief h98), on a data folder a server at
 store version 8 left: the start fills the note kinds of its referrals once (store migration 10, saying so)
 and the worklist then marks them without reading a bundle; the request log names the reader who acted by
-their id, never their name, a referral code or a query; the language switch sets a cookie for the reader
-pages and comes back to the page; a bad worklist parameter on the page answers the page, 422, naming it."""
+their id, never their name, a referral code or a query; the language switch sets the language of every
+page and comes back to the page, and clears a door's cookie an older server left; a bad worklist parameter
+on the page answers the page, 422, naming it; an unknown referral or an unreadable one answers a page."""
 from __future__ import annotations
 
 import json
@@ -111,7 +112,7 @@ def test_the_language_switch_sets_the_reader_pages_cookie_and_comes_back(server)
     link = re.search(r'id="language-switch"[^>]*href="([^"]+)"', page, re.S).group(1).replace("&amp;", "&")
     switched = session.get(server.url + link, allow_redirects=False, timeout=30)
     assert switched.status_code == 303 and switched.headers["Location"] == f"/reader/referrals/{CODE}"
-    assert re.search(r"lang=zh-CN;.*Path=/reader", switched.headers["Set-Cookie"])
+    assert re.match(r"lang=zh-CN;.*Path=/;", switched.headers["Set-Cookie"])
     page = session.get(server.url + switched.headers["Location"], timeout=30).text
     assert '<html lang="zh-CN">' in page and CATALOG["note_kind_discordant_hrct_reads"]["zh-CN"] + "：" in page
 
@@ -123,3 +124,40 @@ def test_a_bad_worklist_parameter_on_the_page_answers_the_page_and_json_on_the_a
     assert CATALOG["worklist_bad_parameter"]["en"].format(name="priority") in page.text
     api = requests.get(server.url + "/api/v1/reader/referrals?priority=stat", headers=server.reader, timeout=30)
     assert api.status_code == 422 and api.json()["error"]["fields"][0]["field"] == "priority"
+
+
+def test_a_door_cookie_left_from_before_gives_way_to_a_switch_at_the_other_door(server):
+    """A browser sends the narrower path's cookie first: a reader-pages cookie an older server set would
+    outvote the one language a switch now chooses unless the switch clears it."""
+    session = signed_in(server)
+    session.cookies.set("lang", "en", domain="127.0.0.1", path="/reader")  # as older versions set it
+    assert '<html lang="en">' in session.get(server.url + "/reader/referrals", timeout=30).text
+    switched = session.get(server.url + "/programme/language?to=zh-CN&next=/programme", allow_redirects=False,
+                           timeout=30)
+    assert switched.status_code == 303
+    assert [cookie.path for cookie in session.cookies if cookie.name == "lang"] == ["/"]
+    assert '<html lang="zh-CN">' in session.get(server.url + "/reader/referrals", timeout=30).text
+
+
+def test_an_unknown_or_unreadable_referral_answers_a_page_and_the_log_names_the_row_by_id(server):
+    session = signed_in(server)
+    missing = session.get(server.url + "/reader/referrals/ILD-ZZZZZZZZZZ", timeout=30)
+    assert missing.status_code == 404 and missing.headers["Content-Type"].startswith("text/html")
+    assert 'id="referral-missing"' in missing.text
+    db = store.open_database(server.database_url)
+    row_id, bundle = db.row("SELECT id, bundle FROM referrals WHERE code = :code", {"code": CODE}).values()
+    try:
+        with db.write():
+            db.execute("UPDATE referrals SET bundle = '{}' WHERE code = :code", {"code": CODE})
+        page = session.get(server.url + f"/reader/referrals/{CODE}", timeout=30)
+        assert page.status_code == 500 and page.headers["Content-Type"].startswith("text/html")
+        assert 'id="referral-unreadable"' in page.text and 'data-marker="discordant_hrct_reads"' in page.text
+        api = requests.get(server.url + f"/api/v1/reader/referrals/{CODE}", headers=server.reader, timeout=30)
+        assert api.status_code == 500 and api.json()["error"]["code"] == "referral_unreadable"
+    finally:
+        with db.write():
+            db.execute("UPDATE referrals SET bundle = :bundle WHERE code = :code", {"bundle": bundle, "code": CODE})
+        db.close()
+    warnings = [line for line in server.output.splitlines() if "its stored bundle cannot be read (" in line]
+    assert len(warnings) == 2 and all(f"referral id {row_id}:" in line for line in warnings)
+    assert "unhandled" not in server.output

@@ -173,6 +173,35 @@ def test_the_clinic_filter_lists_the_active_clinics_and_marks_a_revoked_one_whos
         ["clinic-east", "clinic-north", "clinic-south"], [])
 
 
+def _revoked_marks(html: str) -> dict[str, bool]:
+    """Per worklist row (referral code), whether its clinic cell carries the access-revoked mark."""
+    return {part.split('"', 1)[0]: "data-clinic-revoked" in part.split("</tr>", 1)[0]
+            for part in html.split('id="referral-')[1:]}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_revoked_clinics_referrals_are_marked_on_their_rows_the_json_and_their_page(hospital, lang):
+    client, db, _clinics, reader = hospital
+    headers = {**reader, "Accept-Language": lang}
+    south = {"ILD-BBBBBBBBBB", "ILD-DDDDDDDDDD", "ILD-FFFFFFFFFF"}
+    revoke_clinic(db, "clinic-south")
+    rows = client.get("/api/v1/reader/referrals", headers=reader).json["referrals"]
+    assert {row["referral_code"]: row["clinic_revoked"] for row in rows} == {code: code in south for code in ORDER}
+    html = client.get("/reader/referrals", headers=headers).get_data(as_text=True)
+    assert _revoked_marks(html) == {code: code in south for code in ORDER}
+    mark = f'<span class="flag" data-clinic-revoked="yes">{CATALOG["clinic_access_revoked"][lang]}</span>'
+    assert html.split('id="referral-ILD-BBBBBBBBBB"', 1)[1].split("</tr>", 1)[0].count(mark) == 1
+    page = client.get("/reader/referrals/ILD-BBBBBBBBBB", headers=headers).get_data(as_text=True)
+    assert mark in page.split('<table id="referral">', 1)[1].split("</table>", 1)[0]
+    assert client.get("/api/v1/reader/referrals/ILD-BBBBBBBBBB", headers=reader).json["clinic_revoked"] is True
+    assert mark not in client.get("/reader/referrals/ILD-AAAAAAAAAA", headers=headers).get_data(as_text=True)
+
+    rotate_clinic_token(db, "clinic-south")  # reinstated: no mark
+    assert not any(_revoked_marks(client.get("/reader/referrals", headers=headers).get_data(as_text=True)).values())
+    assert not any(row["clinic_revoked"] for row in client.get("/api/v1/reader/referrals",
+                                                               headers=reader).json["referrals"])
+
+
 def _escaped(text: str) -> str:
     from markupsafe import escape
 

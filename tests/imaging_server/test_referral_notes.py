@@ -185,7 +185,7 @@ def test_the_reader_pages_switch_language_and_come_back_to_the_same_page(hospita
     switched = client.get(link)  # open without a session: the sign-in form has the switch too
     assert switched.status_code == 303 and switched.headers["Location"] == f"/reader/referrals/{code}"
     cookie = switched.headers["Set-Cookie"]
-    assert cookie.startswith("lang=zh-CN;") and "Path=/reader" in cookie and "SameSite=Lax" in cookie
+    assert cookie.startswith("lang=zh-CN;") and "Path=/;" in cookie and "SameSite=Lax" in cookie
     page = client.get(f"/reader/referrals/{code}", headers=reader).get_data(as_text=True)  # the client keeps it
     assert '<html lang="zh-CN">' in page and CATALOG["note_kind_advice"]["zh-CN"] + "：" in page
     assert "HRCT reads disagree: the HRCT on 2026-03-01" in page  # the clinic's words stay as sent
@@ -219,9 +219,25 @@ def test_the_reader_sign_in_form_switches_language_and_keeps_where_it_leads(hosp
                                                  "next": "/reader/referrals/ILD-AAAAAAAAAA"})
     assert wrong.status_code == 401
     assert _switch_link(wrong.get_data(as_text=True)) == "/reader/language?to=en&next=/reader/referrals/ILD-AAAAAAAAAA"
-    # The programme's switch leads only to programme pages; each door's cookie is its own.
+    # The programme's switch leads only to programme pages.
     answer = client.get("/programme/language?to=en&next=/reader/referrals")
-    assert answer.headers["Location"] == "/programme" and "Path=/programme" in answer.headers["Set-Cookie"]
+    assert answer.headers["Location"] == "/programme"
+
+
+@pytest.mark.parametrize("door, other", [("/reader", "/programme"), ("/programme", "/reader")])
+def test_a_language_chosen_at_one_door_is_the_other_doors_too(hospital, door, other):
+    """A radiologist who also views the programme chooses once: each switch sets the language of every page
+    of this server and clears the per-door cookies older versions set, which would otherwise win."""
+    client, _db, _clinic, _reader = hospital
+    answer = client.get(f"{door}/language?to=zh-CN")
+    cookies = answer.headers.getlist("Set-Cookie")
+    assert cookies[0].startswith("lang=zh-CN;") and "Path=/;" in cookies[0]
+    assert sorted(cookie.split("Path=", 1)[1].split(";", 1)[0] for cookie in cookies[1:]) == ["/programme", "/reader"]
+    assert all(cookie.startswith("lang=;") and "Max-Age=0" in cookie for cookie in cookies[1:])
+    assert '<html lang="zh-CN">' in client.get(other).get_data(as_text=True)  # the other door's sign-in form
+    client.get(f"{other}/language?to=en")
+    assert '<html lang="en">' in client.get(door).get_data(as_text=True)
+    assert "Set-Cookie" not in client.get(f"{door}/language?to=fr").headers  # an unknown language clears nothing
 
 
 def test_nothing_identifies_the_patient_on_the_reader_views(hospital):
