@@ -38,6 +38,22 @@ INPUT_NOISE_SEED = 0
 MAX_INPUT_NOISE_DRAWS = 8
 #: The spectra the input noise may have (:func:`noisy_copies`); absent means ``"white"``, the shipped one.
 INPUT_NOISE_SHAPES = ("white", "recording")
+#: The cohort the programme screens: KAUH's adults (``adults``) and a labelled folder's adults
+#: (``adults_<folder>``, :func:`audio_models.validation.population_key`) belong to it.
+ADULTS = "adults"
+
+
+def cohort(population):
+    """``adults`` or ``children`` of a reported population (:func:`audio_models.validation.population_key`):
+    the group that has its own operating point (:func:`entry_for_population`). The one home of which
+    validation populations are adults: training, the manifest and the clinic service read it here.
+
+    Examples
+    --------
+    >>> cohort("children_sprsound2022_test"), cohort("adults"), cohort("adults_clinic-2026")
+    ('children', 'adults', 'adults')
+    """
+    return ADULTS if population == ADULTS or population.startswith(f"{ADULTS}_") else "children"
 
 
 def entry_for_population(entry, population):

@@ -34,6 +34,7 @@ from audio_models.datasets import splits
 from audio_models.datasets.generic import ADULT_FROM_AGE_Y, LabelledRecording
 from audio_models.io import read_audio
 from audio_models.resample import resample
+from audio_models.scoring import cohort  # validation.cohort: the one rule of which populations are adults
 from evaluation.calibration import brier_score, calibration_curve, expected_calibration_error
 from evaluation.errors import EvaluationError
 from evaluation.metrics import cluster_bootstrap, operating_point, roc_auc, wilson_interval
@@ -85,18 +86,6 @@ def population_key(recording):
     if isinstance(recording, LabelledRecording):
         return f"{recording.population}_{recording.dataset}"
     return "adults" if recording.population == "adults" else f"children_{recording.dataset}"
-
-
-def cohort(population):
-    """``adults`` or ``children`` of a reported population (:func:`population_key`): the group that has
-    its own operating point (:func:`audio_models.scoring.entry_for_population`).
-
-    Examples
-    --------
-    >>> cohort("children_sprsound2022_test"), cohort("adults"), cohort("adults_clinic-2026")
-    ('children', 'adults', 'adults')
-    """
-    return "adults" if population == "adults" or population.startswith("adults_") else "children"
 
 
 def population_entry(entry, population):

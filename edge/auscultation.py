@@ -21,7 +21,7 @@ import numpy as np
 from audio_models import scoring
 from audio_models.errors import ModelError
 from audio_models.io import DEFAULT_AUDIO_LIMITS, read_audio
-from edge.fusion.evidence import ADULT_POPULATION, PATIENT_CI_METHOD
+from edge.fusion.evidence import PATIENT_CI_METHOD, adult_populations
 from edge.inference.bundles import selected_registry
 from edge.inference.models import ModelRegistry, entry_digest, validation_status, version_label
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, STETHOSCOPE_NOT_STATED, stethoscope_key
@@ -69,8 +69,8 @@ STETHOSCOPE_STATUSES = ("validated", "chest_piece_not_validated", "not_in_adults
 #: Whose recordings a validated take's figures are over: its own device's alone, or all the adults' devices
 #: together (a manifest without per-device figures).
 FIGURES_OVER = ("device", "all_devices")
-# The figures of the adults' validation a validated take's result quotes, as the manifest words them.
-_ADULT_FIGURES = ("patients", "positive_patients", "sensitivity", "sensitivity_ci95", "specificity",
+#: The figures of an adult validation a validated take's result quotes, as the manifest words them.
+ADULT_FIGURES = ("patients", "positive_patients", "sensitivity", "sensitivity_ci95", "specificity",
                   "specificity_ci95")
 
 
@@ -90,8 +90,23 @@ def _adult_figures(adults: dict, device: str) -> dict:
     by_device = adults.get("by_device") if isinstance(adults.get("by_device"), dict) else {}
     own = by_device.get(device)
     if isinstance(own, dict):
-        return {"figures_over": "device", "device": device, **{figure: own.get(figure) for figure in _ADULT_FIGURES}}
-    return {"figures_over": "all_devices", **{figure: adults.get(figure) for figure in _ADULT_FIGURES}}
+        return {"figures_over": "device", "device": device, **{figure: own.get(figure) for figure in ADULT_FIGURES}}
+    return {"figures_over": "all_devices", **{figure: adults.get(figure) for figure in ADULT_FIGURES}}
+
+
+def _patients(block: dict, device: Optional[str]) -> int:
+    """The assessable patients behind the figures a take through ``device`` would quote from ``block``
+    (``assessable_patients``; ``patients`` in a manifest without them)."""
+    by_device = block.get("by_device") if isinstance(block.get("by_device"), dict) else {}
+    figures = by_device.get(device) if isinstance(by_device.get(device), dict) else block
+    patients = figures.get("assessable_patients", figures.get("patients"))
+    return patients if isinstance(patients, int) else 0
+
+
+def _most_patients(candidates: list[tuple[str, Optional[str]]], populations: dict) -> tuple[str, Optional[str]]:
+    """Of ``(population, device)`` pairs, the one whose figures rest on most assessable patients (the
+    narrowest intervals); on a tie the first in the manifest's order."""
+    return max(candidates, key=lambda pair: (_patients(populations[pair[0]], pair[1]), -candidates.index(pair)))
 
 
 def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str) -> dict:
@@ -99,24 +114,31 @@ def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str) -
 
     Read from the entry's patient-level ``validation`` block (the one :func:`edge.fusion.evidence.
     detector_validation` counts; another block validates no device): the ``devices`` of each population,
-    matched by :func:`edge.vocabulary.stethoscope_key`. ``status`` (``STETHOSCOPE_STATUSES``):
-    ``validated``, a device of the adults (the population screened here) is this stethoscope and piece, and
-    the adults' patient-level figures are given: those of that ``device``'s recordings alone when the
-    manifest has them (``by_device``; ``figures_over: "device"``), else over all the adults' devices
-    together (``figures_over: "all_devices"``); ``chest_piece_not_validated``, the adults' devices have
-    this stethoscope through other pieces only (or the piece is not stated); ``not_in_adults``, only
-    another population's devices have it (``population_keys``: those populations' keys, for words in the
-    reader's language; ``populations``: the manifest's English words); ``not_validated``, none has it;
-    ``not_stated``, the take names no stethoscope. ``devices`` lists the adults' devices. Whether the take
-    counts in the lung-sound evidence is read from this status alone (:func:`edge.modalities.
-    stethoscope_counts`): the figures are shown, not counted.
+    matched by :func:`edge.vocabulary.stethoscope_key`. The adult populations (:func:`edge.fusion.evidence.
+    adult_populations`: KAUH's ``adults`` and each clinic folder's ``adults_<folder>``) are the ones screened
+    here. ``status`` (``STETHOSCOPE_STATUSES``):
+    ``validated``, a device of an adult population is this stethoscope and piece, and that ``population``'s
+    patient-level figures are given: those of that ``device``'s recordings alone when the manifest has them
+    (``by_device``; ``figures_over: "device"``), else over all its devices together (``figures_over:
+    "all_devices"``). When several adult populations list the device, the one whose quoted figures rest on
+    most assessable patients is chosen (on a tie, the first in the manifest); the lung-sound evidence counts the take
+    with that population's figures (:func:`edge.fusion.evidence.detector_validation`).
+    ``chest_piece_not_validated``, the adult populations' devices have this stethoscope through other pieces
+    only (or the piece is not stated; ``population``: the one of them with most assessable patients);
+    ``not_in_adults``, only another population's devices have it (``population_keys``: those populations'
+    keys, for words in the reader's language; ``populations``: the manifest's English words);
+    ``not_validated``, none has it; ``not_stated``, the take names no stethoscope. ``devices`` lists the adult
+    populations' devices. Whether the take counts in the lung-sound evidence is read from this status alone
+    (:func:`edge.modalities.stethoscope_counts`).
     """
     validation = entry.get("validation") if isinstance(entry.get("validation"), dict) else {}
     patient_level = validation.get("unit") == "patient" and validation.get("ci_method") == PATIENT_CI_METHOD
     populations = validation.get("populations") if patient_level and isinstance(validation.get("populations"), dict) else {}
     devices = {name: [str(d) for d in block.get("devices") or []] for name, block in populations.items()
                if isinstance(block, dict)}
-    answer = {"stethoscope": stethoscope, "chest_piece": chest_piece, "devices": devices.get(ADULT_POPULATION, []),
+    adults = adult_populations(devices)
+    answer = {"stethoscope": stethoscope, "chest_piece": chest_piece,
+              "devices": list(dict.fromkeys(device for name in adults for device in devices[name])),
               "model_version": version_label(entry.get("name"), entry.get("version"))}
     if stethoscope == STETHOSCOPE_NOT_STATED:
         return {**answer, "status": "not_stated"}
@@ -124,15 +146,20 @@ def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str) -
     matches = {name: [(device, device_parts(device)[1]) for device in names
                       if stethoscope_key(device_parts(device)[0]) == key]
                for name, names in devices.items()}
-    adults = matches.get(ADULT_POPULATION, [])
-    # The take's own chest piece before a device named without one (validated whatever the piece).
-    validated = [device for device, piece in adults if piece == chest_piece] + \
-                [device for device, piece in adults if piece is None]
+    # Per adult population, the take's own chest piece before a device named without one (validated
+    # whatever the piece).
+    validated = []
+    for name in adults:
+        own = [device for device, piece in matches[name] if piece == chest_piece] + \
+              [device for device, piece in matches[name] if piece is None]
+        validated += [(name, own[0])] if own else []
     if validated:
-        return {**answer, "status": "validated", "population": ADULT_POPULATION,
-                **_adult_figures(populations[ADULT_POPULATION], validated[0])}
-    if adults:
-        return {**answer, "status": "chest_piece_not_validated"}
+        population, device = _most_patients(validated, populations)
+        return {**answer, "status": "validated", "population": population,
+                **_adult_figures(populations[population], device)}
+    listing = [(name, None) for name in adults if matches[name]]
+    if listing:
+        return {**answer, "status": "chest_piece_not_validated", "population": _most_patients(listing, populations)[0]}
     others = [name for name, found in matches.items() if found]
     if others:
         return {**answer, "status": "not_in_adults", "population_keys": others,

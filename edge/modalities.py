@@ -20,12 +20,12 @@ from edge.breath import list_breath_readings, score_stored_features
 from edge.fusion.clinical_prior import ClinicalPicture
 from edge import regional_validation, site_calibration
 from edge.fusion.evidence import (EvidenceOptions, ModalityEvidence, crackle_evidence, crackle_potential_range,
-                                  kl6_evidence, kl6_potential_range, tabular_evidence, tabular_potential_range,
-                                  unscorable_evidence)
+                                  kl6_evidence, kl6_potential_range, stethoscope_free_population, tabular_evidence,
+                                  tabular_potential_range, unscorable_evidence)
 from edge.inference.bundles import selected_registry
 from edge.inference.models import version_label
 from edge.labs import ModelUnavailable, list_lab_results, score_stored_results
-from edge.auscultation import stethoscope_validation
+from edge.auscultation import ADULT_FIGURES, stethoscope_validation
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, STETHOSCOPE_NOT_STATED
 
 ModalityScorer = Callable[[sqlite_utils.Database, int, ClinicalPicture, EvidenceOptions], Optional[ModalityEvidence]]
@@ -42,12 +42,28 @@ def manifest_entry(name: str) -> dict:
 
 class ServedCrackleModel(NamedTuple):
     """What an assessment keeps of the served crackle model, read from one reading of its manifest
-    entry: ``threshold`` (the crackle probability from which a take finds crackles) and ``adults``
-    (its patient-level figures on held-out adults, ``validation.populations.adults``); each None
-    when the entry has none or the model is not available."""
+    entry: ``threshold`` (the crackle probability from which a take finds crackles), ``adults``
+    (its patient-level figures on held-out adults: those of the population a take naming no stethoscope
+    counts with, :func:`edge.fusion.evidence.stethoscope_free_population`, ``adults`` when present) and
+    ``populations`` (every population's, ``validation.populations``); each None when the entry has none or
+    the model is not available."""
 
     threshold: Optional[float]
     adults: Optional[dict]
+    populations: Optional[dict] = None
+
+    def counted_figures(self, evidence: Optional[ModalityEvidence]) -> Optional[dict]:
+        """The figures the nurse's note quotes for a visit's lung-sound ``evidence``: those it counted
+        with (its one device's when the takes went through one device with figures of its own,
+        ``detector_device``, else its population's, ``detector_population_key``); ``adults`` when no adult
+        population's figures counted it."""
+        finding = evidence.finding if evidence is not None else {}
+        if finding.get("detector_device"):
+            return finding["detector_device"]["figures"]
+        key = finding.get("detector_population_key")
+        if not key or finding.get("detector_transfer"):
+            return self.adults
+        return (self.populations or {}).get(key) or self.adults
 
 
 def served_crackle_model() -> ServedCrackleModel:
@@ -59,8 +75,9 @@ def served_crackle_model() -> ServedCrackleModel:
         entry = manifest_entry("auscultation")
     except ModelUnavailable:
         return ServedCrackleModel(None, None)
-    adults = ((entry.get("validation") or {}).get("populations") or {}).get("adults") or None
-    return ServedCrackleModel(entry.get("threshold"), adults)
+    populations = (entry.get("validation") or {}).get("populations") or {}
+    return ServedCrackleModel(entry.get("threshold"), populations.get(stethoscope_free_population(populations)) or None,
+                              populations)
 
 
 class ServedVersion(NamedTuple):
@@ -209,25 +226,39 @@ def take_threshold(result: dict, threshold: Optional[float]) -> Optional[float]:
     return float(own) if own is not None else threshold
 
 
+def counted_takes(results: list[dict], *, threshold: Optional[float] = None, cannot_clear: Collection[str] = (),
+                  require_validated_stethoscope: bool = False) -> list[dict]:
+    """The accepted recordings (quality ok, scored) that count for their chest site
+    (:func:`counts_for_its_site`); refused ones count for nothing."""
+    return [result for result in results
+            if result["quality"]["ok"] and result["crackle_probability"] is not None
+            and counts_for_its_site(result, threshold=threshold, cannot_clear=cannot_clear,
+                                    require_validated_stethoscope=require_validated_stethoscope)]
+
+
 def site_probabilities(results: list[dict], *, threshold: Optional[float] = None,
                        cannot_clear: Collection[str] = (),
                        require_validated_stethoscope: bool = False) -> dict[str, Optional[float]]:
     """Each chest site's finding: the **maximum** crackle probability over its accepted recordings
-    (quality ok, scored) that count for it (:func:`counts_for_its_site`: a clear recording through
+    (quality ok, scored) that count for it (:func:`counted_takes`: a clear recording through
     a chest piece in ``cannot_clear`` does not, nor any through a stethoscope that does not count);
     None for a site with none. Never a mean: a clear
     second recording must not hide crackles heard in the first (fine crackles come and go with
     breaths and posture), and this is the rule the detector's patient-level validation used.
     Refused recordings count for nothing."""
-    by_site: dict[str, list[float]] = {}
-    for result in results:
-        site = result.get("chest_site") or "unknown"
-        values = by_site.setdefault(site, [])
-        if (result["quality"]["ok"] and result["crackle_probability"] is not None
-                and counts_for_its_site(result, threshold=threshold, cannot_clear=cannot_clear,
-                                        require_validated_stethoscope=require_validated_stethoscope)):
-            values.append(float(result["crackle_probability"]))
+    counted = counted_takes(results, threshold=threshold, cannot_clear=cannot_clear,
+                            require_validated_stethoscope=require_validated_stethoscope)
+    by_site: dict[str, list[float]] = {result.get("chest_site") or "unknown": [] for result in results}
+    for result in counted:
+        by_site[result.get("chest_site") or "unknown"].append(float(result["crackle_probability"]))
     return {site: (max(values) if values else None) for site, values in by_site.items()}
+
+
+def take_populations(results: list[dict]) -> list[Optional[str]]:
+    """The adult validation population of each take's device (its ``stethoscope_validation``'s
+    ``population``; None for a take naming no stethoscope): whose figures its evidence counts with
+    (:func:`edge.fusion.evidence.detector_validation`)."""
+    return [(result.get("stethoscope_validation") or {}).get("population") for result in results]
 
 
 def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPicture,
@@ -236,7 +267,8 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
     through a chest piece in ``options.chest_pieces_cannot_clear``, and any through a stethoscope the
     crackle model's manifest does not validate: :func:`stethoscope_counts`). A result without its
     ``stethoscope_validation`` is read against the served manifest by its ``stethoscope`` (not stated
-    when it has none)."""
+    when it has none). The counted takes count with their devices' adult population's figures
+    (:func:`take_populations`)."""
     if not results:
         return None
     stamp = results[0]["model"]
@@ -246,11 +278,31 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
                    entry, stethoscope=result.get("stethoscope", STETHOSCOPE_NOT_STATED),
                    chest_piece=result.get("chest_piece", CHEST_PIECE_NOT_STATED))}
                for result in results]
-    sites = site_probabilities(results, threshold=entry.get("threshold"), cannot_clear=options.chest_pieces_cannot_clear,
-                               require_validated_stethoscope=options.require_validated_stethoscope)
-    return crackle_evidence(sites, entry, ctd_diagnosis=picture.ctd_diagnosis, options=options,
-                            site=site_validation("auscultation"), region=region_validation("auscultation"),
-                            model_version=version_label(stamp["name"], stamp["version"], stamp["variant"]))
+    rule = {"threshold": entry.get("threshold"), "cannot_clear": options.chest_pieces_cannot_clear,
+            "require_validated_stethoscope": options.require_validated_stethoscope}
+    sites, counted = site_probabilities(results, **rule), counted_takes(results, **rule)
+    evidence = crackle_evidence(sites, entry, ctd_diagnosis=picture.ctd_diagnosis, options=options,
+                                site=site_validation("auscultation"), region=region_validation("auscultation"),
+                                take_populations=take_populations(counted),
+                                model_version=version_label(stamp["name"], stamp["version"], stamp["variant"]))
+    device = one_device(counted)
+    if evidence is not None and device and device["population"] == evidence.finding.get("detector_population_key"):
+        evidence.finding["detector_device"] = device  # for the nurse's note: shown, not counted
+    return evidence
+
+
+def one_device(takes: list[dict]) -> Optional[dict]:
+    """``{"population", "device", "figures"}`` when every take went through one device whose population has
+    figures of its own for it (``stethoscope_validation``'s ``figures_over: "device"``), else None."""
+    validations = [take.get("stethoscope_validation") or {} for take in takes]
+    devices = {(v.get("population"), v.get("device")) for v in validations if v.get("figures_over") == "device"}
+    if not validations or len(devices) != 1 or len(validations) != sum(v.get("figures_over") == "device"
+                                                                          for v in validations):
+        return None
+    population, device = devices.pop()
+    own = validations[0]
+    return {"population": population, "device": device,
+            "figures": {key: own[key] for key in ADULT_FIGURES}}
 
 
 def auscultation_evidence(db: sqlite_utils.Database, visit_id: int, picture: ClinicalPicture,

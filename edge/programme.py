@@ -32,7 +32,7 @@ import numpy as np
 import sqlite_utils
 
 from edge import outbox
-from edge.fusion.evidence import MODALITIES, binormal_separation, tabular_auc
+from edge.fusion.evidence import MODALITIES, binormal_separation, stethoscope_free_population, tabular_auc
 from edge.errors import ModelUnavailable
 from edge.inference.bundles import selected_bundle
 from edge.inference.models import ModelError, validation_status
@@ -70,7 +70,8 @@ def stated_auc(name: str) -> Optional[float]:
     entry = manifest_entry(name)
     if name == "auscultation":
         validation = entry.get("validation") or {}
-        return ((validation.get("populations") or {}).get("adults") or validation).get("auc")
+        populations = validation.get("populations") or {}
+        return (populations.get(stethoscope_free_population(populations)) or validation).get("auc")
     auc = tabular_auc(entry)
     return auc[0] if auc else None
 

@@ -261,9 +261,10 @@ class StethoscopeValidation(BaseModel):
     site is not heard and it does not change the risk; docs/evidence.md)."""
 
     status: Literal[STETHOSCOPE_STATUSES] = Field(  # type: ignore[valid-type]
-        description="validated: the adults' validation went through this stethoscope and chest piece; "
-                    "chest_piece_not_validated: through this stethoscope with other chest pieces only (or the piece "
-                    "is not stated); not_in_adults: only another population's validation went through it; "
+        description="validated: an adult population's validation (KAUH's adults or a clinic's own, adults_<folder>) "
+                    "went through this stethoscope and chest piece; chest_piece_not_validated: through this "
+                    "stethoscope with other chest pieces only (or the piece is not stated); not_in_adults: only a "
+                    "children's population's validation went through it; "
                     "not_validated: none did; not_stated: the take names no stethoscope.")
     counts: bool = Field(description="Whether the take counts in the lung-sound evidence by its stethoscope: false "
                                      "for not_validated, not_in_adults and chest_piece_not_validated through a stated "
@@ -275,12 +276,17 @@ class StethoscopeValidation(BaseModel):
     stethoscope: str
     chest_piece: str
     model_version: str = Field(description="The crackle model whose manifest was read (the served one).")
-    devices: list[str] = Field(description="The devices of the adults' validation, as the manifest names them.")
+    devices: list[str] = Field(description="The devices of the adult populations' validations, as the manifest names "
+                                           "them.")
     populations: Optional[list[str]] = Field(None, description="not_in_adults: the populations whose validation "
                                                                "went through it, in the manifest's words.")
     population_keys: Optional[list[str]] = Field(None, description="not_in_adults: the same populations by their "
                                                                    "keys in the manifest (children_sprsound2022, ...).")
-    population: Optional[str] = Field(None, description="validated: the population (adults).")
+    population: Optional[str] = Field(None, description="validated and chest_piece_not_validated: the adult population "
+                                                        "(its key: adults, adults_<folder>) whose figures are quoted "
+                                                        "and the take counts with; when several list the device, the "
+                                                        "one whose figures rest on most assessable patients "
+                                                        "(docs/evidence.md).")
     figures_over: Optional[Literal[FIGURES_OVER]] = Field(  # type: ignore[valid-type]
         None, description="validated: whose recordings the figures are over: device, this device's alone (the "
                           "manifest's validation by_device); all_devices, all the adults' devices together (a "
@@ -580,9 +586,10 @@ class Assessment(BaseModel):
         None, description="The crackle model's threshold the takes were read with (null: no model was available, "
                           "or an assessment made before it was kept).")
     crackle_model_adults: Optional[dict] = Field(
-        None, description="The crackle model's patient-level figures on held-out adults when it was assessed (its "
-                          "manifest's validation.populations.adults; null: none, or an assessment made before they "
-                          "were kept).")
+        None, description="The crackle model's patient-level figures on held-out adults when it was assessed: those "
+                          "the lung sounds counted with (their one device's when it has its own, else their adult "
+                          "population's), else those of validation.populations.adults (null: none, or an assessment "
+                          "made before they were kept).")
     crackle_takes_rescored: list[dict] = Field(
         [], description="The takes another crackle model first scored, scored again by the model this assessment "
                         "used (recording_id, chest_site, model_version, threshold, crackle_probability, "

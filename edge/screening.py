@@ -306,7 +306,9 @@ def assess_visit(
     # Kept with the result (beside its evidence_options), so that its pages read the takes as it
     # did, and say what the crackle model was checked on, after the model or its threshold changes.
     crackle_model = served_crackle_model()
-    result["crackle_threshold"], result["crackle_model_adults"] = crackle_model.threshold, crackle_model.adults
+    lung_sounds = next((item for item in evidence if item.modality == "auscultation"), None)
+    result["crackle_threshold"] = crackle_model.threshold
+    result["crackle_model_adults"] = crackle_model.counted_figures(lung_sounds)
     result["crackle_takes_rescored"] = rescored_takes(list_recordings(db, visit_id))
     # What edge.freshness compares with what is served later: the content of each served model's
     # manifest entry (a model re-issued at the same version is another) and the regional validation.

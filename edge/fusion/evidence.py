@@ -25,11 +25,12 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Mapping, Optional
+from typing import Collection, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from audio_models.aggregation import is_basal, site_side
+from audio_models.scoring import ADULTS, cohort
 from edge.errors import ValidationError
 from edge.fusion.clinical_prior import PRIOR_AGE_FROM, OddsRatios, PriorBounds, UndeterminedPrior
 from edge.inference.models import validation_status
@@ -54,7 +55,7 @@ def logit(p: float) -> float:
 
 
 PROGRAMME_ASSUMPTION = "programme assumption"
-ADULT_POPULATION = "adults"  # the screened patients are adults: only adult figures count by default
+ADULT_POPULATION = ADULTS  # KAUH's adults: what a take naming no stethoscope counts with, when present
 PATIENT_CI_METHOD = "patient_cluster_bootstrap"
 # What the nurse reads beside a modality that was measured but does not move the risk.
 NOT_COUNTED = "measured, not yet counted"
@@ -632,16 +633,41 @@ def population_counts(figures: dict, rule: "ValidationRule") -> Optional[tuple[s
     return None
 
 
-def detector_validation(entry: dict, rule: Optional["ValidationRule"] = None) -> dict:
+def adult_populations(populations: Mapping) -> list[str]:
+    """The keys of a crackle manifest's adult validation populations (``adults``, ``adults_<folder>``:
+    :func:`audio_models.scoring.cohort`), in the manifest's order."""
+    return [name for name in populations if cohort(name) == ADULTS]
+
+
+def stethoscope_free_population(populations: Mapping) -> Optional[str]:
+    """The adult population whose figures a take that names no stethoscope counts with: ``adults``
+    (KAUH) when the manifest has it, as before clinics trained their own; else the only adult
+    population; else None (several, and nothing says which the take's device belongs to)."""
+    adults = adult_populations(populations)
+    if ADULT_POPULATION in adults:
+        return ADULT_POPULATION
+    return adults[0] if len(adults) == 1 else None
+
+
+def detector_validation(entry: dict, rule: Optional["ValidationRule"] = None, *,
+                        take_populations: Collection[Optional[str]] = ()) -> dict:
     """Whether the crackle detector's manifest ``validation`` block lets it count for adults.
 
-    Returns ``{"validated": bool, "reason": str, ...}``; when validated, the adult population's
+    ``take_populations``: the adult population of each counted take's device (``population`` of
+    :func:`edge.auscultation.stethoscope_validation`; None for a take that names no stethoscope, read as
+    :func:`stethoscope_free_population`); empty: a take naming none. The takes count with the figures of
+    their one population; takes of several populations (figures over different devices and patients that
+    cannot be combined) do not count (``mixed_populations``), nor takes naming no stethoscope when the
+    manifest has several adult populations and no ``adults`` (``population_not_stated``).
+
+    Returns ``{"validated": bool, "reason": str, ...}``; when validated, the chosen population's
     ``sensitivity``, ``specificity`` and their ``_ci95`` (patient level), ``patients``,
-    ``positive_patients``, ``population`` and ``transfer`` (True when children's figures stand in
-    for adults under the programme assumption ``ValidationRule.allow_child_transfer``).
+    ``positive_patients``, ``population`` (the manifest's words for it when it has them),
+    ``population_key`` (its key in ``validation.populations``) and ``transfer`` (True when children's
+    figures stand in for adults under the programme assumption ``ValidationRule.allow_child_transfer``).
 
     A block counts only at patient level (``unit == "patient"``) with patient-cluster bootstrap
-    CIs, for the ``adults`` population, and when :func:`population_counts` passes. The old
+    CIs, for an adult population, and when :func:`population_counts` passes. The old
     recording-level block, or none, means *unvalidated*: LR 1. A malformed patient-level block
     raises ``ValidationError``; ``models install`` (:mod:`edge.inference.bundle_checks`) calls this
     so such a bundle is refused at install.
@@ -664,16 +690,27 @@ def detector_validation(entry: dict, rule: Optional["ValidationRule"] = None) ->
         raise ValidationError("auscultation manifest validation.populations must be an object")
     checked = {name: _population_figures(block, name=f"auscultation validation.populations.{name}")
                for name, block in populations.items()}
-    adults = checked.get(ADULT_POPULATION)
+    chosen = sorted({name or stethoscope_free_population(checked) or "" for name in take_populations or (None,)})
+    if len(chosen) > 1:
+        return {"validated": False, "reason_code": "mixed_populations",
+                "reason": (f"the takes went through devices validated in different adult populations "
+                           f"({', '.join(name or 'not stated' for name in chosen)}), whose figures cannot be combined")}
+    population = chosen[0]
+    if not population and len(adult_populations(checked)) > 1:
+        return {"validated": False, "reason_code": "population_not_stated",
+                "reason": (f"the takes name no stethoscope and the crackle detector was validated in several adult "
+                           f"populations ({', '.join(adult_populations(checked))}): none says which to count with")}
+    adults = checked.get(population) if population in adult_populations(checked) else None
     weak = (("no_patient_validation", "the crackle detector has not been validated in adults") if adults is None
             else population_counts(adults, rule))
     if weak is None:
-        return {"validated": True, "reason": "validated in adults, per patient", "population": ADULT_POPULATION,
-                "transfer": False, **adults}
+        return {"validated": True, "reason": "validated in adults, per patient", "population": population,
+                "transfer": False, **adults, "population_key": population}
     if rule.allow_child_transfer and rule.child_population in checked:
         child = checked[rule.child_population]
         if population_counts(child, rule) is None:
             return {"validated": True, "population": rule.child_population, "transfer": True, **child,
+                    "population_key": rule.child_population,
                     "reason": "children's figures stand in for adults (programme assumption; it widens the range)"}
     return {"validated": False, "reason_code": weak[0], "reason": weak[1]}
 
@@ -709,7 +746,8 @@ def crackle_log_lrs(sign: CrackleSign, detector: dict) -> dict:
 
 
 # Why a modality is not counted, as a code the result page words in the nurse's language.
-REASON_CODES = ("synthetic", "no_patient_validation", "too_few", "uncertain", "not_scorable")
+REASON_CODES = ("synthetic", "no_patient_validation", "too_few", "uncertain", "not_scorable", "mixed_populations",
+                "population_not_stated")
 
 
 def _not_counted(modality: str, why: dict, model_version: str, status: dict, finding: dict) -> ModalityEvidence:
@@ -752,13 +790,15 @@ def region_summary(region: dict) -> dict:
 
 
 def crackle_accuracy(entry: dict, options: EvidenceOptions, *, site: Optional[dict] = None,
-                     region: Optional[dict] = None) -> tuple[dict, Optional[PublishedAccuracy], Optional[str]]:
+                     region: Optional[dict] = None, take_populations: Collection[Optional[str]] = ()
+                     ) -> tuple[dict, Optional[PublishedAccuracy], Optional[str]]:
     """``(detector, local, source)``: which validation lets lung sounds count, in order of
     precedence. ``source`` is ``"manifest"`` (the detector's adult validation: ``local`` None, the
     sign's accuracy through the detector's), ``"site"`` (the clinic's own outcomes) or ``"region"``
     (:func:`regional_status`), with ``local`` the finding's accuracy for ILD; None when nothing
-    counts, and then ``detector["reason"]`` says why (the region's reason added)."""
-    detector = detector_validation(entry, options.validation_rule)
+    counts, and then ``detector["reason"]`` says why (the region's reason added). ``take_populations``: the
+    adult population of each counted take's device (:func:`detector_validation`)."""
+    detector = detector_validation(entry, options.validation_rule, take_populations=take_populations)
     if detector["validated"]:
         return detector, None, "manifest"
     local = site_crackle_accuracy(site)
@@ -775,7 +815,8 @@ def crackle_accuracy(entry: dict, options: EvidenceOptions, *, site: Optional[di
 
 def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: dict, *, ctd_diagnosis: str,
                      model_version: str, options: EvidenceOptions, site: Optional[dict] = None,
-                     region: Optional[dict] = None) -> Optional[ModalityEvidence]:
+                     region: Optional[dict] = None,
+                     take_populations: Collection[Optional[str]] = ()) -> Optional[ModalityEvidence]:
     """The visit's patient-level lung-sound evidence for ILD, or None when no lung site was usable.
 
     ``site_probabilities`` holds each site's finding: the maximum over its accepted recordings
@@ -783,7 +824,9 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     counts fully only for a complete exam (every ``options.protocol_basal_sites`` accepted), else
     by the share of them that was accepted. Without an adult validation in the manifest, the
     clinic's own outcomes (``site``, when they validated lung sounds) give the finding's accuracy
-    for ILD directly; failing those, the region's (``region``, :func:`regional_status`).
+    for ILD directly; failing those, the region's (``region``, :func:`regional_status`). The manifest's
+    figures are those of the counted takes' devices' adult population (``take_populations``,
+    :func:`detector_validation`).
     """
     finding = crackle_finding(site_probabilities, threshold=entry.get("threshold"))
     if finding["level"] is None:
@@ -793,7 +836,8 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     accepted = [site for site in protocol if site in finding["sites"]]
     finding.update(protocol_basal_sites=list(protocol), accepted_protocol_basal_sites=accepted,
                    complete_exam=len(accepted) == len(protocol))
-    detector, local, source = crackle_accuracy(entry, options, site=site, region=region)
+    detector, local, source = crackle_accuracy(entry, options, site=site, region=region,
+                                               take_populations=take_populations)
     if source == "region":
         finding["region"] = region_summary(region)
     if source is None:
@@ -816,6 +860,7 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
                                 _counted(finding, local.source))
     _counted(finding, detector["reason"])
     finding.update(sign_source=sign.source, detector_population=detector["population"],
+                   detector_population_key=detector["population_key"],
                    detector_transfer=detector["transfer"], detector_dataset=detector.get("dataset"),
                    sign_sensitivity=sign.sensitivity, sign_specificity=sign.specificity,
                    detector_sensitivity=detector["sensitivity"], detector_specificity=detector["specificity"])

@@ -575,6 +575,17 @@ CATALOG: dict[str, dict[str, str]] = {
                             "zh-CN": "目前检验过的患者太少"},
     "not_counted_uncertain": {"en": "how well it works is still too uncertain",
                               "zh-CN": "其效果仍然太不确定"},
+    # edge.fusion.evidence.detector_validation: the takes' stethoscopes were tested in different groups of
+    # adults, or the takes name none and the model was tested in several.
+    "not_counted_mixed_populations": {"en": "the takes were recorded through stethoscopes tested on different "
+                                            "groups of patients, whose results cannot be combined; record the "
+                                            "sites again through one of them",
+                                      "zh-CN": "这些录音所用的听诊器在不同的患者群体中检验，其结果不能合并；"
+                                               "请用其中一种听诊器重新录制这些部位"},
+    "not_counted_population_not_stated": {"en": "the takes do not say which stethoscope recorded them, and the "
+                                                "model was tested on more than one; record them again naming it",
+                                          "zh-CN": "这些录音未注明所用的听诊器，而该模型在不止一种听诊器上检验过；"
+                                                   "请注明听诊器后重新录制"},
     # edge.fusion.evidence.unscorable_evidence: the served model cannot score what was stored (a breath
     # reading's features, after a model update that takes other features).
     "not_counted_not_scorable": {"en": "the model now in use cannot score this reading; take it again",

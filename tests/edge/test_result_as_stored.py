@@ -95,7 +95,7 @@ def test_the_threshold_and_figures_an_assessment_keeps_come_from_one_reading_of_
         raise modalities.ModelUnavailable(f"the {name} model is not available")
 
     monkeypatch.setattr(modalities, "manifest_entry", unavailable)
-    assert modalities.served_crackle_model() == (None, None)
+    assert modalities.served_crackle_model() == (None, None, None)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])

@@ -1,0 +1,241 @@
+"""A crackle model validated on a clinic's own adults (``validation.populations.adults_<folder>``, from
+``python -m audio_models.train --data CLINIC_FOLDER``) is validated in adults (issue 24): a take through a
+device that any adult population lists is ``validated`` and quotes that population's figures; the
+lung-sound evidence counts it with that population's figures, and with no other's; the shipped bundle
+(``adults`` only) gives the results it gave before.
+
+The real flow for the risk: a bundle with ``adults`` and ``adults_clinic`` installed with ``ildscreen models
+install``, and the service started again on it (as tests/edge/test_result_after_model_update.py does).
+"""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from audio_models.scoring import cohort
+from edge.auscultation import stethoscope_validation
+from edge.config import load_settings
+from edge.fusion.evidence import (ADULT_POPULATION, REASON_CODES, ValidationRule, _population_figures, adult_populations,
+                                  detector_validation, population_counts, stethoscope_free_population)
+from edge.modalities import take_populations
+from edge.web.i18n import CATALOG
+from support import PATIENT, TEST_PUBLIC_KEY, edit_manifest, model_bundle, trust_test_key
+from test_chest_piece import stored_take
+from test_result_after_model_update import models_command, restarted
+from test_stethoscope import CLINIC, LITTMANN, OTHER, shipped_entry
+
+# Figures that pass ValidationRule's defaults, and figures of too few patients: the two kinds of population.
+KAUH_PASSING = {"patients": 60, "assessable_patients": 60, "positive_patients": 20, "sensitivity": 0.8,
+                "sensitivity_ci95": [0.7, 0.88], "specificity": 0.9, "specificity_ci95": [0.84, 0.94]}
+CLINIC_PASSING = {"patients": 50, "assessable_patients": 50, "positive_patients": 18, "sensitivity": 0.6,
+                  "sensitivity_ci95": [0.45, 0.74], "specificity": 0.75, "specificity_ci95": [0.62, 0.85]}
+TOO_FEW = {"patients": 6, "assessable_patients": 6, "positive_patients": 2, "sensitivity": 0.5,
+           "sensitivity_ci95": [0.1, 0.9], "specificity": 0.75, "specificity_ci95": [0.3, 0.95]}
+FIGURES = ("patients", "positive_patients", "sensitivity", "sensitivity_ci95", "specificity", "specificity_ci95")
+
+
+def population(devices, figures, **more) -> dict:
+    return {"devices": devices, "dataset": "fixture", **figures, **more}
+
+
+def entry_with(**populations) -> dict:
+    return {"name": "auscultation", "version": "9.9.9", "validation": {
+        "unit": "patient", "ci_method": "patient_cluster_bootstrap", "populations": populations}}
+
+
+# --- one home for which populations are adults ----------------------------------------------------
+
+def test_the_adult_populations_are_those_the_training_calls_adults():
+    populations = {"children_sprsound2022": {}, "adults": {}, "adults_clinic-2026": {}, "children_clinic": {},
+                   "adultsx": {}}
+    assert adult_populations(populations) == ["adults", "adults_clinic-2026"]
+    assert all(cohort(name) == "adults" for name in adult_populations(populations))
+
+
+@pytest.mark.parametrize(("names", "chosen"), [
+    (["adults", "adults_clinic"], "adults"),  # KAUH's, as before clinics trained their own
+    (["adults_clinic", "children_sprsound2022"], "adults_clinic"),  # the only adult population
+    (["adults_a", "adults_b"], None),  # several: nothing says which
+    (["children_sprsound2022"], None),
+])
+def test_a_take_naming_no_stethoscope_counts_with_kauh_else_the_only_adult_population(names, chosen):
+    assert stethoscope_free_population(dict.fromkeys(names, {})) == chosen
+
+
+# --- a take's stethoscope --------------------------------------------------------------------------
+
+BOTH = entry_with(
+    adults=population(["Stetho A diaphragm", "Scope B"], KAUH_PASSING,
+                      by_device={"Stetho A diaphragm": {**TOO_FEW, "patients": 5, "assessable_patients": 5}}),
+    adults_clinic=population(["Stetho A diaphragm", "Clinic C"], CLINIC_PASSING),
+    children_sprsound2022=population(["Kid K"], TOO_FEW))
+
+
+@pytest.mark.parametrize(("stethoscope", "piece", "status", "chosen", "figures"), [
+    # Listed by both: the clinic's pooled figures rest on 50 assessable patients, KAUH's device figures on 5.
+    ("Stetho A", "diaphragm", "validated", "adults_clinic", CLINIC_PASSING),
+    ("Scope B", "bell", "validated", "adults", KAUH_PASSING),  # KAUH's alone
+    ("Clinic C", "not_stated", "validated", "adults_clinic", CLINIC_PASSING),  # the clinic's alone: not not_in_adults
+    ("Stetho A", "bell", "chest_piece_not_validated", "adults", None),  # both list it: KAUH's 60 patients
+    ("Kid K", "diaphragm", "not_in_adults", None, None),
+    ("Other", "diaphragm", "not_validated", None, None),
+])
+def test_a_device_any_adult_population_lists_is_validated_with_that_populations_figures(
+        stethoscope, piece, status, chosen, figures):
+    found = stethoscope_validation(BOTH, stethoscope=stethoscope, chest_piece=piece)
+    assert (found["status"], found.get("population")) == (status, chosen)
+    assert found["devices"] == ["Stetho A diaphragm", "Scope B", "Clinic C"]
+    if figures:
+        assert {key: found[key] for key in FIGURES} == {key: figures[key] for key in FIGURES}
+        assert found["figures_over"] == "all_devices"
+
+
+def test_the_device_figures_with_most_patients_win_and_a_tie_goes_to_the_first_population():
+    own = {**KAUH_PASSING, "patients": 55, "assessable_patients": 55}
+    entry = copy.deepcopy(BOTH)
+    entry["validation"]["populations"]["adults"]["by_device"] = {"Stetho A diaphragm": own}
+    found = stethoscope_validation(entry, stethoscope="Stetho A", chest_piece="diaphragm")
+    assert (found["population"], found["figures_over"], found["patients"]) == ("adults", "device", 55)
+    entry["validation"]["populations"]["adults_clinic"].update(patients=55, assessable_patients=55)
+    found = stethoscope_validation(entry, stethoscope="Stetho A", chest_piece="diaphragm")
+    assert found["population"] == "adults"
+
+
+# --- which figures the evidence counts with ----------------------------------------------------------
+
+MIXED = entry_with(adults=population(["Stetho A"], KAUH_PASSING),
+                   adults_clinic=population(["Clinic C"], TOO_FEW))
+
+
+@pytest.mark.parametrize(("entry", "populations", "validated", "chosen", "code"), [
+    (MIXED, ["adults"], True, "adults", None),
+    (MIXED, ["adults_clinic"], False, None, "too_few"),  # never KAUH's figures for the clinic's device
+    (MIXED, [None], True, "adults", None),  # no stethoscope named: KAUH's
+    (MIXED, [None, "adults"], True, "adults", None),
+    (MIXED, ["adults", "adults_clinic"], False, None, "mixed_populations"),
+    (MIXED, [None, "adults_clinic"], False, None, "mixed_populations"),
+    (entry_with(adults_clinic=population(["Clinic C"], CLINIC_PASSING)), [None], True, "adults_clinic", None),
+    (entry_with(adults_a=population(["A"], CLINIC_PASSING), adults_b=population(["B"], KAUH_PASSING)), [None],
+     False, None, "population_not_stated"),
+    (entry_with(adults_a=population(["A"], CLINIC_PASSING), adults_b=population(["B"], KAUH_PASSING)),
+     ["adults_b"], True, "adults_b", None),
+])
+def test_the_takes_count_with_their_own_adult_populations_figures_only(entry, populations, validated, chosen, code):
+    found = detector_validation(entry, take_populations=populations)
+    assert found["validated"] is validated and found.get("population_key") == chosen
+    assert found.get("reason_code") == code
+    if validated:
+        block = entry["validation"]["populations"][chosen]
+        assert {key: list(found[key]) if key.endswith("_ci95") else found[key] for key in FIGURES} == {
+            key: block[key] for key in FIGURES}
+
+
+def test_the_shipped_bundle_counts_every_take_with_kauhs_adults_as_before():
+    """The shipped manifest has one adult population (``adults``): every take that counts is read with its
+    figures, and the decision is the one the adults' figures alone give under the rule (as before issue 24)."""
+    entry = shipped_entry()
+    adults = _population_figures(entry["validation"]["populations"][ADULT_POPULATION], name="adults")
+    weak = population_counts(adults, ValidationRule())
+    before = ({"validated": True, "reason": "validated in adults, per patient", "population": "adults",
+               "transfer": False, **adults, "population_key": "adults"} if weak is None
+              else {"validated": False, "reason_code": weak[0], "reason": weak[1]})
+    takes = [{"stethoscope_validation": stethoscope_validation(entry, stethoscope=s, chest_piece=p)}
+             for s, p in ((LITTMANN, "diaphragm"), (LITTMANN, "bell"), (LITTMANN, "not_stated"),
+                          ("not_stated", "diaphragm"))]
+    assert set(take_populations(takes)) == {"adults", None}
+    for populations in ((), ["adults"], [None], take_populations(takes)):
+        assert detector_validation(entry, take_populations=populations) == before
+
+
+# --- through the service: ildscreen models install, restart ---------------------------------------
+
+@pytest.fixture
+def settings(tmp_path, no_env_settings):
+    """A clinic naming its stethoscopes, trusting the test signing key (to install the bundles below)."""
+    trust_test_key(tmp_path / "data")
+    return load_settings(data_dir=tmp_path / "data", max_upload_mb=2, model_signing_keys=[TEST_PUBLIC_KEY], **CLINIC)
+
+
+def install_populations(runner, settings, folder, *, clinic: dict) -> None:
+    """The bundled models with KAUH's adults passing the rule and a clinic's adults (through ``OTHER``) with
+    ``clinic``'s figures, installed and made active."""
+    def change(models):
+        populations = models["auscultation"]["validation"]["populations"]
+        populations["adults"].update(KAUH_PASSING)
+        populations["adults_clinic"] = {**{key: value for key, value in populations["adults"].items()
+                                           if key != "by_device"},
+                                        **clinic, "devices": [OTHER], "population": "adults of labelled folder clinic"}
+    bundle = model_bundle(folder)
+    edit_manifest(bundle, change)
+    models_command(runner, settings, "install", str(bundle))
+
+
+def visit_with_takes(client, headers, db, code: str, stethoscopes: tuple) -> int:
+    """A visit of PATIENT (as ``code``): a positive take at the left base and a clear one at the right, through
+    the diaphragm of the first and the last of ``stethoscopes`` (empty: no take)."""
+    patient = client.post("/api/v1/patients", json={**PATIENT, "code": code}, headers=headers).json
+    visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json["id"]
+    if stethoscopes:
+        for (site, p), stethoscope in zip((("posterior_left_base", 0.9), ("posterior_right_base", 0.02)),
+                                          (stethoscopes[0], stethoscopes[-1])):
+            db["recordings"].update(stored_take(db, visit_id, site, p, "diaphragm"), {"stethoscope": stethoscope})
+        db.conn.commit()
+    return visit_id
+
+
+def assess(client, headers, visit_id: int) -> dict:
+    response = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=headers)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def test_each_take_moves_the_risk_only_by_its_own_adult_populations_figures(runner, settings, db, nurse, tmp_path):
+    install_populations(runner, settings, tmp_path / "failing", clinic=TOO_FEW)
+    client, headers = restarted(settings)
+    visits = {name: visit_with_takes(client, headers, db, f"CL24-000{number}", stethoscopes)
+              for number, (name, stethoscopes) in enumerate((("kauh", (LITTMANN,)), ("clinic", (OTHER,)),
+                                                             ("mixed", (LITTMANN, OTHER)), ("none", ())))}
+    listed = client.get(f"/api/v1/visits/{visits['clinic']}/recordings", headers=headers).json["recordings"]
+    assert {(r["stethoscope_validation"]["status"], r["stethoscope_validation"]["population"],
+             r["stethoscope_validation"]["counts"], r["stethoscope_validation"]["patients"]) for r in listed} == {
+        ("validated", "adults_clinic", True, TOO_FEW["patients"])}
+
+    first = {name: assess(client, headers, visit_id) for name, visit_id in visits.items()}
+    kauh = first["kauh"]["contributions"]["auscultation"]
+    assert kauh["counted"] and kauh["finding"]["detector_population_key"] == "adults"
+    assert kauh["finding"]["detector_sensitivity"] == KAUH_PASSING["sensitivity"]
+    assert first["kauh"]["probability"] > first["none"]["probability"]
+    # The nurse's note quotes what the takes counted with: their one device's own figures (KAUH's by_device).
+    diaphragm = shipped_entry()["validation"]["populations"]["adults"]["by_device"][f"{LITTMANN} diaphragm"]
+    assert first["kauh"]["crackle_model_adults"] == {key: diaphragm[key] for key in FIGURES}
+    # The clinic's adults are too few: its takes do not count, and KAUH's figures never stand in for them.
+    clinic = first["clinic"]["contributions"]["auscultation"]
+    assert not clinic["counted"] and clinic["reason_code"] == "too_few"
+    assert first["clinic"]["probability"] == first["none"]["probability"]
+
+    install_populations(runner, settings, tmp_path / "passing", clinic=CLINIC_PASSING)
+    client, headers = restarted(settings)
+    second = {name: assess(client, headers, visit_id) for name, visit_id in visits.items()}
+    clinic = second["clinic"]["contributions"]["auscultation"]
+    assert clinic["counted"] and clinic["finding"]["detector_population_key"] == "adults_clinic"
+    assert (clinic["finding"]["detector_sensitivity"], clinic["finding"]["detector_specificity"]) == (
+        CLINIC_PASSING["sensitivity"], CLINIC_PASSING["specificity"])
+    assert second["none"]["probability"] < second["clinic"]["probability"] != second["kauh"]["probability"]
+    assert {key: second["clinic"]["crackle_model_adults"][key] for key in FIGURES} == {
+        key: CLINIC_PASSING[key] for key in FIGURES}
+    # Nothing counted by a population: the note quotes the adults a take naming no stethoscope counts with.
+    assert second["mixed"]["crackle_model_adults"]["sensitivity"] == KAUH_PASSING["sensitivity"]
+    # KAUH's takes read as before: the clinic's figures do not move them.
+    assert second["kauh"]["probability"] == first["kauh"]["probability"]
+    # Takes through devices of both populations: figures over different patients are not combined.
+    mixed = second["mixed"]["contributions"]["auscultation"]
+    assert not mixed["counted"] and mixed["reason_code"] == "mixed_populations"
+    assert second["mixed"]["probability"] == second["none"]["probability"]
+
+
+def test_every_reason_lung_sounds_do_not_count_is_worded_for_the_nurse_in_both_languages():
+    """The visit page words a not-counted modality by its reason code (not_counted_<code>), the two new
+    ones (mixed_populations, population_not_stated) included."""
+    for code in REASON_CODES:
+        assert set(CATALOG[f"not_counted_{code}"]) == {"en", "zh-CN"}, code
