@@ -11,7 +11,8 @@ Order of operations for an upload, as for recordings: stream the file to a tempo
 cannot be parsed is refused with nothing stored. A reading that parses but fails the quality
 checks is stored with its reasons and no probability, so the nurse sees why and repeats it.
 A reading that passes them while the breath model is unavailable is stored with its features
-and no probability, and scored before the visit is assessed.
+and no probability, and scored before the visit is assessed; one whose features the model then served
+cannot take stays unscored and does not count, the result saying why, as for a reading scored when read.
 """
 from __future__ import annotations
 
@@ -127,30 +128,37 @@ def score_stored_features(features: dict) -> StoredFeaturesScore:
 
 
 def score_unscored_breath_readings(db: sqlite_utils.Database, visit_id: int) -> int:
-    """Score the visit's readings stored while the breath model was unavailable (before assessing).
+    """Give the visit's readings stored while the breath model was unavailable their first score, for the
+    record (before assessing; returns how many were scored). Each is scored as Calculate weighs a reading
+    (:func:`score_stored_features`), by one rule for every reading: one whose features the served model
+    cannot take stays unscored, and the result leaves it out saying why (``not_scorable``), as it does a
+    reading scored when it was read; Calculate goes on.
 
     Raises
     ------
     ModelUnavailable
-        When such readings exist and there is still no usable breath model.
+        When such readings exist and no breath model can be loaded.
     """
     rows = db.execute_returning_dicts(
         "SELECT id, features FROM breath_readings WHERE visit_id = ? AND features IS NOT NULL "
         "AND probability IS NULL ORDER BY id", [visit_id])
-    if not rows:
-        return 0
-    try:
-        model = breath_model()
-    except ModelUnavailable as exc:
-        raise ModelUnavailable(f"{len(rows)} breath reading(s) of visit {visit_id} are not scored: {exc.message}; "
-                               "they are kept and scored once the model is back") from exc
+    scored = 0
     for row in rows:
-        probability = breath_probability(json.loads(row["features"]), model)
+        try:
+            score = score_stored_features(json.loads(row["features"]))
+        except ModelUnavailable as exc:
+            raise ModelUnavailable(f"{len(rows)} breath reading(s) of visit {visit_id} are not scored: {exc.message}; "
+                                   "they are kept and scored once the model is back") from exc
+        if score.probability is None:
+            logger.warning("breath reading kept unscored: %s", score.unscorable)
+            continue
         with write_transaction(db):
-            db["breath_readings"].update(row["id"], {"probability": probability,
-                                                     "model_version": model.version_label})
-    logger.info("scored %s breath reading(s) stored while the breath model was unavailable", len(rows))
-    return len(rows)
+            db["breath_readings"].update(row["id"], {"probability": score.probability,
+                                                     "model_version": score.model_version})
+        scored += 1
+    if scored:
+        logger.info("scored %s breath reading(s) stored while the breath model was unavailable", scored)
+    return scored
 
 
 def _decode(data: bytes) -> str:

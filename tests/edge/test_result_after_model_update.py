@@ -309,3 +309,25 @@ def test_no_served_model_to_compare_with_is_no_change(client, nurse):
     select_bundle(SelectedBundle(None, error="active model pointer is corrupt"))
     assert freshness.models_in_force().versions == {} and freshness.models_in_force().digests == {}
     assert freshness.models_changed(result, freshness.models_in_force()) == []
+
+
+def test_a_reading_kept_unscored_that_the_served_model_cannot_take_follows_the_same_rule(
+        runner, settings, client, nurse, db, tmp_path):
+    """A reading stored while the breath model was unavailable (no score yet), whose features the model
+    served at Calculate cannot take: not counted, the result saying why, as for a reading scored when read
+    (edge.breath.score_unscored_breath_readings); Calculate is not refused, and the reading stays unscored."""
+    visit_id = new_visit(client, nurse, labs=[KL6], breath=True)
+    reading = stored_reading(client, nurse, visit_id)
+    features = {name: value for name, value in reading["features"].items() if name != "humidity_rise_pct"}
+    db.execute("UPDATE breath_readings SET features = ?, probability = NULL, model_version = NULL WHERE id = ?",
+               [json.dumps(features), reading["id"]])
+    db.conn.commit()
+    install(runner, settings, tmp_path / "new", breath="9.9.0")
+    client, headers = restarted(settings)
+    result = assess(client, headers, visit_id)
+    breath = result["contributions"]["breath"]
+    assert result["model_versions"]["breath"] == "breath-9.9.0" and not breath["counted"]
+    assert breath["finding"]["probability"] is None and breath["finding"]["reason_code"] == "not_scorable"
+    assert "humidity_rise_pct" in breath["finding"]["reason"] and breath["log_likelihood_ratio"] == 0.0
+    kept = stored_reading(client, headers, visit_id)
+    assert (kept["probability"], kept["model_version"]) == (None, None)
