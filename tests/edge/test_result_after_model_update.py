@@ -271,18 +271,23 @@ def test_another_breath_model_version_is_a_change_and_calculating_again_scores_t
     assert updated_lines(page) == {} and 'id="refer-form"' in page
 
 
-@pytest.mark.parametrize("lang", ["en", "zh-CN"])
-def test_a_reading_whose_features_the_served_breath_model_cannot_take_does_not_count_and_says_why(
-        runner, settings, client, nurse, db, tmp_path, lang):
-    """A reading stored by software that computed one feature fewer than the served model takes (the
-    humidity rise): that model cannot score it, so after the update the reading does not count (LR 1) and
-    the result says why, rather than the score of the model it was read with being weighed with the new
-    entry's prevalence and validation."""
-    visit_id = new_visit(client, nurse, labs=[KL6], breath=True)
-    reading = stored_reading(client, nurse, visit_id)
+def reading_lacking_a_feature(client, headers, db, *, unscored: bool) -> tuple[int, dict]:
+    """A visit (with KL-6) and its breath reading as software that computed one feature fewer than the served
+    model takes (the humidity rise) stored it: scored when read, or ``unscored`` (kept while the breath model
+    was unavailable). Returns the visit's id and the reading as read."""
+    visit_id = new_visit(client, headers, labs=[KL6], breath=True)
+    reading = stored_reading(client, headers, visit_id)
     features = {name: value for name, value in reading["features"].items() if name != "humidity_rise_pct"}
     db.execute("UPDATE breath_readings SET features = ? WHERE id = ?", [json.dumps(features), reading["id"]])
+    if unscored:
+        db.execute("UPDATE breath_readings SET probability = NULL, model_version = NULL WHERE id = ?", [reading["id"]])
     db.conn.commit()
+    return visit_id, reading
+
+
+def calculated_after_an_update(runner, settings, tmp_path, visit_id: int):
+    """Breath model 9.9.0 installed, the service started again and the visit calculated (not refused): the
+    reading the model cannot take does not count and the result says why. Returns (client, headers)."""
     install(runner, settings, tmp_path / "new", breath="9.9.0")
     client, headers = restarted(settings)
     result = assess(client, headers, visit_id)
@@ -291,6 +296,18 @@ def test_a_reading_whose_features_the_served_breath_model_cannot_take_does_not_c
     assert breath["finding"]["probability"] is None and breath["finding"]["reason_code"] == "not_scorable"
     assert "humidity_rise_pct" in breath["finding"]["reason"] and breath["log_likelihood_ratio"] == 0.0
     assert result["freshness"]["current"] and "breath" not in result["missing"]
+    return client, headers
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_reading_whose_features_the_served_breath_model_cannot_take_does_not_count_and_says_why(
+        runner, settings, client, nurse, db, tmp_path, lang):
+    """A reading stored by software that computed one feature fewer than the served model takes (the
+    humidity rise): that model cannot score it, so after the update the reading does not count (LR 1) and
+    the result says why, rather than the score of the model it was read with being weighed with the new
+    entry's prevalence and validation."""
+    visit_id, reading = reading_lacking_a_feature(client, nurse, db, unscored=False)
+    client, headers = calculated_after_an_update(runner, settings, tmp_path, visit_id)
     kept = stored_reading(client, headers, visit_id)  # kept as it was read
     assert (kept["probability"], kept["model_version"]) == (reading["probability"], "breath-0.1.0")
     client.set_cookie("lang", lang)
@@ -316,18 +333,7 @@ def test_a_reading_kept_unscored_that_the_served_model_cannot_take_follows_the_s
     """A reading stored while the breath model was unavailable (no score yet), whose features the model
     served at Calculate cannot take: not counted, the result saying why, as for a reading scored when read
     (edge.breath.score_unscored_breath_readings); Calculate is not refused, and the reading stays unscored."""
-    visit_id = new_visit(client, nurse, labs=[KL6], breath=True)
-    reading = stored_reading(client, nurse, visit_id)
-    features = {name: value for name, value in reading["features"].items() if name != "humidity_rise_pct"}
-    db.execute("UPDATE breath_readings SET features = ?, probability = NULL, model_version = NULL WHERE id = ?",
-               [json.dumps(features), reading["id"]])
-    db.conn.commit()
-    install(runner, settings, tmp_path / "new", breath="9.9.0")
-    client, headers = restarted(settings)
-    result = assess(client, headers, visit_id)
-    breath = result["contributions"]["breath"]
-    assert result["model_versions"]["breath"] == "breath-9.9.0" and not breath["counted"]
-    assert breath["finding"]["probability"] is None and breath["finding"]["reason_code"] == "not_scorable"
-    assert "humidity_rise_pct" in breath["finding"]["reason"] and breath["log_likelihood_ratio"] == 0.0
+    visit_id, _ = reading_lacking_a_feature(client, nurse, db, unscored=True)
+    client, headers = calculated_after_an_update(runner, settings, tmp_path, visit_id)
     kept = stored_reading(client, headers, visit_id)
     assert (kept["probability"], kept["model_version"]) == (None, None)
