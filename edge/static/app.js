@@ -121,8 +121,10 @@ function flushDrafts() {
     headers: {"Content-Type": "application/json", "X-CSRF-Token": csrfToken(), "X-Requested-With": "fetch"},
     body: JSON.stringify({draft: queued}),
   }).then((response) => {
-    if (response.ok) { localStorage.removeItem(key); body().dataset.draftSaved = "yes"; hideOffline(); }
-    else body().dataset.draftSaved = "no";
+    if (response.ok) { localStorage.removeItem(key); body().dataset.draftSaved = "yes"; hideOffline(); return; }
+    body().dataset.draftSaved = "no";
+    // Refused as too long (422): said, not silent; the text as typed stays here and goes when shortened.
+    if (response.status === 422) showOffline(document.querySelector("[data-visit]").dataset.draftRefused);
   }, () => { body().dataset.draftSaved = "queued"; showOffline(); });
 }
 function setupDrafts() {

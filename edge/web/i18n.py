@@ -299,6 +299,14 @@ CATALOG: dict[str, dict[str, str]] = {
     "err_medications": {"en": "Plain medication names, 2–80 characters each.", "zh-CN": "药名需为 2–80 个普通字符。"},
     "err_number": {"en": "Enter a number.", "zh-CN": "请输入数字。"},
     "err_no_labs": {"en": "Enter at least one result.", "zh-CN": "请至少录入一项结果。"},
+    # edge.web.visit_views.VALUE_MAX_CHARS: a longer value (pasted) is refused as typed, never cut.
+    "err_lab_value_too_long": {"en": "Not saved: more than {max} characters. Enter the value as a number.",
+                               "zh-CN": "未保存：超过 {max} 个字符。请以数字填写数值。"},
+    # A form sent after its visit was closed (another tab): what was typed, since no form shows it.
+    "values_kept": {"en": "Values you typed", "zh-CN": "您填写的数值"},
+    # static/app.js: the autosave refused (a text over edge.patients.DRAFT_MAX_VALUE); the page says so.
+    "err_draft_not_saved": {"en": "What you typed is not saved: a text is longer than {max} characters. Shorten it.",
+                            "zh-CN": "您填写的内容未保存：有文字超过 {max} 个字符。请缩短。"},
     "err_lab_value": {"en": "Not possible in this unit: check the value and the unit.",
                       "zh-CN": "该单位下数值不可能：请核对数值和单位。"},
     "err_lab_unit": {"en": "Unusual in this unit: check the value and the unit.",
@@ -910,7 +918,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "dlco_not_performed": {"en": "DLCO not done", "zh-CN": "未做 DLCO"},
     "err_lung_function": {"en": "Enter % predicted between 10 and 200 (or leave empty).",
                           "zh-CN": "请输入 10 至 200 之间的预计值百分比（或留空）。"},
-    # edge.web.visit_views.LUNG_VALUE_MAX_CHARS: a longer value (pasted) is refused as typed, never cut.
+    # edge.web.visit_views.VALUE_MAX_CHARS: a longer value (pasted) is refused as typed, never cut.
     "err_lung_value_too_long": {"en": "Not saved: a value has more than {max} characters. Enter % predicted as a "
                                        "number between 10 and 200 (or leave it empty).",
                                 "zh-CN": "未保存：有数值超过 {max} 个字符。请以数字填写 10 至 200 之间的预计值百分比（或留空）。"},

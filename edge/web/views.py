@@ -82,9 +82,9 @@ def template_helpers():
         "idle_seconds": int(settings.idle_logout_minutes * 60),
         "typed_max_chars": MAX_TYPED_CHARS,
         # Each limited input's maxlength is the server's own limit: the browser stops typing where the
-        # server would refuse (the lung-function values' is the visit page's, LUNG_VALUE_MAX_CHARS).
+        # server would refuse (the lab and lung-function values' is the visit page's, VALUE_MAX_CHARS).
         "max_chars": {"password": MAX_PASSWORD_LENGTH, "pin": PIN_LENGTHS.stop - 1, "reason": outbox.MAX_REASON_CHARS,
-                      "monitoring_note": MONITORING_END_NOTE_MAX},
+                      "monitoring_note": MONITORING_END_NOTE_MAX, "draft": patients.DRAFT_MAX_VALUE},
         "quality_issue": lambda issue, kind: quality_issue(issue, kind, lang),
         "lang": lang,
         "catalog": CATALOG,

@@ -78,6 +78,8 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
             unit_checks.add(key)
     if request.args.get("lab_errors") == "none":
         lab_errors["form"] = translate("err_no_labs", g.lang)
+    # Refused in the answer itself (a value over VALUE_MAX_CHARS): beside its analyte, as the redirect's are.
+    lab_errors.update({name.removeprefix("lab_"): text for name, text in field_errors.items() if name.startswith("lab_")})
     file_checks = ([(key, _slip_text(key, value, unit, resources.settings.lab_unit_check_factor))
                     for key, value, unit in _file_checks(visit["draft"])]
                    if request.args.get("lab_file_check") == "1" else [])
@@ -125,7 +127,7 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
         discard_already=request.args.get("discarded") == "already",
         crackles_heard_answers=CRACKLES_HEARD, labelled=request.args.get("labelled", ""),
         monitoring_end=summary["monitoring_end"], sent=sent, field_errors=field_errors,
-        lung_value_max_chars=LUNG_VALUE_MAX_CHARS,
+        value_max_chars=VALUE_MAX_CHARS,
     ), status
 
 
@@ -432,15 +434,28 @@ def enter_labs(visit_id: int):
     """Check every entry at once; store all or nothing. On errors the typed values stay in the
     visit's draft and the page comes back (by redirect) with every error beside its field. A value
     that looks like a unit slip (``lab_unit_check_factor``) is asked about, not stored, until it is
-    sent again with its "The value and unit are right" box ticked."""
+    sent again with its "The value and unit are right" box ticked.
+
+    A value (or unit) over :data:`VALUE_MAX_CHARS` (pasted, or a hand-made post) is refused whole, never
+    cut: the page comes back in the answer (422) with the values as sent and the limit beside each such
+    analyte, and nothing is stored or kept, as for lung function. A visit closed meanwhile (another tab)
+    answers its page (409), saying so, with the values as typed."""
     resources = _resources()
     db = resources.db()
     factor = resources.settings.lab_unit_check_factor
+    typed = {}
+    for analyte in LAB_FORM_ANALYTES:
+        key = analyte["key"]
+        typed[f"lab_{key}"] = request.form.get(f"lab_{key}", "").strip()
+        typed[f"unit_{key}"] = request.form.get(f"unit_{key}", analyte["si_unit"])
+    if over := _over_long(typed):
+        too_long = translate("err_lab_value_too_long", g.lang, max=VALUE_MAX_CHARS)
+        return render_visit(visit_id, status=422, sent=typed,
+                            field_errors={f"lab_{name.partition('_')[2]}": too_long for name in over})
     entries, errors, draft = [], {}, {}
     for analyte in LAB_FORM_ANALYTES:
         key = analyte["key"]
-        raw = request.form.get(f"lab_{key}", "").strip().replace(",", ".")
-        unit = request.form.get(f"unit_{key}", analyte["si_unit"])
+        raw, unit = typed[f"lab_{key}"].replace(",", "."), typed[f"unit_{key}"]
         draft[f"lab_{key}"], draft[f"unit_{key}"] = raw, unit
         if not raw:
             continue
@@ -460,16 +475,18 @@ def enter_labs(visit_id: int):
         if not confirmed and unit_slips([record], far_factor=factor):
             errors[key] = "unit"  # asked beside the field, with the other errors, before anything is stored
     if errors or not entries:
-        patients.keep_typed(db, g.actor, visit_id, draft)
         summary = ",".join(f"{key}:{kind}" for key, kind in errors.items()) or "none"
-        return _back(visit_id, "labs", lab_errors=summary)
+        return (_keep_in_draft(db, visit_id, draft, field="labs", sent=typed)
+                or _back(visit_id, "labs", lab_errors=summary))
     fresh = _not_yet_stored(db, visit_id, entries)
     try:
         stored = labs.add_lab_panel(db, g.actor, visit_id, fresh, unit_check_factor=factor) if fresh else None
     except ValidationError as exc:
-        patients.keep_typed(db, g.actor, visit_id, draft)
         kind = "unit" if isinstance(exc, UnitCheck) else "value"
-        return _back(visit_id, "labs", lab_errors=",".join(f"{f['field']}:{kind}" for f in exc.fields))
+        return (_keep_in_draft(db, visit_id, draft, field="labs", sent=typed)
+                or _back(visit_id, "labs", lab_errors=",".join(f"{f['field']}:{kind}" for f in exc.fields)))
+    except Conflict:  # the visit was closed meanwhile (another tab): said, with the values as typed
+        return _closed_meanwhile(visit_id, typed, field="labs")
     patients.forget_draft(db, g.actor, visit_id, ("lab_", "unit_"))
     return _back(visit_id, "labs", **({} if stored else {"labs_saved": "already"}))
 
@@ -572,10 +589,16 @@ def capture_breath(visit_id: int):
         orphan_after_s=orphan_after_s))
 
 
-# The longest value the lung-function form takes (a % predicted is at most "200.0", with room for one
-# pasted with spaces): the inputs' maxlength, and a longer value is refused, never cut. A programme choice.
-LUNG_VALUE_MAX_CHARS = 20
+# The longest value the lab and lung-function forms take (a number: a % predicted is at most "200.0", a
+# lab value a few digits, with room for one pasted with spaces): the inputs' maxlength, and a longer
+# value is refused, never cut. A programme choice.
+VALUE_MAX_CHARS = 20
 LUNG_FIELDS = ("fvc_percent", "dlco_percent", "dlco_not_performed")
+
+
+def _over_long(typed: dict) -> list[str]:
+    """The typed fields over :data:`VALUE_MAX_CHARS`, by name."""
+    return [name for name, value in typed.items() if len(value) > VALUE_MAX_CHARS]
 
 
 def _percent(name: str) -> Optional[float]:
@@ -593,20 +616,23 @@ def _percent(name: str) -> Optional[float]:
 def lung_function(visit_id: int):
     """FVC and DLCO (% predicted) from the visit's spirometry, if done today. Refused values stay
     in the visit's draft, so the form comes back with what the nurse typed, beside the error. A value
-    over :data:`LUNG_VALUE_MAX_CHARS` (pasted, or a hand-made post) is refused whole, never cut: the
-    page comes back in the answer (422) with the values as sent and the limit, and nothing is kept."""
+    over :data:`VALUE_MAX_CHARS` (pasted, or a hand-made post) is refused whole, never cut: the
+    page comes back in the answer (422) with the values as sent and the limit, and nothing is kept.
+    A visit closed meanwhile (another tab) answers its page (409), saying so, with the values as typed."""
     db = _resources().db()
     typed = {f"lung_{name}": request.form.get(name, "").strip() for name in LUNG_FIELDS}
-    if any(len(value) > LUNG_VALUE_MAX_CHARS for value in typed.values()):
+    if _over_long(typed):
         return render_visit(visit_id, status=422, sent=typed, field_errors={
-            "lung_function": translate("err_lung_value_too_long", g.lang, max=LUNG_VALUE_MAX_CHARS)})
+            "lung_function": translate("err_lung_value_too_long", g.lang, max=VALUE_MAX_CHARS)})
     try:
         patients.set_lung_function(db, g.actor, visit_id, fvc_percent=_percent("fvc_percent"),
                                    dlco_percent=_percent("dlco_percent"),
                                    dlco_not_performed=request.form.get("dlco_not_performed") == "1")
     except ValidationError:
-        patients.keep_typed(db, g.actor, visit_id, typed)
-        return _back(visit_id, "lung-function", lung_error="err_lung_function")
+        return (_keep_in_draft(db, visit_id, typed, field="lung_function")
+                or _back(visit_id, "lung-function", lung_error="err_lung_function"))
+    except Conflict:  # the visit was closed meanwhile (another tab): said, with the values as typed
+        return _closed_meanwhile(visit_id, typed, field="lung_function")
     patients.forget_draft(db, g.actor, visit_id, "lung_")
     return _back(visit_id, "lung-function")
 
@@ -706,17 +732,30 @@ def refer(visit_id: int):
 
 def _keep_refer_reason(db, visit_id: int):
     """Keep the referral reason as typed in the open visit's draft, for a refused referral's page: up
-    to the draft's own limit (:data:`edge.patients.DRAFT_MAX_VALUE`), whatever refused it; None once kept.
+    to the draft's own limit (:data:`edge.patients.DRAFT_MAX_VALUE`), whatever refused it; None once
+    kept, else the closed visit's page with the reason as typed (:func:`_keep_in_draft`)."""
+    reason = request.form["reason"]
+    return _keep_in_draft(db, visit_id, {"refer_reason": reason[:patients.DRAFT_MAX_VALUE]}, field="refer_reason",
+                       sent={"refer_reason": reason})
+
+
+def _keep_in_draft(db, visit_id: int, kept: dict, *, field: str, sent: Optional[dict] = None):
+    """Keep a refused form's typed values ``kept`` in the open visit's draft, for its page; None once kept.
 
     A closed visit keeps no draft (closed in another tab, even between this request's reads): then the
-    visit page comes back in the answer (409), saying the visit is closed, with the reason as typed."""
-    reason = request.form["reason"]
+    visit page comes back in the answer (:func:`_closed_meanwhile`) with what was typed (``sent``, else
+    ``kept``)."""
     try:
-        patients.keep_typed(db, g.actor, visit_id, {"refer_reason": reason[:patients.DRAFT_MAX_VALUE]})
+        patients.keep_typed(db, g.actor, visit_id, kept)
     except Conflict:
-        return render_visit(visit_id, status=409, sent={"refer_reason": reason},
-                            field_errors={"refer_reason": translate("err_visit_closed", g.lang)})
+        return _closed_meanwhile(visit_id, sent or kept, field=field)
     return None
+
+
+def _closed_meanwhile(visit_id: int, sent: dict, *, field: str):
+    """The visit page (409) for a form sent after its visit was closed: that the visit is closed, beside
+    ``field``, and the values as typed (``sent``), since a closed visit keeps no draft and shows no form."""
+    return render_visit(visit_id, status=409, sent=sent, field_errors={field: translate("err_visit_closed", g.lang)})
 
 
 def _names_field(exc: ValidationError, name: str) -> bool:

@@ -2,23 +2,27 @@
 ``ildscreen serve``: a PIN longer than any PIN is never hashed and answers as a wrong one; each
 limited input carries the server's own limit as its ``maxlength``; a lung-function value over its
 limit is refused whole, as typed, never cut; an unknown finish/close action and a referral typed on a
-visit closed meanwhile come back on the visit page, in words, instead of a bare error page.
+visit closed meanwhile come back on the visit page, in words, instead of a bare error page. So do a
+lab value over its limit (brief h105), naming its analyte, and lab or lung-function values sent on a
+visit closed meanwhile, as typed; the notes stop at the draft's limit, and an autosave over it is said.
 """
 from __future__ import annotations
 
 import re
+import sqlite3
 
 import pytest
 import requests
 from markupsafe import escape
 
 from common.passwords import MAX_PASSWORD_LENGTH
-from edge import auth, outbox
+from edge import auth, outbox, patients
 from edge.freshness import CHANGE_KINDS
 from edge.schemas import ErrorBody, ResultFreshness
 from edge.users import PIN_LENGTHS
 from edge.web.i18n import CATALOG
-from edge.web.visit_views import LUNG_VALUE_MAX_CHARS
+from edge.web.views import LAB_FORM_ANALYTES
+from edge.web.visit_views import VALUE_MAX_CHARS
 from served import ServedProcess, serving_nurse
 from support import PASSWORD, birth_year_for_age
 
@@ -34,11 +38,13 @@ def served(tmp_path_factory):
 
 
 class Tablet:
-    """A browser session of nurse1 on the served tablet: its CSRF token, and posts as its forms send them."""
+    """A browser session of nurse1 on the served tablet, its pages in ``lang``: its CSRF token, and posts
+    as its forms send them."""
 
-    def __init__(self, served: ServedProcess):
+    def __init__(self, served: ServedProcess, lang: str = "en"):
         self.url = served.url
         self.session = requests.Session()
+        self.session.cookies.set("lang", lang)
         self.csrf = self.session.post(f"{self.url}/api/v1/auth/login", timeout=10,
                                       json={"username": "nurse1", "password": NURSE_PASSWORD}).json()["csrf_token"]
 
@@ -116,7 +122,10 @@ def test_each_limited_input_carries_the_servers_own_limit(served):
     assert maxlength_of(account, "pin") == maxlength_of(account, "repeat_pin") == str(PIN_LENGTHS.stop - 1)
     visit = assessed_visit(tablet, "H101-0002")
     page = tablet.get(f"/visits/{visit['id']}").text
-    assert maxlength_of(page, "fvc_percent") == maxlength_of(page, "dlco_percent") == str(LUNG_VALUE_MAX_CHARS)
+    assert maxlength_of(page, "fvc_percent") == maxlength_of(page, "dlco_percent") == str(VALUE_MAX_CHARS)
+    for analyte in LAB_FORM_ANALYTES:
+        assert maxlength_of(page, f"lab_{analyte['key']}") == str(VALUE_MAX_CHARS), analyte["key"]
+    assert maxlength_of(page, "notes") == str(patients.DRAFT_MAX_VALUE)  # autosaved: the draft's own limit
     assert maxlength_of(page, "reason") == str(outbox.MAX_REASON_CHARS)  # the referral's reason (low risk)
     tablet.api("POST", f"/visits/{visit['id']}/referrals", {"reason": "new cough"})
     assert maxlength_of(tablet.get(f"/visits/{visit['id']}").text, "reason") == str(outbox.MAX_REASON_CHARS)  # withdraw
@@ -126,13 +135,12 @@ def test_each_limited_input_carries_the_servers_own_limit(served):
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_a_lung_function_value_over_the_limit_is_refused_as_typed_never_cut(served, lang):
-    tablet = Tablet(served)
-    tablet.session.cookies.set("lang", lang)
+    tablet = Tablet(served, lang)
     visit = assessed_visit(tablet, f"H101-LF-{lang}")
     typed = "85" + " " * 10 + "percent predicted"  # pasted from a report: longer than the limit
-    assert len(typed) > LUNG_VALUE_MAX_CHARS
+    assert len(typed) > VALUE_MAX_CHARS
     refused = tablet.post(f"/visits/{visit['id']}/lung-function", {"fvc_percent": typed, "dlco_percent": "61"})
-    message = str(escape(CATALOG["err_lung_value_too_long"][lang].format(max=LUNG_VALUE_MAX_CHARS)))
+    message = str(escape(CATALOG["err_lung_value_too_long"][lang].format(max=VALUE_MAX_CHARS)))
     assert refused.status_code == 422 and f'id="lung-error">{message}</p>' in refused.text
     assert f'value="{typed}"' in refused.text and 'value="61"' in refused.text  # as sent, whole
     # Nothing stored, nothing kept: the page shows the form empty again.
@@ -183,3 +191,72 @@ def test_what_changed_since_a_result_is_never_said_to_be_at_the_visit():
             assert "at the visit" not in CATALOG[key][lang] and "本次就诊" not in CATALOG[key][lang], key
     for described in (ResultFreshness, ErrorBody):
         assert "at the visit or on the patient's record" in described.model_fields["changed"].description
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_lab_value_over_the_limit_is_refused_as_typed_naming_it_never_cut(served, lang):
+    tablet = Tablet(served, lang)
+    visit = assessed_visit(tablet, f"H105-LAB-{lang}")
+    typed = "132" + " " * 10 + "g/L (ref 115-150)"  # pasted from a report: longer than the limit
+    assert len(typed) > VALUE_MAX_CHARS
+    refused = tablet.post(f"/visits/{visit['id']}/labs", {"lab_hgb": typed, "unit_hgb": "g/L", "lab_crp": "4",
+                                                          "unit_crp": "mg/L"})
+    message = str(escape(CATALOG["err_lab_value_too_long"][lang].format(max=VALUE_MAX_CHARS)))
+    name = str(escape(CATALOG["analyte_hgb"][lang]))
+    assert refused.status_code == 422 and f'id="lab-error-hgb">{message}</span>' in refused.text
+    assert f'href="#lab_hgb">{name}: {message}</a>' in refused.text  # the summary names the analyte
+    assert "lab-error-crp" not in refused.text
+    assert f'value="{typed}"' in refused.text and re.search(r'name="lab_crp"[^>]*value="4"', refused.text)
+    # Nothing stored, nothing kept: the page shows the form empty again.
+    assert tablet.api("GET", f"/visits/{visit['id']}/labs", None)["results"] == []
+    assert not any(key.startswith(("lab_", "unit_")) for key in tablet.api("GET", f"/visits/{visit['id']}", None)["draft"])
+    assert re.search(r'name="lab_hgb"[^>]*value=""', tablet.get(f"/visits/{visit['id']}").text)
+    # A unit no select offers, over the limit (a hand-made post), is refused naming its analyte too.
+    unit = tablet.post(f"/visits/{visit['id']}/labs", {"lab_crp": "4", "unit_crp": "m" * 1000})
+    assert unit.status_code == 422 and f'id="lab-error-crp">{message}</span>' in unit.text
+
+
+def closed_visit(tablet: Tablet, code: str) -> dict:
+    """A visit whose page was shown, then closed in another tab."""
+    visit = assessed_visit(tablet, code)
+    version = re.search(r'name="version" value="(\d+)"', tablet.get(f"/visits/{visit['id']}").text).group(1)
+    assert tablet.post(f"/visits/{visit['id']}/status", {"action": "close", "version": version}).status_code == 302
+    return visit
+
+
+@pytest.mark.parametrize("fvc", ["85", "850"])  # saved, or refused as out of range (kept in the draft, were it open)
+def test_lung_function_sent_on_a_visit_closed_meanwhile_comes_back_as_typed_saying_so(served, fvc):
+    tablet = Tablet(served)
+    visit = closed_visit(tablet, f"H105-LF-{fvc}")
+    answer = tablet.post(f"/visits/{visit['id']}/lung-function", {"fvc_percent": fvc, "dlco_percent": "61"})
+    assert answer.status_code == 409
+    assert f'id="lung-error">{escape(CATALOG["err_visit_closed"]["en"])}</p>' in answer.text
+    assert f"<q>{fvc}</q>" in answer.text and "<q>61</q>" in answer.text and 'id="visit-closed"' in answer.text
+    with sqlite3.connect(served.data_dir / "ildscreen.db") as db:  # nothing stored
+        stored = db.execute("SELECT lung_function FROM visits WHERE id = ?", [visit["id"]]).fetchone()[0]
+    assert "85" not in (stored or "")
+
+
+@pytest.mark.parametrize("crp", ["4", "four"])  # saved, or refused as not a number
+def test_labs_sent_on_a_visit_closed_meanwhile_come_back_as_typed_saying_so(served, crp):
+    tablet = Tablet(served, "zh-CN")
+    visit = closed_visit(tablet, f"H105-LABS-{crp}")
+    answer = tablet.post(f"/visits/{visit['id']}/labs", {"lab_crp": crp, "unit_crp": "mg/L"})
+    assert answer.status_code == 409
+    assert f'id="labs-closed">{escape(CATALOG["err_visit_closed"]["zh-CN"])}</p>' in answer.text
+    assert f'{escape(CATALOG["analyte_crp"]["zh-CN"])} <q>{crp}</q> mg/L' in answer.text
+    assert tablet.api("GET", f"/visits/{visit['id']}/labs", None)["results"] == []
+
+
+def test_an_autosave_over_the_drafts_limit_is_refused_and_the_page_carries_what_to_say(served):
+    """The notes (and every autosaved field) stop at the draft's limit; a longer one (a script, an old
+    page) is refused, nothing kept, and static/app.js shows the page's words for it."""
+    tablet = Tablet(served)
+    visit = assessed_visit(tablet, "H105-NOTES")
+    page = tablet.get(f"/visits/{visit['id']}").text
+    words = str(escape(CATALOG["err_draft_not_saved"]["en"].format(max=patients.DRAFT_MAX_VALUE)))
+    assert f'data-draft-refused="{words}"' in page
+    answer = tablet.session.post(f"{tablet.url}/visits/{visit['id']}/draft", timeout=10,
+                                 json={"draft": {"notes": "n" * (patients.DRAFT_MAX_VALUE + 1)}},
+                                 headers={"X-CSRF-Token": tablet.csrf, "X-Requested-With": "fetch"})
+    assert answer.status_code == 422 and "notes" not in tablet.api("GET", f"/visits/{visit['id']}", None)["draft"]
