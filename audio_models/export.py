@@ -182,6 +182,20 @@ def entry_template(*, threshold=0.5, quality_threshold=1.0):
             "quality_head": {"output": OUTPUT_NAMES[2], "threshold": quality_threshold}}
 
 
+def weights_created(out_dir, weights_sha256):
+    """The manifest's ``created``: the date the weights were made, so a re-issue from the same weights
+    (``--reuse-weights``) is byte-identical on any day. That is the existing entry's ``created`` when its
+    ``torch_weights.sha256`` is ``weights_sha256`` (these very weights), else the UTC date the weights
+    file was last written (a run that trained them writes it now)."""
+    path = out_dir / "manifest.json"
+    models = json.loads(path.read_text()).get("models", {}) if path.is_file() else {}
+    existing = models.get(MODEL_NAME) or {}
+    if existing.get("created") and (existing.get("torch_weights") or {}).get("sha256") == weights_sha256:
+        return existing["created"]
+    written = (out_dir / f"{MODEL_NAME}.pt").stat().st_mtime
+    return datetime.datetime.fromtimestamp(written, datetime.timezone.utc).date().isoformat()
+
+
 def write_manifest(out_dir, entry):
     """Insert or replace this model's entry in ``manifest.json``, keeping other models."""
     path = out_dir / "manifest.json"
@@ -374,6 +388,7 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
     for pop, figures in block["populations"].items():
         logger.info("test %s: patient AUC %s sensitivity %s specificity %s", pop, figures["auc"],
                     figures["sensitivity"], figures["specificity"])
+    weights_sha256 = sha256_file(out_dir / f"{MODEL_NAME}.pt")
     variants = {}
     for name, path in paths.items():
         variants[name] = {"file": path.name, "sha256": sha256_file(path), "precision": name, "bytes": path.stat().st_size,
@@ -449,8 +464,8 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
         },
         "validation": block,
         "metrics": metrics,
-        "torch_weights": {"file": f"{MODEL_NAME}.pt", "sha256": sha256_file(out_dir / f"{MODEL_NAME}.pt")},
-        "created": datetime.date.today().isoformat(),
+        "torch_weights": {"file": f"{MODEL_NAME}.pt", "sha256": weights_sha256},
+        "created": weights_created(out_dir, weights_sha256),
         "intended_use": "research screening aid; crackle detector only (not an ILD diagnosis); not for clinical use",
     })
     (out_dir / f"{MODEL_NAME}_eval.json").write_text(json.dumps(metrics, indent=2) + "\n")

@@ -39,6 +39,10 @@ adults' audio (the other validation adults, all filter modes or the judged recor
 patient left out of their own; or the ICBHI adults) against the shipped ones. It prints
 ``bn_adaptation_study.json``, scored through PyTorch (the statistics are set on a copy of each model).
 
+Data: the training command's options (:func:`audio_models.train.add_data_arguments`): ``--data``, once
+per folder (a clinic's labelled takes beside the shared data), and ``--labelled-fractions``, split as
+training splits them at seed 0; a labelled folder's validation patients are a population of their own.
+
 Cost: about 30 minutes of one CPU thread a seed (the recipe's 1,600 steps) and a few minutes of scoring
 a model. Each seed's weights are saved in ``--out`` as ``seed<N>.pt``; ``--reuse-weights`` scores the
 ones already there instead of training them again. Training module: imports torch.
@@ -470,8 +474,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="*", default=[],
                         help="training seeds of the recipe to compare (none: the shipped model alone)")
     parser.add_argument("--out", type=pathlib.Path, required=True, help="folder for seed<N>.pt and seed_spread.json")
-    parser.add_argument("--data", type=pathlib.Path, default=train.SHARED_DATA,
-                        help="folder with sprsound2022/, sprsound2022_test/ and kauh/ (default ../shared/data)")
+    train.add_data_arguments(parser)
     parser.add_argument("--shipped", type=pathlib.Path, default=BUNDLED,
                         help="model folder whose auscultation.pt and manifest.json are the reference (default: bundled)")
     parser.add_argument("--steps", type=int, default=train.STEPS)
@@ -485,21 +488,23 @@ def main(argv=None):
     parser.add_argument("--bn-adaptation-study", action="store_true",
                         help="instead: issue 24's study of adult-domain BatchNorm statistics (bn_adaptation_study.json)")
     parser.add_argument("--icbhi", type=pathlib.Path, nargs="*", default=None,
-                        help="--bn-adaptation-study: ICBHI folders (default: icbhi_sample and icbhi_extra under --data)")
+                        help="--bn-adaptation-study: ICBHI folders (default: icbhi_sample and icbhi_extra under the "
+                             "first --data)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
+    parts, _ = train.parsed_split(parser, args, seed=SPLIT_SEED)
     args.out.mkdir(parents=True, exist_ok=True)
 
     entry = json.loads((args.shipped / "manifest.json").read_text())["models"][export.MODEL_NAME]
     scoring_entry = {**export.entry_template(), "population_input_noise": entry.get("population_input_noise") or {}}
-    parts = train.load_parts(args.data, seed=SPLIT_SEED)
     models = {"shipped": lambda: load_weights(args.shipped / "auscultation.pt")}
     for seed in args.seeds:
         models[f"seed{seed}"] = lambda seed=seed: seed_model(parts, seed=seed, steps=args.steps, out=args.out,
                                                              reuse=args.reuse_weights)
     if args.bn_adaptation_study:
-        folders = args.icbhi if args.icbhi is not None else [args.data / name for name in ICBHI_FOLDERS]
+        folders = (args.icbhi if args.icbhi is not None else
+                   [train.data_folders(args)[0] / name for name in ICBHI_FOLDERS])
         icbhi = [r for folder in folders for r in load_icbhi(folder)]
         report = {"part": "validation", "split_seed": SPLIT_SEED, "runtime": "pytorch",
                   "shipped": {"version": entry.get("version"), "input_noise": scoring_entry["population_input_noise"]},

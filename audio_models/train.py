@@ -45,6 +45,7 @@ import argparse
 import logging
 import math
 import pathlib
+import time
 
 import numpy as np
 import torch
@@ -458,9 +459,16 @@ def choose_input_noise(recordings, *, run, entry, shape="white"):
     children, scores like crackles (recording AUC 0.55 against adults with no other sound, validation
     patients of model 0.5.0); white noise below the recording's level hides them.
     """
-    scored = validation.score_settings(recordings, settings=input_noise_settings({"model": run}, entry=entry,
-                                                                                shapes=(shape,)))
-    return input_noise_choice({(level, seed): rows for (_, _, level, seed), rows in scored.items()}, shape=shape)
+    settings = input_noise_settings({"model": run}, entry=entry, shapes=(shape,))
+    scored = {(level, seed): [] for _, _, level, seed in settings}
+    started = time.monotonic()
+    # Logged as it goes: this is most of a --reuse-weights rebuild (38 of 41 minutes on the loaded VM).
+    for population, (_, _, level, seed), rows in validation.score_settings_in_turn(recordings, settings=settings):
+        scored[(level, seed)].extend(rows)
+        logger.info("input noise choice: %s noise %s, seed %s, scored on %s (%s recordings); %.0f s elapsed",
+                    shape, "none" if level is None else f"{level:g} dB", seed, population, len(rows),
+                    time.monotonic() - started)
+    return input_noise_choice(scored, shape=shape)
 
 
 def choose_operating_points(rows):
@@ -517,16 +525,10 @@ def load_split(data_folders, *, seed, labelled_fractions=splits.LABELLED_FRACTIO
     return {part: splits.select(recordings, part, seed=seed, fractions=fractions) for part in splits.PARTS}, fractions
 
 
-def load_parts(data, *, seed):
-    """``{part: recordings}`` of the whole corpus under ``data`` (a folder, or a list of them)."""
-    return load_split(data if isinstance(data, (list, tuple)) else [data], seed=seed)[0]
-
-
-def main(argv=None):
-    """Command-line entry point; see the module docstring."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("edge/bundled_models"))
-    parser.add_argument("--seed", type=int, default=0)
+def add_data_arguments(parser):
+    """The data options of every command that splits the corpus as training does (this one and
+    :mod:`audio_models.seed_spread`): ``--data``, once per folder, and ``--labelled-fractions``; read
+    them with :func:`parsed_split`."""
     parser.add_argument("--data", type=pathlib.Path, action="append", default=None,
                         help="folder with sprsound2022/, sprsound2022_test/ and kauh/ (default ../shared/data); "
                              "again for each more folder, e.g. a clinic's labelled takes (a labels.csv folder, "
@@ -534,6 +536,28 @@ def main(argv=None):
     parser.add_argument("--labelled-fractions", type=float, nargs=3, metavar=("TRAIN", "VALIDATION", "TEST"),
                         default=list(splits.LABELLED_FRACTIONS),
                         help="share of a labels.csv folder's patients in each part (default %(default)s)")
+
+
+def data_folders(args):
+    """The folders of :func:`add_data_arguments`' ``--data`` (default: the shared data)."""
+    return args.data or [SHARED_DATA]
+
+
+def parsed_split(parser, args, *, seed):
+    """``(parts, fractions)`` (:func:`load_split`) of the data options of :func:`add_data_arguments`; a
+    malformed, clashing or too small folder is the command's usage error, before anything trains."""
+    try:
+        return load_split(data_folders(args), seed=seed, labelled_fractions=args.labelled_fractions)
+    except DatasetError as exc:
+        parser.error(str(exc))
+
+
+def main(argv=None):
+    """Command-line entry point; see the module docstring."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("edge/bundled_models"))
+    parser.add_argument("--seed", type=int, default=0)
+    add_data_arguments(parser)
     parser.add_argument("--icbhi", type=pathlib.Path, nargs="*",
                         default=[SHARED_DATA / name for name in ICBHI_FOLDERS])
     parser.add_argument("--steps", type=int, default=STEPS)
@@ -544,11 +568,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
 
-    try:
-        parts, fractions = load_split(args.data or [SHARED_DATA], seed=args.seed,
-                                      labelled_fractions=args.labelled_fractions)
-    except DatasetError as exc:  # refused before anything trains
-        parser.error(str(exc))
+    parts, fractions = parsed_split(parser, args, seed=args.seed)
     train = parts["train"]
     args.out.mkdir(parents=True, exist_ok=True)
     weights = args.out / "auscultation.pt"

@@ -122,13 +122,37 @@ def score_settings(recordings, *, settings):
     model ``run`` under its manifest ``entry`` (each population's own operating points and input noise)."""
     rows = {name: [] for name in settings}
     for recording in recordings:
-        raw, rate = read_audio(recording.path)
-        labels = _row_labels(recording)
-        rules, samples = scoring.prepared_samples(raw, rate)
+        labels, rules, samples = _prepared(recording)
         for name, (run, entry) in settings.items():
-            own = population_entry(entry, labels["population"])
-            rows[name].append({**labels, **scoring.score_prepared(rules, samples, run=run, entry=own)})
+            rows[name].append(_scored_row(labels, rules, samples, run=run, entry=entry))
     return rows
+
+
+def score_settings_in_turn(recordings, *, settings):
+    """Yields ``(population, name, rows)``: the rows of :func:`score_settings`, one population and one
+    setting at a time, so that a long scoring can say how far it got. Each population's recordings are
+    decoded and prepared once and held in memory (one population at a time) while every setting scores
+    them; a population's rows keep the recordings' order."""
+    by_population = {}
+    for recording in recordings:
+        by_population.setdefault(population_key(recording), []).append(recording)
+    for population, members in sorted(by_population.items()):
+        prepared = [_prepared(recording) for recording in members]
+        for name, (run, entry) in settings.items():
+            yield population, name, [_scored_row(*each, run=run, entry=entry) for each in prepared]
+
+
+def _prepared(recording):
+    """``(labels, rules, samples)``: a recording's row labels, decoded and prepared for scoring
+    (:func:`audio_models.scoring.prepared_samples`)."""
+    raw, rate = read_audio(recording.path)
+    return (_row_labels(recording), *scoring.prepared_samples(raw, rate))
+
+
+def _scored_row(labels, rules, samples, *, run, entry):
+    """One prepared recording's row, scored by ``run`` under its population's own operating points."""
+    own = population_entry(entry, labels["population"])
+    return {**labels, **scoring.score_prepared(rules, samples, run=run, entry=own)}
 
 
 def score_recordings(recordings, *, run, entry):

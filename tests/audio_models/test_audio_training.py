@@ -2,6 +2,7 @@
 sampler's masks and weak adult labels, population shares, augmentation that never changes labels,
 and the operating-point choices."""
 
+import logging
 import pathlib
 
 import numpy as np
@@ -148,22 +149,20 @@ def test_adults_and_children_each_get_the_youden_point_of_their_own_validation_p
 
 
 def _rows_scoring(auc_of):
-    """A stand-in for ``validation.score_settings``: for each setting, rows of four adults and four
-    children whose patient AUC is ``auc_of(cohort, input_noise)`` (0.5, 0.75 or 1.0)."""
-    def score_settings(recordings, *, settings):
-        return {name: score_recordings(recordings, entry=entry) for name, (_, entry) in settings.items()}
-
-    def score_recordings(recordings, *, entry):
-        rows = []
+    """A stand-in for ``validation.score_settings_in_turn``: for each population (adults, then children) and
+    setting, rows of four patients whose patient AUC is ``auc_of(cohort, input_noise)`` (0.5, 0.75 or 1.0)."""
+    def score_settings_in_turn(recordings, *, settings):
         for cohort, population in (("adults", "adults"), ("children", "children_sprsound2022")):
-            noise = scoring.entry_for_population(entry, cohort).get("input_noise")
-            auc = auc_of(cohort, noise)
-            # Positives p1, p2 and negatives n1, n2: each swap of a positive below a negative costs 0.25.
-            scores = {1.0: (0.9, 0.8, 0.2, 0.1), 0.75: (0.9, 0.3, 0.4, 0.1), 0.5: (0.9, 0.2, 0.4, 0.3)}[auc]
-            for patient, label, score in zip(("p1", "p2", "n1", "n2"), (1, 1, 0, 0), scores):
-                rows.append(_row(f"{cohort}-{patient}", "base_left", label, score, population=population))
-        return rows
-    return score_settings
+            for name, (_, entry) in settings.items():
+                yield population, name, population_rows(cohort, population, entry=entry)
+
+    def population_rows(cohort, population, *, entry):
+        noise = scoring.entry_for_population(entry, cohort).get("input_noise")
+        # Positives p1, p2 and negatives n1, n2: each swap of a positive below a negative costs 0.25.
+        scores = {1.0: (0.9, 0.8, 0.2, 0.1), 0.75: (0.9, 0.3, 0.4, 0.1), 0.5: (0.9, 0.2, 0.4, 0.3)}[auc_of(cohort, noise)]
+        return [_row(f"{cohort}-{patient}", "base_left", label, score, population=population)
+                for patient, label, score in zip(("p1", "p2", "n1", "n2"), (1, 1, 0, 0), scores)]
+    return score_settings_in_turn
 
 
 def test_input_noise_is_chosen_per_population_by_its_mean_validation_patient_auc(monkeypatch):
@@ -174,7 +173,7 @@ def test_input_noise_is_chosen_per_population_by_its_mean_validation_patient_auc
             return 1.0 if noise["seed"] == train.INPUT_NOISE_CHOICE_SEEDS[0] else 0.5
         return 0.75 if noise["snr_db"] in (35.0, 30.0) else 0.5
 
-    monkeypatch.setattr(train.validation, "score_settings", _rows_scoring(auc_of))
+    monkeypatch.setattr(train.validation, "score_settings_in_turn", _rows_scoring(auc_of))
     chosen, table = train.choose_input_noise([], run=None, entry={"threshold": 0.5})
     # Adults: 35 and 30 dB tie at 0.75 (a gain of 0.25); the tie keeps less noise. 20 dB's single
     # lucky seed does not win on the mean. Children gain nothing, so they get none.
@@ -184,9 +183,25 @@ def test_input_noise_is_chosen_per_population_by_its_mean_validation_patient_auc
     assert set(table["children"].values()) == {0.75}
 
 
+def test_the_input_noise_choice_logs_each_population_and_setting_as_it_scores_them(monkeypatch, caplog):
+    monkeypatch.setattr(train.validation, "score_settings_in_turn",
+                        _rows_scoring(lambda cohort, noise: 0.5 if noise is None else 0.75))
+    with caplog.at_level(logging.INFO, logger=train.logger.name):
+        train.choose_input_noise([], run=None, entry={"threshold": 0.5})
+    lines = [record.getMessage() for record in caplog.records if record.name == train.logger.name]
+    # One line per population and setting (each level once per seed, none once), in the order scored.
+    trials = train.input_noise_trials()
+    assert len(lines) == 2 * len(trials) and len(trials) == 1 + 5 * len(train.INPUT_NOISE_CHOICE_SEEDS)
+    assert lines[0].startswith("input noise choice: white noise none, seed 0, scored on adults (4 recordings); ")
+    assert lines[-1].startswith("input noise choice: white noise 20 dB, seed 3000, scored on children_sprsound2022 "
+                                "(4 recordings); ")
+    assert all(line.endswith(" s elapsed") for line in lines)
+    assert not any("p1" in line or "n2" in line for line in lines)  # no patient ids
+
+
 def test_input_noise_needs_its_minimum_gain(monkeypatch):
     monkeypatch.setattr(train, "INPUT_NOISE_MIN_GAIN", 0.3)
-    monkeypatch.setattr(train.validation, "score_settings",
+    monkeypatch.setattr(train.validation, "score_settings_in_turn",
                         _rows_scoring(lambda cohort, noise: 0.5 if noise is None else 0.75))
     chosen, _ = train.choose_input_noise([], run=None, entry={"threshold": 0.5})
     assert chosen == {"adults": None, "children": None}

@@ -359,6 +359,26 @@ def test_the_adults_input_noise_is_what_their_validation_patients_choose(shared_
             "crackles found") in statement
 
 
+def test_scoring_in_turn_gives_each_setting_the_rows_of_scoring_all_at_once(shared_data_dir):
+    """``score_settings_in_turn`` (the input-noise choice, which logs each step) scores one population and
+    setting at a time, each population's recordings in their order, as ``score_settings`` scores them."""
+    recordings = corpus.load_corpus(shared_data_dir)
+    chosen = [r for population in ("adults", "children_sprsound2022") for r in
+              [r for r in recordings if validation.population_key(r) == population][:2]][::-1]
+    run = selected_registry().load("auscultation", variant="fp32").run
+    settings = {"none": (run, ENTRY), "noisy": (run, {**ENTRY, "population_input_noise": {},
+                                                      "input_noise": {"snr_db": 20.0, "draws": 2, "seed": 5}})}
+    at_once = validation.score_settings(chosen, settings=settings)
+    in_turn = list(validation.score_settings_in_turn(chosen, settings=settings))
+    assert [(population, name) for population, name, _ in in_turn] == [
+        ("adults", "none"), ("adults", "noisy"), ("children_sprsound2022", "none"), ("children_sprsound2022", "noisy")]
+    for population, name, rows in in_turn:
+        expected = [row for row in at_once[name] if row["population"] == population]
+        assert [(r["name"], r["recording_score"], r["crackle_probability"]) for r in rows] == [
+            (r["name"], r["recording_score"], r["crackle_probability"]) for r in expected]
+    assert at_once["none"][0]["recording_score"] != at_once["noisy"][0]["recording_score"]
+
+
 def test_a_clear_second_take_never_lowers_a_sites_finding():
     crackly = [_row("a", "base_left", 1, 0.8), _row("a", "base_right", 1, 0.1)]
     again = crackly + [_row("a", "base_left", 1, 0.05)]

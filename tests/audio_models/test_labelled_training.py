@@ -5,22 +5,28 @@ that ``ildscreen audio evaluate --part test`` reproduces; bad folders are refuse
 without such a folder the shared data's split is the shipped one."""
 
 import csv
+import datetime
 import hashlib
 import json
+import os
 import shutil
+import types
 
 import pytest
 from click.testing import CliRunner
 
 from audio_models.datasets import corpus, generic, kauh, splits
 from audio_models.errors import DatasetError
+from common.hashing import sha256_file
 from edge.cli import cli
 from edge.commands.audio import audio
 from edge.inference.bundles import selected_registry
 from support import SHARED_DATA, edit_manifest, model_bundle, trust_test_key
 
 pytest.importorskip("torch", reason="training needs the training extra (torch)")
-from audio_models import train  # noqa: E402
+import torch  # noqa: E402
+
+from audio_models import export, train  # noqa: E402
 
 FAMILY = generic.family_of("clinic")
 #: Children of SPRSound 2022 whose part is train at seed 0: two with fine crackles, two without.
@@ -140,6 +146,38 @@ def test_a_clinics_folder_is_a_population_of_its_own_with_its_test_patients_hash
     assert "on 4 held-out adults of labelled folder clinic (2 with crackles" in statement
     assert "no held-out children" in statement  # this tiny run's children all trained
     assert "adults" not in entry["validation"]["populations"]  # no KAUH here: the clinic's adults are not KAUH's
+
+
+class _AnotherDay(datetime.date):
+    """``datetime.date`` whose today is a later day than any run of these tests."""
+
+    @classmethod
+    def today(cls):
+        return cls(2031, 1, 2)
+
+
+# Before the tests that edit the trained bundle's manifest: it compares against that bundle as trained.
+def test_a_reissue_from_the_same_weights_on_another_day_is_byte_identical(trained, children_dir, tmp_path, monkeypatch):
+    """README, Reproducibility: ``--reuse-weights`` rebuilds the ONNX files, the eval JSON and the manifest
+    byte for byte, on any day: ``created`` is the date the weights were made, not the day of the re-issue."""
+    clinic, bundle = trained
+    again = shutil.copytree(bundle, tmp_path / "again")
+    weights = again / "auscultation.pt"
+    later = datetime.datetime(2031, 1, 2, 12, tzinfo=datetime.timezone.utc).timestamp()
+    os.utime(weights, (later, later))  # a clone checked out on another day
+    monkeypatch.setattr(export, "datetime", types.SimpleNamespace(
+        date=_AnotherDay, datetime=datetime.datetime, timezone=datetime.timezone))
+    train.main(["--data", str(children_dir), "--data", str(clinic), "--out", str(again), "--steps", "2",
+                "--threads", "1", "--icbhi", "--reuse-weights"])
+    for name in ("auscultation_fp32.onnx", "auscultation_int8.onnx", "auscultation_eval.json", "manifest.json"):
+        assert (again / name).read_bytes() == (bundle / name).read_bytes(), name
+    created = json.loads((bundle / "manifest.json").read_text())["models"]["auscultation"]["created"]
+    assert created != "2031-01-02"
+
+    # Weights the entry does not describe are dated by their file (the day they were written).
+    torch.save({"other": torch.zeros(1)}, weights)
+    os.utime(weights, (later, later))
+    assert export.weights_created(again, sha256_file(weights)) == "2031-01-02"
 
 
 def test_evaluate_reproduces_the_clinics_figures_and_refuses_other_test_patients(trained, settings, tmp_path):

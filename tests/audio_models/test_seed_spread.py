@@ -71,7 +71,8 @@ def _corpus(folder):
 def test_the_command_trains_each_seed_scores_validation_only_and_reuses_saved_weights(tmp_path, monkeypatch):
     recordings = _corpus(tmp_path)
     parts = {"train": recordings[:4], "validation": recordings[4:], "test": []}
-    monkeypatch.setattr(train, "load_parts", lambda data, *, seed: parts)
+    split_calls = []
+    monkeypatch.setattr(train, "load_split", lambda folders, **kw: split_calls.append((folders, kw)) or (parts, {}))
     scored = []
     score = seed_spread.validation.score_variants
     monkeypatch.setattr(seed_spread.validation, "score_variants",
@@ -86,7 +87,11 @@ def test_the_command_trains_each_seed_scores_validation_only_and_reuses_saved_we
     out = tmp_path / "out"
     args = ["--seeds", "3", "--out", str(out), "--shipped", str(shipped), "--steps", "2", "--threads", "1"]
 
-    seed_spread.main(args)
+    # The training command's data options: a clinic's folder beside the shared data, split as training splits it.
+    seed_spread.main(args + ["--data", str(tmp_path / "shared"), "--data", str(tmp_path / "clinic"),
+                             "--labelled-fractions", "0.5", "0.25", "0.25"])
+    assert split_calls == [([tmp_path / "shared", tmp_path / "clinic"],
+                            {"seed": seed_spread.SPLIT_SEED, "labelled_fractions": [0.5, 0.25, 0.25]})]
     report = json.loads((out / "seed_spread.json").read_text())
     assert (out / "seed3.pt").is_file()
     assert set(report["models"]) == {"shipped", "seed3"}
@@ -104,6 +109,19 @@ def test_the_command_trains_each_seed_scores_validation_only_and_reuses_saved_we
     assert {name: again["models"][name] for name in report["models"]} == report["models"]
     assert set(again["models"]) == {"shipped", "seed3", "ensemble"}
     assert again["spread"] == report["spread"]
+
+
+def test_a_bad_data_folder_is_refused_naming_it_before_anything_trains(tmp_path, monkeypatch, capsys):
+    clinic = tmp_path / "clinic"
+    clinic.mkdir()
+    (clinic / "labels.csv").write_text("file,patient_id\ntake-00001.flac,abc\n")
+    monkeypatch.setattr(train, "train_recipe", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(SystemExit) as stopped:
+        seed_spread.main(["--seeds", "3", "--out", str(tmp_path / "out"), "--data", str(clinic)])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert str(clinic) in err and "missing column(s)" in err
+    assert not (tmp_path / "out").exists()
 
 
 def _adults(folder):
@@ -129,7 +147,7 @@ def test_the_input_noise_study_applies_the_choice_rule_per_model_and_shape_on_va
     children = _corpus(tmp_path)
     adults = _adults(tmp_path)
     parts = {"train": children[:4], "validation": children[4:] + adults, "test": []}
-    monkeypatch.setattr(train, "load_parts", lambda data, *, seed: parts)
+    monkeypatch.setattr(train, "load_split", lambda folders, **kw: (parts, {}))
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     torch.manual_seed(0)
@@ -302,7 +320,7 @@ def test_the_bn_adaptation_study_end_to_end_on_validation_adults(tmp_path, monke
     adults = _adults(tmp_path)
     _icbhi(tmp_path / "icbhi")
     parts = {"train": children[:4], "validation": children[4:] + adults, "test": adults[:2]}
-    monkeypatch.setattr(train, "load_parts", lambda data, *, seed: parts)
+    monkeypatch.setattr(train, "load_split", lambda folders, **kw: (parts, {}))
     scored = []
     score = seed_spread.validation.score_settings
     monkeypatch.setattr(seed_spread.validation, "score_settings",
