@@ -269,7 +269,7 @@ def _figure(block, name):
 
 
 def validation_statement(block, *, adults_trained=False, against_crackle_free=None, adults_input_noise=None,
-                         icbhi=None, adult_test_seen=None, labelled_trained=()):
+                         icbhi=None, adult_test_seen=None, labelled_trained=(), adults_chose=("KAUH",)):
     """The plain sentence every result and referral shows about what the detector was validated on.
 
     ``adults_trained``: whether adults were among the patients its weights were fitted on;
@@ -278,13 +278,17 @@ def validation_statement(block, *, adults_trained=False, against_crackle_free=No
     adults' ``input_noise`` (:func:`audio_models.scoring.noisy_copies`), if any; ``icbhi``: the
     adult ICBHI check (:func:`audio_models.validation.icbhi_check`), if run; ``adult_test_seen``: what
     had been seen of the test adults before the recipe was fixed, if anything (said after their figures);
-    ``labelled_trained``: the labelled folders (a clinic's takes) whose train patients fitted the weights.
+    ``labelled_trained``: the labelled folders (a clinic's takes) whose train patients fitted the weights;
+    ``adults_chose``: whose validation adults chose the adult threshold (``"KAUH"`` and labelled folder names:
+    :func:`adult_threshold_sources`), each named only when it was used.
     A labelled folder's adults (``adults_<folder>``) are named with their own figures.
     """
     adults = block["populations"].get("adults")
     children = [f"{pop.removeprefix('children_')}: AUC {b['auc']:.2f}" for pop, b in block["populations"].items()
                 if pop.startswith("children")]
-    adult_text = ("not yet validated in adults" if adults is None else
+    folder_adults = [pop for pop in block["populations"] if pop.startswith("adults_")]
+    # Without KAUH's adults the folders' own figures say what was validated in adults (named below).
+    adult_text = ("" if adults is None and folder_adults else "not yet validated in adults" if adults is None else
                   f"validated per patient on {adults['patients']} held-out adults ({adults['positive_patients']} with "
                   f"crackles; Littmann 3200, three filter modes): AUC {adults['auc']:.2f} "
                   f"({adults['auc_ci95'][0]:.2f}-{adults['auc_ci95'][1]:.2f}), {_figure(adults, 'sensitivity')}, "
@@ -307,19 +311,39 @@ def validation_statement(block, *, adults_trained=False, against_crackle_free=No
             adult_text += (f"; {icbhi['with_crackles_called_positive']} of {icbhi['with_crackles']} ICBHI adult "
                            "recording(s) with crackles found")
         adult_text += ")"
-    for pop, own in block["populations"].items():
-        if pop.startswith("adults_"):
-            adult_text += (f"; on {own['patients']} held-out adults of labelled folder {pop.removeprefix('adults_')} "
-                           f"({own['positive_patients']} with crackles; {', '.join(own.get('devices') or [])}): AUC "
-                           f"{own['auc']:.2f} ({own['auc_ci95'][0]:.2f}-{own['auc_ci95'][1]:.2f}), "
-                           f"{_figure(own, 'sensitivity')}, {_figure(own, 'specificity')}")
+    for pop in folder_adults:
+        own = block["populations"][pop]
+        adult_text += (f"; on {own['patients']} held-out adults of labelled folder {pop.removeprefix('adults_')} "
+                       f"({own['positive_patients']} with crackles; {', '.join(own.get('devices') or [])}): AUC "
+                       f"{own['auc']:.2f} ({own['auc_ci95'][0]:.2f}-{own['auc_ci95'][1]:.2f}), "
+                       f"{_figure(own, 'sensitivity')}, {_figure(own, 'specificity')}")
+    adult_text = adult_text.removeprefix("; ")
     folders = f" and on the labelled takes of folder(s) {', '.join(labelled_trained)}" if labelled_trained else ""
     trained = (f"trained on children (SPRSound) and adults (KAUH){folders}" if adults_trained else
-               f"trained on children (SPRSound){folders}, its adult threshold chosen on other adults (KAUH"
-               + (" and those folders' validation patients)" if labelled_trained else ")"))
+               f"trained on children (SPRSound){folders}, {_adult_threshold_chosen(adults_chose)}")
     held_out_children = f"in held-out children ({'; '.join(children)})" if children else "no held-out children"
-    return (f"Crackle detector {trained}; {adult_text}; {held_out_children}. Crackles here come from heart failure, COPD and other diseases, not ILD; the "
+    # KAUH's crackles are of heart failure, COPD and other diseases; a folder's are whatever its clinician heard.
+    causes = "Crackles here come from heart failure, COPD and other diseases, not ILD; the" if adults else "The"
+    return (f"Crackle detector {trained}; {adult_text}; {held_out_children}. {causes} "
             "detector is not validated in people with ILD and is not for clinical use.")
+
+
+def adult_threshold_sources(validation_part):
+    """Whose validation adults chose the adult threshold (:func:`validation_statement`'s ``adults_chose``):
+    ``"KAUH"`` when KAUH's adults are among ``validation_part``, then each labelled folder with adults there."""
+    kauh = ["KAUH"] if any(validation.population_key(r) == "adults" for r in validation_part) else []
+    return kauh + sorted({name for population, name in labelled_folders(validation_part).items()
+                          if validation.cohort(population) == "adults"})
+
+
+def _adult_threshold_chosen(sources):
+    """The statement's words for who chose the adult threshold (``sources``: :func:`adult_threshold_sources`)."""
+    folders = [name for name in sources if name != "KAUH"]
+    named = (["KAUH"] if "KAUH" in sources else []) + (
+        [f"the validation patients of labelled folder(s) {', '.join(folders)}"] if folders else [])
+    if not named:
+        return "no adult chose its threshold (the children's is used)"
+    return f"its adult threshold chosen on other adults ({' and '.join(named)})"
 
 
 def held_out_metrics(paths, entry, parts, icbhi):
@@ -406,7 +430,8 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
                                      adults_input_noise=entry["population_input_noise"].get("adults"),
                                      icbhi=metrics["test"].get("icbhi_adults"),
                                      adult_test_seen=training.get("adult_test_seen"),
-                                     labelled_trained=sorted(set(labelled_folders(parts["train"]).values())))
+                                     labelled_trained=sorted(set(labelled_folders(parts["train"]).values())),
+                                     adults_chose=adult_threshold_sources(parts["validation"]))
     entry.update({
         "name": MODEL_NAME, "version": MODEL_VERSION, "task": "crackle detection in lung sounds",
         "default_variant": "fp32", "variants": variants,

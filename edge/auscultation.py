@@ -21,7 +21,7 @@ import numpy as np
 from audio_models import scoring
 from audio_models.errors import ModelError
 from audio_models.io import DEFAULT_AUDIO_LIMITS, read_audio
-from edge.fusion.evidence import PATIENT_CI_METHOD, adult_populations
+from edge.fusion.evidence import ADULT_POPULATION, PATIENT_CI_METHOD, adult_populations
 from edge.inference.bundles import selected_registry
 from edge.inference.models import ModelRegistry, entry_digest, validation_status, version_label
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, STETHOSCOPE_NOT_STATED, stethoscope_key
@@ -52,13 +52,17 @@ def _model_stamp(model):
 
 
 def adult_validation(adults: Optional[dict]):
-    """A crackle model's patient-level figures on held-out adults (``validation.populations.adults``
-    of its manifest entry, as an assessment keeps them), as whole percentages for the nurse's
-    note, or None without them."""
+    """A crackle model's patient-level figures on held-out adults (an adult population of its manifest
+    entry, or one device's figures there, as an assessment keeps them:
+    :meth:`edge.modalities.ServedCrackleModel.counted_figures`), as whole percentages for the nurse's
+    note, with whose they are (``population_key``; ``adults``, KAUH's, for figures kept before they said;
+    ``device`` when they are one device's alone, else None), or None without them."""
     if not adults:
         return None
     percent = lambda value: f"{100 * value:.0f}"
-    return {"patients": adults["patients"], "positive": adults["positive_patients"],
+    return {"population_key": adults.get("population_key", ADULT_POPULATION),
+            "device": adults.get("device") if adults.get("figures_over") == "device" else None,
+            "patients": adults["patients"], "positive": adults["positive_patients"],
             "sensitivity": percent(adults["sensitivity"]), "specificity": percent(adults["specificity"]),
             "sensitivity_low": percent(adults["sensitivity_ci95"][0]), "sensitivity_high": percent(adults["sensitivity_ci95"][1]),
             "specificity_low": percent(adults["specificity_ci95"][0]), "specificity_high": percent(adults["specificity_ci95"][1])}
@@ -86,12 +90,14 @@ def device_parts(name: str) -> tuple[str, Optional[str]]:
 
 def _adult_figures(adults: dict, device: str) -> dict:
     """The adults' figures a validated take quotes: its ``device``'s own (``by_device``) when the manifest
-    has them, else those of all the adults' devices together; ``figures_over`` says which."""
+    has them, else those of all that population's devices together (``population_devices``); ``figures_over``
+    says which."""
     by_device = adults.get("by_device") if isinstance(adults.get("by_device"), dict) else {}
     own = by_device.get(device)
     if isinstance(own, dict):
         return {"figures_over": "device", "device": device, **{figure: own.get(figure) for figure in ADULT_FIGURES}}
-    return {"figures_over": "all_devices", **{figure: adults.get(figure) for figure in ADULT_FIGURES}}
+    return {"figures_over": "all_devices", "population_devices": list(adults.get("devices") or []),
+            **{figure: adults.get(figure) for figure in ADULT_FIGURES}}
 
 
 def _patients(block: dict, device: Optional[str]) -> int:

@@ -56,14 +56,20 @@ class ServedCrackleModel(NamedTuple):
         """The figures the nurse's note quotes for a visit's lung-sound ``evidence``: those it counted
         with (its one device's when the takes went through one device with figures of its own,
         ``detector_device``, else its population's, ``detector_population_key``); ``adults`` when no adult
-        population's figures counted it."""
+        population's figures counted it (None without). Each says whose they are, so the note can word
+        that population: ``population_key`` (``adults``, ``adults_<folder>``) and ``figures_over`` (``device``,
+        with that ``device``, or ``all_devices``)."""
         finding = evidence.finding if evidence is not None else {}
         if finding.get("detector_device"):
-            return finding["detector_device"]["figures"]
+            device = finding["detector_device"]
+            return {**device["figures"], "population_key": device["population"], "figures_over": "device",
+                    "device": device["device"]}
+        populations = self.populations or {}
         key = finding.get("detector_population_key")
-        if not key or finding.get("detector_transfer"):
-            return self.adults
-        return (self.populations or {}).get(key) or self.adults
+        if not key or finding.get("detector_transfer") or not populations.get(key):
+            key = stethoscope_free_population(populations)
+        return {**populations[key], "population_key": key, "figures_over": "all_devices"} if key and \
+            populations.get(key) else self.adults
 
 
 def served_crackle_model() -> ServedCrackleModel:

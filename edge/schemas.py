@@ -289,11 +289,14 @@ class StethoscopeValidation(BaseModel):
                                                         "(docs/evidence.md).")
     figures_over: Optional[Literal[FIGURES_OVER]] = Field(  # type: ignore[valid-type]
         None, description="validated: whose recordings the figures are over: device, this device's alone (the "
-                          "manifest's validation by_device); all_devices, all the adults' devices together (a "
+                          "manifest's validation by_device); all_devices, all that population's devices together (a "
                           "manifest without per-device figures). Shown, not counted: whether the take counts "
                           "follows status alone.")
     device: Optional[str] = Field(None, description="validated with figures_over device: the device, as the manifest "
                                                     "names it.")
+    population_devices: Optional[list[str]] = Field(
+        None, description="validated with figures_over all_devices: the devices of that population, whose recordings "
+                          "together the figures are over, as the manifest names them.")
     patients: Optional[int] = Field(None, description="validated: the adults' patients whose figures are quoted.")
     positive_patients: Optional[int] = None
     sensitivity: Optional[float] = Field(None, description="validated: patient-level, over figures_over's recordings.")
@@ -589,7 +592,9 @@ class Assessment(BaseModel):
         None, description="The crackle model's patient-level figures on held-out adults when it was assessed: those "
                           "the lung sounds counted with (their one device's when it has its own, else their adult "
                           "population's), else those of validation.populations.adults (null: none, or an assessment "
-                          "made before they were kept).")
+                          "made before they were kept); population_key (adults, adults_<folder>) and figures_over "
+                          "(device, with device, or all_devices) say whose they are (absent: kept before they said; "
+                          "KAUH's adults).")
     crackle_takes_rescored: list[dict] = Field(
         [], description="The takes another crackle model first scored, scored again by the model this assessment "
                         "used (recording_id, chest_site, model_version, threshold, crackle_probability, "

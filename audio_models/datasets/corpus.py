@@ -17,6 +17,7 @@ Every recording carries ``dataset_family``, ``dataset``, ``population``, ``devic
 """
 
 import pathlib
+import re
 
 from audio_models.datasets.generic import LabelledRecording, is_generic_folder, load_folder
 from audio_models.datasets.kauh import is_kauh_folder, load_kauh
@@ -29,10 +30,42 @@ POPULATIONS = ("children", "adults")
 KNOWN_FOLDERS = {"sprsound2022": "children", "sprsound2022_test": "children", "kauh": "adults"}
 
 
+#: What a labelled folder's name may be: letters or digits, then also ``.``, ``-`` and ``_`` (it names a
+#: population key, ``adults_<folder>``, in the manifest, the evaluate command and the clinic's pages).
+_FOLDER_NAME = re.compile(r"[^\W_][\w.-]*")
+
+
+def check_labelled_folder_name(folder):
+    """Refuse a labelled folder whose name would make a confusing or colliding population key
+    (:func:`audio_models.validation.population_key`: ``adults_<folder>``, ``children_<folder>``).
+
+    Raises
+    ------
+    DatasetError
+        Naming the folder: a name that is a cohort or starts like one (``adults`` would report
+        ``adults_adults``), a public set's folder name (``sprsound2022`` would collide with SPRSound's
+        ``children_sprsound2022``; ``kauh`` would read as KAUH's adults), or one with spaces or other
+        characters (:data:`_FOLDER_NAME`).
+    """
+    name = pathlib.Path(folder).resolve().name
+    folded = name.casefold()
+    if folded in POPULATIONS or folded.startswith(tuple(f"{cohort}_" for cohort in POPULATIONS)):
+        why = f"its populations would be named adults_{name} and children_{name}, which read as a cohort's own"
+    elif folded in KNOWN_FOLDERS:
+        why = f"it is a public set's folder name: its population (adults_{name}, children_{name}) would read as that set's"
+    elif not _FOLDER_NAME.fullmatch(name):
+        why = "a population is named after its folder: use letters, digits, '.', '-' and '_' only, starting with a letter or digit"
+    else:
+        return
+    raise DatasetError(f"{folder}: labelled folder name {name!r} refused: {why}; rename the folder (keep the new "
+                       "name for training and evaluation)")
+
+
 def _load_folder(folder):
     if is_kauh_folder(folder):
         return load_kauh(folder)
     if is_generic_folder(folder):
+        check_labelled_folder_name(folder)
         return load_folder(folder)
     return load_sprsound(folder)
 

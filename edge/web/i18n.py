@@ -92,23 +92,23 @@ CATALOG: dict[str, dict[str, str]] = {
     # manifest has them; else the adults' figures over all their devices together, and says so.
     "stethoscope_validated": {"en": "Validated on adults through this stethoscope and chest piece ({stethoscope}, "
                                     "{chest_piece}): on {patients} adults the crackle model never saw ({positive} with "
-                                    "crackles), their recordings through {device} alone gave patient sensitivity "
+                                    "crackles; {population}), their recordings through {device} alone gave patient sensitivity "
                                     "{sensitivity} ({sensitivity_low}-{sensitivity_high}), specificity {specificity} "
                                     "({specificity_low}-{specificity_high}).",
                               "zh-CN": "已在成人中通过此听诊器和听诊头（{stethoscope}，{chest_piece}）验证：在爆裂音模型从未见过的 "
-                                       "{patients} 名成人中（{positive} 名有爆裂音），仅按其经 {device} 的录音计，按患者计"
+                                       "{patients} 名成人中（{positive} 名有爆裂音；{population}），仅按其经 {device} 的录音计，按患者计"
                                        "灵敏度 {sensitivity}（{sensitivity_low}–{sensitivity_high}），特异度 {specificity}"
                                        "（{specificity_low}–{specificity_high}）。"},
     "stethoscope_validated_pooled": {
         "en": "Validated on adults through this stethoscope and chest piece ({stethoscope}, {chest_piece}): on "
-              "{patients} adults the crackle model never saw ({positive} with crackles), patient sensitivity "
-              "{sensitivity} ({sensitivity_low}-{sensitivity_high}), specificity {specificity} "
-              "({specificity_low}-{specificity_high}), over all its adult recordings together ({devices}): the "
+              "{patients} adults the crackle model never saw ({positive} with crackles; {population}), patient "
+              "sensitivity {sensitivity} ({sensitivity_low}-{sensitivity_high}), specificity {specificity} "
+              "({specificity_low}-{specificity_high}), over all their recordings together ({devices}): the "
               "model's manifest gives no figures for this chest piece alone.",
         "zh-CN": "已在成人中通过此听诊器和听诊头（{stethoscope}，{chest_piece}）验证：在爆裂音模型从未见过的 "
-                 "{patients} 名成人中（{positive} 名有爆裂音），按患者计灵敏度 {sensitivity}"
+                 "{patients} 名成人中（{positive} 名有爆裂音；{population}），按患者计灵敏度 {sensitivity}"
                  "（{sensitivity_low}–{sensitivity_high}），特异度 {specificity}"
-                 "（{specificity_low}–{specificity_high}），为其全部成人录音合计（{devices}）：模型清单未单独给出此听诊头的数据。"},
+                 "（{specificity_low}–{specificity_high}），为其全部录音合计（{devices}）：模型清单未单独给出此听诊头的数据。"},
     "stethoscope_chest_piece_not_validated": {
         "en": "The crackle model was validated on adults through this stethoscope ({stethoscope}) only as {devices}; "
               "this take's chest piece ({chest_piece}) is not one of them.",
@@ -602,16 +602,30 @@ CATALOG: dict[str, dict[str, str]] = {
     "uncertainty_not_counted": {"en": "Measured, not yet counted: {names} (not yet shown to work for patients "
                                       "like this one, so they do not change the risk).",
                                 "zh-CN": "已测量、尚未计入：{names}（尚未证明对此类患者有效，因此不改变风险）。"},
+    # The figures the lung sounds counted with (edge.auscultation.adult_validation), with whose adults they are
+    # (adult_population_*): KAUH's crackles came from heart failure and other lung diseases, a clinic folder's
+    # are whatever its clinician heard.
     "crackle_model_adults": {"en": "Lung-sound model: on {patients} "
-                                   "adults it never saw ({positive} with crackles) it found crackles in {sensitivity}% "
-                                   "(95% CI {sensitivity_low}-{sensitivity_high}) of those who had them and called "
-                                   "{specificity}% ({specificity_low}-{specificity_high}) of the others clear. Those "
-                                   "crackles came from heart failure and other lung diseases: it is not validated in "
-                                   "people with ILD.",
-                             "zh-CN": "肺音模型：在 {patients} 名模型从未见过的成人中（{positive} 名有爆裂音），"
+                                   "adults it never saw ({positive} with crackles){through} it found crackles in "
+                                   "{sensitivity}% (95% CI {sensitivity_low}-{sensitivity_high}) of those who had them "
+                                   "and called {specificity}% ({specificity_low}-{specificity_high}) of the others "
+                                   "clear. Those adults were {population}: it is not validated in people with ILD.",
+                             "zh-CN": "肺音模型：在 {patients} 名模型从未见过的成人中（{positive} 名有爆裂音）{through}，"
                                       "有爆裂音者中 {sensitivity}%（95% 置信区间 {sensitivity_low}–{sensitivity_high}）被检出，"
                                       "无爆裂音者中 {specificity}%（{specificity_low}–{specificity_high}）被判为无。"
-                                      "这些爆裂音来自心力衰竭等其他肺部疾病：尚未在间质性肺病患者中验证。"},
+                                      "这些成人是{population}：尚未在间质性肺病患者中验证。"},
+    "crackle_model_through_device": {"en": ", over their recordings through {device} alone,",
+                                     "zh-CN": "，仅按其经 {device} 的录音计"},
+    # Whose adults a crackle model's figures are over, by the manifest's population key (adults: KAUH's,
+    # audio_models.export.POPULATION_DATASETS; adults_<folder>: a labelled folder's, labelled_population_datasets).
+    "adult_population_adults": {"en": "patients of King Abdullah University Hospital, Jordan (KAUH), whose crackles "
+                                      "came from heart failure and other lung diseases",
+                                "zh-CN": "约旦阿卜杜拉国王大学医院（KAUH）的患者，其爆裂音来自心力衰竭等其他肺部疾病"},
+    "adult_population_folder": {"en": "patients of a clinic, from its own labelled takes (folder {folder}): a "
+                                      "clinician labelled each take as crackles heard or not, whatever their cause",
+                                "zh-CN": "某诊所的患者，取自其自己标注的录音（文件夹 {folder}）：每条录音由临床医生标注是否听到爆裂音，不论病因"},
+    "adult_population_other": {"en": "adults the model's manifest does not describe",
+                               "zh-CN": "模型清单未描述的成人"},
     "crackle_model_no_adults": {"en": "The lung-sound model has not been validated on adults; it is not validated in "
                                       "people with ILD.",
                                 "zh-CN": "肺音模型尚未在成人中验证，也未在间质性肺病患者中验证。"},
@@ -1174,6 +1188,15 @@ def error_message(code: str, lang: str, detail: str = "") -> str:
     key = f"error_{code}" if f"error_{code}" in CATALOG else "error_error"
     text = translate(key, lang)
     return f"{text} ({detail})" if lang == "en" and detail else text
+
+
+#: How each language joins a list of words: Chinese lists take the enumeration comma (顿号).
+LIST_SEPARATORS = {"en": ", ", "zh-CN": "、"}
+
+
+def join_list(items, lang: str) -> str:
+    """``items`` (words already in ``lang``) as one list in ``lang``: the one place lists are joined per language."""
+    return LIST_SEPARATORS.get(lang, LIST_SEPARATORS["en"]).join(items)
 
 
 def translate(key: str, lang: str, **values) -> str:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Collection, Optional
 
 from edge.auscultation import device_parts
+from edge.fusion.evidence import ADULT_POPULATION
 from edge.modalities import counts_for_its_site, stethoscope_counts, take_threshold
 from edge.patients import VISIT_STEPS
 from edge.recordings import awaits_score, is_accepted
-from edge.web.i18n import CATALOG, translate
+from edge.web.i18n import CATALOG, join_list, translate
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, STETHOSCOPE_NOT_STATED
 from tabular_models.lab_catalogue import ANALYTES
 
@@ -290,7 +291,32 @@ def validated_devices(devices: list[str], lang: str) -> str:
             pieces[stethoscope].append(translate(f"chest_piece_{piece}", lang))
     if not pieces:
         return translate("stethoscope_no_devices", lang)
-    return "; ".join(f"{name} ({', '.join(shown)})" if shown else name for name, shown in pieces.items())
+    return "; ".join(f"{name} ({join_list(shown, lang)})" if shown else name for name, shown in pieces.items())
+
+
+def adult_population(key: Optional[str], lang: str) -> str:
+    """Whose adults a crackle model's figures are over (``key``: its validation population in the manifest,
+    ``adults`` or ``adults_<folder>``: :func:`audio_models.scoring.cohort`), in the nurse's language: KAUH's
+    patients and where their crackles came from, or a clinic folder's own labelled takes, named by the folder
+    (the manifest's own words are English only)."""
+    if key == ADULT_POPULATION:
+        return translate("adult_population_adults", lang)
+    if key and key.startswith(f"{ADULT_POPULATION}_"):
+        return translate("adult_population_folder", lang, folder=key.removeprefix(f"{ADULT_POPULATION}_"))
+    return translate("adult_population_other", lang)
+
+
+def crackle_model_note(adults: Optional[dict], lang: str) -> str:
+    """The visit page's note on the crackle model (``adults``: :func:`edge.auscultation.adult_validation`, or
+    None): the figures the lung sounds counted with, through which device when they are one device's, and
+    whose adults they are."""
+    if not adults:
+        return translate("crackle_model_no_adults", lang)
+    through = (translate("crackle_model_through_device", lang, device=validated_devices([adults["device"]], lang))
+               if adults.get("device") else "")
+    figures = {key: value for key, value in adults.items() if key not in ("population_key", "device")}
+    return translate("crackle_model_adults", lang, through=through,
+                     population=adult_population(adults["population_key"], lang), **figures)
 
 
 def stethoscope_statement(validation: Optional[dict], lang: str, *, require_validated_stethoscope: bool = False) -> Optional[str]:
@@ -338,7 +364,7 @@ def validation_populations(keys: list[str], lang: str) -> str:
     own are English only; a key the catalog does not know reads as "another population"."""
     words = [translate(f"validation_population_{key}", lang) if f"validation_population_{key}" in CATALOG
              else translate("validation_population_other", lang) for key in keys]
-    return ("、" if lang == "zh-CN" else ", ").join(dict.fromkeys(words))
+    return join_list(dict.fromkeys(words), lang)
 
 
 def _validation_statement(validation: dict, lang: str) -> str:
@@ -352,10 +378,12 @@ def _validation_statement(validation: dict, lang: str) -> str:
         values["populations"] = (validation_populations(validation["population_keys"], lang)
                                  if validation.get("population_keys") else translate("validation_population_other", lang))
     if validation["status"] == "validated":
+        values["population"] = adult_population(validation.get("population"), lang)
         if validation.get("figures_over") == "device":
             values["device"] = validated_devices([validation["device"]], lang)
-        else:  # a manifest without figures of this device alone
+        else:  # a manifest without figures of this device alone: over that population's devices
             key = "stethoscope_validated_pooled"
+            values["devices"] = validated_devices(validation.get("population_devices") or validation["devices"], lang)
         values.update(patients=validation["patients"], positive=validation["positive_patients"],
                       sensitivity=two(validation["sensitivity"]), specificity=two(validation["specificity"]),
                       sensitivity_low=two(validation["sensitivity_ci95"][0]),

@@ -33,7 +33,7 @@ from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy,
 from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, MONITORING_END_NOTE_MAX, MONITORING_END_REASONS, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
 from edge.web import clinic_time, presenters
-from edge.web.i18n import CATALOG, LANGUAGES, negotiate_language, quality_issue, translate
+from edge.web.i18n import CATALOG, LANGUAGES, join_list, negotiate_language, quality_issue, translate
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("ui", __name__)
@@ -75,6 +75,7 @@ def template_helpers():
     zone = settings.clinic_zone
     return {
         "t": lambda key, **values: translate(key, lang, **values),
+        "join_list": lambda items: join_list(items, lang),
         "local_date": lambda stamp: clinic_time.local_date(stamp, zone),
         "local_time": lambda stamp: clinic_time.local_time(stamp, zone),
         "local_datetime": lambda stamp: clinic_time.local_datetime(stamp, zone),
@@ -468,7 +469,7 @@ def crackle_validation(assessment: dict, crackle_model: Optional[ServedCrackleMo
     if "crackle_model_adults" in assessment:
         adults = assessment["crackle_model_adults"]
     else:
-        adults = (crackle_model or served_crackle_model()).adults
+        adults = (crackle_model or served_crackle_model()).counted_figures(None)
     return auscultation.adult_validation(adults)
 
 

@@ -108,7 +108,8 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
     return render_template(
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment, chest_piece_notes=chest_piece_notes,
-        crackle_adults=crackle_validation(assessment, crackle_model) if assessment else None,
+        crackle_note=presenters.crackle_model_note(crackle_validation(assessment, crackle_model), g.lang)
+        if assessment else None,
         waiting_takes=waiting_takes,
         chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,
         stethoscopes=resources.settings.stethoscopes, upload_stethoscope=resources.settings.upload_stethoscope,

@@ -146,6 +146,9 @@ def test_a_clinics_folder_is_a_population_of_its_own_with_its_test_patients_hash
     assert "on 4 held-out adults of labelled folder clinic (2 with crackles" in statement
     assert "no held-out children" in statement  # this tiny run's children all trained
     assert "adults" not in entry["validation"]["populations"]  # no KAUH here: the clinic's adults are not KAUH's
+    # Only what was used is named: the clinic's validation adults chose the adult threshold, KAUH's did not.
+    assert "its adult threshold chosen on other adults (the validation patients of labelled folder(s) clinic)" in statement
+    assert "KAUH" not in statement and "heart failure" not in statement and "not yet validated in adults" not in statement
 
 
 class _AnotherDay(datetime.date):
@@ -234,6 +237,52 @@ def test_a_clinic_patients_part_follows_its_pseudonym_alone(kauh_dir, shared_dat
         for family in ("sprsound", "kauh"):
             assert patients(shared, family)[name] == patients(grown, family)[name]
     assert set(extra) <= patients(grown, FAMILY)["train"] | patients(grown, FAMILY)["test"]
+
+
+def test_the_statement_names_kauh_only_when_its_adults_were_used(shared_data_dir):
+    """The shipped statement recomputes byte for byte from its manifest (KAUH's validation adults chose the
+    threshold); a model whose adults are a folder's alone names that folder, never KAUH or KAUH's diseases."""
+    entry = selected_registry().entry("auscultation")
+    split = entry["training_data"]["split"]
+    chosen_on = splits.select(corpus.load_corpus(shared_data_dir), "validation", seed=split["seed"],
+                              fractions=split["fractions"])
+    assert train.export.adult_threshold_sources(chosen_on) == ["KAUH"]
+    test = entry["metrics"]["test"]
+    recomputed = train.export.validation_statement(
+        entry["validation"], against_crackle_free=test["populations"]["adults"]["subgroups"]["against_crackle_free"],
+        adults_input_noise=entry["population_input_noise"]["adults"], icbhi=test.get("icbhi_adults"),
+        adult_test_seen=train.ADULT_TEST_SEEN, adults_chose=train.export.adult_threshold_sources(chosen_on))
+    assert recomputed == entry["validation_status"]["statement"]
+
+    clinic = {**entry["validation"]["populations"]["adults"], "devices": ["Acme Digital 7"]}
+    block = {"populations": {"adults_clinic": clinic}}
+    folder_only = train.export.validation_statement(block, labelled_trained=["clinic"], adults_chose=["clinic"])
+    assert "its adult threshold chosen on other adults (the validation patients of labelled folder(s) clinic)" in folder_only
+    assert f"on {clinic['patients']} held-out adults of labelled folder clinic" in folder_only
+    assert "KAUH" not in folder_only and "heart failure" not in folder_only and "Littmann" not in folder_only
+    both = train.export.validation_statement(block, labelled_trained=["clinic"], adults_chose=["KAUH", "clinic"])
+    assert "(KAUH and the validation patients of labelled folder(s) clinic)" in both
+    assert "no adult chose its threshold" in train.export.validation_statement(block, adults_chose=[])
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("adults", "adults_adults"), ("Children", "children_Children"), ("adults_north", "adults_adults_north"),
+    ("sprsound2022", "public set's folder name"), ("kauh", "public set's folder name"),
+    ("north clinic", "letters, digits"), ("_north", "letters, digits")])
+def test_a_folder_name_that_would_make_a_confusing_population_key_is_refused_before_training(
+        tmp_path, capsys, name, why):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "labels.csv").write_text("file,patient_id,chest_site,device,label\n")
+    out = tmp_path / "out"
+    err = _refused(capsys, ["--data", str(folder), "--out", str(out), "--steps", "1", "--threads", "1"])
+    assert f"{folder}: labelled folder name {name!r} refused" in err and why in err and "rename the folder" in err
+    assert not out.exists()
+
+
+def test_a_plain_clinic_folder_name_is_taken(tmp_path):
+    for name in ("clinic", "north-clinic.2026", "诊所"):
+        corpus.check_labelled_folder_name(tmp_path / name)
 
 
 def _refused(capsys, argv):

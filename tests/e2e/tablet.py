@@ -23,6 +23,7 @@ ALLOWED_LATIN = {
     # The programme view's metric abbreviations, used as such (like FVC), and a cited author.
     "ECE", "CITL", "PSI", "Siddiqi",
     "Littmann",  # a stethoscope's make: the crackle model's adults were validated through a Littmann 3200
+    "KAUH",  # the lung-sound dataset's name (King Abdullah University Hospital), as its manifest and letter name it
 }
 UNIT_OR_CODE = re.compile(
     r"(?:\b[A-Z]{2,6}\d*-[A-Z0-9-]+\b)"  # patient, referral and board codes (CL7-ZH01, ILD-…, STETH-42)

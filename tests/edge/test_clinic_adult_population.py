@@ -10,15 +10,19 @@ install``, and the service started again on it (as tests/edge/test_result_after_
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
+from markupsafe import escape
 
 from audio_models.scoring import cohort
+from edge import auscultation
 from edge.auscultation import stethoscope_validation
 from edge.config import load_settings
 from edge.fusion.evidence import (ADULT_POPULATION, REASON_CODES, ValidationRule, _population_figures, adult_populations,
                                   detector_validation, population_counts, stethoscope_free_population)
 from edge.modalities import take_populations
+from edge.web import presenters
 from edge.web.i18n import CATALOG
 from support import PATIENT, TEST_PUBLIC_KEY, edit_manifest, model_bundle, trust_test_key
 from test_chest_piece import stored_take
@@ -208,7 +212,9 @@ def test_each_take_moves_the_risk_only_by_its_own_adult_populations_figures(runn
     assert first["kauh"]["probability"] > first["none"]["probability"]
     # The nurse's note quotes what the takes counted with: their one device's own figures (KAUH's by_device).
     diaphragm = shipped_entry()["validation"]["populations"]["adults"]["by_device"][f"{LITTMANN} diaphragm"]
-    assert first["kauh"]["crackle_model_adults"] == {key: diaphragm[key] for key in FIGURES}
+    assert first["kauh"]["crackle_model_adults"] == {**{key: diaphragm[key] for key in FIGURES},
+                                                     "population_key": "adults", "figures_over": "device",
+                                                     "device": f"{LITTMANN} diaphragm"}
     # The clinic's adults are too few: its takes do not count, and KAUH's figures never stand in for them.
     clinic = first["clinic"]["contributions"]["auscultation"]
     assert not clinic["counted"] and clinic["reason_code"] == "too_few"
@@ -224,6 +230,8 @@ def test_each_take_moves_the_risk_only_by_its_own_adult_populations_figures(runn
     assert second["none"]["probability"] < second["clinic"]["probability"] != second["kauh"]["probability"]
     assert {key: second["clinic"]["crackle_model_adults"][key] for key in FIGURES} == {
         key: CLINIC_PASSING[key] for key in FIGURES}
+    assert (second["clinic"]["crackle_model_adults"]["population_key"],
+            second["clinic"]["crackle_model_adults"]["figures_over"]) == ("adults_clinic", "all_devices")
     # Nothing counted by a population: the note quotes the adults a take naming no stethoscope counts with.
     assert second["mixed"]["crackle_model_adults"]["sensitivity"] == KAUH_PASSING["sensitivity"]
     # KAUH's takes read as before: the clinic's figures do not move them.
@@ -239,3 +247,67 @@ def test_every_reason_lung_sounds_do_not_count_is_worded_for_the_nurse_in_both_l
     ones (mixed_populations, population_not_stated) included."""
     for code in REASON_CODES:
         assert set(CATALOG[f"not_counted_{code}"]) == {"en", "zh-CN"}, code
+
+
+# --- whose figures the nurse is told a crackle result rests on (the visit page, en and zh-CN) --------------
+
+def note_and_take_lines(client, visit_id: int) -> tuple[str, list[str]]:
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    note = re.search(r'id="crackle-model-note">(.*?)</p>', page, re.S)
+    assert note, "no crackle model note on the visit page"
+    return note.group(1), re.findall(r'id="stethoscope-note-\d+">(.*?)</p>', page, re.S)
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.0f}"
+
+
+def note_words(figures: dict, lang: str, *, population: str, through: str = "") -> str:
+    return str(escape(CATALOG["crackle_model_adults"][lang].format(
+        patients=figures["patients"], positive=figures["positive_patients"], sensitivity=percent(figures["sensitivity"]),
+        sensitivity_low=percent(figures["sensitivity_ci95"][0]), sensitivity_high=percent(figures["sensitivity_ci95"][1]),
+        specificity=percent(figures["specificity"]), specificity_low=percent(figures["specificity_ci95"][0]),
+        specificity_high=percent(figures["specificity_ci95"][1]), through=through, population=population)))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_the_visit_page_says_whose_adults_and_which_devices_figures_a_crackle_result_rests_on(
+        runner, settings, db, nurse, tmp_path, lang):
+    """The note quotes the figures the takes counted with and names their population from the manifest's key
+    (KAUH's patients and where their crackles came from; a clinic folder's own labelled takes, never KAUH's
+    heart failure); each validated take's line names its population and whose recordings its figures are over."""
+    install_populations(runner, settings, tmp_path / "passing", clinic=CLINIC_PASSING)
+    client, headers = restarted(settings)
+    clinic = visit_with_takes(client, headers, db, "CL24-0101", (OTHER,))
+    kauh = visit_with_takes(client, headers, db, "CL24-0102", (LITTMANN,))
+    for visit_id in (clinic, kauh):
+        assess(client, headers, visit_id)
+    client.set_cookie("lang", lang)
+    kauh_words = CATALOG["adult_population_adults"][lang]
+    clinic_words = CATALOG["adult_population_folder"][lang].format(folder="clinic")
+
+    note, takes = note_and_take_lines(client, clinic)
+    assert note == note_words(CLINIC_PASSING, lang, population=clinic_words)
+    assert kauh_words not in note and "clinic" in note
+    assert len(takes) == 2
+    for line in takes:  # pooled over the clinic's own devices (OTHER), not KAUH's Littmann
+        assert str(escape(clinic_words)) in line and OTHER in line and LITTMANN not in line
+        assert str(escape(kauh_words)) not in line
+
+    note, takes = note_and_take_lines(client, kauh)
+    diaphragm = shipped_entry()["validation"]["populations"]["adults"]["by_device"][f"{LITTMANN} diaphragm"]
+    device = presenters.validated_devices([f"{LITTMANN} diaphragm"], lang)
+    assert note == note_words(diaphragm, lang, population=kauh_words,
+                              through=CATALOG["crackle_model_through_device"][lang].format(device=device))
+    assert all(str(escape(kauh_words)) in line and str(escape(device)) in line for line in takes)
+
+
+def test_a_kept_note_from_before_it_said_whose_figures_reads_as_kauhs_adults():
+    """An assessment kept before its figures named their population quoted KAUH's adults (the only adult
+    population then): it reads so; a key the catalogue does not know is not worded as KAUH's."""
+    kept = auscultation.adult_validation(KAUH_PASSING)
+    assert kept["population_key"] == "adults" and kept["device"] is None
+    assert CATALOG["adult_population_adults"]["en"] in presenters.crackle_model_note(kept, "en")
+    other = presenters.crackle_model_note({**kept, "population_key": "children_sprsound2022"}, "zh-CN")
+    assert CATALOG["adult_population_other"]["zh-CN"] in other
+    assert presenters.crackle_model_note(None, "en") == CATALOG["crackle_model_no_adults"]["en"]

@@ -150,7 +150,8 @@ def test_the_crackle_model_note_gives_the_figures_of_the_model_the_assessment_us
                      re.S).group(1)
     assert note == str(escape(CATALOG["crackle_model_adults"]["en"].format(
         patients=60, positive=20, sensitivity="80", sensitivity_low="70", sensitivity_high="88",
-        specificity="90", specificity_low="84", specificity_high="94")))
+        specificity="90", specificity_low="84", specificity_high="94", through="",
+        population=CATALOG["adult_population_adults"]["en"])))
 
 
 def forget_the_rule(db, assessment_id: int) -> None:

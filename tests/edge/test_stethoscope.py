@@ -197,7 +197,8 @@ def test_each_take_on_the_visit_page_names_its_stethoscope_and_says_whether_the_
         sensitivity_low=f"{own['sensitivity_ci95'][0]:.2f}", sensitivity_high=f"{own['sensitivity_ci95'][1]:.2f}",
         specificity=f"{own['specificity']:.2f}", specificity_low=f"{own['specificity_ci95'][0]:.2f}",
         specificity_high=f"{own['specificity_ci95'][1]:.2f}",
-        device=presenters.validated_devices([device], lang)))) in validated
+        device=presenters.validated_devices([device], lang),
+        population=CATALOG["adult_population_adults"][lang]))) in validated
     expected = {(LITTMANN, "not_stated"): "stethoscope_chest_piece_not_validated",
                 (YUNTING, "diaphragm"): "stethoscope_not_in_adults", (OTHER, "diaphragm"): "stethoscope_not_validated",
                 ("not_stated", "diaphragm"): "stethoscope_unknown"}
@@ -206,9 +207,11 @@ def test_each_take_on_the_visit_page_names_its_stethoscope_and_says_whether_the_
         assert shown.startswith(str(escape(CATALOG[statement][lang].split("{")[0]))), (key, shown)
         assert str(escape(presenters.validated_devices(adults["devices"], lang))) in shown
     assert f"{CATALOG['stethoscope'][lang]}: {CATALOG['stethoscope_not_stated'][lang]}" in item(("not_stated", "diaphragm"))
-    # The adults' devices, each stethoscope once with its chest pieces in the nurse's language.
+    # The adults' devices, each stethoscope once with its chest pieces in the nurse's language, listed as her
+    # language lists (Chinese with the enumeration comma 、).
     pieces = [CATALOG[f"chest_piece_{device.split()[-1]}"][lang] for device in adults["devices"]]
-    assert presenters.validated_devices(adults["devices"], lang) == f"{LITTMANN} ({', '.join(pieces)})"
+    separator = {"en": ", ", "zh-CN": "、"}[lang]
+    assert presenters.validated_devices(adults["devices"], lang) == f"{LITTMANN} ({separator.join(pieces)})"
 
 
 # --- whether a take counts (issue 24: a model counts only as far as patients it never saw support it) -----
@@ -405,11 +408,13 @@ def test_the_statement_words_the_figures_of_the_takes_own_device_in_both_languag
     found = stethoscope_validation(FIXTURE_ENTRY, stethoscope="Stetho A", chest_piece="diaphragm")
     assert presenters.stethoscope_statement(found, "en") == (
         "Validated on adults through this stethoscope and chest piece (Stetho A, Diaphragm): on 38 adults the crackle "
-        "model never saw (11 with crackles), their recordings through Stetho A (Diaphragm) alone gave patient "
-        "sensitivity 0.64 (0.35-0.85), specificity 0.70 (0.50-0.84).")
+        "model never saw (11 with crackles; patients of King Abdullah University Hospital, Jordan (KAUH), whose "
+        "crackles came from heart failure and other lung diseases), their recordings through Stetho A (Diaphragm) "
+        "alone gave patient sensitivity 0.64 (0.35-0.85), specificity 0.70 (0.50-0.84).")
     assert presenters.stethoscope_statement(found, "zh-CN") == (
         f"已在成人中通过此听诊器和听诊头（Stetho A，{CATALOG['chest_piece_diaphragm']['zh-CN']}）验证：在爆裂音模型从未见过的 "
-        f"38 名成人中（11 名有爆裂音），仅按其经 Stetho A ({CATALOG['chest_piece_diaphragm']['zh-CN']}) 的录音计，"
+        "38 名成人中（11 名有爆裂音；约旦阿卜杜拉国王大学医院（KAUH）的患者，其爆裂音来自心力衰竭等其他肺部疾病），"
+        f"仅按其经 Stetho A ({CATALOG['chest_piece_diaphragm']['zh-CN']}) 的录音计，"
         "按患者计灵敏度 0.64（0.35–0.85），特异度 0.70（0.50–0.84）。")
     assert presenters.stethoscope_statement(None, "en") is None
 
@@ -418,13 +423,15 @@ def test_without_figures_of_its_device_the_statement_quotes_all_the_adults_devic
     found = stethoscope_validation(FIXTURE_ENTRY, stethoscope="Stetho A", chest_piece="bell")
     assert presenters.stethoscope_statement(found, "en") == (
         "Validated on adults through this stethoscope and chest piece (Stetho A, Bell): on 40 adults the crackle "
-        "model never saw (12 with crackles), patient sensitivity 0.75 (0.50-0.90), specificity 0.80 (0.60-0.92), "
-        "over all its adult recordings together (Stetho A (Bell, Diaphragm); Scope B): the model's manifest gives "
-        "no figures for this chest piece alone.")
+        "model never saw (12 with crackles; patients of King Abdullah University Hospital, Jordan (KAUH), whose "
+        "crackles came from heart failure and other lung diseases), patient sensitivity 0.75 (0.50-0.90), "
+        "specificity 0.80 (0.60-0.92), over all their recordings together (Stetho A (Bell, Diaphragm); Scope B): the "
+        "model's manifest gives no figures for this chest piece alone.")
     chinese = presenters.stethoscope_statement(found, "zh-CN")
-    assert "在爆裂音模型从未见过的 40 名成人中（12 名有爆裂音）" in chinese
-    devices = presenters.validated_devices(FIXTURE_ENTRY["validation"]["populations"]["adults"]["devices"], "zh-CN")
-    assert chinese.endswith(f"为其全部成人录音合计（{devices}）：模型清单未单独给出此听诊头的数据。")
+    assert "在爆裂音模型从未见过的 40 名成人中（12 名有爆裂音；约旦阿卜杜拉国王大学医院（KAUH）的患者" in chinese
+    # The chest pieces listed as Chinese lists them: with the enumeration comma, never ", ".
+    pieces = "、".join(CATALOG[f"chest_piece_{piece}"]["zh-CN"] for piece in ("bell", "diaphragm"))
+    assert chinese.endswith(f"为其全部录音合计（Stetho A ({pieces}); Scope B）：模型清单未单独给出此听诊头的数据。")
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
