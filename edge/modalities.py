@@ -252,8 +252,12 @@ def site_probabilities(results: list[dict], *, threshold: Optional[float] = None
     second recording must not hide crackles heard in the first (fine crackles come and go with
     breaths and posture), and this is the rule the detector's patient-level validation used.
     Refused recordings count for nothing."""
-    counted = counted_takes(results, threshold=threshold, cannot_clear=cannot_clear,
-                            require_validated_stethoscope=require_validated_stethoscope)
+    return _site_maxima(results, counted_takes(results, threshold=threshold, cannot_clear=cannot_clear,
+                                               require_validated_stethoscope=require_validated_stethoscope))
+
+
+def _site_maxima(results: list[dict], counted: list[dict]) -> dict[str, Optional[float]]:
+    """Each chest site of ``results``: the maximum probability of its ``counted`` takes, None without."""
     by_site: dict[str, list[float]] = {result.get("chest_site") or "unknown": [] for result in results}
     for result in counted:
         by_site[result.get("chest_site") or "unknown"].append(float(result["crackle_probability"]))
@@ -286,7 +290,8 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
                for result in results]
     rule = {"threshold": entry.get("threshold"), "cannot_clear": options.chest_pieces_cannot_clear,
             "require_validated_stethoscope": options.require_validated_stethoscope}
-    sites, counted = site_probabilities(results, **rule), counted_takes(results, **rule)
+    counted = counted_takes(results, **rule)
+    sites = _site_maxima(results, counted)
     evidence = crackle_evidence(sites, entry, ctd_diagnosis=picture.ctd_diagnosis, options=options,
                                 site=site_validation("auscultation"), region=region_validation("auscultation"),
                                 take_populations=take_populations(counted),

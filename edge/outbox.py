@@ -142,13 +142,19 @@ def ild_extent_trend(referrals: list[dict]) -> list[dict]:
     return sorted(points, key=lambda point: point["date"])
 
 
+def collapsed_reason(reason: str) -> str:
+    """A stated reason as a referral stores it: stripped, each run of spaces one space; its length is the
+    one :data:`MAX_REASON_CHARS` limits."""
+    return " ".join(reason.split())
+
+
 def clean_reason(reason: Optional[str], *, field: str = "reason") -> Optional[str]:
     """The stated reason stripped (None when empty); longer than ``MAX_REASON_CHARS`` is refused."""
     if reason is None:
         return None
     if not isinstance(reason, str):
         raise ValidationError(f"{field} must be text", fields=[{"field": field, "reason": "not text"}])
-    reason = " ".join(reason.split())
+    reason = collapsed_reason(reason)
     if len(reason) > MAX_REASON_CHARS:
         raise ValidationError(f"{field} is {len(reason)} characters; at most {MAX_REASON_CHARS}",
                               fields=[{"field": field, "reason": "too long"}])

@@ -765,8 +765,8 @@ def _names_field(exc: ValidationError, name: str) -> bool:
 
 def _reason_too_long(reason: str) -> str:
     """What the page says beside a stated reason over :data:`edge.outbox.MAX_REASON_CHARS`, counted
-    as the referral stores it (:func:`edge.outbox.clean_reason`: runs of spaces count as one)."""
-    return translate("err_reason_too_long", g.lang, length=len(" ".join(reason.split())),
+    as the referral stores it (:func:`edge.outbox.collapsed_reason`: runs of spaces count as one)."""
+    return translate("err_reason_too_long", g.lang, length=len(outbox.collapsed_reason(reason)),
                      max=outbox.MAX_REASON_CHARS)
 
 
