@@ -51,21 +51,67 @@ def _model_stamp(model):
             "entry_sha256": entry_digest(entry)}
 
 
-def adult_validation(adults: Optional[dict]):
+def adult_validation(adults: Optional[dict], by_device: Optional[dict] = None):
     """A crackle model's patient-level figures on held-out adults (an adult population of its manifest
     entry, or one device's figures there, as an assessment keeps them:
     :meth:`edge.modalities.ServedCrackleModel.counted_figures`), as whole percentages for the nurse's
     note, with whose they are (``population_key``; ``adults``, KAUH's, for figures kept before they said;
-    ``device`` when they are one device's alone, else None), or None without them."""
+    ``device`` when they are one device's alone, else None), or None without them. ``by_device``: that
+    population's figures per device (:func:`population_by_device`), given as ``devices_found``
+    (:func:`devices_found`) with the device to ``record_through`` (:func:`record_through`)."""
     if not adults:
         return None
     percent = lambda value: f"{100 * value:.0f}"
+    found = devices_found(by_device)
     return {"population_key": adults.get("population_key", ADULT_POPULATION),
             "device": adults.get("device") if adults.get("figures_over") == "device" else None,
             "patients": adults["patients"], "positive": adults["positive_patients"],
             "sensitivity": percent(adults["sensitivity"]), "specificity": percent(adults["specificity"]),
             "sensitivity_low": percent(adults["sensitivity_ci95"][0]), "sensitivity_high": percent(adults["sensitivity_ci95"][1]),
-            "specificity_low": percent(adults["specificity_ci95"][0]), "specificity_high": percent(adults["specificity_ci95"][1])}
+            "specificity_low": percent(adults["specificity_ci95"][0]), "specificity_high": percent(adults["specificity_ci95"][1]),
+            "devices_found": found, "record_through": record_through(found)}
+
+
+def population_by_device(figures: Optional[dict], populations: Optional[dict]) -> Optional[dict]:
+    """The per-device figures (``by_device``) of the adult population whose figures a visit's note quotes
+    (``figures``: :meth:`edge.modalities.ServedCrackleModel.counted_figures`; ``populations``: the manifest's
+    ``validation.populations``, read for figures of one device alone, which do not carry their population's),
+    or None when the manifest has none: pooled figures hide a chest piece that misses most crackles."""
+    if not figures:
+        return None
+    block = ((populations or {}).get(figures.get("population_key")) or {} if figures.get("figures_over") == "device"
+             else figures)
+    by_device = block.get("by_device")
+    return by_device if isinstance(by_device, dict) and by_device else None
+
+
+def devices_found(by_device: Optional[dict]) -> list[dict]:
+    """Each device's figures (``by_device``: :func:`population_by_device`) in the manifest's order, as the
+    nurse's note counts them: ``found`` of the ``positive`` adults with crackles (sensitivity times the
+    positive patients, the whole number it stands for), with the ``sensitivity`` and ``specificity``
+    :func:`record_through` compares. Empty without them."""
+    return [{"device": device, "positive": figures["positive_patients"],
+             "found": round(figures["sensitivity"] * figures["positive_patients"]),
+             "sensitivity": figures["sensitivity"], "specificity": figures["specificity"]}
+            for device, figures in (by_device or {}).items()]
+
+
+def record_through(found: list[dict]) -> Optional[str]:
+    """The device to record through (``found``: :func:`devices_found`): the one that found the largest share
+    of the adults with crackles (on a tie, that called most of the others clear, then the first in the
+    manifest); None when no device found a smaller share than another (nothing to choose between).
+
+    Examples
+    --------
+    >>> record_through([{"device": "S bell", "sensitivity": 0.0, "specificity": 1.0},
+    ...                 {"device": "S diaphragm", "sensitivity": 1.0, "specificity": 0.83}])
+    'S diaphragm'
+    >>> record_through([{"device": "S bell", "sensitivity": 1.0, "specificity": 1.0}]) is None
+    True
+    """
+    if len({item["sensitivity"] for item in found}) < 2:
+        return None
+    return max(found, key=lambda item: (item["sensitivity"], item["specificity"], -found.index(item)))["device"]
 
 
 #: What a take's crackle result says of its stethoscope and chest piece (:func:`stethoscope_validation`).

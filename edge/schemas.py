@@ -595,6 +595,11 @@ class Assessment(BaseModel):
                           "made before they were kept); population_key (adults, adults_<folder>) and figures_over "
                           "(device, with device, or all_devices) say whose they are (absent: kept before they said; "
                           "KAUH's adults).")
+    crackle_model_by_device: Optional[dict] = Field(
+        None, description="The figures of crackle_model_adults' population per device (validation.populations."
+                          "<population>.by_device: device -> the same figures over its recordings alone), which the "
+                          "note on the result counts per chest piece (null: the manifest has none, or an assessment "
+                          "made before they were kept).")
     crackle_takes_rescored: list[dict] = Field(
         [], description="The takes another crackle model first scored, scored again by the model this assessment "
                         "used (recording_id, chest_site, model_version, threshold, crackle_probability, "

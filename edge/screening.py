@@ -24,6 +24,7 @@ from edge.fusion.monitoring import (discordant_hrct, end_in_effect, ended_plan, 
 from edge.fusion.staging import stage
 from edge.fusion.triage import (TriageThresholds, anti_mda5_hrct_sentence, hrct_since_anti_mda5, patient_factors,
                                 recorded_findings, red_flags, triage)
+from edge.auscultation import population_by_device
 from edge.breath import score_unscored_breath_readings
 from edge.inference.bundles import served_entry_digests
 from edge.labs import recent_lymphocytes
@@ -309,6 +310,9 @@ def assess_visit(
     lung_sounds = next((item for item in evidence if item.modality == "auscultation"), None)
     result["crackle_threshold"] = crackle_model.threshold
     result["crackle_model_adults"] = crackle_model.counted_figures(lung_sounds)
+    # Their population's figures per device, which figures of one device alone do not carry: the note says
+    # what each chest piece found.
+    result["crackle_model_by_device"] = population_by_device(result["crackle_model_adults"], crackle_model.populations)
     result["crackle_takes_rescored"] = rescored_takes(list_recordings(db, visit_id))
     # What edge.freshness compares with what is served later: the content of each served model's
     # manifest entry (a model re-issued at the same version is another) and the regional validation.

@@ -629,6 +629,14 @@ CATALOG: dict[str, dict[str, str]] = {
     "crackle_model_no_adults": {"en": "The lung-sound model has not been validated on adults; it is not validated in "
                                       "people with ILD.",
                                 "zh-CN": "肺音模型尚未在成人中验证，也未在间质性肺病患者中验证。"},
+    # The same adults' figures per device (validation.populations.<population>.by_device, issue 24): pooled
+    # figures hide a chest piece that misses most crackles (KAUH's bell found none of 3). {devices}: each
+    # stethoscope with crackle_model_found per chest piece; then which device to record through, when one
+    # found fewer than another (edge.auscultation.record_through).
+    "crackle_model_by_device": {"en": "Of those adults with crackles, each chest piece alone found: {devices}.",
+                                "zh-CN": "在这些有爆裂音的成人中，各听诊头单独检出：{devices}。"},
+    "crackle_model_found": {"en": "{found} of {positive}", "zh-CN": "{positive} 名中 {found} 名"},
+    "crackle_model_record_through": {"en": "Record through {device}.", "zh-CN": "请用 {device} 录音。"},
     "interval": {"en": "90% interval", "zh-CN": "90% 区间"},
     "validation_note": {"en": "Not validated for clinical use: the risk model and the models it uses have not been "
                               "validated on patients. Treat the risk as a research estimate.",
@@ -1197,6 +1205,34 @@ LIST_SEPARATORS = {"en": ", ", "zh-CN": "、"}
 def join_list(items, lang: str) -> str:
     """``items`` (words already in ``lang``) as one list in ``lang``: the one place lists are joined per language."""
     return LIST_SEPARATORS.get(lang, LIST_SEPARATORS["en"]).join(items)
+
+
+#: How each language joins a list whose items hold lists of their own (a stethoscope with its chest pieces):
+#: a semicolon, full width in Chinese.
+GROUP_SEPARATORS = {"en": "; ", "zh-CN": "；"}
+#: How each language puts words in brackets after a name: full-width brackets, no space, in Chinese.
+BRACKETS = {"en": " ({})", "zh-CN": "（{}）"}
+
+
+#: How each language follows one sentence with the next: Chinese sentences take no space.
+SENTENCE_SEPARATORS = {"en": " ", "zh-CN": ""}
+
+
+def join_sentences(sentences, lang: str) -> str:
+    """``sentences`` (already in ``lang``, each with its full stop) as one text in ``lang``."""
+    return SENTENCE_SEPARATORS.get(lang, SENTENCE_SEPARATORS["en"]).join(sentences)
+
+
+def join_groups(items, lang: str) -> str:
+    """``items`` (words already in ``lang``, each perhaps a list of its own, :func:`join_list`) as one list in
+    ``lang``."""
+    return GROUP_SEPARATORS.get(lang, GROUP_SEPARATORS["en"]).join(items)
+
+
+def bracketed(name: str, words: str, lang: str) -> str:
+    """``name`` followed by ``words`` in brackets, as ``lang`` writes them (``Littmann 3200 (Bell)``,
+    ``Littmann 3200（钟型面）``)."""
+    return name + BRACKETS.get(lang, BRACKETS["en"]).format(words)
 
 
 def translate(key: str, lang: str, **values) -> str:

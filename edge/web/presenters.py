@@ -15,7 +15,7 @@ from edge.fusion.evidence import ADULT_POPULATION
 from edge.modalities import counts_for_its_site, stethoscope_counts, take_threshold
 from edge.patients import VISIT_STEPS
 from edge.recordings import awaits_score, is_accepted
-from edge.web.i18n import CATALOG, join_list, translate
+from edge.web.i18n import CATALOG, bracketed, join_groups, join_list, join_sentences, translate
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, STETHOSCOPE_NOT_STATED
 from tabular_models.lab_catalogue import ANALYTES
 
@@ -283,15 +283,22 @@ def stethoscope_name(stethoscope: str, lang: str) -> str:
 def validated_devices(devices: list[str], lang: str) -> str:
     """The devices of a validation (manifest names, ``"Littmann 3200 bell"``) as the nurse reads them: each
     stethoscope once, with the chest pieces it was validated through in her language."""
-    pieces: dict[str, list[str]] = {}
+    return _by_stethoscope(devices, lang, lambda device, piece: piece)
+
+
+def _by_stethoscope(devices: list[str], lang: str, words) -> str:
+    """Devices (manifest names) grouped by stethoscope in ``lang``: each stethoscope once, with in brackets
+    what ``words(device, piece)`` says of each of its devices (``piece``: its chest piece in ``lang``, None
+    for a device named without one; None from ``words``: nothing to say)."""
+    said: dict[str, list[str]] = {}
     for device in devices:
         stethoscope, piece = device_parts(device)
-        pieces.setdefault(stethoscope, [])
-        if piece is not None:
-            pieces[stethoscope].append(translate(f"chest_piece_{piece}", lang))
-    if not pieces:
+        text = words(device, translate(f"chest_piece_{piece}", lang) if piece is not None else None)
+        said.setdefault(stethoscope, []).extend([text] if text else [])
+    if not said:
         return translate("stethoscope_no_devices", lang)
-    return "; ".join(f"{name} ({join_list(shown, lang)})" if shown else name for name, shown in pieces.items())
+    return join_groups([bracketed(name, join_list(shown, lang), lang) if shown else name
+                        for name, shown in said.items()], lang)
 
 
 def adult_population(key: Optional[str], lang: str) -> str:
@@ -314,9 +321,37 @@ def crackle_model_note(adults: Optional[dict], lang: str) -> str:
         return translate("crackle_model_no_adults", lang)
     through = (translate("crackle_model_through_device", lang, device=validated_devices([adults["device"]], lang))
                if adults.get("device") else "")
-    figures = {key: value for key, value in adults.items() if key not in ("population_key", "device")}
+    figures = {key: value for key, value in adults.items() if key not in ("population_key", "device", "devices_found",
+                                                                   "record_through")}
     return translate("crackle_model_adults", lang, through=through,
                      population=adult_population(adults["population_key"], lang), **figures)
+
+
+def crackle_model_devices_note(adults: Optional[dict], lang: str) -> Optional[str]:
+    """What the same adults' figures are through each device alone (``adults``: :func:`edge.auscultation.
+    adult_validation`, its ``devices_found``), built from the manifest's numbers: how many of those with
+    crackles each chest piece found, then which to record through when one found fewer than another (KAUH's
+    bell found 0 of 3: record through the diaphragm). None without figures of two devices or more."""
+    found = (adults or {}).get("devices_found") or []
+    if len(found) < 2:
+        return None
+    counts = {item["device"]: translate("crackle_model_found", lang, found=item["found"], positive=item["positive"])
+              for item in found}
+    sentences = [translate("crackle_model_by_device", lang, devices=_by_stethoscope(
+        list(counts), lang, lambda device, piece: f"{piece} {counts[device]}" if piece else counts[device]))]
+    if adults.get("record_through"):
+        sentences.append(translate("crackle_model_record_through", lang,
+                                   device=validated_devices([adults["record_through"]], lang)))
+    return join_sentences(sentences, lang)
+
+
+def crackle_model_statement(adults: Optional[dict], lang: str) -> str:
+    """What the crackle model was validated on, in ``lang``, from its manifest's figures as an assessment kept
+    them (``adults``: :func:`edge.auscultation.adult_validation`): :func:`crackle_model_note`, then
+    :func:`crackle_model_devices_note`. The referral letter gives it in every language (the manifest's own
+    statement is English only)."""
+    return join_sentences([text for text in (crackle_model_note(adults, lang), crackle_model_devices_note(adults, lang))
+                           if text], lang)
 
 
 def stethoscope_statement(validation: Optional[dict], lang: str, *, require_validated_stethoscope: bool = False) -> Optional[str]:
@@ -334,8 +369,7 @@ def stethoscope_statement(validation: Optional[dict], lang: str, *, require_vali
     # or only because the programme requires a named, validated one.
     key = ("stethoscope_required_not_counted" if stethoscope_counts_by(validation)
            else "stethoscope_does_not_count")
-    sep = "" if lang == "zh-CN" else " "  # Chinese sentences follow one another without a space
-    return f"{text}{sep}{translate(key, lang, devices=validated_devices(validation['devices'], lang))}"
+    return join_sentences([text, translate(key, lang, devices=validated_devices(validation['devices'], lang))], lang)
 
 
 def stethoscope_validation_in_words(validation: Optional[dict], lang: str, *,

@@ -463,14 +463,18 @@ def heard_rule(crackle_model: Optional[ServedCrackleModel] = None) -> dict:
 
 
 def crackle_validation(assessment: dict, crackle_model: Optional[ServedCrackleModel] = None) -> Optional[dict]:
-    """The crackle model note's figures (:func:`edge.auscultation.adult_validation`): those the
-    assessment kept, else (one stored before they were) the served model's (``crackle_model`` as
-    the page read it; None reads it now)."""
+    """The crackle model note's figures (:func:`edge.auscultation.adult_validation`), with their population's
+    per device: those the assessment kept (``crackle_model_by_device``; one kept before it did has them only
+    when its figures are over all the population's devices, whose block carries them), else (one stored
+    before it kept any) the served model's (``crackle_model`` as the page read it; None reads it now)."""
     if "crackle_model_adults" in assessment:
         adults = assessment["crackle_model_adults"]
+        by_device = assessment.get("crackle_model_by_device") or auscultation.population_by_device(adults, None)
     else:
-        adults = (crackle_model or served_crackle_model()).counted_figures(None)
-    return auscultation.adult_validation(adults)
+        served = crackle_model or served_crackle_model()
+        adults = served.counted_figures(None)
+        by_device = auscultation.population_by_device(adults, served.populations)
+    return auscultation.adult_validation(adults, by_device)
 
 
 def programme_settings_today() -> dict[str, dict]:
@@ -746,6 +750,8 @@ def referral_letter(referral_id: int):
         result=presenters.result_view(assessment, recordings=in_result(recordings.list_recordings(db, visit["id"])),
                                       lab_rows_=lab_rows, **heard_rule()),
         facts=facts, changed_after=changed_after, recordings=recordings_, lab_rows=lab_rows, qr_svg=Markup(svg),
+        # What the crackle model was validated on, in the reader's language (the manifest's statement is English).
+        crackle_statement=presenters.crackle_model_statement(crackle_validation(assessment), g.lang) if assessment else None,
         referrer=_referrer(db, referral["id"]),
         clinic_name=resources.settings.clinic_name, clinic_contact=resources.settings.clinic_contact)
 

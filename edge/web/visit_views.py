@@ -105,11 +105,12 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
     verdict = freshness.freshness_of(db, assessment, visit=visit, patient=patient,
                                      settings_today=programme_settings_today(),
                                      models_today=freshness.models_in_force()) if assessment else None
+    crackle_figures = crackle_validation(assessment, crackle_model) if assessment else None
     return render_template(
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment, chest_piece_notes=chest_piece_notes,
-        crackle_note=presenters.crackle_model_note(crackle_validation(assessment, crackle_model), g.lang)
-        if assessment else None,
+        crackle_note=presenters.crackle_model_note(crackle_figures, g.lang) if assessment else None,
+        crackle_devices_note=presenters.crackle_model_devices_note(crackle_figures, g.lang) if assessment else None,
         waiting_takes=waiting_takes,
         chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,
         stethoscopes=resources.settings.stethoscopes, upload_stethoscope=resources.settings.upload_stethoscope,

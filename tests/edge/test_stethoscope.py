@@ -208,10 +208,21 @@ def test_each_take_on_the_visit_page_names_its_stethoscope_and_says_whether_the_
         assert str(escape(presenters.validated_devices(adults["devices"], lang))) in shown
     assert f"{CATALOG['stethoscope'][lang]}: {CATALOG['stethoscope_not_stated'][lang]}" in item(("not_stated", "diaphragm"))
     # The adults' devices, each stethoscope once with its chest pieces in the nurse's language, listed as her
-    # language lists (Chinese with the enumeration comma 、).
+    # language lists (Chinese with the enumeration comma 、, in full-width brackets).
     pieces = [CATALOG[f"chest_piece_{device.split()[-1]}"][lang] for device in adults["devices"]]
-    separator = {"en": ", ", "zh-CN": "、"}[lang]
-    assert presenters.validated_devices(adults["devices"], lang) == f"{LITTMANN} ({separator.join(pieces)})"
+    listed = {"en": f"{LITTMANN} ({', '.join(pieces)})", "zh-CN": f"{LITTMANN}（{'、'.join(pieces)}）"}[lang]
+    assert presenters.validated_devices(adults["devices"], lang) == listed
+
+
+@pytest.mark.parametrize(("lang", "listed"), [
+    ("en", f"{LITTMANN} (Bell, Diaphragm); {YUNTING}"),
+    ("zh-CN", f"{LITTMANN}（钟型面、膜型面）；{YUNTING}"),
+])
+def test_several_stethoscopes_are_listed_as_the_nurses_language_lists_them(lang, listed):
+    """Issue 24: the stethoscopes of a validation were joined with "; " and ASCII brackets in every language."""
+    devices = [f"{LITTMANN} bell", f"{LITTMANN} diaphragm", YUNTING]
+    assert presenters.validated_devices(devices, lang) == listed
+    assert presenters.validated_devices([], lang) == CATALOG["stethoscope_no_devices"][lang]
 
 
 # --- whether a take counts (issue 24: a model counts only as far as patients it never saw support it) -----
@@ -414,7 +425,7 @@ def test_the_statement_words_the_figures_of_the_takes_own_device_in_both_languag
     assert presenters.stethoscope_statement(found, "zh-CN") == (
         f"已在成人中通过此听诊器和听诊头（Stetho A，{CATALOG['chest_piece_diaphragm']['zh-CN']}）验证：在爆裂音模型从未见过的 "
         "38 名成人中（11 名有爆裂音；约旦阿卜杜拉国王大学医院（KAUH）的患者，其爆裂音来自心力衰竭等其他肺部疾病），"
-        f"仅按其经 Stetho A ({CATALOG['chest_piece_diaphragm']['zh-CN']}) 的录音计，"
+        f"仅按其经 Stetho A（{CATALOG['chest_piece_diaphragm']['zh-CN']}） 的录音计，"
         "按患者计灵敏度 0.64（0.35–0.85），特异度 0.70（0.50–0.84）。")
     assert presenters.stethoscope_statement(None, "en") is None
 
@@ -429,9 +440,10 @@ def test_without_figures_of_its_device_the_statement_quotes_all_the_adults_devic
         "model's manifest gives no figures for this chest piece alone.")
     chinese = presenters.stethoscope_statement(found, "zh-CN")
     assert "在爆裂音模型从未见过的 40 名成人中（12 名有爆裂音；约旦阿卜杜拉国王大学医院（KAUH）的患者" in chinese
-    # The chest pieces listed as Chinese lists them: with the enumeration comma, never ", ".
+    # The chest pieces listed as Chinese lists them: with the enumeration comma, never ", ", in full-width
+    # brackets, and the stethoscopes apart with a full-width semicolon.
     pieces = "、".join(CATALOG[f"chest_piece_{piece}"]["zh-CN"] for piece in ("bell", "diaphragm"))
-    assert chinese.endswith(f"为其全部录音合计（Stetho A ({pieces}); Scope B）：模型清单未单独给出此听诊头的数据。")
+    assert chinese.endswith(f"为其全部录音合计（Stetho A（{pieces}）；Scope B）：模型清单未单独给出此听诊头的数据。")
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
