@@ -1,8 +1,9 @@
 """Issue 24, in Chromium: a clinic that names its stethoscopes (settings stethoscopes, upload_stethoscope). The
 nurse picks the stethoscope from the recording form's list (never typed) for a microphone take (the page's
 script sends it) and for a file; each take on the visit page names its stethoscope and says whether the
-crackle model was validated on it. In English and Chinese, checked as in the clinic-day walk (44 px targets,
-axe-core, no English left on the Chinese pages). The server's rules are in tests/edge/test_stethoscope.py."""
+crackle model was validated on it, and the result's note says what each chest piece found. In English and
+Chinese, checked as in the clinic-day walk (44 px targets, axe-core, no English left on the Chinese pages).
+The server's rules are in tests/edge/test_stethoscope.py and tests/edge/test_crackle_model_by_device.py."""
 from __future__ import annotations
 
 import pytest
@@ -46,7 +47,7 @@ def test_the_nurse_picks_the_stethoscope_and_each_take_says_whether_the_model_wa
     microphone = page.get_attribute(".recording", "data-recording-id")
 
     take = tmp_path / "left-base.wav"
-    take.write_bytes(wav_bytes(seconds=4, rate=4000))
+    take.write_bytes(wav_bytes(seconds=8, rate=4000))  # long enough to pass the gate: the result scores it
     page.select_option("#chest-site", "posterior_left_base")
     page.select_option("#chest-piece", "diaphragm")
     page.select_option("#stethoscope", LITTMANN)
@@ -61,5 +62,15 @@ def test_the_nurse_picks_the_stethoscope_and_each_take_says_whether_the_model_wa
     assert page.inner_text(f"#take-{uploaded} .stethoscope") == f"{CATALOG['stethoscope'][lang]}: {LITTMANN}"
     assert page.inner_text(f"#stethoscope-note-{uploaded}").startswith(opening("stethoscope_validated", lang))
     tablet.check("takes")
+
+    # The result's note on the crackle model says what each chest piece found alone (issue 24 item 8), in
+    # the nurse's language (checked for English left on the Chinese page like the rest).
+    page.click("#assess-button")
+    page.wait_for_selector("#crackle-model-devices")
+    devices = page.inner_text("#crackle-model-devices")
+    assert devices.startswith(opening("crackle_model_by_device", lang))
+    assert f"{CATALOG['chest_piece_bell'][lang]} {CATALOG['crackle_model_found'][lang].format(found=0, positive=3)}" \
+        in devices
+    tablet.check("result")
     tablet.assert_clean()
     context.close()
