@@ -330,11 +330,15 @@ def stethoscope_statement(validation: Optional[dict], lang: str, *, require_vali
     text = _validation_statement(validation, lang)
     if stethoscope_counts_by(validation, require_validated_stethoscope=require_validated_stethoscope):
         return text
+    sep = "" if lang == "zh-CN" else " "  # Chinese sentences follow one another without a space
+    if validation.get("device_counts") is False:  # its own device's figures fail the validation rule
+        return f"{text}{sep}" + translate(
+            "stethoscope_device_does_not_count", lang, device=validated_devices([validation["device"]], lang),
+            why=translate(f"stethoscope_device_why_{validation['device_reason_code']}", lang))
     # Not counted whatever the programme's setting (a device the adults' validation never went through),
     # or only because the programme requires a named, validated one.
     key = ("stethoscope_required_not_counted" if stethoscope_counts_by(validation)
            else "stethoscope_does_not_count")
-    sep = "" if lang == "zh-CN" else " "  # Chinese sentences follow one another without a space
     return f"{text}{sep}{translate(key, lang, devices=validated_devices(validation['devices'], lang))}"
 
 
