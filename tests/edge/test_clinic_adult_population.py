@@ -20,12 +20,13 @@ from edge import auscultation
 from edge.auscultation import stethoscope_validation
 from edge.config import load_settings
 from edge.fusion.evidence import (ADULT_POPULATION, REASON_CODES, ValidationRule, _population_figures, adult_populations,
-                                  detector_validation, population_counts, stethoscope_free_population)
+                                  crackle_log_lrs, crackle_potential_range, crackle_sign_for, detector_validation,
+                                  population_counts, stethoscope_free_population)
 from edge.modalities import take_populations
 from edge.web import presenters
 from edge.web.i18n import CATALOG
 from support import PATIENT, TEST_PUBLIC_KEY, edit_manifest, model_bundle, trust_test_key
-from test_chest_piece import stored_take
+from test_chest_piece import site_done, stored_take
 from test_result_after_model_update import models_command, restarted
 from test_stethoscope import CLINIC, LITTMANN, OTHER, shipped_entry
 
@@ -318,3 +319,153 @@ def test_a_kept_note_from_before_it_said_whose_figures_reads_as_kauhs_adults():
     other = presenters.crackle_model_note({**kept, "population_key": "children_sprsound2022"}, "zh-CN")
     assert CATALOG["adult_population_other"]["zh-CN"] in other
     assert presenters.crackle_model_note(None, "en") == CATALOG["crackle_model_no_adults"]["en"]
+
+
+# --- a take is judged by its own device's figures (h107, issue 24) ------------------------------------
+
+NO_BETTER_THAN_CHANCE = {"patients": 30, "assessable_patients": 30, "positive_patients": 9, "sensitivity": 0.44,
+                         "sensitivity_ci95": [0.14, 0.79], "specificity": 0.76, "specificity_ci95": [0.55, 0.9]}
+BY_DEVICE = entry_with(
+    adults=population(["Stetho A diaphragm", "Stetho A bell", "Stetho A extended", "Scope B"], KAUH_PASSING,
+                      by_device={"Stetho A diaphragm": DIAPHRAGM_PASSING, "Stetho A bell": TOO_FEW,
+                                 "Stetho A extended": NO_BETTER_THAN_CHANCE}))
+
+
+@pytest.mark.parametrize(("device", "validated", "code", "figures"), [
+    ("Stetho A diaphragm", True, None, DIAPHRAGM_PASSING),  # its own figures, which pass
+    ("Stetho A bell", False, "device_too_few", None),  # 6 adults
+    ("Stetho A extended", False, "device_uncertain", None),  # lower bounds 0.14 + 0.55 - 1 < 0
+    ("Scope B", True, None, KAUH_PASSING),  # no figures of its own: the pooled ones
+    (None, True, None, KAUH_PASSING),  # takes through several devices: pooled
+])
+def test_takes_through_one_device_count_with_its_own_figures_when_they_pass(device, validated, code, figures):
+    found = detector_validation(BY_DEVICE, take_populations=["adults"], device=device)
+    assert found["validated"] is validated and found.get("reason_code") == code
+    if validated:
+        assert {key: list(found[key]) if key.endswith("_ci95") else found[key] for key in FIGURES} == {
+            key: figures[key] for key in FIGURES}
+        own = figures is DIAPHRAGM_PASSING
+        assert (found["figures_over"], found.get("device")) == (("device", device) if own else ("all_devices", None))
+    else:
+        assert device in found["reason"]
+
+
+def test_a_takes_device_verdict_is_its_own_figures_under_the_rule_only_while_its_population_passes():
+    """stethoscope_validation carries the verdict (device_counts) the risk, the chest map and the API read; a
+    population that fails the rule decides for itself (its own reason), so no device is judged apart."""
+    verdicts = {piece: stethoscope_validation(BY_DEVICE, stethoscope="Stetho A", chest_piece=piece)
+                for piece in ("diaphragm", "bell", "extended")}
+    assert {piece: (v["device_counts"], v.get("device_reason_code")) for piece, v in verdicts.items()} == {
+        "diaphragm": (True, None), "bell": (False, "device_too_few"), "extended": (False, "device_uncertain")}
+    assert "Stetho A bell" in verdicts["bell"]["device_reason"]
+    assert "device_counts" not in stethoscope_validation(BY_DEVICE, stethoscope="Scope B", chest_piece="bell")
+    strict = ValidationRule(min_patients=100)  # the adults' 60 patients fail it: nothing is judged per device
+    assert stethoscope_validation(BY_DEVICE, stethoscope="Stetho A", chest_piece="bell", rule=strict)["device_counts"]
+    assert detector_validation(BY_DEVICE, strict, take_populations=["adults"], device="Stetho A bell")[
+        "reason_code"] == "too_few"
+
+
+def test_the_shipped_manifest_counts_no_take_for_adults_through_any_of_its_devices():
+    """KAUH's 15 test adults are under the rule's 20: nothing counts, and the reason is the adults' (too few), not
+    a device's; every take through the Littmann still makes its site heard as before (device_counts True)."""
+    entry = shipped_entry()
+    for device in entry["validation"]["populations"]["adults"]["devices"]:
+        found = detector_validation(entry, take_populations=["adults"], device=device)
+        assert (found["validated"], found["reason_code"]) == (False, "too_few")
+        stethoscope, piece = auscultation.device_parts(device)
+        assert stethoscope_validation(entry, stethoscope=stethoscope, chest_piece=piece)["device_counts"] is True
+
+
+def test_the_complete_exam_range_is_the_populations_and_none_when_no_device_of_it_can_count():
+    sign = crackle_sign_for("SSc")
+    pooled = crackle_log_lrs(sign, _population_figures(KAUH_PASSING, name="pooled"))
+    assert crackle_potential_range(BY_DEVICE, ctd_diagnosis="SSc") == (pooled["negative"][0], pooled["positive"][0])
+    none_counts = copy.deepcopy(BY_DEVICE)
+    adults = none_counts["validation"]["populations"]["adults"]
+    adults["devices"] = ["Stetho A bell", "Stetho A extended"]
+    del adults["by_device"]["Stetho A diaphragm"]
+    assert crackle_potential_range(none_counts, ctd_diagnosis="SSc") == (0.0, 0.0)
+
+
+def install_devices(runner, settings, folder, by_device: dict) -> None:
+    """The bundled models with KAUH's adults passing the rule and ``by_device``'s figures for those Littmann
+    chest pieces (the others keep the shipped figures: 15 adults, too few), installed and made active."""
+    def change(models):
+        adults = models["auscultation"]["validation"]["populations"]["adults"]
+        adults.update(KAUH_PASSING)
+        for piece, figures in by_device.items():
+            adults["by_device"][f"{LITTMANN} {piece}"].update(figures)
+    bundle = model_bundle(folder)
+    edit_manifest(bundle, change)
+    models_command(runner, settings, "install", str(bundle))
+
+
+def visit_of(client, headers, db, code: str, takes: tuple) -> int:
+    """A visit of PATIENT (as ``code``) with ``takes``: (site, crackle probability, chest piece), each through the
+    Littmann 3200."""
+    patient = client.post("/api/v1/patients", json={**PATIENT, "code": code}, headers=headers).json
+    visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json["id"]
+    for site, p, piece in takes:
+        db["recordings"].update(stored_take(db, visit_id, site, p, piece), {"stethoscope": LITTMANN})
+    db.conn.commit()
+    return visit_id
+
+
+LEFT, RIGHT = "posterior_left_base", "posterior_right_base"
+
+
+def test_each_take_counts_by_its_own_devices_figures_through_the_service(runner, settings, db, nurse, tmp_path):
+    """The adults pass the rule, the diaphragm's and extended filter's own figures pass, the bell's (the shipped
+    15 adults) do not: crackles through the bell leave the risk as with no take, the bell's reason under the
+    take; a diaphragm-only exam counts with the diaphragm's figures; diaphragm and extended together, with the
+    adults' pooled figures."""
+    extended = {**DIAPHRAGM_PASSING, "sensitivity": 0.8, "sensitivity_ci95": [0.5, 0.95]}
+    install_devices(runner, settings, tmp_path / "devices", {"diaphragm": DIAPHRAGM_PASSING, "extended": extended})
+    client, headers = restarted(settings)
+    exams = {"none": (), "bell": ((LEFT, 0.9, "bell"),),
+             "diaphragm": ((LEFT, 0.9, "diaphragm"), (RIGHT, 0.02, "diaphragm")),
+             "mixed": ((LEFT, 0.9, "diaphragm"), (RIGHT, 0.02, "extended")),
+             "bell_and_diaphragm": ((LEFT, 0.9, "bell"), (LEFT, 0.02, "diaphragm"), (RIGHT, 0.02, "diaphragm"))}
+    visits = {name: visit_of(client, headers, db, f"CL24-02{number:02d}", takes)
+              for number, (name, takes) in enumerate(exams.items())}
+    result = {name: assess(client, headers, visit_id) for name, visit_id in visits.items()}
+    sign = crackle_sign_for(PATIENT["ctd_diagnosis"])
+
+    # Through the bell: not counted, positive as it is; its site is not heard; the take says why, naming the bell.
+    assert "auscultation" not in result["bell"]["contributions"]
+    assert {key: result["bell"][key] for key in ("probability", "tier")} == {
+        key: result["none"][key] for key in ("probability", "tier")}
+    [bell] = client.get(f"/api/v1/visits/{visits['bell']}/recordings", headers=headers).json["recordings"]
+    validation = bell["stethoscope_validation"]
+    assert (validation["counts"], validation["device_counts"], validation["device_reason_code"]) == (
+        False, False, "device_too_few")
+    assert validation["statement"].endswith(CATALOG["stethoscope_device_does_not_count"]["en"].format(
+        device=presenters.validated_devices([f"{LITTMANN} bell"], "en"),
+        why=CATALOG["stethoscope_device_why_device_too_few"]["en"]))
+    page = client.get(f"/visits/{visits['bell']}").get_data(as_text=True)
+    assert not site_done(page, LEFT)
+
+    # The diaphragm alone: its own figures, the log LR recomputed from them.
+    diaphragm = result["diaphragm"]["contributions"]["auscultation"]
+    own = crackle_log_lrs(sign, _population_figures(DIAPHRAGM_PASSING, name="diaphragm"))
+    assert diaphragm["counted"] and diaphragm["finding"]["level"] == "basal"
+    assert (diaphragm["finding"]["figures_over"], diaphragm["finding"]["device"]) == ("device", f"{LITTMANN} diaphragm")
+    assert diaphragm["log_likelihood_ratio"] == pytest.approx(own["positive"][0])
+    assert diaphragm["log_lr_range95"] == pytest.approx(list(own["positive"][1:]))
+
+    # Two devices of the adults: the pooled figures, over patients recorded through all of them.
+    mixed = result["mixed"]["contributions"]["auscultation"]
+    pooled = crackle_log_lrs(sign, _population_figures(KAUH_PASSING, name="pooled"))
+    assert mixed["counted"] and (mixed["finding"]["figures_over"], mixed["finding"]["device"]) == ("all_devices", None)
+    assert mixed["log_likelihood_ratio"] == pytest.approx(pooled["positive"][0]) != own["positive"][0]
+    assert result["mixed"]["crackle_model_adults"]["figures_over"] == "all_devices"
+
+    # Crackles through the bell beside a clear diaphragm exam: the bell's take is left out (named in the finding),
+    # so the chest is clear, by the diaphragm's own figures.
+    both = result["bell_and_diaphragm"]["contributions"]["auscultation"]
+    assert both["counted"] and both["finding"]["level"] == "none"
+    assert both["finding"]["devices_not_counted"] == [
+        {"device": f"{LITTMANN} bell", "reason_code": "device_too_few",
+         "reason": validation["device_reason"]}]
+    assert both["log_likelihood_ratio"] == pytest.approx(own["negative"][0])
+    assert result["bell_and_diaphragm"]["probability"] < result["none"]["probability"]
