@@ -993,6 +993,13 @@ CATALOG: dict[str, dict[str, str]] = {
     "model_updated_regional_validation": {"en": "The regional validation was changed since this result: press "
                                                 "“Calculate again” before acting on it.",
                                           "zh-CN": "本次结果计算后区域验证已更改：请先点击“重新计算”，再据此处理。"},
+    # edge.freshness.counted_before_device_rule (h107): lung sounds counted before each take was judged by its
+    # own device's figures.
+    "model_updated_crackle_device_rule": {"en": "How lung sounds count changed since this result (each take is now "
+                                                "judged by its own chest piece's results on patients): press "
+                                                "“Calculate again” before acting on it.",
+                                          "zh-CN": "本次结果计算后肺音的计入方式已更改（现按每次录音所用听诊头自身在患者中的结果判断）："
+                                                   "请先点击“重新计算”，再据此处理。"},
     # Any kind of edge.freshness.CHANGE_KINDS: some are not at the visit (an earlier visit's blood count,
     # outcomes on the patient's record, the end of ILD monitoring), so the line names no place.
     "letter_changed_after": {"en": "Changed after the result this referral carries was calculated ({changes}): "

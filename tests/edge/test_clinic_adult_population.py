@@ -10,6 +10,7 @@ install``, and the service started again on it (as tests/edge/test_result_after_
 from __future__ import annotations
 
 import copy
+import json
 import re
 
 import pytest
@@ -469,3 +470,32 @@ def test_each_take_counts_by_its_own_devices_figures_through_the_service(runner,
          "reason": validation["device_reason"]}]
     assert both["log_likelihood_ratio"] == pytest.approx(own["negative"][0])
     assert result["bell_and_diaphragm"]["probability"] < result["none"]["probability"]
+
+
+def test_a_result_counted_before_takes_were_judged_by_their_device_reads_out_of_date(runner, settings, db, nurse,
+                                                                                     tmp_path):
+    """A result stored before h107 counted a diaphragm exam with the adults' pooled figures (its finding says
+    no figures_over): with a served model that has figures per device, calculating again may count otherwise,
+    so it reads out of date, and a referral waits, until it is calculated again."""
+    install_devices(runner, settings, tmp_path / "devices", {"diaphragm": DIAPHRAGM_PASSING})
+    client, headers = restarted(settings)
+    visit_id = visit_of(client, headers, db, "CL24-0301", ((LEFT, 0.9, "diaphragm"), (RIGHT, 0.02, "diaphragm")))
+    kept = assess(client, headers, visit_id)
+
+    def latest_freshness() -> dict:
+        return client.get(f"/api/v1/visits/{visit_id}/assessments", headers=headers).json["assessments"][-1][
+            "freshness"]
+
+    assert latest_freshness()["current"]
+    stored = json.loads(db.execute("SELECT result FROM risk_assessments WHERE id = ?", [kept["id"]]).fetchone()[0])
+    finding = stored["contributions"]["auscultation"]["finding"]
+    for key in ("figures_over", "device", "detector_device"):
+        finding.pop(key)
+    db.execute("UPDATE risk_assessments SET result = ? WHERE id = ?", [json.dumps(stored), kept["id"]])
+    db.conn.commit()
+    assert (latest_freshness()["current"], latest_freshness()["models_changed"]) == (False, ["crackle_device_rule"])
+    client.set_cookie("lang", "zh-CN")
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert str(escape(CATALOG["model_updated_crackle_device_rule"]["zh-CN"])) in page
+    assess(client, headers, visit_id)
+    assert latest_freshness()["current"]
