@@ -499,3 +499,27 @@ def test_a_result_counted_before_takes_were_judged_by_their_device_reads_out_of_
     assert str(escape(CATALOG["model_updated_crackle_device_rule"]["zh-CN"])) in page
     assess(client, headers, visit_id)
     assert latest_freshness()["current"]
+
+
+def test_the_page_the_api_and_the_risk_judge_a_take_by_the_programmes_validation_rule(runner, settings, db, nurse,
+                                                                                     tmp_path, monkeypatch):
+    """Under the default rule the bell's own figures fail while the adults' pass: the bell take counts nowhere.
+    A programme that asks more patients than the adults have (evidence_validation_rule) leaves the adults
+    failing, so no device is judged apart: the same take makes its site heard on the page and in the API, and
+    the risk says why lung sounds do not count (the adults' reason, not the bell's)."""
+    install_devices(runner, settings, tmp_path / "devices", {"diaphragm": DIAPHRAGM_PASSING})
+    client, headers = restarted(settings)
+    visit_id = visit_of(client, headers, db, "CL24-0401", ((LEFT, 0.9, "bell"),))
+
+    def judged() -> tuple:
+        [take] = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"]
+        page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+        return take["stethoscope_validation"]["counts"], site_done(page, LEFT)
+
+    assert judged() == (False, False)
+    assert "auscultation" not in assess(client, headers, visit_id)["contributions"]
+    monkeypatch.setattr(client.application.extensions["ildscreen"].settings, "evidence_validation_rule",
+                        {"min_patients": 100})
+    assert judged() == (True, True)
+    lung_sounds = assess(client, headers, visit_id)["contributions"]["auscultation"]
+    assert (lung_sounds["counted"], lung_sounds["reason_code"]) == (False, "too_few")
