@@ -306,8 +306,10 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
         return None
     if evidence.finding.get("figures_over") == "device":
         evidence.finding["detector_device"] = device  # the manifest's figures it counted with, for the nurse's note
-    left_out = {(v["device"], v["device_reason_code"], v["device_reason"]) for v in
-                (r["stethoscope_validation"] or {} for r in results if r["quality"]["ok"]) if v.get("device_counts") is False}
+    accepted = (r["stethoscope_validation"] or {} for r in results
+                if r["quality"]["ok"] and r["crackle_probability"] is not None)
+    left_out = {(v["device"], v["device_reason_code"], v["device_reason"]) for v in accepted
+                if v.get("device_counts") is False}
     if left_out:
         evidence.finding["devices_not_counted"] = [{"device": device_name, "reason_code": code, "reason": reason}
                                                    for device_name, code, reason in sorted(left_out)]
