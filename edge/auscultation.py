@@ -21,7 +21,8 @@ import numpy as np
 from audio_models import scoring
 from audio_models.errors import ModelError
 from audio_models.io import DEFAULT_AUDIO_LIMITS, read_audio
-from edge.fusion.evidence import ADULT_POPULATION, PATIENT_CI_METHOD, adult_populations
+from edge.fusion.evidence import (ADULT_POPULATION, PATIENT_CI_METHOD, ValidationRule, adult_populations,
+                                  device_weakness)
 from edge.inference.bundles import selected_registry
 from edge.inference.models import ModelRegistry, entry_digest, validation_status, version_label
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, STETHOSCOPE_NOT_STATED, stethoscope_key
@@ -161,7 +162,8 @@ def _most_patients(candidates: list[tuple[str, Optional[str]]], populations: dic
     return max(candidates, key=lambda pair: (_patients(populations[pair[0]], pair[1]), -candidates.index(pair)))
 
 
-def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str) -> dict:
+def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str,
+                           rule: Optional[ValidationRule] = None) -> dict:
     """Whether the crackle model (manifest ``entry``) was validated on a take's stethoscope and chest piece.
 
     Read from the entry's patient-level ``validation`` block (the one :func:`edge.fusion.evidence.
@@ -180,8 +182,12 @@ def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str) -
     ``not_in_adults``, only another population's devices have it (``population_keys``: those populations'
     keys, for words in the reader's language; ``populations``: the manifest's English words);
     ``not_validated``, none has it; ``not_stated``, the take names no stethoscope. ``devices`` lists the adult
-    populations' devices. Whether the take counts in the lung-sound evidence is read from this status alone
-    (:func:`edge.modalities.stethoscope_counts`).
+    populations' devices. A validated take quoting its device's own figures is also judged by them under
+    ``rule`` (the programme's :class:`~edge.fusion.evidence.ValidationRule`; default its defaults):
+    ``device_counts`` False, with ``device_reason_code`` and ``device_reason``, when its population's pooled
+    figures pass the rule and its device's do not (:func:`edge.fusion.evidence.device_weakness`), else True.
+    Whether the take counts in the lung-sound evidence is read from this status and ``device_counts``
+    alone (:func:`edge.modalities.stethoscope_counts`).
     """
     validation = entry.get("validation") if isinstance(entry.get("validation"), dict) else {}
     patient_level = validation.get("unit") == "patient" and validation.get("ci_method") == PATIENT_CI_METHOD
@@ -207,8 +213,13 @@ def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str) -
         validated += [(name, own[0])] if own else []
     if validated:
         population, device = _most_patients(validated, populations)
-        return {**answer, "status": "validated", "population": population,
-                **_adult_figures(populations[population], device)}
+        figures = _adult_figures(populations[population], device)
+        if figures["figures_over"] == "device":
+            weak = device_weakness(populations[population], device, rule or ValidationRule(), name=population)
+            figures["device_counts"] = weak is None
+            if weak is not None:
+                figures.update(device_reason_code=weak[0], device_reason=weak[1])
+        return {**answer, "status": "validated", "population": population, **figures}
     listing = [(name, None) for name in adults if matches[name]]
     if listing:
         return {**answer, "status": "chest_piece_not_validated", "population": _most_patients(listing, populations)[0]}
@@ -219,14 +230,15 @@ def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str) -
     return {**answer, "status": "not_validated"}
 
 
-def served_stethoscope_validation(stethoscope: str, chest_piece: str) -> Optional[dict]:
+def served_stethoscope_validation(stethoscope: str, chest_piece: str,
+                                  rule: Optional[ValidationRule] = None) -> Optional[dict]:
     """:func:`stethoscope_validation` by the crackle model this process serves (the one that scores a
-    visit's takes before it is assessed), or None when the bundle has none."""
+    visit's takes before it is assessed) under ``rule``, or None when the bundle has none."""
     try:
         entry = selected_registry().entry(MODEL_NAME)
     except ModelError:
         return None
-    return stethoscope_validation(entry, stethoscope=stethoscope, chest_piece=chest_piece)
+    return stethoscope_validation(entry, stethoscope=stethoscope, chest_piece=chest_piece, rule=rule)
 
 
 def score_recording(source, *, chest_site=None, backend=None, limits=DEFAULT_AUDIO_LIMITS):

@@ -21,7 +21,9 @@ so a result whose crackle, lab or breath model is no longer the one served is no
 again would give: another version, or the same version re-issued with another manifest entry (its
 calibration, threshold, training prevalence, validation or files; the result keeps each entry's
 digest). So does another site calibration or regional validation than the result's: Calculate applies
-the ones selected when the service started.
+the ones selected when the service started. So does a result whose lung sounds counted before each take
+was judged by its own device's figures, when the served crackle model has such figures
+(:func:`counted_before_device_rule`).
 
 :func:`freshness_of` gathers the three for the visit's latest result, the one home of that verdict:
 the page shows it, :func:`require_current` refuses a referral on it and the API's assessments carry
@@ -39,7 +41,8 @@ from edge import monitoring_ends, outcomes, regional_validation, site_calibratio
 from edge.errors import ModelUnavailable, ResultOutOfDate, ResultSuperseded
 from edge.inference.bundles import BUNDLED_ID, served_entry_digests
 from edge.labs import recent_lymphocytes
-from edge.modalities import ServedVersion, served_version
+from edge.fusion.evidence import adult_populations
+from edge.modalities import ServedVersion, manifest_entry, served_version
 from edge.screening import clinical_picture, last_hrct
 
 # What the page names, in this order (i18n ``changed_<kind>``).
@@ -64,7 +67,12 @@ RESCORED_AT_CALCULATE = ("auscultation", "labs", "breath")
 # site calibration maps the fused probability (edge.site_calibration) and the regional validation can
 # make a modality count (edge.regional_validation). With the modalities, what ``models_changed`` names.
 CALIBRATIONS = ("site_calibration", "regional_validation")
-MODEL_CHANGES = (*RESCORED_AT_CALCULATE, *CALIBRATIONS)
+# How the evidence model reads the served models changed (i18n ``model_updated_<name>``): since h107 a take is
+# judged by its own device's figures when the crackle model's adult population has them (by_device), and
+# takes all through one such device count with them; a result whose lung sounds counted with that
+# population's pooled figures before then may count differently now (:func:`counted_before_device_rule`).
+EVIDENCE_RULES = ("crackle_device_rule",)
+MODEL_CHANGES = (*RESCORED_AT_CALCULATE, *CALIBRATIONS, *EVIDENCE_RULES)
 
 
 def changed_since(db: sqlite_utils.Database, assessment: dict, *, visit: dict, patient: dict) -> list[str]:
@@ -114,12 +122,14 @@ class ModelsInForce:
     ``versions``, the served model of each modality of :data:`RESCORED_AT_CALCULATE`; ``digests``, the
     content of each served model's manifest entry (``ModelRegistry.entry_digest``); ``site_calibration``,
     the version of the site calibration applied (None while none can be: Calculate is refused);
-    ``regional_validation``, the version of the regional validation used (None: none)."""
+    ``regional_validation``, the version of the regional validation used (None: none);
+    ``crackle_device_figures``, the served crackle model's adult populations with figures per device."""
 
     versions: dict[str, ServedVersion]
     digests: dict[str, str]
     site_calibration: Optional[str]
     regional_validation: Optional[str]
+    crackle_device_figures: frozenset[str] = frozenset()
 
 
 def models_in_force() -> ModelsInForce:
@@ -133,7 +143,27 @@ def models_in_force() -> ModelsInForce:
             continue
     active = site_calibration.selected_calibration().active
     return ModelsInForce(versions, served_entry_digests(), active.version if active is not None else None,
-                         regional_validation.selected_regional_validation().version)
+                         regional_validation.selected_regional_validation().version, _crackle_device_figures())
+
+
+def _crackle_device_figures() -> frozenset[str]:
+    """The served crackle model's adult populations that have figures per device (``by_device``)."""
+    try:
+        populations = (manifest_entry("auscultation").get("validation") or {}).get("populations") or {}
+    except ModelUnavailable:
+        return frozenset()
+    return frozenset(name for name in adult_populations(populations)
+                     if isinstance(populations[name], dict) and populations[name].get("by_device"))
+
+
+def counted_before_device_rule(assessment: dict, populations: frozenset[str]) -> bool:
+    """Whether ``assessment``'s lung sounds counted with an adult population's figures before takes were
+    judged by their own device's (its finding says no ``figures_over``), when that population, served today,
+    has figures per device (``populations``): calculating again may leave a take out, or count the takes with
+    their one device's figures. One counted with the clinic's or the region's outcomes is not read so."""
+    finding = ((assessment.get("contributions") or {}).get("auscultation") or {}).get("finding") or {}
+    return (bool(finding.get("counted")) and "figures_over" not in finding and not finding.get("detector_transfer")
+            and finding.get("detector_population_key") in populations)
 
 
 def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
@@ -150,7 +180,9 @@ def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
     reading names the model the reading was read with, which weighed its score with the entry it kept.
     ``site_calibration``: another version than the one it applied (a result stored before site
     calibrations applied ``bundled``, the identity). ``regional_validation``: another version (or
-    none) than the one it used; a result stored before results kept it compares as having used none."""
+    none) than the one it used; a result stored before results kept it compares as having used none.
+    ``crackle_device_rule``: its lung sounds counted before each take was judged by its own device's figures
+    (:func:`counted_before_device_rule`)."""
     changed, kept_digests = [], assessment.get("model_digests") or {}
     for modality in RESCORED_AT_CALCULATE:
         used, served = _model_used(assessment, modality), today.versions.get(modality)
@@ -167,6 +199,8 @@ def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
         changed.append("site_calibration")
     if assessment.get("regional_validation") != today.regional_validation:
         changed.append("regional_validation")
+    if counted_before_device_rule(assessment, today.crackle_device_figures):
+        changed.append("crackle_device_rule")
     return changed
 
 
@@ -250,7 +284,7 @@ def require_current(db: sqlite_utils.Database, assessment: dict, *, visit: dict,
                            models_today=models_today)
     if not verdict.current:
         named = ", ".join([*verdict.changed, *(f"setting {name}" for name in verdict.settings_changed),
-                           *(name.replace("_", " ") if name in CALIBRATIONS else f"{name} model"
+                           *(name.replace("_", " ") if name in (*CALIBRATIONS, *EVIDENCE_RULES) else f"{name} model"
                              for name in verdict.models_changed)])
         raise ResultOutOfDate(f"assessment {assessment['id']} is out of date ({named} changed after it was "
                               "calculated): assess the visit again before referring",

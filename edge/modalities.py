@@ -186,14 +186,17 @@ STETHOSCOPE_STATUSES_NEVER_COUNT = ("not_validated", "not_in_adults")
 
 def stethoscope_counts(result: dict, *, require_validated_stethoscope: bool = False) -> bool:
     """Whether a take's stethoscope lets it count at all, by its ``stethoscope_validation`` (a take
-    without one reads as ``not_stated``): a validated one counts; one through a stethoscope the adults'
+    without one reads as ``not_stated``): a validated one counts, unless its device's own figures fail
+    the validation rule while its population's pass (``device_counts`` False:
+    :func:`edge.fusion.evidence.device_weakness`); one through a stethoscope the adults'
     validation never went through (``STETHOSCOPE_STATUSES_NEVER_COUNT``), or through a stated chest piece
     it did not go through (``chest_piece_not_validated``), never does. A take that names no stethoscope,
     or a validated one without its chest piece, counts unless ``require_validated_stethoscope`` (the
     setting ``evidence_require_validated_stethoscope``, docs/evidence.md)."""
-    status = (result.get("stethoscope_validation") or {}).get("status", "not_stated")
+    validation = result.get("stethoscope_validation") or {}
+    status = validation.get("status", "not_stated")
     if status == "validated":
-        return True
+        return validation.get("device_counts", True) is not False
     if status in STETHOSCOPE_STATUSES_NEVER_COUNT:
         return False
     if status == "chest_piece_not_validated" and result.get("chest_piece", CHEST_PIECE_NOT_STATED) != CHEST_PIECE_NOT_STATED:
@@ -275,10 +278,12 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
                                        options: EvidenceOptions) -> Optional[ModalityEvidence]:
     """The visit's crackle finding from scored recordings (quality-failed ones left out, clear ones
     through a chest piece in ``options.chest_pieces_cannot_clear``, and any through a stethoscope the
-    crackle model's manifest does not validate: :func:`stethoscope_counts`). A result without its
-    ``stethoscope_validation`` is read against the served manifest by its ``stethoscope`` (not stated
-    when it has none). The counted takes count with their devices' adult population's figures
-    (:func:`take_populations`)."""
+    crackle model's manifest does not validate, or whose device's own figures fail the validation rule:
+    :func:`stethoscope_counts`). A result without its ``stethoscope_validation`` is read against the served
+    manifest by its ``stethoscope`` (not stated when it has none), under ``options.validation_rule``. The
+    counted takes count with their devices' adult population's figures (:func:`take_populations`), or
+    with their one device's own when they all went through one that has them (:func:`one_device`); the
+    finding lists the accepted takes left out for their device's figures (``devices_not_counted``)."""
     if not results:
         return None
     stamp = results[0]["model"]
@@ -286,19 +291,28 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
     results = [result if "stethoscope_validation" in result else
                {**result, "stethoscope_validation": stethoscope_validation(
                    entry, stethoscope=result.get("stethoscope", STETHOSCOPE_NOT_STATED),
-                   chest_piece=result.get("chest_piece", CHEST_PIECE_NOT_STATED))}
+                   chest_piece=result.get("chest_piece", CHEST_PIECE_NOT_STATED), rule=options.validation_rule)}
                for result in results]
     rule = {"threshold": entry.get("threshold"), "cannot_clear": options.chest_pieces_cannot_clear,
             "require_validated_stethoscope": options.require_validated_stethoscope}
     counted = counted_takes(results, **rule)
     sites = _site_maxima(results, counted)
+    device = one_device(counted)
     evidence = crackle_evidence(sites, entry, ctd_diagnosis=picture.ctd_diagnosis, options=options,
                                 site=site_validation("auscultation"), region=region_validation("auscultation"),
-                                take_populations=take_populations(counted),
+                                take_populations=take_populations(counted), device=device and device["device"],
                                 model_version=version_label(stamp["name"], stamp["version"], stamp["variant"]))
-    device = one_device(counted)
-    if evidence is not None and device and device["population"] == evidence.finding.get("detector_population_key"):
-        evidence.finding["detector_device"] = device  # for the nurse's note: shown, not counted
+    if evidence is None:
+        return None
+    if evidence.finding.get("figures_over") == "device":
+        evidence.finding["detector_device"] = device  # the manifest's figures it counted with, for the nurse's note
+    accepted = (r["stethoscope_validation"] or {} for r in results
+                if r["quality"]["ok"] and r["crackle_probability"] is not None)
+    left_out = {(v["device"], v["device_reason_code"], v["device_reason"]) for v in accepted
+                if v.get("device_counts") is False}
+    if left_out:
+        evidence.finding["devices_not_counted"] = [{"device": device_name, "reason_code": code, "reason": reason}
+                                                   for device_name, code, reason in sorted(left_out)]
     return evidence
 
 

@@ -20,6 +20,7 @@ from audio_models.errors import AudioLimitError, ModelError, UnreadableAudioErro
 from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits, read_header
 from edge import audit
 from edge.auscultation import score_recording, served_stethoscope_validation, windows_with_crackles
+from edge.fusion.evidence import ValidationRule
 from edge.errors import (Conflict, ModelUnavailable, NotFound, PayloadTooLarge, ServiceBusy, StorageError, TakeAudioMissing,
                          ValidationError)
 from edge.inference.models import entry_digest, version_label
@@ -146,7 +147,7 @@ def score(path, chest_site: str, model, limits: Optional[AudioLimits] = DEFAULT_
     }
 
 
-def _recording_from_row(row: dict) -> dict:
+def _recording_from_row(row: dict, rule: Optional[ValidationRule] = None) -> dict:
     row["quality"] = json.loads(row["quality"]) if row["quality"] else None
     result = json.loads(row["result"]) if row.get("result") else {}
     stamp = result.get("model") or {}
@@ -154,7 +155,7 @@ def _recording_from_row(row: dict) -> dict:
                       windows_with_crackles(result["windows"], stamp, probability=row["crackle_probability"]))
     row["crackle_threshold"] = stamp.get("threshold")
     row["earlier_scores"] = result.get("earlier_scores", [])
-    row["stethoscope_validation"] = served_stethoscope_validation(row["stethoscope"], row["chest_piece"])
+    row["stethoscope_validation"] = served_stethoscope_validation(row["stethoscope"], row["chest_piece"], rule)
     for private in ("file_path", "result", "created_by", "device_id", "crackles_heard_by"):
         row.pop(private, None)
     return row
@@ -266,9 +267,12 @@ def label_crackles_heard(db: sqlite_utils.Database, actor: audit.Actor, recordin
     return _recording_from_row(get_recording(db, recording_id))
 
 
-def list_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
+def list_recordings(db: sqlite_utils.Database, visit_id: int, *, rule: Optional[ValidationRule] = None) -> list[dict]:
+    """The visit's takes, each with its ``stethoscope_validation`` by the served crackle model under ``rule``
+    (the programme's ``evidence_validation_rule``, which judges a take by its device's own figures:
+    :func:`edge.auscultation.stethoscope_validation`; None: the rule's defaults)."""
     rows = db.execute_returning_dicts("SELECT * FROM recordings WHERE visit_id = ? ORDER BY id", [visit_id])
-    return [_recording_from_row(row) for row in rows]
+    return [_recording_from_row(row, rule) for row in rows]
 
 
 def is_accepted(recording: dict) -> bool:
@@ -288,9 +292,9 @@ def awaits_score(recording: dict) -> bool:
     return recording.get("crackle_probability") is None and (not quality or bool(quality.get("ok")))
 
 
-def accepted_recordings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
+def accepted_recordings(db: sqlite_utils.Database, visit_id: int, *, rule: Optional[ValidationRule] = None) -> list[dict]:
     """The visit's recordings that passed the quality gate and were scored (see ``is_accepted``)."""
-    return [recording for recording in list_recordings(db, visit_id) if is_accepted(recording)]
+    return [recording for recording in list_recordings(db, visit_id, rule=rule) if is_accepted(recording)]
 
 
 def score_unscored_recordings(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, model,

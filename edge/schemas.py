@@ -268,7 +268,7 @@ class StethoscopeValidation(BaseModel):
                     "not_validated: none did; not_stated: the take names no stethoscope.")
     counts: bool = Field(description="Whether the take counts in the lung-sound evidence by its stethoscope: false "
                                      "for not_validated, not_in_adults and chest_piece_not_validated through a stated "
-                                     "chest piece; and, when the setting evidence_require_validated_stethoscope is on, "
+                                     "chest piece, and for validated with device_counts false; and, when the setting evidence_require_validated_stethoscope is on, "
                                      "for every status but validated (today's setting).")
     statement: str = Field(description="The same in words, in the language of Accept-Language (en or zh-CN), as the "
                                        "visit page shows it under the take; for a take that does not count, why "
@@ -290,10 +290,17 @@ class StethoscopeValidation(BaseModel):
     figures_over: Optional[Literal[FIGURES_OVER]] = Field(  # type: ignore[valid-type]
         None, description="validated: whose recordings the figures are over: device, this device's alone (the "
                           "manifest's validation by_device); all_devices, all that population's devices together (a "
-                          "manifest without per-device figures). Shown, not counted: whether the take counts "
-                          "follows status alone.")
+                          "manifest without per-device figures). With device, the take is judged by those "
+                          "figures (device_counts) and, when every counted take went through it, counts with them.")
     device: Optional[str] = Field(None, description="validated with figures_over device: the device, as the manifest "
                                                     "names it.")
+    device_counts: Optional[bool] = Field(
+        None, description="validated with figures_over device: false when the device's own figures fail the "
+                          "validation rule while its population's pooled figures pass it (the take then does not "
+                          "count, positive or clear); true otherwise (docs/evidence.md).")
+    device_reason_code: Optional[str] = Field(None, description="device_counts false: device_too_few or "
+                                                                "device_uncertain.")
+    device_reason: Optional[str] = Field(None, description="device_counts false: why, in English, naming the device.")
     population_devices: Optional[list[str]] = Field(
         None, description="validated with figures_over all_devices: the devices of that population, whose recordings "
                           "together the figures are over, as the manifest names them.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, request, send_file
 
 from edge import patients, recordings
+from edge.auscultation import served_stethoscope_validation
 from edge.api.operations import CLINICAL_ROLES, Replayed, operation
 from edge.web.i18n import negotiate_language, quality_issue
 from edge.web.presenters import stethoscope_validation_in_words
@@ -104,14 +105,18 @@ def in_callers_words(recording: dict) -> dict:
     """The recording as the API gives it, however it is reached (GET, an upload, a label, a capture job's
     result), in words for the caller's language: ``quality_advice``, the refusal in plain words, and its
     ``stethoscope_validation`` with ``counts`` (:func:`edge.web.presenters.stethoscope_counts_by`, by
-    today's ``evidence_require_validated_stethoscope``) and its ``statement``
+    today's ``evidence_require_validated_stethoscope`` and ``evidence_validation_rule``) and its ``statement``
     (:func:`edge.web.presenters.stethoscope_statement`: why it does not count, and what to do)."""
     quality = recording.get("quality") or {}
     lang = negotiate_language()
     advice = [] if quality.get("ok", True) else [quality_issue(issue, "audio", lang) for issue in quality.get("issues", [])]
-    required = current_app.extensions["ildscreen"].settings.evidence_require_validated_stethoscope
-    validation = stethoscope_validation_in_words(recording.get("stethoscope_validation"), lang,
-                                                 require_validated_stethoscope=required)
+    settings = current_app.extensions["ildscreen"].settings
+    # Judged under the programme's validation rule, as the next assessment will judge it.
+    validation = (served_stethoscope_validation(recording["stethoscope"], recording["chest_piece"],
+                                                settings.evidence_options.validation_rule)
+                  if "stethoscope" in recording else recording.get("stethoscope_validation"))
+    validation = stethoscope_validation_in_words(validation, lang,
+                                                 require_validated_stethoscope=settings.evidence_require_validated_stethoscope)
     return {**recording, "quality_advice": advice, "stethoscope_validation": validation}
 
 

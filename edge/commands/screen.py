@@ -58,26 +58,29 @@ def auscultation_evidence_from_files(takes: list[Take], picture: ClinicalPicture
         except AudioError as exc:
             raise click.ClickException(f"{take.path}: {exc}") from exc
         results.append({**result, "chest_piece": take.chest_piece, "stethoscope": take.stethoscope,
-                        "stethoscope_validation": served_stethoscope_validation(take.stethoscope, take.chest_piece)})
+                        "stethoscope_validation": served_stethoscope_validation(take.stethoscope, take.chest_piece,
+                                                                                options.validation_rule)})
     evidence = auscultation_evidence_from_results(results, picture, options)
     if evidence is None:
-        problems = "; ".join(f"{r['chest_site']}: {', '.join(r['quality']['issues'])}" for r in results
-                             if not r["quality"]["ok"] or r["crackle_probability"] is None)
-        if problems:
-            raise click.ClickException(f"no lung-site recording passed the quality gate ({problems})")
-        not_counted = [take for take, r in zip(takes, results) if take.chest_site not in NON_LUNG_SITES
-                       and not stethoscope_counts(r, require_validated_stethoscope=options.require_validated_stethoscope)]
-        if not_counted:
-            raise click.ClickException("no lung site heard: " + "; ".join(
-                f"{take.chest_site}: {take_stethoscope(take, options)['stethoscope_validation']['statement']}"
-                for take in not_counted))
-        if any(r["chest_piece"] in options.chest_pieces_cannot_clear and r["chest_site"] not in NON_LUNG_SITES
-               for r in results):
-            raise click.ClickException(
-                "no lung site heard: the recordings found no crackles, but only through a chest piece that cannot "
-                f"rule them out ({', '.join(options.chest_pieces_cannot_clear)}); record again through the diaphragm")
-        raise click.ClickException("no recording from a lung site (the trachea says nothing about crackles)")
+        if all(take.chest_site in NON_LUNG_SITES for take in takes):
+            raise click.ClickException("no recording from a lung site (the trachea says nothing about crackles)")
+        raise click.ClickException("no lung site heard: " + "; ".join(
+            f"{take.chest_site}: {why_not_heard(take, result, options)}" for take, result in zip(takes, results)
+            if take.chest_site not in NON_LUNG_SITES))
     return evidence
+
+
+def why_not_heard(take: Take, result: dict, options: EvidenceOptions) -> str:
+    """Why a lung-site take left its site unheard, for the error of a screening where none was heard: the
+    quality gate refused it, its stethoscope does not count (the tablet's words for it, which name a
+    device whose own figures fail the validation rule), or it found no crackles through a chest piece that
+    cannot rule them out (``options.chest_pieces_cannot_clear``)."""
+    if not result["quality"]["ok"] or result["crackle_probability"] is None:
+        return f"refused by the quality gate ({', '.join(result['quality']['issues']) or 'nothing to score'})"
+    if not stethoscope_counts(result, require_validated_stethoscope=options.require_validated_stethoscope):
+        return take_stethoscope(take, options)["stethoscope_validation"]["statement"]
+    return (f"found no crackles, but through the {take.chest_piece}, a chest piece that cannot rule them out "
+            f"({', '.join(options.chest_pieces_cannot_clear)}); record again through the diaphragm")
 
 
 class LabsFromFile(NamedTuple):
@@ -109,8 +112,9 @@ def breath_evidence_from_file(path: Path, options: EvidenceOptions) -> ModalityE
 def take_stethoscope(take: Take, options: EvidenceOptions) -> dict:
     """A take's stethoscope as the output gives it: its site, chest piece and stethoscope, and its
     ``stethoscope_validation`` with ``counts`` and ``statement``, as the API gives a stored take's."""
-    validation = stethoscope_validation_in_words(served_stethoscope_validation(take.stethoscope, take.chest_piece), "en",
-                                                 require_validated_stethoscope=options.require_validated_stethoscope)
+    validation = stethoscope_validation_in_words(
+        served_stethoscope_validation(take.stethoscope, take.chest_piece, options.validation_rule), "en",
+        require_validated_stethoscope=options.require_validated_stethoscope)
     return {"chest_site": take.chest_site, "chest_piece": take.chest_piece, "stethoscope": take.stethoscope,
             "stethoscope_validation": validation}
 

@@ -602,7 +602,8 @@ def _population_figures(block, *, name: str) -> dict:
 def _device_figures(block: dict, *, name: str, patients: int) -> None:
     """A population's optional ``by_device`` (device -> the same figures over that device's recordings
     alone), checked: each device one of the population's ``devices``, with no more patients than it.
-    Shown on a take's result (edge.auscultation.stethoscope_validation), never counted here."""
+    A take through such a device is judged by them (:func:`device_weakness`) and, when every counted take
+    went through it, counts with them (:func:`detector_validation`)."""
     by_device = block.get("by_device")
     if by_device is None:
         return
@@ -633,6 +634,27 @@ def population_counts(figures: dict, rule: "ValidationRule") -> Optional[tuple[s
     return None
 
 
+def device_weakness(population: dict, device: Optional[str], rule: "ValidationRule", *,
+                    name: str = "adults") -> Optional[tuple[str, str]]:
+    """``(reason_code, reason)`` when a take through ``device`` of an adult ``population`` (its block in
+    the manifest's ``validation.populations``, named ``name``) must not count: the population's pooled
+    figures pass ``rule`` but the device's own figures (``by_device``) do not (``device_too_few``,
+    ``device_uncertain``; the reason names the device). None when the take is not judged by its device:
+    the device has no figures of its own (the pooled ones stand for it), or the population itself fails
+    ``rule`` (then nothing it validated counts, for the population's own reason: :func:`detector_validation`).
+    Raises ``ValidationError`` for a malformed block, as :func:`detector_validation` does."""
+    own = (population.get("by_device") or {}).get(device) if isinstance(population.get("by_device"), dict) else None
+    if own is None:
+        return None
+    if population_counts(_population_figures(population, name=name), rule) is not None:
+        return None
+    weak = population_counts(_population_figures(own, name=f"{name}.by_device.{device}"), rule)
+    if weak is None:
+        return None
+    subject = "the crackle detector was" if weak[0] == "too_few" else ""  # "validated on ..." / "its accuracy ..."
+    return f"device_{weak[0]}", " ".join(filter(None, (f"through {device} alone", subject, weak[1])))
+
+
 def adult_populations(populations: Mapping) -> list[str]:
     """The keys of a crackle manifest's adult validation populations (``adults``, ``adults_<folder>``:
     :func:`audio_models.scoring.cohort`), in the manifest's order."""
@@ -650,7 +672,7 @@ def stethoscope_free_population(populations: Mapping) -> Optional[str]:
 
 
 def detector_validation(entry: dict, rule: Optional["ValidationRule"] = None, *,
-                        take_populations: Collection[Optional[str]] = ()) -> dict:
+                        take_populations: Collection[Optional[str]] = (), device: Optional[str] = None) -> dict:
     """Whether the crackle detector's manifest ``validation`` block lets it count for adults.
 
     ``take_populations``: the adult population of each counted take's device (``population`` of
@@ -658,7 +680,13 @@ def detector_validation(entry: dict, rule: Optional["ValidationRule"] = None, *,
     :func:`stethoscope_free_population`); empty: a take naming none. The takes count with the figures of
     their one population; takes of several populations (figures over different devices and patients that
     cannot be combined) do not count (``mixed_populations``), nor takes naming no stethoscope when the
-    manifest has several adult populations and no ``adults`` (``population_not_stated``).
+    manifest has several adult populations and no ``adults`` (``population_not_stated``). ``device``: the
+    one device every counted take went through (:func:`edge.modalities.one_device`), or None (takes
+    through several devices, or one without figures of its own). When the chosen population passes the
+    rule and has figures of its own for ``device`` (``by_device``), the takes count with those, which must
+    pass the rule too (:func:`device_weakness`); otherwise with the population's pooled figures, over
+    patients recorded through all its devices under the same patient rule. ``figures_over`` says which
+    (``device``, with ``device``; ``all_devices``).
 
     Returns ``{"validated": bool, "reason": str, ...}``; when validated, the chosen population's
     ``sensitivity``, ``specificity`` and their ``_ci95`` (patient level), ``patients``,
@@ -704,13 +732,22 @@ def detector_validation(entry: dict, rule: Optional["ValidationRule"] = None, *,
     weak = (("no_patient_validation", "the crackle detector has not been validated in adults") if adults is None
             else population_counts(adults, rule))
     if weak is None:
-        return {"validated": True, "reason": "validated in adults, per patient", "population": population,
-                "transfer": False, **adults, "population_key": population}
+        own = (adults.get("by_device") or {}).get(device) if device else None
+        if own is None:
+            return {"validated": True, "reason": "validated in adults, per patient", "population": population,
+                    "transfer": False, **adults, "population_key": population, "figures_over": "all_devices"}
+        weak_device = device_weakness(adults, device, rule, name=population)
+        if weak_device is not None:
+            return {"validated": False, "reason_code": weak_device[0], "reason": weak_device[1]}
+        return {"validated": True, "reason": f"validated in adults, per patient, through {device} alone",
+                "population": population, "transfer": False,
+                **adults, **_population_figures(own, name=f"{population}.by_device.{device}"),
+                "population_key": population, "figures_over": "device", "device": device}
     if rule.allow_child_transfer and rule.child_population in checked:
         child = checked[rule.child_population]
         if population_counts(child, rule) is None:
             return {"validated": True, "population": rule.child_population, "transfer": True, **child,
-                    "population_key": rule.child_population,
+                    "population_key": rule.child_population, "figures_over": "all_devices",
                     "reason": "children's figures stand in for adults (programme assumption; it widens the range)"}
     return {"validated": False, "reason_code": weak[0], "reason": weak[1]}
 
@@ -747,7 +784,7 @@ def crackle_log_lrs(sign: CrackleSign, detector: dict) -> dict:
 
 # Why a modality is not counted, as a code the result page words in the nurse's language.
 REASON_CODES = ("synthetic", "no_patient_validation", "too_few", "uncertain", "not_scorable", "mixed_populations",
-                "population_not_stated")
+                "population_not_stated", "device_too_few", "device_uncertain")
 
 
 def _not_counted(modality: str, why: dict, model_version: str, status: dict, finding: dict) -> ModalityEvidence:
@@ -790,15 +827,16 @@ def region_summary(region: dict) -> dict:
 
 
 def crackle_accuracy(entry: dict, options: EvidenceOptions, *, site: Optional[dict] = None,
-                     region: Optional[dict] = None, take_populations: Collection[Optional[str]] = ()
-                     ) -> tuple[dict, Optional[PublishedAccuracy], Optional[str]]:
+                     region: Optional[dict] = None, take_populations: Collection[Optional[str]] = (),
+                     device: Optional[str] = None) -> tuple[dict, Optional[PublishedAccuracy], Optional[str]]:
     """``(detector, local, source)``: which validation lets lung sounds count, in order of
     precedence. ``source`` is ``"manifest"`` (the detector's adult validation: ``local`` None, the
     sign's accuracy through the detector's), ``"site"`` (the clinic's own outcomes) or ``"region"``
     (:func:`regional_status`), with ``local`` the finding's accuracy for ILD; None when nothing
     counts, and then ``detector["reason"]`` says why (the region's reason added). ``take_populations``: the
-    adult population of each counted take's device (:func:`detector_validation`)."""
-    detector = detector_validation(entry, options.validation_rule, take_populations=take_populations)
+    adult population of each counted take's device; ``device``: the one device they all went through, or None
+    (:func:`detector_validation`)."""
+    detector = detector_validation(entry, options.validation_rule, take_populations=take_populations, device=device)
     if detector["validated"]:
         return detector, None, "manifest"
     local = site_crackle_accuracy(site)
@@ -815,8 +853,8 @@ def crackle_accuracy(entry: dict, options: EvidenceOptions, *, site: Optional[di
 
 def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: dict, *, ctd_diagnosis: str,
                      model_version: str, options: EvidenceOptions, site: Optional[dict] = None,
-                     region: Optional[dict] = None,
-                     take_populations: Collection[Optional[str]] = ()) -> Optional[ModalityEvidence]:
+                     region: Optional[dict] = None, take_populations: Collection[Optional[str]] = (),
+                     device: Optional[str] = None) -> Optional[ModalityEvidence]:
     """The visit's patient-level lung-sound evidence for ILD, or None when no lung site was usable.
 
     ``site_probabilities`` holds each site's finding: the maximum over its accepted recordings
@@ -826,7 +864,8 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     clinic's own outcomes (``site``, when they validated lung sounds) give the finding's accuracy
     for ILD directly; failing those, the region's (``region``, :func:`regional_status`). The manifest's
     figures are those of the counted takes' devices' adult population (``take_populations``,
-    :func:`detector_validation`).
+    :func:`detector_validation`), or of their one ``device`` when that population has figures of its own
+    for it; the finding says which (``figures_over``: ``device``, with its ``device``; ``all_devices``).
     """
     finding = crackle_finding(site_probabilities, threshold=entry.get("threshold"))
     if finding["level"] is None:
@@ -837,7 +876,7 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     finding.update(protocol_basal_sites=list(protocol), accepted_protocol_basal_sites=accepted,
                    complete_exam=len(accepted) == len(protocol))
     detector, local, source = crackle_accuracy(entry, options, site=site, region=region,
-                                               take_populations=take_populations)
+                                               take_populations=take_populations, device=device)
     if source == "region":
         finding["region"] = region_summary(region)
     if source is None:
@@ -862,6 +901,7 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     finding.update(sign_source=sign.source, detector_population=detector["population"],
                    detector_population_key=detector["population_key"],
                    detector_transfer=detector["transfer"], detector_dataset=detector.get("dataset"),
+                   figures_over=detector["figures_over"], device=detector.get("device"),
                    sign_sensitivity=sign.sensitivity, sign_specificity=sign.specificity,
                    detector_sensitivity=detector["sensitivity"], detector_specificity=detector["specificity"])
     return ModalityEvidence("auscultation", value, (min(low, value), max(high, value)), model_version, status,
@@ -872,9 +912,17 @@ def crackle_potential_range(entry: dict, *, ctd_diagnosis: str, options: Optiona
                             site: Optional[dict] = None, region: Optional[dict] = None) -> tuple[float, float]:
     """Log LRs lung sounds would give after a complete exam: clear to basal crackles, from the
     same validation :func:`crackle_evidence` would count (the manifest's, the clinic's own or the
-    region's); (0, 0) when none counts."""
+    region's); (0, 0) when none counts. From the manifest: the pooled figures of the population a take
+    naming no stethoscope counts with (an exam through several of its devices counts with them; one
+    through a single device with figures of its own counts with those instead, so the range is that of
+    the population, not of a device), and (0, 0) when no device of that population can count (each one's
+    own figures fail the rule: :func:`device_weakness`), since then no take would."""
     options = options or EvidenceOptions()
     detector, local, source = crackle_accuracy(entry, options, site=site, region=region)
+    if source == "manifest" and not detector["transfer"] and all(
+            device_weakness(detector, device, options.validation_rule, name=detector["population_key"]) is not None
+            for device in detector.get("devices") or [None]):
+        source = None
     if source is None:
         return 0.0, 0.0
     lrs = local.log_lrs() if local else crackle_log_lrs(crackle_sign_for(ctd_diagnosis), detector)

@@ -594,6 +594,28 @@ CATALOG: dict[str, dict[str, str]] = {
                                                 "model was tested on more than one; record them again naming it",
                                           "zh-CN": "这些录音未注明所用的听诊器，而该模型在不止一种听诊器上检验过；"
                                                    "请注明听诊器后重新录制"},
+    # edge.fusion.evidence.device_weakness (h107): a take is judged by its own device's figures (the manifest's
+    # by_device) when its adult population passes the validation rule; these name why that device's do not.
+    "not_counted_device_too_few": {"en": "the takes went through a stethoscope or chest piece on which the model "
+                                         "has been tested on too few patients so far; record the sites again through "
+                                         "another chest piece the model was validated on",
+                                   "zh-CN": "这些录音所用的听诊器或听诊头上，模型目前检验过的患者太少；"
+                                            "请用模型验证过的其他听诊头重新录制这些部位"},
+    "not_counted_device_uncertain": {"en": "the takes went through a stethoscope or chest piece on which the model "
+                                           "did no better than chance on patients; record the sites again through "
+                                           "another chest piece the model was validated on",
+                                     "zh-CN": "这些录音所用的听诊器或听诊头上，模型在患者中的表现不比随机更好；"
+                                              "请用模型验证过的其他听诊头重新录制这些部位"},
+    "stethoscope_device_why_device_too_few": {"en": "the model has been tested on too few patients",
+                                              "zh-CN": "模型检验过的患者太少"},
+    "stethoscope_device_why_device_uncertain": {"en": "the model did no better than chance on patients",
+                                                "zh-CN": "模型在患者中的表现不比随机更好"},
+    # After the statement, for a validated take whose own device's figures fail the rule (device_counts False).
+    "stethoscope_device_does_not_count": {"en": "So this take does not count: through {device} alone, {why}. It does "
+                                                "not make its site heard and does not change the risk. Record this "
+                                                "site again through another chest piece the model was validated on.",
+                                          "zh-CN": "因此本次录音不计入：仅就 {device} 而言，{why}。它不能使该部位算作已听诊，"
+                                                   "也不改变风险。请用模型验证过的其他听诊头重新录制此部位。"},
     # edge.fusion.evidence.unscorable_evidence: the served model cannot score what was stored (a breath
     # reading's features, after a model update that takes other features).
     "not_counted_not_scorable": {"en": "the model now in use cannot score this reading; take it again",
@@ -979,6 +1001,13 @@ CATALOG: dict[str, dict[str, str]] = {
     "model_updated_regional_validation": {"en": "The regional validation was changed since this result: press "
                                                 "“Calculate again” before acting on it.",
                                           "zh-CN": "本次结果计算后区域验证已更改：请先点击“重新计算”，再据此处理。"},
+    # edge.freshness.counted_before_device_rule (h107): lung sounds counted before each take was judged by its
+    # own device's figures.
+    "model_updated_crackle_device_rule": {"en": "How lung sounds count changed since this result (each take is now "
+                                                "judged by its own chest piece's results on patients): press "
+                                                "“Calculate again” before acting on it.",
+                                          "zh-CN": "本次结果计算后肺音的计入方式已更改（现按每次录音所用听诊头自身在患者中的结果判断）："
+                                                   "请先点击“重新计算”，再据此处理。"},
     # Any kind of edge.freshness.CHANGE_KINDS: some are not at the visit (an earlier visit's blood count,
     # outcomes on the patient's record, the end of ILD monitoring), so the line names no place.
     "letter_changed_after": {"en": "Changed after the result this referral carries was calculated ({changes}): "

@@ -365,6 +365,10 @@ def stethoscope_statement(validation: Optional[dict], lang: str, *, require_vali
     text = _validation_statement(validation, lang)
     if stethoscope_counts_by(validation, require_validated_stethoscope=require_validated_stethoscope):
         return text
+    if validation.get("device_counts") is False:  # its own device's figures fail the validation rule
+        return join_sentences([text, translate(
+            "stethoscope_device_does_not_count", lang, device=validated_devices([validation["device"]], lang),
+            why=translate(f"stethoscope_device_why_{validation['device_reason_code']}", lang))], lang)
     # Not counted whatever the programme's setting (a device the adults' validation never went through),
     # or only because the programme requires a named, validated one.
     key = ("stethoscope_required_not_counted" if stethoscope_counts_by(validation)

@@ -25,6 +25,7 @@ from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
 from edge.errors import (AuthenticationError, Conflict, EditConflict, IldscreenError, PasswordTooLong, ValidationError,
                          WrongPin)
+from edge.fusion.evidence import ValidationRule
 from edge.modalities import ServedCrackleModel, served_crackle_model
 from edge.schemas import PatientCreate, PatientUpdate
 from edge.store.database import write_transaction
@@ -462,6 +463,13 @@ def heard_rule(crackle_model: Optional[ServedCrackleModel] = None) -> dict:
             "require_validated_stethoscope": settings.evidence_require_validated_stethoscope}
 
 
+def validation_rule() -> ValidationRule:
+    """The programme's validation rule (``evidence_validation_rule``), which also judges each take by its
+    device's own figures (:func:`edge.auscultation.stethoscope_validation`): the pages read takes under it,
+    as the next assessment will."""
+    return _resources().settings.evidence_options.validation_rule
+
+
 def crackle_validation(assessment: dict, crackle_model: Optional[ServedCrackleModel] = None) -> Optional[dict]:
     """The crackle model note's figures (:func:`edge.auscultation.adult_validation`), with their population's
     per device: those the assessment kept (``crackle_model_by_device``; one kept before it did has them only
@@ -489,7 +497,7 @@ def visit_summary(db, visit_id: int, *, crackle_model: Optional[ServedCrackleMod
     visit = patients.get_visit(db, visit_id)
     patient = patients.get_patient(db, visit["patient_id"])
     steps = presenters.checklist(
-        visit, recordings=recordings.list_recordings(db, visit_id),
+        visit, recordings=recordings.list_recordings(db, visit_id, rule=validation_rule()),
         breath_readings=breath.list_breath_readings(db, visit_id),
         lab_results=labs.list_lab_results(db, visit_id), patient=patient, **heard_rule(crackle_model))
     return {"visit": visit, "patient": patient, "assessment": screening.latest_assessment(db, visit_id),
@@ -738,7 +746,7 @@ def referral_letter(referral_id: int):
                 if name in ("autoantibodies", "symptoms", "smoking")},
              "lung_function": kept.get("pft") or visit["lung_function"]}
     # Only recordings that passed the quality gate: a refused take never reaches the letter.
-    recordings_ = in_result(recordings.accepted_recordings(db, visit["id"]))
+    recordings_ = in_result(recordings.accepted_recordings(db, visit["id"], rule=validation_rule()))
     lab_rows = presenters.lab_rows(in_result(labs.list_lab_results(db, visit["id"])))
     changed_after = freshness.changed_since(db, assessment, visit=visit, patient=patient) if assessment else []
     buffer = io.BytesIO()
@@ -747,7 +755,8 @@ def referral_letter(referral_id: int):
     return render_template(
         "letter.html", referral=referral, patient=patient, visit=visit, assessment=assessment,
         # Every take, refused ones too: lung sounds with only refused takes still say so on the letter.
-        result=presenters.result_view(assessment, recordings=in_result(recordings.list_recordings(db, visit["id"])),
+        result=presenters.result_view(assessment, recordings=in_result(recordings.list_recordings(
+            db, visit["id"], rule=validation_rule())),
                                       lab_rows_=lab_rows, **heard_rule()),
         facts=facts, changed_after=changed_after, recordings=recordings_, lab_rows=lab_rows, qr_svg=Markup(svg),
         # What the crackle model was validated on, in the reader's language (the manifest's statement is English).

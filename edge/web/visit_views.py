@@ -64,7 +64,7 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
     summary = visit_summary(db, visit_id, crackle_model=crackle_model)
     visit, patient = summary["visit"], summary["patient"]
     referral = next((r for r in outbox.list_referrals(db, patient_id=patient["id"]) if r["visit_id"] == visit_id), None)
-    recordings_ = recordings.list_recordings(db, visit_id)
+    recordings_ = recordings.list_recordings(db, visit_id, rule=resources.settings.evidence_options.validation_rule)
     lab_results = labs.list_lab_results(db, visit_id)
     lab_rows = presenters.lab_rows(lab_results)
     assessment = summary["assessment"]

@@ -10,6 +10,7 @@ install``, and the service started again on it (as tests/edge/test_result_after_
 from __future__ import annotations
 
 import copy
+import json
 import re
 
 import pytest
@@ -20,12 +21,13 @@ from edge import auscultation
 from edge.auscultation import stethoscope_validation
 from edge.config import load_settings
 from edge.fusion.evidence import (ADULT_POPULATION, REASON_CODES, ValidationRule, _population_figures, adult_populations,
-                                  detector_validation, population_counts, stethoscope_free_population)
+                                  crackle_log_lrs, crackle_potential_range, crackle_sign_for, detector_validation,
+                                  population_counts, stethoscope_free_population)
 from edge.modalities import take_populations
 from edge.web import presenters
 from edge.web.i18n import CATALOG
 from support import PATIENT, TEST_PUBLIC_KEY, edit_manifest, model_bundle, trust_test_key
-from test_chest_piece import stored_take
+from test_chest_piece import site_done, stored_take
 from test_result_after_model_update import models_command, restarted
 from test_stethoscope import CLINIC, LITTMANN, OTHER, shipped_entry
 
@@ -36,6 +38,10 @@ CLINIC_PASSING = {"patients": 50, "assessable_patients": 50, "positive_patients"
                   "sensitivity_ci95": [0.45, 0.74], "specificity": 0.75, "specificity_ci95": [0.62, 0.85]}
 TOO_FEW = {"patients": 6, "assessable_patients": 6, "positive_patients": 2, "sensitivity": 0.5,
            "sensitivity_ci95": [0.1, 0.9], "specificity": 0.75, "specificity_ci95": [0.3, 0.95]}
+# One device's own figures (by_device) that pass the rule, on fewer of KAUH_PASSING's patients; the bundle below
+# keeps the shipped figures of the bell and the extended filter (15 adults: too few).
+DIAPHRAGM_PASSING = {"patients": 40, "assessable_patients": 40, "positive_patients": 12, "sensitivity": 0.9,
+                     "sensitivity_ci95": [0.6, 0.98], "specificity": 0.85, "specificity_ci95": [0.7, 0.93]}
 FIGURES = ("patients", "positive_patients", "sensitivity", "sensitivity_ci95", "specificity", "specificity_ci95")
 
 
@@ -162,11 +168,13 @@ def settings(tmp_path, no_env_settings):
 
 
 def install_populations(runner, settings, folder, *, clinic: dict) -> None:
-    """The bundled models with KAUH's adults passing the rule and a clinic's adults (through ``OTHER``) with
-    ``clinic``'s figures, installed and made active."""
+    """The bundled models with KAUH's adults passing the rule (through the Littmann's diaphragm alone too:
+    ``DIAPHRAGM_PASSING``; its bell and extended filter keep the shipped figures, which fail) and a clinic's adults
+    (through ``OTHER``) with ``clinic``'s figures, installed and made active."""
     def change(models):
         populations = models["auscultation"]["validation"]["populations"]
         populations["adults"].update(KAUH_PASSING)
+        populations["adults"]["by_device"][f"{LITTMANN} diaphragm"].update(DIAPHRAGM_PASSING)
         populations["adults_clinic"] = {**{key: value for key, value in populations["adults"].items()
                                            if key != "by_device"},
                                         **clinic, "devices": [OTHER], "population": "adults of labelled folder clinic"}
@@ -208,11 +216,12 @@ def test_each_take_moves_the_risk_only_by_its_own_adult_populations_figures(runn
     first = {name: assess(client, headers, visit_id) for name, visit_id in visits.items()}
     kauh = first["kauh"]["contributions"]["auscultation"]
     assert kauh["counted"] and kauh["finding"]["detector_population_key"] == "adults"
-    assert kauh["finding"]["detector_sensitivity"] == KAUH_PASSING["sensitivity"]
+    # Every take through the diaphragm, which has figures of its own: they count with those (h107).
+    assert (kauh["finding"]["figures_over"], kauh["finding"]["device"]) == ("device", f"{LITTMANN} diaphragm")
+    assert kauh["finding"]["detector_sensitivity"] == DIAPHRAGM_PASSING["sensitivity"]
     assert first["kauh"]["probability"] > first["none"]["probability"]
     # The nurse's note quotes what the takes counted with: their one device's own figures (KAUH's by_device).
-    diaphragm = shipped_entry()["validation"]["populations"]["adults"]["by_device"][f"{LITTMANN} diaphragm"]
-    assert first["kauh"]["crackle_model_adults"] == {**{key: diaphragm[key] for key in FIGURES},
+    assert first["kauh"]["crackle_model_adults"] == {**{key: DIAPHRAGM_PASSING[key] for key in FIGURES},
                                                      "population_key": "adults", "figures_over": "device",
                                                      "device": f"{LITTMANN} diaphragm"}
     # The clinic's adults are too few: its takes do not count, and KAUH's figures never stand in for them.
@@ -295,7 +304,7 @@ def test_the_visit_page_says_whose_adults_and_which_devices_figures_a_crackle_re
         assert str(escape(kauh_words)) not in line
 
     note, takes = note_and_take_lines(client, kauh)
-    diaphragm = shipped_entry()["validation"]["populations"]["adults"]["by_device"][f"{LITTMANN} diaphragm"]
+    diaphragm = DIAPHRAGM_PASSING
     device = presenters.validated_devices([f"{LITTMANN} diaphragm"], lang)
     assert note == note_words(diaphragm, lang, population=kauh_words,
                               through=CATALOG["crackle_model_through_device"][lang].format(device=device))
@@ -311,3 +320,206 @@ def test_a_kept_note_from_before_it_said_whose_figures_reads_as_kauhs_adults():
     other = presenters.crackle_model_note({**kept, "population_key": "children_sprsound2022"}, "zh-CN")
     assert CATALOG["adult_population_other"]["zh-CN"] in other
     assert presenters.crackle_model_note(None, "en") == CATALOG["crackle_model_no_adults"]["en"]
+
+
+# --- a take is judged by its own device's figures (h107, issue 24) ------------------------------------
+
+NO_BETTER_THAN_CHANCE = {"patients": 30, "assessable_patients": 30, "positive_patients": 9, "sensitivity": 0.44,
+                         "sensitivity_ci95": [0.14, 0.79], "specificity": 0.76, "specificity_ci95": [0.55, 0.9]}
+BY_DEVICE = entry_with(
+    adults=population(["Stetho A diaphragm", "Stetho A bell", "Stetho A extended", "Scope B"], KAUH_PASSING,
+                      by_device={"Stetho A diaphragm": DIAPHRAGM_PASSING, "Stetho A bell": TOO_FEW,
+                                 "Stetho A extended": NO_BETTER_THAN_CHANCE}))
+
+
+@pytest.mark.parametrize(("device", "validated", "code", "figures"), [
+    ("Stetho A diaphragm", True, None, DIAPHRAGM_PASSING),  # its own figures, which pass
+    ("Stetho A bell", False, "device_too_few", None),  # 6 adults
+    ("Stetho A extended", False, "device_uncertain", None),  # lower bounds 0.14 + 0.55 - 1 < 0
+    ("Scope B", True, None, KAUH_PASSING),  # no figures of its own: the pooled ones
+    (None, True, None, KAUH_PASSING),  # takes through several devices: pooled
+])
+def test_takes_through_one_device_count_with_its_own_figures_when_they_pass(device, validated, code, figures):
+    found = detector_validation(BY_DEVICE, take_populations=["adults"], device=device)
+    assert found["validated"] is validated and found.get("reason_code") == code
+    if validated:
+        assert {key: list(found[key]) if key.endswith("_ci95") else found[key] for key in FIGURES} == {
+            key: figures[key] for key in FIGURES}
+        own = figures is DIAPHRAGM_PASSING
+        assert (found["figures_over"], found.get("device")) == (("device", device) if own else ("all_devices", None))
+    else:
+        assert device in found["reason"]
+
+
+def test_a_takes_device_verdict_is_its_own_figures_under_the_rule_only_while_its_population_passes():
+    """stethoscope_validation carries the verdict (device_counts) the risk, the chest map and the API read; a
+    population that fails the rule decides for itself (its own reason), so no device is judged apart."""
+    verdicts = {piece: stethoscope_validation(BY_DEVICE, stethoscope="Stetho A", chest_piece=piece)
+                for piece in ("diaphragm", "bell", "extended")}
+    assert {piece: (v["device_counts"], v.get("device_reason_code")) for piece, v in verdicts.items()} == {
+        "diaphragm": (True, None), "bell": (False, "device_too_few"), "extended": (False, "device_uncertain")}
+    assert "Stetho A bell" in verdicts["bell"]["device_reason"]
+    assert "device_counts" not in stethoscope_validation(BY_DEVICE, stethoscope="Scope B", chest_piece="bell")
+    strict = ValidationRule(min_patients=100)  # the adults' 60 patients fail it: nothing is judged per device
+    assert stethoscope_validation(BY_DEVICE, stethoscope="Stetho A", chest_piece="bell", rule=strict)["device_counts"]
+    assert detector_validation(BY_DEVICE, strict, take_populations=["adults"], device="Stetho A bell")[
+        "reason_code"] == "too_few"
+
+
+def test_the_shipped_manifest_counts_no_take_for_adults_through_any_of_its_devices():
+    """KAUH's 15 test adults are under the rule's 20: nothing counts, and the reason is the adults' (too few), not
+    a device's; every take through the Littmann still makes its site heard as before (device_counts True)."""
+    entry = shipped_entry()
+    for device in entry["validation"]["populations"]["adults"]["devices"]:
+        found = detector_validation(entry, take_populations=["adults"], device=device)
+        assert (found["validated"], found["reason_code"]) == (False, "too_few")
+        stethoscope, piece = auscultation.device_parts(device)
+        assert stethoscope_validation(entry, stethoscope=stethoscope, chest_piece=piece)["device_counts"] is True
+
+
+def test_the_complete_exam_range_is_the_populations_and_none_when_no_device_of_it_can_count():
+    sign = crackle_sign_for("SSc")
+    pooled = crackle_log_lrs(sign, _population_figures(KAUH_PASSING, name="pooled"))
+    assert crackle_potential_range(BY_DEVICE, ctd_diagnosis="SSc") == (pooled["negative"][0], pooled["positive"][0])
+    none_counts = copy.deepcopy(BY_DEVICE)
+    adults = none_counts["validation"]["populations"]["adults"]
+    adults["devices"] = ["Stetho A bell", "Stetho A extended"]
+    del adults["by_device"]["Stetho A diaphragm"]
+    assert crackle_potential_range(none_counts, ctd_diagnosis="SSc") == (0.0, 0.0)
+
+
+def install_devices(runner, settings, folder, by_device: dict) -> None:
+    """The bundled models with KAUH's adults passing the rule and ``by_device``'s figures for those Littmann
+    chest pieces (the others keep the shipped figures: 15 adults, too few), installed and made active."""
+    def change(models):
+        adults = models["auscultation"]["validation"]["populations"]["adults"]
+        adults.update(KAUH_PASSING)
+        for piece, figures in by_device.items():
+            adults["by_device"][f"{LITTMANN} {piece}"].update(figures)
+    bundle = model_bundle(folder)
+    edit_manifest(bundle, change)
+    models_command(runner, settings, "install", str(bundle))
+
+
+def visit_of(client, headers, db, code: str, takes: tuple) -> int:
+    """A visit of PATIENT (as ``code``) with ``takes``: (site, crackle probability, chest piece), each through the
+    Littmann 3200."""
+    patient = client.post("/api/v1/patients", json={**PATIENT, "code": code}, headers=headers).json
+    visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json["id"]
+    for site, p, piece in takes:
+        db["recordings"].update(stored_take(db, visit_id, site, p, piece), {"stethoscope": LITTMANN})
+    db.conn.commit()
+    return visit_id
+
+
+LEFT, RIGHT = "posterior_left_base", "posterior_right_base"
+
+
+def test_each_take_counts_by_its_own_devices_figures_through_the_service(runner, settings, db, nurse, tmp_path):
+    """The adults pass the rule, the diaphragm's and extended filter's own figures pass, the bell's (the shipped
+    15 adults) do not: crackles through the bell leave the risk as with no take, the bell's reason under the
+    take; a diaphragm-only exam counts with the diaphragm's figures; diaphragm and extended together, with the
+    adults' pooled figures."""
+    extended = {**DIAPHRAGM_PASSING, "sensitivity": 0.8, "sensitivity_ci95": [0.5, 0.95]}
+    install_devices(runner, settings, tmp_path / "devices", {"diaphragm": DIAPHRAGM_PASSING, "extended": extended})
+    client, headers = restarted(settings)
+    exams = {"none": (), "bell": ((LEFT, 0.9, "bell"),),
+             "diaphragm": ((LEFT, 0.9, "diaphragm"), (RIGHT, 0.02, "diaphragm")),
+             "mixed": ((LEFT, 0.9, "diaphragm"), (RIGHT, 0.02, "extended")),
+             "bell_and_diaphragm": ((LEFT, 0.9, "bell"), (LEFT, 0.02, "diaphragm"), (RIGHT, 0.02, "diaphragm"))}
+    visits = {name: visit_of(client, headers, db, f"CL24-02{number:02d}", takes)
+              for number, (name, takes) in enumerate(exams.items())}
+    result = {name: assess(client, headers, visit_id) for name, visit_id in visits.items()}
+    sign = crackle_sign_for(PATIENT["ctd_diagnosis"])
+
+    # Through the bell: not counted, positive as it is; its site is not heard; the take says why, naming the bell.
+    assert "auscultation" not in result["bell"]["contributions"]
+    assert {key: result["bell"][key] for key in ("probability", "tier")} == {
+        key: result["none"][key] for key in ("probability", "tier")}
+    [bell] = client.get(f"/api/v1/visits/{visits['bell']}/recordings", headers=headers).json["recordings"]
+    validation = bell["stethoscope_validation"]
+    assert (validation["counts"], validation["device_counts"], validation["device_reason_code"]) == (
+        False, False, "device_too_few")
+    assert validation["statement"].endswith(CATALOG["stethoscope_device_does_not_count"]["en"].format(
+        device=presenters.validated_devices([f"{LITTMANN} bell"], "en"),
+        why=CATALOG["stethoscope_device_why_device_too_few"]["en"]))
+    page = client.get(f"/visits/{visits['bell']}").get_data(as_text=True)
+    assert not site_done(page, LEFT)
+
+    # The diaphragm alone: its own figures, the log LR recomputed from them.
+    diaphragm = result["diaphragm"]["contributions"]["auscultation"]
+    own = crackle_log_lrs(sign, _population_figures(DIAPHRAGM_PASSING, name="diaphragm"))
+    assert diaphragm["counted"] and diaphragm["finding"]["level"] == "basal"
+    assert (diaphragm["finding"]["figures_over"], diaphragm["finding"]["device"]) == ("device", f"{LITTMANN} diaphragm")
+    assert diaphragm["log_likelihood_ratio"] == pytest.approx(own["positive"][0])
+    assert diaphragm["log_lr_range95"] == pytest.approx(list(own["positive"][1:]))
+
+    # Two devices of the adults: the pooled figures, over patients recorded through all of them.
+    mixed = result["mixed"]["contributions"]["auscultation"]
+    pooled = crackle_log_lrs(sign, _population_figures(KAUH_PASSING, name="pooled"))
+    assert mixed["counted"] and (mixed["finding"]["figures_over"], mixed["finding"]["device"]) == ("all_devices", None)
+    assert mixed["log_likelihood_ratio"] == pytest.approx(pooled["positive"][0]) != own["positive"][0]
+    assert result["mixed"]["crackle_model_adults"]["figures_over"] == "all_devices"
+
+    # Crackles through the bell beside a clear diaphragm exam: the bell's take is left out (named in the finding),
+    # so the chest is clear, by the diaphragm's own figures.
+    both = result["bell_and_diaphragm"]["contributions"]["auscultation"]
+    assert both["counted"] and both["finding"]["level"] == "none"
+    assert both["finding"]["devices_not_counted"] == [
+        {"device": f"{LITTMANN} bell", "reason_code": "device_too_few",
+         "reason": validation["device_reason"]}]
+    assert both["log_likelihood_ratio"] == pytest.approx(own["negative"][0])
+    assert result["bell_and_diaphragm"]["probability"] < result["none"]["probability"]
+
+
+def test_a_result_counted_before_takes_were_judged_by_their_device_reads_out_of_date(runner, settings, db, nurse,
+                                                                                     tmp_path):
+    """A result stored before h107 counted a diaphragm exam with the adults' pooled figures (its finding says
+    no figures_over): with a served model that has figures per device, calculating again may count otherwise,
+    so it reads out of date, and a referral waits, until it is calculated again."""
+    install_devices(runner, settings, tmp_path / "devices", {"diaphragm": DIAPHRAGM_PASSING})
+    client, headers = restarted(settings)
+    visit_id = visit_of(client, headers, db, "CL24-0301", ((LEFT, 0.9, "diaphragm"), (RIGHT, 0.02, "diaphragm")))
+    kept = assess(client, headers, visit_id)
+
+    def latest_freshness() -> dict:
+        return client.get(f"/api/v1/visits/{visit_id}/assessments", headers=headers).json["assessments"][-1][
+            "freshness"]
+
+    assert latest_freshness()["current"]
+    stored = json.loads(db.execute("SELECT result FROM risk_assessments WHERE id = ?", [kept["id"]]).fetchone()[0])
+    finding = stored["contributions"]["auscultation"]["finding"]
+    for key in ("figures_over", "device", "detector_device"):
+        finding.pop(key)
+    db.execute("UPDATE risk_assessments SET result = ? WHERE id = ?", [json.dumps(stored), kept["id"]])
+    db.conn.commit()
+    assert (latest_freshness()["current"], latest_freshness()["models_changed"]) == (False, ["crackle_device_rule"])
+    client.set_cookie("lang", "zh-CN")
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert str(escape(CATALOG["model_updated_crackle_device_rule"]["zh-CN"])) in page
+    assess(client, headers, visit_id)
+    assert latest_freshness()["current"]
+
+
+def test_the_page_the_api_and_the_risk_judge_a_take_by_the_programmes_validation_rule(runner, settings, db, nurse,
+                                                                                     tmp_path, monkeypatch):
+    """Under the default rule the bell's own figures fail while the adults' pass: the bell take counts nowhere.
+    A programme that asks more patients than the adults have (evidence_validation_rule) leaves the adults
+    failing, so no device is judged apart: the same take makes its site heard on the page and in the API, and
+    the risk says why lung sounds do not count (the adults' reason, not the bell's)."""
+    install_devices(runner, settings, tmp_path / "devices", {"diaphragm": DIAPHRAGM_PASSING})
+    client, headers = restarted(settings)
+    visit_id = visit_of(client, headers, db, "CL24-0401", ((LEFT, 0.9, "bell"),))
+
+    def judged() -> tuple:
+        [take] = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"]
+        page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+        return take["stethoscope_validation"]["counts"], site_done(page, LEFT)
+
+    assert judged() == (False, False)
+    assert "auscultation" not in assess(client, headers, visit_id)["contributions"]
+    monkeypatch.setattr(client.application.extensions["ildscreen"].settings, "evidence_validation_rule",
+                        {"min_patients": 100})
+    assert judged() == (True, True)
+    lung_sounds = assess(client, headers, visit_id)["contributions"]["auscultation"]
+    assert (lung_sounds["counted"], lung_sounds["reason_code"]) == (False, "too_few")

@@ -16,7 +16,7 @@ from edge import auscultation
 from edge.config import load_settings
 from edge.web import presenters
 from edge.web.i18n import CATALOG
-from test_clinic_adult_population import KAUH_PASSING, visit_with_takes
+from test_clinic_adult_population import DIAPHRAGM_PASSING, KAUH_PASSING, visit_with_takes
 from test_result_as_stored import letter_of, refer
 from test_stethoscope import CLINIC, LITTMANN, shipped_entry
 from test_ui_lung_sound_result import assess
@@ -101,14 +101,15 @@ def test_the_population_of_figures_of_one_device_gives_its_figures_per_device():
 
 # --- through the real app: the shipped manifest's figures ---------------------------------------------
 
-def shipped_note_words(lang: str) -> str:
-    """The devices note the shipped manifest's KAUH adults give, built here from its numbers."""
+def shipped_note_words(lang: str, by_device: dict | None = None) -> str:
+    """The devices note the shipped manifest's KAUH adults give (or ``by_device``), built here from its numbers."""
+    by_device = by_device or shipped_by_device()
     counts = {device: CATALOG["crackle_model_found"][lang].format(
         found=round(figures["sensitivity"] * figures["positive_patients"]), positive=figures["positive_patients"])
-        for device, figures in shipped_by_device().items()}
+        for device, figures in by_device.items()}
     pieces = [f"{CATALOG[f'chest_piece_{device.split()[-1]}'][lang]} {count}" for device, count in counts.items()]
     listed = {"en": f"{LITTMANN} ({', '.join(pieces)})", "zh-CN": f"{LITTMANN}（{'、'.join(pieces)}）"}[lang]
-    best = max(shipped_by_device().items(), key=lambda item: (item[1]["sensitivity"], item[1]["specificity"]))[0]
+    best = max(by_device.items(), key=lambda item: (item[1]["sensitivity"], item[1]["specificity"]))[0]
     return (CATALOG["crackle_model_by_device"][lang].format(devices=listed)
             + {"en": " ", "zh-CN": ""}[lang]
             + CATALOG["crackle_model_record_through"][lang].format(device=presenters.validated_devices([best], lang)))
@@ -123,22 +124,26 @@ def test_the_shipped_manifest_says_the_bell_found_none_of_its_adults_with_crackl
     assert shipped_note_words("en").endswith(f"Record through {LITTMANN} (Diaphragm).")
 
 
-def counted_through_the_diaphragm(monkeypatch) -> None:
-    """The shipped crackle model with its adults' pooled figures made to pass the validation rule, so takes
-    through the Littmann 3200 diaphragm count with that device's own figures (its by_device, as shipped)."""
+def counted_through_the_diaphragm(monkeypatch) -> dict:
+    """The shipped crackle model with its adults' pooled figures and the Littmann 3200 diaphragm's own figures
+    made to pass the validation rule (a device's own figures must pass too: h107), so takes through the
+    diaphragm count with that device's own figures; the bell and extended filter keep the shipped ones. Returns
+    the adults' figures per device as served."""
     from edge import modalities
 
     real_entry = modalities.manifest_entry
+    by_device = {**shipped_by_device(), DIAPHRAGM: {**shipped_by_device()[DIAPHRAGM], **DIAPHRAGM_PASSING}}
 
     def entry(name):
         found = real_entry(name)
         if name != "auscultation":
             return found
         populations = found["validation"]["populations"]
-        adults = {**populations["adults"], **KAUH_PASSING}
+        adults = {**populations["adults"], **KAUH_PASSING, "by_device": by_device}
         return {**found, "validation": {**found["validation"], "populations": {**populations, "adults": adults}}}
 
     monkeypatch.setattr(modalities, "manifest_entry", entry)
+    return by_device
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
@@ -170,16 +175,16 @@ def test_takes_counted_with_one_devices_figures_keep_their_populations_per_devic
     """Takes that count with the diaphragm's own figures: the assessment keeps the adults' figures per device
     beside them (one device's figures do not carry them), and the page says what each chest piece found. An
     assessment kept before it kept them shows no devices note: nothing is made up from today's model."""
-    counted_through_the_diaphragm(monkeypatch)
+    by_device = counted_through_the_diaphragm(monkeypatch)
     visit_id = visit_with_takes(client, nurse, db, "CL24-0802", (LITTMANN,))
     assessment = assess(client, nurse, visit_id)
     assert assessment["contributions"]["auscultation"]["counted"]
     assert (assessment["crackle_model_adults"]["figures_over"], assessment["crackle_model_adults"]["device"]) == (
         "device", DIAPHRAGM)
-    assert assessment["crackle_model_by_device"] == shipped_by_device()
+    assert assessment["crackle_model_by_device"] == by_device
     client.set_cookie("lang", "zh-CN")
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
-    assert element(page, "crackle-model-devices") == str(escape(shipped_note_words("zh-CN")))
+    assert element(page, "crackle-model-devices") == str(escape(shipped_note_words("zh-CN", by_device)))
 
     row = db.execute("SELECT result FROM risk_assessments WHERE id = ?", [assessment["id"]]).fetchone()
     result = json.loads(row[0])

@@ -11,14 +11,17 @@ shipped crackle model on the real ICBHI recording through the real CLI."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from edge.auscultation import stethoscope_validation
 from edge.cli import cli
 from edge.commands import screen as screen_command
+from edge.config import load_settings
 from edge.web.presenters import stethoscope_statement
-from support import REAL_LUNG_SOUND, shared_data_or_skip
+from support import REAL_LUNG_SOUND, shared_data_or_skip, trust_test_key
+from test_clinic_adult_population import DIAPHRAGM_PASSING, install_devices
 from test_screen_chest_piece import CLEAR, CRACKLES, recording, scores, sites_heard  # noqa: F401 (fixtures)
 from test_stethoscope import LITTMANN, OTHER, shipped_entry
 
@@ -131,3 +134,25 @@ def test_the_shipped_model_scores_a_real_littmann_recording_named_as_such(runner
     # The statement is the served model's: the one that scored the take (its label without the variant).
     served = json.loads(result.output)["model_versions"]["auscultation"]
     assert served.startswith(take["stethoscope_validation"]["model_version"] + "-")
+
+
+def test_when_no_lung_site_is_heard_the_error_names_why_each_take_was_left_out(runner, recording, data_dir, tmp_path):
+    """Every reason, not only the stethoscope's (h107): crackles through a chest piece whose own figures fail the
+    rule while the adults' pass (the bell, in a bundle where only the diaphragm's pass), a take through a stethoscope
+    no adults' validation went through, and a clear take through a piece that cannot rule crackles out."""
+    folder = data_dir()
+    trust_test_key(Path(folder))
+    install_devices(runner, load_settings(data_dir=folder), tmp_path / "bundle", {"diaphragm": DIAPHRAGM_PASSING})
+    result = screen(runner, folder, "--audio", f"posterior_left_base={recording('bell.wav', CRACKLES)}",
+                    "--chest-piece", "bell", "--stethoscope", LITTMANN,
+                    "--audio", f"posterior_right_base={recording('other.wav', CLEAR)}",
+                    "--chest-piece", "diaphragm", "--stethoscope", OTHER,
+                    "--audio", f"lateral_left_base={recording('unnamed.wav', CLEAR)}",
+                    "--chest-piece", "bell", "--stethoscope", "not_stated")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    output = " ".join(result.output.split())
+    assert "no lung site heard" in output
+    assert "posterior_left_base: " in output and "through Littmann 3200 (Bell) alone, the model has been tested on " \
+        "too few patients" in output
+    assert f"posterior_right_base: {statement(OTHER, 'diaphragm')}" in output
+    assert "lateral_left_base: found no crackles, but through the bell, a chest piece that cannot rule them out" in output

@@ -334,8 +334,12 @@ def test_a_programme_can_require_a_named_validated_stethoscope_and_its_results_r
 
 
 @pytest.mark.parametrize(("validation", "require", "counts"), [
-    (("Stetho A", "diaphragm"), False, True),
-    (("Stetho A", "diaphragm"), True, True),
+    (("Stetho A", "bell"), False, True),  # validated, judged by the adults' pooled figures (none of its own)
+    (("Stetho A", "bell"), True, True),
+    # Validated, but its own figures (DIAPHRAGM_ALONE) are no better than chance while the adults' pass:
+    # judged by its own, it does not count (h107).
+    (("Stetho A", "diaphragm"), False, False),
+    (("Stetho A", "diaphragm"), True, False),
     (("Scope B", "not_stated"), True, True),  # validated whatever the piece
     (("Stetho A", "extended"), False, False),  # a stated piece the validation never went through
     (("Stetho A", "not_stated"), False, True),  # a validated stethoscope, the piece not said: as before
@@ -421,12 +425,18 @@ def test_the_statement_words_the_figures_of_the_takes_own_device_in_both_languag
         "Validated on adults through this stethoscope and chest piece (Stetho A, Diaphragm): on 38 adults the crackle "
         "model never saw (11 with crackles; patients of King Abdullah University Hospital, Jordan (KAUH), whose "
         "crackles came from heart failure and other lung diseases), their recordings through Stetho A (Diaphragm) "
-        "alone gave patient sensitivity 0.64 (0.35-0.85), specificity 0.70 (0.50-0.84).")
+        "alone gave patient sensitivity 0.64 (0.35-0.85), specificity 0.70 (0.50-0.84). "
+        # Judged by those figures (no better than chance, while the adults' pass), it does not count (h107).
+        "So this take does not count: through Stetho A (Diaphragm) alone, the model did no better than chance on "
+        "patients. It does not make its site heard and does not change the risk. Record this site again through "
+        "another chest piece the model was validated on.")
     assert presenters.stethoscope_statement(found, "zh-CN") == (
         f"已在成人中通过此听诊器和听诊头（Stetho A，{CATALOG['chest_piece_diaphragm']['zh-CN']}）验证：在爆裂音模型从未见过的 "
         "38 名成人中（11 名有爆裂音；约旦阿卜杜拉国王大学医院（KAUH）的患者，其爆裂音来自心力衰竭等其他肺部疾病），"
         f"仅按其经 Stetho A（{CATALOG['chest_piece_diaphragm']['zh-CN']}） 的录音计，"
-        "按患者计灵敏度 0.64（0.35–0.85），特异度 0.70（0.50–0.84）。")
+        "按患者计灵敏度 0.64（0.35–0.85），特异度 0.70（0.50–0.84）。"
+        f"因此本次录音不计入：仅就 Stetho A（{CATALOG['chest_piece_diaphragm']['zh-CN']}） 而言，模型在患者中的表现不比随机更好。"
+        "它不能使该部位算作已听诊，也不改变风险。请用模型验证过的其他听诊头重新录制此部位。")
     assert presenters.stethoscope_statement(None, "en") is None
 
 
