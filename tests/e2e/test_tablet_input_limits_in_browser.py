@@ -140,3 +140,28 @@ def test_a_refused_autosave_leaves_the_queue_keeps_its_text_and_goes_again_once_
     assert draft_posts(server, 422) == 1
     assert page.evaluate("() => Object.keys(localStorage).filter((k) => k.startsWith('ildscreen-draft-')).length") == 0
     context.close()
+
+
+def test_an_autosave_to_a_visit_closed_meanwhile_says_so_once_and_keeps_the_text(browser, server):
+    """Closed in another tab: the autosave's 409 is said in the nurse's language, the note stays in
+    its field, and it is not posted again until she changes it."""
+    context, page = new_page(browser, "zh-CN")
+    log_in(page, server.url, "nurse1", NURSE_PASSWORD)
+    register_patient(page, server.url, "CL109-CLOSED")
+    page.click("#new-visit")
+    page.wait_for_selector(NOTES)
+    visit_id = page.get_attribute("[data-visit]", "data-visit")
+    closed = page.request.post(f"{server.url}/visits/{visit_id}/status", max_redirects=0, form={
+        "csrf_token": page.get_attribute("meta[name=csrf-token]", "content"), "action": "close",
+        "version": page.get_attribute("#status-form input[name=version]", "value")})
+    assert closed.status == 302
+
+    page.fill(NOTES, "crackles at both bases")
+    page.wait_for_function(DRAFT_SAVED_JS, arg="refused")
+    assert draft_posts(server, 409, at_least=1) == 1
+    assert page.inner_text("#offline-banner") == CATALOG["err_visit_closed"]["zh-CN"]
+    page.dispatch_event(NOTES, "input")  # an autosave tick with the note unchanged: nothing is posted
+    page.wait_for_function(DRAFT_SAVED_JS, arg="refused")
+    page.wait_for_timeout(1000)
+    assert draft_posts(server, 409) == 1 and page.input_value(NOTES) == "crackles at both bases"
+    context.close()
