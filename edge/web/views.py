@@ -663,7 +663,8 @@ def end_monitoring(patient_id: int):
         ending = monitoring_ends.end_monitoring(_resources().db(), g.actor, patient_id, ended_on=typed["date"],
                                                 reason=typed["reason"], note=typed["note"])
     except ValidationError as exc:
-        errors = {item["field"]: translate(f"err_monitoring_end_{item['field']}", g.lang) for item in exc.fields}
+        errors = {item["field"]: translate(f"err_monitoring_end_{item['field']}", g.lang, max=MONITORING_END_NOTE_MAX)
+                  for item in exc.fields}
         return _patient_page(patient_id, monitoring_errors=errors, typed=typed, status=422)
     saved = "already_ended" if ending.already else "ended"
     return redirect(url_for("ui.patient_timeline", patient_id=patient_id, monitoring=saved) + "#monitoring")
