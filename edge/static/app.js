@@ -158,7 +158,9 @@ function flushDrafts() {
   }).then((response) => {
     if (response.ok) {
       const left = settleDraft(key, sent, null);
-      if (left && Object.keys(left.refused).length) { body().dataset.draftSaved = "refused"; return; }  // still said
+      if (left && Object.keys(left.refused).length) {  // the rest saved; a refusal still standing is still said
+        body().dataset.draftSaved = "refused"; showRefusal(left.refusal); return;
+      }
       body().dataset.draftSaved = "yes"; hideOffline(); return;
     }
     if (!DRAFT_REFUSALS.includes(response.status)) { body().dataset.draftSaved = "no"; return; }
