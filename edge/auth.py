@@ -24,7 +24,8 @@ from edge import audit
 from edge.errors import (AuthenticationError, CsrfError, NotFound, PasswordTooLong, PermissionDenied, SessionLocked,
                          WrongPin)
 from edge.store.database import utc_now, write_transaction
-from edge.users import PIN_LENGTHS, find_user, get_user, is_locked, normalize_password, password_hasher
+from edge.users import (PIN_LENGTHS, find_user, get_user, is_locked, normalize_password, normalize_pin,
+                        password_hasher)
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +166,8 @@ def unlock_session(db: sqlite_utils.Database, token: str, pin: str, *, max_attem
 
     A PIN only ever reopens a session that exists and is locked on this browser: it never logs
     anyone in. Each wrong PIN is audited (never the PIN itself); the ``max_attempts``-th ends the
-    session, so the full password login is needed. A PIN of a length no PIN can have
+    session, so the full password login is needed. The PIN is tried as it is set
+    (:func:`edge.users.normalize_pin`: surrounding whitespace dropped). A PIN of a length no PIN can have
     (:data:`edge.users.PIN_LENGTHS`: megabytes posted to the lock screen) is wrong without being
     hashed, and counted and answered as any wrong PIN.
 
@@ -180,6 +182,7 @@ def unlock_session(db: sqlite_utils.Database, token: str, pin: str, *, max_attem
     actor = audit.Actor(user["id"], user["username"], user["role"])
     if not session["locked_at"]:
         return user
+    pin = normalize_pin(pin)
     # argon2 hashes all of what it is given: a PIN of a length no PIN has is wrong before it is hashed.
     right = (len(pin) in PIN_LENGTHS and _verify(user["pin_hash"] or stand_in_hash(password_hasher), pin)
              and bool(user["pin_hash"]))

@@ -78,12 +78,21 @@ def check_password_policy(password: str, username: str = "") -> None:
     raise ValidationError(f"password refused: {reason}", fields=[{"field": "password", "reason": reason}])
 
 
+def normalize_pin(pin: str) -> str:
+    """The one form a PIN is set, checked and hashed in, and tried on the lock screen: surrounding
+    whitespace dropped (a space typed before or after it, a tablet keyboard's line break), as the
+    account page always did when setting it, so a PIN set padded or unpadded opens the lock either way."""
+    return pin.strip()
+
+
 def check_pin_policy(pin: str) -> None:
-    """Refuse a PIN that is not 4-8 digits, repeats one digit (0000) or is a run (1234, 9876).
+    """Refuse a PIN that is not 4-8 digits, repeats one digit (0000) or is a run (1234, 9876), once
+    normalised (:func:`normalize_pin`).
 
     The rule is a programme choice (see the module docstring). Raises ``ValidationError`` naming
     the reason, never the PIN.
     """
+    pin = normalize_pin(pin)
     if not (pin.isascii() and pin.isdigit() and len(pin) in PIN_LENGTHS):
         reason = f"{PIN_LENGTHS.start} to {PIN_LENGTHS.stop - 1} digits"
     elif len(set(pin)) == 1:
@@ -97,6 +106,7 @@ def check_pin_policy(pin: str) -> None:
 
 def set_pin(db: sqlite_utils.Database, actor: audit.Actor, user_id: int, pin: str) -> None:
     """Set or change the account's tablet PIN (the caller has checked the current password)."""
+    pin = normalize_pin(pin)
     check_pin_policy(pin)
     pin_hash = password_hasher.hash(pin)
     with write_transaction(db):

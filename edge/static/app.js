@@ -84,11 +84,28 @@ function draftKey() {
   const section = document.querySelector("[data-visit]");
   return section ? `${DRAFT_PREFIX}${section.dataset.visit}` : null;
 }
-function queuedDraft(key) {
+// A visit's entry in this tablet's storage: {owner, fields, refused, refusal}. `fields` wait to be
+// sent. `refused` are the values the server refused as sent (a text over its limit, the visit closed
+// meanwhile), with the status it answered (`refusal`): they leave the queue, so no autosave sends them
+// again as they are, but stay here and in their fields (put back there when the page is shown again),
+// so nothing typed is lost; a refused value the nurse changes is queued again.
+function ownDraft(key) {
   try {
-    const queued = JSON.parse(localStorage.getItem(key) || "null");
-    return queued && queued.owner === body().dataset.draftOwner && queued.fields ? queued.fields : null;
+    const entry = JSON.parse(localStorage.getItem(key) || "null");
+    return entry && entry.owner === body().dataset.draftOwner && entry.fields ? {refused: {}, ...entry} : null;
   } catch (_) { return null; }
+}
+function storeDraft(key, entry) {
+  if (Object.keys(entry.fields).length || Object.keys(entry.refused).length) localStorage.setItem(key, JSON.stringify(entry));
+  else localStorage.removeItem(key);
+}
+// The answers of the draft route that refuse what was sent, or where: 422 a text over the draft's limit
+// (edge.patients.merge_draft, naming the field), 413 a body over the upload limit, 409 the visit closed.
+// Any other answer (a locked or ended session's 401 or redirect, a 403, a 5xx) keeps the draft waiting.
+const DRAFT_REFUSALS = [409, 413, 422];
+function showRefusal(status) {
+  const section = document.querySelector("[data-visit]");
+  showOffline(status === 409 ? section.dataset.draftClosed : section.dataset.draftRefused);
 }
 // Pages without data-draft-owner (the printable letter, an error page outside the tablet's routes)
 // say nothing about whose session this is: they leave the drafts alone.
@@ -97,7 +114,7 @@ function forgetDrafts({others}) {
   const keys = [];
   for (let i = 0; i < localStorage.length; i++) if (localStorage.key(i).startsWith(DRAFT_PREFIX)) keys.push(localStorage.key(i));
   if (others && body().dataset.draftOwner) keys.forEach(adoptDraft);
-  keys.forEach((key) => { if (!others || !body().dataset.draftOwner || !queuedDraft(key)) localStorage.removeItem(key); });
+  keys.forEach((key) => { if (!others || !body().dataset.draftOwner || !ownDraft(key)) localStorage.removeItem(key); });
 }
 // A draft queued by a session the page names in data-draft-adopt (the same nurse's, ended by her
 // idle lock) is re-tagged as this session's.
@@ -110,21 +127,52 @@ function adoptDraft(key) {
     }
   } catch (_) { /* unreadable: removed below as anyone else's */ }
 }
+// The server answered `sent`: each value still queued as sent leaves the queue, into `refused` when it
+// was refused (a value typed since stays queued: it goes next).
+function settleDraft(key, sent, refusal) {
+  const entry = ownDraft(key);
+  if (!entry) return null;
+  Object.entries(sent).forEach(([name, value]) => {
+    if (entry.fields[name] !== value) return;
+    delete entry.fields[name];
+    if (refusal && refusal.names.includes(name)) { entry.refused[name] = value; entry.refusal = refusal.status; }
+  });
+  storeDraft(key, entry);
+  return entry;
+}
 function flushDrafts() {
   const key = draftKey();
-  const queued = key && queuedDraft(key);
-  if (!queued) return;
+  const entry = key && ownDraft(key);
+  if (!entry) return;
+  if (!Object.keys(entry.fields).length) {  // nothing to send: a refusal still standing is still said
+    if (Object.keys(entry.refused).length) { body().dataset.draftSaved = "refused"; showRefusal(entry.refusal); }
+    return;
+  }
+  const sent = {...entry.fields};
   const visit = document.querySelector("[data-visit]").dataset.visit;
   // No redirect followed: a session that ended or locked meanwhile must not read as "saved".
   fetch(`/visits/${visit}/draft`, {
     method: "POST", credentials: "same-origin", redirect: "manual",
     headers: {"Content-Type": "application/json", "X-CSRF-Token": csrfToken(), "X-Requested-With": "fetch"},
-    body: JSON.stringify({draft: queued}),
+    body: JSON.stringify({draft: sent}),
   }).then((response) => {
-    if (response.ok) { localStorage.removeItem(key); body().dataset.draftSaved = "yes"; hideOffline(); return; }
-    body().dataset.draftSaved = "no";
-    // Refused as too long (422): said, not silent; the text as typed stays here and goes when shortened.
-    if (response.status === 422) showOffline(document.querySelector("[data-visit]").dataset.draftRefused);
+    if (response.ok) {
+      const left = settleDraft(key, sent, null);
+      if (left && Object.keys(left.refused).length) {  // the rest saved; a refusal still standing is still said
+        body().dataset.draftSaved = "refused"; showRefusal(left.refusal); return;
+      }
+      body().dataset.draftSaved = "yes"; hideOffline(); return;
+    }
+    if (!DRAFT_REFUSALS.includes(response.status)) { body().dataset.draftSaved = "no"; return; }
+    // Refused: said, not silent. The field the server names (merge_draft names the first over the
+    // limit), else every value sent; the others were not saved either, and go again without it.
+    return response.json().catch(() => ({})).then((answer) => {
+      const named = (answer.error?.fields || []).map((item) => item.field).filter((name) => name in sent);
+      const left = settleDraft(key, sent, {names: named.length ? named : Object.keys(sent), status: response.status});
+      body().dataset.draftSaved = "refused";
+      showRefusal(response.status);
+      if (left && Object.keys(left.fields).length) flushDrafts();
+    });
   }, () => { body().dataset.draftSaved = "queued"; showOffline(); });
 }
 function setupDrafts() {
@@ -133,11 +181,19 @@ function setupDrafts() {
   const key = draftKey();
   const owner = body().dataset.draftOwner;
   if (!key || !fields.length || !owner) return;
+  // What the server refused is shown again where it was typed (flushDrafts below says the refusal).
+  const kept = ownDraft(key);
+  if (kept) fields.forEach((field) => { if (field.dataset.draft in kept.refused) field.value = kept.refused[field.dataset.draft]; });
   let timer = null;
   const queue = () => {
-    const draft = queuedDraft(key) || {};
-    fields.forEach((field) => { draft[field.dataset.draft] = field.value; });
-    localStorage.setItem(key, JSON.stringify({owner, fields: draft}));
+    const entry = ownDraft(key) || {owner, fields: {}, refused: {}};
+    fields.forEach((field) => {
+      const name = field.dataset.draft;
+      if (entry.refused[name] === field.value) return;  // refused as it stands: not sent again until changed
+      delete entry.refused[name];
+      entry.fields[name] = field.value;
+    });
+    storeDraft(key, entry);
     flushDrafts();
   };
   fields.forEach((field) => field.addEventListener("input", () => {
@@ -351,7 +407,12 @@ function typedBeforeLock() {
   const section = document.querySelector("[data-visit]");
   if (section) {
     const fields = {};
-    document.querySelectorAll("[data-draft]").forEach((field) => { if (changedField(field)) fields[field.dataset.draft] = field.value; });
+    // A value the server refused as it stands is not sent with the lock (it would lose the lock's other
+    // values with it): the tablet keeps it and puts it back in its field (setupDrafts).
+    const refused = ownDraft(draftKey())?.refused || {};
+    document.querySelectorAll("[data-draft]").forEach((field) => {
+      if (changedField(field) && refused[field.dataset.draft] !== field.value) fields[field.dataset.draft] = field.value;
+    });
     document.querySelectorAll("form[data-lock-draft]").forEach((form) => {
       if (!changedForm(form)) return;
       typedFields(form).forEach((field) => {  // an unticked box is sent as "": the draft forgets a tick

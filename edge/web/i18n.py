@@ -505,8 +505,9 @@ CATALOG: dict[str, dict[str, str]] = {
                                       "confirmed.",
                                 "zh-CN": "请填写监测结束日期：不能晚于今天，也不能早于间质性肺病确诊日期。"},
     "err_monitoring_end_reason": {"en": "Choose a reason.", "zh-CN": "请选择原因。"},
-    "err_monitoring_end_note": {"en": "For another reason, say why in the note: one line of at most 200 characters.",
-                                "zh-CN": "选择其他原因时，请在备注中说明：一行，最多 200 个字符。"},
+    # {max}: edge.vocabulary.MONITORING_END_NOTE_MAX, the limit edge.monitoring_ends.checked_note enforces.
+    "err_monitoring_end_note": {"en": "For another reason, say why in the note: one line of at most {max} characters.",
+                                "zh-CN": "选择其他原因时，请在备注中说明：一行，最多 {max} 个字符。"},
     "priority": {"en": "Priority", "zh-CN": "优先级"},
     "priority_urgent": {"en": "Urgent: this week, tell the rheumatologist today",
                         "zh-CN": "紧急：本周内完成，今天通知风湿科医生"},

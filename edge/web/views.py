@@ -30,7 +30,7 @@ from edge.modalities import ServedCrackleModel, served_crackle_model
 from edge.schemas import PatientCreate, PatientUpdate
 from edge.store.database import write_transaction
 from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy, check_pin_policy, clear_pin,
-                        set_password, set_pin)
+                        normalize_pin, set_password, set_pin)
 from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, MONITORING_END_NOTE_MAX, MONITORING_END_REASONS, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
 from edge.web import clinic_time, presenters
@@ -388,7 +388,7 @@ def account_pin():
     resources = _resources()
     errors = {}
     remove = request.form.get("action") == "remove"
-    pin = request.form.get("pin", "").strip()
+    pin = request.form.get("pin", "")
     try:
         auth.verify_login(resources.db(), g.ui_user["username"], request.form.get("pin_password", ""),
                           resources.lockout_policy)
@@ -401,7 +401,7 @@ def account_pin():
             check_pin_policy(pin)
         except ValidationError:
             errors["pin"] = translate("err_pin_policy", g.lang, low=PIN_LENGTHS.start, high=PIN_LENGTHS.stop - 1)
-        if pin != request.form.get("repeat_pin", "").strip():
+        if normalize_pin(pin) != normalize_pin(request.form.get("repeat_pin", "")):
             errors["repeat_pin"] = translate("err_pin_repeat", g.lang)
     if errors:
         return _account_page(pin_errors=errors)
@@ -675,7 +675,8 @@ def end_monitoring(patient_id: int):
         ending = monitoring_ends.end_monitoring(_resources().db(), g.actor, patient_id, ended_on=typed["date"],
                                                 reason=typed["reason"], note=typed["note"])
     except ValidationError as exc:
-        errors = {item["field"]: translate(f"err_monitoring_end_{item['field']}", g.lang) for item in exc.fields}
+        errors = {item["field"]: translate(f"err_monitoring_end_{item['field']}", g.lang, max=MONITORING_END_NOTE_MAX)
+                  for item in exc.fields}
         return _patient_page(patient_id, monitoring_errors=errors, typed=typed, status=422)
     saved = "already_ended" if ending.already else "ended"
     return redirect(url_for("ui.patient_timeline", patient_id=patient_id, monitoring=saved) + "#monitoring")

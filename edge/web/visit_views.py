@@ -441,7 +441,8 @@ def enter_labs(visit_id: int):
     A value (or unit) over :data:`VALUE_MAX_CHARS` (pasted, or a hand-made post) is refused whole, never
     cut: the page comes back in the answer (422) with the values as sent and the limit beside each such
     analyte, and nothing is stored or kept, as for lung function. A visit closed meanwhile (another tab)
-    answers its page (409), saying so, with the values as typed."""
+    answers its page (409), saying so, with the values as typed, whatever the values
+    (:func:`_closed_visit`)."""
     resources = _resources()
     db = resources.db()
     factor = resources.settings.lab_unit_check_factor
@@ -450,6 +451,8 @@ def enter_labs(visit_id: int):
         key = analyte["key"]
         typed[f"lab_{key}"] = request.form.get(f"lab_{key}", "").strip()
         typed[f"unit_{key}"] = request.form.get(f"unit_{key}", analyte["si_unit"])
+    if closed := _closed_visit(db, visit_id, typed, field="labs"):
+        return closed
     if over := _over_long(typed):
         too_long = translate("err_lab_value_too_long", g.lang, max=VALUE_MAX_CHARS)
         return render_visit(visit_id, status=422, sent=typed,
@@ -620,9 +623,12 @@ def lung_function(visit_id: int):
     in the visit's draft, so the form comes back with what the nurse typed, beside the error. A value
     over :data:`VALUE_MAX_CHARS` (pasted, or a hand-made post) is refused whole, never cut: the
     page comes back in the answer (422) with the values as sent and the limit, and nothing is kept.
-    A visit closed meanwhile (another tab) answers its page (409), saying so, with the values as typed."""
+    A visit closed meanwhile (another tab) answers its page (409), saying so, with the values as typed,
+    whatever the values (:func:`_closed_visit`)."""
     db = _resources().db()
     typed = {f"lung_{name}": request.form.get(name, "").strip() for name in LUNG_FIELDS}
+    if closed := _closed_visit(db, visit_id, typed, field="lung_function"):
+        return closed
     if _over_long(typed):
         return render_visit(visit_id, status=422, sent=typed, field_errors={
             "lung_function": translate("err_lung_value_too_long", g.lang, max=VALUE_MAX_CHARS)})
@@ -752,6 +758,18 @@ def _keep_in_draft(db, visit_id: int, kept: dict, *, field: str, sent: Optional[
     except Conflict:
         return _closed_meanwhile(visit_id, sent or kept, field=field)
     return None
+
+
+def _closed_visit(db, visit_id: int, sent: dict, *, field: str):
+    """The closed visit's page (:func:`_closed_meanwhile`) for a form sent to it, or None while it is open.
+
+    Checked before the values: a closed visit's page shows no form, so a value's error (over the limit,
+    not a number) would be said beside a field the nurse cannot see, and no corrected value could be
+    saved anyway; that the visit is closed is the one thing she can act on. A visit closed after this
+    check is still answered so where the value is stored (the ``Conflict`` paths)."""
+    if patients.get_visit(db, visit_id)["status"] == "open":
+        return None
+    return _closed_meanwhile(visit_id, sent, field=field)
 
 
 def _closed_meanwhile(visit_id: int, sent: dict, *, field: str):

@@ -135,6 +135,24 @@ def test_missing_and_completed_visits_take_no_labs(client, nurse, visit_id):
     assert client.post(f"/api/v1/visits/{visit_id}/labs", json=panel, headers=nurse).status_code == 409
 
 
+@pytest.mark.parametrize("value", ["9" * 5000, "<" + "0" * 40, 1e9])  # over any report's length, implausible
+def test_values_sent_to_a_closed_visit_are_answered_that_it_is_closed_first(client, nurse, visit_id, db, value):
+    """As on the tablet (brief h109): a closed visit takes no value, right or wrong, so that is what is
+    answered (409), not the value's error. The request's shape (its JSON Schema) is still checked first:
+    a client's malformed body is named field by field whatever the visit."""
+    patch_visit(client, visit_id, {"status": "completed"}, nurse)
+    before = counts(db)
+    answer = client.post(f"/api/v1/visits/{visit_id}/labs", headers=nurse,
+                         json={"results": [{"analyte": "crp", "value": value, "unit": "mg/L"}]})
+    assert answer.status_code == 409 and answer.json["error"]["code"] == "conflict"
+    assert "completed; nothing more can be added" in answer.json["error"]["message"]
+    malformed = client.post(f"/api/v1/visits/{visit_id}/labs", headers=nurse,
+                            json={"results": [{"analyte": "crp", "value": 4, "unit": "mg/L", "collected_at": "2" * 41}]})
+    assert malformed.status_code == 422 and [f["field"] for f in malformed.json["error"]["fields"]] == [
+        "results.0.collected_at"]
+    assert counts(db) == before
+
+
 def test_a_visit_without_labs_has_no_score(client, nurse, visit_id):
     assert client.get(f"/api/v1/visits/{visit_id}/labs", headers=nurse).json == {"results": [], "score": None, "score_unavailable": None}
 

@@ -3,10 +3,12 @@ zh-CN), a refused value is said beside its field, a repeat is said and changes n
 afterwards the patient's page, the day's worklist and the visit's result show that monitoring ended, with
 date and reason, instead of the PFT interval and the next-due dates; resuming brings them back."""
 import datetime as dt
+import re
 
 import pytest
 from markupsafe import escape
 
+from edge.vocabulary import MONITORING_END_NOTE_MAX
 from edge.web.i18n import CATALOG
 from support import PATIENT, csrf_of, login
 
@@ -91,8 +93,32 @@ def test_a_refused_value_is_said_beside_its_field_and_kept(client, monitored, db
     refused = end_on_tablet(client, patient_id, **form)
     assert refused.status_code == 422
     page = refused.get_data(as_text=True)
-    assert f'id="error-monitoring-{field}"' in page and phrase(f"err_monitoring_end_{field}") in page
+    assert f'id="error-monitoring-{field}"' in page
+    assert phrase(f"err_monitoring_end_{field}", max=MONITORING_END_NOTE_MAX) in page
     assert db.execute("SELECT COUNT(*) FROM monitoring_ends").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_the_note_stops_at_the_servers_limit_and_a_longer_one_is_refused_naming_it(client, monitored, db, lang):
+    """The note's maxlength is the limit edge.monitoring_ends.checked_note enforces; a longer note (an old
+    page, a hand-made post) comes back beside the field naming that limit, as typed, and nothing is stored."""
+    patient_id, _visit_id, _assessment = monitored
+    client.set_cookie("lang", lang)
+    page = client.get(f"/patients/{patient_id}").get_data(as_text=True)
+    assert re.findall(r'<input type="text" name="note" maxlength="(\d+)"', page) == [str(MONITORING_END_NOTE_MAX)]
+    too_long = "moved to another city " + "x" * MONITORING_END_NOTE_MAX
+    too_long = too_long[:MONITORING_END_NOTE_MAX + 1]  # one character over the maxlength the page carries
+    refused = end_on_tablet(client, patient_id, reason="other", note=too_long)
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    said = re.search(r'<span class="field-error" role="alert" id="error-monitoring-note">([^<]*)</span>', page)
+    assert said and said.group(1) == phrase("err_monitoring_end_note", lang, max=MONITORING_END_NOTE_MAX)
+    assert str(MONITORING_END_NOTE_MAX) in said.group(1)
+    assert f'value="{too_long}"' in page  # as typed, for her to shorten
+    assert db.execute("SELECT COUNT(*) FROM monitoring_ends").fetchone()[0] == 0
+    at_the_limit = end_on_tablet(client, patient_id, reason="other", note=too_long[:MONITORING_END_NOTE_MAX])
+    assert at_the_limit.status_code == 302
+    assert db.execute("SELECT note FROM monitoring_ends").fetchall() == [(too_long[:MONITORING_END_NOTE_MAX],)]
 
 
 def test_sent_twice_it_is_said_once_and_resuming_brings_the_pfts_back(client, monitored, db):

@@ -44,7 +44,9 @@ def audit_actions(db) -> list[str]:
 
 @pytest.mark.parametrize("pin,accepted", [
     ("4071", True), ("90210", True), ("13572468", True), ("1243", True), ("0101", True),
-    ("123", False), ("123456789", False), ("12a4", False), ("", False), ("١٢٣٤٥", False), (" 4071", False),
+    (" 4071\n", True),  # as set and tried: surrounding whitespace dropped (edge.users.normalize_pin)
+    ("123", False), ("123456789", False), ("12a4", False), ("", False), ("١٢٣٤٥", False), ("40 71", False),
+    (" 123 ", False),
     ("0000", False), ("77777777", False), ("1234", False), ("0123", False), ("3456789", False),
     ("9876", False), ("43210", False),
 ])
@@ -95,6 +97,21 @@ def test_an_idle_lock_with_a_pin_keeps_the_session_locked_until_the_right_pin(lo
     right = client.post("/unlock?next=/patients/new", data={"csrf_token": csrf, "pin": PIN})
     assert right.status_code == 302 and right.headers["Location"] == "/patients/new"
     assert client.get("/patients/new").status_code == 200 and client.get("/api/v1/patients").status_code == 200
+    assert audit_actions(db)[-3:] == ["lock", "unlock_failed", "unlock"]
+
+
+@pytest.mark.parametrize("set_as, tried_as", [("4071", " 4071 "), (" 4071\t", "4071"), ("4071", "\u30004071\n")])
+def test_a_pin_opens_the_lock_however_it_is_padded_as_set_or_as_typed(ui, db, set_as, tried_as):
+    """Setting a PIN and unlocking with it drop surrounding whitespace alike (one normalisation,
+    edge.users.normalize_pin): a padded PIN is not counted as wrong; a wrong one padded still is."""
+    client, csrf = ui
+    assert set_pin(client, csrf, pin=set_as, repeat=set_as.strip()).status_code == 302
+    client.post("/lock", data={"csrf_token": csrf, "next": "/patients/new"})
+    wrong = client.post("/unlock?next=/patients/new", data={"csrf_token": csrf, "pin": " 4072 "})
+    assert wrong.status_code == 401 and "Attempts left before the session ends: 4" in wrong.get_data(as_text=True)
+    right = client.post("/unlock?next=/patients/new", data={"csrf_token": csrf, "pin": tried_as})
+    assert right.status_code == 302 and right.headers["Location"] == "/patients/new"
+    assert client.get("/patients/new").status_code == 200
     assert audit_actions(db)[-3:] == ["lock", "unlock_failed", "unlock"]
 
 
