@@ -636,7 +636,8 @@ class ErrorBody(BaseModel):
     current_assessment_id: Optional[int] = Field(
         None, description="For result_out_of_date and result_superseded (POST /api/v1/visits/{visit_id}/referrals): "
                           "the visit's latest assessment; assess the visit again (and show the new result) before "
-                          "referring.")
+                          "referring. A closed visit is not assessed again (409 visit_closed): a new visit of the "
+                          "patient is.")
     changed: Optional[list[ChangeKind]] = Field(
         None, description=f"For result_out_of_date and result_superseded: {_CHANGED}.")
     settings_changed: Optional[list[str]] = Field(

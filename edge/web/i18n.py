@@ -954,6 +954,21 @@ CATALOG: dict[str, dict[str, str]] = {
     "changed_lung_sounds": {"en": "lung sounds", "zh-CN": "肺部听诊"},
     "changed_monitoring": {"en": "ILD monitoring ended or resumed", "zh-CN": "间质性肺病监测已结束或恢复"},
     "changed_outcomes": {"en": "HRCT or PFT outcomes on the patient's record", "zh-CN": "患者记录中的 HRCT 或肺功能结局"},
+    # A closed visit's result is its record (edge.screening.require_open_for_assessment): its page says it is out
+    # of date, naming every change (inputs, settings, models), and what gives a current result, never "Calculate again".
+    "closed_result_out_of_date": {"en": "Out of date: changed since this result ({changes}). This visit is closed, so "
+                                        "its result stays as it was calculated: start a new visit for a current result.",
+                                  "zh-CN": "结果已过时：本次结果计算后有更改（{changes}）。该就诊已结束，其结果保留计算时的原样："
+                                           "如需最新结果，请开始新的就诊。"},
+    "changed_settings": {"en": "programme settings", "zh-CN": "项目设置"},
+    "changed_model_auscultation": {"en": "the lung-sound model", "zh-CN": "肺音模型"},
+    "changed_model_labs": {"en": "the blood-test model", "zh-CN": "血液检查模型"},
+    "changed_model_breath": {"en": "the breath model", "zh-CN": "呼气检测模型"},
+    "changed_model_site_calibration": {"en": "the site calibration", "zh-CN": "本机构校准"},
+    "changed_model_regional_validation": {"en": "the regional validation", "zh-CN": "区域验证"},
+    "err_assess_visit_closed": {"en": "Not calculated: this visit is closed, so its result stays as it was calculated. "
+                                      "Start a new visit for a new result.",
+                                "zh-CN": "未计算：该就诊已结束，其结果保留计算时的原样。如需新结果，请开始新的就诊。"},
     # edge.freshness.models_changed: Calculate scores the takes, blood tests and breath reading again with the
     # models served now, and weighs each with the served model's manifest entry.
     "model_updated_auscultation": {"en": "The lung-sound model was updated since this result: press “Calculate "

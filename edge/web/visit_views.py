@@ -18,7 +18,7 @@ from edge import breath, devices, freshness, labs, outbox, patients, recordings,
 from edge.store.database import read_transaction
 from edge.modalities import potential_ranges, served_crackle_model
 from edge.errors import (Conflict, EditConflict, IldscreenError, NotFound, ResultOutOfDate, ResultSuperseded, TakeAudioMissing,
-                         UnitCheck, ValidationError)
+                         UnitCheck, ValidationError, VisitClosed)
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CRACKLES_HEARD, CTD_DIAGNOSES
 from edge.web import clinic_time, presenters
 from tabular_models.errors import TabularInputError
@@ -682,18 +682,30 @@ def save_draft(visit_id: int):
 @blueprint.post("/visits/<int:visit_id>/assess")
 @login_required
 def assess(visit_id: int):
+    """Calculate the open visit's result. A closed visit's (the page offers no Calculate then: a page shown
+    before it closed, another tab) is refused with its page (409) saying so, its result as it was."""
     resources = _resources()
     db = resources.db()
     visit = patients.get_visit(db, visit_id)
     lung = visit["lung_function"]
     try:
         screening.score_kept_inputs(db, resources.blobs, visit_id, resources.auscultation_model, g.actor)
+    except VisitClosed:
+        return _closed_for_calculate(visit_id)
     except IldscreenError as exc:
         return _back(visit_id, "result", assess_error=_message_key(exc))
-    screening.assess_visit(db, g.actor, visit_id, thresholds=resources.settings.triage_thresholds,
-                           options=resources.settings.evidence_options, fvc_percent=lung.get("fvc_percent"), dlco_percent=lung.get("dlco_percent"),
-                           dlco_not_performed=bool(lung.get("dlco_not_performed")))
+    try:
+        screening.assess_visit(db, g.actor, visit_id, thresholds=resources.settings.triage_thresholds,
+                               options=resources.settings.evidence_options, fvc_percent=lung.get("fvc_percent"),
+                               dlco_percent=lung.get("dlco_percent"),
+                               dlco_not_performed=bool(lung.get("dlco_not_performed")))
+    except VisitClosed:  # closed while it was calculated
+        return _closed_for_calculate(visit_id)
     return _back(visit_id, "result")
+
+
+def _closed_for_calculate(visit_id: int):
+    return render_visit(visit_id, status=409, field_errors={"assess": translate("err_assess_visit_closed", g.lang)})
 
 
 @blueprint.post("/visits/<int:visit_id>/refer")
