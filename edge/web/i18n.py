@@ -164,9 +164,17 @@ CATALOG: dict[str, dict[str, str]] = {
     "labs_kept_unscored": {"en": "Lab results saved but not scored: the labs model is unavailable (see /readyz). "
                                  "They are scored once it is repaired; no need to enter them again.",
                            "zh-CN": "化验结果已保存，但未评分：化验模型不可用（见服务状态页 /readyz）。模型修复后会自动评分，无需重新录入。"},
+    # A breath reading without a score, by why (edge.web.visit_views.BREATH_UNSCORED_KEYS; one the served model
+    # cannot take is worded by not_counted_not_scorable, as the result words it).
     "breath_kept_unscored": {"en": "Saved; the breath model is unavailable (see /readyz): it is scored once the model "
                                    "is repaired.",
                              "zh-CN": "已保存；呼气模型不可用（见服务状态页 /readyz）：模型修复后会自动评分。"},
+    "breath_not_scored_yet": {"en": "read while the breath model was unavailable; it is scored when the risk is "
+                                    "calculated",
+                              "zh-CN": "检测时呼气模型不可用；计算风险时会为其评分"},
+    "breath_unscored_closed": {"en": "read while the breath model was unavailable, and this visit is closed, so it "
+                                     "stays unscored",
+                               "zh-CN": "检测时呼气模型不可用，且该就诊已结束，因此不再评分"},
     "not_scored": {"en": "not scored", "zh-CN": "未评分"},
     # A take that waits to be scored (edge.recordings.awaits_score) makes no site heard: the chest map,
     # the checklist and the risk agree, and the nurse is told why and what helps.
@@ -595,7 +603,8 @@ CATALOG: dict[str, dict[str, str]] = {
                                           "zh-CN": "这些录音未注明所用的听诊器，而该模型在不止一种听诊器上检验过；"
                                                    "请注明听诊器后重新录制"},
     # edge.fusion.evidence.unscorable_evidence: the served model cannot score what was stored (a breath
-    # reading's features, after a model update that takes other features).
+    # reading's features, after a model update that takes other features). The reading's own line on the visit
+    # page says the same words (edge.breath.why_unscored ``not_scorable``).
     "not_counted_not_scorable": {"en": "the model now in use cannot score this reading; take it again",
                                  "zh-CN": "当前使用的模型无法为此次检测评分，请重新检测"},
     # An unvalidated modality (edge.fusion.evidence): measured, shown, but not moving the risk.

@@ -36,6 +36,10 @@ CHEST_MAP = (("posterior_left_base", 62, 172), ("posterior_right_base", 138, 172
              ("lateral_left_base", 26, 200), ("lateral_right_base", 174, 200),
              ("posterior_left_mid", 66, 118), ("posterior_right_mid", 134, 118),
              ("posterior_left_upper", 72, 64), ("posterior_right_upper", 128, 64))
+# What the page says of a breath reading without a score, by why (edge.breath.why_unscored): one the served model
+# cannot take in the words the result gives the same reason (its not-counted line), so the two never disagree.
+BREATH_UNSCORED_KEYS = {"model_unavailable": "breath_kept_unscored", "not_scorable": "not_counted_not_scorable",
+                        "not_scored_yet": "breath_not_scored_yet", "visit_closed": "breath_unscored_closed"}
 # How long a board capture takes, for the progress bar (the stethoscope records 20 s; the
 # e-nose cycle is baseline + exposure + purge, about a minute on the reference board).
 CAPTURE_SECONDS = {"stethoscope": 20, "enose": 65}
@@ -119,6 +123,7 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
         freshness=verdict, referral=referral,
         lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
         analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
+        breath_unscored_keys=BREATH_UNSCORED_KEYS,
         lab_errors=lab_errors, unit_checks=unit_checks, file_checks=file_checks, messages=_messages(recordings_),
         boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
         is_open=visit["status"] == "open", take_id=take_id,

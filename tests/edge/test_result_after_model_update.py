@@ -328,12 +328,26 @@ def test_no_served_model_to_compare_with_is_no_change(client, nurse):
     assert freshness.models_changed(result, freshness.models_in_force()) == []
 
 
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_a_reading_kept_unscored_that_the_served_model_cannot_take_follows_the_same_rule(
-        runner, settings, client, nurse, db, tmp_path):
+        runner, settings, client, nurse, db, tmp_path, lang):
     """A reading stored while the breath model was unavailable (no score yet), whose features the model
     served at Calculate cannot take: not counted, the result saying why, as for a reading scored when read
-    (edge.breath.score_unscored_breath_readings); Calculate is not refused, and the reading stays unscored."""
+    (edge.breath.score_unscored_breath_readings); Calculate is not refused, and the reading stays unscored.
+    The reading's own line says why in the result's words (brief h110, point 2), not that the model is
+    unavailable: it is served, and cannot take the reading."""
     visit_id, _ = reading_lacking_a_feature(client, nurse, db, unscored=True)
     client, headers = calculated_after_an_update(runner, settings, tmp_path, visit_id)
     kept = stored_reading(client, headers, visit_id)
     assert (kept["probability"], kept["model_version"]) == (None, None)
+    assert kept["score_unavailable_code"] == "not_scorable" and "humidity_rise_pct" in kept["score_unavailable"]
+    result = client.get(f"/api/v1/visits/{visit_id}/assessments", headers=headers).json["assessments"][-1]
+    assert kept["score_unavailable"] == result["contributions"]["breath"]["finding"]["reason"]  # one reason, one text
+    client.set_cookie("lang", lang)
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    said = str(escape(CATALOG["not_counted_not_scorable"][lang]))
+    assert re.search(rf'id="breath-unscored-{kept["id"]}">{re.escape(said)}<', page)
+    line = CATALOG["not_counted_line"][lang].format(modality=CATALOG["modality_breath"][lang],
+                                                    reason=CATALOG["not_counted_not_scorable"][lang])
+    assert str(escape(line)) in page
+    assert str(escape(CATALOG["breath_kept_unscored"][lang])) not in page
