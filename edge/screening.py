@@ -324,7 +324,8 @@ def assess_visit(
     since = (anti_mda5_first_on_record(db, patient["id"], on=visit_day) if "anti-MDA5" in picture.autoantibodies
              else None)
     ended = monitoring_ends.end_in_force(db, patient["id"], on=visit_day)  # an end dated after the visit: none
-    result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture, options),
+    potential = potential_ranges(picture, options)
+    result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential,
                     fvc_percent=fvc_percent, dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed,
                     ild_confirmed=outcomes.confirmed_ild(db, patient["id"]), pft_dates=pft_dates, on=visit_day,
                     hrct=hrct, lymphocytes=lymphocytes, lymphocytes_date=lymphocytes_date, anti_mda5_since=since,
@@ -353,6 +354,10 @@ def assess_visit(
         "monitoring_ended": ended,  # the end in force on the visit's date (None: none; edge.freshness compares)
         # Every outcome on record (HRCT, PFT, hospital reads), of which triage read some: edge.freshness compares.
         "outcomes": outcomes.outcomes_as_kept(db, patient["id"]),
+        # The log-LR range of each missing modality the "if missing, measured" line read (None: no model to
+        # give one): edge.freshness compares it with what the served entry gives, once that entry changed.
+        "potential_ranges": {name: list(potential[name]) if potential.get(name) is not None else None
+                             for name in result["missing"]},
     }
     with write_transaction(db):
         require_open_for_assessment(db, visit_id)  # closed meanwhile (another tab): nothing is stored

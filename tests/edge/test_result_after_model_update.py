@@ -32,7 +32,7 @@ from edge.fusion.evidence import KL6_VERSION
 from edge.inference.bundles import SelectedBundle, select_bundle
 from edge.web.i18n import CATALOG
 from support import (PASSWORD, PATIENT, assert_referral_follows_freshness, csrf_of, edit_manifest,
-                     freshness_by_assessment, model_bundle, shown_result_of)
+                     freshness_by_assessment, model_bundle, patch_visit, shown_result_of)
 from support import settings_trusting_test_key  # noqa: F401 (the settings fixture, test key pinned)
 from test_breath_api import breath_csv
 from test_model_bundles import synthetic_crackles_wav
@@ -188,7 +188,8 @@ def test_a_new_crackle_threshold_for_the_same_version_is_a_change(runner, settin
 
 @pytest.mark.parametrize("updated", ["auscultation", "breath"])
 def test_a_model_the_result_did_not_use_is_no_change(runner, settings, client, nurse, db, tmp_path, updated):
-    """No takes: the crackle model played no part; no breath reading: the breath model weighed none."""
+    """No takes: the crackle model played no part; no breath reading: the breath model weighed none. Its new
+    version gives the same range as the one the result's "if missing, measured" line read: no change there either."""
     visit_id = new_visit(client, nurse, labs=[CRP], take=updated == "breath", breath=updated == "auscultation")
     first = assess(client, nurse, visit_id)
     assert updated not in first["model_versions"]
@@ -198,6 +199,45 @@ def test_a_model_the_result_did_not_use_is_no_change(runner, settings, client, n
     assert updated_lines(page) == {} and 'id="refer-form"' in page
     assert assert_referral_follows_freshness(client, headers, visit_id)[first["id"]]["current"]  # and referred
     assert referrals(db) == 1
+
+
+def test_a_served_entry_only_the_if_missing_line_reads_is_a_change(runner, settings, client, nurse, db, tmp_path):
+    """Brief h110, point 3: a visit without a breath reading. The breath model weighed nothing, but its served
+    entry gave the range the result's "if missing, measured" line read (unvalidated: a reading would not count).
+    Re-issued at its version, validated in adults, it gives another range, so that line is stale: the result is
+    out of date naming the breath model, the referral waits, and calculating again reads the new range. A closed
+    visit's result (not calculated again) says it is out of date, naming the breath model."""
+    closed_id = new_visit(client, nurse, labs=[CRP])
+    assess(client, nurse, closed_id)
+    assert patch_visit(client, closed_id, {"status": "completed"}, nurse).status_code == 200
+    patient_id = client.get(f"/api/v1/visits/{closed_id}", headers=nurse).json["patient_id"]
+    visit_id = client.post(f"/api/v1/patients/{patient_id}/visits", json={}, headers=nurse).json["id"]
+    assert client.post(f"/api/v1/visits/{visit_id}/labs", json={"results": [CRP]}, headers=nurse).status_code == 201
+    first = assess(client, nurse, visit_id)
+    assert "breath" in first["missing"] and first["inputs"]["potential_ranges"]["breath"] == [0.0, 0.0]
+    assert "breath" not in (first["if_missing_measured"] or {}).get("modalities", [])
+    before_ranges = {key: value for key, value in first["inputs"].items() if key != "potential_ranges"}
+    kept_no_ranges = {**first, "inputs": before_ranges}  # as a result stored before results kept the ranges
+    assert freshness.models_changed(kept_no_ranges, freshness.models_in_force()) == []  # the same entry: current
+    install(runner, settings, tmp_path / "reissued", change=validated_in_adults)
+    client, headers = restarted(settings)
+
+    verdicts = assert_referral_follows_freshness(client, headers, visit_id)  # refused, naming breath
+    assert verdicts[first["id"]]["models_changed"] == ["breath"] and verdicts[first["id"]]["changed"] == []
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert updated_lines(page) == {"breath": str(escape(CATALOG["model_updated_breath"]["en"]))}
+    assert 'id="refer-form"' not in page and 'id="refer-needs-current"' in page
+    assert freshness.models_changed(kept_no_ranges, freshness.models_in_force()) == ["breath"]  # cannot tell
+    closed_page = client.get(f"/visits/{closed_id}").get_data(as_text=True)
+    line = re.search(r'id="closed-result-out-of-date">([^<]+)<', closed_page).group(1)
+    assert line == str(escape(CATALOG["closed_result_out_of_date"]["en"].format(
+        changes=CATALOG["changed_model_breath"]["en"])))
+
+    again = assess(client, headers, visit_id)
+    assert again["freshness"]["current"] and "breath" in again["if_missing_measured"]["modalities"]
+    low, high = again["inputs"]["potential_ranges"]["breath"]
+    assert low < 0 < high
+    assert refer(client, headers, visit_id, again["id"]).status_code == 201
 
 
 def validated_in_adults(models) -> None:
