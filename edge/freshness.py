@@ -152,8 +152,9 @@ def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
     that gives another range than the one its "if missing, measured" line read
     (:func:`_missing_range_changed`); a new version that gives the same range is no change. A result
     stored before results kept digests (or, for a missing modality, the ranges) cannot tell a re-issue
-    from its model: it compares as changed, and calculating again once makes it comparable. A result stored before Calculate scored the breath
-    reading names the model the reading was read with, which weighed its score with the entry it kept.
+    from its model: it compares as changed, and calculating again once makes it comparable. A result
+    stored before Calculate scored the breath reading names the model the reading was read with, which
+    weighed its score with the entry it kept.
     ``site_calibration``: another version than the one it applied (a result stored before site
     calibrations applied ``bundled``, the identity). ``regional_validation``: another version (or
     none) than the one it used; a result stored before results kept it compares as having used none."""
