@@ -12,7 +12,8 @@ cannot be parsed is refused with nothing stored. A reading that parses but fails
 checks is stored with its reasons and no probability, so the nurse sees why and repeats it.
 A reading that passes them while the breath model is unavailable is stored with its features
 and no probability, and scored before the visit is assessed; one whose features the model then served
-cannot take stays unscored and does not count, the result saying why, as for a reading scored when read.
+cannot take stays unscored and does not count, the result saying why, as for a reading scored when read, and
+the reading says the same (:func:`why_unscored`).
 """
 from __future__ import annotations
 
@@ -38,7 +39,14 @@ from tabular_models.breath_signal import (
 from tabular_models.errors import TabularInputError
 
 logger = logging.getLogger(__name__)
+# Why a reading that passed its checks has no score (``score_unavailable_code``), and its words in the API
+# (``score_unavailable``); the page words each from its catalog (``not_scorable``: the words the result gives
+# the same reason, i18n ``not_counted_not_scorable``).
 UNSCORED = "not scored yet: the breath model is unavailable (see /readyz); scored once it is back"
+NOT_SCORED_YET = "not scored yet: read while the breath model was unavailable; assessing the visit scores it"
+CLOSED_UNSCORED = ("not scored: read while the breath model was unavailable, and the visit is closed (a closed "
+                   "visit is not assessed again)")
+UNSCORED_CODES = ("model_unavailable", "not_scorable", "not_scored_yet", "visit_closed")
 
 
 def score_breath_reading(text: str, *, model: Optional[BundledModel] = None) -> dict:
@@ -169,10 +177,33 @@ def _decode(data: bytes) -> str:
                               fields=[{"field": "file", "reason": "not UTF-8 text"}]) from exc
 
 
-def _public(row: dict) -> dict:
+def why_unscored(features: dict, *, visit_open: bool) -> tuple[str, str]:
+    """Why a reading with ``features`` (it passed its checks) has no score, as the served breath model now
+    finds it: ``(code, words)``, ``code`` one of :data:`UNSCORED_CODES`. ``not_scorable``: the served model
+    cannot take its features (:func:`score_stored_features`'s reason, the one the result leaves it out for);
+    else, of a closed visit (``visit_open`` False), ``visit_closed``: nothing scores it any more
+    (``edge.screening.require_open_for_assessment``); of an open one, ``model_unavailable``: no breath model
+    can be loaded (Calculate scores it once one is back), or ``not_scored_yet``: the served model can score
+    it, and Calculate does (:func:`score_unscored_breath_readings`)."""
+    try:
+        score = score_stored_features(features)
+    except ModelUnavailable:
+        score = None
+    if score is not None and score.probability is None:
+        return "not_scorable", score.unscorable
+    if not visit_open:
+        return "visit_closed", CLOSED_UNSCORED
+    if score is None:
+        return "model_unavailable", UNSCORED
+    return "not_scored_yet", NOT_SCORED_YET
+
+
+def _public(row: dict, *, visit_open: bool) -> dict:
     for column in ("features", "quality"):
         row[column] = json.loads(row[column]) if row[column] else None
-    row["score_unavailable"] = (UNSCORED if row["features"] is not None and row["probability"] is None else None)
+    unscored = row["features"] is not None and row["probability"] is None
+    row["score_unavailable_code"], row["score_unavailable"] = (why_unscored(row["features"], visit_open=visit_open)
+                                                               if unscored else (None, None))
     for private in ("file_path", "created_by", "device_id"):
         row.pop(private, None)
     return row
@@ -182,13 +213,13 @@ def get_breath_reading(db: sqlite_utils.Database, reading_id: int) -> dict:
     rows = db.execute_returning_dicts("SELECT * FROM breath_readings WHERE id = ?", [reading_id])
     if not rows:
         raise NotFound(f"no breath reading with id {reading_id}")
-    return _public(rows[0])
+    return _public(rows[0], visit_open=get_visit(db, rows[0]["visit_id"])["status"] == "open")
 
 
 def list_breath_readings(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
-    get_visit(db, visit_id)
+    visit_open = get_visit(db, visit_id)["status"] == "open"
     rows = db.execute_returning_dicts("SELECT * FROM breath_readings WHERE visit_id = ? ORDER BY id", [visit_id])
-    return [_public(row) for row in rows]
+    return [_public(row, visit_open=visit_open) for row in rows]
 
 
 #: Largest breath reading file: checked while the upload streams to disk, before anything is

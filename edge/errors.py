@@ -99,6 +99,14 @@ class TakeAudioMissing(Conflict):
         return body
 
 
+class VisitClosed(Conflict):
+    """A result was asked of a completed or cancelled visit (``edge.screening.require_open_for_assessment``).
+    A closed visit's result is the record of what the nurse was told then: it is not calculated again, and
+    nothing of the visit is scored again for it. Nothing reopens a visit; a new result needs a new visit."""
+
+    code = "visit_closed"
+
+
 class ResultOutOfDate(Conflict):
     """The visit's latest result no longer reflects the visit (``changed``: kinds of
     ``edge.freshness.CHANGE_KINDS``; ``settings_changed``: ``group.key`` of programme settings;

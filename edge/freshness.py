@@ -20,10 +20,11 @@ Calculate scores the takes, the blood tests and the breath reading again with th
 so a result whose crackle, lab or breath model is no longer the one served is not what calculating
 again would give: another version, or the same version re-issued with another manifest entry (its
 calibration, threshold, training prevalence, validation or files; the result keeps each entry's
-digest). So does another site calibration or regional validation than the result's: Calculate applies
-the ones selected when the service started. So does a result whose lung sounds counted before each take
-was judged by its own device's figures, when the served crackle model has such figures
-(:func:`counted_before_device_rule`).
+digest). So does another served entry of a modality the result lacks, where it gives another range than the
+one the result's "if missing, measured" line read. So does another site calibration or regional validation
+than the result's: Calculate applies the ones selected when the service started. So does a result whose lung
+sounds counted before each take was judged by its own device's figures, when the served crackle model has
+such figures (:func:`counted_before_device_rule`).
 
 :func:`freshness_of` gathers the three for the visit's latest result, the one home of that verdict:
 the page shows it, :func:`require_current` refuses a referral on it and the API's assessments carry
@@ -32,17 +33,19 @@ it (:func:`freshness_of_results`, which also says which results are superseded).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields as dataclass_fields
 from typing import Optional
 
 import sqlite_utils
+from pydantic import ValidationError as PydanticValidationError
 
 from edge import monitoring_ends, outcomes, regional_validation, site_calibration
 from edge.errors import ModelUnavailable, ResultOutOfDate, ResultSuperseded
 from edge.inference.bundles import BUNDLED_ID, served_entry_digests
+from edge.fusion.clinical_prior import ClinicalPicture
+from edge.fusion.evidence import EvidenceOptions, adult_populations
 from edge.labs import recent_lymphocytes
-from edge.fusion.evidence import adult_populations
-from edge.modalities import ServedVersion, manifest_entry, served_version
+from edge.modalities import ServedVersion, manifest_entry, potential_ranges, served_version
 from edge.screening import clinical_picture, last_hrct
 
 # What the page names, in this order (i18n ``changed_<kind>``).
@@ -58,10 +61,10 @@ ADDED_OR_REMOVED = {("visit", "add_labs"): "labs", ("visit", "add_breath_reading
 # it was read with, for the record). The served entry also weighs the score (a tabular likelihood ratio
 # divides by its ``training_data.prevalence``; its ``validation``, ``training_data.kind`` and
 # ``validation_status`` decide whether it counts), so another entry at the same version (its digest) is a
-# change too. Every served entry also gives the range a modality the result lacks could still move the
-# risk (edge.modalities.potential_ranges: ``if_missing_measured``, the page's "could change"); that is not
-# compared, as a model the result did not use is no change: it moves neither the risk nor the advice a
-# referral carries.
+# change too. The served entry of a modality the result lacks gives the range it could still move the risk
+# (edge.modalities.potential_ranges), which the result's "if missing, measured" line (``if_missing_measured``,
+# in its uncertainty sentence) read: another entry that gives another range is a change too
+# (:func:`_missing_range_changed`); one whose range is the same (a new version, the same validation) is not.
 RESCORED_AT_CALCULATE = ("auscultation", "labs", "breath")
 # What else Calculate applies as this process selected it at start (i18n ``model_updated_<name>``): the
 # site calibration maps the fused probability (edge.site_calibration) and the regional validation can
@@ -170,14 +173,17 @@ def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
     """What of :data:`MODEL_CHANGES` ``assessment`` was calculated with that is not what is served
     ``today`` (:func:`models_in_force`), in that order.
 
-    A modality of :data:`RESCORED_AT_CALCULATE` the result used (takes, blood tests, a breath reading;
-    one it did not use is no change): another name or version (the label its ``model_versions`` keeps
-    is none of the served model's), for the crackle model another threshold than the one it kept
-    (``crackle_threshold``), or another manifest entry at the same version (its ``model_digests``: a
-    re-issue with another calibration, threshold, training prevalence or validation). A result stored
-    before results kept digests cannot tell a re-issue from its model: it compares as changed, and
-    calculating again once makes it comparable. A result stored before Calculate scored the breath
-    reading names the model the reading was read with, which weighed its score with the entry it kept.
+    A modality of :data:`RESCORED_AT_CALCULATE` the result used (takes, blood tests, a breath reading):
+    another name or version (the label its ``model_versions`` keeps is none of the served model's), for
+    the crackle model another threshold than the one it kept (``crackle_threshold``), or another manifest
+    entry at the same version (its ``model_digests``: a re-issue with another calibration, threshold,
+    training prevalence or validation). One it did not use (missing from it): another manifest entry
+    that gives another range than the one its "if missing, measured" line read
+    (:func:`_missing_range_changed`); a new version that gives the same range is no change. A result
+    stored before results kept digests (or, for a missing modality, the ranges) cannot tell a re-issue
+    from its model: it compares as changed, and calculating again once makes it comparable. A result
+    stored before Calculate scored the breath reading names the model the reading was read with, which
+    weighed its score with the entry it kept.
     ``site_calibration``: another version than the one it applied (a result stored before site
     calibrations applied ``bundled``, the identity). ``regional_validation``: another version (or
     none) than the one it used; a result stored before results kept it compares as having used none.
@@ -187,8 +193,13 @@ def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
     for modality in RESCORED_AT_CALCULATE:
         used, served = _model_used(assessment, modality), today.versions.get(modality)
         digest = today.digests.get(modality)
-        if used is None or digest is None or served is None:
-            continue  # not used, or no model to calculate with (Calculate would be refused)
+        if used is None:
+            if digest is not None and digest != kept_digests.get(modality) and _missing_range_changed(
+                    assessment, modality):
+                changed.append(modality)
+            continue
+        if digest is None or served is None:
+            continue  # no model to calculate with (Calculate would be refused)
         kept_threshold = assessment.get("crackle_threshold") if modality == "auscultation" else None
         scored_by_another = used not in served.labels or (kept_threshold is not None
                                                           and kept_threshold != served.threshold)
@@ -286,8 +297,11 @@ def require_current(db: sqlite_utils.Database, assessment: dict, *, visit: dict,
         named = ", ".join([*verdict.changed, *(f"setting {name}" for name in verdict.settings_changed),
                            *(name.replace("_", " ") if name in (*CALIBRATIONS, *EVIDENCE_RULES) else f"{name} model"
                              for name in verdict.models_changed)])
+        # A closed visit is not assessed again (edge.screening.require_open_for_assessment): a new visit is.
+        again = ("assess the visit again" if visit["status"] == "open"
+                 else f"the visit is {visit['status']}: start a new visit of the patient and assess it")
         raise ResultOutOfDate(f"assessment {assessment['id']} is out of date ({named} changed after it was "
-                              "calculated): assess the visit again before referring",
+                              f"calculated): {again} before referring",
                               current_assessment_id=assessment["id"], changed=verdict.changed,
                               settings_changed=verdict.settings_changed, models_changed=verdict.models_changed)
 
@@ -345,6 +359,31 @@ def _earlier_blood_count_changed(db: sqlite_utils.Database, assessment: dict, *,
 
 def _in_order(items: list[dict]) -> list[str]:
     return sorted(json.dumps(item, sort_keys=True) for item in items)
+
+
+def _missing_range_changed(assessment: dict, modality: str) -> bool:
+    """Whether ``modality``, missing from ``assessment``, now gives another log-LR range than the one the
+    result's "if missing, measured" line read (its ``inputs.potential_ranges``): the range the served entry
+    gives (:func:`edge.modalities.potential_ranges`) for the clinical picture and evidence options the result
+    kept, so that a change of those is named as such (``patient``, the settings), not as a model's. A result
+    stored before results kept the ranges cannot tell: it compares as changed."""
+    kept = assessment.get("inputs") or {}
+    if modality not in (assessment.get("missing") or ()):
+        return False  # the line reads only the missing modalities
+    if "potential_ranges" not in kept or "clinical_picture" not in kept:
+        return True
+    try:
+        picture = ClinicalPicture(**{name: kept["clinical_picture"][name] for name in _PICTURE_FIELDS
+                                     if name in kept["clinical_picture"]})
+        options = EvidenceOptions(**{key: value for key, value in (assessment.get("evidence_options") or {}).items()
+                                     if key in EvidenceOptions.model_fields})
+    except (TypeError, PydanticValidationError):  # kept as an older release kept them: cannot tell
+        return True
+    now = potential_ranges(picture, options).get(modality)
+    return (list(now) if now is not None else None) != kept["potential_ranges"].get(modality)
+
+
+_PICTURE_FIELDS = tuple(field.name for field in dataclass_fields(ClinicalPicture))
 
 
 def _model_used(assessment: dict, modality: str) -> Optional[str]:

@@ -537,7 +537,9 @@ _MODELS_CHANGED = (f"what the result was calculated with that is not what is ser
                    "(auscultation: another crackle model version or threshold; labs, breath: another model "
                    "version; any: its manifest entry re-issued at the same version, e.g. another calibration, "
                    "training prevalence or validation; a result stored before results kept the entry's digest "
-                   "names each it used); the site calibration or the regional validation applied now is another "
+                   "names each it used); a modality missing from the result whose served entry is another and "
+                   "gives another range than the one its if_missing_measured line read (a new version that gives "
+                   "the same range is none); the site calibration or the regional validation applied now is another "
                    "than the result's. Assessing again scores the takes, blood tests and breath reading with the "
                    "served models (a breath reading keeps the score it was read with, for the record)")
 
@@ -648,7 +650,8 @@ class ErrorBody(BaseModel):
     current_assessment_id: Optional[int] = Field(
         None, description="For result_out_of_date and result_superseded (POST /api/v1/visits/{visit_id}/referrals): "
                           "the visit's latest assessment; assess the visit again (and show the new result) before "
-                          "referring.")
+                          "referring. A closed visit is not assessed again (409 visit_closed): a new visit of the "
+                          "patient is.")
     changed: Optional[list[ChangeKind]] = Field(
         None, description=f"For result_out_of_date and result_superseded: {_CHANGED}.")
     settings_changed: Optional[list[str]] = Field(

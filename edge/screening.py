@@ -15,7 +15,7 @@ from typing import Optional
 import sqlite_utils
 
 from edge import audit, monitoring_ends, outcomes, regional_validation, site_calibration
-from edge.errors import NotFound, ValidationError
+from edge.errors import NotFound, ValidationError, VisitClosed
 from edge.fusion.clinical_prior import ClinicalPicture, clinical_prior
 from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
 from edge.fusion.fusion import fuse
@@ -228,6 +228,29 @@ def _assessment_from_row(row: dict) -> dict:
     }
 
 
+def require_open_for_assessment(db: sqlite_utils.Database, visit_id: int) -> dict:
+    """The visit, while it is open: the one rule every door that calculates a result passes (the API's
+    assessments, the tablet's Calculate, through :func:`score_kept_inputs` and :func:`assess_visit`).
+
+    A completed or cancelled visit's result is the record of what the nurse was told then: calculating
+    it again would store a result, and score its takes and readings, as of today under the visit's date.
+    Nothing reopens a visit (``edge.patients.update_visit`` refuses a closed one); a new result is a
+    new visit's.
+
+    Raises
+    ------
+    NotFound
+        For an unknown visit.
+    VisitClosed
+        For a closed visit, naming its status; nothing is stored.
+    """
+    visit = get_visit(db, visit_id)
+    if visit["status"] != "open":
+        raise VisitClosed(f"visit {visit_id} is {visit['status']}: its result is the record of that visit and is "
+                          "not calculated again; start a new visit of the patient for a new result")
+    return visit
+
+
 def score_kept_inputs(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, crackle_model,
                       actor: audit.Actor) -> None:
     """Score what a visit kept unscored during a model outage, and score again the takes another
@@ -235,12 +258,14 @@ def score_kept_inputs(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int
     one model, the served one, judges every take), before it is assessed. ``actor`` (who asked for
     the assessment) is who the audit trail names for each score filled in or replaced.
 
-    Raises ``ModelUnavailable`` (naming them) while a needed model is still unavailable, so a
-    visit is never assessed as if its recordings or breath readings did not exist, and
+    Raises ``VisitClosed`` for a closed visit before anything is scored
+    (:func:`require_open_for_assessment`), ``ModelUnavailable`` (naming them) while a needed model is
+    still unavailable, so a visit is never assessed as if its recordings or breath readings did not exist, and
     ``TakeAudioMissing`` (naming the take) before anything is scored when a take to be scored
     has lost its sound file. Lab panels and the breath reading are scored by the served model when
     the evidence is read (``edge.modalities``); a reading kept unscored gets its first score here, for the record.
     """
+    require_open_for_assessment(db, visit_id)
     check_takes_readable(db, blobs, visit_id, crackle_model)
     score_unscored_recordings(db, blobs, visit_id, crackle_model, actor)
     rescore_takes_of_other_models(db, blobs, visit_id, crackle_model, actor)
@@ -278,9 +303,11 @@ def assess_visit(
     options: Optional[EvidenceOptions] = None,
     scorers: Optional[dict[str, ModalityScorer]] = None,
 ) -> dict:
-    """Assess a visit from what is stored for it and store the result (a new row each time)."""
+    """Assess an open visit from what is stored for it and store the result (a new row each time).
+    Raises ``VisitClosed`` for a closed visit, also one closed while it was assessed: nothing is stored
+    (:func:`require_open_for_assessment`)."""
     options = options or EvidenceOptions()
-    visit = get_visit(db, visit_id)
+    visit = require_open_for_assessment(db, visit_id)
     patient = get_patient(db, visit["patient_id"])
     picture = clinical_picture(patient, on=visit["started_at"])
     evidence = []
@@ -298,7 +325,8 @@ def assess_visit(
     since = (anti_mda5_first_on_record(db, patient["id"], on=visit_day) if "anti-MDA5" in picture.autoantibodies
              else None)
     ended = monitoring_ends.end_in_force(db, patient["id"], on=visit_day)  # an end dated after the visit: none
-    result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential_ranges(picture, options),
+    potential = potential_ranges(picture, options)
+    result = assess(picture, evidence, thresholds=thresholds, options=options, potential=potential,
                     fvc_percent=fvc_percent, dlco_percent=dlco_percent, dlco_not_performed=dlco_not_performed,
                     ild_confirmed=outcomes.confirmed_ild(db, patient["id"]), pft_dates=pft_dates, on=visit_day,
                     hrct=hrct, lymphocytes=lymphocytes, lymphocytes_date=lymphocytes_date, anti_mda5_since=since,
@@ -330,8 +358,13 @@ def assess_visit(
         "monitoring_ended": ended,  # the end in force on the visit's date (None: none; edge.freshness compares)
         # Every outcome on record (HRCT, PFT, hospital reads), of which triage read some: edge.freshness compares.
         "outcomes": outcomes.outcomes_as_kept(db, patient["id"]),
+        # The log-LR range of each missing modality the "if missing, measured" line read (None: no model to
+        # give one): edge.freshness compares it with what the served entry gives, once that entry changed.
+        "potential_ranges": {name: list(potential[name]) if potential.get(name) is not None else None
+                             for name in result["missing"]},
     }
     with write_transaction(db):
+        require_open_for_assessment(db, visit_id)  # closed meanwhile (another tab): nothing is stored
         assessment_id = db["risk_assessments"].insert({
             "visit_id": visit_id,
             "probability": result["probability"],

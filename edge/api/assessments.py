@@ -14,7 +14,8 @@ blueprint = Blueprint("assessments", __name__, url_prefix="/api/v1")
 
 
 @operation(blueprint, "/visits/<int:visit_id>/assessments", "POST",
-           summary="Assess (or re-assess) a visit from what was recorded for it", roles=CLINICAL_ROLES,
+           summary="Assess (or re-assess) an open visit from what was recorded for it; a closed visit's result "
+                   "is its record, not calculated again (409 visit_closed): a new visit is", roles=CLINICAL_ROLES,
            body=AssessmentRequest, response=Assessment, status=201,
            unavailable="kept recordings or breath readings cannot be scored while their model is unavailable")
 def assess_visit(visit_id: int, body: AssessmentRequest):

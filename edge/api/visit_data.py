@@ -133,8 +133,15 @@ class BreathReading(BaseModel):
                                                      "breath model is unavailable.")
     model_version: Optional[str]
     score_unavailable: Optional[str] = Field(
-        default=None, description="Set when the reading passed its checks but is not scored yet (breath model "
-                                  "unavailable); it is scored before the visit is assessed.")
+        default=None, description="Set when the reading passed its checks but has no score: why, as the served "
+                                  "breath model now finds it (score_unavailable_code).")
+    score_unavailable_code: Optional[Literal[breath.UNSCORED_CODES]] = Field(  # type: ignore[valid-type]
+        default=None, description="Why the reading has no score: not_scorable (the served breath model cannot "
+                                  "take its features: it stays unscored and the result leaves it out, reason_code "
+                                  "not_scorable; take it again); else, of a closed visit, visit_closed (nothing "
+                                  "scores it any more); of an open one, model_unavailable (no breath model; it is "
+                                  "scored once one is back, when the visit is assessed) or not_scored_yet (read "
+                                  "while the model was unavailable; assessing the visit scores it).")
     created_at: str
 
 

@@ -164,9 +164,17 @@ CATALOG: dict[str, dict[str, str]] = {
     "labs_kept_unscored": {"en": "Lab results saved but not scored: the labs model is unavailable (see /readyz). "
                                  "They are scored once it is repaired; no need to enter them again.",
                            "zh-CN": "化验结果已保存，但未评分：化验模型不可用（见服务状态页 /readyz）。模型修复后会自动评分，无需重新录入。"},
+    # A breath reading without a score, by why (edge.web.visit_views.BREATH_UNSCORED_KEYS; one the served model
+    # cannot take is worded by not_counted_not_scorable, as the result words it).
     "breath_kept_unscored": {"en": "Saved; the breath model is unavailable (see /readyz): it is scored once the model "
                                    "is repaired.",
                              "zh-CN": "已保存；呼气模型不可用（见服务状态页 /readyz）：模型修复后会自动评分。"},
+    "breath_not_scored_yet": {"en": "read while the breath model was unavailable; it is scored when the risk is "
+                                    "calculated",
+                              "zh-CN": "检测时呼气模型不可用；计算风险时会为其评分"},
+    "breath_unscored_closed": {"en": "read while the breath model was unavailable, and this visit is closed, so it "
+                                     "stays unscored",
+                               "zh-CN": "检测时呼气模型不可用，且该就诊已结束，因此不再评分"},
     "not_scored": {"en": "not scored", "zh-CN": "未评分"},
     # A take that waits to be scored (edge.recordings.awaits_score) makes no site heard: the chest map,
     # the checklist and the risk agree, and the nurse is told why and what helps.
@@ -618,7 +626,8 @@ CATALOG: dict[str, dict[str, str]] = {
                                           "zh-CN": "因此本次录音不计入：仅就 {device} 而言，{why}。它不能使该部位算作已听诊，"
                                                    "也不改变风险。请用模型验证过的其他听诊头重新录制此部位。"},
     # edge.fusion.evidence.unscorable_evidence: the served model cannot score what was stored (a breath
-    # reading's features, after a model update that takes other features).
+    # reading's features, after a model update that takes other features). The reading's own line on the visit
+    # page says the same words (edge.breath.why_unscored ``not_scorable``).
     "not_counted_not_scorable": {"en": "the model now in use cannot score this reading; take it again",
                                  "zh-CN": "当前使用的模型无法为此次检测评分，请重新检测"},
     # An unvalidated modality (edge.fusion.evidence): measured, shown, but not moving the risk.
@@ -985,6 +994,23 @@ CATALOG: dict[str, dict[str, str]] = {
     "changed_lung_sounds": {"en": "lung sounds", "zh-CN": "肺部听诊"},
     "changed_monitoring": {"en": "ILD monitoring ended or resumed", "zh-CN": "间质性肺病监测已结束或恢复"},
     "changed_outcomes": {"en": "HRCT or PFT outcomes on the patient's record", "zh-CN": "患者记录中的 HRCT 或肺功能结局"},
+    # A closed visit's result is its record (edge.screening.require_open_for_assessment): its page says it is out
+    # of date, naming every change (inputs, settings, models), and what gives a current result, never "Calculate again".
+    "closed_result_out_of_date": {"en": "Out of date: changed since this result ({changes}). This visit is closed, so "
+                                        "its result stays as it was calculated: start a new visit for a current result.",
+                                  "zh-CN": "结果已过时：本次结果计算后有更改（{changes}）。该就诊已结束，其结果保留计算时的原样："
+                                           "如需最新结果，请开始新的就诊。"},
+    "changed_settings": {"en": "programme settings", "zh-CN": "项目设置"},
+    "changed_model_auscultation": {"en": "the lung-sound model", "zh-CN": "肺音模型"},
+    "changed_model_labs": {"en": "the blood-test model", "zh-CN": "血液检查模型"},
+    "changed_model_breath": {"en": "the breath model", "zh-CN": "呼气检测模型"},
+    "changed_model_site_calibration": {"en": "the site calibration", "zh-CN": "本机构校准"},
+    "changed_model_regional_validation": {"en": "the regional validation", "zh-CN": "区域验证"},
+    "changed_model_crackle_device_rule": {"en": "how lung sounds count (each take judged by its own chest piece)",
+                                          "zh-CN": "肺音的计入方式（按每次录音所用听诊头判断）"},
+    "err_assess_visit_closed": {"en": "Not calculated: this visit is closed, so its result stays as it was calculated. "
+                                      "Start a new visit for a new result.",
+                                "zh-CN": "未计算：该就诊已结束，其结果保留计算时的原样。如需新结果，请开始新的就诊。"},
     # edge.freshness.models_changed: Calculate scores the takes, blood tests and breath reading again with the
     # models served now, and weighs each with the served model's manifest entry.
     "model_updated_auscultation": {"en": "The lung-sound model was updated since this result: press “Calculate "

@@ -18,7 +18,7 @@ from edge import breath, devices, freshness, labs, outbox, patients, recordings,
 from edge.store.database import read_transaction
 from edge.modalities import potential_ranges, served_crackle_model
 from edge.errors import (Conflict, EditConflict, IldscreenError, NotFound, ResultOutOfDate, ResultSuperseded, TakeAudioMissing,
-                         UnitCheck, ValidationError)
+                         UnitCheck, ValidationError, VisitClosed)
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CRACKLES_HEARD, CTD_DIAGNOSES
 from edge.web import clinic_time, presenters
 from tabular_models.errors import TabularInputError
@@ -36,6 +36,10 @@ CHEST_MAP = (("posterior_left_base", 62, 172), ("posterior_right_base", 138, 172
              ("lateral_left_base", 26, 200), ("lateral_right_base", 174, 200),
              ("posterior_left_mid", 66, 118), ("posterior_right_mid", 134, 118),
              ("posterior_left_upper", 72, 64), ("posterior_right_upper", 128, 64))
+# What the page says of a breath reading without a score, by why (edge.breath.why_unscored): one the served model
+# cannot take in the words the result gives the same reason (its not-counted line), so the two never disagree.
+BREATH_UNSCORED_KEYS = {"model_unavailable": "breath_kept_unscored", "not_scorable": "not_counted_not_scorable",
+                        "not_scored_yet": "breath_not_scored_yet", "visit_closed": "breath_unscored_closed"}
 # How long a board capture takes, for the progress bar (the stethoscope records 20 s; the
 # e-nose cycle is baseline + exposure + purge, about a minute on the reference board).
 CAPTURE_SECONDS = {"stethoscope": 20, "enose": 65}
@@ -120,6 +124,7 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
         freshness=verdict, referral=referral,
         lab_panel=labs.visit_lab_panel(db, visit_id), lab_rows=lab_rows,
         analytes=LAB_FORM_ANALYTES, breath_readings=breath.list_breath_readings(db, visit_id),
+        breath_unscored_keys=BREATH_UNSCORED_KEYS,
         lab_errors=lab_errors, unit_checks=unit_checks, file_checks=file_checks, messages=_messages(recordings_),
         boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
         is_open=visit["status"] == "open", take_id=take_id,
@@ -689,18 +694,30 @@ def save_draft(visit_id: int):
 @blueprint.post("/visits/<int:visit_id>/assess")
 @login_required
 def assess(visit_id: int):
+    """Calculate the open visit's result. A closed visit's (the page offers no Calculate then: a page shown
+    before it closed, another tab) is refused with its page (409) saying so, its result as it was."""
     resources = _resources()
     db = resources.db()
     visit = patients.get_visit(db, visit_id)
     lung = visit["lung_function"]
     try:
         screening.score_kept_inputs(db, resources.blobs, visit_id, resources.auscultation_model, g.actor)
+    except VisitClosed:
+        return _closed_for_calculate(visit_id)
     except IldscreenError as exc:
         return _back(visit_id, "result", assess_error=_message_key(exc))
-    screening.assess_visit(db, g.actor, visit_id, thresholds=resources.settings.triage_thresholds,
-                           options=resources.settings.evidence_options, fvc_percent=lung.get("fvc_percent"), dlco_percent=lung.get("dlco_percent"),
-                           dlco_not_performed=bool(lung.get("dlco_not_performed")))
+    try:
+        screening.assess_visit(db, g.actor, visit_id, thresholds=resources.settings.triage_thresholds,
+                               options=resources.settings.evidence_options, fvc_percent=lung.get("fvc_percent"),
+                               dlco_percent=lung.get("dlco_percent"),
+                               dlco_not_performed=bool(lung.get("dlco_not_performed")))
+    except VisitClosed:  # closed while it was calculated
+        return _closed_for_calculate(visit_id)
     return _back(visit_id, "result")
+
+
+def _closed_for_calculate(visit_id: int):
+    return render_visit(visit_id, status=409, field_errors={"assess": translate("err_assess_visit_closed", g.lang)})
 
 
 @blueprint.post("/visits/<int:visit_id>/refer")

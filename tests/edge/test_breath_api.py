@@ -5,10 +5,12 @@ import json
 
 import numpy as np
 import pytest
+from markupsafe import escape
 
 from support import PATIENT, login, patch_visit
 from edge.breath import score_breath_reading
 from edge.cli import cli
+from edge.web.i18n import CATALOG
 from tabular_models.training.synthetic_breath import device_profile, simulate_reading
 
 
@@ -142,9 +144,42 @@ def test_a_reading_taken_while_the_breath_model_is_unavailable_is_kept_and_score
     assert refused.status_code == 503 and "1 breath reading(s)" in refused.json["error"]["message"]
 
     monkeypatch.undo()
+    # The model is back: the reading says Calculate scores it, no longer that the model is unavailable.
+    waiting = client.get(f"/api/v1/visits/{visit_id}/breath", headers=nurse).json["breath_readings"][0]
+    assert waiting["score_unavailable_code"] == "not_scored_yet" and waiting["probability"] is None
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert CATALOG["breath_not_scored_yet"]["en"] in page and "the breath model is unavailable" not in page
     assessed = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse)
     assert assessed.status_code == 201
     assert any(item["modality"] == "breath" for item in assessed.json["inputs"]["evidence"])
     reading = client.get(f"/api/v1/visits/{visit_id}/breath", headers=nurse).json["breath_readings"][0]
     assert reading["probability"] == pytest.approx(score_breath_reading(text)["probability"])
     assert reading["score_unavailable"] is None and reading["model_version"].startswith("breath-")
+    assert reading["score_unavailable_code"] is None
+
+
+@pytest.mark.parametrize("model_back", [False, True])
+def test_a_reading_kept_unscored_on_a_closed_visit_says_nothing_scores_it(client, nurse, visit_id, monkeypatch,
+                                                                         model_back):
+    """A closed visit is not assessed again (edge.screening.require_open_for_assessment), so a reading it kept
+    unscored stays so: it says that, not that it is scored once the model is back or when the risk is calculated."""
+    import edge.breath
+    from edge.errors import ModelUnavailable
+
+    def unavailable(name, models_dir=None):
+        raise ModelUnavailable(f"the {name} model is not available: test")
+
+    monkeypatch.setattr(edge.breath, "bundled_model", unavailable)
+    assert upload(client, nurse, visit_id, breath_csv()).status_code == 201
+    patch_visit(client, visit_id, {"status": "completed"}, nurse)
+    if model_back:
+        monkeypatch.undo()
+    for lang in ("en", "zh-CN"):
+        client.set_cookie("lang", lang)
+        reading = client.get(f"/api/v1/visits/{visit_id}/breath", headers=nurse).json["breath_readings"][0]
+        assert (reading["score_unavailable_code"], reading["probability"]) == ("visit_closed", None)
+        assert "the visit is closed" in reading["score_unavailable"]
+        page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+        assert f'id="breath-unscored-{reading["id"]}">{escape(CATALOG["breath_unscored_closed"][lang])}<' in page
+        for open_only in ("breath_kept_unscored", "breath_not_scored_yet"):
+            assert str(escape(CATALOG[open_only][lang])) not in page

@@ -32,7 +32,7 @@ from edge.fusion.evidence import KL6_VERSION
 from edge.inference.bundles import SelectedBundle, select_bundle
 from edge.web.i18n import CATALOG
 from support import (PASSWORD, PATIENT, assert_referral_follows_freshness, csrf_of, edit_manifest,
-                     freshness_by_assessment, model_bundle, shown_result_of)
+                     freshness_by_assessment, model_bundle, patch_visit, shown_result_of)
 from support import settings_trusting_test_key  # noqa: F401 (the settings fixture, test key pinned)
 from test_breath_api import breath_csv
 from test_model_bundles import synthetic_crackles_wav
@@ -188,7 +188,8 @@ def test_a_new_crackle_threshold_for_the_same_version_is_a_change(runner, settin
 
 @pytest.mark.parametrize("updated", ["auscultation", "breath"])
 def test_a_model_the_result_did_not_use_is_no_change(runner, settings, client, nurse, db, tmp_path, updated):
-    """No takes: the crackle model played no part; no breath reading: the breath model weighed none."""
+    """No takes: the crackle model played no part; no breath reading: the breath model weighed none. Its new
+    version gives the same range as the one the result's "if missing, measured" line read: no change there either."""
     visit_id = new_visit(client, nurse, labs=[CRP], take=updated == "breath", breath=updated == "auscultation")
     first = assess(client, nurse, visit_id)
     assert updated not in first["model_versions"]
@@ -198,6 +199,45 @@ def test_a_model_the_result_did_not_use_is_no_change(runner, settings, client, n
     assert updated_lines(page) == {} and 'id="refer-form"' in page
     assert assert_referral_follows_freshness(client, headers, visit_id)[first["id"]]["current"]  # and referred
     assert referrals(db) == 1
+
+
+def test_a_served_entry_only_the_if_missing_line_reads_is_a_change(runner, settings, client, nurse, db, tmp_path):
+    """Brief h110, point 3: a visit without a breath reading. The breath model weighed nothing, but its served
+    entry gave the range the result's "if missing, measured" line read (unvalidated: a reading would not count).
+    Re-issued at its version, validated in adults, it gives another range, so that line is stale: the result is
+    out of date naming the breath model, the referral waits, and calculating again reads the new range. A closed
+    visit's result (not calculated again) says it is out of date, naming the breath model."""
+    closed_id = new_visit(client, nurse, labs=[CRP])
+    assess(client, nurse, closed_id)
+    assert patch_visit(client, closed_id, {"status": "completed"}, nurse).status_code == 200
+    patient_id = client.get(f"/api/v1/visits/{closed_id}", headers=nurse).json["patient_id"]
+    visit_id = client.post(f"/api/v1/patients/{patient_id}/visits", json={}, headers=nurse).json["id"]
+    assert client.post(f"/api/v1/visits/{visit_id}/labs", json={"results": [CRP]}, headers=nurse).status_code == 201
+    first = assess(client, nurse, visit_id)
+    assert "breath" in first["missing"] and first["inputs"]["potential_ranges"]["breath"] == [0.0, 0.0]
+    assert "breath" not in (first["if_missing_measured"] or {}).get("modalities", [])
+    before_ranges = {key: value for key, value in first["inputs"].items() if key != "potential_ranges"}
+    kept_no_ranges = {**first, "inputs": before_ranges}  # as a result stored before results kept the ranges
+    assert freshness.models_changed(kept_no_ranges, freshness.models_in_force()) == []  # the same entry: current
+    install(runner, settings, tmp_path / "reissued", change=validated_in_adults)
+    client, headers = restarted(settings)
+
+    verdicts = assert_referral_follows_freshness(client, headers, visit_id)  # refused, naming breath
+    assert verdicts[first["id"]]["models_changed"] == ["breath"] and verdicts[first["id"]]["changed"] == []
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert updated_lines(page) == {"breath": str(escape(CATALOG["model_updated_breath"]["en"]))}
+    assert 'id="refer-form"' not in page and 'id="refer-needs-current"' in page
+    assert freshness.models_changed(kept_no_ranges, freshness.models_in_force()) == ["breath"]  # cannot tell
+    closed_page = client.get(f"/visits/{closed_id}").get_data(as_text=True)
+    line = re.search(r'id="closed-result-out-of-date">([^<]+)<', closed_page).group(1)
+    assert line == str(escape(CATALOG["closed_result_out_of_date"]["en"].format(
+        changes=CATALOG["changed_model_breath"]["en"])))
+
+    again = assess(client, headers, visit_id)
+    assert again["freshness"]["current"] and "breath" in again["if_missing_measured"]["modalities"]
+    low, high = again["inputs"]["potential_ranges"]["breath"]
+    assert low < 0 < high
+    assert refer(client, headers, visit_id, again["id"]).status_code == 201
 
 
 def validated_in_adults(models) -> None:
@@ -328,12 +368,26 @@ def test_no_served_model_to_compare_with_is_no_change(client, nurse):
     assert freshness.models_changed(result, freshness.models_in_force()) == []
 
 
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_a_reading_kept_unscored_that_the_served_model_cannot_take_follows_the_same_rule(
-        runner, settings, client, nurse, db, tmp_path):
+        runner, settings, client, nurse, db, tmp_path, lang):
     """A reading stored while the breath model was unavailable (no score yet), whose features the model
     served at Calculate cannot take: not counted, the result saying why, as for a reading scored when read
-    (edge.breath.score_unscored_breath_readings); Calculate is not refused, and the reading stays unscored."""
+    (edge.breath.score_unscored_breath_readings); Calculate is not refused, and the reading stays unscored.
+    The reading's own line says why in the result's words (brief h110, point 2), not that the model is
+    unavailable: it is served, and cannot take the reading."""
     visit_id, _ = reading_lacking_a_feature(client, nurse, db, unscored=True)
     client, headers = calculated_after_an_update(runner, settings, tmp_path, visit_id)
     kept = stored_reading(client, headers, visit_id)
     assert (kept["probability"], kept["model_version"]) == (None, None)
+    assert kept["score_unavailable_code"] == "not_scorable" and "humidity_rise_pct" in kept["score_unavailable"]
+    result = client.get(f"/api/v1/visits/{visit_id}/assessments", headers=headers).json["assessments"][-1]
+    assert kept["score_unavailable"] == result["contributions"]["breath"]["finding"]["reason"]  # one reason, one text
+    client.set_cookie("lang", lang)
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    said = str(escape(CATALOG["not_counted_not_scorable"][lang]))
+    assert re.search(rf'id="breath-unscored-{kept["id"]}">{re.escape(said)}<', page)
+    line = CATALOG["not_counted_line"][lang].format(modality=CATALOG["modality_breath"][lang],
+                                                    reason=CATALOG["not_counted_not_scorable"][lang])
+    assert str(escape(line)) in page
+    assert str(escape(CATALOG["breath_kept_unscored"][lang])) not in page
