@@ -10,7 +10,6 @@ cannot hold), and so do the first conv block (see :func:`fp32_nodes`) and the wi
 :func:`pooling_nodes`); the other convolutions run in INT8. TensorRT runs QDQ graphs as explicit INT8.
 """
 
-import datetime
 import json
 import logging
 import pathlib
@@ -22,6 +21,7 @@ import torch
 from onnxruntime import quantization
 
 from audio_models import validation, windows
+from common import model_dates
 from common.hashing import sha256_file
 from audio_models.datasets import splits
 from audio_models.datasets.generic import LabelledRecording
@@ -184,16 +184,12 @@ def entry_template(*, threshold=0.5, quality_threshold=1.0):
 
 def weights_created(out_dir, weights_sha256):
     """The manifest's ``created``: the date the weights were made, so a re-issue from the same weights
-    (``--reuse-weights``) is byte-identical on any day. That is the existing entry's ``created`` when its
-    ``torch_weights.sha256`` is ``weights_sha256`` (these very weights), else the UTC date the weights
-    file was last written (a run that trained them writes it now)."""
-    path = out_dir / "manifest.json"
-    models = json.loads(path.read_text()).get("models", {}) if path.is_file() else {}
-    existing = models.get(MODEL_NAME) or {}
-    if existing.get("created") and (existing.get("torch_weights") or {}).get("sha256") == weights_sha256:
-        return existing["created"]
-    written = (out_dir / f"{MODEL_NAME}.pt").stat().st_mtime
-    return datetime.datetime.fromtimestamp(written, datetime.timezone.utc).date().isoformat()
+    (``--reuse-weights``) is byte-identical on any day (:func:`common.model_dates.weights_created`: the
+    existing entry's ``created`` when its ``torch_weights.sha256`` is ``weights_sha256``, else the UTC date
+    the weights file was last written; a run that trained them writes it now)."""
+    return model_dates.weights_created(out_dir / "manifest.json", MODEL_NAME, weights=out_dir / f"{MODEL_NAME}.pt",
+                                       digest=weights_sha256,
+                                       recorded_digest=lambda entry: (entry.get("torch_weights") or {}).get("sha256"))
 
 
 def write_manifest(out_dir, entry):

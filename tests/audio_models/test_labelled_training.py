@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import shutil
-import types
 
 import pytest
 from click.testing import CliRunner
@@ -21,7 +20,7 @@ from common.hashing import sha256_file
 from edge.cli import cli
 from edge.commands.audio import audio
 from edge.inference.bundles import selected_registry
-from support import SHARED_DATA, edit_manifest, model_bundle, trust_test_key
+from support import ANOTHER_DAY, SHARED_DATA, edit_manifest, model_bundle, on_another_day, trust_test_key
 
 pytest.importorskip("torch", reason="training needs the training extra (torch)")
 import torch  # noqa: E402
@@ -151,14 +150,6 @@ def test_a_clinics_folder_is_a_population_of_its_own_with_its_test_patients_hash
     assert "KAUH" not in statement and "heart failure" not in statement and "not yet validated in adults" not in statement
 
 
-class _AnotherDay(datetime.date):
-    """``datetime.date`` whose today is a later day than any run of these tests."""
-
-    @classmethod
-    def today(cls):
-        return cls(2031, 1, 2)
-
-
 # Before the tests that edit the trained bundle's manifest: it compares against that bundle as trained.
 def test_a_reissue_from_the_same_weights_on_another_day_is_byte_identical(trained, children_dir, tmp_path, monkeypatch):
     """README, Reproducibility: ``--reuse-weights`` rebuilds the ONNX files, the eval JSON and the manifest
@@ -166,21 +157,20 @@ def test_a_reissue_from_the_same_weights_on_another_day_is_byte_identical(traine
     clinic, bundle = trained
     again = shutil.copytree(bundle, tmp_path / "again")
     weights = again / "auscultation.pt"
-    later = datetime.datetime(2031, 1, 2, 12, tzinfo=datetime.timezone.utc).timestamp()
+    later = datetime.datetime.combine(ANOTHER_DAY, datetime.time(12), datetime.timezone.utc).timestamp()
     os.utime(weights, (later, later))  # a clone checked out on another day
-    monkeypatch.setattr(export, "datetime", types.SimpleNamespace(
-        date=_AnotherDay, datetime=datetime.datetime, timezone=datetime.timezone))
+    on_another_day(monkeypatch)
     train.main(["--data", str(children_dir), "--data", str(clinic), "--out", str(again), "--steps", "2",
                 "--threads", "1", "--icbhi", "--reuse-weights"])
     for name in ("auscultation_fp32.onnx", "auscultation_int8.onnx", "auscultation_eval.json", "manifest.json"):
         assert (again / name).read_bytes() == (bundle / name).read_bytes(), name
     created = json.loads((bundle / "manifest.json").read_text())["models"]["auscultation"]["created"]
-    assert created != "2031-01-02"
+    assert created != ANOTHER_DAY.isoformat()
 
     # Weights the entry does not describe are dated by their file (the day they were written).
     torch.save({"other": torch.zeros(1)}, weights)
     os.utime(weights, (later, later))
-    assert export.weights_created(again, sha256_file(weights)) == "2031-01-02"
+    assert export.weights_created(again, sha256_file(weights)) == ANOTHER_DAY.isoformat()
 
 
 def test_evaluate_reproduces_the_clinics_figures_and_refuses_other_test_patients(trained, settings, tmp_path):
