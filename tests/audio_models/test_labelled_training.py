@@ -258,6 +258,7 @@ def test_the_statement_names_kauh_only_when_its_adults_were_used(shared_data_dir
 @pytest.mark.parametrize(("name", "why"), [
     ("adults", "adults_adults"), ("Children", "children_Children"), ("adults_north", "adults_adults_north"),
     ("sprsound2022", "public set's folder name"), ("kauh", "public set's folder name"),
+    ("icbhi_sample", "read the folder itself as ICBHI's"), ("ICBHI_extra", "read the folder itself as ICBHI's"),
     ("north clinic", "letters, digits"), ("_north", "letters, digits")])
 def test_a_folder_name_that_would_make_a_confusing_population_key_is_refused_before_training(
         tmp_path, capsys, name, why):
