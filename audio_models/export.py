@@ -232,7 +232,8 @@ def dataset_citations(recordings):
     ['SPRSound 2022 (release sprsound2022)']
     """
     releases = sprsound_releases(recordings)
-    sprsound = "SPRSound 2022 (training and test releases)" if releases == "both releases" else f"SPRSound 2022 ({releases})"
+    sprsound = ("SPRSound 2022 (training and test releases)" if releases == "both releases"
+                else f"SPRSound 2022 ({releases})")
     return {**({sprsound: SPRSOUND_CITATION} if any(_is_sprsound(r) for r in recordings) else {}),
             **({"KAUH lung sounds": KAUH_CITATION} if any(_is_kauh(r) for r in recordings) else {}),
             **{f"labelled folder {name}": "a clinic's own labelled takes (labels.csv), kept on the clinic's box"
@@ -291,7 +292,8 @@ def sprsound_releases(recordings):
     >>> from types import SimpleNamespace as R
     >>> sprsound_releases([R(dataset_family="sprsound", dataset=name) for name in ("sprsound2022_test", "sprsound2022")])
     'both releases'
-    >>> sprsound_releases([R(dataset_family="sprsound", dataset="sprsound2022"), R(dataset_family="kauh", dataset="kauh")])
+    >>> sprsound_releases([R(dataset_family="sprsound", dataset="sprsound2022"),
+    ...                    R(dataset_family="kauh", dataset="kauh")])
     'release sprsound2022'
     """
     releases = sorted({r.dataset for r in recordings if _is_sprsound(r)})
@@ -405,7 +407,8 @@ def _labelled_folders_of(recordings, cohort):
 def adult_threshold_sources(validation_part):
     """Whose validation adults chose the adult threshold (:func:`validation_statement`'s ``adults_chose``):
     ``"KAUH"`` when KAUH's adults are among ``validation_part``, then each labelled folder with adults there."""
-    return (["KAUH"] if any(_is_kauh(r) for r in validation_part) else []) + _labelled_folders_of(validation_part, "adults")
+    kauh = ["KAUH"] if any(_is_kauh(r) for r in validation_part) else []
+    return kauh + _labelled_folders_of(validation_part, "adults")
 
 
 def _thresholds_chosen_on(validation_part):
@@ -415,7 +418,8 @@ def _thresholds_chosen_on(validation_part):
     folders = _labelled_folders_of(validation_part, "children")
     children = " and ".join((["SPRSound"] if any(_is_sprsound(r) for r in validation_part) else [])
                             + ([f"the validation patients of labelled folder(s) {', '.join(folders)}"] if folders else []))
-    return f"adults: {adults or 'none, so `threshold` is the children'}; children: {children or 'none'}"
+    adults, children = adults or "none (`threshold` is the children's)", children or "none"
+    return f"adults: {adults}; children: {children}"
 
 
 def _adults_who_chose(sources, *, kauh="KAUH"):
@@ -522,10 +526,11 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
         "default_variant": "fp32", "variants": variants,
         "aggregation": f"recording score = mean of the top {windows.TOP_K} window scores, then calibration",
         "threshold": threshold,
-        "threshold_chosen_on": (f"each population's validation patients apart ({_thresholds_chosen_on(parts['validation'])}): the "
-                                "threshold with the highest patient-level Youden index under the screening's patient "
-                                "rule (programme operating point). `threshold` is the adults' (the programme screens "
-                                "adults); `population_thresholds.children` is used only to report children"),
+        "threshold_chosen_on": ("each population's validation patients apart "
+                                f"({_thresholds_chosen_on(parts['validation'])}): the threshold with the highest "
+                                "patient-level Youden index under the screening's patient rule (programme operating "
+                                "point). `threshold` is the adults' (the programme screens adults); "
+                                "`population_thresholds.children` is used only to report children"),
         "input_noise_chosen_on": (
             "each population's validation patients apart, before calibration and thresholds: white noise "
             f"{', '.join(f'{v:g}' for v in training.get('input_noise_levels', ()))} dB below the recording's level (or "

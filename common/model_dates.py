@@ -25,10 +25,12 @@ def weights_created(manifest_path: Path, model: str, *, weights: Path, digest: s
     >>> weights = folder / "m.onnx"
     >>> _ = weights.write_bytes(b"w")
     >>> os.utime(weights, (1893585600, 1893585600))  # written 2030-01-02 12:00 UTC
-    >>> weights_created(folder / "manifest.json", "m", weights=weights, digest="ab", recorded_digest=lambda e: e["sha256"])
+    >>> def recorded(entry):
+    ...     return entry["sha256"]
+    >>> weights_created(folder / "manifest.json", "m", weights=weights, digest="ab", recorded_digest=recorded)
     '2030-01-02'
     >>> _ = (folder / "manifest.json").write_text('{"models": {"m": {"created": "2026-11-22", "sha256": "ab"}}}')
-    >>> weights_created(folder / "manifest.json", "m", weights=weights, digest="ab", recorded_digest=lambda e: e["sha256"])
+    >>> weights_created(folder / "manifest.json", "m", weights=weights, digest="ab", recorded_digest=recorded)
     '2026-11-22'
     """
     manifest_path = Path(manifest_path)
