@@ -8,6 +8,7 @@ import json
 import shutil
 
 import numpy as np
+import onnx
 import pytest
 
 pytest.importorskip("sklearn")
@@ -16,6 +17,7 @@ pytest.importorskip("skl2onnx")
 pytest.importorskip("onnxmltools")
 
 
+from edge.inference.models import BUNDLED_DIR  # noqa: E402
 from support import on_another_day  # noqa: E402
 from tabular_models.calibration import apply_calibration, logit  # noqa: E402
 from tabular_models.lab_panels import LAB_FEATURES  # noqa: E402
@@ -38,6 +40,28 @@ def test_onnx_equals_the_pipeline_on_1000_rows_with_missing_values(small_lab_mod
     assert np.isnan(held_out).any()
     model = export.to_onnx(pipeline, n_features=len(LAB_FEATURES), name="labs-test").SerializeToString()
     assert export.parity(pipeline, model, held_out) <= export.PARITY_TOLERANCE
+
+
+def test_the_onnx_bytes_do_not_follow_the_converters_opset_order(small_lab_model, monkeypatch):
+    """skl2onnx lists the opsets in an order that follows the interpreter's hash seed (two runs of the
+    training wrote other labs and breath ONNX files, and so other sha256); the export fixes the order,
+    the shipped files'."""
+    pipeline, _ = small_lab_model
+    exported = export.to_onnx(pipeline, n_features=len(LAB_FEATURES), name="labs-test")
+    shipped = onnx.load(str(BUNDLED_DIR / f"labs-{VERSION}.onnx"))
+    assert [o.domain for o in exported.opset_import] == [o.domain for o in shipped.opset_import]
+    convert = export.convert_sklearn
+
+    def reversed_opsets(*args, **kwargs):
+        model = convert(*args, **kwargs)
+        opsets = [(o.domain, o.version) for o in model.opset_import][::-1]
+        del model.opset_import[:]
+        model.opset_import.extend(onnx.helper.make_opsetid(domain, version) for domain, version in opsets)
+        return model
+
+    monkeypatch.setattr(export, "convert_sklearn", reversed_opsets)
+    again = export.to_onnx(pipeline, n_features=len(LAB_FEATURES), name="labs-test")
+    assert again.SerializeToString() == exported.SerializeToString()
 
 
 def test_the_logistic_baseline_exports_too():
