@@ -10,7 +10,6 @@ cannot hold), and so do the first conv block (see :func:`fp32_nodes`) and the wi
 :func:`pooling_nodes`); the other convolutions run in INT8. TensorRT runs QDQ graphs as explicit INT8.
 """
 
-import datetime
 import json
 import logging
 import pathlib
@@ -22,6 +21,7 @@ import torch
 from onnxruntime import quantization
 
 from audio_models import validation, windows
+from common import model_dates
 from common.hashing import sha256_file
 from audio_models.datasets import splits
 from audio_models.datasets.generic import LabelledRecording
@@ -184,16 +184,12 @@ def entry_template(*, threshold=0.5, quality_threshold=1.0):
 
 def weights_created(out_dir, weights_sha256):
     """The manifest's ``created``: the date the weights were made, so a re-issue from the same weights
-    (``--reuse-weights``) is byte-identical on any day. That is the existing entry's ``created`` when its
-    ``torch_weights.sha256`` is ``weights_sha256`` (these very weights), else the UTC date the weights
-    file was last written (a run that trained them writes it now)."""
-    path = out_dir / "manifest.json"
-    models = json.loads(path.read_text()).get("models", {}) if path.is_file() else {}
-    existing = models.get(MODEL_NAME) or {}
-    if existing.get("created") and (existing.get("torch_weights") or {}).get("sha256") == weights_sha256:
-        return existing["created"]
-    written = (out_dir / f"{MODEL_NAME}.pt").stat().st_mtime
-    return datetime.datetime.fromtimestamp(written, datetime.timezone.utc).date().isoformat()
+    (``--reuse-weights``) is byte-identical on any day (:func:`common.model_dates.weights_created`: the
+    existing entry's ``created`` when its ``torch_weights.sha256`` is ``weights_sha256``, else the UTC date
+    the weights file was last written; a run that trained them writes it now)."""
+    return model_dates.weights_created(out_dir / "manifest.json", MODEL_NAME, weights=out_dir / f"{MODEL_NAME}.pt",
+                                       digest=weights_sha256,
+                                       recorded_digest=lambda entry: (entry.get("torch_weights") or {}).get("sha256"))
 
 
 def write_manifest(out_dir, entry):
@@ -225,6 +221,34 @@ POPULATION_DATASETS = {
 }
 
 
+def dataset_citations(recordings):
+    """The manifest's ``training_data.datasets``: each data set among ``recordings`` (the data read) with its
+    citation, SPRSound and KAUH only when read, and each labelled folder.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as R
+    >>> list(dataset_citations([R(dataset_family="sprsound", dataset="sprsound2022")]))
+    ['SPRSound 2022 (release sprsound2022)']
+    """
+    releases = sprsound_releases(recordings)
+    sprsound = ("SPRSound 2022 (training and test releases)" if releases == "both releases"
+                else f"SPRSound 2022 ({releases})")
+    return {**({sprsound: SPRSOUND_CITATION} if any(_is_sprsound(r) for r in recordings) else {}),
+            **({"KAUH lung sounds": KAUH_CITATION} if any(_is_kauh(r) for r in recordings) else {}),
+            **{f"labelled folder {name}": "a clinic's own labelled takes (labels.csv), kept on the clinic's box"
+               for name in sorted(set(labelled_folders(recordings).values()))}}
+
+
+def _sets_read(recordings):
+    """The calibration's words for the data sets among ``recordings``: SPRSound 2022 (its releases) and KAUH
+    when read, then each labelled folder."""
+    public = (([f"SPRSound 2022 ({sprsound_releases(recordings)})"] if any(_is_sprsound(r) for r in recordings) else [])
+              + (["KAUH"] if any(_is_kauh(r) for r in recordings) else []))
+    return ", ".join(([" and ".join(public)] if public else [])
+                     + [f"labelled folder {name}" for name in sorted(set(labelled_folders(recordings).values()))])
+
+
 def labelled_folders(recordings):
     """``{population: folder name}`` of the generic folders' recordings (a clinic's labelled takes), each
     reported as a population of its own (:func:`audio_models.validation.population_key`)."""
@@ -246,21 +270,67 @@ def labelled_population_datasets(parts):
     return described
 
 
-def _training_population(parts):
-    """Who the network's weights were fitted on, and who chose its operating points."""
-    labelled = sorted(set(labelled_folders(parts["train"]).values()))
+#: The public sets' people, as the training records name them.
+SPRSOUND_CHILDREN = "children aged 0.2-16 years"
+KAUH_ADULTS = "adults (KAUH; Littmann 3200 bell, diaphragm and extended filter modes)"
+
+
+def _is_kauh(recording):
+    return recording.dataset_family == "kauh"
+
+
+def _is_sprsound(recording):
+    return recording.dataset_family == "sprsound"
+
+
+def sprsound_releases(recordings):
+    """The records' words for the SPRSound 2022 releases among ``recordings`` (each release is named by its
+    folder): ``"both releases"`` for the training and test releases, else the folders read.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as R
+    >>> sprsound_releases([R(dataset_family="sprsound", dataset=name) for name in ("sprsound2022_test", "sprsound2022")])
+    'both releases'
+    >>> sprsound_releases([R(dataset_family="sprsound", dataset="sprsound2022"),
+    ...                    R(dataset_family="kauh", dataset="kauh")])
+    'release sprsound2022'
+    """
+    releases = sorted({r.dataset for r in recordings if _is_sprsound(r)})
+    if releases == ["sprsound2022", "sprsound2022_test"]:
+        return "both releases"
+    return f"release{'s' if len(releases) > 1 else ''} {', '.join(releases)}"
+
+
+def training_population(parts):
+    """Who the network's weights were fitted on, and whose adults chose its adult operating point
+    (:func:`adult_threshold_sources`), naming only the data read: KAUH only when its adults were among
+    ``parts``, each SPRSound release and labelled folder only when its patients trained the weights."""
+    train = parts["train"]
+    fitted = []
+    if any(_is_sprsound(r) for r in train):
+        fitted.append(f"{SPRSOUND_CHILDREN} (SPRSound 2022, {sprsound_releases(train)}; one stethoscope)")
+    if any(_is_kauh(r) for r in train):
+        fitted.append(KAUH_ADULTS)
+    labelled = sorted(set(labelled_folders(train).values()))
     if labelled:
-        return (f"children aged 0.2-16 years (SPRSound 2022, both releases; one stethoscope) and the patients of labelled "
-                f"folder(s) {', '.join(labelled)} (a clinician's crackle label per recording, trained as whole "
-                "recordings); no KAUH adult trained the weights")
-    trained = {r.population for r in parts["train"]}
-    text = ("children aged 0.2-16 years (SPRSound 2022, both releases; one stethoscope)" if trained == {"children"} else
-            "children (SPRSound 2022, both releases) and adults (KAUH; Littmann 3200 bell, diaphragm and extended filter "
-            "modes)" if trained == {"children", "adults"} else ", ".join(sorted(trained)))
-    if "adults" not in trained and any(r.population == "adults" for r in parts["validation"]):
-        text += ("; no adult trained the weights: adults (KAUH; Littmann 3200 bell, diaphragm and extended filter modes) "
-                 "the network never saw chose the adult operating point")
-    return text
+        fitted.append(f"the patients of labelled folder(s) {', '.join(labelled)} (a clinician's crackle label per "
+                      "recording, trained as whole recordings)")
+    read = [r for part in parts.values() for r in part]
+    adults_read = any(r.population == "adults" for r in read)
+    if adults_read and not any(r.population == "adults" for r in train):
+        not_trained = "no adult trained the weights"
+    elif any(_is_kauh(r) for r in read) and not any(_is_kauh(r) for r in train):
+        not_trained = "no KAUH adult trained the weights"
+    else:
+        not_trained = ""
+    chose = " and ".join(_adults_who_chose(adult_threshold_sources(parts["validation"]), kauh=KAUH_ADULTS))
+    if chose:
+        chose += " the network never saw chose the adult operating point"
+    elif adults_read:
+        chose = "no adult chose the adult operating point (the children's is used)"
+    clause = ": ".join(part for part in (not_trained, chose) if part)
+    return "; ".join(part for part in (" and ".join(fitted) or "no patient of the data read", clause) if part)
 
 
 def _figure(block, name):
@@ -328,19 +398,41 @@ def validation_statement(block, *, adults_trained=False, against_crackle_free=No
             "detector is not validated in people with ILD and is not for clinical use.")
 
 
+def _labelled_folders_of(recordings, cohort):
+    """The labelled folders with patients of ``cohort`` (``adults``, ``children``) among ``recordings``, sorted."""
+    return sorted({name for population, name in labelled_folders(recordings).items()
+                   if validation.cohort(population) == cohort})
+
+
 def adult_threshold_sources(validation_part):
     """Whose validation adults chose the adult threshold (:func:`validation_statement`'s ``adults_chose``):
     ``"KAUH"`` when KAUH's adults are among ``validation_part``, then each labelled folder with adults there."""
-    kauh = ["KAUH"] if any(validation.population_key(r) == "adults" for r in validation_part) else []
-    return kauh + sorted({name for population, name in labelled_folders(validation_part).items()
-                          if validation.cohort(population) == "adults"})
+    kauh = ["KAUH"] if any(_is_kauh(r) for r in validation_part) else []
+    return kauh + _labelled_folders_of(validation_part, "adults")
+
+
+def _thresholds_chosen_on(validation_part):
+    """The manifest's ``threshold_chosen_on`` words for whose validation patients chose each cohort's
+    threshold: KAUH, SPRSound and each labelled folder only when its patients are in ``validation_part``."""
+    adults = " and ".join(_adults_who_chose(adult_threshold_sources(validation_part)))
+    folders = _labelled_folders_of(validation_part, "children")
+    children = " and ".join((["SPRSound"] if any(_is_sprsound(r) for r in validation_part) else [])
+                            + ([f"the validation patients of labelled folder(s) {', '.join(folders)}"] if folders else []))
+    adults, children = adults or "none (`threshold` is the children's)", children or "none"
+    return f"adults: {adults}; children: {children}"
+
+
+def _adults_who_chose(sources, *, kauh="KAUH"):
+    """The groups of :func:`adult_threshold_sources` ``sources`` in words: ``kauh`` for KAUH's adults, then
+    the labelled folders' validation patients."""
+    folders = [name for name in sources if name != "KAUH"]
+    return (([kauh] if "KAUH" in sources else [])
+            + ([f"the validation patients of labelled folder(s) {', '.join(folders)}"] if folders else []))
 
 
 def _adult_threshold_chosen(sources):
     """The statement's words for who chose the adult threshold (``sources``: :func:`adult_threshold_sources`)."""
-    folders = [name for name in sources if name != "KAUH"]
-    named = (["KAUH"] if "KAUH" in sources else []) + (
-        [f"the validation patients of labelled folder(s) {', '.join(folders)}"] if folders else [])
+    named = _adults_who_chose(sources)
     if not named:
         return "no adult chose its threshold (the children's is used)"
     return f"its adult threshold chosen on other adults ({' and '.join(named)})"
@@ -399,10 +491,7 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
     entry["population_input_noise"] = dict(noise)
     val_rated = [r for r in parts["validation"] if not r.poor_quality]
     entry["calibration"] = {**calibration, "applies_to": f"recording score (mean of the top {windows.TOP_K} window scores)",
-                            "fitted_on": ("validation patients of SPRSound 2022 (both releases) and KAUH"
-                                          + "".join(f", labelled folder {name}" for name in
-                                                    sorted(set(labelled_folders(parts["validation"]).values())))
-                                          + " "
+                            "fitted_on": (f"validation patients of {_sets_read(parts['validation'])} "
                                           f"({len({(r.dataset_family, r.patient_id) for r in val_rated})} patients, "
                                           f"{len(val_rated)} recordings), not used in training")}
     icbhi_recordings = [r for folder in icbhi for r in load_icbhi(folder)]
@@ -437,10 +526,11 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
         "default_variant": "fp32", "variants": variants,
         "aggregation": f"recording score = mean of the top {windows.TOP_K} window scores, then calibration",
         "threshold": threshold,
-        "threshold_chosen_on": ("each population's validation patients apart (adults: KAUH; children: SPRSound): the "
-                                "threshold with the highest patient-level Youden index under the screening's patient "
-                                "rule (programme operating point). `threshold` is the adults' (the programme screens "
-                                "adults); `population_thresholds.children` is used only to report children"),
+        "threshold_chosen_on": ("each population's validation patients apart "
+                                f"({_thresholds_chosen_on(parts['validation'])}): the threshold with the highest "
+                                "patient-level Youden index under the screening's patient rule (programme operating "
+                                "point). `threshold` is the adults' (the programme screens adults); "
+                                "`population_thresholds.children` is used only to report children"),
         "input_noise_chosen_on": (
             "each population's validation patients apart, before calibration and thresholds: white noise "
             f"{', '.join(f'{v:g}' for v in training.get('input_noise_levels', ()))} dB below the recording's level (or "
@@ -454,15 +544,12 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
             "of the good recordings of each population; `threshold` is the adults' (the programme screens adults)")},
         "parameters": count_parameters(model), "opset": OPSET, "ir_version": IR_VERSION,
         "validation_status": {"synthetic": False, "clinically_validated": False,
-                              "training_population": _training_population(parts),
+                              "training_population": training_population(parts),
                               "statement": statement},
         "training_data": {
             "synthetic": False,
-            "datasets": {"SPRSound 2022 (training and test releases)": SPRSOUND_CITATION, "KAUH lung sounds": KAUH_CITATION,
-                         **{f"labelled folder {name}": "a clinic's own labelled takes (labels.csv), kept on the clinic's box"
-                            for name in sorted(set(labelled_folders(parts["train"] + parts["validation"]
-                                                                    + parts["test"]).values()))}},
-            "population": _training_population(parts),
+            "datasets": dataset_citations(parts["train"] + parts["validation"] + parts["test"]),
+            "population": training_population(parts),
             "split": {"method": "sha256 of (seed, dataset family, patient id): a patient's part never depends on other "
                                 "patients; a child in both SPRSound releases is in the same part in both",
                       "seed": seed, "fractions": {family: list(f) for family, f in

@@ -233,6 +233,38 @@ def settings_trusting_test_key(settings):
     return settings.model_copy(update={"model_signing_keys": [TEST_PUBLIC_KEY]})
 
 
+#: The date :func:`on_another_day` makes today: later than any run of these tests.
+ANOTHER_DAY = dt.date(2031, 1, 2)
+
+
+class _AnotherDate(dt.date):
+    @classmethod
+    def today(cls):
+        return cls(ANOTHER_DAY.year, ANOTHER_DAY.month, ANOTHER_DAY.day)
+
+
+class _AnotherDayTime(dt.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return super().now(tz).replace(year=ANOTHER_DAY.year, month=ANOTHER_DAY.month, day=ANOTHER_DAY.day)
+
+    @classmethod
+    def today(cls):
+        return cls.now()
+
+    @classmethod
+    def utcnow(cls):
+        return cls.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def on_another_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make today :data:`ANOTHER_DAY` for the rest of the test: ``datetime.date.today`` and
+    ``datetime.datetime.now``/``today``/``utcnow`` as code looks them up in the ``datetime`` module when it
+    runs (a re-issue "on another day"). Files' times stay the real ones."""
+    monkeypatch.setattr(dt, "date", _AnotherDate)
+    monkeypatch.setattr(dt, "datetime", _AnotherDayTime)
+
+
 def wait_for(check, *, timeout_s: float, what: str, every_s: float = 0.5):
     """``check()``'s first truthy value, polled every ``every_s``; fails naming ``what`` after the timeout."""
     deadline = time.monotonic() + timeout_s

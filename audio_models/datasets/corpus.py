@@ -13,13 +13,14 @@ child's by its age. It is read only when named itself (never found inside the sh
 
 Every recording carries ``dataset_family``, ``dataset``, ``population``, ``device``,
 ``patient_id``, ``chest_site``, ``age_y``, ``sex``, ``has_fine_crackles``, ``poor_quality`` and
-``events``. Standard library only.
+``events``. Standard library and numpy (the ICBHI loader's folder names).
 """
 
 import pathlib
 import re
 
 from audio_models.datasets.generic import LabelledRecording, is_generic_folder, load_folder
+from audio_models.datasets.icbhi import ICBHI_FOLDERS
 from audio_models.datasets.kauh import is_kauh_folder, load_kauh
 from audio_models.datasets.splits import patient_key
 from audio_models.datasets.sprsound import load_sprsound
@@ -28,6 +29,10 @@ from audio_models.errors import DatasetError
 POPULATIONS = ("children", "adults")
 #: Sub-folders of the shared data folder, by population.
 KNOWN_FOLDERS = {"sprsound2022": "children", "sprsound2022_test": "children", "kauh": "adults"}
+#: The public sets' folder names, which a labelled folder may not take: the shared data folder's sets and
+#: the ICBHI folders that training, the seed-spread study and ``ildscreen audio evaluate`` read for the
+#: adult cross-device check (:data:`audio_models.datasets.icbhi.ICBHI_FOLDERS`).
+PUBLIC_FOLDER_NAMES = (*KNOWN_FOLDERS, *ICBHI_FOLDERS)
 
 
 #: What a labelled folder's name may be: letters or digits, then also ``.``, ``-`` and ``_`` (it names a
@@ -43,16 +48,21 @@ def check_labelled_folder_name(folder):
     ------
     DatasetError
         Naming the folder: a name that is a cohort or starts like one (``adults`` would report
-        ``adults_adults``), a public set's folder name (``sprsound2022`` would collide with SPRSound's
-        ``children_sprsound2022``; ``kauh`` would read as KAUH's adults), or one with spaces or other
-        characters (:data:`_FOLDER_NAME`).
+        ``adults_adults``), a public set's folder name (:data:`PUBLIC_FOLDER_NAMES`: ``sprsound2022`` would
+        collide with SPRSound's ``children_sprsound2022``; ``kauh`` would read as KAUH's adults;
+        ``icbhi_sample`` as ICBHI's, and evaluation would read the folder itself as the adult cross-device
+        check's), or one with spaces or other characters (:data:`_FOLDER_NAME`).
     """
     name = pathlib.Path(folder).resolve().name
     folded = name.casefold()
     if folded in POPULATIONS or folded.startswith(tuple(f"{cohort}_" for cohort in POPULATIONS)):
         why = f"its populations would be named adults_{name} and children_{name}, which read as a cohort's own"
-    elif folded in KNOWN_FOLDERS:
-        why = f"it is a public set's folder name: its population (adults_{name}, children_{name}) would read as that set's"
+    elif folded in PUBLIC_FOLDER_NAMES:
+        why = (f"it is a public set's folder name ({', '.join(PUBLIC_FOLDER_NAMES)}): its population (adults_{name}, "
+               f"children_{name}) would read as that set's")
+        if folded in ICBHI_FOLDERS:
+            # `ildscreen audio evaluate --data DIR` looks for the ICBHI folders in DIR and beside it.
+            why += ", and 'ildscreen audio evaluate' would read the folder itself as ICBHI's adult cross-device check"
     elif not _FOLDER_NAME.fullmatch(name):
         why = "a population is named after its folder: use letters, digits, '.', '-' and '_' only, starting with a letter or digit"
     else:

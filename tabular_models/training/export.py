@@ -27,7 +27,6 @@ OUTPUT_NAME = "probabilities"
 PARITY_TOLERANCE = 1e-5
 
 
-
 def _missing_indicator_shape(operator) -> None:
     rows = operator.inputs[0].get_first_dimension()
     operator.outputs[0].type = FloatTensorType([rows, len(operator.raw_operator.features_)])
@@ -62,6 +61,12 @@ def to_onnx(pipeline: Pipeline, *, n_features: int, name: str) -> onnx.ModelProt
         node.input[:] = [OUTPUT_NAME if name == probability else name for name in node.input]
         node.output[:] = [OUTPUT_NAME if name == probability else name for name in node.output]
     model.graph.output[1].name = OUTPUT_NAME
+    # skl2onnx lists the opsets in a set's order, which follows the interpreter's string hash seed
+    # (PYTHONHASHSEED 9 and 11 gave the other order here): fixed, in the shipped files' order, so that
+    # the same pipeline gives the same bytes in every run.
+    opsets = sorted(((opset.domain, opset.version) for opset in model.opset_import), reverse=True)
+    del model.opset_import[:]
+    model.opset_import.extend(onnx.helper.make_opsetid(domain, version) for domain, version in opsets)
     onnx.checker.check_model(model)
     return model
 

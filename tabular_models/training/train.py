@@ -12,7 +12,6 @@ held-out rows, and written with its manifest entry.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 from pathlib import Path
@@ -24,6 +23,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
+from common import model_dates
 from tabular_models.calibration import CLIP, logit
 from tabular_models.training import export
 from tabular_models.training.metrics import evaluate
@@ -150,7 +150,9 @@ def train_model(name: str, *, seed: int, out: Path, golden_dir: Path, scale: flo
         "validation_status": {"synthetic": True, "clinically_validated": False,
                               "training_population": "synthetic cohorts (no patient data)",
                               "statement": "Trained on synthetic data only; not validated on patients; not for clinical use."},
-        "created": dt.date.today().isoformat(),
+        # The day the weights were made, not today: a re-issue on the same data and seed is byte-identical.
+        "created": model_dates.weights_created(out / "manifest.json", name, weights=out / file_name, digest=sha256,
+                                               recorded_digest=lambda entry: entry.get("sha256")),
         "task": "ILD vs no ILD in connective-tissue disease",
         "inputs": [{"name": export.INPUT_NAME, "shape": [None, len(train["feature_names"])], "dtype": "float32",
                     "missing": "NaN", "feature_order": list(train["feature_names"])}],
@@ -175,6 +177,22 @@ def write_manifest(entries: dict, manifest_path: Path) -> None:
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
+def issue(names, *, seed: int, out: Path, metrics_dir: Path, golden_dir: Path, scale: float = 1.0) -> dict:
+    """Train, evaluate and export the models ``names`` (keys of :data:`COHORTS`): their ONNX files and
+    entries in ``out/manifest.json``, their evaluation JSON in ``metrics_dir`` and their golden rows in
+    ``golden_dir`` (what the command writes). ``scale`` shrinks the cohorts (tests). Returns the entries."""
+    for folder in (out, metrics_dir, golden_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    entries = {name: train_model(name, seed=seed, out=out, golden_dir=golden_dir, scale=scale) for name in names}
+    write_manifest(entries, out / "manifest.json")
+    for name, entry in entries.items():
+        report = {"model": name, "version": entry["version"], "synthetic": True, **entry["metrics"],
+                  "feature_importances": entry["feature_importances"]}
+        (metrics_dir / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        logger.info("%s: %s", name, json.dumps(entry["metrics"]))
+    return entries
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("edge/bundled_models"))
@@ -184,17 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--golden-dir", type=Path, default=Path("tests/tabular_models/golden"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args.out.mkdir(parents=True, exist_ok=True)
-    args.metrics_dir.mkdir(parents=True, exist_ok=True)
-    args.golden_dir.mkdir(parents=True, exist_ok=True)
-    entries = {name: train_model(name, seed=args.seed, out=args.out, golden_dir=args.golden_dir)
-               for name in args.models}
-    write_manifest(entries, args.out / "manifest.json")
-    for name, entry in entries.items():
-        report = {"model": name, "version": entry["version"], "synthetic": True, **entry["metrics"],
-                  "feature_importances": entry["feature_importances"]}
-        (args.metrics_dir / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        logger.info("%s: %s", name, json.dumps(entry["metrics"]))
+    issue(args.models, seed=args.seed, out=args.out, metrics_dir=args.metrics_dir, golden_dir=args.golden_dir)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import shutil
-import types
 
 import pytest
 from click.testing import CliRunner
@@ -21,7 +20,7 @@ from common.hashing import sha256_file
 from edge.cli import cli
 from edge.commands.audio import audio
 from edge.inference.bundles import selected_registry
-from support import SHARED_DATA, edit_manifest, model_bundle, trust_test_key
+from support import ANOTHER_DAY, SHARED_DATA, edit_manifest, model_bundle, on_another_day, trust_test_key
 
 pytest.importorskip("torch", reason="training needs the training extra (torch)")
 import torch  # noqa: E402
@@ -149,14 +148,40 @@ def test_a_clinics_folder_is_a_population_of_its_own_with_its_test_patients_hash
     # Only what was used is named: the clinic's validation adults chose the adult threshold, KAUH's did not.
     assert "its adult threshold chosen on other adults (the validation patients of labelled folder(s) clinic)" in statement
     assert "KAUH" not in statement and "heart failure" not in statement and "not yet validated in adults" not in statement
+    # So do the training records: who trained the weights and chose the thresholds, the calibration, the data
+    # sets cited. This run read one SPRSound release and the clinic's folder; no KAUH adult, no held-out child.
+    assert entry["validation_status"]["training_population"] == entry["training_data"]["population"] == (
+        f"{CLINIC_TRAINED}; the validation patients of labelled folder(s) clinic the network never saw chose the adult "
+        "operating point")
+    assert entry["calibration"]["fitted_on"] == ("validation patients of labelled folder clinic (4 patients, 8 recordings), "
+                                                 "not used in training")
+    assert ("each population's validation patients apart (adults: the validation patients of labelled folder(s) clinic; "
+            "children: none)") in entry["threshold_chosen_on"]
+    assert list(entry["training_data"]["datasets"]) == ["SPRSound 2022 (release sprsound2022)", "labelled folder clinic"]
+    described = {key: value for key, value in entry.items() if key not in ("metrics", "validation")}
+    assert "KAUH" not in json.dumps(described) and "both releases" not in json.dumps(described)
 
 
-class _AnotherDay(datetime.date):
-    """``datetime.date`` whose today is a later day than any run of these tests."""
+#: Who trained the weights in the tiny runs here: the small SPRSound release and the clinic's folder.
+CLINIC_TRAINED = ("children aged 0.2-16 years (SPRSound 2022, release sprsound2022; one stethoscope) and the patients "
+                  "of labelled folder(s) clinic (a clinician's crackle label per recording, trained as whole recordings)")
 
-    @classmethod
-    def today(cls):
-        return cls(2031, 1, 2)
+
+def test_the_training_records_name_kauh_only_when_its_adults_were_read(children_dir, kauh_dir, tmp_path):
+    """Beside KAUH, its validation adults and the clinic's chose the adult operating point; without any
+    adult, none is named; the data sets cited are the ones read."""
+    clinic = write_clinic(kauh_dir, tmp_path / "clinic", clinic_assignment(kauh_dir))
+    parts, _ = train.load_split([children_dir, kauh_dir, clinic], seed=0)
+    assert export.training_population(parts) == (
+        f"{CLINIC_TRAINED}; no KAUH adult trained the weights: {export.KAUH_ADULTS} and the validation patients of "
+        "labelled folder(s) clinic the network never saw chose the adult operating point")
+    assert list(export.dataset_citations([r for part in parts.values() for r in part])) == [
+        "SPRSound 2022 (release sprsound2022)", "KAUH lung sounds", "labelled folder clinic"]
+
+    children, _ = train.load_split([children_dir], seed=0)
+    assert export.training_population(children) == (
+        "children aged 0.2-16 years (SPRSound 2022, release sprsound2022; one stethoscope)")
+    assert list(export.dataset_citations(children["train"])) == ["SPRSound 2022 (release sprsound2022)"]
 
 
 # Before the tests that edit the trained bundle's manifest: it compares against that bundle as trained.
@@ -166,21 +191,20 @@ def test_a_reissue_from_the_same_weights_on_another_day_is_byte_identical(traine
     clinic, bundle = trained
     again = shutil.copytree(bundle, tmp_path / "again")
     weights = again / "auscultation.pt"
-    later = datetime.datetime(2031, 1, 2, 12, tzinfo=datetime.timezone.utc).timestamp()
+    later = datetime.datetime.combine(ANOTHER_DAY, datetime.time(12), datetime.timezone.utc).timestamp()
     os.utime(weights, (later, later))  # a clone checked out on another day
-    monkeypatch.setattr(export, "datetime", types.SimpleNamespace(
-        date=_AnotherDay, datetime=datetime.datetime, timezone=datetime.timezone))
+    on_another_day(monkeypatch)
     train.main(["--data", str(children_dir), "--data", str(clinic), "--out", str(again), "--steps", "2",
                 "--threads", "1", "--icbhi", "--reuse-weights"])
     for name in ("auscultation_fp32.onnx", "auscultation_int8.onnx", "auscultation_eval.json", "manifest.json"):
         assert (again / name).read_bytes() == (bundle / name).read_bytes(), name
     created = json.loads((bundle / "manifest.json").read_text())["models"]["auscultation"]["created"]
-    assert created != "2031-01-02"
+    assert created != ANOTHER_DAY.isoformat()
 
     # Weights the entry does not describe are dated by their file (the day they were written).
     torch.save({"other": torch.zeros(1)}, weights)
     os.utime(weights, (later, later))
-    assert export.weights_created(again, sha256_file(weights)) == "2031-01-02"
+    assert export.weights_created(again, sha256_file(weights)) == ANOTHER_DAY.isoformat()
 
 
 def test_evaluate_reproduces_the_clinics_figures_and_refuses_other_test_patients(trained, settings, tmp_path):
@@ -216,6 +240,11 @@ def test_without_a_labelled_folder_the_shared_split_is_the_shipped_one(shared_da
     assert validation.part_digests(parts["test"]) == shipped["test_patients_sha256"]
     assert validation.part_digests(parts["validation"]) == shipped["validation_patients_sha256"]
     assert {name: validation.part_patients(part) for name, part in parts.items()} == shipped["patients"]
+    # ... and so do its records of who trained it and which data sets it read.
+    entry = selected_registry().entry("auscultation")
+    assert export.training_population(parts) == entry["validation_status"]["training_population"]
+    assert export.training_population(parts) == entry["training_data"]["population"]
+    assert export.dataset_citations([r for part in parts.values() for r in part]) == entry["training_data"]["datasets"]
 
 
 def test_a_clinic_patients_part_follows_its_pseudonym_alone(kauh_dir, shared_data_dir, tmp_path):
@@ -268,6 +297,7 @@ def test_the_statement_names_kauh_only_when_its_adults_were_used(shared_data_dir
 @pytest.mark.parametrize(("name", "why"), [
     ("adults", "adults_adults"), ("Children", "children_Children"), ("adults_north", "adults_adults_north"),
     ("sprsound2022", "public set's folder name"), ("kauh", "public set's folder name"),
+    ("icbhi_sample", "read the folder itself as ICBHI's"), ("ICBHI_extra", "read the folder itself as ICBHI's"),
     ("north clinic", "letters, digits"), ("_north", "letters, digits")])
 def test_a_folder_name_that_would_make_a_confusing_population_key_is_refused_before_training(
         tmp_path, capsys, name, why):
