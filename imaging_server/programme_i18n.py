@@ -13,6 +13,7 @@ from typing import Optional
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, request
+from markupsafe import Markup, escape
 
 from common.i18n import LANGUAGE_COOKIE, LANGUAGES, lookup, negotiate_language  # noqa: F401 - re-exported
 from common.i18n import remember_language
@@ -222,12 +223,14 @@ CATALOG: dict[str, dict[str, str]] = {
 
 
 def page_context() -> dict:
-    """What every page template gets: the request's language, the other one, ``t`` (this catalog in it)
-    and ``local_time`` (in the programme's time zone)."""
+    """What every page template gets: the request's language, the other one, ``t`` (this catalog in it),
+    ``t_html`` (the same, taking markup the template made as values: :func:`translate_html`) and
+    ``local_time`` (in the programme's time zone)."""
     lang = negotiate_language()
     zone = current_app.extensions["imaging_server"].programme_timezone
     return {"lang": lang, "other_lang": "zh-CN" if lang == "en" else "en",
             "t": lambda key, **values: translate(key, lang, **values),
+            "t_html": lambda key, **values: translate_html(key, lang, **values),
             "local_time": lambda stamp: local_time(stamp, zone)}
 
 
@@ -245,6 +248,13 @@ def remember_page_language(response: Response, code: str) -> Response:
 def translate(key: str, lang: str, **values) -> str:
     """The programme catalog's words for ``key`` in ``lang`` (:func:`common.i18n.lookup`)."""
     return lookup(CATALOG, key, lang, **values)
+
+
+def translate_html(key: str, lang: str, **values) -> Markup:
+    """:func:`translate` as HTML: the words escaped, and each value too unless it is markup the template made
+    (e.g. a URL parameter's name in ``<span translate="no">``, an identifier no translator should touch)."""
+    entry = CATALOG[key]
+    return Markup(escape(entry.get(lang, entry["en"]))).format(**values)
 
 
 def flag_text(flag: dict, lang: str) -> str:

@@ -121,7 +121,7 @@ def test_a_bad_worklist_parameter_on_the_page_answers_the_page_and_json_on_the_a
     session = signed_in(server)
     page = session.get(server.url + "/reader/referrals?priority=stat", timeout=30)
     assert page.status_code == 422 and page.headers["Content-Type"].startswith("text/html")
-    assert CATALOG["worklist_bad_parameter"]["en"].format(name="priority") in page.text
+    assert CATALOG["worklist_bad_parameter"]["en"].format(name='<span translate="no">priority</span>') in page.text
     api = requests.get(server.url + "/api/v1/reader/referrals?priority=stat", headers=server.reader, timeout=30)
     assert api.status_code == 422 and api.json()["error"]["fields"][0]["field"] == "priority"
 
