@@ -3,8 +3,10 @@ readers' worklist and referral pages), the page's language and its local time.
 
 The language comes from the ``lang`` cookie, else the browser's Accept-Language, else English. The reader
 pages and the programme's share it: a radiologist who also views the programme chose once
-(:func:`remember_page_language`, which every switch on this server sets). Times are shown in the
-programme's time zone (setting ``programme_timezone``), never as UTC ISO strings.
+(:func:`remember_page_language`, which every switch on this server sets). A door's own cookie that an older
+version left is moved to the shared one at the next sign-in or sign-out, or at once where it shadows the
+shared one (:func:`settle_page_language`). Times are shown in the programme's time zone (setting
+``programme_timezone``), never as UTC ISO strings.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from common.i18n import LANGUAGE_COOKIE, LANGUAGES, lookup, negotiate_language  
 from common.i18n import remember_language
 
 # One language for every page of this server, whichever door switched it. Older versions kept one per door
-# (a cookie under its path): a switch clears those, else the browser would send the narrower, older one first.
+# (a cookie under its path): a switch clears those, else the browser would send the narrower, older one first;
+# so does settle_page_language, without a switch.
 LANGUAGE_PATH = "/"
 FORMER_LANGUAGE_PATHS = ("/reader", "/programme")
 
@@ -243,6 +246,26 @@ def remember_page_language(response: Response, code: str) -> Response:
         for path in FORMER_LANGUAGE_PATHS:
             response.delete_cookie(LANGUAGE_COOKIE, path=path, secure=request.is_secure, samesite="Lax")
     return response
+
+
+def settle_page_language(response: Response, *, moving: bool = False) -> Response:
+    """``response`` leaving the browser one ``lang`` cookie, under ``LANGUAGE_PATH``, holding the language this
+    page was answered in (:func:`negotiate_language`: a door's former cookie, sent first, decided it, so the
+    reader sees no change), each door's former cookie expired (:func:`remember_page_language`).
+
+    Done when the request carried several ``lang`` cookies (a door's former one shadowing the shared one), or
+    carried one and ``moving`` is set (a sign-in or sign-out: once a session, a lone former cookie moves to the
+    shared path; the browser does not say a cookie's path, so a shared one is merely set again). Unchanged when
+    the response sets the language itself (a switch) or no cookie sent names one of ``LANGUAGES``.
+    """
+    sent = request.cookies.getlist(LANGUAGE_COOKIE)
+    if (len(sent) > 1 or (sent and moving)) and set(sent) & set(LANGUAGES) and not _sets_language(response):
+        remember_page_language(response, negotiate_language())
+    return response
+
+
+def _sets_language(response: Response) -> bool:
+    return any(cookie.startswith(f"{LANGUAGE_COOKIE}=") for cookie in response.headers.getlist("Set-Cookie"))
 
 
 def translate(key: str, lang: str, **values) -> str:
