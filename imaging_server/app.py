@@ -59,7 +59,7 @@ def create_app(settings: Optional[ImagingSettings] = None, *, pacs_watched: bool
     db = prepare_database(settings.database_target, pool_size=settings.pool_size)
     # Sign-in attempts past their retention (and ended sessions) that piled up while the server was
     # off or nobody signed in go now, all of them; each later attempt sweeps a batch.
-    forget_old_sign_ins(db, retention_days=settings.programme_sign_in_audit_retention_days)
+    forget_old_sign_ins(db, retention_days=settings.sign_in_audit_retention_days)
     db.close()
     stand_in_hash(password_hasher)  # now, so the first unknown name takes as long as any (common.passwords)
     app = Flask(__name__)

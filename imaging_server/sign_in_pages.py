@@ -55,7 +55,7 @@ class SignInPage:
 
 def lockout_policy(settings) -> LockoutPolicy:
     """The one lockout of every door's sign-in, from the settings."""
-    return LockoutPolicy(settings.programme_sign_in_lockout_threshold, settings.programme_sign_in_lockout_minutes)
+    return LockoutPolicy(settings.sign_in_lockout_threshold, settings.sign_in_lockout_minutes)
 
 
 def sign_in_form(page: SignInPage, context: dict, *, message_key: Optional[str] = None,
