@@ -344,11 +344,17 @@ def test_the_result_says_a_take_waits_to_be_scored_rather_than_every_take_was_re
                "crackle_probability": None}
     assessment = {"contributions": {}, "evidence_options": {"protocol_basal_sites": list(BASES)}}
     shown = presenters.lung_sounds(assessment, [waiting], threshold=THRESHOLD, cannot_clear=("bell",))
-    assert shown["no_finding_key"] == "lung_sounds_waiting_score" and shown["level"] is None
+    assert shown["not_heard"]["reasons"] == ["waiting_score"] and shown["level"] is None
+    assert presenters.not_heard_text(shown, "en") == " ".join(
+        CATALOG[key]["en"] for key in ("lung_sounds_none_heard", "lung_sounds_waiting_score"))
     assert shown["bases_not_heard"] == list(BASES)
     refused = {**waiting, "quality": {"ok": False, "issues": ["silent"]}}
-    assert presenters.lung_sounds(assessment, [refused], threshold=THRESHOLD,
-                                  cannot_clear=("bell",))["no_finding_key"] == "lung_sounds_no_usable"
+    shown = presenters.lung_sounds(assessment, [refused], threshold=THRESHOLD, cannot_clear=("bell",))
+    assert presenters.not_heard_text(shown, "zh-CN") == CATALOG["lung_sounds_no_usable"]["zh-CN"]
+    # A waiting take beside a refused one: both reasons, the waiting one first (what to do about it).
+    shown = presenters.lung_sounds(assessment, [refused, waiting], threshold=THRESHOLD, cannot_clear=("bell",))
+    assert shown["not_heard"]["reasons"] == ["waiting_score", "refused"]
+    assert presenters.not_heard_text(shown, "en").endswith(CATALOG["lung_sounds_some_refused"]["en"])
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
