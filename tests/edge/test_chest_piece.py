@@ -22,7 +22,7 @@ from edge.app import create_app
 from edge.config import load_settings
 from edge.errors import ConfigError, ValidationError
 from edge.fusion.evidence import EvidenceOptions
-from edge.modalities import counts_for_its_site, site_probabilities
+from edge.modalities import NOT_HEARD_REASONS, counts_for_its_site, site_probabilities, why_not_heard
 from edge.store.database import open_database
 from edge.store.migrations import MIGRATIONS, apply_migrations, current_version
 from edge.users import create_user
@@ -337,6 +337,31 @@ def test_a_refused_take_is_not_one_waiting_to_be_scored(client, nurse, db, visit
     page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
     assert step_state(page, "auscultation") == "pending" and "waiting-score-" not in page
     assert f'class="recording refused" id="take-{refused}"' in page
+
+
+VALIDATED = {"status": "validated"}
+
+
+@pytest.mark.parametrize(("recording", "require", "reason"), [
+    ({**take("posterior_left_base", 0.02, "diaphragm"), "stethoscope_validation": VALIDATED}, False, None),
+    ({**take("posterior_left_base", 0.9, "bell")}, False, None),  # crackles through the bell still count
+    ({**take("posterior_left_base", 0.02, "bell")}, False, "cannot_clear"),
+    ({**take("posterior_left_base", 0.02, "diaphragm"), "quality": {"ok": False, "issues": ["silent"]}}, False, "refused"),
+    ({**take("posterior_left_base", None, "diaphragm"), "quality": {"ok": False, "issues": ["silent"]}}, False, "refused"),
+    ({**take("posterior_left_base", None, "diaphragm"), "quality": None}, False, "waiting_score"),
+    ({**take("posterior_left_base", 0.9, "diaphragm"), "stethoscope_validation": {"status": "not_validated"}}, False, "stethoscope"),
+    ({**take("posterior_left_base", 0.02, "diaphragm")}, True, "stethoscope"),  # names none, the programme requires one
+    ({**take("posterior_left_base", 0.9, "bell"), "stethoscope_validation": {**VALIDATED, "device_counts": False}}, False,
+     "device_figures"),
+    # Clear through the bell and its device's figures fail: the device is what to change, before the piece.
+    ({**take("posterior_left_base", 0.02, "bell"), "stethoscope_validation": {**VALIDATED, "device_counts": False}}, False,
+     "device_figures"),
+])
+def test_why_a_take_leaves_its_site_unheard(recording, require, reason):
+    rule = {"threshold": THRESHOLD, "cannot_clear": ("bell",), "require_validated_stethoscope": require}
+    assert why_not_heard(recording, **rule) == reason and reason in (None, *NOT_HEARD_REASONS)
+    heard = presenters.makes_its_site_heard(recording, **rule)
+    assert heard is (reason is None)
 
 
 def test_the_result_says_a_take_waits_to_be_scored_rather_than_every_take_was_refused():

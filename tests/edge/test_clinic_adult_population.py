@@ -367,6 +367,30 @@ def test_a_takes_device_verdict_is_its_own_figures_under_the_rule_only_while_its
         "reason_code"] == "too_few"
 
 
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_take_left_out_for_its_device_names_the_devices_that_count_or_says_none_does(lang):
+    """The devices to record through are the population's that count under the rule (their own figures pass, or
+    they have none); when none does, the take says recording again will not help, naming nothing."""
+    bell = stethoscope_validation(BY_DEVICE, stethoscope="Stetho A", chest_piece="bell")
+    assert bell["devices_counting"] == ["Stetho A diaphragm", "Scope B"]  # not the extended filter (uncertain)
+    statement = presenters.stethoscope_statement(bell, lang)
+    assert statement.startswith(CATALOG["stethoscope_device_does_not_count"][lang].format(
+        device=presenters.validated_devices(["Stetho A bell"], lang),
+        why=CATALOG["stethoscope_device_why_device_too_few"][lang]))
+    assert CATALOG["record_again_through_one"][lang].format(
+        devices=presenters.validated_devices(["Stetho A diaphragm", "Scope B"], lang)) in statement
+
+    none_counts = copy.deepcopy(BY_DEVICE)
+    adults = none_counts["validation"]["populations"]["adults"]
+    adults["devices"] = ["Stetho A bell", "Stetho A extended"]
+    del adults["by_device"]["Stetho A diaphragm"]
+    bell = stethoscope_validation(none_counts, stethoscope="Stetho A", chest_piece="bell")
+    assert bell["devices_counting"] == []
+    assert CATALOG["record_again_none_counts_one"][lang] in presenters.stethoscope_statement(bell, lang)
+    line = presenters.not_heard_text({"not_heard": {"reasons": ["device_figures"], "devices_left_out": [bell]}}, lang)
+    assert line.endswith(CATALOG["record_again_none_counts_several"][lang])
+
+
 def test_the_shipped_manifest_counts_no_take_for_adults_through_any_of_its_devices():
     """KAUH's 15 test adults are under the rule's 20: nothing counts, and the reason is the adults' (too few), not
     a device's; every take through the Littmann still makes its site heard as before (device_counts True)."""
