@@ -184,8 +184,9 @@ def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str,
     ``not_validated``, none has it; ``not_stated``, the take names no stethoscope. ``devices`` lists the adult
     populations' devices. A validated take quoting its device's own figures is also judged by them under
     ``rule`` (the programme's :class:`~edge.fusion.evidence.ValidationRule`; default its defaults):
-    ``device_counts`` False, with ``device_reason_code`` and ``device_reason``, when its population's pooled
-    figures pass the rule and its device's do not (:func:`edge.fusion.evidence.device_weakness`), else True.
+    ``device_counts`` False, with ``device_reason_code``, ``device_reason`` and the population's
+    ``devices_counting`` (:func:`devices_counting`: the ones to record through instead), when its population's
+    pooled figures pass the rule and its device's do not (:func:`edge.fusion.evidence.device_weakness`), else True.
     Whether the take counts in the lung-sound evidence is read from this status and ``device_counts``
     alone (:func:`edge.modalities.stethoscope_counts`).
     """
@@ -218,7 +219,8 @@ def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str,
             weak = device_weakness(populations[population], device, rule or ValidationRule(), name=population)
             figures["device_counts"] = weak is None
             if weak is not None:
-                figures.update(device_reason_code=weak[0], device_reason=weak[1])
+                figures.update(device_reason_code=weak[0], device_reason=weak[1],
+                               devices_counting=devices_counting(populations[population], rule, name=population))
         return {**answer, "status": "validated", "population": population, **figures}
     listing = [(name, None) for name in adults if matches[name]]
     if listing:
@@ -228,6 +230,16 @@ def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str,
         return {**answer, "status": "not_in_adults", "population_keys": others,
                 "populations": [str(populations[name].get("population") or name) for name in others]}
     return {**answer, "status": "not_validated"}
+
+
+def devices_counting(population: dict, rule: Optional[ValidationRule] = None, *, name: str = ADULT_POPULATION) -> list[str]:
+    """The devices of an adult ``population`` (its block in the manifest's ``validation.populations``, named
+    ``name``) through which a take counts under ``rule``: those whose own figures pass it, or that have none
+    (the population's stand for them: :func:`edge.fusion.evidence.device_weakness`), in the manifest's order.
+    A take left out for its device's figures is told to record again through one of these."""
+    rule = rule or ValidationRule()
+    return [str(device) for device in population.get("devices") or []
+            if device_weakness(population, str(device), rule, name=name) is None]
 
 
 def served_stethoscope_validation(stethoscope: str, chest_piece: str,

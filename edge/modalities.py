@@ -226,6 +226,32 @@ def counts_for_its_site(result: dict, *, threshold: Optional[float], cannot_clea
     return threshold is not None and float(result["crackle_probability"]) >= threshold
 
 
+#: Why a take leaves its chest site unheard (:func:`why_not_heard`), in the order a line naming several gives them.
+NOT_HEARD_REASONS = ("waiting_score", "device_figures", "stethoscope", "cannot_clear", "refused")
+
+
+def why_not_heard(result: dict, *, threshold: Optional[float], cannot_clear: Collection[str],
+                  require_validated_stethoscope: bool = False) -> Optional[str]:
+    """Why a take does not make its chest site heard (one of ``NOT_HEARD_REASONS``), or None when it does
+    (:func:`counts_for_its_site`). ``refused``: the quality gate refused it; ``waiting_score``: the gate did
+    not refuse it but it has no crackle probability (the model was unavailable); ``device_figures``: its
+    device's own figures fail the validation rule (``device_counts`` False); ``stethoscope``: any other
+    stethoscope or chest piece that does not count (:func:`stethoscope_counts`); ``cannot_clear``: it found
+    no crackles through a chest piece in ``cannot_clear``. The visit's lung-sound line and ``ildscreen
+    screen`` name these reasons from here."""
+    quality = result.get("quality")
+    if result.get("crackle_probability") is None:
+        return "refused" if quality and not quality.get("ok") else "waiting_score"
+    if not (quality and quality.get("ok")):
+        return "refused"
+    if not stethoscope_counts(result, require_validated_stethoscope=require_validated_stethoscope):
+        return ("device_figures" if (result.get("stethoscope_validation") or {}).get("device_counts") is False
+                else "stethoscope")
+    if not counts_for_its_site(result, threshold=threshold, cannot_clear=cannot_clear):
+        return "cannot_clear"
+    return None
+
+
 def take_threshold(result: dict, threshold: Optional[float]) -> Optional[float]:
     """The threshold a take's crackle probability is read against: that of the model that scored it
     (``crackle_threshold``), else ``threshold``. After a model update the takes of a visit are scored

@@ -12,7 +12,7 @@ from typing import Collection, Optional
 
 from edge.auscultation import device_parts
 from edge.fusion.evidence import ADULT_POPULATION
-from edge.modalities import counts_for_its_site, stethoscope_counts, take_threshold
+from edge.modalities import NOT_HEARD_REASONS, counts_for_its_site, stethoscope_counts, take_threshold, why_not_heard
 from edge.patients import VISIT_STEPS
 from edge.recordings import awaits_score, is_accepted
 from edge.web.i18n import CATALOG, bracketed, join_groups, join_list, join_sentences, translate
@@ -158,30 +158,26 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
     """What the result says about lung sounds, from the assessment's own finding: the crackle
     level at the sites with a usable take (``sites_heard``), whether it counted (and why not), and
     the protocol's basal sites that were not heard (``bases_not_heard``: no take, only takes the
-    quality gate refused, or only clear takes through a chest piece in ``cannot_clear``). A site
-    that was not heard is never part of a "no crackles" finding.
+    quality gate refused, or only takes that do not count for their site).
 
     A usable take is one that makes its site heard (:func:`makes_its_site_heard`). None when the
     assessment had no lung sounds and the visit has no take, or a usable take came after it (the
     missing list says so until the risk is calculated again). With no usable take there is no
-    finding (``level`` None), every base is not heard, and ``no_finding_key`` names the line that
-    says why: a take still waits to be scored (``lung_sounds_waiting_score``: calculate the risk
-    again once the model is back), accepted takes only through a stethoscope that does not count
-    (``lung_sounds_stethoscope_not_validated``: record again through a validated one), clear takes only
-    through a piece that cannot rule crackles out (``lung_sounds_cannot_clear``: record again through
-    the diaphragm), or every take refused (``lung_sounds_no_usable``).
+    finding (``level`` None), every base is not heard, and :func:`not_heard_text` says why from
+    ``not_heard``: each reason the visit's takes left their sites unheard
+    (:func:`edge.modalities.why_not_heard`, in ``NOT_HEARD_REASONS`` order), and the validations of the
+    takes left out for their device's own figures (``devices_left_out``, one per device).
     """
     rule = {"threshold": threshold, "cannot_clear": cannot_clear,
             "require_validated_stethoscope": require_validated_stethoscope}
     item = assessment.get("contributions", {}).get("auscultation")
     if item is None and (not recordings or any(makes_its_site_heard(r, **rule) for r in recordings)):
         return None
-    # An accepted take that is not usable went through a stethoscope that does not count, or is a
-    # clear one through a piece that cannot clear: say which, since recording again through a
-    # validated stethoscope or the diaphragm (not fixing the recording) is what helps.
-    not_heard = [r for r in recordings if is_accepted(r) and not makes_its_site_heard(r, **rule)]
-    through_stethoscope = any(not stethoscope_counts(r, require_validated_stethoscope=require_validated_stethoscope)
-                              for r in not_heard)
+    reasons = [(why_not_heard(r, **rule), r) for r in recordings]
+    left_out = {}  # one validation per device, for its name and why its figures fail
+    for reason, r in reasons:
+        if reason == "device_figures":
+            left_out.setdefault(r["stethoscope_validation"]["device"], r["stethoscope_validation"])
     finding = (item or {}).get("finding") or {}
     protocol = finding.get("protocol_basal_sites") or \
         (assessment.get("evidence_options") or {}).get("protocol_basal_sites") or []
@@ -192,10 +188,39 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
         "counted": bool(item) and item.get("counted", True),
         "reason_code": (item or {}).get("reason_code"),
         "bases_not_heard": [site for site in protocol if site not in heard],
-        "no_finding_key": "lung_sounds_waiting_score" if any(awaits_score(r) for r in recordings)
-        else "lung_sounds_stethoscope_not_validated" if through_stethoscope
-        else "lung_sounds_cannot_clear" if not_heard else "lung_sounds_no_usable",
+        "not_heard": {"reasons": [code for code in NOT_HEARD_REASONS if code in {reason for reason, _ in reasons}],
+                      "devices_left_out": list(left_out.values())},
     }
+
+
+# The sentence of each reason a take leaves its site unheard (edge.modalities.NOT_HEARD_REASONS), after
+# lung_sounds_none_heard; device_figures is worded per device (lung_sounds_device_not_counted).
+NOT_HEARD_KEYS = {"waiting_score": "lung_sounds_waiting_score",
+                  "stethoscope": "lung_sounds_stethoscope_not_validated",
+                  "cannot_clear": "lung_sounds_cannot_clear", "refused": "lung_sounds_some_refused"}
+
+
+def not_heard_text(sounds: dict, lang: str) -> str:
+    """The result's lung-sound line when no site was heard (``sounds``: :func:`lung_sounds`), in ``lang``:
+    every take refused (``lung_sounds_no_usable``); else that no site is heard yet, then each reason the
+    takes give, with what to do about it: a take waits to be scored, takes through a device whose own
+    figures fail the validation rule (naming it, why, and the devices that count:
+    :func:`record_again_through`), through a stethoscope or chest piece the model was not validated on,
+    clear takes through a piece that cannot rule crackles out, takes the quality gate refused."""
+    reasons = sounds["not_heard"]["reasons"]
+    if reasons in ([], ["refused"]):
+        return translate("lung_sounds_no_usable", lang)
+    sentences = [translate("lung_sounds_none_heard", lang)]
+    for reason in reasons:
+        if reason != "device_figures":
+            sentences.append(translate(NOT_HEARD_KEYS[reason], lang))
+            continue
+        left_out = sounds["not_heard"]["devices_left_out"]
+        sentences += [translate("lung_sounds_device_not_counted", lang, **device_left_out(validation, lang))
+                      for validation in left_out]
+        counting = [device for validation in left_out for device in validation.get("devices_counting") or []]
+        sentences.append(record_again_through(list(dict.fromkeys(counting)), lang, sites="several"))
+    return join_sentences(sentences, lang)
 
 
 def assessment_heard_rule(assessment: dict, *, threshold: Optional[float], cannot_clear: Collection[str],
@@ -365,15 +390,32 @@ def stethoscope_statement(validation: Optional[dict], lang: str, *, require_vali
     text = _validation_statement(validation, lang)
     if stethoscope_counts_by(validation, require_validated_stethoscope=require_validated_stethoscope):
         return text
-    if validation.get("device_counts") is False:  # its own device's figures fail the validation rule
-        return join_sentences([text, translate(
-            "stethoscope_device_does_not_count", lang, device=validated_devices([validation["device"]], lang),
-            why=translate(f"stethoscope_device_why_{validation['device_reason_code']}", lang))], lang)
+    if validation.get("device_counts") is False:
+        # Its own device's figures fail the validation rule: what the nurse must act on comes first (it does
+        # not count, record through a device that counts), then the figures, which read "validated".
+        return join_sentences([translate("stethoscope_device_does_not_count", lang, **device_left_out(validation, lang)),
+                               record_again_through(validation.get("devices_counting"), lang, sites="one"), text], lang)
     # Not counted whatever the programme's setting (a device the adults' validation never went through),
     # or only because the programme requires a named, validated one.
     key = ("stethoscope_required_not_counted" if stethoscope_counts_by(validation)
            else "stethoscope_does_not_count")
     return join_sentences([text, translate(key, lang, devices=validated_devices(validation['devices'], lang))], lang)
+
+
+def device_left_out(validation: dict, lang: str) -> dict:
+    """The words a take left out for its device's own figures is named by (``validation``: its
+    ``stethoscope_validation`` with ``device_counts`` False): the ``device`` and ``why`` its figures fail."""
+    return {"device": validated_devices([validation["device"]], lang),
+            "why": translate(f"stethoscope_device_why_{validation['device_reason_code']}", lang)}
+
+
+def record_again_through(devices: Optional[list[str]], lang: str, *, sites: str) -> str:
+    """What to record through instead of a device whose own figures fail the rule: ``devices`` (the
+    manifest's names, :func:`edge.auscultation.devices_counting`), or, when none of the population's
+    devices counts, that recording again will not help. ``sites``: ``one`` (a take's site) or ``several``."""
+    if not devices:
+        return translate(f"record_again_none_counts_{sites}", lang)
+    return translate(f"record_again_through_{sites}", lang, devices=validated_devices(devices, lang))
 
 
 def stethoscope_validation_in_words(validation: Optional[dict], lang: str, *,

@@ -22,7 +22,7 @@ from edge.app import create_app
 from edge.config import load_settings
 from edge.errors import ConfigError, ValidationError
 from edge.fusion.evidence import EvidenceOptions
-from edge.modalities import counts_for_its_site, site_probabilities
+from edge.modalities import NOT_HEARD_REASONS, counts_for_its_site, site_probabilities, why_not_heard
 from edge.store.database import open_database
 from edge.store.migrations import MIGRATIONS, apply_migrations, current_version
 from edge.users import create_user
@@ -339,16 +339,47 @@ def test_a_refused_take_is_not_one_waiting_to_be_scored(client, nurse, db, visit
     assert f'class="recording refused" id="take-{refused}"' in page
 
 
+VALIDATED = {"status": "validated"}
+
+
+@pytest.mark.parametrize(("recording", "require", "reason"), [
+    ({**take("posterior_left_base", 0.02, "diaphragm"), "stethoscope_validation": VALIDATED}, False, None),
+    ({**take("posterior_left_base", 0.9, "bell")}, False, None),  # crackles through the bell still count
+    ({**take("posterior_left_base", 0.02, "bell")}, False, "cannot_clear"),
+    ({**take("posterior_left_base", 0.02, "diaphragm"), "quality": {"ok": False, "issues": ["silent"]}}, False, "refused"),
+    ({**take("posterior_left_base", None, "diaphragm"), "quality": {"ok": False, "issues": ["silent"]}}, False, "refused"),
+    ({**take("posterior_left_base", None, "diaphragm"), "quality": None}, False, "waiting_score"),
+    ({**take("posterior_left_base", 0.9, "diaphragm"), "stethoscope_validation": {"status": "not_validated"}}, False, "stethoscope"),
+    ({**take("posterior_left_base", 0.02, "diaphragm")}, True, "stethoscope"),  # names none, the programme requires one
+    ({**take("posterior_left_base", 0.9, "bell"), "stethoscope_validation": {**VALIDATED, "device_counts": False}}, False,
+     "device_figures"),
+    # Clear through the bell and its device's figures fail: the device is what to change, before the piece.
+    ({**take("posterior_left_base", 0.02, "bell"), "stethoscope_validation": {**VALIDATED, "device_counts": False}}, False,
+     "device_figures"),
+])
+def test_why_a_take_leaves_its_site_unheard(recording, require, reason):
+    rule = {"threshold": THRESHOLD, "cannot_clear": ("bell",), "require_validated_stethoscope": require}
+    assert why_not_heard(recording, **rule) == reason and reason in (None, *NOT_HEARD_REASONS)
+    heard = presenters.makes_its_site_heard(recording, **rule)
+    assert heard is (reason is None)
+
+
 def test_the_result_says_a_take_waits_to_be_scored_rather_than_every_take_was_refused():
     waiting = {"id": 1, "chest_site": "posterior_left_base", "chest_piece": "diaphragm", "quality": None,
                "crackle_probability": None}
     assessment = {"contributions": {}, "evidence_options": {"protocol_basal_sites": list(BASES)}}
     shown = presenters.lung_sounds(assessment, [waiting], threshold=THRESHOLD, cannot_clear=("bell",))
-    assert shown["no_finding_key"] == "lung_sounds_waiting_score" and shown["level"] is None
+    assert shown["not_heard"]["reasons"] == ["waiting_score"] and shown["level"] is None
+    assert presenters.not_heard_text(shown, "en") == " ".join(
+        CATALOG[key]["en"] for key in ("lung_sounds_none_heard", "lung_sounds_waiting_score"))
     assert shown["bases_not_heard"] == list(BASES)
     refused = {**waiting, "quality": {"ok": False, "issues": ["silent"]}}
-    assert presenters.lung_sounds(assessment, [refused], threshold=THRESHOLD,
-                                  cannot_clear=("bell",))["no_finding_key"] == "lung_sounds_no_usable"
+    shown = presenters.lung_sounds(assessment, [refused], threshold=THRESHOLD, cannot_clear=("bell",))
+    assert presenters.not_heard_text(shown, "zh-CN") == CATALOG["lung_sounds_no_usable"]["zh-CN"]
+    # A waiting take beside a refused one: both reasons, the waiting one first (what to do about it).
+    shown = presenters.lung_sounds(assessment, [refused, waiting], threshold=THRESHOLD, cannot_clear=("bell",))
+    assert shown["not_heard"]["reasons"] == ["waiting_score", "refused"]
+    assert presenters.not_heard_text(shown, "en").endswith(CATALOG["lung_sounds_some_refused"]["en"])
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])

@@ -29,6 +29,7 @@ from edge.web.i18n import CATALOG
 from support import PATIENT, TEST_PUBLIC_KEY, edit_manifest, model_bundle, trust_test_key
 from test_chest_piece import site_done, stored_take
 from test_result_after_model_update import models_command, restarted
+from test_result_as_stored import refer
 from test_stethoscope import CLINIC, LITTMANN, OTHER, shipped_entry
 
 # Figures that pass ValidationRule's defaults, and figures of too few patients: the two kinds of population.
@@ -366,6 +367,30 @@ def test_a_takes_device_verdict_is_its_own_figures_under_the_rule_only_while_its
         "reason_code"] == "too_few"
 
 
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_take_left_out_for_its_device_names_the_devices_that_count_or_says_none_does(lang):
+    """The devices to record through are the population's that count under the rule (their own figures pass, or
+    they have none); when none does, the take says recording again will not help, naming nothing."""
+    bell = stethoscope_validation(BY_DEVICE, stethoscope="Stetho A", chest_piece="bell")
+    assert bell["devices_counting"] == ["Stetho A diaphragm", "Scope B"]  # not the extended filter (uncertain)
+    statement = presenters.stethoscope_statement(bell, lang)
+    assert statement.startswith(CATALOG["stethoscope_device_does_not_count"][lang].format(
+        device=presenters.validated_devices(["Stetho A bell"], lang),
+        why=CATALOG["stethoscope_device_why_device_too_few"][lang]))
+    assert CATALOG["record_again_through_one"][lang].format(
+        devices=presenters.validated_devices(["Stetho A diaphragm", "Scope B"], lang)) in statement
+
+    none_counts = copy.deepcopy(BY_DEVICE)
+    adults = none_counts["validation"]["populations"]["adults"]
+    adults["devices"] = ["Stetho A bell", "Stetho A extended"]
+    del adults["by_device"]["Stetho A diaphragm"]
+    bell = stethoscope_validation(none_counts, stethoscope="Stetho A", chest_piece="bell")
+    assert bell["devices_counting"] == []
+    assert CATALOG["record_again_none_counts_one"][lang] in presenters.stethoscope_statement(bell, lang)
+    line = presenters.not_heard_text({"not_heard": {"reasons": ["device_figures"], "devices_left_out": [bell]}}, lang)
+    assert line.endswith(CATALOG["record_again_none_counts_several"][lang])
+
+
 def test_the_shipped_manifest_counts_no_take_for_adults_through_any_of_its_devices():
     """KAUH's 15 test adults are under the rule's 20: nothing counts, and the reason is the adults' (too few), not
     a device's; every take through the Littmann still makes its site heard as before (device_counts True)."""
@@ -440,9 +465,14 @@ def test_each_take_counts_by_its_own_devices_figures_through_the_service(runner,
     validation = bell["stethoscope_validation"]
     assert (validation["counts"], validation["device_counts"], validation["device_reason_code"]) == (
         False, False, "device_too_few")
-    assert validation["statement"].endswith(CATALOG["stethoscope_device_does_not_count"]["en"].format(
-        device=presenters.validated_devices([f"{LITTMANN} bell"], "en"),
-        why=CATALOG["stethoscope_device_why_device_too_few"]["en"]))
+    # It leads with what the nurse acts on: it does not count, and the chest pieces that do; the figures follow.
+    assert validation["devices_counting"] == [f"{LITTMANN} diaphragm", f"{LITTMANN} extended"]
+    assert validation["statement"].startswith(" ".join((
+        CATALOG["stethoscope_device_does_not_count"]["en"].format(
+            device=presenters.validated_devices([f"{LITTMANN} bell"], "en"),
+            why=CATALOG["stethoscope_device_why_device_too_few"]["en"]),
+        CATALOG["record_again_through_one"]["en"].format(devices=f"{LITTMANN} (Diaphragm, Extended filter)"))))
+    assert validation["statement"].index("does not count") < validation["statement"].index("Validated on adults")
     page = client.get(f"/visits/{visits['bell']}").get_data(as_text=True)
     assert not site_done(page, LEFT)
 
@@ -523,3 +553,45 @@ def test_the_page_the_api_and_the_risk_judge_a_take_by_the_programmes_validation
     assert judged() == (True, True)
     lung_sounds = assess(client, headers, visit_id)["contributions"]["auscultation"]
     assert (lung_sounds["counted"], lung_sounds["reason_code"]) == (False, "too_few")
+
+
+def lung_sound_line(client, visit_id: int) -> str:
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    return re.search(r'id="lung-sound-finding"><strong>(.*?)</strong>', page, re.S).group(1)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_the_lung_sound_line_says_why_no_site_was_heard_when_a_devices_figures_leave_its_takes_out(
+        runner, settings, db, nurse, tmp_path, monkeypatch, lang):
+    """Issue 24: with every lung-site take left out, the result's line gave the unvalidated-stethoscope reason
+    even for takes left out by their device's own figures. It names the device, why its figures fail and the
+    chest pieces that count (the diaphragm's and extended filter's figures pass, the bell's are the shipped 15
+    adults); beside a clear take through a piece the programme says cannot clear, it gives that reason too."""
+    install_devices(runner, settings, tmp_path / "devices", {"diaphragm": DIAPHRAGM_PASSING,
+                                                             "extended": DIAPHRAGM_PASSING})
+    client, headers = restarted(settings)
+    client.set_cookie("lang", lang)
+    counting = presenters.validated_devices([f"{LITTMANN} diaphragm", f"{LITTMANN} extended"], lang)
+    device_sentences = [
+        CATALOG["lung_sounds_device_not_counted"][lang].format(
+            device=presenters.validated_devices([f"{LITTMANN} bell"], lang),
+            why=CATALOG["stethoscope_device_why_device_too_few"][lang]),
+        CATALOG["record_again_through_several"][lang].format(devices=counting)]
+
+    only_bell = visit_of(client, headers, db, f"CL24-05{lang[:2]}", ((LEFT, 0.9, "bell"), (RIGHT, 0.02, "bell")))
+    assess(client, headers, only_bell)
+    assert lung_sound_line(client, only_bell) == str(escape(presenters.join_sentences(
+        [CATALOG["lung_sounds_none_heard"][lang], *device_sentences], lang)))
+
+    monkeypatch.setattr(client.application.extensions["ildscreen"].settings, "evidence_chest_pieces_cannot_clear",
+                        ["bell", "extended"])
+    with_clear = visit_of(client, headers, db, f"CL24-06{lang[:2]}", ((LEFT, 0.9, "bell"), (RIGHT, 0.02, "extended")))
+    assess(client, headers, with_clear)
+    line = lung_sound_line(client, with_clear)
+    assert line == str(escape(presenters.join_sentences(
+        [CATALOG["lung_sounds_none_heard"][lang], *device_sentences, CATALOG["lung_sounds_cannot_clear"][lang]], lang)))
+    assert CATALOG["lung_sounds_stethoscope_not_validated"][lang] not in line
+
+    # The referral letter reads the same result.
+    letter = client.get(f"/referrals/{refer(client, headers, with_clear)}/letter").get_data(as_text=True)
+    assert re.search(r'id="lung-sound-finding"><strong>(.*?)</strong>', letter, re.S).group(1) == line
