@@ -210,8 +210,9 @@ def counts_for_its_site(result: dict, *, threshold: Optional[float], cannot_clea
     stethoscope does not count (:func:`stethoscope_counts`, whatever it found); else always, except a
     recording through a chest piece in ``cannot_clear`` that finds no crackles (below ``threshold``;
     None, when no threshold is known: never counts). Through the Littmann 3200's bell filter the
-    detector found 1 of 9 KAUH adults with crackles, through its diaphragm filter 6 of 8
-    (audio_models/README.md, model 0.6.0): a clear bell recording is nearly blind and must not
+    detector found 1 of 9 KAUH adults with crackles, through its diaphragm filter 6 of 8, over all
+    37 KAUH adults (22 of them chose the threshold); on the 15 test adults alone 0 of 3 and 3 of 3
+    (docs/evidence.md, model 0.6.0): a clear bell recording is nearly blind and must not
     make its site heard, while crackles found through it are still crackles. A recording that
     states no chest piece counts as ``not_stated``.
 

@@ -58,7 +58,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "step_result": {"en": "4. Result", "zh-CN": "4. 结果"},
     # Why the diaphragm: measured, not a guideline (textbooks differ on bell or diaphragm for lung
     # sounds). Through the Littmann 3200's bell filter the crackle detector found 1 of 9 KAUH adults
-    # with crackles, through its diaphragm filter 6 of 8 (audio_models/README.md, model 0.6.0).
+    # with crackles, through its diaphragm filter 6 of 8, over all 37 KAUH adults (22 of them chose the
+    # threshold); on the 15 test adults alone 0 of 3 and 3 of 3 (docs/evidence.md, model 0.6.0).
     "auscultation_hint": {"en": "Record 20 s at each site, posterior bases first, while the patient breathes deeply "
                                 "through the mouth. Use the stethoscope's diaphragm (or its diaphragm filter), not "
                                 "the bell: through the bell the crackle detector misses most crackles.",
@@ -72,7 +73,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "chest_piece_not_stated": {"en": "Not stated", "zh-CN": "未说明"},
     # Under a take with no crackles (edge.web.presenters.chest_piece_note). Measured: through the
     # bell filter the crackle detector found 1 of 9 KAUH adults with crackles, through the diaphragm
-    # 6 of 8 (audio_models/README.md, model 0.6.0); such a take does not make its site heard.
+    # 6 of 8, over all 37 KAUH adults (22 of them chose the threshold); on the 15 test adults alone 0 of 3
+    # and 3 of 3 (docs/evidence.md, model 0.6.0); such a take does not make its site heard.
     "chest_piece_cannot_clear": {"en": "No crackles found, but through this chest piece the crackle detector misses "
                                        "most crackles: this does not rule crackles out, and the site is not counted "
                                        "as heard. Record this site again through the diaphragm.",
@@ -702,7 +704,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "lung_sounds_none_heard": {"en": "Lung sounds: no site heard yet, so this step is still to do.",
                                "zh-CN": "肺部听诊：尚无已听诊的部位，因此此步骤仍待完成。"},
     # Clear takes through a piece in evidence_chest_pieces_cannot_clear (edge.modalities.counts_for_its_site):
-    # through the bell the detector found 1 of 9 KAUH adults with crackles (audio_models/README.md, model 0.6.0).
+    # through the bell the detector found 1 of 9 KAUH adults with crackles over all 37 KAUH adults (22 of them chose
+    # the threshold), 0 of 3 on the 15 test adults alone (docs/evidence.md, model 0.6.0).
     "lung_sounds_cannot_clear": {"en": "The takes that found no crackles went through a chest piece through which "
                                        "the crackle detector misses most crackles (such as the bell): this does not "
                                        "rule crackles out. Record the lung sounds again through the diaphragm.",

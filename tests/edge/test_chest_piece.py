@@ -1,6 +1,7 @@
 """Each recording says which chest piece (filter mode) it went through (brief h40). Through the
 Littmann 3200's bell filter the crackle detector found 1 of 9 KAUH adults with crackles, through
-its diaphragm filter 6 of 8 (audio_models/README.md, model 0.6.0), so a clear take through the
+its diaphragm filter 6 of 8, over all 37 KAUH adults (22 of them chose the threshold); on the 15 test
+adults alone 0 of 3 and 3 of 3 (docs/evidence.md, model 0.6.0), so a clear take through the
 bell must not make its site heard, while crackles found through it still count; the nurse is told
 why and asked to record again through the diaphragm. Stated at the boundary (API, tablet form),
 stored in its own column (migration 14; earlier rows are ``not_stated``), never guessed for a
