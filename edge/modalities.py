@@ -25,7 +25,7 @@ from edge.fusion.evidence import (EvidenceOptions, ModalityEvidence, crackle_evi
 from edge.inference.bundles import selected_registry
 from edge.inference.models import version_label
 from edge.labs import ModelUnavailable, list_lab_results, score_stored_results
-from edge.auscultation import ADULT_FIGURES, stethoscope_validation
+from edge.auscultation import ADULT_FIGURES, device_parts, stethoscope_validation
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, STETHOSCOPE_NOT_STATED
 
 ModalityScorer = Callable[[sqlite_utils.Database, int, ClinicalPicture, EvidenceOptions], Optional[ModalityEvidence]]
@@ -225,6 +225,23 @@ def counts_for_its_site(result: dict, *, threshold: Optional[float], cannot_clea
         return True
     threshold = take_threshold(result, threshold)
     return threshold is not None and float(result["crackle_probability"]) >= threshold
+
+
+def devices_that_can_clear(devices: Optional[Collection[str]], cannot_clear: Collection[str]) -> Optional[list[str]]:
+    """Of ``devices`` (the manifest's names of the devices a take counts through: its ``stethoscope_validation``'s
+    ``devices_counting``), those whose clear take makes its site heard (:func:`counts_for_its_site`): a chest
+    piece not in ``cannot_clear``, or none named (validated whatever the piece). What a clear take through a
+    piece that cannot rule crackles out is told to record through instead; None when ``devices`` is (nothing
+    says which count).
+
+    Examples
+    --------
+    >>> devices_that_can_clear(["S bell", "S diaphragm", "Scope B"], ["bell"])
+    ['S diaphragm', 'Scope B']
+    """
+    if devices is None:
+        return None
+    return [device for device in devices if device_parts(device)[1] not in cannot_clear]
 
 
 #: Why a take leaves its chest site unheard (:func:`why_not_heard`), in the order a line naming several gives them.

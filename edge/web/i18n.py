@@ -74,18 +74,50 @@ CATALOG: dict[str, dict[str, str]] = {
     # Under a take with no crackles (edge.web.presenters.chest_piece_note). Measured: through the
     # bell filter the crackle detector found 1 of 9 KAUH adults with crackles, through the diaphragm
     # 6 of 8, over all 37 KAUH adults (22 of them chose the threshold); on the 15 test adults alone 0 of 3
-    # and 3 of 3 (docs/evidence.md, model 0.6.0); such a take does not make its site heard.
+    # and 3 of 3 (docs/evidence.md, model 0.6.0); such a take does not make its site heard. Followed by
+    # record_again_*_one (or *_if_bell): what to record through, from the devices that count
+    # (edge.web.presenters.chest_piece_text), as the line of a take left out for its device does.
     "chest_piece_cannot_clear": {"en": "No crackles found, but through this chest piece the crackle detector misses "
                                        "most crackles: this does not rule crackles out, and the site is not counted "
-                                       "as heard. Record this site again through the diaphragm.",
+                                       "as heard.",
                                  "zh-CN": "未发现爆裂音，但用此听诊头录音时爆裂音检测器会漏掉大部分爆裂音：此结果不能排除爆裂音，"
-                                          "该部位不计为已听诊。请用膜型面重新录制此部位。"},
+                                          "该部位不计为已听诊。"},
     "chest_piece_not_stated_clear": {"en": "No crackles found, but which chest piece was used is not stated: if it "
                                            "was the bell, this does not rule crackles out (the crackle detector "
-                                           "misses most crackles through it). Then record this site again through "
-                                           "the diaphragm.",
+                                           "misses most crackles through it).",
                                      "zh-CN": "未发现爆裂音，但未说明所用的听诊头：如果用的是钟型面，此结果不能排除爆裂音"
-                                              "（用钟型面时爆裂音检测器会漏掉大部分爆裂音），请用膜型面重新录制此部位。"},
+                                              "（用钟型面时爆裂音检测器会漏掉大部分爆裂音）。"},
+    # What to record through instead of a chest piece that cannot rule crackles out (edge.web.presenters.
+    # record_again_clearing): {devices}, the devices that count (edge.auscultation.devices_counting) whose chest
+    # piece is not in evidence_chest_pieces_cannot_clear (edge.modalities.devices_that_can_clear); none such; or,
+    # when nothing says which count (other_piece), a chest piece that can, unnamed.
+    "record_again_can_clear_one": {"en": "Record this site again through a stethoscope and chest piece that count "
+                                         "and can rule crackles out: {devices}.",
+                                   "zh-CN": "请用计入且能排除爆裂音的听诊器和听诊头重新录制此部位：{devices}。"},
+    "record_again_can_clear_several": {"en": "Record the lung sounds again through a stethoscope and chest piece "
+                                             "that count and can rule crackles out: {devices}.",
+                                       "zh-CN": "请用计入且能排除爆裂音的听诊器和听诊头重新录制肺部听诊：{devices}。"},
+    "record_again_can_clear_if_bell": {"en": "If it was, record this site again through a stethoscope and chest "
+                                             "piece that count and can rule crackles out: {devices}.",
+                                       "zh-CN": "如果是，请用计入且能排除爆裂音的听诊器和听诊头重新录制此部位：{devices}。"},
+    "record_again_none_can_clear_one": {"en": "No stethoscope or chest piece that counts can rule crackles out yet, "
+                                              "so a take of this site that finds no crackles will not make it heard.",
+                                        "zh-CN": "目前计入的听诊器或听诊头均不能排除爆裂音，因此此部位未发现爆裂音的录音不能使其算作已听诊。"},
+    "record_again_none_can_clear_several": {"en": "No stethoscope or chest piece that counts can rule crackles out "
+                                                  "yet, so takes that find no crackles will not make these sites "
+                                                  "heard.",
+                                            "zh-CN": "目前计入的听诊器或听诊头均不能排除爆裂音，因此未发现爆裂音的录音不能使这些部位算作已听诊。"},
+    "record_again_none_can_clear_if_bell": {"en": "If it was, recording it again will not help: no stethoscope or "
+                                                  "chest piece that counts can rule crackles out yet.",
+                                            "zh-CN": "如果是，重新录制也无济于事：目前计入的听诊器或听诊头均不能排除爆裂音。"},
+    "record_again_other_piece_one": {"en": "Record this site again through a chest piece that can rule crackles out.",
+                                     "zh-CN": "请用能排除爆裂音的听诊头重新录制此部位。"},
+    "record_again_other_piece_several": {"en": "Record the lung sounds again through a chest piece that can rule "
+                                               "crackles out.",
+                                         "zh-CN": "请用能排除爆裂音的听诊头重新录制肺部听诊。"},
+    "record_again_other_piece_if_bell": {"en": "If it was, record this site again through a chest piece that can "
+                                               "rule crackles out.",
+                                         "zh-CN": "如果是，请用能排除爆裂音的听诊头重新录制此部位。"},
     # The take's stethoscope (make and model, from the clinic's settings stethoscopes), and what its crackle
     # result says of it (edge.auscultation.stethoscope_validation, read from the crackle model's manifest).
     "stethoscope": {"en": "Stethoscope", "zh-CN": "听诊器"},
@@ -705,12 +737,12 @@ CATALOG: dict[str, dict[str, str]] = {
                                "zh-CN": "肺部听诊：尚无已听诊的部位，因此此步骤仍待完成。"},
     # Clear takes through a piece in evidence_chest_pieces_cannot_clear (edge.modalities.counts_for_its_site):
     # through the bell the detector found 1 of 9 KAUH adults with crackles over all 37 KAUH adults (22 of them chose
-    # the threshold), 0 of 3 on the 15 test adults alone (docs/evidence.md, model 0.6.0).
+    # the threshold), 0 of 3 on the 15 test adults alone (docs/evidence.md, model 0.6.0). Followed by
+    # record_again_*_several (edge.web.presenters.not_heard_text).
     "lung_sounds_cannot_clear": {"en": "The takes that found no crackles went through a chest piece through which "
                                        "the crackle detector misses most crackles (such as the bell): this does not "
-                                       "rule crackles out. Record the lung sounds again through the diaphragm.",
-                                 "zh-CN": "未发现爆裂音的录音所用听诊头（如钟型面）会使爆裂音检测器漏掉大部分爆裂音：此结果不能排除爆裂音。"
-                                          "请用膜型面重新录制肺部听诊。"},
+                                       "rule crackles out.",
+                                 "zh-CN": "未发现爆裂音的录音所用听诊头（如钟型面）会使爆裂音检测器漏掉大部分爆裂音：此结果不能排除爆裂音。"},
     # Takes through a stethoscope or chest piece the validation never went through, or one the programme requires
     # to be named (edge.modalities.stethoscope_counts).
     "lung_sounds_stethoscope_not_validated": {

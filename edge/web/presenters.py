@@ -12,7 +12,8 @@ from typing import Collection, Optional
 
 from edge.auscultation import device_parts
 from edge.fusion.evidence import ADULT_POPULATION
-from edge.modalities import NOT_HEARD_REASONS, counts_for_its_site, stethoscope_counts, take_threshold, why_not_heard
+from edge.modalities import (NOT_HEARD_REASONS, counts_for_its_site, devices_that_can_clear, stethoscope_counts,
+                             take_threshold, why_not_heard)
 from edge.patients import VISIT_STEPS
 from edge.recordings import awaits_score, is_accepted
 from edge.web.i18n import CATALOG, bracketed, join_groups, join_list, join_sentences, translate
@@ -165,8 +166,11 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
     missing list says so until the risk is calculated again). With no usable take there is no
     finding (``level`` None), every base is not heard, and :func:`not_heard_text` says why from
     ``not_heard``: each reason the visit's takes left their sites unheard
-    (:func:`edge.modalities.why_not_heard`, in ``NOT_HEARD_REASONS`` order), and the validations of the
-    takes left out for their device's own figures (``devices_left_out``, one per device).
+    (:func:`edge.modalities.why_not_heard`, in ``NOT_HEARD_REASONS`` order), the validations of the
+    takes left out for their device's own figures (``devices_left_out``, one per device), and the devices
+    the clear takes through a piece that cannot rule crackles out are to be recorded again through
+    (``clear_through``: those that count and can clear, from the takes' own ``devices_counting``:
+    :func:`edge.modalities.devices_that_can_clear`; None when none of those takes says which count).
     """
     rule = {"threshold": threshold, "cannot_clear": cannot_clear,
             "require_validated_stethoscope": require_validated_stethoscope}
@@ -178,6 +182,11 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
     for reason, r in reasons:
         if reason == "device_figures":
             left_out.setdefault(r["stethoscope_validation"]["device"], r["stethoscope_validation"])
+    counting = [(r.get("stethoscope_validation") or {}).get("devices_counting") for reason, r in reasons
+                if reason == "cannot_clear"]
+    said = [device for devices in counting if devices is not None for device in devices]
+    clear_through = devices_that_can_clear(list(dict.fromkeys(said)), cannot_clear) if any(
+        devices is not None for devices in counting) else None
     finding = (item or {}).get("finding") or {}
     protocol = finding.get("protocol_basal_sites") or \
         (assessment.get("evidence_options") or {}).get("protocol_basal_sites") or []
@@ -189,7 +198,7 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
         "reason_code": (item or {}).get("reason_code"),
         "bases_not_heard": [site for site in protocol if site not in heard],
         "not_heard": {"reasons": [code for code in NOT_HEARD_REASONS if code in {reason for reason, _ in reasons}],
-                      "devices_left_out": list(left_out.values())},
+                      "devices_left_out": list(left_out.values()), "clear_through": clear_through},
     }
 
 
@@ -206,12 +215,17 @@ def not_heard_text(sounds: dict, lang: str) -> str:
     takes give, with what to do about it: a take waits to be scored, takes through a device whose own
     figures fail the validation rule (naming it, why, and the devices that count:
     :func:`record_again_through`), through a stethoscope or chest piece the model was not validated on,
-    clear takes through a piece that cannot rule crackles out, takes the quality gate refused."""
+    clear takes through a piece that cannot rule crackles out (naming the devices that count and can:
+    :func:`record_again_clearing`), takes the quality gate refused."""
     reasons = sounds["not_heard"]["reasons"]
     if reasons in ([], ["refused"]):
         return translate("lung_sounds_no_usable", lang)
     sentences = [translate("lung_sounds_none_heard", lang)]
     for reason in reasons:
+        if reason == "cannot_clear":
+            sentences += [translate(NOT_HEARD_KEYS[reason], lang),
+                          record_again_clearing(sounds["not_heard"].get("clear_through"), lang, sites="several")]
+            continue
         if reason != "device_figures":
             sentences.append(translate(NOT_HEARD_KEYS[reason], lang))
             continue
@@ -275,11 +289,11 @@ def chest_piece_note(recording: dict, *, threshold: Optional[float], cannot_clea
     chest piece makes that clear result weak; None otherwise (or when no threshold is known).
 
     ``chest_piece_cannot_clear``: a piece in ``cannot_clear`` (the bell by default): the take does not
-    make its site heard (:func:`edge.modalities.counts_for_its_site`), record again through the
-    diaphragm. ``chest_piece_not_stated_clear``: nobody said which piece (a board capture, a take
-    stored before the question was asked); it still counts, since the tablet asks for the diaphragm
-    and counting none of these would undo every earlier clear exam, but the nurse is told that a
-    bell take would not rule crackles out. None for a take whose stethoscope does not count
+    make its site heard (:func:`edge.modalities.counts_for_its_site`). ``chest_piece_not_stated_clear``:
+    nobody said which piece (a board capture, a take stored before the question was asked); it still
+    counts, since the tablet asks for the diaphragm and counting none of these would undo every earlier
+    clear exam, but the nurse is told that a bell take would not rule crackles out. :func:`chest_piece_text`
+    words either with what to record through. None for a take whose stethoscope does not count
     (:func:`edge.modalities.stethoscope_counts`): its stethoscope line says why (:func:`stethoscope_statement`)."""
     threshold = take_threshold(recording, threshold)
     if threshold is None or not is_accepted(recording) or recording["crackle_probability"] >= threshold:
@@ -291,6 +305,22 @@ def chest_piece_note(recording: dict, *, threshold: Optional[float], cannot_clea
     if recording.get("chest_piece", CHEST_PIECE_NOT_STATED) == CHEST_PIECE_NOT_STATED:
         return "chest_piece_not_stated_clear"
     return None
+
+
+def chest_piece_text(recording: dict, lang: str, *, threshold: Optional[float], cannot_clear,
+                     require_validated_stethoscope: bool = False) -> Optional[str]:
+    """The line under a take that :func:`chest_piece_note` gives a key, in ``lang``: that sentence, then what
+    to record the site again through (:func:`record_again_clearing`, from the take's ``stethoscope_validation``'s
+    ``devices_counting``: the line under a take left out for its device names the same source); for a take
+    whose piece is not stated, only if it was the bell. None when the note has no key."""
+    key = chest_piece_note(recording, threshold=threshold, cannot_clear=cannot_clear,
+                           require_validated_stethoscope=require_validated_stethoscope)
+    if key is None:
+        return None
+    counting = (recording.get("stethoscope_validation") or {}).get("devices_counting")
+    return join_sentences([translate(key, lang), record_again_clearing(
+        devices_that_can_clear(counting, cannot_clear), lang,
+        sites="if_bell" if key == "chest_piece_not_stated_clear" else "one")], lang)
 
 
 # Each status of edge.auscultation.stethoscope_validation and the catalog key that words it.
@@ -416,6 +446,20 @@ def record_again_through(devices: Optional[list[str]], lang: str, *, sites: str)
     if not devices:
         return translate(f"record_again_none_counts_{sites}", lang)
     return translate(f"record_again_through_{sites}", lang, devices=validated_devices(devices, lang))
+
+
+def record_again_clearing(devices: Optional[list[str]], lang: str, *, sites: str) -> str:
+    """What to record through instead of a chest piece that cannot rule crackles out (a clear take through
+    it does not make its site heard): ``devices`` (the manifest's names of those that count and can clear:
+    :func:`edge.modalities.devices_that_can_clear`), or, when none can, that a clear take will not make the
+    site heard; None (nothing says which count: no served crackle model, several adult populations and no
+    stethoscope named): a chest piece that can, unnamed. ``sites``: ``one`` (a take's site), ``several`` (the
+    visit's), ``if_bell`` (a take whose piece is not stated: only if it was the bell)."""
+    if devices is None:
+        return translate(f"record_again_other_piece_{sites}", lang)
+    if not devices:
+        return translate(f"record_again_none_can_clear_{sites}", lang)
+    return translate(f"record_again_can_clear_{sites}", lang, devices=validated_devices(devices, lang))
 
 
 def stethoscope_validation_in_words(validation: Optional[dict], lang: str, *,

@@ -3,7 +3,8 @@ Littmann 3200's bell filter the crackle detector found 1 of 9 KAUH adults with c
 its diaphragm filter 6 of 8, over all 37 KAUH adults (22 of them chose the threshold); on the 15 test
 adults alone 0 of 3 and 3 of 3 (docs/evidence.md, model 0.6.0), so a clear take through the
 bell must not make its site heard, while crackles found through it still count; the nurse is told
-why and asked to record again through the diaphragm. Stated at the boundary (API, tablet form),
+why and asked to record again through the pieces that count and can clear (the shipped model's diaphragm and
+extended filter: edge.web.presenters.chest_piece_text). Stated at the boundary (API, tablet form),
 stored in its own column (migration 14; earlier rows are ``not_stated``), never guessed for a
 board capture, whose wire protocol carries no mode."""
 from __future__ import annotations
@@ -249,11 +250,15 @@ def test_a_clear_bell_take_says_it_does_not_rule_out_crackles_and_its_site_stays
 
     line = str(escape(CATALOG["chest_piece_cannot_clear"][lang]))
     assert line in item(bell) and f'id="chest-piece-note-{bell}"' in item(bell)
+    # What to record through: the shipped model's devices that count (all three of the Littmann's), less the bell.
+    can_clear = presenters.validated_devices(["Littmann 3200 diaphragm", "Littmann 3200 extended"], lang)
+    assert str(escape(CATALOG["record_again_can_clear_one"][lang].format(devices=can_clear))) in item(bell)
     assert CATALOG["chest_piece_bell"][lang] in item(bell)
     assert line not in item(diaphragm) and "chest-piece-note" not in item(diaphragm)
     assert CATALOG["chest_piece_diaphragm"][lang] in item(diaphragm)
     assert "chest-piece-note" not in item(crackles)  # crackles found through the bell: nothing to add
     assert str(escape(CATALOG["chest_piece_not_stated_clear"][lang])) in item(unsaid)
+    assert str(escape(CATALOG["record_again_can_clear_if_bell"][lang].format(devices=can_clear))) in item(unsaid)
     # The chest map: the bell's clear base is still to do; the others are done.
     assert '✓' not in page.split('data-site="posterior_left_base"', 1)[1].split("</g>", 1)[0]
     for site in ("posterior_right_base", "lateral_left_base", "lateral_right_base"):
