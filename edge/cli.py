@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Optional
 
 import click
-import threadpoolctl
 
-from common.serving import bind_listener, serve_json_errors
-from edge import __version__, audit
-from edge.auth import create_api_token, list_api_tokens, revoke_api_token
+# Only click and the command groups here: each command imports what it uses when it runs, so that
+# --help and the light commands start without the database, the settings, FHIR or numpy
+# (``ildscreen bench cli-start`` measures it).
+from edge import __version__
 from edge.commands.device import device
 from edge.commands.audio import audio
 from edge.commands.bench import bench
@@ -34,19 +34,6 @@ from edge.commands.screen import screen
 from edge.commands import breath as breath_commands
 from edge.commands import labs as labs_commands
 from edge.commands.imaging import ct, imaging_server
-from edge.config import load_settings
-from edge.outbox import list_referrals
-from edge.outbox_worker import OutboxWorker, client_from_settings
-from edge.schemas import USERNAME_PATTERN
-from edge.service import open_existing_data_folder, prepare_data_folder, require_database
-from edge.backup_worker import BackupWorker
-from edge.store.backup import (backup_database, claim_pid_file, default_backup_path, release_pid_file,
-                                restore_database, rotate_backups)
-from edge.store.blob_sweep import sweep_unreferenced_files
-from edge.store.blobs import BlobStore
-from edge.store.database import open_database, write_transaction
-from edge.store.migrations import apply_migrations, current_version
-from edge.users import create_user, find_user, list_users, public_view, reset_password, update_user
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +67,13 @@ def cli() -> None:
 @domain_errors
 def serve(host: Optional[str], port: Optional[int], data_dir: Optional[Path]) -> None:
     """Run the clinic service (HTTP API and UI)."""
-    # Here, not at the top: the app (Flask, every API and page) is for this command only.
-    from edge.app import create_app
+    import threadpoolctl
+
+    from common.serving import bind_listener, serve_json_errors
+    from edge.app import create_app  # the app (Flask, every API and page) is for this command only
+    from edge.backup_worker import BackupWorker
+    from edge.config import load_settings
+    from edge.store.backup import claim_pid_file, release_pid_file
 
     settings = load_settings(data_dir=data_dir, host=host, port=port)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -120,6 +112,8 @@ def serve(host: Optional[str], port: Optional[int], data_dir: Optional[Path]) ->
 
 
 def start_outbox_worker(folder, settings) -> None:
+    from edge.outbox_worker import OutboxWorker, client_from_settings
+
     client = client_from_settings(settings)
     if client is None:
         click.echo("No referral server configured (ILDSCREEN_REFERRAL_SERVER_URL): referrals wait in the outbox.")
@@ -137,6 +131,9 @@ def db() -> None:
 @domain_errors
 def db_init(data_dir: Optional[Path]) -> None:
     """Create the data folder and database, and the first admin account."""
+    from edge.config import load_settings
+    from edge.service import prepare_data_folder
+
     settings = load_settings(data_dir=data_dir)
     _, password = prepare_data_folder(settings)
     click.echo(f"database ready at {settings.database_path}")
@@ -148,6 +145,10 @@ def db_init(data_dir: Optional[Path]) -> None:
 @domain_errors
 def db_migrate(data_dir: Optional[Path]) -> None:
     """Apply pending schema migrations."""
+    from edge.config import load_settings
+    from edge.store.database import open_database
+    from edge.store.migrations import apply_migrations, current_version
+
     settings = load_settings(data_dir=data_dir)
     if not settings.database_path.exists():
         raise click.ClickException(f"no database at {settings.database_path}; run 'ildscreen db init' first")
@@ -165,6 +166,9 @@ def db_migrate(data_dir: Optional[Path]) -> None:
 @domain_errors
 def db_backup(destination: Optional[Path], data_dir: Optional[Path]) -> None:
     """Copy the live database to DESTINATION (default: data/backups/ildscreen-<time>.db, rotated)."""
+    from edge.config import load_settings
+    from edge.store.backup import backup_database, default_backup_path, rotate_backups
+
     settings = load_settings(data_dir=data_dir)
     if not settings.database_path.exists():
         raise click.ClickException(f"no database at {settings.database_path}")
@@ -191,6 +195,9 @@ def db_restore(backup: Path, data_dir: Optional[Path]) -> None:
     and account's version is raised above any read before the restore, so that an edit a client
     saves against one is refused rather than overwriting the restored record unseen.
     """
+    from edge.config import load_settings
+    from edge.store.backup import restore_database
+
     settings = load_settings(data_dir=data_dir)
     restored = restore_database(backup, settings.database_path)
     click.echo(f"restored {settings.database_path} from {backup}; the previous file is kept as "
@@ -270,6 +277,12 @@ def db_sweep_blobs(dry_run: bool, data_dir: Optional[Path]) -> None:
     Files that a kept database (*.before-restore, backups/) references are kept, so undoing a
     restore or restoring a backup finds them. Safe beside a running service; audited.
     """
+    from edge.config import load_settings
+    from edge.service import require_database
+    from edge.store.blob_sweep import sweep_unreferenced_files
+    from edge.store.blobs import BlobStore
+    from edge.store.database import open_database
+
     settings = load_settings(data_dir=data_dir)
     # Not open_existing_data_folder: its start-up clean-up of unfinished uploads would remove the
     # temporary file of an upload a running service is receiving.
@@ -295,6 +308,9 @@ def users() -> None:
 
 def _opened(data_dir: Optional[Path]) -> contextlib.closing:
     """The database of an existing data folder (never created here), closed when the ``with`` block ends."""
+    from edge.config import load_settings
+    from edge.service import open_existing_data_folder
+
     return contextlib.closing(open_existing_data_folder(load_settings(data_dir=data_dir)).connect())
 
 
@@ -308,6 +324,10 @@ def _opened(data_dir: Optional[Path]) -> contextlib.closing:
 def users_add(username: str, role: str, password_stdin: bool, data_dir: Optional[Path],
               full_name: Optional[str] = None) -> None:
     """Create an account; prints a one-time password unless --password-stdin is given."""
+    from edge import audit
+    from edge.schemas import USERNAME_PATTERN
+    from edge.users import create_user
+
     if not re.match(USERNAME_PATTERN, username):
         raise click.ClickException(f"username {username!r} must be 2-32 lower-case letters, digits, '.', '_' or '-'")
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
@@ -325,6 +345,8 @@ def users_add(username: str, role: str, password_stdin: bool, data_dir: Optional
 @domain_errors
 def users_list(as_json: bool, data_dir: Optional[Path]) -> None:
     """List accounts."""
+    from edge.users import list_users, public_view
+
     with _opened(data_dir) as database:
         rows = [public_view(user) for user in list_users(database)]
     if as_json:
@@ -337,6 +359,8 @@ def users_list(as_json: bool, data_dir: Optional[Path]) -> None:
 
 def _user_named(database, username: str) -> dict:
     """The account named ``username``; a one-line CLI error when there is none."""
+    from edge.users import find_user
+
     user = find_user(database, username)
     if user is None:
         raise click.ClickException(f"no user named {username!r}")
@@ -344,6 +368,9 @@ def _user_named(database, username: str) -> dict:
 
 
 def _set_disabled(username: str, disabled: bool, data_dir: Optional[Path]) -> None:
+    from edge import audit
+    from edge.users import update_user
+
     with _opened(data_dir) as database:
         user = _user_named(database, username)
         # The operator acts on the account as it is now: the version just read, so that only an
@@ -377,6 +404,9 @@ def users_enable(username: str, data_dir: Optional[Path]) -> None:
 def users_reset_password(username: str, data_dir: Optional[Path]) -> None:
     """Give USERNAME a one-time password (printed once, to be changed at next login), end all its
     sessions and tokens and clear its lockout; audited."""
+    from edge import audit
+    from edge.users import reset_password
+
     with _opened(data_dir) as database:
         user = _user_named(database, username)
         password = reset_password(database, audit.CLI_OPERATOR, user["id"])
@@ -392,6 +422,9 @@ def users_reset_password(username: str, data_dir: Optional[Path]) -> None:
 @domain_errors
 def users_token(username: str, name: str, data_dir: Optional[Path]) -> None:
     """Issue a bearer token acting as USERNAME for a machine client; printed once."""
+    from edge import audit
+    from edge.auth import create_api_token
+
     with _opened(data_dir) as database:
         user = _user_named(database, username)
         _, token = create_api_token(database, audit.CLI_OPERATOR, user["id"], name)
@@ -405,6 +438,8 @@ def users_token(username: str, name: str, data_dir: Optional[Path]) -> None:
 @domain_errors
 def users_tokens(username: str, as_json: bool, data_dir: Optional[Path]) -> None:
     """List USERNAME's API tokens with their ids (never the token), revoked ones included."""
+    from edge.auth import list_api_tokens
+
     with _opened(data_dir) as database:
         tokens = list_api_tokens(database, _user_named(database, username)["id"])
     if as_json:
@@ -423,6 +458,9 @@ def users_tokens(username: str, as_json: bool, data_dir: Optional[Path]) -> None
 def users_revoke_token(username: str, token_id: int, data_dir: Optional[Path]) -> None:
     """Revoke USERNAME's API token TOKEN_ID (see 'ildscreen users tokens') at once; the account's other
     tokens and sessions go on; audited. A token already revoked is said so, and nothing changes."""
+    from edge import audit
+    from edge.auth import revoke_api_token
+
     with _opened(data_dir) as database:
         token, already = revoke_api_token(database, audit.CLI_OPERATOR, _user_named(database, username)["id"], token_id)
     if already:
@@ -443,6 +481,10 @@ def outbox() -> None:
 @domain_errors
 def outbox_status(as_json: bool, data_dir: Optional[Path]) -> None:
     """List referrals with their delivery status and last error (a read of clinical records: audited)."""
+    from edge import audit
+    from edge.outbox import list_referrals
+    from edge.store.database import write_transaction
+
     with _opened(data_dir) as database:
         rows = list_referrals(database)
         with write_transaction(database):
@@ -459,6 +501,10 @@ def outbox_status(as_json: bool, data_dir: Optional[Path]) -> None:
 @domain_errors
 def outbox_deliver(data_dir: Optional[Path]) -> None:
     """Send due referrals and poll for CT results now, once."""
+    from edge.config import load_settings
+    from edge.outbox_worker import OutboxWorker, client_from_settings
+    from edge.service import open_existing_data_folder
+
     settings = load_settings(data_dir=data_dir)
     client = client_from_settings(settings)
     if client is None:

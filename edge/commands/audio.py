@@ -7,10 +7,7 @@ import click
 
 from audio_models.datasets.download import DATASETS, fetch_dataset
 from audio_models.errors import AudioError, DatasetError
-from edge import auscultation
 from edge.commands.models import data_dir_option, domain_errors, extra_needed, model_errors, use_active_bundle
-from edge.config import load_settings
-from edge.service import open_existing_data_folder
 
 
 @click.group(name="audio")
@@ -32,6 +29,10 @@ def score(as_json, variant, files, data_dir):
     A file outside the data folder's audio limits (audio_* settings) is refused from its header,
     before it is decoded. Exits with status 1 if any file failed.
     """
+    # Here, not at the top: numpy, the audio decoder and the model runtime are for the commands that score.
+    from edge import auscultation
+    from edge.config import load_settings
+
     limits = load_settings(data_dir=data_dir).audio_limits
     use_active_bundle(data_dir)
     model = auscultation.default_model(variant)
@@ -116,6 +117,8 @@ def evaluate(data, population, part, icbhi_dirs, as_json, out_dir, stress, data_
         from audio_models.datasets.corpus import load_corpus
         from audio_models.datasets.icbhi import ICBHI_FOLDERS, load_icbhi
         from evaluation.errors import EvaluationError
+    from edge import auscultation
+
     try:
         use_active_bundle(data_dir)
         models = {variant: auscultation.default_model(variant) for variant in ("fp32", "int8")}
@@ -177,7 +180,9 @@ def export_labelled(out_dir, data_dir):
     counted. Prints a JSON summary; the export is in the audit trail (counts only). The audio is patient
     data: keep the folder on the clinic's box unless the clinic's governance approves sharing it.
     """
+    from edge.config import load_settings
     from edge.labelled_takes import export_labelled_takes  # only this command needs it
+    from edge.service import open_existing_data_folder
 
     folder = open_existing_data_folder(load_settings(data_dir=data_dir))
     db = folder.connect()

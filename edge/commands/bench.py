@@ -1,20 +1,22 @@
-"""``ildscreen bench``: speed and memory of the shipped models, as JSON.
+"""``ildscreen bench``: speed and memory of the shipped models and of the command line's start, as JSON.
 
-torch is imported inside the command only (it is a training extra, absent on the edge).
+torch is imported inside the command only (it is a training extra, absent on the edge); numpy and the
+models' registry too, so that ``ildscreen --help`` does not pay for them.
 """
 
 import json
+import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 import click
-import numpy as np
 
 from audio_models.errors import ModelError
-from edge.inference.models import ModelRegistry
 
 
 @click.group(name="bench")
@@ -44,8 +46,11 @@ def measure_audio(*, runs: int, seconds: float) -> dict:
         import torch
     except ImportError as exc:
         raise click.ClickException("bench audio needs torch (pip install 'ildscreen[train]')") from exc
+    import numpy as np
+
     from audio_models import scoring, synthetic
     from audio_models.model import load_weights
+    from edge.inference.models import ModelRegistry
 
     torch.set_num_threads(1)
     registry = ModelRegistry()
@@ -129,3 +134,68 @@ def bench_all(as_json, runs, screenings):
     result = {"audio": measure_audio(runs=runs, seconds=20.0)}
     result.update(benchmark_screening(levels=(1, 8, 32), screenings_per_client=screenings))
     _print(result, as_json)
+
+
+#: The commands ``bench cli-start`` times: the help, and two that read a data folder without scoring.
+CLI_START_COMMANDS = (("--help",), ("users", "list"), ("models", "list"))
+#: Packages a light command should not need; ``bench cli-start`` says which each command loaded.
+HEAVY_PACKAGES = ("numpy", "onnxruntime", "pydantic", "fhir", "requests", "flask", "sqlite_utils", "scipy")
+
+
+def _import_ms_by_package(importtime_lines: list[str]) -> dict:
+    """``python -X importtime`` output summed per top-level package (self times, ms), largest first."""
+    totals: dict[str, float] = {}
+    for line in importtime_lines:
+        if not line.startswith("import time:") or "|" not in line or "self [us]" in line:
+            continue
+        self_us, _, name = line.removeprefix("import time:").split("|")
+        package = name.strip().partition(".")[0]
+        totals[package] = totals.get(package, 0.0) + int(self_us) / 1000
+    return {name: round(ms, 1) for name, ms in sorted(totals.items(), key=lambda item: -item[1])}
+
+
+def measure_cli_start(*, runs: int, top: int) -> dict:
+    """Wall time of ``runs`` fresh ``python -m edge ARGS`` processes per command of
+    :data:`CLI_START_COMMANDS` (median and range, ms, on a temporary data folder made by ``db init``), and
+    one ``-X importtime`` run of each: import time summed per package (the ``top`` largest) and which of
+    :data:`HEAVY_PACKAGES` it loaded."""
+    from common.child_process import module_command
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ILDSCREEN_")}
+    with tempfile.TemporaryDirectory(prefix="ildscreen-cli-start-") as data_dir:
+        def command(args, *flags):
+            where = module_command("edge", *args, env={**env, "ILDSCREEN_DATA_DIR": data_dir})
+            return {**where, "args": [where["args"][0], *flags, *where["args"][1:]]}
+
+        made = subprocess.run(**command(("db", "init")), capture_output=True, text=True, timeout=120)
+        if made.returncode != 0:
+            raise click.ClickException(f"cannot make a data folder for the benchmark: {made.stderr.strip()}")
+        result = {}
+        for args in CLI_START_COMMANDS:
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                done = subprocess.run(**command(args), capture_output=True, text=True, timeout=120)
+                times.append((time.perf_counter() - start) * 1000)
+                if done.returncode != 0:
+                    raise click.ClickException(f"ildscreen {' '.join(args)} failed: {done.stderr.strip()}")
+            traced = subprocess.run(**command(args, "-X", "importtime"), capture_output=True, text=True, timeout=120)
+            by_package = _import_ms_by_package(traced.stderr.splitlines())
+            result[" ".join(args)] = {
+                "median_ms": round(statistics.median(times), 1), "min_ms": round(min(times), 1),
+                "max_ms": round(max(times), 1), "import_ms": round(sum(by_package.values()), 1),
+                "import_ms_by_package": dict(list(by_package.items())[:top]),
+                "heavy_packages_loaded": [name for name in HEAVY_PACKAGES if name in by_package]}
+    return {"commands": result, "runs": runs, "load_average_1m": round(os.getloadavg()[0], 2),
+            "cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
+
+
+@bench.command(name="cli-start")
+@json_option
+@click.option("--runs", default=10, show_default=True, type=click.IntRange(min=1), help="Timed starts per command.")
+@click.option("--top", default=8, show_default=True, type=click.IntRange(min=1),
+              help="Packages listed in each command's import-time breakdown.")
+def cli_start(as_json, runs, top):
+    """Start-up of the command line: wall time of fresh processes for --help, 'users list' and 'models list',
+    and where their import time goes."""
+    _print(measure_cli_start(runs=runs, top=top), as_json)

@@ -6,7 +6,6 @@ from typing import Optional
 
 import click
 
-from edge.breath import score_breath_reading
 from edge.commands.labs import emit, fail, read_text
 from edge.commands.models import data_dir_option, use_active_bundle
 from edge.errors import IldscreenError
@@ -26,6 +25,8 @@ def breath_score(file: Path, as_json: bool, data_dir: Optional[Path]) -> None:
 
     A reading that fails the quality checks is an error naming the reasons.
     """
+    from edge.breath import score_breath_reading
+
     try:
         use_active_bundle(data_dir)
         result = score_breath_reading(read_text(file))

@@ -14,11 +14,6 @@ from typing import Optional
 import click
 
 from edge.commands.models import data_dir_option, json_table_option, model_errors, record_in_audit_trail
-from edge.service import open_existing_data_folder
-from edge.config import load_settings
-from edge.inference.bundles import BUNDLED_ID
-from edge.outcome_labels import assessed_visits
-from edge.site_calibration import CalibrationStore
 
 AUDIT_OBJECT = "site_calibration"
 RESTART = "restart 'ildscreen serve' to use it (a running service keeps the calibration it started with)"
@@ -49,6 +44,11 @@ def calibrate(as_json: bool, apply_now: bool, data_dir: Optional[Path]) -> None:
     its own outcomes or not); stores both as a new calibration version, whose modality statuses
     apply once it is active.
     """
+    from edge.config import load_settings
+    from edge.outcome_labels import assessed_visits
+    from edge.service import open_existing_data_folder
+    from edge.site_calibration import CalibrationStore
+
     # Here, not at the top: the fit imports scipy (about a second), which 'ildscreen --help' and
     # every other command would otherwise pay for.
     from edge.calibration_fit import fit_site_calibration
@@ -99,6 +99,10 @@ def calibrations() -> None:
 @model_errors
 def list_calibrations(as_json: bool, data_dir: Optional[Path]) -> None:
     """List 'bundled' (no site calibration) and every fitted version; '*' active, 's' shadow."""
+    from edge.config import load_settings
+    from edge.inference.bundles import BUNDLED_ID
+    from edge.site_calibration import CalibrationStore
+
     store = CalibrationStore(load_settings(data_dir=data_dir).models_path)
     active, shadow = store.active_id(), store.shadow_id()
     versions = [{**store.describe(version), "active": version == active, "shadow": version == shadow}
@@ -118,6 +122,9 @@ def list_calibrations(as_json: bool, data_dir: Optional[Path]) -> None:
 @model_errors
 def activate(version: str, data_dir: Optional[Path]) -> None:
     """Make VERSION (or 'bundled') the calibration assessments use from the service's next start."""
+    from edge.config import load_settings
+    from edge.site_calibration import CalibrationStore
+
     settings = load_settings(data_dir=data_dir)
     previous = CalibrationStore(settings.models_path).activate(version)
     if previous == version:
@@ -133,6 +140,9 @@ def activate(version: str, data_dir: Optional[Path]) -> None:
 @model_errors
 def rollback(data_dir: Optional[Path]) -> None:
     """Return to the calibration active before the latest activation."""
+    from edge.config import load_settings
+    from edge.site_calibration import CalibrationStore
+
     settings = load_settings(data_dir=data_dir)
     version, previous = CalibrationStore(settings.models_path).rollback()
     record_in_audit_trail(settings, "rollback_site_calibration", version, {"previous": previous},

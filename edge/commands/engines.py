@@ -15,7 +15,6 @@ import click
 
 from audio_models.errors import ModelError
 from edge.commands.models import domain_errors, require_active_bundle
-from edge.config import load_settings
 
 
 @click.group()
@@ -29,6 +28,8 @@ def engines() -> None:
 @domain_errors
 def build(data_dir: Optional[Path]) -> None:
     """Verify and load each neural model variant of the active bundle; print JSON with the seconds each took."""
+    from edge.config import load_settings
+
     settings = load_settings(data_dir=data_dir)
     bundle = require_active_bundle(settings)
     registry = bundle.registry

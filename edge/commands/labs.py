@@ -8,12 +8,7 @@ from typing import NoReturn, Optional
 import click
 
 from edge.commands.models import data_dir_option, use_active_bundle
-from edge.config import load_settings
 from edge.errors import IldscreenError, ValidationError
-from edge.labs import score_lab_panel
-from tabular_models.errors import TabularInputError
-from tabular_models.lab_io import read_lab_panel
-from tabular_models.lab_panels import unit_slips
 
 
 def read_text(path: Path) -> str:
@@ -44,6 +39,8 @@ def warn_of_unit_slips(records: list[dict], *, unit_check_factor: float) -> list
     command that stores nothing scores the panel as given and says which values to check, as it
     reports the panel's other warnings beside the score.
     """
+    from tabular_models.lab_panels import unit_slips
+
     slips = unit_slips(records, far_factor=unit_check_factor)
     for slip in slips:
         click.echo(f"warning: {slip['message']}; scored as given (nothing is stored)", err=True)
@@ -73,6 +70,11 @@ def labs_score(file: Path, as_json: bool, data_dir: Optional[Path]) -> None:
 
     A result that looks like a unit slip (setting lab_unit_check_factor) is named in a warning on
     stderr and in the JSON's unit_checks; it is scored as given."""
+    from edge.config import load_settings
+    from edge.labs import score_lab_panel
+    from tabular_models.errors import TabularInputError
+    from tabular_models.lab_io import read_lab_panel
+
     try:
         use_active_bundle(data_dir)
         factor = load_settings(data_dir=data_dir).lab_unit_check_factor

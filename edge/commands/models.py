@@ -16,19 +16,19 @@ import functools
 import json
 import sqlite3
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 import click
 
 from audio_models.errors import ModelError
 from common.errors import DomainError
-from edge import audit
-from edge.config import Settings, load_settings
 from edge.errors import IldscreenError
-from edge.inference.bundle_checks import SIGNATURE_FILE, manifest_problems, sign_manifest
-from edge.inference.bundles import BUNDLED_ID, BundleError, ModelStore, SelectedBundle, read_manifest, \
-    select_active_bundle
-from edge.store.database import open_database, write_transaction
+
+# The settings, the bundles and the database are imported by the commands that use them: a command's
+# --help, and every other command, start without them (``ildscreen bench cli-start``).
+if TYPE_CHECKING:
+    from edge.config import Settings
+    from edge.inference.bundles import ModelStore, SelectedBundle
 
 RESTART = ("restart 'ildscreen serve' to use it (a running service keeps the bundle it started with, so that no "
            "screening mixes model versions)")
@@ -48,6 +48,9 @@ def use_active_bundle(data_dir: Optional[Path]) -> SelectedBundle:
 
     Its ``error`` is not raised here: every model then refuses to load, giving that reason.
     """
+    from edge.config import load_settings
+    from edge.inference.bundles import select_active_bundle
+
     settings = load_settings(data_dir=data_dir)
     return select_active_bundle(settings.models_path, settings.model_signing_keys)
 
@@ -55,6 +58,8 @@ def use_active_bundle(data_dir: Optional[Path]) -> SelectedBundle:
 def require_active_bundle(settings: Settings) -> SelectedBundle:
     """The data folder's active bundle, for a command that cannot go on without it: a bundle that
     cannot be used stops the command with its reason (unlike :func:`use_active_bundle`)."""
+    from edge.inference.bundles import select_active_bundle
+
     bundle = select_active_bundle(settings.models_path, settings.model_signing_keys)
     if bundle.error:
         raise click.ClickException(bundle.error)
@@ -103,6 +108,9 @@ def extra_needed(extra: str) -> Iterator[None]:
 
 def open_store(data_dir: Optional[Path]) -> tuple[Settings, ModelStore]:
     """The models folder of an existing data folder (or of ILDSCREEN_MODELS_DIR); never creates a data folder."""
+    from edge.config import load_settings
+    from edge.inference.bundles import ModelStore
+
     settings = load_settings(data_dir=data_dir)
     if settings.models_dir is None and not settings.data_dir.is_dir():
         raise click.ClickException(
@@ -119,6 +127,9 @@ def record_in_audit_trail(settings: Settings, action: str, bundle_id: str, detai
     one); a database that cannot take it is a warning, the change having been made."""
     if not settings.database_path.exists():
         return
+    from edge import audit
+    from edge.store.database import open_database, write_transaction
+
     try:
         database = open_database(settings.database_path)
         try:
@@ -148,6 +159,8 @@ def models() -> None:
 @model_errors
 def list_bundles(as_json: bool, data_dir: Optional[Path]) -> None:
     """List the bundled models and the installed bundles; '*' marks the active one."""
+    from edge.inference.bundles import BUNDLED_ID, BundleError
+
     _, store = open_store(data_dir)
     try:
         active, problem = store.active_id(), None
@@ -235,6 +248,9 @@ def verify(data_dir: Optional[Path]) -> None:
 def sign(path: Path, key_file: Path) -> None:
     """For whoever publishes bundles: sign the bundle folder PATH's manifest.json (writes
     manifest.json.sig) and print the public key that clinics pin in model_signing_keys."""
+    from edge.inference.bundle_checks import SIGNATURE_FILE, manifest_problems, sign_manifest
+    from edge.inference.bundles import read_manifest
+
     _, manifest = read_manifest(path)
     problems = manifest_problems(manifest)
     if problems:

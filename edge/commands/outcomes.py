@@ -8,9 +8,6 @@ from typing import Optional
 import click
 
 from edge.commands.models import data_dir_option, model_errors
-from edge.config import load_settings
-from edge.outcome_labels import assessed_visits, write_export
-from edge.service import open_existing_data_folder
 
 
 @click.group()
@@ -26,6 +23,10 @@ def outcomes() -> None:
 def export(out_path: Path, data_dir: Optional[Path]) -> None:
     """Write one de-identified row per assessed visit with a confirmed outcome in the window:
     label, risk, each modality's probability, model and calibration versions, verification weight."""
+    from edge.config import load_settings
+    from edge.outcome_labels import assessed_visits, write_export
+    from edge.service import open_existing_data_folder
+
     settings = load_settings(data_dir=data_dir)
     db = open_existing_data_folder(settings).connect()
     try:
@@ -44,6 +45,9 @@ def export(out_path: Path, data_dir: Optional[Path]) -> None:
 def simulate(n_patients: int, seed: int, data_dir: Optional[Path]) -> None:
     """Fill an empty data folder (made by 'ildscreen db init') with a simulated site (visits, assessments, referrals, verification-biased
     HRCT outcomes from a known true model); prints what was made and the true model's calibration as JSON."""
+    from edge.config import load_settings
+    from edge.service import open_existing_data_folder
+
     from edge.simulation import simulate_site  # only this command needs it
 
     settings = load_settings(data_dir=data_dir)

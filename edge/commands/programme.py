@@ -3,21 +3,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
 
-from edge import outbox, programme
 from edge.commands.models import data_dir_option, model_errors
-from edge.service import open_existing_data_folder
-from edge.config import Settings, load_settings
-from edge.inference.bundles import select_active_bundle
-from edge.outbox_worker import client_from_settings
-from edge.regional_validation import select_active_regional_validation
-from edge.site_calibration import select_active_calibration
+
+if TYPE_CHECKING:
+    from edge.config import Settings
 
 
 def _open(settings: Settings):
+    # Here, not at the top: the outbox and the figures (FHIR, HTTP, the screening) are for these commands only.
+    from edge.inference.bundles import select_active_bundle
+    from edge.regional_validation import select_active_regional_validation
+    from edge.service import open_existing_data_folder
+    from edge.site_calibration import select_active_calibration
+
     folder = open_existing_data_folder(settings)
     select_active_bundle(settings.models_path, settings.model_signing_keys)  # as the service would, from its start
     select_active_calibration(settings.models_path)
@@ -35,6 +37,9 @@ def programme_group() -> None:
 @model_errors
 def figures(data_dir: Optional[Path]) -> None:
     """Print, as JSON, the aggregate figures this clinic would send (small cells suppressed); sends nothing."""
+    from edge import programme
+    from edge.config import load_settings
+
     settings = load_settings(data_dir=data_dir)
     db = _open(settings)
     try:
@@ -55,6 +60,10 @@ def send(as_json: bool, data_dir: Optional[Path]) -> None:
     Figures equal to the last ones queued this month are not queued again; newer ones replace
     them at the hospital. Without a server (or while it is unreachable) they wait in the outbox
     for the running service to deliver."""
+    from edge import outbox, programme
+    from edge.config import load_settings
+    from edge.outbox_worker import client_from_settings
+
     settings = load_settings(data_dir=data_dir)
     db = _open(settings)
     try:

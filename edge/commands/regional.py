@@ -10,19 +10,13 @@ from typing import Optional
 import click
 
 from edge.commands.models import RESTART, data_dir_option, model_errors, open_store, record_in_audit_trail
-from edge.inference.bundles import select_active_bundle
-from edge.regional_validation import (
-    NONE_ID,
-    RegionalValidationStore,
-    regional_statuses,
-    select_active_regional_validation,
-    served_versions,
-)
 
 AUDIT_OBJECT = "regional_validation"
 
 
 def _store(data_dir: Optional[Path]):
+    from edge.regional_validation import RegionalValidationStore
+
     settings, _ = open_store(data_dir)
     return settings, RegionalValidationStore(settings.models_path, settings.model_signing_keys)
 
@@ -56,6 +50,9 @@ def install(path: Path, data_dir: Optional[Path]) -> None:
 def show(as_json: bool, data_dir: Optional[Path]) -> None:
     """The active regional validation and, per modality, whether it counts at this clinic (its
     validation rule, the models it serves)."""
+    from edge.inference.bundles import select_active_bundle
+    from edge.regional_validation import regional_statuses, select_active_regional_validation, served_versions
+
     settings, _ = _store(data_dir)
     selection = select_active_regional_validation(settings.models_path, settings.model_signing_keys)
     if selection.error:
@@ -83,6 +80,8 @@ def show(as_json: bool, data_dir: Optional[Path]) -> None:
 @model_errors
 def rollback(data_dir: Optional[Path]) -> None:
     """Return to the regional validation active before the latest install (at the first: none)."""
+    from edge.regional_validation import NONE_ID
+
     settings, store = _store(data_dir)
     version, previous = store.rollback()
     record_in_audit_trail(settings, "rollback_regional_validation", version, {"previous": previous},
