@@ -11,18 +11,14 @@ import threading
 
 import click
 
-from firmware_interface import (
-    DeviceError,
-    DeviceKind,
-    SimulatedDevice,
-    capture_audio,
-    capture_enose,
-    open_device,
-)
-from firmware_interface.synthesis import lung_sound
-from firmware_interface.wav import read_wav_pcm
+# firmware_interface (numpy, the serial port) is imported by the commands that talk to a board, so that
+# 'ildscreen --help' and the other commands start without it.
 
-_DEVICE_ERRORS = (DeviceError, ValueError, OSError)
+
+def _device_errors() -> tuple:
+    from firmware_interface import DeviceError
+
+    return (DeviceError, ValueError, OSError)
 
 
 @click.group()
@@ -44,7 +40,7 @@ def simulate(kind, wav_path, seconds, rate, sensors, speed, seed, run_for) -> No
     try:
         sim = _build_simulator(kind, wav_path, seconds, rate, sensors, speed or None, seed)
         sim.start()
-    except _DEVICE_ERRORS as exc:
+    except _device_errors() as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Simulated {kind} {sim.info.device_id} on {sim.port}")
     click.echo(f"pty: {sim.pty_path}; stop with Ctrl-C", err=True)
@@ -59,7 +55,11 @@ def simulate(kind, wav_path, seconds, rate, sensors, speed, seed, run_for) -> No
         sim.close()
 
 
-def _build_simulator(kind, wav_path, seconds, rate, sensors, speed, seed) -> SimulatedDevice:
+def _build_simulator(kind, wav_path, seconds, rate, sensors, speed, seed):
+    from firmware_interface import DeviceKind, SimulatedDevice
+    from firmware_interface.synthesis import lung_sound
+    from firmware_interface.wav import read_wav_pcm
+
     if kind == "enose":
         if wav_path:
             raise click.UsageError("--wav only applies to --kind stethoscope")
@@ -98,6 +98,8 @@ def info(port, connect_timeout) -> None:
 @_connect_timeout
 def status(port, connect_timeout) -> None:
     """Print the board's battery, state and faults as JSON."""
+    from firmware_interface import DeviceError
+
     board = _open(port, connect_timeout)
     try:
         click.echo(json.dumps({"port": port, **board.status().to_dict()}, indent=2))
@@ -118,6 +120,8 @@ def status(port, connect_timeout) -> None:
 @_connect_timeout
 def capture(port, out, seconds, baseline, exposure, purge, allow_gaps, connect_timeout) -> None:
     """Record from the board on PORT into OUT, with a metadata JSON next to it."""
+    from firmware_interface import DeviceKind, capture_audio, capture_enose
+
     board = _open(port, connect_timeout)
     try:
         if board.info.device_kind == DeviceKind.STETHOSCOPE:
@@ -128,7 +132,7 @@ def capture(port, out, seconds, baseline, exposure, purge, allow_gaps, connect_t
             data = result.to_csv().encode("utf-8")
         pathlib.Path(out).write_bytes(data)
         pathlib.Path(out + ".json").write_text(json.dumps(result.metadata(), indent=2))
-    except _DEVICE_ERRORS as exc:
+    except _device_errors() as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         board.close()
@@ -136,6 +140,8 @@ def capture(port, out, seconds, baseline, exposure, purge, allow_gaps, connect_t
 
 
 def _open(port, connect_timeout):
+    from firmware_interface import DeviceError, open_device
+
     try:
         return open_device(port, connect_timeout=connect_timeout)
     except DeviceError as exc:

@@ -5,31 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Collection, Iterable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Collection, Iterable, NamedTuple, Optional
 
 import click
 
 from audio_models.errors import AudioError, ModelError
-from audio_models.io import AudioLimits
-from edge.auscultation import default_model, score_recording, served_stethoscope_validation
-from edge.breath import score_breath_reading
-from edge.config import load_settings
-from edge.fusion.clinical_prior import ClinicalPicture
 from edge.commands.labs import warn_of_unit_slips
 from edge.commands.models import domain_errors, require_active_bundle
-from edge.fusion.evidence import NON_LUNG_SITES, EvidenceOptions, ModalityEvidence
-from edge.regional_validation import select_active_regional_validation
-from edge.site_calibration import select_active_calibration
-from edge.labs import panel_lymphocytes, read_lab_file, score_lab_panel
 from edge.errors import ValidationError
-from edge import modalities
-from edge.modalities import (auscultation_evidence_from_results, labs_evidence_from_score, potential_ranges,
-                             scored_evidence)
-from edge.recordings import check_stethoscope
-from edge.screening import assess
 from edge.vocabulary import (AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES,
                              STETHOSCOPE_NOT_STATED, SYMPTOMS)
-from edge.web.presenters import record_again_clearing, stethoscope_name, stethoscope_validation_in_words
+
+# The scoring, the fusion and the screening are imported by the functions that use them: 'ildscreen --help'
+# and every other command start without numpy, the models' runtime or the settings.
+if TYPE_CHECKING:
+    from audio_models.io import AudioLimits
+    from edge.fusion.clinical_prior import ClinicalPicture
+    from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
 
 
 class Take(NamedTuple):
@@ -48,19 +40,23 @@ def auscultation_evidence_from_files(takes: list[Take], picture: ClinicalPicture
     clear take through a piece in ``options.chest_pieces_cannot_clear`` leaves its site unheard, and a
     take whose stethoscope does not count (:func:`edge.modalities.stethoscope_counts`) counts nowhere,
     here exactly as for a visit."""
+    from edge import auscultation
+    from edge.fusion.evidence import NON_LUNG_SITES
+    from edge.modalities import auscultation_evidence_from_results
+
     try:
-        model = default_model()
+        model = auscultation.default_model()
     except ModelError as exc:
         raise click.ClickException(f"auscultation model: {exc}") from exc
     results = []
     for take in takes:
         try:
-            result = score_recording(str(take.path), chest_site=take.chest_site, backend=model, limits=limits)
+            result = auscultation.score_recording(str(take.path), chest_site=take.chest_site, backend=model, limits=limits)
         except AudioError as exc:
             raise click.ClickException(f"{take.path}: {exc}") from exc
         results.append({**result, "chest_piece": take.chest_piece, "stethoscope": take.stethoscope,
-                        "stethoscope_validation": served_stethoscope_validation(take.stethoscope, take.chest_piece,
-                                                                                options.validation_rule)})
+                        "stethoscope_validation": auscultation.served_stethoscope_validation(
+                            take.stethoscope, take.chest_piece, options.validation_rule)})
     evidence = auscultation_evidence_from_results(results, picture, options)
     if evidence is None:
         if all(take.chest_site in NON_LUNG_SITES for take in takes):
@@ -78,6 +74,9 @@ def why_not_heard(take: Take, result: dict, options: EvidenceOptions) -> str:
     figures fail the validation rule), or it found no crackles through a chest piece that cannot rule them
     out (``options.chest_pieces_cannot_clear``; then what to record through, as the tablet says it:
     :func:`edge.web.presenters.record_again_clearing`)."""
+    from edge import modalities
+    from edge.web.presenters import record_again_clearing
+
     reason = modalities.why_not_heard(result, threshold=result["model"].get("threshold"),
                                       cannot_clear=options.chest_pieces_cannot_clear,
                                       require_validated_stethoscope=options.require_validated_stethoscope)
@@ -105,6 +104,9 @@ def labs_evidence_from_file(path: Path, options: EvidenceOptions, *, unit_check_
     Sjögren's lymphopenia factor from, as for a visit's blood count; and its results that look like
     unit slips (``unit_check_factor``: the ``lab_unit_check_factor`` setting), each named in a warning
     on stderr and scored as given (:func:`edge.commands.labs.warn_of_unit_slips`)."""
+    from edge.labs import panel_lymphocytes, read_lab_file, score_lab_panel
+    from edge.modalities import labs_evidence_from_score
+
     with path.open("rb") as handle:
         scored = score_lab_panel(read_lab_file(handle))
     return LabsFromFile(labs_evidence_from_score(scored, options), panel_lymphocytes(scored["normalized"]),
@@ -112,6 +114,9 @@ def labs_evidence_from_file(path: Path, options: EvidenceOptions, *, unit_check_
 
 
 def breath_evidence_from_file(path: Path, options: EvidenceOptions) -> ModalityEvidence:
+    from edge.breath import score_breath_reading
+    from edge.modalities import scored_evidence
+
     scored = score_breath_reading(path.read_text(encoding="utf-8-sig"))
     if scored["probability"] is None:
         raise click.ClickException(f"{path}: breath reading failed its quality checks: {'; '.join(scored['warnings'])}")
@@ -121,6 +126,9 @@ def breath_evidence_from_file(path: Path, options: EvidenceOptions) -> ModalityE
 def take_stethoscope(take: Take, options: EvidenceOptions) -> dict:
     """A take's stethoscope as the output gives it: its site, chest piece and stethoscope, and its
     ``stethoscope_validation`` with ``counts`` and ``statement``, as the API gives a stored take's."""
+    from edge.auscultation import served_stethoscope_validation
+    from edge.web.presenters import stethoscope_validation_in_words
+
     validation = stethoscope_validation_in_words(
         served_stethoscope_validation(take.stethoscope, take.chest_piece, options.validation_rule), "en",
         require_validated_stethoscope=options.require_validated_stethoscope)
@@ -144,6 +152,8 @@ def check_stethoscopes(names: Iterable[str], clinic_stethoscopes: Collection[str
     """Refuse a ``--stethoscope`` by the check an upload's goes through (:func:`edge.recordings.
     check_stethoscope`): a name outside the clinic's ``stethoscopes`` (the setting) and ``not_stated``
     is a usage error naming the option and the names it takes."""
+    from edge.recordings import check_stethoscope
+
     for name in dict.fromkeys(names):
         try:
             check_stethoscope(name, clinic_stethoscopes)
@@ -217,6 +227,14 @@ def screen(as_json, age, sex, ctd, antibodies, smoker, symptoms, audio, chest_pi
            breath_file, fvc, dlco, ild_confirmed, hrct_no_ild, data_dir) -> None:
     """Assess one patient: fused ILD probability, 0-100 score, 90% interval, what missing tests
     could change, the guideline line and next step, and the models' validation status."""
+    from edge.config import load_settings
+    from edge.fusion.clinical_prior import ClinicalPicture
+    from edge.modalities import potential_ranges
+    from edge.regional_validation import select_active_regional_validation
+    from edge.screening import assess
+    from edge.site_calibration import select_active_calibration
+    from edge.web.presenters import stethoscope_name
+
     settings = load_settings(data_dir=data_dir)
     takes = parse_audio_options(audio, chest_pieces, stethoscopes, upload_stethoscope=settings.upload_stethoscope,
                                 clinic_stethoscopes=settings.stethoscopes)

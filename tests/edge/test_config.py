@@ -196,3 +196,28 @@ def test_the_command_line_help_loads_no_scientific_library(argv):
     assert packages_loaded_after("edge.cli", packages=("scipy", "sklearn", "onnxruntime"),
                                  then=f"edge.cli.cli({argv!r}, standalone_mode=False)") == []
 
+
+#: What the light commands leave out: numbers (numpy), models, FHIR and HTTP, the web app, sqlite-utils and
+#: the sensor boards' driver (each command imports what it uses when it runs: ``ildscreen bench cli-start``).
+HEAVY_FOR_HELP = ("numpy", "onnxruntime", "fhir", "requests", "flask", "sqlite_utils", "firmware_interface")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["screen", "--help"], ["device", "--help"], ["programme", "--help"],
+                                  ["users", "list", "--help"], ["audio", "--help"]])
+def test_the_help_loads_none_of_what_the_commands_run_on(argv):
+    assert packages_loaded_after("edge.cli", packages=HEAVY_FOR_HELP,
+                                 then=f"edge.cli.cli({argv!r}, standalone_mode=False)") == []
+
+
+@pytest.mark.parametrize("argv", [["users", "list"], ["models", "list"]])
+def test_listing_accounts_or_bundles_loads_no_fhir_http_web_app_or_model_runtime(argv, tmp_path):
+    """The settings they read import numpy (the evidence settings); the outbox's FHIR and HTTP, Flask and
+    ONNX Runtime are for the commands that refer, serve or score."""
+    from click.testing import CliRunner
+
+    from edge.cli import cli
+
+    assert CliRunner().invoke(cli, ["db", "init", "--data-dir", str(tmp_path)]).exit_code == 0
+    call = f"edge.cli.cli({[*argv, '--data-dir', str(tmp_path)]!r}, standalone_mode=False)"
+    assert packages_loaded_after("edge.cli", packages=("fhir", "requests", "flask", "onnxruntime"), then=call) == []
+

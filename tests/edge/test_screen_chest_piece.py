@@ -12,8 +12,8 @@ import json
 
 import pytest
 
+from edge import auscultation
 from edge.cli import cli
-from edge.commands import screen as screen_command
 from edge.vocabulary import CHEST_PIECES
 from edge.web.i18n import CATALOG
 from support import lung_sound_bytes
@@ -32,8 +32,8 @@ def scores(monkeypatch):
         return {"chest_site": chest_site, "crackle_probability": by_file[path.rsplit("/", 1)[-1]],
                 "quality": {"ok": True, "issues": []}, "model": STAMP}
 
-    monkeypatch.setattr(screen_command, "default_model", lambda: object())
-    monkeypatch.setattr(screen_command, "score_recording", fixed_score)
+    monkeypatch.setattr(auscultation, "default_model", lambda: object())
+    monkeypatch.setattr(auscultation, "score_recording", fixed_score)
     return by_file
 
 

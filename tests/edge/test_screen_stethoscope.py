@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from edge import auscultation
 from edge.auscultation import stethoscope_validation
 from edge.cli import cli
-from edge.commands import screen as screen_command
 from edge.config import load_settings
 from edge.web.presenters import stethoscope_statement
 from support import REAL_LUNG_SOUND, shared_data_or_skip, trust_test_key
@@ -101,7 +101,7 @@ def test_when_the_programme_requires_a_named_stethoscope_an_unnamed_take_is_refu
 def test_a_stethoscope_outside_the_clinics_list_is_refused_naming_the_option_before_any_audio_is_read(
         runner, recording, data_dir, monkeypatch, config, given, named):
     left = recording("left.wav", CLEAR)
-    monkeypatch.setattr(screen_command, "score_recording",
+    monkeypatch.setattr(auscultation, "score_recording",
                         lambda *args, **kwargs: pytest.fail("the audio was read before the stethoscope was checked"))
     result = screen(runner, data_dir(config), "--audio", f"posterior_left_base={left}", "--stethoscope", given)
     assert result.exit_code == 2 and "Traceback" not in result.output
