@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from edge.benchmark import PATIENT_AGE, Service, _unique, benchmark_patient, check_targets
-from edge.commands.bench import bench
+from edge.commands.bench import _import_ms_by_package, bench
 from edge.screening import clinical_picture
 from support import ChildRecorder, assert_runs_this_code
 
@@ -68,3 +68,26 @@ def test_the_service_children_run_the_code_the_benchmark_was_started_with(tmp_pa
         assert_runs_this_code(child, "edge")
         data_dir = child["args"][child["args"].index("--data-dir") + 1]
         assert data_dir == str((tmp_path / "data").resolve())  # the folder the caller meant
+
+
+def test_cli_start_times_each_light_command_and_says_where_its_imports_go(no_env_settings):
+    """``bench cli-start`` runs real starts on a data folder it makes, and its per-package import breakdown
+    is read from ``-X importtime``: the help loads no numpy (the commands import it when they run)."""
+    result = CliRunner().invoke(bench, ["cli-start", "--json", "--runs", "1", "--top", "3"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert list(report["commands"]) == ["--help", "users list", "models list"]
+    for command in report["commands"].values():
+        assert 0 < command["min_ms"] <= command["median_ms"] <= command["max_ms"]
+        assert len(command["import_ms_by_package"]) == 3
+        assert 0 < max(command["import_ms_by_package"].values()) <= command["import_ms"]
+    assert "numpy" not in report["commands"]["--help"]["heavy_packages_loaded"]
+
+
+def test_the_import_breakdown_sums_self_times_per_package():
+    lines = ["import time: self [us] | cumulative | imported package",
+             "import time:      1500 |       1500 |     numpy.core",
+             "import time:       500 |       2000 |   numpy",
+             "import time:      2500 |       4500 | edge.cli",
+             "some other line on standard error"]
+    assert _import_ms_by_package(lines) == {"edge": 2.5, "numpy": 2.0}
