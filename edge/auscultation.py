@@ -22,7 +22,7 @@ from audio_models import scoring
 from audio_models.errors import ModelError
 from audio_models.io import DEFAULT_AUDIO_LIMITS, read_audio
 from edge.fusion.evidence import (ADULT_POPULATION, PATIENT_CI_METHOD, ValidationRule, adult_populations,
-                                  device_weakness)
+                                  device_weakness, stethoscope_free_population)
 from edge.inference.bundles import selected_registry
 from edge.inference.models import ModelRegistry, entry_digest, validation_status, version_label
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, STETHOSCOPE_NOT_STATED, stethoscope_key
@@ -184,10 +184,15 @@ def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str,
     ``not_validated``, none has it; ``not_stated``, the take names no stethoscope. ``devices`` lists the adult
     populations' devices. A validated take quoting its device's own figures is also judged by them under
     ``rule`` (the programme's :class:`~edge.fusion.evidence.ValidationRule`; default its defaults):
-    ``device_counts`` False, with ``device_reason_code`` and ``device_reason``, when its population's pooled
-    figures pass the rule and its device's do not (:func:`edge.fusion.evidence.device_weakness`), else True.
+    ``device_counts`` False, with ``device_reason_code`` and ``device_reason``, when its population's
+    pooled figures pass the rule and its device's do not (:func:`edge.fusion.evidence.device_weakness`), else True.
     Whether the take counts in the lung-sound evidence is read from this status and ``device_counts``
-    alone (:func:`edge.modalities.stethoscope_counts`).
+    alone (:func:`edge.modalities.stethoscope_counts`). ``devices_counting`` (:func:`devices_counting`, under
+    ``rule``): the devices of the take's adult population (``validated``, ``chest_piece_not_validated``; for
+    ``not_stated``, the one a take naming no stethoscope counts with, :func:`edge.fusion.evidence.
+    stethoscope_free_population`, absent when there is none) through which a take counts, the ones the nurse
+    is told to record through instead: of a take left out for its device, or of a clear take through a chest
+    piece that cannot rule crackles out (those of them that can: :func:`edge.modalities.devices_that_can_clear`).
     """
     validation = entry.get("validation") if isinstance(entry.get("validation"), dict) else {}
     patient_level = validation.get("unit") == "patient" and validation.get("ci_method") == PATIENT_CI_METHOD
@@ -198,8 +203,9 @@ def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str,
     answer = {"stethoscope": stethoscope, "chest_piece": chest_piece,
               "devices": list(dict.fromkeys(device for name in adults for device in devices[name])),
               "model_version": version_label(entry.get("name"), entry.get("version"))}
+    counting = lambda name: {"devices_counting": devices_counting(populations[name], rule, name=name)} if name else {}
     if stethoscope == STETHOSCOPE_NOT_STATED:
-        return {**answer, "status": "not_stated"}
+        return {**answer, "status": "not_stated", **counting(stethoscope_free_population(devices))}
     key = stethoscope_key(stethoscope)
     matches = {name: [(device, device_parts(device)[1]) for device in names
                       if stethoscope_key(device_parts(device)[0]) == key]
@@ -219,15 +225,26 @@ def stethoscope_validation(entry: dict, *, stethoscope: str, chest_piece: str,
             figures["device_counts"] = weak is None
             if weak is not None:
                 figures.update(device_reason_code=weak[0], device_reason=weak[1])
-        return {**answer, "status": "validated", "population": population, **figures}
+        return {**answer, "status": "validated", "population": population, **figures, **counting(population)}
     listing = [(name, None) for name in adults if matches[name]]
     if listing:
-        return {**answer, "status": "chest_piece_not_validated", "population": _most_patients(listing, populations)[0]}
+        population = _most_patients(listing, populations)[0]
+        return {**answer, "status": "chest_piece_not_validated", "population": population, **counting(population)}
     others = [name for name, found in matches.items() if found]
     if others:
         return {**answer, "status": "not_in_adults", "population_keys": others,
                 "populations": [str(populations[name].get("population") or name) for name in others]}
     return {**answer, "status": "not_validated"}
+
+
+def devices_counting(population: dict, rule: Optional[ValidationRule] = None, *, name: str = ADULT_POPULATION) -> list[str]:
+    """The devices of an adult ``population`` (its block in the manifest's ``validation.populations``, named
+    ``name``) through which a take counts under ``rule``: those whose own figures pass it, or that have none
+    (the population's stand for them: :func:`edge.fusion.evidence.device_weakness`), in the manifest's order.
+    A take left out for its device's figures is told to record again through one of these."""
+    rule = rule or ValidationRule()
+    return [str(device) for device in population.get("devices") or []
+            if device_weakness(population, str(device), rule, name=name) is None]
 
 
 def served_stethoscope_validation(stethoscope: str, chest_piece: str,

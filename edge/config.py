@@ -166,7 +166,8 @@ class Settings(BaseSettings):
         description="Programme assumption: the recording form's chest-piece choice starts here and the nurse "
                     "changes it when another was used. The diaphragm, because through the Littmann 3200's diaphragm "
                     "filter the crackle detector found 6 of 8 KAUH adults with crackles, through its extended filter "
-                    "4 of 9 and through its bell filter 1 of 9 (audio_models/README.md, model 0.6.0); the tablet's "
+                    "4 of 9 and through its bell filter 1 of 9, over all 37 KAUH adults (22 of whom chose its threshold; "
+                    "on the 15 test adults alone 3 of 3, 2 of 3 and 0 of 3: docs/evidence.md, model 0.6.0); the tablet's "
                     "recording hint asks for it. An API upload that does not say is stored as not_stated.",
     )
     stethoscopes: list[StethoscopeName] = Field(

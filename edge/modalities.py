@@ -25,7 +25,7 @@ from edge.fusion.evidence import (EvidenceOptions, ModalityEvidence, crackle_evi
 from edge.inference.bundles import selected_registry
 from edge.inference.models import version_label
 from edge.labs import ModelUnavailable, list_lab_results, score_stored_results
-from edge.auscultation import ADULT_FIGURES, stethoscope_validation
+from edge.auscultation import ADULT_FIGURES, device_parts, stethoscope_validation
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, STETHOSCOPE_NOT_STATED
 
 ModalityScorer = Callable[[sqlite_utils.Database, int, ClinicalPicture, EvidenceOptions], Optional[ModalityEvidence]]
@@ -210,8 +210,9 @@ def counts_for_its_site(result: dict, *, threshold: Optional[float], cannot_clea
     stethoscope does not count (:func:`stethoscope_counts`, whatever it found); else always, except a
     recording through a chest piece in ``cannot_clear`` that finds no crackles (below ``threshold``;
     None, when no threshold is known: never counts). Through the Littmann 3200's bell filter the
-    detector found 1 of 9 KAUH adults with crackles, through its diaphragm filter 6 of 8
-    (audio_models/README.md, model 0.6.0): a clear bell recording is nearly blind and must not
+    detector found 1 of 9 KAUH adults with crackles, through its diaphragm filter 6 of 8, over all
+    37 KAUH adults (22 of them chose the threshold); on the 15 test adults alone 0 of 3 and 3 of 3
+    (docs/evidence.md, model 0.6.0): a clear bell recording is nearly blind and must not
     make its site heard, while crackles found through it are still crackles. A recording that
     states no chest piece counts as ``not_stated``.
 
@@ -224,6 +225,49 @@ def counts_for_its_site(result: dict, *, threshold: Optional[float], cannot_clea
         return True
     threshold = take_threshold(result, threshold)
     return threshold is not None and float(result["crackle_probability"]) >= threshold
+
+
+def devices_that_can_clear(devices: Optional[Collection[str]], cannot_clear: Collection[str]) -> Optional[list[str]]:
+    """Of ``devices`` (the manifest's names of the devices a take counts through: its ``stethoscope_validation``'s
+    ``devices_counting``), those whose clear take makes its site heard (:func:`counts_for_its_site`): a chest
+    piece not in ``cannot_clear``, or none named (validated whatever the piece). What a clear take through a
+    piece that cannot rule crackles out is told to record through instead; None when ``devices`` is (nothing
+    says which count).
+
+    Examples
+    --------
+    >>> devices_that_can_clear(["S bell", "S diaphragm", "Scope B"], ["bell"])
+    ['S diaphragm', 'Scope B']
+    """
+    if devices is None:
+        return None
+    return [device for device in devices if device_parts(device)[1] not in cannot_clear]
+
+
+#: Why a take leaves its chest site unheard (:func:`why_not_heard`), in the order a line naming several gives them.
+NOT_HEARD_REASONS = ("waiting_score", "device_figures", "stethoscope", "cannot_clear", "refused")
+
+
+def why_not_heard(result: dict, *, threshold: Optional[float], cannot_clear: Collection[str],
+                  require_validated_stethoscope: bool = False) -> Optional[str]:
+    """Why a take does not make its chest site heard (one of ``NOT_HEARD_REASONS``), or None when it does
+    (:func:`counts_for_its_site`). ``refused``: the quality gate refused it; ``waiting_score``: the gate did
+    not refuse it but it has no crackle probability (the model was unavailable); ``device_figures``: its
+    device's own figures fail the validation rule (``device_counts`` False); ``stethoscope``: any other
+    stethoscope or chest piece that does not count (:func:`stethoscope_counts`); ``cannot_clear``: it found
+    no crackles through a chest piece in ``cannot_clear``. The visit's lung-sound line and ``ildscreen
+    screen`` name these reasons from here."""
+    quality = result.get("quality")
+    if result.get("crackle_probability") is None:
+        return "refused" if quality and not quality.get("ok") else "waiting_score"
+    if not (quality and quality.get("ok")):
+        return "refused"
+    if not stethoscope_counts(result, require_validated_stethoscope=require_validated_stethoscope):
+        return ("device_figures" if (result.get("stethoscope_validation") or {}).get("device_counts") is False
+                else "stethoscope")
+    if not counts_for_its_site(result, threshold=threshold, cannot_clear=cannot_clear):
+        return "cannot_clear"
+    return None
 
 
 def take_threshold(result: dict, threshold: Optional[float]) -> Optional[float]:

@@ -301,6 +301,14 @@ class StethoscopeValidation(BaseModel):
     device_reason_code: Optional[str] = Field(None, description="device_counts false: device_too_few or "
                                                                 "device_uncertain.")
     device_reason: Optional[str] = Field(None, description="device_counts false: why, in English, naming the device.")
+    devices_counting: Optional[list[str]] = Field(
+        None, description="validated and chest_piece_not_validated: the devices of that population through which a "
+                          "take counts under the validation rule (their own figures pass it, or they have none), as "
+                          "the manifest names them; not_stated: those of the adult population a take naming no "
+                          "stethoscope counts with (absent when there is none). With device_counts false the "
+                          "statement says to record the site again through one of them; a clear take through a "
+                          "chest piece of evidence_chest_pieces_cannot_clear is told those of them whose chest "
+                          "piece can clear.")
     population_devices: Optional[list[str]] = Field(
         None, description="validated with figures_over all_devices: the devices of that population, whose recordings "
                           "together the figures are over, as the manifest names them.")

@@ -85,8 +85,9 @@ BASAL_CHEST_SITES = frozenset(site for site in CHEST_SITES if site.endswith("_ba
 
 # The stethoscope's chest piece (or an electronic stethoscope's filter mode) a recording was taken
 # through. It matters: through the Littmann 3200's bell filter the crackle detector found 1 of 9 KAUH
-# adults with crackles, through its diaphragm filter 6 of 8 and its extended filter 4 of 9
-# (audio_models/README.md, model 0.6.0). ``not_stated``: nobody said (a board capture, whose wire
+# adults with crackles, through its diaphragm filter 6 of 8 and its extended filter 4 of 9, over all 37
+# KAUH adults (22 of them chose the threshold); on the 15 test adults alone 0 of 3, 3 of 3 and 2 of 3
+# (docs/evidence.md, model 0.6.0). ``not_stated``: nobody said (a board capture, whose wire
 # protocol carries no mode; a recording stored before the mode was asked for; a client that left it out).
 CHEST_PIECE_NOT_STATED = "not_stated"
 CHEST_PIECES = {

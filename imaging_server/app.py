@@ -36,6 +36,7 @@ from imaging_server.ingest import check_pacs
 from imaging_server.nodule_review import review_api
 from imaging_server.openapi import openapi_document
 from imaging_server.programme import figures_api
+from imaging_server.programme_i18n import settle_page_language
 from imaging_server.browser_sign_in import forget_old_sign_ins, password_hasher
 from imaging_server.request_body import json_body
 from imaging_server.referrals import create_referral, referral_for_clinic, report_view, revoke_referral, status_view
@@ -58,7 +59,7 @@ def create_app(settings: Optional[ImagingSettings] = None, *, pacs_watched: bool
     db = prepare_database(settings.database_target, pool_size=settings.pool_size)
     # Sign-in attempts past their retention (and ended sessions) that piled up while the server was
     # off or nobody signed in go now, all of them; each later attempt sweeps a batch.
-    forget_old_sign_ins(db, retention_days=settings.programme_sign_in_audit_retention_days)
+    forget_old_sign_ins(db, retention_days=settings.sign_in_audit_retention_days)
     db.close()
     stand_in_hash(password_hasher)  # now, so the first unknown name takes as long as any (common.passwords)
     app = Flask(__name__)
@@ -71,6 +72,7 @@ def create_app(settings: Optional[ImagingSettings] = None, *, pacs_watched: bool
     app.register_blueprint(reader_pages)
     register_error_handlers(app, logger, domain_error=ImagingError)  # JSON errors, never a traceback
     register_security_headers(app, secure_cookies=lambda: app.extensions["imaging_server"].secure_cookies)
+    app.after_request(settle_page_language)  # a door's former lang cookie shadowing the shared one goes at once
     register_request_log(app, logger, _caller)
     app.teardown_appcontext(_close_db)
 

@@ -30,7 +30,7 @@ one window, a number the argon2 cost of every attempt bounds. No cap on top: evi
 rows under a flood would let a flood of random names reset a real name's count or lift its lock.
 
 The audit keeps client addresses, personal data: an attempt is kept for
-``programme_sign_in_audit_retention_days`` (a setting, for both doors), then deleted by
+``sign_in_audit_retention_days`` (a setting, for both doors), then deleted by
 :func:`forget_old_sign_ins` (every door), which the server runs at its start (everything due, whatever
 piled up while it was off), and by :meth:`SignInDoor.forget_old_sign_ins` (that door) at the start of
 every later sign-in attempt there (up to ``AUDIT_SWEEP_BATCH`` rows). Sign-in attempts are all
@@ -237,7 +237,7 @@ class SignInDoor:
             ``retention_days`` is below 1 (the setting's bound; 0 would erase the attempt being audited).
         """
         if retention_days < 1:
-            raise ValidationError(f"programme_sign_in_audit_retention_days must be at least 1, got {retention_days}")
+            raise ValidationError(f"sign_in_audit_retention_days must be at least 1, got {retention_days}")
         now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
         limit = "" if batch is None else f" LIMIT {int(batch)}"
         with db.write():

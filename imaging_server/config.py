@@ -2,7 +2,8 @@
 
 Precedence, highest first: command-line flags, ``ILDSCREEN_IMAGING_*`` environment variables,
 ``config.toml`` in the service's data folder, the defaults below. Unknown keys are refused so
-that a typo never silently falls back to a default.
+that a typo never silently falls back to a default; a renamed setting's former key
+(``RENAMED_SETTINGS``) still works, with a warning.
 """
 from __future__ import annotations
 
@@ -18,8 +19,16 @@ from imaging_server.store import checked_url, sqlite_url
 
 ENV_PREFIX = "ILDSCREEN_IMAGING_"
 DEFAULT_DATA_DIR = Path("imaging-data")
-# Days a programme sign-in attempt is kept (the setting's default; sign_in's when called without one).
+# Days a sign-in attempt is kept (the setting's default; sign_in's when called without one).
 SIGN_IN_AUDIT_RETENTION_DAYS = 365
+# Settings renamed, former key -> current key: an admin's config.toml or environment with a former name keeps
+# working, with a warning at start (common.settings.load_layered_settings). The programme_sign_in_* settings
+# came to govern the reader pages' sign-in too (brief h111).
+RENAMED_SETTINGS = {
+    "programme_sign_in_lockout_threshold": "sign_in_lockout_threshold",
+    "programme_sign_in_lockout_minutes": "sign_in_lockout_minutes",
+    "programme_sign_in_audit_retention_days": "sign_in_audit_retention_days",
+}
 
 
 class ImagingSettings(BaseSettings):
@@ -185,17 +194,19 @@ class ImagingSettings(BaseSettings):
         3.0, gt=0, le=366, title="Programme: days before a clinic is overdue",
         description="A clinic whose last figures are older than this is flagged (programme assumption; clinics "
                     "send daily by default).")
-    programme_sign_in_lockout_threshold: int = Field(
-        5, ge=1, le=100, title="Wrong programme passwords before lockout",
+    sign_in_lockout_threshold: int = Field(
+        5, ge=1, le=100, title="Sign-in: wrong passwords before lockout",
         description="Consecutive wrong passwords for one sign-in name after which that name is refused (HTTP 429) "
-                    "for programme_sign_in_lockout_minutes; as the clinic's lockout_threshold. The reader pages' "
-                    "sign-in (/reader) follows it too, counting its own names.")
-    programme_sign_in_lockout_minutes: float = Field(
-        15.0, gt=0, le=24 * 60, title="Programme sign-in lockout (minutes)",
-        description="How long a locked sign-in name stays locked; as the clinic's lockout_minutes. Also how long "
-                    "a name's count of wrong passwords lasts without a new one: then it lapses and its row is swept.")
-    programme_sign_in_audit_retention_days: int = Field(
-        SIGN_IN_AUDIT_RETENTION_DAYS, ge=1, le=3650, title="Programme sign-in audit: days kept",
+                    "for sign_in_lockout_minutes, at both doors where people sign in: the programme view "
+                    "(/programme) and the reader pages (/reader), each counting its own names; as the clinic's "
+                    "lockout_threshold. Formerly programme_sign_in_lockout_threshold (still read, with a warning).")
+    sign_in_lockout_minutes: float = Field(
+        15.0, gt=0, le=24 * 60, title="Sign-in: lockout (minutes)",
+        description="How long a locked sign-in name stays locked, at both doors; as the clinic's lockout_minutes. "
+                    "Also how long a name's count of wrong passwords lasts without a new one: then it lapses and "
+                    "its row is swept. Formerly programme_sign_in_lockout_minutes (still read, with a warning).")
+    sign_in_audit_retention_days: int = Field(
+        SIGN_IN_AUDIT_RETENTION_DAYS, ge=1, le=3650, title="Sign-in audit: days kept",
         description="Each programme-view and reader-page sign-in attempt (name, time, outcome, client address: "
                     "personal data) is "
                     "deleted this many days after it, at the server's start, at each later sign-in attempt and "
@@ -203,7 +214,8 @@ class ImagingSettings(BaseSettings):
                     "forget-sign-ins`); ended sessions go then too. Default one year (programme assumption): longer than the six "
                     "months for which China's Cybersecurity Law (2016, art. 21) asks network logs to be kept, "
                     "and a full year of audits to look back on; personal data may be kept no longer than its "
-                    "purpose needs (PIPL art. 19; GDPR art. 5(1)(e)), so set the hospital's own period.")
+                    "purpose needs (PIPL art. 19; GDPR art. 5(1)(e)), so set the hospital's own period. Formerly "
+                    "programme_sign_in_audit_retention_days (still read, with a warning).")
     programme_timezone: str = Field(
         "Asia/Shanghai", min_length=1, max_length=64, title="Programme view: time zone",
         description="IANA time zone in which the programme view shows times (the programme's region).")
@@ -269,4 +281,5 @@ def load_settings(*, data_dir: Path | str | None = None, **overrides: Any) -> Im
         Naming the offending key and why it was refused.
     """
     return load_layered_settings(ImagingSettings, data_dir=data_dir, default_data_dir=DEFAULT_DATA_DIR,
-                                 env_prefix=ENV_PREFIX, overrides=overrides, config_error=ConfigError)
+                                 env_prefix=ENV_PREFIX, overrides=overrides, config_error=ConfigError,
+                                 renamed=RENAMED_SETTINGS)

@@ -298,7 +298,7 @@ class Watcher(threading.Thread):
         try:
             db = open_database(self.settings.database_target, pool_size=self.settings.pool_size)
             try:
-                forget_old_sign_ins(db, retention_days=self.settings.programme_sign_in_audit_retention_days)
+                forget_old_sign_ins(db, retention_days=self.settings.sign_in_audit_retention_days)
             finally:
                 db.close()
         except ImagingError as exc:

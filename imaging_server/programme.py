@@ -382,7 +382,7 @@ def sign_in():
     try:
         session_id = open_session(request_db(), request.form.get("name") or "", request.form.get("password") or "",
                                   lockout=lockout_policy(settings), client=request.remote_addr,
-                                  audit_retention_days=settings.programme_sign_in_audit_retention_days)
+                                  audit_retention_days=settings.sign_in_audit_retention_days)
     except TooManyAttempts as exc:
         return too_many_attempts(exc, _sign_in_page)
     except AuthenticationError:

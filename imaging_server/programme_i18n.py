@@ -3,8 +3,10 @@ readers' worklist and referral pages), the page's language and its local time.
 
 The language comes from the ``lang`` cookie, else the browser's Accept-Language, else English. The reader
 pages and the programme's share it: a radiologist who also views the programme chose once
-(:func:`remember_page_language`, which every switch on this server sets). Times are shown in the
-programme's time zone (setting ``programme_timezone``), never as UTC ISO strings.
+(:func:`remember_page_language`, which every switch on this server sets). A door's own cookie that an older
+version left is moved to the shared one at the next sign-in or sign-out, or at once where it shadows the
+shared one (:func:`settle_page_language`). Times are shown in the programme's time zone (setting
+``programme_timezone``), never as UTC ISO strings.
 """
 from __future__ import annotations
 
@@ -13,12 +15,14 @@ from typing import Optional
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, request
+from markupsafe import Markup, escape
 
 from common.i18n import LANGUAGE_COOKIE, LANGUAGES, lookup, negotiate_language  # noqa: F401 - re-exported
 from common.i18n import remember_language
 
 # One language for every page of this server, whichever door switched it. Older versions kept one per door
-# (a cookie under its path): a switch clears those, else the browser would send the narrower, older one first.
+# (a cookie under its path): a switch clears those, else the browser would send the narrower, older one first;
+# so does settle_page_language, without a switch.
 LANGUAGE_PATH = "/"
 FORMER_LANGUAGE_PATHS = ("/reader", "/programme")
 
@@ -222,12 +226,14 @@ CATALOG: dict[str, dict[str, str]] = {
 
 
 def page_context() -> dict:
-    """What every page template gets: the request's language, the other one, ``t`` (this catalog in it)
-    and ``local_time`` (in the programme's time zone)."""
+    """What every page template gets: the request's language, the other one, ``t`` (this catalog in it),
+    ``t_html`` (the same, taking markup the template made as values: :func:`translate_html`) and
+    ``local_time`` (in the programme's time zone)."""
     lang = negotiate_language()
     zone = current_app.extensions["imaging_server"].programme_timezone
     return {"lang": lang, "other_lang": "zh-CN" if lang == "en" else "en",
             "t": lambda key, **values: translate(key, lang, **values),
+            "t_html": lambda key, **values: translate_html(key, lang, **values),
             "local_time": lambda stamp: local_time(stamp, zone)}
 
 
@@ -242,9 +248,36 @@ def remember_page_language(response: Response, code: str) -> Response:
     return response
 
 
+def settle_page_language(response: Response, *, moving: bool = False) -> Response:
+    """``response`` leaving the browser one ``lang`` cookie, under ``LANGUAGE_PATH``, holding the language this
+    page was answered in (:func:`negotiate_language`: a door's former cookie, sent first, decided it, so the
+    reader sees no change), each door's former cookie expired (:func:`remember_page_language`).
+
+    Done when the request carried several ``lang`` cookies (a door's former one shadowing the shared one), or
+    carried one and ``moving`` is set (a sign-in or sign-out: once a session, a lone former cookie moves to the
+    shared path; the browser does not say a cookie's path, so a shared one is merely set again). Unchanged when
+    the response sets the language itself (a switch) or no cookie sent names one of ``LANGUAGES``.
+    """
+    sent = request.cookies.getlist(LANGUAGE_COOKIE)
+    if (len(sent) > 1 or (sent and moving)) and set(sent) & set(LANGUAGES) and not _sets_language(response):
+        remember_page_language(response, negotiate_language())
+    return response
+
+
+def _sets_language(response: Response) -> bool:
+    return any(cookie.startswith(f"{LANGUAGE_COOKIE}=") for cookie in response.headers.getlist("Set-Cookie"))
+
+
 def translate(key: str, lang: str, **values) -> str:
     """The programme catalog's words for ``key`` in ``lang`` (:func:`common.i18n.lookup`)."""
     return lookup(CATALOG, key, lang, **values)
+
+
+def translate_html(key: str, lang: str, **values) -> Markup:
+    """:func:`translate` as HTML: the words escaped, and each value too unless it is markup the template made
+    (e.g. a URL parameter's name in ``<span translate="no">``, an identifier no translator should touch)."""
+    entry = CATALOG[key]
+    return Markup(escape(entry.get(lang, entry["en"]))).format(**values)
 
 
 def flag_text(flag: dict, lang: str) -> str:

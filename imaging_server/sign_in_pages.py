@@ -27,6 +27,7 @@ from common.lockout import LockoutPolicy
 from common.passwords import MAX_PASSWORD_LENGTH
 from imaging_server.browser_sign_in import SESSION_HOURS
 from imaging_server.errors import Forbidden, TooManyAttempts, ValidationError
+from imaging_server.programme_i18n import settle_page_language
 
 SESSION_MAX_AGE_S = SESSION_HOURS * 3600  # the cookie lasts as long as the server-side session
 
@@ -54,7 +55,7 @@ class SignInPage:
 
 def lockout_policy(settings) -> LockoutPolicy:
     """The one lockout of every door's sign-in, from the settings."""
-    return LockoutPolicy(settings.programme_sign_in_lockout_threshold, settings.programme_sign_in_lockout_minutes)
+    return LockoutPolicy(settings.sign_in_lockout_threshold, settings.sign_in_lockout_minutes)
 
 
 def sign_in_form(page: SignInPage, context: dict, *, message_key: Optional[str] = None,
@@ -96,7 +97,9 @@ def refused_form(exc: ValidationError, show_form: Callable[..., Response]) -> Re
 
 def signed_in(page: SignInPage, response: Response, session_id: str) -> Response:
     """``response`` setting the session's cookie, limited to the door's path, and deleting the sign-in
-    form's CSRF cookie (the session's own token takes over)."""
+    form's CSRF cookie (the session's own token takes over); a ``lang`` cookie an older version left at the
+    door moves to the server's one (:func:`imaging_server.programme_i18n.settle_page_language`)."""
+    settle_page_language(response, moving=True)
     page.form_token.clear(response)
     response.set_cookie(page.session_cookie, session_id, httponly=True, samesite="Strict", secure=request.is_secure,
                         path=page.path, max_age=SESSION_MAX_AGE_S)
@@ -123,6 +126,8 @@ def check_sign_out(page: SignInPage, session_id: Optional[str]) -> None:
 
 
 def signed_out(page: SignInPage, response: Response) -> Response:
-    """``response`` deleting the door's session cookie."""
+    """``response`` deleting the door's session cookie; a ``lang`` cookie an older version left at the door
+    moves to the server's one, as at sign-in."""
+    settle_page_language(response, moving=True)
     response.delete_cookie(page.session_cookie, path=page.path)
     return response

@@ -363,14 +363,14 @@ _set_password_command(programme_viewers, "programme viewer", "/programme")
 @imaging_errors
 def forget_sign_ins(as_json: bool, data_dir: Optional[Path], database_url: Optional[str]) -> None:
     """Delete sign-in attempts (programme view and reader pages) older than
-    programme_sign_in_audit_retention_days, and ended sessions; print how many went. serve does this at
+    sign_in_audit_retention_days, and ended sessions; print how many went. serve does this at
     its start, at each sign-in and (unless --no-watch) hourly: cron this daily for a server run with
     --no-watch that may go long with nobody signing in."""
     from imaging_server.browser_sign_in import forget_old_sign_ins
     from imaging_server.config import load_settings
 
     settings = load_settings(data_dir=data_dir, database_url=database_url)
-    retention_days = settings.programme_sign_in_audit_retention_days
+    retention_days = settings.sign_in_audit_retention_days
     with _database(data_dir, database_url, create=False) as db:
         removed = forget_old_sign_ins(db, retention_days=retention_days)
     if as_json:

@@ -22,13 +22,14 @@ from edge.regional_validation import select_active_regional_validation
 from edge.site_calibration import select_active_calibration
 from edge.labs import panel_lymphocytes, read_lab_file, score_lab_panel
 from edge.errors import ValidationError
+from edge import modalities
 from edge.modalities import (auscultation_evidence_from_results, labs_evidence_from_score, potential_ranges,
-                             scored_evidence, stethoscope_counts)
+                             scored_evidence)
 from edge.recordings import check_stethoscope
 from edge.screening import assess
 from edge.vocabulary import (AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CTD_DIAGNOSES,
                              STETHOSCOPE_NOT_STATED, SYMPTOMS)
-from edge.web.presenters import stethoscope_name, stethoscope_validation_in_words
+from edge.web.presenters import record_again_clearing, stethoscope_name, stethoscope_validation_in_words
 
 
 class Take(NamedTuple):
@@ -71,16 +72,24 @@ def auscultation_evidence_from_files(takes: list[Take], picture: ClinicalPicture
 
 
 def why_not_heard(take: Take, result: dict, options: EvidenceOptions) -> str:
-    """Why a lung-site take left its site unheard, for the error of a screening where none was heard: the
-    quality gate refused it, its stethoscope does not count (the tablet's words for it, which name a
-    device whose own figures fail the validation rule), or it found no crackles through a chest piece that
-    cannot rule them out (``options.chest_pieces_cannot_clear``)."""
-    if not result["quality"]["ok"] or result["crackle_probability"] is None:
+    """Why a lung-site take left its site unheard (:func:`edge.modalities.why_not_heard`, the reasons the
+    visit's lung-sound line names too), for the error of a screening where none was heard: the quality gate
+    refused it, its stethoscope does not count (the tablet's words for it, which name a device whose own
+    figures fail the validation rule), or it found no crackles through a chest piece that cannot rule them
+    out (``options.chest_pieces_cannot_clear``; then what to record through, as the tablet says it:
+    :func:`edge.web.presenters.record_again_clearing`)."""
+    reason = modalities.why_not_heard(result, threshold=result["model"].get("threshold"),
+                                      cannot_clear=options.chest_pieces_cannot_clear,
+                                      require_validated_stethoscope=options.require_validated_stethoscope)
+    if reason in ("refused", "waiting_score"):
         return f"refused by the quality gate ({', '.join(result['quality']['issues']) or 'nothing to score'})"
-    if not stethoscope_counts(result, require_validated_stethoscope=options.require_validated_stethoscope):
+    if reason in ("device_figures", "stethoscope"):
         return take_stethoscope(take, options)["stethoscope_validation"]["statement"]
+    counting = (result.get("stethoscope_validation") or {}).get("devices_counting")
+    record = record_again_clearing(modalities.devices_that_can_clear(counting, options.chest_pieces_cannot_clear),
+                                   "en", sites="one")
     return (f"found no crackles, but through the {take.chest_piece}, a chest piece that cannot rule them out "
-            f"({', '.join(options.chest_pieces_cannot_clear)}); record again through the diaphragm")
+            f"({', '.join(options.chest_pieces_cannot_clear)}). {record}")
 
 
 class LabsFromFile(NamedTuple):

@@ -163,7 +163,8 @@ class EvidenceOptions(BaseModel):
                     "finds no crackles does not make its site heard (a clear chest counts only by the sites heard "
                     "otherwise); one that finds crackles still counts. The bell, because through the Littmann "
                     "3200's bell filter the crackle detector found 1 of 9 KAUH adults with crackles, against 6 of 8 "
-                    "through its diaphragm filter (audio_models/README.md, model 0.6.0).")
+                    "through its diaphragm filter, over all 37 KAUH adults (22 of whom chose its threshold; on the "
+                    "15 test adults alone 0 of 3 against 3 of 3: docs/evidence.md, model 0.6.0).")
     require_validated_stethoscope: bool = Field(
         False, title="Only takes through a named, validated stethoscope count",
         description="Programme assumption (docs/evidence.md): a take through a stethoscope (or stated chest piece) "

@@ -58,7 +58,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "step_result": {"en": "4. Result", "zh-CN": "4. 结果"},
     # Why the diaphragm: measured, not a guideline (textbooks differ on bell or diaphragm for lung
     # sounds). Through the Littmann 3200's bell filter the crackle detector found 1 of 9 KAUH adults
-    # with crackles, through its diaphragm filter 6 of 8 (audio_models/README.md, model 0.6.0).
+    # with crackles, through its diaphragm filter 6 of 8, over all 37 KAUH adults (22 of them chose the
+    # threshold); on the 15 test adults alone 0 of 3 and 3 of 3 (docs/evidence.md, model 0.6.0).
     "auscultation_hint": {"en": "Record 20 s at each site, posterior bases first, while the patient breathes deeply "
                                 "through the mouth. Use the stethoscope's diaphragm (or its diaphragm filter), not "
                                 "the bell: through the bell the crackle detector misses most crackles.",
@@ -72,18 +73,51 @@ CATALOG: dict[str, dict[str, str]] = {
     "chest_piece_not_stated": {"en": "Not stated", "zh-CN": "未说明"},
     # Under a take with no crackles (edge.web.presenters.chest_piece_note). Measured: through the
     # bell filter the crackle detector found 1 of 9 KAUH adults with crackles, through the diaphragm
-    # 6 of 8 (audio_models/README.md, model 0.6.0); such a take does not make its site heard.
+    # 6 of 8, over all 37 KAUH adults (22 of them chose the threshold); on the 15 test adults alone 0 of 3
+    # and 3 of 3 (docs/evidence.md, model 0.6.0); such a take does not make its site heard. Followed by
+    # record_again_*_one (or *_if_bell): what to record through, from the devices that count
+    # (edge.web.presenters.chest_piece_text), as the line of a take left out for its device does.
     "chest_piece_cannot_clear": {"en": "No crackles found, but through this chest piece the crackle detector misses "
                                        "most crackles: this does not rule crackles out, and the site is not counted "
-                                       "as heard. Record this site again through the diaphragm.",
+                                       "as heard.",
                                  "zh-CN": "未发现爆裂音，但用此听诊头录音时爆裂音检测器会漏掉大部分爆裂音：此结果不能排除爆裂音，"
-                                          "该部位不计为已听诊。请用膜型面重新录制此部位。"},
+                                          "该部位不计为已听诊。"},
     "chest_piece_not_stated_clear": {"en": "No crackles found, but which chest piece was used is not stated: if it "
                                            "was the bell, this does not rule crackles out (the crackle detector "
-                                           "misses most crackles through it). Then record this site again through "
-                                           "the diaphragm.",
+                                           "misses most crackles through it).",
                                      "zh-CN": "未发现爆裂音，但未说明所用的听诊头：如果用的是钟型面，此结果不能排除爆裂音"
-                                              "（用钟型面时爆裂音检测器会漏掉大部分爆裂音），请用膜型面重新录制此部位。"},
+                                              "（用钟型面时爆裂音检测器会漏掉大部分爆裂音）。"},
+    # What to record through instead of a chest piece that cannot rule crackles out (edge.web.presenters.
+    # record_again_clearing): {devices}, the devices that count (edge.auscultation.devices_counting) whose chest
+    # piece is not in evidence_chest_pieces_cannot_clear (edge.modalities.devices_that_can_clear); none such; or,
+    # when nothing says which count (other_piece), a chest piece that can, unnamed.
+    "record_again_can_clear_one": {"en": "Record this site again through a stethoscope and chest piece that count "
+                                         "and can rule crackles out: {devices}.",
+                                   "zh-CN": "请用计入且能排除爆裂音的听诊器和听诊头重新录制此部位：{devices}。"},
+    "record_again_can_clear_several": {"en": "Record the lung sounds again through a stethoscope and chest piece "
+                                             "that count and can rule crackles out: {devices}.",
+                                       "zh-CN": "请用计入且能排除爆裂音的听诊器和听诊头重新录制肺部听诊：{devices}。"},
+    "record_again_can_clear_if_bell": {"en": "If it was, record this site again through a stethoscope and chest "
+                                             "piece that count and can rule crackles out: {devices}.",
+                                       "zh-CN": "如果是，请用计入且能排除爆裂音的听诊器和听诊头重新录制此部位：{devices}。"},
+    "record_again_none_can_clear_one": {"en": "No stethoscope or chest piece that counts can rule crackles out yet, "
+                                              "so a take of this site that finds no crackles will not make it heard.",
+                                        "zh-CN": "目前计入的听诊器或听诊头均不能排除爆裂音，因此此部位未发现爆裂音的录音不能使其算作已听诊。"},
+    "record_again_none_can_clear_several": {"en": "No stethoscope or chest piece that counts can rule crackles out "
+                                                  "yet, so takes that find no crackles will not make these sites "
+                                                  "heard.",
+                                            "zh-CN": "目前计入的听诊器或听诊头均不能排除爆裂音，因此未发现爆裂音的录音不能使这些部位算作已听诊。"},
+    "record_again_none_can_clear_if_bell": {"en": "If it was, recording it again will not help: no stethoscope or "
+                                                  "chest piece that counts can rule crackles out yet.",
+                                            "zh-CN": "如果是，重新录制也无济于事：目前计入的听诊器或听诊头均不能排除爆裂音。"},
+    "record_again_other_piece_one": {"en": "Record this site again through a chest piece that can rule crackles out.",
+                                     "zh-CN": "请用能排除爆裂音的听诊头重新录制此部位。"},
+    "record_again_other_piece_several": {"en": "Record the lung sounds again through a chest piece that can rule "
+                                               "crackles out.",
+                                         "zh-CN": "请用能排除爆裂音的听诊头重新录制肺部听诊。"},
+    "record_again_other_piece_if_bell": {"en": "If it was, record this site again through a chest piece that can "
+                                               "rule crackles out.",
+                                         "zh-CN": "如果是，请用能排除爆裂音的听诊头重新录制此部位。"},
     # The take's stethoscope (make and model, from the clinic's settings stethoscopes), and what its crackle
     # result says of it (edge.auscultation.stethoscope_validation, read from the crackle model's manifest).
     "stethoscope": {"en": "Stethoscope", "zh-CN": "听诊器"},
@@ -626,12 +660,25 @@ CATALOG: dict[str, dict[str, str]] = {
                                               "zh-CN": "模型检验过的患者太少"},
     "stethoscope_device_why_device_uncertain": {"en": "the model did no better than chance on patients",
                                                 "zh-CN": "模型在患者中的表现不比随机更好"},
-    # After the statement, for a validated take whose own device's figures fail the rule (device_counts False).
-    "stethoscope_device_does_not_count": {"en": "So this take does not count: through {device} alone, {why}. It does "
-                                                "not make its site heard and does not change the risk. Record this "
-                                                "site again through another chest piece the model was validated on.",
-                                          "zh-CN": "因此本次录音不计入：仅就 {device} 而言，{why}。它不能使该部位算作已听诊，"
-                                                   "也不改变风险。请用模型验证过的其他听诊头重新录制此部位。"},
+    # Before the statement (its figures read "validated"), for a validated take whose own device's figures fail
+    # the rule (device_counts False); then what to record through (record_again_*), then the figures.
+    "stethoscope_device_does_not_count": {"en": "This take does not count: through {device} alone, {why}, so it does "
+                                                "not make its site heard and does not change the risk.",
+                                          "zh-CN": "本次录音不计入：仅就 {device} 而言，{why}，因此它不能使该部位算作已听诊，"
+                                                   "也不改变风险。"},
+    # {devices}: the population's devices whose own figures pass the rule (edge.auscultation.devices_counting).
+    "record_again_through_one": {"en": "Record this site again through a stethoscope and chest piece that count: "
+                                       "{devices}.",
+                                 "zh-CN": "请用计入的听诊器和听诊头重新录制此部位：{devices}。"},
+    "record_again_through_several": {"en": "Record these sites again through a stethoscope and chest piece that "
+                                           "count: {devices}.",
+                                     "zh-CN": "请用计入的听诊器和听诊头重新录制这些部位：{devices}。"},
+    "record_again_none_counts_one": {"en": "No stethoscope or chest piece the model was validated on counts yet, so "
+                                           "recording this site again will not make it heard.",
+                                     "zh-CN": "目前模型验证过的听诊器或听诊头均不计入，因此重新录制也不能使此部位算作已听诊。"},
+    "record_again_none_counts_several": {"en": "No stethoscope or chest piece the model was validated on counts yet, "
+                                               "so recording these sites again will not make them heard.",
+                                         "zh-CN": "目前模型验证过的听诊器或听诊头均不计入，因此重新录制也不能使这些部位算作已听诊。"},
     # edge.fusion.evidence.unscorable_evidence: the served model cannot score what was stored (a breath
     # reading's features, after a model update that takes other features). The reading's own line on the visit
     # page says the same words (edge.breath.why_unscored ``not_scorable``).
@@ -685,38 +732,49 @@ CATALOG: dict[str, dict[str, str]] = {
     # Only sites with a usable take: a refused take or an unrecorded site is never "no crackles".
     "crackle_none": {"en": "no crackles at the sites with a usable recording",
                      "zh-CN": "有可用录音的部位未闻及爆裂音"},
-    # The result's lung-sound line (edge.web.presenters.lung_sounds): finding, sites heard, counted or not.
+    # The result's lung-sound line (edge.web.presenters.lung_sounds): finding, sites heard, counted or not. With no
+    # site heard (edge.web.presenters.not_heard_text): lung_sounds_none_heard, then a sentence per reason the takes
+    # give (edge.modalities.why_not_heard), or lung_sounds_no_usable when every take was refused.
     "lung_sound_finding": {"en": "Lung sounds: {finding} (heard at: {sites}).",
                            "zh-CN": "肺部听诊：{finding}（听到的部位：{sites}）。"},
     "lung_sounds_no_usable": {"en": "Lung sounds: no usable recording. Every take was refused by the quality check, "
                                     "so nothing was heard and this step is still to do.",
                               "zh-CN": "肺部听诊：没有可用录音。所有录音均未通过质量检查，因此什么也没有听到，此步骤仍待完成。"},
-    # Only clear takes through a piece in evidence_chest_pieces_cannot_clear (edge.modalities.counts_for_its_site):
-    # through the bell the detector found 1 of 9 KAUH adults with crackles (audio_models/README.md, model 0.6.0).
-    "lung_sounds_cannot_clear": {"en": "Lung sounds: no site heard yet. No crackles were found, but only through a "
-                                       "chest piece through which the crackle detector misses most crackles (such as "
-                                       "the bell): this does not rule crackles out, so this step is still to do. "
-                                       "Record the lung sounds again through the diaphragm.",
-                                 "zh-CN": "肺部听诊：尚无已听诊的部位。未发现爆裂音，但所用听诊头（如钟型面）会使爆裂音检测器漏掉大部分"
-                                          "爆裂音：此结果不能排除爆裂音，因此此步骤仍待完成。请用膜型面重新录制肺部听诊。"},
-    # Accepted takes only through a stethoscope that does not count (edge.modalities.stethoscope_counts).
+    "lung_sounds_none_heard": {"en": "Lung sounds: no site heard yet, so this step is still to do.",
+                               "zh-CN": "肺部听诊：尚无已听诊的部位，因此此步骤仍待完成。"},
+    # Clear takes through a piece in evidence_chest_pieces_cannot_clear (edge.modalities.counts_for_its_site):
+    # through the bell the detector found 1 of 9 KAUH adults with crackles over all 37 KAUH adults (22 of them chose
+    # the threshold), 0 of 3 on the 15 test adults alone (docs/evidence.md, model 0.6.0). Followed by
+    # record_again_*_several (edge.web.presenters.not_heard_text).
+    "lung_sounds_cannot_clear": {"en": "The takes that found no crackles went through a chest piece through which "
+                                       "the crackle detector misses most crackles (such as the bell): this does not "
+                                       "rule crackles out.",
+                                 "zh-CN": "未发现爆裂音的录音所用听诊头（如钟型面）会使爆裂音检测器漏掉大部分爆裂音：此结果不能排除爆裂音。"},
+    # Takes through a stethoscope or chest piece the validation never went through, or one the programme requires
+    # to be named (edge.modalities.stethoscope_counts).
     "lung_sounds_stethoscope_not_validated": {
-        "en": "Lung sounds: no site heard yet. The takes went through a stethoscope or chest piece the crackle model "
-              "was not validated on, so they do not count and this step is still to do. Record the lung sounds again "
-              "through a validated stethoscope (each take says which).",
-        "zh-CN": "肺部听诊：尚无已听诊的部位。录音所用的听诊器或听诊头未经爆裂音模型验证，因此不计入，此步骤仍待完成。"
+        "en": "Takes went through a stethoscope or chest piece the crackle model was not validated on, so they do not "
+              "count. Record the lung sounds again through a validated stethoscope (each take says which).",
+        "zh-CN": "部分录音所用的听诊器或听诊头未经爆裂音模型验证，因此不计入。"
                  "请用经验证的听诊器重新录制肺部听诊（每条录音下注明了可用的听诊器）。"},
-    "lung_sounds_waiting_score": {"en": "Lung sounds: no site heard yet. A take is waiting to be scored (the crackle "
-                                        "model was unavailable), so this step is still to do. Calculate the risk again "
-                                        "once the model is back (see /readyz), or record the lung sounds again.",
-                                  "zh-CN": "肺部听诊：尚无已听诊的部位。有录音等待评分（爆裂音模型不可用），因此此步骤仍待完成。"
-                                           "模型恢复后（见服务状态页 /readyz）请重新计算风险，或重新录制肺部听诊。"},
-    "lung_sounds_waiting_score_closed": {"en": "Lung sounds: no site heard. A take was saved while the crackle model "
-                                               "was unavailable, and this visit is closed, so it stays unscored and "
-                                               "the lung sounds did not count. Start a new visit of the patient to "
-                                               "record the lung sounds again.",
-                                         "zh-CN": "肺部听诊：无已听诊的部位。有录音保存时爆裂音模型不可用，且该就诊已结束，"
-                                                  "因此该录音不再评分，肺部听诊未计入。如需重新录制肺部听诊，请开始新的就诊。"},
+    # Takes through a device whose own figures fail the validation rule (edge.fusion.evidence.device_weakness);
+    # {why}: stethoscope_device_why_*. Followed by record_again_*_several.
+    "lung_sounds_device_not_counted": {"en": "The takes through {device} do not count: through it alone, {why}.",
+                                       "zh-CN": "经 {device} 的录音不计入：仅就该设备而言，{why}。"},
+    "lung_sounds_waiting_score": {"en": "A take is waiting to be scored (the crackle model was unavailable). Calculate "
+                                        "the risk again once the model is back (see /readyz), or record the lung "
+                                        "sounds again.",
+                                  "zh-CN": "有录音等待评分（爆裂音模型不可用）。模型恢复后（见服务状态页 /readyz）请重新计算风险，"
+                                           "或重新录制肺部听诊。"},
+    "lung_sounds_some_refused": {"en": "Other takes were refused by the quality check.",
+                                 "zh-CN": "其他录音未通过质量检查。"},
+    # The same take on a closed visit: nothing scores it any more (edge.patients.require_open_visit), so no
+    # Calculate is offered; a new visit records the lung sounds (put for lung_sounds_waiting_score by _lung_sounds.html).
+    "lung_sounds_waiting_score_closed": {"en": "A take was saved while the crackle model was unavailable, and this "
+                                               "visit is closed, so it stays unscored. Start a new visit of the "
+                                               "patient to record the lung sounds again.",
+                                         "zh-CN": "有录音保存时爆裂音模型不可用，且该就诊已结束，因此该录音不再评分。"
+                                                  "如需重新录制肺部听诊，请开始新的就诊。"},
     "lung_sounds_not_counted": {"en": "Measured, not yet counted: {reason}, so it did not change the risk.",
                                 "zh-CN": "已测量、尚未计入：{reason}，因此未改变风险。"},
     "exam_incomplete": {"en": "Incomplete lung-sound exam: {sites} not heard (no usable recording). No crackles "

@@ -12,7 +12,8 @@ from typing import Collection, Optional
 
 from edge.auscultation import device_parts
 from edge.fusion.evidence import ADULT_POPULATION
-from edge.modalities import counts_for_its_site, stethoscope_counts, take_threshold
+from edge.modalities import (NOT_HEARD_REASONS, counts_for_its_site, devices_that_can_clear, stethoscope_counts,
+                             take_threshold, why_not_heard)
 from edge.patients import VISIT_STEPS
 from edge.recordings import awaits_score, is_accepted
 from edge.web.i18n import CATALOG, bracketed, join_groups, join_list, join_sentences, translate
@@ -158,30 +159,34 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
     """What the result says about lung sounds, from the assessment's own finding: the crackle
     level at the sites with a usable take (``sites_heard``), whether it counted (and why not), and
     the protocol's basal sites that were not heard (``bases_not_heard``: no take, only takes the
-    quality gate refused, or only clear takes through a chest piece in ``cannot_clear``). A site
-    that was not heard is never part of a "no crackles" finding.
+    quality gate refused, or only takes that do not count for their site).
 
     A usable take is one that makes its site heard (:func:`makes_its_site_heard`). None when the
     assessment had no lung sounds and the visit has no take, or a usable take came after it (the
     missing list says so until the risk is calculated again). With no usable take there is no
-    finding (``level`` None), every base is not heard, and ``no_finding_key`` names the line that
-    says why: a take still waits to be scored (``lung_sounds_waiting_score``: calculate the risk
-    again once the model is back), accepted takes only through a stethoscope that does not count
-    (``lung_sounds_stethoscope_not_validated``: record again through a validated one), clear takes only
-    through a piece that cannot rule crackles out (``lung_sounds_cannot_clear``: record again through
-    the diaphragm), or every take refused (``lung_sounds_no_usable``).
+    finding (``level`` None), every base is not heard, and :func:`not_heard_text` says why from
+    ``not_heard``: each reason the visit's takes left their sites unheard
+    (:func:`edge.modalities.why_not_heard`, in ``NOT_HEARD_REASONS`` order), the validations of the
+    takes left out for their device's own figures (``devices_left_out``, one per device), and the devices
+    the clear takes through a piece that cannot rule crackles out are to be recorded again through
+    (``clear_through``: those that count and can clear, from the takes' own ``devices_counting``:
+    :func:`edge.modalities.devices_that_can_clear`; None when none of those takes says which count).
     """
     rule = {"threshold": threshold, "cannot_clear": cannot_clear,
             "require_validated_stethoscope": require_validated_stethoscope}
     item = assessment.get("contributions", {}).get("auscultation")
     if item is None and (not recordings or any(makes_its_site_heard(r, **rule) for r in recordings)):
         return None
-    # An accepted take that is not usable went through a stethoscope that does not count, or is a
-    # clear one through a piece that cannot clear: say which, since recording again through a
-    # validated stethoscope or the diaphragm (not fixing the recording) is what helps.
-    not_heard = [r for r in recordings if is_accepted(r) and not makes_its_site_heard(r, **rule)]
-    through_stethoscope = any(not stethoscope_counts(r, require_validated_stethoscope=require_validated_stethoscope)
-                              for r in not_heard)
+    reasons = [(why_not_heard(r, **rule), r) for r in recordings]
+    left_out = {}  # one validation per device, for its name and why its figures fail
+    for reason, r in reasons:
+        if reason == "device_figures":
+            left_out.setdefault(r["stethoscope_validation"]["device"], r["stethoscope_validation"])
+    counting = [(r.get("stethoscope_validation") or {}).get("devices_counting") for reason, r in reasons
+                if reason == "cannot_clear"]
+    said = [device for devices in counting if devices is not None for device in devices]
+    clear_through = devices_that_can_clear(list(dict.fromkeys(said)), cannot_clear) if any(
+        devices is not None for devices in counting) else None
     finding = (item or {}).get("finding") or {}
     protocol = finding.get("protocol_basal_sites") or \
         (assessment.get("evidence_options") or {}).get("protocol_basal_sites") or []
@@ -192,10 +197,44 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
         "counted": bool(item) and item.get("counted", True),
         "reason_code": (item or {}).get("reason_code"),
         "bases_not_heard": [site for site in protocol if site not in heard],
-        "no_finding_key": "lung_sounds_waiting_score" if any(awaits_score(r) for r in recordings)
-        else "lung_sounds_stethoscope_not_validated" if through_stethoscope
-        else "lung_sounds_cannot_clear" if not_heard else "lung_sounds_no_usable",
+        "not_heard": {"reasons": [code for code in NOT_HEARD_REASONS if code in {reason for reason, _ in reasons}],
+                      "devices_left_out": list(left_out.values()), "clear_through": clear_through},
     }
+
+
+# The sentence of each reason a take leaves its site unheard (edge.modalities.NOT_HEARD_REASONS), after
+# lung_sounds_none_heard; device_figures is worded per device (lung_sounds_device_not_counted).
+NOT_HEARD_KEYS = {"waiting_score": "lung_sounds_waiting_score",
+                  "stethoscope": "lung_sounds_stethoscope_not_validated",
+                  "cannot_clear": "lung_sounds_cannot_clear", "refused": "lung_sounds_some_refused"}
+
+
+def not_heard_text(sounds: dict, lang: str) -> str:
+    """The result's lung-sound line when no site was heard (``sounds``: :func:`lung_sounds`), in ``lang``:
+    every take refused (``lung_sounds_no_usable``); else that no site is heard yet, then each reason the
+    takes give, with what to do about it: a take waits to be scored, takes through a device whose own
+    figures fail the validation rule (naming it, why, and the devices that count:
+    :func:`record_again_through`), through a stethoscope or chest piece the model was not validated on,
+    clear takes through a piece that cannot rule crackles out (naming the devices that count and can:
+    :func:`record_again_clearing`), takes the quality gate refused."""
+    reasons = sounds["not_heard"]["reasons"]
+    if reasons in ([], ["refused"]):
+        return translate("lung_sounds_no_usable", lang)
+    sentences = [translate("lung_sounds_none_heard", lang)]
+    for reason in reasons:
+        if reason == "cannot_clear":
+            sentences += [translate(NOT_HEARD_KEYS[reason], lang),
+                          record_again_clearing(sounds["not_heard"].get("clear_through"), lang, sites="several")]
+            continue
+        if reason != "device_figures":
+            sentences.append(translate(NOT_HEARD_KEYS[reason], lang))
+            continue
+        left_out = sounds["not_heard"]["devices_left_out"]
+        sentences += [translate("lung_sounds_device_not_counted", lang, **device_left_out(validation, lang))
+                      for validation in left_out]
+        counting = [device for validation in left_out for device in validation.get("devices_counting") or []]
+        sentences.append(record_again_through(list(dict.fromkeys(counting)), lang, sites="several"))
+    return join_sentences(sentences, lang)
 
 
 def assessment_heard_rule(assessment: dict, *, threshold: Optional[float], cannot_clear: Collection[str],
@@ -250,11 +289,11 @@ def chest_piece_note(recording: dict, *, threshold: Optional[float], cannot_clea
     chest piece makes that clear result weak; None otherwise (or when no threshold is known).
 
     ``chest_piece_cannot_clear``: a piece in ``cannot_clear`` (the bell by default): the take does not
-    make its site heard (:func:`edge.modalities.counts_for_its_site`), record again through the
-    diaphragm. ``chest_piece_not_stated_clear``: nobody said which piece (a board capture, a take
-    stored before the question was asked); it still counts, since the tablet asks for the diaphragm
-    and counting none of these would undo every earlier clear exam, but the nurse is told that a
-    bell take would not rule crackles out. None for a take whose stethoscope does not count
+    make its site heard (:func:`edge.modalities.counts_for_its_site`). ``chest_piece_not_stated_clear``:
+    nobody said which piece (a board capture, a take stored before the question was asked); it still
+    counts, since the tablet asks for the diaphragm and counting none of these would undo every earlier
+    clear exam, but the nurse is told that a bell take would not rule crackles out. :func:`chest_piece_text`
+    words either with what to record through. None for a take whose stethoscope does not count
     (:func:`edge.modalities.stethoscope_counts`): its stethoscope line says why (:func:`stethoscope_statement`)."""
     threshold = take_threshold(recording, threshold)
     if threshold is None or not is_accepted(recording) or recording["crackle_probability"] >= threshold:
@@ -266,6 +305,22 @@ def chest_piece_note(recording: dict, *, threshold: Optional[float], cannot_clea
     if recording.get("chest_piece", CHEST_PIECE_NOT_STATED) == CHEST_PIECE_NOT_STATED:
         return "chest_piece_not_stated_clear"
     return None
+
+
+def chest_piece_text(recording: dict, lang: str, *, threshold: Optional[float], cannot_clear,
+                     require_validated_stethoscope: bool = False) -> Optional[str]:
+    """The line under a take that :func:`chest_piece_note` gives a key, in ``lang``: that sentence, then what
+    to record the site again through (:func:`record_again_clearing`, from the take's ``stethoscope_validation``'s
+    ``devices_counting``: the line under a take left out for its device names the same source); for a take
+    whose piece is not stated, only if it was the bell. None when the note has no key."""
+    key = chest_piece_note(recording, threshold=threshold, cannot_clear=cannot_clear,
+                           require_validated_stethoscope=require_validated_stethoscope)
+    if key is None:
+        return None
+    counting = (recording.get("stethoscope_validation") or {}).get("devices_counting")
+    return join_sentences([translate(key, lang), record_again_clearing(
+        devices_that_can_clear(counting, cannot_clear), lang,
+        sites="if_bell" if key == "chest_piece_not_stated_clear" else "one")], lang)
 
 
 # Each status of edge.auscultation.stethoscope_validation and the catalog key that words it.
@@ -365,15 +420,46 @@ def stethoscope_statement(validation: Optional[dict], lang: str, *, require_vali
     text = _validation_statement(validation, lang)
     if stethoscope_counts_by(validation, require_validated_stethoscope=require_validated_stethoscope):
         return text
-    if validation.get("device_counts") is False:  # its own device's figures fail the validation rule
-        return join_sentences([text, translate(
-            "stethoscope_device_does_not_count", lang, device=validated_devices([validation["device"]], lang),
-            why=translate(f"stethoscope_device_why_{validation['device_reason_code']}", lang))], lang)
+    if validation.get("device_counts") is False:
+        # Its own device's figures fail the validation rule: what the nurse must act on comes first (it does
+        # not count, record through a device that counts), then the figures, which read "validated".
+        return join_sentences([translate("stethoscope_device_does_not_count", lang, **device_left_out(validation, lang)),
+                               record_again_through(validation.get("devices_counting"), lang, sites="one"), text], lang)
     # Not counted whatever the programme's setting (a device the adults' validation never went through),
     # or only because the programme requires a named, validated one.
     key = ("stethoscope_required_not_counted" if stethoscope_counts_by(validation)
            else "stethoscope_does_not_count")
     return join_sentences([text, translate(key, lang, devices=validated_devices(validation['devices'], lang))], lang)
+
+
+def device_left_out(validation: dict, lang: str) -> dict:
+    """The words a take left out for its device's own figures is named by (``validation``: its
+    ``stethoscope_validation`` with ``device_counts`` False): the ``device`` and ``why`` its figures fail."""
+    return {"device": validated_devices([validation["device"]], lang),
+            "why": translate(f"stethoscope_device_why_{validation['device_reason_code']}", lang)}
+
+
+def record_again_through(devices: Optional[list[str]], lang: str, *, sites: str) -> str:
+    """What to record through instead of a device whose own figures fail the rule: ``devices`` (the
+    manifest's names, :func:`edge.auscultation.devices_counting`), or, when none of the population's
+    devices counts, that recording again will not help. ``sites``: ``one`` (a take's site) or ``several``."""
+    if not devices:
+        return translate(f"record_again_none_counts_{sites}", lang)
+    return translate(f"record_again_through_{sites}", lang, devices=validated_devices(devices, lang))
+
+
+def record_again_clearing(devices: Optional[list[str]], lang: str, *, sites: str) -> str:
+    """What to record through instead of a chest piece that cannot rule crackles out (a clear take through
+    it does not make its site heard): ``devices`` (the manifest's names of those that count and can clear:
+    :func:`edge.modalities.devices_that_can_clear`), or, when none can, that a clear take will not make the
+    site heard; None (nothing says which count: no served crackle model, several adult populations and no
+    stethoscope named): a chest piece that can, unnamed. ``sites``: ``one`` (a take's site), ``several`` (the
+    visit's), ``if_bell`` (a take whose piece is not stated: only if it was the bell)."""
+    if devices is None:
+        return translate(f"record_again_other_piece_{sites}", lang)
+    if not devices:
+        return translate(f"record_again_none_can_clear_{sites}", lang)
+    return translate(f"record_again_can_clear_{sites}", lang, devices=validated_devices(devices, lang))
 
 
 def stethoscope_validation_in_words(validation: Optional[dict], lang: str, *,

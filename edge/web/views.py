@@ -77,6 +77,7 @@ def template_helpers():
     return {
         "t": lambda key, **values: translate(key, lang, **values),
         "join_list": lambda items: join_list(items, lang),
+        "not_heard_text": lambda sounds: presenters.not_heard_text(sounds, lang),
         "local_date": lambda stamp: clinic_time.local_date(stamp, zone),
         "local_time": lambda stamp: clinic_time.local_time(stamp, zone),
         "local_datetime": lambda stamp: clinic_time.local_datetime(stamp, zone),

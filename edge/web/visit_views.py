@@ -92,7 +92,7 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
     # (edge.modalities.counts_for_its_site), and says why under the take.
     rule = heard_rule(crackle_model)
     done_sites = {r["chest_site"] for r in recordings_ if presenters.makes_its_site_heard(r, **rule)}
-    chest_piece_notes = {r["id"]: presenters.chest_piece_note(r, **rule) for r in recordings_}
+    chest_piece_notes = {r["id"]: presenters.chest_piece_text(r, g.lang, **rule) for r in recordings_}
     # Whether the crackle model was validated on each take's stethoscope and chest piece, and, for one that
     # does not count for it, why and what to do (a warning then).
     stethoscope_notes = {r["id"]: presenters.stethoscope_statement(

@@ -7,10 +7,14 @@ token), the worklist marks the disagreeing reads, the referral page shows every 
 and Chinese (no English word left but the clinic's own) and switched between them on the page, with
 axe-core and the 44 px check; an unknown referral code answers a page saying so, which leads back to the
 worklist; signing
-out ends the session, and the referral's link opened signed out leads to it once signed in. Screenshots: test-artifacts/e2e/<lang>/."""
+out ends the session, and the referral's link opened signed out leads to it once signed in. The pages met when
+there is nothing right to show pass the same checks: a worklist link with a bad filter (422, its way back a
+44 px button, the parameters' names kept in Latin on a Chinese page) and a referral whose stored bundle cannot
+be read (500). Screenshots: test-artifacts/e2e/<lang>/."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "imaging_server"))
 from test_ct_serve_process import CtServer, ildscreen  # noqa: E402
 
 CODE = "ILD-BBBBBBBBBB"
+UNREADABLE_CODE = "ILD-CCCCCCCCCC"  # a referral whose stored bundle the fixture damages (a hand-edited row)
 PASSWORD = "a long reader password"
 REASON = 'Second opinion <img src="/x" onerror="alert(1)"> & <b>both</b> reads'
 ASSESSMENT = {
@@ -61,6 +66,14 @@ def hospital(tmp_path_factory):
     answer = requests.post(server.url + "/api/v1/referrals", json=bundle, timeout=30,
                            headers={"Authorization": f"Bearer {clinic}", "Idempotency-Key": CODE})
     assert answer.status_code == 201, answer.text
+    damaged = build_referral_bundle(referral_code=UNREADABLE_CODE, tier="high", patient_code="CL01-0043",
+                                    birth_year=1950, sex="M", site_secret=b"s" * 32, assessment=ASSESSMENT)
+    answer = requests.post(server.url + "/api/v1/referrals", json=damaged, timeout=30,
+                           headers={"Authorization": f"Bearer {clinic}", "Idempotency-Key": UNREADABLE_CODE})
+    assert answer.status_code == 201, answer.text
+    with sqlite3.connect(root / "hospital" / "imaging.db") as db:
+        db.execute("UPDATE referrals SET bundle = 'not a bundle' WHERE code = ?", (UNREADABLE_CODE,))
+    db.close()
     yield server, reader, bundle
     server.stop()
 
@@ -156,5 +169,46 @@ def test_a_reader_sees_why_the_patient_was_referred(browser, hospital, lang):
     page.click("#sign-in button[type=submit]")
     page.wait_for_selector("#notes")
     assert page.url == server.url + f"/reader/referrals/{CODE}"
+    assert not problems, "\n".join(problems)
+    context.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_bad_worklist_link_and_an_unreadable_referral_answer_pages_a_reader_can_use(browser, hospital, lang):
+    """The pages a reader meets when there is nothing right to show (h102, h111): a worklist link with a bad
+    filter answers its 422 page, whose way back leads to the whole worklist; a referral whose stored bundle
+    cannot be read answers what the server stored beside it (500). Each passes axe-core and the 44 px check,
+    and in Chinese leaves no English word but the link's own parameter names. The language comes from a cookie an
+    older version set at /reader, which the sign-in moves to the server's one cookie."""
+    server, _reader, _bundle = hospital
+    folder = ARTIFACTS / lang
+    folder.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale=lang)
+    # The language as an older version kept it, in a cookie of the reader pages' path only: the sign-in moves it
+    # to the one cookie of every page of the server (brief h111).
+    context.add_cookies([{"name": "lang", "value": lang, "domain": "127.0.0.1", "path": "/reader"}])
+    page = context.new_page()
+    problems: list[str] = []
+    page.goto(server.url + "/reader")
+    page.fill("#name", "dr-wang")
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in button[type=submit]")
+    page.wait_for_selector("#worklist")
+    assert [(c["path"], c["value"]) for c in context.cookies() if c["name"] == "lang"] == [("/", lang)]
+
+    assert page.goto(server.url + "/reader/referrals?priority=soon&sort=oldest").status == 422
+    assert page.locator("#worklist-error li").count() == 2 and page.locator("#worklist").count() == 0
+    problems.extend(page_problems(page, folder / "reader-worklist-bad-link.png", lang, "worklist-bad-link"))
+    page.click("#worklist-error a")
+    page.wait_for_selector("#worklist")
+    assert page.url == server.url + "/reader/referrals"
+
+    assert page.goto(server.url + f"/reader/referrals/{UNREADABLE_CODE}").status == 500
+    assert page.locator("#referral-unreadable").inner_text().startswith(CATALOG["referral_unreadable"][lang])
+    assert page.locator("#note-kinds").is_visible() and page.locator("#notes").count() == 0
+    problems.extend(page_problems(page, folder / "reader-referral-unreadable.png", lang, "referral-unreadable"))
+    page.click("header a.button")
+    page.wait_for_selector("#worklist")
     assert not problems, "\n".join(problems)
     context.close()

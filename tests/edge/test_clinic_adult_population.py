@@ -24,11 +24,13 @@ from edge.fusion.evidence import (ADULT_POPULATION, REASON_CODES, ValidationRule
                                   crackle_log_lrs, crackle_potential_range, crackle_sign_for, detector_validation,
                                   population_counts, stethoscope_free_population)
 from edge.modalities import take_populations
+from edge.vocabulary import CHEST_PIECE_NOT_STATED, STETHOSCOPE_NOT_STATED
 from edge.web import presenters
 from edge.web.i18n import CATALOG
 from support import PATIENT, TEST_PUBLIC_KEY, edit_manifest, model_bundle, trust_test_key
 from test_chest_piece import site_done, stored_take
 from test_result_after_model_update import models_command, restarted
+from test_result_as_stored import refer
 from test_stethoscope import CLINIC, LITTMANN, OTHER, shipped_entry
 
 # Figures that pass ValidationRule's defaults, and figures of too few patients: the two kinds of population.
@@ -366,6 +368,30 @@ def test_a_takes_device_verdict_is_its_own_figures_under_the_rule_only_while_its
         "reason_code"] == "too_few"
 
 
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_take_left_out_for_its_device_names_the_devices_that_count_or_says_none_does(lang):
+    """The devices to record through are the population's that count under the rule (their own figures pass, or
+    they have none); when none does, the take says recording again will not help, naming nothing."""
+    bell = stethoscope_validation(BY_DEVICE, stethoscope="Stetho A", chest_piece="bell")
+    assert bell["devices_counting"] == ["Stetho A diaphragm", "Scope B"]  # not the extended filter (uncertain)
+    statement = presenters.stethoscope_statement(bell, lang)
+    assert statement.startswith(CATALOG["stethoscope_device_does_not_count"][lang].format(
+        device=presenters.validated_devices(["Stetho A bell"], lang),
+        why=CATALOG["stethoscope_device_why_device_too_few"][lang]))
+    assert CATALOG["record_again_through_one"][lang].format(
+        devices=presenters.validated_devices(["Stetho A diaphragm", "Scope B"], lang)) in statement
+
+    none_counts = copy.deepcopy(BY_DEVICE)
+    adults = none_counts["validation"]["populations"]["adults"]
+    adults["devices"] = ["Stetho A bell", "Stetho A extended"]
+    del adults["by_device"]["Stetho A diaphragm"]
+    bell = stethoscope_validation(none_counts, stethoscope="Stetho A", chest_piece="bell")
+    assert bell["devices_counting"] == []
+    assert CATALOG["record_again_none_counts_one"][lang] in presenters.stethoscope_statement(bell, lang)
+    line = presenters.not_heard_text({"not_heard": {"reasons": ["device_figures"], "devices_left_out": [bell]}}, lang)
+    assert line.endswith(CATALOG["record_again_none_counts_several"][lang])
+
+
 def test_the_shipped_manifest_counts_no_take_for_adults_through_any_of_its_devices():
     """KAUH's 15 test adults are under the rule's 20: nothing counts, and the reason is the adults' (too few), not
     a device's; every take through the Littmann still makes its site heard as before (device_counts True)."""
@@ -440,9 +466,14 @@ def test_each_take_counts_by_its_own_devices_figures_through_the_service(runner,
     validation = bell["stethoscope_validation"]
     assert (validation["counts"], validation["device_counts"], validation["device_reason_code"]) == (
         False, False, "device_too_few")
-    assert validation["statement"].endswith(CATALOG["stethoscope_device_does_not_count"]["en"].format(
-        device=presenters.validated_devices([f"{LITTMANN} bell"], "en"),
-        why=CATALOG["stethoscope_device_why_device_too_few"]["en"]))
+    # It leads with what the nurse acts on: it does not count, and the chest pieces that do; the figures follow.
+    assert validation["devices_counting"] == [f"{LITTMANN} diaphragm", f"{LITTMANN} extended"]
+    assert validation["statement"].startswith(" ".join((
+        CATALOG["stethoscope_device_does_not_count"]["en"].format(
+            device=presenters.validated_devices([f"{LITTMANN} bell"], "en"),
+            why=CATALOG["stethoscope_device_why_device_too_few"]["en"]),
+        CATALOG["record_again_through_one"]["en"].format(devices=f"{LITTMANN} (Diaphragm, Extended filter)"))))
+    assert validation["statement"].index("does not count") < validation["statement"].index("Validated on adults")
     page = client.get(f"/visits/{visits['bell']}").get_data(as_text=True)
     assert not site_done(page, LEFT)
 
@@ -523,3 +554,118 @@ def test_the_page_the_api_and_the_risk_judge_a_take_by_the_programmes_validation
     assert judged() == (True, True)
     lung_sounds = assess(client, headers, visit_id)["contributions"]["auscultation"]
     assert (lung_sounds["counted"], lung_sounds["reason_code"]) == (False, "too_few")
+
+
+def lung_sound_line(client, visit_id: int) -> str:
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    return re.search(r'id="lung-sound-finding"><strong>(.*?)</strong>', page, re.S).group(1)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_the_lung_sound_line_says_why_no_site_was_heard_when_a_devices_figures_leave_its_takes_out(
+        runner, settings, db, nurse, tmp_path, monkeypatch, lang):
+    """Issue 24: with every lung-site take left out, the result's line gave the unvalidated-stethoscope reason
+    even for takes left out by their device's own figures. It names the device, why its figures fail and the
+    chest pieces that count (the diaphragm's and extended filter's figures pass, the bell's are the shipped 15
+    adults); beside a clear take through a piece the programme says cannot clear, it gives that reason too, and
+    the pieces that count and can clear (the diaphragm alone: the bell does not count, the extended cannot clear)."""
+    install_devices(runner, settings, tmp_path / "devices", {"diaphragm": DIAPHRAGM_PASSING,
+                                                             "extended": DIAPHRAGM_PASSING})
+    client, headers = restarted(settings)
+    client.set_cookie("lang", lang)
+    counting = presenters.validated_devices([f"{LITTMANN} diaphragm", f"{LITTMANN} extended"], lang)
+    device_sentences = [
+        CATALOG["lung_sounds_device_not_counted"][lang].format(
+            device=presenters.validated_devices([f"{LITTMANN} bell"], lang),
+            why=CATALOG["stethoscope_device_why_device_too_few"][lang]),
+        CATALOG["record_again_through_several"][lang].format(devices=counting)]
+
+    only_bell = visit_of(client, headers, db, f"CL24-05{lang[:2]}", ((LEFT, 0.9, "bell"), (RIGHT, 0.02, "bell")))
+    assess(client, headers, only_bell)
+    assert lung_sound_line(client, only_bell) == str(escape(presenters.join_sentences(
+        [CATALOG["lung_sounds_none_heard"][lang], *device_sentences], lang)))
+
+    monkeypatch.setattr(client.application.extensions["ildscreen"].settings, "evidence_chest_pieces_cannot_clear",
+                        ["bell", "extended"])
+    with_clear = visit_of(client, headers, db, f"CL24-06{lang[:2]}", ((LEFT, 0.9, "bell"), (RIGHT, 0.02, "extended")))
+    assess(client, headers, with_clear)
+    line = lung_sound_line(client, with_clear)
+    assert line == str(escape(presenters.join_sentences(
+        [CATALOG["lung_sounds_none_heard"][lang], *device_sentences, CATALOG["lung_sounds_cannot_clear"][lang],
+         CATALOG["record_again_can_clear_several"][lang].format(
+             devices=presenters.validated_devices([f"{LITTMANN} diaphragm"], lang))], lang)))
+    assert CATALOG["lung_sounds_stethoscope_not_validated"][lang] not in line
+
+    # The referral letter reads the same result.
+    letter = client.get(f"/referrals/{refer(client, headers, with_clear)}/letter").get_data(as_text=True)
+    assert re.search(r'id="lung-sound-finding"><strong>(.*?)</strong>', letter, re.S).group(1) == line
+
+
+def take_notes(client, visit_id: int) -> list[str]:
+    """The lines under the visit page's takes that say their chest piece cannot rule crackles out."""
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    return re.findall(r'id="chest-piece-note-\d+">(.*?)</p>', page, re.S)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_clear_take_through_a_piece_that_cannot_clear_names_the_pieces_that_count_not_the_diaphragm_when_it_does_not(
+        runner, settings, db, nurse, tmp_path, lang):
+    """The diaphragm's own figures fail the rule (the shipped 15 adults), the bell's and extended filter's pass: a
+    clear take through the bell (which cannot clear) is told, under it and in the result's line, to record again
+    through the extended filter, the one device that counts and can clear, as the line of a take left out for its
+    device names the devices that count; never through the diaphragm, whose takes do not count."""
+    install_devices(runner, settings, tmp_path / "devices", {"bell": DIAPHRAGM_PASSING, "extended": DIAPHRAGM_PASSING})
+    client, headers = restarted(settings)
+    client.set_cookie("lang", lang)
+    visit_id = visit_of(client, headers, db, f"CL24-07{lang[:2]}", ((LEFT, 0.02, "bell"), (RIGHT, 0.02, "bell")))
+    [bell, _] = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"]
+    assert bell["stethoscope_validation"]["device_counts"] is True  # the bell counts: only its clear result does not
+    assert bell["stethoscope_validation"]["devices_counting"] == [f"{LITTMANN} bell", f"{LITTMANN} extended"]
+    record = CATALOG["record_again_can_clear_one"][lang].format(
+        devices=presenters.validated_devices([f"{LITTMANN} extended"], lang))
+    note = str(escape(presenters.join_sentences([CATALOG["chest_piece_cannot_clear"][lang], record], lang)))
+    assert take_notes(client, visit_id) == [note, note]
+    assert CATALOG["chest_piece_diaphragm"][lang] not in note
+
+    assess(client, headers, visit_id)
+    line = lung_sound_line(client, visit_id)
+    assert line == str(escape(presenters.join_sentences([
+        CATALOG["lung_sounds_none_heard"][lang], CATALOG["lung_sounds_cannot_clear"][lang],
+        CATALOG["record_again_can_clear_several"][lang].format(
+            devices=presenters.validated_devices([f"{LITTMANN} extended"], lang))], lang)))
+    assert CATALOG["chest_piece_diaphragm"][lang] not in line
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_what_a_clear_take_through_a_piece_that_cannot_clear_is_told_to_record_through(lang):
+    """From the take's devices that count (its stethoscope_validation's devices_counting): those whose piece can
+    clear; none of them, then a clear take will not make the site heard; nothing said of which count (no served
+    model, a take naming no stethoscope among several clinics' adults), a piece that can clear, unnamed. A take
+    whose piece is not stated is told so only if it was the bell."""
+    found = stethoscope_validation(BY_DEVICE, stethoscope=STETHOSCOPE_NOT_STATED, chest_piece="bell")
+    assert found["devices_counting"] == ["Stetho A diaphragm", "Scope B"]  # the adults': KAUH's, for no stethoscope
+    assert stethoscope_validation(BY_DEVICE, stethoscope="Stetho A", chest_piece="not_stated")[
+        "devices_counting"] == ["Stetho A diaphragm", "Scope B"]  # chest_piece_not_validated: its population's
+    several = entry_with(adults_a=population(["A"], KAUH_PASSING), adults_b=population(["B"], KAUH_PASSING))
+    assert "devices_counting" not in stethoscope_validation(several, stethoscope=STETHOSCOPE_NOT_STATED,
+                                                            chest_piece="bell")
+    rule = {"threshold": 0.5, "cannot_clear": ["bell"]}
+    clear = {"chest_site": LEFT, "quality": {"ok": True}, "crackle_probability": 0.1}
+    bell = {**clear, "chest_piece": "bell", "stethoscope_validation": found}
+    assert presenters.chest_piece_text(bell, lang, **rule) == presenters.join_sentences([
+        CATALOG["chest_piece_cannot_clear"][lang], CATALOG["record_again_can_clear_one"][lang].format(
+            devices=presenters.validated_devices(["Stetho A diaphragm", "Scope B"], lang))], lang)
+    only_bell = {**bell, "stethoscope_validation": {**found, "devices_counting": ["Stetho A bell"]}}
+    assert presenters.chest_piece_text(only_bell, lang, **rule).endswith(CATALOG["record_again_none_can_clear_one"][lang])
+    unknown = {**bell, "stethoscope_validation": None}
+    assert presenters.chest_piece_text(unknown, lang, **rule).endswith(CATALOG["record_again_other_piece_one"][lang])
+    unsaid = {**bell, "chest_piece": CHEST_PIECE_NOT_STATED}
+    assert presenters.chest_piece_text(unsaid, lang, **rule) == presenters.join_sentences([
+        CATALOG["chest_piece_not_stated_clear"][lang], CATALOG["record_again_can_clear_if_bell"][lang].format(
+            devices=presenters.validated_devices(["Stetho A diaphragm", "Scope B"], lang))], lang)
+    assert presenters.chest_piece_text({**bell, "crackle_probability": 0.9}, lang, **rule) is None
+    sounds = presenters.lung_sounds({}, [bell, unknown], **rule)  # the takes that say which count name them
+    assert sounds["not_heard"]["clear_through"] == ["Stetho A diaphragm", "Scope B"]
+    assert presenters.lung_sounds({}, [unknown], **rule)["not_heard"]["clear_through"] is None
+    assert presenters.not_heard_text(presenters.lung_sounds({}, [unknown], **rule), lang).endswith(
+        CATALOG["record_again_other_piece_several"][lang])

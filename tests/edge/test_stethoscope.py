@@ -421,22 +421,27 @@ def test_the_take_is_matched_to_the_devices_of_the_manifests_populations(stethos
 
 def test_the_statement_words_the_figures_of_the_takes_own_device_in_both_languages():
     found = stethoscope_validation(FIXTURE_ENTRY, stethoscope="Stetho A", chest_piece="diaphragm")
+    # Judged by those figures (no better than chance, while the adults' pass), it does not count (h107): the
+    # nurse reads that first, and what to record through (the bell has no figures of its own: the adults'
+    # pooled ones stand for it), then the figures.
+    assert found["devices_counting"] == ["Stetho A bell", "Scope B"]
     assert presenters.stethoscope_statement(found, "en") == (
+        "This take does not count: through Stetho A (Diaphragm) alone, the model did no better than chance on "
+        "patients, so it does not make its site heard and does not change the risk. Record this site again through "
+        "a stethoscope and chest piece that count: Stetho A (Bell); Scope B. "
         "Validated on adults through this stethoscope and chest piece (Stetho A, Diaphragm): on 38 adults the crackle "
         "model never saw (11 with crackles; patients of King Abdullah University Hospital, Jordan (KAUH), whose "
         "crackles came from heart failure and other lung diseases), their recordings through Stetho A (Diaphragm) "
-        "alone gave patient sensitivity 0.64 (0.35-0.85), specificity 0.70 (0.50-0.84). "
-        # Judged by those figures (no better than chance, while the adults' pass), it does not count (h107).
-        "So this take does not count: through Stetho A (Diaphragm) alone, the model did no better than chance on "
-        "patients. It does not make its site heard and does not change the risk. Record this site again through "
-        "another chest piece the model was validated on.")
+        "alone gave patient sensitivity 0.64 (0.35-0.85), specificity 0.70 (0.50-0.84).")
+    diaphragm, bell = (CATALOG[f"chest_piece_{piece}"]["zh-CN"] for piece in ("diaphragm", "bell"))
     assert presenters.stethoscope_statement(found, "zh-CN") == (
-        f"已在成人中通过此听诊器和听诊头（Stetho A，{CATALOG['chest_piece_diaphragm']['zh-CN']}）验证：在爆裂音模型从未见过的 "
+        f"本次录音不计入：仅就 Stetho A（{diaphragm}） 而言，模型在患者中的表现不比随机更好，"
+        "因此它不能使该部位算作已听诊，也不改变风险。"
+        f"请用计入的听诊器和听诊头重新录制此部位：Stetho A（{bell}）；Scope B。"
+        f"已在成人中通过此听诊器和听诊头（Stetho A，{diaphragm}）验证：在爆裂音模型从未见过的 "
         "38 名成人中（11 名有爆裂音；约旦阿卜杜拉国王大学医院（KAUH）的患者，其爆裂音来自心力衰竭等其他肺部疾病），"
-        f"仅按其经 Stetho A（{CATALOG['chest_piece_diaphragm']['zh-CN']}） 的录音计，"
-        "按患者计灵敏度 0.64（0.35–0.85），特异度 0.70（0.50–0.84）。"
-        f"因此本次录音不计入：仅就 Stetho A（{CATALOG['chest_piece_diaphragm']['zh-CN']}） 而言，模型在患者中的表现不比随机更好。"
-        "它不能使该部位算作已听诊，也不改变风险。请用模型验证过的其他听诊头重新录制此部位。")
+        f"仅按其经 Stetho A（{diaphragm}） 的录音计，"
+        "按患者计灵敏度 0.64（0.35–0.85），特异度 0.70（0.50–0.84）。")
     assert presenters.stethoscope_statement(None, "en") is None
 
 

@@ -49,7 +49,7 @@ class CtServed:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or slow to answer under load
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.process.kill()

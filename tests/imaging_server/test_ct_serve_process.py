@@ -43,7 +43,7 @@ class CtServer:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or slow to answer under load
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("CT server did not start:\n" + "".join(self.lines))

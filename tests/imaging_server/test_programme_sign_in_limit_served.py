@@ -20,8 +20,8 @@ THRESHOLD = 3
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     served = CtServed(tmp_path_factory.mktemp("sign-in-limit") / "data",
-                      ILDSCREEN_IMAGING_PROGRAMME_SIGN_IN_LOCKOUT_THRESHOLD=str(THRESHOLD),
-                      ILDSCREEN_IMAGING_PROGRAMME_SIGN_IN_LOCKOUT_MINUTES="10")
+                      ILDSCREEN_IMAGING_SIGN_IN_LOCKOUT_THRESHOLD=str(THRESHOLD),
+                      ILDSCREEN_IMAGING_SIGN_IN_LOCKOUT_MINUTES="10")
     served.cli("programme-viewers", "add", "region")
     served.cli("programme-viewers", "set-password", "region", "--password-stdin", stdin=f"{PASSWORD}\n")
     served.start()

@@ -1,5 +1,5 @@
 """Retention of the programme sign-in audit (names, outcomes and client addresses: personal data),
-on SQLite and PostgreSQL: attempts older than ``programme_sign_in_audit_retention_days`` are
+on SQLite and PostgreSQL: attempts older than ``sign_in_audit_retention_days`` are
 deleted (newer ones, and one exactly at the limit, stay), ended sessions with them; the server's
 start deletes everything due, each sign-in attempt a batch, the sign-in route with the configured
 period; no other table is touched; the PACS watcher sweeps hourly and ``forget-sign-ins`` on demand
@@ -29,7 +29,7 @@ from support import wait_for
 
 PASSWORD = "a long programme password"
 T0 = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.timezone.utc)
-SETTING = "programme_sign_in_audit_retention_days"
+SETTING = "sign_in_audit_retention_days"
 
 
 def day(days: float) -> dt.datetime:
@@ -90,7 +90,7 @@ def test_each_attempt_sweeps_a_batch_oldest_first_and_the_start_sweeps_the_rest(
     add_viewer(db, "region")
     set_password(db, "region", PASSWORD)
     now = dt.datetime.now(dt.timezone.utc)
-    kept_days = imaging_settings.programme_sign_in_audit_retention_days
+    kept_days = imaging_settings.sign_in_audit_retention_days
     old = [now - dt.timedelta(days=kept_days + 10 - n) for n in range(5)]
     add_audit_rows(db, *old, now - dt.timedelta(days=1))
     monkeypatch.setattr(browser_sign_in, "AUDIT_SWEEP_BATCH", 2)

@@ -17,6 +17,7 @@ from ct_served import CtServed
 from imaging_server import store
 from imaging_server.browser_sign_in import DOORS
 from imaging_server.nodule_review import add_reader
+from imaging_server.programme import add_viewer
 from imaging_server.programme_i18n import CATALOG
 from test_reader_worklist_pages import stored_as_at_version_8
 from test_referral_notes import DISCORDANT, clinic_bundle
@@ -37,6 +38,8 @@ def server(tmp_path_factory):
     store.add_clinic(db, "clinic-north")
     token = add_reader(db, "dr-wang")
     DOORS["reader"].set_password(db, "dr-wang", PASSWORD)
+    add_viewer(db, "lead")
+    DOORS["programme viewer"].set_password(db, "lead", PASSWORD)
     bundle = clinic_bundle(CODE, advice="monitoring", discordant=DISCORDANT, reason="Second opinion")
     stored_as_at_version_8(db, "clinic-north", {CODE: json.dumps(bundle, sort_keys=True)})
     reader_id = db.scalar("SELECT id FROM readers WHERE name = 'dr-wang'")
@@ -50,15 +53,38 @@ def server(tmp_path_factory):
     served.stop()
 
 
-def signed_in(server) -> requests.Session:
-    """A browser session of dr-wang: the form's CSRF cookie and field sent back, the session cookie kept."""
-    session = requests.Session()
-    form = session.get(server.url + "/reader", timeout=30)
+def signed_in(server, session: requests.Session | None = None, *, door: str = "/reader",
+              name: str = "dr-wang") -> requests.Session:
+    """A browser session (``session``, else a new one) of dr-wang at the reader pages, or of ``name`` at
+    ``door``: the form's CSRF cookie and field sent back, the session cookie kept; the sign-in's answer is
+    ``session.signed_in``."""
+    session = session or requests.Session()
+    form = session.get(server.url + door, timeout=30)
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
-    answer = session.post(server.url + "/reader/sign-in", data={"name": "dr-wang", "password": PASSWORD,
+    answer = session.post(server.url + door + "/sign-in", data={"name": name, "password": PASSWORD,
                                                                 "csrf_token": token}, allow_redirects=False, timeout=30)
     assert answer.status_code == 303
+    session.signed_in = answer
     return session
+
+
+def lang_cookies(session: requests.Session) -> list[tuple[str, str]]:
+    """The browser's ``lang`` cookies as (path, value)."""
+    return sorted((cookie.path, cookie.value) for cookie in session.cookies if cookie.name == "lang")
+
+
+def lang_set_cookies(answer: requests.Response) -> list[str]:
+    """The ``lang`` cookies an answer sets or expires, each as ``Path=<path> <value or 'expired'>``."""
+    found = []
+    for header in answer.raw.headers.getlist("Set-Cookie"):
+        if header.startswith("lang="):
+            value = header.split(";", 1)[0].split("=", 1)[1]
+            path = re.search(r"Path=([^;]+)", header).group(1)
+            found.append(f"Path={path} {'expired' if 'Max-Age=0' in header or not value else value}")
+    return sorted(found)
+
+
+MOVED_TO_ZH = ["Path=/ zh-CN", "Path=/programme expired", "Path=/reader expired"]
 
 
 def log_lines(server, route: str) -> list[str]:
@@ -121,7 +147,7 @@ def test_a_bad_worklist_parameter_on_the_page_answers_the_page_and_json_on_the_a
     session = signed_in(server)
     page = session.get(server.url + "/reader/referrals?priority=stat", timeout=30)
     assert page.status_code == 422 and page.headers["Content-Type"].startswith("text/html")
-    assert CATALOG["worklist_bad_parameter"]["en"].format(name="priority") in page.text
+    assert CATALOG["worklist_bad_parameter"]["en"].format(name='<span translate="no">priority</span>') in page.text
     api = requests.get(server.url + "/api/v1/reader/referrals?priority=stat", headers=server.reader, timeout=30)
     assert api.status_code == 422 and api.json()["error"]["fields"][0]["field"] == "priority"
 
@@ -137,6 +163,56 @@ def test_a_door_cookie_left_from_before_gives_way_to_a_switch_at_the_other_door(
     assert switched.status_code == 303
     assert [cookie.path for cookie in session.cookies if cookie.name == "lang"] == ["/"]
     assert '<html lang="zh-CN">' in session.get(server.url + "/reader/referrals", timeout=30).text
+
+
+def test_a_door_cookie_left_from_before_moves_to_the_shared_one_at_sign_in(server):
+    """Brief h111: a ``lang`` cookie an older version set at ``/reader`` (before one cookie for the server) is
+    moved at the next sign-in: the shared cookie takes its language, the door's expires, and the programme's
+    pages, which never saw the door's cookie, now follow it too."""
+    session = requests.Session()
+    session.cookies.set("lang", "zh-CN", domain="127.0.0.1", path="/reader")  # as older versions set it
+    assert '<html lang="en">' in session.get(server.url + "/programme", timeout=30).text  # not sent there
+    signed_in(server, session)
+    assert lang_set_cookies(session.signed_in) == MOVED_TO_ZH
+    assert lang_cookies(session) == [("/", "zh-CN")]
+    assert '<html lang="zh-CN">' in session.get(server.url + "/reader/referrals", timeout=30).text
+    assert '<html lang="zh-CN">' in session.get(server.url + "/programme", timeout=30).text
+
+
+def test_a_door_cookie_shadowing_the_shared_one_goes_with_the_first_page_it_decides(server):
+    """Sent first (the narrower path), a door's former cookie decided the page over the shared one: the page keeps
+    that language, and its answer leaves the shared cookie holding it and the door's expired, so every page of
+    the server agrees from then on, without waiting for a switch or a sign-in."""
+    session = signed_in(server)
+    session.cookies.set("lang", "en", domain="127.0.0.1", path="/")
+    session.cookies.set("lang", "zh-CN", domain="127.0.0.1", path="/reader")
+    page = session.get(server.url + "/reader/referrals", timeout=30)
+    assert '<html lang="zh-CN">' in page.text and lang_set_cookies(page) == MOVED_TO_ZH
+    assert lang_cookies(session) == [("/", "zh-CN")]
+    assert '<html lang="zh-CN">' in session.get(server.url + "/programme", timeout=30).text
+    # The shared cookie alone: a page sets no cookie (a lone cookie moves only at a sign-in or sign-out).
+    assert lang_set_cookies(session.get(server.url + "/reader/referrals", timeout=30)) == []
+
+
+def test_a_door_cookie_left_from_before_moves_at_the_programmes_sign_out(server):
+    session = signed_in(server, door="/programme", name="lead")
+    session.cookies.set("lang", "zh-CN", domain="127.0.0.1", path="/programme")
+    page = session.get(server.url + "/programme", timeout=30)
+    assert page.status_code == 200 and '<html lang="zh-CN">' in page.text and lang_set_cookies(page) == []
+    token = re.search(r'id="sign-out".*?name="csrf_token" value="([^"]+)"', page.text, re.S).group(1)
+    answer = session.post(server.url + "/programme/sign-out", data={"csrf_token": token}, allow_redirects=False,
+                          timeout=30)
+    assert answer.status_code == 303 and lang_set_cookies(answer) == MOVED_TO_ZH
+    assert lang_cookies(session) == [("/", "zh-CN")]
+
+
+def test_a_door_cookie_naming_no_language_is_left_alone(server):
+    """A cookie that names no language the server speaks is not made into a choice (the page answers in the
+    browser's language, and no cookie claims it was chosen)."""
+    session = requests.Session()
+    session.cookies.set("lang", "fr", domain="127.0.0.1", path="/reader")
+    signed_in(server, session)
+    assert lang_set_cookies(session.signed_in) == []
 
 
 def test_an_unknown_or_unreadable_referral_answers_a_page_and_the_log_names_the_row_by_id(server):

@@ -44,8 +44,8 @@ SESSION_COOKIES = {"/reader": "ildscreen_reader", "/programme": "ildscreen_progr
 def hospital(imaging_settings, runner):  # noqa: F811
     """The CT server's test client with one referral, reader dr-wang (password set by the operator's
     command) and programme viewer region (a password too), and the database (closed after)."""
-    settings = imaging_settings.model_copy(update={"programme_sign_in_lockout_threshold": 3,
-                                                   "programme_sign_in_lockout_minutes": 10})
+    settings = imaging_settings.model_copy(update={"sign_in_lockout_threshold": 3,
+                                                   "sign_in_lockout_minutes": 10})
     app = create_app(settings)
     db = open_database(settings.database_target)
     clinic = add_clinic(db, "clinic-north")

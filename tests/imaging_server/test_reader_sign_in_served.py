@@ -1,7 +1,9 @@
 """A reader's browser sign-in against a served ``imaging-server serve`` over HTTP (issue h88): the
 operator's command sets the password, the form's CSRF cookie and field round-trip through a real
 client, the session cookie is Secure under the ``secure_cookies`` setting as the programme's, and the
-programme's lockout settings lock a reader's name with a 429 saying the wait."""
+sign-in lockout settings lock a reader's name with a 429 saying the wait. The server is configured with the
+settings' former names (``programme_sign_in_*``, brief h111): an admin's environment from before the rename
+still applies, with one warning each at start naming the current name."""
 from __future__ import annotations
 
 import re
@@ -20,6 +22,7 @@ THRESHOLD = 3
 def server(tmp_path_factory):
     served = CtServed(tmp_path_factory.mktemp("reader-sign-in") / "data",
                       ILDSCREEN_IMAGING_SECURE_COOKIES="true",
+                      # The former names, as an admin's environment from before the rename holds them.
                       ILDSCREEN_IMAGING_PROGRAMME_SIGN_IN_LOCKOUT_THRESHOLD=str(THRESHOLD),
                       ILDSCREEN_IMAGING_PROGRAMME_SIGN_IN_LOCKOUT_MINUTES="10")
     served.cli("readers", "add", "dr-wang")
@@ -77,6 +80,14 @@ def test_wrong_passwords_lock_a_readers_name_with_the_wait_in_plain_words(server
     assert CATALOG["too_many_attempts"]["en"].format(minutes=10) in locked.text
     server.cli("readers", "set-password", "dr-li", "--password-stdin", stdin=f"{PASSWORD}\n")  # lifts the lock
     assert sign_in(server, session, "dr-li", PASSWORD).status_code == 303
+
+
+def test_the_former_setting_names_warn_once_each_at_start_naming_the_current_name(server):
+    """The lockout test above shows their values apply (3 wrong passwords, 10 minutes, not the defaults)."""
+    for setting in ("LOCKOUT_THRESHOLD", "LOCKOUT_MINUTES"):
+        warned = [line for line in server.output.splitlines()
+                  if f"ILDSCREEN_IMAGING_PROGRAMME_SIGN_IN_{setting} is a former name" in line]
+        assert len(warned) == 1 and warned[0].endswith(f"rename it ILDSCREEN_IMAGING_SIGN_IN_{setting}"), warned
 
 
 def test_a_referral_link_opened_signed_out_leads_there_after_signing_in_and_another_host_never(server):
