@@ -182,7 +182,7 @@ def why_unscored(features: dict, *, visit_open: bool) -> tuple[str, str]:
     finds it: ``(code, words)``, ``code`` one of :data:`UNSCORED_CODES`. ``not_scorable``: the served model
     cannot take its features (:func:`score_stored_features`'s reason, the one the result leaves it out for);
     else, of a closed visit (``visit_open`` False), ``visit_closed``: nothing scores it any more
-    (``edge.screening.require_open_for_assessment``); of an open one, ``model_unavailable``: no breath model
+    (``edge.patients.require_open_visit``); of an open one, ``model_unavailable``: no breath model
     can be loaded (Calculate scores it once one is back), or ``not_scored_yet``: the served model can score
     it, and Calculate does (:func:`score_unscored_breath_readings`)."""
     try:

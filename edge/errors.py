@@ -100,9 +100,10 @@ class TakeAudioMissing(Conflict):
 
 
 class VisitClosed(Conflict):
-    """A result was asked of a completed or cancelled visit (``edge.screening.require_open_for_assessment``).
-    A closed visit's result is the record of what the nurse was told then: it is not calculated again, and
-    nothing of the visit is scored again for it. Nothing reopens a visit; a new result needs a new visit."""
+    """A write was sent to a completed or cancelled visit (``edge.patients.require_open_visit``, the one rule
+    every write to a visit passes): a take, a reading, a lab panel, lung function, the draft, an edit, a result
+    calculated. A closed visit is the record of what was measured and what the nurse was told then. Nothing
+    reopens a visit; more is a new visit's."""
 
     code = "visit_closed"
 

@@ -297,7 +297,7 @@ def require_current(db: sqlite_utils.Database, assessment: dict, *, visit: dict,
         named = ", ".join([*verdict.changed, *(f"setting {name}" for name in verdict.settings_changed),
                            *(name.replace("_", " ") if name in (*CALIBRATIONS, *EVIDENCE_RULES) else f"{name} model"
                              for name in verdict.models_changed)])
-        # A closed visit is not assessed again (edge.screening.require_open_for_assessment): a new visit is.
+        # A closed visit is not assessed again (edge.patients.require_open_visit): a new visit is.
         again = ("assess the visit again" if visit["status"] == "open"
                  else f"the visit is {visit['status']}: start a new visit of the patient and assess it")
         raise ResultOutOfDate(f"assessment {assessment['id']} is out of date ({named} changed after it was "

@@ -42,7 +42,7 @@ from typing import Callable, NamedTuple, Optional
 import sqlite_utils
 
 from edge import audit
-from edge.errors import Conflict, NotFound, ValidationError
+from edge.errors import Conflict, NotFound, ValidationError, VisitClosed
 from edge.freshness import require_current
 from edge.patients import get_patient, get_visit
 from edge.screening import latest_assessment
@@ -58,6 +58,8 @@ CLAIM_LEASE_S = 120.0  # a delivery in flight is not picked up by another worker
 READ_POLL_FRACTION = 0.1  # ask again after this fraction of the time already waited for the read
 READ_POLL_CAP_S = 6 * 3600.0
 MAX_REASON_CHARS = 500
+# The visit statuses a referral may be made from (create_referral): not a cancelled visit.
+REFERABLE_VISITS = ("open", "completed")
 # A referral in one of these no longer stands: the visit may be referred again.
 ENDED_STATUSES = ("rejected", "withdrawn", "revoked")
 WITHDRAWABLE = {"queued": "withdrawn", "retrying": "withdrawn", "delivered": "revoking"}
@@ -174,8 +176,15 @@ def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int
     the insert are one write transaction: a blood test or a new result stored meanwhile cannot slip
     between them.
 
+    A completed visit is referred as an open one is: finishing the visit closes its checklist, and its
+    current result's advice (HRCT) is what the referral acts on, so a nurse who finished before referring,
+    or a clinician reading the result later, refers it without measuring everything again at a new visit
+    (its result must still be current: ``require_current``). A cancelled visit (closed early) is not.
+
     Raises
     ------
+    VisitClosed
+        When the visit was cancelled (:data:`REFERABLE_VISITS`).
     ValidationError
         When the visit has not been assessed, or the advice is not HRCT and no reason is given
         (field ``reason``).
@@ -188,6 +197,9 @@ def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int
     reason = clean_reason(reason)
     with write_transaction(db):
         visit = get_visit(db, visit_id)
+        if visit["status"] not in REFERABLE_VISITS:
+            raise VisitClosed(f"visit {visit_id} is {visit['status']}: a visit closed early is not referred; "
+                              "start a new visit of the patient and assess it before referring")
         active = db.execute(f"SELECT code FROM referrals WHERE visit_id = ? AND status NOT IN "
                             f"({', '.join('?' * len(ENDED_STATUSES))})", [visit_id, *ENDED_STATUSES]).fetchone()
         if active:

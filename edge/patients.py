@@ -7,7 +7,7 @@ from typing import Optional
 import sqlite_utils
 
 from edge import audit
-from edge.errors import Conflict, NotFound, ValidationError, require_current_version
+from edge.errors import Conflict, NotFound, ValidationError, VisitClosed, require_current_version
 from edge.store.database import utc_now, write_transaction
 
 JSON_LIST_COLUMNS = ("autoantibodies", "symptoms", "medications")
@@ -145,15 +145,13 @@ def update_visit(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, c
 
     Raises
     ------
-    Conflict
-        When the visit is closed.
+    VisitClosed
+        When the visit is closed (:func:`require_open_visit`).
     EditConflict
         When ``version`` is not the current one: another edit was saved since, and would be overwritten.
     """
     with write_transaction(db):
-        visit = get_visit(db, visit_id)
-        if visit["status"] != "open":
-            raise Conflict(f"visit {visit_id} is {visit['status']}; it can no longer be changed")
+        visit = require_open_visit(db, visit_id)
         require_current_version(f"visit {visit_id}", shown=version, current=visit["version"])
         row = {key: value for key, value in changes.items() if value is not None}
         if "draft" in row:
@@ -188,7 +186,7 @@ def keep_draft(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, dra
     """Store ``draft`` as the open visit's draft: the tablet keeping typed, unsaved values (autosave,
     a refused form, the idle lock). Not an edit: the visit's version stays (see :func:`update_visit`).
 
-    Raises ``Conflict`` for a closed visit (its page shows no forms, hence no draft)."""
+    Raises ``VisitClosed`` for a closed visit (its page shows no forms, hence no draft)."""
     with write_transaction(db):
         require_open_visit(db, visit_id)
         db["visits"].update(visit_id, {"draft": json.dumps(draft), "updated_at": utc_now()})
@@ -207,7 +205,7 @@ def merge_draft(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, ty
     the page's one home for them (autosave, refused values, the idle lock); returns the visit.
 
     Raises ``ValidationError`` naming the field that is not a short text, ``NotFound`` for an
-    unknown visit and ``Conflict`` for a closed one.
+    unknown visit and ``VisitClosed`` for a closed one.
     """
     if not isinstance(typed, dict):
         raise ValidationError("the draft must be an object {field: text}", fields=[{"field": "draft", "reason": "not an object"}])
@@ -225,7 +223,7 @@ def keep_typed(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, typ
     """Merge ``typed`` into the open visit's draft (:func:`merged_draft`), reading and writing it
     under one lock, so that what another request kept meanwhile (the page's autosave) stays: the
     service's own values (a refused form's typed values), and :func:`merge_draft`'s once checked.
-    Returns the visit; ``Conflict`` for a closed one."""
+    Returns the visit; ``VisitClosed`` for a closed one."""
     with write_transaction(db):  # read and write under one lock: two saves at once both land
         visit = get_visit(db, visit_id)
         return keep_draft(db, actor, visit_id, merged_draft(visit["draft"], typed))
@@ -251,9 +249,24 @@ def mark_symptoms_reviewed(db: sqlite_utils.Database, actor: audit.Actor, visit_
 
 
 def require_open_visit(db: sqlite_utils.Database, visit_id: int) -> dict:
+    """The visit, while it is open: the one rule every write to a visit passes (a take, a breath reading, a
+    lab panel or file, lung function, the draft, skipped steps, an edit, a result calculated).
+
+    A completed or cancelled visit is the record of what was measured and what the nurse was told then:
+    nothing is added to it, and its result is not calculated again (it would be stored, and its takes and
+    readings scored, as of today under the visit's date). Nothing reopens a visit; more is a new visit's.
+
+    Raises
+    ------
+    NotFound
+        For an unknown visit.
+    VisitClosed
+        For a closed visit, naming its status (409 ``visit_closed``); nothing is stored.
+    """
     visit = get_visit(db, visit_id)
     if visit["status"] != "open":
-        raise Conflict(f"visit {visit_id} is {visit['status']}; nothing more can be added to it")
+        raise VisitClosed(f"visit {visit_id} is {visit['status']}; nothing more can be added to it or calculated "
+                          "for it: start a new visit of the patient for that")
     return visit
 
 

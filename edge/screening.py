@@ -15,7 +15,7 @@ from typing import Optional
 import sqlite_utils
 
 from edge import audit, monitoring_ends, outcomes, regional_validation, site_calibration
-from edge.errors import NotFound, ValidationError, VisitClosed
+from edge.errors import NotFound, ValidationError
 from edge.fusion.clinical_prior import ClinicalPicture, clinical_prior
 from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
 from edge.fusion.fusion import fuse
@@ -28,7 +28,7 @@ from edge.auscultation import population_by_device
 from edge.breath import score_unscored_breath_readings
 from edge.inference.bundles import served_entry_digests
 from edge.labs import recent_lymphocytes
-from edge.patients import get_patient, get_visit
+from edge.patients import get_patient, require_open_visit
 from edge.modalities import SCORERS, ModalityScorer, potential_ranges, served_crackle_model
 from edge.recordings import (check_takes_readable, list_recordings, rescore_takes_of_other_models,
                              score_unscored_recordings)
@@ -228,29 +228,6 @@ def _assessment_from_row(row: dict) -> dict:
     }
 
 
-def require_open_for_assessment(db: sqlite_utils.Database, visit_id: int) -> dict:
-    """The visit, while it is open: the one rule every door that calculates a result passes (the API's
-    assessments, the tablet's Calculate, through :func:`score_kept_inputs` and :func:`assess_visit`).
-
-    A completed or cancelled visit's result is the record of what the nurse was told then: calculating
-    it again would store a result, and score its takes and readings, as of today under the visit's date.
-    Nothing reopens a visit (``edge.patients.update_visit`` refuses a closed one); a new result is a
-    new visit's.
-
-    Raises
-    ------
-    NotFound
-        For an unknown visit.
-    VisitClosed
-        For a closed visit, naming its status; nothing is stored.
-    """
-    visit = get_visit(db, visit_id)
-    if visit["status"] != "open":
-        raise VisitClosed(f"visit {visit_id} is {visit['status']}: its result is the record of that visit and is "
-                          "not calculated again; start a new visit of the patient for a new result")
-    return visit
-
-
 def score_kept_inputs(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int, crackle_model,
                       actor: audit.Actor) -> None:
     """Score what a visit kept unscored during a model outage, and score again the takes another
@@ -259,13 +236,13 @@ def score_kept_inputs(db: sqlite_utils.Database, blobs: BlobStore, visit_id: int
     the assessment) is who the audit trail names for each score filled in or replaced.
 
     Raises ``VisitClosed`` for a closed visit before anything is scored
-    (:func:`require_open_for_assessment`), ``ModelUnavailable`` (naming them) while a needed model is
+    (:func:`edge.patients.require_open_visit`), ``ModelUnavailable`` (naming them) while a needed model is
     still unavailable, so a visit is never assessed as if its recordings or breath readings did not exist, and
     ``TakeAudioMissing`` (naming the take) before anything is scored when a take to be scored
     has lost its sound file. Lab panels and the breath reading are scored by the served model when
     the evidence is read (``edge.modalities``); a reading kept unscored gets its first score here, for the record.
     """
-    require_open_for_assessment(db, visit_id)
+    require_open_visit(db, visit_id)
     check_takes_readable(db, blobs, visit_id, crackle_model)
     score_unscored_recordings(db, blobs, visit_id, crackle_model, actor)
     rescore_takes_of_other_models(db, blobs, visit_id, crackle_model, actor)
@@ -305,9 +282,9 @@ def assess_visit(
 ) -> dict:
     """Assess an open visit from what is stored for it and store the result (a new row each time).
     Raises ``VisitClosed`` for a closed visit, also one closed while it was assessed: nothing is stored
-    (:func:`require_open_for_assessment`)."""
+    (:func:`edge.patients.require_open_visit`)."""
     options = options or EvidenceOptions()
-    visit = require_open_for_assessment(db, visit_id)
+    visit = require_open_visit(db, visit_id)
     patient = get_patient(db, visit["patient_id"])
     picture = clinical_picture(patient, on=visit["started_at"])
     evidence = []
@@ -364,7 +341,7 @@ def assess_visit(
                              for name in result["missing"]},
     }
     with write_transaction(db):
-        require_open_for_assessment(db, visit_id)  # closed meanwhile (another tab): nothing is stored
+        require_open_visit(db, visit_id)  # closed meanwhile (another tab): nothing is stored
         assessment_id = db["risk_assessments"].insert({
             "visit_id": visit_id,
             "probability": result["probability"],

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import secrets
+import unicodedata
 from pathlib import Path
 from typing import Optional
 
@@ -79,10 +80,19 @@ def check_password_policy(password: str, username: str = "") -> None:
 
 
 def normalize_pin(pin: str) -> str:
-    """The one form a PIN is set, checked and hashed in, and tried on the lock screen: surrounding
-    whitespace dropped (a space typed before or after it, a tablet keyboard's line break), as the
-    account page always did when setting it, so a PIN set padded or unpadded opens the lock either way."""
-    return pin.strip()
+    """The one form a PIN is set, checked and hashed in, and tried on the lock screen: NFKC-normalised, so
+    the full-width digits a Chinese keyboard types (１２３５) are the digits 1235, then surrounding whitespace
+    dropped (a space typed before or after it, a tablet keyboard's line break), as the account page always did
+    when setting it, so a PIN set padded or unpadded, in either width, opens the lock either way.
+
+    Unlike a password (:func:`normalize_password`: stripped only, since any character may be in it and its
+    stored hashes were made of it as typed), a PIN is digits only (:func:`check_pin_policy`, ASCII once
+    normalised): a PIN stored before this normalisation was ASCII, which NFKC leaves as it is.
+
+    >>> normalize_pin("\u3000１２３５ ")
+    '1235'
+    """
+    return unicodedata.normalize("NFKC", pin).strip()
 
 
 def check_pin_policy(pin: str) -> None:

@@ -81,7 +81,8 @@ def _resources():
 
 @operation(blueprint, "/visits/<int:visit_id>/referrals", "POST",
            summary="Refer the patient for HRCT from the visit's latest assessment (queued for delivery); 409 when "
-                   "that result is not current (`result_out_of_date`) or not the one named (`result_superseded`)",
+                   "that result is not current (`result_out_of_date`) or not the one named (`result_superseded`), or the "
+                   "visit was cancelled (`visit_closed`; a completed visit with a current result is referred)",
            roles=CLINICAL_ROLES, body=ReferralCreate, response=Referral, status=201, atomic=True)
 def create_referral(visit_id: int, body: ReferralCreate):
     resources = _resources()

@@ -181,9 +181,17 @@ function setupDrafts() {
   const key = draftKey();
   const owner = body().dataset.draftOwner;
   if (!key || !fields.length || !owner) return;
-  // What the server refused is shown again where it was typed (flushDrafts below says the refusal).
+  // What this tablet still holds is shown again where it was typed: a value waiting to be sent (typed
+  // offline, or before a page load the save did not reach) is newer than the server's value the page
+  // was drawn with, and goes below; a refused one stays as it was (flushDrafts below says the refusal).
   const kept = ownDraft(key);
-  if (kept) fields.forEach((field) => { if (field.dataset.draft in kept.refused) field.value = kept.refused[field.dataset.draft]; });
+  if (kept) {
+    fields.forEach((field) => {
+      const name = field.dataset.draft;
+      if (name in kept.fields) field.value = kept.fields[name];
+      else if (name in kept.refused) field.value = kept.refused[name];
+    });
+  }
   let timer = null;
   const queue = () => {
     const entry = ownDraft(key) || {owner, fields: {}, refused: {}};

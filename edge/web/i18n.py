@@ -217,6 +217,13 @@ CATALOG: dict[str, dict[str, str]] = {
                                  "back (see /readyz): the take is scored then. Or record this site again.",
                            "zh-CN": "等待评分：保存此录音时爆裂音模型不可用，因此该部位暂不算已听诊。模型恢复后（见服务状态页 "
                                     "/readyz）请重新计算风险，届时此录音会被评分；或重新录制该部位。"},
+    # The same take on a closed visit: nothing scores it any more (edge.patients.require_open_visit), so no
+    # Calculate is offered; a new visit records the site.
+    "take_waiting_score_closed": {"en": "Not scored: the crackle model was unavailable when this take was saved, and "
+                                        "this visit is closed, so the take stays unscored and does not count for its "
+                                        "site. Start a new visit of the patient to record this site again.",
+                                  "zh-CN": "未评分：保存此录音时爆裂音模型不可用，且该就诊已结束，因此此录音不再评分，"
+                                           "该部位不算已听诊。如需重新录制该部位，请开始新的就诊。"},
     "checklist_waiting_score": {"en": "A take is waiting to be scored: lung sounds are not done until it is.",
                                 "zh-CN": "有录音等待评分：评分完成前，肺部听诊尚未完成。"},
     "breath_hint": {"en": "Take an e-nose reading with the board, or upload its export.",
@@ -761,6 +768,13 @@ CATALOG: dict[str, dict[str, str]] = {
                                            "或重新录制肺部听诊。"},
     "lung_sounds_some_refused": {"en": "Other takes were refused by the quality check.",
                                  "zh-CN": "其他录音未通过质量检查。"},
+    # The same take on a closed visit: nothing scores it any more (edge.patients.require_open_visit), so no
+    # Calculate is offered; a new visit records the lung sounds (put for lung_sounds_waiting_score by _lung_sounds.html).
+    "lung_sounds_waiting_score_closed": {"en": "A take was saved while the crackle model was unavailable, and this "
+                                               "visit is closed, so it stays unscored. Start a new visit of the "
+                                               "patient to record the lung sounds again.",
+                                         "zh-CN": "有录音保存时爆裂音模型不可用，且该就诊已结束，因此该录音不再评分。"
+                                                  "如需重新录制肺部听诊，请开始新的就诊。"},
     "lung_sounds_not_counted": {"en": "Measured, not yet counted: {reason}, so it did not change the risk.",
                                 "zh-CN": "已测量、尚未计入：{reason}，因此未改变风险。"},
     "exam_incomplete": {"en": "Incomplete lung-sound exam: {sites} not heard (no usable recording). No crackles "
@@ -1051,7 +1065,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "changed_lung_sounds": {"en": "lung sounds", "zh-CN": "肺部听诊"},
     "changed_monitoring": {"en": "ILD monitoring ended or resumed", "zh-CN": "间质性肺病监测已结束或恢复"},
     "changed_outcomes": {"en": "HRCT or PFT outcomes on the patient's record", "zh-CN": "患者记录中的 HRCT 或肺功能结局"},
-    # A closed visit's result is its record (edge.screening.require_open_for_assessment): its page says it is out
+    # A closed visit's result is its record (edge.patients.require_open_visit): its page says it is out
     # of date, naming every change (inputs, settings, models), and what gives a current result, never "Calculate again".
     "closed_result_out_of_date": {"en": "Out of date: changed since this result ({changes}). This visit is closed, so "
                                         "its result stays as it was calculated: start a new visit for a current result.",

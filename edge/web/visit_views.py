@@ -127,7 +127,7 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
         breath_unscored_keys=BREATH_UNSCORED_KEYS,
         lab_errors=lab_errors, unit_checks=unit_checks, file_checks=file_checks, messages=_messages(recordings_),
         boards=resources.devices.statuses(), capture_seconds=CAPTURE_SECONDS, ctd_names=CTD_DIAGNOSES,
-        is_open=visit["status"] == "open", take_id=take_id,
+        is_open=visit["status"] == "open", referable_visits=outbox.REFERABLE_VISITS, take_id=take_id,
         # A form sent twice: said, never silent (start_visit, enter_labs).
         continued=request.args.get("continued") == "1", labs_already=request.args.get("labs_saved") == "already",
         take_already=request.args.get("take_saved") == "already" or captured_again,
@@ -218,7 +218,7 @@ def _message_key(exc: IldscreenError, kind: str = "audio") -> str:
     if isinstance(exc, TakeAudioMissing):
         return f"err_take_audio_missing:{exc.recording_id}"
     key = {"DeviceUnavailable": "err_device", "PayloadTooLarge": "err_too_large", "Conflict": "err_visit_closed",
-           "CaptureRunning": "err_board_busy",
+           "VisitClosed": "err_visit_closed", "CaptureRunning": "err_board_busy",
            "ModelUnavailable": "err_model_unavailable"}.get(type(exc).__name__)
     field = exc.fields[0].get("field") if isinstance(exc, ValidationError) and exc.fields else None
     if key is None and field in FIELD_KEYS and not (field == "file" and kind != "audio"):
@@ -282,8 +282,11 @@ def _wants_json() -> bool:
 @blueprint.post("/visits/<int:visit_id>/recordings")
 @login_required
 def upload_recording(visit_id: int):
-    """A file or a microphone take (the page's script sends ``source=microphone`` and wants JSON)."""
+    """A file or a microphone take (the page's script sends ``source=microphone`` and wants JSON). To a
+    closed visit, answered that it is closed whatever was sent (:func:`_closed_visit`)."""
     resources = _resources()
+    if closed := _closed_visit(resources.db(), visit_id, {}, field="auscultation"):
+        return closed
     upload = request.files.get("file")
     source = "microphone" if request.form.get("source") == "microphone" else "upload"
     try:
@@ -295,6 +298,8 @@ def upload_recording(visit_id: int):
             stethoscopes=resources.settings.stethoscopes, stream=upload.stream,
             max_bytes=resources.settings.max_upload_bytes, model=resources.auscultation_model,
             source=source, limits=resources.settings.audio_limits)
+    except VisitClosed:  # closed meanwhile (another tab)
+        return _closed_visit(resources.db(), visit_id, {}, field="auscultation")
     except IldscreenError as exc:
         if _wants_json():
             return jsonify({"error": {"message": _message(exc)}}), exc.status
@@ -365,6 +370,8 @@ def _board_capture(visit_id: int, anchor: str, kind: str, start):
     fetch``) gets the job at once, shows its progress and can cancel it, and the job is cancelled
     if the page stops polling; without the script the post waits for the capture and comes back."""
     watched = _wants_json()
+    if closed := _closed_visit(_resources().db(), visit_id, {}, field=anchor):
+        return closed
     try:
         job = start(_resources().settings.capture_orphan_seconds if watched else None)
         if watched:
@@ -552,10 +559,13 @@ def _confirmed_as_checked(entries: list[dict], checked: list[tuple[str, float, s
 @login_required
 def import_labs(visit_id: int):
     """Import a lab file, all or nothing. A result that looks like a unit slip refuses the file; the
-    page says which, why, and asks to send it again with "The values and units above are right"."""
+    page says which, why, and asks to send it again with "The values and units above are right". To a
+    closed visit, answered that it is closed whatever the file (:func:`_closed_visit`)."""
     upload = request.files.get("file")
     resources = _resources()
     db = resources.db()
+    if closed := _closed_visit(db, visit_id, {}, field="labs"):
+        return closed
     try:
         recordings.check_file_name(upload.filename if upload else None)
         entries = labs.read_lab_file(upload.stream)
@@ -566,10 +576,12 @@ def import_labs(visit_id: int):
             labs.add_lab_panel(db, g.actor, visit_id, fresh, unit_check_factor=resources.settings.lab_unit_check_factor)
     except UnitCheck as exc:
         checks = list(dict.fromkeys((finding["analyte"], finding["value"], finding["unit"]) for finding in exc.findings))
-        patients.keep_typed(db, g.actor, visit_id, {FILE_CHECK_DRAFT: json.dumps(checks)})
-        return _back(visit_id, "labs", lab_file_check="1")
+        return (_keep_in_draft(db, visit_id, {FILE_CHECK_DRAFT: json.dumps(checks)}, field="labs", sent={})
+                or _back(visit_id, "labs", lab_file_check="1"))
     except ValidationError as exc:
         return _back(visit_id, "labs", labs_error=_message_key(exc, "labs"))
+    except VisitClosed:  # closed meanwhile (another tab)
+        return _closed_meanwhile(visit_id, {}, field="labs")
     patients.forget_draft(db, g.actor, visit_id, FILE_CHECK_DRAFT)
     return _back(visit_id, "labs", **({} if fresh else {"labs_saved": "already"}))
 
@@ -577,7 +589,11 @@ def import_labs(visit_id: int):
 @blueprint.post("/visits/<int:visit_id>/breath")
 @login_required
 def upload_breath(visit_id: int):
+    """A breath reading's file. To a closed visit, answered that it is closed whatever the file
+    (:func:`_closed_visit`)."""
     resources = _resources()
+    if closed := _closed_visit(resources.db(), visit_id, {}, field="breath"):
+        return closed
     upload = request.files.get("file")
     try:
         recordings.check_file_name(upload.filename if upload else None)
@@ -585,6 +601,8 @@ def upload_breath(visit_id: int):
                                   max_bytes=resources.settings.max_upload_bytes)
     except ValidationError as exc:
         return _back(visit_id, "breath", breath_error=_message_key(exc, "breath"))
+    except VisitClosed:  # closed meanwhile (another tab)
+        return _closed_meanwhile(visit_id, {}, field="breath")
     return _back(visit_id, "breath")
 
 
@@ -727,7 +745,9 @@ def refer(visit_id: int):
 
     The referral carries the visit's latest result, so it is sent only when that is the result the
     page showed (``assessment_id``: another tab may have calculated again) and it is still current
-    (:func:`edge.freshness.require_current`, checked with the insert in one transaction)."""
+    (:func:`edge.freshness.require_current`, checked with the insert in one transaction). A completed
+    visit is referred as an open one is, a cancelled one is not (:data:`edge.outbox.REFERABLE_VISITS`): its
+    page (409) says the visit is closed, with the reason as typed."""
     resources = _resources()
     db = resources.db()
     shown = request.form.get("assessment_id", "")
@@ -736,6 +756,8 @@ def refer(visit_id: int):
         outbox.create_referral(db, g.actor, visit_id, site_secret=resources.folder.site_secret,
                                reason=request.form.get("reason"), assessment_id=int(shown) if shown.isdigit() else 0,
                                settings_today=programme_settings_today(), models_today=freshness.models_in_force())
+    except VisitClosed:  # cancelled (in another tab): not referred; the reason as typed comes back
+        return _closed_meanwhile(visit_id, {"refer_reason": request.form.get("reason", "")}, field="refer_closed")
     except ResultOutOfDate as exc:
         if request.form.get("reason", "").strip() and (closed := _keep_refer_reason(db, visit_id)):  # typed: comes back
             return closed
@@ -748,8 +770,13 @@ def refer(visit_id: int):
             raise
         if not request.form.get("reason", "").strip():
             return _back(visit_id, "referral", refer_error="reason")
-        # Too long: what was typed stays in the draft (the visit is open: its page shows the form), or,
-        # the visit closed meanwhile, comes back in the answer.
+        # Too long: what was typed stays in the draft (the visit is open: its page shows the form), or comes
+        # back in the answer: beside the form of a completed visit (referred, but keeping no draft), or the
+        # visit cancelled meanwhile, saying so.
+        if patients.get_visit(db, visit_id)["status"] == "completed":
+            reason = request.form["reason"]
+            return render_visit(visit_id, status=422, sent={"refer_reason": reason},
+                                field_errors={"refer_reason": _reason_too_long(reason)})
         return _keep_refer_reason(db, visit_id) or _back(visit_id, "referral", refer_error="reason_too_long")
     patients.forget_draft(db, g.actor, visit_id, "refer_")  # typed before an idle lock
     return _back(visit_id, "referral")
@@ -760,8 +787,8 @@ def _keep_refer_reason(db, visit_id: int):
     to the draft's own limit (:data:`edge.patients.DRAFT_MAX_VALUE`), whatever refused it; None once
     kept, else the closed visit's page with the reason as typed (:func:`_keep_in_draft`)."""
     reason = request.form["reason"]
-    return _keep_in_draft(db, visit_id, {"refer_reason": reason[:patients.DRAFT_MAX_VALUE]}, field="refer_reason",
-                       sent={"refer_reason": reason})
+    return _keep_in_draft(db, visit_id, {"refer_reason": reason[:patients.DRAFT_MAX_VALUE]}, field="refer_closed",
+                          sent={"refer_reason": reason})
 
 
 def _keep_in_draft(db, visit_id: int, kept: dict, *, field: str, sent: Optional[dict] = None):
@@ -778,15 +805,23 @@ def _keep_in_draft(db, visit_id: int, kept: dict, *, field: str, sent: Optional[
 
 
 def _closed_visit(db, visit_id: int, sent: dict, *, field: str):
-    """The closed visit's page (:func:`_closed_meanwhile`) for a form sent to it, or None while it is open.
+    """The answer to a form or file sent to a closed visit, or None while it is open: the tablet's side of
+    the one rule every write passes (:func:`edge.patients.require_open_visit`). The visit page (409,
+    :func:`_closed_meanwhile`), or for the page's script (a microphone take, a board capture) 409 JSON
+    ``visit_closed`` with the words it shows.
 
-    Checked before the values: a closed visit's page shows no form, so a value's error (over the limit,
-    not a number) would be said beside a field the nurse cannot see, and no corrected value could be
-    saved anyway; that the visit is closed is the one thing she can act on. A visit closed after this
-    check is still answered so where the value is stored (the ``Conflict`` paths)."""
-    if patients.get_visit(db, visit_id)["status"] == "open":
-        return None
-    return _closed_meanwhile(visit_id, sent, field=field)
+    Checked before the values or the file: a closed visit's page shows no form, so a value's or file's
+    error (over the limit, not a number, not a recording) would be said beside a form the nurse cannot
+    see, and nothing corrected could be saved anyway; that the visit is closed is the one thing she can
+    act on. A visit closed after this check is still answered so where the value is stored (the
+    ``VisitClosed`` paths)."""
+    try:
+        patients.require_open_visit(db, visit_id)
+    except VisitClosed:
+        if _wants_json():
+            return jsonify({"error": {"code": VisitClosed.code, "message": translate("err_visit_closed", g.lang)}}), 409
+        return _closed_meanwhile(visit_id, sent, field=field)
+    return None
 
 
 def _closed_meanwhile(visit_id: int, sent: dict, *, field: str):

@@ -149,3 +149,30 @@ def test_after_a_lock_without_a_pin_her_offline_draft_of_another_visit_is_hers_a
     assert not any("nurse2 logged in" in body for body in sent), sent
     assert page.input_value("textarea[data-draft=notes]") == "A: typed offline before her lock"
     context.close()
+
+
+def test_a_draft_still_queued_is_put_back_in_its_field_when_the_page_loads_online(browser, server):
+    """Brief h114, point 5: the page is drawn with the server's older value; what the tablet still had queued
+    (typed while the network was down) is newer, so it goes back in its field as it is sent, not only on the
+    next reload."""
+    context, page = new_page(browser, "en")
+    log_in(page, server.url, "nurse1", NURSE_PASSWORD)
+    register_patient(page, server.url, "CL114-E2E")
+    page.click("#new-visit")
+    notes = "textarea[data-draft=notes]"
+    page.wait_for_selector(notes)
+    page.fill(notes, "A: saved online")
+    page.wait_for_function("() => document.body.dataset.draftSaved === 'yes'")
+    drop_drafts(page)
+    type_offline(page, "A: typed offline, newer")
+    page.unroute("**/visits/*/draft")
+
+    page.reload()  # online again: the page shows the server's "saved online"; the queue holds the newer one
+
+    page.wait_for_function("() => document.body.dataset.draftSaved === 'yes'")
+    assert page.input_value(notes) == "A: typed offline, newer"
+    assert "A: typed offline, newer" not in page.evaluate(QUEUED_JS)  # sent: the queue is empty
+    page.reload()  # the server has it: the field shows it from the page itself
+    page.wait_for_selector(notes)
+    assert page.input_value(notes) == "A: typed offline, newer"
+    context.close()

@@ -161,7 +161,7 @@ def test_a_reading_taken_while_the_breath_model_is_unavailable_is_kept_and_score
 @pytest.mark.parametrize("model_back", [False, True])
 def test_a_reading_kept_unscored_on_a_closed_visit_says_nothing_scores_it(client, nurse, visit_id, monkeypatch,
                                                                          model_back):
-    """A closed visit is not assessed again (edge.screening.require_open_for_assessment), so a reading it kept
+    """A closed visit is not assessed again (edge.patients.require_open_visit), so a reading it kept
     unscored stays so: it says that, not that it is scored once the model is back or when the risk is calculated."""
     import edge.breath
     from edge.errors import ModelUnavailable

@@ -32,7 +32,7 @@ from edge.vocabulary import CHEST_PIECES
 from edge.web import presenters
 from edge.web.i18n import CATALOG
 from firmware_interface import DeviceKind, SimulatedDevice
-from support import PASSWORD, PATIENT, bundled_crackle_stamp, csrf_of, login, wav_bytes
+from support import PASSWORD, PATIENT, bundled_crackle_stamp, csrf_of, login, patch_visit, wav_bytes
 # One fixture validation that lets lung sounds count, and the assessment call, as the lung-sound result tests use them.
 from test_ui_lung_sound_result import assess, counted_detector
 
@@ -482,3 +482,27 @@ def test_a_board_capture_is_stored_not_stated_and_its_request_cannot_claim_a_pie
     assert claimed.status_code == 422 and claimed.json["error"]["fields"][0]["field"] == "chest_piece"
     assert captured.status_code == 201, captured.json
     assert captured.json["source"] == "device" and captured.json["chest_piece"] == "not_stated"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_take_still_waiting_on_a_closed_visit_is_said_to_stay_unscored_with_no_calculate(client, nurse, db, visit,
+                                                                                           lang):
+    """Brief h114, point 3: nothing scores a closed visit's takes (edge.patients.require_open_visit), so the take
+    and the result's lung-sound line say it stays unscored and a new visit records the site; neither invites the
+    Calculate a closed visit does not offer."""
+    assert client.post(f"/api/v1/visits/{visit['id']}/assessments", json={}, headers=nurse).status_code == 201
+    waiting = stored_take(db, visit["id"], "posterior_right_base", 0.02, "diaphragm")
+    wait_for_score(db, waiting, gated=False)
+    assert patch_visit(client, visit["id"], {"status": "completed"}, nurse).status_code == 200
+    client.set_cookie("lang", lang)
+
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+
+    take_item = page.split(f'id="take-{waiting}"', 1)[1].split("</li>", 1)[0]
+    assert (f'id="waiting-score-{waiting}">{escape(CATALOG["take_waiting_score_closed"][lang])}</p>'
+            in take_item)
+    finding = re.search(r'id="lung-sound-finding"><strong>([^<]+)</strong>', page)
+    assert finding is not None and str(escape(CATALOG["lung_sounds_waiting_score_closed"][lang])) in finding[1]
+    for open_words in ("take_waiting_score", "lung_sounds_waiting_score"):
+        assert str(escape(CATALOG[open_words][lang])) not in page
+    assert 'id="assess-button"' not in page

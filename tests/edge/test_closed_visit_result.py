@@ -1,5 +1,5 @@
 """A closed visit's result is its record (brief h110, point 1): once a visit is completed or cancelled, nothing
-calculates its result again (edge.screening.require_open_for_assessment, the one rule the API's assessments and
+calculates its result again (edge.patients.require_open_visit, the one rule the API's assessments and
 the tablet's Calculate pass), nor scores its takes or readings for one. The API answers 409 ``visit_closed``, the
 tablet its page (409) saying so in the nurse's language, and the stored result stays as it was. Nothing reopens a
 visit: a new result is a new visit's. The closed visit's page offers no Calculate, and a result out of date says
@@ -211,3 +211,25 @@ def test_a_new_visit_of_the_patient_is_calculated(client, nurse, db):
     rows = db.execute("SELECT id, visit_id, result FROM risk_assessments ORDER BY id").fetchall()
     assert [(row[0], row[1]) for row in rows] == [(first["id"], visit_id), (again.json["id"], new)]
     assert json.loads(rows[0][2])["probability"] == first["probability"]
+
+
+@pytest.mark.parametrize("status", ["completed", "cancelled"])
+def test_a_closed_visits_notes_are_shown_read_only(ui, nurse, db, status):
+    """Brief h114, point 2: the notes are kept in the visit's draft as typed; once the visit is closed its page
+    shows them as text, with no field to type in or autosave from (each edit would only be refused)."""
+    client, csrf = ui
+    visit_id = new_visit(client, nurse)
+    typed = "walks slowly\n<b>dry cough</b>"
+    assert client.post(f"/visits/{visit_id}/draft", json={"draft": {"notes": typed}},
+                       headers={"X-CSRF-Token": csrf}).status_code == 200
+    assert 'data-draft="notes"' in client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    closed(client, nurse, visit_id, status)
+
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+
+    assert 'name="notes"' not in page and "data-draft=" not in page
+    assert f'<span class="notes">{escape(typed)}</span>' in page
+    patient_id = client.get(f"/api/v1/visits/{visit_id}", headers=nurse).json["patient_id"]
+    empty = client.post(f"/api/v1/patients/{patient_id}/visits", json={}, headers=nurse).json["id"]
+    closed(client, nurse, empty, status)
+    assert 'id="visit-notes"' not in client.get(f"/visits/{empty}").get_data(as_text=True)  # none typed: nothing

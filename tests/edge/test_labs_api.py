@@ -144,7 +144,7 @@ def test_values_sent_to_a_closed_visit_are_answered_that_it_is_closed_first(clie
     before = counts(db)
     answer = client.post(f"/api/v1/visits/{visit_id}/labs", headers=nurse,
                          json={"results": [{"analyte": "crp", "value": value, "unit": "mg/L"}]})
-    assert answer.status_code == 409 and answer.json["error"]["code"] == "conflict"
+    assert answer.status_code == 409 and answer.json["error"]["code"] == "visit_closed"
     assert "completed; nothing more can be added" in answer.json["error"]["message"]
     malformed = client.post(f"/api/v1/visits/{visit_id}/labs", headers=nurse,
                             json={"results": [{"analyte": "crp", "value": 4, "unit": "mg/L", "collected_at": "2" * 41}]})

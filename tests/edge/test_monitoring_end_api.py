@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from edge.vocabulary import MONITORING_END_NOTE_MAX
 from support import PATIENT, login, patch_visit
 from test_outcomes_api import patient_id  # noqa: F401 (a fixture)
 
@@ -81,7 +82,7 @@ def test_a_nurse_may_read_but_not_end_or_resume(client, clinician, nurse, patien
     ({"reason": "other", "note": "  "}, "note"),
     ({"reason": "other", "note": "line one\nline two"}, "note"),
     ({"reason": "other", "note": "\x1b[2J moved"}, "note"),
-    ({"reason": "other", "note": "x" * 201}, "note"),
+    ({"reason": "other", "note": "x" * (MONITORING_END_NOTE_MAX + 1)}, "note"),
     ({"extra": 1}, "extra"),
 ])
 def test_bad_values_are_refused_naming_the_field_and_nothing_is_stored(client, clinician, patient_id, db, body,

@@ -274,7 +274,7 @@ def test_a_take_of_a_visit_no_longer_open_is_not_discarded(client, nurse, visit_
     closed = patch_visit(client, visit_id, {"status": status}, nurse)
     assert closed.status_code == 200, closed.json
     refused = client.delete(f"/api/v1/recordings/{take['id']}", headers=nurse)
-    assert refused.status_code == 409 and refused.json["error"]["code"] == "conflict"
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "visit_closed"
     assert status in refused.json["error"]["message"]
     assert [row[0] for row in _rows(db)] == [take["id"]] and len(stored_files(settings)) == 1
     assert _discard_trail(db) == []

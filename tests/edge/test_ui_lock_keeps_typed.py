@@ -206,7 +206,7 @@ def test_the_visit_draft_endpoint_names_what_it_refuses(ui, client, make_user):
     assert client.post("/visits/999/draft", json={"draft": {"notes": "x"}}, headers=headers).status_code == 404
     post_visit_status(client, csrf, visit_id, "finish")
     closed = client.post(f"/visits/{visit_id}/draft", json={"draft": {"notes": "x"}}, headers=headers)
-    assert closed.status_code == 409 and closed.json["error"]["code"] == "conflict"
+    assert closed.status_code == 409 and closed.json["error"]["code"] == "visit_closed"
 
     make_user("admin2", "admin")  # not a clinical account: no visit's draft
     admin_headers = login(client, "admin2")

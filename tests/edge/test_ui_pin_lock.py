@@ -268,3 +268,27 @@ def test_a_locked_session_whose_pin_was_removed_meanwhile_asks_for_the_password(
     response = client.get("/unlock?next=/patients/new")
     assert response.status_code == 302 and response.headers["Location"] == "/login?next=/patients/new&locked=1"
     assert client.get("/").headers["Location"].startswith("/login")  # that session is over
+
+
+@pytest.mark.parametrize("set_as, tried_as", [("４０７１", "4071"), ("4071", "４０７１"), ("４０７１", "\u3000４０７１")])
+def test_a_pin_typed_in_full_width_digits_is_set_and_opens_the_lock(ui, db, set_as, tried_as):
+    """Brief h114, point 4: a Chinese keyboard types full-width digits; NFKC (edge.users.normalize_pin) makes them
+    the digits they are, when setting and when unlocking, and a wrong full-width PIN is still counted."""
+    client, csrf = ui
+    assert set_pin(client, csrf, pin=set_as, repeat=set_as).status_code == 302
+    client.post("/lock", data={"csrf_token": csrf, "next": "/patients/new"})
+    wrong = client.post("/unlock?next=/patients/new", data={"csrf_token": csrf, "pin": "４０７２"})
+    assert wrong.status_code == 401 and "Attempts left before the session ends: 4" in wrong.get_data(as_text=True)
+    right = client.post("/unlock?next=/patients/new", data={"csrf_token": csrf, "pin": tried_as})
+    assert right.status_code == 302 and right.headers["Location"] == "/patients/new"
+    assert audit_actions(db)[-4:] == ["set_pin", "lock", "unlock_failed", "unlock"]
+
+
+def test_a_full_width_pin_is_held_to_the_same_rule():
+    from edge.errors import ValidationError
+    from edge.users import check_pin_policy
+
+    with pytest.raises(ValidationError, match="ascending or descending run"):
+        check_pin_policy("１２３４")
+    with pytest.raises(ValidationError, match="4 to 8 digits"):
+        check_pin_policy("٤٠٧١")  # Arabic-Indic digits stay themselves under NFKC: not the ASCII digits a PIN is
