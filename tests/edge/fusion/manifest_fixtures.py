@@ -1,8 +1,8 @@
 """Manifest entries the evidence tests run on: fixtures, never the shipped numbers.
 
 ``detector_block`` has the shape of the patient-level ``validation`` block the crackle detector
-carries from issue 24 (/work/briefs/interface_24_25.md); the shipped manifest may still hold the
-old recording-level block, which must read as "unvalidated".
+carries since issue 24 (docs/evidence.md); a manifest may still hold the old recording-level block,
+which must read as "unvalidated".
 """
 STATUS = {"synthetic": True, "clinically_validated": False, "training_population": "test fixture",
           "statement": "Test fixture; not for clinical use."}
