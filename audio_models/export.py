@@ -22,7 +22,7 @@ from onnxruntime import quantization
 
 from audio_models import validation, windows
 from common import model_dates
-from common.hashing import sha256_file
+from common.hashing import json_digest, sha256_file
 from audio_models.datasets import splits
 from audio_models.datasets.generic import LabelledRecording
 from audio_models.datasets.icbhi import load_icbhi
@@ -192,6 +192,74 @@ def weights_created(out_dir, weights_sha256):
                                        recorded_digest=lambda entry: (entry.get("torch_weights") or {}).get("sha256"))
 
 
+def _existing_entry(out_dir):
+    """This model's entry in ``out_dir``'s ``manifest.json`` as it is before the export writes, or None."""
+    path = out_dir / "manifest.json"
+    models = json.loads(path.read_text()).get("models", {}) if path.is_file() else {}
+    return models.get(MODEL_NAME)
+
+
+def weights_record(out_dir, weights_sha256):
+    """The ``training_data`` of the entry in ``out_dir``'s manifest that describes the weights ``weights_sha256``
+    (its ``torch_weights.sha256``): who trained them, with which seed and steps. None when the entry describes
+    other weights or there is none. A ``--reuse-weights`` re-issue records it, not the data it reads."""
+    existing = _existing_entry(pathlib.Path(out_dir)) or {}
+    if (existing.get("torch_weights") or {}).get("sha256") != weights_sha256:
+        return None
+    return existing.get("training_data")
+
+
+#: The entry's list of earlier entries whose results it gives unchanged (the clinic reads it:
+#: ``edge.inference.models.RESULTS_UNCHANGED_FROM``).
+RESULTS_UNCHANGED_FROM = "results_unchanged_from"
+#: The parts of the entry that are words about the model, not what its results are made of: a re-issue that
+#: changes only these (the same weights, files, calibration, thresholds and figures) gives every stored result
+#: unchanged (:func:`results_unchanged_from`). Each is ``(key, sub-key or None)``.
+WORDING = (("validation_status", "statement"), ("validation_status", "caveats"),
+           ("validation_status", "training_population"), ("training_data", "population"),
+           ("training_data", "datasets"), ("evaluation_data", None), (RESULTS_UNCHANGED_FROM, None))
+
+
+def _without_words(entry):
+    """``entry`` without :data:`WORDING`."""
+    entry = {key: (dict(value) if isinstance(value, dict) else value) for key, value in entry.items()}
+    for key, sub in WORDING:
+        if sub is None:
+            entry.pop(key, None)
+        elif isinstance(entry.get(key), dict):
+            entry[key].pop(sub, None)
+    return entry
+
+
+def results_unchanged_from(existing, entry):
+    """The new ``entry``'s ``results_unchanged_from``: the digests (:func:`common.hashing.json_digest`, as the
+    clinic's ``entry_digest``) of the earlier entries whose results it gives unchanged, so that the clinic's
+    stored results and takes scored with them stay current (``edge.freshness``). ``existing``: the entry it
+    replaces (None: none). The same entry again: its list as it was; one that differs only in
+    :data:`WORDING`: its list and its own digest; anything else (weights, files, a calibration, a threshold,
+    a figure): none, so every result made with it is out of date.
+
+    Examples
+    --------
+    >>> old = {"threshold": 0.2, "validation_status": {"statement": "old words"}}
+    >>> new = {"threshold": 0.2, "validation_status": {"statement": "new words", "caveats": []}}
+    >>> results_unchanged_from(old, new) == [json_digest(old)]
+    True
+    >>> results_unchanged_from(old, {**new, "threshold": 0.3})
+    []
+    """
+    if existing is None:
+        return []
+    entry = json.loads(json.dumps(entry))  # as it will be read back (tuples are lists)
+    earlier = list(existing.get(RESULTS_UNCHANGED_FROM) or [])
+    ignore = lambda item: {key: value for key, value in item.items() if key != RESULTS_UNCHANGED_FROM}
+    if ignore(existing) == ignore(entry):
+        return earlier
+    if _without_words(existing) == _without_words(entry):
+        return earlier + [digest for digest in [json_digest(existing)] if digest not in earlier]
+    return []
+
+
 def write_manifest(out_dir, entry):
     """Insert or replace this model's entry in ``manifest.json``, keeping other models."""
     path = out_dir / "manifest.json"
@@ -205,6 +273,8 @@ SPRSOUND_CITATION = ("Zhang Q et al. SPRSound: Open-Source SJTU Paediatric Respi
                      "IEEE Trans Biomed Circuits Syst 2022;16(5):867-881, doi:10.1109/TBCAS.2022.3204910 (CC BY 4.0)")
 KAUH_CITATION = ("Fraiwan M, Fraiwan L, Khassawneh B, Ibnian A. A dataset of lung sounds recorded from the chest wall "
                  "using an electronic stethoscope. Data in Brief 2021;35:106913, doi:10.1016/j.dib.2021.106913 (CC BY 4.0)")
+ICBHI_CITATION = ("Rocha BM et al. An open access database for the evaluation of respiratory sound classification "
+                  "algorithms. Physiol Meas 2019;40(3):035001, doi:10.1088/1361-6579/ab03ea (freely available for research)")
 #: What each population's figures rest on (the manifest's ``validation.populations``).
 POPULATION_DATASETS = {
     "adults": {"dataset": "KAUH lung sounds (Fraiwan 2021), test patients of the hash split",
@@ -238,6 +308,28 @@ def dataset_citations(recordings):
             **({"KAUH lung sounds": KAUH_CITATION} if any(_is_kauh(r) for r in recordings) else {}),
             **{f"labelled folder {name}": "a clinic's own labelled takes (labels.csv), kept on the clinic's box"
                for name in sorted(set(labelled_folders(recordings).values()))}}
+
+
+def evaluation_data(icbhi_recordings):
+    """The manifest's ``evaluation_data``: data sets the export read only to check the finished model, never to
+    train it or choose anything (not part of the split, so not in ``training_data.datasets``): ICBHI 2017, the
+    adult cross-device check (``metrics.test.icbhi_adults``), when its recordings were read. Empty without.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as R
+    >>> evaluation_data([])
+    {}
+    >>> evaluation_data([R(device="Litt3200"), R(device="Meditron")])["ICBHI 2017 Respiratory Sound Database"]["recordings"]
+    2
+    """
+    if not icbhi_recordings:
+        return {}
+    return {"ICBHI 2017 Respiratory Sound Database": {
+        "citation": ICBHI_CITATION, "recordings": len(icbhi_recordings),
+        "devices": sorted({r.device for r in icbhi_recordings}),
+        "use": "adult cross-device check of the finished model only (metrics.test.icbhi_adults): never trained the "
+               "weights nor chose the input noise, calibration or thresholds"}}
 
 
 def _sets_read(recordings):
@@ -338,6 +430,29 @@ def _figure(block, name):
     return f"{name} {value:.2f} ({low:.2f}-{high:.2f})"
 
 
+#: What had been seen of the test adults before a recipe was fixed (training's ``adult_test_seen``, a code), in
+#: the statement's words; the code is also the caveat's (:func:`validation_caveats`), which the clinic's pages
+#: word in each language.
+TEST_SEEN_WORDS = {
+    "test_seen_before_input_noise": ("these test adults had been scored with added noise before the adults' input "
+                                     "noise was chosen, so their figures are not a clean test of it"),
+}
+
+
+def _by_device_text(population):
+    """The statement's words for a population's figures through each device alone (its ``by_device``), when
+    it has figures of two devices or more: how many of those with crackles each found, its AUC and
+    specificity; "" otherwise. Found is sensitivity times the patients with crackles (the whole number it
+    stands for), as the clinic's note counts it."""
+    by_device = population.get("by_device") or {}
+    if len(by_device) < 2:
+        return ""
+    each = [f"{device} {round(figures['sensitivity'] * figures['positive_patients'])} of "
+            f"{figures['positive_patients']} (AUC {figures['auc']:.2f}, specificity {figures['specificity']:.2f})"
+            for device, figures in by_device.items()]
+    return f"; each device alone found, of those with crackles: {', '.join(each)}"
+
+
 def validation_statement(block, *, adults_trained=False, against_crackle_free=None, adults_input_noise=None,
                          icbhi=None, adult_test_seen=None, labelled_trained=(), adults_chose=("KAUH",)):
     """The plain sentence every result and referral shows about what the detector was validated on.
@@ -364,7 +479,9 @@ def validation_statement(block, *, adults_trained=False, against_crackle_free=No
                   f"({adults['auc_ci95'][0]:.2f}-{adults['auc_ci95'][1]:.2f}), {_figure(adults, 'sensitivity')}, "
                   f"{_figure(adults, 'specificity')}")
     if adults is not None and adult_test_seen:
-        adult_text += f" ({adult_test_seen})"
+        adult_text += f" ({TEST_SEEN_WORDS[adult_test_seen]})"
+    if adults is not None:
+        adult_text += _by_device_text(adults)
     normal, wheeze = ((against_crackle_free or {}).get(kind) or {} for kind in ("none", "wheeze"))
     if adults is not None and normal.get("auc") is not None:
         low, high = normal["auc_ci95"]
@@ -386,7 +503,7 @@ def validation_statement(block, *, adults_trained=False, against_crackle_free=No
         adult_text += (f"; on {own['patients']} held-out adults of labelled folder {pop.removeprefix('adults_')} "
                        f"({own['positive_patients']} with crackles; {', '.join(own.get('devices') or [])}): AUC "
                        f"{own['auc']:.2f} ({own['auc_ci95'][0]:.2f}-{own['auc_ci95'][1]:.2f}), "
-                       f"{_figure(own, 'sensitivity')}, {_figure(own, 'specificity')}")
+                       f"{_figure(own, 'sensitivity')}, {_figure(own, 'specificity')}{_by_device_text(own)}")
     adult_text = adult_text.removeprefix("; ")
     folders = f" and on the labelled takes of folder(s) {', '.join(labelled_trained)}" if labelled_trained else ""
     trained = (f"trained on children (SPRSound) and adults (KAUH){folders}" if adults_trained else
@@ -396,6 +513,46 @@ def validation_statement(block, *, adults_trained=False, against_crackle_free=No
     causes = "Crackles here come from heart failure, COPD and other diseases, not ILD; the" if adults else "The"
     return (f"Crackle detector {trained}; {adult_text}; {held_out_children}. {causes} "
             "detector is not validated in people with ILD and is not for clinical use.")
+
+
+#: The caveats' codes (:func:`validation_caveats`), each a key of the clinic's catalogue
+#: (``edge/web/i18n.py``: ``crackle_caveat_<code>``); a reader that does not know a code shows the statement.
+CAVEAT_CODES = (*TEST_SEEN_WORDS, "crackles_against_normal_breathing", "input_noise_may_hide_crackles")
+
+
+def validation_caveats(block, *, against_crackle_free=None, adults_input_noise=None, icbhi=None,
+                       adult_test_seen=None):
+    """The manifest's ``validation_status.caveats``: what :func:`validation_statement` says of KAUH's adults
+    that their figures alone do not, each as ``{"code", "population", ...numbers}`` so that the clinic words it
+    in its own languages. Every number comes from what the export measured (``block``: the manifest's
+    ``validation``; the other arguments as for :func:`validation_statement`), and ``devices`` says through
+    which devices it was measured (all of the population's together). In the statement's order:
+
+    * ``adult_test_seen`` (a code of :data:`TEST_SEEN_WORDS`, recorded by training): the test adults
+      (``patients``, ``positive_patients``) had been seen before the recipe was fixed;
+    * ``crackles_against_normal_breathing``: their crackle recordings against recordings with no other sound
+      (``auc``, ``auc_ci95``, ``crackle_free_patients``) and, when measured, against wheezes
+      (``against_wheeze_auc``);
+    * ``input_noise_may_hide_crackles``: adults' recordings are scored with noise ``snr_db`` below their level,
+      which may hide faint crackles; with the ICBHI check's adult recordings with crackles and how many were
+      found (``icbhi_with_crackles``, ``icbhi_found``) when it had any.
+    """
+    adults = block["populations"].get("adults")
+    caveats = []
+    if adults is not None and adult_test_seen:
+        caveats.append({"code": adult_test_seen, "population": "adults", "patients": adults["patients"],
+                        "positive_patients": adults["positive_patients"], "devices": list(adults.get("devices") or [])})
+    normal, wheeze = ((against_crackle_free or {}).get(kind) or {} for kind in ("none", "wheeze"))
+    if adults is not None and normal.get("auc") is not None:
+        caveats.append({"code": "crackles_against_normal_breathing", "population": "adults", "auc": normal["auc"],
+                        "auc_ci95": list(normal["auc_ci95"]), "crackle_free_patients": normal["crackle_free_patients"],
+                        "against_wheeze_auc": wheeze.get("auc"), "devices": list(adults.get("devices") or [])})
+    if adults_input_noise is not None:
+        noise = {"code": "input_noise_may_hide_crackles", "population": "adults", "snr_db": adults_input_noise["snr_db"]}
+        if icbhi and icbhi.get("with_crackles"):
+            noise.update(icbhi_with_crackles=icbhi["with_crackles"], icbhi_found=icbhi["with_crackles_called_positive"])
+        caveats.append(noise)
+    return caveats
 
 
 def _labelled_folders_of(recordings, cohort):
@@ -474,7 +631,9 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
     """Export FP32 + INT8, check parity, validate on held-out patients, write the manifest entry.
 
     ``thresholds`` and ``quality_thresholds`` are ``{cohort: threshold}`` (``adults``, ``children``),
-    chosen on validation patients."""
+    chosen on validation patients. ``parts["train"]``: the patients who trained the weights (for a
+    ``--reuse-weights`` re-issue, those its manifest entry records: ``train.trained_part``). An entry that
+    gives the results of the one it replaces unchanged names it (:func:`results_unchanged_from`)."""
     threshold = screening_threshold(thresholds)
     out_dir = pathlib.Path(out_dir)
     model.eval()
@@ -513,14 +672,13 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
     train_rated = [r for r in parts["train"] if not r.poor_quality]
     positives = sum(r.has_fine_crackles for r in train_rated)
     adult_subgroups = (metrics["test"]["populations"].get("adults") or {}).get("subgroups") or {}
+    measured = {"against_crackle_free": adult_subgroups.get("against_crackle_free"),
+                "adults_input_noise": entry["population_input_noise"].get("adults"),
+                "icbhi": metrics["test"].get("icbhi_adults"), "adult_test_seen": training.get("adult_test_seen")}
     statement = validation_statement(block, adults_trained=any(validation.population_key(r) == "adults"
                                                                for r in parts["train"]),
-                                     against_crackle_free=adult_subgroups.get("against_crackle_free"),
-                                     adults_input_noise=entry["population_input_noise"].get("adults"),
-                                     icbhi=metrics["test"].get("icbhi_adults"),
-                                     adult_test_seen=training.get("adult_test_seen"),
                                      labelled_trained=sorted(set(labelled_folders(parts["train"]).values())),
-                                     adults_chose=adult_threshold_sources(parts["validation"]))
+                                     adults_chose=adult_threshold_sources(parts["validation"]), **measured)
     entry.update({
         "name": MODEL_NAME, "version": MODEL_VERSION, "task": "crackle detection in lung sounds",
         "default_variant": "fp32", "variants": variants,
@@ -545,7 +703,7 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
         "parameters": count_parameters(model), "opset": OPSET, "ir_version": IR_VERSION,
         "validation_status": {"synthetic": False, "clinically_validated": False,
                               "training_population": training_population(parts),
-                              "statement": statement},
+                              "statement": statement, "caveats": validation_caveats(block, **measured)},
         "training_data": {
             "synthetic": False,
             "datasets": dataset_citations(parts["train"] + parts["validation"] + parts["test"]),
@@ -572,13 +730,18 @@ def export_all(out_dir, *, model, seed, calibration, thresholds, quality_thresho
             "prevalence_note": "share of validation recordings with crackles (children and adults), where the "
                                "recording probability was calibrated",
             "train_prevalence": round(positives / max(len(train_rated), 1), 4),
-            "seed": seed, "steps": training["steps"],
+            # The weights' seed: a --reuse-weights re-issue keeps the one they were trained with (train.main).
+            "seed": training.get("seed", seed), "steps": training["steps"],
         },
+        **({"evaluation_data": evaluation_data(icbhi_recordings)} if icbhi_recordings else {}),
         "validation": block,
         "metrics": metrics,
         "torch_weights": {"file": f"{MODEL_NAME}.pt", "sha256": weights_sha256},
         "created": weights_created(out_dir, weights_sha256),
         "intended_use": "research screening aid; crackle detector only (not an ILD diagnosis); not for clinical use",
     })
+    unchanged_from = results_unchanged_from(_existing_entry(out_dir), entry)
+    if unchanged_from:
+        entry[RESULTS_UNCHANGED_FROM] = unchanged_from
     (out_dir / f"{MODEL_NAME}_eval.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return write_manifest(out_dir, entry)

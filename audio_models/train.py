@@ -63,6 +63,7 @@ from audio_models.io import load_audio
 from audio_models.model import FRAME_S, N_OUT_FRAMES, SAMPLE_RATE, WINDOW_SAMPLES, CrackleNet, load_weights
 from audio_models.scoring import INPUT_NOISE_SEED, calibrate_score
 from audio_models.windows import TOP_K, split_windows
+from common.hashing import sha256_file
 from evaluation.calibration import fit_platt
 from evaluation.metrics import youden_threshold
 
@@ -97,12 +98,12 @@ INPUT_NOISE_DRAWS = 2
 #: the choice follows the level, not one draw's luck. The shipped seed is
 #: :data:`audio_models.scoring.INPUT_NOISE_SEED`.
 INPUT_NOISE_CHOICE_SEEDS = (0, 1000, 2000, 3000)
-#: What had been seen of the test adults before this recipe was fixed; the statement every result
-#: shows carries it. 0.5.0's stress check scored them with white noise 20 dB below the sound (and
-#: showed their AUC rise) before the adults' input noise was chosen, so their figures are not a clean
-#: test of it (audio_models/README.md, History). None for a recipe whose test adults are unseen.
-ADULT_TEST_SEEN = ("these test adults had been scored with added noise before the adults' input noise was chosen, so "
-                   "their figures are not a clean test of it")
+#: What had been seen of the test adults before this recipe was fixed (a code of
+#: :data:`audio_models.export.TEST_SEEN_WORDS`); the statement every result shows says it, and the manifest's
+#: caveats carry it. 0.5.0's stress check scored them with white noise 20 dB below the sound (and showed their
+#: AUC rise) before the adults' input noise was chosen, so their figures are not a clean test of it
+#: (audio_models/README.md, History). None for a recipe whose test adults are unseen.
+ADULT_TEST_SEEN = "test_seen_before_input_noise"
 #: A population gets input noise only when it raises that population's validation patient AUC by at
 #: least this much (programme assumption: a smaller gain on a few patients is within chance).
 INPUT_NOISE_MIN_GAIN = 0.05
@@ -525,6 +526,39 @@ def load_split(data_folders, *, seed, labelled_fractions=splits.LABELLED_FRACTIO
     return {part: splits.select(recordings, part, seed=seed, fractions=fractions) for part in splits.PARTS}, fractions
 
 
+def trained_part(parts, record):
+    """``parts`` with its ``train`` part the recordings of the patients who trained reused weights: those of
+    ``record`` (the ``training_data`` of the manifest entry that describes them, :func:`audio_models.export.
+    weights_record`), not the patients this split puts there (another seed, or a folder added since, would
+    name patients who never trained them). The split seed must leave every one of them out of validation
+    and test.
+
+    Raises
+    ------
+    DatasetError
+        The record names no train patients, one of them is not in the data read, or is in the validation
+        or test part.
+    """
+    trained = {key for keys in ((record or {}).get("split") or {}).get("patients", {}).get("train", {}).values()
+               for key in keys}
+    if not trained:
+        raise DatasetError("--reuse-weights: the manifest entry of these weights does not name the patients who "
+                           "trained them (training_data.split.patients.train): re-issue from a training run")
+    key = lambda recording: splits.patient_key(recording.dataset_family, recording.patient_id)
+    read = {key(r) for part in parts.values() for r in part}
+    missing = trained - read
+    if missing:
+        raise DatasetError(f"--reuse-weights: {len(missing)} of the {len(trained)} patients who trained these weights "
+                           "are not in the data read: give the --data folders they were trained on")
+    held_out = {key(r) for name in ("validation", "test") for r in parts[name]} & trained
+    if held_out:
+        raise DatasetError(f"--reuse-weights: {len(held_out)} patients who trained these weights fall in the validation "
+                           "or test part of this split: use the --seed they were trained with "
+                           f"({record.get('seed')})")
+    every = [r for name in splits.PARTS for r in parts[name]]
+    return {**parts, "train": [r for r in every if key(r) in trained]}
+
+
 def add_data_arguments(parser):
     """The data options of every command that splits the corpus as training does (this one and
     :mod:`audio_models.seed_spread`): ``--data``, once per folder, and ``--labelled-fractions``; read
@@ -572,8 +606,20 @@ def main(argv=None):
     train = parts["train"]
     args.out.mkdir(parents=True, exist_ok=True)
     weights = args.out / "auscultation.pt"
+    weights_training = {"seed": args.seed, "steps": args.steps, "population_share": POPULATION_SHARE}
     if args.reuse_weights:
         model = load_weights(weights)
+        # Who trained them, with which seed and steps, is what their entry recorded, not this run's options.
+        record = export.weights_record(args.out, sha256_file(weights))
+        if record is None:
+            parser.error(f"--reuse-weights: {args.out / 'manifest.json'} has no auscultation entry for these weights "
+                         "(torch_weights.sha256): who trained them is not recorded")
+        try:
+            parts = trained_part(parts, record)
+        except DatasetError as exc:
+            parser.error(str(exc))
+        train = parts["train"]
+        weights_training = {name: record.get(name, value) for name, value in weights_training.items()}
     else:
         try:
             model = train_recipe(train, seed=args.seed, steps=args.steps)
@@ -588,8 +634,7 @@ def main(argv=None):
                                            entry={**export.entry_template(), "population_input_noise": input_noise})
     calibration, thresholds, quality_thresholds = choose_operating_points(val_rows)
     logger.info("calibration %s, thresholds %s, quality thresholds %s", calibration, thresholds, quality_thresholds)
-    training = {"seed": args.seed, "steps": args.steps, "population_share": POPULATION_SHARE,
-                "quality_false_refusal": QUALITY_FALSE_REFUSAL,
+    training = {**weights_training, "quality_false_refusal": QUALITY_FALSE_REFUSAL,
                 "input_noise": input_noise, "input_noise_validation_auc": noise_table,
                 "input_noise_levels": [level for level in INPUT_NOISE_SNR_DB if level is not None],
                 "input_noise_min_gain": INPUT_NOISE_MIN_GAIN, "input_noise_choice_seeds": len(INPUT_NOISE_CHOICE_SEEDS),

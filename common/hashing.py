@@ -3,6 +3,7 @@ downloaded data sets). Standard library only: the serving path imports it withou
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 #: Bytes read per step: a model or a data archive is hashed without being held in memory.
@@ -26,3 +27,17 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(READ_BLOCK_BYTES), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def json_digest(value) -> str:
+    """Hex sha256 of ``value`` as canonical JSON (keys sorted, no spaces, ASCII): the digest of a model's
+    manifest entry that results keep (``edge.inference.models.entry_digest``) and that a re-issue names
+    (``results_unchanged_from``, :mod:`audio_models.export`).
+
+    Examples
+    --------
+    >>> json_digest({"b": 1, "a": [1.5, None]}) == json_digest({"a": [1.5, None], "b": 1})
+    True
+    """
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

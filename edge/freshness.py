@@ -33,7 +33,7 @@ it (:func:`freshness_of_results`, which also says which results are superseded).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields as dataclass_fields
+from dataclasses import dataclass, field, fields as dataclass_fields
 from typing import Optional
 
 import sqlite_utils
@@ -41,7 +41,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from edge import monitoring_ends, outcomes, regional_validation, site_calibration
 from edge.errors import ModelUnavailable, ResultOutOfDate, ResultSuperseded
-from edge.inference.bundles import BUNDLED_ID, served_entry_digests
+from edge.inference.bundles import BUNDLED_ID, served_entry_digests, served_results_unchanged_from
 from edge.fusion.clinical_prior import ClinicalPicture
 from edge.fusion.evidence import EvidenceOptions, adult_populations
 from edge.labs import recent_lymphocytes
@@ -126,13 +126,16 @@ class ModelsInForce:
     content of each served model's manifest entry (``ModelRegistry.entry_digest``); ``site_calibration``,
     the version of the site calibration applied (None while none can be: Calculate is refused);
     ``regional_validation``, the version of the regional validation used (None: none);
-    ``crackle_device_figures``, the served crackle model's adult populations with figures per device."""
+    ``crackle_device_figures``, the served crackle model's adult populations with figures per device;
+    ``unchanged_from``, the earlier entry digests whose results each served entry gives unchanged (a re-issue
+    that changed only its words: ``edge.inference.models.results_unchanged_from``)."""
 
     versions: dict[str, ServedVersion]
     digests: dict[str, str]
     site_calibration: Optional[str]
     regional_validation: Optional[str]
     crackle_device_figures: frozenset[str] = frozenset()
+    unchanged_from: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def models_in_force() -> ModelsInForce:
@@ -146,7 +149,8 @@ def models_in_force() -> ModelsInForce:
             continue
     active = site_calibration.selected_calibration().active
     return ModelsInForce(versions, served_entry_digests(), active.version if active is not None else None,
-                         regional_validation.selected_regional_validation().version, _crackle_device_figures())
+                         regional_validation.selected_regional_validation().version, _crackle_device_figures(),
+                         served_results_unchanged_from())
 
 
 def _crackle_device_figures() -> frozenset[str]:
@@ -169,6 +173,12 @@ def counted_before_device_rule(assessment: dict, populations: frozenset[str]) ->
             and finding.get("detector_population_key") in populations)
 
 
+def _same_entry(kept: Optional[str], modality: str, today: ModelsInForce) -> bool:
+    """Whether the entry digest a result kept for ``modality`` is the served entry's, or one it gives the
+    results of unchanged (a re-issue of the same weights and figures that changed only its words)."""
+    return kept is not None and (kept == today.digests.get(modality) or kept in today.unchanged_from.get(modality, ()))
+
+
 def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
     """What of :data:`MODEL_CHANGES` ``assessment`` was calculated with that is not what is served
     ``today`` (:func:`models_in_force`), in that order.
@@ -177,7 +187,8 @@ def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
     another name or version (the label its ``model_versions`` keeps is none of the served model's), for
     the crackle model another threshold than the one it kept (``crackle_threshold``), or another manifest
     entry at the same version (its ``model_digests``: a re-issue with another calibration, threshold,
-    training prevalence or validation). One it did not use (missing from it): another manifest entry
+    training prevalence or validation; not one whose entry names the kept digest in its
+    ``results_unchanged_from``, a re-issue of the same weights and figures in other words). One it did not use (missing from it): another manifest entry
     that gives another range than the one its "if missing, measured" line read
     (:func:`_missing_range_changed`); a new version that gives the same range is no change. A result
     stored before results kept digests (or, for a missing modality, the ranges) cannot tell a re-issue
@@ -194,7 +205,7 @@ def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
         used, served = _model_used(assessment, modality), today.versions.get(modality)
         digest = today.digests.get(modality)
         if used is None:
-            if digest is not None and digest != kept_digests.get(modality) and _missing_range_changed(
+            if digest is not None and not _same_entry(kept_digests.get(modality), modality, today) and _missing_range_changed(
                     assessment, modality):
                 changed.append(modality)
             continue
@@ -203,7 +214,7 @@ def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
         kept_threshold = assessment.get("crackle_threshold") if modality == "auscultation" else None
         scored_by_another = used not in served.labels or (kept_threshold is not None
                                                           and kept_threshold != served.threshold)
-        if scored_by_another or digest != kept_digests.get(modality):
+        if scored_by_another or not _same_entry(kept_digests.get(modality), modality, today):
             changed.append(modality)
     calibration = (assessment.get("calibration") or {}).get("version", BUNDLED_ID)
     if today.site_calibration is not None and calibration != today.site_calibration:

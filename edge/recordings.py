@@ -23,7 +23,7 @@ from edge.auscultation import score_recording, served_stethoscope_validation, wi
 from edge.fusion.evidence import ValidationRule
 from edge.errors import (Conflict, ModelUnavailable, NotFound, PayloadTooLarge, ServiceBusy, StorageError, TakeAudioMissing,
                          ValidationError)
-from edge.inference.models import entry_digest, version_label
+from edge.inference.models import same_results, version_label
 from edge.patients import require_open_visit
 from edge.store.blob_sweep import is_referenced
 from edge.store.blobs import BlobStore, PendingBlob
@@ -409,14 +409,15 @@ def scored_by_another_model(stamp: dict, served: dict) -> bool:
     """Whether a take's score (its model ``stamp``) came from another crackle model than ``served``
     (a manifest entry): another name or version, another threshold for the same version, or the same
     version re-issued with another entry (``edge.freshness`` reads the result out of date then too):
-    the stamp's ``entry_sha256`` (:func:`edge.inference.models.entry_digest`), or, for a take scored
-    before stamps kept it, its calibration."""
+    the stamp's ``entry_sha256`` (:func:`edge.inference.models.entry_digest`; not when the served entry names it
+    as giving the same results, :func:`edge.inference.models.same_results`), or, for a take scored before
+    stamps kept it, its calibration."""
     name, version, threshold = judging_model(stamp)
     served_name, served_version, served_threshold = judging_model(served)
     if (name, version) != (served_name, served_version) or (threshold is not None and threshold != served_threshold):
         return True
     if stamp.get("entry_sha256") is not None:
-        return stamp["entry_sha256"] != entry_digest(served)
+        return not same_results(stamp["entry_sha256"], served)
     return stamp.get("calibration") is not None and stamp["calibration"] != served.get("calibration")
 
 

@@ -33,6 +33,10 @@ KNOWN_FOLDERS = {"sprsound2022": "children", "sprsound2022_test": "children", "k
 #: the ICBHI folders that training, the seed-spread study and ``ildscreen audio evaluate`` read for the
 #: adult cross-device check (:data:`audio_models.datasets.icbhi.ICBHI_FOLDERS`).
 PUBLIC_FOLDER_NAMES = (*KNOWN_FOLDERS, *ICBHI_FOLDERS)
+#: The public sets' own names, which start each of their folders' names: a labelled folder whose name starts
+#: with one would read as that set's too (``sprsound`` or ``SPRSound2024`` as SPRSound's children,
+#: ``kauh_north`` as KAUH's adults, ``icbhi`` as ICBHI's), so it is refused like the folder names themselves.
+PUBLIC_SET_NAMES = ("sprsound", "kauh", "icbhi")
 
 
 #: What a labelled folder's name may be: letters or digits, then also ``.``, ``-`` and ``_`` (it names a
@@ -51,14 +55,16 @@ def check_labelled_folder_name(folder):
         ``adults_adults``), a public set's folder name (:data:`PUBLIC_FOLDER_NAMES`: ``sprsound2022`` would
         collide with SPRSound's ``children_sprsound2022``; ``kauh`` would read as KAUH's adults;
         ``icbhi_sample`` as ICBHI's, and evaluation would read the folder itself as the adult cross-device
-        check's), or one with spaces or other characters (:data:`_FOLDER_NAME`).
+        check's) or one that starts like a public set's (:data:`PUBLIC_SET_NAMES`: ``sprsound``,
+        ``SPRSound2024``, ``icbhi``), or one with spaces or other characters (:data:`_FOLDER_NAME`).
     """
     name = pathlib.Path(folder).resolve().name
     folded = name.casefold()
     if folded in POPULATIONS or folded.startswith(tuple(f"{cohort}_" for cohort in POPULATIONS)):
         why = f"its populations would be named adults_{name} and children_{name}, which read as a cohort's own"
-    elif folded in PUBLIC_FOLDER_NAMES:
-        why = (f"it is a public set's folder name ({', '.join(PUBLIC_FOLDER_NAMES)}): its population (adults_{name}, "
+    elif folded in PUBLIC_FOLDER_NAMES or folded.startswith(PUBLIC_SET_NAMES):
+        why = (f"it is a public set's folder name or starts like one ({', '.join(PUBLIC_FOLDER_NAMES)}; "
+               f"{', '.join(f'{start}...' for start in PUBLIC_SET_NAMES)}): its population (adults_{name}, "
                f"children_{name}) would read as that set's")
         if folded in ICBHI_FOLDERS:
             # `ildscreen audio evaluate --data DIR` looks for the ICBHI folders in DIR and beside it.

@@ -54,7 +54,7 @@ from edge.inference.bundle_checks import (
     smoke_run_problems,
 )
 from common.hashing import sha256_file
-from edge.inference.models import BUNDLED_DIR, ModelRegistry
+from edge.inference.models import BUNDLED_DIR, ModelRegistry, results_unchanged_from
 from edge.store.blobs import fsync_directory
 from edge.store.database import utc_now
 
@@ -477,6 +477,16 @@ def served_entry_digests() -> dict[str, str]:
     if registry is None:
         return {}
     return {name: registry.entry_digest(name) for name in registry.manifest["models"]}
+
+
+def served_results_unchanged_from() -> dict[str, frozenset[str]]:
+    """The earlier entry digests whose results each served model gives unchanged, by name
+    (:func:`~edge.inference.models.results_unchanged_from`: a re-issue that changed only its words; {} while
+    the process serves no bundle): a result kept with one of them is not out of date for that model."""
+    registry = selected_bundle().registry
+    if registry is None:
+        return {}
+    return {name: results_unchanged_from(registry.entry(name)) for name in registry.manifest["models"]}
 
 
 def selected_registry() -> ModelRegistry:

@@ -8,9 +8,10 @@ import dataclasses
 import hashlib
 import json
 import pathlib
+from typing import Optional
 
 from audio_models.errors import ModelError
-from common.hashing import sha256_file
+from common.hashing import json_digest, sha256_file
 from edge.inference import BackendConfig, create_backend, create_backend_with_fallback
 
 BUNDLED_DIR = pathlib.Path(__file__).resolve().parents[1] / "bundled_models"
@@ -42,8 +43,27 @@ def entry_digest(entry: dict) -> str:
     """The sha256 of a model's manifest entry as canonical JSON: everything a result or a take's score
     reads from it (its files' sha256, calibration, threshold, validation figures), so a model re-issued
     at the same version with another calibration or threshold has another digest."""
-    canonical = json.dumps(entry, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return json_digest(entry)
+
+
+#: A manifest entry's list of earlier entries' digests (:func:`entry_digest`) whose results it gives unchanged:
+#: a re-issue that changed only its words (statement, caveats, the records of its data), written by the export
+#: (``audio_models.export.results_unchanged_from``).
+RESULTS_UNCHANGED_FROM = "results_unchanged_from"
+
+
+def results_unchanged_from(entry) -> frozenset[str]:
+    """The earlier entries' digests whose results ``entry`` gives unchanged (:data:`RESULTS_UNCHANGED_FROM`;
+    empty for an entry that names none). The one reader of that list."""
+    earlier = entry.get(RESULTS_UNCHANGED_FROM) if isinstance(entry, dict) else None
+    return frozenset(digest for digest in earlier or () if isinstance(digest, str))
+
+
+def same_results(kept_digest, entry) -> bool:
+    """Whether a result or a take's score kept with the entry digest ``kept_digest`` is what ``entry`` (a
+    manifest entry served now) gives: its digest, or one it names as giving the same results
+    (:func:`results_unchanged_from`)."""
+    return kept_digest == entry_digest(entry) or kept_digest in results_unchanged_from(entry)
 
 
 def version_label(name, version, variant=None):
@@ -62,17 +82,24 @@ class ValidationStatus:
 
     ``synthetic``: trained on synthetic data only; ``clinically_validated``: validated on the
     patients it will screen (no model here is); ``training_population``: who the training data
-    came from, in words; ``statement``: the sentence every result, page and referral carries.
+    came from, in words; ``statement``: the sentence every result, page and referral carries (English);
+    ``caveats``: what the statement says that figures alone do not, each ``{"code", ...numbers}`` for the
+    clinic to word in its languages (``edge.web.presenters.crackle_model_caveats``), or None for a manifest
+    that has none (a page then shows the statement).
     """
 
     synthetic: bool
     clinically_validated: bool
     training_population: str
     statement: str
+    caveats: Optional[tuple] = None
 
     def as_dict(self):
-        """JSON form, as stamped on results."""
-        return dataclasses.asdict(self)
+        """JSON form, as stamped on results (``caveats`` only when the manifest has them)."""
+        stamped = dataclasses.asdict(self)
+        if self.caveats is None:
+            del stamped["caveats"]
+        return stamped
 
 
 def validation_status(entry, *, name="model"):
@@ -89,10 +116,14 @@ def validation_status(entry, *, name="model"):
                 if not isinstance(status.get(key), bool)]
     problems += [f"{key} must be a non-empty string" for key in ("training_population", "statement")
                  if not isinstance(status.get(key), str) or not status.get(key).strip()]
+    caveats = status.get("caveats")
+    if caveats is not None and not (isinstance(caveats, list) and all(
+            isinstance(item, dict) and isinstance(item.get("code"), str) and item["code"] for item in caveats)):
+        problems.append("caveats must be a list of objects, each with a non-empty string code")
     if problems:
         raise ModelError(f"{name}: {VALIDATION_KEY}: {'; '.join(problems)}")
     return ValidationStatus(status["synthetic"], status["clinically_validated"], status["training_population"],
-                            status["statement"])
+                            status["statement"], None if caveats is None else tuple(dict(item) for item in caveats))
 
 
 class ModelRegistry:

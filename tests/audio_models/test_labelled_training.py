@@ -298,6 +298,9 @@ def test_the_statement_names_kauh_only_when_its_adults_were_used(shared_data_dir
     ("adults", "adults_adults"), ("Children", "children_Children"), ("adults_north", "adults_adults_north"),
     ("sprsound2022", "public set's folder name"), ("kauh", "public set's folder name"),
     ("icbhi_sample", "read the folder itself as ICBHI's"), ("ICBHI_extra", "read the folder itself as ICBHI's"),
+    # A public set's own name, or one that starts like it, reads as that set's too (children_sprsound, adults_kauh_2).
+    ("sprsound", "public set's folder name or starts like one"), ("SPRSound2024", "would read as that set's"),
+    ("kauh_north", "would read as that set's"), ("ICBHI", "would read as that set's"),
     ("north clinic", "letters, digits"), ("_north", "letters, digits")])
 def test_a_folder_name_that_would_make_a_confusing_population_key_is_refused_before_training(
         tmp_path, capsys, name, why):
