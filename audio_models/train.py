@@ -608,9 +608,8 @@ def main(argv=None):
     weights = args.out / "auscultation.pt"
     weights_training = {"seed": args.seed, "steps": args.steps, "population_share": POPULATION_SHARE}
     if args.reuse_weights:
-        model = load_weights(weights)
         # Who trained them, with which seed and steps, is what their entry recorded, not this run's options.
-        record = export.weights_record(args.out, sha256_file(weights))
+        record = export.weights_record(args.out, sha256_file(weights)) if weights.is_file() else None
         if record is None:
             parser.error(f"--reuse-weights: {args.out / 'manifest.json'} has no auscultation entry for these weights "
                          "(torch_weights.sha256): who trained them is not recorded")
@@ -620,6 +619,7 @@ def main(argv=None):
             parser.error(str(exc))
         train = parts["train"]
         weights_training = {name: record.get(name, value) for name, value in weights_training.items()}
+        model = load_weights(weights)
     else:
         try:
             model = train_recipe(train, seed=args.seed, steps=args.steps)

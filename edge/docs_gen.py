@@ -287,7 +287,8 @@ def manifest_page() -> str:
     from edge.inference.models import VALIDATION_KEY, ValidationStatus
 
     rows = [(f"`{name}`", ", ".join(f"`{key}`" for key in keys)) for name, keys in REQUIRED_MODELS.items()]
-    status_rows = [(f"`{field.name}`", "true or false" if field.type in (bool, "bool") else "non-empty string")
+    status_rows = [(f"`{field.name}`", field.metadata.get("manifest") or (
+        "true or false" if field.type in (bool, "bool") else "non-empty string"))
                    for field in dataclasses.fields(ValidationStatus)]
     return (
         GENERATED_NOTE.format(source="edge/inference/bundle_checks.py and edge/inference/models.py")

@@ -92,7 +92,8 @@ class ValidationStatus:
     clinically_validated: bool
     training_population: str
     statement: str
-    caveats: Optional[tuple] = None
+    caveats: Optional[tuple] = dataclasses.field(default=None, metadata={
+        "manifest": "optional: a list of objects, each with a non-empty string `code` (and the numbers it is worded from)"})
 
     def as_dict(self):
         """JSON form, as stamped on results (``caveats`` only when the manifest has them)."""

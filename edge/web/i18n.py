@@ -723,6 +723,36 @@ CATALOG: dict[str, dict[str, str]] = {
                                 "zh-CN": "在这些有爆裂音的成人中，各听诊头单独检出：{devices}。"},
     "crackle_model_found": {"en": "{found} of {positive}", "zh-CN": "{positive} 名中 {found} 名"},
     "crackle_model_record_through": {"en": "Record through {device}.", "zh-CN": "请用 {device} 录音。"},
+    # The crackle model's caveats (its manifest's validation_status.caveats, issue 24): what its statement says of
+    # the test adults that their figures alone do not. Each code is audio_models.export.CAVEAT_CODES's, and every
+    # number is the one the export measured and wrote beside it (audio_models.export.validation_caveats; the README
+    # there says where each comes from); {devices}: the devices its figures were measured through together
+    # (edge.web.presenters.validated_devices). A code this catalogue lacks: the page shows the manifest's English
+    # statement (crackle_model_statement_english), never nothing.
+    "crackle_model_caveats": {"en": "What these figures do not show:", "zh-CN": "这些数据未能反映的情况："},
+    "crackle_caveat_test_seen_before_input_noise": {
+        "en": "The {patients} test adults ({positive} with crackles) had been scored with added noise before the "
+              "adults' input noise was chosen, so their figures are not a clean test of it.",
+        "zh-CN": "这 {patients} 名测试成人（{positive} 名有爆裂音）在选定成人输入噪声之前已被加噪评分过，"
+                 "因此其结果并非对该噪声的干净检验。"},
+    "crackle_caveat_crackles_against_normal_breathing": {
+        "en": "Against adults' recordings with no other sound (no wheeze), through {devices} together, its AUC was "
+              "{auc} (95% CI {auc_low}-{auc_high}; {patients} patients without crackles).",
+        "zh-CN": "与无其他声音（无哮鸣音）的成人录音相比，经 {devices} 合计，AUC 为 {auc}"
+                 "（95% 置信区间 {auc_low}–{auc_high}；{patients} 名无爆裂音者）。"},
+    "crackle_caveat_crackles_against_normal_breathing_wheeze": {
+        "en": "That is below its {wheeze_auc} against wheezes: in adults it tells crackles from wheezes better than "
+              "from normal breathing.",
+        "zh-CN": "低于与哮鸣音相比的 {wheeze_auc}：在成人中，它区分爆裂音与哮鸣音优于区分爆裂音与正常呼吸音。"},
+    "crackle_caveat_input_noise_may_hide_crackles": {
+        "en": "Adults' recordings are scored with white noise {snr_db} dB below their level added: it hides faint "
+              "sounds of normal chests that the model took for crackles, and may hide faint crackles too.",
+        "zh-CN": "成人录音评分时加入比其音量低 {snr_db} dB 的白噪声：它能掩盖模型曾误判为爆裂音的正常胸部微弱声音，"
+                 "也可能掩盖微弱的爆裂音。"},
+    "crackle_caveat_input_noise_may_hide_crackles_icbhi": {
+        "en": "Of {with_crackles} adult recording(s) with crackles from another data set (ICBHI), it found {found}.",
+        "zh-CN": "在另一数据集（ICBHI）中 {with_crackles} 条有爆裂音的成人录音里，它检出 {found} 条。"},
+    "crackle_model_statement_english": {"en": "The model's own statement:", "zh-CN": "模型自身的说明（英文）："},
     "interval": {"en": "90% interval", "zh-CN": "90% 区间"},
     "validation_note": {"en": "Not validated for clinical use: the risk model and the models it uses have not been "
                               "validated on patients. Treat the risk as a research estimate.",

@@ -409,6 +409,58 @@ def crackle_model_statement(adults: Optional[dict], lang: str) -> str:
                            if text], lang)
 
 
+def _caveat_test_seen(caveat: dict, lang: str) -> list[str]:
+    return [translate("crackle_caveat_test_seen_before_input_noise", lang, patients=caveat["patients"],
+                      positive=caveat["positive_patients"])]
+
+
+def _caveat_against_normal(caveat: dict, lang: str) -> list[str]:
+    two = lambda value: f"{value:.2f}"
+    sentences = [translate("crackle_caveat_crackles_against_normal_breathing", lang, auc=two(caveat["auc"]),
+                           auc_low=two(caveat["auc_ci95"][0]), auc_high=two(caveat["auc_ci95"][1]),
+                           patients=caveat["crackle_free_patients"], devices=validated_devices(caveat["devices"], lang))]
+    wheeze = caveat.get("against_wheeze_auc")
+    if wheeze is not None and caveat["auc"] < wheeze:
+        sentences.append(translate("crackle_caveat_crackles_against_normal_breathing_wheeze", lang, wheeze_auc=two(wheeze)))
+    return sentences
+
+
+def _caveat_input_noise(caveat: dict, lang: str) -> list[str]:
+    sentences = [translate("crackle_caveat_input_noise_may_hide_crackles", lang, snr_db=f"{caveat['snr_db']:g}")]
+    if caveat.get("icbhi_with_crackles"):
+        sentences.append(translate("crackle_caveat_input_noise_may_hide_crackles_icbhi", lang,
+                                   with_crackles=caveat["icbhi_with_crackles"], found=caveat["icbhi_found"]))
+    return sentences
+
+
+#: Each caveat code of the crackle model's manifest (``audio_models.export.CAVEAT_CODES``) and what words it
+#: from its numbers (catalogue keys ``crackle_caveat_<code>``).
+CRACKLE_CAVEATS = {"test_seen_before_input_noise": _caveat_test_seen,
+                   "crackles_against_normal_breathing": _caveat_against_normal,
+                   "input_noise_may_hide_crackles": _caveat_input_noise}
+
+
+def crackle_model_caveats(model: Optional[dict], lang: str) -> Optional[list[str]]:
+    """The crackle model's caveats in ``lang``, one text each (``model``: its validation status as a result kept
+    it, ``validation.models.auscultation``, with the manifest's ``caveats``): [] when it has none. None when they
+    cannot all be worded here: a result kept none (made before manifests had them, or a manifest without) or
+    one has a code this version does not know (a newer model) or lacks a number its words need; the page then
+    shows the manifest's English ``statement`` (which says them all), so no caveat is ever dropped."""
+    caveats = (model or {}).get("caveats")
+    if caveats is None:
+        return None
+    worded = []
+    for caveat in caveats:
+        words = CRACKLE_CAVEATS.get(caveat.get("code"))
+        if words is None:
+            return None
+        try:
+            worded.append(join_sentences(words(caveat, lang), lang))
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None  # a caveat without the numbers its words need: the statement says it
+    return worded
+
+
 def stethoscope_statement(validation: Optional[dict], lang: str, *, require_validated_stethoscope: bool = False) -> Optional[str]:
     """What a take's crackle result says of its stethoscope and chest piece, in ``lang``
     (``validation``: :func:`edge.auscultation.stethoscope_validation`); None without a served crackle

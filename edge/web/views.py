@@ -486,6 +486,13 @@ def crackle_validation(assessment: dict, crackle_model: Optional[ServedCrackleMo
     return auscultation.adult_validation(adults, by_device)
 
 
+def crackle_caveats(assessment: dict) -> Optional[list[str]]:
+    """The crackle model's caveats in the reader's language as ``assessment`` kept its validation status
+    (:func:`edge.web.presenters.crackle_model_caveats`; None: show the model's English statement instead)."""
+    kept = ((assessment.get("validation") or {}).get("models") or {}).get("auscultation")
+    return presenters.crackle_model_caveats(kept, g.lang)
+
+
 def programme_settings_today() -> dict[str, dict]:
     """Today's settings of the evidence model and triage, as an assessment keeps them
     (:func:`edge.freshness.settings_in_force`)."""
@@ -763,6 +770,7 @@ def referral_letter(referral_id: int):
         facts=facts, changed_after=changed_after, recordings=recordings_, lab_rows=lab_rows, qr_svg=Markup(svg),
         # What the crackle model was validated on, in the reader's language (the manifest's statement is English).
         crackle_statement=presenters.crackle_model_statement(crackle_validation(assessment), g.lang) if assessment else None,
+        crackle_caveats=crackle_caveats(assessment) if assessment else None,
         referrer=_referrer(db, referral["id"]),
         clinic_name=resources.settings.clinic_name, clinic_contact=resources.settings.clinic_contact)
 

@@ -25,7 +25,7 @@ from tabular_models.errors import TabularInputError
 from tabular_models.lab_catalogue import BY_KEY
 from tabular_models.lab_panels import normalize_panel, shown_number, unit_slip, unit_slips
 from edge.web.i18n import translate
-from edge.web.views import (LAB_FORM_ANALYTES, _resources, blueprint, crackle_validation, heard_rule,
+from edge.web.views import (LAB_FORM_ANALYTES, _resources, blueprint, crackle_caveats, crackle_validation, heard_rule,
                             login_required, programme_settings_today, visit_summary)
 
 # Lab form errors named in the redirect: analyte key -> message key.
@@ -115,6 +115,7 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
         steps=summary["steps"], recordings=recordings_, assessment=assessment, chest_piece_notes=chest_piece_notes,
         crackle_note=presenters.crackle_model_note(crackle_figures, g.lang) if assessment else None,
         crackle_devices_note=presenters.crackle_model_devices_note(crackle_figures, g.lang) if assessment else None,
+        crackle_caveats=crackle_caveats(assessment) if assessment else None,
         waiting_takes=waiting_takes,
         chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,
         stethoscopes=resources.settings.stethoscopes, upload_stethoscope=resources.settings.upload_stethoscope,

@@ -14,6 +14,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
+from audio_models import validation
 from audio_models.datasets import corpus, generic, kauh, splits
 from audio_models.errors import DatasetError
 from common.hashing import sha256_file
@@ -194,10 +195,13 @@ def test_a_reissue_from_the_same_weights_on_another_day_is_byte_identical(traine
     later = datetime.datetime.combine(ANOTHER_DAY, datetime.time(12), datetime.timezone.utc).timestamp()
     os.utime(weights, (later, later))  # a clone checked out on another day
     on_another_day(monkeypatch)
-    train.main(["--data", str(children_dir), "--data", str(clinic), "--out", str(again), "--steps", "2",
+    # Another --steps: the re-issue records the steps the weights were trained with, as their entry says.
+    train.main(["--data", str(children_dir), "--data", str(clinic), "--out", str(again), "--steps", "7",
                 "--threads", "1", "--icbhi", "--reuse-weights"])
     for name in ("auscultation_fp32.onnx", "auscultation_int8.onnx", "auscultation_eval.json", "manifest.json"):
         assert (again / name).read_bytes() == (bundle / name).read_bytes(), name
+    entry = json.loads((again / "manifest.json").read_text())["models"]["auscultation"]
+    assert entry["training_data"]["steps"] == 2 and "results_unchanged_from" not in entry
     created = json.loads((bundle / "manifest.json").read_text())["models"]["auscultation"]["created"]
     assert created != ANOTHER_DAY.isoformat()
 
@@ -205,6 +209,35 @@ def test_a_reissue_from_the_same_weights_on_another_day_is_byte_identical(traine
     torch.save({"other": torch.zeros(1)}, weights)
     os.utime(weights, (later, later))
     assert export.weights_created(again, sha256_file(weights)) == ANOTHER_DAY.isoformat()
+
+
+def test_a_reissue_records_who_trained_the_weights_not_the_data_it_reads(trained, children_dir, kauh_dir, tmp_path,
+                                                                          capsys):
+    """``--reuse-weights`` takes who trained the weights from the entry that describes them: a folder added
+    since is not named as training them (its train patients trained nothing); a seed whose split would put a
+    patient who trained them in validation or test, or weights no entry describes, are refused before any
+    scoring."""
+    clinic, bundle = trained
+    entry = json.loads((bundle / "manifest.json").read_text())["models"]["auscultation"]
+    record = entry["training_data"]
+    parts, _ = train.load_split([children_dir, clinic, kauh_dir], seed=0)
+    kept = train.trained_part(parts, record)
+    assert validation.part_patients(kept["train"]) == record["split"]["patients"]["train"]
+    assert not any(r.dataset_family == "kauh" for r in kept["train"])  # KAUH read now; it trained nothing
+    assert export.training_population(kept).startswith(CLINIC_TRAINED)
+
+    other_seed, _ = train.load_split([children_dir, clinic], seed=5)
+    with pytest.raises(DatasetError, match=r"fall in the validation or test part of this split: use the --seed they "
+                                           r"were trained with \(0\)"):
+        train.trained_part(other_seed, record)
+    with pytest.raises(DatasetError, match="are not in the data read"):
+        train.trained_part(train.load_split([clinic], seed=0)[0], record)
+
+    again = shutil.copytree(bundle, tmp_path / "again")
+    torch.save({"other": torch.zeros(1)}, again / "auscultation.pt")
+    err = _refused(capsys, ["--data", str(children_dir), "--data", str(clinic), "--out", str(again), "--threads", "1",
+                            "--icbhi", "--reuse-weights"])
+    assert "has no auscultation entry for these weights" in err
 
 
 def test_evaluate_reproduces_the_clinics_figures_and_refuses_other_test_patients(trained, settings, tmp_path):
@@ -235,8 +268,6 @@ def test_without_a_labelled_folder_the_shared_split_is_the_shipped_one(shared_da
     parts, fractions = train.load_split([shared_data_dir], seed=0)
     assert fractions == splits.FRACTIONS
     shipped = selected_registry().entry("auscultation")["training_data"]["split"]
-    from audio_models import validation
-
     assert validation.part_digests(parts["test"]) == shipped["test_patients_sha256"]
     assert validation.part_digests(parts["validation"]) == shipped["validation_patients_sha256"]
     assert {name: validation.part_patients(part) for name, part in parts.items()} == shipped["patients"]
@@ -282,6 +313,11 @@ def test_the_statement_names_kauh_only_when_its_adults_were_used(shared_data_dir
         adults_input_noise=entry["population_input_noise"]["adults"], icbhi=test.get("icbhi_adults"),
         adult_test_seen=train.ADULT_TEST_SEEN, adults_chose=train.export.adult_threshold_sources(chosen_on))
     assert recomputed == entry["validation_status"]["statement"]
+    # ... and so do its caveats, from the same figures.
+    assert train.export.validation_caveats(
+        entry["validation"], against_crackle_free=test["populations"]["adults"]["subgroups"]["against_crackle_free"],
+        adults_input_noise=entry["population_input_noise"]["adults"], icbhi=test.get("icbhi_adults"),
+        adult_test_seen=train.ADULT_TEST_SEEN) == entry["validation_status"]["caveats"]
 
     clinic = {**entry["validation"]["populations"]["adults"], "devices": ["Acme Digital 7"]}
     block = {"populations": {"adults_clinic": clinic}}
@@ -292,6 +328,51 @@ def test_the_statement_names_kauh_only_when_its_adults_were_used(shared_data_dir
     both = train.export.validation_statement(block, labelled_trained=["clinic"], adults_chose=["KAUH", "clinic"])
     assert "(KAUH and the validation patients of labelled folder(s) clinic)" in both
     assert "no adult chose its threshold" in train.export.validation_statement(block, adults_chose=[])
+
+
+def test_the_caveats_carry_the_numbers_the_export_measured():
+    """Each caveat is a code the clinic words (edge.web.presenters.CRACKLE_CAVEATS) with the numbers measured;
+    what was not measured is not claimed."""
+    from edge.web import presenters
+
+    adults = {"patients": 20, "positive_patients": 6, "devices": ["S bell", "S diaphragm"]}
+    against = {"none": {"auc": 0.61, "auc_ci95": [0.3, 0.8], "crackle_free_patients": 5},
+               "wheeze": {"auc": 0.9, "auc_ci95": [0.7, 1.0], "crackle_free_patients": 7}}
+    caveats = export.validation_caveats({"populations": {"adults": adults}}, against_crackle_free=against,
+                                        adults_input_noise={"snr_db": 25.0, "draws": 2, "seed": 0},
+                                        icbhi={"with_crackles": 2, "with_crackles_called_positive": 1},
+                                        adult_test_seen=train.ADULT_TEST_SEEN)
+    devices = ["S bell", "S diaphragm"]
+    assert caveats == [
+        {"code": "test_seen_before_input_noise", "population": "adults", "patients": 20, "positive_patients": 6,
+         "devices": devices},
+        {"code": "crackles_against_normal_breathing", "population": "adults", "auc": 0.61, "auc_ci95": [0.3, 0.8],
+         "crackle_free_patients": 5, "against_wheeze_auc": 0.9, "devices": devices},
+        {"code": "input_noise_may_hide_crackles", "population": "adults", "snr_db": 25.0, "icbhi_with_crackles": 2,
+         "icbhi_found": 1}]
+    assert set(export.CAVEAT_CODES) == set(presenters.CRACKLE_CAVEATS)
+    assert presenters.crackle_model_caveats({"caveats": caveats}, "zh-CN") is not None
+    # A folder's adults only, no noise, no test seen: nothing of KAUH's adults is claimed.
+    folder = {"populations": {"adults_clinic": adults}}
+    assert export.validation_caveats(folder, against_crackle_free=against) == []
+    assert [c["code"] for c in export.validation_caveats(folder, adults_input_noise={"snr_db": 20.0})] == [
+        "input_noise_may_hide_crackles"]
+
+
+def test_a_wording_only_reissue_names_the_entry_whose_results_it_keeps():
+    """results_unchanged_from: the entry replaced, when only WORDING changed; nothing when a figure did."""
+    old = {"threshold": 0.2, "metrics": {"auc": 0.8}, "validation_status": {"statement": "a", "synthetic": False}}
+    words = {**old, "validation_status": {"statement": "b", "synthetic": False, "caveats": []},
+             "evaluation_data": {"ICBHI": {}}}
+    digest = export.json_digest(old)
+    assert export.results_unchanged_from(old, words) == [digest]
+    again = {**words, "results_unchanged_from": [digest]}
+    assert export.results_unchanged_from(again, words) == [digest]  # the same entry again: the same bytes
+    assert export.results_unchanged_from(again, {**words, "validation_status": {"statement": "c", "synthetic": False}}) \
+        == [digest, export.json_digest(again)]
+    assert export.results_unchanged_from(old, {**words, "metrics": {"auc": 0.81}}) == []
+    assert export.results_unchanged_from(old, {**words, "validation_status": {"statement": "b", "synthetic": True}}) == []
+    assert export.results_unchanged_from(None, words) == []
 
 
 @pytest.mark.parametrize(("name", "why"), [

@@ -30,6 +30,7 @@ from edge.app import create_app
 from edge.cli import cli
 from edge.fusion.evidence import KL6_VERSION
 from edge.inference.bundles import SelectedBundle, select_bundle
+from edge.inference.models import BUNDLED_DIR, entry_digest
 from edge.web.i18n import CATALOG
 from support import (PASSWORD, PATIENT, assert_referral_follows_freshness, csrf_of, edit_manifest,
                      freshness_by_assessment, model_bundle, patch_visit, shown_result_of)
@@ -199,6 +200,39 @@ def test_a_model_the_result_did_not_use_is_no_change(runner, settings, client, n
     assert updated_lines(page) == {} and 'id="refer-form"' in page
     assert assert_referral_follows_freshness(client, headers, visit_id)[first["id"]]["current"]  # and referred
     assert referrals(db) == 1
+
+
+def reworded(models, *, naming=True) -> None:
+    """The crackle model re-issued from the same weights and figures with other words (a longer statement):
+    naming, as ``audio_models.export.results_unchanged_from`` does, the bundled entry whose results it keeps."""
+    crackles = models["auscultation"]
+    crackles["validation_status"]["statement"] += " Each device alone: more words."
+    bundled = json.loads((BUNDLED_DIR / "manifest.json").read_text())["models"]["auscultation"]
+    if naming:
+        crackles["results_unchanged_from"] = [*crackles.get("results_unchanged_from", []), entry_digest(bundled)]
+    else:
+        crackles.pop("results_unchanged_from", None)
+
+
+def test_a_crackle_model_reissued_with_only_other_words_keeps_results_current(runner, settings, client, nurse, db,
+                                                                              tmp_path):
+    """A re-issue that names the entry a result was calculated with as giving the same results (its words
+    changed, nothing it is calculated from) leaves that result current and its takes unscored again; the same
+    words changed without naming it is a change (calculating again is the only way to know)."""
+    visit_id = new_visit(client, nurse, take=True)
+    first = assess(client, nurse, visit_id)
+    install(runner, settings, tmp_path / "reworded", change=reworded)
+    client, headers = restarted(settings)
+    assert freshness_by_assessment(client, headers, visit_id)[first["id"]]["current"]
+    assert updated_lines(client.get(f"/visits/{visit_id}").get_data(as_text=True)) == {}
+    again = assess(client, headers, visit_id)
+    assert again["crackle_takes_rescored"] == []  # the take's score is the re-issued entry's too
+    assert again["probability"] == first["probability"]
+
+    install(runner, settings, tmp_path / "unnamed", change=lambda models: reworded(models, naming=False))
+    client, headers = restarted(settings)
+    assert freshness_by_assessment(client, headers, visit_id)[again["id"]]["models_changed"] == ["auscultation"]
+    assert len(assess(client, headers, visit_id)["crackle_takes_rescored"]) == 1
 
 
 def test_a_served_entry_only_the_if_missing_line_reads_is_a_change(runner, settings, client, nurse, db, tmp_path):
