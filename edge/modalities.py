@@ -184,24 +184,40 @@ def breath_evidence(db: sqlite_utils.Database, visit_id: int, picture: ClinicalP
 STETHOSCOPE_STATUSES_NEVER_COUNT = ("not_validated", "not_in_adults")
 
 
-def stethoscope_counts(result: dict, *, require_validated_stethoscope: bool = False) -> bool:
-    """Whether a take's stethoscope lets it count at all, by its ``stethoscope_validation`` (a take
-    without one reads as ``not_stated``): a validated one counts, unless its device's own figures fail
-    the validation rule while its population's pass (``device_counts`` False:
-    :func:`edge.fusion.evidence.device_weakness`); one through a stethoscope the adults'
-    validation never went through (``STETHOSCOPE_STATUSES_NEVER_COUNT``), or through a stated chest piece
-    it did not go through (``chest_piece_not_validated``), never does. A take that names no stethoscope,
-    or a validated one without its chest piece, counts unless ``require_validated_stethoscope`` (the
-    setting ``evidence_require_validated_stethoscope``, docs/evidence.md)."""
+#: Why a take's stethoscope does not let it count (:func:`stethoscope_verdict`): ``device_figures``, its device's
+#: own figures fail the validation rule; ``not_validated``, the adults' validation never went through that
+#: stethoscope or stated chest piece; ``required``, it names none (or no chest piece) and the programme requires
+#: a named, validated one.
+STETHOSCOPE_VERDICTS = ("device_figures", "not_validated", "required")
+
+
+def stethoscope_verdict(result: dict, *, require_validated_stethoscope: bool = False) -> Optional[str]:
+    """Whether a take's stethoscope lets it count at all, by its ``stethoscope_validation`` (a take without one
+    reads as ``not_stated``): None when it does, else why not (one of ``STETHOSCOPE_VERDICTS``). The one home
+    of that verdict: the risk, the chest map, the result's lung-sound line (:func:`why_not_heard`), the take's
+    line and ``ildscreen screen`` read it.
+
+    A validated take counts, unless its device's own figures fail the validation rule while its population's
+    pass (``device_counts`` False, decided when the take is read under the programme's rule:
+    :func:`edge.fusion.evidence.device_weakness`; ``device_figures``); one through a stethoscope the adults'
+    validation never went through (``STETHOSCOPE_STATUSES_NEVER_COUNT``), or through a stated chest piece it
+    did not go through (``chest_piece_not_validated``), never does (``not_validated``). A take that names no
+    stethoscope, or a validated one without its chest piece, counts unless ``require_validated_stethoscope``
+    (the setting ``evidence_require_validated_stethoscope``, docs/evidence.md; ``required``)."""
     validation = result.get("stethoscope_validation") or {}
     status = validation.get("status", "not_stated")
     if status == "validated":
-        return validation.get("device_counts", True) is not False
+        return "device_figures" if validation.get("device_counts", True) is False else None
     if status in STETHOSCOPE_STATUSES_NEVER_COUNT:
-        return False
+        return "not_validated"
     if status == "chest_piece_not_validated" and result.get("chest_piece", CHEST_PIECE_NOT_STATED) != CHEST_PIECE_NOT_STATED:
-        return False
-    return not require_validated_stethoscope
+        return "not_validated"
+    return "required" if require_validated_stethoscope else None
+
+
+def stethoscope_counts(result: dict, *, require_validated_stethoscope: bool = False) -> bool:
+    """Whether a take's stethoscope lets it count at all: :func:`stethoscope_verdict` gives no reason not to."""
+    return stethoscope_verdict(result, require_validated_stethoscope=require_validated_stethoscope) is None
 
 
 def counts_for_its_site(result: dict, *, threshold: Optional[float], cannot_clear: Collection[str],
@@ -219,12 +235,18 @@ def counts_for_its_site(result: dict, *, threshold: Optional[float], cannot_clea
     A take is judged by the threshold of the model that scored it (``crackle_threshold``, kept
     with its score), ``threshold`` only for one that kept none: its probability means what its
     own model meant (:func:`take_threshold`)."""
-    if not stethoscope_counts(result, require_validated_stethoscope=require_validated_stethoscope):
-        return False
+    return stethoscope_counts(result, require_validated_stethoscope=require_validated_stethoscope) and \
+        not _clear_through_piece_that_cannot_clear(result, threshold=threshold, cannot_clear=cannot_clear)
+
+
+def _clear_through_piece_that_cannot_clear(result: dict, *, threshold: Optional[float],
+                                           cannot_clear: Collection[str]) -> bool:
+    """Whether a scored take went through a chest piece in ``cannot_clear`` and found no crackles (below its
+    threshold, :func:`take_threshold`; with none known, read as clear)."""
     if result.get("chest_piece", CHEST_PIECE_NOT_STATED) not in cannot_clear:
-        return True
+        return False
     threshold = take_threshold(result, threshold)
-    return threshold is not None and float(result["crackle_probability"]) >= threshold
+    return threshold is None or float(result["crackle_probability"]) < threshold
 
 
 def devices_that_can_clear(devices: Optional[Collection[str]], cannot_clear: Collection[str]) -> Optional[list[str]]:
@@ -252,20 +274,20 @@ def why_not_heard(result: dict, *, threshold: Optional[float], cannot_clear: Col
                   require_validated_stethoscope: bool = False) -> Optional[str]:
     """Why a take does not make its chest site heard (one of ``NOT_HEARD_REASONS``), or None when it does
     (:func:`counts_for_its_site`). ``refused``: the quality gate refused it; ``waiting_score``: the gate did
-    not refuse it but it has no crackle probability (the model was unavailable); ``device_figures``: its
-    device's own figures fail the validation rule (``device_counts`` False); ``stethoscope``: any other
-    stethoscope or chest piece that does not count (:func:`stethoscope_counts`); ``cannot_clear``: it found
-    no crackles through a chest piece in ``cannot_clear``. The visit's lung-sound line and ``ildscreen
-    screen`` name these reasons from here."""
+    not refuse it but it has no crackle probability (the model was unavailable); ``device_figures`` and
+    ``stethoscope``: its stethoscope does not let it count (:func:`stethoscope_verdict`, the one verdict:
+    ``device_figures`` as it says, ``stethoscope`` for its other reasons); ``cannot_clear``: it found no
+    crackles through a chest piece in ``cannot_clear``. The visit's lung-sound line and ``ildscreen screen``
+    name these reasons from here."""
     quality = result.get("quality")
     if result.get("crackle_probability") is None:
         return "refused" if quality and not quality.get("ok") else "waiting_score"
     if not (quality and quality.get("ok")):
         return "refused"
-    if not stethoscope_counts(result, require_validated_stethoscope=require_validated_stethoscope):
-        return ("device_figures" if (result.get("stethoscope_validation") or {}).get("device_counts") is False
-                else "stethoscope")
-    if not counts_for_its_site(result, threshold=threshold, cannot_clear=cannot_clear):
+    verdict = stethoscope_verdict(result, require_validated_stethoscope=require_validated_stethoscope)
+    if verdict is not None:
+        return "device_figures" if verdict == "device_figures" else "stethoscope"
+    if _clear_through_piece_that_cannot_clear(result, threshold=threshold, cannot_clear=cannot_clear):
         return "cannot_clear"
     return None
 

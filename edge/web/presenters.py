@@ -13,7 +13,7 @@ from typing import Collection, Optional
 from edge.auscultation import device_parts
 from edge.fusion.evidence import ADULT_POPULATION
 from edge.modalities import (NOT_HEARD_REASONS, counts_for_its_site, devices_that_can_clear, stethoscope_counts,
-                             take_threshold, why_not_heard)
+                             stethoscope_verdict, take_threshold, why_not_heard)
 from edge.patients import VISIT_STEPS
 from edge.recordings import awaits_score, is_accepted
 from edge.web.i18n import CATALOG, bracketed, join_groups, join_list, join_sentences, translate
@@ -418,17 +418,17 @@ def stethoscope_statement(validation: Optional[dict], lang: str, *, require_vali
     if not validation:
         return None
     text = _validation_statement(validation, lang)
-    if stethoscope_counts_by(validation, require_validated_stethoscope=require_validated_stethoscope):
+    verdict = stethoscope_verdict(_as_take(validation), require_validated_stethoscope=require_validated_stethoscope)
+    if verdict is None:
         return text
-    if validation.get("device_counts") is False:
+    if verdict == "device_figures":
         # Its own device's figures fail the validation rule: what the nurse must act on comes first (it does
         # not count, record through a device that counts), then the figures, which read "validated".
         return join_sentences([translate("stethoscope_device_does_not_count", lang, **device_left_out(validation, lang)),
                                record_again_through(validation.get("devices_counting"), lang, sites="one"), text], lang)
     # Not counted whatever the programme's setting (a device the adults' validation never went through),
     # or only because the programme requires a named, validated one.
-    key = ("stethoscope_required_not_counted" if stethoscope_counts_by(validation)
-           else "stethoscope_does_not_count")
+    key = "stethoscope_required_not_counted" if verdict == "required" else "stethoscope_does_not_count"
     return join_sentences([text, translate(key, lang, devices=validated_devices(validation['devices'], lang))], lang)
 
 
@@ -477,9 +477,14 @@ def stethoscope_validation_in_words(validation: Optional[dict], lang: str, *,
 def stethoscope_counts_by(validation: Optional[dict], *, require_validated_stethoscope: bool = False) -> bool:
     """:func:`edge.modalities.stethoscope_counts` for a take's ``stethoscope_validation`` alone (None: no
     served crackle model, read as not stated)."""
+    return stethoscope_counts(_as_take(validation), require_validated_stethoscope=require_validated_stethoscope)
+
+
+def _as_take(validation: Optional[dict]) -> dict:
+    """A take as :func:`edge.modalities.stethoscope_verdict` reads it, from its ``stethoscope_validation`` alone
+    (None: no served crackle model, read as not stated)."""
     validation = validation or {}
-    take = {"stethoscope_validation": validation, "chest_piece": validation.get("chest_piece", CHEST_PIECE_NOT_STATED)}
-    return stethoscope_counts(take, require_validated_stethoscope=require_validated_stethoscope)
+    return {"stethoscope_validation": validation, "chest_piece": validation.get("chest_piece", CHEST_PIECE_NOT_STATED)}
 
 
 def validation_populations(keys: list[str], lang: str) -> str:
