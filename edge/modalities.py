@@ -25,7 +25,7 @@ from edge.fusion.evidence import (EvidenceOptions, ModalityEvidence, crackle_evi
 from edge.inference.bundles import selected_registry
 from edge.inference.models import version_label
 from edge.labs import ModelUnavailable, list_lab_results, score_stored_results
-from edge.auscultation import ADULT_FIGURES, device_parts, stethoscope_validation
+from edge.auscultation import ADULT_FIGURES, ONE_DEVICE_FIGURES, device_parts, stethoscope_validation
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, STETHOSCOPE_NOT_STATED
 
 ModalityScorer = Callable[[sqlite_utils.Database, int, ClinicalPicture, EvidenceOptions], Optional[ModalityEvidence]]
@@ -54,16 +54,17 @@ class ServedCrackleModel(NamedTuple):
 
     def counted_figures(self, evidence: Optional[ModalityEvidence]) -> Optional[dict]:
         """The figures the nurse's note quotes for a visit's lung-sound ``evidence``: those it counted
-        with (its one device's when the takes went through one device with figures of its own,
-        ``detector_device``, else its population's, ``detector_population_key``); ``adults`` when no adult
-        population's figures counted it (None without). Each says whose they are, so the note can word
-        that population: ``population_key`` (``adults``, ``adults_<folder>``) and ``figures_over`` (``device``,
-        with that ``device``, or ``all_devices``)."""
+        with (one device's when the takes went through devices with figures of their own, ``detector_device``:
+        their one device's, or the least informative of several, else their population's,
+        ``detector_population_key``); ``adults`` when no adult population's figures counted it (None without).
+        Each says whose they are, so the note can word that population: ``population_key`` (``adults``,
+        ``adults_<folder>``) and ``figures_over`` (``device`` or ``weakest_device``, with that ``device``, or
+        ``all_devices``)."""
         finding = evidence.finding if evidence is not None else {}
         if finding.get("detector_device"):
             device = finding["detector_device"]
-            return {**device["figures"], "population_key": device["population"], "figures_over": "device",
-                    "device": device["device"]}
+            return {**device["figures"], "population_key": device["population"],
+                    "figures_over": finding.get("figures_over", "device"), "device": device["device"]}
         populations = self.populations or {}
         key = finding.get("detector_population_key")
         if not key or finding.get("detector_transfer") or not populations.get(key):
@@ -347,9 +348,11 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
     crackle model's manifest does not validate, or whose device's own figures fail the validation rule:
     :func:`stethoscope_counts`). A result without its ``stethoscope_validation`` is read against the served
     manifest by its ``stethoscope`` (not stated when it has none), under ``options.validation_rule``. The
-    counted takes count with their devices' adult population's figures (:func:`take_populations`), or
-    with their one device's own when they all went through one that has them (:func:`one_device`); the
-    finding lists the accepted takes left out for their device's figures (``devices_not_counted``)."""
+    counted takes count with their devices' adult population's figures (:func:`take_populations`), or,
+    when each went through a device with figures of its own (:func:`counted_device`), with their one device's,
+    or the least informative of several (:func:`edge.fusion.evidence.detector_validation`; ``detector_device``
+    keeps them for the nurse's note); the finding lists the accepted takes left out for their device's
+    figures (``devices_not_counted``)."""
     if not results:
         return None
     stamp = results[0]["model"]
@@ -363,37 +366,33 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
             "require_validated_stethoscope": options.require_validated_stethoscope}
     counted = counted_takes(results, **rule)
     sites = _site_maxima(results, counted)
-    device = one_device(counted)
     evidence = crackle_evidence(sites, entry, ctd_diagnosis=picture.ctd_diagnosis, options=options,
                                 site=site_validation("auscultation"), region=region_validation("auscultation"),
-                                take_populations=take_populations(counted), device=device and device["device"],
+                                take_populations=take_populations(counted),
+                                devices=[counted_device(take) for take in counted],
                                 model_version=version_label(stamp["name"], stamp["version"], stamp["variant"]))
     if evidence is None:
         return None
-    if evidence.finding.get("figures_over") == "device":
-        evidence.finding["detector_device"] = device  # the manifest's figures it counted with, for the nurse's note
-    accepted = (r["stethoscope_validation"] or {} for r in results
-                if r["quality"]["ok"] and r["crackle_probability"] is not None)
-    left_out = {(v["device"], v["device_reason_code"], v["device_reason"]) for v in accepted
-                if v.get("device_counts") is False}
+    if evidence.finding.get("figures_over") in ONE_DEVICE_FIGURES:
+        # The manifest's figures it counted with, as the take through that device quotes them, for the nurse's note.
+        own = next(take["stethoscope_validation"] for take in counted if counted_device(take) == evidence.finding["device"])
+        evidence.finding["detector_device"] = {"population": own["population"], "device": own["device"],
+                                               "figures": {key: own[key] for key in ADULT_FIGURES}}
+    device_figures = [r["stethoscope_validation"] for r in results if r["quality"]["ok"]
+                      and r["crackle_probability"] is not None and stethoscope_verdict(r) == "device_figures"]
+    left_out = {(v["device"], v["device_reason_code"], v["device_reason"]) for v in device_figures}
     if left_out:
         evidence.finding["devices_not_counted"] = [{"device": device_name, "reason_code": code, "reason": reason}
                                                    for device_name, code, reason in sorted(left_out)]
     return evidence
 
 
-def one_device(takes: list[dict]) -> Optional[dict]:
-    """``{"population", "device", "figures"}`` when every take went through one device whose population has
-    figures of its own for it (``stethoscope_validation``'s ``figures_over: "device"``), else None."""
-    validations = [take.get("stethoscope_validation") or {} for take in takes]
-    devices = {(v.get("population"), v.get("device")) for v in validations if v.get("figures_over") == "device"}
-    if not validations or len(devices) != 1 or len(validations) != sum(v.get("figures_over") == "device"
-                                                                          for v in validations):
-        return None
-    population, device = devices.pop()
-    own = validations[0]
-    return {"population": population, "device": device,
-            "figures": {key: own[key] for key in ADULT_FIGURES}}
+def counted_device(take: dict) -> Optional[str]:
+    """The device a take went through when its population has figures of its own for it (its
+    ``stethoscope_validation``'s ``figures_over: "device"``), whose figures it counts with; None for a take
+    through a device without them, or naming no stethoscope (its population's pooled figures stand for it)."""
+    validation = take.get("stethoscope_validation") or {}
+    return validation.get("device") if validation.get("figures_over") == "device" else None
 
 
 def auscultation_evidence(db: sqlite_utils.Database, visit_id: int, picture: ClinicalPicture,
