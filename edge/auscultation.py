@@ -58,7 +58,7 @@ def adult_validation(adults: Optional[dict], by_device: Optional[dict] = None):
     :meth:`edge.modalities.ServedCrackleModel.counted_figures`), as whole percentages for the nurse's
     note, with whose they are (``population_key``; ``adults``, KAUH's, for figures kept before they said;
     ``device`` when they are one device's alone, the exam's one device or the least informative of its
-    several: ``ONE_DEVICE_FIGURES``, else None), or None without them. ``by_device``: that
+    several, ``weakest_device`` True: ``ONE_DEVICE_FIGURES``, else None), or None without them. ``by_device``: that
     population's figures per device (:func:`population_by_device`), given as ``devices_found``
     (:func:`devices_found`) with the device to ``record_through`` (:func:`record_through`)."""
     if not adults:
@@ -67,6 +67,7 @@ def adult_validation(adults: Optional[dict], by_device: Optional[dict] = None):
     found = devices_found(by_device)
     return {"population_key": adults.get("population_key", ADULT_POPULATION),
             "device": adults.get("device") if adults.get("figures_over") in ONE_DEVICE_FIGURES else None,
+            "weakest_device": adults.get("figures_over") == "weakest_device",
             "patients": adults["patients"], "positive": adults["positive_patients"],
             "sensitivity": percent(adults["sensitivity"]), "specificity": percent(adults["specificity"]),
             "sensitivity_low": percent(adults["sensitivity_ci95"][0]), "sensitivity_high": percent(adults["sensitivity_ci95"][1]),

@@ -702,6 +702,12 @@ CATALOG: dict[str, dict[str, str]] = {
                                       "这些成人是{population}：尚未在间质性肺病患者中验证。"},
     "crackle_model_through_device": {"en": ", over their recordings through {device} alone,",
                                      "zh-CN": "，仅按其经 {device} 的录音计"},
+    # figures_over weakest_device (h117): the exam's takes went through several chest pieces with figures of their
+    # own, and counted with the one whose figures give the finding the least weight (docs/evidence.md, Per device).
+    "crackle_model_through_weakest_device": {
+        "en": ", over their recordings through {device} alone (of the chest pieces this visit's takes went "
+              "through, the one whose results give its finding the least weight),",
+        "zh-CN": "，仅按其经 {device} 的录音计（本次就诊录音所用听诊头中，其结果使本次所见权重最小者）"},
     # Whose adults a crackle model's figures are over, by the manifest's population key (adults: KAUH's,
     # audio_models.export.POPULATION_DATASETS; adults_<folder>: a labelled folder's, labelled_population_datasets).
     "adult_population_adults": {"en": "patients of King Abdullah University Hospital, Jordan (KAUH), whose crackles "

@@ -370,14 +370,15 @@ def adult_population(key: Optional[str], lang: str) -> str:
 
 def crackle_model_note(adults: Optional[dict], lang: str) -> str:
     """The visit page's note on the crackle model (``adults``: :func:`edge.auscultation.adult_validation`, or
-    None): the figures the lung sounds counted with, through which device when they are one device's, and
-    whose adults they are."""
+    None): the figures the lung sounds counted with, through which device when they are one device's (saying so
+    when that device is the least informative of several the takes went through), and whose adults they are."""
     if not adults:
         return translate("crackle_model_no_adults", lang)
-    through = (translate("crackle_model_through_device", lang, device=validated_devices([adults["device"]], lang))
+    through_key = "crackle_model_through_weakest_device" if adults.get("weakest_device") else "crackle_model_through_device"
+    through = (translate(through_key, lang, device=validated_devices([adults["device"]], lang))
                if adults.get("device") else "")
     figures = {key: value for key, value in adults.items() if key not in ("population_key", "device", "devices_found",
-                                                                   "record_through")}
+                                                                   "record_through", "weakest_device")}
     return translate("crackle_model_adults", lang, through=through,
                      population=adult_population(adults["population_key"], lang), **figures)
 

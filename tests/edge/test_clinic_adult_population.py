@@ -537,6 +537,11 @@ def test_each_take_counts_by_its_own_devices_figures_through_the_service(runner,
         assert result[exam]["crackle_model_adults"] == {
             **{key: figures[key] for key in FIGURES}, "population_key": "adults", "figures_over": "weakest_device",
             "device": f"{LITTMANN} {piece}"}
+        # The nurse's note quotes them, saying they are the weakest of the visit's chest pieces.
+        weakest = CATALOG["crackle_model_through_weakest_device"]["en"].format(
+            device=presenters.validated_devices([f"{LITTMANN} {piece}"], "en"))
+        assert note_and_take_lines(client, visits[exam])[0] == note_words(
+            figures, "en", population=CATALOG["adult_population_adults"]["en"], through=weakest)
 
     # Crackles through the bell beside a clear diaphragm exam: the bell's take is left out (named in the finding),
     # so the chest is clear, by the diaphragm's own figures.
