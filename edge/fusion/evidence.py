@@ -567,8 +567,8 @@ def crackle_finding(site_probabilities: Mapping[str, Optional[float]], *, thresh
     }
 
 
-#: The figures of a population (or of one of its devices) that the likelihood ratios are read from, as the
-#: manifest words them (``assessable_patients``: patients with an accepted recording, when it says).
+#: The figures of a population (or of one of its devices) that the likelihood ratios are read from and the
+#: nurse's note quotes, as the manifest words them.
 POPULATION_FIGURES = ("patients", "positive_patients", "sensitivity", "sensitivity_ci95", "specificity",
                       "specificity_ci95")
 
