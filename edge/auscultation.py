@@ -21,8 +21,8 @@ import numpy as np
 from audio_models import scoring
 from audio_models.errors import ModelError
 from audio_models.io import DEFAULT_AUDIO_LIMITS, read_audio
-from edge.fusion.evidence import (ADULT_POPULATION, PATIENT_CI_METHOD, ValidationRule, adult_populations,
-                                  device_weakness, stethoscope_free_population)
+from edge.fusion.evidence import (ADULT_POPULATION, PATIENT_CI_METHOD, POPULATION_FIGURES, ValidationRule,
+                                  adult_populations, device_weakness, stethoscope_free_population)
 from edge.inference.bundles import selected_registry
 from edge.inference.models import ModelRegistry, entry_digest, validation_status, version_label
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, STETHOSCOPE_NOT_STATED, stethoscope_key
@@ -57,7 +57,8 @@ def adult_validation(adults: Optional[dict], by_device: Optional[dict] = None):
     entry, or one device's figures there, as an assessment keeps them:
     :meth:`edge.modalities.ServedCrackleModel.counted_figures`), as whole percentages for the nurse's
     note, with whose they are (``population_key``; ``adults``, KAUH's, for figures kept before they said;
-    ``device`` when they are one device's alone, else None), or None without them. ``by_device``: that
+    ``device`` when they are one device's alone, the exam's one device or the least informative of its
+    several, ``weakest_device`` True: ``ONE_DEVICE_FIGURES``, else None), or None without them. ``by_device``: that
     population's figures per device (:func:`population_by_device`), given as ``devices_found``
     (:func:`devices_found`) with the device to ``record_through`` (:func:`record_through`)."""
     if not adults:
@@ -65,7 +66,8 @@ def adult_validation(adults: Optional[dict], by_device: Optional[dict] = None):
     percent = lambda value: f"{100 * value:.0f}"
     found = devices_found(by_device)
     return {"population_key": adults.get("population_key", ADULT_POPULATION),
-            "device": adults.get("device") if adults.get("figures_over") == "device" else None,
+            "device": adults.get("device") if adults.get("figures_over") in ONE_DEVICE_FIGURES else None,
+            "weakest_device": adults.get("figures_over") == "weakest_device",
             "patients": adults["patients"], "positive": adults["positive_patients"],
             "sensitivity": percent(adults["sensitivity"]), "specificity": percent(adults["specificity"]),
             "sensitivity_low": percent(adults["sensitivity_ci95"][0]), "sensitivity_high": percent(adults["sensitivity_ci95"][1]),
@@ -80,8 +82,8 @@ def population_by_device(figures: Optional[dict], populations: Optional[dict]) -
     or None when the manifest has none: pooled figures hide a chest piece that misses most crackles."""
     if not figures:
         return None
-    block = ((populations or {}).get(figures.get("population_key")) or {} if figures.get("figures_over") == "device"
-             else figures)
+    block = ((populations or {}).get(figures.get("population_key")) or {}
+             if figures.get("figures_over") in ONE_DEVICE_FIGURES else figures)
     by_device = block.get("by_device")
     return by_device if isinstance(by_device, dict) and by_device else None
 
@@ -120,9 +122,11 @@ STETHOSCOPE_STATUSES = ("validated", "chest_piece_not_validated", "not_in_adults
 #: Whose recordings a validated take's figures are over: its own device's alone, or all the adults' devices
 #: together (a manifest without per-device figures).
 FIGURES_OVER = ("device", "all_devices")
+#: An exam's lung sounds counted with one device's figures alone (``figures_over`` of its finding and of the
+#: note's figures): its takes' one device, or the least informative of several (docs/evidence.md, *Per device*).
+ONE_DEVICE_FIGURES = ("device", "weakest_device")
 #: The figures of an adult validation a validated take's result quotes, as the manifest words them.
-ADULT_FIGURES = ("patients", "positive_patients", "sensitivity", "sensitivity_ci95", "specificity",
-                  "specificity_ci95")
+ADULT_FIGURES = POPULATION_FIGURES
 
 
 def device_parts(name: str) -> tuple[str, Optional[str]]:

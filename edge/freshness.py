@@ -24,7 +24,9 @@ digest). So does another served entry of a modality the result lacks, where it g
 one the result's "if missing, measured" line read. So does another site calibration or regional validation
 than the result's: Calculate applies the ones selected when the service started. So does a result whose lung
 sounds counted before each take was judged by its own device's figures, when the served crackle model has
-such figures (:func:`counted_before_device_rule`).
+such figures (:func:`counted_before_device_rule`), and one whose lung sounds counted with the pooled figures
+before takes through several devices with figures of their own counted with the least informative of them
+(:func:`counted_before_weakest_device_rule`).
 
 :func:`freshness_of` gathers the three for the visit's latest result, the one home of that verdict:
 the page shows it, :func:`require_current` refuses a referral on it and the API's assessments carry
@@ -73,8 +75,10 @@ CALIBRATIONS = ("site_calibration", "regional_validation")
 # How the evidence model reads the served models changed (i18n ``model_updated_<name>``): since h107 a take is
 # judged by its own device's figures when the crackle model's adult population has them (by_device), and
 # takes all through one such device count with them; a result whose lung sounds counted with that
-# population's pooled figures before then may count differently now (:func:`counted_before_device_rule`).
-EVIDENCE_RULES = ("crackle_device_rule",)
+# population's pooled figures before then may count differently now (:func:`counted_before_device_rule`). Since
+# h117 takes through several devices that each have figures of their own count with the least informative of
+# them, not with the pooled figures (:func:`counted_before_weakest_device_rule`).
+EVIDENCE_RULES = ("crackle_device_rule", "crackle_weakest_device_rule")
 MODEL_CHANGES = (*RESCORED_AT_CALCULATE, *CALIBRATIONS, *EVIDENCE_RULES)
 
 
@@ -173,6 +177,20 @@ def counted_before_device_rule(assessment: dict, populations: frozenset[str]) ->
             and finding.get("detector_population_key") in populations)
 
 
+def counted_before_weakest_device_rule(assessment: dict, populations: frozenset[str]) -> bool:
+    """Whether ``assessment``'s lung sounds counted with an adult population's pooled figures (``figures_over:
+    all_devices``) before the finding kept which devices its takes counted through (``counted_devices``), when
+    that population, served today, has figures per device (``populations``): its takes may have gone through
+    several devices with figures of their own, which now count with the least informative of those
+    (:func:`edge.fusion.evidence.least_informative_device`), not with figures over every device's recordings.
+    A result whose takes counted through a device without figures of its own would count as before; which
+    device each went through was not kept, so it reads out of date too, and calculating again once settles it."""
+    finding = ((assessment.get("contributions") or {}).get("auscultation") or {}).get("finding") or {}
+    return (bool(finding.get("counted")) and finding.get("figures_over") == "all_devices"
+            and "counted_devices" not in finding and not finding.get("detector_transfer")
+            and finding.get("detector_population_key") in populations)
+
+
 def _same_entry(kept: Optional[str], modality: str, today: ModelsInForce) -> bool:
     """Whether the entry digest a result kept for ``modality`` is the served entry's, or one it gives the
     results of unchanged (a re-issue of the same weights and figures that changed only its words)."""
@@ -199,7 +217,9 @@ def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
     calibrations applied ``bundled``, the identity). ``regional_validation``: another version (or
     none) than the one it used; a result stored before results kept it compares as having used none.
     ``crackle_device_rule``: its lung sounds counted before each take was judged by its own device's figures
-    (:func:`counted_before_device_rule`)."""
+    (:func:`counted_before_device_rule`). ``crackle_weakest_device_rule``: they counted with the pooled figures
+    before takes through several devices with figures of their own counted with the least informative of them
+    (:func:`counted_before_weakest_device_rule`)."""
     changed, kept_digests = [], assessment.get("model_digests") or {}
     for modality in RESCORED_AT_CALCULATE:
         used, served = _model_used(assessment, modality), today.versions.get(modality)
@@ -223,6 +243,8 @@ def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
         changed.append("regional_validation")
     if counted_before_device_rule(assessment, today.crackle_device_figures):
         changed.append("crackle_device_rule")
+    if counted_before_weakest_device_rule(assessment, today.crackle_device_figures):
+        changed.append("crackle_weakest_device_rule")
     return changed
 
 

@@ -25,7 +25,7 @@ from edge.fusion.evidence import (EvidenceOptions, ModalityEvidence, crackle_evi
 from edge.inference.bundles import selected_registry
 from edge.inference.models import version_label
 from edge.labs import ModelUnavailable, list_lab_results, score_stored_results
-from edge.auscultation import ADULT_FIGURES, device_parts, stethoscope_validation
+from edge.auscultation import ADULT_FIGURES, ONE_DEVICE_FIGURES, device_parts, stethoscope_validation
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, STETHOSCOPE_NOT_STATED
 
 ModalityScorer = Callable[[sqlite_utils.Database, int, ClinicalPicture, EvidenceOptions], Optional[ModalityEvidence]]
@@ -54,16 +54,17 @@ class ServedCrackleModel(NamedTuple):
 
     def counted_figures(self, evidence: Optional[ModalityEvidence]) -> Optional[dict]:
         """The figures the nurse's note quotes for a visit's lung-sound ``evidence``: those it counted
-        with (its one device's when the takes went through one device with figures of its own,
-        ``detector_device``, else its population's, ``detector_population_key``); ``adults`` when no adult
-        population's figures counted it (None without). Each says whose they are, so the note can word
-        that population: ``population_key`` (``adults``, ``adults_<folder>``) and ``figures_over`` (``device``,
-        with that ``device``, or ``all_devices``)."""
+        with (one device's when the takes went through devices with figures of their own, ``detector_device``:
+        their one device's, or the least informative of several, else their population's,
+        ``detector_population_key``); ``adults`` when no adult population's figures counted it (None without).
+        Each says whose they are, so the note can word that population: ``population_key`` (``adults``,
+        ``adults_<folder>``) and ``figures_over`` (``device`` or ``weakest_device``, with that ``device``, or
+        ``all_devices``)."""
         finding = evidence.finding if evidence is not None else {}
         if finding.get("detector_device"):
             device = finding["detector_device"]
-            return {**device["figures"], "population_key": device["population"], "figures_over": "device",
-                    "device": device["device"]}
+            return {**device["figures"], "population_key": device["population"],
+                    "figures_over": finding.get("figures_over", "device"), "device": device["device"]}
         populations = self.populations or {}
         key = finding.get("detector_population_key")
         if not key or finding.get("detector_transfer") or not populations.get(key):
@@ -184,24 +185,40 @@ def breath_evidence(db: sqlite_utils.Database, visit_id: int, picture: ClinicalP
 STETHOSCOPE_STATUSES_NEVER_COUNT = ("not_validated", "not_in_adults")
 
 
-def stethoscope_counts(result: dict, *, require_validated_stethoscope: bool = False) -> bool:
-    """Whether a take's stethoscope lets it count at all, by its ``stethoscope_validation`` (a take
-    without one reads as ``not_stated``): a validated one counts, unless its device's own figures fail
-    the validation rule while its population's pass (``device_counts`` False:
-    :func:`edge.fusion.evidence.device_weakness`); one through a stethoscope the adults'
-    validation never went through (``STETHOSCOPE_STATUSES_NEVER_COUNT``), or through a stated chest piece
-    it did not go through (``chest_piece_not_validated``), never does. A take that names no stethoscope,
-    or a validated one without its chest piece, counts unless ``require_validated_stethoscope`` (the
-    setting ``evidence_require_validated_stethoscope``, docs/evidence.md)."""
+#: Why a take's stethoscope does not let it count (:func:`stethoscope_verdict`): ``device_figures``, its device's
+#: own figures fail the validation rule; ``not_validated``, the adults' validation never went through that
+#: stethoscope or stated chest piece; ``required``, it names none (or no chest piece) and the programme requires
+#: a named, validated one.
+STETHOSCOPE_VERDICTS = ("device_figures", "not_validated", "required")
+
+
+def stethoscope_verdict(result: dict, *, require_validated_stethoscope: bool = False) -> Optional[str]:
+    """Whether a take's stethoscope lets it count at all, by its ``stethoscope_validation`` (a take without one
+    reads as ``not_stated``): None when it does, else why not (one of ``STETHOSCOPE_VERDICTS``). The one home
+    of that verdict: the risk, the chest map, the result's lung-sound line (:func:`why_not_heard`), the take's
+    line and ``ildscreen screen`` read it.
+
+    A validated take counts, unless its device's own figures fail the validation rule while its population's
+    pass (``device_counts`` False, decided when the take is read under the programme's rule:
+    :func:`edge.fusion.evidence.device_weakness`; ``device_figures``); one through a stethoscope the adults'
+    validation never went through (``STETHOSCOPE_STATUSES_NEVER_COUNT``), or through a stated chest piece it
+    did not go through (``chest_piece_not_validated``), never does (``not_validated``). A take that names no
+    stethoscope, or a validated one without its chest piece, counts unless ``require_validated_stethoscope``
+    (the setting ``evidence_require_validated_stethoscope``, docs/evidence.md; ``required``)."""
     validation = result.get("stethoscope_validation") or {}
     status = validation.get("status", "not_stated")
     if status == "validated":
-        return validation.get("device_counts", True) is not False
+        return "device_figures" if validation.get("device_counts", True) is False else None
     if status in STETHOSCOPE_STATUSES_NEVER_COUNT:
-        return False
+        return "not_validated"
     if status == "chest_piece_not_validated" and result.get("chest_piece", CHEST_PIECE_NOT_STATED) != CHEST_PIECE_NOT_STATED:
-        return False
-    return not require_validated_stethoscope
+        return "not_validated"
+    return "required" if require_validated_stethoscope else None
+
+
+def stethoscope_counts(result: dict, *, require_validated_stethoscope: bool = False) -> bool:
+    """Whether a take's stethoscope lets it count at all: :func:`stethoscope_verdict` gives no reason not to."""
+    return stethoscope_verdict(result, require_validated_stethoscope=require_validated_stethoscope) is None
 
 
 def counts_for_its_site(result: dict, *, threshold: Optional[float], cannot_clear: Collection[str],
@@ -219,12 +236,18 @@ def counts_for_its_site(result: dict, *, threshold: Optional[float], cannot_clea
     A take is judged by the threshold of the model that scored it (``crackle_threshold``, kept
     with its score), ``threshold`` only for one that kept none: its probability means what its
     own model meant (:func:`take_threshold`)."""
-    if not stethoscope_counts(result, require_validated_stethoscope=require_validated_stethoscope):
-        return False
+    return stethoscope_counts(result, require_validated_stethoscope=require_validated_stethoscope) and \
+        not _clear_through_piece_that_cannot_clear(result, threshold=threshold, cannot_clear=cannot_clear)
+
+
+def _clear_through_piece_that_cannot_clear(result: dict, *, threshold: Optional[float],
+                                           cannot_clear: Collection[str]) -> bool:
+    """Whether a scored take went through a chest piece in ``cannot_clear`` and found no crackles (below its
+    threshold, :func:`take_threshold`; with none known, read as clear)."""
     if result.get("chest_piece", CHEST_PIECE_NOT_STATED) not in cannot_clear:
-        return True
+        return False
     threshold = take_threshold(result, threshold)
-    return threshold is not None and float(result["crackle_probability"]) >= threshold
+    return threshold is None or float(result["crackle_probability"]) < threshold
 
 
 def devices_that_can_clear(devices: Optional[Collection[str]], cannot_clear: Collection[str]) -> Optional[list[str]]:
@@ -252,20 +275,20 @@ def why_not_heard(result: dict, *, threshold: Optional[float], cannot_clear: Col
                   require_validated_stethoscope: bool = False) -> Optional[str]:
     """Why a take does not make its chest site heard (one of ``NOT_HEARD_REASONS``), or None when it does
     (:func:`counts_for_its_site`). ``refused``: the quality gate refused it; ``waiting_score``: the gate did
-    not refuse it but it has no crackle probability (the model was unavailable); ``device_figures``: its
-    device's own figures fail the validation rule (``device_counts`` False); ``stethoscope``: any other
-    stethoscope or chest piece that does not count (:func:`stethoscope_counts`); ``cannot_clear``: it found
-    no crackles through a chest piece in ``cannot_clear``. The visit's lung-sound line and ``ildscreen
-    screen`` name these reasons from here."""
+    not refuse it but it has no crackle probability (the model was unavailable); ``device_figures`` and
+    ``stethoscope``: its stethoscope does not let it count (:func:`stethoscope_verdict`, the one verdict:
+    ``device_figures`` as it says, ``stethoscope`` for its other reasons); ``cannot_clear``: it found no
+    crackles through a chest piece in ``cannot_clear``. The visit's lung-sound line and ``ildscreen screen``
+    name these reasons from here."""
     quality = result.get("quality")
     if result.get("crackle_probability") is None:
         return "refused" if quality and not quality.get("ok") else "waiting_score"
     if not (quality and quality.get("ok")):
         return "refused"
-    if not stethoscope_counts(result, require_validated_stethoscope=require_validated_stethoscope):
-        return ("device_figures" if (result.get("stethoscope_validation") or {}).get("device_counts") is False
-                else "stethoscope")
-    if not counts_for_its_site(result, threshold=threshold, cannot_clear=cannot_clear):
+    verdict = stethoscope_verdict(result, require_validated_stethoscope=require_validated_stethoscope)
+    if verdict is not None:
+        return "device_figures" if verdict == "device_figures" else "stethoscope"
+    if _clear_through_piece_that_cannot_clear(result, threshold=threshold, cannot_clear=cannot_clear):
         return "cannot_clear"
     return None
 
@@ -325,9 +348,11 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
     crackle model's manifest does not validate, or whose device's own figures fail the validation rule:
     :func:`stethoscope_counts`). A result without its ``stethoscope_validation`` is read against the served
     manifest by its ``stethoscope`` (not stated when it has none), under ``options.validation_rule``. The
-    counted takes count with their devices' adult population's figures (:func:`take_populations`), or
-    with their one device's own when they all went through one that has them (:func:`one_device`); the
-    finding lists the accepted takes left out for their device's figures (``devices_not_counted``)."""
+    counted takes count with their devices' adult population's figures (:func:`take_populations`), or,
+    when each went through a device with figures of its own (:func:`counted_device`), with their one device's,
+    or the least informative of several (:func:`edge.fusion.evidence.detector_validation`; ``detector_device``
+    keeps them for the nurse's note); the finding lists the accepted takes left out for their device's
+    figures (``devices_not_counted``)."""
     if not results:
         return None
     stamp = results[0]["model"]
@@ -341,37 +366,33 @@ def auscultation_evidence_from_results(results: list[dict], picture: ClinicalPic
             "require_validated_stethoscope": options.require_validated_stethoscope}
     counted = counted_takes(results, **rule)
     sites = _site_maxima(results, counted)
-    device = one_device(counted)
     evidence = crackle_evidence(sites, entry, ctd_diagnosis=picture.ctd_diagnosis, options=options,
                                 site=site_validation("auscultation"), region=region_validation("auscultation"),
-                                take_populations=take_populations(counted), device=device and device["device"],
+                                take_populations=take_populations(counted),
+                                devices=[counted_device(take) for take in counted],
                                 model_version=version_label(stamp["name"], stamp["version"], stamp["variant"]))
     if evidence is None:
         return None
-    if evidence.finding.get("figures_over") == "device":
-        evidence.finding["detector_device"] = device  # the manifest's figures it counted with, for the nurse's note
-    accepted = (r["stethoscope_validation"] or {} for r in results
-                if r["quality"]["ok"] and r["crackle_probability"] is not None)
-    left_out = {(v["device"], v["device_reason_code"], v["device_reason"]) for v in accepted
-                if v.get("device_counts") is False}
+    if evidence.finding.get("figures_over") in ONE_DEVICE_FIGURES:
+        # The manifest's figures it counted with, as the take through that device quotes them, for the nurse's note.
+        own = next(take["stethoscope_validation"] for take in counted if counted_device(take) == evidence.finding["device"])
+        evidence.finding["detector_device"] = {"population": own["population"], "device": own["device"],
+                                               "figures": {key: own[key] for key in ADULT_FIGURES}}
+    device_figures = [r["stethoscope_validation"] for r in results if r["quality"]["ok"]
+                      and r["crackle_probability"] is not None and stethoscope_verdict(r) == "device_figures"]
+    left_out = {(v["device"], v["device_reason_code"], v["device_reason"]) for v in device_figures}
     if left_out:
         evidence.finding["devices_not_counted"] = [{"device": device_name, "reason_code": code, "reason": reason}
                                                    for device_name, code, reason in sorted(left_out)]
     return evidence
 
 
-def one_device(takes: list[dict]) -> Optional[dict]:
-    """``{"population", "device", "figures"}`` when every take went through one device whose population has
-    figures of its own for it (``stethoscope_validation``'s ``figures_over: "device"``), else None."""
-    validations = [take.get("stethoscope_validation") or {} for take in takes]
-    devices = {(v.get("population"), v.get("device")) for v in validations if v.get("figures_over") == "device"}
-    if not validations or len(devices) != 1 or len(validations) != sum(v.get("figures_over") == "device"
-                                                                          for v in validations):
-        return None
-    population, device = devices.pop()
-    own = validations[0]
-    return {"population": population, "device": device,
-            "figures": {key: own[key] for key in ADULT_FIGURES}}
+def counted_device(take: dict) -> Optional[str]:
+    """The device a take went through when its population has figures of its own for it (its
+    ``stethoscope_validation``'s ``figures_over: "device"``), whose figures it counts with; None for a take
+    through a device without them, or naming no stethoscope (its population's pooled figures stand for it)."""
+    validation = take.get("stethoscope_validation") or {}
+    return validation.get("device") if validation.get("figures_over") == "device" else None
 
 
 def auscultation_evidence(db: sqlite_utils.Database, visit_id: int, picture: ClinicalPicture,

@@ -291,7 +291,9 @@ class StethoscopeValidation(BaseModel):
         None, description="validated: whose recordings the figures are over: device, this device's alone (the "
                           "manifest's validation by_device); all_devices, all that population's devices together (a "
                           "manifest without per-device figures). With device, the take is judged by those "
-                          "figures (device_counts) and, when every counted take went through it, counts with them.")
+                          "figures (device_counts) and counts with them: when the exam's counted takes went through "
+                          "several devices with figures of their own, with the least informative of them for the "
+                          "finding made.")
     device: Optional[str] = Field(None, description="validated with figures_over device: the device, as the manifest "
                                                     "names it.")
     device_counts: Optional[bool] = Field(
@@ -548,7 +550,11 @@ _MODELS_CHANGED = (f"what the result was calculated with that is not what is ser
                    "names each it used); a modality missing from the result whose served entry is another and "
                    "gives another range than the one its if_missing_measured line read (a new version that gives "
                    "the same range is none); the site calibration or the regional validation applied now is another "
-                   "than the result's. Assessing again scores the takes, blood tests and breath reading with the "
+                   "than the result's; how lung sounds count changed since the result counted them with the crackle "
+                   "model's pooled figures of a population that has figures per device (crackle_device_rule: before "
+                   "each take was judged by its own device's figures; crackle_weakest_device_rule: before takes "
+                   "through several devices with figures of their own counted with the least informative of them). "
+                   "Assessing again scores the takes, blood tests and breath reading with the "
                    "served models (a breath reading keeps the score it was read with, for the record)")
 
 
@@ -607,11 +613,12 @@ class Assessment(BaseModel):
                           "or an assessment made before it was kept).")
     crackle_model_adults: Optional[dict] = Field(
         None, description="The crackle model's patient-level figures on held-out adults when it was assessed: those "
-                          "the lung sounds counted with (their one device's when it has its own, else their adult "
-                          "population's), else those of validation.populations.adults (null: none, or an assessment "
+                          "the lung sounds counted with (one device's when each take's device has figures of its own, "
+                          "else their adult population's), else those of validation.populations.adults (null: none, or an assessment "
                           "made before they were kept); population_key (adults, adults_<folder>) and figures_over "
-                          "(device, with device, or all_devices) say whose they are (absent: kept before they said; "
-                          "KAUH's adults).")
+                          "(device: the takes' one device; weakest_device: the least informative of the several "
+                          "devices they went through, each with figures of its own; both with device; all_devices) "
+                          "say whose they are (absent: kept before they said; KAUH's adults).")
     crackle_model_by_device: Optional[dict] = Field(
         None, description="The figures of crackle_model_adults' population per device (validation.populations."
                           "<population>.by_device: device -> the same figures over its recordings alone), which the "

@@ -318,7 +318,7 @@ def assess_visit(
     # Their population's figures per device, which figures of one device alone do not carry: the note says
     # what each chest piece found.
     result["crackle_model_by_device"] = population_by_device(result["crackle_model_adults"], crackle_model.populations)
-    result["crackle_takes_rescored"] = rescored_takes(list_recordings(db, visit_id))
+    result["crackle_takes_rescored"] = rescored_takes(list_recordings(db, visit_id, rule=options.validation_rule))
     # What edge.freshness compares with what is served later: the content of each served model's
     # manifest entry (a model re-issued at the same version is another) and the regional validation.
     result["model_digests"] = served_entry_digests()

@@ -12,7 +12,8 @@ Written down, with a source for every number, in ``docs/evidence.md``. In short:
   site reaches the detector's threshold, *other sites* when only non-basal sites do, *none*
   otherwise. It becomes an ILD LR through the published accuracy of fine (Velcro) crackles
   combined with the detector's patient-level adult figures (manifest
-  ``validation.populations.adults``); a clear chest counts fully only for a complete exam.
+  ``validation.populations.adults``, or the takes' devices' own: the least informative of them when
+  they went through several); a clear chest counts fully only for a complete exam.
 - Labs and breath, when they count: LR = odds(output) / odds(training prevalence).
 - KL-6 by its published pooled accuracy in CTD (:data:`KL6_ACCURACY`).
 
@@ -566,6 +567,12 @@ def crackle_finding(site_probabilities: Mapping[str, Optional[float]], *, thresh
     }
 
 
+#: The figures of a population (or of one of its devices) that the likelihood ratios are read from and the
+#: nurse's note quotes, as the manifest words them.
+POPULATION_FIGURES = ("patients", "positive_patients", "sensitivity", "sensitivity_ci95", "specificity",
+                      "specificity_ci95")
+
+
 def _population_figures(block, *, name: str) -> dict:
     """One population of a patient-level validation block, checked; raises ``ValidationError``
     naming the first bad number."""
@@ -603,8 +610,8 @@ def _population_figures(block, *, name: str) -> dict:
 def _device_figures(block: dict, *, name: str, patients: int) -> None:
     """A population's optional ``by_device`` (device -> the same figures over that device's recordings
     alone), checked: each device one of the population's ``devices``, with no more patients than it.
-    A take through such a device is judged by them (:func:`device_weakness`) and, when every counted take
-    went through it, counts with them (:func:`detector_validation`)."""
+    A take through such a device is judged by them (:func:`device_weakness`) and counts with them, or with
+    the least informative of its exam's devices' (:func:`detector_validation`)."""
     by_device = block.get("by_device")
     if by_device is None:
         return
@@ -673,7 +680,8 @@ def stethoscope_free_population(populations: Mapping) -> Optional[str]:
 
 
 def detector_validation(entry: dict, rule: Optional["ValidationRule"] = None, *,
-                        take_populations: Collection[Optional[str]] = (), device: Optional[str] = None) -> dict:
+                        take_populations: Collection[Optional[str]] = (),
+                        devices: Collection[Optional[str]] = ()) -> dict:
     """Whether the crackle detector's manifest ``validation`` block lets it count for adults.
 
     ``take_populations``: the adult population of each counted take's device (``population`` of
@@ -681,13 +689,17 @@ def detector_validation(entry: dict, rule: Optional["ValidationRule"] = None, *,
     :func:`stethoscope_free_population`); empty: a take naming none. The takes count with the figures of
     their one population; takes of several populations (figures over different devices and patients that
     cannot be combined) do not count (``mixed_populations``), nor takes naming no stethoscope when the
-    manifest has several adult populations and no ``adults`` (``population_not_stated``). ``device``: the
-    one device every counted take went through (:func:`edge.modalities.one_device`), or None (takes
-    through several devices, or one without figures of its own). When the chosen population passes the
-    rule and has figures of its own for ``device`` (``by_device``), the takes count with those, which must
-    pass the rule too (:func:`device_weakness`); otherwise with the population's pooled figures, over
-    patients recorded through all its devices under the same patient rule. ``figures_over`` says which
-    (``device``, with ``device``; ``all_devices``).
+    manifest has several adult populations and no ``adults`` (``population_not_stated``). ``devices``: the
+    device of each counted take when its population has figures of its own for it, None for a take through
+    a device without (or naming no stethoscope) (:func:`edge.modalities.counted_device`); empty: none known.
+    When the chosen population passes the rule and has figures of its own for every one of ``devices``
+    (``by_device``), each must pass the rule too (:func:`device_weakness`; else not validated, for that
+    device's reason), and the takes count with them: one device's (``figures_over: device``, with
+    ``device``), or, through several, those of the least informative of them for the finding made
+    (``figures_over: weakest_device``, with each device's figures in ``device_figures``, in the manifest's
+    order, and no pooled figures: :func:`least_informative_device` chooses, from the finding, which count).
+    Otherwise (a take through a device without figures of its own) with the population's pooled figures,
+    which stand for that device (``figures_over: all_devices``).
 
     Returns ``{"validated": bool, "reason": str, ...}``; when validated, the chosen population's
     ``sensitivity``, ``specificity`` and their ``_ci95`` (patient level), ``patients``,
@@ -733,17 +745,27 @@ def detector_validation(entry: dict, rule: Optional["ValidationRule"] = None, *,
     weak = (("no_patient_validation", "the crackle detector has not been validated in adults") if adults is None
             else population_counts(adults, rule))
     if weak is None:
-        own = (adults.get("by_device") or {}).get(device) if device else None
-        if own is None:
+        by_device = adults.get("by_device") if isinstance(adults.get("by_device"), dict) else {}
+        named = list(dict.fromkeys(devices))
+        if not named or any(device not in by_device for device in named):
             return {"validated": True, "reason": "validated in adults, per patient", "population": population,
                     "transfer": False, **adults, "population_key": population, "figures_over": "all_devices"}
-        weak_device = device_weakness(adults, device, rule, name=population)
-        if weak_device is not None:
-            return {"validated": False, "reason_code": weak_device[0], "reason": weak_device[1]}
-        return {"validated": True, "reason": f"validated in adults, per patient, through {device} alone",
-                "population": population, "transfer": False,
-                **adults, **_population_figures(own, name=f"{population}.by_device.{device}"),
-                "population_key": population, "figures_over": "device", "device": device}
+        for device in named:
+            weak_device = device_weakness(adults, device, rule, name=population)
+            if weak_device is not None:
+                return {"validated": False, "reason_code": weak_device[0], "reason": weak_device[1]}
+        own = {device: _population_figures(by_device[device], name=f"{population}.by_device.{device}")
+               for device in by_device if device in named}
+        if len(own) == 1:
+            [(device, figures)] = own.items()
+            return {"validated": True, "reason": f"validated in adults, per patient, through {device} alone",
+                    "population": population, "transfer": False, **adults, **figures,
+                    "population_key": population, "figures_over": "device", "device": device}
+        described = {key: value for key, value in adults.items()
+                     if key not in (*POPULATION_FIGURES, "assessable_patients")}
+        return {"validated": True, "population": population, "transfer": False, **described,
+                "reason": f"validated in adults, per patient, through each of {', '.join(own)} alone",
+                "population_key": population, "figures_over": "weakest_device", "device_figures": own}
     if rule.allow_child_transfer and rule.child_population in checked:
         child = checked[rule.child_population]
         if population_counts(child, rule) is None:
@@ -751,6 +773,30 @@ def detector_validation(entry: dict, rule: Optional["ValidationRule"] = None, *,
                     "population_key": rule.child_population, "figures_over": "all_devices",
                     "reason": "children's figures stand in for adults (programme assumption; it widens the range)"}
     return {"validated": False, "reason_code": weak[0], "reason": weak[1]}
+
+
+def least_informative_device(device_figures: Mapping[str, dict], sign: "CrackleSign", *, positive: bool) -> str:
+    """Of the devices an exam's counted takes went through (``device_figures``: each one's own figures,
+    :func:`detector_validation`'s ``device_figures``), the one whose figures give the finding made the least
+    evidence: for a positive finding (``positive``) the lowest likelihood ratio of crackles, for a clear one
+    the highest likelihood ratio of none (the nearest 1), each through ``sign`` (:func:`crackle_log_lrs`). A
+    programme rule (docs/evidence.md, *Per device*): a finding over takes through several devices has no
+    figures of its own, and the pooled ones are over recordings of every device of the population (those
+    whose own figures fail the rule too) with up to one recording a site per device, so the takes count
+    as if they had all gone through the weakest of them. On a tie, the first in ``device_figures``' order.
+
+    Examples
+    --------
+    >>> figures = {"sensitivity_ci95": (0.5, 0.9), "specificity_ci95": (0.6, 0.9), "patients": 30}
+    >>> devices = {"S bell": {**figures, "sensitivity": 0.6, "specificity": 0.9},
+    ...            "S diaphragm": {**figures, "sensitivity": 0.9, "specificity": 0.7}}
+    >>> sign = crackle_sign_for("SSc")
+    >>> least_informative_device(devices, sign, positive=True), least_informative_device(devices, sign, positive=False)
+    ('S diaphragm', 'S bell')
+    """
+    direction = "positive" if positive else "negative"
+    log_lr = {device: crackle_log_lrs(sign, figures)[direction][0] for device, figures in device_figures.items()}
+    return min(log_lr, key=log_lr.get) if positive else max(log_lr, key=log_lr.get)
 
 
 def _positive_rates(se_sign, sp_sign, se_detector, sp_detector) -> tuple[float, float]:
@@ -829,15 +875,15 @@ def region_summary(region: dict) -> dict:
 
 def crackle_accuracy(entry: dict, options: EvidenceOptions, *, site: Optional[dict] = None,
                      region: Optional[dict] = None, take_populations: Collection[Optional[str]] = (),
-                     device: Optional[str] = None) -> tuple[dict, Optional[PublishedAccuracy], Optional[str]]:
+                     devices: Collection[Optional[str]] = ()) -> tuple[dict, Optional[PublishedAccuracy], Optional[str]]:
     """``(detector, local, source)``: which validation lets lung sounds count, in order of
     precedence. ``source`` is ``"manifest"`` (the detector's adult validation: ``local`` None, the
     sign's accuracy through the detector's), ``"site"`` (the clinic's own outcomes) or ``"region"``
     (:func:`regional_status`), with ``local`` the finding's accuracy for ILD; None when nothing
     counts, and then ``detector["reason"]`` says why (the region's reason added). ``take_populations``: the
-    adult population of each counted take's device; ``device``: the one device they all went through, or None
-    (:func:`detector_validation`)."""
-    detector = detector_validation(entry, options.validation_rule, take_populations=take_populations, device=device)
+    adult population of each counted take's device; ``devices``: each counted take's device with figures of
+    its own, None for one without (:func:`detector_validation`)."""
+    detector = detector_validation(entry, options.validation_rule, take_populations=take_populations, devices=devices)
     if detector["validated"]:
         return detector, None, "manifest"
     local = site_crackle_accuracy(site)
@@ -855,7 +901,7 @@ def crackle_accuracy(entry: dict, options: EvidenceOptions, *, site: Optional[di
 def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: dict, *, ctd_diagnosis: str,
                      model_version: str, options: EvidenceOptions, site: Optional[dict] = None,
                      region: Optional[dict] = None, take_populations: Collection[Optional[str]] = (),
-                     device: Optional[str] = None) -> Optional[ModalityEvidence]:
+                     devices: Collection[Optional[str]] = ()) -> Optional[ModalityEvidence]:
     """The visit's patient-level lung-sound evidence for ILD, or None when no lung site was usable.
 
     ``site_probabilities`` holds each site's finding: the maximum over its accepted recordings
@@ -865,8 +911,11 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     clinic's own outcomes (``site``, when they validated lung sounds) give the finding's accuracy
     for ILD directly; failing those, the region's (``region``, :func:`regional_status`). The manifest's
     figures are those of the counted takes' devices' adult population (``take_populations``,
-    :func:`detector_validation`), or of their one ``device`` when that population has figures of its own
-    for it; the finding says which (``figures_over``: ``device``, with its ``device``; ``all_devices``).
+    :func:`detector_validation`), or, when that population has figures of its own for each of the takes'
+    ``devices``, those of their one device, or of the least informative of several for the finding made
+    (:func:`least_informative_device`); the finding says which (``figures_over``: ``device`` or
+    ``weakest_device``, with its ``device``; ``all_devices``) and keeps ``counted_devices`` (the takes'
+    ``devices``, in order, once each), which :func:`edge.freshness.models_changed` reads.
     """
     finding = crackle_finding(site_probabilities, threshold=entry.get("threshold"))
     if finding["level"] is None:
@@ -877,12 +926,15 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
     finding.update(protocol_basal_sites=list(protocol), accepted_protocol_basal_sites=accepted,
                    complete_exam=len(accepted) == len(protocol))
     detector, local, source = crackle_accuracy(entry, options, site=site, region=region,
-                                               take_populations=take_populations, device=device)
+                                               take_populations=take_populations, devices=devices)
     if source == "region":
         finding["region"] = region_summary(region)
     if source is None:
         return _not_counted("auscultation", detector, model_version, status, finding)
     sign = crackle_sign_for(ctd_diagnosis)
+    if not local and detector["figures_over"] == "weakest_device":
+        device = least_informative_device(detector["device_figures"], sign, positive=finding["level"] != "none")
+        detector = {**detector, **detector["device_figures"][device], "device": device}
     lrs = local.log_lrs() if local else crackle_log_lrs(sign, detector)
     if finding["level"] == "basal":
         value, low, high = lrs["positive"]
@@ -903,6 +955,7 @@ def crackle_evidence(site_probabilities: Mapping[str, Optional[float]], entry: d
                    detector_population_key=detector["population_key"],
                    detector_transfer=detector["transfer"], detector_dataset=detector.get("dataset"),
                    figures_over=detector["figures_over"], device=detector.get("device"),
+                   counted_devices=list(dict.fromkeys(devices)),
                    sign_sensitivity=sign.sensitivity, sign_specificity=sign.specificity,
                    detector_sensitivity=detector["sensitivity"], detector_specificity=detector["specificity"])
     return ModalityEvidence("auscultation", value, (min(low, value), max(high, value)), model_version, status,
@@ -914,10 +967,11 @@ def crackle_potential_range(entry: dict, *, ctd_diagnosis: str, options: Optiona
     """Log LRs lung sounds would give after a complete exam: clear to basal crackles, from the
     same validation :func:`crackle_evidence` would count (the manifest's, the clinic's own or the
     region's); (0, 0) when none counts. From the manifest: the pooled figures of the population a take
-    naming no stethoscope counts with (an exam through several of its devices counts with them; one
-    through a single device with figures of its own counts with those instead, so the range is that of
-    the population, not of a device), and (0, 0) when no device of that population can count (each one's
-    own figures fail the rule: :func:`device_weakness`), since then no take would."""
+    naming no stethoscope counts with, the range of the population, not of a device (an exam through one
+    device with figures of its own counts with those, one through several such devices with the least
+    informative of them: which devices the missing takes would go through is not known), and (0, 0) when
+    no device of that population can count (each one's own figures fail the rule: :func:`device_weakness`),
+    since then no take would."""
     options = options or EvidenceOptions()
     detector, local, source = crackle_accuracy(entry, options, site=site, region=region)
     if source == "manifest" and not detector["transfer"] and all(

@@ -702,6 +702,12 @@ CATALOG: dict[str, dict[str, str]] = {
                                       "这些成人是{population}：尚未在间质性肺病患者中验证。"},
     "crackle_model_through_device": {"en": ", over their recordings through {device} alone,",
                                      "zh-CN": "，仅按其经 {device} 的录音计"},
+    # figures_over weakest_device (h117): the exam's takes went through several chest pieces with figures of their
+    # own, and counted with the one whose figures give the finding the least weight (docs/evidence.md, Per device).
+    "crackle_model_through_weakest_device": {
+        "en": ", over their recordings through {device} alone (of the chest pieces this visit's takes went "
+              "through, the one whose results give its finding the least weight),",
+        "zh-CN": "，仅按其经 {device} 的录音计（本次就诊录音所用听诊头中，其结果使本次所见权重最小者）"},
     # Whose adults a crackle model's figures are over, by the manifest's population key (adults: KAUH's,
     # audio_models.export.POPULATION_DATASETS; adults_<folder>: a labelled folder's, labelled_population_datasets).
     "adult_population_adults": {"en": "patients of King Abdullah University Hospital, Jordan (KAUH), whose crackles "
@@ -1109,6 +1115,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "changed_model_regional_validation": {"en": "the regional validation", "zh-CN": "区域验证"},
     "changed_model_crackle_device_rule": {"en": "how lung sounds count (each take judged by its own chest piece)",
                                           "zh-CN": "肺音的计入方式（按每次录音所用听诊头判断）"},
+    "changed_model_crackle_weakest_device_rule": {
+        "en": "how lung sounds count (takes through several chest pieces count by the weakest of them)",
+        "zh-CN": "肺音的计入方式（经多个听诊头的录音按其中最弱者计）"},
     "err_assess_visit_closed": {"en": "Not calculated: this visit is closed, so its result stays as it was calculated. "
                                       "Start a new visit for a new result.",
                                 "zh-CN": "未计算：该就诊已结束，其结果保留计算时的原样。如需新结果，请开始新的就诊。"},
@@ -1136,6 +1145,13 @@ CATALOG: dict[str, dict[str, str]] = {
                                                 "“Calculate again” before acting on it.",
                                           "zh-CN": "本次结果计算后肺音的计入方式已更改（现按每次录音所用听诊头自身在患者中的结果判断）："
                                                    "请先点击“重新计算”，再据此处理。"},
+    # edge.freshness.counted_before_weakest_device_rule (h117): lung sounds counted with the pooled figures before
+    # takes through several chest pieces with results of their own counted by the weakest of them.
+    "model_updated_crackle_weakest_device_rule": {
+        "en": "How lung sounds count changed since this result (takes through several chest pieces now count by "
+              "the results on patients of the weakest of them): press “Calculate again” before acting on it.",
+        "zh-CN": "本次结果计算后肺音的计入方式已更改（经多个听诊头的录音现按其中在患者中结果最弱者计）："
+                 "请先点击“重新计算”，再据此处理。"},
     # Any kind of edge.freshness.CHANGE_KINDS: some are not at the visit (an earlier visit's blood count,
     # outcomes on the patient's record, the end of ILD monitoring), so the line names no place.
     "letter_changed_after": {"en": "Changed after the result this referral carries was calculated ({changes}): "

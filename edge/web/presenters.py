@@ -13,7 +13,7 @@ from typing import Collection, Optional
 from edge.auscultation import device_parts
 from edge.fusion.evidence import ADULT_POPULATION
 from edge.modalities import (NOT_HEARD_REASONS, counts_for_its_site, devices_that_can_clear, stethoscope_counts,
-                             take_threshold, why_not_heard)
+                             stethoscope_verdict, take_threshold, why_not_heard)
 from edge.patients import VISIT_STEPS
 from edge.recordings import awaits_score, is_accepted
 from edge.web.i18n import CATALOG, bracketed, join_groups, join_list, join_sentences, translate
@@ -370,14 +370,15 @@ def adult_population(key: Optional[str], lang: str) -> str:
 
 def crackle_model_note(adults: Optional[dict], lang: str) -> str:
     """The visit page's note on the crackle model (``adults``: :func:`edge.auscultation.adult_validation`, or
-    None): the figures the lung sounds counted with, through which device when they are one device's, and
-    whose adults they are."""
+    None): the figures the lung sounds counted with, through which device when they are one device's (saying so
+    when that device is the least informative of several the takes went through), and whose adults they are."""
     if not adults:
         return translate("crackle_model_no_adults", lang)
-    through = (translate("crackle_model_through_device", lang, device=validated_devices([adults["device"]], lang))
+    through_key = "crackle_model_through_weakest_device" if adults.get("weakest_device") else "crackle_model_through_device"
+    through = (translate(through_key, lang, device=validated_devices([adults["device"]], lang))
                if adults.get("device") else "")
     figures = {key: value for key, value in adults.items() if key not in ("population_key", "device", "devices_found",
-                                                                   "record_through")}
+                                                                   "record_through", "weakest_device")}
     return translate("crackle_model_adults", lang, through=through,
                      population=adult_population(adults["population_key"], lang), **figures)
 
@@ -470,17 +471,17 @@ def stethoscope_statement(validation: Optional[dict], lang: str, *, require_vali
     if not validation:
         return None
     text = _validation_statement(validation, lang)
-    if stethoscope_counts_by(validation, require_validated_stethoscope=require_validated_stethoscope):
+    verdict = stethoscope_verdict(_as_take(validation), require_validated_stethoscope=require_validated_stethoscope)
+    if verdict is None:
         return text
-    if validation.get("device_counts") is False:
+    if verdict == "device_figures":
         # Its own device's figures fail the validation rule: what the nurse must act on comes first (it does
         # not count, record through a device that counts), then the figures, which read "validated".
         return join_sentences([translate("stethoscope_device_does_not_count", lang, **device_left_out(validation, lang)),
                                record_again_through(validation.get("devices_counting"), lang, sites="one"), text], lang)
     # Not counted whatever the programme's setting (a device the adults' validation never went through),
     # or only because the programme requires a named, validated one.
-    key = ("stethoscope_required_not_counted" if stethoscope_counts_by(validation)
-           else "stethoscope_does_not_count")
+    key = "stethoscope_required_not_counted" if verdict == "required" else "stethoscope_does_not_count"
     return join_sentences([text, translate(key, lang, devices=validated_devices(validation['devices'], lang))], lang)
 
 
@@ -529,9 +530,14 @@ def stethoscope_validation_in_words(validation: Optional[dict], lang: str, *,
 def stethoscope_counts_by(validation: Optional[dict], *, require_validated_stethoscope: bool = False) -> bool:
     """:func:`edge.modalities.stethoscope_counts` for a take's ``stethoscope_validation`` alone (None: no
     served crackle model, read as not stated)."""
+    return stethoscope_counts(_as_take(validation), require_validated_stethoscope=require_validated_stethoscope)
+
+
+def _as_take(validation: Optional[dict]) -> dict:
+    """A take as :func:`edge.modalities.stethoscope_verdict` reads it, from its ``stethoscope_validation`` alone
+    (None: no served crackle model, read as not stated)."""
     validation = validation or {}
-    take = {"stethoscope_validation": validation, "chest_piece": validation.get("chest_piece", CHEST_PIECE_NOT_STATED)}
-    return stethoscope_counts(take, require_validated_stethoscope=require_validated_stethoscope)
+    return {"stethoscope_validation": validation, "chest_piece": validation.get("chest_piece", CHEST_PIECE_NOT_STATED)}
 
 
 def validation_populations(keys: list[str], lang: str) -> str:

@@ -22,7 +22,7 @@ from edge.auscultation import stethoscope_validation
 from edge.config import load_settings
 from edge.fusion.evidence import (ADULT_POPULATION, REASON_CODES, ValidationRule, _population_figures, adult_populations,
                                   crackle_log_lrs, crackle_potential_range, crackle_sign_for, detector_validation,
-                                  population_counts, stethoscope_free_population)
+                                  least_informative_device, population_counts, stethoscope_free_population)
 from edge.modalities import take_populations
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, STETHOSCOPE_NOT_STATED
 from edge.web import presenters
@@ -334,23 +334,54 @@ BY_DEVICE = entry_with(
                                  "Stetho A extended": NO_BETTER_THAN_CHANCE}))
 
 
-@pytest.mark.parametrize(("device", "validated", "code", "figures"), [
-    ("Stetho A diaphragm", True, None, DIAPHRAGM_PASSING),  # its own figures, which pass
-    ("Stetho A bell", False, "device_too_few", None),  # 6 adults
-    ("Stetho A extended", False, "device_uncertain", None),  # lower bounds 0.14 + 0.55 - 1 < 0
-    ("Scope B", True, None, KAUH_PASSING),  # no figures of its own: the pooled ones
-    (None, True, None, KAUH_PASSING),  # takes through several devices: pooled
+@pytest.mark.parametrize(("devices", "validated", "code", "figures"), [
+    (["Stetho A diaphragm"] * 2, True, None, DIAPHRAGM_PASSING),  # its own figures, which pass
+    (["Stetho A bell"], False, "device_too_few", None),  # 6 adults
+    (["Stetho A extended"], False, "device_uncertain", None),  # lower bounds 0.14 + 0.55 - 1 < 0
+    (["Stetho A diaphragm", "Stetho A bell"], False, "device_too_few", None),  # each device must pass
+    ([None], True, None, KAUH_PASSING),  # a device without figures of its own (Scope B), or none named: pooled
+    (["Stetho A diaphragm", None], True, None, KAUH_PASSING),  # the pooled figures stand for the device without
+    ([], True, None, KAUH_PASSING),  # no take's device known
 ])
-def test_takes_through_one_device_count_with_its_own_figures_when_they_pass(device, validated, code, figures):
-    found = detector_validation(BY_DEVICE, take_populations=["adults"], device=device)
+def test_takes_through_one_device_count_with_its_own_figures_when_they_pass(devices, validated, code, figures):
+    found = detector_validation(BY_DEVICE, take_populations=["adults"], devices=devices)
     assert found["validated"] is validated and found.get("reason_code") == code
     if validated:
         assert {key: list(found[key]) if key.endswith("_ci95") else found[key] for key in FIGURES} == {
             key: figures[key] for key in FIGURES}
         own = figures is DIAPHRAGM_PASSING
-        assert (found["figures_over"], found.get("device")) == (("device", device) if own else ("all_devices", None))
+        assert (found["figures_over"], found.get("device")) == (("device", devices[0]) if own else ("all_devices", None))
     else:
-        assert device in found["reason"]
+        assert devices[-1] in found["reason"]
+
+
+# Two devices whose own figures pass: the extended filter finds crackles less often, the diaphragm calls fewer
+# of the others clear.
+EXTENDED_PASSING = {**DIAPHRAGM_PASSING, "sensitivity": 0.7, "sensitivity_ci95": [0.45, 0.88], "specificity": 0.95,
+                    "specificity_ci95": [0.83, 0.99]}
+TWO_PASSING = entry_with(
+    adults=population(["Stetho A diaphragm", "Stetho A bell", "Stetho A extended"], KAUH_PASSING,
+                      by_device={"Stetho A diaphragm": DIAPHRAGM_PASSING, "Stetho A bell": TOO_FEW,
+                                 "Stetho A extended": EXTENDED_PASSING}))
+
+
+def test_takes_through_several_devices_with_figures_of_their_own_count_with_the_least_informative_for_the_finding():
+    """No pooled figures (they are over the bell's recordings too): each device's own, and the finding made picks
+    the one that gives it the least evidence, whatever the order the takes came in."""
+    found = detector_validation(TWO_PASSING, take_populations=["adults"],
+                                devices=["Stetho A extended", "Stetho A diaphragm", "Stetho A extended"])
+    assert (found["validated"], found["figures_over"]) == (True, "weakest_device")
+    assert list(found["device_figures"]) == ["Stetho A diaphragm", "Stetho A extended"]  # the manifest's order
+    assert not set(FIGURES) & set(found)  # nothing counts before a device is chosen
+    sign = crackle_sign_for("SSc")
+    lrs = {device: crackle_log_lrs(sign, _population_figures(figures, name=device))
+           for device, figures in (("Stetho A diaphragm", DIAPHRAGM_PASSING), ("Stetho A extended", EXTENDED_PASSING))}
+    weakest_positive = min(lrs, key=lambda device: lrs[device]["positive"][0])
+    weakest_clear = max(lrs, key=lambda device: lrs[device]["negative"][0])
+    # These figures make the choice differ by the finding: the diaphragm's LR+ is lower, the extended's LR- higher.
+    assert (weakest_positive, weakest_clear) == ("Stetho A diaphragm", "Stetho A extended")
+    assert least_informative_device(found["device_figures"], sign, positive=True) == weakest_positive
+    assert least_informative_device(found["device_figures"], sign, positive=False) == weakest_clear
 
 
 def test_a_takes_device_verdict_is_its_own_figures_under_the_rule_only_while_its_population_passes():
@@ -364,7 +395,7 @@ def test_a_takes_device_verdict_is_its_own_figures_under_the_rule_only_while_its
     assert "device_counts" not in stethoscope_validation(BY_DEVICE, stethoscope="Scope B", chest_piece="bell")
     strict = ValidationRule(min_patients=100)  # the adults' 60 patients fail it: nothing is judged per device
     assert stethoscope_validation(BY_DEVICE, stethoscope="Stetho A", chest_piece="bell", rule=strict)["device_counts"]
-    assert detector_validation(BY_DEVICE, strict, take_populations=["adults"], device="Stetho A bell")[
+    assert detector_validation(BY_DEVICE, strict, take_populations=["adults"], devices=["Stetho A bell"])[
         "reason_code"] == "too_few"
 
 
@@ -397,7 +428,7 @@ def test_the_shipped_manifest_counts_no_take_for_adults_through_any_of_its_devic
     a device's; every take through the Littmann still makes its site heard as before (device_counts True)."""
     entry = shipped_entry()
     for device in entry["validation"]["populations"]["adults"]["devices"]:
-        found = detector_validation(entry, take_populations=["adults"], device=device)
+        found = detector_validation(entry, take_populations=["adults"], devices=[device])
         assert (found["validated"], found["reason_code"]) == (False, "too_few")
         stethoscope, piece = auscultation.device_parts(device)
         assert stethoscope_validation(entry, stethoscope=stethoscope, chest_piece=piece)["device_counts"] is True
@@ -445,13 +476,15 @@ def test_each_take_counts_by_its_own_devices_figures_through_the_service(runner,
     """The adults pass the rule, the diaphragm's and extended filter's own figures pass, the bell's (the shipped
     15 adults) do not: crackles through the bell leave the risk as with no take, the bell's reason under the
     take; a diaphragm-only exam counts with the diaphragm's figures; diaphragm and extended together, with the
-    adults' pooled figures."""
-    extended = {**DIAPHRAGM_PASSING, "sensitivity": 0.8, "sensitivity_ci95": [0.5, 0.95]}
-    install_devices(runner, settings, tmp_path / "devices", {"diaphragm": DIAPHRAGM_PASSING, "extended": extended})
+    figures of whichever of the two gives the finding the least evidence (never the adults' pooled figures, which
+    are over the bell's recordings too)."""
+    install_devices(runner, settings, tmp_path / "devices",
+                    {"diaphragm": DIAPHRAGM_PASSING, "extended": EXTENDED_PASSING})
     client, headers = restarted(settings)
     exams = {"none": (), "bell": ((LEFT, 0.9, "bell"),),
              "diaphragm": ((LEFT, 0.9, "diaphragm"), (RIGHT, 0.02, "diaphragm")),
              "mixed": ((LEFT, 0.9, "diaphragm"), (RIGHT, 0.02, "extended")),
+             "mixed_clear": ((LEFT, 0.02, "diaphragm"), (RIGHT, 0.02, "extended")),
              "bell_and_diaphragm": ((LEFT, 0.9, "bell"), (LEFT, 0.02, "diaphragm"), (RIGHT, 0.02, "diaphragm"))}
     visits = {name: visit_of(client, headers, db, f"CL24-02{number:02d}", takes)
               for number, (name, takes) in enumerate(exams.items())}
@@ -485,12 +518,30 @@ def test_each_take_counts_by_its_own_devices_figures_through_the_service(runner,
     assert diaphragm["log_likelihood_ratio"] == pytest.approx(own["positive"][0])
     assert diaphragm["log_lr_range95"] == pytest.approx(list(own["positive"][1:]))
 
-    # Two devices of the adults: the pooled figures, over patients recorded through all of them.
-    mixed = result["mixed"]["contributions"]["auscultation"]
+    # Two devices of the adults, each with figures of its own: crackles count with the lower LR+ of the two, a
+    # clear chest with the higher LR- (for these figures, the diaphragm and the extended filter), each recomputed
+    # from that device's own figures; the note quotes them.
+    lrs = {piece: crackle_log_lrs(sign, _population_figures(figures, name=piece))
+           for piece, figures in (("diaphragm", DIAPHRAGM_PASSING), ("extended", EXTENDED_PASSING))}
     pooled = crackle_log_lrs(sign, _population_figures(KAUH_PASSING, name="pooled"))
-    assert mixed["counted"] and (mixed["finding"]["figures_over"], mixed["finding"]["device"]) == ("all_devices", None)
-    assert mixed["log_likelihood_ratio"] == pytest.approx(pooled["positive"][0]) != own["positive"][0]
-    assert result["mixed"]["crackle_model_adults"]["figures_over"] == "all_devices"
+    for exam, level, direction, piece, figures in (("mixed", "basal", "positive", "diaphragm", DIAPHRAGM_PASSING),
+                                                    ("mixed_clear", "none", "negative", "extended", EXTENDED_PASSING)):
+        assert lrs[piece][direction][0] == pytest.approx(
+            (min if direction == "positive" else max)(lrs[name][direction][0] for name in lrs))
+        mixed = result[exam]["contributions"]["auscultation"]
+        assert mixed["counted"] and mixed["finding"]["level"] == level
+        assert (mixed["finding"]["figures_over"], mixed["finding"]["device"]) == ("weakest_device", f"{LITTMANN} {piece}")
+        assert mixed["finding"]["counted_devices"] == [f"{LITTMANN} diaphragm", f"{LITTMANN} extended"]
+        assert mixed["log_likelihood_ratio"] == pytest.approx(lrs[piece][direction][0]) != pooled[direction][0]
+        assert mixed["log_lr_range95"] == pytest.approx(list(lrs[piece][direction][1:]))
+        assert result[exam]["crackle_model_adults"] == {
+            **{key: figures[key] for key in FIGURES}, "population_key": "adults", "figures_over": "weakest_device",
+            "device": f"{LITTMANN} {piece}"}
+        # The nurse's note quotes them, saying they are the weakest of the visit's chest pieces.
+        weakest = CATALOG["crackle_model_through_weakest_device"]["en"].format(
+            device=presenters.validated_devices([f"{LITTMANN} {piece}"], "en"))
+        assert note_and_take_lines(client, visits[exam])[0] == note_words(
+            figures, "en", population=CATALOG["adult_population_adults"]["en"], through=weakest)
 
     # Crackles through the bell beside a clear diaphragm exam: the bell's take is left out (named in the finding),
     # so the chest is clear, by the diaphragm's own figures.
@@ -530,6 +581,46 @@ def test_a_result_counted_before_takes_were_judged_by_their_device_reads_out_of_
     assert str(escape(CATALOG["model_updated_crackle_device_rule"]["zh-CN"])) in page
     assess(client, headers, visit_id)
     assert latest_freshness()["current"]
+
+
+def test_a_mixed_exam_counted_with_the_pooled_figures_reads_out_of_date(runner, settings, db, nurse, tmp_path):
+    """A result stored before h117 counted a diaphragm and extended exam with the adults' pooled figures (its
+    finding says all_devices and keeps no counted_devices): the served model has figures for both devices, so
+    calculating again counts with the least informative of them: it reads out of date until calculated again. A
+    result counted with the pooled figures today (a take naming no stethoscope) keeps which devices it counted
+    through and stays current."""
+    install_devices(runner, settings, tmp_path / "devices",
+                    {"diaphragm": DIAPHRAGM_PASSING, "extended": EXTENDED_PASSING})
+    client, headers = restarted(settings)
+    mixed = visit_of(client, headers, db, "CL24-0311", ((LEFT, 0.9, "diaphragm"), (RIGHT, 0.02, "extended")))
+    not_stated = visit_of(client, headers, db, "CL24-0312", ((LEFT, 0.9, "diaphragm"), (RIGHT, 0.02, "diaphragm")))
+    db.execute("UPDATE recordings SET stethoscope = ? WHERE visit_id = ?", [STETHOSCOPE_NOT_STATED, not_stated])
+    db.conn.commit()
+
+    def latest_freshness(visit_id: int) -> dict:
+        return client.get(f"/api/v1/visits/{visit_id}/assessments", headers=headers).json["assessments"][-1][
+            "freshness"]
+
+    pooled = assess(client, headers, not_stated)["contributions"]["auscultation"]["finding"]
+    assert (pooled["figures_over"], pooled["counted_devices"]) == ("all_devices", [None])
+    assert latest_freshness(not_stated)["current"]
+
+    kept = assess(client, headers, mixed)
+    assert latest_freshness(mixed)["current"]
+    stored = json.loads(db.execute("SELECT result FROM risk_assessments WHERE id = ?", [kept["id"]]).fetchone()[0])
+    finding = stored["contributions"]["auscultation"]["finding"]
+    finding.update(figures_over="all_devices", device=None)
+    for key in ("counted_devices", "detector_device"):
+        finding.pop(key)
+    db.execute("UPDATE risk_assessments SET result = ? WHERE id = ?", [json.dumps(stored), kept["id"]])
+    db.conn.commit()
+    assert (latest_freshness(mixed)["current"], latest_freshness(mixed)["models_changed"]) == (
+        False, ["crackle_weakest_device_rule"])
+    client.set_cookie("lang", "zh-CN")
+    page = client.get(f"/visits/{mixed}").get_data(as_text=True)
+    assert str(escape(CATALOG["model_updated_crackle_weakest_device_rule"]["zh-CN"])) in page
+    again = assess(client, headers, mixed)["contributions"]["auscultation"]["finding"]
+    assert again["figures_over"] == "weakest_device" and latest_freshness(mixed)["current"]
 
 
 def test_the_page_the_api_and_the_risk_judge_a_take_by_the_programmes_validation_rule(runner, settings, db, nurse,

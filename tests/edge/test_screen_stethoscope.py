@@ -156,3 +156,27 @@ def test_when_no_lung_site_is_heard_the_error_names_why_each_take_was_left_out(r
         "too few patients" in output
     assert f"posterior_right_base: {statement(OTHER, 'diaphragm')}" in output
     assert "lateral_left_base: found no crackles, but through the bell, a chest piece that cannot rule them out" in output
+
+
+def test_the_screen_judges_each_take_by_the_programmes_validation_rule(runner, recording, data_dir, tmp_path):
+    """``ildscreen screen`` reads the configured ``evidence_validation_rule``, as the service does (h117 checked it:
+    it already did; this guards it). Under the default rule the bell's own figures fail while the adults' pass, so
+    crackles through the bell leave no site heard; a programme asking more patients than the adults have leaves
+    the adults failing, so no device is judged apart: the same take is heard and lung sounds are not counted for
+    the adults' reason, and its stethoscope line says it counts."""
+    args = ("--audio", f"posterior_left_base={recording('bell.wav', CRACKLES)}", "--chest-piece", "bell",
+            "--stethoscope", LITTMANN)
+    folder = data_dir()
+    trust_test_key(Path(folder))
+    install_devices(runner, load_settings(data_dir=folder), tmp_path / "bundle", {"diaphragm": DIAPHRAGM_PASSING})
+    refused = screen(runner, folder, *args)
+    assert refused.exit_code == 1 and "through Littmann 3200 (Bell) alone" in " ".join(refused.output.split())
+
+    with open(Path(folder) / "config.toml", "a", encoding="utf-8") as config:
+        config.write("evidence_validation_rule = { min_patients = 100 }\n")
+    result = screen(runner, folder, *args)
+    assert sites_heard(result) == {"posterior_left_base": CRACKLES}
+    output = json.loads(result.output)
+    assert output["contributions"]["auscultation"]["reason_code"] == "too_few"
+    [take] = output["takes"]
+    assert (take["stethoscope_validation"]["device_counts"], take["stethoscope_validation"]["counts"]) == (True, True)

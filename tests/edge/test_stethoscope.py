@@ -24,7 +24,8 @@ from edge.auscultation import STETHOSCOPE_STATUSES, stethoscope_validation
 from edge.config import load_settings
 from edge.errors import ConfigError, ValidationError
 from edge.inference.models import BUNDLED_DIR
-from edge.modalities import counts_for_its_site, site_probabilities, stethoscope_counts
+from edge.modalities import (counts_for_its_site, site_probabilities, stethoscope_counts, stethoscope_verdict,
+                             why_not_heard)
 from edge.store.database import open_database
 from edge.store.migrations import MIGRATIONS, apply_migrations, current_version
 from edge.users import create_user
@@ -333,32 +334,38 @@ def test_a_programme_can_require_a_named_validated_stethoscope_and_its_results_r
         "freshness"]["current"]
 
 
-@pytest.mark.parametrize(("validation", "require", "counts"), [
-    (("Stetho A", "bell"), False, True),  # validated, judged by the adults' pooled figures (none of its own)
-    (("Stetho A", "bell"), True, True),
+@pytest.mark.parametrize(("validation", "require", "verdict"), [
+    (("Stetho A", "bell"), False, None),  # validated, judged by the adults' pooled figures (none of its own)
+    (("Stetho A", "bell"), True, None),
     # Validated, but its own figures (DIAPHRAGM_ALONE) are no better than chance while the adults' pass:
     # judged by its own, it does not count (h107).
-    (("Stetho A", "diaphragm"), False, False),
-    (("Stetho A", "diaphragm"), True, False),
-    (("Scope B", "not_stated"), True, True),  # validated whatever the piece
-    (("Stetho A", "extended"), False, False),  # a stated piece the validation never went through
-    (("Stetho A", "not_stated"), False, True),  # a validated stethoscope, the piece not said: as before
-    (("Stetho A", "not_stated"), True, False),
-    (("Kid C", "diaphragm"), False, False),
-    (("Other D", "diaphragm"), False, False),
-    (("not_stated", "diaphragm"), False, True),
-    (("not_stated", "diaphragm"), True, False),
-    (None, False, True),  # no validation read (no crackle model served): not stated
-    (None, True, False),
+    (("Stetho A", "diaphragm"), False, "device_figures"),
+    (("Stetho A", "diaphragm"), True, "device_figures"),
+    (("Scope B", "not_stated"), True, None),  # validated whatever the piece
+    (("Stetho A", "extended"), False, "not_validated"),  # a stated piece the validation never went through
+    (("Stetho A", "not_stated"), False, None),  # a validated stethoscope, the piece not said: as before
+    (("Stetho A", "not_stated"), True, "required"),
+    (("Kid C", "diaphragm"), False, "not_validated"),
+    (("Other D", "diaphragm"), False, "not_validated"),
+    (("not_stated", "diaphragm"), False, None),
+    (("not_stated", "diaphragm"), True, "required"),
+    (None, False, None),  # no validation read (no crackle model served): not stated
+    (None, True, "required"),
 ])
-def test_whether_a_take_counts_follows_its_status_and_the_programme_setting(validation, require, counts):
+def test_whether_a_take_counts_follows_its_status_and_the_programme_setting(validation, require, verdict):
+    """One verdict (edge.modalities.stethoscope_verdict) and its reason: whether the take counts, whether it makes
+    its site heard, why the lung-sound line says it does not, and the words under it all follow it."""
+    counts = verdict is None
     take = {"chest_site": "posterior_left_base", "chest_piece": "diaphragm", "quality": {"ok": True},
             "crackle_probability": 0.9}
     if validation is not None:
         stethoscope, piece = validation
         take.update(chest_piece=piece,
                     stethoscope_validation=stethoscope_validation(FIXTURE_ENTRY, stethoscope=stethoscope, chest_piece=piece))
+    assert stethoscope_verdict(take, require_validated_stethoscope=require) == verdict
     assert stethoscope_counts(take, require_validated_stethoscope=require) is counts
+    assert why_not_heard(take, threshold=0.5, cannot_clear=("bell",), require_validated_stethoscope=require) == (
+        None if counts else "device_figures" if verdict == "device_figures" else "stethoscope")
     # A positive take counts or not as a clear one does: crackles found through it are no evidence either.
     assert counts_for_its_site(take, threshold=0.5, cannot_clear=("bell",),
                                require_validated_stethoscope=require) is counts
@@ -368,6 +375,11 @@ def test_whether_a_take_counts_follows_its_status_and_the_programme_setting(vali
                                                  require_validated_stethoscope=require)
     if statement is not None:
         assert ("does not count" in statement) is not counts
+        # The words follow the reason: a device left out is named first; a stethoscope required only by the
+        # programme says so.
+        assert statement.startswith(CATALOG["stethoscope_device_does_not_count"]["en"].split("{")[0]) is (
+            verdict == "device_figures")
+        assert (CATALOG["stethoscope_required_not_counted"]["en"].split("{")[0] in statement) is (verdict == "required")
 
 
 # --- read from the manifest's validation block --------------------------------------------------
