@@ -226,10 +226,11 @@ def test_a_reissue_records_who_trained_the_weights_not_the_data_it_reads(trained
     assert not any(r.dataset_family == "kauh" for r in kept["train"])  # KAUH read now; it trained nothing
     assert export.training_population(kept).startswith(CLINIC_TRAINED)
 
-    other_seed, _ = train.load_split([children_dir, clinic], seed=5)
+    # As another seed's split would: a patient who trained the weights in the validation part.
+    moved = {**parts, "train": parts["train"][1:], "validation": parts["validation"] + parts["train"][:1]}
     with pytest.raises(DatasetError, match=r"fall in the validation or test part of this split: use the --seed they "
                                            r"were trained with \(0\)"):
-        train.trained_part(other_seed, record)
+        train.trained_part(moved, record)
     with pytest.raises(DatasetError, match="are not in the data read"):
         train.trained_part(train.load_split([clinic], seed=0)[0], record)
 
@@ -319,7 +320,8 @@ def test_the_statement_names_kauh_only_when_its_adults_were_used(shared_data_dir
         adults_input_noise=entry["population_input_noise"]["adults"], icbhi=test.get("icbhi_adults"),
         adult_test_seen=train.ADULT_TEST_SEEN) == entry["validation_status"]["caveats"]
 
-    clinic = {**entry["validation"]["populations"]["adults"], "devices": ["Acme Digital 7"]}
+    clinic = {**{key: value for key, value in entry["validation"]["populations"]["adults"].items() if key != "by_device"},
+              "devices": ["Acme Digital 7"]}
     block = {"populations": {"adults_clinic": clinic}}
     folder_only = train.export.validation_statement(block, labelled_trained=["clinic"], adults_chose=["clinic"])
     assert "its adult threshold chosen on other adults (the validation patients of labelled folder(s) clinic)" in folder_only
