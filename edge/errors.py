@@ -99,6 +99,14 @@ class TakeAudioMissing(Conflict):
         return body
 
 
+class TakeDiscarded(Conflict):
+    """A take was discarded (the nurse recorded its site again): its row and its sound are gone, so nothing more
+    is done with it (a clinician's crackle label). Not a closed visit: a closed visit's takes stay, and a
+    clinician may still label them (``edge.recordings.label_crackles_heard``)."""
+
+    code = "take_discarded"
+
+
 class VisitClosed(Conflict):
     """A write was sent to a completed or cancelled visit (``edge.patients.require_open_visit``, the one rule
     every write to a visit passes): a take, a reading, a lab panel, lung function, the draft, an edit, a result
