@@ -1083,6 +1083,25 @@ CATALOG: dict[str, dict[str, str]] = {
                                         "its result stays as it was calculated: start a new visit for a current result.",
                                   "zh-CN": "结果已过时：本次结果计算后有更改（{changes}）。该就诊已结束，其结果保留计算时的原样："
                                            "如需最新结果，请开始新的就诊。"},
+    # edge.freshness.models_unchecked: a result stored by an earlier release, before results kept what checking
+    # a model needs (its manifest entry's digest, the "if missing, measured" range): not known to have changed,
+    # so never said to be updated; it counts as out of date all the same, and nothing rewrites it.
+    "result_unchecked": {"en": "Not checked against the models served now ({models}): this result was stored by an "
+                               "earlier version of the service, which did not keep what that check needs, so the "
+                               "result counts as out of date.",
+                         "zh-CN": "未能与当前使用的模型核对（{models}）：本结果由较早版本的服务保存，当时未保存核对所需的信息，"
+                                  "因此本结果视为已过时。"},
+    "result_unchecked_open": {"en": "Not checked against the models served now ({models}): this result was stored by "
+                                    "an earlier version of the service, which did not keep what that check needs, so "
+                                    "the result counts as out of date. Press “Calculate again” before acting on it.",
+                              "zh-CN": "未能与当前使用的模型核对（{models}）：本结果由较早版本的服务保存，当时未保存核对所需的信息，"
+                                       "因此本结果视为已过时。请先点击“重新计算”，再据此处理。"},
+    "result_unchecked_closed": {"en": "Not checked against the models served now ({models}): this result was stored "
+                                      "by an earlier version of the service, which did not keep what that check needs, "
+                                      "so the result counts as out of date. This visit is closed, so its result stays "
+                                      "as it was calculated: start a new visit for a current result.",
+                                "zh-CN": "未能与当前使用的模型核对（{models}）：本结果由较早版本的服务保存，当时未保存核对所需的信息，"
+                                         "因此本结果视为已过时。该就诊已结束，其结果保留计算时的原样：如需最新结果，请开始新的就诊。"},
     "changed_settings": {"en": "programme settings", "zh-CN": "项目设置"},
     "changed_model_auscultation": {"en": "the lung-sound model", "zh-CN": "肺音模型"},
     "changed_model_labs": {"en": "the blood-test model", "zh-CN": "血液检查模型"},

@@ -15,11 +15,12 @@ from flask import g
 from markupsafe import escape
 
 from edge.errors import CaptureRunning, Conflict, ResultOutOfDate, VisitClosed
-from edge.web.i18n import CATALOG
+from edge.web.i18n import CATALOG, join_list
 from edge.web.visit_views import MESSAGE_KEYS, _message_key, _messages
 from support import csrf_of, login, wav_bytes
 from test_closed_visit_result import assess, closed, hrct_outcome, new_visit
 from test_crackles_heard import label_entries
+from test_result_after_outcome_or_recalibration import forget
 
 
 def shown(key: str, lang: str = "en", **values) -> str:
@@ -170,3 +171,56 @@ def test_a_discarded_take_is_refused_a_label_as_discarded_not_as_a_closed_visit(
     answer = doctor.put(f"/api/v1/recordings/{take['id']}/crackles-heard", json={"crackles_heard": "yes"},
                         headers=headers)
     assert answer.status_code == 409 and answer.json["error"]["code"] == "take_discarded", answer.json
+
+
+def unchecked_models(lang: str) -> str:
+    return join_list([CATALOG[f"changed_model_{name}"][lang] for name in ("auscultation", "labs", "breath")], lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_closed_visits_result_stored_before_results_kept_what_checks_its_models_says_it_cannot_be_checked(
+        client, nurse, db, lang):
+    """Brief h120, point 4: a result stored by an earlier release kept neither its models' manifest digests nor
+    the "if missing, measured" ranges. Nothing tells whether those models changed, so it counts as out of date
+    (a referral waits), but its closed visit's page says it cannot be checked against the models served now,
+    naming them, and what gives a current result; never that the models were updated. The stored result is not
+    rewritten by reading it."""
+    visit_id = new_visit(client, nurse)
+    first = assess(client, nurse, visit_id).json
+    assert first["freshness"]["current"]
+    forget(db, first["id"], inputs=("potential_ranges",), result=("model_digests",))
+    closed(client, nurse, visit_id)
+    kept = db.execute("SELECT * FROM risk_assessments").fetchall()
+    client.set_cookie("lang", lang)
+
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+
+    expected = shown("result_unchecked_closed", lang, models=unchecked_models(lang))
+    assert f'id="closed-result-unchecked">{expected}</p>' in page
+    assert 'id="closed-result-out-of-date"' not in page and 'id="model-updated-' not in page
+    assert f'id="refer-needs-new-visit">{shown("refer_closed_needs_new_visit", lang)}</p>' in page
+    verdict = client.get(f"/api/v1/visits/{visit_id}/assessments", headers=nurse).json["assessments"][-1]["freshness"]
+    assert verdict["models_changed"] == verdict["models_unchecked"] == ["auscultation", "labs", "breath"]
+    assert not verdict["current"]
+    refused = client.post(f"/api/v1/visits/{visit_id}/referrals", headers=nurse, json={"reason": "new cough"})
+    assert refused.status_code == 409 and refused.json["error"]["models_unchecked"] == ["auscultation", "labs", "breath"]
+    assert "stored by an earlier release" in refused.json["error"]["message"]
+    assert "changed after it was calculated" not in refused.json["error"]["message"]
+    assert db.execute("SELECT * FROM risk_assessments").fetchall() == kept
+
+
+def test_an_old_closed_result_with_a_change_seen_says_both_apart(client, nurse, app, db, make_user):
+    """An HRCT outcome recorded after the old result: the out-of-date line names the outcome (seen), and the
+    models it cannot check are said on their own line, the new-visit advice once."""
+    visit_id = new_visit(client, nurse)
+    first = assess(client, nurse, visit_id).json
+    forget(db, first["id"], inputs=("potential_ranges",), result=("model_digests",))
+    closed(client, nurse, visit_id)
+    patient_id = client.get(f"/api/v1/visits/{visit_id}", headers=nurse).json["patient_id"]
+    hrct_outcome(app.test_client(), make_user, patient_id)
+
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+
+    changes = CATALOG["changed_outcomes"]["en"]
+    assert f'id="closed-result-out-of-date">{shown("closed_result_out_of_date", changes=changes)}</p>' in page
+    assert f'id="closed-result-unchecked">{shown("result_unchecked", models=unchecked_models("en"))}</p>' in page

@@ -114,7 +114,8 @@ def test_a_crackle_model_update_marks_the_result_out_of_date_until_it_is_calcula
     assert 'id="result-out-of-date"' not in page  # nothing at the visit changed: only the model
     assert 'id="refer-form"' not in page and 'id="refer-needs-current"' in page
     assert freshness_by_assessment(client, headers, visit_id) == {first["id"]: {
-        "current": False, "superseded_by": None, "changed": [], "settings_changed": [], "models_changed": ["auscultation"]}}
+        "current": False, "superseded_by": None, "changed": [], "settings_changed": [], "models_changed": ["auscultation"],
+        "models_unchecked": []}}
     refused = refer(client, headers, visit_id, first["id"])
     assert refused.status_code == 409, refused.json
     error = refused.json["error"]
@@ -228,6 +229,8 @@ def test_a_served_entry_only_the_if_missing_line_reads_is_a_change(runner, setti
     assert updated_lines(page) == {"breath": str(escape(CATALOG["model_updated_breath"]["en"]))}
     assert 'id="refer-form"' not in page and 'id="refer-needs-current"' in page
     assert freshness.models_changed(kept_no_ranges, freshness.models_in_force()) == ["breath"]  # cannot tell
+    assert freshness.models_unchecked(kept_no_ranges, freshness.models_in_force()) == ["breath"]  # and says so
+    assert freshness.models_unchecked(first, freshness.models_in_force()) == []  # its range was kept: seen
     closed_page = client.get(f"/visits/{closed_id}").get_data(as_text=True)
     line = re.search(r'id="closed-result-out-of-date">([^<]+)<', closed_page).group(1)
     assert line == str(escape(CATALOG["closed_result_out_of_date"]["en"].format(
