@@ -942,8 +942,20 @@ CATALOG: dict[str, dict[str, str]] = {
     "unskip": {"en": "Do it after all", "zh-CN": "恢复此步"},
     "finish_visit": {"en": "Finish the visit", "zh-CN": "完成就诊"},
     "close_visit": {"en": "Close without finishing", "zh-CN": "未完成即结束"},
-    "visit_closed_notice": {"en": "This visit is closed: nothing more can be added.", "zh-CN": "本次就诊已结束，不能再添加内容。"},
-    "err_visit_closed": {"en": "This visit is closed: nothing more can be added.", "zh-CN": "本次就诊已结束，不能再添加内容。"},
+    # A closed visit is the record of what was measured (edge.patients.require_open_visit): nothing reopens it,
+    # so what the nurse can do is a new visit of the patient ("new_visit", on the patient's page).
+    "visit_closed_notice": {"en": "This visit is closed: nothing more can be added. To record more, start a new "
+                                  "visit of the patient.",
+                            "zh-CN": "本次就诊已结束，不能再添加内容。如需继续记录，请为该患者开始新的就诊。"},
+    # Something sent to a visit closed meanwhile (another tab, another tablet, the API): not stored.
+    "err_visit_closed": {"en": "Not saved: this visit was closed (finished or closed early, perhaps in another tab), "
+                               "so nothing more can be added to it. To record more, start a new visit of the patient.",
+                         "zh-CN": "未保存：本次就诊已结束（已完成或提前结束，可能是在其他标签页中），不能再添加内容。"
+                                  "如需继续记录，请为该患者开始新的就诊。"},
+    # edge.web.visit_views._message_key: a Conflict with no words of its own (never a closed visit's).
+    "err_conflict": {"en": "Not done: something changed meanwhile (in another tab or on another tablet). The visit "
+                           "below is shown as it is now: check it, then try again.",
+                     "zh-CN": "未完成：其间有更改（在其他标签页或其他平板上）。下方显示本次就诊的当前状态：请核对后重试。"},
     "ctd_SSc": {"en": "Systemic sclerosis", "zh-CN": "系统性硬化症"},
     "ctd_RA": {"en": "Rheumatoid arthritis", "zh-CN": "类风湿关节炎"},
     "ctd_IIM": {"en": "Idiopathic inflammatory myopathy (PM/DM, antisynthetase syndrome)",
@@ -1077,6 +1089,25 @@ CATALOG: dict[str, dict[str, str]] = {
                                         "its result stays as it was calculated: start a new visit for a current result.",
                                   "zh-CN": "结果已过时：本次结果计算后有更改（{changes}）。该就诊已结束，其结果保留计算时的原样："
                                            "如需最新结果，请开始新的就诊。"},
+    # edge.freshness.models_unchecked: a result stored by an earlier release, before results kept what checking
+    # a model needs (its manifest entry's digest, the "if missing, measured" range): not known to have changed,
+    # so never said to be updated; it counts as out of date all the same, and nothing rewrites it.
+    "result_unchecked": {"en": "Not checked against the models served now ({models}): this result was stored by an "
+                               "earlier version of the service, which did not keep what that check needs, so the "
+                               "result counts as out of date.",
+                         "zh-CN": "未能与当前使用的模型核对（{models}）：本结果由较早版本的服务保存，当时未保存核对所需的信息，"
+                                  "因此本结果视为已过时。"},
+    "result_unchecked_open": {"en": "Not checked against the models served now ({models}): this result was stored by "
+                                    "an earlier version of the service, which did not keep what that check needs, so "
+                                    "the result counts as out of date. Press “Calculate again” before acting on it.",
+                              "zh-CN": "未能与当前使用的模型核对（{models}）：本结果由较早版本的服务保存，当时未保存核对所需的信息，"
+                                       "因此本结果视为已过时。请先点击“重新计算”，再据此处理。"},
+    "result_unchecked_closed": {"en": "Not checked against the models served now ({models}): this result was stored "
+                                      "by an earlier version of the service, which did not keep what that check needs, "
+                                      "so the result counts as out of date. This visit is closed, so its result stays "
+                                      "as it was calculated: start a new visit for a current result.",
+                                "zh-CN": "未能与当前使用的模型核对（{models}）：本结果由较早版本的服务保存，当时未保存核对所需的信息，"
+                                         "因此本结果视为已过时。该就诊已结束，其结果保留计算时的原样：如需最新结果，请开始新的就诊。"},
     "changed_settings": {"en": "programme settings", "zh-CN": "项目设置"},
     "changed_model_auscultation": {"en": "the lung-sound model", "zh-CN": "肺音模型"},
     "changed_model_labs": {"en": "the blood-test model", "zh-CN": "血液检查模型"},
@@ -1130,6 +1161,25 @@ CATALOG: dict[str, dict[str, str]] = {
     "refer_needs_current_result": {"en": "Calculate the risk again first: the referral is sent with the latest "
                                          "result, and this one does not include every change.",
                                    "zh-CN": "请先重新计算风险：转诊随最新结果发送，而当前结果未包含所有更改。"},
+    # A cancelled visit is not referred (edge.outbox.REFERABLE_VISITS): its refer form, sent from a page shown before.
+    "err_refer_visit_cancelled": {"en": "Not referred: this visit was closed early, and a visit closed early is not "
+                                        "referred. Start a new visit of the patient, calculate its result and refer "
+                                        "from that visit.",
+                                  "zh-CN": "未转诊：本次就诊已提前结束，提前结束的就诊不能转诊。请为该患者开始新的就诊，"
+                                           "计算其结果后从该次就诊转诊。"},
+    # A completed visit is referred from its current result; its result is its record and is not calculated
+    # again, so one out of date is referred from a new visit (edge.freshness.require_current).
+    "refer_closed_needs_new_visit": {"en": "This visit cannot be referred: its result is out of date, and a finished "
+                                           "visit's result is not calculated again. To refer, start a new visit of "
+                                           "the patient, calculate its result and refer from that visit.",
+                                     "zh-CN": "本次就诊无法转诊：其结果已过时，而已完成就诊的结果不会再次计算。如需转诊，"
+                                              "请为该患者开始新的就诊，计算其结果后从该次就诊转诊。"},
+    "err_refer_closed_out_of_date": {"en": "Not sent: this visit's result is out of date (the result above says what "
+                                           "changed), and a finished visit's result is not calculated again. To refer, "
+                                           "start a new visit of the patient, calculate its result and refer from "
+                                           "that visit.",
+                                     "zh-CN": "未发送：本次就诊的结果已过时（上方结果处列出了更改内容），而已完成就诊的结果"
+                                              "不会再次计算。如需转诊，请为该患者开始新的就诊，计算其结果后从该次就诊转诊。"},
     "err_refer_result_changed": {"en": "Not sent: the result changed after this page was opened. Check the result "
                                        "below, then refer again.",
                                  "zh-CN": "未发送：此页面打开后结果已更改。请核对下方结果后再转诊。"},

@@ -20,7 +20,8 @@ from edge.audit import Actor
 from edge.web import visit_views
 from support import PATIENT, assert_referral_follows_freshness, freshness_by_assessment
 
-CURRENT = {"current": True, "superseded_by": None, "changed": [], "settings_changed": [], "models_changed": []}
+CURRENT = {"current": True, "superseded_by": None, "changed": [], "settings_changed": [], "models_changed": [],
+           "models_unchecked": []}
 
 
 def referrals(db) -> int:
