@@ -17,12 +17,11 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits
+from audio_models.limits import DEFAULT_AUDIO_LIMITS, AudioLimits
 from common.settings import load_layered_settings
 from edge.errors import ConfigError
-from edge.fusion.evidence import EvidenceOptions
+from edge.fusion.evidence_options import EvidenceOptions
 from edge.fusion.triage import TriageThresholds, check_tier_order
-from edge.inference.bundle_checks import public_key_from_text
 from edge.vocabulary import (STETHOSCOPE_NOT_STATED, ChestPiece, StethoscopeName, stethoscope_key,
                              unknown_word_message)
 
@@ -245,7 +244,7 @@ class Settings(BaseSettings):
     triage_anti_mda5_rescreen_months: int = triage_setting("triage_anti_mda5_rescreen_months")
     triage_sjd_older_age_from: Optional[int] = triage_setting("triage_sjd_older_age_from")
     # The evidence settings: default, limits, title and description are declared once, on
-    # edge.fusion.evidence.EvidenceOptions (``EVIDENCE_SETTINGS``); here only their names and types. Lists
+    # edge.fusion.evidence_options.EvidenceOptions (``EVIDENCE_SETTINGS``); here only their names and types. Lists
     # where the options hold tuples, and overrides (dicts) of the tables the options hold whole.
     evidence_dependence_weight: float = evidence_setting("evidence_dependence_weight")
     evidence_lr_cap: float = evidence_setting("evidence_lr_cap")
@@ -514,6 +513,9 @@ class Settings(BaseSettings):
     def signing_keys_are_ed25519(self) -> "Settings":
         if not self.model_signing_keys:
             return self
+        # Imported late: the bundle checks pull in numpy and the models' code, which reading settings does not need.
+        from edge.inference.bundle_checks import public_key_from_text
+
         for text in self.model_signing_keys:
             try:
                 public_key_from_text(text)

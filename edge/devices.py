@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Mapping, Optional
 
 import sqlite_utils
 
-from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits
+from audio_models.limits import DEFAULT_AUDIO_LIMITS, AudioLimits
 from edge import audit
 from edge.errors import (CaptureRunning, Conflict, DeviceUnavailable, IldscreenError, NotFound, PayloadTooLarge,
                          StorageError, ValidationError)

@@ -17,7 +17,8 @@ from typing import BinaryIO, Collection, NamedTuple, Optional
 import sqlite_utils
 
 from audio_models.errors import AudioLimitError, ModelError, UnreadableAudioError
-from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits, read_header
+from audio_models.io import read_header
+from audio_models.limits import DEFAULT_AUDIO_LIMITS, AudioLimits
 from edge import audit
 from edge.auscultation import score_recording, served_stethoscope_validation, windows_with_crackles
 from edge.fusion.evidence import ValidationRule

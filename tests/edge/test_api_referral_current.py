@@ -119,7 +119,7 @@ def test_the_check_and_the_insert_hold_the_write_lock_together(client, nurse, db
             other.close()
         return checked(*args, **kwargs)
 
-    monkeypatch.setattr(outbox, "require_current", check_while_another_writes)
+    monkeypatch.setattr(freshness, "require_current", check_while_another_writes)  # create_referral imports it when it runs
     nurse_actor = Actor(user_id=1, username="nurse1", role="nurse")
     referral = outbox.create_referral(db, nurse_actor, visit_id, site_secret=b"s" * 32, reason="new cough",
                                       assessment_id=assessment_id)
