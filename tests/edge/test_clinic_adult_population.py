@@ -388,7 +388,8 @@ def test_a_take_left_out_for_its_device_names_the_devices_that_count_or_says_non
     bell = stethoscope_validation(none_counts, stethoscope="Stetho A", chest_piece="bell")
     assert bell["devices_counting"] == []
     assert CATALOG["record_again_none_counts_one"][lang] in presenters.stethoscope_statement(bell, lang)
-    line = presenters.not_heard_text({"not_heard": {"reasons": ["device_figures"], "devices_left_out": [bell]}}, lang)
+    line = presenters.not_heard_text({"not_heard": {"reasons": ["device_figures"], "devices_left_out": [bell]}}, lang,
+                                     visit_status="open")
     assert line.endswith(CATALOG["record_again_none_counts_several"][lang])
 
 
@@ -591,7 +592,8 @@ def test_the_lung_sound_line_says_why_no_site_was_heard_when_a_devices_figures_l
     assess(client, headers, with_clear)
     line = lung_sound_line(client, with_clear)
     assert line == str(escape(presenters.join_sentences(
-        [CATALOG["lung_sounds_none_heard"][lang], *device_sentences, CATALOG["lung_sounds_cannot_clear"][lang],
+        [CATALOG["lung_sounds_none_heard"][lang], *device_sentences,
+         translate("lung_sounds_cannot_clear", lang, pieces=CATALOG["chest_piece_extended"][lang]),
          translate("record_again_can_clear_several", lang,
              devices=presenters.validated_devices([f"{LITTMANN} diaphragm"], lang))], lang)))
     assert CATALOG["lung_sounds_stethoscope_not_validated"][lang] not in line
@@ -623,14 +625,16 @@ def test_a_clear_take_through_a_piece_that_cannot_clear_names_the_pieces_that_co
     assert bell["stethoscope_validation"]["devices_counting"] == [f"{LITTMANN} bell", f"{LITTMANN} extended"]
     record = translate("record_again_can_clear_one", lang,
         devices=presenters.validated_devices([f"{LITTMANN} extended"], lang))
-    note = str(escape(presenters.join_sentences([CATALOG["chest_piece_cannot_clear"][lang], record], lang)))
+    note = str(escape(presenters.join_sentences([
+        translate("chest_piece_cannot_clear", lang, piece=CATALOG["chest_piece_bell"][lang]), record], lang)))
     assert take_notes(client, visit_id) == [note, note]
     assert CATALOG["chest_piece_diaphragm"][lang] not in note
 
     assess(client, headers, visit_id)
     line = lung_sound_line(client, visit_id)
     assert line == str(escape(presenters.join_sentences([
-        CATALOG["lung_sounds_none_heard"][lang], CATALOG["lung_sounds_cannot_clear"][lang],
+        CATALOG["lung_sounds_none_heard"][lang],
+        translate("lung_sounds_cannot_clear", lang, pieces=CATALOG["chest_piece_bell"][lang]),
         translate("record_again_can_clear_several", lang,
             devices=presenters.validated_devices([f"{LITTMANN} extended"], lang))], lang)))
     assert CATALOG["chest_piece_diaphragm"][lang] not in line
@@ -641,7 +645,7 @@ def test_what_a_clear_take_through_a_piece_that_cannot_clear_is_told_to_record_t
     """From the take's devices that count (its stethoscope_validation's devices_counting): those whose piece can
     clear; none of them, then a clear take will not make the site heard; nothing said of which count (no served
     model, a take naming no stethoscope among several clinics' adults), a piece that can clear, unnamed. A take
-    whose piece is not stated is told so only if it was the bell."""
+    whose piece is not stated is told so only if it was the bell (the piece that cannot clear)."""
     found = stethoscope_validation(BY_DEVICE, stethoscope=STETHOSCOPE_NOT_STATED, chest_piece="bell")
     assert found["devices_counting"] == ["Stetho A diaphragm", "Scope B"]  # the adults': KAUH's, for no stethoscope
     assert stethoscope_validation(BY_DEVICE, stethoscope="Stetho A", chest_piece="not_stated")[
@@ -649,11 +653,12 @@ def test_what_a_clear_take_through_a_piece_that_cannot_clear_is_told_to_record_t
     several = entry_with(adults_a=population(["A"], KAUH_PASSING), adults_b=population(["B"], KAUH_PASSING))
     assert "devices_counting" not in stethoscope_validation(several, stethoscope=STETHOSCOPE_NOT_STATED,
                                                             chest_piece="bell")
-    rule = {"threshold": 0.5, "cannot_clear": ["bell"]}
+    rule = {"threshold": 0.5, "cannot_clear": ["bell"], "visit_status": "open"}
     clear = {"chest_site": LEFT, "quality": {"ok": True}, "crackle_probability": 0.1}
     bell = {**clear, "chest_piece": "bell", "stethoscope_validation": found}
     assert presenters.chest_piece_text(bell, lang, **rule) == presenters.join_sentences([
-        CATALOG["chest_piece_cannot_clear"][lang], translate("record_again_can_clear_one", lang,
+        translate("chest_piece_cannot_clear", lang, piece=CATALOG["chest_piece_bell"][lang]),
+        translate("record_again_can_clear_one", lang,
             devices=presenters.validated_devices(["Stetho A diaphragm", "Scope B"], lang))], lang)
     only_bell = {**bell, "stethoscope_validation": {**found, "devices_counting": ["Stetho A bell"]}}
     assert presenters.chest_piece_text(only_bell, lang, **rule).endswith(CATALOG["record_again_none_can_clear_one"][lang])
@@ -661,11 +666,13 @@ def test_what_a_clear_take_through_a_piece_that_cannot_clear_is_told_to_record_t
     assert presenters.chest_piece_text(unknown, lang, **rule).endswith(CATALOG["record_again_other_piece_one"][lang])
     unsaid = {**bell, "chest_piece": CHEST_PIECE_NOT_STATED}
     assert presenters.chest_piece_text(unsaid, lang, **rule) == presenters.join_sentences([
-        CATALOG["chest_piece_not_stated_clear"][lang], translate("record_again_can_clear_if_bell", lang,
+        translate("chest_piece_not_stated_clear", lang, pieces=CATALOG["chest_piece_bell"][lang]),
+        translate("record_again_can_clear_if_not_stated", lang,
             devices=presenters.validated_devices(["Stetho A diaphragm", "Scope B"], lang))], lang)
     assert presenters.chest_piece_text({**bell, "crackle_probability": 0.9}, lang, **rule) is None
-    sounds = presenters.lung_sounds({}, [bell, unknown], **rule)  # the takes that say which count name them
+    heard_rule = {"threshold": 0.5, "cannot_clear": ["bell"]}
+    sounds = presenters.lung_sounds({}, [bell, unknown], **heard_rule)  # the takes that say which count name them
     assert sounds["not_heard"]["clear_through"] == ["Stetho A diaphragm", "Scope B"]
-    assert presenters.lung_sounds({}, [unknown], **rule)["not_heard"]["clear_through"] is None
-    assert presenters.not_heard_text(presenters.lung_sounds({}, [unknown], **rule), lang).endswith(
-        CATALOG["record_again_other_piece_several"][lang])
+    assert presenters.lung_sounds({}, [unknown], **heard_rule)["not_heard"]["clear_through"] is None
+    assert presenters.not_heard_text(presenters.lung_sounds({}, [unknown], **heard_rule), lang,
+                                     visit_status="open").endswith(CATALOG["record_again_other_piece_several"][lang])
