@@ -167,7 +167,9 @@ class Settings(BaseSettings):
                     "filter the crackle detector found 6 of 8 KAUH adults with crackles, through its extended filter "
                     "4 of 9 and through its bell filter 1 of 9, over all 37 KAUH adults (22 of whom chose its threshold; "
                     "on the 15 test adults alone 3 of 3, 2 of 3 and 0 of 3: docs/evidence.md, model 0.6.0); the tablet's "
-                    "recording hint asks for it. An API upload that does not say is stored as not_stated.",
+                    "recording hint names it as the piece to use (unless it is not_stated or one of "
+                    "evidence_chest_pieces_cannot_clear, which the hint names as pieces to avoid). An API upload "
+                    "that does not say is stored as not_stated.",
     )
     stethoscopes: list[StethoscopeName] = Field(
         default_factory=list,

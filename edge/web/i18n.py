@@ -60,11 +60,18 @@ CATALOG: dict[str, dict[str, str]] = {
     # sounds). Through the Littmann 3200's bell filter the crackle detector found 1 of 9 KAUH adults
     # with crackles, through its diaphragm filter 6 of 8, over all 37 KAUH adults (22 of them chose the
     # threshold); on the 15 test adults alone 0 of 3 and 3 of 3 (docs/evidence.md, model 0.6.0).
+    # The pieces are the programme's (edge.web.presenters.auscultation_hint): auscultation_hint_use names
+    # chest_piece_default (the diaphragm unless set), auscultation_hint_avoid the stated pieces of
+    # evidence_chest_pieces_cannot_clear (the bell unless set; neither sentence when there are none).
     "auscultation_hint": {"en": "Record 20 s at each site, posterior bases first, while the patient breathes deeply "
-                                "through the mouth. Use the stethoscope's diaphragm (or its diaphragm filter), not "
-                                "the bell: through the bell the crackle detector misses most crackles.",
-                          "zh-CN": "每个部位录音 20 秒，先录背部肺底，请患者张口深呼吸。请用听诊器的膜型面（或膜型滤波模式），"
-                                   "不要用钟型面：用钟型面录音时，爆裂音检测器会漏掉大部分爆裂音。"},
+                                "through the mouth.",
+                          "zh-CN": "每个部位录音 20 秒，先录背部肺底，请患者张口深呼吸。"},
+    "auscultation_hint_use": {"en": "Use the chest piece (or filter mode) the form starts on: {piece}.",
+                              "zh-CN": "请使用表单预选的听诊头（或滤波模式）：{piece}。"},
+    "auscultation_hint_avoid": {"en": "Avoid {pieces}: through such a chest piece the crackle detector misses most "
+                                      "crackles, so a take through it that finds none does not rule crackles out.",
+                                "zh-CN": "避免使用{pieces}：用此类听诊头录音时，爆裂音检测器会漏掉大部分爆裂音，"
+                                         "未发现爆裂音也不能排除爆裂音。"},
     "chest_site": {"en": "Chest site", "zh-CN": "听诊部位"},
     "chest_piece": {"en": "Chest piece", "zh-CN": "听诊头"},
     "chest_piece_diaphragm": {"en": "Diaphragm", "zh-CN": "膜型面"},
@@ -74,19 +81,21 @@ CATALOG: dict[str, dict[str, str]] = {
     # Under a take with no crackles (edge.web.presenters.chest_piece_note). Measured: through the
     # bell filter the crackle detector found 1 of 9 KAUH adults with crackles, through the diaphragm
     # 6 of 8, over all 37 KAUH adults (22 of them chose the threshold); on the 15 test adults alone 0 of 3
-    # and 3 of 3 (docs/evidence.md, model 0.6.0); such a take does not make its site heard. Followed by
-    # record_again_*_one (or *_if_bell): what to record through, from the devices that count
+    # and 3 of 3 (docs/evidence.md, model 0.6.0); such a take does not make its site heard. {piece}: the take's;
+    # {pieces}: the stated pieces of evidence_chest_pieces_cannot_clear, as alternatives (the bell unless set;
+    # no note for an unstated take when there are none). Followed by record_again_*_one (or *_if_not_stated):
+    # what to record through, from the devices that count less those same pieces
     # (edge.web.presenters.chest_piece_text), as the line of a take left out for its device does.
-    "chest_piece_cannot_clear": {"en": "No crackles found, but through this chest piece the crackle detector misses "
-                                       "most crackles: this does not rule crackles out, and the site is not counted "
-                                       "as heard.",
-                                 "zh-CN": "未发现爆裂音，但用此听诊头录音时爆裂音检测器会漏掉大部分爆裂音：此结果不能排除爆裂音，"
-                                          "该部位不计为已听诊。"},
+    "chest_piece_cannot_clear": {"en": "No crackles found, but through this chest piece ({piece}) the crackle "
+                                       "detector misses most crackles: this does not rule crackles out, and the site "
+                                       "is not counted as heard.",
+                                 "zh-CN": "未发现爆裂音，但用此听诊头（{piece}）录音时爆裂音检测器会漏掉大部分爆裂音："
+                                          "此结果不能排除爆裂音，该部位不计为已听诊。"},
     "chest_piece_not_stated_clear": {"en": "No crackles found, but which chest piece was used is not stated: if it "
-                                           "was the bell, this does not rule crackles out (the crackle detector "
-                                           "misses most crackles through it).",
-                                     "zh-CN": "未发现爆裂音，但未说明所用的听诊头：如果用的是钟型面，此结果不能排除爆裂音"
-                                              "（用钟型面时爆裂音检测器会漏掉大部分爆裂音）。"},
+                                           "was {pieces}, this does not rule crackles out (the crackle detector "
+                                           "misses most crackles through such a chest piece).",
+                                     "zh-CN": "未发现爆裂音，但未说明所用的听诊头：如果用的是{pieces}，此结果不能排除爆裂音"
+                                              "（用此类听诊头时爆裂音检测器会漏掉大部分爆裂音）。"},
     # What to record through instead of a chest piece that cannot rule crackles out (edge.web.presenters.
     # record_again_clearing): {devices}, the devices that count (edge.auscultation.devices_counting) whose chest
     # piece is not in evidence_chest_pieces_cannot_clear (edge.modalities.devices_that_can_clear); none such; or,
@@ -97,7 +106,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "record_again_can_clear_several": {"en": "Record the lung sounds again through a stethoscope and chest piece "
                                              "that count and can rule crackles out: {devices}.",
                                        "zh-CN": "请用计入且能排除爆裂音的听诊器和听诊头重新录制肺部听诊：{devices}。"},
-    "record_again_can_clear_if_bell": {"en": "If it was, record this site again through a stethoscope and chest "
+    "record_again_can_clear_if_not_stated": {"en": "If it was, record this site again through a stethoscope and chest "
                                              "piece that count and can rule crackles out: {devices}.",
                                        "zh-CN": "如果是，请用计入且能排除爆裂音的听诊器和听诊头重新录制此部位：{devices}。"},
     "record_again_none_can_clear_one": {"en": "No stethoscope or chest piece that counts can rule crackles out yet, "
@@ -107,7 +116,7 @@ CATALOG: dict[str, dict[str, str]] = {
                                                   "yet, so takes that find no crackles will not make these sites "
                                                   "heard.",
                                             "zh-CN": "目前计入的听诊器或听诊头均不能排除爆裂音，因此未发现爆裂音的录音不能使这些部位算作已听诊。"},
-    "record_again_none_can_clear_if_bell": {"en": "If it was, recording it again will not help: no stethoscope or "
+    "record_again_none_can_clear_if_not_stated": {"en": "If it was, recording it again will not help: no stethoscope or "
                                                   "chest piece that counts can rule crackles out yet.",
                                             "zh-CN": "如果是，重新录制也无济于事：目前计入的听诊器或听诊头均不能排除爆裂音。"},
     "record_again_other_piece_one": {"en": "Record this site again through a chest piece that can rule crackles out.",
@@ -115,7 +124,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "record_again_other_piece_several": {"en": "Record the lung sounds again through a chest piece that can rule "
                                                "crackles out.",
                                          "zh-CN": "请用能排除爆裂音的听诊头重新录制肺部听诊。"},
-    "record_again_other_piece_if_bell": {"en": "If it was, record this site again through a chest piece that can "
+    "record_again_other_piece_if_not_stated": {"en": "If it was, record this site again through a chest piece that can "
                                                "rule crackles out.",
                                          "zh-CN": "如果是，请用能排除爆裂音的听诊头重新录制此部位。"},
     # The take's stethoscope (make and model, from the clinic's settings stethoscopes), and what its crackle
@@ -751,18 +760,21 @@ CATALOG: dict[str, dict[str, str]] = {
     # Clear takes through a piece in evidence_chest_pieces_cannot_clear (edge.modalities.counts_for_its_site):
     # through the bell the detector found 1 of 9 KAUH adults with crackles over all 37 KAUH adults (22 of them chose
     # the threshold), 0 of 3 on the 15 test adults alone (docs/evidence.md, model 0.6.0). Followed by
-    # record_again_*_several (edge.web.presenters.not_heard_text).
+    # record_again_*_several on an open visit (edge.web.presenters.not_heard_text). {pieces}: those takes' own pieces.
     "lung_sounds_cannot_clear": {"en": "The takes that found no crackles went through a chest piece through which "
-                                       "the crackle detector misses most crackles (such as the bell): this does not "
-                                       "rule crackles out.",
-                                 "zh-CN": "未发现爆裂音的录音所用听诊头（如钟型面）会使爆裂音检测器漏掉大部分爆裂音：此结果不能排除爆裂音。"},
+                                       "the crackle detector misses most crackles ({pieces}): this does not rule "
+                                       "crackles out.",
+                                 "zh-CN": "未发现爆裂音的录音所用听诊头（{pieces}）会使爆裂音检测器漏掉大部分爆裂音：此结果不能排除爆裂音。"},
     # Takes through a stethoscope or chest piece the validation never went through, or one the programme requires
     # to be named (edge.modalities.stethoscope_counts).
     "lung_sounds_stethoscope_not_validated": {
         "en": "Takes went through a stethoscope or chest piece the crackle model was not validated on, so they do not "
-              "count. Record the lung sounds again through a validated stethoscope (each take says which).",
-        "zh-CN": "部分录音所用的听诊器或听诊头未经爆裂音模型验证，因此不计入。"
-                 "请用经验证的听诊器重新录制肺部听诊（每条录音下注明了可用的听诊器）。"},
+              "count.",
+        "zh-CN": "部分录音所用的听诊器或听诊头未经爆裂音模型验证，因此不计入。"},
+    # What to do about them, on an open visit only.
+    "lung_sounds_stethoscope_record_again": {
+        "en": "Record the lung sounds again through a validated stethoscope (each take says which).",
+        "zh-CN": "请用经验证的听诊器重新录制肺部听诊（每条录音下注明了可用的听诊器）。"},
     # Takes through a device whose own figures fail the validation rule (edge.fusion.evidence.device_weakness);
     # {why}: stethoscope_device_why_*. Followed by record_again_*_several.
     "lung_sounds_device_not_counted": {"en": "The takes through {device} do not count: through it alone, {why}.",
@@ -774,13 +786,20 @@ CATALOG: dict[str, dict[str, str]] = {
                                            "或重新录制肺部听诊。"},
     "lung_sounds_some_refused": {"en": "Other takes were refused by the quality check.",
                                  "zh-CN": "其他录音未通过质量检查。"},
-    # The same take on a closed visit: nothing scores it any more (edge.patients.require_open_visit), so no
-    # Calculate is offered; a new visit records the lung sounds (put for lung_sounds_waiting_score by _lung_sounds.html).
+    # A closed visit's line is its record (edge.web.presenters.not_heard_text): nothing records or scores its
+    # takes any more (edge.patients.require_open_visit), so no Calculate and no "record again"; each reason is
+    # said as a fact, and the line ends with lung_sounds_closed_new_visit.
+    "lung_sounds_no_usable_closed": {"en": "Lung sounds: no usable recording. Every take was refused by the quality "
+                                           "check, so nothing was heard at this visit.",
+                                     "zh-CN": "肺部听诊：没有可用录音。所有录音均未通过质量检查，因此本次就诊什么也没有听到。"},
+    "lung_sounds_none_heard_closed": {"en": "Lung sounds: no site was heard at this visit.",
+                                      "zh-CN": "肺部听诊：本次就诊没有已听诊的部位。"},
     "lung_sounds_waiting_score_closed": {"en": "A take was saved while the crackle model was unavailable, and this "
-                                               "visit is closed, so it stays unscored. Start a new visit of the "
-                                               "patient to record the lung sounds again.",
-                                         "zh-CN": "有录音保存时爆裂音模型不可用，且该就诊已结束，因此该录音不再评分。"
-                                                  "如需重新录制肺部听诊，请开始新的就诊。"},
+                                               "visit is closed, so it stays unscored.",
+                                         "zh-CN": "有录音保存时爆裂音模型不可用，且该就诊已结束，因此该录音不再评分。"},
+    "lung_sounds_closed_new_visit": {"en": "This visit is closed: a new visit of the patient records the lung sounds "
+                                           "again.",
+                                     "zh-CN": "该就诊已结束：如需重新录制肺部听诊，请开始患者的新就诊。"},
     "lung_sounds_not_counted": {"en": "Measured, not yet counted: {reason}, so it did not change the risk.",
                                 "zh-CN": "已测量、尚未计入：{reason}，因此未改变风险。"},
     "exam_incomplete": {"en": "Incomplete lung-sound exam: {sites} not heard (no usable recording). No crackles "
@@ -788,6 +807,10 @@ CATALOG: dict[str, dict[str, str]] = {
                               "before relying on this result.",
                         "zh-CN": "肺部听诊不完整：{sites}未听到（没有可用录音）。其他部位未闻及爆裂音并不能排除肺底爆裂音："
                                  "请先重新录这些部位，再依据本结果。"},
+    # The same on a closed visit (edge.web.presenters.exam_incomplete_text): its record, nothing to record again.
+    "exam_incomplete_closed": {"en": "Incomplete lung-sound exam: {sites} not heard at this visit (no usable "
+                                     "recording). No crackles elsewhere does not rule out crackles at the lung bases.",
+                               "zh-CN": "肺部听诊不完整：本次就诊{sites}未听到（没有可用录音）。其他部位未闻及爆裂音并不能排除肺底爆裂音。"},
     "crackle_not_validated": {"en": "crackle detector not validated: not counted", "zh-CN": "爆裂音检测器未经验证：未计入"},
     "not_confirming": {"en": "A chest X-ray, 6-minute walk test or pulse oximetry cannot rule out ILD: use HRCT and PFTs.",
                        "zh-CN": "胸片、6 分钟步行试验或指脉氧不能排除间质性肺病：请用 HRCT 和肺功能检查。"},
@@ -1398,6 +1421,19 @@ LIST_SEPARATORS = {"en": ", ", "zh-CN": "、"}
 def join_list(items, lang: str) -> str:
     """``items`` (words already in ``lang``) as one list in ``lang``: the one place lists are joined per language."""
     return LIST_SEPARATORS.get(lang, LIST_SEPARATORS["en"]).join(items)
+
+
+#: How each language puts the last of several alternatives ("Bell or Extended filter"): 或, with no space, in Chinese.
+LAST_ALTERNATIVE = {"en": " or ", "zh-CN": "或"}
+
+
+def join_alternatives(items, lang: str) -> str:
+    """``items`` (words already in ``lang``) as alternatives in ``lang``: the list's separator
+    (:func:`join_list`) between the first ones, ``LAST_ALTERNATIVE`` before the last."""
+    items = list(items)
+    if len(items) < 2:
+        return join_list(items, lang)
+    return join_list(items[:-1], lang) + LAST_ALTERNATIVE.get(lang, LAST_ALTERNATIVE["en"]) + items[-1]
 
 
 #: How each language joins a list whose items hold lists of their own (a stethoscope with its chest pieces):

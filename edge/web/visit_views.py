@@ -92,7 +92,8 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
     # (edge.modalities.counts_for_its_site), and says why under the take.
     rule = heard_rule(crackle_model)
     done_sites = {r["chest_site"] for r in recordings_ if presenters.makes_its_site_heard(r, **rule)}
-    chest_piece_notes = {r["id"]: presenters.chest_piece_text(r, g.lang, **rule) for r in recordings_}
+    chest_piece_notes = {r["id"]: presenters.chest_piece_text(r, g.lang, **rule, visit_status=visit["status"])
+                         for r in recordings_}
     # Whether the crackle model was validated on each take's stethoscope and chest piece, and, for one that
     # does not count for it, why and what to do (a warning then).
     stethoscope_notes = {r["id"]: presenters.stethoscope_statement(
@@ -117,6 +118,9 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
         crackle_devices_note=presenters.crackle_model_devices_note(crackle_figures, g.lang) if assessment else None,
         waiting_takes=waiting_takes,
         chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,
+        # The pieces the hint names are the programme's: the one the form starts on, and those that cannot clear.
+        auscultation_hint=presenters.auscultation_hint(g.lang, chest_piece_default=resources.settings.chest_piece_default,
+                                                       cannot_clear=rule["cannot_clear"]),
         stethoscopes=resources.settings.stethoscopes, upload_stethoscope=resources.settings.upload_stethoscope,
         stethoscope_notes=stethoscope_notes, stethoscope_not_counted=stethoscope_not_counted, stethoscope_name=lambda name: presenters.stethoscope_name(name, g.lang),
         result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows, **rule,
