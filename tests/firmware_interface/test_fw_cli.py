@@ -51,6 +51,16 @@ def test_capture_writes_a_bit_exact_wav_and_metadata(tmp_path, start_sim):
     assert json.loads((tmp_path / "site.wav.json").read_text())["complete"] is True
 
 
+def test_each_command_is_a_new_host_session_the_board_answers(start_sim):
+    """Every `ildscreen device` command opens the port anew and numbers its commands from 0: the board
+    must not drop them as duplicates of the previous command's (the third command on one board went
+    unanswered)."""
+    sim = start_sim(SimulatedDevice(DeviceKind.ENOSE))
+    for command in ("info", "status", "info", "status", "info"):
+        result = CliRunner().invoke(device, [command, sim.port, "--connect-timeout", "2"])
+        assert result.exit_code == 0, f"{command}: {result.output}"
+
+
 def test_capture_failure_is_a_one_line_error(tmp_path, start_sim):
     sim = start_sim(SimulatedDevice(DeviceKind.STETHOSCOPE, pcm=noise_pcm(8000), faults=FaultPlan(drop_every=3)))
     result = CliRunner().invoke(device, ["capture", sim.port, "--out", str(tmp_path / "x.wav"), "--seconds", "2"])
