@@ -113,13 +113,15 @@ def status(port, connect_timeout) -> None:
 @click.argument("port")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="WAV (stethoscope) or CSV (e-nose) to write; metadata goes to OUT.json.")
 @click.option("--seconds", type=float, default=20.0, show_default=True, help="Stethoscope recording length.")
-@click.option("--baseline", type=float, default=10.0, show_default=True, help="E-nose baseline seconds.")
+@click.option("--baseline", type=float, default=15.0, show_default=True, help="E-nose baseline seconds (the breath model needs at least 10).")
 @click.option("--exposure", type=float, default=20.0, show_default=True, help="E-nose breath exposure seconds.")
 @click.option("--purge", type=float, default=30.0, show_default=True, help="E-nose purge seconds.")
 @click.option("--allow-gaps", is_flag=True, help="Keep a recording with reported gaps instead of failing.")
 @_connect_timeout
 def capture(port, out, seconds, baseline, exposure, purge, allow_gaps, connect_timeout) -> None:
     """Record from the board on PORT into OUT, with a metadata JSON next to it."""
+    from edge.devices import enose_reading_csv
+    from edge.errors import IldscreenError
     from firmware_interface import DeviceKind, capture_audio, capture_enose
 
     board = _open(port, connect_timeout)
@@ -129,10 +131,12 @@ def capture(port, out, seconds, baseline, exposure, purge, allow_gaps, connect_t
             data = result.to_wav_bytes()
         else:
             result = capture_enose(board, baseline_s=baseline, exposure_s=exposure, purge_s=purge, allow_gaps=allow_gaps)
-            data = result.to_csv().encode("utf-8")
+            # The breath-reading CSV the service stores from a board: `breath score` and the tablet's
+            # breath upload read it (the board's own table, resistances by sensor name, they cannot).
+            data = enose_reading_csv(result).encode("utf-8")
         pathlib.Path(out).write_bytes(data)
         pathlib.Path(out + ".json").write_text(json.dumps(result.metadata(), indent=2))
-    except _device_errors() as exc:
+    except (*_device_errors(), IldscreenError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         board.close()
