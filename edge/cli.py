@@ -494,6 +494,19 @@ def outbox_status(as_json: bool, data_dir: Optional[Path]) -> None:
         return
     for row in rows:
         click.echo(f"{row['code']}  {row['status']:<15} attempts={row['attempts']}  {row['last_error'] or ''}")
+    if not rows:
+        click.echo("no referrals in the outbox")
+    _say_whether_referrals_go_out(data_dir)
+
+
+def _say_whether_referrals_go_out(data_dir: Optional[Path]) -> None:
+    """The clinic IT's check (README, *First day*): without a referral server nothing ever leaves."""
+    from edge.config import load_settings
+    from edge.outbox_worker import client_from_settings
+
+    if client_from_settings(load_settings(data_dir=data_dir)) is None:
+        click.echo("no referral server configured (ILDSCREEN_REFERRAL_SERVER_URL, ILDSCREEN_REFERRAL_SERVER_TOKEN): "
+                   "referrals wait in the outbox")
 
 
 @outbox.command("deliver")
