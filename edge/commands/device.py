@@ -132,15 +132,22 @@ def capture(port, out, seconds, baseline, exposure, purge, allow_gaps, connect_t
         else:
             result = capture_enose(board, baseline_s=baseline, exposure_s=exposure, purge_s=purge, allow_gaps=allow_gaps)
             # The breath-reading CSV the service stores from a board: `breath score` and the tablet's
-            # breath upload read it (the board's own table, resistances by sensor name, they cannot).
-            data = enose_reading_csv(result).encode("utf-8")
+            # breath upload read it (the board's own table, resistances by sensor name, they cannot). A
+            # capture kept with gaps (--allow-gaps) has samples of no phase, which no breath reading
+            # holds: it is written as the board's table, for inspection.
+            data = (enose_reading_csv(result) if result.complete else result.to_csv()).encode("utf-8")
         pathlib.Path(out).write_bytes(data)
         pathlib.Path(out + ".json").write_text(json.dumps(result.metadata(), indent=2))
     except (*_device_errors(), IldscreenError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         board.close()
-    click.echo(f"wrote {out} ({'complete' if result.complete else 'WITH GAPS'})")
+    if result.complete:
+        click.echo(f"wrote {out} (complete)")
+    elif board.info.device_kind == DeviceKind.STETHOSCOPE:
+        click.echo(f"wrote {out} (WITH GAPS)")
+    else:
+        click.echo(f"wrote {out} (WITH GAPS: the board's own table, not a breath reading 'breath score' takes)")
 
 
 def _open(port, connect_timeout):

@@ -67,6 +67,18 @@ def test_an_enose_capture_is_a_breath_reading_that_breath_score_scores(tmp_path,
     assert json.loads((tmp_path / "breath.csv.json").read_text())["device"]["device_kind"] == "enose"
 
 
+def test_an_enose_capture_kept_with_gaps_is_the_boards_own_table(tmp_path, start_sim):
+    """--allow-gaps keeps what arrived; samples of no phase fit no breath reading, so the board's table
+    is written and the command says it is not one."""
+    sim = start_sim(SimulatedDevice(DeviceKind.ENOSE, faults=FaultPlan(drop_every=50)))
+    out = tmp_path / "gappy.csv"
+    result = CliRunner().invoke(device, ["capture", sim.port, "--out", str(out), "--allow-gaps", "--baseline", "5",
+                                         "--exposure", "5", "--purge", "5"])
+    assert result.exit_code == 0, result.output
+    assert "WITH GAPS: the board's own table" in result.output
+    assert out.read_text().startswith("time_s,phase,") and ",unknown," in out.read_text()
+
+
 def test_each_command_is_a_new_host_session_the_board_answers(start_sim):
     """Every `ildscreen device` command opens the port anew and numbers its commands from 0: the board
     must not drop them as duplicates of the previous command's (the third command on one board went
