@@ -472,6 +472,12 @@ class Settings(BaseSettings):
     def clinic_zone(self) -> ZoneInfo:
         return ZoneInfo(self.clinic_timezone)
 
+    @property
+    def referral_server_configured(self) -> bool:
+        """Whether referrals can leave the clinic: a referral server's URL and token are both set
+        (:func:`edge.outbox_worker.client_from_settings`; without them referrals wait in the outbox)."""
+        return bool(self.referral_server_url) and self.referral_server_token is not None
+
     @model_validator(mode="after")
     def ordered_audio_rates(self) -> "Settings":
         if not self.audio_min_sample_rate <= self.audio_max_sample_rate:

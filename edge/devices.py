@@ -253,6 +253,10 @@ def finish_synchronously(job: CaptureJob) -> tuple[dict, bool]:
 LOAD_RESISTANCE_KOHM = 10.0
 ADC_FULL_SCALE = 4095
 PHASE_NAMES = {1: "baseline", 2: "exposure", 3: "purge"}
+# Seconds of each phase of an e-nose capture, for the tablet's capture and `ildscreen device capture`
+# alike: a 15 s baseline leaves the breath model's 10 s minimum room for the sensors to settle (a 10 s
+# one comes out a sample short and is refused as too short).
+BREATH_CAPTURE_PHASE_SECONDS = MappingProxyType({"baseline": 15.0, "exposure": 20.0, "purge": 30.0})
 
 
 def enose_reading_csv(reading) -> str:
@@ -286,8 +290,9 @@ def start_breath_capture(
     require_open_visit(db, visit_id)
 
     def work(device, job: CaptureJob) -> dict:
-        # A 15 s baseline leaves the breath model's 10 s minimum room for the sensors to settle.
-        reading = capture_enose(device, baseline_s=15.0, exposure_s=20.0, purge_s=30.0,
+        phases = BREATH_CAPTURE_PHASE_SECONDS
+        reading = capture_enose(device, baseline_s=phases["baseline"], exposure_s=phases["exposure"],
+                                purge_s=phases["purge"],
                                 stop_requested=job.should_stop, on_progress=job.report_progress)
         with _connection(connect) as job_db:
             return add_breath_reading(job_db, blobs, actor, visit_id,

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import edge
+from edge.cli import cli
 from edge.commands.device import device
 from firmware_interface import DeviceKind, FaultPlan, SimulatedDevice
 from firmware_interface.wav import pcm_to_wav_bytes
@@ -49,6 +50,43 @@ def test_capture_writes_a_bit_exact_wav_and_metadata(tmp_path, start_sim):
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == pcm_to_wav_bytes(source, 4000)
     assert json.loads((tmp_path / "site.wav.json").read_text())["complete"] is True
+
+
+def test_an_enose_capture_is_a_breath_reading_that_breath_score_scores(tmp_path, start_sim):
+    """README: capture from the e-nose, then `ildscreen breath score` the file (as the tablet's upload
+    reads it). The board's own table (resistances by sensor name, `time_s`) was refused, and a 10 s
+    baseline came out a sample short of the breath model's minimum."""
+    sim = start_sim(SimulatedDevice(DeviceKind.ENOSE))
+    out = tmp_path / "breath.csv"
+    result = CliRunner().invoke(device, ["capture", sim.port, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    scored = CliRunner().invoke(cli, ["breath", "score", "--json", "--data-dir", str(tmp_path / "data"), str(out)])
+    assert scored.exit_code == 0, scored.output
+    report = json.loads(scored.output)
+    assert report["quality"]["ok"] is True and 0.0 <= report["probability"] <= 1.0
+    assert json.loads((tmp_path / "breath.csv.json").read_text())["device"]["device_kind"] == "enose"
+
+
+def test_an_enose_capture_kept_with_gaps_is_the_boards_own_table(tmp_path, start_sim):
+    """--allow-gaps keeps what arrived; samples of no phase fit no breath reading, so the board's table
+    is written and the command says it is not one."""
+    sim = start_sim(SimulatedDevice(DeviceKind.ENOSE, faults=FaultPlan(drop_every=50)))
+    out = tmp_path / "gappy.csv"
+    result = CliRunner().invoke(device, ["capture", sim.port, "--out", str(out), "--allow-gaps", "--baseline", "5",
+                                         "--exposure", "5", "--purge", "5"])
+    assert result.exit_code == 0, result.output
+    assert "WITH GAPS: the board's own table" in result.output
+    assert out.read_text().startswith("time_s,phase,") and ",unknown," in out.read_text()
+
+
+def test_each_command_is_a_new_host_session_the_board_answers(start_sim):
+    """Every `ildscreen device` command opens the port anew and numbers its commands from 0: the board
+    must not drop them as duplicates of the previous command's (the third command on one board went
+    unanswered)."""
+    sim = start_sim(SimulatedDevice(DeviceKind.ENOSE))
+    for command in ("info", "status", "info", "status", "info"):
+        result = CliRunner().invoke(device, [command, sim.port, "--connect-timeout", "2"])
+        assert result.exit_code == 0, f"{command}: {result.output}"
 
 
 def test_capture_failure_is_a_one_line_error(tmp_path, start_sim):
