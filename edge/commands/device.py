@@ -135,7 +135,7 @@ def capture(port, out, seconds, baseline, exposure, purge, allow_gaps, connect_t
             # breath upload read it (the board's own table, resistances by sensor name, they cannot). A
             # capture kept with gaps (--allow-gaps) has samples of no phase, which no breath reading
             # holds: it is written as the board's table, for inspection.
-            data = (enose_reading_csv(result) if result.complete else result.to_csv()).encode("utf-8")
+            data = (enose_reading_csv(result) if result.complete else result.to_board_csv()).encode("utf-8")
         pathlib.Path(out).write_bytes(data)
         pathlib.Path(out + ".json").write_text(json.dumps(result.metadata(), indent=2))
     except (*_device_errors(), IldscreenError) as exc:
