@@ -554,3 +554,7 @@ cli.add_command(regional_validation)
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":  # `python -m edge.cli`, as `python -m edge` and the `ildscreen` script
+    main()
