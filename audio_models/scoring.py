@@ -24,7 +24,7 @@ import numpy as np
 
 from audio_models import windows
 from audio_models.errors import ModelError
-from audio_models.io import MODEL_SAMPLE_RATE
+from audio_models.limits import MODEL_SAMPLE_RATE
 from audio_models.quality import QualityReport, assess_quality
 from audio_models.resample import resample
 from tabular_models.calibration import apply_calibration

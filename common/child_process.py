@@ -10,9 +10,11 @@ from typing import Mapping, Optional
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def module_command(module: str, *args: str, env: Optional[Mapping[str, str]] = None) -> dict:
+def module_command(module: str, *args: str, env: Optional[Mapping[str, str]] = None,
+                   root: Optional[Path] = None) -> dict:
     """The ``subprocess.run`` / ``Popen`` keyword arguments ``args``, ``cwd`` and ``env`` of
-    ``python -m MODULE ARGS`` on this process's interpreter and code.
+    ``python -m MODULE ARGS`` on this process's interpreter and code (``root``: another checkout's code,
+    e.g. a benchmark's baseline; default ``PROJECT_ROOT``).
 
     ``python -m`` puts its working directory first on ``sys.path``: started from a folder that holds
     another copy of the project (a checkout, a worktree, a package of the same name), the child would
@@ -27,6 +29,7 @@ def module_command(module: str, *args: str, env: Optional[Mapping[str, str]] = N
     >>> command["args"][1:], command["cwd"] == str(PROJECT_ROOT)
     (['-m', 'imaging_server.bench', '/tmp/series'], True)
     """
+    root = Path(root) if root is not None else PROJECT_ROOT
     environment = dict(os.environ if env is None else env)
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environment.get("PYTHONPATH")]))
-    return {"args": [sys.executable, "-m", module, *args], "cwd": str(PROJECT_ROOT), "env": environment}
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), environment.get("PYTHONPATH")]))
+    return {"args": [sys.executable, "-m", module, *args], "cwd": str(root), "env": environment}

@@ -2,6 +2,8 @@
 and a catalog lookup. Each server keeps its own catalog of words; this is the shared plumbing."""
 from __future__ import annotations
 
+import re
+
 from flask import Response, request
 
 LANGUAGES = ("en", "zh-CN")
@@ -28,10 +30,21 @@ def remember_language(response: Response, code: str, *, path: str = "/") -> Resp
     return response
 
 
+#: Full-width punctuation as character ranges: CJK symbols and punctuation, and the full-width forms' punctuation.
+FULL_WIDTH = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+#: ASCII spaces touching full-width punctuation (（）：；，。、 and the like). A Chinese
+#: sentence spaces a Latin value off its characters (``经 {device} 的录音``), but a value that ends in a
+#: full-width bracket (``Littmann 3200（钟型面）``) must not then be followed by a space: Chinese text has
+#: none around full-width punctuation.
+SPACE_BY_FULL_WIDTH_PUNCTUATION = re.compile(f" +(?=[{FULL_WIDTH}])|(?<=[{FULL_WIDTH}]) +")
+
+
 def lookup(catalog: dict[str, dict[str, str]], key: str, lang: str, **values) -> str:
     """``catalog[key]`` in ``lang`` (English when missing), filled with ``values``; the key itself
-    when the catalog has no such entry (visible, so a missing word is noticed)."""
+    when the catalog has no such entry (visible, so a missing word is noticed). Chinese text drops the
+    ASCII spaces a filled value leaves beside full-width punctuation (``SPACE_BY_FULL_WIDTH_PUNCTUATION``)."""
     entry = catalog.get(key)
     if entry is None:
         return key
-    return entry.get(lang, entry["en"]).format(**values)
+    text = entry.get(lang, entry["en"]).format(**values)
+    return SPACE_BY_FULL_WIDTH_PUNCTUATION.sub("", text) if lang.startswith("zh") else text

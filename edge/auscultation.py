@@ -20,7 +20,8 @@ import numpy as np
 
 from audio_models import scoring
 from audio_models.errors import ModelError
-from audio_models.io import DEFAULT_AUDIO_LIMITS, read_audio
+from audio_models.io import read_audio
+from audio_models.limits import DEFAULT_AUDIO_LIMITS
 from edge.fusion.evidence import (ADULT_POPULATION, PATIENT_CI_METHOD, POPULATION_FIGURES, ValidationRule,
                                   adult_populations, device_weakness, stethoscope_free_population)
 from edge.inference.bundles import selected_registry
@@ -273,7 +274,7 @@ def score_recording(source, *, chest_site=None, backend=None, limits=DEFAULT_AUD
         Where it was recorded (e.g. ``posterior_basal_left``); echoed in the result.
     backend : edge.inference.models.LoadedModel or None, keyword-only
         The model to use; default the bundled FP32 model on ONNX Runtime CPU.
-    limits : audio_models.io.AudioLimits or None, keyword-only
+    limits : audio_models.limits.AudioLimits or None, keyword-only
         Checked on the header before anything is decoded (``Settings.audio_limits``); None
         only for files already admitted under the limits.
 

@@ -13,7 +13,8 @@ checks is stored with its reasons and no probability, so the nurse sees why and 
 A reading that passes them while the breath model is unavailable is stored with its features
 and no probability, and scored before the visit is assessed; one whose features the model then served
 cannot take stays unscored and does not count, the result saying why, as for a reading scored when read, and
-the reading says the same (:func:`why_unscored`).
+the reading says the same (:func:`why_unscored`); so does a reading of an open visit that kept the score of the
+model it was read with, when the served model cannot take its features (:func:`why_not_rescored`).
 """
 from __future__ import annotations
 
@@ -185,10 +186,7 @@ def why_unscored(features: dict, *, visit_open: bool) -> tuple[str, str]:
     (``edge.patients.require_open_visit``); of an open one, ``model_unavailable``: no breath model
     can be loaded (Calculate scores it once one is back), or ``not_scored_yet``: the served model can score
     it, and Calculate does (:func:`score_unscored_breath_readings`)."""
-    try:
-        score = score_stored_features(features)
-    except ModelUnavailable:
-        score = None
+    score = _served_score(features)
     if score is not None and score.probability is None:
         return "not_scorable", score.unscorable
     if not visit_open:
@@ -198,12 +196,33 @@ def why_unscored(features: dict, *, visit_open: bool) -> tuple[str, str]:
     return "not_scored_yet", NOT_SCORED_YET
 
 
+def why_not_rescored(features: dict) -> Optional[str]:
+    """Why the served breath model cannot score a reading that kept a score (read with another model), in
+    plain words; None when it can, or when no breath model loads. The kept score is the record of the model
+    it was read with; Calculate does not weigh it but scores the features with the served model
+    (:func:`score_stored_features`), which leaves such a reading out (``not_scorable``): the reading of an open
+    visit says so before Calculate, as the result will, so a reading shown as fine never meets a result that
+    leaves it out unsaid. A closed visit's readings are not: nothing calculates its result again."""
+    score = _served_score(features)
+    return score.unscorable if score is not None and score.probability is None else None
+
+
+def _served_score(features: dict) -> Optional[StoredFeaturesScore]:
+    """The reading's features scored by the served breath model; None when no breath model loads."""
+    try:
+        return score_stored_features(features)
+    except ModelUnavailable:
+        return None
+
+
 def _public(row: dict, *, visit_open: bool) -> dict:
     for column in ("features", "quality"):
         row[column] = json.loads(row[column]) if row[column] else None
-    unscored = row["features"] is not None and row["probability"] is None
-    row["score_unavailable_code"], row["score_unavailable"] = (why_unscored(row["features"], visit_open=visit_open)
-                                                               if unscored else (None, None))
+    row["score_unavailable_code"], row["score_unavailable"] = None, None
+    if row["features"] is not None and row["probability"] is None:
+        row["score_unavailable_code"], row["score_unavailable"] = why_unscored(row["features"], visit_open=visit_open)
+    elif row["features"] is not None and visit_open and (reason := why_not_rescored(row["features"])):
+        row["score_unavailable_code"], row["score_unavailable"] = "not_scorable", reason
     for private in ("file_path", "created_by", "device_id"):
         row.pop(private, None)
     return row

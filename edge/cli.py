@@ -460,9 +460,16 @@ def users_revoke_token(username: str, token_id: int, data_dir: Optional[Path]) -
     tokens and sessions go on; audited. A token already revoked is said so, and nothing changes."""
     from edge import audit
     from edge.auth import revoke_api_token
+    from edge.errors import NotFound
 
     with _opened(data_dir) as database:
-        token, already = revoke_api_token(database, audit.CLI_OPERATOR, _user_named(database, username)["id"], token_id)
+        user_id = _user_named(database, username)["id"]
+        try:
+            token, already = revoke_api_token(database, audit.CLI_OPERATOR, user_id, token_id)
+        except NotFound:
+            # The library names the account by id (as the API's URL does); the operator typed its name.
+            raise click.ClickException(f"{username} has no API token with id {token_id} "
+                                       f"('ildscreen users tokens {username}' lists them)") from None
     if already:
         click.echo(f"API token {token['id']} ({token['name']}) of {username} was already revoked at "
                    f"{token['revoked_at']}: nothing changed")
@@ -494,6 +501,18 @@ def outbox_status(as_json: bool, data_dir: Optional[Path]) -> None:
         return
     for row in rows:
         click.echo(f"{row['code']}  {row['status']:<15} attempts={row['attempts']}  {row['last_error'] or ''}")
+    if not rows:
+        click.echo("no referrals in the outbox")
+    _say_whether_referrals_go_out(data_dir)
+
+
+def _say_whether_referrals_go_out(data_dir: Optional[Path]) -> None:
+    """The clinic IT's check (README, *First day*): without a referral server nothing ever leaves."""
+    from edge.config import load_settings
+
+    if not load_settings(data_dir=data_dir).referral_server_configured:
+        click.echo("no referral server configured (ILDSCREEN_REFERRAL_SERVER_URL, ILDSCREEN_REFERRAL_SERVER_TOKEN): "
+                   "referrals wait in the outbox")
 
 
 @outbox.command("deliver")
@@ -535,3 +554,7 @@ cli.add_command(regional_validation)
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":  # `python -m edge.cli`, as `python -m edge` and the `ildscreen` script
+    main()

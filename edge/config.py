@@ -17,12 +17,11 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits
+from audio_models.limits import DEFAULT_AUDIO_LIMITS, AudioLimits
 from common.settings import load_layered_settings
 from edge.errors import ConfigError
-from edge.fusion.evidence import EvidenceOptions
+from edge.fusion.evidence_options import EvidenceOptions
 from edge.fusion.triage import TriageThresholds, check_tier_order
-from edge.inference.bundle_checks import public_key_from_text
 from edge.vocabulary import (STETHOSCOPE_NOT_STATED, ChestPiece, StethoscopeName, stethoscope_key,
                              unknown_word_message)
 
@@ -168,7 +167,9 @@ class Settings(BaseSettings):
                     "filter the crackle detector found 6 of 8 KAUH adults with crackles, through its extended filter "
                     "4 of 9 and through its bell filter 1 of 9, over all 37 KAUH adults (22 of whom chose its threshold; "
                     "on the 15 test adults alone 3 of 3, 2 of 3 and 0 of 3: docs/evidence.md, model 0.6.0); the tablet's "
-                    "recording hint asks for it. An API upload that does not say is stored as not_stated.",
+                    "recording hint names it as the piece to use (unless it is not_stated or one of "
+                    "evidence_chest_pieces_cannot_clear, which the hint names as pieces to avoid). An API upload "
+                    "that does not say is stored as not_stated.",
     )
     stethoscopes: list[StethoscopeName] = Field(
         default_factory=list,
@@ -245,7 +246,7 @@ class Settings(BaseSettings):
     triage_anti_mda5_rescreen_months: int = triage_setting("triage_anti_mda5_rescreen_months")
     triage_sjd_older_age_from: Optional[int] = triage_setting("triage_sjd_older_age_from")
     # The evidence settings: default, limits, title and description are declared once, on
-    # edge.fusion.evidence.EvidenceOptions (``EVIDENCE_SETTINGS``); here only their names and types. Lists
+    # edge.fusion.evidence_options.EvidenceOptions (``EVIDENCE_SETTINGS``); here only their names and types. Lists
     # where the options hold tuples, and overrides (dicts) of the tables the options hold whole.
     evidence_dependence_weight: float = evidence_setting("evidence_dependence_weight")
     evidence_lr_cap: float = evidence_setting("evidence_lr_cap")
@@ -471,6 +472,12 @@ class Settings(BaseSettings):
     def clinic_zone(self) -> ZoneInfo:
         return ZoneInfo(self.clinic_timezone)
 
+    @property
+    def referral_server_configured(self) -> bool:
+        """Whether referrals can leave the clinic: a referral server's URL and token are both set
+        (:func:`edge.outbox_worker.client_from_settings`; without them referrals wait in the outbox)."""
+        return bool(self.referral_server_url) and self.referral_server_token is not None
+
     @model_validator(mode="after")
     def ordered_audio_rates(self) -> "Settings":
         if not self.audio_min_sample_rate <= self.audio_max_sample_rate:
@@ -514,6 +521,9 @@ class Settings(BaseSettings):
     def signing_keys_are_ed25519(self) -> "Settings":
         if not self.model_signing_keys:
             return self
+        # Imported late: the bundle checks pull in numpy and the models' code, which reading settings does not need.
+        from edge.inference.bundle_checks import public_key_from_text
+
         for text in self.model_signing_keys:
             try:
                 public_key_from_text(text)

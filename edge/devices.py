@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Mapping, Optional
 
 import sqlite_utils
 
-from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits
+from audio_models.limits import DEFAULT_AUDIO_LIMITS, AudioLimits
 from edge import audit
 from edge.errors import (CaptureRunning, Conflict, DeviceUnavailable, IldscreenError, NotFound, PayloadTooLarge,
                          StorageError, ValidationError)
@@ -30,9 +30,10 @@ from edge.store.blobs import BlobStore
 from edge.store.database import write_transaction
 from edge.vocabulary import STETHOSCOPE_NOT_STATED
 from edge.breath import add_breath_reading
-from firmware_interface import BoardBusy, CaptureJob, Device, DeviceError, DeviceManager, SerialTransport, \
-    capture_audio, capture_enose, serial_ports
+from firmware_interface import BoardBusy, CaptureJob, Device, DeviceError, DeviceManager, EnoseReading, Phase, \
+    SerialTransport, capture_audio, capture_enose, serial_ports
 from firmware_interface.jobs import CANCELLED, COMPLETED, FAILED
+from tabular_models.breath_io import DEFAULT_FULL_SCALE
 
 logger = logging.getLogger(__name__)
 
@@ -249,21 +250,28 @@ def finish_synchronously(job: CaptureJob) -> tuple[dict, bool]:
 # The board reports each MOX sensor's resistance; the breath format counts the ADC of a
 # voltage divider with a load resistor, which rises as the sensor conducts (gas present):
 # counts = full_scale * R_load / (R_load + R_sensor). 10 kOhm is the usual load for these
-# sensors (e.g. Figaro TGS26xx datasheets' test circuit).
+# sensors (e.g. Figaro TGS26xx datasheets' test circuit); full scale is the breath format's own.
 LOAD_RESISTANCE_KOHM = 10.0
-ADC_FULL_SCALE = 4095
-PHASE_NAMES = {1: "baseline", 2: "exposure", 3: "purge"}
+# The board's phases that a breath reading holds, by the format's names (UNKNOWN, a sample lost in
+# a gap, has none: such a capture is the board's table, EnoseReading.to_board_csv, for inspection).
+_BREATH_PHASES = {int(p): p.name.lower() for p in (Phase.BASELINE, Phase.EXPOSURE, Phase.PURGE)}
+# Seconds of each phase of an e-nose capture, for the tablet's capture and `ildscreen device capture`
+# alike: a 15 s baseline leaves the breath model's 10 s minimum room for the sensors to settle (a 10 s
+# one comes out a sample short and is refused as too short).
+BREATH_CAPTURE_PHASE_SECONDS = MappingProxyType({"baseline": 15.0, "exposure": 20.0, "purge": 30.0})
 
 
-def enose_reading_csv(reading) -> str:
-    """An e-nose capture in the breath-reading CSV format of ``tabular_models`` (see its README)."""
-    counts = ADC_FULL_SCALE * LOAD_RESISTANCE_KOHM / (LOAD_RESISTANCE_KOHM + reading.values.astype(float))
+def enose_reading_csv(reading: EnoseReading) -> str:
+    """An e-nose capture as a breath-reading CSV (``tabular_models`` README): the one writer of the
+    file the service stores from a board and ``ildscreen device capture`` writes, which ``breath
+    score`` and the tablet's breath upload read. Resistances become ADC counts (see above)."""
+    counts = DEFAULT_FULL_SCALE * LOAD_RESISTANCE_KOHM / (LOAD_RESISTANCE_KOHM + reading.values.astype(float))
     n_sensors = counts.shape[1]
     lines = ["t_s,phase," + ",".join(f"sensor_{i + 1}" for i in range(n_sensors)) + ",temperature_c,humidity_pct,pressure_hpa"]
     for i, phase in enumerate(reading.phase):
-        if int(phase) not in PHASE_NAMES:
+        if int(phase) not in _BREATH_PHASES:
             raise DeviceUnavailable(f"e-nose capture has a sample in an unknown phase at index {i}")
-        row = [f"{i / reading.sample_rate_hz:.3f}", PHASE_NAMES[int(phase)], *(f"{v:.2f}" for v in counts[i]),
+        row = [f"{i / reading.sample_rate_hz:.3f}", _BREATH_PHASES[int(phase)], *(f"{v:.2f}" for v in counts[i]),
                f"{reading.temperature_c[i]:.2f}", f"{reading.humidity_pct[i]:.2f}", f"{reading.pressure_hpa[i]:.2f}"]
         lines.append(",".join(row))
     return "\n".join(lines) + "\n"
@@ -286,8 +294,9 @@ def start_breath_capture(
     require_open_visit(db, visit_id)
 
     def work(device, job: CaptureJob) -> dict:
-        # A 15 s baseline leaves the breath model's 10 s minimum room for the sensors to settle.
-        reading = capture_enose(device, baseline_s=15.0, exposure_s=20.0, purge_s=30.0,
+        phases = BREATH_CAPTURE_PHASE_SECONDS
+        reading = capture_enose(device, baseline_s=phases["baseline"], exposure_s=phases["exposure"],
+                                purge_s=phases["purge"],
                                 stop_requested=job.should_stop, on_progress=job.report_progress)
         with _connection(connect) as job_db:
             return add_breath_reading(job_db, blobs, actor, visit_id,

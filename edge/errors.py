@@ -99,6 +99,14 @@ class TakeAudioMissing(Conflict):
         return body
 
 
+class TakeDiscarded(Conflict):
+    """A take was discarded (the nurse recorded its site again): its row and its sound are gone, so nothing more
+    is done with it (a clinician's crackle label). Not a closed visit: a closed visit's takes stay, and a
+    clinician may still label them (``edge.recordings.label_crackles_heard``)."""
+
+    code = "take_discarded"
+
+
 class VisitClosed(Conflict):
     """A write was sent to a completed or cancelled visit (``edge.patients.require_open_visit``, the one rule
     every write to a visit passes): a take, a reading, a lab panel, lung function, the draft, an edit, a result
@@ -112,24 +120,27 @@ class ResultOutOfDate(Conflict):
     """The visit's latest result no longer reflects the visit (``changed``: kinds of
     ``edge.freshness.CHANGE_KINDS``; ``settings_changed``: ``group.key`` of programme settings;
     ``models_changed``: modalities whose served model was updated, or the site calibration or regional
-    validation when another is applied, ``edge.freshness.models_changed``),
+    validation when another is applied, ``edge.freshness.models_changed``; ``models_unchecked``: those of them
+    a result stored by an earlier release cannot be checked against, ``edge.freshness.models_unchecked``),
     so nothing is sent with it; assessing again makes a current one. The body names the latest result
     (``current_assessment_id``) and what changed, never the patient."""
 
     code = "result_out_of_date"
 
     def __init__(self, message: str, *, current_assessment_id: int, changed: list[str] = (),
-                 settings_changed: list[str] = (), models_changed: list[str] = ()):
+                 settings_changed: list[str] = (), models_changed: list[str] = (), models_unchecked: list[str] = ()):
         super().__init__(message)
         self.current_assessment_id = current_assessment_id
         self.changed = list(changed)
         self.settings_changed = list(settings_changed)
         self.models_changed = list(models_changed)
+        self.models_unchecked = list(models_unchecked)
 
     def to_json(self) -> dict:
         body = super().to_json()
         body["error"].update(current_assessment_id=self.current_assessment_id, changed=self.changed,
-                             settings_changed=self.settings_changed, models_changed=self.models_changed)
+                             settings_changed=self.settings_changed, models_changed=self.models_changed,
+                             models_unchecked=self.models_unchecked)
         return body
 
 

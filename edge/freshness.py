@@ -66,7 +66,7 @@ ADDED_OR_REMOVED = {("visit", "add_labs"): "labs", ("visit", "add_breath_reading
 # change too. The served entry of a modality the result lacks gives the range it could still move the risk
 # (edge.modalities.potential_ranges), which the result's "if missing, measured" line (``if_missing_measured``,
 # in its uncertainty sentence) read: another entry that gives another range is a change too
-# (:func:`_missing_range_changed`); one whose range is the same (a new version, the same validation) is not.
+# (:func:`_missing_range_verdict`); one whose range is the same (a new version, the same validation) is not.
 RESCORED_AT_CALCULATE = ("auscultation", "labs", "breath")
 # What else Calculate applies as this process selected it at start (i18n ``model_updated_<name>``): the
 # site calibration maps the fused probability (edge.site_calibration) and the regional validation can
@@ -206,9 +206,10 @@ def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
     the crackle model another threshold than the one it kept (``crackle_threshold``), or another manifest
     entry at the same version (its ``model_digests``: a re-issue with another calibration, threshold,
     training prevalence or validation; not one whose entry names the kept digest in its
-    ``results_unchanged_from``, a re-issue of the same weights and figures in other words). One it did not use (missing from it): another manifest entry
+    ``results_unchanged_from``, a re-issue of the same weights and figures in other words). One it did not use
+    (missing from it): another manifest entry
     that gives another range than the one its "if missing, measured" line read
-    (:func:`_missing_range_changed`); a new version that gives the same range is no change. A result
+    (:func:`_missing_range_verdict`); a new version that gives the same range is no change. A result
     stored before results kept digests (or, for a missing modality, the ranges) cannot tell a re-issue
     from its model: it compares as changed, and calculating again once makes it comparable. A result
     stored before Calculate scored the breath reading names the model the reading was read with, which
@@ -219,15 +220,34 @@ def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
     ``crackle_device_rule``: its lung sounds counted before each take was judged by its own device's figures
     (:func:`counted_before_device_rule`). ``crackle_weakest_device_rule``: they counted with the pooled figures
     before takes through several devices with figures of their own counted with the least informative of them
-    (:func:`counted_before_weakest_device_rule`)."""
+    (:func:`counted_before_weakest_device_rule`). :func:`models_unchecked` says which of them are named only
+    because the result predates what their comparison needs."""
+    return [name for name, _ in _model_verdicts(assessment, today)]
+
+
+def models_unchecked(assessment: dict, today: ModelsInForce) -> list[str]:
+    """Of :func:`models_changed`, the modalities named only because ``assessment`` was stored before results
+    kept what their comparison needs: the digest of a used model's manifest entry (``model_digests``; its
+    version is the served one's), or the range a missing modality gave (``inputs.potential_ranges``, or a
+    clinical picture as this release reads it). Whether such a model changed cannot be told: the result counts
+    as out of date (a referral waits for a result that can be compared), and its page says it cannot be checked
+    rather than that the model was updated. Nothing rewrites the stored result: an open visit calculated again
+    gives a comparable one; a closed visit's stays its record."""
+    return [name for name, told in _model_verdicts(assessment, today) if not told]
+
+
+def _model_verdicts(assessment: dict, today: ModelsInForce) -> list[tuple[str, bool]]:
+    """Each name :func:`models_changed` gives, with whether the change was seen (True) or only cannot be ruled
+    out, the result predating what the comparison needs (False: :func:`models_unchecked`)."""
     changed, kept_digests = [], assessment.get("model_digests") or {}
     for modality in RESCORED_AT_CALCULATE:
         used, served = _model_used(assessment, modality), today.versions.get(modality)
         digest = today.digests.get(modality)
         if used is None:
-            if digest is not None and not _same_entry(kept_digests.get(modality), modality, today) and _missing_range_changed(
-                    assessment, modality):
-                changed.append(modality)
+            if digest is not None and not _same_entry(kept_digests.get(modality), modality, today):
+                verdict = _missing_range_verdict(assessment, modality)
+                if verdict is not False:
+                    changed.append((modality, verdict is True))
             continue
         if digest is None or served is None:
             continue  # no model to calculate with (Calculate would be refused)
@@ -235,16 +255,16 @@ def models_changed(assessment: dict, today: ModelsInForce) -> list[str]:
         scored_by_another = used not in served.labels or (kept_threshold is not None
                                                           and kept_threshold != served.threshold)
         if scored_by_another or not _same_entry(kept_digests.get(modality), modality, today):
-            changed.append(modality)
+            changed.append((modality, scored_by_another or modality in kept_digests))
     calibration = (assessment.get("calibration") or {}).get("version", BUNDLED_ID)
     if today.site_calibration is not None and calibration != today.site_calibration:
-        changed.append("site_calibration")
+        changed.append(("site_calibration", True))
     if assessment.get("regional_validation") != today.regional_validation:
-        changed.append("regional_validation")
+        changed.append(("regional_validation", True))
     if counted_before_device_rule(assessment, today.crackle_device_figures):
-        changed.append("crackle_device_rule")
+        changed.append(("crackle_device_rule", True))
     if counted_before_weakest_device_rule(assessment, today.crackle_device_figures):
-        changed.append("crackle_weakest_device_rule")
+        changed.append(("crackle_weakest_device_rule", True))
     return changed
 
 
@@ -256,12 +276,14 @@ class Freshness:
     compared: only the latest can be referred). ``changed``: kinds of :data:`CHANGE_KINDS` stored
     after it (:func:`changed_since`); ``settings_changed``: ``group.key`` of programme settings that
     differ today (:func:`settings_changed`); ``models_changed``: what of :data:`MODEL_CHANGES` served
-    today is another than the result's (:func:`models_changed`)."""
+    today is another than the result's (:func:`models_changed`); ``models_unchecked``: those of them named only
+    because the result predates what their comparison needs (:func:`models_unchecked`)."""
 
     changed: tuple[str, ...] = ()
     settings_changed: tuple[str, ...] = ()
     models_changed: tuple[str, ...] = ()
     superseded_by: Optional[int] = None
+    models_unchecked: tuple[str, ...] = ()
 
     @property
     def current(self) -> bool:
@@ -270,7 +292,8 @@ class Freshness:
 
     def to_json(self) -> dict:
         return {"current": self.current, "superseded_by": self.superseded_by, "changed": list(self.changed),
-                "settings_changed": list(self.settings_changed), "models_changed": list(self.models_changed)}
+                "settings_changed": list(self.settings_changed), "models_changed": list(self.models_changed),
+                "models_unchecked": list(self.models_unchecked)}
 
 
 def freshness_of(db: sqlite_utils.Database, assessment: dict, *, visit: dict, patient: dict,
@@ -280,10 +303,12 @@ def freshness_of(db: sqlite_utils.Database, assessment: dict, *, visit: dict, pa
     calculated: its inputs, the programme settings (``settings_today``: :func:`settings_in_force`)
     and the models served (``models_today``: :func:`models_in_force`). None (or no model served)
     skips that comparison."""
+    models = _model_verdicts(assessment, models_today) if models_today else []
     return Freshness(
         changed=tuple(changed_since(db, assessment, visit=visit, patient=patient)),
         settings_changed=tuple(settings_changed(assessment, settings_today) if settings_today else ()),
-        models_changed=tuple(models_changed(assessment, models_today) if models_today else ()))
+        models_changed=tuple(name for name, _ in models),
+        models_unchecked=tuple(name for name, told in models if not told))
 
 
 def freshness_of_results(db: sqlite_utils.Database, assessments: list[dict], *, visit: dict, patient: dict,
@@ -329,14 +354,18 @@ def require_current(db: sqlite_utils.Database, assessment: dict, *, visit: dict,
     if not verdict.current:
         named = ", ".join([*verdict.changed, *(f"setting {name}" for name in verdict.settings_changed),
                            *(name.replace("_", " ") if name in (*CALIBRATIONS, *EVIDENCE_RULES) else f"{name} model"
-                             for name in verdict.models_changed)])
+                             for name in verdict.models_changed if name not in verdict.models_unchecked)])
+        unchecked = ", ".join(f"{name} model" for name in verdict.models_unchecked)
+        why = "; ".join([*([f"{named} changed after it was calculated"] if named else []),
+                         *([f"it was stored by an earlier release, which did not keep what checking it against the "
+                            f"served {unchecked} needs"] if unchecked else [])])
         # A closed visit is not assessed again (edge.patients.require_open_visit): a new visit is.
         again = ("assess the visit again" if visit["status"] == "open"
                  else f"the visit is {visit['status']}: start a new visit of the patient and assess it")
-        raise ResultOutOfDate(f"assessment {assessment['id']} is out of date ({named} changed after it was "
-                              f"calculated): {again} before referring",
+        raise ResultOutOfDate(f"assessment {assessment['id']} is out of date ({why}): {again} before referring",
                               current_assessment_id=assessment["id"], changed=verdict.changed,
-                              settings_changed=verdict.settings_changed, models_changed=verdict.models_changed)
+                              settings_changed=verdict.settings_changed, models_changed=verdict.models_changed,
+                              models_unchecked=verdict.models_unchecked)
 
 
 def _added_or_removed(db: sqlite_utils.Database, assessment: dict) -> set[str]:
@@ -394,24 +423,25 @@ def _in_order(items: list[dict]) -> list[str]:
     return sorted(json.dumps(item, sort_keys=True) for item in items)
 
 
-def _missing_range_changed(assessment: dict, modality: str) -> bool:
+def _missing_range_verdict(assessment: dict, modality: str) -> Optional[bool]:
     """Whether ``modality``, missing from ``assessment``, now gives another log-LR range than the one the
     result's "if missing, measured" line read (its ``inputs.potential_ranges``): the range the served entry
     gives (:func:`edge.modalities.potential_ranges`) for the clinical picture and evidence options the result
-    kept, so that a change of those is named as such (``patient``, the settings), not as a model's. A result
-    stored before results kept the ranges cannot tell: it compares as changed."""
+    kept, so that a change of those is named as such (``patient``, the settings), not as a model's. None: a
+    result stored before results kept the ranges (or its picture as this release reads it) cannot tell, and
+    compares as changed (:func:`models_unchecked`)."""
     kept = assessment.get("inputs") or {}
     if modality not in (assessment.get("missing") or ()):
         return False  # the line reads only the missing modalities
     if "potential_ranges" not in kept or "clinical_picture" not in kept:
-        return True
+        return None
     try:
         picture = ClinicalPicture(**{name: kept["clinical_picture"][name] for name in _PICTURE_FIELDS
                                      if name in kept["clinical_picture"]})
         options = EvidenceOptions(**{key: value for key, value in (assessment.get("evidence_options") or {}).items()
                                      if key in EvidenceOptions.model_fields})
     except (TypeError, PydanticValidationError):  # kept as an older release kept them: cannot tell
-        return True
+        return None
     now = potential_ranges(picture, options).get(modality)
     return (list(now) if now is not None else None) != kept["potential_ranges"].get(modality)
 

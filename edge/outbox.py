@@ -37,18 +37,17 @@ import hashlib
 import json
 import logging
 import random
-from typing import Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
 import sqlite_utils
 
 from edge import audit
 from edge.errors import Conflict, NotFound, ValidationError, VisitClosed
-from edge.freshness import require_current
-from edge.patients import get_patient, get_visit
-from edge.screening import latest_assessment
 from edge.store.database import utc_now, write_transaction
-from imaging_client.client import DeliveryUnavailable, ReferralRejected, ReferralServerClient
-from imaging_client.referral import advises_hrct, build_referral_bundle, new_referral_code
+from imaging_client.errors import DeliveryUnavailable, ReferralRejected
+
+if TYPE_CHECKING:
+    from imaging_client.client import ReferralServerClient
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +193,13 @@ def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int
         When the latest result is not the one shown, or no longer reflects the visit, the settings or
         the models served.
     """
+    # Imported here: the result's checks (models, evidence) and the FHIR referral are for making a
+    # referral; reading and delivering the outbox ('ildscreen outbox status', the worker) need neither.
+    from edge.freshness import require_current
+    from edge.patients import get_patient, get_visit
+    from edge.screening import latest_assessment
+    from imaging_client.referral import advises_hrct, build_referral_bundle, new_referral_code
+
     reason = clean_reason(reason)
     with write_transaction(db):
         visit = get_visit(db, visit_id)

@@ -70,6 +70,6 @@ class OutboxWorker(threading.Thread):
 
 
 def client_from_settings(settings) -> ReferralServerClient | None:
-    if not settings.referral_server_url or settings.referral_server_token is None:
+    if not settings.referral_server_configured:
         return None
     return ReferralServerClient(settings.referral_server_url, settings.referral_server_token.get_secret_value())

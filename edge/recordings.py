@@ -17,12 +17,13 @@ from typing import BinaryIO, Collection, NamedTuple, Optional
 import sqlite_utils
 
 from audio_models.errors import AudioLimitError, ModelError, UnreadableAudioError
-from audio_models.io import DEFAULT_AUDIO_LIMITS, AudioLimits, read_header
+from audio_models.io import read_header
+from audio_models.limits import DEFAULT_AUDIO_LIMITS, AudioLimits
 from edge import audit
 from edge.auscultation import score_recording, served_stethoscope_validation, windows_with_crackles
 from edge.fusion.evidence import ValidationRule
-from edge.errors import (Conflict, ModelUnavailable, NotFound, PayloadTooLarge, ServiceBusy, StorageError, TakeAudioMissing,
-                         ValidationError)
+from edge.errors import (ModelUnavailable, NotFound, PayloadTooLarge, ServiceBusy, StorageError, TakeAudioMissing,
+                         TakeDiscarded, ValidationError)
 from edge.inference.models import same_results, version_label
 from edge.patients import require_open_visit
 from edge.store.blob_sweep import is_referenced
@@ -196,7 +197,7 @@ def discard_recording(db: sqlite_utils.Database, blobs: BlobStore, actor: audit.
     ------
     NotFound
         When no take ever had this id.
-    Conflict
+    VisitClosed
         When the take's visit is no longer open.
     """
     with write_transaction(db):
@@ -238,8 +239,9 @@ def label_crackles_heard(db: sqlite_utils.Database, actor: audit.Actor, recordin
 
     The label is the reference the crackle model is checked against ('ildscreen audio export-labelled');
     it is no input of the visit's result, risk or advice (edge.freshness does not count it as a change).
-    The take's visit may be closed: a clinician listens after the visit. Who may label is the caller's
-    check (the clinician role).
+    The take's visit may be closed: a clinician listens after the visit, and a label is no input of the
+    closed visit's result (its record), so ``edge.patients.require_open_visit`` does not apply. Who may label
+    is the caller's check (the clinician role).
 
     Raises
     ------
@@ -247,7 +249,7 @@ def label_crackles_heard(db: sqlite_utils.Database, actor: audit.Actor, recordin
         When ``answer`` is not one of ``CRACKLES_HEARD``.
     NotFound
         When no take ever had this id.
-    Conflict
+    TakeDiscarded
         When the take was discarded: its sound is gone, so there is nothing to listen to.
     """
     if answer not in CRACKLES_HEARD:
@@ -259,7 +261,7 @@ def label_crackles_heard(db: sqlite_utils.Database, actor: audit.Actor, recordin
         except NotFound:
             if _discarded(db, recording_id) is None:
                 raise
-            raise Conflict(f"take {recording_id} was discarded: its sound is gone, so it cannot be labelled") from None
+            raise TakeDiscarded(f"take {recording_id} was discarded: its sound is gone, so it cannot be labelled") from None
         db["recordings"].update(recording_id, {"crackles_heard": answer, "crackles_heard_by": actor.user_id,
                                                "crackles_heard_at": utc_now()})
         audit.record(db, actor, "label", "recording", recording_id,
@@ -477,7 +479,7 @@ def rescore_takes_of_other_models(db: sqlite_utils.Database, blobs: BlobStore, v
 
 def check_recording_target(db: sqlite_utils.Database, visit_id: int, chest_site: str) -> None:
     """Refuse a recording for an unknown chest site (``ValidationError``) or a visit that is not
-    open (``NotFound``, ``Conflict``): checked before any audio is read or a board is asked."""
+    open (``NotFound``, ``VisitClosed``): checked before any audio is read or a board is asked."""
     if chest_site not in CHEST_SITES:
         raise ValidationError(
             f"unknown chest site {chest_site!r}",

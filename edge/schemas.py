@@ -557,6 +557,13 @@ _MODELS_CHANGED = (f"what the result was calculated with that is not what is ser
                    "Assessing again scores the takes, blood tests and breath reading with the "
                    "served models (a breath reading keeps the score it was read with, for the record)")
 
+_MODELS_UNCHECKED = ("those of models_changed named only because the result was stored by an earlier release, before "
+                     "results kept what their comparison needs (the digest of a used model's manifest entry, "
+                     "model_digests; the range a missing modality gave, inputs.potential_ranges). Whether that model "
+                     "changed cannot be told, so the result counts as out of date: assessing an open visit again "
+                     "gives a result that can be compared; a closed visit's result stays its record (its page says "
+                     "it cannot be checked, not that the model was updated)")
+
 
 class ResultFreshness(BaseModel):
     """Whether an assessment is current (``edge.freshness.Freshness``): the same verdict the tablet's
@@ -573,6 +580,7 @@ class ResultFreshness(BaseModel):
     changed: list[ChangeKind] = Field(description=f"For the latest: {_CHANGED}.")
     settings_changed: list[str] = Field(description=f"For the latest: {_SETTINGS_CHANGED}.")
     models_changed: list[ModelChange] = Field(description=f"For the latest: {_MODELS_CHANGED}.")
+    models_unchecked: list[ModelChange] = Field(description=f"For the latest: {_MODELS_UNCHECKED}.")
 
 
 class Assessment(BaseModel):
@@ -673,6 +681,8 @@ class ErrorBody(BaseModel):
         None, description=f"For result_out_of_date and result_superseded: {_SETTINGS_CHANGED}.")
     models_changed: Optional[list[ModelChange]] = Field(
         None, description=f"For result_out_of_date and result_superseded: {_MODELS_CHANGED}.")
+    models_unchecked: Optional[list[ModelChange]] = Field(
+        None, description=f"For result_out_of_date and result_superseded: {_MODELS_UNCHECKED}.")
 
 
 class ErrorResponse(BaseModel):

@@ -1,6 +1,7 @@
 """Performance per subgroup (sex, age band, device, CTD type) and pairwise AUC comparisons."""
 from __future__ import annotations
 
+import re
 from itertools import combinations
 
 import numpy as np
@@ -23,6 +24,14 @@ def age_band(age: float) -> str:
     return f"{low}-{low + 9}"
 
 
+def group_order(name: str) -> tuple:
+    """Sort key of subgroup names: age bands by age ("<40" first, "80+" last), then others by name."""
+    band = re.fullmatch(r"(<)?(\d+)(?:-\d+|\+)?", name)
+    if band is None:
+        return (1, 0.0, name)
+    return (0, float(band.group(2)) - (0.5 if band.group(1) else 0.0), name)
+
+
 def subgroup_table(y_true, y_prob, groups) -> dict:
     """AUC (DeLong CI), calibration and counts per group, plus pairwise AUC differences.
 
@@ -36,7 +45,7 @@ def subgroup_table(y_true, y_prob, groups) -> dict:
     if groups.shape != y_true.shape:
         raise EvaluationError(f"one group label per case needed, got {groups.shape} for {y_true.shape}")
     rows = {}
-    for name in sorted(set(groups)):
+    for name in sorted(set(groups), key=group_order):
         members = groups == name
         labels, probs = y_true[members], y_prob[members]
         row = {"n": int(members.sum()), "positives": int(labels.sum())}

@@ -4,7 +4,7 @@ The edge calls::
 
     device = open_device("/dev/ttyACM0")          # or DeviceManager().add(port)
     audio = capture_audio(device, seconds=20)      # AudioCapture: .pcm, .to_wav_bytes(), .metadata()
-    breath = capture_enose(device)                 # EnoseReading: .values, .to_csv(), .metadata()
+    breath = capture_enose(device)                 # EnoseReading: .values, .to_board_csv(), .metadata()
 
 and catches :class:`DeviceError`. See PROTOCOL.md for the bytes on the wire.
 """

@@ -147,8 +147,12 @@ class EnoseReading:
         return {"device": self.device.to_dict(), "sample_rate_hz": self.sample_rate_hz,
                 "n_samples": len(self.phase), "complete": self.complete, **self.report.to_dict()}
 
-    def to_csv(self) -> str:
-        """One row per sample: time, phase, ambient values, then one column per sensor."""
+    def to_board_csv(self) -> str:
+        """The board's own table, for inspecting a capture: one row per sample (time, phase name, ambient
+        values, then each sensor's resistance by its name), samples lost in a gap in phase ``unknown``.
+
+        Not a breath reading (``tabular_models`` reads ADC counts by sensor number, and no sample of
+        unknown phase): the clinic edge converts a complete capture into one."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["time_s", "phase", "temperature_c", "humidity_pct", "pressure_hpa", *self.sensors])

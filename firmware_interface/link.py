@@ -95,9 +95,12 @@ class SequenceTracker:
 class LinkReceiver:
     """Turns received bytes into messages; never raises on any input."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, session_start: tuple = ()) -> None:
         self._frames = FrameDecoder(min_body_bytes=HEADER.size)
         self._sequence = SequenceTracker()
+        # Payload types that open a new session of the sender (a device's HELLO from a host that opened
+        # the port again, numbering its commands from 0): its sequence history is forgotten first.
+        self._session_start = session_start
         self._malformed = 0
         self.last_malformed = ""  # why the latest malformed message was dropped, for error messages
 
@@ -127,6 +130,8 @@ class LinkReceiver:
                 self.last_malformed = str(exc)
                 logger.warning("dropping malformed message: %s", exc)
                 continue
+            if isinstance(message.payload, self._session_start):
+                self._sequence.reset()
             if self._sequence.accept(message.seq):
                 messages.append(message)
         return messages

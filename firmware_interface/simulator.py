@@ -240,7 +240,7 @@ class SimulatedDevice:
     # -- pty and power ---------------------------------------------------------------
 
     def _power_on(self) -> None:
-        self._rx = LinkReceiver()
+        self._rx = LinkReceiver(session_start=(Hello,))
         self._tx = bytearray()
         self._seq = 0
         self._boot = time.monotonic()

@@ -1,7 +1,7 @@
 """HTTP client of the hospital's referral server (see ``imaging_server/README.md`` for the API).
 
-Errors are sorted into the two kinds the outbox needs: ``DeliveryUnavailable`` (try again
-later: no connection, timeout, HTTP 5xx or 429) and ``ReferralRejected`` (the server refused
+Errors are sorted into the two kinds the outbox needs (``imaging_client.errors``): ``DeliveryUnavailable``
+(try again later: no connection, timeout, HTTP 5xx or 429) and ``ReferralRejected`` (the server refused
 the referral itself: fixing it needs a person).
 """
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Optional
 
 import requests
 
+from imaging_client.errors import DeliveryUnavailable, ReferralRejected
+
 logger = logging.getLogger(__name__)
 
 # The programme figures' wire contract, shared by the clinic that builds them (edge.programme) and
@@ -18,18 +20,6 @@ logger = logging.getLogger(__name__)
 # pattern of the only strings a payload may carry (device ids, versions: labels, never free text).
 FIGURES_SCHEMA = "ildscreen.programme-figures/1"
 FIGURES_LABEL = r"[A-Za-z0-9][A-Za-z0-9._:+/ -]{0,127}"
-
-
-class ReferralDeliveryError(Exception):
-    """Base of the referral client's errors."""
-
-
-class DeliveryUnavailable(ReferralDeliveryError):
-    """The server could not be reached or could not answer now; retrying later may succeed."""
-
-
-class ReferralRejected(ReferralDeliveryError):
-    """The server answered that this referral (or our credentials) is not acceptable."""
 
 
 class ReferralServerClient:

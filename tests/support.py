@@ -107,8 +107,8 @@ def assert_referral_follows_freshness(client, headers: dict, visit_id: int) -> d
             assert (error["code"], error["current_assessment_id"]) == ("result_superseded", verdict["superseded_by"])
         else:
             assert (error["code"], error["current_assessment_id"]) == ("result_out_of_date", assessment_id)
-            assert {name: error[name] for name in ("changed", "settings_changed", "models_changed")} == {
-                name: verdict[name] for name in ("changed", "settings_changed", "models_changed")}
+            named = ("changed", "settings_changed", "models_changed", "models_unchecked")
+            assert {name: error[name] for name in named} == {name: verdict[name] for name in named}
     return verdicts
 
 

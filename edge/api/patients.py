@@ -181,7 +181,7 @@ def discard_recording(recording_id: int):
 @operation(blueprint, "/recordings/<int:recording_id>/crackles-heard", "PUT",
            summary="Label a take as a clinician, on listening to it: crackles heard yes, no or unsure (the last label "
                    "wins; audited). A reference for checking the crackle model; the visit's result, risk and advice "
-                   "do not change. 409 for a discarded take",
+                   "do not change; a closed visit's takes too. 409 `take_discarded` for a discarded take",
            roles=("clinician",), body=CracklesHeardLabel, response=Recording, atomic=True)
 def label_crackles_heard(recording_id: int, body: CracklesHeardLabel):
     recording = recordings.label_crackles_heard(_db(), g.actor, recording_id, body.crackles_heard)

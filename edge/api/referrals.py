@@ -68,7 +68,9 @@ class ReferralCreate(RequestModel):
                     "no longer reflects the visit (inputs or programme settings changed after it, or the crackle "
                     "or lab model it used is no longer the one served) is refused with 409 "
                     "`result_out_of_date`; both bodies name `current_assessment_id`, `changed` (inputs at the visit or on the patient's record), "
-                    "`settings_changed` (`group.key`) and `models_changed` (`auscultation`, `labs`).")
+                    "`settings_changed` (`group.key`), `models_changed` (models, site calibration, regional "
+                    "validation) and `models_unchecked` (those a result stored by an earlier release cannot be "
+                    "checked against).")
 
 
 class ReferralWithdraw(RequestModel):

@@ -129,15 +129,23 @@ class BreathReading(BaseModel):
     sha256: Optional[str]
     features: Optional[dict[str, float]] = Field(description="Per-sensor features; null when quality failed.")
     quality: Optional[dict] = Field(description="{ok, issues: [{code, reason, sensor?}]}")
-    probability: Optional[float] = Field(description="Calibrated ILD probability; null when quality failed or the "
-                                                     "breath model is unavailable.")
-    model_version: Optional[str]
+    probability: Optional[float] = Field(description="Calibrated ILD probability given by the breath model named "
+                                                     "in model_version, when the reading was read (or, for one "
+                                                     "kept unscored, when it was first scored), kept for the "
+                                                     "record: an assessment does not weigh it but scores the "
+                                                     "features with the breath model served then (its breath "
+                                                     "finding). Null when quality failed or the breath model was "
+                                                     "unavailable.")
+    model_version: Optional[str] = Field(description="The breath model that gave probability.")
     score_unavailable: Optional[str] = Field(
-        default=None, description="Set when the reading passed its checks but has no score: why, as the served "
-                                  "breath model now finds it (score_unavailable_code).")
+        default=None, description="Set when the reading passed its checks but has no score, or, on an open visit, "
+                                  "when the served breath model cannot score the features of one that kept a score "
+                                  "(read with another model): why, as the served breath model now finds it "
+                                  "(score_unavailable_code).")
     score_unavailable_code: Optional[Literal[breath.UNSCORED_CODES]] = Field(  # type: ignore[valid-type]
-        default=None, description="Why the reading has no score: not_scorable (the served breath model cannot "
-                                  "take its features: it stays unscored and the result leaves it out, reason_code "
+        default=None, description="Why the reading has no score the next assessment can weigh: not_scorable (the "
+                                  "served breath model cannot take its features: it stays unscored, or keeps the "
+                                  "score it was read with for the record, and the result leaves it out, reason_code "
                                   "not_scorable; take it again); else, of a closed visit, visit_closed (nothing "
                                   "scores it any more); of an open one, model_unavailable (no breath model; it is "
                                   "scored once one is back, when the visit is assessed) or not_scored_yet (read "

@@ -24,7 +24,9 @@ def audio():
 def score(as_json, variant, files, data_dir):
     """Score WAV/FLAC FILES for crackles.
 
-    Each file gives {"file", "crackle_probability", "quality": {"ok", "issues"}, "windows"};
+    Each file gives {"file", "crackle_probability", "crackle_detected", "quality": {"ok", "issues"},
+    "windows", "model"} (crackle_detected at the model's threshold; model: its name, version,
+    variant, threshold and validation status);
     a file that cannot be decoded gives {"file", "error"} and the others are still scored.
     A file outside the data folder's audio limits (audio_* settings) is refused from its header,
     before it is decoded. Exits with status 1 if any file failed.

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+from typing import Optional
 
 import click
 
@@ -136,8 +138,8 @@ def bench_all(as_json, runs, screenings):
     _print(result, as_json)
 
 
-#: The commands ``bench cli-start`` times: the help, and two that read a data folder without scoring.
-CLI_START_COMMANDS = (("--help",), ("users", "list"), ("models", "list"))
+#: The commands ``bench cli-start`` times: the help, and three that read a data folder without scoring.
+CLI_START_COMMANDS = (("--help",), ("users", "list"), ("models", "list"), ("outbox", "status"))
 #: Packages a light command should not need; ``bench cli-start`` says which each command loaded.
 HEAVY_PACKAGES = ("numpy", "onnxruntime", "pydantic", "fhir", "requests", "flask", "sqlite_utils", "scipy")
 
@@ -154,39 +156,50 @@ def _import_ms_by_package(importtime_lines: list[str]) -> dict:
     return {name: round(ms, 1) for name, ms in sorted(totals.items(), key=lambda item: -item[1])}
 
 
-def measure_cli_start(*, runs: int, top: int) -> dict:
+def measure_cli_start(*, runs: int, top: int, baseline: Optional[Path] = None) -> dict:
     """Wall time of ``runs`` fresh ``python -m edge ARGS`` processes per command of
     :data:`CLI_START_COMMANDS` (median and range, ms, on a temporary data folder made by ``db init``), and
     one ``-X importtime`` run of each: import time summed per package (the ``top`` largest) and which of
-    :data:`HEAVY_PACKAGES` it loaded."""
-    from common.child_process import module_command
+    :data:`HEAVY_PACKAGES` it loaded.
+
+    ``baseline``: another checkout of the project (e.g. the main branch's), timed the same way in the same
+    run, on the same data folder, its starts alternating with this checkout's, so that both meet the same
+    load; its figures are under ``"baseline"``."""
+    from common.child_process import PROJECT_ROOT, module_command
 
     env = {key: value for key, value in os.environ.items() if not key.startswith("ILDSCREEN_")}
+    roots = {"commands": PROJECT_ROOT, **({"baseline": Path(baseline).resolve()} if baseline is not None else {})}
     with tempfile.TemporaryDirectory(prefix="ildscreen-cli-start-") as data_dir:
-        def command(args, *flags):
-            where = module_command("edge", *args, env={**env, "ILDSCREEN_DATA_DIR": data_dir})
+        def command(args, *flags, root=PROJECT_ROOT):
+            where = module_command("edge", *args, env={**env, "ILDSCREEN_DATA_DIR": data_dir}, root=root)
             return {**where, "args": [where["args"][0], *flags, *where["args"][1:]]}
 
         made = subprocess.run(**command(("db", "init")), capture_output=True, text=True, timeout=120)
         if made.returncode != 0:
             raise click.ClickException(f"cannot make a data folder for the benchmark: {made.stderr.strip()}")
-        result = {}
+        result = {name: {} for name in roots}
         for args in CLI_START_COMMANDS:
-            times = []
+            times = {name: [] for name in roots}
             for _ in range(runs):
-                start = time.perf_counter()
-                done = subprocess.run(**command(args), capture_output=True, text=True, timeout=120)
-                times.append((time.perf_counter() - start) * 1000)
-                if done.returncode != 0:
-                    raise click.ClickException(f"ildscreen {' '.join(args)} failed: {done.stderr.strip()}")
-            traced = subprocess.run(**command(args, "-X", "importtime"), capture_output=True, text=True, timeout=120)
-            by_package = _import_ms_by_package(traced.stderr.splitlines())
-            result[" ".join(args)] = {
-                "median_ms": round(statistics.median(times), 1), "min_ms": round(min(times), 1),
-                "max_ms": round(max(times), 1), "import_ms": round(sum(by_package.values()), 1),
-                "import_ms_by_package": dict(list(by_package.items())[:top]),
-                "heavy_packages_loaded": [name for name in HEAVY_PACKAGES if name in by_package]}
-    return {"commands": result, "runs": runs, "load_average_1m": round(os.getloadavg()[0], 2),
+                for name, root in roots.items():
+                    start = time.perf_counter()
+                    done = subprocess.run(**command(args, root=root), capture_output=True, text=True, timeout=120)
+                    times[name].append((time.perf_counter() - start) * 1000)
+                    if done.returncode != 0:
+                        raise click.ClickException(f"ildscreen {' '.join(args)} failed in {root}: {done.stderr.strip()}")
+            for name, root in roots.items():
+                traced = subprocess.run(**command(args, "-X", "importtime", root=root), capture_output=True, text=True,
+                                        timeout=120)
+                by_package = _import_ms_by_package(traced.stderr.splitlines())
+                result[name][" ".join(args)] = {
+                    "median_ms": round(statistics.median(times[name]), 1), "min_ms": round(min(times[name]), 1),
+                    "max_ms": round(max(times[name]), 1), "import_ms": round(sum(by_package.values()), 1),
+                    "import_ms_by_package": dict(list(by_package.items())[:top]),
+                    "heavy_packages_loaded": [package for package in HEAVY_PACKAGES if package in by_package]}
+    report = {"commands": result["commands"]}
+    if baseline is not None:
+        report["baseline"] = {"checkout": str(roots["baseline"]), "commands": result["baseline"]}
+    return {**report, "runs": runs, "load_average_1m": round(os.getloadavg()[0], 2),
             "cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
 
 
@@ -195,7 +208,12 @@ def measure_cli_start(*, runs: int, top: int) -> dict:
 @click.option("--runs", default=10, show_default=True, type=click.IntRange(min=1), help="Timed starts per command.")
 @click.option("--top", default=8, show_default=True, type=click.IntRange(min=1),
               help="Packages listed in each command's import-time breakdown.")
-def cli_start(as_json, runs, top):
-    """Start-up of the command line: wall time of fresh processes for --help, 'users list' and 'models list',
-    and where their import time goes."""
-    _print(measure_cli_start(runs=runs, top=top), as_json)
+@click.option("--baseline", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Another checkout of the project (e.g. main's) to time in the same run, alternating with this one.")
+def cli_start(as_json, runs, top, baseline):
+    """Start-up of the command line: wall time of fresh processes for --help, 'users list', 'models list' and
+    'outbox status', and where their import time goes."""
+    if baseline is not None and not (baseline / "edge" / "__main__.py").is_file():
+        raise click.BadParameter(f"{baseline} holds no checkout of this project (no edge/__main__.py)",
+                                 param_hint="--baseline")
+    _print(measure_cli_start(runs=runs, top=top, baseline=baseline), as_json)

@@ -113,13 +113,15 @@ def status(port, connect_timeout) -> None:
 @click.argument("port")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="WAV (stethoscope) or CSV (e-nose) to write; metadata goes to OUT.json.")
 @click.option("--seconds", type=float, default=20.0, show_default=True, help="Stethoscope recording length.")
-@click.option("--baseline", type=float, default=10.0, show_default=True, help="E-nose baseline seconds.")
+@click.option("--baseline", type=float, default=15.0, show_default=True, help="E-nose baseline seconds (the breath model needs at least 10).")
 @click.option("--exposure", type=float, default=20.0, show_default=True, help="E-nose breath exposure seconds.")
 @click.option("--purge", type=float, default=30.0, show_default=True, help="E-nose purge seconds.")
 @click.option("--allow-gaps", is_flag=True, help="Keep a recording with reported gaps instead of failing.")
 @_connect_timeout
 def capture(port, out, seconds, baseline, exposure, purge, allow_gaps, connect_timeout) -> None:
     """Record from the board on PORT into OUT, with a metadata JSON next to it."""
+    from edge.devices import enose_reading_csv
+    from edge.errors import IldscreenError
     from firmware_interface import DeviceKind, capture_audio, capture_enose
 
     board = _open(port, connect_timeout)
@@ -129,14 +131,23 @@ def capture(port, out, seconds, baseline, exposure, purge, allow_gaps, connect_t
             data = result.to_wav_bytes()
         else:
             result = capture_enose(board, baseline_s=baseline, exposure_s=exposure, purge_s=purge, allow_gaps=allow_gaps)
-            data = result.to_csv().encode("utf-8")
+            # The breath-reading CSV the service stores from a board: `breath score` and the tablet's
+            # breath upload read it (the board's own table, resistances by sensor name, they cannot). A
+            # capture kept with gaps (--allow-gaps) has samples of no phase, which no breath reading
+            # holds: it is written as the board's table, for inspection.
+            data = (enose_reading_csv(result) if result.complete else result.to_board_csv()).encode("utf-8")
         pathlib.Path(out).write_bytes(data)
         pathlib.Path(out + ".json").write_text(json.dumps(result.metadata(), indent=2))
-    except _device_errors() as exc:
+    except (*_device_errors(), IldscreenError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         board.close()
-    click.echo(f"wrote {out} ({'complete' if result.complete else 'WITH GAPS'})")
+    if result.complete:
+        click.echo(f"wrote {out} (complete)")
+    elif board.info.device_kind == DeviceKind.STETHOSCOPE:
+        click.echo(f"wrote {out} (WITH GAPS)")
+    else:
+        click.echo(f"wrote {out} (WITH GAPS: the board's own table, not a breath reading 'breath score' takes)")
 
 
 def _open(port, connect_timeout):

@@ -79,7 +79,25 @@ def send(as_json: bool, data_dir: Optional[Path]) -> None:
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    click.echo(f"programme figures for {result['period']} (sequence {result['sequence']}): "
-               f"{'queued' if result['queued'] else 'unchanged since the last send'}; now {result['status']}"
-               + (f" ({result['last_error']})" if result["last_error"] else "")
-               + ("" if client is not None else "; no referral server configured, they wait in the outbox"))
+    click.echo(send_summary(result, server_configured=client is not None))
+
+
+# Where the month's figures are after `programme send`, by their outbox status ({error}: the last
+# delivery error, in brackets, where there is one).
+_SENT_STATE = {
+    "delivered": "delivered to the hospital",
+    "queued": "waiting in the outbox",
+    "retrying": "not delivered yet{error}; the outbox tries again later",
+    "rejected": "rejected by the hospital{error}",
+}
+
+
+def send_summary(result: dict, *, server_configured: bool) -> str:
+    """One plain line for ``programme send``: whether the figures were queued and where they are now."""
+    queued = "queued" if result["queued"] else "unchanged since the last send (not queued again)"
+    error = f" ({result['last_error']})" if result["last_error"] else ""
+    state = _SENT_STATE.get(result["status"], "outbox status {status}{error}").format(
+        status=result["status"], error=error)
+    if not server_configured and result["status"] in ("queued", "retrying"):
+        state += " (no referral server is configured here; the running service delivers them)"
+    return f"programme figures for {result['period']} (sequence {result['sequence']}): {queued}, {state}"

@@ -19,7 +19,7 @@ from edge.vocabulary import (AUTOANTIBODIES, CHEST_PIECE_NOT_STATED, CHEST_PIECE
 # The scoring, the fusion and the screening are imported by the functions that use them: 'ildscreen --help'
 # and every other command start without numpy, the models' runtime or the settings.
 if TYPE_CHECKING:
-    from audio_models.io import AudioLimits
+    from audio_models.limits import AudioLimits
     from edge.fusion.clinical_prior import ClinicalPicture
     from edge.fusion.evidence import EvidenceOptions, ModalityEvidence
 

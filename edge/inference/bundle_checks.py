@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from audio_models.errors import ModelError
-from audio_models.io import MODEL_SAMPLE_RATE
+from audio_models.limits import MODEL_SAMPLE_RATE
 from audio_models.scoring import INPUT_NOISE_SHAPES, MAX_INPUT_NOISE_DRAWS
 from edge.errors import ValidationError
 from edge.fusion.evidence import detector_validation

@@ -60,11 +60,18 @@ CATALOG: dict[str, dict[str, str]] = {
     # sounds). Through the Littmann 3200's bell filter the crackle detector found 1 of 9 KAUH adults
     # with crackles, through its diaphragm filter 6 of 8, over all 37 KAUH adults (22 of them chose the
     # threshold); on the 15 test adults alone 0 of 3 and 3 of 3 (docs/evidence.md, model 0.6.0).
+    # The pieces are the programme's (edge.web.presenters.auscultation_hint): auscultation_hint_use names
+    # chest_piece_default (the diaphragm unless set), auscultation_hint_avoid the stated pieces of
+    # evidence_chest_pieces_cannot_clear (the bell unless set; neither sentence when there are none).
     "auscultation_hint": {"en": "Record 20 s at each site, posterior bases first, while the patient breathes deeply "
-                                "through the mouth. Use the stethoscope's diaphragm (or its diaphragm filter), not "
-                                "the bell: through the bell the crackle detector misses most crackles.",
-                          "zh-CN": "每个部位录音 20 秒，先录背部肺底，请患者张口深呼吸。请用听诊器的膜型面（或膜型滤波模式），"
-                                   "不要用钟型面：用钟型面录音时，爆裂音检测器会漏掉大部分爆裂音。"},
+                                "through the mouth.",
+                          "zh-CN": "每个部位录音 20 秒，先录背部肺底，请患者张口深呼吸。"},
+    "auscultation_hint_use": {"en": "Use the chest piece (or filter mode) the form starts on: {piece}.",
+                              "zh-CN": "请使用表单预选的听诊头（或滤波模式）：{piece}。"},
+    "auscultation_hint_avoid": {"en": "Avoid {pieces}: through such a chest piece the crackle detector misses most "
+                                      "crackles, so a take through it that finds none does not rule crackles out.",
+                                "zh-CN": "避免使用{pieces}：用此类听诊头录音时，爆裂音检测器会漏掉大部分爆裂音，"
+                                         "未发现爆裂音也不能排除爆裂音。"},
     "chest_site": {"en": "Chest site", "zh-CN": "听诊部位"},
     "chest_piece": {"en": "Chest piece", "zh-CN": "听诊头"},
     "chest_piece_diaphragm": {"en": "Diaphragm", "zh-CN": "膜型面"},
@@ -74,19 +81,21 @@ CATALOG: dict[str, dict[str, str]] = {
     # Under a take with no crackles (edge.web.presenters.chest_piece_note). Measured: through the
     # bell filter the crackle detector found 1 of 9 KAUH adults with crackles, through the diaphragm
     # 6 of 8, over all 37 KAUH adults (22 of them chose the threshold); on the 15 test adults alone 0 of 3
-    # and 3 of 3 (docs/evidence.md, model 0.6.0); such a take does not make its site heard. Followed by
-    # record_again_*_one (or *_if_bell): what to record through, from the devices that count
+    # and 3 of 3 (docs/evidence.md, model 0.6.0); such a take does not make its site heard. {piece}: the take's;
+    # {pieces}: the stated pieces of evidence_chest_pieces_cannot_clear, as alternatives (the bell unless set;
+    # no note for an unstated take when there are none). Followed by record_again_*_one (or *_if_not_stated):
+    # what to record through, from the devices that count less those same pieces
     # (edge.web.presenters.chest_piece_text), as the line of a take left out for its device does.
-    "chest_piece_cannot_clear": {"en": "No crackles found, but through this chest piece the crackle detector misses "
-                                       "most crackles: this does not rule crackles out, and the site is not counted "
-                                       "as heard.",
-                                 "zh-CN": "未发现爆裂音，但用此听诊头录音时爆裂音检测器会漏掉大部分爆裂音：此结果不能排除爆裂音，"
-                                          "该部位不计为已听诊。"},
+    "chest_piece_cannot_clear": {"en": "No crackles found, but through this chest piece ({piece}) the crackle "
+                                       "detector misses most crackles: this does not rule crackles out, and the site "
+                                       "is not counted as heard.",
+                                 "zh-CN": "未发现爆裂音，但用此听诊头（{piece}）录音时爆裂音检测器会漏掉大部分爆裂音："
+                                          "此结果不能排除爆裂音，该部位不计为已听诊。"},
     "chest_piece_not_stated_clear": {"en": "No crackles found, but which chest piece was used is not stated: if it "
-                                           "was the bell, this does not rule crackles out (the crackle detector "
-                                           "misses most crackles through it).",
-                                     "zh-CN": "未发现爆裂音，但未说明所用的听诊头：如果用的是钟型面，此结果不能排除爆裂音"
-                                              "（用钟型面时爆裂音检测器会漏掉大部分爆裂音）。"},
+                                           "was {pieces}, this does not rule crackles out (the crackle detector "
+                                           "misses most crackles through such a chest piece).",
+                                     "zh-CN": "未发现爆裂音，但未说明所用的听诊头：如果用的是{pieces}，此结果不能排除爆裂音"
+                                              "（用此类听诊头时爆裂音检测器会漏掉大部分爆裂音）。"},
     # What to record through instead of a chest piece that cannot rule crackles out (edge.web.presenters.
     # record_again_clearing): {devices}, the devices that count (edge.auscultation.devices_counting) whose chest
     # piece is not in evidence_chest_pieces_cannot_clear (edge.modalities.devices_that_can_clear); none such; or,
@@ -97,7 +106,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "record_again_can_clear_several": {"en": "Record the lung sounds again through a stethoscope and chest piece "
                                              "that count and can rule crackles out: {devices}.",
                                        "zh-CN": "请用计入且能排除爆裂音的听诊器和听诊头重新录制肺部听诊：{devices}。"},
-    "record_again_can_clear_if_bell": {"en": "If it was, record this site again through a stethoscope and chest "
+    "record_again_can_clear_if_not_stated": {"en": "If it was, record this site again through a stethoscope and chest "
                                              "piece that count and can rule crackles out: {devices}.",
                                        "zh-CN": "如果是，请用计入且能排除爆裂音的听诊器和听诊头重新录制此部位：{devices}。"},
     "record_again_none_can_clear_one": {"en": "No stethoscope or chest piece that counts can rule crackles out yet, "
@@ -107,7 +116,7 @@ CATALOG: dict[str, dict[str, str]] = {
                                                   "yet, so takes that find no crackles will not make these sites "
                                                   "heard.",
                                             "zh-CN": "目前计入的听诊器或听诊头均不能排除爆裂音，因此未发现爆裂音的录音不能使这些部位算作已听诊。"},
-    "record_again_none_can_clear_if_bell": {"en": "If it was, recording it again will not help: no stethoscope or "
+    "record_again_none_can_clear_if_not_stated": {"en": "If it was, recording it again will not help: no stethoscope or "
                                                   "chest piece that counts can rule crackles out yet.",
                                             "zh-CN": "如果是，重新录制也无济于事：目前计入的听诊器或听诊头均不能排除爆裂音。"},
     "record_again_other_piece_one": {"en": "Record this site again through a chest piece that can rule crackles out.",
@@ -115,7 +124,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "record_again_other_piece_several": {"en": "Record the lung sounds again through a chest piece that can rule "
                                                "crackles out.",
                                          "zh-CN": "请用能排除爆裂音的听诊头重新录制肺部听诊。"},
-    "record_again_other_piece_if_bell": {"en": "If it was, record this site again through a chest piece that can "
+    "record_again_other_piece_if_not_stated": {"en": "If it was, record this site again through a chest piece that can "
                                                "rule crackles out.",
                                          "zh-CN": "如果是，请用能排除爆裂音的听诊头重新录制此部位。"},
     # The take's stethoscope (make and model, from the clinic's settings stethoscopes), and what its crackle
@@ -781,18 +790,21 @@ CATALOG: dict[str, dict[str, str]] = {
     # Clear takes through a piece in evidence_chest_pieces_cannot_clear (edge.modalities.counts_for_its_site):
     # through the bell the detector found 1 of 9 KAUH adults with crackles over all 37 KAUH adults (22 of them chose
     # the threshold), 0 of 3 on the 15 test adults alone (docs/evidence.md, model 0.6.0). Followed by
-    # record_again_*_several (edge.web.presenters.not_heard_text).
+    # record_again_*_several on an open visit (edge.web.presenters.not_heard_text). {pieces}: those takes' own pieces.
     "lung_sounds_cannot_clear": {"en": "The takes that found no crackles went through a chest piece through which "
-                                       "the crackle detector misses most crackles (such as the bell): this does not "
-                                       "rule crackles out.",
-                                 "zh-CN": "未发现爆裂音的录音所用听诊头（如钟型面）会使爆裂音检测器漏掉大部分爆裂音：此结果不能排除爆裂音。"},
+                                       "the crackle detector misses most crackles ({pieces}): this does not rule "
+                                       "crackles out.",
+                                 "zh-CN": "未发现爆裂音的录音所用听诊头（{pieces}）会使爆裂音检测器漏掉大部分爆裂音：此结果不能排除爆裂音。"},
     # Takes through a stethoscope or chest piece the validation never went through, or one the programme requires
     # to be named (edge.modalities.stethoscope_counts).
     "lung_sounds_stethoscope_not_validated": {
         "en": "Takes went through a stethoscope or chest piece the crackle model was not validated on, so they do not "
-              "count. Record the lung sounds again through a validated stethoscope (each take says which).",
-        "zh-CN": "部分录音所用的听诊器或听诊头未经爆裂音模型验证，因此不计入。"
-                 "请用经验证的听诊器重新录制肺部听诊（每条录音下注明了可用的听诊器）。"},
+              "count.",
+        "zh-CN": "部分录音所用的听诊器或听诊头未经爆裂音模型验证，因此不计入。"},
+    # What to do about them, on an open visit only.
+    "lung_sounds_stethoscope_record_again": {
+        "en": "Record the lung sounds again through a validated stethoscope (each take says which).",
+        "zh-CN": "请用经验证的听诊器重新录制肺部听诊（每条录音下注明了可用的听诊器）。"},
     # Takes through a device whose own figures fail the validation rule (edge.fusion.evidence.device_weakness);
     # {why}: stethoscope_device_why_*. Followed by record_again_*_several.
     "lung_sounds_device_not_counted": {"en": "The takes through {device} do not count: through it alone, {why}.",
@@ -804,13 +816,20 @@ CATALOG: dict[str, dict[str, str]] = {
                                            "或重新录制肺部听诊。"},
     "lung_sounds_some_refused": {"en": "Other takes were refused by the quality check.",
                                  "zh-CN": "其他录音未通过质量检查。"},
-    # The same take on a closed visit: nothing scores it any more (edge.patients.require_open_visit), so no
-    # Calculate is offered; a new visit records the lung sounds (put for lung_sounds_waiting_score by _lung_sounds.html).
+    # A closed visit's line is its record (edge.web.presenters.not_heard_text): nothing records or scores its
+    # takes any more (edge.patients.require_open_visit), so no Calculate and no "record again"; each reason is
+    # said as a fact, and the line ends with lung_sounds_closed_new_visit.
+    "lung_sounds_no_usable_closed": {"en": "Lung sounds: no usable recording. Every take was refused by the quality "
+                                           "check, so nothing was heard at this visit.",
+                                     "zh-CN": "肺部听诊：没有可用录音。所有录音均未通过质量检查，因此本次就诊什么也没有听到。"},
+    "lung_sounds_none_heard_closed": {"en": "Lung sounds: no site was heard at this visit.",
+                                      "zh-CN": "肺部听诊：本次就诊没有已听诊的部位。"},
     "lung_sounds_waiting_score_closed": {"en": "A take was saved while the crackle model was unavailable, and this "
-                                               "visit is closed, so it stays unscored. Start a new visit of the "
-                                               "patient to record the lung sounds again.",
-                                         "zh-CN": "有录音保存时爆裂音模型不可用，且该就诊已结束，因此该录音不再评分。"
-                                                  "如需重新录制肺部听诊，请开始新的就诊。"},
+                                               "visit is closed, so it stays unscored.",
+                                         "zh-CN": "有录音保存时爆裂音模型不可用，且该就诊已结束，因此该录音不再评分。"},
+    "lung_sounds_closed_new_visit": {"en": "This visit is closed: a new visit of the patient records the lung sounds "
+                                           "again.",
+                                     "zh-CN": "该就诊已结束：如需重新录制肺部听诊，请开始患者的新就诊。"},
     "lung_sounds_not_counted": {"en": "Measured, not yet counted: {reason}, so it did not change the risk.",
                                 "zh-CN": "已测量、尚未计入：{reason}，因此未改变风险。"},
     "exam_incomplete": {"en": "Incomplete lung-sound exam: {sites} not heard (no usable recording). No crackles "
@@ -818,6 +837,10 @@ CATALOG: dict[str, dict[str, str]] = {
                               "before relying on this result.",
                         "zh-CN": "肺部听诊不完整：{sites}未听到（没有可用录音）。其他部位未闻及爆裂音并不能排除肺底爆裂音："
                                  "请先重新录这些部位，再依据本结果。"},
+    # The same on a closed visit (edge.web.presenters.exam_incomplete_text): its record, nothing to record again.
+    "exam_incomplete_closed": {"en": "Incomplete lung-sound exam: {sites} not heard at this visit (no usable "
+                                     "recording). No crackles elsewhere does not rule out crackles at the lung bases.",
+                               "zh-CN": "肺部听诊不完整：本次就诊{sites}未听到（没有可用录音）。其他部位未闻及爆裂音并不能排除肺底爆裂音。"},
     "crackle_not_validated": {"en": "crackle detector not validated: not counted", "zh-CN": "爆裂音检测器未经验证：未计入"},
     "not_confirming": {"en": "A chest X-ray, 6-minute walk test or pulse oximetry cannot rule out ILD: use HRCT and PFTs.",
                        "zh-CN": "胸片、6 分钟步行试验或指脉氧不能排除间质性肺病：请用 HRCT 和肺功能检查。"},
@@ -972,8 +995,20 @@ CATALOG: dict[str, dict[str, str]] = {
     "unskip": {"en": "Do it after all", "zh-CN": "恢复此步"},
     "finish_visit": {"en": "Finish the visit", "zh-CN": "完成就诊"},
     "close_visit": {"en": "Close without finishing", "zh-CN": "未完成即结束"},
-    "visit_closed_notice": {"en": "This visit is closed: nothing more can be added.", "zh-CN": "本次就诊已结束，不能再添加内容。"},
-    "err_visit_closed": {"en": "This visit is closed: nothing more can be added.", "zh-CN": "本次就诊已结束，不能再添加内容。"},
+    # A closed visit is the record of what was measured (edge.patients.require_open_visit): nothing reopens it,
+    # so what the nurse can do is a new visit of the patient ("new_visit", on the patient's page).
+    "visit_closed_notice": {"en": "This visit is closed: nothing more can be added. To record more, start a new "
+                                  "visit of the patient.",
+                            "zh-CN": "本次就诊已结束，不能再添加内容。如需继续记录，请为该患者开始新的就诊。"},
+    # Something sent to a visit closed meanwhile (another tab, another tablet, the API): not stored.
+    "err_visit_closed": {"en": "Not saved: this visit was closed (finished or closed early, perhaps in another tab), "
+                               "so nothing more can be added to it. To record more, start a new visit of the patient.",
+                         "zh-CN": "未保存：本次就诊已结束（已完成或提前结束，可能是在其他标签页中），不能再添加内容。"
+                                  "如需继续记录，请为该患者开始新的就诊。"},
+    # edge.web.visit_views._message_key: a Conflict with no words of its own (never a closed visit's).
+    "err_conflict": {"en": "Not done: something changed meanwhile (in another tab or on another tablet). The visit "
+                           "below is shown as it is now: check it, then try again.",
+                     "zh-CN": "未完成：其间有更改（在其他标签页或其他平板上）。下方显示本次就诊的当前状态：请核对后重试。"},
     "ctd_SSc": {"en": "Systemic sclerosis", "zh-CN": "系统性硬化症"},
     "ctd_RA": {"en": "Rheumatoid arthritis", "zh-CN": "类风湿关节炎"},
     "ctd_IIM": {"en": "Idiopathic inflammatory myopathy (PM/DM, antisynthetase syndrome)",
@@ -1107,6 +1142,25 @@ CATALOG: dict[str, dict[str, str]] = {
                                         "its result stays as it was calculated: start a new visit for a current result.",
                                   "zh-CN": "结果已过时：本次结果计算后有更改（{changes}）。该就诊已结束，其结果保留计算时的原样："
                                            "如需最新结果，请开始新的就诊。"},
+    # edge.freshness.models_unchecked: a result stored by an earlier release, before results kept what checking
+    # a model needs (its manifest entry's digest, the "if missing, measured" range): not known to have changed,
+    # so never said to be updated; it counts as out of date all the same, and nothing rewrites it.
+    "result_unchecked": {"en": "Not checked against the models served now ({models}): this result was stored by an "
+                               "earlier version of the service, which did not keep what that check needs, so the "
+                               "result counts as out of date.",
+                         "zh-CN": "未能与当前使用的模型核对（{models}）：本结果由较早版本的服务保存，当时未保存核对所需的信息，"
+                                  "因此本结果视为已过时。"},
+    "result_unchecked_open": {"en": "Not checked against the models served now ({models}): this result was stored by "
+                                    "an earlier version of the service, which did not keep what that check needs, so "
+                                    "the result counts as out of date. Press “Calculate again” before acting on it.",
+                              "zh-CN": "未能与当前使用的模型核对（{models}）：本结果由较早版本的服务保存，当时未保存核对所需的信息，"
+                                       "因此本结果视为已过时。请先点击“重新计算”，再据此处理。"},
+    "result_unchecked_closed": {"en": "Not checked against the models served now ({models}): this result was stored "
+                                      "by an earlier version of the service, which did not keep what that check needs, "
+                                      "so the result counts as out of date. This visit is closed, so its result stays "
+                                      "as it was calculated: start a new visit for a current result.",
+                                "zh-CN": "未能与当前使用的模型核对（{models}）：本结果由较早版本的服务保存，当时未保存核对所需的信息，"
+                                         "因此本结果视为已过时。该就诊已结束，其结果保留计算时的原样：如需最新结果，请开始新的就诊。"},
     "changed_settings": {"en": "programme settings", "zh-CN": "项目设置"},
     "changed_model_auscultation": {"en": "the lung-sound model", "zh-CN": "肺音模型"},
     "changed_model_labs": {"en": "the blood-test model", "zh-CN": "血液检查模型"},
@@ -1160,6 +1214,25 @@ CATALOG: dict[str, dict[str, str]] = {
     "refer_needs_current_result": {"en": "Calculate the risk again first: the referral is sent with the latest "
                                          "result, and this one does not include every change.",
                                    "zh-CN": "请先重新计算风险：转诊随最新结果发送，而当前结果未包含所有更改。"},
+    # A cancelled visit is not referred (edge.outbox.REFERABLE_VISITS): its refer form, sent from a page shown before.
+    "err_refer_visit_cancelled": {"en": "Not referred: this visit was closed early, and a visit closed early is not "
+                                        "referred. Start a new visit of the patient, calculate its result and refer "
+                                        "from that visit.",
+                                  "zh-CN": "未转诊：本次就诊已提前结束，提前结束的就诊不能转诊。请为该患者开始新的就诊，"
+                                           "计算其结果后从该次就诊转诊。"},
+    # A completed visit is referred from its current result; its result is its record and is not calculated
+    # again, so one out of date is referred from a new visit (edge.freshness.require_current).
+    "refer_closed_needs_new_visit": {"en": "This visit cannot be referred: its result is out of date, and a finished "
+                                           "visit's result is not calculated again. To refer, start a new visit of "
+                                           "the patient, calculate its result and refer from that visit.",
+                                     "zh-CN": "本次就诊无法转诊：其结果已过时，而已完成就诊的结果不会再次计算。如需转诊，"
+                                              "请为该患者开始新的就诊，计算其结果后从该次就诊转诊。"},
+    "err_refer_closed_out_of_date": {"en": "Not sent: this visit's result is out of date (the result above says what "
+                                           "changed), and a finished visit's result is not calculated again. To refer, "
+                                           "start a new visit of the patient, calculate its result and refer from "
+                                           "that visit.",
+                                     "zh-CN": "未发送：本次就诊的结果已过时（上方结果处列出了更改内容），而已完成就诊的结果"
+                                              "不会再次计算。如需转诊，请为该患者开始新的就诊，计算其结果后从该次就诊转诊。"},
     "err_refer_result_changed": {"en": "Not sent: the result changed after this page was opened. Check the result "
                                        "below, then refer again.",
                                  "zh-CN": "未发送：此页面打开后结果已更改。请核对下方结果后再转诊。"},
@@ -1378,6 +1451,19 @@ LIST_SEPARATORS = {"en": ", ", "zh-CN": "、"}
 def join_list(items, lang: str) -> str:
     """``items`` (words already in ``lang``) as one list in ``lang``: the one place lists are joined per language."""
     return LIST_SEPARATORS.get(lang, LIST_SEPARATORS["en"]).join(items)
+
+
+#: How each language puts the last of several alternatives ("Bell or Extended filter"): 或, with no space, in Chinese.
+LAST_ALTERNATIVE = {"en": " or ", "zh-CN": "或"}
+
+
+def join_alternatives(items, lang: str) -> str:
+    """``items`` (words already in ``lang``) as alternatives in ``lang``: the list's separator
+    (:func:`join_list`) between the first ones, ``LAST_ALTERNATIVE`` before the last."""
+    items = list(items)
+    if len(items) < 2:
+        return join_list(items, lang)
+    return join_list(items[:-1], lang) + LAST_ALTERNATIVE.get(lang, LAST_ALTERNATIVE["en"]) + items[-1]
 
 
 #: How each language joins a list whose items hold lists of their own (a stethoscope with its chest pieces):

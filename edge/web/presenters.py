@@ -16,8 +16,8 @@ from edge.modalities import (NOT_HEARD_REASONS, counts_for_its_site, devices_tha
                              stethoscope_verdict, take_threshold, why_not_heard)
 from edge.patients import VISIT_STEPS
 from edge.recordings import awaits_score, is_accepted
-from edge.web.i18n import CATALOG, bracketed, join_groups, join_list, join_sentences, translate
-from edge.vocabulary import CHEST_PIECE_NOT_STATED, STETHOSCOPE_NOT_STATED
+from edge.web.i18n import CATALOG, bracketed, join_alternatives, join_groups, join_list, join_sentences, translate
+from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, STETHOSCOPE_NOT_STATED
 from tabular_models.lab_catalogue import ANALYTES
 
 # A likelihood ratio this close to 1 moved the risk too little to call it raised or lowered.
@@ -170,7 +170,8 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
     takes left out for their device's own figures (``devices_left_out``, one per device), and the devices
     the clear takes through a piece that cannot rule crackles out are to be recorded again through
     (``clear_through``: those that count and can clear, from the takes' own ``devices_counting``:
-    :func:`edge.modalities.devices_that_can_clear`; None when none of those takes says which count).
+    :func:`edge.modalities.devices_that_can_clear`; None when none of those takes says which count), and
+    those takes' own pieces (``cannot_clear_pieces``, each once), which the line names.
     """
     rule = {"threshold": threshold, "cannot_clear": cannot_clear,
             "require_validated_stethoscope": require_validated_stethoscope}
@@ -185,6 +186,7 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
     counting = [(r.get("stethoscope_validation") or {}).get("devices_counting") for reason, r in reasons
                 if reason == "cannot_clear"]
     said = [device for devices in counting if devices is not None for device in devices]
+    pieces = {r.get("chest_piece", CHEST_PIECE_NOT_STATED) for reason, r in reasons if reason == "cannot_clear"}
     clear_through = devices_that_can_clear(list(dict.fromkeys(said)), cannot_clear) if any(
         devices is not None for devices in counting) else None
     finding = (item or {}).get("finding") or {}
@@ -198,43 +200,69 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
         "reason_code": (item or {}).get("reason_code"),
         "bases_not_heard": [site for site in protocol if site not in heard],
         "not_heard": {"reasons": [code for code in NOT_HEARD_REASONS if code in {reason for reason, _ in reasons}],
-                      "devices_left_out": list(left_out.values()), "clear_through": clear_through},
+                      "devices_left_out": list(left_out.values()), "clear_through": clear_through,
+                      "cannot_clear_pieces": [piece for piece in CHEST_PIECES if piece in pieces]},
     }
 
 
-# The sentence of each reason a take leaves its site unheard (edge.modalities.NOT_HEARD_REASONS), after
-# lung_sounds_none_heard; device_figures is worded per device (lung_sounds_device_not_counted).
-NOT_HEARD_KEYS = {"waiting_score": "lung_sounds_waiting_score",
-                  "stethoscope": "lung_sounds_stethoscope_not_validated",
-                  "cannot_clear": "lung_sounds_cannot_clear", "refused": "lung_sounds_some_refused"}
-
-
-def not_heard_text(sounds: dict, lang: str) -> str:
+def not_heard_text(sounds: dict, lang: str, *, visit_status: str) -> str:
     """The result's lung-sound line when no site was heard (``sounds``: :func:`lung_sounds`), in ``lang``:
     every take refused (``lung_sounds_no_usable``); else that no site is heard yet, then each reason the
-    takes give, with what to do about it: a take waits to be scored, takes through a device whose own
-    figures fail the validation rule (naming it, why, and the devices that count:
-    :func:`record_again_through`), through a stethoscope or chest piece the model was not validated on,
-    clear takes through a piece that cannot rule crackles out (naming the devices that count and can:
-    :func:`record_again_clearing`), takes the quality gate refused."""
+    takes give (:func:`why_not_heard_sentences`): a take waits to be scored, takes through a device whose own
+    figures fail the validation rule, through a stethoscope or chest piece the model was not validated on,
+    clear takes through a piece that cannot rule crackles out, takes the quality gate refused.
+
+    On an open visit each reason comes with what to do about it. A closed visit's line (``visit_status``
+    not ``open``) is its record: nothing records or scores its takes any more
+    (:func:`edge.patients.require_open_visit`), so it says what was not heard at that visit and why, with
+    no "record again" nor Calculate, and ends saying a new visit records the lung sounds."""
+    visit_open = visit_status == "open"
     reasons = sounds["not_heard"]["reasons"]
     if reasons in ([], ["refused"]):
-        return translate("lung_sounds_no_usable", lang)
-    sentences = [translate("lung_sounds_none_heard", lang)]
+        return translate("lung_sounds_no_usable" if visit_open else "lung_sounds_no_usable_closed", lang)
+    sentences = [translate("lung_sounds_none_heard" if visit_open else "lung_sounds_none_heard_closed", lang)]
     for reason in reasons:
-        if reason == "cannot_clear":
-            sentences += [translate(NOT_HEARD_KEYS[reason], lang),
-                          record_again_clearing(sounds["not_heard"].get("clear_through"), lang, sites="several")]
-            continue
-        if reason != "device_figures":
-            sentences.append(translate(NOT_HEARD_KEYS[reason], lang))
-            continue
-        left_out = sounds["not_heard"]["devices_left_out"]
-        sentences += [translate("lung_sounds_device_not_counted", lang, **device_left_out(validation, lang))
-                      for validation in left_out]
-        counting = [device for validation in left_out for device in validation.get("devices_counting") or []]
-        sentences.append(record_again_through(list(dict.fromkeys(counting)), lang, sites="several"))
+        sentences += why_not_heard_sentences(reason, sounds["not_heard"], lang, visit_open=visit_open)
+    if not visit_open:
+        sentences.append(translate("lung_sounds_closed_new_visit", lang))
     return join_sentences(sentences, lang)
+
+
+def why_not_heard_sentences(reason: str, not_heard: dict, lang: str, *, visit_open: bool) -> list[str]:
+    """The sentences of one ``reason`` (``edge.modalities.NOT_HEARD_REASONS``) of :func:`not_heard_text`
+    (``not_heard``: :func:`lung_sounds`' own): what happened, then, on an open visit, what to do about it.
+    A take waiting to be scored; takes through a device whose own figures fail the validation rule (naming
+    it, why, and the devices that count: :func:`record_again_through`); through a stethoscope or chest piece
+    the model was not validated on; clear takes through a piece that cannot rule crackles out (naming those
+    takes' pieces and the devices that count and can: :func:`record_again_clearing`); refused takes."""
+    if reason == "waiting_score":  # its open sentence says both what helps: Calculate again, or record again
+        return [translate("lung_sounds_waiting_score" if visit_open else "lung_sounds_waiting_score_closed", lang)]
+    if reason == "refused":
+        return [translate("lung_sounds_some_refused", lang)]
+    if reason == "stethoscope":
+        happened = [translate("lung_sounds_stethoscope_not_validated", lang)]
+        to_do = [translate("lung_sounds_stethoscope_record_again", lang)]
+    elif reason == "cannot_clear":
+        happened = [translate("lung_sounds_cannot_clear", lang,
+                              pieces=chest_piece_names(not_heard.get("cannot_clear_pieces") or (), lang))]
+        to_do = [record_again_clearing(not_heard.get("clear_through"), lang, sites="several")]
+    else:  # device_figures: one sentence per device left out
+        left_out = not_heard["devices_left_out"]
+        happened = [translate("lung_sounds_device_not_counted", lang, **device_left_out(validation, lang))
+                    for validation in left_out]
+        counting = [device for validation in left_out for device in validation.get("devices_counting") or []]
+        to_do = [record_again_through(list(dict.fromkeys(counting)), lang, sites="several")]
+    return happened + to_do if visit_open else happened
+
+
+def exam_incomplete_text(sounds: dict, lang: str, *, visit_status: str) -> Optional[str]:
+    """The result's warning that protocol bases were not heard (``sounds``: :func:`lung_sounds`, its
+    ``bases_not_heard``), in ``lang``; None when every base was heard. An open visit's asks to record them
+    again before relying on the result; a closed visit's (its record) only says they were not heard."""
+    if not sounds.get("bases_not_heard"):
+        return None
+    sites = join_list([translate(f"site_{site}", lang) for site in sounds["bases_not_heard"]], lang)
+    return translate("exam_incomplete" if visit_status == "open" else "exam_incomplete_closed", lang, sites=sites)
 
 
 def assessment_heard_rule(assessment: dict, *, threshold: Optional[float], cannot_clear: Collection[str],
@@ -283,6 +311,32 @@ def takes_rescored(assessment: dict) -> list[dict]:
     return list(groups.values())
 
 
+def chest_piece_names(pieces: Collection[str], lang: str, *, alternatives: bool = False) -> str:
+    """Chest pieces (``CHEST_PIECES`` codes) by the catalog's names in ``lang``, each once, in ``CHEST_PIECES``
+    order: a list (:func:`join_list`), or alternatives (:func:`join_alternatives`: ``Bell or Extended filter``)."""
+    names = [translate(f"chest_piece_{piece}", lang) for piece in CHEST_PIECES if piece in pieces]
+    return (join_alternatives if alternatives else join_list)(names, lang)
+
+
+def pieces_to_avoid(cannot_clear: Collection[str]) -> list[str]:
+    """The chest pieces of ``cannot_clear`` (``evidence_chest_pieces_cannot_clear``) a nurse can be told to
+    avoid, in ``CHEST_PIECES`` order: ``not_stated`` is no piece."""
+    return [piece for piece in CHEST_PIECES if piece in cannot_clear and piece != CHEST_PIECE_NOT_STATED]
+
+
+def auscultation_hint(lang: str, *, chest_piece_default: str, cannot_clear: Collection[str]) -> str:
+    """The recording step's hint in ``lang``, its pieces the programme's: how to record, then the piece the form
+    starts on (``chest_piece_default``; not said when it is ``not_stated`` or one that cannot clear), then the
+    stated pieces that cannot rule crackles out (``cannot_clear``, :func:`pieces_to_avoid`; not said when none)."""
+    sentences = [translate("auscultation_hint", lang)]
+    if chest_piece_default != CHEST_PIECE_NOT_STATED and chest_piece_default not in cannot_clear:
+        sentences.append(translate("auscultation_hint_use", lang, piece=chest_piece_names([chest_piece_default], lang)))
+    if pieces_to_avoid(cannot_clear):
+        sentences.append(translate("auscultation_hint_avoid", lang,
+                                   pieces=chest_piece_names(pieces_to_avoid(cannot_clear), lang, alternatives=True)))
+    return join_sentences(sentences, lang)
+
+
 def chest_piece_note(recording: dict, *, threshold: Optional[float], cannot_clear,
                      require_validated_stethoscope: bool = False) -> Optional[str]:
     """The catalog key of the line under a take that passed the gate and found no crackles, when its
@@ -292,7 +346,8 @@ def chest_piece_note(recording: dict, *, threshold: Optional[float], cannot_clea
     make its site heard (:func:`edge.modalities.counts_for_its_site`). ``chest_piece_not_stated_clear``:
     nobody said which piece (a board capture, a take stored before the question was asked); it still
     counts, since the tablet asks for the diaphragm and counting none of these would undo every earlier
-    clear exam, but the nurse is told that a bell take would not rule crackles out. :func:`chest_piece_text`
+    clear exam, but the nurse is told that a take through a piece of ``cannot_clear`` would not rule crackles
+    out (no note when ``cannot_clear`` names no stated piece: then every piece can). :func:`chest_piece_text`
     words either with what to record through. None for a take whose stethoscope does not count
     (:func:`edge.modalities.stethoscope_counts`): its stethoscope line says why (:func:`stethoscope_statement`)."""
     threshold = take_threshold(recording, threshold)
@@ -302,25 +357,31 @@ def chest_piece_note(recording: dict, *, threshold: Optional[float], cannot_clea
         return None
     if not counts_for_its_site(recording, threshold=threshold, cannot_clear=cannot_clear):
         return "chest_piece_cannot_clear"
-    if recording.get("chest_piece", CHEST_PIECE_NOT_STATED) == CHEST_PIECE_NOT_STATED:
+    if recording.get("chest_piece", CHEST_PIECE_NOT_STATED) == CHEST_PIECE_NOT_STATED and pieces_to_avoid(cannot_clear):
         return "chest_piece_not_stated_clear"
     return None
 
 
 def chest_piece_text(recording: dict, lang: str, *, threshold: Optional[float], cannot_clear,
-                     require_validated_stethoscope: bool = False) -> Optional[str]:
-    """The line under a take that :func:`chest_piece_note` gives a key, in ``lang``: that sentence, then what
-    to record the site again through (:func:`record_again_clearing`, from the take's ``stethoscope_validation``'s
-    ``devices_counting``: the line under a take left out for its device names the same source); for a take
-    whose piece is not stated, only if it was the bell. None when the note has no key."""
+                     visit_status: str, require_validated_stethoscope: bool = False) -> Optional[str]:
+    """The line under a take that :func:`chest_piece_note` gives a key, in ``lang``: that sentence, naming the
+    take's piece, or for a take whose piece is not stated the pieces of ``cannot_clear`` (:func:`pieces_to_avoid`);
+    then, on an open visit (``visit_status``), what to record the site again through (:func:`record_again_clearing`,
+    from the take's ``stethoscope_validation``'s ``devices_counting``, less the same ``cannot_clear``: the two
+    sentences never name different pieces; the line under a take left out for its device names the same
+    source). None when the note has no key."""
     key = chest_piece_note(recording, threshold=threshold, cannot_clear=cannot_clear,
                            require_validated_stethoscope=require_validated_stethoscope)
     if key is None:
         return None
+    not_stated = key == "chest_piece_not_stated_clear"
+    note = translate(key, lang, piece=chest_piece_names([recording.get("chest_piece")], lang),
+                     pieces=chest_piece_names(pieces_to_avoid(cannot_clear), lang, alternatives=True))
+    if visit_status != "open":  # the take is a record: nothing is recorded on a closed visit
+        return note
     counting = (recording.get("stethoscope_validation") or {}).get("devices_counting")
-    return join_sentences([translate(key, lang), record_again_clearing(
-        devices_that_can_clear(counting, cannot_clear), lang,
-        sites="if_bell" if key == "chest_piece_not_stated_clear" else "one")], lang)
+    return join_sentences([note, record_again_clearing(devices_that_can_clear(counting, cannot_clear), lang,
+                                                       sites="if_not_stated" if not_stated else "one")], lang)
 
 
 # Each status of edge.auscultation.stethoscope_validation and the catalog key that words it.
@@ -507,7 +568,7 @@ def record_again_clearing(devices: Optional[list[str]], lang: str, *, sites: str
     :func:`edge.modalities.devices_that_can_clear`), or, when none can, that a clear take will not make the
     site heard; None (nothing says which count: no served crackle model, several adult populations and no
     stethoscope named): a chest piece that can, unnamed. ``sites``: ``one`` (a take's site), ``several`` (the
-    visit's), ``if_bell`` (a take whose piece is not stated: only if it was the bell)."""
+    visit's), ``if_not_stated`` (a take whose piece is not stated: only if it was one that cannot clear)."""
     if devices is None:
         return translate(f"record_again_other_piece_{sites}", lang)
     if not devices:

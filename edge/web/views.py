@@ -77,7 +77,10 @@ def template_helpers():
     return {
         "t": lambda key, **values: translate(key, lang, **values),
         "join_list": lambda items: join_list(items, lang),
-        "not_heard_text": lambda sounds: presenters.not_heard_text(sounds, lang),
+        # The result's lung-sound lines, worded for the visit's status (a closed visit's is its record).
+        "not_heard_text": lambda sounds, status: presenters.not_heard_text(sounds, lang, visit_status=status),
+        "exam_incomplete_text": lambda sounds, status: presenters.exam_incomplete_text(sounds, lang,
+                                                                                       visit_status=status),
         "local_date": lambda stamp: clinic_time.local_date(stamp, zone),
         "local_time": lambda stamp: clinic_time.local_time(stamp, zone),
         "local_datetime": lambda stamp: clinic_time.local_datetime(stamp, zone),

@@ -18,7 +18,7 @@ from edge import breath, devices, freshness, labs, outbox, patients, recordings,
 from edge.store.database import read_transaction
 from edge.modalities import potential_ranges, served_crackle_model
 from edge.errors import (Conflict, EditConflict, IldscreenError, NotFound, ResultOutOfDate, ResultSuperseded, TakeAudioMissing,
-                         UnitCheck, ValidationError, VisitClosed)
+                         TakeDiscarded, UnitCheck, ValidationError, VisitClosed)
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CRACKLES_HEARD, CTD_DIAGNOSES
 from edge.web import clinic_time, presenters
 from tabular_models.errors import TabularInputError
@@ -92,7 +92,8 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
     # (edge.modalities.counts_for_its_site), and says why under the take.
     rule = heard_rule(crackle_model)
     done_sites = {r["chest_site"] for r in recordings_ if presenters.makes_its_site_heard(r, **rule)}
-    chest_piece_notes = {r["id"]: presenters.chest_piece_text(r, g.lang, **rule) for r in recordings_}
+    chest_piece_notes = {r["id"]: presenters.chest_piece_text(r, g.lang, **rule, visit_status=visit["status"])
+                         for r in recordings_}
     # Whether the crackle model was validated on each take's stethoscope and chest piece, and, for one that
     # does not count for it, why and what to do (a warning then).
     stethoscope_notes = {r["id"]: presenters.stethoscope_statement(
@@ -118,6 +119,9 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
         crackle_caveats=crackle_caveats(assessment) if assessment else None,
         waiting_takes=waiting_takes,
         chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,
+        # The pieces the hint names are the programme's: the one the form starts on, and those that cannot clear.
+        auscultation_hint=presenters.auscultation_hint(g.lang, chest_piece_default=resources.settings.chest_piece_default,
+                                                       cannot_clear=rule["cannot_clear"]),
         stethoscopes=resources.settings.stethoscopes, upload_stethoscope=resources.settings.upload_stethoscope,
         stethoscope_notes=stethoscope_notes, stethoscope_not_counted=stethoscope_not_counted, stethoscope_name=lambda name: presenters.stethoscope_name(name, g.lang),
         result=presenters.result_view(assessment, recordings=recordings_, lab_rows_=lab_rows, **rule,
@@ -218,9 +222,13 @@ def _message_key(exc: IldscreenError, kind: str = "audio") -> str:
     URL stays in the tablet's history."""
     if isinstance(exc, TakeAudioMissing):
         return f"err_take_audio_missing:{exc.recording_id}"
-    key = {"DeviceUnavailable": "err_device", "PayloadTooLarge": "err_too_large", "Conflict": "err_visit_closed",
+    key = {"DeviceUnavailable": "err_device", "PayloadTooLarge": "err_too_large",
            "VisitClosed": "err_visit_closed", "CaptureRunning": "err_board_busy",
            "ModelUnavailable": "err_model_unavailable"}.get(type(exc).__name__)
+    if key is None and isinstance(exc, Conflict):
+        # Each Conflict the page meets has its own words above; any other is not a closed visit, and no
+        # file's or field's fault either: the state changed meanwhile, which the page shown again reflects.
+        key = "err_conflict"
     field = exc.fields[0].get("field") if isinstance(exc, ValidationError) and exc.fields else None
     if key is None and field in FIELD_KEYS and not (field == "file" and kind != "audio"):
         key = FIELD_KEYS[field]
@@ -255,7 +263,7 @@ def _message_text(code: str, takes: list[dict] = ()) -> Optional[str]:
 DETAIL_KEYS = ("err_lab_file_analyte", "err_audio_file", "err_labs_file", "err_breath_file")
 # Every key :func:`_message_key` returns, and the lung-function form's.
 MESSAGE_KEYS = {"err_device", "err_too_large", "err_visit_closed", "err_board_busy", "err_model_unavailable",
-                "err_take_audio_missing",
+                "err_take_audio_missing", "err_conflict",
                 *FIELD_KEYS.values(), "err_lung_function",
                 "err_visit_edited", "err_visit_form_out_of_date", *DETAIL_KEYS}
 
@@ -339,13 +347,14 @@ def discard_recording(recording_id: int):
 @login_required
 def label_crackles_heard(recording_id: int):
     """A clinician's answer, on listening to a take, to "are crackles heard?" (the API's PUT
-    /recordings/{id}/crackles-heard): a reference for checking the crackle detector, not a result input."""
+    /recordings/{id}/crackles-heard): a reference for checking the crackle detector, not a result input, so a
+    closed visit's takes are labelled too (its result, the record, does not change)."""
     if g.actor.role != "clinician":
         abort(403, translate("err_crackles_heard_role", g.lang))
     db = _resources().db()
     try:
         take = recordings.label_crackles_heard(db, g.actor, recording_id, request.form.get("crackles_heard", ""))
-    except Conflict:  # discarded (in another tab): its row, and so its visit, are gone
+    except TakeDiscarded:  # discarded (in another tab): its row and sound are gone
         abort(409, translate("err_crackles_heard_discarded", g.lang))
     except ValidationError:  # no answer chosen: said under the take
         return _back(recordings.get_recording(db, recording_id)["visit_id"], f"take-{recording_id}",
@@ -503,7 +512,7 @@ def enter_labs(visit_id: int):
         kind = "unit" if isinstance(exc, UnitCheck) else "value"
         return (_keep_in_draft(db, visit_id, draft, field="labs", sent=typed)
                 or _back(visit_id, "labs", lab_errors=",".join(f"{f['field']}:{kind}" for f in exc.fields)))
-    except Conflict:  # the visit was closed meanwhile (another tab): said, with the values as typed
+    except VisitClosed:  # the visit was closed meanwhile (another tab): said, with the values as typed
         return _closed_meanwhile(visit_id, typed, field="labs")
     patients.forget_draft(db, g.actor, visit_id, ("lab_", "unit_"))
     return _back(visit_id, "labs", **({} if stored else {"labs_saved": "already"}))
@@ -663,7 +672,7 @@ def lung_function(visit_id: int):
     except ValidationError:
         return (_keep_in_draft(db, visit_id, typed, field="lung_function")
                 or _back(visit_id, "lung-function", lung_error="err_lung_function"))
-    except Conflict:  # the visit was closed meanwhile (another tab): said, with the values as typed
+    except VisitClosed:  # the visit was closed meanwhile (another tab): said, with the values as typed
         return _closed_meanwhile(visit_id, typed, field="lung_function")
     patients.forget_draft(db, g.actor, visit_id, "lung_")
     return _back(visit_id, "lung-function")
@@ -758,12 +767,10 @@ def refer(visit_id: int):
                                reason=request.form.get("reason"), assessment_id=int(shown) if shown.isdigit() else 0,
                                settings_today=programme_settings_today(), models_today=freshness.models_in_force())
     except VisitClosed:  # cancelled (in another tab): not referred; the reason as typed comes back
-        return _closed_meanwhile(visit_id, {"refer_reason": request.form.get("reason", "")}, field="refer_closed")
+        return _closed_meanwhile(visit_id, {"refer_reason": request.form.get("reason", "")}, field="refer_closed",
+                                 key="err_refer_visit_cancelled")
     except ResultOutOfDate as exc:
-        if request.form.get("reason", "").strip() and (closed := _keep_refer_reason(db, visit_id)):  # typed: comes back
-            return closed
-        return _back(visit_id, "referral",
-                     refer_error="changed" if isinstance(exc, ResultSuperseded) else "out_of_date")
+        return _result_not_referred(db, visit_id, superseded=isinstance(exc, ResultSuperseded))
     except Conflict:  # the visit's referral already stands: sent twice (a re-send, Back), said
         return _back(visit_id, "referral", refer_saved="already")
     except ValidationError as exc:
@@ -783,25 +790,50 @@ def refer(visit_id: int):
     return _back(visit_id, "referral")
 
 
+def _result_not_referred(db, visit_id: int, *, superseded: bool):
+    """The answer to a referral refused for its result: not the one the page showed (``superseded``), or out
+    of date (:func:`edge.freshness.require_current`).
+
+    An open visit keeps the reason as typed in its draft and its page says what to do (``refer_error``:
+    Calculate again, or check the new result). A completed visit (referred from its current result) keeps no
+    draft, and its result is its record, never calculated again: its page comes back in the answer (409) with
+    the reason as typed and, beside the referral, that the result is not the one shown (check it and refer
+    again), or that it is out of date and what gives a referral (a new visit of the patient); never that the
+    visit is closed and nothing more can be added, which is not why it was refused."""
+    reason = request.form.get("reason", "")
+    try:
+        if reason.strip():
+            patients.keep_typed(db, g.actor, visit_id, {"refer_reason": reason[:patients.DRAFT_MAX_VALUE]})
+        else:
+            patients.require_open_visit(db, visit_id)
+    except VisitClosed:
+        field, key = (("refer_changed", "err_refer_result_changed") if superseded
+                      else ("refer_out_of_date", "err_refer_closed_out_of_date"))
+        return render_visit(visit_id, status=409, sent={"refer_reason": reason},
+                            field_errors={field: translate(key, g.lang)})
+    return _back(visit_id, "referral", refer_error="changed" if superseded else "out_of_date")
+
+
 def _keep_refer_reason(db, visit_id: int):
     """Keep the referral reason as typed in the open visit's draft, for a refused referral's page: up
     to the draft's own limit (:data:`edge.patients.DRAFT_MAX_VALUE`), whatever refused it; None once
-    kept, else the closed visit's page with the reason as typed (:func:`_keep_in_draft`)."""
+    kept, else the page of the visit, cancelled meanwhile, with the reason as typed (:func:`_keep_in_draft`)."""
     reason = request.form["reason"]
     return _keep_in_draft(db, visit_id, {"refer_reason": reason[:patients.DRAFT_MAX_VALUE]}, field="refer_closed",
-                          sent={"refer_reason": reason})
+                          sent={"refer_reason": reason}, key="err_refer_visit_cancelled")
 
 
-def _keep_in_draft(db, visit_id: int, kept: dict, *, field: str, sent: Optional[dict] = None):
+def _keep_in_draft(db, visit_id: int, kept: dict, *, field: str, sent: Optional[dict] = None,
+                   key: str = "err_visit_closed"):
     """Keep a refused form's typed values ``kept`` in the open visit's draft, for its page; None once kept.
 
     A closed visit keeps no draft (closed in another tab, even between this request's reads): then the
-    visit page comes back in the answer (:func:`_closed_meanwhile`) with what was typed (``sent``, else
-    ``kept``)."""
+    visit page comes back in the answer (:func:`_closed_meanwhile`, saying ``key``) with what was typed
+    (``sent``, else ``kept``)."""
     try:
         patients.keep_typed(db, g.actor, visit_id, kept)
-    except Conflict:
-        return _closed_meanwhile(visit_id, sent or kept, field=field)
+    except VisitClosed:
+        return _closed_meanwhile(visit_id, sent or kept, field=field, key=key)
     return None
 
 
@@ -825,10 +857,11 @@ def _closed_visit(db, visit_id: int, sent: dict, *, field: str):
     return None
 
 
-def _closed_meanwhile(visit_id: int, sent: dict, *, field: str):
-    """The visit page (409) for a form sent after its visit was closed: that the visit is closed, beside
-    ``field``, and the values as typed (``sent``), since a closed visit keeps no draft and shows no form."""
-    return render_visit(visit_id, status=409, sent=sent, field_errors={field: translate("err_visit_closed", g.lang)})
+def _closed_meanwhile(visit_id: int, sent: dict, *, field: str, key: str = "err_visit_closed"):
+    """The visit page (409) for a form sent after its visit was closed: that the visit is closed (``key``:
+    for a referral, that a cancelled visit is not referred), beside ``field``, and the values as typed
+    (``sent``), since a closed visit keeps no draft and shows no form."""
+    return render_visit(visit_id, status=409, sent=sent, field_errors={field: translate(key, g.lang)})
 
 
 def _names_field(exc: ValidationError, name: str) -> bool:

@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import threadpoolctl
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -146,10 +147,6 @@ def train_model(name: str, *, seed: int, out: Path, golden_dir: Path, scale: flo
         "sha256": sha256,
         "synthetic": True,
         "not_for_clinical_use": True,
-        # Read by edge.inference.models.validation_status, the one reader of this key.
-        "validation_status": {"synthetic": True, "clinically_validated": False,
-                              "training_population": "synthetic cohorts (no patient data)",
-                              "statement": "Trained on synthetic data only; not validated on patients; not for clinical use."},
         # The day the weights were made, not today: a re-issue on the same data and seed is byte-identical.
         "created": model_dates.weights_created(out / "manifest.json", name, weights=out / file_name, digest=sha256,
                                                recorded_digest=lambda entry: entry.get("sha256")),
@@ -167,11 +164,21 @@ def train_model(name: str, *, seed: int, out: Path, golden_dir: Path, scale: flo
         "metrics": metrics,
         "feature_importances": feature_importances(xgb, train["feature_names"]),
         **({"n_sensors": N_SENSORS} if name == "breath" else {}),
+        # Last, where the shipped entries have it (a re-issue keeps their key order). Read by
+        # edge.inference.models.validation_status, the one reader of this key.
+        "validation_status": {"synthetic": True, "clinically_validated": False,
+                              "training_population": "synthetic cohorts (no patient data)",
+                              "statement": "Trained on synthetic data only; not validated on patients; not for clinical use."},
     }
 
 
 def write_manifest(entries: dict, manifest_path: Path) -> None:
-    """Replace only this package's entries; other models in the same manifest stay as they are."""
+    """Replace only this package's entries; other models in the same manifest stay as they are.
+
+    Deterministic: keys in the order :func:`train_model` builds them, models in the order the manifest
+    has them; floats as ``json`` writes them, the shortest text that reads back as the same float
+    (``repr``), not a fixed number of digits: rounding would change the values, and with them
+    ``edge.inference.models.entry_digest``, which results keep and ``edge.freshness`` compares."""
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
     manifest.setdefault("models", {}).update(entries)
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -183,7 +190,10 @@ def issue(names, *, seed: int, out: Path, metrics_dir: Path, golden_dir: Path, s
     ``golden_dir`` (what the command writes). ``scale`` shrinks the cohorts (tests). Returns the entries."""
     for folder in (out, metrics_dir, golden_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    entries = {name: train_model(name, seed=seed, out=out, golden_dir=golden_dir, scale=scale) for name in names}
+    # One BLAS (and OpenMP) thread whatever the machine: the logistic baseline's sums come out in another
+    # order on more threads (on 2 threads the labs baseline's Brier and ECE moved by ~1e-15 against 1).
+    with threadpoolctl.threadpool_limits(limits=1):
+        entries = {name: train_model(name, seed=seed, out=out, golden_dir=golden_dir, scale=scale) for name in names}
     write_manifest(entries, out / "manifest.json")
     for name, entry in entries.items():
         report = {"model": name, "version": entry["version"], "synthetic": True, **entry["metrics"],

@@ -87,7 +87,7 @@ def _silent_flac(seconds, rate):
 def test_headers_outside_the_limits_are_refused_before_decoding(data, limit):
     """Protects the service from a header that decodes into gigabytes (issue 15): the error names the limit."""
     from audio_models.errors import AudioLimitError
-    from audio_models.io import DEFAULT_AUDIO_LIMITS
+    from audio_models.limits import DEFAULT_AUDIO_LIMITS
 
     with pytest.raises(AudioLimitError, match=limit) as caught:
         read_audio(data, limits=DEFAULT_AUDIO_LIMITS)
@@ -97,7 +97,7 @@ def test_headers_outside_the_limits_are_refused_before_decoding(data, limit):
 
 def test_the_longest_allowed_duration_is_inclusive():
     from audio_models.errors import AudioLimitError
-    from audio_models.io import AudioLimits
+    from audio_models.limits import AudioLimits
 
     limits = AudioLimits(max_duration_s=1.0)
     assert read_audio(_encode(np.zeros(4000), 4000, "WAV", "PCM_16"), limits=limits)[0].shape == (4000,)
@@ -108,7 +108,7 @@ def test_the_longest_allowed_duration_is_inclusive():
 def test_a_flac_that_does_not_declare_its_length_is_refused_rather_than_decoded_blind():
     """STREAMINFO total samples 0 means 'unknown': decoding it would trust the sender for the size."""
     from audio_models.errors import AudioLimitError
-    from audio_models.io import DEFAULT_AUDIO_LIMITS
+    from audio_models.limits import DEFAULT_AUDIO_LIMITS
 
     data = bytearray(_encode(np.zeros(8000), 4000, "FLAC", "PCM_16"))
     offset = 4 + 4 + 10  # "fLaC", block header, then rate/channels/bits/total-samples in 8 bytes
@@ -136,7 +136,8 @@ def test_samples_times_channels_are_limited_from_the_header():
     """Issue 26: 70 s of stereo at 192 kHz is inside the rate, channel and duration limits but
     declares 26.9 million samples; it is refused before anything is decoded, naming the limit."""
     from audio_models.errors import AudioLimitError
-    from audio_models.io import DEFAULT_AUDIO_LIMITS, read_header
+    from audio_models.io import read_header
+    from audio_models.limits import DEFAULT_AUDIO_LIMITS
 
     data = _silent_stereo_flac(70, 192_000)
     with pytest.raises(AudioLimitError, match="max_decoded_samples") as caught:
@@ -149,7 +150,7 @@ def test_decoding_holds_the_mono_result_not_the_multichannel_floats():
     mixed down as they come, so the peak is the mono float32 result plus a block."""
     import tracemalloc
 
-    from audio_models.io import AudioLimits
+    from audio_models.limits import AudioLimits
 
     data = _silent_stereo_flac(60, 192_000)
     limits = AudioLimits(max_decoded_samples=192_000 * 120)

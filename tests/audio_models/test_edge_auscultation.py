@@ -74,7 +74,8 @@ def test_a_screened_patients_recording_is_scored_over_the_manifests_noisy_copies
     says: every noisy copy in one batch, each window's outputs averaged over the copies; a child's
     operating point (no input noise) scores the recording as it is."""
     from audio_models import scoring, windows
-    from audio_models.io import MODEL_SAMPLE_RATE, load_audio, read_audio
+    from audio_models.io import load_audio, read_audio
+    from audio_models.limits import MODEL_SAMPLE_RATE
 
     model = auscultation.default_model()
     entry = model.entry

@@ -1,6 +1,8 @@
 """``ildscreen audio score`` and ``ildscreen bench audio`` through click's CliRunner."""
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,8 @@ from audio_models import synthetic
 from edge.commands.audio import audio
 from edge.commands.bench import bench
 from edge.inference.models import ModelRegistry
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture
@@ -30,6 +34,26 @@ def test_score_json_lines_keep_going_after_a_bad_file_and_exit_non_zero(recordin
     assert first["file"] == str(broken) and "cannot decode" in first["error"] and set(first) == {"file", "error"}
     assert second["file"] == str(good) and 0 <= second["crackle_probability"] <= 1
     assert second["quality"] == {"ok": True, "issues": []} and len(second["windows"]) == 4
+
+
+def _documented_fields(span: str) -> tuple[set, dict]:
+    """Top-level names of a README field list like `{"a", "b": {"c", "d"}}`, and each nested one's names."""
+    inner = span.strip()[1:-1]
+    nested = {name: set(re.findall(r'"(\w+)"', body)) for name, body in re.findall(r'"(\w+)":\s*\{([^{}]*)\}', inner)}
+    return set(re.findall(r'"(\w+)"', re.sub(r"\{[^{}]*\}", "", inner))), nested
+
+
+def test_the_readme_lists_every_field_of_a_score_json_line(recordings):
+    """The README row listed four fields while each line also carried `crackle_detected` and `model`."""
+    good, broken = recordings
+    result = CliRunner().invoke(audio, ["score", "--json", str(good), str(broken)])
+    scored, failed = (json.loads(line) for line in result.output.strip().splitlines())
+    row = next(line for line in README.read_text().splitlines() if line.startswith("| `ildscreen audio score"))
+    spans = [span for span in re.findall(r"`([^`]*)`", row) if span.startswith("{")]
+    assert len(spans) == 2, row
+    (fields, nested), (error_fields, _) = (_documented_fields(span) for span in spans)
+    assert fields == set(scored) and nested == {"quality": set(scored["quality"])}
+    assert error_fields == set(failed)
 
 
 def test_score_all_good_exits_zero_with_text_output(recordings):

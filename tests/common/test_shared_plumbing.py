@@ -12,6 +12,7 @@ from flask import Flask, abort, request
 
 from common.errors import DomainError
 from common.hashing import sha256_file
+from common.i18n import lookup
 from common.migrations import migration_order_problem
 from common.serving import PortUnavailable, bind_listener
 from common.web import register_error_handlers
@@ -164,3 +165,15 @@ def test_a_files_sha256_is_read_in_blocks_and_matches_the_whole_files(tmp_path):
     path.write_bytes(data)
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
     assert sha256_file(str(path)) == sha256_file(path)
+
+
+def test_a_catalogs_chinese_has_no_ascii_space_beside_full_width_punctuation_whatever_fills_it():
+    """A Chinese sentence spaces a Latin value off its characters; a value ending in a full-width bracket (a
+    stethoscope with its chest piece) then left "（钟型面） 的录音" (brief h119). English keeps its spaces;
+    both servers' catalogs are filled here (common.i18n.lookup)."""
+    catalog = {"through": {"en": "The takes through {device} do not count.", "zh-CN": "经 {device} 的录音不计入。"}}
+    assert lookup(catalog, "through", "zh-CN", device="Littmann 3200（钟型面）") == "经 Littmann 3200（钟型面）的录音不计入。"
+    assert lookup(catalog, "through", "zh-CN", device="Littmann 3200") == "经 Littmann 3200 的录音不计入。"
+    assert lookup(catalog, "through", "zh-CN", device="（未说明）") == "经（未说明）的录音不计入。"
+    assert lookup(catalog, "through", "en", device="Littmann 3200 (Bell)") == \
+        "The takes through Littmann 3200 (Bell) do not count."

@@ -5,7 +5,9 @@ carried conflict markers and its tests passed anyway).
 A command is read from code spans and code blocks only: after ``ildscreen`` (alone, or at the
 end of a path such as ``.venv/bin/ildscreen``) each lower-case word must name a subcommand of
 the group before it, until a command (not a group) is reached or an option, a placeholder
-(``NAME``, ``[--json]``) or the end of the command comes.
+(``NAME``, ``[--json]``) or the end of the command comes. Every ``--option`` shown after the command
+(up to the next ``&&``, ``;`` or pipe) must be one it takes, and a choice list shown with it
+(``--role nurse|clinician``) only values it accepts (a newcomer copies them as written).
 """
 from __future__ import annotations
 
@@ -63,6 +65,39 @@ def unknown_commands(code: str) -> list[str]:
     return problems
 
 
+# Where one shell command ends and the next begins: `&&`, `||`, `;`, or a pipe that is not part of a
+# shown choice list (`adults|children`, `nurse\|clinician` in a table).
+COMMAND_END = re.compile(r"&&|\|\||;|(?<![\\\w.-])\|(?![\w.-])")
+OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)(?:[ =]([\w.-]+(?:\\?\|[\w.-]+)+))?")
+
+
+def unknown_options(code: str) -> list[str]:
+    """The options of ``ildscreen`` commands in ``code`` that the command does not take, and the values
+    of a shown choice list (``--population adults|children``) that it does not accept."""
+    problems = []
+    for line in code.splitlines():
+        line = SHELL_COMMENT.split(line)[0]
+        for match in INVOCATION.finditer(line):
+            node: click.Command = cli
+            for word in match.group(1).split():
+                if not isinstance(node, click.Group) or word not in node.commands:
+                    break
+                node = node.commands[word]
+            if isinstance(node, click.Group):
+                continue
+            params = {name: param for param in node.params for name in (*param.opts, *param.secondary_opts)}
+            for option in OPTION.finditer(COMMAND_END.split(line[match.end():])[0]):
+                name, shown = option.group(1), option.group(2)
+                if name not in params:
+                    problems.append(f"ildscreen {node.name} has no option {name} (in: {line.strip()})")
+                elif shown and isinstance(params[name].type, click.Choice):
+                    refused = [value for value in shown.replace("\\|", "|").split("|")
+                               if value not in params[name].type.choices]
+                    if refused:
+                        problems.append(f"ildscreen {node.name} {name} does not accept {refused} (in: {line.strip()})")
+    return problems
+
+
 def test_the_pages_are_found():
     names = {page.relative_to(ROOT).as_posix() for page in markdown_pages()}
     assert {"README.md", "deploy/README.md", "docs/reference/cli.md", "imaging_server/README.md"} <= names
@@ -93,6 +128,23 @@ def test_every_command_a_page_shows_exists(page):
 ])
 def test_the_checker_finds_commands_that_do_not_exist(code, found):
     assert [problem.split(" (in:")[0] for problem in unknown_commands(code)] == found
+
+
+@pytest.mark.parametrize("page", markdown_pages(), ids=lambda page: page.relative_to(ROOT).as_posix())
+def test_every_option_a_page_shows_is_taken_by_its_command(page):
+    problems = [problem for code in code_of(page.read_text(encoding="utf-8")) for problem in unknown_options(code)]
+    assert problems == [], f"{page.relative_to(ROOT)} shows options the CLI does not take:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize(("code", "found"), [
+    ("ildscreen audio evaluate --data ../shared/data --population adults --json", []),
+    ("ildscreen screen --ctd SSc\\|RA\\|undetermined --age N", []),
+    ("ildscreen db backup --data-dir D && ildscreen users list --json", []),
+    ("ildscreen users add NAME --role nurse\\|doctor", ["ildscreen add --role does not accept ['doctor']"]),
+    ("ildscreen outcomes simulate --patient 300", ["ildscreen simulate has no option --patient"]),
+])
+def test_the_checker_finds_options_that_commands_do_not_take(code, found):
+    assert [problem.split(" (in:")[0] for problem in unknown_options(code)] == found
 
 
 def test_the_marker_check_finds_a_conflict():

@@ -1,5 +1,5 @@
-"""Every link of the README and docs/ works in a clone of the repository, and no link leaves it
-except to a cited source.
+"""Every link of the README, docs/ and the packages' own pages works in a clone of the repository,
+and no link leaves it except to a cited source.
 
 The rule: a relative link must name a file or folder inside the repository, and its ``#anchor``
 a heading of that Markdown file (GitHub's slugs). An ``http(s)`` link (inline, ``<autolink>`` or a
@@ -45,7 +45,9 @@ HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
 def documents() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    """The README, docs/ and each package's own pages (audio_models/README.md, PROTOCOL.md, ...)."""
+    packages = sorted(path for path in ROOT.glob("*/*.md") if not path.parent.name.startswith("."))
+    return list(dict.fromkeys([ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *packages]))
 
 
 def prose(text: str) -> str:

@@ -86,7 +86,9 @@ def test_a_reader_sees_why_the_patient_was_referred(browser, hospital, lang):
     folder = ARTIFACTS / lang
     folder.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1400, "height": 900}, locale=lang)
-    context.add_cookies([{"name": "lang", "value": lang, "url": server.url + "/reader"}])
+    # The server's one language cookie (path /). Playwright keeps a cookie url's path only up to its last "/",
+    # so the url server.url + "/reader" this had also gave path /, not the /reader an older version used.
+    context.add_cookies([{"name": "lang", "value": lang, "url": server.url}])
     page = context.new_page()
     requested: list[str] = []
     dialogs: list[str] = []

@@ -20,7 +20,8 @@ from edge.audit import Actor
 from edge.web import visit_views
 from support import PATIENT, assert_referral_follows_freshness, freshness_by_assessment
 
-CURRENT = {"current": True, "superseded_by": None, "changed": [], "settings_changed": [], "models_changed": []}
+CURRENT = {"current": True, "superseded_by": None, "changed": [], "settings_changed": [], "models_changed": [],
+           "models_unchecked": []}
 
 
 def referrals(db) -> int:
@@ -118,7 +119,7 @@ def test_the_check_and_the_insert_hold_the_write_lock_together(client, nurse, db
             other.close()
         return checked(*args, **kwargs)
 
-    monkeypatch.setattr(outbox, "require_current", check_while_another_writes)
+    monkeypatch.setattr(freshness, "require_current", check_while_another_writes)  # create_referral imports it when it runs
     nurse_actor = Actor(user_id=1, username="nurse1", role="nurse")
     referral = outbox.create_referral(db, nurse_actor, visit_id, site_secret=b"s" * 32, reason="new cough",
                                       assessment_id=assessment_id)

@@ -70,18 +70,33 @@ def test_the_service_children_run_the_code_the_benchmark_was_started_with(tmp_pa
         assert data_dir == str((tmp_path / "data").resolve())  # the folder the caller meant
 
 
-def test_cli_start_times_each_light_command_and_says_where_its_imports_go(no_env_settings):
+def test_cli_start_times_each_light_command_and_says_where_its_imports_go(no_env_settings, tmp_path):
     """``bench cli-start`` runs real starts on a data folder it makes, and its per-package import breakdown
-    is read from ``-X importtime``: the help loads no numpy (the commands import it when they run)."""
-    result = CliRunner().invoke(bench, ["cli-start", "--json", "--runs", "1", "--top", "3"])
+    is read from ``-X importtime``: the help loads no numpy (the commands import it when they run). With
+    ``--baseline`` it times another checkout's code in the same run: here a stand-in whose ``edge`` only
+    exits, so its figures show none of what this checkout's commands load."""
+    stand_in = tmp_path / "other-checkout"
+    (stand_in / "edge").mkdir(parents=True)
+    (stand_in / "edge" / "__init__.py").write_text("")
+    (stand_in / "edge" / "__main__.py").write_text("raise SystemExit(0)\n")
+    result = CliRunner().invoke(bench, ["cli-start", "--json", "--runs", "1", "--top", "3", "--baseline", str(stand_in)])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert list(report["commands"]) == ["--help", "users list", "models list"]
+    assert list(report["commands"]) == ["--help", "users list", "models list", "outbox status"]
     for command in report["commands"].values():
         assert 0 < command["min_ms"] <= command["median_ms"] <= command["max_ms"]
         assert len(command["import_ms_by_package"]) == 3
         assert 0 < max(command["import_ms_by_package"].values()) <= command["import_ms"]
     assert "numpy" not in report["commands"]["--help"]["heavy_packages_loaded"]
+    assert "sqlite_utils" in report["commands"]["outbox status"]["heavy_packages_loaded"]
+    assert report["baseline"]["checkout"] == str(stand_in.resolve())
+    assert list(report["baseline"]["commands"]) == list(report["commands"])
+    assert all(command["heavy_packages_loaded"] == [] for command in report["baseline"]["commands"].values())
+
+
+def test_cli_start_refuses_a_baseline_that_is_no_checkout(tmp_path):
+    result = CliRunner().invoke(bench, ["cli-start", "--baseline", str(tmp_path)])
+    assert result.exit_code == 2 and f"{tmp_path} holds no checkout of this project" in result.output
 
 
 def test_the_import_breakdown_sums_self_times_per_package():

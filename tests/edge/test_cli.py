@@ -1,12 +1,16 @@
 """The command line: every command works, errors are one line, and all of it is documented."""
 import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import click
 import pytest
 
+import edge
 from edge.cli import cli
 from edge.config import Settings
 
@@ -33,6 +37,15 @@ def run(runner, *args, data_dir=None, input=None):
 def test_version(runner):
     result = runner.invoke(cli, ["--version"])
     assert result.exit_code == 0 and result.output.startswith("ildscreen, version")
+
+
+@pytest.mark.parametrize("module", ["edge", "edge.cli"])
+def test_python_dash_m_runs_the_command_line(module):
+    """`python -m edge.cli` did nothing (no entry point) while `python -m edge` and `ildscreen` worked."""
+    result = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"ildscreen, version {edge.__version__}"
 
 
 def test_db_init_shows_the_first_admin_password_once(runner, data_dir):

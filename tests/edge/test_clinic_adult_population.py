@@ -26,7 +26,7 @@ from edge.fusion.evidence import (ADULT_POPULATION, REASON_CODES, ValidationRule
 from edge.modalities import take_populations
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, STETHOSCOPE_NOT_STATED
 from edge.web import presenters
-from edge.web.i18n import CATALOG
+from edge.web.i18n import CATALOG, translate
 from support import PATIENT, TEST_PUBLIC_KEY, edit_manifest, model_bundle, trust_test_key
 from test_chest_piece import site_done, stored_take
 from test_result_after_model_update import models_command, restarted
@@ -274,7 +274,7 @@ def percent(value: float) -> str:
 
 
 def note_words(figures: dict, lang: str, *, population: str, through: str = "") -> str:
-    return str(escape(CATALOG["crackle_model_adults"][lang].format(
+    return str(escape(translate("crackle_model_adults", lang,
         patients=figures["patients"], positive=figures["positive_patients"], sensitivity=percent(figures["sensitivity"]),
         sensitivity_low=percent(figures["sensitivity_ci95"][0]), sensitivity_high=percent(figures["sensitivity_ci95"][1]),
         specificity=percent(figures["specificity"]), specificity_low=percent(figures["specificity_ci95"][0]),
@@ -295,7 +295,7 @@ def test_the_visit_page_says_whose_adults_and_which_devices_figures_a_crackle_re
         assess(client, headers, visit_id)
     client.set_cookie("lang", lang)
     kauh_words = CATALOG["adult_population_adults"][lang]
-    clinic_words = CATALOG["adult_population_folder"][lang].format(folder="clinic")
+    clinic_words = translate("adult_population_folder", lang, folder="clinic")
 
     note, takes = note_and_take_lines(client, clinic)
     assert note == note_words(CLINIC_PASSING, lang, population=clinic_words)
@@ -309,7 +309,7 @@ def test_the_visit_page_says_whose_adults_and_which_devices_figures_a_crackle_re
     diaphragm = DIAPHRAGM_PASSING
     device = presenters.validated_devices([f"{LITTMANN} diaphragm"], lang)
     assert note == note_words(diaphragm, lang, population=kauh_words,
-                              through=CATALOG["crackle_model_through_device"][lang].format(device=device))
+                              through=translate("crackle_model_through_device", lang, device=device))
     assert all(str(escape(kauh_words)) in line and str(escape(device)) in line for line in takes)
 
 
@@ -406,10 +406,10 @@ def test_a_take_left_out_for_its_device_names_the_devices_that_count_or_says_non
     bell = stethoscope_validation(BY_DEVICE, stethoscope="Stetho A", chest_piece="bell")
     assert bell["devices_counting"] == ["Stetho A diaphragm", "Scope B"]  # not the extended filter (uncertain)
     statement = presenters.stethoscope_statement(bell, lang)
-    assert statement.startswith(CATALOG["stethoscope_device_does_not_count"][lang].format(
+    assert statement.startswith(translate("stethoscope_device_does_not_count", lang,
         device=presenters.validated_devices(["Stetho A bell"], lang),
         why=CATALOG["stethoscope_device_why_device_too_few"][lang]))
-    assert CATALOG["record_again_through_one"][lang].format(
+    assert translate("record_again_through_one", lang,
         devices=presenters.validated_devices(["Stetho A diaphragm", "Scope B"], lang)) in statement
 
     none_counts = copy.deepcopy(BY_DEVICE)
@@ -419,7 +419,8 @@ def test_a_take_left_out_for_its_device_names_the_devices_that_count_or_says_non
     bell = stethoscope_validation(none_counts, stethoscope="Stetho A", chest_piece="bell")
     assert bell["devices_counting"] == []
     assert CATALOG["record_again_none_counts_one"][lang] in presenters.stethoscope_statement(bell, lang)
-    line = presenters.not_heard_text({"not_heard": {"reasons": ["device_figures"], "devices_left_out": [bell]}}, lang)
+    line = presenters.not_heard_text({"not_heard": {"reasons": ["device_figures"], "devices_left_out": [bell]}}, lang,
+                                     visit_status="open")
     assert line.endswith(CATALOG["record_again_none_counts_several"][lang])
 
 
@@ -502,10 +503,10 @@ def test_each_take_counts_by_its_own_devices_figures_through_the_service(runner,
     # It leads with what the nurse acts on: it does not count, and the chest pieces that do; the figures follow.
     assert validation["devices_counting"] == [f"{LITTMANN} diaphragm", f"{LITTMANN} extended"]
     assert validation["statement"].startswith(" ".join((
-        CATALOG["stethoscope_device_does_not_count"]["en"].format(
+        translate("stethoscope_device_does_not_count", "en",
             device=presenters.validated_devices([f"{LITTMANN} bell"], "en"),
             why=CATALOG["stethoscope_device_why_device_too_few"]["en"]),
-        CATALOG["record_again_through_one"]["en"].format(devices=f"{LITTMANN} (Diaphragm, Extended filter)"))))
+        translate("record_again_through_one", "en", devices=f"{LITTMANN} (Diaphragm, Extended filter)"))))
     assert validation["statement"].index("does not count") < validation["statement"].index("Validated on adults")
     page = client.get(f"/visits/{visits['bell']}").get_data(as_text=True)
     assert not site_done(page, LEFT)
@@ -666,10 +667,10 @@ def test_the_lung_sound_line_says_why_no_site_was_heard_when_a_devices_figures_l
     client.set_cookie("lang", lang)
     counting = presenters.validated_devices([f"{LITTMANN} diaphragm", f"{LITTMANN} extended"], lang)
     device_sentences = [
-        CATALOG["lung_sounds_device_not_counted"][lang].format(
+        translate("lung_sounds_device_not_counted", lang,
             device=presenters.validated_devices([f"{LITTMANN} bell"], lang),
             why=CATALOG["stethoscope_device_why_device_too_few"][lang]),
-        CATALOG["record_again_through_several"][lang].format(devices=counting)]
+        translate("record_again_through_several", lang, devices=counting)]
 
     only_bell = visit_of(client, headers, db, f"CL24-05{lang[:2]}", ((LEFT, 0.9, "bell"), (RIGHT, 0.02, "bell")))
     assess(client, headers, only_bell)
@@ -682,8 +683,9 @@ def test_the_lung_sound_line_says_why_no_site_was_heard_when_a_devices_figures_l
     assess(client, headers, with_clear)
     line = lung_sound_line(client, with_clear)
     assert line == str(escape(presenters.join_sentences(
-        [CATALOG["lung_sounds_none_heard"][lang], *device_sentences, CATALOG["lung_sounds_cannot_clear"][lang],
-         CATALOG["record_again_can_clear_several"][lang].format(
+        [CATALOG["lung_sounds_none_heard"][lang], *device_sentences,
+         translate("lung_sounds_cannot_clear", lang, pieces=CATALOG["chest_piece_extended"][lang]),
+         translate("record_again_can_clear_several", lang,
              devices=presenters.validated_devices([f"{LITTMANN} diaphragm"], lang))], lang)))
     assert CATALOG["lung_sounds_stethoscope_not_validated"][lang] not in line
 
@@ -712,17 +714,19 @@ def test_a_clear_take_through_a_piece_that_cannot_clear_names_the_pieces_that_co
     [bell, _] = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=headers).json["recordings"]
     assert bell["stethoscope_validation"]["device_counts"] is True  # the bell counts: only its clear result does not
     assert bell["stethoscope_validation"]["devices_counting"] == [f"{LITTMANN} bell", f"{LITTMANN} extended"]
-    record = CATALOG["record_again_can_clear_one"][lang].format(
+    record = translate("record_again_can_clear_one", lang,
         devices=presenters.validated_devices([f"{LITTMANN} extended"], lang))
-    note = str(escape(presenters.join_sentences([CATALOG["chest_piece_cannot_clear"][lang], record], lang)))
+    note = str(escape(presenters.join_sentences([
+        translate("chest_piece_cannot_clear", lang, piece=CATALOG["chest_piece_bell"][lang]), record], lang)))
     assert take_notes(client, visit_id) == [note, note]
     assert CATALOG["chest_piece_diaphragm"][lang] not in note
 
     assess(client, headers, visit_id)
     line = lung_sound_line(client, visit_id)
     assert line == str(escape(presenters.join_sentences([
-        CATALOG["lung_sounds_none_heard"][lang], CATALOG["lung_sounds_cannot_clear"][lang],
-        CATALOG["record_again_can_clear_several"][lang].format(
+        CATALOG["lung_sounds_none_heard"][lang],
+        translate("lung_sounds_cannot_clear", lang, pieces=CATALOG["chest_piece_bell"][lang]),
+        translate("record_again_can_clear_several", lang,
             devices=presenters.validated_devices([f"{LITTMANN} extended"], lang))], lang)))
     assert CATALOG["chest_piece_diaphragm"][lang] not in line
 
@@ -732,7 +736,7 @@ def test_what_a_clear_take_through_a_piece_that_cannot_clear_is_told_to_record_t
     """From the take's devices that count (its stethoscope_validation's devices_counting): those whose piece can
     clear; none of them, then a clear take will not make the site heard; nothing said of which count (no served
     model, a take naming no stethoscope among several clinics' adults), a piece that can clear, unnamed. A take
-    whose piece is not stated is told so only if it was the bell."""
+    whose piece is not stated is told so only if it was the bell (the piece that cannot clear)."""
     found = stethoscope_validation(BY_DEVICE, stethoscope=STETHOSCOPE_NOT_STATED, chest_piece="bell")
     assert found["devices_counting"] == ["Stetho A diaphragm", "Scope B"]  # the adults': KAUH's, for no stethoscope
     assert stethoscope_validation(BY_DEVICE, stethoscope="Stetho A", chest_piece="not_stated")[
@@ -740,11 +744,12 @@ def test_what_a_clear_take_through_a_piece_that_cannot_clear_is_told_to_record_t
     several = entry_with(adults_a=population(["A"], KAUH_PASSING), adults_b=population(["B"], KAUH_PASSING))
     assert "devices_counting" not in stethoscope_validation(several, stethoscope=STETHOSCOPE_NOT_STATED,
                                                             chest_piece="bell")
-    rule = {"threshold": 0.5, "cannot_clear": ["bell"]}
+    rule = {"threshold": 0.5, "cannot_clear": ["bell"], "visit_status": "open"}
     clear = {"chest_site": LEFT, "quality": {"ok": True}, "crackle_probability": 0.1}
     bell = {**clear, "chest_piece": "bell", "stethoscope_validation": found}
     assert presenters.chest_piece_text(bell, lang, **rule) == presenters.join_sentences([
-        CATALOG["chest_piece_cannot_clear"][lang], CATALOG["record_again_can_clear_one"][lang].format(
+        translate("chest_piece_cannot_clear", lang, piece=CATALOG["chest_piece_bell"][lang]),
+        translate("record_again_can_clear_one", lang,
             devices=presenters.validated_devices(["Stetho A diaphragm", "Scope B"], lang))], lang)
     only_bell = {**bell, "stethoscope_validation": {**found, "devices_counting": ["Stetho A bell"]}}
     assert presenters.chest_piece_text(only_bell, lang, **rule).endswith(CATALOG["record_again_none_can_clear_one"][lang])
@@ -752,11 +757,13 @@ def test_what_a_clear_take_through_a_piece_that_cannot_clear_is_told_to_record_t
     assert presenters.chest_piece_text(unknown, lang, **rule).endswith(CATALOG["record_again_other_piece_one"][lang])
     unsaid = {**bell, "chest_piece": CHEST_PIECE_NOT_STATED}
     assert presenters.chest_piece_text(unsaid, lang, **rule) == presenters.join_sentences([
-        CATALOG["chest_piece_not_stated_clear"][lang], CATALOG["record_again_can_clear_if_bell"][lang].format(
+        translate("chest_piece_not_stated_clear", lang, pieces=CATALOG["chest_piece_bell"][lang]),
+        translate("record_again_can_clear_if_not_stated", lang,
             devices=presenters.validated_devices(["Stetho A diaphragm", "Scope B"], lang))], lang)
     assert presenters.chest_piece_text({**bell, "crackle_probability": 0.9}, lang, **rule) is None
-    sounds = presenters.lung_sounds({}, [bell, unknown], **rule)  # the takes that say which count name them
+    heard_rule = {"threshold": 0.5, "cannot_clear": ["bell"]}
+    sounds = presenters.lung_sounds({}, [bell, unknown], **heard_rule)  # the takes that say which count name them
     assert sounds["not_heard"]["clear_through"] == ["Stetho A diaphragm", "Scope B"]
-    assert presenters.lung_sounds({}, [unknown], **rule)["not_heard"]["clear_through"] is None
-    assert presenters.not_heard_text(presenters.lung_sounds({}, [unknown], **rule), lang).endswith(
-        CATALOG["record_again_other_piece_several"][lang])
+    assert presenters.lung_sounds({}, [unknown], **heard_rule)["not_heard"]["clear_through"] is None
+    assert presenters.not_heard_text(presenters.lung_sounds({}, [unknown], **heard_rule), lang,
+                                     visit_status="open").endswith(CATALOG["record_again_other_piece_several"][lang])

@@ -7,7 +7,7 @@ the API answers 409 ``visit_closed`` at its doors too.
 
 A referral: a completed visit whose result is current is referred (finishing closes the checklist; the result's
 advice is what the referral acts on), a cancelled one is not (409 ``visit_closed``, the tablet's page saying so
-with the reason as typed), and nothing is sent.
+with the reason as typed and what to do), and nothing is sent.
 """
 from __future__ import annotations
 
@@ -122,7 +122,8 @@ def test_a_cancelled_visit_is_not_referred(served):
     assert api.status_code == 409 and api.json()["error"]["code"] == "visit_closed"
     assert f"visit {visit['id']} is cancelled" in api.json()["error"]["message"]
     assert page.status_code == 409  # the form of a page shown before it was cancelled: said, as typed
-    assert f'id="refer-closed">{CLOSED["en"]}</p>' in page.text and "<q>new cough</q>" in page.text
+    assert f'id="refer-closed">{escape(CATALOG["err_refer_visit_cancelled"]["en"])}</p>' in page.text
+    assert "<q>new cough</q>" in page.text
     assert stored(served) == before
 
 

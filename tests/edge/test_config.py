@@ -209,10 +209,10 @@ def test_the_help_loads_none_of_what_the_commands_run_on(argv):
                                  then=f"edge.cli.cli({argv!r}, standalone_mode=False)") == []
 
 
-@pytest.mark.parametrize("argv", [["users", "list"], ["models", "list"]])
-def test_listing_accounts_or_bundles_loads_no_fhir_http_web_app_or_model_runtime(argv, tmp_path):
-    """The settings they read import numpy (the evidence settings); the outbox's FHIR and HTTP, Flask and
-    ONNX Runtime are for the commands that refer, serve or score."""
+@pytest.mark.parametrize("argv", [["users", "list"], ["models", "list"], ["outbox", "status"]])
+def test_listing_accounts_bundles_or_referrals_loads_no_fhir_http_web_app_or_model_runtime(argv, tmp_path):
+    """The referral's FHIR, HTTP, Flask and ONNX Runtime are for the commands that refer, deliver, serve or
+    score: reading the outbox imports the referral's checks and FHIR only when a referral is made."""
     from click.testing import CliRunner
 
     from edge.cli import cli
@@ -221,3 +221,14 @@ def test_listing_accounts_or_bundles_loads_no_fhir_http_web_app_or_model_runtime
     call = f"edge.cli.cli({[*argv, '--data-dir', str(tmp_path)]!r}, standalone_mode=False)"
     assert packages_loaded_after("edge.cli", packages=("fhir", "requests", "flask", "onnxruntime"), then=call) == []
 
+
+
+def test_reading_the_settings_loads_no_numpy_models_or_http(tmp_path):
+    """The settings declare the evidence and audio settings from modules of their own
+    (``edge.fusion.evidence_options``, ``audio_models.limits``) and import the bundle checks only to check a
+    pinned key: every command reads the settings, and numpy, the evidence model, the models' registry and
+    the audio scoring (``ildscreen bench cli-start``, docs/benchmarks.md) are for the commands that score."""
+    loaded = packages_loaded_after("edge.config", then=f"edge.config.load_settings(data_dir={str(tmp_path)!r})",
+                                   packages=("numpy", "onnxruntime", "scipy", "evaluation", "tabular_models",
+                                             "cryptography", "fhir", "requests", "flask"))
+    assert loaded == []

@@ -15,7 +15,7 @@ from markupsafe import escape
 from edge import auscultation
 from edge.config import load_settings
 from edge.web import presenters
-from edge.web.i18n import CATALOG
+from edge.web.i18n import CATALOG, translate
 from test_clinic_adult_population import DIAPHRAGM_PASSING, KAUH_PASSING, visit_with_takes
 from test_result_as_stored import letter_of, refer
 from test_stethoscope import CLINIC, LITTMANN, shipped_entry
@@ -52,7 +52,7 @@ BY_DEVICE = {"Stetho A bell": {**FIGURES, "sensitivity": 0.25, "specificity": 0.
     ("en", "Of those adults with crackles, each chest piece alone found: Stetho A (Bell 1 of 4, Diaphragm 4 of 4); "
            "Scope B (2 of 3). Record through Stetho A (Diaphragm)."),
     ("zh-CN", "在这些有爆裂音的成人中，各听诊头单独检出：Stetho A（钟型面 4 名中 1 名、膜型面 4 名中 4 名）；"
-              "Scope B（3 名中 2 名）。请用 Stetho A（膜型面） 录音。"),
+              "Scope B（3 名中 2 名）。请用 Stetho A（膜型面）录音。"),
 ])
 def test_the_note_counts_what_each_device_found_and_names_the_one_to_record_through(lang, expected):
     adults = auscultation.adult_validation({**FIGURES, "population_key": "adults", "figures_over": "all_devices"},
@@ -104,15 +104,15 @@ def test_the_population_of_figures_of_one_device_gives_its_figures_per_device():
 def shipped_note_words(lang: str, by_device: dict | None = None) -> str:
     """The devices note the shipped manifest's KAUH adults give (or ``by_device``), built here from its numbers."""
     by_device = by_device or shipped_by_device()
-    counts = {device: CATALOG["crackle_model_found"][lang].format(
+    counts = {device: translate("crackle_model_found", lang,
         found=round(figures["sensitivity"] * figures["positive_patients"]), positive=figures["positive_patients"])
         for device, figures in by_device.items()}
     pieces = [f"{CATALOG[f'chest_piece_{device.split()[-1]}'][lang]} {count}" for device, count in counts.items()]
     listed = {"en": f"{LITTMANN} ({', '.join(pieces)})", "zh-CN": f"{LITTMANN}（{'、'.join(pieces)}）"}[lang]
     best = max(by_device.items(), key=lambda item: (item[1]["sensitivity"], item[1]["specificity"]))[0]
-    return (CATALOG["crackle_model_by_device"][lang].format(devices=listed)
+    return (translate("crackle_model_by_device", lang, devices=listed)
             + {"en": " ", "zh-CN": ""}[lang]
-            + CATALOG["crackle_model_record_through"][lang].format(device=presenters.validated_devices([best], lang)))
+            + translate("crackle_model_record_through", lang, device=presenters.validated_devices([best], lang)))
 
 
 def test_the_shipped_manifest_says_the_bell_found_none_of_its_adults_with_crackles():

@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 import requests
 import soundfile
+from click.testing import CliRunner
 
 from served import ServedProcess, nurse_token
 from support import PATIENT, login
+from edge.commands.device import device
 from edge.config import load_settings
 from firmware_interface import DeviceKind, SimulatedDevice
 
@@ -112,6 +114,32 @@ def test_an_enose_reading_is_captured_scored_and_stored_like_an_upload(client, n
     stored = (settings.blob_dir / reading["sha256"][:2] / reading["sha256"]).read_text()
     assert stored.startswith("t_s,phase,sensor_1")
     assert db.execute("SELECT source, device_id FROM breath_readings").fetchone() == ("device", "ENOSE-7")
+
+
+def test_the_service_stores_the_same_breath_file_that_device_capture_writes(client, nurse, visit_id, settings,
+                                                                            register, tmp_path):
+    """One writer for an e-nose capture: the same (seeded) board gives the tablet's stored reading and
+    `ildscreen device capture`'s file byte for byte, so `breath score` reads what the service scored."""
+    def board():
+        sim = SimulatedDevice(DeviceKind.ENOSE, n_sensors=8, speed=None, device_id="ENOSE-8")
+        sim.start()
+        return sim
+
+    sim = board()
+    try:
+        assert register(sim.port).status_code == 201
+        response = client.post(f"/api/v1/visits/{visit_id}/breath/capture", json={"port": sim.port}, headers=nurse)
+    finally:
+        sim.close()
+    assert response.status_code == 201, response.json
+    sha256 = response.json["sha256"]
+    sim = board()
+    try:
+        written = CliRunner().invoke(device, ["capture", sim.port, "--out", str(tmp_path / "breath.csv")])
+    finally:
+        sim.close()
+    assert written.exit_code == 0, written.output
+    assert (tmp_path / "breath.csv").read_bytes() == (settings.blob_dir / sha256[:2] / sha256).read_bytes()
 
 
 def test_the_tablet_pages_list_boards_and_offer_capture_from_them(app, client, nurse, visit_id, stethoscope,

@@ -295,6 +295,23 @@ def test_backoff_grows_with_attempts_and_is_capped():
     assert all(outbox.backoff_delay(30, rng=rng) <= outbox.BACKOFF_CAP_S for _ in range(100))
 
 
+def test_outbox_cli_says_when_nothing_waits_and_whether_referrals_can_leave(runner, settings, app, monkeypatch):
+    """README, First day for clinic IT: `ildscreen outbox status` shows whether referrals go out. An empty
+    outbox printed nothing at all, and an outbox with no referral server looked like one that works."""
+    from edge.cli import cli
+
+    folder = ["--data-dir", str(settings.data_dir)]
+    empty = runner.invoke(cli, ["outbox", "status", *folder])
+    assert empty.exit_code == 0 and empty.output.splitlines() == [
+        "no referrals in the outbox",
+        "no referral server configured (ILDSCREEN_REFERRAL_SERVER_URL, ILDSCREEN_REFERRAL_SERVER_TOKEN): "
+        "referrals wait in the outbox"]
+    monkeypatch.setenv("ILDSCREEN_REFERRAL_SERVER_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("ILDSCREEN_REFERRAL_SERVER_TOKEN", "a-clinic-token")
+    configured = runner.invoke(cli, ["outbox", "status", *folder])
+    assert configured.exit_code == 0 and configured.output.splitlines() == ["no referrals in the outbox"]
+
+
 def test_outbox_cli_reports_status(runner, settings, referred, db):
     from edge.cli import cli
 
@@ -304,3 +321,5 @@ def test_outbox_cli_reports_status(runner, settings, referred, db):
     assert reads == [('{"command": "outbox status"}',)]  # the operator's read is audited too
     unconfigured = runner.invoke(cli, ["outbox", "deliver", "--data-dir", str(settings.data_dir)])
     assert unconfigured.exit_code == 1 and "no referral server configured" in unconfigured.output
+    listed = runner.invoke(cli, ["outbox", "status", "--data-dir", str(settings.data_dir)]).output.splitlines()
+    assert "queued" in listed[0] and listed[1].startswith("no referral server configured")

@@ -17,6 +17,7 @@ import requests
 
 from support import PATIENT, clean_env
 from edge import audit, outbox, patients, programme
+from edge.commands.programme import send_summary
 from edge.fusion.triage import TriageThresholds
 from edge.outbox_worker import OutboxWorker
 from edge.outcome_labels import assessed_visits
@@ -186,9 +187,40 @@ def test_programme_send_from_the_cli_queues_and_delivers_and_a_rejection_says_wh
     wrong_token = {**configured, "ILDSCREEN_REFERRAL_SERVER_TOKEN": "ildct_not-a-clinic"}
     screen(db, "FIG-97", 0.02)
     refused = ildscreen("programme", "send", *data, env=wrong_token)
-    assert refused.returncode == 0 and "rejected (HTTP 401: unknown clinic token)" in refused.stdout
+    assert refused.returncode == 0 and refused.stdout.endswith(
+        "): queued, rejected by the hospital (HTTP 401: unknown clinic token)\n")
     printed = json.loads(ildscreen("programme", "figures", *data, env=env).stdout)
     assert printed["counts"]["screened_patients"] == 13 and PLANTED_CODE not in json.dumps(printed)
+
+
+def test_programme_send_without_a_server_says_plainly_that_the_figures_wait_in_the_outbox(settings, db, site):
+    """The line read "queued; now queued; no referral server configured, ..." (the status word twice)."""
+    env = clean_env(PYTHONPATH=os.pathsep.join(sys.path))
+    data = ["--data-dir", str(settings.data_dir)]
+    first = ildscreen("programme", "send", *data, env=env)
+    again = ildscreen("programme", "send", *data, env=env)
+    row = db.execute("SELECT id, period FROM programme_reports").fetchall()
+    assert len(row) == 1  # the unchanged figures were not queued a second time
+    head = f"programme figures for {row[0][1]} (sequence {row[0][0]}): "
+    waiting = "waiting in the outbox (no referral server is configured here; the running service delivers them)\n"
+    assert first.stdout == head + "queued, " + waiting, first.stderr
+    assert again.stdout == head + "unchanged since the last send (not queued again), " + waiting, again.stderr
+
+
+@pytest.mark.parametrize("queued, status, last_error, server, said", [
+    (True, "delivered", None, True, "queued, delivered to the hospital"),
+    (False, "delivered", None, False, "unchanged since the last send (not queued again), delivered to the hospital"),
+    (True, "queued", None, True, "queued, waiting in the outbox"),
+    (True, "retrying", "connection refused", True,
+     "queued, not delivered yet (connection refused); the outbox tries again later"),
+    (True, "retrying", "connection refused", False,
+     "queued, not delivered yet (connection refused); the outbox tries again later (no referral server is "
+     "configured here; the running service delivers them)"),
+    (True, "rejected", "HTTP 422: bad figures", True, "queued, rejected by the hospital (HTTP 422: bad figures)"),
+])
+def test_programme_send_names_each_outbox_state_in_one_plain_line(queued, status, last_error, server, said):
+    result = {"period": "2026-03", "sequence": 4, "queued": queued, "status": status, "last_error": last_error}
+    assert send_summary(result, server_configured=server) == f"programme figures for 2026-03 (sequence 4): {said}"
 
 
 def test_programme_send_on_a_folder_that_never_screened_is_a_one_line_error(tmp_path):

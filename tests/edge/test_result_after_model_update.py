@@ -115,7 +115,8 @@ def test_a_crackle_model_update_marks_the_result_out_of_date_until_it_is_calcula
     assert 'id="result-out-of-date"' not in page  # nothing at the visit changed: only the model
     assert 'id="refer-form"' not in page and 'id="refer-needs-current"' in page
     assert freshness_by_assessment(client, headers, visit_id) == {first["id"]: {
-        "current": False, "superseded_by": None, "changed": [], "settings_changed": [], "models_changed": ["auscultation"]}}
+        "current": False, "superseded_by": None, "changed": [], "settings_changed": [], "models_changed": ["auscultation"],
+        "models_unchecked": []}}
     refused = refer(client, headers, visit_id, first["id"])
     assert refused.status_code == 409, refused.json
     error = refused.json["error"]
@@ -262,6 +263,8 @@ def test_a_served_entry_only_the_if_missing_line_reads_is_a_change(runner, setti
     assert updated_lines(page) == {"breath": str(escape(CATALOG["model_updated_breath"]["en"]))}
     assert 'id="refer-form"' not in page and 'id="refer-needs-current"' in page
     assert freshness.models_changed(kept_no_ranges, freshness.models_in_force()) == ["breath"]  # cannot tell
+    assert freshness.models_unchecked(kept_no_ranges, freshness.models_in_force()) == ["breath"]  # and says so
+    assert freshness.models_unchecked(first, freshness.models_in_force()) == []  # its range was kept: seen
     closed_page = client.get(f"/visits/{closed_id}").get_data(as_text=True)
     line = re.search(r'id="closed-result-out-of-date">([^<]+)<', closed_page).group(1)
     assert line == str(escape(CATALOG["closed_result_out_of_date"]["en"].format(
@@ -389,6 +392,36 @@ def test_a_reading_whose_features_the_served_breath_model_cannot_take_does_not_c
     line = CATALOG["not_counted_line"][lang].format(modality=CATALOG["modality_breath"][lang],
                                                     reason=CATALOG["not_counted_not_scorable"][lang])
     assert str(escape(line)) in page
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_reading_scored_when_read_that_the_served_model_cannot_take_says_so_before_calculate(
+        client, nurse, db, lang):
+    """Brief h120, point 5: the reading kept the score of the model it was read with, for the record, and
+    Calculate does not weigh it: it scores the features with the served model, which cannot take these. The
+    open visit's reading says so in the result's words before Calculate (it read only "quality OK", and the
+    result then left it out unsaid there); the API keeps the score as read and names why. A closed visit's
+    reading is not said so: nothing calculates its result again, which counted the score as read."""
+    visit_id, reading = reading_lacking_a_feature(client, nurse, db, unscored=False)
+    kept = stored_reading(client, nurse, visit_id)
+    assert (kept["probability"], kept["model_version"]) == (reading["probability"], reading["model_version"])
+    assert kept["score_unavailable_code"] == "not_scorable" and "humidity_rise_pct" in kept["score_unavailable"]
+    client.set_cookie("lang", lang)
+    said = str(escape(CATALOG["not_counted_not_scorable"][lang]))
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert re.search(rf'id="breath-unscored-{kept["id"]}">{re.escape(said)}<', page)
+
+    assert patch_visit(client, visit_id, {"status": "completed"}, nurse).status_code == 200
+    closed = stored_reading(client, nurse, visit_id)
+    assert (closed["score_unavailable_code"], closed["probability"]) == (None, reading["probability"])
+    assert f'id="breath-unscored-{kept["id"]}"' not in client.get(f"/visits/{visit_id}").get_data(as_text=True)
+
+
+def test_a_reading_the_served_model_scores_says_nothing_more(client, nurse):
+    visit_id = new_visit(client, nurse, breath=True)
+    kept = stored_reading(client, nurse, visit_id)
+    assert kept["probability"] is not None and kept["score_unavailable_code"] is None
+    assert f'id="breath-unscored-{kept["id"]}"' not in client.get(f"/visits/{visit_id}").get_data(as_text=True)
 
 
 def test_no_served_model_to_compare_with_is_no_change(client, nurse):

@@ -30,7 +30,7 @@ from edge.store.database import open_database
 from edge.store.migrations import MIGRATIONS, apply_migrations, current_version
 from edge.users import create_user
 from edge.web import presenters
-from edge.web.i18n import CATALOG
+from edge.web.i18n import CATALOG, translate
 from support import PASSWORD, PATIENT, csrf_of, login, wav_bytes
 from test_chest_piece import board_visit, capture_from_a_board, site_done, step_state, stored_take, visit_on_an_app
 from test_ui_lung_sound_result import assess, counted_detector
@@ -192,7 +192,7 @@ def test_each_take_on_the_visit_page_names_its_stethoscope_and_says_whether_the_
     # The sentence carries the manifest's own adult figures of the take's device (its recordings alone).
     device = f"{LITTMANN} diaphragm"
     own = adults["by_device"][device]
-    assert str(escape(CATALOG["stethoscope_validated"][lang].format(
+    assert str(escape(translate("stethoscope_validated", lang,
         stethoscope=LITTMANN, chest_piece=CATALOG["chest_piece_diaphragm"][lang], patients=own["patients"],
         positive=own["positive_patients"], sensitivity=f"{own['sensitivity']:.2f}",
         sensitivity_low=f"{own['sensitivity_ci95'][0]:.2f}", sensitivity_high=f"{own['sensitivity_ci95'][1]:.2f}",
@@ -285,7 +285,7 @@ def test_a_clear_take_through_an_unvalidated_stethoscope_leaves_its_site_to_do_a
                      item, re.S)
     devices = presenters.validated_devices(shipped_entry()["validation"]["populations"]["adults"]["devices"], lang)
     assert note.group(1) == "warning"
-    assert note.group(2).endswith(str(escape(CATALOG["stethoscope_does_not_count"][lang].format(devices=devices))))
+    assert note.group(2).endswith(str(escape(translate("stethoscope_does_not_count", lang, devices=devices))))
     assert "2%" in item  # still shown, with its probability
     assert "chest-piece-note" not in item  # the diaphragm is not what is wrong
     assess(client, nurse, visit["id"])
@@ -323,7 +323,7 @@ def test_a_programme_can_require_a_named_validated_stethoscope_and_its_results_r
     assert 'id="settings-changed"' in page and step_state(page, "auscultation") == "pending"
     assert not site_done(page, "posterior_left_base")
     devices = presenters.validated_devices(shipped_entry()["validation"]["populations"]["adults"]["devices"], "en")
-    assert str(escape(CATALOG["stethoscope_required_not_counted"]["en"].format(devices=devices))) in page
+    assert str(escape(translate("stethoscope_required_not_counted", "en", devices=devices))) in page
     listed = client.get(f"/api/v1/visits/{visit_id}/recordings", headers=nurse).json["recordings"]
     assert {r["stethoscope_validation"]["counts"] for r in listed} == {False}
 
@@ -447,12 +447,12 @@ def test_the_statement_words_the_figures_of_the_takes_own_device_in_both_languag
         "alone gave patient sensitivity 0.64 (0.35-0.85), specificity 0.70 (0.50-0.84).")
     diaphragm, bell = (CATALOG[f"chest_piece_{piece}"]["zh-CN"] for piece in ("diaphragm", "bell"))
     assert presenters.stethoscope_statement(found, "zh-CN") == (
-        f"本次录音不计入：仅就 Stetho A（{diaphragm}） 而言，模型在患者中的表现不比随机更好，"
+        f"本次录音不计入：仅就 Stetho A（{diaphragm}）而言，模型在患者中的表现不比随机更好，"
         "因此它不能使该部位算作已听诊，也不改变风险。"
         f"请用计入的听诊器和听诊头重新录制此部位：Stetho A（{bell}）；Scope B。"
         f"已在成人中通过此听诊器和听诊头（Stetho A，{diaphragm}）验证：在爆裂音模型从未见过的 "
         "38 名成人中（11 名有爆裂音；约旦阿卜杜拉国王大学医院（KAUH）的患者，其爆裂音来自心力衰竭等其他肺部疾病），"
-        f"仅按其经 Stetho A（{diaphragm}） 的录音计，"
+        f"仅按其经 Stetho A（{diaphragm}）的录音计，"
         "按患者计灵敏度 0.64（0.35–0.85），特异度 0.70（0.50–0.84）。")
     assert presenters.stethoscope_statement(None, "en") is None
 
@@ -495,7 +495,7 @@ def test_without_a_patient_level_validation_no_stethoscope_is_validated(validati
     assert found["status"] == "not_validated" and found["devices"] == []
     statement = presenters.stethoscope_statement(found, "en")
     assert "(in adults it was validated through: none)." in statement
-    assert statement.endswith(CATALOG["stethoscope_does_not_count"]["en"].format(devices="none"))
+    assert statement.endswith(translate("stethoscope_does_not_count", "en", devices="none"))
 
 
 # --- stored: migration 18 -----------------------------------------------------------------------

@@ -177,7 +177,7 @@ def test_a_referral_typed_on_a_visit_closed_meanwhile_comes_back_as_typed_saying
     typed = "new cough and breathlessness on the stairs " * 15
     answer = tablet.post(f"/visits/{visit['id']}/refer", {"reason": typed, "assessment_id": shown})
     assert answer.status_code == 409
-    assert f'id="refer-closed">{escape(CATALOG["err_visit_closed"]["en"])}</p>' in answer.text
+    assert f'id="refer-closed">{escape(CATALOG["err_refer_visit_cancelled"]["en"])}</p>' in answer.text
     assert f'<q>{escape(typed)}</q>' in answer.text and 'id="visit-closed"' in answer.text
     referrals = tablet.api("GET", "/referrals", None)["referrals"]
     assert not [referral for referral in referrals if referral["visit_id"] == visit["id"]]  # nothing sent

@@ -120,7 +120,7 @@ def test_the_cli_lists_the_token_ids_and_revokes_one(app, settings, db, runner, 
     assert "nothing changed" in again.output
     assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'revoke'").fetchone()[0] == 1
     missing = runner.invoke(cli, ["users", "revoke-token", "lab-nurse", "999", *data_dir])
-    assert missing.exit_code == 1 and "no API token with id 999" in missing.output
+    assert missing.exit_code == 1 and "lab-nurse has no API token with id 999" in missing.output
     nobody = runner.invoke(cli, ["users", "revoke-token", "nobody", str(kept_id), *data_dir])
     assert nobody.exit_code == 1 and "no user named 'nobody'" in nobody.output
 

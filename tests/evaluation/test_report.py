@@ -41,6 +41,19 @@ def test_report_writes_metrics_plots_and_html(tmp_path, predictions):
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["n"] == 600
 
 
+def test_age_bands_are_listed_youngest_first(tmp_path):
+    """The crackle model's adults span <40 to 80+: the table put "<40" after "80+" (sorted as text)."""
+    path = tmp_path / "predictions.csv"
+    ages = [35, 85, 45, 72, 55, 66]
+    path.write_text("label,probability,age\n" + "".join(f"{i % 2},0.{i + 1},{age}\n" for i, age in enumerate(ages)))
+    metrics = write_report(path, tmp_path / "out")
+    order = ["<40", "40-49", "50-59", "60-69", "70-79", "80+"]
+    assert list(metrics["subgroups"]["age"]["groups"]) == order
+    page = (tmp_path / "out" / "report.html").read_text()
+    positions = [page.index(f"<td>{band}</td>".replace("<40", "&lt;40")) for band in order]
+    assert positions == sorted(positions)
+
+
 def test_cli_prints_the_headline_numbers(tmp_path, predictions, runner):
     path, labels, probs = predictions
     result = runner.invoke(cli, ["evaluate", str(path), "--out", str(tmp_path / "r"), "--threshold", "0.5"])

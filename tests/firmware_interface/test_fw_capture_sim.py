@@ -253,7 +253,7 @@ def test_enose_reading_follows_baseline_exposure_purge(start_sim, connect):
     # MOX resistance falls under reducing VOCs and recovers during purge.
     assert (exposed < 0.9 * baseline).all() and (recovered > exposed).all()
     assert reading.humidity_pct[290:300].mean() > reading.humidity_pct[:100].mean() + 20
-    header = reading.to_csv().splitlines()[0].split(",")
+    header = reading.to_board_csv().splitlines()[0].split(",")
     assert header[:5] == ["time_s", "phase", "temperature_c", "humidity_pct", "pressure_hpa"] and len(header) == 9
 
 

@@ -91,3 +91,29 @@ def test_metrics_match_textbook_values():
     assert roc_auc(y, np.array([0.5, 0.5, 0.5, 0.5])) == 0.5
     assert expected_calibration_error(y, np.array([0.0, 0.0, 1.0, 1.0])) == 0.0
     assert expected_calibration_error(y, np.array([0.95, 0.95, 0.95, 0.95])) == pytest.approx(0.45)
+
+
+def _keys_reversed(value):
+    """``value`` with every object's keys in the opposite order (lists keep theirs)."""
+    if isinstance(value, dict):
+        return {key: _keys_reversed(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [_keys_reversed(item) for item in value]
+    return value
+
+
+@pytest.mark.parametrize("name", ["labs", "breath"])
+def test_a_reissue_that_changes_only_the_manifests_format_keeps_the_entrys_digest(name):
+    """tabular_models/README: results keep each served entry's digest and ``edge.freshness`` calls them out of
+    date when it changes. Another key order or indentation must not change it; a float written with fewer
+    digits does (the training writes floats as ``repr``, so a format change never rounds a value)."""
+    from edge.inference.models import entry_digest
+
+    entry = MANIFEST[name]
+    reformatted = json.loads(json.dumps(_keys_reversed(entry), indent=4))
+    assert list(reformatted) != list(entry)
+    assert entry_digest(reformatted) == entry_digest(entry)
+    rounded = {**entry, "calibration": {**entry["calibration"],
+                                        "intercept": float(f"{entry['calibration']['intercept']:.12g}")}}
+    assert rounded["calibration"]["intercept"] != entry["calibration"]["intercept"]
+    assert entry_digest(rounded) != entry_digest(entry)

@@ -1,0 +1,192 @@
+"""What the tablet tells the nurse about chest pieces names the programme's pieces (brief h119). The recording
+hint, the note under a clear take and what to record again through all read ``chest_piece_default`` and
+``evidence_chest_pieces_cannot_clear`` (one source, so two sentences about one take never name different
+pieces); the bell is only their default (through the Littmann 3200's bell filter the crackle detector found 1
+of 9 KAUH adults with crackles, through its diaphragm filter 6 of 8: docs/evidence.md, model 0.6.0). A closed
+visit's lung-sound lines are its record: what was not heard and why, never "record again". Chinese text has no
+ASCII space beside full-width punctuation, whatever value fills a sentence.
+
+The real app on a data folder's SQLite file, built with the settings under test; exact strings in both languages.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+from markupsafe import escape
+
+from edge.web import presenters
+from edge.web.i18n import join_alternatives, translate
+from support import patch_visit
+from test_chest_piece import stored_take, visit_on_an_app
+from test_ui_lung_sound_result import assess, counted_detector
+
+HOW_TO_RECORD = {"en": "Record 20 s at each site, posterior bases first, while the patient breathes deeply through "
+                       "the mouth.",
+                 "zh-CN": "每个部位录音 20 秒，先录背部肺底，请患者张口深呼吸。"}
+
+
+def hint_of(client, visit_id: int, lang: str) -> str:
+    client.set_cookie("lang", lang)
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    return page.split('id="auscultation-hint">', 1)[1].split("</p>", 1)[0]
+
+
+def test_the_hint_names_the_programmes_pieces_not_the_bell_it_was_written_for(tmp_path, no_env_settings):
+    """A clinic that also counts the extended filter as unable to clear is told to avoid both; one that counts none
+    is told nothing to avoid, and the piece its form starts on is the one to use."""
+    client, _, visit_id = visit_on_an_app(tmp_path / "both", evidence_chest_pieces_cannot_clear=["extended", "bell"])
+    assert hint_of(client, visit_id, "en") == str(escape(
+        HOW_TO_RECORD["en"] + " Use the chest piece (or filter mode) the form starts on: Diaphragm. Avoid Bell or "
+        "Extended filter: through such a chest piece the crackle detector misses most crackles, so a take through it "
+        "that finds none does not rule crackles out."))
+    assert hint_of(client, visit_id, "zh-CN") == (
+        HOW_TO_RECORD["zh-CN"] + "请使用表单预选的听诊头（或滤波模式）：膜型面。避免使用钟型面或扩展滤波模式："
+        "用此类听诊头录音时，爆裂音检测器会漏掉大部分爆裂音，未发现爆裂音也不能排除爆裂音。")
+
+    client, _, visit_id = visit_on_an_app(tmp_path / "none", chest_piece_default="extended",
+                                          evidence_chest_pieces_cannot_clear=[])
+    assert hint_of(client, visit_id, "en") == str(escape(
+        HOW_TO_RECORD["en"] + " Use the chest piece (or filter mode) the form starts on: Extended filter."))
+    assert hint_of(client, visit_id, "zh-CN") == HOW_TO_RECORD["zh-CN"] + "请使用表单预选的听诊头（或滤波模式）：扩展滤波模式。"
+
+
+def test_a_default_piece_that_cannot_clear_is_not_the_one_the_hint_says_to_use(tmp_path, no_env_settings):
+    """Nor is "not stated" a piece to use: only what to avoid is said."""
+    for default in ("bell", "not_stated"):
+        client, _, visit_id = visit_on_an_app(tmp_path / default, chest_piece_default=default)
+        assert hint_of(client, visit_id, "en") == str(escape(
+            HOW_TO_RECORD["en"] + " Avoid Bell: through such a chest piece the crackle detector misses most crackles, "
+            "so a take through it that finds none does not rule crackles out."))
+
+
+def take_notes(client, visit_id: int, lang: str) -> dict[int, str]:
+    client.set_cookie("lang", lang)
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    return {int(pk): note for pk, note in re.findall(r'id="chest-piece-note-(\d+)">(.*?)</p>', page, re.S)}
+
+
+def test_the_notes_under_clear_takes_name_the_pieces_of_the_setting_and_agree_with_what_to_record_through(
+        tmp_path, no_env_settings):
+    """With the extended filter the one piece that cannot clear, an unstated take's note says "if it was Extended
+    filter" and is told to record again through the pieces that can, the bell among them (the shipped model's
+    devices that count: all three of the Littmann 3200's); before, it said "if it was the bell" and then named the
+    bell to record through. A clear bell take gets no note: under this programme it rules crackles out."""
+    client, _, visit_id = visit_on_an_app(tmp_path / "extended", evidence_chest_pieces_cannot_clear=["extended"])
+    db = client.application.extensions["ildscreen"].folder.connect()
+    unsaid = stored_take(db, visit_id, "posterior_left_base", 0.02, "not_stated")
+    extended = stored_take(db, visit_id, "posterior_right_base", 0.02, "extended")
+    bell = stored_take(db, visit_id, "lateral_left_base", 0.02, "bell")
+
+    notes = take_notes(client, visit_id, "en")
+    assert set(notes) == {unsaid, extended} and bell not in notes
+    record = "stethoscope and chest piece that count and can rule crackles out: Littmann 3200 (Bell, Diaphragm)."
+    assert notes[unsaid] == str(escape(
+        "No crackles found, but which chest piece was used is not stated: if it was Extended filter, this does not "
+        "rule crackles out (the crackle detector misses most crackles through such a chest piece). If it was, record "
+        f"this site again through a {record}"))
+    assert notes[extended] == str(escape(
+        "No crackles found, but through this chest piece (Extended filter) the crackle detector misses most "
+        "crackles: this does not rule crackles out, and the site is not counted as heard. Record this site again "
+        f"through a {record}"))
+
+    notes = take_notes(client, visit_id, "zh-CN")
+    assert notes[unsaid] == ("未发现爆裂音，但未说明所用的听诊头：如果用的是扩展滤波模式，此结果不能排除爆裂音"
+                             "（用此类听诊头时爆裂音检测器会漏掉大部分爆裂音）。"
+                             "如果是，请用计入且能排除爆裂音的听诊器和听诊头重新录制此部位：Littmann 3200（钟型面、膜型面）。")
+    assert notes[extended] == ("未发现爆裂音，但用此听诊头（扩展滤波模式）录音时爆裂音检测器会漏掉大部分爆裂音："
+                               "此结果不能排除爆裂音，该部位不计为已听诊。"
+                               "请用计入且能排除爆裂音的听诊器和听诊头重新录制此部位：Littmann 3200（钟型面、膜型面）。")
+
+
+def test_with_no_piece_that_cannot_clear_an_unstated_clear_take_gets_no_note(tmp_path, no_env_settings):
+    client, _, visit_id = visit_on_an_app(tmp_path / "none", evidence_chest_pieces_cannot_clear=[])
+    db = client.application.extensions["ildscreen"].folder.connect()
+    stored_take(db, visit_id, "posterior_left_base", 0.02, "not_stated")
+    stored_take(db, visit_id, "posterior_right_base", 0.02, "bell")
+    for lang in ("en", "zh-CN"):
+        assert take_notes(client, visit_id, lang) == {}
+
+
+def lung_sound_lines(page: str) -> tuple[str, str]:
+    """The result's lung-sound line and its warning that bases were not heard, as served."""
+    finding = re.search(r'id="lung-sound-finding"><strong>(.*?)</strong>', page, re.S).group(1)
+    incomplete = re.search(r'id="exam-incomplete"><strong>(.*?)</strong>', page, re.S).group(1)
+    return finding, incomplete
+
+
+CLOSED_LINES = {
+    "en": ("Lung sounds: no site was heard at this visit. The takes that found no crackles went through a chest piece "
+           "through which the crackle detector misses most crackles (Bell): this does not rule crackles out. This "
+           "visit is closed: a new visit of the patient records the lung sounds again.",
+           "Incomplete lung-sound exam: Posterior left base, Posterior right base not heard at this visit (no usable "
+           "recording). No crackles elsewhere does not rule out crackles at the lung bases."),
+    "zh-CN": ("肺部听诊：本次就诊没有已听诊的部位。未发现爆裂音的录音所用听诊头（钟型面）会使爆裂音检测器漏掉大部分爆裂音："
+              "此结果不能排除爆裂音。该就诊已结束：如需重新录制肺部听诊，请开始患者的新就诊。",
+              "肺部听诊不完整：本次就诊左背部肺底、右背部肺底未听到（没有可用录音）。其他部位未闻及爆裂音并不能排除肺底爆裂音。"),
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_closed_visits_lung_sound_lines_are_its_record_with_no_record_again(client, nurse, db, monkeypatch, lang):
+    """Only clear bell takes at the bases, calculated, referred, then the visit completed: the page and the letter
+    say what was not heard at that visit and why, the take's note says what its piece cannot do, and nothing asks to
+    record again on a visit nothing records on. Open, the same visit's lines said "still to do" and "Record ... again"."""
+    from support import PATIENT
+
+    counted_detector(monkeypatch)
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json["id"]
+    takes = [stored_take(db, visit_id, base, 0.02, "bell") for base in ("posterior_left_base", "posterior_right_base")]
+    assess(client, nurse, visit_id)
+    client.set_cookie("lang", lang)
+    finding, incomplete = lung_sound_lines(client.get(f"/visits/{visit_id}").get_data(as_text=True))
+    assert finding.startswith(str(escape(translate("lung_sounds_none_heard", lang))))
+    can_clear = presenters.validated_devices(["Littmann 3200 diaphragm", "Littmann 3200 extended"], lang)
+    assert finding.endswith(str(escape(translate("record_again_can_clear_several", lang, devices=can_clear))))
+    referral = client.post(f"/api/v1/visits/{visit_id}/referrals", json={"reason": "clinician's concern"},
+                           headers=nurse).json
+    assert patch_visit(client, visit_id, {"status": "completed"}, nurse).status_code == 200
+
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert lung_sound_lines(page) == tuple(str(escape(line)) for line in CLOSED_LINES[lang])
+    bell_note = {"en": "No crackles found, but through this chest piece (Bell) the crackle detector misses most "
+                       "crackles: this does not rule crackles out, and the site is not counted as heard.",
+                 "zh-CN": "未发现爆裂音，但用此听诊头（钟型面）录音时爆裂音检测器会漏掉大部分爆裂音：此结果不能排除爆裂音，"
+                          "该部位不计为已听诊。"}[lang]
+    assert take_notes(client, visit_id, lang) == {pk: str(escape(bell_note)) for pk in takes}
+    letter = client.get(f"/referrals/{referral['id']}/letter").get_data(as_text=True)
+    assert lung_sound_lines(letter) == tuple(str(escape(line)) for line in CLOSED_LINES[lang])
+
+
+def test_a_closed_visit_whose_takes_were_all_refused_says_nothing_was_heard_at_it(client, nurse, db):
+    import json
+
+    from support import PATIENT
+
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json["id"]
+    refused = stored_take(db, visit_id, "posterior_left_base", 0.02, "diaphragm")
+    db["recordings"].update(refused, {"quality": json.dumps({"ok": False, "issues": ["silent"]}),
+                                      "crackle_probability": None})
+    db.conn.commit()
+    assess(client, nurse, visit_id)
+    assert patch_visit(client, visit_id, {"status": "cancelled"}, nurse).status_code == 200
+    client.set_cookie("lang", "zh-CN")
+    finding, _ = lung_sound_lines(client.get(f"/visits/{visit_id}").get_data(as_text=True))
+    assert finding == "肺部听诊：没有可用录音。所有录音均未通过质量检查，因此本次就诊什么也没有听到。"
+
+
+def test_a_stethoscope_with_its_piece_is_followed_by_no_space_in_chinese():
+    """The Chinese sentences space a Latin value off their characters: a device in full-width brackets then left
+    "（膜型面） 录音" (the fix: common.i18n.lookup)."""
+    assert translate("crackle_model_record_through", "zh-CN", device="Littmann 3200（膜型面）") == \
+        "请用 Littmann 3200（膜型面）录音。"
+    assert translate("crackle_model_record_through", "en", device="Littmann 3200 (Diaphragm)") == \
+        "Record through Littmann 3200 (Diaphragm)."
+
+
+def test_alternatives_are_joined_as_each_language_writes_them():
+    assert join_alternatives(["Diaphragm", "Bell", "Extended filter"], "en") == "Diaphragm, Bell or Extended filter"
+    assert join_alternatives(["膜型面", "钟型面", "扩展滤波模式"], "zh-CN") == "膜型面、钟型面或扩展滤波模式"
+    assert join_alternatives(["Bell"], "en") == "Bell"
