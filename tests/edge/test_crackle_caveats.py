@@ -48,7 +48,7 @@ def settings(tmp_path, no_env_settings):
             "normal chests that the model took for crackles, and may hide faint crackles too. Of 1 adult recording(s) "
             "with crackles from another data set (ICBHI), it found 0."]),
     ("zh-CN", ["这 15 名测试成人（3 名有爆裂音）在选定成人输入噪声之前已被加噪评分过，因此其结果并非对该噪声的干净检验。",
-               "与无其他声音（无哮鸣音）的成人录音相比，经 Stetho A（钟型面、膜型面） 合计，AUC 为 0.63（95% 置信区间 "
+               "与无其他声音（无哮鸣音）的成人录音相比，经 Stetho A（钟型面、膜型面）合计，AUC 为 0.63（95% 置信区间 "
                "0.24–0.90；4 名无爆裂音者）。低于与哮鸣音相比的 0.86：在成人中，它区分爆裂音与哮鸣音优于区分爆裂音与正常呼吸音。",
                "成人录音评分时加入比其音量低 20 dB 的白噪声：它能掩盖模型曾误判为爆裂音的正常胸部微弱声音，也可能掩盖微弱的"
                "爆裂音。在另一数据集（ICBHI）中 1 条有爆裂音的成人录音里，它检出 0 条。"]),
