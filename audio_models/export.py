@@ -23,6 +23,7 @@ from onnxruntime import quantization
 from audio_models import validation, windows
 from common import model_dates
 from common.hashing import json_digest, sha256_file
+from common.model_entries import RESULTS_UNCHANGED_FROM, differences_beyond_words
 from audio_models.datasets import splits
 from audio_models.datasets.generic import LabelledRecording
 from audio_models.datasets.icbhi import load_icbhi
@@ -209,35 +210,13 @@ def weights_record(out_dir, weights_sha256):
     return existing.get("training_data")
 
 
-#: The entry's list of earlier entries whose results it gives unchanged (the clinic reads it:
-#: ``edge.inference.models.RESULTS_UNCHANGED_FROM``).
-RESULTS_UNCHANGED_FROM = "results_unchanged_from"
-#: The parts of the entry that are words about the model, not what its results are made of: a re-issue that
-#: changes only these (the same weights, files, calibration, thresholds and figures) gives every stored result
-#: unchanged (:func:`results_unchanged_from`). Each is ``(key, sub-key or None)``.
-WORDING = (("validation_status", "statement"), ("validation_status", "caveats"),
-           ("validation_status", "training_population"), ("training_data", "population"),
-           ("training_data", "datasets"), ("evaluation_data", None), (RESULTS_UNCHANGED_FROM, None))
-
-
-def _without_words(entry):
-    """``entry`` without :data:`WORDING`."""
-    entry = {key: (dict(value) if isinstance(value, dict) else value) for key, value in entry.items()}
-    for key, sub in WORDING:
-        if sub is None:
-            entry.pop(key, None)
-        elif isinstance(entry.get(key), dict):
-            entry[key].pop(sub, None)
-    return entry
-
-
 def results_unchanged_from(existing, entry):
     """The new ``entry``'s ``results_unchanged_from``: the digests (:func:`common.hashing.json_digest`, as the
     clinic's ``entry_digest``) of the earlier entries whose results it gives unchanged, so that the clinic's
     stored results and takes scored with them stay current (``edge.freshness``). ``existing``: the entry it
-    replaces (None: none). The same entry again: its list as it was; one that differs only in
-    :data:`WORDING`: its list and its own digest; anything else (weights, files, a calibration, a threshold,
-    a figure): none, so every result made with it is out of date.
+    replaces (None: none). The same entry again: its list as it was; one that differs only in its words
+    (:data:`common.model_entries.WORDING`): its list and its own digest; anything else (weights, files, a
+    calibration, a threshold, a figure): none, so every result made with it is out of date.
 
     Examples
     --------
@@ -255,7 +234,7 @@ def results_unchanged_from(existing, entry):
     ignore = lambda item: {key: value for key, value in item.items() if key != RESULTS_UNCHANGED_FROM}
     if ignore(existing) == ignore(entry):
         return earlier
-    if _without_words(existing) == _without_words(entry):
+    if not differences_beyond_words(existing, entry):
         return earlier + [digest for digest in [json_digest(existing)] if digest not in earlier]
     return []
 

@@ -54,7 +54,8 @@ from edge.inference.bundle_checks import (
     smoke_run_problems,
 )
 from common.hashing import sha256_file
-from edge.inference.models import BUNDLED_DIR, ModelRegistry, results_unchanged_from
+from common.model_entries import differences_beyond_words
+from edge.inference.models import BUNDLED_DIR, ModelRegistry, entry_digest, results_unchanged_from
 from edge.store.blobs import fsync_directory
 from edge.store.database import utc_now
 
@@ -227,6 +228,9 @@ class ModelStore:
         problem = signature_problem(Path(source), manifest_bytes, self.trusted_keys)
         if problem:
             raise BundleError(f"bundle {source} refused: {problem}")
+        problems = self.unchanged_from_problems(manifest)
+        if problems:
+            raise BundleError(f"bundle {source} refused: " + "; ".join(problems))
         bundle_id = bundle_id_for(manifest, manifest_bytes)
         with self._locked():
             installed = not (self.versions / bundle_id).exists()
@@ -242,6 +246,31 @@ class ModelStore:
             previous = self._switch(bundle_id, "install") if activate else None
         return {"bundle": bundle_id, "installed": installed, "activated": activate and previous != bundle_id,
                 "previous": previous}
+
+    def unchanged_from_problems(self, manifest: dict) -> list[str]:
+        """Where ``manifest`` names, in a model's ``results_unchanged_from``, an entry this clinic has (bundled or
+        installed) that differs from it beyond its words (:func:`common.model_entries.differences_beyond_words`):
+        stored results made with that entry would read current although calculating again gives others. The
+        export writes the list only for a re-issue that changed words alone; this catches a hand-edited or
+        mistaken manifest before any result is judged by it. An entry the clinic never had cannot be checked
+        and is not needed: no result here was made with it."""
+        problems = []
+        for bundle_id in [BUNDLED_ID, *self.installed_ids()]:
+            try:
+                known = json.loads((self.directory_of(bundle_id) / "manifest.json").read_text(encoding="utf-8"))
+                known_models = known["models"]
+            except (OSError, ValueError, KeyError, TypeError, BundleError):
+                continue  # an unreadable bundle serves no result to keep current
+            for name, entry in sorted(manifest["models"].items()):
+                earlier = known_models.get(name) if isinstance(known_models, dict) else None
+                if not isinstance(earlier, dict) or entry_digest(earlier) not in results_unchanged_from(entry):
+                    continue
+                differences = differences_beyond_words(earlier, entry)
+                if differences:
+                    problems.append(f"model {name}: results_unchanged_from names the entry of bundle {bundle_id}, "
+                                    f"which differs beyond its words ({', '.join(differences)}): results made "
+                                    f"with it would read current although calculating again gives others")
+        return problems
 
     def activate(self, bundle_id: str) -> Optional[str]:
         """Point the service at an installed bundle; returns the bundle it replaces."""

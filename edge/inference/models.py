@@ -12,6 +12,7 @@ from typing import Optional
 
 from audio_models.errors import ModelError
 from common.hashing import json_digest, sha256_file
+from common.model_entries import RESULTS_UNCHANGED_FROM
 from edge.inference import BackendConfig, create_backend, create_backend_with_fallback
 
 BUNDLED_DIR = pathlib.Path(__file__).resolve().parents[1] / "bundled_models"
@@ -44,12 +45,6 @@ def entry_digest(entry: dict) -> str:
     reads from it (its files' sha256, calibration, threshold, validation figures), so a model re-issued
     at the same version with another calibration or threshold has another digest."""
     return json_digest(entry)
-
-
-#: A manifest entry's list of earlier entries' digests (:func:`entry_digest`) whose results it gives unchanged:
-#: a re-issue that changed only its words (statement, caveats, the records of its data), written by the export
-#: (``audio_models.export.results_unchanged_from``).
-RESULTS_UNCHANGED_FROM = "results_unchanged_from"
 
 
 def results_unchanged_from(entry) -> frozenset[str]:

@@ -15,6 +15,7 @@ from edge.app import create_app
 from edge.cli import cli
 from edge.config import load_settings
 from edge.inference.bundles import BUNDLED_ID, ModelStore
+from edge.inference.models import BUNDLED_DIR, entry_digest
 from support import PASSWORD, PATIENT, edit_manifest, model_bundle
 from support import settings_trusting_test_key  # noqa: F401 (the settings fixture, test key pinned)
 
@@ -390,3 +391,36 @@ def login_nurse(client) -> dict:
 def new_visit(client, headers) -> int:
     patient = client.post("/api/v1/patients", json=PATIENT, headers=headers).json
     return client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers).json["id"]
+
+
+def reissue_naming_the_bundled_entry(folder, **change):
+    """A bundle whose crackle entry is the bundled one re-worded (another statement), naming the bundled entry in
+    ``results_unchanged_from`` as the export does, with ``change`` applied on top."""
+    bundled = json.loads((BUNDLED_DIR / "manifest.json").read_text(encoding="utf-8"))["models"]["auscultation"]
+    source = model_bundle(folder)
+
+    def reword(models):
+        entry = models["auscultation"]
+        entry["validation_status"]["statement"] = "Other words about the same model."
+        entry["results_unchanged_from"] = [*entry.get("results_unchanged_from", []), entry_digest(bundled)]
+        entry.update(change)
+    edit_manifest(source, reword)
+    return source
+
+
+def test_a_reissue_that_changed_only_its_words_may_name_the_entry_it_replaces(runner, data_dir, tmp_path):
+    result = models(runner, "install", str(reissue_naming_the_bundled_entry(tmp_path / "b")), data_dir=data_dir)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_bundle_naming_an_entry_that_differs_beyond_its_words_is_refused(runner, data_dir, models_dir, tmp_path):
+    """results_unchanged_from keeps results made with the named entry current (edge.freshness): naming one whose
+    threshold differs would keep results current that calculating again changes, so install refuses it."""
+    bundled_threshold = json.loads((BUNDLED_DIR / "manifest.json").read_text())["models"]["auscultation"]["threshold"]
+    before = snapshot(models_dir)
+    source = reissue_naming_the_bundled_entry(tmp_path / "b", threshold=round(bundled_threshold + 0.05, 3))
+    result = models(runner, "install", str(source), data_dir=data_dir)
+    assert result.exit_code == 1, result.output
+    assert ("model auscultation: results_unchanged_from names the entry of bundle bundled, which differs beyond "
+            "its words (threshold)") in result.output
+    assert snapshot(models_dir) == before and ModelStore(models_dir).active_id() == BUNDLED_ID
