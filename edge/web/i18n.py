@@ -181,20 +181,24 @@ CATALOG: dict[str, dict[str, str]] = {
     "stethoscope_no_devices": {"en": "none", "zh-CN": "无"},
     # After the statement, for a take that does not count (edge.modalities.stethoscope_counts): the crackle
     # model's likelihood ratios were earned in adults through other devices (issue 24).
+    # On an open visit each is followed by what to record through (its *_record_again); a closed visit's take is a
+    # record, so only what happened is said (edge.web.presenters.stethoscope_statement).
     "stethoscope_does_not_count": {"en": "So this take does not count: it does not make its site heard and does not "
                                          "change the risk (the model's accuracy was measured through other "
-                                         "stethoscopes). Record this site again through a stethoscope and chest piece "
-                                         "the model was validated on: {devices}.",
-                                   "zh-CN": "因此本次录音不计入：它不能使该部位算作已听诊，也不改变风险（模型的准确性是通过其他听诊器测得的）。"
-                                            "请用模型验证过的听诊器和听诊头重新录制此部位：{devices}。"},
+                                         "stethoscopes).",
+                                   "zh-CN": "因此本次录音不计入：它不能使该部位算作已听诊，也不改变风险（模型的准确性是通过其他听诊器测得的）。"},
+    "stethoscope_does_not_count_record_again": {"en": "Record this site again through a stethoscope and chest piece "
+                                                      "the model was validated on: {devices}.",
+                                                "zh-CN": "请用模型验证过的听诊器和听诊头重新录制此部位：{devices}。"},
     # evidence_require_validated_stethoscope: the programme counts only takes that name a validated device.
     "stethoscope_required_not_counted": {"en": "This programme counts only takes through a named stethoscope and "
                                                "chest piece the crackle model was validated on, so this take does not "
-                                               "count: it does not make its site heard and does not change the risk. "
-                                               "Record this site again, naming the stethoscope and chest piece, through "
-                                               "one of: {devices}.",
+                                               "count: it does not make its site heard and does not change the risk.",
                                          "zh-CN": "本项目只计入通过已注明且经爆裂音模型验证的听诊器和听诊头录制的录音，因此本次录音不计入："
-                                                  "它不能使该部位算作已听诊，也不改变风险。请注明听诊器和听诊头，用以下之一重新录制此部位：{devices}。"},
+                                                  "它不能使该部位算作已听诊，也不改变风险。"},
+    "stethoscope_required_not_counted_record_again": {"en": "Record this site again, naming the stethoscope and chest "
+                                                            "piece, through one of: {devices}.",
+                                                      "zh-CN": "请注明听诊器和听诊头，用以下之一重新录制此部位：{devices}。"},
     "record": {"en": "Record 20 s with the tablet microphone", "zh-CN": "用平板麦克风录音 20 秒"},
     "stop": {"en": "Stop", "zh-CN": "停止"},
     "recording": {"en": "Recording…", "zh-CN": "正在录音…"},
@@ -788,7 +792,8 @@ CATALOG: dict[str, dict[str, str]] = {
                                  "zh-CN": "其他录音未通过质量检查。"},
     # A closed visit's line is its record (edge.web.presenters.not_heard_text): nothing records or scores its
     # takes any more (edge.patients.require_open_visit), so no Calculate and no "record again"; each reason is
-    # said as a fact, and the line ends with lung_sounds_closed_new_visit.
+    # said as a fact, and the nurse's line ends with lung_sounds_closed_new_visit. The referral letter's (read by
+    # the hospital) says the same facts, whatever the visit's status, and no more.
     "lung_sounds_no_usable_closed": {"en": "Lung sounds: no usable recording. Every take was refused by the quality "
                                            "check, so nothing was heard at this visit.",
                                      "zh-CN": "肺部听诊：没有可用录音。所有录音均未通过质量检查，因此本次就诊什么也没有听到。"},
@@ -797,6 +802,11 @@ CATALOG: dict[str, dict[str, str]] = {
     "lung_sounds_waiting_score_closed": {"en": "A take was saved while the crackle model was unavailable, and this "
                                                "visit is closed, so it stays unscored.",
                                          "zh-CN": "有录音保存时爆裂音模型不可用，且该就诊已结束，因此该录音不再评分。"},
+    # The referral letter's, on a visit still open: the hospital is told what the result was calculated
+    # without, not what the clinic may do (edge.web.presenters.not_heard_text, reader "hospital").
+    "lung_sounds_waiting_score_unscored": {"en": "A take was saved while the crackle model was unavailable, so it was "
+                                                 "not scored.",
+                                           "zh-CN": "有录音保存时爆裂音模型不可用，因此该录音未评分。"},
     "lung_sounds_closed_new_visit": {"en": "This visit is closed: a new visit of the patient records the lung sounds "
                                            "again.",
                                      "zh-CN": "该就诊已结束：如需重新录制肺部听诊，请开始患者的新就诊。"},

@@ -77,10 +77,12 @@ def template_helpers():
     return {
         "t": lambda key, **values: translate(key, lang, **values),
         "join_list": lambda items: join_list(items, lang),
-        # The result's lung-sound lines, worded for the visit's status (a closed visit's is its record).
-        "not_heard_text": lambda sounds, status: presenters.not_heard_text(sounds, lang, visit_status=status),
-        "exam_incomplete_text": lambda sounds, status: presenters.exam_incomplete_text(sounds, lang,
-                                                                                       visit_status=status),
+        # The result's lung-sound lines, worded for the visit's status (a closed visit's is its record) and their
+        # reader (presenters.LUNG_SOUND_READERS: the referral letter's states facts only).
+        "not_heard_text": lambda sounds, status, reader: presenters.not_heard_text(sounds, lang, visit_status=status,
+                                                                                   reader=reader),
+        "exam_incomplete_text": lambda sounds, status, reader: presenters.exam_incomplete_text(
+            sounds, lang, visit_status=status, reader=reader),
         "local_date": lambda stamp: clinic_time.local_date(stamp, zone),
         "local_time": lambda stamp: clinic_time.local_time(stamp, zone),
         "local_datetime": lambda stamp: clinic_time.local_datetime(stamp, zone),
@@ -767,6 +769,8 @@ def referral_letter(referral_id: int):
         # What the crackle model was validated on, in the reader's language (the manifest's statement is English).
         crackle_statement=presenters.crackle_model_statement(crackle_validation(assessment), g.lang) if assessment else None,
         referrer=_referrer(db, referral["id"]),
+        # Read by the hospital's clinician: its lung-sound lines state facts, never what to record.
+        lung_sound_reader="hospital",
         clinic_name=resources.settings.clinic_name, clinic_contact=resources.settings.clinic_contact)
 
 
