@@ -467,11 +467,12 @@ def crackle_model_note(adults: Optional[dict], lang: str) -> str:
                      population=adult_population(adults["population_key"], lang), **figures)
 
 
-def crackle_model_devices_note(adults: Optional[dict], lang: str) -> Optional[str]:
+def crackle_model_devices_note(adults: Optional[dict], lang: str, *, advise: bool) -> Optional[str]:
     """What the same adults' figures are through each device alone (``adults``: :func:`edge.auscultation.
     adult_validation`, its ``devices_found``), built from the manifest's numbers: how many of those with
-    crackles each chest piece found, then which to record through when one found fewer than another (KAUH's
-    bell found 0 of 3: record through the diaphragm). None without figures of two devices or more."""
+    crackles each chest piece found, then, when it may ``advise`` (the nurse's page of an open visit), which to
+    record through when one found fewer than another (KAUH's bell found 0 of 3: record through the diaphragm).
+    None without figures of two devices or more."""
     found = (adults or {}).get("devices_found") or []
     if len(found) < 2:
         return None
@@ -479,7 +480,7 @@ def crackle_model_devices_note(adults: Optional[dict], lang: str) -> Optional[st
               for item in found}
     sentences = [translate("crackle_model_by_device", lang, devices=_by_stethoscope(
         list(counts), lang, lambda device, piece: f"{piece} {counts[device]}" if piece else counts[device]))]
-    if adults.get("record_through"):
+    if advise and adults.get("record_through"):
         sentences.append(translate("crackle_model_record_through", lang,
                                    device=validated_devices([adults["record_through"]], lang)))
     return join_sentences(sentences, lang)
@@ -489,9 +490,10 @@ def crackle_model_statement(adults: Optional[dict], lang: str) -> str:
     """What the crackle model was validated on, in ``lang``, from its manifest's figures as an assessment kept
     them (``adults``: :func:`edge.auscultation.adult_validation`): :func:`crackle_model_note`, then
     :func:`crackle_model_devices_note`. The referral letter gives it in every language (the manifest's own
-    statement is English only)."""
-    return join_sentences([text for text in (crackle_model_note(adults, lang), crackle_model_devices_note(adults, lang))
-                           if text], lang)
+    statement is English only); the hospital reads it, so it says what each chest piece found, not what to
+    record through."""
+    return join_sentences([text for text in (crackle_model_note(adults, lang),
+                                             crackle_model_devices_note(adults, lang, advise=False)) if text], lang)
 
 
 def stethoscope_statement(validation: Optional[dict], lang: str, *, visit_status: str = "open",

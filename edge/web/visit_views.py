@@ -115,7 +115,9 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment, chest_piece_notes=chest_piece_notes,
         crackle_note=presenters.crackle_model_note(crackle_figures, g.lang) if assessment else None,
-        crackle_devices_note=presenters.crackle_model_devices_note(crackle_figures, g.lang) if assessment else None,
+        # Which piece to record through is said to the nurse of an open visit only: nothing records on a closed one.
+        crackle_devices_note=presenters.crackle_model_devices_note(
+            crackle_figures, g.lang, advise=visit["status"] == "open") if assessment else None,
         waiting_takes=waiting_takes,
         chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,
         # The pieces the hint names are the programme's: the one the form starts on, and those that cannot clear.

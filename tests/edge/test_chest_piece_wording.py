@@ -289,3 +289,28 @@ def test_an_unknown_reader_of_a_lung_sound_line_is_refused():
         presenters.not_heard_text(sounds, "en", visit_status="open", reader="tablet")
     with pytest.raises(ValueError, match="got 'tablet'"):
         presenters.exam_incomplete_text(sounds, "en", visit_status="open", reader="tablet")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_closed_visits_note_on_the_crackle_model_says_what_each_piece_found_and_not_which_to_record_through(
+        client, nurse, db, lang):
+    """The shipped model's KAUH adults: the bell found none of 3, the diaphragm 3 of 3. Open, the result's note ends
+    "Record through Littmann 3200 (Diaphragm)."; completed, nothing records on the visit, so it stops at the counts."""
+    from test_clinic_adult_population import visit_with_takes
+    from test_crackle_model_by_device import shipped_note_words
+    from test_stethoscope import LITTMANN
+    from test_ui_lung_sound_result import element
+
+    visit_id = visit_with_takes(client, nurse, db, "CL24-0901", (LITTMANN,))
+    assess(client, nurse, visit_id)
+    client.set_cookie("lang", lang)
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert element(page, "crackle-model-devices") == str(escape(shipped_note_words(lang)))
+    assert patch_visit(client, visit_id, {"status": "completed"}, nurse).status_code == 200
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    closed = {"en": "Of those adults with crackles, each chest piece alone found: Littmann 3200 (Bell 0 of 3, Diaphragm "
+                    "3 of 3, Extended filter 2 of 3).",
+              "zh-CN": "在这些有爆裂音的成人中，各听诊头单独检出：Littmann 3200（钟型面 3 名中 0 名、膜型面 3 名中 3 名、"
+                       "扩展滤波模式 3 名中 2 名）。"}[lang]
+    assert element(page, "crackle-model-devices") == str(escape(closed))
+    assert closed == shipped_note_words(lang, advise=False)  # the manifest's numbers, as the letter words them
