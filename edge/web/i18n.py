@@ -647,28 +647,33 @@ CATALOG: dict[str, dict[str, str]] = {
     "not_counted_uncertain": {"en": "how well it works is still too uncertain",
                               "zh-CN": "其效果仍然太不确定"},
     # edge.fusion.evidence.detector_validation: the takes' stethoscopes were tested in different groups of
-    # adults, or the takes name none and the model was tested in several.
+    # adults, or the takes name none and the model was tested in several. What to do about it is its own sentence
+    # (not_counted_record_again_*), said to the nurse of an open visit only (edge.web.presenters.
+    # lung_sound_advice_given): a closed visit's result and the referral letter say what happened.
     "not_counted_mixed_populations": {"en": "the takes were recorded through stethoscopes tested on different "
-                                            "groups of patients, whose results cannot be combined; record the "
-                                            "sites again through one of them",
-                                      "zh-CN": "这些录音所用的听诊器在不同的患者群体中检验，其结果不能合并；"
-                                               "请用其中一种听诊器重新录制这些部位"},
+                                            "groups of patients, whose results cannot be combined",
+                                      "zh-CN": "这些录音所用的听诊器在不同的患者群体中检验，其结果不能合并"},
+    "not_counted_record_again_mixed_populations": {"en": "Record the sites again through one of those stethoscopes.",
+                                                   "zh-CN": "请用其中一种听诊器重新录制这些部位。"},
     "not_counted_population_not_stated": {"en": "the takes do not say which stethoscope recorded them, and the "
-                                                "model was tested on more than one; record them again naming it",
-                                          "zh-CN": "这些录音未注明所用的听诊器，而该模型在不止一种听诊器上检验过；"
-                                                   "请注明听诊器后重新录制"},
+                                                "model was tested on more than one",
+                                          "zh-CN": "这些录音未注明所用的听诊器，而该模型在不止一种听诊器上检验过"},
+    "not_counted_record_again_population_not_stated": {"en": "Record the sites again, naming the stethoscope.",
+                                                       "zh-CN": "请注明听诊器后重新录制这些部位。"},
     # edge.fusion.evidence.device_weakness (h107): a take is judged by its own device's figures (the manifest's
     # by_device) when its adult population passes the validation rule; these name why that device's do not.
     "not_counted_device_too_few": {"en": "the takes went through a stethoscope or chest piece on which the model "
-                                         "has been tested on too few patients so far; record the sites again through "
-                                         "another chest piece the model was validated on",
-                                   "zh-CN": "这些录音所用的听诊器或听诊头上，模型目前检验过的患者太少；"
-                                            "请用模型验证过的其他听诊头重新录制这些部位"},
+                                         "has been tested on too few patients so far",
+                                   "zh-CN": "这些录音所用的听诊器或听诊头上，模型目前检验过的患者太少"},
     "not_counted_device_uncertain": {"en": "the takes went through a stethoscope or chest piece on which the model "
-                                           "did no better than chance on patients; record the sites again through "
-                                           "another chest piece the model was validated on",
-                                     "zh-CN": "这些录音所用的听诊器或听诊头上，模型在患者中的表现不比随机更好；"
-                                              "请用模型验证过的其他听诊头重新录制这些部位"},
+                                           "did no better than chance on patients",
+                                     "zh-CN": "这些录音所用的听诊器或听诊头上，模型在患者中的表现不比随机更好"},
+    "not_counted_record_again_device_too_few": {"en": "Record the sites again through another chest piece the model "
+                                                      "was validated on.",
+                                                "zh-CN": "请用模型验证过的其他听诊头重新录制这些部位。"},
+    "not_counted_record_again_device_uncertain": {"en": "Record the sites again through another chest piece the model "
+                                                        "was validated on.",
+                                                  "zh-CN": "请用模型验证过的其他听诊头重新录制这些部位。"},
     "stethoscope_device_why_device_too_few": {"en": "the model has been tested on too few patients",
                                               "zh-CN": "模型检验过的患者太少"},
     "stethoscope_device_why_device_uncertain": {"en": "the model did no better than chance on patients",

@@ -224,7 +224,7 @@ def not_heard_text(sounds: dict, lang: str, *, visit_status: str, reader: str = 
     no "record again" nor Calculate, and ends saying a new visit records the lung sounds. The hospital's
     (the referral letter, whatever the visit's status) says what was not heard at that visit and why, and no
     more: the hospital records nothing."""
-    advise = _advises(visit_status, reader)
+    advise = lung_sound_advice_given(visit_status, reader)
     reasons = sounds["not_heard"]["reasons"]
     if reasons in ([], ["refused"]):
         return translate("lung_sounds_no_usable" if advise else "lung_sounds_no_usable_closed", lang)
@@ -237,12 +237,28 @@ def not_heard_text(sounds: dict, lang: str, *, visit_status: str, reader: str = 
     return join_sentences(sentences, lang)
 
 
-def _advises(visit_status: str, reader: str) -> bool:
+def lung_sound_advice_given(visit_status: str, reader: str) -> bool:
     """Whether a lung-sound line read by ``reader`` (``LUNG_SOUND_READERS``) on a visit of ``visit_status`` says
     what to do: only the nurse's, on an open visit."""
     if reader not in LUNG_SOUND_READERS:
         raise ValueError(f"reader must be one of {LUNG_SOUND_READERS}, got {reader!r}")
     return reader == "nurse" and visit_status == "open"
+
+
+def not_counted_text(modality: str, reason_code: Optional[str], lang: str, *, visit_status: str,
+                     reader: str = "nurse") -> str:
+    """Why a measured ``modality`` did not count (``reason_code``: ``edge.fusion.evidence.REASON_CODES``; None
+    reads ``no_patient_validation``), in ``lang``: the result's lung-sound sentence for ``auscultation``
+    (``lung_sounds_not_counted``), else the line of the result's list (``not_counted_line``); then, for a reason
+    the nurse can act on (``not_counted_record_again_*``: record the sites again), that sentence, when
+    :func:`lung_sound_advice_given` (her page of an open visit; never a closed visit's nor the letter)."""
+    code = reason_code or "no_patient_validation"
+    reason = translate(f"not_counted_{code}", lang)
+    sentences = [translate("lung_sounds_not_counted", lang, reason=reason) if modality == "auscultation" else
+                 translate("not_counted_line", lang, modality=translate(f"modality_{modality}", lang), reason=reason)]
+    if f"not_counted_record_again_{code}" in CATALOG and lung_sound_advice_given(visit_status, reader):
+        sentences.append(translate(f"not_counted_record_again_{code}", lang))
+    return join_sentences(sentences, lang)
 
 
 def why_not_heard_sentences(reason: str, not_heard: dict, lang: str, *, visit_status: str,
@@ -284,7 +300,7 @@ def exam_incomplete_text(sounds: dict, lang: str, *, visit_status: str, reader: 
     if not sounds.get("bases_not_heard"):
         return None
     sites = join_list([translate(f"site_{site}", lang) for site in sounds["bases_not_heard"]], lang)
-    return translate("exam_incomplete" if _advises(visit_status, reader) else "exam_incomplete_closed", lang,
+    return translate("exam_incomplete" if lung_sound_advice_given(visit_status, reader) else "exam_incomplete_closed", lang,
                      sites=sites)
 
 

@@ -83,6 +83,8 @@ def template_helpers():
                                                                                    reader=reader),
         "exam_incomplete_text": lambda sounds, status, reader: presenters.exam_incomplete_text(
             sounds, lang, visit_status=status, reader=reader),
+        "not_counted_text": lambda modality, code, status, reader="nurse": presenters.not_counted_text(
+            modality, code, lang, visit_status=status, reader=reader),
         "local_date": lambda stamp: clinic_time.local_date(stamp, zone),
         "local_time": lambda stamp: clinic_time.local_time(stamp, zone),
         "local_datetime": lambda stamp: clinic_time.local_datetime(stamp, zone),
