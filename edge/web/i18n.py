@@ -1076,6 +1076,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh-CN": "{time} 录制的{site}录音无法重新读取：诊所存储中已找不到该录音的声音文件。数据没有任何更改。"
                  "请删除这条录音（“删除并重录”），重新录制该部位，然后重新计算风险。"},
     "breath_poor": {"en": "Poor reading: take the breath reading again", "zh-CN": "读数质量差：请重新做呼气检测"},
+    # The same on a closed visit: its reading is a record, nothing is measured on it any more.
+    "breath_poor_closed": {"en": "Poor reading", "zh-CN": "读数质量差"},
     # Labs
     "analyte": {"en": "Test", "zh-CN": "项目"},
     "si_value": {"en": "In SI units", "zh-CN": "国际单位"},
@@ -1410,15 +1412,25 @@ UNKNOWN_QUALITY_ISSUE = {"audio": {"en": "The recording could not be used: recor
                                     "zh-CN": "读数无法使用：请重新做呼气检测"}}
 
 
-def quality_issue(issue: str | dict, kind: str, lang: str) -> str:
-    """One quality issue for the nurse, in plain words with what to do, in her language.
+#: Each quality issue's words are what happened, this separator, then what to do: on a closed visit only the
+#: first half is said (nothing records on it).
+QUALITY_ISSUE_TO_DO = {"en": ": ", "zh-CN": "："}
+FULL_STOP = {"en": ".", "zh-CN": "。"}
+
+
+def quality_issue(issue: str | dict, kind: str, lang: str, *, advise: bool = True) -> str:
+    """One quality issue for the nurse, in plain words with what to do, in her language; without what to do
+    unless it may ``advise`` (a closed visit's take or reading is a record: edge.patients.require_open_visit).
 
     ``issue`` is the gate's ``"code: detail"`` (audio) or ``{"code", "reason"}`` (breath); only the
     code is read. The measured detail is for engineers and stays in the API's ``quality.issues``.
     """
     code = issue.get("code", "") if isinstance(issue, dict) else issue.partition(":")[0].strip()
     entry = QUALITY_ISSUES.get(f"{kind}:{code}") or UNKNOWN_QUALITY_ISSUE.get(kind) or UNKNOWN_QUALITY_ISSUE["audio"]
-    return entry.get(lang) or entry["en"]
+    lang = lang if lang in entry else "en"
+    if advise:
+        return entry[lang]
+    return entry[lang].split(QUALITY_ISSUE_TO_DO[lang], 1)[0] + FULL_STOP[lang]
 
 
 def error_message(code: str, lang: str, detail: str = "") -> str:

@@ -95,7 +95,8 @@ def template_helpers():
         # server would refuse (the lab and lung-function values' is the visit page's, VALUE_MAX_CHARS).
         "max_chars": {"password": MAX_PASSWORD_LENGTH, "pin": PIN_LENGTHS.stop - 1, "reason": outbox.MAX_REASON_CHARS,
                       "monitoring_note": MONITORING_END_NOTE_MAX, "draft": patients.DRAFT_MAX_VALUE},
-        "quality_issue": lambda issue, kind: quality_issue(issue, kind, lang),
+        # What was wrong with a take or reading; what to do about it only where something can still be recorded.
+        "quality_issue": lambda issue, kind, advise=True: quality_issue(issue, kind, lang, advise=advise),
         "lang": lang,
         "catalog": CATALOG,
         "other_lang": "zh-CN" if lang == "en" else "en",

@@ -360,3 +360,32 @@ def test_lung_sounds_left_out_for_their_devices_figures_ask_to_record_again_on_a
     assert patch_visit(client, visit_id, {"status": "completed"}, nurse).status_code == 200
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert element(page, "lung-sounds-not-counted") == str(escape(happened))
+
+
+@pytest.mark.parametrize(("lang", "said", "instruction"), [
+    ("en", "No sound was recorded.", "No sound was recorded: check the stethoscope is connected and not muted, then "
+                                     "record again."),
+    ("zh-CN", "没有声音。", "没有声音：检查听诊器的连接和静音"),
+])
+def test_a_closed_visits_refused_take_says_what_was_wrong_without_what_to_do(client, nurse, db, lang, said, instruction):
+    """Open, the refused take's reason tells the nurse what to check and to record again; completed, nothing records
+    on the visit, so it says only what was wrong."""
+    import json
+
+    from support import PATIENT
+
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json["id"]
+    refused = stored_take(db, visit_id, "posterior_left_base", 0.02, "diaphragm")
+    db["recordings"].update(refused, {"quality": json.dumps({"ok": False, "issues": ["silent: rms -80 dB"]}),
+                                      "crackle_probability": None})
+    db.conn.commit()
+    client.set_cookie("lang", lang)
+
+    def reasons() -> list[str]:
+        page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+        return re.findall(r"<li>(.*?)</li>", re.search(r'<ul class="refusal">(.*?)</ul>', page, re.S).group(1))
+
+    assert reasons() == [str(escape(instruction))]
+    assert patch_visit(client, visit_id, {"status": "completed"}, nurse).status_code == 200
+    assert reasons() == [str(escape(said))]
