@@ -181,20 +181,24 @@ CATALOG: dict[str, dict[str, str]] = {
     "stethoscope_no_devices": {"en": "none", "zh-CN": "无"},
     # After the statement, for a take that does not count (edge.modalities.stethoscope_counts): the crackle
     # model's likelihood ratios were earned in adults through other devices (issue 24).
+    # On an open visit each is followed by what to record through (its *_record_again); a closed visit's take is a
+    # record, so only what happened is said (edge.web.presenters.stethoscope_statement).
     "stethoscope_does_not_count": {"en": "So this take does not count: it does not make its site heard and does not "
                                          "change the risk (the model's accuracy was measured through other "
-                                         "stethoscopes). Record this site again through a stethoscope and chest piece "
-                                         "the model was validated on: {devices}.",
-                                   "zh-CN": "因此本次录音不计入：它不能使该部位算作已听诊，也不改变风险（模型的准确性是通过其他听诊器测得的）。"
-                                            "请用模型验证过的听诊器和听诊头重新录制此部位：{devices}。"},
+                                         "stethoscopes).",
+                                   "zh-CN": "因此本次录音不计入：它不能使该部位算作已听诊，也不改变风险（模型的准确性是通过其他听诊器测得的）。"},
+    "stethoscope_does_not_count_record_again": {"en": "Record this site again through a stethoscope and chest piece "
+                                                      "the model was validated on: {devices}.",
+                                                "zh-CN": "请用模型验证过的听诊器和听诊头重新录制此部位：{devices}。"},
     # evidence_require_validated_stethoscope: the programme counts only takes that name a validated device.
     "stethoscope_required_not_counted": {"en": "This programme counts only takes through a named stethoscope and "
                                                "chest piece the crackle model was validated on, so this take does not "
-                                               "count: it does not make its site heard and does not change the risk. "
-                                               "Record this site again, naming the stethoscope and chest piece, through "
-                                               "one of: {devices}.",
+                                               "count: it does not make its site heard and does not change the risk.",
                                          "zh-CN": "本项目只计入通过已注明且经爆裂音模型验证的听诊器和听诊头录制的录音，因此本次录音不计入："
-                                                  "它不能使该部位算作已听诊，也不改变风险。请注明听诊器和听诊头，用以下之一重新录制此部位：{devices}。"},
+                                                  "它不能使该部位算作已听诊，也不改变风险。"},
+    "stethoscope_required_not_counted_record_again": {"en": "Record this site again, naming the stethoscope and chest "
+                                                            "piece, through one of: {devices}.",
+                                                      "zh-CN": "请注明听诊器和听诊头，用以下之一重新录制此部位：{devices}。"},
     "record": {"en": "Record 20 s with the tablet microphone", "zh-CN": "用平板麦克风录音 20 秒"},
     "stop": {"en": "Stop", "zh-CN": "停止"},
     "recording": {"en": "Recording…", "zh-CN": "正在录音…"},
@@ -643,28 +647,33 @@ CATALOG: dict[str, dict[str, str]] = {
     "not_counted_uncertain": {"en": "how well it works is still too uncertain",
                               "zh-CN": "其效果仍然太不确定"},
     # edge.fusion.evidence.detector_validation: the takes' stethoscopes were tested in different groups of
-    # adults, or the takes name none and the model was tested in several.
+    # adults, or the takes name none and the model was tested in several. What to do about it is its own sentence
+    # (not_counted_record_again_*), said to the nurse of an open visit only (edge.web.presenters.
+    # lung_sound_advice_given): a closed visit's result and the referral letter say what happened.
     "not_counted_mixed_populations": {"en": "the takes were recorded through stethoscopes tested on different "
-                                            "groups of patients, whose results cannot be combined; record the "
-                                            "sites again through one of them",
-                                      "zh-CN": "这些录音所用的听诊器在不同的患者群体中检验，其结果不能合并；"
-                                               "请用其中一种听诊器重新录制这些部位"},
+                                            "groups of patients, whose results cannot be combined",
+                                      "zh-CN": "这些录音所用的听诊器在不同的患者群体中检验，其结果不能合并"},
+    "not_counted_record_again_mixed_populations": {"en": "Record the sites again through one of those stethoscopes.",
+                                                   "zh-CN": "请用其中一种听诊器重新录制这些部位。"},
     "not_counted_population_not_stated": {"en": "the takes do not say which stethoscope recorded them, and the "
-                                                "model was tested on more than one; record them again naming it",
-                                          "zh-CN": "这些录音未注明所用的听诊器，而该模型在不止一种听诊器上检验过；"
-                                                   "请注明听诊器后重新录制"},
+                                                "model was tested on more than one",
+                                          "zh-CN": "这些录音未注明所用的听诊器，而该模型在不止一种听诊器上检验过"},
+    "not_counted_record_again_population_not_stated": {"en": "Record the sites again, naming the stethoscope.",
+                                                       "zh-CN": "请注明听诊器后重新录制这些部位。"},
     # edge.fusion.evidence.device_weakness (h107): a take is judged by its own device's figures (the manifest's
     # by_device) when its adult population passes the validation rule; these name why that device's do not.
     "not_counted_device_too_few": {"en": "the takes went through a stethoscope or chest piece on which the model "
-                                         "has been tested on too few patients so far; record the sites again through "
-                                         "another chest piece the model was validated on",
-                                   "zh-CN": "这些录音所用的听诊器或听诊头上，模型目前检验过的患者太少；"
-                                            "请用模型验证过的其他听诊头重新录制这些部位"},
+                                         "has been tested on too few patients so far",
+                                   "zh-CN": "这些录音所用的听诊器或听诊头上，模型目前检验过的患者太少"},
     "not_counted_device_uncertain": {"en": "the takes went through a stethoscope or chest piece on which the model "
-                                           "did no better than chance on patients; record the sites again through "
-                                           "another chest piece the model was validated on",
-                                     "zh-CN": "这些录音所用的听诊器或听诊头上，模型在患者中的表现不比随机更好；"
-                                              "请用模型验证过的其他听诊头重新录制这些部位"},
+                                           "did no better than chance on patients",
+                                     "zh-CN": "这些录音所用的听诊器或听诊头上，模型在患者中的表现不比随机更好"},
+    "not_counted_record_again_device_too_few": {"en": "Record the sites again through another chest piece the model "
+                                                      "was validated on.",
+                                                "zh-CN": "请用模型验证过的其他听诊头重新录制这些部位。"},
+    "not_counted_record_again_device_uncertain": {"en": "Record the sites again through another chest piece the model "
+                                                        "was validated on.",
+                                                  "zh-CN": "请用模型验证过的其他听诊头重新录制这些部位。"},
     "stethoscope_device_why_device_too_few": {"en": "the model has been tested on too few patients",
                                               "zh-CN": "模型检验过的患者太少"},
     "stethoscope_device_why_device_uncertain": {"en": "the model did no better than chance on patients",
@@ -818,7 +827,8 @@ CATALOG: dict[str, dict[str, str]] = {
                                  "zh-CN": "其他录音未通过质量检查。"},
     # A closed visit's line is its record (edge.web.presenters.not_heard_text): nothing records or scores its
     # takes any more (edge.patients.require_open_visit), so no Calculate and no "record again"; each reason is
-    # said as a fact, and the line ends with lung_sounds_closed_new_visit.
+    # said as a fact, and the nurse's line ends with lung_sounds_closed_new_visit. The referral letter's (read by
+    # the hospital) says the same facts, whatever the visit's status, and no more.
     "lung_sounds_no_usable_closed": {"en": "Lung sounds: no usable recording. Every take was refused by the quality "
                                            "check, so nothing was heard at this visit.",
                                      "zh-CN": "肺部听诊：没有可用录音。所有录音均未通过质量检查，因此本次就诊什么也没有听到。"},
@@ -827,6 +837,11 @@ CATALOG: dict[str, dict[str, str]] = {
     "lung_sounds_waiting_score_closed": {"en": "A take was saved while the crackle model was unavailable, and this "
                                                "visit is closed, so it stays unscored.",
                                          "zh-CN": "有录音保存时爆裂音模型不可用，且该就诊已结束，因此该录音不再评分。"},
+    # The referral letter's, on a visit still open: the hospital is told what the result was calculated
+    # without, not what the clinic may do (edge.web.presenters.not_heard_text, reader "hospital").
+    "lung_sounds_waiting_score_unscored": {"en": "A take was saved while the crackle model was unavailable, so it was "
+                                                 "not scored.",
+                                           "zh-CN": "有录音保存时爆裂音模型不可用，因此该录音未评分。"},
     "lung_sounds_closed_new_visit": {"en": "This visit is closed: a new visit of the patient records the lung sounds "
                                            "again.",
                                      "zh-CN": "该就诊已结束：如需重新录制肺部听诊，请开始患者的新就诊。"},
@@ -1091,6 +1106,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh-CN": "{time} 录制的{site}录音无法重新读取：诊所存储中已找不到该录音的声音文件。数据没有任何更改。"
                  "请删除这条录音（“删除并重录”），重新录制该部位，然后重新计算风险。"},
     "breath_poor": {"en": "Poor reading: take the breath reading again", "zh-CN": "读数质量差：请重新做呼气检测"},
+    # The same on a closed visit: its reading is a record, nothing is measured on it any more.
+    "breath_poor_closed": {"en": "Poor reading", "zh-CN": "读数质量差"},
     # Labs
     "analyte": {"en": "Test", "zh-CN": "项目"},
     "si_value": {"en": "In SI units", "zh-CN": "国际单位"},
@@ -1425,15 +1442,25 @@ UNKNOWN_QUALITY_ISSUE = {"audio": {"en": "The recording could not be used: recor
                                     "zh-CN": "读数无法使用：请重新做呼气检测"}}
 
 
-def quality_issue(issue: str | dict, kind: str, lang: str) -> str:
-    """One quality issue for the nurse, in plain words with what to do, in her language.
+#: Each quality issue's words are what happened, this separator, then what to do: on a closed visit only the
+#: first half is said (nothing records on it).
+QUALITY_ISSUE_TO_DO = {"en": ": ", "zh-CN": "："}
+FULL_STOP = {"en": ".", "zh-CN": "。"}
+
+
+def quality_issue(issue: str | dict, kind: str, lang: str, *, advise: bool = True) -> str:
+    """One quality issue for the nurse, in plain words with what to do, in her language; without what to do
+    unless it may ``advise`` (a closed visit's take or reading is a record: edge.patients.require_open_visit).
 
     ``issue`` is the gate's ``"code: detail"`` (audio) or ``{"code", "reason"}`` (breath); only the
     code is read. The measured detail is for engineers and stays in the API's ``quality.issues``.
     """
     code = issue.get("code", "") if isinstance(issue, dict) else issue.partition(":")[0].strip()
     entry = QUALITY_ISSUES.get(f"{kind}:{code}") or UNKNOWN_QUALITY_ISSUE.get(kind) or UNKNOWN_QUALITY_ISSUE["audio"]
-    return entry.get(lang) or entry["en"]
+    lang = lang if lang in entry else "en"
+    if advise:
+        return entry[lang]
+    return entry[lang].split(QUALITY_ISSUE_TO_DO[lang], 1)[0] + FULL_STOP[lang]
 
 
 def error_message(code: str, lang: str, detail: str = "") -> str:

@@ -205,38 +205,75 @@ def lung_sounds(assessment: dict, recordings: list[dict], *, threshold: Optional
     }
 
 
-def not_heard_text(sounds: dict, lang: str, *, visit_status: str) -> str:
+#: Who reads a lung-sound line: the clinic's nurse (an open visit's line says what to do next, a closed visit's
+#: that a new visit records again) or the hospital's clinician, whose referral letter states facts only: what was
+#: heard, what did not count and why, never what to record.
+LUNG_SOUND_READERS = ("nurse", "hospital")
+
+
+def not_heard_text(sounds: dict, lang: str, *, visit_status: str, reader: str = "nurse") -> str:
     """The result's lung-sound line when no site was heard (``sounds``: :func:`lung_sounds`), in ``lang``:
     every take refused (``lung_sounds_no_usable``); else that no site is heard yet, then each reason the
     takes give (:func:`why_not_heard_sentences`): a take waits to be scored, takes through a device whose own
     figures fail the validation rule, through a stethoscope or chest piece the model was not validated on,
     clear takes through a piece that cannot rule crackles out, takes the quality gate refused.
 
-    On an open visit each reason comes with what to do about it. A closed visit's line (``visit_status``
-    not ``open``) is its record: nothing records or scores its takes any more
+    To the nurse (``reader``) of an open visit each reason comes with what to do about it. A closed visit's line
+    (``visit_status`` not ``open``) is its record: nothing records or scores its takes any more
     (:func:`edge.patients.require_open_visit`), so it says what was not heard at that visit and why, with
-    no "record again" nor Calculate, and ends saying a new visit records the lung sounds."""
-    visit_open = visit_status == "open"
+    no "record again" nor Calculate, and ends saying a new visit records the lung sounds. The hospital's
+    (the referral letter, whatever the visit's status) says what was not heard at that visit and why, and no
+    more: the hospital records nothing."""
+    advise = lung_sound_advice_given(visit_status, reader)
     reasons = sounds["not_heard"]["reasons"]
     if reasons in ([], ["refused"]):
-        return translate("lung_sounds_no_usable" if visit_open else "lung_sounds_no_usable_closed", lang)
-    sentences = [translate("lung_sounds_none_heard" if visit_open else "lung_sounds_none_heard_closed", lang)]
+        return translate("lung_sounds_no_usable" if advise else "lung_sounds_no_usable_closed", lang)
+    sentences = [translate("lung_sounds_none_heard" if advise else "lung_sounds_none_heard_closed", lang)]
     for reason in reasons:
-        sentences += why_not_heard_sentences(reason, sounds["not_heard"], lang, visit_open=visit_open)
-    if not visit_open:
+        sentences += why_not_heard_sentences(reason, sounds["not_heard"], lang, visit_status=visit_status,
+                                             advise=advise)
+    if reader == "nurse" and visit_status != "open":
         sentences.append(translate("lung_sounds_closed_new_visit", lang))
     return join_sentences(sentences, lang)
 
 
-def why_not_heard_sentences(reason: str, not_heard: dict, lang: str, *, visit_open: bool) -> list[str]:
+def lung_sound_advice_given(visit_status: str, reader: str) -> bool:
+    """Whether a lung-sound line read by ``reader`` (``LUNG_SOUND_READERS``) on a visit of ``visit_status`` says
+    what to do: only the nurse's, on an open visit."""
+    if reader not in LUNG_SOUND_READERS:
+        raise ValueError(f"reader must be one of {LUNG_SOUND_READERS}, got {reader!r}")
+    return reader == "nurse" and visit_status == "open"
+
+
+def not_counted_text(modality: str, reason_code: Optional[str], lang: str, *, visit_status: str,
+                     reader: str = "nurse") -> str:
+    """Why a measured ``modality`` did not count (``reason_code``: ``edge.fusion.evidence.REASON_CODES``; None
+    reads ``no_patient_validation``), in ``lang``: the result's lung-sound sentence for ``auscultation``
+    (``lung_sounds_not_counted``), else the line of the result's list (``not_counted_line``); then, for a reason
+    the nurse can act on (``not_counted_record_again_*``: record the sites again), that sentence, when
+    :func:`lung_sound_advice_given` (her page of an open visit; never a closed visit's nor the letter)."""
+    code = reason_code or "no_patient_validation"
+    reason = translate(f"not_counted_{code}", lang)
+    sentences = [translate("lung_sounds_not_counted", lang, reason=reason) if modality == "auscultation" else
+                 translate("not_counted_line", lang, modality=translate(f"modality_{modality}", lang), reason=reason)]
+    if f"not_counted_record_again_{code}" in CATALOG and lung_sound_advice_given(visit_status, reader):
+        sentences.append(translate(f"not_counted_record_again_{code}", lang))
+    return join_sentences(sentences, lang)
+
+
+def why_not_heard_sentences(reason: str, not_heard: dict, lang: str, *, visit_status: str,
+                            advise: bool) -> list[str]:
     """The sentences of one ``reason`` (``edge.modalities.NOT_HEARD_REASONS``) of :func:`not_heard_text`
-    (``not_heard``: :func:`lung_sounds`' own): what happened, then, on an open visit, what to do about it.
-    A take waiting to be scored; takes through a device whose own figures fail the validation rule (naming
-    it, why, and the devices that count: :func:`record_again_through`); through a stethoscope or chest piece
-    the model was not validated on; clear takes through a piece that cannot rule crackles out (naming those
-    takes' pieces and the devices that count and can: :func:`record_again_clearing`); refused takes."""
+    (``not_heard``: :func:`lung_sounds`' own): what happened, then, when it ``advise``s, what to do about it.
+    A take waiting to be scored (on a closed visit: that it stays unscored); takes through a device whose own
+    figures fail the validation rule (naming it, why, and the devices that count: :func:`record_again_through`);
+    through a stethoscope or chest piece the model was not validated on; clear takes through a piece that cannot
+    rule crackles out (naming those takes' pieces and the devices that count and can:
+    :func:`record_again_clearing`); refused takes."""
     if reason == "waiting_score":  # its open sentence says both what helps: Calculate again, or record again
-        return [translate("lung_sounds_waiting_score" if visit_open else "lung_sounds_waiting_score_closed", lang)]
+        key = ("lung_sounds_waiting_score" if advise else "lung_sounds_waiting_score_closed"
+               if visit_status != "open" else "lung_sounds_waiting_score_unscored")
+        return [translate(key, lang)]
     if reason == "refused":
         return [translate("lung_sounds_some_refused", lang)]
     if reason == "stethoscope":
@@ -252,17 +289,19 @@ def why_not_heard_sentences(reason: str, not_heard: dict, lang: str, *, visit_op
                     for validation in left_out]
         counting = [device for validation in left_out for device in validation.get("devices_counting") or []]
         to_do = [record_again_through(list(dict.fromkeys(counting)), lang, sites="several")]
-    return happened + to_do if visit_open else happened
+    return happened + to_do if advise else happened
 
 
-def exam_incomplete_text(sounds: dict, lang: str, *, visit_status: str) -> Optional[str]:
+def exam_incomplete_text(sounds: dict, lang: str, *, visit_status: str, reader: str = "nurse") -> Optional[str]:
     """The result's warning that protocol bases were not heard (``sounds``: :func:`lung_sounds`, its
-    ``bases_not_heard``), in ``lang``; None when every base was heard. An open visit's asks to record them
-    again before relying on the result; a closed visit's (its record) only says they were not heard."""
+    ``bases_not_heard``), in ``lang``; None when every base was heard. The nurse's on an open visit asks to
+    record them again before relying on the result; a closed visit's (its record) and the hospital's letter's
+    (``reader``, :data:`LUNG_SOUND_READERS`) only say they were not heard at that visit."""
     if not sounds.get("bases_not_heard"):
         return None
     sites = join_list([translate(f"site_{site}", lang) for site in sounds["bases_not_heard"]], lang)
-    return translate("exam_incomplete" if visit_status == "open" else "exam_incomplete_closed", lang, sites=sites)
+    return translate("exam_incomplete" if lung_sound_advice_given(visit_status, reader) else "exam_incomplete_closed", lang,
+                     sites=sites)
 
 
 def assessment_heard_rule(assessment: dict, *, threshold: Optional[float], cannot_clear: Collection[str],
@@ -444,11 +483,12 @@ def crackle_model_note(adults: Optional[dict], lang: str) -> str:
                      population=adult_population(adults["population_key"], lang), **figures)
 
 
-def crackle_model_devices_note(adults: Optional[dict], lang: str) -> Optional[str]:
+def crackle_model_devices_note(adults: Optional[dict], lang: str, *, advise: bool) -> Optional[str]:
     """What the same adults' figures are through each device alone (``adults``: :func:`edge.auscultation.
     adult_validation`, its ``devices_found``), built from the manifest's numbers: how many of those with
-    crackles each chest piece found, then which to record through when one found fewer than another (KAUH's
-    bell found 0 of 3: record through the diaphragm). None without figures of two devices or more."""
+    crackles each chest piece found, then, when it may ``advise`` (the nurse's page of an open visit), which to
+    record through when one found fewer than another (KAUH's bell found 0 of 3: record through the diaphragm).
+    None without figures of two devices or more."""
     found = (adults or {}).get("devices_found") or []
     if len(found) < 2:
         return None
@@ -456,7 +496,7 @@ def crackle_model_devices_note(adults: Optional[dict], lang: str) -> Optional[st
               for item in found}
     sentences = [translate("crackle_model_by_device", lang, devices=_by_stethoscope(
         list(counts), lang, lambda device, piece: f"{piece} {counts[device]}" if piece else counts[device]))]
-    if adults.get("record_through"):
+    if advise and adults.get("record_through"):
         sentences.append(translate("crackle_model_record_through", lang,
                                    device=validated_devices([adults["record_through"]], lang)))
     return join_sentences(sentences, lang)
@@ -466,9 +506,10 @@ def crackle_model_statement(adults: Optional[dict], lang: str) -> str:
     """What the crackle model was validated on, in ``lang``, from its manifest's figures as an assessment kept
     them (``adults``: :func:`edge.auscultation.adult_validation`): :func:`crackle_model_note`, then
     :func:`crackle_model_devices_note`. The referral letter gives it in every language (the manifest's own
-    statement is English only)."""
-    return join_sentences([text for text in (crackle_model_note(adults, lang), crackle_model_devices_note(adults, lang))
-                           if text], lang)
+    statement is English only); the hospital reads it, so it says what each chest piece found, not what to
+    record through."""
+    return join_sentences([text for text in (crackle_model_note(adults, lang),
+                                             crackle_model_devices_note(adults, lang, advise=False)) if text], lang)
 
 
 def _caveat_test_seen(caveat: dict, lang: str) -> list[str]:
@@ -523,14 +564,18 @@ def crackle_model_caveats(model: Optional[dict], lang: str) -> Optional[list[str
     return worded
 
 
-def stethoscope_statement(validation: Optional[dict], lang: str, *, require_validated_stethoscope: bool = False) -> Optional[str]:
+def stethoscope_statement(validation: Optional[dict], lang: str, *, visit_status: str = "open",
+                          require_validated_stethoscope: bool = False) -> Optional[str]:
     """What a take's crackle result says of its stethoscope and chest piece, in ``lang``
     (``validation``: :func:`edge.auscultation.stethoscope_validation`); None without a served crackle
     model. The visit page and the API's recordings word it here. When the take does not count
-    (:func:`stethoscope_counts`, with ``require_validated_stethoscope``) it goes on to say so, why, and
-    to record the site again through a device the model was validated on, named from the manifest."""
+    (:func:`stethoscope_counts`, with ``require_validated_stethoscope``) it goes on to say so and why, and, on
+    an open visit (``visit_status``; the API and ``ildscreen screen`` word it for one who can still record), to
+    record the site again through a device the model was validated on, named from the manifest. A closed
+    visit's take is a record (:func:`edge.patients.require_open_visit`): nothing records on it."""
     if not validation:
         return None
+    visit_open = visit_status == "open"
     text = _validation_statement(validation, lang)
     verdict = stethoscope_verdict(_as_take(validation), require_validated_stethoscope=require_validated_stethoscope)
     if verdict is None:
@@ -538,12 +583,15 @@ def stethoscope_statement(validation: Optional[dict], lang: str, *, require_vali
     if verdict == "device_figures":
         # Its own device's figures fail the validation rule: what the nurse must act on comes first (it does
         # not count, record through a device that counts), then the figures, which read "validated".
-        return join_sentences([translate("stethoscope_device_does_not_count", lang, **device_left_out(validation, lang)),
-                               record_again_through(validation.get("devices_counting"), lang, sites="one"), text], lang)
+        to_do = [record_again_through(validation.get("devices_counting"), lang, sites="one")] if visit_open else []
+        return join_sentences([translate("stethoscope_device_does_not_count", lang,
+                                         **device_left_out(validation, lang)), *to_do, text], lang)
     # Not counted whatever the programme's setting (a device the adults' validation never went through),
     # or only because the programme requires a named, validated one.
     key = "stethoscope_required_not_counted" if verdict == "required" else "stethoscope_does_not_count"
-    return join_sentences([text, translate(key, lang, devices=validated_devices(validation['devices'], lang))], lang)
+    to_do = ([translate(f"{key}_record_again", lang, devices=validated_devices(validation['devices'], lang))]
+             if visit_open else [])
+    return join_sentences([text, translate(key, lang), *to_do], lang)
 
 
 def device_left_out(validation: dict, lang: str) -> dict:

@@ -77,10 +77,14 @@ def template_helpers():
     return {
         "t": lambda key, **values: translate(key, lang, **values),
         "join_list": lambda items: join_list(items, lang),
-        # The result's lung-sound lines, worded for the visit's status (a closed visit's is its record).
-        "not_heard_text": lambda sounds, status: presenters.not_heard_text(sounds, lang, visit_status=status),
-        "exam_incomplete_text": lambda sounds, status: presenters.exam_incomplete_text(sounds, lang,
-                                                                                       visit_status=status),
+        # The result's lung-sound lines, worded for the visit's status (a closed visit's is its record) and their
+        # reader (presenters.LUNG_SOUND_READERS: the referral letter's states facts only).
+        "not_heard_text": lambda sounds, status, reader: presenters.not_heard_text(sounds, lang, visit_status=status,
+                                                                                   reader=reader),
+        "exam_incomplete_text": lambda sounds, status, reader: presenters.exam_incomplete_text(
+            sounds, lang, visit_status=status, reader=reader),
+        "not_counted_text": lambda modality, code, status, reader="nurse": presenters.not_counted_text(
+            modality, code, lang, visit_status=status, reader=reader),
         "local_date": lambda stamp: clinic_time.local_date(stamp, zone),
         "local_time": lambda stamp: clinic_time.local_time(stamp, zone),
         "local_datetime": lambda stamp: clinic_time.local_datetime(stamp, zone),
@@ -91,7 +95,8 @@ def template_helpers():
         # server would refuse (the lab and lung-function values' is the visit page's, VALUE_MAX_CHARS).
         "max_chars": {"password": MAX_PASSWORD_LENGTH, "pin": PIN_LENGTHS.stop - 1, "reason": outbox.MAX_REASON_CHARS,
                       "monitoring_note": MONITORING_END_NOTE_MAX, "draft": patients.DRAFT_MAX_VALUE},
-        "quality_issue": lambda issue, kind: quality_issue(issue, kind, lang),
+        # What was wrong with a take or reading; what to do about it only where something can still be recorded.
+        "quality_issue": lambda issue, kind, advise=True: quality_issue(issue, kind, lang, advise=advise),
         "lang": lang,
         "catalog": CATALOG,
         "other_lang": "zh-CN" if lang == "en" else "en",
@@ -775,6 +780,8 @@ def referral_letter(referral_id: int):
         crackle_statement=presenters.crackle_model_statement(crackle_validation(assessment), g.lang) if assessment else None,
         crackle_caveats=crackle_caveats(assessment) if assessment else None,
         referrer=_referrer(db, referral["id"]),
+        # Read by the hospital's clinician: its lung-sound lines state facts, never what to record.
+        lung_sound_reader="hospital",
         clinic_name=resources.settings.clinic_name, clinic_contact=resources.settings.clinic_contact)
 
 

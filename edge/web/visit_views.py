@@ -95,10 +95,10 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
     chest_piece_notes = {r["id"]: presenters.chest_piece_text(r, g.lang, **rule, visit_status=visit["status"])
                          for r in recordings_}
     # Whether the crackle model was validated on each take's stethoscope and chest piece, and, for one that
-    # does not count for it, why and what to do (a warning then).
+    # does not count for it, why and, on an open visit, what to do (a warning then).
     stethoscope_notes = {r["id"]: presenters.stethoscope_statement(
-        r["stethoscope_validation"], g.lang, require_validated_stethoscope=rule["require_validated_stethoscope"])
-        for r in recordings_}
+        r["stethoscope_validation"], g.lang, visit_status=visit["status"],
+        require_validated_stethoscope=rule["require_validated_stethoscope"]) for r in recordings_}
     stethoscope_not_counted = {r["id"] for r in recordings_ if not presenters.stethoscope_counts_by(
         r["stethoscope_validation"], require_validated_stethoscope=rule["require_validated_stethoscope"])}
     # Takes stored while the crackle model was unavailable: not heard yet, and each says so.
@@ -115,7 +115,9 @@ def _visit_page(visit_id: int, *, status: int, sent: dict, field_errors: dict):
         "visit.html", visit=visit, patient=patient, sites=CHEST_SITES, chest_map=CHEST_MAP, done_sites=done_sites,
         steps=summary["steps"], recordings=recordings_, assessment=assessment, chest_piece_notes=chest_piece_notes,
         crackle_note=presenters.crackle_model_note(crackle_figures, g.lang) if assessment else None,
-        crackle_devices_note=presenters.crackle_model_devices_note(crackle_figures, g.lang) if assessment else None,
+        # Which piece to record through is said to the nurse of an open visit only: nothing records on a closed one.
+        crackle_devices_note=presenters.crackle_model_devices_note(
+            crackle_figures, g.lang, advise=visit["status"] == "open") if assessment else None,
         crackle_caveats=crackle_caveats(assessment) if assessment else None,
         waiting_takes=waiting_takes,
         chest_pieces=CHEST_PIECES, chest_piece_default=resources.settings.chest_piece_default,

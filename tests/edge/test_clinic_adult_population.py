@@ -689,9 +689,13 @@ def test_the_lung_sound_line_says_why_no_site_was_heard_when_a_devices_figures_l
              devices=presenters.validated_devices([f"{LITTMANN} diaphragm"], lang))], lang)))
     assert CATALOG["lung_sounds_stethoscope_not_validated"][lang] not in line
 
-    # The referral letter reads the same result.
+    # The referral letter reads the same result, in the hospital's words: what did not count and why, not what to
+    # record again (brief h124).
     letter = client.get(f"/referrals/{refer(client, headers, with_clear)}/letter").get_data(as_text=True)
-    assert re.search(r'id="lung-sound-finding"><strong>(.*?)</strong>', letter, re.S).group(1) == line
+    assert re.search(r'id="lung-sound-finding"><strong>(.*?)</strong>', letter, re.S).group(1) == str(escape(
+        presenters.join_sentences([CATALOG["lung_sounds_none_heard_closed"][lang], device_sentences[0],
+                                   translate("lung_sounds_cannot_clear", lang,
+                                             pieces=CATALOG["chest_piece_extended"][lang])], lang)))
 
 
 def take_notes(client, visit_id: int) -> list[str]:

@@ -59,10 +59,13 @@ def test_the_note_counts_what_each_device_found_and_names_the_one_to_record_thro
                                            BY_DEVICE)
     assert [(item["device"], item["found"], item["positive"]) for item in adults["devices_found"]] == [
         ("Stetho A bell", 1, 4), ("Stetho A diaphragm", 4, 4), ("Scope B", 2, 3)]
-    assert presenters.crackle_model_devices_note(adults, lang) == expected
-    # The letter's statement is the note on the figures, then the devices' (Chinese sentences take no space).
+    assert presenters.crackle_model_devices_note(adults, lang, advise=True) == expected
+    # The letter's statement is the note on the figures, then the devices' (Chinese sentences take no space), without
+    # which to record through: the hospital records nothing (brief h124).
+    found = expected.split("Record through" if lang == "en" else "请用", 1)[0].rstrip()
+    assert presenters.crackle_model_devices_note(adults, lang, advise=False) == found
     statement = presenters.crackle_model_statement(adults, lang)
-    assert statement == presenters.crackle_model_note(adults, lang) + {"en": " ", "zh-CN": ""}[lang] + expected
+    assert statement == presenters.crackle_model_note(adults, lang) + {"en": " ", "zh-CN": ""}[lang] + found
 
 
 def test_the_device_to_record_through_is_the_one_that_found_most_then_cleared_most():
@@ -74,7 +77,7 @@ def test_the_device_to_record_through_is_the_one_that_found_most_then_cleared_mo
     same = {device: FIGURES for device in BY_DEVICE}
     adults = auscultation.adult_validation(FIGURES, same)
     assert adults["record_through"] is None
-    assert presenters.crackle_model_devices_note(adults, "en") == (
+    assert presenters.crackle_model_devices_note(adults, "en", advise=True) == (
         "Of those adults with crackles, each chest piece alone found: Stetho A (Bell 2 of 4, Diaphragm 2 of 4); "
         "Scope B (2 of 4).")
 
@@ -82,8 +85,8 @@ def test_the_device_to_record_through_is_the_one_that_found_most_then_cleared_mo
 @pytest.mark.parametrize("by_device", [None, {}, {"Stetho A diaphragm": FIGURES}])
 def test_without_figures_of_two_devices_there_is_no_note_on_them(by_device):
     adults = auscultation.adult_validation(FIGURES, by_device)
-    assert presenters.crackle_model_devices_note(adults, "en") is None
-    assert presenters.crackle_model_devices_note(None, "en") is None
+    assert presenters.crackle_model_devices_note(adults, "en", advise=True) is None
+    assert presenters.crackle_model_devices_note(None, "en", advise=True) is None
     assert presenters.crackle_model_statement(adults, "zh-CN") == presenters.crackle_model_note(adults, "zh-CN")
 
 
@@ -101,8 +104,9 @@ def test_the_population_of_figures_of_one_device_gives_its_figures_per_device():
 
 # --- through the real app: the shipped manifest's figures ---------------------------------------------
 
-def shipped_note_words(lang: str, by_device: dict | None = None) -> str:
-    """The devices note the shipped manifest's KAUH adults give (or ``by_device``), built here from its numbers."""
+def shipped_note_words(lang: str, by_device: dict | None = None, *, advise: bool = True) -> str:
+    """The devices note the shipped manifest's KAUH adults give (or ``by_device``), built here from its numbers:
+    what each piece found, then, where it may ``advise`` (an open visit's page), which piece to record through."""
     by_device = by_device or shipped_by_device()
     counts = {device: translate("crackle_model_found", lang,
         found=round(figures["sensitivity"] * figures["positive_patients"]), positive=figures["positive_patients"])
@@ -110,6 +114,8 @@ def shipped_note_words(lang: str, by_device: dict | None = None) -> str:
     pieces = [f"{CATALOG[f'chest_piece_{device.split()[-1]}'][lang]} {count}" for device, count in counts.items()]
     listed = {"en": f"{LITTMANN} ({', '.join(pieces)})", "zh-CN": f"{LITTMANN}（{'、'.join(pieces)}）"}[lang]
     best = max(by_device.items(), key=lambda item: (item[1]["sensitivity"], item[1]["specificity"]))[0]
+    if not advise:
+        return translate("crackle_model_by_device", lang, devices=listed)
     return (translate("crackle_model_by_device", lang, devices=listed)
             + {"en": " ", "zh-CN": ""}[lang]
             + translate("crackle_model_record_through", lang, device=presenters.validated_devices([best], lang)))
@@ -161,7 +167,8 @@ def test_the_visit_page_and_the_letter_say_what_each_chest_piece_found(client, n
     letter = letter_of(client, refer(client, nurse, visit_id))
     said = element(letter, "letter-crackle-model")
     note = element(page, "crackle-model-note")
-    assert said == note + {"en": " ", "zh-CN": ""}[lang] + str(escape(shipped_note_words(lang)))
+    # The hospital reads what each piece found, not which to record through (brief h124).
+    assert said == note + {"en": " ", "zh-CN": ""}[lang] + str(escape(shipped_note_words(lang, advise=False)))
     models = letter.split('id="letter-models"', 1)[1].split("</ul>", 1)[0]
     statement = assessment["validation"]["models"]["auscultation"]["statement"]
     # The catalogue's account, from the manifest's numbers, once, then the model's caveats worded from the

@@ -285,7 +285,8 @@ def test_a_clear_take_through_an_unvalidated_stethoscope_leaves_its_site_to_do_a
                      item, re.S)
     devices = presenters.validated_devices(shipped_entry()["validation"]["populations"]["adults"]["devices"], lang)
     assert note.group(1) == "warning"
-    assert note.group(2).endswith(str(escape(translate("stethoscope_does_not_count", lang, devices=devices))))
+    assert note.group(2).endswith(str(escape(presenters.join_sentences([translate("stethoscope_does_not_count", lang),
+        translate("stethoscope_does_not_count_record_again", lang, devices=devices)], lang))))
     assert "2%" in item  # still shown, with its probability
     assert "chest-piece-note" not in item  # the diaphragm is not what is wrong
     assess(client, nurse, visit["id"])
@@ -495,7 +496,8 @@ def test_without_a_patient_level_validation_no_stethoscope_is_validated(validati
     assert found["status"] == "not_validated" and found["devices"] == []
     statement = presenters.stethoscope_statement(found, "en")
     assert "(in adults it was validated through: none)." in statement
-    assert statement.endswith(translate("stethoscope_does_not_count", "en", devices="none"))
+    assert statement.endswith(presenters.join_sentences([translate("stethoscope_does_not_count", "en"), translate(
+        "stethoscope_does_not_count_record_again", "en", devices="none")], "en"))
 
 
 # --- stored: migration 18 -----------------------------------------------------------------------

@@ -7,7 +7,8 @@ import pytest
 
 from edge.fusion.triage import ADVICE, SCREENING_LINES, TIER_ORDER
 from edge.vocabulary import CHEST_SITES, SYMPTOMS
-from edge.web.i18n import CATALOG, LANGUAGES, QUALITY_ISSUES, join_sentences, translate
+from edge.web.i18n import (CATALOG, LANGUAGES, QUALITY_ISSUE_TO_DO, QUALITY_ISSUES, UNKNOWN_QUALITY_ISSUE, join_sentences,
+                           quality_issue, translate)
 from edge.web.views import LAB_FORM_ANALYTES
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "edge" / "templates"
@@ -60,6 +61,17 @@ def test_every_quality_issue_code_has_an_instruction_in_every_other_language():
     assert expected <= set(QUALITY_ISSUES), expected - set(QUALITY_ISSUES)
     for entry in QUALITY_ISSUES.values():
         assert set(entry) == set(LANGUAGES)
+
+
+def test_every_quality_issue_says_what_happened_then_what_to_do_so_a_closed_visit_says_only_the_first():
+    """quality_issue(advise=False) keeps what comes before QUALITY_ISSUE_TO_DO (a closed visit's take is a record):
+    each entry must have it once, or the closed page would drop the fact or keep an instruction."""
+    for entry in [*QUALITY_ISSUES.values(), *UNKNOWN_QUALITY_ISSUE.values()]:
+        for lang in LANGUAGES:
+            assert entry[lang].count(QUALITY_ISSUE_TO_DO[lang]) == 1, (lang, entry[lang])
+    assert quality_issue("silent: rms -80 dB", "audio", "en", advise=False) == "No sound was recorded."
+    assert quality_issue({"code": "no_breath"}, "breath", "zh-CN", advise=False) == "未检测到呼气。"
+    assert quality_issue("new_code: x", "audio", "en", advise=False) == "The recording could not be used."
 
 
 def test_a_poor_recording_is_explained_in_the_pages_language(client, nurse):
