@@ -553,7 +553,7 @@ cli.add_command(regional_validation)
 
 
 def main() -> None:
-    cli()
+    cli(prog_name="ildscreen")
 
 
 if __name__ == "__main__":  # `python -m edge.cli`, as `python -m edge` and the `ildscreen` script

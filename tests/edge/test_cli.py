@@ -46,6 +46,9 @@ def test_python_dash_m_runs_the_command_line(module):
                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"ildscreen, version {edge.__version__}"
+    usage = subprocess.run([sys.executable, "-m", module, "users", "--help"], capture_output=True, text=True,
+                           timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert usage.stdout.startswith("Usage: ildscreen users "), usage.stdout  # the command the README names
 
 
 def test_db_init_shows_the_first_admin_password_once(runner, data_dir):
