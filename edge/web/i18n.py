@@ -700,8 +700,14 @@ CATALOG: dict[str, dict[str, str]] = {
     # edge.fusion.evidence.unscorable_evidence: the served model cannot score what was stored (a breath
     # reading's features, after a model update that takes other features). The reading's own line on the visit
     # page says the same words (edge.breath.why_unscored ``not_scorable``).
-    "not_counted_not_scorable": {"en": "the model now in use cannot score this reading; take it again",
-                                 "zh-CN": "当前使用的模型无法为此次检测评分，请重新检测"},
+    "not_counted_not_scorable": {"en": "the model now in use cannot score this reading",
+                                 "zh-CN": "当前使用的模型无法为此次检测评分"},
+    # What the nurse of an open visit can do about it (edge.web.presenters.not_counted_text; the reading's own line
+    # on the visit page): never said on a closed visit, which is a record and takes no new reading.
+    "not_counted_record_again_not_scorable": {"en": "Take the breath reading again.",
+                                              "zh-CN": "请重新进行呼气检测。"},
+    # The reading's own line on an open visit's page: the result's reason (not_counted_not_scorable), then what to do.
+    "breath_not_scorable_take_again": {"en": "{reason}; take it again", "zh-CN": "{reason}，请重新检测"},
     # An unvalidated modality (edge.fusion.evidence): measured, shown, but not moving the risk.
     "uncertainty_not_counted": {"en": "Measured, not yet counted: {names} (not yet shown to work for patients "
                                       "like this one, so they do not change the risk).",

@@ -31,7 +31,7 @@ from edge.cli import cli
 from edge.fusion.evidence import KL6_VERSION
 from edge.inference.bundles import SelectedBundle, select_bundle
 from edge.inference.models import BUNDLED_DIR, entry_digest
-from edge.web.i18n import CATALOG
+from edge.web.i18n import CATALOG, join_sentences
 from support import (PASSWORD, PATIENT, assert_referral_follows_freshness, csrf_of, edit_manifest,
                      freshness_by_assessment, model_bundle, patch_visit, shown_result_of)
 from support import settings_trusting_test_key  # noqa: F401 (the settings fixture, test key pinned)
@@ -391,7 +391,11 @@ def test_a_reading_whose_features_the_served_breath_model_cannot_take_does_not_c
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     line = CATALOG["not_counted_line"][lang].format(modality=CATALOG["modality_breath"][lang],
                                                     reason=CATALOG["not_counted_not_scorable"][lang])
-    assert str(escape(line)) in page
+    advice = CATALOG["not_counted_record_again_not_scorable"][lang]
+    assert str(escape(join_sentences([line, advice], lang))) in page  # the nurse of an open visit can take it again
+    assert patch_visit(client, visit_id, {"status": "completed"}, headers).status_code == 200
+    closed = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert str(escape(line)) in closed and advice not in closed  # a closed visit is a record: it takes no reading
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
@@ -407,7 +411,8 @@ def test_a_reading_scored_when_read_that_the_served_model_cannot_take_says_so_be
     assert (kept["probability"], kept["model_version"]) == (reading["probability"], reading["model_version"])
     assert kept["score_unavailable_code"] == "not_scorable" and "humidity_rise_pct" in kept["score_unavailable"]
     client.set_cookie("lang", lang)
-    said = str(escape(CATALOG["not_counted_not_scorable"][lang]))
+    said = str(escape(CATALOG["breath_not_scorable_take_again"][lang].format(
+        reason=CATALOG["not_counted_not_scorable"][lang])))
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert re.search(rf'id="breath-unscored-{kept["id"]}">{re.escape(said)}<', page)
 
@@ -452,7 +457,8 @@ def test_a_reading_kept_unscored_that_the_served_model_cannot_take_follows_the_s
     assert kept["score_unavailable"] == result["contributions"]["breath"]["finding"]["reason"]  # one reason, one text
     client.set_cookie("lang", lang)
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
-    said = str(escape(CATALOG["not_counted_not_scorable"][lang]))
+    said = str(escape(CATALOG["breath_not_scorable_take_again"][lang].format(
+        reason=CATALOG["not_counted_not_scorable"][lang])))
     assert re.search(rf'id="breath-unscored-{kept["id"]}">{re.escape(said)}<', page)
     line = CATALOG["not_counted_line"][lang].format(modality=CATALOG["modality_breath"][lang],
                                                     reason=CATALOG["not_counted_not_scorable"][lang])
