@@ -777,7 +777,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "crackle_caveat_input_noise_may_hide_crackles": {
         "en": "Adults' recordings are scored with white noise {snr_db} dB below their level added: it hides faint "
               "sounds of normal chests that the model took for crackles, and may hide faint crackles too.",
-        "zh-CN": "成人录音评分时加入比其音量低 {snr_db} dB 的白噪声：它能掩盖模型曾误判为爆裂音的正常胸部微弱声音，"
+        "zh-CN": "成人录音评分时加入比其音量低 {snr_db} 分贝的白噪声：它能掩盖模型曾误判为爆裂音的正常胸部微弱声音，"
                  "也可能掩盖微弱的爆裂音。"},
     "crackle_caveat_input_noise_may_hide_crackles_icbhi": {
         "en": "Of {with_crackles} adult recording(s) with crackles from another data set (ICBHI), it found {found}.",

@@ -24,6 +24,8 @@ ALLOWED_LATIN = {
     "ECE", "CITL", "PSI", "Siddiqi",
     "Littmann",  # a stethoscope's make: the crackle model's adults were validated through a Littmann 3200
     "KAUH",  # the lung-sound dataset's name (King Abdullah University Hospital), as its manifest and letter name it
+    "ICBHI",  # the other adult lung-sound dataset's name (the crackle model's caveats name it, as KAUH)
+    "AUC",  # the crackle model's caveats quote its AUC, used as such in Chinese clinical writing (like ECE)
 }
 UNIT_OR_CODE = re.compile(
     r"(?:\b[A-Z]{2,6}\d*-[A-Z0-9-]+\b)"  # patient, referral and board codes (CL7-ZH01, ILD-…, STETH-42)
