@@ -23,7 +23,7 @@ from onnxruntime import quantization
 from audio_models import validation, windows
 from common import model_dates
 from common.hashing import json_digest, sha256_file
-from common.model_entries import RESULTS_UNCHANGED_FROM, differences_beyond_words
+from common.model_entries import RESULTS_UNCHANGED_FROM, differences_beyond_words, write_entries
 from audio_models.datasets import splits
 from audio_models.datasets.generic import LabelledRecording
 from audio_models.datasets.icbhi import load_icbhi
@@ -240,12 +240,8 @@ def results_unchanged_from(existing, entry):
 
 
 def write_manifest(out_dir, entry):
-    """Insert or replace this model's entry in ``manifest.json``, keeping other models."""
-    path = out_dir / "manifest.json"
-    manifest = json.loads(path.read_text()) if path.is_file() else {"models": {}}
-    manifest.setdefault("models", {})[MODEL_NAME] = entry
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
-    return path
+    """Insert or replace this model's entry in ``manifest.json``, keeping other models (``common.model_entries``)."""
+    return write_entries(out_dir / "manifest.json", {MODEL_NAME: entry})
 
 
 SPRSOUND_CITATION = ("Zhang Q et al. SPRSound: Open-Source SJTU Paediatric Respiratory Sound Database. "

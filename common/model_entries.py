@@ -2,10 +2,15 @@
 the rule by which a re-issue that changed only its words gives the results of the entry it replaces
 (``results_unchanged_from``). The export writes the list (:mod:`audio_models.export`); the clinic
 reads it (:mod:`edge.inference.models`, :mod:`edge.freshness`) and checks it at install
-(:mod:`edge.inference.bundles`). Standard library only: the serving path imports it."""
+(:mod:`edge.inference.bundles`). It is also the one writer of a ``manifest.json`` (:func:`write_entries`), which
+both trainings call (:mod:`audio_models.export`, :mod:`tabular_models.training.train`). Standard library only:
+the serving path imports it."""
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from pathlib import Path
 
 #: The entry's list of earlier entries' digests (``common.hashing.json_digest``, as results keep them:
 #: ``edge.inference.models.entry_digest``) whose results it gives unchanged.
@@ -57,3 +62,41 @@ def differences_beyond_words(earlier: dict, entry: dict) -> list[str]:
         else:
             changed.append(key)
     return changed
+
+
+def write_entries(manifest_path: Path, entries: dict) -> Path:
+    """Insert or replace ``entries`` (model name: entry) in ``manifest_path``, keeping the other models'
+    entries and the order the manifest has them in. Deterministic: keys as the entries are built, floats as
+    ``json`` writes them (the shortest text that reads back as the same float: rounding would change
+    ``edge.inference.models.entry_digest``, which results keep and ``edge.freshness`` compares).
+
+    Written to a temporary file beside it and renamed over it, so a run stopped halfway (a crash, Ctrl-C, a
+    full disk) leaves the manifest as it was, never a torn one that no clinic could read.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "manifest.json"
+    >>> _ = write_entries(path, {"labs": {"version": "1.0.0"}})
+    >>> _ = write_entries(path, {"auscultation": {"version": "0.6.0"}})
+    >>> list(json.loads(path.read_text())["models"])
+    ['labs', 'auscultation']
+    """
+    manifest_path = Path(manifest_path)
+    exists = manifest_path.is_file()
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if exists else {}
+    manifest.setdefault("models", {}).update(entries)
+    # mkstemp makes the file readable by its owner only: keep the manifest's own mode (a new one, 0644).
+    mode = manifest_path.stat().st_mode & 0o777 if exists else 0o644
+    fd, temporary = tempfile.mkstemp(dir=manifest_path.parent, prefix=f".{manifest_path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(manifest, indent=2) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, manifest_path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return manifest_path

@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
 from common import model_dates
+from common.model_entries import write_entries
 from tabular_models.calibration import CLIP, logit
 from tabular_models.training import export
 from tabular_models.training.metrics import evaluate
@@ -172,18 +173,6 @@ def train_model(name: str, *, seed: int, out: Path, golden_dir: Path, scale: flo
     }
 
 
-def write_manifest(entries: dict, manifest_path: Path) -> None:
-    """Replace only this package's entries; other models in the same manifest stay as they are.
-
-    Deterministic: keys in the order :func:`train_model` builds them, models in the order the manifest
-    has them; floats as ``json`` writes them, the shortest text that reads back as the same float
-    (``repr``), not a fixed number of digits: rounding would change the values, and with them
-    ``edge.inference.models.entry_digest``, which results keep and ``edge.freshness`` compares."""
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
-    manifest.setdefault("models", {}).update(entries)
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-
-
 def issue(names, *, seed: int, out: Path, metrics_dir: Path, golden_dir: Path, scale: float = 1.0) -> dict:
     """Train, evaluate and export the models ``names`` (keys of :data:`COHORTS`): their ONNX files and
     entries in ``out/manifest.json``, their evaluation JSON in ``metrics_dir`` and their golden rows in
@@ -194,7 +183,7 @@ def issue(names, *, seed: int, out: Path, metrics_dir: Path, golden_dir: Path, s
     # order on more threads (on 2 threads the labs baseline's Brier and ECE moved by ~1e-15 against 1).
     with threadpoolctl.threadpool_limits(limits=1):
         entries = {name: train_model(name, seed=seed, out=out, golden_dir=golden_dir, scale=scale) for name in names}
-    write_manifest(entries, out / "manifest.json")
+    write_entries(out / "manifest.json", entries)
     for name, entry in entries.items():
         report = {"model": name, "version": entry["version"], "synthetic": True, **entry["metrics"],
                   "feature_importances": entry["feature_importances"]}
