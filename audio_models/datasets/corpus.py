@@ -28,7 +28,10 @@ from audio_models.errors import DatasetError
 
 POPULATIONS = ("children", "adults")
 #: Sub-folders of the shared data folder, by population.
-KNOWN_FOLDERS = {"sprsound2022": "children", "sprsound2022_test": "children", "kauh": "adults"}
+#: ``kauh2021/`` is the folder ``ildscreen audio download kauh2021 --dest DATA`` writes (the same adults as ``kauh/``).
+KNOWN_FOLDERS = {"sprsound2022": "children", "sprsound2022_test": "children", "kauh": "adults", "kauh2021": "adults"}
+#: Folders that hold the same patients: a data folder may hold one of each group, or it would read them twice.
+SAME_PATIENTS = (("kauh", "kauh2021"),)
 #: The public sets' folder names, which a labelled folder may not take: the shared data folder's sets and
 #: the ICBHI folders that training, the seed-spread study and ``ildscreen audio evaluate`` read for the
 #: adult cross-device check (:data:`audio_models.datasets.icbhi.ICBHI_FOLDERS`).
@@ -77,8 +80,9 @@ def check_labelled_folder_name(folder):
                        "name for training and evaluation)")
 
 
-def _load_folder(folder):
-    if is_kauh_folder(folder):
+def _load_folder(folder, population):
+    # A KAUH folder without its table is refused by the KAUH loader, which names the table, not SPRSound's.
+    if is_kauh_folder(folder) or population == "adults":
         return load_kauh(folder)
     if is_generic_folder(folder):
         check_labelled_folder_name(folder)
@@ -93,6 +97,11 @@ def dataset_folders(data):
     if not data.is_dir():
         raise DatasetError(f"data folder not found: {data}")
     found = {data / name: population for name, population in KNOWN_FOLDERS.items() if (data / name).is_dir()}
+    for group in SAME_PATIENTS:
+        twice = [name for name in group if data / name in found]
+        if len(twice) > 1:
+            raise DatasetError(f"{data} holds {' and '.join(f'{name}/' for name in twice)}: the same patients, which "
+                               "would be read twice; keep one")
     if found:
         return found
     if is_kauh_folder(data):
@@ -111,7 +120,7 @@ def load_corpus(data, *, population="all"):
     if population not in (*POPULATIONS, "all"):
         raise DatasetError(f"population must be one of {list(POPULATIONS) + ['all']}, got {population!r}")
     folders = {folder: pop for folder, pop in dataset_folders(data).items() if population in ("all", pop) or pop is None}
-    recordings = [recording for folder in sorted(folders) for recording in _load_folder(folder)
+    recordings = [recording for folder in sorted(folders) for recording in _load_folder(folder, folders[folder])
                   if population in ("all", recording.population)]
     if not recordings:
         raise DatasetError(f"no {population} dataset under {data} (looked for {sorted(KNOWN_FOLDERS)} "

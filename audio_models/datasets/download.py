@@ -3,6 +3,11 @@
 Every fetched file is checked against ``checksums.json`` in the dataset's folder. The
 first import records that manifest (sha256 per file); later imports, from the web or
 a mirror, must match it, so a changed or corrupted copy is refused. numpy-free.
+
+A mirror holds either the release's archive (as the web serves it) or, for KAUH and
+SPRSound, an unpacked copy in a layout their loaders read (:mod:`~audio_models.datasets.kauh`,
+:mod:`~audio_models.datasets.sprsound`): the loader reads it before anything is written, and its
+files are copied one by one, each under a temporary name renamed into place.
 """
 
 import json
@@ -15,10 +20,38 @@ import urllib.error
 import urllib.request
 import zipfile
 
+from audio_models.datasets.kauh import TABLE as KAUH_TABLE
+from audio_models.datasets.kauh import load_kauh
+from audio_models.datasets.sprsound import load_sprsound
 from audio_models.errors import DatasetError
 from common.hashing import sha256_file
 
 logger = logging.getLogger(__name__)
+
+
+def _kauh_files(folder):
+    """``recordings.csv`` and the recordings it lists, after :func:`load_kauh` read every row."""
+    listed = [KAUH_TABLE]
+    for recording in load_kauh(folder):
+        try:
+            listed.append(recording.path.relative_to(folder).as_posix())
+        except ValueError:
+            raise DatasetError(f"{folder / KAUH_TABLE}: recording outside the folder: {recording.path}") from None
+    return list(dict.fromkeys(listed))
+
+
+#: What of an unpacked SPRSound release is copied: audio, annotations and tables, sub-folders kept.
+SPRSOUND_SUFFIXES = (".wav", ".flac", ".json", ".csv")
+
+
+def _sprsound_files(folder):
+    """The release's data files (:data:`SPRSOUND_SUFFIXES`, outside hidden top-level folders), after
+    :func:`load_sprsound` found its annotated recordings."""
+    load_sprsound(folder)
+    return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*")
+                  if path.is_file() and path.suffix.lower() in SPRSOUND_SUFFIXES
+                  and not path.relative_to(folder).parts[0].startswith(".") and path.name != CHECKSUMS)
+
 
 DATASETS = {
     "icbhi2017": {
@@ -32,44 +65,61 @@ DATASETS = {
         "title": ("KAUH lung sounds, King Abdullah University Hospital, incl. lung fibrosis subjects "
                   "(Fraiwan et al., Data Brief 2021;35:106913; Mendeley Data doi:10.17632/jwyy9np4gv.3)"),
         "files": {"jwyy9np4gv-3.zip": "https://data.mendeley.com/public-files/datasets/jwyy9np4gv/files/jwyy9np4gv-3.zip"},
+        # From a mirror, also the unpacked copy the loader reads (as in the shared data folder's kauh/).
+        "unpacked": {"what": "KAUH copy (recordings.csv and the recordings it lists)", "folder": "kauh",
+                     "files": _kauh_files},
     },
     "sprsound2022": {
         "title": ("SPRSound 2022 training release, SJTU Paediatric Respiratory Sound Database (Zhang et al., "
                   "IEEE Trans Biomed Circuits Syst 2022;16:867-881; CC BY 4.0)"),
-        # The release is a repository of thousands of small files: from a mirror the folder is
-        # copied file by file (wav/flac audio, json annotations); from the web, the archive.
+        # The release is a repository of thousands of small files: from the web, the archive; from a
+        # mirror, the archive or the unpacked folder, copied file by file.
         "files": {"SPRSound-main.zip": "https://github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound/archive/refs/heads/main.zip"},
-        "mirror_tree": (".wav", ".flac", ".json", ".csv"),
+        "unpacked": {"what": "SPRSound release (<name>.wav|.flac beside or apart from <name>.json)",
+                     "folder": "sprsound2022", "files": _sprsound_files},
     },
 }
 CHECKSUMS = "checksums.json"
 
 
-def _copy_atomically(fetch, target):
+def _copy_atomically(fetch, target, *, expected=None, label=None, against="the recorded"):
+    """Write ``target`` through ``fetch(out)`` under a temporary name, then rename it into place; its sha256.
+
+    With ``expected``, a copy of another sha256 is refused (named by ``label``) and ``target`` is left as it was.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         with os.fdopen(fd, "wb") as out:
             fetch(out)
+        digest = sha256_file(tmp)
+        if expected is not None and digest != expected:
+            raise DatasetError(f"{label or target.name}: sha256 {digest} does not match {against} {expected}")
         os.replace(tmp, target)
+        return digest
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def _fetch_one(name, url, target, mirror):
+def _archive_source(mirror, folder_name, name):
+    """Where the mirror holds archive ``name``: flat, or under the dataset's folder name; else ``None``."""
+    for source in (pathlib.Path(mirror) / name, pathlib.Path(mirror) / folder_name / name):
+        if source.is_file():
+            return source
+    return None
+
+
+def _fetch_one(name, url, target, mirror, expected):
     if mirror is not None:
-        source = pathlib.Path(mirror) / name
-        if not source.is_file():
-            source = pathlib.Path(mirror) / target.parent.name / name
-        if not source.is_file():
+        source = _archive_source(mirror, target.parent.name, name)
+        if source is None:
             raise DatasetError(f"mirror has no {name} (looked in {mirror} and {pathlib.Path(mirror) / target.parent.name})")
         with open(source, "rb") as handle:
-            _copy_atomically(lambda out: shutil.copyfileobj(handle, out), target)
-        return
+            return _copy_atomically(lambda out: shutil.copyfileobj(handle, out), target, expected=expected)
     try:
         with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - fixed https URLs above
-            _copy_atomically(lambda out: shutil.copyfileobj(response, out), target)
+            return _copy_atomically(lambda out: shutil.copyfileobj(response, out), target, expected=expected)
     except (urllib.error.URLError, OSError) as exc:
         raise DatasetError(f"cannot download {url}: {exc}; pass a mirror folder instead") from exc
 
@@ -84,7 +134,10 @@ def fetch_dataset(name, *, dest, mirror=None, extract=True):
     dest : str or os.PathLike, keyword-only
         Data folder; the dataset goes to ``dest/name``.
     mirror : str or os.PathLike or None, keyword-only
-        Folder holding the same file names (flat or under ``name/``); no network used.
+        Folder holding the same file names (flat or under ``name/``); no network used. For a dataset
+        with an ``unpacked`` layout (KAUH, SPRSound), a mirror without the archive is read as the
+        unpacked copy: ``mirror/name/``, ``mirror/<its shared folder name>/`` (``kauh/``, as in the
+        shared data folder) or the mirror itself.
     extract : bool, keyword-only
         Unzip ``.zip`` files after they pass the check.
 
@@ -92,50 +145,86 @@ def fetch_dataset(name, *, dest, mirror=None, extract=True):
     -------
     dict
         ``{"dataset", "folder", "files", "checksums": "recorded" | "verified"}``; ``files`` is
-        ``{file: sha256}``, or for a folder imported from a mirror (SPRSound) the number of files
+        ``{file: sha256}``, or for an unpacked copy imported from a mirror the number of files
         (their sha256 are in ``checksums.json``).
+
+    Raises
+    ------
+    DatasetError
+        Unknown dataset; a mirror holding neither the archive nor an unpacked copy its loader reads
+        (naming what is missing; nothing is written); a file differing from the recorded manifest
+        (naming the file); a first import that would overwrite a differing file already there.
     """
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
     folder = pathlib.Path(dest) / name
     manifest_path = folder / CHECKSUMS
     recorded = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
-    if mirror is not None and "mirror_tree" in DATASETS[name]:
-        digests = _import_tree(pathlib.Path(mirror), folder, DATASETS[name]["mirror_tree"], recorded)
+    unpacked = _unpacked_source(name, mirror)
+    if unpacked is not None:
+        digests = _import_files(*unpacked, folder, recorded)
     else:
         digests = _fetch_files(name, folder, mirror, recorded, extract=extract)
     if recorded is None:
-        manifest_path.write_text(json.dumps(digests, indent=2, sort_keys=True) + "\n")
+        text = json.dumps(digests, indent=2, sort_keys=True) + "\n"
+        _copy_atomically(lambda out: out.write(text.encode("utf-8")), manifest_path)
         logger.info("recorded checksums of %s files for %s", len(digests), name)
-    return {"dataset": name, "folder": str(folder), "files": len(digests) if "mirror_tree" in DATASETS[name] else digests,
+    return {"dataset": name, "folder": str(folder), "files": len(digests) if unpacked is not None else digests,
             "checksums": "recorded" if recorded is None else "verified"}
 
 
-def _import_tree(mirror, folder, suffixes, recorded):
-    """Copy a mirror folder's data files (by suffix, keeping sub-folders) and check each one.
+def _unpacked_source(name, mirror):
+    """``(folder, [relative file])`` of the unpacked copy in ``mirror``, read by the dataset's loader; ``None``
+    for the archive route (no mirror, no unpacked layout, or the mirror holds the archive).
 
-    A recorded manifest must match file for file: a changed, missing or extra file is refused
-    before the copy is reported as verified.
+    Raises
+    ------
+    DatasetError
+        The mirror holds neither the archive nor a copy the loader reads: the loader's words say what is missing.
     """
-    sources = sorted(path for path in mirror.rglob("*") if path.is_file() and path.suffix.lower() in suffixes
-                     and not path.relative_to(mirror).parts[0].startswith("."))
-    if not sources:
-        raise DatasetError(f"mirror {mirror} has no {'/'.join(suffixes)} files")
-    digests = {}
-    for source in sources:
-        relative = source.relative_to(mirror).as_posix()
-        if relative == CHECKSUMS:
-            continue
-        digest = sha256_file(source)
-        if recorded is not None and recorded.get(relative) != digest:
-            raise DatasetError(f"{relative}: sha256 {digest} does not match the recorded {recorded.get(relative)}")
-        digests[relative] = digest
-    if recorded is not None and set(recorded) != set(digests):
-        missing = sorted(set(recorded) - set(digests))[:3]
-        raise DatasetError(f"mirror differs from the recorded file list (e.g. missing {missing})")
-    for relative in digests:
-        with open(mirror / relative, "rb") as handle:
-            _copy_atomically(lambda out, handle=handle: shutil.copyfileobj(handle, out), folder / relative)
+    layout = DATASETS[name].get("unpacked")
+    if mirror is None or layout is None:
+        return None
+    mirror = pathlib.Path(mirror)
+    archives = DATASETS[name]["files"]
+    if any(_archive_source(mirror, name, archive) for archive in archives):
+        return None
+    source = next((mirror / sub for sub in (name, layout["folder"]) if (mirror / sub).is_dir()), mirror)
+    try:
+        return source, layout["files"](source)
+    except DatasetError as exc:
+        raise DatasetError(f"mirror has no {' or '.join(archives)} (looked in {mirror} and {mirror / name}) and "
+                           f"{source} is not an unpacked {layout['what']}: {exc}") from exc
+
+
+def _import_files(source, relatives, folder, recorded):
+    """Copy ``relatives`` from ``source`` into ``folder`` and check each one; ``{relative: sha256}``.
+
+    Everything is checked before anything is written: a recorded manifest must match file for file (a
+    changed file is named); a first import does not overwrite a differing file already in ``folder``. A
+    file already there with the right digest is left as it is, so an unchanged re-import writes nothing.
+    """
+    digests = {relative: sha256_file(source / relative) for relative in relatives}
+    if recorded is not None:
+        for relative, digest in digests.items():
+            if relative in recorded and recorded[relative] != digest:
+                raise DatasetError(f"{relative}: sha256 {digest} does not match the recorded {recorded[relative]}")
+        missing, extra = sorted(set(recorded) - set(digests)), sorted(set(digests) - set(recorded))
+        if missing or extra:
+            raise DatasetError(f"mirror differs from the file list recorded in {folder / CHECKSUMS} "
+                               f"(missing {missing[:3]}, not recorded {extra[:3]})")
+    present = {relative for relative in digests if (folder / relative).is_file()
+               and sha256_file(folder / relative) == digests[relative]}
+    if recorded is None:
+        clashes = sorted(relative for relative in digests if (folder / relative).exists() and relative not in present)
+        if clashes:
+            raise DatasetError(f"{folder} has no {CHECKSUMS} but already holds {clashes[:3]}, different from the "
+                               "mirror's: not overwritten; move them away or import into another --dest")
+    for relative, digest in digests.items():
+        if relative not in present:
+            with open(source / relative, "rb") as handle:
+                _copy_atomically(lambda out, handle=handle: shutil.copyfileobj(handle, out), folder / relative,
+                                 expected=digest, label=relative, against="the one it had when checked (changed meanwhile?)")
     return digests
 
 
@@ -143,11 +232,11 @@ def _fetch_files(name, folder, mirror, recorded, *, extract):
     digests = {}
     for file_name, url in DATASETS[name]["files"].items():
         target = folder / file_name
-        _fetch_one(file_name, url, target, mirror)
-        digests[file_name] = sha256_file(target)
-        if recorded is not None and recorded.get(file_name) != digests[file_name]:
-            target.unlink()
-            raise DatasetError(f"{file_name}: sha256 {digests[file_name]} does not match the recorded {recorded.get(file_name)}")
+        if recorded is not None and file_name not in recorded:
+            raise DatasetError(f"{file_name} is not in the file list recorded in {folder / CHECKSUMS} (recorded from "
+                               "an unpacked copy?): import from the same kind of source")
+        # A changed file is refused before it replaces the one recorded (which stays).
+        digests[file_name] = _fetch_one(file_name, url, target, mirror, None if recorded is None else recorded[file_name])
         if extract and zipfile.is_zipfile(target):
             try:
                 with zipfile.ZipFile(target) as archive:

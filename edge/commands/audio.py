@@ -64,7 +64,8 @@ def score(as_json, variant, files, data_dir):
 @click.argument("dataset", type=click.Choice(sorted(DATASETS)))
 @click.option("--dest", required=True, type=click.Path(file_okay=False), help="Data folder; the dataset goes to DEST/DATASET.")
 @click.option("--mirror", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Local folder with the dataset's files (no network is used).")
+              help="Local folder with the dataset's archive or, for kauh2021 and sprsound2022, an unpacked copy the "
+                   "dataset's loader reads (e.g. ../shared/data/kauh, or ../shared/data itself); no network is used.")
 def download(dataset, dest, mirror):
     """Fetch a public lung-sound DATASET (from the web or a mirror) and check its checksums.
 
@@ -79,7 +80,8 @@ def download(dataset, dest, mirror):
 
 @audio.command(name="evaluate")
 @click.option("--data", "data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="The shared data folder (sprsound2022/, sprsound2022_test/, kauh/) or one dataset folder "
+              help="The shared data folder (sprsound2022/, sprsound2022_test/, kauh/ or the kauh2021/ that "
+                   "'ildscreen audio download' writes) or one dataset folder "
                    "(an SPRSound release, wav+json or FLAC layout; the KAUH copy with its recordings.csv; or your own "
                    "recordings with a labels.csv, audio_models/datasets/generic.py: evaluate it with --part all, or with "
                    "--part test when the model was trained with it, python -m audio_models.train --data).")

@@ -1,14 +1,19 @@
 """Dataset loaders and the fetcher: ICBHI names, cycles and split on the real sample; the
-generic CSV loader; mirror import with checksum recording and verification."""
+generic CSV loader; mirror import (an archive, or an unpacked KAUH or SPRSound copy) with checksum
+recording and verification."""
 
 import json
+import re
 import zipfile
 
+import numpy as np
 import pytest
+import soundfile as sf
 from click.testing import CliRunner
 
 from audio_models.datasets import corpus, download, generic, icbhi
 from audio_models.errors import DatasetError
+from common.hashing import sha256_file
 from edge.commands.audio import audio
 
 
@@ -105,6 +110,8 @@ def test_changed_mirror_file_is_refused(tmp_path, icbhi_mirror):
     (icbhi_mirror / "ICBHI_challenge_train_test.txt").write_text("tampered\n")
     with pytest.raises(DatasetError, match="ICBHI_challenge_train_test.txt: sha256 .* does not match the recorded"):
         download.fetch_dataset("icbhi2017", dest=tmp_path / "data", mirror=icbhi_mirror)
+    # The recorded copy stays: the changed one never replaced it.
+    assert (tmp_path / "data" / "icbhi2017" / "ICBHI_challenge_train_test.txt").read_text() == "101_1b1_Al_sc_Meditron\ttrain\n"
 
 
 def test_mirror_missing_a_file_is_a_clear_error(tmp_path):
@@ -163,3 +170,148 @@ def test_a_malformed_optional_value_or_an_empty_device_names_the_row(tmp_path, r
     (tmp_path / "labels.csv").write_text(rows)
     with pytest.raises(DatasetError, match=message):
         generic.load_folder(tmp_path)
+
+
+# An unpacked copy as a mirror (`ildscreen audio download kauh2021|sprsound2022 --mirror FOLDER`): tiny folders
+# in the layouts the loaders read, with short generated recordings.
+KAUH_HEADER = "recording,patient,filter_mode,diagnosis,sound_label,crackles,location,age_y,sex,sr,dur_s\n"
+KAUH_ROWS = ("kauh1_bell.wav,1,bell,heart failure,C,1,P R L,70,M,4000,0.5\n"
+             "kauh1_diaphragm.wav,1,diaphragm,heart failure,C,1,P R L,70,M,4000,0.5\n"
+             "kauh2_bell.wav,2,bell,n,N,0,P L U,45,F,4000,0.5\n")
+SPRSOUND_NAMES = ("1_2.5_1_p3_7", "2_8_0_p1_3")
+
+
+def _wav(path, rate, seed=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.random.default_rng(seed).normal(0, 1000, rate // 2).astype(np.int16), rate, subtype="PCM_16")
+
+
+def _unpacked_kauh(folder, rows=KAUH_ROWS, header=KAUH_HEADER):
+    """The shared copy's layout: recordings.csv and audio/<recording>."""
+    folder.mkdir(parents=True)
+    (folder / "recordings.csv").write_text(header + rows)
+    for number, line in enumerate(KAUH_ROWS.splitlines()):
+        _wav(folder / "audio" / line.split(",")[0], 4000, seed=number)
+    return folder
+
+
+def _unpacked_sprsound(folder):
+    """The shared copy's layout: audio/<name> and annotations/<name>.json (and a derived table)."""
+    for number, name in enumerate(SPRSOUND_NAMES):
+        _wav(folder / "audio" / f"{name}.wav", 8000, seed=number)
+        (folder / "annotations").mkdir(parents=True, exist_ok=True)
+        (folder / "annotations" / f"{name}.json").write_text(json.dumps({
+            "record_annotation": "DAS", "event_annotation": [{"start": "100", "end": "300", "type": "Fine Crackle"}]}))
+    (folder / "recordings.csv").write_text("recording,record_label\n" + "".join(f"{n}.wav,DAS\n" for n in SPRSOUND_NAMES))
+    return folder
+
+
+UNPACKED = {"kauh2021": (_unpacked_kauh, "adults", 4), "sprsound2022": (_unpacked_sprsound, "children", 5)}
+
+
+def _without(folder, name):
+    (folder / name).unlink()
+    return folder
+
+
+def _download(dataset, dest, mirror):
+    return CliRunner().invoke(audio, ["download", dataset, "--dest", str(dest), "--mirror", str(mirror)])
+
+
+def _tree(folder):
+    return {path.relative_to(folder).as_posix(): (path.stat().st_ino, path.stat().st_mtime_ns, path.read_bytes())
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.parametrize("dataset", sorted(UNPACKED))
+def test_an_unpacked_copy_is_imported_file_by_file_and_the_loaders_read_it(tmp_path, dataset):
+    build, population, files = UNPACKED[dataset]
+    mirror = build(tmp_path / "mirror")
+    result = _download(dataset, tmp_path / "d", mirror)
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "d" / dataset
+    assert json.loads(result.output) == {"dataset": dataset, "folder": str(folder), "files": files, "checksums": "recorded"}
+    recorded = json.loads((folder / "checksums.json").read_text())
+    assert len(recorded) == files and recorded == {name: sha256_file(mirror / name) for name in recorded}
+    assert all((folder / name).read_bytes() == (mirror / name).read_bytes() for name in recorded)
+    # What `ildscreen audio evaluate --data DEST --population ...` reads finds every imported recording.
+    found = corpus.load_corpus(tmp_path / "d", population=population)
+    assert len(found) == (3 if dataset == "kauh2021" else 2) and {r.population for r in found} == {population}
+    assert {r.path.parent.parent for r in found} == {folder}
+
+
+@pytest.mark.parametrize("dataset", sorted(UNPACKED))
+def test_an_unchanged_reimport_writes_nothing_and_a_changed_file_is_refused_by_name(tmp_path, dataset):
+    mirror = UNPACKED[dataset][0](tmp_path / "mirror")
+    assert _download(dataset, tmp_path / "d", mirror).exit_code == 0
+    before = _tree(tmp_path / "d")
+    again = _download(dataset, tmp_path / "d", mirror)
+    assert again.exit_code == 0 and json.loads(again.output)["checksums"] == "verified"
+    assert _tree(tmp_path / "d") == before  # same inodes and times: nothing rewritten, no temporary left
+    changed = "audio/kauh2_bell.wav" if dataset == "kauh2021" else "audio/2_8_0_p1_3.wav"
+    _wav(mirror / changed, 4000 if dataset == "kauh2021" else 8000, seed=99)
+    refused = _download(dataset, tmp_path / "d", mirror)
+    assert refused.exit_code == 1 and refused.output.startswith(f"Error: {changed}: sha256 ")
+    assert "does not match the recorded" in refused.output
+    assert _tree(tmp_path / "d") == before
+
+
+@pytest.mark.parametrize("dataset, build, message", [
+    ("kauh2021", lambda f: _without(_unpacked_kauh(f), "recordings.csv"),
+     r"is not an unpacked KAUH copy .*: KAUH table not found: .*recordings.csv"),
+    ("kauh2021", lambda f: _unpacked_sprsound(f), r"recordings.csv: missing column\(s\) \['patient', 'filter_mode'"),
+    ("kauh2021", lambda f: _unpacked_kauh(f, rows=KAUH_ROWS + "kauh3_bell.wav,3,bell,n,N,0,P L U,50,F,4000,0.5\n"),
+     r"recordings.csv:5: recording not found: kauh3_bell.wav"),
+    ("kauh2021", lambda f: _unpacked_kauh(f, header=KAUH_HEADER.replace("filter_mode", "mode")),
+     r"missing column\(s\) \['filter_mode'\]"),
+    ("sprsound2022", lambda f: _unpacked_kauh(f), r"is not an unpacked SPRSound release .*: no annotated SPRSound recordings"),
+])
+def test_a_folder_that_is_not_the_dataset_is_refused_naming_what_is_missing_and_nothing_is_written(
+        tmp_path, dataset, build, message):
+    mirror = build(tmp_path / "mirror")
+    result = _download(dataset, tmp_path / "d", mirror)
+    assert result.exit_code == 1 and result.output.startswith("Error: mirror has no "), result.output
+    assert re.search(message, result.output)
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_shared_data_folder_as_the_mirror_gives_each_dataset_its_own_folder(tmp_path):
+    """``--mirror ../shared/data``: KAUH from its kauh/, SPRSound from its sprsound2022/, nothing of the other."""
+    _unpacked_kauh(tmp_path / "data" / "kauh")
+    _unpacked_sprsound(tmp_path / "data" / "sprsound2022")
+    for dataset, (_, _, files) in UNPACKED.items():
+        result = _download(dataset, tmp_path / "d", tmp_path / "data")
+        assert result.exit_code == 0 and json.loads(result.output)["files"] == files, result.output
+    assert "audio/kauh1_bell.wav" in json.loads((tmp_path / "d" / "kauh2021" / "checksums.json").read_text())
+    assert len(corpus.load_corpus(tmp_path / "d")) == 5
+
+
+def test_a_first_import_keeps_a_differing_file_already_in_dest(tmp_path):
+    mirror = _unpacked_kauh(tmp_path / "mirror")
+    (tmp_path / "d" / "kauh2021").mkdir(parents=True)
+    (tmp_path / "d" / "kauh2021" / "recordings.csv").write_text("my own table\n")
+    result = _download("kauh2021", tmp_path / "d", mirror)
+    assert result.exit_code == 1 and "already holds ['recordings.csv']" in result.output
+    assert [p.name for p in (tmp_path / "d" / "kauh2021").iterdir()] == ["recordings.csv"]
+    assert (tmp_path / "d" / "kauh2021" / "recordings.csv").read_text() == "my own table\n"
+
+
+def test_the_archive_in_a_mirror_is_still_taken_before_an_unpacked_folder(tmp_path):
+    mirror = _unpacked_sprsound(tmp_path / "mirror")
+    with zipfile.ZipFile(mirror / "SPRSound-main.zip", "w") as archive:
+        for name in SPRSOUND_NAMES:
+            archive.write(mirror / "audio" / f"{name}.wav", f"SPRSound-main/train_wav/{name}.wav")
+            archive.write(mirror / "annotations" / f"{name}.json", f"SPRSound-main/train_json/{name}.json")
+    report = download.fetch_dataset("sprsound2022", dest=tmp_path / "d", mirror=mirror)
+    assert report["files"] == {"SPRSound-main.zip": sha256_file(mirror / "SPRSound-main.zip")}
+    assert len(corpus.load_corpus(tmp_path / "d", population="children")) == 2
+
+
+def test_a_data_folder_with_kauh_twice_is_refused_and_a_kauh_folder_without_its_table_names_it(tmp_path):
+    _unpacked_kauh(tmp_path / "data" / "kauh")
+    (tmp_path / "data" / "kauh2021").mkdir()
+    with pytest.raises(DatasetError, match=r"holds kauh/ and kauh2021/: the same patients"):
+        corpus.load_corpus(tmp_path / "data")
+    (tmp_path / "d" / "kauh2021").mkdir(parents=True)
+    with pytest.raises(DatasetError, match=r"KAUH table not found: .*kauh2021.recordings.csv"):
+        corpus.load_corpus(tmp_path / "d", population="adults")
