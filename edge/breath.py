@@ -1,8 +1,10 @@
 """Breath readings of a visit: the raw e-nose file stored, its quality checked, features and score kept.
 
 The score a reading keeps is the one the breath model served when it was read (its ``probability`` and
-``model_version``, for the record). An assessment does not weigh that score: Calculate scores the
-reading's stored features with the breath model served then (:func:`score_stored_features`, read by
+``model_version``, for the record, with ``scored_at``: when that model gave it, or, for a reading kept
+unscored, when Calculate first scored it; NULL for a score given before schema migration 20, whose time is
+not recorded). An assessment does not weigh that score: Calculate scores the reading's stored features
+with the breath model served then (:func:`score_stored_features`, read by
 ``edge.modalities.breath_evidence``), as blood tests are scored when the result is calculated, so the
 probability and the manifest entry that weighs it are of one model.
 
@@ -163,7 +165,7 @@ def score_unscored_breath_readings(db: sqlite_utils.Database, visit_id: int) -> 
             continue
         with write_transaction(db):
             db["breath_readings"].update(row["id"], {"probability": score.probability,
-                                                     "model_version": score.model_version})
+                                                     "model_version": score.model_version, "scored_at": utc_now()})
         scored += 1
     if scored:
         logger.info("scored %s breath reading(s) stored while the breath model was unavailable", scored)
@@ -273,13 +275,14 @@ def add_breath_reading(
             # File and row under one write lock (as add_recording): a discard or a blob sweep
             # never finds the file committed but not yet referenced.
             stored = pending.commit()
+            now = utc_now()
             reading_id = db["breath_readings"].insert({
                 "visit_id": visit_id, "source": source, "device_id": device_id, "sha256": stored.sha256,
                 "file_path": stored.relative_path,
                 "features": json.dumps(scored["features"]) if scored["features"] is not None else None,
                 "quality": json.dumps(scored["quality"]), "probability": scored["probability"],
-                "model_version": model_version,
-                "created_at": utc_now(), "created_by": actor.user_id,
+                "model_version": model_version, "scored_at": now if scored["probability"] is not None else None,
+                "created_at": now, "created_by": actor.user_id,
             }).last_pk
             audit.record(db, actor, "add_breath_reading", "visit", visit_id, {"breath_reading_id": reading_id})
     logger.info("stored breath reading %s (quality ok: %s)", reading_id, scored["quality"]["ok"])

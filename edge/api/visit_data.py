@@ -137,6 +137,11 @@ class BreathReading(BaseModel):
                                                      "finding). Null when quality failed or the breath model was "
                                                      "unavailable.")
     model_version: Optional[str] = Field(description="The breath model that gave probability.")
+    scored_at: Optional[str] = Field(
+        description="When the breath model in model_version gave probability (UTC, ISO 8601): when the reading was "
+                    "read, or, for one kept unscored, when it was first scored. Null while probability is null, and "
+                    "for a score given before schema migration 20, whose time is not recorded (a non-null "
+                    "probability with a null scored_at).")
     score_unavailable: Optional[str] = Field(
         default=None, description="Set when the reading passed its checks but has no score, or, on an open visit, "
                                   "when the served breath model cannot score the features of one that kept a score "

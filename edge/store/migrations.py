@@ -604,12 +604,25 @@ MONITORING_ENDS = Migration(
     ),
 )
 
+BREATH_SCORED_AT = Migration(
+    20,
+    "each breath reading's score says when it was given",
+    (
+        # UTC (edge.store.database.utc_now), set with probability and model_version: when the reading was read, or
+        # when Calculate first scored one kept unscored (edge.breath.score_unscored_breath_readings); nothing scores
+        # a stored reading again (Calculate weighs its own score of the features, kept with the result). NULL while
+        # it has no score, and for a score given before this column existed: the time is not recorded, and none is
+        # made up (the audit trail does not say which readings were scored when read).
+        "ALTER TABLE breath_readings ADD COLUMN scored_at TEXT",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (IDENTITY_AND_AUDIT, CLINICAL_RECORD, ASSESSMENT_AND_OUTBOX,
                                      CASE_FOLDED_CODES, VISIT_CHECKLIST, OUTCOMES_AND_SITE_CALIBRATION,
                                      TABLET_PIN_LOCK, PROGRAMME_REPORTS, REFERRAL_REASON_AND_WITHDRAWAL,
                                      RECORDING_IDS_NEVER_REUSED, TYPED_BEFORE_THE_LOCK, IDS_NEVER_REUSED,
                                      RECORDING_CHEST_PIECE, LAB_RESULT_CONFIRMED_UNUSUAL, TAKE_CRACKLES_HEARD,
-                                     EDIT_VERSIONS, RECORDING_STETHOSCOPE, MONITORING_ENDS)
+                                     EDIT_VERSIONS, RECORDING_STETHOSCOPE, MONITORING_ENDS, BREATH_SCORED_AT)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -223,6 +223,11 @@ CATALOG: dict[str, dict[str, str]] = {
                                      "stays unscored",
                                "zh-CN": "检测时呼气模型不可用，且该就诊已结束，因此不再评分"},
     "not_scored": {"en": "not scored", "zh-CN": "未评分"},
+    # A scored breath reading's provenance on the visit page: when its score was given (breath_readings.scored_at)
+    # and by which breath model; a score given before schema migration 20 has no time on record.
+    "scored_at": {"en": "Scored at", "zh-CN": "评分时间"},
+    "scored_at_not_recorded": {"en": "not recorded", "zh-CN": "未记录"},
+    "breath_model": {"en": "Breath model", "zh-CN": "呼气模型"},
     # A take that waits to be scored (edge.recordings.awaits_score) makes no site heard: the chest map,
     # the checklist and the risk agree, and the nurse is told why and what helps.
     "take_waiting_score": {"en": "Waiting to be scored: the crackle model was unavailable when this take was saved, "
@@ -402,7 +407,6 @@ CATALOG: dict[str, dict[str, str]] = {
                                   "zh-CN": "平板麦克风（或插在平板上的听诊器）"},
     "board_number": {"en": "Board {number}", "zh-CN": "设备 {number}"},
     "quality_refused": {"en": "Not usable: this take is not counted.", "zh-CN": "无法使用：该次录音不计入。"},
-    "breath_probability": {"en": "Breath model", "zh-CN": "呼气模型"},
     "value": {"en": "Value", "zh-CN": "数值"},
     "unit": {"en": "Unit", "zh-CN": "单位"},
     "analyte_wbc": {"en": "White blood cells", "zh-CN": "白细胞计数 (WBC)"},

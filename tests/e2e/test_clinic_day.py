@@ -18,6 +18,7 @@ from common.passwords import MAX_PASSWORD_LENGTH
 from e2e_support import NURSE_PASSWORD, require_axe
 from support import birth_year_for_age, wav_bytes
 from tablet import Tablet, log_in, new_page, one_time_account, register_patient
+from test_breath_api import breath_csv
 
 pytestmark = pytest.mark.slow
 
@@ -382,6 +383,14 @@ def test_every_template_and_error_path_is_translated_in_chinese(browser, clinic,
     page.click("#breath-form button[type=submit]")
     page.wait_for_selector("#breath-error, #breath-list li")
     tablet.check("breath-error", orientations=("landscape",), accessibility=False)
+    # A reading that scores says when and by which breath model (brief h129): the label stays untranslated.
+    good_breath = tmp_path / "reading.csv"
+    good_breath.write_text(breath_csv(), encoding="utf-8")
+    page.set_input_files("#breath-form input[type=file]", str(good_breath))
+    page.click("#breath-form button[type=submit]")
+    page.wait_for_selector("#breath-list [id^=breath-scored-]")
+    assert page.inner_text("#breath-list [id^=breath-scored-]").startswith("评分时间: ")
+    tablet.check("breath-scored", orientations=("landscape",), accessibility=False)
     page.fill("#lab_hgb", "abc")
     page.click("#labs-button")
     page.wait_for_selector("#lab-error-summary")

@@ -7,9 +7,13 @@ import numpy as np
 import pytest
 from markupsafe import escape
 
-from support import PATIENT, login, patch_visit
+from support import PASSWORD, PATIENT, login, patch_visit
+from edge import audit
+from edge.app import create_app
 from edge.breath import score_breath_reading
 from edge.cli import cli
+from edge.config import load_settings
+from edge.users import create_user
 from edge.web.i18n import CATALOG
 from tabular_models.training.synthetic_breath import device_profile, simulate_reading
 
@@ -61,10 +65,37 @@ def test_a_good_reading_is_stored_with_features_quality_and_probability(client, 
     assert entry == ("add_breath_reading", "visit", str(visit_id))
 
 
+def test_a_reading_says_when_and_by_which_model_it_was_scored(tmp_path, no_env_settings, monkeypatch):
+    """The time the breath model gave the reading's score is stored with it (UTC, as the service keeps every
+    time), returned by the API and shown on the visit page in the clinic's time zone, in English and Chinese,
+    with the model's label (not translated) and no percentage."""
+    import edge.breath
+
+    app = create_app(load_settings(data_dir=tmp_path / "data", max_upload_mb=2, clinic_timezone="Asia/Shanghai"))
+    client = app.test_client()
+    db = app.extensions["ildscreen"].folder.connect()
+    create_user(db, audit.CLI_OPERATOR, username="nurse1", role="nurse", password=PASSWORD)
+    db.close()
+    nurse = login(client, "nurse1")
+    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
+    visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json["id"]
+    monkeypatch.setattr(edge.breath, "utc_now", lambda: "2026-12-07T02:30:00.000+00:00")
+
+    body = upload(client, nurse, visit_id, breath_csv()).json
+    assert (body["scored_at"], body["model_version"]) == ("2026-12-07T02:30:00.000+00:00", "breath-0.1.0")
+    assert client.get(f"/api/v1/visits/{visit_id}/breath", headers=nurse).json["breath_readings"] == [body]
+    for lang, words in (("en", "Scored at: 2026-12-07 10:30 · Breath model: "),
+                        ("zh-CN", "评分时间: 2026-12-07 10:30 · 呼气模型: ")):
+        client.set_cookie("lang", lang)
+        page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+        assert f'id="breath-scored-{body["id"]}">{words}<span translate="no">breath-0.1.0</span></span>' in page
+
+
 def test_a_reading_without_breath_is_kept_with_the_reason_and_no_probability(client, nurse, visit_id):
     response = upload(client, nurse, visit_id, breath_csv(breath_delivered=False))
     assert response.status_code == 201
     assert response.json["probability"] is None and response.json["features"] is None
+    assert response.json["scored_at"] is None  # nothing scored it
     assert [issue["code"] for issue in response.json["quality"]["issues"]] == ["no_breath"]
 
 
@@ -138,6 +169,7 @@ def test_a_reading_taken_while_the_breath_model_is_unavailable_is_kept_and_score
     monkeypatch.setattr(edge.breath, "bundled_model", unavailable)
     kept = upload(client, nurse, visit_id, text)
     assert kept.status_code == 201 and kept.json["probability"] is None and kept.json["model_version"] is None
+    assert kept.json["scored_at"] is None
     assert kept.json["features"] and "breath model is unavailable" in kept.json["score_unavailable"]
     assert "the breath model is unavailable (see /readyz)" in client.get(f"/visits/{visit_id}").get_data(as_text=True)
     refused = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse)
@@ -156,6 +188,7 @@ def test_a_reading_taken_while_the_breath_model_is_unavailable_is_kept_and_score
     assert reading["probability"] == pytest.approx(score_breath_reading(text)["probability"])
     assert reading["score_unavailable"] is None and reading["model_version"].startswith("breath-")
     assert reading["score_unavailable_code"] is None
+    assert reading["scored_at"] > reading["created_at"]  # when Calculate first scored it, not when it was read
 
 
 @pytest.mark.parametrize("model_back", [False, True])
