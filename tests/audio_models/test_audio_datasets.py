@@ -347,6 +347,21 @@ def test_the_published_kauh_files_give_the_copys_recordings_patients_and_parts(t
         tmp_path / "published": "adults"}
 
 
+def test_the_published_names_the_copy_lacks_are_read():
+    """Shapes of published names the copy holds none of: the face alone, zone before side, a trailing space,
+    the bronchial codes (with crackles, positive; alone, negative), a diagnosis holding a comma."""
+    cases = {
+        "BP7_Lung Fibrosis,Crep,P,90,F.wav": ("posterior", "Crep", True, "lung fibrosis"),
+        "DP8_Lung Fibrosis,Crep,A U R,44,M.wav": ("anterior_upper_right", "Crep", True, "lung fibrosis"),
+        "EP9_Plueral Effusion,I C B,P L R,81,M.wav": ("posterior_left", "I C B", True, "plueral effusion"),
+        "BP10_pneumonia,Bronchial,P R L ,64,M.wav": ("posterior_lower_right", "Bronchial", False, "pneumonia"),
+        "BP11_heart failure, copd,I C E W,P L R,65,M.wav": ("posterior_left", "I C E W", True, "heart failure, copd"),
+    }
+    for name, expected in cases.items():
+        recording = kauh.parse_name(name)
+        assert (recording.chest_site, recording.sound_label, recording.crackles, recording.diagnosis) == expected, name
+
+
 @pytest.mark.parametrize("name, message", [
     ("XP3_asthma,N,P L L,50,F.wav", r"XP3_asthma,N,P L L,50,F.wav: not a KAUH file name"),
     ("BP3_asthma,N,P L L,50.wav", r"BP3_asthma,N,P L L,50.wav: not a KAUH file name"),
