@@ -223,7 +223,7 @@ def _audio_files(root):
                   and not any(part.startswith(".") for part in path.relative_to(root).parts))
 
 
-def _load_published(root, files):
+def _load_published(files):
     recordings, seen = [], {}
     for path in files:
         recording = parse_name(path)
@@ -251,7 +251,7 @@ def load_kauh(root):
     files = [] if table.is_file() or not root.is_dir() else _audio_files(root)
     if files:
         try:
-            recordings = _load_published(root, files)
+            recordings = _load_published(files)
         except DatasetError as exc:
             raise DatasetError(f"KAUH table not found: {table}, so {root} was read as the published files: {exc}") from None
     else:
