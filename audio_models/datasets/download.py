@@ -5,9 +5,12 @@ first import records that manifest (sha256 per file); later imports, from the we
 a mirror, must match it, so a changed or corrupted copy is refused. numpy-free.
 
 A mirror holds either the release's archive (as the web serves it) or, for KAUH and
-SPRSound, an unpacked copy in a layout their loaders read (:mod:`~audio_models.datasets.kauh`,
-:mod:`~audio_models.datasets.sprsound`): the loader reads it before anything is written, and its
-files are copied one by one, each under a temporary name renamed into place.
+SPRSound, an unpacked copy in a layout their loaders read (:mod:`~audio_models.datasets.kauh`:
+the project's copy or the published wav files; :mod:`~audio_models.datasets.sprsound`): the loader
+reads it before anything is written, and its files are copied one by one, each under a temporary
+name renamed into place. SPRSound's later (test) release is refused as ``sprsound2022``, the
+training release (:func:`~audio_models.datasets.sprsound.later_release_sign`). After an archive is
+extracted, the loader says how many recordings it reads there, or the report says what to do next.
 """
 
 import json
@@ -22,7 +25,7 @@ import zipfile
 
 from audio_models.datasets.kauh import TABLE as KAUH_TABLE
 from audio_models.datasets.kauh import load_kauh
-from audio_models.datasets.sprsound import load_sprsound
+from audio_models.datasets.sprsound import later_release_sign, load_sprsound
 from audio_models.errors import DatasetError
 from common.hashing import sha256_file
 
@@ -30,8 +33,9 @@ logger = logging.getLogger(__name__)
 
 
 def _kauh_files(folder):
-    """``recordings.csv`` and the recordings it lists, after :func:`load_kauh` read every row."""
-    listed = [KAUH_TABLE]
+    """The recordings :func:`load_kauh` read (every row of the copy's ``recordings.csv``, and the table
+    itself; or every published file)."""
+    listed = [KAUH_TABLE] if (folder / KAUH_TABLE).is_file() else []
     for recording in load_kauh(folder):
         try:
             listed.append(recording.path.relative_to(folder).as_posix())
@@ -53,6 +57,26 @@ def _sprsound_files(folder):
                   and not path.relative_to(folder).parts[0].startswith(".") and path.name != CHECKSUMS)
 
 
+def _training_release_only(folder):
+    """Refuse a folder holding only a later (test) release (:func:`later_release_sign`): imported as
+    ``sprsound2022`` it would be read as the training release.
+
+    Raises
+    ------
+    DatasetError
+        Naming the folder, what marks it, and what the user probably meant.
+    """
+    sign = later_release_sign(folder)
+    if sign is not None:
+        training = folder.parent / "sprsound2022"
+        meant = (f"did you mean {training}?" if training.is_dir() and training != folder else
+                 "point --mirror at the training release (train2022_json / train_classification_json, or the "
+                 "shared data folder's sprsound2022/).")
+        raise DatasetError(f"{folder} holds SPRSound's later test release, not the 2022 training release that "
+                           f"sprsound2022 names ({sign}): {meant} The test release needs no import: "
+                           "'ildscreen audio evaluate --data' reads it where it is")
+
+
 DATASETS = {
     "icbhi2017": {
         "title": "ICBHI 2017 Respiratory Sound Database (Rocha et al., Physiol Meas 2019;40:035001)",
@@ -66,8 +90,11 @@ DATASETS = {
                   "(Fraiwan et al., Data Brief 2021;35:106913; Mendeley Data doi:10.17632/jwyy9np4gv.3)"),
         "files": {"jwyy9np4gv-3.zip": "https://data.mendeley.com/public-files/datasets/jwyy9np4gv/files/jwyy9np4gv-3.zip"},
         # From a mirror, also the unpacked copy the loader reads (as in the shared data folder's kauh/).
-        "unpacked": {"what": "KAUH copy (recordings.csv and the recordings it lists)", "folder": "kauh",
-                     "files": _kauh_files},
+        "unpacked": {"what": ("KAUH copy (recordings.csv and the recordings it lists, or the published "
+                              "<B|D|E>P<patient>_<diagnosis>,<sound code>,<location>,<age>,<sex>.wav files)"),
+                     "folder": "kauh", "files": _kauh_files},
+        # The Mendeley archive holds the recordings as another archive: unpacked too, for the loader.
+        "inner_archives": ("Audio Files.zip",), "load": load_kauh,
     },
     "sprsound2022": {
         "title": ("SPRSound 2022 training release, SJTU Paediatric Respiratory Sound Database (Zhang et al., "
@@ -75,8 +102,10 @@ DATASETS = {
         # The release is a repository of thousands of small files: from the web, the archive; from a
         # mirror, the archive or the unpacked folder, copied file by file.
         "files": {"SPRSound-main.zip": "https://github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound/archive/refs/heads/main.zip"},
-        "unpacked": {"what": "SPRSound release (<name>.wav|.flac beside or apart from <name>.json)",
-                     "folder": "sprsound2022", "files": _sprsound_files},
+        "unpacked": {"what": ("SPRSound release (the 2022 training release: <name>.wav|.flac beside or apart from "
+                              "<name>.json)"),
+                     "folder": "sprsound2022", "files": _sprsound_files, "check": _training_release_only},
+        "load": load_sprsound,
     },
 }
 CHECKSUMS = "checksums.json"
@@ -146,7 +175,9 @@ def fetch_dataset(name, *, dest, mirror=None, extract=True):
     dict
         ``{"dataset", "folder", "files", "checksums": "recorded" | "verified"}``; ``files`` is
         ``{file: sha256}``, or for an unpacked copy imported from a mirror the number of files
-        (their sha256 are in ``checksums.json``).
+        (their sha256 are in ``checksums.json``). An extracted archive of KAUH or SPRSound (its inner
+        archives unpacked too: KAUH's ``Audio Files.zip``) adds ``recordings``, how many its loader
+        reads, or ``next``, what to do when it reads none.
 
     Raises
     ------
@@ -169,8 +200,11 @@ def fetch_dataset(name, *, dest, mirror=None, extract=True):
         text = json.dumps(digests, indent=2, sort_keys=True) + "\n"
         _copy_atomically(lambda out: out.write(text.encode("utf-8")), manifest_path)
         logger.info("recorded checksums of %s files for %s", len(digests), name)
-    return {"dataset": name, "folder": str(folder), "files": len(digests) if unpacked is not None else digests,
-            "checksums": "recorded" if recorded is None else "verified"}
+    report = {"dataset": name, "folder": str(folder), "files": len(digests) if unpacked is not None else digests,
+              "checksums": "recorded" if recorded is None else "verified"}
+    if unpacked is None and extract and "load" in DATASETS[name]:
+        report.update(_readable(name, folder))
+    return report
 
 
 def _unpacked_source(name, mirror):
@@ -191,10 +225,13 @@ def _unpacked_source(name, mirror):
         return None
     source = next((mirror / sub for sub in (name, layout["folder"]) if (mirror / sub).is_dir()), mirror)
     try:
-        return source, layout["files"](source)
+        files = layout["files"](source)
     except DatasetError as exc:
         raise DatasetError(f"mirror has no {' or '.join(archives)} (looked in {mirror} and {mirror / name}) and "
                            f"{source} is not an unpacked {layout['what']}: {exc}") from exc
+    if "check" in layout:
+        layout["check"](source)
+    return source, files
 
 
 def _import_files(source, relatives, folder, recorded):
@@ -238,9 +275,28 @@ def _fetch_files(name, folder, mirror, recorded, *, extract):
         # A changed file is refused before it replaces the one recorded (which stays).
         digests[file_name] = _fetch_one(file_name, url, target, mirror, None if recorded is None else recorded[file_name])
         if extract and zipfile.is_zipfile(target):
-            try:
-                with zipfile.ZipFile(target) as archive:
-                    archive.extractall(folder)
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise DatasetError(f"cannot extract {target}: {exc}") from exc
+            _extract(target, folder)
+            inner = {name.casefold() for name in DATASETS[name].get("inner_archives", ())}
+            for nested in sorted(folder.rglob("*.zip")):
+                if nested.name.casefold() in inner:
+                    _extract(nested, nested.parent / nested.stem)
     return digests
+
+
+def _extract(archive_path, into):
+    try:
+        with zipfile.ZipFile(archive_path) as archive:
+            archive.extractall(into)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DatasetError(f"cannot extract {archive_path}: {exc}") from exc
+
+
+def _readable(name, folder):
+    """What the dataset's loader makes of an extracted archive: ``{"recordings": n}``, or ``{"next": ...}``
+    saying what to do when it reads nothing (the archive's layout changed, or it was not extracted)."""
+    try:
+        return {"recordings": len(DATASETS[name]["load"](folder))}
+    except DatasetError as exc:
+        return {"next": (f"the archive is in {folder} but the loader reads no recordings there ({exc}); unpack its "
+                         f"recordings under {folder} (for KAUH the wav files of 'Audio Files.zip', named as published) "
+                         "and run the same command with --mirror pointing at them")}

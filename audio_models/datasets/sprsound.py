@@ -18,6 +18,7 @@ a list of ``{start, end, type}`` in milliseconds (strings in some files).
 Splits are by patient only (:mod:`audio_models.datasets.splits`). Standard library only.
 """
 
+import csv
 import dataclasses
 import json
 import pathlib
@@ -147,6 +148,36 @@ def read_annotation(path):
             raise DatasetError(f"{path}: event {number}: need 0 <= start < end, got {start * 1000:g}-{end * 1000:g} ms")
         events.append(Event(start, end, kind))
     return label, tuple(sorted(events, key=lambda event: event.start_s))
+
+
+#: Column of the later (test) release's converted table (``recordings.csv``): ``inter`` or ``intra``.
+TEST_PART_COLUMN = "test_part"
+#: Folder names of the official repository that hold the later releases' annotations (``test2022_json``,
+#: ``inter_test_json``, ``intra_test_json``; earlier, ``valid_classification_json``).
+_LATER_RELEASE_FOLDER = re.compile(r"test|valid", re.IGNORECASE)
+
+
+def later_release_sign(root):
+    """What says that ``root`` holds only a later (test) release, not the 2022 training release; ``None`` when
+    nothing does. The signs: a ``recordings.csv`` with a :data:`TEST_PART_COLUMN` column (the converted copy,
+    as ``../shared/data/sprsound2022_test``), or every annotation under a folder named for a test or
+    validation release (the official layout). A folder holding both releases has no such sign.
+
+    Examples
+    --------
+    >>> later_release_sign(pathlib.Path("absent")) is None
+    True
+    """
+    root = pathlib.Path(root)
+    table = root / "recordings.csv"
+    if table.is_file():
+        with open(table, newline="", encoding="utf-8") as handle:
+            if TEST_PART_COLUMN in next(csv.reader(handle), []):
+                return f"its recordings.csv has a {TEST_PART_COLUMN} column, inter or intra"
+    folders = {annotation.parent.relative_to(root) for annotation in root.rglob("*.json") if _NAME.match(annotation.stem)}
+    if folders and all(any(_LATER_RELEASE_FOLDER.search(part) for part in folder.parts) for folder in folders):
+        return f"its annotations lie under {', '.join(sorted(map(str, folders))[:3])}, a test or validation release's folders"
+    return None
 
 
 def load_sprsound(root, *, release=None):

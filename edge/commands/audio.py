@@ -65,11 +65,13 @@ def score(as_json, variant, files, data_dir):
 @click.option("--dest", required=True, type=click.Path(file_okay=False), help="Data folder; the dataset goes to DEST/DATASET.")
 @click.option("--mirror", type=click.Path(exists=True, file_okay=False), default=None,
               help="Local folder with the dataset's archive or, for kauh2021 and sprsound2022, an unpacked copy the "
-                   "dataset's loader reads (e.g. ../shared/data/kauh, or ../shared/data itself); no network is used.")
+                   "dataset's loader reads (e.g. ../shared/data/kauh, KAUH's published wav files, or ../shared/data "
+                   "itself; SPRSound's later test release is refused); no network is used.")
 def download(dataset, dest, mirror):
     """Fetch a public lung-sound DATASET (from the web or a mirror) and check its checksums.
 
-    The first import records DEST/DATASET/checksums.json; later imports must match it.
+    The first import records DEST/DATASET/checksums.json; later imports must match it. After an archive is
+    unpacked, the report says how many recordings the loader reads there, or what to do next.
     """
     try:
         report = fetch_dataset(dataset, dest=dest, mirror=mirror)
@@ -82,7 +84,8 @@ def download(dataset, dest, mirror):
 @click.option("--data", "data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The shared data folder (sprsound2022/, sprsound2022_test/, kauh/ or the kauh2021/ that "
                    "'ildscreen audio download' writes) or one dataset folder "
-                   "(an SPRSound release, wav+json or FLAC layout; the KAUH copy with its recordings.csv; or your own "
+                   "(an SPRSound release, wav+json or FLAC layout; the KAUH copy with its recordings.csv or KAUH's published "
+                   "wav files, BP1_Asthma,I E W,P L L,70,M.wav; or your own "
                    "recordings with a labels.csv, audio_models/datasets/generic.py: evaluate it with --part all, or with "
                    "--part test when the model was trained with it, python -m audio_models.train --data).")
 @click.option("--population", type=click.Choice(["all", "adults", "children"]), default="all", show_default=True,

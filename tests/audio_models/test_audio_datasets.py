@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from audio_models.datasets import corpus, download, generic, icbhi
+from audio_models.datasets import corpus, download, generic, icbhi, kauh, splits
 from audio_models.errors import DatasetError
 from common.hashing import sha256_file
 from edge.commands.audio import audio
@@ -315,3 +315,165 @@ def test_a_data_folder_with_kauh_twice_is_refused_and_a_kauh_folder_without_its_
     (tmp_path / "d" / "kauh2021").mkdir(parents=True)
     with pytest.raises(DatasetError, match=r"KAUH table not found: .*kauh2021.recordings.csv"):
         corpus.load_corpus(tmp_path / "d", population="adults")
+
+
+# The KAUH dataset as published (Mendeley Data jwyy9np4gv, `Audio Files.zip`): a folder of full-length wav files
+# named <F>P<patient>_<diagnosis>,<sound code>,<location>,<age>,<sex>, read by the same loader as the copy.
+PUBLISHED = ("BP1_Heart Failure,C,P R L,70,M.wav", "DP1_Heart Failure,C,P R L,70,M.wav", "BP2_N,N,P L U,45,F.wav")
+
+
+def _published_kauh(folder, names=PUBLISHED):
+    for number, name in enumerate(names):
+        _wav(folder / "Audio Files" / name, 4000, seed=number)
+    return folder
+
+
+def test_the_published_kauh_files_give_the_copys_recordings_patients_and_parts(tmp_path):
+    """The same sounds in either layout are the same recordings: patient ids (so the hash split's parts),
+    filter modes, labels, chest sites, ages and sexes; names vary in case and spacing."""
+    copy = kauh.load_kauh(_unpacked_kauh(tmp_path / "copy"))
+    names = ("bP1_heart failure, c ,P  r l ,70,m.wav", "DP01_Heart Failure,C,P R L,70,M.WAV", "BP2_N,n,P L U ,45,F.wav")
+    published = kauh.load_kauh(_published_kauh(tmp_path / "published", names))
+    fields = ("patient_id", "filter_mode", "device", "sound_label", "crackles", "chest_site", "age_y", "sex",
+              "diagnosis", "other_sounds", "dataset_family", "population")
+
+    def seen(recordings):
+        return sorted(tuple(getattr(r, field) for field in fields) for r in recordings)
+
+    assert seen(published) == seen(copy)
+    for seed in range(3):
+        assert splits.patient_split(published, seed=seed) == splits.patient_split(copy, seed=seed)
+    assert kauh.is_kauh_folder(tmp_path / "published") and corpus.dataset_folders(tmp_path / "published") == {
+        tmp_path / "published": "adults"}
+
+
+def test_the_published_names_the_copy_lacks_are_read():
+    """Shapes of published names the copy holds none of: the face alone, zone before side, a trailing space,
+    the bronchial codes (with crackles, positive; alone, negative), a diagnosis holding a comma."""
+    cases = {
+        "BP7_Lung Fibrosis,Crep,P,90,F.wav": ("posterior", "Crep", True, "lung fibrosis"),
+        "DP8_Lung Fibrosis,Crep,A U R,44,M.wav": ("anterior_upper_right", "Crep", True, "lung fibrosis"),
+        "EP9_Plueral Effusion,I C B,P L R,81,M.wav": ("posterior_left", "I C B", True, "plueral effusion"),
+        "BP10_pneumonia,Bronchial,P R L ,64,M.wav": ("posterior_lower_right", "Bronchial", False, "pneumonia"),
+        "BP11_heart failure, copd,I C E W,P L R,65,M.wav": ("posterior_left", "I C E W", True, "heart failure, copd"),
+    }
+    for name, expected in cases.items():
+        recording = kauh.parse_name(name)
+        assert (recording.chest_site, recording.sound_label, recording.crackles, recording.diagnosis) == expected, name
+
+
+@pytest.mark.parametrize("name, message", [
+    ("XP3_asthma,N,P L L,50,F.wav", r"XP3_asthma,N,P L L,50,F.wav: not a KAUH file name"),
+    ("BP3_asthma,N,P L L,50.wav", r"BP3_asthma,N,P L L,50.wav: not a KAUH file name"),
+    ("BP3_asthma,Rhonchi,P L L,50,F.wav", r"BP3_asthma,Rhonchi,P L L,50,F.wav: unknown KAUH sound code 'Rhonchi'"),
+    ("BP3_asthma,N,X L L,50,F.wav", r"BP3_asthma,N,X L L,50,F.wav: KAUH location must be A/P"),
+    ("BP3_asthma,N,P L L,old,F.wav", r"BP3_asthma,N,P L L,old,F.wav: age must be a number, got 'old'"),
+    ("BP3_asthma,N,P L L,50,Q.wav", r"BP3_asthma,N,P L L,50,Q.wav: sex must be M or F, got 'Q'"),
+    ("bp2_n,n,p l u,45,f.wav", r"patient 2 through the bell filter appears twice: .*BP2_N,N,P L U,45,F.wav and .*bp2_n"),
+])
+def test_a_published_kauh_name_that_does_not_parse_is_refused_naming_the_file(tmp_path, name, message):
+    """Never read as a negative: a name or sound code the loader does not know stops the load."""
+    folder = _published_kauh(tmp_path / "published", PUBLISHED + (name,))
+    with pytest.raises(DatasetError, match=message):
+        kauh.load_kauh(folder)
+
+
+@pytest.mark.parametrize("row, crackles, logged", [
+    ("kauh2_bell.wav,2,bell,n,Q W,1,P L U,45,F,4000,0.5\n", True, None),
+    ("kauh2_bell.wav,2,bell,n,N,1,P L U,45,F,4000,0.5\n", True,
+     "recordings.csv:4: crackles 1 disagrees with sound_label 'N' (no crackles by the dataset's code)"),
+])
+def test_the_copys_crackles_column_is_its_label_and_a_disagreeing_code_is_logged(tmp_path, caplog, row, crackles,
+                                                                                 logged):
+    """The copy's curated ``crackles`` column is taken as the label, never refused: a withheld folder of the same
+    copy may carry a code the table lacks, and an evaluation must not stop on it. A known code that disagrees
+    with the column is logged (a curation slip shows)."""
+    folder = _unpacked_kauh(tmp_path / "copy", rows=KAUH_ROWS.rsplit("kauh2_bell", 1)[0] + row)
+    with caplog.at_level("WARNING", logger="audio_models.datasets.kauh"):
+        found = {r.path.name: r for r in kauh.load_kauh(folder)}
+    assert found["kauh2_bell.wav"].crackles is crackles
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == (1 if logged else 0)
+    assert all(warning.endswith(f"/{logged}; the column is used") for warning in warnings)
+
+
+def test_the_published_kauh_files_as_the_mirror_are_imported_and_read_where_they_were_written(tmp_path):
+    mirror = _published_kauh(tmp_path / "KAUH download")
+    (mirror / "Data annotation.xlsx").write_bytes(b"not read")
+    result = _download("kauh2021", tmp_path / "d", mirror)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["files"] == 3
+    recorded = json.loads((tmp_path / "d" / "kauh2021" / "checksums.json").read_text())
+    assert sorted(recorded) == sorted(f"Audio Files/{name}" for name in PUBLISHED)
+    found = corpus.load_corpus(tmp_path / "d", population="adults")
+    assert sorted((r.patient_id, r.filter_mode, r.crackles) for r in found) == [
+        ("1", "bell", True), ("1", "diaphragm", True), ("2", "bell", False)]
+
+
+def _mendeley_archive(mirror, inner=True):
+    """The archive as Mendeley serves it: the recordings inside another archive, beside the annotation sheet."""
+    _published_kauh(tmp := mirror / "build")
+    mirror.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(mirror / "jwyy9np4gv-3.zip", "w") as archive:
+        if inner:
+            with zipfile.ZipFile(tmp / "Audio Files.zip", "w") as audio_files:
+                for path in sorted((tmp / "Audio Files").iterdir()):
+                    audio_files.write(path, path.name)
+            archive.write(tmp / "Audio Files.zip", "Audio Files.zip")
+        archive.writestr("Data annotation.xlsx", b"not read")
+    return mirror
+
+
+def test_the_mendeley_archive_is_extracted_with_its_inner_archive_and_the_loader_reads_it(tmp_path):
+    report = download.fetch_dataset("kauh2021", dest=tmp_path / "d", mirror=_mendeley_archive(tmp_path / "mirror"))
+    assert report["recordings"] == 3 and "next" not in report
+    assert len(corpus.load_corpus(tmp_path / "d", population="adults")) == 3
+
+
+def test_an_archive_the_loader_cannot_read_says_what_to_do_next(tmp_path):
+    report = download.fetch_dataset("kauh2021", dest=tmp_path / "d", mirror=_mendeley_archive(tmp_path / "mirror", inner=False))
+    assert "recordings" not in report and report["checksums"] == "recorded"
+    assert "the loader reads no recordings there" in report["next"] and "--mirror" in report["next"]
+
+
+# SPRSound's later (test) release is not the 2022 training release `sprsound2022` names.
+def _test_release_copy(folder):
+    """The converted test release's layout (as ../shared/data/sprsound2022_test): a test_part column."""
+    _unpacked_sprsound(folder)
+    (folder / "recordings.csv").write_text("recording,test_part,record_label\n"
+                                           + "".join(f"{n}.wav,inter,DAS\n" for n in SPRSOUND_NAMES))
+    return folder
+
+
+def _official_layout(folder, json_folders):
+    for number, (name, json_folder) in enumerate(zip(SPRSOUND_NAMES, json_folders)):
+        _wav(folder / "wav" / f"{name}.wav", 8000, seed=number)
+        (folder / json_folder).mkdir(parents=True, exist_ok=True)
+        (folder / json_folder / f"{name}.json").write_text(json.dumps({"record_annotation": "Normal", "event_annotation": []}))
+    return folder
+
+
+def _shared_test_release(tmp_path):
+    """The shared data folder's layout: the training release beside the test release."""
+    _unpacked_sprsound(tmp_path / "data" / "sprsound2022")
+    return _test_release_copy(tmp_path / "data" / "sprsound2022_test")
+
+
+@pytest.mark.parametrize("build, sign, meant", [
+    (_shared_test_release, "has a test_part column", "did you mean .*data/sprsound2022\\?"),
+    (lambda tmp: _official_layout(tmp / "BioCAS2022", ["test2022_json/inter_test_json", "test2022_json/intra_test_json"]),
+     "annotations lie under test2022_json/inter_test_json, test2022_json/intra_test_json", "point --mirror at the training"),
+])
+def test_a_first_import_of_the_test_release_as_sprsound2022_is_refused(tmp_path, build, sign, meant):
+    """Read as sprsound2022 the test release would be labelled the training release (and its intra children's
+    later recordings taken for their first ones); the message names the folder and what was probably meant."""
+    mirror = build(tmp_path)
+    result = _download("sprsound2022", tmp_path / "d", mirror)
+    assert result.exit_code == 1, result.output
+    assert f"{mirror} holds SPRSound's later test release, not the 2022 training release" in result.output
+    assert sign in result.output and re.search(meant, result.output)
+    assert not (tmp_path / "d").exists()
+    # The training release in the same official layout is still imported.
+    training = _official_layout(tmp_path / "train" / "BioCAS2022", ["train2022_json", "train2022_json"])
+    result = _download("sprsound2022", tmp_path / "d", training)
+    assert result.exit_code == 0 and json.loads(result.output)["files"] == 4, result.output

@@ -75,7 +75,7 @@ def test_kauh_locations_become_chest_sites_and_lower_zones_are_basal():
 
     assert kauh.chest_site("P L L") == "posterior_lower_left" and is_basal(kauh.chest_site("P L L"))
     assert not is_basal(kauh.chest_site("P R U"))
-    with pytest.raises(DatasetError, match="KAUH location must start with A/P and L/R, got 'X'"):
+    with pytest.raises(DatasetError, match="KAUH location must be A/P, then L/R and a zone U/M/L in either order, got 'X'"):
         kauh.chest_site("X")
 
 

@@ -453,3 +453,25 @@ def test_a_model_that_names_no_patient_split_is_evaluated_only_with_part_all(sha
     failed = runner.invoke(audio, ["evaluate", "--data", str(shared_data_dir), "--data-dir", str(settings.data_dir)])
     assert failed.exit_code == 1, failed.output
     assert "auscultation-0.3.1 names no patient split in its manifest: use --part all" in failed.output
+
+
+def test_the_published_kauh_layout_is_scored_like_the_copy(kauh_dir, tmp_path):
+    """A user's own KAUH download (the published file names, ``BP11_Heart Failure,C,P L L,53,M.wav``) is read
+    by ``ildscreen audio evaluate --data``: the same recordings named both ways give the same figures."""
+    rows = kauh_rows(kauh_dir, {"100", "103", "104", "11", "110", "112", "13", "15"})
+    kauh_copy, published = write_kauh_copy(kauh_dir, rows, tmp_path / "kauh"), tmp_path / "download" / "Audio Files"
+    published.mkdir(parents=True)
+    letters = {mode: letter for letter, mode in kauh.FILTER_LETTERS.items()}
+    for row in rows:
+        name = (f"{letters[row['filter_mode']]}P{row['patient']}_{row['diagnosis'].title()},{row['sound_label']},"
+                f"{row['location']},{int(float(row['age_y']))},{row['sex']}.flac")
+        shutil.copy(kauh_dir / "audio" / row["recording"], published / name)
+    runner = CliRunner()
+    reports = {}
+    for name, folder in (("copy", kauh_copy), ("published", published.parent)):
+        result = runner.invoke(audio, ["evaluate", "--data", str(folder), "--part", "all", "--json"])
+        assert result.exit_code == 0, result.output
+        reports[name] = json.loads(result.output)["populations"]
+    assert set(reports["published"]) == {"adults"}
+    for section in ("patient", "recording", "quality_gate", "subgroups"):
+        assert reports["published"]["adults"][section] == reports["copy"]["adults"][section], section
