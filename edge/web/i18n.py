@@ -1128,6 +1128,17 @@ CATALOG: dict[str, dict[str, str]] = {
                         "zh-CN": "呼气文件无法读取：请上传电子鼻设备导出的原始文件（CSV/JSON）。"},
     "err_audio_file": {"en": "The recording could not be read: record again or upload a WAV/FLAC file.",
                        "zh-CN": "录音无法读取：请重新录音，或上传 WAV/FLAC 文件。"},
+    "err_audio_too_short": {"en": "The recording is too short to assess: record the site again for 20 s. Nothing was "
+                                  "stored.",
+                            "zh-CN": "录音太短，无法评估：请重新录制该部位 20 秒。未保存任何内容。"},
+    "err_audio_sample_rate": {"en": "The recording's sample rate cannot be used by the crackle model: record again with "
+                                    "the tablet or the stethoscope, or upload the stethoscope's own WAV/FLAC export. "
+                                    "Nothing was stored.",
+                              "zh-CN": "该录音的采样率无法用于爆裂音模型：请用平板或听诊器重新录音，或上传听诊器导出的原始 "
+                                       "WAV/FLAC 文件。未保存任何内容。"},
+    "err_busy": {"en": "The clinic server is busy with other recordings: send this one again in a minute. Nothing was "
+                       "stored.",
+                 "zh-CN": "诊所服务器正在处理其他录音：请稍等一分钟后重新发送。未保存任何内容。"},
     # Lung function
     "step_lung_function": {"en": "Lung function", "zh-CN": "肺功能"},
     "lung_function_hint": {"en": "If spirometry was done: FVC and DLCO in % of predicted.",
