@@ -1448,6 +1448,10 @@ QUALITY_ISSUES: dict[str, dict[str, str]] = {
                          "zh-CN": "传感器读数饱和：检查电子鼻板后重测"},
     "breath:dead_sensor": {"en": "A sensor gave no signal: check the e-nose board.",
                            "zh-CN": "传感器无信号：检查电子鼻板"},
+    "breath:environment_out_of_range": {
+        "en": "The chamber's temperature, humidity or pressure reading is impossible (outside what its sensor "
+              "measures), so the reading cannot be scored: check the e-nose board, then test again.",
+        "zh-CN": "气室的温度、湿度或气压读数超出其传感器的测量范围，数值不可能，因此无法评分：请检查电子鼻板后重测"},
     "breath:warmup_incomplete": {"en": "The sensor had not warmed up: wait a minute, then test again.",
                                  "zh-CN": "传感器尚未预热稳定：稍等后重测"},
     "breath:no_breath": {"en": "No breath was detected: ask the patient to breathe out fully into the mouthpiece.",
