@@ -1346,7 +1346,8 @@ CATALOG: dict[str, dict[str, str]] = {
                                "zh-CN": "尚未做的检查仍可能使风险变为 {missing_low}% 到 {missing_high}% 之间。"},
     "missing_ranked": {"en": "Not done yet, most useful first", "zh-CN": "尚未完成（按作用大小排列）"},
     "missing_could_change": {"en": "could change the advice", "zh-CN": "可能改变建议"},
-    "missing_cannot_change": {"en": "measured but not yet counted: cannot change the advice",
+    # Said of a test not done yet (its model not yet counted): never that it was measured.
+    "missing_cannot_change": {"en": "not yet counted even when measured: cannot change the advice",
                               "zh-CN": "可测量但暂不计入：不会改变建议"},
     "missing_labs_count": {"en": "{count} blood tests not entered", "zh-CN": "{count} 项血液检查未录入"},
     "show_list": {"en": "Show which", "zh-CN": "查看明细"},
