@@ -386,6 +386,8 @@ CATALOG: dict[str, dict[str, str]] = {
                              "zh-CN": "以上数值和单位无误（请重新选择文件并导入）"},
     # A stored result that looked like a unit slip and was confirmed (lab_results.confirmed_unusual).
     "confirmed_unusual": {"en": "confirmed by the nurse as unusual", "zh-CN": "护士已确认此值异常但无误"},
+    # A lab value entered again later: the result uses the newest one (edge.web.presenters.lab_rows).
+    "lab_superseded": {"en": "replaced by a later value: not used", "zh-CN": "已被之后录入的数值取代，不再使用"},
     "save_labs": {"en": "Save blood results", "zh-CN": "保存血液结果"},
     "import_labs": {"en": "Or import a file (CSV, JSON or FHIR)", "zh-CN": "或导入文件（CSV、JSON 或 FHIR）"},
     "import": {"en": "Import", "zh-CN": "导入"},
