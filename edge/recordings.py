@@ -85,11 +85,14 @@ def describe_audio(pending: PendingBlob, limits: AudioLimits = DEFAULT_AUDIO_LIM
         header = read_header(pending.path, limits=limits)
     except UnreadableAudioError as exc:
         raise audio_error(exc) from exc
-    if header.format not in AUDIO_MEDIA_TYPES or header.frames == 0:
+    if header.format not in AUDIO_MEDIA_TYPES:
         raise ValidationError(
             f"unsupported audio format {header.format!r}",
             fields=[{"field": "file", "reason": "WAV or FLAC audio expected"}],
         )
+    if header.frames == 0:  # a header and no sound: a recording cut off, not another format
+        raise ValidationError(f"the {header.format} file holds no audio samples (only its header)",
+                              fields=[{"field": "file", "reason": "no audio samples"}])
     if header.duration_s < SHORTEST_RECORDING_S:
         raise ValidationError(
             f"recording is {header.duration_s:.2f} s long; at least {SHORTEST_RECORDING_S} s is needed",
