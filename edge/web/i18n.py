@@ -343,6 +343,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "err_patient_form_out_of_date": {"en": "This form is out of date: nothing was saved. The patient's details are "
                                             "reloaded below; enter the change again, then save.",
                                      "zh-CN": "此表单已过期：本次未保存。下方已重新载入该患者的信息；请重新输入修改后再保存。"},
+    "err_finish_result_out_of_date": {
+        "en": "The result is out of date (the result below says what changed since it was calculated), so the "
+              "visit was not finished: press \u201cCalculate again\u201d, check the new result, then finish the visit.",
+        "zh-CN": "结果已过期（下方结果处说明了计算后的变化），因此本次就诊未完成：请按“重新计算”，核对新结果后再完成就诊。"},
     "err_visit_edited": {"en": "This visit was changed by a colleague or another client since this page was opened: "
                                 "nothing was saved. The visit is shown as saved now; check it, then finish or close "
                                 "it again.",

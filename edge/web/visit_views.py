@@ -275,7 +275,7 @@ DETAIL_KEYS = ("err_lab_file_analyte", "err_audio_file", "err_labs_file", "err_b
 MESSAGE_KEYS = {"err_device", "err_too_large", "err_visit_closed", "err_board_busy", "err_model_unavailable",
                 "err_take_audio_missing", "err_conflict", "err_busy",
                 *FIELD_KEYS.values(), *REFUSED_SOUND_KEYS.values(), "err_lung_function",
-                "err_visit_edited", "err_visit_form_out_of_date", *DETAIL_KEYS}
+                "err_visit_edited", "err_visit_form_out_of_date", "err_finish_result_out_of_date", *DETAIL_KEYS}
 
 
 def _message(exc: IldscreenError, kind: str = "audio") -> str:
@@ -709,6 +709,10 @@ def visit_status(visit_id: int):
         # The page always names the version it showed: a post without one (a page cached before
         # versions existed, a hand-made post) could close a visit edited since unseen. Nothing is saved.
         return _back(visit_id, "checklist", status_error="err_visit_form_out_of_date")
+    if status == "completed" and not _result_current(visit_id):
+        # Something was entered after the result (another tab, a lab import): finishing would keep, as the
+        # visit's record, a result that never saw it. Calculating again is one tap; closing early stays open.
+        return _back(visit_id, "checklist", status_error="err_finish_result_out_of_date")
     try:
         patients.update_visit(_resources().db(), g.actor, visit_id, {"status": status}, version=int(version))
     except EditConflict:
@@ -716,6 +720,19 @@ def visit_status(visit_id: int):
         # as saved now, and finishing or closing it again is the nurse's choice.
         return _back(visit_id, "checklist", status_error="err_visit_edited")
     return _back(visit_id, "checklist")
+
+
+def _result_current(visit_id: int) -> bool:
+    """Whether the visit's latest result is current (:func:`edge.freshness.freshness_of`, the verdict the
+    page and the referral check); True when it has none yet, or is no longer open (closing says so)."""
+    db = _resources().db()
+    assessment = screening.latest_assessment(db, visit_id)
+    visit = patients.get_visit(db, visit_id)
+    if assessment is None or visit["status"] != "open":
+        return True
+    return freshness.freshness_of(db, assessment, visit=visit, patient=patients.get_patient(db, visit["patient_id"]),
+                                  settings_today=programme_settings_today(),
+                                  models_today=freshness.models_in_force()).current
 
 
 @blueprint.post("/visits/<int:visit_id>/draft")
