@@ -135,6 +135,14 @@ def list_lab_results(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
     return [_public(row) for row in rows]
 
 
+def newest_of_each_analyte(rows: list[dict]) -> list[dict]:
+    """Of a visit's lab rows, oldest first (:func:`list_lab_results`), the newest of each analyte: the
+    value its panel scores (tabular_models.lab_panels.normalize_panel keeps the last one reported), so
+    an earlier one, entered again later (a correction), is never shown or sent as if it counted."""
+    newest = {row["analyte"]: row for row in rows}
+    return [row for row in rows if newest[row["analyte"]] is row]
+
+
 def visit_lab_panel(db: sqlite_utils.Database, visit_id: int) -> dict:
     """Every stored result of a visit and the score of all of them together (newest value wins).
 

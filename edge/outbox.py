@@ -198,6 +198,7 @@ def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int
     from edge.freshness import require_current
     from edge.patients import get_patient, get_visit
     from edge.screening import latest_assessment
+    from edge.labs import newest_of_each_analyte
     from imaging_client.referral import advises_hrct, build_referral_bundle, new_referral_code
 
     reason = clean_reason(reason)
@@ -221,9 +222,9 @@ def create_referral(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int
             raise ValidationError(
                 f"the advice for this visit is not HRCT ({assessment['recommendation'].get('advice')}): "
                 "state the clinical reason for referring", fields=[{"field": "reason", "reason": "required"}])
-        labs = db.execute_returning_dicts(
+        labs = newest_of_each_analyte(db.execute_returning_dicts(  # a corrected value is not sent
             "SELECT loinc, analyte, si_value, si_unit, confirmed_unusual FROM lab_results WHERE visit_id = ? "
-            "ORDER BY id", [visit_id])
+            "ORDER BY id", [visit_id]))
         code = new_referral_code()
         bundle = build_referral_bundle(
             referral_code=code, tier=assessment["tier"], patient_code=patient["code"],

@@ -37,12 +37,21 @@ AUDIO_MEDIA_TYPES = {"WAV": "audio/wav", "FLAC": "audio/flac"}
 # A plain file name: no folders, no parent references, no control characters.
 SAFE_FILE_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,255}$")
 SHORTEST_RECORDING_S = 0.5
+# The ``reason`` of a refused take's ``file`` field, for the tablet to tell "no file was sent" from
+# "the sound sent cannot be used" (edge.web.visit_views words each for the nurse).
+NO_FILE_REASON = "a file part is required"
+TOO_SHORT_REASON = "too short"
+
+
+def limit_reason(limit: str) -> str:
+    """The ``reason`` of a take refused by the audio limit setting ``limit`` (e.g. ``min_sample_rate``)."""
+    return f"outside {limit}"
 
 
 def check_file_name(name: Optional[str]) -> None:
     """Refuse names that try to reach outside a folder; the name is never used as a path anyway."""
     if not name:
-        raise ValidationError("the upload has no file", fields=[{"field": "file", "reason": "a file part is required"}])
+        raise ValidationError("the upload has no file", fields=[{"field": "file", "reason": NO_FILE_REASON}])
     if not SAFE_FILE_NAME.match(name) or name in (".", "..") or ".." in name.split("."):
         raise ValidationError(
             "file name must be a plain name without folders or '..'",
@@ -54,7 +63,7 @@ def audio_error(exc: UnreadableAudioError) -> ValidationError:
     """The 413/422 for a recording that cannot be used, naming the limit; never a file path."""
     if isinstance(exc, AudioLimitError):
         error = PayloadTooLarge if exc.too_large else ValidationError
-        return error(f"recording refused: {exc}", fields=[{"field": "file", "reason": f"outside {exc.limit}"}])
+        return error(f"recording refused: {exc}", fields=[{"field": "file", "reason": limit_reason(exc.limit)}])
     return ValidationError("file is not readable audio (WAV or FLAC expected)",
                            fields=[{"field": "file", "reason": "not WAV or FLAC audio"}])
 
@@ -76,15 +85,18 @@ def describe_audio(pending: PendingBlob, limits: AudioLimits = DEFAULT_AUDIO_LIM
         header = read_header(pending.path, limits=limits)
     except UnreadableAudioError as exc:
         raise audio_error(exc) from exc
-    if header.format not in AUDIO_MEDIA_TYPES or header.frames == 0:
+    if header.format not in AUDIO_MEDIA_TYPES:
         raise ValidationError(
             f"unsupported audio format {header.format!r}",
             fields=[{"field": "file", "reason": "WAV or FLAC audio expected"}],
         )
+    if header.frames == 0:  # a header and no sound: a recording cut off, not another format
+        raise ValidationError(f"the {header.format} file holds no audio samples (only its header)",
+                              fields=[{"field": "file", "reason": "no audio samples"}])
     if header.duration_s < SHORTEST_RECORDING_S:
         raise ValidationError(
             f"recording is {header.duration_s:.2f} s long; at least {SHORTEST_RECORDING_S} s is needed",
-            fields=[{"field": "file", "reason": "too short"}],
+            fields=[{"field": "file", "reason": TOO_SHORT_REASON}],
         )
     return {
         "media_type": AUDIO_MEDIA_TYPES[header.format],

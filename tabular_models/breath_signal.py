@@ -40,6 +40,10 @@ BREATH_RESPONSE = 0.02
 HUMIDITY_COEFFICIENT = 0.01
 TEMPERATURE_COEFFICIENT = -0.01
 PER_SENSOR_FEATURES = ("response", "area", "rise", "decay")
+# What the chamber's environment sensor can measure (Bosch Sensortec BME688 datasheet, operating range:
+# -40 to 85 C, 0 to 100 %RH, 300 to 1100 hPa). A value outside is a sensor fault or a unit slip, never
+# the chamber: compensating with it would make up the features, so the reading is not scored.
+ENVIRONMENT_RANGES = {"temperature_c": (-40.0, 85.0), "humidity_pct": (0.0, 100.0), "pressure_hpa": (300.0, 1100.0)}
 
 
 def breath_feature_names(n_sensors: int) -> tuple[str, ...]:
@@ -83,8 +87,8 @@ def check_breath_quality(reading: dict) -> dict:
     """Check a reading before it is scored; ``ok`` is False when any issue was found.
 
     Returns ``{"ok": bool, "issues": [{"code", "reason", "sensor"?}]}`` with codes
-    ``missing_phase``, ``too_short``, ``warmup_incomplete``, ``saturated``, ``dead_sensor``
-    and ``no_breath``.
+    ``missing_phase``, ``too_short``, ``warmup_incomplete``, ``saturated``, ``dead_sensor``,
+    ``environment_out_of_range`` (naming the ``column``) and ``no_breath``.
 
     Examples
     --------
@@ -103,6 +107,7 @@ def check_breath_quality(reading: dict) -> dict:
             issues.append({"code": "too_short", "reason": f"the {phase} phase lasts {_duration(reading, phase):.1f} s; "
                                                           f"at least {MIN_PHASE_S[phase]:g} s is needed"})
     issues.extend(_sensor_issues(reading))
+    issues.extend(_environment_issues(reading))
     if _mask(reading, "baseline").sum() >= 4:
         issues.extend(_warmup_issues(reading))
     if not any(issue["code"] == "missing_phase" for issue in issues):
@@ -121,6 +126,19 @@ def _sensor_issues(reading: dict) -> list[dict]:
         elif np.std(signal) < DEAD_STD_FRACTION * full_scale or np.median(signal) < DEAD_LEVEL_FRACTION * full_scale:
             issues.append({"code": "dead_sensor", "sensor": sensor,
                            "reason": f"{sensor} shows no signal (flat or at zero); check the board"})
+    return issues
+
+
+def _environment_issues(reading: dict) -> list[dict]:
+    issues = []
+    for column, (low, high) in ENVIRONMENT_RANGES.items():
+        values = reading[column]
+        outside = np.flatnonzero((values < low) | (values > high))
+        if outside.size:
+            first = int(outside[0])
+            issues.append({"code": "environment_out_of_range", "column": column,
+                           "reason": f"{column} reads {values[first]:g} at sample {first}, outside the {low:g} to "
+                                     f"{high:g} the chamber's sensor measures; check the board"})
     return issues
 
 

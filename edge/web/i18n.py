@@ -348,6 +348,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "err_patient_form_out_of_date": {"en": "This form is out of date: nothing was saved. The patient's details are "
                                             "reloaded below; enter the change again, then save.",
                                      "zh-CN": "此表单已过期：本次未保存。下方已重新载入该患者的信息；请重新输入修改后再保存。"},
+    "err_finish_result_out_of_date": {
+        "en": "The result is out of date (the result below says what changed since it was calculated), so the "
+              "visit was not finished: press \u201cCalculate again\u201d, check the new result, then finish the visit.",
+        "zh-CN": "结果已过期（下方结果处说明了计算后的变化），因此本次就诊未完成：请按“重新计算”，核对新结果后再完成就诊。"},
     "err_visit_edited": {"en": "This visit was changed by a colleague or another client since this page was opened: "
                                 "nothing was saved. The visit is shown as saved now; check it, then finish or close "
                                 "it again.",
@@ -391,6 +395,8 @@ CATALOG: dict[str, dict[str, str]] = {
                              "zh-CN": "以上数值和单位无误（请重新选择文件并导入）"},
     # A stored result that looked like a unit slip and was confirmed (lab_results.confirmed_unusual).
     "confirmed_unusual": {"en": "confirmed by the nurse as unusual", "zh-CN": "护士已确认此值异常但无误"},
+    # A lab value entered again later: the result uses the newest one (edge.web.presenters.lab_rows).
+    "lab_superseded": {"en": "replaced by a later value: not used", "zh-CN": "已被之后录入的数值取代，不再使用"},
     "save_labs": {"en": "Save blood results", "zh-CN": "保存血液结果"},
     "import_labs": {"en": "Or import a file (CSV, JSON or FHIR)", "zh-CN": "或导入文件（CSV、JSON 或 FHIR）"},
     "import": {"en": "Import", "zh-CN": "导入"},
@@ -1132,6 +1138,17 @@ CATALOG: dict[str, dict[str, str]] = {
                         "zh-CN": "呼气文件无法读取：请上传电子鼻设备导出的原始文件（CSV/JSON）。"},
     "err_audio_file": {"en": "The recording could not be read: record again or upload a WAV/FLAC file.",
                        "zh-CN": "录音无法读取：请重新录音，或上传 WAV/FLAC 文件。"},
+    "err_audio_too_short": {"en": "The recording is too short to assess: record the site again for 20 s. Nothing was "
+                                  "stored.",
+                            "zh-CN": "录音太短，无法评估：请重新录制该部位 20 秒。未保存任何内容。"},
+    "err_audio_sample_rate": {"en": "The recording's sample rate cannot be used by the crackle model: record again with "
+                                    "the tablet or the stethoscope, or upload the stethoscope's own WAV/FLAC export. "
+                                    "Nothing was stored.",
+                              "zh-CN": "该录音的采样率无法用于爆裂音模型：请用平板或听诊器重新录音，或上传听诊器导出的原始 "
+                                       "WAV/FLAC 文件。未保存任何内容。"},
+    "err_busy": {"en": "The clinic server is busy with other recordings: send this one again in a minute. Nothing was "
+                       "stored.",
+                 "zh-CN": "诊所服务器正在处理其他录音：请稍等一分钟后重新发送。未保存任何内容。"},
     # Lung function
     "step_lung_function": {"en": "Lung function", "zh-CN": "肺功能"},
     "lung_function_hint": {"en": "If spirometry was done: FVC and DLCO in % of predicted.",
@@ -1339,7 +1356,8 @@ CATALOG: dict[str, dict[str, str]] = {
                                "zh-CN": "尚未做的检查仍可能使风险变为 {missing_low}% 到 {missing_high}% 之间。"},
     "missing_ranked": {"en": "Not done yet, most useful first", "zh-CN": "尚未完成（按作用大小排列）"},
     "missing_could_change": {"en": "could change the advice", "zh-CN": "可能改变建议"},
-    "missing_cannot_change": {"en": "measured but not yet counted: cannot change the advice",
+    # Said of a test not done yet (its model not yet counted): never that it was measured.
+    "missing_cannot_change": {"en": "not yet counted even when measured: cannot change the advice",
                               "zh-CN": "可测量但暂不计入：不会改变建议"},
     "missing_labs_count": {"en": "{count} blood tests not entered", "zh-CN": "{count} 项血液检查未录入"},
     "show_list": {"en": "Show which", "zh-CN": "查看明细"},
@@ -1441,6 +1459,10 @@ QUALITY_ISSUES: dict[str, dict[str, str]] = {
                          "zh-CN": "传感器读数饱和：检查电子鼻板后重测"},
     "breath:dead_sensor": {"en": "A sensor gave no signal: check the e-nose board.",
                            "zh-CN": "传感器无信号：检查电子鼻板"},
+    "breath:environment_out_of_range": {
+        "en": "The chamber's temperature, humidity or pressure reading is impossible (outside what its sensor "
+              "measures), so the reading cannot be scored: check the e-nose board, then test again.",
+        "zh-CN": "气室的温度、湿度或气压读数超出其传感器的测量范围，数值不可能，因此无法评分：请检查电子鼻板后重测"},
     "breath:warmup_incomplete": {"en": "The sensor had not warmed up: wait a minute, then test again.",
                                  "zh-CN": "传感器尚未预热稳定：稍等后重测"},
     "breath:no_breath": {"en": "No breath was detected: ask the patient to breathe out fully into the mouthpiece.",

@@ -12,6 +12,7 @@ from typing import Collection, Optional
 
 from edge.auscultation import device_parts
 from edge.fusion.evidence import ADULT_POPULATION
+from edge.labs import newest_of_each_analyte
 from edge.modalities import (NOT_HEARD_REASONS, counts_for_its_site, devices_that_can_clear, stethoscope_counts,
                              stethoscope_verdict, take_threshold, why_not_heard)
 from edge.patients import VISIT_STEPS
@@ -52,9 +53,13 @@ def readable_unit(unit: Optional[str]) -> str:
 
 
 def lab_rows(results: list[dict]) -> list[dict]:
-    """Stored lab results with the analyte key, the SI value and a high/low flag against the
-    catalogue's adult reference range (tabular_models.lab_catalogue, display only)."""
+    """Stored lab results (oldest first, as edge.labs.list_lab_results gives them) with the analyte
+    key, the SI value and a high/low flag against the catalogue's adult reference range
+    (tabular_models.lab_catalogue, display only). A value of an analyte entered again later (a
+    correction) is ``superseded`` (:func:`edge.labs.newest_of_each_analyte`): never flagged, nor
+    printed on a letter as if it counted."""
     rows = []
+    counted = {id(row) for row in newest_of_each_analyte(results)}
     for row in results:
         analyte = ANALYTE_BY_KEY.get(row["analyte"]) or ANALYTE_BY_LOINC.get(row.get("loinc") or "")
         flag = None
@@ -67,7 +72,8 @@ def lab_rows(results: list[dict]) -> list[dict]:
             "unit_text": readable_unit(row["unit"]),
             "si_unit_text": readable_unit(row.get("si_unit")),
             "reference": analyte.reference if analyte else None,
-            "flag": flag,
+            "flag": flag if id(row) in counted else None,
+            "superseded": id(row) not in counted,
         })
     return rows
 

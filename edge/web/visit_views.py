@@ -215,6 +215,12 @@ def _back(visit_id: int, anchor: str, **args):
 # A take's form fields and the catalog key that asks for each again.
 FIELD_KEYS = {"file": "err_file", "chest_site": "err_chest_site", "chest_piece": "err_chest_piece",
               "stethoscope": "err_stethoscope"}
+# A take whose sound was sent but refused (its ``file`` field's reason, edge.recordings): said as such,
+# never "choose a file" (a microphone or board take has no file to choose). Any other refusal of the
+# sound: the recording could not be read.
+REFUSED_SOUND_KEYS = {recordings.NO_FILE_REASON: "err_file", recordings.TOO_SHORT_REASON: "err_audio_too_short",
+                      recordings.limit_reason("min_sample_rate"): "err_audio_sample_rate",
+                      recordings.limit_reason("max_sample_rate"): "err_audio_sample_rate"}
 
 
 def _message_key(exc: IldscreenError, kind: str = "audio") -> str:
@@ -226,13 +232,15 @@ def _message_key(exc: IldscreenError, kind: str = "audio") -> str:
         return f"err_take_audio_missing:{exc.recording_id}"
     key = {"DeviceUnavailable": "err_device", "PayloadTooLarge": "err_too_large",
            "VisitClosed": "err_visit_closed", "CaptureRunning": "err_board_busy",
-           "ModelUnavailable": "err_model_unavailable"}.get(type(exc).__name__)
+           "ModelUnavailable": "err_model_unavailable", "ServiceBusy": "err_busy"}.get(type(exc).__name__)
     if key is None and isinstance(exc, Conflict):
         # Each Conflict the page meets has its own words above; any other is not a closed visit, and no
         # file's or field's fault either: the state changed meanwhile, which the page shown again reflects.
         key = "err_conflict"
     field = exc.fields[0].get("field") if isinstance(exc, ValidationError) and exc.fields else None
-    if key is None and field in FIELD_KEYS and not (field == "file" and kind != "audio"):
+    if key is None and field == "file" and kind == "audio":
+        key = REFUSED_SOUND_KEYS.get(exc.fields[0].get("reason"), "err_audio_file")
+    elif key is None and field in FIELD_KEYS and field != "file":
         key = FIELD_KEYS[field]
     if key:
         return key
@@ -265,9 +273,9 @@ def _message_text(code: str, takes: list[dict] = ()) -> Optional[str]:
 DETAIL_KEYS = ("err_lab_file_analyte", "err_audio_file", "err_labs_file", "err_breath_file")
 # Every key :func:`_message_key` returns, and the lung-function form's.
 MESSAGE_KEYS = {"err_device", "err_too_large", "err_visit_closed", "err_board_busy", "err_model_unavailable",
-                "err_take_audio_missing", "err_conflict",
-                *FIELD_KEYS.values(), "err_lung_function",
-                "err_visit_edited", "err_visit_form_out_of_date", *DETAIL_KEYS}
+                "err_take_audio_missing", "err_conflict", "err_busy",
+                *FIELD_KEYS.values(), *REFUSED_SOUND_KEYS.values(), "err_lung_function",
+                "err_visit_edited", "err_visit_form_out_of_date", "err_finish_result_out_of_date", *DETAIL_KEYS}
 
 
 def _message(exc: IldscreenError, kind: str = "audio") -> str:
@@ -701,6 +709,10 @@ def visit_status(visit_id: int):
         # The page always names the version it showed: a post without one (a page cached before
         # versions existed, a hand-made post) could close a visit edited since unseen. Nothing is saved.
         return _back(visit_id, "checklist", status_error="err_visit_form_out_of_date")
+    if status == "completed" and not _result_current(visit_id):
+        # Something was entered after the result (another tab, a lab import): finishing would keep, as the
+        # visit's record, a result that never saw it. Calculating again is one tap; closing early stays open.
+        return _back(visit_id, "checklist", status_error="err_finish_result_out_of_date")
     try:
         patients.update_visit(_resources().db(), g.actor, visit_id, {"status": status}, version=int(version))
     except EditConflict:
@@ -708,6 +720,19 @@ def visit_status(visit_id: int):
         # as saved now, and finishing or closing it again is the nurse's choice.
         return _back(visit_id, "checklist", status_error="err_visit_edited")
     return _back(visit_id, "checklist")
+
+
+def _result_current(visit_id: int) -> bool:
+    """Whether the visit's latest result is current (:func:`edge.freshness.freshness_of`, the verdict the
+    page and the referral check); True when it has none yet, or is no longer open (closing says so)."""
+    db = _resources().db()
+    assessment = screening.latest_assessment(db, visit_id)
+    visit = patients.get_visit(db, visit_id)
+    if assessment is None or visit["status"] != "open":
+        return True
+    return freshness.freshness_of(db, assessment, visit=visit, patient=patients.get_patient(db, visit["patient_id"]),
+                                  settings_today=programme_settings_today(),
+                                  models_today=freshness.models_in_force()).current
 
 
 @blueprint.post("/visits/<int:visit_id>/draft")

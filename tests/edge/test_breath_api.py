@@ -14,7 +14,7 @@ from edge.breath import score_breath_reading
 from edge.cli import cli
 from edge.config import load_settings
 from edge.users import create_user
-from edge.web.i18n import CATALOG
+from edge.web.i18n import CATALOG, QUALITY_ISSUES
 from tabular_models.training.synthetic_breath import device_profile, simulate_reading
 
 
@@ -89,6 +89,23 @@ def test_a_reading_says_when_and_by_which_model_it_was_scored(tmp_path, no_env_s
         client.set_cookie("lang", lang)
         page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
         assert f'id="breath-scored-{body["id"]}">{words}<span translate="no">breath-0.1.0</span></span>' in page
+
+
+def test_a_reading_at_an_impossible_humidity_is_kept_unscored_and_the_visit_page_says_why(client, nurse, visit_id):
+    """h130: a file whose chamber humidity reads 500 %RH (a faulty sensor, or another unit) passed the quality
+    gate and was scored, its risk moved by a number no chamber can reach."""
+    lines = breath_csv().splitlines()
+    column = lines[0].split(",").index("humidity_pct")
+    rows = [line.split(",") for line in lines[1:]]
+    for row in rows:
+        row[column] = "500"
+    response = upload(client, nurse, visit_id, "\n".join([lines[0], *(",".join(row) for row in rows)]) + "\n")
+    assert response.status_code == 201, response.json
+    assert response.json["quality"]["ok"] is False and response.json["probability"] is None
+    assert [(i["code"], i["column"]) for i in response.json["quality"]["issues"]] == [
+        ("environment_out_of_range", "humidity_pct")]
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert str(escape(QUALITY_ISSUES["breath:environment_out_of_range"]["en"])) in page
 
 
 def test_a_reading_without_breath_is_kept_with_the_reason_and_no_probability(client, nurse, visit_id):

@@ -62,6 +62,14 @@ def test_a_file_that_is_not_audio_is_refused(client, nurse, visit_id, settings, 
     assert stored_files(settings) == [] and db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 0
 
 
+def test_a_wav_file_with_a_header_and_no_samples_is_refused_as_such(client, nurse, visit_id, settings, db):
+    """h130: a WAV cut off after its header was refused as "unsupported audio format 'WAV'"."""
+    response = upload(client, nurse, visit_id, wav_bytes(seconds=0.0))
+    assert response.status_code == 422
+    assert response.json["error"]["message"] == "the WAV file holds no audio samples (only its header)"
+    assert stored_files(settings) == [] and db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 0
+
+
 def test_too_short_a_recording_is_refused(client, nurse, visit_id):
     response = upload(client, nurse, visit_id, wav_bytes(seconds=0.1))
     assert response.status_code == 422 and "at least 0.5 s" in response.json["error"]["message"]

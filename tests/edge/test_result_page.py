@@ -123,6 +123,20 @@ def test_missing_tests_are_ranked_by_how_much_they_could_move_the_risk():
     assert [item["could_change"] for item in ranked] == [True, None, False]
 
 
+def test_a_test_not_done_that_cannot_change_the_advice_is_never_said_to_be_measured(client, assessed):
+    """h130: with nothing recorded, "Not done yet" listed lung sounds and breath as "measured but not yet
+    counted": a nurse could read the lung sounds as done and skip them."""
+    visit, assessment = assessed
+    assert {"auscultation", "breath"} <= set(assessment["missing"])
+    client.set_cookie("lang", "en")
+    page = client.get(f"/visits/{visit['id']}").get_data(as_text=True)
+    ranked = page.split('id="not-measured"', 1)[1].split("</ol>", 1)[0]
+    cannot = [item for item in ranked.split("<li")[1:] if CATALOG["missing_cannot_change"]["en"] in item]
+    assert cannot, ranked  # the unvalidated models' modalities are listed as unable to change the advice
+    for item in cannot:
+        assert "measured but" not in item and "not yet counted even when measured" in item
+
+
 def test_the_letter_names_who_referred_with_full_name_and_role_and_is_translated(client, nurse, db, assessed):
     """Issue 27: "Referred by" showed the login name of whoever printed; the zh letter kept the
     safety statements in English. Citations may stay in their language, labelled."""

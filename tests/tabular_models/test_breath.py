@@ -6,6 +6,7 @@ import pytest
 
 from tabular_models.breath_io import read_breath_reading
 from tabular_models.breath_signal import (
+    ENVIRONMENT_RANGES,
     breath_feature_names,
     breath_feature_vector,
     breath_features,
@@ -66,6 +67,23 @@ def test_a_dead_sensor_is_detected_and_named():
     r["sensors"][:, 5] = 0.0
     quality = check_breath_quality(r)
     assert codes(quality) == ["dead_sensor"] and quality["issues"][0]["sensor"] == "sensor_6"
+
+
+@pytest.mark.parametrize("column", sorted(ENVIRONMENT_RANGES))
+def test_an_environment_value_outside_what_the_chamber_sensor_measures_is_an_issue_at_each_bound(column):
+    """Every row of ENVIRONMENT_RANGES, at both bounds: on the bound passes, just past it is an issue
+    naming the column (h130: a reading at 500 %RH passed and was scored)."""
+    low, high = ENVIRONMENT_RANGES[column]
+    for value, ok in ((low, True), (high, True), (low - 0.1, False), (high + 0.1, False)):
+        r = reading()
+        r[column] = r[column].copy()
+        r[column][40] = value
+        quality = check_breath_quality(r)
+        if ok:
+            assert "environment_out_of_range" not in codes(quality), (value, quality)
+        else:
+            issue = next(i for i in quality["issues"] if i["code"] == "environment_out_of_range")
+            assert issue["column"] == column and f"{value:g}" in issue["reason"] and not quality["ok"]
 
 
 def test_incomplete_warm_up_is_detected():
