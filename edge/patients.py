@@ -287,6 +287,10 @@ def set_step_skipped(db: sqlite_utils.Database, actor: audit.Actor, visit_id: in
     return get_visit(db, visit_id)
 
 
+#: A visit's lung function, as :func:`set_lung_function` stores it (the tablet's form, the API's assessment body).
+LUNG_FUNCTION_FIELDS = ("fvc_percent", "dlco_percent", "dlco_not_performed")
+
+
 def set_lung_function(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, *, fvc_percent: Optional[float],
                       dlco_percent: Optional[float], dlco_not_performed: bool) -> dict:
     """Record FVC and DLCO (% predicted) of an open visit; they feed the red flags and staging."""

@@ -531,8 +531,13 @@ class AuditList(BaseModel):
 
 
 class AssessmentRequest(RequestModel):
-    fvc_percent: Optional[float] = Field(None, ge=5, le=200, description="FVC, % predicted, when PFTs were done.")
-    dlco_percent: Optional[float] = Field(None, ge=1, le=200, description="DLCO, % predicted, when measured.")
+    """Lung function measured today, if any. Sending any of the three records all three on the visit first (what
+    is not sent is not measured), as the tablet's lung-function form does; an empty body assesses with the lung
+    function the visit already holds."""
+    fvc_percent: Optional[float] = Field(None, ge=5, le=200, description="FVC, % predicted, when PFTs were done "
+                                                                         "(10-200 is accepted on the visit).")
+    dlco_percent: Optional[float] = Field(None, ge=1, le=200, description="DLCO, % predicted, when measured "
+                                                                          "(10-200 is accepted on the visit).")
     dlco_not_performed: bool = Field(False, description="The patient could not perform DLCO (GAP: 3 points).")
 
 

@@ -274,17 +274,21 @@ def assess_visit(
     visit_id: int,
     *,
     thresholds: TriageThresholds,
-    fvc_percent: Optional[float] = None,
-    dlco_percent: Optional[float] = None,
-    dlco_not_performed: bool = False,
     options: Optional[EvidenceOptions] = None,
     scorers: Optional[dict[str, ModalityScorer]] = None,
 ) -> dict:
     """Assess an open visit from what is stored for it and store the result (a new row each time).
     Raises ``VisitClosed`` for a closed visit, also one closed while it was assessed: nothing is stored
-    (:func:`edge.patients.require_open_visit`)."""
+    (:func:`edge.patients.require_open_visit`).
+
+    The lung function (FVC, DLCO) is the visit's stored one (:func:`edge.patients.set_lung_function`), as
+    every other input is: the tablet and the API give the same result for one visit, and the result is
+    current for what the visit holds (:mod:`edge.freshness` compares the two)."""
     options = options or EvidenceOptions()
     visit = require_open_visit(db, visit_id)
+    lung = visit.get("lung_function") or {}
+    fvc_percent, dlco_percent = lung.get("fvc_percent"), lung.get("dlco_percent")
+    dlco_not_performed = bool(lung.get("dlco_not_performed"))
     patient = get_patient(db, visit["patient_id"])
     picture = clinical_picture(patient, on=visit["started_at"])
     evidence = []

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g
 
 from edge import freshness, screening
 from edge.api.operations import CLINICAL_ROLES, operation
-from edge.patients import get_patient, get_visit
+from edge.patients import LUNG_FUNCTION_FIELDS, get_patient, get_visit, set_lung_function
 from edge.schemas import Assessment, AssessmentList, AssessmentRequest
 from edge.store.database import read_transaction
 
@@ -19,14 +19,18 @@ blueprint = Blueprint("assessments", __name__, url_prefix="/api/v1")
            body=AssessmentRequest, response=Assessment, status=201,
            unavailable="kept recordings or breath readings cannot be scored while their model is unavailable")
 def assess_visit(visit_id: int, body: AssessmentRequest):
+    """A body that sends lung function (any of ``fvc_percent``, ``dlco_percent``, ``dlco_not_performed``) records
+    it on the visit first, all three as sent (what is not sent is not measured), as the tablet's form does; an
+    empty body assesses with the lung function the visit holds. Either way the result used what the visit
+    holds, so it is current, and the tablet and the API give one result for one visit."""
     resources = current_app.extensions["ildscreen"]
     db = resources.db()
+    if body.model_fields_set & set(LUNG_FUNCTION_FIELDS):
+        set_lung_function(db, g.actor, visit_id, fvc_percent=body.fvc_percent, dlco_percent=body.dlco_percent,
+                          dlco_not_performed=body.dlco_not_performed)
     screening.score_kept_inputs(db, resources.blobs, visit_id, resources.auscultation_model, g.actor)
-    assessment = screening.assess_visit(
-        db, g.actor, visit_id, thresholds=resources.settings.triage_thresholds,
-        options=resources.settings.evidence_options,
-        fvc_percent=body.fvc_percent, dlco_percent=body.dlco_percent, dlco_not_performed=body.dlco_not_performed,
-    )
+    assessment = screening.assess_visit(db, g.actor, visit_id, thresholds=resources.settings.triage_thresholds,
+                                        options=resources.settings.evidence_options)
     return with_freshness(db, visit_id, [assessment])[0]
 
 

@@ -641,7 +641,7 @@ def capture_breath(visit_id: int):
 # lab value a few digits, with room for one pasted with spaces): the inputs' maxlength, and a longer
 # value is refused, never cut. A programme choice.
 VALUE_MAX_CHARS = 20
-LUNG_FIELDS = ("fvc_percent", "dlco_percent", "dlco_not_performed")
+LUNG_FIELDS = patients.LUNG_FUNCTION_FIELDS
 
 
 def _over_long(typed: dict) -> list[str]:
@@ -753,8 +753,6 @@ def assess(visit_id: int):
     before it closed, another tab) is refused with its page (409) saying so, its result as it was."""
     resources = _resources()
     db = resources.db()
-    visit = patients.get_visit(db, visit_id)
-    lung = visit["lung_function"]
     try:
         screening.score_kept_inputs(db, resources.blobs, visit_id, resources.auscultation_model, g.actor)
     except VisitClosed:
@@ -763,9 +761,7 @@ def assess(visit_id: int):
         return _back(visit_id, "result", assess_error=_message_key(exc))
     try:
         screening.assess_visit(db, g.actor, visit_id, thresholds=resources.settings.triage_thresholds,
-                               options=resources.settings.evidence_options, fvc_percent=lung.get("fvc_percent"),
-                               dlco_percent=lung.get("dlco_percent"),
-                               dlco_not_performed=bool(lung.get("dlco_not_performed")))
+                               options=resources.settings.evidence_options)
     except VisitClosed:  # closed while it was calculated
         return _closed_for_calculate(visit_id)
     return _back(visit_id, "result")

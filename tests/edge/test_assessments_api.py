@@ -222,8 +222,37 @@ def test_gap_staging_with_confirmed_ild_uses_both_possible_ages(client, nurse, v
     assert staging["ages"] == [year - birth_year - 1, year - birth_year]
     # female (0), age > 65 either way (2), FVC 70 (1), DLCO 50 (1); ILD-GAP: CTD-ILD -2
     assert staging["gap"] == {"points": [4, 4], "stage": "II"} and staging["ild_gap"]["index"] == [2, 2]
-    without_pfts = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
+    # Sending lung function records it on the visit, what is not sent as not measured: no PFTs, no staging.
+    without_pfts = client.post(f"/api/v1/visits/{visit_id}/assessments", json={"fvc_percent": None},
+                               headers=nurse).json
     assert without_pfts["confirmed_ild"] is not None and without_pfts["staging"] is None
+
+
+def test_lung_function_sent_with_an_assessment_is_the_visits_and_an_empty_body_assesses_with_it(
+        client, nurse, visit_id, db):
+    """h130 found an empty body dropped the visit's FVC/DLCO (its red flags gone, the result out of date as soon
+    as it was made, 'changed: lung_function'): the API now assesses with what the visit holds, as the tablet."""
+    sent = client.post(f"/api/v1/visits/{visit_id}/assessments", json={"fvc_percent": 70, "dlco_percent": 50},
+                       headers=nurse).json
+    stored = json.loads(db.execute("SELECT lung_function FROM visits WHERE id = ?", [visit_id]).fetchone()[0])
+    assert stored == {"fvc_percent": 70, "dlco_percent": 50, "dlco_not_performed": False}
+    again = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
+    for assessment in (sent, again):
+        assert {flag["code"] for flag in assessment["red_flags"]} == {"low_fvc", "low_dlco"}
+        assert assessment["inputs"]["pft"] == stored
+    assert again["freshness"]["current"] and "lung_function" not in again["freshness"]["changed"]
+
+
+def test_the_tablets_lung_function_counts_in_an_api_assessment(client, nurse, visit_id, db):
+    """One visit, one result: the FVC the tablet's form stored is the one an API assessment uses."""
+    from edge import audit, patients
+
+    patients.set_lung_function(db, audit.CLI_OPERATOR, visit_id, fvc_percent=65, dlco_percent=None,
+                               dlco_not_performed=True)
+    assessment = client.post(f"/api/v1/visits/{visit_id}/assessments", json={}, headers=nurse).json
+    assert [flag["code"] for flag in assessment["red_flags"]] == ["low_fvc"]
+    assert assessment["inputs"]["pft"] == {"fvc_percent": 65, "dlco_percent": None, "dlco_not_performed": True}
+    assert assessment["freshness"]["current"]
 
 
 def stored_recording(db, visit_id, chest_site, crackle_probability):
