@@ -1098,7 +1098,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "crackles_heard_note": {"en": "Your answer is used to check the crackle detector. It does not change this "
                                   "visit's result, risk or advice.",
                             "zh-CN": "您的回答用于核查爆裂音检测器，不会改变本次就诊的结果、风险或建议。"},
-    "crackles_heard_shown": {"en": "Clinician heard: {answer}", "zh-CN": "医生听诊：{answer}"},
+    "crackles_heard_shown": {"en": "Clinician heard: {answer}", "zh-CN": "医生听诊：{answer}。"},
     "crackles_heard_saved": {"en": "Answer saved.", "zh-CN": "回答已保存。"},
     "err_crackles_heard_role": {"en": "Only a clinician can answer whether crackles are heard.",
                                 "zh-CN": "只有医生可以回答是否听到爆裂音。"},
@@ -1539,6 +1539,26 @@ SENTENCE_SEPARATORS = {"en": " ", "zh-CN": ""}
 def join_sentences(sentences, lang: str) -> str:
     """``sentences`` (already in ``lang``, each with its full stop) as one text in ``lang``."""
     return SENTENCE_SEPARATORS.get(lang, SENTENCE_SEPARATORS["en"]).join(sentences)
+
+
+#: How each language sets apart two pieces a page shows side by side on one line, neither of them a sentence
+#: (a step and its state, a take's verdict and its crackle probability, a visit's status and its tier and the next
+#: PFTs due): a space in English; the full-width comma in Chinese, which has no spaces between words, so a bare
+#: join would run the two together ("进行中高", in progress + high).
+PIECE_SEPARATORS = {"en": " ", "zh-CN": "，"}
+
+
+#: How each language puts a label before its value ("Chest piece: Bell"): the full-width colon, no space, in Chinese.
+LABEL_SEPARATORS = {"en": ": ", "zh-CN": "："}
+
+
+def separators(lang: str) -> dict[str, str]:
+    """What a page puts between two things it shows side by side in ``lang`` (the pieces may sit in elements of
+    their own, so the page puts the separator between the elements): ``sentence`` after a sentence (or a badge
+    before its sentence), ``piece`` between two pieces of a line (``PIECE_SEPARATORS``), ``label`` between a label
+    and its value (``LABEL_SEPARATORS``)."""
+    return {name: table.get(lang, table["en"]) for name, table in (
+        ("sentence", SENTENCE_SEPARATORS), ("piece", PIECE_SEPARATORS), ("label", LABEL_SEPARATORS))}
 
 
 def join_groups(items, lang: str) -> str:

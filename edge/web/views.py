@@ -34,7 +34,7 @@ from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy,
 from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, MONITORING_END_NOTE_MAX, MONITORING_END_REASONS, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
 from edge.web import clinic_time, presenters
-from edge.web.i18n import CATALOG, LANGUAGES, join_list, negotiate_language, quality_issue, translate
+from edge.web.i18n import CATALOG, LANGUAGES, bracketed, join_list, negotiate_language, quality_issue, separators, translate
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("ui", __name__)
@@ -77,6 +77,10 @@ def template_helpers():
     return {
         "t": lambda key, **values: translate(key, lang, **values),
         "join_list": lambda items: join_list(items, lang),
+        "bracketed": lambda name, words: bracketed(name, words, lang),
+        # What stands between two things a page shows side by side (sentences, pieces of a line): a template never
+        # writes a bare space between two phrases, which Chinese has none of.
+        "gap": separators(lang),
         # The result's lung-sound lines, worded for the visit's status (a closed visit's is its record) and their
         # reader (presenters.LUNG_SOUND_READERS: the referral letter's states facts only).
         "not_heard_text": lambda sounds, status, reader: presenters.not_heard_text(sounds, lang, visit_status=status,

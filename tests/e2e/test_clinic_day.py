@@ -106,7 +106,7 @@ def test_a_first_time_nurse_screens_a_patient_from_login_to_the_printed_letter(b
     assert page.locator(".recording.latest button").count() == 1  # re-record
     assert {"en": "tablet microphone", "zh-CN": "平板麦克风"}[lang] in page.inner_text(".recording.latest")
     # The microphone's script sends the form's chest piece (it starts on the diaphragm), not "not stated".
-    assert {"en": "Chest piece: Diaphragm", "zh-CN": "听诊头: 膜型面"}[lang] in page.inner_text(".recording.latest")
+    assert {"en": "Chest piece: Diaphragm", "zh-CN": "听诊头：膜型面"}[lang] in page.inner_text(".recording.latest")
     tablet.check("take-verdict")
     if page.locator("#keep-take").count():
         page.click("#keep-take")

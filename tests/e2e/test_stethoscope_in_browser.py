@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from e2e_support import NURSE_PASSWORD, STETHOSCOPES, require_axe
-from edge.web.i18n import CATALOG
+from edge.web.i18n import CATALOG, LABEL_SEPARATORS
 from support import wav_bytes
 from tablet import Tablet, log_in, new_page, register_patient
 
@@ -57,9 +57,9 @@ def test_the_nurse_picks_the_stethoscope_and_each_take_says_whether_the_model_wa
     uploaded = [pk for pk in page.eval_on_selector_all(".recording", "els => els.map(e => e.dataset.recordingId)")
                 if pk != microphone][0]
 
-    assert page.inner_text(f"#take-{microphone} .stethoscope") == f"{CATALOG['stethoscope'][lang]}: {OTHER}"
+    assert page.inner_text(f"#take-{microphone} .stethoscope") == f"{CATALOG['stethoscope'][lang]}{LABEL_SEPARATORS[lang]}{OTHER}"
     assert page.inner_text(f"#stethoscope-note-{microphone}").startswith(opening("stethoscope_not_validated", lang))
-    assert page.inner_text(f"#take-{uploaded} .stethoscope") == f"{CATALOG['stethoscope'][lang]}: {LITTMANN}"
+    assert page.inner_text(f"#take-{uploaded} .stethoscope") == f"{CATALOG['stethoscope'][lang]}{LABEL_SEPARATORS[lang]}{LITTMANN}"
     assert page.inner_text(f"#stethoscope-note-{uploaded}").startswith(opening("stethoscope_validated", lang))
     tablet.check("takes")
 

@@ -13,7 +13,7 @@ from markupsafe import escape
 
 from edge import outbox
 from edge.outbox_worker import OutboxWorker
-from edge.web.i18n import CATALOG
+from edge.web.i18n import CATALOG, LABEL_SEPARATORS
 from hospital_double import TOKEN, HospitalDouble
 from imaging_client.client import ReferralServerClient
 from support import PATIENT, birth_year_for_age, lung_sound_bytes, shown_result_of
@@ -231,7 +231,7 @@ def test_a_withdrawal_overtaken_by_the_hospital_brings_the_visit_back_saying_so_
     assert refused.status_code == 409 and 'id="referral-status"' in page and 'id="withdraw-form"' not in page
     message = CATALOG["err_withdraw_too_late"][lang].format(status=CATALOG[f"status_{status}"][lang])
     assert f'<p class="field-error" role="alert" id="withdraw-reason-error">{escape(message)}</p>' in page
-    assert f'id="withdraw-reason-kept">{escape(CATALOG["reason_kept"][lang])}: <q>{escape(typed)}</q>' in page
+    assert f'id="withdraw-reason-kept">{escape(CATALOG["reason_kept"][lang])}{LABEL_SEPARATORS[lang]}<q>{escape(typed)}</q>' in page
     assert referral_row(db, referral["id"]) == stored
     assert db.execute("SELECT * FROM audit_log WHERE action != 'read'").fetchall() == trail
 

@@ -30,7 +30,7 @@ from edge.store.database import open_database
 from edge.store.migrations import MIGRATIONS, apply_migrations, current_version
 from edge.users import create_user
 from edge.web import presenters
-from edge.web.i18n import CATALOG, translate
+from edge.web.i18n import CATALOG, LABEL_SEPARATORS, translate
 from support import PASSWORD, PATIENT, csrf_of, login, wav_bytes
 from test_chest_piece import board_visit, capture_from_a_board, site_done, step_state, stored_take, visit_on_an_app
 from test_ui_lung_sound_result import assess, counted_detector
@@ -188,7 +188,7 @@ def test_each_take_on_the_visit_page_names_its_stethoscope_and_says_whether_the_
     entry = shipped_entry()
     adults = entry["validation"]["populations"]["adults"]
     validated = item((LITTMANN, "diaphragm"))
-    assert f"{CATALOG['stethoscope'][lang]}: {LITTMANN}" in validated
+    assert f"{CATALOG['stethoscope'][lang]}{LABEL_SEPARATORS[lang]}{LITTMANN}" in validated
     # The sentence carries the manifest's own adult figures of the take's device (its recordings alone).
     device = f"{LITTMANN} diaphragm"
     own = adults["by_device"][device]
@@ -207,7 +207,7 @@ def test_each_take_on_the_visit_page_names_its_stethoscope_and_says_whether_the_
         shown = re.search(rf'id="stethoscope-note-{takes[key]}">(.*?)</p>', item(key), re.S).group(1)
         assert shown.startswith(str(escape(CATALOG[statement][lang].split("{")[0]))), (key, shown)
         assert str(escape(presenters.validated_devices(adults["devices"], lang))) in shown
-    assert f"{CATALOG['stethoscope'][lang]}: {CATALOG['stethoscope_not_stated'][lang]}" in item(("not_stated", "diaphragm"))
+    assert f"{CATALOG['stethoscope'][lang]}{LABEL_SEPARATORS[lang]}{CATALOG['stethoscope_not_stated'][lang]}" in item(("not_stated", "diaphragm"))
     # The adults' devices, each stethoscope once with its chest pieces in the nurse's language, listed as her
     # language lists (Chinese with the enumeration comma 、, in full-width brackets).
     pieces = [CATALOG[f"chest_piece_{device.split()[-1]}"][lang] for device in adults["devices"]]

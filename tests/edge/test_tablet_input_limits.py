@@ -20,7 +20,7 @@ from edge import auth, outbox, patients
 from edge.freshness import CHANGE_KINDS
 from edge.schemas import ErrorBody, ResultFreshness
 from edge.users import PIN_LENGTHS
-from edge.web.i18n import CATALOG
+from edge.web.i18n import CATALOG, LABEL_SEPARATORS
 from edge.web.views import LAB_FORM_ANALYTES
 from edge.web.visit_views import VALUE_MAX_CHARS
 from served import ServedProcess, serving_nurse
@@ -204,7 +204,7 @@ def test_a_lab_value_over_the_limit_is_refused_as_typed_naming_it_never_cut(serv
     message = str(escape(CATALOG["err_lab_value_too_long"][lang].format(max=VALUE_MAX_CHARS)))
     name = str(escape(CATALOG["analyte_hgb"][lang]))
     assert refused.status_code == 422 and f'id="lab-error-hgb">{message}</span>' in refused.text
-    assert f'href="#lab_hgb">{name}: {message}</a>' in refused.text  # the summary names the analyte
+    assert f'href="#lab_hgb">{name}{LABEL_SEPARATORS[lang]}{message}</a>' in refused.text  # the summary names the analyte
     assert "lab-error-crp" not in refused.text
     assert f'value="{typed}"' in refused.text and re.search(r'name="lab_crp"[^>]*value="4"', refused.text)
     # Nothing stored, nothing kept: the page shows the form empty again.
