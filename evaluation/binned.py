@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from scipy import stats
-
 from evaluation.errors import EvaluationError
 from evaluation.proportions import effective_wilson_interval
 from evaluation.recalibration import check_weighted, logit
@@ -141,6 +139,10 @@ def binned_auc_ci95(bins) -> tuple[float, float]:
     non_case_variance = (np.sum(non_case_squares * (non_case_placement - auc) ** 2) / non_case_squares.sum()
                          * n_non_cases / (n_non_cases - 1))
     se = float(np.sqrt(case_variance / effective_cases + non_case_variance / effective_non_cases))
+    # scipy.stats here, not with the module: every clinic's ClientApp, a fresh process per federated
+    # message, imports this module for its bins, and scipy.stats was most of that process's start-up.
+    from scipy import stats
+
     z = stats.norm.ppf(0.975)
     return float(max(0.0, auc - z * se)), float(min(1.0, auc + z * se))
 

@@ -25,17 +25,15 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import sqlite_utils
 
-from edge.config import load_settings
-from edge.labs import list_lab_results, stored_entries
-from edge.outcome_labels import assessed_visits, verified_with_weights
-from edge.store.database import read_only
 from evaluation.binned import finding_counts
 from federated.errors import FederatedError
 from federated.privacy import LocalPrivacy
 from tabular_models.errors import TabularInputError
 from tabular_models.lab_panels import LAB_FEATURES, lab_feature_vector, normalize_panel
+
+# The edge service's settings, store and labelled visits are imported when a clinic's edge data folder is
+# read: the ClientApp is a fresh process for each federated message and most messages read no folder.
 
 LABS_MODEL = "federated_labs_model"  # the validation target of the model a run learns, not a stored modality
 HELD_OUT_SHARE = (2, 5)  # patients whose number is 0 or 1 modulo 5 (40 %) validate, as the simulation's split
@@ -86,6 +84,13 @@ class ClinicData:
             if self.edge_data is None:
                 self._labelled = ([], np.zeros(0))
             else:
+                import sqlite_utils
+
+                from edge.config import load_settings
+                from edge.labs import list_lab_results
+                from edge.outcome_labels import assessed_visits, verified_with_weights
+                from edge.store.database import read_only
+
                 settings = load_settings(data_dir=self.edge_data)
                 if not settings.database_path.exists():
                     raise FederatedError(f"clinic {self.name}: no database in {self.edge_data}")
@@ -105,6 +110,8 @@ class ClinicData:
         one row per patient (the first labelled visit with a panel), SI values in ``LAB_FEATURES``
         order (NaN where not measured), split by :data:`HELD_OUT_SHARE` on the patient number.
         Empty when no labelled visit has a panel."""
+        from edge.labs import stored_entries
+
         labelled, _ = self.labelled_visits()
         rows, labels, held_out, seen = [], [], [], set()
         for visit in labelled:

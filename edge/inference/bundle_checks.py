@@ -26,21 +26,20 @@ import re
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from audio_models.errors import ModelError
 from audio_models.limits import MODEL_SAMPLE_RATE
-from audio_models.scoring import INPUT_NOISE_SHAPES, MAX_INPUT_NOISE_DRAWS
 from edge.errors import ValidationError
-from edge.fusion.evidence import detector_validation
 from edge.inference import BackendConfig, InferenceError, create_backend
 from common.hashing import sha256_file
 from edge.inference.models import VALIDATION_KEY, validation_status
-from tabular_models.breath_signal import breath_feature_names
-from tabular_models.lab_panels import LAB_FEATURES
+
+# The audio scoring, the evidence model, the lab and breath features and numpy (all numpy) are imported
+# by the manifest checks and the smoke run that use them: the model store imports this module, and
+# 'ildscreen models list' reads manifests and files only (``ildscreen bench cli-start``).
 
 COMMON_KEYS = ("name", "version", "inputs", "outputs", "training_data", VALIDATION_KEY)
 REQUIRED_MODELS = {
@@ -106,6 +105,9 @@ def _serving_problems(name: str, entry: dict) -> list[str]:
         return problems + _auscultation_problems(entry)
     if name == "breath" and not (isinstance(entry["n_sensors"], int) and entry["n_sensors"] > 0):
         return problems + ["n_sensors: must be a positive integer"]
+    from tabular_models.breath_signal import breath_feature_names
+    from tabular_models.lab_panels import LAB_FEATURES
+
     expected = LAB_FEATURES if name == "labs" else breath_feature_names(int(entry["n_sensors"]))
     if tuple(inputs[0].get("feature_order", ())) != tuple(expected):
         problems.append(f"inputs[0].feature_order: differs from the {len(expected)} features this software computes")
@@ -117,6 +119,9 @@ def _serving_problems(name: str, entry: dict) -> list[str]:
 
 
 def _auscultation_problems(entry: dict) -> list[str]:
+    from audio_models.scoring import INPUT_NOISE_SHAPES, MAX_INPUT_NOISE_DRAWS
+    from edge.fusion.evidence import detector_validation
+
     problems = []
     if entry["default_variant"] not in (entry["variants"] or {}):
         problems.append(f"default_variant {entry['default_variant']!r} is not among its variants")
@@ -187,6 +192,8 @@ def smoke_run_problems(folder: Path, manifest: dict) -> list[str]:
 
 
 def _smoke_run(path: Path, entry: dict):
+    import numpy as np
+
     feed = {spec["name"]: np.zeros([d if isinstance(d, int) else 1 for d in spec["shape"]], dtype=np.float32)
             for spec in entry.get("inputs", [])}
     try:
@@ -210,6 +217,8 @@ def _is_tensor_spec(spec: object) -> bool:
 def _is_input_noise(value: object) -> bool:
     """Whether ``value`` is a usable ``{"snr_db", "draws", "seed"}``, with an optional ``"shape"`` of
     :data:`audio_models.scoring.INPUT_NOISE_SHAPES` (:func:`audio_models.scoring.noisy_copies`)."""
+    from audio_models.scoring import INPUT_NOISE_SHAPES, MAX_INPUT_NOISE_DRAWS
+
     return (isinstance(value, dict) and _is_number(value.get("snr_db"))
             and value.get("shape", "white") in INPUT_NOISE_SHAPES
             and isinstance(value.get("draws"), int) and not isinstance(value.get("draws"), bool)

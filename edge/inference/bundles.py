@@ -57,7 +57,6 @@ from common.hashing import sha256_file
 from common.model_entries import differences_beyond_words
 from edge.inference.models import BUNDLED_DIR, ModelRegistry, entry_digest, results_unchanged_from
 from edge.store.blobs import fsync_directory
-from edge.store.database import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -334,6 +333,8 @@ class ModelStore:
     def _record_switch(self, action: str, bundle_id: str, previous: Optional[str]) -> None:
         # History first: a crash before the pointer is renamed leaves a switch recorded but not
         # made, which rollback handles; the reverse would lose the way back.
+        from edge.store.database import utc_now  # sqlite-utils, which imports numpy: not for 'models list'
+
         line = json.dumps({"at": utc_now(), "action": action, "bundle": bundle_id, "previous": previous})
         with open(self.history_path, "a+b") as handle:
             handle.seek(0)

@@ -1,14 +1,13 @@
 """ONNX Runtime on the CPU, with a configurable (default single) thread count.
 
-ONNX Runtime is imported when a session is made, not with this module: the backend registry
-(``edge.inference``) and the manifest reader behind it are imported by every command and by
-the settings, which should not pay ORT's start-up for a ``--help`` or a settings check.
+ONNX Runtime is imported when a session is made, and numpy when one runs, not with this module:
+the backend registry (``edge.inference``) and the manifest reader behind it are imported by every
+command and by the settings, which should not pay ORT's or numpy's start-up for a ``--help``, a
+settings check or ``ildscreen models list``.
 """
 
 import functools
 import logging
-
-import numpy as np
 
 from edge.inference.base import InferenceBackend, InferenceError
 
@@ -76,6 +75,8 @@ class OnnxRuntimeCpuBackend(InferenceBackend):
 
     def run(self, inputs):
         """Run the session; arrays are passed as float32."""
+        import numpy as np  # with the first run (module docstring); a dictionary look-up after it
+
         feed = {name: np.ascontiguousarray(inputs[name], dtype=np.float32) for name in self.input_names}
         try:
             outputs = self.session.run(self.output_names, feed)
@@ -85,6 +86,8 @@ class OnnxRuntimeCpuBackend(InferenceBackend):
 
     def warmup(self):
         """One run on zeros, a batch of one for every dynamic axis."""
+        import numpy as np
+
         feed = {}
         for spec in self.session.get_inputs():
             shape = [d if isinstance(d, int) else 1 for d in spec.shape]

@@ -10,6 +10,7 @@ The real app on a data folder's SQLite file, built with the settings under test;
 """
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -17,7 +18,7 @@ from markupsafe import escape
 
 from edge.web import presenters
 from edge.web.i18n import join_alternatives, translate
-from support import patch_visit
+from support import PATIENT, patch_visit
 from test_chest_piece import stored_take, visit_on_an_app
 from test_ui_lung_sound_result import assess, counted_detector
 
@@ -132,8 +133,6 @@ def test_a_closed_visits_lung_sound_lines_are_its_record_with_no_record_again(cl
     """Only clear bell takes at the bases, calculated, referred, then the visit completed: the page and the letter
     say what was not heard at that visit and why, the take's note says what its piece cannot do, and nothing asks to
     record again on a visit nothing records on (only the nurse's page says a new visit records them). Open, the same visit's lines said "still to do" and "Record ... again"."""
-    from support import PATIENT
-
     counted_detector(monkeypatch)
     patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
     visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json["id"]
@@ -164,17 +163,20 @@ def test_a_closed_visits_lung_sound_lines_are_its_record_with_no_record_again(cl
     assert lung_sound_lines(letter) == (str(escape(finding.removesuffix(new_visit))), str(escape(incomplete)))
 
 
-def test_a_closed_visit_whose_takes_were_all_refused_says_nothing_was_heard_at_it(client, nurse, db):
-    import json
-
-    from support import PATIENT
-
+def visit_with_a_refused_take(client, nurse, db, issue: str) -> int:
+    """A new patient's open visit whose only take (posterior left base, diaphragm) the quality gate refused for
+    ``issue``, so it has no crackle probability; returns the visit's id."""
     patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
     visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json["id"]
     refused = stored_take(db, visit_id, "posterior_left_base", 0.02, "diaphragm")
-    db["recordings"].update(refused, {"quality": json.dumps({"ok": False, "issues": ["silent"]}),
+    db["recordings"].update(refused, {"quality": json.dumps({"ok": False, "issues": [issue]}),
                                       "crackle_probability": None})
     db.conn.commit()
+    return visit_id
+
+
+def test_a_closed_visit_whose_takes_were_all_refused_says_nothing_was_heard_at_it(client, nurse, db):
+    visit_id = visit_with_a_refused_take(client, nurse, db, "silent")
     assess(client, nurse, visit_id)
     assert patch_visit(client, visit_id, {"status": "cancelled"}, nurse).status_code == 200
     client.set_cookie("lang", "zh-CN")
@@ -333,9 +335,6 @@ def test_lung_sounds_left_out_for_their_devices_figures_ask_to_record_again_on_a
     open visit's page says so and asks to record the sites again through another chest piece; the letter and, once
     the visit is completed, the page say only why it did not count (before, both carried "; record the sites again
     ..." inside the reason)."""
-    import json
-
-    from support import PATIENT
     from test_ui_lung_sound_result import element
 
     patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
@@ -370,16 +369,7 @@ def test_lung_sounds_left_out_for_their_devices_figures_ask_to_record_again_on_a
 def test_a_closed_visits_refused_take_says_what_was_wrong_without_what_to_do(client, nurse, db, lang, said, instruction):
     """Open, the refused take's reason tells the nurse what to check and to record again; completed, nothing records
     on the visit, so it says only what was wrong."""
-    import json
-
-    from support import PATIENT
-
-    patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
-    visit_id = client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json["id"]
-    refused = stored_take(db, visit_id, "posterior_left_base", 0.02, "diaphragm")
-    db["recordings"].update(refused, {"quality": json.dumps({"ok": False, "issues": ["silent: rms -80 dB"]}),
-                                      "crackle_probability": None})
-    db.conn.commit()
+    visit_id = visit_with_a_refused_take(client, nurse, db, "silent: rms -80 dB")
     client.set_cookie("lang", lang)
 
     def reasons() -> list[str]:

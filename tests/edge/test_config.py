@@ -222,6 +222,23 @@ def test_listing_accounts_bundles_or_referrals_loads_no_fhir_http_web_app_or_mod
     assert packages_loaded_after("edge.cli", packages=("fhir", "requests", "flask", "onnxruntime"), then=call) == []
 
 
+@pytest.mark.parametrize("argv", [["models", "list"], ["models", "list", "--json"]])
+def test_listing_the_model_bundles_loads_no_numpy_or_database_library(argv, tmp_path):
+    """Listing reads the models folder's pointer and manifests: numpy, ONNX Runtime and sqlite-utils
+    (which imports numpy itself) are for the commands that check, smoke-run, switch or score a bundle.
+    The CPU backend imports numpy when a session runs, the bundle checks the audio scoring, the evidence
+    model and the lab and breath features when they check a manifest, the model store the database's
+    clock when it records a switch (``ildscreen bench cli-start``)."""
+    from click.testing import CliRunner
+
+    from edge.cli import cli
+
+    assert CliRunner().invoke(cli, ["db", "init", "--data-dir", str(tmp_path)]).exit_code == 0
+    call = f"edge.cli.cli({[*argv, '--data-dir', str(tmp_path)]!r}, standalone_mode=False)"
+    assert packages_loaded_after("edge.cli", then=call, packages=(
+        "numpy", "onnxruntime", "sqlite_utils", "scipy", "evaluation", "tabular_models")) == []
+
+
 
 def test_reading_the_settings_loads_no_numpy_models_or_http(tmp_path):
     """The settings declare the evidence and audio settings from modules of their own

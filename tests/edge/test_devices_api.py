@@ -48,6 +48,23 @@ def stethoscope():
 
 
 @pytest.fixture
+def enose():
+    """Start a simulated 8-sensor e-nose board named by its device id: every board started reads the same (the
+    simulator's seed 0), so a second one stands in for the first. All are closed after the test."""
+    boards = []
+
+    def start(device_id: str) -> SimulatedDevice:
+        sim = SimulatedDevice(DeviceKind.ENOSE, n_sensors=8, speed=None, device_id=device_id)
+        boards.append(sim)
+        sim.start()
+        return sim
+
+    yield start
+    for sim in boards:
+        sim.close()
+
+
+@pytest.fixture
 def visit_id(client, nurse):
     patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
     return client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=nurse).json["id"]
@@ -100,14 +117,10 @@ def test_bad_capture_requests_name_the_field(client, nurse, visit_id, body, fiel
 
 
 def test_an_enose_reading_is_captured_scored_and_stored_like_an_upload(client, nurse, visit_id, settings, db,
-                                                                       register):
-    sim = SimulatedDevice(DeviceKind.ENOSE, n_sensors=8, speed=None, device_id="ENOSE-7")
-    sim.start()
-    try:
-        assert register(sim.port).status_code == 201
-        response = client.post(f"/api/v1/visits/{visit_id}/breath/capture", json={"port": sim.port}, headers=nurse)
-    finally:
-        sim.close()
+                                                                       register, enose):
+    sim = enose("ENOSE-7")
+    assert register(sim.port).status_code == 201
+    response = client.post(f"/api/v1/visits/{visit_id}/breath/capture", json={"port": sim.port}, headers=nurse)
     assert response.status_code == 201, response.json
     reading = response.json
     assert reading["quality"]["ok"] is True and 0 <= reading["probability"] <= 1
@@ -117,27 +130,16 @@ def test_an_enose_reading_is_captured_scored_and_stored_like_an_upload(client, n
 
 
 def test_the_service_stores_the_same_breath_file_that_device_capture_writes(client, nurse, visit_id, settings,
-                                                                            register, tmp_path):
+                                                                            register, enose, tmp_path):
     """One writer for an e-nose capture: the same (seeded) board gives the tablet's stored reading and
     `ildscreen device capture`'s file byte for byte, so `breath score` reads what the service scored."""
-    def board():
-        sim = SimulatedDevice(DeviceKind.ENOSE, n_sensors=8, speed=None, device_id="ENOSE-8")
-        sim.start()
-        return sim
-
-    sim = board()
-    try:
-        assert register(sim.port).status_code == 201
-        response = client.post(f"/api/v1/visits/{visit_id}/breath/capture", json={"port": sim.port}, headers=nurse)
-    finally:
-        sim.close()
+    sim = enose("ENOSE-8")
+    assert register(sim.port).status_code == 201
+    response = client.post(f"/api/v1/visits/{visit_id}/breath/capture", json={"port": sim.port}, headers=nurse)
     assert response.status_code == 201, response.json
     sha256 = response.json["sha256"]
-    sim = board()
-    try:
-        written = CliRunner().invoke(device, ["capture", sim.port, "--out", str(tmp_path / "breath.csv")])
-    finally:
-        sim.close()
+    sim.close()  # the service's capture ended; the command reads a second board, started afresh
+    written = CliRunner().invoke(device, ["capture", enose("ENOSE-8").port, "--out", str(tmp_path / "breath.csv")])
     assert written.exit_code == 0, written.output
     assert (tmp_path / "breath.csv").read_bytes() == (settings.blob_dir / sha256[:2] / sha256).read_bytes()
 
@@ -441,17 +443,13 @@ def test_without_the_pages_script_the_capture_form_waits_for_the_take_and_comes_
     assert unknown.status_code == 302 and "upload_error=" in unknown.headers["Location"]
 
 
-def test_an_enose_capture_job_ends_with_the_stored_breath_reading(app, client, nurse, visit_id, register):
-    sim = SimulatedDevice(DeviceKind.ENOSE, n_sensors=8, speed=None, device_id="ENOSE-8")
-    sim.start()
-    try:
-        assert register(sim.port).status_code == 201
-        started = client.post(f"/api/v1/visits/{visit_id}/breath/capture-jobs", json={"port": sim.port}, headers=nurse)
-        assert started.status_code == 202 and started.json["kind"] == "enose"
-        app.extensions["ildscreen"].devices.job(started.json["id"]).wait(60)
-        done = client.get(started.headers["Location"], headers=nurse).json
-    finally:
-        sim.close()
+def test_an_enose_capture_job_ends_with_the_stored_breath_reading(app, client, nurse, visit_id, register, enose):
+    sim = enose("ENOSE-8")
+    assert register(sim.port).status_code == 201
+    started = client.post(f"/api/v1/visits/{visit_id}/breath/capture-jobs", json={"port": sim.port}, headers=nurse)
+    assert started.status_code == 202 and started.json["kind"] == "enose"
+    app.extensions["ildscreen"].devices.job(started.json["id"]).wait(60)
+    done = client.get(started.headers["Location"], headers=nurse).json
     assert done["state"] == "completed" and done["error"] is None
     readings = client.get(f"/api/v1/visits/{visit_id}/breath", headers=nurse).json
     assert [reading["id"] for reading in readings["breath_readings"]] == [done["result"]["id"]]

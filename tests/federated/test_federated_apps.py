@@ -18,6 +18,7 @@ from federated.clinic_data import LABS_MODEL, ClinicData
 from federated.errors import FederatedError
 from federated.model import N_COEFFICIENTS, NEWTON_LENGTH, Scaler, feature_statistics, fit_logistic, newton_step, newton_sums
 from federated.population import make_clinics, make_edge_site
+from support import packages_loaded_after
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +147,18 @@ def test_the_clinic_read_leaves_no_journal_files_in_a_data_folder_no_service_use
 
     assert labelled
     assert sorted(path.name for path in folder.iterdir()) == before
+
+
+def test_a_clinics_client_app_loads_no_scipy_and_the_edge_service_only_when_it_reads_a_data_folder(tmp_path):
+    """Flower starts a fresh ClientApp process for every message of every round (four per SecAgg+ round per
+    clinic): importing ``federated.apps`` there loads no scipy (only the hospital's AUC interval needs it), nor
+    the edge service's settings and store (only a round that reads the clinic's data folder needs them). With
+    scipy.stats the import was most of each process's start-up and of ``ildscreen federated simulate``'s time."""
+    light = ("scipy", "sqlite_utils", "pydantic", "pydantic_settings")
+    assert packages_loaded_after("federated.apps", packages=light) == []
+    make_edge_site(tmp_path, n_patients=20, seed=4)
+    read = f"federated.apps.ClinicData('clinic-x', edge_data=pathlib.Path({str(tmp_path)!r})).labelled_visits()"
+    assert "sqlite_utils" in packages_loaded_after("federated.apps", "pathlib", packages=light, then=read)
 
 
 def test_a_patient_counts_once_in_the_region_validation_with_their_first_labelled_visit():
