@@ -389,7 +389,7 @@ def test_every_template_and_error_path_is_translated_in_chinese(browser, clinic,
     page.set_input_files("#breath-form input[type=file]", str(good_breath))
     page.click("#breath-form button[type=submit]")
     page.wait_for_selector("#breath-list [id^=breath-scored-]")
-    assert page.inner_text("#breath-list [id^=breath-scored-]").startswith("评分时间: ")
+    assert page.inner_text("#breath-list [id^=breath-scored-]").startswith("评分时间：")
     tablet.check("breath-scored", orientations=("landscape",), accessibility=False)
     page.fill("#lab_hgb", "abc")
     page.click("#labs-button")

@@ -85,7 +85,7 @@ def test_a_reading_says_when_and_by_which_model_it_was_scored(tmp_path, no_env_s
     assert (body["scored_at"], body["model_version"]) == ("2026-12-07T02:30:00.000+00:00", "breath-0.1.0")
     assert client.get(f"/api/v1/visits/{visit_id}/breath", headers=nurse).json["breath_readings"] == [body]
     for lang, words in (("en", "Scored at: 2026-12-07 10:30 · Breath model: "),
-                        ("zh-CN", "评分时间: 2026-12-07 10:30 · 呼气模型: ")):
+                        ("zh-CN", "评分时间：2026-12-07 10:30 · 呼气模型：")):
         client.set_cookie("lang", lang)
         page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
         assert f'id="breath-scored-{body["id"]}">{words}<span translate="no">breath-0.1.0</span></span>' in page

@@ -64,7 +64,7 @@ def test_a_score_from_before_shows_its_time_as_not_recorded_and_a_later_first_sc
     listed = {r["id"]: r for r in client.get(f"/api/v1/visits/{visit}/breath", headers=headers).json["breath_readings"]}
     assert listed[old]["probability"] is not None and listed[old]["scored_at"] is None
     assert (listed[kept]["probability"], listed[kept]["scored_at"]) == (None, None)
-    for lang, words in (("en", "Scored at: not recorded · Breath model: "), ("zh-CN", "评分时间: 未记录 · 呼气模型: ")):
+    for lang, words in (("en", "Scored at: not recorded · Breath model: "), ("zh-CN", "评分时间：未记录 · 呼气模型：")):
         client.set_cookie("lang", lang)
         page = client.get(f"/visits/{visit}").get_data(as_text=True)
         assert (f'id="breath-scored-{old}">{words}<span translate="no">breath-0.1.0</span></span>') in page
