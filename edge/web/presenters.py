@@ -40,6 +40,7 @@ CT_METRICS: dict[str, tuple[str, str]] = {
 READABLE_UNITS = {
     "10*9/L": "×10⁹/L", "10*12/L": "×10¹²/L", "10*3/uL": "×10³/µL", "10*6/uL": "×10⁶/µL", "/uL": "/µL",
     "umol/L": "µmol/L", "ukat/L": "µkat/L", "fL": "fL", "mm/h": "mm/h", "[IU]/L": "IU/L", "meq/L": "mEq/L", "mm/[hr]": "mm/h",
+    "ug/mL": "µg/mL", "[U]/mL": "U/mL",
 }
 
 ANALYTE_BY_KEY = {analyte.key: analyte for analyte in ANALYTES}

@@ -40,12 +40,21 @@ logger = logging.getLogger(__name__)
 blueprint = Blueprint("ui", __name__)
 # Spellings a nurse would not pick from a list (caret and shorthand variants stay accepted in files).
 HIDDEN_UNITS = {"K/uL", "M/uL", "/nL", "/pL", "10*3/mm3", "10*6/mm3", "/mm3", "um3", "1", "[IU]/L", "meq/L"}
+
+
+def _form_units(analyte) -> list[str]:
+    """The UCUM codes the lab form offers for ``analyte``, SI unit first, each as the nurse reads it once: two
+    spellings of one unit (``mm/h`` and ``mm/[hr]``, ``U/mL`` and ``[U]/mL``) are one option, the first kept."""
+    shown = {}
+    for unit in [analyte.si_unit, *analyte.units]:
+        if "^" not in unit and unit not in HIDDEN_UNITS:
+            shown.setdefault(presenters.readable_unit(unit), unit)
+    return list(shown.values())
+
+
 # The lab form: the core CBC + CMP and the optional markers, in catalogue order, SI unit first.
-LAB_FORM_ANALYTES = [
-    {"key": a.key, "display": a.display, "si_unit": a.si_unit,
-     "units": [a.si_unit] + [u for u in a.units if u != a.si_unit and "^" not in u and u not in HIDDEN_UNITS]}
-    for a in ANALYTES if not a.key.endswith("_pct")
-]
+LAB_FORM_ANALYTES = [{"key": a.key, "display": a.display, "si_unit": a.si_unit, "units": _form_units(a)}
+                     for a in ANALYTES if not a.key.endswith("_pct")]
 # The login form's CSRF token (the form has no session yet): a cookie for the whole site, as before.
 LOGIN_FORM_TOKEN = LoginFormToken(cookie="ildscreen_login_csrf")
 CLINICAL = ("nurse", "clinician")
