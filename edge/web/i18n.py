@@ -1434,44 +1434,44 @@ CATALOG.update({f"antibody_{code}": {"en": code, "zh-CN": name} for code, name i
 # strings are for engineers; the nurse reads these.
 QUALITY_ISSUES: dict[str, dict[str, str]] = {
     "audio:unreadable": {"en": "The file could not be read: record this site again.",
-                         "zh-CN": "文件无法读取：请重新录音"},
+                         "zh-CN": "文件无法读取：请在该部位重新录音。"},
     "audio:too_short": {"en": "The recording is too short: record at least 6 seconds at this site.",
-                        "zh-CN": "录音太短：每个部位至少录 6 秒"},
+                        "zh-CN": "录音太短：该部位至少录 6 秒。"},
     "audio:silent": {"en": "No sound was recorded: check the stethoscope is connected and not muted, then "
-                           "record again.", "zh-CN": "没有声音：检查听诊器的连接和静音"},
+                           "record again.", "zh-CN": "没有录到声音：请检查听诊器已连接且未静音，然后重新录音。"},
     "audio:clipped": {"en": "The sound was too loud (distorted): press the chest piece more lightly and record "
-                            "again.", "zh-CN": "声音过载（削波）：调低增益，听诊头不要压得太重"},
+                            "again.", "zh-CN": "声音过大（失真）：听诊头请压得轻一些，然后重新录音。"},
     "audio:handling_noise": {"en": "Too much rubbing or knocking noise: hold the chest piece still and flat on "
                                    "the skin, then record again.",
-                             "zh-CN": "摩擦或碰撞噪声过多：握稳听诊头，紧贴皮肤"},
+                             "zh-CN": "摩擦或碰撞噪声过多：请握稳听诊头，平贴皮肤，然后重新录音。"},
     "audio:no_breath_sounds": {"en": "No breathing was heard, only a steady hiss: place the chest piece flat on bare skin, "
                               "ask the patient to breathe deeply through the open mouth, then record again.",
-                        "zh-CN": "没有听到呼吸音，只有持续的杂音：请将听诊头平贴在裸露皮肤上，嘱患者张口深呼吸后重新录音"},
+                        "zh-CN": "没有听到呼吸音，只有持续的嘶嘶声：请将听诊头平贴在裸露皮肤上，嘱患者张口深呼吸，然后重新录音。"},
     "audio:speech": {"en": "Talking was recorded: ask the patient and others to stay quiet, then record again.",
-                     "zh-CN": "录到说话声：请患者和周围的人在录音时保持安静"},
+                     "zh-CN": "录到说话声：请患者和周围的人保持安静，然后重新录音。"},
     "audio:poor_signal": {"en": "The sound is too poor to judge: place the chest piece again, keep quiet and "
-                                "record again.", "zh-CN": "信号质量差，无法判读：请重新放好听诊头，保持安静后再录一次"},
+                                "record again.", "zh-CN": "声音质量太差，无法判读：请重新放好听诊头，保持安静，然后重新录音。"},
     "breath:missing_phase": {"en": "Part of the breath test is missing: do the whole breath test again.",
-                             "zh-CN": "读数缺少某个阶段：请完整做一次呼气检测"},
+                             "zh-CN": "呼气检测缺少某个步骤：请重新完整做一次呼气检测。"},
     "breath:too_short": {"en": "A step of the breath test was too short: follow the timed prompts and test again.",
-                         "zh-CN": "某个阶段时间太短：请按提示时间完成"},
+                         "zh-CN": "呼气检测的某个步骤时间太短：请按计时提示重新检测。"},
     "breath:saturated": {"en": "The sensor was overloaded: check the e-nose board, then test again.",
-                         "zh-CN": "传感器读数饱和：检查电子鼻板后重测"},
+                         "zh-CN": "传感器过载：请检查电子鼻板，然后重新检测。"},
     "breath:dead_sensor": {"en": "A sensor gave no signal: check the e-nose board.",
-                           "zh-CN": "传感器无信号：检查电子鼻板"},
+                           "zh-CN": "有一个传感器没有信号：请检查电子鼻板。"},
     "breath:environment_out_of_range": {
         "en": "The chamber's temperature, humidity or pressure reading is impossible (outside what its sensor "
               "measures), so the reading cannot be scored: check the e-nose board, then test again.",
-        "zh-CN": "气室的温度、湿度或气压读数超出其传感器的测量范围，数值不可能，因此无法评分：请检查电子鼻板后重测"},
+        "zh-CN": "气室的温度、湿度或气压读数超出其传感器的测量范围，数值不可能，因此无法评分：请检查电子鼻板，然后重新检测。"},
     "breath:warmup_incomplete": {"en": "The sensor had not warmed up: wait a minute, then test again.",
-                                 "zh-CN": "传感器尚未预热稳定：稍等后重测"},
+                                 "zh-CN": "传感器尚未预热：请等一分钟，然后重新检测。"},
     "breath:no_breath": {"en": "No breath was detected: ask the patient to breathe out fully into the mouthpiece.",
-                         "zh-CN": "未检测到呼气：请患者对准吹气口完整呼气"},
+                         "zh-CN": "未检测到呼气：请患者对准吹气口完整呼气。"},
 }
 UNKNOWN_QUALITY_ISSUE = {"audio": {"en": "The recording could not be used: record this site again.",
-                                   "zh-CN": "录音无法使用：请在该部位重新录音"},
+                                   "zh-CN": "录音无法使用：请在该部位重新录音。"},
                          "breath": {"en": "The reading could not be used: do the breath test again.",
-                                    "zh-CN": "读数无法使用：请重新做呼气检测"}}
+                                    "zh-CN": "读数无法使用：请重新做呼气检测。"}}
 
 
 #: Each quality issue's words are what happened, this separator, then what to do: on a closed visit only the

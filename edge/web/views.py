@@ -34,7 +34,8 @@ from edge.users import (MIN_PASSWORD_LENGTH, PIN_LENGTHS, check_password_policy,
 from edge.vocabulary import AUTOANTIBODIES, CTD_DIAGNOSES, MONITORING_END_NOTE_MAX, MONITORING_END_REASONS, SYMPTOMS
 from tabular_models.lab_catalogue import ANALYTES
 from edge.web import clinic_time, presenters
-from edge.web.i18n import CATALOG, LANGUAGES, bracketed, join_list, negotiate_language, quality_issue, separators, translate
+from edge.web.i18n import (CATALOG, LANGUAGES, bracketed, join_list, join_sentences, negotiate_language, quality_issue,
+                           separators, translate)
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("ui", __name__)
@@ -110,6 +111,9 @@ def template_helpers():
                       "monitoring_note": MONITORING_END_NOTE_MAX, "draft": patients.DRAFT_MAX_VALUE},
         # What was wrong with a take or reading; what to do about it only where something can still be recorded.
         "quality_issue": lambda issue, kind, advise=True: quality_issue(issue, kind, lang, advise=advise),
+        # A take's or reading's issues said together: each a sentence of its own, joined as the language joins them.
+        "quality_issues": lambda issues, kind, advise=True: join_sentences(
+            [quality_issue(issue, kind, lang, advise=advise) for issue in issues], lang),
         "lang": lang,
         "catalog": CATALOG,
         "other_lang": "zh-CN" if lang == "en" else "en",

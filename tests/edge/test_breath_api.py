@@ -105,7 +105,11 @@ def test_a_reading_at_an_impossible_humidity_is_kept_unscored_and_the_visit_page
     assert [(i["code"], i["column"]) for i in response.json["quality"]["issues"]] == [
         ("environment_out_of_range", "humidity_pct")]
     page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
-    assert str(escape(QUALITY_ISSUES["breath:environment_out_of_range"]["en"])) in page
+    said = QUALITY_ISSUES["breath:environment_out_of_range"]
+    assert f'{CATALOG["breath_poor"]["en"]}</span> ({escape(said["en"])})' in page
+    client.set_cookie("lang", "zh-CN")  # in Chinese, in full-width brackets
+    page = client.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert f'{CATALOG["breath_poor"]["zh-CN"]}</span>（{escape(said["zh-CN"])}）' in page
 
 
 def test_a_reading_without_breath_is_kept_with_the_reason_and_no_probability(client, nurse, visit_id):

@@ -364,7 +364,7 @@ def test_lung_sounds_left_out_for_their_devices_figures_ask_to_record_again_on_a
 @pytest.mark.parametrize(("lang", "said", "instruction"), [
     ("en", "No sound was recorded.", "No sound was recorded: check the stethoscope is connected and not muted, then "
                                      "record again."),
-    ("zh-CN", "没有声音。", "没有声音：检查听诊器的连接和静音"),
+    ("zh-CN", "没有录到声音。", "没有录到声音：请检查听诊器已连接且未静音，然后重新录音。"),
 ])
 def test_a_closed_visits_refused_take_says_what_was_wrong_without_what_to_do(client, nurse, db, lang, said, instruction):
     """Open, the refused take's reason tells the nurse what to check and to record again; completed, nothing records

@@ -74,6 +74,18 @@ def test_every_quality_issue_says_what_happened_then_what_to_do_so_a_closed_visi
     assert quality_issue("new_code: x", "audio", "en", advise=False) == "The recording could not be used."
 
 
+def test_every_quality_issue_is_a_whole_sentence_in_both_languages():
+    """The tablet shows each issue as it stands (a take's reason, a reading's list joined by join_sentences): both
+    languages, each ending as a sentence in its own punctuation, and both with what to do after what happened or
+    neither (the Chinese once lacked the full stop, and "silent" lacked "record again")."""
+    for key, entry in [*QUALITY_ISSUES.items(), *UNKNOWN_QUALITY_ISSUE.items()]:
+        assert set(entry) == set(LANGUAGES), key
+        assert entry["en"].endswith("."), key
+        assert entry["zh-CN"].endswith("。") and not re.search(r"[.,:;!?()]", entry["zh-CN"]), key
+        says_again = ("again" in entry["en"], "重新" in entry["zh-CN"])
+        assert says_again[0] == says_again[1], (key, entry)
+
+
 def test_a_poor_recording_is_explained_in_the_pages_language(client, nurse):
     import io
 
