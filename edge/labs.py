@@ -40,8 +40,12 @@ BUNDLED_MODELS = BUNDLED_DIR
 
 
 def input_error(exc: TabularInputError) -> ValidationError:
-    """The service's 422 error for a lab or breath input error, naming the field."""
-    return ValidationError(exc.message, fields=[{"field": exc.field or "body", "reason": exc.message}])
+    """The service's 422 error for a lab or breath input error, naming the field (and the expected column the
+    file lacks, ``column``, where that is the error)."""
+    field = {"field": exc.field or "body", "reason": exc.message}
+    if exc.missing_column:
+        field["column"] = exc.missing_column
+    return ValidationError(exc.message, fields=[field])
 
 
 class BundledModel:

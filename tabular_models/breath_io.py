@@ -32,6 +32,9 @@ MIN_SAMPLES = 10
 MAX_SAMPLES = 100_000
 MAX_SENSORS = 32
 SENSOR_COLUMN = re.compile(r"^sensor_(\d+)$")
+#: Every column (CSV) or key (JSON) name a reading may lack: a page may name these, and only these.
+EXPECTED_COLUMNS = frozenset({"t_s", "phase", "sensors", *ENVIRONMENT,
+                              *(f"sensor_{number}" for number in range(1, MAX_SENSORS + 1))})
 
 
 def _array(values: object, name: str) -> np.ndarray:
@@ -66,7 +69,7 @@ def build_reading(columns: dict, *, full_scale: float = DEFAULT_FULL_SCALE) -> d
     """
     for name in ("t_s", "phase", "sensors", *ENVIRONMENT):
         if name not in columns:
-            raise BreathReadingError(f"the reading has no {name!r}", field=name)
+            raise BreathReadingError(f"the reading has no {name!r}", field=name, missing_column=name)
     t_s = _array(columns["t_s"], "t_s")
     if not MIN_SAMPLES <= t_s.size <= MAX_SAMPLES:
         raise BreathReadingError(f"a reading has {MIN_SAMPLES}-{MAX_SAMPLES} samples, got {t_s.size}", field="t_s")
@@ -110,11 +113,19 @@ def read_breath_csv(text: str) -> dict:
     header = [name.strip().lower() for name in rows[0]]
     sensor_columns = sorted(((int(m.group(1)), i) for i, name in enumerate(header)
                              if (m := SENSOR_COLUMN.match(name))))
-    if [number for number, _ in sensor_columns] != list(range(1, len(sensor_columns) + 1)):
-        raise BreathReadingError("sensor columns must be sensor_1..sensor_N without gaps", field="header")
+    numbers = [number for number, _ in sensor_columns]
+    if not numbers:
+        raise BreathReadingError("the CSV header has no sensor columns (sensor_1..sensor_N)", field="header",
+                                 missing_column="sensor_1")
+    if numbers != list(range(1, len(numbers) + 1)):
+        # A gap names the first sensor missing; a column given twice is no missing column.
+        gap = next(number for number in range(1, len(numbers) + 2) if number not in numbers)
+        raise BreathReadingError("sensor columns must be sensor_1..sensor_N without gaps", field="header",
+                                 missing_column=f"sensor_{gap}" if len(set(numbers)) == len(numbers)
+                                 and gap <= MAX_SENSORS else None)
     missing = [name for name in ("t_s", "phase", *ENVIRONMENT) if name not in header]
     if missing:
-        raise BreathReadingError(f"the CSV header lacks column(s) {missing}", field="header")
+        raise BreathReadingError(f"the CSV header lacks column(s) {missing}", field="header", missing_column=missing[0])
     body = [row for row in rows[1:] if any(cell.strip() for cell in row)]
     for line_number, row in enumerate(body, start=2):
         if len(row) != len(header):

@@ -36,7 +36,7 @@ def read_lab_csv(text: str) -> list[dict]:
     missing = [column for column in CSV_COLUMNS if column not in header]
     if missing:
         raise LabPanelError(f"the CSV header lacks column(s) {missing}; expected analyte,value,unit[,date]",
-                            field="header")
+                            field="header", missing_column=missing[0])
     entries = []
     for line_number, cells in enumerate(rows, start=2):
         if len(cells) > len(header):

@@ -21,6 +21,7 @@ from edge.errors import (Conflict, EditConflict, IldscreenError, NotFound, Resul
                          TakeDiscarded, UnitCheck, ValidationError, VisitClosed)
 from edge.vocabulary import CHEST_PIECE_NOT_STATED, CHEST_PIECES, CHEST_SITES, CRACKLES_HEARD, CTD_DIAGNOSES
 from edge.web import clinic_time, presenters
+from tabular_models import breath_io, lab_io
 from tabular_models.errors import TabularInputError
 from tabular_models.lab_catalogue import BY_KEY
 from tabular_models.lab_panels import normalize_panel, shown_number, unit_slip, unit_slips
@@ -223,11 +224,17 @@ REFUSED_SOUND_KEYS = {recordings.NO_FILE_REASON: "err_file", recordings.TOO_SHOR
                       recordings.limit_reason("max_sample_rate"): "err_audio_sample_rate"}
 
 
+# The columns a lab or breath file is expected to have, by the page's kind of file: the only names its words
+# for a file without one may show (edge.labs.input_error's ``column``; a crafted link's other name shows nothing).
+FILE_COLUMNS = {"labs": frozenset(lab_io.CSV_COLUMNS), "breath": breath_io.EXPECTED_COLUMNS}
+
+
 def _message_key(exc: IldscreenError, kind: str = "audio") -> str:
     """The catalog key that words a domain error on the page (``err_lab_file_analyte:<key>`` when a
-    lab file's error names a known analyte). A redirect carries this, never the message: a message
+    lab file's error names a known analyte, ``err_<kind>_file_column:<name>`` when a lab or breath
+    file lacks one of the columns it should have). A redirect carries this, never the message: a message
     may quote the uploaded file (a hospital export with the patient's code or name in it), and a
-    URL stays in the tablet's history."""
+    URL stays in the tablet's history; the column is one of our own names (:data:`FILE_COLUMNS`)."""
     if isinstance(exc, TakeAudioMissing):
         return f"err_take_audio_missing:{exc.recording_id}"
     key = {"DeviceUnavailable": "err_device", "PayloadTooLarge": "err_too_large",
@@ -246,31 +253,38 @@ def _message_key(exc: IldscreenError, kind: str = "audio") -> str:
         return key
     if kind == "labs" and field in presenters.ANALYTE_BY_KEY:
         return f"err_lab_file_analyte:{field}"
+    column = exc.fields[0].get("column") if isinstance(exc, ValidationError) and exc.fields else None
+    if column in FILE_COLUMNS.get(kind, ()):
+        return f"err_{kind}_file_column:{column}"
     return f"err_{kind}_file"
 
 
 def _message_text(code: str, takes: list[dict] = ()) -> Optional[str]:
     """The page's words for a :func:`_message_key` code from the query string; None for anything else
     (a crafted link shows nothing)."""
-    key, _, analyte = code.partition(":")
+    key, _, named = code.partition(":")
     if key not in MESSAGE_KEYS:
         return None
     if key == "err_take_audio_missing":
         # Named by the visit's own take (a crafted id, or a take discarded since, shows nothing).
-        take = next((take for take in takes if str(take["id"]) == analyte), None)
+        take = next((take for take in takes if str(take["id"]) == named), None)
         if take is None:
             return None
         return translate(key, g.lang, site=translate(f"site_{take['chest_site']}", g.lang),
                          time=clinic_time.local_time(take["created_at"], _resources().settings.clinic_zone))
     if key == "err_lab_file_analyte":
-        if analyte not in presenters.ANALYTE_BY_KEY:
+        if named not in presenters.ANALYTE_BY_KEY:
             return None
-        return translate(key, g.lang, name=translate(f"analyte_{analyte}", g.lang))
+        return translate(key, g.lang, name=translate(f"analyte_{named}", g.lang))
+    if key in COLUMN_KEYS:
+        return translate(key, g.lang, column=named) if named in FILE_COLUMNS[COLUMN_KEYS[key]] else None
     return translate(key, g.lang)
 
 
+# A file without one of its columns: the key by kind of file (its words name the column).
+COLUMN_KEYS = {f"err_{kind}_file_column": kind for kind in FILE_COLUMNS}
 # The general instructions :func:`_message_key` falls back to (the error's own words say more).
-DETAIL_KEYS = ("err_lab_file_analyte", "err_audio_file", "err_labs_file", "err_breath_file")
+DETAIL_KEYS = ("err_lab_file_analyte", "err_audio_file", "err_labs_file", "err_breath_file", *COLUMN_KEYS)
 # Every key :func:`_message_key` returns, and the lung-function form's.
 MESSAGE_KEYS = {"err_device", "err_too_large", "err_visit_closed", "err_board_busy", "err_model_unavailable",
                 "err_take_audio_missing", "err_conflict", "err_busy",

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from tabular_models.breath_io import read_breath_reading
+from tabular_models.breath_io import EXPECTED_COLUMNS, read_breath_reading
 from tabular_models.breath_signal import (
     ENVIRONMENT_RANGES,
     breath_feature_names,
@@ -166,6 +166,26 @@ def test_malformed_json_readings_are_rejected_naming_the_field(edit, field, word
 def test_malformed_csv_files_are_rejected(text, words):
     with pytest.raises(BreathReadingError, match=words):
         read_breath_reading(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        ("t_s,phase,sensor_1,sensor_3,temperature_c,humidity_pct,pressure_hpa\n", "sensor_2"),
+        ("t_s,phase,sensor_2,temperature_c,humidity_pct,pressure_hpa\n", "sensor_1"),
+        ("t_s,phase,temperature_c,humidity_pct,pressure_hpa\n", "sensor_1"),
+        ("t_s,phase,sensor_1,temperature_c,pressure_hpa\n", "humidity_pct"),
+        ("time,phase,sensor_1,temperature_c,humidity_pct,pressure_hpa\n", "t_s"),
+        ("t_s,phase,sensor_1,sensor_1,temperature_c,humidity_pct,pressure_hpa\n", None),  # twice: none missing
+        ('{"t_s": [], "phase": [], "sensors": [], "temperature_c": [], "humidity_pct": []}', "pressure_hpa"),
+    ],
+)
+def test_a_file_without_an_expected_column_names_it_from_the_formats_own_names(text, column):
+    """The edge's page shows ``missing_column`` to the nurse: only a name of the format's own, never the file's text."""
+    with pytest.raises(BreathReadingError) as raised:
+        read_breath_reading(text)
+    assert raised.value.missing_column == column
+    assert column is None or column in EXPECTED_COLUMNS
 
 
 def test_the_feature_vector_refuses_a_different_sensor_count():

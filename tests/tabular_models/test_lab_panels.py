@@ -169,6 +169,15 @@ def test_malformed_files_are_rejected(text, words):
         read_lab_panel(text)
 
 
+@pytest.mark.parametrize(("text", "column"), [("name,value\nhgb,13\n", "analyte"), ("analyte,value\nhgb,13\n", "unit"),
+                                              ("analyte,result,unit\nhgb,13,g/dL\n", "value")])
+def test_a_file_without_an_expected_column_names_the_first_one_it_lacks(text, column):
+    """The edge's page shows ``missing_column`` to the nurse: one of the format's own names, never the file's text."""
+    with pytest.raises(LabPanelError) as raised:
+        read_lab_panel(text)
+    assert raised.value.missing_column == column
+
+
 def test_fhir_observations_without_loinc_or_quantity_are_rejected():
     observation = {"resourceType": "Observation", "code": {"coding": [{"system": "http://snomed.info/sct",
                                                                        "code": "1"}]}}
