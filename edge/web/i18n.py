@@ -1137,10 +1137,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "err_breath_file": {"en": "The breath file could not be read: upload the e-nose board's own export (CSV/JSON).",
                         "zh-CN": "呼气文件无法读取：请上传电子鼻设备导出的原始文件（CSV/JSON）。"},
     # A file without one of the columns it should have: {column} is one of our own column names, never the file's.
-    "err_labs_file_column": {"en": "The lab file could not be imported: it has no {column} column (its columns are "
-                                   "analyte, value, unit and, if given, date).",
-                             "zh-CN": "化验文件无法导入：文件中没有 {column} 列（应有的列为 analyte、value、unit，"
-                                      "可另加 date）。"},
+    "err_labs_file_column": {"en": "The lab file could not be imported: it has no {column} column. Import the lab's own "
+                                   "export, with a column for each test, its value and its unit.",
+                             "zh-CN": "化验文件无法导入：文件中没有 {column} 列。请导入化验室导出的原始文件，其中应有项目、"
+                                      "数值和单位各一列。"},
     "err_breath_file_column": {"en": "The breath file could not be read: it has no {column} column. Upload the e-nose "
                                      "board's own export (CSV/JSON).",
                                "zh-CN": "呼气文件无法读取：文件中没有 {column} 列。请上传电子鼻设备导出的原始文件（CSV/JSON）。"},

@@ -13,6 +13,7 @@ import json
 from typing import Optional
 
 from flask import abort, g, jsonify, redirect, render_template, request, send_file, url_for
+from markupsafe import Markup, escape
 
 from edge import breath, devices, freshness, labs, outbox, patients, recordings, screening
 from edge.store.database import read_transaction
@@ -175,7 +176,7 @@ def _messages(takes: list[dict]) -> dict[str, str]:
     are the visit's recordings (a missing take file is named by its site and time)."""
     shown = {}
     for name in ("upload_error", "breath_error", "labs_error", "lung_error", "assess_error", "status_error"):
-        text = _message_text(request.args.get(name, ""), takes)
+        text = _message_text(request.args.get(name, ""), takes, as_html=True)
         if text:
             shown[name] = text
     return shown
@@ -259,9 +260,10 @@ def _message_key(exc: IldscreenError, kind: str = "audio") -> str:
     return f"err_{kind}_file"
 
 
-def _message_text(code: str, takes: list[dict] = ()) -> Optional[str]:
+def _message_text(code: str, takes: list[dict] = (), *, as_html: bool = False) -> Optional[str]:
     """The page's words for a :func:`_message_key` code from the query string; None for anything else
-    (a crafted link shows nothing)."""
+    (a crafted link shows nothing). ``as_html``: for the page's own markup, where a file's column is set
+    as code no one translates (it is spelled as the file must spell it, in Chinese too)."""
     key, _, named = code.partition(":")
     if key not in MESSAGE_KEYS:
         return None
@@ -277,12 +279,18 @@ def _message_text(code: str, takes: list[dict] = ()) -> Optional[str]:
             return None
         return translate(key, g.lang, name=translate(f"analyte_{named}", g.lang))
     if key in COLUMN_KEYS:
-        return translate(key, g.lang, column=named) if named in FILE_COLUMNS[COLUMN_KEYS[key]] else None
+        if named not in FILE_COLUMNS[COLUMN_KEYS[key]]:
+            return None
+        if not as_html:
+            return translate(key, g.lang, column=named)
+        return escape(translate(key, g.lang, column=COLUMN_MARK)).replace(
+            COLUMN_MARK, Markup('<code translate="no">{}</code>').format(named))
     return translate(key, g.lang)
 
 
 # A file without one of its columns: the key by kind of file (its words name the column).
 COLUMN_KEYS = {f"err_{kind}_file_column": kind for kind in FILE_COLUMNS}
+COLUMN_MARK = "\ue000"  # where the column's code goes in its escaped words (a private-use character, in no catalogue)
 # The general instructions :func:`_message_key` falls back to (the error's own words say more).
 DETAIL_KEYS = ("err_lab_file_analyte", "err_audio_file", "err_labs_file", "err_breath_file", *COLUMN_KEYS)
 # Every key :func:`_message_key` returns, and the lung-function form's.
