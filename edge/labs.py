@@ -13,7 +13,7 @@ import logging
 import math
 from pathlib import Path
 from collections.abc import Collection
-from typing import BinaryIO, Optional
+from typing import BinaryIO, NamedTuple, Optional
 
 import numpy as np
 import sqlite_utils
@@ -28,6 +28,7 @@ from edge.inference.models import (BUNDLED_DIR, ModelFileMissing, ModelIntegrity
 from edge.inference.onnxruntime_cpu import load_onnxruntime, session_options
 from edge.patients import get_visit, require_open_visit
 from edge.store.database import utc_now, write_transaction
+from edge.vocabulary import sample_day
 from tabular_models.calibration import apply_calibration
 from tabular_models.errors import TabularInputError
 from tabular_models.lab_catalogue import find_analyte
@@ -244,42 +245,124 @@ def confirmed_analyte_keys(text: Optional[str]) -> frozenset[str]:
     return frozenset(keys)
 
 
+# Programme assumption (a setting could carry it): a sample is drawn on or before the day of its visit. That
+# day is the visit's started_at in UTC, and a sample time is written in the lab's own zone (a date alone in
+# the clinic's): a clinic east of UTC writes the next day for a visit started before midnight UTC, so one
+# day more is allowed. A later day is a typing slip (2099 for 2009) or another visit's sample.
+SAMPLE_DAYS_AFTER_VISIT = 1
+#: Why a result's collected_at is refused (its error's ``reason``; the tablet words each, edge.web.visit_views).
+NOT_A_SAMPLE_TIME = "not an ISO 8601 date or date-time (FHIR dateTime)"
+SAMPLE_AFTER_VISIT = f"after the visit's date (more than {SAMPLE_DAYS_AFTER_VISIT} day later)"
+
+
+def check_collected_at(visit: dict, records: list[dict], *, field: str = "collected_at") -> None:
+    """Refuse a result whose ``collected_at`` (when given) is not a FHIR dateTime
+    (:func:`edge.vocabulary.sample_day`) or is after the visit's date (:data:`SAMPLE_DAYS_AFTER_VISIT`).
+
+    ``field`` is where the caller's input holds it, ``{index}`` standing for the result's position.
+    Rows stored before this check keep their text as it was: only what comes in is checked.
+
+    Raises
+    ------
+    ValidationError
+        Naming the field, the analyte, the value and its problem.
+    """
+    latest = dt.date.fromisoformat(visit["started_at"][:10]) + dt.timedelta(days=SAMPLE_DAYS_AFTER_VISIT)
+    for index, record in enumerate(records):
+        text = record["collected_at"]
+        if text is None:
+            continue
+        try:
+            day, reason = sample_day(text), None
+        except ValueError as exc:
+            day, reason, problem = None, NOT_A_SAMPLE_TIME, str(exc)
+        if day is not None and day > latest:
+            reason = SAMPLE_AFTER_VISIT
+            problem = f"{text!r} is after the visit's date {visit['started_at'][:10]} (at most {latest} is taken)"
+        if reason:
+            name = field.format(index=index)
+            raise ValidationError(f"{name} of {record['analyte']}: {problem}", fields=[{"field": name, "reason": reason}])
+
+
+def record_of(entry: dict) -> Optional[dict]:
+    """The entry as it would be stored (``normalize_panel``'s record: analyte key, value, unit, collected_at),
+    or None when it is refused."""
+    try:
+        return normalize_panel([entry])["records"][0]
+    except TabularInputError:
+        return None
+
+
+def not_yet_stored(db: sqlite_utils.Database, visit_id: int, entries: list[dict]) -> list[dict]:
+    """The entries that differ from the visit's latest stored result of their analyte (value and unit as
+    entered, and collected_at): what would change the visit's results (:func:`newest_of_each_analyte`).
+    An entry that :func:`normalize_panel` refuses is kept, so that whoever stores them refuses it, naming it.
+
+    The one rule for a panel sent again (a double tap, a client's or LIS's retry after a timeout): none of
+    its entries is new, so nothing is stored (:func:`add_lab_panel`, the tablet's form)."""
+    latest = {row["analyte"]: (row["value"], row["unit"], row["collected_at"])
+              for row in list_lab_results(db, visit_id)}
+    fresh = []
+    for entry in entries:
+        record = record_of(entry)
+        if record is None or latest.get(record["analyte"]) != (record["value"], record["unit"], record["collected_at"]):
+            fresh.append(entry)
+    return fresh
+
+
+class AddedLabPanel(NamedTuple):
+    """What :func:`add_lab_panel` did: the visit's lab panel, and whether this call stored the results
+    (False when every one was already the visit's latest result of its analyte: nothing was stored)."""
+
+    panel: dict
+    created: bool
+
+
 def add_lab_panel(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, entries: list[dict], *,
-                  unit_check_factor: float, confirmed_analytes: Optional[Collection[str]] = None) -> dict:
+                  unit_check_factor: float, confirmed_analytes: Optional[Collection[str]] = None,
+                  date_field: str = "collected_at") -> AddedLabPanel:
     """Validate and store a panel for an open visit; nothing is stored if any entry fails.
 
     Validation needs no model, so a panel is kept even while the labs model is unavailable
     (the nurse does not type it again); the response then says why it is not scored.
 
-    Every way results come in passes here, so every way is checked: a result that looks like a
-    unit slip (:func:`tabular_models.lab_panels.unit_slip`, ``unit_check_factor`` being the
+    Every way results come in passes here, so every way is checked: ``collected_at``
+    (:func:`check_collected_at`, ``date_field`` naming where the caller's input holds it), and a
+    result that looks like a unit slip (:func:`tabular_models.lab_panels.unit_slip`, ``unit_check_factor`` being the
     ``lab_unit_check_factor`` setting) refuses the whole panel with ``UnitCheck`` unless it is
     confirmed: by its entry's ``confirm_unusual: True`` (results sent one by one: the lab API, the
     tablet form) or, for an imported file or FHIR Bundle, by naming its analyte (catalogue key) in
     ``confirmed_analytes``; the refusal says how (``None``: by entry). A confirmed slip is stored
     with ``confirmed_unusual = 1``, and the audit entry names the analytes confirmed so (keys only,
     never values).
+
+    Idempotent as a recording's take is (:func:`edge.recordings.add_recording`): a panel whose every
+    result is already the visit's latest of its analyte (:func:`not_yet_stored`: the same panel sent
+    again) stores nothing (no row, no audit entry) and returns the panel with ``created`` False. A panel
+    that differs in any result is stored whole, as a new entry.
     """
-    require_open_visit(db, visit_id)
-    try:
-        records = normalize_panel(entries)["records"]
-    except TabularInputError as exc:
-        raise input_error(exc) from exc
-    by_name = frozenset(confirmed_analytes or ())
-    # normalize_panel keeps the entries' order: record i is entry i.
-    slipped = [bool(unit_slips([record], far_factor=unit_check_factor)) for record in records]
-    confirmed = [slip and (entry.get("confirm_unusual") is True or record["analyte"] in by_name)
-                 for entry, record, slip in zip(entries, records, slipped)]
-    refused = [r for r, slip, ok in zip(records, slipped, confirmed) if slip and not ok]
-    if refused:
-        slips = unit_slips(refused, far_factor=unit_check_factor)
-        how = CONFIRM_IN_ENTRY if confirmed_analytes is None else confirm_by_name(
-            list(dict.fromkeys(slip["analyte"] for slip in slips)))
-        raise UnitCheck("; ".join(slip["message"] for slip in slips) + f"; if value and unit are right, {how}",
-                        findings=slips)
-    now = utc_now()
-    with write_transaction(db):
-        require_open_visit(db, visit_id)
+    with write_transaction(db):  # the repeat check and the insert under one write lock: a twin retry waits
+        visit = require_open_visit(db, visit_id)
+        try:
+            records = normalize_panel(entries)["records"]
+        except TabularInputError as exc:
+            raise input_error(exc) from exc
+        check_collected_at(visit, records, field=date_field)
+        if not not_yet_stored(db, visit_id, entries):
+            return AddedLabPanel(visit_lab_panel(db, visit_id), created=False)
+        by_name = frozenset(confirmed_analytes or ())
+        # normalize_panel keeps the entries' order: record i is entry i.
+        slipped = [bool(unit_slips([record], far_factor=unit_check_factor)) for record in records]
+        confirmed = [slip and (entry.get("confirm_unusual") is True or record["analyte"] in by_name)
+                     for entry, record, slip in zip(entries, records, slipped)]
+        refused = [r for r, slip, ok in zip(records, slipped, confirmed) if slip and not ok]
+        if refused:
+            slips = unit_slips(refused, far_factor=unit_check_factor)
+            how = CONFIRM_IN_ENTRY if confirmed_analytes is None else confirm_by_name(
+                list(dict.fromkeys(slip["analyte"] for slip in slips)))
+            raise UnitCheck("; ".join(slip["message"] for slip in slips) + f"; if value and unit are right, {how}",
+                            findings=slips)
+        now = utc_now()
         for record, sure in zip(records, confirmed):
             db["lab_results"].insert({
                 "visit_id": visit_id, "loinc": record["loinc"], "analyte": record["analyte"],
@@ -291,10 +374,12 @@ def add_lab_panel(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, 
         audit.record(db, actor, "add_labs", "visit", visit_id,
                      {"results": len(records), **({"confirmed_unusual": named} if named else {})})
     logger.info("stored %s lab results for visit %s", len(records), visit_id)
-    return visit_lab_panel(db, visit_id)
+    return AddedLabPanel(visit_lab_panel(db, visit_id), created=True)
 
 
 MAX_LAB_FILE_BYTES = 1024 * 1024
+#: Where a lab file holds a result's collected_at, as its errors name it: the CSV's ``date`` column (or ``collected_at``).
+FILE_DATE_FIELD = "date"
 
 
 def read_lab_file(stream: BinaryIO) -> list[dict]:

@@ -137,6 +137,42 @@ def calendar_date(text: object) -> dt.date:
     raise ValueError(f"must be a date as YYYY-MM-DD, got {text!r}")
 
 
+# When a sample was drawn, in FHIR R4's dateTime forms (https://hl7.org/fhir/R4/datatypes.html#dateTime), an
+# ISO 8601 profile: a year, a year and month, a date, or a date and time to the second (a fraction allowed)
+# with its zone offset (Z or +hh:mm/-hh:mm), which FHIR requires once a time is given.
+SAMPLE_TIME = re.compile(r"(?P<year>\d{4})(-(?P<month>\d{2})(-(?P<day>\d{2})"
+                         r"(T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d{1,9})?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00)))?)?)?")
+
+
+def sample_day(text: object) -> dt.date:
+    """The first calendar day of the time ``text`` writes in a FHIR dateTime form (:data:`SAMPLE_TIME`),
+    as written (a date-time's day in its own zone).
+
+    Raises
+    ------
+    ValueError
+        Naming the text, when it is not a real date or date-time written so.
+
+    Examples
+    --------
+    >>> sample_day("2026-11-01T09:00:00+08:00"), sample_day("2026-11")
+    (datetime.date(2026, 11, 1), datetime.date(2026, 11, 1))
+    >>> sample_day("yesterday")
+    Traceback (most recent call last):
+    ...
+    ValueError: must be an ISO 8601 date or date-time as FHIR writes it (YYYY, YYYY-MM, YYYY-MM-DD or \
+YYYY-MM-DDThh:mm:ss with Z or +hh:mm), got 'yesterday'
+    """
+    found = SAMPLE_TIME.fullmatch(text) if isinstance(text, str) else None
+    if found:
+        try:
+            return dt.date(int(found["year"]), int(found["month"] or 1), int(found["day"] or 1))
+        except ValueError:
+            pass
+    raise ValueError("must be an ISO 8601 date or date-time as FHIR writes it (YYYY, YYYY-MM, YYYY-MM-DD or "
+                     f"YYYY-MM-DDThh:mm:ss with Z or +hh:mm), got {text!r}")
+
+
 ICBHI_CHEST_SITES = {
     "Tc": "trachea",
     "Al": "anterior_left",

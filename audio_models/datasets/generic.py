@@ -111,15 +111,25 @@ def read_table(table, required_columns, *, what):
         return list(reader)
 
 
-def _age(table, number, text):
+def age_years(text, *, where, what="age_y", blank_allowed=True):
+    """A recording's age in years from a table cell or a file name (``where`` names it in an error); a blank one
+    is None when ``blank_allowed``. The one age rule of every loader.
+
+    Examples
+    --------
+    >>> age_years("70", where="x"), age_years(" ", where="x")
+    (70.0, None)
+    """
     if not (text or "").strip():
-        return None
+        if blank_allowed:
+            return None
+        raise DatasetError(f"{where}: {what} must be a number of years, got {text!r}")
     try:
         age = float(text)
     except ValueError:
-        raise DatasetError(f"{table}:{number}: age_y must be a number of years, got {text!r}") from None
+        raise DatasetError(f"{where}: {what} must be a number of years, got {text!r}") from None
     if not 0 <= age <= 120:
-        raise DatasetError(f"{table}:{number}: age_y must lie between 0 and 120 years, got {text!r}")
+        raise DatasetError(f"{where}: {what} must lie between 0 and 120 years, got {text!r}")
     return age
 
 
@@ -158,7 +168,7 @@ def load_folder(folder, *, csv_name=TABLE):
                 raise DatasetError(f"{table}:{number}: empty {column}")
         recordings.append(LabelledRecording(
             path, row["patient_id"].strip(), row["chest_site"].strip(), row["device"].strip(), label,
-            dataset=dataset, age_y=_age(table, number, row.get("age_y")),
+            dataset=dataset, age_y=age_years(row.get("age_y"), where=f"{table}:{number}"),
             sex=(row.get("sex") or "").strip(), other_sounds=_other_sounds(table, number, row.get("other_sounds")),
             row=number))
     if not recordings:

@@ -31,7 +31,7 @@ import pathlib
 import re
 
 from audio_models.datasets.generic import TABLE as GENERIC_TABLE
-from audio_models.datasets.generic import RecordingLevelLabel, read_table
+from audio_models.datasets.generic import RecordingLevelLabel, age_years, read_table
 from audio_models.errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -152,16 +152,6 @@ def chest_site(location):
     return "_".join(part for part in (face, _ZONES.get(zone), _SIDES[side]) if part)
 
 
-def _age(text, where, what="age_y"):
-    try:
-        age = float(text)
-    except ValueError:
-        raise DatasetError(f"{where}: {what} must be a number, got {text!r}") from None
-    if not 0 <= age <= 120:
-        raise DatasetError(f"{where}: {what} must lie between 0 and 120 years, got {text!r}")
-    return age
-
-
 def _row(table, number, row, root):
     where = f"{table}:{number}"
     if row["filter_mode"] not in FILTER_MODES:
@@ -179,7 +169,7 @@ def _row(table, number, row, root):
     if by_code is not None and by_code != crackles:
         logger.warning("%s: crackles %s disagrees with sound_label %r (%s by the dataset's code); the column is used",
                        where, row["crackles"], code, "crackles" if by_code else "no crackles")
-    age = _age(row["age_y"], where)
+    age = age_years(row["age_y"], where=where, blank_allowed=False)
     path = root / "audio" / row["recording"]
     if not path.is_file():
         path = root / row["recording"]
@@ -224,7 +214,7 @@ def parse_name(path):
     if sex not in ("M", "F"):
         raise DatasetError(f"{path}: sex must be M or F, got {sex!r}")
     return KauhRecording(path=path, patient_id=str(int(match["patient"])), filter_mode=FILTER_LETTERS[match["filter"].upper()],
-                         sound_label=code, crackles=crackles, location=location, age_y=_age(age.strip(), path, "age"),
+                         sound_label=code, crackles=crackles, location=location, age_y=age_years(age.strip(), where=path, what="age", blank_allowed=False),
                          sex=sex, diagnosis=_words(diagnosis).lower())
 
 

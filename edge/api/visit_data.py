@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, g, request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from edge import breath, labs
-from edge.api.operations import CLINICAL_ROLES, operation
+from edge.api.operations import CLINICAL_ROLES, Replayed, operation
 from edge.recordings import check_file_name
 from edge.schemas import RequestModel
 from tabular_models.errors import TabularInputError
@@ -42,7 +42,10 @@ class LabResultIn(RequestModel):
     value: Union[float, Annotated[str, StringConstraints(pattern=CENSORED_VALUE_PATTERN)]] = Field(
         description="The number as reported; '<0.5' style censored values are kept with a warning.")
     unit: LabUnit = Field(description="UCUM unit string as reported, e.g. g/dL, 10*3/uL, umol/L.")
-    collected_at: Optional[str] = Field(None, max_length=40, description="When the sample was drawn (ISO 8601).")
+    collected_at: Optional[str] = Field(
+        None, max_length=40, description="When the sample was drawn: an ISO 8601 date or date-time in a FHIR dateTime "
+                                         "form (YYYY-MM-DD, or YYYY-MM-DDThh:mm:ss with Z or +hh:mm; YYYY and "
+                                         "YYYY-MM too), on or before the visit's date plus one day (422 otherwise).")
     confirm_unusual: bool = Field(
         False, description="True when the value and unit were checked after a unit_check answer (HTTP 422): the "
                            "result is stored although it looks like a unit slip, and the audit trail says it was "
@@ -176,37 +179,51 @@ def _unit_check_factor() -> float:
     return current_app.extensions["ildscreen"].settings.lab_unit_check_factor
 
 
+#: What makes a lab panel the same one again, for every way one arrives (JSON, FHIR Bundle, file).
+SAME_PANEL = ("Already stored: every result is already the visit's latest of its analyte (same value, unit and "
+              "collected_at; edge.labs.not_yet_stored), as when a panel is sent again after a timeout; the visit's "
+              "lab panel is returned and nothing new is stored (no row, no audit entry)")
+
+
+def panel_answer(added: labs.AddedLabPanel):
+    """A lab panel for the client, however it arrived: 201 with the stored results, or 200
+    (:class:`Replayed`) when nothing was new (the same panel sent again)."""
+    return added.panel if added.created else Replayed(added.panel)
+
+
 @operation(blueprint, "/visits/<int:visit_id>/labs", "POST",
            summary="Enter a lab panel (JSON list of results); a likely unit slip: 422 unit_check until confirmed",
-           roles=CLINICAL_ROLES, body=LabPanelIn, response=LabPanel, status=201, atomic=True)
+           roles=CLINICAL_ROLES, body=LabPanelIn, response=LabPanel, status=201, atomic=True, replay=SAME_PANEL)
 def add_labs(visit_id: int, body: LabPanelIn):
-    return labs.add_lab_panel(_db(), g.actor, visit_id, [entry.model_dump() for entry in body.results],
-                              unit_check_factor=_unit_check_factor())
+    return panel_answer(labs.add_lab_panel(_db(), g.actor, visit_id, [entry.model_dump() for entry in body.results],
+                                           unit_check_factor=_unit_check_factor(), date_field="results.{index}.collected_at"))
 
 
 @operation(blueprint, "/visits/<int:visit_id>/labs/fhir", "POST",
            summary="Import a lab panel as a FHIR R4 Bundle; a likely unit slip: 422 unit_check until confirmed",
-           roles=CLINICAL_ROLES, body=FhirBundleIn, query=LabImportQuery, response=LabPanel, status=201, atomic=True)
+           roles=CLINICAL_ROLES, body=FhirBundleIn, query=LabImportQuery, response=LabPanel, status=201, atomic=True,
+           replay=SAME_PANEL)
 def add_labs_fhir(visit_id: int, body: FhirBundleIn, query: LabImportQuery):
     try:
         entries = read_fhir_bundle(body.model_dump())
     except TabularInputError as exc:
         raise labs.input_error(exc) from exc
-    return labs.add_lab_panel(_db(), g.actor, visit_id, entries, unit_check_factor=_unit_check_factor(),
-                              confirmed_analytes=labs.confirmed_analyte_keys(query.confirm_unusual))
+    return panel_answer(labs.add_lab_panel(_db(), g.actor, visit_id, entries, unit_check_factor=_unit_check_factor(),
+                                           confirmed_analytes=labs.confirmed_analyte_keys(query.confirm_unusual),
+                                           date_field="effectiveDateTime"))
 
 
 @operation(blueprint, "/visits/<int:visit_id>/labs/file", "POST",
            summary="Upload a lab panel file (multipart: file = CSV, JSON or FHIR Bundle); a likely unit slip: "
                    "422 unit_check until confirmed",
-           roles=CLINICAL_ROLES, form=LabFileUpload, response=LabPanel, status=201)
+           roles=CLINICAL_ROLES, form=LabFileUpload, response=LabPanel, status=201, replay=SAME_PANEL)
 def add_labs_file(visit_id: int, form: LabFileUpload):
     upload = request.files.get("file")
     check_file_name(upload.filename if upload else None)
     confirmed = labs.confirmed_analyte_keys(form.confirm_unusual)
     entries = labs.read_lab_file(upload.stream)
-    return labs.add_lab_panel(_db(), g.actor, visit_id, entries, unit_check_factor=_unit_check_factor(),
-                              confirmed_analytes=confirmed)
+    return panel_answer(labs.add_lab_panel(_db(), g.actor, visit_id, entries, unit_check_factor=_unit_check_factor(),
+                                           confirmed_analytes=confirmed, date_field=labs.FILE_DATE_FIELD))
 
 
 @operation(blueprint, "/visits/<int:visit_id>/breath", "GET", summary="Breath readings of a visit",

@@ -1134,6 +1134,15 @@ CATALOG: dict[str, dict[str, str]] = {
                       "zh-CN": "化验文件无法导入：请检查文件的列名、数值和单位。"},
     "err_lab_file_analyte": {"en": "The lab file could not be imported: check the value and unit of {name}.",
                              "zh-CN": "化验文件无法导入：请核对{name}的数值和单位。"},
+    "err_lab_collected_at_unreadable": {
+        "en": "The lab file could not be imported: a result's date is not a date. Write it as YYYY-MM-DD "
+              "(or YYYY-MM-DDThh:mm:ss with the time zone).",
+        "zh-CN": "化验文件无法导入：有一项结果的采样日期不是有效日期。请写成 YYYY-MM-DD"
+                 "（或带时区的 YYYY-MM-DDThh:mm:ss）。"},
+    "err_lab_collected_at_after_visit": {
+        "en": "The lab file could not be imported: a result's date is after this visit's date. Check the dates, "
+              "or enter the results in the visit they belong to.",
+        "zh-CN": "化验文件无法导入：有一项结果的采样日期晚于本次就诊日期。请核对日期，或将结果录入其所属的就诊。"},
     "err_breath_file": {"en": "The breath file could not be read: upload the e-nose board's own export (CSV/JSON).",
                         "zh-CN": "呼气文件无法读取：请上传电子鼻设备导出的原始文件（CSV/JSON）。"},
     # A file without one of the columns it should have: {column} is one of our own column names, never the file's.

@@ -223,6 +223,10 @@ FIELD_KEYS = {"file": "err_file", "chest_site": "err_chest_site", "chest_piece":
 REFUSED_SOUND_KEYS = {recordings.NO_FILE_REASON: "err_file", recordings.TOO_SHORT_REASON: "err_audio_too_short",
                       recordings.limit_reason("min_sample_rate"): "err_audio_sample_rate",
                       recordings.limit_reason("max_sample_rate"): "err_audio_sample_rate"}
+# A lab file refused for a result's date (its reason, edge.labs.check_collected_at): said as such, not as
+# a column, value or unit to check.
+LAB_DATE_KEYS = {labs.NOT_A_SAMPLE_TIME: "err_lab_collected_at_unreadable",
+                 labs.SAMPLE_AFTER_VISIT: "err_lab_collected_at_after_visit"}
 
 
 # The columns a lab or breath file is expected to have, by the page's kind of file: the only names its words
@@ -250,6 +254,8 @@ def _message_key(exc: IldscreenError, kind: str = "audio") -> str:
         key = REFUSED_SOUND_KEYS.get(exc.fields[0].get("reason"), "err_audio_file")
     elif key is None and field in FIELD_KEYS and field != "file":
         key = FIELD_KEYS[field]
+    elif key is None and kind == "labs" and field is not None:
+        key = LAB_DATE_KEYS.get(exc.fields[0].get("reason"))
     if key:
         return key
     if kind == "labs" and field in presenters.ANALYTE_BY_KEY:
@@ -296,7 +302,7 @@ DETAIL_KEYS = ("err_lab_file_analyte", "err_audio_file", "err_labs_file", "err_b
 # Every key :func:`_message_key` returns, and the lung-function form's.
 MESSAGE_KEYS = {"err_device", "err_too_large", "err_visit_closed", "err_board_busy", "err_model_unavailable",
                 "err_take_audio_missing", "err_conflict", "err_busy",
-                *FIELD_KEYS.values(), *REFUSED_SOUND_KEYS.values(), "err_lung_function",
+                *FIELD_KEYS.values(), *REFUSED_SOUND_KEYS.values(), *LAB_DATE_KEYS.values(), "err_lung_function",
                 "err_visit_edited", "err_visit_form_out_of_date", "err_finish_result_out_of_date", *DETAIL_KEYS}
 
 
@@ -537,9 +543,9 @@ def enter_labs(visit_id: int):
         summary = ",".join(f"{key}:{kind}" for key, kind in errors.items()) or "none"
         return (_keep_in_draft(db, visit_id, draft, field="labs", sent=typed)
                 or _back(visit_id, "labs", lab_errors=summary))
-    fresh = _not_yet_stored(db, visit_id, entries)
+    fresh = labs.not_yet_stored(db, visit_id, entries)
     try:
-        stored = labs.add_lab_panel(db, g.actor, visit_id, fresh, unit_check_factor=factor) if fresh else None
+        stored = labs.add_lab_panel(db, g.actor, visit_id, fresh, unit_check_factor=factor).created if fresh else False
     except ValidationError as exc:
         kind = "unit" if isinstance(exc, UnitCheck) else "value"
         return (_keep_in_draft(db, visit_id, draft, field="labs", sent=typed)
@@ -548,28 +554,6 @@ def enter_labs(visit_id: int):
         return _closed_meanwhile(visit_id, typed, field="labs")
     patients.forget_draft(db, g.actor, visit_id, ("lab_", "unit_"))
     return _back(visit_id, "labs", **({} if stored else {"labs_saved": "already"}))
-
-
-def _not_yet_stored(db, visit_id: int, entries: list[dict]) -> list[dict]:
-    """The entries that differ from the visit's latest stored result of their analyte (value, unit
-    and date): the same form sent twice (double tap, Back and send again) stores nothing twice."""
-    latest = {row["analyte"]: (row["value"], row["unit"], row["collected_at"])
-              for row in labs.list_lab_results(db, visit_id)}
-    fresh = []
-    for entry in entries:
-        record = _record_of(entry)
-        if record is None or latest.get(record["analyte"]) != (record["value"], record["unit"], record["collected_at"]):
-            fresh.append(entry)  # an unreadable one too: add_lab_panel refuses it, naming it
-    return fresh
-
-
-def _record_of(entry: dict) -> Optional[dict]:
-    """The entry as it would be stored (``normalize_panel``'s record: analyte key, value, unit), or
-    None when it is refused."""
-    try:
-        return normalize_panel([entry])["records"][0]
-    except TabularInputError:
-        return None
 
 
 # The visit draft's field holding the results a lab file import was refused for as likely unit slips
@@ -591,7 +575,7 @@ def _confirmed_as_checked(entries: list[dict], checked: list[tuple[str, float, s
     """The file's entries, those the nurse was asked about and confirmed marked ``confirm_unusual``."""
     marked = []
     for entry in entries:
-        record = _record_of(entry)
+        record = labs.record_of(entry)
         sure = record is not None and (record["analyte"], record["value"], record["unit"]) in checked
         marked.append({**entry, "confirm_unusual": True} if sure else entry)
     return marked
@@ -613,9 +597,10 @@ def import_labs(visit_id: int):
         entries = labs.read_lab_file(upload.stream)
         if request.form.get("confirm_unusual") == "1":
             entries = _confirmed_as_checked(entries, _file_checks(patients.get_visit(db, visit_id)["draft"]))
-        fresh = _not_yet_stored(db, visit_id, entries)
+        fresh = labs.not_yet_stored(db, visit_id, entries)
         if fresh:
-            labs.add_lab_panel(db, g.actor, visit_id, fresh, unit_check_factor=resources.settings.lab_unit_check_factor)
+            labs.add_lab_panel(db, g.actor, visit_id, fresh, unit_check_factor=resources.settings.lab_unit_check_factor,
+                               date_field=labs.FILE_DATE_FIELD)
     except UnitCheck as exc:
         checks = list(dict.fromkeys((finding["analyte"], finding["value"], finding["unit"]) for finding in exc.findings))
         return (_keep_in_draft(db, visit_id, {FILE_CHECK_DRAFT: json.dumps(checks)}, field="labs", sent={})

@@ -367,7 +367,7 @@ def test_the_published_names_the_copy_lacks_are_read():
     ("BP3_asthma,N,P L L,50.wav", r"BP3_asthma,N,P L L,50.wav: not a KAUH file name"),
     ("BP3_asthma,Rhonchi,P L L,50,F.wav", r"BP3_asthma,Rhonchi,P L L,50,F.wav: unknown KAUH sound code 'Rhonchi'"),
     ("BP3_asthma,N,X L L,50,F.wav", r"BP3_asthma,N,X L L,50,F.wav: KAUH location must be A/P"),
-    ("BP3_asthma,N,P L L,old,F.wav", r"BP3_asthma,N,P L L,old,F.wav: age must be a number, got 'old'"),
+    ("BP3_asthma,N,P L L,old,F.wav", r"BP3_asthma,N,P L L,old,F.wav: age must be a number of years, got 'old'"),
     ("BP3_asthma,N,P L L,50,Q.wav", r"BP3_asthma,N,P L L,50,Q.wav: sex must be M or F, got 'Q'"),
     ("bp2_n,n,p l u,45,f.wav", r"patient 2 through the bell filter appears twice: .*BP2_N,N,P L U,45,F.wav and .*bp2_n"),
 ])

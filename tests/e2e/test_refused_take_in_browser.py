@@ -10,21 +10,11 @@ from e2e_support import NURSE_PASSWORD, require_axe
 from edge.web.i18n import CATALOG, QUALITY_ISSUES
 from support import wav_bytes
 from tablet import Tablet, log_in, new_page, register_patient
-from test_breath_api import breath_csv
+from test_breath_api import impossible_humidity_reading
 
 pytestmark = pytest.mark.slow
 
 require_axe()
-
-
-def impossible_humidity_reading() -> str:
-    """A good simulated capture whose chamber humidity column reads 500 %RH throughout."""
-    lines = breath_csv().splitlines()
-    column = lines[0].split(",").index("humidity_pct")
-    rows = [line.split(",") for line in lines[1:]]
-    for row in rows:
-        row[column] = "500"
-    return "\n".join([lines[0], *(",".join(row) for row in rows)]) + "\n"
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])

@@ -34,6 +34,16 @@ def breath_csv(seed: int = 0, *, saturate: bool = False, **options) -> str:
     return "\n".join(lines) + "\n"
 
 
+def impossible_humidity_reading() -> str:
+    """A good simulated capture whose chamber humidity column reads 500 %RH throughout."""
+    lines = breath_csv().splitlines()
+    column = lines[0].split(",").index("humidity_pct")
+    rows = [line.split(",") for line in lines[1:]]
+    for row in rows:
+        row[column] = "500"
+    return "\n".join([lines[0], *(",".join(row) for row in rows)]) + "\n"
+
+
 @pytest.fixture
 def visit_id(client, nurse):
     patient = client.post("/api/v1/patients", json=PATIENT, headers=nurse).json
@@ -94,12 +104,7 @@ def test_a_reading_says_when_and_by_which_model_it_was_scored(tmp_path, no_env_s
 def test_a_reading_at_an_impossible_humidity_is_kept_unscored_and_the_visit_page_says_why(client, nurse, visit_id):
     """h130: a file whose chamber humidity reads 500 %RH (a faulty sensor, or another unit) passed the quality
     gate and was scored, its risk moved by a number no chamber can reach."""
-    lines = breath_csv().splitlines()
-    column = lines[0].split(",").index("humidity_pct")
-    rows = [line.split(",") for line in lines[1:]]
-    for row in rows:
-        row[column] = "500"
-    response = upload(client, nurse, visit_id, "\n".join([lines[0], *(",".join(row) for row in rows)]) + "\n")
+    response = upload(client, nurse, visit_id, impossible_humidity_reading())
     assert response.status_code == 201, response.json
     assert response.json["quality"]["ok"] is False and response.json["probability"] is None
     assert [(i["code"], i["column"]) for i in response.json["quality"]["issues"]] == [

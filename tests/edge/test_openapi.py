@@ -71,7 +71,11 @@ def test_every_status_an_operation_answers_is_declared(client):
     # An upload sent again answers 200 with the recording already stored, in the same shape as the 201.
     upload = paths["/api/v1/visits/{visit_id}/recordings"]["post"]["responses"]
     assert upload["200"]["content"] == upload["201"]["content"] and "Already stored" in upload["200"]["description"]
-    assert "200" not in paths["/api/v1/visits/{visit_id}/labs"]["post"]["responses"]
+    # A lab panel sent again (JSON, FHIR Bundle or file) likewise: 200 with the visit's panel (brief h132).
+    for route in ("labs", "labs/fhir", "labs/file"):
+        panel = paths[f"/api/v1/visits/{{visit_id}}/{route}"]["post"]["responses"]
+        assert panel["200"]["content"] == panel["201"]["content"] and "Already stored" in panel["200"]["description"]
+    assert "200" not in paths["/api/v1/patients"]["post"]["responses"]  # an operation without a replay has none
     # A discarded take answers 204 with no body; one already discarded 200 saying so (brief h71); an
     # unknown one 404, one of a visit no longer open 409.
     discard = paths["/api/v1/recordings/{recording_id}"]["delete"]["responses"]
