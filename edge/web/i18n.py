@@ -43,6 +43,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "smoking_never": {"en": "Never", "zh-CN": "从不"},
     "smoking_former": {"en": "Former", "zh-CN": "已戒烟"},
     "smoking_current": {"en": "Current", "zh-CN": "目前吸烟"},
+    "pack_years": {"en": "Pack-years (former or current smokers; empty if not known)",
+                   "zh-CN": "吸烟包年数（已戒烟或目前吸烟者；不详可不填）"},
     "symptoms": {"en": "Symptoms", "zh-CN": "症状"},
     "medications": {"en": "Medications (comma-separated)", "zh-CN": "用药（逗号分隔）"},
     "save": {"en": "Save", "zh-CN": "保存"},
@@ -367,6 +369,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "take_already_discarded": {"en": "This take was already discarded: nothing more was removed.",
                                "zh-CN": "这段录音已弃用：未再删除任何内容。"},
     "err_invalid": {"en": "Check this value.", "zh-CN": "请检查此项。"},
+    # A never-smoker with pack-years (edge.patients.check_smoking): either may be the one to correct.
+    "err_pack_years_never": {"en": "Smoking says never, but pack-years are given: leave pack-years empty (or 0), or "
+                                   "choose {former} or {current} smoking.",
+                             "zh-CN": "吸烟选为从不，但填写了吸烟包年数：请将包年数留空（或填 0），或将吸烟选为“{former}”或“{current}”。"},
     "err_medications": {"en": "Plain medication names, 2–80 characters each.", "zh-CN": "药名需为 2–80 个普通字符。"},
     "err_number": {"en": "Enter a number.", "zh-CN": "请输入数字。"},
     "err_no_labs": {"en": "Enter at least one result.", "zh-CN": "请至少录入一项结果。"},
