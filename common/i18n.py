@@ -1,5 +1,6 @@
 """The two servers' page languages (English and Simplified Chinese): which one a request wants,
-and a catalog lookup. Each server keeps its own catalog of words; this is the shared plumbing."""
+a catalog lookup, and how a page joins what it shows side by side (:func:`separators`). Each server keeps
+its own catalog of words; this is the shared plumbing."""
 from __future__ import annotations
 
 import re
@@ -48,3 +49,34 @@ def lookup(catalog: dict[str, dict[str, str]], key: str, lang: str, **values) ->
         return key
     text = entry.get(lang, entry["en"]).format(**values)
     return SPACE_BY_FULL_WIDTH_PUNCTUATION.sub("", text) if lang.startswith("zh") else text
+
+
+#: How each language follows one sentence with the next: Chinese sentences take no space.
+SENTENCE_SEPARATORS = {"en": " ", "zh-CN": ""}
+
+
+def join_sentences(sentences, lang: str) -> str:
+    """``sentences`` (already in ``lang``, each with its full stop) as one text in ``lang``."""
+    return SENTENCE_SEPARATORS.get(lang, SENTENCE_SEPARATORS["en"]).join(sentences)
+
+
+#: How each language sets apart two pieces a page shows side by side on one line, neither of them a sentence
+#: (on the tablet: a step and its state, a take's verdict and its crackle probability, a visit's status and its
+#: tier and the next PFTs due; at the hospital: a referral's must-not-miss markers): a space in English; the
+#: full-width comma in Chinese, which has no spaces between words, so a bare join would run the two together
+#: ("进行中高", in progress + high).
+PIECE_SEPARATORS = {"en": " ", "zh-CN": "，"}
+
+
+#: How each language puts a label before its value ("Chest piece: Bell"): the full-width colon, no space, in Chinese.
+LABEL_SEPARATORS = {"en": ": ", "zh-CN": "："}
+
+
+def separators(lang: str) -> dict[str, str]:
+    """What a page puts between two things it shows side by side in ``lang`` (the pieces may sit in elements of
+    their own, so the page puts the separator between the elements): ``sentence`` after a sentence (or a badge
+    before its sentence), ``piece`` between two pieces of a line (``PIECE_SEPARATORS``), ``label`` between a label
+    and its value (``LABEL_SEPARATORS``). Both servers' templates get it as ``gap``: a template never writes a bare
+    space between two phrases, which Chinese has none of."""
+    return {name: table.get(lang, table["en"]) for name, table in (
+        ("sentence", SENTENCE_SEPARATORS), ("piece", PIECE_SEPARATORS), ("label", LABEL_SEPARATORS))}

@@ -25,6 +25,11 @@ class ValidationError(IldscreenError):
     code = "validation_error"
 
 
+class SmokingContradiction(ValidationError):
+    """A never-smoker with pack-years (``edge.patients.check_smoking``): ``fields`` names both ``smoking`` and
+    ``pack_years``, either of which may be the one to correct."""
+
+
 class PasswordTooLong(ValidationError):
     """A password over ``common.passwords.MAX_PASSWORD_LENGTH`` characters, refused before it is hashed."""
 

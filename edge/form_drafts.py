@@ -33,7 +33,7 @@ PATIENT_FORM_PATH = re.compile(r"^/patients/(new|[0-9]{1,12}/edit)$")
 # The patient form's fields (edge.web.views._patient_form_values) and its hidden fields: the visit,
 # and the record version the edit form showed (the save after the lock is checked against it).
 PATIENT_FORM_FIELDS = frozenset({"code", "birth_year", "sex", "ctd_diagnosis", "autoantibodies", "smoking",
-                                 "symptoms", "medications", "visit", "version"})
+                                 "pack_years", "symptoms", "medications", "visit", "version"})
 # Bounds far above any real form (a few dozen ticks, short texts): a bigger draft is refused.
 MAX_VALUES_PER_FIELD = 64
 MAX_VALUE_LENGTH = 2000

@@ -7,8 +7,10 @@ from typing import Optional
 import sqlite_utils
 
 from edge import audit
-from edge.errors import Conflict, NotFound, ValidationError, VisitClosed, require_current_version
+from edge.errors import (Conflict, NotFound, SmokingContradiction, ValidationError, VisitClosed,
+                         require_current_version)
 from edge.store.database import utc_now, write_transaction
+from edge.vocabulary import SMOKING_WITH_PACK_YEARS
 
 JSON_LIST_COLUMNS = ("autoantibodies", "symptoms", "medications")
 # A patient's record version: the id of its latest create or update audit entry, or of the latest
@@ -64,8 +66,29 @@ def _encode(fields: dict) -> dict:
     return {key: json.dumps(value) if key in JSON_LIST_COLUMNS else value for key, value in fields.items()}
 
 
+def check_smoking(smoking: str, pack_years: Optional[float], *, stored: str = "") -> None:
+    """Refuse pack-years for a never-smoker (``SMOKING_WITH_PACK_YEARS``: only former and current smokers have
+    them; a never-smoker's are empty or 0), naming both fields. ``stored``: which of the two the record already
+    holds, for an edit that changed only the other.
+
+    Raises
+    ------
+    SmokingContradiction
+        ``smoking`` is ``never`` and ``pack_years`` is more than 0.
+    """
+    if smoking in SMOKING_WITH_PACK_YEARS or not pack_years:
+        return
+    told = f" ({stored} as stored)" if stored else ""
+    reason = (f"smoking {smoking!r} with pack_years {pack_years:g}{told}: pack-years are for former or current "
+              "smokers; send pack_years null (or 0), or smoking 'former' or 'current'")
+    raise SmokingContradiction(f"invalid request: {reason}", fields=[{"field": "smoking", "reason": reason},
+                                                                       {"field": "pack_years", "reason": reason}])
+
+
 def create_patient(db: sqlite_utils.Database, actor: audit.Actor, fields: dict) -> dict:
-    """Register a patient; the code is stored upper-case, so ``cl1-0001`` and ``CL1-0001`` are one patient."""
+    """Register a patient; the code is stored upper-case, so ``cl1-0001`` and ``CL1-0001`` are one patient.
+    A never-smoker with pack-years is refused (:func:`check_smoking`)."""
+    check_smoking(fields.get("smoking", "never"), fields.get("pack_years"))
     now = utc_now()
     fields = {**fields, "code": fields["code"].upper()}
     with write_transaction(db):
@@ -83,14 +106,24 @@ def update_patient(db: sqlite_utils.Database, actor: audit.Actor, patient_id: in
     """Apply ``changes`` to the patient (audited). ``version``: the record version the editor
     showed (``get_patient(...)["version"]``), required so that no edit overwrites another unseen.
 
+    An edit that changes smoking or pack-years must leave them agreeing (:func:`check_smoking`, with the stored
+    one of the two where only the other is sent). A record stored before that rule is not rewritten: an edit of
+    its other fields is saved and leaves the two as they were.
+
     Raises
     ------
     EditConflict
         When ``version`` is not the current one: another edit was saved since, and would be overwritten.
+    SmokingContradiction
+        When the edit would leave a never-smoker with pack-years; nothing is saved.
     """
     with write_transaction(db):
         current = get_patient(db, patient_id)
         require_current_version(f"patient {patient_id}", shown=version, current=current["version"])
+        if "smoking" in changes or "pack_years" in changes:
+            stored = [name for name in ("smoking", "pack_years") if name not in changes]
+            check_smoking(changes.get("smoking", current["smoking"]), changes.get("pack_years", current["pack_years"]),
+                          stored=stored[0] if stored else "")
         if changes:
             db["patients"].update(patient_id, {**_encode(changes), "updated_at": utc_now()})
         audit.record(db, actor, "update", "patient", patient_id, {"changed": sorted(changes)})

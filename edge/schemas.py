@@ -123,6 +123,13 @@ class QueryModel(RequestModel):
     model_config = ConfigDict(strict=False)
 
 
+#: What pack-years a patient may have (edge.patients.check_smoking, checked where the record is written: an edit
+#: is checked against the stored field it does not send).
+PACK_YEARS_DESCRIPTION = ("Pack-years for former or current smokers. With smoking `never` only null or 0: more is "
+                          "a 422 naming both `smoking` and `pack_years`, nothing saved (an edit that changes either "
+                          "is checked against the other as stored).")
+
+
 class PatientFields(RequestModel):
     birth_year: JsonInt = Field(ge=BIRTH_YEAR_MIN, le=BIRTH_YEAR_MAX,
                             description="Year of birth (not the date: less identifying); 16 to 120 years old.")
@@ -131,7 +138,7 @@ class PatientFields(RequestModel):
     autoantibodies: list[Autoantibody] = Field(default_factory=list, max_length=20,
                                                description="Positive autoantibodies.")
     smoking: Smoking = Field("never", description="Smoking status.")
-    pack_years: Optional[float] = Field(None, ge=0, le=200, description="Pack-years for current or former smokers.")
+    pack_years: Optional[float] = Field(None, ge=0, le=200, description=PACK_YEARS_DESCRIPTION)
     symptoms: list[Symptom] = Field(default_factory=list, max_length=20, description="Current respiratory symptoms.")
     medications: list[Medication] = Field(
         default_factory=list, max_length=30, description="Current medications, generic names (e.g. methotrexate)."
@@ -164,7 +171,8 @@ class PatientUpdate(RequestModel):
     ctd_diagnosis: CtdDiagnosis = Field(None, json_schema_extra=_not_null)
     autoantibodies: list[Autoantibody] = Field(None, max_length=20, json_schema_extra=_not_null)
     smoking: Smoking = Field(None, json_schema_extra=_not_null)
-    pack_years: Optional[float] = Field(None, ge=0, le=200)
+    pack_years: Optional[float] = Field(None, ge=0, le=200, description=PACK_YEARS_DESCRIPTION + " Null: not known. A patient stored "
+                                      "before this rule keeps both as stored until an edit changes either.")
     symptoms: list[Symptom] = Field(None, max_length=20, json_schema_extra=_not_null)
     medications: list[Medication] = Field(None, max_length=30, json_schema_extra=_not_null)
     version: JsonInt = Field(ge=0, le=MAX_ID, description=edit_version_description("patient", "/api/v1/patients/{id}"))

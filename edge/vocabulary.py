@@ -65,6 +65,9 @@ SYMPTOMS = {
 }
 
 SMOKING_STATUS = ("never", "former", "current")
+#: The smoking states that have pack-years to count. A never-smoker has smoked fewer than 100 cigarettes in her
+#: life (the CDC National Health Interview Survey's definition of a never smoker): 5 packs at most, under 0.02 pack-years, so her pack-years are empty (not known) or 0, never a number of years.
+SMOKING_WITH_PACK_YEARS = ("former", "current")
 
 # Recommended order: posterior bases first, where fibrotic ILD begins and Velcro crackles
 # are heard earliest. Codes of the ICBHI database map onto these (see ICBHI_CHEST_SITES).

@@ -18,7 +18,7 @@ from flask import Response, current_app, request
 from markupsafe import Markup, escape
 
 from common.i18n import LANGUAGE_COOKIE, LANGUAGES, lookup, negotiate_language  # noqa: F401 - re-exported
-from common.i18n import remember_language
+from common.i18n import remember_language, separators
 
 # One language for every page of this server, whichever door switched it. Older versions kept one per door
 # (a cookie under its path): a switch clears those, else the browser would send the narrower, older one first;
@@ -44,7 +44,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "other_language": {"en": "中文", "zh-CN": "English"},
     "intro": {"en": "Aggregates sent by each clinic (no patient records). Updated {time}.",
               "zh-CN": "各诊所发送的汇总数据（不含患者记录）。更新于 {time}。"},
-    "signed_in_as": {"en": "Signed in as", "zh-CN": "当前登录："},
+    # {name}: the person's name, markup the template made (translate_html): no space after the full-width colon.
+    "signed_in_as": {"en": "Signed in as {name}", "zh-CN": "当前登录：{name}"},
     "all_clinics": {"en": "All clinics", "zh-CN": "全部诊所"},
     "per_clinic": {"en": "Per clinic", "zh-CN": "各诊所"},
     "clinics_reporting": {"en": "Clinics reporting", "zh-CN": "已报告的诊所"},
@@ -87,7 +88,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "received": {"en": "received {time}", "zh-CN": "接收于 {time}"},
     "outcomes": {"en": "{n} outcomes", "zh-CN": "{n} 例结局"},
     "synthetic": {"en": "trained on synthetic data", "zh-CN": "合成数据训练"},
-    "calibration_version": {"en": "calibration {version}", "zh-CN": "校准 {version}"},
+    "calibration_version": {"en": "calibration {version}", "zh-CN": "校准：{version}"},  # a label in Chinese: no space
     "calibration_bundled": {"en": "shipped", "zh-CN": "出厂"},
     "no_figures": {"en": "No figures received.", "zh-CN": "未收到数据。"},
     "no_flags": {"en": "none", "zh-CN": "无"},
@@ -196,7 +197,6 @@ CATALOG: dict[str, dict[str, str]] = {
     "observation_ild-risk": {"en": "ILD risk estimate (research model)", "zh-CN": "间质性肺病风险估计（研究模型）"},
     "observation_crackle-detector-finding": {"en": "Lung-sound crackle detector finding",
                                              "zh-CN": "肺部听诊爆裂音检测结果"},
-    "colon": {"en": ":", "zh-CN": "："},  # after a label the server writes (a note's kind, a result's name)
     "filter_all": {"en": "All", "zh-CN": "全部"},
     # A clinic whose token the hospital revoked (ildscreen imaging-server clinics revoke): its referrals stay.
     "clinics_revoked": {"en": "Clinics with access revoked (their referrals stay)",
@@ -227,13 +227,15 @@ CATALOG: dict[str, dict[str, str]] = {
 
 def page_context() -> dict:
     """What every page template gets: the request's language, the other one, ``t`` (this catalog in it),
-    ``t_html`` (the same, taking markup the template made as values: :func:`translate_html`) and
+    ``t_html`` (the same, taking markup the template made as values: :func:`translate_html`), ``gap`` (what
+    stands between two things shown side by side: :func:`common.i18n.separators`, the clinic's rule too) and
     ``local_time`` (in the programme's time zone)."""
     lang = negotiate_language()
     zone = current_app.extensions["imaging_server"].programme_timezone
     return {"lang": lang, "other_lang": "zh-CN" if lang == "en" else "en",
             "t": lambda key, **values: translate(key, lang, **values),
             "t_html": lambda key, **values: translate_html(key, lang, **values),
+            "gap": separators(lang),
             "local_time": lambda stamp: local_time(stamp, zone)}
 
 

@@ -6,6 +6,9 @@ browser's Accept-Language, else English.
 from __future__ import annotations
 
 from common.i18n import LANGUAGE_COOKIE, LANGUAGES, lookup, negotiate_language  # noqa: F401 - re-exported
+# How a page joins what it puts side by side (sentences, pieces of a line, a label and its value): both servers' rule.
+from common.i18n import (LABEL_SEPARATORS, PIECE_SEPARATORS, SENTENCE_SEPARATORS, join_sentences,  # noqa: F401
+                         separators)
 
 
 CATALOG: dict[str, dict[str, str]] = {
@@ -43,6 +46,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "smoking_never": {"en": "Never", "zh-CN": "从不"},
     "smoking_former": {"en": "Former", "zh-CN": "已戒烟"},
     "smoking_current": {"en": "Current", "zh-CN": "目前吸烟"},
+    "pack_years": {"en": "Pack-years (former or current smokers; empty if not known)",
+                   "zh-CN": "吸烟包年数（已戒烟或目前吸烟者；不详可不填）"},
     "symptoms": {"en": "Symptoms", "zh-CN": "症状"},
     "medications": {"en": "Medications (comma-separated)", "zh-CN": "用药（逗号分隔）"},
     "save": {"en": "Save", "zh-CN": "保存"},
@@ -367,6 +372,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "take_already_discarded": {"en": "This take was already discarded: nothing more was removed.",
                                "zh-CN": "这段录音已弃用：未再删除任何内容。"},
     "err_invalid": {"en": "Check this value.", "zh-CN": "请检查此项。"},
+    # A never-smoker with pack-years (edge.patients.check_smoking): either may be the one to correct.
+    "err_pack_years_never": {"en": "Smoking says never, but pack-years are given: leave pack-years empty (or 0), or "
+                                   "choose {former} or {current} smoking.",
+                             "zh-CN": "吸烟选为从不，但填写了吸烟包年数：请将包年数留空（或填 0），或将吸烟选为“{former}”或“{current}”。"},
     "err_medications": {"en": "Plain medication names, 2–80 characters each.", "zh-CN": "药名需为 2–80 个普通字符。"},
     "err_number": {"en": "Enter a number.", "zh-CN": "请输入数字。"},
     "err_no_labs": {"en": "Enter at least one result.", "zh-CN": "请至少录入一项结果。"},
@@ -1547,35 +1556,6 @@ def join_alternatives(items, lang: str) -> str:
 GROUP_SEPARATORS = {"en": "; ", "zh-CN": "；"}
 #: How each language puts words in brackets after a name: full-width brackets, no space, in Chinese.
 BRACKETS = {"en": " ({})", "zh-CN": "（{}）"}
-
-
-#: How each language follows one sentence with the next: Chinese sentences take no space.
-SENTENCE_SEPARATORS = {"en": " ", "zh-CN": ""}
-
-
-def join_sentences(sentences, lang: str) -> str:
-    """``sentences`` (already in ``lang``, each with its full stop) as one text in ``lang``."""
-    return SENTENCE_SEPARATORS.get(lang, SENTENCE_SEPARATORS["en"]).join(sentences)
-
-
-#: How each language sets apart two pieces a page shows side by side on one line, neither of them a sentence
-#: (a step and its state, a take's verdict and its crackle probability, a visit's status and its tier and the next
-#: PFTs due): a space in English; the full-width comma in Chinese, which has no spaces between words, so a bare
-#: join would run the two together ("进行中高", in progress + high).
-PIECE_SEPARATORS = {"en": " ", "zh-CN": "，"}
-
-
-#: How each language puts a label before its value ("Chest piece: Bell"): the full-width colon, no space, in Chinese.
-LABEL_SEPARATORS = {"en": ": ", "zh-CN": "："}
-
-
-def separators(lang: str) -> dict[str, str]:
-    """What a page puts between two things it shows side by side in ``lang`` (the pieces may sit in elements of
-    their own, so the page puts the separator between the elements): ``sentence`` after a sentence (or a badge
-    before its sentence), ``piece`` between two pieces of a line (``PIECE_SEPARATORS``), ``label`` between a label
-    and its value (``LABEL_SEPARATORS``)."""
-    return {name: table.get(lang, table["en"]) for name, table in (
-        ("sentence", SENTENCE_SEPARATORS), ("piece", PIECE_SEPARATORS), ("label", LABEL_SEPARATORS))}
 
 
 def join_groups(items, lang: str) -> str:

@@ -23,7 +23,8 @@ from edge import (auscultation, auth, breath, form_drafts, freshness, labs, moni
                   recordings, screening)
 from edge.api.operations import SESSION_COOKIE, set_session_cookie
 from edge.audit import Actor
-from edge.errors import (AuthenticationError, Conflict, EditConflict, IldscreenError, PasswordTooLong, ValidationError,
+from edge.errors import (AuthenticationError, Conflict, EditConflict, IldscreenError, PasswordTooLong, SmokingContradiction,
+                         ValidationError,
                          WrongPin)
 from edge.fusion.evidence import ValidationRule
 from edge.modalities import ServedCrackleModel, served_crackle_model
@@ -554,6 +555,13 @@ def _field_errors(exc: PydanticValidationError, lang: str) -> dict[str, str]:
     return errors
 
 
+def _smoking_errors(lang: str) -> dict:
+    """The patient form's message for a never-smoker with pack-years (edge.patients.check_smoking), under the
+    pack-years input: either that or the smoking choice is the one to correct."""
+    return {"pack_years": translate("err_pack_years_never", lang, former=translate("smoking_former", lang),
+                                    current=translate("smoking_current", lang))}
+
+
 @blueprint.route("/patients/new", methods=["GET", "POST"])
 @login_required
 def register_patient():
@@ -570,6 +578,8 @@ def register_patient():
             patient = patients.create_patient(_resources().db(), g.actor, body.model_dump())
         except PydanticValidationError as exc:
             errors = _field_errors(exc, g.lang)
+        except SmokingContradiction:
+            errors = _smoking_errors(g.lang)
         except Conflict:
             twin = _same_patient_registered(values)
             if twin is not None:  # the same form sent twice (double tap, Back and send again)
@@ -607,6 +617,7 @@ def _patient_form_values(form) -> dict:
         "ctd_diagnosis": form.get("ctd_diagnosis") or None,
         "autoantibodies": form.getlist("autoantibodies"),
         "smoking": form.get("smoking") or "never",
+        "pack_years": form.get("pack_years", "").strip() or None,
         "symptoms": form.getlist("symptoms"),
         "medications": [m.strip() for m in form.get("medications", "").split(",") if m.strip()],
     }
@@ -639,6 +650,8 @@ def edit_patient(patient_id: int):
             changes = {k: v for k, v in values.items() if k != "code" and v not in (None, "")}
             changes.setdefault("symptoms", [])
             changes.setdefault("autoantibodies", [])
+            if "pack_years" in request.form:  # an empty input clears them (not known); a form without it keeps them
+                changes["pack_years"] = values["pack_years"]
             changes = PatientUpdate.model_validate(changes, strict=False).model_dump(exclude_unset=True)
             version = changes.pop("version")  # the version the form showed (a stale tab's is older)
             patients.update_patient(db, g.actor, patient_id, changes, version=version)
@@ -646,6 +659,8 @@ def edit_patient(patient_id: int):
                 patients.mark_symptoms_reviewed(db, g.actor, visit["id"])
         except PydanticValidationError as exc:
             errors = _field_errors(exc, g.lang)
+        except SmokingContradiction:
+            errors = _smoking_errors(g.lang)
         except EditConflict:
             # Saved meanwhile in another tab: the typed values stay in the form, the saved ones are
             # shown beside them, and saving again (now against the version shown) is a choice.

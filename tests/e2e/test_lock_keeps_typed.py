@@ -51,6 +51,8 @@ def test_typed_lung_function_and_patient_form_come_back_after_the_idle_lock_and_
     page.fill("input[name=birth_year]", typed_birth_year)
     page.check("input[name=sex][value=M]")
     page.select_option("select[name=ctd_diagnosis]", "RA")
+    page.check("input[name=smoking][value=former]")
+    page.fill("input[name=pack_years]", "12.5")
     page.check("input[name=symptoms][value=dry_cough]")
     page.fill("input[name=medications]", "methotrexate")
     idle_lock_and_unlock(page)
@@ -61,6 +63,7 @@ def test_typed_lung_function_and_patient_form_come_back_after_the_idle_lock_and_
     assert page.is_checked("input[name=sex][value=M]") and page.is_checked("input[name=symptoms][value=dry_cough]")
     assert page.input_value("select[name=ctd_diagnosis]") == "RA"
     assert page.input_value("input[name=medications]") == "methotrexate"
+    assert page.is_checked("input[name=smoking][value=former]") and page.input_value("input[name=pack_years]") == "12.5"
     tablet.check("patient-form-after-lock", orientations=("portrait",))
     tablet.assert_clean()
     context.close()

@@ -25,6 +25,7 @@ import requests
 from e2e_support import ARTIFACTS
 from edge.fusion.monitoring import discordant_hrct
 from imaging_client.referral import build_referral_bundle
+from common.i18n import LABEL_SEPARATORS
 from imaging_server.programme_i18n import CATALOG
 from tablet import page_problems
 from support import clean_env
@@ -143,7 +144,7 @@ def test_a_reader_sees_why_the_patient_was_referred(browser, hospital, lang):
     assert [text for _name, text in sent] == ["Not validated for clinical use.", ASSESSMENT["uncertainty"]]
     shown = page.locator("#observation-notes .observation-note")
     # The risk estimate, named by the programme's own code, in the page's language (the notes in the clinic's).
-    label = CATALOG["observation_ild-risk"][lang] + CATALOG["colon"][lang]
+    label = CATALOG["observation_ild-risk"][lang] + LABEL_SEPARATORS[lang]
     assert shown.evaluate_all("items => items.map(item => [item.querySelector('strong').textContent, "
                               "item.querySelector('span').textContent])") == [[label, text] for _name, text in sent]
     assert page.locator("main img, main b, script").count() == 0 and dialogs == []

@@ -18,7 +18,8 @@ from edge.web.i18n import CATALOG
 
 TODAY = dt.date.today()
 IIM_MDA5 = {**PATIENT, "ctd_diagnosis": "IIM", "autoantibodies": ["anti-MDA5"], "symptoms": []}
-SJOGREN = {**PATIENT, "ctd_diagnosis": "SjD", "autoantibodies": [], "smoking": "never", "symptoms": [], "sex": "F"}
+SJOGREN = {**PATIENT, "ctd_diagnosis": "SjD", "autoantibodies": [], "smoking": "never", "pack_years": None, "symptoms": [],
+           "sex": "F"}
 LOW_COUNT = [{"analyte": "lymphocytes", "value": 0.8, "unit": "10*9/L"}]
 
 

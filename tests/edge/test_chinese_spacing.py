@@ -9,83 +9,23 @@ and closed, has none in its visible text; the English pages read as before (comp
 """
 from __future__ import annotations
 
-import html.parser
 import re
 
 import pytest
 
-from common.i18n import FULL_WIDTH
+from chinese_text import spaces_in_chinese as chinese_spaces
 from support import PATIENT, csrf_of, login, post_visit_status
 from test_breath_api import breath_csv, upload as upload_breath
 from test_chest_piece import stored_take
 from test_ui_lung_sound_result import LOW_RISK, REFUSALS, stored_take as stored_refused_take
 
-CJK = "\u3400-\u4dbf\u4e00-\u9fff"
-#: An ASCII space between two Chinese characters, or beside full-width punctuation (the rule
-#: ``common.i18n.lookup`` keeps inside one phrase), or after an ASCII comma, semicolon or colon between Chinese words
-#: (Chinese takes the full-width ones, with no space: ``join_list``, ``join_groups``).
-SPACE_IN_CHINESE = re.compile(f"(?<=[{CJK}])( +)(?=[{CJK}])|(?<=[{FULL_WIDTH}])( +)(?=\\S)|(?<=\\S)( +)(?=[{FULL_WIDTH}])"
-                              f"|(?<=[{CJK}][,;:])( +)(?=[{CJK}])")
-#: Elements that start a new line (or box) of text (labels are blocks in edge/static/app.css, the choices' wrap an
-#: input): the whitespace around them is not a space a reader sees between words.
-BREAKING = {"address", "article", "aside", "blockquote", "br", "button", "caption", "dd", "details", "dialog", "div",
-            "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
-            "header", "hr", "input", "label", "legend", "li", "main", "nav", "ol", "option", "p", "pre", "section",
-            "select", "summary", "table", "td", "textarea", "th", "tr", "ul", "img", "meter", "progress", "title"}
-HIDDEN = {"script", "style", "template"}
-BREAK = "\x00"
-
-
-class VisibleText(html.parser.HTMLParser):
-    """A page's text as a browser lays it out: runs of whitespace are one space, each block its own line."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.parts, self.hidden = [], 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in HIDDEN:
-            self.hidden += 1
-        elif tag in BREAKING:
-            self.parts.append(BREAK)
-
-    def handle_endtag(self, tag):
-        if tag in HIDDEN:
-            self.hidden -= 1
-        elif tag in BREAKING:
-            self.parts.append(BREAK)
-
-    def handle_data(self, data):
-        if not self.hidden:
-            self.parts.append(data)
-
-    def lines(self) -> list[str]:
-        text = "".join(self.parts)
-        return [line for line in (re.sub(r"\s+", " ", block).strip() for block in text.split(BREAK)) if line]
-
-
-#: Spaces that are meant, each with why: a match of one of these (around the marked space) is not reported.
-DELIBERATE = (
-    # The pages' separator between the items of a line (" · "), in every language: a Latin middle dot set off by
-    # spaces as in English, whatever stands before it (a sentence's 。, a full-width bracket).
-    re.compile(r"␣·|·␣"),
-    # The clinician's own words, shown as she typed them (the referral reason this test types, with a space).
-    re.compile(r"家属要求␣进一步检查"),
-)
+#: The clinician's own words, shown as she typed them (the referral reason this test types, with a space).
+TYPED = (re.compile(r"家属要求␣进一步检查"),)
 
 
 def spaces_in_chinese(page: str) -> list[str]:
-    """Each line of ``page``'s visible text that spaces two Chinese characters apart, the space marked ``␣``."""
-    parser = VisibleText()
-    parser.feed(page)
-    found = []
-    for line in parser.lines():
-        for match in SPACE_IN_CHINESE.finditer(line):
-            start = max(0, match.start() - 20)
-            spot = line[start:match.start()] + "␣" + line[match.end():match.end() + 20]
-            if not any(allowed.search(spot) for allowed in DELIBERATE):
-                found.append(spot)
-    return found
+    """:func:`chinese_text.spaces_in_chinese`, the words this test types allowed."""
+    return chinese_spaces(page, also_allowed=TYPED)
 
 
 @pytest.fixture

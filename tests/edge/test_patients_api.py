@@ -93,7 +93,7 @@ def test_every_write_is_audited_with_who_and_what(app, client, nurse, admin):
 
     headers = login(nurse_client, "nurse1")
     patient = nurse_client.post("/api/v1/patients", json=PATIENT, headers=headers).json
-    nurse_client.patch(f"/api/v1/patients/{patient['id']}", json={"smoking": "never", "version": patient["version"]},
+    nurse_client.patch(f"/api/v1/patients/{patient['id']}", json={"smoking": "current", "version": patient["version"]},
                        headers=headers)
     nurse_client.post(f"/api/v1/patients/{patient['id']}/visits", json={}, headers=headers)
     entries = client.get("/api/v1/audit?entity=patient").json["entries"]

@@ -3,7 +3,8 @@ SuperLink and one SuperNode per clinic (each clinic a real edge data folder), TL
 authentication, every round under SecAgg+, clinic-side DP on; a clinic taken offline as a round
 starts is named and the round completes with the others; each clinic's epsilon is reported for the
 noisy rounds it answered; the federated validation of the labs model and of a modality matches the
-pooled figures on the same rows within 0.01; no process is left behind.
+pooled figures on the same rows within 0.01; no process of the run is left behind (counted in the
+run's own temporary folder, so another federated run on the machine is not counted).
 
 One run (3 small clinics, 1 Newton round) keeps this to a few minutes on 2 shared cores; the
 10-clinic figures are in docs/federated.md."""
@@ -19,19 +20,25 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def ildscreen(*args, timeout):
+def ildscreen(*args, timeout, tmp: Path | None = None):
+    """``python -m edge *args``; with ``tmp``, the run's temporary folders (``TMPDIR``) are made inside it."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    if tmp is not None:
+        env["TMPDIR"] = str(tmp)
     return subprocess.run([sys.executable, "-m", "edge", *args], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=ROOT)
 
 
-def flower_processes() -> set:
-    """Processes running in a federation's working folder: every process the run starts (SuperLink,
-    SuperNodes, their SuperExecs and apps) inherits a working directory inside it."""
+def flower_processes(tmp: Path) -> set:
+    """Processes running in a federation's working folder under ``tmp`` (the ``TMPDIR`` this test gave its run):
+    every process the run starts (SuperLink, SuperNodes, their SuperExecs and apps) inherits a working directory
+    inside it. Only this run's: a federation another job runs on the machine at the same time has its folder
+    elsewhere, and a process left behind still names its folder once it is deleted (`` (deleted)`` after it)."""
+    inside = os.path.join(os.path.realpath(tmp), "ildscreen-federated-")
     found = set()
     for cwd in Path("/proc").glob("[0-9]*/cwd"):
         try:
-            if "ildscreen-federated-" in os.readlink(cwd):
+            if os.readlink(cwd).startswith(inside):
                 found.add(int(cwd.parent.name))
         except OSError:
             continue
@@ -39,14 +46,31 @@ def flower_processes() -> set:
 
 
 @pytest.fixture(scope="module")
-def report():
-    before = flower_processes()
+def report(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("federated-run")
     result = ildscreen("federated", "simulate", "--clinics", "3", "--scale", "0.5", "--seed", "2",
                        "--newton-rounds", "1", "--round-timeout", "40", "--offline-clinic", "clinic-02",
-                       "--offline-at-round", "2", "--privacy", "--json", timeout=590)
+                       "--offline-at-round", "2", "--privacy", "--json", timeout=590, tmp=tmp)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert flower_processes() - before == set()  # SuperLink, SuperNodes, SuperExecs and apps all ended
+    assert flower_processes(tmp) == set()  # SuperLink, SuperNodes, SuperExecs and apps all ended
     return json.loads(result.stdout)
+
+
+def test_the_process_count_is_this_runs_own_not_another_federations(tmp_path):
+    """Another federated run at the same time (a second CI job, a developer's run) works in its own
+    ``ildscreen-federated-`` folder: its processes are not this run's; a process left in this run's folder is."""
+    processes = {}
+    for owner in ("this-run", "another-run"):
+        folder = tmp_path / owner / "ildscreen-federated-abc123"
+        folder.mkdir(parents=True)
+        processes[owner] = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], cwd=folder)
+    try:
+        assert flower_processes(tmp_path / "this-run") == {processes["this-run"].pid}
+        assert flower_processes(tmp_path / "nobody") == set()
+    finally:
+        for process in processes.values():
+            process.kill()
+            process.wait()
 
 
 def test_the_engine_is_the_deployment_runtime_with_tls_node_auth_and_secagg(report):
