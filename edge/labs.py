@@ -300,14 +300,19 @@ def not_yet_stored(db: sqlite_utils.Database, visit_id: int, entries: list[dict]
 
     The one rule for a panel sent again (a double tap, a client's or LIS's retry after a timeout): none of
     its entries is new, so nothing is stored (:func:`add_lab_panel`, the tablet's form)."""
-    latest = {row["analyte"]: (row["value"], row["unit"], row["collected_at"])
-              for row in list_lab_results(db, visit_id)}
-    fresh = []
-    for entry in entries:
-        record = record_of(entry)
-        if record is None or latest.get(record["analyte"]) != (record["value"], record["unit"], record["collected_at"]):
-            fresh.append(entry)
-    return fresh
+    latest = _latest_results(db, visit_id)
+    return [entry for entry in entries if (record := record_of(entry)) is None or _is_new(record, latest)]
+
+
+def _latest_results(db: sqlite_utils.Database, visit_id: int) -> dict:
+    """The visit's latest stored result of each analyte, as :func:`_is_new` compares a record with it."""
+    return {row["analyte"]: (row["value"], row["unit"], row["collected_at"]) for row in list_lab_results(db, visit_id)}
+
+
+def _is_new(record: dict, latest: dict) -> bool:
+    """Whether ``record`` (``normalize_panel``'s) differs from the visit's latest result of its analyte
+    (:func:`_latest_results`): value and unit as entered, and collected_at."""
+    return latest.get(record["analyte"]) != (record["value"], record["unit"], record["collected_at"])
 
 
 class AddedLabPanel(NamedTuple):
@@ -348,7 +353,8 @@ def add_lab_panel(db: sqlite_utils.Database, actor: audit.Actor, visit_id: int, 
         except TabularInputError as exc:
             raise input_error(exc) from exc
         check_collected_at(visit, records, field=date_field)
-        if not not_yet_stored(db, visit_id, entries):
+        latest = _latest_results(db, visit_id)  # not_yet_stored's rule, on the records already normalised
+        if not any(_is_new(record, latest) for record in records):
             return AddedLabPanel(visit_lab_panel(db, visit_id), created=False)
         by_name = frozenset(confirmed_analytes or ())
         # normalize_panel keeps the entries' order: record i is entry i.
